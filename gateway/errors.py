@@ -1,0 +1,123 @@
+"""The gateway's error tree, and its one mapping to HTTP.
+
+    GovgateError                     code, description, status
+    ├── SettingsError                settings file, environment or flag is wrong
+    ├── StorageError                 database unreachable or at the wrong schema
+    ├── ValidationError              bad input; carries a list of problems
+    │   └── StateFileError           a state file failed validation
+    ├── NotFound                     a named object does not exist
+    ├── Conflict                     the change contradicts stored state
+    │   └── RoleConflict             三员分立: two admin roles on one account
+    ├── Unauthorized                 no or bad credential (401)
+    └── Forbidden                    authenticated, not allowed (403)
+
+Lower packages (keys, audit, ...) raise their own errors; ``problem_response``
+turns any of them into RFC 9457 problem details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GovgateError(Exception):
+    code = "error"
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, description: str = "", **extra: Any) -> None:
+        super().__init__(description or self.title)
+        self.description = description or self.title
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"urn:govgate:error:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.description,
+        }
+        body.update(self.extra)
+        return body
+
+
+class SettingsError(GovgateError):
+    code = "settings"
+    title = "Bad settings"
+
+
+class StorageError(GovgateError):
+    code = "storage"
+    status = 503
+    title = "Storage unavailable"
+
+
+class ValidationError(GovgateError):
+    code = "validation"
+    status = 400
+    title = "Invalid input"
+
+    def __init__(self, description: str = "", problems: list[str] | None = None, **extra: Any):
+        super().__init__(description, **extra)
+        self.problems = list(problems or [])
+
+    def problem(self) -> dict[str, Any]:
+        body = super().problem()
+        if self.problems:
+            body["errors"] = self.problems
+        return body
+
+
+class StateFileError(ValidationError):
+    code = "state_file"
+    title = "State file rejected"
+
+
+class NotFound(GovgateError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class Conflict(GovgateError):
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class RoleConflict(Conflict):
+    code = "role_conflict"
+    title = "Admin roles are mutually exclusive"
+
+
+class Unauthorized(GovgateError):
+    code = "unauthorized"
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(GovgateError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+def problem_body(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """RFC 9457 body for any exception: detailed for ours, opaque for the rest."""
+    if isinstance(exc, GovgateError):
+        return exc.status, exc.problem()
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "code", None)
+    if isinstance(status, int) and isinstance(code, str):
+        return status, {
+            "type": f"urn:govgate:error:{code}",
+            "title": code.replace("_", " "),
+            "status": status,
+            "detail": str(exc),
+        }
+    return 500, {
+        "type": "urn:govgate:error:internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "internal error",
+    }

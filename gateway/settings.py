@@ -1,0 +1,222 @@
+"""Settings: one frozen object built once at start-up.
+
+Sources, later ones winning: defaults, ``$GOVGATE_HOME/govgate.toml``, the
+environment (``GOVGATE_*``), then explicit overrides (CLI flags). Nothing reads
+the environment at import time; callers pass the mapping in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import SettingsError
+
+CRYPTO_PROFILES = ("standard", "gm")
+MASTER_KEY_PROVIDERS = ("file", "env", "pkcs11")
+LANGS = ("zh", "en")
+
+
+class Secret:
+    """A string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".govgate")
+    database_url: str = ""
+    issuer: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    lang: str = "zh"
+    crypto_profile: str = "standard"
+    # master key
+    master_key_provider: str = "file"
+    master_key_file: str = ""
+    master_key_env: str = "GOVGATE_MASTER_KEY"
+    pkcs11_module: str = ""
+    pkcs11_token_label: str = "govgate"
+    pkcs11_pin: Secret | None = None
+    pkcs11_key_label: str = "govgate-master"
+    # key ring
+    signing_alg: str = "ES256"
+    key_prepublish_seconds: int = 3600
+    key_rotate_days: int = 90
+    clock_skew_seconds: int = 60
+    # tokens and sessions
+    access_token_lifetime: int = 600
+    id_token_lifetime: int = 600
+    refresh_token_lifetime: int = 8 * 3600
+    assertion_lifetime: int = 60
+    session_idle_timeout: int = 1800
+    session_absolute_timeout: int = 12 * 3600
+    lockout_threshold: int = 5
+    lockout_window_seconds: int = 900
+    # audit
+    audit_checkpoint_every: int = 1000
+    audit_checkpoint_seconds: float = 5.0
+    audit_retention_days: int = 180
+    # proxy
+    max_body_bytes: int = 10 * 1024 * 1024
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 30.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        """The effective database URL: the configured one or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'govgate.db').resolve()}"
+
+    @property
+    def master_key_path(self) -> Path:
+        return Path(self.master_key_file) if self.master_key_file else self.home / "master.key"
+
+    def safe_dict(self) -> dict[str, Any]:
+        """Settings as printable values, secrets masked."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = repr(value) if isinstance(value, Secret) else value
+        out["database_url"] = _mask_url(self.db_url)
+        return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra",)}
+_ENV_KEYS = {f"GOVGATE_{name.upper()}": name for name in _FIELDS}
+
+
+def _mask_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    f = _FIELDS[name]
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if name == "home":
+            return Path(str(raw))
+        if name == "pkcs11_pin":
+            return raw if isinstance(raw, Secret) else Secret(str(raw))
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            value: Any = int(raw)
+            if value < 0:
+                raise ValueError
+            return value
+        if kind == "float":
+            value = float(raw)
+            if value < 0:
+                raise ValueError
+            return value
+        if kind == "str":
+            if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+                raise ValueError
+            return str(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name!r}: bad value {raw!r} (expected {kind})") from None
+    return raw
+
+
+def _validate(values: dict[str, Any]) -> None:
+    checks = {
+        "crypto_profile": CRYPTO_PROFILES,
+        "master_key_provider": MASTER_KEY_PROVIDERS,
+        "lang": LANGS,
+        "signing_alg": ("ES256", "RS256", "EdDSA"),
+    }
+    for name, allowed in checks.items():
+        if name in values and values[name] not in allowed:
+            raise SettingsError(
+                f"setting {name!r}: bad value {values[name]!r} (one of {', '.join(allowed)})"
+            )
+    if values.get("audit_retention_days", 180) < 180:
+        raise SettingsError("setting 'audit_retention_days': must be at least 180")
+    if values.get("assertion_lifetime", 60) > 60:
+        raise SettingsError("setting 'assertion_lifetime': at most 60 seconds")
+    url = values.get("database_url", "")
+    if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise SettingsError(
+            "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"
+        )
+    if url.startswith("postgresql://"):
+        values["database_url"] = "postgresql+psycopg://" + url[len("postgresql://"):]
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, the TOML file, ``env`` and ``overrides``."""
+    env = dict(env or {})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    home = Path(overrides.get("home") or env.get("GOVGATE_HOME") or ".govgate")
+    values: dict[str, Any] = {"home": home}
+
+    toml_path = home / "govgate.toml"
+    if toml_path.exists():
+        try:
+            data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{toml_path}: not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            if key not in _FIELDS or key == "home":
+                raise SettingsError(f"{toml_path}: unknown setting {key!r}")
+            values[key] = _coerce(key, raw)
+
+    for env_key, raw in env.items():
+        if not env_key.startswith("GOVGATE_"):
+            continue
+        name = _ENV_KEYS.get(env_key)
+        if name is None:
+            # variables the gateway reads elsewhere, not settings
+            if env_key in _NON_SETTING_ENV:
+                continue
+            raise SettingsError(f"unknown environment setting {env_key}")
+        if name != "home":
+            values[name] = _coerce(name, raw)
+
+    for key, raw in overrides.items():
+        if key not in _FIELDS:
+            raise SettingsError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, raw)
+
+    _validate(values)
+    return Settings(**values)
+
+
+# Variables in the GOVGATE_ namespace that are not settings: the master key value
+# itself (read by the env provider, never stored in Settings) and test plumbing.
+_NON_SETTING_ENV = frozenset(
+    {"GOVGATE_MASTER_KEY", "GOVGATE_TEST_DATABASE_URL", "GOVGATE_PKCS11_TEST"}
+)

@@ -1,0 +1,112 @@
+"""Tables the gateway owns: the organisation (regions, departments, users, roles),
+the systems behind the proxy and the OAuth clients."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+regions = sa.Table(
+    "regions",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("parent_code", sa.String(64), sa.ForeignKey("regions.code"), nullable=True),
+)
+
+departments = sa.Table(
+    "departments",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("region_code", sa.String(64), sa.ForeignKey("regions.code"), nullable=False),
+    sa.Column("parent_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=True),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column(
+        "department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False
+    ),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("must_change", sa.Boolean, nullable=False, default=True),
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("totp_secret", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("role_code", sa.String(64), sa.ForeignKey("roles.code"), primary_key=True),
+)
+
+password_history = sa.Table(
+    "password_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+systems = sa.Table(
+    "systems",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column(
+        "department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False
+    ),
+    sa.Column("upstream", sa.String(500), nullable=False),
+    sa.Column("portal_path", sa.String(500), nullable=False, default="/"),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("client_id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column(
+        "department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False
+    ),
+    sa.Column("grant_types", sa.JSON, nullable=False),
+    sa.Column("redirect_uris", sa.JSON, nullable=False),
+    sa.Column("scope", sa.String(500), nullable=False, default="openid profile"),
+    sa.Column("token_endpoint_auth_method", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(255), nullable=True),
+    sa.Column("jwks", sa.JSON, nullable=True),
+    sa.Column("backchannel_logout_uri", sa.String(500), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

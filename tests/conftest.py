@@ -1,0 +1,69 @@
+"""Shared fixtures: a fresh database per test, on SQLite or on the PostgreSQL server
+named by GOVGATE_TEST_DATABASE_URL (each test in its own schema)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.settings import Settings, load_settings
+from gateway.storage import create_engine, upgrade
+
+PG_URL = os.environ.get("GOVGATE_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"govgate database: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """A database URL nobody else uses: a new SQLite file or a new PostgreSQL schema."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'govgate.db'}"
+        return
+    schema = "t_" + secrets.token_hex(6)
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home: Path, db_url: str) -> dict[str, str]:
+    """Environment for a `govgate` subprocess or for load_settings."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("GOVGATE_")}
+    out.update({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": db_url, "LANG": "C.UTF-8"})
+    return out
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(env)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """A migrated engine."""
+    eng = create_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
