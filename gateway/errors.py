@@ -2,6 +2,7 @@
 
     GovgateError                     code, description, status
     ├── SettingsError                settings file, environment or flag is wrong
+    │   └── MasterKeyMissing         the database is initialised but its master key is gone
     ├── StorageError                 database unreachable or at the wrong schema
     ├── ValidationError              bad input; carries a list of problems
     │   └── StateFileError           a state file failed validation
@@ -50,6 +51,10 @@ class StorageError(GovgateError):
     code = "storage"
     status = 503
     title = "Storage unavailable"
+
+
+class MasterKeyMissing(SettingsError):
+    code = "master_key_missing"
 
 
 class ValidationError(GovgateError):

@@ -1,0 +1,112 @@
+"""``govgate user ...`` and ``govgate dept ...``."""
+
+from __future__ import annotations
+
+import click
+
+from gateway.cli.main import CliContext, pass_cli
+
+
+@click.group()
+def user() -> None:
+    """Manage user accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", required=True, help="Display name (e.g. 张三).")
+@click.option("--department", "-d", required=True, help="Department code.")
+@click.option("--role", "roles", multiple=True, default=("staff",), show_default=True,
+              help="Role (repeatable): staff, data_steward, sysadmin, secadmin, auditor.")
+@click.option("--password", default=None,
+              help="Initial password (default: generate one and print it once).")
+@pass_cli
+def user_add(cli_ctx: CliContext, username: str, name: str, department: str,
+             roles: tuple[str, ...], password: str | None) -> None:
+    """Add a user; they must change the password at first login."""
+    from gateway.passwords import generate_password
+
+    initial = password or generate_password()
+    cli_ctx.services.org.add_user(username, name, department, list(roles), initial,
+                                  must_change=True)
+    click.echo(cli_ctx.msg("user.added", username=username))
+    if password is None:
+        click.echo(cli_ctx.msg("user.temp_password", password=initial))
+
+
+@user.command("list")
+@click.option("--department", "-d", default=None, help="Only this department.")
+@pass_cli
+def user_list(cli_ctx: CliContext, department: str | None) -> None:
+    """List users."""
+    rows = cli_ctx.services.org.list_users(department)
+    click.echo("username\tname\tdepartment\troles\tstatus\tlocked_until")
+    for u in rows:
+        click.echo(
+            f"{u.username}\t{u.name}\t{u.department}\t{','.join(sorted(u.roles))}\t"
+            f"{u.status}\t{u.locked_until.isoformat() if u.locked_until else '-'}"
+        )
+
+
+@user.command("disable")
+@click.argument("username")
+@pass_cli
+def user_disable(cli_ctx: CliContext, username: str) -> None:
+    """Disable a user account."""
+    cli_ctx.services.org.disable_user(username)
+    click.echo(cli_ctx.msg("user.disabled", username=username))
+
+
+@user.command("unlock")
+@click.argument("username")
+@pass_cli
+def user_unlock(cli_ctx: CliContext, username: str) -> None:
+    """Clear a lockout after failed logins."""
+    cli_ctx.services.org.unlock_user(username)
+    click.echo(cli_ctx.msg("user.unlocked", username=username))
+
+
+@user.command("reset-password")
+@click.argument("username")
+@pass_cli
+def user_reset_password(cli_ctx: CliContext, username: str) -> None:
+    """Set a temporary password (printed once) that must be changed at next login."""
+    password = cli_ctx.services.org.reset_password(username)
+    click.echo(cli_ctx.msg("user.reset", username=username))
+    click.echo(cli_ctx.msg("user.temp_password", password=password))
+
+
+@user.command("add-role")
+@click.argument("username")
+@click.argument("role")
+@pass_cli
+def user_add_role(cli_ctx: CliContext, username: str, role: str) -> None:
+    """Give a user one more role (admin roles stay mutually exclusive)."""
+    cli_ctx.services.org.add_role(username, role)
+    click.echo(f"{username}: +{role}")
+
+
+@click.group()
+def dept() -> None:
+    """Manage departments."""
+
+
+@dept.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="Department name (e.g. 财政厅).")
+@click.option("--region", required=True, help="Region code.")
+@click.option("--parent", default=None, help="Parent department code.")
+@pass_cli
+def dept_add(cli_ctx: CliContext, code: str, name: str, region: str, parent: str | None) -> None:
+    """Add a department."""
+    cli_ctx.services.org.add_department(code, name, region, parent)
+    click.echo(cli_ctx.msg("dept.added", code=code))
+
+
+@dept.command("list")
+@pass_cli
+def dept_list(cli_ctx: CliContext) -> None:
+    """List departments."""
+    click.echo("code\tname\tregion\tparent")
+    for d in cli_ctx.services.org.list_departments():
+        click.echo(f"{d['code']}\t{d['name']}\t{d['region_code']}\t{d['parent_code'] or '-'}")

@@ -1,0 +1,161 @@
+"""``govgate serve`` and ``govgate demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from gateway.cli.main import CliContext, pass_cli
+
+DEMO_MARKER = ".govgate-demo"
+DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to us, so one Ctrl-C stops all."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False,
+        lifespan="on", timeout_graceful_shutdown=5,
+    )
+
+
+async def _run_servers(servers: list[_Server]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for s in servers:
+            s.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@pass_cli
+def serve(cli_ctx: CliContext, host: str | None, port: int | None) -> None:
+    """Run the gateway (identity provider, proxy, APIs)."""
+    from gateway.app import create_app
+
+    if host:
+        cli_ctx.overrides["host"] = host
+    if port is not None:
+        cli_ctx.overrides["port"] = port
+    settings = cli_ctx.settings
+    app = create_app(cli_ctx.services)
+    server = _Server(_uvicorn_config(app, settings.host, settings.port))
+    click.echo(cli_ctx.msg("serve.listening", host=settings.host, port=settings.port))
+    asyncio.run(_run_servers([server]))
+
+
+def _examples_dir() -> Path:
+    import gateway
+
+    path = Path(gateway.__file__).resolve().parent.parent / "examples"
+    if not (path / "demo.yaml").exists():
+        raise click.ClickException(
+            "the demo needs the examples/ folder of a govgate source checkout"
+        )
+    return path
+
+
+@click.command()
+@click.option("--home", "demo_home", type=click.Path(file_okay=False), default=".govgate-demo",
+              show_default=True, help="Fresh state directory for the demo (wiped at start).")
+@click.option("--port", type=int, default=8080, show_default=True, help="Gateway port.")
+@click.option("--free-ports", is_flag=True,
+              help="Pick free ports for the gateway and the upstream systems.")
+@pass_cli
+def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> None:
+    """Start the gateway with demo departments, users and three upstream systems."""
+    from gateway.app import create_app
+    from gateway.passwords import generate_password
+    from gateway.services import open_services
+    from gateway.settings import load_settings
+    from gateway.setup import initialise
+    from gateway.statefile import load_file
+
+    examples = _examples_dir()
+    if str(examples.parent) not in sys.path:
+        sys.path.insert(0, str(examples.parent))
+    from examples.upstreams.apps import create_upstream
+
+    home = Path(demo_home)
+    if home.exists():
+        if not (home / DEMO_MARKER).exists():
+            raise click.ClickException(
+                f"{home} exists and is not a demo directory; choose another --home"
+            )
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / DEMO_MARKER).write_text("govgate demo state; wiped by the next `govgate demo`\n")
+
+    if free_ports:
+        port = _free_port()
+    import os
+
+    settings = load_settings(
+        {k: v for k, v in os.environ.items() if k != "GOVGATE_DATABASE_URL"},
+        {"home": str(home), "port": port, "issuer": f"http://127.0.0.1:{port}",
+         "database_url": ""},
+    )
+    admins = initialise(settings, password_factory=generate_password)
+    doc = load_file(examples / "demo.yaml")
+    upstream_ports: dict[str, int] = {}
+    for system in doc.get("systems", []):
+        upstream_port = _free_port() if free_ports else int(system["upstream"].rsplit(":", 1)[1])
+        system["upstream"] = f"http://127.0.0.1:{upstream_port}"
+        upstream_ports[system["code"]] = upstream_port
+    services = open_services(settings)
+    cli_ctx._services = services
+    services.state_applier().apply(doc)
+
+    servers = [_Server(_uvicorn_config(create_app(services), "127.0.0.1", port))]
+    for code, upstream_port in upstream_ports.items():
+        servers.append(_Server(_uvicorn_config(create_upstream(code), "127.0.0.1", upstream_port)))
+
+    lines = [
+        cli_ctx.msg("demo.ready"),
+        f"  gateway:  http://127.0.0.1:{port}/",
+    ]
+    for system in doc.get("systems", []):
+        lines.append(f"  {system['code']:<9} {system['name']}  {system['upstream']}")
+    lines.append("  accounts (password " + DEMO_PASSWORD_NOTE + "):")
+    for user in doc.get("users", []):
+        lines.append(f"    {user['username']:<10} {user['name']}  {user['department']}")
+    for username, password in admins:
+        lines.append(f"    {username:<10} {password}  (admin; change at first login)")
+    lines.append(cli_ctx.msg("demo.stop"))
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+    asyncio.run(_run_servers(servers))
+    click.echo(cli_ctx.msg("demo.stopped"))

@@ -1,0 +1,397 @@
+"""The organisation: regions, departments, users and their roles.
+
+三员分立: the admin roles ``sysadmin``, ``secadmin`` and ``auditor`` are mutually
+exclusive on one account. ``check_roles`` is the one rule every entry point
+(state file, CLI, API) goes through, and ``Org`` refuses any write that breaks it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gateway import passwords
+from gateway.clock import Clock, utcnow
+from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
+from gateway.tables import departments, password_history, regions, user_roles, users
+
+ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
+BUILTIN_ROLES = frozenset({"staff", "data_steward"}) | ADMIN_ROLES
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+
+ChangeHook = Callable[[str, dict[str, Any]], None]
+
+
+def role_problems(roles: Iterable[str]) -> list[str]:
+    """Problems with a role set: unknown roles, and more than one admin role."""
+    roles = list(roles)
+    problems = [f"unknown role {r!r}" for r in roles if r not in BUILTIN_ROLES]
+    admin = sorted(set(roles) & ADMIN_ROLES)
+    if len(admin) > 1:
+        problems.append(
+            f"roles {' and '.join(admin)} cannot be held by one account "
+            "(三员分立: sysadmin, secadmin and auditor are mutually exclusive)"
+        )
+    return problems
+
+
+def check_roles(roles: Iterable[str]) -> None:
+    roles = list(roles)
+    problems = role_problems(roles)
+    if any("三员分立" in p for p in problems):
+        raise RoleConflict("; ".join(problems))
+    if problems:
+        raise ValidationError("; ".join(problems), problems=problems)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    name: str
+    department: str
+    roles: frozenset[str]
+    status: str
+    must_change: bool
+    failed_logins: int
+    locked_until: datetime | None
+    has_totp: bool
+    region: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.roles & ADMIN_ROLES)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC
+    if value is not None and value.tzinfo is None:
+        from datetime import UTC
+
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Org:
+    """Reads and writes the organisation; every write checks the rules first."""
+
+    def __init__(
+        self, engine: Engine, *, clock: Clock = utcnow, on_change: ChangeHook | None = None
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.on_change = on_change or (lambda _event, _detail: None)
+
+    # regions and departments -------------------------------------------------
+
+    def add_region(self, code: str, name: str, parent: str | None = None) -> None:
+        if not CODE_RE.match(code):
+            raise ValidationError(f"bad region code {code!r}")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(regions.c.code).where(regions.c.code == code)).first():
+                raise Conflict(f"region {code!r} exists")
+            if parent and not conn.execute(
+                sa.select(regions.c.code).where(regions.c.code == parent)
+            ).first():
+                raise NotFound(f"unknown parent region {parent!r}")
+            conn.execute(regions.insert().values(code=code, name=name, parent_code=parent))
+        self.on_change("region_added", {"region": code})
+
+    def add_department(
+        self, code: str, name: str, region: str, parent: str | None = None
+    ) -> None:
+        if not CODE_RE.match(code):
+            raise ValidationError(f"bad department code {code!r} (lower-case letters, digits, ._-)")
+        if not name.strip():
+            raise ValidationError("department name is empty")
+        with self.engine.begin() as conn:
+            if conn.execute(
+                sa.select(departments.c.code).where(departments.c.code == code)
+            ).first():
+                raise Conflict(f"department {code!r} exists")
+            if not conn.execute(sa.select(regions.c.code).where(regions.c.code == region)).first():
+                raise NotFound(f"unknown region {region!r}")
+            if parent:
+                row = conn.execute(
+                    sa.select(departments.c.region_code).where(departments.c.code == parent)
+                ).first()
+                if row is None:
+                    raise NotFound(f"unknown parent department {parent!r}")
+                if row.region_code != region:
+                    raise ValidationError(
+                        f"parent department {parent!r} is in region {row.region_code!r}, "
+                        f"not {region!r}"
+                    )
+            conn.execute(
+                departments.insert().values(
+                    code=code, name=name, region_code=region, parent_code=parent
+                )
+            )
+        self.on_change("department_added", {"department": code})
+
+    def list_departments(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(departments).order_by(departments.c.region_code, departments.c.code)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def department_region(self, code: str) -> str:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(departments.c.region_code).where(departments.c.code == code)
+            ).first()
+        if row is None:
+            raise NotFound(f"unknown department {code!r}")
+        return str(row.region_code)
+
+    # users ---------------------------------------------------------------------
+
+    def add_user(
+        self,
+        username: str,
+        name: str,
+        department: str,
+        roles: Iterable[str],
+        password: str,
+        *,
+        must_change: bool = True,
+    ) -> User:
+        roles = sorted(set(roles)) or ["staff"]
+        check_roles(roles)
+        if not USERNAME_RE.match(username):
+            raise ValidationError(
+                f"bad username {username!r} (2-64 of lower-case letters, digits, ._-)"
+            )
+        problems = passwords.policy_problems(password, username)
+        if problems:
+            raise ValidationError("; ".join(problems), problems=problems)
+        now = self.clock()
+        pw_hash = passwords.hash_password(password)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
+                raise Conflict(f"user {username!r} exists")
+            if not conn.execute(
+                sa.select(departments.c.code).where(departments.c.code == department)
+            ).first():
+                raise NotFound(f"unknown department {department!r}")
+            user_id = insert_user(
+                conn, username=username, name=name, department=department, roles=roles,
+                password_hash=pw_hash, must_change=must_change, now=now,
+            )
+        self.on_change("user_added", {"user": username, "roles": roles})
+        return self.get_user_by_id(user_id)
+
+    def get_user(self, username: str) -> User:
+        with self.engine.connect() as conn:
+            user = load_user(conn, users.c.username == username)
+        if user is None:
+            raise NotFound(f"unknown user {username!r}")
+        return user
+
+    def get_user_by_id(self, user_id: int) -> User:
+        with self.engine.connect() as conn:
+            user = load_user(conn, users.c.id == user_id)
+        if user is None:
+            raise NotFound(f"unknown user id {user_id}")
+        return user
+
+    def list_users(self, department: str | None = None) -> list[User]:
+        with self.engine.connect() as conn:
+            q = sa.select(users.c.id).order_by(users.c.username)
+            if department:
+                q = q.where(users.c.department_code == department)
+            ids = [r.id for r in conn.execute(q)]
+            return [u for u in (load_user(conn, users.c.id == i) for i in ids) if u]
+
+    def set_roles(self, username: str, roles: Iterable[str]) -> None:
+        roles = sorted(set(roles))
+        check_roles(roles)
+        user = self.get_user(username)
+        with self.engine.begin() as conn:
+            replace_roles(conn, user.id, roles)
+        self.on_change("user_roles_changed", {"user": username, "roles": roles})
+
+    def add_role(self, username: str, role: str) -> None:
+        user = self.get_user(username)
+        self.set_roles(username, set(user.roles) | {role})
+
+    def disable_user(self, username: str) -> None:
+        self._update(username, status="disabled")
+        self.on_change("user_disabled", {"user": username})
+
+    def enable_user(self, username: str) -> None:
+        self._update(username, status="active")
+        self.on_change("user_enabled", {"user": username})
+
+    def unlock_user(self, username: str) -> None:
+        self._update(username, failed_logins=0, first_failed_at=None, locked_until=None)
+        self.on_change("user_unlocked", {"user": username})
+
+    def reset_password(self, username: str, new_password: str | None = None) -> str:
+        """Set a new password the user must change at next login; returns it."""
+        user = self.get_user(username)
+        password = new_password or passwords.generate_password()
+        problems = passwords.policy_problems(password, username)
+        if problems:
+            raise ValidationError("; ".join(problems), problems=problems)
+        self._store_password(user, password, must_change=True)
+        self.on_change("user_password_reset", {"user": username})
+        return password
+
+    def change_password(self, username: str, new_password: str) -> None:
+        """The user's own change: policy and history apply."""
+        user = self.get_user(username)
+        with self.engine.connect() as conn:
+            history = recent_password_hashes(conn, user.id)
+        problems = passwords.policy_problems(new_password, username, history)
+        if problems:
+            raise ValidationError("; ".join(problems), problems=problems)
+        self._store_password(user, new_password, must_change=False)
+        self.on_change("user_password_changed", {"user": username})
+
+    def _store_password(self, user: User, password: str, *, must_change: bool) -> None:
+        now = self.clock()
+        pw_hash = passwords.hash_password(password)
+        with self.engine.begin() as conn:
+            conn.execute(
+                users.update()
+                .where(users.c.id == user.id)
+                .values(password_hash=pw_hash, must_change=must_change, updated_at=now)
+            )
+            conn.execute(
+                password_history.insert().values(
+                    user_id=user.id, password_hash=pw_hash, created_at=now
+                )
+            )
+
+    def _update(self, username: str, **values: Any) -> None:
+        values["updated_at"] = self.clock()
+        with self.engine.begin() as conn:
+            result = conn.execute(users.update().where(users.c.username == username).values(**values))
+        if result.rowcount == 0:
+            raise NotFound(f"unknown user {username!r}")
+
+    # login bookkeeping (used by the identity provider) ---------------------------
+
+    def password_hash(self, username: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(users.c.password_hash).where(users.c.username == username)
+            ).first()
+        return row.password_hash if row else None
+
+    def record_failure(self, username: str, *, threshold: int, window_seconds: int) -> User:
+        """Count a failed login; lock the account when ``threshold`` is reached in the window."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(users.c.failed_logins, users.c.first_failed_at).where(
+                    users.c.username == username
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"unknown user {username!r}")
+            first = _aware(row.first_failed_at)
+            count = row.failed_logins
+            if first is None or now - first > timedelta(seconds=window_seconds):
+                first, count = now, 0
+            count += 1
+            values: dict[str, Any] = {"failed_logins": count, "first_failed_at": first}
+            if count >= threshold:
+                values["locked_until"] = now + timedelta(seconds=window_seconds)
+            conn.execute(users.update().where(users.c.username == username).values(**values))
+        return self.get_user(username)
+
+    def record_success(self, username: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                users.update()
+                .where(users.c.username == username)
+                .values(failed_logins=0, first_failed_at=None, locked_until=None)
+            )
+
+
+def insert_user(
+    conn: Connection,
+    *,
+    username: str,
+    name: str,
+    department: str,
+    roles: list[str],
+    password_hash: str | None,
+    must_change: bool,
+    now: datetime,
+    status: str = "active",
+) -> int:
+    result = conn.execute(
+        users.insert().values(
+            username=username, name=name, department_code=department, status=status,
+            password_hash=password_hash, must_change=must_change, failed_logins=0,
+            created_at=now, updated_at=now,
+        )
+    )
+    user_id = int(result.inserted_primary_key[0])
+    replace_roles(conn, user_id, roles)
+    if password_hash:
+        conn.execute(
+            password_history.insert().values(
+                user_id=user_id, password_hash=password_hash, created_at=now
+            )
+        )
+    return user_id
+
+
+def replace_roles(conn: Connection, user_id: int, roles: Iterable[str]) -> None:
+    roles = sorted(set(roles))
+    check_roles(roles)
+    conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
+    if roles:
+        conn.execute(user_roles.insert(), [{"user_id": user_id, "role_code": r} for r in roles])
+
+
+def recent_password_hashes(conn: Connection, user_id: int) -> list[str]:
+    rows = conn.execute(
+        sa.select(password_history.c.password_hash)
+        .where(password_history.c.user_id == user_id)
+        .order_by(password_history.c.id.desc())
+        .limit(passwords.HISTORY)
+    )
+    return [r.password_hash for r in rows]
+
+
+def load_user(conn: Connection, where: Any) -> User | None:
+    row = conn.execute(
+        sa.select(users, departments.c.region_code)
+        .join(departments, departments.c.code == users.c.department_code)
+        .where(where)
+    ).first()
+    if row is None:
+        return None
+    roles = frozenset(
+        r.role_code
+        for r in conn.execute(
+            sa.select(user_roles.c.role_code).where(user_roles.c.user_id == row.id)
+        )
+    )
+    return User(
+        id=row.id,
+        username=row.username,
+        name=row.name,
+        department=row.department_code,
+        roles=roles,
+        status=row.status,
+        must_change=bool(row.must_change),
+        failed_logins=row.failed_logins,
+        locked_until=_aware(row.locked_until),
+        has_totp=row.totp_secret is not None,
+        region=row.region_code,
+    )

@@ -1,0 +1,121 @@
+"""One factory wires the gateway's objects from the settings.
+
+The CLI and ``create_app`` both call ``open_services``; nothing else builds an
+engine, a key service or an audit log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from gateway.clock import Clock, utcnow
+from gateway.errors import GovgateError, StorageError
+from gateway.org import Org
+from gateway.settings import Settings
+from gateway.statefile import StateApplier
+from gateway.storage import check_schema, create_engine
+from keys import KeyService
+from keys.master import MasterKeyProvider, master_key_from_settings
+from keys.profiles import get_profile
+
+
+def master_key(settings: Settings, environ: Mapping[str, str] | None = None) -> MasterKeyProvider:
+    environ = os.environ if environ is None else environ
+    return master_key_from_settings(
+        settings.master_key_provider,
+        path=settings.master_key_path,
+        env_var=settings.master_key_env,
+        environ=environ,
+        pkcs11_module=settings.pkcs11_module,
+        pkcs11_token_label=settings.pkcs11_token_label,
+        pkcs11_pin=settings.pkcs11_pin.get() if settings.pkcs11_pin else None,
+        pkcs11_key_label=settings.pkcs11_key_label,
+    )
+
+
+def key_service(
+    settings: Settings, engine: Engine, master: MasterKeyProvider, clock: Clock = utcnow
+) -> KeyService:
+    longest = max(
+        settings.access_token_lifetime, settings.id_token_lifetime, settings.assertion_lifetime
+    )
+    return KeyService(
+        engine,
+        master,
+        get_profile(settings.crypto_profile),
+        clock=clock,
+        default_alg=settings.signing_alg,
+        prepublish_seconds=settings.key_prepublish_seconds,
+        max_token_lifetime_seconds=longest,
+        clock_skew_seconds=settings.clock_skew_seconds,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    keys: KeyService
+    clock: Clock = utcnow
+    audit: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def org(self) -> Org:
+        return Org(self.engine, clock=self.clock, on_change=self.record_admin_change)
+
+    def record_admin_change(self, event: str, detail: dict[str, Any]) -> None:
+        """Admin changes go to the audit log once it is wired (see gateway.app)."""
+        hook = self.extra.get("admin_change_hook")
+        if hook is not None:
+            hook(event, detail)
+
+    def hash_client_secret(self, secret: str) -> str:
+        return "mac1$" + self.keys.mac("client_secret", secret.encode("utf-8")).hex()
+
+    def verify_client_secret(self, secret: str, stored: str) -> bool:
+        return hmac.compare_digest(self.hash_client_secret(secret), stored)
+
+    def state_applier(self) -> StateApplier:
+        return StateApplier(
+            self.engine,
+            hash_secret=self.hash_client_secret,
+            verify_secret=self.verify_client_secret,
+            clock=self.clock,
+            on_change=self.record_admin_change,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_services(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Clock = utcnow,
+    check: bool = True,
+) -> Services:
+    """Services on an initialised database; raises a one-line GovgateError otherwise."""
+    engine = create_engine(settings.db_url)
+    try:
+        if check:
+            check_schema(engine)
+        keys = key_service(settings, engine, master_key(settings, environ), clock)
+        if check:
+            keys.check()
+    except GovgateError:
+        engine.dispose()
+        raise
+    except Exception as exc:
+        engine.dispose()
+        if getattr(exc, "code", None) and getattr(exc, "status", None):
+            raise
+        raise StorageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    return Services(settings=settings, engine=engine, keys=keys, clock=clock)

@@ -1,0 +1,701 @@
+"""The declarative state file: ``govgate apply -f FILE.yaml`` and ``govgate export``.
+
+Apply is a pure validation, then a plan (what differs from the database), then
+one transaction. Every problem in the file is reported at once, with its place
+(section, index and line); when any exists nothing is written. Applying the same
+file twice plans nothing the second time.
+
+Passwords in the file are initial passwords: they are set when the user is
+created and never overwrite a password the user has since changed. Client
+secrets are operator-managed: a changed secret in the file replaces the stored
+hash. Objects absent from the file are left alone (apply never deletes).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.engine import Connection, Engine
+
+from gateway import passwords
+from gateway.clock import Clock, utcnow
+from gateway.errors import StateFileError
+from gateway.org import CODE_RE, USERNAME_RE, insert_user, replace_roles, role_problems
+from gateway.tables import clients, departments, regions, systems, user_roles, users
+
+MAX_BYTES = 1024 * 1024
+MIN_CLIENT_SECRET = 24
+GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+AUTH_METHODS = frozenset(
+    {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+)
+
+SECTIONS: dict[str, tuple[set[str], set[str]]] = {
+    # section: (required keys, optional keys)
+    "regions": ({"code", "name"}, {"parent"}),
+    "departments": ({"code", "name", "region"}, {"parent"}),
+    "users": (
+        {"username", "name", "department"},
+        {"roles", "password", "must_change", "status"},
+    ),
+    "systems": ({"code", "name", "department", "upstream"}, {"portal_path"}),
+    "clients": (
+        {"client_id", "name", "department", "grant_types"},
+        {
+            "secret", "jwks", "redirect_uris", "scope", "token_endpoint_auth_method",
+            "backchannel_logout_uri", "status",
+        },
+    ),
+}
+KEY_FIELD = {
+    "regions": "code", "departments": "code", "users": "username", "systems": "code",
+    "clients": "client_id",
+}
+
+SecretHasher = Callable[[str], str]
+SecretVerifier = Callable[[str, str], bool]
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+class _Mapping(dict[str, Any]):
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe loader whose mappings remember the line they start on."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
+    loader.flatten_mapping(node)
+    out = _Mapping()
+    out.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping  # type: ignore[arg-type]
+)
+
+
+def load_text(text: str, source: str = "<state>") -> dict[str, Any]:
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise StateFileError(f"{source}: larger than {MAX_BYTES} bytes")
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise StateFileError(f"{source}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise StateFileError(f"{source}: the top level must be a mapping of sections")
+    return doc
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise StateFileError(f"{path}: {exc.strerror}") from None
+    if size > MAX_BYTES:
+        raise StateFileError(f"{path}: larger than {MAX_BYTES} bytes")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StateFileError(f"{path}: not UTF-8 text") from None
+    return load_text(text, str(path))
+
+
+# ---------------------------------------------------------------------------
+# validation (pure: the database only supplies the codes that already exist)
+
+
+@dataclass
+class Known:
+    """What already exists in the database, for reference checks."""
+
+    regions: set[str] = field(default_factory=set)
+    departments: dict[str, str] = field(default_factory=dict)  # code -> region
+    clients: set[str] = field(default_factory=set)
+
+
+def _where(section: str, index: int, entry: Any) -> str:
+    line = getattr(entry, "line", 0)
+    return f"{section}[{index}]" + (f" (line {line})" if line else "")
+
+
+def _check_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a URL string"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"bad URL {value!r} (needs http:// or https:// and a host)"
+    try:
+        _ = parts.port
+    except ValueError:
+        return f"bad URL {value!r} (bad port)"
+    if parts.username or parts.password:
+        return f"bad URL {value!r} (no credentials in URLs)"
+    return None
+
+
+def _check_redirect_uri(value: Any) -> str | None:
+    problem = _check_url(value)
+    if problem:
+        return problem
+    parts = urlsplit(value)
+    if parts.fragment:
+        return f"bad redirect URI {value!r} (no fragment allowed)"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        return f"bad redirect URI {value!r} (http only for loopback; use https)"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(doc: Mapping[str, Any], known: Known | None = None) -> list[str]:
+    """Every problem in ``doc``, each with its place. Empty means valid."""
+    known = known or Known()
+    problems: list[str] = []
+    for section in doc:
+        if section not in SECTIONS:
+            line = getattr(doc, "line", 0)
+            problems.append(
+                f"unknown section {section!r}"
+                + (f" (line {line})" if line else "")
+                + f"; known: {', '.join(SECTIONS)}"
+            )
+    entries: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
+    for section, (required, optional) in SECTIONS.items():
+        raw = doc.get(section)
+        if raw is None:
+            entries[section] = []
+            continue
+        if not isinstance(raw, list):
+            problems.append(f"{section}: must be a list")
+            entries[section] = []
+            continue
+        seen: dict[str, int] = {}
+        good: list[tuple[int, Mapping[str, Any]]] = []
+        for i, entry in enumerate(raw):
+            where = _where(section, i, entry)
+            if not isinstance(entry, dict):
+                problems.append(f"{where}: must be a mapping")
+                continue
+            unknown = sorted(set(entry) - required - optional)
+            for key in unknown:
+                problems.append(f"{where}: unknown key {key!r}")
+            missing = sorted(required - set(entry))
+            for key in missing:
+                problems.append(f"{where}: missing key {key!r}")
+            key_value = entry.get(KEY_FIELD[section])
+            if key_value is not None:
+                key_value = str(key_value)
+                if key_value in seen:
+                    problems.append(
+                        f"{where}: duplicate {KEY_FIELD[section]} {key_value!r} "
+                        f"(first at {section}[{seen[key_value]}])"
+                    )
+                else:
+                    seen[key_value] = i
+            if not missing:
+                good.append((i, entry))
+        entries[section] = good
+
+    file_regions = {str(e["code"]): e for _, e in entries["regions"]}
+    region_codes = known.regions | set(file_regions)
+    for i, e in entries["regions"]:
+        where = _where("regions", i, e)
+        if not CODE_RE.match(str(e["code"])):
+            problems.append(f"{where}: bad code {e['code']!r}")
+        if e.get("parent") is not None and str(e["parent"]) not in region_codes:
+            problems.append(f"{where}: unknown parent region {e['parent']!r}")
+    problems.extend(_cycles("regions", file_regions))
+
+    dept_region = dict(known.departments)
+    file_depts = {str(e["code"]): e for _, e in entries["departments"]}
+    dept_region.update({c: str(e["region"]) for c, e in file_depts.items()})
+    for i, e in entries["departments"]:
+        where = _where("departments", i, e)
+        if not CODE_RE.match(str(e["code"])):
+            problems.append(f"{where}: bad code {e['code']!r}")
+        if str(e["region"]) not in region_codes:
+            problems.append(f"{where}: unknown region {e['region']!r}")
+        parent = e.get("parent")
+        if parent is not None:
+            if str(parent) not in dept_region:
+                problems.append(f"{where}: unknown parent department {parent!r}")
+            elif dept_region[str(parent)] != str(e["region"]):
+                problems.append(
+                    f"{where}: parent department {parent!r} is in another region"
+                )
+    problems.extend(_cycles("departments", file_depts))
+
+    for i, e in entries["users"]:
+        where = _where("users", i, e)
+        username = str(e["username"])
+        if not USERNAME_RE.match(username):
+            problems.append(f"{where}: bad username {username!r}")
+        if str(e["department"]) not in dept_region:
+            problems.append(f"{where}: unknown department {e['department']!r}")
+        roles = e.get("roles", ["staff"])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            problems.append(f"{where}: roles must be a list of role names")
+        else:
+            problems.extend(f"{where}: {p}" for p in role_problems(roles))
+        if "password" in e:
+            if not isinstance(e["password"], str):
+                problems.append(f"{where}: password must be a string")
+            else:
+                problems.extend(
+                    f"{where}: {p}" for p in passwords.policy_problems(e["password"], username)
+                )
+        if "must_change" in e and not isinstance(e["must_change"], bool):
+            problems.append(f"{where}: must_change must be true or false")
+        if e.get("status", "active") not in ("active", "disabled"):
+            problems.append(f"{where}: status must be active or disabled")
+
+    for i, e in entries["systems"]:
+        where = _where("systems", i, e)
+        if not CODE_RE.match(str(e["code"])):
+            problems.append(f"{where}: bad code {e['code']!r}")
+        if str(e["department"]) not in dept_region:
+            problems.append(f"{where}: unknown department {e['department']!r}")
+        url_problem = _check_url(e["upstream"])
+        if url_problem:
+            problems.append(f"{where}: upstream: {url_problem}")
+        portal_path = e.get("portal_path", "/")
+        if not isinstance(portal_path, str) or not portal_path.startswith("/"):
+            problems.append(f"{where}: portal_path must start with /")
+
+    for i, e in entries["clients"]:
+        problems.extend(
+            _client_problems(_where("clients", i, e), e, dept_region, str(e["client_id"]) in known.clients)
+        )
+    return problems
+
+
+def _client_problems(
+    where: str, e: Mapping[str, Any], dept_region: Mapping[str, str], exists: bool
+) -> list[str]:
+    problems: list[str] = []
+    cid = str(e["client_id"])
+    if not CODE_RE.match(cid):
+        problems.append(f"{where}: bad client_id {cid!r}")
+    if str(e["department"]) not in dept_region:
+        problems.append(f"{where}: unknown department {e['department']!r}")
+    grants = e["grant_types"]
+    if not isinstance(grants, list) or not grants:
+        problems.append(f"{where}: grant_types must be a non-empty list")
+        grants = []
+    for g in grants:
+        if g not in GRANT_TYPES:
+            problems.append(f"{where}: unknown grant type {g!r}")
+    method = e.get("token_endpoint_auth_method") or default_auth_method(e)
+    if method not in AUTH_METHODS:
+        problems.append(f"{where}: unknown token_endpoint_auth_method {method!r}")
+    secret = e.get("secret")
+    if secret is not None:
+        if not isinstance(secret, str) or len(secret) < MIN_CLIENT_SECRET:
+            problems.append(
+                f"{where}: secret too weak (at least {MIN_CLIENT_SECRET} random characters)"
+            )
+    # an exported file carries no secrets: an existing client keeps its stored one
+    if method in ("client_secret_basic", "client_secret_post") and secret is None and not exists:
+        problems.append(f"{where}: {method} needs a secret")
+    if method == "private_key_jwt" or "jwks" in e:
+        jwks = e.get("jwks")
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+            problems.append(f"{where}: jwks must be a JWK set with at least one key")
+        else:
+            for k, jwk in enumerate(jwks["keys"]):
+                if not isinstance(jwk, dict) or "kty" not in jwk:
+                    problems.append(f"{where}: jwks.keys[{k}] is not a JWK")
+                elif any(p in jwk for p in ("d", "p", "q", "dp", "dq", "qi", "k")):
+                    problems.append(f"{where}: jwks.keys[{k}] holds private key material")
+    redirects = e.get("redirect_uris", [])
+    if not isinstance(redirects, list):
+        problems.append(f"{where}: redirect_uris must be a list")
+        redirects = []
+    for uri in redirects:
+        p = _check_redirect_uri(uri)
+        if p:
+            problems.append(f"{where}: redirect_uris: {p}")
+    if "authorization_code" in grants and not redirects:
+        problems.append(f"{where}: authorization_code needs redirect_uris")
+    if "client_credentials" in grants and method == "none":
+        problems.append(f"{where}: client_credentials needs an authenticated client")
+    bcl = e.get("backchannel_logout_uri")
+    if bcl is not None:
+        p = _check_url(bcl)
+        if p:
+            problems.append(f"{where}: backchannel_logout_uri: {p}")
+    if e.get("status", "active") not in ("active", "disabled"):
+        problems.append(f"{where}: status must be active or disabled")
+    return problems
+
+
+def default_auth_method(entry: Mapping[str, Any]) -> str:
+    if entry.get("token_endpoint_auth_method"):
+        return str(entry["token_endpoint_auth_method"])
+    if entry.get("secret"):
+        return "client_secret_basic"
+    if entry.get("jwks"):
+        return "private_key_jwt"
+    return "none"
+
+
+def _cycles(section: str, entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    problems = []
+    for start in entries:
+        seen = {start}
+        node = entries[start].get("parent")
+        while node is not None and str(node) in entries:
+            node = str(node)
+            if node in seen:
+                problems.append(f"{section}: {start!r} is its own ancestor")
+                break
+            seen.add(node)
+            node = entries[node].get("parent")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# plan and apply
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # "create" | "update"
+    kind: str  # section name, singular
+    key: str
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        sign = "+" if self.action == "create" else "~"
+        extra = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{sign} {self.kind} {self.key}{extra}"
+
+
+def read_known(conn: Connection) -> Known:
+    return Known(
+        regions={r.code for r in conn.execute(sa.select(regions.c.code))},
+        departments={
+            r.code: r.region_code
+            for r in conn.execute(sa.select(departments.c.code, departments.c.region_code))
+        },
+        clients={r.client_id for r in conn.execute(sa.select(clients.c.client_id))},
+    )
+
+
+class StateApplier:
+    """Validates, plans and applies a state document against one database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        hash_secret: SecretHasher,
+        verify_secret: SecretVerifier,
+        clock: Clock = utcnow,
+        on_change: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.hash_secret = hash_secret
+        self.verify_secret = verify_secret
+        self.clock = clock
+        self.on_change = on_change or (lambda _e, _d: None)
+
+    def apply(self, doc: Mapping[str, Any], *, dry_run: bool = False) -> list[Change]:
+        """Apply ``doc``; returns the changes (planned only, with ``dry_run``)."""
+        with self.engine.begin() as conn:
+            problems = validate(doc, read_known(conn))
+            if problems:
+                raise StateFileError(
+                    f"{len(problems)} problem(s) in the state file", problems=problems
+                )
+            changes = self._apply(conn, doc, write=not dry_run)
+            if dry_run:
+                conn.rollback()
+        if not dry_run:
+            for change in changes:
+                self.on_change(
+                    "state_applied",
+                    {"action": change.action, "kind": change.kind, "key": change.key,
+                     "fields": list(change.fields)},
+                )
+        return changes
+
+    def _apply(self, conn: Connection, doc: Mapping[str, Any], *, write: bool) -> list[Change]:
+        changes: list[Change] = []
+        changes += self._regions(conn, doc.get("regions") or [], write)
+        changes += self._departments(conn, doc.get("departments") or [], write)
+        changes += self._users(conn, doc.get("users") or [], write)
+        changes += _upsert(
+            conn, systems, "system", "code", doc.get("systems") or [],
+            lambda e: {
+                "code": str(e["code"]), "name": e["name"], "department_code": str(e["department"]),
+                "upstream": e["upstream"].rstrip("/"), "portal_path": e.get("portal_path", "/"),
+            },
+            write,
+        )
+        changes += self._clients(conn, doc.get("clients") or [], write)
+        return changes
+
+    def _regions(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
+        # parents first, so a foreign key never points forward
+        ordered = _topological(entries, "code")
+        return _upsert(
+            conn, regions, "region", "code", ordered,
+            lambda e: {
+                "code": str(e["code"]), "name": e["name"],
+                "parent_code": None if e.get("parent") is None else str(e["parent"]),
+            },
+            write,
+        )
+
+    def _departments(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
+        ordered = _topological(entries, "code")
+        return _upsert(
+            conn, departments, "department", "code", ordered,
+            lambda e: {
+                "code": str(e["code"]), "name": e["name"], "region_code": str(e["region"]),
+                "parent_code": None if e.get("parent") is None else str(e["parent"]),
+            },
+            write,
+        )
+
+    def _users(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
+        changes = []
+        now = self.clock()
+        for e in entries:
+            username = str(e["username"])
+            roles = sorted(set(e.get("roles", ["staff"])))
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            if row is None:
+                changes.append(Change("create", "user", username))
+                if write:
+                    pw = e.get("password")
+                    insert_user(
+                        conn, username=username, name=e["name"],
+                        department=str(e["department"]), roles=roles,
+                        password_hash=passwords.hash_password(pw) if pw else None,
+                        must_change=e.get("must_change", True), now=now,
+                        status=e.get("status", "active"),
+                    )
+                continue
+            fields: dict[str, Any] = {}
+            if row.name != e["name"]:
+                fields["name"] = e["name"]
+            if row.department_code != str(e["department"]):
+                fields["department_code"] = str(e["department"])
+            if "status" in e and row.status != e["status"]:
+                fields["status"] = e["status"]
+            if row.password_hash is None and e.get("password"):
+                fields["password_hash"] = passwords.hash_password(e["password"])
+                fields["must_change"] = e.get("must_change", True)
+            current_roles = sorted(
+                r.role_code
+                for r in conn.execute(
+                    sa.select(user_roles.c.role_code).where(user_roles.c.user_id == row.id)
+                )
+            )
+            role_change = current_roles != roles
+            if fields or role_change:
+                names = sorted(
+                    ("password" if f == "password_hash" else f.removesuffix("_code"))
+                    for f in fields if f != "must_change"
+                ) + (["roles"] if role_change else [])
+                changes.append(Change("update", "user", username, tuple(names)))
+                if write:
+                    if fields:
+                        fields["updated_at"] = now
+                        conn.execute(users.update().where(users.c.id == row.id).values(**fields))
+                    if role_change:
+                        replace_roles(conn, row.id, roles)
+        return changes
+
+    def _clients(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
+        changes = []
+        now = self.clock()
+        for e in entries:
+            cid = str(e["client_id"])
+            desired = {
+                "name": e["name"],
+                "department_code": str(e["department"]),
+                "grant_types": sorted(e["grant_types"]),
+                "redirect_uris": list(e.get("redirect_uris", [])),
+                "scope": e.get("scope", "openid profile"),
+                "token_endpoint_auth_method": default_auth_method(e),
+                "jwks": e.get("jwks"),
+                "backchannel_logout_uri": e.get("backchannel_logout_uri"),
+                "status": e.get("status", "active"),
+            }
+            row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
+            secret = e.get("secret")
+            if row is None:
+                changes.append(Change("create", "client", cid))
+                if write:
+                    conn.execute(
+                        clients.insert().values(
+                            client_id=cid, created_at=now,
+                            secret_hash=self.hash_secret(secret) if secret else None,
+                            **desired,
+                        )
+                    )
+                continue
+            diff = {k: v for k, v in desired.items() if _normal(getattr(row, k)) != _normal(v)}
+            secret_changed = secret is not None and not (
+                row.secret_hash and self.verify_secret(secret, row.secret_hash)
+            )
+            if diff or secret_changed:
+                names = sorted(k.removesuffix("_code") for k in diff) + (
+                    ["secret"] if secret_changed else []
+                )
+                changes.append(Change("update", "client", cid, tuple(names)))
+                if write:
+                    if secret_changed:
+                        diff["secret_hash"] = self.hash_secret(secret)
+                    conn.execute(clients.update().where(clients.c.client_id == cid).values(**diff))
+        return changes
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    return value
+
+
+def _topological(entries: Iterable[Any], key: str) -> list[Any]:
+    by_key = {str(e[key]): e for e in entries}
+    done: set[str] = set()
+    out: list[Any] = []
+
+    def visit(code: str) -> None:
+        if code in done:
+            return
+        done.add(code)
+        parent = by_key[code].get("parent")
+        if parent is not None and str(parent) in by_key:
+            visit(str(parent))
+        out.append(by_key[code])
+
+    for code in by_key:
+        visit(code)
+    return out
+
+
+def _upsert(
+    conn: Connection,
+    table: sa.Table,
+    kind: str,
+    key: str,
+    entries: Iterable[Any],
+    to_row: Callable[[Any], dict[str, Any]],
+    write: bool,
+) -> list[Change]:
+    changes = []
+    col = table.c[key]
+    for e in entries:
+        values = to_row(e)
+        row = conn.execute(sa.select(table).where(col == values[key])).first()
+        if row is None:
+            changes.append(Change("create", kind, values[key]))
+            if write:
+                conn.execute(table.insert().values(**values))
+            continue
+        diff = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if diff:
+            changes.append(
+                Change("update", kind, values[key], tuple(sorted(k.removesuffix("_code") for k in diff)))
+            )
+            if write:
+                conn.execute(table.update().where(col == values[key]).values(**diff))
+    return changes
+
+
+# ---------------------------------------------------------------------------
+# export
+
+
+def export_state(engine: Engine) -> dict[str, Any]:
+    """The current state in the state-file format, without secrets."""
+    with engine.connect() as conn:
+        out: dict[str, Any] = {}
+        out["regions"] = [
+            _drop_none({"code": r.code, "name": r.name, "parent": r.parent_code})
+            for r in conn.execute(sa.select(regions).order_by(regions.c.code))
+        ]
+        out["departments"] = [
+            _drop_none(
+                {"code": r.code, "name": r.name, "region": r.region_code, "parent": r.parent_code}
+            )
+            for r in conn.execute(sa.select(departments).order_by(departments.c.code))
+        ]
+        role_map: dict[int, list[str]] = {}
+        for r in conn.execute(sa.select(user_roles).order_by(user_roles.c.role_code)):
+            role_map.setdefault(r.user_id, []).append(r.role_code)
+        out["users"] = [
+            {
+                "username": r.username, "name": r.name, "department": r.department_code,
+                "roles": role_map.get(r.id, []), "must_change": bool(r.must_change),
+                "status": r.status,
+            }
+            for r in conn.execute(sa.select(users).order_by(users.c.username))
+        ]
+        out["systems"] = [
+            {
+                "code": r.code, "name": r.name, "department": r.department_code,
+                "upstream": r.upstream, "portal_path": r.portal_path,
+            }
+            for r in conn.execute(sa.select(systems).order_by(systems.c.code))
+        ]
+        out["clients"] = [
+            _drop_none(
+                {
+                    "client_id": r.client_id, "name": r.name, "department": r.department_code,
+                    "grant_types": list(r.grant_types),
+                    "redirect_uris": list(r.redirect_uris) or None,
+                    "scope": r.scope,
+                    "token_endpoint_auth_method": r.token_endpoint_auth_method,
+                    "jwks": r.jwks, "backchannel_logout_uri": r.backchannel_logout_uri,
+                    "status": r.status,
+                }
+            )
+            for r in conn.execute(sa.select(clients).order_by(clients.c.client_id))
+        ]
+    return {k: v for k, v in out.items() if v}
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def dump_yaml(doc: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(doc), allow_unicode=True, sort_keys=False, width=100)

@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import SettingsError
+from gateway.settings import Secret, load_settings
+
+
+def test_defaults_use_home_and_embedded_sqlite(tmp_path: Path) -> None:
+    s = load_settings({"GOVGATE_HOME": str(tmp_path)})
+    assert s.home == tmp_path
+    assert s.db_url == f"sqlite:///{(tmp_path / 'govgate.db').resolve()}"
+    assert s.crypto_profile == "standard"
+
+
+def test_toml_then_env_then_overrides(tmp_path: Path) -> None:
+    (tmp_path / "govgate.toml").write_text('issuer = "https://from-file"\nport = 9000\n')
+    s = load_settings({"GOVGATE_HOME": str(tmp_path), "GOVGATE_PORT": "9100"})
+    assert (s.issuer, s.port) == ("https://from-file", 9100)
+    s = load_settings({"GOVGATE_HOME": str(tmp_path)}, {"port": 9200})
+    assert s.port == 9200
+
+
+def test_unknown_toml_key_is_named(tmp_path: Path) -> None:
+    (tmp_path / "govgate.toml").write_text("isuer = 'typo'\n")
+    with pytest.raises(SettingsError, match="'isuer'"):
+        load_settings({"GOVGATE_HOME": str(tmp_path)})
+
+
+def test_unknown_env_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="GOVGATE_ISUER"):
+        load_settings({"GOVGATE_HOME": str(tmp_path), "GOVGATE_ISUER": "x"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "name"),
+    [
+        ("GOVGATE_PORT", "eighty", "port"),
+        ("GOVGATE_CRYPTO_PROFILE", "aes", "crypto_profile"),
+        ("GOVGATE_AUDIT_RETENTION_DAYS", "30", "audit_retention_days"),
+        ("GOVGATE_DATABASE_URL", "mysql://x", "database_url"),
+        ("GOVGATE_ACCESS_TOKEN_LIFETIME", "-5", "access_token_lifetime"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, key: str, value: str, name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"GOVGATE_HOME": str(tmp_path), key: value})
+
+
+def test_bad_toml_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "govgate.toml").write_text("port = [")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings({"GOVGATE_HOME": str(tmp_path)})
+
+
+def test_secrets_never_print(tmp_path: Path) -> None:
+    s = load_settings({"GOVGATE_HOME": str(tmp_path), "GOVGATE_PKCS11_PIN": "1234-secret"})
+    assert isinstance(s.pkcs11_pin, Secret)
+    assert "1234-secret" not in repr(s)
+    assert "1234-secret" not in str(s.safe_dict())
+    s = load_settings(
+        {"GOVGATE_HOME": str(tmp_path),
+         "GOVGATE_DATABASE_URL": "postgresql://u:hunter2@db/x"}
+    )
+    assert s.database_url.startswith("postgresql+psycopg://")
+    assert "hunter2" not in str(s.safe_dict())

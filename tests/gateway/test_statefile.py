@@ -1,0 +1,166 @@
+import hashlib
+import hmac
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.errors import StateFileError
+from gateway.passwords import verify_password
+from gateway.statefile import (
+    MAX_BYTES,
+    StateApplier,
+    dump_yaml,
+    export_state,
+    load_file,
+    load_text,
+    validate,
+)
+from gateway.tables import clients, departments, users
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+KEY = b"test-mac-key"
+
+
+def _hash(secret: str) -> str:
+    return hmac.new(KEY, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _verify(secret: str, stored: str) -> bool:
+    return hmac.compare_digest(_hash(secret), stored)
+
+
+@pytest.fixture
+def applier(engine: sa.Engine) -> StateApplier:
+    return StateApplier(engine, hash_secret=_hash, verify_secret=_verify)
+
+
+def _count(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_demo_file_applies_then_second_apply_changes_nothing(
+    applier: StateApplier, engine: sa.Engine
+) -> None:
+    doc = load_file(EXAMPLES / "demo.yaml")
+    first = applier.apply(doc)
+    assert {c.kind for c in first} == {"region", "department", "user", "system", "client"}
+    assert all(c.action == "create" for c in first)
+    assert applier.apply(load_file(EXAMPLES / "demo.yaml")) == []
+
+
+def test_passwords_are_hashed_and_client_secrets_keyed(
+    applier: StateApplier, engine: sa.Engine
+) -> None:
+    applier.apply(load_file(EXAMPLES / "demo.yaml"))
+    with engine.connect() as conn:
+        pw = conn.execute(
+            sa.select(users.c.password_hash).where(users.c.username == "zhang.san")
+        ).scalar_one()
+        secret = conn.execute(
+            sa.select(clients.c.secret_hash).where(clients.c.client_id == "finance-system")
+        ).scalar_one()
+    assert verify_password(pw, "Demo-Passw0rd-2026") and "Demo-Passw0rd" not in pw
+    assert secret == _hash("demo-finance-secret-0123456789abcdef")
+
+
+def test_update_is_planned_and_applied(applier: StateApplier, engine: sa.Engine) -> None:
+    doc = load_file(EXAMPLES / "demo.yaml")
+    applier.apply(doc)
+    doc["systems"][0]["upstream"] = "http://127.0.0.1:9999"
+    doc["users"][1]["roles"] = ["staff", "data_steward"]
+    doc["clients"][0]["secret"] = "a-brand-new-secret-0123456789abcdef"
+    changes = [str(c) for c in applier.apply(doc)]
+    assert "~ system vehicles (upstream)" in changes
+    assert "~ user li.si (roles)" in changes
+    assert "~ client finance-system (secret)" in changes
+    assert applier.apply(doc) == []
+
+
+def test_dry_run_writes_nothing(applier: StateApplier, engine: sa.Engine) -> None:
+    changes = applier.apply(load_file(EXAMPLES / "demo.yaml"), dry_run=True)
+    assert changes
+    assert _count(engine, departments) == 0 and _count(engine, users) == 0
+
+
+BAD = """\
+regions:
+  - {code: gx, name: 某省}
+departments:
+  - {code: jgswj, name: 机关事务管理局, region: gx}
+  - {code: jgswj, name: 重复, region: gx}
+  - {code: czt, name: 财政厅, region: nowhere, colour: red}
+users:
+  - {username: a.b, name: 甲, department: ghost, password: "Long-Enough-Passw0rd"}
+  - {username: c.d, name: 乙, department: jgswj, roles: [sysadmin, auditor],
+     password: "Long-Enough-Passw0rd"}
+  - {username: e.f, name: 丙, department: jgswj, password: "weak"}
+systems:
+  - {code: vehicles, name: 车, department: jgswj, upstream: "ftp://files.example"}
+  - {code: assets, name: 资产, department: jgswj, upstream: "not a url"}
+clients:
+  - {client_id: web, name: 网站, department: jgswj, grant_types: [authorization_code],
+     secret: "short"}
+"""
+
+
+def test_every_problem_is_reported_with_its_place_and_nothing_written(
+    applier: StateApplier, engine: sa.Engine
+) -> None:
+    with pytest.raises(StateFileError) as info:
+        applier.apply(load_text(BAD))
+    problems = "\n".join(info.value.problems)
+    expected = [
+        "departments[1] (line 5): duplicate code 'jgswj'",
+        "departments[2] (line 6): unknown key 'colour'",
+        "departments[2] (line 6): unknown region 'nowhere'",
+        "users[0] (line 8): unknown department 'ghost'",
+        "users[1] (line 9): roles auditor and sysadmin cannot be held by one account",
+        "users[2] (line 11): password too weak",
+        "systems[0] (line 13): upstream: bad URL 'ftp://files.example'",
+        "systems[1] (line 14): upstream: bad URL 'not a url'",
+        "clients[0] (line 16): secret too weak",
+        "clients[0] (line 16): authorization_code needs redirect_uris",
+    ]
+    for line in expected:
+        assert line in problems, line
+    assert _count(engine, departments) == 0
+    assert _count(engine, users) == 0
+
+
+def test_unknown_section_and_missing_key() -> None:
+    problems = validate(load_text("regoins: []\nregions:\n  - {name: x}\n"))
+    assert any("unknown section 'regoins'" in p for p in problems)
+    assert any("regions[0] (line 3): missing key 'code'" in p for p in problems)
+
+
+def test_private_key_material_in_client_jwks_is_refused() -> None:
+    doc = load_text(
+        "regions: [{code: gx, name: x}]\n"
+        "departments: [{code: d, name: y, region: gx}]\n"
+        "clients: [{client_id: c, name: z, department: d, grant_types: [client_credentials],\n"
+        "  jwks: {keys: [{kty: EC, crv: P-256, x: a, y: b, d: secret}]}}]\n"
+    )
+    assert any("private key material" in p for p in validate(doc))
+
+
+def test_safe_loader_and_size_limit() -> None:
+    with pytest.raises(StateFileError, match="not valid YAML"):
+        load_text("regions: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(StateFileError, match="larger than"):
+        load_text("#" * (MAX_BYTES + 1))
+    with pytest.raises(StateFileError, match="mapping"):
+        load_text("- just\n- a list\n")
+    with pytest.raises(StateFileError, match="duplicate key"):
+        load_text("regions: []\nregions: []\n")
+
+
+def test_export_has_no_secrets_and_reapplies_cleanly(
+    applier: StateApplier, engine: sa.Engine
+) -> None:
+    applier.apply(load_file(EXAMPLES / "demo.yaml"))
+    text = dump_yaml(export_state(engine))
+    assert "Demo-Passw0rd" not in text and "demo-finance-secret" not in text
+    assert "password" not in text and "secret_hash" not in text
+    assert applier.apply(load_text(text)) == []
