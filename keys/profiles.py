@@ -1,0 +1,56 @@
+"""Crypto profiles: ``standard`` (AES-256-GCM, SHA-256, HMAC-SHA-256) and ``gm``
+(国密: SM4-GCM per GM/T 0002, SM3 and HMAC-SM3 per GM/T 0004).
+
+The profile chooses the cipher for data at rest and the hash used across the
+project (the audit chain included). Signatures stay ECDSA/RSA/EdDSA in both
+profiles: SM2 is not offered by ``cryptography``. Every sealed blob records the
+profile it was sealed under, so switching the setting later strands nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keys import _primitives
+from keys.errors import UnknownProfile
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    hash_name: str  # "sha256" | "sm3"
+    cipher: str  # "AES-256-GCM" | "SM4-GCM"
+    profile_id: int  # the byte recorded in each blob
+    data_key_size: int  # bytes of key the cipher takes
+
+    def hash(self, data: bytes) -> bytes:
+        """SHA-256 or SM3 digest of ``data``."""
+        return _primitives.digest(self.hash_name, data)
+
+    def hmac(self, key: bytes, data: bytes) -> bytes:
+        """HMAC-SHA-256 or HMAC-SM3 of ``data`` under ``key``."""
+        return _primitives.hmac_digest(self.hash_name, key, data)
+
+
+STANDARD = Profile("standard", "sha256", "AES-256-GCM", 1, 32)
+GM = Profile("gm", "sm3", "SM4-GCM", 2, 16)
+
+PROFILES = {p.name: p for p in (STANDARD, GM)}
+_BY_ID = {p.profile_id: p for p in (STANDARD, GM)}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; UnknownProfile (a KeyError) otherwise."""
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise UnknownProfile(
+            f"unknown crypto profile {name!r} (one of {', '.join(PROFILES)})"
+        ) from None
+
+
+def profile_by_id(profile_id: int) -> Profile:
+    try:
+        return _BY_ID[profile_id]
+    except KeyError:
+        raise UnknownProfile(f"unknown crypto profile id {profile_id}") from None
