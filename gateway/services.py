@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError
 from gateway.org import Org
 from gateway.settings import Settings
-from gateway.statefile import StateApplier
+from gateway.statefile import SectionHandler, StateApplier
 from gateway.storage import check_schema, create_engine
 from keys import KeyService
 from keys.master import MasterKeyProvider, master_key_from_settings
@@ -57,6 +57,11 @@ def key_service(
     )
 
 
+# One entry per package that owns a state-file section (policies, catalogue, ...),
+# appended where that package's gateway wiring is defined.
+STATE_SECTION_FACTORIES: list[Callable[["Services"], SectionHandler]] = []
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -82,6 +87,10 @@ class Services:
     def verify_client_secret(self, secret: str, stored: str) -> bool:
         return hmac.compare_digest(self.hash_client_secret(secret), stored)
 
+    def state_sections(self) -> list[SectionHandler]:
+        """State-file sections owned by other packages (policies, catalogue, ...)."""
+        return [factory(self) for factory in STATE_SECTION_FACTORIES]
+
     def state_applier(self) -> StateApplier:
         return StateApplier(
             self.engine,
@@ -89,6 +98,7 @@ class Services:
             verify_secret=self.verify_client_secret,
             clock=self.clock,
             on_change=self.record_admin_change,
+            sections=self.state_sections(),
         )
 
     def close(self) -> None:

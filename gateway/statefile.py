@@ -17,7 +17,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -58,6 +58,24 @@ KEY_FIELD = {
     "regions": "code", "departments": "code", "users": "username", "systems": "code",
     "clients": "client_id",
 }
+
+class SectionHandler(Protocol):
+    """A state-file section owned by another package (policies, catalogue, ...).
+
+    ``validate`` is pure apart from reading ``conn``; ``apply`` plans (and with
+    ``write`` performs) the changes inside the apply transaction; ``export``
+    returns the section's entries for ``govgate export``.
+    """
+
+    name: str
+    order: int  # sections apply in ascending order after the built-in ones
+
+    def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection) -> list[str]: ...
+
+    def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]: ...
+
+    def export(self, conn: Connection) -> list[dict[str, Any]]: ...
+
 
 SecretHasher = Callable[[str], str]
 SecretVerifier = Callable[[str, str], bool]
@@ -177,17 +195,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def validate(doc: Mapping[str, Any], known: Known | None = None) -> list[str]:
+def validate(
+    doc: Mapping[str, Any], known: Known | None = None, extra_sections: Iterable[str] = ()
+) -> list[str]:
     """Every problem in ``doc``, each with its place. Empty means valid."""
     known = known or Known()
     problems: list[str] = []
+    allowed = set(SECTIONS) | set(extra_sections)
     for section in doc:
-        if section not in SECTIONS:
+        if section not in allowed:
             line = getattr(doc, "line", 0)
             problems.append(
                 f"unknown section {section!r}"
                 + (f" (line {line})" if line else "")
-                + f"; known: {', '.join(SECTIONS)}"
+                + f"; known: {', '.join(sorted(allowed))}"
             )
     entries: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for section, (required, optional) in SECTIONS.items():
@@ -423,8 +444,10 @@ class StateApplier:
         verify_secret: SecretVerifier,
         clock: Clock = utcnow,
         on_change: Callable[[str, dict[str, Any]], None] | None = None,
+        sections: Iterable[SectionHandler] = (),
     ) -> None:
         self.engine = engine
+        self.sections = sorted(sections, key=lambda h: h.order)
         self.hash_secret = hash_secret
         self.verify_secret = verify_secret
         self.clock = clock
@@ -433,12 +456,22 @@ class StateApplier:
     def apply(self, doc: Mapping[str, Any], *, dry_run: bool = False) -> list[Change]:
         """Apply ``doc``; returns the changes (planned only, with ``dry_run``)."""
         with self.engine.begin() as conn:
-            problems = validate(doc, read_known(conn))
+            problems = validate(doc, read_known(conn), [h.name for h in self.sections])
+            for handler in self.sections:
+                entries = doc.get(handler.name)
+                if entries is None:
+                    continue
+                if not isinstance(entries, list):
+                    problems.append(f"{handler.name}: must be a list")
+                    continue
+                problems.extend(handler.validate(entries, doc, conn))
             if problems:
                 raise StateFileError(
                     f"{len(problems)} problem(s) in the state file", problems=problems
                 )
-            changes = self._apply(conn, doc, write=not dry_run)
+            # a dry run writes too, so that later sections plan against what earlier
+            # ones create, and then rolls the whole transaction back
+            changes = self._apply(conn, doc, write=True)
             if dry_run:
                 conn.rollback()
         if not dry_run:
@@ -464,6 +497,8 @@ class StateApplier:
             write,
         )
         changes += self._clients(conn, doc.get("clients") or [], write)
+        for handler in self.sections:
+            changes += handler.apply(conn, doc.get(handler.name) or [], write)
         return changes
 
     def _regions(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
@@ -644,7 +679,7 @@ def _upsert(
 # export
 
 
-def export_state(engine: Engine) -> dict[str, Any]:
+def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dict[str, Any]:
     """The current state in the state-file format, without secrets."""
     with engine.connect() as conn:
         out: dict[str, Any] = {}
@@ -690,6 +725,8 @@ def export_state(engine: Engine) -> dict[str, Any]:
             )
             for r in conn.execute(sa.select(clients).order_by(clients.c.client_id))
         ]
+        for handler in sorted(sections, key=lambda h: h.order):
+            out[handler.name] = handler.export(conn)
     return {k: v for k, v in out.items() if v}
 
 

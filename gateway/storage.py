@@ -60,17 +60,35 @@ def _alembic_config(connection: sa.Connection) -> Config:
     return cfg
 
 
-def head_revision() -> str:
+def _script() -> ScriptDirectory:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
-    assert head is not None
-    return head
+    return ScriptDirectory.from_config(cfg)
+
+
+def head_revisions() -> frozenset[str]:
+    """Every package keeps its migrations on its own branch; these are the branch heads."""
+    return frozenset(_script().get_heads())
+
+
+def head_revision() -> str:
+    """The heads as one printable string."""
+    return "+".join(sorted(head_revisions()))
+
+
+def current_revisions(engine: Engine) -> frozenset[str]:
+    with engine.connect() as conn:
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    heads = current_revisions(engine)
+    return "+".join(sorted(heads)) if heads else None
+
+
+def _unknown_revisions(current: frozenset[str]) -> set[str]:
+    known = {s.revision for s in _script().walk_revisions()}
+    return set(current) - known
 
 
 def check_reachable(engine: Engine) -> None:
@@ -84,36 +102,32 @@ def check_reachable(engine: Engine) -> None:
 
 
 def check_schema(engine: Engine) -> None:
-    """Raise StorageError unless the schema is exactly at this release's head."""
+    """Raise StorageError unless the schema is exactly at this release's heads."""
     check_reachable(engine)
-    current = current_revision(engine)
-    head = head_revision()
-    if current == head:
+    current = current_revisions(engine)
+    if current == head_revisions():
         return
-    if current is None:
+    if not current:
         raise StorageError("database has no govgate schema: run `govgate init`")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-    if current not in known:
+    if _unknown_revisions(current):
         raise StorageError(
-            f"database schema {current} is newer than this govgate (knows up to {head})"
+            f"database schema {'+'.join(sorted(current))} is newer than this govgate "
+            f"(knows up to {head_revision()})"
         )
-    raise StorageError(f"database schema {current} is older than {head}: run `govgate init`")
+    raise StorageError(
+        f"database schema {'+'.join(sorted(current))} is older than {head_revision()}: "
+        "run `govgate init`"
+    )
 
 
 def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to head; refuse a schema newer than this release."""
     check_reachable(engine)
-    current = current_revision(engine)
-    if current is not None:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-        if current not in known:
-            raise StorageError(
-                f"database schema {current} is newer than this govgate "
-                f"(knows up to {head_revision()}); upgrade govgate instead"
-            )
+    current = current_revisions(engine)
+    if _unknown_revisions(current):
+        raise StorageError(
+            f"database schema {'+'.join(sorted(current))} is newer than this govgate "
+            f"(knows up to {head_revision()}); upgrade govgate instead"
+        )
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "head")
+        command.upgrade(_alembic_config(conn), "heads")
