@@ -1,0 +1,460 @@
+"""The signing key ring: keys, states and rotation.
+
+Each key has a ``kid`` (its RFC 7638 thumbprint), a use (``token``, ``assertion``,
+``audit``), an algorithm (ES256, RS256, EdDSA) and a state::
+
+    pending --(prepublication delay passed: promote_due)--> active
+    active  --(the next key is promoted)-----------------> retired
+    retired --(left the JWKS window, or destroy)---------> destroyed
+
+Exactly one active key per use (a partial unique index enforces it, as it does "at
+most one pending"). The active key signs; pending keys are published in the JWKS
+but never sign; retired keys verify (and stay in the JWKS) until
+``retired_at + max_token_lifetime + clock_skew``; destroyed keys have their private
+part erased and never verify. Audit keys are never destroyed automatically, since
+old checkpoints must stay verifiable; ``destroy`` does it on request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from keys import _primitives
+from keys.envelope import Envelope, _aware
+from keys.errors import (
+    CorruptKey,
+    InvalidBlob,
+    InvalidSignature,
+    KeyStateError,
+    UnknownAlgorithm,
+    UnknownKey,
+    UnknownUse,
+)
+from keys.tables import signing_keys
+
+USES = ("token", "assertion", "audit")
+ALGORITHMS = _primitives.ALGORITHMS
+STATES = ("pending", "active", "retired", "destroyed")
+MAX_JWT_LENGTH = 16 * 1024
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    kid: str
+    use: str
+    alg: str
+    state: str
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+    destroyed_at: datetime | None
+    leaves_jwks_at: datetime | None  # retired keys: when they drop out of the JWKS
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True)
+class _Public:
+    info: KeyInfo
+    jwk: dict[str, Any]  # kty.., kid, alg, use
+    key: Any  # joserfc public key
+
+
+def check_use(use: str) -> str:
+    if use not in USES:
+        raise UnknownUse(f"unknown key use {use!r} (one of {', '.join(USES)})")
+    return use
+
+
+def check_alg(alg: str) -> str:
+    if alg not in ALGORITHMS:
+        raise UnknownAlgorithm(f"unknown algorithm {alg!r} (one of {', '.join(ALGORITHMS)})")
+    return alg
+
+
+def _private_context(kid: str) -> str:
+    return f"keys_signing_keys/{kid}/private"
+
+
+def _b64url_json(segment: str) -> Any:
+    padded = segment + "=" * (-len(segment) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+
+
+class KeyRing:
+    def __init__(
+        self,
+        engine: Engine,
+        envelope: Envelope,
+        *,
+        clock: Callable[[], datetime],
+        default_alg: str,
+        prepublish_seconds: int,
+        max_token_lifetime_seconds: int,
+        clock_skew_seconds: int,
+        cache_seconds: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.envelope = envelope
+        self.clock = clock
+        self.default_alg = check_alg(default_alg)
+        self.prepublish = timedelta(seconds=prepublish_seconds)
+        self.window = timedelta(seconds=max_token_lifetime_seconds + clock_skew_seconds)
+        self.cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._private: dict[str, Any] = {}  # kid -> (private key, joserfc key)
+        self._snapshot: tuple[float, dict[str, _Public | CorruptKey]] | None = None
+
+    # --- rows -----------------------------------------------------------------------
+
+    def _info(self, row: sa.Row) -> KeyInfo:
+        if row.key_use not in USES or row.alg not in ALGORITHMS or row.state not in STATES:
+            raise CorruptKey(f"signing key {row.kid}: bad use, alg or state in its row")
+        retired_at = _aware(row.retired_at)
+        leaves = retired_at + self.window if retired_at is not None else None
+        created_at = _aware(row.created_at)
+        assert created_at is not None
+        return KeyInfo(
+            row.kid, row.key_use, row.alg, row.state, created_at,
+            _aware(row.activated_at), retired_at, _aware(row.destroyed_at), leaves,
+        )
+
+    def _public(self, row: sa.Row) -> _Public:
+        info = self._info(row)
+        try:
+            members = json.loads(row.public_jwk)
+            key = _primitives.public_from_jwk(members)
+            if _primitives.thumbprint(key.as_dict(private=False)) != row.kid:
+                raise ValueError("thumbprint does not match kid")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorruptKey(f"signing key {row.kid}: public key unreadable: {exc}") from None
+        jwk = {**key.as_dict(private=False), "kid": row.kid, "alg": row.alg, "use": "sig"}
+        return _Public(info, jwk, key)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._snapshot = None
+
+    def _publics(self) -> dict[str, _Public | CorruptKey]:
+        with self._lock:
+            snap = self._snapshot
+        if snap is not None and time.monotonic() - snap[0] < self.cache_seconds:
+            return snap[1]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(signing_keys).where(signing_keys.c.state != "destroyed")
+            ).all()
+        out: dict[str, _Public | CorruptKey] = {}
+        for row in rows:
+            try:
+                out[row.kid] = self._public(row)
+            except CorruptKey as exc:
+                out[row.kid] = exc
+        with self._lock:
+            self._snapshot = (time.monotonic(), out)
+        return out
+
+    def _create(self, conn: sa.Connection, use: str, alg: str, state: str) -> KeyInfo:
+        now = self.clock()
+        private = _primitives.generate_private_key(alg)
+        public = _primitives.public_jwk(private)
+        kid = _primitives.thumbprint(public)
+        blob = self.envelope.seal(_primitives.private_to_der(private), _private_context(kid))
+        conn.execute(
+            signing_keys.insert().values(
+                kid=kid, key_use=use, alg=alg, state=state, private_blob=blob,
+                public_jwk=json.dumps(public, sort_keys=True), created_at=now,
+                activated_at=now if state == "active" else None,
+            )
+        )
+        with self._lock:
+            self._private[kid] = (private, _primitives.jose_key(private))
+        return KeyInfo(kid, use, alg, state, now, now if state == "active" else None,
+                       None, None, None)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def bootstrap(self) -> None:
+        """One active key per use (idempotent)."""
+        for use in USES:
+            with self.engine.connect() as conn:
+                states = set(
+                    conn.execute(
+                        sa.select(signing_keys.c.state).where(signing_keys.c.key_use == use)
+                    ).scalars()
+                )
+            if "active" in states:
+                continue
+            try:
+                with self.engine.begin() as conn:
+                    self._create(conn, use, self.default_alg, "active")
+            except sa.exc.IntegrityError:
+                pass  # another process bootstrapped concurrently
+        self.invalidate()
+
+    def list_keys(self) -> list[KeyInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(signing_keys).order_by(
+                    signing_keys.c.key_use, signing_keys.c.created_at, signing_keys.c.kid
+                )
+            ).all()
+        return [self._info(r) for r in rows]
+
+    def rotate(self, use: str, alg: str | None = None) -> KeyInfo:
+        """Create the next key of ``use`` as pending (active at once if the use has none)."""
+        check_use(use)
+        alg = check_alg(alg or self.default_alg)
+        try:
+            with self.engine.begin() as conn:
+                states = set(
+                    conn.execute(
+                        sa.select(signing_keys.c.state).where(signing_keys.c.key_use == use)
+                    ).scalars()
+                )
+                if "pending" in states:
+                    raise KeyStateError(
+                        f"a {use} key is already pending; promote or destroy it first"
+                    )
+                info = self._create(conn, use, alg, "active" if "active" not in states
+                                    else "pending")
+        except sa.exc.IntegrityError:
+            raise KeyStateError(f"a {use} key rotation is already in progress") from None
+        self.invalidate()
+        return info
+
+    def rotate_due(self, max_age_seconds: int) -> list[KeyInfo]:
+        """Scheduled rotation: a pending key for each use whose active key is older than
+        ``max_age_seconds`` and that has no pending key. Keeps the active key's alg."""
+        now = self.clock()
+        created = []
+        for info in self.list_keys():
+            if info.state != "active" or info.activated_at is None:
+                continue
+            if now - info.activated_at < timedelta(seconds=max_age_seconds):
+                continue
+            try:
+                created.append(self.rotate(info.use, info.alg))
+            except KeyStateError:
+                continue  # already pending
+        return created
+
+    def promote_due(self) -> list[KeyInfo]:
+        """Promote pending keys past the prepublication delay, retire the keys they
+        replace, destroy retired token/assertion keys that have left the JWKS."""
+        now = self.clock()
+        changed: list[str] = []
+        for info in self.list_keys():
+            if info.state == "pending" and now - info.created_at >= self.prepublish:
+                try:
+                    with self.engine.begin() as conn:
+                        old = conn.execute(
+                            signing_keys.update()
+                            .where(signing_keys.c.key_use == info.use,
+                                   signing_keys.c.state == "active")
+                            .values(state="retired", retired_at=now)
+                            .returning(signing_keys.c.kid)
+                        ).scalars().all()
+                        done = conn.execute(
+                            signing_keys.update()
+                            .where(signing_keys.c.kid == info.kid,
+                                   signing_keys.c.state == "pending")
+                            .values(state="active", activated_at=now)
+                        ).rowcount
+                        if done != 1:
+                            raise KeyStateError("lost a promotion race")
+                except (KeyStateError, sa.exc.IntegrityError):
+                    continue  # another process promoted it
+                changed += [*old, info.kid]
+            elif (
+                info.state == "retired" and info.use != "audit"
+                and info.leaves_jwks_at is not None and now >= info.leaves_jwks_at
+            ):
+                self._destroy_row(info.kid, now)
+                changed.append(info.kid)
+        if changed:
+            self.invalidate()
+        by_kid = {i.kid: i for i in self.list_keys()}
+        return [by_kid[k] for k in changed if k in by_kid]
+
+    def _destroy_row(self, kid: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                signing_keys.update()
+                .where(signing_keys.c.kid == kid, signing_keys.c.state.in_(("pending", "retired")))
+                .values(state="destroyed", private_blob=None, destroyed_at=now)
+            )
+        with self._lock:
+            self._private.pop(kid, None)
+
+    def destroy(self, kid: str) -> KeyInfo:
+        """Erase a pending or retired key's private part; the active key is refused."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(signing_keys).where(signing_keys.c.kid == kid)).first()
+        if row is None:
+            raise UnknownKey(f"no signing key {kid!r}")
+        info = self._info(row)
+        if info.state == "active":
+            raise KeyStateError(
+                f"key {kid} is the only active {info.use} key; rotate and promote first"
+            )
+        if info.state == "destroyed":
+            raise KeyStateError(f"key {kid} is already destroyed")
+        self._destroy_row(kid, self.clock())
+        self.invalidate()
+        return next(i for i in self.list_keys() if i.kid == kid)
+
+    # --- signing ------------------------------------------------------------------
+
+    def _load_private(self, row: sa.Row) -> Any:
+        with self._lock:
+            cached = self._private.get(row.kid)
+        if cached is not None:
+            return cached
+        if row.private_blob is None:
+            raise CorruptKey(f"signing key {row.kid}: private key missing")
+        try:
+            der = self.envelope.open(bytes(row.private_blob), _private_context(row.kid))
+            private = _primitives.private_from_der(row.alg, der)
+        except (InvalidBlob, ValueError) as exc:
+            raise CorruptKey(f"signing key {row.kid}: private key cannot be opened: {exc}") \
+                from None
+        value = (private, _primitives.jose_key(private))
+        with self._lock:
+            self._private[row.kid] = value
+        return value
+
+    def active(self, use: str) -> tuple[KeyInfo, Any, Any]:
+        """The active key of ``use`` (promoting a due pending key first)."""
+        check_use(use)
+        for _ in range(2):
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(signing_keys).where(
+                        signing_keys.c.key_use == use,
+                        signing_keys.c.state.in_(("active", "pending")),
+                    )
+                ).all()
+            pending = [r for r in rows if r.state == "pending"]
+            if pending and self.clock() - _aware(pending[0].created_at) >= self.prepublish:
+                self.promote_due()
+                continue
+            active = [r for r in rows if r.state == "active"]
+            if not active:
+                raise KeyStateError(f"no active {use} key; run `govgate init`")
+            row = active[0]
+            info = self._info(row)
+            private, jose_private = self._load_private(row)
+            return info, private, jose_private
+        raise KeyStateError(f"no active {use} key after promotion")
+
+    def sign_jwt(self, use: str, claims: dict[str, Any], headers: dict[str, Any] | None) -> str:
+        info, _private, jose_private = self.active(use)
+        header = {k: v for k, v in (headers or {}).items() if k not in ("alg", "kid")}
+        header.setdefault("typ", "JWT")
+        header.update(alg=info.alg, kid=info.kid)
+        return _primitives.jwt_encode(info.alg, jose_private, header, claims)
+
+    def sign(self, use: str, payload: bytes) -> tuple[str, bytes]:
+        info, private, _jose = self.active(use)
+        return info.kid, _primitives.sign_raw(info.alg, private, payload)
+
+    # --- verification -------------------------------------------------------------
+
+    def _lookup(self, kid: Any) -> _Public:
+        if not isinstance(kid, str):
+            raise InvalidSignature("kid missing")
+        entry = self._publics().get(kid)
+        if entry is None:
+            raise InvalidSignature(f"unknown kid {kid!r}")
+        if isinstance(entry, CorruptKey):
+            raise InvalidSignature(str(entry))
+        return entry
+
+    def _in_window(self, info: KeyInfo, at: datetime) -> bool:
+        if info.state == "active":
+            return True
+        if info.state == "retired":
+            return info.leaves_jwks_at is not None and at < info.leaves_jwks_at
+        return False  # pending never signed; destroyed never verifies
+
+    def verify_jwt(self, use: str, token: str, at: datetime | None) -> dict[str, Any]:
+        check_use(use)
+        at = at or self.clock()
+        if not isinstance(token, str) or len(token) > MAX_JWT_LENGTH or token.count(".") != 2:
+            raise InvalidSignature("not a compact JWS")
+        try:
+            header = _b64url_json(token.split(".", 1)[0])
+        except (ValueError, UnicodeError) as exc:
+            raise InvalidSignature(f"bad header: {type(exc).__name__}") from None
+        if not isinstance(header, dict):
+            raise InvalidSignature("bad header")
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
+            raise InvalidSignature(f"algorithm {alg!r} not accepted")
+        entry = self._lookup(header.get("kid"))
+        if entry.info.use != use or entry.info.alg != alg:
+            raise InvalidSignature("kid does not belong to this use or algorithm")
+        if not self._in_window(entry.info, at):
+            raise InvalidSignature(f"key {entry.info.kid} is {entry.info.state} at {at}")
+        try:
+            return _primitives.jwt_decode(alg, entry.key, token)
+        except _primitives.SignatureFailure as exc:
+            raise InvalidSignature(f"signature does not verify: {exc}") from None
+
+    def verify(self, use: str, kid: str, payload: bytes, signature: bytes) -> None:
+        check_use(use)
+        entry = self._lookup(kid)
+        if entry.info.use != use or entry.info.state not in ("active", "retired"):
+            raise InvalidSignature("key not usable for verification")
+        try:
+            _primitives.verify_raw(entry.info.alg, entry.key, bytes(payload), bytes(signature))
+        except _primitives.SignatureFailure as exc:
+            raise InvalidSignature(f"signature does not verify: {exc}") from None
+
+    def jwks(self, use: str | None, at: datetime | None) -> dict[str, Any]:
+        if use is not None:
+            check_use(use)
+        at = at or self.clock()
+        keys = []
+        entries = [e for e in self._publics().values() if isinstance(e, _Public)]
+        order = {"active": 0, "pending": 1, "retired": 2}
+        entries.sort(key=lambda e: (e.info.use, order.get(e.info.state, 3), e.info.created_at))
+        for e in entries:
+            if use is not None and e.info.use != use:
+                continue
+            if e.info.state == "pending" or self._in_window(e.info, at):
+                keys.append(dict(e.jwk))
+        return {"keys": keys}
+
+    def public_jwk(self, kid: str, include_destroyed: bool = False) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(signing_keys).where(signing_keys.c.kid == kid)).first()
+        if row is None or (row.state == "destroyed" and not include_destroyed):
+            raise UnknownKey(f"no signing key {kid!r}")
+        return dict(self._public(row).jwk)
+
+    def check(self) -> None:
+        """Open every active key's private part: CorruptKey names the first that fails."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(signing_keys).where(signing_keys.c.state == "active")
+            ).all()
+        for row in rows:
+            self._info(row)
+            self._load_private(row)
