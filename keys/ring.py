@@ -254,6 +254,40 @@ class KeyRing:
                 continue  # already pending
         return created
 
+    def _promote(self, kid: str, use: str, now: datetime) -> list[str]:
+        """Make pending ``kid`` active and retire the active key of ``use``, atomically.
+        Returns the kids changed; [] if another process did it first."""
+        try:
+            with self.engine.begin() as conn:
+                old = conn.execute(
+                    signing_keys.update()
+                    .where(signing_keys.c.key_use == use, signing_keys.c.state == "active")
+                    .values(state="retired", retired_at=now)
+                    .returning(signing_keys.c.kid)
+                ).scalars().all()
+                done = conn.execute(
+                    signing_keys.update()
+                    .where(signing_keys.c.kid == kid, signing_keys.c.state == "pending")
+                    .values(state="active", activated_at=now)
+                ).rowcount
+                if done != 1:
+                    raise KeyStateError("lost a promotion race")
+        except (KeyStateError, sa.exc.IntegrityError):
+            return []
+        self.invalidate()
+        return [*old, kid]
+
+    def promote_now(self, use: str) -> KeyInfo:
+        """Promote the pending key of ``use`` at once, skipping the prepublication delay
+        (for a compromised key: caches may reject tokens until they refetch the JWKS)."""
+        check_use(use)
+        pending = [i for i in self.list_keys() if i.use == use and i.state == "pending"]
+        if not pending:
+            raise KeyStateError(f"no pending {use} key to promote")
+        if not self._promote(pending[0].kid, use, self.clock()):
+            raise KeyStateError(f"the pending {use} key was promoted concurrently")
+        return next(i for i in self.list_keys() if i.kid == pending[0].kid)
+
     def promote_due(self) -> list[KeyInfo]:
         """Promote pending keys past the prepublication delay, retire the keys they
         replace, destroy retired token/assertion keys that have left the JWKS."""
@@ -261,26 +295,7 @@ class KeyRing:
         changed: list[str] = []
         for info in self.list_keys():
             if info.state == "pending" and now - info.created_at >= self.prepublish:
-                try:
-                    with self.engine.begin() as conn:
-                        old = conn.execute(
-                            signing_keys.update()
-                            .where(signing_keys.c.key_use == info.use,
-                                   signing_keys.c.state == "active")
-                            .values(state="retired", retired_at=now)
-                            .returning(signing_keys.c.kid)
-                        ).scalars().all()
-                        done = conn.execute(
-                            signing_keys.update()
-                            .where(signing_keys.c.kid == info.kid,
-                                   signing_keys.c.state == "pending")
-                            .values(state="active", activated_at=now)
-                        ).rowcount
-                        if done != 1:
-                            raise KeyStateError("lost a promotion race")
-                except (KeyStateError, sa.exc.IntegrityError):
-                    continue  # another process promoted it
-                changed += [*old, info.kid]
+                changed += self._promote(info.kid, info.use, now)
             elif (
                 info.state == "retired" and info.use != "audit"
                 and info.leaves_jwks_at is not None and now >= info.leaves_jwks_at

@@ -197,6 +197,9 @@ class KeyService:
     def promote_due(self) -> list[KeyInfo]:
         return self.ring.promote_due()
 
+    def promote_now(self, use: str) -> KeyInfo:
+        return self.ring.promote_now(use)
+
     def maintain(self, rotate_after_seconds: int | None = None) -> list[KeyInfo]:
         """The periodic job: scheduled rotation (if configured), then promotion."""
         created = self.rotate_due(rotate_after_seconds) if rotate_after_seconds else []

@@ -1,0 +1,276 @@
+"""``govgate keys``: list, rotate, promote, maintain, destroy, jwks, rotate-data-key,
+rotate-master. Errors are one line on stderr and exit 1; usage errors exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+
+from gateway.settings import Settings, load_settings
+from gateway.storage import check_schema, create_engine
+from keys import (
+    ALGORITHMS,
+    USES,
+    FileMasterKey,
+    KeyService,
+    MasterKeyError,
+    MasterKeyProvider,
+    Pkcs11MasterKey,
+    get_profile,
+    master_key_from_settings,
+)
+from keys.master import EnvMasterKey
+
+
+def max_token_lifetime(settings: Settings) -> int:
+    """The longest lifetime of anything signed by a token/assertion key."""
+    return max(settings.access_token_lifetime, settings.id_token_lifetime,
+               settings.assertion_lifetime)
+
+
+def master_from_settings(settings: Settings, environ: Mapping[str, str]) -> MasterKeyProvider:
+    return master_key_from_settings(
+        settings.master_key_provider,
+        path=settings.master_key_path,
+        env_var=settings.master_key_env,
+        environ=environ,
+        pkcs11_module=settings.pkcs11_module,
+        pkcs11_token_label=settings.pkcs11_token_label,
+        pkcs11_pin=settings.pkcs11_pin,
+        pkcs11_key_label=settings.pkcs11_key_label,
+    )
+
+
+def key_service_from_settings(
+    settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None
+) -> KeyService:
+    """The KeyService the settings describe (master key opened, not yet checked)."""
+    master = master_from_settings(settings, os.environ if environ is None else environ)
+    return KeyService(
+        engine, master, get_profile(settings.crypto_profile),
+        default_alg=settings.signing_alg,
+        prepublish_seconds=settings.key_prepublish_seconds,
+        max_token_lifetime_seconds=max_token_lifetime(settings),
+        clock_skew_seconds=settings.clock_skew_seconds,
+    )
+
+
+class _KeysGroup(click.Group):
+    """One-line errors and exit 1, also when the group runs on its own."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if not (isinstance(getattr(exc, "code", None), str)
+                    and isinstance(getattr(exc, "status", None), int)):
+                raise
+            click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else exc}", err=True)
+            ctx.exit(1)
+
+
+class _Ctx:
+    def __init__(self, ctx: click.Context) -> None:
+        parent = ctx.find_object(object)
+        self.settings: Settings = (
+            parent.settings if parent is not None and hasattr(parent, "settings")
+            else load_settings(os.environ)
+        )
+        self._engine: Engine | None = None
+        self._service: KeyService | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.settings.db_url)
+            check_schema(self._engine)
+        return self._engine
+
+    @property
+    def service(self) -> KeyService:
+        if self._service is None:
+            self._service = key_service_from_settings(self.settings, self.engine)
+            self._service.check()
+        return self._service
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _state(ctx: click.Context) -> _Ctx:
+    state = ctx.meta.get("govgate.keys")
+    if state is None:
+        state = ctx.meta["govgate.keys"] = _Ctx(ctx)
+        ctx.call_on_close(state.close)
+    return state
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+keys = _KeysGroup("keys", help="Signing keys, JWKS, data keys and the master key.")
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """Show every signing key: kid, use, alg, state and dates."""
+    infos = _state(ctx).service.list_keys()
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    header = ("KID", "USE", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED", "LEAVES JWKS")
+    rows = [header] + [
+        (i.kid, i.use, i.alg, i.state, _fmt(i.created_at), _fmt(i.activated_at),
+         _fmt(i.retired_at), _fmt(i.leaves_jwks_at))
+        for i in infos
+    ]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for r in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+@keys.command()
+@click.option("--use", "uses", type=click.Choice(USES), multiple=True,
+              help="Key use to rotate (repeatable; default: all).")
+@click.option("--alg", type=click.Choice(ALGORITHMS), default=None,
+              help="Algorithm of the new key (default: the signing_alg setting).")
+@click.option("--now", "at_once", is_flag=True,
+              help="Promote at once, skipping the prepublication delay (compromised key).")
+@click.pass_context
+def rotate(ctx: click.Context, uses: tuple[str, ...], alg: str | None, at_once: bool) -> None:
+    """Create the next key as pending; it is promoted after key_prepublish_seconds."""
+    svc = _state(ctx).service
+    for use in uses or USES:
+        info = svc.rotate(use, alg)
+        if at_once and info.state == "pending":
+            info = svc.promote_now(use)
+        when = ("now" if info.state == "active"
+                else _fmt(info.created_at + svc.ring.prepublish))
+        click.echo(f"{info.use}: {info.kid} {info.alg} {info.state} (signs from {when})")
+
+
+@keys.command()
+@click.pass_context
+def promote(ctx: click.Context) -> None:
+    """Promote pending keys whose prepublication delay has passed; destroy retired keys
+    that have left the JWKS."""
+    changed = _state(ctx).service.promote_due()
+    for info in changed:
+        click.echo(f"{info.use}: {info.kid} -> {info.state}")
+    if not changed:
+        click.echo("nothing due")
+
+
+@keys.command()
+@click.pass_context
+def maintain(ctx: click.Context) -> None:
+    """The periodic job (cron): rotate keys older than key_rotate_days, then promote."""
+    state = _state(ctx)
+    days = state.settings.key_rotate_days
+    changed = state.service.maintain(days * 86400 if days else None)
+    for info in changed:
+        click.echo(f"{info.use}: {info.kid} -> {info.state}")
+    if not changed:
+        click.echo("nothing due")
+
+
+@keys.command()
+@click.argument("kid")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def destroy(ctx: click.Context, kid: str, yes: bool) -> None:
+    """Erase the private part of a pending or retired key (the active key is refused)."""
+    svc = _state(ctx).service
+    if not yes:
+        click.confirm(f"destroy key {kid}? tokens it signed stop verifying", abort=True)
+    info = svc.destroy(kid)
+    click.echo(f"{info.use}: {info.kid} destroyed")
+
+
+@keys.command()
+@click.option("--use", type=click.Choice(USES), default=None)
+@click.pass_context
+def jwks(ctx: click.Context, use: str | None) -> None:
+    """Print the JWKS document (public parts only)."""
+    click.echo(json.dumps(_state(ctx).service.jwks(use), indent=2))
+
+
+@keys.command("rotate-data-key")
+@click.pass_context
+def rotate_data_key(ctx: click.Context) -> None:
+    """Start sealing under a new data key; older ones keep opening what they sealed."""
+    _state(ctx).service.rotate_data_key()
+    click.echo("data key rotated")
+
+
+@keys.command("rotate-master")
+@click.option("--new-file", type=click.Path(dir_okay=False), default=None,
+              help="Create the new master key in this file (must not exist).")
+@click.option("--new-env", default=None, help="Read the new master key from this variable.")
+@click.option("--new-pkcs11-key-label", default=None,
+              help="Use (creating it if missing) this key in the configured PKCS#11 token.")
+@click.pass_context
+def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
+                  new_pkcs11_key_label: str | None) -> None:
+    """Re-wrap every data key under a new master key (data is not re-encrypted).
+
+    With the file provider and no option, the new key replaces the configured file and
+    the old file is kept beside it as ``master.key.old-<time>``.
+    """
+    chosen = [o for o in (new_file, new_env, new_pkcs11_key_label) if o]
+    if len(chosen) > 1:
+        raise click.UsageError("give at most one of --new-file, --new-env, --new-pkcs11-key-label")
+    state = _state(ctx)
+    settings, svc = state.settings, state.service
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    swap: tuple[Path, Path] | None = None
+    new: MasterKeyProvider
+    if new_env:
+        new = EnvMasterKey(new_env, os.environ)
+        advice = f"now set master_key_provider=env and master_key_env={new_env}"
+    elif new_pkcs11_key_label:
+        args = (settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_pin,
+                new_pkcs11_key_label)
+        try:
+            new = Pkcs11MasterKey(*args)
+        except MasterKeyError:
+            new = Pkcs11MasterKey.create(*args)
+        advice = (f"now set master_key_provider=pkcs11 and "
+                  f"pkcs11_key_label={new_pkcs11_key_label}")
+    elif new_file:
+        new = FileMasterKey.create(new_file)
+        advice = f"now set master_key_provider=file and master_key_file={new_file}"
+    else:
+        if settings.master_key_provider != "file":
+            raise click.UsageError(
+                "with the env or pkcs11 provider, name the new key: --new-env, "
+                "--new-pkcs11-key-label or --new-file"
+            )
+        current = settings.master_key_path
+        staged = current.with_name(current.name + ".new")
+        new = FileMasterKey.create(staged)
+        swap = (current, staged)
+        advice = f"{current} replaced; the old key is kept as {current.name}.old-{stamp}"
+    if new.key_id == svc.master.key_id:
+        raise MasterKeyError(f"master key ({new.name}): the new key is the current key")
+    count = svc.rotate_master(new)
+    if swap is not None:
+        current, staged = swap
+        # keep the old key under a new name first, then swap atomically: at no moment
+        # is there no file at the configured path
+        os.link(current, current.with_name(f"{current.name}.old-{stamp}"))
+        os.replace(staged, current)
+    click.echo(f"re-wrapped {count} data keys under {new.key_id}; {advice}")
