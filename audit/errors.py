@@ -1,0 +1,59 @@
+"""The audit package's error tree.
+
+    AuditError                      code, description, status
+    ├── AuditRecordError            a record cannot be built (bad field)
+    ├── AuditWriteError             a record was not durably committed (503: no audit, no access)
+    │   └── ChainLostError          another writer owns this chain now (lease lost)
+    ├── AuditQueryError             a malformed query filter; names the field (400)
+    ├── ArchiveError                an archive is missing, unreadable or does not verify
+    └── PurgeRefused                a purge would drop records still needed (409)
+"""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    code = "audit_error"
+    status = 500
+    title = "Audit error"
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__(description or self.title)
+        self.description = description or self.title
+
+
+class AuditRecordError(AuditError):
+    code = "audit_record"
+    status = 400
+    title = "Invalid audit record"
+
+
+class AuditWriteError(AuditError):
+    code = "audit_unavailable"
+    status = 503
+    title = "Audit log unavailable"
+
+
+class ChainLostError(AuditWriteError):
+    code = "audit_chain_lost"
+
+
+class AuditQueryError(AuditError):
+    code = "validation"
+    status = 400
+    title = "Invalid query"
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.field = field
+
+
+class ArchiveError(AuditError):
+    code = "audit_archive"
+    title = "Audit archive error"
+
+
+class PurgeRefused(AuditError):
+    code = "audit_purge_refused"
+    status = 409
+    title = "Purge refused"

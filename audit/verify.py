@@ -1,0 +1,336 @@
+"""Verification: recompute every hash, check every link and checkpoint signature.
+
+Detects a changed field, a deleted, inserted or reordered record, a deleted
+checkpoint (a gap in the checkpoint chain, or a record that names a checkpoint
+that is gone), a tail truncated before the last checkpoint, and a purge anchor
+that no sealing record vouches for. Works on the database and, offline, on an
+archive directory (:func:`audit.archive.verify_archive`). A damaged database is
+reported, never a crash.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from audit.chain import RECORD_COLUMNS, ChainChecker, Problem, hash_function
+from audit.checkpoints import KEY_USE, SignatureVerifier, unb64u
+from audit.tables import anchors, chains, checkpoints, records
+
+MAX_PROBLEMS = 50
+SEAL_EVENT = "audit_purge"
+
+Progress = Callable[[int], None]  # called with the number of records checked so far
+
+
+class SigCheck(Protocol):
+    def __call__(self, kid: str, payload: bytes, sig: bytes) -> None: ...
+
+
+@dataclass
+class VerifyReport:
+    records: int = 0
+    chains: int = 0
+    checkpoints: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def span(self) -> str:
+        if self.first_ts is None or self.last_ts is None:
+            return "no records"
+        def fmt(ms: int) -> str:
+            return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{fmt(self.first_ts)} .. {fmt(self.last_ts)}"
+
+    def summary(self) -> str:
+        state = "intact" if self.ok else "TAMPERED"
+        return (f"audit log {state}: {self.records} records, {self.chains} chains, "
+                f"{self.checkpoints} checkpoints, {self.span()}")
+
+
+def keyservice_sigcheck(keys: SignatureVerifier) -> SigCheck:
+    """Checkpoint signatures checked by a ``KeyService`` (``verify("audit", ...)``)."""
+    def check(kid: str, payload: bytes, sig: bytes) -> None:
+        keys.verify(KEY_USE, kid, payload, sig)
+    return check
+
+
+@dataclass
+class Sources:
+    """What a verification reads; the database and an archive both provide it."""
+
+    chain_algs: dict[str, str]  # chain id -> hash name
+    records: Iterable[dict[str, Any]]  # ordered by chain_id, seq
+    checkpoints: Iterable[dict[str, Any]]  # ordered by seq
+    anchors: dict[str, dict[str, Any]]  # chain id -> {seq, hash, seal_chain, seal_seq}
+    registry_heads: dict[str, tuple[int, str]] | None = None  # chain id -> stored head
+    registry_last_checkpoint: int = 0  # the newest checkpoint any writer wrote
+    expected_tails: dict[str, tuple[int, str]] | None = None  # archive manifest: last records
+    first_checkpoint: int = 1
+    windowed: bool = False
+
+
+def verify_sources(src: Sources, sigcheck: SigCheck | None,
+                   progress: Progress | None = None) -> VerifyReport:
+    rep = VerifyReport()
+    # 1. checkpoints: contiguous, linked, hashed, signed, heads never go back
+    expected: dict[tuple[str, int], tuple[str, int]] = {}  # (chain, seq) -> (hash, cp seq)
+    required: dict[str, tuple[int, int]] = {}  # chain -> (highest seq named, cp seq)
+    prev_hash, expect_seq = "", src.first_checkpoint
+    last_heads: dict[str, int] = {}
+    last_cp = 0
+    for cp in src.checkpoints:
+        try:
+            problem = _check_checkpoint(cp, expect_seq, prev_hash, sigcheck, last_heads)
+        except Exception as exc:  # a damaged row: report, never crash
+            problem = Problem("checkpoint", f"checkpoint {cp.get('seq')}",
+                              f"unreadable ({type(exc).__name__}: {exc})")
+        if problem is not None:
+            rep.add(problem)
+        try:
+            seq = int(cp["seq"])
+            heads = json.loads(cp["payload"]).get("heads", {})
+        except Exception:  # noqa: S112 - already reported
+            continue
+        for chain_id, head in heads.items():
+            try:
+                hseq, hhash = int(head["seq"]), str(head["hash"])
+            except Exception:  # noqa: S112 - reported by _check_checkpoint
+                continue
+            expected[(chain_id, hseq)] = (hhash, seq)
+            if hseq >= required.get(chain_id, (0, 0))[0]:
+                required[chain_id] = (hseq, seq)
+            last_heads[chain_id] = max(hseq, last_heads.get(chain_id, 0))
+        prev_hash, expect_seq, last_cp = str(cp["hash"]), seq + 1, seq
+        rep.checkpoints += 1
+
+    # 2. anchors: where purged chains restart, and the sealing records that vouch for them
+    seals: dict[tuple[str, int], list[str]] = {}
+    for chain_id, a in src.anchors.items():
+        seals.setdefault((a["seal_chain"], int(a["seal_seq"])), []).append(chain_id)
+    vouched: set[str] = set()
+
+    # 3. records, chain by chain
+    checker: ChainChecker | None = None
+    seen: set[str] = set()
+    max_ckpt, max_ckpt_where = 0, ""
+
+    def finish(c: ChainChecker | None) -> None:
+        if c is None:
+            return
+        _finish_chain(c, src, required, rep)
+
+    for n, row in enumerate(src.records, 1):
+        try:
+            chain_id = row["chain_id"]
+            if checker is None or chain_id != checker.chain_id:
+                finish(checker)
+                checker = _start_chain(str(chain_id), src, rep, seen)
+            problem = checker.feed(row)
+            if problem is not None:
+                rep.add(problem)
+                checker.head_seq, checker.head_hash = int(row["seq"]), str(row["hash"])
+            key = (chain_id, row["seq"])
+            exp = expected.get(key)
+            if exp is not None and not hmac.compare_digest(exp[0], str(row["hash"])):
+                rep.add(Problem("changed", f"record chain={chain_id} seq={row['seq']}",
+                                f"hash differs from the head signed in checkpoint {exp[1]}"))
+            if key in seals and problem is None:
+                _vouch(row, seals[key], src.anchors, vouched)
+            if row["ckpt"] > max_ckpt:
+                max_ckpt, max_ckpt_where = row["ckpt"], f"record chain={chain_id} seq={row['seq']}"
+        except Exception as exc:
+            rep.add(Problem("damaged", f"record {row.get('chain_id')}/{row.get('seq')}",
+                            f"unreadable ({type(exc).__name__}: {exc})"))
+        if progress is not None and n % 10000 == 0:
+            progress(n)
+    finish(checker)
+
+    # 4. chains named by checkpoints or the registry that have no records left at all
+    for chain_id in sorted(set(required) | set(src.registry_heads or {})):
+        if chain_id not in seen and not src.windowed:
+            c = _start_chain(chain_id, src, rep, seen, count=False)
+            _finish_chain(c, src, required, rep)
+    for chain_id in sorted(set(src.anchors) - vouched):
+        rep.add(Problem("anchor", f"anchor of chain {chain_id}",
+                        "no intact sealing record vouches for this purge anchor"))
+    if src.registry_last_checkpoint > last_cp:
+        rep.add(Problem("checkpoint", f"checkpoint {src.registry_last_checkpoint}",
+                        f"missing (deleted): its writer registered it, the newest present is "
+                        f"{last_cp}"))
+    elif max_ckpt > last_cp and not src.windowed:
+        rep.add(Problem("checkpoint", f"checkpoint {max_ckpt}",
+                        f"missing (deleted): {max_ckpt_where} was written after it"))
+    rep.chains = len(seen)
+    return rep
+
+
+def _check_checkpoint(cp: dict[str, Any], expect_seq: int, prev_hash: str,
+                      sigcheck: SigCheck | None, last_heads: dict[str, int]) -> Problem | None:
+    seq = int(cp["seq"])
+    where = f"checkpoint {seq}"
+    if seq > expect_seq:
+        gap = f"{expect_seq}" if seq == expect_seq + 1 else f"{expect_seq}..{seq - 1}"
+        return Problem("checkpoint", f"checkpoint {gap}", f"missing (deleted) before {where}")
+    if seq < expect_seq:
+        return Problem("checkpoint", where, "duplicate or out of order")
+    payload = str(cp["payload"]).encode("utf-8")
+    digest = hash_function(str(cp["hash_name"]))(payload).hex()
+    if not hmac.compare_digest(digest, str(cp["hash"])):
+        return Problem("checkpoint", where, "payload does not match its hash (changed)")
+    doc = json.loads(payload)
+    if (doc.get("seq"), doc.get("ts"), doc.get("prev"), doc.get("hash")) != (
+            seq, cp["ts"], cp["prev_hash"], cp["hash_name"]):
+        return Problem("checkpoint", where, "columns disagree with the signed payload")
+    if not hmac.compare_digest(str(cp["prev_hash"]), prev_hash):
+        return Problem("checkpoint", where, "does not link to the checkpoint before it")
+    if sigcheck is not None:
+        try:
+            sigcheck(str(cp["kid"]), payload, unb64u(str(cp["signature"])))
+        except Exception:
+            return Problem("signature", where, f"signature does not verify (kid {cp['kid']})")
+    for chain_id, head in doc.get("heads", {}).items():
+        if int(head["seq"]) < last_heads.get(chain_id, 0):
+            return Problem("checkpoint", where,
+                           f"head of chain {chain_id} went back to seq {head['seq']}")
+    return None
+
+
+def _start_chain(chain_id: str, src: Sources, rep: VerifyReport, seen: set[str],
+                 count: bool = True) -> ChainChecker:
+    seen.add(chain_id)
+    alg = src.chain_algs.get(chain_id)
+    if alg is None:
+        rep.add(Problem("inserted", f"chain {chain_id}", "records of a chain nobody registered"))
+        alg = "sha256"
+    a = src.anchors.get(chain_id)
+    try:
+        if a is not None:
+            return ChainChecker(chain_id, alg, anchor_seq=int(a["seq"]), anchor_hash=str(a["hash"]),
+                                trust_first=src.windowed)
+        return ChainChecker(chain_id, alg, trust_first=src.windowed)
+    except ValueError as exc:
+        rep.add(Problem("damaged", f"chain {chain_id}", str(exc)))
+        return ChainChecker(chain_id, "sha256", trust_first=src.windowed)
+
+
+def _finish_chain(c: ChainChecker, src: Sources, required: dict[str, tuple[int, int]],
+                  rep: VerifyReport) -> None:
+    rep.records += c.count
+    if c.first_ts is not None:
+        rep.first_ts = c.first_ts if rep.first_ts is None else min(rep.first_ts, c.first_ts)
+    if c.last_ts is not None:
+        rep.last_ts = c.last_ts if rep.last_ts is None else max(rep.last_ts, c.last_ts)
+    if src.windowed:
+        return
+    need = required.get(c.chain_id)
+    if need is not None and c.head_seq < need[0]:
+        rep.add(Problem("truncated", f"chain {c.chain_id}",
+                        f"ends at seq {c.head_seq} but checkpoint {need[1]} signed its head "
+                        f"at seq {need[0]} (records deleted from the tail)"))
+    if src.registry_heads is not None:
+        reg = src.registry_heads.get(c.chain_id)
+        if reg is not None and reg[0] != c.head_seq:
+            how = "records deleted from the tail" if reg[0] > c.head_seq else "records added"
+            rep.add(Problem("truncated" if reg[0] > c.head_seq else "inserted",
+                            f"chain {c.chain_id}",
+                            f"registry head is seq {reg[0]}, records end at seq {c.head_seq} "
+                            f"({how})"))
+    if src.expected_tails is not None:
+        tail = src.expected_tails.get(c.chain_id)
+        if tail is not None and (c.head_seq, c.head_hash) != tuple(tail):
+            rep.add(Problem("truncated", f"chain {c.chain_id}",
+                            f"archive manifest says the chain ends at seq {tail[0]}, "
+                            f"records end at seq {c.head_seq}"))
+
+
+def _vouch(row: dict[str, Any], chain_ids: list[str], anchor_rows: dict[str, dict[str, Any]],
+           vouched: set[str]) -> None:
+    if row["event_type"] != SEAL_EVENT:
+        return
+    sealed = json.loads(row["extra"]).get("anchors", {})
+    for chain_id in chain_ids:
+        a = anchor_rows[chain_id]
+        got = sealed.get(chain_id) or {}
+        if got.get("seq") == int(a["seq"]) and got.get("hash") == a["hash"]:
+            vouched.add(chain_id)
+
+
+# -- the database -----------------------------------------------------------------------
+
+
+def _db_records(conn: sa.Connection, since: int | None, until: int | None
+                ) -> Iterator[dict[str, Any]]:
+    cols = [records.c[name] for name in RECORD_COLUMNS]
+    stmt = sa.select(*cols).order_by(records.c.chain_id, records.c.seq)
+    if since is not None:
+        stmt = stmt.where(records.c.ts >= since)
+    if until is not None:
+        stmt = stmt.where(records.c.ts < until)
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(stmt)
+    names = RECORD_COLUMNS
+    for part in result.partitions():
+        for tup in part:
+            yield dict(zip(names, tup, strict=True))
+
+
+def _db_checkpoints(conn: sa.Connection) -> Iterator[dict[str, Any]]:
+    result = conn.execution_options(stream_results=True, yield_per=1000).execute(
+        sa.select(checkpoints).order_by(checkpoints.c.seq))
+    for row in result:
+        yield dict(row._mapping)
+
+
+def verify_database(engine: sa.Engine, sigcheck: SigCheck | None, *, since: int | None = None,
+                    until: int | None = None, progress: Progress | None = None) -> VerifyReport:
+    """Verify the whole log in the database (or the records in ``[since, until)``)."""
+    windowed = since is not None or until is not None
+    try:
+        with engine.connect() as conn:
+            algs = {r.chain_id: r.hash_name for r in conn.execute(
+                sa.select(chains.c.chain_id, chains.c.hash_name))}
+            heads = {r.chain_id: (r.head_seq, r.head_hash) for r in conn.execute(
+                sa.select(chains.c.chain_id, chains.c.head_seq, chains.c.head_hash))}
+            last_written = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(chains.c.last_ckpt), 0))).scalar_one()
+            anchor_rows = {r.chain_id: dict(r._mapping) for r in conn.execute(sa.select(anchors))}
+            src = Sources(
+                chain_algs=algs, records=_db_records(conn, since, until),
+                checkpoints=_db_checkpoints(conn), anchors=anchor_rows,
+                registry_heads=None if windowed else heads, windowed=windowed,
+                registry_last_checkpoint=int(last_written),
+            )
+            return verify_sources(src, sigcheck, progress)
+    except sa.exc.SQLAlchemyError as exc:
+        rep = VerifyReport()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        rep.add(Problem("damaged", "database",
+                        f"cannot be read: {reason[0] if reason else type(exc).__name__}"))
+        return rep
+
+
+def count_records(engine: sa.Engine) -> int:
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())
+    except sa.exc.SQLAlchemyError:
+        return 0

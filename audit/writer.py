@@ -1,0 +1,472 @@
+"""The group-commit writer: ``await log.append(record)`` returns once the record is durable.
+
+Concurrent appends queue up while a commit is in flight; a background task then
+writes them all in one transaction (one fsync for many records). If that
+transaction fails, every waiter gets :class:`AuditWriteError` and the in-memory
+chain head stays where it was: no fork, no gap, no acknowledged record lost.
+
+Chains are leased. A writer (``writer_id``, default the host name) resumes its
+own released or expired chain of the same hash, or claims a new one; each batch
+re-checks the lease and the stored head in the same transaction, so two writers
+can never append to one chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from audit.chain import hash_function, record_row
+from audit.checkpoints import Checkpoint, Signer, write_checkpoint
+from audit.errors import AuditWriteError, ChainLostError
+from audit.record import AuditRecord, StoredRecord
+from audit.tables import chains, checkpoints, records, usage
+
+log = logging.getLogger("govgate.audit")
+
+Clock = Callable[[], float]  # seconds since the epoch
+
+
+def _ms(clock: Clock) -> int:
+    return int(clock() * 1000)
+
+
+def _hash_name(profile: Any) -> str:
+    if profile is None:
+        return "sha256"
+    if isinstance(profile, str):
+        return profile
+    return str(profile.hash_name)
+
+
+def day_of(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+class AuditLog:
+    """The audit log of one writer process.
+
+    ``keys`` signs checkpoints (``keys.sign("audit", payload)``); without it no
+    checkpoints are written. ``profile`` is a ``keys.profiles.Profile`` or a hash
+    name; its hash chains new records.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        keys: Signer | None = None,
+        profile: Any = None,
+        writer_id: str | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 5.0,
+        lease_seconds: float = 30.0,
+        max_batch: int = 2000,
+        clock: Clock = time.time,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.hash_name = _hash_name(profile)
+        self._hasher = hash_function(self.hash_name)
+        self.writer_id = (writer_id or socket.gethostname())[:200]
+        self.checkpoint_every = max(1, int(checkpoint_every))
+        self.checkpoint_seconds = float(checkpoint_seconds)
+        self.lease_ms = int(lease_seconds * 1000)
+        self.max_batch = max(1, int(max_batch))
+        self.clock = clock
+        self._token = secrets.token_hex(16)
+        self._lock = threading.RLock()
+        self._chain: str | None = None
+        self._head_seq = 0
+        self._head_hash = ""
+        self._resync = False
+        self._since_ckpt = 0
+        self._last_ckpt_ms = _ms(clock)
+        self._lease_renewed_ms = 0
+        self._dialect = engine.dialect.name
+        # asyncio side
+        self._pending: list[tuple[AuditRecord, asyncio.Future[StoredRecord]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.closed = False
+
+    # -- public ---------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> str | None:
+        return self._chain
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record this writer committed."""
+        return self._head_seq, self._head_hash
+
+    def open(self) -> str:
+        """Claim (or resume) this writer's chain; returns its id. Called lazily."""
+        with self._lock:
+            if self._chain is None:
+                self._claim()
+            assert self._chain is not None
+            return self._chain
+
+    async def start(self) -> None:
+        """Claim the chain and start the background committer."""
+        await asyncio.to_thread(self.open)
+        self._ensure_task()
+
+    async def append(self, record: AuditRecord) -> StoredRecord:
+        """Append ``record``; returns after it is durably committed.
+
+        Raises :class:`AuditWriteError` if it could not be committed.
+        """
+        if self._closing or self.closed:
+            raise AuditWriteError("audit log is closed")
+        if not isinstance(record, AuditRecord):
+            raise TypeError("append() takes an AuditRecord")
+        self._ensure_task()
+        assert self._wake is not None
+        fut: asyncio.Future[StoredRecord] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, fut))
+        self._wake.set()
+        return await fut
+
+    def append_sync(self, record: AuditRecord) -> StoredRecord:
+        """Append ``record`` in its own transaction (for the CLI); durable on return."""
+        if self.closed:
+            raise AuditWriteError("audit log is closed")
+        stored = self._commit([record])[0]
+        self._checkpoint_if_due()
+        return stored
+
+    def append_many_sync(self, batch: list[AuditRecord]) -> list[StoredRecord]:
+        """Append ``batch`` in one transaction."""
+        return self._commit(batch)
+
+    def checkpoint_sync(self) -> Checkpoint | None:
+        """Write a checkpoint now (None without a signing key)."""
+        return self._write_checkpoint()
+
+    async def checkpoint(self) -> Checkpoint | None:
+        return await asyncio.to_thread(self._write_checkpoint)
+
+    async def close(self) -> None:
+        """Flush pending appends, write a final checkpoint, release the lease."""
+        if self.closed:
+            return
+        self._closing = True
+        if self._task is not None:
+            assert self._wake is not None
+            self._wake.set()
+            with contextlib.suppress(Exception):
+                await self._task
+        await asyncio.to_thread(self.close_sync)
+
+    def close_sync(self) -> None:
+        if self.closed:
+            return
+        self._closing = True
+        with self._lock:
+            if self._since_ckpt:
+                try:
+                    self._write_checkpoint()
+                except Exception as exc:  # the records are safe; the next writer covers them
+                    log.warning("final audit checkpoint failed: %s", exc)
+            if self._chain is not None:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(
+                            sa.update(chains)
+                            .where(chains.c.chain_id == self._chain,
+                                   chains.c.lease_token == self._token)
+                            .values(lease_until=0)
+                        )
+                except sa.exc.SQLAlchemyError as exc:
+                    log.warning("releasing audit chain %s failed: %s", self._chain, exc)
+        self.closed = True
+
+    async def __aenter__(self) -> AuditLog:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- the background committer ----------------------------------------------------
+
+    def _ensure_task(self) -> None:
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name="audit-writer")
+
+    def _tick(self) -> float:
+        waits = [max(self.lease_ms / 3000, 0.05)]
+        if self.keys is not None and self._since_ckpt:
+            due = self._last_ckpt_ms / 1000 + self.checkpoint_seconds - self.clock()
+            waits.append(max(due, 0.01))
+        return min(waits)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=self._tick())
+            wake.clear()
+            if self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                live = [(r, f) for r, f in batch if not f.cancelled()]
+                if live:
+                    await self._commit_async(live)
+            try:
+                if self._checkpoint_due():
+                    await asyncio.to_thread(self._checkpoint_if_due)
+                elif self._lease_due():
+                    await asyncio.to_thread(self._renew_lease)
+            except Exception as exc:  # never kill the committer over a checkpoint
+                log.warning("audit checkpoint/lease renewal failed: %s", exc)
+
+    async def _commit_async(self, batch: list[tuple[AuditRecord, asyncio.Future[StoredRecord]]]
+                            ) -> None:
+        try:
+            stored = await asyncio.to_thread(self._commit, [r for r, _ in batch])
+        except Exception as exc:
+            if isinstance(exc, AuditWriteError):
+                desc = exc.description
+            else:
+                desc = f"audit write failed: {type(exc).__name__}"
+                log.exception("audit write failed")
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(type(exc)(desc) if isinstance(exc, AuditWriteError)
+                                      else AuditWriteError(desc))
+            return
+        for (_, fut), s in zip(batch, stored, strict=True):
+            if not fut.done():
+                fut.set_result(s)
+
+    # -- storage ---------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        now = _ms(self.clock)
+        with self.engine.begin() as conn:
+            candidates = conn.execute(
+                sa.select(chains)
+                .where(chains.c.owner == self.writer_id, chains.c.status == "open",
+                       chains.c.hash_name == self.hash_name, chains.c.lease_until < now)
+                .order_by(chains.c.created_at.desc())
+            ).fetchall()
+            for cand in candidates:
+                taken = conn.execute(
+                    sa.update(chains)
+                    .where(chains.c.chain_id == cand.chain_id,
+                           chains.c.lease_token == cand.lease_token,
+                           chains.c.lease_until == cand.lease_until)
+                    .values(lease_token=self._token, lease_until=now + self.lease_ms)
+                ).rowcount
+                if taken == 1:
+                    last = conn.execute(
+                        sa.select(records.c.seq, records.c.hash)
+                        .where(records.c.chain_id == cand.chain_id)
+                        .order_by(records.c.seq.desc()).limit(1)
+                    ).first()
+                    seq, head = (last.seq, last.hash) if last else (0, "")
+                    if (seq, head) != (cand.head_seq, cand.head_hash):
+                        # the registry disagrees with the records: never guess, start afresh
+                        conn.execute(sa.update(chains).where(chains.c.chain_id == cand.chain_id)
+                                     .values(status="closed", lease_until=0))
+                        log.warning("audit chain %s: stored head disagrees, closed",
+                                    cand.chain_id)
+                        continue
+                    self._chain, self._head_seq, self._head_hash = cand.chain_id, seq, head
+                    break
+            if self._chain is None:
+                chain_id = f"{now:x}-{secrets.token_hex(5)}"
+                conn.execute(sa.insert(chains).values(
+                    chain_id=chain_id, hash_name=self.hash_name, owner=self.writer_id,
+                    lease_token=self._token, lease_until=now + self.lease_ms, head_seq=0,
+                    head_hash="", last_ckpt=0, created_at=now, status="open",
+                ))
+                self._chain, self._head_seq, self._head_hash = chain_id, 0, ""
+        self._lease_renewed_ms = now
+        self._resync = False
+        log.info("audit writer %s appends to chain %s from seq %d", self.writer_id,
+                 self._chain, self._head_seq + 1)
+
+    def _reload_head(self) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(chains.c.head_seq, chains.c.head_hash)
+                .where(chains.c.chain_id == self._chain, chains.c.lease_token == self._token)
+            ).first()
+        if row is None:
+            self._chain = None
+            self._claim()
+        else:
+            self._head_seq, self._head_hash = row.head_seq, row.head_hash
+            self._resync = False
+
+    def _commit(self, batch: list[AuditRecord]) -> list[StoredRecord]:
+        if not batch:
+            return []
+        with self._lock:
+            try:
+                if self._chain is None:
+                    self._claim()
+                elif self._resync:
+                    self._reload_head()
+            except sa.exc.SQLAlchemyError as exc:
+                raise AuditWriteError(f"audit log unavailable: {_reason(exc)}") from None
+            chain_id = self._chain
+            assert chain_id is not None
+            now = _ms(self.clock)
+            stamped = [r if r.ts is not None else r.with_ts(now) for r in batch]
+            old_seq = self._head_seq
+            try:
+                with self.engine.begin() as conn:
+                    # the first statement writes: it takes the lock (SQLite: the write lock)
+                    owned = conn.execute(
+                        sa.update(chains)
+                        .where(chains.c.chain_id == chain_id,
+                               chains.c.lease_token == self._token,
+                               chains.c.head_seq == old_seq)
+                        .values(lease_until=now + self.lease_ms)
+                    ).rowcount
+                    if owned != 1:
+                        raise ChainLostError(f"audit chain {chain_id} is no longer ours")
+                    ckpt = conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.max(checkpoints.c.seq), 0))
+                    ).scalar_one()
+                    rows = []
+                    seq, prev = old_seq, self._head_hash
+                    for rec in stamped:
+                        seq += 1
+                        row = record_row(rec, chain_id=chain_id, seq=seq, prev_hash=prev,
+                                         ckpt=ckpt, hasher=self._hasher)
+                        rows.append(row)
+                        prev = row["hash"]
+                    conn.execute(sa.update(chains).where(chains.c.chain_id == chain_id)
+                                 .values(head_seq=seq, head_hash=prev))
+                    conn.execute(sa.insert(records), rows)
+                    self._add_usage(conn, stamped)
+            except ChainLostError:
+                self._chain = None  # the next batch claims a new chain
+                raise
+            except sa.exc.SQLAlchemyError as exc:
+                self._resync = True  # the commit may or may not have happened: re-read
+                raise AuditWriteError(f"audit record not written: {_reason(exc)}") from None
+            self._head_seq, self._head_hash = seq, prev
+            self._since_ckpt += len(rows)
+            self._lease_renewed_ms = now
+        return [
+            StoredRecord(record=rec, chain_id=chain_id, seq=row["seq"],
+                         prev_hash=row["prev_hash"], hash=row["hash"], ckpt=ckpt)
+            for rec, row in zip(stamped, rows, strict=True)
+        ]
+
+    def _add_usage(self, conn: sa.Connection, batch: list[AuditRecord]) -> None:
+        counts: Counter[tuple[str, str, str, str, str, str]] = Counter()
+        for r in batch:
+            assert r.ts is not None
+            counts[(day_of(r.ts), r.system or "", r.resource or "", r.department or "",
+                    r.event_type, r.outcome)] += 1
+        ins = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        keys = ("day", "system", "resource", "department", "event_type", "outcome")
+        for key in sorted(counts):  # one order everywhere: no deadlocks between writers
+            stmt = ins(usage).values(**dict(zip(keys, key, strict=True)), count=counts[key])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={"count": usage.c.count + stmt.excluded.count}
+            )
+            conn.execute(stmt)
+
+    def _lease_due(self) -> bool:
+        return (self._chain is not None
+                and _ms(self.clock) - self._lease_renewed_ms > self.lease_ms // 3)
+
+    def _renew_lease(self) -> None:
+        with self._lock:
+            if self._chain is None:
+                return
+            now = _ms(self.clock)
+            with self.engine.begin() as conn:
+                ok = conn.execute(
+                    sa.update(chains)
+                    .where(chains.c.chain_id == self._chain, chains.c.lease_token == self._token)
+                    .values(lease_until=now + self.lease_ms)
+                ).rowcount
+            if ok != 1:
+                self._chain = None
+            self._lease_renewed_ms = now
+
+    def _checkpoint_due(self) -> bool:
+        if self.keys is None or not self._since_ckpt:
+            return False
+        return (self._since_ckpt >= self.checkpoint_every
+                or _ms(self.clock) - self._last_ckpt_ms >= self.checkpoint_seconds * 1000)
+
+    def _checkpoint_if_due(self) -> Checkpoint | None:
+        if not self._checkpoint_due():
+            return None
+        try:
+            return self._write_checkpoint()
+        except Exception as exc:
+            log.warning("audit checkpoint failed: %s", exc)
+            return None
+
+    def _write_checkpoint(self) -> Checkpoint | None:
+        if self.keys is None:
+            return None
+        with self._lock:
+            if self._chain is None:
+                self._claim()
+            last_exc: Exception | None = None
+            for _ in range(8):
+                now = _ms(self.clock)
+                try:
+                    with self.engine.begin() as conn:
+                        # write first (takes the SQLite write lock), renewing our lease
+                        conn.execute(
+                            sa.update(chains)
+                            .where(chains.c.chain_id == self._chain,
+                                   chains.c.lease_token == self._token)
+                            .values(lease_until=now + self.lease_ms)
+                        )
+                        cp = write_checkpoint(conn, self.keys, ts=now, writer=self._chain or "",
+                                              hash_name=self.hash_name)
+                        conn.execute(sa.update(chains)
+                                     .where(chains.c.chain_id == self._chain,
+                                            chains.c.last_ckpt < cp.seq)
+                                     .values(last_ckpt=cp.seq))
+                except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+                    last_exc = exc  # another writer took this number: try the next one
+                    time.sleep(0.01)
+                    continue
+                self._since_ckpt = 0
+                self._last_ckpt_ms = now
+                return cp
+            raise AuditWriteError(f"checkpoint not written: {_reason(last_exc)}")
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown"
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
