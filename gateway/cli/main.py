@@ -105,7 +105,7 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
 
 
 def _register() -> None:
-    from gateway.cli import admin_cmds, init_cmd, serve_cmd, state_cmds
+    from gateway.cli import admin_cmds, init_cmd, keys_cmd, serve_cmd, state_cmds
 
     cli.add_command(init_cmd.init)
     cli.add_command(serve_cmd.serve)
@@ -114,6 +114,7 @@ def _register() -> None:
     cli.add_command(state_cmds.export)
     cli.add_command(admin_cmds.user)
     cli.add_command(admin_cmds.dept)
+    cli.add_command(keys_cmd.keys)
 
 
 _register()
