@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,57 +10,23 @@ import pytest
 import sqlalchemy as sa
 
 from audit.record import AuditRecord
-from audit.tables import metadata
 from audit.writer import AuditLog
-from gateway.storage import create_engine, upgrade
-
-
-class FakeKeys:
-    """HMAC stand-in for KeyService.sign/verify (used when keys/ is not importable)."""
-
-    def __init__(self) -> None:
-        self.key = b"test-audit-key"
-
-    def sign(self, use: str, payload: bytes) -> tuple[str, bytes]:
-        return "fake-1", hmac.new(self.key, use.encode() + payload, hashlib.sha256).digest()
-
-    def verify(self, use: str, kid: str, payload: bytes, sig: bytes) -> None:
-        good = hmac.new(self.key, use.encode() + payload, hashlib.sha256).digest()
-        if kid != "fake-1" or not hmac.compare_digest(good, sig):
-            raise ValueError("bad signature")
-
-    def public_jwk(self, kid: str) -> dict[str, Any]:
-        return {"kty": "oct", "kid": kid}
+from keys import FileMasterKey, KeyService, get_profile
 
 
 @pytest.fixture
-def audit_engine(db_url: str) -> Iterator[sa.Engine]:
-    eng = create_engine(db_url)
-    upgrade(eng)
-    if "audit_records" not in sa.inspect(eng).get_table_names():
-        metadata.create_all(eng)
-    yield eng
-    eng.dispose()
+def audit_engine(engine: sa.Engine) -> sa.Engine:
+    """The migrated engine (audit tables from migration 0003_audit)."""
+    return engine
 
 
-def _real_keys(engine: sa.Engine, tmp_path: Path) -> Any:
-    try:
-        from keys import KeyService
-        from keys.master import FileMasterKey
-        from keys.profiles import get_profile
-    except ImportError:
-        return None
-    if "keys" not in {t.split("_")[0] for t in sa.inspect(engine).get_table_names()}:
-        return None
-    master = FileMasterKey.create(tmp_path / "master.key")
-    ks = KeyService(engine, master, get_profile("standard"))
+@pytest.fixture
+def keys(audit_engine: sa.Engine, tmp_path: Path) -> KeyService:
+    """A real key ring with an ``audit`` signing key."""
+    ks = KeyService(audit_engine, FileMasterKey.create(tmp_path / "master.key"),
+                    get_profile("standard"))
     ks.bootstrap()
     return ks
-
-
-@pytest.fixture
-def keys(audit_engine: sa.Engine, tmp_path: Path) -> Any:
-    return _real_keys(audit_engine, tmp_path) or FakeKeys()
 
 
 @pytest.fixture
