@@ -30,7 +30,7 @@ def initialise(
     environ: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """Idempotent set-up; returns (username, first password) of admins it created."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if settings.master_key_provider == "file" and not settings.master_key_path.exists():
         if _has_schema(settings):
             # a database with keys but no master key file: never make a new one over it

@@ -1,0 +1,137 @@
+"""The `govgate` command through a real subprocess: exit codes, languages, role rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GOVGATE = [sys.executable, "-m", "gateway.cli"]
+
+
+def run(env: dict[str, str], *args: str, lang: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GOVGATE, *args], env={**env, "LANG": lang}, capture_output=True, text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def initialised(env: dict[str, str]) -> dict[str, str]:
+    result = run(env, "init")
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def test_help_on_every_command() -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli.main import cli
+
+    runner = CliRunner()
+    for args in (
+        [], ["init"], ["serve"], ["demo"], ["apply"], ["export"], ["user"], ["user", "add"],
+        ["user", "list"], ["user", "disable"], ["user", "unlock"], ["user", "reset-password"],
+        ["dept"], ["dept", "add"], ["dept", "list"],
+    ):
+        result = runner.invoke(cli, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage:" in result.output
+
+
+def test_usage_error_exits_2(env: dict[str, str]) -> None:
+    assert run(env, "no-such-command").returncode == 2
+    assert run(env, "apply").returncode == 2  # -f missing
+
+
+def test_init_is_idempotent_and_prints_admins_once(env: dict[str, str]) -> None:
+    first = run(env, "init")
+    assert first.returncode == 0, first.stderr
+    assert all(name in first.stdout for name in ("sysadmin", "secadmin", "auditor"))
+    second = run(env, "init")
+    assert second.returncode == 0
+    assert "sysadmin" not in second.stdout
+    key = Path(env["GOVGATE_HOME"]) / "master.key"
+    assert key.stat().st_mode & 0o077 == 0
+
+
+def test_apply_twice_then_nothing_to_change_in_both_languages(initialised: dict[str, str]) -> None:
+    first = run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
+    assert first.returncode == 0, first.stderr
+    assert "+ user zhang.san" in first.stdout
+    again = run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
+    assert again.returncode == 0 and "nothing to change" in again.stdout
+    zh = run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"), lang="zh_CN.UTF-8")
+    assert "无需变更" in zh.stdout
+
+
+def test_invalid_state_file_exits_1_with_every_problem(
+    initialised: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "departments:\n  - {code: x, name: 某部门, region: nowhere}\n"
+        "users:\n  - {username: a.b, name: 甲, department: x, roles: [sysadmin, secadmin]}\n",
+        encoding="utf-8",
+    )
+    result = run(initialised, "apply", "-f", str(bad))
+    assert result.returncode == 1
+    assert "unknown region 'nowhere'" in result.stderr
+    assert "三员分立" in result.stderr
+    zh = run(initialised, "apply", "-f", str(bad), lang="zh_CN.UTF-8")
+    assert "状态文件" in zh.stderr or "错误" in zh.stderr
+
+
+def test_role_exclusivity_from_the_cli(initialised: dict[str, str]) -> None:
+    result = run(
+        initialised, "user", "add", "x.y", "--name", "某人", "--department", "platform",
+        "--role", "sysadmin", "--role", "auditor",
+    )
+    assert result.returncode == 1
+    assert "三员分立" in result.stderr
+    result = run(initialised, "user", "add-role", "auditor", "secadmin")
+    assert result.returncode == 1 and "mutually exclusive" in result.stderr
+
+
+def test_user_and_dept_commands(initialised: dict[str, str]) -> None:
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    added = run(initialised, "dept", "add", "sft", "--name", "司法厅", "--region", "gx")
+    assert added.returncode == 0, added.stderr
+    assert "sft\t司法厅\tgx" in run(initialised, "dept", "list").stdout
+    add = run(initialised, "user", "add", "qian.qi", "--name", "钱七", "--department", "sft")
+    assert add.returncode == 0 and "temporary password" in add.stdout
+    assert run(initialised, "user", "disable", "qian.qi").returncode == 0
+    listing = run(initialised, "user", "list", "--department", "sft").stdout
+    assert "qian.qi\t钱七\tsft\tstaff\tdisabled" in listing
+    reset = run(initialised, "user", "reset-password", "qian.qi")
+    assert reset.returncode == 0 and "shown once" in reset.stdout
+    assert run(initialised, "user", "unlock", "qian.qi").returncode == 0
+    missing = run(initialised, "user", "disable", "nobody")
+    assert missing.returncode == 1 and "unknown user" in missing.stderr
+
+
+def test_export_has_no_secrets(initialised: dict[str, str]) -> None:
+    run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
+    out = run(initialised, "export")
+    assert out.returncode == 0
+    assert "zhang.san" in out.stdout
+    assert "Demo-Passw0rd" not in out.stdout and "demo-finance-secret" not in out.stdout
+
+
+def test_uninitialised_database_is_one_line_error(env: dict[str, str]) -> None:
+    result = run(env, "user", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "govgate init" in result.stderr
+
+
+def test_group_readable_master_key_refuses_to_start(initialised: dict[str, str]) -> None:
+    key = Path(initialised["GOVGATE_HOME"]) / "master.key"
+    key.chmod(0o640)
+    result = run(initialised, "user", "list")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "master" in result.stderr.lower()
