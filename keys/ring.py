@@ -1,7 +1,7 @@
 """The signing key ring: keys, states and rotation.
 
-Each key has a ``kid`` (its RFC 7638 thumbprint), a use (``token``, ``assertion``,
-``audit``), an algorithm (ES256, RS256, EdDSA) and a state::
+Each key has a ``kid`` (``<use>-<yyyymmdd>-<RFC 7638 thumbprint>``), a use
+(``token``, ``assertion``, ``audit``), an algorithm (ES256, RS256, EdDSA) and a state::
 
     pending --(prepublication delay passed: promote_due)--> active
     active  --(the next key is promoted)-----------------> retired
@@ -139,7 +139,9 @@ class KeyRing:
         try:
             members = json.loads(row.public_jwk)
             key = _primitives.public_from_jwk(members)
-            if _primitives.thumbprint(key.as_dict(private=False)) != row.kid:
+            parts = row.kid.split("-", 2)
+            if len(parts) != 3 or parts[0] != row.key_use or \
+                    _primitives.thumbprint(key.as_dict(private=False)) != parts[2]:
                 raise ValueError("thumbprint does not match kid")
         except (ValueError, TypeError, KeyError) as exc:
             raise CorruptKey(f"signing key {row.kid}: public key unreadable: {exc}") from None
@@ -173,7 +175,9 @@ class KeyRing:
         now = self.clock()
         private = _primitives.generate_private_key(alg)
         public = _primitives.public_jwk(private)
-        kid = _primitives.thumbprint(public)
+        # readable, never starts with "-" (CLI-safe), and self-checking: the last part
+        # is the RFC 7638 thumbprint of the public key
+        kid = f"{use}-{now:%Y%m%d}-{_primitives.thumbprint(public)}"
         blob = self.envelope.seal(_primitives.private_to_der(private), _private_context(kid))
         conn.execute(
             signing_keys.insert().values(
