@@ -38,9 +38,14 @@ async def _readyz(request: Request) -> Response:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
         return JSONResponse(
-            {"type": "urn:govgate:error:storage", "title": "Storage unavailable",
-             "status": 503, "detail": "database unreachable"},
-            status_code=503, media_type=PROBLEM_JSON,
+            {
+                "type": "urn:govgate:error:storage",
+                "title": "Storage unavailable",
+                "status": 503,
+                "detail": "database unreachable",
+            },
+            status_code=503,
+            media_type=PROBLEM_JSON,
         )
     return JSONResponse({"status": "ready"})
 
@@ -52,8 +57,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "title": exc.detail if isinstance(exc.detail, str) else "error",
         "status": exc.status_code,
     }
-    return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        body,
+        status_code=exc.status_code,
+        media_type=PROBLEM_JSON,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _our_error(request: Request, exc: Exception) -> Response:

@@ -15,7 +15,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "apply.nothing": ("无需变更。", "nothing to change."),
     "apply.dry_run": ("试运行：未写入任何内容。", "dry run: nothing written."),
     "apply.summary": ("已应用 {n} 项变更。", "applied {n} change(s)."),
-    "apply.rejected": ("状态文件未通过校验，未写入任何内容：", "state file rejected, nothing written:"),
+    "apply.rejected": (
+        "状态文件未通过校验，未写入任何内容：",
+        "state file rejected, nothing written:",
+    ),
     "user.added": ("已添加用户 {username}。", "added user {username}."),
     "user.disabled": ("已停用用户 {username}。", "disabled user {username}."),
     "user.unlocked": ("已解锁用户 {username}。", "unlocked user {username}."),
@@ -23,7 +26,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "已重置 {username} 的密码（下次登录须修改）。",
         "reset the password of {username} (must change at next login).",
     ),
-    "user.temp_password": ("临时密码（仅显示一次）：{password}", "temporary password (shown once): {password}"),
+    "user.temp_password": (
+        "临时密码（仅显示一次）：{password}",
+        "temporary password (shown once): {password}",
+    ),
     "dept.added": ("已添加部门 {code}。", "added department {code}."),
     "error": ("错误：{message}", "error: {message}"),
     "demo.ready": ("govgate 演示环境已启动", "govgate demo is running"),

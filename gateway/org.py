@@ -98,16 +98,17 @@ class Org:
         with self.engine.begin() as conn:
             if conn.execute(sa.select(regions.c.code).where(regions.c.code == code)).first():
                 raise Conflict(f"region {code!r} exists")
-            if parent and not conn.execute(
-                sa.select(regions.c.code).where(regions.c.code == parent)
-            ).first():
+            if (
+                parent
+                and not conn.execute(
+                    sa.select(regions.c.code).where(regions.c.code == parent)
+                ).first()
+            ):
                 raise NotFound(f"unknown parent region {parent!r}")
             conn.execute(regions.insert().values(code=code, name=name, parent_code=parent))
         self.on_change("region_added", {"region": code})
 
-    def add_department(
-        self, code: str, name: str, region: str, parent: str | None = None
-    ) -> None:
+    def add_department(self, code: str, name: str, region: str, parent: str | None = None) -> None:
         if not CODE_RE.match(code):
             raise ValidationError(f"bad department code {code!r} (lower-case letters, digits, ._-)")
         if not name.strip():
@@ -184,8 +185,14 @@ class Org:
             ).first():
                 raise NotFound(f"unknown department {department!r}")
             user_id = insert_user(
-                conn, username=username, name=name, department=department, roles=roles,
-                password_hash=pw_hash, must_change=must_change, now=now,
+                conn,
+                username=username,
+                name=name,
+                department=department,
+                roles=roles,
+                password_hash=pw_hash,
+                must_change=must_change,
+                now=now,
             )
         self.on_change("user_added", {"user": username, "roles": roles})
         return self.get_user_by_id(user_id)
@@ -276,7 +283,9 @@ class Org:
     def _update(self, username: str, **values: Any) -> None:
         values["updated_at"] = self.clock()
         with self.engine.begin() as conn:
-            result = conn.execute(users.update().where(users.c.username == username).values(**values))
+            result = conn.execute(
+                users.update().where(users.c.username == username).values(**values)
+            )
         if result.rowcount == 0:
             raise NotFound(f"unknown user {username!r}")
 
@@ -334,9 +343,15 @@ def insert_user(
 ) -> int:
     result = conn.execute(
         users.insert().values(
-            username=username, name=name, department_code=department, status=status,
-            password_hash=password_hash, must_change=must_change, failed_logins=0,
-            created_at=now, updated_at=now,
+            username=username,
+            name=name,
+            department_code=department,
+            status=status,
+            password_hash=password_hash,
+            must_change=must_change,
+            failed_logins=0,
+            created_at=now,
+            updated_at=now,
         )
     )
     user_id = int(result.inserted_primary_key[0])

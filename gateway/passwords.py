@@ -54,9 +54,7 @@ def _classes(password: str) -> int:
     return sum(groups)
 
 
-def policy_problems(
-    password: str, username: str, previous_hashes: Iterable[str] = ()
-) -> list[str]:
+def policy_problems(password: str, username: str, previous_hashes: Iterable[str] = ()) -> list[str]:
     """Why ``password`` is not acceptable (empty when it is)."""
     problems: list[str] = []
     long_enough = len(password) >= MIN_LENGTH

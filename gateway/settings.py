@@ -58,7 +58,7 @@ class Settings:
     master_key_file: str = ""
     master_key_env: str = "GOVGATE_MASTER_KEY"
     pkcs11_module: str = ""
-    pkcs11_token_label: str = "govgate"
+    pkcs11_token_label: str = "govgate"  # noqa: S105 - a label, not a secret
     pkcs11_pin: Secret | None = None
     pkcs11_key_label: str = "govgate-master"
     # key ring
@@ -170,7 +170,7 @@ def _validate(values: dict[str, Any]) -> None:
             "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"
         )
     if url.startswith("postgresql://"):
-        values["database_url"] = "postgresql+psycopg://" + url[len("postgresql://"):]
+        values["database_url"] = "postgresql+psycopg://" + url[len("postgresql://") :]
 
 
 def load_settings(

@@ -59,21 +59,22 @@ def _has_schema(settings: Settings) -> bool:
         engine.dispose()
 
 
-def _ensure_admins(
-    engine: sa.Engine, password_factory: Callable[[], str]
-) -> list[tuple[str, str]]:
+def _ensure_admins(engine: sa.Engine, password_factory: Callable[[], str]) -> list[tuple[str, str]]:
     from gateway.org import Org
 
     org = Org(engine)
     with engine.begin() as conn:
-        if not conn.execute(sa.select(regions.c.code).where(regions.c.code == PLATFORM_REGION[0])).first():
+        if not conn.execute(
+            sa.select(regions.c.code).where(regions.c.code == PLATFORM_REGION[0])
+        ).first():
             conn.execute(regions.insert().values(code=PLATFORM_REGION[0], name=PLATFORM_REGION[1]))
         if not conn.execute(
             sa.select(departments.c.code).where(departments.c.code == PLATFORM_DEPARTMENT[0])
         ).first():
             conn.execute(
                 departments.insert().values(
-                    code=PLATFORM_DEPARTMENT[0], name=PLATFORM_DEPARTMENT[1],
+                    code=PLATFORM_DEPARTMENT[0],
+                    name=PLATFORM_DEPARTMENT[1],
                     region_code=PLATFORM_REGION[0],
                 )
             )
@@ -87,6 +88,3 @@ def _ensure_admins(
         org.add_user(username, name, PLATFORM_DEPARTMENT[0], [role], password, must_change=True)
         created.append((username, password))
     return created
-
-
-

@@ -33,9 +33,7 @@ from gateway.tables import clients, departments, regions, systems, user_roles, u
 MAX_BYTES = 1024 * 1024
 MIN_CLIENT_SECRET = 24
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
-AUTH_METHODS = frozenset(
-    {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
-)
+AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt", "none"})
 
 SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
@@ -49,15 +47,24 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
-            "secret", "jwks", "redirect_uris", "scope", "token_endpoint_auth_method",
-            "backchannel_logout_uri", "status",
+            "secret",
+            "jwks",
+            "redirect_uris",
+            "scope",
+            "token_endpoint_auth_method",
+            "backchannel_logout_uri",
+            "status",
         },
     ),
 }
 KEY_FIELD = {
-    "regions": "code", "departments": "code", "users": "username", "systems": "code",
+    "regions": "code",
+    "departments": "code",
+    "users": "username",
+    "systems": "code",
     "clients": "client_id",
 }
+
 
 class SectionHandler(Protocol):
     """A state-file section owned by another package (policies, catalogue, ...).
@@ -70,7 +77,9 @@ class SectionHandler(Protocol):
     name: str
     order: int  # sections apply in ascending order after the built-in ones
 
-    def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection) -> list[str]: ...
+    def validate(
+        self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
+    ) -> list[str]: ...
 
     def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]: ...
 
@@ -108,7 +117,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
 
 
 _LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping  # type: ignore[arg-type]
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
 )
 
 
@@ -271,9 +281,7 @@ def validate(
             if str(parent) not in dept_region:
                 problems.append(f"{where}: unknown parent department {parent!r}")
             elif dept_region[str(parent)] != str(e["region"]):
-                problems.append(
-                    f"{where}: parent department {parent!r} is in another region"
-                )
+                problems.append(f"{where}: parent department {parent!r} is in another region")
     problems.extend(_cycles("departments", file_depts))
 
     for i, e in entries["users"]:
@@ -315,7 +323,9 @@ def validate(
 
     for i, e in entries["clients"]:
         problems.extend(
-            _client_problems(_where("clients", i, e), e, dept_region, str(e["client_id"]) in known.clients)
+            _client_problems(
+                _where("clients", i, e), e, dept_region, str(e["client_id"]) in known.clients
+            )
         )
     return problems
 
@@ -340,11 +350,10 @@ def _client_problems(
     if method not in AUTH_METHODS:
         problems.append(f"{where}: unknown token_endpoint_auth_method {method!r}")
     secret = e.get("secret")
-    if secret is not None:
-        if not isinstance(secret, str) or len(secret) < MIN_CLIENT_SECRET:
-            problems.append(
-                f"{where}: secret too weak (at least {MIN_CLIENT_SECRET} random characters)"
-            )
+    if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_CLIENT_SECRET):
+        problems.append(
+            f"{where}: secret too weak (at least {MIN_CLIENT_SECRET} random characters)"
+        )
     # an exported file carries no secrets: an existing client keeps its stored one
     if method in ("client_secret_basic", "client_secret_post") and secret is None and not exists:
         problems.append(f"{where}: {method} needs a secret")
@@ -478,8 +487,12 @@ class StateApplier:
             for change in changes:
                 self.on_change(
                     "state_applied",
-                    {"action": change.action, "kind": change.kind, "key": change.key,
-                     "fields": list(change.fields)},
+                    {
+                        "action": change.action,
+                        "kind": change.kind,
+                        "key": change.key,
+                        "fields": list(change.fields),
+                    },
                 )
         return changes
 
@@ -489,10 +502,17 @@ class StateApplier:
         changes += self._departments(conn, doc.get("departments") or [], write)
         changes += self._users(conn, doc.get("users") or [], write)
         changes += _upsert(
-            conn, systems, "system", "code", doc.get("systems") or [],
+            conn,
+            systems,
+            "system",
+            "code",
+            doc.get("systems") or [],
             lambda e: {
-                "code": str(e["code"]), "name": e["name"], "department_code": str(e["department"]),
-                "upstream": e["upstream"].rstrip("/"), "portal_path": e.get("portal_path", "/"),
+                "code": str(e["code"]),
+                "name": e["name"],
+                "department_code": str(e["department"]),
+                "upstream": e["upstream"].rstrip("/"),
+                "portal_path": e.get("portal_path", "/"),
             },
             write,
         )
@@ -505,9 +525,14 @@ class StateApplier:
         # parents first, so a foreign key never points forward
         ordered = _topological(entries, "code")
         return _upsert(
-            conn, regions, "region", "code", ordered,
+            conn,
+            regions,
+            "region",
+            "code",
+            ordered,
             lambda e: {
-                "code": str(e["code"]), "name": e["name"],
+                "code": str(e["code"]),
+                "name": e["name"],
                 "parent_code": None if e.get("parent") is None else str(e["parent"]),
             },
             write,
@@ -516,9 +541,15 @@ class StateApplier:
     def _departments(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
         ordered = _topological(entries, "code")
         return _upsert(
-            conn, departments, "department", "code", ordered,
+            conn,
+            departments,
+            "department",
+            "code",
+            ordered,
             lambda e: {
-                "code": str(e["code"]), "name": e["name"], "region_code": str(e["region"]),
+                "code": str(e["code"]),
+                "name": e["name"],
+                "region_code": str(e["region"]),
                 "parent_code": None if e.get("parent") is None else str(e["parent"]),
             },
             write,
@@ -536,10 +567,14 @@ class StateApplier:
                 if write:
                     pw = e.get("password")
                     insert_user(
-                        conn, username=username, name=e["name"],
-                        department=str(e["department"]), roles=roles,
+                        conn,
+                        username=username,
+                        name=e["name"],
+                        department=str(e["department"]),
+                        roles=roles,
                         password_hash=passwords.hash_password(pw) if pw else None,
-                        must_change=e.get("must_change", True), now=now,
+                        must_change=e.get("must_change", True),
+                        now=now,
                         status=e.get("status", "active"),
                     )
                 continue
@@ -563,7 +598,8 @@ class StateApplier:
             if fields or role_change:
                 names = sorted(
                     ("password" if f == "password_hash" else f.removesuffix("_code"))
-                    for f in fields if f != "must_change"
+                    for f in fields
+                    if f != "must_change"
                 ) + (["roles"] if role_change else [])
                 changes.append(Change("update", "user", username, tuple(names)))
                 if write:
@@ -597,7 +633,8 @@ class StateApplier:
                 if write:
                     conn.execute(
                         clients.insert().values(
-                            client_id=cid, created_at=now,
+                            client_id=cid,
+                            created_at=now,
                             secret_hash=self.hash_secret(secret) if secret else None,
                             **desired,
                         )
@@ -668,7 +705,12 @@ def _upsert(
         diff = {k: v for k, v in values.items() if getattr(row, k) != v}
         if diff:
             changes.append(
-                Change("update", kind, values[key], tuple(sorted(k.removesuffix("_code") for k in diff)))
+                Change(
+                    "update",
+                    kind,
+                    values[key],
+                    tuple(sorted(k.removesuffix("_code") for k in diff)),
+                )
             )
             if write:
                 conn.execute(table.update().where(col == values[key]).values(**diff))
@@ -698,28 +740,37 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
             role_map.setdefault(r.user_id, []).append(r.role_code)
         out["users"] = [
             {
-                "username": r.username, "name": r.name, "department": r.department_code,
-                "roles": role_map.get(r.id, []), "must_change": bool(r.must_change),
+                "username": r.username,
+                "name": r.name,
+                "department": r.department_code,
+                "roles": role_map.get(r.id, []),
+                "must_change": bool(r.must_change),
                 "status": r.status,
             }
             for r in conn.execute(sa.select(users).order_by(users.c.username))
         ]
         out["systems"] = [
             {
-                "code": r.code, "name": r.name, "department": r.department_code,
-                "upstream": r.upstream, "portal_path": r.portal_path,
+                "code": r.code,
+                "name": r.name,
+                "department": r.department_code,
+                "upstream": r.upstream,
+                "portal_path": r.portal_path,
             }
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]
         out["clients"] = [
             _drop_none(
                 {
-                    "client_id": r.client_id, "name": r.name, "department": r.department_code,
+                    "client_id": r.client_id,
+                    "name": r.name,
+                    "department": r.department_code,
                     "grant_types": list(r.grant_types),
                     "redirect_uris": list(r.redirect_uris) or None,
                     "scope": r.scope,
                     "token_endpoint_auth_method": r.token_endpoint_auth_method,
-                    "jwks": r.jwks, "backchannel_logout_uri": r.backchannel_logout_uri,
+                    "jwks": r.jwks,
+                    "backchannel_logout_uri": r.backchannel_logout_uri,
                     "status": r.status,
                 }
             )

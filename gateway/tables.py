@@ -45,9 +45,7 @@ users = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column(
-        "department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False
-    ),
+    sa.Column("department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("password_hash", sa.String(255), nullable=True),
     sa.Column("must_change", sa.Boolean, nullable=False, default=True),
@@ -73,7 +71,10 @@ password_history = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
-        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
         index=True,
     ),
     sa.Column("password_hash", sa.String(255), nullable=False),
@@ -85,9 +86,7 @@ systems = sa.Table(
     metadata,
     sa.Column("code", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column(
-        "department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False
-    ),
+    sa.Column("department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False),
     sa.Column("upstream", sa.String(500), nullable=False),
     sa.Column("portal_path", sa.String(500), nullable=False, default="/"),
 )
@@ -97,9 +96,7 @@ clients = sa.Table(
     metadata,
     sa.Column("client_id", sa.String(128), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column(
-        "department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False
-    ),
+    sa.Column("department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False),
     sa.Column("grant_types", sa.JSON, nullable=False),
     sa.Column("redirect_uris", sa.JSON, nullable=False),
     sa.Column("scope", sa.String(500), nullable=False, default="openid profile"),

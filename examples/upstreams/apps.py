@@ -18,12 +18,24 @@ from starlette.routing import Route
 from examples.upstreams.data import ASSETS, ROOMS, VEHICLES
 
 SYSTEMS: dict[str, dict[str, Any]] = {
-    "vehicles": {"title": "公务用车管理平台", "collection": "vehicles", "key": "plate_number",
-                 "records": VEHICLES},
-    "offices": {"title": "办公用房管理系统", "collection": "rooms", "key": "room_id",
-                "records": ROOMS},
-    "assets": {"title": "资产管理系统", "collection": "assets", "key": "asset_code",
-               "records": ASSETS},
+    "vehicles": {
+        "title": "公务用车管理平台",
+        "collection": "vehicles",
+        "key": "plate_number",
+        "records": VEHICLES,
+    },
+    "offices": {
+        "title": "办公用房管理系统",
+        "collection": "rooms",
+        "key": "room_id",
+        "records": ROOMS,
+    },
+    "assets": {
+        "title": "资产管理系统",
+        "collection": "assets",
+        "key": "asset_code",
+        "records": ASSETS,
+    },
 }
 
 

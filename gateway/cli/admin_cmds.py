@@ -16,19 +16,33 @@ def user() -> None:
 @click.argument("username")
 @click.option("--name", required=True, help="Display name (e.g. 张三).")
 @click.option("--department", "-d", required=True, help="Department code.")
-@click.option("--role", "roles", multiple=True, default=("staff",), show_default=True,
-              help="Role (repeatable): staff, data_steward, sysadmin, secadmin, auditor.")
-@click.option("--password", default=None,
-              help="Initial password (default: generate one and print it once).")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    default=("staff",),
+    show_default=True,
+    help="Role (repeatable): staff, data_steward, sysadmin, secadmin, auditor.",
+)
+@click.option(
+    "--password", default=None, help="Initial password (default: generate one and print it once)."
+)
 @pass_cli
-def user_add(cli_ctx: CliContext, username: str, name: str, department: str,
-             roles: tuple[str, ...], password: str | None) -> None:
+def user_add(
+    cli_ctx: CliContext,
+    username: str,
+    name: str,
+    department: str,
+    roles: tuple[str, ...],
+    password: str | None,
+) -> None:
     """Add a user; they must change the password at first login."""
     from gateway.passwords import generate_password
 
     initial = password or generate_password()
-    cli_ctx.services.org.add_user(username, name, department, list(roles), initial,
-                                  must_change=True)
+    cli_ctx.services.org.add_user(
+        username, name, department, list(roles), initial, must_change=True
+    )
     click.echo(cli_ctx.msg("user.added", username=username))
     if password is None:
         click.echo(cli_ctx.msg("user.temp_password", password=initial))

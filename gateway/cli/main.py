@@ -54,7 +54,8 @@ class CliContext:
 def _is_ours(exc: BaseException) -> bool:
     """Errors from our packages carry a machine code and an HTTP status."""
     return isinstance(exc, GovgateError) or (
-        isinstance(getattr(exc, "code", None), str) and isinstance(getattr(exc, "status", None), int)
+        isinstance(getattr(exc, "code", None), str)
+        and isinstance(getattr(exc, "status", None), int)
     )
 
 

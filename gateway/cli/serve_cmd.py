@@ -18,7 +18,7 @@ import uvicorn
 from gateway.cli.main import CliContext, pass_cli
 
 DEMO_MARKER = ".govgate-demo"
-DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"
+DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password
 
 
 class _Server(uvicorn.Server):
@@ -31,8 +31,13 @@ class _Server(uvicorn.Server):
 
 def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False,
-        lifespan="on", timeout_graceful_shutdown=5,
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -89,11 +94,18 @@ def _examples_dir() -> Path:
 
 
 @click.command()
-@click.option("--home", "demo_home", type=click.Path(file_okay=False), default=".govgate-demo",
-              show_default=True, help="Fresh state directory for the demo (wiped at start).")
+@click.option(
+    "--home",
+    "demo_home",
+    type=click.Path(file_okay=False),
+    default=".govgate-demo",
+    show_default=True,
+    help="Fresh state directory for the demo (wiped at start).",
+)
 @click.option("--port", type=int, default=8080, show_default=True, help="Gateway port.")
-@click.option("--free-ports", is_flag=True,
-              help="Pick free ports for the gateway and the upstream systems.")
+@click.option(
+    "--free-ports", is_flag=True, help="Pick free ports for the gateway and the upstream systems."
+)
 @pass_cli
 def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> None:
     """Start the gateway with demo departments, users and three upstream systems."""
@@ -125,8 +137,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
     settings = load_settings(
         {k: v for k, v in os.environ.items() if k != "GOVGATE_DATABASE_URL"},
-        {"home": str(home), "port": port, "issuer": f"http://127.0.0.1:{port}",
-         "database_url": ""},
+        {"home": str(home), "port": port, "issuer": f"http://127.0.0.1:{port}", "database_url": ""},
     )
     admins = initialise(settings, password_factory=generate_password)
     doc = load_file(examples / "demo.yaml")

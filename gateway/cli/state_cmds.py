@@ -9,8 +9,14 @@ from gateway.statefile import dump_yaml, export_state, load_file
 
 
 @click.command()
-@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
-              help="State file (YAML).")
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="State file (YAML).",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and show the plan; write nothing.")
 @pass_cli
 def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
@@ -29,8 +35,13 @@ def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
-              help="Write to this file instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="-",
+    help="Write to this file instead of standard output.",
+)
 @pass_cli
 def export(cli_ctx: CliContext, output: str) -> None:
     """Write the current state (without secrets) in the state-file format."""

@@ -14,7 +14,10 @@ GOVGATE = [sys.executable, "-m", "gateway.cli"]
 
 def run(env: dict[str, str], *args: str, lang: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*GOVGATE, *args], env={**env, "LANG": lang}, capture_output=True, text=True,
+        [*GOVGATE, *args],
+        env={**env, "LANG": lang},
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 
@@ -33,9 +36,21 @@ def test_help_on_every_command() -> None:
 
     runner = CliRunner()
     for args in (
-        [], ["init"], ["serve"], ["demo"], ["apply"], ["export"], ["user"], ["user", "add"],
-        ["user", "list"], ["user", "disable"], ["user", "unlock"], ["user", "reset-password"],
-        ["dept"], ["dept", "add"], ["dept", "list"],
+        [],
+        ["init"],
+        ["serve"],
+        ["demo"],
+        ["apply"],
+        ["export"],
+        ["user"],
+        ["user", "add"],
+        ["user", "list"],
+        ["user", "disable"],
+        ["user", "unlock"],
+        ["user", "reset-password"],
+        ["dept"],
+        ["dept", "add"],
+        ["dept", "list"],
     ):
         result = runner.invoke(cli, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
@@ -87,8 +102,18 @@ def test_invalid_state_file_exits_1_with_every_problem(
 
 def test_role_exclusivity_from_the_cli(initialised: dict[str, str]) -> None:
     result = run(
-        initialised, "user", "add", "x.y", "--name", "某人", "--department", "platform",
-        "--role", "sysadmin", "--role", "auditor",
+        initialised,
+        "user",
+        "add",
+        "x.y",
+        "--name",
+        "某人",
+        "--department",
+        "platform",
+        "--role",
+        "sysadmin",
+        "--role",
+        "auditor",
     )
     assert result.returncode == 1
     assert "三员分立" in result.stderr

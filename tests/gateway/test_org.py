@@ -58,7 +58,7 @@ def test_user_roundtrip_and_password_hashed(org: Org, engine: sa.Engine) -> None
 def test_department_rules(org: Org) -> None:
     with pytest.raises(NotFound, match="region"):
         org.add_department("x", "某部门", "nowhere")
-    with pytest.raises(ValidationError, match="another|region"):
+    with pytest.raises(ValidationError, match=r"another|region"):
         org.add_department("nn-sub", "下级", "gx-nn", parent="czt")
     org.add_department("czt-sub", "财政厅下属", "gx", parent="czt")
     assert {d["code"] for d in org.list_departments()} >= {"czt-sub", "czt", "jgswj"}

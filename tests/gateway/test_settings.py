@@ -59,8 +59,7 @@ def test_secrets_never_print(tmp_path: Path) -> None:
     assert "1234-secret" not in repr(s)
     assert "1234-secret" not in str(s.safe_dict())
     s = load_settings(
-        {"GOVGATE_HOME": str(tmp_path),
-         "GOVGATE_DATABASE_URL": "postgresql://u:hunter2@db/x"}
+        {"GOVGATE_HOME": str(tmp_path), "GOVGATE_DATABASE_URL": "postgresql://u:hunter2@db/x"}
     )
     assert s.database_url.startswith("postgresql+psycopg://")
     assert "hunter2" not in str(s.safe_dict())

@@ -1,5 +1,5 @@
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 
 from gateway.errors import StorageError
 from gateway.storage import check_schema, create_engine, current_revision, head_revision, upgrade

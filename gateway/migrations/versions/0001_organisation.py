@@ -33,9 +33,7 @@ def upgrade() -> None:
         sa.Column("code", sa.String(64), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("region_code", sa.String(64), sa.ForeignKey("regions.code"), nullable=False),
-        sa.Column(
-            "parent_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=True
-        ),
+        sa.Column("parent_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=True),
     )
     roles = op.create_table(
         "roles",
@@ -65,7 +63,9 @@ def upgrade() -> None:
     op.create_table(
         "user_roles",
         sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
             primary_key=True,
         ),
         sa.Column("role_code", sa.String(64), sa.ForeignKey("roles.code"), primary_key=True),
@@ -74,8 +74,11 @@ def upgrade() -> None:
         "password_history",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
-            nullable=False, index=True,
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
         ),
         sa.Column("password_hash", sa.String(255), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -111,7 +114,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for name in (
-        "clients", "systems", "password_history", "user_roles", "users", "roles",
-        "departments", "regions",
+        "clients",
+        "systems",
+        "password_history",
+        "user_roles",
+        "users",
+        "roles",
+        "departments",
+        "regions",
     ):
         op.drop_table(name)
