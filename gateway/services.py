@@ -59,7 +59,16 @@ def key_service(
 
 # One entry per package that owns a state-file section (policies, catalogue, ...),
 # appended where that package's gateway wiring is defined.
-STATE_SECTION_FACTORIES: list[Callable[["Services"], SectionHandler]] = []
+STATE_SECTION_FACTORIES: list[Callable[[Services], SectionHandler]] = []
+
+
+def _policies_section(services: Services) -> SectionHandler:
+    from gateway.proxy_policies import policies_section
+
+    return policies_section(services)
+
+
+STATE_SECTION_FACTORIES.append(_policies_section)
 
 
 @dataclass
@@ -80,6 +89,13 @@ class Services:
         hook = self.extra.get("admin_change_hook")
         if hook is not None:
             hook(event, detail)
+
+    @property
+    def policies(self) -> Any:
+        """The policy lines, their index and hot reload (policies.Policies)."""
+        from gateway.proxy_policies import get_policies
+
+        return get_policies(self)
 
     def hash_client_secret(self, secret: str) -> str:
         return "mac1$" + self.keys.mac("client_secret", secret.encode("utf-8")).hex()

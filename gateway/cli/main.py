@@ -116,6 +116,9 @@ def _register() -> None:
     cli.add_command(admin_cmds.user)
     cli.add_command(admin_cmds.dept)
     cli.add_command(keys_cmd.keys)
+    from gateway.cli import policy_cmd
+
+    cli.add_command(policy_cmd.policy)
 
 
 _register()

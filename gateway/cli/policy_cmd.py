@@ -1,0 +1,132 @@
+"""``govgate policy add|remove|list|test``: policy lines beside the catalogue.
+
+Every change is audited (through the services' admin-change hook) and reaches
+every running gateway process within one second.
+"""
+
+from __future__ import annotations
+
+import getpass
+
+import click
+import sqlalchemy as sa
+
+from gateway.cli.main import CliContext, pass_cli
+from gateway.errors import NotFound, ValidationError
+from gateway.tables import systems, user_roles, users
+from policies import Policies, PolicyLine, Query, make_line, subjects_for
+
+
+def _policies(cli_ctx: CliContext) -> Policies:
+    services = cli_ctx.services
+    return Policies(services.engine, clock=services.clock,
+                    on_change=services.record_admin_change)
+
+
+def _line(subject: str, department: str, obj: str, action: str, effect: str) -> PolicyLine:
+    try:
+        return make_line(subject, department, obj, action, effect)
+    except ValueError as exc:
+        raise ValidationError("bad policy line", problems=str(exc).split("; ")) from None
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@click.group()
+def policy() -> None:
+    """Policy lines: who (besides a system's own department) may call what."""
+
+
+_ARGS = [
+    click.argument("subject"),
+    click.argument("department"),
+    click.argument("object", metavar="OBJECT"),
+    click.argument("action"),
+]
+
+
+def _with_args(f):  # type: ignore[no-untyped-def]
+    for deco in reversed(_ARGS):
+        f = deco(f)
+    return f
+
+
+@policy.command("add")
+@_with_args
+@click.option("--deny", is_flag=True, help="An explicit deny line (deny wins).")
+@pass_cli
+def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, action: str,
+               deny: bool) -> None:
+    """Add a line, e.g. `policy add role:data_steward czt '/s/assets/api/*' GET`."""
+    line = _line(subject, department, object, action, "deny" if deny else "allow")
+    stored, created = _policies(cli_ctx).add(line, actor=_actor())
+    click.echo(f"{'added' if created else 'exists'}\t{stored.id}\t{stored}")
+
+
+@policy.command("remove")
+@click.argument("args", nargs=-1, required=True, metavar="ID | SUBJECT DEPARTMENT OBJECT ACTION")
+@click.option("--deny", is_flag=True, help="Remove the deny line (not the allow line).")
+@pass_cli
+def policy_remove(cli_ctx: CliContext, args: tuple[str, ...], deny: bool) -> None:
+    """Remove a line by its id or by its fields."""
+    if len(args) == 1 and args[0].isdigit():
+        line = PolicyLine("", "", "", "", id=int(args[0]))
+    elif len(args) == 4:
+        line = _line(*args, "deny" if deny else "allow")
+    else:
+        raise click.UsageError("give a line id, or SUBJECT DEPARTMENT OBJECT ACTION")
+    gone = _policies(cli_ctx).remove(line, actor=_actor())
+    if gone is None:
+        raise NotFound("no such policy line")
+    click.echo(f"removed\t{gone.id}\t{gone}")
+
+
+@policy.command("list")
+@click.option("--department", "-d", default=None, help="Only lines of this department.")
+@click.option("--subject", "-s", default=None, help="Only lines of this subject.")
+@pass_cli
+def policy_list(cli_ctx: CliContext, department: str | None, subject: str | None) -> None:
+    """List the lines."""
+    click.echo("id\tsubject\tdepartment\tobject\taction\teffect")
+    for line in _policies(cli_ctx).lines(department=department, subject=subject):
+        click.echo(f"{line.id}\t{line.subject}\t{line.department}\t{line.object}\t"
+                   f"{line.action}\t{line.effect}")
+
+
+@policy.command("test")
+@_with_args
+@pass_cli
+def policy_test(cli_ctx: CliContext, subject: str, department: str, object: str,
+                action: str) -> None:
+    """Print allow or deny and what decided it. A user:NAME subject is expanded to the
+    user's roles and department, as the proxy does."""
+    engine = cli_ctx.services.engine
+    subjects: tuple[str, ...] = (subject,)
+    with engine.connect() as conn:
+        if subject.startswith("user:"):
+            row = conn.execute(
+                sa.select(users.c.id, users.c.department_code)
+                .where(users.c.username == subject[5:])
+            ).first()
+            if row is not None:
+                roles = [r[0] for r in conn.execute(
+                    sa.select(user_roles.c.role_code).where(user_roles.c.user_id == row.id))]
+                subjects = subjects_for(username=subject[5:], roles=roles,
+                                        department=row.department_code)
+        elif not subject.startswith("dept:"):
+            subjects = (subject, f"dept:{department}")
+        owner = None
+        parts = object.split("/")
+        if len(parts) > 2 and parts[1] == "s":
+            owner = conn.execute(
+                sa.select(systems.c.department_code).where(systems.c.code == parts[2])
+            ).scalar()
+    decision = _policies(cli_ctx).decide(
+        Query(subjects, department, object, action.upper(), owner)
+    )
+    click.echo(f"{decision.outcome}\t{decision.reason}")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.services import Services, open_services
+from gateway.settings import Settings
+from gateway.setup import initialise
+
+ORG = {
+    "regions": [{"code": "gx", "name": "某省"}],
+    "departments": [
+        {"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
+        {"code": "czt", "name": "财政厅", "region": "gx"},
+    ],
+    "systems": [
+        {"code": "assets", "name": "资产管理系统", "department": "jgswj",
+         "upstream": "http://127.0.0.1:9"},
+    ],
+}
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
+    svc = open_services(settings)
+    events: list[tuple[str, dict]] = []
+    svc.extra["admin_change_hook"] = lambda e, d: events.append((e, d))
+    svc.extra["events"] = events
+    svc.state_applier().apply(ORG)
+    yield svc
+    from gateway.proxy_policies import close_policies
+
+    close_policies(svc)
+    svc.close()
