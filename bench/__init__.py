@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` runs every one and prints the tables."""
