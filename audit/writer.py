@@ -213,7 +213,8 @@ class AuditLog:
                                                                 name="audit-writer")
 
     def _tick(self) -> float:
-        waits = [max(self.lease_ms / 3000, 0.05)]
+        # wake at least every 250 ms: checkpoint deadlines follow the (injectable) clock
+        waits = [0.25, max(self.lease_ms / 3000, 0.05)]
         if self.keys is not None and self._since_ckpt:
             due = self._last_ckpt_ms / 1000 + self.checkpoint_seconds - self.clock()
             waits.append(max(due, 0.01))
@@ -267,6 +268,7 @@ class AuditLog:
     def _claim(self) -> None:
         now = _ms(self.clock)
         with self.engine.begin() as conn:
+            _write_lock(conn)
             candidates = conn.execute(
                 sa.select(chains)
                 .where(chains.c.owner == self.writer_id, chains.c.status == "open",
@@ -462,6 +464,13 @@ class AuditLog:
                 self._last_ckpt_ms = now
                 return cp
             raise AuditWriteError(f"checkpoint not written: {_reason(last_exc)}")
+
+
+def _write_lock(conn: sa.Connection) -> None:
+    """Take SQLite's write lock first: a read-then-write transaction could otherwise fail
+    with "database is locked" when another process commits in between."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(sa.update(chains).where(chains.c.chain_id == "").values(status="open"))
 
 
 def _reason(exc: BaseException | None) -> str:
