@@ -50,6 +50,13 @@ async def _readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+async def _jwks(request: Request) -> Response:
+    """The public keys of every use (token, assertion, audit), for relying parties,
+    upstream systems and offline audit verification."""
+    keys = request.app.state.services.keys
+    return JSONResponse(keys.jwks(), headers=keys.jwks_response_headers())
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     body = {
@@ -73,6 +80,7 @@ def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = [
         Route("/healthz", _healthz),
         Route("/readyz", _readyz),
+        Route("/.well-known/jwks.json", _jwks),
     ]
     return out
 

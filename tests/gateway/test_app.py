@@ -1,0 +1,43 @@
+"""The HTTP application's own routes, through Starlette's in-process client."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.passwords import generate_password
+from gateway.services import open_services
+from gateway.settings import Settings
+from gateway.setup import initialise
+
+
+@pytest.fixture
+def client(settings: Settings):
+    initialise(settings, password_factory=generate_password)
+    services = open_services(settings)
+    with TestClient(create_app(services)) as c:
+        yield c
+    services.close()
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_jwks_is_public_only_and_cacheable(client: TestClient) -> None:
+    response = client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    keys = response.json()["keys"]
+    assert {k["use"] for k in keys} >= {"sig"} or keys
+    for jwk in keys:
+        assert {"kid", "alg", "kty"} <= set(jwk)
+        assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(jwk)
+
+
+def test_unknown_path_is_problem_json(client: TestClient) -> None:
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
