@@ -119,6 +119,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._private: dict[str, Any] = {}  # kid -> (private key, joserfc key)
         self._snapshot: tuple[float, dict[str, _Public | CorruptKey]] | None = None
+        self._active: dict[str, tuple[tuple[KeyInfo, Any, Any], datetime, float]] = {}
 
     # --- rows -----------------------------------------------------------------------
 
@@ -151,6 +152,7 @@ class KeyRing:
     def invalidate(self) -> None:
         with self._lock:
             self._snapshot = None
+            self._active.clear()
 
     def _publics(self) -> dict[str, _Public | CorruptKey]:
         with self._lock:
@@ -359,9 +361,22 @@ class KeyRing:
         return value
 
     def active(self, use: str) -> tuple[KeyInfo, Any, Any]:
-        """The active key of ``use`` (promoting a due pending key first)."""
+        """The active key of ``use`` (promoting a due pending key first).
+
+        Cached per process, but never past the moment a pending key could become
+        due (a normal promotion cannot retire the cached key before then), nor longer
+        than ``cache_seconds`` (so ``promote_now`` elsewhere is seen quickly).
+        """
         check_use(use)
+        now = self.clock()
+        with self._lock:
+            cached = self._active.get(use)
+        if cached is not None:
+            value, valid_until, loaded = cached
+            if now < valid_until and time.monotonic() - loaded < self.cache_seconds:
+                return value
         for _ in range(2):
+            loaded = time.monotonic()
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(signing_keys).where(
@@ -370,7 +385,8 @@ class KeyRing:
                     )
                 ).all()
             pending = [r for r in rows if r.state == "pending"]
-            if pending and self.clock() - _aware(pending[0].created_at) >= self.prepublish:
+            due = _aware(pending[0].created_at) + self.prepublish if pending else None
+            if due is not None and now >= due:
                 self.promote_due()
                 continue
             active = [r for r in rows if r.state == "active"]
@@ -379,7 +395,10 @@ class KeyRing:
             row = active[0]
             info = self._info(row)
             private, jose_private = self._load_private(row)
-            return info, private, jose_private
+            value = (info, private, jose_private)
+            with self._lock:
+                self._active[use] = (value, due or now + self.prepublish, loaded)
+            return value
         raise KeyStateError(f"no active {use} key after promotion")
 
     def sign_jwt(self, use: str, claims: dict[str, Any], headers: dict[str, Any] | None) -> str:

@@ -300,3 +300,16 @@ def test_two_processes_share_the_ring(make_service, clock: FrozenClock) -> None:
     token = b.sign_jwt("token", {"p": "b"})
     assert _header(token)["kid"] == new.kid
     assert a.verify_jwt("token", token) == {"p": "b"}
+
+
+def test_cached_active_key_never_outlives_a_promotion(make_service, clock: FrozenClock) -> None:
+    a: KeyService = make_service()
+    a.bootstrap()
+    b: KeyService = make_service(cache_seconds=3600.0)  # another process, long cache
+    old = _header(b.sign_jwt("token", {}))["kid"]
+    new = a.rotate("token")
+    assert _header(b.sign_jwt("token", {}))["kid"] == old  # cached, still correct
+    clock.advance(3600)
+    a.promote_due()
+    assert _header(b.sign_jwt("token", {}))["kid"] == new.kid
+    assert b.sign("token", b"x")[0] == new.kid
