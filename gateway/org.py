@@ -354,7 +354,9 @@ def insert_user(
             updated_at=now,
         )
     )
-    user_id = int(result.inserted_primary_key[0])
+    pk = result.inserted_primary_key
+    assert pk is not None
+    user_id = int(pk[0])
     replace_roles(conn, user_id, roles)
     if password_hash:
         conn.execute(

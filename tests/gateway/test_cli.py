@@ -160,3 +160,44 @@ def test_group_readable_master_key_refuses_to_start(initialised: dict[str, str])
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "master" in result.stderr.lower()
+
+
+def test_unreachable_database_is_one_line_error(env: dict[str, str]) -> None:
+    env = {**env, "GOVGATE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    result = run(env, "init")
+    assert result.returncode == 1
+    assert "database unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with subprocess.Popen(
+        [*GOVGATE, "serve", "--port", str(port)],
+        env=initialised, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.1)
+            assert ready.json() == {"status": "ready"}
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
