@@ -87,6 +87,8 @@ class Sources:
     expected_tails: dict[str, tuple[int, str]] | None = None  # archive manifest: last records
     first_checkpoint: int = 1
     windowed: bool = False
+    anchors_trusted: bool = False  # an archive's anchors come from its signed manifest
+    check_truncation: bool = True  # an archive's tails come from its signed manifest
 
 
 def verify_sources(src: Sources, sigcheck: SigCheck | None,
@@ -167,10 +169,10 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
 
     # 4. chains named by checkpoints or the registry that have no records left at all
     for chain_id in sorted(set(required) | set(src.registry_heads or {})):
-        if chain_id not in seen and not src.windowed:
+        if chain_id not in seen and not src.windowed and src.check_truncation:
             c = _start_chain(chain_id, src, rep, seen, count=False)
             _finish_chain(c, src, required, rep)
-    for chain_id in sorted(set(src.anchors) - vouched):
+    for chain_id in sorted(set(src.anchors) - vouched if not src.anchors_trusted else ()):
         rep.add(Problem("anchor", f"anchor of chain {chain_id}",
                         "no intact sealing record vouches for this purge anchor"))
     if src.registry_last_checkpoint > last_cp:
@@ -243,7 +245,7 @@ def _finish_chain(c: ChainChecker, src: Sources, required: dict[str, tuple[int, 
     if src.windowed:
         return
     need = required.get(c.chain_id)
-    if need is not None and c.head_seq < need[0]:
+    if need is not None and c.head_seq < need[0] and src.check_truncation:
         rep.add(Problem("truncated", f"chain {c.chain_id}",
                         f"ends at seq {c.head_seq} but checkpoint {need[1]} signed its head "
                         f"at seq {need[0]} (records deleted from the tail)"))

@@ -1,0 +1,352 @@
+"""Archive and retention: export to a directory that verifies offline, purge behind it.
+
+An archive directory holds::
+
+    manifest.json      format, until, per-chain start (anchor) and end, file digests
+    manifest.sig       {"kid", "sig"}: the manifest signed with the ``audit`` key
+    records.jsonl      the exported records, by chain and seq, exactly as stored
+    checkpoints.jsonl  every checkpoint
+    keys.json          the public keys (JWK Set) of every kid that signed them
+
+``verify_archive`` needs nothing else: no database, no key ring. ``purge`` drops
+only what a verified archive holds, never a record younger than the retention
+period, and first appends a sealing record (``audit_purge``) that names, for each
+chain, the last purged record (the anchor) so the remaining chain verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature as _CryptoInvalid
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from audit.chain import RECORD_COLUMNS, Problem
+from audit.checkpoints import KEY_USE, b64u, unb64u
+from audit.errors import ArchiveError, PurgeRefused
+from audit.record import AuditRecord, canonical_json
+from audit.tables import anchors, chains, checkpoints, records
+from audit.verify import SEAL_EVENT, Sources, VerifyReport, verify_sources
+from audit.writer import AuditLog
+
+FORMAT = "govgate-audit-archive/1"
+FILES = ("records.jsonl", "checkpoints.jsonl", "keys.json")
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    directory: Path
+    archive_id: str  # SHA-256 of manifest.json
+    records: int
+    checkpoints: int
+    chains: int
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    records: int
+    chains: dict[str, int]  # chain id -> new anchor seq
+    seal: tuple[str, int] | None  # (chain, seq) of the sealing record
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- offline signature checks from a JWK Set ----------------------------------------
+
+
+class JwksSigCheck:
+    """Checks raw JWS-encoded signatures (ES256 r||s, RS256, EdDSA) against a JWK Set."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.keys = {k["kid"]: k for k in jwks.get("keys", []) if "kid" in k}
+
+    def __call__(self, kid: str, payload: bytes, sig: bytes) -> None:
+        jwk = self.keys.get(kid)
+        if jwk is None:
+            raise ArchiveError(f"no public key {kid!r} in the archive")
+        try:
+            _verify_jwk(jwk, payload, sig)
+        except (_CryptoInvalid, ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(f"signature does not verify ({type(exc).__name__})") from None
+
+
+def _int(b64: str) -> int:
+    return int.from_bytes(unb64u(b64), "big")
+
+
+def _verify_jwk(jwk: dict[str, Any], payload: bytes, sig: bytes) -> None:
+    kty = jwk.get("kty")
+    if kty == "EC":
+        if jwk.get("crv") != "P-256" or len(sig) != 64:
+            raise ValueError("unsupported EC key or signature")
+        pub = ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]),
+                                            ec.SECP256R1()).public_key()
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                   int.from_bytes(sig[32:], "big"))
+        pub.verify(der, payload, ec.ECDSA(hashes.SHA256()))
+    elif kty == "RSA":
+        rpub = rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key()
+        rpub.verify(sig, payload, padding.PKCS1v15(), hashes.SHA256())
+    elif kty == "OKP" and jwk.get("crv") == "Ed25519":
+        ed25519.Ed25519PublicKey.from_public_bytes(unb64u(jwk["x"])).verify(sig, payload)
+    else:
+        raise ValueError(f"unsupported key type {kty!r}")
+
+
+# -- export -----------------------------------------------------------------------
+
+
+def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.PathLike[str],
+                   now: int | None = None) -> ExportResult:
+    """Write every record older than ``until`` (UTC ms) that is still in the database.
+
+    Each chain is exported as one contiguous run, from its anchor (or seq 1) up to its
+    newest record older than ``until``. The written archive is verified before return.
+    """
+    out = Path(to)
+    if out.exists() and any(out.iterdir()):
+        raise ArchiveError(f"{out}: not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    now = now if now is not None else int(datetime.now(UTC).timestamp() * 1000)
+    manifest_chains: dict[str, dict[str, Any]] = {}
+    n_records = n_checkpoints = 0
+    kids: set[str] = set()
+    with engine.connect() as conn:
+        anchor_rows = {r.chain_id: r for r in conn.execute(sa.select(anchors))}
+        chain_rows = conn.execute(sa.select(chains.c.chain_id, chains.c.hash_name)
+                                  .order_by(chains.c.chain_id)).fetchall()
+        with (out / "records.jsonl").open("w", encoding="utf-8") as f:
+            for ch in chain_rows:
+                end = conn.execute(sa.select(sa.func.max(records.c.seq)).where(
+                    records.c.chain_id == ch.chain_id, records.c.ts < until)).scalar_one()
+                a = anchor_rows.get(ch.chain_id)
+                start_seq, start_hash = (a.seq, a.hash) if a is not None else (0, "")
+                if end is None or end <= start_seq:
+                    continue
+                cols = [records.c[c] for c in RECORD_COLUMNS]
+                result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                    sa.select(*cols).where(records.c.chain_id == ch.chain_id,
+                                           records.c.seq > start_seq, records.c.seq <= end)
+                    .order_by(records.c.seq))
+                count, last_hash, first_ts, last_ts = 0, start_hash, None, None
+                for tup in result:
+                    row = dict(zip(RECORD_COLUMNS, tup, strict=True))
+                    f.write(canonical_json(row) + "\n")
+                    count += 1
+                    last_hash = row["hash"]
+                    first_ts = row["ts"] if first_ts is None else first_ts
+                    last_ts = row["ts"]
+                manifest_chains[ch.chain_id] = {
+                    "alg": ch.hash_name, "start_seq": start_seq, "start_hash": start_hash,
+                    "end_seq": end, "end_hash": last_hash, "records": count,
+                    "first_ts": first_ts, "last_ts": last_ts,
+                }
+                n_records += count
+        with (out / "checkpoints.jsonl").open("w", encoding="utf-8") as f:
+            for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)):
+                f.write(canonical_json(dict(row._mapping)) + "\n")
+                kids.add(row.kid)
+                n_checkpoints += 1
+    manifest: dict[str, Any] = {"format": FORMAT, "created_at": now, "created": _iso(now),
+                                "until": until, "until_time": _iso(until),
+                                "records": n_records, "checkpoints": n_checkpoints,
+                                "chains": manifest_chains}
+    # sign the manifest first, so its key is exported with the others
+    jwks = {"keys": []}
+    manifest_files: dict[str, str] = {}
+    sig_kid = ""
+    sig = b""
+    for attempt in range(2):
+        if attempt == 1:
+            kids.add(sig_kid)
+        jwks = {"keys": [{**keys.public_jwk(k, include_destroyed=True), "kid": k}
+                         for k in sorted(kids) if k]}
+        (out / "keys.json").write_text(json.dumps(jwks, indent=1, sort_keys=True) + "\n",
+                                       encoding="utf-8")
+        manifest_files = {name: _sha256_file(out / name) for name in FILES}
+        body = (json.dumps({**manifest, "files": manifest_files}, indent=1, sort_keys=True,
+                           ensure_ascii=False) + "\n").encode("utf-8")
+        sig_kid, sig = keys.sign(KEY_USE, body)
+        if sig_kid in kids:
+            break
+    (out / "manifest.json").write_bytes(body)
+    (out / "manifest.sig").write_text(json.dumps({"kid": sig_kid, "sig": b64u(sig)}) + "\n",
+                                      encoding="utf-8")
+    rep = verify_archive(out)
+    if not rep.ok:
+        raise ArchiveError(f"the written archive does not verify: {rep.first_problem}")
+    return ExportResult(out, hashlib.sha256(body).hexdigest(), n_records, n_checkpoints,
+                        len(manifest_chains))
+
+
+# -- offline verification -------------------------------------------------------------
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                yield {"chain_id": "?", "seq": f"line {n}", "damaged": True}
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    """The manifest (after checking its signature and file digests) and the archive id."""
+    d = Path(directory)
+    try:
+        body = (d / "manifest.json").read_bytes()
+        manifest = json.loads(body)
+        sigdoc = json.loads((d / "manifest.sig").read_text(encoding="utf-8"))
+        jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArchiveError(f"{d}: not a readable audit archive ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise ArchiveError(f"{d}: unknown archive format {manifest.get('format')!r}")
+    try:
+        JwksSigCheck(jwks)(sigdoc["kid"], body, unb64u(sigdoc["sig"]))
+    except (ArchiveError, KeyError, ValueError) as exc:
+        raise ArchiveError(f"{d}/manifest.json: signature does not verify ({exc})") from None
+    for name, digest in manifest.get("files", {}).items():
+        if name not in FILES:
+            raise ArchiveError(f"{d}/manifest.json: unexpected file {name!r}")
+        path = d / name
+        if not path.exists() or _sha256_file(path) != digest:
+            raise ArchiveError(f"{d}/{name}: changed or missing since the archive was written")
+    return manifest, hashlib.sha256(body).hexdigest()
+
+
+def verify_archive(directory: str | os.PathLike[str]) -> VerifyReport:
+    """Verify an archive offline: manifest signature, file digests, chains, checkpoints."""
+    d = Path(directory)
+    try:
+        manifest, _ = read_manifest(d)
+    except ArchiveError as exc:
+        rep = VerifyReport()
+        rep.add(Problem("archive", str(d), exc.description))
+        return rep
+    jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
+    mchains = manifest.get("chains", {})
+    src = Sources(
+        chain_algs={c: v["alg"] for c, v in mchains.items()},
+        records=_jsonl(d / "records.jsonl"),
+        checkpoints=_jsonl(d / "checkpoints.jsonl"),
+        anchors={c: {"seq": v["start_seq"], "hash": v["start_hash"], "seal_chain": "",
+                     "seal_seq": 0} for c, v in mchains.items() if v["start_seq"]},
+        expected_tails={c: (v["end_seq"], v["end_hash"]) for c, v in mchains.items()},
+        anchors_trusted=True, check_truncation=False,
+    )
+    rep = verify_sources(src, JwksSigCheck(jwks))
+    for chain_id in sorted(set(mchains) - _seen_chains(rep, mchains, d)):
+        rep.add(Problem("truncated", f"chain {chain_id}", "listed in the manifest, no records"))
+    if rep.ok and rep.records != manifest.get("records"):
+        rep.add(Problem("truncated", str(d), f"manifest lists {manifest.get('records')} "
+                        f"records, the archive holds {rep.records}"))
+    return rep
+
+
+def _seen_chains(rep: VerifyReport, mchains: dict[str, Any], d: Path) -> set[str]:
+    seen: set[str] = set()
+    for row in _jsonl(d / "records.jsonl"):
+        seen.add(str(row.get("chain_id")))
+    return seen
+
+
+# -- purge ----------------------------------------------------------------------------
+
+
+def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.PathLike[str],
+          retention_days: int, now: int | None = None) -> PurgeResult:
+    """Delete records older than ``until`` that the verified ``archive`` holds.
+
+    Raises :class:`PurgeRefused` for records inside the retention period, an archive
+    that does not verify, or records older than ``until`` that the archive lacks.
+    """
+    now = now if now is not None else int(datetime.now(UTC).timestamp() * 1000)
+    oldest_allowed = now - max(retention_days, 180) * DAY_MS
+    if until > oldest_allowed:
+        raise PurgeRefused(
+            f"records younger than the retention period ({max(retention_days, 180)} days) "
+            f"cannot be purged: --until must be on or before {_iso(oldest_allowed)}")
+    rep = verify_archive(archive)
+    if not rep.ok:
+        raise PurgeRefused(f"the archive does not verify: {rep.first_problem}")
+    manifest, archive_id = read_manifest(archive)
+    mchains = manifest.get("chains", {})
+    plan: dict[str, tuple[int, str]] = {}
+    with engine.connect() as conn:
+        current = {r.chain_id: (r.seq, r.hash) for r in conn.execute(sa.select(anchors))}
+        for (chain_id,) in conn.execute(sa.select(chains.c.chain_id)):
+            end = conn.execute(sa.select(sa.func.max(records.c.seq)).where(
+                records.c.chain_id == chain_id, records.c.ts < until)).scalar_one()
+            start = current.get(chain_id, (0, ""))[0]
+            if end is None or end <= start:
+                continue
+            m = mchains.get(chain_id)
+            if m is None or m["start_seq"] > start or m["end_seq"] < end:
+                raise PurgeRefused(f"chain {chain_id}: records up to seq {end} are older than "
+                                   f"--until but not in the archive")
+            stored = conn.execute(sa.select(records.c.hash).where(
+                records.c.chain_id == chain_id, records.c.seq == end)).scalar_one()
+            plan[chain_id] = (end, stored)
+    hashes = _archive_hashes(Path(archive), {(c, end) for c, (end, _) in plan.items()})
+    for chain_id, (end, stored) in plan.items():
+        if hashes.get((chain_id, end)) != stored:
+            raise PurgeRefused(f"chain {chain_id}: record seq {end} differs from the archive")
+    if not plan:
+        return PurgeResult(0, {}, None)
+    sealed = {c: {"seq": s, "hash": h} for c, (s, h) in current.items()}
+    sealed.update({c: {"seq": s, "hash": h} for c, (s, h) in plan.items()})
+    seal = log.append_sync(AuditRecord(
+        event_type=SEAL_EVENT, outcome="success",
+        reason=f"purged records before {_iso(until)} held by archive {archive_id[:16]}",
+        extra={"anchors": sealed, "archive": archive_id, "until": until},
+    ))
+    deleted = 0
+    with engine.begin() as conn:
+        for chain_id, a in sealed.items():
+            values = {"seq": a["seq"], "hash": a["hash"], "seal_chain": seal.chain_id,
+                      "seal_seq": seal.seq, "archive": archive_id if chain_id in plan else
+                      conn.execute(sa.select(anchors.c.archive).where(
+                          anchors.c.chain_id == chain_id)).scalar_one(),
+                      "created_at": now}
+            if chain_id in current:
+                conn.execute(sa.update(anchors).where(anchors.c.chain_id == chain_id)
+                             .values(**values))
+            else:
+                conn.execute(sa.insert(anchors).values(chain_id=chain_id, **values))
+        for chain_id, (end, _) in plan.items():
+            deleted += conn.execute(sa.delete(records).where(
+                records.c.chain_id == chain_id, records.c.seq <= end)).rowcount
+    return PurgeResult(deleted, {c: s for c, (s, _) in plan.items()}, (seal.chain_id, seal.seq))
+
+
+def _archive_hashes(d: Path, ends: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The archived hashes of the records ``ends`` names."""
+    out: dict[tuple[str, int], str] = {}
+    for row in _jsonl(d / "records.jsonl"):
+        key = (row.get("chain_id"), row.get("seq"))
+        if key in ends:
+            out[(str(key[0]), int(key[1]))] = str(row.get("hash"))
+    return out

@@ -1,0 +1,172 @@
+"""The auditors' query: filters on indexed columns, cursor pagination, newest first."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from audit.errors import AuditQueryError
+from audit.record import OUTCOMES
+from audit.tables import records
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+# filter name -> column, for the exact-match filters
+EXACT = {
+    "user": records.c.actor_user,
+    "department": records.c.department,
+    "client": records.c.actor_client,
+    "event_type": records.c.event_type,
+    "outcome": records.c.outcome,
+    "system": records.c.system,
+    "resource": records.c.resource,
+    "request_id": records.c.request_id,
+}
+FILTER_NAMES = ("since", "until", *EXACT, "text", "limit", "cursor")
+
+_NAME = re.compile(r"^[\w.:@/+-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class QueryFilter:
+    since: int | None = None  # UTC ms, inclusive
+    until: int | None = None  # UTC ms, exclusive
+    user: str | None = None
+    department: str | None = None
+    client: str | None = None
+    event_type: str | None = None
+    outcome: str | None = None
+    system: str | None = None
+    resource: str | None = None
+    request_id: str | None = None
+    text: str | None = None  # substring of the decision reason
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set (for the audit record of the query itself)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None and f.name != "limit"}
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def parse_time(field: str, value: str) -> int:
+    """UTC milliseconds from integer ms or ISO 8601 (a date, or a time; naive means UTC)."""
+    text = value.strip()
+    if re.fullmatch(r"\d{1,16}", text):
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise AuditQueryError(field, f"not a time: {value!r} (ISO 8601 or epoch ms)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def encode_cursor(ts: int, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{ts}.{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        ts, row_id = raw.split(".")
+        return int(ts), int(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise AuditQueryError("cursor", "not a cursor from a previous page") from None
+
+
+def parse_filters(params: Mapping[str, str]) -> QueryFilter:
+    """A :class:`QueryFilter` from request or CLI parameters; AuditQueryError names the field."""
+    values: dict[str, Any] = {}
+    for key in params:
+        if key not in FILTER_NAMES:
+            raise AuditQueryError(key, "unknown filter")
+    for key in ("since", "until"):
+        if params.get(key):
+            values[key] = parse_time(key, params[key])
+    for key in EXACT:
+        value = params.get(key)
+        if value is None or value == "":
+            continue
+        if not _NAME.match(value):
+            raise AuditQueryError(key, "bad value")
+        values[key] = value
+    if values.get("outcome") is not None and values["outcome"] not in OUTCOMES:
+        raise AuditQueryError("outcome", f"one of {', '.join(sorted(OUTCOMES))}")
+    if params.get("text"):
+        if len(params["text"]) > 200:
+            raise AuditQueryError("text", "at most 200 characters")
+        values["text"] = params["text"]
+    if params.get("limit"):
+        try:
+            limit = int(params["limit"])
+        except ValueError:
+            raise AuditQueryError("limit", "not an integer") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise AuditQueryError("limit", f"between 1 and {MAX_LIMIT}")
+        values["limit"] = limit
+    if params.get("cursor"):
+        decode_cursor(params["cursor"])
+        values["cursor"] = params["cursor"]
+    if "since" in values and "until" in values and values["since"] >= values["until"]:
+        raise AuditQueryError("until", "must be after since")
+    return QueryFilter(**values)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    m = dict(row._mapping)
+    m["items"] = json.loads(m["items"] or "[]")
+    m["extra"] = json.loads(m["extra"] or "{}")
+    m["time"] = datetime.fromtimestamp(m["ts"] / 1000, UTC).isoformat(timespec="milliseconds"
+                                                                      ).replace("+00:00", "Z")
+    return m
+
+
+def build_query(f: QueryFilter) -> sa.Select[Any]:
+    stmt = sa.select(records)
+    if f.since is not None:
+        stmt = stmt.where(records.c.ts >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(records.c.ts < f.until)
+    for key, column in EXACT.items():
+        value = getattr(f, key)
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if f.text:
+        stmt = stmt.where(records.c.reason.ilike(_like(f.text), escape="\\"))
+    if f.cursor:
+        ts, row_id = decode_cursor(f.cursor)
+        stmt = stmt.where(sa.tuple_(records.c.ts, records.c.id) < sa.tuple_(ts, row_id))
+    return stmt.order_by(records.c.ts.desc(), records.c.id.desc())
+
+
+def query_records(engine: sa.Engine, f: QueryFilter) -> Page:
+    """One page of records matching ``f``, newest first, and the cursor of the next page."""
+    stmt = build_query(f).limit(f.limit + 1)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    more = len(rows) > f.limit
+    rows = rows[: f.limit]
+    out = [row_dict(r) for r in rows]
+    cursor = encode_cursor(rows[-1].ts, rows[-1].id) if more and rows else None
+    return Page(out, cursor)

@@ -1,0 +1,52 @@
+"""Usage figures for the portal: counts by day, system, resource and consumer department.
+
+Read from ``audit_usage_daily``, a rollup the writer maintains in the same
+transaction as the records, so no query scans the log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from audit.errors import AuditQueryError
+from audit.tables import usage
+
+DIMENSIONS = ("day", "system", "resource", "department", "event_type", "outcome")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def usage_stats(
+    engine: sa.Engine,
+    *,
+    group_by: Sequence[str] = ("day", "system", "resource", "department"),
+    since_day: str | None = None,
+    until_day: str | None = None,
+    system: str | None = None,
+    resource: str | None = None,
+    department: str | None = None,
+    event_type: str | None = "proxy_request",
+) -> list[dict[str, Any]]:
+    """``[{dimension: value, ..., "count": n}]``; days are ``YYYY-MM-DD`` (UTC), inclusive."""
+    for dim in group_by:
+        if dim not in DIMENSIONS:
+            raise AuditQueryError("group_by", f"{dim!r} is not one of {', '.join(DIMENSIONS)}")
+    for name, day in (("since", since_day), ("until", until_day)):
+        if day is not None and not _DAY.match(day):
+            raise AuditQueryError(name, "a day as YYYY-MM-DD")
+    cols = [usage.c[d] for d in group_by]
+    stmt = sa.select(*cols, sa.func.sum(usage.c.count).label("count"))
+    if since_day:
+        stmt = stmt.where(usage.c.day >= since_day)
+    if until_day:
+        stmt = stmt.where(usage.c.day <= until_day)
+    for name, value in (("system", system), ("resource", resource),
+                        ("department", department), ("event_type", event_type)):
+        if value is not None:
+            stmt = stmt.where(usage.c[name] == value)
+    stmt = stmt.group_by(*cols).order_by(*cols)
+    with engine.connect() as conn:
+        return [{**dict(r._mapping), "count": int(r.count)} for r in conn.execute(stmt)]

@@ -1,0 +1,111 @@
+"""Auditors' query, CSV safety, usage figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from audit import AuditLog, AuditQueryError
+from audit.export import neutralise, write_csv, write_jsonl, write_table
+from audit.query import parse_filters, query_records
+from audit.stats import usage_stats
+from tests.audit.conftest import rec
+
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+def log50(make_log: Callable[..., AuditLog]) -> AuditLog:
+    now = [T0]
+    log = make_log(clock=lambda: now[0])
+    batch = []
+    for i in range(50):
+        batch.append(rec(i, ts=int(now[0] * 1000) + i * 3_600_000,
+                         outcome="deny" if i % 5 == 0 else "allow",
+                         system="vehicles" if i % 2 else "assets",
+                         department="czt" if i < 25 else "jgswj",
+                         reason=f"grant {i} 100%_done" if i == 7 else f"policy line {i}"))
+    log.append_many_sync(batch)
+    return log
+
+
+def test_filters_and_pagination(log50: AuditLog, audit_engine: sa.Engine) -> None:
+    f = parse_filters({"system": "vehicles", "limit": "10"})
+    seen: list[int] = []
+    while True:
+        page = query_records(audit_engine, f)
+        seen += [r["seq"] for r in page.records]
+        if page.next_cursor is None:
+            break
+        f = parse_filters({"system": "vehicles", "limit": "10", "cursor": page.next_cursor})
+    assert seen == sorted(seen, reverse=True) and len(seen) == 25
+    assert len(set(seen)) == 25
+    p = query_records(audit_engine, parse_filters({"outcome": "deny", "department": "czt"}))
+    assert [r["seq"] for r in p.records] == [21, 16, 11, 6, 1]
+    p = query_records(audit_engine, parse_filters({"text": "100%_"}))
+    assert [r["seq"] for r in p.records] == [8]
+    p = query_records(audit_engine, parse_filters({"request_id": "req-3"}))
+    assert [r["request_id"] for r in p.records] == ["req-3"]
+    since = "2027-01-15T09:00:00Z"  # T0 is 2027-01-15T08:00:00Z
+    p = query_records(audit_engine, parse_filters({"since": since, "until": "1800010800000"}))
+    assert [r["seq"] for r in p.records] == [3, 2]
+    assert p.records[0]["items"] == [] and isinstance(p.records[0]["extra"], dict)
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"since": "yesterday"}, "since"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
+    ({"outcome": "meh"}, "outcome"), ({"cursor": "!!"}, "cursor"), ({"bogus": "1"}, "bogus"),
+    ({"user": "a b"}, "user"), ({"since": "2027-01-02", "until": "2027-01-01"}, "until"),
+])
+def test_malformed_filters_name_the_field(params: dict, field: str) -> None:
+    with pytest.raises(AuditQueryError) as e:
+        parse_filters(params)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_neutralises_formulas(cell: str) -> None:
+    assert neutralise(cell) == "'" + cell
+    out = io.StringIO()
+    write_csv([{"reason": cell, "actor_user": "ok"}], out)
+    row = list(csv.DictReader(io.StringIO(out.getvalue())))[0]
+    assert row["reason"] == "'" + cell and row["actor_user"] == "ok"
+
+
+def test_other_formats(log50: AuditLog, audit_engine: sa.Engine) -> None:
+    rows = query_records(audit_engine, parse_filters({"limit": "3"})).records
+    out = io.StringIO()
+    assert write_jsonl(rows, out) == 3 and out.getvalue().count("\n") == 3
+    out = io.StringIO()
+    assert write_table(rows, out) == 3 and out.getvalue().startswith("time")
+
+
+def test_usage_stats(log50: AuditLog, audit_engine: sa.Engine) -> None:
+    by_system = usage_stats(audit_engine, group_by=["system"])
+    assert by_system == [{"system": "assets", "count": 25}, {"system": "vehicles", "count": 25}]
+    by_dept_day = usage_stats(audit_engine, group_by=["day", "department"],
+                              since_day="2027-01-16", until_day="2027-01-16")
+    assert sum(r["count"] for r in by_dept_day) == 24
+    with pytest.raises(AuditQueryError):
+        usage_stats(audit_engine, group_by=["password"])
+    assert usage_stats(audit_engine, group_by=["outcome"], event_type=None) == [
+        {"outcome": "allow", "count": 40}, {"outcome": "deny", "count": 10}]
+
+
+def test_secrets_never_stored(make_log: Callable[..., AuditLog],
+                              audit_engine: sa.Engine) -> None:
+    log = make_log()
+    log.append_sync(rec(1, extra={"password": "hunter2", "headers": {"Cookie": "sid=abc123"},
+                                  "client_secret": "s3cr3t-value"},
+                        reason="Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"))
+    with audit_engine.connect() as conn:
+        dump = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM audit_records"))
+                        for v in row)
+    for secret in ("hunter2", "sid=abc123", "s3cr3t-value", "eyJhbGciOiJIUzI1NiJ9"):
+        assert secret not in dump
+
+
