@@ -72,7 +72,7 @@ def test_csv_neutralises_formulas(cell: str) -> None:
     assert neutralise(cell) == "'" + cell
     out = io.StringIO()
     write_csv([{"reason": cell, "actor_user": "ok"}], out)
-    row = list(csv.DictReader(io.StringIO(out.getvalue())))[0]
+    row = next(iter(csv.DictReader(io.StringIO(out.getvalue()))))
     assert row["reason"] == "'" + cell and row["actor_user"] == "ok"
 
 
