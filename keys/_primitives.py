@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac as _hmac
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.exceptions import InvalidTag
@@ -122,7 +122,7 @@ def private_to_der(key: PrivateKey) -> bytes:
 
 
 def private_from_der(alg: str, der: bytes) -> PrivateKey:
-    key = serialization.load_der_private_key(der, password=None)
+    key: Any = serialization.load_der_private_key(der, password=None)
     expected = {
         "ES256": ec.EllipticCurvePrivateKey,
         "RS256": rsa.RSAPrivateKey,
@@ -132,7 +132,7 @@ def private_from_der(alg: str, der: bytes) -> PrivateKey:
         raise ValueError(f"stored key is not a {alg} key")
     if isinstance(key, ec.EllipticCurvePrivateKey) and not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("stored EC key is not on P-256")
-    return key
+    return cast(PrivateKey, key)
 
 
 def jose_key(key: PrivateKey | PublicKey) -> Any:

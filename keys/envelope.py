@@ -100,12 +100,14 @@ class Envelope:
     def _create_data_key(self, conn: sa.Connection, profile: Profile) -> int:
         dk = secrets.token_bytes(profile.data_key_size)
         now = self.clock()
-        dk_id = conn.execute(
+        inserted = conn.execute(
             data_keys.insert().values(
                 profile=profile.name, state="active", wrapped=b"",
                 master_key_id=self.master.key_id, created_at=now,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        dk_id = int(inserted[0])
         wrapped = self.master.wrap(dk, _wrap_aad(dk_id, profile.name))
         conn.execute(data_keys.update().where(data_keys.c.id == dk_id).values(wrapped=wrapped))
         self._keys[dk_id] = (profile, dk)

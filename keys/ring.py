@@ -385,7 +385,11 @@ class KeyRing:
                     )
                 ).all()
             pending = [r for r in rows if r.state == "pending"]
-            due = _aware(pending[0].created_at) + self.prepublish if pending else None
+            due: datetime | None = None
+            if pending:
+                created = _aware(pending[0].created_at)
+                assert created is not None
+                due = created + self.prepublish
             if due is not None and now >= due:
                 self.promote_due()
                 continue
@@ -397,7 +401,9 @@ class KeyRing:
             private, jose_private = self._load_private(row)
             value = (info, private, jose_private)
             with self._lock:
-                self._active[use] = (value, due or now + self.prepublish, loaded)
+                self._active[use] = (
+                    value, due if due is not None else now + self.prepublish, loaded
+                )
             return value
         raise KeyStateError(f"no active {use} key after promotion")
 
