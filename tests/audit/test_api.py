@@ -1,0 +1,121 @@
+"""The auditors' HTTP API on a tiny app with a fake authenticator and the real AuditLog."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from audit import AuditLog
+from audit.query import parse_filters, query_records
+from gateway.api.audit import routes
+from gateway.errors import Unauthorized
+from tests.audit.conftest import rec
+
+
+@dataclass(frozen=True)
+class P:
+    username: str
+    department: str
+    roles: frozenset[str]
+    client_id: str | None = None
+
+
+USERS = {
+    "auditor": P("shen.ji", "jgswj", frozenset({"auditor"})),
+    "admin": P("xi.tong", "jgswj", frozenset({"sysadmin"})),
+}
+
+
+class Services:
+    def __init__(self, engine: sa.Engine, log: AuditLog) -> None:
+        self.engine, self.audit = engine, log
+
+    async def authenticate(self, request: Request) -> P:
+        who = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if who not in USERS:
+            raise Unauthorized("invalid or missing credentials")
+        return USERS[who]
+
+
+@pytest.fixture
+async def client(make_log: Callable[..., AuditLog], audit_engine: sa.Engine
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    log = make_log()
+    log.append_many_sync([rec(i) for i in range(5)])
+    app = Starlette(routes=routes())
+    app.state.services = Services(audit_engine, log)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t") as c:
+        yield c
+    await log.close()
+
+
+def audit_queries(engine: sa.Engine) -> list[dict[str, Any]]:
+    return query_records(engine, parse_filters({"event_type": "audit_query"})).records
+
+
+async def test_auditor_queries_and_is_audited(client: httpx.AsyncClient,
+                                              audit_engine: sa.Engine) -> None:
+    r = await client.get("/api/v1/audit/records", params={"user": "user1", "limit": "1"},
+                         headers={"Authorization": "Bearer auditor"})
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["records"]) == 1 and body["next_cursor"]
+    r2 = await client.get("/api/v1/audit/records",
+                          params={"user": "user1", "cursor": body["next_cursor"]},
+                          headers={"Authorization": "Bearer auditor"})
+    assert r2.json()["records"][0]["seq"] < body["records"][0]["seq"]
+    logged = audit_queries(audit_engine)
+    assert len(logged) == 2 and logged[0]["actor_user"] == "shen.ji"
+    assert logged[1]["extra"]["filters"]["user"] == "user1"
+
+
+async def test_only_auditors(client: httpx.AsyncClient, audit_engine: sa.Engine) -> None:
+    r = await client.get("/api/v1/audit/records", headers={"Authorization": "Bearer admin"})
+    assert r.status_code == 403
+    assert r.headers["content-type"].startswith("application/problem+json")
+    denied = audit_queries(audit_engine)
+    assert [(d["actor_user"], d["outcome"]) for d in denied] == [("xi.tong", "deny")]
+    r = await client.get("/api/v1/audit/records")
+    assert r.status_code == 401
+    r = await client.get("/api/v1/audit/stats", headers={"Authorization": "Bearer admin"})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"since": "last tuesday"}, "since"), ({"limit": "5000"}, "limit"), ({"who": "x"}, "who"),
+])
+async def test_malformed_filter_is_400(client: httpx.AsyncClient, params: dict,
+                                       field: str) -> None:
+    r = await client.get("/api/v1/audit/records", params=params,
+                         headers={"Authorization": "Bearer auditor"})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["field"] == field and field in r.json()["detail"]
+
+
+async def test_stats(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/audit/stats", params={"by": "system,department"},
+                         headers={"Authorization": "Bearer auditor"})
+    assert r.status_code == 200
+    assert r.json()["rows"] == [{"system": "vehicles", "department": "czt", "count": 5}]
+    r = await client.get("/api/v1/audit/stats", params={"by": "nope"},
+                         headers={"Authorization": "Bearer auditor"})
+    assert r.status_code == 400 and r.json()["field"] == "by"
+
+
+async def test_no_audit_no_access(client: httpx.AsyncClient, make_log: Callable[..., AuditLog],
+                                  audit_engine: sa.Engine) -> None:
+    closed = make_log(writer_id="closed")
+    await closed.close()
+    app = client._transport.app  # type: ignore[attr-defined]
+    app.state.services.audit = closed
+    r = await client.get("/api/v1/audit/records", headers={"Authorization": "Bearer auditor"})
+    assert r.status_code == 503
