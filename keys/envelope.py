@@ -115,7 +115,10 @@ class Envelope:
 
     def _unwrap_row(self, row: sa.Row) -> tuple[Profile, bytes]:
         profile = get_profile(row.profile)
-        dk = self.master.unwrap(bytes(row.wrapped), _wrap_aad(row.id, row.profile))
+        try:
+            dk = self.master.unwrap(bytes(row.wrapped), _wrap_aad(row.id, row.profile))
+        except MasterKeyError as exc:
+            raise MasterKeyError(f"{exc} (data key {row.id}; or its row is corrupt)") from None
         if len(dk) != profile.data_key_size:
             raise MasterKeyError(
                 f"master key ({self.master.name}): data key {row.id} has a bad length"

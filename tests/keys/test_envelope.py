@@ -122,3 +122,30 @@ def test_mac(service: KeyService) -> None:
         service.check_mac("pseudonym", b"data", a)
     with pytest.raises(ValueError):
         service.mac("", b"data")
+
+
+def test_corrupt_data_key_row(service: KeyService, engine: sa.Engine, make_service) -> None:
+    from keys import MasterKeyError
+
+    blob = service.seal(b"x", "c")
+    with engine.begin() as conn:
+        conn.execute(data_keys.update().values(wrapped=b"\x01" + b"\x00" * 40))
+    fresh: KeyService = make_service()
+    with pytest.raises(MasterKeyError, match=r"data key 1"):
+        fresh.check()
+    with pytest.raises(InvalidBlob):
+        fresh.open(blob, "c")
+
+
+def test_tables_match_the_migration(engine: sa.Engine) -> None:
+    from keys.tables import metadata
+
+    insp = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        migrated = {c["name"]: c for c in insp.get_columns(table.name)}
+        assert set(migrated) == {c.name for c in table.columns}, table.name
+        for col in table.columns:
+            assert migrated[col.name]["nullable"] == col.nullable, (table.name, col.name)
+        indexes = {i["name"]: i for i in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            assert indexes[index.name]["unique"], index.name
