@@ -235,6 +235,8 @@ class Envelope:
     def seal(self, plaintext: bytes, context: str) -> bytes:
         if not isinstance(plaintext, bytes | bytearray):
             raise TypeError("plaintext must be bytes")
+        if not isinstance(context, str) or not context:
+            raise ValueError("context must be a non-empty string")
         dk_id = self.ensure_data_key()
         profile, dk = self._data_key(dk_id)
         header = _HEADER.pack(FORMAT_VERSION, profile.profile_id, dk_id)

@@ -39,6 +39,10 @@ def test_context_is_bound(service: KeyService) -> None:
             service.open(blob, ctx)
     with pytest.raises(InvalidBlob):
         service.open(blob, "")
+    with pytest.raises(ValueError):
+        service.seal(b"x", "")
+    with pytest.raises(TypeError):
+        service.seal("text", "c")  # type: ignore[arg-type]
 
 
 def test_key_id_swap_fails(service: KeyService) -> None:
