@@ -82,6 +82,10 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", _readyz),
         Route("/.well-known/jwks.json", _jwks),
     ]
+    from gateway.oauth2.routes import oauth2_routes
+    from gateway.portal.routes import portal_routes
+
+    out += oauth2_routes() + portal_routes()
     return out
 
 
@@ -100,4 +104,7 @@ def create_app(services: Services) -> Starlette:
         exception_handlers={HTTPException: _http_error, GovgateError: _our_error},
     )
     app.state.services = services
+    from gateway.auth import Authenticator
+
+    services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]
     return app

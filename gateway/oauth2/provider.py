@@ -1,0 +1,102 @@
+"""The identity provider's objects for one ``Services``: the authorization server,
+the store, the back-channel notifier, and the audit helper they share."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from audit import AuditRecord
+from gateway.oauth2.backchannel_logout import BackchannelNotifier
+from gateway.oauth2.server import IdentityServer
+from gateway.oauth2.store import SessionRow, Store
+
+log = logging.getLogger("govgate.idp")
+
+SESSION_COOKIE = "gg_session"
+
+
+class AuditUnavailable(Exception):
+    """The audit log could not take a record: no audit, no access."""
+
+
+class Provider:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.clock = services.clock
+        self.store = Store(services.engine, services.keys, services.clock)
+        self.server = IdentityServer(services, self.store)
+        self.notifier = BackchannelNotifier(
+            keys=services.keys, issuer=self.server.issuer, clock=services.clock,
+            emit=self.emit, transport=services.extra.get("backchannel_transport"),
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.settings.issuer.startswith("https://")
+
+    async def emit(self, records: list[AuditRecord]) -> None:
+        """Append ``records`` durably; AuditUnavailable when the log fails."""
+        log_ = self.services.audit
+        if not records or log_ is None:
+            return
+        try:
+            for record in records:
+                await log_.append(record)
+        except Exception as exc:
+            log.error("audit append failed: %s", exc)
+            raise AuditUnavailable(str(exc)) from None
+
+    def emit_sync(self, records: list[AuditRecord]) -> None:
+        log_ = self.services.audit
+        if log_ is None:
+            return
+        for record in records:
+            log_.append_sync(record)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def valid_session(self, cookie: str | None, *, stage: str | None = "active",
+                      ) -> SessionRow | None:
+        """The live session a cookie names: not revoked, within the idle and absolute
+        timeouts and (by default) fully authenticated."""
+        if not cookie:
+            return None
+        row = self.store.find_session(cookie)
+        if row is None or row.revoked_at is not None:
+            return None
+        now = self.clock()
+        if now >= row.expires_at:
+            return None
+        if (now - row.last_seen_at).total_seconds() > self.settings.session_idle_timeout:
+            return None
+        if stage is not None and row.stage != stage:
+            return None
+        if (now - row.last_seen_at).total_seconds() > 60:
+            self.store.touch_session(row.sid)
+        return row
+
+    async def end_session(self, row: SessionRow, *, reason: str,
+                          source_ip: str | None = None) -> None:
+        """Revoke a session everywhere and tell the relying parties (back-channel)."""
+        ttl = max(self.settings.access_token_lifetime, self.settings.refresh_token_lifetime)
+        self.store.revoke_session(row.sid, ttl_seconds=ttl)
+        await self.emit([AuditRecord(event_type="logout", outcome="success",
+                                     actor_user=row.username, source_ip=source_ip,
+                                     reason=reason, extra={"sid": row.sid})])
+        targets = []
+        for cid in self.store.session_clients(row.sid):
+            client = self.server.clients.get(cid)
+            if client is not None and client.backchannel_logout_uri:
+                targets.append((cid, client.backchannel_logout_uri))
+        self.notifier.schedule(targets, row.username, row.sid)
+
+
+def get_provider(services: Any) -> Provider:
+    """The one Provider of ``services`` (built on first use)."""
+    provider = services.extra.get("idp_provider")
+    if provider is None:
+        provider = Provider(services)
+        services.extra["idp_provider"] = provider
+    return provider

@@ -1,0 +1,255 @@
+"""The identity provider's HTTP endpoints.
+
+    GET  /.well-known/openid-configuration      OpenID Connect Discovery
+    GET  /.well-known/oauth-authorization-server RFC 8414
+    GET  /.well-known/jwks.json                  the key ring's public keys (gateway.app)
+    GET  /oauth2/authorize                       RFC 6749 section 4.1.1 (+ PKCE, OIDC)
+    POST /oauth2/token                           RFC 6749 section 3.2
+    GET  /oauth2/userinfo                        OIDC Core section 5.3
+    POST /oauth2/introspect                      RFC 7662
+    POST /oauth2/revoke                          RFC 7009
+    GET  /oauth2/logout                          OIDC RP-Initiated Logout 1.0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from audit import AuditRecord
+from gateway.errors import Unauthorized
+from gateway.oauth2.oidc import metadata, user_claims
+from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
+from gateway.oauth2.server import Result, StarletteOAuth2Request
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _provider(request: Request) -> Provider:
+    return get_provider(request.app.state.services)
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2Request:
+    """Read the body, then wrap it for authlib. The URI is rebuilt from the issuer,
+    never from the Host header."""
+    form: list[tuple[str, str]] = []
+    if request.method == "POST":
+        data = await request.form()
+        form = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
+    query = "?" + request.url.query if request.url.query else ""
+    return StarletteOAuth2Request(
+        request.method, provider.server.issuer + request.url.path + query, request.headers,
+        request.query_params.multi_items(), form, source_ip=_client_ip(request),
+    )
+
+
+def _problem(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"type": f"urn:govgate:error:{code}", "title": code.replace("_", " "),
+                         "status": status, "detail": detail}, status_code=status,
+                        media_type="application/problem+json")
+
+
+def to_response(result: Result) -> Response:
+    headers = {k: v for k, v in result.headers}
+    if isinstance(result.body, dict):
+        headers.pop("Content-Type", None)
+        return JSONResponse(result.body, status_code=result.status, headers=headers)
+    return Response(result.body or b"", status_code=result.status, headers=headers)
+
+
+async def _finish(provider: Provider, oreq: StarletteOAuth2Request, result: Result,
+                  failure_event: str) -> Response:
+    """Audit (no audit, no access), then answer."""
+    events = list(oreq.events)
+    if result.status >= 400 and isinstance(result.body, dict):
+        client = getattr(oreq, "client", None)
+        events.append(AuditRecord(
+            event_type=failure_event, outcome="failure", source_ip=oreq.source_ip,
+            actor_client=client.client_id if client else oreq.payload.client_id,
+            status=result.status,
+            reason=f"{result.body.get('error')}: {result.body.get('error_description', '')}",
+            extra={"grant_type": oreq.payload.grant_type},
+        ))
+    try:
+        await provider.emit(events)
+    except AuditUnavailable:
+        return _problem(503, "audit_unavailable", "the audit log is unavailable; try again")
+    return to_response(result)
+
+
+# -- discovery ------------------------------------------------------------------------
+
+async def openid_configuration(request: Request) -> Response:
+    p = _provider(request)
+    return JSONResponse(metadata(p.server.issuer, p.settings.signing_alg),
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+# -- token endpoint and friends -------------------------------------------------------
+
+async def token(request: Request) -> Response:
+    p = _provider(request)
+    oreq = await oauth_request(request, p)
+    result = await run_in_threadpool(p.server.create_token_response, oreq)
+    return await _finish(p, oreq, result, "token.denied")
+
+
+async def introspect(request: Request) -> Response:
+    p = _provider(request)
+    oreq = await oauth_request(request, p)
+    result = await run_in_threadpool(p.server.create_endpoint_response, "introspection", oreq)
+    return await _finish(p, oreq, result, "token.introspection_denied")
+
+
+async def revoke(request: Request) -> Response:
+    p = _provider(request)
+    oreq = await oauth_request(request, p)
+    result = await run_in_threadpool(p.server.create_endpoint_response, "revocation", oreq)
+    return await _finish(p, oreq, result, "token.revocation_denied")
+
+
+async def userinfo(request: Request) -> Response:
+    services = request.app.state.services
+    authenticate = getattr(services, "authenticate", None)
+    if authenticate is None:
+        from gateway.auth import Authenticator
+
+        authenticate = Authenticator(services).authenticate
+        services.authenticate = authenticate
+    challenge = 'Bearer realm="govgate", error="invalid_token"'
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
+        return JSONResponse({"error": "invalid_token"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="govgate"'})
+    try:
+        principal = await authenticate(request)
+    except Unauthorized:
+        return JSONResponse({"error": "invalid_token"}, status_code=401,
+                            headers={"WWW-Authenticate": challenge})
+    if principal.username is None or "openid" not in principal.scope:
+        return JSONResponse({"error": "insufficient_scope"}, status_code=403,
+                            headers={"WWW-Authenticate": challenge.replace(
+                                "invalid_token", "insufficient_scope")})
+    subject = _provider(request).server.subject(principal.username)
+    if subject is None:
+        return JSONResponse({"error": "invalid_token"}, status_code=401,
+                            headers={"WWW-Authenticate": challenge})
+    return JSONResponse(user_claims(subject), headers=NO_STORE)
+
+
+# -- authorization endpoint -----------------------------------------------------------
+
+def _error_page(request: Request, title_key: str, detail: str, status: int = 400) -> Response:
+    from gateway.portal.routes import render_message
+
+    return render_message(request, title_key, detail, status=status)
+
+
+async def authorize(request: Request) -> Response:
+    p = _provider(request)
+    oreq = await oauth_request(request, p)
+    server = p.server
+    try:
+        grant = await run_in_threadpool(server.get_consent_grant, oreq, None)
+    except OAuth2Error as error:
+        uri = getattr(error, "redirect_uri", None)
+        record = AuditRecord(event_type="authorize", outcome="failure",
+                             source_ip=oreq.source_ip, actor_client=oreq.payload.client_id,
+                             reason=f"{error.error}: {error.description or ''}")
+        try:
+            await p.emit([record])
+        except AuditUnavailable:
+            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+        if uri:  # the redirect URI was validated against the client: tell the client
+            return to_response(server.handle_error_response(oreq, error))
+        return _error_page(request, "authorize_error",
+                           f"{error.error}: {error.description or ''}")
+    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    prompt = oreq.payload.data.get("prompt", "")
+    if session is None:
+        if "none" in prompt.split():
+            from authlib.oidc.core.errors import LoginRequiredError
+
+            err = LoginRequiredError(redirect_uri=grant.redirect_uri,
+                                     state=oreq.payload.state)
+            return to_response(server.handle_error_response(oreq, err))
+        next_url = request.url.path + ("?" + request.url.query if request.url.query else "")
+        return RedirectResponse("/portal/login?" + urlencode({"next": next_url}),
+                                status_code=303)
+    subject = server.subject(session.username, sid=session.sid, auth_time=session.auth_time,
+                             amr=session.amr)
+    if subject is None:
+        return _error_page(request, "authorize_error", "account disabled", status=403)
+    result = await run_in_threadpool(
+        server.create_authorization_response, oreq, subject, grant)
+    oreq.events.append(AuditRecord(
+        event_type="authorize", outcome="success" if result.status == 302 else "failure",
+        source_ip=oreq.source_ip, actor_user=subject.username,
+        actor_client=oreq.payload.client_id, department=subject.department,
+        extra={"scope": oreq.scope, "sid": session.sid}))
+    return await _finish(p, oreq, result, "authorize")
+
+
+# -- RP-initiated logout --------------------------------------------------------------
+
+def _hint_claims(p: Provider, hint: str | None) -> dict[str, Any]:
+    if not hint:
+        return {}
+    try:
+        claims = p.services.keys.verify_jwt("token", hint)
+    except Exception:
+        return {}
+    return claims if claims.get("iss") == p.server.issuer else {}
+
+
+async def end_session(request: Request) -> Response:
+    p = _provider(request)
+    params: dict[str, str] = dict(request.query_params)
+    if request.method == "POST":
+        params.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+    hint = _hint_claims(p, params.get("id_token_hint"))
+    session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if session is None and hint.get("sid"):
+        row = p.store.get_session(str(hint["sid"]))
+        if row is not None and row.revoked_at is None and row.username == hint.get("sub"):
+            session = row
+    if session is not None:
+        try:
+            await p.end_session(session, reason="rp-initiated logout",
+                                source_ip=_client_ip(request))
+        except AuditUnavailable:
+            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+    client_id = params.get("client_id") or hint.get("aud")
+    target = params.get("post_logout_redirect_uri")
+    response: Response
+    client = p.server.clients.get(client_id) if isinstance(client_id, str) else None
+    if target and client is not None and target in client.redirect_uris:
+        if params.get("state"):
+            target += ("&" if "?" in target else "?") + urlencode({"state": params["state"]})
+        response = RedirectResponse(target, status_code=303)
+    else:
+        response = _error_page(request, "signed_out", "", status=200)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def oauth2_routes() -> list[BaseRoute]:
+    return [
+        Route("/.well-known/openid-configuration", openid_configuration),
+        Route("/.well-known/oauth-authorization-server", openid_configuration),
+        Route("/oauth2/authorize", authorize, methods=["GET", "POST"]),
+        Route("/oauth2/token", token, methods=["POST"]),
+        Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/introspect", introspect, methods=["POST"]),
+        Route("/oauth2/revoke", revoke, methods=["POST"]),
+        Route("/oauth2/logout", end_session, methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,1 @@
+"""The portal: login (password, forced change, TOTP), the launcher, logout."""

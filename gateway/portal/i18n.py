@@ -1,0 +1,127 @@
+# ruff: noqa: E501
+"""Portal texts in Simplified Chinese (default) and English.
+
+The language comes from ``?lang=`` (remembered in a cookie), then the cookie,
+then ``Accept-Language``, then the ``lang`` setting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANG_COOKIE = "gg_lang"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {
+        "app": "统一身份认证平台",
+        "login": "登录",
+        "username": "用户名",
+        "password": "密码",
+        "submit_login": "登录",
+        "bad_credentials": "用户名或密码错误。",
+        "remaining_attempts": "再失败 {n} 次，账号将被锁定。",
+        "locked": "账号已锁定，请在 {minutes} 分钟后重试。",
+        "csrf": "页面已过期，请重新提交。",
+        "change_title": "修改密码",
+        "change_intro": "首次登录或密码已重置，请设置新密码。",
+        "new_password": "新密码",
+        "confirm_password": "确认新密码",
+        "mismatch": "两次输入的密码不一致。",
+        "policy_hint": "至少 12 位，或 8 位以上且包含大写字母、小写字母、数字、符号中的三类；不得与用户名相同，不得与最近 5 次密码相同。",
+        "submit_change": "保存新密码",
+        "totp_title": "动态口令验证",
+        "totp_intro": "请输入身份验证器应用中显示的 6 位动态口令。",
+        "totp_code": "动态口令",
+        "bad_totp": "动态口令错误或已使用。",
+        "submit_verify": "验证",
+        "enrol_title": "绑定身份验证器",
+        "enrol_intro_required": "管理员账号必须启用双因素认证。请用身份验证器应用（如 FreeOTP、Google Authenticator）扫描二维码，然后输入显示的动态口令。",
+        "enrol_intro": "用身份验证器应用扫描二维码，然后输入显示的动态口令。",
+        "enrol_secret": "无法扫码时手动输入密钥：",
+        "submit_enrol": "绑定",
+        "enrolled": "已绑定身份验证器。",
+        "home_title": "我的应用",
+        "welcome": "{name}，您好",
+        "department": "所属部门",
+        "roles": "角色",
+        "no_systems": "暂无可用的系统。",
+        "open": "进入",
+        "logout": "退出登录",
+        "enable_totp": "启用双因素认证",
+        "totp_on": "已启用双因素认证",
+        "signed_out": "您已安全退出",
+        "signed_out_detail": "所有已连接系统的会话均已结束。",
+        "authorize_error": "无法完成登录请求",
+        "error": "出错了",
+        "back_to_login": "返回登录",
+        "lang_switch": "English",
+        "session_expired": "会话已过期，请重新登录。",
+    },
+    "en": {
+        "app": "Unified Sign-On",
+        "login": "Sign in",
+        "username": "Username",
+        "password": "Password",
+        "submit_login": "Sign in",
+        "bad_credentials": "Wrong username or password.",
+        "remaining_attempts": "{n} more failed attempts will lock the account.",
+        "locked": "The account is locked; try again in {minutes} minutes.",
+        "csrf": "The page expired; please submit again.",
+        "change_title": "Change password",
+        "change_intro": "This is your first sign-in or your password was reset: choose a new one.",
+        "new_password": "New password",
+        "confirm_password": "Confirm new password",
+        "mismatch": "The two passwords differ.",
+        "policy_hint": "At least 12 characters, or 8+ characters from three of: upper case, lower case, digits, symbols; not the username; not one of the last 5 passwords.",
+        "submit_change": "Save new password",
+        "totp_title": "One-time code",
+        "totp_intro": "Enter the 6-digit code your authenticator app shows.",
+        "totp_code": "Code",
+        "bad_totp": "Wrong or already used code.",
+        "submit_verify": "Verify",
+        "enrol_title": "Set up an authenticator",
+        "enrol_intro_required": "Administrator accounts must use two-factor authentication. Scan the QR code with an authenticator app (FreeOTP, Google Authenticator, ...) and enter the code it shows.",
+        "enrol_intro": "Scan the QR code with an authenticator app and enter the code it shows.",
+        "enrol_secret": "Cannot scan? Enter this key by hand:",
+        "submit_enrol": "Set up",
+        "enrolled": "Authenticator set up.",
+        "home_title": "My systems",
+        "welcome": "Hello, {name}",
+        "department": "Department",
+        "roles": "Roles",
+        "no_systems": "No systems available.",
+        "open": "Open",
+        "logout": "Sign out",
+        "enable_totp": "Turn on two-factor authentication",
+        "totp_on": "Two-factor authentication is on",
+        "signed_out": "You are signed out",
+        "signed_out_detail": "Your sessions in every connected system have ended.",
+        "authorize_error": "The sign-in request cannot be completed",
+        "error": "Something went wrong",
+        "back_to_login": "Back to sign-in",
+        "lang_switch": "中文",
+        "session_expired": "Your session expired; please sign in again.",
+    },
+}
+
+
+def pick_lang(query_lang: str | None, cookie_lang: str | None, accept: str | None,
+              default: str = "zh") -> str:
+    for candidate in (query_lang, cookie_lang):
+        if candidate in MESSAGES:
+            return str(candidate)
+    if accept:
+        first = accept.split(",")[0].split(";")[0].strip().lower()
+        if first.startswith("en"):
+            return "en"
+        if first.startswith("zh"):
+            return "zh"
+    return default if default in MESSAGES else "zh"
+
+
+class Translator:
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str, **kwargs: Any) -> str:
+        text = MESSAGES[self.lang].get(key) or MESSAGES["zh"].get(key, key)
+        return text.format(**kwargs) if kwargs else text

@@ -1,0 +1,532 @@
+"""Portal pages: sign-in (password, forced change, TOTP verification and enrolment),
+the launcher home page and sign-out.
+
+Every form carries a CSRF token (double submit: an HttpOnly cookie and a hidden
+field, compared in constant time). The session cookie is HttpOnly,
+SameSite=Lax, Secure when the issuer is https; its value changes at every
+step of the sign-in (password, change, TOTP), so a fixed id is never promoted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import math
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import pyotp
+import segno
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from audit import AuditRecord
+from gateway.errors import NotFound, ValidationError
+from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
+from gateway.oauth2.store import SessionRow
+from gateway.org import User
+from gateway.passwords import verify_password
+from gateway.portal.i18n import LANG_COOKIE, Translator, pick_lang
+from gateway.portal.launcher import launcher_systems
+from gateway.tables import users
+
+HERE = Path(__file__).parent
+CSRF_COOKIE = "gg_csrf"
+ENROL_COOKIE = "gg_enrol"
+STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
+               "enrol": "/portal/login/enrol"}
+TOTP_ISSUER = "govgate"
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def _provider(request: Request) -> Provider:
+    return get_provider(_services(request))
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _lang(request: Request) -> str:
+    default = getattr(_services(request).settings, "lang", "zh")
+    return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                     request.headers.get("accept-language"), default)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a local path: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/portal"
+    return value
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    query = dict(request.query_params)
+    query["lang"] = "en" if lang == "zh" else "zh"
+    html = _env.get_template(template).render(
+        t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    secure = _provider(request).secure_cookies
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            secure=secure, path="/")
+    if request.query_params.get("lang") in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
+                            secure=secure, path="/")
+    return response
+
+
+def render_message(request: Request, title_key: str, detail: str = "",
+                   status: int = 200) -> HTMLResponse:
+    return render(request, "message.html", status=status, title_key=title_key, detail=detail)
+
+
+def csrf_ok(request: Request, form: Any) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.get("csrf_token", "")
+    return bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
+        cookie.encode(), sent.encode())
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=_provider(request).secure_cookies, path="/")
+
+
+def next_stage(user: User, done: set[str]) -> str:
+    if user.must_change and "change" not in done:
+        return "change"
+    if user.has_totp and "mfa" not in done and "enrol" not in done:
+        return "mfa"
+    if user.is_admin and not user.has_totp and "enrol" not in done:
+        return "enrol"
+    return "active"
+
+
+def _go(stage: str, next_url: str) -> str:
+    if stage == "active":
+        return safe_next(next_url)
+    return STAGE_PATHS[stage] + "?" + urlencode({"next": next_url})
+
+
+async def _emit(request: Request, *records: AuditRecord) -> None:
+    await _provider(request).emit(list(records))
+
+
+def _record(request: Request, event_type: str, outcome: str, **kw: Any) -> AuditRecord:
+    extra = {k: v for k, v in (kw.pop("extra", None) or {}).items() if v is not None}
+    return AuditRecord(event_type=event_type, outcome=outcome, source_ip=_ip(request),
+                       extra=extra, **kw)
+
+
+def _user(request: Request, username: str) -> User | None:
+    try:
+        return _services(request).org.get_user(username)
+    except NotFound:
+        return None
+
+
+def _minutes_left(user: User, request: Request) -> int:
+    assert user.locked_until is not None
+    left = (user.locked_until - _services(request).clock()).total_seconds()
+    return max(1, math.ceil(left / 60))
+
+
+def _audit_failed() -> Response:
+    return HTMLResponse("audit log unavailable", status_code=503)
+
+
+# -- sign-in ----------------------------------------------------------------------------
+
+async def login_page(request: Request) -> Response:
+    info = None
+    if request.query_params.get("expired"):
+        info = Translator(_lang(request))("session_expired")
+    return render(request, "login.html", error=None, info=info, username="",
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    username = str(form.get("username") or "").strip()[:64]
+    password = str(form.get("password") or "")
+    t = Translator(_lang(request))
+
+    def again(error: str, status: int = 200) -> Response:
+        return render(request, "login.html", status=status, error=error, info=None,
+                      username=username, next=next_url)
+
+    if not csrf_ok(request, form):
+        return again(t("csrf"), 400)
+    services = _services(request)
+    settings = services.settings
+    org = services.org
+    user = _user(request, username) if username else None
+    now = services.clock()
+    try:
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            await _emit(request, _record(request, "login", "failure", actor_user=username,
+                                         department=user.department, reason="account locked"))
+            return again(t("locked", minutes=_minutes_left(user, request)))
+        stored = org.password_hash(username) if user is not None else None
+        ok = await run_in_threadpool(verify_password, stored, password)
+        if user is None or not ok or user.status != "active":
+            reason = ("unknown user" if user is None else
+                      "wrong password" if not ok else f"user {user.status}")
+            records = [_record(request, "login", "failure", actor_user=username[:64] or None,
+                               department=user.department if user else None, reason=reason)]
+            message = t("bad_credentials")
+            if user is not None and not ok:
+                after = org.record_failure(username, threshold=settings.lockout_threshold,
+                                           window_seconds=settings.lockout_window_seconds)
+                if after.locked_until is not None and after.locked_until > now:
+                    records.append(_record(
+                        request, "login.lockout", "deny", actor_user=username,
+                        department=user.department,
+                        reason=f"{after.failed_logins} failures within "
+                               f"{settings.lockout_window_seconds} s"))
+                    message = t("locked", minutes=_minutes_left(after, request))
+            await _emit(request, *records)
+            return again(message)
+        org.record_success(username)
+        provider = _provider(request)
+        old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
+        if old is not None and old.revoked_at is None:
+            provider.store.revoke_session(old.sid, ttl_seconds=settings.access_token_lifetime)
+        stage = next_stage(user, set())
+        token, row = provider.store.create_session(
+            username, stage, amr="pwd", absolute_seconds=settings.session_absolute_timeout,
+            source_ip=_ip(request), user_agent=request.headers.get("user-agent"))
+        await _emit(request, _record(request, "login", "success", actor_user=username,
+                                     department=user.department,
+                                     reason="password accepted" + (
+                                         f"; next step {stage}" if stage != "active" else ""),
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    response = RedirectResponse(_go(stage, next_url), status_code=303)
+    _set_session_cookie(request, response, token)
+    return response
+
+
+def _stage_session(request: Request, *stages: str) -> SessionRow | None:
+    provider = _provider(request)
+    row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if row is None or row.stage not in stages:
+        return None
+    return row
+
+
+def _to_login(request: Request) -> Response:
+    return RedirectResponse("/portal/login?" + urlencode(
+        {"next": safe_next(request.query_params.get("next")), "expired": "1"}),
+        status_code=303)
+
+
+async def _advance(request: Request, row: SessionRow, done: set[str], next_url: str,
+                   amr: str | None = None) -> Response:
+    user = _user(request, row.username)
+    if user is None or user.status != "active":
+        return _to_login(request)
+    stage = next_stage(user, done)
+    token = _provider(request).store.advance_session(row.sid, stage, amr=amr)
+    response = RedirectResponse(_go(stage, next_url), status_code=303)
+    _set_session_cookie(request, response, token)
+    return response
+
+
+async def change_page(request: Request) -> Response:
+    if _stage_session(request, "change") is None:
+        return _to_login(request)
+    return render(request, "change.html", errors=[],
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def change_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    t = Translator(_lang(request))
+    row = _stage_session(request, "change")
+    if row is None:
+        return _to_login(request)
+    if not csrf_ok(request, form):
+        return render(request, "change.html", status=400, errors=[t("csrf")], next=next_url)
+    new, confirm = str(form.get("new_password") or ""), str(form.get("confirm_password") or "")
+    if new != confirm:
+        return render(request, "change.html", errors=[t("mismatch")], next=next_url)
+    try:
+        await run_in_threadpool(_services(request).org.change_password, row.username, new)
+    except ValidationError as exc:
+        return render(request, "change.html", errors=exc.problems or [exc.description],
+                      next=next_url)
+    try:
+        await _emit(request, _record(request, "password.changed", "success",
+                                     actor_user=row.username, reason="forced change at login",
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    return await _advance(request, row, {"change"}, next_url)
+
+
+# -- TOTP -------------------------------------------------------------------------------
+
+def _totp_context(user_id: int) -> str:
+    return f"users.totp_secret:{user_id}"
+
+
+def _load_totp(request: Request, user: User) -> pyotp.TOTP | None:
+    services = _services(request)
+    with services.engine.connect() as conn:
+        blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == user.id)).scalar()
+    if blob is None:
+        return None
+    secret = services.keys.open(bytes(blob), _totp_context(user.id)).decode()
+    return pyotp.TOTP(secret)
+
+
+def _check_code(request: Request, totp: pyotp.TOTP, code: str, username: str) -> bool:
+    """Constant-time check within one step either side; each step is accepted once."""
+    code = code.strip()
+    if len(code) != 6 or not code.isdigit():
+        return False
+    now = _services(request).clock()
+    step = totp.timecode(now)
+    for offset in (0, -1, 1):
+        if hmac.compare_digest(totp.generate_otp(step + offset), code):
+            from datetime import timedelta
+
+            return bool(_provider(request).store.remember_assertion(
+                f"totp:{username}", str(step + offset), now + timedelta(seconds=120)))
+    return False
+
+
+async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
+                       template: str, **ctx: Any) -> Response:
+    services = _services(request)
+    settings = services.settings
+    t = Translator(_lang(request))
+    after = services.org.record_failure(row.username, threshold=settings.lockout_threshold,
+                                        window_seconds=settings.lockout_window_seconds)
+    records = [_record(request, event, "failure", actor_user=row.username,
+                       department=user.department, reason="wrong or reused code",
+                       extra={"sid": row.sid})]
+    locked = after.locked_until is not None and after.locked_until > services.clock()
+    if locked:
+        records.append(_record(request, "login.lockout", "deny", actor_user=row.username,
+                               department=user.department, reason="too many wrong codes"))
+        _provider(request).store.revoke_session(row.sid,
+                                                ttl_seconds=settings.access_token_lifetime)
+    try:
+        await _emit(request, *records)
+    except AuditUnavailable:
+        return _audit_failed()
+    if locked:
+        return render(request, "login.html", error=t("locked", minutes=_minutes_left(
+            after, request)), info=None, username=row.username, next="/portal")
+    return render(request, template, error=t("bad_totp"), **ctx)
+
+
+async def totp_page(request: Request) -> Response:
+    if _stage_session(request, "mfa") is None:
+        return _to_login(request)
+    return render(request, "totp.html", error=None,
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def totp_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    row = _stage_session(request, "mfa")
+    if row is None:
+        return _to_login(request)
+    if not csrf_ok(request, form):
+        return render(request, "totp.html", status=400,
+                      error=Translator(_lang(request))("csrf"), next=next_url)
+    user = _user(request, row.username)
+    if user is None:
+        return _to_login(request)
+    totp = _load_totp(request, user)
+    if totp is None or not _check_code(request, totp, str(form.get("code") or ""),
+                                       row.username):
+        return await _totp_failed(request, row, user, "mfa.verify", "totp.html", next=next_url)
+    _services(request).org.record_success(row.username)
+    try:
+        await _emit(request, _record(request, "mfa.verify", "success", actor_user=row.username,
+                                     department=user.department, extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    return await _advance(request, row, {"change", "mfa"}, next_url, amr="pwd otp")
+
+
+def _enrol_context(request: Request, user: User, secret: str, next_url: str,
+                   error: str | None) -> dict[str, Any]:
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+    qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=True)
+    return {"qr_svg": qr, "secret": secret, "next": next_url, "error": error,
+            "required": user.is_admin}
+
+
+def _seal_pending(request: Request, sid: str, secret: str) -> str:
+    blob = _services(request).keys.seal(secret.encode(), f"idp.enrol:{sid}")
+    return base64.urlsafe_b64encode(blob).decode()
+
+
+def _open_pending(request: Request, sid: str) -> str | None:
+    raw = request.cookies.get(ENROL_COOKIE)
+    if not raw:
+        return None
+    try:
+        return str(_services(request).keys.open(base64.urlsafe_b64decode(raw.encode()),
+                                                 f"idp.enrol:{sid}").decode())
+    except Exception:
+        return None
+
+
+async def enrol_page(request: Request) -> Response:
+    row = _stage_session(request, "enrol", "active")
+    if row is None:
+        return _to_login(request)
+    user = _user(request, row.username)
+    if user is None or user.has_totp:
+        return RedirectResponse("/portal", status_code=303)
+    secret = pyotp.random_base32()
+    response = render(request, "enrol.html", **_enrol_context(
+        request, user, secret, safe_next(request.query_params.get("next")), None))
+    response.set_cookie(ENROL_COOKIE, _seal_pending(request, row.sid, secret), httponly=True,
+                        samesite="strict", secure=_provider(request).secure_cookies,
+                        path="/portal/login/enrol", max_age=900)
+    return response
+
+
+async def enrol_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    row = _stage_session(request, "enrol", "active")
+    if row is None:
+        return _to_login(request)
+    user = _user(request, row.username)
+    secret = _open_pending(request, row.sid)
+    if user is None or user.has_totp or secret is None:
+        return RedirectResponse("/portal/login/enrol?" + urlencode({"next": next_url}),
+                                status_code=303)
+    if not csrf_ok(request, form):
+        return render(request, "enrol.html", status=400, **_enrol_context(
+            request, user, secret, next_url, Translator(_lang(request))("csrf")))
+    if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
+                       row.username):
+        return await _totp_failed(request, row, user, "mfa.enrol", "enrol.html",
+                                  **_enrol_context(request, user, secret, next_url, None)
+                                  | {"error": None})
+    services = _services(request)
+    sealed = services.keys.seal(secret.encode(), _totp_context(user.id))
+    with services.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == user.id)
+                     .values(totp_secret=sealed, updated_at=services.clock()))
+    services.record_admin_change("user_totp_enrolled", {"user": user.username})
+    try:
+        await _emit(request, _record(request, "mfa.enrol", "success", actor_user=row.username,
+                                     department=user.department, extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    response = await _advance(request, row, {"change", "mfa", "enrol"}, next_url,
+                              amr="pwd otp")
+    response.delete_cookie(ENROL_COOKIE, path="/portal/login/enrol")
+    return response
+
+
+# -- home and sign-out ------------------------------------------------------------------
+
+def _authenticator(request: Request) -> Any:
+    services = _services(request)
+    auth = services.extra.get("idp_authenticator")
+    if auth is None:
+        from gateway.auth import Authenticator
+
+        auth = Authenticator(services)
+        services.extra["idp_authenticator"] = auth
+    return auth
+
+
+async def home(request: Request) -> Response:
+    from gateway.errors import Unauthorized
+
+    cookie = request.cookies.get(SESSION_COOKIE)
+    try:
+        principal = _authenticator(request).from_session(cookie or "")
+    except Unauthorized:
+        return RedirectResponse("/portal/login?" + urlencode({"next": "/portal"}),
+                                status_code=303)
+    user = _user(request, principal.username or "")
+    if user is None:
+        return _to_login(request)
+    systems = await run_in_threadpool(launcher_systems, _services(request), principal)
+    return render(request, "home.html", user=user, systems=systems, info=None)
+
+
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return render_message(request, "error", Translator(_lang(request))("csrf"), status=400)
+    provider = _provider(request)
+    row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if row is not None:
+        try:
+            await provider.end_session(row, reason="portal sign-out", source_ip=_ip(request))
+        except AuditUnavailable:
+            return _audit_failed()
+    response = render_message(request, "signed_out",
+                              Translator(_lang(request))("signed_out_detail"))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def root(request: Request) -> Response:
+    return RedirectResponse("/portal", status_code=303)
+
+
+def portal_routes() -> list[BaseRoute]:
+    return [
+        Route("/", root),
+        Route("/portal", home),
+        Route("/portal/login", login_page, methods=["GET"]),
+        Route("/portal/login", login_submit, methods=["POST"]),
+        Route("/portal/login/change", change_page, methods=["GET"]),
+        Route("/portal/login/change", change_submit, methods=["POST"]),
+        Route("/portal/login/totp", totp_page, methods=["GET"]),
+        Route("/portal/login/totp", totp_submit, methods=["POST"]),
+        Route("/portal/login/enrol", enrol_page, methods=["GET"]),
+        Route("/portal/login/enrol", enrol_submit, methods=["POST"]),
+        Route("/portal/logout", logout, methods=["POST"]),
+        Mount("/portal/static", app=StaticFiles(directory=str(HERE / "static")),
+              name="portal-static"),
+    ]

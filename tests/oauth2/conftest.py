@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.oauth2.helpers import make_services
+
+
+@pytest.fixture
+def idp(settings: Settings) -> Iterator[Services]:
+    services = make_services(settings)
+    yield services
+    services.audit.close_sync()
+    services.close()
+
+
+@pytest.fixture
+def client(idp: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(idp), base_url="http://127.0.0.1:8080") as c:
+        yield c
