@@ -119,6 +119,7 @@ def _register() -> None:
     from gateway.cli import policy_cmd
 
     cli.add_command(policy_cmd.policy)
+    cli.add_command(__import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit)
 
 
 _register()

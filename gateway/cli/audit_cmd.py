@@ -1,0 +1,310 @@
+"""``govgate audit``: verify, query, export, purge, stats.
+
+Exit codes: ``verify`` 0 intact, 1 tampered or unreadable; every command 1 on an
+error (one line on stderr), 2 on bad usage (a malformed filter included).
+Queries, exports and purges run by an operator are themselves audited, with the
+operating-system account as the actor.
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import os
+import socket
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+
+from audit import AuditError, AuditLog, AuditQueryError, AuditRecord
+from audit.archive import export_archive, purge, verify_archive
+from audit.export import write_csv, write_jsonl, write_table
+from audit.query import EXACT, parse_filters, parse_time, query_records
+from audit.stats import DIMENSIONS, usage_stats
+from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
+from gateway.settings import Settings, load_settings
+from gateway.storage import create_engine
+from keys import KeyService, get_profile
+
+SHOWN_PROBLEMS = 10
+
+
+class _AuditGroup(click.Group):
+    """One-line errors and exit 1, also when the group runs on its own."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if not (isinstance(getattr(exc, "code", None), str)
+                    and isinstance(getattr(exc, "status", None), int)):
+                raise
+            click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else exc}", err=True)
+            ctx.exit(1)
+
+
+class _Ctx:
+    def __init__(self, ctx: click.Context) -> None:
+        parent = ctx.find_object(object)
+        self.settings: Settings = (
+            parent.settings if parent is not None and hasattr(parent, "settings")
+            else load_settings(os.environ)
+        )
+        self._engine: Engine | None = None
+        self._keys: KeyService | None = None
+        self._log: AuditLog | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.settings.db_url)
+        return self._engine
+
+    @property
+    def keys(self) -> KeyService:
+        if self._keys is None:
+            from gateway.services import key_service, master_key
+
+            self._keys = key_service(self.settings, self.engine, master_key(self.settings))
+        return self._keys
+
+    @property
+    def log(self) -> AuditLog:
+        if self._log is None:
+            self._log = AuditLog(
+                self.engine, keys=self.keys, profile=get_profile(self.settings.crypto_profile),
+                writer_id=f"cli@{socket.gethostname()}",
+                checkpoint_every=self.settings.audit_checkpoint_every,
+                checkpoint_seconds=self.settings.audit_checkpoint_seconds,
+            )
+        return self._log
+
+    def record(self, event_type: str, reason: str, **extra: Any) -> None:
+        """Audit what the operator did (no audit, no result: raises AuditWriteError)."""
+        self.log.append_sync(AuditRecord(
+            event_type=event_type, outcome="success", actor_user=_os_user(), reason=reason,
+            source_ip="cli", extra={"via": "cli", **extra}))
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close_sync()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def _state(ctx: click.Context) -> _Ctx:
+    state = ctx.meta.get("govgate.audit")
+    if state is None:
+        state = ctx.meta["govgate.audit"] = _Ctx(ctx)
+        ctx.call_on_close(state.close)
+    return state
+
+
+def _time(param: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(param, value)
+    except AuditQueryError as exc:
+        raise click.BadParameter(exc.description, param_hint=f"--{param}") from None
+
+
+audit = _AuditGroup("audit", help="Verify, query, export and purge the audit log.")
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+def _report(rep: VerifyReport) -> None:
+    if rep.ok:
+        click.echo(rep.summary())
+        return
+    first = rep.problems[0]
+    click.echo(f"first bad: {first.where}: {first.detail}")
+    for p in rep.problems[1:SHOWN_PROBLEMS]:
+        click.echo(f"also:      {p.where}: {p.detail}")
+    if len(rep.problems) > SHOWN_PROBLEMS:
+        click.echo(f"... and {len(rep.problems) - SHOWN_PROBLEMS} more")
+    click.echo(rep.summary())
+
+
+@audit.command()
+@click.option("--since", help="Only records at or after this time (ISO 8601 or epoch ms).")
+@click.option("--until", help="Only records before this time.")
+@click.option("--archive", "archive_dir", type=click.Path(file_okay=False),
+              help="Verify an exported archive offline instead of the database.")
+@click.pass_context
+def verify(ctx: click.Context, since: str | None, until: str | None,
+           archive_dir: str | None) -> None:
+    """Recompute every hash and check every checkpoint signature.
+
+    Exits 0 with a one-line summary when intact, 1 naming the first bad record or
+    checkpoint otherwise.
+    """
+    t_since, t_until = _time("since", since), _time("until", until)
+    if archive_dir is not None:
+        if since or until:
+            raise click.UsageError("--since/--until do not apply to --archive")
+        rep = verify_archive(archive_dir)
+        _report(rep)
+        ctx.exit(0 if rep.ok else 1)
+    st = _state(ctx)
+    try:
+        sigcheck = keyservice_sigcheck(st.keys)
+    except Exception as exc:  # no key ring: still check every hash and link
+        click.echo(f"warning: signatures not checked ({str(exc).splitlines()[0]})", err=True)
+        sigcheck = None
+    if sys.stdout.isatty():
+        total = count_records(st.engine)
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(n: int) -> None:
+                bar.update(n - done[0])
+                done[0] = n
+
+            rep = verify_database(st.engine, sigcheck, since=t_since, until=t_until,
+                                  progress=progress)
+    else:
+        rep = verify_database(st.engine, sigcheck, since=t_since, until=t_until)
+    _report(rep)
+    ctx.exit(0 if rep.ok else 1)
+
+
+# -- query ------------------------------------------------------------------------------
+
+
+def _filter_options(f: Any) -> Any:
+    for name in reversed([*EXACT, "text"]):
+        f = click.option(f"--{name.replace('_', '-')}", name, default=None,
+                         help=f"Only records with this {name.replace('_', ' ')}."
+                         if name != "text" else "Substring of the decision reason.")(f)
+    return f
+
+
+@audit.command()
+@click.option("--since", help="From this time, inclusive (ISO 8601 or epoch ms).")
+@click.option("--until", help="Up to this time, exclusive.")
+@_filter_options
+@click.option("--limit", default="100", show_default=True, help="Records per page (1..1000).")
+@click.option("--cursor", default=None, help="Continue after a previous page.")
+@click.option("--all", "all_pages", is_flag=True, help="Follow the cursor to the last page.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table",
+              show_default=True)
+@click.pass_context
+def query(ctx: click.Context, fmt: str, all_pages: bool, **params: Any) -> None:
+    """Records matching the filters, newest first."""
+    raw = {k: str(v) for k, v in params.items() if v is not None}
+    try:
+        f = parse_filters(raw)
+    except AuditQueryError as exc:
+        raise click.BadParameter(exc.description,
+                                 param_hint=f"--{exc.field.replace('_', '-')}") from None
+    st = _state(ctx)
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = query_records(st.engine, f)
+        rows += page.records
+        cursor = page.next_cursor
+        if not all_pages or cursor is None:
+            break
+        f = parse_filters({**raw, "cursor": cursor})
+    st.record("audit_query", "audit records queried (cli)", filters=parse_filters(raw).as_dict(),
+              returned=len(rows))
+    out = io.StringIO()
+    {"table": write_table, "jsonl": write_jsonl, "csv": write_csv}[fmt](rows, out)
+    click.echo(out.getvalue(), nl=False)
+    if cursor and fmt == "table":
+        click.echo(f"next page: --cursor {cursor}", err=True)
+
+
+# -- export and purge -----------------------------------------------------------------------
+
+
+@audit.command()
+@click.option("--until", required=True, help="Export records older than this time.")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+              help="An empty or new directory.")
+@click.pass_context
+def export(ctx: click.Context, until: str, to: str) -> None:
+    """Write records, checkpoints and public keys to a directory that verifies offline."""
+    t_until = _time("until", until)
+    assert t_until is not None
+    st = _state(ctx)
+    res = export_archive(st.engine, st.keys, until=t_until, to=to)
+    st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
+              until=t_until, records=res.records, directory=str(res.directory))
+    click.echo(f"exported {res.records} records of {res.chains} chains and {res.checkpoints} "
+               f"checkpoints to {res.directory} (archive {res.archive_id})")
+
+
+@audit.command("purge")
+@click.option("--until", required=True, help="Purge records older than this time.")
+@click.option("--archive", "archive_dir", required=True, type=click.Path(file_okay=False),
+              help="The verified archive that holds them.")
+@click.pass_context
+def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
+    """Delete archived records older than --until (never inside the retention period)."""
+    t_until = _time("until", until)
+    assert t_until is not None
+    st = _state(ctx)
+    res = purge(st.engine, st.log, until=t_until, archive=archive_dir,
+                retention_days=st.settings.audit_retention_days)
+    if not res.records:
+        click.echo("nothing to purge")
+        return
+    click.echo(f"purged {res.records} records from {len(res.chains)} chains; sealing record "
+               f"{res.seal[0]}/{res.seal[1]}" if res.seal else f"purged {res.records} records")
+
+
+# -- stats --------------------------------------------------------------------------------
+
+
+@audit.command()
+@click.option("--by", default="day,system,resource,department", show_default=True,
+              help=f"Comma-separated: {', '.join(DIMENSIONS)}.")
+@click.option("--since", help="First day, YYYY-MM-DD (UTC).")
+@click.option("--until", help="Last day, YYYY-MM-DD (UTC), inclusive.")
+@click.option("--system", default=None)
+@click.option("--resource", default=None)
+@click.option("--department", default=None)
+@click.option("--event-type", default="proxy_request", show_default=True,
+              help="Count only this event type ('' for all).")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table",
+              show_default=True)
+@click.pass_context
+def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
+          system: str | None, resource: str | None, department: str | None,
+          event_type: str, fmt: str) -> None:
+    """Usage figures: counts by day, system, resource and consumer department."""
+    group_by = [d.strip() for d in by.split(",") if d.strip()]
+    try:
+        rows = usage_stats(_state(ctx).engine, group_by=group_by, since_day=since,
+                           until_day=until, system=system, resource=resource,
+                           department=department, event_type=event_type or None)
+    except AuditQueryError as exc:
+        raise click.BadParameter(exc.description, param_hint=f"--{exc.field}") from None
+    cols = (*group_by, "count")
+    out = io.StringIO()
+    if fmt == "table":
+        write_table(rows, out, columns=cols)
+    elif fmt == "csv":
+        write_csv(rows, out, columns=cols)
+    else:
+        write_jsonl(rows, out)
+    click.echo(out.getvalue(), nl=False)
+
+
+__all__ = ["AuditError", "audit"]

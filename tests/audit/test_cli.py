@@ -1,0 +1,88 @@
+"""``govgate audit`` through click's runner, on the database the env names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from audit import AuditLog
+from gateway.cli.audit_cmd import audit
+from gateway.services import key_service, master_key
+from gateway.settings import Settings
+from keys import FileMasterKey
+from tests.audit.conftest import rec
+
+
+@pytest.fixture
+def setup(settings: Settings, audit_engine: sa.Engine, env: dict[str, str]) -> dict[str, Any]:
+    FileMasterKey.create(settings.master_key_path)
+    ks = key_service(settings, audit_engine, master_key(settings, env))
+    ks.bootstrap()
+    log = AuditLog(audit_engine, keys=ks, writer_id="gw-1", checkpoint_every=5)
+    log.append_many_sync([rec(i, reason="=HYPERLINK(\"http://x\")" if i == 2 else f"r{i}")
+                          for i in range(12)])
+    log.close_sync()
+    return {"env": env, "engine": audit_engine}
+
+
+def run(setup: dict[str, Any], *args: str) -> Any:
+    return CliRunner().invoke(audit, list(args), env=setup["env"], catch_exceptions=False)
+
+
+def test_verify_intact_then_tampered(setup: dict[str, Any]) -> None:
+    r = run(setup, "verify")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("\n") == 1 and "intact: 12 records, 1 chains" in r.output
+    with setup["engine"].begin() as conn:
+        conn.execute(sa.text("UPDATE audit_records SET outcome='deny' WHERE seq=4"))
+    r = run(setup, "verify")
+    assert r.exit_code == 1
+    assert r.output.startswith("first bad: record chain=") and "seq=4" in r.output
+
+
+def test_query_formats_and_audit(setup: dict[str, Any]) -> None:
+    r = run(setup, "query", "--format", "csv", "--user", "user2")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert [row["request_id"] for row in rows] == ["req-11", "req-8", "req-5", "req-2"]
+    assert rows[-1]["reason"].startswith("'=HYPERLINK")
+    r = run(setup, "query", "--format", "jsonl", "--event-type", "audit_query")
+    logged = [json.loads(line) for line in r.output.splitlines()]
+    assert logged[0]["extra"]["filters"] == {"user": "user2"}
+    r = run(setup, "query", "--all", "--limit", "5")
+    assert r.exit_code == 0 and r.output.count("\n") == 1 + 12 + 2
+    r = run(setup, "verify")
+    assert r.exit_code == 0, r.output
+
+
+def test_bad_usage_is_exit_2(setup: dict[str, Any]) -> None:
+    assert run(setup, "query", "--since", "soon").exit_code == 2
+    assert run(setup, "query", "--outcome", "maybe").exit_code == 2
+    assert run(setup, "stats", "--by", "password").exit_code == 2
+    assert run(setup, "nonsense").exit_code == 2
+
+
+def test_export_verify_archive_purge(setup: dict[str, Any], tmp_path: Path) -> None:
+    arc = tmp_path / "arc"
+    r = run(setup, "export", "--until", "2999-01-01", "--to", str(arc))
+    assert r.exit_code == 0, r.output
+    assert "exported 12 records" in r.output
+    r = run(setup, "verify", "--archive", str(arc))
+    assert r.exit_code == 0 and "intact: 12 records" in r.output
+    r = run(setup, "purge", "--until", "2999-01-01", "--archive", str(arc))
+    assert r.exit_code == 1 and "retention" in r.output
+    (arc / "checkpoints.jsonl").write_text("")
+    assert run(setup, "verify", "--archive", str(arc)).exit_code == 1
+
+
+def test_stats(setup: dict[str, Any]) -> None:
+    r = run(setup, "stats", "--by", "system,department", "--format", "jsonl")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"system": "vehicles", "department": "czt", "count": 12}
