@@ -1,0 +1,117 @@
+"""``GET /auth/verify``: forward authentication for nginx ``auth_request``, and the
+same contract Traefik ``forwardAuth`` and Caddy ``forward_auth`` use.
+
+The front proxy sends the client's credentials (``Authorization``, ``Cookie``)
+and tells which request it is checking:
+
+    X-Original-URI / X-Forwarded-Uri        the request target (path and query)
+    X-Original-Method / X-Forwarded-Method  the method
+    X-Govgate-System (optional)             the system code when the front proxy serves
+                                            it at its own root; else the URI must be
+                                            /s/{system}/...
+
+The answer: 200 with ``X-Govgate-Assertion`` (audience = the system),
+``X-Govgate-User``, ``X-Govgate-Department``, ``X-Govgate-Roles``,
+``X-Govgate-Client`` and ``X-Request-ID`` for the front proxy to pass on;
+401 (with ``WWW-Authenticate``) when there is no valid credential; 403 for
+everything else that is not allowed, ambiguous paths included (nginx turns
+any other status into a 500). Every answer is audited first; if the audit
+append fails the answer is 503, which nginx turns into 500: fail closed.
+
+The front proxy must itself drop client-supplied identity headers and set
+the ones above: see docs/nginx-forward-auth.conf.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.assertion import mint_assertion
+from gateway.errors import GovgateError, Unauthorized
+from gateway.proxy import AccessDenied, ProxyRequest, UnknownSystem, get_proxy
+from gateway.proxy_path import SYSTEM_RE, BadPath, parse
+
+
+def _first(request: Request, *names: str) -> str | None:
+    for name in names:
+        value = request.headers.get(name)
+        if value:
+            return value
+    return None
+
+
+async def verify_endpoint(request: Request) -> Response:
+    services = request.app.state.services
+    proxy = get_proxy(services)
+    started = time.perf_counter()
+    request_id = secrets.token_hex(16)
+    client_ip = request.client.host if request.client else None
+    audit: dict[str, Any] = {"request_id": request_id, "source_ip": client_ip, "extra": {}}
+    outcome, status = "deny", 403
+    headers: dict[str, str] = {"X-Request-ID": request_id, "Cache-Control": "no-store"}
+    try:
+        uri = _first(request, "x-original-uri", "x-forwarded-uri") or ""
+        method = (_first(request, "x-original-method", "x-forwarded-method") or "GET").upper()
+        audit["extra"].update(method=method, uri=uri[:500])
+        raw_path, _, query = uri.encode("latin-1", "replace").partition(b"?")
+        system_hint = request.headers.get("x-govgate-system")
+        if system_hint is not None:
+            if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
+                raise BadPath("bad system or URI")
+            raw_path = b"/s/" + system_hint.encode() + raw_path
+        target = parse(raw_path, query)
+        system = proxy.systems.get(target.system)
+        if system is None:
+            raise UnknownSystem("no such system")
+        audit["system"] = system.code
+        audit["extra"]["path"] = target.object
+        principal = await proxy.authenticator.authenticate(
+            request, audience=proxy.config.token_audience or services.settings.issuer)
+        audit.update(actor_user=principal.username, actor_client=principal.client_id,
+                     department=principal.department)
+        req = ProxyRequest(request_id, method, target, system, principal, client_ip,
+                           {k.lower(): v for k, v in request.headers.items()})
+        decision = await proxy.decide(req)
+        audit["reason"] = decision.reason
+        audit["extra"].update(rule=decision.rule,
+                              line_id=decision.line.id if decision.line else None)
+        if not decision.allowed:
+            raise AccessDenied("access denied")
+        headers.update({
+            "X-Govgate-Assertion": mint_assertion(
+                services.keys, principal, issuer=services.settings.issuer, system=system.code,
+                request_id=request_id, now=services.clock(),
+                lifetime=proxy.config.assertion_lifetime),
+            "X-Govgate-User": principal.username or "",
+            "X-Govgate-Subject": principal.subject,
+            "X-Govgate-Department": principal.department,
+            "X-Govgate-Roles": ",".join(sorted(principal.roles)),
+            "X-Govgate-Client": principal.client_id or "",
+        })
+        outcome, status = "allow", 200
+    except Unauthorized as exc:
+        status = 401
+        headers["WWW-Authenticate"] = 'Bearer realm="govgate"'
+        audit["reason"] = getattr(exc, "reason", None) or exc.description
+    except GovgateError as exc:
+        audit.setdefault("reason", exc.description)
+    try:
+        from audit.record import AuditRecord
+
+        if services.audit is None:
+            raise RuntimeError("audit log not configured")
+        await services.audit.append(AuditRecord(
+            event_type="forward_auth", outcome=outcome, status=status,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            **{k: v for k, v in audit.items() if k != "extra"}, extra=audit["extra"],
+        ))
+    except Exception:
+        proxy.metrics.forward_auth.labels("audit_failed").inc()
+        return Response(status_code=503, headers={"X-Request-ID": request_id})
+    proxy.metrics.forward_auth.labels(outcome if status != 401 else "unauthenticated").inc()
+    return Response(status_code=status, headers=headers)

@@ -1,0 +1,82 @@
+"""``/metrics``: Prometheus text format, one ``CollectorRegistry`` per application.
+
+    govgate_proxy_requests_total{system,status,decision}   counter
+    govgate_proxy_request_seconds{system}                  histogram (whole request)
+    govgate_proxy_upstream_seconds{system}                 histogram (upstream part)
+    govgate_proxy_upstream_errors_total{system,kind}       counter (timeout, connect, ...)
+    govgate_forward_auth_total{decision}                   counter
+    govgate_policy_decision_seconds                        histogram
+    govgate_policy_version / govgate_policy_lines          gauges
+    govgate_audit_queue_depth                              gauge (records awaiting commit)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+_KEY = "metrics"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                   5, 10, 30)
+
+
+class Metrics:
+    def __init__(self, services: Any) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("govgate_proxy_requests", "Proxied requests",
+                                ["system", "status", "decision"], registry=r)
+        self.latency = Histogram("govgate_proxy_request_seconds", "Whole request latency",
+                                 ["system"], buckets=LATENCY_BUCKETS, registry=r)
+        self.upstream_latency = Histogram("govgate_proxy_upstream_seconds",
+                                          "Upstream response time", ["system"],
+                                          buckets=LATENCY_BUCKETS, registry=r)
+        self.upstream_errors = Counter("govgate_proxy_upstream_errors", "Upstream failures",
+                                       ["system", "kind"], registry=r)
+        self.forward_auth = Counter("govgate_forward_auth", "Forward-auth answers",
+                                    ["decision"], registry=r)
+        self.decision_seconds = Histogram(
+            "govgate_policy_decision_seconds", "Policy decision time",
+            buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 5e-4, 1e-3), registry=r)
+        policy_version = Gauge("govgate_policy_version", "Loaded policy version", registry=r)
+        policy_lines = Gauge("govgate_policy_lines", "Loaded policy lines", registry=r)
+        queue = Gauge("govgate_audit_queue_depth", "Audit records awaiting commit", registry=r)
+
+        def _policies() -> Any:
+            return services.extra.get("policies")
+
+        policy_version.set_function(lambda: float(p.version) if (p := _policies()) else 0.0)
+        policy_lines.set_function(lambda: float(len(p.engine.index)) if (p := _policies())
+                                  else 0.0)
+
+        def _depth() -> float:
+            audit = services.audit
+            pending = getattr(audit, "_pending", None)
+            return float(len(pending)) if pending is not None else 0.0
+
+        queue.set_function(_depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def get_metrics(services: Any) -> Metrics:
+    found = services.extra.get(_KEY)
+    if found is None:
+        found = services.extra[_KEY] = Metrics(services)
+    return found  # type: ignore[no-any-return]
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics = get_metrics(request.app.state.services)
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

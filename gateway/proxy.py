@@ -1,0 +1,608 @@
+"""The policy-enforcing reverse proxy at ``/s/{system}/{path}``.
+
+One request, in order (each step can end it with an RFC 9457 problem):
+
+    limits      header block over ``max_header_bytes`` → 431; declared body over
+                ``max_body_bytes`` → 413 (before a byte of it is read)
+    route       ``gateway.proxy_path.parse``: one canonical path or 400; unknown
+                system → 404
+    authenticate  bearer access token or portal session → 401 + WWW-Authenticate
+    rate limit  token bucket per client (client id, else subject) → 429 + Retry-After
+    decide      ``Proxy.decide(request)`` → ``policies.Decision``; not allowed → 403.
+                The seam for the catalogue: ``deciders`` run after the policy
+                decision and may replace it (keeping a reason)
+    forward     identity headers stripped, hop-by-hop dropped, X-Forwarded-* and
+                ``X-Govgate-Assertion`` + ``X-Request-ID`` set; bodies streamed both
+                ways, a body growing past the limit aborts with 413; connect or read
+                timeout → 504, connection failure → 502
+    shape       ``shapers`` see the response and may rewrite it (the catalogue's
+                cut / mask / encrypt); a shaper raising refuses the response
+    audit       one record (decision and reason, status, latency, request id,
+                body hashes) appended durably BEFORE the response leaves; if the
+                append fails the client gets 503 instead (no audit, no access)
+
+Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
+
+    GovgateError
+    ├── ValidationError → BadPath (400)
+    ├── NotFound → UnknownSystem (404)
+    ├── Unauthorized (401)            Forbidden → AccessDenied (403)
+    └── ProxyError
+        ├── PayloadTooLarge (413)     HeadersTooLarge (431)
+        ├── RateLimited (429)         AuditUnavailable (503)
+        ├── BadGateway (502)          GatewayTimeout (504)
+        └── ShapingRefused (502)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from gateway.assertion import HEADER as ASSERTION_HEADER
+from gateway.assertion import mint_assertion
+from gateway.errors import Forbidden, GovgateError, NotFound, Unauthorized, problem_body
+from gateway.proxy_auth import AuthenticatorLike, make_authenticator
+from gateway.proxy_client import UpstreamPool
+from gateway.proxy_headers import HeaderPolicy
+from gateway.proxy_limits import TokenBucketLimiter
+from gateway.proxy_path import BadPath, Target, parse
+from gateway.tables import systems
+from policies import Decision, Query, subjects_for
+
+PROBLEM_JSON = b"application/problem+json"
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+class ProxyError(GovgateError):
+    code = "proxy"
+    status = 502
+    title = "Proxy error"
+
+
+class UnknownSystem(NotFound):
+    code = "unknown_system"
+    title = "No such system"
+
+
+class AccessDenied(Forbidden):
+    code = "access_denied"
+    title = "Access denied"
+
+
+class PayloadTooLarge(ProxyError):
+    code = "payload_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class HeadersTooLarge(ProxyError):
+    code = "headers_too_large"
+    status = 431
+    title = "Request header fields too large"
+
+
+class RateLimited(ProxyError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__("rate limit exceeded; retry later")
+        self.retry_after = retry_after
+
+
+class AuditUnavailable(ProxyError):
+    code = "audit_unavailable"
+    status = 503
+    title = "Audit log unavailable"
+
+
+class BadGateway(ProxyError):
+    code = "bad_gateway"
+    status = 502
+    title = "Upstream unavailable"
+
+
+class GatewayTimeout(ProxyError):
+    code = "gateway_timeout"
+    status = 504
+    title = "Upstream timed out"
+
+
+class ShapingRefused(ProxyError):
+    code = "shaping_refused"
+    status = 502
+    title = "Response refused"
+
+
+# ---------------------------------------------------------------------------
+# configuration and the objects the seams see
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    rate: float = 100.0  # requests per second per client
+    burst: float = 200.0
+    buffer_response_bytes: int = 1024 * 1024  # hashed and shapeable before sending
+    extra_strip_headers: tuple[str, ...] = ()
+    assertion_lifetime: int = 60
+    token_audience: str | None = None
+
+    @classmethod
+    def from_services(cls, services: Any) -> ProxyConfig:
+        given = services.extra.get("proxy_config")
+        if isinstance(given, ProxyConfig):
+            return given
+        s = services.settings
+        extra: Mapping[str, Any] = s.extra or {}
+        return cls(
+            max_body_bytes=s.max_body_bytes,
+            connect_timeout=s.upstream_connect_timeout,
+            read_timeout=s.upstream_read_timeout,
+            assertion_lifetime=min(60, s.assertion_lifetime),
+            rate=float(extra.get("proxy_rate", cls.rate)),
+            burst=float(extra.get("proxy_burst", cls.burst)),
+            extra_strip_headers=tuple(extra.get("proxy_strip_headers", ())),
+        )
+
+
+@dataclass(frozen=True)
+class System:
+    code: str
+    department: str
+    upstream: str  # scheme://host[:port][/base], no trailing slash
+
+
+@dataclass
+class ProxyRequest:
+    """What the decide and shape steps see about one request."""
+
+    request_id: str
+    method: str
+    target: Target
+    system: System
+    principal: Any
+    client_ip: str | None
+    headers: Mapping[str, str]  # as the client sent them (lower-case names)
+    extra: dict[str, Any] = field(default_factory=dict)  # for deciders/shapers to share
+
+
+@dataclass
+class UpstreamResponse:
+    """A buffered upstream response (what shapers may rewrite)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+# a step after the policy decision: may return a new Decision (e.g. a catalogue grant)
+Decider = Callable[[ProxyRequest, Decision], Awaitable[Decision]]
+# a step on the buffered response: returns it (maybe rewritten), or raises to refuse
+Shaper = Callable[[ProxyRequest, Decision, UpstreamResponse], Awaitable[UpstreamResponse]]
+
+
+# ---------------------------------------------------------------------------
+# systems directory
+
+
+class SystemDirectory:
+    """The systems table, re-read at most every ``ttl`` seconds."""
+
+    def __init__(self, engine: sa.Engine, ttl: float = 1.0) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._at = -1e9
+        self._by_code: dict[str, System] = {}
+
+    def get(self, code: str) -> System | None:
+        now = time.monotonic()
+        if now - self._at > self.ttl:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(systems.c.code, systems.c.department_code, systems.c.upstream)
+                ).all()
+            self._by_code = {r.code: System(r.code, r.department_code, r.upstream.rstrip("/"))
+                             for r in rows}
+            self._at = now
+        return self._by_code.get(code)
+
+
+# ---------------------------------------------------------------------------
+# the proxy
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class Proxy:
+    """ASGI app for ``/s/{system}/{path}`` over ``services``."""
+
+    def __init__(
+        self,
+        services: Any,
+        *,
+        config: ProxyConfig | None = None,
+        authenticator: AuthenticatorLike | None = None,
+        deciders: Sequence[Decider] = (),
+        shapers: Sequence[Shaper] = (),
+        pool: UpstreamPool | None = None,
+        rate_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from gateway.metrics import get_metrics
+
+        self.services = services
+        self.config = config or ProxyConfig.from_services(services)
+        self.authenticator = authenticator or make_authenticator(services)
+        self.deciders = list(deciders)
+        self.shapers = list(shapers)
+        self.pool = pool or UpstreamPool()
+        self.headers = HeaderPolicy(self.config.extra_strip_headers)
+        self.limiter = TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock)
+        self.systems = SystemDirectory(services.engine)
+        self.policies = services.policies
+        self.metrics = get_metrics(services)
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.connect_timeout,
+            sock_read=self.config.read_timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+    # -- the seams -------------------------------------------------------------------
+
+    async def decide(self, req: ProxyRequest) -> Decision:
+        """Policy, then every decider in turn (the catalogue's hook)."""
+        p = req.principal
+        query = Query(
+            subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
+                         department=p.department),
+            p.department, req.target.object, req.method, req.system.department,
+        )
+        decision = self.policies.decide(query)
+        for decider in self.deciders:
+            decision = await decider(req, decision)
+        return decision
+
+    async def shape(self, req: ProxyRequest, decision: Decision,
+                    response: UpstreamResponse) -> UpstreamResponse:
+        for shaper in self.shapers:
+            try:
+                response = await shaper(req, decision, response)
+            except GovgateError:
+                raise
+            except Exception as exc:
+                raise ShapingRefused("the response could not be shaped") from exc
+        return response
+
+    # -- ASGI ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        started = time.perf_counter()
+        request_id = secrets.token_hex(16)
+        method = scope["method"]
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        audit: dict[str, Any] = {"request_id": request_id, "source_ip": client_ip,
+                                 "extra": {"method": method}}
+        system_code = "-"
+        decision: Decision | None = None
+        try:
+            raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+            self._check_headers(raw_headers)
+            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+            target = parse(raw_path.split(b"?", 1)[0], scope.get("query_string", b""))
+            audit["extra"]["path"] = target.object
+            system = self.systems.get(target.system)
+            if system is None:
+                raise UnknownSystem("no such system")
+            system_code = audit["system"] = system.code
+            length = _content_length(raw_headers)
+            if length is not None and length > self.config.max_body_bytes:
+                raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
+            request = Request(scope, receive)
+            audience = self.config.token_audience or self.services.settings.issuer
+            principal = await self.authenticator.authenticate(request, audience=audience)
+            audit.update(actor_user=principal.username, actor_client=principal.client_id,
+                         department=principal.department)
+            wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
+            if wait > 0:
+                raise RateLimited(TokenBucketLimiter.retry_after(wait))
+            req = ProxyRequest(
+                request_id, method, target, system, principal, client_ip,
+                {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers},
+            )
+            t_decide = time.perf_counter()
+            decision = await self.decide(req)
+            self.metrics.decision_seconds.observe(time.perf_counter() - t_decide)
+            audit.update(reason=decision.reason)
+            audit["extra"].update(rule=decision.rule,
+                                  line_id=decision.line.id if decision.line else None)
+            if not decision.allowed:
+                raise AccessDenied("access denied")
+            await self._forward(req, decision, scope, receive, send, raw_headers, length,
+                                audit, started)
+        except Exception as exc:
+            await self._fail(exc, send, audit, started, system_code, decision)
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _check_headers(self, raw: list[tuple[bytes, bytes]]) -> None:
+        if len(raw) > self.config.max_headers:
+            raise HeadersTooLarge("too many header fields")
+        size = 0
+        for k, v in raw:
+            size += len(k) + len(v) + 4
+        if size > self.config.max_header_bytes:
+            raise HeadersTooLarge(f"header block over {self.config.max_header_bytes} bytes")
+
+    async def _forward(
+        self, req: ProxyRequest, decision: Decision, scope: Scope, receive: Receive,
+        send: Send, raw_headers: list[tuple[bytes, bytes]], length: int | None,
+        audit: dict[str, Any], started: float,
+    ) -> None:
+        services = self.services
+        headers, host = self.headers.request_headers(raw_headers)
+        headers.append(("X-Forwarded-For", req.client_ip or ""))
+        headers.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+        if host:
+            headers.append(("X-Forwarded-Host", host))
+        headers.append(("X-Request-ID", req.request_id))
+        headers.append((ASSERTION_HEADER, mint_assertion(
+            services.keys, req.principal, issuer=services.settings.issuer,
+            system=req.system.code, request_id=req.request_id, now=services.clock(),
+            lifetime=self.config.assertion_lifetime,
+        )))
+        chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
+        has_body = chunked or bool(length)
+        if length is not None and not chunked:
+            headers.append(("Content-Length", str(length)))
+        url = URL(req.system.upstream + req.target.upstream_path
+                  + (f"?{req.target.query}" if req.target.query else ""), encoded=True)
+
+        req_hasher = hashlib.sha256()
+        state = {"received": 0, "too_large": False, "gone": False, "done": not has_body}
+        limit = self.config.max_body_bytes
+
+        async def body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    state["gone"] = True
+                    raise _ClientGone
+                chunk = message.get("body", b"")
+                state["received"] += len(chunk)
+                if state["received"] > limit:
+                    state["too_large"] = True
+                    raise _BodyTooLarge
+                if chunk:
+                    req_hasher.update(chunk)
+                    yield chunk
+                if not message.get("more_body", False):
+                    state["done"] = True
+                    return
+
+        session = self.pool.session()
+        t_up = time.perf_counter()
+        try:
+            async with session.request(
+                req.method, url, headers=headers, data=body() if has_body else None,
+                allow_redirects=False, timeout=self.timeout,
+            ) as resp:
+                self.metrics.upstream_latency.labels(req.system.code).observe(
+                    time.perf_counter() - t_up)
+                await self._respond(req, decision, resp, send, audit, started, req_hasher,
+                                    state)
+        except (_BodyTooLarge, _ClientGone, GovgateError):
+            raise
+        except Exception as exc:
+            if state["too_large"] or _caused_by(exc, _BodyTooLarge):
+                raise PayloadTooLarge(f"request body over {limit} bytes") from None
+            if state["gone"] or _caused_by(exc, _ClientGone):
+                raise _ClientGone from None
+            kind, error = _upstream_error(exc)
+            self.metrics.upstream_errors.labels(req.system.code, kind).inc()
+            audit["extra"]["upstream_error"] = f"{kind}: {type(exc).__name__}: {exc}"[:300]
+            raise error from None
+
+    async def _respond(
+        self, req: ProxyRequest, decision: Decision, resp: aiohttp.ClientResponse,
+        send: Send, audit: dict[str, Any], started: float, req_hasher: Any,
+        state: dict[str, Any],
+    ) -> None:
+        headers = self.headers.response_headers(resp.raw_headers)
+        declared = resp.content_length
+        buffer = bool(self.shapers) or (
+            declared is not None and declared <= self.config.buffer_response_bytes)
+        if state["done"]:
+            audit["req_hash"] = req_hasher.hexdigest()
+        if buffer:
+            body = await _read_limited(resp, self.config.buffer_response_bytes
+                                       if not self.shapers else 64 * 1024 * 1024)
+            shaped = await self.shape(req, decision, UpstreamResponse(resp.status, headers, body))
+            out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
+            out_headers.append((b"content-length", str(len(shaped.body)).encode()))
+            out_headers.append((b"x-request-id", req.request_id.encode()))
+            audit["resp_hash"] = hashlib.sha256(shaped.body).hexdigest()
+            await self._audit(audit, "allow", shaped.status, started)
+            self._count(req.system.code, shaped.status, "allow", started)
+            await send({"type": "http.response.start", "status": shaped.status,
+                        "headers": out_headers})
+            await send({"type": "http.response.body", "body": shaped.body})
+            return
+        # large or unknown length: audited before the first byte, body streamed
+        audit["extra"]["resp_streamed"] = True
+        await self._audit(audit, "allow", resp.status, started)
+        self._count(req.system.code, resp.status, "allow", started)
+        headers.append((b"x-request-id", req.request_id.encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        try:
+            async for chunk in resp.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (TimeoutError, aiohttp.ClientError):
+            self.metrics.upstream_errors.labels(req.system.code, "body").inc()
+            raise _ClientGone from None  # headers are out: all we can do is cut it short
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _audit(self, audit: dict[str, Any], outcome: str, status: int,
+                     started: float) -> None:
+        from audit.record import AuditRecord
+
+        log = self.services.audit
+        if log is None:
+            raise AuditUnavailable("audit log not configured")
+        try:
+            record = AuditRecord(
+                event_type="proxy.request", outcome=outcome, status=status,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                **{k: v for k, v in audit.items() if k != "extra"},
+                extra=audit.get("extra", {}),
+            )
+            await log.append(record)
+        except Exception as exc:
+            raise AuditUnavailable("the request could not be audited") from exc
+
+    def _count(self, system: str, status: int, decision: str, started: float) -> None:
+        self.metrics.requests.labels(system, str(status), decision).inc()
+        self.metrics.latency.labels(system).observe(time.perf_counter() - started)
+
+    async def _fail(self, exc: Exception, send: Send, audit: dict[str, Any], started: float,
+                    system: str, decision: Decision | None) -> None:
+        if isinstance(exc, _ClientGone):
+            audit["extra"]["client_gone"] = True
+            status, body, headers = 499, None, []
+        else:
+            status, body = problem_body(exc)
+            body["request_id"] = audit["request_id"]
+            headers = []
+            if isinstance(exc, Unauthorized):
+                headers.append((b"www-authenticate", b'Bearer realm="govgate"'))
+                audit["reason"] = getattr(exc, "reason", None) or exc.description
+            if isinstance(exc, RateLimited):
+                headers.append((b"retry-after", exc.retry_after.encode()))
+            if status >= 500 and not isinstance(exc, GovgateError):
+                audit["extra"]["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            elif "reason" not in audit:
+                audit["reason"] = exc.description if isinstance(exc, GovgateError) else None
+        outcome = "deny" if status in (401, 403) else ("error" if status >= 400 else "allow")
+        label = decision.outcome if decision is not None else "none"
+        if not isinstance(exc, AuditUnavailable):
+            try:
+                await self._audit(audit, outcome, status, started)
+            except AuditUnavailable as audit_exc:
+                status, body = problem_body(audit_exc)
+                body["request_id"] = audit["request_id"]
+                headers = []
+        self._count(system, status, label, started)
+        if body is None:
+            return
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers += [(b"content-type", PROBLEM_JSON),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", audit["request_id"].encode())]
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+        except Exception:  # noqa: S110 - the response had already started; nothing to tell
+            pass
+
+
+def _content_length(raw: list[tuple[bytes, bytes]]) -> int | None:
+    for k, v in raw:
+        if k.lower() == b"content-length":
+            try:
+                n = int(v)
+            except ValueError:
+                raise BadPath("bad Content-Length") from None
+            if n < 0:
+                raise BadPath("bad Content-Length")
+            return n
+    return None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        if isinstance(cur, kind):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
+
+
+def _upstream_error(exc: Exception) -> tuple[str, ProxyError]:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect_timeout", GatewayTimeout("the upstream did not accept the connection")
+    if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError | TimeoutError):
+        return "read_timeout", GatewayTimeout("the upstream did not answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect", BadGateway("the upstream refused the connection")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return "protocol", BadGateway("the upstream connection failed")
+    return "internal", BadGateway("the upstream request failed")
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ShapingRefused("the response is too large to shape")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------
+# wiring
+
+
+def get_proxy(services: Any) -> Proxy:
+    found = services.extra.get("proxy")
+    if found is None:
+        found = services.extra["proxy"] = Proxy(services)
+    return found  # type: ignore[no-any-return]
+
+
+async def close_proxy(services: Any) -> None:
+    """Close the upstream pool (call from the application's lifespan shutdown)."""
+    found = services.extra.pop("proxy", None)
+    if found is not None:
+        await found.aclose()
+
+
+class ProxyEndpoint:
+    """The route endpoint: finds the app's ``Proxy`` and hands the request over."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services = scope["app"].state.services
+        await get_proxy(services)(scope, receive, send)

@@ -1,0 +1,109 @@
+"""Header hygiene between the client and the upstream.
+
+RFC 9110 section 7.6.1 (hop-by-hop fields: ``Connection`` and the fields it
+names, never forwarded) and RFC 7239 / the de-facto ``X-Forwarded-*`` fields
+(set only by the gateway). Identity headers a client sends are dropped, in
+every spelling a framework might map to the same name (case, ``_`` for
+``-``): the upstream learns who calls only from ``X-Govgate-Assertion``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+    "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+})
+# set by the gateway only: a client's copy is dropped
+GATEWAY_SET = frozenset({
+    "host", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+    "x-forwarded-port", "x-forwarded-prefix", "x-real-ip", "x-request-id",
+    "authorization",  # the client's credential for the gateway, never the upstream's
+    "content-length",  # re-set from what is actually forwarded
+})
+IDENTITY_EXACT = frozenset({
+    "x-forwarded-user", "x-forwarded-email", "x-forwarded-preferred-username",
+    "x-forwarded-groups", "x-forwarded-access-token", "x-remote-user", "remote-user",
+    "x-remote-group", "x-remote-email", "x-client-cert", "x-ssl-client-cert",
+    "x-ssl-client-dn", "x-client-dn",
+})
+IDENTITY_PREFIXES = ("x-auth-request-", "x-user", "x-govgate-", "x-webauth-", "x-remote-")
+# cookies of the gateway's own session: never shown to an upstream
+GATEWAY_COOKIE_PREFIXES = (
+    "gg_", "govgate", "__host-gg_", "__secure-gg_", "__host-govgate", "__secure-govgate",
+)
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+class HeaderPolicy:
+    """Which request and response headers cross the gateway."""
+
+    def __init__(self, extra_strip: Iterable[str] = ()) -> None:
+        self.extra = frozenset(_norm(n) for n in extra_strip)
+
+    def is_identity(self, name: str) -> bool:
+        n = _norm(name)
+        return n in IDENTITY_EXACT or n.startswith(IDENTITY_PREFIXES) or n in self.extra
+
+    def request_headers(
+        self, raw: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """Client headers to forward, and the client's Host; everything else dropped."""
+        connection_named: set[str] = set()
+        for k, v in raw:
+            if k.lower() == b"connection":
+                connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
+        out: list[tuple[str, str]] = []
+        host = None
+        for k, v in raw:
+            name = k.decode("latin-1")
+            n = _norm(name)
+            if n == "host":
+                host = v.decode("latin-1")
+                continue
+            if (
+                n in HOP_BY_HOP or n in GATEWAY_SET or n in connection_named
+                or self.is_identity(name) or "_" in name
+            ):
+                continue
+            value = v.decode("latin-1")
+            if n == "cookie":
+                value = strip_gateway_cookies(value)
+                if not value:
+                    continue
+            out.append((name, value))
+        return out, host
+
+    def response_headers(
+        self, raw: Iterable[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """Upstream response headers to pass back: no hop-by-hop, no gateway cookies."""
+        raw = list(raw)
+        connection_named: set[str] = set()
+        for k, v in raw:
+            if k.lower() == b"connection":
+                connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
+        out = []
+        for k, v in raw:
+            n = _norm(k.decode("latin-1"))
+            if n in HOP_BY_HOP or n in connection_named or n == "x-request-id":
+                continue
+            if n == "set-cookie" and v.decode("latin-1").strip().lower().startswith(
+                    GATEWAY_COOKIE_PREFIXES):
+                continue
+            out.append((k.lower(), v))
+        return out
+
+
+def strip_gateway_cookies(value: str) -> str:
+    kept = []
+    for part in value.split(";"):
+        name = part.split("=", 1)[0].strip().lower()
+        if not name or name.startswith(GATEWAY_COOKIE_PREFIXES):
+            continue
+        kept.append(part.strip())
+    return "; ".join(kept)

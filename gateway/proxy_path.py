@@ -1,0 +1,123 @@
+"""Path normalisation for ``/s/{system}/{path}``: one canonical path or 400.
+
+RFC 3986 section 6 (normalisation) and section 5.2.4 (dot segments) name the
+ways one path can be spelt several times; proxies and servers disagree on
+which they apply, and every disagreement is a way around a path policy. So
+this module accepts only paths whose meaning no one can dispute, and refuses
+the rest (``BadPath`` → 400) instead of guessing:
+
+- the path is taken from the raw request target (ASGI ``raw_path``), never
+  from a server's decoded copy;
+- percent-encoding is decoded exactly once; an encoded ``/`` (``%2F``) or
+  ``\\`` (``%5C``), an encoded ``%`` (``%25``: double encoding), a bad escape,
+  a control character or NUL, and bytes that are not UTF-8 are refused;
+- dot segments (``.``, ``..``, also encoded, also ``..;x`` as Tomcat reads
+  it), empty segments (``//``) and backslashes are refused;
+- the system segment must be a plain lower-case code (``/s/Assets/`` and
+  ``/s/%61ssets/`` are refused).
+
+What policy sees (``Target.object``, decoded) and what the upstream receives
+(``Target.upstream_path``, re-encoded canonically) are then the same path:
+decoding the second gives back exactly the first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from gateway.errors import ValidationError
+
+PREFIX = b"/s/"
+SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+# characters kept as they are in a segment; everything else is percent-encoded
+_SAFE = "!$&'()*+,;=:@-._~"
+MAX_PATH = 8192
+
+
+class BadPath(ValidationError):
+    code = "bad_path"
+    title = "Ambiguous or malformed path"
+
+
+@dataclass(frozen=True)
+class Target:
+    system: str
+    path: str  # decoded path below the system, starts with "/"
+    upstream_path: str  # canonical percent-encoding of ``path``
+    query: str  # raw query string, "" when none
+
+    @property
+    def object(self) -> str:
+        """What policy sees: ``/s/{system}{path}``."""
+        return f"/s/{self.system}{self.path}"
+
+
+def _decode_segment(raw: bytes) -> str:
+    out = bytearray()
+    i = 0
+    n = len(raw)
+    while i < n:
+        b = raw[i]
+        if b == 0x25:  # %
+            if i + 2 >= n:
+                raise BadPath("bad percent-encoding in the path")
+            h1, h2 = raw[i + 1], raw[i + 2]
+            if h1 not in _HEX or h2 not in _HEX:
+                raise BadPath("bad percent-encoding in the path")
+            value = int(raw[i + 1 : i + 3], 16)
+            if value in (0x2F, 0x5C):
+                raise BadPath("encoded slash or backslash in the path")
+            if value == 0x25:
+                raise BadPath("double percent-encoding in the path")
+            out.append(value)
+            i += 3
+            continue
+        out.append(b)
+        i += 1
+    try:
+        text = out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadPath("path is not UTF-8") from None
+    for ch in text:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise BadPath("control character in the path")
+        if ch == "\\":
+            raise BadPath("backslash in the path")
+    dots = text.split(";", 1)[0]
+    if dots in (".", ".."):
+        raise BadPath("dot segment in the path")
+    return text
+
+
+def parse(raw_path: bytes, query: bytes = b"") -> Target:
+    """``raw_path`` (``/s/{system}/...``, still percent-encoded) as a ``Target``."""
+    if len(raw_path) > MAX_PATH:
+        raise BadPath("path too long")
+    if not raw_path.startswith(PREFIX):
+        raise BadPath("not a proxy path")
+    rest = raw_path[len(PREFIX):]
+    system_raw, sep, below = rest.partition(b"/")
+    try:
+        system = system_raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadPath("bad system code") from None
+    if not SYSTEM_RE.match(system):
+        raise BadPath("bad system code (lower-case letters, digits, '.', '_', '-')")
+    segments = below.split(b"/") if sep else [b""]
+    decoded = []
+    for i, seg in enumerate(segments):
+        if seg == b"" and i != len(segments) - 1:
+            raise BadPath("empty segment in the path")
+        decoded.append(_decode_segment(seg))
+    path = "/" + "/".join(decoded)
+    upstream = "/" + "/".join(quote(s, safe=_SAFE) for s in decoded)
+    try:
+        q = query.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadPath("query string is not ASCII (percent-encode it)") from None
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in q) or "#" in q:
+        raise BadPath("control character in the query string")
+    return Target(system, path, upstream, q)

@@ -1,0 +1,269 @@
+"""A real upstream (echo) and a real gateway, both uvicorn servers on 127.0.0.1,
+and a raw HTTP/1.1 client that sends request targets exactly as written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from audit.record import AuditRecord
+from audit.writer import AuditLog
+from gateway.services import Services, open_services
+from gateway.settings import Settings
+from gateway.setup import initialise
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class Served:
+    def __init__(self, app: Any) -> None:
+        self.sock = free_socket()
+        self.port = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, lifespan="off", log_level="error", ws="none", access_log=False,
+            proxy_headers=False))
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Served:
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:
+            await asyncio.sleep(0.005)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        assert self.task is not None
+        await self.task
+        self.sock.close()
+
+
+@dataclass
+class Echo:
+    """What the upstream received, request by request."""
+
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def paths(self) -> list[str]:
+        return [s["raw_path"] for s in self.seen]
+
+
+def echo_app(echo: Echo) -> Starlette:
+    async def anything(request: Request) -> Response:
+        path = request.url.path
+        if path == "/slow":
+            await asyncio.sleep(2)
+        if path == "/big":
+            async def gen() -> AsyncIterator[bytes]:
+                for _ in range(32):
+                    yield b"x" * 65536
+            return StreamingResponse(gen(), media_type="application/octet-stream")
+        digest = hashlib.sha256()
+        size = 0
+        async for chunk in request.stream():
+            digest.update(chunk)
+            size += len(chunk)
+        record = {
+            "method": request.method,
+            "raw_path": request.scope.get("raw_path", b"").decode("latin-1"),
+            "query": request.scope.get("query_string", b"").decode("latin-1"),
+            "headers": [(k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in request.scope["headers"]],
+            "body_len": size,
+            "body_sha256": digest.hexdigest(),
+        }
+        echo.seen.append(record)
+        return JSONResponse(record, headers={"Set-Cookie": "govgate_session=evil; Path=/",
+                                             "X-Upstream": "yes"})
+
+    return Starlette(routes=[Route("/{path:path}", anything,
+                                   methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
+
+
+class RecordingAudit:
+    """A real, durable AuditLog that also keeps the records for the test to read;
+    ``fail = True`` makes every append raise, as a dead database would."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self.records: list[AuditRecord] = []
+        self.fail = False
+        self._pending: list[Any] = []
+
+    async def append(self, record: AuditRecord) -> Any:
+        if self.fail:
+            from audit.errors import AuditWriteError
+
+            raise AuditWriteError("disk on fire")
+        stored = await self.log.append(record)
+        self.records.append(record)
+        return stored
+
+
+ORG: dict[str, Any] = {
+    "regions": [{"code": "gx", "name": "某省"}],
+    "departments": [
+        {"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
+        {"code": "czt", "name": "财政厅", "region": "gx"},
+    ],
+}
+
+
+@pytest.fixture
+def base_services(settings: Settings) -> Iterator[Services]:
+    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
+    svc = open_services(settings)
+    svc.state_applier().apply(ORG)
+    yield svc
+    from gateway.proxy_policies import close_policies
+
+    close_policies(svc)
+    svc.close()
+
+
+@dataclass
+class World:
+    services: Services
+    echo: Echo
+    upstream: Served
+    gateway: Served
+    audit: RecordingAudit
+
+    def token(self, **claims: Any) -> str:
+        s = self.services
+        now = int(s.clock().timestamp())
+        base = {
+            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
+            "exp": now + 600, "sub": "zhang.san", "client_id": "office-web",
+            "department": "jgswj", "region": "gx", "roles": ["staff"], "scope": "openid",
+            "jti": secrets.token_hex(8),
+        }
+        base.update(claims)
+        headers = {"typ": claims.pop("_typ", "at+jwt")} if "_typ" in claims else {
+            "typ": "at+jwt"}
+        base.pop("_typ", None)
+        return s.keys.sign_jwt("token", base, headers=headers)
+
+    async def request(self, method: str, target: str, *, token: str | None = None,
+                      headers: list[tuple[str, str]] | None = None, body: bytes | None = None,
+                      chunks: list[bytes] | None = None) -> Resp:
+        hdrs = list(headers or [])
+        if token:
+            hdrs.append(("Authorization", f"Bearer {token}"))
+        return await raw_request(self.gateway.port, method, target, hdrs, body, chunks)
+
+
+@dataclass
+class Resp:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def raw_request(port: int, method: str, target: str, headers: list[tuple[str, str]],
+                      body: bytes | None = None, chunks: list[bytes] | None = None) -> Resp:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    buf = bytearray()
+
+    async def read_all() -> None:
+        # read while sending: a server refusing a body closes early, and a reset
+        # would otherwise throw away the answer it already sent
+        try:
+            while chunk := await reader.read(65536):
+                buf.extend(chunk)
+        except ConnectionError:
+            pass
+
+    reading = asyncio.create_task(read_all())
+    try:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        if chunks is not None:
+            lines.append("Transfer-Encoding: chunked")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        if body:
+            writer.write(body)
+        if chunks is not None:
+            try:
+                for c in chunks:
+                    writer.write(f"{len(c):x}\r\n".encode() + c + b"\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(0.001)
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+            except ConnectionError:
+                pass
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        await asyncio.wait_for(reading, 10)
+        data = bytes(buf)
+    finally:
+        reading.cancel()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    hdrs: dict[str, str] = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    if hdrs.get("transfer-encoding") == "chunked":
+        out = b""
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            n = int(size_line, 16)
+            if n == 0:
+                break
+            out += rest[:n]
+            rest = rest[n + 2:]
+        rest = out
+    return Resp(int(status_line.split()[1]), hdrs, rest)
+
+
+@pytest.fixture
+async def world(base_services: Services) -> AsyncIterator[World]:
+    from gateway.app import create_app
+    from gateway.proxy import ProxyConfig, close_proxy
+
+    echo = Echo()
+    log = AuditLog(base_services.engine, writer_id="proxy-test")
+    audit = RecordingAudit(log)
+    base_services.audit = audit
+    base_services.extra.setdefault("proxy_config", ProxyConfig(
+        max_body_bytes=64 * 1024, read_timeout=0.5, connect_timeout=0.5, rate=1000,
+        burst=1000))
+    async with Served(echo_app(echo)) as upstream:
+        base_services.state_applier().apply({"systems": [
+            {"code": "echo", "name": "回显系统", "department": "jgswj",
+             "upstream": f"http://127.0.0.1:{upstream.port}"},
+            {"code": "down", "name": "停机系统", "department": "jgswj",
+             "upstream": "http://127.0.0.1:9"},
+        ]})
+        async with Served(create_app(base_services)) as gateway:
+            yield World(base_services, echo, upstream, gateway, audit)
+        await close_proxy(base_services)
+    await log.close()
