@@ -6,7 +6,6 @@ engine, a key service or an audit log.
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from gateway.org import Org
 from gateway.settings import Settings
 from gateway.statefile import SectionHandler, StateApplier
 from gateway.storage import check_schema, create_engine
-from keys import KeyService
+from keys import InvalidSignature, KeyService
 from keys.master import MasterKeyProvider, master_key_from_settings
 from keys.profiles import get_profile
 
@@ -101,7 +100,15 @@ class Services:
         return "mac1$" + self.keys.mac("client_secret", secret.encode("utf-8")).hex()
 
     def verify_client_secret(self, secret: str, stored: str) -> bool:
-        return hmac.compare_digest(self.hash_client_secret(secret), stored)
+        """Constant time; a hash made under the other crypto profile still matches."""
+        prefix, _, tag = stored.partition("$")
+        if prefix != "mac1":
+            return False
+        try:
+            self.keys.check_mac("client_secret", secret.encode("utf-8"), bytes.fromhex(tag))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     def state_sections(self) -> list[SectionHandler]:
         """State-file sections owned by other packages (policies, catalogue, ...)."""
