@@ -115,6 +115,10 @@ def _register() -> None:
     cli.add_command(state_cmds.export)
     cli.add_command(admin_cmds.user)
     cli.add_command(admin_cmds.dept)
+    from gateway.cli import client_cmd, session_cmd
+
+    cli.add_command(client_cmd.client)
+    cli.add_command(session_cmd.session)
     cli.add_command(keys_cmd.keys)
     from gateway.cli import policy_cmd
 

@@ -132,7 +132,13 @@ async def userinfo(request: Request) -> Response:
                             headers={"WWW-Authenticate": 'Bearer realm="govgate"'})
     try:
         principal = await authenticate(request)
-    except Unauthorized:
+    except Unauthorized as exc:
+        try:
+            await _provider(request).emit([AuditRecord(
+                event_type="userinfo", outcome="deny", source_ip=_client_ip(request),
+                status=401, reason=getattr(exc, "reason", "invalid token"))])
+        except AuditUnavailable:
+            return _problem(503, "audit_unavailable", "the audit log is unavailable")
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
     if principal.username is None or "openid" not in principal.scope:

@@ -353,7 +353,7 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     if locked:
         return render(request, "login.html", error=t("locked", minutes=_minutes_left(
             after, request)), info=None, username=row.username, next="/portal")
-    return render(request, template, error=t("bad_totp"), **ctx)
+    return render(request, template, **(ctx | {"error": t("bad_totp")}))
 
 
 async def totp_page(request: Request) -> Response:
@@ -445,8 +445,7 @@ async def enrol_submit(request: Request) -> Response:
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
         return await _totp_failed(request, row, user, "mfa.enrol", "enrol.html",
-                                  **_enrol_context(request, user, secret, next_url, None)
-                                  | {"error": None})
+                                  **_enrol_context(request, user, secret, next_url, None))
     services = _services(request)
     sealed = services.keys.seal(secret.encode(), _totp_context(user.id))
     with services.engine.begin() as conn:

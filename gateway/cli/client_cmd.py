@@ -1,0 +1,148 @@
+"""``govgate client add|list|rotate-secret|disable``: OAuth clients of department systems.
+
+A client secret is generated here (256 bits), shown once and stored only as a
+keyed hash (HMAC-SHA-256, or HMAC-SM3 under the gm profile)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import click
+import sqlalchemy as sa
+
+from gateway.cli.main import CliContext, pass_cli
+from gateway.errors import Conflict, NotFound
+
+TEXT = {
+    "zh": {"added": "已添加客户端 {cid}。",
+           "secret": "客户端密钥（只显示这一次，请妥善保存）：{secret}",
+           "rotated": "已为 {cid} 生成新密钥；旧密钥立即失效。",
+           "disabled": "已停用客户端 {cid}。"},
+    "en": {"added": "Client {cid} added.", "secret": "Client secret (shown once; store it "
+           "safely): {secret}", "rotated": "New secret for {cid}; the old one no longer works.",
+           "disabled": "Client {cid} disabled."},
+}
+
+
+def _t(cli_ctx: CliContext, key: str, **kw: str) -> str:
+    return TEXT.get(cli_ctx.lang, TEXT["en"])[key].format(**kw)
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@click.group()
+def client() -> None:
+    """Manage OAuth 2.0 / OpenID Connect clients."""
+
+
+@client.command("add")
+@click.argument("client_id")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--department", "-d", required=True, help="Owning department code.")
+@click.option("--grant-type", "grant_types", multiple=True, required=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+              help="Grant type (repeatable).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Redirect URI (repeatable).")
+@click.option("--scope", default="openid profile", show_default=True)
+@click.option("--auth-method", default=None,
+              type=click.Choice(["client_secret_basic", "client_secret_post",
+                                 "private_key_jwt", "none"]),
+              help="Token endpoint auth method (default client_secret_basic, or "
+                   "private_key_jwt with --jwks-file).")
+@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Public JWK set for private_key_jwt.")
+@click.option("--backchannel-logout-uri", default=None)
+@pass_cli
+def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
+               grant_types: tuple[str, ...], redirect_uris: tuple[str, ...], scope: str,
+               auth_method: str | None, jwks_file: str | None,
+               backchannel_logout_uri: str | None) -> None:
+    """Register a client; a generated secret is printed once."""
+    from gateway.tables import clients
+
+    services = cli_ctx.services
+    with services.engine.connect() as conn:
+        if conn.execute(sa.select(clients.c.client_id)
+                        .where(clients.c.client_id == client_id)).first():
+            raise Conflict(f"client {client_id!r} exists")
+    method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
+    entry: dict[str, object] = {
+        "client_id": client_id, "name": name, "department": department,
+        "grant_types": list(grant_types), "redirect_uris": list(redirect_uris),
+        "scope": scope, "token_endpoint_auth_method": method,
+    }
+    secret = None
+    if method in ("client_secret_basic", "client_secret_post"):
+        secret = new_client_secret()
+        entry["secret"] = secret
+    if jwks_file:
+        with open(jwks_file, encoding="utf-8") as fh:
+            entry["jwks"] = json.load(fh)
+    if backchannel_logout_uri:
+        entry["backchannel_logout_uri"] = backchannel_logout_uri
+    services.state_applier().apply({"clients": [entry]})
+    services.record_admin_change("client_added", {"client": client_id, "method": method})
+    click.echo(_t(cli_ctx, "added", cid=client_id))
+    if secret:
+        click.echo(_t(cli_ctx, "secret", secret=secret))
+
+
+@client.command("list")
+@pass_cli
+def client_list(cli_ctx: CliContext) -> None:
+    """List clients (never their secrets)."""
+    from gateway.tables import clients
+
+    with cli_ctx.services.engine.connect() as conn:
+        rows = conn.execute(sa.select(clients).order_by(clients.c.client_id)).all()
+    click.echo("client_id\tname\tdepartment\tgrant_types\tauth_method\tstatus")
+    for r in rows:
+        click.echo(f"{r.client_id}\t{r.name}\t{r.department_code}\t"
+                   f"{','.join(r.grant_types or [])}\t{r.token_endpoint_auth_method}\t{r.status}")
+
+
+def _update(cli_ctx: CliContext, client_id: str, **values: object) -> None:
+    from gateway.tables import clients
+
+    with cli_ctx.services.engine.begin() as conn:
+        n = conn.execute(clients.update().where(clients.c.client_id == client_id)
+                         .values(**values)).rowcount
+    if n == 0:
+        raise NotFound(f"unknown client {client_id!r}")
+
+
+@client.command("rotate-secret")
+@click.argument("client_id")
+@pass_cli
+def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
+    """Replace a client's secret; the new one is printed once."""
+    secret = new_client_secret()
+    _update(cli_ctx, client_id, secret_hash=cli_ctx.services.hash_client_secret(secret))
+    cli_ctx.services.record_admin_change("client_secret_rotated", {"client": client_id})
+    click.echo(_t(cli_ctx, "rotated", cid=client_id))
+    click.echo(_t(cli_ctx, "secret", secret=secret))
+
+
+@client.command("disable")
+@click.argument("client_id")
+@pass_cli
+def client_disable(cli_ctx: CliContext, client_id: str) -> None:
+    """Disable a client and revoke its refresh tokens (access tokens expire on their own)."""
+    from gateway.oauth2.provider import get_provider
+    from gateway.oauth2.tables import refresh_tokens
+
+    _update(cli_ctx, client_id, status="disabled")
+    store = get_provider(cli_ctx.services).store
+    with cli_ctx.services.engine.connect() as conn:
+        families = [r.family_id for r in conn.execute(
+            sa.select(refresh_tokens.c.family_id).where(
+                refresh_tokens.c.client_id == client_id,
+                refresh_tokens.c.revoked_at.is_(None)).distinct())]
+    for fam in families:
+        store.revoke_family(fam)
+    cli_ctx.services.record_admin_change("client_disabled",
+                                         {"client": client_id, "families": len(families)})
+    click.echo(_t(cli_ctx, "disabled", cid=client_id))

@@ -1,0 +1,194 @@
+"""Bad input: each gets the RFC's error code, nothing is issued, and it is audited."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.clock import FrozenClock
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.oauth2.helpers import (
+    FINANCE,
+    OFFICE,
+    OFFICE_CB,
+    audit_events,
+    authorize,
+    code_flow,
+    code_from,
+    frozen_now,
+    login,
+    make_services,
+    pkce,
+)
+
+
+def _exchange(client: TestClient, code: str, verifier: str, auth: Any = OFFICE) -> Any:
+    return client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": OFFICE_CB,
+        "code_verifier": verifier}, auth=auth)
+
+
+def _no_token(r: Any) -> None:
+    body = r.json()
+    assert "access_token" not in body and "refresh_token" not in body and "id_token" not in body
+
+
+def _denied(idp: Services, error: str) -> None:
+    reasons = [e["reason"] or "" for e in audit_events(idp, "token.denied")]
+    assert any(r.startswith(error) for r in reasons), reasons
+
+
+def test_code_reuse_revokes_what_the_first_use_issued(client: TestClient, idp: Services) -> None:
+    verifier, challenge = pkce()
+    login(client)
+    code = code_from(authorize(client, challenge=challenge))
+    first = _exchange(client, code, verifier)
+    assert first.status_code == 200
+    again = _exchange(client, code, verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    _no_token(again)
+    _denied(idp, "invalid_grant")
+    assert audit_events(idp, "token.code_reuse")
+    rt = first.json()["refresh_token"]
+    r = client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": rt},
+                    auth=OFFICE)
+    assert r.json()["error"] == "invalid_grant"
+    intro = client.post("/oauth2/introspect", data={"token": first.json()["access_token"]},
+                        auth=FINANCE)
+    assert intro.json() == {"active": False}
+
+
+@pytest.fixture
+def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TestClient]]:
+    clock = frozen_now()
+    services = make_services(settings, clock=clock)
+    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+        yield services, clock, c
+    services.audit.close_sync()
+    services.close()
+
+
+def test_expired_code(frozen: tuple[Services, FrozenClock, TestClient]) -> None:
+    idp, clock, client = frozen
+    verifier, challenge = pkce()
+    login(client)
+    code = code_from(authorize(client, challenge=challenge))
+    clock.advance(61)
+    r = _exchange(client, code, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
+    _denied(idp, "invalid_grant")
+
+
+def test_expired_access_token_is_refused(frozen: tuple[Services, FrozenClock, TestClient],
+                                         ) -> None:
+    idp, clock, client = frozen
+    tokens = code_flow(client)
+    clock.advance(600 + 61)
+    r = client.get("/oauth2/userinfo",
+                   headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert r.status_code == 401
+    assert any("expired" in (e["reason"] or "") for e in audit_events(idp, "userinfo"))
+
+
+def test_pkce_mismatch(client: TestClient, idp: Services) -> None:
+    _, challenge = pkce()
+    other, _ = pkce()
+    login(client)
+    code = code_from(authorize(client, challenge=challenge))
+    r = _exchange(client, code, other)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
+    _denied(idp, "invalid_grant")
+
+
+def test_plain_pkce_is_refused(client: TestClient) -> None:
+    login(client)
+    r = authorize(client, code_challenge="a" * 43, code_challenge_method="plain")
+    assert r.status_code == 302 and "error=invalid_request" in r.headers["location"]
+    assert "code=" not in r.headers["location"]
+
+
+def test_wrong_client_secret(client: TestClient, idp: Services) -> None:
+    r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                    auth=(FINANCE[0], "wrong-secret-wrong-secret-wrong"))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    _no_token(r)
+    _denied(idp, "invalid_client")
+
+
+def test_unregistered_grant(client: TestClient, idp: Services) -> None:
+    r = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=OFFICE)
+    assert r.status_code == 400 and r.json()["error"] == "unauthorized_client"
+    _no_token(r)
+    r = client.post("/oauth2/token", data={"grant_type": "password", "username": "x",
+                                           "password": "y"}, auth=FINANCE)
+    assert r.json()["error"] == "unsupported_grant_type"
+    _denied(idp, "unauthorized_client")
+
+
+def test_scope_the_client_may_not_have(client: TestClient, idp: Services) -> None:
+    r = client.post("/oauth2/token", data={"grant_type": "client_credentials",
+                                           "scope": "admin"}, auth=FINANCE)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+    _no_token(r)
+    _denied(idp, "invalid_scope")
+    login(client)
+    _, challenge = pkce()
+    r = authorize(client, scope="openid admin", challenge=challenge)
+    assert "error=invalid_scope" in r.headers["location"]
+    assert any(e["outcome"] == "failure" for e in audit_events(idp, "authorize"))
+
+
+def test_unregistered_redirect_uri_never_redirects(client: TestClient, idp: Services) -> None:
+    login(client)
+    r = authorize(client, redirect_uri="https://evil.example/cb")
+    assert r.status_code == 400 and "location" not in r.headers
+    assert "text/html" in r.headers["content-type"]
+    r = authorize(client, client_id="no-such-client")
+    assert r.status_code == 400 and "location" not in r.headers
+    assert audit_events(idp, "authorize")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forge(header: dict[str, Any], claims: dict[str, Any], key: bytes | None) -> str:
+    signing = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    sig = _b64(hmac.new(key, signing.encode(), hashlib.sha256).digest()) if key else ""
+    return f"{signing}.{sig}"
+
+
+def test_forged_tokens_are_refused(client: TestClient, idp: Services) -> None:
+    tokens = code_flow(client)
+    claims = idp.keys.verify_jwt("token", tokens["access_token"])
+    kid = json.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[0] + "=="))["kid"]
+    public = json.dumps(client.get("/.well-known/jwks.json").json()["keys"][0]).encode()
+    forged = {
+        "alg none": _forge({"alg": "none", "typ": "at+jwt", "kid": kid}, claims, None),
+        "HS256 with public key": _forge({"alg": "HS256", "typ": "at+jwt", "kid": kid}, claims,
+                                        public),
+    }
+    other = dict(claims, iss="https://other-issuer.example")
+    forged["other issuer"] = idp.keys.sign_jwt("token", other, headers={"typ": "at+jwt"})
+    forged["not at+jwt"] = idp.keys.sign_jwt("token", claims)  # an ID-token-typed JWT
+    for name, token in forged.items():
+        r = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, name
+        assert r.json() == {"error": "invalid_token"}
+        assert 'error="invalid_token"' in r.headers["www-authenticate"]
+        intro = client.post("/oauth2/introspect", data={"token": token}, auth=FINANCE)
+        assert intro.json() == {"active": False}, name
+    denials = audit_events(idp, "userinfo")
+    assert len(denials) == len(forged)
+    assert any("issuer" in (d["reason"] or "") for d in denials)

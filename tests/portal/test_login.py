@@ -1,0 +1,261 @@
+"""Portal sign-in: lockout, forced change, TOTP enrolment and verification, CSRF,
+session rotation and timeouts, sign-out with back-channel logout, languages."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pyotp
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.clock import FrozenClock
+from gateway.oauth2.provider import SESSION_COOKIE
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.oauth2.helpers import (
+    DEMO_PASSWORD,
+    audit_events,
+    authorize,
+    code_flow,
+    csrf_of,
+    frozen_now,
+    login,
+    make_services,
+)
+
+
+@pytest.fixture
+def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TestClient]]:
+    clock = frozen_now()
+    services = make_services(settings, clock=clock)
+    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+        yield services, clock, c
+    services.audit.close_sync()
+    services.close()
+
+
+def test_login_shows_the_launcher(client: TestClient, idp: Services) -> None:
+    r = login(client)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    cookie = r.cookies.get(SESSION_COOKIE) or client.cookies.get(SESSION_COOKIE)
+    set_cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=lax" in set_cookie.replace("Lax", "lax")
+    assert cookie
+    home = client.get("/portal")
+    assert home.status_code == 200
+    assert "公务用车管理平台" in home.text and "/s/vehicles/" in home.text
+    assert "资产管理系统" not in home.text  # another department's system
+    ok = audit_events(idp, "login")
+    assert ok[-1]["outcome"] == "success" and ok[-1]["actor_user"] == "zhang.san"
+
+
+def test_english_on_request(client: TestClient) -> None:
+    assert "登录" in client.get("/portal/login").text
+    r = client.get("/portal/login", params={"lang": "en"})
+    assert "Sign in" in r.text
+    assert "Sign in" in client.get("/portal/login").text  # remembered in a cookie
+    client.cookies.clear()
+    r = client.get("/portal/login", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert "Sign in" in r.text
+
+
+def test_csrf_is_required(client: TestClient) -> None:
+    client.get("/portal/login")
+    r = client.post("/portal/login", data={"csrf_token": "forged", "username": "zhang.san",
+                                           "password": DEMO_PASSWORD})
+    assert r.status_code == 400 and SESSION_COOKIE not in r.cookies
+
+
+def test_lockout_with_remaining_time(frozen: tuple[Services, FrozenClock, TestClient]) -> None:
+    idp, clock, client = frozen
+    for _ in range(4):
+        r = login(client, password="wrong-password-123")
+        assert "用户名或密码错误" in r.text
+    r = login(client, password="wrong-password-123")
+    assert "账号已锁定" in r.text and "15 分钟" in r.text
+    # even the right password is refused while locked
+    r = login(client)
+    assert r.status_code == 200 and "账号已锁定" in r.text
+    clock.advance(10 * 60)
+    assert "5 分钟" in login(client).text
+    assert audit_events(idp, "login.lockout")
+    reasons = {e["reason"] for e in audit_events(idp, "login") if e["outcome"] == "failure"}
+    assert {"wrong password", "account locked"} <= reasons
+    clock.advance(6 * 60)
+    assert login(client).status_code == 303
+
+
+def test_unknown_user_and_wrong_password_look_the_same(client: TestClient) -> None:
+    a = login(client, username="nobody", password="x" * 12)
+    b = login(client, password="x" * 12)
+    assert "用户名或密码错误" in a.text and "用户名或密码错误" in b.text
+
+
+def _follow_stage(client: TestClient, r: Any) -> Any:
+    assert r.status_code == 303, r.text
+    return client.get(r.headers["location"], follow_redirects=False)
+
+
+def test_must_change_then_admin_totp_enrolment(client: TestClient, idp: Services) -> None:
+    # sysadmin was created by `init` with must_change and an admin role
+    r = login(client, username="sysadmin", password="Admin-Passw0rd-2026!")
+    assert r.headers["location"].startswith("/portal/login/change")
+    page = _follow_stage(client, r)
+    # the session is not usable yet
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    bad = client.post("/portal/login/change", data={
+        "csrf_token": csrf_of(page.text), "new_password": "short", "confirm_password": "short",
+        "next": "/portal"})
+    assert "password too weak" in bad.text
+    same = client.post("/portal/login/change", data={
+        "csrf_token": csrf_of(page.text), "new_password": "Admin-Passw0rd-2026!",
+        "confirm_password": "Admin-Passw0rd-2026!", "next": "/portal"})
+    assert "used recently" in same.text
+    r = client.post("/portal/login/change", data={
+        "csrf_token": csrf_of(page.text), "new_password": "Brand-New-Passw0rd!",
+        "confirm_password": "Brand-New-Passw0rd!", "next": "/portal"}, follow_redirects=False)
+    assert r.headers["location"].startswith("/portal/login/enrol")
+    page = _follow_stage(client, r)
+    assert "<svg" in page.text
+    secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', page.text).group(1)
+    wrong = client.post("/portal/login/enrol", data={
+        "csrf_token": csrf_of(page.text), "code": "000000", "next": "/portal"})
+    assert "动态口令错误" in wrong.text
+    r = client.post("/portal/login/enrol", data={
+        "csrf_token": csrf_of(page.text), "code": pyotp.TOTP(secret).now(), "next": "/portal"},
+        follow_redirects=False)
+    assert r.headers["location"] == "/portal"
+    assert client.get("/portal").status_code == 200
+    assert idp.org.get_user("sysadmin").has_totp
+    kinds = [(e["event_type"], e["outcome"]) for e in audit_events(idp)]
+    assert ("mfa.enrol", "failure") in kinds and ("mfa.enrol", "success") in kinds
+    assert ("password.changed", "success") in kinds
+
+    # next sign-in asks for the code; a code is accepted once
+    client.cookies.clear()
+    r = login(client, username="sysadmin", password="Brand-New-Passw0rd!")
+    assert r.headers["location"].startswith("/portal/login/totp")
+    page = _follow_stage(client, r)
+    # the enrolment code's step is spent; the next step's code is within the window
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+    r = client.post("/portal/login/totp", data={"csrf_token": csrf_of(page.text), "code": code,
+                                                "next": "/portal"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/portal"
+    client.cookies.clear()
+    r = login(client, username="sysadmin", password="Brand-New-Passw0rd!")
+    page = _follow_stage(client, r)
+    replay = client.post("/portal/login/totp", data={"csrf_token": csrf_of(page.text),
+                                                     "code": code, "next": "/portal"})
+    assert "动态口令错误" in replay.text
+
+
+def test_session_id_rotates_at_login(client: TestClient, idp: Services) -> None:
+    login(client)
+    first = client.cookies.get(SESSION_COOKIE)
+    login(client)
+    second = client.cookies.get(SESSION_COOKIE)
+    assert first and second and first != second
+    # the old cookie no longer works
+    fresh = TestClient(client.app, base_url="http://127.0.0.1:8080")
+    fresh.cookies.set(SESSION_COOKIE, first)
+    assert fresh.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_idle_and_absolute_timeouts(frozen: tuple[Services, FrozenClock, TestClient]) -> None:
+    idp, clock, client = frozen
+    login(client)
+    assert client.get("/portal").status_code == 200
+    clock.advance(idp.settings.session_idle_timeout + 1)
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    login(client)
+    for _ in range(idp.settings.session_absolute_timeout // 1500 + 1):
+        clock.advance(1500)
+        client.get("/portal", follow_redirects=False)
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_authorize_sends_to_login_then_back(client: TestClient) -> None:
+    from tests.oauth2.helpers import pkce
+
+    _, challenge = pkce()
+    r = authorize(client, challenge=challenge)
+    assert r.status_code == 303 and r.headers["location"].startswith("/portal/login?next=")
+    next_url = parse_qs(r.headers["location"].split("?", 1)[1])["next"][0]
+    r = login(client, next_url=next_url)
+    assert r.headers["location"] == next_url
+    r = client.get(next_url, follow_redirects=False)
+    assert r.status_code == 302 and "code=" in r.headers["location"]
+
+
+def test_prompt_none_without_session(client: TestClient) -> None:
+    from tests.oauth2.helpers import pkce
+
+    _, challenge = pkce()
+    r = authorize(client, challenge=challenge, prompt="none")
+    assert r.status_code == 302 and "error=login_required" in r.headers["location"]
+
+
+def test_open_redirect_is_refused(client: TestClient) -> None:
+    r = login(client, next_url="//evil.example/x")
+    assert r.headers["location"] == "/portal"
+
+
+def test_logout_ends_session_everywhere(settings: Settings) -> None:
+    received: list[dict[str, Any]] = []
+
+    def rp(request: httpx.Request) -> httpx.Response:
+        received.append(dict(parse_qs(request.content.decode())))
+        return httpx.Response(200)
+
+    services = make_services(settings, bcl_uri="http://127.0.0.1:9102/backchannel")
+    services.extra["backchannel_transport"] = httpx.MockTransport(rp)
+    try:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+            tokens = code_flow(client)
+            at = tokens["access_token"]
+            bearer = {"Authorization": f"Bearer {at}"}
+            assert client.get("/oauth2/userinfo", headers=bearer).status_code == 200
+            page = client.get("/portal")
+            r = client.post("/portal/logout", data={"csrf_token": csrf_of(page.text)})
+            assert r.status_code == 200 and "您已安全退出" in r.text
+            provider = services.extra["idp_provider"]
+            client.portal.call(provider.notifier.drain)
+            assert client.get("/portal", follow_redirects=False).status_code == 303
+            # the access token of that session stops working at once
+            services.authenticate.__self__.deny.refresh(force=True)
+            assert client.get("/oauth2/userinfo", headers=bearer).status_code == 401
+            r = client.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                                   "refresh_token": tokens["refresh_token"]},
+                            auth=("office-web", "demo-office-secret-0123456789abcdef"))
+            assert r.json()["error"] == "invalid_grant"
+        assert len(received) == 1
+        logout_token = received[0]["logout_token"][0]
+        claims = services.keys.verify_jwt("token", logout_token)
+        assert claims["aud"] == "office-web" and claims["sid"]
+        assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+        kinds = {(e["event_type"], e["outcome"]) for e in audit_events(services)}
+        assert ("logout", "success") in kinds and ("logout.backchannel", "success") in kinds
+    finally:
+        services.audit.close_sync()
+        services.close()
+
+
+def test_rp_initiated_logout(client: TestClient, idp: Services) -> None:
+    tokens = code_flow(client)
+    r = client.get("/oauth2/logout", params={
+        "id_token_hint": tokens["id_token"], "state": "s1",
+        "post_logout_redirect_uri": "http://127.0.0.1:9102/callback"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "http://127.0.0.1:9102/callback?state=s1"
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    r = client.get("/oauth2/logout", params={"post_logout_redirect_uri": "https://evil.example"},
+                   follow_redirects=False)
+    assert r.status_code == 200 and "location" not in r.headers
