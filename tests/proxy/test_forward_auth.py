@@ -1,0 +1,163 @@
+"""``/auth/verify`` directly, and behind a real nginx using ``auth_request``."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from policies import make_line
+from tests.proxy.conftest import World, free_socket, raw_request
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def verify_headers(uri: str, method: str = "GET", system: str | None = None
+                   ) -> list[tuple[str, str]]:
+    out = [("X-Original-URI", uri), ("X-Original-Method", method)]
+    if system:
+        out.append(("X-Govgate-System", system))
+    return out
+
+
+async def test_verify_allows_with_identity_headers(world: World) -> None:
+    r = await world.request("GET", "/auth/verify", token=world.token(),
+                            headers=verify_headers("/s/echo/api/x?y=1"))
+    assert r.status == 200
+    claims = world.services.keys.verify_jwt("assertion", r.headers["x-govgate-assertion"])
+    assert claims["aud"] == "echo" and claims["request_id"] == r.headers["x-request-id"]
+    assert r.headers["x-govgate-user"] == "zhang.san"
+    assert r.headers["x-govgate-department"] == "jgswj"
+    rec = world.audit.records[-1]
+    assert rec.event_type == "forward_auth" and rec.outcome == "allow"
+    assert rec.reason.startswith("allow by default rule")
+
+
+async def test_verify_401_403_and_fail_closed(world: World) -> None:
+    r = await world.request("GET", "/auth/verify", headers=verify_headers("/s/echo/x"))
+    assert r.status == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    r = await world.request("GET", "/auth/verify", token=other,
+                            headers=verify_headers("/api/x", system="echo"))
+    assert r.status == 403 and "x-govgate-assertion" not in r.headers
+    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    r = await world.request("GET", "/auth/verify", token=other,
+                            headers=verify_headers("/api/x", system="echo"))
+    assert r.status == 200
+    for uri in ("/api/..%2Fadmin", "/api/%2e%2e/admin", "/api//x", "/API/../admin"):
+        r = await world.request("GET", "/auth/verify", token=other,
+                                headers=verify_headers(uri, system="echo"))
+        assert r.status == 403, uri
+    r = await world.request("GET", "/auth/verify", token=other,
+                            headers=verify_headers("/api/x", "POST", system="echo"))
+    assert r.status == 403
+    world.audit.fail = True
+    r = await world.request("GET", "/auth/verify", token=world.token(),
+                            headers=verify_headers("/s/echo/x"))
+    assert r.status == 503
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{body}
+}}
+"""
+
+
+def nginx_conf(tmp: Path, port: int, gateway: int, upstream: int) -> str:
+    """docs/nginx-forward-auth.conf with the test's ports and paths."""
+    example = (Path(__file__).parents[2] / "docs" / "nginx-forward-auth.conf").read_text()
+    server = example.split("# --- begin http block ---", 1)[1].split("# --- end http block", 1)[0]
+    server = (server.replace("127.0.0.1:8080", f"127.0.0.1:{gateway}")
+              .replace("127.0.0.1:9101", f"127.0.0.1:{upstream}")
+              .replace("listen 80;", f"listen 127.0.0.1:{port};")
+              .replace("X-Govgate-System vehicles", "X-Govgate-System echo"))
+    return NGINX_CONF.format(tmp=tmp, body=server)
+
+
+@pytest.fixture
+async def nginx(world: World, tmp_path: Path) -> AsyncIterator[int]:
+    if NGINX is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginx_conf(tmp_path, port, world.gateway.port, world.upstream.port))
+    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"nginx exited: {err}")
+            try:
+                _r, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                await w.wait_closed()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
+    world: World, nginx: int
+) -> None:
+    async def get(target: str, token: str | None = None,
+                  headers: list[tuple[str, str]] | None = None) -> int:
+        hdrs = list(headers or [])
+        if token:
+            hdrs.append(("Authorization", f"Bearer {token}"))
+        r = await raw_request(nginx, "GET", target, hdrs)
+        get.last = r  # type: ignore[attr-defined]
+        return r.status
+
+    assert await get("/api/x") == 401
+    assert world.echo.seen == []
+    spoof = [("X-Forwarded-User", "admin"), ("X-Govgate-Assertion", "forged"),
+             ("X-Auth-Request-User", "admin"), ("X-Remote-User", "admin"),
+             ("Remote-User", "admin"), ("X-Govgate-System", "other")]
+    assert await get("/api/items?a=1", world.token(), spoof) == 200
+    seen = world.echo.seen[-1]
+    got = {k.lower(): v for k, v in seen["headers"]}
+    names = [k.lower() for k, _ in seen["headers"]]
+    assert seen["raw_path"] == "/api/items" and seen["query"] == "a=1"
+    claims = world.services.keys.verify_jwt("assertion", got["x-govgate-assertion"])
+    assert claims["aud"] == "echo" and claims["username"] == "zhang.san"
+    for name in ("x-forwarded-user", "x-auth-request-user", "x-remote-user", "remote-user",
+                 "authorization", "x-govgate-system"):
+        assert name not in names, name
+    assert names.count("x-govgate-assertion") == 1
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    assert await get("/api/items", other) == 403
+    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    assert await get("/api/items", other) == 200
+    before = len(world.echo.seen)
+    for trick in ("/api/..%2Fadmin", "/api/%2e%2e/admin", "/api/%252e%252e/admin"):
+        assert await get(trick, other) == 403, trick
+    assert len(world.echo.seen) == before
+    world.audit.fail = True
+    assert await get("/api/items", world.token()) == 500  # no audit, no access
+    assert len(world.echo.seen) == before
