@@ -13,18 +13,31 @@ from gateway.tables import departments, systems
 
 
 def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
-    """Systems of the principal's department: code, name, department name, url."""
+    """Systems the principal may open: those whose portal page (GET
+    ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
+    systems of their own department (default rule) and those a policy line opens
+    to them, minus explicit denies. Each: code, name, department name, url."""
+    from policies import Query, subjects_for
+
     with services.engine.connect() as conn:
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
+                      systems.c.department_code,
                       departments.c.name.label("department_name"))
             .join(departments, departments.c.code == systems.c.department_code)
-            .where(systems.c.department_code == principal.department)
             .order_by(systems.c.code)
         ).all()
+    policies = services.policies
+    subjects = subjects_for(username=principal.username, client_id=principal.client_id,
+                            roles=principal.roles, department=principal.department)
     out = []
     for r in rows:
         path = r.portal_path or "/"
-        out.append({"code": r.code, "name": r.name, "department": r.department_name,
-                    "url": f"/s/{r.code}{path if path.startswith('/') else '/' + path}"})
+        url = f"/s/{r.code}{path if path.startswith('/') else '/' + path}"
+        decision = policies.decide(
+            Query(subjects, principal.department, url.split("?", 1)[0], "GET",
+                  r.department_code))
+        if decision.allowed:
+            out.append({"code": r.code, "name": r.name, "department": r.department_name,
+                        "url": url})
     return out

@@ -76,3 +76,23 @@ async def test_policy_change_by_another_process_is_enforced_within_one_second(
     await _until(allowed, 1.0)
     assert time.monotonic() - added < 1.0
     assert world.audit.records[-1].reason.startswith("allow by policy line")
+
+
+def test_launcher_lists_what_policy_allows(world: World) -> None:
+    from gateway.portal.launcher import launcher_systems
+    from gateway.proxy_auth import Principal
+    from policies import make_line
+
+    def who(dept: str, roles: frozenset[str]) -> Principal:
+        return Principal("li.si", "li.si", dept, "gx", roles, None, frozenset(), None, None,
+                         "session")
+
+    assert [s["code"] for s in launcher_systems(world.services, who("jgswj", frozenset()))] == [
+        "down", "echo"]
+    steward = who("czt", frozenset({"data_steward"}))
+    assert launcher_systems(world.services, steward) == []
+    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/*", "GET"))
+    assert [s["url"] for s in launcher_systems(world.services, steward)] == ["/s/echo/"]
+    world.services.policies.add(make_line("user:li.si", "jgswj", "/s/down/*", "*", "deny"))
+    assert [s["code"] for s in launcher_systems(world.services, who("jgswj", frozenset()))] == [
+        "echo"]
