@@ -212,8 +212,6 @@ class Store:
     def revoke_user(self, username: str, *, ttl_seconds: int) -> tuple[list[str], int]:
         """End every session and refresh-token family of a user; (sids, families)."""
         sids = [s.sid for s in self.list_sessions(username)]
-        for sid in sids:
-            self.revoke_session(sid, ttl_seconds=ttl_seconds)
         with self.engine.begin() as conn:
             families = [r.family_id for r in conn.execute(
                 sa.select(refresh_tokens.c.family_id).where(
@@ -221,6 +219,8 @@ class Store:
                 ).distinct())]
             for fam in families:
                 self._revoke_family(conn, fam)
+        for sid in sids:
+            self.revoke_session(sid, ttl_seconds=ttl_seconds)
         return sids, len(families)
 
     def session_clients(self, sid: str) -> list[str]:

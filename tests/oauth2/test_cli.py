@@ -1,0 +1,63 @@
+"""govgate client ... and govgate session ... through click."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from gateway.cli.main import cli
+from gateway.services import Services
+from tests.oauth2.helpers import code_flow
+
+
+def _run(idp: Services, *args: str) -> tuple[int, str]:
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url, "LANG": "C.UTF-8"}
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_client_add_rotate_disable(client: TestClient, idp: Services) -> None:
+    code, out = _run(idp, "client", "add", "assets-sync", "--name", "资产同步",
+                     "--department", "czt", "--grant-type", "client_credentials")
+    assert code == 0, out
+    secret = re.search(r"\): (\S+)", out).group(1)
+    assert len(secret) >= 40
+    r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                    auth=("assets-sync", secret))
+    assert r.status_code == 200, r.text
+    code, out = _run(idp, "client", "list")
+    assert "assets-sync" in out and secret not in out
+    code, out = _run(idp, "client", "rotate-secret", "assets-sync")
+    new = re.search(r"\): (\S+)", out).group(1)
+    assert new != secret
+    idp.extra["idp_provider"].server.clients.invalidate()
+    assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=("assets-sync", secret)).status_code == 401
+    assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=("assets-sync", new)).status_code == 200
+    code, out = _run(idp, "client", "disable", "assets-sync")
+    assert code == 0
+    idp.extra["idp_provider"].server.clients.invalidate()
+    assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=("assets-sync", new)).status_code == 401
+    code, out = _run(idp, "client", "add", "assets-sync", "--name", "x", "--department", "czt",
+                     "--grant-type", "client_credentials")
+    assert code == 1
+
+
+def test_session_list_and_revoke(client: TestClient, idp: Services) -> None:
+    tokens = code_flow(client)
+    code, out = _run(idp, "session", "list", "--user", "zhang.san")
+    assert code == 0 and "zhang.san" in out
+    code, out = _run(idp, "session", "revoke", "--user", "zhang.san")
+    assert code == 0 and "1" in out
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    r = client.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                           "refresh_token": tokens["refresh_token"]},
+                    auth=("office-web", "demo-office-secret-0123456789abcdef"))
+    assert r.json()["error"] == "invalid_grant"
+    code, out = _run(idp, "session", "revoke", "--user", "nobody")
+    assert code == 1
