@@ -119,19 +119,21 @@ async def revoke(request: Request) -> Response:
 
 
 async def userinfo(request: Request) -> Response:
-    services = request.app.state.services
-    authenticate = getattr(services, "authenticate", None)
-    if authenticate is None:
-        from gateway.auth import Authenticator
+    """OIDC Core 5.3: the token in the Authorization header (RFC 6750 section 2.1) or,
+    for POST, in the form body (section 2.2)."""
+    from gateway.portal.routes import authenticator
 
-        authenticate = Authenticator(services).authenticate
-        services.authenticate = authenticate
     challenge = 'Bearer realm="govgate", error="invalid_token"'
-    if not request.headers.get("authorization", "").lower().startswith("bearer "):
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not token and not header and request.method == "POST":
+        value = (await request.form()).get("access_token")
+        token = value if isinstance(value, str) else ""
+    if not token:
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": 'Bearer realm="govgate"'})
     try:
-        principal = await authenticate(request)
+        principal = authenticator(request).from_token(token)
     except Unauthorized as exc:
         try:
             await _provider(request).emit([AuditRecord(

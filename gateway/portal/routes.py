@@ -465,7 +465,8 @@ async def enrol_submit(request: Request) -> Response:
 
 # -- home and sign-out ------------------------------------------------------------------
 
-def _authenticator(request: Request) -> Any:
+def authenticator(request: Request) -> Any:
+    """The Authenticator of this app's services (one per process)."""
     services = _services(request)
     auth = services.extra.get("idp_authenticator")
     if auth is None:
@@ -481,7 +482,7 @@ async def home(request: Request) -> Response:
 
     cookie = request.cookies.get(SESSION_COOKIE)
     try:
-        principal = _authenticator(request).from_session(cookie or "")
+        principal = authenticator(request).from_session(cookie or "")
     except Unauthorized:
         return RedirectResponse("/portal/login?" + urlencode({"next": "/portal"}),
                                 status_code=303)

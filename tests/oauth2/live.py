@@ -1,0 +1,47 @@
+"""A real gateway on 127.0.0.1 (uvicorn in a thread) for interop and browser tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.oauth2.helpers import make_services
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
+    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield issuer, services
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        services.audit.close_sync()
+        services.close()

@@ -1,0 +1,119 @@
+"""Interoperability with pyoidc (``oic``), the OpenID Certified relying-party library:
+discovery, code + PKCE sign-in driven over HTTP, ID-token validation, userinfo,
+refresh, introspection and revocation against a real gateway on 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+oic = pytest.importorskip("oic", reason="pyoidc (oic) not installed")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+]
+
+from oic.extension.client import Client as OAuthExtClient  # noqa: E402
+from oic.oic import Client as OIDCClient  # noqa: E402
+from oic.oic.message import (  # noqa: E402
+    AccessTokenResponse,
+    AuthorizationResponse,
+    OpenIDSchema,
+    RegistrationResponse,
+)
+from oic.utils.authn.client import CLIENT_AUTHN_METHOD  # noqa: E402
+
+from gateway.services import Services  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
+from tests.oauth2.helpers import DEMO_PASSWORD, OFFICE, OFFICE_CB, audit_events  # noqa: E402
+from tests.oauth2.live import live_gateway  # noqa: E402
+
+
+@pytest.fixture
+def gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
+    with live_gateway(settings) as g:
+        yield g
+
+
+def _registration() -> RegistrationResponse:
+    return RegistrationResponse(client_id=OFFICE[0], client_secret=OFFICE[1],
+                                redirect_uris=[OFFICE_CB],
+                                token_endpoint_auth_method="client_secret_basic")
+
+
+def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
+    import requests
+
+    issuer, services = gateway
+    rp = OIDCClient(client_authn_method=CLIENT_AUTHN_METHOD, verify_ssl=False)
+    rp.provider_config(issuer)  # discovery + JWKS
+    assert rp.provider_info["issuer"] == issuer
+    rp.store_registration_info(_registration())
+    rp.redirect_uris = [OFFICE_CB]
+
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    pkce_args, verifier = rp.add_code_challenge()
+    assert pkce_args["code_challenge_method"] == "S256"
+    auth_req = rp.construct_AuthorizationRequest(request_args={
+        "client_id": OFFICE[0], "response_type": "code", "scope": ["openid", "profile"],
+        "redirect_uri": OFFICE_CB, "state": state, "nonce": nonce, **pkce_args})
+    url = auth_req.request(rp.authorization_endpoint)
+
+    # the browser part, over HTTP: authorize -> login form -> back to authorize -> callback
+    browser = requests.Session()
+    r = browser.get(url, allow_redirects=True)
+    assert "/portal/login" in r.url
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+    next_url = re.search(r'name="next" value="([^"]+)"', r.text).group(1).replace("&amp;", "&")
+    r = browser.post(f"{issuer}/portal/login", data={
+        "csrf_token": csrf, "username": "zhang.san", "password": DEMO_PASSWORD,
+        "next": next_url}, allow_redirects=False)
+    assert r.status_code == 303
+    r = browser.get(issuer + r.headers["location"], allow_redirects=False)
+    assert r.status_code == 302
+    callback = r.headers["location"]
+    assert callback.startswith(OFFICE_CB)
+
+    aresp = rp.parse_response(AuthorizationResponse, info=urlparse(callback).query,
+                              sformat="urlencoded")
+    assert aresp["state"] == state
+
+    tresp = rp.do_access_token_request(
+        state=state, request_args={"code": aresp["code"], "code_verifier": verifier,
+                                   "redirect_uri": OFFICE_CB},
+        authn_method="client_secret_basic")
+    assert isinstance(tresp, AccessTokenResponse), tresp
+    id_token = tresp["id_token"]  # verified by pyoidc: signature (JWKS), iss, aud, exp
+    assert id_token["iss"] == issuer and id_token["sub"] == "zhang.san"
+    assert id_token["aud"] == [OFFICE[0]] and id_token["nonce"] == nonce
+
+    info = rp.do_user_info_request(state=state)
+    assert isinstance(info, OpenIDSchema)
+    assert info["sub"] == "zhang.san" and info["department"] == "jgswj"
+
+    refreshed = rp.do_access_token_refresh(state=state, authn_method="client_secret_basic")
+    assert isinstance(refreshed, AccessTokenResponse), refreshed
+    assert refreshed["refresh_token"] != tresp["refresh_token"]
+    access_token = refreshed["access_token"]
+
+    ext = OAuthExtClient(client_authn_method=CLIENT_AUTHN_METHOD, verify_ssl=False)
+    ext.provider_config(issuer)
+    ext.store_registration_info(_registration())
+    intro = ext.do_token_introspection(request_args={"token": access_token},
+                                       authn_method="client_secret_basic")
+    assert intro["active"] is True and intro["sub"] == "zhang.san"
+    assert ext.do_token_revocation(request_args={"token": access_token},
+                                   authn_method="client_secret_basic") == 200
+    intro = ext.do_token_introspection(request_args={"token": access_token},
+                                       authn_method="client_secret_basic")
+    assert intro["active"] is False
+
+    kinds = {e["event_type"] for e in audit_events(services)}
+    assert {"login", "authorize", "token.issued", "token.refreshed", "token.introspected",
+            "token.revoked"} <= kinds
