@@ -70,6 +70,22 @@ def _policies_section(services: Services) -> SectionHandler:
 STATE_SECTION_FACTORIES.append(_policies_section)
 
 
+def _catalogue_section(services: Services) -> SectionHandler:
+    from gateway.catalogue_wiring import catalogue_section
+
+    return catalogue_section(services)
+
+
+def _grants_section(services: Services) -> SectionHandler:
+    from gateway.catalogue_wiring import grants_section
+
+    return grants_section(services)
+
+
+STATE_SECTION_FACTORIES.append(_catalogue_section)
+STATE_SECTION_FACTORIES.append(_grants_section)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -95,6 +111,13 @@ class Services:
         from gateway.proxy_policies import get_policies
 
         return get_policies(self)
+
+    @property
+    def catalogue(self) -> Any:
+        """The catalogue and its proxy snapshot (catalogue.Catalogue)."""
+        from gateway.catalogue_wiring import get_catalogue
+
+        return get_catalogue(self)
 
     def hash_client_secret(self, secret: str) -> str:
         return "mac1$" + self.keys.mac("client_secret", secret.encode("utf-8")).hex()

@@ -1,0 +1,116 @@
+"""Who may read a resource, which items, until when: a pure function of the
+resource, the caller, the grants and the time.
+
+    provider department        every item, unshaped            (reason: provider)
+    resource not published     denied
+    unconditional (无条件)     any department: the shareable items
+    conditional  (有条件)      an active grant for the caller's department (and its client,
+                               when the grant names one), within its dates: the granted items
+                               that are still shareable
+    none (不予)                denied to everyone but the provider
+
+A grant only narrows what the catalogue allows: items the resource no longer
+lists or withholds (``shareable: false``) are never released. Several
+matching grants add up (the union of their items; ``until`` is the latest).
+Every decision carries its reason, naming the grant(s) used, or why none
+applied (expired, revoked, another client, not yet valid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from catalogue.model import CONDITIONAL, NONE, PUBLISHED, UNCONDITIONAL, Grant, Resource
+
+
+@dataclass(frozen=True)
+class Caller:
+    department: str | None
+    client_id: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogueDecision:
+    """``allowed`` with the items the caller may receive and why.
+
+    ``shape`` is False only for the provider department (its own data, unshaped).
+    ``grant_ids`` name the grants that allowed it; ``until`` is when the right ends
+    (None: no end); ``purpose`` the granted purpose(s) for the audit record.
+    """
+
+    allowed: bool
+    reason: str
+    resource: str
+    rule: str  # provider | unconditional | grant | not_published | no_grant | not_shared
+    items: tuple[str, ...] = ()
+    shape: bool = True
+    grant_ids: tuple[int, ...] = ()
+    until: datetime | None = None
+    purpose: str | None = None
+
+
+def decide(
+    resource: Resource, caller: Caller, grants: Iterable[Grant], now: datetime
+) -> CatalogueDecision:
+    """The catalogue's decision for ``caller`` reading ``resource`` at ``now``."""
+    code = resource.code
+    if caller.department and caller.department == resource.provider:
+        return CatalogueDecision(
+            True, f"provider department {resource.provider} of {code}", code, "provider",
+            resource.item_names, shape=False,
+        )
+    if resource.status != PUBLISHED:
+        return CatalogueDecision(False, f"resource {code} is {resource.status}", code,
+                                 "not_published")
+    if not caller.department:
+        return CatalogueDecision(False, "caller has no department", code, "no_grant")
+    if resource.share_type == UNCONDITIONAL:
+        return CatalogueDecision(
+            True, f"{code} is shared unconditionally (无条件共享)", code, UNCONDITIONAL,
+            resource.shareable_items,
+        )
+    if resource.share_type == NONE:
+        return CatalogueDecision(
+            False, f"{code} is not shared (不予共享): provider department "
+            f"{resource.provider} only", code, "not_shared",
+        )
+    assert resource.share_type == CONDITIONAL
+    shareable = resource.shareable_items
+    used: list[Grant] = []
+    misses: list[str] = []
+    for g in sorted(grants, key=lambda g: g.id):
+        if g.resource != code or g.consumer != caller.department:
+            continue
+        if g.client_id is not None and g.client_id != caller.client_id:
+            misses.append(f"{g.describe()} is for client {g.client_id}")
+            continue
+        state = g.state_at(now)
+        if state == "active":
+            used.append(g)
+        elif state == "expired":
+            misses.append(f"{g.describe()} expired after {g.until.isoformat()}")
+        elif state == "revoked":
+            misses.append(f"{g.describe()} was revoked")
+        else:
+            misses.append(f"{g.describe()} is valid from {g.valid_from}")
+    if not used:
+        why = "; ".join(misses) if misses else f"no grant for department {caller.department}"
+        return CatalogueDecision(False, f"{code} is conditional (有条件共享): {why}", code,
+                                 "no_grant")
+    granted = {i for g in used for i in g.items}
+    items = tuple(i for i in shareable if i in granted)
+    ids = tuple(g.id for g in used)
+    purposes = sorted({g.purpose for g in used})
+    return CatalogueDecision(
+        True,
+        ", ".join(g.describe() for g in used),
+        code,
+        "grant",
+        items,
+        grant_ids=ids,
+        until=max(g.ends_at() for g in used),
+        purpose="; ".join(purposes),
+    )

@@ -1,0 +1,458 @@
+"""The catalogue model (政务信息资源目录): resources, data items, share types,
+applications and grants, and the pure validation of a resource entry.
+
+A resource is served by one system at one route (method + path template); its
+JSON response holds records, and each record's keys are data items (信息项).
+
+    share types   unconditional 无条件共享 | conditional 有条件共享 | none 不予共享
+    status        draft → published → retired
+    item levels   1 一般 … 4 核心 (after GB/T 43697-2024; a resource is as high as its
+                  highest item: 就高从严)
+    masks         keep_last_4 | keep_first_char | phone_middle | pseudonym | redact
+
+Dates of a grant (``valid_from``, ``until``) are whole days in China Standard
+Time (UTC+8); ``until`` is inclusive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+UNCONDITIONAL = "unconditional"
+CONDITIONAL = "conditional"
+NONE = "none"
+SHARE_TYPES = (UNCONDITIONAL, CONDITIONAL, NONE)
+SHARE_TYPE_TITLES = {UNCONDITIONAL: "无条件共享", CONDITIONAL: "有条件共享", NONE: "不予共享"}
+
+DRAFT = "draft"
+PUBLISHED = "published"
+RETIRED = "retired"
+STATUSES = (DRAFT, PUBLISHED, RETIRED)
+
+MASKS = ("keep_last_4", "keep_first_char", "phone_middle", "pseudonym", "redact")
+LEVELS = (1, 2, 3, 4)
+SHARE_METHODS = ("api", "file")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "*")
+ITEM_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "object", "array")
+
+# application states (申请 → 审核 → 授权)
+SUBMITTED = "submitted"
+APPROVED = "approved"
+REJECTED = "rejected"
+ESCALATED = "escalated"
+CLOSED = "closed"
+APPLICATION_STATES = (SUBMITTED, APPROVED, REJECTED, ESCALATED, CLOSED)
+OPEN_STATES = (SUBMITTED, ESCALATED)
+
+# grant states (使用 → 到期/撤销); "expired" is computed from ``until``, never stored
+ACTIVE = "active"
+REVOKED = "revoked"
+
+CST = timezone(timedelta(hours=8), "CST")
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ITEM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+RECORDS_RE = re.compile(r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
+ROUTE_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*$")
+
+RESOURCE_REQUIRED = frozenset(
+    {"code", "name", "provider", "system", "share_type", "route", "items"}
+)
+RESOURCE_OPTIONAL = frozenset({
+    "summary", "conditions", "basis", "share_method", "update_cycle", "open_attr", "status",
+    "version",
+})
+ITEM_REQUIRED = frozenset({"name", "title"})
+ITEM_OPTIONAL = frozenset({"type", "level", "mask", "encrypt", "authoritative", "shareable"})
+ROUTE_KEYS = frozenset({"method", "path", "records"})
+
+
+def day_start(d: date) -> datetime:
+    """00:00 China Standard Time of ``d``, as an aware UTC datetime."""
+    return datetime.combine(d, time(0), CST).astimezone(UTC)
+
+
+def day_end(d: date) -> datetime:
+    """The first instant after ``d`` (inclusive last day) in China Standard Time."""
+    return day_start(d + timedelta(days=1))
+
+
+def cst_date(at: datetime) -> date:
+    return at.astimezone(CST).date()
+
+
+@dataclass(frozen=True)
+class Item:
+    """A data item (信息项) of a resource."""
+
+    name: str
+    title: str
+    type: str = "string"
+    level: int = 1
+    mask: str | None = None
+    encrypt: bool = False
+    authoritative: bool = False  # 一数一源: the provider is the single source of this item
+    shareable: bool = True  # False: withheld from every consumer, whatever the share type
+
+    def to_entry(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "title": self.title}
+        if self.type != "string":
+            out["type"] = self.type
+        out["level"] = self.level
+        if self.mask:
+            out["mask"] = self.mask
+        if self.encrypt:
+            out["encrypt"] = True
+        if self.authoritative:
+            out["authoritative"] = True
+        if not self.shareable:
+            out["shareable"] = False
+        return out
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a resource is served: method, path template (``/api/vehicles/{plate}``)
+    and where the records sit in the JSON body (dotted path; empty = the body)."""
+
+    method: str
+    path: str
+    records: str = ""
+
+    def to_entry(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.records:
+            out["records"] = self.records
+        return out
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A catalogue resource (目录项)."""
+
+    code: str
+    name: str
+    provider: str  # department code (提供方)
+    system: str  # system code serving it
+    share_type: str
+    route: Route
+    items: tuple[Item, ...]
+    summary: str = ""
+    conditions: str = ""  # 共享条件
+    basis: str = ""  # legal or policy basis for conditional / none (依据)
+    share_method: str = "api"
+    update_cycle: str = ""
+    open_attr: str = ""  # 开放属性
+    status: str = DRAFT
+    version: int = 1
+    published_at: datetime | None = None
+
+    @property
+    def level(self) -> int:
+        return max((i.level for i in self.items), default=1)
+
+    @property
+    def item_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.items)
+
+    @property
+    def shareable_items(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.items if i.shareable)
+
+    def item(self, name: str) -> Item | None:
+        for i in self.items:
+            if i.name == name:
+                return i
+        return None
+
+    def content(self) -> dict[str, Any]:
+        """What a version covers: everything but status, version and dates."""
+        out = self.to_entry()
+        out.pop("status", None)
+        out.pop("version", None)
+        return out
+
+    def to_entry(self) -> dict[str, Any]:
+        """The resource in the state-file format."""
+        out: dict[str, Any] = {"code": self.code, "name": self.name}
+        if self.summary:
+            out["summary"] = self.summary
+        out.update(provider=self.provider, system=self.system, share_type=self.share_type)
+        for key in ("conditions", "basis"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.share_method != "api":
+            out["share_method"] = self.share_method
+        for key in ("update_cycle", "open_attr"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        out["status"] = self.status
+        out["version"] = self.version
+        out["route"] = self.route.to_entry()
+        out["items"] = [i.to_entry() for i in self.items]
+        return out
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An authorisation (授权) for a consumer department, optionally one client."""
+
+    id: int
+    resource: str
+    consumer: str
+    items: tuple[str, ...]
+    purpose: str
+    until: date  # inclusive, China Standard Time
+    client_id: str | None = None
+    valid_from: date | None = None
+    status: str = ACTIVE
+    basis: str = ""
+    application_id: int | None = None
+    approved_by: str | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+    source: str = "application"
+
+    def state_at(self, now: datetime) -> str:
+        """active | revoked | expired | pending (not yet valid)."""
+        if self.status == REVOKED:
+            return REVOKED
+        if now >= day_end(self.until):
+            return "expired"
+        if self.valid_from is not None and now < day_start(self.valid_from):
+            return "pending"
+        return ACTIVE
+
+    def ends_at(self) -> datetime:
+        return day_end(self.until)
+
+    def describe(self) -> str:
+        who = self.consumer + (f"/{self.client_id}" if self.client_id else "")
+        return f"grant {self.id} ({self.resource} to {who}, purpose {self.purpose})"
+
+    def key(self) -> tuple[str, str, str, str]:
+        """The identity of a state-file grant."""
+        return (self.resource, self.consumer, self.client_id or "", self.purpose)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "resource": self.resource, "consumer": self.consumer,
+            "client": self.client_id, "items": list(self.items), "purpose": self.purpose,
+            "from": self.valid_from.isoformat() if self.valid_from else None,
+            "until": self.until.isoformat(), "status": self.status, "basis": self.basis,
+            "application": self.application_id, "approved_by": self.approved_by,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revoked_by": self.revoked_by, "revoke_reason": self.revoke_reason,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Application:
+    """An access application (共享申请)."""
+
+    id: int
+    resource: str
+    consumer: str
+    applicant: str
+    items: tuple[str, ...]
+    purpose: str
+    until: date
+    status: str
+    due_at: datetime
+    created_at: datetime
+    client_id: str | None = None
+    valid_from: date | None = None
+    basis: str = ""
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+    grant_id: int | None = None
+    history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def overdue_at(self, now: datetime) -> bool:
+        return self.status in OPEN_STATES and now >= self.due_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "resource": self.resource, "consumer": self.consumer,
+            "client": self.client_id, "applicant": self.applicant, "items": list(self.items),
+            "purpose": self.purpose, "basis": self.basis,
+            "from": self.valid_from.isoformat() if self.valid_from else None,
+            "until": self.until.isoformat(), "status": self.status,
+            "due_at": self.due_at.isoformat(), "created_at": self.created_at.isoformat(),
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "reason": self.reason, "grant": self.grant_id, "history": list(self.history),
+        }
+
+
+# ---------------------------------------------------------------------------
+# validation (pure)
+
+
+def parse_date(value: Any) -> date | None:
+    """A date from a YAML date, or an ISO ``YYYY-MM-DD`` string; None otherwise."""
+    if isinstance(value, datetime):
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _bool(value: Any, default: bool) -> bool | None:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return None
+
+
+def resource_problems(entry: Any) -> list[str]:
+    """Every problem in one resource entry (state-file format), without its place."""
+    if not isinstance(entry, Mapping):
+        return ["must be a mapping"]
+    problems: list[str] = []
+    for key in sorted(set(entry) - RESOURCE_REQUIRED - RESOURCE_OPTIONAL):
+        problems.append(f"unknown key {key!r}")
+    for key in sorted(RESOURCE_REQUIRED - set(entry)):
+        problems.append(f"missing key {key!r}")
+    code = entry.get("code")
+    if code is not None and not CODE_RE.match(str(code)):
+        problems.append(f"bad code {code!r}")
+    if "name" in entry and (not isinstance(entry["name"], str) or not entry["name"].strip()):
+        problems.append("name must be a non-empty string")
+    share = entry.get("share_type")
+    if share is not None and share not in SHARE_TYPES:
+        problems.append(f"share_type must be one of {', '.join(SHARE_TYPES)} (got {share!r})")
+    if share == CONDITIONAL and not (entry.get("conditions") or entry.get("basis")):
+        problems.append("a conditional resource needs its conditions (共享条件)")
+    if share == NONE and not (entry.get("basis") or entry.get("conditions")):
+        problems.append("a resource not shared (none) needs its basis (不予共享依据)")
+    for key in ("summary", "conditions", "basis", "update_cycle", "open_attr"):
+        if key in entry and entry[key] is not None and not isinstance(entry[key], str):
+            problems.append(f"{key} must be a string")
+    if entry.get("share_method", "api") not in SHARE_METHODS:
+        problems.append(f"share_method must be one of {', '.join(SHARE_METHODS)}")
+    if entry.get("status", PUBLISHED) not in STATUSES:
+        problems.append(f"status must be one of {', '.join(STATUSES)}")
+    if "version" in entry and (
+        isinstance(entry["version"], bool) or not isinstance(entry["version"], int)
+    ):
+        problems.append("version must be an integer")
+    route = entry.get("route")
+    if route is not None:
+        problems.extend(route_problems(route))
+    items = entry.get("items")
+    if items is not None:
+        if not isinstance(items, list) or not items:
+            problems.append("items must be a non-empty list")
+        else:
+            seen: dict[str, int] = {}
+            for k, item in enumerate(items):
+                for p in item_problems(item):
+                    problems.append(f"items[{k}]: {p}")
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                    if item["name"] in seen:
+                        problems.append(
+                            f"items[{k}]: duplicate item {item['name']!r} "
+                            f"(first at items[{seen[item['name']]}])"
+                        )
+                    else:
+                        seen[item["name"]] = k
+    return problems
+
+
+def route_problems(route: Any) -> list[str]:
+    if not isinstance(route, Mapping):
+        return ["route must be a mapping with method, path and records"]
+    problems = [f"route: unknown key {k!r}" for k in sorted(set(route) - ROUTE_KEYS)]
+    method = route.get("method", "GET")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        problems.append(f"route: method must be one of {', '.join(METHODS)}")
+    path = route.get("path")
+    if not isinstance(path, str) or not ROUTE_RE.match(path):
+        problems.append("route: path must be a path starting with / (templates like {plate})")
+    else:
+        from catalogue.routes import template_problems
+
+        problems.extend(f"route: {p}" for p in template_problems(path))
+    records = route.get("records", "")
+    if records is None:
+        records = ""
+    if not isinstance(records, str) or not RECORDS_RE.match(records):
+        problems.append("route: records must be a dotted key path like items or data.items")
+    return problems
+
+
+def item_problems(item: Any) -> list[str]:
+    if not isinstance(item, Mapping):
+        return ["must be a mapping"]
+    problems = [f"unknown key {k!r}" for k in sorted(set(item) - ITEM_REQUIRED - ITEM_OPTIONAL)]
+    problems += [f"missing key {k!r}" for k in sorted(ITEM_REQUIRED - set(item))]
+    name = item.get("name")
+    if name is not None and (not isinstance(name, str) or not ITEM_RE.match(name)):
+        problems.append(f"bad item name {name!r} (letters, digits and _)")
+    if "title" in item and (not isinstance(item["title"], str) or not item["title"].strip()):
+        problems.append("title must be a non-empty string")
+    if item.get("type", "string") not in ITEM_TYPES:
+        problems.append(f"type must be one of {', '.join(ITEM_TYPES)}")
+    level = item.get("level", 1)
+    if isinstance(level, bool) or level not in LEVELS:
+        problems.append("level must be 1, 2, 3 or 4 (一般 … 核心)")
+    mask = item.get("mask")
+    if mask is not None and mask not in MASKS:
+        problems.append(f"mask must be one of {', '.join(MASKS)} (got {mask!r})")
+    for key in ("encrypt", "authoritative", "shareable"):
+        if key in item and not isinstance(item[key], bool):
+            problems.append(f"{key} must be true or false")
+    return problems
+
+
+def resource_from_entry(entry: Mapping[str, Any], *, status: str | None = None) -> Resource:
+    """A Resource from a valid entry (check ``resource_problems`` first)."""
+    route = entry["route"]
+    items = tuple(
+        Item(
+            name=str(i["name"]),
+            title=str(i["title"]),
+            type=str(i.get("type", "string")),
+            level=int(i.get("level", 1)),
+            mask=i.get("mask"),
+            encrypt=bool(_bool(i.get("encrypt"), False)),
+            authoritative=bool(_bool(i.get("authoritative"), False)),
+            shareable=bool(_bool(i.get("shareable"), True)),
+        )
+        for i in entry["items"]
+    )
+    return Resource(
+        code=str(entry["code"]),
+        name=str(entry["name"]).strip(),
+        provider=str(entry["provider"]),
+        system=str(entry["system"]),
+        share_type=str(entry["share_type"]),
+        route=Route(
+            method=str(route.get("method", "GET")).upper(),
+            path=str(route["path"]),
+            records=str(route.get("records") or ""),
+        ),
+        items=items,
+        summary=str(entry.get("summary") or ""),
+        conditions=str(entry.get("conditions") or ""),
+        basis=str(entry.get("basis") or ""),
+        share_method=str(entry.get("share_method", "api")),
+        update_cycle=str(entry.get("update_cycle") or ""),
+        open_attr=str(entry.get("open_attr") or ""),
+        status=status or str(entry.get("status", PUBLISHED)),
+        version=int(entry.get("version", 1)),
+    )

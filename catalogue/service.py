@@ -1,0 +1,285 @@
+"""The catalogue over a database: resources (save, publish, retire, search,
+duplicates, import/export) and a snapshot the proxy decides from.
+
+The snapshot holds every resource (by system, as a route table) and every
+grant. It reloads when ``catalogue_version`` changes, checked at most every
+``reload_seconds`` (default 0.5 s): a revocation in any process reaches every
+process within a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from catalogue import io as cio
+from catalogue import store
+from catalogue.decision import Caller, CatalogueDecision, decide
+from catalogue.duplicates import Overlap, all_overlaps, duplicate_warnings
+from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
+from catalogue.model import DRAFT, PUBLISHED, RETIRED, Grant, Resource, resource_from_entry
+from catalogue.routes import RouteTable
+from catalogue.search import search
+from catalogue.statefile import CatalogueSection, GrantsSection, Lookups, validate_resources
+from catalogue.workflow import Actor, Record
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A change an import made (or would make)."""
+
+    action: str
+    kind: str
+    key: str
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        sign = "+" if self.action == "create" else "~"
+        extra = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{sign} {self.kind} {self.key}{extra}"
+
+
+class Snapshot:
+    def __init__(self, version: int, resources: list[Resource], grants: list[Grant]) -> None:
+        self.version = version
+        self.resources = {r.code: r for r in resources}
+        self.grants = grants
+        self.tables: dict[str, RouteTable[Resource]] = {}
+        for r in resources:
+            self.tables.setdefault(r.system, RouteTable()).add(r.route.method, r.route.path, r)
+
+    def match(self, system: str, method: str, path: str) -> Resource | None:
+        table = self.tables.get(system)
+        if table is None:
+            return None
+        found = table.match(method, path)
+        return None if found is None else found.target
+
+    def grants_for(self, resource: str, department: str | None) -> list[Grant]:
+        return [g for g in self.grants if g.resource == resource and g.consumer == department]
+
+
+class Catalogue:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        record: Record,
+        lookups: Lookups,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reload_seconds: float = 0.5,
+    ) -> None:
+        self.engine = engine
+        self.record = record
+        self.lookups = lookups
+        self.clock = clock
+        self.reload_seconds = reload_seconds
+        self._snapshot: Snapshot | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    # -- reading ---------------------------------------------------------------------
+
+    def resources(self) -> list[Resource]:
+        with self.engine.connect() as conn:
+            return store.load_resources(conn)
+
+    def get(self, code: str) -> Resource:
+        with self.engine.connect() as conn:
+            found = store.get_resource(conn, code)
+        if found is None:
+            raise UnknownObject(f"no resource {code!r}")
+        return found
+
+    def search(self, **filters: Any) -> list[Resource]:
+        return search(self.resources(), **filters)
+
+    def duplicates(self) -> list[Overlap]:
+        return all_overlaps(self.resources())
+
+    # -- writing ---------------------------------------------------------------------
+
+    def save(self, actor: Actor, entry: dict[str, Any]) -> tuple[Resource, list[str]]:
+        """Create or update one resource from a state-file entry. A new resource is a
+        draft unless the entry says otherwise; an existing one keeps its status."""
+        if not actor.is_steward_of(str(entry.get("provider"))):
+            raise NotAllowed("only a data steward of the provider department saves this")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            problems = validate_resources(
+                [entry], departments=self.lookups.departments(conn),
+                systems=self.lookups.systems(conn), stored=store.load_resources(conn),
+                where=lambda _i, _e: "resource",
+            )
+            if problems:
+                raise InvalidInput("resource rejected", problems)
+            old = store.get_resource(conn, str(entry["code"]))
+            if old is not None and not actor.is_steward_of(old.provider):
+                raise NotAllowed(f"{old.code} belongs to {old.provider}")
+            status = entry.get("status") or (old.status if old else DRAFT)
+            resource = resource_from_entry(entry, status=status)
+            changed = store.save_resource(conn, resource, now)
+            saved = store.get_resource(conn, resource.code)
+            everything = store.load_resources(conn)
+        assert saved is not None
+        warnings = duplicate_warnings(saved, everything)
+        if changed is not None:
+            self.record("catalogue.resource.saved", {
+                "actor": actor.name, "actor_department": actor.department,
+                "resource": saved.code, "version": saved.version, "status": saved.status,
+                "fields": list(changed), "warnings": warnings,
+            })
+        return saved, warnings
+
+    def publish(self, actor: Actor, code: str) -> tuple[Resource, list[str]]:
+        """draft (or retired) → published; returns the duplicate-collection warnings."""
+        return self._status(actor, code, PUBLISHED)
+
+    def retire(self, actor: Actor, code: str) -> tuple[Resource, list[str]]:
+        return self._status(actor, code, RETIRED)
+
+    def _status(self, actor: Actor, code: str, status: str) -> tuple[Resource, list[str]]:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            old = store.get_resource(conn, code)
+            if old is None:
+                raise UnknownObject(f"no resource {code!r}")
+            if not actor.is_steward_of(old.provider):
+                raise NotAllowed(f"only a data steward of {old.provider} changes {code}")
+            if old.status == status:
+                raise WorkflowConflict(f"{code} is already {status}")
+            store.set_status(conn, code, status, now)
+            saved = store.get_resource(conn, code)
+            everything = store.load_resources(conn)
+        assert saved is not None
+        warnings = duplicate_warnings(saved, everything) if status == PUBLISHED else []
+        self.record(f"catalogue.resource.{status}", {
+            "actor": actor.name, "actor_department": actor.department, "resource": code,
+            "version": saved.version, "before": old.status, "after": status,
+            "warnings": warnings,
+        })
+        return saved, warnings
+
+    # -- import / export -------------------------------------------------------------
+
+    def export_yaml(self, *, with_grants: bool = False) -> str:
+        with self.engine.connect() as conn:
+            grants = GrantsSection(lookups=self.lookups, change=Planned).export(conn)
+        return cio.dump_yaml(self.resources(), grants if with_grants else None)
+
+    def export_csv(self) -> str:
+        return cio.write_csv(self.resources())
+
+    def import_doc(self, doc: dict[str, Any], *, actor: str, dry_run: bool = False
+                   ) -> tuple[list[Planned], list[str]]:
+        """Apply ``catalogue:`` / ``grants:`` entries as the state file does."""
+        warnings: list[str] = []
+        cat = CatalogueSection(lookups=self.lookups, change=Planned, clock=self.clock,
+                               warn=warnings.append)
+        grants = GrantsSection(lookups=self.lookups, change=Planned, clock=self.clock)
+        with self.engine.begin() as conn:
+            problems: list[str] = []
+            for section in (cat, grants):
+                entries = doc.get(section.name)
+                if entries is None:
+                    continue
+                if not isinstance(entries, list):
+                    problems.append(f"{section.name}: must be a list")
+                    continue
+                problems += section.validate(entries, doc, conn)
+            if problems:
+                raise InvalidInput(f"{len(problems)} problem(s) in the import", problems)
+            planned = cat.apply(conn, doc.get("catalogue") or [], True)
+            planned += grants.apply(conn, doc.get("grants") or [], True)
+            if dry_run:
+                conn.rollback()
+        if not dry_run:
+            for p in planned:
+                self.record("catalogue.imported", {"actor": actor, "action": p.action,
+                                                   "kind": p.kind, "key": p.key,
+                                                   "fields": list(p.fields)})
+        return planned, warnings
+
+    def import_csv(self, text: str, *, actor: str, dry_run: bool = False
+                   ) -> tuple[list[Planned], list[str]]:
+        entries, first_row, problems = cio.read_csv(text)
+        problems += cio.csv_problems(entries, first_row)
+        clean = cio.strip_rows(entries)
+        if not problems:
+            with self.engine.connect() as conn:
+                problems += validate_resources(
+                    clean, departments=self.lookups.departments(conn),
+                    systems=self.lookups.systems(conn), stored=store.load_resources(conn),
+                    where=lambda _i, e: f"row {first_row.get(str(e.get('code')), 0)}",
+                )
+        if problems:
+            raise InvalidInput(f"{len(problems)} problem(s) in the CSV", problems)
+        return self.import_doc({"catalogue": clean}, actor=actor, dry_run=dry_run)
+
+    # -- the proxy's view ------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; reloaded when another process changed the catalogue."""
+        now = time.monotonic()
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and now - self._checked < self.reload_seconds:
+                return snap
+            with self.engine.connect() as conn:
+                version = store.read_version(conn)
+                if snap is None or snap.version != version:
+                    snap = Snapshot(version, store.load_resources(conn), store.load_grants(conn))
+            self._snapshot = snap
+            self._checked = now
+            return snap
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._snapshot = None
+
+    def match(self, system: str, method: str, path: str) -> Resource | None:
+        return self.snapshot().match(system, method, path)
+
+    def decide(self, resource: Resource, caller: Caller, now: datetime | None = None
+               ) -> CatalogueDecision:
+        snap = self.snapshot()
+        return decide(resource, caller, snap.grants_for(resource.code, caller.department),
+                      now or self.clock())
+
+    def allowed(self, caller: Caller, now: datetime | None = None) -> list[dict[str, Any]]:
+        """What ``caller`` may call right now: resource, route, items and until when."""
+        snap = self.snapshot()
+        at = now or self.clock()
+        out = []
+        for r in sorted(snap.resources.values(), key=lambda r: r.code):
+            d = decide(r, caller, snap.grants_for(r.code, caller.department), at)
+            if not d.allowed:
+                continue
+            out.append({
+                "resource": r.code, "name": r.name, "provider": r.provider,
+                "system": r.system, "method": r.route.method,
+                "path": f"/s/{r.system}{r.route.path}", "share_type": r.share_type,
+                "items": [
+                    {"name": n, "title": (r.item(n).title if r.item(n) else n),
+                     "mask": (r.item(n).mask if r.item(n) and d.shape else None),
+                     "encrypt": bool(r.item(n) and r.item(n).encrypt and d.shape)}  # type: ignore[union-attr]
+                    for n in d.items
+                ],
+                "until": d.until.isoformat() if d.until else None,
+                "grants": list(d.grant_ids), "purpose": d.purpose, "reason": d.reason,
+            })
+        return out
+
+
+def operator(name: str) -> Actor:
+    return Actor(name=name, operator=True)
+
+
+def entries_for(resources: Iterable[Resource]) -> list[dict[str, Any]]:
+    return [r.to_entry() for r in resources]

@@ -1,0 +1,240 @@
+"""Shape an upstream JSON response to what a consumer may receive (最小必要).
+
+Pure: the response body, the resource's rules and the decision's items go in;
+the shaped body, the items actually released and the items withheld (with
+why) come out. The keyed hash for pseudonyms and the consumer's public keys
+are handed in, so nothing here touches a database or a key store.
+
+    records     the route names where they sit (``items``, ``data.rows``; empty: the
+                body itself). A list of objects, or one object. Anything else: ShapeError.
+    cutting     a record keeps only the allowed items; the envelope around the records
+                keeps only scalar values (``total``, ``page``), never nested data
+    masks       keep_last_4       450102198305120031 → **************0031
+                keep_first_char   李建国 → 李**
+                phone_middle      13907710021 → 139****0021
+                pseudonym         keyed HMAC (profile's hash) → ``p:`` + 32 hex digits;
+                                  the same value gives the same pseudonym, so joins still work
+                redact            → ``***``
+    encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
+                to the consumer's registered public key; without a usable key the item
+                is withheld and ``withheld`` says why
+
+A body that is not JSON, or records that are not where the route says, raise
+:class:`ShapeError` (the proxy answers 502 and audits the detail): fail closed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey, import_key
+
+from catalogue.errors import ShapeError
+from catalogue.model import Item
+
+JWE_ALG = "ECDH-ES+A256KW"
+JWE_ENC = "A256GCM"
+REDACTED = "***"
+PSEUDONYM_PREFIX = "p:"
+_EC_CURVES = ("P-256", "P-384", "P-521")
+_OKP_CURVES = ("X25519", "X448")
+
+Mac = Callable[[bytes], bytes]
+
+
+# ---------------------------------------------------------------------------
+# masks
+
+
+def keep_last_4(value: str) -> str:
+    if len(value) <= 4:
+        return "*" * len(value)
+    return "*" * (len(value) - 4) + value[-4:]
+
+
+def keep_first_char(value: str) -> str:
+    if len(value) <= 1:
+        return "*" * len(value)
+    return value[0] + "*" * (len(value) - 1)
+
+
+def phone_middle(value: str) -> str:
+    """Hide the middle four: 139****0021 for an 11-digit mobile number."""
+    if len(value) <= 4:
+        return "*" * len(value)
+    start = 3 if len(value) == 11 else (len(value) - 4) // 2
+    return value[:start] + "****" + value[start + 4:]
+
+
+def pseudonym(value: str, mac: Mac, item: str = "") -> str:
+    digest = mac(item.encode("utf-8") + b"\x00" + value.encode("utf-8"))
+    return PSEUDONYM_PREFIX + digest[:16].hex()
+
+
+def apply_mask(mask: str | None, value: Any, *, item: str = "", mac: Mac | None = None) -> Any:
+    """``value`` under ``mask``; None stays None; non-strings are masked as text."""
+    if mask is None or value is None:
+        return value
+    if mask == "redact":
+        return REDACTED
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if mask == "keep_last_4":
+        return keep_last_4(text)
+    if mask == "keep_first_char":
+        return keep_first_char(text)
+    if mask == "phone_middle":
+        return phone_middle(text)
+    if mask == "pseudonym":
+        if mac is None:
+            raise ShapeError(f"item {item}: pseudonym mask needs a keyed hash")
+        return pseudonym(text, mac, item)
+    raise ShapeError(f"item {item}: unknown mask {mask!r}")
+
+
+# ---------------------------------------------------------------------------
+# encryption
+
+
+def encryption_key(jwks: Mapping[str, Any] | None) -> Any | None:
+    """The first public key in ``jwks`` usable for ECDH-ES (EC P-256/384/521 or X25519/X448,
+    ``use`` enc or unset); None when there is none."""
+    if not jwks or not isinstance(jwks.get("keys"), list):
+        return None
+    for jwk in jwks["keys"]:
+        if not isinstance(jwk, Mapping) or jwk.get("use", "enc") != "enc":
+            continue
+        kty, crv = jwk.get("kty"), jwk.get("crv")
+        if not ((kty == "EC" and crv in _EC_CURVES) or (kty == "OKP" and crv in _OKP_CURVES)):
+            continue
+        public = {k: v for k, v in jwk.items() if k != "d"}
+        try:
+            key = import_key(public)
+        except (JoseError, ValueError, TypeError):
+            continue
+        if isinstance(key, ECKey | OKPKey):
+            return key
+    return None
+
+
+def encrypt_value(value: Any, key: Any) -> str:
+    """A compact JWE of ``value`` (as JSON) to ``key``."""
+    header: dict[str, Any] = {"alg": JWE_ALG, "enc": JWE_ENC, "cty": "json"}
+    kid = key.kid if hasattr(key, "kid") else None
+    if kid:
+        header["kid"] = kid
+    plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return jwe.encrypt_compact(header, plaintext, key)
+
+
+# ---------------------------------------------------------------------------
+# shaping
+
+
+@dataclass(frozen=True)
+class Shaped:
+    body: bytes
+    released: tuple[str, ...]  # items present in the output (clear, masked or encrypted)
+    withheld: dict[str, str] = field(default_factory=dict)  # item -> why
+    records: int = 0
+
+
+def parse_json(body: bytes, content_type: str | None = None) -> Any:
+    """The JSON value of ``body``; ShapeError when it is not JSON."""
+    if content_type is not None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if not (media == "application/json" or media.endswith("+json")):
+            raise ShapeError(f"response is {media or 'untyped'}, not JSON")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ShapeError("response body is not valid JSON") from None
+
+
+def _locate(doc: Any, records: str) -> tuple[Any, list[str]]:
+    """The records value and the keys leading to it."""
+    if not records:
+        return doc, []
+    node = doc
+    keys = records.split(".")
+    for k in keys:
+        if not isinstance(node, dict) or k not in node:
+            raise ShapeError(f"records are not at {records!r}")
+        node = node[k]
+    return node, keys
+
+
+def shape(
+    body: bytes,
+    *,
+    records: str,
+    items: Iterable[Item],
+    allowed: Iterable[str],
+    content_type: str | None = None,
+    recipient_jwks: Mapping[str, Any] | None = None,
+    no_key_reason: str = "the consuming client registered no encryption key",
+    mac: Mac | None = None,
+) -> Shaped:
+    """Cut, mask and encrypt the records of ``body``.
+
+    ``items`` are the resource's item rules; ``allowed`` the item names the decision
+    allows. Raises ShapeError when the body or its records cannot be checked.
+    """
+    doc = parse_json(body, content_type)
+    rules = {i.name: i for i in items}
+    allowed_set = [n for n in dict.fromkeys(allowed) if n in rules]
+    withheld: dict[str, str] = {}
+    key = None
+    if any(rules[n].encrypt for n in allowed_set):
+        key = encryption_key(recipient_jwks)
+        if key is None:
+            for n in allowed_set:
+                if rules[n].encrypt:
+                    withheld[n] = no_key_reason
+    out_items = [n for n in allowed_set if n not in withheld]
+    seen: set[str] = set()
+
+    def one(record: Any, where: str) -> dict[str, Any]:
+        if not isinstance(record, dict):
+            raise ShapeError(f"record {where} is not a JSON object")
+        out: dict[str, Any] = {}
+        for n in out_items:
+            if n not in record:
+                continue
+            rule = rules[n]
+            value = apply_mask(rule.mask, record[n], item=n, mac=mac)
+            if rule.encrypt:
+                value = encrypt_value(value, key)
+            out[n] = value
+            seen.add(n)
+        return out
+
+    target, path = _locate(doc, records)
+    if isinstance(target, list):
+        shaped_records: Any = [one(r, f"#{k}") for k, r in enumerate(target)]
+        count = len(target)
+    elif isinstance(target, dict):
+        shaped_records = one(target, "#0")
+        count = 1
+    else:
+        raise ShapeError(f"records at {records or 'the body'!r} are neither a list nor an object")
+
+    result = shaped_records if not path else _envelope(doc, path, shaped_records)
+    data = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    released = tuple(n for n in out_items if n in seen)
+    return Shaped(data, released, withheld, count)
+
+
+def _envelope(doc: dict[str, Any], path: list[str], records: Any) -> dict[str, Any]:
+    """The envelope along ``path`` with only scalar values kept, and the records in place."""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if k == path[0]:
+            out[k] = records if len(path) == 1 else _envelope(v, path[1:], records)
+        elif v is None or isinstance(v, str | int | float | bool):
+            out[k] = v
+    return out

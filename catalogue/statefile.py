@@ -1,0 +1,364 @@
+"""The state file's ``catalogue:`` and ``grants:`` sections (see DESIGN.md).
+
+    catalogue:
+      - code: JG-0001
+        name: 公务用车基础信息
+        provider: jgswj
+        system: vehicles
+        share_type: conditional          # unconditional | conditional | none
+        conditions: 仅用于公务用车费用核算
+        route: {method: GET, path: /api/vehicles, records: items}
+        items:
+          - {name: plate_number, title: 车牌号, level: 1, authoritative: true}
+          - {name: driver_phone, title: 驾驶员手机号, level: 3, encrypt: true}
+    grants:
+      - {resource: JG-0001, consumer: czt, items: [plate_number], purpose: 费用核算,
+         until: 2027-12-31}
+
+Optional resource keys: summary, basis, share_method, update_cycle, open_attr,
+status (a new resource defaults to published; an existing one keeps its status
+unless the file names one) and version (informational: the store counts
+versions). Optional item keys: type, level (1-4), mask, encrypt, authoritative,
+shareable. Optional grant keys: client, from, basis.
+
+A grant is identified by (resource, consumer, client, purpose): applying
+changes its items and dates; a grant revoked since is left revoked. Apply
+never deletes. Publishing items another department provides as authoritative
+calls ``warn`` with the resources to reuse.
+
+The gateway hands in what this package must not import: the stored
+departments, systems and clients, and how to make a plan entry (its Change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from catalogue import store
+from catalogue.duplicates import duplicate_warnings
+from catalogue.model import (
+    CONDITIONAL,
+    REVOKED,
+    Resource,
+    parse_date,
+    resource_from_entry,
+    resource_problems,
+    route_problems,
+)
+from catalogue.routes import same_route
+
+GRANT_REQUIRED = frozenset({"resource", "consumer", "items", "purpose", "until"})
+GRANT_OPTIONAL = frozenset({"client", "from", "basis"})
+
+
+@dataclass
+class Lookups:
+    """The gateway's tables, read through the apply transaction's connection."""
+
+    departments: Callable[[Connection], set[str]]
+    systems: Callable[[Connection], dict[str, str]]  # code -> department
+    clients: Callable[[Connection], dict[str, str]]  # client_id -> department
+
+
+def _where(section: str, index: int, entry: Any) -> str:
+    line = getattr(entry, "line", 0)
+    return f"{section}[{index}]" + (f" (line {line})" if line else "")
+
+
+def _doc_codes(doc: Mapping[str, Any], section: str, key: str, value: str) -> dict[str, str]:
+    out = {}
+    for e in doc.get(section) or []:
+        if isinstance(e, Mapping) and key in e and value in e:
+            out[str(e[key])] = str(e[value])
+    return out
+
+
+def validate_resources(
+    entries: list[Any],
+    *,
+    departments: set[str],
+    systems: Mapping[str, str],
+    stored: list[Resource],
+    section: str = "catalogue",
+    where: Callable[[int, Any], str] | None = None,
+) -> list[str]:
+    """Pure validation of resource entries against what exists; each problem with its place."""
+    place = where or (lambda i, e: _where(section, i, e))
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    routes: list[tuple[str, str, str, str, str]] = []  # system, method, path, code, where
+    for i, entry in enumerate(entries):
+        at = place(i, entry)
+        found = resource_problems(entry)
+        problems.extend(f"{at}: {p}" for p in found)
+        if not isinstance(entry, Mapping):
+            continue
+        code = entry.get("code")
+        if code is not None:
+            if str(code) in seen:
+                problems.append(f"{at}: duplicate code {code!r} (first at {section}"
+                                f"[{seen[str(code)]}])")
+            else:
+                seen[str(code)] = i
+        provider = entry.get("provider")
+        if provider is not None and str(provider) not in departments:
+            problems.append(f"{at}: unknown provider department {provider!r}")
+        system = entry.get("system")
+        if system is not None:
+            if str(system) not in systems:
+                problems.append(f"{at}: unknown system {system!r}")
+            elif provider is not None and systems[str(system)] != str(provider):
+                problems.append(f"{at}: system {system!r} belongs to {systems[str(system)]}, "
+                                f"not to the provider {provider}")
+        route = entry.get("route")
+        if (isinstance(route, Mapping) and system is not None and code is not None
+                and not route_problems(route)):
+            method = str(route.get("method", "GET")).upper()
+            for other in routes:
+                if other[0] == str(system) and same_route(other[1], other[2], method,
+                                                          route["path"]):
+                    problems.append(f"{at}: route {method} {route['path']} is also the route "
+                                    f"of {other[3]} ({other[4]})")
+            routes.append((str(system), method, route["path"], str(code), at))
+    in_file = set(seen)
+    for r in stored:
+        if r.code in in_file:
+            continue
+        for sys_, method, path, _code, at in routes:
+            if sys_ == r.system and same_route(r.route.method, r.route.path, method, path):
+                problems.append(f"{at}: route {method} {path} is already the route of {r.code}")
+    return problems
+
+
+class CatalogueSection:
+    """SectionHandler for ``catalogue:`` (see gateway.statefile.SectionHandler)."""
+
+    name = "catalogue"
+    order = 60
+
+    def __init__(
+        self,
+        *,
+        lookups: Lookups,
+        change: Callable[..., Any],
+        clock: Callable[[], datetime] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.lookups = lookups
+        self.change = change
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.warn = warn or (lambda _m: None)
+        self.warnings: list[str] = []
+
+    def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
+                 ) -> list[str]:
+        departments = set(self.lookups.departments(conn)) | set(
+            _doc_codes(doc, "departments", "code", "name"))
+        systems = dict(self.lookups.systems(conn))
+        systems.update(_doc_codes(doc, "systems", "code", "department"))
+        return validate_resources(entries, departments=departments, systems=systems,
+                                  stored=store.load_resources(conn))
+
+    def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Any]:
+        changes = []
+        touched: list[str] = []
+        now = self.clock()
+        for entry in entries:
+            code = str(entry["code"])
+            old = store.get_resource(conn, code)
+            status = entry.get("status") or (old.status if old else None)
+            resource = resource_from_entry(entry, status=status)
+            result = store.save_resource(conn, resource, now) if write else _diff(old, resource)
+            if result is None:
+                continue
+            if result == ():
+                changes.append(self.change("create", "resource", code))
+            else:
+                changes.append(self.change("update", "resource", code, tuple(result)))
+            touched.append(code)
+        if touched and write:
+            everything = store.load_resources(conn)
+            for r in everything:
+                if r.code in touched:
+                    for message in duplicate_warnings(r, everything):
+                        self.warnings.append(message)
+                        self.warn(message)
+        return changes
+
+    def export(self, conn: Connection) -> list[dict[str, Any]]:
+        return [r.to_entry() for r in store.load_resources(conn)]
+
+
+def _diff(old: Resource | None, new: Resource) -> tuple[str, ...] | None:
+    if old is None:
+        return ()
+    a, b = old.content(), new.content()
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if old.status != new.status:
+        changed.append("status")
+    return tuple(changed) or None
+
+
+def grant_key(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    client = entry.get("client")
+    return (str(entry["resource"]), str(entry["consumer"]),
+            "" if client is None else str(client), str(entry["purpose"]))
+
+
+class GrantsSection:
+    """SectionHandler for ``grants:``; applies after ``catalogue:``."""
+
+    name = "grants"
+    order = 61
+
+    def __init__(
+        self,
+        *,
+        lookups: Lookups,
+        change: Callable[..., Any],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.lookups = lookups
+        self.change = change
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
+                 ) -> list[str]:
+        departments = set(self.lookups.departments(conn)) | set(
+            _doc_codes(doc, "departments", "code", "name"))
+        clients = dict(self.lookups.clients(conn))
+        clients.update(_doc_codes(doc, "clients", "client_id", "department"))
+        known: dict[str, Resource] = {r.code: r for r in store.load_resources(conn)}
+        for e in doc.get("catalogue") or []:
+            if isinstance(e, Mapping) and not resource_problems(e):
+                known[str(e["code"])] = resource_from_entry(e)
+        problems: list[str] = []
+        seen: dict[tuple[str, str, str, str], int] = {}
+        for i, e in enumerate(entries):
+            at = _where("grants", i, e)
+            if not isinstance(e, Mapping):
+                problems.append(f"{at}: must be a mapping")
+                continue
+            problems += [f"{at}: unknown key {k!r}"
+                         for k in sorted(set(e) - GRANT_REQUIRED - GRANT_OPTIONAL)]
+            missing = sorted(GRANT_REQUIRED - set(e))
+            problems += [f"{at}: missing key {k!r}" for k in missing]
+            if missing:
+                continue
+            res = known.get(str(e["resource"]))
+            consumer = str(e["consumer"])
+            if res is None:
+                problems.append(f"{at}: unknown resource {e['resource']!r}")
+            elif res.share_type != CONDITIONAL:
+                problems.append(f"{at}: {res.code} is {res.share_type}; grants are for "
+                                "conditional resources")
+            if consumer not in departments:
+                problems.append(f"{at}: unknown consumer department {consumer!r}")
+            elif res is not None and consumer == res.provider:
+                problems.append(f"{at}: {consumer} provides {res.code} and needs no grant")
+            items = e["items"]
+            if not isinstance(items, list) or not items or not all(
+                    isinstance(x, str) for x in items):
+                problems.append(f"{at}: items must be a non-empty list of item names")
+            elif res is not None:
+                bad = [x for x in items if x not in res.shareable_items]
+                if bad:
+                    problems.append(f"{at}: items not shareable in {res.code}: "
+                                    f"{', '.join(bad)}")
+            if not isinstance(e["purpose"], str) or not e["purpose"].strip():
+                problems.append(f"{at}: purpose must be a non-empty string")
+            until = parse_date(e["until"])
+            if until is None:
+                problems.append(f"{at}: until must be a date YYYY-MM-DD")
+            start = None
+            if e.get("from") is not None:
+                start = parse_date(e["from"])
+                if start is None:
+                    problems.append(f"{at}: from must be a date YYYY-MM-DD")
+            if start and until and start > until:
+                problems.append(f"{at}: from is after until")
+            client = e.get("client")
+            if client is not None:
+                owner = clients.get(str(client))
+                if owner is None:
+                    problems.append(f"{at}: unknown client {client!r}")
+                elif owner != consumer:
+                    problems.append(f"{at}: client {client!r} belongs to {owner}, "
+                                    f"not to {consumer}")
+            if "basis" in e and not isinstance(e["basis"], str):
+                problems.append(f"{at}: basis must be a string")
+            key = grant_key(e)
+            if key in seen:
+                problems.append(f"{at}: duplicate of grants[{seen[key]}] (same resource, "
+                                "consumer, client and purpose)")
+            else:
+                seen[key] = i
+        return problems
+
+    def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Any]:
+        changes = []
+        now = self.clock()
+        existing: dict[tuple[str, str, str, str], Any] = {}
+        for g in store.load_grants(conn):
+            # the newest grant with a key wins; an active one over a revoked one
+            prev = existing.get(g.key())
+            if prev is None or prev.status == REVOKED or g.status != REVOKED:
+                existing[g.key()] = g
+        for e in entries:
+            key = grant_key(e)
+            label = f"{key[0]}->{key[1]}" + (f"/{key[2]}" if key[2] else "") + f" ({key[3]})"
+            items = list(dict.fromkeys(e["items"]))
+            until = parse_date(e["until"])
+            start = parse_date(e["from"]) if e.get("from") is not None else None
+            basis = str(e.get("basis") or "")
+            old = existing.get(key)
+            if old is None:
+                changes.append(self.change("create", "grant", label))
+                if write:
+                    assert until is not None
+                    store.insert_grant(conn, resource=key[0], consumer=key[1], items_=items,
+                                       purpose=key[3], until=until, now=now,
+                                       client_id=key[2] or None, valid_from=start,
+                                       basis=basis, source="state")
+                continue
+            if old.status == REVOKED:
+                continue  # revocation sticks; a new grant needs a new purpose or an application
+            diff: dict[str, Any] = {}
+            if list(old.items) != items:
+                diff["items"] = items
+            if old.until != until:
+                diff["until"] = until
+            if old.valid_from != start:
+                diff["valid_from"] = start
+            if old.basis != basis:
+                diff["basis"] = basis
+            if diff:
+                names = tuple(sorted("from" if k == "valid_from" else k for k in diff))
+                changes.append(self.change("update", "grant", label, names))
+                if write:
+                    store.update_grant(conn, old.id, now, **diff)
+        return changes
+
+    def export(self, conn: Connection) -> list[dict[str, Any]]:
+        latest: dict[tuple[str, str, str, str], Any] = {}
+        for g in store.load_grants(conn):
+            if g.status != REVOKED:
+                latest[g.key()] = g
+        out = []
+        for g in sorted(latest.values(), key=lambda g: g.id):
+            entry: dict[str, Any] = {"resource": g.resource, "consumer": g.consumer}
+            if g.client_id:
+                entry["client"] = g.client_id
+            entry.update(items=list(g.items), purpose=g.purpose)
+            if g.valid_from:
+                entry["from"] = g.valid_from
+            entry["until"] = g.until
+            if g.basis:
+                entry["basis"] = g.basis
+            out.append(entry)
+        return out

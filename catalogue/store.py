@@ -1,0 +1,282 @@
+"""Reading and writing the catalogue's tables. Every function takes a connection
+inside the caller's transaction; writes bump ``catalogue_version``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from catalogue.model import (
+    ACTIVE,
+    PUBLISHED,
+    Application,
+    Grant,
+    Item,
+    Resource,
+    Route,
+)
+from catalogue.tables import applications, grants, items, resources, version
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+# ---------------------------------------------------------------------------
+# version
+
+
+def bump_version(conn: Connection, now: datetime) -> int:
+    current = conn.execute(sa.select(version.c.version).where(version.c.id == 1)).scalar()
+    if current is None:
+        conn.execute(version.insert().values(id=1, version=1, updated_at=now))
+        return 1
+    conn.execute(
+        version.update().where(version.c.id == 1).values(version=version.c.version + 1,
+                                                         updated_at=now)
+    )
+    return int(current) + 1
+
+
+def read_version(conn: Connection) -> int:
+    return int(conn.execute(sa.select(version.c.version).where(version.c.id == 1)).scalar() or 0)
+
+
+# ---------------------------------------------------------------------------
+# resources
+
+
+def _resource(row: Any, item_rows: Iterable[Any]) -> Resource:
+    return Resource(
+        code=row.code, name=row.name, provider=row.provider, system=row.system,
+        share_type=row.share_type,
+        route=Route(row.route_method, row.route_path, row.route_records or ""),
+        items=tuple(
+            Item(name=i.name, title=i.title, type=i.type, level=i.level, mask=i.mask,
+                 encrypt=bool(i.encrypt), authoritative=bool(i.authoritative),
+                 shareable=bool(i.shareable))
+            for i in item_rows
+        ),
+        summary=row.summary or "", conditions=row.conditions or "", basis=row.basis or "",
+        share_method=row.share_method, update_cycle=row.update_cycle or "",
+        open_attr=row.open_attr or "", status=row.status, version=row.version,
+        published_at=aware(row.published_at),
+    )
+
+
+def load_resources(conn: Connection, codes: Iterable[str] | None = None) -> list[Resource]:
+    query = sa.select(resources).order_by(resources.c.code)
+    if codes is not None:
+        query = query.where(resources.c.code.in_(list(codes)))
+    rows = list(conn.execute(query))
+    by_id: dict[int, list[Any]] = {r.id: [] for r in rows}
+    if rows:
+        for i in conn.execute(
+            sa.select(items).where(items.c.resource_id.in_(list(by_id)))
+            .order_by(items.c.resource_id, items.c.position)
+        ):
+            by_id[i.resource_id].append(i)
+    return [_resource(r, by_id[r.id]) for r in rows]
+
+
+def get_resource(conn: Connection, code: str) -> Resource | None:
+    found = load_resources(conn, [code])
+    return found[0] if found else None
+
+
+def save_resource(conn: Connection, resource: Resource, now: datetime) -> tuple[str, ...] | None:
+    """Create or update ``resource`` (status included). Returns None when nothing
+    changed, () when created, or the names of the changed fields. A change of
+    content (anything but status) bumps the resource's version."""
+    old = get_resource(conn, resource.code)
+    values = {
+        "name": resource.name, "summary": resource.summary, "provider": resource.provider,
+        "system": resource.system, "share_type": resource.share_type,
+        "conditions": resource.conditions, "basis": resource.basis,
+        "share_method": resource.share_method, "update_cycle": resource.update_cycle,
+        "open_attr": resource.open_attr, "route_method": resource.route.method,
+        "route_path": resource.route.path, "route_records": resource.route.records,
+        "status": resource.status, "updated_at": now,
+    }
+    if old is None:
+        rid = conn.execute(
+            resources.insert().values(
+                code=resource.code, version=1, created_at=now,
+                published_at=now if resource.status == PUBLISHED else None, **values,
+            )
+        ).inserted_primary_key[0]
+        _write_items(conn, rid, resource.items)
+        bump_version(conn, now)
+        return ()
+    old_content, new_content = old.content(), resource.content()
+    changed = sorted(k for k in set(old_content) | set(new_content)
+                     if old_content.get(k) != new_content.get(k))
+    if old.status != resource.status:
+        changed.append("status")
+    if not changed:
+        return None
+    rid = conn.execute(sa.select(resources.c.id).where(resources.c.code == resource.code)).scalar()
+    if old_content != new_content:
+        values["version"] = old.version + 1
+    if resource.status == PUBLISHED and old.status != PUBLISHED:
+        values["published_at"] = now
+    conn.execute(resources.update().where(resources.c.id == rid).values(**values))
+    if "items" in changed:
+        conn.execute(items.delete().where(items.c.resource_id == rid))
+        _write_items(conn, rid, resource.items)
+    bump_version(conn, now)
+    return tuple(changed)
+
+
+def _write_items(conn: Connection, rid: int, item_list: Iterable[Item]) -> None:
+    rows = [
+        {"resource_id": rid, "position": k, "name": i.name, "title": i.title, "type": i.type,
+         "level": i.level, "mask": i.mask, "encrypt": i.encrypt,
+         "authoritative": i.authoritative, "shareable": i.shareable}
+        for k, i in enumerate(item_list)
+    ]
+    if rows:
+        conn.execute(items.insert(), rows)
+
+
+def set_status(conn: Connection, code: str, status: str, now: datetime) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == PUBLISHED:
+        values["published_at"] = now
+    conn.execute(resources.update().where(resources.c.code == code).values(**values))
+    bump_version(conn, now)
+
+
+# ---------------------------------------------------------------------------
+# grants
+
+
+def _grant(row: Any) -> Grant:
+    return Grant(
+        id=row.id, resource=row.resource, consumer=row.consumer,
+        items=tuple(row.items or ()), purpose=row.purpose, until=_date(row.until),  # type: ignore[arg-type]
+        client_id=row.client_id, valid_from=_date(row.valid_from), status=row.status,
+        basis=row.basis or "", application_id=row.application_id, approved_by=row.approved_by,
+        revoked_at=aware(row.revoked_at), revoked_by=row.revoked_by,
+        revoke_reason=row.revoke_reason, source=row.source,
+    )
+
+
+def load_grants(
+    conn: Connection,
+    *,
+    resource: str | None = None,
+    consumer: str | None = None,
+    client_id: str | None = None,
+    status: str | None = None,
+) -> list[Grant]:
+    query = sa.select(grants).order_by(grants.c.id)
+    if resource is not None:
+        query = query.where(grants.c.resource == resource)
+    if consumer is not None:
+        query = query.where(grants.c.consumer == consumer)
+    if client_id is not None:
+        query = query.where(sa.or_(grants.c.client_id.is_(None), grants.c.client_id == client_id))
+    if status is not None:
+        query = query.where(grants.c.status == status)
+    return [_grant(r) for r in conn.execute(query)]
+
+
+def get_grant(conn: Connection, grant_id: int) -> Grant | None:
+    row = conn.execute(sa.select(grants).where(grants.c.id == grant_id)).first()
+    return None if row is None else _grant(row)
+
+
+def insert_grant(
+    conn: Connection,
+    *,
+    resource: str,
+    consumer: str,
+    items_: Iterable[str],
+    purpose: str,
+    until: date,
+    now: datetime,
+    client_id: str | None = None,
+    valid_from: date | None = None,
+    basis: str = "",
+    source: str = "application",
+    application_id: int | None = None,
+    approved_by: str | None = None,
+) -> int:
+    gid = conn.execute(
+        grants.insert().values(
+            resource=resource, consumer=consumer, client_id=client_id, items=list(items_),
+            purpose=purpose, basis=basis, valid_from=valid_from, until=until, status=ACTIVE,
+            source=source, application_id=application_id, approved_by=approved_by,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
+    bump_version(conn, now)
+    return int(gid)
+
+
+def update_grant(conn: Connection, grant_id: int, now: datetime, **values: Any) -> None:
+    if "items" in values:
+        values["items"] = list(values["items"])
+    conn.execute(grants.update().where(grants.c.id == grant_id).values(**values))
+    bump_version(conn, now)
+
+
+# ---------------------------------------------------------------------------
+# applications
+
+
+def _application(row: Any) -> Application:
+    return Application(
+        id=row.id, resource=row.resource, consumer=row.consumer, applicant=row.applicant,
+        items=tuple(row.items or ()), purpose=row.purpose, until=_date(row.until),  # type: ignore[arg-type]
+        status=row.status, due_at=aware(row.due_at),  # type: ignore[arg-type]
+        created_at=aware(row.created_at),  # type: ignore[arg-type]
+        client_id=row.client_id, valid_from=_date(row.valid_from), basis=row.basis or "",
+        decided_by=row.decided_by, decided_at=aware(row.decided_at), reason=row.reason,
+        grant_id=row.grant_id, history=tuple(row.history or ()),
+    )
+
+
+def get_application(conn: Connection, app_id: int) -> Application | None:
+    row = conn.execute(sa.select(applications).where(applications.c.id == app_id)).first()
+    return None if row is None else _application(row)
+
+
+def load_applications(
+    conn: Connection,
+    *,
+    status: Iterable[str] | None = None,
+    consumer: str | None = None,
+    resources_: Iterable[str] | None = None,
+) -> list[Application]:
+    query = sa.select(applications).order_by(applications.c.id)
+    if status is not None:
+        query = query.where(applications.c.status.in_(list(status)))
+    if consumer is not None:
+        query = query.where(applications.c.consumer == consumer)
+    if resources_ is not None:
+        query = query.where(applications.c.resource.in_(list(resources_)))
+    return [_application(r) for r in conn.execute(query)]
+
+
+def insert_application(conn: Connection, **values: Any) -> int:
+    values["items"] = list(values["items"])
+    return int(conn.execute(applications.insert().values(**values)).inserted_primary_key[0])
+
+
+def update_application(conn: Connection, app_id: int, **values: Any) -> None:
+    conn.execute(applications.update().where(applications.c.id == app_id).values(**values))

@@ -1,0 +1,120 @@
+"""Tables the catalogue owns (migration ``0006_catalogue`` mirrors them).
+
+Department, system and client codes are plain strings: the gateway owns those
+tables and checks the references before anything is written here. Every
+change to resources or grants bumps ``catalogue_version`` in the same
+transaction; each gateway process polls that one row to reload within 1 s.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+resources = sa.Table(
+    "catalogue_resources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False, default=""),
+    sa.Column("provider", sa.String(64), nullable=False, index=True),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("share_type", sa.String(16), nullable=False),
+    sa.Column("conditions", sa.Text, nullable=False, default=""),
+    sa.Column("basis", sa.Text, nullable=False, default=""),
+    sa.Column("share_method", sa.String(16), nullable=False, default="api"),
+    sa.Column("update_cycle", sa.String(64), nullable=False, default=""),
+    sa.Column("open_attr", sa.String(200), nullable=False, default=""),
+    sa.Column("route_method", sa.String(8), nullable=False),
+    sa.Column("route_path", sa.String(500), nullable=False),
+    sa.Column("route_records", sa.String(200), nullable=False, default=""),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+items = sa.Table(
+    "catalogue_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "resource_id",
+        sa.Integer,
+        sa.ForeignKey("catalogue_resources.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False, default="string"),
+    sa.Column("level", sa.Integer, nullable=False, default=1),
+    sa.Column("mask", sa.String(32), nullable=True),
+    sa.Column("encrypt", sa.Boolean, nullable=False, default=False),
+    sa.Column("authoritative", sa.Boolean, nullable=False, default=False),
+    sa.Column("shareable", sa.Boolean, nullable=False, default=True),
+    sa.UniqueConstraint("resource_id", "name"),
+)
+
+applications = sa.Table(
+    "catalogue_applications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("resource", sa.String(64), nullable=False, index=True),
+    sa.Column("consumer", sa.String(64), nullable=False, index=True),
+    sa.Column("client_id", sa.String(128), nullable=True),
+    sa.Column("applicant", sa.String(128), nullable=False),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("basis", sa.Text, nullable=False, default=""),
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("until", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_by", sa.String(128), nullable=True),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("grant_id", sa.Integer, nullable=True),
+    sa.Column("history", sa.JSON, nullable=False),
+)
+
+grants = sa.Table(
+    "catalogue_grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("resource", sa.String(64), nullable=False, index=True),
+    sa.Column("consumer", sa.String(64), nullable=False, index=True),
+    sa.Column("client_id", sa.String(128), nullable=True),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("basis", sa.Text, nullable=False, default=""),
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("until", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("application_id", sa.Integer, nullable=True),
+    sa.Column("approved_by", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_by", sa.String(128), nullable=True),
+    sa.Column("revoke_reason", sa.Text, nullable=True),
+)
+
+version = sa.Table(
+    "catalogue_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

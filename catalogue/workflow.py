@@ -1,0 +1,398 @@
+"""Applications and grants: 申请 → 审核 → 授权 → 使用 → 到期/撤销.
+
+    apply ──► submitted ──approve──► approved ──► grant (active ─► expired | revoked)
+                  │   (provider's data steward; may narrow items and period)
+                  └─reject (reason)─► rejected ──escalate──► escalated (协商, security admin)
+                                                                ├─approve──► approved ──► grant
+                                                                └─close (reason)──► closed
+    a resource that is not shared (不予共享) can only be escalated: its applications
+    start as escalated and only the security admin decides them.
+
+A submitted or escalated application is due ``due_working_days`` (default 10)
+working days after it was filed, Monday to Friday in China Standard Time,
+minus the configured holidays; past that it is on the overdue list (never
+approved automatically). Every transition calls ``record(event, detail)`` after
+its transaction commits: the gateway turns that into an audit record, so this
+package stays below the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from catalogue import store
+from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
+from catalogue.model import (
+    APPROVED,
+    CLOSED,
+    CONDITIONAL,
+    CST,
+    ESCALATED,
+    NONE,
+    OPEN_STATES,
+    PUBLISHED,
+    REJECTED,
+    REVOKED,
+    SUBMITTED,
+    UNCONDITIONAL,
+    Application,
+    Grant,
+    cst_date,
+    parse_date,
+)
+
+Record = Callable[[str, dict[str, Any]], None]
+DUE_WORKING_DAYS = 10
+MAX_PURPOSE = 500
+
+
+def add_working_days(start: datetime, days: int, holidays: Collection[date] = ()) -> datetime:
+    """``start`` moved ``days`` working days on (Mon-Fri, CST, minus ``holidays``), same
+    time of day. Filed on a weekend or holiday, the count starts on the next working day."""
+    local = start.astimezone(CST)
+    d = local.date()
+    left = days
+    while left > 0:
+        d += timedelta(days=1)
+        if d.weekday() < 5 and d not in holidays:
+            left -= 1
+    return datetime.combine(d, local.timetz()).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts. ``operator`` is the CLI operator on the gateway host: every transition
+    is open to them, and each is still audited under their name."""
+
+    name: str
+    department: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    operator: bool = False
+
+    def is_steward_of(self, department: str) -> bool:
+        return self.operator or ("data_steward" in self.roles and self.department == department)
+
+    @property
+    def is_secadmin(self) -> bool:
+        return self.operator or "secadmin" in self.roles
+
+
+def _utc(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+class Workflow:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        record: Record,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        due_working_days: int = DUE_WORKING_DAYS,
+        holidays: Collection[date] = (),
+        client_department: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.record = record
+        self.clock = clock
+        self.due_working_days = due_working_days
+        self.holidays = frozenset(holidays)
+        self.client_department = client_department
+
+    def _now(self) -> datetime:
+        return _utc(self.clock())
+
+    # -- applications ----------------------------------------------------------------
+
+    def apply(
+        self,
+        actor: Actor,
+        resource: str,
+        *,
+        items: Iterable[str],
+        purpose: str,
+        until: date | str,
+        basis: str = "",
+        consumer: str | None = None,
+        client_id: str | None = None,
+        valid_from: date | str | None = None,
+    ) -> Application:
+        """File an application for ``resource`` on behalf of the actor's department."""
+        now = self._now()
+        consumer = consumer or actor.department
+        if not consumer:
+            raise InvalidInput("an application needs the consumer department")
+        if consumer != actor.department and not actor.operator:
+            raise NotAllowed("you can only apply for your own department")
+        item_list = list(dict.fromkeys(items))
+        with self.engine.begin() as conn:
+            res = store.get_resource(conn, resource)
+            if res is None or res.status != PUBLISHED:
+                raise UnknownObject(f"no published resource {resource!r}")
+            problems = []
+            if consumer == res.provider:
+                raise WorkflowConflict(f"{consumer} provides {resource}: no application needed")
+            if res.share_type == UNCONDITIONAL:
+                raise WorkflowConflict(f"{resource} is shared unconditionally: no application "
+                                       "needed")
+            if not item_list:
+                problems.append("name at least one item")
+            unknown = [i for i in item_list if i not in res.shareable_items]
+            if unknown:
+                problems.append(f"items not shareable in {resource}: {', '.join(unknown)}")
+            if not isinstance(purpose, str) or not purpose.strip():
+                problems.append("purpose (用途) is required")
+            elif len(purpose) > MAX_PURPOSE:
+                problems.append(f"purpose longer than {MAX_PURPOSE} characters")
+            end = parse_date(until)
+            start = parse_date(valid_from) if valid_from is not None else None
+            if end is None:
+                problems.append("until must be a date YYYY-MM-DD")
+            elif end < cst_date(now):
+                problems.append("until is in the past")
+            if valid_from is not None and start is None:
+                problems.append("from must be a date YYYY-MM-DD")
+            if start and end and start > end:
+                problems.append("from is after until")
+            if client_id is not None and self.client_department is not None:
+                owner = self.client_department(client_id)
+                if owner != consumer:
+                    problems.append(f"client {client_id!r} is not a client of {consumer}")
+            if problems:
+                raise InvalidInput("application rejected", problems)
+            assert end is not None
+            status = ESCALATED if res.share_type == NONE else SUBMITTED
+            history = [{"at": now.isoformat(), "by": actor.name, "status": status}]
+            app_id = store.insert_application(
+                conn, resource=resource, consumer=consumer, client_id=client_id,
+                applicant=actor.name, items=item_list, purpose=purpose.strip(),
+                basis=basis or "", valid_from=start, until=end, status=status,
+                due_at=add_working_days(now, self.due_working_days, self.holidays),
+                created_at=now, history=history,
+            )
+            app = store.get_application(conn, app_id)
+        assert app is not None
+        self._record("application." + status, actor, app)
+        return app
+
+    def _load(self, conn: Any, app_id: int) -> Application:
+        app = store.get_application(conn, app_id)
+        if app is None:
+            raise UnknownObject(f"no application {app_id}")
+        return app
+
+    def approve(
+        self,
+        actor: Actor,
+        app_id: int,
+        *,
+        items: Iterable[str] | None = None,
+        until: date | str | None = None,
+        note: str = "",
+    ) -> Grant:
+        """Approve, possibly narrowing items or period; creates the grant."""
+        now = self._now()
+        with self.engine.begin() as conn:
+            app = self._load(conn, app_id)
+            res = store.get_resource(conn, app.resource)
+            if res is None:
+                raise UnknownObject(f"resource {app.resource} no longer exists")
+            if app.status == SUBMITTED:
+                if not actor.is_steward_of(res.provider):
+                    raise NotAllowed(f"only a data steward of {res.provider} approves this")
+            elif app.status == ESCALATED:
+                if not actor.is_secadmin:
+                    raise NotAllowed("an escalated application is decided by the security "
+                                     "admin")
+            else:
+                raise WorkflowConflict(f"application {app_id} is {app.status}")
+            if res.share_type not in (CONDITIONAL, NONE):
+                raise WorkflowConflict(f"{res.code} is {res.share_type}")
+            granted = list(app.items) if items is None else list(dict.fromkeys(items))
+            problems = []
+            wider = [i for i in granted if i not in app.items]
+            if wider:
+                problems.append(f"approval can only narrow the items; not applied for: "
+                                f"{', '.join(wider)}")
+            if not granted:
+                problems.append("approve at least one item (or reject)")
+            gone = [i for i in granted if i not in res.shareable_items]
+            if gone:
+                problems.append(f"items no longer shareable: {', '.join(gone)}")
+            end = app.until if until is None else parse_date(until)
+            if end is None:
+                problems.append("until must be a date YYYY-MM-DD")
+            elif end > app.until:
+                problems.append(f"approval can only shorten the period (applied until "
+                                f"{app.until.isoformat()})")
+            elif app.valid_from and end < app.valid_from:
+                problems.append("until is before from")
+            if problems:
+                raise InvalidInput("approval rejected", problems)
+            assert end is not None
+            grant_id = store.insert_grant(
+                conn, resource=app.resource, consumer=app.consumer, client_id=app.client_id,
+                items_=granted, purpose=app.purpose, until=end, now=now,
+                valid_from=app.valid_from, basis=app.basis, source="application",
+                application_id=app.id, approved_by=actor.name,
+            )
+            narrowed = granted != list(app.items) or end != app.until
+            store.update_application(
+                conn, app.id, status=APPROVED, decided_by=actor.name, decided_at=now,
+                reason=note or None, grant_id=grant_id,
+                history=[*app.history, {"at": now.isoformat(), "by": actor.name,
+                                        "status": APPROVED, "narrowed": narrowed}],
+            )
+            grant = store.get_grant(conn, grant_id)
+            app = self._load(conn, app_id)
+        assert grant is not None
+        self._record("application.approved", actor, app, grant=grant.id, narrowed=narrowed,
+                     granted_items=list(grant.items), until=grant.until.isoformat())
+        self._record_grant("grant.created", actor, grant)
+        return grant
+
+    def reject(self, actor: Actor, app_id: int, reason: str) -> Application:
+        """Reject with a reason (required)."""
+        return self._decide(actor, app_id, REJECTED, reason, from_states=(SUBMITTED,))
+
+    def close(self, actor: Actor, app_id: int, reason: str) -> Application:
+        """The security admin ends an escalated application without a grant."""
+        return self._decide(actor, app_id, CLOSED, reason, from_states=(ESCALATED,))
+
+    def escalate(self, actor: Actor, app_id: int, reason: str) -> Application:
+        """Send a rejected application to the security admin for coordination (协商)."""
+        return self._decide(actor, app_id, ESCALATED, reason, from_states=(REJECTED,))
+
+    def _decide(self, actor: Actor, app_id: int, status: str, reason: str,
+                from_states: tuple[str, ...]) -> Application:
+        now = self._now()
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput(f"a reason is required to mark an application {status}")
+        with self.engine.begin() as conn:
+            app = self._load(conn, app_id)
+            if app.status not in from_states:
+                raise WorkflowConflict(f"application {app_id} is {app.status}")
+            res = store.get_resource(conn, app.resource)
+            provider = res.provider if res else ""
+            if status == REJECTED and not actor.is_steward_of(provider):
+                raise NotAllowed(f"only a data steward of {provider} rejects this")
+            if status == CLOSED and not actor.is_secadmin:
+                raise NotAllowed("only the security admin closes an escalated application")
+            if status == ESCALATED and not (actor.is_secadmin
+                                            or actor.department == app.consumer):
+                raise NotAllowed(f"only {app.consumer} or the security admin escalates this")
+            values: dict[str, Any] = {
+                "status": status, "reason": reason.strip(),
+                "history": [*app.history, {"at": now.isoformat(), "by": actor.name,
+                                           "status": status, "reason": reason.strip()}],
+            }
+            if status == ESCALATED:
+                # the coordination gets its own time limit
+                values["due_at"] = add_working_days(now, self.due_working_days, self.holidays)
+            else:
+                values.update(decided_by=actor.name, decided_at=now)
+            store.update_application(conn, app_id, **values)
+            app = self._load(conn, app_id)
+        self._record("application." + status, actor, app)
+        return app
+
+    def get(self, app_id: int) -> Application:
+        with self.engine.connect() as conn:
+            return self._load(conn, app_id)
+
+    def applications(
+        self,
+        *,
+        status: Iterable[str] | None = None,
+        consumer: str | None = None,
+        provider: str | None = None,
+    ) -> list[Application]:
+        with self.engine.connect() as conn:
+            codes = None
+            if provider is not None:
+                codes = [r.code for r in store.load_resources(conn) if r.provider == provider]
+            return store.load_applications(conn, status=status, consumer=consumer,
+                                           resources_=codes)
+
+    def overdue(self, now: datetime | None = None, *, provider: str | None = None
+                ) -> list[Application]:
+        """Open applications past their due date (oldest first)."""
+        at = _utc(now) if now else self._now()
+        found = self.applications(status=OPEN_STATES, provider=provider)
+        return sorted((a for a in found if a.overdue_at(at)), key=lambda a: a.due_at)
+
+    # -- grants ----------------------------------------------------------------------
+
+    def grants(
+        self,
+        *,
+        consumer: str | None = None,
+        client_id: str | None = None,
+        resource: str | None = None,
+        active_only: bool = False,
+    ) -> list[Grant]:
+        with self.engine.connect() as conn:
+            found = store.load_grants(conn, resource=resource, consumer=consumer,
+                                      client_id=client_id)
+        if active_only:
+            now = self._now()
+            found = [g for g in found if g.state_at(now) == "active"]
+        return found
+
+    def get_grant(self, grant_id: int) -> Grant:
+        with self.engine.connect() as conn:
+            grant = store.get_grant(conn, grant_id)
+        if grant is None:
+            raise UnknownObject(f"no grant {grant_id}")
+        return grant
+
+    def revoke(self, actor: Actor, grant_id: int, reason: str) -> Grant:
+        """Revoke now; every gateway process stops honouring it within a second."""
+        now = self._now()
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("a reason is required to revoke a grant")
+        with self.engine.begin() as conn:
+            grant = store.get_grant(conn, grant_id)
+            if grant is None:
+                raise UnknownObject(f"no grant {grant_id}")
+            res = store.get_resource(conn, grant.resource)
+            provider = res.provider if res else ""
+            if not (actor.is_secadmin or actor.is_steward_of(provider)):
+                raise NotAllowed(f"only a data steward of {provider} or the security admin "
+                                 "revokes this")
+            if grant.status == REVOKED:
+                raise WorkflowConflict(f"grant {grant_id} is already revoked")
+            store.update_grant(conn, grant_id, now, status=REVOKED, revoked_at=now,
+                               revoked_by=actor.name, revoke_reason=reason.strip())
+            grant = store.get_grant(conn, grant_id)
+        assert grant is not None
+        self._record_grant("grant.revoked", actor, grant, reason=reason.strip())
+        return grant
+
+    # -- audit -----------------------------------------------------------------------
+
+    def _record(self, event: str, actor: Actor, app: Application, **extra: Any) -> None:
+        detail: dict[str, Any] = {
+            "actor": actor.name, "actor_department": actor.department,
+            "department": app.consumer, "resource": app.resource, "items": list(app.items),
+            "purpose": app.purpose, "application": app.id, "status": app.status,
+            "reason": app.reason, "client": app.client_id,
+        }
+        detail.update(extra)
+        self.record("catalogue." + event, detail)
+
+    def _record_grant(self, event: str, actor: Actor, grant: Grant, **extra: Any) -> None:
+        detail: dict[str, Any] = {
+            "actor": actor.name, "actor_department": actor.department,
+            "department": grant.consumer, "resource": grant.resource,
+            "items": list(grant.items), "purpose": grant.purpose, "grant": grant.id,
+            "until": grant.until.isoformat(), "client": grant.client_id,
+            "application": grant.application_id,
+        }
+        detail.update(extra)
+        self.record("catalogue." + event, detail)
