@@ -216,6 +216,9 @@ class SystemDirectory:
         self._at = -1e9
         self._by_code: dict[str, System] = {}
 
+    def invalidate(self) -> None:
+        self._at = -1e9
+
     def get(self, code: str) -> System | None:
         now = time.monotonic()
         if now - self._at > self.ttl:

@@ -1,0 +1,97 @@
+"""The upstream helper: an upstream that trusts only the gateway's assertion."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.assertion import mint_assertion
+from gateway.proxy import get_proxy
+from gateway.proxy_auth import Principal
+from gateway.upstream_helper import (
+    AssertionMiddleware,
+    AssertionVerifier,
+    InvalidAssertion,
+    WSGIAssertionMiddleware,
+)
+from tests.proxy.conftest import Served, World, raw_request
+
+WHO = Principal("zhang.san", "zhang.san", "jgswj", "gx", frozenset({"staff"}), "office-web",
+                frozenset(), None, None, "bearer")
+
+
+async def test_asgi_upstream_accepts_only_the_gateways_assertion(world: World) -> None:
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse(request.scope["govgate"])
+
+    settings = world.services.settings
+    app = AssertionMiddleware(
+        Starlette(routes=[Route("/{p:path}", whoami)]),
+        gateway=f"http://127.0.0.1:{world.gateway.port}", issuer=settings.issuer,
+        audience="helped",
+    )
+    async with Served(app) as upstream:
+        world.services.state_applier().apply({"systems": [
+            {"code": "helped", "name": "helped", "department": "jgswj",
+             "upstream": f"http://127.0.0.1:{upstream.port}"}]})
+        get_proxy(world.services).systems.invalidate()  # else re-read within 1 s
+        r = await world.request("GET", "/s/helped/api/me", token=world.token())
+        assert r.status == 200, r.body
+        assert r.json()["username"] == "zhang.san" and r.json()["aud"] == "helped"
+        # straight to the upstream, around the gateway
+        direct = await raw_request(upstream.port, "GET", "/api/me", [])
+        assert direct.status == 401
+        # an assertion the gateway minted for another system
+        other = mint_assertion(world.services.keys, WHO, issuer=settings.issuer,
+                               system="echo", request_id="r1", now=world.services.clock())
+        r = await raw_request(upstream.port, "GET", "/api/me", [("X-Govgate-Assertion", other)])
+        assert r.status == 401
+
+
+def _verifier(world: World, **kw: Any) -> AssertionVerifier:
+    return AssertionVerifier(issuer=world.services.settings.issuer, audience="echo",
+                             jwks=world.services.keys.jwks(), **kw)
+
+
+def test_verifier_refuses_expired_forged_and_other_tokens(world: World) -> None:
+    s = world.services
+    good = mint_assertion(s.keys, WHO, issuer=s.settings.issuer, system="echo",
+                          request_id="r1", now=s.clock())
+    v = _verifier(world)
+    assert v.verify(good)["department"] == "jgswj"
+    later = _verifier(world, clock=lambda: time.time() + 120)
+    with pytest.raises(InvalidAssertion):
+        later.verify(good)
+    with pytest.raises(InvalidAssertion):
+        v.verify(world.token())  # an access token is not an assertion (typ, key)
+    head, payload, sig = good.split(".")
+    with pytest.raises(InvalidAssertion):
+        v.verify(f"{head}.{payload}.{sig[:-4]}AAAA")
+    with pytest.raises(InvalidAssertion):
+        v.verify(None)
+
+
+def test_wsgi_middleware(world: World) -> None:
+    s = world.services
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ["govgate"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    mw = WSGIAssertionMiddleware(app, verifier=_verifier(world))
+    statuses: list[str] = []
+    good = mint_assertion(s.keys, WHO, issuer=s.settings.issuer, system="echo",
+                          request_id="r1", now=s.clock())
+    assert mw({"PATH_INFO": "/x", "HTTP_X_GOVGATE_ASSERTION": good},
+              lambda st, h: statuses.append(st)) == [b"ok"]
+    assert seen["username"] == "zhang.san"
+    mw({"PATH_INFO": "/x"}, lambda st, h: statuses.append(st))
+    assert statuses == ["200 OK", "401 Unauthorized"]
