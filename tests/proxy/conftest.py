@@ -70,7 +70,7 @@ def echo_app(echo: Echo) -> Starlette:
     async def anything(request: Request) -> Response:
         path = request.url.path
         if path == "/slow":
-            await asyncio.sleep(2)
+            await asyncio.sleep(1)
         if path == "/big":
             async def gen() -> AsyncIterator[bytes]:
                 for _ in range(32):
