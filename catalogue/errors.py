@@ -18,9 +18,11 @@ class CatalogueError(Exception):
     status = 500
 
     def __init__(self, description: str, problems: list[str] | None = None) -> None:
-        super().__init__(description)
-        self.description = description
         self.problems = list(problems or [])
+        self.description = description
+        super().__init__(
+            description + (": " + "; ".join(self.problems) if self.problems else "")
+        )
 
 
 class InvalidInput(CatalogueError):

@@ -127,6 +127,7 @@ class Catalogue:
             changed = store.save_resource(conn, resource, now)
             saved = store.get_resource(conn, resource.code)
             everything = store.load_resources(conn)
+        self.invalidate()
         assert saved is not None
         warnings = duplicate_warnings(saved, everything)
         if changed is not None:
@@ -157,6 +158,7 @@ class Catalogue:
             store.set_status(conn, code, status, now)
             saved = store.get_resource(conn, code)
             everything = store.load_resources(conn)
+        self.invalidate()
         assert saved is not None
         warnings = duplicate_warnings(saved, everything) if status == PUBLISHED else []
         self.record(f"catalogue.resource.{status}", {
@@ -199,6 +201,7 @@ class Catalogue:
             planned += grants.apply(conn, doc.get("grants") or [], True)
             if dry_run:
                 conn.rollback()
+        self.invalidate()
         if not dry_run:
             for p in planned:
                 self.record("catalogue.imported", {"actor": actor, "action": p.action,

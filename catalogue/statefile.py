@@ -148,11 +148,13 @@ class CatalogueSection:
         change: Callable[..., Any],
         clock: Callable[[], datetime] | None = None,
         warn: Callable[[str], None] | None = None,
+        after_write: Callable[[], None] | None = None,
     ) -> None:
         self.lookups = lookups
         self.change = change
         self.clock = clock or (lambda: datetime.now(UTC))
         self.warn = warn or (lambda _m: None)
+        self.after_write = after_write or (lambda: None)
         self.warnings: list[str] = []
 
     def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
@@ -182,6 +184,7 @@ class CatalogueSection:
                 changes.append(self.change("update", "resource", code, tuple(result)))
             touched.append(code)
         if touched and write:
+            self.after_write()
             everything = store.load_resources(conn)
             for r in everything:
                 if r.code in touched:
@@ -222,10 +225,12 @@ class GrantsSection:
         lookups: Lookups,
         change: Callable[..., Any],
         clock: Callable[[], datetime] | None = None,
+        after_write: Callable[[], None] | None = None,
     ) -> None:
         self.lookups = lookups
         self.change = change
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.after_write = after_write or (lambda: None)
 
     def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
                  ) -> list[str]:
@@ -342,6 +347,8 @@ class GrantsSection:
                 changes.append(self.change("update", "grant", label, names))
                 if write:
                     store.update_grant(conn, old.id, now, **diff)
+        if changes and write:
+            self.after_write()
         return changes
 
     def export(self, conn: Connection) -> list[dict[str, Any]]:

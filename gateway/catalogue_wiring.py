@@ -78,12 +78,22 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"warning: {message}\n")
 
 
+def _invalidate(services: Services) -> Callable[[], None]:
+    def invalidate() -> None:
+        found = services.extra.get(_CATALOGUE)
+        if found is not None:
+            found.invalidate()
+    return invalidate
+
+
 def catalogue_section(services: Services) -> CatalogueSection:
-    return CatalogueSection(lookups=LOOKUPS, change=_change, clock=services.clock, warn=_warn)
+    return CatalogueSection(lookups=LOOKUPS, change=_change, clock=services.clock, warn=_warn,
+                            after_write=_invalidate(services))
 
 
 def grants_section(services: Services) -> GrantsSection:
-    return GrantsSection(lookups=LOOKUPS, change=_change, clock=services.clock)
+    return GrantsSection(lookups=LOOKUPS, change=_change, clock=services.clock,
+                         after_write=_invalidate(services))
 
 
 def get_catalogue(services: Services) -> Catalogue:
@@ -106,7 +116,14 @@ def client_department(services: Services) -> Callable[[str], str | None]:
 def get_workflow(services: Services) -> Workflow:
     found = services.extra.get(_WORKFLOW)
     if found is None:
-        found = Workflow(services.engine, record=record_for(services), clock=services.clock,
+        audit = record_for(services)
+        invalidate = _invalidate(services)
+
+        def record(event: str, detail: dict[str, Any]) -> None:
+            invalidate()  # this process sees its own change at once
+            audit(event, detail)
+
+        found = Workflow(services.engine, record=record, clock=services.clock,
                          client_department=client_department(services))
         services.extra[_WORKFLOW] = found
     return found
