@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from audit.chain import RECORD_COLUMNS, Problem
+from audit.chain import RECORD_COLUMNS, Problem, row_tuple
 from audit.checkpoints import KEY_USE, b64u, unb64u
 from audit.errors import ArchiveError, PurgeRefused
 from audit.record import AuditRecord, canonical_json
@@ -250,7 +250,7 @@ def verify_archive(directory: str | os.PathLike[str]) -> VerifyReport:
     mchains = manifest.get("chains", {})
     src = Sources(
         chain_algs={c: v["alg"] for c, v in mchains.items()},
-        records=_jsonl(d / "records.jsonl"),
+        records=(row_tuple(r) for r in _jsonl(d / "records.jsonl")),
         checkpoints=_jsonl(d / "checkpoints.jsonl"),
         anchors={c: {"seq": v["start_seq"], "hash": v["start_hash"], "seal_chain": "",
                      "seal_seq": 0} for c, v in mchains.items() if v["start_seq"]},

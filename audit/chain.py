@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+import json.encoder
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ RECORD_COLUMNS = (
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False).encode
+_c_encode = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 
 
 def hash_function(name: str) -> Callable[[bytes], bytes]:
@@ -59,24 +61,71 @@ def hash_function(name: str) -> Callable[[bytes], bytes]:
 
 
 def _hex_hasher(name: str) -> Callable[[bytes], str]:
+    if name == "sha256":
+        sha256 = hashlib.sha256
+        return lambda data: sha256(data).hexdigest()
     fn = hash_function(name)
     return lambda data: fn(data).hex()
 
 
+# JSON key in the canonical document -> stored column
+_JSON_KEYS = {
+    "chain": "chain_id", "seq": "seq", "prev": "prev_hash", "ckpt": "ckpt", "ts": "ts",
+    "event_type": "event_type", "outcome": "outcome", "actor_user": "actor_user",
+    "actor_client": "actor_client", "department": "department", "source_ip": "source_ip",
+    "system": "system", "resource": "resource", "items": "items", "purpose": "purpose",
+    "reason": "reason", "status": "status", "latency_ms": "latency_ms",
+    "request_id": "request_id", "req_hash": "req_hash", "resp_hash": "resp_hash",
+    "extra": "extra",
+}
+_INT_COLUMNS = frozenset({"seq", "ckpt", "ts", "status", "latency_ms"})
+_NOT_NULL = frozenset({"chain_id", "seq", "prev_hash", "ckpt", "ts", "event_type", "outcome",
+                       "items", "extra"})
+IDX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
+I_CHAIN, I_SEQ, I_PREV, I_HASH, I_CKPT, I_TS = (IDX[c] for c in (
+    "chain_id", "seq", "prev_hash", "hash", "ckpt", "ts"))
+I_EVENT, I_EXTRA = IDX["event_type"], IDX["extra"]
+
+
+def _compile_payload() -> Callable[[Sequence[Any]], bytes]:
+    """A function that writes the canonical JSON of a stored row (a tuple in
+    RECORD_COLUMNS order) byte for byte as ``json.dumps(doc, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`` would, without building the dict.
+
+    A value of the wrong type (a damaged row) raises TypeError: the verifier reports it.
+    """
+    parts = []
+    for n, key in enumerate(sorted(_JSON_KEYS)):
+        col = _JSON_KEYS[key]
+        v = f"t[{IDX[col]}]"
+        conv = f"_int({v})" if col in _INT_COLUMNS else f"_enc({v})"
+        if col not in _NOT_NULL:
+            conv = f"(\"null\" if {v} is None else {conv})"
+        parts.append(json.dumps(("{" if n == 0 else ",") + json.dumps(key) + ":"))
+        parts.append(conv)
+    parts.append('"}"')
+    src = "def payload(t):\n    return _join((" + ", ".join(parts) + ")).encode(\"utf-8\")\n"
+    scope: dict[str, Any] = {"_enc": _c_encode, "_int": int.__repr__, "_join": "".join}
+    exec(compile(src, "<audit-canonical>", "exec"), scope)  # noqa: S102 - built from constants
+    return scope["payload"]  # type: ignore[no-any-return]
+
+
+payload_of = _compile_payload()
+
+
+def row_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A stored row as a tuple in RECORD_COLUMNS order (missing columns None)."""
+    return tuple(row.get(c) for c in RECORD_COLUMNS)
+
+
 def record_payload(row: dict[str, Any]) -> bytes:
     """The canonical bytes of a stored row (``items``/``extra`` as their JSON text)."""
-    doc = {
-        "chain": row["chain_id"], "seq": row["seq"], "prev": row["prev_hash"],
-        "ckpt": row["ckpt"], "ts": row["ts"], "event_type": row["event_type"],
-        "outcome": row["outcome"], "actor_user": row["actor_user"],
-        "actor_client": row["actor_client"], "department": row["department"],
-        "source_ip": row["source_ip"], "system": row["system"], "resource": row["resource"],
-        "items": row["items"], "purpose": row["purpose"], "reason": row["reason"],
-        "status": row["status"], "latency_ms": row["latency_ms"],
-        "request_id": row["request_id"], "req_hash": row["req_hash"],
-        "resp_hash": row["resp_hash"], "extra": row["extra"],
-    }
-    return _dumps(doc).encode("utf-8")
+    return payload_of(row_tuple(row))
+
+
+def reference_payload(row: dict[str, Any]) -> bytes:
+    """The definition :func:`payload_of` implements (slow; for tests and documentation)."""
+    return _dumps({k: row[c] for k, c in _JSON_KEYS.items()}).encode("utf-8")
 
 
 def record_row(
@@ -162,41 +211,45 @@ class ChainChecker:
         # verifying a time window: the first record's link points outside it
         self._trust_first = trust_first
 
-    def feed(self, row: dict[str, Any]) -> Problem | None:
-        """Check the next stored row; a :class:`Problem` when it does not belong here."""
-        seq = row["seq"]
-        where = f"record chain={self.chain_id} seq={seq}"
-        if row["chain_id"] != self.chain_id:
-            return Problem("inserted", where, f"belongs to chain {row['chain_id']}")
+    def feed(self, row: Sequence[Any]) -> Problem | None:
+        """Check the next stored row (a tuple in RECORD_COLUMNS order); a
+        :class:`Problem` when it does not belong here."""
+        seq = row[I_SEQ]
+        if row[I_CHAIN] != self.chain_id:
+            return Problem("inserted", self._where(seq), f"belongs to chain {row[I_CHAIN]}")
         try:
-            computed = self._hex(record_payload(row))
+            computed = self._hex(payload_of(row))
         except (TypeError, ValueError) as exc:
-            return Problem("changed", where, f"cannot be encoded ({exc})")
-        stored = row["hash"] or ""
-        if not hmac.compare_digest(computed, str(stored)):
-            return Problem("changed", where,
+            return Problem("changed", self._where(seq), f"cannot be encoded ({exc})")
+        stored = row[I_HASH]
+        if not (type(stored) is str and hmac.compare_digest(computed, stored)):
+            return Problem("changed", self._where(seq),
                            "content does not match its hash (a field was changed)")
         if self._trust_first and self.count == 0:
             self._trust_first = False
         else:
             expected = self.head_seq + 1
-            if seq > expected:
-                what = "record" if seq == expected + 1 else "records"
-                first = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
-                return Problem("missing", where, f"{what} {first} missing (deleted)")
-            if seq < expected:
-                return Problem("inserted", where, f"duplicate or out-of-order seq, "
-                               f"expected {expected}")
-            if not hmac.compare_digest(str(row["prev_hash"]), self.head_hash):
-                return Problem("unlinked", where, "prev_hash does not match the hash of the "
-                               "record before it (inserted, replaced or reordered record)")
+            if seq != expected:
+                if seq > expected:
+                    what = (f"record seq {expected}" if seq == expected + 1
+                            else f"records seq {expected}..{seq - 1}")
+                    return Problem("missing", self._where(seq), f"{what} missing (deleted)")
+                return Problem("inserted", self._where(seq),
+                               f"duplicate or out-of-order seq, expected {expected}")
+            prev = row[I_PREV]
+            if not (type(prev) is str and hmac.compare_digest(prev, self.head_hash)):
+                return Problem("unlinked", self._where(seq), "prev_hash does not match the hash "
+                               "of the record before it (inserted, replaced or reordered record)")
         self.head_seq = seq
         self.head_hash = computed
         self.count += 1
-        ts = row["ts"]
+        ts = row[I_TS]
         if self.first_ts is None:
             self.first_ts = ts
         self.last_ts = ts
-        if row["ckpt"] > self.max_ckpt:
-            self.max_ckpt = row["ckpt"]
+        if row[I_CKPT] > self.max_ckpt:
+            self.max_ckpt = row[I_CKPT]
         return None
+
+    def _where(self, seq: Any) -> str:
+        return f"record chain={self.chain_id} seq={seq}"

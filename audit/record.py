@@ -65,9 +65,21 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key.lower()))
 
 
+def storable(value: str) -> str:
+    """``value`` without what UTF-8 or PostgreSQL text cannot hold (NUL, lone surrogates)."""
+    if value.isascii():
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def scrub_text(value: str) -> str:
     """``value`` with bearer tokens, basic credentials and JWTs replaced."""
-    return _SECRET_VALUE.sub(REDACTED, value)
+    return _SECRET_VALUE.sub(REDACTED, storable(value))
 
 
 def redact(value: Any, *, _depth: int = 0) -> Any:
@@ -77,8 +89,7 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                k = str(k)
+            k = storable(k if isinstance(k, str) else str(k))
             out[k] = REDACTED if is_secret_key(k) else redact(v, _depth=_depth + 1)
         return out
     if isinstance(value, list | tuple):
@@ -97,7 +108,7 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
 def _cut(name: str, value: Any) -> str | None:
     if value is None:
         return None
-    text = value if isinstance(value, str) else str(value)
+    text = storable(value if isinstance(value, str) else str(value))
     limit = LIMITS[name]
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -151,7 +162,7 @@ class AuditRecord:
                 set_(self, name, value)
         if isinstance(self.items, str) or not isinstance(self.items, Iterable):
             raise AuditRecordError("items: must be a list of data item names")
-        set_(self, "items", tuple(str(i)[:128] for i in self.items))
+        set_(self, "items", tuple(storable(str(i))[:128] for i in self.items))
         for name in ("status", "latency_ms"):
             value = getattr(self, name)
             if value is None:

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from audit.chain import ChainChecker, hash_function, record_payload, record_row
+from audit.chain import (
+    ChainChecker,
+    hash_function,
+    record_payload,
+    record_row,
+    reference_payload,
+    row_tuple,
+)
 from audit.errors import AuditRecordError
 from audit.record import REDACTED, AuditRecord, body_hash, canonical_json
 
@@ -83,7 +90,7 @@ def _chain(n: int, alg: str = "sha256") -> list[dict]:
 @pytest.mark.parametrize("alg", ["sha256", "sm3"])
 def test_intact_chain_passes(alg: str) -> None:
     c = ChainChecker("c", alg)
-    assert all(c.feed(r) is None for r in _chain(20, alg))
+    assert all(c.feed(row_tuple(r)) is None for r in _chain(20, alg))
     assert c.head_seq == 20
 
 
@@ -97,7 +104,7 @@ def test_chain_checker_names_each_kind_of_damage() -> None:
     def first(rs: list[dict]) -> str:
         c = ChainChecker("c", "sha256")
         for r in rs:
-            p = c.feed(r)
+            p = c.feed(row_tuple(r))
             if p:
                 return f"{p.kind}@{r['seq']}"
         return "ok"
@@ -116,3 +123,35 @@ def test_body_hash() -> None:
     assert body_hash(b"abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     assert len(body_hash(b"abc", "sm3")) == 64
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_encoder_matches_json_dumps(seed: int) -> None:
+    import random
+    rnd = random.Random(seed)
+    alphabet = ["a", "Z", "三", "\"", "\\", "\n", "\t", "\x00", "\x1f", "\u2028", "é", "😀",
+                " ", "/"]
+
+    def text() -> str:
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+
+    for _ in range(200):
+        r = AuditRecord(
+            event_type="proxy_request", outcome=rnd.choice(["allow", "deny"]),
+            ts=rnd.randint(0, 2**53), actor_user=rnd.choice([None, text()]),
+            department=rnd.choice([None, text()]), reason=rnd.choice([None, text()]),
+            purpose=text(), items=[text() for _ in range(rnd.randint(0, 3))],
+            status=rnd.choice([None, 200, 0]), latency_ms=rnd.choice([None, 2**40]),
+            extra={text(): text(), "n": rnd.random(), "l": [1, None, True]})
+        row = record_row(r, chain_id=text() or "c", seq=rnd.randint(1, 10**12),
+                         prev_hash=text(), ckpt=rnd.randint(0, 9), hasher=hash_function("sha256"))
+        assert record_payload(row) == reference_payload(row)
+
+
+def test_text_is_storable() -> None:
+    r = AuditRecord(event_type="login", outcome="failure", actor_user="a\x00b",
+                    reason="bad \ud800 surrogate", extra={"k": "nul\x00"})
+    assert r.actor_user == "a\ufffdb"
+    assert r.reason is not None
+    r.reason.encode("utf-8")
+    canonical_json(dict(r.extra)).encode("utf-8")
