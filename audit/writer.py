@@ -20,6 +20,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,6 +54,15 @@ def _hash_name(profile: Any) -> str:
 
 def day_of(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+class _Committer:
+    """The queue and background task of one event loop."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[AuditRecord, asyncio.Future[StoredRecord]]] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None]
 
 
 class AuditLog:
@@ -97,9 +107,10 @@ class AuditLog:
         self._lease_renewed_ms = 0
         self._dialect = engine.dialect.name
         # asyncio side
-        self._pending: list[tuple[AuditRecord, asyncio.Future[StoredRecord]]] = []
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        # one committer per event loop (a test client may run its own loop in a thread);
+        # the chain itself is guarded by self._lock
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = (
+            weakref.WeakKeyDictionary())
         self._closing = False
         self.closed = False
 
@@ -136,11 +147,10 @@ class AuditLog:
             raise AuditWriteError("audit log is closed")
         if not isinstance(record, AuditRecord):
             raise TypeError("append() takes an AuditRecord")
-        self._ensure_task()
-        assert self._wake is not None
+        c = self._ensure_task()
         fut: asyncio.Future[StoredRecord] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, fut))
-        self._wake.set()
+        c.pending.append((record, fut))
+        c.wake.set()
         return await fut
 
     def append_sync(self, record: AuditRecord) -> StoredRecord:
@@ -167,11 +177,11 @@ class AuditLog:
         if self.closed:
             return
         self._closing = True
-        if self._task is not None:
-            assert self._wake is not None
-            self._wake.set()
+        c = self._loops.get(asyncio.get_running_loop())
+        if c is not None:
+            c.wake.set()
             with contextlib.suppress(Exception):
-                await self._task
+                await c.task
         await asyncio.to_thread(self.close_sync)
 
     def close_sync(self) -> None:
@@ -206,11 +216,14 @@ class AuditLog:
 
     # -- the background committer ----------------------------------------------------
 
-    def _ensure_task(self) -> None:
-        if self._task is None or self._task.done():
-            self._wake = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="audit-writer")
+    def _ensure_task(self) -> _Committer:
+        loop = asyncio.get_running_loop()
+        c = self._loops.get(loop)
+        if c is None or c.task.done():
+            c = _Committer()
+            c.task = loop.create_task(self._run(c), name="audit-writer")
+            self._loops[loop] = c
+        return c
 
     def _tick(self) -> float:
         # wake at least every 250 ms: checkpoint deadlines follow the (injectable) clock
@@ -220,19 +233,18 @@ class AuditLog:
             waits.append(max(due, 0.01))
         return min(waits)
 
-    async def _run(self) -> None:
-        assert self._wake is not None
-        wake = self._wake
+    async def _run(self, c: _Committer) -> None:
+        wake = c.wake
         while True:
-            if not self._pending:
+            if not c.pending:
                 if self._closing:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=self._tick())
             wake.clear()
-            if self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
+            if c.pending:
+                batch = c.pending[: self.max_batch]
+                del c.pending[: self.max_batch]
                 live = [(r, f) for r, f in batch if not f.cancelled()]
                 if live:
                     await self._commit_async(live)

@@ -191,3 +191,14 @@ def test_two_processes_append_concurrently(db_url: str, audit_engine: sa.Engine,
         assert p.returncode == 0, err.decode()
     rep = verify_ok(audit_engine, keys)
     assert rep.records == 600 and rep.chains == 2
+
+
+def test_appends_from_two_event_loops(make_log: Callable[..., AuditLog],
+                                      audit_engine: sa.Engine, keys: Any) -> None:
+    """A test client runs its own loop; the log keeps one committer per loop."""
+    log = make_log()
+    a = asyncio.run(log.append(rec(1)))
+    b = asyncio.run(log.append(rec(2)))
+    assert (b.chain_id, b.seq) == (a.chain_id, a.seq + 1)
+    log.close_sync()
+    verify_ok(audit_engine, keys)
