@@ -31,7 +31,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.assertion import mint_assertion
 from gateway.errors import GovgateError, Unauthorized
 from gateway.proxy import AccessDenied, ProxyRequest, UnknownSystem, get_proxy
 from gateway.proxy_path import SYSTEM_RE, BadPath, parse
@@ -83,8 +82,8 @@ async def verify_endpoint(request: Request) -> Response:
         if not decision.allowed:
             raise AccessDenied("access denied")
         headers.update({
-            "X-Govgate-Assertion": mint_assertion(
-                services.keys, principal, issuer=services.settings.issuer, system=system.code,
+            "X-Govgate-Assertion": proxy.signer.mint(
+                principal, issuer=services.settings.issuer, system=system.code,
                 request_id=request_id, now=services.clock(),
                 lifetime=proxy.config.assertion_lifetime),
             "X-Govgate-User": principal.username or "",

@@ -52,7 +52,7 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway.assertion import HEADER as ASSERTION_HEADER
-from gateway.assertion import mint_assertion
+from gateway.assertion import AssertionSigner
 from gateway.errors import Forbidden, GovgateError, NotFound, Unauthorized, problem_body
 from gateway.proxy_auth import AuthenticatorLike, make_authenticator
 from gateway.proxy_client import UpstreamPool
@@ -271,6 +271,7 @@ class Proxy:
         self.systems = SystemDirectory(services.engine)
         self.policies = services.policies
         self.metrics = get_metrics(services)
+        self.signer = AssertionSigner(services.keys)
         self.timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.config.connect_timeout,
             sock_read=self.config.read_timeout,
@@ -379,9 +380,9 @@ class Proxy:
         if host:
             headers.append(("X-Forwarded-Host", host))
         headers.append(("X-Request-ID", req.request_id))
-        headers.append((ASSERTION_HEADER, mint_assertion(
-            services.keys, req.principal, issuer=services.settings.issuer,
-            system=req.system.code, request_id=req.request_id, now=services.clock(),
+        headers.append((ASSERTION_HEADER, self.signer.mint(
+            req.principal, issuer=services.settings.issuer, system=req.system.code,
+            request_id=req.request_id, now=services.clock(),
             lifetime=self.config.assertion_lifetime,
         )))
         chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)

@@ -1,0 +1,37 @@
+"""Assertion minting: claims, lifetime, and signing across a key rotation."""
+
+from __future__ import annotations
+
+from gateway.assertion import TYP, AssertionSigner, mint_assertion
+from gateway.proxy_auth import Principal
+from gateway.services import Services
+
+WHO = Principal("finance-system", None, "czt", "gx", frozenset(), "finance-system",
+                frozenset(), None, "jti1", "bearer")
+
+
+def test_signer_matches_sign_jwt_and_follows_rotation(base_services: Services) -> None:
+    s = base_services
+    signer = AssertionSigner(s.keys)
+    now = s.clock()
+    fast = signer.mint(WHO, issuer="https://gw", system="vehicles", request_id="r1", now=now,
+                       lifetime=600)
+    slow = mint_assertion(s.keys, WHO, issuer="https://gw", system="vehicles",
+                          request_id="r1", now=now)
+    for token in (fast, slow):
+        claims = s.keys.verify_jwt("assertion", token)
+        assert claims["aud"] == "vehicles" and claims["exp"] - claims["iat"] == 60
+        assert claims["client_id"] == "finance-system" and claims["username"] is None
+        assert claims["request_id"] == claims["jti"] == "r1"
+    import base64
+    import json
+
+    head = json.loads(base64.urlsafe_b64decode(fast.split(".")[0] + "=="))
+    assert head["typ"] == TYP
+    old_kid = head["kid"]
+    s.keys.rotate("assertion")
+    s.keys.promote_now("assertion")
+    after = signer.mint(WHO, issuer="https://gw", system="vehicles", request_id="r2", now=now)
+    head = json.loads(base64.urlsafe_b64decode(after.split(".")[0] + "=="))
+    assert head["kid"] != old_kid
+    assert s.keys.verify_jwt("assertion", after)["request_id"] == "r2"
