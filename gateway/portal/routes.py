@@ -467,12 +467,13 @@ async def enrol_submit(request: Request) -> Response:
 
 def authenticator(request: Request) -> Any:
     """The Authenticator of this app's services (one per process)."""
+    from gateway.auth import Authenticator
+
     services = _services(request)
     auth = services.extra.get("idp_authenticator")
     if auth is None:
-        from gateway.auth import Authenticator
-
-        auth = Authenticator(services)
+        bound = getattr(getattr(services, "authenticate", None), "__self__", None)
+        auth = bound if isinstance(bound, Authenticator) else Authenticator(services)
         services.extra["idp_authenticator"] = auth
     return auth
 

@@ -52,6 +52,22 @@ def make_services(settings: Settings, *, clock: Any = None, bcl_uri: str | None 
     return services
 
 
+def close_services(services: Services) -> None:
+    """Close the audit log, any watcher other packages parked on ``services.extra``
+    (policies, catalogue), then the engine."""
+    services.audit.close_sync()
+    for value in list(services.extra.values()):
+        close = getattr(value, "close", None)
+        if callable(close) and not isinstance(value, type):
+            try:
+                result = close()
+            except TypeError:
+                continue
+            if hasattr(result, "close"):  # a coroutine: not ours to await here
+                result.close()
+    services.close()
+
+
 def frozen_now() -> FrozenClock:
     from datetime import UTC, datetime
 

@@ -14,7 +14,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.oauth2.helpers import make_services
+from tests.oauth2.helpers import close_services, make_services
 
 
 def free_port() -> int:
@@ -43,5 +43,4 @@ def live_gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
     finally:
         server.should_exit = True
         thread.join(10)
-        services.audit.close_sync()
-        services.close()
+        close_services(services)

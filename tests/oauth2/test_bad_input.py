@@ -22,6 +22,7 @@ from tests.oauth2.helpers import (
     OFFICE_CB,
     audit_events,
     authorize,
+    close_services,
     code_flow,
     code_from,
     frozen_now,
@@ -73,8 +74,7 @@ def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TestClie
     services = make_services(settings, clock=clock)
     with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
         yield services, clock, c
-    services.audit.close_sync()
-    services.close()
+    close_services(services)
 
 
 def test_expired_code(frozen: tuple[Services, FrozenClock, TestClient]) -> None:

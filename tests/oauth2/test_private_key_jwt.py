@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.oauth2.helpers import EXTRA_CLIENTS, audit_events, make_services
+from tests.oauth2.helpers import EXTRA_CLIENTS, audit_events, close_services, make_services
 
 KEY = ECKey.generate_key("P-256", parameters={"kid": "vehicles-1"})
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -28,8 +28,7 @@ def jwt_client(settings: Settings) -> Iterator[tuple[Services, TestClient]]:
     services = make_services(settings, extra_clients=[*EXTRA_CLIENTS, entry])
     with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
         yield services, c
-    services.audit.close_sync()
-    services.close()
+    close_services(services)
 
 
 def _assertion(key: ECKey = KEY, **over: object) -> str:

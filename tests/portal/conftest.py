@@ -8,15 +8,14 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.oauth2.helpers import make_services
+from tests.oauth2.helpers import close_services, make_services
 
 
 @pytest.fixture
 def idp(settings: Settings) -> Iterator[Services]:
     services = make_services(settings)
     yield services
-    services.audit.close_sync()
-    services.close()
+    close_services(services)
 
 
 @pytest.fixture

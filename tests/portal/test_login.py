@@ -23,6 +23,7 @@ from tests.oauth2.helpers import (
     DEMO_PASSWORD,
     audit_events,
     authorize,
+    close_services,
     code_flow,
     csrf_of,
     frozen_now,
@@ -37,8 +38,7 @@ def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TestClie
     services = make_services(settings, clock=clock)
     with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
         yield services, clock, c
-    services.audit.close_sync()
-    services.close()
+    close_services(services)
 
 
 def test_login_shows_the_launcher(client: TestClient, idp: Services) -> None:
@@ -244,8 +244,7 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
         kinds = {(e["event_type"], e["outcome"]) for e in audit_events(services)}
         assert ("logout", "success") in kinds and ("logout.backchannel", "success") in kinds
     finally:
-        services.audit.close_sync()
-        services.close()
+        close_services(services)
 
 
 def test_rp_initiated_logout(client: TestClient, idp: Services) -> None:
