@@ -138,41 +138,60 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--appends", type=int, default=64 * 40, help="appends for one-per-transaction")
+    ap.add_argument("--workdir", default=None,
+                    help="keep the generated database here and reuse it on the next run")
+    ap.add_argument("--skip-appends", action="store_true")
     args = ap.parse_args()
     print(f"# audit benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"python {platform.python_version()}  sqlite {sqlite3.sqlite_version}  "
           f"{platform.machine()}")
+    if not args.skip_appends:
+        run_appends(args.appends)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        reuse = (work / "govgate.db").exists()
+        if reuse:
+            engine = create_engine(f"sqlite:///{work / 'govgate.db'}")
+            ks = KeyService(engine, FileMasterKey(work / "master.key"), get_profile("standard"))
+        else:
+            engine, ks = open_db(work)
+            t = time.perf_counter()
+            generate(engine, ks, args.records)
+            print(f"generated {args.records} chained records in {time.perf_counter() - t:.1f} s")
+        verify_and_query(engine, ks, args.records)
+        engine.dispose()
+
+
+def run_appends(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine, ks = open_db(Path(tmp))
-        single = asyncio.run(appends(engine, ks, total=args.appends, max_batch=1, writer="one"))
-        group = asyncio.run(appends(engine, ks, total=args.appends * 10, max_batch=2000,
+        single = asyncio.run(appends(engine, ks, total=n, max_batch=1, writer="one"))
+        group = asyncio.run(appends(engine, ks, total=n * 10, max_batch=2000,
                                     writer="group"))
         print(f"appends, 64 writers, one per transaction : {single:9.0f} /s")
         print(f"appends, 64 writers, group commit        : {group:9.0f} /s  "
               f"({group / single:.1f}x)")
         engine.dispose()
-    with tempfile.TemporaryDirectory() as tmp:
-        engine, ks = open_db(Path(tmp))
-        t = time.perf_counter()
-        generate(engine, ks, args.records)
-        print(f"generated {args.records} chained records in {time.perf_counter() - t:.1f} s")
-        t = time.perf_counter()
-        rep = verify_database(engine, keyservice_sigcheck(ks))
-        el = time.perf_counter() - t
-        assert rep.ok, rep.problems[:3]
-        print(f"verify                                   : {rep.records / el:9.0f} records/s "
-              f"({rep.records} records, {rep.checkpoints} checkpoints, {el:.1f} s)")
-        for params in ({"user": "user042", "limit": "100"},
-                       {"department": "czt", "event_type": "proxy_request", "limit": "100"},
-                       {"system": "vehicles", "outcome": "deny", "limit": "100"},
-                       {"since": str(int(time.time() * 1000) - args.records * 5),
-                        "limit": "100"},
-                       {"text": "grant 42", "limit": "100"}):
-            first, second = page_latency(engine, params)
-            label = ",".join(f"{k}={v}" for k, v in params.items() if k != "limit")
-            print(f"query page of 100 [{label[:34]:34}]: {first:6.1f} ms (next page "
-                  f"{second:.1f} ms)")
-        engine.dispose()
+
+
+def verify_and_query(engine: sa.Engine, ks: KeyService, n: int) -> None:
+    t = time.perf_counter()
+    rep = verify_database(engine, keyservice_sigcheck(ks))
+    el = time.perf_counter() - t
+    assert rep.ok, rep.problems[:3]
+    print(f"verify                                   : {rep.records / el:9.0f} records/s "
+          f"({rep.records} records, {rep.checkpoints} checkpoints, {el:.1f} s)")
+    for params in ({"user": "user042", "limit": "100"},
+                   {"department": "czt", "event_type": "proxy_request", "limit": "100"},
+                   {"system": "vehicles", "outcome": "deny", "limit": "100"},
+                   {"since": str(int(time.time() * 1000) - n * 5),
+                    "limit": "100"},
+                   {"text": "grant 42", "limit": "100"}):
+        first, second = page_latency(engine, params)
+        label = ",".join(f"{k}={v}" for k, v in params.items() if k != "limit")
+        print(f"query page of 100 [{label[:34]:34}]: {first:6.1f} ms (next page "
+              f"{second:.1f} ms)")
 
 
 if __name__ == "__main__":

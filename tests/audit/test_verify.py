@@ -20,12 +20,13 @@ def filled(make_log: Callable[..., AuditLog], audit_engine: sa.Engine) -> dict[s
     """Two chains of 30 records, a checkpoint every 10 records of each writer."""
     a = make_log(writer_id="wa", checkpoint_every=10)
     b = make_log(writer_id="wb", checkpoint_every=10)
-    for i in range(30):
-        a.append_sync(rec(i))
-        b.append_sync(rec(i, actor_user="other"))
+    for start in range(0, 30, 10):
+        a.append_many_sync([rec(i) for i in range(start, start + 10)])
+        a.checkpoint_sync()
+        b.append_many_sync([rec(i, actor_user="other") for i in range(start, start + 10)])
+        b.checkpoint_sync()
     # three more on chain a after the last checkpoint
-    for i in range(3):
-        a.append_sync(rec(100 + i))
+    a.append_many_sync([rec(100 + i) for i in range(3)])
     return {"a": a.chain_id, "b": b.chain_id}
 
 
