@@ -164,16 +164,16 @@ def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.Pat
                 }
                 n_records += count
         with (out / "checkpoints.jsonl").open("w", encoding="utf-8") as f:
-            for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)):
-                f.write(canonical_json(dict(row._mapping)) + "\n")
-                kids.add(row.kid)
+            for cp in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)):
+                f.write(canonical_json(dict(cp._mapping)) + "\n")
+                kids.add(cp.kid)
                 n_checkpoints += 1
     manifest: dict[str, Any] = {"format": FORMAT, "created_at": now, "created": _iso(now),
                                 "until": until, "until_time": _iso(until),
                                 "records": n_records, "checkpoints": n_checkpoints,
                                 "chains": manifest_chains}
     # sign the manifest first, so its key is exported with the others
-    jwks = {"keys": []}
+    jwks: dict[str, Any] = {"keys": []}
     manifest_files: dict[str, str] = {}
     sig_kid = ""
     sig = b""

@@ -49,4 +49,9 @@ def usage_stats(
             stmt = stmt.where(usage.c[name] == value)
     stmt = stmt.group_by(*cols).order_by(*cols)
     with engine.connect() as conn:
-        return [{**dict(r._mapping), "count": int(r.count)} for r in conn.execute(stmt)]
+        out = []
+        for r in conn.execute(stmt):
+            m = dict(r._mapping)
+            m["count"] = int(m["count"])
+            out.append(m)
+        return out

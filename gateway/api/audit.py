@@ -109,12 +109,13 @@ async def stats(request: Request) -> Response:
         for d in by:
             if d not in DIMENSIONS:
                 raise AuditQueryError("by", f"{d!r} is not one of {', '.join(DIMENSIONS)}")
-        kwargs = {"group_by": by, "since_day": q.get("since") or None,
-                  "until_day": q.get("until") or None, "system": q.get("system") or None,
-                  "resource": q.get("resource") or None,
-                  "department": q.get("department") or None,
-                  "event_type": q.get("event_type", "proxy_request") or None}
-        rows = await asyncio.to_thread(lambda: usage_stats(call.services.engine, **kwargs))
+        engine = call.services.engine
+        rows = await asyncio.to_thread(
+            lambda: usage_stats(
+                engine, group_by=by, since_day=q.get("since") or None,
+                until_day=q.get("until") or None, system=q.get("system") or None,
+                resource=q.get("resource") or None, department=q.get("department") or None,
+                event_type=q.get("event_type", "proxy_request") or None))
     except AuditQueryError as exc:
         return _problem(_invalid(exc))
     try:
