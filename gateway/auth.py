@@ -56,6 +56,10 @@ class DenyList:
         self._checked = float("-inf")
         self._entries: dict[tuple[str, str], float] = {}  # (kind, value) -> expiry ts
 
+    def invalidate(self) -> None:
+        """Refetch at the next check (this process just revoked something)."""
+        self._checked = float("-inf")
+
     def refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._checked < self.refresh_interval:
@@ -85,7 +89,7 @@ class Authenticator:
         self.services = services
         self.provider = get_provider(services)
         self.settings = services.settings
-        self.deny = DenyList(self.provider.store, refresh_interval)
+        self.deny = self.provider.server.deny_list()
 
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
         header = request.headers.get("authorization")

@@ -48,8 +48,8 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
             claims = server.verify_access_token(token)
         except InvalidAccessToken as exc:
             return FoundToken("access_token", "", {}, False, exc.reason)
-        denied = server.store.is_denied("jti", claims["jti"]) or (
-            "sid" in claims and server.store.is_denied("sid", claims["sid"]))
+        deny = server.deny_list()
+        denied = deny.denied("jti", claims["jti"]) or deny.denied("sid", claims.get("sid"))
         return FoundToken("access_token", claims["client_id"], claims, not denied,
                           "revoked" if denied else "")
     found = server.store.find_refresh(token)

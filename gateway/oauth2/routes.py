@@ -100,6 +100,7 @@ async def openid_configuration(request: Request) -> Response:
 async def token(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
+    # in a thread: the audit committer keeps the event loop (measured: inline is slower)
     result = await run_in_threadpool(p.server.create_token_response, oreq)
     return await _finish(p, oreq, result, "token.denied")
 
@@ -107,7 +108,7 @@ async def token(request: Request) -> Response:
 async def introspect(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
-    result = await run_in_threadpool(p.server.create_endpoint_response, "introspection", oreq)
+    result = p.server.create_endpoint_response("introspection", oreq)
     return await _finish(p, oreq, result, "token.introspection_denied")
 
 

@@ -173,6 +173,17 @@ class IdentityServer(AuthorizationServer):
                        region=user.region, roles=user.roles, sid=sid, auth_time=auth_time,
                        amr=amr)
 
+    def deny_list(self) -> Any:
+        """The process's in-memory deny list (refreshed from the database every 0.5 s)."""
+        deny = self.services.extra.get("idp_deny_list")
+        if deny is None:
+            from gateway.auth import DenyList
+
+            deny = DenyList(self.store)
+            self.store.on_deny.append(deny.invalidate)
+            self.services.extra["idp_deny_list"] = deny
+        return deny
+
     def verify_access_token(self, token: str, audience: str | None = None) -> dict[str, Any]:
         return verify_access_token(self.keys, token, issuer=self.issuer, now=self.clock(),
                                    skew=self.settings.clock_skew_seconds, audience=audience)

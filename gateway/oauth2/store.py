@@ -127,6 +127,12 @@ class Store:
         self.engine = engine
         self.keys = keys
         self.clock = clock
+        #: called after a transaction that added to the deny list (local caches go stale)
+        self.on_deny: list[Any] = []
+
+    def _denied_changed(self) -> None:
+        for callback in self.on_deny:
+            callback()
 
     def hash(self, purpose: str, value: str) -> str:
         return str(self.keys.mac(f"idp.{purpose}", value.encode("utf-8")).hex())
@@ -207,6 +213,7 @@ class Store:
                 .distinct())]
             for fam in families:
                 self._revoke_family(conn, fam)
+        self._denied_changed()
         return bool(n)
 
     def revoke_user(self, username: str, *, ttl_seconds: int) -> tuple[list[str], int]:
@@ -219,6 +226,7 @@ class Store:
                 ).distinct())]
             for fam in families:
                 self._revoke_family(conn, fam)
+        self._denied_changed()
         for sid in sids:
             self.revoke_session(sid, ttl_seconds=ttl_seconds)
         return sids, len(families)
@@ -273,6 +281,7 @@ class Store:
                     .values(used_at=now, family_id=family)
                 ).rowcount != 1
         if replay:
+            self._denied_changed()
             raise Replay("code", row.family_id, row.username, row.client_id)
         if expired:
             raise Expired("code")
@@ -334,6 +343,7 @@ class Store:
             if replay:  # committed with this transaction, before raising
                 self._revoke_family(conn, row.family_id)
         if replay:
+            self._denied_changed()
             raise Replay("refresh_token", row.family_id, row.username, row.client_id)
         if expired:
             raise Expired("refresh_token")
@@ -342,6 +352,7 @@ class Store:
     def revoke_family(self, family_id: str) -> None:
         with self.engine.begin() as conn:
             self._revoke_family(conn, family_id)
+        self._denied_changed()
 
     def _revoke_family(self, conn: Connection, family_id: str) -> None:
         now = self.clock()
@@ -361,6 +372,7 @@ class Store:
     def deny_jti(self, jti: str, ttl_seconds: int) -> None:
         with self.engine.begin() as conn:
             self._deny(conn, "jti", jti, ttl_seconds)
+        self._denied_changed()
 
     def _deny(self, conn: Connection, kind: str, value: str, ttl_seconds: int) -> None:
         now = self.clock()
