@@ -33,13 +33,24 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def services(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
+def services(settings: Settings, clock: FrozenClock,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    # the demo's seven accounts at OWASP argon2 cost take half a second: not our subject
+    from argon2 import PasswordHasher
+
+    from gateway import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
+                                                             parallelism=1))
     initialise(settings, password_factory=lambda: secrets.token_urlsafe(16) + "-Aa1!")
     svc = open_services(settings, clock=clock)
     svc.audit = AuditLog(svc.engine, keys=svc.keys, writer_id="catalogue-test",
                          clock=lambda: clock().timestamp())
     svc.state_applier().apply(load_file(DEMO))
     yield svc
+    from gateway.proxy_policies import close_policies
+
+    close_policies(svc)  # the proxy starts the policies' reload thread
     svc.audit.close_sync()
     svc.close()
 
