@@ -95,6 +95,9 @@ def routes() -> list[BaseRoute]:
     from gateway.portal.routes import portal_routes
 
     out += oauth2_routes() + portal_routes()
+    from gateway.api.catalogue import routes as catalogue_routes
+
+    out += catalogue_routes()
     return out
 
 

@@ -1,0 +1,298 @@
+"""The catalogue's HTTP API under ``/api/v1/catalogue``.
+
+    GET  /resources?q=&department=&share_type=&item=&level=&status=   search
+    POST /resources                      create or update (state-file entry; new = draft)
+    GET  /resources/{code}
+    POST /resources/{code}/publish       → the resource and duplicate-collection warnings
+    POST /resources/{code}/retire
+    GET  /duplicates                     items other departments already provide
+    GET  /applications?status=           the caller's department's (as consumer or provider)
+    POST /applications                   {resource, items, purpose, until, basis?, from?, client?}
+    GET  /applications/overdue
+    GET  /applications/{id}
+    POST /applications/{id}/approve      {items?, until?, note?} (narrowing) → the grant
+    POST /applications/{id}/reject       {reason}
+    POST /applications/{id}/escalate     {reason}
+    POST /applications/{id}/close        {reason} (security admin, escalated only)
+    GET  /grants?resource=&active=       the caller's department's (as consumer or provider)
+    POST /grants/{id}/revoke             {reason}
+    GET  /allowed                        what the caller may call now, and until when
+
+Every call needs a bearer token or portal session (401 otherwise). Reading the
+catalogue is open to every authenticated principal; a provider's data steward
+saves, publishes, approves, rejects and revokes for their department; the
+security admin (安全管理员) sees every department, decides escalated
+applications and revokes any grant; the applicant's department escalates.
+Each transition is audited by the catalogue's ``record`` callable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from catalogue import Actor, Caller, CatalogueError, InvalidInput
+from gateway.catalogue_wiring import get_catalogue, get_workflow
+from gateway.errors import Forbidden, ValidationError, problem_body
+
+PREFIX = "/api/v1/catalogue"
+PROBLEM_JSON = "application/problem+json"
+SECADMIN = "secadmin"
+
+Handler = Callable[[Request, Any], Awaitable[Any]]
+
+
+def _problem(exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidInput):
+        exc = ValidationError(exc.description, problems=exc.problems)
+    status, body = problem_body(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _actor(principal: Any) -> Actor:
+    name = principal.username or f"client:{principal.client_id}"
+    return Actor(name, principal.department or None, frozenset(principal.roles or ()))
+
+
+def _person(principal: Any) -> Actor:
+    if not principal.username:
+        raise Forbidden("this needs a person's login, not a system's token")
+    return _actor(principal)
+
+
+def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        services = request.app.state.services
+        try:
+            authenticate = getattr(services, "authenticate", None)
+            if authenticate is None:
+                from gateway.errors import Unauthorized
+
+                raise Unauthorized("authentication is not configured")
+            principal = await authenticate(request)
+            result = await handler(request, principal)
+        except Exception as exc:
+            if isinstance(exc, CatalogueError) or hasattr(exc, "status"):
+                return _problem(exc)
+            raise
+        return JSONResponse(result, status_code=status)
+
+    return run
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ValidationError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object")
+    return data
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number") from None
+
+
+def _sees_all(principal: Any) -> bool:
+    return SECADMIN in set(principal.roles or ())
+
+
+# -- resources -----------------------------------------------------------------------
+
+
+async def list_resources(request: Request, principal: Any) -> Any:
+    q = request.query_params
+    level = _int(q["level"], "level") if q.get("level") else None
+    found = await run_in_threadpool(
+        get_catalogue(request.app.state.services).search, q=q.get("q"),
+        department=q.get("department"), share_type=q.get("share_type"), item=q.get("item"),
+        level=level, status=q.get("status"))
+    return {"resources": [r.to_entry() for r in found]}
+
+
+async def get_resource(request: Request, principal: Any) -> Any:
+    cat = get_catalogue(request.app.state.services)
+    return {"resource": (await run_in_threadpool(cat.get, request.path_params["code"])
+                         ).to_entry()}
+
+
+async def save_resource(request: Request, principal: Any) -> Any:
+    entry = await _body(request)
+    cat = get_catalogue(request.app.state.services)
+    saved, warnings = await run_in_threadpool(cat.save, _person(principal), entry)
+    return {"resource": saved.to_entry(), "warnings": warnings}
+
+
+async def publish(request: Request, principal: Any) -> Any:
+    cat = get_catalogue(request.app.state.services)
+    saved, warnings = await run_in_threadpool(cat.publish, _person(principal),
+                                              request.path_params["code"])
+    return {"resource": saved.to_entry(), "warnings": warnings}
+
+
+async def retire(request: Request, principal: Any) -> Any:
+    cat = get_catalogue(request.app.state.services)
+    saved, _ = await run_in_threadpool(cat.retire, _person(principal),
+                                       request.path_params["code"])
+    return {"resource": saved.to_entry()}
+
+
+async def duplicates(request: Request, principal: Any) -> Any:
+    cat = get_catalogue(request.app.state.services)
+    found = await run_in_threadpool(cat.duplicates)
+    return {"overlaps": [{**o.__dict__, "message": o.message()} for o in found]}
+
+
+# -- applications --------------------------------------------------------------------
+
+
+async def list_applications(request: Request, principal: Any) -> Any:
+    wf = get_workflow(request.app.state.services)
+    status = request.query_params.get("status")
+    states = [status] if status else None
+    if _sees_all(principal):
+        found = await run_in_threadpool(lambda: wf.applications(status=states))
+    else:
+        dept = principal.department
+        mine = await run_in_threadpool(lambda: wf.applications(status=states, consumer=dept))
+        theirs = await run_in_threadpool(lambda: wf.applications(status=states, provider=dept))
+        found = sorted({a.id: a for a in mine + theirs}.values(), key=lambda a: a.id)
+    return {"applications": [a.to_dict() for a in found]}
+
+
+async def create_application(request: Request, principal: Any) -> Any:
+    body = await _body(request)
+    missing = [k for k in ("resource", "items", "purpose", "until") if k not in body]
+    if missing:
+        raise ValidationError("application incomplete",
+                              problems=[f"missing {k!r}" for k in missing])
+    if not isinstance(body["items"], list):
+        raise ValidationError("items must be a list of item names")
+    wf = get_workflow(request.app.state.services)
+    app = await run_in_threadpool(
+        lambda: wf.apply(_person(principal), str(body["resource"]), items=body["items"],
+                         purpose=body["purpose"], until=body["until"],
+                         basis=str(body.get("basis") or ""), client_id=body.get("client"),
+                         valid_from=body.get("from")))
+    return {"application": app.to_dict()}
+
+
+async def overdue(request: Request, principal: Any) -> Any:
+    wf = get_workflow(request.app.state.services)
+    provider = None if _sees_all(principal) else principal.department
+    found = await run_in_threadpool(lambda: wf.overdue(provider=provider))
+    return {"applications": [a.to_dict() for a in found]}
+
+
+async def get_application(request: Request, principal: Any) -> Any:
+    wf = get_workflow(request.app.state.services)
+    app_id = _int(request.path_params["id"], "id")
+    app = await run_in_threadpool(wf.get, app_id)
+    if not _sees_all(principal) and principal.department != app.consumer:
+        res = await run_in_threadpool(get_catalogue(request.app.state.services).get,
+                                      app.resource)
+        if principal.department != res.provider:
+            raise Forbidden("not an application of your department")
+    return {"application": app.to_dict()}
+
+
+async def approve(request: Request, principal: Any) -> Any:
+    body = await _body(request)
+    wf = get_workflow(request.app.state.services)
+    app_id = _int(request.path_params["id"], "id")
+    items = body.get("items")
+    if items is not None and not isinstance(items, list):
+        raise ValidationError("items must be a list of item names")
+    grant = await run_in_threadpool(
+        lambda: wf.approve(_person(principal), app_id, items=items, until=body.get("until"),
+                           note=str(body.get("note") or "")))
+    return {"grant": grant.to_dict()}
+
+
+def _decide(kind: str) -> Handler:
+    async def decide(request: Request, principal: Any) -> Any:
+        body = await _body(request)
+        wf = get_workflow(request.app.state.services)
+        app_id = _int(request.path_params["id"], "id")
+        method = getattr(wf, kind)
+        app = await run_in_threadpool(
+            lambda: method(_person(principal), app_id, str(body.get("reason") or "")))
+        return {"application": app.to_dict()}
+
+    return decide
+
+
+# -- grants --------------------------------------------------------------------------
+
+
+async def list_grants(request: Request, principal: Any) -> Any:
+    services = request.app.state.services
+    wf = get_workflow(services)
+    q = request.query_params
+    active = q.get("active", "").lower() in ("1", "true", "yes")
+    found = await run_in_threadpool(lambda: wf.grants(resource=q.get("resource"),
+                                                      active_only=active))
+    if not _sees_all(principal):
+        provided = {r.code for r in await run_in_threadpool(get_catalogue(services).resources)
+                    if r.provider == principal.department}
+        found = [g for g in found
+                 if g.consumer == principal.department or g.resource in provided]
+    now = services.clock()
+    return {"grants": [{**g.to_dict(), "state": g.state_at(now)} for g in found]}
+
+
+async def revoke(request: Request, principal: Any) -> Any:
+    body = await _body(request)
+    wf = get_workflow(request.app.state.services)
+    grant_id = _int(request.path_params["id"], "id")
+    grant = await run_in_threadpool(
+        lambda: wf.revoke(_person(principal), grant_id, str(body.get("reason") or "")))
+    return {"grant": grant.to_dict()}
+
+
+async def allowed(request: Request, principal: Any) -> Any:
+    services = request.app.state.services
+    caller = Caller(principal.department or None, principal.client_id, principal.username)
+    now = services.clock()
+    found = await run_in_threadpool(get_catalogue(services).allowed, caller, now)
+    return {"department": caller.department, "client": caller.client_id,
+            "at": now.isoformat(), "allowed": found}
+
+
+def routes() -> list[Route]:
+    p = PREFIX
+    return [
+        Route(f"{p}/resources", endpoint(list_resources), methods=["GET"]),
+        Route(f"{p}/resources", endpoint(save_resource), methods=["POST"]),
+        Route(f"{p}/resources/{{code}}", endpoint(get_resource), methods=["GET"]),
+        Route(f"{p}/resources/{{code}}/publish", endpoint(publish), methods=["POST"]),
+        Route(f"{p}/resources/{{code}}/retire", endpoint(retire), methods=["POST"]),
+        Route(f"{p}/duplicates", endpoint(duplicates), methods=["GET"]),
+        Route(f"{p}/applications", endpoint(list_applications), methods=["GET"]),
+        Route(f"{p}/applications", endpoint(create_application, 201), methods=["POST"]),
+        Route(f"{p}/applications/overdue", endpoint(overdue), methods=["GET"]),
+        Route(f"{p}/applications/{{id}}", endpoint(get_application), methods=["GET"]),
+        Route(f"{p}/applications/{{id}}/approve", endpoint(approve, 201), methods=["POST"]),
+        Route(f"{p}/applications/{{id}}/reject", endpoint(_decide("reject")),
+              methods=["POST"]),
+        Route(f"{p}/applications/{{id}}/escalate", endpoint(_decide("escalate")),
+              methods=["POST"]),
+        Route(f"{p}/applications/{{id}}/close", endpoint(_decide("close")), methods=["POST"]),
+        Route(f"{p}/grants", endpoint(list_grants), methods=["GET"]),
+        Route(f"{p}/grants/{{id}}/revoke", endpoint(revoke), methods=["POST"]),
+        Route(f"{p}/allowed", endpoint(allowed), methods=["GET"]),
+    ]

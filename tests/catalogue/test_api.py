@@ -1,0 +1,189 @@
+"""The /api/v1/catalogue API in process, with real access tokens: roles and
+departments (403 for the wrong ones), the workflow, and /allowed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.services import Services
+from tests.catalogue.conftest import audit_rows
+
+P = "/api/v1/catalogue"
+
+
+class Api:
+    def __init__(self, services: Services, client: TestClient) -> None:
+        self.services = services
+        self.client = client
+
+    def token(self, sub: str | None, department: str, roles: tuple[str, ...] = ("staff",),
+              client_id: str = "office-web") -> dict[str, str]:
+        s = self.services
+        now = int(s.clock().timestamp())
+        claims: dict[str, Any] = {
+            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
+            "exp": now + 600, "sub": sub or client_id, "client_id": client_id,
+            "department": department, "region": "gx", "roles": list(roles),
+            "scope": "openid", "jti": secrets.token_hex(8),
+        }
+        if sub is None:
+            claims["gty"] = "client_credentials"
+        token = s.keys.sign_jwt("token", claims, headers={"typ": "at+jwt"})
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def api(services: Services) -> Iterator[Api]:
+    from gateway.app import create_app
+
+    with TestClient(create_app(services)) as client:
+        yield Api(services, client)
+
+
+STEWARD_JG = ("zhang.san", "jgswj", ("staff", "data_steward"))
+STAFF_JG = ("li.si", "jgswj", ("staff",))
+STEWARD_CZT = ("zhao.min", "czt", ("staff", "data_steward"))
+WANG = ("wang.wu", "nn-jgsw", ("staff",))
+SEC = ("sec.admin", "jgswj", ("secadmin",))
+
+
+def test_authentication_required(api: Api) -> None:
+    r = api.client.get(f"{P}/resources")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    r = api.client.get(f"{P}/allowed", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+
+
+def test_read_and_search(api: Api) -> None:
+    h = api.token(*WANG)
+    codes = [r["code"] for r in api.client.get(f"{P}/resources", headers=h).json()["resources"]]
+    assert codes == ["CZ-0001", "JG-0001", "JG-0002"]
+    r = api.client.get(f"{P}/resources", params={"q": "车辆", "level": "3"}, headers=h)
+    assert [x["code"] for x in r.json()["resources"]] == ["JG-0001"]
+    assert api.client.get(f"{P}/resources?level=x", headers=h).status_code == 400
+    one = api.client.get(f"{P}/resources/JG-0001", headers=h).json()["resource"]
+    assert one["items"][0] == {"name": "plate_number", "title": "车牌号", "level": 1,
+                               "authoritative": True}
+    assert api.client.get(f"{P}/resources/NOPE", headers=h).status_code == 404
+
+
+def test_save_and_publish_only_by_the_providers_steward(api: Api) -> None:
+    entry = {
+        "code": "CZ-0002", "name": "公务用车费用台账", "provider": "czt", "system": "assets",
+        "share_type": "conditional", "conditions": "费用核算",
+        "route": {"method": "GET", "path": "/api/vehicle-costs", "records": "items"},
+        "items": [{"name": "plate_number", "title": "车牌号"}, {"name": "cost", "title": "费用"}],
+    }
+    assert api.client.post(f"{P}/resources", json=entry,
+                           headers=api.token(*STEWARD_JG)).status_code == 403
+    bad = api.client.post(f"{P}/resources", json={**entry, "share_type": "x"},
+                          headers=api.token(*STEWARD_CZT))
+    assert bad.status_code == 400 and any("share_type" in e for e in bad.json()["errors"])
+    r = api.client.post(f"{P}/resources", json=entry, headers=api.token(*STEWARD_CZT))
+    assert r.status_code == 200 and r.json()["resource"]["status"] == "draft"
+    r = api.client.post(f"{P}/resources/CZ-0002/publish", headers=api.token(*STEWARD_JG))
+    assert r.status_code == 403
+    r = api.client.post(f"{P}/resources/CZ-0002/publish", headers=api.token(*STEWARD_CZT))
+    assert r.status_code == 200 and r.json()["resource"]["status"] == "published"
+    assert "already provided as authoritative by jgswj in JG-0001" in r.json()["warnings"][0]
+    dup = api.client.get(f"{P}/duplicates", headers=api.token(*WANG)).json()["overlaps"]
+    assert [(d["resource"], d["item"], d["source_resource"]) for d in dup] == [
+        ("CZ-0002", "plate_number", "JG-0001")]
+    r = api.client.post(f"{P}/resources/CZ-0002/publish", headers=api.token(*STEWARD_CZT))
+    assert r.status_code == 409
+    published = audit_rows(api.services, "catalogue.resource.published")[0]
+    assert published["actor_user"] == "zhao.min"
+
+
+def test_application_workflow_with_roles(api: Api) -> None:
+    c = api.client
+    body = {"resource": "JG-0001", "items": ["plate_number", "brand", "driver_phone"],
+            "purpose": "车辆统计", "until": "2026-12-31", "basis": "统计制度"}
+    assert c.post(f"{P}/applications", json=body,
+                  headers=api.token(None, "nn-jgsw", client_id="x")).status_code == 403
+    assert c.post(f"{P}/applications", json={"resource": "JG-0001"},
+                  headers=api.token(*WANG)).status_code == 400
+    r = c.post(f"{P}/applications", json=body, headers=api.token(*WANG))
+    assert r.status_code == 201, r.text
+    app = r.json()["application"]
+    assert app["status"] == "submitted" and app["due_at"] == "2026-03-16T01:00:00+00:00"
+    url = f"{P}/applications/{app['id']}"
+    # the wrong role, the wrong department, another department's eyes
+    assert c.post(f"{url}/approve", json={}, headers=api.token(*STAFF_JG)).status_code == 403
+    assert c.post(f"{url}/approve", json={}, headers=api.token(*STEWARD_CZT)).status_code == 403
+    assert c.get(url, headers=api.token(*STEWARD_CZT)).status_code == 403
+    assert c.get(url, headers=api.token(*STAFF_JG)).status_code == 200
+    r = c.post(f"{url}/approve", json={"items": ["plate_number", "fuel"]},
+               headers=api.token(*STEWARD_JG))
+    assert r.status_code == 400 and "only narrow" in r.json()["errors"][0]
+    r = c.post(f"{url}/approve", json={"items": ["plate_number"], "until": "2026-06-30"},
+               headers=api.token(*STEWARD_JG))
+    assert r.status_code == 201
+    grant = r.json()["grant"]
+    assert grant["items"] == ["plate_number"] and grant["until"] == "2026-06-30"
+    mine = c.get(f"{P}/grants", headers=api.token(*WANG)).json()["grants"]
+    assert [g["id"] for g in mine] == [grant["id"]] and mine[0]["state"] == "active"
+    assert len(c.get(f"{P}/grants", headers=api.token(*STEWARD_JG)).json()["grants"]) == 2
+    assert c.get(f"{P}/grants", headers=api.token(*STEWARD_CZT)).json()["grants"][0][
+        "consumer"] == "czt"
+    assert c.post(f"{P}/grants/{grant['id']}/revoke", json={"reason": "x"},
+                  headers=api.token(*WANG)).status_code == 403
+    r = c.post(f"{P}/grants/{grant['id']}/revoke", json={"reason": "统计结束"},
+               headers=api.token(*SEC))
+    assert r.status_code == 200 and r.json()["grant"]["status"] == "revoked"
+
+
+def test_reject_escalate_close_and_overdue(api: Api) -> None:
+    c = api.client
+    body = {"resource": "JG-0001", "items": ["driver_id_number"], "purpose": "核对",
+            "until": "2026-12-31"}
+    app_id = c.post(f"{P}/applications", json=body, headers=api.token(*WANG)).json()[
+        "application"]["id"]
+    url = f"{P}/applications/{app_id}"
+    assert c.post(f"{url}/reject", json={}, headers=api.token(*STEWARD_JG)).status_code == 400
+    r = c.post(f"{url}/reject", json={"reason": "不属于必要项"}, headers=api.token(*STEWARD_JG))
+    assert r.json()["application"]["status"] == "rejected"
+    assert c.post(f"{url}/escalate", json={"reason": "请协调"},
+                  headers=api.token(*STEWARD_CZT)).status_code == 403
+    r = c.post(f"{url}/escalate", json={"reason": "请协调"}, headers=api.token(*WANG))
+    assert r.json()["application"]["status"] == "escalated"
+    assert c.post(f"{url}/close", json={"reason": "x"},
+                  headers=api.token(*STEWARD_JG)).status_code == 403
+    # overdue: ten working days later the escalation is still open
+    from datetime import UTC, datetime
+
+    api.services.clock.now = datetime(2026, 3, 17, tzinfo=UTC)  # type: ignore[attr-defined]
+    r = c.get(f"{P}/applications/overdue", headers=api.token(*SEC))
+    assert [a["id"] for a in r.json()["applications"]] == [app_id]
+    assert c.get(f"{P}/applications/overdue",
+                 headers=api.token(*STEWARD_CZT)).json()["applications"] == []
+    r = c.post(f"{url}/close", json={"reason": "协商后不予共享"}, headers=api.token(*SEC))
+    assert r.json()["application"]["status"] == "closed"
+    listed = c.get(f"{P}/applications", headers=api.token(*WANG)).json()["applications"]
+    assert [a["status"] for a in listed] == ["closed"]
+    assert [h["status"] for h in listed[0]["history"]] == [
+        "submitted", "rejected", "escalated", "closed"]
+
+
+def test_allowed_tells_a_system_its_rights(api: Api) -> None:
+    r = api.client.get(f"{P}/allowed", headers=api.token(None, "czt",
+                                                        client_id="finance-system"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["department"] == "czt" and body["client"] == "finance-system"
+    by_code = {a["resource"]: a for a in body["allowed"]}
+    assert set(by_code) == {"JG-0001", "JG-0002", "CZ-0001"}
+    jg = by_code["JG-0001"]
+    assert jg["path"] == "/s/vehicles/api/vehicles" and jg["method"] == "GET"
+    assert [i["name"] for i in jg["items"]] == ["plate_number", "brand", "driver_name",
+                                                "driver_phone"]
+    assert jg["items"][2]["mask"] == "keep_first_char" and jg["items"][3]["encrypt"]
+    assert jg["until"] == "2027-12-31T16:00:00+00:00" and jg["purpose"] == "费用核算"
+    assert by_code["CZ-0001"]["reason"].startswith("provider department czt")
+    other = api.client.get(f"{P}/allowed", headers=api.token(*WANG)).json()["allowed"]
+    assert [a["resource"] for a in other] == ["JG-0002"]
