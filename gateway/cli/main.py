@@ -124,6 +124,9 @@ def _register() -> None:
 
     cli.add_command(policy_cmd.policy)
     cli.add_command(__import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit)
+    from gateway.cli import catalogue_cmd
+
+    cli.add_command(catalogue_cmd.catalogue)
 
 
 _register()
