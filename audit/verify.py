@@ -10,8 +10,11 @@ reported, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -310,17 +313,50 @@ def _db_records(conn: sa.Connection, since: int | None, until: int | None,
     if conn.dialect.name == "sqlite":
         # the driver's own cursor: a million rows without per-row Result overhead
         compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cur.execute(str(compiled))
-            while rows := cur.fetchmany(5000):
-                yield from rows
-        finally:
-            cur.close()
+        yield from _prefetched(conn.connection.driver_connection, str(compiled))
         return
     result = conn.execution_options(stream_results=True, yield_per=5000).execute(stmt)
     for part in result.partitions():
         yield from (tuple(r) for r in part)
+
+
+def _prefetched(dbapi_conn: Any, sql: str) -> Iterator[Sequence[Any]]:
+    """Rows of ``sql``, fetched by a helper thread while the caller hashes (the driver
+    releases the GIL while SQLite steps)."""
+    chunks: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def produce() -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(sql)
+            while not stop.is_set():
+                rows = cur.fetchmany(2000)
+                if not rows:
+                    break
+                chunks.put(rows)
+            chunks.put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            chunks.put(exc)
+        finally:
+            cur.close()
+
+    worker = threading.Thread(target=produce, name="audit-verify-fetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                chunks.get_nowait()
+            worker.join(timeout=0.01)
 
 
 def _db_checkpoints(conn: sa.Connection) -> Iterator[dict[str, Any]]:
