@@ -502,7 +502,8 @@ class Proxy:
                     system: str, decision: Decision | None) -> None:
         if isinstance(exc, _ClientGone):
             audit["extra"]["client_gone"] = True
-            status, body, headers = 499, None, []
+            status, body = 499, None
+            headers: list[tuple[bytes, bytes]] = []
         else:
             status, body = problem_body(exc)
             body["request_id"] = audit["request_id"]

@@ -133,11 +133,11 @@ class CachingAuthenticator:
                 return principal
             self._cache.pop(key, None)
         principal = await self.inner.authenticate(request, audience=audience)
-        exp = _exp_of(token)
-        if exp is not None and principal.via == "bearer":
+        token_exp = _exp_of(token)
+        if token_exp is not None and principal.via == "bearer":
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            self._cache[key] = (principal, exp, self.monotonic() + self.ttl)
+            self._cache[key] = (principal, token_exp, self.monotonic() + self.ttl)
         return principal
 
 

@@ -177,7 +177,8 @@ class AssertionVerifier:
         if self.audience not in (aud if isinstance(aud, list) else [aud]):
             raise InvalidAssertion("audience")
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
-        if not all(isinstance(v, int | float) for v in (exp, nbf, iat)):
+        if not (isinstance(exp, int | float) and isinstance(nbf, int | float)
+                and isinstance(iat, int | float)):
             raise InvalidAssertion("exp, nbf and iat are required")
         if now > exp + self.leeway:
             raise InvalidAssertion("expired")

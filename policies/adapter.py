@@ -73,7 +73,9 @@ def insert_line(
             action=line.action, effect=line.effect, source=source, created_at=now,
         )
     )
-    new_id = result.inserted_primary_key[0]
+    pk = result.inserted_primary_key
+    assert pk is not None
+    new_id = pk[0]
     bump_version(conn, now)
     return PolicyLine(line.subject, line.department, line.object, line.action, line.effect,
                       int(new_id)), True
@@ -94,6 +96,11 @@ def delete_line(conn: Connection, line: PolicyLine, now: datetime) -> PolicyLine
 def _by_id(conn: Connection, line_id: int) -> PolicyLine | None:
     row = conn.execute(sa.select(policy_lines).where(policy_lines.c.id == line_id)).first()
     return _line(row) if row is not None else None
+
+
+def _from_rule(rule: list[str]) -> PolicyLine:
+    subject, department, obj, action, effect = [*rule, "allow"][:5]
+    return PolicyLine(subject, department, obj, action, effect)
 
 
 class DatabaseAdapter(persist.Adapter):  # type: ignore[misc]
@@ -117,19 +124,19 @@ class DatabaseAdapter(persist.Adapter):  # type: ignore[misc]
         with self.engine.begin() as conn:
             conn.execute(policy_lines.delete())
             for rule in model.get_policy("p", "p"):
-                insert_line(conn, PolicyLine(*rule[:5]), self._now(), "casbin")
+                insert_line(conn, _from_rule(rule), self._now(), "casbin")
             bump_version(conn, self._now())
         return True
 
     def add_policy(self, sec: str, ptype: str, rule: list[str]) -> None:
         if sec == "p":
             with self.engine.begin() as conn:
-                insert_line(conn, PolicyLine(*rule[:5]), self._now(), "casbin")
+                insert_line(conn, _from_rule(rule), self._now(), "casbin")
 
     def remove_policy(self, sec: str, ptype: str, rule: list[str]) -> None:
         if sec == "p":
             with self.engine.begin() as conn:
-                delete_line(conn, PolicyLine(*rule[:5]), self._now())
+                delete_line(conn, _from_rule(rule), self._now())
 
     def remove_filtered_policy(self, sec: str, ptype: str, field_index: int,
                                *field_values: str) -> None:
