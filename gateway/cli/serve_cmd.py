@@ -34,6 +34,10 @@ def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
         app,
         host=host,
         port=port,
+        # the gateway sets X-Forwarded-* itself; never let a client's header replace
+        # the peer address it audits and rate-limits by
+        proxy_headers=False,
+        server_header=False,
         log_level="warning",
         access_log=False,
         lifespan="on",
