@@ -28,9 +28,14 @@ def usage_stats(
     system: str | None = None,
     resource: str | None = None,
     department: str | None = None,
-    event_type: str | None = "proxy_request",
+    event_type: str | None = None,
+    targets_only: bool = True,
 ) -> list[dict[str, Any]]:
-    """``[{dimension: value, ..., "count": n}]``; days are ``YYYY-MM-DD`` (UTC), inclusive."""
+    """``[{dimension: value, ..., "count": n}]``; days are ``YYYY-MM-DD`` (UTC), inclusive.
+
+    ``targets_only`` counts only events that named a system or a resource (data use,
+    not logins); ``event_type`` narrows to one event type.
+    """
     for dim in group_by:
         if dim not in DIMENSIONS:
             raise AuditQueryError("group_by", f"{dim!r} is not one of {', '.join(DIMENSIONS)}")
@@ -47,6 +52,8 @@ def usage_stats(
                         ("department", department), ("event_type", event_type)):
         if value is not None:
             stmt = stmt.where(usage.c[name] == value)
+    if targets_only:
+        stmt = stmt.where(sa.or_(usage.c.system != "", usage.c.resource != ""))
     stmt = stmt.group_by(*cols).order_by(*cols)
     with engine.connect() as conn:
         out = []

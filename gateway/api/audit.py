@@ -95,7 +95,8 @@ async def list_records(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    """``GET /api/v1/audit/stats?by=day,system&since=YYYY-MM-DD&until=...``: usage counts."""
+    """``GET /api/v1/audit/stats?by=day,system&since=YYYY-MM-DD&until=...``: usage counts
+    of events that named a system or resource (``event_type=`` narrows further)."""
     call, refused = await _begin(request, "audit stats")
     if refused is not None or call is None:
         return refused or _problem(Forbidden())
@@ -115,7 +116,7 @@ async def stats(request: Request) -> Response:
                 engine, group_by=by, since_day=q.get("since") or None,
                 until_day=q.get("until") or None, system=q.get("system") or None,
                 resource=q.get("resource") or None, department=q.get("department") or None,
-                event_type=q.get("event_type", "proxy_request") or None))
+                event_type=q.get("event_type") or None))
     except AuditQueryError as exc:
         return _problem(_invalid(exc))
     try:

@@ -280,14 +280,15 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
 @click.option("--system", default=None)
 @click.option("--resource", default=None)
 @click.option("--department", default=None)
-@click.option("--event-type", default="proxy_request", show_default=True,
-              help="Count only this event type ('' for all).")
+@click.option("--event-type", default=None,
+              help="Count only this event type (default: every event that named a system "
+              "or resource).")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table",
               show_default=True)
 @click.pass_context
 def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
           system: str | None, resource: str | None, department: str | None,
-          event_type: str, fmt: str) -> None:
+          event_type: str | None, fmt: str) -> None:
     """Usage figures: counts by day, system, resource and consumer department."""
     group_by = [d.strip() for d in by.split(",") if d.strip()]
     try:
