@@ -187,16 +187,16 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
         entries[code] = entry
         first_row[code] = n
     else:
-        for key, value in resource.items():
-            if key in entry and entry[key] != value:
-                problems.append(f"row {n}: {key} {value!r} differs from row {first_row[code]} "
+        for key, text in resource.items():
+            if key in entry and entry[key] != text:
+                problems.append(f"row {n}: {key} {text!r} differs from row {first_row[code]} "
                                 f"({entry[key]!r})")
-        for key, value in route.items():
+        for key, text in route.items():
             old = entry.setdefault("route", {}).get(key)
-            if old is not None and old != value:
-                problems.append(f"row {n}: route_{key} {value!r} differs from row "
+            if old is not None and old != text:
+                problems.append(f"row {n}: route_{key} {text!r} differs from row "
                                 f"{first_row[code]} ({old!r})")
-            entry["route"][key] = value
+            entry["route"][key] = text
     entry["items"].append(item)
     entry.setdefault("_rows", []).append(n)
     return problems

@@ -268,16 +268,19 @@ class Catalogue:
                 "resource": r.code, "name": r.name, "provider": r.provider,
                 "system": r.system, "method": r.route.method,
                 "path": f"/s/{r.system}{r.route.path}", "share_type": r.share_type,
-                "items": [
-                    {"name": n, "title": (r.item(n).title if r.item(n) else n),
-                     "mask": (r.item(n).mask if r.item(n) and d.shape else None),
-                     "encrypt": bool(r.item(n) and r.item(n).encrypt and d.shape)}  # type: ignore[union-attr]
-                    for n in d.items
-                ],
+                "items": [_item_view(r, n, d.shape) for n in d.items],
                 "until": d.until.isoformat() if d.until else None,
                 "grants": list(d.grant_ids), "purpose": d.purpose, "reason": d.reason,
             })
         return out
+
+
+def _item_view(resource: Resource, name: str, shaped: bool) -> dict[str, Any]:
+    item = resource.item(name)
+    if item is None:
+        return {"name": name, "title": name, "mask": None, "encrypt": False}
+    return {"name": name, "title": item.title, "mask": item.mask if shaped else None,
+            "encrypt": item.encrypt and shaped}
 
 
 def operator(name: str) -> Actor:

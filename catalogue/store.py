@@ -117,7 +117,7 @@ def save_resource(conn: Connection, resource: Resource, now: datetime) -> tuple[
                 code=resource.code, version=1, created_at=now,
                 published_at=now if resource.status == PUBLISHED else None, **values,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         _write_items(conn, rid, resource.items)
         bump_version(conn, now)
         return ()
@@ -136,7 +136,7 @@ def save_resource(conn: Connection, resource: Resource, now: datetime) -> tuple[
     conn.execute(resources.update().where(resources.c.id == rid).values(**values))
     if "items" in changed:
         conn.execute(items.delete().where(items.c.resource_id == rid))
-        _write_items(conn, rid, resource.items)
+        _write_items(conn, int(rid), resource.items)  # type: ignore[arg-type]
     bump_version(conn, now)
     return tuple(changed)
 
@@ -223,7 +223,7 @@ def insert_grant(
             source=source, application_id=application_id, approved_by=approved_by,
             created_at=now,
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key[0]  # type: ignore[index]
     bump_version(conn, now)
     return int(gid)
 
@@ -275,7 +275,9 @@ def load_applications(
 
 def insert_application(conn: Connection, **values: Any) -> int:
     values["items"] = list(values["items"])
-    return int(conn.execute(applications.insert().values(**values)).inserted_primary_key[0])
+    key = conn.execute(applications.insert().values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def update_application(conn: Connection, app_id: int, **values: Any) -> None:
