@@ -126,11 +126,6 @@ class AuditLog:
         return sum(len(c.pending) for c in list(self._loops.values()))
 
     @property
-    def _pending(self) -> list[tuple[AuditRecord, asyncio.Future[StoredRecord]]]:
-        # read by gateway/metrics.py for the queue-depth gauge; prefer queue_depth
-        return [p for c in list(self._loops.values()) for p in c.pending]
-
-    @property
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last record this writer committed."""
         return self._head_seq, self._head_hash

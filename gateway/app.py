@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from gateway.errors import problem_body
 from gateway.services import Services
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("govgate")
 
 
 def problem_response(exc: Exception) -> JSONResponse:
@@ -98,7 +101,28 @@ def routes() -> list[BaseRoute]:
     from gateway.api.catalogue import routes as catalogue_routes
 
     out += catalogue_routes()
+    from gateway.api.audit import routes as audit_routes
+
+    out += audit_routes()
     return out
+
+
+MAINTENANCE_SECONDS = 60.0
+
+
+async def _maintain(services: Services) -> None:
+    """The periodic jobs of a running gateway: scheduled key rotation and promotion,
+    and purging expired codes, refresh tokens and deny-list rows."""
+    rotate_after = services.settings.key_rotate_days * 86400
+    while True:
+        await asyncio.sleep(MAINTENANCE_SECONDS)
+        try:
+            await asyncio.to_thread(services.keys.maintain, rotate_after)
+            provider = services.extra.get("idp_provider")
+            if provider is not None:
+                await asyncio.to_thread(provider.store.purge)
+        except Exception:  # a failed round is retried next minute; requests go on
+            log.exception("maintenance round failed")
 
 
 def create_app(services: Services) -> Starlette:
@@ -106,7 +130,22 @@ def create_app(services: Services) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        yield {}
+        if services.audit is not None:
+            await services.audit.start()
+        maintenance = asyncio.create_task(_maintain(services), name="govgate-maintenance")
+        try:
+            yield {}
+        finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+            from gateway.proxy import close_proxy
+            from gateway.proxy_policies import close_policies
+
+            await close_proxy(services)
+            close_policies(services)
+            if services.audit is not None:
+                await services.audit.close()
 
     from gateway.errors import GovgateError
 

@@ -61,8 +61,7 @@ class Metrics:
 
         def _depth() -> float:
             audit = services.audit
-            pending = getattr(audit, "_pending", None)
-            return float(len(pending)) if pending is not None else 0.0
+            return float(audit.queue_depth) if audit is not None else 0.0
 
         queue.set_function(_depth)
 

@@ -6,13 +6,16 @@ engine, a key service or an audit log.
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from audit import AuditLog, AuditRecord
 from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError
 from gateway.org import Org
@@ -86,6 +89,19 @@ STATE_SECTION_FACTORIES.append(_catalogue_section)
 STATE_SECTION_FACTORIES.append(_grants_section)
 
 
+def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str) -> AuditLog:
+    """The audit log of one writer process. ``writer`` names the kind of process
+    (``gateway``, ``cli``); a restarted writer resumes its chain when it is free."""
+    return AuditLog(
+        engine,
+        keys=keys,
+        profile=keys.profile,
+        writer_id=f"{writer}@{socket.gethostname()}",
+        checkpoint_every=settings.audit_checkpoint_every,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+    )
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -93,6 +109,8 @@ class Services:
     keys: KeyService
     clock: Clock = utcnow
     audit: Any = None
+    # who acts when a change carries no actor of its own: the OS account for the CLI
+    actor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -100,10 +118,25 @@ class Services:
         return Org(self.engine, clock=self.clock, on_change=self.record_admin_change)
 
     def record_admin_change(self, event: str, detail: dict[str, Any]) -> None:
-        """Admin changes go to the audit log once it is wired (see gateway.app)."""
-        hook = self.extra.get("admin_change_hook")
-        if hook is not None:
-            hook(event, detail)
+        """Audit an administrative change durably before the caller reports success.
+
+        Raises AuditWriteError when the record cannot be written: the change is
+        already committed then, and the operator must see that it went unrecorded.
+        """
+        if self.audit is None:
+            return
+        detail = dict(detail)
+        actor = detail.pop("actor", None) or self.actor
+        self.audit.append_sync(
+            AuditRecord(
+                event_type="admin_change",
+                outcome="success",
+                actor_user=actor,
+                department=detail.pop("department", None),
+                reason=event,
+                extra={"change": event, **detail},
+            )
+        )
 
     @property
     def policies(self) -> Any:
@@ -148,6 +181,13 @@ class Services:
         )
 
     def close(self) -> None:
+        """Stop watchers and flush the audit log (the app's lifespan closes the async
+        parts first; everything here is idempotent)."""
+        from gateway.proxy_policies import close_policies
+
+        close_policies(self)
+        if self.audit is not None:
+            self.audit.close_sync()
         self.engine.dispose()
 
 
@@ -157,8 +197,14 @@ def open_services(
     environ: Mapping[str, str] | None = None,
     clock: Clock = utcnow,
     check: bool = True,
+    writer: str = "gateway",
+    actor: str | None = None,
 ) -> Services:
-    """Services on an initialised database; raises a one-line GovgateError otherwise."""
+    """Services on an initialised database; raises a one-line GovgateError otherwise.
+
+    ``writer`` names this process's audit chain; ``actor`` is recorded for admin
+    changes that carry no actor of their own (the CLI passes the OS account).
+    """
     engine = create_engine(settings.db_url)
     try:
         if check:
@@ -174,4 +220,15 @@ def open_services(
         if getattr(exc, "code", None) and getattr(exc, "status", None):
             raise
         raise StorageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-    return Services(settings=settings, engine=engine, keys=keys, clock=clock)
+    services = Services(settings=settings, engine=engine, keys=keys, clock=clock, actor=actor)
+    services.audit = audit_log(settings, engine, keys, writer)
+    return services
+
+
+def os_actor() -> str:
+    """The operator behind a CLI command, as the audit log names them."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"os:{user}@{socket.gethostname()}"

@@ -37,9 +37,9 @@ class CliContext:
     @property
     def services(self) -> Any:
         if self._services is None:
-            from gateway.services import open_services
+            from gateway.services import open_services, os_actor
 
-            self._services = open_services(self.settings)
+            self._services = open_services(self.settings, writer="cli", actor=os_actor())
         return self._services
 
     def msg(self, key: str, **kwargs: Any) -> str:

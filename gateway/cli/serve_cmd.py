@@ -79,8 +79,12 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None) -> None:
         cli_ctx.overrides["host"] = host
     if port is not None:
         cli_ctx.overrides["port"] = port
+    from gateway.services import open_services
+
     settings = cli_ctx.settings
-    app = create_app(cli_ctx.services)
+    services = open_services(settings, writer="gateway")
+    cli_ctx._services = services
+    app = create_app(services)
     server = _Server(_uvicorn_config(app, settings.host, settings.port))
     click.echo(cli_ctx.msg("serve.listening", host=settings.host, port=settings.port))
     asyncio.run(_run_servers([server]))
@@ -115,7 +119,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     """Start the gateway with demo departments, users and three upstream systems."""
     from gateway.app import create_app
     from gateway.passwords import generate_password
-    from gateway.services import open_services
+    from gateway.services import open_services, os_actor
     from gateway.settings import load_settings
     from gateway.setup import initialise
     from gateway.statefile import load_file
@@ -150,7 +154,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         upstream_port = _free_port() if free_ports else int(system["upstream"].rsplit(":", 1)[1])
         system["upstream"] = f"http://127.0.0.1:{upstream_port}"
         upstream_ports[system["code"]] = upstream_port
-    services = open_services(settings)
+    services = open_services(settings, writer="gateway", actor=os_actor())
     cli_ctx._services = services
     services.state_applier().apply(doc)
 

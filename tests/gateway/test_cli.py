@@ -201,3 +201,32 @@ def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from audit.tables import records
+    from gateway.storage import create_engine
+
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "user", "disable", "li.si").returncode == 0
+    engine = create_engine(initialised["GOVGATE_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(records.c.reason, records.c.actor_user, records.c.extra)
+                .where(records.c.event_type == "admin_change")
+                .order_by(records.c.id)
+            ).all()
+    finally:
+        engine.dispose()
+    reasons = [r.reason for r in rows]
+    assert "state_applied" in reasons and reasons[-1] == "user_disabled"
+    assert json.loads(rows[-1].extra)["user"] == "li.si"
+    assert all(r.actor_user and r.actor_user.startswith("os:") for r in rows)
+    assert not any("Demo-Passw0rd" in (r.extra or "") for r in rows)
+    verify = run(initialised, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr

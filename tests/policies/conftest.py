@@ -26,9 +26,6 @@ ORG = {
 def services(settings: Settings) -> Iterator[Services]:
     initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
     svc = open_services(settings)
-    events: list[tuple[str, dict]] = []
-    svc.extra["admin_change_hook"] = lambda e, d: events.append((e, d))
-    svc.extra["events"] = events
     svc.state_applier().apply(ORG)
     yield svc
     from gateway.proxy_policies import close_policies

@@ -3,10 +3,13 @@ the state file's policies: section."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
+import sqlalchemy as sa
 
+from audit.tables import records
 from gateway.errors import StateFileError
 from gateway.services import Services, open_services
 from policies import Policies, PolicyLine, Query, make_line, subjects_for
@@ -28,10 +31,17 @@ def test_add_remove_are_audited_and_seen_at_once(services: Services) -> None:
     gone = policies.remove(PolicyLine("", "", "", "", id=line.id))
     assert gone == line
     assert not policies.decide(QUERY).allowed
-    events = [e for e, _ in services.extra["events"] if e.startswith("policy.")]
-    assert events == ["policy.add", "policy.remove"]
-    detail = next(d for e, d in services.extra["events"] if e == "policy.add")
-    assert detail["actor"] == "secadmin" and detail["line_id"] == line.id
+    # both changes are in the durable audit log, with who made them
+    with services.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(records.c.reason, records.c.actor_user, records.c.extra)
+            .where(records.c.event_type == "admin_change")
+            .where(records.c.reason.like("policy.%"))
+            .order_by(records.c.id)
+        ).all()
+    assert [r.reason for r in rows] == ["policy.add", "policy.remove"]
+    assert rows[0].actor_user == "secadmin"
+    assert json.loads(rows[0].extra)["line_id"] == line.id
 
 
 def test_a_change_by_another_process_is_enforced_within_one_second(

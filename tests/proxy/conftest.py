@@ -106,7 +106,10 @@ class RecordingAudit:
         self.log = log
         self.records: list[AuditRecord] = []
         self.fail = False
-        self._pending: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        # everything but append (start, close, queue_depth, ...) is the real log's
+        return getattr(self.log, name)
 
     async def append(self, record: AuditRecord) -> Any:
         if self.fail:
