@@ -63,6 +63,7 @@ from gateway.tables import systems
 from policies import Decision, Query, subjects_for
 
 PROBLEM_JSON = b"application/problem+json"
+SHAPE_LIMIT_BYTES = 64 * 1024 * 1024  # a response to be shaped is read whole, up to this
 
 
 # ---------------------------------------------------------------------------
@@ -186,6 +187,11 @@ class ProxyRequest:
     client_ip: str | None
     headers: Mapping[str, str]  # as the client sent them (lower-case names)
     extra: dict[str, Any] = field(default_factory=dict)  # for deciders/shapers to share
+    # the request's one audit record, for deciders and shapers to add what they know
+    # (resource, items released, purpose, what was withheld and why)
+    audit: dict[str, Any] = field(default_factory=dict)
+    # set by a decider that must see the whole response (the proxy then buffers it)
+    shape: bool = False
 
 
 @dataclass
@@ -343,6 +349,7 @@ class Proxy:
             req = ProxyRequest(
                 request_id, method, target, system, principal, client_ip,
                 {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers},
+                audit=audit,
             )
             t_decide = time.perf_counter()
             decision = await self.decide(req)
@@ -444,13 +451,13 @@ class Proxy:
     ) -> None:
         headers = self.headers.response_headers(resp.raw_headers)
         declared = resp.content_length
-        buffer = bool(self.shapers) or (
+        buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)
         if state["done"]:
             audit["req_hash"] = req_hasher.hexdigest()
         if buffer:
-            body = await _read_limited(resp, self.config.buffer_response_bytes
-                                       if not self.shapers else 64 * 1024 * 1024)
+            body = await _read_limited(resp, SHAPE_LIMIT_BYTES if req.shape
+                                       else self.config.buffer_response_bytes)
             shaped = await self.shape(req, decision, UpstreamResponse(resp.status, headers, body))
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
             out_headers.append((b"content-length", str(len(shaped.body)).encode()))
@@ -485,7 +492,7 @@ class Proxy:
             raise AuditUnavailable("audit log not configured")
         try:
             record = AuditRecord(
-                event_type="proxy.request", outcome=outcome, status=status,
+                event_type="proxy_request", outcome=outcome, status=status,
                 latency_ms=int((time.perf_counter() - started) * 1000),
                 **{k: v for k, v in audit.items() if k != "extra"},
                 extra=audit.get("extra", {}),
@@ -592,9 +599,12 @@ async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 def get_proxy(services: Any) -> Proxy:
+    """The app's proxy: policy decisions refined by the catalogue, responses shaped."""
     found = services.extra.get("proxy")
     if found is None:
-        found = services.extra["proxy"] = Proxy(services)
+        from gateway.proxy_catalogue import install
+
+        found = install(services)
     return found  # type: ignore[no-any-return]
 
 

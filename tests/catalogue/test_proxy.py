@@ -138,11 +138,10 @@ async def _conditional_grant_cut_masked_encrypted_and_audited(world: World) -> N
     with pytest.raises(Exception):  # noqa: B017 - any key but the consumer's fails
         jwe.decrypt_compact(first["driver_phone"], ECKey.generate_key("P-256"))
 
-    request = world.records("proxy.request")[-1]
-    assert request["outcome"] == "allow" and request["status"] == 200
-    assert request["reason"].startswith("grant 1 (JG-0001 to czt, purpose 费用核算)")
-    release = world.records("catalogue.release")[-1]
-    assert release["request_id"] == request["request_id"] == r.headers["x-request-id"]
+    release = world.records("proxy_request")[-1]
+    assert release["outcome"] == "allow" and release["status"] == 200
+    assert release["reason"].startswith("grant 1 (JG-0001 to czt, purpose 费用核算)")
+    assert release["request_id"] == r.headers["x-request-id"]
     assert release["items"] == ["plate_number", "brand", "driver_name", "driver_phone"]
     assert release["purpose"] == "费用核算" and release["department"] == "czt"
     assert release["actor_client"] == "finance-system" and release["resource"] == "JG-0001"
@@ -153,7 +152,7 @@ async def _encrypted_item_withheld_for_a_client_without_a_key(world: World) -> N
     r = await world.get("/s/vehicles/api/vehicles", world.token("czt", "czt-portal"))
     assert r.status_code == 200
     assert set(r.json()["items"][0]) == {"plate_number", "brand", "driver_name"}
-    release = world.records("catalogue.release")[-1]
+    release = world.records("proxy_request")[-1]
     assert release["items"] == ["plate_number", "brand", "driver_name"]
     assert release["extra"]["withheld"] == {
         "driver_phone": "the consuming client registered no encryption key"}
@@ -163,8 +162,8 @@ async def _no_grant_403_with_reason(world: World) -> None:
     r = await world.get("/s/vehicles/api/vehicles", world.token("nn-jgsw", "nn-client"))
     assert r.status_code == 403
     assert "no grant" not in r.text  # opaque outward
-    rec = world.records("proxy.request")[-1]
-    assert rec["outcome"] == "deny"
+    rec = world.records("proxy_request")[-1]
+    assert rec["outcome"] == "deny" and rec["resource"] == "JG-0001" and rec["items"] == []
     assert rec["reason"] == "JG-0001 is conditional (有条件共享): no grant for department nn-jgsw"
 
 
@@ -174,13 +173,13 @@ async def _unconditional_any_department(world: World) -> None:
     room = r.json()["items"][0]
     assert room["room_id"] == "ZW-A-0301" and room["occupant_name"] == "张*"
     assert "standard_m2" not in room and "over_standard" not in room  # not in the catalogue
-    assert "无条件共享" in world.records("proxy.request")[-1]["reason"]
+    assert "无条件共享" in world.records("proxy_request")[-1]["reason"]
 
 
 async def _none_only_the_provider(world: World) -> None:
     r = await world.get("/s/assets/api/assets", world.token("jgswj", "office-web"))
     assert r.status_code == 403
-    assert "不予共享" in world.records("proxy.request")[-1]["reason"]
+    assert "不予共享" in world.records("proxy_request")[-1]["reason"]
     own = await world.get("/s/assets/api/assets", world.token("czt"))
     assert own.status_code == 200
     asset = own.json()["items"][0]
@@ -200,7 +199,7 @@ async def _revoked_grant_stops_within_a_second(world: World) -> None:
     while (await world.get("/s/vehicles/api/vehicles", token)).status_code == 200:
         assert time.monotonic() - started < 1.0
         await asyncio.sleep(0.05)
-    assert "was revoked" in world.records("proxy.request")[-1]["reason"]
+    assert "was revoked" in world.records("proxy_request")[-1]["reason"]
     assert other is world.services.catalogue
 
 
@@ -211,7 +210,7 @@ async def _expired_grant(world: World) -> None:
     world.clock.now = datetime(2027, 12, 31, 16, 0, tzinfo=UTC)
     r = await world.get("/s/vehicles/api/vehicles", world.token("czt"))
     assert r.status_code == 403
-    assert "expired after 2027-12-31" in world.records("proxy.request")[-1]["reason"]
+    assert "expired after 2027-12-31" in world.records("proxy_request")[-1]["reason"]
 
 
 async def _narrowed_approval_releases_only_the_approved_items(world: World) -> None:
@@ -222,7 +221,7 @@ async def _narrowed_approval_releases_only_the_approved_items(world: World) -> N
     r = await world.get("/s/vehicles/api/vehicles", world.token("nn-jgsw", "nn-client"))
     assert r.status_code == 200
     assert r.json()["items"][0] == {"driver_id_number": "**************0031"}
-    assert world.records("catalogue.release")[-1]["items"] == ["driver_id_number"]
+    assert world.records("proxy_request")[-1]["items"] == ["driver_id_number"]
 
 
 async def _template_route_single_record_pseudonym_redact_phone(world: World) -> None:
@@ -260,9 +259,10 @@ async def _non_json_response_refused_502_and_audited(world: World) -> None:
     }]})
     r = await world.get("/s/vehicles/", world.token("czt"))
     assert r.status_code == 502 and "李建国" not in r.text
-    refused = world.records("catalogue.refused")[-1]
-    assert refused["extra"]["detail"] == "response is text/html, not JSON"
-    assert world.records("proxy.request")[-1]["status"] == 502
+    refused = world.records("proxy_request")[-1]
+    assert refused["extra"]["refused"] == "response is text/html, not JSON"
+    assert refused["status"] == 502 and refused["items"] == []
+    assert refused["resource"] == "JG-0004"
 
 
 # one world (database, upstreams, gateway) per group keeps the suite fast

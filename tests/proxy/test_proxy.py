@@ -26,7 +26,7 @@ async def test_owner_department_passes_with_assertion_and_request_id(world: Worl
     assert r.headers["x-upstream"] == "yes"
     assert "set-cookie" not in r.headers  # the upstream may not set the gateway's cookie
     rec = world.audit.records[-1]
-    assert rec.event_type == "proxy.request" and rec.outcome == "allow" and rec.status == 200
+    assert rec.event_type == "proxy_request" and rec.outcome == "allow" and rec.status == 200
     assert rec.reason and rec.reason.startswith("allow by default rule")
     assert rec.request_id == r.headers["x-request-id"]
     assert rec.resp_hash == hashlib.sha256(r.body).hexdigest()
