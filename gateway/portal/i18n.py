@@ -2,7 +2,9 @@
 """Portal texts in Simplified Chinese (default) and English.
 
 The language comes from ``?lang=`` (remembered in a cookie), then the cookie,
-then ``Accept-Language``, then the ``lang`` setting."""
+then the ``lang`` setting (Chinese). The browser's ``Accept-Language`` is not
+consulted: office PCs often run English-locale browsers, and the agency's
+working language is Chinese; English is one click away."""
 
 from __future__ import annotations
 
@@ -104,17 +106,10 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def pick_lang(query_lang: str | None, cookie_lang: str | None, accept: str | None,
-              default: str = "zh") -> str:
+def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:
     for candidate in (query_lang, cookie_lang):
         if candidate in MESSAGES:
             return str(candidate)
-    if accept:
-        first = accept.split(",")[0].split(";")[0].strip().lower()
-        if first.startswith("en"):
-            return "en"
-        if first.startswith("zh"):
-            return "zh"
     return default if default in MESSAGES else "zh"
 
 

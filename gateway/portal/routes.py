@@ -77,7 +77,7 @@ def _ip(request: Request) -> str | None:
 def _lang(request: Request) -> str:
     default = getattr(_services(request).settings, "lang", "zh")
     return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
-                     request.headers.get("accept-language"), default)
+                     default)
 
 
 def safe_next(value: str | None) -> str:
@@ -491,7 +491,23 @@ async def home(request: Request) -> Response:
     if user is None:
         return _to_login(request)
     systems = await run_in_threadpool(launcher_systems, _services(request), principal)
-    return render(request, "home.html", user=user, systems=systems, info=None)
+    labels = await run_in_threadpool(_labels, _services(request), user)
+    return render(request, "home.html", user=user, systems=systems, info=None, **labels)
+
+
+def _labels(services: Any, user: Any) -> dict[str, Any]:
+    """Department and role names as people know them (the codes are for machines)."""
+    from gateway.tables import departments, roles
+
+    with services.engine.connect() as conn:
+        dept = conn.execute(
+            sa.select(departments.c.name).where(departments.c.code == user.department)
+        ).scalar()
+        names = dict(conn.execute(sa.select(roles.c.code, roles.c.name)).all())
+    return {
+        "department_name": dept or user.department,
+        "role_names": [names.get(r, r) for r in sorted(user.roles)],
+    }
 
 
 async def logout(request: Request) -> Response:
