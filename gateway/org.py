@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway import passwords
-from gateway.clock import Clock, utcnow
+from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
 from gateway.tables import departments, password_history, regions, user_roles, users
 
@@ -69,15 +69,6 @@ class User:
     @property
     def is_admin(self) -> bool:
         return bool(self.roles & ADMIN_ROLES)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC
-    if value is not None and value.tzinfo is None:
-        from datetime import UTC
-
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class Org:
@@ -309,7 +300,7 @@ class Org:
             ).first()
             if row is None:
                 raise NotFound(f"unknown user {username!r}")
-            first = _aware(row.first_failed_at)
+            first = as_utc(row.first_failed_at)
             count = row.failed_logins
             if first is None or now - first > timedelta(seconds=window_seconds):
                 first, count = now, 0
@@ -408,7 +399,7 @@ def load_user(conn: Connection, where: Any) -> User | None:
         status=row.status,
         must_change=bool(row.must_change),
         failed_logins=row.failed_logins,
-        locked_until=_aware(row.locked_until),
+        locked_until=as_utc(row.locked_until),
         has_totp=row.totp_secret is not None,
         region=row.region_code,
     )

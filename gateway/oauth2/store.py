@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.clock import Clock
+from gateway.clock import as_utc as _aware
 from gateway.oauth2.tables import (
     assertion_jtis,
     authorization_codes,
@@ -25,7 +26,6 @@ from gateway.oauth2.tables import (
     revocations,
     sessions,
 )
-from gateway.org import _aware
 
 STAGES = ("change", "mfa", "enrol", "active")
 CODE_LIFETIME = 60
@@ -429,11 +429,11 @@ def _session(m: Any) -> SessionRow:
         sid=m["sid"], username=m["username"], stage=m["stage"], amr=m["amr"],
         created_at=_aware(m["created_at"]), last_seen_at=_aware(m["last_seen_at"]),
         expires_at=_aware(m["expires_at"]), revoked_at=_aware(m["revoked_at"]),
-    )  # type: ignore[arg-type]
+    )
 
 
 def _refresh(row: Any) -> RefreshRow:
     return RefreshRow(
         family_id=row.family_id, client_id=row.client_id, username=row.username, sid=row.sid,
         scope=row.scope, auth_time=int(row.auth_time), expires_at=_aware(row.expires_at),
-    )  # type: ignore[arg-type]
+    )
