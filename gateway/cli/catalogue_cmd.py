@@ -26,7 +26,7 @@ from catalogue import Actor, InvalidInput
 from catalogue.io import load_yaml
 from catalogue.model import Application, Grant, Resource
 from gateway.catalogue_wiring import get_catalogue, get_workflow
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import ValidationError
 
 

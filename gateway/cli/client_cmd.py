@@ -11,7 +11,7 @@ import secrets
 import click
 import sqlalchemy as sa
 
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import Conflict, NotFound
 
 TEXT = {

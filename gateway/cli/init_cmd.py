@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 from gateway.passwords import generate_password
 from gateway.setup import initialise
 

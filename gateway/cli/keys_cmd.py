@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
-from gateway.settings import Settings, load_settings
-from gateway.storage import check_schema, create_engine
+from gateway.cli.context import CliContext, GovgateGroup
+from gateway.i18n import cli_lang
+from gateway.settings import Settings
 from keys import (
     ALGORITHMS,
     USES,
@@ -23,103 +22,45 @@ from keys import (
     MasterKeyError,
     MasterKeyProvider,
     Pkcs11MasterKey,
-    get_profile,
-    master_key_from_settings,
 )
 from keys.master import EnvMasterKey
 
 
-def max_token_lifetime(settings: Settings) -> int:
-    """The longest lifetime of anything signed by a token/assertion key."""
-    return max(settings.access_token_lifetime, settings.id_token_lifetime,
-               settings.assertion_lifetime)
-
-
-def master_from_settings(settings: Settings, environ: Mapping[str, str]) -> MasterKeyProvider:
-    return master_key_from_settings(
-        settings.master_key_provider,
-        path=settings.master_key_path,
-        env_var=settings.master_key_env,
-        environ=environ,
-        pkcs11_module=settings.pkcs11_module,
-        pkcs11_token_label=settings.pkcs11_token_label,
-        pkcs11_pin=settings.pkcs11_pin,
-        pkcs11_key_label=settings.pkcs11_key_label,
-    )
-
-
-def key_service_from_settings(
-    settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None
-) -> KeyService:
-    """The KeyService the settings describe (master key opened, not yet checked)."""
-    master = master_from_settings(settings, os.environ if environ is None else environ)
-    return KeyService(
-        engine, master, get_profile(settings.crypto_profile),
-        default_alg=settings.signing_alg,
-        prepublish_seconds=settings.key_prepublish_seconds,
-        max_token_lifetime_seconds=max_token_lifetime(settings),
-        clock_skew_seconds=settings.clock_skew_seconds,
-    )
-
-
-class _KeysGroup(click.Group):
-    """One-line errors and exit 1, also when the group runs on its own."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except Exception as exc:
-            if not (isinstance(getattr(exc, "code", None), str)
-                    and isinstance(getattr(exc, "status", None), int)):
-                raise
-            click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else exc}", err=True)
-            ctx.exit(1)
-
-
 class _Ctx:
+    """The keys commands' view of the CLI context: its settings and services, and
+    the audit record of every key change (with the operator as the actor)."""
+
     def __init__(self, ctx: click.Context) -> None:
-        parent = ctx.find_object(object)
-        self.settings: Settings = (
-            parent.settings if parent is not None and hasattr(parent, "settings")
-            else load_settings(os.environ)
-        )
-        self._engine: Engine | None = None
-        self._service: KeyService | None = None
+        found = ctx.find_object(CliContext)
+        if found is None:  # the group invoked on its own (tests, embedding)
+            found = CliContext(lang=cli_lang())
+            ctx.call_on_close(found.close)
+        self.cli = found
 
     @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = create_engine(self.settings.db_url)
-            check_schema(self._engine)
-        return self._engine
+    def settings(self) -> Settings:
+        return self.cli.settings
 
     @property
     def service(self) -> KeyService:
-        if self._service is None:
-            self._service = key_service_from_settings(self.settings, self.engine)
-            self._service.check()
-        return self._service
+        return self.cli.services.keys  # type: ignore[no-any-return]
 
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+    def record(self, change: str, **detail: Any) -> None:
+        self.cli.services.record_admin_change(change, detail)
 
 
 def _state(ctx: click.Context) -> _Ctx:
     state = ctx.meta.get("govgate.keys")
     if state is None:
         state = ctx.meta["govgate.keys"] = _Ctx(ctx)
-        ctx.call_on_close(state.close)
-    return state
+    return state  # type: ignore[no-any-return]
 
 
 def _fmt(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
-keys = _KeysGroup("keys", help="Signing keys, JWKS, data keys and the master key.")
+keys = GovgateGroup("keys", help="Signing keys, JWKS, data keys and the master key.")
 
 
 @keys.command("list")
@@ -157,6 +98,8 @@ def rotate(ctx: click.Context, uses: tuple[str, ...], alg: str | None, at_once: 
         info = svc.rotate(use, alg)
         if at_once and info.state == "pending":
             info = svc.promote_now(use)
+        _state(ctx).record("key_rotated", kid=info.kid, use=info.use, alg=info.alg,
+                           state=info.state)
         when = ("now" if info.state == "active"
                 else _fmt(info.created_at + svc.ring.prepublish))
         click.echo(f"{info.use}: {info.kid} {info.alg} {info.state} (signs from {when})")
@@ -169,6 +112,7 @@ def promote(ctx: click.Context) -> None:
     that have left the JWKS."""
     changed = _state(ctx).service.promote_due()
     for info in changed:
+        _state(ctx).record("key_state_changed", kid=info.kid, use=info.use, state=info.state)
         click.echo(f"{info.use}: {info.kid} -> {info.state}")
     if not changed:
         click.echo("nothing due")
@@ -182,6 +126,7 @@ def maintain(ctx: click.Context) -> None:
     days = state.settings.key_rotate_days
     changed = state.service.maintain(days * 86400 if days else None)
     for info in changed:
+        state.record("key_state_changed", kid=info.kid, use=info.use, state=info.state)
         click.echo(f"{info.use}: {info.kid} -> {info.state}")
     if not changed:
         click.echo("nothing due")
@@ -197,6 +142,7 @@ def destroy(ctx: click.Context, kid: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"destroy key {kid}? tokens it signed stop verifying", abort=True)
     info = svc.destroy(kid)
+    _state(ctx).record("key_destroyed", kid=info.kid, use=info.use)
     click.echo(f"{info.use}: {info.kid} destroyed")
 
 
@@ -213,6 +159,7 @@ def jwks(ctx: click.Context, use: str | None) -> None:
 def rotate_data_key(ctx: click.Context) -> None:
     """Start sealing under a new data key; older ones keep opening what they sealed."""
     _state(ctx).service.rotate_data_key()
+    _state(ctx).record("data_key_rotated")
     click.echo("data key rotated")
 
 
@@ -273,4 +220,5 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         # is there no file at the configured path
         os.link(current, current.with_name(f"{current.name}.old-{stamp}"))
         os.replace(staged, current)
+    state.record("master_key_rotated", provider=new.name, data_keys=count)
     click.echo(f"re-wrapped {count} data keys under {new.key_id}; {advice}")

@@ -6,81 +6,13 @@ LANG (or LC_ALL / LC_MESSAGES) is zh_*, English otherwise.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from gateway.errors import GovgateError, ValidationError
-from gateway.i18n import cli_lang, t
-from gateway.settings import Settings, load_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class CliContext:
-    lang: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _settings: Settings | None = None
-    _services: Any = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(os.environ, self.overrides)
-        return self._settings
-
-    @property
-    def services(self) -> Any:
-        if self._services is None:
-            from gateway.services import open_services, os_actor
-
-            self._services = open_services(self.settings, writer="cli", actor=os_actor())
-        return self._services
-
-    def msg(self, key: str, **kwargs: Any) -> str:
-        return t(key, self.lang, **kwargs)
-
-    def close(self) -> None:
-        if self._services is not None:
-            self._services.close()
-            self._services = None
-
-
-def _is_ours(exc: BaseException) -> bool:
-    """Errors from our packages carry a machine code and an HTTP status."""
-    return isinstance(exc, GovgateError) or (
-        isinstance(getattr(exc, "code", None), str)
-        and isinstance(getattr(exc, "status", None), int)
-    )
-
-
-class GovgateGroup(click.Group):
-    """Turns our errors into one readable line (or a list) and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except Exception as exc:
-            if not _is_ours(exc):
-                raise
-            lang = cli_lang()
-            click.echo(t("error", lang, message=str(exc)), err=True)
-            if isinstance(exc, ValidationError):
-                for problem in exc.problems:
-                    click.echo(f"  - {problem}", err=True)
-            ctx.exit(1)
-
-
-pass_cli = click.make_pass_decorator(CliContext)
+from gateway.cli.context import CliContext, GovgateGroup, pass_cli  # noqa: F401 - re-exported
+from gateway.i18n import cli_lang
 
 
 @click.group(cls=GovgateGroup, context_settings={"help_option_names": ["-h", "--help"]})

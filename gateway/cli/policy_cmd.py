@@ -11,7 +11,7 @@ import getpass
 import click
 import sqlalchemy as sa
 
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import NotFound, ValidationError
 from gateway.tables import systems, user_roles, users
 from policies import Policies, PolicyLine, Query, make_line, subjects_for

@@ -15,7 +15,7 @@ from typing import Any
 import click
 import uvicorn
 
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 
 DEMO_MARKER = ".govgate-demo"
 DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password

@@ -10,7 +10,7 @@ import asyncio
 
 import click
 
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 
 
 @click.group()

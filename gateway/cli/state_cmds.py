@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli.main import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli
 from gateway.statefile import dump_yaml, export_state, load_file
 
 

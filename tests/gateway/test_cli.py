@@ -213,6 +213,7 @@ def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]
 
     assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
     assert run(initialised, "user", "disable", "li.si").returncode == 0
+    assert run(initialised, "keys", "rotate", "--use", "token").returncode == 0
     engine = create_engine(initialised["GOVGATE_DATABASE_URL"])
     try:
         with engine.connect() as conn:
@@ -224,8 +225,9 @@ def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]
     finally:
         engine.dispose()
     reasons = [r.reason for r in rows]
-    assert "state_applied" in reasons and reasons[-1] == "user_disabled"
-    assert json.loads(rows[-1].extra)["user"] == "li.si"
+    assert "state_applied" in reasons and reasons[-2:] == ["user_disabled", "key_rotated"]
+    assert json.loads(rows[-2].extra)["user"] == "li.si"
+    assert json.loads(rows[-1].extra)["use"] == "token"
     assert all(r.actor_user and r.actor_user.startswith("os:") for r in rows)
     assert not any("Demo-Passw0rd" in (r.extra or "") for r in rows)
     verify = run(initialised, "audit", "verify")
