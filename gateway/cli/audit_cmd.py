@@ -8,10 +8,7 @@ operating-system account as the actor.
 
 from __future__ import annotations
 
-import getpass
 import io
-import os
-import socket
 import sys
 from typing import Any
 
@@ -24,90 +21,53 @@ from audit.export import write_csv, write_jsonl, write_table
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
-from gateway.settings import Settings, load_settings
-from gateway.storage import create_engine
-from keys import KeyService, get_profile
+from gateway.cli.context import CliContext, GovgateGroup
+from gateway.i18n import cli_lang
+from gateway.services import os_actor
+from gateway.settings import Settings
+from keys import KeyService
 
 SHOWN_PROBLEMS = 10
 
 
-class _AuditGroup(click.Group):
-    """One-line errors and exit 1, also when the group runs on its own."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except Exception as exc:
-            if not (isinstance(getattr(exc, "code", None), str)
-                    and isinstance(getattr(exc, "status", None), int)):
-                raise
-            click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else exc}", err=True)
-            ctx.exit(1)
-
-
 class _Ctx:
+    """The audit commands' view of the CLI context: the database, the key ring and
+    this operator's audit chain (``cli@host``)."""
+
     def __init__(self, ctx: click.Context) -> None:
-        parent = ctx.find_object(object)
-        self.settings: Settings = (
-            parent.settings if parent is not None and hasattr(parent, "settings")
-            else load_settings(os.environ)
-        )
-        self._engine: Engine | None = None
-        self._keys: KeyService | None = None
-        self._log: AuditLog | None = None
+        found = ctx.find_object(CliContext)
+        if found is None:  # the group invoked on its own (tests, embedding)
+            found = CliContext(lang=cli_lang())
+            ctx.call_on_close(found.close)
+        self.cli = found
+
+    @property
+    def settings(self) -> Settings:
+        return self.cli.settings
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = create_engine(self.settings.db_url)
-        return self._engine
+        return self.cli.services.engine  # type: ignore[no-any-return]
 
     @property
     def keys(self) -> KeyService:
-        if self._keys is None:
-            from gateway.services import key_service, master_key
-
-            self._keys = key_service(self.settings, self.engine, master_key(self.settings))
-        return self._keys
+        return self.cli.services.keys  # type: ignore[no-any-return]
 
     @property
     def log(self) -> AuditLog:
-        if self._log is None:
-            self._log = AuditLog(
-                self.engine, keys=self.keys, profile=get_profile(self.settings.crypto_profile),
-                writer_id=f"cli@{socket.gethostname()}",
-                checkpoint_every=self.settings.audit_checkpoint_every,
-                checkpoint_seconds=self.settings.audit_checkpoint_seconds,
-            )
-        return self._log
+        return self.cli.services.audit  # type: ignore[no-any-return]
 
     def record(self, event_type: str, reason: str, **extra: Any) -> None:
         """Audit what the operator did (no audit, no result: raises AuditWriteError)."""
         self.log.append_sync(AuditRecord(
-            event_type=event_type, outcome="success", actor_user=_os_user(), reason=reason,
+            event_type=event_type, outcome="success", actor_user=os_actor(), reason=reason,
             source_ip="cli", extra={"via": "cli", **extra}))
-
-    def close(self) -> None:
-        if self._log is not None:
-            self._log.close_sync()
-        if self._engine is not None:
-            self._engine.dispose()
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
 
 
 def _state(ctx: click.Context) -> _Ctx:
     state = ctx.meta.get("govgate.audit")
     if state is None:
         state = ctx.meta["govgate.audit"] = _Ctx(ctx)
-        ctx.call_on_close(state.close)
     return state
 
 
@@ -120,7 +80,7 @@ def _time(param: str, value: str | None) -> int | None:
         raise click.BadParameter(exc.description, param_hint=f"--{param}") from None
 
 
-audit = _AuditGroup("audit", help="Verify, query, export and purge the audit log.")
+audit = GovgateGroup("audit", help="Verify, query, export and purge the audit log.")
 
 
 # -- verify -----------------------------------------------------------------------------
