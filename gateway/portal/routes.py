@@ -532,7 +532,10 @@ async def root(request: Request) -> Response:
 
 
 def portal_routes() -> list[BaseRoute]:
+    from gateway.portal.catalogue_pages import routes as catalogue_routes
+
     return [
+        *catalogue_routes(),
         Route("/", root),
         Route("/portal", home),
         Route("/portal/login", login_page, methods=["GET"]),

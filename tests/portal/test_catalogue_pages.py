@@ -1,0 +1,216 @@
+"""The catalogue portal pages in process: search, one resource with its duplicate-
+collection warning, applying through the form, a data steward approving with
+narrowed items, 403 for a non-steward, CSRF; and one real browser run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from starlette.testclient import TestClient
+
+from catalogue.service import operator
+from gateway.app import create_app
+from gateway.catalogue_wiring import get_catalogue, get_workflow
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.oauth2.helpers import DEMO_PASSWORD, close_services, csrf_of, login, make_services
+
+CHROMIUM = "/usr/bin/chromium"
+UNTIL = (date.today() + timedelta(days=365)).isoformat()
+
+
+@pytest.fixture
+def fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the demo's accounts at OWASP argon2 cost take seconds: not the subject here
+    from argon2 import PasswordHasher
+
+    from gateway import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
+                                                             parallelism=1))
+
+
+@pytest.fixture
+def portal(settings: Settings, fast_hashes: None) -> Iterator[tuple[Services, TestClient]]:
+    services = make_services(settings)
+    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+        yield services, c
+    close_services(services)
+
+
+def sign_in(client: TestClient, username: str) -> None:
+    client.cookies.clear()
+    r = login(client, username=username)
+    assert r.status_code == 303 and r.headers["location"] == "/portal", r.text
+
+
+def apply_as_wang(client: TestClient, items: list[str]) -> None:
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/catalogue/JG-0001")
+    assert page.status_code == 200 and 'id="apply"' in page.text
+    r = client.post("/portal/catalogue/JG-0001/apply", data={
+        "csrf_token": csrf_of(page.text), "items": items, "purpose": "车辆费用核算",
+        "basis": "公务用车管理办法", "until": UNTIL}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].startswith("/portal/catalogue/applications?done=applied")
+
+
+def test_pages_need_a_session(portal: tuple[Services, TestClient]) -> None:
+    _, client = portal
+    for path in ("/portal/catalogue", "/portal/catalogue/JG-0001",
+                 "/portal/catalogue/applications"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/portal/login?")
+    r = client.post("/portal/catalogue/applications/1/approve", follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_search_by_keyword_item_and_filters(portal: tuple[Services, TestClient]) -> None:
+    _, client = portal
+    sign_in(client, "li.si")
+    assert 'href="/portal/catalogue"' in client.get("/portal").text
+    r = client.get("/portal/catalogue", params={"q": "公务用车"})
+    assert r.status_code == 200
+    assert 'data-code="JG-0001"' in r.text and 'data-code="CZ-0001"' not in r.text
+    assert "有条件共享" in r.text and "机关事务管理局" in r.text
+    r = client.get("/portal/catalogue", params={"item": "驾驶员手机号"})
+    assert 'data-code="JG-0001"' in r.text and 'data-code="JG-0002"' not in r.text
+    r = client.get("/portal/catalogue", params={"item": "driver_phone", "level": "3"})
+    assert 'data-code="JG-0001"' in r.text
+    r = client.get("/portal/catalogue", params={"share_type": "none", "department": "czt"})
+    assert 'data-code="CZ-0001"' in r.text and 'data-code="JG-0001"' not in r.text
+    assert "不予共享" in r.text
+    r = client.get("/portal/catalogue", params={"q": "不存在的资源"})
+    assert 'id="no-results"' in r.text
+    r = client.get("/portal/catalogue", params={"q": "公务用车", "lang": "en"})
+    assert "Conditional" in r.text and "Data-sharing catalogue" in r.text
+
+
+def test_resource_page_items_and_duplicate_warning(portal: tuple[Services, TestClient]
+                                                   ) -> None:
+    services, client = portal
+    cat = get_catalogue(services)
+    cat.save(operator("test"), {
+        "code": "CZ-0002", "name": "驾驶员补贴名册", "provider": "czt", "system": "assets",
+        "share_type": "conditional", "conditions": "补贴核算",
+        "route": {"method": "GET", "path": "/api/allowances", "records": "items"},
+        "items": [{"name": "driver_id_number", "title": "驾驶员身份证号", "level": 3,
+                   "authoritative": True},
+                  {"name": "allowance", "title": "补贴金额", "type": "number"}]})
+    cat.publish(operator("test"), "CZ-0002")
+    sign_in(client, "li.si")
+    r = client.get("/portal/catalogue/JG-0001")
+    assert r.status_code == 200
+    text = r.text
+    assert "公务用车基础信息" in text and "仅用于公务用车费用核算" in text
+    for item in ("plate_number", "驾驶员姓名", "驾驶员手机号"):
+        assert item in text
+    assert "保留首字" in text and "3 敏感" in text and "/s/vehicles/api/vehicles" in text
+    assert 'id="duplicates"' in text and "CZ-0002" in text and "财政厅" in text
+    assert "驾驶员身份证号 (driver_id_number)" in text
+    # the provider's own staff cannot apply; the unknown resource is a readable 404
+    assert 'id="no-apply"' in text and 'id="apply"' not in text
+    assert client.get("/portal/catalogue/JG-0002").text.count('id="duplicates"') == 0
+    r = client.get("/portal/catalogue/NOPE-1")
+    assert r.status_code == 404 and "NOPE-1" in r.text
+
+
+def test_apply_approve_narrowed_and_grant(portal: tuple[Services, TestClient]) -> None:
+    services, client = portal
+    apply_as_wang(client, ["plate_number", "mileage_km", "driver_phone"])
+    mine = client.get("/portal/catalogue/applications")
+    assert "待审核" in mine.text and "车辆费用核算" in mine.text and 'id="ours"' in mine.text
+    wf = get_workflow(services)
+    (app,) = wf.applications(consumer="nn-jgsw")
+    assert app.status == "submitted" and app.applicant == "wang.wu"
+
+    sign_in(client, "zhang.san")
+    page = client.get("/portal/catalogue/applications")
+    assert f'id="review-{app.id}"' in page.text and "市机关事务中心" in page.text
+    r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
+        "csrf_token": csrf_of(page.text), "items": ["plate_number", "mileage_km"],
+        "until": app.until.isoformat(), "note": "手机号不予提供"})
+    assert r.status_code == 200 and 'id="info"' in r.text
+    (grant,) = wf.grants(resource="JG-0001", consumer="nn-jgsw")
+    assert grant.items == ("plate_number", "mileage_km") and grant.approved_by == "zhang.san"
+    assert wf.get(app.id).status == "approved"
+
+    sign_in(client, "wang.wu")
+    r = client.get("/portal/catalogue/JG-0001")
+    assert 'id="grants"' in r.text and "plate_number, mileage_km" in r.text
+
+
+def test_apply_errors_are_readable(portal: tuple[Services, TestClient]) -> None:
+    _, client = portal
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/catalogue/JG-0001")
+    r = client.post("/portal/catalogue/JG-0001/apply", data={
+        "csrf_token": csrf_of(page.text), "purpose": "", "until": "2020-01-01"})
+    assert r.status_code == 400
+    assert "name at least one item" in r.text and "until is in the past" in r.text
+
+
+def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) -> None:
+    services, client = portal
+    apply_as_wang(client, ["plate_number"])
+    (app,) = get_workflow(services).applications(consumer="nn-jgsw")
+    sign_in(client, "li.si")
+    page = client.get("/portal/catalogue/applications")
+    assert f'id="review-{app.id}"' not in page.text
+    for action, data in (("approve", {"items": ["plate_number"]}),
+                         ("reject", {"reason": "不同意"})):
+        # no form on li.si's page: the token from the cookie (double submit)
+        r = client.post(f"/portal/catalogue/applications/{app.id}/{action}",
+                        data={"csrf_token": client.cookies["gg_csrf"], **data})
+        assert r.status_code == 403 and "data steward of jgswj" in r.text
+    assert get_workflow(services).get(app.id).status == "submitted"
+
+
+def test_csrf_missing_is_400(portal: tuple[Services, TestClient]) -> None:
+    services, client = portal
+    apply_as_wang(client, ["plate_number"])
+    (app,) = get_workflow(services).applications(consumer="nn-jgsw")
+    r = client.post("/portal/catalogue/JG-0001/apply", data={
+        "items": ["brand"], "purpose": "x", "until": UNTIL})
+    assert r.status_code == 400
+    sign_in(client, "zhang.san")
+    r = client.post(f"/portal/catalogue/applications/{app.id}/approve",
+                    data={"items": ["plate_number"]})
+    assert r.status_code == 400
+    assert get_workflow(services).get(app.id).status == "submitted"
+    assert len(get_workflow(services).applications(consumer="nn-jgsw")) == 1
+
+
+@pytest.mark.slow
+def test_browser_search_and_open(settings: Settings, fast_hashes: None) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    from tests.oauth2.live import live_gateway
+
+    with live_gateway(settings) as (issuer, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(locale="zh-CN")
+            page.goto(f"{issuer}/portal/catalogue")
+            assert "/portal/login" in page.url
+            page.fill("#username", "wang.wu")
+            page.fill("#password", DEMO_PASSWORD)
+            page.click("#submit")
+            page.wait_for_url(f"{issuer}/portal/catalogue")
+            page.fill("#q", "公务用车")
+            page.click("#search-submit")
+            page.wait_for_url("**/portal/catalogue?*")
+            page.click('tr[data-code="JG-0001"] a')
+            page.wait_for_url(f"{issuer}/portal/catalogue/JG-0001")
+            assert page.locator("#code").inner_text() == "JG-0001"
+            assert "有条件共享" in page.locator("#share-type").inner_text()
+            assert page.locator("#apply").is_visible()
+        finally:
+            browser.close()
