@@ -70,7 +70,7 @@ def echo_app(echo: Echo) -> Starlette:
     async def anything(request: Request) -> Response:
         path = request.url.path
         if path == "/slow":
-            await asyncio.sleep(1)
+            await asyncio.sleep(3)
         if path == "/big":
             async def gen() -> AsyncIterator[bytes]:
                 for _ in range(32):
@@ -257,7 +257,7 @@ async def world(base_services: Services) -> AsyncIterator[World]:
     audit = RecordingAudit(log)
     base_services.audit = audit
     base_services.extra.setdefault("proxy_config", ProxyConfig(
-        max_body_bytes=64 * 1024, read_timeout=0.5, connect_timeout=0.5, rate=1000,
+        max_body_bytes=64 * 1024, read_timeout=2.0, connect_timeout=5.0, rate=1000,
         burst=1000))
     async with Served(echo_app(echo)) as upstream:
         base_services.state_applier().apply({"systems": [
