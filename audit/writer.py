@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import operator
 import secrets
 import socket
 import threading
@@ -29,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from audit.chain import hash_function, record_row
+from audit.chain import RECORD_COLUMNS, hash_function, record_row
 from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
 from audit.record import AuditRecord, StoredRecord
@@ -53,7 +55,63 @@ def _hash_name(profile: Any) -> str:
 
 
 def day_of(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+    return _day(ts_ms // 86_400_000)
+
+
+@functools.lru_cache(maxsize=64)
+def _day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+
+
+class _Sql:
+    """A Core statement compiled once for the engine's dialect: the per-batch statements
+    run through ``exec_driver_sql`` (no per-execution cache-key, compile or bind-parameter
+    processing; every column here is a plain string or integer) and still raise
+    SQLAlchemy's wrapped exceptions."""
+
+    __slots__ = ("_get", "order", "sql")
+
+    def __init__(self, stmt: Any, dialect: sa.Dialect, column_keys: list[str] | None = None
+                 ) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
+        self.sql = str(compiled)
+        self.order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positiontup else None)
+        self._get = (None if not self.order else
+                     operator.itemgetter(*self.order) if len(self.order) > 1 else
+                     lambda values, k=self.order[0]: (values[k],))
+
+    def params(self, values: dict[str, Any]) -> Any:
+        if self._get is None:
+            return values
+        return self._get(values)
+
+
+_USAGE_KEYS = ("day", "system", "resource", "department", "event_type", "outcome")
+
+
+class _Statements:
+    """The group commit's statements, compiled once per AuditLog."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        b = sa.bindparam
+        self.take = _Sql(
+            sa.update(chains)
+            .where(chains.c.chain_id == b("p_chain"), chains.c.lease_token == b("p_token"),
+                   chains.c.head_seq == b("p_seq"))
+            .values(lease_until=b("p_until")), dialect)
+        self.max_ckpt = _Sql(
+            sa.select(sa.func.coalesce(sa.func.max(checkpoints.c.seq), sa.literal_column("0"))),
+            dialect)
+        self.head = _Sql(
+            sa.update(chains).where(chains.c.chain_id == b("p_chain"))
+            .values(head_seq=b("p_seq"), head_hash=b("p_hash")), dialect)
+        self.insert = _Sql(sa.insert(records), dialect, list(RECORD_COLUMNS))
+        ins = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        up = ins(usage)
+        up = up.on_conflict_do_update(
+            index_elements=list(_USAGE_KEYS), set_={"count": usage.c.count + up.excluded["count"]})
+        self.usage = _Sql(up, dialect, [*_USAGE_KEYS, "count"])
 
 
 class _Committer:
@@ -106,6 +164,7 @@ class AuditLog:
         self._last_ckpt_ms = _ms(clock)
         self._lease_renewed_ms = 0
         self._dialect = engine.dialect.name
+        self._sql = _Statements(engine.dialect)
         # asyncio side
         # one committer per event loop (a test client may run its own loop in a thread);
         # the chain itself is guarded by self._lock
@@ -361,18 +420,14 @@ class AuditLog:
             try:
                 with self.engine.begin() as conn:
                     # the first statement writes: it takes the lock (SQLite: the write lock)
-                    owned = conn.execute(
-                        sa.update(chains)
-                        .where(chains.c.chain_id == chain_id,
-                               chains.c.lease_token == self._token,
-                               chains.c.head_seq == old_seq)
-                        .values(lease_until=now + self.lease_ms)
-                    ).rowcount
+                    q = self._sql
+                    owned = conn.exec_driver_sql(q.take.sql, q.take.params({
+                        "p_chain": chain_id, "p_token": self._token, "p_seq": old_seq,
+                        "p_until": now + self.lease_ms})).rowcount
                     if owned != 1:
                         raise ChainLostError(f"audit chain {chain_id} is no longer ours")
-                    ckpt = conn.execute(
-                        sa.select(sa.func.coalesce(sa.func.max(checkpoints.c.seq), 0))
-                    ).scalar_one()
+                    ckpt = conn.exec_driver_sql(q.max_ckpt.sql,
+                                                q.max_ckpt.params({})).scalar_one()
                     rows = []
                     seq, prev = old_seq, self._head_hash
                     for rec in stamped:
@@ -381,9 +436,9 @@ class AuditLog:
                                          ckpt=ckpt, hasher=self._hasher)
                         rows.append(row)
                         prev = row["hash"]
-                    conn.execute(sa.update(chains).where(chains.c.chain_id == chain_id)
-                                 .values(head_seq=seq, head_hash=prev))
-                    conn.execute(sa.insert(records), rows)
+                    conn.exec_driver_sql(q.head.sql, q.head.params(
+                        {"p_chain": chain_id, "p_seq": seq, "p_hash": prev}))
+                    conn.exec_driver_sql(q.insert.sql, [q.insert.params(r) for r in rows])
                     self._add_usage(conn, stamped)
             except ChainLostError:
                 self._chain = None  # the next batch claims a new chain
@@ -406,14 +461,11 @@ class AuditLog:
             assert r.ts is not None
             counts[(day_of(r.ts), r.system or "", r.resource or "", r.department or "",
                     r.event_type, r.outcome)] += 1
-        ins = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        keys = ("day", "system", "resource", "department", "event_type", "outcome")
-        stmt = ins(usage)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={"count": usage.c.count + stmt.excluded["count"]})
+        up = self._sql.usage
         # one statement, many rows; one order everywhere, so writers never deadlock
-        conn.execute(stmt, [{**dict(zip(keys, key, strict=True)), "count": counts[key]}
-                            for key in sorted(counts)])
+        conn.exec_driver_sql(up.sql, [
+            up.params({**dict(zip(_USAGE_KEYS, key, strict=True)), "count": counts[key]})
+            for key in sorted(counts)])
 
     def _lease_due(self) -> bool:
         return (self._chain is not None
