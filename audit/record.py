@@ -178,9 +178,14 @@ class AuditRecord:
 
     def with_ts(self, ts: int) -> AuditRecord:
         """This record stamped with ``ts`` (UTC ms)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["ts"] = ts
-        return AuditRecord(**values)
+        # every other field was cleaned when this record was built (it is frozen): copy
+        # them as they are, and check only the new timestamp
+        if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
+            raise AuditRecordError("ts: must be non-negative integer milliseconds")
+        new = object.__new__(AuditRecord)
+        new.__dict__.update(self.__dict__)
+        new.__dict__["ts"] = ts
+        return new
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
