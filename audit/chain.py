@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import json.encoder
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,13 +142,26 @@ def record_row(
         "actor_user": record.actor_user, "actor_client": record.actor_client,
         "department": record.department, "source_ip": record.source_ip,
         "system": record.system, "resource": record.resource,
-        "items": canonical_json(list(record.items)), "purpose": record.purpose,
+        "items": _canonical(list(record.items)) if record.items else "[]",
+        "purpose": record.purpose,
         "reason": record.reason, "status": record.status, "latency_ms": record.latency_ms,
         "request_id": record.request_id, "req_hash": record.req_hash,
-        "resp_hash": record.resp_hash, "extra": canonical_json(dict(record.extra)),
+        "resp_hash": record.resp_hash, "hash": "",
+        "extra": _canonical(dict(record.extra)) if record.extra else "{}",
     }
-    row["hash"] = hasher(record_payload(row)).hex()
+    row["hash"] = hasher(payload_of(_row_getter(row))).hex()  # "hash" is not in the payload
     return row
+
+
+_row_getter = operator.itemgetter(*RECORD_COLUMNS)
+
+
+def _canonical(value: Any) -> str:
+    """:func:`audit.record.canonical_json` with the encoder built once."""
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError):
+        return canonical_json(value)  # raises its AuditRecordError
 
 
 def row_to_record(row: Any) -> AuditRecord:
