@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -39,13 +40,27 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+_MAX_FIELDS = 1000  # Starlette's default for request.form()
+
+
 async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2Request:
     """Read the body, then wrap it for authlib. The URI is rebuilt from the issuer,
     never from the Host header."""
     form: list[tuple[str, str]] = []
     if request.method == "POST":
-        data = await request.form()
-        form = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
+        ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if ctype == "application/x-www-form-urlencoded":
+            # what Starlette's FormParser yields for this type (latin-1 bytes, %-escapes
+            # as UTF-8 with replacement, blanks kept, '&' only), ~10x cheaper
+            try:
+                form = parse_qsl((await request.body()).decode("latin-1"),
+                                 keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+            except ValueError:
+                raise HTTPException(400, f"Too many fields. Maximum number of fields is "
+                                    f"{_MAX_FIELDS}.") from None
+        else:
+            data = await request.form()
+            form = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
     query = "?" + request.url.query if request.url.query else ""
     return StarletteOAuth2Request(
         request.method, provider.server.issuer + request.url.path + query, request.headers,
