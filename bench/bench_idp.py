@@ -6,6 +6,9 @@ A fresh SQLite gateway with the demo clients and the audit log ON (every token
 issued and every introspection is a durable, hash-chained audit record) runs
 in one uvicorn process pinned to CPU 0; wrk (1 thread, 32 connections) on CPU 1
 POSTs to /oauth2/token (client_secret_basic) and /oauth2/introspect.
+In-run reference (the machine is shared and noisy, so compare ratios): a bare
+Starlette app under the same uvicorn settings, pinned the same way, answering
+the same POST with a small JSON body (no auth, no signing, no audit).
 Reference: panva's oidc-provider measured about 1.6k client-credentials tokens/s
 on one core of the same machine.
 """
@@ -79,6 +82,23 @@ def serve(home: Path, port: int) -> None:
                 access_log=False)
 
 
+def serve_reference(port: int) -> None:
+    """A bare Starlette app: read the form, answer a small JSON body."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def token(request: Request) -> JSONResponse:
+        form = await request.form()
+        return JSONResponse({"access_token": "x" * 32, "token_type": "Bearer",
+                             "expires_in": 300, "grant_type": form.get("grant_type")})
+
+    uvicorn.run(Starlette(routes=[Route("/oauth2/token", token, methods=["POST"])]),
+                host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def _post(url: str, body: str, auth: tuple[str, str]) -> dict[str, object]:
     basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     req = urllib.request.Request(url, data=body.encode(), method="POST", headers={  # noqa: S310
@@ -134,12 +154,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--role", choices=["server"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["server", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_idp"] else None)
     if args.role == "server":
         serve(Path(args.home), args.port)
+        return
+    if args.role == "reference":
+        serve_reference(args.port)
         return
     home = Path(tempfile.mkdtemp(prefix="govgate-bench-idp-"))
     port = _free_port()
@@ -165,12 +188,33 @@ def main() -> None:
         intro = run_wrk(f"{base}/oauth2/introspect", f"token={token['access_token']}",
                         FINANCE, args.duration, args.connections)
         audited = _audit_count(home) - before
+        ref_port = _free_port()
+        ref = subprocess.Popen([*_pin(0), sys.executable, str(Path(__file__).resolve()),
+                                "--role", "reference", "--port", str(ref_port)], env=_env(home))
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", ref_port), timeout=0.2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            reference = run_wrk(f"http://127.0.0.1:{ref_port}/oauth2/token",
+                                "grant_type=client_credentials", FINANCE, args.duration,
+                                args.connections)
+        finally:
+            ref.terminate()
+            ref.wait(10)
         print(f"date: {time.strftime('%Y-%m-%d')}, cpus: {os.cpu_count()}, server pinned to "
               f"CPU 0, wrk 1 thread/{args.connections} connections on CPU 1, "
               f"{args.duration} s each, SQLite, audit on")
-        for name, r in (("client_credentials token", cc), ("introspection", intro)):
+        for name, r in (("client_credentials token", cc), ("introspection", intro),
+                        ("reference: bare Starlette", reference)):
             print(f"  {name:<25} {r['rps']:8.0f} req/s   p50 {r['p50']:.2f} ms   "
-                  f"p99 {r['p99']:.2f} ms   non-2xx {r['non2xx']:.0f}")
+                  f"p99 {r['p99']:.2f} ms   non-2xx {r['non2xx']:.0f}   "
+                  f"{r['rps'] / reference['rps']:.2f}x of the reference")
         print(f"  audit records written during the run: {audited}")
     finally:
         server.terminate()
