@@ -21,7 +21,11 @@ def main() -> int:
         if entry is None:
             print(f"   (no main() in {info.name})")
             continue
-        result = entry()
+        argv, sys.argv = sys.argv, [f"bench/{info.name}.py"]  # each parses its own options
+        try:
+            result = entry()
+        finally:
+            sys.argv = argv
         if isinstance(result, int) and result:
             status = result
     return status
