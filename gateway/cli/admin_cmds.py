@@ -66,8 +66,11 @@ def user_list(cli_ctx: CliContext, department: str | None) -> None:
 @click.argument("username")
 @pass_cli
 def user_disable(cli_ctx: CliContext, username: str) -> None:
-    """Disable a user account."""
+    """Disable a user account and end their sessions and refresh tokens everywhere."""
+    from gateway.cli.session_cmd import end_sessions
+
     cli_ctx.services.org.disable_user(username)
+    end_sessions(cli_ctx.services, username)
     click.echo(cli_ctx.msg("user.disabled", username=username))
 
 

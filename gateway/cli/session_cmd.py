@@ -7,6 +7,7 @@ second) and sends back-channel logout tokens to the relying parties."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import click
 
@@ -32,14 +33,12 @@ def session_list(cli_ctx: CliContext, username: str | None) -> None:
                    f"{r.last_seen_at:%Y-%m-%d %H:%M:%S}\t{r.expires_at:%Y-%m-%d %H:%M:%S}")
 
 
-@session.command("revoke")
-@click.option("--user", "username", required=True, help="User whose sessions end.")
-@pass_cli
-def session_revoke(cli_ctx: CliContext, username: str) -> None:
-    """End a user's sessions and refresh tokens everywhere."""
+def end_sessions(services: Any, username: str) -> tuple[int, int]:
+    """End every portal session and refresh-token family of ``username`` (and so the
+    access tokens bound to those sessions, within the deny list's refresh), tell the
+    relying parties by back-channel logout, and audit it. Returns (sessions, families)."""
     from gateway.oauth2.provider import get_provider
 
-    services = cli_ctx.services
     services.org.get_user(username)  # NotFound for a typo
     provider = get_provider(services)
     settings = services.settings
@@ -61,8 +60,17 @@ def session_revoke(cli_ctx: CliContext, username: str) -> None:
 
     if targets:
         asyncio.run(notify())
+    return len(sids), families
+
+
+@session.command("revoke")
+@click.option("--user", "username", required=True, help="User whose sessions end.")
+@pass_cli
+def session_revoke(cli_ctx: CliContext, username: str) -> None:
+    """End a user's sessions and refresh tokens everywhere."""
+    sessions, families = end_sessions(cli_ctx.services, username)
     if cli_ctx.lang == "zh":
-        click.echo(f"已结束 {username} 的 {len(sids)} 个会话和 {families} 组刷新令牌。")
+        click.echo(f"已结束 {username} 的 {sessions} 个会话和 {families} 组刷新令牌。")
     else:
-        click.echo(f"Ended {len(sids)} sessions and {families} refresh-token families "
+        click.echo(f"Ended {sessions} sessions and {families} refresh-token families "
                    f"of {username}.")

@@ -61,3 +61,19 @@ def test_session_list_and_revoke(client: TestClient, idp: Services) -> None:
     assert r.json()["error"] == "invalid_grant"
     code, out = _run(idp, "session", "revoke", "--user", "nobody")
     assert code == 1
+
+
+def test_disabling_a_user_ends_their_sessions_and_refresh_tokens(
+    client: TestClient, idp: Services
+) -> None:
+    tokens = code_flow(client)
+    code, _ = _run(idp, "user", "disable", "zhang.san")
+    assert code == 0
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    r = client.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                           "refresh_token": tokens["refresh_token"]},
+                    auth=("office-web", "demo-office-secret-0123456789abcdef"))
+    assert r.json()["error"] == "invalid_grant"
+    r = client.get("/oauth2/userinfo",
+                   headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert r.status_code == 401
