@@ -131,7 +131,7 @@ class Catalogue:
         assert saved is not None
         warnings = duplicate_warnings(saved, everything)
         if changed is not None:
-            self.record("catalogue.resource.saved", {
+            self.record("resource_saved", {
                 "actor": actor.name, "actor_department": actor.department,
                 "resource": saved.code, "version": saved.version, "status": saved.status,
                 "fields": list(changed), "warnings": warnings,
@@ -161,7 +161,7 @@ class Catalogue:
         self.invalidate()
         assert saved is not None
         warnings = duplicate_warnings(saved, everything) if status == PUBLISHED else []
-        self.record(f"catalogue.resource.{status}", {
+        self.record(f"resource_{status}", {
             "actor": actor.name, "actor_department": actor.department, "resource": code,
             "version": saved.version, "before": old.status, "after": status,
             "warnings": warnings,
@@ -204,7 +204,7 @@ class Catalogue:
         self.invalidate()
         if not dry_run:
             for p in planned:
-                self.record("catalogue.imported", {"actor": actor, "action": p.action,
+                self.record("catalogue_imported", {"actor": actor, "action": p.action,
                                                    "kind": p.kind, "key": p.key,
                                                    "fields": list(p.fields)})
         return planned, warnings

@@ -177,7 +177,7 @@ class Workflow:
             )
             app = store.get_application(conn, app_id)
         assert app is not None
-        self._record("application." + status, actor, app)
+        self._record("application_" + status, actor, app)
         return app
 
     def _load(self, conn: Any, app_id: int) -> Application:
@@ -251,9 +251,9 @@ class Workflow:
             grant = store.get_grant(conn, grant_id)
             app = self._load(conn, app_id)
         assert grant is not None
-        self._record("application.approved", actor, app, grant=grant.id, narrowed=narrowed,
+        self._record("application_approved", actor, app, grant=grant.id, narrowed=narrowed,
                      granted_items=list(grant.items), until=grant.until.isoformat())
-        self._record_grant("grant.created", actor, grant)
+        self._record_grant("grant_created", actor, grant)
         return grant
 
     def reject(self, actor: Actor, app_id: int, reason: str) -> Application:
@@ -298,7 +298,7 @@ class Workflow:
                 values.update(decided_by=actor.name, decided_at=now)
             store.update_application(conn, app_id, **values)
             app = self._load(conn, app_id)
-        self._record("application." + status, actor, app)
+        self._record("application_" + status, actor, app)
         return app
 
     def get(self, app_id: int) -> Application:
@@ -371,7 +371,7 @@ class Workflow:
                                revoked_by=actor.name, revoke_reason=reason.strip())
             grant = store.get_grant(conn, grant_id)
         assert grant is not None
-        self._record_grant("grant.revoked", actor, grant, reason=reason.strip())
+        self._record_grant("grant_revoked", actor, grant, reason=reason.strip())
         return grant
 
     # -- audit -----------------------------------------------------------------------
@@ -384,7 +384,7 @@ class Workflow:
             "reason": app.reason, "client": app.client_id,
         }
         detail.update(extra)
-        self.record("catalogue." + event, detail)
+        self.record(event, detail)
 
     def _record_grant(self, event: str, actor: Actor, grant: Grant, **extra: Any) -> None:
         detail: dict[str, Any] = {
@@ -395,4 +395,4 @@ class Workflow:
             "application": grant.application_id,
         }
         detail.update(extra)
-        self.record("catalogue." + event, detail)
+        self.record(event, detail)

@@ -159,3 +159,15 @@ def create_app(services: Services) -> Starlette:
 
     services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The application of one worker process under ``govgate serve --workers N``:
+    settings from the environment the worker inherited, its own services and its
+    own audit chain."""
+    import os
+
+    from gateway.services import open_services
+    from gateway.settings import load_settings
+
+    return create_app(open_services(load_settings(os.environ), writer="gateway"))

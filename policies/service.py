@@ -106,7 +106,7 @@ class Policies:
         with self.db.begin() as conn:
             stored, created = adapter.insert_line(conn, line, self.clock(), source)
         if created:
-            self._changed("policy.add", stored, actor)
+            self._changed("policy_add", stored, actor)
         return stored, created
 
     def remove(self, line: PolicyLine, *, actor: str | None = None) -> PolicyLine | None:
@@ -114,7 +114,7 @@ class Policies:
         with self.db.begin() as conn:
             gone = adapter.delete_line(conn, line, self.clock())
         if gone is not None:
-            self._changed("policy.remove", gone, actor)
+            self._changed("policy_remove", gone, actor)
         return gone
 
     def _changed(self, event: str, line: PolicyLine, actor: str | None) -> None:

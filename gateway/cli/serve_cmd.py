@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -70,8 +71,11 @@ def _free_port() -> int:
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes; each verifies tokens locally and appends its own "
+                   "audit chain (use one per core).")
 @pass_cli
-def serve(cli_ctx: CliContext, host: str | None, port: int | None) -> None:
+def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int) -> None:
     """Run the gateway (identity provider, proxy, APIs)."""
     from gateway.app import create_app
 
@@ -82,12 +86,30 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None) -> None:
     from gateway.services import open_services
 
     settings = cli_ctx.settings
+    # open once here too: a bad setting, database or master key stops start-up with
+    # one line before any worker is forked
     services = open_services(settings, writer="gateway")
     cli_ctx._services = services
-    app = create_app(services)
-    server = _Server(_uvicorn_config(app, settings.host, settings.port))
     click.echo(cli_ctx.msg("serve.listening", host=settings.host, port=settings.port))
-    asyncio.run(_run_servers([server]))
+    if workers == 1:
+        app = create_app(services)
+        server = _Server(_uvicorn_config(app, settings.host, settings.port))
+        asyncio.run(_run_servers([server]))
+        return
+    services.close()
+    cli_ctx._services = None
+    # the workers rebuild the same settings from the environment they inherit
+    os.environ.update(_settings_environment(cli_ctx.overrides))
+    uvicorn.run(
+        "gateway.app:app_from_environment", factory=True, workers=workers,
+        host=settings.host, port=settings.port, log_level="warning", access_log=False,
+        proxy_headers=False, server_header=False, timeout_graceful_shutdown=5,
+    )
+
+
+def _settings_environment(overrides: dict[str, Any]) -> dict[str, str]:
+    """The CLI's overrides as GOVGATE_* variables, for worker processes."""
+    return {f"GOVGATE_{key.upper()}": str(value) for key, value in overrides.items()}
 
 
 def _examples_dir() -> Path:
@@ -141,7 +163,6 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
     if free_ports:
         port = _free_port()
-    import os
 
     settings = load_settings(
         {k: v for k, v in os.environ.items() if k != "GOVGATE_DATABASE_URL"},

@@ -77,7 +77,7 @@ class BackchannelNotifier:
                     client_id, username, sid)}, headers={"Cache-Control": "no-store"})
                 if 200 <= resp.status_code < 300:
                     await self.emit([AuditRecord(
-                        event_type="logout.backchannel", outcome="success", actor_user=username,
+                        event_type="logout_backchannel", outcome="success", actor_user=username,
                         actor_client=client_id, status=resp.status_code,
                         extra={"sid": sid, "attempt": attempt})])
                     return
@@ -85,6 +85,6 @@ class BackchannelNotifier:
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
         await self.emit([AuditRecord(
-            event_type="logout.backchannel", outcome="failure", actor_user=username,
+            event_type="logout_backchannel", outcome="failure", actor_user=username,
             actor_client=client_id, reason=f"gave up after {len(self.retry_delays) + 1} "
             f"attempts: {last}", extra={"sid": sid})])

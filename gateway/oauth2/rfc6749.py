@@ -29,7 +29,7 @@ SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"
 
 def _replayed(grant: Any, exc: Replay) -> None:
     grant.server.event(
-        grant.request, f"token.{exc.kind}_reuse", "deny", actor_user=exc.username,
+        grant.request, f"token_{exc.kind}_reuse", "deny", actor_user=exc.username,
         actor_client=exc.client_id,
         reason=f"{exc.kind} presented again: family {exc.family_id or '-'} revoked",
     )

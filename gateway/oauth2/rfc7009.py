@@ -32,7 +32,7 @@ class RevocationEndpoint(_RevocationEndpoint):
         else:
             now = int(self.server.clock().timestamp())
             store.deny_jti(token.claims["jti"], int(token.claims.get("exp", now)) - now + 1)
-        self.server.event(request, "token.revoked", "success",
+        self.server.event(request, "token_revoked", "success",
                           actor_client=request.client.client_id,
                           actor_user=token.claims.get("sub"),
                           extra={"kind": token.kind, "jti": token.claims.get("jti")})

@@ -73,7 +73,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
         allowed = token.kind == "access_token" or token.check_client(client)
         self.server.event(
-            request, "token.introspected", "success" if allowed else "deny",
+            request, "token_introspected", "success" if allowed else "deny",
             actor_client=client.client_id,
             reason=("active" if token.active else f"inactive: {token.reason}")
             if allowed else "refresh token of another client",
@@ -84,9 +84,9 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def authenticate_token(self, request: Any, client: Any) -> FoundToken | None:
         found = super().authenticate_token(request, client)
-        if found is None and not any(e.event_type == "token.introspected"
+        if found is None and not any(e.event_type == "token_introspected"
                                      for e in request.events):
-            self.server.event(request, "token.introspected", "success",
+            self.server.event(request, "token_introspected", "success",
                               actor_client=client.client_id, reason="unknown token")
         return found
 

@@ -124,21 +124,21 @@ async def token(request: Request) -> Response:
         result = p.server.create_token_response(oreq)
     else:
         result = await run_in_threadpool(p.server.create_token_response, oreq)
-    return await _finish(p, oreq, result, "token.denied")
+    return await _finish(p, oreq, result, "token_denied")
 
 
 async def introspect(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
     result = p.server.create_endpoint_response("introspection", oreq)
-    return await _finish(p, oreq, result, "token.introspection_denied")
+    return await _finish(p, oreq, result, "token_introspection_denied")
 
 
 async def revoke(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
     result = await run_in_threadpool(p.server.create_endpoint_response, "revocation", oreq)
-    return await _finish(p, oreq, result, "token.revocation_denied")
+    return await _finish(p, oreq, result, "token_revocation_denied")
 
 
 async def userinfo(request: Request) -> Response:

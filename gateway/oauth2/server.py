@@ -136,7 +136,7 @@ class IdentityServer(AuthorizationServer):
                 if "exp" in claims else None,
             )
         self.event(
-            request, "token.refreshed" if grant_type == "refresh_token" else "token.issued",
+            request, "token_refreshed" if grant_type == "refresh_token" else "token_issued",
             "success", actor_user=user.username if user else None,
             actor_client=client.client_id,
             department=user.department if user else client.department,

@@ -211,7 +211,7 @@ async def login_submit(request: Request) -> Response:
                                            window_seconds=settings.lockout_window_seconds)
                 if after.locked_until is not None and after.locked_until > now:
                     records.append(_record(
-                        request, "login.lockout", "deny", actor_user=username,
+                        request, "login_lockout", "deny", actor_user=username,
                         department=user.department,
                         reason=f"{after.failed_logins} failures within "
                                f"{settings.lockout_window_seconds} s"))
@@ -290,7 +290,7 @@ async def change_submit(request: Request) -> Response:
         return render(request, "change.html", errors=exc.problems or [exc.description],
                       next=next_url)
     try:
-        await _emit(request, _record(request, "password.changed", "success",
+        await _emit(request, _record(request, "password_changed", "success",
                                      actor_user=row.username, reason="forced change at login",
                                      extra={"sid": row.sid}))
     except AuditUnavailable:
@@ -342,7 +342,7 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
                        extra={"sid": row.sid})]
     locked = after.locked_until is not None and after.locked_until > services.clock()
     if locked:
-        records.append(_record(request, "login.lockout", "deny", actor_user=row.username,
+        records.append(_record(request, "login_lockout", "deny", actor_user=row.username,
                                department=user.department, reason="too many wrong codes"))
         _provider(request).store.revoke_session(row.sid,
                                                 ttl_seconds=settings.access_token_lifetime)
@@ -378,10 +378,10 @@ async def totp_submit(request: Request) -> Response:
     totp = _load_totp(request, user)
     if totp is None or not _check_code(request, totp, str(form.get("code") or ""),
                                        row.username):
-        return await _totp_failed(request, row, user, "mfa.verify", "totp.html", next=next_url)
+        return await _totp_failed(request, row, user, "mfa_verify", "totp.html", next=next_url)
     _services(request).org.record_success(row.username)
     try:
-        await _emit(request, _record(request, "mfa.verify", "success", actor_user=row.username,
+        await _emit(request, _record(request, "mfa_verify", "success", actor_user=row.username,
                                      department=user.department, extra={"sid": row.sid}))
     except AuditUnavailable:
         return _audit_failed()
@@ -444,7 +444,7 @@ async def enrol_submit(request: Request) -> Response:
             request, user, secret, next_url, Translator(_lang(request))("csrf")))
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
-        return await _totp_failed(request, row, user, "mfa.enrol", "enrol.html",
+        return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
                                   **_enrol_context(request, user, secret, next_url, None))
     services = _services(request)
     sealed = services.keys.seal(secret.encode(), _totp_context(user.id))
@@ -453,7 +453,7 @@ async def enrol_submit(request: Request) -> Response:
                      .values(totp_secret=sealed, updated_at=services.clock()))
     services.record_admin_change("user_totp_enrolled", {"user": user.username})
     try:
-        await _emit(request, _record(request, "mfa.enrol", "success", actor_user=row.username,
+        await _emit(request, _record(request, "mfa_enrol", "success", actor_user=row.username,
                                      department=user.department, extra={"sid": row.sid}))
     except AuditUnavailable:
         return _audit_failed()

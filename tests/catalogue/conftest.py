@@ -55,7 +55,7 @@ def services(settings: Settings, clock: FrozenClock,
     svc.close()
 
 
-def audit_rows(services: Services, prefix: str = "") -> list[dict[str, Any]]:
+def audit_rows(services: Services, prefix: str | tuple[str, ...] = "") -> list[dict[str, Any]]:
     with services.engine.connect() as conn:
         rows = conn.execute(sa.select(records).order_by(records.c.id)).mappings().all()
     out = []

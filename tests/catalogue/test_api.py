@@ -96,7 +96,7 @@ def test_save_and_publish_only_by_the_providers_steward(api: Api) -> None:
         ("CZ-0002", "plate_number", "JG-0001")]
     r = api.client.post(f"{P}/resources/CZ-0002/publish", headers=api.token(*STEWARD_CZT))
     assert r.status_code == 409
-    published = audit_rows(api.services, "catalogue.resource.published")[0]
+    published = audit_rows(api.services, "resource_published")[0]
     assert published["actor_user"] == "zhao.min"
 
 

@@ -71,14 +71,14 @@ def test_workflow_through_the_cli(invoke, services: Services) -> None:  # type: 
     bad = invoke("apply-for", "JG-0001", "--department", "nn-jgsw", "--items", "ghost",
                  "--purpose", "x", "--until", "2001-01-01", code=1)
     assert "  - items not shareable in JG-0001: ghost" in bad
-    events = [r["event_type"] for r in audit_rows(services, "catalogue.")]
+    events = [r["event_type"] for r in audit_rows(services, ("application_", "grant_"))]
     assert events == [
-        "catalogue.application.submitted", "catalogue.application.approved",
-        "catalogue.grant.created", "catalogue.grant.revoked",
-        "catalogue.application.submitted", "catalogue.application.rejected",
-        "catalogue.application.escalated",
+        "application_submitted", "application_approved",
+        "grant_created", "grant_revoked",
+        "application_submitted", "application_rejected",
+        "application_escalated",
     ]
-    assert audit_rows(services, "catalogue.grant.revoked")[0]["actor_user"].startswith("cli")
+    assert audit_rows(services, "grant_revoked")[0]["actor_user"].startswith("cli")
 
 
 def test_export_import_publish_duplicates(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -225,10 +225,59 @@ def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]
     finally:
         engine.dispose()
     reasons = [r.reason for r in rows]
-    assert "state_applied" in reasons and reasons[-2:] == ["user_disabled", "key_rotated"]
-    assert json.loads(rows[-2].extra)["user"] == "li.si"
+    assert "state_applied" in reasons
+    assert reasons[-3:] == ["user_disabled", "sessions_revoked", "key_rotated"]
+    assert json.loads(rows[-3].extra)["user"] == "li.si"
     assert json.loads(rows[-1].extra)["use"] == "token"
     assert all(r.actor_user and r.actor_user.startswith("os:") for r in rows)
     assert not any("Demo-Passw0rd" in (r.extra or "") for r in rows)
     verify = run(initialised, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_serve_with_two_workers_shares_the_port_and_stops_cleanly(
+    initialised: dict[str, str],
+) -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with subprocess.Popen(
+        [*GOVGATE, "serve", "--port", str(port), "--workers", "2"],
+        env=initialised, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).is_success:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+                time.sleep(0.2)
+            # tokens from fresh connections land on either worker; each audits durably
+            for _ in range(20):
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=("finance-system", "demo-finance-secret-0123456789abcdef"),
+                    timeout=10,
+                )
+                assert r.status_code == 200, r.text
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    verify = run(initialised, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    issued = run(initialised, "audit", "query", "--event-type", "token_issued", "--format", "jsonl")
+    assert issued.stdout.count('"token_issued"') >= 20, issued.stdout[-500:]

@@ -44,7 +44,7 @@ def _no_token(r: Any) -> None:
 
 
 def _denied(idp: Services, error: str) -> None:
-    reasons = [e["reason"] or "" for e in audit_events(idp, "token.denied")]
+    reasons = [e["reason"] or "" for e in audit_events(idp, "token_denied")]
     assert any(r.startswith(error) for r in reasons), reasons
 
 
@@ -58,7 +58,7 @@ def test_code_reuse_revokes_what_the_first_use_issued(client: TestClient, idp: S
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     _no_token(again)
     _denied(idp, "invalid_grant")
-    assert audit_events(idp, "token.code_reuse")
+    assert audit_events(idp, "token_code_reuse")
     rt = first.json()["refresh_token"]
     r = client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": rt},
                     auth=OFFICE)

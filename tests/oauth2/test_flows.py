@@ -35,7 +35,7 @@ def test_code_flow_issues_id_and_access_tokens(client: TestClient, idp: Services
     info = client.get("/oauth2/userinfo",
                       headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
     assert info["sub"] == "zhang.san" and info["department"] == "jgswj"
-    issued = audit_events(idp, "token.issued")
+    issued = audit_events(idp, "token_issued")
     assert issued and issued[-1]["actor_user"] == "zhang.san"
 
 
@@ -66,7 +66,7 @@ def test_refresh_rotates_and_reuse_revokes_family(client: TestClient, idp: Servi
                                             "refresh_token": new["refresh_token"]},
                      auth=OFFICE)
     assert r3.status_code == 400 and r3.json()["error"] == "invalid_grant"
-    reuse = audit_events(idp, "token.refresh_token_reuse")
+    reuse = audit_events(idp, "token_refresh_token_reuse")
     assert reuse and reuse[0]["outcome"] == "deny"
     # the access token issued by the rotated refresh token is revoked too
     intro = client.post("/oauth2/introspect", data={"token": new["access_token"]},
@@ -114,7 +114,7 @@ def test_introspection_and_revocation(client: TestClient, idp: Services) -> None
                     auth=OFFICE)
     assert r.json()["error"] == "invalid_grant"
     kinds = {e["event_type"] for e in audit_events(idp)}
-    assert {"token.introspected", "token.revoked"} <= kinds
+    assert {"token_introspected", "token_revoked"} <= kinds
 
 
 def test_public_client_requires_pkce(client: TestClient) -> None:

@@ -115,5 +115,5 @@ def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
     assert intro["active"] is False
 
     kinds = {e["event_type"] for e in audit_events(services)}
-    assert {"login", "authorize", "token.issued", "token.refreshed", "token.introspected",
-            "token.revoked"} <= kinds
+    assert {"login", "authorize", "token_issued", "token_refreshed", "token_introspected",
+            "token_revoked"} <= kinds

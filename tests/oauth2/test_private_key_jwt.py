@@ -63,4 +63,4 @@ def test_private_key_jwt(jwt_client: tuple[Services, TestClient]) -> None:
                                            "client_assertion_type": ASSERTION,
                                            "client_assertion": _assertion(aud="https://x")})
     assert r.json()["error"] == "invalid_client"
-    assert len([e for e in audit_events(idp, "token.denied")]) == 3
+    assert len([e for e in audit_events(idp, "token_denied")]) == 3
