@@ -68,16 +68,12 @@ def prepare(home: Path, port: int) -> None:
 def serve(home: Path, port: int) -> None:
     import uvicorn
 
-    from audit import AuditLog
     from gateway.app import create_app
     from gateway.services import open_services
     from gateway.settings import load_settings
-    from keys import get_profile
 
     settings = load_settings(_env(home), {"issuer": f"http://127.0.0.1:{port}", "port": port})
-    services = open_services(settings)
-    services.audit = AuditLog(services.engine, keys=services.keys,
-                              profile=get_profile(settings.crypto_profile), writer_id="bench")
+    services = open_services(settings)  # with the production audit log (signed checkpoints)
     uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
 

@@ -102,19 +102,17 @@ def role_forwarder(port: int, upstream: int) -> None:
 def role_govgate(home: str, port: int) -> None:
     import uvicorn
 
-    from audit.writer import AuditLog
     from gateway.app import create_app
     from gateway.proxy import ProxyConfig
     from gateway.services import open_services
     from gateway.settings import load_settings
 
     settings = load_settings({"GOVGATE_HOME": home})
-    services = open_services(settings)
-    services.audit = AuditLog(services.engine, writer_id=f"bench-{os.getpid()}")
+    services = open_services(settings)  # with the production audit log (signed checkpoints)
     services.extra["proxy_config"] = ProxyConfig(rate=1e9, burst=1e9)
     app = create_app(services)
     uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                lifespan="off", access_log=False, log_level="warning", proxy_headers=False,
+                lifespan="on", access_log=False, log_level="warning", proxy_headers=False,
                 ws="none")
 
 
