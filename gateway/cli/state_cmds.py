@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gateway.cli.context import CliContext, pass_cli
-from gateway.statefile import dump_yaml, export_state, load_file
+from gateway.statefile import Change, dump_yaml, export_state, load_file
 
 
 @click.command()
@@ -23,7 +25,10 @@ def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
     """Apply a state file: regions, departments, users, systems, clients.
     Idempotent; nothing is written if any entry is invalid."""
     doc = load_file(path)
-    changes = cli_ctx.services.state_applier().apply(doc, dry_run=dry_run)
+    services = cli_ctx.services
+    changes = services.state_applier().apply(doc, dry_run=dry_run)
+    if not dry_run:
+        _end_sessions_of_disabled(services, changes)
     for change in changes:
         click.echo(str(change))
     if not changes:
@@ -51,3 +56,17 @@ def export(cli_ctx: CliContext, output: str) -> None:
     else:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+def _end_sessions_of_disabled(services: Any, changes: list[Change]) -> None:
+    """A user the file disables loses their sessions and tokens at once, as with
+    ``govgate user disable``."""
+    from gateway.cli.session_cmd import end_sessions
+
+    for change in changes:
+        if (
+            change.kind == "user"
+            and "status" in change.fields
+            and services.org.get_user(change.key).status == "disabled"
+        ):
+            end_sessions(services, change.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from click.testing import CliRunner
 from starlette.testclient import TestClient
@@ -74,6 +75,23 @@ def test_disabling_a_user_ends_their_sessions_and_refresh_tokens(
                                            "refresh_token": tokens["refresh_token"]},
                     auth=("office-web", "demo-office-secret-0123456789abcdef"))
     assert r.json()["error"] == "invalid_grant"
+    r = client.get("/oauth2/userinfo",
+                   headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert r.status_code == 401
+
+
+def test_a_state_file_that_disables_a_user_ends_their_sessions(
+    client: TestClient, idp: Services, tmp_path: Path
+) -> None:
+    tokens = code_flow(client)
+    state = tmp_path / "disable.yaml"
+    state.write_text(
+        "users:\n  - {username: zhang.san, name: 张三, department: jgswj,\n"
+        "     roles: [staff, data_steward], status: disabled}\n",
+        encoding="utf-8",
+    )
+    code, out = _run(idp, "apply", "-f", str(state))
+    assert code == 0 and "~ user zhang.san (status)" in out
     r = client.get("/oauth2/userinfo",
                    headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert r.status_code == 401
