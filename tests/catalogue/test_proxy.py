@@ -27,10 +27,10 @@ from starlette.routing import Mount
 from audit import AuditLog
 from catalogue import Actor
 from examples.upstreams.apps import create_upstream
+from gateway.auth import Authenticator
 from gateway.catalogue_wiring import get_workflow
 from gateway.clock import FrozenClock
 from gateway.proxy import ProxyConfig, close_proxy
-from gateway.proxy_auth import BearerAuthenticator
 from gateway.proxy_catalogue import install
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows, finance_private_key
@@ -108,7 +108,7 @@ async def world(services: Services, clock: FrozenClock) -> AsyncIterator[World]:
         for code, owner in owners.items()
     ]})
     app = create_app(services)
-    install(services, authenticator=BearerAuthenticator(services),
+    install(services, authenticator=Authenticator(services),
             config=ProxyConfig(rate=1000, burst=1000, read_timeout=5, connect_timeout=2))
     async with Served(app) as gw:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.port}") as http:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.assertion import TYP, AssertionSigner, mint_assertion
-from gateway.proxy_auth import Principal
+from gateway.auth import Principal
 from gateway.services import Services
 
 WHO = Principal("finance-system", None, "czt", "gx", frozenset(), "finance-system",

@@ -79,8 +79,8 @@ async def test_policy_change_by_another_process_is_enforced_within_one_second(
 
 
 def test_launcher_lists_what_policy_allows(world: World) -> None:
+    from gateway.auth import Principal
     from gateway.portal.launcher import launcher_systems
-    from gateway.proxy_auth import Principal
     from policies import make_line
 
     def who(dept: str, roles: frozenset[str]) -> Principal:

@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.assertion import mint_assertion
+from gateway.auth import Principal
 from gateway.proxy import get_proxy
-from gateway.proxy_auth import Principal
 from gateway.upstream_helper import (
     AssertionMiddleware,
     AssertionVerifier,
