@@ -21,8 +21,7 @@ from audit.export import write_csv, write_jsonl, write_table
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
-from gateway.cli.context import CliContext, GovgateGroup
-from gateway.i18n import cli_lang
+from gateway.cli.context import GovgateGroup, cli_context
 from gateway.services import os_actor
 from gateway.settings import Settings
 from keys import KeyService
@@ -35,11 +34,7 @@ class _Ctx:
     this operator's audit chain (``cli@host``)."""
 
     def __init__(self, ctx: click.Context) -> None:
-        found = ctx.find_object(CliContext)
-        if found is None:  # the group invoked on its own (tests, embedding)
-            found = CliContext(lang=cli_lang())
-            ctx.call_on_close(found.close)
-        self.cli = found
+        self.cli = cli_context(ctx)
 
     @property
     def settings(self) -> Settings:

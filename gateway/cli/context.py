@@ -77,3 +77,13 @@ class GovgateGroup(click.Group):
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+
+def cli_context(ctx: click.Context) -> CliContext:
+    """The CLI context of ``ctx``; a new one (closed with ``ctx``) when a group is
+    invoked on its own, as tests and embedders do."""
+    found = ctx.find_object(CliContext)
+    if found is None:
+        found = CliContext(lang=cli_lang())
+        ctx.call_on_close(found.close)
+    return found

@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.context import CliContext, GovgateGroup
-from gateway.i18n import cli_lang
+from gateway.cli.context import GovgateGroup, cli_context
 from gateway.settings import Settings
 from keys import (
     ALGORITHMS,
@@ -31,11 +30,7 @@ class _Ctx:
     the audit record of every key change (with the operator as the actor)."""
 
     def __init__(self, ctx: click.Context) -> None:
-        found = ctx.find_object(CliContext)
-        if found is None:  # the group invoked on its own (tests, embedding)
-            found = CliContext(lang=cli_lang())
-            ctx.call_on_close(found.close)
-        self.cli = found
+        self.cli = cli_context(ctx)
 
     @property
     def settings(self) -> Settings:
