@@ -9,7 +9,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,10 @@ def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
     )
 
 
-async def _run_servers(servers: list[_Server]) -> None:
+async def _run_servers(
+    servers: list[_Server], on_started: Callable[[], None] | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM; call ``on_started`` once every server listens."""
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -56,7 +59,15 @@ async def _run_servers(servers: list[_Server]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     try:
-        await asyncio.gather(*(s.serve() for s in servers))
+        serving = asyncio.gather(*(s.serve() for s in servers))
+        if on_started is not None:
+            # announce only when every socket accepts, so whoever reads the banner can
+            # connect at once; a server that fails to start ends ``serving`` instead
+            while not serving.done() and not all(s.started for s in servers):
+                await asyncio.sleep(0.02)
+            if not serving.done():
+                on_started()
+        await serving
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -90,12 +101,13 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
     # one line before any worker is forked
     services = open_services(settings, writer="gateway")
     cli_ctx._services = services
-    click.echo(cli_ctx.msg("serve.listening", host=settings.host, port=settings.port))
+    listening = cli_ctx.msg("serve.listening", host=settings.host, port=settings.port)
     if workers == 1:
         app = create_app(services)
         server = _Server(_uvicorn_config(app, settings.host, settings.port))
-        asyncio.run(_run_servers([server]))
+        asyncio.run(_run_servers([server], on_started=lambda: click.echo(listening)))
         return
+    click.echo(listening)
     services.close()
     cli_ctx._services = None
     # the workers rebuild the same settings from the environment they inherit
@@ -195,7 +207,10 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     for username, password in admins:
         lines.append(f"    {username:<10} {password}  (admin; change at first login)")
     lines.append(cli_ctx.msg("demo.stop"))
-    click.echo("\n".join(lines))
-    sys.stdout.flush()
-    asyncio.run(_run_servers(servers))
+
+    def announce() -> None:
+        click.echo("\n".join(lines))
+        sys.stdout.flush()
+
+    asyncio.run(_run_servers(servers, on_started=announce))
     click.echo(cli_ctx.msg("demo.stopped"))
