@@ -408,11 +408,11 @@ class KeyRing:
         raise KeyStateError(f"no active {use} key after promotion")
 
     def sign_jwt(self, use: str, claims: dict[str, Any], headers: dict[str, Any] | None) -> str:
-        info, _private, jose_private = self.active(use)
+        info, private, _jose = self.active(use)
         header = {k: v for k, v in (headers or {}).items() if k not in ("alg", "kid")}
         header.setdefault("typ", "JWT")
         header.update(alg=info.alg, kid=info.kid)
-        return _primitives.jwt_encode(info.alg, jose_private, header, claims)
+        return _primitives.jwt_encode(info.alg, private, header, claims)
 
     def sign(self, use: str, payload: bytes) -> tuple[str, bytes]:
         info, private, _jose = self.active(use)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from datetime import timedelta
 
 import pytest
@@ -49,6 +50,19 @@ def test_sign_verify_each_alg(make_service, alg: str) -> None:
     header = _header(token)
     assert header == {"alg": alg, "kid": _active(svc, "token"), "typ": "at+jwt"}
     assert svc.verify_jwt("token", token) == {"sub": "zhang.san", "n": 1}
+    # an independent JOSE library verifies the token against the published JWK
+    from joserfc import jwt
+    from joserfc.errors import SecurityWarning
+    from joserfc.jwk import KeySet
+
+    jwks = KeySet.import_key_set({"keys": [svc.public_jwk(header["kid"])]})
+    chinese = svc.sign_jwt("token", {"name": "张三"})
+    with warnings.catch_warnings():  # joserfc calls EdDSA deprecated (RFC 9864); RPs use it
+        warnings.simplefilter("ignore", SecurityWarning)
+        decoded = jwt.decode(token, jwks, algorithms=[alg])
+        assert decoded.claims == {"sub": "zhang.san", "n": 1}
+        assert decoded.header["typ"] == "at+jwt"
+        assert jwt.decode(chinese, jwks, algorithms=[alg]).claims == {"name": "张三"}
     kid, sig = svc.sign("audit", b"checkpoint")
     svc.verify("audit", kid, b"checkpoint", sig)
     with pytest.raises(InvalidSignature):
