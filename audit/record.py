@@ -13,6 +13,7 @@ free-text value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -60,6 +61,7 @@ _SECRET_VALUE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True when ``key`` names something that must never be logged."""
     return bool(_SECRET_KEY.search(key.lower()))
@@ -86,6 +88,13 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
     """A JSON-able copy of ``value`` with secret-named keys and secret-looking text redacted."""
     if _depth > 20:
         raise AuditRecordError("extra: nested too deeply")
+    # exact types first: every proxied request builds a record, and the ABC checks
+    # below cost more than the rest of the redaction
+    kind = type(value)
+    if kind is str:
+        return scrub_text(value)
+    if value is None or kind is int or kind is bool:
+        return value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -108,6 +117,9 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
 def _cut(name: str, value: Any) -> str | None:
     if value is None:
         return None
+    if (type(value) is str and len(value) <= LIMITS[name] and value.isascii()
+            and "\x00" not in value):
+        return value
     text = storable(value if isinstance(value, str) else str(value))
     limit = LIMITS[name]
     return text if len(text) <= limit else text[: limit - 1] + "…"
