@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 TYP = "govgate-assertion+jwt"
@@ -67,6 +67,7 @@ class AssertionSigner:
         self._kid: str | None = None
         self._alg: str | None = None
         self._head_b64 = b""
+        self._fixed: dict[tuple[Any, str, str], tuple[str, str]] = {}
 
     def _learn(self, kid: str) -> None:
         alg = None
@@ -80,7 +81,10 @@ class AssertionSigner:
         self._head_b64 = _b64(json.dumps(header, separators=(",", ":")).encode())
 
     def sign(self, claims: dict[str, Any]) -> str:
-        body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+        return self._sign_body(
+            _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()))
+
+    def _sign_body(self, body: bytes) -> str:
         for _attempt in range(3):
             if self._kid is None:
                 kid, _sig = self.keys.sign("assertion", b"probe")
@@ -94,8 +98,37 @@ class AssertionSigner:
 
     def mint(self, principal: Any, *, issuer: str, system: str, request_id: str,
              now: datetime, lifetime: int = MAX_LIFETIME) -> str:
-        return self.sign(assertion_claims(principal, issuer=issuer, system=system,
-                                          request_id=request_id, now=now, lifetime=lifetime))
+        try:
+            key = (principal, issuer, system)
+            fixed = self._fixed.get(key)
+        except TypeError:  # an unhashable principal: no cache
+            return self.sign(assertion_claims(principal, issuer=issuer, system=system,
+                                              request_id=request_id, now=now,
+                                              lifetime=lifetime))
+        if fixed is None:
+            if len(self._fixed) >= 10_000:
+                self._fixed.clear()
+            fixed = self._fixed[key] = _fixed_parts(principal, issuer, system)
+        # the same JSON assertion_claims() would give, without re-encoding the claims
+        # that do not change from one request of this caller to the next
+        t = int(now.timestamp())
+        rid = json.dumps(request_id, ensure_ascii=False)
+        lifetime = max(1, min(int(lifetime), MAX_LIFETIME))
+        body = (f'{fixed[0]},"iat":{t},"nbf":{t},"exp":{t + lifetime},"jti":{rid},'
+                f'"request_id":{rid},{fixed[1]}')
+        return self._sign_body(_b64(body.encode("utf-8")))
+
+
+def _fixed_parts(principal: Any, issuer: str, system: str) -> tuple[str, str]:
+    """The JSON text before ``iat`` and after ``request_id`` in an assertion."""
+    claims = assertion_claims(principal, issuer=issuer, system=system, request_id="",
+                              now=datetime.fromtimestamp(0, UTC))
+    head = json.dumps({"iss": claims["iss"], "aud": claims["aud"]}, separators=(",", ":"),
+                      ensure_ascii=False)
+    rest = {k: v for k, v in claims.items()
+            if k not in ("iss", "aud", "iat", "nbf", "exp", "jti", "request_id")}
+    tail = json.dumps(rest, separators=(",", ":"), ensure_ascii=False)
+    return head[:-1], tail[1:]
 
 
 def _b64(data: bytes) -> bytes:

@@ -278,6 +278,8 @@ class Proxy:
         self.policies = services.policies
         self.metrics = get_metrics(services)
         self.signer = AssertionSigner(services.keys)
+        self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        self._upstream_children: dict[str, Any] = {}
         self.timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.config.connect_timeout,
             sock_read=self.config.read_timeout,
@@ -338,19 +340,23 @@ class Proxy:
             length = _content_length(raw_headers)
             if length is not None and length > self.config.max_body_bytes:
                 raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
-            request = Request(scope, receive)
             audience = self.config.token_audience or self.services.settings.issuer
-            principal = await self.authenticator.authenticate(request, audience=audience)
+            header_map = {k.decode("latin-1").lower(): v.decode("latin-1")
+                          for k, v in raw_headers}
+            # a bearer token verified before costs a dict lookup; anything else goes
+            # through the full authenticator
+            cached = getattr(self.authenticator, "cached", None)
+            principal = cached(header_map.get("authorization"), audience) if cached else None
+            if principal is None:
+                principal = await self.authenticator.authenticate(
+                    Request(scope, receive), audience=audience)
             audit.update(actor_user=principal.username, actor_client=principal.client_id,
                          department=principal.department)
             wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
             if wait > 0:
                 raise RateLimited(TokenBucketLimiter.retry_after(wait))
-            req = ProxyRequest(
-                request_id, method, target, system, principal, client_ip,
-                {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers},
-                audit=audit,
-            )
+            req = ProxyRequest(request_id, method, target, system, principal, client_ip,
+                               header_map, audit=audit)
             t_decide = time.perf_counter()
             decision = await self.decide(req)
             self.metrics.decision_seconds.observe(time.perf_counter() - t_decide)
@@ -428,8 +434,7 @@ class Proxy:
                 req.method, url, headers=headers, data=body() if has_body else None,
                 allow_redirects=False, timeout=self.timeout,
             ) as resp:
-                self.metrics.upstream_latency.labels(req.system.code).observe(
-                    time.perf_counter() - t_up)
+                self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
                 await self._respond(req, decision, resp, send, audit, started, req_hasher,
                                     state)
         except (_BodyTooLarge, _ClientGone, GovgateError):
@@ -502,8 +507,21 @@ class Proxy:
             raise AuditUnavailable("the request could not be audited") from exc
 
     def _count(self, system: str, status: int, decision: str, started: float) -> None:
-        self.metrics.requests.labels(system, str(status), decision).inc()
-        self.metrics.latency.labels(system).observe(time.perf_counter() - started)
+        key = (system, status, decision)
+        children = self._children.get(key)
+        if children is None:  # label lookups take a lock and hash the labels: once
+            children = self._children[key] = (
+                self.metrics.requests.labels(system, str(status), decision),
+                self.metrics.latency.labels(system))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
+
+    def _upstream_seconds(self, system: str) -> Any:
+        child = self._upstream_children.get(system)
+        if child is None:
+            child = self._upstream_children[system] = (
+                self.metrics.upstream_latency.labels(system))
+        return child
 
     async def _fail(self, exc: Exception, send: Send, audit: dict[str, Any], started: float,
                     system: str, decision: Decision | None) -> None:

@@ -35,3 +35,19 @@ def test_signer_matches_sign_jwt_and_follows_rotation(base_services: Services) -
     head = json.loads(base64.urlsafe_b64decode(after.split(".")[0] + "=="))
     assert head["kid"] != old_kid
     assert s.keys.verify_jwt("assertion", after)["request_id"] == "r2"
+
+
+def test_cached_claims_equal_assertion_claims_for_every_call(base_services: Services) -> None:
+    from gateway.assertion import assertion_claims
+
+    s = base_services
+    signer = AssertionSigner(s.keys)
+    who = Principal('li.si"\\', '李四"', "czt", "gx", frozenset({"staff", "data_steward"}),
+                    "finance-system", frozenset({"openid"}), "sid1", "jti2", "session")
+    now = s.clock()
+    for rid, system in (("r1", "vehicles"), ("r2", "vehicles"), ("r3", "assets")):
+        token = signer.mint(who, issuer="https://gw", system=system, request_id=rid, now=now)
+        claims = s.keys.verify_jwt("assertion", token)
+        expected = assertion_claims(who, issuer="https://gw", system=system, request_id=rid,
+                                    now=now)
+        assert claims == expected
