@@ -750,3 +750,87 @@ def test_request_splitting_refused(run: Any) -> None:
         assert not issubclass(ValueError, UpstreamError)
         await client.aclose()
     run(main())
+
+
+def test_early_response_stops_the_upload(run: Any) -> None:
+    async def refuses_upload(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                             idx: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+        while await reader.read(65536):  # drained and dropped, as servers do
+            pass
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield BLOCK
+            await asyncio.sleep(0.001)
+
+    async def main() -> None:
+        client = UpstreamClient(read_timeout=5)
+        async with RawServer(refuses_upload) as srv:
+            for length in (None, 100 * MiB):
+                async with await client.request("POST", srv.origin, b"/", [], body=endless(),
+                                                content_length=length) as resp:
+                    assert resp.status == 413
+                    assert await resp.read(100) == b"big!"
+            assert srv.connections == 2  # a half-sent request's connection is not reused
+        await client.aclose()
+    run(main())
+
+
+def test_cancelled_request_closes_its_connection(run: Any) -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   idx: int) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            if b"/slow" in head:
+                await asyncio.sleep(0.5)
+            writer.write(OK)
+
+    async def main() -> None:
+        client = UpstreamClient()
+        async with RawServer(slow) as srv:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(client.request("GET", srv.origin, b"/slow", []), 0.1)
+            for _ in range(2):
+                async with await client.request("GET", srv.origin, b"/", []) as resp:
+                    assert await resp.read(10) == b"ok"
+            # the cancelled exchange's connection was dropped, not handed on with a
+            # late answer still in flight
+            assert srv.connections == 2
+        await client.aclose()
+    run(main())
+
+
+def test_upload_respects_write_flow_control(run: Any) -> None:
+    data = BLOCK * 256  # 16 MiB: more than loopback socket buffers hold
+
+    async def late_reader(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          idx: int) -> None:
+        await asyncio.sleep(0.3)  # the kernel buffers fill; then the client's must not
+        _, body = await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 64\r\n\r\n"
+                     + hashlib.sha256(body).hexdigest().encode())
+
+    async def main() -> None:
+        client = UpstreamClient()
+        peak = 0
+
+        async def watched() -> AsyncIterator[bytes]:
+            nonlocal peak
+            async for chunk in chunks_of(data, 256 * 1024):
+                yield chunk
+                for conn in client._live:
+                    assert conn.transport is not None
+                    peak = max(peak, conn.transport.get_write_buffer_size())
+
+        async with RawServer(late_reader) as srv:
+            resp = await client.request("PUT", srv.origin, b"/", [], body=watched(),
+                                        content_length=len(data))
+            async with resp:
+                assert await resp.read(100) == hashlib.sha256(data).hexdigest().encode()
+        # the transport buffer held a chunk or so, not the megabytes the
+        # iterator could have pushed while the server was not reading
+        assert 0 < peak < 2 * MiB
+        await client.aclose()
+    run(main())
