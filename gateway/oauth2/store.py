@@ -259,27 +259,33 @@ class Store:
 
         Raises Expired, or Replay (after revoking what the first use issued)."""
         h, now = self.hash("code", code), self.clock()
+        family = secrets.token_urlsafe(16)
         with self.engine.begin() as conn:
+            # the claim comes first: a SQLite transaction that read before writing
+            # fails at once (SQLITE_BUSY) when another writer, the audit log's for
+            # one, committed in between; one that writes first waits its turn
+            claimed = conn.execute(
+                authorization_codes.update()
+                .where(authorization_codes.c.code_hash == h,
+                       authorization_codes.c.client_id == client_id,
+                       authorization_codes.c.used_at.is_(None),
+                       authorization_codes.c.expires_at > now)
+                .values(used_at=now, family_id=family)
+            ).rowcount == 1
             row = conn.execute(
                 sa.select(authorization_codes).where(authorization_codes.c.code_hash == h)
             ).first()
             if row is None or row.client_id != client_id:
                 return None
             replay = expired = False
-            family = secrets.token_urlsafe(16)
-            if row.used_at is not None:
+            if claimed:
+                pass
+            elif row.used_at is not None:
                 replay = True
                 if row.family_id:  # committed with this transaction, before raising
                     self._revoke_family(conn, row.family_id)
-            elif _aware(row.expires_at) <= now:
-                expired = True
             else:
-                replay = conn.execute(
-                    authorization_codes.update()
-                    .where(authorization_codes.c.code_hash == h,
-                           authorization_codes.c.used_at.is_(None))
-                    .values(used_at=now, family_id=family)
-                ).rowcount != 1
+                expired = True
         if replay:
             self._denied_changed()
             raise Replay("code", row.family_id, row.username, row.client_id)
@@ -324,22 +330,28 @@ class Store:
         or revoked. Raises Expired, or Replay after revoking the whole family."""
         h, now = self.hash("refresh", token), self.clock()
         with self.engine.begin() as conn:
+            # write first, as in consume_code
+            claimed = conn.execute(
+                refresh_tokens.update()
+                .where(refresh_tokens.c.token_hash == h,
+                       refresh_tokens.c.client_id == client_id,
+                       refresh_tokens.c.used_at.is_(None),
+                       refresh_tokens.c.revoked_at.is_(None),
+                       refresh_tokens.c.expires_at > now)
+                .values(used_at=now)
+            ).rowcount == 1
             row = conn.execute(
                 sa.select(refresh_tokens).where(refresh_tokens.c.token_hash == h)
             ).first()
             if row is None or row.client_id != client_id or row.revoked_at is not None:
                 return None
             replay = expired = False
-            if row.used_at is not None:
+            if claimed:
+                pass
+            elif row.used_at is not None:
                 replay = True
-            elif _aware(row.expires_at) <= now:
-                expired = True
             else:
-                replay = conn.execute(
-                    refresh_tokens.update()
-                    .where(refresh_tokens.c.token_hash == h, refresh_tokens.c.used_at.is_(None))
-                    .values(used_at=now)
-                ).rowcount != 1
+                expired = True
             if replay:  # committed with this transaction, before raising
                 self._revoke_family(conn, row.family_id)
         if replay:
