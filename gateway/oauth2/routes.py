@@ -185,39 +185,116 @@ def _error_page(request: Request, title_key: str, detail: str, status: int = 400
     return render_message(request, title_key, detail, status=status)
 
 
+#: the query parameter that carries "a sign-in was demanded at t" through the login
+#: page back to /oauth2/authorize (prompt=login, select_account, max_age)
+REAUTH_PARAM = "gg_reauth"
+#: how long the user has to sign in after the authorization endpoint demanded it
+REAUTH_WINDOW = 600
+#: max_age is measured from the sign-in that this request demanded; the browser
+#: returns from the last sign-in step to the authorization endpoint at once
+REAUTH_GRACE = 30
+
+
+def _reauth_marker(p: Provider, at: float) -> str:
+    ms = str(int(at * 1000))
+    return f"{ms}.{p.store.hash('reauth', ms)[:32]}"
+
+
+def _reauth_since(p: Provider, marker: str | None, now: float) -> float | None:
+    """When the sign-in this request carries proof of was demanded, if the proof is
+    ours and recent; else None. The MAC keeps a user from back-dating it."""
+    import hmac
+
+    if not marker or len(marker) > 64:
+        return None
+    ms, _, tag = marker.partition(".")
+    if not ms.isascii() or not ms.isdigit() or not hmac.compare_digest(
+            tag.encode(), p.store.hash("reauth", ms)[:32].encode()):
+        return None
+    at = int(ms) / 1000
+    return at if 0 <= now - at <= REAUTH_WINDOW else None
+
+
+def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
+                  session: Any) -> bool:
+    """OIDC Core section 3.1.2.1 ``prompt`` and ``max_age``: True when the user has
+    to (re-)authenticate before a code is issued; OAuth2Error (with the validated
+    redirect URI) for a bad request or when prompt=none forbids asking.
+
+    ``consent`` is accepted and does nothing (registered clients are first-party
+    systems: no consent screen); ``select_account`` shows the sign-in form, where
+    the user may sign in with another account; unknown values are ignored."""
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+    from authlib.oidc.core.errors import LoginRequiredError
+
+    data = oreq.payload.data
+    where = {"redirect_uri": grant.redirect_uri, "state": oreq.payload.state}
+    prompts = set((data.get("prompt") or "").split())
+    if "none" in prompts and len(prompts) > 1:
+        raise InvalidRequestError("prompt=none cannot be combined with other values",
+                                  **where)
+    raw = data.get("max_age")
+    max_age: int | None = None
+    if raw:  # RFC 6749 section 3.1: an empty parameter counts as absent
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+            raise InvalidRequestError("max_age must be a non-negative integer", **where)
+        max_age = int(raw)
+    now = p.clock().timestamp()
+    if session is None:
+        needed = True
+    else:
+        demanded = _reauth_since(p, data.get(REAUTH_PARAM), now)
+        if demanded is not None and session.authenticated_at.timestamp() >= demanded:
+            # the user signed in because this request asked: that is the fresh
+            # authentication prompt=login and max_age want
+            needed = max_age is not None and now - session.auth_time > max_age + REAUTH_GRACE
+        else:
+            needed = bool(prompts & {"login", "select_account"}) or (
+                max_age is not None and now - session.auth_time > max_age)
+    if needed and "none" in prompts:
+        raise LoginRequiredError(**where)
+    return needed
+
+
+def _to_sign_in(request: Request, p: Provider) -> Response:
+    """The portal's sign-in form, then back here with proof that it was asked for."""
+    query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+             if k != REAUTH_PARAM]
+    query.append((REAUTH_PARAM, _reauth_marker(p, p.clock().timestamp())))
+    next_url = request.url.path + "?" + urlencode(query)
+    return RedirectResponse("/portal/login?" + urlencode({"next": next_url}),
+                            status_code=303)
+
+
 async def authorize(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
     server = p.server
+    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    subject = None if session is None else server.subject(
+        session.username, sid=session.sid, auth_time=session.auth_time, amr=session.amr)
     try:
-        grant = await run_in_threadpool(server.get_consent_grant, oreq, None)
+        # authlib's OIDC extension checks prompt against this end user (prompt=none)
+        grant = await run_in_threadpool(server.get_consent_grant, oreq, subject)
+        sign_in = _must_sign_in(p, oreq, grant, session)
     except OAuth2Error as error:
         uri = getattr(error, "redirect_uri", None)
         record = AuditRecord(event_type="authorize", outcome="failure",
                              source_ip=oreq.source_ip, actor_client=oreq.payload.client_id,
+                             actor_user=session.username if session else None,
                              reason=f"{error.error}: {error.description or ''}")
         try:
             await p.emit([record])
         except AuditUnavailable:
             return _problem(503, "audit_unavailable", "the audit log is unavailable")
         if uri:  # the redirect URI was validated against the client: tell the client
+            error.state = oreq.payload.state
             return to_response(server.handle_error_response(oreq, error))
         return _error_page(request, "authorize_error",
                            f"{error.error}: {error.description or ''}")
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
-    prompt = oreq.payload.data.get("prompt", "")
-    if session is None:
-        if "none" in prompt.split():
-            from authlib.oidc.core.errors import LoginRequiredError
-
-            err = LoginRequiredError(redirect_uri=grant.redirect_uri,
-                                     state=oreq.payload.state)
-            return to_response(server.handle_error_response(oreq, err))
-        next_url = request.url.path + ("?" + request.url.query if request.url.query else "")
-        return RedirectResponse("/portal/login?" + urlencode({"next": next_url}),
-                                status_code=303)
-    subject = server.subject(session.username, sid=session.sid, auth_time=session.auth_time,
-                             amr=session.amr)
+    if sign_in:
+        return _to_sign_in(request, p)
+    assert session is not None
     if subject is None:
         return _error_page(request, "authorize_error", "account disabled", status=403)
     result = await run_in_threadpool(
@@ -226,7 +303,8 @@ async def authorize(request: Request) -> Response:
         event_type="authorize", outcome="success" if result.status == 302 else "failure",
         source_ip=oreq.source_ip, actor_user=subject.username,
         actor_client=oreq.payload.client_id, department=subject.department,
-        extra={"scope": oreq.scope, "sid": session.sid}))
+        extra={"scope": oreq.scope, "sid": session.sid,
+               "auth_time": subject.auth_time}))
     return await _finish(p, oreq, result, "authorize")
 
 

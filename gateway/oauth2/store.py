@@ -46,10 +46,13 @@ class SessionRow:
     last_seen_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    #: when the user last passed a sign-in step of this session (password, TOTP)
+    authenticated_at: datetime
 
     @property
     def auth_time(self) -> int:
-        return int(self.created_at.timestamp())
+        """OIDC ``auth_time`` (Core section 2): whole seconds, as the ID token has it."""
+        return int(self.authenticated_at.timestamp())
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class Store:
             amr=amr, source_ip=(source_ip or "")[:64] or None,
             user_agent=(user_agent or "")[:300] or None, created_at=now, last_seen_at=now,
             expires_at=now + timedelta(seconds=absolute_seconds), revoked_at=None,
+            authenticated_at=now,
         )
         with self.engine.begin() as conn:
             conn.execute(sessions.insert().values(**values))
@@ -176,11 +180,13 @@ class Store:
                          .values(last_seen_at=self.clock()))
 
     def advance_session(self, sid: str, stage: str, *, amr: str | None = None) -> str:
-        """Move a session to ``stage`` under a new cookie value (the id rotates)."""
+        """Move a session to ``stage`` under a new cookie value (the id rotates). Only
+        a sign-in step the user just passed advances a session, so this is also the
+        session's new authentication time."""
         assert stage in STAGES
-        token = new_secret()
+        token, now = new_secret(), self.clock()
         values: dict[str, Any] = {"stage": stage, "token_hash": self.hash("session", token),
-                                  "last_seen_at": self.clock()}
+                                  "last_seen_at": now, "authenticated_at": now}
         if amr:
             values["amr"] = amr
         with self.engine.begin() as conn:
@@ -437,10 +443,12 @@ class Store:
 
 
 def _session(m: Any) -> SessionRow:
+    created = _aware(m["created_at"])
     return SessionRow(
         sid=m["sid"], username=m["username"], stage=m["stage"], amr=m["amr"],
-        created_at=_aware(m["created_at"]), last_seen_at=_aware(m["last_seen_at"]),
+        created_at=created, last_seen_at=_aware(m["last_seen_at"]),
         expires_at=_aware(m["expires_at"]), revoked_at=_aware(m["revoked_at"]),
+        authenticated_at=_aware(m.get("authenticated_at")) or created,
     )
 
 

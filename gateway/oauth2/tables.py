@@ -1,4 +1,5 @@
-"""Tables the identity provider owns (mirrored by migration ``0004_idp``).
+"""Tables the identity provider owns (mirrored by migrations ``0004_idp`` and
+``0007_idp_session_auth_time``).
 
 Nothing secret is stored in the clear: authorization codes, refresh tokens and
 session cookies are kept as keyed hashes (``keys.mac``); a database dump hands
@@ -36,6 +37,9 @@ sessions = sa.Table(
     sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # the last sign-in step the user passed (password, change, TOTP): OIDC auth_time;
+    # NULL in rows older than migration 0007, which read created_at instead
+    sa.Column("authenticated_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 authorization_codes = sa.Table(
