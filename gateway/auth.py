@@ -7,7 +7,8 @@ for the audit record, never in the response.
 
 Revocation reaches every process within a second: each Authenticator mirrors
 the deny list (``idp_revocations``) in memory and fetches rows above its
-high-water mark at most every ``refresh_interval`` seconds (0.5 s).
+high-water mark at most every ``refresh_interval`` seconds (0.5 s). A check is
+a dict lookup; no request queries the database.
 """
 
 from __future__ import annotations
@@ -20,8 +21,32 @@ from typing import Any
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
+from gateway.oauth2.clients import CACHE_SECONDS
 from gateway.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
+
+#: A process whose client cache has not yet seen a disable may issue tokens for up
+#: to ``CACHE_SECONDS`` after it; ``iat`` is in whole seconds. A "client" deny entry
+#: therefore also covers tokens issued this long after the disable (so re-enabling a
+#: client within this time keeps its first new tokens dead until the entry expires).
+CLIENT_DENY_GRACE = CACHE_SECONDS + 1.0
+
+
+class TokenId(str):
+    """A ``jti`` that also carries the token's client and issue time.
+
+    Callers that cache verified principals (``gateway.proxy_auth``) re-check a
+    cached token with ``deny.denied("jti", principal.token_id)`` only; carrying
+    the client here lets that same lookup see a disabled client."""
+
+    client_id: str
+    issued_at: float | None
+
+    def __new__(cls, jti: str, client_id: str, issued_at: float | None) -> TokenId:
+        self = super().__new__(cls, jti)
+        self.client_id = client_id
+        self.issued_at = issued_at
+        return self
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,8 @@ class DenyList:
         self._hwm = 0
         self._checked = float("-inf")
         self._entries: dict[tuple[str, str], float] = {}  # (kind, value) -> expiry ts
+        # disabled clients: client_id -> (disabled at, entry expiry), both timestamps
+        self._clients: dict[str, tuple[float, float]] = {}
 
     def invalidate(self) -> None:
         """Refetch at the next check (this process just revoked something)."""
@@ -68,20 +95,46 @@ class DenyList:
             if not force and now - self._checked < self.refresh_interval:
                 return
             rows = self.store.denied_since(self._hwm)
-            for row_id, kind, value, expires in rows:
-                self._entries[(kind, value)] = expires.timestamp()
+            for row_id, kind, value, expires, created in rows:
+                if kind == "client":
+                    # rows come in id order: a later disable covers every earlier one
+                    self._clients[value] = (created.timestamp(), expires.timestamp())
+                else:
+                    self._entries[(kind, value)] = expires.timestamp()
                 self._hwm = max(self._hwm, row_id)
             self._checked = now
             if len(self._entries) > 10000:
                 cutoff = self.clock().timestamp()
                 self._entries = {k: v for k, v in self._entries.items() if v > cutoff}
+            if len(self._clients) > 1000:
+                cutoff = self.clock().timestamp()
+                self._clients = {k: v for k, v in self._clients.items() if v[1] > cutoff}
 
     def denied(self, kind: str, value: str | None) -> bool:
         if value is None:
             return False
         self.refresh()
         exp = self._entries.get((kind, value))
-        return exp is not None and exp > self.clock().timestamp()
+        if exp is not None and exp > self.clock().timestamp():
+            return True
+        if self._clients and isinstance(value, TokenId):
+            return self._client_denied(value.client_id, value.issued_at)
+        return False
+
+    def denied_client(self, client_id: str, issued_at: float | None) -> bool:
+        """True if ``client_id`` was disabled after (or just before) a token of it
+        issued at ``issued_at`` (None: unknown, so denied while the entry lives)."""
+        self.refresh()
+        return bool(self._clients) and self._client_denied(client_id, issued_at)
+
+    def _client_denied(self, client_id: str, issued_at: float | None) -> bool:
+        entry = self._clients.get(client_id)
+        if entry is None:
+            return False
+        disabled_at, expires = entry
+        if expires <= self.clock().timestamp():
+            return False
+        return issued_at is None or issued_at <= disabled_at + CLIENT_DENY_GRACE
 
 
 class Authenticator:
@@ -112,8 +165,12 @@ class Authenticator:
                 audience=audience)
         except InvalidAccessToken as exc:
             raise _unauthorized(exc.reason) from None
-        if self.deny.denied("jti", claims["jti"]):
-            raise _unauthorized("token revoked")
+        iat = claims.get("iat")
+        jti = TokenId(claims["jti"], claims["client_id"],
+                      float(iat) if isinstance(iat, int | float) else None)
+        if self.deny.denied("jti", jti):
+            raise _unauthorized("client disabled" if self.deny.denied_client(
+                jti.client_id, jti.issued_at) else "token revoked")
         sid = claims.get("sid")
         if self.deny.denied("sid", sid):
             raise _unauthorized("session revoked")
@@ -128,7 +185,7 @@ class Authenticator:
             client_id=str(claims["client_id"]),
             scope=frozenset(str(claims.get("scope", "")).split()),
             session_id=str(sid) if sid else None,
-            token_id=str(claims["jti"]),
+            token_id=jti,
             via="bearer",
         )
 

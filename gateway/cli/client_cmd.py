@@ -130,19 +130,11 @@ def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
 @click.argument("client_id")
 @pass_cli
 def client_disable(cli_ctx: CliContext, client_id: str) -> None:
-    """Disable a client and revoke its refresh tokens (access tokens expire on their own)."""
-    from gateway.oauth2.provider import get_provider
-    from gateway.oauth2.tables import refresh_tokens
+    """Disable a client: no new tokens, its refresh tokens revoked, and its access
+    tokens refused by every gateway process within a second."""
+    from gateway.oauth2.provider import end_client_tokens
 
     _update(cli_ctx, client_id, status="disabled")
-    store = get_provider(cli_ctx.services).store
-    with cli_ctx.services.engine.connect() as conn:
-        families = [r.family_id for r in conn.execute(
-            sa.select(refresh_tokens.c.family_id).where(
-                refresh_tokens.c.client_id == client_id,
-                refresh_tokens.c.revoked_at.is_(None)).distinct())]
-    for fam in families:
-        store.revoke_family(fam)
-    cli_ctx.services.record_admin_change("client_disabled",
-                                         {"client": client_id, "families": len(families)})
+    cli_ctx.services.record_admin_change("client_disabled", {"client": client_id})
+    end_client_tokens(cli_ctx.services, client_id)
     click.echo(_t(cli_ctx, "disabled", cid=client_id))

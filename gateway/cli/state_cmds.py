@@ -59,9 +59,10 @@ def export(cli_ctx: CliContext, output: str) -> None:
 
 
 def _end_sessions_of_disabled(services: Any, changes: list[Change]) -> None:
-    """A user the file disables loses their sessions and tokens at once, as with
-    ``govgate user disable``."""
+    """A user or client the file disables loses their sessions and tokens at once, as
+    with ``govgate user disable`` and ``govgate client disable``."""
     from gateway.cli.session_cmd import end_sessions
+    from gateway.oauth2.provider import end_client_tokens, get_provider
 
     for change in changes:
         if (
@@ -70,3 +71,9 @@ def _end_sessions_of_disabled(services: Any, changes: list[Change]) -> None:
             and services.org.get_user(change.key).status == "disabled"
         ):
             end_sessions(services, change.key)
+        if change.kind == "client" and "status" in change.fields:
+            registry = get_provider(services).server.clients
+            registry.invalidate()  # the file has just changed what it may have cached
+            found = registry.get(change.key, include_disabled=True)
+            if found is not None and found.status == "disabled":
+                end_client_tokens(services, change.key)

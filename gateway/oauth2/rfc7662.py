@@ -2,8 +2,9 @@
 
 Section 2.1: any authenticated confidential client may introspect an access
 token (department systems act as resource servers); a refresh token only by the
-client it was issued to. Section 2.2: an invalid, expired or revoked token is
-``{"active": false}`` and nothing else. Every call is audited.
+client it was issued to. Section 2.2: an invalid, expired or revoked token, or
+one of a client disabled since it was issued, is ``{"active": false}`` and
+nothing else. Every call is audited.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
         except InvalidAccessToken as exc:
             return FoundToken("access_token", "", {}, False, exc.reason)
         deny = server.deny_list()
+        iat = claims.get("iat")
+        if deny.denied_client(claims["client_id"],
+                              float(iat) if isinstance(iat, int | float) else None):
+            return FoundToken("access_token", claims["client_id"], claims, False,
+                              "client disabled")
         denied = deny.denied("jti", claims["jti"]) or deny.denied("sid", claims.get("sid"))
         return FoundToken("access_token", claims["client_id"], claims, not denied,
                           "revoked" if denied else "")

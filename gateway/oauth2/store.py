@@ -237,6 +237,22 @@ class Store:
             self.revoke_session(sid, ttl_seconds=ttl_seconds)
         return sids, len(families)
 
+    def revoke_client(self, client_id: str, *, ttl_seconds: int) -> int:
+        """Revoke every refresh-token family of a client (and the access tokens issued
+        with them) and deny every access token of the client issued until now; the
+        "client" deny entry lives ``ttl_seconds``, past the longest access token
+        issued before it. Returns the number of families revoked."""
+        with self.engine.begin() as conn:
+            self._deny(conn, "client", client_id, ttl_seconds)  # first: see consume_code
+            families = [r.family_id for r in conn.execute(
+                sa.select(refresh_tokens.c.family_id).where(
+                    refresh_tokens.c.client_id == client_id,
+                    refresh_tokens.c.revoked_at.is_(None)).distinct())]
+            for fam in families:
+                self._revoke_family(conn, fam)
+        self._denied_changed()
+        return len(families)
+
     def session_clients(self, sid: str) -> list[str]:
         """Clients that received a code in this session (for back-channel logout)."""
         with self.engine.connect() as conn:
@@ -399,10 +415,13 @@ class Store:
             expires_at=now + timedelta(seconds=max(1, ttl_seconds)),
         ))
 
-    def denied_since(self, high_water: int) -> list[tuple[int, str, str, datetime]]:
-        """Deny-list rows newer than ``high_water`` (id, kind, value, expires_at)."""
+    def denied_since(self, high_water: int,
+                     ) -> list[tuple[int, str, str, datetime, datetime]]:
+        """Deny-list rows newer than ``high_water`` (id, kind, value, expires_at,
+        created_at)."""
         with self.engine.connect() as conn:
-            return [(int(r.id), r.kind, r.value, _aware(r.expires_at) or self.clock())
+            return [(int(r.id), r.kind, r.value, _aware(r.expires_at) or self.clock(),
+                     _aware(r.created_at) or self.clock())
                     for r in conn.execute(
                         sa.select(revocations).where(revocations.c.id > high_water)
                         .order_by(revocations.c.id))]

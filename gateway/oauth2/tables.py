@@ -82,7 +82,8 @@ refresh_tokens = sa.Table(
 )
 
 #: the deny list every process mirrors in memory: ``kind`` is "jti" (one access
-#: token) or "sid" (every token of a portal session); ``id`` is the high-water mark
+#: token), "sid" (every token of a portal session) or "client" (every access token
+#: of a disabled client issued up to ``created_at``); ``id`` is the high-water mark
 revocations = sa.Table(
     "idp_revocations",
     metadata,
