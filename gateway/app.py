@@ -107,21 +107,19 @@ def routes() -> list[BaseRoute]:
     return out
 
 
-MAINTENANCE_SECONDS = 60.0
-
-
 async def _maintain(services: Services) -> None:
-    """The periodic jobs of a running gateway: scheduled key rotation and promotion,
-    and purging expired codes, refresh tokens and deny-list rows."""
+    """The periodic jobs of a running gateway, every ``maintenance_interval_seconds``
+    (60 s): scheduled key rotation and promotion, and purging expired codes, refresh
+    tokens and deny-list rows."""
     rotate_after = services.settings.key_rotate_days * 86400
     while True:
-        await asyncio.sleep(MAINTENANCE_SECONDS)
+        await asyncio.sleep(services.settings.maintenance_interval_seconds)
         try:
             await asyncio.to_thread(services.keys.maintain, rotate_after)
             provider = services.extra.get("idp_provider")
             if provider is not None:
                 await asyncio.to_thread(provider.store.purge)
-        except Exception:  # a failed round is retried next minute; requests go on
+        except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
 
 

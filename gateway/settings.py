@@ -79,6 +79,8 @@ class Settings:
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: float = 5.0
     audit_retention_days: int = 180
+    # the running gateway's periodic jobs (key rotation and promotion, IdP purge)
+    maintenance_interval_seconds: float = 60.0
     # proxy
     max_body_bytes: int = 10 * 1024 * 1024
     upstream_connect_timeout: float = 5.0
@@ -164,6 +166,11 @@ def _validate(values: dict[str, Any]) -> None:
         raise SettingsError("setting 'audit_retention_days': must be at least 180")
     if values.get("assertion_lifetime", 60) > 60:
         raise SettingsError("setting 'assertion_lifetime': at most 60 seconds")
+    interval = values.get("maintenance_interval_seconds", 60.0)
+    if not 0 < interval <= 86400:  # 0 would spin; NaN fails both comparisons
+        raise SettingsError(
+            "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"
+        )
     url = values.get("database_url", "")
     if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(
