@@ -44,25 +44,34 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
 from gateway.errors import Forbidden, GovgateError, NotFound, Unauthorized, problem_body
 from gateway.proxy_auth import AuthenticatorLike, make_authenticator
-from gateway.proxy_client import UpstreamPool
 from gateway.proxy_headers import HeaderPolicy
 from gateway.proxy_limits import TokenBucketLimiter
 from gateway.proxy_path import BadPath, Target, parse
 from gateway.tables import systems
+from gateway.upstream_http import (
+    Origin,
+    UpstreamBodyTooLarge,
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamConnectTimeout,
+    UpstreamError,
+    UpstreamReadTimeout,
+)
+from gateway.upstream_http import UpstreamResponse as UpstreamReply
 from policies import Decision, Query, subjects_for
 
 PROBLEM_JSON = b"application/problem+json"
+ASSERTION_HEADER_B = ASSERTION_HEADER.lower().encode("ascii")
 SHAPE_LIMIT_BYTES = 64 * 1024 * 1024  # a response to be shaped is read whole, up to this
 
 
@@ -261,7 +270,7 @@ class Proxy:
         authenticator: AuthenticatorLike | None = None,
         deciders: Sequence[Decider] = (),
         shapers: Sequence[Shaper] = (),
-        pool: UpstreamPool | None = None,
+        client: UpstreamClient | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from gateway.metrics import get_metrics
@@ -271,7 +280,10 @@ class Proxy:
         self.authenticator = authenticator or make_authenticator(services)
         self.deciders = list(deciders)
         self.shapers = list(shapers)
-        self.pool = pool or UpstreamPool()
+        self.client = client or UpstreamClient(
+            connect_timeout=self.config.connect_timeout,
+            read_timeout=self.config.read_timeout)
+        self._origins: dict[str, tuple[Origin, str]] = {}
         self.headers = HeaderPolicy(self.config.extra_strip_headers)
         self.limiter = TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock)
         self.systems = SystemDirectory(services.engine)
@@ -280,13 +292,9 @@ class Proxy:
         self.signer = AssertionSigner(services.keys)
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self._upstream_children: dict[str, Any] = {}
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.config.connect_timeout,
-            sock_read=self.config.read_timeout,
-        )
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        await self.client.aclose()
 
     # -- the seams -------------------------------------------------------------------
 
@@ -381,29 +389,45 @@ class Proxy:
         if size > self.config.max_header_bytes:
             raise HeadersTooLarge(f"header block over {self.config.max_header_bytes} bytes")
 
+    def _origin(self, system: System) -> tuple[Origin, str]:
+        """The upstream's origin and base path (``http://h:p/base`` → origin, "/base")."""
+        found = self._origins.get(system.upstream)
+        if found is None:
+            parts = urlsplit(system.upstream)
+            try:
+                origin = Origin.parse(f"{parts.scheme}://{parts.netloc}")
+            except ValueError:
+                raise BadGateway("the system's upstream address is not usable") from None
+            if len(self._origins) >= 10_000:
+                self._origins.clear()
+            found = self._origins[system.upstream] = (origin, parts.path.rstrip("/"))
+        return found
+
     async def _forward(
         self, req: ProxyRequest, decision: Decision, scope: Scope, receive: Receive,
         send: Send, raw_headers: list[tuple[bytes, bytes]], length: int | None,
         audit: dict[str, Any], started: float,
     ) -> None:
         services = self.services
+        origin, base = self._origin(req.system)
         headers, host = self.headers.request_headers(raw_headers)
-        headers.append(("X-Forwarded-For", req.client_ip or ""))
-        headers.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+        headers.append((b"x-forwarded-for", (req.client_ip or "").encode("latin-1")))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
         if host:
-            headers.append(("X-Forwarded-Host", host))
-        headers.append(("X-Request-ID", req.request_id))
-        headers.append((ASSERTION_HEADER, self.signer.mint(
+            headers.append((b"x-forwarded-host", host.encode("latin-1")))
+        headers.append((b"x-request-id", req.request_id.encode("latin-1")))
+        headers.append((ASSERTION_HEADER_B, self.signer.mint(
             req.principal, issuer=services.settings.issuer, system=req.system.code,
             request_id=req.request_id, now=services.clock(),
             lifetime=self.config.assertion_lifetime,
-        )))
+        ).encode("ascii")))
         chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
         has_body = chunked or bool(length)
-        if length is not None and not chunked:
-            headers.append(("Content-Length", str(length)))
-        url = URL(req.system.upstream + req.target.upstream_path
-                  + (f"?{req.target.query}" if req.target.query else ""), encoded=True)
+        try:
+            target = (base + req.target.upstream_path
+                      + (f"?{req.target.query}" if req.target.query else "")).encode("latin-1")
+        except UnicodeEncodeError:
+            raise BadPath("the query string is not encoded") from None
 
         req_hasher = hashlib.sha256()
         state = {"received": 0, "too_large": False, "gone": False, "done": not has_body}
@@ -427,42 +451,49 @@ class Proxy:
                     state["done"] = True
                     return
 
-        session = self.pool.session()
         t_up = time.perf_counter()
         try:
-            async with session.request(
-                req.method, url, headers=headers, data=body() if has_body else None,
-                allow_redirects=False, timeout=self.timeout,
-            ) as resp:
-                self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
-                await self._respond(req, decision, resp, send, audit, started, req_hasher,
-                                    state)
-        except (_BodyTooLarge, _ClientGone, GovgateError):
-            raise
+            resp = await self.client.request(
+                req.method, origin, target, headers, body() if has_body else None,
+                content_length=None if chunked else length)
         except Exception as exc:
             if state["too_large"] or _caused_by(exc, _BodyTooLarge):
                 raise PayloadTooLarge(f"request body over {limit} bytes") from None
             if state["gone"] or _caused_by(exc, _ClientGone):
                 raise _ClientGone from None
-            kind, error = _upstream_error(exc)
-            self.metrics.upstream_errors.labels(req.system.code, kind).inc()
-            audit["extra"]["upstream_error"] = f"{kind}: {type(exc).__name__}: {exc}"[:300]
-            raise error from None
+            raise self._upstream_failed(req, audit, exc) from None
+        try:
+            self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
+            await self._respond(req, decision, resp, send, audit, started, req_hasher, state)
+        finally:
+            resp.close()
+
+    def _upstream_failed(self, req: ProxyRequest, audit: dict[str, Any],
+                         exc: Exception) -> ProxyError:
+        kind, error = _upstream_error(exc)
+        self.metrics.upstream_errors.labels(req.system.code, kind).inc()
+        audit["extra"]["upstream_error"] = f"{kind}: {type(exc).__name__}: {exc}"[:300]
+        return error
 
     async def _respond(
-        self, req: ProxyRequest, decision: Decision, resp: aiohttp.ClientResponse,
+        self, req: ProxyRequest, decision: Decision, resp: UpstreamReply,
         send: Send, audit: dict[str, Any], started: float, req_hasher: Any,
         state: dict[str, Any],
     ) -> None:
-        headers = self.headers.response_headers(resp.raw_headers)
+        headers = self.headers.response_headers(resp.headers)
         declared = resp.content_length
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)
         if state["done"]:
             audit["req_hash"] = req_hasher.hexdigest()
         if buffer:
-            body = await _read_limited(resp, SHAPE_LIMIT_BYTES if req.shape
+            try:
+                body = await resp.read(SHAPE_LIMIT_BYTES if req.shape
                                        else self.config.buffer_response_bytes)
+            except UpstreamBodyTooLarge:
+                raise ShapingRefused("the response is too large to shape") from None
+            except UpstreamError as exc:
+                raise self._upstream_failed(req, audit, exc) from None
             shaped = await self.shape(req, decision, UpstreamResponse(resp.status, headers, body))
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
             out_headers.append((b"content-length", str(len(shaped.body)).encode()))
@@ -481,9 +512,9 @@ class Proxy:
         headers.append((b"x-request-id", req.request_id.encode()))
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         try:
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.iter_chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (TimeoutError, aiohttp.ClientError):
+        except UpstreamError:
             self.metrics.upstream_errors.labels(req.system.code, "body").inc()
             raise _ClientGone from None  # headers are out: all we can do is cut it short
         await send({"type": "http.response.body", "body": b""})
@@ -590,26 +621,15 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _upstream_error(exc: Exception) -> tuple[str, ProxyError]:
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, UpstreamConnectTimeout):
         return "connect_timeout", GatewayTimeout("the upstream did not accept the connection")
-    if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, UpstreamReadTimeout | asyncio.TimeoutError | TimeoutError):
         return "read_timeout", GatewayTimeout("the upstream did not answer in time")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, UpstreamConnectError):
         return "connect", BadGateway("the upstream refused the connection")
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, UpstreamError | OSError):
         return "protocol", BadGateway("the upstream connection failed")
     return "internal", BadGateway("the upstream request failed")
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    async for chunk in resp.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise ShapingRefused("the response is too large to shape")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------------

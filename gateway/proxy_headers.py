@@ -35,6 +35,9 @@ GATEWAY_COOKIE_PREFIXES = (
 )
 
 
+_KEEP, _DROP, _HOST, _COOKIE = "keep", "drop", "host", "cookie"
+
+
 def _norm(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
@@ -44,6 +47,8 @@ class HeaderPolicy:
 
     def __init__(self, extra_strip: Iterable[str] = ()) -> None:
         self.extra = frozenset(_norm(n) for n in extra_strip)
+        # what to do with a header name, decided once per spelling
+        self._verdicts: dict[bytes, str] = {}
 
     def is_identity(self, name: str) -> bool:
         n = _norm(name)
@@ -51,32 +56,45 @@ class HeaderPolicy:
 
     def request_headers(
         self, raw: Sequence[tuple[bytes, bytes]]
-    ) -> tuple[list[tuple[str, str]], str | None]:
-        """Client headers to forward, and the client's Host; everything else dropped."""
+    ) -> tuple[list[tuple[bytes, bytes]], str | None]:
+        """Client headers to forward (as bytes), and the client's Host; everything else
+        dropped."""
         connection_named: set[str] = set()
         for k, v in raw:
             if k.lower() == b"connection":
                 connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
-        out: list[tuple[str, str]] = []
+        out: list[tuple[bytes, bytes]] = []
         host = None
+        verdicts = self._verdicts
         for k, v in raw:
-            name = k.decode("latin-1")
-            n = _norm(name)
-            if n == "host":
+            verdict = verdicts.get(k)
+            if verdict is None:
+                verdict = self._verdict(k)
+                if len(verdicts) < 4096:  # names are few; a flood of odd ones is not cached
+                    verdicts[k] = verdict
+            if verdict is _DROP:
+                continue
+            if verdict is _HOST:
                 host = v.decode("latin-1")
                 continue
-            if (
-                n in HOP_BY_HOP or n in GATEWAY_SET or n in connection_named
-                or self.is_identity(name) or "_" in name
-            ):
+            if connection_named and _norm(k.decode("latin-1")) in connection_named:
                 continue
-            value = v.decode("latin-1")
-            if n == "cookie":
-                value = strip_gateway_cookies(value)
-                if not value:
-                    continue
-            out.append((name, value))
+            if verdict is _COOKIE:
+                value = strip_gateway_cookies(v.decode("latin-1"))
+                if value:
+                    out.append((k, value.encode("latin-1")))
+            else:
+                out.append((k, v))
         return out, host
+
+    def _verdict(self, raw_name: bytes) -> str:
+        name = raw_name.decode("latin-1")
+        n = _norm(name)
+        if n == "host":
+            return _HOST
+        if (n in HOP_BY_HOP or n in GATEWAY_SET or self.is_identity(name) or "_" in name):
+            return _DROP
+        return _COOKIE if n == "cookie" else _KEEP
 
     def response_headers(
         self, raw: Iterable[tuple[bytes, bytes]]

@@ -87,6 +87,7 @@ def echo_app(echo: Echo) -> Starlette:
             "query": request.scope.get("query_string", b"").decode("latin-1"),
             "headers": [(k.decode("latin-1"), v.decode("latin-1"))
                         for k, v in request.scope["headers"]],
+            "client_port": request.client.port if request.client else None,
             "body_len": size,
             "body_sha256": digest.hexdigest(),
         }

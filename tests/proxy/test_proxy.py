@@ -256,3 +256,23 @@ async def test_metrics(world: World) -> None:
     assert 'govgate_proxy_requests_total{decision="allow",status="200",system="echo"} 1.0' in text
     assert 'status="401"' in text and "govgate_audit_queue_depth" in text
     assert "govgate_policy_decision_seconds_bucket" in text
+
+
+async def test_upstream_base_path_and_kept_alive_connections(world: World) -> None:
+    from gateway.proxy import get_proxy
+
+    world.services.state_applier().apply({"systems": [
+        {"code": "based", "name": "带前缀的系统", "department": "jgswj",
+         "upstream": f"http://127.0.0.1:{world.upstream.port}/legacy/app/"}]})
+    get_proxy(world.services).systems.invalidate()
+    token = world.token()
+    for n in range(3):
+        r = await world.request("GET", f"/s/based/api/%E8%BD%A6/{n}?x=1", token=token)
+        assert r.status == 200, r.body
+        seen = r.json()
+        assert seen["raw_path"] == f"/legacy/app/api/%E8%BD%A6/{n}" and seen["query"] == "x=1"
+        host = dict((k.lower(), v) for k, v in seen["headers"])["host"]
+        assert host == f"127.0.0.1:{world.upstream.port}"
+    # the three requests went over one pooled upstream connection
+    ports = {s["client_port"] for s in world.echo.seen[-3:]}
+    assert len(ports) == 1
