@@ -74,8 +74,8 @@ def serve(home: Path, port: int) -> None:
 
     settings = load_settings(_env(home), {"issuer": f"http://127.0.0.1:{port}", "port": port})
     services = open_services(settings)  # with the production audit log (signed checkpoints)
-    uvicorn.run(create_app(services), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False)
+    uvicorn.run(create_app(services, freeze_heap=True), host="127.0.0.1", port=port,
+                log_level="warning", access_log=False)
 
 
 def serve_reference(port: int) -> None:

@@ -110,7 +110,7 @@ def role_govgate(home: str, port: int) -> None:
     settings = load_settings({"GOVGATE_HOME": home})
     services = open_services(settings)  # with the production audit log (signed checkpoints)
     services.extra["proxy_config"] = ProxyConfig(rate=1e9, burst=1e9)
-    app = create_app(services)
+    app = create_app(services, freeze_heap=True)  # as govgate serve does
     uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
                 lifespan="on", access_log=False, log_level="warning", proxy_headers=False,
                 ws="none")

@@ -9,7 +9,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,17 @@ async def _run_servers(
             loop.remove_signal_handler(sig)
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (as ``uvicorn.run`` would), else on
+    asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,9 +114,9 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
     cli_ctx._services = services
     listening = cli_ctx.msg("serve.listening", host=settings.host, port=settings.port)
     if workers == 1:
-        app = create_app(services)
+        app = create_app(services, freeze_heap=True)
         server = _Server(_uvicorn_config(app, settings.host, settings.port))
-        asyncio.run(_run_servers([server], on_started=lambda: click.echo(listening)))
+        _run_loop(_run_servers([server], on_started=lambda: click.echo(listening)))
         return
     click.echo(listening)
     services.close()
@@ -191,7 +202,8 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     cli_ctx._services = services
     services.state_applier().apply(doc)
 
-    servers = [_Server(_uvicorn_config(create_app(services), "127.0.0.1", port))]
+    servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
+                                      port))]
     for code, upstream_port in upstream_ports.items():
         servers.append(_Server(_uvicorn_config(create_upstream(code), "127.0.0.1", upstream_port)))
 
@@ -212,5 +224,5 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         click.echo("\n".join(lines))
         sys.stdout.flush()
 
-    asyncio.run(_run_servers(servers, on_started=announce))
+    _run_loop(_run_servers(servers, on_started=announce))
     click.echo(cli_ctx.msg("demo.stopped"))

@@ -41,3 +41,24 @@ def test_unknown_path_is_problem_json(client: TestClient) -> None:
     response = client.get("/no/such/thing")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_servers_freeze_the_heap_at_start_and_the_proxy_skips_the_router(
+        settings: Settings) -> None:
+    import gc
+
+    initialise(settings, password_factory=generate_password)
+    services = open_services(settings)
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(services, freeze_heap=True)) as c:
+            assert gc.get_freeze_count() > 0
+            # /s/... answers from the proxy itself (problem+json, request id), also for
+            # a path the router would not have matched
+            r = c.get("/s/")
+            assert r.status_code in (400, 404)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.headers["x-request-id"]
+    finally:
+        gc.unfreeze()
+        services.close()
