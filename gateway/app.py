@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import problem_body
@@ -142,14 +142,32 @@ class GatewayApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _literal_first(routes: list[BaseRoute]) -> list[BaseRoute]:
-    """Routes with a fixed path before patterned ones (stable): a fixed path matches
-    only itself, so the order changes no outcome, and the token and introspection
-    endpoints no longer wait behind every portal and API pattern."""
-    def literal(route: BaseRoute) -> bool:
-        return isinstance(route, Route) and "{" not in route.path
+class LiteralRouter(Router):
+    """Starlette's router with one dict lookup before its linear scan: a route with a
+    fixed path that fully matches (path and method) is taken at once. Anything else
+    (patterns, a method the first route of that path does not take, slashes to
+    redirect) goes through the scan unchanged, so no outcome differs; the token and
+    introspection endpoints just stop waiting behind every portal and API pattern."""
 
-    return [r for r in routes if literal(r)] + [r for r in routes if not literal(r)]
+    def __init__(self, routes: list[BaseRoute], **kwargs: Any) -> None:
+        super().__init__(routes, **kwargs)
+        self.literal: dict[str, Route] = {}
+        for route in routes:
+            if isinstance(route, Route) and "{" not in route.path:
+                self.literal.setdefault(route.path, route)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            route = self.literal.get(scope["path"])
+            if route is not None:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self)
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().app(scope, receive, send)
 
 
 def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
@@ -185,10 +203,10 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
     from gateway.errors import GovgateError
 
     app = GatewayApp(
-        routes=_literal_first(routes()),
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, GovgateError: _our_error},
     )
+    app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.services = services
     from gateway.auth import Authenticator
 

@@ -62,3 +62,23 @@ def test_servers_freeze_the_heap_at_start_and_the_proxy_skips_the_router(
     finally:
         gc.unfreeze()
         services.close()
+
+
+def test_literal_router_answers_as_starlettes_scan_would(client: TestClient) -> None:
+    from starlette.routing import Router
+
+    from gateway.app import LiteralRouter, routes
+
+    app = client.app
+    assert isinstance(app.router, LiteralRouter)
+    assert "/oauth2/token" in app.router.literal
+    plain = client.__class__(type(app)(routes=routes()))
+    plain.app.state.services = app.state.services
+    assert type(plain.app.router) is Router
+    for method, path in [("GET", "/healthz"), ("POST", "/healthz"), ("GET", "/oauth2/token"),
+                         ("POST", "/oauth2/token"), ("GET", "/healthz/"), ("GET", "/nowhere"),
+                         ("GET", "/.well-known/openid-configuration")]:
+        ours = client.request(method, path, follow_redirects=False)
+        theirs = plain.request(method, path, follow_redirects=False)
+        assert ours.status_code == theirs.status_code, (method, path)
+    assert client.get("/oauth2/token").status_code == 405
