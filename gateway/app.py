@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import problem_body
 from gateway.services import Services
@@ -126,20 +126,45 @@ async def _maintain(services: Services) -> None:
 
 
 class GatewayApp(Starlette):
-    """Starlette, except that ``/s/...`` goes straight to the proxy.
+    """Starlette, with two things in front of it.
 
-    The proxy answers every outcome itself (problem+json, audited), so the error
-    middleware and the router's linear route scan would only add work to the
-    busiest path of the gateway."""
+    ``/s/...`` goes straight to the proxy: it answers every outcome itself
+    (problem+json, audited), so the error middleware and the router would only add
+    work to the busiest path of the gateway.
+
+    With ``trusted_proxies`` set, a request whose peer is one of them has its client
+    address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
+    (uvicorn's ProxyHeadersMiddleware: the right-most address not itself trusted),
+    so audit records, lockouts and rate limits name the real client. From any other
+    peer those headers are ignored (and the proxy drops them)."""
+
+    _front: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/s/"):
-            from gateway.proxy import get_proxy
+        front = self._front
+        if front is None:
+            front = self._front = self._build_front()
+        await front(scope, receive, send)
 
-            scope["app"] = self
-            await get_proxy(self.state.services)(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+    def _build_front(self) -> ASGIApp:
+        services = getattr(self.state, "services", None)
+        trusted = list(services.settings.trusted_proxies) if services is not None else []
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/s/"):
+                from gateway.proxy import get_proxy
+
+                scope["app"] = self
+                await get_proxy(self.state.services)(scope, receive, send)
+                return
+            await Starlette.__call__(self, scope, receive, send)
+
+        if not trusted:
+            return dispatch
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        return cast(ASGIApp, ProxyHeadersMiddleware(
+            dispatch, trusted_hosts=trusted))  # type: ignore[arg-type]
 
 
 class LiteralRouter(Router):

@@ -165,15 +165,16 @@ class ProxyConfig:
         if isinstance(given, ProxyConfig):
             return given
         s = services.settings
-        extra: Mapping[str, Any] = s.extra or {}
         return cls(
             max_body_bytes=s.max_body_bytes,
+            max_header_bytes=s.max_header_bytes,
+            max_headers=s.max_headers,
             connect_timeout=s.upstream_connect_timeout,
             read_timeout=s.upstream_read_timeout,
             assertion_lifetime=min(60, s.assertion_lifetime),
-            rate=float(extra.get("proxy_rate", cls.rate)),
-            burst=float(extra.get("proxy_burst", cls.burst)),
-            extra_strip_headers=tuple(extra.get("proxy_strip_headers", ())),
+            rate=s.proxy_rate,
+            burst=s.proxy_burst,
+            extra_strip_headers=tuple(s.proxy_strip_headers),
         )
 
 

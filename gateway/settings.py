@@ -8,6 +8,7 @@ the environment at import time; callers pass the mapping in.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,8 +84,18 @@ class Settings:
     maintenance_interval_seconds: float = 60.0
     # proxy
     max_body_bytes: int = 10 * 1024 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 30.0
+    proxy_rate: float = 100.0  # requests per second per client (token bucket)
+    proxy_burst: float = 200.0
+    # more client request headers to drop before the upstream (identity headers of
+    # the operator's own systems); TOML array, or comma-separated in the environment
+    proxy_strip_headers: tuple[str, ...] = ()
+    # load balancers in front of the gateway (addresses or CIDR networks): from these
+    # peers only, X-Forwarded-For / X-Forwarded-Proto name the real client
+    trusted_proxies: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -141,6 +152,12 @@ def _coerce(name: str, raw: Any) -> Any:
             if value < 0:
                 raise ValueError
             return value
+        if kind == "tuple[str, ...]":
+            items = raw.split(",") if isinstance(raw, str) else raw
+            if not isinstance(items, list | tuple) or not all(
+                    isinstance(i, str) for i in items):
+                raise ValueError
+            return tuple(i.strip() for i in items if i.strip())
         if kind == "str":
             if not isinstance(raw, str | int | float) or isinstance(raw, bool):
                 raise ValueError
@@ -171,6 +188,16 @@ def _validate(values: dict[str, Any]) -> None:
         raise SettingsError(
             "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"
         )
+    for name in ("proxy_rate", "proxy_burst", "max_header_bytes", "max_headers"):
+        if name in values and not values[name] > 0:
+            raise SettingsError(f"setting {name!r}: must be above 0")
+    for entry in values.get("trusted_proxies", ()):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"setting 'trusted_proxies': {entry!r} is not an IP address or network"
+            ) from None
     url = values.get("database_url", "")
     if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(

@@ -63,3 +63,36 @@ def test_secrets_never_print(tmp_path: Path) -> None:
     )
     assert s.database_url.startswith("postgresql+psycopg://")
     assert "hunter2" not in str(s.safe_dict())
+
+
+def test_proxy_settings_from_toml_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "govgate.toml").write_text(
+        'trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]\n'
+        'proxy_strip_headers = ["X-Corp-User"]\nproxy_rate = 5.5\nmax_headers = 50\n')
+    s = load_settings({"GOVGATE_HOME": str(tmp_path)})
+    assert s.trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
+    assert s.proxy_strip_headers == ("X-Corp-User",)
+    assert (s.proxy_rate, s.max_headers) == (5.5, 50)
+    s = load_settings({"GOVGATE_HOME": str(tmp_path),
+                       "GOVGATE_TRUSTED_PROXIES": "127.0.0.1, ::1",
+                       "GOVGATE_PROXY_BURST": "7"})
+    assert s.trusted_proxies == ("127.0.0.1", "::1") and s.proxy_burst == 7.0
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), [
+    ("GOVGATE_TRUSTED_PROXIES", "10.0.0.0/8, *", "'trusted_proxies'"),
+    ("GOVGATE_TRUSTED_PROXIES", "proxy.example", "'trusted_proxies'"),
+    ("GOVGATE_PROXY_RATE", "0", "'proxy_rate'"),
+    ("GOVGATE_MAX_HEADERS", "0", "'max_headers'"),
+    ("GOVGATE_MAX_HEADER_BYTES", "-1", "'max_header_bytes'"),
+])
+def test_bad_proxy_settings_name_the_key(tmp_path: Path, key: str, value: str,
+                                         needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        load_settings({"GOVGATE_HOME": str(tmp_path), key: value})
+
+
+def test_a_list_setting_must_be_a_list_of_strings(tmp_path: Path) -> None:
+    (tmp_path / "govgate.toml").write_text("trusted_proxies = [1, 2]\n")
+    with pytest.raises(SettingsError, match="'trusted_proxies'"):
+        load_settings({"GOVGATE_HOME": str(tmp_path)})

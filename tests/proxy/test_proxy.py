@@ -276,3 +276,50 @@ async def test_upstream_base_path_and_kept_alive_connections(world: World) -> No
     # the three requests went over one pooled upstream connection
     ports = {s["client_port"] for s in world.echo.seen[-3:]}
     assert len(ports) == 1
+
+
+async def test_trusted_proxy_names_the_real_client_and_others_cannot(world: World) -> None:
+    import dataclasses
+
+    from gateway.app import create_app
+    from tests.proxy.conftest import Served, raw_request
+
+    s = world.services
+    original = s.settings
+    hdrs = [("Authorization", f"Bearer {world.token()}"),
+            ("X-Forwarded-For", "198.51.100.9, 203.0.113.7"), ("X-Forwarded-Proto", "https")]
+    # the test's peer is 127.0.0.1: trusted here, so the right-most untrusted
+    # address of X-Forwarded-For is the client
+    s.settings = dataclasses.replace(original, trusted_proxies=("127.0.0.0/8",))
+    try:
+        async with Served(create_app(s)) as behind_lb:
+            r = await raw_request(behind_lb.port, "GET", "/s/echo/api/lb", hdrs, None, None)
+    finally:
+        s.settings = original
+    assert r.status == 200, r.body
+    got = dict((k.lower(), v) for k, v in r.json()["headers"])
+    assert got["x-forwarded-for"] == "203.0.113.7" and got["x-forwarded-proto"] == "https"
+    assert world.audit.records[-1].source_ip == "203.0.113.7"
+    # the same headers from an untrusted peer change nothing
+    r = await world.request("GET", "/s/echo/api/direct", headers=hdrs[1:], token=world.token())
+    got = dict((k.lower(), v) for k, v in r.json()["headers"])
+    assert got["x-forwarded-for"] == "127.0.0.1" and got["x-forwarded-proto"] == "http"
+    assert world.audit.records[-1].source_ip == "127.0.0.1"
+
+
+def test_proxy_config_comes_from_the_settings(world: World) -> None:
+    import dataclasses
+    from types import SimpleNamespace
+
+    from gateway.proxy import ProxyConfig
+    from gateway.proxy_headers import HeaderPolicy
+
+    settings = dataclasses.replace(
+        world.services.settings, proxy_rate=3.0, proxy_burst=4.0, max_headers=20,
+        max_header_bytes=2048, proxy_strip_headers=("X-Corp-User",))
+    config = ProxyConfig.from_services(SimpleNamespace(settings=settings, extra={}))
+    assert (config.rate, config.burst, config.max_headers, config.max_header_bytes) == (
+        3.0, 4.0, 20, 2048)
+    kept, _ = HeaderPolicy(config.extra_strip_headers).request_headers(
+        [(b"x-corp-user", b"admin"), (b"X-CORP-USER", b"admin"), (b"accept", b"*/*")])
+    assert kept == [(b"accept", b"*/*")]
