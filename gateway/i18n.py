@@ -36,6 +36,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
+    "serve.sqlite_workers": (
+        "注意：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，"
+        "吞吐不会增加、尾延迟会变长；多进程请使用 PostgreSQL。",
+        "note: SQLite allows one writer at a time, so the workers' audit commits wait for "
+        "each other: more workers add no throughput and lengthen tail latency; use "
+        "PostgreSQL for several workers."),
 }
 
 

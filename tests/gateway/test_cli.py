@@ -273,6 +273,8 @@ def test_serve_with_two_workers_shares_the_port_and_stops_cleanly(
                 assert r.status_code == 200, r.text
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
+            on_sqlite = initialised["GOVGATE_DATABASE_URL"].startswith("sqlite")
+            assert ("PostgreSQL" in proc.stderr.read()) is on_sqlite
         finally:
             if proc.poll() is None:
                 proc.kill()
