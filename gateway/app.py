@@ -128,9 +128,9 @@ async def _maintain(services: Services) -> None:
 class GatewayApp(Starlette):
     """Starlette, with two things in front of it.
 
-    ``/s/...`` goes straight to the proxy: it answers every outcome itself
-    (problem+json, audited), so the error middleware and the router would only add
-    work to the busiest path of the gateway.
+    ``/s/...`` goes straight to the proxy, and ``GET|HEAD /auth/verify`` to
+    forward-auth: both answer every outcome themselves (audited), so the error
+    middleware and the router would only add work to the busiest paths.
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -151,12 +151,20 @@ class GatewayApp(Starlette):
         trusted = list(services.settings.trusted_proxies) if services is not None else []
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["path"].startswith("/s/"):
-                from gateway.proxy import get_proxy
+            if scope["type"] == "http":
+                path = scope["path"]
+                if path.startswith("/s/"):
+                    from gateway.proxy import get_proxy
 
-                scope["app"] = self
-                await get_proxy(self.state.services)(scope, receive, send)
-                return
+                    scope["app"] = self
+                    await get_proxy(self.state.services)(scope, receive, send)
+                    return
+                if path == "/auth/verify" and scope["method"] in ("GET", "HEAD"):
+                    from gateway.forward_auth import verify_asgi
+
+                    scope["app"] = self
+                    await verify_asgi(scope, receive, send)
+                    return
             await Starlette.__call__(self, scope, receive, send)
 
         if not trusted:

@@ -30,35 +30,55 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from gateway.errors import GovgateError, Unauthorized
-from gateway.proxy import AccessDenied, ProxyRequest, UnknownSystem, get_proxy
+from gateway.proxy import AccessDenied, ProxyRequest, UnknownSystem, first_values, get_proxy
 from gateway.proxy_path import SYSTEM_RE, BadPath, parse
 
 
-def _first(request: Request, *names: str) -> str | None:
+def _first(headers: dict[str, str], *names: str) -> str | None:
     for name in names:
-        value = request.headers.get(name)
+        value = headers.get(name)
         if value:
             return value
     return None
 
 
+async def verify_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET|HEAD /auth/verify`` as a bare ASGI app (the app dispatches it before
+    Starlette's middleware and router: every request behind nginx comes through here)."""
+    status, headers = await verify(scope["app"].state.services, scope, receive)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                            for k, v in headers.items()]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def verify_endpoint(request: Request) -> Response:
-    services = request.app.state.services
+    """The same answer through Starlette's router (kept for its method check)."""
+    status, headers = await verify(request.app.state.services, request.scope,
+                                   request.receive)
+    return Response(status_code=status, headers=headers)
+
+
+async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, dict[str, str]]:
+    """Status and headers of the forward-auth answer for the request in ``scope``."""
     proxy = get_proxy(services)
     started = time.perf_counter()
     request_id = secrets.token_hex(16)
-    client_ip = request.client.host if request.client else None
+    client = scope.get("client")
+    client_ip = client[0] if client else None
     audit: dict[str, Any] = {"request_id": request_id, "source_ip": client_ip, "extra": {}}
     outcome, status = "deny", 403
     headers: dict[str, str] = {"X-Request-ID": request_id, "Cache-Control": "no-store"}
     try:
-        uri = _first(request, "x-original-uri", "x-forwarded-uri") or ""
-        method = (_first(request, "x-original-method", "x-forwarded-method") or "GET").upper()
+        sent = first_values(scope["headers"])
+        uri = _first(sent, "x-original-uri", "x-forwarded-uri") or ""
+        method = (_first(sent, "x-original-method", "x-forwarded-method") or "GET").upper()
         audit["extra"].update(method=method, uri=uri[:500])
         raw_path, _, query = uri.encode("latin-1", "replace").partition(b"?")
-        system_hint = request.headers.get("x-govgate-system")
+        system_hint = sent.get("x-govgate-system")
         if system_hint is not None:
             if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
                 raise BadPath("bad system or URI")
@@ -69,12 +89,15 @@ async def verify_endpoint(request: Request) -> Response:
             raise UnknownSystem("no such system")
         audit["system"] = system.code
         audit["extra"]["path"] = target.object
-        principal = await proxy.authenticator.authenticate(
-            request, audience=proxy.config.token_audience or services.settings.issuer)
+        audience = proxy.config.token_audience or services.settings.issuer
+        cached = getattr(proxy.authenticator, "cached", None)
+        principal = cached(sent.get("authorization"), audience) if cached else None
+        if principal is None:
+            principal = await proxy.authenticator.authenticate(
+                Request(scope, receive), audience=audience)
         audit.update(actor_user=principal.username, actor_client=principal.client_id,
                      department=principal.department)
-        req = ProxyRequest(request_id, method, target, system, principal, client_ip,
-                           {k.lower(): v for k, v in request.headers.items()})
+        req = ProxyRequest(request_id, method, target, system, principal, client_ip, sent)
         decision = await proxy.decide(req)
         audit["reason"] = decision.reason
         audit["extra"].update(rule=decision.rule,
@@ -111,6 +134,6 @@ async def verify_endpoint(request: Request) -> Response:
         ))
     except Exception:
         proxy.metrics.forward_auth.labels("audit_failed").inc()
-        return Response(status_code=503, headers={"X-Request-ID": request_id})
+        return 503, {"X-Request-ID": request_id}
     proxy.metrics.forward_auth.labels(outcome if status != 401 else "unauthenticated").inc()
-    return Response(status_code=status, headers=headers)
+    return status, headers

@@ -350,8 +350,7 @@ class Proxy:
             if length is not None and length > self.config.max_body_bytes:
                 raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
             audience = self.config.token_audience or self.services.settings.issuer
-            header_map = {k.decode("latin-1").lower(): v.decode("latin-1")
-                          for k, v in raw_headers}
+            header_map = first_values(raw_headers)
             # a bearer token verified before costs a dict lookup; anything else goes
             # through the full authenticator
             cached = getattr(self.authenticator, "cached", None)
@@ -595,6 +594,18 @@ class Proxy:
             await send({"type": "http.response.body", "body": payload})
         except Exception:  # noqa: S110 - the response had already started; nothing to tell
             pass
+
+
+def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header name (lower case) → its first value, as Starlette's ``Headers.get`` reads
+    it: the cached-token lookup and the full authenticator must see the same
+    ``Authorization`` when a client sends two."""
+    out: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()
+        if name not in out:
+            out[name] = v.decode("latin-1")
+    return out
 
 
 def _content_length(raw: list[tuple[bytes, bytes]]) -> int | None:

@@ -323,3 +323,14 @@ def test_proxy_config_comes_from_the_settings(world: World) -> None:
     kept, _ = HeaderPolicy(config.extra_strip_headers).request_headers(
         [(b"x-corp-user", b"admin"), (b"X-CORP-USER", b"admin"), (b"accept", b"*/*")])
     assert kept == [(b"accept", b"*/*")]
+
+
+async def test_two_authorization_headers_the_first_one_counts(world: World) -> None:
+    good = world.token()
+    assert (await world.request("GET", "/s/echo/api/a", token=good)).status == 200  # cached
+    r = await world.request("GET", "/s/echo/api/a", headers=[
+        ("Authorization", "Bearer not-a-token"), ("Authorization", f"Bearer {good}")])
+    assert r.status == 401
+    r = await world.request("GET", "/s/echo/api/a", headers=[
+        ("Authorization", f"Bearer {good}"), ("Authorization", "Bearer not-a-token")])
+    assert r.status == 200
