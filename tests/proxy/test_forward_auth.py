@@ -35,6 +35,13 @@ async def test_verify_allows_with_identity_headers(world: World) -> None:
     rec = world.audit.records[-1]
     assert rec.event_type == "forward_auth" and rec.outcome == "allow"
     assert rec.reason.startswith("allow by default rule")
+    # HEAD answers the same; other methods are not part of the contract
+    r = await world.request("HEAD", "/auth/verify", token=world.token(),
+                            headers=verify_headers("/s/echo/api/x?y=1"))
+    assert r.status == 200 and r.headers["x-govgate-user"] == "zhang.san"
+    r = await world.request("POST", "/auth/verify", token=world.token(),
+                            headers=verify_headers("/s/echo/api/x?y=1"))
+    assert r.status == 405
 
 
 async def test_verify_401_403_and_fail_closed(world: World) -> None:
