@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.cli.main import cli
 from gateway.clock import FrozenClock
@@ -49,12 +48,6 @@ def idp(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
         "grant_types": ["client_credentials"], "secret": SYNC[1]}]})
     yield services
     close_services(services)
-
-
-@pytest.fixture
-def client(idp: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(idp), base_url="http://127.0.0.1:8080") as c:
-        yield c
 
 
 def _run(idp: Services, *args: str) -> tuple[int, str]:

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.clock import FrozenClock
 from gateway.oauth2.tables import sessions
 from gateway.services import Services
@@ -38,12 +37,6 @@ def idp(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
     services = make_services(settings, clock=clock)
     yield services
     close_services(services)
-
-
-@pytest.fixture
-def client(idp: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(idp), base_url="http://127.0.0.1:8080") as c:
-        yield c
 
 
 def _query(response: Any) -> dict[str, str]:
