@@ -49,9 +49,9 @@ async def verify_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     """``GET|HEAD /auth/verify`` as a bare ASGI app (the app dispatches it before
     Starlette's middleware and router: every request behind nginx comes through here)."""
     status, headers = await verify(scope["app"].state.services, scope, receive)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                            for k, v in headers.items()]})
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", b"0"))  # else the server frames an empty chunked body
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b""})
 
 
