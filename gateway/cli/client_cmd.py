@@ -1,4 +1,4 @@
-"""``govgate client add|list|rotate-secret|disable``: OAuth clients of department systems.
+"""``govgate client add|list|rotate-secret|disable|enable``: OAuth clients of department systems.
 
 A client secret is generated here (256 bits), shown once and stored only as a
 keyed hash (HMAC-SHA-256, or HMAC-SM3 under the gm profile)."""
@@ -18,10 +18,13 @@ TEXT = {
     "zh": {"added": "已添加客户端 {cid}。",
            "secret": "客户端密钥（只显示这一次，请妥善保存）：{secret}",
            "rotated": "已为 {cid} 生成新密钥；旧密钥立即失效。",
-           "disabled": "已停用客户端 {cid}。"},
+           "disabled": "已停用客户端 {cid}。",
+           "enabled": "已启用客户端 {cid}；停用前签发的令牌仍然无效。"},
     "en": {"added": "Client {cid} added.", "secret": "Client secret (shown once; store it "
            "safely): {secret}", "rotated": "New secret for {cid}; the old one no longer works.",
-           "disabled": "Client {cid} disabled."},
+           "disabled": "Client {cid} disabled.",
+           "enabled": "Client {cid} enabled; tokens issued before it was disabled stay "
+                      "invalid."},
 }
 
 
@@ -138,3 +141,15 @@ def client_disable(cli_ctx: CliContext, client_id: str) -> None:
     cli_ctx.services.record_admin_change("client_disabled", {"client": client_id})
     end_client_tokens(cli_ctx.services, client_id)
     click.echo(_t(cli_ctx, "disabled", cid=client_id))
+
+
+@client.command("enable")
+@click.argument("client_id")
+@pass_cli
+def client_enable(cli_ctx: CliContext, client_id: str) -> None:
+    """Enable a disabled client again. Tokens issued before the disable stay dead; new
+    ones work (a process that has not yet seen the change may refuse them for up to
+    two seconds)."""
+    _update(cli_ctx, client_id, status="active")
+    cli_ctx.services.record_admin_change("client_enabled", {"client": client_id})
+    click.echo(_t(cli_ctx, "enabled", cid=client_id))

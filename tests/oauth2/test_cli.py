@@ -47,6 +47,14 @@ def test_client_add_rotate_disable(client: TestClient, idp: Services) -> None:
     code, out = _run(idp, "client", "add", "assets-sync", "--name", "x", "--department", "czt",
                      "--grant-type", "client_credentials")
     assert code == 1
+    code, out = _run(idp, "client", "enable", "assets-sync")
+    assert code == 0 and "assets-sync" in out
+    idp.extra["idp_provider"].server.clients.invalidate()
+    assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=("assets-sync", new)).status_code == 200
+    assert "\tactive" in _run(idp, "client", "list")[1]
+    code, out = _run(idp, "client", "enable", "no-such-client")
+    assert code != 0 and "no-such-client" in out
 
 
 def test_session_list_and_revoke(client: TestClient, idp: Services) -> None:
