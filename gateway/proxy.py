@@ -158,6 +158,7 @@ class ProxyConfig:
     extra_strip_headers: tuple[str, ...] = ()
     assertion_lifetime: int = 60
     token_audience: str | None = None
+    max_connections: int = 256  # requests in flight per upstream
 
     @classmethod
     def from_services(cls, services: Any) -> ProxyConfig:
@@ -175,6 +176,7 @@ class ProxyConfig:
             rate=s.proxy_rate,
             burst=s.proxy_burst,
             extra_strip_headers=tuple(s.proxy_strip_headers),
+            max_connections=s.upstream_max_connections,
         )
 
 
@@ -285,6 +287,8 @@ class Proxy:
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout)
         self._origins: dict[str, tuple[Origin, str]] = {}
+        self._semaphores: dict[Origin, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self.in_flight = 0  # requests holding an upstream slot, all upstreams
         self.headers = HeaderPolicy(self.config.extra_strip_headers)
         self.limiter = TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock)
         self.systems = SystemDirectory(services.engine)
@@ -452,21 +456,46 @@ class Proxy:
                     return
 
         t_up = time.perf_counter()
+        slots = self._slots(origin)
         try:
-            resp = await self.client.request(
-                req.method, origin, target, headers, body() if has_body else None,
-                content_length=None if chunked else length)
-        except Exception as exc:
-            if state["too_large"] or _caused_by(exc, _BodyTooLarge):
-                raise PayloadTooLarge(f"request body over {limit} bytes") from None
-            if state["gone"] or _caused_by(exc, _ClientGone):
-                raise _ClientGone from None
-            raise self._upstream_failed(req, audit, exc) from None
+            # at most upstream_max_connections requests in flight per upstream: a burst
+            # queues here (up to the connect timeout) instead of opening a socket each
+            if slots.locked():
+                await asyncio.wait_for(slots.acquire(), self.config.connect_timeout)
+            else:
+                await slots.acquire()
+        except TimeoutError:
+            raise self._upstream_failed(req, audit, UpstreamPoolTimeout(
+                f"all {self.config.max_connections} connections to the upstream busy")) from None
+        self.in_flight += 1
         try:
-            self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
-            await self._respond(req, decision, resp, send, audit, started, req_hasher, state)
+            try:
+                resp = await self.client.request(
+                    req.method, origin, target, headers, body() if has_body else None,
+                    content_length=None if chunked else length)
+            except Exception as exc:
+                if state["too_large"] or _caused_by(exc, _BodyTooLarge):
+                    raise PayloadTooLarge(f"request body over {limit} bytes") from None
+                if state["gone"] or _caused_by(exc, _ClientGone):
+                    raise _ClientGone from None
+                raise self._upstream_failed(req, audit, exc) from None
+            try:
+                self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
+                await self._respond(req, decision, resp, send, audit, started, req_hasher,
+                                    state)
+            finally:
+                resp.close()
         finally:
-            resp.close()
+            self.in_flight -= 1
+            slots.release()
+
+    def _slots(self, origin: Origin) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        found = self._semaphores.get(origin)
+        if found is None or found[0] is not loop:  # a semaphore belongs to one loop
+            found = self._semaphores[origin] = (loop, asyncio.Semaphore(
+                self.config.max_connections))
+        return found[1]
 
     def _upstream_failed(self, req: ProxyRequest, audit: dict[str, Any],
                          exc: Exception) -> ProxyError:
@@ -632,7 +661,13 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+class UpstreamPoolTimeout(UpstreamError):
+    """No free connection slot for the upstream within the connect timeout."""
+
+
 def _upstream_error(exc: Exception) -> tuple[str, ProxyError]:
+    if isinstance(exc, UpstreamPoolTimeout):
+        return "pool_timeout", GatewayTimeout("the upstream is at its connection limit")
     if isinstance(exc, UpstreamConnectTimeout):
         return "connect_timeout", GatewayTimeout("the upstream did not accept the connection")
     if isinstance(exc, UpstreamReadTimeout | asyncio.TimeoutError | TimeoutError):

@@ -88,6 +88,7 @@ class Settings:
     max_headers: int = 100
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 30.0
+    upstream_max_connections: int = 256  # requests in flight per upstream; more queue
     proxy_rate: float = 100.0  # requests per second per client (token bucket)
     proxy_burst: float = 200.0
     # more client request headers to drop before the upstream (identity headers of
@@ -188,7 +189,8 @@ def _validate(values: dict[str, Any]) -> None:
         raise SettingsError(
             "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"
         )
-    for name in ("proxy_rate", "proxy_burst", "max_header_bytes", "max_headers"):
+    for name in ("proxy_rate", "proxy_burst", "max_header_bytes", "max_headers",
+                 "upstream_max_connections"):
         if name in values and not values[name] > 0:
             raise SettingsError(f"setting {name!r}: must be above 0")
     for entry in values.get("trusted_proxies", ()):

@@ -334,3 +334,36 @@ async def test_two_authorization_headers_the_first_one_counts(world: World) -> N
     r = await world.request("GET", "/s/echo/api/a", headers=[
         ("Authorization", f"Bearer {good}"), ("Authorization", "Bearer not-a-token")])
     assert r.status == 200
+
+
+async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: World) -> None:
+    import asyncio
+    import dataclasses
+
+    from gateway.proxy import Proxy, get_proxy
+
+    current = get_proxy(world.services)
+    capped = Proxy(world.services, config=dataclasses.replace(
+        current.config, max_connections=1, connect_timeout=0.5, read_timeout=2.0),
+        deciders=current.deciders, shapers=current.shapers)
+    world.services.extra["proxy"] = capped
+    try:
+        token = world.token()
+        slow_task = asyncio.create_task(world.request("GET", "/s/echo/slow", token=token))
+        for _ in range(100):  # until the slow request holds the only slot
+            if capped.in_flight == 1:
+                break
+            await asyncio.sleep(0.01)
+        queued = await world.request("GET", "/s/echo/api/queued", token=token)
+        slow = await slow_task
+        # the second found the only slot taken by the slow one for longer than the
+        # connect timeout: 504, never a second upstream connection
+        assert queued.status == 504 and slow.status == 504
+        errors = [str(r.extra.get("upstream_error")) for r in world.audit.records[-2:]]
+        assert any("pool_timeout" in e for e in errors), errors
+        assert any("read_timeout" in e for e in errors), errors
+        # a free slot again: the next request goes through
+        assert (await world.request("GET", "/s/echo/api/after", token=token)).status == 200
+    finally:
+        world.services.extra["proxy"] = current
+        await capped.aclose()
