@@ -24,7 +24,6 @@ the ones above: see docs/nginx-forward-auth.conf.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -33,7 +32,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import GovgateError, Unauthorized
-from gateway.proxy import AccessDenied, ProxyRequest, UnknownSystem, first_values, get_proxy
+from gateway.proxy import (
+    AccessDenied,
+    ProxyRequest,
+    UnknownSystem,
+    first_values,
+    get_proxy,
+    new_request_id,
+)
 from gateway.proxy_path import SYSTEM_RE, BadPath, parse
 
 
@@ -66,7 +72,7 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
     """Status and headers of the forward-auth answer for the request in ``scope``."""
     proxy = get_proxy(services)
     started = time.perf_counter()
-    request_id = secrets.token_hex(16)
+    request_id = new_request_id()
     client = scope.get("client")
     client_ip = client[0] if client else None
     audit: dict[str, Any] = {"request_id": request_id, "source_ip": client_ip, "extra": {}}

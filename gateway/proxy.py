@@ -332,7 +332,7 @@ class Proxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
         started = time.perf_counter()
-        request_id = secrets.token_hex(16)
+        request_id = new_request_id()
         method = scope["method"]
         client = scope.get("client")
         client_ip = client[0] if client else None
@@ -623,6 +623,16 @@ class Proxy:
             await send({"type": "http.response.body", "body": payload})
         except Exception:  # noqa: S110 - the response had already started; nothing to tell
             pass
+
+
+def new_request_id() -> str:
+    """32 hex digits: UTC milliseconds (12), then 80 random bits (20).
+
+    Time-ordered like a UUIDv7, so each audit record's request id lands at the
+    right edge of the request_id index instead of a random page of it (random
+    keys cost the writer more as the table grows); still unique and unguessable
+    enough for a correlation id, which is not a secret."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:

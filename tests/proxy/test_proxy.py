@@ -367,3 +367,16 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
     finally:
         world.services.extra["proxy"] = current
         await capped.aclose()
+
+
+def test_request_ids_are_unique_hex_and_ordered_by_time() -> None:
+    import time
+
+    from gateway.proxy import new_request_id
+
+    first = [new_request_id() for _ in range(1000)]
+    time.sleep(0.002)
+    later = new_request_id()
+    assert len(set(first)) == 1000
+    assert all(len(r) == 32 and int(r, 16) >= 0 for r in first)
+    assert max(r[:12] for r in first) < later[:12]
