@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,26 @@ def _disable_pysqlite_begin(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    immediate = conn.get_execution_options().get(WRITE_OPTION)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "govgate_write"
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """A transaction that takes the write lock when it begins (SQLite: ``BEGIN
+    IMMEDIATE``; PostgreSQL: an ordinary transaction).
+
+    On SQLite a transaction that reads and then writes fails at once with
+    "database is locked" if another connection commits in between (its read
+    snapshot is stale; the busy timeout does not apply). One that begins as a
+    writer waits for the lock instead, up to the busy timeout."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -26,6 +26,7 @@ from gateway.oauth2.tables import (
     revocations,
     sessions,
 )
+from gateway.storage import write_transaction
 
 STAGES = ("change", "mfa", "enrol", "active")
 CODE_LIFETIME = 60
@@ -225,7 +226,7 @@ class Store:
     def revoke_user(self, username: str, *, ttl_seconds: int) -> tuple[list[str], int]:
         """End every session and refresh-token family of a user; (sids, families)."""
         sids = [s.sid for s in self.list_sessions(username)]
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:  # reads, then writes
             families = [r.family_id for r in conn.execute(
                 sa.select(refresh_tokens.c.family_id).where(
                     refresh_tokens.c.username == username, refresh_tokens.c.revoked_at.is_(None),
@@ -242,7 +243,7 @@ class Store:
         with them) and deny every access token of the client issued until now; the
         "client" deny entry lives ``ttl_seconds``, past the longest access token
         issued before it. Returns the number of families revoked."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._deny(conn, "client", client_id, ttl_seconds)  # first: see consume_code
             families = [r.family_id for r in conn.execute(
                 sa.select(refresh_tokens.c.family_id).where(
@@ -390,12 +391,13 @@ class Store:
 
     def _revoke_family(self, conn: Connection, family_id: str) -> None:
         now = self.clock()
-        rows = conn.execute(sa.select(
-            refresh_tokens.c.access_jti, refresh_tokens.c.access_expires_at,
-        ).where(refresh_tokens.c.family_id == family_id)).all()
+        # the write first: it takes SQLite's write lock before anything is read
         conn.execute(refresh_tokens.update().where(
             refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None),
         ).values(revoked_at=now))
+        rows = conn.execute(sa.select(
+            refresh_tokens.c.access_jti, refresh_tokens.c.access_expires_at,
+        ).where(refresh_tokens.c.family_id == family_id)).all()
         for r in rows:
             exp = _aware(r.access_expires_at)
             if r.access_jti and exp and exp > now:

@@ -42,3 +42,40 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_write_transaction_waits_for_the_lock_where_a_deferred_one_fails(tmp_path) -> None:
+    import threading
+    import time
+
+    from gateway.storage import write_transaction
+
+    url = f"sqlite:///{tmp_path / 'locks.db'}"
+    engine, other = create_engine(url), create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+
+    def insert(n: int) -> None:
+        with other.begin() as conn:
+            conn.exec_driver_sql(f"INSERT INTO t VALUES ({n})")
+
+    # a deferred transaction reads, another connection commits, then it writes: SQLite
+    # refuses at once (its snapshot is stale), whatever the busy timeout
+    with pytest.raises(sa.exc.OperationalError, match="locked"):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+            insert(1)
+            conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    # one that begins as a writer makes the other writer wait for it instead
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+        writer = threading.Thread(target=insert, args=(3,))
+        writer.start()
+        time.sleep(0.2)
+        assert writer.is_alive()  # waiting on our lock
+        conn.exec_driver_sql("INSERT INTO t VALUES (4)")
+    writer.join(10)
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.exec_driver_sql("SELECT n FROM t")) == [1, 3, 4]
+    engine.dispose()
+    other.dispose()
