@@ -86,6 +86,15 @@ def _utc(now: datetime) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
+def _begin_write(engine: Engine) -> Any:
+    """A transaction that begins as a writer. Each workflow step reads the
+    application or grant, then writes; on SQLite such a transaction fails at once if
+    another connection (the gateway's audit log) commits in between, unless it began
+    as a writer. "govgate_write" is the option gateway.storage's SQLite engines turn
+    into BEGIN IMMEDIATE; other engines ignore it."""
+    return engine.execution_options(govgate_write=True).begin()
+
+
 class Workflow:
     def __init__(
         self,
@@ -130,7 +139,7 @@ class Workflow:
         if consumer != actor.department and not actor.operator:
             raise NotAllowed("you can only apply for your own department")
         item_list = list(dict.fromkeys(items))
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             res = store.get_resource(conn, resource)
             if res is None or res.status != PUBLISHED:
                 raise UnknownObject(f"no published resource {resource!r}")
@@ -197,7 +206,7 @@ class Workflow:
     ) -> Grant:
         """Approve, possibly narrowing items or period; creates the grant."""
         now = self._now()
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             res = store.get_resource(conn, app.resource)
             if res is None:
@@ -273,7 +282,7 @@ class Workflow:
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput(f"a reason is required to mark an application {status}")
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             if app.status not in from_states:
                 raise WorkflowConflict(f"application {app_id} is {app.status}")
@@ -356,7 +365,7 @@ class Workflow:
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a reason is required to revoke a grant")
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             grant = store.get_grant(conn, grant_id)
             if grant is None:
                 raise UnknownObject(f"no grant {grant_id}")

@@ -464,7 +464,11 @@ class StateApplier:
 
     def apply(self, doc: Mapping[str, Any], *, dry_run: bool = False) -> list[Change]:
         """Apply ``doc``; returns the changes (planned only, with ``dry_run``)."""
-        with self.engine.begin() as conn:
+        from gateway.storage import write_transaction
+
+        # validation reads, then the changes write: begin as a writer, or a commit by a
+        # running gateway (its audit log) in between fails the apply on SQLite
+        with write_transaction(self.engine) as conn:
             problems = validate(doc, read_known(conn), [h.name for h in self.sections])
             for handler in self.sections:
                 entries = doc.get(handler.name)

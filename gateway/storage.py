@@ -56,6 +56,8 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# the execution option that makes a SQLite transaction begin as a writer; packages
+# that get only an engine (catalogue) set it by this name
 WRITE_OPTION = "govgate_write"
 
 
@@ -68,10 +70,8 @@ def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
     "database is locked" if another connection commits in between (its read
     snapshot is stale; the busy timeout does not apply). One that begins as a
     writer waits for the lock instead, up to the busy timeout."""
-    with engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        yield conn
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -155,3 +155,28 @@ def test_grant_expires_and_revocation_reaches_other_processes(services: Services
     d = other_process.decide(res, Caller("nn-jgsw"))
     assert not d.allowed and "expired after 2026-03-02" in d.reason
     assert wf.grants(consumer="nn-jgsw", active_only=True) == []
+
+
+def test_workflow_steps_begin_as_writers_on_sqlite(services: Services) -> None:
+    """Each step reads the application, then writes: on SQLite it must hold the write
+    lock from the start, or a commit by the audit writer in between fails it."""
+    import sqlalchemy as sa
+
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    begins: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    sa.event.listen(services.engine, "before_cursor_execute", seen)
+    try:
+        wf = get_workflow(services)
+        app = wf.apply(WANG, "JG-0001", items=["plate_number"], purpose="车辆统计",
+                       until="2026-12-31", basis="统计制度")
+        begins.clear()
+        wf.approve(ZHANG, app.id)
+    finally:
+        sa.event.remove(services.engine, "before_cursor_execute", seen)
+    assert begins and begins[0] == "BEGIN IMMEDIATE", begins

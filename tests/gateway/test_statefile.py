@@ -170,3 +170,43 @@ def test_export_has_no_secrets_and_reapplies_cleanly(
     assert "Demo-Passw0rd" not in text and "demo-finance-secret" not in text
     assert "password" not in text and "secret_hash" not in text
     assert applier.apply(load_text(text)) == []
+
+
+def test_apply_survives_a_commit_by_another_process_between_validation_and_writes(
+        applier: StateApplier, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A running gateway commits audit records all the time; on SQLite a transaction
+    that read first could not write after such a commit."""
+    import threading
+
+    import gateway.statefile as statefile
+    from gateway.storage import create_engine
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL transactions do not go stale this way")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE elsewhere (n INTEGER)")
+    other = create_engine(engine.url.render_as_string(hide_password=False))
+    writers: list[threading.Thread] = []
+
+    def commit_elsewhere() -> None:
+        with other.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO elsewhere VALUES (1)")
+
+    real_validate = statefile.validate
+
+    def validate_then_someone_commits(*args, **kwargs):
+        problems = real_validate(*args, **kwargs)
+        writer = threading.Thread(target=commit_elsewhere)
+        writer.start()
+        writer.join(0.5)  # done at once, unless the apply holds the write lock
+        writers.append(writer)
+        return problems
+
+    monkeypatch.setattr(statefile, "validate", validate_then_someone_commits)
+    changes = applier.apply(demo_doc())
+    assert changes
+    for writer in writers:
+        writer.join(15)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM elsewhere").scalar() == 1
+    other.dispose()

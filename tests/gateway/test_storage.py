@@ -57,15 +57,14 @@ def test_write_transaction_waits_for_the_lock_where_a_deferred_one_fails(tmp_pat
 
     def insert(n: int) -> None:
         with other.begin() as conn:
-            conn.exec_driver_sql(f"INSERT INTO t VALUES ({n})")
+            conn.exec_driver_sql("INSERT INTO t VALUES (?)", (n,))
 
     # a deferred transaction reads, another connection commits, then it writes: SQLite
     # refuses at once (its snapshot is stale), whatever the busy timeout
-    with pytest.raises(sa.exc.OperationalError, match="locked"):
-        with engine.begin() as conn:
-            conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
-            insert(1)
-            conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    with pytest.raises(sa.exc.OperationalError, match="locked"), engine.begin() as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+        insert(1)
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
     # one that begins as a writer makes the other writer wait for it instead
     with write_transaction(engine) as conn:
         conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
