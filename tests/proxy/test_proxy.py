@@ -350,10 +350,11 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
     try:
         token = world.token()
         slow_task = asyncio.create_task(world.request("GET", "/s/echo/slow", token=token))
-        for _ in range(100):  # until the slow request holds the only slot
+        for _ in range(1000):  # until the slow request holds the only slot
             if capped.in_flight == 1:
                 break
             await asyncio.sleep(0.01)
+        assert capped.in_flight == 1
         queued = await world.request("GET", "/s/echo/api/queued", token=token)
         slow = await slow_task
         # the second found the only slot taken by the slow one for longer than the
