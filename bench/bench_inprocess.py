@@ -1,0 +1,167 @@
+"""CPU per request in process: the ASGI app called directly, no HTTP server in front.
+
+    .venv/bin/python bench/bench_inprocess.py [--requests 4000] [--no-audit]
+
+Two cases, 32 concurrent requests each, after a warm-up, on uvloop:
+
+    token   POST /oauth2/token, client_credentials (client_secret_basic)
+    proxy   GET /s/bench/api/x with a bearer token -> nginx returning a small JSON body
+
+It prints CPU time per request (this process, all threads: the audit writer's
+included), which on this shared VM is much steadier than requests per second.
+``--no-audit`` replaces the audit append with a no-op, to see what the durable
+audit record costs. Used for the breakdowns in docs/sso.md and docs/proxy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_idp  # noqa: E402
+import bench_proxy  # noqa: E402
+
+
+def _scope(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
+           ) -> dict[str, Any]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080), "state": {},
+            "app": app}
+
+
+def _caller(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]],
+            body: bytes) -> Callable[[], Awaitable[None]]:
+    async def one() -> None:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        status: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(_scope(app, method, path, headers), receive, send)
+        if status != [200]:
+            raise RuntimeError(f"{method} {path}: {status}")
+
+    return one
+
+
+async def _measure(services: Any, one: Callable[[], Awaitable[None]], n: int,
+                   no_audit: bool) -> float:
+    if no_audit:
+        async def noop(record: Any) -> None:
+            return None
+
+        services.audit.append = noop
+    else:
+        await services.audit.start()
+
+    async def run(count: int) -> None:
+        async def worker(k: int) -> None:
+            for _ in range(k):
+                await one()
+
+        await asyncio.gather(*(worker(count // 32) for _ in range(32)))
+
+    await run(320)
+    started = time.process_time()
+    await run(n)
+    return (time.process_time() - started) / n * 1e6
+
+
+def token_case(n: int, no_audit: bool) -> float:
+    from gateway.app import create_app
+    from gateway.services import open_services
+    from gateway.settings import load_settings
+
+    home = Path(tempfile.mkdtemp(prefix="govgate-inproc-idp-"))
+    try:
+        bench_idp.prepare(home, 8080)
+        settings = load_settings(bench_idp._env(home), {"issuer": "http://127.0.0.1:8080"})
+        services = open_services(settings, writer="gateway")
+        app = create_app(services)
+        basic = base64.b64encode(":".join(bench_idp.FINANCE).encode())
+        body = b"grant_type=client_credentials"
+        one = _caller(app, "POST", "/oauth2/token", [
+            (b"host", b"127.0.0.1:8080"), (b"authorization", b"Basic " + basic),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode())], body)
+        return _run(_measure(services, one, n, no_audit))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def proxy_case(n: int, no_audit: bool) -> float:
+    from gateway.app import create_app
+    from gateway.proxy import ProxyConfig
+    from gateway.services import open_services
+    from gateway.settings import load_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="govgate-inproc-proxy-"))
+    ports = {k: bench_proxy.free_port() for k in ("a", "b", "c", "e", "g")}
+    (tmp / "nginx.conf").write_text(bench_proxy.NGINX_CONF.format(
+        tmp=tmp, body=bench_proxy.BODY, **ports))
+    nginx = subprocess.Popen([bench_proxy.NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")])
+    try:
+        token = bench_proxy.setup_govgate(tmp / "home", ports["a"])
+        bench_proxy.wait_port(ports["a"])
+        services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")}))
+        services.extra["proxy_config"] = ProxyConfig(rate=1e9, burst=1e9)
+        app = create_app(services)
+        one = _caller(app, "GET", "/s/bench/api/x", [
+            (b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
+            (b"accept", b"*/*")], b"")
+        return _run(_measure(services, one, n, no_audit))
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(coro: Awaitable[float]) -> float:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--no-audit", action="store_true")
+    args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_inprocess"] else None)
+    n = max(320, min(args.requests, 100_000))
+    audit = "no-op audit" if args.no_audit else "durable audit (SQLite)"
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
+    print(f"  token (client_credentials)  {token_case(n, args.no_audit):6.0f} us CPU/request")
+    print(f"  proxy (bearer, -> nginx)    {proxy_case(n, args.no_audit):6.0f} us CPU/request")
+
+
+if __name__ == "__main__":
+    main()
