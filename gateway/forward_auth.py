@@ -95,12 +95,7 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
             raise UnknownSystem("no such system")
         audit["system"] = system.code
         audit["extra"]["path"] = target.object
-        audience = proxy.config.token_audience or services.settings.issuer
-        cached = getattr(proxy.authenticator, "cached", None)
-        principal = cached(sent.get("authorization"), audience) if cached else None
-        if principal is None:
-            principal = await proxy.authenticator.authenticate(
-                Request(scope, receive), audience=audience)
+        principal = await proxy.principal(scope, receive, sent)
         audit.update(actor_user=principal.username, actor_client=principal.client_id,
                      department=principal.department)
         req = ProxyRequest(request_id, method, target, system, principal, client_ip, sent)

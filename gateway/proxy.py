@@ -327,6 +327,19 @@ class Proxy:
                 raise ShapingRefused("the response could not be shaped") from exc
         return response
 
+    async def principal(self, scope: Scope, receive: Receive,
+                        headers: Mapping[str, str]) -> Any:
+        """Who sends the request in ``scope`` (``headers``: its :func:`first_values`),
+        or Unauthorized. A bearer token verified before costs a dict lookup; anything
+        else goes through the full authenticator."""
+        audience = self.config.token_audience or self.services.settings.issuer
+        cached = getattr(self.authenticator, "cached", None)
+        found = cached(headers.get("authorization"), audience) if cached else None
+        if found is None:
+            found = await self.authenticator.authenticate(Request(scope, receive),
+                                                          audience=audience)
+        return found
+
     # -- ASGI ------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -353,15 +366,8 @@ class Proxy:
             length = _content_length(raw_headers)
             if length is not None and length > self.config.max_body_bytes:
                 raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
-            audience = self.config.token_audience or self.services.settings.issuer
             header_map = first_values(raw_headers)
-            # a bearer token verified before costs a dict lookup; anything else goes
-            # through the full authenticator
-            cached = getattr(self.authenticator, "cached", None)
-            principal = cached(header_map.get("authorization"), audience) if cached else None
-            if principal is None:
-                principal = await self.authenticator.authenticate(
-                    Request(scope, receive), audience=audience)
+            principal = await self.principal(scope, receive, header_map)
             audit.update(actor_user=principal.username, actor_client=principal.client_id,
                          department=principal.department)
             wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
