@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from joserfc import jwe
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
@@ -34,32 +32,10 @@ from gateway.proxy import ProxyConfig, close_proxy
 from gateway.proxy_catalogue import install
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows, finance_private_key
+from tests.proxy.conftest import Served
 
 ZHANG = Actor("zhang.san", "jgswj", frozenset({"staff", "data_steward"}))
 WANG = Actor("wang.wu", "nn-jgsw", frozenset({"staff"}))
-
-
-class Served:
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="error",
-                                                    ws="none", access_log=False))
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Served:
-        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        while not self.server.started:
-            await asyncio.sleep(0.005)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.server.force_exit = True
-        assert self.task is not None
-        await self.task
-        self.sock.close()
 
 
 @dataclass

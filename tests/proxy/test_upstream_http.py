@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import uvloop
 
 from gateway.upstream_http import (
@@ -34,6 +33,7 @@ from gateway.upstream_http import (
     UpstreamProtocolError,
     UpstreamReadTimeout,
 )
+from tests.proxy.conftest import Served
 
 MiB = 1024 * 1024
 BLOCK = bytes(range(256)) * 256  # 64 KiB
@@ -161,26 +161,12 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class Uvicorn:
-    async def __aenter__(self) -> Uvicorn:
-        import socket
+class Uvicorn(Served):
+    """The normal upstream (``asgi_app``) on a free port, with its Origin."""
 
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+    def __init__(self) -> None:
+        super().__init__(asgi_app)
         self.origin = Origin("http", "127.0.0.1", self.port)
-        self.server = uvicorn.Server(uvicorn.Config(
-            asgi_app, lifespan="off", log_level="error", ws="none", access_log=False,
-            proxy_headers=False))
-        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        while not self.server.started:
-            await asyncio.sleep(0.005)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        await self.task
-        self.sock.close()
 
 
 async def get_json(client: UpstreamClient, origin: Origin, target: bytes,
