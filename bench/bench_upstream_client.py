@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,28 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-BODY = '{"status":"ok","items":[{"id":1,"name":"a"},{"id":2,"name":"b"}]}'
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    keepalive_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ default_type application/json; return 200 '{body}'; }}
-    }}
-}}
-"""
+# the same nginx, body and helpers as the proxy benchmark (its direct server, case (a))
+from bench.bench_proxy import BODY, NGINX, NGINX_CONF, free_port, wait_port  # noqa: E402
+
 RAW_SERVER = """
 import asyncio, sys
 body = sys.argv[2].encode()
@@ -79,28 +59,12 @@ HEADERS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
 def start_upstream(tmp: str, port: int, two_cpus: bool) -> tuple[subprocess.Popen[bytes], str]:
     pin = ["taskset", "-c", "0"] if two_cpus and shutil.which("taskset") else []
     if os.path.exists(NGINX):
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, body=BODY))
+        conf.write_text(NGINX_CONF.format(tmp=tmp, body=BODY, a=port, b=free_port(),
+                                          e=free_port(), g=free_port()))
         proc = subprocess.Popen([*pin, NGINX, "-c", str(conf), "-p", tmp],
                                 stderr=subprocess.DEVNULL)
         name = "nginx"
