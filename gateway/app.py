@@ -87,13 +87,13 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", _readyz),
         Route("/.well-known/jwks.json", _jwks),
     ]
-    from gateway.forward_auth import verify_endpoint
+    from gateway.forward_auth import verify_asgi
     from gateway.metrics import metrics_endpoint
     from gateway.proxy import ProxyEndpoint
 
     out += [
         Route("/s/{system}/{path:path}", ProxyEndpoint()),
-        Route("/auth/verify", verify_endpoint, methods=["GET", "HEAD"]),
+        Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
     ]
     from gateway.oauth2.routes import oauth2_routes

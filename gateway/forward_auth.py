@@ -27,8 +27,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import GovgateError, Unauthorized
@@ -51,21 +49,21 @@ def _first(headers: dict[str, str], *names: str) -> str | None:
     return None
 
 
-async def verify_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    """``GET|HEAD /auth/verify`` as a bare ASGI app (the app dispatches it before
-    Starlette's middleware and router: every request behind nginx comes through here)."""
-    status, headers = await verify(scope["app"].state.services, scope, receive)
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((b"content-length", b"0"))  # else the server frames an empty chunked body
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": b""})
+class VerifyEndpoint:
+    """``GET|HEAD /auth/verify`` as a bare ASGI app: the router's route for it (which
+    answers other methods 405), and what the app dispatches to before Starlette's
+    middleware and router, since every request behind nginx comes through here."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, headers = await verify(scope["app"].state.services, scope, receive)
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+               for k, v in headers.items()]
+        raw.append((b"content-length", b"0"))  # else the server frames an empty chunked body
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b""})
 
 
-async def verify_endpoint(request: Request) -> Response:
-    """The same answer through Starlette's router (kept for its method check)."""
-    status, headers = await verify(request.app.state.services, request.scope,
-                                   request.receive)
-    return Response(status_code=status, headers=headers)
+verify_asgi = VerifyEndpoint()
 
 
 async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, dict[str, str]]:
