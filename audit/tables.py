@@ -33,10 +33,10 @@ chains = sa.Table(
 PARTIAL_INDEXED = ("actor_user", "actor_client", "system", "resource")
 
 
-def _partial(column: str) -> tuple[sa.Index]:
+def _partial(column: str) -> sa.Index:
     where = sa.text(f"{column} IS NOT NULL")
-    return (sa.Index(f"ix_audit_records_{column}", column, "ts", "id",
-                     sqlite_where=where, postgresql_where=where),)
+    return sa.Index(f"ix_audit_records_{column}", column, "ts", "id",
+                    sqlite_where=where, postgresql_where=where)
 
 
 records = sa.Table(
@@ -70,11 +70,11 @@ records = sa.Table(
     sa.Index("ix_audit_records_ts", "ts", "id"),
     sa.Index("ix_audit_records_event_type", "event_type", "ts", "id"),
     sa.Index("ix_audit_records_outcome", "outcome", "ts", "id"),
-    *_partial("actor_user"),
-    *_partial("actor_client"),
+    _partial("actor_user"),
+    _partial("actor_client"),
     sa.Index("ix_audit_records_department", "department", "ts", "id"),
-    *_partial("system"),
-    *_partial("resource"),
+    _partial("system"),
+    _partial("resource"),
     sa.Index("ix_audit_records_request_id", "request_id"),
 )
 
