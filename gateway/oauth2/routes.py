@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Error
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -61,11 +61,20 @@ async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2
         else:
             data = await request.form()
             form = [(k, v) for k, v in data.multi_items() if isinstance(v, str)]
-    query = "?" + request.url.query if request.url.query else ""
-    return StarletteOAuth2Request(
-        request.method, provider.server.issuer + request.url.path + query, request.headers,
-        request.query_params.multi_items(), form, source_ip=_client_ip(request),
-    )
+    # from the scope: request.url would build (and parse) the whole URL first
+    raw_query = request.scope.get("query_string", b"")
+    query = "?" + raw_query.decode("latin-1") if raw_query else ""
+    try:
+        return StarletteOAuth2Request(
+            request.method, provider.server.issuer + request.scope["path"] + query,
+            request.headers, request.query_params.multi_items() if raw_query else (), form,
+            source_ip=_client_ip(request),
+        )
+    except InsecureTransportError:
+        # a set-up error, not the caller's: say what to change (RFC 6749 §3.2 wants TLS)
+        raise HTTPException(400, "insecure_transport: the issuer is plain HTTP on a "
+                            "non-loopback host; serve it over HTTPS (GOVGATE_ISSUER=https://"
+                            "...)") from None
 
 
 def _problem(status: int, code: str, detail: str) -> JSONResponse:

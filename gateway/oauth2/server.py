@@ -10,6 +10,9 @@ records the protocol code collected on ``request.events``.
 
 from __future__ import annotations
 
+import copy
+import functools
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Payload, OAuth2Request
 
 from audit import AuditRecord
 from gateway.errors import NotFound
@@ -53,13 +56,41 @@ class StarletteOAuth2Payload(OAuth2Payload):
         return self._datalist
 
 
+@functools.lru_cache(maxsize=64)
+def _check_transport(origin: str) -> None:
+    """authlib's ``InsecureTransportError.check`` for one ``scheme://host[:port]`` (the
+    raise is not cached: a refused origin is checked, and refused, every time)."""
+    InsecureTransportError.check(origin + "/")
+
+
+@functools.cache
+def _blank_request() -> dict[str, Any]:
+    """The attributes authlib's ``OAuth2Request.__init__`` sets, from one real call."""
+    return dict(OAuth2Request("POST", "https://govgate.invalid/token").__dict__)
+
+
 class StarletteOAuth2Request(OAuth2Request):
-    """An authlib request built from an already-read Starlette request."""
+    """An authlib request built from an already-read Starlette request.
+
+    authlib's ``__init__`` checks the transport of the whole URI on every request (a URL
+    split and an IP-address parse, ~25 µs: a twentieth of a token request on a loopback
+    issuer). Every URI here is the configured issuer plus a path, and the answer depends
+    on scheme and host only, so the check runs once per origin and the attributes
+    authlib would set are copied from one real construction."""
 
     def __init__(self, method: str, uri: str, headers: Any,
                  query: Iterable[tuple[str, str]], form: Iterable[tuple[str, str]],
                  source_ip: str | None = None) -> None:
-        super().__init__(method=method, uri=uri, headers=headers)
+        scheme, sep, rest = uri.partition("://")
+        if not sep or os.environ.get("AUTHLIB_INSECURE_TRANSPORT"):
+            InsecureTransportError.check(uri)
+        else:
+            _check_transport(f"{scheme}://{rest.partition('/')[0].partition('?')[0]}")
+        self.__dict__.update({k: v if v is None or type(v) is str else copy.copy(v)
+                              for k, v in _blank_request().items()})
+        self.method = method
+        self.uri = uri
+        self.headers = headers
         self._args = dict(query)
         self._form = {k: v for k, v in form}
         self.payload = StarletteOAuth2Payload([*self._args.items(), *self._form.items()])
