@@ -175,11 +175,14 @@ def public_from_jwk(jwk_public: dict[str, Any]) -> Any:
     raise ValueError(f"unknown kty {kty!r}")
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable; built once, not per signature
+
+
 def sign_raw(alg: str, key: PrivateKey, payload: bytes) -> bytes:
     """Signature bytes in the JWS encoding (ES256: r||s, 64 bytes)."""
     if alg == "ES256":
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        r, s = decode_dss_signature(key.sign(payload, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(key.sign(payload, _ECDSA_SHA256))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
     if alg == "RS256":
         assert isinstance(key, rsa.RSAPrivateKey)
