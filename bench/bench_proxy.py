@@ -7,6 +7,9 @@ Same upstream for every case: nginx returning a small JSON body.
     (a) upstream direct                   nginx
     (b) nginx as a plain reverse proxy    nginx -> nginx
     (c) a bare aiohttp forwarder          aiohttp.web + ClientSession -> nginx
+    (c2) govgate's transport alone        uvicorn (httptools, uvloop) + gateway.upstream_http,
+                                          a raw ASGI forwarder: no token, decision, assertion
+                                          or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
                                           (SQLite, synchronous=FULL, group commit) -> nginx
     (d2) govgate serve --workers 2        the same, one worker per CPU, NOT pinned: the
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,6 +103,35 @@ def role_forwarder(port: int, upstream: int) -> None:
         uvloop.run(main())
     except ImportError:
         asyncio.run(main())
+
+
+def role_transport(port: int, upstream: int) -> None:
+    """(c2): the HTTP server and upstream client govgate's proxy runs on, and nothing else."""
+    import uvicorn
+
+    from gateway.upstream_http import Origin, UpstreamClient
+
+    client = UpstreamClient()
+    origin = Origin("http", "127.0.0.1", upstream)
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"]
+                                      else b"")
+        resp = await client.request(scope["method"], origin, target, [(b"accept", b"*/*")])
+        try:
+            body = await resp.read(1 << 20)
+        finally:
+            resp.close()
+        await send({"type": "http.response.start", "status": resp.status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                lifespan="off", access_log=False, log_level="warning", proxy_headers=False,
+                ws="none")
 
 
 def role_govgate(home: str, port: int) -> None:
@@ -319,13 +352,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--role", choices=["forwarder", "govgate"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["forwarder", "transport", "govgate"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "forwarder":
         role_forwarder(args.port, args.upstream)
+        return
+    if args.role == "transport":
+        role_transport(args.port, args.upstream)
         return
     if args.role == "govgate":
         role_govgate(args.home, args.port)
@@ -334,7 +371,7 @@ def main() -> None:
         sys.exit("nginx is required (apt-get install nginx)")
     duration = max(1, min(args.duration, 60))
     tmp = Path(tempfile.mkdtemp(prefix="govgate-bench-"))
-    ports = {k: free_port() for k in ("a", "b", "c", "e", "g", "w")}
+    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "g", "w")}
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, float]] = {}
     try:
@@ -345,6 +382,8 @@ def main() -> None:
         me = [sys.executable, str(Path(__file__).resolve())]
         procs.append(subprocess.Popen([*pin(0), *me, "--role", "forwarder", "--port",
                                        str(ports["c"]), "--upstream", str(ports["a"])]))
+        procs.append(subprocess.Popen([*pin(0), *me, "--role", "transport", "--port",
+                                       str(ports["t"]), "--upstream", str(ports["a"])]))
         procs.append(subprocess.Popen([*pin(0), *me, "--role", "govgate", "--port",
                                        str(ports["g"]), "--home", str(tmp / "home")],
                                       env={**os.environ, "GOVGATE_HOME": str(tmp / "home")}))
@@ -354,13 +393,14 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve",
                                        "--workers", "2"], env=workers_env, cwd=ROOT,
                                       stdout=subprocess.DEVNULL))
-        for p in ports.values():
-            wait_port(p)
+        for port in ports.values():
+            wait_port(port)
         auth = [f"Authorization: Bearer {token}"]
         cases = [
             ("(a) upstream direct (nginx)", f"http://127.0.0.1:{ports['a']}/api/x", []),
             ("(b) nginx reverse proxy", f"http://127.0.0.1:{ports['b']}/api/x", []),
             ("(c) bare aiohttp forwarder", f"http://127.0.0.1:{ports['c']}/api/x", []),
+            ("(c2) govgate's transport alone", f"http://127.0.0.1:{ports['t']}/api/x", []),
             ("(d) govgate proxy, 1 worker", f"http://127.0.0.1:{ports['g']}/s/bench/api/x",
              auth),
             ("(d2) govgate serve --workers 2, unpinned",
@@ -398,6 +438,10 @@ def main() -> None:
               f"{r['rps'] / a:.2f} | {r['rps'] / b:.2f} | {r['rps'] / c:.2f} |")
     print(f"\np99 added by govgate over the bare forwarder: "
           f"{d['p99'] - results['(c) bare aiohttp forwarder']['p99']:.2f} ms")
+    t = results["(c2) govgate's transport alone"]
+    print(f"server-core time per request (1/rps): (c) {1e6 / c:.0f} µs, (c2) "
+          f"{1e6 / t['rps']:.0f} µs, (d) {1e6 / d['rps']:.0f} µs: govgate's security adds "
+          f"{1e6 / d['rps'] - 1e6 / t['rps']:.0f} µs per request to its own transport")
     print("\n| policy lines | uncached p50 µs | uncached p99 µs | cached p50 µs | cached p99 µs |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for n, u50, u99, c50, c99 in decisions:
