@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
+from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
 
 ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
@@ -86,7 +87,7 @@ class Org:
     def add_region(self, code: str, name: str, parent: str | None = None) -> None:
         if not CODE_RE.match(code):
             raise ValidationError(f"bad region code {code!r}")
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(sa.select(regions.c.code).where(regions.c.code == code)).first():
                 raise Conflict(f"region {code!r} exists")
             if (
@@ -104,7 +105,7 @@ class Org:
             raise ValidationError(f"bad department code {code!r} (lower-case letters, digits, ._-)")
         if not name.strip():
             raise ValidationError("department name is empty")
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(
                 sa.select(departments.c.code).where(departments.c.code == code)
             ).first():
@@ -168,7 +169,7 @@ class Org:
             raise ValidationError("; ".join(problems), problems=problems)
         now = self.clock()
         pw_hash = passwords.hash_password(password)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
                 raise Conflict(f"user {username!r} exists")
             if not conn.execute(
@@ -292,7 +293,9 @@ class Org:
     def record_failure(self, username: str, *, threshold: int, window_seconds: int) -> User:
         """Count a failed login; lock the account when ``threshold`` is reached in the window."""
         now = self.clock()
-        with self.engine.begin() as conn:
+        # reads the counter, then writes it: begin as a writer (a failed login while the
+        # gateway logs its traffic must not fail on SQLite's stale read snapshot)
+        with write_transaction(self.engine) as conn:
             row = conn.execute(
                 sa.select(users.c.failed_logins, users.c.first_failed_at).where(
                     users.c.username == username

@@ -10,7 +10,7 @@ from gateway.errors import MasterKeyMissing
 from gateway.org import ADMIN_ROLES
 from gateway.services import key_service, master_key
 from gateway.settings import Settings
-from gateway.storage import create_engine, current_revision, upgrade
+from gateway.storage import create_engine, current_revision, upgrade, write_transaction
 from gateway.tables import departments, regions, users
 from keys.master import FileMasterKey
 
@@ -63,7 +63,8 @@ def _ensure_admins(engine: sa.Engine, password_factory: Callable[[], str]) -> li
     from gateway.org import Org
 
     org = Org(engine)
-    with engine.begin() as conn:
+    # `govgate init` may run again while a gateway serves: checks, then inserts
+    with write_transaction(engine) as conn:
         if not conn.execute(
             sa.select(regions.c.code).where(regions.c.code == PLATFORM_REGION[0])
         ).first():

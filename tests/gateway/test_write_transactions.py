@@ -1,0 +1,58 @@
+"""Admin operations that read and then write succeed while another connection commits
+in between, as a running gateway's audit log does all the time (tests.interleave).
+
+On SQLite each of these failed with "database is locked" before its transaction began
+as a writer. PostgreSQL transactions do not go stale this way: there they pass as well."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.clock import FrozenClock
+from gateway.org import Org
+from tests.interleave import commit_between_read_and_write
+
+PW = "Correct-Horse-42"
+
+
+@pytest.fixture
+def org(engine: sa.Engine) -> Org:
+    o = Org(engine)
+    o.add_region("gx", "某省")
+    o.add_department("jgswj", "机关事务管理局", "gx")
+    return o
+
+
+# -- the organisation ------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", [
+    lambda org: org.add_region("gx-nn", "某市", parent="gx"),
+    lambda org: org.add_department("czt", "财政厅", "gx"),
+    lambda org: org.add_user("zhang.san", "张三", "jgswj", ["staff"], PW),
+], ids=["add_region", "add_department", "add_user"])
+def test_checks_then_inserts(org: Org, engine: sa.Engine, change) -> None:
+    with commit_between_read_and_write(engine):
+        change(org)
+
+
+def test_failed_login_counter_and_lockout(org: Org, engine: sa.Engine) -> None:
+    clock = FrozenClock()
+    org.clock = clock
+    org.add_user("zhang.san", "张三", "jgswj", ["staff"], PW)
+    with commit_between_read_and_write(engine):
+        org.record_failure("zhang.san", threshold=2, window_seconds=900)
+    with commit_between_read_and_write(engine):
+        user = org.record_failure("zhang.san", threshold=2, window_seconds=900)
+    assert user.failed_logins == 2
+    assert user.locked_until == clock() + timedelta(seconds=900)
+
+
+def test_ensure_admins_of_govgate_init(engine: sa.Engine) -> None:
+    from gateway.setup import ADMIN_ACCOUNTS, _ensure_admins
+
+    with commit_between_read_and_write(engine):
+        created = _ensure_admins(engine, lambda: PW)
+    assert [u for u, _ in created] == [u for u, _, _ in ADMIN_ACCOUNTS]
