@@ -130,12 +130,13 @@ class DatabaseAdapter(persist.Adapter):  # type: ignore[misc]
 
     def add_policy(self, sec: str, ptype: str, rule: list[str]) -> None:
         if sec == "p":
-            with self.engine.begin() as conn:
+            # finds, then writes: begins as a writer (see policies.service.Policies.add)
+            with self.engine.execution_options(govgate_write=True).begin() as conn:
                 insert_line(conn, _from_rule(rule), self._now(), "casbin")
 
     def remove_policy(self, sec: str, ptype: str, rule: list[str]) -> None:
         if sec == "p":
-            with self.engine.begin() as conn:
+            with self.engine.execution_options(govgate_write=True).begin() as conn:
                 delete_line(conn, _from_rule(rule), self._now())
 
     def remove_filtered_policy(self, sec: str, ptype: str, field_index: int,

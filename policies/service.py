@@ -103,7 +103,10 @@ class Policies:
     def add(self, line: PolicyLine, *, actor: str | None = None, source: str = "cli"
             ) -> tuple[PolicyLine, bool]:
         """Store ``line`` (a no-op if present); audited; this process sees it at once."""
-        with self.db.begin() as conn:
+        # finds the line, then inserts: "govgate_write" begins the transaction as a
+        # writer (on SQLite BEGIN IMMEDIATE, see gateway.storage.write_transaction), or a
+        # commit by another connection in between (the audit log's) would fail the insert
+        with self.db.execution_options(govgate_write=True).begin() as conn:
             stored, created = adapter.insert_line(conn, line, self.clock(), source)
         if created:
             self._changed("policy_add", stored, actor)
@@ -111,7 +114,7 @@ class Policies:
 
     def remove(self, line: PolicyLine, *, actor: str | None = None) -> PolicyLine | None:
         """Delete ``line`` (by id when only the id is set); returns what was deleted."""
-        with self.db.begin() as conn:
+        with self.db.execution_options(govgate_write=True).begin() as conn:  # as in add()
             gone = adapter.delete_line(conn, line, self.clock())
         if gone is not None:
             self._changed("policy_remove", gone, actor)

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from gateway.clock import FrozenClock
 from gateway.org import Org
+from policies.engine import PolicyLine
+from policies.service import Policies
 from tests.interleave import commit_between_read_and_write
 
 PW = "Correct-Horse-42"
@@ -56,3 +58,28 @@ def test_ensure_admins_of_govgate_init(engine: sa.Engine) -> None:
     with commit_between_read_and_write(engine):
         created = _ensure_admins(engine, lambda: PW)
     assert [u for u, _ in created] == [u for u, _, _ in ADMIN_ACCOUNTS]
+
+
+# -- policies ----------------------------------------------------------------------------
+
+def test_policy_add_and_remove(engine: sa.Engine) -> None:
+    policies = Policies(engine)
+    line = PolicyLine("role:staff", "jgswj", "system:assets", "read")
+    with commit_between_read_and_write(engine):
+        stored, created = policies.add(line)
+    assert created and policies.lines() == [stored]
+    with commit_between_read_and_write(engine):
+        assert policies.remove(line) == stored
+    assert policies.lines() == []
+
+
+def test_casbin_adapter_add_and_remove(engine: sa.Engine) -> None:
+    from policies.adapter import DatabaseAdapter
+
+    adapter = DatabaseAdapter(engine)
+    with commit_between_read_and_write(engine):
+        adapter.add_policy("p", "p", ["role:staff", "jgswj", "system:assets", "read", "allow"])
+    assert len(Policies(engine).lines()) == 1
+    with commit_between_read_and_write(engine):
+        adapter.remove_policy("p", "p", ["role:staff", "jgswj", "system:assets", "read", "allow"])
+    assert Policies(engine).lines() == []
