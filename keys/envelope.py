@@ -132,22 +132,30 @@ class Envelope:
                 return self._active[0]
         for _attempt in range(3):
             try:
-                with self.engine.begin() as conn:
-                    row = conn.execute(
-                        sa.select(data_keys.c.id).where(
-                            data_keys.c.profile == self.profile.name,
-                            data_keys.c.state == "active",
+                # a plain read finds it (nearly always). Creating it reads again, then
+                # inserts: "govgate_write" makes that transaction begin as a writer (on
+                # SQLite BEGIN IMMEDIATE, see gateway.storage.write_transaction), or a
+                # commit by another connection in between would fail the insert
+                with self.engine.connect() as conn:
+                    dk_id = self._active_id(conn)
+                if dk_id is None:
+                    with self.engine.execution_options(govgate_write=True).begin() as conn:
+                        dk_id = self._active_id(conn) or self._create_data_key(
+                            conn, self.profile
                         )
-                    ).first()
-                    dk_id = row.id if row is not None else self._create_data_key(
-                        conn, self.profile
-                    )
                 with self._lock:
                     self._active = (dk_id, time.monotonic())
                 return dk_id
             except sa.exc.IntegrityError:  # another process created it first
                 continue
         raise MasterKeyError("data key: could not create or find the active data key")
+
+    def _active_id(self, conn: sa.Connection) -> int | None:
+        return conn.execute(
+            sa.select(data_keys.c.id).where(
+                data_keys.c.profile == self.profile.name, data_keys.c.state == "active"
+            )
+        ).scalar()
 
     def _data_key(self, dk_id: int) -> tuple[Profile, bytes]:
         with self._lock:
@@ -186,7 +194,8 @@ class Envelope:
         Data is not re-encrypted. If any data key fails to unwrap under the current master
         key, nothing is changed.
         """
-        with self.engine.begin() as conn:
+        # reads, then writes: begins as a writer (see ensure_data_key)
+        with self.engine.execution_options(govgate_write=True).begin() as conn:
             rows = conn.execute(
                 sa.select(data_keys).order_by(data_keys.c.id).with_for_update()
             ).all()

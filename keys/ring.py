@@ -226,8 +226,13 @@ class KeyRing:
         """Create the next key of ``use`` as pending (active at once if the use has none)."""
         check_use(use)
         alg = check_alg(alg or self.default_alg)
+        # sealing the new key may have to create the profile's data key: not while this
+        # transaction holds the write lock
+        self.envelope.ensure_data_key()
         try:
-            with self.engine.begin() as conn:
+            # reads the use's states, then inserts: begins as a writer (see
+            # Envelope.ensure_data_key)
+            with self.engine.execution_options(govgate_write=True).begin() as conn:
                 states = set(
                     conn.execute(
                         sa.select(signing_keys.c.state).where(signing_keys.c.key_use == use)

@@ -7,12 +7,15 @@ as a writer. PostgreSQL transactions do not go stale this way: there they pass a
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from gateway.clock import FrozenClock
 from gateway.org import Org
+from keys import GM, STANDARD, FileMasterKey, KeyService
+from keys.tables import data_keys
 from policies.engine import PolicyLine
 from policies.service import Policies
 from tests.interleave import commit_between_read_and_write
@@ -26,6 +29,16 @@ def org(engine: sa.Engine) -> Org:
     o.add_region("gx", "某省")
     o.add_department("jgswj", "机关事务管理局", "gx")
     return o
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> FileMasterKey:
+    return FileMasterKey.create(tmp_path / "master.key")
+
+
+def keys(engine: sa.Engine, master: FileMasterKey, profile=STANDARD) -> KeyService:
+    return KeyService(engine, master, profile, clock=FrozenClock(), prepublish_seconds=3600,
+                      max_token_lifetime_seconds=600, clock_skew_seconds=60, cache_seconds=0.0)
 
 
 # -- the organisation ------------------------------------------------------------------
@@ -83,3 +96,45 @@ def test_casbin_adapter_add_and_remove(engine: sa.Engine) -> None:
     with commit_between_read_and_write(engine):
         adapter.remove_policy("p", "p", ["role:staff", "jgswj", "system:assets", "read", "allow"])
     assert Policies(engine).lines() == []
+
+
+# -- keys --------------------------------------------------------------------------------
+
+def test_signing_key_rotation(engine: sa.Engine, master: FileMasterKey) -> None:
+    svc = keys(engine, master)
+    svc.bootstrap()
+    with commit_between_read_and_write(engine):
+        info = svc.rotate("token")
+    assert info.state == "pending"
+
+
+def test_signing_key_rotation_after_a_profile_switch(engine: sa.Engine,
+                                                     master: FileMasterKey) -> None:
+    """Sealing the new key has to create the new profile's data key. Done inside the
+    rotation's transaction, on SQLite the rotation could no longer write afterwards (a
+    deferred transaction) or waited for its own write lock (one begun as a writer)."""
+    keys(engine, master).bootstrap()
+    gm = keys(engine, master, GM)  # the setting changed; process restarted
+    assert gm.rotate("token").state == "pending"
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(data_keys.c.profile)).scalars()) == [
+            "gm", "standard"]
+
+
+def test_first_data_key_of_a_profile(engine: sa.Engine, master: FileMasterKey) -> None:
+    keys(engine, master).bootstrap()
+    gm = keys(engine, master, GM)
+    with commit_between_read_and_write(engine):
+        blob = gm.seal(b"secret", "ctx")
+    assert gm.open(blob, "ctx") == b"secret"
+
+
+def test_master_key_rotation(engine: sa.Engine, master: FileMasterKey,
+                             tmp_path: Path) -> None:
+    svc = keys(engine, master)
+    svc.bootstrap()
+    blob = svc.seal(b"secret", "ctx")
+    new = FileMasterKey.create(tmp_path / "master2.key")
+    with commit_between_read_and_write(engine):
+        assert svc.rotate_master(new) == 1
+    assert keys(engine, new).open(blob, "ctx") == b"secret"
