@@ -324,7 +324,10 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
         extra={"anchors": sealed, "archive": archive_id, "until": until},
     ))
     deleted = 0
-    with engine.begin() as conn:
+    # may read an anchor before its first write: "govgate_write" begins the transaction
+    # as a writer (BEGIN IMMEDIATE on SQLite, see gateway.storage.write_transaction), or a
+    # commit by a running gateway's audit log in between would fail it
+    with engine.execution_options(govgate_write=True).begin() as conn:
         for chain_id, a in sealed.items():
             values = {"seq": a["seq"], "hash": a["hash"], "seal_chain": seal.chain_id,
                       "seal_seq": seal.seq, "archive": archive_id if chain_id in plan else

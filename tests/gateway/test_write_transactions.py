@@ -138,3 +138,45 @@ def test_master_key_rotation(engine: sa.Engine, master: FileMasterKey,
     with commit_between_read_and_write(engine):
         assert svc.rotate_master(new) == 1
     assert keys(engine, new).open(blob, "ctx") == b"secret"
+
+
+# -- the audit log's purge -------------------------------------------------------------
+
+def test_audit_purge_that_reads_an_anchor_first(engine: sa.Engine, master: FileMasterKey,
+                                                tmp_path: Path) -> None:
+    """The second purge re-seals an earlier chain's anchor (read) before it purges
+    the other chain (write)."""
+    from audit import AuditLog, AuditRecord
+    from audit.archive import export_archive, purge
+    from gateway.storage import create_engine
+
+    day, now = 86_400.0, 1_800_000_000.0
+    svc = keys(engine, master)
+    svc.bootstrap()
+
+    def write(writer: str, days_ago: list[int]) -> None:
+        t = [now - days_ago[0] * day]
+        log = AuditLog(engine, keys=svc, writer_id=writer, clock=lambda: t[0])
+        for d in days_ago:
+            t[0] = now - d * day
+            log.append_sync(AuditRecord(event_type="login", outcome="success"))
+        log.close_sync()
+
+    write("early", [300, 299, 298])
+    write("late", [290, 289])
+    export_archive(engine, svc, until=int(now * 1000), to=tmp_path / "arc")
+    # the sealing records go through an engine of their own: only purge() is watched
+    sealing = create_engine(engine.url.render_as_string(hide_password=False))
+    sealer = AuditLog(sealing, keys=svc, writer_id="cli", clock=lambda: now)
+    try:
+        first = purge(engine, sealer, until=int((now - 295 * day) * 1000),
+                      archive=tmp_path / "arc", retention_days=180, now=int(now * 1000))
+        assert first.records == 3
+        with commit_between_read_and_write(engine):
+            second = purge(engine, sealer, until=int((now - 285 * day) * 1000),
+                           archive=tmp_path / "arc", retention_days=180,
+                           now=int(now * 1000))
+        assert second.records == 2
+    finally:
+        sealer.close_sync()
+        sealing.dispose()
