@@ -27,7 +27,7 @@ from catalogue.model import DRAFT, PUBLISHED, RETIRED, Grant, Resource, resource
 from catalogue.routes import RouteTable
 from catalogue.search import search
 from catalogue.statefile import CatalogueSection, GrantsSection, Lookups, validate_resources
-from catalogue.workflow import Actor, Record
+from catalogue.workflow import Actor, Record, _begin_write
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Catalogue:
         if not actor.is_steward_of(str(entry.get("provider"))):
             raise NotAllowed("only a data steward of the provider department saves this")
         now = self.clock()
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             problems = validate_resources(
                 [entry], departments=self.lookups.departments(conn),
                 systems=self.lookups.systems(conn), stored=store.load_resources(conn),
@@ -147,7 +147,7 @@ class Catalogue:
 
     def _status(self, actor: Actor, code: str, status: str) -> tuple[Resource, list[str]]:
         now = self.clock()
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             old = store.get_resource(conn, code)
             if old is None:
                 raise UnknownObject(f"no resource {code!r}")
@@ -185,7 +185,7 @@ class Catalogue:
         cat = CatalogueSection(lookups=self.lookups, change=Planned, clock=self.clock,
                                warn=warnings.append)
         grants = GrantsSection(lookups=self.lookups, change=Planned, clock=self.clock)
-        with self.engine.begin() as conn:
+        with _begin_write(self.engine) as conn:
             problems: list[str] = []
             for section in (cat, grants):
                 entries = doc.get(section.name)
