@@ -150,5 +150,6 @@ def upgrade(engine: Engine) -> None:
             f"database schema {'+'.join(sorted(current))} is newer than this govgate "
             f"(knows up to {head_revision()}); upgrade govgate instead"
         )
-    with engine.begin() as conn:
+    # alembic reads the current revision, then changes the schema
+    with write_transaction(engine) as conn:
         command.upgrade(_alembic_config(conn), "heads")

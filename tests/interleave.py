@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from gateway.storage import create_engine
 
-_READS = ("SELECT", "WITH")
-_WRITES = ("INSERT", "UPDATE", "DELETE")
+_READS = ("SELECT", "WITH", "PRAGMA")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP")
 
 
 @contextlib.contextmanager

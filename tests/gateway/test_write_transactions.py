@@ -73,6 +73,16 @@ def test_ensure_admins_of_govgate_init(engine: sa.Engine) -> None:
     assert [u for u, _ in created] == [u for u, _, _ in ADMIN_ACCOUNTS]
 
 
+def test_schema_upgrade_of_govgate_init(db_url: str) -> None:
+    from gateway.storage import create_engine, current_revision, head_revision, upgrade
+
+    engine = create_engine(db_url)
+    with commit_between_read_and_write(engine):
+        upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
 # -- policies ----------------------------------------------------------------------------
 
 def test_policy_add_and_remove(engine: sa.Engine) -> None:
