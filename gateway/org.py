@@ -294,12 +294,15 @@ class Org:
         """Count a failed login; lock the account when ``threshold`` is reached in the window."""
         now = self.clock()
         # reads the counter, then writes it: begin as a writer (a failed login while the
-        # gateway logs its traffic must not fail on SQLite's stale read snapshot)
+        # gateway logs its traffic must not fail on SQLite's stale read snapshot), and lock
+        # the row (FOR UPDATE; PostgreSQL's READ COMMITTED would let parallel failures all
+        # read N and all write N+1, so parallel guesses would go past the threshold;
+        # SQLite's BEGIN IMMEDIATE already serialises them)
         with write_transaction(self.engine) as conn:
             row = conn.execute(
-                sa.select(users.c.failed_logins, users.c.first_failed_at).where(
-                    users.c.username == username
-                )
+                sa.select(users.c.failed_logins, users.c.first_failed_at)
+                .where(users.c.username == username)
+                .with_for_update()
             ).first()
             if row is None:
                 raise NotFound(f"unknown user {username!r}")

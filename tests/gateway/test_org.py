@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -96,3 +98,68 @@ def test_disable_and_reset(org: Org) -> None:
     temp = org.reset_password("chen")
     assert verify_password(org.password_hash("chen"), temp)
     assert org.get_user("chen").must_change
+
+
+def test_concurrent_failures_are_all_counted(org: Org, engine: sa.Engine) -> None:
+    """Parallel wrong passwords for one account, each on its own connection: every one
+    counts and the lockout comes at the threshold. Each failure pauses between reading
+    the counter and writing it, so a read-then-write that does not lock the row loses
+    counts (on PostgreSQL's READ COMMITTED every thread read the same number)."""
+    import threading
+    import time
+
+    from sqlalchemy import event
+
+    from gateway.clock import FrozenClock
+
+    clock = FrozenClock()
+    org.clock = clock
+    org.add_user("zhao.min", "赵敏", "czt", ["staff"], PW)
+    n, threshold = 10, 10
+
+    def slow_update(_conn, _cursor, sql: str, *_args) -> None:
+        if sql.lstrip().upper().startswith("UPDATE USERS"):
+            time.sleep(0.05)
+
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def fail() -> None:
+        try:
+            start.wait(5)
+            org.record_failure("zhao.min", threshold=threshold, window_seconds=900)
+        except BaseException as exc:
+            errors.append(exc)
+
+    event.listen(engine, "before_cursor_execute", slow_update)
+    try:
+        threads = [threading.Thread(target=fail) for _ in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", slow_update)
+    assert errors == []
+    user = org.get_user("zhao.min")
+    assert user.failed_logins == n
+    assert user.locked_until == clock() + timedelta(seconds=900)
+
+    # one below the threshold, in parallel, locks nothing; the next failure does
+    org.unlock_user("zhao.min")
+    event.listen(engine, "before_cursor_execute", slow_update)
+    try:
+        start = threading.Barrier(threshold - 1)
+        threads = [threading.Thread(target=fail) for _ in range(threshold - 1)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", slow_update)
+    assert errors == []
+    user = org.get_user("zhao.min")
+    assert user.failed_logins == threshold - 1 and user.locked_until is None
+    user = org.record_failure("zhao.min", threshold=threshold, window_seconds=900)
+    assert user.failed_logins == threshold
+    assert user.locked_until == clock() + timedelta(seconds=900)
