@@ -34,6 +34,8 @@ SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 # characters kept as they are in a segment; everything else is percent-encoded
 _SAFE = "!$&'()*+,;=:@-._~"
+# a path below the system made of these only needs no decoding and no re-encoding
+_PLAIN = re.compile(rb"[A-Za-z0-9!$&'()*+,;=:@._~/-]*")
 MAX_PATH = 8192
 
 
@@ -92,6 +94,16 @@ def _decode_segment(raw: bytes) -> str:
     return text
 
 
+def _walk(segments: list[bytes]) -> tuple[str, str]:
+    """Decoded path and its canonical re-encoding, segment by segment."""
+    decoded = []
+    for i, seg in enumerate(segments):
+        if seg == b"" and i != len(segments) - 1:
+            raise BadPath("empty segment in the path")
+        decoded.append(_decode_segment(seg))
+    return ("/" + "/".join(decoded), "/" + "/".join(quote(s, safe=_SAFE) for s in decoded))
+
+
 def parse(raw_path: bytes, query: bytes = b"") -> Target:
     """``raw_path`` (``/s/{system}/...``, still percent-encoded) as a ``Target``."""
     if len(raw_path) > MAX_PATH:
@@ -106,14 +118,13 @@ def parse(raw_path: bytes, query: bytes = b"") -> Target:
         raise BadPath("bad system code") from None
     if not SYSTEM_RE.match(system):
         raise BadPath("bad system code (lower-case letters, digits, '.', '_', '-')")
-    segments = below.split(b"/") if sep else [b""]
-    decoded = []
-    for i, seg in enumerate(segments):
-        if seg == b"" and i != len(segments) - 1:
-            raise BadPath("empty segment in the path")
-        decoded.append(_decode_segment(seg))
-    path = "/" + "/".join(decoded)
-    upstream = "/" + "/".join(quote(s, safe=_SAFE) for s in decoded)
+    slashed = b"/" + below
+    if _PLAIN.fullmatch(below) and b"//" not in slashed and b"/." not in slashed:
+        # the usual path: nothing to decode or re-encode, no dot or empty segment, so
+        # the segment walk below would return it unchanged (tests compare the two)
+        path = upstream = slashed.decode("ascii")
+    else:
+        path, upstream = _walk(below.split(b"/") if sep else [b""])
     try:
         q = query.decode("ascii")
     except UnicodeDecodeError:
