@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,11 +80,11 @@ class StarletteOAuth2Request(OAuth2Request):
     def __init__(self, method: str, uri: str, headers: Any,
                  query: Iterable[tuple[str, str]], form: Iterable[tuple[str, str]],
                  source_ip: str | None = None) -> None:
-        scheme, sep, rest = uri.partition("://")
-        if not sep or os.environ.get("AUTHLIB_INSECURE_TRANSPORT"):
-            InsecureTransportError.check(uri)
-        else:
+        scheme, _sep, rest = uri.partition("://")
+        try:
             _check_transport(f"{scheme}://{rest.partition('/')[0].partition('?')[0]}")
+        except InsecureTransportError:
+            InsecureTransportError.check(uri)  # authlib's own word (AUTHLIB_INSECURE_TRANSPORT)
         self.__dict__.update({k: v if v is None or type(v) is str else copy.copy(v)
                               for k, v in _blank_request().items()})
         self.method = method
