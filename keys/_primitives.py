@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import hmac as _hmac
 import json
@@ -237,13 +238,24 @@ def jwt_encode(alg: str, private: PrivateKey, header: dict[str, Any],
     Built here rather than through joserfc's ``jwt.encode``, which costs several times
     the ECDSA signature itself and capped the token endpoint; joserfc still decodes
     and verifies every token (tests check its view of these tokens)."""
-    signing_input = (_b64url(_compact_json(header)) + b"." + _b64url(_compact_json(claims)))
+    items = tuple(header.items())
+    if all(type(v) is str for _, v in items):
+        encoded_header = _encoded_header(items)
+    else:  # not a cache key: lists; and True == 1 would share an entry
+        encoded_header = _b64url(_compact_json(header))
+    signing_input = encoded_header + b"." + _b64url(_compact_json(claims))
     return (signing_input + b"." + _b64url(sign_raw(alg, private, signing_input))
             ).decode("ascii")
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
                                  allow_nan=False).encode
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_header(items: tuple[tuple[str, str], ...]) -> bytes:
+    """BASE64URL(header): a key's header (alg, kid, typ) is the same for every token."""
+    return _b64url(_compact_json(dict(items)))
 
 
 def _b64url(data: bytes | str) -> bytes:
