@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FINANCE = ("finance-system", "demo-finance-secret-0123456789abcdef")
 WRK = shutil.which("wrk")
+TARGET = 1600.0  # client-credentials tokens/s, panva's oidc-provider on one core
+REFERENCE_AT_TARGET = 8600.0  # bare Starlette req/s on the same machine (issue #6)
 
 
 def _pin(cpu: int) -> list[str]:
@@ -212,6 +214,15 @@ def main() -> None:
                   f"p99 {r['p99']:.2f} ms   non-2xx {r['non2xx']:.0f}   "
                   f"{r['rps'] / reference['rps']:.2f}x of the reference")
         print(f"  audit records written during the run: {audited}")
+        # The target was measured on this machine at another time; the VM's speed moves
+        # by +-20% between runs, so also compare at this run's speed: the issues quote
+        # a bare Starlette app at ~8.6k req/s on this machine, next to the 1.6k.
+        scaled = TARGET * reference["rps"] / REFERENCE_AT_TARGET
+        print(f"  target {TARGET:.0f} tokens/s (panva's oidc-provider): "
+              f"{'met' if cc['rps'] >= TARGET else 'NOT met'}; at this run's speed "
+              f"(x {reference['rps']:.0f}/{REFERENCE_AT_TARGET:.0f}) {scaled:.0f} tokens/s: "
+              f"{'met' if cc['rps'] >= scaled else 'NOT met'} "
+              f"({cc['rps'] / scaled:.2f}x)")
     finally:
         server.terminate()
         server.wait(10)
