@@ -195,7 +195,13 @@ def load_grants(
     return [_grant(r) for r in conn.execute(query)]
 
 
+# row ids are 64-bit; a larger number names no row (SQLite cannot even bind it)
+_MAX_ID = 2**63 - 1
+
+
 def get_grant(conn: Connection, grant_id: int) -> Grant | None:
+    if not -_MAX_ID <= grant_id <= _MAX_ID:
+        return None
     row = conn.execute(sa.select(grants).where(grants.c.id == grant_id)).first()
     return None if row is None else _grant(row)
 
@@ -252,6 +258,8 @@ def _application(row: Any) -> Application:
 
 
 def get_application(conn: Connection, app_id: int) -> Application | None:
+    if not -_MAX_ID <= app_id <= _MAX_ID:
+        return None
     row = conn.execute(sa.select(applications).where(applications.c.id == app_id)).first()
     return None if row is None else _application(row)
 

@@ -138,7 +138,7 @@ class Workflow:
             raise InvalidInput("an application needs the consumer department")
         if consumer != actor.department and not actor.operator:
             raise NotAllowed("you can only apply for your own department")
-        item_list = list(dict.fromkeys(items))
+        item_list = _item_names(items)
         with _begin_write(self.engine) as conn:
             res = store.get_resource(conn, resource)
             if res is None or res.status != PUBLISHED:
@@ -222,7 +222,7 @@ class Workflow:
                 raise WorkflowConflict(f"application {app_id} is {app.status}")
             if res.share_type not in (CONDITIONAL, NONE):
                 raise WorkflowConflict(f"{res.code} is {res.share_type}")
-            granted = list(app.items) if items is None else list(dict.fromkeys(items))
+            granted = list(app.items) if items is None else _item_names(items)
             problems = []
             wider = [i for i in granted if i not in app.items]
             if wider:
@@ -405,3 +405,12 @@ class Workflow:
         }
         detail.update(extra)
         self.record(event, detail)
+
+
+def _item_names(items: Iterable[Any]) -> list[str]:
+    """The item names once each, in order; anything but names (an API body's numbers or
+    objects) is bad input, not a crash."""
+    names = list(items)
+    if not all(isinstance(i, str) for i in names):
+        raise InvalidInput("items must be a list of item names")
+    return list(dict.fromkeys(names))

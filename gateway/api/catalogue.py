@@ -100,6 +100,17 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+def _text(body: dict[str, Any], key: str) -> str:
+    """An optional text field of a JSON body ("" when absent); a list or a number is
+    refused rather than stored as its Python repr."""
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{key} must be a string")
+    return value
+
+
 def _int(value: str, name: str) -> int:
     try:
         return int(value)
@@ -184,9 +195,9 @@ async def create_application(request: Request, principal: Any) -> Any:
         raise ValidationError("items must be a list of item names")
     wf = get_workflow(request.app.state.services)
     app = await run_in_threadpool(
-        lambda: wf.apply(_person(principal), str(body["resource"]), items=body["items"],
+        lambda: wf.apply(_person(principal), _text(body, "resource"), items=body["items"],
                          purpose=body["purpose"], until=body["until"],
-                         basis=str(body.get("basis") or ""), client_id=body.get("client"),
+                         basis=_text(body, "basis"), client_id=_text(body, "client") or None,
                          valid_from=body.get("from")))
     return {"application": app.to_dict()}
 
@@ -219,7 +230,7 @@ async def approve(request: Request, principal: Any) -> Any:
         raise ValidationError("items must be a list of item names")
     grant = await run_in_threadpool(
         lambda: wf.approve(_person(principal), app_id, items=items, until=body.get("until"),
-                           note=str(body.get("note") or "")))
+                           note=_text(body, "note")))
     return {"grant": grant.to_dict()}
 
 
@@ -230,7 +241,7 @@ def _decide(kind: str) -> Handler:
         app_id = _int(request.path_params["id"], "id")
         method = getattr(wf, kind)
         app = await run_in_threadpool(
-            lambda: method(_person(principal), app_id, str(body.get("reason") or "")))
+            lambda: method(_person(principal), app_id, _text(body, "reason")))
         return {"application": app.to_dict()}
 
     return decide
@@ -260,7 +271,7 @@ async def revoke(request: Request, principal: Any) -> Any:
     wf = get_workflow(request.app.state.services)
     grant_id = _int(request.path_params["id"], "id")
     grant = await run_in_threadpool(
-        lambda: wf.revoke(_person(principal), grant_id, str(body.get("reason") or "")))
+        lambda: wf.revoke(_person(principal), grant_id, _text(body, "reason")))
     return {"grant": grant.to_dict()}
 
 

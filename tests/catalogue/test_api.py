@@ -187,3 +187,35 @@ def test_allowed_tells_a_system_its_rights(api: Api) -> None:
     assert by_code["CZ-0001"]["reason"].startswith("provider department czt")
     other = api.client.get(f"{P}/allowed", headers=api.token(*WANG)).json()["allowed"]
     assert [a["resource"] for a in other] == ["JG-0002"]
+
+
+def test_wrong_json_types_and_huge_ids_are_problems_not_500s(api: Api) -> None:
+    """Bodies with numbers or objects where names and text belong, and ids past 64 bits,
+    got a 500 (or were stored as their Python repr); now a 400 or 404 problem, and the
+    application is left as it was."""
+    c = api.client
+    body = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
+            "until": "2026-12-31"}
+
+    def problem(r: Any, status: int) -> dict[str, Any]:
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        return r.json()  # type: ignore[no-any-return]
+
+    for bad in ({"items": [1, {}]}, {"items": [["plate_number"]]}, {"basis": {"a": 1}},
+                {"resource": ["JG-0001"]}, {"client": 5}):
+        r = c.post(f"{P}/applications", json={**body, **bad}, headers=api.token(*WANG))
+        assert "must be" in problem(r, 400)["detail"], bad
+    app = c.post(f"{P}/applications", json=body, headers=api.token(*WANG)).json()[
+        "application"]
+    url = f"{P}/applications/{app['id']}"
+    steward = api.token(*STEWARD_JG)
+    problem(c.post(f"{url}/approve", json={"items": [1]}, headers=steward), 400)
+    problem(c.post(f"{url}/approve", json={"note": ["x"]}, headers=steward), 400)
+    problem(c.post(f"{url}/reject", json={"reason": ["不必要"]}, headers=steward), 400)
+    assert c.get(url, headers=steward).json()["application"]["status"] == "submitted"
+    huge = "9" * 26
+    problem(c.get(f"{P}/applications/{huge}", headers=steward), 404)
+    problem(c.post(f"{P}/applications/{huge}/reject", json={"reason": "x"},
+                   headers=steward), 404)
+    problem(c.post(f"{P}/grants/{huge}/revoke", json={"reason": "x"}, headers=steward), 404)
