@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +41,7 @@ def usage_stats(
         if dim not in DIMENSIONS:
             raise AuditQueryError("group_by", f"{dim!r} is not one of {', '.join(DIMENSIONS)}")
     for name, day in (("since", since_day), ("until", until_day)):
-        if day is not None and not _DAY.match(day):
+        if day is not None and not _is_day(day):
             raise AuditQueryError(name, "a day as YYYY-MM-DD")
     cols = [usage.c[d] for d in group_by]
     stmt = sa.select(*cols, sa.func.sum(usage.c.count).label("count"))
@@ -59,6 +60,16 @@ def usage_stats(
         out = []
         for r in conn.execute(stmt):
             m = dict(r._mapping)
-            m["count"] = int(m["count"])
+            m["count"] = int(m["count"] or 0)  # no dimensions, no rows: a sum of NULL
             out.append(m)
         return out
+
+
+def _is_day(value: str) -> bool:
+    if not _DAY.match(value):
+        return False
+    try:
+        date.fromisoformat(value)  # 2026-02-30 matches the pattern but is no day
+    except ValueError:
+        return False
+    return True

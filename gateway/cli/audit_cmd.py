@@ -15,7 +15,7 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine
 
-from audit import AuditError, AuditLog, AuditQueryError, AuditRecord
+from audit import ArchiveError, AuditError, AuditLog, AuditQueryError, AuditRecord
 from audit.archive import export_archive, purge, verify_archive
 from audit.export import write_csv, write_jsonl, write_table
 from audit.query import EXACT, parse_filters, parse_time, query_records
@@ -198,7 +198,10 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     t_until = _time("until", until)
     assert t_until is not None
     st = _state(ctx)
-    res = export_archive(st.engine, st.keys, until=t_until, to=to)
+    try:
+        res = export_archive(st.engine, st.keys, until=t_until, to=to)
+    except OSError as exc:  # a folder it may not create or write, a full disk
+        raise ArchiveError(f"{to}: {exc.strerror or exc}") from None
     st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
               until=t_until, records=res.records, directory=str(res.directory))
     click.echo(f"exported {res.records} records of {res.chains} chains and {res.checkpoints} "

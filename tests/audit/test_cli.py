@@ -86,3 +86,25 @@ def test_stats(setup: dict[str, Any]) -> None:
     r = run(setup, "stats", "--by", "system,department", "--format", "jsonl")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output) == {"system": "vehicles", "department": "czt", "count": 12}
+
+
+def test_export_to_a_folder_it_cannot_create_is_one_line(setup: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    """An OSError from creating or writing the archive folder was a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = CliRunner().invoke(audit, ["export", "--until", "2999-01-01",
+                                   "--to", str(blocker / "archive")], env=setup["env"])
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert f"{blocker / 'archive'}: Not a directory" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_stats_with_no_dimensions(setup: dict[str, Any]) -> None:
+    r = run(setup, "stats", "--by", "")
+    assert r.exit_code == 0, r.output
+    assert r.output.split() == ["count", "12"]
+    r = run(setup, "stats", "--by", "", "--event-type", "no_such_event")
+    assert r.exit_code == 0, r.output  # was a TypeError: the sum of no rows is NULL
+    assert r.output.split() == ["count", "0"]

@@ -96,6 +96,16 @@ def test_usage_stats(log50: AuditLog, audit_engine: sa.Engine) -> None:
         {"outcome": "allow", "count": 40}, {"outcome": "deny", "count": 10}]
 
 
+def test_usage_stats_total_of_nothing_and_impossible_days(audit_engine: sa.Engine) -> None:
+    """No dimensions (``--by ""``, ``?by=,``) on a log with no data use summed NULL:
+    TypeError, a traceback in the CLI and a 500 in the API. And 2026-02-30 matched the
+    day pattern and was used as a bound."""
+    assert usage_stats(audit_engine, group_by=[]) == [{"count": 0}]
+    for day in ("2026-02-30", "2026-13-01"):
+        with pytest.raises(AuditQueryError, match="YYYY-MM-DD"):
+            usage_stats(audit_engine, since_day=day)
+
+
 def test_secrets_never_stored(make_log: Callable[..., AuditLog],
                               audit_engine: sa.Engine) -> None:
     log = make_log()
