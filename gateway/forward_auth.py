@@ -41,12 +41,32 @@ from gateway.proxy import (
 from gateway.proxy_path import SYSTEM_RE, BadPath, parse
 
 
-def _first(headers: dict[str, str], *names: str) -> str | None:
-    for name in names:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
+def _only(raw: list[tuple[bytes, bytes]], names: frozenset[bytes], *,
+          fold: bool = False) -> str | None:
+    """The one value the front proxy gave under any of ``names`` (lower case), or None.
+
+    nginx sets ``X-Original-*``, Traefik and Caddy set ``X-Forwarded-*`` and pass the
+    client's other headers along, so the spelling the front proxy did not set is the
+    client's: two different values (in either spelling, or one header twice) cannot be
+    told apart and are refused (BadPath, answered 403)."""
+    found: str | None = None
+    for k, v in raw:
+        if v and k.lower() in names:
+            value = v.decode("latin-1")
+            if fold:
+                value = value.upper()
+            if found is not None and value != found:
+                raise BadPath("the front proxy's request line is ambiguous")
+            found = value
+    return found
+
+
+_URI = frozenset({b"x-original-uri", b"x-forwarded-uri"})
+_METHOD = frozenset({b"x-original-method", b"x-forwarded-method"})
+_SYSTEM = frozenset({b"x-govgate-system"})
+# honoured by some upstream frameworks; nginx would forward it as the client sent it
+_METHOD_OVERRIDE = frozenset({b"x-http-method-override", b"x-http-method",
+                              b"x-method-override"})
 
 
 class VerifyEndpoint:
@@ -77,12 +97,15 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
     outcome, status = "deny", 403
     headers: dict[str, str] = {"X-Request-ID": request_id, "Cache-Control": "no-store"}
     try:
-        sent = first_values(scope["headers"])
-        uri = _first(sent, "x-original-uri", "x-forwarded-uri") or ""
-        method = (_first(sent, "x-original-method", "x-forwarded-method") or "GET").upper()
+        raw_headers = scope["headers"]
+        sent = first_values(raw_headers)
+        uri = _only(raw_headers, _URI) or ""
+        method = _only(raw_headers, _METHOD, fold=True) or "GET"
         audit["extra"].update(method=method, uri=uri[:500])
+        if _only(raw_headers, _METHOD_OVERRIDE, fold=True) not in (None, method):
+            raise BadPath("a method-override header names another method")
         raw_path, _, query = uri.encode("latin-1", "replace").partition(b"?")
-        system_hint = sent.get("x-govgate-system")
+        system_hint = _only(raw_headers, _SYSTEM)
         if system_hint is not None:
             if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
                 raise BadPath("bad system or URI")

@@ -28,6 +28,9 @@ IDENTITY_EXACT = frozenset({
     "x-remote-group", "x-remote-email", "x-client-cert", "x-ssl-client-cert",
     "x-ssl-client-dn", "x-client-dn",
 })
+# a method other than the request's, honoured by some upstream frameworks: the decision
+# was made on the request's own method, so the upstream never sees another
+METHOD_OVERRIDE = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
 IDENTITY_PREFIXES = ("x-auth-request-", "x-user", "x-govgate-", "x-webauth-", "x-remote-")
 # cookies of the gateway's own session: never shown to an upstream
 GATEWAY_COOKIE_PREFIXES = (
@@ -92,7 +95,8 @@ class HeaderPolicy:
         n = _norm(name)
         if n == "host":
             return _HOST
-        if (n in HOP_BY_HOP or n in GATEWAY_SET or self.is_identity(name) or "_" in name):
+        if (n in HOP_BY_HOP or n in GATEWAY_SET or n in METHOD_OVERRIDE
+                or self.is_identity(name) or "_" in name):
             return _DROP
         return _COOKIE if n == "cookie" else _KEEP
 

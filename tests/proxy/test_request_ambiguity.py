@@ -1,0 +1,94 @@
+"""A request the gateway could read one way and the front proxy or the upstream
+another: the forward-auth request line, method-override headers, ``Connection``
+nominating the gateway's own headers, and tokens signed by a key of another use."""
+
+from __future__ import annotations
+
+from policies import make_line
+from tests.proxy.conftest import World
+
+METHOD_OVERRIDES = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+
+
+async def test_forward_auth_refuses_two_different_request_lines(world: World) -> None:
+    """Traefik's forwardAuth and Caddy's forward_auth set X-Forwarded-Uri/-Method and pass
+    the client's other headers along: a client-added X-Original-URI must not decide."""
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/public/*", "GET"))
+    ok = [("X-Forwarded-Uri", "/s/echo/public/x"), ("X-Forwarded-Method", "GET")]
+    r = await world.request("GET", "/auth/verify", token=other, headers=ok)
+    assert r.status == 200
+    # what the front proxy is really forwarding is /s/echo/admin, DELETE
+    smuggled = [
+        [("X-Forwarded-Uri", "/s/echo/admin"), ("X-Original-URI", "/s/echo/public/x")],
+        [("X-Forwarded-Uri", "/s/echo/public/x"), ("X-Forwarded-Method", "DELETE"),
+         ("X-Original-Method", "GET")],
+        [("X-Original-URI", "/s/echo/public/x"), ("X-Original-URI", "/s/echo/admin")],
+        [("X-Forwarded-Uri", "/s/echo/public/x"), ("X-Forwarded-Method", "DELETE"),
+         ("X-Forwarded-Method", "GET")],
+        [("X-Original-URI", "/public/x"), ("X-Govgate-System", "echo"),
+         ("X-Govgate-System", "down")],
+    ]
+    for headers in smuggled:
+        r = await world.request("GET", "/auth/verify", token=other, headers=headers)
+        assert r.status == 403, headers
+        assert "x-govgate-assertion" not in r.headers
+    # the same value twice (a front proxy that sets both) is not ambiguous
+    r = await world.request("GET", "/auth/verify", token=other, headers=[
+        *ok, ("X-Original-URI", "/s/echo/public/x"), ("X-Original-Method", "get")])
+    assert r.status == 200
+
+
+async def test_method_override_headers(world: World) -> None:
+    """The decision is made on the request's method; an upstream framework that honours
+    a method-override header must not run another one."""
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "POST"))
+    for name in METHOD_OVERRIDES:
+        r = await world.request("POST", "/s/echo/api/x", token=other, body=b"{}",
+                                headers=[(name, "DELETE")])
+        assert r.status == 200, r.body
+        sent = [k.lower() for k, _ in r.json()["headers"]]
+        assert name.lower() not in sent, name
+        # forward-auth cannot strip it from what nginx forwards: it refuses
+        r = await world.request("GET", "/auth/verify", token=other, headers=[
+            ("X-Original-URI", "/s/echo/api/x"), ("X-Original-Method", "POST"),
+            (name, "DELETE")])
+        assert r.status == 403, name
+    r = await world.request("GET", "/auth/verify", token=other, headers=[
+        ("X-Original-URI", "/s/echo/api/x"), ("X-Original-Method", "POST")])
+    assert r.status == 200
+
+
+async def test_connection_cannot_nominate_the_gateways_headers(world: World) -> None:
+    r = await world.request("GET", "/s/echo/api/x", token=world.token(), headers=[
+        ("Connection", "X-Govgate-Assertion, X-Request-ID, X-Forwarded-For, Cookie"),
+        ("Cookie", "theme=dark")])
+    assert r.status == 200, r.body
+    got = [(k.lower(), v) for k, v in r.json()["headers"]]
+    names = [k for k, _ in got]
+    for name in ("x-govgate-assertion", "x-request-id", "x-forwarded-for"):
+        assert names.count(name) == 1, name
+    assert not any(k == "connection" and "govgate" in v.lower() for k, v in got)
+    assertion = dict(got)["x-govgate-assertion"]
+    assert world.services.keys.verify_jwt("assertion", assertion)["aud"] == "echo"
+
+
+async def test_a_token_signed_by_another_keys_use_is_refused(world: World) -> None:
+    """An upstream holds assertions (signed by the assertion key): replayed as a bearer
+    token, with or without an at+jwt header, it is not an access token."""
+    good = world.token()
+    claims = world.services.keys.verify_jwt("token", good)
+    keys = world.services.keys
+    for use in ("assertion", "audit"):
+        token = keys.sign_jwt(use, claims, headers={"typ": "at+jwt"})
+        r = await world.request("GET", "/s/echo/api/x", token=token)
+        assert r.status == 401, use
+    r = await world.request("GET", "/s/echo/api/x", token=good)
+    assert r.status == 200
+    assertion = dict((k.lower(), v) for k, v in r.json()["headers"])["x-govgate-assertion"]
+    r = await world.request("GET", "/s/echo/api/x", token=assertion)
+    assert r.status == 401
+    r = await world.request("GET", "/auth/verify", token=assertion, headers=[
+        ("X-Original-URI", "/s/echo/api/x"), ("X-Original-Method", "GET")])
+    assert r.status == 401
