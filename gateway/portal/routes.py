@@ -193,13 +193,25 @@ async def login_submit(request: Request) -> Response:
     org = services.org
     user = _user(request, username) if username else None
     now = services.clock()
+
+    async def refuse_if_locked(user: User | None) -> Response | None:
+        if user is None or user.locked_until is None or user.locked_until <= now:
+            return None
+        await _emit(request, _record(request, "login", "failure", actor_user=username,
+                                     department=user.department, reason="account locked"))
+        return again(t("locked", minutes=_minutes_left(user, request)))
+
     try:
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            await _emit(request, _record(request, "login", "failure", actor_user=username,
-                                         department=user.department, reason="account locked"))
-            return again(t("locked", minutes=_minutes_left(user, request)))
+        if refused := await refuse_if_locked(user):
+            return refused
         stored = org.password_hash(username) if user is not None else None
         ok = await run_in_threadpool(verify_password, stored, password)
+        # guesses sent together all passed the check above before the first was hashed:
+        # if the wrong ones locked the account meanwhile, a right one must not sign in
+        # (nor lift the lock), or parallel guesses outrun the lockout
+        if ok and user is not None and (refused := await refuse_if_locked(
+                _user(request, username))):
+            return refused
         if user is None or not ok or user.status != "active":
             reason = ("unknown user" if user is None else
                       "wrong password" if not ok else f"user {user.status}")

@@ -259,3 +259,29 @@ def test_rp_initiated_logout(client: TestClient, idp: Services) -> None:
     r = client.get("/oauth2/logout", params={"post_logout_redirect_uri": "https://evil.example"},
                    follow_redirects=False)
     assert r.status_code == 200 and "location" not in r.headers
+
+
+def test_a_guess_in_flight_when_the_account_locks_is_refused(
+        frozen: tuple[Services, FrozenClock, TestClient], monkeypatch: pytest.MonkeyPatch,
+        ) -> None:
+    """Many guesses sent at once all pass the lock check before the first is hashed;
+    one that turns out right must not sign in (nor lift the lock) once the others have
+    locked the account meanwhile."""
+    import gateway.portal.routes as routes
+
+    idp, _clock, client = frozen
+    settings = idp.settings
+    real = routes.verify_password
+
+    def meanwhile(stored: str | None, password: str) -> bool:
+        for _ in range(settings.lockout_threshold):  # the parallel wrong guesses
+            idp.org.record_failure("zhang.san", threshold=settings.lockout_threshold,
+                                   window_seconds=settings.lockout_window_seconds)
+        return bool(real(stored, password))
+
+    monkeypatch.setattr(routes, "verify_password", meanwhile)
+    r = login(client)
+    assert r.status_code == 200 and "账号已锁定" in r.text
+    assert SESSION_COOKIE not in r.cookies
+    monkeypatch.setattr(routes, "verify_password", real)
+    assert "账号已锁定" in login(client).text  # still locked
