@@ -329,13 +329,28 @@ def _hint_claims(p: Provider, hint: str | None) -> dict[str, Any]:
     return claims if claims.get("iss") == p.server.issuer else {}
 
 
+#: what the sign-out confirmation form carries back to ``end_session``
+LOGOUT_PARAMS = ("client_id", "post_logout_redirect_uri", "state")
+
+
 async def end_session(request: Request) -> Response:
+    from gateway.portal.routes import csrf_ok, render
+
     p = _provider(request)
     params: dict[str, str] = dict(request.query_params)
+    form = None
     if request.method == "POST":
-        params.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
     hint = _hint_claims(p, params.get("id_token_hint"))
     session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if session is not None and hint.get("sid") != session.sid and not (
+            form is not None and csrf_ok(request, form)):
+        # no id_token_hint of this session: any site can send the browser here (the
+        # Lax cookie goes along on a top-level GET), so the user confirms first
+        # (RP-Initiated Logout 1.0 sections 2 and 6), with the form's CSRF token
+        return render(request, "logout_confirm.html", hidden=[
+            (k, params[k]) for k in LOGOUT_PARAMS if params.get(k)])
     if session is None and hint.get("sid"):
         row = p.store.get_session(str(hint["sid"]))
         if row is not None and row.revoked_at is None and row.username == hint.get("sub"):

@@ -285,3 +285,27 @@ def test_a_guess_in_flight_when_the_account_locks_is_refused(
     assert SESSION_COOKIE not in r.cookies
     monkeypatch.setattr(routes, "verify_password", real)
     assert "账号已锁定" in login(client).text  # still locked
+
+
+def test_rp_initiated_logout_without_a_hint_asks_first(client: TestClient, idp: Services,
+                                                       ) -> None:
+    """A link or redirect from any site to /oauth2/logout (the SameSite=Lax cookie goes
+    along on a top-level GET) must not end the session by itself: without an
+    id_token_hint of this session the user confirms (OIDC RP-Initiated Logout 1.0
+    sections 2 and 6), with the form's CSRF token."""
+    login(client)
+    params = {"client_id": "office-web", "state": "s2",
+              "post_logout_redirect_uri": "http://127.0.0.1:9102/callback"}
+    r = client.get("/oauth2/logout", params=params, follow_redirects=False)
+    assert r.status_code == 200 and "location" not in r.headers
+    assert client.get("/portal", follow_redirects=False).status_code == 200  # still in
+    assert not [e for e in audit_events(idp, "logout") if e["outcome"] == "success"]
+    forged = client.post("/oauth2/logout", data={**params, "csrf_token": "forged"},
+                         follow_redirects=False)
+    assert forged.status_code == 200 and "location" not in forged.headers
+    assert client.get("/portal", follow_redirects=False).status_code == 200
+    r = client.post("/oauth2/logout", data={**params, "csrf_token": csrf_of(r.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "http://127.0.0.1:9102/callback?state=s2"
+    assert client.get("/portal", follow_redirects=False).status_code == 303
