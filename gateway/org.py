@@ -160,6 +160,8 @@ class Org:
     ) -> User:
         roles = sorted(set(roles)) or ["staff"]
         check_roles(roles)
+        if not name.strip():
+            raise ValidationError("user name is empty")
         if not USERNAME_RE.match(username):
             raise ValidationError(
                 f"bad username {username!r} (2-64 of lower-case letters, digits, ._-)"

@@ -26,7 +26,7 @@ from catalogue import Actor, InvalidInput
 from catalogue.io import load_yaml
 from catalogue.model import Application, Grant, Resource
 from gateway.catalogue_wiring import get_catalogue, get_workflow
-from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli, write_output
 from gateway.errors import ValidationError
 
 
@@ -207,7 +207,7 @@ def export(cli_ctx: CliContext, fmt: str, grants: bool, output: Path | None) -> 
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
 
 
 @catalogue.command()
@@ -239,6 +239,8 @@ def apply_for(cli_ctx: CliContext, code: str, department: str | None, items: str
     """Apply for a conditional resource (申请)."""
     services = _services(cli_ctx)
     actor = _actor(cli_ctx, as_user)
+    if department is not None:
+        services.org.department_region(department)  # NotFound: an application for no one
     with _problems():
         app = get_workflow(services).apply(
             actor, code, consumer=department, items=_items(items) or [], purpose=purpose,

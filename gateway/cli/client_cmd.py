@@ -12,7 +12,7 @@ import click
 import sqlalchemy as sa
 
 from gateway.cli.context import CliContext, pass_cli
-from gateway.errors import Conflict, NotFound
+from gateway.errors import Conflict, NotFound, ValidationError
 
 TEXT = {
     "zh": {"added": "已添加客户端 {cid}。",
@@ -82,8 +82,11 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
         secret = new_client_secret()
         entry["secret"] = secret
     if jwks_file:
-        with open(jwks_file, encoding="utf-8") as fh:
-            entry["jwks"] = json.load(fh)
+        try:
+            with open(jwks_file, encoding="utf-8") as fh:
+                entry["jwks"] = json.load(fh)
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+            raise ValidationError(f"{jwks_file}: not a JSON file ({exc})") from None
     if backchannel_logout_uri:
         entry["backchannel_logout_uri"] = backchannel_logout_uri
     services.state_applier().apply({"clients": [entry]})

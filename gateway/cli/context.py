@@ -79,6 +79,16 @@ class GovgateGroup(click.Group):
 pass_cli = click.make_pass_decorator(CliContext)
 
 
+def write_output(path: str | os.PathLike[str], text: str) -> None:
+    """Write a command's ``--output`` file; a missing folder or a refused write is one
+    line (the path and why), not a traceback."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ValidationError(f"{path}: {exc.strerror or exc}") from None
+
+
 def cli_context(ctx: click.Context) -> CliContext:
     """The CLI context of ``ctx``; a new one (closed with ``ctx``) when a group is
     invoked on its own, as tests and embedders do."""

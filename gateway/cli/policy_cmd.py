@@ -64,6 +64,15 @@ def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, 
                deny: bool) -> None:
     """Add a line, e.g. `policy add role:data_steward czt '/s/assets/api/*' GET`."""
     line = _line(subject, department, object, action, "deny" if deny else "allow")
+    # the state file's policies: section refuses these too (policies.statefile)
+    known = {d["code"] for d in cli_ctx.services.org.list_departments()}
+    problems = []
+    if line.department != "*" and line.department not in known:
+        problems.append(f"unknown department {line.department!r}")
+    if line.subject.startswith("dept:") and line.subject[5:] not in known:
+        problems.append(f"unknown department in subject {line.subject!r}")
+    if problems:
+        raise ValidationError("bad policy line", problems=problems)
     stored, created = _policies(cli_ctx).add(line, actor=_actor())
     click.echo(f"{'added' if created else 'exists'}\t{stored.id}\t{stored}")
 

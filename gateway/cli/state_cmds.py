@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli, write_output
 from gateway.statefile import Change, dump_yaml, export_state, load_file
 
 
@@ -54,8 +54,7 @@ def export(cli_ctx: CliContext, output: str) -> None:
     if output == "-":
         click.echo(text, nl=False)
     else:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write_output(output, text)
 
 
 def _end_sessions_of_disabled(services: Any, changes: list[Change]) -> None:

@@ -283,3 +283,49 @@ def test_serve_with_two_workers_shares_the_port_and_stops_cleanly(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     issued = run(initialised, "audit", "query", "--event-type", "token_issued", "--format", "jsonl")
     assert issued.stdout.count('"token_issued"') >= 20, issued.stdout[-500:]
+
+
+def test_bad_input_sweep_is_one_line_and_writes_nothing(
+    initialised: dict[str, str], tmp_path: Path
+) -> None:
+    """Inputs an operator types by mistake, each of which printed a traceback or
+    stored something that points nowhere: one localised line (exit 1) and no change."""
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    not_json = tmp_path / "jwks.json"
+    not_json.write_bytes(b"\xff\xfe not json")
+    missing_dir = tmp_path / "no" / "such" / "dir"
+    before = run(initialised, "export").stdout
+    cases = [
+        # (arguments, what the message names)
+        (["export", "-o", str(missing_dir / "state.yaml")], "No such file or directory"),
+        (["catalogue", "export", "-o", str(missing_dir / "cat.yaml")],
+         "No such file or directory"),
+        (["client", "add", "sync", "--name", "同步", "-d", "czt", "--grant-type",
+          "client_credentials", "--jwks-file", str(not_json)], "not a JSON file"),
+        (["policy", "add", "role:staff", "nodept", "/s/assets/api/*", "GET"],
+         "unknown department 'nodept'"),
+        (["policy", "add", "dept:nodept", "czt", "/s/assets/api/*", "GET"],
+         "unknown department in subject 'dept:nodept'"),
+        (["catalogue", "apply-for", "JG-0001", "--department", "nodept", "--items",
+          "plate_number", "--purpose", "统计", "--until", "2099-12-31"],
+         "unknown department 'nodept'"),
+        (["catalogue", "approve", "9" * 24], "no application"),
+        (["user", "add", "no.name", "--name", " ", "-d", "czt"], "user name is empty"),
+    ]
+    for args, says in cases:
+        result = run(initialised, *args, lang="zh_CN.UTF-8")
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr, args
+        assert result.stderr.startswith("错误：") and says in result.stderr, (args, result.stderr)
+    assert run(initialised, "export").stdout == before
+    assert run(initialised, "policy", "list").stdout.count("\n") == 1  # the header only
+    assert run(initialised, "catalogue", "grants").stdout.count("\n") == 1  # demo's grant
+    import sqlalchemy as sa
+
+    from catalogue.tables import applications
+
+    engine = sa.create_engine(initialised["GOVGATE_DATABASE_URL"])
+    with engine.connect() as conn:  # no application for a department that does not exist
+        assert conn.execute(sa.select(sa.func.count()).select_from(applications)).scalar() == 0
+    engine.dispose()
+    assert not missing_dir.exists()
