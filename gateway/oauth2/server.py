@@ -165,6 +165,14 @@ class IdentityServer(AuthorizationServer):
                 access_expires_at=datetime.fromtimestamp(claims["exp"], UTC)
                 if "exp" in claims else None,
             )
+        elif user is not None and request.family_id and "jti" in claims:
+            # no refresh token: the code's family still records the access token, so
+            # a replayed code revokes it (RFC 6749 section 4.1.2)
+            self.store.record_access(
+                family_id=request.family_id, client_id=client.client_id,
+                username=user.username, sid=user.sid, scope=token.get("scope", ""),
+                auth_time=user.auth_time, access_jti=claims["jti"],
+                access_expires_at=datetime.fromtimestamp(claims["exp"], UTC))
         self.event(
             request, "token_refreshed" if grant_type == "refresh_token" else "token_issued",
             "success", actor_user=user.username if user else None,

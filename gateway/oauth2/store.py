@@ -337,6 +337,23 @@ class Store:
                 expires_at=now + timedelta(seconds=lifetime),
             ))
 
+    def record_access(self, *, family_id: str, client_id: str, username: str,
+                      sid: str | None, scope: str, auth_time: int, access_jti: str,
+                      access_expires_at: datetime) -> None:
+        """Record in ``family_id`` an access token issued without a refresh token (the
+        client may not refresh), so that revoking the family (a replayed code) denies
+        it too: a row of the family whose token nobody holds (its secret is thrown
+        away), already used, kept until the access token expires."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(refresh_tokens.insert().values(
+                token_hash=self.hash("refresh", new_secret()), family_id=family_id,
+                client_id=client_id, username=username, sid=sid, scope=scope,
+                auth_time=auth_time, access_jti=access_jti,
+                access_expires_at=access_expires_at, created_at=now,
+                expires_at=access_expires_at, used_at=now,
+            ))
+
     def find_refresh(self, token: str) -> tuple[RefreshRow, bool] | None:
         """(row, usable) for a refresh token, without consuming it."""
         with self.engine.connect() as conn:

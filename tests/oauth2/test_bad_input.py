@@ -192,3 +192,32 @@ def test_forged_tokens_are_refused(client: TestClient, idp: Services) -> None:
     denials = audit_events(idp, "userinfo")
     assert len(denials) == len(forged)
     assert any("issuer" in (d["reason"] or "") for d in denials)
+
+
+def test_code_reuse_revokes_the_access_token_of_a_client_without_refresh(
+        settings: Settings) -> None:
+    """A client registered without the refresh_token grant gets no refresh token, so
+    no refresh-token family records its access token: a replayed code must still
+    revoke it (RFC 6749 section 4.1.2)."""
+    intranet = {"client_id": "intranet", "name": "内网门户", "department": "jgswj",
+                "grant_types": ["authorization_code"], "secret": "intranet-secret-0123456789abcd",
+                "redirect_uris": [OFFICE_CB]}
+    services = make_services(settings, extra_clients=[intranet])
+    auth = ("intranet", intranet["secret"])
+    try:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+            verifier, challenge = pkce()
+            login(client)
+            code = code_from(authorize(client, client_id="intranet", challenge=challenge))
+            first = _exchange(client, code, verifier, auth=auth)
+            assert first.status_code == 200 and "refresh_token" not in first.json()
+            bearer = {"Authorization": f"Bearer {first.json()['access_token']}"}
+            assert client.get("/oauth2/userinfo", headers=bearer).status_code == 200
+            again = _exchange(client, code, verifier, auth=auth)
+            assert again.json()["error"] == "invalid_grant"
+            intro = client.post("/oauth2/introspect",
+                                data={"token": first.json()["access_token"]}, auth=FINANCE)
+            assert intro.json() == {"active": False}
+            assert client.get("/oauth2/userinfo", headers=bearer).status_code == 401
+    finally:
+        close_services(services)
