@@ -243,6 +243,12 @@ def validate(
             missing = sorted(required - set(entry))
             for key in missing:
                 problems.append(f"{where}: missing key {key!r}")
+            # stored as text: a list or a mapping would fail in the database, a number
+            # would be stored as its digits without anyone having meant it
+            if "name" in entry and not (
+                isinstance(entry["name"], str) and entry["name"].strip()
+            ):
+                problems.append(f"{where}: name must be a non-empty string")
             key_value = entry.get(KEY_FIELD[section])
             if key_value is not None:
                 key_value = str(key_value)
@@ -379,6 +385,8 @@ def _client_problems(
         problems.append(f"{where}: authorization_code needs redirect_uris")
     if "client_credentials" in grants and method == "none":
         problems.append(f"{where}: client_credentials needs an authenticated client")
+    if "scope" in e and not isinstance(e["scope"], str):
+        problems.append(f"{where}: scope must be text (space-separated scopes)")
     bcl = e.get("backchannel_logout_uri")
     if bcl is not None:
         p = _check_url(bcl)

@@ -141,6 +141,30 @@ def test_unknown_section_and_missing_key() -> None:
     assert any("regions[0] (line 3): missing key 'code'" in p for p in problems)
 
 
+def test_names_and_scope_that_are_not_text_are_problems_not_crashes(
+    applier: StateApplier, engine: sa.Engine
+) -> None:
+    """A list or mapping as a name passed validation and failed in the database
+    (sqlite3.ProgrammingError: a traceback from govgate apply, --dry-run too)."""
+    doc = load_text(
+        "regions: [{code: gx, name: 5}]\n"
+        "departments: [{code: d, name: [财政厅], region: gx}]\n"
+        "users: [{username: li.si, name: {first: 四}, department: d}]\n"
+        "systems: [{code: s, name: '  ', department: d, upstream: 'http://127.0.0.1:9'}]\n"
+        "clients: [{client_id: c, name: 系统, department: d, grant_types: [client_credentials],\n"
+        "  secret: 0123456789abcdefghijklmnopqrstuv, scope: [openid]}]\n"
+    )
+    for dry_run in (True, False):
+        with pytest.raises(StateFileError) as info:
+            applier.apply(doc, dry_run=dry_run)
+        problems = "\n".join(info.value.problems)
+        for where in ("regions[0] (line 1)", "departments[0] (line 2)", "users[0] (line 3)",
+                      "systems[0] (line 4)"):
+            assert f"{where}: name must be a non-empty string" in problems
+        assert "clients[0] (line 5): scope must be text" in problems
+    assert _count(engine, departments) == 0 and _count(engine, users) == 0
+
+
 def test_private_key_material_in_client_jwks_is_refused() -> None:
     doc = load_text(
         "regions: [{code: gx, name: x}]\n"
