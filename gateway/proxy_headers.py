@@ -114,7 +114,9 @@ class HeaderPolicy:
             n = _norm(k.decode("latin-1"))
             if n in HOP_BY_HOP or n in connection_named or n == "x-request-id":
                 continue
-            if n == "set-cookie" and v.decode("latin-1").strip().lower().startswith(
+            # a cookie with an empty name ("=gg_session=x", or no "=" at all) goes back
+            # from the browser as its bare value, "gg_session=x" (RFC 6265bis 5.8.3)
+            if n == "set-cookie" and v.decode("latin-1").lstrip(" \t=").lower().startswith(
                     GATEWAY_COOKIE_PREFIXES):
                 continue
             out.append((k.lower(), v))

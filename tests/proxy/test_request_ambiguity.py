@@ -92,3 +92,37 @@ async def test_a_token_signed_by_another_keys_use_is_refused(world: World) -> No
     r = await world.request("GET", "/auth/verify", token=assertion, headers=[
         ("X-Original-URI", "/s/echo/api/x"), ("X-Original-Method", "GET")])
     assert r.status == 401
+
+
+async def test_an_upstream_cannot_set_the_gateways_cookies(world: World) -> None:
+    """A Set-Cookie with an empty name (``=gg_session=x``, or no ``=`` at all) comes back
+    from the browser as ``gg_session=x`` (RFC 6265bis 5.4, 5.8.3): an upstream could
+    plant a portal session or CSRF cookie beside the real one."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from gateway.proxy import get_proxy
+    from tests.proxy.conftest import Served
+
+    planted = ["=gg_session=attackers; Path=/", "gg_csrf; Path=/", " = GG_CSRF=x",
+               "=govgate_x=1", "GG_Session=x", "theme=dark; Path=/"]
+
+    async def plant(request: Request) -> Response:
+        response = Response(b"{}", media_type="application/json")
+        for value in planted:
+            response.raw_headers.append((b"set-cookie", value.encode()))
+        return response
+
+    async with Served(Starlette(routes=[Route("/{p:path}", plant)])) as upstream:
+        world.services.state_applier().apply({"systems": [
+            {"code": "cookies", "name": "种饼干", "department": "jgswj",
+             "upstream": f"http://127.0.0.1:{upstream.port}"}]})
+        get_proxy(world.services).systems.invalidate()
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"http://127.0.0.1:{world.gateway.port}/s/cookies/x",
+                               headers={"Authorization": f"Bearer {world.token()}"})
+    assert r.status_code == 200, r.text
+    assert r.headers.get_list("set-cookie") == ["theme=dark; Path=/"]
