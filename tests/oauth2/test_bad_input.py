@@ -221,3 +221,50 @@ def test_code_reuse_revokes_the_access_token_of_a_client_without_refresh(
             assert client.get("/oauth2/userinfo", headers=bearer).status_code == 401
     finally:
         close_services(services)
+
+
+def test_near_miss_redirect_uris_never_redirect_whatever_else_is_wrong(
+        client: TestClient) -> None:
+    """Exact matching only (RFC 9700 section 4.1.3), and no error of any kind is sent to
+    a redirect URI that is not registered."""
+    _, challenge = pkce()
+    near = [OFFICE_CB + "/", OFFICE_CB + "x", OFFICE_CB + "?next=https://evil.example",
+            OFFICE_CB + "/../../evil", OFFICE_CB.upper(), OFFICE_CB + "#frag",
+            OFFICE_CB.replace("127.0.0.1", "127.0.0.1.evil.example"),
+            "http://127.0.0.1:9102@evil.example/callback"]
+    combos: list[dict[str, str]] = [
+        {}, {"response_type": "token"}, {"prompt": "none"}, {"max_age": "x"},
+        {"prompt": "none login"}, {"scope": "openid admin"},
+        {"code_challenge_method": "plain"}]
+    for uri in near:
+        for extra in combos:  # no session: prompt=none would otherwise redirect at once
+            r = authorize(client, redirect_uri=uri, challenge=challenge, **extra)
+            assert "location" not in r.headers, (uri, extra, r.headers.get("location"))
+            assert r.status_code == 400, (uri, extra)
+    login(client)
+    for uri in near[:3]:
+        r = authorize(client, redirect_uri=uri, challenge=challenge)
+        assert r.status_code == 400 and "location" not in r.headers, uri
+    # a second redirect_uri parameter is refused, not redirected to
+    r = client.get("/oauth2/authorize", params=[
+        ("response_type", "code"), ("client_id", OFFICE[0]), ("redirect_uri", OFFICE_CB),
+        ("redirect_uri", "https://evil.example/cb"), ("scope", "openid"),
+        ("code_challenge", challenge), ("code_challenge_method", "S256")],
+        follow_redirects=False)
+    assert r.status_code == 400 and "location" not in r.headers
+
+
+def test_pkce_cannot_be_downgraded_or_skipped(client: TestClient) -> None:
+    """RFC 9700 section 4.8: a verifier for a code issued without a challenge is
+    refused; a code issued with a challenge needs its verifier."""
+    verifier, challenge = pkce()
+    login(client)
+    code = code_from(authorize(client))  # a confidential client may omit PKCE
+    r = _exchange(client, code, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    _no_token(r)
+    code = code_from(authorize(client, challenge=challenge))
+    r = client.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
+                                           "redirect_uri": OFFICE_CB}, auth=OFFICE)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
