@@ -242,6 +242,14 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
         claims = services.keys.verify_jwt("token", logout_token)
         assert claims["aud"] == "office-web" and claims["sid"]
         assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+        # Back-Channel Logout 1.0 section 2.4: no nonce (it must not pass for an ID
+        # token), typ logout+jwt, and every claim an RP checks
+        assert "nonce" not in claims
+        assert {"iss", "iat", "exp", "jti", "sub"} <= set(claims)
+        import base64
+        import json
+        header = json.loads(base64.urlsafe_b64decode(logout_token.split(".")[0] + "=="))
+        assert header["typ"] == "logout+jwt"
         kinds = {(e["event_type"], e["outcome"]) for e in audit_events(services)}
         assert ("logout", "success") in kinds and ("logout_backchannel", "success") in kinds
     finally:
