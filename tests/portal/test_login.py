@@ -205,8 +205,20 @@ def test_prompt_none_without_session(client: TestClient) -> None:
 
 
 def test_open_redirect_is_refused(client: TestClient) -> None:
+    from urllib.parse import urlsplit
+
     r = login(client, next_url="//evil.example/x")
     assert r.headers["location"] == "/portal"
+    # browsers drop tab/CR/LF inside a URL and read "\\" as "/"
+    for next_url in ("/\\evil.example", "/\\/evil.example", "https://evil.example",
+                     "\\\\evil.example", "/\t/evil.example", "/\r\n/evil.example",
+                     "javascript:alert(1)", " //evil.example", "/%2F/evil.example"):
+        client.cookies.clear()
+        location = login(client, next_url=next_url).headers["location"]
+        split = urlsplit(location)
+        assert not split.scheme and not split.netloc, (next_url, location)
+        assert not location.startswith("//") and "\\" not in location, (next_url, location)
+        assert not any(c in location for c in "\t\r\n"), (next_url, location)
 
 
 def test_logout_ends_session_everywhere(settings: Settings) -> None:
