@@ -81,9 +81,12 @@ def test_lockout_with_remaining_time(frozen: tuple[Services, FrozenClock, TestCl
         assert "用户名或密码错误" in r.text
     r = login(client, password="wrong-password-123")
     assert "账号已锁定" in r.text and "15 分钟" in r.text
-    # even the right password is refused while locked
+    # even the right password is refused while locked, in any spelling of the name
     r = login(client)
     assert r.status_code == 200 and "账号已锁定" in r.text
+    for name in ("Zhang.San", "ZHANG.SAN", " zhang.san ", "zhang.san\t"):
+        r = login(client, username=name)
+        assert r.status_code == 200 and SESSION_COOKIE not in r.cookies, name
     clock.advance(10 * 60)
     assert "5 分钟" in login(client).text
     assert audit_events(idp, "login_lockout")
