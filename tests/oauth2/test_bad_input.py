@@ -268,3 +268,35 @@ def test_pkce_cannot_be_downgraded_or_skipped(client: TestClient) -> None:
                                            "redirect_uri": OFFICE_CB}, auth=OFFICE)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     _no_token(r)
+
+
+def test_a_code_or_refresh_token_is_bound_to_its_client_and_redirect_uri(
+        client: TestClient) -> None:
+    """Code injection: a code (or refresh token) of office-web is worthless to another
+    client, and to office-web itself with another redirect_uri."""
+    verifier, challenge = pkce()
+    login(client)
+    code = code_from(authorize(client, challenge=challenge))
+    mobile = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+              "client_id": "mobile-app", "redirect_uri": "http://127.0.0.1:9200/cb"}
+    r = client.post("/oauth2/token", data=mobile)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
+    r = client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": OFFICE_CB + "/other"}, auth=OFFICE)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
+    code = code_from(authorize(client, challenge=challenge))
+    r = client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier},
+        auth=OFFICE)  # redirect_uri was in the authorization request: required here
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
+    code = code_from(authorize(client, challenge=challenge))
+    tokens = _exchange(client, code, verifier).json()
+    r = client.post("/oauth2/token", data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+        "client_id": "mobile-app"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    _no_token(r)
