@@ -100,8 +100,12 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
         raw_headers = scope["headers"]
         sent = first_values(raw_headers)
         uri = _only(raw_headers, _URI) or ""
-        method = _only(raw_headers, _METHOD, fold=True) or "GET"
+        # no default: a front proxy that does not say the method would have every
+        # request checked as a GET (fail closed, and the set-up error shows at once)
+        method = _only(raw_headers, _METHOD, fold=True) or ""
         audit["extra"].update(method=method, uri=uri[:500])
+        if not method:
+            raise BadPath("the front proxy did not send the request's method")
         if _only(raw_headers, _METHOD_OVERRIDE, fold=True) not in (None, method):
             raise BadPath("a method-override header names another method")
         raw_path, _, query = uri.encode("latin-1", "replace").partition(b"?")

@@ -33,6 +33,13 @@ async def test_forward_auth_refuses_two_different_request_lines(world: World) ->
         r = await world.request("GET", "/auth/verify", token=other, headers=headers)
         assert r.status == 403, headers
         assert "x-govgate-assertion" not in r.headers
+    # a front proxy that does not say the method: not checked as a GET
+    r = await world.request("GET", "/auth/verify", token=other,
+                            headers=[("X-Original-URI", "/s/echo/public/x")])
+    assert r.status == 403
+    r = await world.request("GET", "/auth/verify", token=other, headers=[
+        ("X-Original-Method", "GET")])
+    assert r.status == 403
     # the same value twice (a front proxy that sets both) is not ambiguous
     r = await world.request("GET", "/auth/verify", token=other, headers=[
         *ok, ("X-Original-URI", "/s/echo/public/x"), ("X-Original-Method", "get")])
