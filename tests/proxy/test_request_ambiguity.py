@@ -133,3 +133,16 @@ async def test_an_upstream_cannot_set_the_gateways_cookies(world: World) -> None
                                headers={"Authorization": f"Bearer {world.token()}"})
     assert r.status_code == 200, r.text
     assert r.headers.get_list("set-cookie") == ["theme=dark; Path=/"]
+
+
+async def test_folded_or_padded_header_names_never_reach_the_upstream(world: World) -> None:
+    """obs-fold (RFC 9112 section 5.2) and whitespace before the colon (section 5.1) are
+    how a header hides from one parser and appears to the next: refused outright by
+    the server govgate runs on, so the header filter never has to guess."""
+    token = world.token()
+    for headers in ([("X-Other", "1\r\n X-Govgate-User: admin")],
+                    [("X-Govgate-Assertion ", "forged")],
+                    [("X-Forwarded-User\t", "admin")]):
+        r = await world.request("GET", "/s/echo/api/x", token=token, headers=headers)
+        assert r.status == 400, headers
+    assert world.echo.seen == []
