@@ -67,6 +67,11 @@ class InvalidAssertion(Exception):
         self.reason = reason
 
 
+#: key ids of the gateway's other keys (``<use>-<date>-<thumbprint>``), which are in the
+#: same JWKS but never sign an assertion
+OTHER_USES = ("token-", "audit-")
+
+
 def _b64json(part: str) -> Any:
     import base64
 
@@ -120,6 +125,8 @@ class AssertionVerifier:
         for jwk in jwks.get("keys", []):
             kid, alg = jwk.get("kid"), jwk.get("alg")
             if not isinstance(kid, str) or alg not in ALGORITHMS or jwk.get("use", "sig") != "sig":
+                continue
+            if kid.startswith(OTHER_USES):  # the gateway's token and audit keys
                 continue
             keys[kid] = (alg, KeySet.import_key_set({"keys": [jwk]}))
         self._keys = keys

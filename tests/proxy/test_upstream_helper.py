@@ -95,3 +95,19 @@ def test_wsgi_middleware(world: World) -> None:
     assert seen["username"] == "zhang.san"
     mw({"PATH_INFO": "/x"}, lambda st, h: statuses.append(st))
     assert statuses == ["200 OK", "401 Unauthorized"]
+
+
+def test_only_assertion_keys_verify_an_assertion(world: World) -> None:
+    """The JWKS also lists the token and audit keys: a JWT one of them signed is never
+    an assertion, whatever its header says (the gateway signs nothing of the sort
+    today; the helper does not rely on that)."""
+    from gateway.assertion import TYP, assertion_claims
+
+    keys = world.services.keys
+    claims = assertion_claims(WHO, issuer=world.services.settings.issuer, system="echo",
+                              request_id="r1", now=world.services.clock())
+    verifier = _verifier(world)
+    assert verifier.verify(keys.sign_jwt("assertion", claims, headers={"typ": TYP}))
+    for use in ("token", "audit"):
+        with pytest.raises(InvalidAssertion):
+            verifier.verify(keys.sign_jwt(use, claims, headers={"typ": TYP}))
