@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.api.media import PREFIX as API_PREFIX
+from gateway.api.media import refuse_non_json
 from gateway.errors import problem_body
 from gateway.services import Services
 
@@ -130,7 +132,9 @@ class GatewayApp(Starlette):
 
     ``/s/...`` goes straight to the proxy, and ``GET|HEAD /auth/verify`` to
     forward-auth: both answer every outcome themselves (audited), so the error
-    middleware and the router would only add work to the busiest paths.
+    middleware and the router would only add work to the busiest paths. A
+    state-changing ``/api/...`` request that does not declare JSON is answered 415
+    here, before any route (``gateway.api.media``: CSRF from same-site pages).
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -165,6 +169,11 @@ class GatewayApp(Starlette):
                     scope["app"] = self
                     await verify_asgi(scope, receive, send)
                     return
+                if path.startswith(API_PREFIX):
+                    refused = refuse_non_json(scope)
+                    if refused is not None:
+                        await problem_response(refused)(scope, receive, send)
+                        return
             await Starlette.__call__(self, scope, receive, send)
 
         if not trusted:

@@ -10,7 +10,8 @@
     ├── Conflict                     the change contradicts stored state
     │   └── RoleConflict             三员分立: two admin roles on one account
     ├── Unauthorized                 no or bad credential (401)
-    └── Forbidden                    authenticated, not allowed (403)
+    ├── Forbidden                    authenticated, not allowed (403)
+    └── UnsupportedMediaType         a body (or a cookie-authenticated change) not in JSON (415)
 
 Lower packages (keys, audit, ...) raise their own errors; ``problem_response``
 turns any of them into RFC 9457 problem details.
@@ -105,6 +106,12 @@ class Forbidden(GovgateError):
     code = "forbidden"
     status = 403
     title = "Forbidden"
+
+
+class UnsupportedMediaType(GovgateError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
 
 
 def problem_body(exc: Exception) -> tuple[int, dict[str, Any]]:
