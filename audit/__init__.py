@@ -9,6 +9,7 @@
 
 from audit.errors import (
     ArchiveError,
+    ArchiveUnreadable,
     AuditError,
     AuditQueryError,
     AuditRecordError,
@@ -21,6 +22,7 @@ from audit.writer import AuditLog
 
 __all__ = [
     "ArchiveError",
+    "ArchiveUnreadable",
     "AuditError",
     "AuditLog",
     "AuditQueryError",

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from audit.chain import RECORD_COLUMNS, Problem, row_tuple
 from audit.checkpoints import KEY_USE, b64u, unb64u
-from audit.errors import ArchiveError, PurgeRefused
+from audit.errors import ArchiveError, ArchiveUnreadable, PurgeRefused
 from audit.record import AuditRecord, canonical_json
 from audit.tables import anchors, chains, checkpoints, records
 from audit.verify import SEAL_EVENT, Sources, VerifyReport, verify_sources
@@ -220,8 +220,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], st
         manifest = json.loads(body)
         sigdoc = json.loads((d / "manifest.sig").read_text(encoding="utf-8"))
         jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise ArchiveError(f"{d}: not a readable audit archive ({exc})") from None
+    except OSError as exc:  # there, but not readable: nothing checked, nothing proven
+        raise ArchiveUnreadable(f"{exc.filename or d}: {exc.strerror or exc}") from None
     if manifest.get("format") != FORMAT:
         raise ArchiveError(f"{d}: unknown archive format {manifest.get('format')!r}")
     try:
@@ -232,16 +234,28 @@ def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], st
         if name not in FILES:
             raise ArchiveError(f"{d}/manifest.json: unexpected file {name!r}")
         path = d / name
-        if not path.exists() or _sha256_file(path) != digest:
+        try:
+            changed = _sha256_file(path) != digest
+        except FileNotFoundError:
+            changed = True
+        except OSError as exc:
+            raise ArchiveUnreadable(f"{path}: {exc.strerror or exc}") from None
+        if changed:
             raise ArchiveError(f"{d}/{name}: changed or missing since the archive was written")
     return manifest, hashlib.sha256(body).hexdigest()
 
 
 def verify_archive(directory: str | os.PathLike[str]) -> VerifyReport:
-    """Verify an archive offline: manifest signature, file digests, chains, checkpoints."""
+    """Verify an archive offline: manifest signature, file digests, chains, checkpoints.
+
+    A missing, changed or damaged file is a problem in the report; a file that is there
+    but cannot be read raises :class:`ArchiveUnreadable` (nothing could be checked).
+    """
     d = Path(directory)
     try:
         manifest, _ = read_manifest(d)
+    except ArchiveUnreadable:
+        raise
     except ArchiveError as exc:
         rep = VerifyReport()
         rep.add(Problem("archive", str(d), exc.description))

@@ -6,6 +6,7 @@
     │   └── ChainLostError          another writer owns this chain now (lease lost)
     ├── AuditQueryError             a malformed query filter; names the field (400)
     ├── ArchiveError                an archive is missing, unreadable or does not verify
+    │   └── ArchiveUnreadable       a file of it could not be read (permissions, I/O)
     └── PurgeRefused                a purge would drop records still needed (409)
 """
 
@@ -51,6 +52,13 @@ class AuditQueryError(AuditError):
 class ArchiveError(AuditError):
     code = "audit_archive"
     title = "Audit archive error"
+
+
+class ArchiveUnreadable(ArchiveError):
+    """An archive file exists but could not be read (no permission, an I/O error):
+    nothing was checked, so this is no evidence of tampering either way."""
+
+    code = "audit_archive_unreadable"
 
 
 class PurgeRefused(AuditError):

@@ -32,6 +32,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "dept.added": ("已添加部门 {code}。", "added department {code}."),
     "error": ("错误：{message}", "error: {message}"),
+    "audit.archive_missing": ("审计归档目录不存在：{path}", "{path}: no such audit archive"),
+    "audit.archive_unreadable": (
+        "无法读取审计归档 {path}：{reason}",
+        "{path}: cannot read the audit archive: {reason}",
+    ),
+    "audit.not_an_archive": (
+        "{path} 不是审计归档（其中没有 {files}）",
+        "{path}: not an audit archive (it holds none of {files})",
+    ),
     "demo.ready": ("govgate 演示环境已启动", "govgate demo is running"),
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),

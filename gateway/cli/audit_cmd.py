@@ -1,7 +1,8 @@
 """``govgate audit``: verify, query, export, purge, stats.
 
-Exit codes: ``verify`` 0 intact, 1 tampered or unreadable; every command 1 on an
-error (one line on stderr), 2 on bad usage (a malformed filter included).
+Exit codes: ``verify`` 0 intact, 1 tampered; every command 1 on an error (one line
+on stderr), 2 on bad usage (a malformed filter included) and
+on an ``--archive`` that is missing, unreadable or no archive at all (one line).
 Queries, exports and purges run by an operator are themselves audited, with the
 operating-system account as the actor.
 """
@@ -10,23 +11,32 @@ from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy.engine import Engine
 
-from audit import ArchiveError, AuditError, AuditLog, AuditQueryError, AuditRecord
-from audit.archive import export_archive, purge, verify_archive
+from audit import (
+    ArchiveError,
+    ArchiveUnreadable,
+    AuditError,
+    AuditLog,
+    AuditQueryError,
+    AuditRecord,
+)
+from audit.archive import FILES, export_archive, purge, verify_archive
 from audit.export import write_csv, write_jsonl, write_table
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
-from gateway.cli.context import GovgateGroup, cli_context
+from gateway.cli.context import GovgateGroup, cli_context, input_error
 from gateway.services import os_actor
 from gateway.settings import Settings
 from keys import KeyService
 
 SHOWN_PROBLEMS = 10
+ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
 
 
 class _Ctx:
@@ -75,6 +85,24 @@ def _time(param: str, value: str | None) -> int | None:
         raise click.BadParameter(exc.description, param_hint=f"--{param}") from None
 
 
+def _archive(path: str) -> Path:
+    """``--archive`` as a directory that holds an archive: a path that is missing,
+    cannot be listed or holds none of an archive's files is an input error (exit 2),
+    not a tampered archive. One that holds some of them is verified, and any missing
+    or changed file is reported as tampering."""
+    d = Path(path)
+    try:
+        names = {p.name for p in d.iterdir()}
+    except FileNotFoundError:
+        raise input_error("audit.archive_missing", path=path) from None
+    except OSError as exc:
+        raise input_error("audit.archive_unreadable", path=path,
+                          reason=exc.strerror or exc) from None
+    if not names & set(ARCHIVE_FILES):
+        raise input_error("audit.not_an_archive", path=path, files=", ".join(ARCHIVE_FILES))
+    return d
+
+
 audit = GovgateGroup("audit", help="Verify, query, export and purge the audit log.")
 
 
@@ -105,13 +133,17 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
     """Recompute every hash and check every checkpoint signature.
 
     Exits 0 with a one-line summary when intact, 1 naming the first bad record or
-    checkpoint otherwise.
+    checkpoint otherwise; 2 (one line) when --archive is missing or unreadable.
     """
     t_since, t_until = _time("since", since), _time("until", until)
     if archive_dir is not None:
         if since or until:
             raise click.UsageError("--since/--until do not apply to --archive")
-        rep = verify_archive(archive_dir)
+        try:
+            rep = verify_archive(_archive(archive_dir))
+        except ArchiveUnreadable as exc:
+            raise input_error("audit.archive_unreadable", path=archive_dir,
+                              reason=exc.description) from None
         _report(rep)
         ctx.exit(0 if rep.ok else 1)
     st = _state(ctx)
@@ -217,8 +249,9 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
     """Delete archived records older than --until (never inside the retention period)."""
     t_until = _time("until", until)
     assert t_until is not None
+    archive = _archive(archive_dir)
     st = _state(ctx)
-    res = purge(st.engine, st.log, until=t_until, archive=archive_dir,
+    res = purge(st.engine, st.log, until=t_until, archive=archive,
                 retention_days=st.settings.audit_retention_days)
     if not res.records:
         click.echo("nothing to purge")

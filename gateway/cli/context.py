@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -74,6 +74,23 @@ class GovgateGroup(click.Group):
                 for problem in exc.problems:
                     click.echo(f"  - {problem}", err=True)
             ctx.exit(1)
+
+
+class InputError(click.ClickException):
+    """Input a command cannot act on (a missing file, a reversed time range): one line
+    in the error style (``错误：`` / ``error:``) on stderr and exit 2, like a usage error,
+    so that a script can tell it from a command that ran and failed (exit 1)."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(t("error", cli_lang(), message=self.format_message()), err=True)
+
+
+def input_error(key: str, **kwargs: Any) -> InputError:
+    """An :class:`InputError` with the message ``key`` of :mod:`gateway.i18n`, in the
+    language of the locale."""
+    return InputError(t(key, cli_lang(), **kwargs))
 
 
 pass_cli = click.make_pass_decorator(CliContext)

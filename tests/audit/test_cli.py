@@ -108,3 +108,65 @@ def test_stats_with_no_dimensions(setup: dict[str, Any]) -> None:
     r = run(setup, "stats", "--by", "", "--event-type", "no_such_event")
     assert r.exit_code == 0, r.output  # was a TypeError: the sum of no rows is NULL
     assert r.output.split() == ["count", "0"]
+
+
+def test_verify_a_missing_archive_is_an_input_error_not_tampering(setup: dict[str, Any],
+                                                                  tmp_path: Path) -> None:
+    """A path with no archive said "audit log TAMPERED" and exit 1, as a tampered
+    archive does; it is one line in the error style and exit 2 (bad input)."""
+    nowhere = tmp_path / "nowhere"
+    r = run(setup, "verify", "--archive", str(nowhere))
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {nowhere}: no such audit archive\n"
+    assert "TAMPERED" not in r.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run(setup, "verify", "--archive", str(empty))
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: {empty}: not an audit archive (it holds none of ")
+    assert r.stderr.count("\n") == 1 and "TAMPERED" not in r.output
+    r = CliRunner().invoke(audit, ["verify", "--archive", str(nowhere)],
+                           env={**setup["env"], "LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"})
+    assert r.exit_code == 2
+    assert r.stderr == f"错误：审计归档目录不存在：{nowhere}\n"
+    # purge takes the same --archive
+    r = run(setup, "purge", "--until", "2000-01-01", "--archive", str(nowhere))
+    assert r.exit_code == 2 and r.stderr == f"error: {nowhere}: no such audit archive\n"
+
+
+def test_verify_an_unreadable_archive_is_an_input_error(setup: dict[str, Any], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that is there but cannot be read proves nothing either way (the tests run
+    as root, where chmod 000 does not stop a read: the refusal is simulated)."""
+    arc = tmp_path / "arc"
+    assert run(setup, "export", "--until", "2999-01-01", "--to", str(arc)).exit_code == 0
+    read_bytes = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self.name == "manifest.json":
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    r = run(setup, "verify", "--archive", str(arc))
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (f"error: {arc}: cannot read the audit archive: "
+                        f"{arc / 'manifest.json'}: Permission denied\n")
+    assert "TAMPERED" not in r.output
+
+
+def test_verify_a_tampered_archive_still_says_tampered(setup: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    arc = tmp_path / "arc"
+    assert run(setup, "export", "--until", "2999-01-01", "--to", str(arc)).exit_code == 0
+    lines = (arc / "records.jsonl").read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace("allow", "deny")
+    (arc / "records.jsonl").write_text("".join(lines))
+    r = run(setup, "verify", "--archive", str(arc))
+    assert r.exit_code == 1, r.output
+    assert "TAMPERED" in r.output and "records.jsonl" in r.output
+    assert r.stderr == ""
+    (arc / "records.jsonl").unlink()  # one file gone from a real archive: tampering too
+    r = run(setup, "verify", "--archive", str(arc))
+    assert r.exit_code == 1 and "TAMPERED" in r.output
+
