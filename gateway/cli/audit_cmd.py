@@ -37,6 +37,8 @@ from keys import KeyService
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
+# AuditQueryError names the field; the option a user typed is sometimes spelled otherwise
+OPTION_OF_FIELD = {"group_by": "--by"}
 
 
 class _Ctx:
@@ -76,13 +78,20 @@ def _state(ctx: click.Context) -> _Ctx:
     return state
 
 
+def _bad_filter(exc: AuditQueryError) -> click.BadParameter:
+    """A usage error naming the option as typed (``--by``, ``--event-type``)."""
+    option = OPTION_OF_FIELD.get(exc.field, "--" + exc.field.replace("_", "-"))
+    return click.BadParameter(exc.description.removeprefix(f"{exc.field}: "),
+                              param_hint=option)
+
+
 def _time(param: str, value: str | None) -> int | None:
     if value is None:
         return None
     try:
         return parse_time(param, value)
     except AuditQueryError as exc:
-        raise click.BadParameter(exc.description, param_hint=f"--{param}") from None
+        raise _bad_filter(exc) from None
 
 
 def _archive(path: str) -> Path:
@@ -196,8 +205,7 @@ def query(ctx: click.Context, fmt: str, all_pages: bool, **params: Any) -> None:
     try:
         f = parse_filters(raw)
     except AuditQueryError as exc:
-        raise click.BadParameter(exc.description,
-                                 param_hint=f"--{exc.field.replace('_', '-')}") from None
+        raise _bad_filter(exc) from None
     st = _state(ctx)
     rows: list[dict[str, Any]] = []
     cursor = None
@@ -287,7 +295,7 @@ def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
                            until_day=until, system=system, resource=resource,
                            department=department, event_type=event_type or None)
     except AuditQueryError as exc:
-        raise click.BadParameter(exc.description, param_hint=f"--{exc.field}") from None
+        raise _bad_filter(exc) from None
     cols = (*group_by, "count")
     out = io.StringIO()
     if fmt == "table":

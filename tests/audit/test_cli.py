@@ -170,3 +170,13 @@ def test_verify_a_tampered_archive_still_says_tampered(setup: dict[str, Any],
     r = run(setup, "verify", "--archive", str(arc))
     assert r.exit_code == 1 and "TAMPERED" in r.output
 
+
+def test_stats_errors_name_the_option_as_typed(setup: dict[str, Any]) -> None:
+    """The message named ``--group_by``, an option that does not exist: it is ``--by``."""
+    r = run(setup, "stats", "--by", "day,password")
+    assert r.exit_code == 2
+    assert ("Invalid value for --by: 'password' is not one of day, system, resource, "
+            "department, event_type, outcome") in r.stderr
+    assert "group_by" not in r.stderr
+    r = run(setup, "stats", "--since", "yesterday")
+    assert r.exit_code == 2 and "Invalid value for --since: a day as YYYY-MM-DD" in r.stderr
