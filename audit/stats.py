@@ -43,6 +43,8 @@ def usage_stats(
     for name, day in (("since", since_day), ("until", until_day)):
         if day is not None and not _is_day(day):
             raise AuditQueryError(name, "a day as YYYY-MM-DD")
+    if since_day and until_day and until_day < since_day:  # ISO days sort as text
+        raise AuditQueryError("until", f"{until_day} is before since ({since_day})")
     cols = [usage.c[d] for d in group_by]
     stmt = sa.select(*cols, sa.func.sum(usage.c.count).label("count"))
     if since_day:

@@ -1,7 +1,7 @@
 """``govgate audit``: verify, query, export, purge, stats.
 
 Exit codes: ``verify`` 0 intact, 1 tampered; every command 1 on an error (one line
-on stderr), 2 on bad usage (a malformed filter included) and
+on stderr), 2 on bad usage (a malformed filter or a reversed time range included) and
 on an ``--archive`` that is missing, unreadable or no archive at all (one line).
 Queries, exports and purges run by an operator are themselves audited, with the
 operating-system account as the actor.
@@ -145,6 +145,9 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
     checkpoint otherwise; 2 (one line) when --archive is missing or unreadable.
     """
     t_since, t_until = _time("since", since), _time("until", until)
+    if t_since is not None and t_until is not None and t_since >= t_until:
+        # [since, until) would be empty, and an empty window always verifies "intact"
+        raise click.BadParameter("must be after --since", param_hint="--until")
     if archive_dir is not None:
         if since or until:
             raise click.UsageError("--since/--until do not apply to --archive")

@@ -109,6 +109,10 @@ async def test_stats(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/audit/stats", params={"by": "nope"},
                          headers={"Authorization": "Bearer auditor"})
     assert r.status_code == 400 and r.json()["field"] == "by"
+    r = await client.get("/api/v1/audit/stats", params={"since": "2026-02-01",
+                                                        "until": "2026-01-01"},
+                         headers={"Authorization": "Bearer auditor"})
+    assert r.status_code == 400 and r.json()["field"] == "until"
 
 
 async def test_no_audit_no_access(client: httpx.AsyncClient, make_log: Callable[..., AuditLog],

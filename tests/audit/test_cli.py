@@ -171,6 +171,22 @@ def test_verify_a_tampered_archive_still_says_tampered(setup: dict[str, Any],
     assert r.exit_code == 1 and "TAMPERED" in r.output
 
 
+def test_a_reversed_time_range_is_refused(setup: dict[str, Any]) -> None:
+    """``verify --since`` after ``--until`` checked nothing and said "intact" (exit 0);
+    ``stats`` counted nothing."""
+    r = run(setup, "verify", "--since", "2026-02-01", "--until", "2026-01-01")
+    assert r.exit_code == 2
+    assert "Invalid value for --until: must be after --since" in r.stderr
+    assert "intact" not in r.output
+    r = run(setup, "stats", "--since", "2026-02-01", "--until", "2026-01-01")
+    assert r.exit_code == 2
+    assert "Invalid value for --until: 2026-01-01 is before since (2026-02-01)" in r.stderr
+    r = run(setup, "query", "--since", "2026-02-01", "--until", "2026-01-01")
+    assert r.exit_code == 2 and "Invalid value for --until: must be after since" in r.stderr
+    # one day, both ends inclusive, is a range for stats
+    assert run(setup, "stats", "--since", "2026-01-01", "--until", "2026-01-01").exit_code == 0
+
+
 def test_stats_errors_name_the_option_as_typed(setup: dict[str, Any]) -> None:
     """The message named ``--group_by``, an option that does not exist: it is ``--by``."""
     r = run(setup, "stats", "--by", "day,password")
