@@ -20,6 +20,8 @@ from gateway.cli.context import CliContext, pass_cli
 
 DEMO_MARKER = ".govgate-demo"
 DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password
+# a TCP port to listen on: 0 would bind a random port the banner and issuer cannot name
+PORT = click.IntRange(1, 65535)
 
 
 class _Server(uvicorn.Server):
@@ -92,7 +94,7 @@ def _free_port() -> int:
 
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--port", type=PORT, default=None, help="Port, 1-65535 (default 8080).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes; each verifies tokens locally and appends its own "
                    "audit chain (use one per core).")
@@ -159,7 +161,8 @@ def _examples_dir() -> Path:
     show_default=True,
     help="Fresh state directory for the demo (wiped at start).",
 )
-@click.option("--port", type=int, default=8080, show_default=True, help="Gateway port.")
+@click.option("--port", type=PORT, default=8080, show_default=True,
+              help="Gateway port, 1-65535.")
 @click.option(
     "--free-ports", is_flag=True, help="Pick free ports for the gateway and the upstream systems."
 )

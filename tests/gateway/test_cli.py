@@ -329,3 +329,20 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
         assert conn.execute(sa.select(sa.func.count()).select_from(applications)).scalar() == 0
     engine.dispose()
     assert not missing_dir.exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_a_port_outside_1_to_65535_is_a_usage_error(env: dict[str, str], tmp_path: Path,
+                                                    command: str, port: str) -> None:
+    """``serve --port 99999`` started and printed "listening on http://127.0.0.1:99999"
+    (0: a random port the banner calls 0); refused before anything starts."""
+    args = [command, "--port", port]
+    if command == "demo":
+        args += ["--home", str(tmp_path / "demo")]
+    result = run(env, *args)
+    assert result.returncode == 2, result.stderr
+    assert f"Invalid value for '--port': {port} is not in the range 1<=x<=65535." in (
+        result.stderr)
+    assert "listening" not in result.stdout and result.stdout == ""
+    assert not (tmp_path / "demo").exists()
