@@ -7,18 +7,34 @@ A department system registers a JWKS instead of holding a shared secret and
 signs a short assertion (``iss`` = ``sub`` = client_id, ``aud`` = the token
 endpoint or the issuer, ``exp``, ``jti``) with its private key. Only asymmetric
 algorithms are accepted; a ``jti`` is accepted once per client.
+
+``exp``, ``iat`` and ``nbf`` must be NumericDates, and ``exp`` at most
+``MAX_LIFETIME`` (one hour, plus the clock-skew leeway) ahead: RFC 7523 section 3
+item 4 lets the server refuse an ``exp`` unreasonably far in the future, and the
+``jti`` is remembered until ``exp``. Every failure is ``invalid_client`` with 401,
+as a failed client secret is, so the token endpoint audits it (``token_denied``).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
+from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwk
 
 ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
               "EdDSA"]
+#: the longest an assertion may be valid from now (seconds), before the leeway
+MAX_LIFETIME = 3600
+
+
+def _numeric_date(value: object) -> TypeGuard[int | float]:
+    return not isinstance(value, bool) and (
+        isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)))
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
@@ -30,19 +46,24 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         self.audiences = audiences
         self._client_id: str | None = None
 
+    def __call__(self, query_client: Any, request: Any) -> Any:
+        try:
+            return super().__call__(query_client, request)
+        except InvalidClientError as exc:
+            # authlib answers a failed secret 401 but its own assertion errors 400
+            exc.status_code = 401
+            raise
+
     def get_audiences(self) -> list[str]:
         return self.audiences
 
     def resolve_client_public_key(self, client: Any) -> jwk.KeySet:
         self._client_id = client.client_id
         if not client.jwks:
-            from authlib.oauth2.rfc6749 import InvalidClientError
-
             raise InvalidClientError(description="client has no registered keys")
         return jwk.KeySet.import_key_set(client.jwks)
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
-        from authlib.oauth2.rfc6749 import InvalidClientError
         from joserfc import jwt
         from joserfc.errors import JoseError
 
@@ -53,8 +74,25 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         self.verify_claims(token.claims)
         return token.claims
 
+    def verify_claims(self, claims: Any) -> None:
+        """authlib's checks (joserfc's clock: the system time), after two of ours: the
+        three times are NumericDates, and ``exp`` is not past ``MAX_LIFETIME``. An ``exp``
+        of 10**20 passed joserfc (any finite number does) and then overflowed the jti
+        store's ``datetime``."""
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and not _numeric_date(claims[name]):
+                raise InvalidClientError(description=f"Invalid claim: {name!r}")
+        exp = claims.get("exp")
+        if exp is not None and exp > time.time() + MAX_LIFETIME + self.leeway:
+            raise InvalidClientError(
+                description=f"Invalid claim: 'exp' is more than {MAX_LIFETIME} s ahead")
+        super().verify_claims(claims)
+
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         exp = claims.get("exp")
-        expires = (datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float)
-                   else datetime.now(UTC)) + timedelta(seconds=self.leeway)
+        try:
+            expires = (datetime.fromtimestamp(exp, UTC) if _numeric_date(exp)
+                       else datetime.now(UTC)) + timedelta(seconds=self.leeway)
+        except (OverflowError, ValueError, OSError):  # verify_claims bounds it: never
+            raise InvalidClientError(description="Invalid claim: 'exp'") from None
         return bool(self.store.remember_assertion(str(claims.get("sub")), str(jti), expires))
