@@ -41,6 +41,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path} 不是审计归档（其中没有 {files}）",
         "{path}: not an audit archive (it holds none of {files})",
     ),
+    "keys.new_file_is_current": (
+        "{path} 就是当前的主密钥文件；请指定一个新文件，或省略 --new-file 以原地替换",
+        "{path} is the current master key file; name a new file, or leave out --new-file "
+        "to replace it in place",
+    ),
+    "keys.new_file_exists": (
+        "{path} 已存在，拒绝覆盖；请指定一个尚不存在的文件",
+        "{path} already exists; refusing to overwrite it (name a file that does not exist)",
+    ),
+    "keys.new_file_no_dir": (
+        "目录 {dir} 不存在；请先创建（新主密钥须存放在持久且受保护的位置）",
+        "{dir}: no such directory; create it first (the new master key must be kept "
+        "somewhere lasting and protected)",
+    ),
     "demo.ready": ("govgate 演示环境已启动", "govgate demo is running"),
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.context import GovgateGroup, cli_context
+from gateway.cli.context import GovgateGroup, cli_context, input_error
 from gateway.settings import Settings
 from keys import (
     ALGORITHMS,
@@ -158,9 +158,36 @@ def rotate_data_key(ctx: click.Context) -> None:
     click.echo("data key rotated")
 
 
+def _new_master_file(path: str, settings: Settings) -> Path:
+    """``--new-file`` as an absolute path that is safe to create: not the current master
+    key file, not any existing file (or link), in a directory that exists. A typo'd
+    directory is not created: the new key would then hold every data key in a place
+    nobody meant to keep."""
+    new = Path(path).absolute()
+    if settings.master_key_provider == "file":
+        current = settings.master_key_path
+        if new.resolve() == current.resolve() or (
+                new.exists() and current.exists() and os.path.samefile(new, current)):
+            raise input_error("keys.new_file_is_current", path=path)
+    if os.path.lexists(new):
+        raise input_error("keys.new_file_exists", path=path)
+    if not new.parent.is_dir():
+        raise input_error("keys.new_file_no_dir", dir=new.parent)
+    return new
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new or renamed directory entry durable (the file itself is fsync'ed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @keys.command("rotate-master")
 @click.option("--new-file", type=click.Path(dir_okay=False), default=None,
-              help="Create the new master key in this file (must not exist).")
+              help="Create the new master key in this file (must not exist; its folder must).")
 @click.option("--new-env", default=None, help="Read the new master key from this variable.")
 @click.option("--new-pkcs11-key-label", default=None,
               help="Use (creating it if missing) this key in the configured PKCS#11 token.")
@@ -193,8 +220,10 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         advice = (f"now set master_key_provider=pkcs11 and "
                   f"pkcs11_key_label={new_pkcs11_key_label}")
     elif new_file:
-        new = FileMasterKey.create(new_file)
-        advice = f"now set master_key_provider=file and master_key_file={new_file}"
+        new_path = _new_master_file(new_file, settings)
+        new = FileMasterKey.create(new_path)
+        _fsync_dir(new_path.parent)  # the new file must outlive a crash: it alone opens
+        advice = f"now set master_key_provider=file and master_key_file={new_path}"
     else:
         if settings.master_key_provider != "file":
             raise click.UsageError(
@@ -204,6 +233,7 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         current = settings.master_key_path
         staged = current.with_name(current.name + ".new")
         new = FileMasterKey.create(staged)
+        _fsync_dir(staged.parent)
         swap = (current, staged)
         advice = f"{current} replaced; the old key is kept as {current.name}.old-{stamp}"
     if new.key_id == svc.master.key_id:
@@ -215,5 +245,6 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         # is there no file at the configured path
         os.link(current, current.with_name(f"{current.name}.old-{stamp}"))
         os.replace(staged, current)
+        _fsync_dir(current.parent)
     state.record("master_key_rotated", provider=new.name, data_keys=count)
     click.echo(f"re-wrapped {count} data keys under {new.key_id}; {advice}")

@@ -132,3 +132,55 @@ def test_root_cli_registers_keys(ready: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["keys", "list"], env=ready)
     assert result.exit_code == 0, result.output
     assert "token" in result.stdout
+
+
+def test_rotate_master_new_file_refuses_what_could_lose_a_key(
+        ready: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """``--new-file`` never overwrites (the current key above all), never creates a
+    missing folder, and a refusal changes nothing: the current key still opens."""
+    current = home / "master.key"
+    old_text = current.read_text()
+    other = tmp_path / "other.key"
+    other.write_text("keep me\n")
+    alias = tmp_path / "alias.key"
+    os.link(current, alias)
+    dangling = tmp_path / "dangling.key"
+    dangling.symlink_to(tmp_path / "nowhere.key")
+    refusals = {
+        str(current): f"{current} is the current master key file; name a new file, or "
+                      "leave out --new-file to replace it in place",
+        str(home / ".." / home.name / "master.key"): "is the current master key file",
+        str(alias): f"{alias} is the current master key file",
+        str(other): f"{other} already exists; refusing to overwrite it",
+        str(dangling): f"{dangling} already exists; refusing to overwrite it",
+        str(tmp_path / "typo" / "new.key"): f"{tmp_path / 'typo'}: no such directory; "
+                                            "create it first",
+    }
+    for path, message in refusals.items():
+        code, out, err = run(ready, "rotate-master", "--new-file", path)
+        assert code == 2, (path, out, err)
+        assert err.startswith("error: ") and message in err, (path, err)
+        assert len(err.strip().splitlines()) == 1 and out == ""
+    assert current.read_text() == old_text and other.read_text() == "keep me\n"
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "nowhere.key").exists()
+    assert not [p for p in os.listdir(home) if p.startswith("master.key.")]
+    assert run(ready, "list")[0] == 0  # the data keys are still under the current key
+    code, _, err = run({**ready, "LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"},
+                       "rotate-master", "--new-file", str(other))
+    assert code == 2 and err == f"错误：{other} 已存在，拒绝覆盖；请指定一个尚不存在的文件\n"
+
+
+def test_rotate_master_new_file(ready: dict[str, str], home: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative --new-file is named absolutely in the advice: master_key_file is read
+    from wherever the gateway later starts."""
+    old_text = (home / "master.key").read_text()
+    (tmp_path / "keys").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(ready, "rotate-master", "--new-file", "keys/next.key")
+    assert code == 0, err
+    new = tmp_path / "keys" / "next.key"
+    assert out.strip().endswith(f"master_key_file={new}")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600
+    assert (home / "master.key").read_text() == old_text  # left for the operator to retire
+    assert run({**ready, "GOVGATE_MASTER_KEY_FILE": str(new)}, "list")[0] == 0
