@@ -108,7 +108,8 @@ def parse_filters(params: Mapping[str, str]) -> QueryFilter:
             raise AuditQueryError(key, "bad value")
         values[key] = value
     if values.get("outcome") is not None and values["outcome"] not in OUTCOMES:
-        raise AuditQueryError("outcome", f"one of {', '.join(sorted(OUTCOMES))}")
+        raise AuditQueryError("outcome", f"{values['outcome']!r} is not one of "
+                              f"{', '.join(sorted(OUTCOMES))}")
     if params.get("text"):
         if len(params["text"]) > 200:
             raise AuditQueryError("text", "at most 200 characters")

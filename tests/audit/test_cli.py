@@ -196,3 +196,11 @@ def test_stats_errors_name_the_option_as_typed(setup: dict[str, Any]) -> None:
     assert "group_by" not in r.stderr
     r = run(setup, "stats", "--since", "yesterday")
     assert r.exit_code == 2 and "Invalid value for --since: a day as YYYY-MM-DD" in r.stderr
+
+
+def test_an_unknown_outcome_is_refused_with_the_valid_ones(setup: dict[str, Any]) -> None:
+    """outcome is the one closed filter (event types, users, systems are open-ended)."""
+    r = run(setup, "query", "--outcome", "maybe")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert ("Invalid value for --outcome: 'maybe' is not one of allow, deny, error, failure, "
+            "success") in r.stderr
