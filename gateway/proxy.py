@@ -515,7 +515,8 @@ class Proxy:
         send: Send, audit: dict[str, Any], started: float, req_hasher: Any,
         state: dict[str, Any],
     ) -> None:
-        headers = self.headers.response_headers(resp.headers)
+        headers = self.headers.response_headers(resp.headers, system=req.system.code,
+                                                base=self._origin(req.system)[1])
         declared = resp.content_length
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)

@@ -101,9 +101,11 @@ class HeaderPolicy:
         return _COOKIE if n == "cookie" else _KEEP
 
     def response_headers(
-        self, raw: Iterable[tuple[bytes, bytes]]
+        self, raw: Iterable[tuple[bytes, bytes]], *, system: str, base: str = ""
     ) -> list[tuple[bytes, bytes]]:
-        """Upstream response headers to pass back: no hop-by-hop, no gateway cookies."""
+        """Upstream response headers to pass back: no hop-by-hop, no gateway cookies, and
+        every other cookie scoped to ``/s/{system}/`` (:func:`scope_set_cookie`; ``base``
+        is the upstream address's own path, e.g. ``/legacy/app``)."""
         raw = list(raw)
         connection_named: set[str] = set()
         for k, v in raw:
@@ -116,11 +118,58 @@ class HeaderPolicy:
                 continue
             # a cookie with an empty name ("=gg_session=x", or no "=" at all) goes back
             # from the browser as its bare value, "gg_session=x" (RFC 6265bis 5.8.3)
-            if n == "set-cookie" and v.decode("latin-1").lstrip(" \t=").lower().startswith(
-                    GATEWAY_COOKIE_PREFIXES):
-                continue
+            if n == "set-cookie":
+                value = v.decode("latin-1")
+                if value.lstrip(" \t=").lower().startswith(GATEWAY_COOKIE_PREFIXES):
+                    continue
+                scoped = scope_set_cookie(value, system, base)
+                if scoped is None:
+                    continue
+                v = scoped.encode("latin-1")
             out.append((k.lower(), v))
         return out
+
+
+def scope_set_cookie(value: str, system: str, base: str = "") -> str | None:
+    """An upstream's ``Set-Cookie`` confined to ``/s/{system}/``, or None to drop it.
+
+    Every system is served on the gateway's one origin, so a cookie an upstream sets
+    for ``Path=/`` (or for its own domain) would reach every other upstream (and the
+    gateway). The cookie keeps its name, value and other attributes; every ``Domain``
+    attribute goes (a host-only cookie of the gateway's host), and every ``Path`` is
+    replaced by one under ``/s/{system}``: the upstream's ``/x`` (below ``base``, the
+    upstream address's own path, if it has one) becomes ``/s/{system}/x``; no path,
+    ``/``, a path not starting with ``/`` or one outside ``base`` becomes
+    ``/s/{system}/``. A browser takes the last ``Path`` and ``Domain``, so all of
+    them are removed, not just the first. A ``__Host-`` cookie must have ``Path=/``
+    (RFC 6265bis section 4.1.3.2): it cannot be confined, and is dropped."""
+    if value.lstrip(" \t=").lower().startswith("__host-"):
+        return None
+    pair, *attributes = value.split(";")
+    path: str | None = None
+    kept = [pair.strip(" \t")]
+    for attribute in attributes:
+        name, _, attr_value = attribute.partition("=")
+        name = name.strip(" \t").lower()
+        if name == "path":
+            path = attr_value.strip(" \t")
+        elif name != "domain" and attribute.strip(" \t"):
+            kept.append(attribute.strip(" \t"))
+    kept.append(f"Path={cookie_path(path, system, base)}")
+    return "; ".join(kept)
+
+
+def cookie_path(path: str | None, system: str, base: str = "") -> str:
+    """The gateway path that serves the upstream path ``path`` of ``system`` (see
+    :func:`scope_set_cookie`); always ``/s/{system}/`` or below."""
+    root = f"/s/{system}"
+    if not path or not path.startswith("/"):
+        return root + "/"
+    if base:
+        if path != base and not path.startswith(base + "/"):
+            return root + "/"
+        path = path[len(base):] or "/"
+    return root + path
 
 
 def strip_gateway_cookies(value: str) -> str:

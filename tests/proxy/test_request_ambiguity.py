@@ -132,7 +132,7 @@ async def test_an_upstream_cannot_set_the_gateways_cookies(world: World) -> None
             r = await http.get(f"http://127.0.0.1:{world.gateway.port}/s/cookies/x",
                                headers={"Authorization": f"Bearer {world.token()}"})
     assert r.status_code == 200, r.text
-    assert r.headers.get_list("set-cookie") == ["theme=dark; Path=/"]
+    assert r.headers.get_list("set-cookie") == ["theme=dark; Path=/s/cookies/"]
 
 
 async def test_folded_or_padded_header_names_never_reach_the_upstream(world: World) -> None:
