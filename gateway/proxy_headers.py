@@ -28,9 +28,17 @@ IDENTITY_EXACT = frozenset({
     "x-remote-group", "x-remote-email", "x-client-cert", "x-ssl-client-cert",
     "x-ssl-client-dn", "x-client-dn",
 })
+# the client's word on the gateway's host, scheme or port, under names frameworks read
+# besides X-Forwarded-* (every one of which is dropped: X-Forwarded-Server, -Ssl,
+# -Scheme, ...): an upstream building absolute URLs from them would build the client's
+FORWARDING_EXTRA = frozenset({"x-original-host", "x-host", "x-url-scheme", "front-end-https"})
+FORWARDING_PREFIX = "x-forwarded-"
 # a method other than the request's, honoured by some upstream frameworks: the decision
 # was made on the request's own method, so the upstream never sees another
 METHOD_OVERRIDE = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+# likewise a path other than the request's (IIS URL Rewrite, Zend, Symfony before 2.7.49
+# / CVE-2018-14773): the decision was made on the request's own path
+PATH_OVERRIDE = frozenset({"x-original-url", "x-rewrite-url"})
 IDENTITY_PREFIXES = ("x-auth-request-", "x-user", "x-govgate-", "x-webauth-", "x-remote-")
 # cookies of the gateway's own session: never shown to an upstream
 GATEWAY_COOKIE_PREFIXES = (
@@ -95,7 +103,8 @@ class HeaderPolicy:
         n = _norm(name)
         if n == "host":
             return _HOST
-        if (n in HOP_BY_HOP or n in GATEWAY_SET or n in METHOD_OVERRIDE
+        if (n in HOP_BY_HOP or n in GATEWAY_SET or n in METHOD_OVERRIDE or n in PATH_OVERRIDE
+                or n in FORWARDING_EXTRA or n.startswith(FORWARDING_PREFIX)
                 or self.is_identity(name) or "_" in name):
             return _DROP
         return _COOKIE if n == "cookie" else _KEEP

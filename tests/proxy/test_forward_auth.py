@@ -145,7 +145,11 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
     assert world.echo.seen == []
     spoof = [("X-Forwarded-User", "admin"), ("X-Govgate-Assertion", "forged"),
              ("X-Auth-Request-User", "admin"), ("X-Remote-User", "admin"),
-             ("Remote-User", "admin"), ("X-Govgate-System", "other")]
+             ("Remote-User", "admin"), ("X-Govgate-System", "other"),
+             ("X-Original-URL", "/admin"), ("X-Rewrite-URL", "/admin"),
+             ("X-Forwarded-Server", "evil.example"), ("X-Forwarded-Port", "4443"),
+             ("X-Forwarded-Prefix", "/evil"), ("X-Original-Host", "evil.example"),
+             ("X-Host", "evil.example"), ("Forwarded", "host=evil.example")]
     assert await get("/api/items?a=1", world.token(), spoof) == 200
     seen = world.echo.seen[-1]
     got = {k.lower(): v for k, v in seen["headers"]}
@@ -154,7 +158,9 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
     claims = world.services.keys.verify_jwt("assertion", got["x-govgate-assertion"])
     assert claims["aud"] == "echo" and claims["username"] == "zhang.san"
     for name in ("x-forwarded-user", "x-auth-request-user", "x-remote-user", "remote-user",
-                 "authorization", "x-govgate-system"):
+                 "authorization", "x-govgate-system", "x-original-url", "x-rewrite-url",
+                 "x-forwarded-server", "x-forwarded-port", "x-forwarded-prefix",
+                 "x-original-host", "x-host", "forwarded"):
         assert name not in names, name
     assert names.count("x-govgate-assertion") == 1
     other = world.token(sub="li.si", department="czt", roles=["data_steward"])
