@@ -54,6 +54,7 @@ from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
 from gateway.errors import Forbidden, GovgateError, NotFound, Unauthorized, problem_body
 from gateway.proxy_auth import AuthenticatorLike, make_authenticator
+from gateway.proxy_csrf import cross_site_reason, origin_of
 from gateway.proxy_headers import HeaderPolicy
 from gateway.proxy_limits import TokenBucketLimiter
 from gateway.proxy_path import BadPath, Target, parse
@@ -370,6 +371,12 @@ class Proxy:
             principal = await self.principal(scope, receive, header_map)
             audit.update(actor_user=principal.username, actor_client=principal.client_id,
                          department=principal.department)
+            if principal.via == "session":
+                why = cross_site_reason(method, header_map,
+                                        origin_of(self.services.settings.issuer))
+                if why is not None:
+                    audit["reason"] = why
+                    raise AccessDenied("cross-site request refused")
             wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
             if wait > 0:
                 raise RateLimited(TokenBucketLimiter.retry_after(wait))
