@@ -180,6 +180,8 @@ def _validate(values: dict[str, Any]) -> None:
             raise SettingsError(
                 f"setting {name!r}: bad value {values[name]!r} (one of {', '.join(allowed)})"
             )
+    if not 1 <= values.get("port", 8080) <= 65535:
+        raise SettingsError(f"setting 'port': {values['port']} is not a TCP port (1-65535)")
     if values.get("audit_retention_days", 180) < 180:
         raise SettingsError("setting 'audit_retention_days': must be at least 180")
     if values.get("assertion_lifetime", 60) > 60:

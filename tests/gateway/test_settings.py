@@ -85,6 +85,8 @@ def test_proxy_settings_from_toml_and_environment(tmp_path: Path) -> None:
     ("GOVGATE_PROXY_RATE", "0", "'proxy_rate'"),
     ("GOVGATE_MAX_HEADERS", "0", "'max_headers'"),
     ("GOVGATE_MAX_HEADER_BYTES", "-1", "'max_header_bytes'"),
+    ("GOVGATE_PORT", "99999", "'port'"),
+    ("GOVGATE_PORT", "0", "'port'"),
 ])
 def test_bad_proxy_settings_name_the_key(tmp_path: Path, key: str, value: str,
                                          needle: str) -> None:
