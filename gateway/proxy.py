@@ -54,10 +54,10 @@ from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
 from gateway.errors import Forbidden, GovgateError, NotFound, Unauthorized, problem_body
 from gateway.proxy_auth import AuthenticatorLike, make_authenticator
-from gateway.proxy_csrf import cross_site_reason, origin_of
 from gateway.proxy_headers import HeaderPolicy
 from gateway.proxy_limits import TokenBucketLimiter
 from gateway.proxy_path import BadPath, Target, parse
+from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import systems
 from gateway.upstream_http import (
     Origin,
@@ -372,8 +372,9 @@ class Proxy:
             audit.update(actor_user=principal.username, actor_client=principal.client_id,
                          department=principal.department)
             if principal.via == "session":
-                why = cross_site_reason(method, header_map,
-                                        origin_of(self.services.settings.issuer))
+                why = cross_site_reason(method, header_map, own_origins(
+                    self.services.settings.issuer, scope.get("scheme", "http"),
+                    header_map.get("host")))
                 if why is not None:
                     audit["reason"] = why
                     raise AccessDenied("cross-site request refused")

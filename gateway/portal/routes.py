@@ -2,8 +2,9 @@
 the launcher home page and sign-out.
 
 Every form carries a CSRF token (double submit: an HttpOnly cookie and a hidden
-field, compared in constant time). The session cookie is HttpOnly,
-SameSite=Lax, Secure when the issuer is https; its value changes at every
+field, compared in constant time), and a post must come from the gateway's own
+origin (``Origin`` / ``Sec-Fetch-Site``, see ``gateway.same_origin``). The session
+cookie is HttpOnly, SameSite=Lax, Secure when the issuer is https; its value changes at every
 step of the sign-in (password, change, TOTP), so a fixed id is never promoted.
 """
 
@@ -35,6 +36,7 @@ from gateway.org import User
 from gateway.passwords import verify_password
 from gateway.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.portal.launcher import launcher_systems
+from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import users
 
 HERE = Path(__file__).parent
@@ -54,7 +56,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # Origin stays real on its own posts
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
@@ -111,10 +113,20 @@ def render_message(request: Request, title_key: str, detail: str = "",
 
 
 def csrf_ok(request: Request, form: Any) -> bool:
+    """The form's token matches the CSRF cookie, and the browser says the post comes
+    from the gateway's own origin. The second check is what stops a sibling
+    subdomain: it is same-site (the Lax session cookie goes along) and can toss its
+    own ``gg_csrf`` cookie for the parent domain, then post the value it chose."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = form.get("csrf_token", "")
-    return bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
-        cookie.encode(), sent.encode())
+    if not (bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
+            cookie.encode(), sent.encode())):
+        return False
+    fetch = {k: v for k in ("origin", "sec-fetch-site")
+             if (v := request.headers.get(k)) is not None}
+    allowed = own_origins(_services(request).settings.issuer, request.url.scheme,
+                          request.headers.get("host"))
+    return cross_site_reason(request.method, fetch, allowed) is None
 
 
 def _set_session_cookie(request: Request, response: Response, token: str) -> None:

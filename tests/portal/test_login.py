@@ -74,6 +74,30 @@ def test_csrf_is_required(client: TestClient) -> None:
     assert r.status_code == 400 and SESSION_COOKIE not in r.cookies
 
 
+@pytest.mark.parametrize("fetch", [
+    {"Origin": "http://evil.127.0.0.1.nip.example:8080", "Sec-Fetch-Site": "same-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Origin": "http://127.0.0.1:9999"},
+    {"Origin": "null"},
+])
+def test_a_tossed_csrf_cookie_from_a_sibling_site_is_not_enough(
+        client: TestClient, fetch: dict[str, str]) -> None:
+    """A sibling subdomain can set gg_csrf for the parent domain (cookie tossing) and
+    post the value it chose; the browser still says where the post comes from."""
+    client.cookies.set("gg_csrf", "chosen-by-the-attacker")
+    r = client.post("/portal/login", headers=fetch, data={
+        "csrf_token": "chosen-by-the-attacker", "username": "zhang.san",
+        "password": DEMO_PASSWORD})
+    assert r.status_code == 400 and SESSION_COOKIE not in r.cookies
+    # the same post from the gateway's own page signs in
+    r = client.post("/portal/login", headers={
+        "Origin": "http://127.0.0.1:8080", "Sec-Fetch-Site": "same-origin"}, data={
+        "csrf_token": "chosen-by-the-attacker", "username": "zhang.san",
+        "password": DEMO_PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+
+
 def test_lockout_with_remaining_time(frozen: tuple[Services, FrozenClock, TestClient]) -> None:
     idp, clock, client = frozen
     for _ in range(4):

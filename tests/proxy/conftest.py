@@ -201,7 +201,10 @@ async def raw_request(port: int, method: str, target: str, headers: list[tuple[s
 
     reading = asyncio.create_task(read_all())
     try:
-        lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+        lines = [f"{method} {target} HTTP/1.1"]
+        if not any(k.lower() == "host" for k, _ in headers):
+            lines.append(f"Host: 127.0.0.1:{port}")
+        lines.append("Connection: close")
         lines += [f"{k}: {v}" for k, v in headers]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
