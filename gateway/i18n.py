@@ -1,9 +1,26 @@
-"""Messages in Simplified Chinese (default for zh_CN) and English."""
+"""Messages in Simplified Chinese (default for zh_CN) and English.
+
+Two kinds of entries share :data:`MESSAGES`:
+
+* the CLI's own texts, rendered with :func:`t` (``t("user.added", lang, username=...)``);
+* ``lib.*`` entries: the English texts the library layer (``keys``, ``audit``,
+  ``catalogue``, ``policies``, ``gateway.org``, the state file, settings and storage)
+  puts in its errors, which also reach the HTTP API and the logs in English. The CLI
+  recognises them by their English form and shows the Chinese one under a Chinese
+  locale (:func:`localize`); their English side must stay word for word what the
+  library raises, placeholders standing for the parts that vary. A text no entry
+  matches (a database driver's message, an error nobody has added here yet) is shown
+  as it is.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import string
+import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # key: (zh, en)
@@ -65,7 +82,76 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "note: SQLite allows one writer at a time, so the workers' audit commits wait for "
         "each other: more workers add no throughput and lengthen tail latency; use "
         "PostgreSQL for several workers."),
+    # -- library texts every command may meet (see the module docstring) ---------------
+    # a place and what is wrong there; a list of problems
+    "lib.where": ("{where}：{problem}", "{where}: {problem}"),
+    "lib.at_line": ("{where}（第 {line} 行）", "{where} (line {line})"),
+    "lib.row": ("第 {n} 行", "row {n}"),
+    # the operating system's reasons (strerror), as Python reports them
+    "lib.os.enoent": ("没有这个文件或目录", "No such file or directory"),
+    "lib.os.eacces": ("权限不足", "Permission denied"),
+    "lib.os.enotdir": ("不是目录", "Not a directory"),
+    "lib.os.eisdir": ("是一个目录", "Is a directory"),
+    "lib.os.eexist": ("文件已存在", "File exists"),
+    "lib.os.enospc": ("磁盘空间不足", "No space left on device"),
+    "lib.os.erofs": ("文件系统只读", "Read-only file system"),
+    "lib.os.eperm": ("不允许的操作", "Operation not permitted"),
+    "lib.os.eio": ("输入/输出错误", "Input/output error"),
+    # settings (govgate.toml, GOVGATE_* variables, command-line options)
+    "lib.settings.bad_value": ("配置项 {name} 的值 {value} 无效（应为 {kind}）",
+                               "setting {name}: bad value {value} (expected {kind})"),
+    "lib.settings.not_one_of": ("配置项 {name} 的值 {value} 无效（可选值：{allowed}）",
+                                "setting {name}: bad value {value} (one of {allowed})"),
+    "lib.settings.port": ("配置项 'port'：{port} 不是有效的 TCP 端口（1-65535）",
+                          "setting 'port': {port} is not a TCP port (1-65535)"),
+    "lib.settings.retention": ("配置项 'audit_retention_days'：不得少于 180 天",
+                               "setting 'audit_retention_days': must be at least 180"),
+    "lib.settings.assertion_lifetime": (
+        "配置项 'assertion_lifetime'：不得超过 60 秒",
+        "setting 'assertion_lifetime': at most 60 seconds"),
+    "lib.settings.maintenance_interval": (
+        "配置项 'maintenance_interval_seconds'：须大于 0 且不超过 86400",
+        "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"),
+    "lib.settings.positive": ("配置项 {name}：须大于 0", "setting {name}: must be above 0"),
+    "lib.settings.trusted_proxies": (
+        "配置项 'trusted_proxies'：{entry} 不是 IP 地址或网段",
+        "setting 'trusted_proxies': {entry} is not an IP address or network"),
+    "lib.settings.database_url": (
+        "配置项 'database_url'：只支持 sqlite:/// 和 postgresql+psycopg:// 形式的地址",
+        "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"),
+    "lib.settings.bad_toml": ("{path}：不是有效的 TOML 文件：{detail}",
+                              "{path}: not valid TOML: {detail}"),
+    "lib.settings.unknown_in_file": ("{path}：未知配置项 {key}",
+                                     "{path}: unknown setting {key}"),
+    "lib.settings.unknown_env": ("未知的环境变量配置项 {key}",
+                                 "unknown environment setting {key}"),
+    "lib.settings.unknown": ("未知配置项 {key}", "unknown setting {key}"),
+    # storage and setup
+    "lib.storage.unreachable": ("无法连接数据库：{reason}", "database unreachable: {reason}"),
+    "lib.storage.no_schema": ("数据库中没有 govgate 的表结构：请先运行 `govgate init`",
+                              "database has no govgate schema: run `govgate init`"),
+    "lib.storage.newer": (
+        "数据库表结构版本 {rev} 比本程序新（本程序最高支持到 {head}）",
+        "database schema {rev} is newer than this govgate (knows up to {head})"),
+    "lib.storage.newer_upgrade": (
+        "数据库表结构版本 {rev} 比本程序新（本程序最高支持到 {head}）；请升级 govgate",
+        "database schema {rev} is newer than this govgate (knows up to {head}); "
+        "upgrade govgate instead"),
+    "lib.storage.older": ("数据库表结构版本 {rev} 早于 {head}：请运行 `govgate init` 升级",
+                          "database schema {rev} is older than {head}: run `govgate init`"),
+    "lib.setup.master_key_missing": (
+        "主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）",
+        "master key file {path} is missing but the database is initialised; restore the "
+        "file (nothing was changed)"),
 }
+
+
+# Placeholders of ``lib.*`` entries whose captured text is itself a library text
+# (a location, a nested reason or a list of problems), localised in turn.
+NESTED = frozenset({"where", "detail", "reason", "problem"})
+# Placeholders that stand for a number only.
+DIGITS = frozenset({"n", "line", "count", "seq", "days", "limit"})
+_LETTER = re.compile(r"[A-Za-z]")
 
 
 def cli_lang(environ: Mapping[str, str] | None = None) -> str:
@@ -81,3 +167,86 @@ def cli_lang(environ: Mapping[str, str] | None = None) -> str:
 def t(key: str, lang: str, **kwargs: object) -> str:
     zh, en = MESSAGES[key]
     return (zh if lang == "zh" else en).format(**kwargs)
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[tuple[str, re.Pattern[str], int, bool], ...]:
+    """(key, regex of the English text, weight, generic) of every ``lib.*`` entry.
+
+    The weight (letters outside placeholders) makes the most specific entry win. A
+    placeholder never spans ``"; "`` (the separator of a list of problems) unless it
+    is ``{detail}``, free text from a lower layer (a parser, a driver)."""
+    out = []
+    for key, (_zh, en) in MESSAGES.items():
+        if not key.startswith("lib."):
+            continue
+        regex, seen, letters = [], set(), 0
+        for literal, name, _spec, _conv in string.Formatter().parse(en):
+            regex.append(re.escape(literal))
+            letters += len(_LETTER.findall(literal))
+            if name is None:
+                continue
+            if name in seen:
+                regex.append(f"(?P={name})")
+            else:
+                seen.add(name)
+                regex.append(f"(?P<{name}>-?[0-9]+)" if name in DIGITS
+                             else f"(?P<{name}>.+?)" if name == "detail"
+                             else f"(?P<{name}>(?:(?!; ).)+?)")
+        out.append((key, re.compile("".join(regex), re.DOTALL), letters, letters == 0))
+    return tuple(out)
+
+
+def _match(text: str, depth: int, generic: bool) -> str | None:
+    """The best entry for the whole of ``text``. A generic entry (no letters of its own,
+    e.g. ``{where}: {problem}``) counts only when its nested parts are recognised (the
+    place ``{where}`` excepted): a line is never half translated for the sake of its
+    punctuation."""
+    best: tuple[int, str, dict[str, str]] | None = None
+    for key, regex, weight, is_generic in _patterns():
+        if is_generic != generic or (best is not None and weight <= best[0]):
+            continue
+        m = regex.fullmatch(text)
+        if m is None:
+            continue
+        values = m.groupdict()
+        missed = False
+        for name, value in values.items():
+            if name in NESTED:
+                inner = _recognise(value, depth + 1) if depth < 6 else None
+                if inner is not None:
+                    values[name] = inner
+                elif name != "where":
+                    missed = True
+        if generic and missed:
+            continue
+        best = (weight, key, values)
+    return None if best is None else MESSAGES[best[1]][0].format(**best[2])
+
+
+def _recognise(text: str, depth: int) -> str | None:
+    found = _match(text, depth, generic=False)
+    if found is None and "; " in text:  # a list of problems: every one, or none
+        parts = [_recognise(part, depth + 1) for part in text.split("; ")]
+        if all(parts):
+            found = "；".join(p for p in parts if p)
+    return found if found is not None else _match(text, depth, generic=True)
+
+
+def localize(text: str, lang: str) -> str:
+    """``text`` from the library layer in ``lang``: the Chinese form of a recognised
+    English text under ``zh``; anything else (and every text under ``en``) unchanged."""
+    if lang != "zh" or not text:
+        return text
+    return _recognise(text, 0) or text
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a CJK character (or a full-width
+    punctuation mark) takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def ljust(text: str, width: int) -> str:
+    """``str.ljust`` by terminal columns, so that a table with Chinese text lines up."""
+    return text + " " * max(0, width - display_width(text))

@@ -11,7 +11,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from gateway.errors import GovgateError, ValidationError
-from gateway.i18n import cli_lang, t
+from gateway.i18n import cli_lang, display_width, ljust, localize, t
 from gateway.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,10 +69,10 @@ class GovgateGroup(click.Group):
             if not _is_ours(exc):
                 raise
             lang = cli_lang()
-            click.echo(t("error", lang, message=str(exc)), err=True)
+            click.echo(t("error", lang, message=localize(str(exc), lang)), err=True)
             if isinstance(exc, ValidationError):
                 for problem in exc.problems:
-                    click.echo(f"  - {problem}", err=True)
+                    click.echo(f"  - {localize(problem, lang)}", err=True)
             ctx.exit(1)
 
 
@@ -104,6 +104,14 @@ def write_output(path: str | os.PathLike[str], text: str) -> None:
             fh.write(text)
     except OSError as exc:
         raise ValidationError(f"{path}: {exc.strerror or exc}") from None
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """``rows`` (the first one the header) as lines of columns two spaces apart,
+    aligned in a terminal even when a cell holds Chinese."""
+    widths = [max(display_width(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return ["  ".join(ljust(v, w) for v, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
 
 
 def cli_context(ctx: click.Context) -> CliContext:

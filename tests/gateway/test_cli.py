@@ -346,3 +346,45 @@ def test_a_port_outside_1_to_65535_is_a_usage_error(env: dict[str, str], tmp_pat
         result.stderr)
     assert "listening" not in result.stdout and result.stdout == ""
     assert not (tmp_path / "demo").exists()
+
+
+# -- the CLI's languages: library texts under a Chinese locale ------------------------------
+
+
+def test_every_message_has_the_same_placeholders_in_both_languages() -> None:
+    import string
+
+    from gateway.i18n import MESSAGES
+
+    def names(text: str) -> set[str]:
+        return {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
+
+    for key, (zh, en) in MESSAGES.items():
+        assert names(zh) == names(en), key
+        assert zh != en, key
+
+
+def test_localize_recognises_library_texts_and_leaves_the_rest() -> None:
+    from gateway.i18n import localize
+
+    text = "database has no govgate schema: run `govgate init`"
+    assert localize(text, "en") == text  # English is never touched
+    assert localize(text, "zh") == "数据库中没有 govgate 的表结构：请先运行 `govgate init`"
+    # a place, then a nested reason; a list only when every part is known
+    assert localize("/x/y: No such file or directory", "zh") == "/x/y：没有这个文件或目录"
+    assert (localize("/a: Permission denied; /b: Not a directory", "zh")
+            == "/a：权限不足；/b：不是目录")
+    half = "/a: Permission denied; something new"
+    assert localize(half, "zh") == half
+    assert localize("database unreachable: connection refused", "zh") == (
+        "无法连接数据库：connection refused")  # the driver's own words stay
+    assert localize("nothing known here: at all", "zh") == "nothing known here: at all"
+
+
+def test_a_storage_error_in_both_languages(env: dict[str, str]) -> None:
+    en = run(env, "user", "list")
+    assert en.returncode == 1
+    assert en.stderr == "error: database has no govgate schema: run `govgate init`\n"
+    zh = run(env, "user", "list", lang="zh_CN.UTF-8")
+    assert zh.returncode == 1
+    assert zh.stderr == "错误：数据库中没有 govgate 的表结构：请先运行 `govgate init`\n"
