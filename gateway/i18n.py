@@ -72,6 +72,38 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{dir}: no such directory; create it first (the new master key must be kept "
         "somewhere lasting and protected)",
     ),
+    "keys.header": ("KID|用途|算法|状态|创建时间|启用时间|停用时间|移出 JWKS 时间",
+                    "KID|USE|ALG|STATE|CREATED|ACTIVATED|RETIRED|LEAVES JWKS"),
+    "keys.rotated_now": ("{use}: {kid} {alg} {state}（立即用于签名）",
+                         "{use}: {kid} {alg} {state} (signs from now)"),
+    "keys.rotated_at": ("{use}: {kid} {alg} {state}（自 {when} 起用于签名）",
+                        "{use}: {kid} {alg} {state} (signs from {when})"),
+    "keys.nothing_due": ("没有到期需要处理的密钥。", "nothing due"),
+    "keys.confirm_destroy": ("销毁密钥 {kid}？由它签名的令牌将无法再通过验证",
+                             "destroy key {kid}? tokens it signed stop verifying"),
+    "keys.destroyed": ("{use}: {kid} 已销毁", "{use}: {kid} destroyed"),
+    "keys.data_key_rotated": ("已轮换数据密钥。", "data key rotated"),
+    "keys.master_one_option": (
+        "--new-file、--new-env、--new-pkcs11-key-label 最多只能指定一个",
+        "give at most one of --new-file, --new-env, --new-pkcs11-key-label"),
+    "keys.master_name_new": (
+        "使用 env 或 pkcs11 主密钥时，须指定新密钥：--new-env、--new-pkcs11-key-label "
+        "或 --new-file",
+        "with the env or pkcs11 provider, name the new key: --new-env, "
+        "--new-pkcs11-key-label or --new-file"),
+    "keys.master_advice_env": (
+        "请随即将配置改为 master_key_provider=env、master_key_env={var}",
+        "now set master_key_provider=env and master_key_env={var}"),
+    "keys.master_advice_pkcs11": (
+        "请随即将配置改为 master_key_provider=pkcs11、pkcs11_key_label={label}",
+        "now set master_key_provider=pkcs11 and pkcs11_key_label={label}"),
+    "keys.master_advice_file": (
+        "请随即将配置改为 master_key_provider=file、master_key_file={path}",
+        "now set master_key_provider=file and master_key_file={path}"),
+    "keys.master_replaced": ("已替换 {path}；旧主密钥保留为 {old}",
+                             "{path} replaced; the old key is kept as {old}"),
+    "keys.master_rotated": ("已用新主密钥 {kid} 重新封装 {count} 个数据密钥；{advice}",
+                            "re-wrapped {count} data keys under {kid}; {advice}"),
     "demo.ready": ("govgate 演示环境已启动", "govgate demo is running"),
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
@@ -127,7 +159,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                  "unknown environment setting {key}"),
     "lib.settings.unknown": ("未知配置项 {key}", "unknown setting {key}"),
     # storage and setup
-    "lib.storage.unreachable": ("无法连接数据库：{reason}", "database unreachable: {reason}"),
+    "lib.storage.unreachable": ("无法连接数据库：{detail}", "database unreachable: {detail}"),
     "lib.storage.no_schema": ("数据库中没有 govgate 的表结构：请先运行 `govgate init`",
                               "database has no govgate schema: run `govgate init`"),
     "lib.storage.newer": (
@@ -139,6 +171,117 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "upgrade govgate instead"),
     "lib.storage.older": ("数据库表结构版本 {rev} 早于 {head}：请运行 `govgate init` 升级",
                           "database schema {rev} is older than {head}: run `govgate init`"),
+    # keys: the signing-key ring
+    "lib.keys.pending": ("已有一个待启用的 {use} 密钥；请先启用或销毁它",
+                         "a {use} key is already pending; promote or destroy it first"),
+    "lib.keys.rotating": ("{use} 密钥正在轮换中", "a {use} key rotation is already in progress"),
+    "lib.keys.no_pending": ("没有可以启用的待启用 {use} 密钥", "no pending {use} key to promote"),
+    "lib.keys.promoted_concurrently": ("待启用的 {use} 密钥已被另一进程启用",
+                                       "the pending {use} key was promoted concurrently"),
+    "lib.keys.unknown_kid": ("签名密钥 {kid} 不存在", "no signing key {kid}"),
+    "lib.keys.only_active": (
+        "密钥 {kid} 是唯一生效的 {use} 密钥；请先轮换并启用新密钥",
+        "key {kid} is the only active {use} key; rotate and promote first"),
+    "lib.keys.already_destroyed": ("密钥 {kid} 已经销毁", "key {kid} is already destroyed"),
+    "lib.keys.no_active": ("没有生效的 {use} 密钥；请运行 `govgate init`",
+                           "no active {use} key; run `govgate init`"),
+    "lib.keys.no_active_after": ("启用后仍没有生效的 {use} 密钥",
+                                 "no active {use} key after promotion"),
+    "lib.keys.bad_row": ("签名密钥 {kid}：数据库记录中的用途、算法或状态无效",
+                         "signing key {kid}: bad use, alg or state in its row"),
+    "lib.keys.public_unreadable": ("签名密钥 {kid}：公钥无法读取：{detail}",
+                                   "signing key {kid}: public key unreadable: {detail}"),
+    "lib.keys.private_missing": ("签名密钥 {kid}：私钥缺失",
+                                 "signing key {kid}: private key missing"),
+    "lib.keys.private_unopenable": ("签名密钥 {kid}：私钥无法解密：{detail}",
+                                    "signing key {kid}: private key cannot be opened: {detail}"),
+    "lib.keys.unknown_use": ("未知的密钥用途 {use}（可选：{known}）",
+                             "unknown key use {use} (one of {known})"),
+    "lib.keys.unknown_alg": ("未知的算法 {alg}（可选：{known}）",
+                             "unknown algorithm {alg} (one of {known})"),
+    "lib.keys.unknown_profile": ("未知的密码算法配置 {name}（可选：{known}）",
+                                 "unknown crypto profile {name} (one of {known})"),
+    "lib.keys.unknown_profile_id": ("未知的密码算法配置编号 {id}",
+                                    "unknown crypto profile id {id}"),
+    # keys: data keys (envelope encryption)
+    "lib.keys.data_key_row": ("{detail}（数据密钥 {id}，或其数据库记录已损坏）",
+                              "{detail} (data key {id}; or its row is corrupt)"),
+    "lib.keys.data_key_none": ("数据密钥：无法创建或找到当前的数据密钥",
+                               "data key: could not create or find the active data key"),
+    "lib.keys.data_key_unknown": ("未知的数据密钥 {id}", "unknown data key {id}"),
+    "lib.keys.data_key_unwrap": ("数据密钥 {id} 无法解封：{detail}",
+                                 "data key {id} cannot be unwrapped: {detail}"),
+    "lib.keys.blob_truncated": ("密文不完整", "blob truncated"),
+    "lib.keys.blob_unopenable": ("密文无法解密：{detail}", "blob does not open: {detail}"),
+    "lib.keys.mac_root": ("MAC 根密钥无法解密：{detail}",
+                          "MAC root key cannot be opened: {detail}"),
+    # keys: the master key; {where} is "file PATH", "env VAR" or "pkcs11 TOKEN/KEY", or
+    # the provider alone
+    "lib.keys.where_file": ("文件 {path}", "file {path}"),
+    "lib.keys.where_file_provider": ("文件", "file"),
+    "lib.keys.where_env_provider": ("环境变量", "env"),
+    "lib.keys.where_env": ("环境变量 {var}", "env {var}"),
+    "lib.keys.where_pkcs11": ("PKCS#11 {label}", "pkcs11 {label}"),
+    "lib.keys.master_not_base64": ("主密钥（{where}）：不是 base64 编码",
+                                   "master key ({where}): not base64"),
+    "lib.keys.master_size": ("主密钥（{where}）：长度应为 {size} 字节，实为 {got} 字节",
+                             "master key ({where}): must be {size} bytes, got {got}"),
+    "lib.keys.master_format": ("主密钥（{where}）：未知的密钥封装格式",
+                               "master key ({where}): unknown wrapped-key format"),
+    "lib.keys.master_wrong": ("主密钥（{where}）：无法解封数据密钥：主密钥是否有误？",
+                              "master key ({where}): cannot unwrap a data key: wrong master key?"),
+    "lib.keys.master_missing": ("主密钥（文件 {path}）：文件不存在；请运行 `govgate init`",
+                                "master key (file {path}): missing; run `govgate init`"),
+    "lib.keys.master_os": ("主密钥（{where}）：{reason}", "master key ({where}): {reason}"),
+    "lib.keys.master_not_file": ("主密钥（文件 {path}）：不是普通文件",
+                                 "master key (file {path}): not a regular file"),
+    "lib.keys.master_mode": (
+        "主密钥（文件 {path}）：权限 {mode} 允许同组或其他用户访问；请运行 chmod 600",
+        "master key (file {path}): mode {mode} is group- or world-accessible; run chmod 600"),
+    "lib.keys.master_unreadable": ("主密钥（文件 {path}）：无法读取：{detail}",
+                                   "master key (file {path}): unreadable: {detail}"),
+    "lib.keys.master_exists": ("主密钥（{where}）：已存在，拒绝覆盖",
+                               "master key ({where}): already exists; refusing to overwrite"),
+    "lib.keys.master_key_exists": ("主密钥（{where}）：密钥已存在，拒绝覆盖",
+                                   "master key ({where}): key already exists; refusing to "
+                                   "overwrite"),
+    "lib.keys.master_create": ("主密钥（{where}）：无法创建：{detail}",
+                               "master key ({where}): cannot create: {detail}"),
+    "lib.keys.master_env_unset": ("主密钥（环境变量 {var}）：该变量未设置",
+                                  "master key (env {var}): variable is not set"),
+    "lib.keys.master_no_module": ("主密钥（{where}）：未设置 pkcs11_module",
+                                  "master key ({where}): pkcs11_module is not set"),
+    "lib.keys.master_no_token": ("主密钥（{where}）：找不到该 PKCS#11 令牌",
+                                 "master key ({where}): no such token"),
+    "lib.keys.master_pin": ("主密钥（{where}）：PIN 码错误", "master key ({where}): wrong PIN"),
+    "lib.keys.master_token": ("主密钥（{where}）：无法打开 PKCS#11 令牌：{detail}",
+                              "master key ({where}): cannot open token: {detail}"),
+    "lib.keys.master_no_key": ("主密钥（{where}）：PKCS#11 令牌中没有该密钥",
+                               "master key ({where}): no such key in token"),
+    "lib.keys.master_label": ("主密钥（{where}）：密钥标签不唯一",
+                              "master key ({where}): label is not unique"),
+    "lib.keys.master_generate": ("主密钥（{where}）：无法生成密钥：{detail}",
+                                 "master key ({where}): cannot generate key: {detail}"),
+    "lib.keys.master_wrap": ("主密钥（{where}）：封装失败：{detail}",
+                             "master key ({where}): wrap failed: {detail}"),
+    "lib.keys.master_no_path": ("主密钥（文件）：未配置路径",
+                                "master key (file): no path configured"),
+    "lib.keys.master_provider": (
+        "主密钥（{provider}）：未知的提供方（可选：file、env、pkcs11）",
+        "master key ({provider}): unknown provider (one of file, env, pkcs11)"),
+    "lib.keys.master_bad_length": ("主密钥（{where}）：数据密钥 {id} 的长度不正确",
+                                   "master key ({where}): data key {id} has a bad length"),
+    "lib.keys.master_rewrap_check": ("主密钥（{where}）：重新封装后的校验失败；未做任何更改",
+                                     "master key ({where}): re-wrap check failed; nothing changed"),
+    "lib.keys.master_other": (
+        "主密钥（{where}）：数据密钥由 {wrapped} 封装，而当前主密钥是 {current}",
+        "master key ({where}): data keys are wrapped under {wrapped}, this master key is "
+        "{current}"),
+    "lib.keys.master_profile": (
+        "主密钥（{where}）：数据密钥 {id} 的密码算法配置 {profile} 未知",
+        "master key ({where}): data key {id} has unknown profile {profile}"),
+    "lib.keys.master_same": ("主密钥（{where}）：新密钥就是当前密钥",
+                             "master key ({where}): the new key is the current key"),
     "lib.setup.master_key_missing": (
         "主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）",
         "master key file {path} is missing but the database is initialised; restore the "
@@ -146,9 +289,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-# Placeholders of ``lib.*`` entries whose captured text is itself a library text
-# (a location, a nested reason or a list of problems), localised in turn.
+# Placeholders of ``lib.*`` entries whose captured text is itself a library text,
+# localised in turn: a place ({where}) and free text from a lower layer ({detail})
+# when they can be; a {reason} or {problem} must be recognised, or the entry does not
+# apply (a line is never half translated for the sake of its frame).
 NESTED = frozenset({"where", "detail", "reason", "problem"})
+OPTIONAL = frozenset({"where", "detail"})
 # Placeholders that stand for a number only.
 DIGITS = frozenset({"n", "line", "count", "seq", "days", "limit"})
 _LETTER = re.compile(r"[A-Za-z]")
@@ -198,10 +344,9 @@ def _patterns() -> tuple[tuple[str, re.Pattern[str], int, bool], ...]:
 
 
 def _match(text: str, depth: int, generic: bool) -> str | None:
-    """The best entry for the whole of ``text``. A generic entry (no letters of its own,
-    e.g. ``{where}: {problem}``) counts only when its nested parts are recognised (the
-    place ``{where}`` excepted): a line is never half translated for the sake of its
-    punctuation."""
+    """The best entry for the whole of ``text``, among the specific entries or the
+    generic ones (no letters of their own, e.g. ``{where}: {problem}``), which are
+    tried last."""
     best: tuple[int, str, dict[str, str]] | None = None
     for key, regex, weight, is_generic in _patterns():
         if is_generic != generic or (best is not None and weight <= best[0]):
@@ -216,9 +361,9 @@ def _match(text: str, depth: int, generic: bool) -> str | None:
                 inner = _recognise(value, depth + 1) if depth < 6 else None
                 if inner is not None:
                     values[name] = inner
-                elif name != "where":
+                elif name not in OPTIONAL:
                     missed = True
-        if generic and missed:
+        if missed:
             continue
         best = (weight, key, values)
     return None if best is None else MESSAGES[best[1]][0].format(**best[2])

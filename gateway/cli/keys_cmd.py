@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.context import GovgateGroup, cli_context, input_error
+from gateway.cli.context import GovgateGroup, cli_context, input_error, table
 from gateway.settings import Settings
 from keys import (
     ALGORITHMS,
@@ -43,6 +43,9 @@ class _Ctx:
     def record(self, change: str, **detail: Any) -> None:
         self.cli.services.record_admin_change(change, detail)
 
+    def msg(self, key: str, **kwargs: Any) -> str:
+        return self.cli.msg(key, **kwargs)
+
 
 def _state(ctx: click.Context) -> _Ctx:
     state = ctx.meta.get("govgate.keys")
@@ -67,15 +70,14 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
-    header = ("KID", "USE", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED", "LEAVES JWKS")
+    header = tuple(_state(ctx).msg("keys.header").split("|"))
     rows = [header] + [
         (i.kid, i.use, i.alg, i.state, _fmt(i.created_at), _fmt(i.activated_at),
          _fmt(i.retired_at), _fmt(i.leaves_jwks_at))
         for i in infos
     ]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    for r in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    for line in table(rows):
+        click.echo(line)
 
 
 @keys.command()
@@ -95,9 +97,12 @@ def rotate(ctx: click.Context, uses: tuple[str, ...], alg: str | None, at_once: 
             info = svc.promote_now(use)
         _state(ctx).record("key_rotated", kid=info.kid, use=info.use, alg=info.alg,
                            state=info.state)
-        when = ("now" if info.state == "active"
-                else _fmt(info.created_at + svc.ring.prepublish))
-        click.echo(f"{info.use}: {info.kid} {info.alg} {info.state} (signs from {when})")
+        line = dict(use=info.use, kid=info.kid, alg=info.alg, state=info.state)
+        if info.state == "active":
+            click.echo(_state(ctx).msg("keys.rotated_now", **line))
+        else:
+            click.echo(_state(ctx).msg("keys.rotated_at", **line,
+                                       when=_fmt(info.created_at + svc.ring.prepublish)))
 
 
 @keys.command()
@@ -110,7 +115,7 @@ def promote(ctx: click.Context) -> None:
         _state(ctx).record("key_state_changed", kid=info.kid, use=info.use, state=info.state)
         click.echo(f"{info.use}: {info.kid} -> {info.state}")
     if not changed:
-        click.echo("nothing due")
+        click.echo(_state(ctx).msg("keys.nothing_due"))
 
 
 @keys.command()
@@ -124,7 +129,7 @@ def maintain(ctx: click.Context) -> None:
         state.record("key_state_changed", kid=info.kid, use=info.use, state=info.state)
         click.echo(f"{info.use}: {info.kid} -> {info.state}")
     if not changed:
-        click.echo("nothing due")
+        click.echo(state.msg("keys.nothing_due"))
 
 
 @keys.command()
@@ -135,10 +140,10 @@ def destroy(ctx: click.Context, kid: str, yes: bool) -> None:
     """Erase the private part of a pending or retired key (the active key is refused)."""
     svc = _state(ctx).service
     if not yes:
-        click.confirm(f"destroy key {kid}? tokens it signed stop verifying", abort=True)
+        click.confirm(_state(ctx).msg("keys.confirm_destroy", kid=kid), abort=True)
     info = svc.destroy(kid)
     _state(ctx).record("key_destroyed", kid=info.kid, use=info.use)
-    click.echo(f"{info.use}: {info.kid} destroyed")
+    click.echo(_state(ctx).msg("keys.destroyed", use=info.use, kid=info.kid))
 
 
 @keys.command()
@@ -155,7 +160,7 @@ def rotate_data_key(ctx: click.Context) -> None:
     """Start sealing under a new data key; older ones keep opening what they sealed."""
     _state(ctx).service.rotate_data_key()
     _state(ctx).record("data_key_rotated")
-    click.echo("data key rotated")
+    click.echo(_state(ctx).msg("keys.data_key_rotated"))
 
 
 def _new_master_file(path: str, settings: Settings) -> Path:
@@ -199,17 +204,17 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
     With the file provider and no option, the new key replaces the configured file and
     the old file is kept beside it as ``master.key.old-<time>``.
     """
+    state = _state(ctx)
     chosen = [o for o in (new_file, new_env, new_pkcs11_key_label) if o]
     if len(chosen) > 1:
-        raise click.UsageError("give at most one of --new-file, --new-env, --new-pkcs11-key-label")
-    state = _state(ctx)
+        raise click.UsageError(state.msg("keys.master_one_option"))
     settings, svc = state.settings, state.service
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     swap: tuple[Path, Path] | None = None
     new: MasterKeyProvider
     if new_env:
         new = EnvMasterKey(new_env, os.environ)
-        advice = f"now set master_key_provider=env and master_key_env={new_env}"
+        advice = state.msg("keys.master_advice_env", var=new_env)
     elif new_pkcs11_key_label:
         args = (settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_pin,
                 new_pkcs11_key_label)
@@ -217,25 +222,22 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
             new = Pkcs11MasterKey(*args)
         except MasterKeyError:
             new = Pkcs11MasterKey.create(*args)
-        advice = (f"now set master_key_provider=pkcs11 and "
-                  f"pkcs11_key_label={new_pkcs11_key_label}")
+        advice = state.msg("keys.master_advice_pkcs11", label=new_pkcs11_key_label)
     elif new_file:
         new_path = _new_master_file(new_file, settings)
         new = FileMasterKey.create(new_path)
         _fsync_dir(new_path.parent)  # the new file must outlive a crash: it alone opens
-        advice = f"now set master_key_provider=file and master_key_file={new_path}"
+        advice = state.msg("keys.master_advice_file", path=new_path)
     else:
         if settings.master_key_provider != "file":
-            raise click.UsageError(
-                "with the env or pkcs11 provider, name the new key: --new-env, "
-                "--new-pkcs11-key-label or --new-file"
-            )
+            raise click.UsageError(state.msg("keys.master_name_new"))
         current = settings.master_key_path
         staged = current.with_name(current.name + ".new")
         new = FileMasterKey.create(staged)
         _fsync_dir(staged.parent)
         swap = (current, staged)
-        advice = f"{current} replaced; the old key is kept as {current.name}.old-{stamp}"
+        advice = state.msg("keys.master_replaced", path=current,
+                           old=f"{current.name}.old-{stamp}")
     if new.key_id == svc.master.key_id:
         raise MasterKeyError(f"master key ({new.name}): the new key is the current key")
     count = svc.rotate_master(new)
@@ -247,4 +249,4 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         os.replace(staged, current)
         _fsync_dir(current.parent)
     state.record("master_key_rotated", provider=new.name, data_keys=count)
-    click.echo(f"re-wrapped {count} data keys under {new.key_id}; {advice}")
+    click.echo(state.msg("keys.master_rotated", count=count, kid=new.key_id, advice=advice))

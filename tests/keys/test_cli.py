@@ -184,3 +184,78 @@ def test_rotate_master_new_file(ready: dict[str, str], home: Path, tmp_path: Pat
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
     assert (home / "master.key").read_text() == old_text  # left for the operator to retire
     assert run({**ready, "GOVGATE_MASTER_KEY_FILE": str(new)}, "list")[0] == 0
+
+
+ZH = {"LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"}
+C = {"LANG": "C", "LC_ALL": "C"}
+
+
+def test_keys_commands_speak_chinese_under_a_chinese_locale(ready: dict[str, str],
+                                                           home: Path) -> None:
+    """Headers and sentences in Chinese; key ids, uses, algorithms, states, dates and
+    the JSON listing as they are."""
+    zh, en = {**ready, **ZH}, {**ready, **C}
+    code, out, _ = run(zh, "list")
+    header = out.splitlines()[0].split()
+    assert code == 0 and header[:4] == ["KID", "用途", "算法", "状态"]
+    assert header[4:] == ["创建时间", "启用时间", "停用时间", "移出", "JWKS", "时间"]
+    assert out.splitlines()[1].split()[1:4] == ["assertion", "ES256", "active"]
+    # columns line up by terminal width: each value starts below its (wide) header
+    lines = out.splitlines()
+    assert lines[1].index(" assertion ") + 1 == lines[0].index("用途")
+    assert run(en, "list")[1].splitlines()[0].split()[:4] == ["KID", "USE", "ALG", "STATE"]
+    assert json.loads(run(zh, "list", "--json")[1]) == json.loads(run(en, "list", "--json")[1])
+
+    code, out, _ = run(zh, "rotate", "--use", "token")
+    assert code == 0 and out.startswith("token: token-") and " ES256 pending（自 " in out
+    assert out.rstrip().endswith("起用于签名）")
+    code, _, err = run(zh, "rotate", "--use", "token")
+    assert code == 1 and err == "错误：已有一个待启用的 token 密钥；请先启用或销毁它\n"
+    code, _, err = run(en, "rotate", "--use", "token")
+    assert err == "error: a token key is already pending; promote or destroy it first\n"
+    assert run(zh, "promote")[1] == "没有到期需要处理的密钥。\n"
+    assert run(en, "promote")[1] == "nothing due\n"
+    code, _, err = run(zh, "destroy", "nope", "--yes")
+    assert code == 1 and err == "错误：签名密钥 'nope' 不存在\n"
+    assert run(en, "destroy", "nope", "--yes")[2] == "error: no signing key 'nope'\n"
+    active = next(i for i in json.loads(run(en, "list", "--json")[1]) if i["use"] == "audit")
+    code, _, err = run(zh, "destroy", active["kid"], "--yes")
+    assert err == f"错误：密钥 {active['kid']} 是唯一生效的 audit 密钥；请先轮换并启用新密钥\n"
+    assert run(zh, "rotate-data-key")[1] == "已轮换数据密钥。\n"
+    assert run(en, "rotate-data-key")[1] == "data key rotated\n"
+
+    code, _, err = run(zh, "rotate-master", "--new-env", "A", "--new-file", "b")
+    assert code == 2 and "--new-file、--new-env、--new-pkcs11-key-label 最多只能指定一个" in err
+    code, out, err = run(zh, "rotate-master")
+    assert code == 0, err
+    assert out.startswith("已用新主密钥 kcv:") and "重新封装 3 个数据密钥；" in out
+    assert f"已替换 {home / 'master.key'}；旧主密钥保留为 master.key.old-" in out
+    from keys.master import generate_master_key_text
+
+    code, out, err = run({**en, "NEW_MK": generate_master_key_text()},
+                         "rotate-master", "--new-env", "NEW_MK")
+    assert code == 0, err
+    assert out.startswith("re-wrapped 3 data keys under kcv:")
+    assert out.rstrip().endswith("; now set master_key_provider=env and master_key_env=NEW_MK")
+
+
+def test_master_key_errors_in_both_languages(ready: dict[str, str], home: Path) -> None:
+    key = home / "master.key"
+    os.chmod(key, 0o644)
+    code, _, err = run({**ready, **ZH}, "list")
+    assert code == 1 and err == (f"错误：主密钥（文件 {key}）：权限 0644 允许同组或其他用户访问；"
+                                 "请运行 chmod 600\n")
+    assert run({**ready, **C}, "list")[2] == (
+        f"error: master key (file {key}): mode 0644 is group- or world-accessible; "
+        "run chmod 600\n")
+    os.chmod(key, 0o600)
+    os.rename(key, home / "elsewhere.key")
+    FileMasterKey.create(key)
+    code, _, err = run({**ready, **ZH}, "list")
+    assert code == 1 and err.startswith("错误：主密钥（文件）：数据密钥由 kcv:")
+    assert "封装，而当前主密钥是 kcv:" in err
+    key.unlink()
+    code, _, err = run({**ready, **ZH}, "list")
+    assert err == f"错误：主密钥（文件 {key}）：文件不存在；请运行 `govgate init`\n"
+    assert run({**ready, **C}, "list")[2] == (
+        f"error: master key (file {key}): missing; run `govgate init`\n")
