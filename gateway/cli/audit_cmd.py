@@ -31,6 +31,7 @@ from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
 from gateway.cli.context import GovgateGroup, cli_context, input_error
+from gateway.i18n import cli_lang, localize, t
 from gateway.services import os_actor
 from gateway.settings import Settings
 from keys import KeyService
@@ -81,8 +82,8 @@ def _state(ctx: click.Context) -> _Ctx:
 def _bad_filter(exc: AuditQueryError) -> click.BadParameter:
     """A usage error naming the option as typed (``--by``, ``--event-type``)."""
     option = OPTION_OF_FIELD.get(exc.field, "--" + exc.field.replace("_", "-"))
-    return click.BadParameter(exc.description.removeprefix(f"{exc.field}: "),
-                              param_hint=option)
+    return click.BadParameter(localize(exc.description.removeprefix(f"{exc.field}: "),
+                                       cli_lang()), param_hint=option)
 
 
 def _time(param: str, value: str | None) -> int | None:
@@ -119,16 +120,14 @@ audit = GovgateGroup("audit", help="Verify, query, export and purge the audit lo
 
 
 def _report(rep: VerifyReport) -> None:
-    if rep.ok:
-        click.echo(rep.summary())
-        return
-    first = rep.problems[0]
-    click.echo(f"first bad: {first.where}: {first.detail}")
-    for p in rep.problems[1:SHOWN_PROBLEMS]:
-        click.echo(f"also:      {p.where}: {p.detail}")
-    if len(rep.problems) > SHOWN_PROBLEMS:
-        click.echo(f"... and {len(rep.problems) - SHOWN_PROBLEMS} more")
-    click.echo(rep.summary())
+    lang = cli_lang()
+    if not rep.ok:
+        for n, p in enumerate(rep.problems[:SHOWN_PROBLEMS]):
+            click.echo(t("audit.first_bad" if n == 0 else "audit.also", lang,
+                         where=localize(p.where, lang), detail=localize(p.detail, lang)))
+        if len(rep.problems) > SHOWN_PROBLEMS:
+            click.echo(t("audit.more", lang, n=len(rep.problems) - SHOWN_PROBLEMS))
+    click.echo(localize(rep.summary(), lang))
 
 
 @audit.command()
@@ -147,26 +146,28 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
     t_since, t_until = _time("since", since), _time("until", until)
     if t_since is not None and t_until is not None and t_since >= t_until:
         # [since, until) would be empty, and an empty window always verifies "intact"
-        raise click.BadParameter("must be after --since", param_hint="--until")
+        raise click.BadParameter(t("audit.until_after_since", cli_lang()), param_hint="--until")
     if archive_dir is not None:
         if since or until:
-            raise click.UsageError("--since/--until do not apply to --archive")
+            raise click.UsageError(t("audit.archive_no_window", cli_lang()))
         try:
             rep = verify_archive(_archive(archive_dir))
         except ArchiveUnreadable as exc:
             raise input_error("audit.archive_unreadable", path=archive_dir,
-                              reason=exc.description) from None
+                              reason=localize(exc.description, cli_lang())) from None
         _report(rep)
         ctx.exit(0 if rep.ok else 1)
     st = _state(ctx)
     try:
         sigcheck = keyservice_sigcheck(st.keys)
     except Exception as exc:  # no key ring: still check every hash and link
-        click.echo(f"warning: signatures not checked ({str(exc).splitlines()[0]})", err=True)
+        click.echo(t("audit.unsigned", cli_lang(),
+                     detail=localize(str(exc).splitlines()[0], cli_lang())), err=True)
         sigcheck = None
     if sys.stdout.isatty():
         total = count_records(st.engine)
-        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+        with click.progressbar(length=total, label=t("audit.verifying", cli_lang()),
+                               file=sys.stderr) as bar:
             done = [0]
 
             def progress(n: int) -> None:
@@ -225,7 +226,7 @@ def query(ctx: click.Context, fmt: str, all_pages: bool, **params: Any) -> None:
     {"table": write_table, "jsonl": write_jsonl, "csv": write_csv}[fmt](rows, out)
     click.echo(out.getvalue(), nl=False)
     if cursor and fmt == "table":
-        click.echo(f"next page: --cursor {cursor}", err=True)
+        click.echo(t("audit.next_page", cli_lang(), cursor=cursor), err=True)
 
 
 # -- export and purge -----------------------------------------------------------------------
@@ -247,8 +248,8 @@ def export(ctx: click.Context, until: str, to: str) -> None:
         raise ArchiveError(f"{to}: {exc.strerror or exc}") from None
     st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
               until=t_until, records=res.records, directory=str(res.directory))
-    click.echo(f"exported {res.records} records of {res.chains} chains and {res.checkpoints} "
-               f"checkpoints to {res.directory} (archive {res.archive_id})")
+    click.echo(t("audit.exported", cli_lang(), records=res.records, chains=res.chains,
+                 checkpoints=res.checkpoints, directory=res.directory, archive=res.archive_id))
 
 
 @audit.command("purge")
@@ -264,11 +265,13 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
     st = _state(ctx)
     res = purge(st.engine, st.log, until=t_until, archive=archive,
                 retention_days=st.settings.audit_retention_days)
+    lang = cli_lang()
     if not res.records:
-        click.echo("nothing to purge")
+        click.echo(t("audit.nothing_to_purge", lang))
         return
-    click.echo(f"purged {res.records} records from {len(res.chains)} chains; sealing record "
-               f"{res.seal[0]}/{res.seal[1]}" if res.seal else f"purged {res.records} records")
+    click.echo(t("audit.purged_sealed", lang, records=res.records, chains=len(res.chains),
+                 seal=f"{res.seal[0]}/{res.seal[1]}") if res.seal
+               else t("audit.purged", lang, records=res.records))
 
 
 # -- stats --------------------------------------------------------------------------------
