@@ -92,6 +92,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "purged {records} records from {chains} chains; sealing record "
                             "{seal}"),
     "audit.purged": ("已清理 {records} 条记录", "purged {records} records"),
+    "catalogue.warning": ("警告：{detail}", "warning: {detail}"),
+    "catalogue.not_utf8": ("{file}：不是 UTF-8 文本", "{file}: not UTF-8 text"),
+    "catalogue.nothing": ("无需变更。", "nothing to change"),
+    "catalogue.dry_run": ("（试运行：未写入任何内容）", "(dry run: nothing written)"),
+    "catalogue.no_duplicates": ("没有发现重复采集。", "no duplicate collection found"),
+    "catalogue.no_overdue": ("没有超期的申请。", "no overdue applications"),
     "keys.header": ("KID|用途|算法|状态|创建时间|启用时间|停用时间|移出 JWKS 时间",
                     "KID|USE|ALG|STATE|CREATED|ACTIVATED|RETIRED|LEAVES JWKS"),
     "keys.rotated_now": ("{use}: {kid} {alg} {state}（立即用于签名）",
@@ -419,6 +425,156 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                          "checkpoint not written: {detail}"),
     "lib.audit.chain_lost": ("审计哈希链 {chain} 已不归本进程所有",
                              "audit chain {chain} is no longer ours"),
+    # what is wrong with a field of a file (state file, catalogue import, CSV)
+    "lib.field.unknown_key": ("未知的键 {key}", "unknown key {key}"),
+    "lib.field.missing_key": ("缺少键 {key}", "missing key {key}"),
+    "lib.field.mapping": ("必须是映射", "must be a mapping"),
+    "lib.field.list": ("必须是列表", "must be a list"),
+    "lib.field.bad_code": ("代码 {code} 无效", "bad code {code}"),
+    "lib.field.string": ("{field} 必须是字符串", "{field} must be a string"),
+    "lib.field.non_empty": ("{field} 必须是非空字符串", "{field} must be a non-empty string"),
+    "lib.field.non_empty_list": ("{field} 必须是非空列表", "{field} must be a non-empty list"),
+    "lib.field.integer": ("{field} 必须是整数", "{field} must be an integer"),
+    "lib.field.bool": ("{field} 必须是 true 或 false", "{field} must be true or false"),
+    "lib.field.one_of": ("{field} 必须是 {known} 之一", "{field} must be one of {known}"),
+    "lib.field.one_of_got": ("{field} 必须是 {known} 之一（实为 {value}）",
+                             "{field} must be one of {known} (got {value})"),
+    "lib.field.date": ("{field} 必须是 YYYY-MM-DD 格式的日期",
+                       "{field} must be a date YYYY-MM-DD"),
+    "lib.field.from_after_until": ("from 晚于 until", "from is after until"),
+    "lib.field.not_utf8": ("{path}：不是 UTF-8 文本", "{path}: not UTF-8 text"),
+    "lib.field.not_yaml": ("不是有效的 YAML：{detail}", "not valid YAML: {detail}"),
+    # catalogue: resources and their items
+    "lib.cat.duplicate": (
+        "{resource}（{department}）的信息项 {item} 已由 {source_department} 在 "
+        "{source_resource} {source_name}（信息项 {source_item}）中作为权威来源提供："
+        "请复用该来源，不要重复采集",
+        "item {item} of {resource} ({department}) is already provided as authoritative by "
+        "{source_department} in {source_resource} {source_name} (item {source_item}): reuse "
+        "that source instead of collecting it again"),
+    "lib.cat.conditions": ("有条件共享的资源须写明共享条件（conditions）",
+                           "a conditional resource needs its conditions (共享条件)"),
+    "lib.cat.basis": ("不予共享（none）的资源须写明不予共享依据（basis）",
+                      "a resource not shared (none) needs its basis (不予共享依据)"),
+    "lib.cat.duplicate_item": ("重复的信息项 {name}（首次出现在 {first}）",
+                               "duplicate item {name} (first at {first})"),
+    "lib.cat.route_path": ("path 必须是以 / 开头的路径（可以含 {{plate}} 这样的模板）",
+                           "path must be a path starting with / (templates like {{plate}})"),
+    "lib.cat.route_records": ("records 必须是以点分隔的键路径，如 items 或 data.items",
+                              "records must be a dotted key path like items or data.items"),
+    "lib.cat.placeholder_segment": (
+        "占位段 {segment} 无效（占位符须独占一整段，如 {{name}}）",
+        "bad placeholder segment {segment} (use a whole segment {{name}})"),
+    "lib.cat.placeholder_twice": ("占位符 {{{name}}} 重复使用",
+                                  "placeholder {{{name}}} used twice"),
+    "lib.cat.item_name": ("信息项名称 {name} 无效（只能含字母、数字和 _）",
+                          "bad item name {name} (letters, digits and _)"),
+    "lib.cat.level": ("level 必须是 1、2、3 或 4（一般 … 核心）",
+                      "level must be 1, 2, 3 or 4 (一般 … 核心)"),
+    "lib.cat.no_resource": ("资源 {code} 不存在", "no resource {code}"),
+    "lib.cat.steward_saves": ("只有提供方部门的数据管理员才能保存此资源",
+                              "only a data steward of the provider department saves this"),
+    "lib.cat.resource_rejected": ("资源未通过校验", "resource rejected"),
+    "lib.cat.belongs_to": ("{code} 属于 {department}", "{code} belongs to {department}"),
+    "lib.cat.steward_changes": ("只有 {department} 的数据管理员才能变更 {code}",
+                                "only a data steward of {department} changes {code}"),
+    "lib.cat.already": ("{code} 已经是 {status} 状态", "{code} is already {status}"),
+    "lib.cat.import_problems": ("导入内容中有 {n} 处问题", "{n} problem(s) in the import"),
+    "lib.cat.csv_problems": ("CSV 文件中有 {n} 处问题", "{n} problem(s) in the CSV"),
+    "lib.cat.yaml_mapping": ("YAML 必须是含 catalogue:（以及 grants:）的映射",
+                             "the YAML must be a mapping with catalogue: (and grants:)"),
+    "lib.cat.sections": ("未知的部分 {names}；导入内容只能包含 catalogue: 和 grants:",
+                         "unknown section(s) {names}; an import holds catalogue: and grants:"),
+    "lib.cat.csv_columns": ("未知的列 {names}；可用的列：{known}",
+                            "unknown column(s) {names}; known: {known}"),
+    "lib.cat.csv_missing": ("缺少列 {name}", "missing column {name}"),
+    "lib.cat.csv_rows": ("超过 {n} 行", "more than {n} rows"),
+    "lib.cat.csv_cells": ("有 {n} 个单元格，而表头有 {count} 列",
+                          "{n} cells, the header has {count}"),
+    "lib.cat.csv_level": ("item_level 必须是 1-4 的数字（实为 {value}）",
+                          "item_level must be a number 1-4 (got {value})"),
+    "lib.cat.csv_differs": ("{column} {text} 与第 {n} 行不同（{first}）",
+                            "{column} {text} differs from row {n} ({first})"),
+    "lib.cat.duplicate_code": ("重复的代码 {code}（首次出现在 {first}）",
+                               "duplicate code {code} (first at {first})"),
+    "lib.cat.unknown_provider": ("未知的提供方部门 {department}",
+                                 "unknown provider department {department}"),
+    "lib.cat.unknown_system": ("未知的系统 {system}", "unknown system {system}"),
+    "lib.cat.system_owner": ("系统 {system} 属于 {owner}，不属于提供方 {provider}",
+                             "system {system} belongs to {owner}, not to the provider {provider}"),
+    "lib.cat.route_twice": ("接口 {method} {path} 同时也是 {code}（{where}）的接口",
+                            "route {method} {path} is also the route of {code} ({where})"),
+    "lib.cat.route_taken": ("接口 {method} {path} 已经是 {code} 的接口",
+                            "route {method} {path} is already the route of {code}"),
+    # catalogue: grants, applications and their workflow
+    "lib.cat.unknown_resource": ("未知的资源 {code}", "unknown resource {code}"),
+    "lib.cat.grants_conditional": (
+        "{code} 的共享类型是 {share_type}；授权只适用于有条件共享的资源",
+        "{code} is {share_type}; grants are for conditional resources"),
+    "lib.cat.unknown_consumer": ("未知的申请部门 {department}",
+                                 "unknown consumer department {department}"),
+    "lib.cat.provider_needs_no_grant": ("{department} 是 {code} 的提供方，无需授权",
+                                        "{department} provides {code} and needs no grant"),
+    "lib.cat.item_names": ("items 必须是非空的信息项名称列表",
+                           "items must be a non-empty list of item names"),
+    "lib.cat.not_shareable": ("{code} 中以下信息项不可共享：{names}",
+                              "items not shareable in {code}: {names}"),
+    "lib.cat.unknown_client": ("未知的客户端 {client}", "unknown client {client}"),
+    "lib.cat.client_owner": ("客户端 {client} 属于 {owner}，不属于 {department}",
+                             "client {client} belongs to {owner}, not to {department}"),
+    "lib.cat.duplicate_grant": ("与 {first} 重复（资源、申请部门、客户端和用途都相同）",
+                                "duplicate of {first} (same resource, consumer, client and "
+                                "purpose)"),
+    "lib.cat.needs_consumer": ("申请须指明申请部门",
+                               "an application needs the consumer department"),
+    "lib.cat.own_department": ("只能为本部门提出申请",
+                               "you can only apply for your own department"),
+    "lib.cat.no_published": ("没有已发布的资源 {code}", "no published resource {code}"),
+    "lib.cat.provider_applies": ("{department} 是 {code} 的提供方：无需申请",
+                                 "{department} provides {code}: no application needed"),
+    "lib.cat.unconditional": ("{code} 无条件共享：无需申请",
+                              "{code} is shared unconditionally: no application needed"),
+    "lib.cat.one_item": ("请至少指定一个信息项", "name at least one item"),
+    "lib.cat.purpose": ("必须填写用途", "purpose (用途) is required"),
+    "lib.cat.purpose_long": ("用途超过 {n} 个字符", "purpose longer than {n} characters"),
+    "lib.cat.until_past": ("until 是已经过去的日期", "until is in the past"),
+    "lib.cat.not_a_client_of": ("客户端 {client} 不属于 {department}",
+                                "client {client} is not a client of {department}"),
+    "lib.cat.application_rejected": ("申请未通过校验", "application rejected"),
+    "lib.cat.no_application": ("申请 {id} 不存在", "no application {id}"),
+    "lib.cat.resource_gone": ("资源 {code} 已不存在", "resource {code} no longer exists"),
+    "lib.cat.steward_approves": ("只有 {department} 的数据管理员才能审批此申请",
+                                 "only a data steward of {department} approves this"),
+    "lib.cat.secadmin_decides": ("提请协商的申请由安全管理员决定",
+                                 "an escalated application is decided by the security admin"),
+    "lib.cat.application_state": ("申请 {id} 的状态是 {status}",
+                                  "application {id} is {status}"),
+    "lib.cat.share_type": ("{code} 的共享类型是 {share_type}", "{code} is {share_type}"),
+    "lib.cat.narrow_items": ("审批只能减少信息项；以下信息项未申请：{names}",
+                             "approval can only narrow the items; not applied for: {names}"),
+    "lib.cat.approve_one": ("请至少同意一个信息项（否则请驳回）",
+                            "approve at least one item (or reject)"),
+    "lib.cat.no_longer_shareable": ("以下信息项已不可共享：{names}",
+                                    "items no longer shareable: {names}"),
+    "lib.cat.shorten": ("审批只能缩短期限（申请的期限至 {date}）",
+                        "approval can only shorten the period (applied until {date})"),
+    "lib.cat.until_before_from": ("until 早于 from", "until is before from"),
+    "lib.cat.approval_rejected": ("审批未通过校验", "approval rejected"),
+    "lib.cat.reason_to_mark": ("将申请标记为 {status} 须说明理由",
+                               "a reason is required to mark an application {status}"),
+    "lib.cat.steward_rejects": ("只有 {department} 的数据管理员才能驳回此申请",
+                                "only a data steward of {department} rejects this"),
+    "lib.cat.secadmin_closes": ("只有安全管理员才能结束协商中的申请",
+                                "only the security admin closes an escalated application"),
+    "lib.cat.escalates": ("只有 {department} 或安全管理员才能提请协商",
+                          "only {department} or the security admin escalates this"),
+    "lib.cat.no_grant": ("授权 {id} 不存在", "no grant {id}"),
+    "lib.cat.reason_to_revoke": ("撤销授权须说明理由", "a reason is required to revoke a grant"),
+    "lib.cat.revokes": ("只有 {department} 的数据管理员或安全管理员才能撤销此授权",
+                        "only a data steward of {department} or the security admin revokes "
+                        "this"),
+    "lib.cat.revoked": ("授权 {id} 已被撤销", "grant {id} is already revoked"),
+    "lib.cat.items_list": ("items 必须是信息项名称的列表", "items must be a list of item names"),
     "lib.setup.master_key_missing": (
         "主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）",
         "master key file {path} is missing but the database is initialised; restore the "
@@ -432,8 +588,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
 # apply (a line is never half translated for the sake of its frame).
 NESTED = frozenset({"where", "detail", "reason", "problem"})
 OPTIONAL = frozenset({"where", "detail"})
-# Placeholders that stand for a number only.
-DIGITS = frozenset({"n", "line", "count", "seq", "days", "limit"})
+# What some placeholders stand for, so that an entry matches only its own texts: a
+# number, a field name, a share type, a state. Any other placeholder is any text but
+# "; " (the separator of a list of problems), except the nested ones, which are any.
+SHAPES = {
+    **dict.fromkeys(("n", "line", "count", "seq", "days", "limit"), r"-?[0-9]+"),
+    "field": r"[a-z_]+",
+    "share_type": r"unconditional|conditional|none",
+    "status": r"[a-z_]+",
+}
 _LETTER = re.compile(r"[A-Za-z]")
 
 
@@ -456,9 +619,7 @@ def t(key: str, lang: str, **kwargs: object) -> str:
 def _patterns() -> tuple[tuple[str, re.Pattern[str], int, bool], ...]:
     """(key, regex of the English text, weight, generic) of every ``lib.*`` entry.
 
-    The weight (letters outside placeholders) makes the most specific entry win. A
-    placeholder never spans ``"; "`` (the separator of a list of problems) unless it
-    is ``{detail}``, free text from a lower layer (a parser, a driver)."""
+    The weight (letters outside placeholders) makes the most specific entry win."""
     out = []
     for key, (_zh, en) in MESSAGES.items():
         if not key.startswith("lib."):
@@ -473,9 +634,9 @@ def _patterns() -> tuple[tuple[str, re.Pattern[str], int, bool], ...]:
                 regex.append(f"(?P={name})")
             else:
                 seen.add(name)
-                regex.append(f"(?P<{name}>-?[0-9]+)" if name in DIGITS
-                             else f"(?P<{name}>.+?)" if name == "detail"
-                             else f"(?P<{name}>(?:(?!; ).)+?)")
+                shape = SHAPES.get(name, ".+?" if name in NESTED - {"where"}
+                                   else "(?:(?!; ).)+?")
+                regex.append(f"(?P<{name}>{shape})")
         out.append((key, re.compile("".join(regex), re.DOTALL), letters, letters == 0))
     return tuple(out)
 

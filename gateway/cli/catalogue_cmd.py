@@ -26,8 +26,9 @@ from catalogue import Actor, InvalidInput
 from catalogue.io import load_yaml
 from catalogue.model import Application, Grant, Resource
 from gateway.catalogue_wiring import get_catalogue, get_workflow
-from gateway.cli.context import CliContext, pass_cli, write_output
+from gateway.cli.context import CliContext, CommandError, pass_cli, write_output
 from gateway.errors import ValidationError
+from gateway.i18n import localize
 
 
 def _os_user() -> str:
@@ -140,9 +141,9 @@ def search(cli_ctx: CliContext, q: str | None, department: str | None, share_typ
         click.echo(_resource_line(r))
 
 
-def _print_warnings(warnings: list[str]) -> None:
+def _print_warnings(cli_ctx: CliContext, warnings: list[str]) -> None:
     for w in warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(cli_ctx.msg("catalogue.warning", detail=localize(w, cli_ctx.lang)), err=True)
 
 
 @catalogue.command()
@@ -153,7 +154,7 @@ def publish(cli_ctx: CliContext, code: str, as_user: str | None) -> None:
     """Publish a resource; warns about items another department already provides."""
     services = _services(cli_ctx)
     saved, warnings = get_catalogue(services).publish(_actor(cli_ctx, as_user), code)
-    _print_warnings(warnings)
+    _print_warnings(cli_ctx, warnings)
     click.echo(f"published\t{saved.code}\tv{saved.version}")
 
 
@@ -179,20 +180,20 @@ def import_(cli_ctx: CliContext, file: Path, dry_run: bool) -> None:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise click.ClickException(f"{file}: not UTF-8 text") from None
+        raise CommandError(cli_ctx.msg("catalogue.not_utf8", file=file)) from None
     with _problems():
         if file.suffix.lower() == ".csv":
             planned, warnings = cat.import_csv(text, actor=_os_user(), dry_run=dry_run)
         else:
             planned, warnings = cat.import_doc(load_yaml(text), actor=_os_user(),
                                                dry_run=dry_run)
-    _print_warnings(warnings)
+    _print_warnings(cli_ctx, warnings)
     for p in planned:
         click.echo(str(p))
     if not planned:
-        click.echo("nothing to change")
+        click.echo(cli_ctx.msg("catalogue.nothing"))
     elif dry_run:
-        click.echo("(dry run: nothing written)")
+        click.echo(cli_ctx.msg("catalogue.dry_run"))
 
 
 @catalogue.command()
@@ -216,9 +217,9 @@ def duplicates(cli_ctx: CliContext) -> None:
     """Every item another department already provides as authoritative (一数一源)."""
     found = get_catalogue(cli_ctx.services).duplicates()
     for o in found:
-        click.echo(o.message())
+        click.echo(localize(o.message(), cli_ctx.lang))
     if not found:
-        click.echo("no duplicate collection found")
+        click.echo(cli_ctx.msg("catalogue.no_duplicates"))
 
 
 @catalogue.command("apply-for")
@@ -295,7 +296,7 @@ def overdue(cli_ctx: CliContext, department: str | None) -> None:
     for a in found:
         click.echo(_app_line(a))
     if not found:
-        click.echo("no overdue applications")
+        click.echo(cli_ctx.msg("catalogue.no_overdue"))
 
 
 @catalogue.command()

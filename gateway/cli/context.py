@@ -87,6 +87,17 @@ class InputError(click.ClickException):
         click.echo(t("error", cli_lang(), message=self.format_message()), err=True)
 
 
+class CommandError(click.ClickException):
+    """A command that cannot go on (exit 1): click's ``Error: ...`` under an English
+    locale, as it always was, the CLI's ``错误：...`` under a Chinese one."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if cli_lang() == "zh":
+            click.echo(t("error", "zh", message=self.format_message()), err=True)
+        else:
+            super().show(file)
+
+
 def input_error(key: str, **kwargs: Any) -> InputError:
     """An :class:`InputError` with the message ``key`` of :mod:`gateway.i18n`, in the
     language of the locale."""

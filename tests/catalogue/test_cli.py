@@ -114,3 +114,81 @@ def test_export_import_publish_duplicates(invoke, tmp_path: Path) -> None:  # ty
     assert "already provided as authoritative by jgswj in JG-0001" in invoke("duplicates")
     assert invoke("search", "--item", "车牌号").count("\n") == 2
     assert "JG-0002" in invoke("list", "--share-type", "unconditional")
+
+
+ZH = {"LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"}
+C = {"LANG": "C", "LC_ALL": "C"}
+
+
+@pytest.fixture
+def invoke_in(services: Services, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+
+    def call(lang: dict[str, str], *args: str, code: int = 0) -> str:
+        result = runner.invoke(cli, ["catalogue", *args], env={**env, **lang},
+                               catch_exceptions=False)
+        assert result.exit_code == code, (args, result.output)
+        return result.output
+
+    return call
+
+
+def test_catalogue_speaks_chinese_under_a_chinese_locale(invoke_in, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Sentences and errors in Chinese; the tab-separated lines, plans and exports as
+    they are in English."""
+    for args in (("list",), ("grants",), ("export", "--format", "csv"), ("show", "JG-0001")):
+        assert invoke_in(ZH, *args) == invoke_in(C, *args), args
+    assert invoke_in(ZH, "show", "NOPE", code=1) == "错误：资源 'NOPE' 不存在\n"
+    assert invoke_in(C, "show", "NOPE", code=1) == "error: no resource 'NOPE'\n"
+    assert invoke_in(ZH, "overdue") == "没有超期的申请。\n"
+
+    exported = tmp_path / "cat.csv"
+    exported.write_text(invoke_in(C, "export", "--format", "csv"), encoding="utf-8")
+    assert invoke_in(ZH, "import", str(exported)) == "无需变更。\n"
+    assert invoke_in(C, "import", str(exported)) == "nothing to change\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,name,provider,system,share_type,conditions,route_path,item_name,"
+                   "item_title,item_level\n"
+                   "X-1,资源,jgswj,vehicles,conditional,条件,/api/x,a,A,1\n"
+                   "X-1,资源,jgswj,vehicles,conditional,条件,/api/x,b,B,7\n", encoding="utf-8")
+    assert invoke_in(ZH, "import", str(bad), code=1) == (
+        "错误：CSV 文件中有 1 处问题\n"
+        "  - 第 3 行：items[1]：level 必须是 1、2、3 或 4（一般 … 核心）\n")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"code,name\nX-1,\xff\n")
+    assert invoke_in(ZH, "import", str(latin), code=1) == f"错误：{latin}：不是 UTF-8 文本\n"
+    assert invoke_in(C, "import", str(latin), code=1) == f"Error: {latin}: not UTF-8 text\n"
+
+    new = tmp_path / "new.yaml"
+    new.write_text(
+        "catalogue:\n"
+        "  - code: CZ-0002\n    name: 公务用车费用台账\n    provider: czt\n    system: assets\n"
+        "    share_type: conditional\n    conditions: 费用核算\n    status: draft\n"
+        "    route: {method: GET, path: /api/vehicle-costs, records: items}\n"
+        "    items:\n      - {name: plate_number, title: 车牌号}\n", encoding="utf-8")
+    assert invoke_in(ZH, "import", "--dry-run", str(new)).endswith(
+        "\n+ resource CZ-0002\n（试运行：未写入任何内容）\n")
+    out = invoke_in(ZH, "import", str(new))
+    assert "警告：CZ-0002（czt）的信息项 plate_number 已由 jgswj 在 JG-0001 公务用车基础信息" \
+           "（信息项 plate_number）中作为权威来源提供：请复用该来源，不要重复采集\n" in out
+    assert invoke_in(ZH, "publish", "CZ-0002", "--as", "zhang.san", code=1) == (
+        "错误：只有 czt 的数据管理员才能变更 CZ-0002\n")
+    assert "作为权威来源提供" in invoke_in(ZH, "duplicates")
+    assert "already provided as authoritative" in invoke_in(C, "duplicates")
+
+    refused = invoke_in(ZH, "apply-for", "JG-0001", "--department", "nn-jgsw", "--items",
+                        "ghost", "--purpose", "x", "--until", "2001-01-01", code=1)
+    assert refused == ("错误：申请未通过校验\n"
+                       "  - JG-0001 中以下信息项不可共享：ghost\n"
+                       "  - until 是已经过去的日期\n")
+    assert invoke_in(C, "apply-for", "JG-0001", "--department", "nn-jgsw", "--items",
+                     "ghost", "--purpose", "x", "--until", "2001-01-01", code=1) == (
+        "error: application rejected\n"
+        "  - items not shareable in JG-0001: ghost\n"
+        "  - until is in the past\n")
+    app_id = invoke_in(ZH, "apply-for", "JG-0001", "--as", "wang.wu", "--items", "brand",
+                       "--purpose", "车辆统计", "--until", "2099-12-31").split("\t")[0]
+    assert invoke_in(ZH, "approve", app_id, "--as", "li.si", code=1) == (
+        "错误：只有 jgswj 的数据管理员才能审批此申请\n")
+    assert invoke_in(ZH, "approve", "999", code=1) == "错误：申请 999 不存在\n"
+    assert invoke_in(ZH, "revoke", "999", "--reason", "x", code=1) == "错误：授权 999 不存在\n"

@@ -297,9 +297,8 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
     before = run(initialised, "export").stdout
     cases = [
         # (arguments, what the message names)
-        (["export", "-o", str(missing_dir / "state.yaml")], "No such file or directory"),
-        (["catalogue", "export", "-o", str(missing_dir / "cat.yaml")],
-         "No such file or directory"),
+        (["export", "-o", str(missing_dir / "state.yaml")], "：没有这个文件或目录"),
+        (["catalogue", "export", "-o", str(missing_dir / "cat.yaml")], "：没有这个文件或目录"),
         (["client", "add", "sync", "--name", "同步", "-d", "czt", "--grant-type",
           "client_credentials", "--jwks-file", str(not_json)], "not a JSON file"),
         (["policy", "add", "role:staff", "nodept", "/s/assets/api/*", "GET"],
@@ -309,7 +308,7 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
         (["catalogue", "apply-for", "JG-0001", "--department", "nodept", "--items",
           "plate_number", "--purpose", "统计", "--until", "2099-12-31"],
          "unknown department 'nodept'"),
-        (["catalogue", "approve", "9" * 24], "no application"),
+        (["catalogue", "approve", "9" * 24], f"申请 {'9' * 24} 不存在"),
         (["user", "add", "no.name", "--name", " ", "-d", "czt"], "user name is empty"),
     ]
     for args, says in cases:
