@@ -47,6 +47,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "临时密码（仅显示一次）：{password}",
         "temporary password (shown once): {password}",
     ),
+    "user.role_added": ("已为用户 {username} 添加角色 {role}。", "{username}: +{role}"),
     "dept.added": ("已添加部门 {code}。", "added department {code}."),
     "error": ("错误：{message}", "error: {message}"),
     "audit.archive_missing": ("审计归档目录不存在：{path}", "{path}: no such audit archive"),
@@ -425,6 +426,49 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                          "checkpoint not written: {detail}"),
     "lib.audit.chain_lost": ("审计哈希链 {chain} 已不归本进程所有",
                              "audit chain {chain} is no longer ours"),
+    # the organisation: regions, departments, users, roles, passwords
+    "lib.org.bad_region_code": ("区域代码 {code} 无效", "bad region code {code}"),
+    "lib.org.region_exists": ("区域 {code} 已存在", "region {code} exists"),
+    "lib.org.unknown_parent_region": ("上级区域 {code} 不存在", "unknown parent region {code}"),
+    "lib.org.bad_department_code": (
+        "部门代码 {code} 无效（只能含小写字母、数字和 ._-）",
+        "bad department code {code} (lower-case letters, digits, ._-)"),
+    "lib.org.department_name_empty": ("部门名称为空", "department name is empty"),
+    "lib.org.department_exists": ("部门 {code} 已存在", "department {code} exists"),
+    "lib.org.unknown_region": ("区域 {code} 不存在", "unknown region {code}"),
+    "lib.org.unknown_parent_department": ("上级部门 {code} 不存在",
+                                          "unknown parent department {code}"),
+    "lib.org.parent_region": ("上级部门 {code} 属于区域 {region}，而不是 {expected}",
+                              "parent department {code} is in region {region}, not {expected}"),
+    "lib.org.parent_other_region": ("上级部门 {code} 属于另一个区域",
+                                    "parent department {code} is in another region"),
+    "lib.org.unknown_department": ("部门 {code} 不存在", "unknown department {code}"),
+    "lib.org.user_name_empty": ("用户姓名为空", "user name is empty"),
+    "lib.org.bad_username_rule": (
+        "用户名 {username} 无效（须为 2-64 个小写字母、数字或 ._-）",
+        "bad username {username} (2-64 of lower-case letters, digits, ._-)"),
+    "lib.org.bad_username": ("用户名 {username} 无效", "bad username {username}"),
+    "lib.org.user_exists": ("用户 {username} 已存在", "user {username} exists"),
+    "lib.org.unknown_user": ("用户 {username} 不存在", "unknown user {username}"),
+    "lib.org.unknown_user_id": ("用户编号 {id} 不存在", "unknown user id {id}"),
+    "lib.org.unknown_role": ("角色 {role} 不存在", "unknown role {role}"),
+    "lib.org.two_admin_roles": (
+        "同一账号不能同时拥有 {role1} 和 {role2} 角色（三员分立：sysadmin、secadmin、auditor "
+        "三者互斥）",
+        "roles {role1} and {role2} cannot be held by one account (三员分立: sysadmin, "
+        "secadmin and auditor are mutually exclusive)"),
+    "lib.org.three_admin_roles": (
+        "同一账号不能同时拥有 {role1}、{role2} 和 {role3} 角色（三员分立：sysadmin、secadmin、"
+        "auditor 三者互斥）",
+        "roles {role1} and {role2} and {role3} cannot be held by one account (三员分立: "
+        "sysadmin, secadmin and auditor are mutually exclusive)"),
+    "lib.org.password_weak": (
+        "密码强度不足：至少 {n} 位，或 {count} 位以上且包含小写字母、大写字母、数字、符号中的三类",
+        "password too weak: needs at least {n} characters, or {count}+ characters from 3 of: "
+        "lower, upper, digit, symbol"),
+    "lib.org.password_username": ("密码不得与用户名相同", "password must not be the username"),
+    "lib.org.password_recent": ("该密码近期用过（不得与最近 {n} 次的密码相同）",
+                                "password was used recently (last {n} are not allowed)"),
     # what is wrong with a field of a file (state file, catalogue import, CSV)
     "lib.field.unknown_key": ("未知的键 {key}", "unknown key {key}"),
     "lib.field.missing_key": ("缺少键 {key}", "missing key {key}"),
@@ -588,16 +632,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
 # apply (a line is never half translated for the sake of its frame).
 NESTED = frozenset({"where", "detail", "reason", "problem"})
 OPTIONAL = frozenset({"where", "detail"})
-# What some placeholders stand for, so that an entry matches only its own texts: a
-# number, a field name, a share type, a state. Any other placeholder is any text but
-# "; " (the separator of a list of problems), except the nested ones, which are any.
+# What a placeholder of a ``lib.*`` entry stands for, so that an entry matches only
+# its own texts. By default one token, or one quoted value (a Python repr: 'x y'),
+# so that "unknown department {code}" never swallows "unknown department in subject
+# 'x'"; some are narrower (a number, a field name, a share type, a state), some wider:
+# any text but "; " (the separator of a list of problems), or any text at all for the
+# nested ones.
+_ONE_VALUE = r"""'[^']*'|"[^"]*"|\S+?"""
+_PHRASE = r"(?:(?!; ).)+?"
+_LETTER = re.compile(r"[A-Za-z]")
 SHAPES = {
     **dict.fromkeys(("n", "line", "count", "seq", "days", "limit"), r"-?[0-9]+"),
     "field": r"[a-z_]+",
     "share_type": r"unconditional|conditional|none",
     "status": r"[a-z_]+",
+    **dict.fromkeys(("role1", "role2", "role3"), r"[a-z_]+"),
+    **dict.fromkeys(("where", "known", "names", "allowed", "kind", "path", "file",
+                     "directory", "source_name", "text"), _PHRASE),
+    **dict.fromkeys(NESTED - {"where"}, r".+?"),
 }
-_LETTER = re.compile(r"[A-Za-z]")
 
 
 def cli_lang(environ: Mapping[str, str] | None = None) -> str:
@@ -634,9 +687,7 @@ def _patterns() -> tuple[tuple[str, re.Pattern[str], int, bool], ...]:
                 regex.append(f"(?P={name})")
             else:
                 seen.add(name)
-                shape = SHAPES.get(name, ".+?" if name in NESTED - {"where"}
-                                   else "(?:(?!; ).)+?")
-                regex.append(f"(?P<{name}>{shape})")
+                regex.append(f"(?P<{name}>{SHAPES.get(name, _ONE_VALUE)})")
         out.append((key, re.compile("".join(regex), re.DOTALL), letters, letters == 0))
     return tuple(out)
 

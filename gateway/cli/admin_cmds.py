@@ -100,7 +100,7 @@ def user_reset_password(cli_ctx: CliContext, username: str) -> None:
 def user_add_role(cli_ctx: CliContext, username: str, role: str) -> None:
     """Give a user one more role (admin roles stay mutually exclusive)."""
     cli_ctx.services.org.add_role(username, role)
-    click.echo(f"{username}: +{role}")
+    click.echo(cli_ctx.msg("user.role_added", username=username, role=role))
 
 
 @click.group()

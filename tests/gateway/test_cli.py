@@ -302,14 +302,14 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
         (["client", "add", "sync", "--name", "同步", "-d", "czt", "--grant-type",
           "client_credentials", "--jwks-file", str(not_json)], "not a JSON file"),
         (["policy", "add", "role:staff", "nodept", "/s/assets/api/*", "GET"],
-         "unknown department 'nodept'"),
+         "部门 'nodept' 不存在"),
         (["policy", "add", "dept:nodept", "czt", "/s/assets/api/*", "GET"],
          "unknown department in subject 'dept:nodept'"),
         (["catalogue", "apply-for", "JG-0001", "--department", "nodept", "--items",
           "plate_number", "--purpose", "统计", "--until", "2099-12-31"],
-         "unknown department 'nodept'"),
+         "错误：部门 'nodept' 不存在"),
         (["catalogue", "approve", "9" * 24], f"申请 {'9' * 24} 不存在"),
-        (["user", "add", "no.name", "--name", " ", "-d", "czt"], "user name is empty"),
+        (["user", "add", "no.name", "--name", " ", "-d", "czt"], "错误：用户姓名为空\n"),
     ]
     for args, says in cases:
         result = run(initialised, *args, lang="zh_CN.UTF-8")
@@ -387,3 +387,50 @@ def test_a_storage_error_in_both_languages(env: dict[str, str]) -> None:
     zh = run(env, "user", "list", lang="zh_CN.UTF-8")
     assert zh.returncode == 1
     assert zh.stderr == "错误：数据库中没有 govgate 的表结构：请先运行 `govgate init`\n"
+
+
+def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -> None:
+    """Sentences and errors in Chinese under zh_CN, as before under C; the
+    tab-separated listings are the same in both."""
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+
+    def both(*args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+        return run(initialised, *args, lang="zh_CN.UTF-8"), run(initialised, *args)
+
+    zh, en = both("user", "add-role", "zhang.san", "auditor")
+    assert zh.returncode == 0 and zh.stdout == "已为用户 zhang.san 添加角色 auditor。\n"
+    assert en.returncode == 0 and en.stdout == "zhang.san: +auditor\n"
+    zh, en = both("user", "add-role", "auditor", "secadmin")
+    assert zh.returncode == en.returncode == 1
+    assert zh.stderr == ("错误：同一账号不能同时拥有 auditor 和 secadmin 角色（三员分立："
+                         "sysadmin、secadmin、auditor 三者互斥）\n")
+    assert en.stderr == ("error: roles auditor and secadmin cannot be held by one account "
+                         "(三员分立: sysadmin, secadmin and auditor are mutually exclusive)\n")
+    zh, en = both("user", "disable", "nobody")
+    assert zh.stderr == "错误：用户 'nobody' 不存在\n"
+    assert en.stderr == "error: unknown user 'nobody'\n"
+    zh, en = both("user", "add", "x.y", "--name", "某人", "-d", "czt", "--role", "boss",
+                  "--password", "short")
+    assert zh.stderr == "错误：角色 'boss' 不存在\n  - 角色 'boss' 不存在\n"
+    assert en.stderr == "error: unknown role 'boss'\n  - unknown role 'boss'\n"
+    zh, en = both("user", "add", "x.y", "--name", "某人", "-d", "czt", "--password", "x.y")
+    assert zh.stderr == (
+        "错误：密码强度不足：至少 12 位，或 8 位以上且包含小写字母、大写字母、数字、符号中的三类；"
+        "密码不得与用户名相同\n"
+        "  - 密码强度不足：至少 12 位，或 8 位以上且包含小写字母、大写字母、数字、符号中的三类\n"
+        "  - 密码不得与用户名相同\n")
+    assert en.stderr.startswith("error: password too weak: needs at least 12 characters")
+    assert en.stderr.endswith("\n  - password must not be the username\n")
+    zh, en = both("dept", "add", "Bad!", "--name", "某部门", "--region", "gx")
+    assert zh.stderr == "错误：部门代码 'Bad!' 无效（只能含小写字母、数字和 ._-）\n"
+    assert en.stderr == "error: bad department code 'Bad!' (lower-case letters, digits, ._-)\n"
+    zh, en = both("dept", "add", "czt", "--name", "财政厅", "--region", "gx")
+    assert zh.stderr == "错误：部门 'czt' 已存在\n"
+    assert en.stderr == "error: department 'czt' exists\n"
+    zh, en = both("dept", "add", "sft", "--name", "司法厅", "--region", "nowhere")
+    assert zh.stderr == "错误：区域 'nowhere' 不存在\n"
+    assert en.stderr == "error: unknown region 'nowhere'\n"
+    zh, en = both("user", "list", "-d", "czt")
+    assert zh.stdout == en.stdout and zh.stdout.startswith("username\tname\tdepartment\t")
+    zh, en = both("dept", "list")
+    assert zh.stdout == en.stdout and zh.stdout.startswith("code\tname\tregion\tparent\n")
