@@ -99,6 +99,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "catalogue.dry_run": ("（试运行：未写入任何内容）", "(dry run: nothing written)"),
     "catalogue.no_duplicates": ("没有发现重复采集。", "no duplicate collection found"),
     "catalogue.no_overdue": ("没有超期的申请。", "no overdue applications"),
+    "policy.bad_line": ("策略行无效", "bad policy line"),
+    "policy.remove_usage": ("请指定策略行编号，或 SUBJECT DEPARTMENT OBJECT ACTION",
+                            "give a line id, or SUBJECT DEPARTMENT OBJECT ACTION"),
+    "policy.no_such_line": ("没有这条策略行", "no such policy line"),
     "keys.header": ("KID|用途|算法|状态|创建时间|启用时间|停用时间|移出 JWKS 时间",
                     "KID|USE|ALG|STATE|CREATED|ACTIVATED|RETIRED|LEAVES JWKS"),
     "keys.rotated_now": ("{use}: {kid} {alg} {state}（立即用于签名）",
@@ -469,6 +473,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lib.org.password_username": ("密码不得与用户名相同", "password must not be the username"),
     "lib.org.password_recent": ("该密码近期用过（不得与最近 {n} 次的密码相同）",
                                 "password was used recently (last {n} are not allowed)"),
+    # policy lines
+    "lib.pol.subject": ("主体 {subject}：应为 role:NAME、user:NAME、client:ID 或 dept:CODE",
+                        "subject {subject}: expected role:NAME, user:NAME, client:ID or dept:CODE"),
+    "lib.pol.department": ("部门 {department}：应为部门代码或 '*'",
+                           "department {department}: expected a department code or '*'"),
+    "lib.pol.object": (
+        "对象 {object}：应为 '/s/SYSTEM/path'，末尾可以是 '*'（不得有其他 '*'，不得有 . 或 .. "
+        "路径段，不得有空路径段）",
+        "object {object}: expected '/s/SYSTEM/path', optionally ending in '*' (no other '*', "
+        "no dot segments, no empty segments)"),
+    "lib.pol.action": ("操作 {action}：应为 {known} 之一",
+                       "action {action}: expected one of {known}"),
+    "lib.pol.effect": ("效果 {effect}：应为 allow 或 deny",
+                       "effect {effect}: expected allow or deny"),
+    "lib.pol.subject_department": ("主体 {subject} 中的部门不存在",
+                                   "unknown department in subject {subject}"),
+    "lib.pol.duplicate": ("与 {first} 重复", "duplicate of {first}"),
     # what is wrong with a field of a file (state file, catalogue import, CSV)
     "lib.field.unknown_key": ("未知的键 {key}", "unknown key {key}"),
     "lib.field.missing_key": ("缺少键 {key}", "missing key {key}"),

@@ -23,11 +23,13 @@ def _policies(cli_ctx: CliContext) -> Policies:
                     on_change=services.record_admin_change)
 
 
-def _line(subject: str, department: str, obj: str, action: str, effect: str) -> PolicyLine:
+def _line(cli_ctx: CliContext, subject: str, department: str, obj: str, action: str,
+          effect: str) -> PolicyLine:
     try:
         return make_line(subject, department, obj, action, effect)
     except ValueError as exc:
-        raise ValidationError("bad policy line", problems=str(exc).split("; ")) from None
+        raise ValidationError(cli_ctx.msg("policy.bad_line"),
+                              problems=str(exc).split("; ")) from None
 
 
 def _actor() -> str:
@@ -63,7 +65,7 @@ def _with_args(f):  # type: ignore[no-untyped-def]
 def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, action: str,
                deny: bool) -> None:
     """Add a line, e.g. `policy add role:data_steward czt '/s/assets/api/*' GET`."""
-    line = _line(subject, department, object, action, "deny" if deny else "allow")
+    line = _line(cli_ctx, subject, department, object, action, "deny" if deny else "allow")
     # the state file's policies: section refuses these too (policies.statefile)
     known = {d["code"] for d in cli_ctx.services.org.list_departments()}
     problems = []
@@ -72,7 +74,7 @@ def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, 
     if line.subject.startswith("dept:") and line.subject[5:] not in known:
         problems.append(f"unknown department in subject {line.subject!r}")
     if problems:
-        raise ValidationError("bad policy line", problems=problems)
+        raise ValidationError(cli_ctx.msg("policy.bad_line"), problems=problems)
     stored, created = _policies(cli_ctx).add(line, actor=_actor())
     click.echo(f"{'added' if created else 'exists'}\t{stored.id}\t{stored}")
 
@@ -86,12 +88,12 @@ def policy_remove(cli_ctx: CliContext, args: tuple[str, ...], deny: bool) -> Non
     if len(args) == 1 and args[0].isdigit():
         line = PolicyLine("", "", "", "", id=int(args[0]))
     elif len(args) == 4:
-        line = _line(*args, "deny" if deny else "allow")
+        line = _line(cli_ctx, *args, "deny" if deny else "allow")
     else:
-        raise click.UsageError("give a line id, or SUBJECT DEPARTMENT OBJECT ACTION")
+        raise click.UsageError(cli_ctx.msg("policy.remove_usage"))
     gone = _policies(cli_ctx).remove(line, actor=_actor())
     if gone is None:
-        raise NotFound("no such policy line")
+        raise NotFound(cli_ctx.msg("policy.no_such_line"))
     click.echo(f"removed\t{gone.id}\t{gone}")
 
 

@@ -304,7 +304,7 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
         (["policy", "add", "role:staff", "nodept", "/s/assets/api/*", "GET"],
          "部门 'nodept' 不存在"),
         (["policy", "add", "dept:nodept", "czt", "/s/assets/api/*", "GET"],
-         "unknown department in subject 'dept:nodept'"),
+         "主体 'dept:nodept' 中的部门不存在"),
         (["catalogue", "apply-for", "JG-0001", "--department", "nodept", "--items",
           "plate_number", "--purpose", "统计", "--until", "2099-12-31"],
          "错误：部门 'nodept' 不存在"),

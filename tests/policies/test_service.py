@@ -149,3 +149,44 @@ def test_cli_add_list_test_remove(services: Services, env: dict[str, str]) -> No
     assert bad.exit_code == 1 and "subject 'boss'" in bad.output
     services.policies.refresh()
     assert services.policies.decide(QUERY).allowed
+
+
+def test_cli_policy_commands_in_both_languages(services: Services, env: dict[str, str]) -> None:
+    """Errors and problems in Chinese under zh_CN; the tab-separated lines (added,
+    removed, the listing, a decision) the same in both languages."""
+    from click.testing import CliRunner
+
+    from gateway.cli.main import cli
+
+    def run(lang: str, *args: str) -> tuple[int, str, str]:
+        result = CliRunner().invoke(cli, list(args), env={**env, "LANG": lang, "LC_ALL": lang})
+        return result.exit_code, result.stdout, result.stderr
+
+    zh, c = "zh_CN.UTF-8", "C"
+    code, out, _ = run(zh, "policy", "add", "role:data_steward", "czt", "/s/assets/api/*", "GET")
+    assert code == 0 and out.startswith("added\t1\t")
+    assert run(c, "policy", "add", "role:data_steward", "czt", "/s/assets/api/*", "GET")[1] == (
+        out.replace("added", "exists"))
+    for args in (("policy", "list"),
+                 ("policy", "test", "role:data_steward", "czt", "/s/assets/api/x", "GET")):
+        assert run(zh, *args)[1] == run(c, *args)[1], args
+    code, _, err = run(zh, "policy", "add", "boss", "nodept", "/s/a/../b", "FETCH")
+    assert code == 1 and err == (
+        "错误：策略行无效\n"
+        "  - 主体 'boss'：应为 role:NAME、user:NAME、client:ID 或 dept:CODE\n"
+        "  - 对象 '/s/a/../b'：应为 '/s/SYSTEM/path'，末尾可以是 '*'（不得有其他 '*'，"
+        "不得有 . 或 .. 路径段，不得有空路径段）\n"
+        "  - 操作 'FETCH'：应为 *, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT 之一\n")
+    code, _, err = run(c, "policy", "add", "boss", "nodept", "/s/a/../b", "FETCH")
+    assert code == 1 and err.startswith(
+        "error: bad policy line\n"
+        "  - subject 'boss': expected role:NAME, user:NAME, client:ID or dept:CODE\n")
+    code, _, err = run(zh, "policy", "add", "dept:nodept", "nodept", "/s/a/*", "GET")
+    assert err == ("错误：策略行无效\n"
+                   "  - 部门 'nodept' 不存在\n"
+                   "  - 主体 'dept:nodept' 中的部门不存在\n")
+    assert run(zh, "policy", "remove", "99") == (1, "", "错误：没有这条策略行\n")
+    assert run(c, "policy", "remove", "99") == (1, "", "error: no such policy line\n")
+    code, _, err = run(zh, "policy", "remove", "a", "b")
+    assert code == 2 and "请指定策略行编号，或 SUBJECT DEPARTMENT OBJECT ACTION" in err
+    assert run(zh, "policy", "remove", "1")[1].startswith("removed\t1\t")
