@@ -14,22 +14,9 @@ import sqlalchemy as sa
 from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import Conflict, NotFound, ValidationError
 
-TEXT = {
-    "zh": {"added": "已添加客户端 {cid}。",
-           "secret": "客户端密钥（只显示这一次，请妥善保存）：{secret}",
-           "rotated": "已为 {cid} 生成新密钥；旧密钥立即失效。",
-           "disabled": "已停用客户端 {cid}。",
-           "enabled": "已启用客户端 {cid}；停用前签发的令牌仍然无效。"},
-    "en": {"added": "Client {cid} added.", "secret": "Client secret (shown once; store it "
-           "safely): {secret}", "rotated": "New secret for {cid}; the old one no longer works.",
-           "disabled": "Client {cid} disabled.",
-           "enabled": "Client {cid} enabled; tokens issued before it was disabled stay "
-                      "invalid."},
-}
-
 
 def _t(cli_ctx: CliContext, key: str, **kw: str) -> str:
-    return TEXT.get(cli_ctx.lang, TEXT["en"])[key].format(**kw)
+    return cli_ctx.msg(f"client.{key}", **kw)
 
 
 def new_client_secret() -> str:
@@ -70,7 +57,7 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
     with services.engine.connect() as conn:
         if conn.execute(sa.select(clients.c.client_id)
                         .where(clients.c.client_id == client_id)).first():
-            raise Conflict(f"client {client_id!r} exists")
+            raise Conflict(_t(cli_ctx, "exists", cid=repr(client_id)))
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
         "client_id": client_id, "name": name, "department": department,
@@ -86,7 +73,8 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
             with open(jwks_file, encoding="utf-8") as fh:
                 entry["jwks"] = json.load(fh)
         except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-            raise ValidationError(f"{jwks_file}: not a JSON file ({exc})") from None
+            raise ValidationError(_t(cli_ctx, "jwks_not_json", file=jwks_file,
+                                     detail=str(exc))) from None
     if backchannel_logout_uri:
         entry["backchannel_logout_uri"] = backchannel_logout_uri
     services.state_applier().apply({"clients": [entry]})
@@ -117,7 +105,7 @@ def _update(cli_ctx: CliContext, client_id: str, **values: object) -> None:
         n = conn.execute(clients.update().where(clients.c.client_id == client_id)
                          .values(**values)).rowcount
     if n == 0:
-        raise NotFound(f"unknown client {client_id!r}")
+        raise NotFound(_t(cli_ctx, "unknown", cid=repr(client_id)))
 
 
 @client.command("rotate-secret")

@@ -69,8 +69,5 @@ def end_sessions(services: Any, username: str) -> tuple[int, int]:
 def session_revoke(cli_ctx: CliContext, username: str) -> None:
     """End a user's sessions and refresh tokens everywhere."""
     sessions, families = end_sessions(cli_ctx.services, username)
-    if cli_ctx.lang == "zh":
-        click.echo(f"已结束 {username} 的 {sessions} 个会话和 {families} 组刷新令牌。")
-    else:
-        click.echo(f"Ended {sessions} sessions and {families} refresh-token families "
-                   f"of {username}.")
+    click.echo(cli_ctx.msg("session.revoked", username=username, sessions=sessions,
+                           families=families))

@@ -300,7 +300,7 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
         (["export", "-o", str(missing_dir / "state.yaml")], "：没有这个文件或目录"),
         (["catalogue", "export", "-o", str(missing_dir / "cat.yaml")], "：没有这个文件或目录"),
         (["client", "add", "sync", "--name", "同步", "-d", "czt", "--grant-type",
-          "client_credentials", "--jwks-file", str(not_json)], "not a JSON file"),
+          "client_credentials", "--jwks-file", str(not_json)], f"{not_json}：不是 JSON 文件（"),
         (["policy", "add", "role:staff", "nodept", "/s/assets/api/*", "GET"],
          "部门 'nodept' 不存在"),
         (["policy", "add", "dept:nodept", "czt", "/s/assets/api/*", "GET"],

@@ -103,3 +103,61 @@ def test_a_state_file_that_disables_a_user_ends_their_sessions(
     r = client.get("/oauth2/userinfo",
                    headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert r.status_code == 401
+
+
+def _run_in(idp: Services, lang: str, *args: str) -> tuple[int, str, str]:
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url, "LANG": lang, "LC_ALL": lang}
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_client_and_session_commands_in_both_languages(client: TestClient,
+                                                      idp: Services) -> None:
+    zh, c = "zh_CN.UTF-8", "C"
+    code, out, _ = _run_in(idp, zh, "client", "add", "assets-sync", "--name", "资产同步",
+                           "--department", "czt", "--grant-type", "client_credentials")
+    assert code == 0
+    added, secret = out.splitlines()
+    assert added == "已添加客户端 assets-sync。"
+    assert secret.startswith("客户端密钥（只显示这一次，请妥善保存）：") and len(secret) > 40
+    code, _, err = _run_in(idp, zh, "client", "add", "assets-sync", "--name", "x",
+                           "--department", "czt", "--grant-type", "client_credentials")
+    assert code == 1 and err == "错误：客户端 'assets-sync' 已存在\n"
+    assert _run_in(idp, c, "client", "add", "assets-sync", "--name", "x", "--department",
+                   "czt", "--grant-type", "client_credentials")[2] == (
+        "error: client 'assets-sync' exists\n")
+    code, _, err = _run_in(idp, zh, "client", "add", "web2", "--name", "网页", "--department",
+                           "czt", "--grant-type", "authorization_code")
+    assert code == 1 and err == ("错误：状态文件中有 1 处问题\n"
+                                 "  - clients[0]：authorization_code 需要 redirect_uris\n")
+    code, _, err = _run_in(idp, c, "client", "add", "web2", "--name", "网页", "--department",
+                           "czt", "--grant-type", "authorization_code", "--redirect-uri",
+                           "http://example.org/cb")
+    assert code == 1 and err == (
+        "error: 1 problem(s) in the state file\n"
+        "  - clients[0]: redirect_uris: bad redirect URI 'http://example.org/cb' (http only "
+        "for loopback; use https)\n")
+    code, _, err = _run_in(idp, zh, "client", "add", "web2", "--name", "网页", "--department",
+                           "czt", "--grant-type", "authorization_code", "--redirect-uri",
+                           "http://example.org/cb")
+    assert err == ("错误：状态文件中有 1 处问题\n"
+                   "  - clients[0]：redirect_uris：回调地址 'http://example.org/cb' 无效"
+                   "（http 只能用于本机回环地址；请使用 https）\n")
+    code, out, _ = _run_in(idp, zh, "client", "rotate-secret", "assets-sync")
+    assert code == 0 and out.startswith("已为 assets-sync 生成新密钥；旧密钥立即失效。\n客户端密钥")
+    assert _run_in(idp, zh, "client", "disable", "assets-sync")[1] == "已停用客户端 assets-sync。\n"
+    assert _run_in(idp, c, "client", "enable", "assets-sync")[1] == (
+        "Client assets-sync enabled; tokens issued before it was disabled stay invalid.\n")
+    assert _run_in(idp, zh, "client", "enable", "nope") == (1, "", "错误：客户端 'nope' 不存在\n")
+    assert _run_in(idp, c, "client", "enable", "nope") == (1, "", "error: unknown client 'nope'\n")
+    assert _run_in(idp, zh, "client", "list")[1] == _run_in(idp, c, "client", "list")[1]
+
+    code_flow(client)
+    assert _run_in(idp, zh, "session", "list")[1] == _run_in(idp, c, "session", "list")[1]
+    assert _run_in(idp, zh, "session", "revoke", "--user", "zhang.san")[1] == (
+        "已结束 zhang.san 的 1 个会话和 1 组刷新令牌。\n")
+    assert _run_in(idp, c, "session", "revoke", "--user", "zhang.san")[1] == (
+        "Ended 0 sessions and 0 refresh-token families of zhang.san.\n")
+    assert _run_in(idp, zh, "session", "revoke", "--user", "nobody") == (
+        1, "", "错误：用户 'nobody' 不存在\n")
