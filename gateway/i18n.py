@@ -539,6 +539,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "回调地址 {url} 无效（http 只能用于本机回环地址；请使用 https）",
         "bad redirect URI {url} (http only for loopback; use https)"),
     "lib.state.field_list": ("{field} 必须是列表", "{field} must be a list"),
+    # the state file (govgate apply): loading and the other sections
+    "lib.state.too_large": ("{path}：超过 {n} 字节", "{path}: larger than {n} bytes"),
+    "lib.state.top_level": ("顶层必须是由各部分组成的映射",
+                            "the top level must be a mapping of sections"),
+    "lib.state.unknown_section": ("未知的部分 {section}；可用的部分：{known}",
+                                  "unknown section {section}; known: {known}"),
+    "lib.state.unknown_section_line": (
+        "未知的部分 {section}（第 {line} 行）；可用的部分：{known}",
+        "unknown section {section} (line {line}); known: {known}"),
+    "lib.state.duplicate": ("重复的 {field} {value}（首次出现在 {first}）",
+                            "duplicate {field} {value} (first at {first})"),
+    "lib.state.roles": ("roles 必须是角色名称的列表", "roles must be a list of role names"),
+    "lib.state.portal_path": ("portal_path 必须以 / 开头", "portal_path must start with /"),
+    "lib.state.own_ancestor": ("{code} 是它自己的上级", "{code} is its own ancestor"),
     # what is wrong with a field of a file (state file, catalogue import, CSV)
     "lib.field.unknown_key": ("未知的键 {key}", "unknown key {key}"),
     "lib.field.missing_key": ("缺少键 {key}", "missing key {key}"),

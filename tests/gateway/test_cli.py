@@ -434,3 +434,45 @@ def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -
     assert zh.stdout == en.stdout and zh.stdout.startswith("username\tname\tdepartment\t")
     zh, en = both("dept", "list")
     assert zh.stdout == en.stdout and zh.stdout.startswith("code\tname\tregion\tparent\n")
+
+
+def test_state_file_problems_in_both_languages(initialised: dict[str, str],
+                                               tmp_path: Path) -> None:
+    """apply's problems: each place and problem in Chinese under zh_CN, as before under C."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "departments:\n"
+        "  - {code: x, name: 某部门, region: nowhere}\n"
+        "users:\n"
+        "  - {username: a.b, name: 甲, department: x, roles: [sysadmin, secadmin]}\n"
+        "systems:\n"
+        "  - {code: s1, name: 系统, department: x, upstream: 'ftp://x', portal_path: p}\n"
+        "bogus: []\n", encoding="utf-8")
+    zh = run(initialised, "apply", "-f", str(bad), lang="zh_CN.UTF-8")
+    assert zh.returncode == 1 and zh.stdout == ""
+    assert zh.stderr == (
+        "错误：状态文件中有 5 处问题\n"
+        "  - 未知的部分 'bogus'（第 1 行）；可用的部分：catalogue, clients, departments, grants, "
+        "policies, regions, systems, users\n"
+        "  - departments[0]（第 2 行）：区域 'nowhere' 不存在\n"
+        "  - users[0]（第 4 行）：同一账号不能同时拥有 secadmin 和 sysadmin 角色（三员分立："
+        "sysadmin、secadmin、auditor 三者互斥）\n"
+        "  - systems[0]（第 6 行）：upstream：URL 'ftp://x' 无效（须以 http:// 或 https:// 开头，"
+        "并含主机名）\n"
+        "  - systems[0]（第 6 行）：portal_path 必须以 / 开头\n")
+    en = run(initialised, "apply", "-f", str(bad))
+    assert en.stderr == (
+        "error: 5 problem(s) in the state file\n"
+        "  - unknown section 'bogus' (line 1); known: catalogue, clients, departments, grants, "
+        "policies, regions, systems, users\n"
+        "  - departments[0] (line 2): unknown region 'nowhere'\n"
+        "  - users[0] (line 4): roles secadmin and sysadmin cannot be held by one account "
+        "(三员分立: sysadmin, secadmin and auditor are mutually exclusive)\n"
+        "  - systems[0] (line 6): upstream: bad URL 'ftp://x' (needs http:// or https:// and a "
+        "host)\n"
+        "  - systems[0] (line 6): portal_path must start with /\n")
+    missing = tmp_path / "missing.yaml"
+    zh = run(initialised, "apply", "-f", str(missing), lang="zh_CN.UTF-8")
+    assert zh.stderr == f"错误：{missing}：没有这个文件或目录\n"
+    assert run(initialised, "apply", "-f", str(missing)).stderr == (
+        f"error: {missing}: No such file or directory\n")
