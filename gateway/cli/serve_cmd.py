@@ -16,7 +16,8 @@ from typing import Any
 import click
 import uvicorn
 
-from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.context import CliContext, CommandError, pass_cli
+from gateway.i18n import cli_lang, ljust, t
 
 DEMO_MARKER = ".govgate-demo"
 DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password
@@ -146,9 +147,7 @@ def _examples_dir() -> Path:
 
     path = Path(gateway.__file__).resolve().parent.parent / "examples"
     if not (path / "demo.yaml").exists():
-        raise click.ClickException(
-            "the demo needs the examples/ folder of a govgate source checkout"
-        )
+        raise CommandError(t("demo.no_examples", cli_lang()))
     return path
 
 
@@ -184,9 +183,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     home = Path(demo_home)
     if home.exists():
         if not (home / DEMO_MARKER).exists():
-            raise click.ClickException(
-                f"{home} exists and is not a demo directory; choose another --home"
-            )
+            raise CommandError(cli_ctx.msg("demo.not_a_demo_home", home=home))
         shutil.rmtree(home)
     home.mkdir(parents=True)
     (home / DEMO_MARKER).write_text("govgate demo state; wiped by the next `govgate demo`\n")
@@ -216,15 +213,15 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
     lines = [
         cli_ctx.msg("demo.ready"),
-        f"  gateway:  http://127.0.0.1:{port}/",
+        f"  {ljust(cli_ctx.msg('demo.gateway'), 9)} http://127.0.0.1:{port}/",
     ]
     for system in doc.get("systems", []):
         lines.append(f"  {system['code']:<9} {system['name']}  {system['upstream']}")
-    lines.append("  accounts (password " + DEMO_PASSWORD_NOTE + "):")
+    lines.append("  " + cli_ctx.msg("demo.accounts", password=DEMO_PASSWORD_NOTE))
     for user in doc.get("users", []):
         lines.append(f"    {user['username']:<10} {user['name']}  {user['department']}")
     for username, password in admins:
-        lines.append(f"    {username:<10} {password}  (admin; change at first login)")
+        lines.append(f"    {username:<10} {password}  {cli_ctx.msg('demo.admin')}")
     lines.append(cli_ctx.msg("demo.stop"))
 
     def announce() -> None:

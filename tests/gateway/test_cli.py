@@ -476,3 +476,17 @@ def test_state_file_problems_in_both_languages(initialised: dict[str, str],
     assert zh.stderr == f"错误：{missing}：没有这个文件或目录\n"
     assert run(initialised, "apply", "-f", str(missing)).stderr == (
         f"error: {missing}: No such file or directory\n")
+
+
+def test_demo_refuses_a_foreign_home_in_both_languages(env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    home = tmp_path / "mine"
+    home.mkdir()
+    (home / "keep.txt").write_text("x")
+    zh = run(env, "demo", "--home", str(home), lang="zh_CN.UTF-8")
+    assert zh.returncode == 1
+    assert zh.stderr == f"错误：{home} 已存在且不是演示目录；请换一个 --home\n"
+    en = run(env, "demo", "--home", str(home))
+    assert en.returncode == 1
+    assert en.stderr == f"Error: {home} exists and is not a demo directory; choose another --home\n"
+    assert (home / "keep.txt").exists()
