@@ -5,6 +5,23 @@ placeholder matches exactly one non-empty segment. When several templates
 match, the one with more literal segments wins (``/api/vehicles/export`` over
 ``/api/vehicles/{plate}``). A route's method ``*`` matches any method; HEAD is
 matched as GET.
+
+The path given is already decoded once (``gateway.proxy_path``). Upstream
+servers disagree on which spellings name the same resource, and a spelling the
+catalogue does not recognise but the upstream does would let governed records
+out raw. So two levels of "the same":
+
+    match       (governed) letters compared case-insensitively (unless the system
+                is case-sensitive), trailing slashes ignored
+                ``/API/Vehicles/`` is ``/api/vehicles``
+    resembling  (ambiguous) what some upstreams also read as the route: a ``;``
+                path parameter (servlet containers), trailing dots and white
+                space (Windows), a decoded ``?`` or ``#``, a format suffix such
+                as ``.json`` on the last segment (Rails, old Spring)
+                ``/api/vehicles;x=1``, ``/api/vehicles.``, ``/api/vehicles.json``
+
+The proxy shapes what matches and refuses what only resembles: it cannot know
+which reading a given upstream applies.
 """
 
 from __future__ import annotations
@@ -13,11 +30,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
-from urllib.parse import unquote
 
 T = TypeVar("T")
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# what an upstream may drop from a segment: everything from a ";" (path parameter), a
+# "?" or "#" that arrived percent-encoded, and trailing dots and white space
+_LOOSE_CUT = re.compile(r"[;?#].*$", re.DOTALL)
+_LOOSE_TAIL = re.compile(r"[.\s]+$")
+# a format suffix on the last segment (".json", ".xml", ".do", ...)
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 
 
 def template_problems(template: str) -> list[str]:
@@ -35,11 +57,21 @@ def template_problems(template: str) -> list[str]:
     return problems
 
 
+def _loose(segment: str, *, last: bool) -> str:
+    """``segment`` as the laxest upstream reads it (see the module docstring)."""
+    seg = _LOOSE_TAIL.sub("", _LOOSE_CUT.sub("", segment))
+    if last:
+        seg = _LOOSE_TAIL.sub("", _SUFFIX.sub("", seg))
+    return seg.casefold()
+
+
 @dataclass(frozen=True)
 class Template:
     path: str
     segments: tuple[str | None, ...]  # None = placeholder
     names: tuple[str, ...]
+    folded: tuple[str | None, ...] = ()  # segments case-folded
+    loose: tuple[str | None, ...] = ()  # segments as the laxest upstream reads them
 
     @classmethod
     def parse(cls, path: str) -> Template:
@@ -52,32 +84,55 @@ class Template:
                 names.append(m.group(1))
             else:
                 segs.append(seg)
-        return cls(path, tuple(segs), tuple(names))
+        last = len(segs) - 1
+        return cls(path, tuple(segs), tuple(names),
+                   tuple(None if s is None else s.casefold() for s in segs),
+                   tuple(None if s is None else _loose(s, last=i == last)
+                         for i, s in enumerate(segs)))
 
     @property
     def literals(self) -> int:
         return sum(1 for s in self.segments if s is not None)
 
-    def match(self, path: str) -> dict[str, str] | None:
-        parts = _split(path)
+    def match(self, path: str, *, case_sensitive: bool = True) -> dict[str, str] | None:
+        return self.match_parts(_split(path), case_sensitive=case_sensitive)
+
+    def match_parts(self, parts: list[str], *, case_sensitive: bool = True
+                    ) -> dict[str, str] | None:
+        """Placeholder values when ``parts`` (a path split by :func:`_split`) match."""
         if len(parts) != len(self.segments):
             return None
+        want_segments = self.segments if case_sensitive else self.folded
         params: dict[str, str] = {}
         names = iter(self.names)
-        for want, got in zip(self.segments, parts, strict=True):
+        for want, got in zip(want_segments, parts, strict=True):
             if want is None:
                 if not got:
                     return None
-                params[next(names)] = unquote(got)
-            elif want != got:
+                params[next(names)] = got
+            elif want != (got if case_sensitive else got.casefold()):
                 return None
         return params
 
+    def resembles(self, loose: list[str], *, prefix: bool = False) -> bool:
+        """True when the loosened path ``loose`` reads as this template (``prefix``:
+        or as a path below it)."""
+        if len(loose) != len(self.loose) and not (prefix and len(loose) > len(self.loose)):
+            return False
+        return all(got if want is None else want == got
+                   for want, got in zip(self.loose, loose, strict=False))
+
 
 def _split(path: str) -> list[str]:
-    path = path.split("?", 1)[0]
     stripped = path.strip("/")
     return stripped.split("/") if stripped else []
+
+
+def loosen(path: str) -> list[str]:
+    """``path`` split and read as the laxest upstream reads it."""
+    parts = _split(path)
+    last = len(parts) - 1
+    return [_loose(p, last=i == last) for i, p in enumerate(parts)]
 
 
 def method_matches(route_method: str, method: str) -> bool:
@@ -105,13 +160,26 @@ class RouteTable(Generic[T]):
         self._entries.append((method.upper(), Template.parse(path), target))
         self._entries.sort(key=lambda e: (-e[1].literals, -len(e[1].segments)))
 
-    def match(self, method: str, path: str) -> Match[T] | None:
+    def match(self, method: str, path: str, *, case_sensitive: bool = False
+              ) -> Match[T] | None:
+        """The route that governs ``path`` (letters compared without case unless
+        ``case_sensitive``; trailing slashes ignored)."""
+        parts = _split(path)
         for route_method, template, target in self._entries:
             if not method_matches(route_method, method):
                 continue
-            params = template.match(path)
+            params = template.match_parts(parts, case_sensitive=case_sensitive)
             if params is not None:
                 return Match(target, params)
+        return None
+
+    def resembling(self, method: str, path: str, *, prefix: bool = False) -> T | None:
+        """The target of a route that a lax upstream could read ``path`` as (with
+        ``prefix``: or a path below it), for a path :meth:`match` did not govern."""
+        loose = loosen(path)
+        for route_method, template, target in self._entries:
+            if method_matches(route_method, method) and template.resembles(loose, prefix=prefix):
+                return target
         return None
 
 

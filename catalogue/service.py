@@ -54,12 +54,18 @@ class Snapshot:
         for r in resources:
             self.tables.setdefault(r.system, RouteTable()).add(r.route.method, r.route.path, r)
 
-    def match(self, system: str, method: str, path: str) -> Resource | None:
+    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False
+              ) -> Resource | None:
         table = self.tables.get(system)
         if table is None:
             return None
-        found = table.match(method, path)
+        found = table.match(method, path, case_sensitive=case_sensitive)
         return None if found is None else found.target
+
+    def resembling(self, system: str, method: str, path: str, *, prefix: bool = False
+                   ) -> Resource | None:
+        table = self.tables.get(system)
+        return None if table is None else table.resembling(method, path, prefix=prefix)
 
     def grants_for(self, resource: str, department: str | None) -> list[Grant]:
         return [g for g in self.grants if g.resource == resource and g.consumer == department]
@@ -246,8 +252,16 @@ class Catalogue:
         with self._lock:
             self._snapshot = None
 
-    def match(self, system: str, method: str, path: str) -> Resource | None:
-        return self.snapshot().match(system, method, path)
+    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False
+              ) -> Resource | None:
+        """The resource whose route governs ``path`` (decoded, below the system)."""
+        return self.snapshot().match(system, method, path, case_sensitive=case_sensitive)
+
+    def resembling(self, system: str, method: str, path: str, *, prefix: bool = False
+                   ) -> Resource | None:
+        """The resource a lax upstream could serve for ``path`` although :meth:`match`
+        found none (``catalogue.routes``); with ``prefix``, also below its route."""
+        return self.snapshot().resembling(system, method, path, prefix=prefix)
 
     def decide(self, resource: Resource, caller: Caller, now: datetime | None = None
                ) -> CatalogueDecision:

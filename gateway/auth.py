@@ -64,9 +64,7 @@ class Principal:
 
 
 def _unauthorized(reason: str) -> Unauthorized:
-    exc = Unauthorized("invalid or missing credentials")
-    exc.reason = reason  # type: ignore[attr-defined]
-    return exc
+    return Unauthorized("invalid or missing credentials", reason=reason)
 
 
 class DenyList:

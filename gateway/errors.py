@@ -97,9 +97,16 @@ class RoleConflict(Conflict):
 
 
 class Unauthorized(GovgateError):
+    """No valid credential. ``reason`` (why, precisely) goes to the audit record only;
+    the client reads the opaque description."""
+
     code = "unauthorized"
     status = 401
     title = "Authentication required"
+
+    def __init__(self, description: str = "", *, reason: str | None = None, **extra: Any):
+        super().__init__(description, **extra)
+        self.reason = reason
 
 
 class Forbidden(GovgateError):

@@ -10,35 +10,43 @@ and tells which request it is checking:
                                             it at its own root; else the URI must be
                                             /s/{system}/...
 
+Both run the proxy's one admission step (``gateway.proxy_admission``): route,
+authenticate, cross-site, rate limit, policy and catalogue decision.
+
 The answer: 200 with ``X-Govgate-Assertion`` (audience = the system),
 ``X-Govgate-User``, ``X-Govgate-Department``, ``X-Govgate-Roles``,
 ``X-Govgate-Client`` and ``X-Request-ID`` for the front proxy to pass on;
 401 (with ``WWW-Authenticate``) when there is no valid credential; 403 for
-everything else that is not allowed, ambiguous paths included (nginx turns
-any other status into a 500). Every answer is audited first; if the audit
-append fails the answer is 503, which nginx turns into 500: fail closed.
+everything else that is not allowed, ambiguous paths and rate limits included
+(nginx turns any other status into a 500), with an RFC 9457 problem body naming
+the real refusal for callers that read it. Forward-auth cannot change the
+response body: where the catalogue says the response must be cut, masked or
+encrypted for this caller, the answer is 403 ``shaping_required`` (call the
+resource through ``/s/{system}/``). Every answer is audited first; if the
+audit append fails the answer is 503, which nginx turns into 500: fail closed.
 
 The front proxy must itself drop client-supplied identity headers and set
-the ones above: see docs/nginx-forward-auth.conf.
+the ones above: see docs/nginx-forward-auth.conf. It should pass the host the
+client addressed as ``X-Forwarded-Host`` (for the cross-site rule).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import GovgateError, Unauthorized
-from gateway.proxy import (
-    AccessDenied,
-    ProxyRequest,
-    UnknownSystem,
-    first_values,
-    get_proxy,
-    new_request_id,
-)
-from gateway.proxy_path import SYSTEM_RE, BadPath, parse
+from gateway.errors import Forbidden, GovgateError, Unauthorized, problem_body
+from gateway.proxy import AuditUnavailable, Proxy, first_values, get_proxy, new_request_id
+from gateway.proxy_admission import AuditDraft, audit_target
+from gateway.proxy_path import SYSTEM_RE, BadPath
+
+
+class ShapingRequired(Forbidden):
+    code = "shaping_required"
+    title = "Call this resource through the gateway's proxy"
+
 
 
 def _only(raw: list[tuple[bytes, bytes]], names: frozenset[bytes], *,
@@ -64,6 +72,8 @@ def _only(raw: list[tuple[bytes, bytes]], names: frozenset[bytes], *,
 _URI = frozenset({b"x-original-uri", b"x-forwarded-uri"})
 _METHOD = frozenset({b"x-original-method", b"x-forwarded-method"})
 _SYSTEM = frozenset({b"x-govgate-system"})
+# the host the client addressed, for the cross-site rule (Host is the gateway's own)
+_HOST = frozenset({b"x-forwarded-host"})
 # honoured by some upstream frameworks; nginx would forward it as the client sent it
 _METHOD_OVERRIDE = frozenset({b"x-http-method-override", b"x-http-method",
                               b"x-method-override"})
@@ -75,27 +85,29 @@ class VerifyEndpoint:
     middleware and router, since every request behind nginx comes through here."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, headers = await verify(scope["app"].state.services, scope, receive)
+        proxy = get_proxy(scope["app"].state.services)
+        status, headers, body = await verify(proxy, scope, receive)
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
                for k, v in headers.items()]
-        raw.append((b"content-length", b"0"))  # else the server frames an empty chunked body
+        # always a length: else the server frames an empty body as chunked
+        raw.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body",
+                    "body": body if scope["method"] != "HEAD" else b""})
 
 
 verify_asgi = VerifyEndpoint()
 
 
-async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, dict[str, str]]:
-    """Status and headers of the forward-auth answer for the request in ``scope``."""
-    proxy = get_proxy(services)
+async def verify(proxy: Proxy, scope: Scope, receive: Receive
+                 ) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of the forward-auth answer for the request in ``scope``."""
     started = time.perf_counter()
-    request_id = new_request_id()
     client = scope.get("client")
-    client_ip = client[0] if client else None
-    audit: dict[str, Any] = {"request_id": request_id, "source_ip": client_ip, "extra": {}}
+    audit = AuditDraft(new_request_id(), client[0] if client else None)
     outcome, status = "deny", 403
-    headers: dict[str, str] = {"X-Request-ID": request_id, "Cache-Control": "no-store"}
+    headers: dict[str, str] = {"X-Request-ID": audit.request_id, "Cache-Control": "no-store"}
+    refusal: GovgateError | None = None
     try:
         raw_headers = scope["headers"]
         sent = first_values(raw_headers)
@@ -103,7 +115,7 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
         # no default: a front proxy that does not say the method would have every
         # request checked as a GET (fail closed, and the set-up error shows at once)
         method = _only(raw_headers, _METHOD, fold=True) or ""
-        audit["extra"].update(method=method, uri=uri[:500])
+        audit.extra.update(method=method, path=audit_target(uri))
         if not method:
             raise BadPath("the front proxy did not send the request's method")
         if _only(raw_headers, _METHOD_OVERRIDE, fold=True) not in (None, method):
@@ -114,26 +126,21 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
             if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
                 raise BadPath("bad system or URI")
             raw_path = b"/s/" + system_hint.encode() + raw_path
-        target = parse(raw_path, query)
-        system = proxy.systems.get(target.system)
-        if system is None:
-            raise UnknownSystem("no such system")
-        audit["system"] = system.code
-        audit["extra"]["path"] = target.object
-        principal = await proxy.principal(scope, receive, sent)
-        audit.update(actor_user=principal.username, actor_client=principal.client_id,
-                     department=principal.department)
-        req = ProxyRequest(request_id, method, target, system, principal, client_ip, sent)
-        decision = await proxy.decide(req)
-        audit["reason"] = decision.reason
-        audit["extra"].update(rule=decision.rule,
-                              line_id=decision.line.id if decision.line else None)
-        if not decision.allowed:
-            raise AccessDenied("access denied")
+        admission = await proxy.admitter.admit(
+            scope, receive, method=method, raw_path=raw_path, query=query, headers=sent,
+            host=_only(raw_headers, _HOST) or sent.get("host"), audit=audit)
+        system = admission.system.code
+        if admission.shape:
+            audit.reason = (f"{audit.resource} is cut, masked or encrypted for this caller; "
+                            "forward-auth cannot change a response body")
+            raise ShapingRequired(
+                f"resource {audit.resource} must be called through /s/{system}/: its "
+                "response is cut to the granted items, masked or encrypted for this caller")
+        principal = admission.principal
         headers.update({
             "X-Govgate-Assertion": proxy.signer.mint(
-                principal, issuer=services.settings.issuer, system=system.code,
-                request_id=request_id, now=services.clock(),
+                principal, issuer=proxy.services.settings.issuer, system=system,
+                request_id=audit.request_id, now=proxy.services.clock(),
                 lifetime=proxy.config.assertion_lifetime),
             "X-Govgate-User": principal.username or "",
             "X-Govgate-Subject": principal.subject,
@@ -143,23 +150,24 @@ async def verify(services: Any, scope: Scope, receive: Receive) -> tuple[int, di
         })
         outcome, status = "allow", 200
     except Unauthorized as exc:
-        status = 401
+        status, refusal = 401, exc
         headers["WWW-Authenticate"] = 'Bearer realm="govgate"'
-        audit["reason"] = getattr(exc, "reason", None) or exc.description
+        audit.reason = exc.reason or exc.description
     except GovgateError as exc:
-        audit.setdefault("reason", exc.description)
+        refusal = exc
+        if audit.reason is None:
+            audit.reason = exc.description
+        if exc.status != 403:
+            audit.extra["refused_as"] = exc.status  # answered 403: nginx's only refusal
     try:
-        from audit.record import AuditRecord
-
-        if services.audit is None:
-            raise RuntimeError("audit log not configured")
-        await services.audit.append(AuditRecord(
-            event_type="forward_auth", outcome=outcome, status=status,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            **{k: v for k, v in audit.items() if k != "extra"}, extra=audit["extra"],
-        ))
-    except Exception:
+        await proxy.append_audit(audit, outcome, status, started, event_type="forward_auth")
+    except AuditUnavailable:
         proxy.metrics.forward_auth.labels("audit_failed").inc()
-        return 503, {"X-Request-ID": request_id}
+        return 503, {"X-Request-ID": audit.request_id}, b""
     proxy.metrics.forward_auth.labels(outcome if status != 401 else "unauthenticated").inc()
-    return status, headers
+    if refusal is None:
+        return status, headers, b""
+    _, problem = problem_body(refusal)
+    problem.update(status=status, request_id=audit.request_id)
+    headers["Content-Type"] = "application/problem+json"
+    return status, headers, json.dumps(problem, ensure_ascii=False).encode("utf-8")

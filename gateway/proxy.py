@@ -4,13 +4,10 @@ One request, in order (each step can end it with an RFC 9457 problem):
 
     limits      header block over ``max_header_bytes`` → 431; declared body over
                 ``max_body_bytes`` → 413 (before a byte of it is read)
-    route       ``gateway.proxy_path.parse``: one canonical path or 400; unknown
-                system → 404
-    authenticate  bearer access token or portal session → 401 + WWW-Authenticate
-    rate limit  token bucket per client (client id, else subject) → 429 + Retry-After
-    decide      ``Proxy.decide(request)`` → ``policies.Decision``; not allowed → 403.
-                The seam for the catalogue: ``deciders`` run after the policy
-                decision and may replace it (keeping a reason)
+    admit       ``gateway.proxy_admission.Admitter``, the step forward-auth runs too:
+                route (400 / 404), authenticate (401), cross-site (403), rate
+                limit (429), decide: policy, then the catalogue (403; an ambiguous
+                spelling of a governed route 400)
     forward     identity headers stripped, hop-by-hop dropped, X-Forwarded-* and
                 ``X-Govgate-Assertion`` + ``X-Request-ID`` set; bodies streamed both
                 ways, a body growing past the limit aborts with 413; connect or read
@@ -27,9 +24,10 @@ Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
     ├── ValidationError → BadPath (400)
     ├── NotFound → UnknownSystem (404)
     ├── Unauthorized (401)            Forbidden → AccessDenied (403)
+    ├── RateLimited (429)
     └── ProxyError
         ├── PayloadTooLarge (413)     HeadersTooLarge (431)
-        ├── RateLimited (429)         AuditUnavailable (503)
+        ├── AuditUnavailable (503)
         ├── BadGateway (502)          GatewayTimeout (504)
         └── ShapingRefused (502)
 """
@@ -41,24 +39,32 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
-from gateway.errors import Forbidden, GovgateError, NotFound, Unauthorized, problem_body
+from gateway.errors import GovgateError, Unauthorized, problem_body
+from gateway.proxy_admission import (
+    AccessDenied,
+    Admitter,
+    AuditDraft,
+    Decider,
+    ProxyRequest,
+    RateLimited,
+    System,
+    SystemDirectory,
+    UnknownSystem,
+    audit_target,
+)
 from gateway.proxy_auth import AuthenticatorLike, make_authenticator
 from gateway.proxy_headers import HeaderPolicy
 from gateway.proxy_limits import TokenBucketLimiter
-from gateway.proxy_path import BadPath, Target, parse
-from gateway.same_origin import cross_site_reason, own_origins
-from gateway.tables import systems
+from gateway.proxy_path import BadPath
 from gateway.upstream_http import (
     Origin,
     UpstreamBodyTooLarge,
@@ -69,7 +75,10 @@ from gateway.upstream_http import (
     UpstreamReadTimeout,
 )
 from gateway.upstream_http import UpstreamResponse as UpstreamReply
-from policies import Decision, Query, subjects_for
+from policies import Decision
+
+__all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "System",
+           "UnknownSystem"]
 
 PROBLEM_JSON = b"application/problem+json"
 ASSERTION_HEADER_B = ASSERTION_HEADER.lower().encode("ascii")
@@ -86,16 +95,6 @@ class ProxyError(GovgateError):
     title = "Proxy error"
 
 
-class UnknownSystem(NotFound):
-    code = "unknown_system"
-    title = "No such system"
-
-
-class AccessDenied(Forbidden):
-    code = "access_denied"
-    title = "Access denied"
-
-
 class PayloadTooLarge(ProxyError):
     code = "payload_too_large"
     status = 413
@@ -106,16 +105,6 @@ class HeadersTooLarge(ProxyError):
     code = "headers_too_large"
     status = 431
     title = "Request header fields too large"
-
-
-class RateLimited(ProxyError):
-    code = "rate_limited"
-    status = 429
-    title = "Too many requests"
-
-    def __init__(self, retry_after: str) -> None:
-        super().__init__("rate limit exceeded; retry later")
-        self.retry_after = retry_after
 
 
 class AuditUnavailable(ProxyError):
@@ -181,32 +170,6 @@ class ProxyConfig:
         )
 
 
-@dataclass(frozen=True)
-class System:
-    code: str
-    department: str
-    upstream: str  # scheme://host[:port][/base], no trailing slash
-
-
-@dataclass
-class ProxyRequest:
-    """What the decide and shape steps see about one request."""
-
-    request_id: str
-    method: str
-    target: Target
-    system: System
-    principal: Any
-    client_ip: str | None
-    headers: Mapping[str, str]  # as the client sent them (lower-case names)
-    extra: dict[str, Any] = field(default_factory=dict)  # for deciders/shapers to share
-    # the request's one audit record, for deciders and shapers to add what they know
-    # (resource, items released, purpose, what was withheld and why)
-    audit: dict[str, Any] = field(default_factory=dict)
-    # set by a decider that must see the whole response (the proxy then buffers it)
-    shape: bool = False
-
-
 @dataclass
 class UpstreamResponse:
     """A buffered upstream response (what shapers may rewrite)."""
@@ -216,39 +179,8 @@ class UpstreamResponse:
     body: bytes
 
 
-# a step after the policy decision: may return a new Decision (e.g. a catalogue grant)
-Decider = Callable[[ProxyRequest, Decision], Awaitable[Decision]]
 # a step on the buffered response: returns it (maybe rewritten), or raises to refuse
 Shaper = Callable[[ProxyRequest, Decision, UpstreamResponse], Awaitable[UpstreamResponse]]
-
-
-# ---------------------------------------------------------------------------
-# systems directory
-
-
-class SystemDirectory:
-    """The systems table, re-read at most every ``ttl`` seconds."""
-
-    def __init__(self, engine: sa.Engine, ttl: float = 1.0) -> None:
-        self.engine = engine
-        self.ttl = ttl
-        self._at = -1e9
-        self._by_code: dict[str, System] = {}
-
-    def invalidate(self) -> None:
-        self._at = -1e9
-
-    def get(self, code: str) -> System | None:
-        now = time.monotonic()
-        if now - self._at > self.ttl:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(systems.c.code, systems.c.department_code, systems.c.upstream)
-                ).all()
-            self._by_code = {r.code: System(r.code, r.department_code, r.upstream.rstrip("/"))
-                             for r in rows}
-            self._at = now
-        return self._by_code.get(code)
 
 
 # ---------------------------------------------------------------------------
@@ -281,8 +213,6 @@ class Proxy:
 
         self.services = services
         self.config = config or ProxyConfig.from_services(services)
-        self.authenticator = authenticator or make_authenticator(services)
-        self.deciders = list(deciders)
         self.shapers = list(shapers)
         self.client = client or UpstreamClient(
             connect_timeout=self.config.connect_timeout,
@@ -291,34 +221,27 @@ class Proxy:
         self._semaphores: dict[Origin, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
         self.in_flight = 0  # requests holding an upstream slot, all upstreams
         self.headers = HeaderPolicy(self.config.extra_strip_headers)
-        self.limiter = TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock)
         self.systems = SystemDirectory(services.engine)
-        self.policies = services.policies
         self.metrics = get_metrics(services)
         self.signer = AssertionSigner(services.keys)
+        issuer = services.settings.issuer
+        self.admitter = Admitter(
+            systems=self.systems,
+            authenticator=authenticator or make_authenticator(services),
+            audience=self.config.token_audience or issuer, issuer=issuer,
+            limiter=TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock),
+            policies=services.policies, deciders=deciders,
+            observe_decision=self.metrics.decision_seconds.observe,
+        )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self._upstream_children: dict[str, Any] = {}
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    # -- the seams -------------------------------------------------------------------
-
-    async def decide(self, req: ProxyRequest) -> Decision:
-        """Policy, then every decider in turn (the catalogue's hook)."""
-        p = req.principal
-        query = Query(
-            subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
-                         department=p.department),
-            p.department, req.target.object, req.method, req.system.department,
-        )
-        decision = self.policies.decide(query)
-        for decider in self.deciders:
-            decision = await decider(req, decision)
-        return decision
-
     async def shape(self, req: ProxyRequest, decision: Decision,
                     response: UpstreamResponse) -> UpstreamResponse:
+        """Every shaper in turn (the catalogue's cut, mask, encrypt)."""
         for shaper in self.shapers:
             try:
                 response = await shaper(req, decision, response)
@@ -328,73 +251,34 @@ class Proxy:
                 raise ShapingRefused("the response could not be shaped") from exc
         return response
 
-    async def principal(self, scope: Scope, receive: Receive,
-                        headers: Mapping[str, str]) -> Any:
-        """Who sends the request in ``scope`` (``headers``: its :func:`first_values`),
-        or Unauthorized. A bearer token verified before costs a dict lookup; anything
-        else goes through the full authenticator."""
-        audience = self.config.token_audience or self.services.settings.issuer
-        cached = getattr(self.authenticator, "cached", None)
-        found = cached(headers.get("authorization"), audience) if cached else None
-        if found is None:
-            found = await self.authenticator.authenticate(Request(scope, receive),
-                                                          audience=audience)
-        return found
-
     # -- ASGI ------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
         started = time.perf_counter()
-        request_id = new_request_id()
         method = scope["method"]
         client = scope.get("client")
-        client_ip = client[0] if client else None
-        audit: dict[str, Any] = {"request_id": request_id, "source_ip": client_ip,
-                                 "extra": {"method": method}}
-        system_code = "-"
-        decision: Decision | None = None
+        audit = AuditDraft(new_request_id(), client[0] if client else None,
+                           extra={"method": method})
         try:
             raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-            self._check_headers(raw_headers)
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-            target = parse(raw_path.split(b"?", 1)[0], scope.get("query_string", b""))
-            audit["extra"]["path"] = target.object
-            system = self.systems.get(target.system)
-            if system is None:
-                raise UnknownSystem("no such system")
-            system_code = audit["system"] = system.code
+            raw_path, _, _ = raw_path.partition(b"?")
+            query = scope.get("query_string", b"")
+            audit.extra["path"] = audit_target(
+                raw_path + b"?" + query if query else raw_path)
+            self._check_headers(raw_headers)
             length = _content_length(raw_headers)
             if length is not None and length > self.config.max_body_bytes:
                 raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
             header_map = first_values(raw_headers)
-            principal = await self.principal(scope, receive, header_map)
-            audit.update(actor_user=principal.username, actor_client=principal.client_id,
-                         department=principal.department)
-            if principal.via == "session":
-                why = cross_site_reason(method, header_map, own_origins(
-                    self.services.settings.issuer, scope.get("scheme", "http"),
-                    header_map.get("host")))
-                if why is not None:
-                    audit["reason"] = why
-                    raise AccessDenied("cross-site request refused")
-            wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
-            if wait > 0:
-                raise RateLimited(TokenBucketLimiter.retry_after(wait))
-            req = ProxyRequest(request_id, method, target, system, principal, client_ip,
-                               header_map, audit=audit)
-            t_decide = time.perf_counter()
-            decision = await self.decide(req)
-            self.metrics.decision_seconds.observe(time.perf_counter() - t_decide)
-            audit.update(reason=decision.reason)
-            audit["extra"].update(rule=decision.rule,
-                                  line_id=decision.line.id if decision.line else None)
-            if not decision.allowed:
-                raise AccessDenied("access denied")
-            await self._forward(req, decision, scope, receive, send, raw_headers, length,
-                                audit, started)
+            admission = await self.admitter.admit(
+                scope, receive, method=method, raw_path=raw_path, query=query,
+                headers=header_map, host=header_map.get("host"), audit=audit)
+            await self._forward(admission.request, admission.decision, scope, receive, send,
+                                raw_headers, length, started)
         except Exception as exc:
-            await self._fail(exc, send, audit, started, system_code, decision)
+            await self._fail(exc, send, audit, started)
 
     # -- steps -----------------------------------------------------------------------
 
@@ -424,9 +308,10 @@ class Proxy:
     async def _forward(
         self, req: ProxyRequest, decision: Decision, scope: Scope, receive: Receive,
         send: Send, raw_headers: list[tuple[bytes, bytes]], length: int | None,
-        audit: dict[str, Any], started: float,
+        started: float,
     ) -> None:
         services = self.services
+        audit = req.audit
         origin, base = self._origin(req.system)
         headers, host = self.headers.request_headers(raw_headers)
         headers.append((b"x-forwarded-for", (req.client_ip or "").encode("latin-1")))
@@ -511,16 +396,16 @@ class Proxy:
                 self.config.max_connections))
         return found[1]
 
-    def _upstream_failed(self, req: ProxyRequest, audit: dict[str, Any],
+    def _upstream_failed(self, req: ProxyRequest, audit: AuditDraft,
                          exc: Exception) -> ProxyError:
         kind, error = _upstream_error(exc)
         self.metrics.upstream_errors.labels(req.system.code, kind).inc()
-        audit["extra"]["upstream_error"] = f"{kind}: {type(exc).__name__}: {exc}"[:300]
+        audit.extra["upstream_error"] = f"{kind}: {type(exc).__name__}: {exc}"[:300]
         return error
 
     async def _respond(
         self, req: ProxyRequest, decision: Decision, resp: UpstreamReply,
-        send: Send, audit: dict[str, Any], started: float, req_hasher: Any,
+        send: Send, audit: AuditDraft, started: float, req_hasher: Any,
         state: dict[str, Any],
     ) -> None:
         headers = self.headers.response_headers(resp.headers, system=req.system.code,
@@ -529,7 +414,7 @@ class Proxy:
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)
         if state["done"]:
-            audit["req_hash"] = req_hasher.hexdigest()
+            audit.req_hash = req_hasher.hexdigest()
         if buffer:
             try:
                 body = await resp.read(SHAPE_LIMIT_BYTES if req.shape
@@ -542,16 +427,16 @@ class Proxy:
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
             out_headers.append((b"content-length", str(len(shaped.body)).encode()))
             out_headers.append((b"x-request-id", req.request_id.encode()))
-            audit["resp_hash"] = hashlib.sha256(shaped.body).hexdigest()
-            await self._audit(audit, "allow", shaped.status, started)
+            audit.resp_hash = hashlib.sha256(shaped.body).hexdigest()
+            await self.append_audit(audit, "allow", shaped.status, started)
             self._count(req.system.code, shaped.status, "allow", started)
             await send({"type": "http.response.start", "status": shaped.status,
                         "headers": out_headers})
             await send({"type": "http.response.body", "body": shaped.body})
             return
         # large or unknown length: audited before the first byte, body streamed
-        audit["extra"]["resp_streamed"] = True
-        await self._audit(audit, "allow", resp.status, started)
+        audit.extra["resp_streamed"] = True
+        await self.append_audit(audit, "allow", resp.status, started)
         self._count(req.system.code, resp.status, "allow", started)
         headers.append((b"x-request-id", req.request_id.encode()))
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
@@ -563,21 +448,14 @@ class Proxy:
             raise _ClientGone from None  # headers are out: all we can do is cut it short
         await send({"type": "http.response.body", "body": b""})
 
-    async def _audit(self, audit: dict[str, Any], outcome: str, status: int,
-                     started: float) -> None:
-        from audit.record import AuditRecord
-
+    async def append_audit(self, audit: AuditDraft, outcome: str, status: int,
+                     started: float, event_type: str = "proxy_request") -> None:
+        """Append the request's record durably, or AuditUnavailable (no audit, no access)."""
         log = self.services.audit
         if log is None:
             raise AuditUnavailable("audit log not configured")
         try:
-            record = AuditRecord(
-                event_type="proxy_request", outcome=outcome, status=status,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                **{k: v for k, v in audit.items() if k != "extra"},
-                extra=audit.get("extra", {}),
-            )
-            await log.append(record)
+            await log.append(audit.record(event_type, outcome, status, started))
         except Exception as exc:
             raise AuditUnavailable("the request could not be audited") from exc
 
@@ -598,41 +476,43 @@ class Proxy:
                 self.metrics.upstream_latency.labels(system))
         return child
 
-    async def _fail(self, exc: Exception, send: Send, audit: dict[str, Any], started: float,
-                    system: str, decision: Decision | None) -> None:
+    async def _fail(self, exc: Exception, send: Send, audit: AuditDraft,
+                    started: float) -> None:
+        """Audit the refusal or failure, then answer it as a problem (when the client
+        is still there)."""
         if isinstance(exc, _ClientGone):
-            audit["extra"]["client_gone"] = True
+            audit.extra["client_gone"] = True
             status, body = 499, None
             headers: list[tuple[bytes, bytes]] = []
         else:
             status, body = problem_body(exc)
-            body["request_id"] = audit["request_id"]
+            body["request_id"] = audit.request_id
             headers = []
             if isinstance(exc, Unauthorized):
                 headers.append((b"www-authenticate", b'Bearer realm="govgate"'))
-                audit["reason"] = getattr(exc, "reason", None) or exc.description
+                audit.reason = exc.reason or exc.description
             if isinstance(exc, RateLimited):
                 headers.append((b"retry-after", exc.retry_after.encode()))
             if status >= 500 and not isinstance(exc, GovgateError):
-                audit["extra"]["error"] = f"{type(exc).__name__}: {exc}"[:300]
-            elif "reason" not in audit:
-                audit["reason"] = exc.description if isinstance(exc, GovgateError) else None
+                audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            elif audit.reason is None:
+                audit.reason = exc.description if isinstance(exc, GovgateError) else None
         outcome = "deny" if status in (401, 403) else ("error" if status >= 400 else "allow")
-        label = decision.outcome if decision is not None else "none"
+        label = audit.decision.outcome if audit.decision is not None else "none"
         if not isinstance(exc, AuditUnavailable):
             try:
-                await self._audit(audit, outcome, status, started)
+                await self.append_audit(audit, outcome, status, started)
             except AuditUnavailable as audit_exc:
                 status, body = problem_body(audit_exc)
-                body["request_id"] = audit["request_id"]
+                body["request_id"] = audit.request_id
                 headers = []
-        self._count(system, status, label, started)
+        self._count(audit.system or "-", status, label, started)
         if body is None:
             return
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers += [(b"content-type", PROBLEM_JSON),
                     (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", audit["request_id"].encode())]
+                    (b"x-request-id", audit.request_id.encode())]
         try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})

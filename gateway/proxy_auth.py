@@ -67,9 +67,7 @@ class CachingAuthenticator:
             if self.deny.denied("jti", principal.token_id) or self.deny.denied(
                     "sid", principal.session_id):
                 self._cache.pop(key, None)
-                err = Unauthorized("invalid or missing credentials")
-                err.reason = "token revoked"  # type: ignore[attr-defined]
-                raise err
+                raise Unauthorized("invalid or missing credentials", reason="token revoked")
             return principal
         self._cache.pop(key, None)
         return None

@@ -4,10 +4,16 @@
                   shapers=[catalogue_shaper(services)])      # or: install(services)
 
 decide  When the request (system, method, path) matches a catalogue resource's
-        route, the catalogue decides (``catalogue.decide``): an explicit deny
-        policy line still wins; otherwise the catalogue's answer replaces the
-        policy's, with its reason (the grant used, or why none applies).
-        Requests matching no resource keep the policy decision.
+        route under any spelling an upstream reads as the same (letter case,
+        trailing slash: ``catalogue.routes``), the catalogue decides
+        (``catalogue.decide``): an explicit deny policy line still wins; otherwise
+        the catalogue's answer replaces the policy's, with its reason (the grant
+        used, or why none applies). A spelling only a lax upstream reads as a
+        governed route (``;x=1``, a trailing dot, ``.json``, an encoded ``?``) is
+        refused (400, the resource named in the audit record): the gateway cannot
+        know which reading the upstream applies. Requests matching no resource
+        keep the policy decision; one below a governed route names it in the
+        audit record (``extra.resembles``).
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -27,17 +33,19 @@ from typing import Any
 
 from catalogue import Caller, ShapeError
 from gateway.catalogue_wiring import get_catalogue, shape_response
-from gateway.proxy import (
-    Decider,
-    Proxy,
-    ProxyRequest,
-    Shaper,
-    ShapingRefused,
-    UpstreamResponse,
-)
+from gateway.proxy import Proxy, Shaper, ShapingRefused, UpstreamResponse
+from gateway.proxy_admission import Decider, ProxyRequest
+from gateway.proxy_path import BadPath
 from policies import Decision
 
 _KEY = "catalogue"
+
+
+class AmbiguousPath(BadPath):
+    code = "ambiguous_path"
+    title = "Ambiguous spelling of a governed route"
+
+
 _DROP = {b"content-length", b"content-type", b"content-encoding", b"etag",
          b"content-md5", b"digest"}
 
@@ -45,10 +53,21 @@ _DROP = {b"content-length", b"content-type", b"content-encoding", b"etag",
 def catalogue_decider(services: Any) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
         cat = get_catalogue(services)
-        resource = cat.match(req.system.code, req.method, req.target.path)
+        system, path = req.system.code, req.target.path
+        resource = cat.match(system, req.method, path)
         if resource is None:
+            near = cat.resembling(system, req.method, path)
+            if near is not None:
+                req.audit.resource = near.code
+                req.audit.reason = (f"{path!r} is an ambiguous spelling of the route of "
+                                    f"{near.code} ({near.route.path})")
+                raise AmbiguousPath("ambiguous spelling of a governed route; use "
+                                    f"{near.route.path}")
+            near = cat.resembling(system, req.method, path, prefix=True)
+            if near is not None:
+                req.audit.extra["resembles"] = near.code
             return decision
-        req.audit["resource"] = resource.code
+        req.audit.resource = resource.code
         if not decision.allowed and decision.line is not None:
             return decision  # an explicit deny line wins over any grant
         p = req.principal
@@ -57,9 +76,9 @@ def catalogue_decider(services: Any) -> Decider:
         req.extra[_KEY] = (resource, found, caller)
         req.shape = found.allowed and found.shape and req.method != "HEAD"
         if found.purpose:
-            req.audit["purpose"] = found.purpose
+            req.audit.purpose = found.purpose
         if found.grant_ids:
-            req.audit["extra"]["grants"] = list(found.grant_ids)
+            req.audit.extra["grants"] = list(found.grant_ids)
         return Decision(
             found.allowed, "grant" if found.rule == "grant" else "catalogue", found.reason,
             decision.line,
@@ -81,7 +100,7 @@ def catalogue_shaper(services: Any) -> Shaper:
         headers.append((b"content-type", b"application/json"))
         if not 200 <= resp.status < 300:
             body = json.dumps({"upstream_status": resp.status}).encode()
-            req.audit["items"] = ()
+            req.audit.items = ()
             return UpstreamResponse(resp.status, headers, body)
         content_type = next((v.decode("latin-1") for k, v in resp.headers
                              if k.lower() == b"content-type"), None)
@@ -89,11 +108,11 @@ def catalogue_shaper(services: Any) -> Shaper:
             shaped = await asyncio.to_thread(shape_response, services, resource, cd, caller,
                                              resp.body, content_type)
         except ShapeError as exc:
-            req.audit["items"] = ()
-            req.audit["extra"]["refused"] = exc.description
+            req.audit.items = ()
+            req.audit.extra["refused"] = exc.description
             raise ShapingRefused("the response could not be shaped") from None
-        req.audit["items"] = tuple(shaped.released)
-        req.audit["extra"].update(withheld=shaped.withheld, records=shaped.records,
+        req.audit.items = tuple(shaped.released)
+        req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
         return UpstreamResponse(resp.status, headers, shaped.body)
 

@@ -170,7 +170,7 @@ async def userinfo(request: Request) -> Response:
         try:
             await _provider(request).emit([AuditRecord(
                 event_type="userinfo", outcome="deny", source_ip=_client_ip(request),
-                status=401, reason=getattr(exc, "reason", "invalid token"))])
+                status=401, reason=exc.reason or "invalid token")])
         except AuditUnavailable:
             return _problem(503, "audit_unavailable", "the audit log is unavailable")
         return JSONResponse({"error": "invalid_token"}, status_code=401,

@@ -112,13 +112,30 @@ def test_route_table_prefers_literals_and_matches_templates() -> None:
     ])
     assert table.match("GET", "/api/vehicles").target == "list"  # type: ignore[union-attr]
     assert table.match("GET", "/api/vehicles/").target == "list"  # type: ignore[union-attr]
-    m = table.match("GET", "/api/vehicles/%E6%A1%82A")
+    m = table.match("GET", "/api/vehicles/桂A")  # the proxy decodes the path once
     assert m is not None and m.target == "one" and m.params == {"plate": "桂A"}
+    m = table.match("GET", "/api/vehicles/%41")  # and never twice
+    assert m is not None and m.params == {"plate": "%41"}
     assert table.match("GET", "/api/vehicles/export").target == "export"  # type: ignore[union-attr]
     assert table.match("HEAD", "/api/vehicles").target == "list"  # type: ignore[union-attr]
     assert table.match("POST", "/api/vehicles") is None
     assert table.match("DELETE", "/api/any").target == "any"  # type: ignore[union-attr]
     assert table.match("GET", "/api/vehicles/a/b") is None
+    # spellings an upstream reads as the same route are the route
+    for spelling in ("/API/Vehicles", "/Api/vehicles/", "/api/VEHICLES//"):
+        assert table.match("GET", spelling).target == "list", spelling  # type: ignore[union-attr]
+    assert table.match("GET", "/API/Vehicles", case_sensitive=True) is None
+    # spellings only a lax upstream reads as the route resemble it, and are not it
+    for spelling in ("/api/vehicles;x=1", "/api/vehicles.", "/api/vehicles.json",
+                     "/api/vehicles ", "/api/vehicles?", "/api;v=2/vehicles#x",
+                     "/Api/Vehicles;jsessionid=1/", "/api/vehicles. ."):
+        assert table.match("GET", spelling) is None, spelling
+        assert table.resembling("GET", spelling) == "list", spelling
+    assert table.resembling("GET", "/api/vehicles/export.csv") == "export"
+    assert table.resembling("GET", "/api/other.json") is None
+    assert table.resembling("POST", "/api/vehicles;x") is None
+    assert table.resembling("GET", "/api/trucks/a/b") is None
+    assert table.resembling("GET", "/api/any/x/y", prefix=True) == "any"
     assert template_problems("/api/{a}x") and template_problems("/api/{a}/{a}")
     assert not template_problems("/api/{a}/{b}")
 

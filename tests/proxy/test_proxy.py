@@ -345,7 +345,7 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
     current = get_proxy(world.services)
     capped = Proxy(world.services, config=dataclasses.replace(
         current.config, max_connections=1, connect_timeout=0.5, read_timeout=2.0),
-        deciders=current.deciders, shapers=current.shapers)
+        deciders=current.admitter.deciders, shapers=current.shapers)
     world.services.extra["proxy"] = capped
     try:
         token = world.token()
