@@ -4,22 +4,32 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from audit import AuditLog
 from audit.tables import records
+from examples.upstreams.apps import create_upstream
+from gateway.auth import Authenticator
 from gateway.clock import FrozenClock
+from gateway.proxy import ProxyConfig, close_proxy
+from gateway.proxy_catalogue import install
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
+from tests.proxy.conftest import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo.yaml"
@@ -53,6 +63,93 @@ def services(settings: Settings, clock: FrozenClock,
     close_policies(svc)  # the proxy starts the policies' reload thread
     svc.audit.close_sync()
     svc.close()
+
+
+@dataclass
+class World:
+    services: Services
+    http: httpx.AsyncClient
+    clock: FrozenClock
+
+    def token(self, department: str, client_id: str = "finance-system",
+              sub: str | None = None, roles: tuple[str, ...] = ("staff",)) -> str:
+        s = self.services
+        now = int(s.clock().timestamp())
+        claims = {
+            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
+            "exp": now + 600, "sub": sub or client_id, "client_id": client_id,
+            "department": department, "region": "gx", "roles": list(roles),
+            "scope": "openid", "jti": secrets.token_hex(8),
+        }
+        if sub is None:
+            claims["gty"] = "client_credentials"
+        return s.keys.sign_jwt("token", claims, headers={"typ": "at+jwt"})
+
+    async def get(self, path: str, token: str) -> httpx.Response:
+        return await self.http.get(path, headers={"Authorization": f"Bearer {token}"})
+
+    def records(self, event: str) -> list[dict[str, Any]]:
+        return audit_rows(self.services, event)
+
+
+@pytest.fixture
+async def world(services: Services, clock: FrozenClock) -> AsyncIterator[World]:
+    from gateway.app import create_app
+
+    sync_log = services.audit
+    log = AuditLog(services.engine, keys=services.keys, writer_id="catalogue-proxy",
+                   clock=lambda: clock().timestamp())
+    services.audit = log
+    upstreams = Starlette(routes=[
+        *(Mount(f"/{code}", create_upstream(code)) for code in ("vehicles", "offices", "assets")),
+        Mount("/cheliang", LaxPaths(create_upstream("vehicles"))),
+    ])
+    up = Served(upstreams)
+    await up.__aenter__()
+    owners = {"vehicles": "jgswj", "offices": "jgswj", "assets": "czt", "cheliang": "jgswj"}
+    services.state_applier().apply({"systems": [
+        {"code": code, "name": code, "department": owner,
+         "upstream": f"http://127.0.0.1:{up.port}/{code}"}
+        for code, owner in owners.items()
+    ]})
+    app = create_app(services)
+    install(services, authenticator=Authenticator(services),
+            config=ProxyConfig(rate=1000, burst=1000, read_timeout=5, connect_timeout=2))
+    async with Served(app) as gw:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.port}") as http:
+            yield World(services, http, clock)
+        await close_proxy(services)
+    await up.__aexit__()
+    await log.close()
+    services.audit = sync_log
+
+
+
+
+def lax_path(path: str) -> str:
+    """``path`` as a lax department system reads it: case-insensitive (IIS, MySQL
+    collations), ``;`` parameters dropped (servlet containers), trailing dots and
+    white space dropped (Windows), a format suffix ignored (Rails, old Spring), a
+    decoded ``?`` or ``#`` taken as the end, a trailing slash ignored."""
+    path = re.split(r"[?#]", path, maxsplit=1)[0]
+    segments = [re.sub(r"[.\s]+$", "", s.split(";", 1)[0]) for s in path.split("/")]
+    out = "/".join(segments).lower()
+    out = re.sub(r"\.(json|xml|do|action)$", "", out)
+    return out.rstrip("/") or "/"
+
+
+class LaxPaths:
+    """ASGI middleware: the app below sees every path as :func:`lax_path` reads it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            root = scope.get("root_path", "")
+            below = lax_path(scope["path"][len(root):])
+            scope = {**scope, "path": root + below, "raw_path": (root + below).encode()}
+        await self.app(scope, receive, send)
 
 
 def audit_rows(services: Services, prefix: str | tuple[str, ...] = "") -> list[dict[str, Any]]:

@@ -8,91 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from joserfc import jwe
 from joserfc.jwk import ECKey
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from audit import AuditLog
 from catalogue import Actor
-from examples.upstreams.apps import create_upstream
-from gateway.auth import Authenticator
 from gateway.catalogue_wiring import get_workflow
-from gateway.clock import FrozenClock
-from gateway.proxy import ProxyConfig, close_proxy
-from gateway.proxy_catalogue import install
-from gateway.services import Services
-from tests.catalogue.conftest import audit_rows, finance_private_key
-from tests.proxy.conftest import Served
+from tests.catalogue.conftest import World, finance_private_key
 
 ZHANG = Actor("zhang.san", "jgswj", frozenset({"staff", "data_steward"}))
 WANG = Actor("wang.wu", "nn-jgsw", frozenset({"staff"}))
-
-
-@dataclass
-class World:
-    services: Services
-    http: httpx.AsyncClient
-    clock: FrozenClock
-
-    def token(self, department: str, client_id: str = "finance-system",
-              sub: str | None = None, roles: tuple[str, ...] = ("staff",)) -> str:
-        s = self.services
-        now = int(s.clock().timestamp())
-        claims = {
-            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
-            "exp": now + 600, "sub": sub or client_id, "client_id": client_id,
-            "department": department, "region": "gx", "roles": list(roles),
-            "scope": "openid", "jti": secrets.token_hex(8),
-        }
-        if sub is None:
-            claims["gty"] = "client_credentials"
-        return s.keys.sign_jwt("token", claims, headers={"typ": "at+jwt"})
-
-    async def get(self, path: str, token: str) -> httpx.Response:
-        return await self.http.get(path, headers={"Authorization": f"Bearer {token}"})
-
-    def records(self, event: str) -> list[dict[str, Any]]:
-        return audit_rows(self.services, event)
-
-
-@pytest.fixture
-async def world(services: Services, clock: FrozenClock) -> AsyncIterator[World]:
-    from gateway.app import create_app
-
-    sync_log = services.audit
-    log = AuditLog(services.engine, keys=services.keys, writer_id="catalogue-proxy",
-                   clock=lambda: clock().timestamp())
-    services.audit = log
-    upstreams = Starlette(routes=[Mount(f"/{code}", create_upstream(code))
-                                  for code in ("vehicles", "offices", "assets")])
-    up = Served(upstreams)
-    await up.__aenter__()
-    owners = {"vehicles": "jgswj", "offices": "jgswj", "assets": "czt"}
-    services.state_applier().apply({"systems": [
-        {"code": code, "name": code, "department": owner,
-         "upstream": f"http://127.0.0.1:{up.port}/{code}"}
-        for code, owner in owners.items()
-    ]})
-    app = create_app(services)
-    install(services, authenticator=Authenticator(services),
-            config=ProxyConfig(rate=1000, burst=1000, read_timeout=5, connect_timeout=2))
-    async with Served(app) as gw:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.port}") as http:
-            yield World(services, http, clock)
-        await close_proxy(services)
-    await up.__aexit__()
-    await log.close()
-    services.audit = sync_log
 
 
 def _open(token: str) -> Any:

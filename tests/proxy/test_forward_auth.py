@@ -174,3 +174,45 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
     world.audit.fail = True
     assert await get("/api/items", world.token()) == 500  # no audit, no access
     assert len(world.echo.seen) == before
+
+
+async def test_verify_applies_the_cross_site_rule_of_the_proxy(world: World) -> None:
+    from tests.proxy.test_cross_site import session_cookie
+
+    cookie = session_cookie(world)
+    front = [("Cookie", cookie), ("X-Forwarded-Host", "front.example")]
+    hostile = await world.request("GET", "/auth/verify", headers=[
+        *front, *verify_headers("/s/echo/orders", "POST"),
+        ("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site")])
+    assert hostile.status == 403 and b"access_denied" in hostile.body
+    rec = world.audit.records[-1]
+    assert rec.event_type == "forward_auth" and rec.actor_user == "zhang.san"
+    assert "session cookie" in (rec.reason or "")
+    # the front proxy's own page (Origin = the host the browser addressed) passes
+    own = await world.request("GET", "/auth/verify", headers=[
+        *front, *verify_headers("/s/echo/orders", "POST"), ("Origin", "http://front.example")])
+    assert own.status == 200 and own.headers["x-govgate-user"] == "zhang.san"
+    # a safe method is never cross-site
+    safe = await world.request("GET", "/auth/verify", headers=[
+        *front, *verify_headers("/s/echo/orders"), ("Sec-Fetch-Site", "cross-site")])
+    assert safe.status == 200
+
+
+async def test_verify_and_the_proxy_share_one_rate_limit(world: World) -> None:
+    from gateway.proxy import ProxyConfig, close_proxy
+
+    await close_proxy(world.services)
+    world.services.extra["proxy_config"] = ProxyConfig(rate=0.001, burst=2)
+    token = world.token()
+    first = await world.request("GET", "/auth/verify", token=token,
+                                headers=verify_headers("/s/echo/a"))
+    second = await world.request("GET", "/s/echo/a", token=token)
+    assert first.status == 200 and second.status == 200
+    limited = await world.request("GET", "/auth/verify", token=token,
+                                  headers=verify_headers("/s/echo/a"))
+    assert limited.status == 403  # nginx knows no 429: any other status becomes a 500
+    assert limited.json()["type"] == "urn:govgate:error:rate_limited"
+    rec = world.audit.records[-1]
+    assert rec.event_type == "forward_auth" and rec.outcome == "deny"
+    assert rec.extra["refused_as"] == 429 and rec.reason == "rate limit exceeded; retry later"
+    assert (await world.request("GET", "/s/echo/a", token=token)).status == 429
