@@ -221,6 +221,8 @@ def setup_govgate(home: Path, upstream: int) -> str:
                         {"code": "czt", "name": "财政厅", "region": "gx"}],
         "systems": [{"code": "bench", "name": "bench", "department": "jgswj",
                      "upstream": f"http://127.0.0.1:{upstream}"}],
+        "users": [{"username": "li.si", "name": "李四", "department": "czt",
+                   "roles": ["staff", "data_steward"]}],
         "policies": [{"subject": "role:data_steward", "department": "czt",
                       "object": "/s/bench/api/*", "action": "GET"}],
     })
@@ -228,7 +230,8 @@ def setup_govgate(home: Path, upstream: int) -> str:
     token = services.keys.sign_jwt("token", {
         "iss": settings.issuer, "aud": settings.issuer, "iat": now, "nbf": now,
         "exp": now + 3600, "sub": "li.si", "client_id": "finance-system",
-        "department": "czt", "region": "gx", "roles": ["data_steward"], "scope": "openid",
+        "department": "czt", "region": "gx", "roles": ["staff", "data_steward"],
+        "scope": "openid",
         "jti": secrets.token_hex(8),
     }, headers={"typ": "at+jwt"})
     services.close()

@@ -5,6 +5,10 @@ audit APIs and userinfo call. Every failure is one opaque
 :class:`gateway.errors.Unauthorized`; the precise reason is on ``exc.reason``
 for the audit record, never in the response.
 
+A user's bearer principal carries the user's current department, region and
+roles (``gateway.live_users``), not the ones the token was issued with; a user
+disabled or gone since is refused. Changes reach every process within a second.
+
 Revocation reaches every process within a second: each Authenticator mirrors
 the deny list (``idp_revocations``) in memory and fetches rows above its
 high-water mark at most every ``refresh_interval`` seconds (0.5 s). A check is
@@ -13,6 +17,7 @@ a dict lookup; no request queries the database.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +26,7 @@ from typing import Any
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
+from gateway.live_users import LiveUsers
 from gateway.oauth2.clients import CACHE_SECONDS
 from gateway.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
@@ -141,6 +147,22 @@ class Authenticator:
         self.provider = get_provider(services)
         self.settings = services.settings
         self.deny = self.provider.server.deny_list()
+        self.users: LiveUsers = services.live_users
+
+    def live(self, principal: Principal) -> Principal:
+        """``principal`` (of a bearer token) with its user's current department, region
+        and roles; Unauthorized when the user is disabled or gone. Client principals
+        and sessions (read from the database already) are returned as they are."""
+        if principal.username is None or principal.via != "bearer":
+            return principal
+        user = self.users.get(principal.username)
+        if user is None or not user.active:
+            raise _unauthorized("user disabled or gone")
+        if (user.roles == principal.roles and user.department == principal.department
+                and user.region == principal.region):
+            return principal
+        return dataclasses.replace(principal, department=user.department, region=user.region,
+                                   roles=user.roles)
 
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
         header = request.headers.get("authorization")
@@ -174,7 +196,7 @@ class Authenticator:
             raise _unauthorized("session revoked")
         is_client = claims.get("gty") == "client_credentials"
         roles = claims.get("roles") or []
-        return Principal(
+        return self.live(Principal(
             subject=f"client:{claims['client_id']}" if is_client else str(claims["sub"]),
             username=None if is_client else str(claims["sub"]),
             department=str(claims.get("department", "")),
@@ -185,7 +207,7 @@ class Authenticator:
             session_id=str(sid) if sid else None,
             token_id=jti,
             via="bearer",
-        )
+        ))
 
     def from_session(self, cookie: str) -> Principal:
         """Principal of a portal session cookie, or Unauthorized."""

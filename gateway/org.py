@@ -21,6 +21,7 @@ from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
 from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
+from policies.adapter import bump_version
 
 ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
 BUILTIN_ROLES = frozenset({"staff", "data_steward"}) | ADMIN_ROLES
@@ -218,7 +219,7 @@ class Org:
         check_roles(roles)
         user = self.get_user(username)
         with self.engine.begin() as conn:
-            replace_roles(conn, user.id, roles)
+            replace_roles(conn, user.id, roles, self.clock())
         self.on_change("user_roles_changed", {"user": username, "roles": roles})
 
     def add_role(self, username: str, role: str) -> None:
@@ -280,6 +281,8 @@ class Org:
             result = conn.execute(
                 users.update().where(users.c.username == username).values(**values)
             )
+            if "status" in values or "department_code" in values:
+                users_changed(conn, values["updated_at"])
         if result.rowcount == 0:
             raise NotFound(f"unknown user {username!r}")
 
@@ -356,7 +359,7 @@ def insert_user(
     pk = result.inserted_primary_key
     assert pk is not None
     user_id = int(pk[0])
-    replace_roles(conn, user_id, roles)
+    replace_roles(conn, user_id, roles, now)
     if password_hash:
         conn.execute(
             password_history.insert().values(
@@ -366,12 +369,19 @@ def insert_user(
     return user_id
 
 
-def replace_roles(conn: Connection, user_id: int, roles: Iterable[str]) -> None:
+def replace_roles(conn: Connection, user_id: int, roles: Iterable[str], now: datetime) -> None:
     roles = sorted(set(roles))
     check_roles(roles)
     conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
     if roles:
         conn.execute(user_roles.insert(), [{"user_id": user_id, "role_code": r} for r in roles])
+    users_changed(conn, now)
+
+
+def users_changed(conn: Connection, now: datetime) -> None:
+    """A user's roles, department or status changed in this transaction: every process
+    reads its users anew within a second (``gateway.live_users``)."""
+    bump_version(conn, now)
 
 
 def recent_password_hashes(conn: Connection, user_id: int) -> list[str]:

@@ -45,6 +45,8 @@ class CachingAuthenticator:
 
         self.inner = inner
         self.deny = getattr(inner, "deny", None)
+        # the user's current roles and department over a cached principal's claims
+        self.live = getattr(inner, "live", None)
         self.monotonic = time.monotonic
         self.wall = clock or time.time
         self.ttl = ttl
@@ -68,7 +70,7 @@ class CachingAuthenticator:
                     "sid", principal.session_id):
                 self._cache.pop(key, None)
                 raise Unauthorized("invalid or missing credentials", reason="token revoked")
-            return principal
+            return principal if self.live is None else self.live(principal)
         self._cache.pop(key, None)
         return None
 

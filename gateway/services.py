@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from audit import AuditLog, AuditRecord
 from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError
+from gateway.live_users import LiveUsers
 from gateway.org import Org
 from gateway.settings import Settings
 from gateway.statefile import SectionHandler, StateApplier
@@ -117,12 +118,23 @@ class Services:
     def org(self) -> Org:
         return Org(self.engine, clock=self.clock, on_change=self.record_admin_change)
 
+    @property
+    def live_users(self) -> LiveUsers:
+        """The users' current roles and departments, for decisions on tokens."""
+        found = self.extra.get("live_users")
+        if found is None:
+            found = self.extra["live_users"] = LiveUsers(self.engine)
+        return found  # type: ignore[no-any-return]
+
     def record_admin_change(self, event: str, detail: dict[str, Any]) -> None:
         """Audit an administrative change durably before the caller reports success.
 
         Raises AuditWriteError when the record cannot be written: the change is
         already committed then, and the operator must see that it went unrecorded.
         """
+        found = self.extra.get("live_users")
+        if found is not None:
+            found.invalidate()  # this process sees its own change at once
         if self.audit is None:
             return
         detail = dict(detail)

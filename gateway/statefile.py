@@ -27,7 +27,14 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
-from gateway.org import CODE_RE, USERNAME_RE, insert_user, replace_roles, role_problems
+from gateway.org import (
+    CODE_RE,
+    USERNAME_RE,
+    insert_user,
+    replace_roles,
+    role_problems,
+    users_changed,
+)
 from gateway.tables import clients, departments, regions, systems, user_roles, users
 
 MAX_BYTES = 1024 * 1024
@@ -618,8 +625,10 @@ class StateApplier:
                     if fields:
                         fields["updated_at"] = now
                         conn.execute(users.update().where(users.c.id == row.id).values(**fields))
+                        if "department_code" in fields or "status" in fields:
+                            users_changed(conn, now)
                     if role_change:
-                        replace_roles(conn, row.id, roles)
+                        replace_roles(conn, row.id, roles, now)
         return changes
 
     def _clients(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:

@@ -30,6 +30,7 @@ from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
 from tests.proxy.conftest import Served
+from tests.tokens import access_token
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo.yaml"
@@ -73,17 +74,8 @@ class World:
 
     def token(self, department: str, client_id: str = "finance-system",
               sub: str | None = None, roles: tuple[str, ...] = ("staff",)) -> str:
-        s = self.services
-        now = int(s.clock().timestamp())
-        claims = {
-            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
-            "exp": now + 600, "sub": sub or client_id, "client_id": client_id,
-            "department": department, "region": "gx", "roles": list(roles),
-            "scope": "openid", "jti": secrets.token_hex(8),
-        }
-        if sub is None:
-            claims["gty"] = "client_credentials"
-        return s.keys.sign_jwt("token", claims, headers={"typ": "at+jwt"})
+        return access_token(self.services, sub=sub, department=department, roles=roles,
+                            client_id=client_id)
 
     async def get(self, path: str, token: str) -> httpx.Response:
         return await self.http.get(path, headers={"Authorization": f"Bearer {token}"})

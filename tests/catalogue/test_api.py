@@ -3,7 +3,6 @@ departments (403 for the wrong ones), the workflow, and /allowed."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.testclient import TestClient
 
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
+from tests.tokens import access_token
 
 P = "/api/v1/catalogue"
 
@@ -23,17 +23,8 @@ class Api:
 
     def token(self, sub: str | None, department: str, roles: tuple[str, ...] = ("staff",),
               client_id: str = "office-web") -> dict[str, str]:
-        s = self.services
-        now = int(s.clock().timestamp())
-        claims: dict[str, Any] = {
-            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
-            "exp": now + 600, "sub": sub or client_id, "client_id": client_id,
-            "department": department, "region": "gx", "roles": list(roles),
-            "scope": "openid", "jti": secrets.token_hex(8),
-        }
-        if sub is None:
-            claims["gty"] = "client_credentials"
-        token = s.keys.sign_jwt("token", claims, headers={"typ": "at+jwt"})
+        token = access_token(self.services, sub=sub, department=department, roles=roles,
+                             client_id=client_id)
         return {"Authorization": f"Bearer {token}"}
 
 

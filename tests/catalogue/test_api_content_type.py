@@ -19,6 +19,7 @@ from gateway.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
 from tests.proxy.conftest import Resp, Served, raw_request
+from tests.tokens import access_token
 
 P = "/api/v1/catalogue"
 APPLICATION = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
@@ -36,13 +37,7 @@ class Live:
         return ("Cookie", f"{SESSION_COOKIE}={value}")
 
     def bearer(self, username: str, department: str, roles: list[str]) -> tuple[str, str]:
-        s = self.services
-        now = int(s.clock().timestamp())
-        token = s.keys.sign_jwt("token", {
-            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
-            "exp": now + 600, "sub": username, "client_id": "office-web",
-            "department": department, "region": "gx", "roles": roles, "scope": "openid",
-            "jti": f"t-{username}-{now}"}, headers={"typ": "at+jwt"})
+        token = access_token(self.services, sub=username, department=department, roles=roles)
         return ("Authorization", f"Bearer {token}")
 
     async def send(self, method: str, path: str, headers: list[tuple[str, str]],

@@ -25,6 +25,7 @@ from audit.writer import AuditLog
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
+from tests.tokens import access_token
 
 
 def free_socket() -> socket.socket:
@@ -152,19 +153,11 @@ class World:
     audit: RecordingAudit
 
     def token(self, **claims: Any) -> str:
-        s = self.services
-        now = int(s.clock().timestamp())
-        base = {
-            "iss": s.settings.issuer, "aud": s.settings.issuer, "iat": now, "nbf": now,
-            "exp": now + 600, "sub": "zhang.san", "client_id": "office-web",
-            "department": "jgswj", "region": "gx", "roles": ["staff"], "scope": "openid",
-            "jti": secrets.token_hex(8),
-        }
-        base.update(claims)
-        headers = {"typ": claims.pop("_typ", "at+jwt")} if "_typ" in claims else {
-            "typ": "at+jwt"}
-        base.pop("_typ", None)
-        return s.keys.sign_jwt("token", base, headers=headers)
+        """An access token of ``zhang.san`` (jgswj, staff) through ``office-web``, with
+        ``claims`` changed (``_typ``: the JOSE ``typ``)."""
+        given = {"sub": "zhang.san", "department": "jgswj", "roles": ["staff"],
+                 "client_id": "office-web", **claims}
+        return access_token(self.services, typ=given.pop("_typ", "at+jwt"), **given)
 
     async def request(self, method: str, target: str, *, token: str | None = None,
                       headers: list[tuple[str, str]] | None = None, body: bytes | None = None,

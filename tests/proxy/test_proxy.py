@@ -381,3 +381,17 @@ def test_request_ids_are_unique_hex_and_ordered_by_time() -> None:
     assert len(set(first)) == 1000
     assert all(len(r) == 32 and int(r, 16) >= 0 for r in first)
     assert max(r[:12] for r in first) < later[:12]
+
+
+async def test_the_proxy_decides_on_the_users_current_roles(world: World) -> None:
+    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    token = world.token(sub="li.si", department="czt", roles=["staff", "data_steward"])
+    assert (await world.request("GET", "/s/echo/api/x", token=token)).status == 200
+    world.services.state_applier().apply({"users": [{
+        "username": "li.si", "name": "李四", "department": "czt", "roles": ["staff"]}]})
+    r = await world.request("GET", "/s/echo/api/x", token=token)  # the same, cached token
+    assert r.status == 403
+    assert world.audit.records[-1].reason is not None
+    world.services.org.disable_user("li.si")
+    assert (await world.request("GET", "/s/echo/api/x", token=token)).status == 401
+    assert world.audit.records[-1].reason == "user disabled or gone"

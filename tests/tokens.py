@@ -1,0 +1,47 @@
+"""Access tokens as the identity provider issues them, for tests that call the proxy
+and the APIs without a sign-in: signed by the gateway's key ring, for a user who
+exists with the token's department and roles (decisions read the user's current
+roles, ``gateway.live_users``, so a token for a user who does not exist is refused)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.errors import NotFound
+from gateway.services import Services
+
+
+def ensure_user(services: Services, username: str, department: str,
+                roles: Sequence[str]) -> None:
+    """``username`` exists, active, in ``department`` with exactly ``roles``."""
+    try:
+        user = services.org.get_user(username)
+        if (user.department, sorted(user.roles), user.status) == (
+                department, sorted(roles), "active"):
+            return
+    except NotFound:
+        pass
+    services.state_applier().apply({"users": [{
+        "username": username, "name": username, "department": department,
+        "roles": list(roles), "status": "active"}]})
+
+
+def access_token(services: Services, *, sub: str | None, department: str,
+                 roles: Sequence[str] = ("staff",), client_id: str = "office-web",
+                 scope: str = "openid", typ: str = "at+jwt", **claims: Any) -> str:
+    """A signed access token; ``sub=None`` is a client-credentials token of ``client_id``."""
+    now = int(services.clock().timestamp())
+    body: dict[str, Any] = {
+        "iss": services.settings.issuer, "aud": services.settings.issuer, "iat": now,
+        "nbf": now, "exp": now + 600, "sub": sub or client_id, "client_id": client_id,
+        "department": department, "region": "gx", "roles": list(roles), "scope": scope,
+        "jti": secrets.token_hex(8),
+    }
+    if sub is None:
+        body["gty"] = "client_credentials"
+    body.update(claims)
+    if body.get("gty") != "client_credentials":
+        ensure_user(services, str(body["sub"]), str(body["department"]), body["roles"])
+    return services.keys.sign_jwt("token", body, headers={"typ": typ})
