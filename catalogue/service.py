@@ -53,6 +53,7 @@ class Snapshot:
         self.tables: dict[str, RouteTable[Resource]] = {}
         for r in resources:
             self.tables.setdefault(r.system, RouteTable()).add(r.route.method, r.route.path, r)
+        self.publishing = frozenset(r.system for r in resources if r.status == PUBLISHED)
 
     def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False
               ) -> Resource | None:
@@ -256,6 +257,10 @@ class Catalogue:
               ) -> Resource | None:
         """The resource whose route governs ``path`` (decoded, below the system)."""
         return self.snapshot().match(system, method, path, case_sensitive=case_sensitive)
+
+    def publishes(self, system: str) -> bool:
+        """True when ``system`` serves a published resource (the catalogue-only rule)."""
+        return system in self.snapshot().publishing
 
     def resembling(self, system: str, method: str, path: str, *, prefix: bool = False
                    ) -> Resource | None:

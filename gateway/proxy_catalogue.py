@@ -12,8 +12,11 @@ decide  When the request (system, method, path) matches a catalogue resource's
         governed route (``;x=1``, a trailing dot, ``.json``, an encoded ``?``) is
         refused (400, the resource named in the audit record): the gateway cannot
         know which reading the upstream applies. Requests matching no resource
-        keep the policy decision; one below a governed route names it in the
-        audit record (``extra.resembles``).
+        keep the policy decision, except that a policy line does not open a
+        system that publishes resources to another department unless it is
+        marked ungoverned (the catalogue-only rule, ``gateway.proxy_policies``);
+        one below a governed route names it in the audit record
+        (``extra.resembles``).
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -66,6 +69,14 @@ def catalogue_decider(services: Any) -> Decider:
             near = cat.resembling(system, req.method, path, prefix=True)
             if near is not None:
                 req.audit.extra["resembles"] = near.code
+            line = decision.line
+            if (decision.allowed and line is not None and line.ungoverned is None
+                    and req.principal.department != req.system.department
+                    and cat.publishes(system)):
+                return Decision(False, "catalogue", (
+                    f"{system} publishes catalogue resources: another department reaches "
+                    f"it through the catalogue only, and {line.describe()} is not marked "
+                    "ungoverned"), line)
             return decision
         req.audit.resource = resource.code
         if not decision.allowed and decision.line is not None:

@@ -21,13 +21,14 @@ from policies.tables import policy_lines, policy_version
 MODEL_PATH = Path(__file__).with_name("model.conf")
 
 
-def _line(row: Any) -> PolicyLine:
-    return PolicyLine(row.subject, row.department, row.object, row.action, row.effect, row.id)
+def line_from_row(row: Any) -> PolicyLine:
+    return PolicyLine(row.subject, row.department, row.object, row.action, row.effect, row.id,
+                      row.ungoverned_reason)
 
 
 def load_lines(conn: Connection) -> list[PolicyLine]:
     rows = conn.execute(sa.select(policy_lines).order_by(policy_lines.c.id))
-    return [_line(r) for r in rows]
+    return [line_from_row(r) for r in rows]
 
 
 def read_version(conn: Connection) -> int:
@@ -57,7 +58,7 @@ def find_line(conn: Connection, line: PolicyLine) -> PolicyLine | None:
             c.object == line.object, c.action == line.action, c.effect == line.effect,
         )
     ).first()
-    return _line(row) if row is not None else None
+    return line_from_row(row) if row is not None else None
 
 
 def insert_line(
@@ -66,11 +67,17 @@ def insert_line(
     """Store ``line`` unless present; returns (stored line, created). Bumps the version."""
     found = find_line(conn, line)
     if found is not None:
+        if found.ungoverned != line.ungoverned:  # marked, unmarked or re-explained
+            conn.execute(policy_lines.update().where(policy_lines.c.id == found.id)
+                         .values(ungoverned_reason=line.ungoverned))
+            bump_version(conn, now)
+            return PolicyLine(*found.key(), found.id, line.ungoverned), True
         return found, False
     result = conn.execute(
         policy_lines.insert().values(
             subject=line.subject, department=line.department, object=line.object,
             action=line.action, effect=line.effect, source=source, created_at=now,
+            ungoverned_reason=line.ungoverned,
         )
     )
     pk = result.inserted_primary_key
@@ -78,7 +85,7 @@ def insert_line(
     new_id = pk[0]
     bump_version(conn, now)
     return PolicyLine(line.subject, line.department, line.object, line.action, line.effect,
-                      int(new_id)), True
+                      int(new_id), line.ungoverned), True
 
 
 def delete_line(conn: Connection, line: PolicyLine, now: datetime) -> PolicyLine | None:
@@ -95,7 +102,7 @@ def delete_line(conn: Connection, line: PolicyLine, now: datetime) -> PolicyLine
 
 def _by_id(conn: Connection, line_id: int) -> PolicyLine | None:
     row = conn.execute(sa.select(policy_lines).where(policy_lines.c.id == line_id)).first()
-    return _line(row) if row is not None else None
+    return line_from_row(row) if row is not None else None
 
 
 def _from_rule(rule: list[str]) -> PolicyLine:

@@ -36,6 +36,7 @@ SUBJECT_RE = re.compile(r"^(role|user|client|dept):([A-Za-z0-9][A-Za-z0-9_.@:-]{
 DEPARTMENT_RE = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,63})$")
 OBJECT_RE = re.compile(r"^(\*|/s/\*|/s/[a-z0-9][a-z0-9_.-]{0,63}(/[^*\s]*)?\*?)$")
 MAX_OBJECT = 500
+MAX_REASON = 500  # an ungoverned line's reason
 CACHE_SIZE = 100_000
 
 
@@ -49,6 +50,9 @@ class PolicyLine:
     action: str
     effect: str = ALLOW
     id: int | None = None
+    # why this line may open a system that publishes catalogue resources to another
+    # department without the catalogue (``ungoverned: true``); None: it may not
+    ungoverned: str | None = field(default=None, compare=False)
 
     def key(self) -> tuple[str, str, str, str, str]:
         return (self.subject, self.department, self.object, self.action, self.effect)
@@ -71,6 +75,9 @@ class PolicyLine:
         }
         if self.effect != ALLOW:
             out["effect"] = self.effect
+        if self.ungoverned is not None:
+            out["ungoverned"] = True
+            out["reason"] = self.ungoverned
         return out
 
 
@@ -101,14 +108,14 @@ def line_problems(subject: Any, department: Any, obj: Any, action: Any, effect: 
 
 def make_line(
     subject: str, department: str, obj: str, action: str, effect: str = ALLOW,
-    id: int | None = None,
+    id: int | None = None, *, ungoverned: str | None = None,
 ) -> PolicyLine:
     """A checked line; raises ValueError listing every problem."""
     action = action.upper() if isinstance(action, str) else action
     problems = line_problems(subject, department, obj, action, effect)
     if problems:
         raise ValueError("; ".join(problems))
-    return PolicyLine(subject, department, obj, action, effect, id)
+    return PolicyLine(subject, department, obj, action, effect, id, ungoverned)
 
 
 def subjects_for(

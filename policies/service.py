@@ -96,7 +96,7 @@ class Policies:
             ).first()
         if row is None:
             return None
-        return PolicyLine(row.subject, row.department, row.object, row.action, row.effect, row.id)
+        return adapter.line_from_row(row)
 
     # -- changing --------------------------------------------------------------------
 

@@ -10,6 +10,13 @@ department code (in the file or the database) or ``*``; ``object`` a proxy
 path ``/s/SYSTEM/...`` that may end in ``*``; ``action`` an HTTP method or
 ``*``; ``effect`` allow (default) or deny. Apply adds the lines that are
 missing and never deletes one (``govgate policy remove`` does).
+
+A line that lets a department reach another department's system that publishes
+catalogue resources is refused (the gateway hands in that check: the catalogue
+is the only way across) unless it says why it may bypass the catalogue:
+
+      - {subject: dept:czt, department: czt, object: "/s/vehicles/status/*", action: GET,
+         ungoverned: true, reason: 车辆在线状态不含个人信息，经安全管理员批准}
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from policies import adapter
-from policies.engine import ALLOW, PolicyLine, line_problems
+from policies.engine import ALLOW, MAX_REASON, PolicyLine, line_problems
 
 REQUIRED = frozenset({"subject", "department", "object", "action"})
-OPTIONAL = frozenset({"effect"})
+OPTIONAL = frozenset({"effect", "ungoverned", "reason"})
+
+# the gateway's rule for a line, given the state file being applied: why it may not
+# be stored (None when it may)
+LineCheck = Callable[[PolicyLine, Mapping[str, Any], Connection], "str | None"]
 
 
 def _where(index: int, entry: Any) -> str:
@@ -38,7 +49,23 @@ def _to_line(entry: Mapping[str, Any]) -> PolicyLine:
         str(entry["subject"]), str(entry["department"]), str(entry["object"]),
         action.upper() if isinstance(action, str) else str(action),
         str(entry.get("effect", ALLOW)),
+        ungoverned=str(entry.get("reason", "")).strip() if entry.get("ungoverned") else None,
     )
+
+
+def ungoverned_problems(ungoverned: Any, reason: Any) -> list[str]:
+    """Why ``ungoverned`` / ``reason`` (as a state file or the CLI gives them) are bad."""
+    if ungoverned is None and reason is None:
+        return []
+    if not isinstance(ungoverned, bool):
+        return ["ungoverned must be true or false"]
+    if not ungoverned:
+        return ["reason is only for an ungoverned line"] if reason is not None else []
+    if not isinstance(reason, str) or not reason.strip():
+        return ["an ungoverned line needs a reason (why it may bypass the catalogue)"]
+    if len(reason) > MAX_REASON:
+        return [f"reason: at most {MAX_REASON} characters"]
+    return []
 
 
 def validate_entries(
@@ -64,7 +91,7 @@ def validate_entries(
         for p in line_problems(
             entry["subject"], entry["department"], entry["object"], action,
             entry.get("effect", ALLOW),
-        ):
+        ) + ungoverned_problems(entry.get("ungoverned"), entry.get("reason")):
             problems.append(f"{where}: {p}")
         dept = entry["department"]
         if isinstance(dept, str) and dept != "*" and dept not in departments:
@@ -98,10 +125,12 @@ class PoliciesSection:
         departments: Callable[[Connection], set[str]],
         change: Callable[[str, str, str], Any],
         clock: Callable[[], datetime] | None = None,
+        check: LineCheck | None = None,
     ) -> None:
         self.departments = departments
         self.change = change
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.check = check
 
     def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
                  ) -> list[str]:
@@ -109,15 +138,24 @@ class PoliciesSection:
         for entry in doc.get("departments") or []:
             if isinstance(entry, Mapping) and "code" in entry:
                 known.add(str(entry["code"]))
-        return validate_entries(entries, known)
+        problems = validate_entries(entries, known)
+        if problems or self.check is None:
+            return problems
+        for i, entry in enumerate(entries):
+            why = self.check(_to_line(entry), doc, conn)
+            if why is not None:
+                problems.append(f"{_where(i, entry)}: {why}")
+        return problems
 
     def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Any]:
         changes = []
         for entry in entries:
             line = _to_line(entry)
-            if adapter.find_line(conn, line) is not None:
+            found = adapter.find_line(conn, line)
+            if found is not None and found.ungoverned == line.ungoverned:
                 continue
-            changes.append(self.change("create", "policy", str(line)))
+            changes.append(self.change("create" if found is None else "update", "policy",
+                                       str(line)))
             if write:
                 adapter.insert_line(conn, line, self.clock(), "state")
         return changes

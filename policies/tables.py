@@ -26,6 +26,9 @@ policy_lines = sa.Table(
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("effect", sa.String(8), nullable=False),
     sa.Column("source", sa.String(32), nullable=False, default="cli"),
+    # set: the line may open a system with catalogue resources to another department
+    # without the catalogue; the text says why (policies.engine.PolicyLine.ungoverned)
+    sa.Column("ungoverned_reason", sa.String(500), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("subject", "department", "object", "action", "effect"),
 )

@@ -13,8 +13,10 @@ import sqlalchemy as sa
 
 from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import NotFound, ValidationError
+from gateway.proxy_policies import catalogue_only_problem_in
 from gateway.tables import systems, user_roles, users
 from policies import Policies, PolicyLine, Query, make_line, subjects_for
+from policies.statefile import ungoverned_problems
 
 
 def _policies(cli_ctx: CliContext) -> Policies:
@@ -24,9 +26,9 @@ def _policies(cli_ctx: CliContext) -> Policies:
 
 
 def _line(cli_ctx: CliContext, subject: str, department: str, obj: str, action: str,
-          effect: str) -> PolicyLine:
+          effect: str, ungoverned: str | None = None) -> PolicyLine:
     try:
-        return make_line(subject, department, obj, action, effect)
+        return make_line(subject, department, obj, action, effect, ungoverned=ungoverned)
     except ValueError as exc:
         raise ValidationError(cli_ctx.msg("policy.bad_line"),
                               problems=str(exc).split("; ")) from None
@@ -61,18 +63,28 @@ def _with_args(f):  # type: ignore[no-untyped-def]
 @policy.command("add")
 @_with_args
 @click.option("--deny", is_flag=True, help="An explicit deny line (deny wins).")
+@click.option("--ungoverned", "reason", default=None, metavar="REASON",
+              help="Let another department reach a system that publishes catalogue "
+                   "resources without the catalogue, and say why.")
 @pass_cli
 def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, action: str,
-               deny: bool) -> None:
-    """Add a line, e.g. `policy add role:data_steward czt '/s/assets/api/*' GET`."""
-    line = _line(cli_ctx, subject, department, object, action, "deny" if deny else "allow")
+               deny: bool, reason: str | None) -> None:
+    """Add a line, e.g. `policy add role:data_steward czt '/s/assets/api/*' GET`.
+
+    Adding an existing line again with --ungoverned marks it (or changes its reason)."""
+    problems = ungoverned_problems(True, reason) if reason is not None else []
+    line = _line(cli_ctx, subject, department, object, action, "deny" if deny else "allow",
+                 reason.strip() if reason else None)
     # the state file's policies: section refuses these too (policies.statefile)
     known = {d["code"] for d in cli_ctx.services.org.list_departments()}
-    problems = []
     if line.department != "*" and line.department not in known:
         problems.append(f"unknown department {line.department!r}")
     if line.subject.startswith("dept:") and line.subject[5:] not in known:
         problems.append(f"unknown department in subject {line.subject!r}")
+    with cli_ctx.services.engine.connect() as conn:
+        why = catalogue_only_problem_in(conn, line)
+    if why is not None:
+        problems.append(why)
     if problems:
         raise ValidationError(cli_ctx.msg("policy.bad_line"), problems=problems)
     stored, created = _policies(cli_ctx).add(line, actor=_actor())
@@ -103,10 +115,10 @@ def policy_remove(cli_ctx: CliContext, args: tuple[str, ...], deny: bool) -> Non
 @pass_cli
 def policy_list(cli_ctx: CliContext, department: str | None, subject: str | None) -> None:
     """List the lines."""
-    click.echo("id\tsubject\tdepartment\tobject\taction\teffect")
+    click.echo("id\tsubject\tdepartment\tobject\taction\teffect\tungoverned")
     for line in _policies(cli_ctx).lines(department=department, subject=subject):
         click.echo(f"{line.id}\t{line.subject}\t{line.department}\t{line.object}\t"
-                   f"{line.action}\t{line.effect}")
+                   f"{line.action}\t{line.effect}\t{line.ungoverned or ''}")
 
 
 @policy.command("test")

@@ -50,7 +50,7 @@ def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
 @pass_cli
 def export(cli_ctx: CliContext, output: str) -> None:
     """Write the current state (without secrets) in the state-file format."""
-    text = dump_yaml(export_state(cli_ctx.services.engine))
+    text = dump_yaml(export_state(cli_ctx.services.engine, cli_ctx.services.state_sections()))
     if output == "-":
         click.echo(text, nl=False)
     else:
