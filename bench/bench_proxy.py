@@ -231,7 +231,7 @@ def setup_govgate(home: Path, upstream: int) -> str:
         "iss": settings.issuer, "aud": settings.issuer, "iat": now, "nbf": now,
         "exp": now + 3600, "sub": "li.si", "client_id": "finance-system",
         "department": "czt", "region": "gx", "roles": ["staff", "data_steward"],
-        "scope": "openid",
+        "scope": "proxy",
         "jti": secrets.token_hex(8),
     }, headers={"typ": "at+jwt"})
     services.close()

@@ -73,6 +73,7 @@ class Actor:
     department: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     operator: bool = False
+    client: str | None = None  # the OAuth client whose token the actor used, if any
 
     def is_steward_of(self, department: str) -> bool:
         return self.operator or ("data_steward" in self.roles and self.department == department)
@@ -388,7 +389,8 @@ class Workflow:
     def _record(self, event: str, actor: Actor, app: Application, **extra: Any) -> None:
         detail: dict[str, Any] = {
             "actor": actor.name, "actor_department": actor.department,
-            "department": app.consumer, "resource": app.resource, "items": list(app.items),
+            "actor_client": actor.client, "department": app.consumer,
+            "resource": app.resource, "items": list(app.items),
             "purpose": app.purpose, "application": app.id, "status": app.status,
             "reason": app.reason, "client": app.client_id,
         }
@@ -398,7 +400,7 @@ class Workflow:
     def _record_grant(self, event: str, actor: Actor, grant: Grant, **extra: Any) -> None:
         detail: dict[str, Any] = {
             "actor": actor.name, "actor_department": actor.department,
-            "department": grant.consumer, "resource": grant.resource,
+            "actor_client": actor.client, "department": grant.consumer, "resource": grant.resource,
             "items": list(grant.items), "purpose": grant.purpose, "grant": grant.id,
             "until": grant.until.isoformat(), "client": grant.client_id,
             "application": grant.application_id,

@@ -61,10 +61,10 @@ def record_for(services: Services) -> Callable[[str, dict[str, Any]], None]:
 
             extra = {k: v for k, v in detail.items()
                      if k not in ("actor", "department", "resource", "items", "purpose",
-                                  "reason", "client")}
+                                  "reason", "actor_client")}
             log.append_sync(AuditRecord(
                 event_type=event, outcome="success", actor_user=detail.get("actor"),
-                actor_client=detail.get("client"), department=detail.get("department"),
+                actor_client=detail.get("actor_client"), department=detail.get("department"),
                 resource=detail.get("resource"), items=tuple(detail.get("items") or ()),
                 purpose=detail.get("purpose"), reason=detail.get("reason"), extra=extra,
             ))

@@ -41,6 +41,7 @@ from gateway.errors import Forbidden, GovgateError, Unauthorized, problem_body
 from gateway.proxy import AuditUnavailable, Proxy, first_values, get_proxy, new_request_id
 from gateway.proxy_admission import AuditDraft, audit_target
 from gateway.proxy_path import SYSTEM_RE, BadPath
+from gateway.scopes import InsufficientScope
 
 
 class ShapingRequired(Forbidden):
@@ -155,6 +156,8 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
         audit.reason = exc.reason or exc.description
     except GovgateError as exc:
         refusal = exc
+        if isinstance(exc, InsufficientScope):
+            headers["WWW-Authenticate"] = exc.www_authenticate
         if audit.reason is None:
             audit.reason = exc.description
         if exc.status != 403:

@@ -65,6 +65,7 @@ from gateway.proxy_auth import AuthenticatorLike, make_authenticator
 from gateway.proxy_headers import HeaderPolicy
 from gateway.proxy_limits import TokenBucketLimiter
 from gateway.proxy_path import BadPath
+from gateway.scopes import InsufficientScope
 from gateway.upstream_http import (
     Origin,
     UpstreamBodyTooLarge,
@@ -491,6 +492,8 @@ class Proxy:
             if isinstance(exc, Unauthorized):
                 headers.append((b"www-authenticate", b'Bearer realm="govgate"'))
                 audit.reason = exc.reason or exc.description
+            if isinstance(exc, InsufficientScope):
+                headers.append((b"www-authenticate", exc.www_authenticate.encode()))
             if isinstance(exc, RateLimited):
                 headers.append((b"retry-after", exc.retry_after.encode()))
             if status >= 500 and not isinstance(exc, GovgateError):

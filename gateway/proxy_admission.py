@@ -4,7 +4,8 @@ request may reach a department system.
     route          ``gateway.proxy_path.parse``: one canonical path or 400 (BadPath);
                    an unknown system → 404 (UnknownSystem)
     authenticate   bearer access token (verified before: a dict lookup) or the
-                   portal session → 401 (Unauthorized)
+                   portal session → 401 (Unauthorized); a token without the scope
+                   ``proxy`` or ``proxy:{system}`` → 403 (``gateway.scopes``)
     cross-site     a state-changing request riding on the session cookie from
                    another site → 403 (``gateway.same_origin``)
     rate limit     token bucket per client (client id, else subject) → 429
@@ -37,6 +38,7 @@ from gateway.proxy_auth import AuthenticatorLike
 from gateway.proxy_limits import TokenBucketLimiter
 from gateway.proxy_path import Target, parse
 from gateway.same_origin import cross_site_reason, own_origins
+from gateway.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.tables import systems
 from policies import Decision, Query, subjects_for
 
@@ -248,6 +250,12 @@ class Admitter:
         audit.actor_user = principal.username
         audit.actor_client = principal.client_id
         audit.department = principal.department
+        try:
+            require(principal, PROXY, proxy_scope(system.code))
+        except InsufficientScope as exc:
+            audit.reason = f"the token lacks the scope {exc.scope} (it has: " \
+                           f"{' '.join(sorted(principal.scope)) or 'none'})"
+            raise
         if principal.via == "session":
             why = cross_site_reason(method, headers, own_origins(
                 self.issuer, scope.get("scheme", "http"), host))

@@ -12,6 +12,10 @@ from typing import Any
 from gateway.errors import NotFound
 from gateway.services import Services
 
+# what tests that are not about scopes ask for: every surface (tests of the scopes
+# themselves pass ``scope=``)
+ALL_SCOPES = "openid proxy catalogue:read catalogue:write audit:read"
+
 
 def ensure_user(services: Services, username: str, department: str,
                 roles: Sequence[str]) -> None:
@@ -30,7 +34,7 @@ def ensure_user(services: Services, username: str, department: str,
 
 def access_token(services: Services, *, sub: str | None, department: str,
                  roles: Sequence[str] = ("staff",), client_id: str = "office-web",
-                 scope: str = "openid", typ: str = "at+jwt", **claims: Any) -> str:
+                 scope: str = ALL_SCOPES, typ: str = "at+jwt", **claims: Any) -> str:
     """A signed access token; ``sub=None`` is a client-credentials token of ``client_id``."""
     now = int(services.clock().timestamp())
     body: dict[str, Any] = {

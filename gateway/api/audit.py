@@ -19,6 +19,7 @@ from audit import AuditError, AuditQueryError, AuditRecord
 from audit.query import parse_filters, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from gateway.errors import Forbidden, Unauthorized, ValidationError, problem_body
+from gateway.scopes import AUDIT_READ, InsufficientScope, require
 
 PROBLEM_JSON = "application/problem+json"
 AUDITOR = "auditor"
@@ -28,6 +29,8 @@ STATS_PARAMS = ("by", "since", "until", "system", "resource", "department", "eve
 def _problem(exc: Exception) -> JSONResponse:
     status, body = problem_body(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
+    if isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = exc.www_authenticate
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -62,6 +65,15 @@ async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | 
     except Unauthorized as exc:
         return None, _problem(exc)
     call = _Call(request, principal)
+    try:
+        require(principal, AUDIT_READ)
+    except InsufficientScope as exc:
+        try:
+            await call.audit("deny", 403, f"{what}: the token lacks the scope {exc.scope}",
+                             path=request.url.path)
+        except AuditError as audit_exc:
+            return None, _problem(audit_exc)
+        return None, _problem(exc)
     if AUDITOR not in set(getattr(principal, "roles", ()) or ()):
         try:
             await call.audit("deny", 403, f"{what}: the auditor role is required",

@@ -40,6 +40,7 @@ from starlette.routing import Route
 from catalogue import Actor, Caller, CatalogueError, InvalidInput
 from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.errors import Forbidden, ValidationError, problem_body
+from gateway.scopes import CATALOGUE_READ, CATALOGUE_WRITE, InsufficientScope, require
 
 PREFIX = "/api/v1/catalogue"
 PROBLEM_JSON = "application/problem+json"
@@ -53,12 +54,15 @@ def _problem(exc: Exception) -> JSONResponse:
         exc = ValidationError(exc.description, problems=exc.problems)
     status, body = problem_body(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
+    if isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = exc.www_authenticate
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _actor(principal: Any) -> Actor:
     name = principal.username or f"client:{principal.client_id}"
-    return Actor(name, principal.department or None, frozenset(principal.roles or ()))
+    return Actor(name, principal.department or None, frozenset(principal.roles or ()),
+                 client=principal.client_id)
 
 
 def _person(principal: Any) -> Actor:
@@ -67,7 +71,12 @@ def _person(principal: Any) -> Actor:
     return _actor(principal)
 
 
-def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(handler: Handler, status: int = 200, *, write: bool = False
+             ) -> Callable[[Request], Awaitable[Response]]:
+    """``handler`` behind authentication and the token's scope: ``catalogue:write`` for
+    a ``write``, else ``catalogue:read`` or ``catalogue:write`` (``gateway.scopes``)."""
+    accepted = (CATALOGUE_WRITE,) if write else (CATALOGUE_WRITE, CATALOGUE_READ)
+
     async def run(request: Request) -> Response:
         services = request.app.state.services
         try:
@@ -77,6 +86,7 @@ def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitab
 
                 raise Unauthorized("authentication is not configured")
             principal = await authenticate(request)
+            require(principal, *accepted)
             result = await handler(request, principal)
         except Exception as exc:
             if isinstance(exc, CatalogueError) or hasattr(exc, "status"):
@@ -286,24 +296,29 @@ async def allowed(request: Request, principal: Any) -> Any:
 
 def routes() -> list[Route]:
     p = PREFIX
+
+    def get(path: str, handler: Handler) -> Route:
+        return Route(f"{p}{path}", endpoint(handler), methods=["GET"])
+
+    def post(path: str, handler: Handler, status: int = 200) -> Route:
+        return Route(f"{p}{path}", endpoint(handler, status, write=True), methods=["POST"])
+
     return [
-        Route(f"{p}/resources", endpoint(list_resources), methods=["GET"]),
-        Route(f"{p}/resources", endpoint(save_resource), methods=["POST"]),
-        Route(f"{p}/resources/{{code}}", endpoint(get_resource), methods=["GET"]),
-        Route(f"{p}/resources/{{code}}/publish", endpoint(publish), methods=["POST"]),
-        Route(f"{p}/resources/{{code}}/retire", endpoint(retire), methods=["POST"]),
-        Route(f"{p}/duplicates", endpoint(duplicates), methods=["GET"]),
-        Route(f"{p}/applications", endpoint(list_applications), methods=["GET"]),
-        Route(f"{p}/applications", endpoint(create_application, 201), methods=["POST"]),
-        Route(f"{p}/applications/overdue", endpoint(overdue), methods=["GET"]),
-        Route(f"{p}/applications/{{id}}", endpoint(get_application), methods=["GET"]),
-        Route(f"{p}/applications/{{id}}/approve", endpoint(approve, 201), methods=["POST"]),
-        Route(f"{p}/applications/{{id}}/reject", endpoint(_decide("reject")),
-              methods=["POST"]),
-        Route(f"{p}/applications/{{id}}/escalate", endpoint(_decide("escalate")),
-              methods=["POST"]),
-        Route(f"{p}/applications/{{id}}/close", endpoint(_decide("close")), methods=["POST"]),
-        Route(f"{p}/grants", endpoint(list_grants), methods=["GET"]),
-        Route(f"{p}/grants/{{id}}/revoke", endpoint(revoke), methods=["POST"]),
-        Route(f"{p}/allowed", endpoint(allowed), methods=["GET"]),
+        get("/resources", list_resources),
+        post("/resources", save_resource),
+        get("/resources/{code}", get_resource),
+        post("/resources/{code}/publish", publish),
+        post("/resources/{code}/retire", retire),
+        get("/duplicates", duplicates),
+        get("/applications", list_applications),
+        post("/applications", create_application, 201),
+        get("/applications/overdue", overdue),
+        get("/applications/{id}", get_application),
+        post("/applications/{id}/approve", approve, 201),
+        post("/applications/{id}/reject", _decide("reject")),
+        post("/applications/{id}/escalate", _decide("escalate")),
+        post("/applications/{id}/close", _decide("close")),
+        get("/grants", list_grants),
+        post("/grants/{id}/revoke", revoke),
+        get("/allowed", allowed),
     ]

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc6749.util import scope_to_list
 from sqlalchemy.engine import Engine
 
+from gateway.scopes import covers
 from gateway.tables import clients, departments
 
 CACHE_SECONDS = 1.0
@@ -51,11 +52,11 @@ class Client:
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
-        allowed = set(scope_to_list(self.scope) or [])
+        allowed = scope_to_list(self.scope) or []
         if not scope:
             return self.scope
         wanted = scope_to_list(scope) or []
-        if not set(wanted) <= allowed:
+        if not all(covers(allowed, w) for w in wanted):  # proxy covers proxy:{system}
             return None
         return " ".join(wanted)
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from gateway.scopes import audiences
+
 AT_TYP = "at+jwt"
 
 
@@ -52,14 +54,17 @@ class AccessTokenGenerator:
     def claims(self, client: Any, user: Subject | None, scope: str, grant_type: str,
                expires_in: int) -> dict[str, Any]:
         now = int(self.clock().timestamp())
+        scopes = scope_to_list(scope) or []
+        # the issuer (userinfo, introspection) and the resources the scopes open
+        resources = audiences(self.issuer, scopes)
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": self.issuer,
+            "aud": [self.issuer, *resources] if resources else self.issuer,
             "iat": now,
             "nbf": now,
             "exp": now + expires_in,
             "client_id": client.client_id,
-            "scope": " ".join(scope_to_list(scope) or []),
+            "scope": " ".join(scopes),
             "jti": secrets.token_urlsafe(16),
         }
         if user is None:

@@ -25,11 +25,18 @@ class P:
     department: str
     roles: frozenset[str]
     client_id: str | None = None
+    via: str = "bearer"
+    scope: frozenset[str] = frozenset({"openid", "audit:read"})
 
 
 USERS = {
     "auditor": P("shen.ji", "jgswj", frozenset({"auditor"})),
     "admin": P("xi.tong", "jgswj", frozenset({"sysadmin"})),
+    # the auditor's token from a relying party that signed them in, and nothing more
+    "auditor-rp": P("shen.ji", "jgswj", frozenset({"auditor"}), "office-web",
+                    scope=frozenset({"openid", "profile"})),
+    "auditor-portal": P("shen.ji", "jgswj", frozenset({"auditor"}), via="session",
+                        scope=frozenset()),
 }
 
 
@@ -123,3 +130,19 @@ async def test_no_audit_no_access(client: httpx.AsyncClient, make_log: Callable[
     app.state.services.audit = closed
     r = await client.get("/api/v1/audit/records", headers={"Authorization": "Bearer auditor"})
     assert r.status_code == 503
+
+
+async def test_a_token_without_audit_read_is_refused_and_audited(
+        client: httpx.AsyncClient, audit_engine: sa.Engine) -> None:
+    r = await client.get("/api/v1/audit/records", headers={"Authorization": "Bearer auditor-rp"})
+    assert r.status_code == 403
+    assert r.json()["type"] == "urn:govgate:error:insufficient_scope"
+    assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
+    assert 'scope="audit:read"' in r.headers["www-authenticate"]
+    refused = audit_queries(audit_engine)[-1]
+    assert refused["outcome"] == "deny" and refused["actor_client"] == "office-web"
+    assert "lacks the scope audit:read" in refused["reason"]
+    # the portal session is how people act in the browser: not scoped
+    r = await client.get("/api/v1/audit/records",
+                         headers={"Authorization": "Bearer auditor-portal"})
+    assert r.status_code == 200

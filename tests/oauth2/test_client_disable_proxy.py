@@ -34,7 +34,7 @@ async def test_a_disabled_clients_token_is_refused_by_the_proxy(world: World) ->
     services = world.services
     services.state_applier().apply({"clients": [{
         "client_id": SYNC[0], "name": "回显同步", "department": "jgswj",
-        "grant_types": ["client_credentials"], "secret": SYNC[1]}]})
+        "grant_types": ["client_credentials"], "secret": SYNC[1], "scope": "proxy"}]})
     token = await _client_token(world)
     for _ in range(2):  # the second one is answered from the proxy's token cache
         r = await world.request("GET", "/s/echo/api/items", token=token)
@@ -47,7 +47,7 @@ async def test_a_disabled_clients_token_is_refused_by_the_proxy(world: World) ->
     try:
         other.state_applier().apply({"clients": [{
             "client_id": SYNC[0], "name": "回显同步", "department": "jgswj",
-            "grant_types": ["client_credentials"],
+            "grant_types": ["client_credentials"], "scope": "proxy",
             "token_endpoint_auth_method": "client_secret_basic", "status": "disabled"}]})
         await asyncio.to_thread(end_client_tokens, other, SYNC[0])
     finally:

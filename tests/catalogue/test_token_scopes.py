@@ -1,0 +1,150 @@
+"""Who a token speaks for: a relying party's sign-in token (``openid profile``) does not
+act for its user on ``/s/`` or ``/api/v1``; the gateway's scopes (``gateway.scopes``),
+registered per client, open each surface, and the token's ``aud`` names what they
+open. Real tokens from the running gateway's endpoints, the demo's real upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from tests.catalogue.conftest import World
+from tests.oauth2.helpers import DEMO_PASSWORD, FINANCE, OFFICE, OFFICE_CB
+
+WANG_APPLIES = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
+                "until": "2026-12-31", "basis": "统计制度"}
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
+async def sign_in_token(world: World, scope: str, username: str = "zhang.san") -> str:
+    """office-web's access token for ``username`` by the authorization-code flow."""
+    async with httpx.AsyncClient(base_url=str(world.http.base_url)) as browser:
+        page = await browser.get("/portal/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        r = await browser.post("/portal/login", data={
+            "csrf_token": csrf.group(1), "username": username, "password": DEMO_PASSWORD,
+            "next": "/portal"})
+        assert r.status_code in (302, 303), r.text
+        r = await browser.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": OFFICE[0], "redirect_uri": OFFICE_CB,
+            "scope": scope, "state": "s", "nonce": "n"})
+        assert r.status_code == 302, r.text
+        query = parse_qs(urlparse(r.headers["location"]).query)
+        assert "code" in query, r.headers["location"]
+        r = await browser.post("/oauth2/token", auth=OFFICE, data={
+            "grant_type": "authorization_code", "code": query["code"][0],
+            "redirect_uri": OFFICE_CB})
+        assert r.status_code == 200, r.text
+        assert r.json()["scope"] == scope
+        return str(r.json()["access_token"])
+
+
+async def client_token(world: World, scope: str | None = None) -> dict[str, Any]:
+    data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    r = await world.http.post("/oauth2/token", auth=FINANCE, data=data)
+    return dict(r.json())
+
+
+def insufficient(r: httpx.Response, scope: str) -> bool:
+    return (r.status_code == 403
+            and r.json()["type"] == "urn:govgate:error:insufficient_scope"
+            and f'scope="{scope}"' in r.headers["www-authenticate"]
+            and 'error="insufficient_scope"' in r.headers["www-authenticate"])
+
+
+async def test_a_sign_in_token_acts_nowhere_but_userinfo(world: World) -> None:
+    wang = world.token("nn-jgsw", "nn-client", sub="wang.wu")
+    applied = await world.http.post("/api/v1/catalogue/applications", json=WANG_APPLIES,
+                                    headers={"Authorization": f"Bearer {wang}"})
+    assert applied.status_code == 201
+    approve = f"/api/v1/catalogue/applications/{applied.json()['application']['id']}/approve"
+
+    token = await sign_in_token(world, "openid profile")
+    assert claims_of(token)["aud"] == world.services.settings.issuer
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert insufficient(await world.http.post(approve, json={}, headers=bearer),
+                        "catalogue:write")
+    assert insufficient(await world.http.get("/api/v1/catalogue/allowed", headers=bearer),
+                        "catalogue:read")
+    assert insufficient(await world.http.get("/s/offices/api/rooms", headers=bearer),
+                        "proxy:offices")
+    assert insufficient(await world.http.get("/auth/verify", headers={
+        **bearer, "X-Original-URI": "/s/offices/api/rooms", "X-Original-Method": "GET"}),
+        "proxy:offices")
+    refused = world.records("proxy_request")[-1]
+    assert refused["actor_client"] == "office-web" and refused["actor_user"] == "zhang.san"
+    assert "lacks the scope proxy:offices" in refused["reason"]
+    # what it is for still works
+    assert (await world.http.get("/oauth2/userinfo", headers=bearer)).status_code == 200
+
+
+async def test_registered_scopes_open_their_surface_and_name_the_client(world: World) -> None:
+    # not registered for it: the request is refused at the authorization endpoint
+    async with httpx.AsyncClient(base_url=str(world.http.base_url)) as anon:
+        r = await anon.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": OFFICE[0], "redirect_uri": OFFICE_CB,
+            "scope": "openid proxy:offices", "state": "s"})
+        assert "invalid_scope" in r.headers.get("location", r.text)
+    world.services.state_applier().apply({"clients": [{
+        "client_id": "office-web", "name": "办公用房管理系统", "department": "jgswj",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "secret": OFFICE[1], "redirect_uris": [OFFICE_CB],
+        "scope": "openid profile proxy:offices catalogue:write"}]})
+    await asyncio.sleep(1.1)  # a client change reaches the token endpoint within a second
+    wang = world.token("nn-jgsw", "nn-client", sub="wang.wu")
+    applied = await world.http.post("/api/v1/catalogue/applications", json=WANG_APPLIES,
+                                    headers={"Authorization": f"Bearer {wang}"})
+    approve = f"/api/v1/catalogue/applications/{applied.json()['application']['id']}/approve"
+
+    token = await sign_in_token(world, "openid profile proxy:offices catalogue:write")
+    issuer = world.services.settings.issuer
+    assert claims_of(token)["aud"] == [issuer, f"{issuer}/api/v1/catalogue",
+                                       f"{issuer}/s/offices"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    rooms = await world.http.get("/s/offices/api/rooms", headers=bearer)
+    assert rooms.status_code == 200 and rooms.json()["items"]
+    assert insufficient(await world.http.get("/s/vehicles/api/vehicles", headers=bearer),
+                        "proxy:vehicles")
+    r = await world.http.post(approve, json={}, headers=bearer)
+    assert r.status_code == 201, r.text
+    approved = [rec for rec in world.records("") if rec["event_type"].endswith("approved")]
+    assert approved, [rec["event_type"] for rec in world.records("")]
+    assert approved[-1]["actor_user"] == "zhang.san"
+    assert approved[-1]["actor_client"] == "office-web"
+
+
+async def test_a_system_gets_its_registered_scopes_and_may_narrow_them(world: World) -> None:
+    issued = await client_token(world)  # the demo registers "proxy catalogue:read"
+    assert issued["scope"] == "proxy catalogue:read"
+    issuer = world.services.settings.issuer
+    assert claims_of(issued["access_token"])["aud"] == [
+        issuer, f"{issuer}/api/v1/catalogue", f"{issuer}/s/"]
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert (await world.http.get("/s/vehicles/api/vehicles", headers=bearer)).status_code == 200
+    assert (await world.http.get("/api/v1/catalogue/allowed", headers=bearer)
+            ).status_code == 200
+    assert insufficient(await world.http.post("/api/v1/catalogue/applications",
+                                              json=WANG_APPLIES, headers=bearer),
+                        "catalogue:write")
+    # "proxy" covers one system's scope: a narrower token
+    narrow = await client_token(world, "proxy:vehicles")
+    assert narrow["scope"] == "proxy:vehicles"
+    bearer = {"Authorization": f"Bearer {narrow['access_token']}"}
+    assert (await world.http.get("/s/vehicles/api/vehicles", headers=bearer)).status_code == 200
+    assert insufficient(await world.http.get("/s/offices/api/rooms", headers=bearer),
+                        "proxy:offices")
+    # never wider than registered
+    wider = await world.http.post("/oauth2/token", auth=FINANCE, data={
+        "grant_type": "client_credentials", "scope": "proxy audit:read"})
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
