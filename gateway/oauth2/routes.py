@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Error
+from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -275,6 +276,25 @@ def _to_sign_in(request: Request, p: Provider) -> Response:
                             status_code=303)
 
 
+#: what an error_description may hold (RFC 6749 section 4.1.2.1: %x20-21 / %x23-5B /
+#: %x5D-7E); authlib refuses (ValueError) to build an error that quotes anything else
+_DESCRIBABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+#: the parameters authlib quotes in its errors' descriptions, and the audit record keeps
+_QUOTED = ("redirect_uri", "response_type")
+#: how much of a refused parameter the audit record keeps
+_AUDITED_CHARS = 512
+
+
+def _check_quotable(oreq: StarletteOAuth2Request) -> None:
+    """A redirect URI or response type holding '"', '\\', a control character or
+    non-ASCII is no registered URI (RFC 3986 has none of them) and no response type:
+    invalid_request, answered on the error page (no redirect URI was validated)."""
+    for name in _QUOTED:
+        value = oreq.payload.data.get(name)
+        if value and not _DESCRIBABLE.fullmatch(value):
+            raise InvalidRequestError(f"{name} holds characters no {name} may hold")
+
+
 async def authorize(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
@@ -283,15 +303,23 @@ async def authorize(request: Request) -> Response:
     subject = None if session is None else server.subject(
         session.username, sid=session.sid, auth_time=session.auth_time, amr=session.amr)
     try:
-        # authlib's OIDC extension checks prompt against this end user (prompt=none)
-        grant = await run_in_threadpool(server.get_consent_grant, oreq, subject)
+        _check_quotable(oreq)
+        try:
+            # authlib's OIDC extension checks prompt against this end user (prompt=none)
+            grant = await run_in_threadpool(server.get_consent_grant, oreq, subject)
+        except ValueError as exc:  # an error that would quote what it may not (above)
+            if "forbidden characters" not in str(exc):
+                raise
+            raise InvalidRequestError("a parameter holds characters an error cannot "
+                                      "quote") from None
         sign_in = _must_sign_in(p, oreq, grant, session)
     except OAuth2Error as error:
         uri = getattr(error, "redirect_uri", None)
+        sent = {k: v[:_AUDITED_CHARS] for k in _QUOTED if (v := oreq.payload.data.get(k))}
         record = AuditRecord(event_type="authorize", outcome="failure",
                              source_ip=oreq.source_ip, actor_client=oreq.payload.client_id,
                              actor_user=session.username if session else None,
-                             reason=f"{error.error}: {error.description or ''}")
+                             reason=f"{error.error}: {error.description or ''}", extra=sent)
         try:
             await p.emit([record])
         except AuditUnavailable:

@@ -367,3 +367,27 @@ def test_basic_credentials_are_form_decoded(settings: Settings) -> None:
             assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     finally:
         close_services(services)
+
+
+@pytest.mark.parametrize("param,value", [
+    ("redirect_uri", OFFICE_CB + '\\'), ("redirect_uri", 'https://evil.example/"cb'),
+    ("redirect_uri", "https://evil.example/\\cb"), ("redirect_uri", OFFICE_CB + "/回调"),
+    ("response_type", 'code"'), ("response_type", "co\\de"), ("response_type", "代码"),
+])
+def test_authorize_with_characters_an_error_cannot_carry(
+        client: TestClient, idp: Services, param: str, value: str) -> None:
+    """RFC 6749 section 4.1.2.1: an error_description may not hold '"', '\\' or
+    non-ASCII, so authlib refuses to build the error that would echo such a value.
+    The answer is the error page (never a redirect: the URI is not a registered one),
+    audited, with or without a session."""
+    for signed_in in (False, True):
+        if signed_in:
+            login(client)
+        before = len(audit_events(idp, "authorize"))
+        r = authorize(client, **{param: value})
+        assert r.status_code == 400, (signed_in, r.status_code, r.text[:300])
+        assert "location" not in r.headers
+        assert "text/html" in r.headers["content-type"]
+        new = audit_events(idp, "authorize")[before:]
+        assert [e["outcome"] for e in new] == ["failure"], new
+        assert (new[0]["reason"] or "").startswith("invalid_request"), new[0]["reason"]
