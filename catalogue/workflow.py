@@ -239,6 +239,8 @@ class Workflow:
             elif end > app.until:
                 problems.append(f"approval can only shorten the period (applied until "
                                 f"{app.until.isoformat()})")
+            elif end < cst_date(now):  # a grant born expired
+                problems.append("until is in the past")
             elif app.valid_from and end < app.valid_from:
                 problems.append("until is before from")
             if problems:

@@ -192,3 +192,13 @@ def test_catalogue_speaks_chinese_under_a_chinese_locale(invoke_in, tmp_path: Pa
         "错误：只有 jgswj 的数据管理员才能审批此申请\n")
     assert invoke_in(ZH, "approve", "999", code=1) == "错误：申请 999 不存在\n"
     assert invoke_in(ZH, "revoke", "999", "--reason", "x", code=1) == "错误：授权 999 不存在\n"
+
+
+def test_approval_with_an_until_in_the_past_is_refused(invoke_in) -> None:  # type: ignore[no-untyped-def]
+    app_id = invoke_in(C, "apply-for", "JG-0001", "--as", "wang.wu", "--items", "brand",
+                       "--purpose", "车辆统计", "--until", "2099-12-31").split("\t")[0]
+    assert invoke_in(C, "approve", app_id, "--until", "2001-01-01", code=1) == (
+        "error: approval rejected\n  - until is in the past\n")
+    assert invoke_in(ZH, "approve", app_id, "--until", "2001-01-01", code=1) == (
+        "错误：审批未通过校验\n  - until 是已经过去的日期\n")
+    assert "nn-jgsw" not in invoke_in(C, "grants")

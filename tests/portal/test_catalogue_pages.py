@@ -214,3 +214,18 @@ def test_browser_search_and_open(settings: Settings, fast_hashes: None) -> None:
             assert page.locator("#apply").is_visible()
         finally:
             browser.close()
+
+
+def test_approval_with_an_until_in_the_past_is_refused(portal: tuple[Services, TestClient]
+                                                       ) -> None:
+    services, client = portal
+    apply_as_wang(client, ["plate_number"])
+    wf = get_workflow(services)
+    (app,) = wf.applications(consumer="nn-jgsw")
+    sign_in(client, "zhang.san")
+    page = client.get("/portal/catalogue/applications")
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
+        "csrf_token": csrf_of(page.text), "items": ["plate_number"], "until": yesterday})
+    assert r.status_code == 400 and "until is in the past" in r.text
+    assert wf.get(app.id).status == "submitted" and not wf.grants(consumer="nn-jgsw")
