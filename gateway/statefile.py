@@ -50,6 +50,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "secret",
             "jwks",
             "redirect_uris",
+            "post_logout_redirect_uris",
             "scope",
             "token_endpoint_auth_method",
             "backchannel_logout_uri",
@@ -381,6 +382,14 @@ def _client_problems(
         p = _check_redirect_uri(uri)
         if p:
             problems.append(f"{where}: redirect_uris: {p}")
+    outs = e.get("post_logout_redirect_uris", [])
+    if not isinstance(outs, list):
+        problems.append(f"{where}: post_logout_redirect_uris must be a list")
+        outs = []
+    for uri in outs:
+        p = _check_redirect_uri(uri)
+        if p:
+            problems.append(f"{where}: post_logout_redirect_uris: {p}")
     if "authorization_code" in grants and not redirects:
         problems.append(f"{where}: authorization_code needs redirect_uris")
     if "client_credentials" in grants and method == "none":
@@ -632,6 +641,7 @@ class StateApplier:
                 "department_code": str(e["department"]),
                 "grant_types": sorted(e["grant_types"]),
                 "redirect_uris": list(e.get("redirect_uris", [])),
+                "post_logout_redirect_uris": list(e.get("post_logout_redirect_uris", [])),
                 "scope": e.get("scope", "openid profile"),
                 "token_endpoint_auth_method": default_auth_method(e),
                 "jwks": e.get("jwks"),
@@ -779,6 +789,8 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                     "department": r.department_code,
                     "grant_types": list(r.grant_types),
                     "redirect_uris": list(r.redirect_uris) or None,
+                    "post_logout_redirect_uris": list(r.post_logout_redirect_uris or [])
+                    or None,
                     "scope": r.scope,
                     "token_endpoint_auth_method": r.token_endpoint_auth_method,
                     "jwks": r.jwks,
