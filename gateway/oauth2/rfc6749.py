@@ -71,10 +71,10 @@ def parse_basic(value: str) -> tuple[str, str]:
         raw = base64.b64decode(token, validate=True)
     except (binascii.Error, ValueError):
         raise MalformedBasic("not base64") from None
-    try:
-        text = raw.decode("ascii")
+    try:  # form-encoded text is ASCII; raw UTF-8 from a lax client is still read
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise MalformedBasic("not form-urlencoded (bytes outside ASCII)") from None
+        raise MalformedBasic("not UTF-8") from None
     client_id, colon, secret = text.partition(":")
     if not colon:
         raise MalformedBasic("no colon between client id and secret")
