@@ -94,3 +94,20 @@ def test_an_empty_body_is_an_empty_object(api: Api) -> None:
     r = api.client.post(f"{P}/applications", content=b"", headers={
         **JSON, **api.token(*STEWARD_JG)})
     assert r.status_code == 400 and r.json()["errors"]
+
+
+def test_the_depth_check_is_linear_and_ignores_strings() -> None:
+    """Brackets and escaped quotes inside strings are text; a body of unclosed strings
+    with escaped quotes (which makes a backtracking string pattern quadratic) is
+    checked in one pass."""
+    import time
+
+    from gateway.api.body import nests_deeper_than
+
+    assert not nests_deeper_than(b'["[[[[[[", "\\"[[[[[["]', 2)
+    assert nests_deeper_than(b'[[["\\\\"]]]', 2)
+    assert not nests_deeper_than(b'[["\\\\"]]', 2)
+    assert nests_deeper_than(b'{"a": {"b": [1]}}', 2)
+    started = time.perf_counter()
+    nests_deeper_than(b'["' + b'a\\"' * 300_000, 16)
+    assert time.perf_counter() - started < 2
