@@ -1,5 +1,5 @@
-"""The one reader of JSON request bodies under ``/api/v1`` (RFC 8259 text, as RFC 9457
-problem details when it is not acceptable).
+"""The one reader of JSON request bodies (RFC 8259) under ``/api/v1``; what it refuses
+is answered with RFC 9457 problem details.
 
 A body is read up to :data:`MAX_BODY_BYTES` (more is ``413``), must be UTF-8
 (RFC 8259 section 8.1), nest no deeper than :data:`MAX_DEPTH` arrays and objects
