@@ -1,11 +1,13 @@
-"""Output formats for auditors: CSV (formula-safe), JSON lines, a plain table."""
+"""Output formats for auditors: CSV (formula-safe, :mod:`audit.spreadsheet`), JSON lines,
+a plain table."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from typing import IO, Any
+
+from audit.spreadsheet import FORMULA_START, SafeWriter, neutralise
 
 CSV_COLUMNS = (
     "time", "event_type", "outcome", "actor_user", "actor_client", "department", "source_ip",
@@ -15,28 +17,17 @@ CSV_COLUMNS = (
 TABLE_COLUMNS = ("time", "event_type", "outcome", "actor_user", "actor_client", "department",
                  "system", "resource", "status", "reason")
 
-# a spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> str:
-    """``value`` as a CSV cell that no spreadsheet evaluates: a leading apostrophe if needed."""
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+__all__ = ["FORMULA_START", "neutralise", "write_csv", "write_jsonl", "write_table"]
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str],
               columns: tuple[str, ...] = CSV_COLUMNS) -> int:
-    w = csv.writer(out)
+    """Formula-safe CSV (:mod:`audit.spreadsheet`)."""
+    w = SafeWriter(out)
     w.writerow(columns)
     n = 0
     for row in rows:
-        w.writerow([neutralise(row.get(c)) for c in columns])
+        w.writerow(row.get(c) for c in columns)
         n += 1
     return n
 

@@ -2,7 +2,9 @@
 
 CSV is the spreadsheet form agencies keep: one row per data item, the
 resource columns repeated (or left empty) on the rows after a resource's
-first. Headers may be the English keys below or their Chinese titles.
+first. It is written formula-safe (a cell a spreadsheet would run gets a
+leading apostrophe, taken off again on import). Headers may be the English
+keys below or their Chinese titles.
 Every problem names its row (the header is row 1), e.g.
 ``row 4: items[1]: level must be 1, 2, 3 or 4``.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from audit.spreadsheet import SafeWriter, restore
 from catalogue.errors import InvalidInput
 from catalogue.model import Resource, resource_problems
 
@@ -139,7 +142,8 @@ def read_csv(text: str) -> tuple[list[dict[str, Any]], dict[str, int], list[str]
             if len(raw) > len(columns):
                 problems.append(f"row {n}: {len(raw)} cells, the header has {len(columns)}")
                 continue
-            row = {c: (raw[k].strip() if k < len(raw) else "") for k, c in enumerate(columns)}
+            row = {c: (restore(raw[k].strip()) if k < len(raw) else "")
+                   for k, c in enumerate(columns)}
             problems += _row_into(row, n, entries, first_row)
     except csv.Error as exc:
         problems.append(f"row {reader.line_num}: {exc}")
@@ -224,8 +228,10 @@ def strip_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_csv(resources: Iterable[Resource]) -> str:
+    """One row per item; every cell formula-safe (:mod:`audit.spreadsheet`), which
+    :func:`read_csv` undoes."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in resources:
         for k, i in enumerate(r.items):

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
+from catalogue.limits import length_problems
+
 UNCONDITIONAL = "unconditional"
 CONDITIONAL = "conditional"
 NONE = "none"
@@ -310,6 +312,11 @@ def parse_date(value: Any) -> date | None:
     return None
 
 
+def _short(value: Any, keep: int = 80) -> Any:
+    """``value`` cut for a message: a problem never echoes megabytes."""
+    return value[:keep] + "…" if isinstance(value, str) and len(value) > keep else value
+
+
 def _bool(value: Any, default: bool) -> bool | None:
     if value is None:
         return default
@@ -329,7 +336,7 @@ def resource_problems(entry: Any) -> list[str]:
         problems.append(f"missing key {key!r}")
     code = entry.get("code")
     if code is not None and not CODE_RE.match(str(code)):
-        problems.append(f"bad code {code!r}")
+        problems.append(f"bad code {_short(code)!r}")
     if "name" in entry and (not isinstance(entry["name"], str) or not entry["name"].strip()):
         problems.append("name must be a non-empty string")
     share = entry.get("share_type")
@@ -342,6 +349,8 @@ def resource_problems(entry: Any) -> list[str]:
     for key in ("summary", "conditions", "basis", "update_cycle", "open_attr"):
         if key in entry and entry[key] is not None and not isinstance(entry[key], str):
             problems.append(f"{key} must be a string")
+    problems += length_problems(entry, ("name", "summary", "conditions", "basis",
+                                        "update_cycle", "open_attr"))
     if entry.get("share_method", "api") not in SHARE_METHODS:
         problems.append(f"share_method must be one of {', '.join(SHARE_METHODS)}")
     if entry.get("status", PUBLISHED) not in STATUSES:
@@ -381,6 +390,10 @@ def route_problems(route: Any) -> list[str]:
     if not isinstance(method, str) or method.upper() not in METHODS:
         problems.append(f"route: method must be one of {', '.join(METHODS)}")
     path = route.get("path")
+    long = length_problems(route, ("path", "records"))
+    problems += [f"route: {p}" for p in long]
+    if long:
+        return problems
     if not isinstance(path, str) or not ROUTE_RE.match(path):
         problems.append("route: path must be a path starting with / (templates like {plate})")
     else:
@@ -402,9 +415,10 @@ def item_problems(item: Any) -> list[str]:
     problems += [f"missing key {k!r}" for k in sorted(ITEM_REQUIRED - set(item))]
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or not ITEM_RE.match(name)):
-        problems.append(f"bad item name {name!r} (letters, digits and _)")
+        problems.append(f"bad item name {_short(name)!r} (letters, digits and _)")
     if "title" in item and (not isinstance(item["title"], str) or not item["title"].strip()):
         problems.append("title must be a non-empty string")
+    problems += length_problems(item, ("title",))
     if item.get("type", "string") not in ITEM_TYPES:
         problems.append(f"type must be one of {', '.join(ITEM_TYPES)}")
     level = item.get("level", 1)

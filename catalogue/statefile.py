@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from catalogue import store
 from catalogue.duplicates import duplicate_warnings
+from catalogue.limits import length_problems
 from catalogue.model import (
     CONDITIONAL,
     REVOKED,
@@ -297,6 +298,7 @@ class GrantsSection:
                                     f"not to {consumer}")
             if "basis" in e and not isinstance(e["basis"], str):
                 problems.append(f"{at}: basis must be a string")
+            problems += [f"{at}: {p}" for p in length_problems(e, ("purpose", "basis"))]
             key = grant_key(e)
             if key in seen:
                 problems.append(f"{at}: duplicate of grants[{seen[key]}] (same resource, "

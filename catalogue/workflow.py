@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue import store
 from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
+from catalogue.limits import MAX_LENGTH, too_long
 from catalogue.model import (
     APPROVED,
     CLOSED,
@@ -48,7 +49,7 @@ from catalogue.model import (
 
 Record = Callable[[str, dict[str, Any]], None]
 DUE_WORKING_DAYS = 10
-MAX_PURPOSE = 500
+MAX_PURPOSE = MAX_LENGTH["purpose"]
 
 
 def add_working_days(start: datetime, days: int, holidays: Collection[date] = ()) -> datetime:
@@ -157,8 +158,10 @@ class Workflow:
                 problems.append(f"items not shareable in {resource}: {', '.join(unknown)}")
             if not isinstance(purpose, str) or not purpose.strip():
                 problems.append("purpose (用途) is required")
-            elif len(purpose) > MAX_PURPOSE:
-                problems.append(f"purpose longer than {MAX_PURPOSE} characters")
+            elif long := too_long("purpose", purpose):
+                problems.append(long)
+            if long := too_long("basis", basis):
+                problems.append(long)
             end = parse_date(until)
             start = parse_date(valid_from) if valid_from is not None else None
             if end is None:
@@ -169,7 +172,9 @@ class Workflow:
                 problems.append("from must be a date YYYY-MM-DD")
             if start and end and start > end:
                 problems.append("from is after until")
-            if client_id is not None and self.client_department is not None:
+            if long := too_long("client", client_id):
+                problems.append(long)
+            elif client_id is not None and self.client_department is not None:
                 owner = self.client_department(client_id)
                 if owner != consumer:
                     problems.append(f"client {client_id!r} is not a client of {consumer}")
@@ -231,6 +236,8 @@ class Workflow:
                                 f"{', '.join(wider)}")
             if not granted:
                 problems.append("approve at least one item (or reject)")
+            if long := too_long("note", note):
+                problems.append(long)
             gone = [i for i in granted if i not in res.shareable_items]
             if gone:
                 problems.append(f"items no longer shareable: {', '.join(gone)}")
@@ -240,6 +247,8 @@ class Workflow:
             elif end > app.until:
                 problems.append(f"approval can only shorten the period (applied until "
                                 f"{app.until.isoformat()})")
+            elif end < cst_date(now):  # a grant born expired
+                problems.append("until is in the past")
             elif app.valid_from and end < app.valid_from:
                 problems.append("until is before from")
             if problems:
@@ -283,6 +292,8 @@ class Workflow:
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput(f"a reason is required to mark an application {status}")
+        if long := too_long("reason", reason):
+            raise InvalidInput(long)
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             if app.status not in from_states:
@@ -366,6 +377,8 @@ class Workflow:
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a reason is required to revoke a grant")
+        if long := too_long("reason", reason):
+            raise InvalidInput(long)
         with _begin_write(self.engine) as conn:
             grant = store.get_grant(conn, grant_id)
             if grant is None:
@@ -415,4 +428,7 @@ def _item_names(items: Iterable[Any]) -> list[str]:
     names = list(items)
     if not all(isinstance(i, str) for i in names):
         raise InvalidInput("items must be a list of item names")
+    for name in names:
+        if long := too_long("item", name):
+            raise InvalidInput(long)
     return list(dict.fromkeys(names))

@@ -11,6 +11,7 @@
     │   └── RoleConflict             三员分立: two admin roles on one account
     ├── Unauthorized                 no or bad credential (401)
     ├── Forbidden                    authenticated, not allowed (403)
+    ├── ContentTooLarge              a body over the size limit (413)
     └── UnsupportedMediaType         a body (or a cookie-authenticated change) not in JSON (415)
 
 Lower packages (keys, audit, ...) raise their own errors; ``problem_response``
@@ -113,6 +114,12 @@ class Forbidden(GovgateError):
     code = "forbidden"
     status = 403
     title = "Forbidden"
+
+
+class ContentTooLarge(GovgateError):
+    code = "content_too_large"
+    status = 413
+    title = "Content too large"
 
 
 class UnsupportedMediaType(GovgateError):

@@ -570,6 +570,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lib.field.non_empty": ("{field} 必须是非空字符串", "{field} must be a non-empty string"),
     "lib.field.non_empty_list": ("{field} 必须是非空列表", "{field} must be a non-empty list"),
     "lib.field.integer": ("{field} 必须是整数", "{field} must be an integer"),
+    "lib.field.too_long": ("{field} 超过 {n} 个字符", "{field} longer than {n} characters"),
     "lib.field.bool": ("{field} 必须是 true 或 false", "{field} must be true or false"),
     "lib.field.one_of": ("{field} 必须是 {known} 之一", "{field} must be one of {known}"),
     "lib.field.one_of_got": ("{field} 必须是 {known} 之一（实为 {value}）",

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
+from gateway.limits import org_too_long
 from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
 from policies.adapter import bump_version
@@ -88,6 +89,8 @@ class Org:
     def add_region(self, code: str, name: str, parent: str | None = None) -> None:
         if not CODE_RE.match(code):
             raise ValidationError(f"bad region code {code!r}")
+        if long := org_too_long("name", name):
+            raise ValidationError(long)
         with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(sa.select(regions.c.code).where(regions.c.code == code)).first():
                 raise Conflict(f"region {code!r} exists")
@@ -106,6 +109,8 @@ class Org:
             raise ValidationError(f"bad department code {code!r} (lower-case letters, digits, ._-)")
         if not name.strip():
             raise ValidationError("department name is empty")
+        if long := org_too_long("name", name):
+            raise ValidationError(long)
         with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(
                 sa.select(departments.c.code).where(departments.c.code == code)
@@ -163,6 +168,8 @@ class Org:
         check_roles(roles)
         if not name.strip():
             raise ValidationError("user name is empty")
+        if long := org_too_long("name", name):
+            raise ValidationError(long)
         if not USERNAME_RE.match(username):
             raise ValidationError(
                 f"bad username {username!r} (2-64 of lower-case letters, digits, ._-)"

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
+from gateway.limits import org_too_long
 from gateway.org import (
     CODE_RE,
     USERNAME_RE,
@@ -57,6 +58,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "secret",
             "jwks",
             "redirect_uris",
+            "post_logout_redirect_uris",
             "scope",
             "token_endpoint_auth_method",
             "backchannel_logout_uri",
@@ -256,6 +258,8 @@ def validate(
                 isinstance(entry["name"], str) and entry["name"].strip()
             ):
                 problems.append(f"{where}: name must be a non-empty string")
+            elif long := org_too_long("name", entry.get("name")):
+                problems.append(f"{where}: {long}")
             key_value = entry.get(KEY_FIELD[section])
             if key_value is not None:
                 key_value = str(key_value)
@@ -328,11 +332,15 @@ def validate(
         if str(e["department"]) not in dept_region:
             problems.append(f"{where}: unknown department {e['department']!r}")
         url_problem = _check_url(e["upstream"])
-        if url_problem:
+        if long := org_too_long("upstream", e["upstream"]):
+            problems.append(f"{where}: {long}")
+        elif url_problem:
             problems.append(f"{where}: upstream: {url_problem}")
         portal_path = e.get("portal_path", "/")
         if not isinstance(portal_path, str) or not portal_path.startswith("/"):
             problems.append(f"{where}: portal_path must start with /")
+        elif long := org_too_long("portal_path", portal_path):
+            problems.append(f"{where}: {long}")
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -386,18 +394,34 @@ def _client_problems(
         redirects = []
     for uri in redirects:
         p = _check_redirect_uri(uri)
-        if p:
+        if long := org_too_long("redirect_uri", uri):
+            problems.append(f"{where}: {long}")
+        elif p:
             problems.append(f"{where}: redirect_uris: {p}")
+    outs = e.get("post_logout_redirect_uris", [])
+    if not isinstance(outs, list):
+        problems.append(f"{where}: post_logout_redirect_uris must be a list")
+        outs = []
+    for uri in outs:
+        p = _check_redirect_uri(uri)
+        if long := org_too_long("post_logout_redirect_uri", uri):
+            problems.append(f"{where}: {long}")
+        elif p:
+            problems.append(f"{where}: post_logout_redirect_uris: {p}")
     if "authorization_code" in grants and not redirects:
         problems.append(f"{where}: authorization_code needs redirect_uris")
     if "client_credentials" in grants and method == "none":
         problems.append(f"{where}: client_credentials needs an authenticated client")
     if "scope" in e and not isinstance(e["scope"], str):
         problems.append(f"{where}: scope must be text (space-separated scopes)")
+    elif long := org_too_long("scope", e.get("scope")):
+        problems.append(f"{where}: {long}")
     bcl = e.get("backchannel_logout_uri")
     if bcl is not None:
         p = _check_url(bcl)
-        if p:
+        if long := org_too_long("backchannel_logout_uri", bcl):
+            problems.append(f"{where}: {long}")
+        elif p:
             problems.append(f"{where}: backchannel_logout_uri: {p}")
     if e.get("status", "active") not in ("active", "disabled"):
         problems.append(f"{where}: status must be active or disabled")
@@ -641,6 +665,7 @@ class StateApplier:
                 "department_code": str(e["department"]),
                 "grant_types": sorted(e["grant_types"]),
                 "redirect_uris": list(e.get("redirect_uris", [])),
+                "post_logout_redirect_uris": list(e.get("post_logout_redirect_uris", [])),
                 "scope": e.get("scope", "openid profile"),
                 "token_endpoint_auth_method": default_auth_method(e),
                 "jwks": e.get("jwks"),
@@ -788,6 +813,8 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                     "department": r.department_code,
                     "grant_types": list(r.grant_types),
                     "redirect_uris": list(r.redirect_uris) or None,
+                    "post_logout_redirect_uris": list(r.post_logout_redirect_uris or [])
+                    or None,
                     "scope": r.scope,
                     "token_endpoint_auth_method": r.token_endpoint_auth_method,
                     "jwks": r.jwks,

@@ -99,6 +99,9 @@ clients = sa.Table(
     sa.Column("department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False),
     sa.Column("grant_types", sa.JSON, nullable=False),
     sa.Column("redirect_uris", sa.JSON, nullable=False),
+    # RP-Initiated Logout 1.0: where a logout may send the browser back (exact match)
+    sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False, default=list,
+              server_default=sa.text("'[]'")),
     sa.Column("scope", sa.String(500), nullable=False, default="openid profile"),
     sa.Column("token_endpoint_auth_method", sa.String(64), nullable=False),
     sa.Column("secret_hash", sa.String(255), nullable=True),

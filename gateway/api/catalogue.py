@@ -28,7 +28,6 @@ Each transition is audited by the catalogue's ``record`` callable.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from catalogue import Actor, Caller, CatalogueError, InvalidInput
+from gateway.api.body import read_object
 from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.errors import Forbidden, ValidationError, problem_body
 from gateway.scopes import CATALOGUE_READ, CATALOGUE_WRITE, InsufficientScope, require
@@ -97,19 +97,6 @@ def endpoint(handler: Handler, status: int = 200, *, write: bool = False
     return run
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ValidationError("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object")
-    return data
-
-
 def _text(body: dict[str, Any], key: str) -> str:
     """An optional text field of a JSON body ("" when absent); a list or a number is
     refused rather than stored as its Python repr."""
@@ -152,7 +139,7 @@ async def get_resource(request: Request, principal: Any) -> Any:
 
 
 async def save_resource(request: Request, principal: Any) -> Any:
-    entry = await _body(request)
+    entry = await read_object(request)
     cat = get_catalogue(request.app.state.services)
     saved, warnings = await run_in_threadpool(cat.save, _person(principal), entry)
     return {"resource": saved.to_entry(), "warnings": warnings}
@@ -196,7 +183,7 @@ async def list_applications(request: Request, principal: Any) -> Any:
 
 
 async def create_application(request: Request, principal: Any) -> Any:
-    body = await _body(request)
+    body = await read_object(request)
     missing = [k for k in ("resource", "items", "purpose", "until") if k not in body]
     if missing:
         raise ValidationError("application incomplete",
@@ -232,7 +219,7 @@ async def get_application(request: Request, principal: Any) -> Any:
 
 
 async def approve(request: Request, principal: Any) -> Any:
-    body = await _body(request)
+    body = await read_object(request)
     wf = get_workflow(request.app.state.services)
     app_id = _int(request.path_params["id"], "id")
     items = body.get("items")
@@ -246,7 +233,7 @@ async def approve(request: Request, principal: Any) -> Any:
 
 def _decide(kind: str) -> Handler:
     async def decide(request: Request, principal: Any) -> Any:
-        body = await _body(request)
+        body = await read_object(request)
         wf = get_workflow(request.app.state.services)
         app_id = _int(request.path_params["id"], "id")
         method = getattr(wf, kind)
@@ -277,7 +264,7 @@ async def list_grants(request: Request, principal: Any) -> Any:
 
 
 async def revoke(request: Request, principal: Any) -> Any:
-    body = await _body(request)
+    body = await read_object(request)
     wf = get_workflow(request.app.state.services)
     grant_id = _int(request.path_params["id"], "id")
     grant = await run_in_threadpool(

@@ -36,6 +36,8 @@ def client() -> None:
               type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
               help="Grant type (repeatable).")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Redirect URI (repeatable).")
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
+              help="Where a logout may send the browser back (repeatable; exact match).")
 @click.option("--scope", default="openid profile", show_default=True)
 @click.option("--auth-method", default=None,
               type=click.Choice(["client_secret_basic", "client_secret_post",
@@ -47,7 +49,8 @@ def client() -> None:
 @click.option("--backchannel-logout-uri", default=None)
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
-               grant_types: tuple[str, ...], redirect_uris: tuple[str, ...], scope: str,
+               grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
+               post_logout_uris: tuple[str, ...], scope: str,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None) -> None:
     """Register a client; a generated secret is printed once."""
@@ -64,6 +67,8 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
         "grant_types": list(grant_types), "redirect_uris": list(redirect_uris),
         "scope": scope, "token_endpoint_auth_method": method,
     }
+    if post_logout_uris:
+        entry["post_logout_redirect_uris"] = list(post_logout_uris)
     secret = None
     if method in ("client_secret_basic", "client_secret_post"):
         secret = new_client_secret()

@@ -32,6 +32,7 @@ class Client:
     jwks: dict[str, Any] | None
     backchannel_logout_uri: str | None
     status: str
+    post_logout_redirect_uris: tuple[str, ...] = ()
     verify_secret: Any = None  # services.verify_client_secret
 
     @property
@@ -62,6 +63,11 @@ class Client:
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris  # exact match (RFC 9700 section 2.1)
+
+    def check_post_logout_redirect_uri(self, uri: str) -> bool:
+        """Exact match against the registered post-logout URIs (RP-Initiated Logout 1.0
+        section 3.1); the redirect URIs never count."""
+        return uri in self.post_logout_redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.secret_hash or self.verify_secret is None:
@@ -127,5 +133,6 @@ class ClientRegistry:
             token_endpoint_auth_method=row.token_endpoint_auth_method,
             secret_hash=row.secret_hash, jwks=row.jwks,
             backchannel_logout_uri=row.backchannel_logout_uri, status=row.status,
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
             verify_secret=self.verify_secret,
         )

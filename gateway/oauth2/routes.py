@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Error
+from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -188,10 +189,11 @@ async def userinfo(request: Request) -> Response:
 
 # -- authorization endpoint -----------------------------------------------------------
 
-def _error_page(request: Request, title_key: str, detail: str, status: int = 400) -> Response:
+def _error_page(request: Request, title_key: str, detail: str, status: int = 400,
+                detail_key: str = "") -> Response:
     from gateway.portal.routes import render_message
 
-    return render_message(request, title_key, detail, status=status)
+    return render_message(request, title_key, detail, status=status, detail_key=detail_key)
 
 
 #: the query parameter that carries "a sign-in was demanded at t" through the login
@@ -275,6 +277,25 @@ def _to_sign_in(request: Request, p: Provider) -> Response:
                             status_code=303)
 
 
+#: what an error_description may hold (RFC 6749 section 4.1.2.1: %x20-21 / %x23-5B /
+#: %x5D-7E); authlib refuses (ValueError) to build an error that quotes anything else
+_DESCRIBABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+#: the parameters authlib quotes in its errors' descriptions, and the audit record keeps
+_QUOTED = ("redirect_uri", "response_type")
+#: how much of a refused parameter the audit record keeps
+_AUDITED_CHARS = 512
+
+
+def _check_quotable(oreq: StarletteOAuth2Request) -> None:
+    """A redirect URI or response type holding '"', '\\', a control character or
+    non-ASCII is no registered URI (RFC 3986 has none of them) and no response type:
+    invalid_request, answered on the error page (no redirect URI was validated)."""
+    for name in _QUOTED:
+        value = oreq.payload.data.get(name)
+        if value and not _DESCRIBABLE.fullmatch(value):
+            raise InvalidRequestError(f"{name} holds characters no {name} may hold")
+
+
 async def authorize(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
@@ -283,15 +304,23 @@ async def authorize(request: Request) -> Response:
     subject = None if session is None else server.subject(
         session.username, sid=session.sid, auth_time=session.auth_time, amr=session.amr)
     try:
-        # authlib's OIDC extension checks prompt against this end user (prompt=none)
-        grant = await run_in_threadpool(server.get_consent_grant, oreq, subject)
+        _check_quotable(oreq)
+        try:
+            # authlib's OIDC extension checks prompt against this end user (prompt=none)
+            grant = await run_in_threadpool(server.get_consent_grant, oreq, subject)
+        except ValueError as exc:  # an error that would quote what it may not (above)
+            if "forbidden characters" not in str(exc):
+                raise
+            raise InvalidRequestError("a parameter holds characters an error cannot "
+                                      "quote") from None
         sign_in = _must_sign_in(p, oreq, grant, session)
     except OAuth2Error as error:
         uri = getattr(error, "redirect_uri", None)
+        sent = {k: v[:_AUDITED_CHARS] for k in _QUOTED if (v := oreq.payload.data.get(k))}
         record = AuditRecord(event_type="authorize", outcome="failure",
                              source_ip=oreq.source_ip, actor_client=oreq.payload.client_id,
                              actor_user=session.username if session else None,
-                             reason=f"{error.error}: {error.description or ''}")
+                             reason=f"{error.error}: {error.description or ''}", extra=sent)
         try:
             await p.emit([record])
         except AuditUnavailable:
@@ -329,11 +358,23 @@ def _hint_claims(p: Provider, hint: str | None) -> dict[str, Any]:
     return claims if claims.get("iss") == p.server.issuer else {}
 
 
+def _audiences(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+
+
 #: what the sign-out confirmation form carries back to ``end_session``
 LOGOUT_PARAMS = ("client_id", "post_logout_redirect_uri", "state")
 
 
 async def end_session(request: Request) -> Response:
+    """RP-Initiated Logout 1.0 section 2. With both ``client_id`` and a valid
+    ``id_token_hint``, the client must be one the ID token was issued to, or the
+    request is refused as a whole (error page: nothing ended, no redirect). The
+    browser goes back only to a ``post_logout_redirect_uri`` registered for that
+    client as a post-logout URI, matched exactly (section 3.1)."""
     from gateway.portal.routes import csrf_ok, render
 
     p = _provider(request)
@@ -343,6 +384,21 @@ async def end_session(request: Request) -> Response:
         form = await request.form()
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     hint = _hint_claims(p, params.get("id_token_hint"))
+    audiences = _audiences(hint)
+    named = params.get("client_id")
+    if named and hint and named not in audiences:
+        try:
+            await p.emit([AuditRecord(
+                event_type="logout", outcome="deny", status=400, actor_client=named[:128],
+                actor_user=hint.get("sub"), source_ip=_client_ip(request),
+                reason=f"client_id {named[:128]!r} is not the audience of the id_token_hint "
+                       f"({', '.join(audiences)})",
+                extra={"post_logout_redirect_uri":
+                       params.get("post_logout_redirect_uri", "")[:_AUDITED_CHARS]})])
+        except AuditUnavailable:
+            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+        return _error_page(request, "logout_error", "", status=400,
+                           detail_key="logout_client_mismatch")
     session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
     if session is not None and hint.get("sid") != session.sid and not (
             form is not None and csrf_ok(request, form)):
@@ -361,11 +417,11 @@ async def end_session(request: Request) -> Response:
                                 source_ip=_client_ip(request))
         except AuditUnavailable:
             return _problem(503, "audit_unavailable", "the audit log is unavailable")
-    client_id = params.get("client_id") or hint.get("aud")
+    client_id = named or (audiences[0] if len(audiences) == 1 else None)
     target = params.get("post_logout_redirect_uri")
     response: Response
-    client = p.server.clients.get(client_id) if isinstance(client_id, str) else None
-    if target and client is not None and target in client.redirect_uris:
+    client = p.server.clients.get(client_id)
+    if target and client is not None and client.check_post_logout_redirect_uri(target):
         if params.get("state"):
             target += ("&" if "?" in target else "?") + urlencode({"state": params["state"]})
         response = RedirectResponse(target, status_code=303)

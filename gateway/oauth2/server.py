@@ -29,6 +29,7 @@ from gateway.oauth2.rfc6749 import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     RefreshTokenGrant,
+    authenticate_client_secret_basic,
 )
 from gateway.oauth2.rfc7009 import RevocationEndpoint
 from gateway.oauth2.rfc7523 import PrivateKeyJWT
@@ -135,6 +136,8 @@ class IdentityServer(AuthorizationServer):
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
             clock=self.clock, new_refresh_token=new_secret,
         ))
+        self.register_client_auth_method("client_secret_basic",
+                                         authenticate_client_secret_basic)
         self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(
             self.store, [f"{self.issuer}/oauth2/token", self.issuer],
             leeway=self.settings.clock_skew_seconds,

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from catalogue import Actor, CatalogueError, InvalidInput, Resource
 from catalogue.duplicates import overlaps_for
+from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
     CONDITIONAL,
     CST,
@@ -102,7 +103,8 @@ def _csrf_failed(request: Request) -> Response:
 
 def _common(request: Request, principal: Any, names: dict[str, str]) -> dict[str, Any]:
     return {"principal": principal, "dept_names": names,
-            "department_name": names.get(principal.department, principal.department)}
+            "department_name": names.get(principal.department, principal.department),
+            "max_length": MAX_LENGTH}
 
 
 # -- search -----------------------------------------------------------------------------

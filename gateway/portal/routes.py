@@ -108,8 +108,11 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def render_message(request: Request, title_key: str, detail: str = "",
-                   status: int = 200) -> HTMLResponse:
-    return render(request, "message.html", status=status, title_key=title_key, detail=detail)
+                   status: int = 200, detail_key: str = "") -> HTMLResponse:
+    """The message page: a translated title, then ``detail`` as it is or, with
+    ``detail_key``, a translated one."""
+    return render(request, "message.html", status=status, title_key=title_key, detail=detail,
+                  detail_key=detail_key)
 
 
 def csrf_ok(request: Request, form: Any) -> bool:

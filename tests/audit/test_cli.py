@@ -273,3 +273,43 @@ def test_export_purge_and_filters_speak_chinese(setup: dict[str, Any], tmp_path:
     for args in (("query", "--format", "jsonl", "--event-type", "proxy_request"),
                  ("stats", "--format", "csv"), ("query", "--format", "csv", "--user", "user1")):
         assert run_in(setup, ZH, *args).output == run_in(setup, C, *args).output, args
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "@SUM(A1:A2)", "+1+1",
+            "=cmd|' /C calc'!A0", "-2+3", "\t=1", "\r=1"]
+
+
+@pytest.fixture
+def formula_setup(settings: Settings, audit_engine: sa.Engine, env: dict[str, str]
+                  ) -> dict[str, Any]:
+    FileMasterKey.create(settings.master_key_path)
+    ks = key_service(settings, audit_engine, master_key(settings, env))
+    ks.bootstrap()
+    log = AuditLog(audit_engine, keys=ks, writer_id="gw-1")
+    log.append_many_sync([rec(i, reason=f, actor_user=f[:60], system=f[:60], department=f[:60])
+                          for i, f in enumerate(FORMULAS)])
+    log.close_sync()
+    return {"env": env, "engine": audit_engine}
+
+
+def _no_formula_cell(text: str) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (cell, row)
+    return rows
+
+
+def test_query_csv_export_neutralises_formulas(formula_setup: dict[str, Any]) -> None:
+    r = run(formula_setup, "query", "--format", "csv", "--all")
+    assert r.exit_code == 0, r.output
+    rows = _no_formula_cell(r.output)
+    reasons = {row[rows[0].index("reason")] for row in rows[1:]}
+    assert {"'" + f for f in FORMULAS} <= reasons
+
+
+def test_stats_csv_export_neutralises_formulas(formula_setup: dict[str, Any]) -> None:
+    r = run(formula_setup, "stats", "--by", "system,department", "--format", "csv")
+    assert r.exit_code == 0, r.output
+    rows = _no_formula_cell(r.output)
+    assert {row[0] for row in rows[1:]} == {"'" + f[:60] for f in FORMULAS}

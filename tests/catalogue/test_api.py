@@ -210,3 +210,34 @@ def test_wrong_json_types_and_huge_ids_are_problems_not_500s(api: Api) -> None:
     problem(c.post(f"{P}/applications/{huge}/reject", json={"reason": "x"},
                    headers=steward), 404)
     problem(c.post(f"{P}/grants/{huge}/revoke", json={"reason": "x"}, headers=steward), 404)
+
+
+def test_approval_refuses_an_until_in_the_past(api: Api, clock: Any) -> None:
+    """A grant born expired is refused (400, with the reason), whether the approval
+    names a past ``until`` or the application's own period has passed meanwhile."""
+    c = api.client
+    body = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
+            "until": "2026-03-20"}
+    app = c.post(f"{P}/applications", json=body, headers=api.token(*WANG)).json()["application"]
+    url = f"{P}/applications/{app['id']}/approve"
+    steward = api.token(*STEWARD_JG)
+    r = c.post(url, json={"until": "2026-03-01"}, headers=steward)  # today is 2026-03-02
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "until is in the past" in r.json()["errors"]
+    assert c.get(f"{P}/applications/{app['id']}", headers=steward).json()[
+        "application"]["status"] == "submitted"
+    clock.advance(86400 * 19)  # 2026-03-21: the period applied for has ended
+    r = c.post(url, json={}, headers=api.token(*STEWARD_JG))
+    assert r.status_code == 400 and "until is in the past" in r.json()["errors"]
+    assert not audit_rows(api.services, "grant_created")
+
+
+def test_approval_until_today_is_accepted(api: Api) -> None:
+    c = api.client
+    body = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
+            "until": "2026-03-20"}
+    app = c.post(f"{P}/applications", json=body, headers=api.token(*WANG)).json()["application"]
+    r = c.post(f"{P}/applications/{app['id']}/approve", json={"until": "2026-03-02"},
+               headers=api.token(*STEWARD_JG))
+    assert r.status_code == 201 and r.json()["grant"]["until"] == "2026-03-02"

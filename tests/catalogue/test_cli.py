@@ -192,3 +192,48 @@ def test_catalogue_speaks_chinese_under_a_chinese_locale(invoke_in, tmp_path: Pa
         "错误：只有 jgswj 的数据管理员才能审批此申请\n")
     assert invoke_in(ZH, "approve", "999", code=1) == "错误：申请 999 不存在\n"
     assert invoke_in(ZH, "revoke", "999", "--reason", "x", code=1) == "错误：授权 999 不存在\n"
+
+
+def test_approval_with_an_until_in_the_past_is_refused(invoke_in) -> None:  # type: ignore[no-untyped-def]
+    app_id = invoke_in(C, "apply-for", "JG-0001", "--as", "wang.wu", "--items", "brand",
+                       "--purpose", "车辆统计", "--until", "2099-12-31").split("\t")[0]
+    assert invoke_in(C, "approve", app_id, "--until", "2001-01-01", code=1) == (
+        "error: approval rejected\n  - until is in the past\n")
+    assert invoke_in(ZH, "approve", app_id, "--until", "2001-01-01", code=1) == (
+        "错误：审批未通过校验\n  - until 是已经过去的日期\n")
+    assert "nn-jgsw" not in invoke_in(C, "grants")
+
+
+FORMULAS = {"name": '=HYPERLINK("http://evil.example","点我")', "summary": "@SUM(A1:A2)",
+            "conditions": "+1+1", "basis": "=cmd|' /C calc'!A0", "update_cycle": "-1",
+            "open_attr": "'=already quoted"}
+
+
+def test_csv_export_neutralises_formulas_and_reimports_unchanged(
+        invoke, services: Services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """OWASP CSV injection: a cell starting with = + - @, tab or CR gets a leading
+    apostrophe, so no spreadsheet runs it; the import takes the apostrophe off again."""
+    import csv as csv_
+    import io as io_
+
+    from catalogue.service import operator
+    from gateway.catalogue_wiring import get_catalogue
+
+    get_catalogue(services).save(operator("test"), {
+        "code": "CZ-0009", "provider": "czt", "system": "assets", "share_type": "conditional",
+        "route": {"method": "GET", "path": "/api/formulas"},
+        "items": [{"name": "a", "title": "=1+1"}, {"name": "b", "title": "@x"},
+                  {"name": "c", "title": "-x"}], **FORMULAS})
+    out = invoke("export", "--format", "csv")
+    rows = list(csv_.reader(io_.StringIO(out)))
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (cell, row)
+    mine = [r for r in rows if r[0] == "CZ-0009"]
+    header = rows[0]
+    assert mine[0][header.index("name")] == "'" + FORMULAS["name"]
+    assert mine[0][header.index("open_attr")] == "''=already quoted"
+    assert [r[header.index("item_title")] for r in mine] == ["'=1+1", "'@x", "'-x"]
+    exported = tmp_path / "cat.csv"
+    exported.write_text(out, encoding="utf-8")
+    assert invoke("import", str(exported)) == "nothing to change\n"

@@ -300,3 +300,94 @@ def test_a_code_or_refresh_token_is_bound_to_its_client_and_redirect_uri(
         "client_id": "mobile-app"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     _no_token(r)
+
+
+# -- malformed HTTP Basic client credentials (RFC 6749 section 2.3.1) -----------------
+
+#: Authorization values that are Basic but not a well-formed client_secret_basic
+#: credential: bytes that are not UTF-8, not base64 at all, no colon, and form-encoding
+#: that does not decode
+BAD_BASIC = {
+    "not UTF-8": "Basic //46/w==",
+    "not base64": "Basic !!!not-base64!!!",
+    "no colon": "Basic " + base64.b64encode(b"finance-system").decode(),
+    "bad percent-encoding": "Basic " + base64.b64encode(b"finance%zzsystem:x%2").decode(),
+    "percent-encoded non-UTF-8": "Basic " + base64.b64encode(b"finance-system:%ff%fe").decode(),
+    "empty": "Basic ",
+    "only a colon": "Basic " + base64.b64encode(b":").decode(),
+}
+
+
+@pytest.mark.parametrize("endpoint,data", [
+    ("/oauth2/token", {"grant_type": "client_credentials"}),
+    ("/oauth2/token", {"grant_type": "authorization_code", "code": "x",
+                       "redirect_uri": OFFICE_CB}),
+    ("/oauth2/introspect", {"token": "x"}),
+    ("/oauth2/revoke", {"token": "x"}),
+])
+def test_malformed_basic_credentials_are_invalid_client(
+        client: TestClient, idp: Services, endpoint: str, data: dict[str, str]) -> None:
+    """Unauthenticated bytes in the Authorization header are a failed client
+    authentication (RFC 6749 section 5.2: invalid_client, 401), never a 500, and the
+    refusal is audited as a denied client authentication."""
+    for name, header in BAD_BASIC.items():
+        before = len(audit_events(idp, "client_authentication"))
+        r = client.post(endpoint, data=data, headers={"Authorization": header})
+        assert r.status_code == 401, (name, r.status_code, r.text)
+        assert r.json()["error"] == "invalid_client", name
+        assert r.headers["www-authenticate"].lower().startswith("basic"), name
+        _no_token(r)
+        denied = audit_events(idp, "client_authentication")[before:]
+        assert [d["outcome"] for d in denied] == ["deny"], name
+        assert (denied[0]["reason"] or "").startswith("client_secret_basic: malformed"), name
+        assert denied[0]["status"] == 401, name
+
+
+def test_basic_credentials_are_form_decoded(settings: Settings) -> None:
+    """RFC 6749 section 2.3.1: id and secret are form-urlencoded before base64, so a
+    '+' is a space and %XX a UTF-8 byte."""
+    odd = {"client_id": "odd.client", "name": "奇怪的客户端", "department": "czt",
+           "grant_types": ["client_credentials"], "scope": "",
+           "secret": "a secret: with+plus/and 中文 0123456789"}
+    services = make_services(settings, extra_clients=[odd])
+    try:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+            from urllib.parse import quote_plus
+
+            raw = f"{quote_plus('odd.client')}:{quote_plus(odd['secret'])}"
+            r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                            headers={"Authorization": "Basic " + base64.b64encode(
+                                raw.encode()).decode()})
+            assert r.status_code == 200, r.text
+            # the unencoded secret holds '+', which form-decodes to a space: refused
+            raw = f"odd.client:{odd['secret']}"
+            r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                            headers={"Authorization": "Basic " + base64.b64encode(
+                                raw.encode()).decode()})
+            assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    finally:
+        close_services(services)
+
+
+@pytest.mark.parametrize("param,value", [
+    ("redirect_uri", OFFICE_CB + '\\'), ("redirect_uri", 'https://evil.example/"cb'),
+    ("redirect_uri", "https://evil.example/\\cb"), ("redirect_uri", OFFICE_CB + "/回调"),
+    ("response_type", 'code"'), ("response_type", "co\\de"), ("response_type", "代码"),
+])
+def test_authorize_with_characters_an_error_cannot_carry(
+        client: TestClient, idp: Services, param: str, value: str) -> None:
+    """RFC 6749 section 4.1.2.1: an error_description may not hold '"', '\\' or
+    non-ASCII, so authlib refuses to build the error that would echo such a value.
+    The answer is the error page (never a redirect: the URI is not a registered one),
+    audited, with or without a session."""
+    for signed_in in (False, True):
+        if signed_in:
+            login(client)
+        before = len(audit_events(idp, "authorize"))
+        r = authorize(client, **{param: value})
+        assert r.status_code == 400, (signed_in, r.status_code, r.text[:300])
+        assert "location" not in r.headers
+        assert "text/html" in r.headers["content-type"]
+        new = audit_events(idp, "authorize")[before:]
+        assert [e["outcome"] for e in new] == ["failure"], new
+        assert (new[0]["reason"] or "").startswith("invalid_request"), new[0]["reason"]

@@ -214,3 +214,63 @@ def test_browser_search_and_open(settings: Settings, fast_hashes: None) -> None:
             assert page.locator("#apply").is_visible()
         finally:
             browser.close()
+
+
+def test_approval_with_an_until_in_the_past_is_refused(portal: tuple[Services, TestClient]
+                                                       ) -> None:
+    services, client = portal
+    apply_as_wang(client, ["plate_number"])
+    wf = get_workflow(services)
+    (app,) = wf.applications(consumer="nn-jgsw")
+    sign_in(client, "zhang.san")
+    page = client.get("/portal/catalogue/applications")
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
+        "csrf_token": csrf_of(page.text), "items": ["plate_number"], "until": yesterday})
+    assert r.status_code == 400 and "until is in the past" in r.text
+    assert wf.get(app.id).status == "submitted" and not wf.grants(consumer="nn-jgsw")
+
+
+@pytest.mark.parametrize("field,maximum", [("purpose", 500), ("basis", 2000)])
+def test_apply_form_text_at_and_past_its_maximum(portal: tuple[Services, TestClient],
+                                                 field: str, maximum: int) -> None:
+    """The same maxima as the API and the CLI (catalogue.limits); the form says them."""
+    services, client = portal
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/catalogue/JG-0001")
+    assert f'name="{field}" id="{field}" maxlength="{maximum}"' in page.text
+    form = {"csrf_token": csrf_of(page.text), "items": ["plate_number"], "purpose": "核算",
+            "until": UNTIL}
+    r = client.post("/portal/catalogue/JG-0001/apply",
+                    data={**form, field: "资" * (maximum + 1)}, follow_redirects=False)
+    assert r.status_code == 400 and f"{field} longer than {maximum} characters" in r.text
+    assert not get_workflow(services).applications(consumer="nn-jgsw")
+    r = client.post("/portal/catalogue/JG-0001/apply",
+                    data={**form, field: "资" * maximum}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, TestClient]
+                                                    ) -> None:
+    services, client = portal
+    apply_as_wang(client, ["plate_number"])
+    apply_as_wang(client, ["plate_number"])
+    wf = get_workflow(services)
+    first, second = wf.applications(consumer="nn-jgsw")
+    sign_in(client, "zhang.san")
+    page = client.get("/portal/catalogue/applications")
+    assert 'name="note" maxlength="2000"' in page.text
+    assert 'name="reason" maxlength="2000"' in page.text
+    csrf = csrf_of(page.text)
+    r = client.post(f"/portal/catalogue/applications/{first.id}/approve",
+                    data={"csrf_token": csrf, "items": ["plate_number"], "note": "资" * 2001})
+    assert r.status_code == 400 and "note longer than 2000 characters" in r.text
+    r = client.post(f"/portal/catalogue/applications/{first.id}/approve",
+                    data={"csrf_token": csrf, "items": ["plate_number"], "note": "资" * 2000})
+    assert r.status_code == 200 and wf.get(first.id).status == "approved"
+    r = client.post(f"/portal/catalogue/applications/{second.id}/reject",
+                    data={"csrf_token": csrf, "reason": "资" * 2001})
+    assert r.status_code == 400 and "reason longer than 2000 characters" in r.text
+    r = client.post(f"/portal/catalogue/applications/{second.id}/reject",
+                    data={"csrf_token": csrf, "reason": "资" * 2000})
+    assert r.status_code == 200 and wf.get(second.id).status == "rejected"

@@ -299,9 +299,9 @@ def test_rp_initiated_logout(client: TestClient, idp: Services) -> None:
     tokens = code_flow(client)
     r = client.get("/oauth2/logout", params={
         "id_token_hint": tokens["id_token"], "state": "s1",
-        "post_logout_redirect_uri": "http://127.0.0.1:9102/callback"}, follow_redirects=False)
+        "post_logout_redirect_uri": "http://127.0.0.1:9102/"}, follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"] == "http://127.0.0.1:9102/callback?state=s1"
+    assert r.headers["location"] == "http://127.0.0.1:9102/?state=s1"
     assert client.get("/portal", follow_redirects=False).status_code == 303
     r = client.get("/oauth2/logout", params={"post_logout_redirect_uri": "https://evil.example"},
                    follow_redirects=False)
@@ -342,7 +342,7 @@ def test_rp_initiated_logout_without_a_hint_asks_first(client: TestClient, idp: 
     sections 2 and 6), with the form's CSRF token."""
     login(client)
     params = {"client_id": "office-web", "state": "s2",
-              "post_logout_redirect_uri": "http://127.0.0.1:9102/callback"}
+              "post_logout_redirect_uri": "http://127.0.0.1:9102/"}
     r = client.get("/oauth2/logout", params=params, follow_redirects=False)
     assert r.status_code == 200 and "location" not in r.headers
     assert client.get("/portal", follow_redirects=False).status_code == 200  # still in
@@ -354,5 +354,5 @@ def test_rp_initiated_logout_without_a_hint_asks_first(client: TestClient, idp: 
     r = client.post("/oauth2/logout", data={**params, "csrf_token": csrf_of(r.text)},
                     follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"] == "http://127.0.0.1:9102/callback?state=s2"
+    assert r.headers["location"] == "http://127.0.0.1:9102/?state=s2"
     assert client.get("/portal", follow_redirects=False).status_code == 303

@@ -1,0 +1,35 @@
+"""How long the organisation's free text may be: regions, departments, users,
+systems and clients, from the state file and from ``govgate user|dept|client``.
+The catalogue's own table is ``catalogue.limits``; both give the one message
+``{field} longer than {n} characters``. Documented in docs/state-file.md.
+
+    field                      max   (the database column)
+    name                       200   every name (区域、部门、用户姓名、系统、客户端名称)
+    scope                      500   a client's scopes
+    upstream                   500   a system's upstream URL
+    portal_path                500   a system's portal path
+    backchannel_logout_uri     500
+    redirect_uri               500   each of a client's redirect_uris
+    post_logout_redirect_uri   500   each of a client's post_logout_redirect_uris
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogue.limits import too_long
+
+MAX_LENGTH: dict[str, int] = {
+    "name": 200,
+    "scope": 500,
+    "upstream": 500,
+    "portal_path": 500,
+    "backchannel_logout_uri": 500,
+    "redirect_uri": 500,
+    "post_logout_redirect_uri": 500,
+}
+
+
+def org_too_long(field: str, value: Any) -> str | None:
+    """The problem with the text ``value`` as ``field`` if it is too long, else None."""
+    return too_long(field, value, MAX_LENGTH[field])
