@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from audit.record import AuditRecord
 from audit.writer import AuditLog
+from gateway.http_server import HeadLimits, ServerConfig
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
@@ -35,12 +36,16 @@ def free_socket() -> socket.socket:
 
 
 class Served:
-    def __init__(self, app: Any) -> None:
+    """``app`` on a uvicorn server as ``govgate serve`` runs it (gateway.http_server's
+    protocol: httptools, or ``http="h11"``; ``limits`` default to the settings')."""
+
+    def __init__(self, app: Any, *, http: str = "httptools",
+                 limits: HeadLimits | None = None) -> None:
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, lifespan="off", log_level="error", ws="none", access_log=False,
-            proxy_headers=False))
+        self.server = uvicorn.Server(ServerConfig(
+            app, limits=limits or HeadLimits(), http=http, lifespan="off",
+            log_level="error", ws="none", access_log=False, proxy_headers=False))
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Served:
@@ -270,7 +275,8 @@ async def world(base_services: Services) -> AsyncIterator[World]:
             {"code": "down", "name": "停机系统", "department": "jgswj",
              "upstream": "http://127.0.0.1:9"},
         ]})
-        async with Served(create_app(base_services)) as gateway:
+        limits = HeadLimits.from_settings(base_services.settings)
+        async with Served(create_app(base_services), limits=limits) as gateway:
             yield World(base_services, echo, upstream, gateway, audit)
         await close_proxy(base_services)
     await log.close()
