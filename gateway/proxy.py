@@ -532,7 +532,8 @@ class Proxy:
         state: dict[str, Any],
     ) -> None:
         headers = self.headers.response_headers(resp.headers, system=req.system.code,
-                                                base=self._origin(req.system)[1])
+                                                base=self._origin(req.system)[1],
+                                                upstream=req.system.upstream)
         declared = resp.content_length
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from gateway.proxy_redirect import REWRITTEN, rewrite_refresh, rewrite_url
+
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
     "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
@@ -169,11 +171,15 @@ class HeaderPolicy:
         return _COOKIE if n == "cookie" else _KEEP
 
     def response_headers(
-        self, raw: Iterable[tuple[bytes, bytes]], *, system: str, base: str = ""
+        self, raw: Iterable[tuple[bytes, bytes]], *, system: str, base: str = "",
+        upstream: str | None = None,
     ) -> list[tuple[bytes, bytes]]:
         """Upstream response headers to pass back: no hop-by-hop, no gateway cookies, and
         every other cookie scoped to ``/s/{system}/`` (:func:`scope_set_cookie`; ``base``
-        is the upstream address's own path, e.g. ``/legacy/app``)."""
+        is the upstream address's own path, e.g. ``/legacy/app``); ``Location``,
+        ``Content-Location`` and ``Refresh`` pointing at ``upstream`` (the system's
+        address) pointing at the gateway instead (gateway.proxy_redirect); no ``Date``
+        (the gateway's server sends its own, and a response carries one)."""
         raw = list(raw)
         connection_named: set[str] = set()
         for k, v in raw:
@@ -182,8 +188,14 @@ class HeaderPolicy:
         out = []
         for k, v in raw:
             n = _norm(k.decode("latin-1"))
-            if n in HOP_BY_HOP or n in connection_named or n == "x-request-id":
+            if n in HOP_BY_HOP or n in connection_named or n in _RESPONSE_DROP:
                 continue
+            if upstream is not None and (n in REWRITTEN or n == "refresh"):
+                value = v.decode("latin-1")
+                new = (rewrite_refresh if n == "refresh" else rewrite_url)(
+                    value, system, upstream)
+                if new is not value:
+                    v = new.encode("latin-1")
             # a cookie with an empty name ("=gg_session=x", or no "=" at all) goes back
             # from the browser as its bare value, "gg_session=x" (RFC 6265bis 5.8.3)
             if n == "set-cookie":
@@ -198,6 +210,9 @@ class HeaderPolicy:
         return out
 
 
+# from the upstream's response: the gateway sets its own request id, and its server
+# its own Date (RFC 9110 6.6.1: one; nginx does the same)
+_RESPONSE_DROP = frozenset({"x-request-id", "date"})
 _ALWAYS_B = frozenset(n.encode("ascii") for n in ALWAYS_FORWARDED)
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]+")
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.http_server import HeadLimits
-from tests.proxy.conftest import Served, World
+from tests.proxy.conftest import Served, World, exchange, status_of
 
 LIMITS = HeadLimits(max_header_bytes=32 * 1024, max_headers=100, header_timeout=1.0)
 
@@ -28,28 +28,6 @@ async def gateway(request: pytest.FixtureRequest, world: World) -> AsyncIterator
     async with Served(create_app(world.services), http=request.param,
                       limits=LIMITS) as served:
         yield served
-
-
-async def exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
-    """Send ``data`` at once and read until the server closes (or ``wait`` passes)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    out = bytearray()
-    try:
-        writer.write(data)
-        await writer.drain()
-        with contextlib.suppress(TimeoutError, ConnectionError):
-            async with asyncio.timeout(wait):
-                while chunk := await reader.read(65536):
-                    out += chunk
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-    return bytes(out)
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
 
 
 def chunked_post(target: str, headers: list[str], trailers: list[str]) -> bytes:
