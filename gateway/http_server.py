@@ -148,7 +148,10 @@ class _HeadGuard:
 
     def _refuse_too_large(self) -> None:
         self._cancel_head_timer()
-        if not self.transport.is_closing():
+        # behind a response still being written (a pipelined head) an answer would land
+        # in the middle of it: then the connection is just closed
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if not self.transport.is_closing() and not busy:
             self.transport.write(_answer(self.server_state,
                                          b"431 Request Header Fields Too Large",
                                          _PROBLEM_431, b"application/problem+json"))
@@ -277,7 +280,8 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and (self._in_head or self._between):
+        # idle now (no pipelined request was started): the next head's clock starts
+        if not self.transport.is_closing() and self.cycle.response_complete:
             self._arm_head_timer()
 
 

@@ -186,3 +186,35 @@ async def test_slow_header_connections_are_closed_and_the_gateway_keeps_serving(
         trickling.cancel()
         for _, writer in slow:
             writer.close()
+
+
+async def test_the_clock_restarts_after_each_response_on_a_kept_alive_connection(
+    gateway: Served,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        for _ in range(2):  # each head in time: answered, the connection stays
+            await asyncio.sleep(0.6)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+            assert status_of(head) == 200
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        started = time.monotonic()
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no end
+        rest = await asyncio.wait_for(reader.read(), 3)
+        assert status_of(rest) == 408 and 0.9 <= time.monotonic() - started < 2.5
+    finally:
+        writer.close()
+
+
+async def test_pipelined_requests_and_a_body_in_the_same_read_pass(
+    world: World, gateway: Served
+) -> None:
+    token = world.token()
+    post = (f"POST /s/echo/api/a HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
+            f"\r\nContent-Length: 40000\r\n\r\n").encode() + b"b" * 40_000
+    last = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    response = await exchange(gateway.port, post + post + last)
+    assert response.count(b"HTTP/1.1 200 OK") == 3, response[:300]
+    assert [s["body_len"] for s in world.echo.seen] == [40_000, 40_000]
