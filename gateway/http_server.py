@@ -115,14 +115,25 @@ class _HeadGuard:
     server_state: ServerState
     cycle: Any
     limits: HeadLimits
-    _head_timer: asyncio.TimerHandle | None
+    # when the head being waited for must be complete (None: not waiting for one), and
+    # the one timer handle checking it. The handle is not cancelled and re-created per
+    # request (that cost ~3 µs a request): it stays, and when it fires it follows the
+    # deadline that is current then
+    _head_deadline: float | None = None
+    _head_timer: asyncio.TimerHandle | None = None
 
     def _arm_head_timer(self) -> None:
-        if self._head_timer is None and not self.transport.is_closing():
-            self._head_timer = self.loop.call_later(self.limits.header_timeout,
-                                                    self._head_timed_out)
+        if self._head_deadline is not None or self.transport.is_closing():
+            return
+        self._head_deadline = self.loop.time() + self.limits.header_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
+        self._head_deadline = None
+
+    def _drop_head_timer(self) -> None:
+        self._head_deadline = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -133,8 +144,13 @@ class _HeadGuard:
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing():
+        deadline = self._head_deadline
+        if deadline is None or self.transport.is_closing():
+            return  # no head awaited any more (the next arming schedules anew)
+        if self.loop.time() < deadline:
+            self._head_timer = self.loop.call_at(deadline, self._head_timed_out)
             return
+        self._head_deadline = None
         if self.cycle is not None and not self.cycle.response_complete:
             # a request is being served (a pipelined head waits behind it): its own
             # timeouts govern; the head's clock starts again
@@ -147,7 +163,7 @@ class _HeadGuard:
         self._close()
 
     def _refuse_too_large(self) -> None:
-        self._cancel_head_timer()
+        self._drop_head_timer()
         # behind a response still being written (a pipelined head) an answer would land
         # in the middle of it: then the connection is just closed
         busy = self.cycle is not None and not self.cycle.response_complete
@@ -174,12 +190,14 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = _limits(config)
+        self._head_deadline = None
         self._head_timer = None
         self._in_head = False  # a message began and its head is not complete yet
         self._between = True  # no message in progress (none yet, or the last one ended)
+        self._max_bytes = self.limits.max_header_bytes
+        self._max_fields = self.limits.max_headers
         self._fields = 0
-        self._field_bytes = 0
-        self._url_bytes = 0
+        self._head_bytes = 0  # the head so far, counted as head_size() counts it
         self._raw_head = 0  # bytes read while the head was arriving
         self._stalled = 0  # bytes read after the head that gave no body byte (trailers)
         self._progress = False
@@ -190,7 +208,7 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        self._drop_head_timer()
         super().connection_lost(exc)
 
     def _head_started(self) -> bool:
@@ -236,32 +254,39 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head, self._between = True, False
-        self._fields = self._field_bytes = self._url_bytes = self._raw_head = 0
-        self._stalled = 0
+        self._fields = self._raw_head = self._stalled = 0
+        self._head_bytes = head_size(0, 0, 0)
         self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > self.limits.max_header_bytes:
+        self._head_bytes += len(url)
+        if self._head_bytes > self._max_bytes:
             self._too_large = True
             raise _TooLarge
-        super().on_url(url)
+        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # this runs for every field of every request: kept to a few operations
         if not self._in_head:
             return  # a trailer field: discarded, never a request header
         self._fields += 1
-        self._field_bytes += len(name) + len(value) + 4
-        if self._fields > self.limits.max_headers or head_size(
-                len(self.parser.get_method()), self._url_bytes, self._field_bytes) > (
-                self.limits.max_header_bytes):
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self._max_bytes or self._fields > self._max_fields:
             self._too_large = True
             raise _TooLarge
-        super().on_header(name, value)
+        # uvicorn's on_header, inline
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._cancel_head_timer()
+        # what the fields left out: the method (its length known only now)
+        if self._head_bytes + len(self.parser.get_method()) > self._max_bytes:
+            self._too_large = True
+            raise _TooLarge
         # the scope's list is closed from here on: nothing appends to it after the head
         self.headers = list(self.headers)
         self.scope["headers"] = self.headers
@@ -320,6 +345,7 @@ class H11Protocol(_HeadGuard, h11_impl.H11Protocol):
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = _limits(config)
+        self._head_deadline = None
         self._head_timer = None
         self.conn = _Connection(self.limits)
 
@@ -328,7 +354,7 @@ class H11Protocol(_HeadGuard, h11_impl.H11Protocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        self._drop_head_timer()
         super().connection_lost(exc)
 
     def _head_started(self) -> bool:
