@@ -109,6 +109,7 @@ def role_transport(port: int, upstream: int) -> None:
     """(c2): the HTTP server and upstream client govgate's proxy runs on, and nothing else."""
     import uvicorn
 
+    from gateway.http_server import HeadLimits, ServerConfig
     from gateway.upstream_http import Origin, UpstreamClient
 
     client = UpstreamClient()
@@ -129,15 +130,19 @@ def role_transport(port: int, upstream: int) -> None:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                lifespan="off", access_log=False, log_level="warning", proxy_headers=False,
-                ws="none")
+    # the server protocol govgate serve runs (gateway.http_server), so (c2) and (d)
+    # differ only by what govgate does per request
+    uvicorn.Server(ServerConfig(
+        app, limits=HeadLimits(), host="127.0.0.1", port=port, loop="uvloop",
+        lifespan="off", access_log=False, log_level="warning", proxy_headers=False,
+        ws="none")).run()
 
 
 def role_govgate(home: str, port: int) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http_server import HeadLimits, ServerConfig
     from gateway.proxy import ProxyConfig
     from gateway.services import open_services
     from gateway.settings import load_settings
@@ -146,9 +151,10 @@ def role_govgate(home: str, port: int) -> None:
     services = open_services(settings)  # with the production audit log (signed checkpoints)
     services.extra["proxy_config"] = ProxyConfig(rate=1e9, burst=1e9)
     app = create_app(services, freeze_heap=True)  # as govgate serve does
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                lifespan="on", access_log=False, log_level="warning", proxy_headers=False,
-                ws="none")
+    uvicorn.Server(ServerConfig(
+        app, limits=HeadLimits.from_settings(settings), host="127.0.0.1", port=port,
+        loop="uvloop", lifespan="on", access_log=False, log_level="warning",
+        proxy_headers=False, ws="none")).run()
 
 
 # ---------------------------------------------------------------------------

@@ -314,7 +314,8 @@ class Proxy:
         services = self.services
         audit = req.audit
         origin, base = self._origin(req.system)
-        headers, host = self.headers.request_headers(raw_headers)
+        headers, host = self.headers.request_headers(raw_headers,
+                                                     allow=req.system.forward_headers)
         headers.append((b"x-forwarded-for", (req.client_ip or "").encode("latin-1")))
         headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
         if host:
@@ -410,7 +411,8 @@ class Proxy:
         state: dict[str, Any],
     ) -> None:
         headers = self.headers.response_headers(resp.headers, system=req.system.code,
-                                                base=self._origin(req.system)[1])
+                                                base=self._origin(req.system)[1],
+                                                upstream=req.system.upstream)
         declared = resp.content_length
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)

@@ -111,6 +111,9 @@ class System:
     code: str
     department: str
     upstream: str  # scheme://host[:port][/base], no trailing slash
+    # allow-list mode: the only client headers forwarded (lower case), None = all but
+    # the dropped families (gateway.proxy_headers)
+    forward_headers: frozenset[bytes] | None = None
 
 
 class SystemDirectory:
@@ -130,10 +133,14 @@ class SystemDirectory:
         if now - self._at > self.ttl:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(systems.c.code, systems.c.department_code, systems.c.upstream)
+                    sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
+                              systems.c.forward_headers)
                 ).all()
-            self._by_code = {r.code: System(r.code, r.department_code, r.upstream.rstrip("/"))
-                             for r in rows}
+            self._by_code = {r.code: System(
+                r.code, r.department_code, r.upstream.rstrip("/"),
+                None if r.forward_headers is None else frozenset(
+                    n.lower().encode("latin-1") for n in r.forward_headers))
+                for r in rows}
             self._at = now
         return self._by_code.get(code)
 

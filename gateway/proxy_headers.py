@@ -5,11 +5,25 @@ names, never forwarded) and RFC 7239 / the de-facto ``X-Forwarded-*`` fields
 (set only by the gateway). Identity headers a client sends are dropped, in
 every spelling a framework might map to the same name (case, ``_`` for
 ``-``): the upstream learns who calls only from ``X-Govgate-Assertion``.
+
+Headers an edge proxy sets for the systems behind it (the client certificate it
+verified, the user it authenticated, the client's address) are dropped by family,
+by prefix or by a fragment of the name (:data:`SPOOFABLE_PREFIXES`,
+:data:`SPOOFABLE_INFIXES`): an upstream that trusts one of them because its own
+nginx, IIS, Kong, Authelia or cloud load balancer used to set it would otherwise
+take a client's word for "verified, CN=admin". docs/proxy.md lists them.
+
+A system may also name the only client headers it receives (``forward_headers``
+in the state file): then every other client header is dropped too, except
+:data:`ALWAYS_FORWARDED`, without which a body cannot be read.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+
+from gateway.proxy_redirect import REWRITTEN, rewrite_refresh, rewrite_url
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -40,6 +54,44 @@ METHOD_OVERRIDE = frozenset({"x-http-method-override", "x-http-method", "x-metho
 # / CVE-2018-14773): the decision was made on the request's own path
 PATH_OVERRIDE = frozenset({"x-original-url", "x-rewrite-url"})
 IDENTITY_PREFIXES = ("x-auth-request-", "x-user", "x-govgate-", "x-webauth-", "x-remote-")
+# Families of headers that edge proxies set for the systems behind them, dropped by
+# prefix: anything whose (normalised) name starts with one of these. Broad on purpose
+# (a new member of a family is dropped before anyone lists it); the price is that a
+# harmless header of the same spelling (X-Client-Version, X-Auth-Token) is dropped
+# too. The gateway terminates TLS and authenticates: none of these can come from it.
+SPOOFABLE_PREFIXES = (
+    # the client certificate and TLS session a TLS-terminating proxy verified
+    "client-cert",  # RFC 9440 Client-Cert, Client-Cert-Chain
+    "x-client-",  # X-Client-Cert, -Certificate, -Verify, -S-DN, -I-DN, -IP, ...
+    "x-ssl-", "ssl-",  # X-SSL-Client-Verify, -S-DN, X-SSL-Cert; SSL-Client-Cert, -Verify
+    "x-tls-", "tls-",  # X-Tls-Client-Cert, ...
+    "x-arr-",  # IIS Application Request Routing: X-ARR-ClientCert, X-ARR-SSL
+    "x-amzn-mtls-",  # AWS ALB mutual TLS: X-Amzn-Mtls-Clientcert, ...
+    # the user an authenticating proxy signed in
+    "x-auth-", "auth-",  # X-Auth-User, X-Auth-Request-*, X-Auth-Token; Auth-User
+    "x-authenticated-",  # X-Authenticated-User, -Userid, -Groups, -Scope
+    "x-proxy-user",  # X-Proxy-User, X-Proxy-User-*
+    "x-credential-", "x-consumer-", "x-anonymous-",  # Kong: X-Credential-Username, ...
+    "x-ms-client-principal", "x-ms-token-",  # Azure App Service authentication
+    "x-amzn-oidc-",  # AWS ALB: X-Amzn-Oidc-Identity, -Data, -Accesstoken
+    "cf-access-",  # Cloudflare Access: Cf-Access-Authenticated-User-Email, -Jwt-Assertion
+    "x-goog-authenticated-", "x-goog-iap-",  # Google IAP
+    "x-pomerium-",  # Pomerium: X-Pomerium-Jwt-Assertion, X-Pomerium-Claim-*
+    "remote-", "x-remote-",  # Remote-User, Authelia's Remote-Groups, -Email, -Name
+    "oidc-",  # mod_auth_openidc's OIDC_CLAIM_* (any name with "_" is dropped anyway)
+    "x-jwt-",  # WSO2: X-JWT-Assertion
+    # Envoy sidecars believe x-envoy-* (external address, internal, retries, timeouts)
+    "x-envoy-",
+)
+# the client's address under names other than X-Forwarded-For: any name containing
+# one of these (X-Client-IP, True-Client-IP, X-Cluster-Client-IP, Fastly-Client-IP,
+# Client-IP, Cf-Connecting-IP, X-Originating-IP, X-Real-IP)
+SPOOFABLE_INFIXES = ("client-ip", "connecting-ip", "originating-ip", "real-ip")
+# in allow-list mode (a system's forward_headers), the client headers that pass
+# besides the named ones: without them the body the upstream receives cannot be read.
+# Content-Length and Transfer-Encoding are not among them: the upstream client sets
+# the framing of what it actually forwards.
+ALWAYS_FORWARDED = frozenset({"content-type", "content-encoding"})
 # cookies of the gateway's own session: never shown to an upstream
 GATEWAY_COOKIE_PREFIXES = (
     "gg_", "govgate", "__host-gg_", "__secure-gg_", "__host-govgate", "__secure-govgate",
@@ -62,14 +114,19 @@ class HeaderPolicy:
         self._verdicts: dict[bytes, str] = {}
 
     def is_identity(self, name: str) -> bool:
+        """Whether ``name`` says who the caller is, which certificate it showed or which
+        address it has (the families above, and the operator's ``proxy_strip_headers``)."""
         n = _norm(name)
-        return n in IDENTITY_EXACT or n.startswith(IDENTITY_PREFIXES) or n in self.extra
+        return (n in IDENTITY_EXACT or n.startswith(IDENTITY_PREFIXES)
+                or n.startswith(SPOOFABLE_PREFIXES)
+                or any(part in n for part in SPOOFABLE_INFIXES) or n in self.extra)
 
     def request_headers(
-        self, raw: Sequence[tuple[bytes, bytes]]
+        self, raw: Sequence[tuple[bytes, bytes]], *, allow: frozenset[bytes] | None = None
     ) -> tuple[list[tuple[bytes, bytes]], str | None]:
         """Client headers to forward (as bytes), and the client's Host; everything else
-        dropped."""
+        dropped. ``allow`` (a system's ``forward_headers``, lower-case names): only
+        those and :data:`ALWAYS_FORWARDED` may pass, and still none this policy drops."""
         connection_named: set[str] = set()
         for k, v in raw:
             if k.lower() == b"connection":
@@ -90,6 +147,10 @@ class HeaderPolicy:
                 continue
             if connection_named and _norm(k.decode("latin-1")) in connection_named:
                 continue
+            if allow is not None and k not in allow and k not in _ALWAYS_B:
+                lower = k.lower()
+                if lower not in allow and lower not in _ALWAYS_B:
+                    continue
             if verdict is _COOKIE:
                 value = strip_gateway_cookies(v.decode("latin-1"))
                 if value:
@@ -110,11 +171,15 @@ class HeaderPolicy:
         return _COOKIE if n == "cookie" else _KEEP
 
     def response_headers(
-        self, raw: Iterable[tuple[bytes, bytes]], *, system: str, base: str = ""
+        self, raw: Iterable[tuple[bytes, bytes]], *, system: str, base: str = "",
+        upstream: str | None = None,
     ) -> list[tuple[bytes, bytes]]:
         """Upstream response headers to pass back: no hop-by-hop, no gateway cookies, and
         every other cookie scoped to ``/s/{system}/`` (:func:`scope_set_cookie`; ``base``
-        is the upstream address's own path, e.g. ``/legacy/app``)."""
+        is the upstream address's own path, e.g. ``/legacy/app``); ``Location``,
+        ``Content-Location`` and ``Refresh`` pointing at ``upstream`` (the system's
+        address) pointing at the gateway instead (gateway.proxy_redirect); no ``Date``
+        (the gateway's server sends its own, and a response carries one)."""
         raw = list(raw)
         connection_named: set[str] = set()
         for k, v in raw:
@@ -123,8 +188,14 @@ class HeaderPolicy:
         out = []
         for k, v in raw:
             n = _norm(k.decode("latin-1"))
-            if n in HOP_BY_HOP or n in connection_named or n == "x-request-id":
+            if n in HOP_BY_HOP or n in connection_named or n in _RESPONSE_DROP:
                 continue
+            if upstream is not None and (n in REWRITTEN or n == "refresh"):
+                value = v.decode("latin-1")
+                new = (rewrite_refresh if n == "refresh" else rewrite_url)(
+                    value, system, upstream)
+                if new is not value:
+                    v = new.encode("latin-1")
             # a cookie with an empty name ("=gg_session=x", or no "=" at all) goes back
             # from the browser as its bare value, "gg_session=x" (RFC 6265bis 5.8.3)
             if n == "set-cookie":
@@ -137,6 +208,34 @@ class HeaderPolicy:
                 v = scoped.encode("latin-1")
             out.append((k.lower(), v))
         return out
+
+
+# from the upstream's response: the gateway sets its own request id, and its server
+# its own Date (RFC 9110 6.6.1: one; nginx does the same)
+_RESPONSE_DROP = frozenset({"x-request-id", "date"})
+_ALWAYS_B = frozenset(n.encode("ascii") for n in ALWAYS_FORWARDED)
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]+")
+
+
+def forward_header_problems(names: object) -> list[str]:
+    """What is wrong with a system's ``forward_headers`` (empty when nothing): a list
+    of header names, none of which the gateway drops anyway (naming one would read as
+    if it passed)."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return ["forward_headers must be a list of header names"]
+    problems = []
+    policy = HeaderPolicy()
+    for name in names:
+        if not _TOKEN.fullmatch(name) or "_" in name:
+            problems.append(f"forward_headers: {name!r} is not a header name")
+        elif policy._verdict(name.encode("latin-1")) in (_DROP, _HOST):
+            problems.append(f"forward_headers: {name} is never forwarded (see docs/proxy.md)")
+    return problems
+
+
+def normalise_forward_headers(names: Iterable[str]) -> list[str]:
+    """``forward_headers`` as stored: lower case, sorted, each once."""
+    return sorted({n.strip().lower() for n in names})
 
 
 def scope_set_cookie(value: str, system: str, base: str = "") -> str | None:

@@ -36,6 +36,7 @@ from gateway.org import (
     role_problems,
     users_changed,
 )
+from gateway.proxy_headers import forward_header_problems, normalise_forward_headers
 from gateway.tables import clients, departments, regions, systems, user_roles, users
 
 MAX_BYTES = 1024 * 1024
@@ -51,7 +52,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
         {"username", "name", "department"},
         {"roles", "password", "must_change", "status"},
     ),
-    "systems": ({"code", "name", "department", "upstream"}, {"portal_path"}),
+    "systems": ({"code", "name", "department", "upstream"}, {"portal_path", "forward_headers"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -341,6 +342,9 @@ def validate(
             problems.append(f"{where}: portal_path must start with /")
         elif long := org_too_long("portal_path", portal_path):
             problems.append(f"{where}: {long}")
+        if e.get("forward_headers") is not None:
+            problems.extend(f"{where}: {p}" for p in forward_header_problems(
+                e["forward_headers"]))
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -556,6 +560,10 @@ class StateApplier:
                 "department_code": str(e["department"]),
                 "upstream": e["upstream"].rstrip("/"),
                 "portal_path": e.get("portal_path", "/"),
+                # absent: the default mode, so removing the key from the file ends the
+                # allow-list as applying the file says
+                "forward_headers": None if e.get("forward_headers") is None
+                else normalise_forward_headers(e["forward_headers"]),
             },
             write,
         )
@@ -796,13 +804,14 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
             for r in conn.execute(sa.select(users).order_by(users.c.username))
         ]
         out["systems"] = [
-            {
+            _drop_none({
                 "code": r.code,
                 "name": r.name,
                 "department": r.department_code,
                 "upstream": r.upstream,
                 "portal_path": r.portal_path,
-            }
+                "forward_headers": r.forward_headers,
+            })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]
         out["clients"] = [

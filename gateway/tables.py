@@ -89,6 +89,9 @@ systems = sa.Table(
     sa.Column("department_code", sa.String(64), sa.ForeignKey("departments.code"), nullable=False),
     sa.Column("upstream", sa.String(500), nullable=False),
     sa.Column("portal_path", sa.String(500), nullable=False, default="/"),
+    # the only client headers forwarded to the system (lower case), or NULL: every
+    # header but those the gateway always drops (gateway.proxy_headers)
+    sa.Column("forward_headers", sa.JSON, nullable=True),
 )
 
 clients = sa.Table(

@@ -17,12 +17,15 @@ import click
 import uvicorn
 
 from gateway.cli.context import CliContext, CommandError, pass_cli
+from gateway.http_server import HeadLimits, ServerConfig
 from gateway.i18n import cli_lang, ljust, t
 
 DEMO_MARKER = ".govgate-demo"
 DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password
 # a TCP port to listen on: 0 would bind a random port the banner and issuer cannot name
 PORT = click.IntRange(1, 65535)
+# an idle keep-alive connection is closed after this long (uvicorn's default, stated)
+KEEP_ALIVE_SECONDS = 5
 
 
 class _Server(uvicorn.Server):
@@ -33,9 +36,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
+def _uvicorn_config(app: Any, host: str, port: int, limits: HeadLimits,
+                    **kwargs: Any) -> uvicorn.Config:
+    # gateway.http_server's protocol: one head size limit, a header read timeout and
+    # no trailer fields among the headers, on every route
+    return ServerConfig(
         app,
+        limits=limits,
         host=host,
         port=port,
         # the gateway sets X-Forwarded-* itself; never let a client's header replace
@@ -46,6 +53,8 @@ def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        **kwargs,
     )
 
 
@@ -118,7 +127,8 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
     listening = cli_ctx.msg("serve.listening", host=settings.host, port=settings.port)
     if workers == 1:
         app = create_app(services, freeze_heap=True)
-        server = _Server(_uvicorn_config(app, settings.host, settings.port))
+        server = _Server(_uvicorn_config(app, settings.host, settings.port,
+                                         HeadLimits.from_settings(settings)))
         _run_loop(_run_servers([server], on_started=lambda: click.echo(listening)))
         return
     click.echo(listening)
@@ -130,11 +140,14 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
     cli_ctx._services = None
     # the workers rebuild the same settings from the environment they inherit
     os.environ.update(_settings_environment(cli_ctx.overrides))
-    uvicorn.run(
-        "gateway.app:app_from_environment", factory=True, workers=workers,
-        host=settings.host, port=settings.port, log_level="warning", access_log=False,
-        proxy_headers=False, server_header=False, timeout_graceful_shutdown=5,
-    )
+    # uvicorn.run's multi-process path, with the gateway's server config (its protocol
+    # and limits travel to the workers with the pickled config)
+    from uvicorn.supervisors import Multiprocess
+
+    config = _uvicorn_config("gateway.app:app_from_environment", settings.host,
+                             settings.port, HeadLimits.from_settings(settings),
+                             factory=True, workers=workers)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def _settings_environment(overrides: dict[str, Any]) -> dict[str, str]:
@@ -206,10 +219,12 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     cli_ctx._services = services
     services.state_applier().apply(doc)
 
+    limits = HeadLimits.from_settings(settings)
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
-                                      port))]
+                                      port, limits))]
     for code, upstream_port in upstream_ports.items():
-        servers.append(_Server(_uvicorn_config(create_upstream(code), "127.0.0.1", upstream_port)))
+        servers.append(_Server(_uvicorn_config(create_upstream(code), "127.0.0.1", upstream_port,
+                                               limits)))
 
     lines = [
         cli_ctx.msg("demo.ready"),

@@ -171,6 +171,29 @@ def test_unreachable_database_is_one_line_error(env: dict[str, str]) -> None:
     assert result.stderr.strip().count("\n") == 0
 
 
+def _check_head_rules(port: int) -> None:
+    """The server under ``govgate serve`` is gateway.http_server's: a head over
+    ``max_header_bytes`` is refused (431) on any route, and a head still incomplete
+    after ``header_timeout_seconds`` (1 s here) is answered 408 and closed."""
+    import socket
+    import time
+
+    import httpx
+
+    r = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Big": "a" * 40_000},
+                  timeout=5)
+    assert r.status_code == 431
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(10)
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert time.monotonic() - started < 5
+
+
 def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) -> None:
     import signal
     import socket
@@ -183,7 +206,8 @@ def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) 
         port = s.getsockname()[1]
     with subprocess.Popen(
         [*GOVGATE, "serve", "--port", str(port)],
-        env=initialised, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**initialised, "GOVGATE_HEADER_TIMEOUT_SECONDS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as proc:
         try:
             deadline = time.monotonic() + 30
@@ -195,6 +219,7 @@ def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) 
                     assert proc.poll() is None and time.monotonic() < deadline
                     time.sleep(0.1)
             assert ready.json() == {"status": "ready"}
+            _check_head_rules(port)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:
@@ -250,7 +275,8 @@ def test_serve_with_two_workers_shares_the_port_and_stops_cleanly(
         port = s.getsockname()[1]
     with subprocess.Popen(
         [*GOVGATE, "serve", "--port", str(port), "--workers", "2"],
-        env=initialised, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**initialised, "GOVGATE_HEADER_TIMEOUT_SECONDS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as proc:
         try:
             deadline = time.monotonic() + 60
@@ -271,6 +297,7 @@ def test_serve_with_two_workers_shares_the_port_and_stops_cleanly(
                     timeout=10,
                 )
                 assert r.status_code == 200, r.text
+            _check_head_rules(port)  # the workers run the gateway's protocol too
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
             on_sqlite = initialised["GOVGATE_DATABASE_URL"].startswith("sqlite")

@@ -85,6 +85,8 @@ def test_proxy_settings_from_toml_and_environment(tmp_path: Path) -> None:
     ("GOVGATE_PROXY_RATE", "0", "'proxy_rate'"),
     ("GOVGATE_MAX_HEADERS", "0", "'max_headers'"),
     ("GOVGATE_MAX_HEADER_BYTES", "-1", "'max_header_bytes'"),
+    ("GOVGATE_HEADER_TIMEOUT_SECONDS", "0", "'header_timeout_seconds'"),
+    ("GOVGATE_HEADER_TIMEOUT_SECONDS", "nan", "'header_timeout_seconds'"),
     ("GOVGATE_PORT", "99999", "'port'"),
     ("GOVGATE_PORT", "0", "'port'"),
 ])

@@ -18,10 +18,11 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from audit.record import AuditRecord
 from audit.writer import AuditLog
+from gateway.http_server import HeadLimits, ServerConfig
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
@@ -36,12 +37,16 @@ def free_socket() -> socket.socket:
 
 
 class Served:
-    def __init__(self, app: Any) -> None:
+    """``app`` on a uvicorn server as ``govgate serve`` runs it (gateway.http_server's
+    protocol: httptools, or ``http="h11"``; ``limits`` default to the settings')."""
+
+    def __init__(self, app: Any, *, http: str = "httptools",
+                 limits: HeadLimits | None = None) -> None:
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, lifespan="off", log_level="error", ws="none", access_log=False,
-            proxy_headers=False))
+        self.server = uvicorn.Server(ServerConfig(
+            app, limits=limits or HeadLimits(), http=http, lifespan="off",
+            log_level="error", ws="none", access_log=False, proxy_headers=False))
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Served:
@@ -70,6 +75,12 @@ class Echo:
 def echo_app(echo: Echo) -> Starlette:
     async def anything(request: Request) -> Response:
         path = request.url.path
+        if path.endswith("/redirect"):
+            # a redirect to ?to=, "{self}" standing for the upstream's own origin
+            to = request.query_params.get("to", "").replace(
+                "{self}", f"{request.url.scheme}://{request.headers['host']}")
+            return Response(status_code=307, headers={
+                "Location": to, "Content-Location": to, "Refresh": f"0; url={to}"})
         if path == "/slow":
             await asyncio.sleep(3)
         if path == "/big":
@@ -96,7 +107,14 @@ def echo_app(echo: Echo) -> Starlette:
         return JSONResponse(record, headers={"Set-Cookie": "govgate_session=evil; Path=/",
                                              "X-Upstream": "yes"})
 
-    return Starlette(routes=[Route("/{path:path}", anything,
+    async def vehicles(request: Request) -> Response:
+        return JSONResponse({"items": []})
+
+    # Starlette's own trailing-slash redirect, absolute and naming the upstream
+    # (GET /slashy/api/vehicles/ → 307 Location: http://127.0.0.1:<port>/slashy/api/vehicles)
+    slashy = Starlette(routes=[Route("/api/vehicles", vehicles)])
+    return Starlette(routes=[Mount("/slashy", slashy),
+                             Route("/{path:path}", anything,
                                    methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
 
 
@@ -176,6 +194,30 @@ class Resp:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+async def exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send ``data`` at once and return every byte the server answers, until it closes
+    (or ``wait`` passes): the response exactly as sent, repeated headers included."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    out = bytearray()
+    try:
+        writer.write(data)
+        await writer.drain()
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(wait):
+                while chunk := await reader.read(65536):
+                    out += chunk
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return bytes(out)
+
+
+def status_of(response: bytes) -> int:
+    """The status of a raw response; 0 for none (the connection closed unanswered)."""
+    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
 
 
 async def raw_request(port: int, method: str, target: str, headers: list[tuple[str, str]],
@@ -263,7 +305,8 @@ async def world(base_services: Services) -> AsyncIterator[World]:
             {"code": "down", "name": "停机系统", "department": "jgswj",
              "upstream": "http://127.0.0.1:9"},
         ]})
-        async with Served(create_app(base_services)) as gateway:
+        limits = HeadLimits.from_settings(base_services.settings)
+        async with Served(create_app(base_services), limits=limits) as gateway:
             yield World(base_services, echo, upstream, gateway, audit)
         await close_proxy(base_services)
     await log.close()
