@@ -33,7 +33,7 @@ from gateway.errors import NotFound, ValidationError
 from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
 from gateway.oauth2.store import SessionRow
 from gateway.org import User
-from gateway.passwords import verify_password
+from gateway.passwords import PasswordProblem, verify_password
 from gateway.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.portal.launcher import launcher_systems
 from gateway.same_origin import cross_site_reason, own_origins
@@ -289,6 +289,13 @@ async def _advance(request: Request, row: SessionRow, done: set[str], next_url: 
     return response
 
 
+def _password_problem(t: Translator, problem: str) -> str:
+    """The rule's own words in the page's language (a problem it did not name, as is)."""
+    if isinstance(problem, PasswordProblem):
+        return t("pw_" + problem.code, **problem.params)
+    return problem
+
+
 async def change_page(request: Request) -> Response:
     if _stage_session(request, "change") is None:
         return _to_login(request)
@@ -311,8 +318,8 @@ async def change_submit(request: Request) -> Response:
     try:
         await run_in_threadpool(_services(request).org.change_password, row.username, new)
     except ValidationError as exc:
-        return render(request, "change.html", errors=exc.problems or [exc.description],
-                      next=next_url)
+        errors = [_password_problem(t, p) for p in exc.problems] or [exc.description]
+        return render(request, "change.html", errors=errors, next=next_url)
     try:
         await _emit(request, _record(request, "password_changed", "success",
                                      actor_user=row.username, reason="forced change at login",
