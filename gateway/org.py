@@ -8,6 +8,7 @@ exclusive on one account. ``check_roles`` is the one rule every entry point
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,14 @@ CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
 ChangeHook = Callable[[str, dict[str, Any]], None]
+
+
+def sign_in_name(typed: str) -> str:
+    """The username a person meant: NFKC (a full-width ``ｚｈａｎｇ．ｓａｎ`` from a
+    Chinese input method), without surrounding space, case-folded. Usernames are
+    lower-case ASCII, so every spelling of one account's name reaches that account,
+    and its lock, and counts as one name."""
+    return unicodedata.normalize("NFKC", typed).strip().casefold()[:64]
 
 
 def role_problems(roles: Iterable[str]) -> list[str]:
