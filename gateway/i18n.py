@@ -39,6 +39,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "user.added": ("已添加用户 {username}。", "added user {username}."),
     "user.disabled": ("已停用用户 {username}。", "disabled user {username}."),
     "user.unlocked": ("已解锁用户 {username}。", "unlocked user {username}."),
+    "user.delay_cleared": ("已解除来源地址 {address} 的登录延迟。",
+                           "cleared the sign-in delay of address {address}."),
     "user.reset": (
         "已重置 {username} 的密码（下次登录须修改）。",
         "reset the password of {username} (must change at next login).",

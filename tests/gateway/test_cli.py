@@ -47,6 +47,7 @@ def test_help_on_every_command() -> None:
         ["user", "list"],
         ["user", "disable"],
         ["user", "unlock"],
+        ["user", "clear-delay"],
         ["user", "reset-password"],
         ["dept"],
         ["dept", "add"],

@@ -97,14 +97,16 @@ def test_an_account_still_locks_after_five_failures_and_its_user_is_told(
         r = login(stranger, username="sysadmin", password=WRONG)
         assert r.status_code == 200
         assert error_of(r.text) == ("用户名或密码错误。" if i < 4 else
-                                    "账号已锁定，请在 15 分钟后重试。")
+                                    "账号已锁定，请在 15 分钟后重试，或请系统管理员解锁。")
     official = client_from(services, "198.51.100.7")
     r = login(official, username="sysadmin", password="Admin-Passw0rd-2026!")
     assert r.status_code == 200 and SESSION_COOKIE not in r.cookies
-    assert error_of(r.text) == "账号已锁定，请在 15 分钟后重试。"
+    assert error_of(r.text) == "账号已锁定，请在 15 分钟后重试，或请系统管理员解锁。"
     official.get("/portal/login", params={"lang": "en"})  # remembered in a cookie
     r = login(official, username="sysadmin", password="Admin-Passw0rd-2026!")
-    assert error_of(r.text) == "The account is locked; try again in 15 minutes."
+    assert error_of(r.text) == (
+        "The account is locked; try again in 15 minutes, or ask a system administrator to "
+        "unlock it.")
     assert [e["actor_user"] for e in audit_events(services, "login_lockout")] == ["sysadmin"]
     clock.advance(15 * 60)
     r = login(official, username="sysadmin", password="Admin-Passw0rd-2026!")
@@ -146,9 +148,10 @@ def test_unknown_names_lock_like_accounts_so_answers_never_tell_which_exist(
     assert real == ghost
     assert [s for s, _, _ in real] == [200, 200, 200, 200, 200, 429, 200, 200, 200, 200, 429]
     assert [m for _, m, _ in real][3:8] == [
-        "用户名或密码错误。", "账号已锁定，请在 15 分钟后重试。",
-        "登录尝试过于频繁，请在 8 秒后重试。", "账号已锁定，请在 15 分钟后重试。",
-        "账号已锁定，请在 5 分钟后重试。"]
+        "用户名或密码错误。", "账号已锁定，请在 15 分钟后重试，或请系统管理员解锁。",
+        "登录尝试过于频繁，请在 8 秒后重试。",
+        "账号已锁定，请在 15 分钟后重试，或请系统管理员解锁。",
+        "账号已锁定，请在 5 分钟后重试，或请系统管理员解锁。"]
     assert real[8][1] == "用户名或密码错误。"
     # the lock of a name with no account is the name's in every spelling too
     clock.advance(15 * 60)
@@ -193,3 +196,29 @@ def test_unknown_and_existing_names_take_the_same_time(
     assert len(verified) == 8 and verified.count(None) == 4
     a, b = statistics.median(times["li.si"]), statistics.median(times["zhou.ghost"])
     assert 0.5 < a / b < 2.0, (a, b)
+
+
+def test_the_cli_unlocks_an_account_and_lifts_an_address_delay(
+        gw: tuple[Services, FrozenClock], env: dict[str, str]) -> None:
+    from tests.gateway.test_cli import run
+
+    services, clock = gw
+    office = client_from(services, "192.0.2.50")
+    for i in range(5):
+        if i:
+            pace(services, clock, None)
+        r = login(office, password=WRONG)
+    assert error_of(r.text).startswith("账号已锁定")
+    listed = run(env, "user", "list")
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("zhang.san\t"))
+    assert not row.endswith("\t-")  # locked_until shown
+    assert login(office).status_code == 429  # the office address waits too
+    zh = run(env, "user", "unlock", "zhang.san", lang="zh_CN.UTF-8")
+    assert zh.returncode == 0 and zh.stdout == "已解锁用户 zhang.san。\n"
+    zh = run(env, "user", "clear-delay", "192.0.2.50", lang="zh_CN.UTF-8")
+    assert zh.returncode == 0, zh.stderr
+    assert zh.stdout == "已解除来源地址 192.0.2.50 的登录延迟。\n"
+    r = login(office)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    changes = [e["reason"] for e in audit_events(services, "admin_change")]
+    assert "user_unlocked" in changes and "login_delay_cleared" in changes
