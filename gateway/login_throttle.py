@@ -7,11 +7,14 @@ Two limits stand between a guesser and a password (docs/sso.md, "Lockout"):
     Failures from one address (IPv6: its /64) within the window. After the k-th,
     the next attempt from that address waits 0, 1, 2, 4, 8, ... seconds (``base *
     2**(k-2)``, at most ``max``); an attempt before then is refused (429) without
-    checking any password and without counting against any account. Each admitted
-    attempt holds the address (for the longer of ``IN_FLIGHT_SECONDS`` and the delay
-    its failure would earn) until its answer is known, so guesses sent all at once are
-    admitted one by one: five requests cannot lock an account, and spraying many
-    accounts from one address is slow.
+    checking any password and without counting against any account. An admitted
+    attempt holds the address until its answer is known (at most
+    ``IN_FLIGHT_SECONDS``); another attempt meanwhile is told the address is busy
+    and waits for that answer (:attr:`Admission.busy`), so guesses sent all at once
+    are checked one by one and meet the delay their predecessors earned: five
+    requests cannot lock an account, and spraying many accounts from one address is
+    slow. Colleagues behind one office address who sign in at the same moment
+    just queue for a few milliseconds.
     A success ends the hold but forgives nothing, or an attacker with one valid
     account would reset the delay between guesses.
 
@@ -44,9 +47,25 @@ from gateway.clock import Clock, as_utc, utcnow
 from gateway.storage import write_transaction
 from gateway.tables import login_throttle
 
-# How long an admitted attempt holds its address at least: longer than an argon2
-# verify and its writes take, and ended as soon as the answer is known.
+# How long an admitted attempt may hold its address: far longer than an argon2
+# verify and its writes take (ended as soon as the answer is known), short enough
+# that a process that died mid-attempt frees the address soon.
 IN_FLIGHT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to one attempt: ``wait`` > 0 seconds (refused: within the
+    address's delay), ``busy`` (another attempt from the address is being checked:
+    ask again shortly), or neither (admitted; the address is held until
+    :meth:`LoginThrottle.failed` or :meth:`LoginThrottle.settled`)."""
+
+    wait: int = 0
+    busy: bool = False
+
+    @property
+    def admitted(self) -> bool:
+        return not self.wait and not self.busy
 
 
 @dataclass(frozen=True)
@@ -118,23 +137,22 @@ class LoginThrottle:
 
     # -- the address -----------------------------------------------------------------
 
-    def admit(self, address: str | None) -> int:
-        """0 when an attempt from ``address`` may go ahead (the address is then held
-        until :meth:`failed` or :meth:`settled`), else the seconds left to wait."""
+    def admit(self, address: str | None) -> Admission:
+        """May an attempt from ``address`` go ahead now?"""
         if self.delay_base <= 0:
-            return 0
+            return Admission()
         now = self.clock()
         key = address_key(address)
         with write_transaction(self.engine) as conn:
             row = _row_for_update(conn, key, now)
-            not_before = as_utc(row.not_before)
+            not_before, held = as_utc(row.not_before), as_utc(row.held_until)
             if not_before is not None and not_before > now:
-                return max(1, math.ceil((not_before - now).total_seconds()))
-            failures = row.failures if self._in_window(row.first_failed_at, now) else 0
-            hold = now + timedelta(seconds=max(IN_FLIGHT_SECONDS, self.delay(failures + 1)))
-            conn.execute(login_throttle.update().where(login_throttle.c.key == key)
-                         .values(not_before=hold, updated_at=now))
-        return 0
+                return Admission(wait=max(1, math.ceil((not_before - now).total_seconds())))
+            if held is not None and held > now:
+                return Admission(busy=True)
+            conn.execute(login_throttle.update().where(login_throttle.c.key == key).values(
+                held_until=now + timedelta(seconds=IN_FLIGHT_SECONDS), updated_at=now))
+        return Admission()
 
     def failed(self, address: str | None) -> float:
         """Count a failure from ``address``; the seconds its next attempt waits."""
@@ -149,18 +167,18 @@ class LoginThrottle:
             wait = self.delay(after.count)
             conn.execute(login_throttle.update().where(login_throttle.c.key == key).values(
                 failures=after.count, first_failed_at=after.first,
-                not_before=now + timedelta(seconds=wait), updated_at=now))
+                not_before=now + timedelta(seconds=wait), held_until=None, updated_at=now))
         return wait
 
     def settled(self, address: str | None) -> None:
         """The attempt ended without a wrong password (signed in, or refused before
-        any check): let the next one in now. The failures stay."""
+        any check): let the next one in. The failures and their delay stay."""
         if self.delay_base <= 0:
             return
         with self.engine.begin() as conn:
             conn.execute(login_throttle.update()
                          .where(login_throttle.c.key == address_key(address))
-                         .values(not_before=None))
+                         .values(held_until=None))
 
     # -- names without an account --------------------------------------------------------
 
@@ -213,10 +231,6 @@ class LoginThrottle:
                 gone += conn.execute(login_throttle.delete().where(
                     names, login_throttle.c.updated_at <= cutoff)).rowcount
         return int(gone)
-
-    def _in_window(self, first: datetime | None, now: datetime) -> bool:
-        first = as_utc(first)
-        return first is not None and now - first <= timedelta(seconds=self.window_seconds)
 
 
 def _row_for_update(conn: Connection, key: str, now: datetime) -> Any:

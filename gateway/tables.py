@@ -77,6 +77,8 @@ login_throttle = sa.Table(
     sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True),
     # addr: no attempt before this; name: locked until this
     sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+    # addr: an admitted attempt is being checked (until answered, or this time)
+    sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 

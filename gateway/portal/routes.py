@@ -10,6 +10,7 @@ step of the sign-in (password, change, TOTP), so a fixed id is never promoted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import math
@@ -31,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 
 from audit import AuditRecord
 from gateway.errors import NotFound, ValidationError
-from gateway.login_throttle import LoginThrottle
+from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
 from gateway.oauth2.store import SessionRow
 from gateway.org import User, sign_in_name
@@ -210,7 +211,8 @@ async def login_submit(request: Request) -> Response:
     try:
         # the address first: a guess sent before its delay is over checks nothing and
         # counts against no account, so a burst cannot lock one
-        if wait := throttle.admit(address):
+        admission = await _admit(throttle, address)
+        if wait := admission.wait:
             await _emit(request, _record(
                 request, "login", "failure", actor_user=username or None,
                 reason=f"attempt from this address within its delay ({wait} s left)"))
@@ -225,6 +227,21 @@ async def login_submit(request: Request) -> Response:
                 throttle.settled(address)
     except AuditUnavailable:
         return _audit_failed()
+
+
+async def _admit(throttle: LoginThrottle, address: str | None) -> Admission:
+    """Wait while another attempt from the address is being checked (a colleague
+    behind the same office address, or the rest of a burst), then ask again: the
+    answer is admitted, or the delay that attempt earned."""
+    pause = 0.02
+    while (admission := throttle.admit(address)).busy and pause < IN_FLIGHT_SECONDS:
+        await asyncio.sleep(pause)
+        pause *= 2
+    if admission.busy:
+        # still held past IN_FLIGHT_SECONDS (a clock behind another process's):
+        # refuse rather than check two at once
+        return Admission(wait=1)
+    return admission
 
 
 class _Attempt:

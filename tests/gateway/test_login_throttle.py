@@ -9,7 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.clock import FrozenClock
-from gateway.login_throttle import LoginThrottle, address_key, count_failure, name_key
+from gateway.login_throttle import (
+    Admission,
+    LoginThrottle,
+    address_key,
+    count_failure,
+    name_key,
+)
 from gateway.tables import login_throttle
 
 
@@ -37,40 +43,46 @@ def test_addresses_are_keyed_by_host_or_ipv6_64() -> None:
 
 def test_an_attempt_holds_its_address_until_answered(throttle: LoginThrottle,
                                                      clock: FrozenClock) -> None:
-    assert throttle.admit("192.0.2.1") == 0
-    assert throttle.admit("192.0.2.1") == 2  # the first is still being checked
-    assert throttle.admit("192.0.2.2") == 0  # another address is not held
-    throttle.settled("192.0.2.1")
-    assert throttle.admit("192.0.2.1") == 0
-    assert throttle.failed("192.0.2.1") == 0  # the first failure is free
-    assert throttle.admit("192.0.2.1") == 0
-    assert throttle.failed("192.0.2.1") == 1
-    assert throttle.admit("192.0.2.1") == 1
+    ip = "192.0.2.1"
+    assert throttle.admit(ip).admitted
+    assert throttle.admit(ip) == Admission(busy=True)  # the first is still being checked
+    assert throttle.admit("192.0.2.2").admitted  # another address is not held
+    throttle.settled(ip)
+    assert throttle.admit(ip).admitted
+    assert throttle.failed(ip) == 0  # the first failure is free
+    assert throttle.admit(ip).admitted
+    assert throttle.failed(ip) == 1
+    assert throttle.admit(ip) == Admission(wait=1)
     clock.advance(1)
-    assert throttle.admit("192.0.2.1") == 0
-    throttle.settled("192.0.2.1")  # a success forgives nothing
-    assert throttle.failed("192.0.2.1") == 2
+    assert throttle.admit(ip).admitted
+    throttle.settled(ip)  # a success forgives nothing
+    assert throttle.admit(ip).admitted
+    assert throttle.failed(ip) == 2
+    clock.advance(2)
+    assert throttle.admit(ip).admitted
+    clock.advance(2)  # an attempt whose process died holds the address 2 s at most
+    assert throttle.admit(ip).admitted
     clock.advance(901)  # the window is over
-    assert throttle.admit("192.0.2.1") == 0
-    assert throttle.failed("192.0.2.1") == 0
+    assert throttle.failed(ip) == 0
 
 
 def test_parallel_attempts_from_one_address_are_admitted_one_at_a_time(
         engine: sa.Engine, clock: FrozenClock) -> None:
     throttle = LoginThrottle(engine, clock=clock)
-    waits: list[int] = []
+    answers: list[Admission] = []
     start = threading.Barrier(6)
 
     def go() -> None:
         start.wait()
-        waits.append(throttle.admit("198.51.100.1"))
+        answers.append(throttle.admit("198.51.100.1"))
 
     threads = [threading.Thread(target=go) for _ in range(6)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert sorted(waits) == [0, 2, 2, 2, 2, 2]
+    assert sum(a.admitted for a in answers) == 1
+    assert sum(a.busy for a in answers) == 5
 
 
 def test_a_name_locks_as_an_account_does(throttle: LoginThrottle, clock: FrozenClock) -> None:

@@ -85,6 +85,36 @@ def test_a_stranger_from_one_address_is_slowed_and_cannot_lock_with_a_burst(
     assert services.org.get_user("zhang.san").locked_until is None
 
 
+def test_a_parallel_burst_is_checked_one_at_a_time_and_cannot_lock(
+        gw: tuple[Services, FrozenClock]) -> None:
+    """Five guesses sent at once all arrive before the first is answered; each waits
+    for the one before, and then meets the delay it earned."""
+    import threading
+
+    services, _clock = gw
+    with client_from(services, "203.0.113.9") as stranger:
+        page = stranger.get("/portal/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        form = {"csrf_token": token.group(1), "username": "sysadmin", "password": WRONG,
+                "next": "/portal"}
+        statuses: list[int] = []
+        start = threading.Barrier(5)
+
+        def guess() -> None:
+            start.wait()
+            statuses.append(stranger.post("/portal/login", data=form).status_code)
+
+        threads = [threading.Thread(target=guess) for _ in range(5)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert sorted(statuses) == [200, 200, 429, 429, 429]
+    admin = services.org.get_user("sysadmin")
+    assert admin.failed_logins == 2 and admin.locked_until is None
+
+
 def test_an_account_still_locks_after_five_failures_and_its_user_is_told(
         gw: tuple[Services, FrozenClock]) -> None:
     """Paced past the delay, five wrong passwords lock any account, an admin's too,

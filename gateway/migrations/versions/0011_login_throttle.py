@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer, nullable=False),
         sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_login_throttle"),
     )
