@@ -15,6 +15,7 @@ import base64
 import hmac
 import math
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,7 @@ class _Attempt:
     neither the answer nor its timing tells which accounts exist."""
 
     def __init__(self, request: Request, throttle: LoginThrottle, username: str,
-                 next_url: str, again: Any) -> None:
+                 next_url: str, again: Callable[[str], Response]) -> None:
         self.request = request
         self.services = _services(request)
         self.throttle = throttle
