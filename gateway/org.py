@@ -246,6 +246,11 @@ class Org:
         self._update(username, failed_logins=0, first_failed_at=None, locked_until=None)
         self.on_change("user_unlocked", {"user": username})
 
+    def require_password_change(self, username: str, reason: str) -> None:
+        """The user must choose a new password at the next sign-in step."""
+        self._update(username, must_change=True)
+        self.on_change("user_password_change_required", {"user": username, "why": reason})
+
     def reset_password(self, username: str, new_password: str | None = None) -> str:
         """Set a new password the user must change at next login; returns it."""
         user = self.get_user(username)

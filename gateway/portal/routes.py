@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hmac
 import math
 import secrets
@@ -37,7 +38,7 @@ from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
 from gateway.oauth2.store import SessionRow
 from gateway.org import User, sign_in_name
-from gateway.passwords import PasswordProblem, verify_password
+from gateway.passwords import PasswordProblem, policy_problems, verify_password
 from gateway.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.portal.launcher import launcher_systems
 from gateway.same_origin import cross_site_reason, own_origins
@@ -296,6 +297,12 @@ class _Attempt:
         if user is None or not ok or user.status != "active":
             return await self.wrong(user, ok)
         org.record_success(username)
+        weak: list[str] = [] if user.must_change else await run_in_threadpool(
+            policy_problems, password, username)
+        if weak:
+            # set before today's rule (or by an operator's file): it is changed now
+            org.require_password_change(username, "password does not meet the rule")
+            user = dataclasses.replace(user, must_change=True)
         provider = _provider(request)
         old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
         if old is not None and old.revoked_at is None:

@@ -395,3 +395,25 @@ def test_forced_change_refuses_weak_passwords_in_both_languages(
     assert r.status_code == 200 and en in r.text
     assert idp.org.get_user("sysadmin").must_change
     assert client.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_a_password_set_before_the_rule_must_be_changed_at_sign_in(
+        client: TestClient, idp: Services) -> None:
+    """A weak password from before the rule (or written straight into the table)
+    still signs in, and the next step is the forced change."""
+    from gateway.passwords import hash_password
+    from gateway.tables import users
+
+    with idp.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.username == "li.si").values(
+            password_hash=hash_password("123456789012"), must_change=False))
+    r = login(client, username="li.si", password="123456789012")
+    assert r.status_code == 303 and r.headers["location"].startswith("/portal/login/change")
+    assert idp.org.get_user("li.si").must_change
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    changes = [e["reason"] for e in audit_events(idp, "admin_change")]
+    assert "user_password_change_required" in changes
+    # a strong one is left alone
+    client.cookies.clear()
+    r = login(client)
+    assert r.headers["location"] == "/portal" and not idp.org.get_user("zhang.san").must_change
