@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
+from gateway.login_throttle import count_failure
 from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
 
@@ -322,14 +323,14 @@ class Org:
             ).first()
             if row is None:
                 raise NotFound(f"unknown user {username!r}")
-            first = as_utc(row.first_failed_at)
-            count = row.failed_logins
-            if first is None or now - first > timedelta(seconds=window_seconds):
-                first, count = now, 0
-            count += 1
-            values: dict[str, Any] = {"failed_logins": count, "first_failed_at": first}
-            if count >= threshold:
-                values["locked_until"] = now + timedelta(seconds=window_seconds)
+            # the same rule as for sign-in names with no account (gateway.login_throttle),
+            # so a lock never tells whether the name is an account
+            after = count_failure(as_utc(row.first_failed_at), row.failed_logins, now,
+                                  threshold=threshold, window_seconds=window_seconds)
+            values: dict[str, Any] = {"failed_logins": after.count,
+                                      "first_failed_at": after.first}
+            if after.locked_until is not None:
+                values["locked_until"] = after.locked_until
             conn.execute(users.update().where(users.c.username == username).values(**values))
         return self.get_user(username)
 
