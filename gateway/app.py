@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.api.media import PREFIX as API_PREFIX
 from gateway.api.media import refuse_non_json
 from gateway.errors import problem_body
+from gateway.login_throttle import LoginThrottle
 from gateway.services import Services
 
 PROBLEM_JSON = "application/problem+json"
@@ -114,7 +115,7 @@ def routes() -> list[BaseRoute]:
 async def _maintain(services: Services) -> None:
     """The periodic jobs of a running gateway, every ``maintenance_interval_seconds``
     (60 s): scheduled key rotation and promotion, and purging expired codes, refresh
-    tokens and deny-list rows."""
+    tokens, deny-list rows and sign-in throttle rows."""
     rotate_after = services.settings.key_rotate_days * 86400
     while True:
         await asyncio.sleep(services.settings.maintenance_interval_seconds)
@@ -123,6 +124,7 @@ async def _maintain(services: Services) -> None:
             provider = services.extra.get("idp_provider")
             if provider is not None:
                 await asyncio.to_thread(provider.store.purge)
+            await asyncio.to_thread(LoginThrottle.from_services(services).purge)
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
 

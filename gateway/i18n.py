@@ -39,6 +39,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "user.added": ("已添加用户 {username}。", "added user {username}."),
     "user.disabled": ("已停用用户 {username}。", "disabled user {username}."),
     "user.unlocked": ("已解锁用户 {username}。", "unlocked user {username}."),
+    "user.delay_cleared": ("已解除来源地址 {address} 的登录延迟。",
+                           "cleared the sign-in delay of address {address}."),
     "user.reset": (
         "已重置 {username} 的密码（下次登录须修改）。",
         "reset the password of {username} (must change at next login).",
@@ -489,10 +491,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "auditor 三者互斥）",
         "roles {role1} and {role2} and {role3} cannot be held by one account (三员分立: "
         "sysadmin, secadmin and auditor are mutually exclusive)"),
-    "lib.org.password_weak": (
-        "密码强度不足：至少 {n} 位，或 {count} 位以上且包含小写字母、大写字母、数字、符号中的三类",
-        "password too weak: needs at least {n} characters, or {count}+ characters from 3 of: "
-        "lower, upper, digit, symbol"),
+    "lib.org.password_short": ("密码太短：至少 {n} 位",
+                               "password too short: needs at least {n} characters"),
+    "lib.org.password_blank": ("密码不得全为空白字符", "password must not be only whitespace"),
+    "lib.org.password_guessable": (
+        "密码太容易猜到：属于常见或已泄露的密码，或由单词、姓名、日期、连续或重复的字符组成；"
+        "请使用更长的短语",
+        "password too easy to guess: a common or breached password, or a word, name, date, "
+        "sequence or repetition; use a longer phrase"),
     "lib.org.password_username": ("密码不得与用户名相同", "password must not be the username"),
     "lib.org.password_recent": ("该密码近期用过（不得与最近 {n} 次的密码相同）",
                                 "password was used recently (last {n} are not allowed)"),

@@ -8,9 +8,10 @@ exclusive on one account. ``check_roles`` is the one rule every entry point
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from gateway import passwords
 from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
 from gateway.limits import org_too_long
+from gateway.login_throttle import count_failure
 from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
 from policies.adapter import bump_version
@@ -30,6 +32,14 @@ CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
 ChangeHook = Callable[[str, dict[str, Any]], None]
+
+
+def sign_in_name(typed: str) -> str:
+    """The username a person meant: NFKC (a full-width ``ｚｈａｎｇ．ｓａｎ`` from a
+    Chinese input method), without surrounding space, case-folded. Usernames are
+    lower-case ASCII, so every spelling of one account's name reaches that account,
+    and its lock, and counts as one name."""
+    return unicodedata.normalize("NFKC", typed).strip().casefold()[:64]
 
 
 def role_problems(roles: Iterable[str]) -> list[str]:
@@ -245,6 +255,11 @@ class Org:
         self._update(username, failed_logins=0, first_failed_at=None, locked_until=None)
         self.on_change("user_unlocked", {"user": username})
 
+    def require_password_change(self, username: str, reason: str) -> None:
+        """The user must choose a new password at the next sign-in step."""
+        self._update(username, must_change=True)
+        self.on_change("user_password_change_required", {"user": username, "why": reason})
+
     def reset_password(self, username: str, new_password: str | None = None) -> str:
         """Set a new password the user must change at next login; returns it."""
         user = self.get_user(username)
@@ -318,14 +333,14 @@ class Org:
             ).first()
             if row is None:
                 raise NotFound(f"unknown user {username!r}")
-            first = as_utc(row.first_failed_at)
-            count = row.failed_logins
-            if first is None or now - first > timedelta(seconds=window_seconds):
-                first, count = now, 0
-            count += 1
-            values: dict[str, Any] = {"failed_logins": count, "first_failed_at": first}
-            if count >= threshold:
-                values["locked_until"] = now + timedelta(seconds=window_seconds)
+            # the same rule as for sign-in names with no account (gateway.login_throttle),
+            # so a lock never tells whether the name is an account
+            after = count_failure(as_utc(row.first_failed_at), row.failed_logins, now,
+                                  threshold=threshold, window_seconds=window_seconds)
+            values: dict[str, Any] = {"failed_logins": after.count,
+                                      "first_failed_at": after.first}
+            if after.locked_until is not None:
+                values["locked_until"] = after.locked_until
             conn.execute(users.update().where(users.c.username == username).values(**values))
         return self.get_user(username)
 

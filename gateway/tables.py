@@ -66,6 +66,22 @@ user_roles = sa.Table(
     sa.Column("role_code", sa.String(64), sa.ForeignKey("roles.code"), primary_key=True),
 )
 
+# Sign-in throttling (gateway.login_throttle): one row per source address
+# ("addr:...") and per sign-in name that has no account ("name:..."); rows past
+# their window are purged, and the name rows are capped.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+    sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True),
+    # addr: no attempt before this; name: locked until this
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+    # addr: an admitted attempt is being checked (until answered, or this time)
+    sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
 password_history = sa.Table(
     "password_history",
     metadata,

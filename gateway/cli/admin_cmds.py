@@ -83,6 +83,20 @@ def user_unlock(cli_ctx: CliContext, username: str) -> None:
     click.echo(cli_ctx.msg("user.unlocked", username=username))
 
 
+@user.command("clear-delay")
+@click.argument("address")
+@pass_cli
+def user_clear_delay(cli_ctx: CliContext, address: str) -> None:
+    """Lift the sign-in delay of a source address and forget its failures (an office's
+    shared address slowed by someone's mistakes, say)."""
+    from gateway.login_throttle import LoginThrottle, address_key
+
+    services = cli_ctx.services
+    LoginThrottle.from_services(services).clear(address_key(address))
+    services.record_admin_change("login_delay_cleared", {"address": address})
+    click.echo(cli_ctx.msg("user.delay_cleared", address=address))
+
+
 @user.command("reset-password")
 @click.argument("username")
 @pass_cli

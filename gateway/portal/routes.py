@@ -10,10 +10,14 @@ step of the sign-in (password, change, TOTP), so a fixed id is never promoted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import hmac
 import math
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,10 +34,11 @@ from starlette.staticfiles import StaticFiles
 
 from audit import AuditRecord
 from gateway.errors import NotFound, ValidationError
+from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
 from gateway.oauth2.store import SessionRow
-from gateway.org import User
-from gateway.passwords import verify_password
+from gateway.org import User, sign_in_name
+from gateway.passwords import PasswordProblem, policy_problems, verify_password
 from gateway.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.portal.launcher import launcher_systems
 from gateway.same_origin import cross_site_reason, own_origins
@@ -172,8 +177,11 @@ def _user(request: Request, username: str) -> User | None:
 
 def _minutes_left(user: User, request: Request) -> int:
     assert user.locked_until is not None
-    left = (user.locked_until - _services(request).clock()).total_seconds()
-    return max(1, math.ceil(left / 60))
+    return _minutes_until(user.locked_until, _services(request).clock())
+
+
+def _minutes_until(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
 def _audit_failed() -> Response:
@@ -193,7 +201,7 @@ async def login_page(request: Request) -> Response:
 async def login_submit(request: Request) -> Response:
     form = await request.form()
     next_url = safe_next(str(form.get("next") or ""))
-    username = str(form.get("username") or "").strip()[:64]
+    username = sign_in_name(str(form.get("username") or ""))
     password = str(form.get("password") or "")
     t = Translator(_lang(request))
 
@@ -203,49 +211,101 @@ async def login_submit(request: Request) -> Response:
 
     if not csrf_ok(request, form):
         return again(t("csrf"), 400)
-    services = _services(request)
-    settings = services.settings
-    org = services.org
-    user = _user(request, username) if username else None
-    now = services.clock()
-
-    async def refuse_if_locked(user: User | None) -> Response | None:
-        if user is None or user.locked_until is None or user.locked_until <= now:
-            return None
-        await _emit(request, _record(request, "login", "failure", actor_user=username,
-                                     department=user.department, reason="account locked"))
-        return again(t("locked", minutes=_minutes_left(user, request)))
-
+    throttle = LoginThrottle.from_services(_services(request))
+    address = _ip(request)
     try:
-        if refused := await refuse_if_locked(user):
+        # the address first: a guess sent before its delay is over checks nothing and
+        # counts against no account, so a burst cannot lock one
+        admission = await _admit(throttle, address)
+        if wait := admission.wait:
+            await _emit(request, _record(
+                request, "login", "failure", actor_user=username or None,
+                reason=f"attempt from this address within its delay ({wait} s left)"))
+            response = again(t("throttled", seconds=wait), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        attempt = _Attempt(request, throttle, username, next_url, again)
+        try:
+            return await attempt.run(password)
+        finally:
+            if not attempt.failed:  # a failure set the address's delay; else end the hold
+                throttle.settled(address)
+    except AuditUnavailable:
+        return _audit_failed()
+
+
+async def _admit(throttle: LoginThrottle, address: str | None) -> Admission:
+    """Wait while another attempt from the address is being checked (a colleague
+    behind the same office address, or the rest of a burst), then ask again: the
+    answer is admitted, or the delay that attempt earned."""
+    pause = 0.02
+    while (admission := throttle.admit(address)).busy and pause < IN_FLIGHT_SECONDS:
+        await asyncio.sleep(pause)
+        pause *= 2
+    if admission.busy:
+        # still held past IN_FLIGHT_SECONDS (a clock behind another process's):
+        # refuse rather than check two at once
+        return Admission(wait=1)
+    return admission
+
+
+class _Attempt:
+    """One admitted password attempt. Existing and unknown names go through the same
+    steps (lock check, one argon2 verify, one counted failure, the same words), so
+    neither the answer nor its timing tells which accounts exist."""
+
+    def __init__(self, request: Request, throttle: LoginThrottle, username: str,
+                 next_url: str, again: Callable[[str], Response]) -> None:
+        self.request = request
+        self.services = _services(request)
+        self.throttle = throttle
+        self.username = username
+        self.next_url = next_url
+        self.again = again
+        self.t = Translator(_lang(request))
+        self.failed = False
+
+    def locked_until(self, user: User | None) -> datetime | None:
+        if user is not None:
+            return user.locked_until
+        return self.throttle.name_locked_until(self.username) if self.username else None
+
+    async def refuse_if_locked(self, user: User | None) -> Response | None:
+        until = self.locked_until(user)
+        now = self.services.clock()
+        if until is None or until <= now:
+            return None
+        await _emit(self.request, _record(
+            self.request, "login", "failure", actor_user=self.username or None,
+            department=user.department if user else None,
+            reason="account locked" if user else "unknown user; name locked"))
+        return self.again(self.t("locked", minutes=_minutes_until(until, now)))
+
+    async def run(self, password: str) -> Response:
+        request, username = self.request, self.username
+        services = self.services
+        settings = services.settings
+        org = services.org
+        user = _user(request, username) if username else None
+        if refused := await self.refuse_if_locked(user):
             return refused
         stored = org.password_hash(username) if user is not None else None
         ok = await run_in_threadpool(verify_password, stored, password)
         # guesses sent together all passed the check above before the first was hashed:
         # if the wrong ones locked the account meanwhile, a right one must not sign in
         # (nor lift the lock), or parallel guesses outrun the lockout
-        if ok and user is not None and (refused := await refuse_if_locked(
+        if ok and user is not None and (refused := await self.refuse_if_locked(
                 _user(request, username))):
             return refused
         if user is None or not ok or user.status != "active":
-            reason = ("unknown user" if user is None else
-                      "wrong password" if not ok else f"user {user.status}")
-            records = [_record(request, "login", "failure", actor_user=username[:64] or None,
-                               department=user.department if user else None, reason=reason)]
-            message = t("bad_credentials")
-            if user is not None and not ok:
-                after = org.record_failure(username, threshold=settings.lockout_threshold,
-                                           window_seconds=settings.lockout_window_seconds)
-                if after.locked_until is not None and after.locked_until > now:
-                    records.append(_record(
-                        request, "login_lockout", "deny", actor_user=username,
-                        department=user.department,
-                        reason=f"{after.failed_logins} failures within "
-                               f"{settings.lockout_window_seconds} s"))
-                    message = t("locked", minutes=_minutes_left(after, request))
-            await _emit(request, *records)
-            return again(message)
+            return await self.wrong(user, ok)
         org.record_success(username)
+        weak: list[str] = [] if user.must_change else await run_in_threadpool(
+            policy_problems, password, username)
+        if weak:
+            # set before today's rule (or by an operator's file): it is changed now
+            org.require_password_change(username, "password does not meet the rule")
+            user = dataclasses.replace(user, must_change=True)
         provider = _provider(request)
         old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
         if old is not None and old.revoked_at is None:
@@ -259,11 +319,40 @@ async def login_submit(request: Request) -> Response:
                                      reason="password accepted" + (
                                          f"; next step {stage}" if stage != "active" else ""),
                                      extra={"sid": row.sid}))
-    except AuditUnavailable:
-        return _audit_failed()
-    response = RedirectResponse(_go(stage, next_url), status_code=303)
-    _set_session_cookie(request, response, token)
-    return response
+        response = RedirectResponse(_go(stage, self.next_url), status_code=303)
+        _set_session_cookie(request, response, token)
+        return response
+
+    async def wrong(self, user: User | None, ok: bool) -> Response:
+        request, username = self.request, self.username
+        settings = self.services.settings
+        now = self.services.clock()
+        self.failed = True
+        self.throttle.failed(_ip(request))
+        reason = ("unknown user" if user is None else
+                  "wrong password" if not ok else f"user {user.status}")
+        records = [_record(request, "login", "failure", actor_user=username or None,
+                           department=user.department if user else None, reason=reason)]
+        until: datetime | None = None
+        count = 0
+        if user is not None and not ok:
+            after = self.services.org.record_failure(
+                username, threshold=settings.lockout_threshold,
+                window_seconds=settings.lockout_window_seconds)
+            until, count = after.locked_until, after.failed_logins
+        elif user is None and username:
+            failures = self.throttle.name_failed(username)
+            until, count = failures.locked_until, failures.count
+        message = self.t("bad_credentials")
+        if until is not None and until > now:
+            records.append(_record(
+                request, "login_lockout", "deny", actor_user=username,
+                department=user.department if user else None,
+                reason=f"{count} failures within {settings.lockout_window_seconds} s"
+                       + ("" if user else " (no such account)")))
+            message = self.t("locked", minutes=_minutes_until(until, now))
+        await _emit(request, *records)
+        return self.again(message)
 
 
 def _stage_session(request: Request, *stages: str) -> SessionRow | None:
@@ -292,6 +381,13 @@ async def _advance(request: Request, row: SessionRow, done: set[str], next_url: 
     return response
 
 
+def _password_problem(t: Translator, problem: str) -> str:
+    """The rule's own words in the page's language (a problem it did not name, as is)."""
+    if isinstance(problem, PasswordProblem):
+        return t("pw_" + problem.code, **problem.params)
+    return problem
+
+
 async def change_page(request: Request) -> Response:
     if _stage_session(request, "change") is None:
         return _to_login(request)
@@ -314,8 +410,8 @@ async def change_submit(request: Request) -> Response:
     try:
         await run_in_threadpool(_services(request).org.change_password, row.username, new)
     except ValidationError as exc:
-        return render(request, "change.html", errors=exc.problems or [exc.description],
-                      next=next_url)
+        errors = [_password_problem(t, p) for p in exc.problems] or [exc.description]
+        return render(request, "change.html", errors=errors, next=next_url)
     try:
         await _emit(request, _record(request, "password_changed", "success",
                                      actor_user=row.username, reason="forced change at login",

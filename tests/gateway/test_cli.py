@@ -47,6 +47,7 @@ def test_help_on_every_command() -> None:
         ["user", "list"],
         ["user", "disable"],
         ["user", "unlock"],
+        ["user", "clear-delay"],
         ["user", "reset-password"],
         ["dept"],
         ["dept", "add"],
@@ -442,11 +443,10 @@ def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -
     assert en.stderr == "error: unknown role 'boss'\n  - unknown role 'boss'\n"
     zh, en = both("user", "add", "x.y", "--name", "某人", "-d", "czt", "--password", "x.y")
     assert zh.stderr == (
-        "错误：密码强度不足：至少 12 位，或 8 位以上且包含小写字母、大写字母、数字、符号中的三类；"
-        "密码不得与用户名相同\n"
-        "  - 密码强度不足：至少 12 位，或 8 位以上且包含小写字母、大写字母、数字、符号中的三类\n"
+        "错误：密码太短：至少 12 位；密码不得与用户名相同\n"
+        "  - 密码太短：至少 12 位\n"
         "  - 密码不得与用户名相同\n")
-    assert en.stderr.startswith("error: password too weak: needs at least 12 characters")
+    assert en.stderr.startswith("error: password too short: needs at least 12 characters")
     assert en.stderr.endswith("\n  - password must not be the username\n")
     zh, en = both("dept", "add", "Bad!", "--name", "某部门", "--region", "gx")
     assert zh.stderr == "错误：部门代码 'Bad!' 无效（只能含小写字母、数字和 ._-）\n"
@@ -517,3 +517,26 @@ def test_demo_refuses_a_foreign_home_in_both_languages(env: dict[str, str],
     assert en.returncode == 1
     assert en.stderr == f"Error: {home} exists and is not a demo directory; choose another --home\n"
     assert (home / "keep.txt").exists()
+
+
+def test_weak_passwords_are_refused_by_user_add_and_apply(initialised: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    """The one rule behind the portal, the CLI and the state file, in both languages."""
+    for password, zh, en in (
+        ("123456789012", "密码太容易猜到", "password too easy to guess"),
+        ("Password1", "密码太短：至少 12 位", "password too short: needs at least 12"),
+        (" " * 12, "密码不得全为空白字符", "password must not be only whitespace"),
+    ):
+        args = ("user", "add", "x.y", "--name", "某人", "-d", "platform", "--password", password)
+        result = run(initialised, *args, lang="zh_CN.UTF-8")
+        assert result.returncode == 1 and zh in result.stderr, result.stderr
+        result = run(initialised, *args)
+        assert result.returncode == 1 and en in result.stderr, result.stderr
+    state = tmp_path / "weak.yaml"
+    state.write_text("users:\n  - {username: x.y, name: 某人, department: platform, "
+                     "password: \"short1A!\"}\n", encoding="utf-8")
+    result = run(initialised, "apply", "-f", str(state), lang="zh_CN.UTF-8")
+    assert result.returncode == 1 and "密码太短：至少 12 位" in result.stderr, result.stderr
+    good = run(initialised, "user", "add", "x.y", "--name", "某人", "-d", "platform",
+               "--password", "Tb7#kq9!Lm2x-Vr")
+    assert good.returncode == 0, good.stderr

@@ -123,7 +123,7 @@ def test_every_problem_is_reported_with_its_place_and_nothing_written(
         "departments[2] (line 6): unknown region 'nowhere'",
         "users[0] (line 8): unknown department 'ghost'",
         "users[1] (line 9): roles auditor and sysadmin cannot be held by one account",
-        "users[2] (line 11): password too weak",
+        "users[2] (line 11): password too short",
         "systems[0] (line 13): upstream: bad URL 'ftp://files.example'",
         "systems[1] (line 14): upstream: bad URL 'not a url'",
         "clients[0] (line 16): secret too weak",

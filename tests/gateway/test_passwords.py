@@ -1,0 +1,81 @@
+"""The password rule on its own: length, blank, guessable, username, history."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from gateway.passwords import (
+    PasswordProblem,
+    generate_password,
+    hash_password,
+    policy_problems,
+    strength_score,
+)
+
+# accepted on the forced-change page before the rule asked for length and content
+WEAK = {
+    " " * 12: "blank",
+    "\u3000" * 12: "blank",  # ideographic spaces
+    "123456789012": "guessable",
+    "Password1": "too_short",
+    "short1A!": "too_short",
+    "Password1234": "guessable",
+    "qwertyuiop12": "guessable",
+    "abcdefghijkl": "guessable",
+    "aaaaaaaaaaaa": "guessable",
+    "woaini1314520": "guessable",  # a favourite of Chinese breach lists
+    "zhang.san2026": "guessable",  # the username and a year
+    "１２３４５６７８９０１２": "guessable",  # full-width digits are still 1-9-0-1-2
+}
+
+
+@pytest.mark.parametrize(("password", "code"), WEAK.items())
+def test_weak_passwords_are_refused_with_their_reason(password: str, code: str) -> None:
+    problems = policy_problems(password, "zhang.san")
+    assert [getattr(p, "code", None) for p in problems] == [code]
+    assert all(isinstance(p, PasswordProblem) and str(p) for p in problems)
+
+
+@pytest.mark.parametrize("password", [
+    "Demo-Passw0rd-2026", "Correct-Horse-42", "Brand-New-Passw0rd!", "Tb7#kq9!Lm2x-Vr",
+    "蓝色 列车 穿过 十二座 桥",  # a phrase in Chinese
+])
+def test_strong_passwords_pass(password: str) -> None:
+    assert policy_problems(password, "zhang.san") == []
+
+
+def test_the_username_in_any_case_and_the_history() -> None:
+    assert [p.code for p in policy_problems(" Li.Si.Li.Si.1 ", "li.si.li.si.1")  # type: ignore[attr-defined]
+            ] == ["username"]
+    old = hash_password("Correct-Horse-42")
+    assert [p.code for p in policy_problems("Correct-Horse-42", "x", [old])  # type: ignore[attr-defined]
+            ] == ["recent"]
+
+
+def test_generated_passwords_pass_the_rule() -> None:
+    for _ in range(20):
+        assert policy_problems(generate_password(), "sysadmin") == []
+
+
+def test_a_long_password_is_estimated_on_its_start() -> None:
+    assert strength_score("a" * 500) == 0
+    assert policy_problems("Tb7#kq9!Lm2x" + "a" * 500, "x") == []
+
+
+def test_concurrent_estimates_keep_their_own_username() -> None:
+    """zxcvbn holds the user inputs in a module global for the call."""
+    wrong: list[str] = []
+
+    def check(name: str) -> None:
+        for _ in range(30):
+            if not policy_problems(f"{name}{name}", name):
+                wrong.append(name)
+
+    threads = [threading.Thread(target=check, args=(n,)) for n in ("qinghaihu.k", "taiyuanfu.z")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert wrong == []
