@@ -17,10 +17,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from audit.record import AuditRecord
 from gateway.api.media import PREFIX as API_PREFIX
 from gateway.api.media import refuse_non_json
-from gateway.errors import problem_body
+from gateway.errors import GovgateError, problem_body
 from gateway.login_throttle import LoginThrottle
+from gateway.proxy import AuditUnavailable
+from gateway.proxy_admission import audit_target
 from gateway.services import Services
 
 PROBLEM_JSON = "application/problem+json"
@@ -33,6 +36,26 @@ def problem_response(exc: Exception) -> JSONResponse:
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="govgate"'
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _audited_refusal(services: Services, scope: Scope, refused: GovgateError
+                           ) -> GovgateError:
+    """``refused`` once its audit record (the target as sent) is written, else the
+    503 that says the audit log is unavailable: what is refused is audited too."""
+    client = scope.get("client")
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query = scope.get("query_string", b"")
+    try:
+        if services.audit is None:
+            raise AuditUnavailable("audit log not configured")
+        await services.audit.append(AuditRecord(
+            event_type="api_request", outcome="deny", status=refused.status,
+            source_ip=client[0] if client else None, reason=refused.description,
+            extra={"method": scope["method"], "code": refused.code,
+                   "path": audit_target(raw + b"?" + query if query else raw)}))
+    except Exception:
+        return AuditUnavailable("the request could not be audited")
+    return refused
 
 
 async def _healthz(request: Request) -> Response:
@@ -174,7 +197,9 @@ class GatewayApp(Starlette):
                 if path.startswith(API_PREFIX):
                     refused = refuse_non_json(scope)
                     if refused is not None:
-                        await problem_response(refused)(scope, receive, send)
+                        await problem_response(
+                            await _audited_refusal(self.state.services, scope, refused)
+                        )(scope, receive, send)
                         return
             await Starlette.__call__(self, scope, receive, send)
 

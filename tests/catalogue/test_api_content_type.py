@@ -150,3 +150,14 @@ async def test_json_still_works(live: Live) -> None:
     r = await live.send("GET", f"{P}/resources", [live.cookie("wang.wu"),
                                                   ("Content-Type", "text/plain")])
     assert r.status == 200
+
+
+async def test_a_415_is_audited_with_the_target_as_sent(live: Live) -> None:
+    target = f"{P}/applications?x=%3Cscript%3E"
+    r = await live.send("POST", target, [live.cookie("wang.wu"),
+                                         ("Content-Type", "text/plain")], BODY)
+    _is_415(r)
+    refused = audit_rows(live.services, "api_request")[-1]
+    assert refused["outcome"] == "deny" and refused["status"] == 415
+    assert refused["extra"]["path"] == target and refused["extra"]["method"] == "POST"
+    assert refused["extra"]["code"] == "unsupported_media_type"

@@ -395,3 +395,16 @@ async def test_the_proxy_decides_on_the_users_current_roles(world: World) -> Non
     world.services.org.disable_user("li.si")
     assert (await world.request("GET", "/s/echo/api/x", token=token)).status == 401
     assert world.audit.records[-1].reason == "user disabled or gone"
+
+
+async def test_refused_targets_are_audited_as_sent(world: World) -> None:
+    before = len(world.echo.seen)
+    for target in ("/s/echo/api/..%2Fadmin?q=%27or%201=1", "/s/echo/a%00b", "/s/Echo/x",
+                   "/s/echo/%2e%2e/" + "a" * 1200):
+        r = await world.request("GET", target, token=world.token())
+        assert r.status == 400, target
+        rec = world.audit.records[-1]
+        assert rec.status == 400 and rec.request_id == r.headers["x-request-id"]
+        # the attack string itself, bounded
+        assert rec.extra["path"] == (target if len(target) <= 1000 else target[:1000] + "…")
+    assert len(world.echo.seen) == before
