@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# make demo ARGS=--free-ports   (any `govgate demo` option)
 demo: $(STAMP)
-	$(VENV)/bin/govgate demo
+	$(VENV)/bin/govgate demo $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gateway keys audit policies catalogue tests bench examples
