@@ -106,7 +106,7 @@ def _answer(server_state: ServerState, status: bytes, body: bytes,
     return b"".join(out)
 
 
-class _HeadGuard:
+class _HeadGuard(asyncio.Protocol):
     """The timer and refusals both protocols share (a mixin; the protocol supplies
     ``transport``, ``loop``, ``server_state`` and ``cycle``)."""
 
@@ -121,6 +121,14 @@ class _HeadGuard:
     # deadline that is current then
     _head_deadline: float | None = None
     _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._drop_head_timer()
+        super().connection_lost(exc)
 
     def _arm_head_timer(self) -> None:
         if self._head_deadline is not None or self.transport.is_closing():
@@ -202,14 +210,6 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
         self._stalled = 0  # bytes read after the head that gave no body byte (trailers)
         self._progress = False
         self._too_large = False
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._drop_head_timer()
-        super().connection_lost(exc)
 
     def _head_started(self) -> bool:
         return self._in_head
@@ -348,14 +348,6 @@ class H11Protocol(_HeadGuard, h11_impl.H11Protocol):
         self._head_deadline = None
         self._head_timer = None
         self.conn = _Connection(self.limits)
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._drop_head_timer()
-        super().connection_lost(exc)
 
     def _head_started(self) -> bool:
         return self.conn.their_state is h11.IDLE and bool(self.conn.trailing_data[0])

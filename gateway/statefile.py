@@ -194,6 +194,22 @@ def _check_url(value: Any) -> str | None:
     return None
 
 
+def _uri_list(e: Mapping[str, Any], key: str, where: str, problems: list[str]) -> list[Any]:
+    """The client's URI list under ``key`` (redirect or post-logout URIs), each checked
+    as a redirect URI; its problems go to ``problems``."""
+    uris = e.get(key, [])
+    if not isinstance(uris, list):
+        problems.append(f"{where}: {key} must be a list")
+        return []
+    for uri in uris:
+        p = _check_redirect_uri(uri)
+        if long := org_too_long(key[:-1], uri):
+            problems.append(f"{where}: {long}")
+        elif p:
+            problems.append(f"{where}: {key}: {p}")
+    return uris
+
+
 def _check_redirect_uri(value: Any) -> str | None:
     problem = _check_url(value)
     if problem:
@@ -392,26 +408,8 @@ def _client_problems(
                     problems.append(f"{where}: jwks.keys[{k}] is not a JWK")
                 elif any(p in jwk for p in ("d", "p", "q", "dp", "dq", "qi", "k")):
                     problems.append(f"{where}: jwks.keys[{k}] holds private key material")
-    redirects = e.get("redirect_uris", [])
-    if not isinstance(redirects, list):
-        problems.append(f"{where}: redirect_uris must be a list")
-        redirects = []
-    for uri in redirects:
-        p = _check_redirect_uri(uri)
-        if long := org_too_long("redirect_uri", uri):
-            problems.append(f"{where}: {long}")
-        elif p:
-            problems.append(f"{where}: redirect_uris: {p}")
-    outs = e.get("post_logout_redirect_uris", [])
-    if not isinstance(outs, list):
-        problems.append(f"{where}: post_logout_redirect_uris must be a list")
-        outs = []
-    for uri in outs:
-        p = _check_redirect_uri(uri)
-        if long := org_too_long("post_logout_redirect_uri", uri):
-            problems.append(f"{where}: {long}")
-        elif p:
-            problems.append(f"{where}: post_logout_redirect_uris: {p}")
+    redirects = _uri_list(e, "redirect_uris", where, problems)
+    _uri_list(e, "post_logout_redirect_uris", where, problems)
     if "authorization_code" in grants and not redirects:
         problems.append(f"{where}: authorization_code needs redirect_uris")
     if "client_credentials" in grants and method == "none":
