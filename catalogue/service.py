@@ -258,16 +258,6 @@ class Catalogue:
         """The resource whose route governs ``path`` (decoded, below the system)."""
         return self.snapshot().match(system, method, path, case_sensitive=case_sensitive)
 
-    def publishes(self, system: str) -> bool:
-        """True when ``system`` serves a published resource (the catalogue-only rule)."""
-        return system in self.snapshot().publishing
-
-    def resembling(self, system: str, method: str, path: str, *, prefix: bool = False
-                   ) -> Resource | None:
-        """The resource a lax upstream could serve for ``path`` although :meth:`match`
-        found none (``catalogue.routes``); with ``prefix``, also below its route."""
-        return self.snapshot().resembling(system, method, path, prefix=prefix)
-
     def decide(self, resource: Resource, caller: Caller, now: datetime | None = None
                ) -> CatalogueDecision:
         snap = self.snapshot()

@@ -56,23 +56,26 @@ _DROP = {b"content-length", b"content-type", b"content-encoding", b"etag",
 def catalogue_decider(services: Any) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
         cat = get_catalogue(services)
+        snap = cat.snapshot()  # one consistent view for the lookups below
         system, path = req.system.code, req.target.path
-        resource = cat.match(system, req.method, path)
+        resource = snap.match(system, req.method, path)
         if resource is None:
-            near = cat.resembling(system, req.method, path)
+            if system not in snap.tables:
+                return decision  # the system serves no catalogue resource
+            near = snap.resembling(system, req.method, path)
             if near is not None:
                 req.audit.resource = near.code
                 req.audit.reason = (f"{path!r} is an ambiguous spelling of the route of "
                                     f"{near.code} ({near.route.path})")
                 raise AmbiguousPath("ambiguous spelling of a governed route; use "
                                     f"{near.route.path}")
-            near = cat.resembling(system, req.method, path, prefix=True)
+            near = snap.resembling(system, req.method, path, prefix=True)
             if near is not None:
                 req.audit.extra["resembles"] = near.code
             line = decision.line
             if (decision.allowed and line is not None and line.ungoverned is None
                     and req.principal.department != req.system.department
-                    and cat.publishes(system)):
+                    and system in snap.publishing):
                 return Decision(False, "catalogue", (
                     f"{system} publishes catalogue resources: another department reaches "
                     f"it through the catalogue only, and {line.describe()} is not marked "
