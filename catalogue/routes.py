@@ -57,12 +57,13 @@ def template_problems(template: str) -> list[str]:
     return problems
 
 
-def _loose(segment: str, *, last: bool) -> str:
-    """``segment`` as the laxest upstream reads it (see the module docstring)."""
+def _loose(segment: str, *, last: bool, fold: bool = True) -> str:
+    """``segment`` as the laxest upstream reads it (see the module docstring); ``fold``:
+    letter case ignored as well."""
     seg = _LOOSE_TAIL.sub("", _LOOSE_CUT.sub("", segment))
     if last:
         seg = _LOOSE_TAIL.sub("", _SUFFIX.sub("", seg))
-    return seg.casefold()
+    return seg.casefold() if fold else seg
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Template:
     names: tuple[str, ...]
     folded: tuple[str | None, ...] = ()  # segments case-folded
     loose: tuple[str | None, ...] = ()  # segments as the laxest upstream reads them
+    loose_cased: tuple[str | None, ...] = ()  # the same, letter case kept
 
     @classmethod
     def parse(cls, path: str) -> Template:
@@ -88,6 +90,8 @@ class Template:
         return cls(path, tuple(segs), tuple(names),
                    tuple(None if s is None else s.casefold() for s in segs),
                    tuple(None if s is None else _loose(s, last=i == last)
+                         for i, s in enumerate(segs)),
+                   tuple(None if s is None else _loose(s, last=i == last, fold=False)
                          for i, s in enumerate(segs)))
 
     @property
@@ -114,13 +118,15 @@ class Template:
                 return None
         return params
 
-    def resembles(self, loose: list[str], *, prefix: bool = False) -> bool:
-        """True when the loosened path ``loose`` reads as this template (``prefix``:
-        or as a path below it)."""
-        if len(loose) != len(self.loose) and not (prefix and len(loose) > len(self.loose)):
+    def resembles(self, loose: list[str], *, prefix: bool = False,
+                  case_sensitive: bool = False) -> bool:
+        """True when the loosened path ``loose`` (:func:`loosen`, with the same
+        ``case_sensitive``) reads as this template (``prefix``: or a path below it)."""
+        mine = self.loose_cased if case_sensitive else self.loose
+        if len(loose) != len(mine) and not (prefix and len(loose) > len(mine)):
             return False
         return all(got if want is None else want == got
-                   for want, got in zip(self.loose, loose, strict=False))
+                   for want, got in zip(mine, loose, strict=False))
 
 
 def _split(path: str) -> list[str]:
@@ -128,11 +134,12 @@ def _split(path: str) -> list[str]:
     return stripped.split("/") if stripped else []
 
 
-def loosen(path: str) -> list[str]:
-    """``path`` split and read as the laxest upstream reads it."""
+def loosen(path: str, *, case_sensitive: bool = False) -> list[str]:
+    """``path`` split and read as the laxest upstream reads it (letter case kept when
+    the upstream tells letters apart)."""
     parts = _split(path)
     last = len(parts) - 1
-    return [_loose(p, last=i == last) for i, p in enumerate(parts)]
+    return [_loose(p, last=i == last, fold=not case_sensitive) for i, p in enumerate(parts)]
 
 
 def method_matches(route_method: str, method: str) -> bool:
@@ -173,12 +180,14 @@ class RouteTable(Generic[T]):
                 return Match(target, params)
         return None
 
-    def resembling(self, method: str, path: str, *, prefix: bool = False) -> T | None:
+    def resembling(self, method: str, path: str, *, prefix: bool = False,
+                   case_sensitive: bool = False) -> T | None:
         """The target of a route that a lax upstream could read ``path`` as (with
         ``prefix``: or a path below it), for a path :meth:`match` did not govern."""
-        loose = loosen(path)
+        loose = loosen(path, case_sensitive=case_sensitive)
         for route_method, template, target in self._entries:
-            if method_matches(route_method, method) and template.resembles(loose, prefix=prefix):
+            if method_matches(route_method, method) and template.resembles(
+                    loose, prefix=prefix, case_sensitive=case_sensitive):
                 return target
         return None
 

@@ -63,10 +63,11 @@ class Snapshot:
         found = table.match(method, path, case_sensitive=case_sensitive)
         return None if found is None else found.target
 
-    def resembling(self, system: str, method: str, path: str, *, prefix: bool = False
-                   ) -> Resource | None:
+    def resembling(self, system: str, method: str, path: str, *, prefix: bool = False,
+                   case_sensitive: bool = False) -> Resource | None:
         table = self.tables.get(system)
-        return None if table is None else table.resembling(method, path, prefix=prefix)
+        return None if table is None else table.resembling(
+            method, path, prefix=prefix, case_sensitive=case_sensitive)
 
     def grants_for(self, resource: str, department: str | None) -> list[Grant]:
         return [g for g in self.grants if g.resource == resource and g.consumer == department]

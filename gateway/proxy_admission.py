@@ -114,6 +114,8 @@ class System:
     # allow-list mode: the only client headers forwarded (lower case), None = all but
     # the dropped families (gateway.proxy_headers)
     forward_headers: frozenset[bytes] | None = None
+    # its server tells path letters apart (catalogue routes then match letter for letter)
+    case_sensitive: bool = False
 
 
 class SystemDirectory:
@@ -134,12 +136,13 @@ class SystemDirectory:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
-                              systems.c.forward_headers)
+                              systems.c.forward_headers, systems.c.case_sensitive_paths)
                 ).all()
             self._by_code = {r.code: System(
                 r.code, r.department_code, r.upstream.rstrip("/"),
                 None if r.forward_headers is None else frozenset(
-                    n.lower().encode("latin-1") for n in r.forward_headers))
+                    n.lower().encode("latin-1") for n in r.forward_headers),
+                bool(r.case_sensitive_paths))
                 for r in rows}
             self._at = now
         return self._by_code.get(code)

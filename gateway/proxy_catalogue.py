@@ -58,18 +58,20 @@ def catalogue_decider(services: Any) -> Decider:
         cat = get_catalogue(services)
         snap = cat.snapshot()  # one consistent view for the lookups below
         system, path = req.system.code, req.target.path
-        resource = snap.match(system, req.method, path)
+        exact = req.system.case_sensitive
+        resource = snap.match(system, req.method, path, case_sensitive=exact)
         if resource is None:
             if system not in snap.tables:
                 return decision  # the system serves no catalogue resource
-            near = snap.resembling(system, req.method, path)
+            near = snap.resembling(system, req.method, path, case_sensitive=exact)
             if near is not None:
                 req.audit.resource = near.code
                 req.audit.reason = (f"{path!r} is an ambiguous spelling of the route of "
                                     f"{near.code} ({near.route.path})")
                 raise AmbiguousPath("ambiguous spelling of a governed route; use "
                                     f"{near.route.path}")
-            near = snap.resembling(system, req.method, path, prefix=True)
+            near = snap.resembling(system, req.method, path, prefix=True,
+                                   case_sensitive=exact)
             if near is not None:
                 req.audit.extra["resembles"] = near.code
             line = decision.line

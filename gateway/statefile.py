@@ -52,7 +52,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
         {"username", "name", "department"},
         {"roles", "password", "must_change", "status"},
     ),
-    "systems": ({"code", "name", "department", "upstream"}, {"portal_path", "forward_headers"}),
+    "systems": ({"code", "name", "department", "upstream"},
+                {"portal_path", "forward_headers", "case_sensitive_paths"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -361,6 +362,8 @@ def validate(
         if e.get("forward_headers") is not None:
             problems.extend(f"{where}: {p}" for p in forward_header_problems(
                 e["forward_headers"]))
+        if not isinstance(e.get("case_sensitive_paths", False), bool):
+            problems.append(f"{where}: case_sensitive_paths must be true or false")
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -562,6 +565,7 @@ class StateApplier:
                 # allow-list as applying the file says
                 "forward_headers": None if e.get("forward_headers") is None
                 else normalise_forward_headers(e["forward_headers"]),
+                "case_sensitive_paths": bool(e.get("case_sensitive_paths", False)),
             },
             write,
         )
@@ -809,6 +813,7 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "upstream": r.upstream,
                 "portal_path": r.portal_path,
                 "forward_headers": r.forward_headers,
+                "case_sensitive_paths": r.case_sensitive_paths or None,
             })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]

@@ -108,6 +108,10 @@ systems = sa.Table(
     # the only client headers forwarded to the system (lower case), or NULL: every
     # header but those the gateway always drops (gateway.proxy_headers)
     sa.Column("forward_headers", sa.JSON, nullable=True),
+    # the system's server tells path letters apart: catalogue routes then match exactly
+    # (default: without case, gateway.proxy_catalogue)
+    sa.Column("case_sensitive_paths", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 clients = sa.Table(

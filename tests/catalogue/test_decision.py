@@ -136,6 +136,9 @@ def test_route_table_prefers_literals_and_matches_templates() -> None:
     assert table.resembling("POST", "/api/vehicles;x") is None
     assert table.resembling("GET", "/api/trucks/a/b") is None
     assert table.resembling("GET", "/api/any/x/y", prefix=True) == "any"
+    # a system that tells letters apart: another case is another path, not a spelling
+    assert table.resembling("GET", "/API/Vehicles;x", case_sensitive=True) is None
+    assert table.resembling("GET", "/api/vehicles;x", case_sensitive=True) == "list"
     assert template_problems("/api/{a}x") and template_problems("/api/{a}/{a}")
     assert not template_problems("/api/{a}/{b}")
 

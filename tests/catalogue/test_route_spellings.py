@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from catalogue.routes import RouteTable
 from gateway.proxy_path import BadPath, parse
+from gateway.statefile import dump_yaml, export_state
 from tests.catalogue.conftest import World, lax_path
 
 RAW_ID = "450102198305120031"  # a driver's full ID number in the upstream's records
@@ -159,3 +160,33 @@ def test_generated_spellings_are_governed_or_refused(choices: list[str], tail: s
         assert governed is not None or TABLE.resembling("GET", target.path) == "JG-0101", raw
     if governed is not None:
         assert governed.target == "JG-0101", raw
+
+
+async def test_a_case_sensitive_system_matches_letter_for_letter(world: World) -> None:
+    """The demo's vehicle system is a case-sensitive server: declared so, ``/API/Vehicles``
+    is another path there (its server answers 404), decided by policy alone; the
+    ambiguous spellings stay refused."""
+    from gateway.proxy import get_proxy
+
+    s = world.services
+    system = get_proxy(s).systems.get("vehicles")
+    assert system is not None and not system.case_sensitive
+    upstream = system.upstream
+    s.state_applier().apply({
+        "systems": [{"code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
+                     "upstream": upstream,
+                     "case_sensitive_paths": True}],
+        "policies": [{"subject": "dept:czt", "department": "czt", "object": "/s/vehicles/*",
+                      "action": "GET", "ungoverned": True, "reason": "车辆平台其他接口"}]})
+    get_proxy(s).systems.invalidate()
+    s.policies.refresh()  # else within a second, as every process
+    token = world.token("czt")
+    other_case = await world.get("/s/vehicles/API/Vehicles", token)
+    assert other_case.status_code == 404  # the policy let it through; the server has no such path
+    assert_not_raw(other_case.text)
+    assert world.records("proxy_request")[-1]["resource"] is None
+    shaped = await world.get("/s/vehicles/api/vehicles", token)
+    assert shaped.status_code == 200 and shaped.json()["items"][0]["driver_name"] == "李**"
+    refused = await world.get("/s/vehicles/api/vehicles;x=1", token)
+    assert refused.status_code == 400
+    assert "case_sensitive_paths: true" in dump_yaml(export_state(s.engine))
