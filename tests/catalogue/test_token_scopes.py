@@ -148,3 +148,26 @@ async def test_a_system_gets_its_registered_scopes_and_may_narrow_them(world: Wo
     wider = await world.http.post("/oauth2/token", auth=FINANCE, data={
         "grant_type": "client_credentials", "scope": "proxy audit:read"})
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+
+
+async def test_a_client_registered_from_the_cli_gets_only_its_scopes(
+        world: World, env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "client", "add", "rooms-sync", "--name", "房间同步",
+         "--department", "czt", "--grant-type", "client_credentials",
+         "--scope", "proxy:offices catalogue:read"],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip().rsplit(" ", 1)[-1]
+    await asyncio.sleep(1.1)  # a client change reaches the token endpoint within a second
+    r = await world.http.post("/oauth2/token", auth=("rooms-sync", secret),
+                              data={"grant_type": "client_credentials"})
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "proxy:offices catalogue:read"
+    bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await world.http.get("/s/offices/api/rooms", headers=bearer)).status_code == 200
+    assert insufficient(await world.http.get("/s/vehicles/api/vehicles", headers=bearer),
+                        "proxy:vehicles")
