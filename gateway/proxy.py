@@ -196,6 +196,54 @@ class _ClientGone(Exception):
     pass
 
 
+class RequestBody:
+    """The client's request body on its way to the upstream: counted against the
+    limit, hashed for the audit record, and what became of it (ended, cut off at the
+    limit, or its client gone)."""
+
+    __slots__ = ("_hash", "done", "gone", "limit", "receive", "received", "too_large")
+
+    def __init__(self, receive: Receive, limit: int, *, expected: bool) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.received = 0
+        self.too_large = False
+        self.gone = False
+        self.done = not expected
+        self._hash = hashlib.sha256()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            self.received += len(chunk)
+            if self.received > self.limit:
+                self.too_large = True
+                raise _BodyTooLarge
+            if chunk:
+                self._hash.update(chunk)
+                yield chunk
+            if not message.get("more_body", False):
+                self.done = True
+                return
+
+    def digest(self) -> str | None:
+        """The SHA-256 of the whole body, once it has all been read."""
+        return self._hash.hexdigest() if self.done else None
+
+    def failure(self, exc: BaseException) -> Exception | None:
+        """What the client is told when the upstream request failed because of its
+        body (too large, or the client left), or None: the upstream's fault."""
+        if self.too_large or _caused_by(exc, _BodyTooLarge):
+            return PayloadTooLarge(f"request body over {self.limit} bytes")
+        if self.gone or _caused_by(exc, _ClientGone):
+            return _ClientGone()
+        return None
+
+
 class Proxy:
     """ASGI app for ``/s/{system}/{path}`` over ``services``."""
 
@@ -334,28 +382,7 @@ class Proxy:
         except UnicodeEncodeError:
             raise BadPath("the query string is not encoded") from None
 
-        req_hasher = hashlib.sha256()
-        state = {"received": 0, "too_large": False, "gone": False, "done": not has_body}
-        limit = self.config.max_body_bytes
-
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    state["gone"] = True
-                    raise _ClientGone
-                chunk = message.get("body", b"")
-                state["received"] += len(chunk)
-                if state["received"] > limit:
-                    state["too_large"] = True
-                    raise _BodyTooLarge
-                if chunk:
-                    req_hasher.update(chunk)
-                    yield chunk
-                if not message.get("more_body", False):
-                    state["done"] = True
-                    return
-
+        body = RequestBody(receive, self.config.max_body_bytes, expected=has_body)
         t_up = time.perf_counter()
         slots = self._slots(origin)
         try:
@@ -372,18 +399,13 @@ class Proxy:
         try:
             try:
                 resp = await self.client.request(
-                    req.method, origin, target, headers, body() if has_body else None,
+                    req.method, origin, target, headers, body.chunks() if has_body else None,
                     content_length=None if chunked else length)
             except Exception as exc:
-                if state["too_large"] or _caused_by(exc, _BodyTooLarge):
-                    raise PayloadTooLarge(f"request body over {limit} bytes") from None
-                if state["gone"] or _caused_by(exc, _ClientGone):
-                    raise _ClientGone from None
-                raise self._upstream_failed(req, audit, exc) from None
+                raise body.failure(exc) or self._upstream_failed(req, audit, exc) from None
             try:
                 self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
-                await self._respond(req, decision, resp, send, audit, started, req_hasher,
-                                    state)
+                await self._respond(req, decision, resp, send, started, body)
             finally:
                 resp.close()
         finally:
@@ -407,26 +429,26 @@ class Proxy:
 
     async def _respond(
         self, req: ProxyRequest, decision: Decision, resp: UpstreamReply,
-        send: Send, audit: AuditDraft, started: float, req_hasher: Any,
-        state: dict[str, Any],
+        send: Send, started: float, body: RequestBody,
     ) -> None:
+        audit = req.audit
         headers = self.headers.response_headers(resp.headers, system=req.system.code,
                                                 base=self._origin(req.system)[1],
                                                 upstream=req.system.upstream)
         declared = resp.content_length
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)
-        if state["done"]:
-            audit.req_hash = req_hasher.hexdigest()
+        audit.req_hash = body.digest()
         if buffer:
             try:
-                body = await resp.read(SHAPE_LIMIT_BYTES if req.shape
-                                       else self.config.buffer_response_bytes)
+                content = await resp.read(SHAPE_LIMIT_BYTES if req.shape
+                                          else self.config.buffer_response_bytes)
             except UpstreamBodyTooLarge:
                 raise ShapingRefused("the response is too large to shape") from None
             except UpstreamError as exc:
                 raise self._upstream_failed(req, audit, exc) from None
-            shaped = await self.shape(req, decision, UpstreamResponse(resp.status, headers, body))
+            shaped = await self.shape(req, decision,
+                                      UpstreamResponse(resp.status, headers, content))
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
             out_headers.append((b"content-length", str(len(shaped.body)).encode()))
             out_headers.append((b"x-request-id", req.request_id.encode()))
