@@ -164,21 +164,6 @@ def _canonical(value: Any) -> str:
         return canonical_json(value)  # raises its AuditRecordError
 
 
-def row_to_record(row: Any) -> AuditRecord:
-    """The :class:`AuditRecord` held by a stored row (mapping or attribute access)."""
-    get = row.__getitem__ if isinstance(row, dict) else row._mapping.__getitem__
-    return AuditRecord(
-        ts=get("ts"), event_type=get("event_type"), outcome=get("outcome"),
-        actor_user=get("actor_user"), actor_client=get("actor_client"),
-        department=get("department"), source_ip=get("source_ip"), system=get("system"),
-        resource=get("resource"), items=tuple(json.loads(get("items") or "[]")),
-        purpose=get("purpose"), reason=get("reason"), status=get("status"),
-        latency_ms=get("latency_ms"), request_id=get("request_id"),
-        req_hash=get("req_hash"), resp_hash=get("resp_hash"),
-        extra=json.loads(get("extra") or "{}"),
-    )
-
-
 @dataclass(frozen=True)
 class Problem:
     """The first thing found wrong, and where."""

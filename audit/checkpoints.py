@@ -100,10 +100,3 @@ def write_checkpoint(conn: sa.Connection, signer: Signer, *, ts: int, writer: st
                     writer=writer)
     conn.execute(sa.insert(checkpoints).values(**cp.to_dict()))
     return cp
-
-
-def latest_checkpoint(conn: sa.Connection) -> Checkpoint | None:
-    row = conn.execute(
-        sa.select(checkpoints).order_by(checkpoints.c.seq.desc()).limit(1)
-    ).first()
-    return Checkpoint(**row._asdict()) if row else None

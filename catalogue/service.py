@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -295,7 +295,3 @@ def _item_view(resource: Resource, name: str, shaped: bool) -> dict[str, Any]:
 
 def operator(name: str) -> Actor:
     return Actor(name=name, operator=True)
-
-
-def entries_for(resources: Iterable[Resource]) -> list[dict[str, Any]]:
-    return [r.to_entry() for r in resources]

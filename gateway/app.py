@@ -20,9 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from audit.record import AuditRecord
 from gateway.api.media import PREFIX as API_PREFIX
 from gateway.api.media import refuse_non_json
-from gateway.errors import GovgateError, problem_body
+from gateway.errors import AuditUnavailable, GovgateError, problem_body
 from gateway.login_throttle import LoginThrottle
-from gateway.proxy import AuditUnavailable
 from gateway.proxy_admission import audit_target
 from gateway.services import Services
 

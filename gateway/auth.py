@@ -142,7 +142,7 @@ class DenyList:
 
 
 class Authenticator:
-    def __init__(self, services: Any, *, refresh_interval: float = 0.5) -> None:
+    def __init__(self, services: Any) -> None:
         self.services = services
         self.provider = get_provider(services)
         self.settings = services.settings

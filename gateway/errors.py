@@ -97,6 +97,14 @@ class RoleConflict(Conflict):
     title = "Admin roles are mutually exclusive"
 
 
+class AuditUnavailable(GovgateError):
+    """The audit log could not take the record: no audit, no access."""
+
+    code = "audit_unavailable"
+    status = 503
+    title = "Audit log unavailable"
+
+
 class Unauthorized(GovgateError):
     """No valid credential. ``reason`` (why, precisely) goes to the audit record only;
     the client reads the opaque description."""

@@ -37,8 +37,8 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import Forbidden, GovgateError, Unauthorized, problem_body
-from gateway.proxy import AuditUnavailable, Proxy, first_values, get_proxy, new_request_id
+from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthorized, problem_body
+from gateway.proxy import Proxy, first_values, get_proxy, new_request_id
 from gateway.proxy_admission import AuditDraft, audit_target
 from gateway.proxy_path import SYSTEM_RE, BadPath
 from gateway.scopes import InsufficientScope

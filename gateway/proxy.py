@@ -24,10 +24,9 @@ Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
     ├── ValidationError → BadPath (400)
     ├── NotFound → UnknownSystem (404)
     ├── Unauthorized (401)            Forbidden → AccessDenied (403)
-    ├── RateLimited (429)
+    ├── RateLimited (429)             AuditUnavailable (503)
     └── ProxyError
         ├── PayloadTooLarge (413)     HeadersTooLarge (431)
-        ├── AuditUnavailable (503)
         ├── BadGateway (502)          GatewayTimeout (504)
         └── ShapingRefused (502)
 """
@@ -48,7 +47,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
-from gateway.errors import GovgateError, Unauthorized, problem_body
+from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
 from gateway.proxy_admission import (
     AccessDenied,
     Admitter,
@@ -106,12 +105,6 @@ class HeadersTooLarge(ProxyError):
     code = "headers_too_large"
     status = 431
     title = "Request header fields too large"
-
-
-class AuditUnavailable(ProxyError):
-    code = "audit_unavailable"
-    status = 503
-    title = "Audit log unavailable"
 
 
 class BadGateway(ProxyError):

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from audit import AuditRecord
+from gateway.errors import AuditUnavailable
 from gateway.oauth2.backchannel_logout import BackchannelNotifier
 from gateway.oauth2.server import IdentityServer
 from gateway.oauth2.store import SessionRow, Store
@@ -14,10 +15,6 @@ from gateway.oauth2.store import SessionRow, Store
 log = logging.getLogger("govgate.idp")
 
 SESSION_COOKIE = "gg_session"
-
-
-class AuditUnavailable(Exception):
-    """The audit log could not take a record: no audit, no access."""
 
 
 class Provider:

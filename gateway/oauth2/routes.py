@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from audit import AuditRecord
-from gateway.errors import Unauthorized
+from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.oauth2.oidc import metadata, user_claims
-from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
+from gateway.oauth2.provider import SESSION_COOKIE, Provider, get_provider
 from gateway.oauth2.server import Result, StarletteOAuth2Request
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

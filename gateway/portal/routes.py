@@ -33,9 +33,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from audit import AuditRecord
-from gateway.errors import NotFound, ValidationError
+from gateway.errors import AuditUnavailable, NotFound, ValidationError
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
-from gateway.oauth2.provider import SESSION_COOKIE, AuditUnavailable, Provider, get_provider
+from gateway.oauth2.provider import SESSION_COOKIE, Provider, get_provider
 from gateway.oauth2.store import SessionRow
 from gateway.org import User, sign_in_name
 from gateway.passwords import PasswordProblem, policy_problems, verify_password

@@ -43,14 +43,19 @@ def keys(engine: sa.Engine, master: FileMasterKey, profile=STANDARD) -> KeyServi
 
 # -- the organisation ------------------------------------------------------------------
 
-@pytest.mark.parametrize("change", [
-    lambda org: org.add_region("gx-nn", "某市", parent="gx"),
-    lambda org: org.add_department("czt", "财政厅", "gx"),
-    lambda org: org.add_user("zhang.san", "张三", "jgswj", ["staff"], PW),
+@pytest.mark.parametrize(("change", "stored"), [
+    (lambda org: org.add_region("gx-nn", "某市", parent="gx"),
+     lambda org: org.add_department("nn-jgsw", "市机关事务中心", "gx-nn") is None
+     and org.department_region("nn-jgsw") == "gx-nn"),
+    (lambda org: org.add_department("czt", "财政厅", "gx"),
+     lambda org: org.department_region("czt") == "gx"),
+    (lambda org: org.add_user("zhang.san", "张三", "jgswj", ["staff"], PW),
+     lambda org: org.get_user("zhang.san").department == "jgswj"),
 ], ids=["add_region", "add_department", "add_user"])
-def test_checks_then_inserts(org: Org, engine: sa.Engine, change) -> None:
+def test_checks_then_inserts(org: Org, engine: sa.Engine, change, stored) -> None:
     with commit_between_read_and_write(engine):
         change(org)
+    assert stored(org)
 
 
 def test_failed_login_counter_and_lockout(org: Org, engine: sa.Engine) -> None:
