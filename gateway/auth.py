@@ -67,6 +67,7 @@ class Principal:
     session_id: str | None  # portal session, when authenticated by cookie
     token_id: str | None  # jti, when authenticated by bearer token
     via: str  # "bearer" | "session"
+    name: str | None = None  # the user's display name (张三), when known
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -159,10 +160,10 @@ class Authenticator:
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
         if (user.roles == principal.roles and user.department == principal.department
-                and user.region == principal.region):
+                and user.region == principal.region and user.name == principal.name):
             return principal
         return dataclasses.replace(principal, department=user.department, region=user.region,
-                                   roles=user.roles)
+                                   roles=user.roles, name=user.name)
 
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
         header = request.headers.get("authorization")
@@ -225,5 +226,5 @@ class Authenticator:
         return Principal(
             subject=user.username, username=user.username, department=user.department,
             region=user.region, roles=user.roles, client_id=None, scope=frozenset(),
-            session_id=row.sid, token_id=None, via="session",
+            session_id=row.sid, token_id=None, via="session", name=user.name,
         )

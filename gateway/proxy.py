@@ -48,6 +48,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
+from gateway.identity_headers import ASSERTION, PLAIN, plain_headers
 from gateway.proxy_admission import (
     AccessDenied,
     Admitter,
@@ -362,11 +363,15 @@ class Proxy:
         if host:
             headers.append((b"x-forwarded-host", host.encode("latin-1")))
         headers.append((b"x-request-id", req.request_id.encode("latin-1")))
-        headers.append((ASSERTION_HEADER_B, self.signer.mint(
-            req.principal, issuer=services.settings.issuer, system=req.system.code,
-            request_id=req.request_id, now=services.clock(),
-            lifetime=self.config.assertion_lifetime,
-        ).encode("ascii")))
+        mode = req.system.identity_headers
+        if mode != PLAIN:
+            headers.append((ASSERTION_HEADER_B, self.signer.mint(
+                req.principal, issuer=services.settings.issuer, system=req.system.code,
+                request_id=req.request_id, now=services.clock(),
+                lifetime=self.config.assertion_lifetime,
+            ).encode("ascii")))
+        if mode != ASSERTION:
+            headers += plain_headers(req.principal, remote_user=req.system.remote_user)
         chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
         has_body = chunked or bool(length)
         try:

@@ -116,6 +116,8 @@ class System:
     forward_headers: frozenset[bytes] | None = None
     # its server tells path letters apart (catalogue routes then match letter for letter)
     case_sensitive: bool = False
+    identity_headers: str = "assertion"  # gateway.identity_headers: assertion|plain|both
+    remote_user: bool = False
 
 
 class SystemDirectory:
@@ -136,13 +138,15 @@ class SystemDirectory:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
-                              systems.c.forward_headers, systems.c.case_sensitive_paths)
+                              systems.c.forward_headers, systems.c.case_sensitive_paths,
+                              systems.c.identity_headers, systems.c.remote_user)
                 ).all()
             self._by_code = {r.code: System(
                 r.code, r.department_code, r.upstream.rstrip("/"),
                 None if r.forward_headers is None else frozenset(
                     n.lower().encode("latin-1") for n in r.forward_headers),
-                bool(r.case_sensitive_paths))
+                bool(r.case_sensitive_paths), r.identity_headers or "assertion",
+                bool(r.remote_user))
                 for r in rows}
             self._at = now
         return self._by_code.get(code)

@@ -27,6 +27,8 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
+from gateway.identity_headers import ASSERTION
+from gateway.identity_headers import MODES as IDENTITY_MODES
 from gateway.limits import org_too_long
 from gateway.org import (
     CODE_RE,
@@ -53,7 +55,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
         {"roles", "password", "must_change", "status"},
     ),
     "systems": ({"code", "name", "department", "upstream"},
-                {"portal_path", "forward_headers", "case_sensitive_paths"}),
+                {"portal_path", "forward_headers", "case_sensitive_paths",
+                 "identity_headers", "remote_user"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -362,8 +365,12 @@ def validate(
         if e.get("forward_headers") is not None:
             problems.extend(f"{where}: {p}" for p in forward_header_problems(
                 e["forward_headers"]))
-        if not isinstance(e.get("case_sensitive_paths", False), bool):
-            problems.append(f"{where}: case_sensitive_paths must be true or false")
+        for flag in ("case_sensitive_paths", "remote_user"):
+            if not isinstance(e.get(flag, False), bool):
+                problems.append(f"{where}: {flag} must be true or false")
+        if e.get("identity_headers", ASSERTION) not in IDENTITY_MODES:
+            problems.append(f"{where}: identity_headers must be one of "
+                            f"{', '.join(IDENTITY_MODES)}")
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -566,6 +573,8 @@ class StateApplier:
                 "forward_headers": None if e.get("forward_headers") is None
                 else normalise_forward_headers(e["forward_headers"]),
                 "case_sensitive_paths": bool(e.get("case_sensitive_paths", False)),
+                "identity_headers": e.get("identity_headers", ASSERTION),
+                "remote_user": bool(e.get("remote_user", False)),
             },
             write,
         )
@@ -659,7 +668,7 @@ class StateApplier:
                     if fields:
                         fields["updated_at"] = now
                         conn.execute(users.update().where(users.c.id == row.id).values(**fields))
-                        if "department_code" in fields or "status" in fields:
+                        if {"department_code", "status", "name"} & fields.keys():
                             users_changed(conn, now)
                     if role_change:
                         replace_roles(conn, row.id, roles, now)
@@ -814,6 +823,9 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "portal_path": r.portal_path,
                 "forward_headers": r.forward_headers,
                 "case_sensitive_paths": r.case_sensitive_paths or None,
+                "identity_headers": None if r.identity_headers == ASSERTION
+                else r.identity_headers,
+                "remote_user": r.remote_user or None,
             })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]

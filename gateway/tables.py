@@ -112,6 +112,12 @@ systems = sa.Table(
     # (default: without case, gateway.proxy_catalogue)
     sa.Column("case_sensitive_paths", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # how the system learns who calls: the signed assertion, plain headers, or both
+    # (gateway.identity_headers); remote_user adds Remote-User
+    sa.Column("identity_headers", sa.String(16), nullable=False, default="assertion",
+              server_default="assertion"),
+    sa.Column("remote_user", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 clients = sa.Table(
