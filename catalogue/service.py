@@ -55,19 +55,20 @@ class Snapshot:
             self.tables.setdefault(r.system, RouteTable()).add(r.route.method, r.route.path, r)
         self.publishing = frozenset(r.system for r in resources if r.status == PUBLISHED)
 
-    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False
-              ) -> Resource | None:
+    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False,
+              any_method: bool = False) -> Resource | None:
         table = self.tables.get(system)
         if table is None:
             return None
-        found = table.match(method, path, case_sensitive=case_sensitive)
+        found = table.match(method, path, case_sensitive=case_sensitive, any_method=any_method)
         return None if found is None else found.target
 
     def resembling(self, system: str, method: str, path: str, *, prefix: bool = False,
-                   case_sensitive: bool = False) -> Resource | None:
+                   case_sensitive: bool = False, any_method: bool = False
+                   ) -> Resource | None:
         table = self.tables.get(system)
         return None if table is None else table.resembling(
-            method, path, prefix=prefix, case_sensitive=case_sensitive)
+            method, path, prefix=prefix, case_sensitive=case_sensitive, any_method=any_method)
 
     def grants_for(self, resource: str, department: str | None) -> list[Grant]:
         return [g for g in self.grants if g.resource == resource and g.consumer == department]

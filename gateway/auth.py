@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
@@ -30,6 +31,7 @@ from gateway.live_users import LiveUsers
 from gateway.oauth2.clients import CACHE_SECONDS
 from gateway.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
+from gateway.scopes import covers
 
 #: A process whose client cache has not yet seen a disable may issue tokens for up
 #: to ``CACHE_SECONDS`` after it; ``iat`` is in whole seconds. A "client" deny entry
@@ -152,10 +154,14 @@ class Authenticator:
 
     def live(self, principal: Principal) -> Principal:
         """``principal`` (of a bearer token) with its user's current department, region
-        and roles; Unauthorized when the user is disabled or gone. Client principals
-        and sessions (read from the database already) are returned as they are."""
-        if principal.username is None or principal.via != "bearer":
+        and roles; Unauthorized when the user is disabled or gone. A client-credentials
+        principal speaks for its client's current department and holds no scope the
+        client is no longer registered for. Sessions (read from the database
+        already) are returned as they are."""
+        if principal.via != "bearer":
             return principal
+        if principal.username is None:
+            return self._live_client(principal)
         user = self.users.get(principal.username)
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
@@ -164,6 +170,17 @@ class Authenticator:
             return principal
         return dataclasses.replace(principal, department=user.department, region=user.region,
                                    roles=user.roles, name=user.name)
+
+    def _live_client(self, principal: Principal) -> Principal:
+        client = self.provider.server.clients.get(principal.client_id)  # cached 1 s
+        if client is None:
+            raise _unauthorized("client disabled or gone")
+        registered = scope_to_list(client.scope) or []
+        scope = frozenset(s for s in principal.scope if covers(registered, s))
+        if client.department == principal.department and scope == principal.scope:
+            return principal
+        return dataclasses.replace(principal, department=client.department,
+                                   region=client.region, scope=scope)
 
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
         header = request.headers.get("authorization")

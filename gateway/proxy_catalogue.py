@@ -70,6 +70,19 @@ def catalogue_decider(services: Any) -> Decider:
                                     f"{near.code} ({near.route.path})")
                 raise AmbiguousPath("ambiguous spelling of a governed route; use "
                                     f"{near.route.path}")
+            # the route under another method: many upstreams answer any method on a
+            # route (PHP, Express app.all, a body's _method), so another department
+            # gets it only through a resource of its own method
+            other = (snap.match(system, req.method, path, case_sensitive=exact,
+                                any_method=True)
+                     or snap.resembling(system, req.method, path, case_sensitive=exact,
+                                        any_method=True))
+            if other is not None and req.principal.department != other.provider:
+                req.audit.resource = other.code
+                return Decision(False, "catalogue", (
+                    f"{req.method} on the route of {other.code} ({other.route.method} "
+                    f"{other.route.path}): another department reaches it through the "
+                    "catalogue only"), decision.line)
             near = snap.resembling(system, req.method, path, prefix=True,
                                    case_sensitive=exact)
             if near is not None:
@@ -90,7 +103,11 @@ def catalogue_decider(services: Any) -> Decider:
         caller = Caller(p.department or None, p.client_id, p.username)
         found = cat.decide(resource, caller)
         req.extra[_KEY] = (resource, found, caller)
-        req.shape = found.allowed and found.shape and req.method != "HEAD"
+        # what the catalogue says, whatever the method: a HEAD has no body to shape, but
+        # forward-auth must not hand out an assertion a GET could reuse
+        req.shape = found.allowed and found.shape
+        if req.shape:
+            req.audit.extra["shape"] = True  # cut, masked or encrypted for this caller
         if found.purpose:
             req.audit.purpose = found.purpose
         if found.grant_ids:
@@ -109,7 +126,7 @@ def catalogue_shaper(services: Any) -> Shaper:
     async def shape(req: ProxyRequest, decision: Decision, resp: UpstreamResponse
                     ) -> UpstreamResponse:
         found = req.extra.get(_KEY)
-        if found is None or not req.shape:
+        if found is None or not req.shape or req.method == "HEAD":
             return resp
         resource, cd, caller = found
         headers = [(k, v) for k, v in resp.headers if k.lower() not in _DROP]
