@@ -78,6 +78,10 @@ class User:
     has_totp: bool
     region: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    email: str | None = None
+    email_verified: bool = False
+    phone_number: str | None = None
+    phone_number_verified: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -442,4 +446,8 @@ def load_user(conn: Connection, where: Any) -> User | None:
         locked_until=as_utc(row.locked_until),
         has_totp=row.totp_secret is not None,
         region=row.region_code,
+        email=row.email,
+        email_verified=bool(row.email_verified),
+        phone_number=row.phone_number,
+        phone_number_verified=bool(row.phone_number_verified),
     )

@@ -14,6 +14,7 @@ hash. Objects absent from the file are left alone (apply never deletes).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "departments": ({"code", "name", "region"}, {"parent"}),
     "users": (
         {"username", "name", "department"},
-        {"roles", "password", "must_change", "status"},
+        {"roles", "password", "must_change", "status", "email", "email_verified",
+         "phone_number", "phone_number_verified"},
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
@@ -196,6 +198,33 @@ def _check_url(value: Any) -> str | None:
     if parts.username or parts.password:
         return f"bad URL {value!r} (no credentials in URLs)"
     return None
+
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
+
+
+
+def _contact(e: Mapping[str, Any]) -> dict[str, Any]:
+    """A user entry's OpenID Connect contact columns (absent: none, not verified)."""
+    return {"email": e.get("email") or None, "email_verified": bool(e.get("email_verified")),
+            "phone_number": e.get("phone_number") or None,
+            "phone_number_verified": bool(e.get("phone_number_verified"))}
+
+
+def contact_problems(e: Mapping[str, Any]) -> list[str]:
+    problems = []
+    email, phone = e.get("email"), e.get("phone_number")
+    if email is not None and (not isinstance(email, str) or len(email) > 254
+                              or not _EMAIL.match(email)):
+        problems.append("email must be an address like name@example.gov.cn")
+    if phone is not None and (not isinstance(phone, str) or not _PHONE.match(phone)):
+        problems.append("phone_number must be digits, optionally +, spaces and dashes "
+                        "(e.g. +86 771 1234567)")
+    for flag in ("email_verified", "phone_number_verified"):
+        if flag in e and not isinstance(e[flag], bool):
+            problems.append(f"{flag} must be true or false")
+    return problems
 
 
 def _uri_list(e: Mapping[str, Any], key: str, where: str, problems: list[str]) -> list[Any]:
@@ -345,6 +374,7 @@ def validate(
             problems.append(f"{where}: must_change must be true or false")
         if e.get("status", "active") not in ("active", "disabled"):
             problems.append(f"{where}: status must be active or disabled")
+        problems.extend(f"{where}: {p}" for p in contact_problems(e))
 
     for i, e in entries["systems"]:
         where = _where("systems", i, e)
@@ -639,6 +669,10 @@ class StateApplier:
                         now=now,
                         status=e.get("status", "active"),
                     )
+                    contact = _contact(e)
+                    if any(contact.values()):
+                        conn.execute(users.update().where(users.c.username == username)
+                                     .values(**contact))
                 continue
             fields: dict[str, Any] = {}
             if row.name != e["name"]:
@@ -650,6 +684,7 @@ class StateApplier:
             if row.password_hash is None and e.get("password"):
                 fields["password_hash"] = passwords.hash_password(e["password"])
                 fields["must_change"] = e.get("must_change", True)
+            fields.update({k: v for k, v in _contact(e).items() if getattr(row, k) != v})
             current_roles = sorted(
                 r.role_code
                 for r in conn.execute(
@@ -811,6 +846,11 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "roles": role_map.get(r.id, []),
                 "must_change": bool(r.must_change),
                 "status": r.status,
+                **{k: v for k, v in (("email", r.email), ("phone_number", r.phone_number))
+                   if v},
+                **{k: True for k, v in (("email_verified", r.email_verified),
+                                        ("phone_number_verified", r.phone_number_verified))
+                   if v},
             }
             for r in conn.execute(sa.select(users).order_by(users.c.username))
         ]

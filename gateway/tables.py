@@ -53,6 +53,13 @@ users = sa.Table(
     sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("totp_secret", sa.LargeBinary, nullable=True),
+    # OpenID Connect's email and phone claims (released only under those scopes)
+    sa.Column("email", sa.String(254), nullable=True),
+    sa.Column("email_verified", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
+    sa.Column("phone_number", sa.String(32), nullable=True),
+    sa.Column("phone_number_verified", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

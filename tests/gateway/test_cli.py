@@ -139,6 +139,20 @@ def test_user_and_dept_commands(initialised: dict[str, str]) -> None:
     assert missing.returncode == 1 and "unknown user" in missing.stderr
 
 
+def test_user_contact_for_the_email_and_phone_scopes(initialised: dict[str, str]) -> None:
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    bad = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
+              "--email", "not an address")
+    assert bad.returncode == 1 and "email must be an address" in bad.stderr
+    assert "zhou.ba" not in run(initialised, "user", "list").stdout  # nothing half-done
+    add = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
+              "--email", "zhou.ba@czt.gov.example", "--phone", "+86 771 7654321")
+    assert add.returncode == 0, add.stderr
+    exported = run(initialised, "export").stdout
+    assert "email: zhou.ba@czt.gov.example" in exported
+    assert "phone_number: +86 771 7654321" in exported
+
+
 def test_export_has_no_secrets(initialised: dict[str, str]) -> None:
     run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
     out = run(initialised, "export")
