@@ -147,7 +147,8 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             "X-Govgate-Assertion": proxy.signer.mint(
                 principal, issuer=proxy.services.settings.issuer, system=system,
                 request_id=audit.request_id, now=proxy.services.clock(),
-                lifetime=proxy.config.assertion_lifetime),
+                lifetime=proxy.config.assertion_lifetime, method=method,
+                path=uri.partition("?")[0]),
             "X-Govgate-User": principal.username or "",
             "X-Govgate-Subject": principal.subject,
             "X-Govgate-Department": principal.department,

@@ -368,7 +368,8 @@ class Proxy:
             headers.append((ASSERTION_HEADER_B, self.signer.mint(
                 req.principal, issuer=services.settings.issuer, system=req.system.code,
                 request_id=req.request_id, now=services.clock(),
-                lifetime=self.config.assertion_lifetime,
+                lifetime=self.config.assertion_lifetime, method=req.method,
+                path=base + req.target.upstream_path,
             ).encode("ascii")))
         if mode != ASSERTION:
             headers += plain_headers(req.principal, remote_user=req.system.remote_user)
