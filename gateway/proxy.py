@@ -260,11 +260,11 @@ class Proxy:
         self.client = client or UpstreamClient(
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout)
-        self._origins: dict[str, tuple[Origin, str]] = {}
+        self._origins: dict[tuple[str, Any], tuple[Origin, str]] = {}
         self._semaphores: dict[Origin, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
         self.in_flight = 0  # requests holding an upstream slot, all upstreams
         self.headers = HeaderPolicy(self.config.extra_strip_headers)
-        self.systems = SystemDirectory(services.engine)
+        self.systems = SystemDirectory(services.engine, open_=services.keys.open)
         self.metrics = get_metrics(services)
         self.signer = AssertionSigner(services.keys)
         issuer = services.settings.issuer
@@ -336,16 +336,17 @@ class Proxy:
 
     def _origin(self, system: System) -> tuple[Origin, str]:
         """The upstream's origin and base path (``http://h:p/base`` → origin, "/base")."""
-        found = self._origins.get(system.upstream)
+        key = (system.upstream, system.tls)
+        found = self._origins.get(key)
         if found is None:
             parts = urlsplit(system.upstream)
             try:
-                origin = Origin.parse(f"{parts.scheme}://{parts.netloc}")
+                origin = Origin.parse(f"{parts.scheme}://{parts.netloc}", tls=system.tls)
             except ValueError:
                 raise BadGateway("the system's upstream address is not usable") from None
             if len(self._origins) >= 10_000:
                 self._origins.clear()
-            found = self._origins[system.upstream] = (origin, parts.path.rstrip("/"))
+            found = self._origins[key] = (origin, parts.path.rstrip("/"))
         return found
 
     async def _forward(

@@ -194,6 +194,8 @@ class Services:
             clock=self.clock,
             on_change=self.record_admin_change,
             sections=self.state_sections(),
+            seal=self.keys.seal,
+            open_=self.keys.open,
         )
 
     def close(self) -> None:

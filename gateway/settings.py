@@ -52,6 +52,9 @@ class Settings:
     issuer: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = 8080
+    # serve HTTPS itself (PEM files), for a site with no terminator in front
+    tls_cert: str = ""
+    tls_key: str = ""
     lang: str = "zh"
     crypto_profile: str = "standard"
     # master key
@@ -203,6 +206,11 @@ def _validate(values: dict[str, Any]) -> None:
                  "upstream_max_connections", "header_timeout_seconds"):
         if name in values and not values[name] > 0:
             raise SettingsError(f"setting {name!r}: must be above 0")
+    if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
+        raise SettingsError("settings 'tls_cert' and 'tls_key': give both or neither")
+    for name in ("tls_cert", "tls_key"):
+        if values.get(name) and not Path(str(values[name])).is_file():
+            raise SettingsError(f"setting {name!r}: no such file {values[name]!r}")
     for entry in values.get("trusted_proxies", ()):
         try:
             ipaddress.ip_network(entry, strict=False)

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection, Engine
 
-from gateway import passwords
+from gateway import passwords, upstream_tls
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.identity_headers import ASSERTION
@@ -58,7 +58,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
-                 "identity_headers", "remote_user"}),
+                 "identity_headers", "remote_user", "tls"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -395,6 +395,12 @@ def validate(
         if e.get("forward_headers") is not None:
             problems.extend(f"{where}: {p}" for p in forward_header_problems(
                 e["forward_headers"]))
+        if "tls" in e:
+            # a certificate without its key_file may keep the stored key: checked on apply
+            problems.extend(f"{where}: {p}" for p in upstream_tls.problems(
+                e["tls"], has_stored_key=True))
+            if str(e.get("upstream", "")).startswith("http:"):
+                problems.append(f"{where}: tls needs an https upstream")
         for flag in ("case_sensitive_paths", "remote_user"):
             if not isinstance(e.get(flag, False), bool):
                 problems.append(f"{where}: {flag} must be true or false")
@@ -535,11 +541,16 @@ class StateApplier:
         clock: Clock = utcnow,
         on_change: Callable[[str, dict[str, Any]], None] | None = None,
         sections: Iterable[SectionHandler] = (),
+        seal: Callable[[bytes, str], bytes] | None = None,
+        open_: Callable[[bytes, str], bytes] | None = None,
     ) -> None:
         self.engine = engine
         self.sections = sorted(sections, key=lambda h: h.order)
         self.hash_secret = hash_secret
         self.verify_secret = verify_secret
+        # the key ring's seal and open, for the systems' TLS client keys
+        self.seal = seal
+        self.open = open_
         self.clock = clock
         self.on_change = on_change or (lambda _e, _d: None)
 
@@ -608,9 +619,33 @@ class StateApplier:
             },
             write,
         )
+        changes += self._systems_tls(conn, doc.get("systems") or [], write)
         changes += self._clients(conn, doc.get("clients") or [], write)
         for handler in self.sections:
             changes += handler.apply(conn, doc.get(handler.name) or [], write)
+        return changes
+
+    def _systems_tls(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
+        """Each system's ``tls`` (absent: none), its key sealed (gateway.upstream_tls)."""
+        changes = []
+        for e in entries:
+            code = str(e["code"])
+            previous = conn.execute(sa.select(systems.c.tls).where(systems.c.code == code)
+                                    ).scalar()
+            desired = None
+            if "tls" in e:
+                if self.seal is None or self.open is None:
+                    raise StateFileError("tls settings need the key ring", problems=[
+                        f"systems {code}: tls: this applier cannot seal keys"])
+                desired = upstream_tls.stored(e["tls"], code, self.seal, self.open, previous)
+                if desired.get("cert_pem") and not desired.get("key_sealed"):
+                    raise StateFileError("1 problem(s) in the state file", problems=[
+                        f"systems {code}: tls: a client certificate needs its key_file"])
+            if desired != (previous or None):
+                changes.append(Change("update", "system", code, ("tls",)))
+                if write:
+                    conn.execute(systems.update().where(systems.c.code == code)
+                                 .values(tls=desired))
         return changes
 
     def _regions(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
@@ -866,6 +901,7 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "identity_headers": None if r.identity_headers == ASSERTION
                 else r.identity_headers,
                 "remote_user": r.remote_user or None,
+                "tls": upstream_tls.exported(r.tls),
             })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]

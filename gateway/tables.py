@@ -125,6 +125,9 @@ systems = sa.Table(
               server_default="assertion"),
     sa.Column("remote_user", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # TLS to the system: CA and client certificate (PEM), the key sealed by the key
+    # ring, the version floor (gateway.upstream_tls); NULL: the platform's trust store
+    sa.Column("tls", sa.JSON, nullable=True),
 )
 
 clients = sa.Table(
