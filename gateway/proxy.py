@@ -27,6 +27,7 @@ Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
     ├── RateLimited (429)             AuditUnavailable (503)
     └── ProxyError
         ├── PayloadTooLarge (413)     HeadersTooLarge (431)
+        ├── BodyTimeout (408)
         ├── BadGateway (502)          GatewayTimeout (504)
         └── ShapingRefused (502)
 """
@@ -96,6 +97,12 @@ class ProxyError(GovgateError):
     title = "Proxy error"
 
 
+class BodyTimeout(ProxyError):
+    code = "request_timeout"
+    status = 408
+    title = "Request body too slow"
+
+
 class PayloadTooLarge(ProxyError):
     code = "payload_too_large"
     status = 413
@@ -144,6 +151,9 @@ class ProxyConfig:
     assertion_lifetime: int = 60
     token_audience: str | None = None
     max_connections: int = 256  # requests in flight per upstream
+    # the longest wait for the next piece of a request body: a client sending it
+    # slowly would otherwise hold one of the upstream's connection slots for ever
+    body_timeout: float = 30.0
 
     @classmethod
     def from_services(cls, services: Any) -> ProxyConfig:
@@ -162,6 +172,7 @@ class ProxyConfig:
             burst=s.proxy_burst,
             extra_strip_headers=tuple(s.proxy_strip_headers),
             max_connections=s.upstream_max_connections,
+            body_timeout=s.body_timeout_seconds,
         )
 
 
@@ -190,16 +201,24 @@ class _ClientGone(Exception):
     pass
 
 
+class _BodyStalled(Exception):
+    pass
+
+
 class RequestBody:
     """The client's request body on its way to the upstream: counted against the
     limit, hashed for the audit record, and what became of it (ended, cut off at the
     limit, or its client gone)."""
 
-    __slots__ = ("_hash", "done", "gone", "limit", "receive", "received", "too_large")
+    __slots__ = ("_hash", "done", "gone", "limit", "receive", "received", "stalled",
+                 "timeout", "too_large")
 
-    def __init__(self, receive: Receive, limit: int, *, expected: bool) -> None:
+    def __init__(self, receive: Receive, limit: int, *, expected: bool,
+                 timeout: float = 30.0) -> None:
         self.receive = receive
         self.limit = limit
+        self.timeout = timeout
+        self.stalled = False
         self.received = 0
         self.too_large = False
         self.gone = False
@@ -208,7 +227,12 @@ class RequestBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
-            message = await self.receive()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await self.receive()
+            except TimeoutError:
+                self.stalled = True
+                raise _BodyStalled from None
             if message["type"] == "http.disconnect":
                 self.gone = True
                 raise _ClientGone
@@ -233,6 +257,8 @@ class RequestBody:
         body (too large, or the client left), or None: the upstream's fault."""
         if self.too_large or _caused_by(exc, _BodyTooLarge):
             return PayloadTooLarge(f"request body over {self.limit} bytes")
+        if self.stalled or _caused_by(exc, _BodyStalled):
+            return BodyTimeout(f"no part of the request body for {self.timeout:g} s")
         if self.gone or _caused_by(exc, _ClientGone):
             return _ClientGone()
         return None
@@ -382,7 +408,8 @@ class Proxy:
         except UnicodeEncodeError:
             raise BadPath("the query string is not encoded") from None
 
-        body = RequestBody(receive, self.config.max_body_bytes, expected=has_body)
+        body = RequestBody(receive, self.config.max_body_bytes, expected=has_body,
+                           timeout=self.config.body_timeout)
         t_up = time.perf_counter()
         slots = self._slots(origin)
         try:

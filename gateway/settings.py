@@ -97,6 +97,8 @@ class Settings:
     # every route, enforced by the server protocol (gateway/http_server.py): a request
     # head not complete this long after the connection could send it is cut off
     header_timeout_seconds: float = 10.0
+    # the proxy: the longest wait for the next piece of a request body (then 408)
+    body_timeout_seconds: float = 30.0
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 30.0
     upstream_max_connections: int = 256  # requests in flight per upstream; more queue
@@ -203,7 +205,8 @@ def _validate(values: dict[str, Any]) -> None:
             "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"
         )
     for name in ("proxy_rate", "proxy_burst", "max_header_bytes", "max_headers",
-                 "upstream_max_connections", "header_timeout_seconds"):
+                 "upstream_max_connections", "header_timeout_seconds",
+                 "body_timeout_seconds"):
         if name in values and not values[name] > 0:
             raise SettingsError(f"setting {name!r}: must be above 0")
     if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
