@@ -31,7 +31,7 @@ from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
 from gateway.cli.context import GovgateGroup, cli_context, input_error
-from gateway.i18n import cli_lang, localize, t
+from gateway.i18n import cli_lang, message_of, render, t
 from gateway.services import os_actor
 from gateway.settings import Settings
 from keys import KeyService
@@ -82,8 +82,11 @@ def _state(ctx: click.Context) -> _Ctx:
 def _bad_filter(exc: AuditQueryError) -> click.BadParameter:
     """A usage error naming the option as typed (``--by``, ``--event-type``)."""
     option = OPTION_OF_FIELD.get(exc.field, "--" + exc.field.replace("_", "-"))
-    return click.BadParameter(localize(exc.description.removeprefix(f"{exc.field}: "),
-                                       cli_lang()), param_hint=option)
+    return click.BadParameter(render(exc.reason, cli_lang()), param_hint=option)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if "\n" in text else text
 
 
 def _time(param: str, value: str | None) -> int | None:
@@ -124,10 +127,10 @@ def _report(rep: VerifyReport) -> None:
     if not rep.ok:
         for n, p in enumerate(rep.problems[:SHOWN_PROBLEMS]):
             click.echo(t("audit.first_bad" if n == 0 else "audit.also", lang,
-                         where=localize(p.where, lang), detail=localize(p.detail, lang)))
+                         where=render(p.where, lang), detail=render(p.detail, lang)))
         if len(rep.problems) > SHOWN_PROBLEMS:
             click.echo(t("audit.more", lang, n=len(rep.problems) - SHOWN_PROBLEMS))
-    click.echo(localize(rep.summary(), lang))
+    click.echo(render(rep.summary(), lang))
 
 
 @audit.command()
@@ -154,7 +157,7 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
             rep = verify_archive(_archive(archive_dir))
         except ArchiveUnreadable as exc:
             raise input_error("audit.archive_unreadable", path=archive_dir,
-                              reason=localize(exc.description, cli_lang())) from None
+                              reason=render(exc.description, cli_lang())) from None
         _report(rep)
         ctx.exit(0 if rep.ok else 1)
     st = _state(ctx)
@@ -162,7 +165,7 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
         sigcheck = keyservice_sigcheck(st.keys)
     except Exception as exc:  # no key ring: still check every hash and link
         click.echo(t("audit.unsigned", cli_lang(),
-                     detail=localize(str(exc).splitlines()[0], cli_lang())), err=True)
+                     detail=render(_first_line(message_of(exc)), cli_lang())), err=True)
         sigcheck = None
     if sys.stdout.isatty():
         total = count_records(st.engine)

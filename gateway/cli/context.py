@@ -11,7 +11,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from gateway.errors import GovgateError, ValidationError
-from gateway.i18n import cli_lang, display_width, ljust, localize, t
+from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
 from gateway.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,10 +69,10 @@ class GovgateGroup(click.Group):
             if not _is_ours(exc):
                 raise
             lang = cli_lang()
-            click.echo(t("error", lang, message=localize(str(exc), lang)), err=True)
+            click.echo(t("error", lang, message=render(message_of(exc), lang)), err=True)
             if isinstance(exc, ValidationError):
                 for problem in exc.problems:
-                    click.echo(f"  - {localize(problem, lang)}", err=True)
+                    click.echo(f"  - {render(problem, lang)}", err=True)
             ctx.exit(1)
 
 
