@@ -26,7 +26,7 @@ import errno
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Text", "joined", "os_reason", "where"]
+__all__ = ["Text", "joined", "os_reason", "parts", "where"]
 
 SEPARATOR = "; "
 
@@ -68,6 +68,14 @@ def where(place: str, problem: str) -> Text:
 def joined(problems: Iterable[str]) -> Text:
     """Several problems on one line, ``"; "``-joined in English."""
     return Text("list", "{problems}", problems=tuple(problems))
+
+
+def parts(text: str) -> list[str]:
+    """The problems of a :func:`joined` text, each still a :class:`Text`; any other
+    text split at ``"; "``."""
+    if isinstance(text, Text) and text.key == "list":
+        return [str(p) if not isinstance(p, str) else p for p in text.params["problems"]]
+    return text.split(SEPARATOR)
 
 
 def os_reason(exc: OSError) -> str:
