@@ -27,7 +27,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from gateway.messages import LIBRARY, MESSAGES
-from texts import Text
+from texts import Text, message_of
+
+__all__ = ["cli_lang", "display_width", "ljust", "localize", "message_of", "render", "t"]
 
 # Placeholders of library entries whose captured text is itself a library text,
 # localised in turn: a place ({where}) and free text from a lower layer ({detail})
@@ -99,16 +101,6 @@ def _render_param(name: str, value: object, lang: str) -> object:
     return value
 
 
-def message_of(exc: BaseException) -> str:
-    """What ``exc`` says: the :class:`~texts.Text` it was raised with, when it was,
-    else ``str(exc)``."""
-    first = exc.args[0] if len(exc.args) == 1 else None
-    if isinstance(first, Text):
-        return first
-    description = getattr(exc, "description", None)
-    if isinstance(description, Text) and description == str(exc):
-        return description
-    return str(exc)
 
 
 class _Verbatim(string.Formatter):

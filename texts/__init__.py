@@ -26,7 +26,7 @@ import errno
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Text", "joined", "os_reason", "parts", "where"]
+__all__ = ["Text", "joined", "message_of", "os_reason", "parts", "where"]
 
 SEPARATOR = "; "
 
@@ -76,6 +76,18 @@ def parts(text: str) -> list[str]:
     if isinstance(text, Text) and text.key == "list":
         return [str(p) if not isinstance(p, str) else p for p in text.params["problems"]]
     return text.split(SEPARATOR)
+
+
+def message_of(exc: BaseException) -> str:
+    """What ``exc`` says: the :class:`Text` it was raised with, when it was (also as
+    its ``description``), else ``str(exc)``."""
+    first = exc.args[0] if len(exc.args) == 1 else None
+    if isinstance(first, Text):
+        return first
+    description = getattr(exc, "description", None)
+    if isinstance(description, Text) and description == str(exc):
+        return description
+    return str(exc)
 
 
 def os_reason(exc: OSError) -> str:
