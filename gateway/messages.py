@@ -11,10 +11,6 @@ table format, ``key: (zh, en)`` (the portal's tables use it too).
   ``tests/gateway/test_i18n.py`` fails when the two differ, when a key the code uses
   has no entry here, and when an entry's key is used nowhere, so that rewording a
   message fails a test instead of silently losing its Chinese.
-* :data:`NOT_YET_KEYED`: library entries whose texts are still raised as plain
-  English; the CLI recognises those by their English form
-  (:func:`gateway.i18n.localize`), so their ``en`` must stay word for word what the
-  code raises.
 
 Placeholders are ``str.format`` fields with the same names (and ``!r`` conversions)
 in both languages.
@@ -424,8 +420,3 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- setup ---------------------------------------------------------------------------
     "setup.master_key_missing": ("主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）", "master key file {path} is missing but the database is initialised; restore the file (nothing was changed)"),
 }
-
-# Library texts still raised as plain English: recognised by their English form
-# (gateway.i18n.localize) until they are raised with their key.
-NOT_YET_KEYED: frozenset[str] = frozenset({
-})

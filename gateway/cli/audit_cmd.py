@@ -35,6 +35,7 @@ from gateway.i18n import cli_lang, message_of, render, t
 from gateway.services import os_actor
 from gateway.settings import Settings
 from keys import KeyService
+from texts import os_reason, where
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
@@ -110,7 +111,7 @@ def _archive(path: str) -> Path:
         raise input_error("audit.archive_missing", path=path) from None
     except OSError as exc:
         raise input_error("audit.archive_unreadable", path=path,
-                          reason=exc.strerror or exc) from None
+                          reason=render(os_reason(exc), cli_lang())) from None
     if not names & set(ARCHIVE_FILES):
         raise input_error("audit.not_an_archive", path=path, files=", ".join(ARCHIVE_FILES))
     return d
@@ -248,7 +249,7 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     try:
         res = export_archive(st.engine, st.keys, until=t_until, to=to)
     except OSError as exc:  # a folder it may not create or write, a full disk
-        raise ArchiveError(f"{to}: {exc.strerror or exc}") from None
+        raise ArchiveError(where(str(to), os_reason(exc))) from None
     st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
               until=t_until, records=res.records, directory=str(res.directory))
     click.echo(t("audit.exported", cli_lang(), records=res.records, chains=res.chains,

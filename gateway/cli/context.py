@@ -13,6 +13,7 @@ import click
 from gateway.errors import GovgateError, ValidationError
 from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
 from gateway.settings import Settings, load_settings
+from texts import os_reason, where
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,7 +115,7 @@ def write_output(path: str | os.PathLike[str], text: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
-        raise ValidationError(f"{path}: {exc.strerror or exc}") from None
+        raise ValidationError(where(str(path), os_reason(exc))) from None
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:
