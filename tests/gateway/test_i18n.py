@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import errno
+import re
 import string
 from pathlib import Path
 
@@ -130,3 +131,52 @@ def test_an_error_raised_with_a_text_is_rendered_by_its_key(lang: str) -> None:
     expected = {"zh": "资源未通过校验：请至少指定一个信息项",
                 "en": "resource rejected: name at least one item"}
     assert render(message_of(exc), lang) == expected[lang]
+
+
+# -- the portal's tables: the same format, every entry used ----------------------------
+
+PORTAL = ROOT / "gateway" / "portal"
+# a key built from a prefix and a value: t('cat_st_' ~ r.share_type), f"cat_done_{done}",
+# "pw_" + ...
+_DYNAMIC = re.compile(r"""['"]([a-z]+_[a-z_]*)['"]\s*(?:~|\+)|f["']([a-z]+_[a-z_]*)\{""")
+
+
+def _portal_sources() -> str:
+    files = [*PORTAL.glob("templates/*.html"), *(ROOT / "gateway").rglob("*.py")]
+    return "\n".join(p.read_text(encoding="utf-8") for p in files
+                     if p.name not in ("i18n.py", "catalogue_i18n.py", "messages.py"))
+
+
+def test_the_portal_tables_have_both_languages_and_no_collisions() -> None:
+    from gateway.portal.catalogue_i18n import CATALOGUE_MESSAGES
+    from gateway.portal.i18n import MESSAGES as PORTAL_MESSAGES
+    from gateway.portal.i18n import TABLE
+
+    assert not set(PORTAL_MESSAGES) & set(CATALOGUE_MESSAGES)
+    assert all(k.startswith("cat_") for k in CATALOGUE_MESSAGES)
+    for key, (zh, en) in TABLE.items():
+        assert zh and en, key
+        assert {n for n, _ in _fields(zh)} == {n for n, _ in _fields(en)}, key
+
+
+def test_every_portal_entry_is_used() -> None:
+    """A portal text no template or page names (written out, or as a prefix and a
+    value) is reported."""
+    from gateway.portal.i18n import TABLE
+
+    sources = _portal_sources()
+    prefixes = tuple(a or b for a, b in _DYNAMIC.findall(sources))
+    unused = sorted(k for k in TABLE
+                    if not re.search(rf"""['"]{re.escape(k)}['"]""", sources)
+                    and not k.startswith(prefixes))
+    assert not unused, f"portal texts nobody uses: {unused}"
+
+
+def test_the_portal_translator_reads_the_table_by_key() -> None:
+    from gateway.portal.i18n import Translator, pick_lang
+
+    assert Translator("zh")("cat_results", n=3) == "共 3 个资源"
+    assert Translator("en")("cat_results", n=3) == "3 resources"
+    assert Translator("zh")("no.such.key") == "no.such.key"
+    assert pick_lang("en", None) == "en" and pick_lang("xx", "zh") == "zh"
+    assert pick_lang(None, None, default="fr") == "zh"
