@@ -12,6 +12,8 @@ problem details, and the CLI prints them as one line.
 
 from __future__ import annotations
 
+from texts import joined, where
+
 
 class CatalogueError(Exception):
     code = "catalogue"
@@ -21,7 +23,7 @@ class CatalogueError(Exception):
         self.problems = list(problems or [])
         self.description = description
         super().__init__(
-            description + (": " + "; ".join(self.problems) if self.problems else "")
+            where(description, joined(self.problems)) if self.problems else description
         )
 
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from texts import Text
+
 MAX_LENGTH: dict[str, int] = {
     "name": 200,
     "summary": 2000,
@@ -50,7 +52,9 @@ def too_long(field: str, value: Any, maximum: int | None = None) -> str | None:
     (``maximum``, or the table's), else None. Not text is another check's business."""
     limit = MAX_LENGTH[field] if maximum is None else maximum
     if isinstance(value, str) and len(value) > limit:
-        return f"{field} longer than {limit} characters"
+        if field == "purpose":  # 用途, not the field's name, in Chinese
+            return Text("cat.purpose_long", "purpose longer than {n} characters", n=limit)
+        return Text("field.too_long", "{field} longer than {n} characters", field=field, n=limit)
     return None
 
 

@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from texts import Text
+
 T = TypeVar("T")
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -44,15 +46,18 @@ _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 
 
 def template_problems(template: str) -> list[str]:
-    problems = []
+    problems: list[str] = []
     names: set[str] = set()
     for seg in template.strip("/").split("/"):
         if "{" in seg or "}" in seg:
             m = _PARAM.match(seg)
             if not m:
-                problems.append(f"bad placeholder segment {seg!r} (use a whole segment {{name}})")
+                problems.append(Text("cat.placeholder_segment",
+                                     "bad placeholder segment {segment!r} (use a whole segment "
+                                     "{{name}})", segment=seg))
             elif m.group(1) in names:
-                problems.append(f"placeholder {{{m.group(1)}}} used twice")
+                problems.append(Text("cat.placeholder_twice", "placeholder {{{name}}} used twice",
+                                     name=m.group(1)))
             else:
                 names.add(m.group(1))
     return problems

@@ -41,6 +41,8 @@ from gateway.org import (
 )
 from gateway.proxy_headers import forward_header_problems, normalise_forward_headers
 from gateway.tables import clients, departments, regions, systems, user_roles, users
+from texts import Text, os_reason
+from texts import where as placed
 
 MAX_BYTES = 1024 * 1024
 MIN_CLIENT_SECRET = 24
@@ -140,15 +142,19 @@ _LineLoader.add_constructor(
 
 def load_text(text: str, source: str = "<state>") -> dict[str, Any]:
     if len(text.encode("utf-8")) > MAX_BYTES:
-        raise StateFileError(f"{source}: larger than {MAX_BYTES} bytes")
+        raise StateFileError(Text("state.too_large", "{path}: larger than {n} bytes",
+                                  path=source, n=MAX_BYTES))
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise StateFileError(f"{source}: not valid YAML: {exc}".replace("\n", " ")) from None
+        raise StateFileError(placed(source, Text(
+            "field.not_yaml", "not valid YAML: {detail}",
+            detail=str(exc).replace("\n", " ")))) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise StateFileError(f"{source}: the top level must be a mapping of sections")
+        raise StateFileError(placed(source, Text("state.top_level",
+                                                 "the top level must be a mapping of sections")))
     return doc
 
 
@@ -157,13 +163,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
     try:
         size = p.stat().st_size
     except OSError as exc:
-        raise StateFileError(f"{path}: {exc.strerror}") from None
+        raise StateFileError(placed(str(path), os_reason(exc))) from None
     if size > MAX_BYTES:
-        raise StateFileError(f"{path}: larger than {MAX_BYTES} bytes")
+        raise StateFileError(Text("state.too_large", "{path}: larger than {n} bytes",
+                                  path=path, n=MAX_BYTES))
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise StateFileError(f"{path}: not UTF-8 text") from None
+        raise StateFileError(Text("field.not_utf8", "{path}: not UTF-8 text", path=path)) from None
     return load_text(text, str(path))
 
 
@@ -182,21 +189,23 @@ class Known:
 
 def _where(section: str, index: int, entry: Any) -> str:
     line = getattr(entry, "line", 0)
-    return f"{section}[{index}]" + (f" (line {line})" if line else "")
+    at = f"{section}[{index}]"
+    return Text("at_line", "{where} (line {line})", where=at, line=line) if line else at
 
 
 def _check_url(value: Any) -> str | None:
     if not isinstance(value, str):
-        return "must be a URL string"
+        return Text("state.url_string", "must be a URL string")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"bad URL {value!r} (needs http:// or https:// and a host)"
+        return Text("state.url_scheme", "bad URL {url!r} (needs http:// or https:// and a host)",
+                    url=value)
     try:
         _ = parts.port
     except ValueError:
-        return f"bad URL {value!r} (bad port)"
+        return Text("state.url_port", "bad URL {url!r} (bad port)", url=value)
     if parts.username or parts.password:
-        return f"bad URL {value!r} (no credentials in URLs)"
+        return Text("state.url_credentials", "bad URL {url!r} (no credentials in URLs)", url=value)
     return None
 
 
@@ -232,14 +241,15 @@ def _uri_list(e: Mapping[str, Any], key: str, where: str, problems: list[str]) -
     as a redirect URI; its problems go to ``problems``."""
     uris = e.get(key, [])
     if not isinstance(uris, list):
-        problems.append(f"{where}: {key} must be a list")
+        problems.append(placed(where, Text("state.field_list", "{field} must be a list",
+                                           field=key)))
         return []
     for uri in uris:
         p = _check_redirect_uri(uri)
         if long := org_too_long(key[:-1], uri):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         elif p:
-            problems.append(f"{where}: {key}: {p}")
+            problems.append(placed(where, placed(key, p)))
     return uris
 
 
@@ -249,9 +259,11 @@ def _check_redirect_uri(value: Any) -> str | None:
         return problem
     parts = urlsplit(value)
     if parts.fragment:
-        return f"bad redirect URI {value!r} (no fragment allowed)"
+        return Text("state.redirect_fragment", "bad redirect URI {url!r} (no fragment allowed)",
+                    url=value)
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        return f"bad redirect URI {value!r} (http only for loopback; use https)"
+        return Text("state.redirect_http",
+                    "bad redirect URI {url!r} (http only for loopback; use https)", url=value)
     return None
 
 
@@ -274,11 +286,13 @@ def validate(
     for section in doc:
         if section not in allowed:
             line = getattr(doc, "line", 0)
+            known_names = ", ".join(sorted(allowed))
             problems.append(
-                f"unknown section {section!r}"
-                + (f" (line {line})" if line else "")
-                + f"; known: {', '.join(sorted(allowed))}"
-            )
+                Text("state.unknown_section_line",
+                     "unknown section {section!r} (line {line}); known: {known}",
+                     section=section, line=line, known=known_names) if line else
+                Text("state.unknown_section", "unknown section {section!r}; known: {known}",
+                     section=section, known=known_names))
     entries: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for section, (required, optional) in SECTIONS.items():
         raw = doc.get(section)
@@ -286,7 +300,7 @@ def validate(
             entries[section] = []
             continue
         if not isinstance(raw, list):
-            problems.append(f"{section}: must be a list")
+            problems.append(placed(section, Text("field.list", "must be a list")))
             entries[section] = []
             continue
         seen: dict[str, int] = {}
@@ -294,30 +308,34 @@ def validate(
         for i, entry in enumerate(raw):
             where = _where(section, i, entry)
             if not isinstance(entry, dict):
-                problems.append(f"{where}: must be a mapping")
+                problems.append(placed(where, Text("field.mapping", "must be a mapping")))
                 continue
             unknown = sorted(set(entry) - required - optional)
             for key in unknown:
-                problems.append(f"{where}: unknown key {key!r}")
+                problems.append(placed(where, Text("field.unknown_key",
+                                                   "unknown key {key!r}", key=key)))
             missing = sorted(required - set(entry))
             for key in missing:
-                problems.append(f"{where}: missing key {key!r}")
+                problems.append(placed(where, Text("field.missing_key",
+                                                   "missing key {key!r}", key=key)))
             # stored as text: a list or a mapping would fail in the database, a number
             # would be stored as its digits without anyone having meant it
             if "name" in entry and not (
                 isinstance(entry["name"], str) and entry["name"].strip()
             ):
-                problems.append(f"{where}: name must be a non-empty string")
+                problems.append(placed(where, Text("field.non_empty",
+                                                   "{field} must be a non-empty string",
+                                                    field="name")))
             elif long := org_too_long("name", entry.get("name")):
-                problems.append(f"{where}: {long}")
+                problems.append(placed(where, long))
             key_value = entry.get(KEY_FIELD[section])
             if key_value is not None:
                 key_value = str(key_value)
                 if key_value in seen:
-                    problems.append(
-                        f"{where}: duplicate {KEY_FIELD[section]} {key_value!r} "
-                        f"(first at {section}[{seen[key_value]}])"
-                    )
+                    problems.append(placed(where, Text(
+                        "state.duplicate", "duplicate {field} {value!r} (first at {first})",
+                        field=KEY_FIELD[section], value=key_value,
+                        first=f"{section}[{seen[key_value]}]")))
                 else:
                     seen[key_value] = i
             if not missing:
@@ -329,9 +347,12 @@ def validate(
     for i, e in entries["regions"]:
         where = _where("regions", i, e)
         if not CODE_RE.match(str(e["code"])):
-            problems.append(f"{where}: bad code {e['code']!r}")
+            problems.append(placed(where, Text("field.bad_code",
+                                               "bad code {code!r}", code=e["code"])))
         if e.get("parent") is not None and str(e["parent"]) not in region_codes:
-            problems.append(f"{where}: unknown parent region {e['parent']!r}")
+            problems.append(placed(where, Text("org.unknown_parent_region",
+                                                    "unknown parent region {code!r}",
+                                                    code=e["parent"])))
     problems.extend(_cycles("regions", file_regions))
 
     dept_region = dict(known.departments)
@@ -340,73 +361,93 @@ def validate(
     for i, e in entries["departments"]:
         where = _where("departments", i, e)
         if not CODE_RE.match(str(e["code"])):
-            problems.append(f"{where}: bad code {e['code']!r}")
+            problems.append(placed(where, Text("field.bad_code",
+                                               "bad code {code!r}", code=e["code"])))
         if str(e["region"]) not in region_codes:
-            problems.append(f"{where}: unknown region {e['region']!r}")
+            problems.append(placed(where, Text("org.unknown_region", "unknown region {code!r}",
+                                                    code=e["region"])))
         parent = e.get("parent")
         if parent is not None:
             if str(parent) not in dept_region:
-                problems.append(f"{where}: unknown parent department {parent!r}")
+                problems.append(placed(where, Text("org.unknown_parent_department",
+                                                        "unknown parent department {code!r}",
+                                                        code=parent)))
             elif dept_region[str(parent)] != str(e["region"]):
-                problems.append(f"{where}: parent department {parent!r} is in another region")
+                problems.append(placed(where, Text(
+                    "org.parent_other_region",
+                    "parent department {code!r} is in another region", code=parent)))
     problems.extend(_cycles("departments", file_depts))
 
     for i, e in entries["users"]:
         where = _where("users", i, e)
         username = str(e["username"])
         if not USERNAME_RE.match(username):
-            problems.append(f"{where}: bad username {username!r}")
+            problems.append(placed(where, Text("org.bad_username", "bad username {username!r}",
+                                                    username=username)))
         if str(e["department"]) not in dept_region:
-            problems.append(f"{where}: unknown department {e['department']!r}")
+            problems.append(placed(where, Text("org.unknown_department",
+                                                    "unknown department {code!r}",
+                                                    code=e["department"])))
         roles = e.get("roles", ["staff"])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            problems.append(f"{where}: roles must be a list of role names")
+            problems.append(placed(where, Text("state.roles",
+                                               "roles must be a list of role names")))
         else:
-            problems.extend(f"{where}: {p}" for p in role_problems(roles))
+            problems.extend(placed(where, p) for p in role_problems(roles))
         if "password" in e:
             if not isinstance(e["password"], str):
-                problems.append(f"{where}: password must be a string")
+                problems.append(placed(where, Text("field.string", "{field} must be a string",
+                                                        field="password")))
             else:
                 problems.extend(
-                    f"{where}: {p}" for p in passwords.policy_problems(e["password"], username)
+                    placed(where, p) for p in passwords.policy_problems(e["password"], username)
                 )
         if "must_change" in e and not isinstance(e["must_change"], bool):
-            problems.append(f"{where}: must_change must be true or false")
+            problems.append(placed(where, Text("field.bool", "{field} must be true or false",
+                                                    field="must_change")))
         if e.get("status", "active") not in ("active", "disabled"):
-            problems.append(f"{where}: status must be active or disabled")
-        problems.extend(f"{where}: {p}" for p in contact_problems(e))
+            problems.append(placed(where, Text("state.status",
+                                               "status must be active or disabled")))
+        problems.extend(placed(where, p) for p in contact_problems(e))
 
     for i, e in entries["systems"]:
         where = _where("systems", i, e)
         if not CODE_RE.match(str(e["code"])):
-            problems.append(f"{where}: bad code {e['code']!r}")
+            problems.append(placed(where, Text("field.bad_code",
+                                               "bad code {code!r}", code=e["code"])))
         if str(e["department"]) not in dept_region:
-            problems.append(f"{where}: unknown department {e['department']!r}")
+            problems.append(placed(where, Text("org.unknown_department",
+                                                    "unknown department {code!r}",
+                                                    code=e["department"])))
         url_problem = _check_url(e["upstream"])
         if long := org_too_long("upstream", e["upstream"]):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         elif url_problem:
-            problems.append(f"{where}: upstream: {url_problem}")
+            problems.append(placed(where, placed("upstream", url_problem)))
         portal_path = e.get("portal_path", "/")
         if not isinstance(portal_path, str) or not portal_path.startswith("/"):
-            problems.append(f"{where}: portal_path must start with /")
+            problems.append(placed(where, Text("state.portal_path",
+                                               "portal_path must start with /")))
         elif long := org_too_long("portal_path", portal_path):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         if e.get("forward_headers") is not None:
-            problems.extend(f"{where}: {p}" for p in forward_header_problems(
+            problems.extend(placed(where, p) for p in forward_header_problems(
                 e["forward_headers"]))
         if "tls" in e:
             # a certificate without its key_file may keep the stored key: checked on apply
-            problems.extend(f"{where}: {p}" for p in upstream_tls.problems(
+            problems.extend(placed(where, p) for p in upstream_tls.problems(
                 e["tls"], has_stored_key=True))
             if str(e.get("upstream", "")).startswith("http:"):
-                problems.append(f"{where}: tls needs an https upstream")
+                problems.append(placed(where, Text("state.tls_https",
+                                                   "tls needs an https upstream")))
         for flag in ("case_sensitive_paths", "remote_user"):
             if not isinstance(e.get(flag, False), bool):
-                problems.append(f"{where}: {flag} must be true or false")
+                problems.append(placed(where, Text("field.bool", "{field} must be true or false",
+                                                   field=flag)))
         if e.get("identity_headers", ASSERTION) not in IDENTITY_MODES:
-            problems.append(f"{where}: identity_headers must be one of "
-                            f"{', '.join(IDENTITY_MODES)}")
+            problems.append(placed(where, Text(
+                "state.identity_headers", "identity_headers must be one of {modes}",
+                modes=", ".join(IDENTITY_MODES))))
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -423,56 +464,73 @@ def _client_problems(
     problems: list[str] = []
     cid = str(e["client_id"])
     if not CODE_RE.match(cid):
-        problems.append(f"{where}: bad client_id {cid!r}")
+        problems.append(placed(where, Text("state.bad_client_id",
+                                           "bad client_id {client!r}", client=cid)))
     if str(e["department"]) not in dept_region:
-        problems.append(f"{where}: unknown department {e['department']!r}")
+        problems.append(placed(where, Text("org.unknown_department",
+                                                    "unknown department {code!r}",
+                                                    code=e["department"])))
     grants = e["grant_types"]
     if not isinstance(grants, list) or not grants:
-        problems.append(f"{where}: grant_types must be a non-empty list")
+        problems.append(placed(where, Text("field.non_empty_list",
+                                           "{field} must be a non-empty list",
+                                                field="grant_types")))
         grants = []
     for g in grants:
         if g not in GRANT_TYPES:
-            problems.append(f"{where}: unknown grant type {g!r}")
+            problems.append(placed(where, Text("state.grant_type",
+                                               "unknown grant type {grant_type!r}",
+                                                    grant_type=g)))
     method = e.get("token_endpoint_auth_method") or default_auth_method(e)
     if method not in AUTH_METHODS:
-        problems.append(f"{where}: unknown token_endpoint_auth_method {method!r}")
+        problems.append(placed(where, Text("state.auth_method",
+                                                "unknown token_endpoint_auth_method {method!r}",
+                                                method=method)))
     secret = e.get("secret")
     if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_CLIENT_SECRET):
-        problems.append(
-            f"{where}: secret too weak (at least {MIN_CLIENT_SECRET} random characters)"
-        )
+        problems.append(placed(where, Text(
+            "state.weak_secret", "secret too weak (at least {n} random characters)",
+            n=MIN_CLIENT_SECRET)))
     # an exported file carries no secrets: an existing client keeps its stored one
     if method in ("client_secret_basic", "client_secret_post") and secret is None and not exists:
-        problems.append(f"{where}: {method} needs a secret")
+        problems.append(placed(where, Text("state.needs_secret",
+                                           "{method} needs a secret", method=method)))
     if method == "private_key_jwt" or "jwks" in e:
         jwks = e.get("jwks")
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-            problems.append(f"{where}: jwks must be a JWK set with at least one key")
+            problems.append(placed(where, Text(
+                "state.jwks", "jwks must be a JWK set with at least one key")))
         else:
             for k, jwk in enumerate(jwks["keys"]):
                 if not isinstance(jwk, dict) or "kty" not in jwk:
-                    problems.append(f"{where}: jwks.keys[{k}] is not a JWK")
+                    problems.append(placed(where, Text("state.not_a_jwk",
+                                                       "jwks.keys[{n}] is not a JWK",
+                                                            n=k)))
                 elif any(p in jwk for p in ("d", "p", "q", "dp", "dq", "qi", "k")):
-                    problems.append(f"{where}: jwks.keys[{k}] holds private key material")
+                    problems.append(placed(where, Text(
+                        "state.private_jwk", "jwks.keys[{n}] holds private key material", n=k)))
     redirects = _uri_list(e, "redirect_uris", where, problems)
     _uri_list(e, "post_logout_redirect_uris", where, problems)
     if "authorization_code" in grants and not redirects:
-        problems.append(f"{where}: authorization_code needs redirect_uris")
+        problems.append(placed(where, Text("state.code_needs_redirect",
+                                                "authorization_code needs redirect_uris")))
     if "client_credentials" in grants and method == "none":
-        problems.append(f"{where}: client_credentials needs an authenticated client")
+        problems.append(placed(where, Text(
+            "state.credentials_need_auth", "client_credentials needs an authenticated client")))
     if "scope" in e and not isinstance(e["scope"], str):
-        problems.append(f"{where}: scope must be text (space-separated scopes)")
+        problems.append(placed(where, Text("state.scope",
+                                                "scope must be text (space-separated scopes)")))
     elif long := org_too_long("scope", e.get("scope")):
-        problems.append(f"{where}: {long}")
+        problems.append(placed(where, long))
     bcl = e.get("backchannel_logout_uri")
     if bcl is not None:
         p = _check_url(bcl)
         if long := org_too_long("backchannel_logout_uri", bcl):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         elif p:
-            problems.append(f"{where}: backchannel_logout_uri: {p}")
+            problems.append(placed(where, placed("backchannel_logout_uri", p)))
     if e.get("status", "active") not in ("active", "disabled"):
-        problems.append(f"{where}: status must be active or disabled")
+        problems.append(placed(where, Text("state.status", "status must be active or disabled")))
     return problems
 
 
@@ -487,14 +545,16 @@ def default_auth_method(entry: Mapping[str, Any]) -> str:
 
 
 def _cycles(section: str, entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for start in entries:
         seen = {start}
         node = entries[start].get("parent")
         while node is not None and str(node) in entries:
             node = str(node)
             if node in seen:
-                problems.append(f"{section}: {start!r} is its own ancestor")
+                problems.append(placed(section, Text("state.own_ancestor",
+                                                     "{code!r} is its own ancestor",
+                                                     code=start)))
                 break
             seen.add(node)
             node = entries[node].get("parent")
@@ -567,13 +627,12 @@ class StateApplier:
                 if entries is None:
                     continue
                 if not isinstance(entries, list):
-                    problems.append(f"{handler.name}: must be a list")
+                    problems.append(placed(handler.name, Text("field.list", "must be a list")))
                     continue
                 problems.extend(handler.validate(entries, doc, conn))
             if problems:
-                raise StateFileError(
-                    f"{len(problems)} problem(s) in the state file", problems=problems
-                )
+                raise StateFileError(Text("state.problems", "{n} problem(s) in the state file",
+                                          n=len(problems)), problems=problems)
             # a dry run writes too, so that later sections plan against what earlier
             # ones create, and then rolls the whole transaction back
             changes = self._apply(conn, doc, write=True)

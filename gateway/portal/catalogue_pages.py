@@ -44,8 +44,7 @@ from catalogue.model import (
 from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.errors import Unauthorized
 from gateway.oauth2.provider import SESSION_COOKIE
-from gateway.portal.catalogue_i18n import merge_into
-from gateway.portal.i18n import MESSAGES, Translator
+from gateway.portal.i18n import Translator
 from gateway.portal.routes import _lang, authenticator, csrf_ok, render
 
 BASE = "/portal/catalogue"
@@ -301,7 +300,6 @@ def _not_found(request: Request) -> CatalogueError:
 
 
 def routes() -> list[BaseRoute]:
-    merge_into(MESSAGES)
     return [
         Route(BASE, search_page, methods=["GET"]),
         Route(f"{BASE}/applications", applications_page, methods=["GET"]),
