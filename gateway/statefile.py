@@ -26,6 +26,7 @@ import yaml
 from sqlalchemy.engine import Connection, Engine
 
 from gateway import passwords, upstream_tls
+from gateway.cas import services as cas_services
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.identity_headers import ASSERTION
@@ -58,7 +59,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
-                 "identity_headers", "remote_user", "tls"}),
+                 "identity_headers", "remote_user", "tls", "cas_services"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -407,6 +408,9 @@ def validate(
         if e.get("identity_headers", ASSERTION) not in IDENTITY_MODES:
             problems.append(f"{where}: identity_headers must be one of "
                             f"{', '.join(IDENTITY_MODES)}")
+        if e.get("cas_services") is not None:
+            problems.extend(f"{where}: {p}" for p in cas_services.list_problems(
+                e["cas_services"]))
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -616,6 +620,7 @@ class StateApplier:
                 "case_sensitive_paths": bool(e.get("case_sensitive_paths", False)),
                 "identity_headers": e.get("identity_headers", ASSERTION),
                 "remote_user": bool(e.get("remote_user", False)),
+                "cas_services": list(e["cas_services"]) if e.get("cas_services") else None,
             },
             write,
         )
@@ -902,6 +907,7 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 else r.identity_headers,
                 "remote_user": r.remote_user or None,
                 "tls": upstream_tls.exported(r.tls),
+                "cas_services": list(r.cas_services) if r.cas_services else None,
             })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]
