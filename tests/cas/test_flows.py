@@ -272,3 +272,18 @@ def test_single_logout(settings: Any, clock: FrozenClock) -> None:
         assert slo == {SERVICE: "success", EXACT: "failure"}
     finally:
         close_services(services)
+
+
+def test_launcher_opens_a_cas_system_in_one_click(client: TestClient) -> None:
+    import html
+    import re
+
+    login(client)
+    page = client.get("/portal")
+    links = dict(re.findall(r'<a href="([^"]+)" data-system="([a-z-]+)"', page.text))
+    by_system = {code: html.unescape(href) for href, code in links.items()}
+    assert by_system["vehicles"] == "/s/vehicles/"  # not CAS: through the proxy
+    href = by_system["offices"]
+    first = "http://127.0.0.1:9102/cas/"  # the first pattern, its * dropped
+    assert href == "/cas/login?service=" + first.replace(":", "%3A").replace("/", "%2F")
+    ticket_of(client.get(href, follow_redirects=False), first)  # no second sign-in
