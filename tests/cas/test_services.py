@@ -69,3 +69,28 @@ def test_launch_url() -> None:
     assert s.launch_url(["https://x.example/app/*", "https://y"]) == "https://x.example/app/"
     assert s.launch_url(["https://y.example/cb"]) == "https://y.example/cb"
     assert s.launch_url([]) is None
+
+
+def test_state_file_round_trip(settings: object) -> None:
+    """``cas_services`` is validated, applied, exported and re-applied as a no-op."""
+    from gateway.errors import StateFileError
+    from gateway.statefile import export_state
+    from tests.cas.conftest import CAS_SYSTEM
+    from tests.oauth2.helpers import close_services, make_services
+
+    services = make_services(settings)  # type: ignore[arg-type]
+    try:
+        applier = services.state_applier()
+        bad = dict(CAS_SYSTEM, cas_services=["https://*", "http://evil.example/cb"])
+        with pytest.raises(StateFileError) as caught:
+            applier.apply({"systems": [bad]})
+        assert len(caught.value.problems) == 2
+        applier.apply({"systems": [CAS_SYSTEM]})
+        exported = export_state(services.engine)
+        offices = next(x for x in exported["systems"] if x["code"] == "offices")
+        assert offices["cas_services"] == CAS_SYSTEM["cas_services"]
+        vehicles = next(x for x in exported["systems"] if x["code"] == "vehicles")
+        assert "cas_services" not in vehicles
+        assert applier.apply({"systems": exported["systems"]}) == []
+    finally:
+        close_services(services)
