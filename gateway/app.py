@@ -286,9 +286,13 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
     from gateway.cas.routes import CasServer
     from gateway.oauth2.provider import get_provider
 
-    # built now, not on first use: its single logout hooks every session end
-    app.state.cas = services.extra["cas"] = CasServer(
-        get_provider(services), transport=services.extra.get("cas_slo_transport"))
+    # built now, not on first use: its single logout hooks every session end (once
+    # per services, however many apps are made over them)
+    cas = services.extra.get("cas")
+    if cas is None:
+        cas = services.extra["cas"] = CasServer(
+            get_provider(services), transport=services.extra.get("cas_slo_transport"))
+    app.state.cas = cas
     from gateway.auth import Authenticator
 
     services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]

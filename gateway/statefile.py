@@ -412,6 +412,15 @@ def validate(
             problems.extend(f"{where}: {p}" for p in cas_services.list_problems(
                 e["cas_services"]))
 
+    registered_by: dict[str, str] = {}
+    for i, e in entries["systems"]:
+        patterns = e.get("cas_services")
+        for pattern in patterns if isinstance(patterns, list) else []:
+            other = registered_by.setdefault(str(pattern), str(e["code"]))
+            if other != str(e["code"]):
+                problems.append(f"{_where('systems', i, e)}: cas_services {str(pattern)[:100]!r} "
+                                f"is registered by system {other!r} too")
+
     for i, e in entries["clients"]:
         problems.extend(
             _client_problems(

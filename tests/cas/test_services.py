@@ -85,6 +85,10 @@ def test_state_file_round_trip(settings: object) -> None:
         with pytest.raises(StateFileError) as caught:
             applier.apply({"systems": [bad]})
         assert len(caught.value.problems) == 2
+        twice = dict(CAS_SYSTEM, code="offices-2")
+        with pytest.raises(StateFileError) as caught:
+            applier.apply({"systems": [CAS_SYSTEM, twice]})
+        assert [p for p in caught.value.problems if "registered by system 'offices'" in p]
         applier.apply({"systems": [CAS_SYSTEM]})
         exported = export_state(services.engine)
         offices = next(x for x in exported["systems"] if x["code"] == "offices")
