@@ -287,3 +287,15 @@ def test_launcher_opens_a_cas_system_in_one_click(client: TestClient) -> None:
     first = "http://127.0.0.1:9102/cas/"  # the first pattern, its * dropped
     assert href == "/cas/login?service=" + first.replace(":", "%3A").replace("/", "%2F")
     ticket_of(client.get(href, follow_redirects=False), first)  # no second sign-in
+
+
+def test_purge_keeps_tickets_as_long_as_a_session(client: TestClient, idp: Services,
+                                                  clock: FrozenClock) -> None:
+    login(client)
+    ticket_of(cas_login(client))
+    store = idp.extra["cas"].store
+    keep = idp.settings.session_absolute_timeout + 3600  # what the maintenance round passes
+    clock.advance(keep)
+    assert store.purge(keep) == 0  # a session that long may still end: single logout
+    clock.advance(idp.settings.cas_ticket_lifetime + 1)
+    assert store.purge(keep) == 1
