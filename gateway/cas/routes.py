@@ -153,7 +153,8 @@ async def login(request: Request) -> Response:
         department=subject.department, system=system, reason="service ticket issued",
         extra={"service": service[:_AUDITED_CHARS], "sid": session.sid,
                "renew": renew, "from_new_login": fresh}))
-    return failed or RedirectResponse(with_ticket(service, ticket), status_code=303)
+    return failed or RedirectResponse(with_ticket(service, ticket), status_code=303,
+                                      headers=NO_STORE)
 
 
 # -- /cas/logout ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ def cas_login(client: TestClient, service: str = SERVICE, **params: str) -> Any:
 def ticket_of(response: Any, service: str = SERVICE) -> str:
     assert response.status_code == 303, response.text
     location = response.headers["location"]
+    assert response.headers["cache-control"] == "no-store"
     assert location.startswith(service + ("&" if "?" in service else "?") + "ticket=ST-")
     return str(parse_qs(urlparse(location).query)["ticket"][0])
 
