@@ -125,6 +125,9 @@ def routes() -> list[BaseRoute]:
     from gateway.portal.routes import portal_routes
 
     out += oauth2_routes() + portal_routes()
+    from gateway.cas.routes import cas_routes
+
+    out += cas_routes()
     from gateway.api.catalogue import routes as catalogue_routes
 
     out += catalogue_routes()
@@ -147,6 +150,10 @@ async def _maintain(services: Services) -> None:
             if provider is not None:
                 await asyncio.to_thread(provider.store.purge)
             await asyncio.to_thread(LoginThrottle.from_services(services).purge)
+            cas = services.extra.get("cas")
+            if cas is not None:  # kept as long as a session lasts, for single logout
+                await asyncio.to_thread(
+                    cas.store.purge, services.settings.session_absolute_timeout + 3600)
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
 
@@ -276,6 +283,16 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
     )
     app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.services = services
+    from gateway.cas.routes import CasServer
+    from gateway.oauth2.provider import get_provider
+
+    # built now, not on first use: its single logout hooks every session end (once
+    # per services, however many apps are made over them)
+    cas = services.extra.get("cas")
+    if cas is None:
+        cas = services.extra["cas"] = CasServer(
+            get_provider(services), transport=services.extra.get("cas_slo_transport"))
+    app.state.cas = cas
     from gateway.auth import Authenticator
 
     services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]

@@ -76,6 +76,8 @@ class Settings:
     id_token_lifetime: int = 600
     refresh_token_lifetime: int = 8 * 3600
     assertion_lifetime: int = 60
+    # CAS service tickets: single use, and unused ones lapse after this (1-300 s)
+    cas_ticket_lifetime: int = 10
     session_idle_timeout: int = 1800
     session_absolute_timeout: int = 12 * 3600
     lockout_threshold: int = 5
@@ -206,6 +208,9 @@ def _validate(values: dict[str, Any]) -> None:
     if values.get("assertion_lifetime", 60) > 60:
         raise SettingsError(Text("settings.assertion_lifetime",
                                  "setting 'assertion_lifetime': at most 60 seconds"))
+    if not 1 <= values.get("cas_ticket_lifetime", 10) <= 300:
+        raise SettingsError(Text("settings.cas_ticket_lifetime",
+                                 "setting 'cas_ticket_lifetime': 1 to 300 seconds"))
     interval = values.get("maintenance_interval_seconds", 60.0)
     if not 0 < interval <= 86400:  # 0 would spin; NaN fails both comparisons
         raise SettingsError(Text(

@@ -26,6 +26,7 @@ import yaml
 from sqlalchemy.engine import Connection, Engine
 
 from gateway import passwords, upstream_tls
+from gateway.cas import services as cas_services
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.identity_headers import ASSERTION
@@ -60,7 +61,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
-                 "identity_headers", "remote_user", "tls"}),
+                 "identity_headers", "remote_user", "tls", "cas_services"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -448,6 +449,20 @@ def validate(
             problems.append(placed(where, Text(
                 "state.identity_headers", "identity_headers must be one of {modes}",
                 modes=", ".join(IDENTITY_MODES))))
+        if e.get("cas_services") is not None:
+            problems.extend(placed(where, p) for p in cas_services.list_problems(
+                e["cas_services"]))
+
+    registered_by: dict[str, str] = {}
+    for i, e in entries["systems"]:
+        patterns = e.get("cas_services")
+        for pattern in patterns if isinstance(patterns, list) else []:
+            other = registered_by.setdefault(str(pattern), str(e["code"]))
+            if other != str(e["code"]):
+                problems.append(placed(_where("systems", i, e), Text(
+                    "state.cas_service_twice",
+                    "cas_services {pattern!r} is registered by system {other!r} too",
+                    pattern=str(pattern)[:100], other=other)))
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -675,6 +690,7 @@ class StateApplier:
                 "case_sensitive_paths": bool(e.get("case_sensitive_paths", False)),
                 "identity_headers": e.get("identity_headers", ASSERTION),
                 "remote_user": bool(e.get("remote_user", False)),
+                "cas_services": list(e["cas_services"]) if e.get("cas_services") else None,
             },
             write,
         )
@@ -961,6 +977,7 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 else r.identity_headers,
                 "remote_user": r.remote_user or None,
                 "tls": upstream_tls.exported(r.tls),
+                "cas_services": list(r.cas_services) if r.cas_services else None,
             })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]

@@ -128,6 +128,9 @@ systems = sa.Table(
     # TLS to the system: CA and client certificate (PEM), the key sealed by the key
     # ring, the version floor (gateway.upstream_tls); NULL: the platform's trust store
     sa.Column("tls", sa.JSON, nullable=True),
+    # the CAS service URLs the system may receive tickets for: exact URLs, or prefixes
+    # ending in "/*" (gateway.cas.services); NULL: the system speaks no CAS
+    sa.Column("cas_services", sa.JSON, nullable=True),
 )
 
 clients = sa.Table(

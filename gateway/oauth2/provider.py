@@ -4,6 +4,7 @@ the store, the back-channel notifier, and the audit helper they share."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from audit import AuditRecord
@@ -28,6 +29,9 @@ class Provider:
             keys=services.keys, issuer=self.server.issuer, clock=services.clock,
             emit=self.emit, transport=services.extra.get("backchannel_transport"),
         )
+        #: called with each session ``end_session`` ends, after the back-channel
+        #: notices are scheduled (CAS single logout, gateway.cas)
+        self.on_session_end: list[Callable[[SessionRow], None]] = []
 
     @property
     def secure_cookies(self) -> bool:
@@ -88,6 +92,8 @@ class Provider:
             if client is not None and client.backchannel_logout_uri:
                 targets.append((cid, client.backchannel_logout_uri))
         self.notifier.schedule(targets, row.username, row.sid)
+        for hook in self.on_session_end:
+            hook(row)
 
 
 def end_client_tokens(services: Any, client_id: str) -> int:

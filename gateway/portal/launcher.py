@@ -6,9 +6,11 @@ policy-aware version (same signature)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
+from gateway.cas.services import launch_url
 from gateway.tables import departments, systems
 
 
@@ -16,13 +18,16 @@ def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
     """Systems the principal may open: those whose portal page (GET
     ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
     systems of their own department (default rule) and those a policy line opens
-    to them, minus explicit denies. Each: code, name, department name, url."""
+    to them, minus explicit denies. Each: code, name, department name, url. A
+    system that speaks CAS (``cas_services``) opens with one click through
+    ``/cas/login?service=`` its first registered service (a ``/*`` prefix without
+    its ``*``), which redirects there with a ticket: no second sign-in."""
     from policies import Query, subjects_for
 
     with services.engine.connect() as conn:
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
-                      systems.c.department_code,
+                      systems.c.department_code, systems.c.cas_services,
                       departments.c.name.label("department_name"))
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)
@@ -38,6 +43,9 @@ def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
             Query(subjects, principal.department, url.split("?", 1)[0], "GET",
                   r.department_code))
         if decision.allowed:
+            service = launch_url(r.cas_services or [])
+            if service:  # a CAS system signs the user in itself, with a ticket
+                url = "/cas/login?" + urlencode({"service": service})
             out.append({"code": r.code, "name": r.name, "department": r.department_name,
                         "url": url})
     return out
