@@ -31,12 +31,14 @@ from catalogue import Actor, CatalogueError, InvalidInput, Resource
 from catalogue.duplicates import overlaps_for
 from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
+    ADMIN_ROLES,
     CONDITIONAL,
     CST,
     ESCALATED,
     LEVELS,
     PUBLISHED,
     REJECTED,
+    SENSITIVE_LEVEL,
     SHARE_TYPES,
     SUBMITTED,
     Application,
@@ -151,6 +153,8 @@ def _resource_context(services: Any, principal: Any, code: str) -> dict[str, Any
 
 def _can_apply(resource: Resource, principal: Any) -> str:
     """'yes', or the text key saying why no application is possible."""
+    if set(principal.roles or ()) & ADMIN_ROLES:
+        return "cat_no_apply_admin"
     if resource.status != PUBLISHED:
         return "cat_no_apply_unpublished"
     if resource.provider == principal.department:
@@ -169,10 +173,11 @@ async def _render_resource(request: Request, principal: Any, code: str, *, statu
     except CatalogueError as exc:
         return _error_page(request, exc)
     names = await run_in_threadpool(_department_names, services)
-    form = form or {"items": list(ctx["resource"].shareable_items), "purpose": "",
-                    "basis": "", "until": ""}
+    # nothing ticked: the applicant chooses what the purpose needs (最小必要)
+    form = form or {"items": [], "purpose": "", "basis": "", "until": ""}
     return render(request, "catalogue_resource.html", status=status, errors=errors or [],
-                  form=form, **ctx, **_common(request, principal, names))
+                  form=form, sensitive=SENSITIVE_LEVEL, **ctx,
+                  **_common(request, principal, names))
 
 
 async def resource_page(request: Request) -> Response:

@@ -16,9 +16,13 @@ def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
     """Systems the principal may open: those whose portal page (GET
     ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
     systems of their own department (default rule) and those a policy line opens
-    to them, minus explicit denies. Each: code, name, department name, url."""
+    to them, minus explicit denies. Each: code, name, department name, url. The three
+    admin roles get none: they are not business users."""
+    from gateway.org import ADMIN_ROLES
     from policies import Query, subjects_for
 
+    if set(principal.roles or ()) & ADMIN_ROLES:
+        return []  # 三员: the admins run the platform, they do not use business systems
     with services.engine.connect() as conn:
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,

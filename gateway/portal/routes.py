@@ -615,7 +615,8 @@ async def home(request: Request) -> Response:
         return _to_login(request)
     systems = await run_in_threadpool(launcher_systems, _services(request), principal)
     labels = await run_in_threadpool(_labels, _services(request), user)
-    return render(request, "home.html", user=user, systems=systems, info=None, **labels)
+    return render(request, "home.html", user=user, systems=systems, info=None,
+                  is_admin=user.is_admin, **labels)
 
 
 def _labels(services: Any, user: Any) -> dict[str, Any]:
