@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogue.errors import Problem
+
 MAX_LENGTH: dict[str, int] = {
     "name": 200,
     "summary": 2000,
@@ -45,12 +47,13 @@ MAX_LENGTH: dict[str, int] = {
 }
 
 
-def too_long(field: str, value: Any, maximum: int | None = None) -> str | None:
+def too_long(field: str, value: Any, maximum: int | None = None) -> Problem | None:
     """The problem with ``value`` as ``field`` if it is text longer than its maximum
     (``maximum``, or the table's), else None. Not text is another check's business."""
     limit = MAX_LENGTH[field] if maximum is None else maximum
     if isinstance(value, str) and len(value) > limit:
-        return f"{field} longer than {limit} characters"
+        return Problem("too_long", f"{field} longer than {limit} characters", field=field,
+                       limit=limit)
     return None
 
 

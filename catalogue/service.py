@@ -22,7 +22,7 @@ from catalogue import io as cio
 from catalogue import store
 from catalogue.decision import Caller, CatalogueDecision, decide
 from catalogue.duplicates import Overlap, all_overlaps, duplicate_warnings
-from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
+from catalogue.errors import InvalidInput, NotAllowed, Problem, UnknownObject, WorkflowConflict
 from catalogue.model import DRAFT, PUBLISHED, RETIRED, Grant, Resource, resource_from_entry
 from catalogue.routes import RouteTable
 from catalogue.search import search
@@ -102,7 +102,8 @@ class Catalogue:
         with self.engine.connect() as conn:
             found = store.get_resource(conn, code)
         if found is None:
-            raise UnknownObject(f"no resource {code!r}")
+            raise UnknownObject(Problem("no_such_resource", f"no resource {code!r}",
+                                        resource=code))
         return found
 
     def search(self, **filters: Any) -> list[Resource]:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue import store
 from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
+from catalogue.errors import Problem as P
 from catalogue.limits import MAX_LENGTH, too_long
 from catalogue.model import (
     ADMIN_ROLES,
@@ -143,30 +144,35 @@ class Workflow:
         now = self._now()
         consumer = consumer or actor.department
         if not consumer:
-            raise InvalidInput("an application needs the consumer department")
+            raise InvalidInput(P("no_consumer", "an application needs the consumer department"))
         if consumer != actor.department and not actor.operator:
-            raise NotAllowed("you can only apply for your own department")
+            raise NotAllowed(P("own_department", "you can only apply for your own department"))
         if actor.is_admin and not actor.operator:
-            raise NotAllowed("admin accounts (sysadmin, secadmin, auditor) do not apply for "
-                             "data; a staff account of the department applies")
+            raise NotAllowed(P("admin_applies", "admin accounts (sysadmin, secadmin, auditor) "
+                               "do not apply for data; a staff account of the department "
+                               "applies"))
         item_list = _item_names(items)
         with _begin_write(self.engine) as conn:
             res = store.get_resource(conn, resource)
             if res is None or res.status != PUBLISHED:
-                raise UnknownObject(f"no published resource {resource!r}")
+                raise UnknownObject(P("no_resource", f"no published resource {resource!r}",
+                                     resource=resource))
             problems = []
             if consumer == res.provider:
-                raise WorkflowConflict(f"{consumer} provides {resource}: no application needed")
+                raise WorkflowConflict(P("provider_applies", f"{consumer} provides {resource}: "
+                                         "no application needed", resource=resource))
             if res.share_type == UNCONDITIONAL:
-                raise WorkflowConflict(f"{resource} is shared unconditionally: no application "
-                                       "needed")
+                raise WorkflowConflict(P("unconditional", f"{resource} is shared "
+                                         "unconditionally: no application needed",
+                                         resource=resource))
             if not item_list:
-                problems.append("name at least one item")
+                problems.append(P("no_items", "name at least one item"))
             unknown = [i for i in item_list if i not in res.shareable_items]
             if unknown:
-                problems.append(f"items not shareable in {resource}: {', '.join(unknown)}")
+                problems.append(P("not_shareable", f"items not shareable in {resource}: "
+                                  f"{', '.join(unknown)}", items=", ".join(unknown)))
             if not isinstance(purpose, str) or not purpose.strip():
-                problems.append("purpose (用途) is required")
+                problems.append(P("purpose_required", "purpose (用途) is required"))
             elif long := too_long("purpose", purpose):
                 problems.append(long)
             if long := too_long("basis", basis):
@@ -174,21 +180,22 @@ class Workflow:
             end = parse_date(until)
             start = parse_date(valid_from) if valid_from is not None else None
             if end is None:
-                problems.append("until must be a date YYYY-MM-DD")
+                problems.append(P("bad_until", "until must be a date YYYY-MM-DD"))
             elif end < cst_date(now):
-                problems.append("until is in the past")
+                problems.append(P("until_past", "until is in the past"))
             if valid_from is not None and start is None:
-                problems.append("from must be a date YYYY-MM-DD")
+                problems.append(P("bad_from", "from must be a date YYYY-MM-DD"))
             if start and end and start > end:
-                problems.append("from is after until")
+                problems.append(P("from_after_until", "from is after until"))
             if long := too_long("client", client_id):
                 problems.append(long)
             elif client_id is not None and self.client_department is not None:
                 owner = self.client_department(client_id)
                 if owner != consumer:
-                    problems.append(f"client {client_id!r} is not a client of {consumer}")
+                    problems.append(P("foreign_client", f"client {client_id!r} is not a "
+                                      f"client of {consumer}", client=client_id))
             if problems:
-                raise InvalidInput("application rejected", problems)
+                raise InvalidInput(P("application_rejected", "application rejected"), problems)
             assert end is not None
             status = ESCALATED if res.share_type == NONE else SUBMITTED
             history = [{"at": now.isoformat(), "by": actor.name, "status": status}]
@@ -207,7 +214,7 @@ class Workflow:
     def _load(self, conn: Any, app_id: int) -> Application:
         app = store.get_application(conn, app_id)
         if app is None:
-            raise UnknownObject(f"no application {app_id}")
+            raise UnknownObject(P("no_application", f"no application {app_id}", id=app_id))
         return app
 
     def approve(
@@ -225,43 +232,49 @@ class Workflow:
             app = self._load(conn, app_id)
             res = store.get_resource(conn, app.resource)
             if res is None:
-                raise UnknownObject(f"resource {app.resource} no longer exists")
+                raise UnknownObject(P("resource_gone", f"resource {app.resource} no longer exists",
+                                     resource=app.resource))
             if app.status == SUBMITTED:
                 if not actor.is_steward_of(res.provider):
-                    raise NotAllowed(f"only a data steward of {res.provider} approves this")
+                    raise NotAllowed(P("steward_approves", f"only a data steward of {res.provider} "
+                                       "approves this", department=res.provider))
             elif app.status == ESCALATED:
                 if not actor.is_secadmin:
-                    raise NotAllowed("an escalated application is decided by the security "
-                                     "admin")
+                    raise NotAllowed(P("secadmin_decides", "an escalated application is "
+                                       "decided by the security admin"))
             else:
-                raise WorkflowConflict(f"application {app_id} is {app.status}")
+                raise WorkflowConflict(P("application_state", f"application {app_id} is "
+                                         f"{app.status}", id=app_id, status=app.status))
             if res.share_type not in (CONDITIONAL, NONE):
-                raise WorkflowConflict(f"{res.code} is {res.share_type}")
+                raise WorkflowConflict(P("share_type_state", f"{res.code} is {res.share_type}",
+                                         resource=res.code, share_type=res.share_type))
             granted = list(app.items) if items is None else _item_names(items)
             problems = []
             wider = [i for i in granted if i not in app.items]
             if wider:
-                problems.append(f"approval can only narrow the items; not applied for: "
-                                f"{', '.join(wider)}")
+                problems.append(P("narrow_items", "approval can only narrow the items; not "
+                                  f"applied for: {', '.join(wider)}", items=", ".join(wider)))
             if not granted:
-                problems.append("approve at least one item (or reject)")
+                problems.append(P("approve_one", "approve at least one item (or reject)"))
             if long := too_long("note", note):
                 problems.append(long)
             gone = [i for i in granted if i not in res.shareable_items]
             if gone:
-                problems.append(f"items no longer shareable: {', '.join(gone)}")
+                problems.append(P("items_gone", f"items no longer shareable: {', '.join(gone)}",
+                                  items=", ".join(gone)))
             end = app.until if until is None else parse_date(until)
             if end is None:
-                problems.append("until must be a date YYYY-MM-DD")
+                problems.append(P("bad_until", "until must be a date YYYY-MM-DD"))
             elif end > app.until:
-                problems.append(f"approval can only shorten the period (applied until "
-                                f"{app.until.isoformat()})")
+                problems.append(P("shorten_only", "approval can only shorten the period "
+                                  f"(applied until {app.until.isoformat()})",
+                                  until=app.until.isoformat()))
             elif end < cst_date(now):  # a grant born expired
-                problems.append("until is in the past")
+                problems.append(P("until_past", "until is in the past"))
             elif app.valid_from and end < app.valid_from:
-                problems.append("until is before from")
+                problems.append(P("until_before_from", "until is before from"))
             if problems:
-                raise InvalidInput("approval rejected", problems)
+                raise InvalidInput(P("approval_rejected", "approval rejected"), problems)
             assert end is not None
             grant_id = store.insert_grant(
                 conn, resource=app.resource, consumer=app.consumer, client_id=app.client_id,
@@ -300,22 +313,27 @@ class Workflow:
                 from_states: tuple[str, ...]) -> Application:
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(f"a reason is required to mark an application {status}")
+            raise InvalidInput(P("reason_required", "a reason is required to mark an "
+                                 f"application {status}", status=status))
         if long := too_long("reason", reason):
             raise InvalidInput(long)
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             if app.status not in from_states:
-                raise WorkflowConflict(f"application {app_id} is {app.status}")
+                raise WorkflowConflict(P("application_state", f"application {app_id} is "
+                                         f"{app.status}", id=app_id, status=app.status))
             res = store.get_resource(conn, app.resource)
             provider = res.provider if res else ""
             if status == REJECTED and not actor.is_steward_of(provider):
-                raise NotAllowed(f"only a data steward of {provider} rejects this")
+                raise NotAllowed(P("steward_rejects", f"only a data steward of {provider} rejects "
+                                   "this", department=provider))
             if status == CLOSED and not actor.is_secadmin:
-                raise NotAllowed("only the security admin closes an escalated application")
+                raise NotAllowed(P("secadmin_closes", "only the security admin closes an "
+                                   "escalated application"))
             if status == ESCALATED and not (actor.is_secadmin
                                             or actor.department == app.consumer):
-                raise NotAllowed(f"only {app.consumer} or the security admin escalates this")
+                raise NotAllowed(P("consumer_escalates", f"only {app.consumer} or the security "
+                                   "admin escalates this", department=app.consumer))
             values: dict[str, Any] = {
                 "status": status, "reason": reason.strip(),
                 "history": [*app.history, {"at": now.isoformat(), "by": actor.name,
@@ -436,7 +454,7 @@ def _item_names(items: Iterable[Any]) -> list[str]:
     objects) is bad input, not a crash."""
     names = list(items)
     if not all(isinstance(i, str) for i in names):
-        raise InvalidInput("items must be a list of item names")
+        raise InvalidInput(P("item_names", "items must be a list of item names"))
     for name in names:
         if long := too_long("item", name):
             raise InvalidInput(long)

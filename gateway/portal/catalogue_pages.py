@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from catalogue import Actor, CatalogueError, InvalidInput, Resource
+from catalogue import Actor, CatalogueError, InvalidInput, Resource, UnknownObject
 from catalogue.duplicates import overlaps_for
+from catalogue.errors import Problem
 from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
     ADMIN_ROLES,
@@ -49,6 +50,7 @@ from gateway.oauth2.provider import SESSION_COOKIE
 from gateway.portal.catalogue_i18n import merge_into
 from gateway.portal.i18n import MESSAGES, Translator
 from gateway.portal.routes import _lang, authenticator, csrf_ok, render
+from gateway.request_id import new_request_id
 
 BASE = "/portal/catalogue"
 STEWARD = "data_steward"
@@ -90,17 +92,38 @@ def _department_names(services: Any) -> dict[str, str]:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
 
 
+def say(t: Translator, text: str, names: dict[str, str] | None = None) -> str:
+    """A catalogue message in the page's language: a ``Problem`` by its code, its
+    parameters too where they are enumerated values (a field, a status, a share type)
+    or a department (its name); any other text as it is."""
+    if not isinstance(text, Problem) or not t.knows("cat_err_" + text.code):
+        return str(text)
+    params: dict[str, Any] = dict(text.params)
+    for key, prefix in (("field", "cat_field_"), ("status", "cat_app_"),
+                        ("share_type", "cat_st_")):
+        if key in params:
+            params[key] = t.value(prefix, str(params[key]))
+    if "department" in params and names:
+        params["department"] = names.get(str(params["department"]), params["department"])
+    return t("cat_err_" + text.code, **params)
+
+
 def _error_page(request: Request, exc: CatalogueError) -> Response:
     t = _t(request)
     title = {403: t("cat_forbidden"), 404: t("cat_not_found"),
              409: t("cat_conflict")}.get(exc.status, t("cat_invalid"))
-    return render(request, "catalogue_error.html", status=exc.status, title=title,
-                  detail=exc.description, problems=exc.problems)
+    names = _department_names(_services(request))
+    request_id = new_request_id()
+    response = render(request, "catalogue_error.html", status=exc.status, title=title,
+                      detail=say(t, exc.description, names), request_id=request_id,
+                      problems=[say(t, p, names) for p in exc.problems])
+    response.headers["X-Request-ID"] = request_id
+    return response
 
 
 def _csrf_failed(request: Request) -> Response:
     return render(request, "catalogue_error.html", status=400, title=_t(request)("error"),
-                  detail=_t(request)("csrf"), problems=[])
+                  detail=_t(request)("csrf"), problems=[], request_id=None)
 
 
 def _common(request: Request, principal: Any, names: dict[str, str]) -> dict[str, Any]:
@@ -203,8 +226,10 @@ async def apply_submit(request: Request) -> Response:
             lambda: wf.apply(_actor(principal), code, items=items, purpose=text["purpose"],
                              until=text["until"], basis=text["basis"]))
     except InvalidInput as exc:
+        t = _t(request)
         return await _render_resource(request, principal, code, status=400,
-                                      errors=exc.problems or [exc.description],
+                                      errors=[say(t, p) for p in
+                                              exc.problems or [exc.description]],
                                       form={"items": items, **text})
     except CatalogueError as exc:
         return _error_page(request, exc)
@@ -290,8 +315,9 @@ async def decide_submit(request: Request) -> Response:
     try:
         await run_in_threadpool(run)
     except InvalidInput as exc:
+        t = _t(request)
         return await _render_applications(request, principal, status=400,
-                                          errors=[f"#{app_id}: {p}" for p in
+                                          errors=[f"#{app_id}: {say(t, p)}" for p in
                                                   exc.problems or [exc.description]])
     except CatalogueError as exc:
         return _error_page(request, exc)
@@ -300,9 +326,7 @@ async def decide_submit(request: Request) -> Response:
 
 
 def _not_found(request: Request) -> CatalogueError:
-    from catalogue import UnknownObject
-
-    return UnknownObject(request.url.path)
+    return UnknownObject(Problem("no_page", request.url.path, path=request.url.path))
 
 
 def routes() -> list[BaseRoute]:

@@ -68,6 +68,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "back_to_login": "返回登录",
         "lang_switch": "English",
         "session_expired": "会话已过期，请重新登录。",
+        "err_title_403": "无权访问",
+        "err_detail_403": "您没有访问该地址的权限。",
+        "err_title_404": "页面不存在",
+        "err_detail_404": "没有找到该地址对应的页面或系统。",
+        "err_governed": "该数据属于共享目录中的资源 {resource}，可以为本部门申请使用。",
+        "err_apply": "申请使用",
+        "err_request_id": "请求编号（联系管理员时请提供）：",
+        "err_home": "返回首页",
+        "role_staff": "工作人员",
+        "role_data_steward": "数据管理员",
+        "role_sysadmin": "系统管理员",
+        "role_secadmin": "安全管理员",
+        "role_auditor": "审计管理员",
     },
     "en": {
         "app": "Unified Sign-On",
@@ -124,6 +137,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "back_to_login": "Back to sign-in",
         "lang_switch": "中文",
         "session_expired": "Your session expired; please sign in again.",
+        "err_title_403": "Access denied",
+        "err_detail_403": "You may not open this address.",
+        "err_title_404": "Not found",
+        "err_detail_404": "No page or system answers at this address.",
+        "err_governed": "This data is the catalogue resource {resource}; your department may apply for it.",
+        "err_apply": "Apply for access",
+        "err_request_id": "Request id (quote it when you contact an administrator):",
+        "err_home": "Home",
+        "role_staff": "staff",
+        "role_data_steward": "data steward",
+        "role_sysadmin": "system administrator",
+        "role_secadmin": "security administrator",
+        "role_auditor": "auditor",
     },
 }
 
@@ -142,3 +168,12 @@ class Translator:
     def __call__(self, key: str, **kwargs: Any) -> str:
         text = MESSAGES[self.lang].get(key) or MESSAGES["zh"].get(key, key)
         return text.format(**kwargs) if kwargs else text
+
+    def knows(self, key: str) -> bool:
+        return key in MESSAGES[self.lang]
+
+    def value(self, prefix: str, value: str, default: str | None = None) -> str:
+        """An enumerated value in the page's language (``prefix + value`` is its key);
+        one the table does not know is data, shown as it is (or as ``default``)."""
+        key = prefix + value
+        return self(key) if self.knows(key) else (value if default is None else default)

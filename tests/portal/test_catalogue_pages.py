@@ -150,7 +150,11 @@ def test_apply_errors_are_readable(portal: tuple[Services, TestClient]) -> None:
     r = client.post("/portal/catalogue/JG-0001/apply", data={
         "csrf_token": csrf_of(page.text), "purpose": "", "until": "2020-01-01"})
     assert r.status_code == 400
-    assert "name at least one item" in r.text and "until is in the past" in r.text
+    assert "请至少选择一个信息项。" in r.text and "使用期限不能早于今天。" in r.text
+    assert "请填写用途。" in r.text and "name at least one item" not in r.text
+    r = client.post("/portal/catalogue/JG-0001/apply?lang=en", data={
+        "csrf_token": csrf_of(page.text), "purpose": "", "until": "2020-01-01"})
+    assert "Choose at least one item." in r.text and "Until is in the past." in r.text
 
 
 def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) -> None:
@@ -165,7 +169,10 @@ def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) 
         # no form on li.si's page: the token from the cookie (double submit)
         r = client.post(f"/portal/catalogue/applications/{app.id}/{action}",
                         data={"csrf_token": client.cookies["gg_csrf"], **data})
-        assert r.status_code == 403 and "data steward of jgswj" in r.text
+        assert r.status_code == 403
+        verb = "审核" if action == "approve" else "驳回"
+        assert f"只有提供方（机关事务管理局）的数据管理员可以{verb}此申请。" in r.text
+        assert 'id="request-id"' in r.text and r.headers["x-request-id"] in r.text
     assert get_workflow(services).get(app.id).status == "submitted"
 
 
@@ -227,7 +234,7 @@ def test_approval_with_an_until_in_the_past_is_refused(portal: tuple[Services, T
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
         "csrf_token": csrf_of(page.text), "items": ["plate_number"], "until": yesterday})
-    assert r.status_code == 400 and "until is in the past" in r.text
+    assert r.status_code == 400 and "使用期限不能早于今天。" in r.text
     assert wf.get(app.id).status == "submitted" and not wf.grants(consumer="nn-jgsw")
 
 
@@ -243,7 +250,8 @@ def test_apply_form_text_at_and_past_its_maximum(portal: tuple[Services, TestCli
             "until": UNTIL}
     r = client.post("/portal/catalogue/JG-0001/apply",
                     data={**form, field: "资" * (maximum + 1)}, follow_redirects=False)
-    assert r.status_code == 400 and f"{field} longer than {maximum} characters" in r.text
+    label = {"purpose": "用途", "basis": "依据"}[field]
+    assert r.status_code == 400 and f"{label}不能超过 {maximum} 个字。" in r.text
     assert not get_workflow(services).applications(consumer="nn-jgsw")
     r = client.post("/portal/catalogue/JG-0001/apply",
                     data={**form, field: "资" * maximum}, follow_redirects=False)
@@ -264,13 +272,13 @@ def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, Test
     csrf = csrf_of(page.text)
     r = client.post(f"/portal/catalogue/applications/{first.id}/approve",
                     data={"csrf_token": csrf, "items": ["plate_number"], "note": "资" * 2001})
-    assert r.status_code == 400 and "note longer than 2000 characters" in r.text
+    assert r.status_code == 400 and "审核意见不能超过 2000 个字。" in r.text
     r = client.post(f"/portal/catalogue/applications/{first.id}/approve",
                     data={"csrf_token": csrf, "items": ["plate_number"], "note": "资" * 2000})
     assert r.status_code == 200 and wf.get(first.id).status == "approved"
     r = client.post(f"/portal/catalogue/applications/{second.id}/reject",
                     data={"csrf_token": csrf, "reason": "资" * 2001})
-    assert r.status_code == 400 and "reason longer than 2000 characters" in r.text
+    assert r.status_code == 400 and "理由不能超过 2000 个字。" in r.text
     r = client.post(f"/portal/catalogue/applications/{second.id}/reject",
                     data={"csrf_token": csrf, "reason": "资" * 2000})
     assert r.status_code == 200 and wf.get(second.id).status == "rejected"
