@@ -155,3 +155,18 @@ def test_every_catalogue_page_and_error_in_one_language(portal: tuple[Services, 
         "csrf_token": client.cookies["gg_csrf"], "items": ["plate_number"],
         "purpose": "核算", "until": UNTIL}), 403, "apply as an admin")
     assert len(seen) == 22
+
+
+def test_an_unknown_portal_address_is_a_page_for_browsers(portal: tuple[Services, TestClient]
+                                                          ) -> None:
+    _, client = portal
+    navigate = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+    r = client.get("/portal/nope", headers=navigate)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "页面不存在" in r.text and r.headers["x-request-id"] in r.text
+    check(r.text, "zh", "404")
+    r = client.get("/portal/nope", headers=navigate, params={"lang": "en"})
+    assert "Not found" in r.text
+    check(r.text, "en", "404")
+    r = client.get("/portal/nope")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
