@@ -38,6 +38,7 @@ from audit.record import AuditRecord, canonical_json
 from audit.tables import anchors, chains, checkpoints, records
 from audit.verify import SEAL_EVENT, Sources, VerifyReport, verify_sources
 from audit.writer import AuditLog
+from texts import Text, message_of, os_reason, where
 
 FORMAT = "govgate-audit-archive/1"
 FILES = ("records.jsonl", "checkpoints.jsonl", "keys.json")
@@ -64,6 +65,10 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _problem(problem: Problem | None) -> str:
+    return str(problem) if problem is None else where(problem.where, problem.detail)
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -84,11 +89,13 @@ class JwksSigCheck:
     def __call__(self, kid: str, payload: bytes, sig: bytes) -> None:
         jwk = self.keys.get(kid)
         if jwk is None:
-            raise ArchiveError(f"no public key {kid!r} in the archive")
+            raise ArchiveError(Text("audit.no_public_key", "no public key {kid!r} in the archive",
+                                    kid=kid))
         try:
             _verify_jwk(jwk, payload, sig)
         except (_CryptoInvalid, ValueError, KeyError, TypeError) as exc:
-            raise ArchiveError(f"signature does not verify ({type(exc).__name__})") from None
+            raise ArchiveError(Text("audit.signature", "signature does not verify ({detail})",
+                                    detail=type(exc).__name__)) from None
 
 
 def _int(b64: str) -> int:
@@ -126,7 +133,7 @@ def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.Pat
     """
     out = Path(to)
     if out.exists() and any(out.iterdir()):
-        raise ArchiveError(f"{out}: not empty")
+        raise ArchiveError(where(str(out), Text("audit.not_empty", "not empty")))
     out.mkdir(parents=True, exist_ok=True)
     now = now if now is not None else int(datetime.now(UTC).timestamp() * 1000)
     manifest_chains: dict[str, dict[str, Any]] = {}
@@ -195,7 +202,9 @@ def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.Pat
                                       encoding="utf-8")
     rep = verify_archive(out)
     if not rep.ok:
-        raise ArchiveError(f"the written archive does not verify: {rep.first_problem}")
+        raise ArchiveError(Text("audit.written_unverified",
+                                "the written archive does not verify: {detail}",
+                                detail=_problem(rep.first_problem)))
     return ExportResult(out, hashlib.sha256(body).hexdigest(), n_records, n_checkpoints,
                         len(manifest_chains))
 
@@ -221,27 +230,35 @@ def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], st
         sigdoc = json.loads((d / "manifest.sig").read_text(encoding="utf-8"))
         jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError) as exc:
-        raise ArchiveError(f"{d}: not a readable audit archive ({exc})") from None
+        raise ArchiveError(Text("audit.not_readable_archive",
+                                "{path}: not a readable audit archive ({detail})",
+                                path=d, detail=str(exc))) from None
     except OSError as exc:  # there, but not readable: nothing checked, nothing proven
-        raise ArchiveUnreadable(f"{exc.filename or d}: {exc.strerror or exc}") from None
+        raise ArchiveUnreadable(where(str(exc.filename or d), os_reason(exc))) from None
     if manifest.get("format") != FORMAT:
-        raise ArchiveError(f"{d}: unknown archive format {manifest.get('format')!r}")
+        raise ArchiveError(where(str(d), Text("audit.archive_format",
+                                             "unknown archive format {format!r}",
+                                             format=manifest.get("format"))))
     try:
         JwksSigCheck(jwks)(sigdoc["kid"], body, unb64u(sigdoc["sig"]))
     except (ArchiveError, KeyError, ValueError) as exc:
-        raise ArchiveError(f"{d}/manifest.json: signature does not verify ({exc})") from None
+        raise ArchiveError(where(f"{d}/manifest.json", Text(
+            "audit.signature", "signature does not verify ({detail})",
+            detail=message_of(exc)))) from None
     for name, digest in manifest.get("files", {}).items():
         if name not in FILES:
-            raise ArchiveError(f"{d}/manifest.json: unexpected file {name!r}")
+            raise ArchiveError(where(f"{d}/manifest.json", Text(
+                "audit.unexpected_file", "unexpected file {name!r}", name=name)))
         path = d / name
         try:
             changed = _sha256_file(path) != digest
         except FileNotFoundError:
             changed = True
         except OSError as exc:
-            raise ArchiveUnreadable(f"{path}: {exc.strerror or exc}") from None
+            raise ArchiveUnreadable(where(str(path), os_reason(exc))) from None
         if changed:
-            raise ArchiveError(f"{d}/{name}: changed or missing since the archive was written")
+            raise ArchiveError(where(f"{d}/{name}", Text(
+                "audit.file_changed", "changed or missing since the archive was written")))
     return manifest, hashlib.sha256(body).hexdigest()
 
 
@@ -273,10 +290,12 @@ def verify_archive(directory: str | os.PathLike[str]) -> VerifyReport:
     )
     rep = verify_sources(src, JwksSigCheck(jwks))
     for chain_id in sorted(set(mchains) - _seen_chains(rep, mchains, d)):
-        rep.add(Problem("truncated", f"chain {chain_id}", "listed in the manifest, no records"))
+        rep.add(Problem("truncated", Text("audit.at_chain", "chain {chain}", chain=chain_id),
+                        Text("audit.listed_no_records", "listed in the manifest, no records")))
     if rep.ok and rep.records != manifest.get("records"):
-        rep.add(Problem("truncated", str(d), f"manifest lists {manifest.get('records')} "
-                        f"records, the archive holds {rep.records}"))
+        rep.add(Problem("truncated", str(d), Text(
+            "audit.manifest_count", "manifest lists {n} records, the archive holds {count}",
+            n=manifest.get("records"), count=rep.records)))
     return rep
 
 
@@ -300,12 +319,14 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
     now = now if now is not None else int(datetime.now(UTC).timestamp() * 1000)
     oldest_allowed = now - max(retention_days, 180) * DAY_MS
     if until > oldest_allowed:
-        raise PurgeRefused(
-            f"records younger than the retention period ({max(retention_days, 180)} days) "
-            f"cannot be purged: --until must be on or before {_iso(oldest_allowed)}")
+        raise PurgeRefused(Text(
+            "audit.retention", "records younger than the retention period ({days} days) "
+            "cannot be purged: --until must be on or before {date}",
+            days=max(retention_days, 180), date=_iso(oldest_allowed)))
     rep = verify_archive(archive)
     if not rep.ok:
-        raise PurgeRefused(f"the archive does not verify: {rep.first_problem}")
+        raise PurgeRefused(Text("audit.archive_unverified", "the archive does not verify: {detail}",
+                                detail=_problem(rep.first_problem)))
     manifest, archive_id = read_manifest(archive)
     mchains = manifest.get("chains", {})
     plan: dict[str, tuple[int, str]] = {}
@@ -319,15 +340,18 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
                 continue
             m = mchains.get(chain_id)
             if m is None or m["start_seq"] > start or m["end_seq"] < end:
-                raise PurgeRefused(f"chain {chain_id}: records up to seq {end} are older than "
-                                   f"--until but not in the archive")
+                chain = Text("audit.at_chain", "chain {chain}", chain=chain_id)
+                raise PurgeRefused(where(chain, Text(
+                    "audit.not_archived", "records up to seq {seq} are older than --until but "
+                    "not in the archive", seq=end)))
             stored = conn.execute(sa.select(records.c.hash).where(
                 records.c.chain_id == chain_id, records.c.seq == end)).scalar_one()
             plan[chain_id] = (end, stored)
     hashes = _archive_hashes(Path(archive), {(c, end) for c, (end, _) in plan.items()})
     for chain_id, (end, stored) in plan.items():
         if hashes.get((chain_id, end)) != stored:
-            raise PurgeRefused(f"chain {chain_id}: record seq {end} differs from the archive")
+            raise PurgeRefused(where(Text("audit.at_chain", "chain {chain}", chain=chain_id), Text(
+                "audit.differs", "record seq {seq} differs from the archive", seq=end)))
     if not plan:
         return PurgeResult(0, {}, None)
     sealed = {c: {"seq": s, "hash": h} for c, (s, h) in current.items()}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.record import AuditRecord, canonical_json
+from texts import Text, where
 
 HASHES = ("sha256", "sm3")
 GENESIS = ""
@@ -58,7 +59,8 @@ def hash_function(name: str) -> Callable[[bytes], bytes]:
 
             return _sm3
         return lambda data: hashlib.new("sm3", data).digest()
-    raise ValueError(f"unknown hash {name!r} (one of {', '.join(HASHES)})")
+    raise ValueError(Text("audit.unknown_hash", "unknown hash {name!r} (one of {known})",
+                          name=name, known=", ".join(HASHES)))
 
 
 def _hex_hasher(name: str) -> Callable[[bytes], str]:
@@ -173,7 +175,11 @@ class Problem:
     detail: str
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.detail}"
+        return str(where(self.where, self.detail))
+
+
+def at_record(chain: Any, seq: Any) -> str:
+    return Text("audit.at_record", "record chain={chain} seq={seq}", chain=chain, seq=seq)
 
 
 class ChainChecker:
@@ -215,30 +221,38 @@ class ChainChecker:
         :class:`Problem` when it does not belong here."""
         seq = row[I_SEQ]
         if row[I_CHAIN] != self.chain_id:
-            return Problem("inserted", self._where(seq), f"belongs to chain {row[I_CHAIN]}")
+            return Problem("inserted", self._where(seq),
+                           Text("audit.other_chain", "belongs to chain {chain}",
+                                chain=row[I_CHAIN]))
         try:
             computed = self._hex(payload_of(row))
         except (TypeError, ValueError) as exc:
-            return Problem("changed", self._where(seq), f"cannot be encoded ({exc})")
+            return Problem("changed", self._where(seq),
+                           Text("audit.unencodable",
+                                "cannot be encoded ({detail})", detail=str(exc)))
         stored = row[I_HASH]
         if not (type(stored) is str and hmac.compare_digest(computed, stored)):
-            return Problem("changed", self._where(seq),
-                           "content does not match its hash (a field was changed)")
+            return Problem("changed", self._where(seq), Text(
+                "audit.changed", "content does not match its hash (a field was changed)"))
         if self._trust_first and self.count == 0:
             self._trust_first = False
         else:
             expected = self.head_seq + 1
             if seq != expected:
                 if seq > expected:
-                    what = (f"record seq {expected}" if seq == expected + 1
-                            else f"records seq {expected}..{seq - 1}")
-                    return Problem("missing", self._where(seq), f"{what} missing (deleted)")
-                return Problem("inserted", self._where(seq),
-                               f"duplicate or out-of-order seq, expected {expected}")
+                    what = (Text("audit.missing_one", "record seq {seq} missing (deleted)",
+                                 seq=expected) if seq == expected + 1 else
+                            Text("audit.missing_many", "records seq {first}..{last} missing "
+                                 "(deleted)", first=expected, last=seq - 1))
+                    return Problem("missing", self._where(seq), what)
+                return Problem("inserted", self._where(seq), Text(
+                    "audit.out_of_order", "duplicate or out-of-order seq, expected {seq}",
+                    seq=expected))
             prev = row[I_PREV]
             if not (type(prev) is str and hmac.compare_digest(prev, self.head_hash)):
-                return Problem("unlinked", self._where(seq), "prev_hash does not match the hash "
-                               "of the record before it (inserted, replaced or reordered record)")
+                return Problem("unlinked", self._where(seq), Text(
+                    "audit.unlinked", "prev_hash does not match the hash of the record before "
+                    "it (inserted, replaced or reordered record)"))
         self.head_seq = seq
         self.head_hash = computed
         self.count += 1
@@ -251,4 +265,4 @@ class ChainChecker:
         return None
 
     def _where(self, seq: Any) -> str:
-        return f"record chain={self.chain_id} seq={seq}"
+        return at_record(self.chain_id, seq)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from texts import where
+
 
 class AuditError(Exception):
     code = "audit_error"
@@ -45,8 +47,9 @@ class AuditQueryError(AuditError):
     title = "Invalid query"
 
     def __init__(self, field: str, description: str) -> None:
-        super().__init__(f"{field}: {description}")
+        super().__init__(where(field, description))
         self.field = field
+        self.reason = description
 
 
 class ArchiveError(AuditError):

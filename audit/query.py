@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from audit.errors import AuditQueryError
 from audit.record import OUTCOMES
 from audit.tables import records
+from texts import Text
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -72,7 +73,9 @@ def parse_time(field: str, value: str) -> int:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise AuditQueryError(field, f"not a time: {value!r} (ISO 8601 or epoch ms)") from None
+        raise AuditQueryError(field, Text("audit.not_a_time",
+                                         "not a time: {value!r} (ISO 8601 or epoch ms)",
+                                         value=value)) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
@@ -88,7 +91,8 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         ts, row_id = raw.split(".")
         return int(ts), int(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise AuditQueryError("cursor", "not a cursor from a previous page") from None
+        raise AuditQueryError("cursor", Text("audit.not_a_cursor",
+                                            "not a cursor from a previous page")) from None
 
 
 def parse_filters(params: Mapping[str, str]) -> QueryFilter:
@@ -96,7 +100,7 @@ def parse_filters(params: Mapping[str, str]) -> QueryFilter:
     values: dict[str, Any] = {}
     for key in params:
         if key not in FILTER_NAMES:
-            raise AuditQueryError(key, "unknown filter")
+            raise AuditQueryError(key, Text("audit.unknown_filter", "unknown filter"))
     for key in ("since", "until"):
         if params.get(key):
             values[key] = parse_time(key, params[key])
@@ -105,28 +109,30 @@ def parse_filters(params: Mapping[str, str]) -> QueryFilter:
         if value is None or value == "":
             continue
         if not _NAME.match(value):
-            raise AuditQueryError(key, "bad value")
+            raise AuditQueryError(key, Text("audit.bad_value", "bad value"))
         values[key] = value
     if values.get("outcome") is not None and values["outcome"] not in OUTCOMES:
-        raise AuditQueryError("outcome", f"{values['outcome']!r} is not one of "
-                              f"{', '.join(sorted(OUTCOMES))}")
+        raise AuditQueryError("outcome", Text(
+            "audit.not_one_of", "{value!r} is not one of {known}", value=values["outcome"],
+            known=", ".join(sorted(OUTCOMES))))
     if params.get("text"):
         if len(params["text"]) > 200:
-            raise AuditQueryError("text", "at most 200 characters")
+            raise AuditQueryError("text", Text("audit.text_length", "at most 200 characters"))
         values["text"] = params["text"]
     if params.get("limit"):
         try:
             limit = int(params["limit"])
         except ValueError:
-            raise AuditQueryError("limit", "not an integer") from None
+            raise AuditQueryError("limit", Text("audit.not_integer", "not an integer")) from None
         if not 1 <= limit <= MAX_LIMIT:
-            raise AuditQueryError("limit", f"between 1 and {MAX_LIMIT}")
+            raise AuditQueryError("limit", Text("audit.limit_range", "between 1 and {limit}",
+                                                limit=MAX_LIMIT))
         values["limit"] = limit
     if params.get("cursor"):
         decode_cursor(params["cursor"])
         values["cursor"] = params["cursor"]
     if "since" in values and "until" in values and values["since"] >= values["until"]:
-        raise AuditQueryError("until", "must be after since")
+        raise AuditQueryError("until", Text("audit.after_since", "must be after since"))
     return QueryFilter(**values)
 
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from audit.errors import AuditQueryError
 from audit.tables import usage
+from texts import Text
 
 DIMENSIONS = ("day", "system", "resource", "department", "event_type", "outcome", "kind")
 KINDS = ("delivered", "refused", "unauthenticated", "failed", "other")
@@ -39,6 +40,8 @@ def kind_of(event_type: str, outcome: str, department: str) -> str:
     if outcome == "error":
         return "failed"
     return "other"
+
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -61,12 +64,15 @@ def usage_stats(
     """
     for dim in group_by:
         if dim not in DIMENSIONS:
-            raise AuditQueryError("group_by", f"{dim!r} is not one of {', '.join(DIMENSIONS)}")
+            raise AuditQueryError("group_by", Text("audit.not_one_of",
+                                                   "{value!r} is not one of {known}",
+                                                       value=dim, known=", ".join(DIMENSIONS)))
     for name, day in (("since", since_day), ("until", until_day)):
         if day is not None and not _is_day(day):
-            raise AuditQueryError(name, "a day as YYYY-MM-DD")
+            raise AuditQueryError(name, Text("audit.day", "a day as YYYY-MM-DD"))
     if since_day and until_day and until_day < since_day:  # ISO days sort as text
-        raise AuditQueryError("until", f"{until_day} is before since ({since_day})")
+        raise AuditQueryError("until", Text("audit.day_order", "{until} is before since ({since})",
+                                            until=until_day, since=since_day))
     if "kind" in group_by:
         return _by_kind(engine, list(group_by), since_day=since_day, until_day=until_day,
                         system=system, resource=resource, department=department,

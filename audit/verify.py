@@ -32,10 +32,12 @@ from audit.chain import (
     RECORD_COLUMNS,
     ChainChecker,
     Problem,
+    at_record,
     hash_function,
 )
 from audit.checkpoints import KEY_USE, SignatureVerifier, unb64u
 from audit.tables import anchors, chains, checkpoints, records
+from texts import Text, message_of
 
 MAX_PROBLEMS = 50
 SEAL_EVENT = "audit_purge"
@@ -70,15 +72,19 @@ class VerifyReport:
 
     def span(self) -> str:
         if self.first_ts is None or self.last_ts is None:
-            return "no records"
+            return Text("audit.no_records", "no records")
         def fmt(ms: int) -> str:
             return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{fmt(self.first_ts)} .. {fmt(self.last_ts)}"
 
     def summary(self) -> str:
-        state = "intact" if self.ok else "TAMPERED"
-        return (f"audit log {state}: {self.records} records, {self.chains} chains, "
-                f"{self.checkpoints} checkpoints, {self.span()}")
+        counts = {"records": self.records, "chains": self.chains,
+                  "checkpoints": self.checkpoints, "detail": self.span()}
+        if self.ok:
+            return Text("audit.intact", "audit log intact: {records} records, {chains} chains, "
+                        "{checkpoints} checkpoints, {detail}", **counts)
+        return Text("audit.tampered", "audit log TAMPERED: {records} records, {chains} chains, "
+                    "{checkpoints} checkpoints, {detail}", **counts)
 
 
 def keyservice_sigcheck(keys: SignatureVerifier) -> SigCheck:
@@ -118,8 +124,7 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
         try:
             problem = _check_checkpoint(cp, expect_seq, prev_hash, sigcheck, last_heads)
         except Exception as exc:  # a damaged row: report, never crash
-            problem = Problem("checkpoint", f"checkpoint {cp.get('seq')}",
-                              f"unreadable ({type(exc).__name__}: {exc})")
+            problem = Problem("checkpoint", _at_checkpoint(cp.get("seq")), _unreadable(exc))
         if problem is not None:
             rep.add(problem)
         try:
@@ -166,16 +171,18 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
             key = (chain_id, row[I_SEQ])
             exp = expected.get(key)
             if exp is not None and not hmac.compare_digest(exp[0], str(row[I_HASH])):
-                rep.add(Problem("changed", f"record chain={chain_id} seq={row[I_SEQ]}",
-                                f"hash differs from the head signed in checkpoint {exp[1]}"))
+                rep.add(Problem("changed", at_record(chain_id, row[I_SEQ]), Text(
+                    "audit.head_differs", "hash differs from the head signed in checkpoint {n}",
+                    n=exp[1])))
             if key in seals and problem is None:
                 _vouch(row, seals[key], src.anchors, vouched)
             if row[I_CKPT] > max_ckpt:
                 max_ckpt = row[I_CKPT]
-                max_ckpt_where = f"record chain={chain_id} seq={row[I_SEQ]}"
+                max_ckpt_where = at_record(chain_id, row[I_SEQ])
         except Exception as exc:
-            rep.add(Problem("damaged", f"record {_at(row, I_CHAIN)}/{_at(row, I_SEQ)}",
-                            f"unreadable ({type(exc).__name__}: {exc})"))
+            rep.add(Problem("damaged", Text("audit.at_record_short", "record {chain}/{seq}",
+                                            chain=_at(row, I_CHAIN), seq=_at(row, I_SEQ)),
+                            _unreadable(exc)))
         if progress is not None and n % 10000 == 0:
             progress(n)
     for c in checkers.values():
@@ -187,15 +194,18 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
             c = _start_chain(chain_id, src, rep, seen, count=False)
             _finish_chain(c, src, required, rep)
     for chain_id in sorted(set(src.anchors) - vouched if not src.anchors_trusted else ()):
-        rep.add(Problem("anchor", f"anchor of chain {chain_id}",
-                        "no intact sealing record vouches for this purge anchor"))
+        rep.add(Problem("anchor", Text("audit.at_anchor", "anchor of chain {chain}",
+                                       chain=chain_id),
+                        Text("audit.anchor_unvouched",
+                             "no intact sealing record vouches for this purge anchor")))
     if src.registry_last_checkpoint > last_cp:
-        rep.add(Problem("checkpoint", f"checkpoint {src.registry_last_checkpoint}",
-                        f"missing (deleted): its writer registered it, the newest present is "
-                        f"{last_cp}"))
+        rep.add(Problem("checkpoint", _at_checkpoint(src.registry_last_checkpoint), Text(
+            "audit.checkpoint_registered",
+            "missing (deleted): its writer registered it, the newest present is {n}", n=last_cp)))
     elif max_ckpt > last_cp and not src.windowed:
-        rep.add(Problem("checkpoint", f"checkpoint {max_ckpt}",
-                        f"missing (deleted): {max_ckpt_where} was written after it"))
+        rep.add(Problem("checkpoint", _at_checkpoint(max_ckpt), Text(
+            "audit.checkpoint_after", "missing (deleted): {where} was written after it",
+            where=max_ckpt_where)))
     rep.chains = len(seen)
     return rep
 
@@ -203,31 +213,38 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
 def _check_checkpoint(cp: dict[str, Any], expect_seq: int, prev_hash: str,
                       sigcheck: SigCheck | None, last_heads: dict[str, int]) -> Problem | None:
     seq = int(cp["seq"])
-    where = f"checkpoint {seq}"
+    where = _at_checkpoint(seq)
     if seq > expect_seq:
         gap = f"{expect_seq}" if seq == expect_seq + 1 else f"{expect_seq}..{seq - 1}"
-        return Problem("checkpoint", f"checkpoint {gap}", f"missing (deleted) before {where}")
+        return Problem("checkpoint", _at_checkpoint(gap), Text(
+            "audit.checkpoint_before", "missing (deleted) before {where}", where=where))
     if seq < expect_seq:
-        return Problem("checkpoint", where, "duplicate or out of order")
+        return Problem("checkpoint", where, Text("audit.checkpoint_order",
+                                                 "duplicate or out of order"))
     payload = str(cp["payload"]).encode("utf-8")
     digest = hash_function(str(cp["hash_name"]))(payload).hex()
     if not hmac.compare_digest(digest, str(cp["hash"])):
-        return Problem("checkpoint", where, "payload does not match its hash (changed)")
+        return Problem("checkpoint", where, Text("audit.checkpoint_changed",
+                                                 "payload does not match its hash (changed)"))
     doc = json.loads(payload)
     if (doc.get("seq"), doc.get("ts"), doc.get("prev"), doc.get("hash")) != (
             seq, cp["ts"], cp["prev_hash"], cp["hash_name"]):
-        return Problem("checkpoint", where, "columns disagree with the signed payload")
+        return Problem("checkpoint", where, Text("audit.checkpoint_columns",
+                                                 "columns disagree with the signed payload"))
     if not hmac.compare_digest(str(cp["prev_hash"]), prev_hash):
-        return Problem("checkpoint", where, "does not link to the checkpoint before it")
+        return Problem("checkpoint", where, Text("audit.checkpoint_unlinked",
+                                                 "does not link to the checkpoint before it"))
     if sigcheck is not None:
         try:
             sigcheck(str(cp["kid"]), payload, unb64u(str(cp["signature"])))
         except Exception:
-            return Problem("signature", where, f"signature does not verify (kid {cp['kid']})")
+            return Problem("signature", where, Text(
+                "audit.signature_kid", "signature does not verify (kid {kid})", kid=cp["kid"]))
     for chain_id, head in doc.get("heads", {}).items():
         if int(head["seq"]) < last_heads.get(chain_id, 0):
-            return Problem("checkpoint", where,
-                           f"head of chain {chain_id} went back to seq {head['seq']}")
+            return Problem("checkpoint", where, Text(
+                "audit.head_back", "head of chain {chain} went back to seq {seq}",
+                chain=chain_id, seq=head["seq"]))
     return None
 
 
@@ -236,7 +253,8 @@ def _start_chain(chain_id: str, src: Sources, rep: VerifyReport, seen: set[str],
     seen.add(chain_id)
     alg = src.chain_algs.get(chain_id)
     if alg is None:
-        rep.add(Problem("inserted", f"chain {chain_id}", "records of a chain nobody registered"))
+        rep.add(Problem("inserted", _at_chain(chain_id),
+                        Text("audit.unregistered", "records of a chain nobody registered")))
         alg = "sha256"
     a = src.anchors.get(chain_id)
     try:
@@ -245,7 +263,7 @@ def _start_chain(chain_id: str, src: Sources, rep: VerifyReport, seen: set[str],
                                 trust_first=src.windowed)
         return ChainChecker(chain_id, alg, trust_first=src.windowed)
     except ValueError as exc:
-        rep.add(Problem("damaged", f"chain {chain_id}", str(exc)))
+        rep.add(Problem("damaged", _at_chain(chain_id), message_of(exc)))
         return ChainChecker(chain_id, "sha256", trust_first=src.windowed)
 
 
@@ -260,23 +278,38 @@ def _finish_chain(c: ChainChecker, src: Sources, required: dict[str, tuple[int, 
         return
     need = required.get(c.chain_id)
     if need is not None and c.head_seq < need[0] and src.check_truncation:
-        rep.add(Problem("truncated", f"chain {c.chain_id}",
-                        f"ends at seq {c.head_seq} but checkpoint {need[1]} signed its head "
-                        f"at seq {need[0]} (records deleted from the tail)"))
+        rep.add(Problem("truncated", _at_chain(c.chain_id), Text(
+            "audit.tail_cut", "ends at seq {seq} but checkpoint {n} signed its head at seq "
+            "{head} (records deleted from the tail)", seq=c.head_seq, n=need[1], head=need[0])))
     if src.registry_heads is not None:
         reg = src.registry_heads.get(c.chain_id)
         if reg is not None and reg[0] != c.head_seq:
-            how = "records deleted from the tail" if reg[0] > c.head_seq else "records added"
+            how = (Text("audit.registry_cut", "registry head is seq {head}, records end at seq "
+                        "{seq} (records deleted from the tail)", head=reg[0], seq=c.head_seq)
+                   if reg[0] > c.head_seq else
+                   Text("audit.registry_added", "registry head is seq {head}, records end at "
+                        "seq {seq} (records added)", head=reg[0], seq=c.head_seq))
             rep.add(Problem("truncated" if reg[0] > c.head_seq else "inserted",
-                            f"chain {c.chain_id}",
-                            f"registry head is seq {reg[0]}, records end at seq {c.head_seq} "
-                            f"({how})"))
+                            _at_chain(c.chain_id), how))
     if src.expected_tails is not None:
         tail = src.expected_tails.get(c.chain_id)
         if tail is not None and (c.head_seq, c.head_hash) != tuple(tail):
-            rep.add(Problem("truncated", f"chain {c.chain_id}",
-                            f"archive manifest says the chain ends at seq {tail[0]}, "
-                            f"records end at seq {c.head_seq}"))
+            rep.add(Problem("truncated", _at_chain(c.chain_id), Text(
+                "audit.manifest_tail", "archive manifest says the chain ends at seq {head}, "
+                "records end at seq {seq}", head=tail[0], seq=c.head_seq)))
+
+
+def _at_checkpoint(gap: Any) -> Text:
+    return Text("audit.at_checkpoint", "checkpoint {gap}", gap=gap)
+
+
+def _at_chain(chain: Any) -> Text:
+    return Text("audit.at_chain", "chain {chain}", chain=chain)
+
+
+def _unreadable(exc: BaseException) -> Text:
+    return Text("audit.unreadable", "unreadable ({detail})",
+                detail=f"{type(exc).__name__}: {exc}")
 
 
 def _at(row: Sequence[Any], i: int) -> Any:
@@ -395,8 +428,9 @@ def verify_database(engine: sa.Engine, sigcheck: SigCheck | None, *, since: int 
     except sa.exc.SQLAlchemyError as exc:
         rep = VerifyReport()
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        rep.add(Problem("damaged", "database",
-                        f"cannot be read: {reason[0] if reason else type(exc).__name__}"))
+        rep.add(Problem("damaged", Text("audit.at_database", "database"),
+                        Text("audit.cannot_read", "cannot be read: {detail}",
+                             detail=reason[0] if reason else type(exc).__name__)))
         return rep
 
 

@@ -36,6 +36,7 @@ from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
 from audit.record import AuditRecord, StoredRecord
 from audit.tables import chains, checkpoints, records, usage
+from texts import Text
 
 log = logging.getLogger("govgate.audit")
 
@@ -208,7 +209,7 @@ class AuditLog:
         Raises :class:`AuditWriteError` if it could not be committed.
         """
         if self._closing or self.closed:
-            raise AuditWriteError("audit log is closed")
+            raise AuditWriteError(Text("audit.closed", "audit log is closed"))
         if not isinstance(record, AuditRecord):
             raise TypeError("append() takes an AuditRecord")
         c = self._ensure_task()
@@ -220,7 +221,7 @@ class AuditLog:
     def append_sync(self, record: AuditRecord) -> StoredRecord:
         """Append ``record`` in its own transaction (for the CLI); durable on return."""
         if self.closed:
-            raise AuditWriteError("audit log is closed")
+            raise AuditWriteError(Text("audit.closed", "audit log is closed"))
         stored = self._commit([record])[0]
         self._checkpoint_if_due()
         return stored
@@ -411,7 +412,8 @@ class AuditLog:
                 elif self._resync:
                     self._reload_head()
             except sa.exc.SQLAlchemyError as exc:
-                raise AuditWriteError(f"audit log unavailable: {_reason(exc)}") from None
+                raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
+                                          detail=_reason(exc))) from None
             chain_id = self._chain
             assert chain_id is not None
             now = _ms(self.clock)
@@ -425,7 +427,9 @@ class AuditLog:
                         "p_chain": chain_id, "p_token": self._token, "p_seq": old_seq,
                         "p_until": now + self.lease_ms})).rowcount
                     if owned != 1:
-                        raise ChainLostError(f"audit chain {chain_id} is no longer ours")
+                        raise ChainLostError(Text("audit.chain_lost",
+                                                  "audit chain {chain} is no longer ours",
+                                                  chain=chain_id))
                     ckpt = conn.exec_driver_sql(q.max_ckpt.sql,
                                                 q.max_ckpt.params({})).scalar_one()
                     rows = []
@@ -445,7 +449,9 @@ class AuditLog:
                 raise
             except sa.exc.SQLAlchemyError as exc:
                 self._resync = True  # the commit may or may not have happened: re-read
-                raise AuditWriteError(f"audit record not written: {_reason(exc)}") from None
+                raise AuditWriteError(Text("audit.not_written",
+                                           "audit record not written: {detail}",
+                                          detail=_reason(exc))) from None
             self._head_seq, self._head_hash = seq, prev
             self._since_ckpt += len(rows)
             self._lease_renewed_ms = now
@@ -532,7 +538,9 @@ class AuditLog:
                 self._since_ckpt = 0
                 self._last_ckpt_ms = now
                 return cp
-            raise AuditWriteError(f"checkpoint not written: {_reason(last_exc)}")
+            raise AuditWriteError(Text("audit.checkpoint_not_written",
+                                       "checkpoint not written: {detail}",
+                                       detail=_reason(last_exc)))
 
 
 def _write_lock(conn: sa.Connection) -> None:

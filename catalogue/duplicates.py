@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from catalogue.model import RETIRED, Resource
+from texts import Text
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,14 @@ class Overlap:
     source_department: str
 
     def message(self) -> str:
-        return (
-            f"item {self.item} of {self.resource} ({self.department}) is already provided "
-            f"as authoritative by {self.source_department} in {self.source_resource} "
-            f"{self.source_name} (item {self.source_item}): reuse that source instead of "
-            "collecting it again"
-        )
+        return Text(
+            "cat.duplicate",
+            "item {item} of {resource} ({department}) is already provided as authoritative "
+            "by {source_department} in {source_resource} {source_name} (item {source_item}): "
+            "reuse that source instead of collecting it again",
+            item=self.item, resource=self.resource, department=self.department,
+            source_department=self.source_department, source_resource=self.source_resource,
+            source_name=self.source_name, source_item=self.source_item)
 
 
 def _sources(others: Iterable[Resource], department: str) -> list[tuple[Resource, str, str]]:

@@ -8,28 +8,13 @@ problem details, and the CLI prints them as one line.
     ├── NotAllowed                 the actor may not do this (403)
     ├── WorkflowConflict           the transition does not fit the current state (409)
     └── ShapeError                 a response cannot be shaped: fail closed (502)
-
-A description or problem the portal shows is a :class:`Problem`: the English text
-(what the API and the CLI print), plus a ``code`` and ``params`` a translation is
-keyed on, so no one translates by matching the English.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-class Problem(str):
-    """One message: the English text, with ``code`` and ``params`` for translations."""
-
-    code: str
-    params: dict[str, str | int]
-
-    def __new__(cls, code: str, text: str, **params: str | int) -> Problem:
-        self = super().__new__(cls, text)
-        self.code = code
-        self.params = params
-        return self
+from texts import joined, where
 
 
 class CatalogueError(Exception):
@@ -40,7 +25,7 @@ class CatalogueError(Exception):
         self.problems = list(problems or [])
         self.description = description
         super().__init__(
-            description + (": " + "; ".join(self.problems) if self.problems else "")
+            where(description, joined(self.problems)) if self.problems else description
         )
 
 

@@ -21,6 +21,7 @@ import yaml
 from audit.spreadsheet import SafeWriter, restore
 from catalogue.errors import InvalidInput
 from catalogue.model import Resource, resource_problems
+from texts import Text, where
 
 RESOURCE_COLUMNS = [
     ("code", "资源代码"), ("name", "资源名称"), ("summary", "摘要"), ("provider", "提供方"),
@@ -72,17 +73,21 @@ def load_yaml(text: str) -> dict[str, Any]:
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"not valid YAML: {exc}".replace("\n", " ")) from None
+        raise InvalidInput(Text("field.not_yaml", "not valid YAML: {detail}",
+                                detail=str(exc).replace("\n", " "))) from None
     if doc is None:
         return {}
     if isinstance(doc, list):
         return {"catalogue": doc}
     if not isinstance(doc, dict):
-        raise InvalidInput("the YAML must be a mapping with catalogue: (and grants:)")
+        raise InvalidInput(Text("cat.yaml_mapping",
+                                "the YAML must be a mapping with catalogue: (and grants:)"))
     unknown = sorted(set(doc) - {"catalogue", "grants"})
     if unknown:
-        raise InvalidInput(f"unknown section(s) {', '.join(map(str, unknown))}; "
-                           "an import holds catalogue: and grants:")
+        raise InvalidInput(Text("cat.sections",
+                                "unknown section(s) {names}; an import holds catalogue: and "
+                                "grants:",
+                                names=", ".join(map(str, unknown))))
     return doc
 
 
@@ -97,6 +102,10 @@ def dump_yaml(resources: Iterable[Resource], grants: list[dict[str, Any]] | None
 # CSV
 
 
+def _row(n: int) -> Text:
+    return Text("row", "row {n}", n=n)
+
+
 def _bool(value: str, column: str) -> tuple[bool | None, str | None]:
     v = value.strip().lower()
     if not v:
@@ -105,7 +114,8 @@ def _bool(value: str, column: str) -> tuple[bool | None, str | None]:
         return True, None
     if v in FALSE:
         return False, None
-    return None, f"{column} must be true or false (got {value!r})"
+    return None, Text("field.bool_got", "{field} must be true or false (got {value!r})",
+                      field=column, value=value)
 
 
 def read_csv(text: str) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
@@ -116,18 +126,21 @@ def read_csv(text: str) -> tuple[list[dict[str, Any]], dict[str, int], list[str]
     try:
         header = next(reader)
     except StopIteration:
-        return [], {}, ["row 1: the file is empty (needs a header row)"]
+        return [], {}, [where(_row(1), Text("cat.csv_empty",
+                                              "the file is empty (needs a header row)"))]
     except csv.Error as exc:
-        return [], {}, [f"row 1: {exc}"]
+        return [], {}, [where(_row(1), str(exc))]
     columns = [ALIASES.get(h.strip(), h.strip()) for h in header]
     problems: list[str] = []
     unknown = [h for h in columns if h not in COLUMNS]
     if unknown:
-        problems.append(f"row 1: unknown column(s) {', '.join(unknown)}; known: "
-                        f"{', '.join(COLUMNS)}")
+        problems.append(where(_row(1), Text("cat.csv_columns",
+                                            "unknown column(s) {names}; known: {known}",
+                                           names=", ".join(unknown), known=", ".join(COLUMNS))))
     for needed in ("code", "item_name", "item_title"):
         if needed not in columns:
-            problems.append(f"row 1: missing column {needed}")
+            problems.append(where(_row(1), Text("cat.csv_missing", "missing column {name}",
+                                               name=needed)))
     if problems:
         return [], {}, problems
     entries: dict[str, dict[str, Any]] = {}
@@ -135,18 +148,21 @@ def read_csv(text: str) -> tuple[list[dict[str, Any]], dict[str, int], list[str]
     try:
         for n, raw in enumerate(reader, start=2):
             if n > MAX_ROWS:
-                problems.append(f"row {n}: more than {MAX_ROWS} rows")
+                problems.append(where(_row(n), Text("cat.csv_rows",
+                                                    "more than {n} rows", n=MAX_ROWS)))
                 break
             if not any(c.strip() for c in raw):
                 continue
             if len(raw) > len(columns):
-                problems.append(f"row {n}: {len(raw)} cells, the header has {len(columns)}")
+                problems.append(where(_row(n), Text("cat.csv_cells",
+                                                    "{n} cells, the header has {count}",
+                                                   n=len(raw), count=len(columns))))
                 continue
             row = {c: (restore(raw[k].strip()) if k < len(raw) else "")
                    for k, c in enumerate(columns)}
             problems += _row_into(row, n, entries, first_row)
     except csv.Error as exc:
-        problems.append(f"row {reader.line_num}: {exc}")
+        problems.append(where(_row(reader.line_num), str(exc)))
     return list(entries.values()), first_row, problems
 
 
@@ -155,7 +171,7 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
     problems: list[str] = []
     code = row.get("code", "")
     if not code:
-        return [f"row {n}: code is empty"]
+        return [where(_row(n), Text("cat.csv_no_code", "code is empty"))]
     share = row.get("share_type", "")
     row["share_type"] = SHARE_TITLES.get(share, share)
     resource: dict[str, Any] = {}
@@ -172,15 +188,16 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
         try:
             item["level"] = int(row["item_level"])
         except ValueError:
-            problems.append(f"row {n}: item_level must be a number 1-4 "
-                            f"(got {row['item_level']!r})")
+            problems.append(where(_row(n), Text("cat.csv_level",
+                                               "item_level must be a number 1-4 (got {value!r})",
+                                               value=row["item_level"])))
     if row.get("item_mask"):
         item["mask"] = row["item_mask"]
     for col, key in (("item_encrypt", "encrypt"), ("item_authoritative", "authoritative"),
                      ("item_shareable", "shareable")):
         value, problem = _bool(row.get(col, ""), col)
         if problem:
-            problems.append(f"row {n}: {problem}")
+            problems.append(where(_row(n), problem))
         elif value is not None:
             item[key] = value
     entry = entries.get(code)
@@ -193,13 +210,15 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
     else:
         for key, text in resource.items():
             if key in entry and entry[key] != text:
-                problems.append(f"row {n}: {key} {text!r} differs from row {first_row[code]} "
-                                f"({entry[key]!r})")
+                problems.append(where(_row(n), Text(
+                    "cat.csv_differs", "{column} {text!r} differs from row {n} ({first!r})",
+                    column=key, text=text, n=first_row[code], first=entry[key])))
         for key, text in route.items():
             old = entry.setdefault("route", {}).get(key)
             if old is not None and old != text:
-                problems.append(f"row {n}: route_{key} {text!r} differs from row "
-                                f"{first_row[code]} ({old!r})")
+                problems.append(where(_row(n), Text(
+                    "cat.csv_differs", "{column} {text!r} differs from row {n} ({first!r})",
+                    column=f"route_{key}", text=text, n=first_row[code], first=old)))
             entry["route"][key] = text
     entry["items"].append(item)
     entry.setdefault("_rows", []).append(n)
@@ -209,7 +228,7 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
 def csv_problems(entries: list[dict[str, Any]], first_row: dict[str, int]) -> list[str]:
     """Model problems of entries read from CSV, placed by row: item problems on the
     item's row, resource problems on the resource's first row."""
-    out = []
+    out: list[str] = []
     for e in entries:
         rows = e.get("_rows", [])
         clean = {k: v for k, v in e.items() if k != "_rows"}
@@ -217,9 +236,9 @@ def csv_problems(entries: list[dict[str, Any]], first_row: dict[str, int]) -> li
             if p.startswith("items[") and "]" in p:
                 k = int(p[6:p.index("]")])
                 row = rows[k] if k < len(rows) else first_row.get(str(e.get("code")), 0)
-                out.append(f"row {row}: {p}")
+                out.append(where(_row(row), p))
             else:
-                out.append(f"row {first_row.get(str(e.get('code')), 0)}: {p}")
+                out.append(where(_row(first_row.get(str(e.get("code")), 0)), p))
     return out
 
 

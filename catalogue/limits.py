@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalogue.errors import Problem
+from texts import Text
 
 MAX_LENGTH: dict[str, int] = {
     "name": 200,
@@ -47,13 +47,14 @@ MAX_LENGTH: dict[str, int] = {
 }
 
 
-def too_long(field: str, value: Any, maximum: int | None = None) -> Problem | None:
+def too_long(field: str, value: Any, maximum: int | None = None) -> str | None:
     """The problem with ``value`` as ``field`` if it is text longer than its maximum
     (``maximum``, or the table's), else None. Not text is another check's business."""
     limit = MAX_LENGTH[field] if maximum is None else maximum
     if isinstance(value, str) and len(value) > limit:
-        return Problem("too_long", f"{field} longer than {limit} characters", field=field,
-                       limit=limit)
+        if field == "purpose":  # 用途, not the field's name, in Chinese
+            return Text("cat.purpose_long", "purpose longer than {n} characters", n=limit)
+        return Text("field.too_long", "{field} longer than {n} characters", field=field, n=limit)
     return None
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from catalogue.limits import length_problems
+from texts import Text, where
 
 UNCONDITIONAL = "unconditional"
 CONDITIONAL = "conditional"
@@ -332,55 +333,61 @@ def _bool(value: Any, default: bool) -> bool | None:
 def resource_problems(entry: Any) -> list[str]:
     """Every problem in one resource entry (state-file format), without its place."""
     if not isinstance(entry, Mapping):
-        return ["must be a mapping"]
+        return [Text("field.mapping", "must be a mapping")]
     problems: list[str] = []
     for key in sorted(set(entry) - RESOURCE_REQUIRED - RESOURCE_OPTIONAL):
-        problems.append(f"unknown key {key!r}")
+        problems.append(Text("field.unknown_key", "unknown key {key!r}", key=key))
     for key in sorted(RESOURCE_REQUIRED - set(entry)):
-        problems.append(f"missing key {key!r}")
+        problems.append(Text("field.missing_key", "missing key {key!r}", key=key))
     code = entry.get("code")
     if code is not None and not CODE_RE.match(str(code)):
-        problems.append(f"bad code {_short(code)!r}")
+        problems.append(Text("field.bad_code", "bad code {code!r}", code=_short(code)))
     if "name" in entry and (not isinstance(entry["name"], str) or not entry["name"].strip()):
-        problems.append("name must be a non-empty string")
+        problems.append(Text("field.non_empty", "{field} must be a non-empty string",
+                             field="name"))
     share = entry.get("share_type")
     if share is not None and share not in SHARE_TYPES:
-        problems.append(f"share_type must be one of {', '.join(SHARE_TYPES)} (got {share!r})")
+        problems.append(Text("field.one_of_got", "{field} must be one of {known} (got {value!r})",
+                             field="share_type", known=", ".join(SHARE_TYPES), value=share))
     if share == CONDITIONAL and not (entry.get("conditions") or entry.get("basis")):
-        problems.append("a conditional resource needs its conditions (共享条件)")
+        problems.append(Text("cat.conditions",
+                             "a conditional resource needs its conditions (共享条件)"))
     if share == NONE and not (entry.get("basis") or entry.get("conditions")):
-        problems.append("a resource not shared (none) needs its basis (不予共享依据)")
+        problems.append(Text("cat.basis",
+                             "a resource not shared (none) needs its basis (不予共享依据)"))
     for key in ("summary", "conditions", "basis", "update_cycle", "open_attr"):
         if key in entry and entry[key] is not None and not isinstance(entry[key], str):
-            problems.append(f"{key} must be a string")
+            problems.append(Text("field.string", "{field} must be a string", field=key))
     problems += length_problems(entry, ("name", "summary", "conditions", "basis",
                                         "update_cycle", "open_attr"))
     if entry.get("share_method", "api") not in SHARE_METHODS:
-        problems.append(f"share_method must be one of {', '.join(SHARE_METHODS)}")
+        problems.append(Text("field.one_of", "{field} must be one of {known}",
+                             field="share_method", known=", ".join(SHARE_METHODS)))
     if entry.get("status", PUBLISHED) not in STATUSES:
-        problems.append(f"status must be one of {', '.join(STATUSES)}")
+        problems.append(Text("field.one_of", "{field} must be one of {known}",
+                             field="status", known=", ".join(STATUSES)))
     if "version" in entry and (
         isinstance(entry["version"], bool) or not isinstance(entry["version"], int)
     ):
-        problems.append("version must be an integer")
+        problems.append(Text("field.integer", "{field} must be an integer", field="version"))
     route = entry.get("route")
     if route is not None:
         problems.extend(route_problems(route))
     items = entry.get("items")
     if items is not None:
         if not isinstance(items, list) or not items:
-            problems.append("items must be a non-empty list")
+            problems.append(Text("field.non_empty_list", "{field} must be a non-empty list",
+                                 field="items"))
         else:
             seen: dict[str, int] = {}
             for k, item in enumerate(items):
                 for p in item_problems(item):
-                    problems.append(f"items[{k}]: {p}")
+                    problems.append(where(f"items[{k}]", p))
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str):
                     if item["name"] in seen:
-                        problems.append(
-                            f"items[{k}]: duplicate item {item['name']!r} "
-                            f"(first at items[{seen[item['name']]}])"
-                        )
+                        problems.append(where(f"items[{k}]", Text(
+                            "cat.duplicate_item", "duplicate item {name!r} (first at {first})",
+                            name=item["name"], first=f"items[{seen[item['name']]}]")))
                     else:
                         seen[item["name"]] = k
     return problems
@@ -388,52 +395,62 @@ def resource_problems(entry: Any) -> list[str]:
 
 def route_problems(route: Any) -> list[str]:
     if not isinstance(route, Mapping):
-        return ["route must be a mapping with method, path and records"]
-    problems = [f"route: unknown key {k!r}" for k in sorted(set(route) - ROUTE_KEYS)]
+        return [Text("cat.route_mapping", "route must be a mapping with method, path and records")]
+    problems: list[str] = [where("route", Text("field.unknown_key", "unknown key {key!r}", key=k))
+                          for k in sorted(set(route) - ROUTE_KEYS)]
     method = route.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
-        problems.append(f"route: method must be one of {', '.join(METHODS)}")
+        problems.append(where("route", Text("field.one_of", "{field} must be one of {known}",
+                                            field="method", known=", ".join(METHODS))))
     path = route.get("path")
     long = length_problems(route, ("path", "records"))
-    problems += [f"route: {p}" for p in long]
+    problems += [where("route", p) for p in long]
     if long:
         return problems
     if not isinstance(path, str) or not ROUTE_RE.match(path):
-        problems.append("route: path must be a path starting with / (templates like {plate})")
+        problems.append(where("route", Text(
+            "cat.route_path", "path must be a path starting with / (templates like {{plate}})")))
     else:
         from catalogue.routes import template_problems
 
-        problems.extend(f"route: {p}" for p in template_problems(path))
+        problems.extend(where("route", p) for p in template_problems(path))
     records = route.get("records", "")
     if records is None:
         records = ""
     if not isinstance(records, str) or not RECORDS_RE.match(records):
-        problems.append("route: records must be a dotted key path like items or data.items")
+        problems.append(where("route", Text(
+            "cat.route_records", "records must be a dotted key path like items or data.items")))
     return problems
 
 
 def item_problems(item: Any) -> list[str]:
     if not isinstance(item, Mapping):
-        return ["must be a mapping"]
-    problems = [f"unknown key {k!r}" for k in sorted(set(item) - ITEM_REQUIRED - ITEM_OPTIONAL)]
-    problems += [f"missing key {k!r}" for k in sorted(ITEM_REQUIRED - set(item))]
+        return [Text("field.mapping", "must be a mapping")]
+    problems: list[str] = [Text("field.unknown_key", "unknown key {key!r}", key=k)
+                          for k in sorted(set(item) - ITEM_REQUIRED - ITEM_OPTIONAL)]
+    problems += [Text("field.missing_key", "missing key {key!r}", key=k)
+                 for k in sorted(ITEM_REQUIRED - set(item))]
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or not ITEM_RE.match(name)):
-        problems.append(f"bad item name {_short(name)!r} (letters, digits and _)")
+        problems.append(Text("cat.item_name", "bad item name {name!r} (letters, digits and _)",
+                             name=_short(name)))
     if "title" in item and (not isinstance(item["title"], str) or not item["title"].strip()):
-        problems.append("title must be a non-empty string")
+        problems.append(Text("field.non_empty", "{field} must be a non-empty string",
+                             field="title"))
     problems += length_problems(item, ("title",))
     if item.get("type", "string") not in ITEM_TYPES:
-        problems.append(f"type must be one of {', '.join(ITEM_TYPES)}")
+        problems.append(Text("field.one_of", "{field} must be one of {known}",
+                             field="type", known=", ".join(ITEM_TYPES)))
     level = item.get("level", 1)
     if isinstance(level, bool) or level not in LEVELS:
-        problems.append("level must be 1, 2, 3 or 4 (一般 … 核心)")
+        problems.append(Text("cat.level", "level must be 1, 2, 3 or 4 (一般 … 核心)"))
     mask = item.get("mask")
     if mask is not None and mask not in MASKS:
-        problems.append(f"mask must be one of {', '.join(MASKS)} (got {mask!r})")
+        problems.append(Text("field.one_of_got", "{field} must be one of {known} (got {value!r})",
+                             field="mask", known=", ".join(MASKS), value=mask))
     for key in ("encrypt", "authoritative", "shareable"):
         if key in item and not isinstance(item[key], bool):
-            problems.append(f"{key} must be true or false")
+            problems.append(Text("field.bool", "{field} must be true or false", field=key))
     return problems
 
 

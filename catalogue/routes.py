@@ -27,9 +27,12 @@ which reading a given upstream applies.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from texts import Text
 
 T = TypeVar("T")
 
@@ -43,27 +46,41 @@ _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 
 
 def template_problems(template: str) -> list[str]:
-    problems = []
+    problems: list[str] = []
     names: set[str] = set()
     for seg in template.strip("/").split("/"):
         if "{" in seg or "}" in seg:
             m = _PARAM.match(seg)
             if not m:
-                problems.append(f"bad placeholder segment {seg!r} (use a whole segment {{name}})")
+                problems.append(Text("cat.placeholder_segment",
+                                     "bad placeholder segment {segment!r} (use a whole segment "
+                                     "{{name}})", segment=seg))
             elif m.group(1) in names:
-                problems.append(f"placeholder {{{m.group(1)}}} used twice")
+                problems.append(Text("cat.placeholder_twice", "placeholder {{{name}}} used twice",
+                                     name=m.group(1)))
             else:
                 names.add(m.group(1))
     return problems
 
 
-def _loose(segment: str, *, last: bool, fold: bool = True) -> str:
+def fold(text: str) -> str:
+    """``text`` with letter case and compatibility forms taken out, as the laxest
+    upstream compares: NFKC (full-width ａｐｉ is api), then upper and lower case (so
+    dotless ı and dotted İ, which Java's equalsIgnoreCase and regex engines' case-
+    insensitive modes read as i, are i; ſ is s; the Kelvin sign is k)."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFKC", text).upper().lower()
+    return unicodedata.normalize("NFKC", text.replace("i\u0307", "i"))
+
+
+def _loose(segment: str, *, last: bool, fold_case: bool = True) -> str:
     """``segment`` as the laxest upstream reads it (see the module docstring); ``fold``:
     letter case ignored as well."""
     seg = _LOOSE_TAIL.sub("", _LOOSE_CUT.sub("", segment))
     if last:
         seg = _LOOSE_TAIL.sub("", _SUFFIX.sub("", seg))
-    return seg.casefold() if fold else seg
+    return fold(seg) if fold_case else seg
 
 
 @dataclass(frozen=True)
@@ -88,10 +105,10 @@ class Template:
                 segs.append(seg)
         last = len(segs) - 1
         return cls(path, tuple(segs), tuple(names),
-                   tuple(None if s is None else s.casefold() for s in segs),
+                   tuple(None if s is None else fold(s) for s in segs),
                    tuple(None if s is None else _loose(s, last=i == last)
                          for i, s in enumerate(segs)),
-                   tuple(None if s is None else _loose(s, last=i == last, fold=False)
+                   tuple(None if s is None else _loose(s, last=i == last, fold_case=False)
                          for i, s in enumerate(segs)))
 
     @property
@@ -114,7 +131,7 @@ class Template:
                 if not got:
                     return None
                 params[next(names)] = got
-            elif want != (got if case_sensitive else got.casefold()):
+            elif want != (got if case_sensitive else fold(got)):
                 return None
         return params
 
@@ -139,7 +156,8 @@ def loosen(path: str, *, case_sensitive: bool = False) -> list[str]:
     the upstream tells letters apart)."""
     parts = _split(path)
     last = len(parts) - 1
-    return [_loose(p, last=i == last, fold=not case_sensitive) for i, p in enumerate(parts)]
+    return [_loose(p, last=i == last, fold_case=not case_sensitive)
+            for i, p in enumerate(parts)]
 
 
 def method_matches(route_method: str, method: str) -> bool:
@@ -167,13 +185,14 @@ class RouteTable(Generic[T]):
         self._entries.append((method.upper(), Template.parse(path), target))
         self._entries.sort(key=lambda e: (-e[1].literals, -len(e[1].segments)))
 
-    def match(self, method: str, path: str, *, case_sensitive: bool = False
-              ) -> Match[T] | None:
+    def match(self, method: str, path: str, *, case_sensitive: bool = False,
+              any_method: bool = False) -> Match[T] | None:
         """The route that governs ``path`` (letters compared without case unless
-        ``case_sensitive``; trailing slashes ignored)."""
+        ``case_sensitive``; trailing slashes ignored); ``any_method``: whatever its
+        method."""
         parts = _split(path)
         for route_method, template, target in self._entries:
-            if not method_matches(route_method, method):
+            if not any_method and not method_matches(route_method, method):
                 continue
             params = template.match_parts(parts, case_sensitive=case_sensitive)
             if params is not None:
@@ -181,12 +200,12 @@ class RouteTable(Generic[T]):
         return None
 
     def resembling(self, method: str, path: str, *, prefix: bool = False,
-                   case_sensitive: bool = False) -> T | None:
+                   case_sensitive: bool = False, any_method: bool = False) -> T | None:
         """The target of a route that a lax upstream could read ``path`` as (with
         ``prefix``: or a path below it), for a path :meth:`match` did not govern."""
         loose = loosen(path, case_sensitive=case_sensitive)
         for route_method, template, target in self._entries:
-            if method_matches(route_method, method) and template.resembles(
+            if (any_method or method_matches(route_method, method)) and template.resembles(
                     loose, prefix=prefix, case_sensitive=case_sensitive):
                 return target
         return None

@@ -22,12 +22,13 @@ from catalogue import io as cio
 from catalogue import store
 from catalogue.decision import Caller, CatalogueDecision, decide
 from catalogue.duplicates import Overlap, all_overlaps, duplicate_warnings
-from catalogue.errors import InvalidInput, NotAllowed, Problem, UnknownObject, WorkflowConflict
+from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
 from catalogue.model import DRAFT, PUBLISHED, RETIRED, Grant, Resource, resource_from_entry
 from catalogue.routes import RouteTable
 from catalogue.search import search
 from catalogue.statefile import CatalogueSection, GrantsSection, Lookups, validate_resources
 from catalogue.workflow import Actor, Record, _begin_write
+from texts import Text, where
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,20 @@ class Snapshot:
             self.tables.setdefault(r.system, RouteTable()).add(r.route.method, r.route.path, r)
         self.publishing = frozenset(r.system for r in resources if r.status == PUBLISHED)
 
-    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False
-              ) -> Resource | None:
+    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False,
+              any_method: bool = False) -> Resource | None:
         table = self.tables.get(system)
         if table is None:
             return None
-        found = table.match(method, path, case_sensitive=case_sensitive)
+        found = table.match(method, path, case_sensitive=case_sensitive, any_method=any_method)
         return None if found is None else found.target
 
     def resembling(self, system: str, method: str, path: str, *, prefix: bool = False,
-                   case_sensitive: bool = False) -> Resource | None:
+                   case_sensitive: bool = False, any_method: bool = False
+                   ) -> Resource | None:
         table = self.tables.get(system)
         return None if table is None else table.resembling(
-            method, path, prefix=prefix, case_sensitive=case_sensitive)
+            method, path, prefix=prefix, case_sensitive=case_sensitive, any_method=any_method)
 
     def grants_for(self, resource: str, department: str | None) -> list[Grant]:
         return [g for g in self.grants if g.resource == resource and g.consumer == department]
@@ -102,8 +104,7 @@ class Catalogue:
         with self.engine.connect() as conn:
             found = store.get_resource(conn, code)
         if found is None:
-            raise UnknownObject(Problem("no_such_resource", f"no resource {code!r}",
-                                        resource=code))
+            raise UnknownObject(Text("cat.no_resource", "no resource {code!r}", code=code))
         return found
 
     def search(self, **filters: Any) -> list[Resource]:
@@ -118,7 +119,8 @@ class Catalogue:
         """Create or update one resource from a state-file entry. A new resource is a
         draft unless the entry says otherwise; an existing one keeps its status."""
         if not actor.is_steward_of(str(entry.get("provider"))):
-            raise NotAllowed("only a data steward of the provider department saves this")
+            raise NotAllowed(Text("cat.steward_saves",
+                                  "only a data steward of the provider department saves this"))
         now = self.clock()
         with _begin_write(self.engine) as conn:
             problems = validate_resources(
@@ -127,10 +129,11 @@ class Catalogue:
                 where=lambda _i, _e: "resource",
             )
             if problems:
-                raise InvalidInput("resource rejected", problems)
+                raise InvalidInput(Text("cat.resource_rejected", "resource rejected"), problems)
             old = store.get_resource(conn, str(entry["code"]))
             if old is not None and not actor.is_steward_of(old.provider):
-                raise NotAllowed(f"{old.code} belongs to {old.provider}")
+                raise NotAllowed(Text("cat.belongs_to", "{code} belongs to {department}",
+                                      code=old.code, department=old.provider))
             status = entry.get("status") or (old.status if old else DRAFT)
             resource = resource_from_entry(entry, status=status)
             changed = store.save_resource(conn, resource, now)
@@ -159,11 +162,14 @@ class Catalogue:
         with _begin_write(self.engine) as conn:
             old = store.get_resource(conn, code)
             if old is None:
-                raise UnknownObject(f"no resource {code!r}")
+                raise UnknownObject(Text("cat.no_resource", "no resource {code!r}", code=code))
             if not actor.is_steward_of(old.provider):
-                raise NotAllowed(f"only a data steward of {old.provider} changes {code}")
+                raise NotAllowed(Text("cat.steward_changes",
+                                      "only a data steward of {department} changes {code}",
+                                      department=old.provider, code=code))
             if old.status == status:
-                raise WorkflowConflict(f"{code} is already {status}")
+                raise WorkflowConflict(Text("cat.already", "{code} is already {status}",
+                                            code=code, status=status))
             store.set_status(conn, code, status, now)
             saved = store.get_resource(conn, code)
             everything = store.load_resources(conn)
@@ -201,11 +207,12 @@ class Catalogue:
                 if entries is None:
                     continue
                 if not isinstance(entries, list):
-                    problems.append(f"{section.name}: must be a list")
+                    problems.append(where(section.name, Text("field.list", "must be a list")))
                     continue
                 problems += section.validate(entries, doc, conn)
             if problems:
-                raise InvalidInput(f"{len(problems)} problem(s) in the import", problems)
+                raise InvalidInput(Text("cat.import_problems", "{n} problem(s) in the import",
+                                        n=len(problems)), problems)
             planned = cat.apply(conn, doc.get("catalogue") or [], True)
             planned += grants.apply(conn, doc.get("grants") or [], True)
             if dry_run:
@@ -228,10 +235,12 @@ class Catalogue:
                 problems += validate_resources(
                     clean, departments=self.lookups.departments(conn),
                     systems=self.lookups.systems(conn), stored=store.load_resources(conn),
-                    where=lambda _i, e: f"row {first_row.get(str(e.get('code')), 0)}",
+                    where=lambda _i, e: Text("row", "row {n}",
+                                             n=first_row.get(str(e.get("code")), 0)),
                 )
         if problems:
-            raise InvalidInput(f"{len(problems)} problem(s) in the CSV", problems)
+            raise InvalidInput(Text("cat.csv_problems", "{n} problem(s) in the CSV",
+                                    n=len(problems)), problems)
         return self.import_doc({"catalogue": clean}, actor=actor, dry_run=dry_run)
 
     # -- the proxy's view ------------------------------------------------------------

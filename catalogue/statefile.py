@@ -52,6 +52,8 @@ from catalogue.model import (
     route_problems,
 )
 from catalogue.routes import same_route
+from texts import Text
+from texts import where as placed
 
 GRANT_REQUIRED = frozenset({"resource", "consumer", "items", "purpose", "until"})
 GRANT_OPTIONAL = frozenset({"client", "from", "basis"})
@@ -68,7 +70,8 @@ class Lookups:
 
 def _where(section: str, index: int, entry: Any) -> str:
     line = getattr(entry, "line", 0)
-    return f"{section}[{index}]" + (f" (line {line})" if line else "")
+    at = f"{section}[{index}]"
+    return Text("at_line", "{where} (line {line})", where=at, line=line) if line else at
 
 
 def _doc_codes(doc: Mapping[str, Any], section: str, key: str, value: str) -> dict[str, str]:
@@ -96,26 +99,32 @@ def validate_resources(
     for i, entry in enumerate(entries):
         at = place(i, entry)
         found = resource_problems(entry)
-        problems.extend(f"{at}: {p}" for p in found)
+        problems.extend(placed(at, p) for p in found)
         if not isinstance(entry, Mapping):
             continue
         code = entry.get("code")
         if code is not None:
             if str(code) in seen:
-                problems.append(f"{at}: duplicate code {code!r} (first at {section}"
-                                f"[{seen[str(code)]}])")
+                problems.append(placed(at, Text(
+                    "cat.duplicate_code", "duplicate code {code!r} (first at {first})",
+                    code=code, first=f"{section}[{seen[str(code)]}]")))
             else:
                 seen[str(code)] = i
         provider = entry.get("provider")
         if provider is not None and str(provider) not in departments:
-            problems.append(f"{at}: unknown provider department {provider!r}")
+            problems.append(placed(at, Text("cat.unknown_provider",
+                                             "unknown provider department {department!r}",
+                                             department=provider)))
         system = entry.get("system")
         if system is not None:
             if str(system) not in systems:
-                problems.append(f"{at}: unknown system {system!r}")
+                problems.append(placed(at, Text("cat.unknown_system", "unknown system {system!r}",
+                                                 system=system)))
             elif provider is not None and systems[str(system)] != str(provider):
-                problems.append(f"{at}: system {system!r} belongs to {systems[str(system)]}, "
-                                f"not to the provider {provider}")
+                problems.append(placed(at, Text(
+                    "cat.system_owner",
+                    "system {system!r} belongs to {owner}, not to the provider {provider}",
+                    system=system, owner=systems[str(system)], provider=provider)))
         route = entry.get("route")
         if (isinstance(route, Mapping) and system is not None and code is not None
                 and not route_problems(route)):
@@ -123,8 +132,10 @@ def validate_resources(
             for other in routes:
                 if other[0] == str(system) and same_route(other[1], other[2], method,
                                                           route["path"]):
-                    problems.append(f"{at}: route {method} {route['path']} is also the route "
-                                    f"of {other[3]} ({other[4]})")
+                    problems.append(placed(at, Text(
+                        "cat.route_twice", "route {method} {path} is also the route of {code} "
+                        "({where})", method=method, path=route["path"], code=other[3],
+                        where=other[4])))
             routes.append((str(system), method, route["path"], str(code), at))
     in_file = set(seen)
     for r in stored:
@@ -132,7 +143,9 @@ def validate_resources(
             continue
         for sys_, method, path, _code, at in routes:
             if sys_ == r.system and same_route(r.route.method, r.route.path, method, path):
-                problems.append(f"{at}: route {method} {path} is already the route of {r.code}")
+                problems.append(placed(at, Text(
+                    "cat.route_taken", "route {method} {path} is already the route of {code}",
+                    method=method, path=path, code=r.code)))
     return problems
 
 
@@ -248,61 +261,82 @@ class GrantsSection:
         for i, e in enumerate(entries):
             at = _where("grants", i, e)
             if not isinstance(e, Mapping):
-                problems.append(f"{at}: must be a mapping")
+                problems.append(placed(at, Text("field.mapping", "must be a mapping")))
                 continue
-            problems += [f"{at}: unknown key {k!r}"
+            problems += [placed(at, Text("field.unknown_key", "unknown key {key!r}", key=k))
                          for k in sorted(set(e) - GRANT_REQUIRED - GRANT_OPTIONAL)]
             missing = sorted(GRANT_REQUIRED - set(e))
-            problems += [f"{at}: missing key {k!r}" for k in missing]
+            problems += [placed(at, Text("field.missing_key", "missing key {key!r}", key=k))
+                         for k in missing]
             if missing:
                 continue
             res = known.get(str(e["resource"]))
             consumer = str(e["consumer"])
             if res is None:
-                problems.append(f"{at}: unknown resource {e['resource']!r}")
+                problems.append(placed(at, Text("cat.unknown_resource", "unknown resource {code!r}",
+                                                 code=e["resource"])))
             elif res.share_type != CONDITIONAL:
-                problems.append(f"{at}: {res.code} is {res.share_type}; grants are for "
-                                "conditional resources")
+                problems.append(placed(at, Text(
+                    "cat.grants_conditional",
+                    "{code} is {share_type}; grants are for conditional resources",
+                    code=res.code, share_type=res.share_type)))
             if consumer not in departments:
-                problems.append(f"{at}: unknown consumer department {consumer!r}")
+                problems.append(placed(at, Text("cat.unknown_consumer",
+                                             "unknown consumer department {department!r}",
+                                             department=consumer)))
             elif res is not None and consumer == res.provider:
-                problems.append(f"{at}: {consumer} provides {res.code} and needs no grant")
+                problems.append(placed(at, Text("cat.provider_needs_no_grant",
+                                             "{department} provides {code} and needs no grant",
+                                             department=consumer, code=res.code)))
             items = e["items"]
             if not isinstance(items, list) or not items or not all(
                     isinstance(x, str) for x in items):
-                problems.append(f"{at}: items must be a non-empty list of item names")
+                problems.append(placed(at, Text("cat.item_names",
+                                             "items must be a non-empty list of item names")))
             elif res is not None:
                 bad = [x for x in items if x not in res.shareable_items]
                 if bad:
-                    problems.append(f"{at}: items not shareable in {res.code}: "
-                                    f"{', '.join(bad)}")
+                    problems.append(placed(at, Text(
+                        "cat.not_shareable", "items not shareable in {code}: {names}",
+                        code=res.code, names=", ".join(bad))))
             if not isinstance(e["purpose"], str) or not e["purpose"].strip():
-                problems.append(f"{at}: purpose must be a non-empty string")
+                problems.append(placed(at, Text("field.non_empty",
+                                             "{field} must be a non-empty string",
+                                             field="purpose")))
             until = parse_date(e["until"])
             if until is None:
-                problems.append(f"{at}: until must be a date YYYY-MM-DD")
+                problems.append(placed(at, Text("field.date", "{field} must be a date YYYY-MM-DD",
+                                                 field="until")))
             start = None
             if e.get("from") is not None:
                 start = parse_date(e["from"])
                 if start is None:
-                    problems.append(f"{at}: from must be a date YYYY-MM-DD")
+                    problems.append(placed(at, Text("field.date",
+                                                     "{field} must be a date YYYY-MM-DD",
+                                                     field="from")))
             if start and until and start > until:
-                problems.append(f"{at}: from is after until")
+                problems.append(placed(at, Text("field.from_after_until", "from is after until")))
             client = e.get("client")
             if client is not None:
                 owner = clients.get(str(client))
                 if owner is None:
-                    problems.append(f"{at}: unknown client {client!r}")
+                    problems.append(placed(at, Text("cat.unknown_client",
+                                                    "unknown client {client!r}",
+                                                     client=client)))
                 elif owner != consumer:
-                    problems.append(f"{at}: client {client!r} belongs to {owner}, "
-                                    f"not to {consumer}")
+                    problems.append(placed(at, Text(
+                        "cat.client_owner", "client {client!r} belongs to {owner}, not to "
+                        "{department}", client=client, owner=owner, department=consumer)))
             if "basis" in e and not isinstance(e["basis"], str):
-                problems.append(f"{at}: basis must be a string")
-            problems += [f"{at}: {p}" for p in length_problems(e, ("purpose", "basis"))]
+                problems.append(placed(at, Text("field.string", "{field} must be a string",
+                                                 field="basis")))
+            problems += [placed(at, p) for p in length_problems(e, ("purpose", "basis"))]
             key = grant_key(e)
             if key in seen:
-                problems.append(f"{at}: duplicate of grants[{seen[key]}] (same resource, "
-                                "consumer, client and purpose)")
+                problems.append(placed(at, Text(
+                    "cat.duplicate_grant",
+                    "duplicate of {first} (same resource, consumer, client and purpose)",
+                    first=f"grants[{seen[key]}]")))
             else:
                 seen[key] = i
         return problems

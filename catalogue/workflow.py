@@ -27,7 +27,6 @@ from sqlalchemy.engine import Engine
 
 from catalogue import store
 from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
-from catalogue.errors import Problem as P
 from catalogue.limits import MAX_LENGTH, too_long
 from catalogue.model import (
     ADMIN_ROLES,
@@ -48,6 +47,7 @@ from catalogue.model import (
     cst_date,
     parse_date,
 )
+from texts import Text
 
 Record = Callable[[str, dict[str, Any]], None]
 DUE_WORKING_DAYS = 10
@@ -144,35 +144,39 @@ class Workflow:
         now = self._now()
         consumer = consumer or actor.department
         if not consumer:
-            raise InvalidInput(P("no_consumer", "an application needs the consumer department"))
+            raise InvalidInput(Text("cat.needs_consumer",
+                                    "an application needs the consumer department"))
         if consumer != actor.department and not actor.operator:
-            raise NotAllowed(P("own_department", "you can only apply for your own department"))
+            raise NotAllowed(Text("cat.own_department",
+                                  "you can only apply for your own department"))
         if actor.is_admin and not actor.operator:
-            raise NotAllowed(P("admin_applies", "admin accounts (sysadmin, secadmin, auditor) "
-                               "do not apply for data; a staff account of the department "
-                               "applies"))
+            raise NotAllowed(Text("cat.admin_applies",
+                                  "admin accounts (sysadmin, secadmin, auditor) do not apply for "
+                                  "data; a staff account of the department applies"))
         item_list = _item_names(items)
         with _begin_write(self.engine) as conn:
             res = store.get_resource(conn, resource)
             if res is None or res.status != PUBLISHED:
-                raise UnknownObject(P("no_resource", f"no published resource {resource!r}",
-                                     resource=resource))
-            problems = []
+                raise UnknownObject(Text("cat.no_published", "no published resource {code!r}",
+                                         code=resource))
+            problems: list[str] = []
             if consumer == res.provider:
-                raise WorkflowConflict(P("provider_applies", f"{consumer} provides {resource}: "
-                                         "no application needed", resource=resource))
+                raise WorkflowConflict(Text("cat.provider_applies",
+                                            "{department} provides {code}: no application needed",
+                                            department=consumer, code=resource))
             if res.share_type == UNCONDITIONAL:
-                raise WorkflowConflict(P("unconditional", f"{resource} is shared "
-                                         "unconditionally: no application needed",
-                                         resource=resource))
+                raise WorkflowConflict(Text("cat.unconditional",
+                                            "{code} is shared unconditionally: no application "
+                                            "needed",
+                                            code=resource))
             if not item_list:
-                problems.append(P("no_items", "name at least one item"))
+                problems.append(Text("cat.one_item", "name at least one item"))
             unknown = [i for i in item_list if i not in res.shareable_items]
             if unknown:
-                problems.append(P("not_shareable", f"items not shareable in {resource}: "
-                                  f"{', '.join(unknown)}", items=", ".join(unknown)))
+                problems.append(Text("cat.not_shareable", "items not shareable in {code}: {names}",
+                                     code=resource, names=", ".join(unknown)))
             if not isinstance(purpose, str) or not purpose.strip():
-                problems.append(P("purpose_required", "purpose (用途) is required"))
+                problems.append(Text("cat.purpose", "purpose (用途) is required"))
             elif long := too_long("purpose", purpose):
                 problems.append(long)
             if long := too_long("basis", basis):
@@ -180,22 +184,26 @@ class Workflow:
             end = parse_date(until)
             start = parse_date(valid_from) if valid_from is not None else None
             if end is None:
-                problems.append(P("bad_until", "until must be a date YYYY-MM-DD"))
+                problems.append(Text("field.date",
+                                     "{field} must be a date YYYY-MM-DD", field="until"))
             elif end < cst_date(now):
-                problems.append(P("until_past", "until is in the past"))
+                problems.append(Text("cat.until_past", "until is in the past"))
             if valid_from is not None and start is None:
-                problems.append(P("bad_from", "from must be a date YYYY-MM-DD"))
+                problems.append(Text("field.date",
+                                     "{field} must be a date YYYY-MM-DD", field="from"))
             if start and end and start > end:
-                problems.append(P("from_after_until", "from is after until"))
+                problems.append(Text("field.from_after_until", "from is after until"))
             if long := too_long("client", client_id):
                 problems.append(long)
             elif client_id is not None and self.client_department is not None:
                 owner = self.client_department(client_id)
                 if owner != consumer:
-                    problems.append(P("foreign_client", f"client {client_id!r} is not a "
-                                      f"client of {consumer}", client=client_id))
+                    problems.append(Text("cat.not_a_client_of",
+                                         "client {client!r} is not a client of {department}",
+                                         client=client_id, department=consumer))
             if problems:
-                raise InvalidInput(P("application_rejected", "application rejected"), problems)
+                raise InvalidInput(Text("cat.application_rejected",
+                                        "application rejected"), problems)
             assert end is not None
             status = ESCALATED if res.share_type == NONE else SUBMITTED
             history = [{"at": now.isoformat(), "by": actor.name, "status": status}]
@@ -214,7 +222,7 @@ class Workflow:
     def _load(self, conn: Any, app_id: int) -> Application:
         app = store.get_application(conn, app_id)
         if app is None:
-            raise UnknownObject(P("no_application", f"no application {app_id}", id=app_id))
+            raise UnknownObject(Text("cat.no_application", "no application {id}", id=app_id))
         return app
 
     def approve(
@@ -232,49 +240,54 @@ class Workflow:
             app = self._load(conn, app_id)
             res = store.get_resource(conn, app.resource)
             if res is None:
-                raise UnknownObject(P("resource_gone", f"resource {app.resource} no longer exists",
-                                     resource=app.resource))
+                raise UnknownObject(Text("cat.resource_gone", "resource {code} no longer exists",
+                                         code=app.resource))
             if app.status == SUBMITTED:
                 if not actor.is_steward_of(res.provider):
-                    raise NotAllowed(P("steward_approves", f"only a data steward of {res.provider} "
-                                       "approves this", department=res.provider))
+                    raise NotAllowed(Text("cat.steward_approves",
+                                          "only a data steward of {department} approves this",
+                                          department=res.provider))
             elif app.status == ESCALATED:
                 if not actor.is_secadmin:
-                    raise NotAllowed(P("secadmin_decides", "an escalated application is "
-                                       "decided by the security admin"))
+                    raise NotAllowed(Text("cat.secadmin_decides",
+                                          "an escalated application is decided by the security "
+                                          "admin"))
             else:
-                raise WorkflowConflict(P("application_state", f"application {app_id} is "
-                                         f"{app.status}", id=app_id, status=app.status))
+                raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
+                                            id=app_id, status=app.status))
             if res.share_type not in (CONDITIONAL, NONE):
-                raise WorkflowConflict(P("share_type_state", f"{res.code} is {res.share_type}",
-                                         resource=res.code, share_type=res.share_type))
+                raise WorkflowConflict(Text("cat.share_type", "{code} is {share_type}",
+                                            code=res.code, share_type=res.share_type))
             granted = list(app.items) if items is None else _item_names(items)
-            problems = []
+            problems: list[str] = []
             wider = [i for i in granted if i not in app.items]
             if wider:
-                problems.append(P("narrow_items", "approval can only narrow the items; not "
-                                  f"applied for: {', '.join(wider)}", items=", ".join(wider)))
+                problems.append(Text("cat.narrow_items",
+                                     "approval can only narrow the items; not applied for: {names}",
+                                     names=", ".join(wider)))
             if not granted:
-                problems.append(P("approve_one", "approve at least one item (or reject)"))
+                problems.append(Text("cat.approve_one", "approve at least one item (or reject)"))
             if long := too_long("note", note):
                 problems.append(long)
             gone = [i for i in granted if i not in res.shareable_items]
             if gone:
-                problems.append(P("items_gone", f"items no longer shareable: {', '.join(gone)}",
-                                  items=", ".join(gone)))
+                problems.append(Text("cat.no_longer_shareable",
+                                     "items no longer shareable: {names}",
+                                     names=", ".join(gone)))
             end = app.until if until is None else parse_date(until)
             if end is None:
-                problems.append(P("bad_until", "until must be a date YYYY-MM-DD"))
+                problems.append(Text("field.date",
+                                     "{field} must be a date YYYY-MM-DD", field="until"))
             elif end > app.until:
-                problems.append(P("shorten_only", "approval can only shorten the period "
-                                  f"(applied until {app.until.isoformat()})",
-                                  until=app.until.isoformat()))
+                problems.append(Text("cat.shorten",
+                                     "approval can only shorten the period (applied until {date})",
+                                     date=app.until.isoformat()))
             elif end < cst_date(now):  # a grant born expired
-                problems.append(P("until_past", "until is in the past"))
+                problems.append(Text("cat.until_past", "until is in the past"))
             elif app.valid_from and end < app.valid_from:
-                problems.append(P("until_before_from", "until is before from"))
+                problems.append(Text("cat.until_before_from", "until is before from"))
             if problems:
-                raise InvalidInput(P("approval_rejected", "approval rejected"), problems)
+                raise InvalidInput(Text("cat.approval_rejected", "approval rejected"), problems)
             assert end is not None
             grant_id = store.insert_grant(
                 conn, resource=app.resource, consumer=app.consumer, client_id=app.client_id,
@@ -313,27 +326,30 @@ class Workflow:
                 from_states: tuple[str, ...]) -> Application:
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(P("reason_required", "a reason is required to mark an "
-                                 f"application {status}", status=status))
+            raise InvalidInput(Text("cat.reason_to_mark",
+                                    "a reason is required to mark an application {status}",
+                                    status=status))
         if long := too_long("reason", reason):
             raise InvalidInput(long)
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             if app.status not in from_states:
-                raise WorkflowConflict(P("application_state", f"application {app_id} is "
-                                         f"{app.status}", id=app_id, status=app.status))
+                raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
+                                            id=app_id, status=app.status))
             res = store.get_resource(conn, app.resource)
             provider = res.provider if res else ""
             if status == REJECTED and not actor.is_steward_of(provider):
-                raise NotAllowed(P("steward_rejects", f"only a data steward of {provider} rejects "
-                                   "this", department=provider))
+                raise NotAllowed(Text("cat.steward_rejects",
+                                      "only a data steward of {department} rejects this",
+                                      department=provider))
             if status == CLOSED and not actor.is_secadmin:
-                raise NotAllowed(P("secadmin_closes", "only the security admin closes an "
-                                   "escalated application"))
+                raise NotAllowed(Text("cat.secadmin_closes",
+                                      "only the security admin closes an escalated application"))
             if status == ESCALATED and not (actor.is_secadmin
                                             or actor.department == app.consumer):
-                raise NotAllowed(P("consumer_escalates", f"only {app.consumer} or the security "
-                                   "admin escalates this", department=app.consumer))
+                raise NotAllowed(Text("cat.escalates",
+                                      "only {department} or the security admin escalates this",
+                                      department=app.consumer))
             values: dict[str, Any] = {
                 "status": status, "reason": reason.strip(),
                 "history": [*app.history, {"at": now.isoformat(), "by": actor.name,
@@ -396,27 +412,30 @@ class Workflow:
         with self.engine.connect() as conn:
             grant = store.get_grant(conn, grant_id)
         if grant is None:
-            raise UnknownObject(f"no grant {grant_id}")
+            raise UnknownObject(Text("cat.no_grant", "no grant {id}", id=grant_id))
         return grant
 
     def revoke(self, actor: Actor, grant_id: int, reason: str) -> Grant:
         """Revoke now; every gateway process stops honouring it within a second."""
         now = self._now()
         if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput("a reason is required to revoke a grant")
+            raise InvalidInput(Text("cat.reason_to_revoke",
+                                    "a reason is required to revoke a grant"))
         if long := too_long("reason", reason):
             raise InvalidInput(long)
         with _begin_write(self.engine) as conn:
             grant = store.get_grant(conn, grant_id)
             if grant is None:
-                raise UnknownObject(f"no grant {grant_id}")
+                raise UnknownObject(Text("cat.no_grant", "no grant {id}", id=grant_id))
             res = store.get_resource(conn, grant.resource)
             provider = res.provider if res else ""
             if not (actor.is_secadmin or actor.is_steward_of(provider)):
-                raise NotAllowed(f"only a data steward of {provider} or the security admin "
-                                 "revokes this")
+                raise NotAllowed(Text("cat.revokes",
+                                      "only a data steward of {department} or the security admin "
+                                      "revokes this", department=provider))
             if grant.status == REVOKED:
-                raise WorkflowConflict(f"grant {grant_id} is already revoked")
+                raise WorkflowConflict(Text("cat.revoked", "grant {id} is already revoked",
+                                            id=grant_id))
             store.update_grant(conn, grant_id, now, status=REVOKED, revoked_at=now,
                                revoked_by=actor.name, revoke_reason=reason.strip())
             grant = store.get_grant(conn, grant_id)
@@ -454,7 +473,7 @@ def _item_names(items: Iterable[Any]) -> list[str]:
     objects) is bad input, not a crash."""
     names = list(items)
     if not all(isinstance(i, str) for i in names):
-        raise InvalidInput(P("item_names", "items must be a list of item names"))
+        raise InvalidInput(Text("cat.items_list", "items must be a list of item names"))
     for name in names:
         if long := too_long("item", name):
             raise InvalidInput(long)

@@ -6,8 +6,12 @@ verifies it against the gateway's JWKS (``gateway.upstream_helper``). Claims:
 useless at another), ``iat``/``nbf``/``exp`` with a lifetime of at most 60 s,
 ``jti`` and ``request_id`` the request id, ``sub``, ``username``,
 ``department``, ``region``, ``roles``, ``client_id``, ``via`` (bearer or
-session). Header ``typ`` is ``govgate-assertion+jwt`` so that no other token
-type can be replayed as an assertion.
+session), and the request it was made for: ``htm`` the method and ``htu`` the
+path (as DPoP, RFC 9449, binds a proof), so that an assertion forward-auth
+handed out for one request does not serve another at the system
+(``gateway.upstream_helper`` checks them). Header ``typ`` is
+``govgate-assertion+jwt`` so that no other token type can be replayed as an
+assertion.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ HEADER = "X-Govgate-Assertion"
 
 def assertion_claims(
     principal: Any, *, issuer: str, system: str, request_id: str, now: datetime,
-    lifetime: int = MAX_LIFETIME,
+    lifetime: int = MAX_LIFETIME, method: str | None = None, path: str | None = None,
 ) -> dict[str, Any]:
     lifetime = max(1, min(int(lifetime), MAX_LIFETIME))
     t = int(now.timestamp())
+    bound = {"htm": method, "htu": path} if method is not None and path is not None else {}
     return {
         "iss": issuer,
         "aud": system,
@@ -36,6 +41,7 @@ def assertion_claims(
         "exp": t + lifetime,
         "jti": request_id,
         "request_id": request_id,
+        **bound,
         "sub": principal.subject,
         "username": principal.username,
         "department": principal.department,
@@ -97,14 +103,17 @@ class AssertionSigner:
         raise RuntimeError("assertion key keeps changing")
 
     def mint(self, principal: Any, *, issuer: str, system: str, request_id: str,
-             now: datetime, lifetime: int = MAX_LIFETIME) -> str:
+             now: datetime, lifetime: int = MAX_LIFETIME, method: str | None = None,
+             path: str | None = None) -> str:
+        """The assertion for ``principal`` calling ``system``; with ``method`` and
+        ``path``, bound to that request (``htm``, ``htu``)."""
         try:
             key = (principal, issuer, system)
             fixed = self._fixed.get(key)
         except TypeError:  # an unhashable principal: no cache
             return self.sign(assertion_claims(principal, issuer=issuer, system=system,
                                               request_id=request_id, now=now,
-                                              lifetime=lifetime))
+                                              lifetime=lifetime, method=method, path=path))
         if fixed is None:
             if len(self._fixed) >= 10_000:
                 self._fixed.clear()
@@ -114,8 +123,10 @@ class AssertionSigner:
         t = int(now.timestamp())
         rid = json.dumps(request_id, ensure_ascii=False)
         lifetime = max(1, min(int(lifetime), MAX_LIFETIME))
+        bound = "" if method is None or path is None else (
+            f'"htm":{json.dumps(method)},"htu":{json.dumps(path, ensure_ascii=False)},')
         body = (f'{fixed[0]},"iat":{t},"nbf":{t},"exp":{t + lifetime},"jti":{rid},'
-                f'"request_id":{rid},{fixed[1]}')
+                f'"request_id":{rid},{bound}{fixed[1]}')
         return self._sign_body(_b64(body.encode("utf-8")))
 
 

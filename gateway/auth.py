@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
@@ -30,6 +31,7 @@ from gateway.live_users import LiveUsers
 from gateway.oauth2.clients import CACHE_SECONDS
 from gateway.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
+from gateway.scopes import covers
 
 #: A process whose client cache has not yet seen a disable may issue tokens for up
 #: to ``CACHE_SECONDS`` after it; ``iat`` is in whole seconds. A "client" deny entry
@@ -67,6 +69,7 @@ class Principal:
     session_id: str | None  # portal session, when authenticated by cookie
     token_id: str | None  # jti, when authenticated by bearer token
     via: str  # "bearer" | "session"
+    name: str | None = None  # the user's display name (张三), when known
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -151,18 +154,33 @@ class Authenticator:
 
     def live(self, principal: Principal) -> Principal:
         """``principal`` (of a bearer token) with its user's current department, region
-        and roles; Unauthorized when the user is disabled or gone. Client principals
-        and sessions (read from the database already) are returned as they are."""
-        if principal.username is None or principal.via != "bearer":
+        and roles; Unauthorized when the user is disabled or gone. A client-credentials
+        principal speaks for its client's current department and holds no scope the
+        client is no longer registered for. Sessions (read from the database
+        already) are returned as they are."""
+        if principal.via != "bearer":
             return principal
+        if principal.username is None:
+            return self._live_client(principal)
         user = self.users.get(principal.username)
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
         if (user.roles == principal.roles and user.department == principal.department
-                and user.region == principal.region):
+                and user.region == principal.region and user.name == principal.name):
             return principal
         return dataclasses.replace(principal, department=user.department, region=user.region,
-                                   roles=user.roles)
+                                   roles=user.roles, name=user.name)
+
+    def _live_client(self, principal: Principal) -> Principal:
+        client = self.provider.server.clients.get(principal.client_id)  # cached 1 s
+        if client is None:
+            raise _unauthorized("client disabled or gone")
+        registered = scope_to_list(client.scope) or []
+        scope = frozenset(s for s in principal.scope if covers(registered, s))
+        if client.department == principal.department and scope == principal.scope:
+            return principal
+        return dataclasses.replace(principal, department=client.department,
+                                   region=client.region, scope=scope)
 
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
         header = request.headers.get("authorization")
@@ -225,5 +243,5 @@ class Authenticator:
         return Principal(
             subject=user.username, username=user.username, department=user.department,
             region=user.region, roles=user.roles, client_id=None, scope=frozenset(),
-            session_id=row.sid, token_id=None, via="session",
+            session_id=row.sid, token_id=None, via="session", name=user.name,
         )

@@ -126,12 +126,17 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
         if system_hint is not None:
             if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
                 raise BadPath("bad system or URI")
+            if raw_path.startswith(b"/s/"):
+                # a /s/{system}/ URI names its system: a hint beside it is a client's
+                # (front proxies pass the client's headers along), which would have
+                # another system's rules decide this one's request
+                raise BadPath("X-Govgate-System beside a /s/{system}/ URI")
             raw_path = b"/s/" + system_hint.encode() + raw_path
         admission = await proxy.admitter.admit(
             scope, receive, method=method, raw_path=raw_path, query=query, headers=sent,
             host=_only(raw_headers, _HOST) or sent.get("host"), audit=audit)
         system = admission.system.code
-        if admission.shape:
+        if admission.shape:  # HEAD included: the assertion would serve a GET as well
             audit.reason = (f"{audit.resource} is cut, masked or encrypted for this caller; "
                             "forward-auth cannot change a response body")
             raise ShapingRequired(
@@ -142,7 +147,8 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             "X-Govgate-Assertion": proxy.signer.mint(
                 principal, issuer=proxy.services.settings.issuer, system=system,
                 request_id=audit.request_id, now=proxy.services.clock(),
-                lifetime=proxy.config.assertion_lifetime),
+                lifetime=proxy.config.assertion_lifetime, method=method,
+                path=uri.partition("?")[0]),
             "X-Govgate-User": principal.username or "",
             "X-Govgate-Subject": principal.subject,
             "X-Govgate-Department": principal.department,

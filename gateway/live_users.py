@@ -32,6 +32,7 @@ class LiveUser:
     region: str
     roles: frozenset[str]
     active: bool
+    name: str
 
 
 class LiveUsers:
@@ -73,8 +74,8 @@ def _load(conn: sa.Connection) -> dict[str, LiveUser]:
         roles.setdefault(user_id, set()).add(role)
     rows = conn.execute(
         sa.select(users.c.id, users.c.username, users.c.department_code, users.c.status,
-                  departments.c.region_code)
+                  users.c.name, departments.c.region_code)
         .join(departments, departments.c.code == users.c.department_code))
     return {r.username: LiveUser(r.department_code, r.region_code,
-                                 frozenset(roles.get(r.id, ())), r.status == "active")
+                                 frozenset(roles.get(r.id, ())), r.status == "active", r.name)
             for r in rows}

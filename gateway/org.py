@@ -25,6 +25,7 @@ from gateway.login_throttle import count_failure
 from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
 from policies.adapter import bump_version
+from texts import Text, joined
 
 ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
 BUILTIN_ROLES = frozenset({"staff", "data_steward"}) | ADMIN_ROLES
@@ -45,13 +46,19 @@ def sign_in_name(typed: str) -> str:
 def role_problems(roles: Iterable[str]) -> list[str]:
     """Problems with a role set: unknown roles, and more than one admin role."""
     roles = list(roles)
-    problems = [f"unknown role {r!r}" for r in roles if r not in BUILTIN_ROLES]
+    problems: list[str] = [Text("org.unknown_role", "unknown role {role!r}", role=r)
+                           for r in roles if r not in BUILTIN_ROLES]
     admin = sorted(set(roles) & ADMIN_ROLES)
-    if len(admin) > 1:
-        problems.append(
-            f"roles {' and '.join(admin)} cannot be held by one account "
-            "(三员分立: sysadmin, secadmin and auditor are mutually exclusive)"
-        )
+    if len(admin) == 2:
+        problems.append(Text(
+            "org.two_admin_roles", "roles {role1} and {role2} cannot be held by one account "
+            "(三员分立: sysadmin, secadmin and auditor are mutually exclusive)",
+            role1=admin[0], role2=admin[1]))
+    elif len(admin) > 2:
+        problems.append(Text(
+            "org.three_admin_roles", "roles {role1} and {role2} and {role3} cannot be held by "
+            "one account (三员分立: sysadmin, secadmin and auditor are mutually exclusive)",
+            role1=admin[0], role2=admin[1], role3=admin[2]))
     return problems
 
 
@@ -59,9 +66,9 @@ def check_roles(roles: Iterable[str]) -> None:
     roles = list(roles)
     problems = role_problems(roles)
     if any("三员分立" in p for p in problems):
-        raise RoleConflict("; ".join(problems))
+        raise RoleConflict(joined(problems))
     if problems:
-        raise ValidationError("; ".join(problems), problems=problems)
+        raise ValidationError(joined(problems), problems=problems)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ class User:
     has_totp: bool
     region: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    email: str | None = None
+    email_verified: bool = False
+    phone_number: str | None = None
+    phone_number_verified: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -98,47 +109,54 @@ class Org:
 
     def add_region(self, code: str, name: str, parent: str | None = None) -> None:
         if not CODE_RE.match(code):
-            raise ValidationError(f"bad region code {code!r}")
+            raise ValidationError(Text("org.bad_region_code", "bad region code {code!r}",
+                                       code=code))
         if long := org_too_long("name", name):
             raise ValidationError(long)
         with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(sa.select(regions.c.code).where(regions.c.code == code)).first():
-                raise Conflict(f"region {code!r} exists")
+                raise Conflict(Text("org.region_exists", "region {code!r} exists", code=code))
             if (
                 parent
                 and not conn.execute(
                     sa.select(regions.c.code).where(regions.c.code == parent)
                 ).first()
             ):
-                raise NotFound(f"unknown parent region {parent!r}")
+                raise NotFound(Text("org.unknown_parent_region", "unknown parent region {code!r}",
+                                    code=parent))
             conn.execute(regions.insert().values(code=code, name=name, parent_code=parent))
         self.on_change("region_added", {"region": code})
 
     def add_department(self, code: str, name: str, region: str, parent: str | None = None) -> None:
         if not CODE_RE.match(code):
-            raise ValidationError(f"bad department code {code!r} (lower-case letters, digits, ._-)")
+            raise ValidationError(Text("org.bad_department_code",
+                                       "bad department code {code!r} (lower-case letters, "
+                                       "digits, ._-)",
+                                       code=code))
         if not name.strip():
-            raise ValidationError("department name is empty")
+            raise ValidationError(Text("org.department_name_empty", "department name is empty"))
         if long := org_too_long("name", name):
             raise ValidationError(long)
         with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(
                 sa.select(departments.c.code).where(departments.c.code == code)
             ).first():
-                raise Conflict(f"department {code!r} exists")
+                raise Conflict(Text("org.department_exists",
+                                    "department {code!r} exists", code=code))
             if not conn.execute(sa.select(regions.c.code).where(regions.c.code == region)).first():
-                raise NotFound(f"unknown region {region!r}")
+                raise NotFound(Text("org.unknown_region", "unknown region {code!r}", code=region))
             if parent:
                 row = conn.execute(
                     sa.select(departments.c.region_code).where(departments.c.code == parent)
                 ).first()
                 if row is None:
-                    raise NotFound(f"unknown parent department {parent!r}")
+                    raise NotFound(Text("org.unknown_parent_department",
+                                        "unknown parent department {code!r}", code=parent))
                 if row.region_code != region:
-                    raise ValidationError(
-                        f"parent department {parent!r} is in region {row.region_code!r}, "
-                        f"not {region!r}"
-                    )
+                    raise ValidationError(Text(
+                        "org.parent_region",
+                        "parent department {code!r} is in region {region!r}, not {expected!r}",
+                        code=parent, region=row.region_code, expected=region))
             conn.execute(
                 departments.insert().values(
                     code=code, name=name, region_code=region, parent_code=parent
@@ -159,7 +177,7 @@ class Org:
                 sa.select(departments.c.region_code).where(departments.c.code == code)
             ).first()
         if row is None:
-            raise NotFound(f"unknown department {code!r}")
+            raise NotFound(Text("org.unknown_department", "unknown department {code!r}", code=code))
         return str(row.region_code)
 
     # users ---------------------------------------------------------------------
@@ -177,25 +195,28 @@ class Org:
         roles = sorted(set(roles)) or ["staff"]
         check_roles(roles)
         if not name.strip():
-            raise ValidationError("user name is empty")
+            raise ValidationError(Text("org.user_name_empty", "user name is empty"))
         if long := org_too_long("name", name):
             raise ValidationError(long)
         if not USERNAME_RE.match(username):
-            raise ValidationError(
-                f"bad username {username!r} (2-64 of lower-case letters, digits, ._-)"
-            )
+            raise ValidationError(Text(
+                "org.bad_username_rule",
+                "bad username {username!r} (2-64 of lower-case letters, digits, ._-)",
+                username=username))
         problems = passwords.policy_problems(password, username)
         if problems:
-            raise ValidationError("; ".join(problems), problems=problems)
+            raise ValidationError(joined(problems), problems=problems)
         now = self.clock()
         pw_hash = passwords.hash_password(password)
         with write_transaction(self.engine) as conn:  # checks, then inserts
             if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
-                raise Conflict(f"user {username!r} exists")
+                raise Conflict(Text("org.user_exists",
+                                    "user {username!r} exists", username=username))
             if not conn.execute(
                 sa.select(departments.c.code).where(departments.c.code == department)
             ).first():
-                raise NotFound(f"unknown department {department!r}")
+                raise NotFound(Text("org.unknown_department", "unknown department {code!r}",
+                                    code=department))
             user_id = insert_user(
                 conn,
                 username=username,
@@ -213,14 +234,14 @@ class Org:
         with self.engine.connect() as conn:
             user = load_user(conn, users.c.username == username)
         if user is None:
-            raise NotFound(f"unknown user {username!r}")
+            raise NotFound(Text("org.unknown_user", "unknown user {username!r}", username=username))
         return user
 
     def get_user_by_id(self, user_id: int) -> User:
         with self.engine.connect() as conn:
             user = load_user(conn, users.c.id == user_id)
         if user is None:
-            raise NotFound(f"unknown user id {user_id}")
+            raise NotFound(Text("org.unknown_user_id", "unknown user id {id}", id=user_id))
         return user
 
     def list_users(self, department: str | None = None) -> list[User]:
@@ -266,7 +287,7 @@ class Org:
         password = new_password or passwords.generate_password()
         problems = passwords.policy_problems(password, username)
         if problems:
-            raise ValidationError("; ".join(problems), problems=problems)
+            raise ValidationError(joined(problems), problems=problems)
         self._store_password(user, password, must_change=True)
         self.on_change("user_password_reset", {"user": username})
         return password
@@ -278,7 +299,7 @@ class Org:
             history = recent_password_hashes(conn, user.id)
         problems = passwords.policy_problems(new_password, username, history)
         if problems:
-            raise ValidationError("; ".join(problems), problems=problems)
+            raise ValidationError(joined(problems), problems=problems)
         self._store_password(user, new_password, must_change=False)
         self.on_change("user_password_changed", {"user": username})
 
@@ -306,7 +327,7 @@ class Org:
             if "status" in values or "department_code" in values:
                 users_changed(conn, values["updated_at"])
         if result.rowcount == 0:
-            raise NotFound(f"unknown user {username!r}")
+            raise NotFound(Text("org.unknown_user", "unknown user {username!r}", username=username))
 
     # login bookkeeping (used by the identity provider) ---------------------------
 
@@ -332,7 +353,8 @@ class Org:
                 .with_for_update()
             ).first()
             if row is None:
-                raise NotFound(f"unknown user {username!r}")
+                raise NotFound(Text("org.unknown_user",
+                                    "unknown user {username!r}", username=username))
             # the same rule as for sign-in names with no account (gateway.login_throttle),
             # so a lock never tells whether the name is an account
             after = count_failure(as_utc(row.first_failed_at), row.failed_logins, now,
@@ -442,4 +464,8 @@ def load_user(conn: Connection, where: Any) -> User | None:
         locked_until=as_utc(row.locked_until),
         has_totp=row.totp_secret is not None,
         region=row.region_code,
+        email=row.email,
+        email_verified=bool(row.email_verified),
+        phone_number=row.phone_number,
+        phone_number_verified=bool(row.phone_number_verified),
     )

@@ -41,6 +41,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from zxcvbn import zxcvbn
 
+from texts import Text
+
 MIN_LENGTH = 12
 MIN_SCORE = 3  # zxcvbn: about 10^8 guesses or more
 HISTORY = 5
@@ -66,20 +68,6 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # zxcvbn keeps the user inputs in a module-level dictionary for the call: two
 # threads checking at once would each see the other's username.
 _estimate_lock = threading.Lock()
-
-
-class PasswordProblem(str):
-    """One reason a password is refused: the English text, plus ``code`` and
-    ``params`` for translations keyed on the code."""
-
-    code: str
-    params: dict[str, int]
-
-    def __new__(cls, code: str, text: str, **params: int) -> PasswordProblem:
-        self = super().__new__(cls, text)
-        self.code = code
-        self.params = params
-        return self
 
 
 def hash_password(password: str) -> str:
@@ -130,22 +118,22 @@ def policy_problems(
     problems: list[str] = []
     text = unicodedata.normalize("NFKC", password)
     if not text.strip():
-        problems.append(PasswordProblem("blank", "password must not be only whitespace"))
+        problems.append(Text("org.password_blank", "password must not be only whitespace"))
     elif len(text) < MIN_LENGTH:
-        problems.append(PasswordProblem(
-            "too_short", f"password too short: needs at least {MIN_LENGTH} characters",
-            n=MIN_LENGTH))
+        problems.append(Text("org.password_too_short",
+                             "password too short: needs at least {n} characters", n=MIN_LENGTH))
     if username and text.strip().casefold() == username.strip().casefold():
-        problems.append(PasswordProblem("username", "password must not be the username"))
+        problems.append(Text("org.password_username", "password must not be the username"))
     if not problems and strength_score(text, username, context) < MIN_SCORE:
-        problems.append(PasswordProblem(
-            "guessable", "password too easy to guess: a common or breached password, or "
-            "a word, name, date, sequence or repetition; use a longer phrase"))
+        problems.append(Text(
+            "org.password_guessable",
+            "password too easy to guess: a common or breached password, or a word, name, date, "
+            "sequence or repetition; use a longer phrase"))
     for old in list(previous_hashes)[:HISTORY]:
         if verify_password(old, password):
-            problems.append(PasswordProblem(
-                "recent", f"password was used recently (last {HISTORY} are not allowed)",
-                n=HISTORY))
+            problems.append(Text("org.password_recent",
+                                 "password was used recently (last {n} are not allowed)",
+                                 n=HISTORY))
             break
     return problems
 

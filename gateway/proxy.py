@@ -27,6 +27,7 @@ Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
     ├── RateLimited (429)             AuditUnavailable (503)
     └── ProxyError
         ├── PayloadTooLarge (413)     HeadersTooLarge (431)
+        ├── BodyTimeout (408)
         ├── BadGateway (502)          GatewayTimeout (504)
         └── ShapingRefused (502)
 """
@@ -47,6 +48,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
+from gateway.identity_headers import ASSERTION, PLAIN, plain_headers
 from gateway.portal.error_page import browser_answer
 from gateway.proxy_admission import (
     AccessDenied,
@@ -94,6 +96,12 @@ class ProxyError(GovgateError):
     code = "proxy"
     status = 502
     title = "Proxy error"
+
+
+class BodyTimeout(ProxyError):
+    code = "request_timeout"
+    status = 408
+    title = "Request body too slow"
 
 
 class PayloadTooLarge(ProxyError):
@@ -144,6 +152,9 @@ class ProxyConfig:
     assertion_lifetime: int = 60
     token_audience: str | None = None
     max_connections: int = 256  # requests in flight per upstream
+    # the longest wait for the next piece of a request body: a client sending it
+    # slowly would otherwise hold one of the upstream's connection slots for ever
+    body_timeout: float = 30.0
 
     @classmethod
     def from_services(cls, services: Any) -> ProxyConfig:
@@ -162,6 +173,7 @@ class ProxyConfig:
             burst=s.proxy_burst,
             extra_strip_headers=tuple(s.proxy_strip_headers),
             max_connections=s.upstream_max_connections,
+            body_timeout=s.body_timeout_seconds,
         )
 
 
@@ -190,16 +202,24 @@ class _ClientGone(Exception):
     pass
 
 
+class _BodyStalled(Exception):
+    pass
+
+
 class RequestBody:
     """The client's request body on its way to the upstream: counted against the
     limit, hashed for the audit record, and what became of it (ended, cut off at the
     limit, or its client gone)."""
 
-    __slots__ = ("_hash", "done", "gone", "limit", "receive", "received", "too_large")
+    __slots__ = ("_hash", "done", "gone", "limit", "receive", "received", "stalled",
+                 "timeout", "too_large")
 
-    def __init__(self, receive: Receive, limit: int, *, expected: bool) -> None:
+    def __init__(self, receive: Receive, limit: int, *, expected: bool,
+                 timeout: float = 30.0) -> None:
         self.receive = receive
         self.limit = limit
+        self.timeout = timeout
+        self.stalled = False
         self.received = 0
         self.too_large = False
         self.gone = False
@@ -208,7 +228,12 @@ class RequestBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
-            message = await self.receive()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await self.receive()
+            except TimeoutError:
+                self.stalled = True
+                raise _BodyStalled from None
             if message["type"] == "http.disconnect":
                 self.gone = True
                 raise _ClientGone
@@ -233,6 +258,8 @@ class RequestBody:
         body (too large, or the client left), or None: the upstream's fault."""
         if self.too_large or _caused_by(exc, _BodyTooLarge):
             return PayloadTooLarge(f"request body over {self.limit} bytes")
+        if self.stalled or _caused_by(exc, _BodyStalled):
+            return BodyTimeout(f"no part of the request body for {self.timeout:g} s")
         if self.gone or _caused_by(exc, _ClientGone):
             return _ClientGone()
         return None
@@ -260,11 +287,11 @@ class Proxy:
         self.client = client or UpstreamClient(
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout)
-        self._origins: dict[str, tuple[Origin, str]] = {}
+        self._origins: dict[tuple[str, Any], tuple[Origin, str]] = {}
         self._semaphores: dict[Origin, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
         self.in_flight = 0  # requests holding an upstream slot, all upstreams
         self.headers = HeaderPolicy(self.config.extra_strip_headers)
-        self.systems = SystemDirectory(services.engine)
+        self.systems = SystemDirectory(services.engine, open_=services.keys.open)
         self.metrics = get_metrics(services)
         self.signer = AssertionSigner(services.keys)
         issuer = services.settings.issuer
@@ -336,16 +363,17 @@ class Proxy:
 
     def _origin(self, system: System) -> tuple[Origin, str]:
         """The upstream's origin and base path (``http://h:p/base`` → origin, "/base")."""
-        found = self._origins.get(system.upstream)
+        key = (system.upstream, system.tls)
+        found = self._origins.get(key)
         if found is None:
             parts = urlsplit(system.upstream)
             try:
-                origin = Origin.parse(f"{parts.scheme}://{parts.netloc}")
+                origin = Origin.parse(f"{parts.scheme}://{parts.netloc}", tls=system.tls)
             except ValueError:
                 raise BadGateway("the system's upstream address is not usable") from None
             if len(self._origins) >= 10_000:
                 self._origins.clear()
-            found = self._origins[system.upstream] = (origin, parts.path.rstrip("/"))
+            found = self._origins[key] = (origin, parts.path.rstrip("/"))
         return found
 
     async def _forward(
@@ -363,11 +391,16 @@ class Proxy:
         if host:
             headers.append((b"x-forwarded-host", host.encode("latin-1")))
         headers.append((b"x-request-id", req.request_id.encode("latin-1")))
-        headers.append((ASSERTION_HEADER_B, self.signer.mint(
-            req.principal, issuer=services.settings.issuer, system=req.system.code,
-            request_id=req.request_id, now=services.clock(),
-            lifetime=self.config.assertion_lifetime,
-        ).encode("ascii")))
+        mode = req.system.identity_headers
+        if mode != PLAIN:
+            headers.append((ASSERTION_HEADER_B, self.signer.mint(
+                req.principal, issuer=services.settings.issuer, system=req.system.code,
+                request_id=req.request_id, now=services.clock(),
+                lifetime=self.config.assertion_lifetime, method=req.method,
+                path=base + req.target.upstream_path,
+            ).encode("ascii")))
+        if mode != ASSERTION:
+            headers += plain_headers(req.principal, remote_user=req.system.remote_user)
         chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
         has_body = chunked or bool(length)
         try:
@@ -376,7 +409,8 @@ class Proxy:
         except UnicodeEncodeError:
             raise BadPath("the query string is not encoded") from None
 
-        body = RequestBody(receive, self.config.max_body_bytes, expected=has_body)
+        body = RequestBody(receive, self.config.max_body_bytes, expected=has_body,
+                           timeout=self.config.body_timeout)
         t_up = time.perf_counter()
         slots = self._slots(origin)
         try:

@@ -40,6 +40,7 @@ from gateway.proxy_path import Target, parse
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.tables import systems
+from gateway.upstream_tls import UpstreamTLS, from_column
 from policies import Decision, Query, subjects_for
 
 # what an audit record keeps of a request target as the client sent it
@@ -116,14 +117,19 @@ class System:
     forward_headers: frozenset[bytes] | None = None
     # its server tells path letters apart (catalogue routes then match letter for letter)
     case_sensitive: bool = False
+    identity_headers: str = "assertion"  # gateway.identity_headers: assertion|plain|both
+    remote_user: bool = False
+    tls: UpstreamTLS | None = None  # its CA, client certificate, floor (upstream_tls)
 
 
 class SystemDirectory:
     """The systems table, re-read at most every ``ttl`` seconds."""
 
-    def __init__(self, engine: sa.Engine, ttl: float = 1.0) -> None:
+    def __init__(self, engine: sa.Engine, ttl: float = 1.0,
+                 open_: Callable[[bytes, str], bytes] | None = None) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.open = open_  # the key ring's, for the systems' sealed TLS client keys
         self._at = -1e9
         self._by_code: dict[str, System] = {}
 
@@ -136,13 +142,17 @@ class SystemDirectory:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
-                              systems.c.forward_headers, systems.c.case_sensitive_paths)
+                              systems.c.forward_headers, systems.c.case_sensitive_paths,
+                              systems.c.identity_headers, systems.c.remote_user,
+                              systems.c.tls)
                 ).all()
             self._by_code = {r.code: System(
                 r.code, r.department_code, r.upstream.rstrip("/"),
                 None if r.forward_headers is None else frozenset(
                     n.lower().encode("latin-1") for n in r.forward_headers),
-                bool(r.case_sensitive_paths))
+                bool(r.case_sensitive_paths), r.identity_headers or "assertion",
+                bool(r.remote_user),
+                from_column(r.tls, r.code, self.open) if r.tls and self.open else None)
                 for r in rows}
             self._at = now
         return self._by_code.get(code)

@@ -35,6 +35,7 @@ import json
 from typing import Any
 
 from catalogue import Caller, ShapeError
+from catalogue.service import Snapshot
 from gateway.catalogue_wiring import get_catalogue, shape_response
 from gateway.proxy import Proxy, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy_admission import Decider, ProxyRequest
@@ -63,26 +64,7 @@ def catalogue_decider(services: Any) -> Decider:
         if resource is None:
             if system not in snap.tables:
                 return decision  # the system serves no catalogue resource
-            near = snap.resembling(system, req.method, path, case_sensitive=exact)
-            if near is not None:
-                req.audit.resource = near.code
-                req.audit.reason = (f"{path!r} is an ambiguous spelling of the route of "
-                                    f"{near.code} ({near.route.path})")
-                raise AmbiguousPath("ambiguous spelling of a governed route; use "
-                                    f"{near.route.path}")
-            near = snap.resembling(system, req.method, path, prefix=True,
-                                   case_sensitive=exact)
-            if near is not None:
-                req.audit.extra["resembles"] = near.code
-            line = decision.line
-            if (decision.allowed and line is not None and line.ungoverned is None
-                    and req.principal.department != req.system.department
-                    and system in snap.publishing):
-                return Decision(False, "catalogue", (
-                    f"{system} publishes catalogue resources: another department reaches "
-                    f"it through the catalogue only, and {line.describe()} is not marked "
-                    "ungoverned"), line)
-            return decision
+            return _off_route(snap, req, decision)
         req.audit.resource = resource.code
         if not decision.allowed and decision.line is not None:
             return decision  # an explicit deny line wins over any grant
@@ -90,7 +72,11 @@ def catalogue_decider(services: Any) -> Decider:
         caller = Caller(p.department or None, p.client_id, p.username)
         found = cat.decide(resource, caller)
         req.extra[_KEY] = (resource, found, caller)
-        req.shape = found.allowed and found.shape and req.method != "HEAD"
+        # what the catalogue says, whatever the method: a HEAD has no body to shape, but
+        # forward-auth must not hand out an assertion a GET could reuse
+        req.shape = found.allowed and found.shape
+        if req.shape:
+            req.audit.extra["shape"] = True  # cut, masked or encrypted for this caller
         if found.purpose:
             req.audit.purpose = found.purpose
         if found.grant_ids:
@@ -105,11 +91,53 @@ def catalogue_decider(services: Any) -> Decider:
     return decide
 
 
+def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decision:
+    """A request on a system with catalogue resources whose route governs none of it:
+    an ambiguous spelling of one is refused (400), another method on one is refused
+    to other departments, and a policy line opens the system to another department
+    only when it is marked ungoverned."""
+    system, path = req.system.code, req.target.path
+    exact = req.system.case_sensitive
+    near = snap.resembling(system, req.method, path, case_sensitive=exact)
+    if near is not None:
+        req.audit.resource = near.code
+        req.audit.reason = (f"{path!r} is an ambiguous spelling of the route of "
+                            f"{near.code} ({near.route.path})")
+        raise AmbiguousPath("ambiguous spelling of a governed route; use "
+                            f"{near.route.path}")
+    # the route under another method: many upstreams answer any method on a
+    # route (PHP, Express app.all, a body's _method), so another department
+    # gets it only through a resource of its own method
+    other = (snap.match(system, req.method, path, case_sensitive=exact,
+                        any_method=True)
+             or snap.resembling(system, req.method, path, case_sensitive=exact,
+                                any_method=True))
+    if other is not None and req.principal.department != other.provider:
+        req.audit.resource = other.code
+        return Decision(False, "catalogue", (
+            f"{req.method} on the route of {other.code} ({other.route.method} "
+            f"{other.route.path}): another department reaches it through the "
+            "catalogue only"), decision.line)
+    near = snap.resembling(system, req.method, path, prefix=True,
+                           case_sensitive=exact)
+    if near is not None:
+        req.audit.extra["resembles"] = near.code
+    line = decision.line
+    if (decision.allowed and line is not None and line.ungoverned is None
+            and req.principal.department != req.system.department
+            and system in snap.publishing):
+        return Decision(False, "catalogue", (
+            f"{system} publishes catalogue resources: another department reaches "
+            f"it through the catalogue only, and {line.describe()} is not marked "
+            "ungoverned"), line)
+    return decision
+
+
 def catalogue_shaper(services: Any) -> Shaper:
     async def shape(req: ProxyRequest, decision: Decision, resp: UpstreamResponse
                     ) -> UpstreamResponse:
         found = req.extra.get(_KEY)
-        if found is None or not req.shape:
+        if found is None or not req.shape or req.method == "HEAD":
             return resp
         resource, cd, caller = found
         headers = [(k, v) for k, v in resp.headers if k.lower() not in _DROP]

@@ -29,12 +29,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.errors import Forbidden
+from gateway.proxy_path import SYSTEM_RE
 
 PROXY = "proxy"
 CATALOGUE_READ = "catalogue:read"
 CATALOGUE_WRITE = "catalogue:write"
 AUDIT_READ = "audit:read"
 API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ})
+
 
 
 def proxy_scope(system: str) -> str:
@@ -46,8 +48,11 @@ def is_gateway_scope(scope: str) -> bool:
 
 
 def covers(registered: Iterable[str], wanted: str) -> bool:
-    """True when a client registered for ``registered`` may be granted ``wanted``."""
+    """True when a client registered for ``registered`` may be granted ``wanted``: a
+    registered scope, or ``proxy:{system}`` (a system code) under ``proxy``."""
     have = set(registered)
+    if wanted.startswith(PROXY + ":") and not SYSTEM_RE.match(wanted[len(PROXY) + 1:]):
+        return False  # proxy:, proxy:*, proxy:ASSETS, proxy:a/../b name no system
     return wanted in have or (wanted.startswith(PROXY + ":") and PROXY in have)
 
 

@@ -132,9 +132,13 @@ class Services:
         Raises AuditWriteError when the record cannot be written: the change is
         already committed then, and the operator must see that it went unrecorded.
         """
+        # this process sees its own change at once (others within a second)
         found = self.extra.get("live_users")
         if found is not None:
-            found.invalidate()  # this process sees its own change at once
+            found.invalidate()
+        provider = self.extra.get("idp_provider")
+        if provider is not None:
+            provider.server.clients.invalidate()
         if self.audit is None:
             return
         detail = dict(detail)
@@ -190,6 +194,8 @@ class Services:
             clock=self.clock,
             on_change=self.record_admin_change,
             sections=self.state_sections(),
+            seal=self.keys.seal,
+            open_=self.keys.open,
         )
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import SettingsError
+from texts import Text
 
 CRYPTO_PROFILES = ("standard", "gm")
 MASTER_KEY_PROVIDERS = ("file", "env", "pkcs11")
@@ -52,6 +53,9 @@ class Settings:
     issuer: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = 8080
+    # serve HTTPS itself (PEM files), for a site with no terminator in front
+    tls_cert: str = ""
+    tls_key: str = ""
     lang: str = "zh"
     crypto_profile: str = "standard"
     # master key
@@ -94,6 +98,8 @@ class Settings:
     # every route, enforced by the server protocol (gateway/http_server.py): a request
     # head not complete this long after the connection could send it is cut off
     header_timeout_seconds: float = 10.0
+    # the proxy: the longest wait for the next piece of a request body (then 408)
+    body_timeout_seconds: float = 30.0
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 30.0
     upstream_max_connections: int = 256  # requests in flight per upstream; more queue
@@ -172,7 +178,9 @@ def _coerce(name: str, raw: Any) -> Any:
                 raise ValueError
             return str(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"setting {name!r}: bad value {raw!r} (expected {kind})") from None
+        raise SettingsError(Text("settings.bad_value",
+                                 "setting {name!r}: bad value {value!r} (expected {kind})",
+                                 name=name, value=raw, kind=kind)) from None
     return raw
 
 
@@ -185,36 +193,50 @@ def _validate(values: dict[str, Any]) -> None:
     }
     for name, allowed in checks.items():
         if name in values and values[name] not in allowed:
-            raise SettingsError(
-                f"setting {name!r}: bad value {values[name]!r} (one of {', '.join(allowed)})"
-            )
+            raise SettingsError(Text(
+                "settings.not_one_of", "setting {name!r}: bad value {value!r} (one of {allowed})",
+                name=name, value=values[name], allowed=", ".join(allowed)))
     if not 1 <= values.get("port", 8080) <= 65535:
-        raise SettingsError(f"setting 'port': {values['port']} is not a TCP port (1-65535)")
+        raise SettingsError(Text("settings.port",
+                                 "setting 'port': {port} is not a TCP port (1-65535)",
+                                 port=values["port"]))
     if values.get("audit_retention_days", 180) < 180:
-        raise SettingsError("setting 'audit_retention_days': must be at least 180")
+        raise SettingsError(Text("settings.retention",
+                                 "setting 'audit_retention_days': must be at least 180"))
     if values.get("assertion_lifetime", 60) > 60:
-        raise SettingsError("setting 'assertion_lifetime': at most 60 seconds")
+        raise SettingsError(Text("settings.assertion_lifetime",
+                                 "setting 'assertion_lifetime': at most 60 seconds"))
     interval = values.get("maintenance_interval_seconds", 60.0)
     if not 0 < interval <= 86400:  # 0 would spin; NaN fails both comparisons
-        raise SettingsError(
-            "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"
-        )
+        raise SettingsError(Text(
+            "settings.maintenance_interval",
+            "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"))
     for name in ("proxy_rate", "proxy_burst", "max_header_bytes", "max_headers",
-                 "upstream_max_connections", "header_timeout_seconds"):
+                 "upstream_max_connections", "header_timeout_seconds",
+                 "body_timeout_seconds"):
         if name in values and not values[name] > 0:
-            raise SettingsError(f"setting {name!r}: must be above 0")
+            raise SettingsError(Text("settings.positive", "setting {name!r}: must be above 0",
+                                     name=name))
+    if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
+        raise SettingsError(Text("settings.tls_pair",
+                                 "settings 'tls_cert' and 'tls_key': give both or neither"))
+    for name in ("tls_cert", "tls_key"):
+        if values.get(name) and not Path(str(values[name])).is_file():
+            raise SettingsError(Text("settings.no_file", "setting {name!r}: no such file {path!r}",
+                                     name=name, path=values[name]))
     for entry in values.get("trusted_proxies", ()):
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise SettingsError(
-                f"setting 'trusted_proxies': {entry!r} is not an IP address or network"
-            ) from None
+            raise SettingsError(Text(
+                "settings.trusted_proxies",
+                "setting 'trusted_proxies': {entry!r} is not an IP address or network",
+                entry=entry)) from None
     url = values.get("database_url", "")
     if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
-        raise SettingsError(
-            "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"
-        )
+        raise SettingsError(Text(
+            "settings.database_url",
+            "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"))
     if url.startswith("postgresql://"):
         values["database_url"] = "postgresql+psycopg://" + url[len("postgresql://") :]
 
@@ -234,10 +256,13 @@ def load_settings(
         try:
             data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{toml_path}: not valid TOML: {exc}") from None
+            raise SettingsError(Text("settings.bad_toml", "{path}: not valid TOML: {detail}",
+                                     path=toml_path, detail=str(exc))) from None
         for key, raw in data.items():
             if key not in _FIELDS or key == "home":
-                raise SettingsError(f"{toml_path}: unknown setting {key!r}")
+                raise SettingsError(Text("settings.unknown_in_file",
+                                         "{path}: unknown setting {key!r}",
+                                         path=toml_path, key=key))
             values[key] = _coerce(key, raw)
 
     for env_key, raw in env.items():
@@ -248,13 +273,14 @@ def load_settings(
             # variables the gateway reads elsewhere, not settings
             if env_key in _NON_SETTING_ENV:
                 continue
-            raise SettingsError(f"unknown environment setting {env_key}")
+            raise SettingsError(Text("settings.unknown_env", "unknown environment setting {key}",
+                                     key=env_key))
         if name != "home":
             values[name] = _coerce(name, raw)
 
     for key, raw in overrides.items():
         if key not in _FIELDS:
-            raise SettingsError(f"unknown setting {key!r}")
+            raise SettingsError(Text("settings.unknown", "unknown setting {key!r}", key=key))
         values[key] = _coerce(key, raw)
 
     _validate(values)

@@ -13,6 +13,7 @@ from gateway.settings import Settings
 from gateway.storage import create_engine, current_revision, upgrade, write_transaction
 from gateway.tables import departments, regions, users
 from keys.master import FileMasterKey
+from texts import Text
 
 PLATFORM_REGION = ("local", "本级")
 PLATFORM_DEPARTMENT = ("platform", "平台运维")
@@ -34,10 +35,10 @@ def initialise(
     if settings.master_key_provider == "file" and not settings.master_key_path.exists():
         if _has_schema(settings):
             # a database with keys but no master key file: never make a new one over it
-            raise MasterKeyMissing(
-                f"master key file {settings.master_key_path} is missing but the database "
-                "is initialised; restore the file (nothing was changed)"
-            )
+            raise MasterKeyMissing(Text(
+                "setup.master_key_missing", "master key file {path} is missing but the database "
+                "is initialised; restore the file (nothing was changed)",
+                path=settings.master_key_path))
         FileMasterKey.create(settings.master_key_path)
     engine = create_engine(settings.db_url)
     try:

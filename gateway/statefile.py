@@ -14,6 +14,7 @@ hash. Objects absent from the file are left alone (apply never deletes).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,11 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection, Engine
 
-from gateway import passwords
+from gateway import passwords, upstream_tls
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
+from gateway.identity_headers import ASSERTION
+from gateway.identity_headers import MODES as IDENTITY_MODES
 from gateway.limits import org_too_long
 from gateway.org import (
     CODE_RE,
@@ -38,6 +41,8 @@ from gateway.org import (
 )
 from gateway.proxy_headers import forward_header_problems, normalise_forward_headers
 from gateway.tables import clients, departments, regions, systems, user_roles, users
+from texts import Text, os_reason
+from texts import where as placed
 
 MAX_BYTES = 1024 * 1024
 MIN_CLIENT_SECRET = 24
@@ -50,10 +55,12 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "departments": ({"code", "name", "region"}, {"parent"}),
     "users": (
         {"username", "name", "department"},
-        {"roles", "password", "must_change", "status"},
+        {"roles", "password", "must_change", "status", "email", "email_verified",
+         "phone_number", "phone_number_verified"},
     ),
     "systems": ({"code", "name", "department", "upstream"},
-                {"portal_path", "forward_headers", "case_sensitive_paths"}),
+                {"portal_path", "forward_headers", "case_sensitive_paths",
+                 "identity_headers", "remote_user", "tls"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -135,15 +142,19 @@ _LineLoader.add_constructor(
 
 def load_text(text: str, source: str = "<state>") -> dict[str, Any]:
     if len(text.encode("utf-8")) > MAX_BYTES:
-        raise StateFileError(f"{source}: larger than {MAX_BYTES} bytes")
+        raise StateFileError(Text("state.too_large", "{path}: larger than {n} bytes",
+                                  path=source, n=MAX_BYTES))
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise StateFileError(f"{source}: not valid YAML: {exc}".replace("\n", " ")) from None
+        raise StateFileError(placed(source, Text(
+            "field.not_yaml", "not valid YAML: {detail}",
+            detail=str(exc).replace("\n", " ")))) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise StateFileError(f"{source}: the top level must be a mapping of sections")
+        raise StateFileError(placed(source, Text("state.top_level",
+                                                 "the top level must be a mapping of sections")))
     return doc
 
 
@@ -152,13 +163,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
     try:
         size = p.stat().st_size
     except OSError as exc:
-        raise StateFileError(f"{path}: {exc.strerror}") from None
+        raise StateFileError(placed(str(path), os_reason(exc))) from None
     if size > MAX_BYTES:
-        raise StateFileError(f"{path}: larger than {MAX_BYTES} bytes")
+        raise StateFileError(Text("state.too_large", "{path}: larger than {n} bytes",
+                                  path=path, n=MAX_BYTES))
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise StateFileError(f"{path}: not UTF-8 text") from None
+        raise StateFileError(Text("field.not_utf8", "{path}: not UTF-8 text", path=path)) from None
     return load_text(text, str(path))
 
 
@@ -177,22 +189,51 @@ class Known:
 
 def _where(section: str, index: int, entry: Any) -> str:
     line = getattr(entry, "line", 0)
-    return f"{section}[{index}]" + (f" (line {line})" if line else "")
+    at = f"{section}[{index}]"
+    return Text("at_line", "{where} (line {line})", where=at, line=line) if line else at
 
 
 def _check_url(value: Any) -> str | None:
     if not isinstance(value, str):
-        return "must be a URL string"
+        return Text("state.url_string", "must be a URL string")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"bad URL {value!r} (needs http:// or https:// and a host)"
+        return Text("state.url_scheme", "bad URL {url!r} (needs http:// or https:// and a host)",
+                    url=value)
     try:
         _ = parts.port
     except ValueError:
-        return f"bad URL {value!r} (bad port)"
+        return Text("state.url_port", "bad URL {url!r} (bad port)", url=value)
     if parts.username or parts.password:
-        return f"bad URL {value!r} (no credentials in URLs)"
+        return Text("state.url_credentials", "bad URL {url!r} (no credentials in URLs)", url=value)
     return None
+
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
+
+
+
+def _contact(e: Mapping[str, Any]) -> dict[str, Any]:
+    """A user entry's OpenID Connect contact columns (absent: none, not verified)."""
+    return {"email": e.get("email") or None, "email_verified": bool(e.get("email_verified")),
+            "phone_number": e.get("phone_number") or None,
+            "phone_number_verified": bool(e.get("phone_number_verified"))}
+
+
+def contact_problems(e: Mapping[str, Any]) -> list[str]:
+    problems = []
+    email, phone = e.get("email"), e.get("phone_number")
+    if email is not None and (not isinstance(email, str) or len(email) > 254
+                              or not _EMAIL.match(email)):
+        problems.append("email must be an address like name@example.gov.cn")
+    if phone is not None and (not isinstance(phone, str) or not _PHONE.match(phone)):
+        problems.append("phone_number must be digits, optionally +, spaces and dashes "
+                        "(e.g. +86 771 1234567)")
+    for flag in ("email_verified", "phone_number_verified"):
+        if flag in e and not isinstance(e[flag], bool):
+            problems.append(f"{flag} must be true or false")
+    return problems
 
 
 def _uri_list(e: Mapping[str, Any], key: str, where: str, problems: list[str]) -> list[Any]:
@@ -200,14 +241,15 @@ def _uri_list(e: Mapping[str, Any], key: str, where: str, problems: list[str]) -
     as a redirect URI; its problems go to ``problems``."""
     uris = e.get(key, [])
     if not isinstance(uris, list):
-        problems.append(f"{where}: {key} must be a list")
+        problems.append(placed(where, Text("state.field_list", "{field} must be a list",
+                                           field=key)))
         return []
     for uri in uris:
         p = _check_redirect_uri(uri)
         if long := org_too_long(key[:-1], uri):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         elif p:
-            problems.append(f"{where}: {key}: {p}")
+            problems.append(placed(where, placed(key, p)))
     return uris
 
 
@@ -217,9 +259,11 @@ def _check_redirect_uri(value: Any) -> str | None:
         return problem
     parts = urlsplit(value)
     if parts.fragment:
-        return f"bad redirect URI {value!r} (no fragment allowed)"
+        return Text("state.redirect_fragment", "bad redirect URI {url!r} (no fragment allowed)",
+                    url=value)
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        return f"bad redirect URI {value!r} (http only for loopback; use https)"
+        return Text("state.redirect_http",
+                    "bad redirect URI {url!r} (http only for loopback; use https)", url=value)
     return None
 
 
@@ -242,11 +286,13 @@ def validate(
     for section in doc:
         if section not in allowed:
             line = getattr(doc, "line", 0)
+            known_names = ", ".join(sorted(allowed))
             problems.append(
-                f"unknown section {section!r}"
-                + (f" (line {line})" if line else "")
-                + f"; known: {', '.join(sorted(allowed))}"
-            )
+                Text("state.unknown_section_line",
+                     "unknown section {section!r} (line {line}); known: {known}",
+                     section=section, line=line, known=known_names) if line else
+                Text("state.unknown_section", "unknown section {section!r}; known: {known}",
+                     section=section, known=known_names))
     entries: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for section, (required, optional) in SECTIONS.items():
         raw = doc.get(section)
@@ -254,7 +300,7 @@ def validate(
             entries[section] = []
             continue
         if not isinstance(raw, list):
-            problems.append(f"{section}: must be a list")
+            problems.append(placed(section, Text("field.list", "must be a list")))
             entries[section] = []
             continue
         seen: dict[str, int] = {}
@@ -262,30 +308,34 @@ def validate(
         for i, entry in enumerate(raw):
             where = _where(section, i, entry)
             if not isinstance(entry, dict):
-                problems.append(f"{where}: must be a mapping")
+                problems.append(placed(where, Text("field.mapping", "must be a mapping")))
                 continue
             unknown = sorted(set(entry) - required - optional)
             for key in unknown:
-                problems.append(f"{where}: unknown key {key!r}")
+                problems.append(placed(where, Text("field.unknown_key",
+                                                   "unknown key {key!r}", key=key)))
             missing = sorted(required - set(entry))
             for key in missing:
-                problems.append(f"{where}: missing key {key!r}")
+                problems.append(placed(where, Text("field.missing_key",
+                                                   "missing key {key!r}", key=key)))
             # stored as text: a list or a mapping would fail in the database, a number
             # would be stored as its digits without anyone having meant it
             if "name" in entry and not (
                 isinstance(entry["name"], str) and entry["name"].strip()
             ):
-                problems.append(f"{where}: name must be a non-empty string")
+                problems.append(placed(where, Text("field.non_empty",
+                                                   "{field} must be a non-empty string",
+                                                    field="name")))
             elif long := org_too_long("name", entry.get("name")):
-                problems.append(f"{where}: {long}")
+                problems.append(placed(where, long))
             key_value = entry.get(KEY_FIELD[section])
             if key_value is not None:
                 key_value = str(key_value)
                 if key_value in seen:
-                    problems.append(
-                        f"{where}: duplicate {KEY_FIELD[section]} {key_value!r} "
-                        f"(first at {section}[{seen[key_value]}])"
-                    )
+                    problems.append(placed(where, Text(
+                        "state.duplicate", "duplicate {field} {value!r} (first at {first})",
+                        field=KEY_FIELD[section], value=key_value,
+                        first=f"{section}[{seen[key_value]}]")))
                 else:
                     seen[key_value] = i
             if not missing:
@@ -297,9 +347,12 @@ def validate(
     for i, e in entries["regions"]:
         where = _where("regions", i, e)
         if not CODE_RE.match(str(e["code"])):
-            problems.append(f"{where}: bad code {e['code']!r}")
+            problems.append(placed(where, Text("field.bad_code",
+                                               "bad code {code!r}", code=e["code"])))
         if e.get("parent") is not None and str(e["parent"]) not in region_codes:
-            problems.append(f"{where}: unknown parent region {e['parent']!r}")
+            problems.append(placed(where, Text("org.unknown_parent_region",
+                                                    "unknown parent region {code!r}",
+                                                    code=e["parent"])))
     problems.extend(_cycles("regions", file_regions))
 
     dept_region = dict(known.departments)
@@ -308,62 +361,93 @@ def validate(
     for i, e in entries["departments"]:
         where = _where("departments", i, e)
         if not CODE_RE.match(str(e["code"])):
-            problems.append(f"{where}: bad code {e['code']!r}")
+            problems.append(placed(where, Text("field.bad_code",
+                                               "bad code {code!r}", code=e["code"])))
         if str(e["region"]) not in region_codes:
-            problems.append(f"{where}: unknown region {e['region']!r}")
+            problems.append(placed(where, Text("org.unknown_region", "unknown region {code!r}",
+                                                    code=e["region"])))
         parent = e.get("parent")
         if parent is not None:
             if str(parent) not in dept_region:
-                problems.append(f"{where}: unknown parent department {parent!r}")
+                problems.append(placed(where, Text("org.unknown_parent_department",
+                                                        "unknown parent department {code!r}",
+                                                        code=parent)))
             elif dept_region[str(parent)] != str(e["region"]):
-                problems.append(f"{where}: parent department {parent!r} is in another region")
+                problems.append(placed(where, Text(
+                    "org.parent_other_region",
+                    "parent department {code!r} is in another region", code=parent)))
     problems.extend(_cycles("departments", file_depts))
 
     for i, e in entries["users"]:
         where = _where("users", i, e)
         username = str(e["username"])
         if not USERNAME_RE.match(username):
-            problems.append(f"{where}: bad username {username!r}")
+            problems.append(placed(where, Text("org.bad_username", "bad username {username!r}",
+                                                    username=username)))
         if str(e["department"]) not in dept_region:
-            problems.append(f"{where}: unknown department {e['department']!r}")
+            problems.append(placed(where, Text("org.unknown_department",
+                                                    "unknown department {code!r}",
+                                                    code=e["department"])))
         roles = e.get("roles", ["staff"])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            problems.append(f"{where}: roles must be a list of role names")
+            problems.append(placed(where, Text("state.roles",
+                                               "roles must be a list of role names")))
         else:
-            problems.extend(f"{where}: {p}" for p in role_problems(roles))
+            problems.extend(placed(where, p) for p in role_problems(roles))
         if "password" in e:
             if not isinstance(e["password"], str):
-                problems.append(f"{where}: password must be a string")
+                problems.append(placed(where, Text("field.string", "{field} must be a string",
+                                                        field="password")))
             else:
                 problems.extend(
-                    f"{where}: {p}" for p in passwords.policy_problems(e["password"], username)
+                    placed(where, p) for p in passwords.policy_problems(e["password"], username)
                 )
         if "must_change" in e and not isinstance(e["must_change"], bool):
-            problems.append(f"{where}: must_change must be true or false")
+            problems.append(placed(where, Text("field.bool", "{field} must be true or false",
+                                                    field="must_change")))
         if e.get("status", "active") not in ("active", "disabled"):
-            problems.append(f"{where}: status must be active or disabled")
+            problems.append(placed(where, Text("state.status",
+                                               "status must be active or disabled")))
+        problems.extend(placed(where, p) for p in contact_problems(e))
 
     for i, e in entries["systems"]:
         where = _where("systems", i, e)
         if not CODE_RE.match(str(e["code"])):
-            problems.append(f"{where}: bad code {e['code']!r}")
+            problems.append(placed(where, Text("field.bad_code",
+                                               "bad code {code!r}", code=e["code"])))
         if str(e["department"]) not in dept_region:
-            problems.append(f"{where}: unknown department {e['department']!r}")
+            problems.append(placed(where, Text("org.unknown_department",
+                                                    "unknown department {code!r}",
+                                                    code=e["department"])))
         url_problem = _check_url(e["upstream"])
         if long := org_too_long("upstream", e["upstream"]):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         elif url_problem:
-            problems.append(f"{where}: upstream: {url_problem}")
+            problems.append(placed(where, placed("upstream", url_problem)))
         portal_path = e.get("portal_path", "/")
         if not isinstance(portal_path, str) or not portal_path.startswith("/"):
-            problems.append(f"{where}: portal_path must start with /")
+            problems.append(placed(where, Text("state.portal_path",
+                                               "portal_path must start with /")))
         elif long := org_too_long("portal_path", portal_path):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         if e.get("forward_headers") is not None:
-            problems.extend(f"{where}: {p}" for p in forward_header_problems(
+            problems.extend(placed(where, p) for p in forward_header_problems(
                 e["forward_headers"]))
-        if not isinstance(e.get("case_sensitive_paths", False), bool):
-            problems.append(f"{where}: case_sensitive_paths must be true or false")
+        if "tls" in e:
+            # a certificate without its key_file may keep the stored key: checked on apply
+            problems.extend(placed(where, p) for p in upstream_tls.problems(
+                e["tls"], has_stored_key=True))
+            if str(e.get("upstream", "")).startswith("http:"):
+                problems.append(placed(where, Text("state.tls_https",
+                                                   "tls needs an https upstream")))
+        for flag in ("case_sensitive_paths", "remote_user"):
+            if not isinstance(e.get(flag, False), bool):
+                problems.append(placed(where, Text("field.bool", "{field} must be true or false",
+                                                   field=flag)))
+        if e.get("identity_headers", ASSERTION) not in IDENTITY_MODES:
+            problems.append(placed(where, Text(
+                "state.identity_headers", "identity_headers must be one of {modes}",
+                modes=", ".join(IDENTITY_MODES))))
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -380,56 +464,73 @@ def _client_problems(
     problems: list[str] = []
     cid = str(e["client_id"])
     if not CODE_RE.match(cid):
-        problems.append(f"{where}: bad client_id {cid!r}")
+        problems.append(placed(where, Text("state.bad_client_id",
+                                           "bad client_id {client!r}", client=cid)))
     if str(e["department"]) not in dept_region:
-        problems.append(f"{where}: unknown department {e['department']!r}")
+        problems.append(placed(where, Text("org.unknown_department",
+                                                    "unknown department {code!r}",
+                                                    code=e["department"])))
     grants = e["grant_types"]
     if not isinstance(grants, list) or not grants:
-        problems.append(f"{where}: grant_types must be a non-empty list")
+        problems.append(placed(where, Text("field.non_empty_list",
+                                           "{field} must be a non-empty list",
+                                                field="grant_types")))
         grants = []
     for g in grants:
         if g not in GRANT_TYPES:
-            problems.append(f"{where}: unknown grant type {g!r}")
+            problems.append(placed(where, Text("state.grant_type",
+                                               "unknown grant type {grant_type!r}",
+                                                    grant_type=g)))
     method = e.get("token_endpoint_auth_method") or default_auth_method(e)
     if method not in AUTH_METHODS:
-        problems.append(f"{where}: unknown token_endpoint_auth_method {method!r}")
+        problems.append(placed(where, Text("state.auth_method",
+                                                "unknown token_endpoint_auth_method {method!r}",
+                                                method=method)))
     secret = e.get("secret")
     if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_CLIENT_SECRET):
-        problems.append(
-            f"{where}: secret too weak (at least {MIN_CLIENT_SECRET} random characters)"
-        )
+        problems.append(placed(where, Text(
+            "state.weak_secret", "secret too weak (at least {n} random characters)",
+            n=MIN_CLIENT_SECRET)))
     # an exported file carries no secrets: an existing client keeps its stored one
     if method in ("client_secret_basic", "client_secret_post") and secret is None and not exists:
-        problems.append(f"{where}: {method} needs a secret")
+        problems.append(placed(where, Text("state.needs_secret",
+                                           "{method} needs a secret", method=method)))
     if method == "private_key_jwt" or "jwks" in e:
         jwks = e.get("jwks")
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-            problems.append(f"{where}: jwks must be a JWK set with at least one key")
+            problems.append(placed(where, Text(
+                "state.jwks", "jwks must be a JWK set with at least one key")))
         else:
             for k, jwk in enumerate(jwks["keys"]):
                 if not isinstance(jwk, dict) or "kty" not in jwk:
-                    problems.append(f"{where}: jwks.keys[{k}] is not a JWK")
+                    problems.append(placed(where, Text("state.not_a_jwk",
+                                                       "jwks.keys[{n}] is not a JWK",
+                                                            n=k)))
                 elif any(p in jwk for p in ("d", "p", "q", "dp", "dq", "qi", "k")):
-                    problems.append(f"{where}: jwks.keys[{k}] holds private key material")
+                    problems.append(placed(where, Text(
+                        "state.private_jwk", "jwks.keys[{n}] holds private key material", n=k)))
     redirects = _uri_list(e, "redirect_uris", where, problems)
     _uri_list(e, "post_logout_redirect_uris", where, problems)
     if "authorization_code" in grants and not redirects:
-        problems.append(f"{where}: authorization_code needs redirect_uris")
+        problems.append(placed(where, Text("state.code_needs_redirect",
+                                                "authorization_code needs redirect_uris")))
     if "client_credentials" in grants and method == "none":
-        problems.append(f"{where}: client_credentials needs an authenticated client")
+        problems.append(placed(where, Text(
+            "state.credentials_need_auth", "client_credentials needs an authenticated client")))
     if "scope" in e and not isinstance(e["scope"], str):
-        problems.append(f"{where}: scope must be text (space-separated scopes)")
+        problems.append(placed(where, Text("state.scope",
+                                                "scope must be text (space-separated scopes)")))
     elif long := org_too_long("scope", e.get("scope")):
-        problems.append(f"{where}: {long}")
+        problems.append(placed(where, long))
     bcl = e.get("backchannel_logout_uri")
     if bcl is not None:
         p = _check_url(bcl)
         if long := org_too_long("backchannel_logout_uri", bcl):
-            problems.append(f"{where}: {long}")
+            problems.append(placed(where, long))
         elif p:
-            problems.append(f"{where}: backchannel_logout_uri: {p}")
+            problems.append(placed(where, placed("backchannel_logout_uri", p)))
     if e.get("status", "active") not in ("active", "disabled"):
-        problems.append(f"{where}: status must be active or disabled")
+        problems.append(placed(where, Text("state.status", "status must be active or disabled")))
     return problems
 
 
@@ -444,14 +545,16 @@ def default_auth_method(entry: Mapping[str, Any]) -> str:
 
 
 def _cycles(section: str, entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for start in entries:
         seen = {start}
         node = entries[start].get("parent")
         while node is not None and str(node) in entries:
             node = str(node)
             if node in seen:
-                problems.append(f"{section}: {start!r} is its own ancestor")
+                problems.append(placed(section, Text("state.own_ancestor",
+                                                     "{code!r} is its own ancestor",
+                                                     code=start)))
                 break
             seen.add(node)
             node = entries[node].get("parent")
@@ -498,11 +601,16 @@ class StateApplier:
         clock: Clock = utcnow,
         on_change: Callable[[str, dict[str, Any]], None] | None = None,
         sections: Iterable[SectionHandler] = (),
+        seal: Callable[[bytes, str], bytes] | None = None,
+        open_: Callable[[bytes, str], bytes] | None = None,
     ) -> None:
         self.engine = engine
         self.sections = sorted(sections, key=lambda h: h.order)
         self.hash_secret = hash_secret
         self.verify_secret = verify_secret
+        # the key ring's seal and open, for the systems' TLS client keys
+        self.seal = seal
+        self.open = open_
         self.clock = clock
         self.on_change = on_change or (lambda _e, _d: None)
 
@@ -519,13 +627,12 @@ class StateApplier:
                 if entries is None:
                     continue
                 if not isinstance(entries, list):
-                    problems.append(f"{handler.name}: must be a list")
+                    problems.append(placed(handler.name, Text("field.list", "must be a list")))
                     continue
                 problems.extend(handler.validate(entries, doc, conn))
             if problems:
-                raise StateFileError(
-                    f"{len(problems)} problem(s) in the state file", problems=problems
-                )
+                raise StateFileError(Text("state.problems", "{n} problem(s) in the state file",
+                                          n=len(problems)), problems=problems)
             # a dry run writes too, so that later sections plan against what earlier
             # ones create, and then rolls the whole transaction back
             changes = self._apply(conn, doc, write=True)
@@ -566,12 +673,38 @@ class StateApplier:
                 "forward_headers": None if e.get("forward_headers") is None
                 else normalise_forward_headers(e["forward_headers"]),
                 "case_sensitive_paths": bool(e.get("case_sensitive_paths", False)),
+                "identity_headers": e.get("identity_headers", ASSERTION),
+                "remote_user": bool(e.get("remote_user", False)),
             },
             write,
         )
+        changes += self._systems_tls(conn, doc.get("systems") or [], write)
         changes += self._clients(conn, doc.get("clients") or [], write)
         for handler in self.sections:
             changes += handler.apply(conn, doc.get(handler.name) or [], write)
+        return changes
+
+    def _systems_tls(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
+        """Each system's ``tls`` (absent: none), its key sealed (gateway.upstream_tls)."""
+        changes = []
+        for e in entries:
+            code = str(e["code"])
+            previous = conn.execute(sa.select(systems.c.tls).where(systems.c.code == code)
+                                    ).scalar()
+            desired = None
+            if "tls" in e:
+                if self.seal is None or self.open is None:
+                    raise StateFileError("tls settings need the key ring", problems=[
+                        f"systems {code}: tls: this applier cannot seal keys"])
+                desired = upstream_tls.stored(e["tls"], code, self.seal, self.open, previous)
+                if desired.get("cert_pem") and not desired.get("key_sealed"):
+                    raise StateFileError("1 problem(s) in the state file", problems=[
+                        f"systems {code}: tls: a client certificate needs its key_file"])
+            if desired != (previous or None):
+                changes.append(Change("update", "system", code, ("tls",)))
+                if write:
+                    conn.execute(systems.update().where(systems.c.code == code)
+                                 .values(tls=desired))
         return changes
 
     def _regions(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
@@ -630,6 +763,10 @@ class StateApplier:
                         now=now,
                         status=e.get("status", "active"),
                     )
+                    contact = _contact(e)
+                    if any(contact.values()):
+                        conn.execute(users.update().where(users.c.username == username)
+                                     .values(**contact))
                 continue
             fields: dict[str, Any] = {}
             if row.name != e["name"]:
@@ -641,6 +778,7 @@ class StateApplier:
             if row.password_hash is None and e.get("password"):
                 fields["password_hash"] = passwords.hash_password(e["password"])
                 fields["must_change"] = e.get("must_change", True)
+            fields.update({k: v for k, v in _contact(e).items() if getattr(row, k) != v})
             current_roles = sorted(
                 r.role_code
                 for r in conn.execute(
@@ -659,7 +797,7 @@ class StateApplier:
                     if fields:
                         fields["updated_at"] = now
                         conn.execute(users.update().where(users.c.id == row.id).values(**fields))
-                        if "department_code" in fields or "status" in fields:
+                        if {"department_code", "status", "name"} & fields.keys():
                             users_changed(conn, now)
                     if role_change:
                         replace_roles(conn, row.id, roles, now)
@@ -802,6 +940,11 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "roles": role_map.get(r.id, []),
                 "must_change": bool(r.must_change),
                 "status": r.status,
+                **{k: v for k, v in (("email", r.email), ("phone_number", r.phone_number))
+                   if v},
+                **{k: True for k, v in (("email_verified", r.email_verified),
+                                        ("phone_number_verified", r.phone_number_verified))
+                   if v},
             }
             for r in conn.execute(sa.select(users).order_by(users.c.username))
         ]
@@ -814,6 +957,10 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "portal_path": r.portal_path,
                 "forward_headers": r.forward_headers,
                 "case_sensitive_paths": r.case_sensitive_paths or None,
+                "identity_headers": None if r.identity_headers == ASSERTION
+                else r.identity_headers,
+                "remote_user": r.remote_user or None,
+                "tls": upstream_tls.exported(r.tls),
             })
             for r in conn.execute(sa.select(systems).order_by(systems.c.code))
         ]

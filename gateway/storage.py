@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from gateway.errors import StorageError
+from texts import Text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -119,7 +120,8 @@ def check_reachable(engine: Engine) -> None:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise StorageError(f"database unreachable: {reason}") from None
+        raise StorageError(Text("storage.unreachable", "database unreachable: {detail}",
+                                detail=reason)) from None
 
 
 def check_schema(engine: Engine) -> None:
@@ -129,16 +131,15 @@ def check_schema(engine: Engine) -> None:
     if current == head_revisions():
         return
     if not current:
-        raise StorageError("database has no govgate schema: run `govgate init`")
+        raise StorageError(Text("storage.no_schema",
+                                "database has no govgate schema: run `govgate init`"))
     if _unknown_revisions(current):
-        raise StorageError(
-            f"database schema {'+'.join(sorted(current))} is newer than this govgate "
-            f"(knows up to {head_revision()})"
-        )
-    raise StorageError(
-        f"database schema {'+'.join(sorted(current))} is older than {head_revision()}: "
-        "run `govgate init`"
-    )
+        raise StorageError(Text(
+            "storage.newer", "database schema {rev} is newer than this govgate (knows up to "
+            "{head})", rev="+".join(sorted(current)), head=head_revision()))
+    raise StorageError(Text(
+        "storage.older", "database schema {rev} is older than {head}: run `govgate init`",
+        rev="+".join(sorted(current)), head=head_revision()))
 
 
 def upgrade(engine: Engine) -> None:
@@ -146,10 +147,10 @@ def upgrade(engine: Engine) -> None:
     check_reachable(engine)
     current = current_revisions(engine)
     if _unknown_revisions(current):
-        raise StorageError(
-            f"database schema {'+'.join(sorted(current))} is newer than this govgate "
-            f"(knows up to {head_revision()}); upgrade govgate instead"
-        )
+        raise StorageError(Text(
+            "storage.newer_upgrade", "database schema {rev} is newer than this govgate (knows "
+            "up to {head}); upgrade govgate instead", rev="+".join(sorted(current)),
+            head=head_revision()))
     # alembic reads the current revision, then changes the schema
     with write_transaction(engine) as conn:
         command.upgrade(_alembic_config(conn), "heads")

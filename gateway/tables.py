@@ -53,6 +53,13 @@ users = sa.Table(
     sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("totp_secret", sa.LargeBinary, nullable=True),
+    # OpenID Connect's email and phone claims (released only under those scopes)
+    sa.Column("email", sa.String(254), nullable=True),
+    sa.Column("email_verified", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
+    sa.Column("phone_number", sa.String(32), nullable=True),
+    sa.Column("phone_number_verified", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -112,6 +119,15 @@ systems = sa.Table(
     # (default: without case, gateway.proxy_catalogue)
     sa.Column("case_sensitive_paths", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # how the system learns who calls: the signed assertion, plain headers, or both
+    # (gateway.identity_headers); remote_user adds Remote-User
+    sa.Column("identity_headers", sa.String(16), nullable=False, default="assertion",
+              server_default="assertion"),
+    sa.Column("remote_user", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
+    # TLS to the system: CA and client certificate (PEM), the key sealed by the key
+    # ring, the version floor (gateway.upstream_tls); NULL: the platform's trust store
+    sa.Column("tls", sa.JSON, nullable=True),
 )
 
 clients = sa.Table(

@@ -10,9 +10,11 @@ identity to the application. It depends only on the standard library and
 Checked: compact JWS; ``alg`` one of ES256, RS256, EdDSA and equal to the
 key's; ``kid`` in the JWKS with ``use`` sig (assertion keys); header ``typ``
 ``govgate-assertion+jwt``; signature; ``iss`` the gateway; ``aud`` this
-system; ``exp``/``nbf`` with ``leeway`` seconds; a lifetime of at most 60 s.
-Any failure raises :class:`InvalidAssertion` (one opaque error; ``reason``
-says why, for logs).
+system; ``exp``/``nbf`` with ``leeway`` seconds; a lifetime of at most 60 s;
+and, when the assertion is bound to a request (``htm``, ``htu``), that this is
+that request: the same method, and the same raw path (or that path below the
+``/s/{system}`` prefix a front proxy stripped). Any failure raises
+:class:`InvalidAssertion` (one opaque error; ``reason`` says why, for logs).
 
 ASGI::
 
@@ -38,6 +40,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -147,8 +150,11 @@ class AssertionVerifier:
             return False
         return kid not in self._keys or time.monotonic() - self._fetched_at > self.ttl
 
-    def verify(self, token: str | None) -> dict[str, Any]:
-        """The assertion's claims, or InvalidAssertion."""
+    def verify(self, token: str | None, *, method: str | None = None,
+               path: str | None = None) -> dict[str, Any]:
+        """The assertion's claims, or InvalidAssertion. ``method`` and ``path`` (the raw
+        path, still percent-encoded) are the request's: a bound assertion must be for
+        it."""
         if not token or len(token) > 16384 or token.count(".") != 2:
             raise InvalidAssertion("missing or not a compact JWS")
         try:
@@ -193,6 +199,11 @@ class AssertionVerifier:
             raise InvalidAssertion("not yet valid")
         if exp - iat > MAX_LIFETIME:
             raise InvalidAssertion("lifetime over 60 s")
+        htm, htu = claims.get("htm"), claims.get("htu")
+        if htm is not None and htm != method:
+            raise InvalidAssertion("made for another method")
+        if htu is not None and path != htu and htu != f"/s/{self.audience}{path}":
+            raise InvalidAssertion("made for another path")
         return claims
 
 
@@ -223,8 +234,10 @@ class AssertionMiddleware:
         if token and self.verifier.needs_fetch(token):
             with contextlib.suppress(Exception):  # unreachable: decide on the cached keys
                 await asyncio.to_thread(self.verifier.refresh, force=True)
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         try:
-            claims = self.verifier.verify(token)
+            claims = self.verifier.verify(token, method=scope.get("method"),
+                                          path=raw.partition(b"?")[0].decode("latin-1"))
         except InvalidAssertion as exc:
             body = _problem(exc.reason)
             await send({"type": "http.response.start", "status": 401, "headers": [
@@ -248,8 +261,13 @@ class WSGIAssertionMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") in self.exempt:
             return self.app(environ, start_response)
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(
+            (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1"),
+            safe="/!$&'()*+,;=:@-._~")
         try:
-            environ["govgate"] = self.verifier.verify(environ.get("HTTP_X_GOVGATE_ASSERTION"))
+            environ["govgate"] = self.verifier.verify(
+                environ.get("HTTP_X_GOVGATE_ASSERTION"), method=environ.get("REQUEST_METHOD"),
+                path=raw.partition("?")[0])
         except InvalidAssertion as exc:
             body = _problem(exc.reason)
             start_response("401 Unauthorized", [("Content-Type", "application/problem+json"),

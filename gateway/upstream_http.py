@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -85,6 +85,10 @@ class Origin:
     scheme: str
     host: str
     port: int
+    # how to speak TLS to it (gateway.upstream_tls.UpstreamTLS: CA, client certificate,
+    # floor); None: the default context. Part of the pool's key: connections made
+    # with one setting are never reused for another
+    tls: Any = None
     host_header: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +100,7 @@ class Origin:
         object.__setattr__(self, "host_header", name.encode("idna"))
 
     @classmethod
-    def parse(cls, url: str) -> Origin:
+    def parse(cls, url: str, *, tls: Any = None) -> Origin:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
@@ -107,7 +111,8 @@ class Origin:
         if not parts.hostname:
             raise ValueError(f"no host in {url!r}")
         port = parts.port  # raises ValueError itself when malformed
-        return cls(scheme, parts.hostname, _DEFAULT_PORTS[scheme] if port is None else port)
+        return cls(scheme, parts.hostname, _DEFAULT_PORTS[scheme] if port is None else port,
+                   tls)
 
 
 class _Conn(asyncio.Protocol):
@@ -442,6 +447,7 @@ class UpstreamClient:
         self.keepalive_timeout = keepalive_timeout
         self.max_header_bytes = max_header_bytes
         self._ssl = ssl_context
+        self._contexts: dict[Any, ssl.SSLContext] = {}  # per origin.tls, built once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: dict[Origin, deque[_Conn]] = {}
         self._live: set[_Conn] = set()
@@ -561,7 +567,13 @@ class UpstreamClient:
 
     async def _connect(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Conn:
         context: ssl.SSLContext | None = None
-        if origin.scheme == "https":
+        if origin.scheme == "https" and origin.tls is not None:
+            context = self._contexts.get(origin.tls)
+            if context is None:
+                if len(self._contexts) >= 1000:
+                    self._contexts.clear()
+                context = self._contexts[origin.tls] = origin.tls.context()
+        elif origin.scheme == "https":
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             context = self._ssl

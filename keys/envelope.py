@@ -32,9 +32,10 @@ from sqlalchemy.engine import Engine
 
 from keys import _primitives
 from keys.errors import InvalidBlob, MasterKeyError
-from keys.master import MasterKeyProvider
+from keys.master import MasterKeyProvider, provider_label
 from keys.profiles import Profile, get_profile, profile_by_id
 from keys.tables import data_keys
+from texts import Text
 
 FORMAT_VERSION = 1
 _HEADER = struct.Struct(">BBI")
@@ -53,7 +54,7 @@ class BlobHeader:
 def parse_header(blob: bytes) -> BlobHeader:
     """The header of ``blob``; InvalidBlob if it is too short or of an unknown version."""
     if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < MIN_BLOB_SIZE:
-        raise InvalidBlob("blob truncated")
+        raise InvalidBlob(Text("keys.blob_truncated", "blob truncated"))
     version, profile_id, dk_id = _HEADER.unpack_from(bytes(blob[:HEADER_SIZE]))
     if version != FORMAT_VERSION:
         raise InvalidBlob(f"unknown blob format version {version}")
@@ -118,11 +119,13 @@ class Envelope:
         try:
             dk = self.master.unwrap(bytes(row.wrapped), _wrap_aad(row.id, row.profile))
         except MasterKeyError as exc:
-            raise MasterKeyError(f"{exc} (data key {row.id}; or its row is corrupt)") from None
+            raise MasterKeyError(Text("keys.data_key_row",
+                                      "{detail} (data key {id}; or its row is corrupt)",
+                                      detail=exc.description, id=row.id)) from None
         if len(dk) != profile.data_key_size:
-            raise MasterKeyError(
-                f"master key ({self.master.name}): data key {row.id} has a bad length"
-            )
+            raise MasterKeyError(Text(
+                "keys.master_bad_length", "master key ({where}): data key {id} has a bad length",
+                where=provider_label(self.master.name), id=row.id))
         return profile, dk
 
     def ensure_data_key(self) -> int:
@@ -148,7 +151,8 @@ class Envelope:
                 return dk_id
             except sa.exc.IntegrityError:  # another process created it first
                 continue
-        raise MasterKeyError("data key: could not create or find the active data key")
+        raise MasterKeyError(Text("keys.data_key_none",
+                                  "data key: could not create or find the active data key"))
 
     def _active_id(self, conn: sa.Connection) -> int | None:
         return conn.execute(
@@ -165,11 +169,14 @@ class Envelope:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(data_keys).where(data_keys.c.id == dk_id)).first()
         if row is None:
-            raise InvalidBlob(f"unknown data key {dk_id}")
+            raise InvalidBlob(Text("keys.data_key_unknown", "unknown data key {id}", id=dk_id))
         try:
             value = self._unwrap_row(row)
         except (MasterKeyError, KeyError) as exc:
-            raise InvalidBlob(f"data key {dk_id} cannot be unwrapped: {exc}") from None
+            detail = exc.description if isinstance(exc, MasterKeyError) else str(exc)
+            raise InvalidBlob(Text("keys.data_key_unwrap",
+                                   "data key {id} cannot be unwrapped: {detail}",
+                                   id=dk_id, detail=detail)) from None
         with self._lock:
             self._keys[dk_id] = value
         return value
@@ -205,9 +212,10 @@ class Envelope:
                 aad = _wrap_aad(row.id, row.profile)
                 wrapped = new_master.wrap(dk, aad)
                 if new_master.unwrap(wrapped, aad) != dk:
-                    raise MasterKeyError(
-                        f"master key ({new_master.name}): re-wrap check failed; nothing changed"
-                    )
+                    raise MasterKeyError(Text(
+                        "keys.master_rewrap_check",
+                        "master key ({where}): re-wrap check failed; nothing changed",
+                        where=provider_label(new_master.name)))
                 updates.append((row.id, wrapped))
             for dk_id, wrapped in updates:
                 conn.execute(
@@ -224,17 +232,19 @@ class Envelope:
             rows = conn.execute(sa.select(data_keys).order_by(data_keys.c.id)).all()
         for row in rows:
             if row.master_key_id != self.master.key_id:
-                raise MasterKeyError(
-                    f"master key ({self.master.name}): data keys are wrapped under "
-                    f"{row.master_key_id}, this master key is {self.master.key_id}"
-                )
+                raise MasterKeyError(Text(
+                    "keys.master_other", "master key ({where}): data keys are wrapped under "
+                    "{wrapped}, this master key is {current}",
+                    where=provider_label(self.master.name), wrapped=row.master_key_id,
+                    current=self.master.key_id))
             try:
                 value = self._unwrap_row(row)
             except KeyError:
-                raise MasterKeyError(
-                    f"master key ({self.master.name}): data key {row.id} has unknown "
-                    f"profile {row.profile!r}"
-                ) from None
+                raise MasterKeyError(Text(
+                    "keys.master_profile",
+                    "master key ({where}): data key {id} has unknown profile {profile!r}",
+                    where=provider_label(self.master.name), id=row.id,
+                    profile=row.profile)) from None
             with self._lock:
                 self._keys[row.id] = value
         return len(rows)
@@ -272,4 +282,5 @@ class Envelope:
                 profile.cipher, dk, nonce, body, _aad(blob[:HEADER_SIZE], context)
             )
         except _primitives.AeadFailure as exc:
-            raise InvalidBlob(f"blob does not open: {exc}") from None
+            raise InvalidBlob(Text("keys.blob_unopenable", "blob does not open: {detail}",
+                                   detail=str(exc))) from None

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from keys import _primitives
 from keys.errors import MasterKeyError
+from texts import Text, os_reason
 
 __all__ = [
     "EnvMasterKey",
@@ -61,10 +62,30 @@ def _decode_key(text: str, where: str) -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise MasterKeyError(f"master key ({where}): not base64") from None
+        raise MasterKeyError(Text("keys.master_not_base64",
+                                  "master key ({where}): not base64", where=where)) from None
     if len(raw) != KEY_SIZE:
-        raise MasterKeyError(f"master key ({where}): must be {KEY_SIZE} bytes, got {len(raw)}")
+        raise MasterKeyError(Text("keys.master_size",
+                                  "master key ({where}): must be {size} bytes, got {got}",
+                                  where=where, size=KEY_SIZE, got=len(raw)))
     return raw
+
+
+def _file(path: str | os.PathLike[str]) -> Text:
+    return Text("keys.where_file", "file {path}", path=path)
+
+
+def provider_label(name: str) -> str:
+    """A provider's name as the messages show it alone: ``master key (file): ...``."""
+    if name == "file":
+        return Text("keys.where_file_provider", "file")
+    if name == "env":
+        return Text("keys.where_env_provider", "env")
+    return name
+
+
+def _pkcs11(token_label: str, key_label: str) -> Text:
+    return Text("keys.where_pkcs11", "pkcs11 {label}", label=f"{token_label}/{key_label}")
 
 
 class _SoftwareKek:
@@ -85,13 +106,17 @@ class _SoftwareKek:
 
     def unwrap(self, blob: bytes, aad: bytes) -> bytes:
         if blob[:1] != _WRAP_VERSION:
-            raise MasterKeyError(f"master key ({self.where}): unknown wrapped-key format")
+            raise MasterKeyError(Text("keys.master_format",
+                                      "master key ({where}): unknown wrapped-key format",
+                                      where=self.where))
         nonce, body = blob[1 : 1 + _primitives.NONCE_SIZE], blob[1 + _primitives.NONCE_SIZE :]
         try:
             return _primitives.aead_decrypt("AES-256-GCM", self._key, nonce, body, aad)
         except _primitives.AeadFailure:
             raise MasterKeyError(
-                f"master key ({self.where}): cannot unwrap a data key: wrong master key?"
+                Text("keys.master_wrong",
+                     "master key ({where}): cannot unwrap a data key: wrong master key?",
+                     where=self.where)
             ) from None
 
     def __repr__(self) -> str:
@@ -105,26 +130,31 @@ class FileMasterKey(_SoftwareKek):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.where = f"file {self.path}"
+        self.where: str = _file(self.path)
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            raise MasterKeyError(
-                f"master key (file {self.path}): missing; run `govgate init`"
-            ) from None
+            raise MasterKeyError(Text("keys.master_missing",
+                                      "master key (file {path}): missing; run `govgate init`",
+                                      path=self.path)) from None
         except OSError as exc:
-            raise MasterKeyError(f"master key (file {self.path}): {exc.strerror}") from None
+            raise MasterKeyError(Text("keys.master_os", "master key ({where}): {reason}",
+                                      where=self.where, reason=os_reason(exc))) from None
         if not stat.S_ISREG(st.st_mode):
-            raise MasterKeyError(f"master key (file {self.path}): not a regular file")
+            raise MasterKeyError(Text("keys.master_not_file",
+                                      "master key (file {path}): not a regular file",
+                                      path=self.path))
         if st.st_mode & 0o077:
-            raise MasterKeyError(
-                f"master key (file {self.path}): mode {stat.S_IMODE(st.st_mode):04o} is "
-                "group- or world-accessible; run chmod 600"
-            )
+            raise MasterKeyError(Text(
+                "keys.master_mode", "master key (file {path}): mode {mode} is group- or "
+                "world-accessible; run chmod 600", path=self.path,
+                mode=f"{stat.S_IMODE(st.st_mode):04o}"))
         try:
             text = self.path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
-            raise MasterKeyError(f"master key (file {self.path}): unreadable: {exc}") from None
+            raise MasterKeyError(Text("keys.master_unreadable",
+                                      "master key (file {path}): unreadable: {detail}",
+                                      path=self.path, detail=str(exc))) from None
         super().__init__(_decode_key(text, self.where))
 
     @classmethod
@@ -135,11 +165,13 @@ class FileMasterKey(_SoftwareKek):
         try:
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise MasterKeyError(
-                f"master key (file {p}): already exists; refusing to overwrite"
-            ) from None
+            raise MasterKeyError(Text(
+                "keys.master_exists", "master key ({where}): already exists; refusing to "
+                "overwrite", where=_file(p))) from None
         except OSError as exc:
-            raise MasterKeyError(f"master key (file {p}): cannot create: {exc.strerror}") from None
+            raise MasterKeyError(Text("keys.master_create",
+                                      "master key ({where}): cannot create: {detail}",
+                                      where=_file(p), detail=os_reason(exc))) from None
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(generate_master_key_text() + "\n")
             fh.flush()
@@ -155,10 +187,12 @@ class EnvMasterKey(_SoftwareKek):
 
     def __init__(self, var_name: str, environ: Mapping[str, str]) -> None:
         self.var_name = var_name
-        self.where = f"env {var_name}"
+        self.where: str = Text("keys.where_env", "env {var}", var=var_name)
         text = environ.get(var_name)
         if not text:
-            raise MasterKeyError(f"master key (env {var_name}): variable is not set")
+            raise MasterKeyError(Text("keys.master_env_unset",
+                                      "master key (env {var}): variable is not set",
+                                      var=var_name))
         super().__init__(_decode_key(text, self.where))
 
 
@@ -189,7 +223,7 @@ class Pkcs11MasterKey:
         self.token_label = token_label
         self.key_label = key_label
         self._pin = _pin_text(pin)
-        self.where = f"pkcs11 {token_label}/{key_label}"
+        self.where: str = _pkcs11(token_label, key_label)
         self.key_id = f"pkcs11:{token_label}/{key_label}"
         with self._session() as session:
             self._find_key(session)
@@ -198,19 +232,24 @@ class Pkcs11MasterKey:
         import pkcs11
 
         if not self.module:
-            raise MasterKeyError(f"master key ({self.where}): pkcs11_module is not set")
+            raise MasterKeyError(Text("keys.master_no_module",
+                                      "master key ({where}): pkcs11_module is not set",
+                                      where=self.where))
         try:
             lib = _pkcs11_lib(self.module)
             token = lib.get_token(token_label=self.token_label)
             return token.open(user_pin=self._pin, rw=True)
         except pkcs11.exceptions.NoSuchToken:
-            raise MasterKeyError(f"master key ({self.where}): no such token") from None
+            raise MasterKeyError(Text("keys.master_no_token",
+                                      "master key ({where}): no such token",
+                                      where=self.where)) from None
         except pkcs11.exceptions.PinIncorrect:
-            raise MasterKeyError(f"master key ({self.where}): wrong PIN") from None
+            raise MasterKeyError(Text("keys.master_pin", "master key ({where}): wrong PIN",
+                                      where=self.where)) from None
         except (pkcs11.exceptions.PKCS11Error, OSError, RuntimeError) as exc:
-            raise MasterKeyError(
-                f"master key ({self.where}): cannot open token: {type(exc).__name__}"
-            ) from None
+            raise MasterKeyError(Text(
+                "keys.master_token", "master key ({where}): cannot open token: {detail}",
+                where=self.where, detail=type(exc).__name__)) from None
 
     def _find_key(self, session: Any) -> Any:
         import pkcs11
@@ -219,9 +258,13 @@ class Pkcs11MasterKey:
         try:
             return session.get_key(label=self.key_label, object_class=ObjectClass.SECRET_KEY)
         except pkcs11.exceptions.NoSuchKey:
-            raise MasterKeyError(f"master key ({self.where}): no such key in token") from None
+            raise MasterKeyError(Text("keys.master_no_key",
+                                      "master key ({where}): no such key in token",
+                                      where=self.where)) from None
         except pkcs11.exceptions.MultipleObjectsReturned:
-            raise MasterKeyError(f"master key ({self.where}): label is not unique") from None
+            raise MasterKeyError(Text("keys.master_label",
+                                      "master key ({where}): label is not unique",
+                                      where=self.where)) from None
 
     @classmethod
     def create(cls, module: str, token_label: str, pin: Any, key_label: str) -> Pkcs11MasterKey:
@@ -232,7 +275,7 @@ class Pkcs11MasterKey:
         probe = cls.__new__(cls)
         probe.module, probe.token_label, probe.key_label = module, token_label, key_label
         probe._pin = _pin_text(pin)
-        probe.where = f"pkcs11 {token_label}/{key_label}"
+        probe.where = _pkcs11(token_label, key_label)
         with probe._session() as session:
             existing = list(
                 session.get_objects(
@@ -240,9 +283,10 @@ class Pkcs11MasterKey:
                 )
             )
             if existing:
-                raise MasterKeyError(
-                    f"master key ({probe.where}): key already exists; refusing to overwrite"
-                )
+                raise MasterKeyError(Text(
+                    "keys.master_key_exists",
+                    "master key ({where}): key already exists; refusing to overwrite",
+                    where=probe.where))
             try:
                 session.generate_key(
                     KeyType.AES, 256, label=key_label, store=True,
@@ -253,9 +297,9 @@ class Pkcs11MasterKey:
                     },
                 )
             except pkcs11.exceptions.PKCS11Error as exc:
-                raise MasterKeyError(
-                    f"master key ({probe.where}): cannot generate key: {type(exc).__name__}"
-                ) from None
+                raise MasterKeyError(Text(
+                    "keys.master_generate", "master key ({where}): cannot generate key: {detail}",
+                    where=probe.where, detail=type(exc).__name__)) from None
         return cls(module, token_label, pin, key_label)
 
     def wrap(self, dk: bytes, aad: bytes) -> bytes:
@@ -271,9 +315,9 @@ class Pkcs11MasterKey:
                     dk, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad, 128)
                 )
             except pkcs11.exceptions.PKCS11Error as exc:
-                raise MasterKeyError(
-                    f"master key ({self.where}): wrap failed: {type(exc).__name__}"
-                ) from None
+                raise MasterKeyError(Text(
+                    "keys.master_wrap", "master key ({where}): wrap failed: {detail}",
+                    where=self.where, detail=type(exc).__name__)) from None
         return _WRAP_VERSION + nonce + bytes(body)
 
     def unwrap(self, blob: bytes, aad: bytes) -> bytes:
@@ -283,7 +327,9 @@ class Pkcs11MasterKey:
 
         n = _primitives.NONCE_SIZE
         if blob[:1] != _WRAP_VERSION or len(blob) < 1 + n + _primitives.TAG_SIZE:
-            raise MasterKeyError(f"master key ({self.where}): unknown wrapped-key format")
+            raise MasterKeyError(Text("keys.master_format",
+                                      "master key ({where}): unknown wrapped-key format",
+                                      where=self.where))
         nonce, body = blob[1 : 1 + n], blob[1 + n :]
         with self._session() as session:
             key = self._find_key(session)
@@ -296,7 +342,9 @@ class Pkcs11MasterKey:
                 )
             except pkcs11.exceptions.PKCS11Error:
                 raise MasterKeyError(
-                    f"master key ({self.where}): cannot unwrap a data key: wrong master key?"
+                    Text("keys.master_wrong",
+                     "master key ({where}): cannot unwrap a data key: wrong master key?",
+                     where=self.where)
                 ) from None
 
     def __repr__(self) -> str:
@@ -317,10 +365,13 @@ def master_key_from_settings(
     """Open the configured provider; MasterKeyError (one line, naming it) if it fails."""
     if provider == "file":
         if path is None:
-            raise MasterKeyError("master key (file): no path configured")
+            raise MasterKeyError(Text("keys.master_no_path",
+                                      "master key (file): no path configured"))
         return FileMasterKey(path)
     if provider == "env":
         return EnvMasterKey(env_var, environ if environ is not None else {})
     if provider == "pkcs11":
         return Pkcs11MasterKey(pkcs11_module, pkcs11_token_label, pkcs11_pin, pkcs11_key_label)
-    raise MasterKeyError(f"master key ({provider}): unknown provider (one of file, env, pkcs11)")
+    raise MasterKeyError(Text(
+        "keys.master_provider",
+        "master key ({provider}): unknown provider (one of file, env, pkcs11)", provider=provider))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from keys import _primitives
 from keys.errors import UnknownProfile
+from texts import Text
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,14 @@ def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]
     except (KeyError, TypeError):
-        raise UnknownProfile(
-            f"unknown crypto profile {name!r} (one of {', '.join(PROFILES)})"
-        ) from None
+        raise UnknownProfile(Text(
+            "keys.unknown_profile", "unknown crypto profile {name!r} (one of {known})",
+            name=name, known=", ".join(PROFILES))) from None
 
 
 def profile_by_id(profile_id: int) -> Profile:
     try:
         return _BY_ID[profile_id]
     except KeyError:
-        raise UnknownProfile(f"unknown crypto profile id {profile_id}") from None
+        raise UnknownProfile(Text("keys.unknown_profile_id", "unknown crypto profile id {id}",
+                                  id=profile_id)) from None

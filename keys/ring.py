@@ -41,6 +41,7 @@ from keys.errors import (
     UnknownUse,
 )
 from keys.tables import signing_keys
+from texts import Text
 
 USES = ("token", "assertion", "audit")
 ALGORITHMS = _primitives.ALGORITHMS
@@ -77,13 +78,16 @@ class _Public:
 
 def check_use(use: str) -> str:
     if use not in USES:
-        raise UnknownUse(f"unknown key use {use!r} (one of {', '.join(USES)})")
+        raise UnknownUse(Text("keys.unknown_use", "unknown key use {use!r} (one of {known})",
+                              use=use, known=", ".join(USES)))
     return use
 
 
 def check_alg(alg: str) -> str:
     if alg not in ALGORITHMS:
-        raise UnknownAlgorithm(f"unknown algorithm {alg!r} (one of {', '.join(ALGORITHMS)})")
+        raise UnknownAlgorithm(Text("keys.unknown_alg",
+                                    "unknown algorithm {alg!r} (one of {known})",
+                                    alg=alg, known=", ".join(ALGORITHMS)))
     return alg
 
 
@@ -125,7 +129,9 @@ class KeyRing:
 
     def _info(self, row: sa.Row) -> KeyInfo:
         if row.key_use not in USES or row.alg not in ALGORITHMS or row.state not in STATES:
-            raise CorruptKey(f"signing key {row.kid}: bad use, alg or state in its row")
+            raise CorruptKey(Text("keys.bad_row",
+                                  "signing key {kid}: bad use, alg or state in its row",
+                                  kid=row.kid))
         retired_at = _aware(row.retired_at)
         leaves = retired_at + self.window if retired_at is not None else None
         created_at = _aware(row.created_at)
@@ -145,7 +151,9 @@ class KeyRing:
                     _primitives.thumbprint(key.as_dict(private=False)) != parts[2]:
                 raise ValueError("thumbprint does not match kid")
         except (ValueError, TypeError, KeyError) as exc:
-            raise CorruptKey(f"signing key {row.kid}: public key unreadable: {exc}") from None
+            raise CorruptKey(Text("keys.public_unreadable",
+                                  "signing key {kid}: public key unreadable: {detail}",
+                                  kid=row.kid, detail=str(exc))) from None
         jwk = {**key.as_dict(private=False), "kid": row.kid, "alg": row.alg, "use": "sig"}
         return _Public(info, jwk, key)
 
@@ -239,13 +247,15 @@ class KeyRing:
                     ).scalars()
                 )
                 if "pending" in states:
-                    raise KeyStateError(
-                        f"a {use} key is already pending; promote or destroy it first"
-                    )
+                    raise KeyStateError(Text(
+                        "keys.pending",
+                        "a {use} key is already pending; promote or destroy it first", use=use))
                 info = self._create(conn, use, alg, "active" if "active" not in states
                                     else "pending")
         except sa.exc.IntegrityError:
-            raise KeyStateError(f"a {use} key rotation is already in progress") from None
+            raise KeyStateError(Text("keys.rotating",
+                                    "a {use} key rotation is already in progress",
+                                    use=use)) from None
         self.invalidate()
         return info
 
@@ -294,9 +304,11 @@ class KeyRing:
         check_use(use)
         pending = [i for i in self.list_keys() if i.use == use and i.state == "pending"]
         if not pending:
-            raise KeyStateError(f"no pending {use} key to promote")
+            raise KeyStateError(Text("keys.no_pending", "no pending {use} key to promote",
+                                    use=use))
         if not self._promote(pending[0].kid, use, self.clock()):
-            raise KeyStateError(f"the pending {use} key was promoted concurrently")
+            raise KeyStateError(Text("keys.promoted_concurrently",
+                                    "the pending {use} key was promoted concurrently", use=use))
         return next(i for i in self.list_keys() if i.kid == pending[0].kid)
 
     def promote_due(self) -> list[KeyInfo]:
@@ -333,14 +345,16 @@ class KeyRing:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(signing_keys).where(signing_keys.c.kid == kid)).first()
         if row is None:
-            raise UnknownKey(f"no signing key {kid!r}")
+            raise UnknownKey(Text("keys.unknown_kid", "no signing key {kid!r}", kid=kid))
         info = self._info(row)
         if info.state == "active":
-            raise KeyStateError(
-                f"key {kid} is the only active {info.use} key; rotate and promote first"
-            )
+            raise KeyStateError(Text(
+                "keys.only_active",
+                "key {kid} is the only active {use} key; rotate and promote first",
+                kid=kid, use=info.use))
         if info.state == "destroyed":
-            raise KeyStateError(f"key {kid} is already destroyed")
+            raise KeyStateError(Text("keys.already_destroyed", "key {kid} is already destroyed",
+                                    kid=kid))
         self._destroy_row(kid, self.clock())
         self.invalidate()
         return next(i for i in self.list_keys() if i.kid == kid)
@@ -353,13 +367,16 @@ class KeyRing:
         if cached is not None:
             return cached
         if row.private_blob is None:
-            raise CorruptKey(f"signing key {row.kid}: private key missing")
+            raise CorruptKey(Text("keys.private_missing", "signing key {kid}: private key missing",
+                                  kid=row.kid))
         try:
             der = self.envelope.open(bytes(row.private_blob), _private_context(row.kid))
             private = _primitives.private_from_der(row.alg, der)
         except (InvalidBlob, ValueError) as exc:
-            raise CorruptKey(f"signing key {row.kid}: private key cannot be opened: {exc}") \
-                from None
+            detail = exc.description if isinstance(exc, InvalidBlob) else str(exc)
+            raise CorruptKey(Text("keys.private_unopenable",
+                                  "signing key {kid}: private key cannot be opened: {detail}",
+                                  kid=row.kid, detail=detail)) from None
         value = (private, _primitives.jose_key(private))
         with self._lock:
             self._private[row.kid] = value
@@ -400,7 +417,9 @@ class KeyRing:
                 continue
             active = [r for r in rows if r.state == "active"]
             if not active:
-                raise KeyStateError(f"no active {use} key; run `govgate init`")
+                raise KeyStateError(Text("keys.no_active",
+                                         "no active {use} key; run `govgate init`",
+                                        use=use))
             row = active[0]
             info = self._info(row)
             private, jose_private = self._load_private(row)
@@ -410,7 +429,8 @@ class KeyRing:
                     value, due if due is not None else now + self.prepublish, loaded
                 )
             return value
-        raise KeyStateError(f"no active {use} key after promotion")
+        raise KeyStateError(Text("keys.no_active_after", "no active {use} key after promotion",
+                                use=use))
 
     def sign_jwt(self, use: str, claims: dict[str, Any], headers: dict[str, Any] | None) -> str:
         info, private, _jose = self.active(use)
@@ -495,7 +515,7 @@ class KeyRing:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(signing_keys).where(signing_keys.c.kid == kid)).first()
         if row is None or (row.state == "destroyed" and not include_destroyed):
-            raise UnknownKey(f"no signing key {kid!r}")
+            raise UnknownKey(Text("keys.unknown_kid", "no signing key {kid!r}", kid=kid))
         return dict(self._public(row).jwk)
 
     def check(self) -> None:

@@ -23,6 +23,7 @@ from keys.master import MasterKeyProvider
 from keys.profiles import PROFILES, Profile
 from keys.ring import KeyInfo, KeyRing
 from keys.tables import sealed_secrets
+from texts import Text
 
 JWKS_MAX_AGE = 300
 _MAC_ROOT = "mac-root"
@@ -128,7 +129,8 @@ class KeyService:
         try:
             return self.open(bytes(blob), context)
         except InvalidBlob as exc:
-            raise MasterKeyError(f"MAC root key cannot be opened: {exc}") from None
+            raise MasterKeyError(Text("keys.mac_root", "MAC root key cannot be opened: {detail}",
+                                      detail=exc.description)) from None
 
     def _mac_key(self, profile: Profile, purpose: str) -> bytes:
         if not isinstance(purpose, str) or not purpose:

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from texts import Text, joined
+
 ALLOW = "allow"
 DENY = "deny"
 EFFECTS = (ALLOW, DENY)
@@ -83,26 +85,29 @@ class PolicyLine:
 
 def line_problems(subject: Any, department: Any, obj: Any, action: Any, effect: Any) -> list[str]:
     """Why these values do not make a policy line; empty when they do."""
-    problems = []
+    problems: list[str] = []
     if not isinstance(subject, str) or not SUBJECT_RE.match(subject):
-        problems.append(
-            f"subject {subject!r}: expected role:NAME, user:NAME, client:ID or dept:CODE"
-        )
+        problems.append(Text(
+            "pol.subject", "subject {subject!r}: expected role:NAME, user:NAME, client:ID or "
+            "dept:CODE", subject=subject))
     if not isinstance(department, str) or not DEPARTMENT_RE.match(department):
-        problems.append(f"department {department!r}: expected a department code or '*'")
+        problems.append(Text("pol.department",
+                             "department {department!r}: expected a department code or '*'",
+                             department=department))
     if (
         not isinstance(obj, str) or len(obj) > MAX_OBJECT or not OBJECT_RE.match(obj)
         or "*" in obj[:-1] or "//" in obj or "/./" in obj or "/../" in obj
         or obj.endswith(("/.", "/.."))
     ):
-        problems.append(
-            f"object {obj!r}: expected '/s/SYSTEM/path', optionally ending in '*' "
-            "(no other '*', no dot segments, no empty segments)"
-        )
+        problems.append(Text(
+            "pol.object", "object {object!r}: expected '/s/SYSTEM/path', optionally ending in "
+            "'*' (no other '*', no dot segments, no empty segments)", object=obj))
     if not isinstance(action, str) or action not in METHODS:
-        problems.append(f"action {action!r}: expected one of {', '.join(sorted(METHODS))}")
+        problems.append(Text("pol.action", "action {action!r}: expected one of {known}",
+                             action=action, known=", ".join(sorted(METHODS))))
     if effect not in EFFECTS:
-        problems.append(f"effect {effect!r}: expected allow or deny")
+        problems.append(Text("pol.effect", "effect {effect!r}: expected allow or deny",
+                             effect=effect))
     return problems
 
 
@@ -114,7 +119,7 @@ def make_line(
     action = action.upper() if isinstance(action, str) else action
     problems = line_problems(subject, department, obj, action, effect)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ValueError(joined(problems))
     return PolicyLine(subject, department, obj, action, effect, id, ungoverned)
 
 

@@ -29,6 +29,8 @@ from sqlalchemy.engine import Connection
 
 from policies import adapter
 from policies.engine import ALLOW, MAX_REASON, PolicyLine, line_problems
+from texts import Text
+from texts import where as placed
 
 REQUIRED = frozenset({"subject", "department", "object", "action"})
 OPTIONAL = frozenset({"effect", "ungoverned", "reason"})
@@ -40,7 +42,8 @@ LineCheck = Callable[[PolicyLine, Mapping[str, Any], Connection], "str | None"]
 
 def _where(index: int, entry: Any) -> str:
     line = getattr(entry, "line", 0)
-    return f"policies[{index}]" + (f" (line {line})" if line else "")
+    at = f"policies[{index}]"
+    return Text("at_line", "{where} (line {line})", where=at, line=line) if line else at
 
 
 def _to_line(entry: Mapping[str, Any]) -> PolicyLine:
@@ -58,13 +61,15 @@ def ungoverned_problems(ungoverned: Any, reason: Any) -> list[str]:
     if ungoverned is None and reason is None:
         return []
     if not isinstance(ungoverned, bool):
-        return ["ungoverned must be true or false"]
+        return [Text("field.bool", "{field} must be true or false", field="ungoverned")]
     if not ungoverned:
-        return ["reason is only for an ungoverned line"] if reason is not None else []
+        return ([Text("pol.reason_unwanted", "reason is only for an ungoverned line")]
+                if reason is not None else [])
     if not isinstance(reason, str) or not reason.strip():
-        return ["an ungoverned line needs a reason (why it may bypass the catalogue)"]
+        return [Text("pol.reason_needed",
+                     "an ungoverned line needs a reason (why it may bypass the catalogue)")]
     if len(reason) > MAX_REASON:
-        return [f"reason: at most {MAX_REASON} characters"]
+        return [placed("reason", Text("pol.reason_long", "at most {n} characters", n=MAX_REASON))]
     return []
 
 
@@ -77,13 +82,15 @@ def validate_entries(
     for i, entry in enumerate(entries):
         where = _where(i, entry)
         if not isinstance(entry, Mapping):
-            problems.append(f"{where}: must be a mapping")
+            problems.append(placed(where, Text("field.mapping", "must be a mapping")))
             continue
         for key in sorted(set(entry) - REQUIRED - OPTIONAL):
-            problems.append(f"{where}: unknown key {key!r}")
+            problems.append(placed(where, Text("field.unknown_key", "unknown key {key!r}",
+                                               key=key)))
         missing = sorted(REQUIRED - set(entry))
         for key in missing:
-            problems.append(f"{where}: missing key {key!r}")
+            problems.append(placed(where, Text("field.missing_key", "missing key {key!r}",
+                                               key=key)))
         if missing:
             continue
         action = entry["action"]
@@ -92,18 +99,22 @@ def validate_entries(
             entry["subject"], entry["department"], entry["object"], action,
             entry.get("effect", ALLOW),
         ) + ungoverned_problems(entry.get("ungoverned"), entry.get("reason")):
-            problems.append(f"{where}: {p}")
+            problems.append(placed(where, p))
         dept = entry["department"]
         if isinstance(dept, str) and dept != "*" and dept not in departments:
-            problems.append(f"{where}: unknown department {dept!r}")
+            problems.append(placed(where, Text("org.unknown_department",
+                                                "unknown department {code!r}", code=dept)))
         subject = entry["subject"]
         if (isinstance(subject, str) and subject.startswith("dept:")
                 and subject[5:] not in departments):
-            problems.append(f"{where}: unknown department in subject {subject!r}")
+            problems.append(placed(where, Text("pol.subject_department",
+                                                "unknown department in subject {subject!r}",
+                                                subject=subject)))
         key = tuple(str(entry.get(k, ALLOW)) for k in
                     ("subject", "department", "object", "action", "effect"))
         if key in seen:
-            problems.append(f"{where}: duplicate of policies[{seen[key]}]")
+            problems.append(placed(where, Text("pol.duplicate", "duplicate of {first}",
+                                                first=f"policies[{seen[key]}]")))
         else:
             seen[key] = i
     return problems
@@ -144,7 +155,7 @@ class PoliciesSection:
         for i, entry in enumerate(entries):
             why = self.check(_to_line(entry), doc, conn)
             if why is not None:
-                problems.append(f"{_where(i, entry)}: {why}")
+                problems.append(placed(_where(i, entry), why))
         return problems
 
     def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Any]:

@@ -9,8 +9,13 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
+
 from gateway.errors import NotFound
+from gateway.scopes import is_gateway_scope
 from gateway.services import Services
+from gateway.statefile import export_state
+from gateway.tables import clients
 
 # what tests that are not about scopes ask for: every surface (tests of the scopes
 # themselves pass ``scope=``)
@@ -32,6 +37,30 @@ def ensure_user(services: Services, username: str, department: str,
         "roles": list(roles), "status": "active"}]})
 
 
+def ensure_client(services: Services, client_id: str, department: str, scope: str) -> None:
+    """``client_id`` is registered, active, in ``department``, for the gateway scopes
+    of ``scope`` at least (a client-credentials token speaks for its client's current
+    registration)."""
+    wanted = {s for s in scope.split() if is_gateway_scope(s)}
+    with services.engine.connect() as conn:
+        row = conn.execute(sa.select(clients).where(clients.c.client_id == client_id)).first()
+    if row is not None and row.department_code == department and row.status == "active" \
+            and wanted <= set((row.scope or "").split()):
+        return
+    if row is None:
+        entry: dict[str, Any] = {
+            "client_id": client_id, "name": client_id, "grant_types": ["client_credentials"],
+            "secret": secrets.token_urlsafe(24)}
+        registered: set[str] = set()
+    else:  # as exported (no secret: the stored one stays), moved and widened
+        entry = next(c for c in export_state(services.engine)["clients"]
+                     if c["client_id"] == client_id)
+        registered = set((row.scope or "").split())
+    entry.update(department=department, status="active",
+                 scope=" ".join(sorted(registered | wanted)))
+    services.state_applier().apply({"clients": [entry]})
+
+
 def access_token(services: Services, *, sub: str | None, department: str,
                  roles: Sequence[str] = ("staff",), client_id: str = "office-web",
                  scope: str = ALL_SCOPES, typ: str = "at+jwt", **claims: Any) -> str:
@@ -48,4 +77,7 @@ def access_token(services: Services, *, sub: str | None, department: str,
     body.update(claims)
     if body.get("gty") != "client_credentials":
         ensure_user(services, str(body["sub"]), str(body["department"]), body["roles"])
+    else:
+        ensure_client(services, str(body["client_id"]), str(body["department"]),
+                      str(body["scope"]))
     return services.keys.sign_jwt("token", body, headers={"typ": typ})

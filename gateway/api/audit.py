@@ -20,6 +20,7 @@ from audit.query import parse_filters, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from gateway.errors import Forbidden, Unauthorized, ValidationError, problem_body
 from gateway.scopes import AUDIT_READ, InsufficientScope, require
+from texts import Text
 
 PROBLEM_JSON = "application/problem+json"
 AUDITOR = "auditor"
@@ -121,7 +122,9 @@ async def stats(request: Request) -> Response:
               if d.strip()]
         for d in by:
             if d not in DIMENSIONS:
-                raise AuditQueryError("by", f"{d!r} is not one of {', '.join(DIMENSIONS)}")
+                raise AuditQueryError("by", Text("audit.not_one_of",
+                                                 "{value!r} is not one of {known}",
+                                                  value=d, known=", ".join(DIMENSIONS)))
         engine = call.services.engine
         rows = await asyncio.to_thread(
             lambda: usage_stats(

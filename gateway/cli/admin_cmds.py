@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gateway.cli.context import CliContext, pass_cli
+from gateway.errors import ValidationError
 
 
 @click.group()
@@ -27,6 +28,9 @@ def user() -> None:
 @click.option(
     "--password", default=None, help="Initial password (default: generate one and print it once)."
 )
+@click.option("--email", default=None, help="E-mail address (the OpenID Connect email claim).")
+@click.option("--phone", default=None,
+              help="Phone number, e.g. +86 771 1234567 (the phone_number claim).")
 @pass_cli
 def user_add(
     cli_ctx: CliContext,
@@ -35,14 +39,25 @@ def user_add(
     department: str,
     roles: tuple[str, ...],
     password: str | None,
+    email: str | None,
+    phone: str | None,
 ) -> None:
     """Add a user; they must change the password at first login."""
     from gateway.passwords import generate_password
+    from gateway.statefile import contact_problems
 
+    contact = {k: v for k, v in (("email", email), ("phone_number", phone)) if v is not None}
+    problems = contact_problems(contact)
+    if problems:
+        raise ValidationError(problems[0], problems=problems)
     initial = password or generate_password()
     cli_ctx.services.org.add_user(
         username, name, department, list(roles), initial, must_change=True
     )
+    if contact:
+        cli_ctx.services.state_applier().apply({"users": [{
+            "username": username, "name": name, "department": department,
+            "roles": list(roles), **contact}]})
     click.echo(cli_ctx.msg("user.added", username=username))
     if password is None:
         click.echo(cli_ctx.msg("user.temp_password", password=initial))

@@ -31,10 +31,11 @@ from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
 from gateway.cli.context import GovgateGroup, cli_context, input_error
-from gateway.i18n import cli_lang, localize, t
+from gateway.i18n import cli_lang, message_of, render, t
 from gateway.services import os_actor
 from gateway.settings import Settings
 from keys import KeyService
+from texts import os_reason, where
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
@@ -82,8 +83,11 @@ def _state(ctx: click.Context) -> _Ctx:
 def _bad_filter(exc: AuditQueryError) -> click.BadParameter:
     """A usage error naming the option as typed (``--by``, ``--event-type``)."""
     option = OPTION_OF_FIELD.get(exc.field, "--" + exc.field.replace("_", "-"))
-    return click.BadParameter(localize(exc.description.removeprefix(f"{exc.field}: "),
-                                       cli_lang()), param_hint=option)
+    return click.BadParameter(render(exc.reason, cli_lang()), param_hint=option)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if "\n" in text else text
 
 
 def _time(param: str, value: str | None) -> int | None:
@@ -107,7 +111,7 @@ def _archive(path: str) -> Path:
         raise input_error("audit.archive_missing", path=path) from None
     except OSError as exc:
         raise input_error("audit.archive_unreadable", path=path,
-                          reason=exc.strerror or exc) from None
+                          reason=render(os_reason(exc), cli_lang())) from None
     if not names & set(ARCHIVE_FILES):
         raise input_error("audit.not_an_archive", path=path, files=", ".join(ARCHIVE_FILES))
     return d
@@ -124,10 +128,10 @@ def _report(rep: VerifyReport) -> None:
     if not rep.ok:
         for n, p in enumerate(rep.problems[:SHOWN_PROBLEMS]):
             click.echo(t("audit.first_bad" if n == 0 else "audit.also", lang,
-                         where=localize(p.where, lang), detail=localize(p.detail, lang)))
+                         where=render(p.where, lang), detail=render(p.detail, lang)))
         if len(rep.problems) > SHOWN_PROBLEMS:
             click.echo(t("audit.more", lang, n=len(rep.problems) - SHOWN_PROBLEMS))
-    click.echo(localize(rep.summary(), lang))
+    click.echo(render(rep.summary(), lang))
 
 
 @audit.command()
@@ -154,7 +158,7 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
             rep = verify_archive(_archive(archive_dir))
         except ArchiveUnreadable as exc:
             raise input_error("audit.archive_unreadable", path=archive_dir,
-                              reason=localize(exc.description, cli_lang())) from None
+                              reason=render(exc.description, cli_lang())) from None
         _report(rep)
         ctx.exit(0 if rep.ok else 1)
     st = _state(ctx)
@@ -162,7 +166,7 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
         sigcheck = keyservice_sigcheck(st.keys)
     except Exception as exc:  # no key ring: still check every hash and link
         click.echo(t("audit.unsigned", cli_lang(),
-                     detail=localize(str(exc).splitlines()[0], cli_lang())), err=True)
+                     detail=render(_first_line(message_of(exc)), cli_lang())), err=True)
         sigcheck = None
     if sys.stdout.isatty():
         total = count_records(st.engine)
@@ -245,7 +249,7 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     try:
         res = export_archive(st.engine, st.keys, until=t_until, to=to)
     except OSError as exc:  # a folder it may not create or write, a full disk
-        raise ArchiveError(f"{to}: {exc.strerror or exc}") from None
+        raise ArchiveError(where(str(to), os_reason(exc))) from None
     st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
               until=t_until, records=res.records, directory=str(res.directory))
     click.echo(t("audit.exported", cli_lang(), records=res.records, chains=res.chains,

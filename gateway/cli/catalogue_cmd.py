@@ -28,7 +28,7 @@ from catalogue.model import Application, Grant, Resource
 from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.cli.context import CliContext, CommandError, pass_cli, write_output
 from gateway.errors import ValidationError
-from gateway.i18n import localize
+from gateway.i18n import render
 
 
 def _os_user() -> str:
@@ -143,7 +143,7 @@ def search(cli_ctx: CliContext, q: str | None, department: str | None, share_typ
 
 def _print_warnings(cli_ctx: CliContext, warnings: list[str]) -> None:
     for w in warnings:
-        click.echo(cli_ctx.msg("catalogue.warning", detail=localize(w, cli_ctx.lang)), err=True)
+        click.echo(cli_ctx.msg("catalogue.warning", detail=render(w, cli_ctx.lang)), err=True)
 
 
 @catalogue.command()
@@ -217,7 +217,7 @@ def duplicates(cli_ctx: CliContext) -> None:
     """Every item another department already provides as authoritative (一数一源)."""
     found = get_catalogue(cli_ctx.services).duplicates()
     for o in found:
-        click.echo(localize(o.message(), cli_ctx.lang))
+        click.echo(render(o.message(), cli_ctx.lang))
     if not found:
         click.echo(cli_ctx.msg("catalogue.no_duplicates"))
 

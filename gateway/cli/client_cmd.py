@@ -15,10 +15,6 @@ from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import Conflict, NotFound, ValidationError
 
 
-def _t(cli_ctx: CliContext, key: str, **kw: str) -> str:
-    return cli_ctx.msg(f"client.{key}", **kw)
-
-
 def new_client_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -60,7 +56,7 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
     with services.engine.connect() as conn:
         if conn.execute(sa.select(clients.c.client_id)
                         .where(clients.c.client_id == client_id)).first():
-            raise Conflict(_t(cli_ctx, "exists", cid=repr(client_id)))
+            raise Conflict(cli_ctx.msg("client.exists", cid=repr(client_id)))
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
         "client_id": client_id, "name": name, "department": department,
@@ -78,15 +74,15 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
             with open(jwks_file, encoding="utf-8") as fh:
                 entry["jwks"] = json.load(fh)
         except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-            raise ValidationError(_t(cli_ctx, "jwks_not_json", file=jwks_file,
+            raise ValidationError(cli_ctx.msg("client.jwks_not_json", file=jwks_file,
                                      detail=str(exc))) from None
     if backchannel_logout_uri:
         entry["backchannel_logout_uri"] = backchannel_logout_uri
     services.state_applier().apply({"clients": [entry]})
     services.record_admin_change("client_added", {"client": client_id, "method": method})
-    click.echo(_t(cli_ctx, "added", cid=client_id))
+    click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:
-        click.echo(_t(cli_ctx, "secret", secret=secret))
+        click.echo(cli_ctx.msg("client.secret", secret=secret))
 
 
 @client.command("list")
@@ -110,7 +106,7 @@ def _update(cli_ctx: CliContext, client_id: str, **values: object) -> None:
         n = conn.execute(clients.update().where(clients.c.client_id == client_id)
                          .values(**values)).rowcount
     if n == 0:
-        raise NotFound(_t(cli_ctx, "unknown", cid=repr(client_id)))
+        raise NotFound(cli_ctx.msg("client.unknown", cid=repr(client_id)))
 
 
 @client.command("rotate-secret")
@@ -121,8 +117,8 @@ def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
     secret = new_client_secret()
     _update(cli_ctx, client_id, secret_hash=cli_ctx.services.hash_client_secret(secret))
     cli_ctx.services.record_admin_change("client_secret_rotated", {"client": client_id})
-    click.echo(_t(cli_ctx, "rotated", cid=client_id))
-    click.echo(_t(cli_ctx, "secret", secret=secret))
+    click.echo(cli_ctx.msg("client.rotated", cid=client_id))
+    click.echo(cli_ctx.msg("client.secret", secret=secret))
 
 
 @client.command("disable")
@@ -136,7 +132,7 @@ def client_disable(cli_ctx: CliContext, client_id: str) -> None:
     _update(cli_ctx, client_id, status="disabled")
     cli_ctx.services.record_admin_change("client_disabled", {"client": client_id})
     end_client_tokens(cli_ctx.services, client_id)
-    click.echo(_t(cli_ctx, "disabled", cid=client_id))
+    click.echo(cli_ctx.msg("client.disabled", cid=client_id))
 
 
 @client.command("enable")
@@ -148,4 +144,4 @@ def client_enable(cli_ctx: CliContext, client_id: str) -> None:
     two seconds)."""
     _update(cli_ctx, client_id, status="active")
     cli_ctx.services.record_admin_change("client_enabled", {"client": client_id})
-    click.echo(_t(cli_ctx, "enabled", cid=client_id))
+    click.echo(cli_ctx.msg("client.enabled", cid=client_id))

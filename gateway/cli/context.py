@@ -11,8 +11,9 @@ from typing import IO, Any, TypeVar
 import click
 
 from gateway.errors import GovgateError, ValidationError
-from gateway.i18n import cli_lang, display_width, ljust, localize, t
+from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
 from gateway.settings import Settings, load_settings
+from texts import os_reason, where
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,10 +70,10 @@ class GovgateGroup(click.Group):
             if not _is_ours(exc):
                 raise
             lang = cli_lang()
-            click.echo(t("error", lang, message=localize(str(exc), lang)), err=True)
+            click.echo(t("error", lang, message=render(message_of(exc), lang)), err=True)
             if isinstance(exc, ValidationError):
                 for problem in exc.problems:
-                    click.echo(f"  - {localize(problem, lang)}", err=True)
+                    click.echo(f"  - {render(problem, lang)}", err=True)
             ctx.exit(1)
 
 
@@ -114,7 +115,7 @@ def write_output(path: str | os.PathLike[str], text: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
-        raise ValidationError(f"{path}: {exc.strerror or exc}") from None
+        raise ValidationError(where(str(path), os_reason(exc))) from None
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:

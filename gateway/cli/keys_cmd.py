@@ -22,7 +22,8 @@ from keys import (
     MasterKeyProvider,
     Pkcs11MasterKey,
 )
-from keys.master import EnvMasterKey
+from keys.master import EnvMasterKey, provider_label
+from texts import Text
 
 
 class _Ctx:
@@ -239,7 +240,9 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         advice = state.msg("keys.master_replaced", path=current,
                            old=f"{current.name}.old-{stamp}")
     if new.key_id == svc.master.key_id:
-        raise MasterKeyError(f"master key ({new.name}): the new key is the current key")
+        raise MasterKeyError(Text("keys.master_same",
+                                  "master key ({where}): the new key is the current key",
+                                  where=provider_label(new.name)))
     count = svc.rotate_master(new)
     if swap is not None:
         current, staged = swap

@@ -17,6 +17,7 @@ from gateway.proxy_policies import catalogue_only_problem_in
 from gateway.tables import systems, user_roles, users
 from policies import Policies, PolicyLine, Query, make_line, subjects_for
 from policies.statefile import ungoverned_problems
+from texts import Text, parts
 
 
 def _policies(cli_ctx: CliContext) -> Policies:
@@ -31,7 +32,7 @@ def _line(cli_ctx: CliContext, subject: str, department: str, obj: str, action: 
         return make_line(subject, department, obj, action, effect, ungoverned=ungoverned)
     except ValueError as exc:
         raise ValidationError(cli_ctx.msg("policy.bad_line"),
-                              problems=str(exc).split("; ")) from None
+                              problems=parts(exc.args[0] if exc.args else str(exc))) from None
 
 
 def _actor() -> str:
@@ -78,9 +79,11 @@ def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, 
     # the state file's policies: section refuses these too (policies.statefile)
     known = {d["code"] for d in cli_ctx.services.org.list_departments()}
     if line.department != "*" and line.department not in known:
-        problems.append(f"unknown department {line.department!r}")
+        problems.append(Text("org.unknown_department", "unknown department {code!r}",
+                             code=line.department))
     if line.subject.startswith("dept:") and line.subject[5:] not in known:
-        problems.append(f"unknown department in subject {line.subject!r}")
+        problems.append(Text("pol.subject_department", "unknown department in subject {subject!r}",
+                             subject=line.subject))
     with cli_ctx.services.engine.connect() as conn:
         why = catalogue_only_problem_in(conn, line)
     if why is not None:

@@ -38,7 +38,7 @@ class _Server(uvicorn.Server):
 
 
 def _uvicorn_config(app: Any, host: str, port: int, limits: HeadLimits,
-                    **kwargs: Any) -> uvicorn.Config:
+                    tls: tuple[str, str] | None = None, **kwargs: Any) -> uvicorn.Config:
     # gateway.http_server's protocol: one head size limit, a header read timeout and
     # no trailer fields among the headers, on every route
     return ServerConfig(
@@ -55,8 +55,13 @@ def _uvicorn_config(app: Any, host: str, port: int, limits: HeadLimits,
         lifespan="on",
         timeout_graceful_shutdown=5,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        **({"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}),
         **kwargs,
     )
+
+
+def _tls(settings: Any) -> tuple[str, str] | None:
+    return (settings.tls_cert, settings.tls_key) if settings.tls_cert else None
 
 
 async def _run_servers(
@@ -109,8 +114,13 @@ def _free_port() -> int:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes; each verifies tokens locally and appends its own "
                    "audit chain (use one per core).")
+@click.option("--tls-cert", default=None, metavar="FILE",
+              help="Serve HTTPS with this certificate chain (PEM; setting tls_cert).")
+@click.option("--tls-key", default=None, metavar="FILE",
+              help="Its private key (PEM; setting tls_key).")
 @pass_cli
-def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int) -> None:
+def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
+          tls_cert: str | None, tls_key: str | None) -> None:
     """Run the gateway (identity provider, proxy, APIs)."""
     from gateway.app import create_app
 
@@ -118,6 +128,10 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
         cli_ctx.overrides["host"] = host
     if port is not None:
         cli_ctx.overrides["port"] = port
+    if tls_cert is not None:
+        cli_ctx.overrides["tls_cert"] = tls_cert
+    if tls_key is not None:
+        cli_ctx.overrides["tls_key"] = tls_key
     from gateway.services import open_services
 
     settings = cli_ctx.settings
@@ -129,7 +143,8 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
     if workers == 1:
         app = create_app(services, freeze_heap=True)
         server = _Server(_uvicorn_config(app, settings.host, settings.port,
-                                         HeadLimits.from_settings(settings)))
+                                         HeadLimits.from_settings(settings),
+                                         _tls(settings)))
         _run_loop(_run_servers([server], on_started=lambda: click.echo(listening)))
         return
     click.echo(listening)
@@ -147,7 +162,7 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int)
 
     config = _uvicorn_config("gateway.app:app_from_environment", settings.host,
                              settings.port, HeadLimits.from_settings(settings),
-                             factory=True, workers=workers)
+                             _tls(settings), factory=True, workers=workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc6749.util import scope_to_list
 from sqlalchemy.engine import Engine
 
+from gateway.oauth2.oidc import STANDARD_SCOPES
 from gateway.scopes import covers
 from gateway.tables import clients, departments
 
@@ -53,13 +54,15 @@ class Client:
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
+        """What is granted of the requested ``scope`` (RFC 6749 section 3.3): the standard
+        OpenID Connect scopes for every client; any other only when the client is
+        registered for it (``proxy`` covers ``proxy:{system}``); the rest dropped, not
+        refused: the response's ``scope`` says what was granted."""
         allowed = scope_to_list(self.scope) or []
         if not scope:
             return self.scope
-        wanted = scope_to_list(scope) or []
-        if not all(covers(allowed, w) for w in wanted):  # proxy covers proxy:{system}
-            return None
-        return " ".join(wanted)
+        wanted = dict.fromkeys(scope_to_list(scope) or [])
+        return " ".join(w for w in wanted if w in STANDARD_SCOPES or covers(allowed, w))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris  # exact match (RFC 9700 section 2.1)

@@ -15,15 +15,22 @@ from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 
 from gateway.oauth2.rfc9068 import Subject
+from gateway.scopes import API_SCOPES, PROXY
 
-SCOPES = ["openid", "profile"]
+# every client may ask for these without registering them (Core section 5.4, 11); a
+# scope with no data for the user is granted and yields no claim
+STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
+SCOPES = [*STANDARD_SCOPES, PROXY, *sorted(API_SCOPES)]
 CLAIMS = ["sub", "name", "preferred_username", "department", "roles", "region", "sid",
-          "auth_time", "amr", "nonce", "at_hash"]
+          "auth_time", "amr", "nonce", "at_hash", "email", "email_verified", "phone_number",
+          "phone_number_verified"]
 
 
-def user_claims(user: Subject) -> dict[str, Any]:
-    """UserInfo / ID token claims of ``user`` (Core section 5.1 plus the gateway's own)."""
-    return {
+def user_claims(user: Subject, scope: str = "") -> dict[str, Any]:
+    """UserInfo / ID token claims of ``user`` (Core section 5.1 plus the gateway's own);
+    ``email`` and ``phone`` claims only under those scopes (section 5.4)."""
+    scopes = set(scope.split())
+    claims: dict[str, Any] = {
         "sub": user.username,
         "name": user.name,
         "preferred_username": user.username,
@@ -31,6 +38,12 @@ def user_claims(user: Subject) -> dict[str, Any]:
         "region": user.region,
         "roles": sorted(user.roles),
     }
+    if "email" in scopes and user.email:
+        claims.update(email=user.email, email_verified=user.email_verified)
+    if "phone" in scopes and user.phone_number:
+        claims.update(phone_number=user.phone_number,
+                      phone_number_verified=user.phone_number_verified)
+    return claims
 
 
 class OpenIDCode(_OpenIDCode):
@@ -44,7 +57,7 @@ class OpenIDCode(_OpenIDCode):
         return False  # a nonce is bound to one code, which is single use
 
     def generate_user_info(self, user: Subject, scope: str) -> dict[str, Any]:
-        return user_claims(user)
+        return user_claims(user, scope)
 
     def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
         server = self.server
@@ -68,7 +81,7 @@ class OpenIDCode(_OpenIDCode):
         at_hash = create_half_hash(token["access_token"], server.signing_alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode("ascii")
-        claims.update(user_claims(user))
+        claims.update(user_claims(user, str(token.get("scope", ""))))
         return str(server.keys.sign_jwt("token", claims))
 
 

@@ -30,6 +30,7 @@ from authlib.oauth2.rfc6749 import (
     UnauthorizedClientError,
     grants,
 )
+from authlib.oauth2.rfc6749.util import scope_to_list
 
 from audit import AuditRecord
 from gateway.oauth2.rfc9068 import Subject
@@ -171,6 +172,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshRow | None:
         client = self.request.client
+        wanted = scope_to_list(self.request.payload.scope) or []
+        if wanted:
+            # RFC 6749 section 6: no scope beyond the original grant. Checked before the
+            # token is used up, so that asking too much is an error, not a replay
+            granted = self.server.store.refresh_scope(refresh_token, client.client_id)
+            if granted is not None and not set(wanted) <= set(granted.split()):
+                raise InvalidScopeError()
         try:
             row = self.server.store.consume_refresh(refresh_token, client.client_id)
         except Replay as exc:

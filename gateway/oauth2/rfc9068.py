@@ -35,6 +35,10 @@ class Subject:
     sid: str | None = None
     auth_time: int = 0
     amr: str = "pwd"
+    email: str | None = None
+    email_verified: bool = False
+    phone_number: str | None = None
+    phone_number_verified: bool = False
 
     def get_user_id(self) -> str:
         return self.username
@@ -81,7 +85,12 @@ class AccessTokenGenerator:
                  scope: str | None = None, expires_in: int | None = None,
                  include_refresh_token: bool = True) -> dict[str, Any]:
         expires_in = expires_in or self.lifetime
-        scope = scope if scope is not None else client.default_scope(grant_type)
+        # what the client may hold now: a requested scope is narrowed to it (authlib
+        # hands the client-credentials and refresh requests' scope over as asked)
+        if scope is None:
+            scope = client.default_scope(grant_type)
+        elif scope:
+            scope = client.get_allowed_scope(scope)
         claims = self.claims(client, user, scope, grant_type, expires_in)
         token: dict[str, Any] = {
             "token_type": "Bearer",

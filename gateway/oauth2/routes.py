@@ -184,7 +184,7 @@ async def userinfo(request: Request) -> Response:
     if subject is None:
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
-    return JSONResponse(user_claims(subject), headers=NO_STORE)
+    return JSONResponse(user_claims(subject, " ".join(principal.scope)), headers=NO_STORE)
 
 
 # -- authorization endpoint -----------------------------------------------------------

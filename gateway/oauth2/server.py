@@ -212,7 +212,9 @@ class IdentityServer(AuthorizationServer):
             return None
         return Subject(username=user.username, name=user.name, department=user.department,
                        region=user.region, roles=user.roles, sid=sid, auth_time=auth_time,
-                       amr=amr)
+                       amr=amr, email=user.email, email_verified=user.email_verified,
+                       phone_number=user.phone_number,
+                       phone_number_verified=user.phone_number_verified)
 
     def deny_list(self) -> Any:
         """The process's in-memory deny list (refreshed from the database every 0.5 s)."""

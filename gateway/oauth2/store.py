@@ -365,6 +365,17 @@ class Store:
                   and _aware(row.expires_at) > self.clock())
         return _refresh(row), usable
 
+    def refresh_scope(self, token: str, client_id: str) -> str | None:
+        """The scope a refresh token of ``client_id`` was granted, without using it up
+        (None: unknown or another client's)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(refresh_tokens.c.scope).where(
+                    refresh_tokens.c.token_hash == self.hash("refresh", token),
+                    refresh_tokens.c.client_id == client_id)
+            ).first()
+        return None if row is None else str(row.scope or "")
+
     def consume_refresh(self, token: str, client_id: str) -> RefreshRow | None:
         """The refresh token's data, once (rotation); None if unknown, another client's
         or revoked. Raises Expired, or Replay after revoking the whole family."""

@@ -38,11 +38,12 @@ from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.oauth2.provider import SESSION_COOKIE, Provider, get_provider
 from gateway.oauth2.store import SessionRow
 from gateway.org import User, sign_in_name
-from gateway.passwords import PasswordProblem, policy_problems, verify_password
+from gateway.passwords import policy_problems, verify_password
 from gateway.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.portal.launcher import launcher_systems
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import users
+from texts import Text
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "gg_csrf"
@@ -383,8 +384,8 @@ async def _advance(request: Request, row: SessionRow, done: set[str], next_url: 
 
 def _password_problem(t: Translator, problem: str) -> str:
     """The rule's own words in the page's language (a problem it did not name, as is)."""
-    if isinstance(problem, PasswordProblem):
-        return t("pw_" + problem.code, **problem.params)
+    if isinstance(problem, Text) and problem.key.startswith("org.password_"):
+        return t("pw_" + problem.key.removeprefix("org.password_"), **problem.params)
     return problem
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,7 +126,9 @@ def lax_path(path: str) -> str:
     decoded ``?`` or ``#`` taken as the end, a trailing slash ignored."""
     path = re.split(r"[?#]", path, maxsplit=1)[0]
     segments = [re.sub(r"[.\s]+$", "", s.split(";", 1)[0]) for s in path.split("/")]
-    out = "/".join(segments).lower()
+    # case as Java's equalsIgnoreCase and full-width forms as Windows' best fit read them
+    out = unicodedata.normalize("NFKC", "/".join(segments)).upper().lower()
+    out = out.replace("i\u0307", "i")
     out = re.sub(r"\.(json|xml|do|action)$", "", out)
     return out.rstrip("/") or "/"
 

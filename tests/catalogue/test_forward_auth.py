@@ -75,10 +75,11 @@ async def test_provider_and_ungoverned_routes_pass_as_before(world: World) -> No
     assert rec["outcome"] == "allow" and rec["resource"] == "JG-0001"
     claims = world.services.keys.verify_jwt("assertion", own.headers["x-govgate-assertion"])
     assert claims["aud"] == "vehicles" and claims["request_id"] == rec["request_id"]
-    # HEAD has no body to shape
+    # HEAD has no body to shape, but the assertion it would get serves a GET as well
     head = await verify(world, "/s/offices/api/rooms", world.token("nn-jgsw", "nn-client"),
                         method="HEAD")
-    assert head.status_code == 200
+    assert head.status_code == 403 and "x-govgate-assertion" not in head.headers
+    assert head.json()["type"].endswith(":shaping_required")
     # a route the catalogue does not govern is the policy's alone
     free = await verify(world, "/s/vehicles/healthz", world.token("jgswj", "office-web"))
     assert free.status_code == 200 and record_of(world, free)["resource"] is None
@@ -90,7 +91,7 @@ TABLE: list[tuple[str | None, str, str, str]] = [
     ("czt", "finance-system", "GET", "/s/vehicles/API/Vehicles/"),  # another spelling
     ("czt", "finance-system", "GET", "/s/vehicles/api/vehicles;x=1"),  # ambiguous: 400
     ("czt", "finance-system", "GET", "/s/vehicles/api/vehicles.json"),
-    ("czt", "finance-system", "HEAD", "/s/vehicles/api/vehicles"),  # no body to shape
+    ("czt", "finance-system", "HEAD", "/s/vehicles/api/vehicles"),  # no body, still shaped
     ("czt", "finance-system", "GET", "/s/assets/api/assets"),  # its own resource
     ("nn-jgsw", "nn-client", "GET", "/s/vehicles/api/vehicles"),  # no grant
     ("nn-jgsw", "nn-client", "GET", "/s/offices/api/rooms"),  # unconditional, masked
@@ -118,7 +119,7 @@ async def test_proxy_and_forward_auth_agree_on_every_request(world: World) -> No
         assert proxied["event_type"] == "proxy_request", case
         assert checked["event_type"] == "forward_auth", case
         # what /s/ would send unshaped: a 2xx answer with no catalogue shaping
-        shaped = "withheld" in proxied["extra"] or "refused" in proxied["extra"]
+        shaped = bool(proxied["extra"].get("shape"))  # the catalogue cuts, masks, encrypts
         if via_proxy.status_code == 401:
             assert via_verify.status_code == 401, case
         elif 200 <= via_proxy.status_code < 300 and not shaped:

@@ -20,13 +20,18 @@ from hypothesis import strategies as st
 from catalogue.routes import RouteTable
 from gateway.proxy_path import BadPath, parse
 from gateway.statefile import dump_yaml, export_state
+from policies import make_line
 from tests.catalogue.conftest import World, lax_path
 
 RAW_ID = "450102198305120031"  # a driver's full ID number in the upstream's records
 RAW_PHONE = "13907710021"
 
 GOVERNED = ["/api/vehicles", "/API/Vehicles", "/Api/vehicles/", "/api/VEHICLES",
-            "/api/vehicles/", "/%61pi/vehicles", "/api/v%65hicles"]
+            "/api/vehicles/", "/%61pi/vehicles", "/api/v%65hicles",
+            # dotless ı and dotted İ (Java's equalsIgnoreCase, case-insensitive regexes
+            # read them as i), full-width ａ (NFKC), the long s
+            "/api/veh%C4%B1cles", "/api/veh%C4%B0cles", "/%EF%BD%81pi/vehicles",
+            "/api/vehicle%C5%BF"]
 AMBIGUOUS = ["/api/vehicles;x=1", "/api/vehicles.", "/api/vehicles.json", "/api/vehicles%20",
              "/api/vehicles%3F", "/api/vehicles%23", "/api;v=1/vehicles", "/API/Vehicles;",
              "/api/vehicles%2e", "/Api/Vehicles.xml", "/api/vehicles%3b"]
@@ -111,6 +116,26 @@ async def test_ambiguous_spellings_are_refused_and_audited(cheliang: World,
             "Authorization": f"Bearer {cheliang.token(department, client)}",
             "X-Original-URI": f"/s/cheliang{spelling}", "X-Original-Method": "GET"})
         assert verdict.status_code == 403
+
+
+async def test_another_method_on_a_governed_route_is_refused_to_others(cheliang: World) -> None:
+    """Many upstreams answer any method on a route (PHP, Express app.all, a body's
+    _method): a POST to the GET route is refused to another department even with an
+    ungoverned line for POST, and left to policy for the provider."""
+    cheliang.services.policies.add(make_line(
+        "dept:czt", "czt", "/s/cheliang/*", "POST", ungoverned="车辆平台的提交接口"))
+    for spelling in ("/api/vehicles", "/API/Vehicles/", "/api/vehicles;x=1"):
+        r = await cheliang.http.post(f"/s/cheliang{spelling}", json={}, headers={
+            "Authorization": f"Bearer {cheliang.token('czt')}"})
+        assert r.status_code == 403, (spelling, r.text)
+        assert_not_raw(r.text)
+        rec = cheliang.records("proxy_request")[-1]
+        assert rec["resource"] == "JG-0101" and "POST on the route of JG-0101" in rec["reason"]
+    own = await cheliang.http.post("/s/cheliang/api/vehicles", json={}, headers={
+        "Authorization": f"Bearer {cheliang.token('jgswj', 'office-web')}"})
+    # the provider's own system, its own rules: let through (its server has no POST)
+    assert own.status_code == 405
+    assert cheliang.records("proxy_request")[-1]["outcome"] == "allow"
 
 
 async def test_a_path_below_a_governed_route_names_it(cheliang: World) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from gateway.statefile import export_state
 from tests.catalogue.conftest import World
 from tests.oauth2.helpers import DEMO_PASSWORD, FINANCE, OFFICE, OFFICE_CB
 
@@ -26,7 +27,8 @@ def claims_of(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
 
 
-async def sign_in_token(world: World, scope: str, username: str = "zhang.san") -> str:
+async def sign_in_token(world: World, scope: str, username: str = "zhang.san",
+                        granted: str | None = None) -> str:
     """office-web's access token for ``username`` by the authorization-code flow."""
     async with httpx.AsyncClient(base_url=str(world.http.base_url)) as browser:
         page = await browser.get("/portal/login")
@@ -46,7 +48,7 @@ async def sign_in_token(world: World, scope: str, username: str = "zhang.san") -
             "grant_type": "authorization_code", "code": query["code"][0],
             "redirect_uri": OFFICE_CB})
         assert r.status_code == 200, r.text
-        assert r.json()["scope"] == scope
+        assert r.json()["scope"] == (scope if granted is None else granted)
         return str(r.json()["access_token"])
 
 
@@ -90,12 +92,10 @@ async def test_a_sign_in_token_acts_nowhere_but_userinfo(world: World) -> None:
 
 
 async def test_registered_scopes_open_their_surface_and_name_the_client(world: World) -> None:
-    # not registered for it: the request is refused at the authorization endpoint
-    async with httpx.AsyncClient(base_url=str(world.http.base_url)) as anon:
-        r = await anon.get("/oauth2/authorize", params={
-            "response_type": "code", "client_id": OFFICE[0], "redirect_uri": OFFICE_CB,
-            "scope": "openid proxy:offices", "state": "s"})
-        assert "invalid_scope" in r.headers.get("location", r.text)
+    # not registered for it: dropped from what is granted (RFC 6749 section 3.3)
+    token = await sign_in_token(world, "openid profile proxy:offices", granted="openid profile")
+    assert insufficient(await world.http.get("/s/offices/api/rooms", headers={
+        "Authorization": f"Bearer {token}"}), "proxy:offices")
     world.services.state_applier().apply({"clients": [{
         "client_id": "office-web", "name": "办公用房管理系统", "department": "jgswj",
         "grant_types": ["authorization_code", "refresh_token"],
@@ -144,10 +144,10 @@ async def test_a_system_gets_its_registered_scopes_and_may_narrow_them(world: Wo
     assert (await world.http.get("/s/vehicles/api/vehicles", headers=bearer)).status_code == 200
     assert insufficient(await world.http.get("/s/offices/api/rooms", headers=bearer),
                         "proxy:offices")
-    # never wider than registered
+    # never wider than registered: what it is not registered for is dropped
     wider = await world.http.post("/oauth2/token", auth=FINANCE, data={
         "grant_type": "client_credentials", "scope": "proxy audit:read"})
-    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    assert wider.status_code == 200 and wider.json()["scope"] == "proxy"
 
 
 async def test_a_client_registered_from_the_cli_gets_only_its_scopes(
@@ -171,3 +171,57 @@ async def test_a_client_registered_from_the_cli_gets_only_its_scopes(
     assert (await world.http.get("/s/offices/api/rooms", headers=bearer)).status_code == 200
     assert insufficient(await world.http.get("/s/vehicles/api/vehicles", headers=bearer),
                         "proxy:vehicles")
+
+
+async def test_a_client_token_speaks_for_the_clients_current_registration(world: World) -> None:
+    token = (await client_token(world))["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await world.http.get("/s/vehicles/api/vehicles", headers=bearer)).status_code == 200
+    finance = next(c for c in export_state(world.services.engine)["clients"]
+                   if c["client_id"] == "finance-system")
+    world.services.state_applier().apply({"clients": [
+        {**finance, "department": "nn-jgsw", "scope": "proxy"}]})
+    r = await world.http.get("/s/vehicles/api/vehicles", headers=bearer)
+    assert r.status_code == 403  # nn-jgsw has no grant; czt's no longer applies
+    rec = world.records("proxy_request")[-1]
+    assert rec["department"] == "nn-jgsw" and "no grant for department nn-jgsw" in rec["reason"]
+    assert insufficient(await world.http.get("/api/v1/catalogue/allowed", headers=bearer),
+                        "catalogue:read")
+
+
+async def test_asking_a_refresh_for_more_scope_does_not_burn_the_token(world: World) -> None:
+    async with httpx.AsyncClient(base_url=str(world.http.base_url)) as browser:
+        page = await browser.get("/portal/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        await browser.post("/portal/login", data={
+            "csrf_token": csrf.group(1), "username": "zhang.san", "password": DEMO_PASSWORD,
+            "next": "/portal"})
+        r = await browser.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": OFFICE[0], "redirect_uri": OFFICE_CB,
+            "scope": "openid profile", "state": "s"})
+        code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
+        issued = (await browser.post("/oauth2/token", auth=OFFICE, data={
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": OFFICE_CB})).json()
+    more = await world.http.post("/oauth2/token", auth=OFFICE, data={
+        "grant_type": "refresh_token", "refresh_token": issued["refresh_token"],
+        "scope": "openid profile proxy"})
+    assert more.status_code == 400 and more.json()["error"] == "invalid_scope"
+    again = await world.http.post("/oauth2/token", auth=OFFICE, data={
+        "grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+    assert again.status_code == 200, again.text  # still good, family not revoked
+    fewer = await world.http.post("/oauth2/token", auth=OFFICE, data={
+        "grant_type": "refresh_token", "refresh_token": again.json()["refresh_token"],
+        "scope": "openid"})
+    assert fewer.status_code == 200 and fewer.json()["scope"] == "openid"
+
+
+async def test_a_proxy_scope_must_name_a_system(world: World) -> None:
+    for junk in ("proxy:", "proxy:*", "proxy:ASSETS", "proxy:vehicles/../assets"):
+        r = await world.http.post("/oauth2/token", auth=FINANCE, data={
+            "grant_type": "client_credentials", "scope": f"{junk} catalogue:read"})
+        assert r.status_code == 200 and r.json()["scope"] == "catalogue:read", junk
+        assert claims_of(r.json()["access_token"])["aud"] == [
+            world.services.settings.issuer,
+            f"{world.services.settings.issuer}/api/v1/catalogue"]

@@ -139,6 +139,20 @@ def test_user_and_dept_commands(initialised: dict[str, str]) -> None:
     assert missing.returncode == 1 and "unknown user" in missing.stderr
 
 
+def test_user_contact_for_the_email_and_phone_scopes(initialised: dict[str, str]) -> None:
+    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    bad = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
+              "--email", "not an address")
+    assert bad.returncode == 1 and "email must be an address" in bad.stderr
+    assert "zhou.ba" not in run(initialised, "user", "list").stdout  # nothing half-done
+    add = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
+              "--email", "zhou.ba@czt.gov.example", "--phone", "+86 771 7654321")
+    assert add.returncode == 0, add.stderr
+    exported = run(initialised, "export").stdout
+    assert "email: zhou.ba@czt.gov.example" in exported
+    assert "phone_number: +86 771 7654321" in exported
+
+
 def test_export_has_no_secrets(initialised: dict[str, str]) -> None:
     run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
     out = run(initialised, "export")
@@ -391,21 +405,31 @@ def test_every_message_has_the_same_placeholders_in_both_languages() -> None:
         assert zh != en, key
 
 
-def test_localize_recognises_library_texts_and_leaves_the_rest() -> None:
-    from gateway.i18n import localize
+def test_library_texts_are_rendered_by_their_key_and_the_rest_left_alone() -> None:
+    import errno
 
-    text = "database has no govgate schema: run `govgate init`"
-    assert localize(text, "en") == text  # English is never touched
-    assert localize(text, "zh") == "数据库中没有 govgate 的表结构：请先运行 `govgate init`"
-    # a place, then a nested reason; a list only when every part is known
-    assert localize("/x/y: No such file or directory", "zh") == "/x/y：没有这个文件或目录"
-    assert (localize("/a: Permission denied; /b: Not a directory", "zh")
-            == "/a：权限不足；/b：不是目录")
-    half = "/a: Permission denied; something new"
-    assert localize(half, "zh") == half
-    assert localize("database unreachable: connection refused", "zh") == (
-        "无法连接数据库：connection refused")  # the driver's own words stay
-    assert localize("nothing known here: at all", "zh") == "nothing known here: at all"
+    from gateway.i18n import render
+    from texts import Text, joined, os_reason, where
+
+    text = Text("storage.no_schema", "database has no govgate schema: run `govgate init`")
+    assert render(text, "en") == text  # English is never touched
+    assert render(text, "zh") == "数据库中没有 govgate 的表结构：请先运行 `govgate init`"
+    # a place, then a nested reason; a list, each part by its own key
+    missing = os_reason(FileNotFoundError(errno.ENOENT, "No such file or directory"))
+    assert render(where("/x/y", missing), "zh") == "/x/y：没有这个文件或目录"
+    denied = where("/a", os_reason(PermissionError(errno.EACCES, "Permission denied")))
+    not_dir = where("/b", os_reason(NotADirectoryError(errno.ENOTDIR, "Not a directory")))
+    both = joined([denied, not_dir])
+    assert both == "/a: Permission denied; /b: Not a directory"
+    assert render(both, "zh") == "/a：权限不足；/b：不是目录"
+    # a part without a key keeps its words; the parts with one are still translated
+    assert render(joined([denied, "something new"]), "zh") == "/a：权限不足；something new"
+    unreachable = Text("storage.unreachable", "database unreachable: {detail}",
+                       detail="connection refused")
+    assert render(unreachable, "zh") == "无法连接数据库：connection refused"  # the driver's
+    # a plain string is never read, even when it looks like a known text
+    assert render("database has no govgate schema: run `govgate init`", "zh") == (
+        "database has no govgate schema: run `govgate init`")
 
 
 def test_a_storage_error_in_both_languages(env: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -47,21 +48,24 @@ def _registration() -> RegistrationResponse:
                                 token_endpoint_auth_method="client_secret_basic")
 
 
-def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
-    import requests
-
-    issuer, services = gateway
+def _relying_party(issuer: str) -> OIDCClient:
     rp = OIDCClient(client_authn_method=CLIENT_AUTHN_METHOD, verify_ssl=False)
     rp.provider_config(issuer)  # discovery + JWKS
     assert rp.provider_info["issuer"] == issuer
     rp.store_registration_info(_registration())
     rp.redirect_uris = [OFFICE_CB]
+    return rp
+
+
+def _sign_in(rp: OIDCClient, issuer: str, scope: list[str]) -> tuple[str, str, Any]:
+    """Code + PKCE as zhang.san, the browser part over HTTP; (state, nonce, token response)."""
+    import requests
 
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     pkce_args, verifier = rp.add_code_challenge()
     assert pkce_args["code_challenge_method"] == "S256"
     auth_req = rp.construct_AuthorizationRequest(request_args={
-        "client_id": OFFICE[0], "response_type": "code", "scope": ["openid", "profile"],
+        "client_id": OFFICE[0], "response_type": "code", "scope": scope,
         "redirect_uri": OFFICE_CB, "state": state, "nonce": nonce, **pkce_args})
     url = auth_req.request(rp.authorization_endpoint)
 
@@ -89,9 +93,17 @@ def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
                                    "redirect_uri": OFFICE_CB},
         authn_method="client_secret_basic")
     assert isinstance(tresp, AccessTokenResponse), tresp
+    return state, nonce, tresp
+
+
+def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
+    issuer, services = gateway
+    rp = _relying_party(issuer)
+    state, nonce, tresp = _sign_in(rp, issuer, ["openid", "profile"])
     id_token = tresp["id_token"]  # verified by pyoidc: signature (JWKS), iss, aud, exp
     assert id_token["iss"] == issuer and id_token["sub"] == "zhang.san"
     assert id_token["aud"] == [OFFICE[0]] and id_token["nonce"] == nonce
+    assert "email" not in id_token  # not asked for
 
     info = rp.do_user_info_request(state=state)
     assert isinstance(info, OpenIDSchema)
@@ -117,3 +129,27 @@ def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
     kinds = {e["event_type"] for e in audit_events(services)}
     assert {"login", "authorize", "token_issued", "token_refreshed", "token_introspected",
             "token_revoked"} <= kinds
+
+
+def test_the_scopes_libraries_ask_for_by_default(gateway: tuple[str, Services]) -> None:
+    """Grafana, GitLab, Nextcloud and most libraries ask for ``openid profile email``
+    (``offline_access`` too, some a scope of their own): granted without registering
+    them, an unknown scope dropped rather than refused, and the email claims released."""
+    issuer, services = gateway
+    services.state_applier().apply({"users": [{
+        "username": "zhang.san", "name": "张三", "department": "jgswj",
+        "roles": ["staff", "data_steward"], "email": "zhang.san@jgswj.gov.example",
+        "email_verified": True, "phone_number": "+86 771 1234567"}]})
+    rp = _relying_party(issuer)
+    assert {"openid", "profile", "email", "phone", "address", "offline_access"} <= set(
+        rp.provider_info["scopes_supported"])
+    assert "email" in rp.provider_info["claims_supported"]
+    state, _, tresp = _sign_in(rp, issuer, ["openid", "profile", "email", "offline_access",
+                                            "groups"])
+    assert tresp["scope"] == ["openid", "profile", "email", "offline_access"]
+    assert tresp["id_token"]["email"] == "zhang.san@jgswj.gov.example"
+    assert tresp["id_token"]["email_verified"] is True
+    info = rp.do_user_info_request(state=state)
+    assert info["email"] == "zhang.san@jgswj.gov.example"
+    assert "phone_number" not in info  # phone was not asked for
+    assert tresp.get("refresh_token")

@@ -41,12 +41,13 @@ class Served:
     protocol: httptools, or ``http="h11"``; ``limits`` default to the settings')."""
 
     def __init__(self, app: Any, *, http: str = "httptools",
-                 limits: HeadLimits | None = None) -> None:
+                 limits: HeadLimits | None = None, **tls: Any) -> None:
+        """``tls``: uvicorn's ``ssl_*`` options, for an HTTPS server."""
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
         self.server = uvicorn.Server(ServerConfig(
             app, limits=limits or HeadLimits(), http=http, lifespan="off",
-            log_level="error", ws="none", access_log=False, proxy_headers=False))
+            log_level="error", ws="none", access_log=False, proxy_headers=False, **tls))
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Served:

@@ -45,9 +45,13 @@ def test_cached_claims_equal_assertion_claims_for_every_call(base_services: Serv
     who = Principal('li.si"\\', '李四"', "czt", "gx", frozenset({"staff", "data_steward"}),
                     "finance-system", frozenset({"openid"}), "sid1", "jti2", "session")
     now = s.clock()
-    for rid, system in (("r1", "vehicles"), ("r2", "vehicles"), ("r3", "assets")):
-        token = signer.mint(who, issuer="https://gw", system=system, request_id=rid, now=now)
+    for rid, system, method, path in (("r1", "vehicles", None, None),
+                                      ("r2", "vehicles", "GET", "/api/车\"x"),
+                                      ("r3", "assets", "POST", "/a%20b")):
+        token = signer.mint(who, issuer="https://gw", system=system, request_id=rid, now=now,
+                            method=method, path=path)
         claims = s.keys.verify_jwt("assertion", token)
         expected = assertion_claims(who, issuer="https://gw", system=system, request_id=rid,
-                                    now=now)
+                                    now=now, method=method, path=path)
         assert claims == expected
+        assert ("htm" in claims) == (method is not None)

@@ -216,3 +216,18 @@ async def test_verify_and_the_proxy_share_one_rate_limit(world: World) -> None:
     assert rec.event_type == "forward_auth" and rec.outcome == "deny"
     assert rec.extra["refused_as"] == 429 and rec.reason == "rate limit exceeded; retry later"
     assert (await world.request("GET", "/s/echo/a", token=token)).status == 429
+
+
+async def test_a_client_cannot_choose_the_system_beside_a_proxy_uri(world: World) -> None:
+    """Front proxies pass the client's headers to the check: an X-Govgate-System beside a
+    /s/{system}/ URI would have another system's rules decide (attack of 2026-12-04)."""
+    r = await world.request("GET", "/auth/verify", token=world.token(), headers=[
+        *verify_headers("/s/echo/api/x"), ("X-Govgate-System", "down")])
+    assert r.status == 403 and "x-govgate-assertion" not in r.headers
+    rec = world.audit.records[-1]
+    assert rec.event_type == "forward_auth" and rec.extra["refused_as"] == 400
+    assert "X-Govgate-System beside" in (rec.reason or "")
+    # a system served at the front proxy's root still names itself this way
+    r = await world.request("GET", "/auth/verify", token=world.token(), headers=[
+        *verify_headers("/api/x"), ("X-Govgate-System", "echo")])
+    assert r.status == 200

@@ -408,3 +408,27 @@ async def test_refused_targets_are_audited_as_sent(world: World) -> None:
         # the attack string itself, bounded
         assert rec.extra["path"] == (target if len(target) <= 1000 else target[:1000] + "…")
     assert len(world.echo.seen) == before
+
+
+async def test_a_body_that_stops_arriving_is_cut_off_and_frees_the_upstream(
+        world: World) -> None:
+    import asyncio
+
+    from gateway.proxy import ProxyConfig, close_proxy, get_proxy
+
+    await close_proxy(world.services)
+    world.services.extra["proxy_config"] = ProxyConfig(
+        max_body_bytes=64 * 1024, body_timeout=0.5, rate=1000, burst=1000)
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.gateway.port)
+    writer.write((f"POST /s/echo/api/slow-body HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: Bearer {world.token()}\r\nContent-Length: 100\r\n\r\n"
+                  "0123456789").encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(65536), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 408"), head[:200]
+    rec = world.audit.records[-1]
+    assert rec.status == 408 and rec.extra["path"] == "/s/echo/api/slow-body"
+    assert "/api/slow-body" not in world.echo.paths()  # the upstream never got it whole
+    assert get_proxy(world.services).in_flight == 0
+    assert (await world.request("GET", "/s/echo/api/x", token=world.token())).status == 200

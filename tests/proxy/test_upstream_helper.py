@@ -111,3 +111,64 @@ def test_only_assertion_keys_verify_an_assertion(world: World) -> None:
     for use in ("token", "audit"):
         with pytest.raises(InvalidAssertion):
             verifier.verify(keys.sign_jwt(use, claims, headers={"typ": TYP}))
+
+
+async def test_an_assertion_serves_only_the_request_it_was_made_for(world: World) -> None:
+    """Forward-auth hands its assertion to whoever asks /auth/verify: bound to the
+    method and path checked (htm, htu), it does not open another request at the
+    system (attack of 2026-12-04: a HEAD's assertion replayed for a GET)."""
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse({"path": request.url.path, **request.scope["govgate"]})
+
+    settings = world.services.settings
+    app = AssertionMiddleware(
+        Starlette(routes=[Route("/{p:path}", whoami, methods=["GET", "HEAD", "POST"])]),
+        gateway=f"http://127.0.0.1:{world.gateway.port}", issuer=settings.issuer,
+        audience="helped")
+    async with Served(app) as upstream:
+        world.services.state_applier().apply({"systems": [
+            {"code": "helped", "name": "helped", "department": "jgswj",
+             "upstream": f"http://127.0.0.1:{upstream.port}/base"}]})
+        get_proxy(world.services).systems.invalidate()
+        via_proxy = await world.request("GET", "/s/helped/api/%E8%BD%A6?q=1",
+                                        token=world.token())
+        assert via_proxy.status == 200, via_proxy.body
+        claims = via_proxy.json()
+        assert claims["htm"] == "GET" and claims["htu"] == "/base/api/%E8%BD%A6"
+
+        checked = await world.request("GET", "/auth/verify", token=world.token(), headers=[
+            ("X-Original-URI", "/api/status?x=1"), ("X-Original-Method", "HEAD"),
+            ("X-Govgate-System", "helped")])
+        assertion = checked.headers["x-govgate-assertion"]
+        assert (await raw_request(upstream.port, "HEAD", "/api/status",
+                                  [("X-Govgate-Assertion", assertion)])).status == 200
+        for method, path in (("GET", "/api/status"), ("HEAD", "/api/vehicles"),
+                             ("POST", "/api/status")):
+            replay = await raw_request(upstream.port, method, path,
+                                       [("X-Govgate-Assertion", assertion)])
+            assert replay.status == 401, (method, path)
+        # a front proxy serving the system under /s/{system}/ and stripping the prefix
+        checked = await world.request("GET", "/auth/verify", token=world.token(), headers=[
+            ("X-Original-URI", "/s/helped/api/status"), ("X-Original-Method", "GET")])
+        stripped = await raw_request(upstream.port, "GET", "/api/status", [
+            ("X-Govgate-Assertion", checked.headers["x-govgate-assertion"])])
+        assert stripped.status == 200
+
+
+def test_wsgi_middleware_checks_the_binding(world: World) -> None:
+    s = world.services
+    mw = WSGIAssertionMiddleware(lambda e, sr: (sr("200 OK", []), [b"ok"])[1],
+                                 verifier=_verifier(world))
+    from gateway.assertion import TYP, assertion_claims
+
+    bound = s.keys.sign_jwt("assertion", assertion_claims(
+        WHO, issuer=s.settings.issuer, system="echo", request_id="r2", now=s.clock(),
+        method="GET", path="/x%20y"), headers={"typ": TYP})
+    statuses: list[str] = []
+    mw({"REQUEST_METHOD": "GET", "PATH_INFO": "/x y", "HTTP_X_GOVGATE_ASSERTION": bound},
+       lambda st, h: statuses.append(st))
+    mw({"REQUEST_METHOD": "POST", "PATH_INFO": "/x y", "HTTP_X_GOVGATE_ASSERTION": bound},
+       lambda st, h: statuses.append(st))
+    mw({"REQUEST_METHOD": "GET", "PATH_INFO": "/other", "HTTP_X_GOVGATE_ASSERTION": bound},
+       lambda st, h: statuses.append(st))
+    assert statuses == ["200 OK", "401 Unauthorized", "401 Unauthorized"]
