@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP = ("gateway", "keys", "audit", "policies", "catalogue")
+TOP = ("gateway", "keys", "audit", "policies", "catalogue", "texts")
 
 
 def test_every_folder_of_modules_is_a_declared_package() -> None:
