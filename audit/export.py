@@ -15,7 +15,9 @@ CSV_COLUMNS = (
     "req_hash", "resp_hash", "extra", "chain_id", "seq", "hash",
 )
 TABLE_COLUMNS = ("time", "event_type", "outcome", "actor_user", "actor_client", "department",
-                 "system", "resource", "status", "reason")
+                 "system", "resource", "items", "status", "reason")
+# what the table never cuts: the items released and the reason are what an auditor reads
+WHOLE_COLUMNS = frozenset({"items", "reason"})
 
 __all__ = ["FORMULA_START", "neutralise", "write_csv", "write_jsonl", "write_table"]
 
@@ -42,7 +44,7 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 def write_table(rows: Iterable[dict[str, Any]], out: IO[str],
                 columns: tuple[str, ...] = TABLE_COLUMNS) -> int:
-    data = [[_cell(row.get(c)) for c in columns] for row in rows]
+    data = [[_cell(row.get(c), whole=c in WHOLE_COLUMNS) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in data]) for i, c in enumerate(columns)]
     out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
     for r in data:
@@ -50,7 +52,9 @@ def write_table(rows: Iterable[dict[str, Any]], out: IO[str],
     return len(data)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, *, whole: bool = False) -> str:
+    if isinstance(value, list | tuple):
+        value = ",".join(str(v) for v in value)
     text = "" if value is None else str(value)
     text = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
-    return text if len(text) <= 60 else text[:59] + "…"
+    return text if whole or len(text) <= 60 else text[:59] + "…"

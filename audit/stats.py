@@ -2,6 +2,15 @@
 
 Read from ``audit_usage_daily``, a rollup the writer maintains in the same
 transaction as the records, so no query scans the log.
+
+``kind`` is a dimension worked out from the rollup's event type, outcome and
+department, so a count of data use is never read as deliveries:
+
+    delivered         a proxied or forward-auth request let through (outcome allow)
+    refused           refused for someone known: no grant, policy, scope (deny)
+    unauthenticated   refused with no one authenticated (deny, no department: 401)
+    failed            an upstream or gateway failure (error)
+    other             any other event naming a system or resource (applications, grants)
 """
 
 from __future__ import annotations
@@ -17,7 +26,22 @@ from audit.errors import AuditQueryError
 from audit.tables import usage
 from texts import Text
 
-DIMENSIONS = ("day", "system", "resource", "department", "event_type", "outcome")
+DIMENSIONS = ("day", "system", "resource", "department", "event_type", "outcome", "kind")
+KINDS = ("delivered", "refused", "unauthenticated", "failed", "other")
+DELIVERY_EVENTS = frozenset({"proxy_request", "forward_auth"})
+
+
+def kind_of(event_type: str, outcome: str, department: str) -> str:
+    """What one rollup row counts (module docstring). Pure."""
+    if outcome == "allow" and event_type in DELIVERY_EVENTS:
+        return "delivered"
+    if outcome == "deny":
+        return "refused" if department else "unauthenticated"
+    if outcome == "error":
+        return "failed"
+    return "other"
+
+
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -49,6 +73,10 @@ def usage_stats(
     if since_day and until_day and until_day < since_day:  # ISO days sort as text
         raise AuditQueryError("until", Text("audit.day_order", "{until} is before since ({since})",
                                             until=until_day, since=since_day))
+    if "kind" in group_by:
+        return _by_kind(engine, list(group_by), since_day=since_day, until_day=until_day,
+                        system=system, resource=resource, department=department,
+                        event_type=event_type, targets_only=targets_only)
     cols = [usage.c[d] for d in group_by]
     stmt = sa.select(*cols, sa.func.sum(usage.c.count).label("count"))
     if since_day:
@@ -69,6 +97,24 @@ def usage_stats(
             m["count"] = int(m["count"] or 0)  # no dimensions, no rows: a sum of NULL
             out.append(m)
         return out
+
+
+def _by_kind(engine: sa.Engine, group_by: list[str], **filters: Any) -> list[dict[str, Any]]:
+    """``usage_stats`` with the ``kind`` dimension: counted by what it needs, then summed."""
+    stored = [d for d in group_by if d != "kind"]
+    needed = list(dict.fromkeys([*stored, "event_type", "outcome", "department"]))
+    totals: dict[tuple[Any, ...], int] = {}
+    for row in usage_stats(engine, group_by=needed, **filters):
+        kind = kind_of(row["event_type"], row["outcome"], row["department"])
+        key = tuple(kind if d == "kind" else row[d] for d in group_by)
+        totals[key] = totals.get(key, 0) + row["count"]
+
+    def order(key: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(KINDS.index(v) if d == "kind" else v
+                     for d, v in zip(group_by, key, strict=True))
+
+    return [{**dict(zip(group_by, key, strict=True)), "count": totals[key]}
+            for key in sorted(totals, key=order)]
 
 
 def _is_day(value: str) -> bool:

@@ -12,6 +12,8 @@ problem details, and the CLI prints them as one line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from texts import joined, where
 
 
@@ -19,7 +21,7 @@ class CatalogueError(Exception):
     code = "catalogue"
     status = 500
 
-    def __init__(self, description: str, problems: list[str] | None = None) -> None:
+    def __init__(self, description: str, problems: Sequence[str] | None = None) -> None:
         self.problems = list(problems or [])
         self.description = description
         super().__init__(

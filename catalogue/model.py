@@ -38,6 +38,10 @@ STATUSES = (DRAFT, PUBLISHED, RETIRED)
 
 MASKS = ("keep_last_4", "keep_first_char", "phone_middle", "pseudonym", "redact")
 LEVELS = (1, 2, 3, 4)
+SENSITIVE_LEVEL = 3  # 敏感 and above (4 核心): marked wherever items are chosen
+# the three admin roles (三员分立, as gateway.org names them): they run the platform, they
+# are not business users, so they do not apply for data
+ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
 SHARE_METHODS = ("api", "file")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "*")
 ITEM_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "object", "array")

@@ -20,10 +20,12 @@ def search(
     """Resources matching every given filter.
 
     ``q`` matches (case-insensitively) the code, name, summary, conditions and the
-    names and titles of items; ``item`` an item's name or title exactly; ``level``
+    names and titles of items; ``item`` part of an item's name or title (case-insensitive:
+    "身份证" finds 驾驶员身份证号, "phone" driver_phone); ``level``
     resources holding an item of that level; ``department`` the provider.
     """
     needle = q.strip().lower() if q else ""
+    part = item.strip().lower() if item else ""
     out = []
     for r in resources:
         if department and r.provider != department:
@@ -32,7 +34,8 @@ def search(
             continue
         if status and r.status != status:
             continue
-        if item and not any(item in (i.name, i.title) for i in r.items):
+        if part and not any(part in i.name.lower() or part in i.title.lower()
+                            for i in r.items):
             continue
         if level is not None and not any(i.level == level for i in r.items):
             continue

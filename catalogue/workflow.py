@@ -29,6 +29,7 @@ from catalogue import store
 from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
 from catalogue.limits import MAX_LENGTH, too_long
 from catalogue.model import (
+    ADMIN_ROLES,
     APPROVED,
     CLOSED,
     CONDITIONAL,
@@ -83,6 +84,11 @@ class Actor:
     @property
     def is_secadmin(self) -> bool:
         return self.operator or "secadmin" in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        """One of the three admin roles: platform staff, not a business user."""
+        return bool(self.roles & ADMIN_ROLES)
 
 
 def _utc(now: datetime) -> datetime:
@@ -143,6 +149,10 @@ class Workflow:
         if consumer != actor.department and not actor.operator:
             raise NotAllowed(Text("cat.own_department",
                                   "you can only apply for your own department"))
+        if actor.is_admin and not actor.operator:
+            raise NotAllowed(Text("cat.admin_applies",
+                                  "admin accounts (sysadmin, secadmin, auditor) do not apply for "
+                                  "data; a staff account of the department applies"))
         item_list = _item_names(items)
         with _begin_write(self.engine) as conn:
             res = store.get_resource(conn, resource)

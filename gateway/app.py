@@ -22,7 +22,9 @@ from gateway.api.media import PREFIX as API_PREFIX
 from gateway.api.media import refuse_non_json
 from gateway.errors import AuditUnavailable, GovgateError, problem_body
 from gateway.login_throttle import LoginThrottle
+from gateway.portal.error_page import browser_answer
 from gateway.proxy_admission import audit_target
+from gateway.request_id import new_request_id
 from gateway.services import Services
 
 PROBLEM_JSON = "application/problem+json"
@@ -89,6 +91,15 @@ async def _jwks(request: Request) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith(("/portal/", "/s/")):
+        # a browser navigating to a portal address that is not there gets a page
+        page = browser_answer(request.scope, exc.status_code, request_id=new_request_id(),
+                              resource=None,
+                              default_lang=request.app.state.services.settings.lang)
+        if page is not None:
+            status, headers, html = page
+            return Response(html, status_code=status, headers={
+                k.decode("latin-1"): v.decode("latin-1") for k, v in headers})
     body = {
         "type": "about:blank",
         "title": exc.detail if isinstance(exc.detail, str) else "error",

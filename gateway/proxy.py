@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from gateway.assertion import HEADER as ASSERTION_HEADER
 from gateway.assertion import AssertionSigner
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
 from gateway.identity_headers import ASSERTION, PLAIN, plain_headers
+from gateway.portal.error_page import browser_answer
 from gateway.proxy_admission import (
     AccessDenied,
     Admitter,
@@ -66,6 +66,7 @@ from gateway.proxy_auth import AuthenticatorLike, make_authenticator
 from gateway.proxy_headers import HeaderPolicy
 from gateway.proxy_limits import TokenBucketLimiter
 from gateway.proxy_path import BadPath
+from gateway.request_id import new_request_id
 from gateway.scopes import InsufficientScope
 from gateway.upstream_http import (
     Origin,
@@ -347,7 +348,7 @@ class Proxy:
             await self._forward(admission.request, admission.decision, scope, receive, send,
                                 raw_headers, length, started)
         except Exception as exc:
-            await self._fail(exc, send, audit, started)
+            await self._fail(exc, send, audit, started, scope)
 
     # -- steps -----------------------------------------------------------------------
 
@@ -529,9 +530,10 @@ class Proxy:
         return child
 
     async def _fail(self, exc: Exception, send: Send, audit: AuditDraft,
-                    started: float) -> None:
+                    started: float, scope: Scope) -> None:
         """Audit the refusal or failure, then answer it as a problem (when the client
-        is still there)."""
+        is still there), or to a browser's navigation as the sign-in or an error page
+        (``gateway.portal.error_page``)."""
         if isinstance(exc, _ClientGone):
             audit.extra["client_gone"] = True
             status, body = 499, None
@@ -563,25 +565,21 @@ class Proxy:
         self._count(audit.system or "-", status, label, started)
         if body is None:
             return
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers += [(b"content-type", PROBLEM_JSON),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", audit.request_id.encode())]
+        page = browser_answer(scope, status, request_id=audit.request_id,
+                              resource=audit.resource,
+                              default_lang=self.services.settings.lang)
+        if page is not None:
+            status, headers, payload = page
+        else:
+            payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers += [(b"content-type", PROBLEM_JSON),
+                        (b"content-length", str(len(payload)).encode()),
+                        (b"x-request-id", audit.request_id.encode())]
         try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
         except Exception:  # noqa: S110 - the response had already started; nothing to tell
             pass
-
-
-def new_request_id() -> str:
-    """32 hex digits: UTC milliseconds (12), then 80 random bits (20).
-
-    Time-ordered like a UUIDv7, so each audit record's request id lands at the
-    right edge of the request_id index instead of a random page of it (random
-    keys cost the writer more as the table grows); still unique and unguessable
-    enough for a correlation id, which is not a secret."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:

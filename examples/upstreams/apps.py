@@ -2,7 +2,9 @@
 
 They stand for systems departments already run. Each serves JSON under /api/...,
 a landing page at / and /healthz. They trust nothing but the gateway: the
-identity the gateway asserts arrives in ``X-Govgate-Assertion``.
+identity the gateway asserts arrives in ``X-Govgate-Assertion``. A system given an
+OpenID Connect client (``sso``) also signs users in directly: /login and /callback
+(``examples.upstreams.sso``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from examples.upstreams.data import ASSETS, ROOMS, VEHICLES
+from examples.upstreams.sso import SsoClient, sso_routes
 
 SYSTEMS: dict[str, dict[str, Any]] = {
     "vehicles": {
@@ -39,12 +42,14 @@ SYSTEMS: dict[str, dict[str, Any]] = {
 }
 
 
-def create_upstream(code: str) -> Starlette:
+def create_upstream(code: str, sso: SsoClient | None = None) -> Starlette:
     spec = SYSTEMS[code]
     collection, key, records = spec["collection"], spec["key"], spec["records"]
 
     async def index(request: Request) -> Response:
         user = "（未经网关）" if "x-govgate-assertion" not in request.headers else "经 govgate 访问"
+        if sso is not None:
+            user += " · <a href='/login' id='sso-login'>通过统一身份认证登录</a>"
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
             for r in records
@@ -74,5 +79,6 @@ def create_upstream(code: str) -> Starlette:
             Route("/healthz", healthz),
             Route(f"/api/{collection}", list_records),
             Route(f"/api/{collection}/{{key}}", one_record),
+            *(sso_routes(sso, spec["title"]) if sso is not None else []),
         ]
     )

@@ -282,7 +282,7 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
 
 
 @audit.command()
-@click.option("--by", default="day,system,resource,department", show_default=True,
+@click.option("--by", default="day,system,resource,department,kind", show_default=True,
               help=f"Comma-separated: {', '.join(DIMENSIONS)}.")
 @click.option("--since", help="First day, YYYY-MM-DD (UTC).")
 @click.option("--until", help="Last day, YYYY-MM-DD (UTC), inclusive.")
@@ -298,7 +298,8 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
 def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
           system: str | None, resource: str | None, department: str | None,
           event_type: str | None, fmt: str) -> None:
-    """Usage figures: counts by day, system, resource and consumer department."""
+    """Usage figures: counts by day, system, resource, consumer department and kind
+    (delivered, refused, unauthenticated, failed, other)."""
     group_by = [d.strip() for d in by.split(",") if d.strip()]
     try:
         rows = usage_stats(_state(ctx).engine, group_by=group_by, since_day=since,

@@ -16,6 +16,7 @@ from typing import Any
 import click
 import uvicorn
 
+from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.http_server import HeadLimits, ServerConfig
 from gateway.i18n import cli_lang, ljust, t
@@ -170,6 +171,34 @@ def _settings_environment(overrides: dict[str, Any]) -> dict[str, str]:
     return {f"GOVGATE_{key.upper()}": str(value) for key, value in overrides.items()}
 
 
+def _demo_sso(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> dict[str, Any]:
+    """System code → the OpenID Connect client its demo app signs users in with: a
+    client whose redirect URI is ``/callback`` on that system's upstream. The client's
+    addresses follow the upstream when ``--free-ports`` moves it."""
+    from examples.upstreams.sso import SsoClient
+
+    by_upstream = {s["upstream"]: s["code"] for s in doc.get("systems", [])}
+    found: dict[str, Any] = {}
+    for client in doc.get("clients", []):
+        for key in ("redirect_uris", "post_logout_redirect_uris"):
+            client[key] = [_moved(uri, moved) for uri in client.get(key) or []] or None
+            if client[key] is None:
+                del client[key]
+        for uri in client.get("redirect_uris") or []:
+            base, _, tail = uri.rpartition("/")
+            if tail == "callback" and base in by_upstream and client.get("secret"):
+                found[by_upstream[base]] = SsoClient(gateway, client["client_id"],
+                                                     client["secret"], uri)
+    return found
+
+
+def _moved(uri: str, moved: dict[str, str]) -> str:
+    for old, new in moved.items():
+        if uri == old or uri.startswith(old + "/"):
+            return new + uri[len(old):]
+    return uri
+
+
 def _examples_dir() -> Path:
     import gateway
 
@@ -226,10 +255,13 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     admins = initialise(settings, password_factory=generate_password)
     doc = load_file(examples / "demo.yaml")
     upstream_ports: dict[str, int] = {}
+    moved: dict[str, str] = {}  # an upstream's address in the file → where it runs
     for system in doc.get("systems", []):
         upstream_port = _free_port() if free_ports else int(system["upstream"].rsplit(":", 1)[1])
-        system["upstream"] = f"http://127.0.0.1:{upstream_port}"
+        moved[system["upstream"]] = f"http://127.0.0.1:{upstream_port}"
+        system["upstream"] = moved[system["upstream"]]
         upstream_ports[system["code"]] = upstream_port
+    sso = _demo_sso(doc, moved, gateway=f"http://127.0.0.1:{port}")
     services = open_services(settings, writer="gateway", actor=os_actor())
     cli_ctx._services = services
     services.state_applier().apply(doc)
@@ -238,20 +270,20 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
                                       port, limits))]
     for code, upstream_port in upstream_ports.items():
-        servers.append(_Server(_uvicorn_config(create_upstream(code), "127.0.0.1", upstream_port,
-                                               limits)))
+        servers.append(_Server(_uvicorn_config(create_upstream(code, sso.get(code)),
+                                               "127.0.0.1", upstream_port, limits)))
 
+    lang = cli_lang()
     lines = [
         cli_ctx.msg("demo.ready"),
         f"  {ljust(cli_ctx.msg('demo.gateway'), 9)} http://127.0.0.1:{port}/",
     ]
     for system in doc.get("systems", []):
         lines.append(f"  {system['code']:<9} {system['name']}  {system['upstream']}")
-    lines.append("  " + cli_ctx.msg("demo.accounts", password=DEMO_PASSWORD_NOTE))
-    for user in doc.get("users", []):
-        lines.append(f"    {user['username']:<10} {user['name']}  {user['department']}")
-    for username, password in admins:
-        lines.append(f"    {username:<10} {password}  {cli_ctx.msg('demo.admin')}")
+    lines += demo_guide.account_lines(doc, admins, password=DEMO_PASSWORD_NOTE, lang=lang)
+    lines += demo_guide.try_lines(
+        doc, gateway=f"http://127.0.0.1:{port}", home=demo_home, lang=lang,
+        sso={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in sso})
     lines.append(cli_ctx.msg("demo.stop"))
 
     def announce() -> None:

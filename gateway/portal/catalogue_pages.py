@@ -27,25 +27,30 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from catalogue import Actor, CatalogueError, InvalidInput, Resource
+from catalogue import Actor, CatalogueError, InvalidInput, Resource, UnknownObject
 from catalogue.duplicates import overlaps_for
 from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
+    ADMIN_ROLES,
     CONDITIONAL,
     CST,
     ESCALATED,
     LEVELS,
     PUBLISHED,
     REJECTED,
+    SENSITIVE_LEVEL,
     SHARE_TYPES,
     SUBMITTED,
     Application,
 )
 from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.errors import Unauthorized
+from gateway.i18n import render as render_text
 from gateway.oauth2.provider import SESSION_COOKIE
 from gateway.portal.i18n import Translator
 from gateway.portal.routes import _lang, authenticator, csrf_ok, render
+from gateway.request_id import new_request_id
+from texts import Text
 
 BASE = "/portal/catalogue"
 STEWARD = "data_steward"
@@ -87,17 +92,84 @@ def _department_names(services: Any) -> dict[str, str]:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
 
 
+# the catalogue messages the portal words its own way (shorter, addressed to the
+# person at the form): Text key → portal entry; any other text is rendered by its key
+# (gateway.i18n.render), its English under en
+PORTAL_WORDING: dict[str, str] = {
+    "field.too_long": "cat_err_too_long",
+    "cat.purpose_long": "cat_err_purpose_long",
+    "field.date": "cat_err_bad_date",
+    "field.from_after_until": "cat_err_from_after_until",
+    "cat.needs_consumer": "cat_err_no_consumer",
+    "cat.own_department": "cat_err_own_department",
+    "cat.admin_applies": "cat_err_admin_applies",
+    "cat.no_published": "cat_err_no_resource",
+    "cat.no_resource": "cat_err_no_such_resource",
+    "cat.provider_applies": "cat_err_provider_applies",
+    "cat.unconditional": "cat_err_unconditional",
+    "cat.one_item": "cat_err_no_items",
+    "cat.not_shareable": "cat_err_not_shareable",
+    "cat.purpose": "cat_err_purpose_required",
+    "cat.until_past": "cat_err_until_past",
+    "cat.until_before_from": "cat_err_until_before_from",
+    "cat.not_a_client_of": "cat_err_foreign_client",
+    "cat.application_rejected": "cat_err_application_rejected",
+    "cat.approval_rejected": "cat_err_approval_rejected",
+    "cat.no_application": "cat_err_no_application",
+    "cat.resource_gone": "cat_err_resource_gone",
+    "cat.steward_approves": "cat_err_steward_approves",
+    "cat.steward_rejects": "cat_err_steward_rejects",
+    "cat.secadmin_decides": "cat_err_secadmin_decides",
+    "cat.secadmin_closes": "cat_err_secadmin_closes",
+    "cat.escalates": "cat_err_consumer_escalates",
+    "cat.application_state": "cat_err_application_state",
+    "cat.share_type": "cat_err_share_type_state",
+    "cat.narrow_items": "cat_err_narrow_items",
+    "cat.approve_one": "cat_err_approve_one",
+    "cat.no_longer_shareable": "cat_err_items_gone",
+    "cat.shorten": "cat_err_shorten_only",
+    "cat.reason_to_mark": "cat_err_reason_required",
+    "cat.items_list": "cat_err_item_names",
+    "portal.no_page": "cat_err_no_page",
+}
+
+
+def say(t: Translator, text: str, names: dict[str, str] | None = None) -> str:
+    """A catalogue message in the page's language: a :class:`~texts.Text` by its key
+    (the portal's own wording where it has one, its parameters too where they are
+    enumerated values (a field, a status, a share type) or a department (its name);
+    else the library's translation, :func:`gateway.i18n.render`); any other text as it is."""
+    if not isinstance(text, Text):
+        return str(text)
+    portal_key = PORTAL_WORDING.get(text.key)
+    if portal_key is None:
+        return render_text(text, t.lang)
+    params: dict[str, Any] = dict(text.params)
+    for key, prefix in (("field", "cat_field_"), ("status", "cat_app_"),
+                        ("share_type", "cat_st_")):
+        if key in params:
+            params[key] = t.value(prefix, str(params[key]))
+    if "department" in params and names:
+        params["department"] = names.get(str(params["department"]), params["department"])
+    return t(portal_key, **params)
+
+
 def _error_page(request: Request, exc: CatalogueError) -> Response:
     t = _t(request)
     title = {403: t("cat_forbidden"), 404: t("cat_not_found"),
              409: t("cat_conflict")}.get(exc.status, t("cat_invalid"))
-    return render(request, "catalogue_error.html", status=exc.status, title=title,
-                  detail=exc.description, problems=exc.problems)
+    names = _department_names(_services(request))
+    request_id = new_request_id()
+    response = render(request, "catalogue_error.html", status=exc.status, title=title,
+                      detail=say(t, exc.description, names), request_id=request_id,
+                      problems=[say(t, p, names) for p in exc.problems])
+    response.headers["X-Request-ID"] = request_id
+    return response
 
 
 def _csrf_failed(request: Request) -> Response:
     return render(request, "catalogue_error.html", status=400, title=_t(request)("error"),
-                  detail=_t(request)("csrf"), problems=[])
+                  detail=_t(request)("csrf"), problems=[], request_id=None)
 
 
 def _common(request: Request, principal: Any, names: dict[str, str]) -> dict[str, Any]:
@@ -150,6 +222,8 @@ def _resource_context(services: Any, principal: Any, code: str) -> dict[str, Any
 
 def _can_apply(resource: Resource, principal: Any) -> str:
     """'yes', or the text key saying why no application is possible."""
+    if set(principal.roles or ()) & ADMIN_ROLES:
+        return "cat_no_apply_admin"
     if resource.status != PUBLISHED:
         return "cat_no_apply_unpublished"
     if resource.provider == principal.department:
@@ -168,10 +242,11 @@ async def _render_resource(request: Request, principal: Any, code: str, *, statu
     except CatalogueError as exc:
         return _error_page(request, exc)
     names = await run_in_threadpool(_department_names, services)
-    form = form or {"items": list(ctx["resource"].shareable_items), "purpose": "",
-                    "basis": "", "until": ""}
+    # nothing ticked: the applicant chooses what the purpose needs (最小必要)
+    form = form or {"items": [], "purpose": "", "basis": "", "until": ""}
     return render(request, "catalogue_resource.html", status=status, errors=errors or [],
-                  form=form, **ctx, **_common(request, principal, names))
+                  form=form, sensitive=SENSITIVE_LEVEL, **ctx,
+                  **_common(request, principal, names))
 
 
 async def resource_page(request: Request) -> Response:
@@ -197,8 +272,10 @@ async def apply_submit(request: Request) -> Response:
             lambda: wf.apply(_actor(principal), code, items=items, purpose=text["purpose"],
                              until=text["until"], basis=text["basis"]))
     except InvalidInput as exc:
+        t = _t(request)
         return await _render_resource(request, principal, code, status=400,
-                                      errors=exc.problems or [exc.description],
+                                      errors=[say(t, p) for p in
+                                              exc.problems or [exc.description]],
                                       form={"items": items, **text})
     except CatalogueError as exc:
         return _error_page(request, exc)
@@ -284,8 +361,9 @@ async def decide_submit(request: Request) -> Response:
     try:
         await run_in_threadpool(run)
     except InvalidInput as exc:
+        t = _t(request)
         return await _render_applications(request, principal, status=400,
-                                          errors=[f"#{app_id}: {p}" for p in
+                                          errors=[f"#{app_id}: {say(t, p)}" for p in
                                                   exc.problems or [exc.description]])
     except CatalogueError as exc:
         return _error_page(request, exc)
@@ -294,9 +372,7 @@ async def decide_submit(request: Request) -> Response:
 
 
 def _not_found(request: Request) -> CatalogueError:
-    from catalogue import UnknownObject
-
-    return UnknownObject(request.url.path)
+    return UnknownObject(Text("portal.no_page", "no page {path}", path=request.url.path))
 
 
 def routes() -> list[BaseRoute]:

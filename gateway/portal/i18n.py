@@ -52,6 +52,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "department": ("所属部门", "Department"),
     "roles": ("角色", "Roles"),
     "no_systems": ("暂无可用的系统。", "No systems available."),
+    "admin_no_systems": ("管理员账号不使用业务系统（三员分立）；平台的管理通过命令行进行。", "Admin accounts do not use business systems (separation of duties); the platform is managed from the command line."),
     "logout": ("退出登录", "Sign out"),
     "enable_totp": ("启用双因素认证", "Turn on two-factor authentication"),
     "totp_on": ("已启用双因素认证", "Two-factor authentication is on"),
@@ -68,6 +69,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "back_to_login": ("返回登录", "Back to sign-in"),
     "lang_switch": ("English", "中文"),
     "session_expired": ("会话已过期，请重新登录。", "Your session expired; please sign in again."),
+    "err_title_403": ("无权访问", "Access denied"),
+    "err_detail_403": ("您没有访问该地址的权限。", "You may not open this address."),
+    "err_title_404": ("页面不存在", "Not found"),
+    "err_detail_404": ("没有找到该地址对应的页面或系统。", "No page or system answers at this address."),
+    "err_governed": ("该数据属于共享目录中的资源 {resource}，可以为本部门申请使用。", "This data is the catalogue resource {resource}; your department may apply for it."),
+    "err_apply": ("申请使用", "Apply for access"),
+    "err_request_id": ("请求编号（联系管理员时请提供）：", "Request id (quote it when you contact an administrator):"),
+    "err_home": ("返回首页", "Home"),
+    "role_staff": ("工作人员", "staff"),
+    "role_data_steward": ("数据管理员", "data steward"),
+    "role_sysadmin": ("系统管理员", "system administrator"),
+    "role_secadmin": ("安全管理员", "security administrator"),
+    "role_auditor": ("审计管理员", "auditor"),
 }
 
 
@@ -94,3 +108,12 @@ class Translator:
             return key
         text = entry[1] if self.lang == "en" else entry[0]
         return text.format(**kwargs) if kwargs else text
+
+    def knows(self, key: str) -> bool:
+        return key in TABLE
+
+    def value(self, prefix: str, value: str, default: str | None = None) -> str:
+        """An enumerated value in the page's language (``prefix + value`` is its key);
+        one the table does not know is data, shown as it is (or as ``default``)."""
+        key = prefix + value
+        return self(key) if self.knows(key) else (value if default is None else default)

@@ -21,9 +21,13 @@ def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
     to them, minus explicit denies. Each: code, name, department name, url. A
     system that speaks CAS (``cas_services``) opens with one click through
     ``/cas/login?service=`` its first registered service (a ``/*`` prefix without
-    its ``*``), which redirects there with a ticket: no second sign-in."""
+    its ``*``), which redirects there with a ticket: no second sign-in. The three
+    admin roles get none: they are not business users."""
+    from gateway.org import ADMIN_ROLES
     from policies import Query, subjects_for
 
+    if set(principal.roles or ()) & ADMIN_ROLES:
+        return []  # 三员: the admins run the platform, they do not use business systems
     with services.engine.connect() as conn:
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,

@@ -52,7 +52,7 @@ STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
                "enrol": "/portal/login/enrol"}
 TOTP_ISSUER = "govgate"
 
-_env = jinja2.Environment(
+TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(HERE / "templates")),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
@@ -100,7 +100,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     query = dict(request.query_params)
     query["lang"] = "en" if lang == "zh" else "zh"
-    html = _env.get_template(template).render(
+    html = TEMPLATES.get_template(template).render(
         t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     secure = _provider(request).secure_cookies
@@ -615,12 +615,15 @@ async def home(request: Request) -> Response:
     if user is None:
         return _to_login(request)
     systems = await run_in_threadpool(launcher_systems, _services(request), principal)
-    labels = await run_in_threadpool(_labels, _services(request), user)
-    return render(request, "home.html", user=user, systems=systems, info=None, **labels)
+    labels = await run_in_threadpool(_labels, _services(request), user,
+                                     Translator(_lang(request)))
+    return render(request, "home.html", user=user, systems=systems, info=None,
+                  is_admin=user.is_admin, **labels)
 
 
-def _labels(services: Any, user: Any) -> dict[str, Any]:
-    """Department and role names as people know them (the codes are for machines)."""
+def _labels(services: Any, user: Any, t: Translator) -> dict[str, Any]:
+    """Department and role names as people know them (the codes are for machines):
+    a built-in role in the page's language, another as the roles table names it."""
     from gateway.tables import departments, roles
 
     with services.engine.connect() as conn:
@@ -630,7 +633,8 @@ def _labels(services: Any, user: Any) -> dict[str, Any]:
         names = dict(conn.execute(sa.select(roles.c.code, roles.c.name)).all())
     return {
         "department_name": dept or user.department,
-        "role_names": [names.get(r, r) for r in sorted(user.roles)],
+        "role_names": [t.value("role_", r, default=names.get(r, r))
+                       for r in sorted(user.roles)],
     }
 
 

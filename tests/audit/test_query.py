@@ -119,3 +119,32 @@ def test_secrets_never_stored(make_log: Callable[..., AuditLog],
         assert secret not in dump
 
 
+
+
+def test_usage_by_kind_tells_deliveries_from_refusals(make_log: Callable[..., AuditLog],
+                                                       audit_engine: sa.Engine) -> None:
+    log = make_log(clock=lambda: T0)
+    log.append_many_sync([
+        rec(0), rec(1),                                            # delivered
+        rec(2, outcome="deny"),                                    # refused (known caller)
+        rec(3, outcome="deny", department=None, actor_user=None),  # 401: no one
+        rec(4, outcome="error"),                                   # upstream failed
+        rec(5, event_type="application_submitted", outcome="success"),
+    ])
+    assert usage_stats(audit_engine, group_by=["kind"]) == [
+        {"kind": "delivered", "count": 2}, {"kind": "refused", "count": 1},
+        {"kind": "unauthenticated", "count": 1}, {"kind": "failed", "count": 1},
+        {"kind": "other", "count": 1}]
+    by_dept = usage_stats(audit_engine, group_by=["department", "kind"])
+    assert {"department": "", "kind": "unauthenticated", "count": 1} in by_dept
+    assert {"department": "czt", "kind": "delivered", "count": 2} in by_dept
+
+
+def test_table_shows_items_and_the_whole_reason() -> None:
+    reason = "catalogue grant 7 (费用核算): " + "driver_phone encrypted to the client; " * 3
+    out = io.StringIO()
+    write_table([{"event_type": "proxy_request", "items": ["plate_number", "driver_name"],
+                  "reason": reason}], out)
+    header, row = out.getvalue().splitlines()
+    assert header.split()[-3:] == ["items", "status", "reason"]
+    assert "plate_number,driver_name" in row and row.endswith(reason.strip())

@@ -241,3 +241,25 @@ def test_approval_until_today_is_accepted(api: Api) -> None:
     r = c.post(f"{P}/applications/{app['id']}/approve", json={"until": "2026-03-02"},
                headers=api.token(*STEWARD_JG))
     assert r.status_code == 201 and r.json()["grant"]["until"] == "2026-03-02"
+
+
+@pytest.mark.parametrize("role", ["sysadmin", "secadmin", "auditor"])
+def test_admin_accounts_do_not_apply_for_data(api: Api, role: str) -> None:
+    """三员: the platform's admins are not business users; the refusal says so."""
+    body = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
+            "until": "2026-12-31"}
+    r = api.client.post(f"{P}/applications", json=body,
+                        headers=api.token(f"{role}.x", "nn-jgsw", (role,)))
+    assert r.status_code == 403, r.text
+    assert "admin accounts (sysadmin, secadmin, auditor) do not apply for data" in r.json()[
+        "detail"]
+    from gateway.catalogue_wiring import get_workflow
+
+    assert get_workflow(api.services).applications(consumer="nn-jgsw") == []
+
+
+def test_admin_roles_are_the_organisations() -> None:
+    from catalogue.model import ADMIN_ROLES
+    from gateway.org import ADMIN_ROLES as ORG_ADMIN_ROLES
+
+    assert ADMIN_ROLES == ORG_ADMIN_ROLES

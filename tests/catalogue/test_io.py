@@ -127,5 +127,9 @@ def test_search(services: Services) -> None:
     assert codes(cat.search(share_type="unconditional")) == ["JG-0002"]
     assert codes(cat.search(item="driver_phone")) == ["JG-0001"]
     assert codes(cat.search(item="保管人")) == ["CZ-0001"]
+    # part of a title or a name finds the item too
+    assert codes(cat.search(item="身份证")) == ["JG-0001"]
+    assert codes(cat.search(item="PHONE")) == ["JG-0001"]
+    assert codes(cat.search(item=" 使用")) == ["JG-0002"]
     assert codes(cat.search(level=3)) == ["JG-0001"]
     assert codes(cat.search(q="身份证", level=3, department="jgswj")) == ["JG-0001"]

@@ -193,3 +193,42 @@ async def test_narrowing_then_revocation(world: World) -> None:
 
 async def test_expiry(world: World) -> None:
     await _expired_grant(world)
+
+
+NAVIGATE = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}
+
+
+async def test_browsers_get_pages_programs_get_problems(world: World) -> None:
+    """A browser's navigation: 401 → the sign-in, coming back here; 403 and 404 →
+    a page with the request id (and where the catalogue governs the resource, the
+    way to apply). Anything else keeps problem+json. Each is audited the same."""
+    http = world.http
+    r = await http.get("/s/vehicles/api/vehicles?page=2", headers=NAVIGATE)
+    assert r.status_code == 303
+    assert r.headers["location"] == (
+        "/portal/login?next=%2Fs%2Fvehicles%2Fapi%2Fvehicles%3Fpage%3D2")
+    assert world.records("proxy_request")[-1]["status"] == 401
+    for headers in ({"Accept": "application/json"}, {"Accept": "*/*"},
+                    {**NAVIGATE, "Sec-Fetch-Mode": "cors"}):  # a page's own fetch
+        r = await http.get("/s/vehicles/api/vehicles", headers=headers)
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+
+    token = {"Authorization": f"Bearer {world.token('nn-jgsw', 'nn-client')}"}
+    r = await http.get("/s/vehicles/api/vehicles", headers={**NAVIGATE, **token})
+    assert r.status_code == 403 and r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1 id=\"title\">无权访问</h1>" in r.text
+    assert r.headers["x-request-id"] in r.text
+    assert world.records("proxy_request")[-1]["request_id"] == r.headers["x-request-id"]
+    assert 'href="/portal/catalogue/JG-0001">申请使用</a>' in r.text
+    assert "no grant" not in r.text  # opaque outward, as the problem
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    r = await http.get("/s/vehicles/api/vehicles?lang=en", headers={**NAVIGATE, **token})
+    assert "Access denied" in r.text and ">Apply for access</a>" in r.text
+    assert "无权访问" not in r.text
+    r = await http.get("/s/vehicles/api/vehicles", headers=token)
+    assert r.status_code == 403 and r.json()["request_id"] == r.headers["x-request-id"]
+
+    r = await http.get("/s/nope/x", headers={**NAVIGATE, **token})
+    assert r.status_code == 404 and "页面不存在" in r.text and "申请使用" not in r.text
+    assert (await http.get("/s/nope/x", headers=token)).headers[
+        "content-type"] == "application/problem+json"

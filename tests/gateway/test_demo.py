@@ -1,4 +1,6 @@
-"""`govgate demo` starts for real, serves, and stops cleanly on Ctrl-C (SIGINT)."""
+"""`govgate demo` starts for real, serves, says who is who and what to try, signs a
+user into the offices system through the gateway (single sign-on), and stops cleanly
+on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 
@@ -67,7 +70,43 @@ def _exercise(proc: subprocess.Popen[str]) -> None:
     records = httpx.get(upstreams["vehicles"] + "/api/vehicles", timeout=5).json()
     assert records["total"] == len(records["items"]) > 0
     assert "zhang.san" in out and "Demo-Passw0rd-2026" in out
+    # who is who: the steward, the admins and what each does
+    zhang = next(line for line in lines if "zhang.san" in line)
+    assert "机关事务管理局 (jgswj)" in zhang and "data steward" in zhang
+    assert "data steward" not in next(line for line in lines if "li.si" in line)
+    assert re.search(r"^\s+auditor\s+\S+\s+auditor: reads the audit log$", out, re.M), out
+    assert "security admin: decides escalated applications" in out
+    assert "no business systems, no data applications" in out
+    assert "sign in as wang.wu at " + gateway.group(1) + "/portal" in out
+    assert f"single sign-on into 办公用房管理系统: open {upstreams['offices']}/login" in out
+    _single_sign_on(gateway.group(1), upstreams["offices"])
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
     assert "demo stopped" in proc.stdout.read()
+
+
+def _single_sign_on(gateway: str, offices: str) -> None:
+    """The offices system's /login → the gateway's sign-in → back to its /callback,
+    which exchanges the code and names the user."""
+    with httpx.Client(timeout=10) as http:
+        r = http.get(offices + "/login")
+        assert r.status_code == 302 and r.headers["location"].startswith(
+            gateway + "/oauth2/authorize?")
+        r = http.get(r.headers["location"])
+        while r.status_code in (302, 303) and "/portal/login" not in r.headers["location"]:
+            r = http.get(urljoin(str(r.url), r.headers["location"]))
+        login_page = http.get(urljoin(gateway, r.headers["location"]))
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page.text)
+        back = re.search(r'name="next" value="([^"]+)"', login_page.text)
+        assert csrf and back, login_page.text
+        r = http.post(gateway + "/portal/login", data={
+            "csrf_token": csrf.group(1), "next": back.group(1).replace("&amp;", "&"),
+            "username": "zhang.san", "password": "Demo-Passw0rd-2026"})
+        for _ in range(5):
+            assert r.status_code in (302, 303), r.text
+            r = http.get(urljoin(str(r.url), r.headers["location"]))
+            if str(r.url).startswith(offices + "/callback"):
+                break
+        assert r.status_code == 200, r.text
+        assert "已通过统一身份认证登录：张三（zhang.san）" in r.text

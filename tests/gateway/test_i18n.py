@@ -137,8 +137,9 @@ def test_an_error_raised_with_a_text_is_rendered_by_its_key(lang: str) -> None:
 
 PORTAL = ROOT / "gateway" / "portal"
 # a key built from a prefix and a value: t('cat_st_' ~ r.share_type), f"cat_done_{done}",
-# "pw_" + ...
-_DYNAMIC = re.compile(r"""['"]([a-z]+_[a-z_]*)['"]\s*(?:~|\+)|f["']([a-z]+_[a-z_]*)\{""")
+# "pw_" + ..., t.value("role_", role)
+_DYNAMIC = re.compile(r"""['"]([a-z]+_[a-z_]*)['"]\s*(?:~|\+)|f["']([a-z]+_[a-z_]*)\{"""
+                      r"""|\bvalue\(\s*['"]([a-z]+_[a-z_]*)['"]""")
 
 
 def _portal_sources() -> str:
@@ -165,7 +166,7 @@ def test_every_portal_entry_is_used() -> None:
     from gateway.portal.i18n import TABLE
 
     sources = _portal_sources()
-    prefixes = tuple(a or b for a, b in _DYNAMIC.findall(sources))
+    prefixes = tuple(a or b or c for a, b, c in _DYNAMIC.findall(sources))
     unused = sorted(k for k in TABLE
                     if not re.search(rf"""['"]{re.escape(k)}['"]""", sources)
                     and not k.startswith(prefixes))

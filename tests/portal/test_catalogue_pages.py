@@ -150,7 +150,11 @@ def test_apply_errors_are_readable(portal: tuple[Services, TestClient]) -> None:
     r = client.post("/portal/catalogue/JG-0001/apply", data={
         "csrf_token": csrf_of(page.text), "purpose": "", "until": "2020-01-01"})
     assert r.status_code == 400
-    assert "name at least one item" in r.text and "until is in the past" in r.text
+    assert "请至少选择一个信息项。" in r.text and "使用期限不能早于今天。" in r.text
+    assert "请填写用途。" in r.text and "name at least one item" not in r.text
+    r = client.post("/portal/catalogue/JG-0001/apply?lang=en", data={
+        "csrf_token": csrf_of(page.text), "purpose": "", "until": "2020-01-01"})
+    assert "Choose at least one item." in r.text and "Until is in the past." in r.text
 
 
 def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) -> None:
@@ -165,7 +169,10 @@ def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) 
         # no form on li.si's page: the token from the cookie (double submit)
         r = client.post(f"/portal/catalogue/applications/{app.id}/{action}",
                         data={"csrf_token": client.cookies["gg_csrf"], **data})
-        assert r.status_code == 403 and "data steward of jgswj" in r.text
+        assert r.status_code == 403
+        verb = "审核" if action == "approve" else "驳回"
+        assert f"只有提供方（机关事务管理局）的数据管理员可以{verb}此申请。" in r.text
+        assert 'id="request-id"' in r.text and r.headers["x-request-id"] in r.text
     assert get_workflow(services).get(app.id).status == "submitted"
 
 
@@ -227,7 +234,7 @@ def test_approval_with_an_until_in_the_past_is_refused(portal: tuple[Services, T
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
         "csrf_token": csrf_of(page.text), "items": ["plate_number"], "until": yesterday})
-    assert r.status_code == 400 and "until is in the past" in r.text
+    assert r.status_code == 400 and "使用期限不能早于今天。" in r.text
     assert wf.get(app.id).status == "submitted" and not wf.grants(consumer="nn-jgsw")
 
 
@@ -243,7 +250,8 @@ def test_apply_form_text_at_and_past_its_maximum(portal: tuple[Services, TestCli
             "until": UNTIL}
     r = client.post("/portal/catalogue/JG-0001/apply",
                     data={**form, field: "资" * (maximum + 1)}, follow_redirects=False)
-    assert r.status_code == 400 and f"{field} longer than {maximum} characters" in r.text
+    label = {"purpose": "用途", "basis": "依据"}[field]
+    assert r.status_code == 400 and f"{label}不能超过 {maximum} 个字。" in r.text
     assert not get_workflow(services).applications(consumer="nn-jgsw")
     r = client.post("/portal/catalogue/JG-0001/apply",
                     data={**form, field: "资" * maximum}, follow_redirects=False)
@@ -264,13 +272,68 @@ def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, Test
     csrf = csrf_of(page.text)
     r = client.post(f"/portal/catalogue/applications/{first.id}/approve",
                     data={"csrf_token": csrf, "items": ["plate_number"], "note": "资" * 2001})
-    assert r.status_code == 400 and "note longer than 2000 characters" in r.text
+    assert r.status_code == 400 and "审核意见不能超过 2000 个字。" in r.text
     r = client.post(f"/portal/catalogue/applications/{first.id}/approve",
                     data={"csrf_token": csrf, "items": ["plate_number"], "note": "资" * 2000})
     assert r.status_code == 200 and wf.get(first.id).status == "approved"
     r = client.post(f"/portal/catalogue/applications/{second.id}/reject",
                     data={"csrf_token": csrf, "reason": "资" * 2001})
-    assert r.status_code == 400 and "reason longer than 2000 characters" in r.text
+    assert r.status_code == 400 and "理由不能超过 2000 个字。" in r.text
     r = client.post(f"/portal/catalogue/applications/{second.id}/reject",
                     data={"csrf_token": csrf, "reason": "资" * 2000})
     assert r.status_code == 200 and wf.get(second.id).status == "rejected"
+
+
+def session_as(services: Services, client: TestClient, username: str) -> None:
+    """A signed-in session without the sign-in steps (an admin's must enrol TOTP)."""
+    from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+
+    client.cookies.clear()
+    if services.org.get_user(username).must_change:  # init's admins: changed at first sign-in
+        services.org.change_password(username, "Brand-New-Passw0rd-2026!")
+    token, _ = get_provider(services).store.create_session(
+        username, "active", amr="pwd otp", absolute_seconds=3600)
+    client.cookies.set(SESSION_COOKIE, token)
+
+
+def test_apply_form_ticks_nothing_and_marks_levels(portal: tuple[Services, TestClient]
+                                                   ) -> None:
+    """最小必要: the applicant ticks what the purpose needs; every item says its level,
+    the sensitive ones are marked."""
+    import re
+
+    _, client = portal
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/catalogue/JG-0001").text
+    form = page[page.index('id="apply"'):page.index("</form>", page.index('id="apply"'))]
+    assert "checked" not in form
+    labels = dict(re.findall(r'<label class="check" data-item="(\w+)">(.*?)</label>', form))
+    assert set(labels) == {"plate_number", "brand", "vehicle_type", "mileage_km",
+                           "driver_name", "driver_id_number", "driver_phone"}
+    assert "分级 1 一般" in labels["plate_number"] and "分级 3 敏感" in labels["driver_phone"]
+    marked = {name for name, text in labels.items() if 'class="sensitive"' in text}
+    assert marked == {"driver_id_number", "driver_phone"}
+    # a refused form keeps what was ticked, and only that
+    r = client.post("/portal/catalogue/JG-0001/apply", data={
+        "csrf_token": csrf_of(page), "items": ["brand"], "purpose": "", "until": UNTIL})
+    assert r.status_code == 400
+    assert re.findall(r'value="(\w+)" checked', r.text) == ["brand"]
+
+
+@pytest.mark.parametrize("admin", ["sysadmin", "secadmin", "auditor"])
+def test_admins_see_no_business_systems_and_cannot_apply(
+        portal: tuple[Services, TestClient], admin: str) -> None:
+    services, client = portal
+    session_as(services, client, admin)
+    home = client.get("/portal")
+    assert home.status_code == 200
+    assert 'id="launcher"' not in home.text and 'id="launcher-admin"' in home.text
+    assert "管理员账号不使用业务系统" in home.text
+    page = client.get("/portal/catalogue/JG-0001")
+    assert 'id="apply"' not in page.text and 'id="no-apply"' in page.text
+    assert "管理员账号（系统管理员、安全管理员、审计管理员）不申请使用数据" in page.text
+    r = client.post("/portal/catalogue/JG-0001/apply", data={
+        "csrf_token": client.cookies["gg_csrf"], "items": ["plate_number"], "purpose": "核算",
+        "until": UNTIL})
+    assert r.status_code == 403
+    assert not get_workflow(services).applications()
