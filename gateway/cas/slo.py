@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from audit import AuditRecord
+from gateway.background import BackgroundTasks
 from gateway.cas.protocol import logout_request
 from gateway.cas.store import Issued
 
@@ -30,19 +31,15 @@ class SingleLogout:
         self.clock = clock
         self.transport = transport
         self.timeout = timeout
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     def schedule(self, targets: list[Issued], username: str, sid: str) -> None:
-        if not targets:
-            return
-        task = asyncio.get_running_loop().create_task(self.notify(targets, username, sid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if targets:
+            self._background.start(self.notify(targets, username, sid))
 
     async def drain(self) -> None:
         """Wait for every scheduled request (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()
 
     async def notify(self, targets: list[Issued], username: str, sid: str) -> None:
         async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout,

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from audit import AuditRecord
+from gateway.background import BackgroundTasks
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TYP = "logout+jwt"
@@ -38,7 +39,7 @@ class BackchannelNotifier:
         self.transport = transport
         self.retry_delays = retry_delays
         self.timeout = timeout
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     def logout_token(self, client_id: str, username: str, sid: str) -> str:
         now = int(self.clock().timestamp())
@@ -49,16 +50,12 @@ class BackchannelNotifier:
 
     def schedule(self, targets: list[tuple[str, str]], username: str, sid: str) -> None:
         """Notify ``targets`` ((client_id, uri) pairs) in the background."""
-        if not targets:
-            return
-        task = asyncio.get_running_loop().create_task(self.notify(targets, username, sid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if targets:
+            self._background.start(self.notify(targets, username, sid))
 
     async def drain(self) -> None:
         """Wait for every scheduled notification (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.drain()
 
     async def notify(self, targets: list[tuple[str, str]], username: str, sid: str) -> None:
         async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout,
