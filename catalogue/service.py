@@ -264,11 +264,6 @@ class Catalogue:
         with self._lock:
             self._snapshot = None
 
-    def match(self, system: str, method: str, path: str, *, case_sensitive: bool = False
-              ) -> Resource | None:
-        """The resource whose route governs ``path`` (decoded, below the system)."""
-        return self.snapshot().match(system, method, path, case_sensitive=case_sensitive)
-
     def decide(self, resource: Resource, caller: Caller, now: datetime | None = None
                ) -> CatalogueDecision:
         snap = self.snapshot()

@@ -122,6 +122,12 @@ class _HeadGuard(asyncio.Protocol):
     _head_deadline: float | None = None
     _head_timer: asyncio.TimerHandle | None = None
 
+    def _guard(self, config: uvicorn.Config) -> None:
+        """Set up the guard's state (each protocol's ``__init__`` calls it)."""
+        self.limits = _limits(config)
+        self._head_deadline = None
+        self._head_timer = None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._arm_head_timer()
@@ -197,9 +203,7 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
                  app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.limits = _limits(config)
-        self._head_deadline = None
-        self._head_timer = None
+        self._guard(config)
         self._in_head = False  # a message began and its head is not complete yet
         self._between = True  # no message in progress (none yet, or the last one ended)
         self._max_bytes = self.limits.max_header_bytes
@@ -344,9 +348,7 @@ class H11Protocol(_HeadGuard, h11_impl.H11Protocol):
                  app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.limits = _limits(config)
-        self._head_deadline = None
-        self._head_timer = None
+        self._guard(config)
         self.conn = _Connection(self.limits)
 
     def _head_started(self) -> bool:
