@@ -117,7 +117,7 @@ def token_case(n: int, no_audit: bool) -> float:
 
 def proxy_case(n: int, no_audit: bool) -> float:
     from gateway.app import create_app
-    from gateway.proxy import ProxyConfig
+    from gateway.proxy.endpoint import ProxyConfig
     from gateway.services import open_services
     from gateway.settings import load_settings
 

@@ -7,7 +7,7 @@ Same upstream for every case: nginx returning a small JSON body.
     (a) upstream direct                   nginx
     (b) nginx as a plain reverse proxy    nginx -> nginx
     (c) a bare aiohttp forwarder          aiohttp.web + ClientSession -> nginx
-    (c2) govgate's transport alone        uvicorn (httptools, uvloop) + gateway.upstream_http,
+    (c2) govgate's transport alone        uvicorn (httptools, uvloop) + gateway.proxy.upstream_http,
                                           a raw ASGI forwarder: no token, decision, assertion
                                           or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
@@ -109,8 +109,8 @@ def role_transport(port: int, upstream: int) -> None:
     """(c2): the HTTP server and upstream client govgate's proxy runs on, and nothing else."""
     import uvicorn
 
-    from gateway.http_server import HeadLimits, ServerConfig
-    from gateway.upstream_http import Origin, UpstreamClient
+    from gateway.proxy.upstream_http import Origin, UpstreamClient
+    from gateway.web.http_server import HeadLimits, ServerConfig
 
     client = UpstreamClient()
     origin = Origin("http", "127.0.0.1", upstream)
@@ -130,7 +130,7 @@ def role_transport(port: int, upstream: int) -> None:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    # the server protocol govgate serve runs (gateway.http_server), so (c2) and (d)
+    # the server protocol govgate serve runs (gateway.web.http_server), so (c2) and (d)
     # differ only by what govgate does per request
     uvicorn.Server(ServerConfig(
         app, limits=HeadLimits(), host="127.0.0.1", port=port, loop="uvloop",
@@ -142,10 +142,10 @@ def role_govgate(home: str, port: int) -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.http_server import HeadLimits, ServerConfig
-    from gateway.proxy import ProxyConfig
+    from gateway.proxy.endpoint import ProxyConfig
     from gateway.services import open_services
     from gateway.settings import load_settings
+    from gateway.web.http_server import HeadLimits, ServerConfig
 
     settings = load_settings({"GOVGATE_HOME": home})
     services = open_services(settings)  # with the production audit log (signed checkpoints)

@@ -1,4 +1,4 @@
-"""Upstream client benchmark: gateway.upstream_http against aiohttp's ClientSession,
+"""Upstream client benchmark: gateway.proxy.upstream_http against aiohttp's ClientSession,
 same process, same loop (uvloop), same upstream, loopback only, a few seconds:
 
     .venv/bin/python bench/bench_upstream_client.py [--requests 20000] [--concurrency 32]
@@ -97,7 +97,7 @@ async def bench(port: int, total: int, concurrency: int,
     import aiohttp
     from yarl import URL
 
-    from gateway.upstream_http import Origin, UpstreamClient
+    from gateway.proxy.upstream_http import Origin, UpstreamClient
 
     origin = Origin.parse(f"http://127.0.0.1:{port}")
     client = UpstreamClient()

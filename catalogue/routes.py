@@ -6,7 +6,7 @@ match, the one with more literal segments wins (``/api/vehicles/export`` over
 ``/api/vehicles/{plate}``). A route's method ``*`` matches any method; HEAD is
 matched as GET.
 
-The path given is already decoded once (``gateway.proxy_path``). Upstream
+The path given is already decoded once (``gateway.proxy.path``). Upstream
 servers disagree on which spellings name the same resource, and a spelling the
 catalogue does not recognise but the upstream does would let governed records
 out raw. So two levels of "the same":

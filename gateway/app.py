@@ -18,14 +18,14 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit.record import AuditRecord
-from gateway.api.media import PREFIX as API_PREFIX
-from gateway.api.media import refuse_non_json
 from gateway.errors import AuditUnavailable, GovgateError, problem_body
-from gateway.login_throttle import LoginThrottle
-from gateway.portal.error_page import browser_answer
-from gateway.proxy_admission import audit_target
-from gateway.request_id import new_request_id
+from gateway.idp.login_throttle import LoginThrottle
+from gateway.proxy.admission import audit_target
 from gateway.services import Services
+from gateway.web.api.media import PREFIX as API_PREFIX
+from gateway.web.api.media import refuse_non_json
+from gateway.web.portal.error_page import browser_answer
+from gateway.web.request_id import new_request_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govgate")
@@ -123,26 +123,26 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", _readyz),
         Route("/.well-known/jwks.json", _jwks),
     ]
-    from gateway.forward_auth import verify_asgi
     from gateway.metrics import metrics_endpoint
-    from gateway.proxy import ProxyEndpoint
+    from gateway.proxy.endpoint import ProxyEndpoint
+    from gateway.proxy.forward_auth import verify_asgi
 
     out += [
         Route("/s/{system}/{path:path}", ProxyEndpoint()),
         Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
     ]
-    from gateway.oauth2.routes import oauth2_routes
-    from gateway.portal.routes import portal_routes
+    from gateway.idp.oauth2.routes import oauth2_routes
+    from gateway.web.portal.routes import portal_routes
 
     out += oauth2_routes() + portal_routes()
-    from gateway.cas.routes import cas_routes
+    from gateway.idp.cas.routes import cas_routes
 
     out += cas_routes()
-    from gateway.api.catalogue import routes as catalogue_routes
+    from gateway.web.api.catalogue import routes as catalogue_routes
 
     out += catalogue_routes()
-    from gateway.api.audit import routes as audit_routes
+    from gateway.web.api.audit import routes as audit_routes
 
     out += audit_routes()
     return out
@@ -176,7 +176,7 @@ class GatewayApp(Starlette):
     forward-auth: both answer every outcome themselves (audited), so the error
     middleware and the router would only add work to the busiest paths. A
     state-changing ``/api/...`` request that does not declare JSON is answered 415
-    here, before any route (``gateway.api.media``: CSRF from same-site pages).
+    here, before any route (``gateway.web.api.media``: CSRF from same-site pages).
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -200,13 +200,13 @@ class GatewayApp(Starlette):
             if scope["type"] == "http":
                 path = scope["path"]
                 if path.startswith("/s/"):
-                    from gateway.proxy import get_proxy
+                    from gateway.proxy.endpoint import get_proxy
 
                     scope["app"] = self
                     await get_proxy(self.state.services)(scope, receive, send)
                     return
                 if path == "/auth/verify" and scope["method"] in ("GET", "HEAD"):
-                    from gateway.forward_auth import verify_asgi
+                    from gateway.proxy.forward_auth import verify_asgi
 
                     scope["app"] = self
                     await verify_asgi(scope, receive, send)
@@ -278,8 +278,8 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
-            from gateway.proxy import close_proxy
-            from gateway.proxy_policies import close_policies
+            from gateway.proxy.endpoint import close_proxy
+            from gateway.proxy.policies import close_policies
 
             await close_proxy(services)
             close_policies(services)
@@ -294,8 +294,8 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
     )
     app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.services = services
-    from gateway.cas.routes import CasServer
-    from gateway.oauth2.provider import get_provider
+    from gateway.idp.cas.routes import CasServer
+    from gateway.idp.oauth2.provider import get_provider
 
     # built now, not on first use: its single logout hooks every session end (once
     # per services, however many apps are made over them)
@@ -304,7 +304,7 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
         cas = services.extra["cas"] = CasServer(
             get_provider(services), transport=services.extra.get("cas_slo_transport"))
     app.state.cas = cas
-    from gateway.auth import Authenticator
+    from gateway.idp.authenticator import Authenticator
 
     services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]
     return app

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from audit import AuditLog, AuditRecord
 from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError
-from gateway.live_users import LiveUsers
+from gateway.idp.live_users import LiveUsers
 from gateway.org import Org
 from gateway.settings import Settings
 from gateway.statefile import SectionHandler, StateApplier
@@ -66,7 +66,7 @@ STATE_SECTION_FACTORIES: list[Callable[[Services], SectionHandler]] = []
 
 
 def _policies_section(services: Services) -> SectionHandler:
-    from gateway.proxy_policies import policies_section
+    from gateway.proxy.policies import policies_section
 
     return policies_section(services)
 
@@ -157,7 +157,7 @@ class Services:
     @property
     def policies(self) -> Any:
         """The policy lines, their index and hot reload (policies.Policies)."""
-        from gateway.proxy_policies import get_policies
+        from gateway.proxy.policies import get_policies
 
         return get_policies(self)
 
@@ -201,7 +201,7 @@ class Services:
     def close(self) -> None:
         """Stop watchers and flush the audit log (the app's lifespan closes the async
         parts first; everything here is idempotent)."""
-        from gateway.proxy_policies import close_policies
+        from gateway.proxy.policies import close_policies
 
         close_policies(self)
         if self.audit is not None:

@@ -83,7 +83,7 @@ class Settings:
     lockout_threshold: int = 5
     lockout_window_seconds: int = 900
     # sign-in delay per source address after failures: base * 2**(k-1) s, at most max
-    # (gateway.login_throttle); base 0 turns it off
+    # (gateway.idp.login_throttle); base 0 turns it off
     login_delay_base_seconds: float = 1.0
     login_delay_max_seconds: float = 60.0
     login_unknown_names_max: int = 100_000  # name rows kept for names with no account
@@ -97,7 +97,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
-    # every route, enforced by the server protocol (gateway/http_server.py): a request
+    # every route, enforced by the server protocol (gateway/web/http_server.py): a request
     # head not complete this long after the connection could send it is cut off
     header_timeout_seconds: float = 10.0
     # the proxy: the longest wait for the next piece of a request body (then 408)

@@ -25,12 +25,10 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection, Engine
 
-from gateway import passwords, upstream_tls
-from gateway.cas import services as cas_services
+from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
-from gateway.identity_headers import ASSERTION
-from gateway.identity_headers import MODES as IDENTITY_MODES
+from gateway.idp.cas import services as cas_services
 from gateway.limits import org_too_long
 from gateway.org import (
     CODE_RE,
@@ -40,7 +38,10 @@ from gateway.org import (
     role_problems,
     users_changed,
 )
-from gateway.proxy_headers import forward_header_problems, normalise_forward_headers
+from gateway.proxy import upstream_tls
+from gateway.proxy.headers import forward_header_problems, normalise_forward_headers
+from gateway.proxy.identity_headers import ASSERTION
+from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 from gateway.tables import clients, departments, regions, systems, user_roles, users
 from texts import Text, os_reason
 from texts import where as placed
@@ -701,7 +702,7 @@ class StateApplier:
         return changes
 
     def _systems_tls(self, conn: Connection, entries: list[Any], write: bool) -> list[Change]:
-        """Each system's ``tls`` (absent: none), its key sealed (gateway.upstream_tls)."""
+        """Each system's ``tls`` (absent: none), its key sealed (gateway.proxy.upstream_tls)."""
         changes = []
         for e in entries:
             code = str(e["code"])

@@ -73,7 +73,7 @@ user_roles = sa.Table(
     sa.Column("role_code", sa.String(64), sa.ForeignKey("roles.code"), primary_key=True),
 )
 
-# Sign-in throttling (gateway.login_throttle): one row per source address
+# Sign-in throttling (gateway.idp.login_throttle): one row per source address
 # ("addr:...") and per sign-in name that has no account ("name:..."); rows past
 # their window are purged, and the name rows are capped.
 login_throttle = sa.Table(
@@ -113,23 +113,23 @@ systems = sa.Table(
     sa.Column("upstream", sa.String(500), nullable=False),
     sa.Column("portal_path", sa.String(500), nullable=False, default="/"),
     # the only client headers forwarded to the system (lower case), or NULL: every
-    # header but those the gateway always drops (gateway.proxy_headers)
+    # header but those the gateway always drops (gateway.proxy.headers)
     sa.Column("forward_headers", sa.JSON, nullable=True),
     # the system's server tells path letters apart: catalogue routes then match exactly
-    # (default: without case, gateway.proxy_catalogue)
+    # (default: without case, gateway.proxy.catalogue)
     sa.Column("case_sensitive_paths", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
     # how the system learns who calls: the signed assertion, plain headers, or both
-    # (gateway.identity_headers); remote_user adds Remote-User
+    # (gateway.proxy.identity_headers); remote_user adds Remote-User
     sa.Column("identity_headers", sa.String(16), nullable=False, default="assertion",
               server_default="assertion"),
     sa.Column("remote_user", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
     # TLS to the system: CA and client certificate (PEM), the key sealed by the key
-    # ring, the version floor (gateway.upstream_tls); NULL: the platform's trust store
+    # ring, the version floor (gateway.proxy.upstream_tls); NULL: the platform's trust store
     sa.Column("tls", sa.JSON, nullable=True),
     # the CAS service URLs the system may receive tickets for: exact URLs, or prefixes
-    # ending in "/*" (gateway.cas.services); NULL: the system speaks no CAS
+    # ending in "/*" (gateway.idp.cas.services); NULL: the system speaks no CAS
     sa.Column("cas_services", sa.JSON, nullable=True),
 )
 

@@ -1,7 +1,7 @@
 """Access tokens as the identity provider issues them, for tests that call the proxy
 and the APIs without a sign-in: signed by the gateway's key ring, for a user who
 exists with the token's department and roles (decisions read the user's current
-roles, ``gateway.live_users``, so a token for a user who does not exist is refused)."""
+roles, ``gateway.idp.live_users``, so a token for a user who does not exist is refused)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.errors import NotFound
-from gateway.scopes import is_gateway_scope
+from gateway.idp.scopes import is_gateway_scope
 from gateway.services import Services
 from gateway.statefile import export_state
 from gateway.tables import clients

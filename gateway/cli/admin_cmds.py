@@ -104,7 +104,7 @@ def user_unlock(cli_ctx: CliContext, username: str) -> None:
 def user_clear_delay(cli_ctx: CliContext, address: str) -> None:
     """Lift the sign-in delay of a source address and forget its failures (an office's
     shared address slowed by someone's mistakes, say)."""
-    from gateway.login_throttle import LoginThrottle, address_key
+    from gateway.idp.login_throttle import LoginThrottle, address_key
 
     services = cli_ctx.services
     LoginThrottle.from_services(services).clear(address_key(address))

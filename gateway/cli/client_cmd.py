@@ -127,7 +127,7 @@ def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
 def client_disable(cli_ctx: CliContext, client_id: str) -> None:
     """Disable a client: no new tokens, its refresh tokens revoked, and its access
     tokens refused by every gateway process within a second."""
-    from gateway.oauth2.provider import end_client_tokens
+    from gateway.idp.oauth2.provider import end_client_tokens
 
     _update(cli_ctx, client_id, status="disabled")
     cli_ctx.services.record_admin_change("client_disabled", {"client": client_id})

@@ -18,8 +18,8 @@ import uvicorn
 
 from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
-from gateway.http_server import HeadLimits, ServerConfig
-from gateway.i18n import cli_lang, ljust, t
+from gateway.i18n import cli_lang, ljust
+from gateway.web.http_server import HeadLimits, ServerConfig
 
 DEMO_MARKER = ".govgate-demo"
 DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password
@@ -39,7 +39,7 @@ class _Server(uvicorn.Server):
 
 def _uvicorn_config(app: Any, host: str, port: int, limits: HeadLimits,
                     tls: tuple[str, str] | None = None, **kwargs: Any) -> uvicorn.Config:
-    # gateway.http_server's protocol: one head size limit, a header read timeout and
+    # gateway.web.http_server's protocol: one head size limit, a header read timeout and
     # no trailer fields among the headers, on every route
     return ServerConfig(
         app,
@@ -175,7 +175,7 @@ def _demo_sso(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> di
     """System code → the OpenID Connect client its demo app signs users in with: a
     client whose redirect URI is ``/callback`` on that system's upstream. The client's
     addresses follow the upstream when ``--free-ports`` moves it."""
-    from examples.upstreams.sso import SsoClient
+    from gateway.demo.sso import SsoClient
 
     by_upstream = {s["upstream"]: s["code"] for s in doc.get("systems", [])}
     found: dict[str, Any] = {}
@@ -199,15 +199,6 @@ def _moved(uri: str, moved: dict[str, str]) -> str:
     return uri
 
 
-def _examples_dir() -> Path:
-    import gateway
-
-    path = Path(gateway.__file__).resolve().parent.parent / "examples"
-    if not (path / "demo.yaml").exists():
-        raise CommandError(t("demo.no_examples", cli_lang()))
-    return path
-
-
 @click.command()
 @click.option(
     "--home",
@@ -226,16 +217,13 @@ def _examples_dir() -> Path:
 def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> None:
     """Start the gateway with demo departments, users and three upstream systems."""
     from gateway.app import create_app
+    from gateway.demo import DEMO_STATE
+    from gateway.demo.apps import create_upstream
     from gateway.passwords import generate_password
     from gateway.services import open_services, os_actor
     from gateway.settings import load_settings
     from gateway.setup import initialise
     from gateway.statefile import load_file
-
-    examples = _examples_dir()
-    if str(examples.parent) not in sys.path:
-        sys.path.insert(0, str(examples.parent))
-    from examples.upstreams.apps import create_upstream
 
     home = Path(demo_home)
     if home.exists():
@@ -253,7 +241,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         {"home": str(home), "port": port, "issuer": f"http://127.0.0.1:{port}", "database_url": ""},
     )
     admins = initialise(settings, password_factory=generate_password)
-    doc = load_file(examples / "demo.yaml")
+    doc = load_file(DEMO_STATE)
     upstream_ports: dict[str, int] = {}
     moved: dict[str, str] = {}  # an upstream's address in the file → where it runs
     for system in doc.get("systems", []):

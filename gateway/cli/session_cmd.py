@@ -24,7 +24,7 @@ def session() -> None:
 @pass_cli
 def session_list(cli_ctx: CliContext, username: str | None) -> None:
     """List live sessions."""
-    from gateway.oauth2.provider import get_provider
+    from gateway.idp.oauth2.provider import get_provider
 
     rows = get_provider(cli_ctx.services).store.list_sessions(username)
     click.echo("sid\tuser\tstage\tcreated_at\tlast_seen_at\texpires_at")
@@ -37,7 +37,7 @@ def end_sessions(services: Any, username: str) -> tuple[int, int]:
     """End every portal session and refresh-token family of ``username`` (and so the
     access tokens bound to those sessions, within the deny list's refresh), tell the
     relying parties by back-channel logout, and audit it. Returns (sessions, families)."""
-    from gateway.oauth2.provider import get_provider
+    from gateway.idp.oauth2.provider import get_provider
 
     services.org.get_user(username)  # NotFound for a typo
     provider = get_provider(services)

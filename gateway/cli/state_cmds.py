@@ -61,7 +61,7 @@ def _end_sessions_of_disabled(services: Any, changes: list[Change]) -> None:
     """A user or client the file disables loses their sessions and tokens at once, as
     with ``govgate user disable`` and ``govgate client disable``."""
     from gateway.cli.session_cmd import end_sessions
-    from gateway.oauth2.provider import end_client_tokens, get_provider
+    from gateway.idp.oauth2.provider import end_client_tokens, get_provider
 
     for change in changes:
         if (

@@ -14,8 +14,8 @@ from starlette.requests import Request
 
 from audit import AuditLog
 from audit.query import parse_filters, query_records
-from gateway.api.audit import routes
 from gateway.errors import Unauthorized
+from gateway.web.api.audit import routes
 from tests.audit.conftest import rec
 
 

@@ -100,7 +100,7 @@ def test_sign_in_then_single_sign_on(client: TestClient, idp: Services) -> None:
 def test_ticket_is_stored_hashed(client: TestClient, idp: Services) -> None:
     import sqlalchemy as sa
 
-    from gateway.cas.tables import tickets
+    from gateway.idp.cas.tables import tickets
 
     login(client)
     ticket = ticket_of(cas_login(client))

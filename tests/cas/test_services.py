@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.cas import services as s
+from gateway.idp.cas import services as s
 
 REGISTERED = {"offices": ["https://x.example/app/*", "https://y.example/cb"],
               "deep": ["https://x.example/app/deep/*"]}

@@ -21,11 +21,12 @@ from starlette.routing import Mount
 
 from audit import AuditLog
 from audit.tables import records
-from examples.upstreams.apps import create_upstream
-from gateway.auth import Authenticator
 from gateway.clock import FrozenClock
-from gateway.proxy import ProxyConfig, close_proxy
-from gateway.proxy_catalogue import install
+from gateway.demo import DEMO_STATE
+from gateway.demo.apps import create_upstream
+from gateway.idp.authenticator import Authenticator
+from gateway.proxy.catalogue import install
+from gateway.proxy.endpoint import ProxyConfig, close_proxy
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
@@ -34,7 +35,7 @@ from tests.proxy.conftest import Served
 from tests.tokens import access_token
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo.yaml"
+DEMO = DEMO_STATE
 FINANCE_KEY = ROOT / "examples" / "keys" / "finance-system.jwk.json"
 MONDAY = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 CST
 
@@ -60,7 +61,7 @@ def services(settings: Settings, clock: FrozenClock,
                          clock=lambda: clock().timestamp())
     svc.state_applier().apply(load_file(DEMO))
     yield svc
-    from gateway.proxy_policies import close_policies
+    from gateway.proxy.policies import close_policies
 
     close_policies(svc)  # the proxy starts the policies' reload thread
     svc.audit.close_sync()

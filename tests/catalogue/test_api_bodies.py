@@ -1,5 +1,5 @@
 """Bad JSON bodies on the API: every route that reads a body reads it through one
-parser (``gateway.api.body``) that bounds size and nesting depth, wants UTF-8 and one
+parser (``gateway.web.api.body``) that bounds size and nesting depth, wants UTF-8 and one
 JSON object, and answers RFC 9457 problem details; never a 500."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gateway.api.body import MAX_BODY_BYTES, MAX_DEPTH
 from gateway.services import Services
+from gateway.web.api.body import MAX_BODY_BYTES, MAX_DEPTH
 from tests.catalogue.test_api import STEWARD_JG, Api
 
 P = "/api/v1/catalogue"
@@ -102,7 +102,7 @@ def test_the_depth_check_is_linear_and_ignores_strings() -> None:
     checked in one pass."""
     import time
 
-    from gateway.api.body import nests_deeper_than
+    from gateway.web.api.body import nests_deeper_than
 
     assert not nests_deeper_than(b'["[[[[[[", "\\"[[[[[["]', 2)
     assert nests_deeper_than(b'[[["\\\\"]]]', 2)

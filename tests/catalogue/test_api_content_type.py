@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
 from tests.proxy.conftest import Resp, Served, raw_request

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalogue.routes import RouteTable
-from gateway.proxy_path import BadPath, parse
+from gateway.proxy.path import BadPath, parse
 from gateway.statefile import dump_yaml, export_state
 from policies import make_line
 from tests.catalogue.conftest import World, lax_path
@@ -191,7 +191,7 @@ async def test_a_case_sensitive_system_matches_letter_for_letter(world: World) -
     """The demo's vehicle system is a case-sensitive server: declared so, ``/API/Vehicles``
     is another path there (its server answers 404), decided by policy alone; the
     ambiguous spellings stay refused."""
-    from gateway.proxy import get_proxy
+    from gateway.proxy.endpoint import get_proxy
 
     s = world.services
     system = get_proxy(s).systems.get("vehicles")

@@ -1,5 +1,5 @@
 """Who a token speaks for: a relying party's sign-in token (``openid profile``) does not
-act for its user on ``/s/`` or ``/api/v1``; the gateway's scopes (``gateway.scopes``),
+act for its user on ``/s/`` or ``/api/v1``; the gateway's scopes (``gateway.idp.scopes``),
 registered per client, open each surface, and the token's ``aud`` names what they
 open. Real tokens from the running gateway's endpoints, the demo's real upstreams."""
 

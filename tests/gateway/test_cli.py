@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from gateway.demo import DEMO_STATE
+
 GOVGATE = [sys.executable, "-m", "gateway.cli"]
 
 
@@ -75,12 +76,12 @@ def test_init_is_idempotent_and_prints_admins_once(env: dict[str, str]) -> None:
 
 
 def test_apply_twice_then_nothing_to_change_in_both_languages(initialised: dict[str, str]) -> None:
-    first = run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
+    first = run(initialised, "apply", "-f", str(DEMO_STATE))
     assert first.returncode == 0, first.stderr
     assert "+ user zhang.san" in first.stdout
-    again = run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
+    again = run(initialised, "apply", "-f", str(DEMO_STATE))
     assert again.returncode == 0 and "nothing to change" in again.stdout
-    zh = run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"), lang="zh_CN.UTF-8")
+    zh = run(initialised, "apply", "-f", str(DEMO_STATE), lang="zh_CN.UTF-8")
     assert "无需变更" in zh.stdout
 
 
@@ -123,7 +124,7 @@ def test_role_exclusivity_from_the_cli(initialised: dict[str, str]) -> None:
 
 
 def test_user_and_dept_commands(initialised: dict[str, str]) -> None:
-    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
     added = run(initialised, "dept", "add", "sft", "--name", "司法厅", "--region", "gx")
     assert added.returncode == 0, added.stderr
     assert "sft\t司法厅\tgx" in run(initialised, "dept", "list").stdout
@@ -140,7 +141,7 @@ def test_user_and_dept_commands(initialised: dict[str, str]) -> None:
 
 
 def test_user_contact_for_the_email_and_phone_scopes(initialised: dict[str, str]) -> None:
-    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
     bad = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
               "--email", "not an address")
     assert bad.returncode == 1 and "email must be an address" in bad.stderr
@@ -154,7 +155,7 @@ def test_user_contact_for_the_email_and_phone_scopes(initialised: dict[str, str]
 
 
 def test_export_has_no_secrets(initialised: dict[str, str]) -> None:
-    run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml"))
+    run(initialised, "apply", "-f", str(DEMO_STATE))
     out = run(initialised, "export")
     assert out.returncode == 0
     assert "zhang.san" in out.stdout
@@ -187,7 +188,7 @@ def test_unreachable_database_is_one_line_error(env: dict[str, str]) -> None:
 
 
 def _check_head_rules(port: int) -> None:
-    """The server under ``govgate serve`` is gateway.http_server's: a head over
+    """The server under ``govgate serve`` is gateway.web.http_server's: a head over
     ``max_header_bytes`` is refused (431) on any route, and a head still incomplete
     after ``header_timeout_seconds`` (1 s here) is answered 408 and closed."""
     import socket
@@ -251,7 +252,7 @@ def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]
     from audit.tables import records
     from gateway.storage import create_engine
 
-    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
     assert run(initialised, "user", "disable", "li.si").returncode == 0
     assert run(initialised, "keys", "rotate", "--use", "token").returncode == 0
     engine = create_engine(initialised["GOVGATE_DATABASE_URL"])
@@ -284,7 +285,7 @@ def test_serve_with_two_workers_shares_the_port_and_stops_cleanly(
 
     import httpx
 
-    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -332,7 +333,7 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
 ) -> None:
     """Inputs an operator types by mistake, each of which printed a traceback or
     stored something that points nowhere: one localised line (exit 1) and no change."""
-    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
     not_json = tmp_path / "jwks.json"
     not_json.write_bytes(b"\xff\xfe not json")
     missing_dir = tmp_path / "no" / "such" / "dir"
@@ -444,7 +445,7 @@ def test_a_storage_error_in_both_languages(env: dict[str, str]) -> None:
 def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -> None:
     """Sentences and errors in Chinese under zh_CN, as before under C; the
     tab-separated listings are the same in both."""
-    assert run(initialised, "apply", "-f", str(EXAMPLES / "demo.yaml")).returncode == 0
+    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
 
     def both(*args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
         return run(initialised, *args, lang="zh_CN.UTF-8"), run(initialised, *args)

@@ -60,7 +60,7 @@ def _exercise(proc: subprocess.Popen[str]) -> None:
     assert gateway, out
     assert httpx.get(gateway.group(1) + "/healthz", timeout=5).json() == {"status": "ok"}
     assert httpx.get(gateway.group(1) + "/readyz", timeout=5).status_code == 200
-    # the demo runs gateway.http_server's protocol: one head size limit on every route
+    # the demo runs gateway.web.http_server's protocol: one head size limit on every route
     big = httpx.get(gateway.group(1) + "/healthz", headers={"X-Big": "a" * 40_000}, timeout=5)
     assert big.status_code == 431
     upstreams = dict(re.findall(r"^\s+(vehicles|offices|assets)\s+\S+\s+(http://\S+)$", out, re.M))

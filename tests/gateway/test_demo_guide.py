@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from gateway.cli.demo_guide import account_lines, try_lines
+from gateway.demo import DEMO_STATE
 from gateway.statefile import load_file
 
-DOC = load_file(Path(__file__).resolve().parents[2] / "examples" / "demo.yaml")
+DOC = load_file(DEMO_STATE)
 ADMINS = [("sysadmin", "pw-1"), ("secadmin", "pw-2"), ("auditor", "pw-3")]
 
 

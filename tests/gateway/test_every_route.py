@@ -13,7 +13,7 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
-from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
 from gateway.services import Services
 from tests.catalogue.conftest import clock, services  # noqa: F401 - fixtures
 from tests.catalogue.test_api import SEC, STEWARD_JG, Api

@@ -135,7 +135,7 @@ def test_an_error_raised_with_a_text_is_rendered_by_its_key(lang: str) -> None:
 
 # -- the portal's tables: the same format, every entry used ----------------------------
 
-PORTAL = ROOT / "gateway" / "portal"
+PORTAL = ROOT / "gateway" / "web" / "portal"
 # a key built from a prefix and a value: t('cat_st_' ~ r.share_type), f"cat_done_{done}",
 # "pw_" + ..., t.value("role_", role)
 _DYNAMIC = re.compile(r"""['"]([a-z]+_[a-z_]*)['"]\s*(?:~|\+)|f["']([a-z]+_[a-z_]*)\{"""
@@ -149,9 +149,9 @@ def _portal_sources() -> str:
 
 
 def test_the_portal_tables_have_both_languages_and_no_collisions() -> None:
-    from gateway.portal.catalogue_i18n import CATALOGUE_MESSAGES
-    from gateway.portal.i18n import MESSAGES as PORTAL_MESSAGES
-    from gateway.portal.i18n import TABLE
+    from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+    from gateway.web.portal.i18n import MESSAGES as PORTAL_MESSAGES
+    from gateway.web.portal.i18n import TABLE
 
     assert not set(PORTAL_MESSAGES) & set(CATALOGUE_MESSAGES)
     assert all(k.startswith("cat_") for k in CATALOGUE_MESSAGES)
@@ -163,7 +163,7 @@ def test_the_portal_tables_have_both_languages_and_no_collisions() -> None:
 def test_every_portal_entry_is_used() -> None:
     """A portal text no template or page names (written out, or as a prefix and a
     value) is reported."""
-    from gateway.portal.i18n import TABLE
+    from gateway.web.portal.i18n import TABLE
 
     sources = _portal_sources()
     prefixes = tuple(a or b or c for a, b, c in _DYNAMIC.findall(sources))
@@ -174,7 +174,7 @@ def test_every_portal_entry_is_used() -> None:
 
 
 def test_the_portal_translator_reads_the_table_by_key() -> None:
-    from gateway.portal.i18n import Translator, pick_lang
+    from gateway.web.portal.i18n import Translator, pick_lang
 
     assert Translator("zh")("cat_results", n=3) == "共 3 个资源"
     assert Translator("en")("cat_results", n=3) == "3 resources"

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.errors import SettingsError
-from gateway.oauth2.provider import get_provider
-from gateway.oauth2.tables import (
+from gateway.idp.oauth2.provider import get_provider
+from gateway.idp.oauth2.tables import (
     assertion_jtis,
     authorization_codes,
     refresh_tokens,

@@ -1,10 +1,10 @@
 import hashlib
 import hmac
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from gateway.demo import DEMO_STATE
 from gateway.errors import StateFileError
 from gateway.passwords import verify_password
 from gateway.statefile import (
@@ -19,13 +19,12 @@ from gateway.statefile import (
 )
 from gateway.tables import clients, departments, users
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KEY = b"test-mac-key"
 
 
 def demo_doc() -> dict:
     """The demo file's built-in sections (other packages test their own sections)."""
-    return {k: v for k, v in load_file(EXAMPLES / "demo.yaml").items() if k in SECTIONS}
+    return {k: v for k, v in load_file(DEMO_STATE).items() if k in SECTIONS}
 
 
 def _hash(secret: str) -> str:

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from audit import AuditLog
 from audit.tables import records
 from gateway.clock import FrozenClock
+from gateway.demo import DEMO_STATE
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
@@ -40,7 +41,7 @@ def make_services(settings: Settings, *, clock: Any = None, bcl_uri: str | None 
     initialise(settings, password_factory=lambda: "Admin-Passw0rd-2026!")
     kw = {"clock": clock} if clock is not None else {}
     services = open_services(settings, **kw)
-    doc = load_file(ROOT / "examples" / "demo.yaml")
+    doc = load_file(DEMO_STATE)
     for c in doc["clients"]:
         if c["client_id"] == "office-web" and bcl_uri:
             c["backchannel_logout_uri"] = bcl_uri

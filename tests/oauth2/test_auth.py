@@ -1,4 +1,4 @@
-"""gateway.auth.Authenticator: bearer tokens and session cookies, and revocation
+"""gateway.idp.authenticator.Authenticator: bearer tokens and session cookies, and revocation
 seen by another process within a second."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from gateway.auth import Authenticator
 from gateway.errors import Unauthorized
-from gateway.oauth2.provider import SESSION_COOKIE
+from gateway.idp.authenticator import Authenticator
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services, open_services
 from tests.oauth2.helpers import FINANCE, OFFICE, code_flow, login
 

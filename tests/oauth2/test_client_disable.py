@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from gateway.auth import Authenticator
 from gateway.cli.main import cli
 from gateway.clock import FrozenClock
 from gateway.errors import Unauthorized
-from gateway.oauth2.tables import refresh_tokens
+from gateway.idp.authenticator import Authenticator
+from gateway.idp.oauth2.tables import refresh_tokens
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import (

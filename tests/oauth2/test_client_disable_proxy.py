@@ -8,7 +8,7 @@ import asyncio
 import base64
 import time
 
-from gateway.oauth2.provider import end_client_tokens
+from gateway.idp.oauth2.provider import end_client_tokens
 from gateway.services import open_services
 from tests.proxy import conftest as proxy
 from tests.proxy.conftest import World, raw_request

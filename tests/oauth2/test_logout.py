@@ -33,7 +33,7 @@ from tests.oauth2.helpers import (
     pkce,
 )
 
-OFFICE_OUT = "http://127.0.0.1:9102/"  # office-web's post-logout URI (examples/demo.yaml)
+OFFICE_OUT = "http://127.0.0.1:9102/"  # office-web's post-logout URI (gateway/demo/demo.yaml)
 CZT_CB = "http://127.0.0.1:9300/callback"
 CZT_OUT = "http://127.0.0.1:9300/signed-out"
 CZT_WEB = {"client_id": "czt-web", "name": "财政一体化平台", "department": "czt",

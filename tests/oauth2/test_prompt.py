@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.clock import FrozenClock
-from gateway.oauth2.tables import sessions
+from gateway.idp.oauth2.tables import sessions
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import (

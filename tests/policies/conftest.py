@@ -28,7 +28,7 @@ def services(settings: Settings) -> Iterator[Services]:
     svc = open_services(settings)
     svc.state_applier().apply(ORG)
     yield svc
-    from gateway.proxy_policies import close_policies
+    from gateway.proxy.policies import close_policies
 
     close_policies(svc)
     svc.close()

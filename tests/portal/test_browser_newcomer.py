@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from examples.upstreams.apps import create_upstream
+from gateway.demo.apps import create_upstream
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import DEMO_PASSWORD
@@ -200,7 +200,7 @@ def test_browser_catalogue_in_both_languages_and_the_apply_form(
 def test_browser_admin_sees_no_business_systems_and_cannot_apply(
         world: tuple[str, Services], browser: Any, shots: Shots) -> None:
     """Item 7: the auditor (三员) sees no launcher entries and no apply form."""
-    from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
 
     issuer, services = world
     services.org.change_password("auditor", "Brand-New-Passw0rd-2026!")

@@ -286,7 +286,7 @@ def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, Test
 
 def session_as(services: Services, client: TestClient, username: str) -> None:
     """A signed-in session without the sign-in steps (an admin's must enrol TOTP)."""
-    from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
 
     client.cookies.clear()
     if services.org.get_user(username).must_change:  # init's admins: changed at first sign-in

@@ -8,7 +8,6 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.catalogue_wiring import get_workflow
+from gateway.demo import DEMO_STATE
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.statefile import load_file
@@ -27,7 +27,7 @@ from tests.portal.test_catalogue_pages import (
     sign_in,
 )
 
-DEMO = load_file(Path(__file__).resolve().parents[2] / "examples" / "demo.yaml")
+DEMO = load_file(DEMO_STATE)
 UNTIL = (date.today() + timedelta(days=365)).isoformat()
 PAST = "2020-01-01"
 # what the tests type

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.clock import FrozenClock
-from gateway.login_throttle import LoginThrottle
-from gateway.oauth2.provider import SESSION_COOKIE
+from gateway.idp.login_throttle import LoginThrottle
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import (
@@ -209,7 +209,7 @@ def test_unknown_and_existing_names_take_the_same_time(
         verified.append(stored)
         return real_verify(stored, password)
 
-    import gateway.portal.routes as routes
+    import gateway.web.portal.routes as routes
     monkeypatch.setattr(routes, "verify_password", spy)
     known, unknown = client_from(services, "203.0.113.1"), client_from(services, "203.0.113.2")
     times: dict[str, list[float]] = {"li.si": [], "zhou.ghost": []}

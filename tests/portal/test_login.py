@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.clock import FrozenClock
-from gateway.oauth2.provider import SESSION_COOKIE
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import (
@@ -127,7 +127,7 @@ def test_lockout_with_remaining_time(frozen: tuple[Services, FrozenClock, TestCl
 
 def _pace(idp: Services) -> float:
     """The delay the test client's address earned with its last failure."""
-    from gateway.login_throttle import LoginThrottle, address_key
+    from gateway.idp.login_throttle import LoginThrottle, address_key
     from gateway.tables import login_throttle
 
     with idp.engine.connect() as conn:
@@ -330,7 +330,7 @@ def test_a_guess_in_flight_when_the_account_locks_is_refused(
     """Many guesses sent at once all pass the lock check before the first is hashed;
     one that turns out right must not sign in (nor lift the lock) once the others have
     locked the account meanwhile."""
-    import gateway.portal.routes as routes
+    import gateway.web.portal.routes as routes
 
     idp, _clock, client = frozen
     settings = idp.settings

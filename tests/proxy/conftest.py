@@ -22,10 +22,10 @@ from starlette.routing import Mount, Route
 
 from audit.record import AuditRecord
 from audit.writer import AuditLog
-from gateway.http_server import HeadLimits, ServerConfig
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
+from gateway.web.http_server import HeadLimits, ServerConfig
 from tests.tokens import access_token
 
 
@@ -37,7 +37,7 @@ def free_socket() -> socket.socket:
 
 
 class Served:
-    """``app`` on a uvicorn server as ``govgate serve`` runs it (gateway.http_server's
+    """``app`` on a uvicorn server as ``govgate serve`` runs it (gateway.web.http_server's
     protocol: httptools, or ``http="h11"``; ``limits`` default to the settings')."""
 
     def __init__(self, app: Any, *, http: str = "httptools",
@@ -157,7 +157,7 @@ def base_services(settings: Settings) -> Iterator[Services]:
     svc = open_services(settings)
     svc.state_applier().apply(ORG)
     yield svc
-    from gateway.proxy_policies import close_policies
+    from gateway.proxy.policies import close_policies
 
     close_policies(svc)
     svc.close()
@@ -290,7 +290,7 @@ async def raw_request(port: int, method: str, target: str, headers: list[tuple[s
 @pytest.fixture
 async def world(base_services: Services) -> AsyncIterator[World]:
     from gateway.app import create_app
-    from gateway.proxy import ProxyConfig, close_proxy
+    from gateway.proxy.endpoint import ProxyConfig, close_proxy
 
     echo = Echo()
     log = AuditLog(base_services.engine, writer_id="proxy-test")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.assertion import TYP, AssertionSigner, mint_assertion
-from gateway.auth import Principal
+from gateway.idp.authenticator import Principal
+from gateway.proxy.assertion import TYP, AssertionSigner, mint_assertion
 from gateway.services import Services
 
 WHO = Principal("finance-system", None, "czt", "gx", frozenset(), "finance-system",
@@ -38,7 +38,7 @@ def test_signer_matches_sign_jwt_and_follows_rotation(base_services: Services) -
 
 
 def test_cached_claims_equal_assertion_claims_for_every_call(base_services: Services) -> None:
-    from gateway.assertion import assertion_claims
+    from gateway.proxy.assertion import assertion_claims
 
     s = base_services
     signer = AssertionSigner(s.keys)

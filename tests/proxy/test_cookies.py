@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.proxy import get_proxy
+from gateway.proxy.endpoint import get_proxy
 from tests.proxy.conftest import Served, World
 
 # what the upstream sets → what the browser gets (None: dropped)
@@ -120,7 +120,7 @@ async def test_the_gateways_cookies_never_reach_an_upstream(world: World) -> Non
     """A browser sends every cookie of the gateway's origin to /s/{system}/...: the
     session, CSRF, language and enrolment cookies stay at the gateway (the session
     one still signs the user in), whatever their case or __Host-/__Secure- prefix."""
-    from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
 
     world.services.org.add_user("zhang.san", "张三", "jgswj", ["staff"], "Very-long-pass-123",
                                 must_change=False)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.oauth2.provider import SESSION_COOKIE, get_provider
-from gateway.same_origin import cross_site_reason, origin_of, own_origins
+from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+from gateway.web.same_origin import cross_site_reason, origin_of, own_origins
 from tests.proxy.conftest import World
 
 

@@ -199,7 +199,7 @@ async def test_verify_applies_the_cross_site_rule_of_the_proxy(world: World) -> 
 
 
 async def test_verify_and_the_proxy_share_one_rate_limit(world: World) -> None:
-    from gateway.proxy import ProxyConfig, close_proxy
+    from gateway.proxy.endpoint import ProxyConfig, close_proxy
 
     await close_proxy(world.services)
     world.services.extra["proxy_config"] = ProxyConfig(rate=0.001, burst=2)

@@ -8,8 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tests.proxy.conftest import World
 
 
@@ -22,8 +20,8 @@ async def _until(predicate, within: float) -> float:  # type: ignore[no-untyped-
 
 
 async def test_revoked_token_is_refused_within_one_second(world: World) -> None:
-    pytest.importorskip("gateway.auth", reason="revocation lives in gateway.auth")
-    from gateway.oauth2.provider import get_provider
+
+    from gateway.idp.oauth2.provider import get_provider
 
     token = world.token(jti="revoke-me")
     assert (await world.request("GET", "/s/echo/api/x", token=token)).status == 200
@@ -37,8 +35,8 @@ async def test_revoked_token_is_refused_within_one_second(world: World) -> None:
 
 
 async def test_session_cookie_browser_user(world: World) -> None:
-    pytest.importorskip("gateway.auth", reason="sessions live in gateway.auth")
-    from gateway.oauth2.provider import SESSION_COOKIE, get_provider
+
+    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
 
     world.services.org.add_user("zhang.san", "张三", "jgswj", ["staff"], "Very-long-pass-123",
                                 must_change=False)
@@ -79,8 +77,8 @@ async def test_policy_change_by_another_process_is_enforced_within_one_second(
 
 
 def test_launcher_lists_what_policy_allows(world: World) -> None:
-    from gateway.auth import Principal
-    from gateway.portal.launcher import launcher_systems
+    from gateway.idp.authenticator import Principal
+    from gateway.web.portal.launcher import launcher_systems
     from policies import make_line
 
     def who(dept: str, roles: frozenset[str]) -> Principal:

@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import pytest
 
 from gateway.errors import StateFileError
-from gateway.identity_headers import header_value
-from gateway.proxy import get_proxy
+from gateway.proxy.endpoint import get_proxy
+from gateway.proxy.identity_headers import header_value
 from tests.proxy.conftest import World
 
 SPOOFS = [("X-Govgate-User", "admin"), ("x-govgate-user", "root"), ("X-GOVGATE-ROLES", "sysadmin"),

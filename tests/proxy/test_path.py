@@ -1,4 +1,4 @@
-"""gateway.proxy_path: the plain-path shortcut gives exactly what the segment walk gives,
+"""gateway.proxy.path: the plain-path shortcut gives exactly what the segment walk gives,
 and every spelling the walk refuses is still refused."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from gateway import proxy_path
-from gateway.proxy_path import BadPath, Target, parse
+from gateway.proxy import path as proxy_path
+from gateway.proxy.path import BadPath, Target, parse
 
 ALPHABET = [b"a", b"Z", b"0", b"-", b".", b"_", b"~", b"/", b"%", b"2", b"e", b"F", b";",
             b"=", b"@", b":", b"!", b"\\", b" ", b"\xc3\xa9", b"%2e", b"%2F", b"%25", b"..",

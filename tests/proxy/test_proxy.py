@@ -48,7 +48,7 @@ SPOOFED = [
 
 
 async def test_spoofed_identity_headers_never_reach_the_upstream(world: World) -> None:
-    from gateway.proxy import ProxyConfig
+    from gateway.proxy.endpoint import ProxyConfig
 
     proxy_cfg = world.services.extra["proxy_config"]
     world.services.extra.pop("proxy", None)  # rebuild with an operator-configured header
@@ -198,7 +198,7 @@ async def test_streamed_response_passes_through(world: World) -> None:
 
 
 async def test_rate_limit_429_with_retry_after(world: World) -> None:
-    from gateway.proxy import ProxyConfig
+    from gateway.proxy.endpoint import ProxyConfig
 
     world.services.extra.pop("proxy", None)
     world.services.extra["proxy_config"] = ProxyConfig(rate=0.5, burst=2)
@@ -223,7 +223,7 @@ async def test_audit_failure_means_503_and_no_upstream_answer(world: World) -> N
 async def test_decide_and_shape_seams(world: World) -> None:
     import json
 
-    from gateway.proxy import Proxy, ProxyRequest, UpstreamResponse
+    from gateway.proxy.endpoint import Proxy, ProxyRequest, UpstreamResponse
     from policies import Decision
 
     async def catalogue(req: ProxyRequest, decision: Decision) -> Decision:
@@ -259,7 +259,7 @@ async def test_metrics(world: World) -> None:
 
 
 async def test_upstream_base_path_and_kept_alive_connections(world: World) -> None:
-    from gateway.proxy import get_proxy
+    from gateway.proxy.endpoint import get_proxy
 
     world.services.state_applier().apply({"systems": [
         {"code": "based", "name": "带前缀的系统", "department": "jgswj",
@@ -311,8 +311,8 @@ def test_proxy_config_comes_from_the_settings(world: World) -> None:
     import dataclasses
     from types import SimpleNamespace
 
-    from gateway.proxy import ProxyConfig
-    from gateway.proxy_headers import HeaderPolicy
+    from gateway.proxy.endpoint import ProxyConfig
+    from gateway.proxy.headers import HeaderPolicy
 
     settings = dataclasses.replace(
         world.services.settings, proxy_rate=3.0, proxy_burst=4.0, max_headers=20,
@@ -340,7 +340,7 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
     import asyncio
     import dataclasses
 
-    from gateway.proxy import Proxy, get_proxy
+    from gateway.proxy.endpoint import Proxy, get_proxy
 
     current = get_proxy(world.services)
     capped = Proxy(world.services, config=dataclasses.replace(
@@ -373,7 +373,7 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
 def test_request_ids_are_unique_hex_and_ordered_by_time() -> None:
     import time
 
-    from gateway.proxy import new_request_id
+    from gateway.proxy.endpoint import new_request_id
 
     first = [new_request_id() for _ in range(1000)]
     time.sleep(0.002)
@@ -414,7 +414,7 @@ async def test_a_body_that_stops_arriving_is_cut_off_and_frees_the_upstream(
         world: World) -> None:
     import asyncio
 
-    from gateway.proxy import ProxyConfig, close_proxy, get_proxy
+    from gateway.proxy.endpoint import ProxyConfig, close_proxy, get_proxy
 
     await close_proxy(world.services)
     world.services.extra["proxy_config"] = ProxyConfig(

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway.proxy_redirect import rewrite_refresh, rewrite_url
+from gateway.proxy.redirect import rewrite_refresh, rewrite_url
 from tests.proxy.conftest import World, exchange, status_of
 
 UP = "http://127.0.0.1:9101"
@@ -75,7 +75,7 @@ async def test_an_upstream_redirect_to_itself_comes_back_through_the_gateway(
 
 async def test_starlettes_trailing_slash_redirect_under_a_base_path(world: World) -> None:
     """The issue's case: a framework's own redirect, absolute, naming the upstream."""
-    from gateway.proxy import get_proxy
+    from gateway.proxy.endpoint import get_proxy
 
     world.services.state_applier().apply({"systems": [
         {"code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",

@@ -111,7 +111,7 @@ async def test_an_upstream_cannot_set_the_gateways_cookies(world: World) -> None
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from gateway.proxy import get_proxy
+    from gateway.proxy.endpoint import get_proxy
     from tests.proxy.conftest import Served
 
     planted = ["=gg_session=attackers; Path=/", "gg_csrf; Path=/", " = GG_CSRF=x",

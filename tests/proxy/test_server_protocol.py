@@ -1,4 +1,4 @@
-"""The server protocol under every route (gateway.http_server), on both of uvicorn's
+"""The server protocol under every route (gateway.web.http_server), on both of uvicorn's
 HTTP/1.1 implementations: trailers never become headers, one head size limit, a
 header read timeout."""
 
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.http_server import HeadLimits
+from gateway.web.http_server import HeadLimits
 from tests.proxy.conftest import Served, World, exchange, status_of
 
 LIMITS = HeadLimits(max_header_bytes=32 * 1024, max_headers=100, header_timeout=1.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.proxy_headers import HeaderPolicy
+from gateway.proxy.headers import HeaderPolicy
 from tests.proxy.conftest import World
 
 # every one of them named in issue #20, then more members of the same families
@@ -76,7 +76,7 @@ def test_ordinary_names_are_not_in_a_family(name: str) -> None:
 
 
 async def test_forward_headers_lets_only_the_named_client_headers_pass(world: World) -> None:
-    from gateway.proxy import get_proxy
+    from gateway.proxy.endpoint import get_proxy
     from gateway.statefile import export_state
 
     def apply(**extra: object) -> None:

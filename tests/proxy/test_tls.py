@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import trustme
 
 from gateway.errors import StateFileError
-from gateway.proxy import get_proxy
+from gateway.proxy.endpoint import get_proxy
 from gateway.tables import systems
 from tests.proxy.conftest import Echo, Served, World, echo_app, free_socket
 

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.assertion import mint_assertion
-from gateway.auth import Principal
-from gateway.proxy import get_proxy
-from gateway.upstream_helper import (
+from gateway.idp.authenticator import Principal
+from gateway.proxy.assertion import mint_assertion
+from gateway.proxy.endpoint import get_proxy
+from govgate_upstream import (
     AssertionMiddleware,
     AssertionVerifier,
     InvalidAssertion,
@@ -101,7 +101,7 @@ def test_only_assertion_keys_verify_an_assertion(world: World) -> None:
     """The JWKS also lists the token and audit keys: a JWT one of them signed is never
     an assertion, whatever its header says (the gateway signs nothing of the sort
     today; the helper does not rely on that)."""
-    from gateway.assertion import TYP, assertion_claims
+    from gateway.proxy.assertion import TYP, assertion_claims
 
     keys = world.services.keys
     claims = assertion_claims(WHO, issuer=world.services.settings.issuer, system="echo",
@@ -159,7 +159,7 @@ def test_wsgi_middleware_checks_the_binding(world: World) -> None:
     s = world.services
     mw = WSGIAssertionMiddleware(lambda e, sr: (sr("200 OK", []), [b"ok"])[1],
                                  verifier=_verifier(world))
-    from gateway.assertion import TYP, assertion_claims
+    from gateway.proxy.assertion import TYP, assertion_claims
 
     bound = s.keys.sign_jwt("assertion", assertion_claims(
         WHO, issuer=s.settings.issuer, system="echo", request_id="r2", now=s.clock(),

@@ -1,4 +1,4 @@
-"""gateway.upstream_http against real servers on 127.0.0.1: raw asyncio servers
+"""gateway.proxy.upstream_http against real servers on 127.0.0.1: raw asyncio servers
 for the misbehaving cases, uvicorn for a well-behaved HTTP/1.1 peer. Every
 scenario runs on the default asyncio loop and on uvloop."""
 
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from gateway.upstream_http import (
+from gateway.proxy.upstream_http import (
     Origin,
     UpstreamBodyLengthError,
     UpstreamBodyTooLarge,

@@ -1,5 +1,5 @@
 """idp: portal sessions, authorization codes, refresh tokens, deny list, assertion jtis
-(mirrors gateway/oauth2/tables.py)
+(mirrors gateway/idp/oauth2/tables.py)
 
 Revision ID: 0004_idp
 Revises: 0003_audit

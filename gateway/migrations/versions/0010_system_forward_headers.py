@@ -1,5 +1,5 @@
 """systems: forward_headers, the only client headers a system receives (allow-list
-mode of gateway.proxy_headers); NULL keeps the default (every header but the dropped
+mode of gateway.proxy.headers); NULL keeps the default (every header but the dropped
 families)
 
 Revision ID: 0010_system_forward_headers

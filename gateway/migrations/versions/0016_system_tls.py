@@ -1,5 +1,5 @@
 """systems: tls, how to speak TLS to the system (its CA, a client certificate with
-its key sealed by the key ring, a version floor; gateway.upstream_tls)
+its key sealed by the key ring, a version floor; gateway.proxy.upstream_tls)
 
 Revision ID: 0016_system_tls
 Revises: 0015_user_email_phone

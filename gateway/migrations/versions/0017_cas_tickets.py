@@ -1,5 +1,5 @@
 """CAS: the service tickets (keyed hashes, single use, bound to one service URL) and
-each system's registered CAS service URLs (gateway.cas)
+each system's registered CAS service URLs (gateway.idp.cas)
 
 Revision ID: 0017_cas_tickets
 Revises: 0011_login_throttle

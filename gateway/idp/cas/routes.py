@@ -1,0 +1,278 @@
+"""The CAS 3.0 server endpoints (Apereo CAS Protocol 3.0,
+https://apereo.github.io/cas/development/protocol/CAS-Protocol-Specification.html).
+
+    GET /cas/login                 section 2.1: service ticket for a live portal session
+    GET /cas/logout                section 2.3: ends the portal session (single logout)
+    GET /cas/validate              section 2.4: CAS 1.0, ``yes\\n<user>\\n`` / ``no\\n``
+    GET /cas/serviceValidate       section 2.5: CAS 2.0 XML (with the 3.0 attributes)
+    GET /cas/p3/serviceValidate    section 2.6: CAS 3.0 XML with attributes
+    GET /cas/proxyValidate         section 2.6: service tickets only (no proxy tickets)
+    GET /cas/proxy                 section 2.7: always UNAUTHORIZED_SERVICE_PROXY
+
+Sign-in is the portal's: without a session (or with ``renew``) the browser goes to
+``/portal/login`` with ``next`` back here (a local path only), carrying the same
+MAC'd "a sign-in was demanded at t" marker as ``/oauth2/authorize``; a ticket issued
+right after that sign-in counts as from primary credentials. A service URL that no
+system registered gets the error page, never a redirect. Every issue, refusal and
+validation is audited before the answer leaves (no audit, no access: 503).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from audit import AuditRecord
+from gateway.errors import AuditUnavailable
+from gateway.idp.cas import services as cas_services
+from gateway.idp.cas.errors import CasError, InvalidRequest, InvalidTicket, UnauthorizedServiceProxy
+from gateway.idp.cas.protocol import (
+    NS,
+    Success,
+    roles_of,
+    service_response_failure,
+    service_response_success,
+    validate_v1,
+    with_ticket,
+)
+from gateway.idp.cas.slo import SingleLogout
+from gateway.idp.cas.store import TicketStore
+from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
+from gateway.idp.oauth2.routes import REAUTH_PARAM, _reauth_since, _to_sign_in
+from gateway.idp.oauth2.store import SessionRow
+from gateway.tables import systems
+from gateway.web.portal.routes import render_message
+
+XML = "application/xml; charset=utf-8"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_AUDITED_CHARS = 512
+
+
+class CasServer:
+    """The CAS server of one app: the ticket store, the registered services, single
+    logout (hooked on the provider's session end)."""
+
+    def __init__(self, provider: Provider, *, transport: Any = None) -> None:
+        services = provider.services
+        self.provider = provider
+        self.settings = services.settings
+        self.engine = services.engine
+        self.clock = services.clock
+        self.store = TicketStore(services.engine, services.keys, services.clock)
+        self.slo = SingleLogout(emit=provider.emit, clock=services.clock, transport=transport)
+        provider.on_session_end.append(self.session_ended)
+
+    def registered(self) -> dict[str, list[str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(systems.c.code, systems.c.cas_services)
+                                .where(systems.c.cas_services.is_not(None))).all()
+        return {r.code: list(r.cas_services or []) for r in rows}
+
+    def system_for(self, service: str) -> str | None:
+        return cas_services.match(self.registered(), service)
+
+    def session_ended(self, row: SessionRow) -> None:
+        self.slo.schedule(self.store.validated_in(row.sid), row.username, row.sid)
+
+
+def _cas(request: Request) -> CasServer:
+    return request.app.state.cas  # type: ignore[no-any-return]
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _flag(value: str | None) -> bool:
+    """Section 2.1.1: ``renew``/``gateway`` are set when present (``false`` aside)."""
+    return value is not None and value.strip().lower() not in ("false", "0")
+
+
+def _record(request: Request, event_type: str, outcome: str, **kw: Any) -> AuditRecord:
+    return AuditRecord(event_type=event_type, outcome=outcome, source_ip=_ip(request), **kw)
+
+
+async def _emit(cas: CasServer, *records: AuditRecord) -> Response | None:
+    try:
+        await cas.provider.emit(list(records))
+    except AuditUnavailable:
+        return Response("audit log unavailable", status_code=503, media_type="text/plain")
+    return None
+
+
+# -- /cas/login -------------------------------------------------------------------------
+
+async def login(request: Request) -> Response:
+    cas = _cas(request)
+    p = cas.provider
+    q = request.query_params
+    service = q.get("service")
+    renew = _flag(q.get("renew"))
+    gateway = _flag(q.get("gateway")) and not renew  # section 2.1.1: renew wins
+    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    if not service:
+        if session is None:
+            return RedirectResponse("/portal/login?next=/portal", status_code=303)
+        return RedirectResponse("/portal", status_code=303)
+    system = await run_in_threadpool(cas.system_for, service)
+    if system is None:
+        failed = await _emit(cas, _record(
+            request, "cas_login", "failure", status=400,
+            actor_user=session.username if session else None,
+            reason="service URL registered for no system; not redirected",
+            extra={"service": service[:_AUDITED_CHARS]}))
+        return failed or render_message(request, "cas_error", status=400,
+                                        detail_key="cas_unknown_service")
+    demanded = _reauth_since(p, q.get(REAUTH_PARAM), p.clock().timestamp())
+    fresh = (session is not None and demanded is not None
+             and session.authenticated_at.timestamp() >= demanded)
+    if session is None or (renew and not fresh):
+        if gateway:  # section 2.1.1: never ask; back to the service without a ticket
+            failed = await _emit(cas, _record(
+                request, "cas_login", "failure", system=system,
+                reason="gateway=true and no single sign-on session: no ticket",
+                extra={"service": service[:_AUDITED_CHARS]}))
+            return failed or RedirectResponse(service, status_code=303)
+        return _to_sign_in(request, p)
+    subject = p.server.subject(session.username)
+    if subject is None:
+        failed = await _emit(cas, _record(
+            request, "cas_login", "failure", actor_user=session.username, system=system,
+            status=403, reason="account not active"))
+        return failed or render_message(request, "cas_error", "account disabled", status=403)
+    ticket = await run_in_threadpool(
+        cas.store.issue, service=service, system=system, username=session.username,
+        sid=session.sid, primary_auth=fresh, lifetime=cas.settings.cas_ticket_lifetime)
+    failed = await _emit(cas, _record(
+        request, "cas_login", "success", actor_user=subject.username,
+        department=subject.department, system=system, reason="service ticket issued",
+        extra={"service": service[:_AUDITED_CHARS], "sid": session.sid,
+               "renew": renew, "from_new_login": fresh}))
+    return failed or RedirectResponse(with_ticket(service, ticket), status_code=303,
+                                      headers=NO_STORE)
+
+
+# -- /cas/logout ------------------------------------------------------------------------
+
+async def logout(request: Request) -> Response:
+    """Section 2.3: end the portal session (which sends single logout to the services
+    that validated its tickets); then back to ``service`` (3.0) or ``url`` (1.0, 2.0
+    clients) only when a system registered it, else the signed-out page."""
+    cas = _cas(request)
+    p = cas.provider
+    target = request.query_params.get("service") or request.query_params.get("url")
+    session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if session is not None:
+        try:
+            await p.end_session(session, reason="cas logout", source_ip=_ip(request))
+        except AuditUnavailable:
+            return Response("audit log unavailable", status_code=503, media_type="text/plain")
+    system = await run_in_threadpool(cas.system_for, target) if target else None
+    response: Response
+    if target and system is not None:
+        response = RedirectResponse(target, status_code=303)
+    else:
+        if target:
+            failed = await _emit(cas, _record(
+                request, "cas_logout", "failure",
+                actor_user=session.username if session else None,
+                reason="service URL registered for no system; not redirected",
+                extra={"service": target[:_AUDITED_CHARS]}))
+            if failed:
+                return failed
+        response = render_message(request, "signed_out", status=200,
+                                  detail_key="signed_out_detail")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- validation -------------------------------------------------------------------------
+
+async def _validate(request: Request, endpoint: str) -> Success | CasError | Response:
+    """The shared steps of every validation endpoint; the audited outcome, or a 503."""
+    cas = _cas(request)
+    p = cas.provider
+    q = request.query_params
+    ticket, service = q.get("ticket"), q.get("service")
+    where = {"endpoint": endpoint, "service": (service or "")[:_AUDITED_CHARS]}
+    try:
+        if not ticket or not service:
+            raise InvalidRequest("ticket or service missing")
+        row = await run_in_threadpool(cas.store.consume, ticket, service,
+                                      renew=_flag(q.get("renew")))
+        session = p.store.get_session(row.sid)
+        if session is None or session.revoked_at is not None:
+            raise InvalidTicket(f"ticket of {row.username}: its portal session ended")
+        subject = p.server.subject(row.username)
+        if subject is None:
+            raise InvalidTicket(f"ticket of {row.username}: account not active")
+    except CasError as exc:
+        failed = await _emit(cas, _record(
+            request, "cas_validate", "failure", reason=f"{exc.code}: {exc.reason}",
+            extra=where))
+        return failed or exc
+    success = Success(user=subject.username, name=subject.name,
+                      department=subject.department, region=subject.region,
+                      roles=roles_of(subject.roles),
+                      authenticated_at=session.authenticated_at,
+                      new_login=row.primary_auth)
+    failed = await _emit(cas, _record(
+        request, "cas_validate", "success", actor_user=subject.username,
+        department=subject.department, system=row.system, reason="service ticket validated",
+        extra=where | {"sid": row.sid}))
+    return failed or success
+
+
+async def validate(request: Request) -> Response:
+    outcome = await _validate(request, "validate")
+    if isinstance(outcome, Response):
+        return outcome
+    body = validate_v1(outcome if isinstance(outcome, Success) else None)
+    return Response(body, media_type="text/plain; charset=utf-8", headers=NO_STORE)
+
+
+def _xml(outcome: Success | CasError) -> Response:
+    if isinstance(outcome, Success):
+        body = service_response_success(outcome)
+    else:
+        body = service_response_failure(outcome.code, outcome.description)
+    return Response(body, media_type=XML, headers=NO_STORE)
+
+
+async def service_validate(request: Request) -> Response:
+    outcome = await _validate(request, request.url.path.removeprefix("/cas/"))
+    return outcome if isinstance(outcome, Response) else _xml(outcome)
+
+
+async def proxy(request: Request) -> Response:
+    """Section 2.7: no proxy-granting tickets are issued, so none can be used."""
+    cas = _cas(request)
+    failed = await _emit(cas, _record(
+        request, "cas_validate", "failure",
+        reason="UNAUTHORIZED_SERVICE_PROXY: proxy tickets are not supported",
+        extra={"endpoint": "proxy"}))
+    if failed:
+        return failed
+    error = UnauthorizedServiceProxy("proxy tickets are not supported")
+    body = (f'<cas:serviceResponse xmlns:cas="{NS}"><cas:proxyFailure '
+            f'code="{error.code}">{error.description}</cas:proxyFailure>'
+            "</cas:serviceResponse>\n").encode()
+    return Response(body, media_type=XML, headers=NO_STORE)
+
+
+def cas_routes() -> list[BaseRoute]:
+    return [
+        Route("/cas/login", login, methods=["GET"]),
+        Route("/cas/logout", logout, methods=["GET"]),
+        Route("/cas/validate", validate, methods=["GET"]),
+        Route("/cas/serviceValidate", service_validate, methods=["GET"]),
+        Route("/cas/p3/serviceValidate", service_validate, methods=["GET"]),
+        Route("/cas/proxyValidate", service_validate, methods=["GET"]),
+        Route("/cas/p3/proxyValidate", service_validate, methods=["GET"]),
+        Route("/cas/proxy", proxy, methods=["GET"]),
+    ]

@@ -1,0 +1,141 @@
+"""Registered clients as authlib ``ClientMixin`` objects, read from ``gateway.tables.clients``
+through a short-lived cache (a disabled client stops working within a second)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from authlib.oauth2.rfc6749.util import scope_to_list
+from sqlalchemy.engine import Engine
+
+from gateway.idp.oauth2.oidc import STANDARD_SCOPES
+from gateway.idp.scopes import covers
+from gateway.tables import clients, departments
+
+CACHE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    department: str
+    region: str
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    scope: str
+    token_endpoint_auth_method: str
+    secret_hash: str | None
+    jwks: dict[str, Any] | None
+    backchannel_logout_uri: str | None
+    status: str
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    verify_secret: Any = None  # services.verify_client_secret
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"  # noqa: S105
+
+    def default_scope(self, grant_type: str) -> str:
+        scopes = scope_to_list(self.scope) or []
+        if grant_type == "client_credentials":
+            scopes = [s for s in scopes if s not in ("openid", "profile", "offline_access")]
+        return " ".join(scopes)
+
+    # authlib ClientMixin
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """What is granted of the requested ``scope`` (RFC 6749 section 3.3): the standard
+        OpenID Connect scopes for every client; any other only when the client is
+        registered for it (``proxy`` covers ``proxy:{system}``); the rest dropped, not
+        refused: the response's ``scope`` says what was granted."""
+        allowed = scope_to_list(self.scope) or []
+        if not scope:
+            return self.scope
+        wanted = dict.fromkeys(scope_to_list(scope) or [])
+        return " ".join(w for w in wanted if w in STANDARD_SCOPES or covers(allowed, w))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris  # exact match (RFC 9700 section 2.1)
+
+    def check_post_logout_redirect_uri(self, uri: str) -> bool:
+        """Exact match against the registered post-logout URIs (RP-Initiated Logout 1.0
+        section 3.1); the redirect URIs never count."""
+        return uri in self.post_logout_redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.secret_hash or self.verify_secret is None:
+            return False
+        return bool(self.verify_secret(client_secret, self.secret_hash))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+class ClientRegistry:
+    """Active clients by id, cached for ``CACHE_SECONDS``."""
+
+    def __init__(self, engine: Engine, verify_secret: Any,
+                 cache_seconds: float = CACHE_SECONDS) -> None:
+        self.engine = engine
+        self.verify_secret = verify_secret
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str | None, *, include_disabled: bool = False) -> Client | None:
+        if not client_id or not isinstance(client_id, str) or len(client_id) > 128:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(client_id)
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            client = hit[1]
+        else:
+            client = self._load(client_id)
+            with self._lock:
+                if len(self._cache) > 10000:
+                    self._cache.clear()
+                self._cache[client_id] = (now, client)
+        if client is None or (client.status != "active" and not include_disabled):
+            return None
+        return client
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _load(self, client_id: str) -> Client | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(clients, departments.c.region_code)
+                .join(departments, departments.c.code == clients.c.department_code)
+                .where(clients.c.client_id == client_id)
+            ).first()
+        if row is None:
+            return None
+        return Client(
+            client_id=row.client_id, name=row.name, department=row.department_code,
+            region=row.region_code, grant_types=tuple(row.grant_types or ()),
+            redirect_uris=tuple(row.redirect_uris or ()), scope=row.scope or "",
+            token_endpoint_auth_method=row.token_endpoint_auth_method,
+            secret_hash=row.secret_hash, jwks=row.jwks,
+            backchannel_logout_uri=row.backchannel_logout_uri, status=row.status,
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
+            verify_secret=self.verify_secret,
+        )

@@ -1,0 +1,121 @@
+"""OpenID Connect: the ID token (OpenID Connect Core 1.0 section 2 and 3.1.3.6,
+https://openid.net/specs/openid-connect-core-1_0.html), discovery (OpenID
+Connect Discovery 1.0 section 3, https://openid.net/specs/openid-connect-discovery-1_0.html),
+OAuth 2.0 Authorization Server Metadata (RFC 8414, https://www.rfc-editor.org/rfc/rfc8414)
+and the UserInfo claims (Core section 5.3).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
+from authlib.oidc.core.util import create_half_hash
+
+from gateway.idp.oauth2.rfc9068 import Subject
+from gateway.idp.scopes import API_SCOPES, PROXY
+
+# every client may ask for these without registering them (Core section 5.4, 11); a
+# scope with no data for the user is granted and yields no claim
+STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
+SCOPES = [*STANDARD_SCOPES, PROXY, *sorted(API_SCOPES)]
+CLAIMS = ["sub", "name", "preferred_username", "department", "roles", "region", "sid",
+          "auth_time", "amr", "nonce", "at_hash", "email", "email_verified", "phone_number",
+          "phone_number_verified"]
+
+
+def user_claims(user: Subject, scope: str = "") -> dict[str, Any]:
+    """UserInfo / ID token claims of ``user`` (Core section 5.1 plus the gateway's own);
+    ``email`` and ``phone`` claims only under those scopes (section 5.4)."""
+    scopes = set(scope.split())
+    claims: dict[str, Any] = {
+        "sub": user.username,
+        "name": user.name,
+        "preferred_username": user.username,
+        "department": user.department,
+        "region": user.region,
+        "roles": sorted(user.roles),
+    }
+    if "email" in scopes and user.email:
+        claims.update(email=user.email, email_verified=user.email_verified)
+    if "phone" in scopes and user.phone_number:
+        claims.update(phone_number=user.phone_number,
+                      phone_number_verified=user.phone_number_verified)
+    return claims
+
+
+class OpenIDCode(_OpenIDCode):
+    """authlib's OpenID Connect code-flow extension, signing with the key ring."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(require_nonce=False)
+        self.server = server
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False  # a nonce is bound to one code, which is single use
+
+    def generate_user_info(self, user: Subject, scope: str) -> dict[str, Any]:
+        return user_claims(user, scope)
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        server = self.server
+        user: Subject = request.user
+        code = request.authorization_code
+        now = int(server.clock().timestamp())
+        claims: dict[str, Any] = {
+            "iss": server.issuer,
+            "aud": request.client.client_id,
+            "azp": request.client.client_id,
+            "iat": now,
+            "exp": now + server.settings.id_token_lifetime,
+            "jti": secrets.token_urlsafe(12),
+            "auth_time": user.auth_time,
+            "amr": (user.amr or "pwd").split(),
+        }
+        if code is not None and code.nonce:
+            claims["nonce"] = code.nonce
+        if user.sid:
+            claims["sid"] = user.sid
+        at_hash = create_half_hash(token["access_token"], server.signing_alg)
+        if at_hash is not None:
+            claims["at_hash"] = at_hash.decode("ascii")
+        claims.update(user_claims(user, str(token.get("scope", ""))))
+        return str(server.keys.sign_jwt("token", claims))
+
+
+def metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
+    """RFC 8414 / OpenID Connect Discovery metadata."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [signing_alg],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": CLAIMS,
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "ui_locales_supported": ["zh-CN", "en"],
+    }

@@ -1,0 +1,122 @@
+"""The identity provider's objects for one ``Services``: the authorization server,
+the store, the back-channel notifier, and the audit helper they share."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from audit import AuditRecord
+from gateway.errors import AuditUnavailable
+from gateway.idp.oauth2.backchannel_logout import BackchannelNotifier
+from gateway.idp.oauth2.server import IdentityServer
+from gateway.idp.oauth2.store import SessionRow, Store
+
+log = logging.getLogger("govgate.idp")
+
+SESSION_COOKIE = "gg_session"
+
+
+class Provider:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.clock = services.clock
+        self.store = Store(services.engine, services.keys, services.clock)
+        self.server = IdentityServer(services, self.store)
+        self.notifier = BackchannelNotifier(
+            keys=services.keys, issuer=self.server.issuer, clock=services.clock,
+            emit=self.emit, transport=services.extra.get("backchannel_transport"),
+        )
+        #: called with each session ``end_session`` ends, after the back-channel
+        #: notices are scheduled (CAS single logout, gateway.idp.cas)
+        self.on_session_end: list[Callable[[SessionRow], None]] = []
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.settings.issuer.startswith("https://")
+
+    async def emit(self, records: list[AuditRecord]) -> None:
+        """Append ``records`` durably; AuditUnavailable when the log fails."""
+        log_ = self.services.audit
+        if not records or log_ is None:
+            return
+        try:
+            for record in records:
+                await log_.append(record)
+        except Exception as exc:
+            log.error("audit append failed: %s", exc)
+            raise AuditUnavailable(str(exc)) from None
+
+    def emit_sync(self, records: list[AuditRecord]) -> None:
+        log_ = self.services.audit
+        if log_ is None:
+            return
+        for record in records:
+            log_.append_sync(record)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def valid_session(self, cookie: str | None, *, stage: str | None = "active",
+                      ) -> SessionRow | None:
+        """The live session a cookie names: not revoked, within the idle and absolute
+        timeouts and (by default) fully authenticated."""
+        if not cookie:
+            return None
+        row = self.store.find_session(cookie)
+        if row is None or row.revoked_at is not None:
+            return None
+        now = self.clock()
+        if now >= row.expires_at:
+            return None
+        if (now - row.last_seen_at).total_seconds() > self.settings.session_idle_timeout:
+            return None
+        if stage is not None and row.stage != stage:
+            return None
+        if (now - row.last_seen_at).total_seconds() > 60:
+            self.store.touch_session(row.sid)
+        return row
+
+    async def end_session(self, row: SessionRow, *, reason: str,
+                          source_ip: str | None = None) -> None:
+        """Revoke a session everywhere and tell the relying parties (back-channel)."""
+        ttl = max(self.settings.access_token_lifetime, self.settings.refresh_token_lifetime)
+        self.store.revoke_session(row.sid, ttl_seconds=ttl)
+        await self.emit([AuditRecord(event_type="logout", outcome="success",
+                                     actor_user=row.username, source_ip=source_ip,
+                                     reason=reason, extra={"sid": row.sid})])
+        targets = []
+        for cid in self.store.session_clients(row.sid):
+            client = self.server.clients.get(cid)
+            if client is not None and client.backchannel_logout_uri:
+                targets.append((cid, client.backchannel_logout_uri))
+        self.notifier.schedule(targets, row.username, row.sid)
+        for hook in self.on_session_end:
+            hook(row)
+
+
+def end_client_tokens(services: Any, client_id: str) -> int:
+    """Stop every token of a (just disabled) client: revoke its refresh-token families
+    and put the client on the deny list, so each process refuses its access tokens
+    issued until now within the deny list's refresh (under a second). The entry
+    outlives the longest access token issued before it (lifetime + clock skew), then
+    lapses; tokens issued after a re-enable are not affected. Audited as an admin
+    change. Returns the number of refresh-token families revoked."""
+    provider = get_provider(services)
+    settings = services.settings
+    ttl = settings.access_token_lifetime + settings.clock_skew_seconds + 1
+    families = provider.store.revoke_client(client_id, ttl_seconds=ttl)
+    provider.server.clients.invalidate()
+    services.record_admin_change("client_tokens_revoked", {
+        "client": client_id, "families": families, "access_tokens_denied_seconds": ttl})
+    return families
+
+
+def get_provider(services: Any) -> Provider:
+    """The one Provider of ``services`` (built on first use)."""
+    provider = services.extra.get("idp_provider")
+    if provider is None:
+        provider = Provider(services)
+        services.extra["idp_provider"] = provider
+    return provider

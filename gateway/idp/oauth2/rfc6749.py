@@ -1,0 +1,216 @@
+"""The OAuth 2.0 Authorization Framework (RFC 6749,
+https://www.rfc-editor.org/rfc/rfc6749): the grants the gateway offers.
+
+- Section 4.1 authorization code (with PKCE, ``rfc7636``, and the OpenID Connect
+  extension, ``oidc``). Section 4.1.2: a code is single use; a second
+  presentation revokes what the first one issued (section 10.5).
+- Section 6 refresh token, rotated on every use (RFC 9700 section 4.14.2): a
+  refresh token presented twice revokes its whole family and is audited.
+- Section 4.4 client credentials, for department systems; the scope must be
+  one the client is registered for.
+- Section 2.3.1 ``client_secret_basic``: the id and secret are form-urlencoded,
+  then joined by a colon and base64-encoded (Appendix B); a Basic credential
+  that does not decode that way is a failed client authentication (section 5.2:
+  ``invalid_client``, 401), audited, never a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+    grants,
+)
+from authlib.oauth2.rfc6749.util import scope_to_list
+
+from audit import AuditRecord
+from gateway.idp.oauth2.rfc9068 import Subject
+from gateway.idp.oauth2.store import CodeRow, Expired, RefreshRow, Replay
+
+SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+#: longest Basic credential read (base64 of an id of 128 and a long secret, encoded)
+MAX_BASIC = 4096
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+class MalformedBasic(ValueError):
+    """A Basic credential that is not ``form(id):form(secret)`` in base64 (the message
+    says how, for the audit record; it never holds the credential)."""
+
+
+def _form_decode(part: str) -> str:
+    """``application/x-www-form-urlencoded`` decoding of one value (RFC 6749 Appendix B):
+    ``+`` is a space, ``%XX`` a byte, and the bytes are UTF-8; anything else is refused
+    rather than guessed at."""
+    if _BAD_ESCAPE.search(part):
+        raise MalformedBasic("a % not followed by two hex digits")
+    try:
+        return unquote_to_bytes(part.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBasic("percent-encoded bytes are not UTF-8") from None
+
+
+def parse_basic(value: str) -> tuple[str, str]:
+    """The client id and secret of the ``credentials`` part of an ``Authorization: Basic``
+    header (section 2.3.1); MalformedBasic when they do not decode."""
+    token = value.strip()
+    if not token:
+        raise MalformedBasic("no credentials")
+    if len(token) > MAX_BASIC:
+        raise MalformedBasic("credentials too long")
+    try:
+        raw = base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedBasic("not base64") from None
+    try:  # form-encoded text is ASCII; raw UTF-8 from a lax client is still read
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBasic("not UTF-8") from None
+    client_id, colon, secret = text.partition(":")
+    if not colon:
+        raise MalformedBasic("no colon between client id and secret")
+    client_id, secret = _form_decode(client_id), _form_decode(secret)
+    if not client_id or not secret:
+        raise MalformedBasic("empty client id or secret")
+    return client_id, secret
+
+
+def basic_credentials(headers: Any) -> str | None:
+    """The credentials of the request's ``Authorization: Basic`` header, if it has one."""
+    header = headers.get("Authorization") or ""
+    scheme, _, rest = header.strip().partition(" ")
+    return rest if scheme.lower() == "basic" else None
+
+
+def authenticate_client_secret_basic(query_client: Callable[[str], Any], request: Any
+                                     ) -> Any:
+    """authlib's ``client_secret_basic``, with the section 2.3.1 decoding. A request that
+    sends Basic credentials has chosen this method (section 2.3: one method per
+    request): if they do not decode or do not match, the answer is ``invalid_client``
+    (401) at once, and the denial is collected for the audit log."""
+    value = basic_credentials(request.headers)
+    if value is None:
+        return None
+    client_id: str | None = None
+    try:
+        client_id, secret = parse_basic(value)
+    except MalformedBasic as exc:
+        reason = f"client_secret_basic: malformed credential ({exc})"
+    else:
+        client = query_client(client_id)
+        if client is not None and client.check_client_secret(secret):
+            return client
+        reason = "client_secret_basic: " + (
+            "unknown client" if client is None else "wrong client secret")
+    events = getattr(request, "events", None)
+    if events is not None:
+        events.append(AuditRecord(
+            event_type="client_authentication", outcome="deny", status=401,
+            actor_client=client_id if client_id and len(client_id) <= 128 else None,
+            source_ip=getattr(request, "source_ip", None), reason=reason,
+            extra={"method": "client_secret_basic"}))
+    raise InvalidClientError(status_code=401, description="client authentication failed")
+
+
+def _replayed(grant: Any, exc: Replay) -> None:
+    grant.server.event(
+        grant.request, f"token_{exc.kind}_reuse", "deny", actor_user=exc.username,
+        actor_client=exc.client_id,
+        reason=f"{exc.kind} presented again: family {exc.family_id or '-'} revoked",
+    )
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = [*SECRET_METHODS, "none"]  # noqa: RUF012
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        user: Subject = request.user
+        data = request.payload.data
+        self.server.store.save_code(
+            code, client_id=request.client.client_id, username=user.username,
+            sid=user.sid or "", redirect_uri=request.payload.redirect_uri or "",
+            scope=request.scope or "", nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            auth_time=user.auth_time, amr=user.amr,
+        )
+
+    def query_authorization_code(self, code: str, client: Any) -> CodeRow | None:
+        try:
+            row = self.server.store.consume_code(code, client.client_id)
+        except Replay as exc:
+            _replayed(self, exc)
+            raise InvalidGrantError("authorization code was already used") from None
+        except Expired:
+            raise InvalidGrantError("authorization code expired") from None
+        if row is not None:
+            self.request.family_id = row.family_id
+        return row
+
+    def delete_authorization_code(self, authorization_code: CodeRow) -> None:
+        """Codes stay (marked used) until purged, so a replay is recognised."""
+
+    def authenticate_user(self, authorization_code: CodeRow) -> Subject | None:
+        return self.server.subject(authorization_code.username, sid=authorization_code.sid,
+                                   auth_time=authorization_code.auth_time,
+                                   amr=authorization_code.amr or "pwd")
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = [*SECRET_METHODS, "none"]  # noqa: RUF012
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshRow | None:
+        client = self.request.client
+        wanted = scope_to_list(self.request.payload.scope) or []
+        if wanted:
+            # RFC 6749 section 6: no scope beyond the original grant. Checked before the
+            # token is used up, so that asking too much is an error, not a replay
+            granted = self.server.store.refresh_scope(refresh_token, client.client_id)
+            if granted is not None and not set(wanted) <= set(granted.split()):
+                raise InvalidScopeError()
+        try:
+            row = self.server.store.consume_refresh(refresh_token, client.client_id)
+        except Replay as exc:
+            _replayed(self, exc)
+            raise InvalidGrantError("refresh token was already used") from None
+        except Expired:
+            raise InvalidGrantError("refresh token expired") from None
+        if row is not None:
+            self.request.family_id = row.family_id
+            self.request.refresh_sid = row.sid
+        return row
+
+    def authenticate_user(self, refresh_token: RefreshRow) -> Subject | None:
+        if refresh_token.sid and self.server.store.is_denied("sid", refresh_token.sid):
+            return None
+        return self.server.subject(refresh_token.username, sid=refresh_token.sid,
+                                   auth_time=refresh_token.auth_time)
+
+    def revoke_old_credential(self, refresh_token: RefreshRow) -> None:
+        """Already consumed atomically in ``authenticate_refresh_token``."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError(
+                f"The client is not authorized to use 'grant_type={self.GRANT_TYPE}'")
+        self.request.client = client
+        scope = self.request.payload.scope
+        if scope and client.get_allowed_scope(scope) is None:
+            raise InvalidScopeError()
+        self.validate_requested_scope()

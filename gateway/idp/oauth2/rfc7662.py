@@ -1,0 +1,113 @@
+"""OAuth 2.0 Token Introspection (RFC 7662, https://www.rfc-editor.org/rfc/rfc7662).
+
+Section 2.1: any authenticated confidential client may introspect an access
+token (department systems act as resource servers); a refresh token only by the
+client it was issued to. Section 2.2: an invalid, expired or revoked token, or
+one of a client disabled since it was issued, is ``{"active": false}`` and
+nothing else. Every call is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+
+from gateway.idp.oauth2.rfc9068 import InvalidAccessToken
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+@dataclass
+class FoundToken:
+    kind: str  # "access_token" | "refresh_token"
+    client_id: str
+    claims: dict[str, Any]
+    active: bool
+    reason: str = ""
+
+    def check_client(self, client: Any) -> bool:
+        return bool(client.client_id == self.client_id)
+
+    def is_expired(self) -> bool:
+        return not self.active
+
+    def is_revoked(self) -> bool:
+        return not self.active
+
+    def get_scope(self) -> str:
+        return str(self.claims.get("scope", ""))
+
+
+def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
+    """The access or refresh token ``token`` is, active or not; None if neither."""
+    if not isinstance(token, str) or not token or len(token) > 8192:
+        return None
+    if token.count(".") == 2 and hint != "refresh_token":
+        try:
+            claims = server.verify_access_token(token)
+        except InvalidAccessToken as exc:
+            return FoundToken("access_token", "", {}, False, exc.reason)
+        deny = server.deny_list()
+        iat = claims.get("iat")
+        if deny.denied_client(claims["client_id"],
+                              float(iat) if isinstance(iat, int | float) else None):
+            return FoundToken("access_token", claims["client_id"], claims, False,
+                              "client disabled")
+        denied = deny.denied("jti", claims["jti"]) or deny.denied("sid", claims.get("sid"))
+        return FoundToken("access_token", claims["client_id"], claims, not denied,
+                          "revoked" if denied else "")
+    found = server.store.find_refresh(token)
+    if found is None:
+        return None
+    row, usable = found
+    claims = {"scope": row.scope, "client_id": row.client_id, "sub": row.username,
+              "exp": int(row.expires_at.timestamp()), "token_type": "refresh_token"}
+    if row.sid:
+        claims["sid"] = row.sid
+    return FoundToken("refresh_token", row.client_id, claims, usable,
+                      "" if usable else "used, revoked or expired")
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
+        return find_token(self.server, token_string, token_type_hint)
+
+    def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
+        allowed = token.kind == "access_token" or token.check_client(client)
+        self.server.event(
+            request, "token_introspected", "success" if allowed else "deny",
+            actor_client=client.client_id,
+            reason=("active" if token.active else f"inactive: {token.reason}")
+            if allowed else "refresh token of another client",
+            extra={"jti": token.claims.get("jti"), "kind": token.kind,
+                   "subject": token.claims.get("sub")},
+        )
+        return allowed
+
+    def authenticate_token(self, request: Any, client: Any) -> FoundToken | None:
+        found = super().authenticate_token(request, client)
+        if found is None and not any(e.event_type == "token_introspected"
+                                     for e in request.events):
+            self.server.event(request, "token_introspected", "success",
+                              actor_client=client.client_id, reason="unknown token")
+        return found
+
+    def introspect_token(self, token: FoundToken) -> dict[str, Any]:
+        c = token.claims
+        out: dict[str, Any] = {"active": True, "scope": c.get("scope", ""),
+                               "client_id": c.get("client_id"), "sub": c.get("sub"),
+                               "exp": c.get("exp"), "token_type": "Bearer"
+                               if token.kind == "access_token" else "refresh_token"}
+        if token.kind == "access_token":
+            out["username"] = None if c.get("gty") == "client_credentials" else c.get("sub")
+            for name in ("iat", "nbf", "aud", "iss", "jti", "department", "roles", "region",
+                         "sid"):
+                if name in c:
+                    out[name] = c[name]
+        else:
+            out["username"] = c.get("sub")
+        return {k: v for k, v in out.items() if v is not None}

@@ -1,0 +1,299 @@
+"""Admission: the one step ``/s/{system}/...`` and ``/auth/verify`` both run before a
+request may reach a department system.
+
+    route          ``gateway.proxy.path.parse``: one canonical path or 400 (BadPath);
+                   an unknown system → 404 (UnknownSystem)
+    authenticate   bearer access token (verified before: a dict lookup) or the
+                   portal session → 401 (Unauthorized); a token without the scope
+                   ``proxy`` or ``proxy:{system}`` → 403 (``gateway.idp.scopes``)
+    cross-site     a state-changing request riding on the session cookie from
+                   another site → 403 (``gateway.web.same_origin``)
+    rate limit     token bucket per client (client id, else subject) → 429
+    decide         policy, then each decider (the catalogue's: ``gateway.proxy.catalogue``)
+                   → 403; a spelling of a governed route that only a lax upstream
+                   reads as the route → 400
+
+``Admitter.admit`` returns an :class:`Admission` (who, which system and path, the
+decision with its reason, whether the response must be shaped) or raises the
+refusal; either way the request's :class:`AuditDraft` holds what the one audit
+record will say, and the caller appends that record before it answers. The
+``/s/`` proxy then forwards and shapes; forward-auth, which cannot change a
+response body, refuses what would need shaping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.types import Receive, Scope
+
+from audit.record import AuditRecord
+from gateway.errors import Forbidden, GovgateError, NotFound
+from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
+from gateway.proxy.credentials import AuthenticatorLike
+from gateway.proxy.path import Target, parse
+from gateway.proxy.rate_limits import TokenBucketLimiter
+from gateway.proxy.upstream_tls import UpstreamTLS, from_column
+from gateway.tables import systems
+from gateway.web.same_origin import cross_site_reason, own_origins
+from policies import Decision, Query, subjects_for
+
+# what an audit record keeps of a request target as the client sent it
+MAX_AUDIT_TARGET = 1000
+
+
+class UnknownSystem(NotFound):
+    code = "unknown_system"
+    title = "No such system"
+
+
+class AccessDenied(Forbidden):
+    code = "access_denied"
+    title = "Access denied"
+
+
+class RateLimited(GovgateError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__("rate limit exceeded; retry later")
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class AuditDraft:
+    """The one audit record of a proxied or forward-auth request, filled in as the
+    request goes: admission, the catalogue's decider and shaper, the forwarder."""
+
+    request_id: str
+    source_ip: str | None
+    system: str | None = None
+    actor_user: str | None = None
+    actor_client: str | None = None
+    department: str | None = None
+    resource: str | None = None
+    items: tuple[str, ...] = ()
+    purpose: str | None = None
+    reason: str | None = None
+    req_hash: str | None = None
+    resp_hash: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # not recorded: the decision once made, for the metrics' label
+    decision: Decision | None = None
+
+    def record(self, event_type: str, outcome: str, status: int, started: float
+               ) -> AuditRecord:
+        return AuditRecord(
+            event_type=event_type, outcome=outcome, status=status,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            request_id=self.request_id, source_ip=self.source_ip, system=self.system,
+            actor_user=self.actor_user, actor_client=self.actor_client,
+            department=self.department, resource=self.resource, items=self.items,
+            purpose=self.purpose, reason=self.reason, req_hash=self.req_hash,
+            resp_hash=self.resp_hash, extra=self.extra,
+        )
+
+
+def audit_target(raw: bytes | str) -> str:
+    """A request target as the client sent it, bounded, for the audit record."""
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    return text if len(text) <= MAX_AUDIT_TARGET else text[:MAX_AUDIT_TARGET] + "…"
+
+
+@dataclass(frozen=True)
+class System:
+    code: str
+    department: str
+    upstream: str  # scheme://host[:port][/base], no trailing slash
+    # allow-list mode: the only client headers forwarded (lower case), None = all but
+    # the dropped families (gateway.proxy.headers)
+    forward_headers: frozenset[bytes] | None = None
+    # its server tells path letters apart (catalogue routes then match letter for letter)
+    case_sensitive: bool = False
+    identity_headers: str = "assertion"  # gateway.proxy.identity_headers: assertion|plain|both
+    remote_user: bool = False
+    tls: UpstreamTLS | None = None  # its CA, client certificate, floor (upstream_tls)
+
+
+class SystemDirectory:
+    """The systems table, re-read at most every ``ttl`` seconds."""
+
+    def __init__(self, engine: sa.Engine, ttl: float = 1.0,
+                 open_: Callable[[bytes, str], bytes] | None = None) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.open = open_  # the key ring's, for the systems' sealed TLS client keys
+        self._at = -1e9
+        self._by_code: dict[str, System] = {}
+
+    def invalidate(self) -> None:
+        self._at = -1e9
+
+    def get(self, code: str) -> System | None:
+        now = time.monotonic()
+        if now - self._at > self.ttl:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
+                              systems.c.forward_headers, systems.c.case_sensitive_paths,
+                              systems.c.identity_headers, systems.c.remote_user,
+                              systems.c.tls)
+                ).all()
+            self._by_code = {r.code: System(
+                r.code, r.department_code, r.upstream.rstrip("/"),
+                None if r.forward_headers is None else frozenset(
+                    n.lower().encode("latin-1") for n in r.forward_headers),
+                bool(r.case_sensitive_paths), r.identity_headers or "assertion",
+                bool(r.remote_user),
+                from_column(r.tls, r.code, self.open) if r.tls and self.open else None)
+                for r in rows}
+            self._at = now
+        return self._by_code.get(code)
+
+
+@dataclass
+class ProxyRequest:
+    """What the deciders and shapers see about one request."""
+
+    request_id: str
+    method: str
+    target: Target
+    system: System
+    principal: Any
+    client_ip: str | None
+    headers: Mapping[str, str]  # as the client sent them (lower-case names)
+    extra: dict[str, Any] = field(default_factory=dict)  # for deciders/shapers to share
+    # the request's one audit record, for deciders and shapers to add what they know
+    # (resource, items released, purpose, what was withheld and why)
+    audit: AuditDraft = field(default_factory=lambda: AuditDraft("", None))
+    # set by a decider when the response must be cut, masked or encrypted
+    shape: bool = False
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A request admitted: who, where, the decision and whether the response must be
+    shaped (``request.shape``); ``request.audit`` is its audit draft."""
+
+    request: ProxyRequest
+    decision: Decision
+
+    @property
+    def principal(self) -> Any:
+        return self.request.principal
+
+    @property
+    def system(self) -> System:
+        return self.request.system
+
+    @property
+    def shape(self) -> bool:
+        return self.request.shape
+
+
+# a step after the policy decision: may return a new Decision (e.g. a catalogue grant)
+Decider = Callable[[ProxyRequest, Decision], Awaitable[Decision]]
+
+
+class Admitter:
+    """Route, authenticate, cross-site, rate limit and decide (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        systems: SystemDirectory,
+        authenticator: AuthenticatorLike,
+        audience: str,
+        issuer: str,
+        limiter: TokenBucketLimiter,
+        policies: Any,
+        deciders: Sequence[Decider] = (),
+        observe_decision: Callable[[float], None] = lambda _seconds: None,
+    ) -> None:
+        self.systems = systems
+        self.authenticator = authenticator
+        self.audience = audience
+        self.issuer = issuer
+        self.limiter = limiter
+        self.policies = policies
+        self.deciders = list(deciders)
+        self.observe_decision = observe_decision
+        self._cached = getattr(authenticator, "cached", None)
+
+    async def principal(self, scope: Scope, receive: Receive,
+                        headers: Mapping[str, str]) -> Any:
+        """Who sends the request in ``scope`` (``headers``: its first values), or
+        Unauthorized. A bearer token verified before costs a dict lookup; anything
+        else goes through the full authenticator."""
+        found = (self._cached(headers.get("authorization"), self.audience)
+                 if self._cached else None)
+        if found is None:
+            found = await self.authenticator.authenticate(Request(scope, receive),
+                                                          audience=self.audience)
+        return found
+
+    async def decide(self, req: ProxyRequest) -> Decision:
+        """Policy, then every decider in turn (the catalogue's hook)."""
+        p = req.principal
+        query = Query(
+            subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
+                         department=p.department),
+            p.department, req.target.object, req.method, req.system.department,
+        )
+        decision = self.policies.decide(query)
+        for decider in self.deciders:
+            decision = await decider(req, decision)
+        return decision
+
+    async def admit(
+        self, scope: Scope, receive: Receive, *, method: str, raw_path: bytes,
+        query: bytes, headers: Mapping[str, str], host: str | None, audit: AuditDraft,
+    ) -> Admission:
+        """Admit the request for ``method`` ``raw_path``?``query`` or raise its refusal
+        (a GovgateError); ``host`` is the host the client addressed."""
+        target = parse(raw_path, query)
+        if target.upstream_path != target.path or len(raw_path) != len(target.object):
+            # decoded and re-encoded on the way: record what the upstream is sent
+            audit.extra["upstream_path"] = target.upstream_path
+        system = self.systems.get(target.system)
+        if system is None:
+            raise UnknownSystem("no such system")
+        audit.system = system.code
+        principal = await self.principal(scope, receive, headers)
+        audit.actor_user = principal.username
+        audit.actor_client = principal.client_id
+        audit.department = principal.department
+        try:
+            require(principal, PROXY, proxy_scope(system.code))
+        except InsufficientScope as exc:
+            audit.reason = f"the token lacks the scope {exc.scope} (it has: " \
+                           f"{' '.join(sorted(principal.scope)) or 'none'})"
+            raise
+        if principal.via == "session":
+            why = cross_site_reason(method, headers, own_origins(
+                self.issuer, scope.get("scheme", "http"), host))
+            if why is not None:
+                audit.reason = why
+                raise AccessDenied("cross-site request refused")
+        wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
+        if wait > 0:
+            raise RateLimited(TokenBucketLimiter.retry_after(wait))
+        req = ProxyRequest(audit.request_id, method, target, system, principal,
+                           audit.source_ip, headers, audit=audit)
+        t_decide = time.perf_counter()
+        decision = await self.decide(req)
+        self.observe_decision(time.perf_counter() - t_decide)
+        audit.decision = decision
+        audit.reason = decision.reason
+        audit.extra["rule"] = decision.rule
+        audit.extra["line_id"] = decision.line.id if decision.line else None
+        if not decision.allowed:
+            raise AccessDenied("access denied")
+        return Admission(req, decision)

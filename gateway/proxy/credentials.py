@@ -1,0 +1,106 @@
+"""Who is calling: ``gateway.idp.authenticator.Authenticator`` (bearer tokens with the deny
+list, and portal sessions) behind a short cache of verified bearer tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from starlette.requests import Request
+
+from gateway.errors import Unauthorized
+
+
+class AuthenticatorLike(Protocol):
+    async def authenticate(self, request: Request, *, audience: str | None = None) -> Any: ...
+
+
+def make_authenticator(services: Any) -> AuthenticatorLike:
+    """``gateway.idp.authenticator.Authenticator`` (one per services, shared with the portal and
+    APIs when they put it in ``services.extra["authenticator"]``) behind a cache of
+    verified bearer tokens."""
+    inner = services.extra.get("authenticator")
+    if inner is None:
+        from gateway.idp.authenticator import Authenticator
+
+        inner = Authenticator(services)
+    return CachingAuthenticator(
+        inner, clock=lambda: services.clock().timestamp())
+
+
+class CachingAuthenticator:
+    """Remembers verified bearer tokens (as Envoy's jwt_authn does) so a client
+    sending the same token again costs a dict lookup, not a signature check.
+
+    An entry lives until the token's ``exp`` and at most ``ttl`` seconds (60 s), so
+    a key destroyed in the ring stops being honoured within a minute. Revocation
+    is still checked on every request through the inner authenticator's deny list
+    (``inner.deny.denied(kind, value)``, refreshed within 1 s); an inner
+    authenticator without one is never cached. Sessions are never cached.
+    """
+
+    def __init__(self, inner: Any, *, clock: Any = None, ttl: float = 60.0,
+                 max_entries: int = 50_000) -> None:
+        import time
+
+        self.inner = inner
+        self.deny = getattr(inner, "deny", None)
+        # the user's current roles and department over a cached principal's claims
+        self.live = getattr(inner, "live", None)
+        self.monotonic = time.monotonic
+        self.wall = clock or time.time
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._cache: dict[tuple[str, str | None], tuple[Any, float, float]] = {}
+
+    def cached(self, header: str | None, audience: str | None = None) -> Any:
+        """The principal of an already-verified bearer ``Authorization`` header, or None
+        (not cached: call :meth:`authenticate`). Raises Unauthorized when revoked.
+
+        The proxy's hot path asks this first, before it builds a request object."""
+        if self.deny is None or not header or header[:7].lower() != "bearer ":
+            return None
+        key = (header[7:].strip(), audience)
+        hit = self._cache.get(key)
+        if hit is None:
+            return None
+        principal, exp, until = hit
+        if self.wall() < exp and self.monotonic() < until:
+            if self.deny.denied("jti", principal.token_id) or self.deny.denied(
+                    "sid", principal.session_id):
+                self._cache.pop(key, None)
+                raise Unauthorized("invalid or missing credentials", reason="token revoked")
+            return principal if self.live is None else self.live(principal)
+        self._cache.pop(key, None)
+        return None
+
+    async def authenticate(self, request: Request, *, audience: str | None = None) -> Any:
+        header = request.headers.get("authorization")
+        principal = self.cached(header, audience)
+        if principal is not None:
+            return principal
+        principal = await self.inner.authenticate(request, audience=audience)
+        if self.deny is None or not header or header[:7].lower() != "bearer ":
+            return principal
+        token = header[7:].strip()
+        key = (token, audience)
+        token_exp = _exp_of(token)
+        if token_exp is not None and principal.via == "bearer":
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            self._cache[key] = (principal, token_exp, self.monotonic() + self.ttl)
+        return principal
+
+
+def _exp_of(token: str) -> float | None:
+    """``exp`` of a token the inner authenticator has just verified."""
+    import base64
+    import json
+
+    try:
+        part = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        exp = claims.get("exp")
+    except (ValueError, IndexError, UnicodeError, AttributeError):
+        return None
+    return float(exp) if isinstance(exp, int | float) else None

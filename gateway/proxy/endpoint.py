@@ -1,0 +1,665 @@
+"""The policy-enforcing reverse proxy at ``/s/{system}/{path}``.
+
+One request, in order (each step can end it with an RFC 9457 problem):
+
+    limits      header block over ``max_header_bytes`` → 431; declared body over
+                ``max_body_bytes`` → 413 (before a byte of it is read)
+    admit       ``gateway.proxy.admission.Admitter``, the step forward-auth runs too:
+                route (400 / 404), authenticate (401), cross-site (403), rate
+                limit (429), decide: policy, then the catalogue (403; an ambiguous
+                spelling of a governed route 400)
+    forward     identity headers stripped, hop-by-hop dropped, X-Forwarded-* and
+                ``X-Govgate-Assertion`` + ``X-Request-ID`` set; bodies streamed both
+                ways, a body growing past the limit aborts with 413; connect or read
+                timeout → 504, connection failure → 502
+    shape       ``shapers`` see the response and may rewrite it (the catalogue's
+                cut / mask / encrypt); a shaper raising refuses the response
+    audit       one record (decision and reason, status, latency, request id,
+                body hashes) appended durably BEFORE the response leaves; if the
+                append fails the client gets 503 instead (no audit, no access)
+
+Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
+
+    GovgateError
+    ├── ValidationError → BadPath (400)
+    ├── NotFound → UnknownSystem (404)
+    ├── Unauthorized (401)            Forbidden → AccessDenied (403)
+    ├── RateLimited (429)             AuditUnavailable (503)
+    └── ProxyError
+        ├── PayloadTooLarge (413)     HeadersTooLarge (431)
+        ├── BodyTimeout (408)
+        ├── BadGateway (502)          GatewayTimeout (504)
+        └── ShapingRefused (502)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
+from gateway.idp.scopes import InsufficientScope
+from gateway.proxy.admission import (
+    AccessDenied,
+    Admitter,
+    AuditDraft,
+    Decider,
+    ProxyRequest,
+    RateLimited,
+    System,
+    SystemDirectory,
+    UnknownSystem,
+    audit_target,
+)
+from gateway.proxy.assertion import HEADER as ASSERTION_HEADER
+from gateway.proxy.assertion import AssertionSigner
+from gateway.proxy.credentials import AuthenticatorLike, make_authenticator
+from gateway.proxy.headers import HeaderPolicy
+from gateway.proxy.identity_headers import ASSERTION, PLAIN, plain_headers
+from gateway.proxy.path import BadPath
+from gateway.proxy.rate_limits import TokenBucketLimiter
+from gateway.proxy.upstream_http import (
+    Origin,
+    UpstreamBodyTooLarge,
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamConnectTimeout,
+    UpstreamError,
+    UpstreamReadTimeout,
+)
+from gateway.proxy.upstream_http import UpstreamResponse as UpstreamReply
+from gateway.web.portal.error_page import browser_answer
+from gateway.web.request_id import new_request_id
+from policies import Decision
+
+__all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "System",
+           "UnknownSystem"]
+
+PROBLEM_JSON = b"application/problem+json"
+ASSERTION_HEADER_B = ASSERTION_HEADER.lower().encode("ascii")
+SHAPE_LIMIT_BYTES = 64 * 1024 * 1024  # a response to be shaped is read whole, up to this
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+class ProxyError(GovgateError):
+    code = "proxy"
+    status = 502
+    title = "Proxy error"
+
+
+class BodyTimeout(ProxyError):
+    code = "request_timeout"
+    status = 408
+    title = "Request body too slow"
+
+
+class PayloadTooLarge(ProxyError):
+    code = "payload_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class HeadersTooLarge(ProxyError):
+    code = "headers_too_large"
+    status = 431
+    title = "Request header fields too large"
+
+
+class BadGateway(ProxyError):
+    code = "bad_gateway"
+    status = 502
+    title = "Upstream unavailable"
+
+
+class GatewayTimeout(ProxyError):
+    code = "gateway_timeout"
+    status = 504
+    title = "Upstream timed out"
+
+
+class ShapingRefused(ProxyError):
+    code = "shaping_refused"
+    status = 502
+    title = "Response refused"
+
+
+# ---------------------------------------------------------------------------
+# configuration and the objects the seams see
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    rate: float = 100.0  # requests per second per client
+    burst: float = 200.0
+    buffer_response_bytes: int = 1024 * 1024  # hashed and shapeable before sending
+    extra_strip_headers: tuple[str, ...] = ()
+    assertion_lifetime: int = 60
+    token_audience: str | None = None
+    max_connections: int = 256  # requests in flight per upstream
+    # the longest wait for the next piece of a request body: a client sending it
+    # slowly would otherwise hold one of the upstream's connection slots for ever
+    body_timeout: float = 30.0
+
+    @classmethod
+    def from_services(cls, services: Any) -> ProxyConfig:
+        given = services.extra.get("proxy_config")
+        if isinstance(given, ProxyConfig):
+            return given
+        s = services.settings
+        return cls(
+            max_body_bytes=s.max_body_bytes,
+            max_header_bytes=s.max_header_bytes,
+            max_headers=s.max_headers,
+            connect_timeout=s.upstream_connect_timeout,
+            read_timeout=s.upstream_read_timeout,
+            assertion_lifetime=min(60, s.assertion_lifetime),
+            rate=s.proxy_rate,
+            burst=s.proxy_burst,
+            extra_strip_headers=tuple(s.proxy_strip_headers),
+            max_connections=s.upstream_max_connections,
+            body_timeout=s.body_timeout_seconds,
+        )
+
+
+@dataclass
+class UpstreamResponse:
+    """A buffered upstream response (what shapers may rewrite)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+# a step on the buffered response: returns it (maybe rewritten), or raises to refuse
+Shaper = Callable[[ProxyRequest, Decision, UpstreamResponse], Awaitable[UpstreamResponse]]
+
+
+# ---------------------------------------------------------------------------
+# the proxy
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _BodyStalled(Exception):
+    pass
+
+
+class RequestBody:
+    """The client's request body on its way to the upstream: counted against the
+    limit, hashed for the audit record, and what became of it (ended, cut off at the
+    limit, or its client gone)."""
+
+    __slots__ = ("_hash", "done", "gone", "limit", "receive", "received", "stalled",
+                 "timeout", "too_large")
+
+    def __init__(self, receive: Receive, limit: int, *, expected: bool,
+                 timeout: float = 30.0) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.timeout = timeout
+        self.stalled = False
+        self.received = 0
+        self.too_large = False
+        self.gone = False
+        self.done = not expected
+        self._hash = hashlib.sha256()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await self.receive()
+            except TimeoutError:
+                self.stalled = True
+                raise _BodyStalled from None
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            self.received += len(chunk)
+            if self.received > self.limit:
+                self.too_large = True
+                raise _BodyTooLarge
+            if chunk:
+                self._hash.update(chunk)
+                yield chunk
+            if not message.get("more_body", False):
+                self.done = True
+                return
+
+    def digest(self) -> str | None:
+        """The SHA-256 of the whole body, once it has all been read."""
+        return self._hash.hexdigest() if self.done else None
+
+    def failure(self, exc: BaseException) -> Exception | None:
+        """What the client is told when the upstream request failed because of its
+        body (too large, or the client left), or None: the upstream's fault."""
+        if self.too_large or _caused_by(exc, _BodyTooLarge):
+            return PayloadTooLarge(f"request body over {self.limit} bytes")
+        if self.stalled or _caused_by(exc, _BodyStalled):
+            return BodyTimeout(f"no part of the request body for {self.timeout:g} s")
+        if self.gone or _caused_by(exc, _ClientGone):
+            return _ClientGone()
+        return None
+
+
+class Proxy:
+    """ASGI app for ``/s/{system}/{path}`` over ``services``."""
+
+    def __init__(
+        self,
+        services: Any,
+        *,
+        config: ProxyConfig | None = None,
+        authenticator: AuthenticatorLike | None = None,
+        deciders: Sequence[Decider] = (),
+        shapers: Sequence[Shaper] = (),
+        client: UpstreamClient | None = None,
+        rate_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from gateway.metrics import get_metrics
+
+        self.services = services
+        self.config = config or ProxyConfig.from_services(services)
+        self.shapers = list(shapers)
+        self.client = client or UpstreamClient(
+            connect_timeout=self.config.connect_timeout,
+            read_timeout=self.config.read_timeout)
+        self._origins: dict[tuple[str, Any], tuple[Origin, str]] = {}
+        self._semaphores: dict[Origin, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self.in_flight = 0  # requests holding an upstream slot, all upstreams
+        self.headers = HeaderPolicy(self.config.extra_strip_headers)
+        self.systems = SystemDirectory(services.engine, open_=services.keys.open)
+        self.metrics = get_metrics(services)
+        self.signer = AssertionSigner(services.keys)
+        issuer = services.settings.issuer
+        self.admitter = Admitter(
+            systems=self.systems,
+            authenticator=authenticator or make_authenticator(services),
+            audience=self.config.token_audience or issuer, issuer=issuer,
+            limiter=TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock),
+            policies=services.policies, deciders=deciders,
+            observe_decision=self.metrics.decision_seconds.observe,
+        )
+        self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        self._upstream_children: dict[str, Any] = {}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def shape(self, req: ProxyRequest, decision: Decision,
+                    response: UpstreamResponse) -> UpstreamResponse:
+        """Every shaper in turn (the catalogue's cut, mask, encrypt)."""
+        for shaper in self.shapers:
+            try:
+                response = await shaper(req, decision, response)
+            except GovgateError:
+                raise
+            except Exception as exc:
+                raise ShapingRefused("the response could not be shaped") from exc
+        return response
+
+    # -- ASGI ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        started = time.perf_counter()
+        method = scope["method"]
+        client = scope.get("client")
+        audit = AuditDraft(new_request_id(), client[0] if client else None,
+                           extra={"method": method})
+        try:
+            raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+            raw_path, _, _ = raw_path.partition(b"?")
+            query = scope.get("query_string", b"")
+            audit.extra["path"] = audit_target(
+                raw_path + b"?" + query if query else raw_path)
+            self._check_headers(raw_headers)
+            length = _content_length(raw_headers)
+            if length is not None and length > self.config.max_body_bytes:
+                raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
+            header_map = first_values(raw_headers)
+            admission = await self.admitter.admit(
+                scope, receive, method=method, raw_path=raw_path, query=query,
+                headers=header_map, host=header_map.get("host"), audit=audit)
+            await self._forward(admission.request, admission.decision, scope, receive, send,
+                                raw_headers, length, started)
+        except Exception as exc:
+            await self._fail(exc, send, audit, started, scope)
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _check_headers(self, raw: list[tuple[bytes, bytes]]) -> None:
+        if len(raw) > self.config.max_headers:
+            raise HeadersTooLarge("too many header fields")
+        size = 0
+        for k, v in raw:
+            size += len(k) + len(v) + 4
+        if size > self.config.max_header_bytes:
+            raise HeadersTooLarge(f"header block over {self.config.max_header_bytes} bytes")
+
+    def _origin(self, system: System) -> tuple[Origin, str]:
+        """The upstream's origin and base path (``http://h:p/base`` → origin, "/base")."""
+        key = (system.upstream, system.tls)
+        found = self._origins.get(key)
+        if found is None:
+            parts = urlsplit(system.upstream)
+            try:
+                origin = Origin.parse(f"{parts.scheme}://{parts.netloc}", tls=system.tls)
+            except ValueError:
+                raise BadGateway("the system's upstream address is not usable") from None
+            if len(self._origins) >= 10_000:
+                self._origins.clear()
+            found = self._origins[key] = (origin, parts.path.rstrip("/"))
+        return found
+
+    async def _forward(
+        self, req: ProxyRequest, decision: Decision, scope: Scope, receive: Receive,
+        send: Send, raw_headers: list[tuple[bytes, bytes]], length: int | None,
+        started: float,
+    ) -> None:
+        services = self.services
+        audit = req.audit
+        origin, base = self._origin(req.system)
+        headers, host = self.headers.request_headers(raw_headers,
+                                                     allow=req.system.forward_headers)
+        headers.append((b"x-forwarded-for", (req.client_ip or "").encode("latin-1")))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+        if host:
+            headers.append((b"x-forwarded-host", host.encode("latin-1")))
+        headers.append((b"x-request-id", req.request_id.encode("latin-1")))
+        mode = req.system.identity_headers
+        if mode != PLAIN:
+            headers.append((ASSERTION_HEADER_B, self.signer.mint(
+                req.principal, issuer=services.settings.issuer, system=req.system.code,
+                request_id=req.request_id, now=services.clock(),
+                lifetime=self.config.assertion_lifetime, method=req.method,
+                path=base + req.target.upstream_path,
+            ).encode("ascii")))
+        if mode != ASSERTION:
+            headers += plain_headers(req.principal, remote_user=req.system.remote_user)
+        chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
+        has_body = chunked or bool(length)
+        try:
+            target = (base + req.target.upstream_path
+                      + (f"?{req.target.query}" if req.target.query else "")).encode("latin-1")
+        except UnicodeEncodeError:
+            raise BadPath("the query string is not encoded") from None
+
+        body = RequestBody(receive, self.config.max_body_bytes, expected=has_body,
+                           timeout=self.config.body_timeout)
+        t_up = time.perf_counter()
+        slots = self._slots(origin)
+        try:
+            # at most upstream_max_connections requests in flight per upstream: a burst
+            # queues here (up to the connect timeout) instead of opening a socket each
+            if slots.locked():
+                await asyncio.wait_for(slots.acquire(), self.config.connect_timeout)
+            else:
+                await slots.acquire()
+        except TimeoutError:
+            raise self._upstream_failed(req, audit, UpstreamPoolTimeout(
+                f"all {self.config.max_connections} connections to the upstream busy")) from None
+        self.in_flight += 1
+        try:
+            try:
+                resp = await self.client.request(
+                    req.method, origin, target, headers, body.chunks() if has_body else None,
+                    content_length=None if chunked else length)
+            except Exception as exc:
+                raise body.failure(exc) or self._upstream_failed(req, audit, exc) from None
+            try:
+                self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
+                await self._respond(req, decision, resp, send, started, body)
+            finally:
+                resp.close()
+        finally:
+            self.in_flight -= 1
+            slots.release()
+
+    def _slots(self, origin: Origin) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        found = self._semaphores.get(origin)
+        if found is None or found[0] is not loop:  # a semaphore belongs to one loop
+            found = self._semaphores[origin] = (loop, asyncio.Semaphore(
+                self.config.max_connections))
+        return found[1]
+
+    def _upstream_failed(self, req: ProxyRequest, audit: AuditDraft,
+                         exc: Exception) -> ProxyError:
+        kind, error = _upstream_error(exc)
+        self.metrics.upstream_errors.labels(req.system.code, kind).inc()
+        audit.extra["upstream_error"] = f"{kind}: {type(exc).__name__}: {exc}"[:300]
+        return error
+
+    async def _respond(
+        self, req: ProxyRequest, decision: Decision, resp: UpstreamReply,
+        send: Send, started: float, body: RequestBody,
+    ) -> None:
+        audit = req.audit
+        headers = self.headers.response_headers(resp.headers, system=req.system.code,
+                                                base=self._origin(req.system)[1],
+                                                upstream=req.system.upstream)
+        declared = resp.content_length
+        buffer = req.shape or (
+            declared is not None and declared <= self.config.buffer_response_bytes)
+        audit.req_hash = body.digest()
+        if buffer:
+            try:
+                content = await resp.read(SHAPE_LIMIT_BYTES if req.shape
+                                          else self.config.buffer_response_bytes)
+            except UpstreamBodyTooLarge:
+                raise ShapingRefused("the response is too large to shape") from None
+            except UpstreamError as exc:
+                raise self._upstream_failed(req, audit, exc) from None
+            shaped = await self.shape(req, decision,
+                                      UpstreamResponse(resp.status, headers, content))
+            out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
+            out_headers.append((b"content-length", str(len(shaped.body)).encode()))
+            out_headers.append((b"x-request-id", req.request_id.encode()))
+            audit.resp_hash = hashlib.sha256(shaped.body).hexdigest()
+            await self.append_audit(audit, "allow", shaped.status, started)
+            self._count(req.system.code, shaped.status, "allow", started)
+            await send({"type": "http.response.start", "status": shaped.status,
+                        "headers": out_headers})
+            await send({"type": "http.response.body", "body": shaped.body})
+            return
+        # large or unknown length: audited before the first byte, body streamed
+        audit.extra["resp_streamed"] = True
+        await self.append_audit(audit, "allow", resp.status, started)
+        self._count(req.system.code, resp.status, "allow", started)
+        headers.append((b"x-request-id", req.request_id.encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        try:
+            async for chunk in resp.iter_chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError:
+            self.metrics.upstream_errors.labels(req.system.code, "body").inc()
+            raise _ClientGone from None  # headers are out: all we can do is cut it short
+        await send({"type": "http.response.body", "body": b""})
+
+    async def append_audit(self, audit: AuditDraft, outcome: str, status: int,
+                     started: float, event_type: str = "proxy_request") -> None:
+        """Append the request's record durably, or AuditUnavailable (no audit, no access)."""
+        log = self.services.audit
+        if log is None:
+            raise AuditUnavailable("audit log not configured")
+        try:
+            await log.append(audit.record(event_type, outcome, status, started))
+        except Exception as exc:
+            raise AuditUnavailable("the request could not be audited") from exc
+
+    def _count(self, system: str, status: int, decision: str, started: float) -> None:
+        key = (system, status, decision)
+        children = self._children.get(key)
+        if children is None:  # label lookups take a lock and hash the labels: once
+            children = self._children[key] = (
+                self.metrics.requests.labels(system, str(status), decision),
+                self.metrics.latency.labels(system))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
+
+    def _upstream_seconds(self, system: str) -> Any:
+        child = self._upstream_children.get(system)
+        if child is None:
+            child = self._upstream_children[system] = (
+                self.metrics.upstream_latency.labels(system))
+        return child
+
+    async def _fail(self, exc: Exception, send: Send, audit: AuditDraft,
+                    started: float, scope: Scope) -> None:
+        """Audit the refusal or failure, then answer it as a problem (when the client
+        is still there), or to a browser's navigation as the sign-in or an error page
+        (``gateway.web.portal.error_page``)."""
+        if isinstance(exc, _ClientGone):
+            audit.extra["client_gone"] = True
+            status, body = 499, None
+            headers: list[tuple[bytes, bytes]] = []
+        else:
+            status, body = problem_body(exc)
+            body["request_id"] = audit.request_id
+            headers = []
+            if isinstance(exc, Unauthorized):
+                headers.append((b"www-authenticate", b'Bearer realm="govgate"'))
+                audit.reason = exc.reason or exc.description
+            if isinstance(exc, InsufficientScope):
+                headers.append((b"www-authenticate", exc.www_authenticate.encode()))
+            if isinstance(exc, RateLimited):
+                headers.append((b"retry-after", exc.retry_after.encode()))
+            if status >= 500 and not isinstance(exc, GovgateError):
+                audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            elif audit.reason is None:
+                audit.reason = exc.description if isinstance(exc, GovgateError) else None
+        outcome = "deny" if status in (401, 403) else ("error" if status >= 400 else "allow")
+        label = audit.decision.outcome if audit.decision is not None else "none"
+        if not isinstance(exc, AuditUnavailable):
+            try:
+                await self.append_audit(audit, outcome, status, started)
+            except AuditUnavailable as audit_exc:
+                status, body = problem_body(audit_exc)
+                body["request_id"] = audit.request_id
+                headers = []
+        self._count(audit.system or "-", status, label, started)
+        if body is None:
+            return
+        page = browser_answer(scope, status, request_id=audit.request_id,
+                              resource=audit.resource,
+                              default_lang=self.services.settings.lang)
+        if page is not None:
+            status, headers, payload = page
+        else:
+            payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers += [(b"content-type", PROBLEM_JSON),
+                        (b"content-length", str(len(payload)).encode()),
+                        (b"x-request-id", audit.request_id.encode())]
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+        except Exception:  # noqa: S110 - the response had already started; nothing to tell
+            pass
+
+
+def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header name (lower case) → its first value, as Starlette's ``Headers.get`` reads
+    it: the cached-token lookup and the full authenticator must see the same
+    ``Authorization`` when a client sends two."""
+    out: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()
+        if name not in out:
+            out[name] = v.decode("latin-1")
+    return out
+
+
+def _content_length(raw: list[tuple[bytes, bytes]]) -> int | None:
+    for k, v in raw:
+        if k.lower() == b"content-length":
+            try:
+                n = int(v)
+            except ValueError:
+                raise BadPath("bad Content-Length") from None
+            if n < 0:
+                raise BadPath("bad Content-Length")
+            return n
+    return None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        if isinstance(cur, kind):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
+
+
+class UpstreamPoolTimeout(UpstreamError):
+    """No free connection slot for the upstream within the connect timeout."""
+
+
+def _upstream_error(exc: Exception) -> tuple[str, ProxyError]:
+    if isinstance(exc, UpstreamPoolTimeout):
+        return "pool_timeout", GatewayTimeout("the upstream is at its connection limit")
+    if isinstance(exc, UpstreamConnectTimeout):
+        return "connect_timeout", GatewayTimeout("the upstream did not accept the connection")
+    if isinstance(exc, UpstreamReadTimeout | asyncio.TimeoutError | TimeoutError):
+        return "read_timeout", GatewayTimeout("the upstream did not answer in time")
+    if isinstance(exc, UpstreamConnectError):
+        return "connect", BadGateway("the upstream refused the connection")
+    if isinstance(exc, UpstreamError | OSError):
+        return "protocol", BadGateway("the upstream connection failed")
+    return "internal", BadGateway("the upstream request failed")
+
+
+# ---------------------------------------------------------------------------
+# wiring
+
+
+def get_proxy(services: Any) -> Proxy:
+    """The app's proxy: policy decisions refined by the catalogue, responses shaped."""
+    found = services.extra.get("proxy")
+    if found is None:
+        from gateway.proxy.catalogue import install
+
+        found = install(services)
+    return found  # type: ignore[no-any-return]
+
+
+async def close_proxy(services: Any) -> None:
+    """Close the upstream pool (call from the application's lifespan shutdown)."""
+    found = services.extra.pop("proxy", None)
+    if found is not None:
+        await found.aclose()
+
+
+class ProxyEndpoint:
+    """The route endpoint: finds the app's ``Proxy`` and hands the request over."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services = scope["app"].state.services
+        await get_proxy(services)(scope, receive, send)

@@ -1,0 +1,1 @@
+"""The web surfaces: the portal (pages), the JSON APIs, the HTTP server protocol."""

@@ -1,0 +1,385 @@
+"""Portal pages of the data-sharing catalogue (共享目录), for staff and data stewards.
+
+    GET  /portal/catalogue                         search form and results
+    GET  /portal/catalogue/applications            review (stewards, security admin) and
+                                                   the department's own applications
+    POST /portal/catalogue/applications/{id}/{action}   approve | reject | escalate | close
+    GET  /portal/catalogue/{code}                  one resource: items, duplicate-collection
+                                                   warnings, the department's grants, and
+                                                   the application form
+    POST /portal/catalogue/{code}/apply            file an application
+
+Every page needs a portal session (else the sign-in page). Every change goes
+through ``catalogue.Workflow``, which checks department and role exactly as the
+API does and writes the audit record; its errors become readable pages: 400
+(the form again, with the problems), 403, 404, 409. Every form carries the
+portal's CSRF token (400 without it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from catalogue import Actor, CatalogueError, InvalidInput, Resource, UnknownObject
+from catalogue.duplicates import overlaps_for
+from catalogue.limits import MAX_LENGTH
+from catalogue.model import (
+    ADMIN_ROLES,
+    CONDITIONAL,
+    CST,
+    ESCALATED,
+    LEVELS,
+    PUBLISHED,
+    REJECTED,
+    SENSITIVE_LEVEL,
+    SHARE_TYPES,
+    SUBMITTED,
+    Application,
+)
+from gateway.catalogue_wiring import get_catalogue, get_workflow
+from gateway.errors import Unauthorized
+from gateway.i18n import render as render_text
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.web.portal.i18n import Translator
+from gateway.web.portal.routes import _lang, authenticator, csrf_ok, render
+from gateway.web.request_id import new_request_id
+from texts import Text
+
+BASE = "/portal/catalogue"
+STEWARD = "data_steward"
+SECADMIN = "secadmin"
+ACTIONS = ("approve", "reject", "escalate", "close")
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def _principal(request: Request) -> Any | None:
+    try:
+        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
+    except Unauthorized:
+        return None
+
+
+def _to_login(request: Request) -> Response:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
+
+
+def _actor(principal: Any) -> Actor:
+    return Actor(principal.username, principal.department or None,
+                 frozenset(principal.roles or ()))
+
+
+def _t(request: Request) -> Translator:
+    return Translator(_lang(request))
+
+
+def _department_names(services: Any) -> dict[str, str]:
+    from gateway.tables import departments
+
+    with services.engine.connect() as conn:
+        return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
+
+
+# the catalogue messages the portal words its own way (shorter, addressed to the
+# person at the form): Text key → portal entry; any other text is rendered by its key
+# (gateway.i18n.render), its English under en
+PORTAL_WORDING: dict[str, str] = {
+    "field.too_long": "cat_err_too_long",
+    "cat.purpose_long": "cat_err_purpose_long",
+    "field.date": "cat_err_bad_date",
+    "field.from_after_until": "cat_err_from_after_until",
+    "cat.needs_consumer": "cat_err_no_consumer",
+    "cat.own_department": "cat_err_own_department",
+    "cat.admin_applies": "cat_err_admin_applies",
+    "cat.no_published": "cat_err_no_resource",
+    "cat.no_resource": "cat_err_no_such_resource",
+    "cat.provider_applies": "cat_err_provider_applies",
+    "cat.unconditional": "cat_err_unconditional",
+    "cat.one_item": "cat_err_no_items",
+    "cat.not_shareable": "cat_err_not_shareable",
+    "cat.purpose": "cat_err_purpose_required",
+    "cat.until_past": "cat_err_until_past",
+    "cat.until_before_from": "cat_err_until_before_from",
+    "cat.not_a_client_of": "cat_err_foreign_client",
+    "cat.application_rejected": "cat_err_application_rejected",
+    "cat.approval_rejected": "cat_err_approval_rejected",
+    "cat.no_application": "cat_err_no_application",
+    "cat.resource_gone": "cat_err_resource_gone",
+    "cat.steward_approves": "cat_err_steward_approves",
+    "cat.steward_rejects": "cat_err_steward_rejects",
+    "cat.secadmin_decides": "cat_err_secadmin_decides",
+    "cat.secadmin_closes": "cat_err_secadmin_closes",
+    "cat.escalates": "cat_err_consumer_escalates",
+    "cat.application_state": "cat_err_application_state",
+    "cat.share_type": "cat_err_share_type_state",
+    "cat.narrow_items": "cat_err_narrow_items",
+    "cat.approve_one": "cat_err_approve_one",
+    "cat.no_longer_shareable": "cat_err_items_gone",
+    "cat.shorten": "cat_err_shorten_only",
+    "cat.reason_to_mark": "cat_err_reason_required",
+    "cat.items_list": "cat_err_item_names",
+    "portal.no_page": "cat_err_no_page",
+}
+
+
+def say(t: Translator, text: str, names: dict[str, str] | None = None) -> str:
+    """A catalogue message in the page's language: a :class:`~texts.Text` by its key
+    (the portal's own wording where it has one, its parameters too where they are
+    enumerated values (a field, a status, a share type) or a department (its name);
+    else the library's translation, :func:`gateway.i18n.render`); any other text as it is."""
+    if not isinstance(text, Text):
+        return str(text)
+    portal_key = PORTAL_WORDING.get(text.key)
+    if portal_key is None:
+        return render_text(text, t.lang)
+    params: dict[str, Any] = dict(text.params)
+    for key, prefix in (("field", "cat_field_"), ("status", "cat_app_"),
+                        ("share_type", "cat_st_")):
+        if key in params:
+            params[key] = t.value(prefix, str(params[key]))
+    if "department" in params and names:
+        params["department"] = names.get(str(params["department"]), params["department"])
+    return t(portal_key, **params)
+
+
+def _error_page(request: Request, exc: CatalogueError) -> Response:
+    t = _t(request)
+    title = {403: t("cat_forbidden"), 404: t("cat_not_found"),
+             409: t("cat_conflict")}.get(exc.status, t("cat_invalid"))
+    names = _department_names(_services(request))
+    request_id = new_request_id()
+    response = render(request, "catalogue_error.html", status=exc.status, title=title,
+                      detail=say(t, exc.description, names), request_id=request_id,
+                      problems=[say(t, p, names) for p in exc.problems])
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+def _csrf_failed(request: Request) -> Response:
+    return render(request, "catalogue_error.html", status=400, title=_t(request)("error"),
+                  detail=_t(request)("csrf"), problems=[], request_id=None)
+
+
+def _common(request: Request, principal: Any, names: dict[str, str]) -> dict[str, Any]:
+    return {"principal": principal, "dept_names": names,
+            "department_name": names.get(principal.department, principal.department),
+            "max_length": MAX_LENGTH}
+
+
+# -- search -----------------------------------------------------------------------------
+
+async def search_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    services = _services(request)
+    q = request.query_params
+    filters = {
+        "q": q.get("q", "").strip()[:100],
+        "department": q.get("department", "").strip(),
+        "share_type": q.get("share_type", "") if q.get("share_type") in SHARE_TYPES else "",
+        "item": q.get("item", "").strip()[:64],
+        "level": q.get("level", "") if q.get("level", "") in {str(x) for x in LEVELS} else "",
+    }
+    found = await run_in_threadpool(
+        get_catalogue(services).search, q=filters["q"] or None,
+        department=filters["department"] or None, share_type=filters["share_type"] or None,
+        item=filters["item"] or None,
+        level=int(filters["level"]) if filters["level"] else None)
+    names = await run_in_threadpool(_department_names, services)
+    return render(request, "catalogue_search.html", filters=filters, results=found,
+                  share_types=SHARE_TYPES, levels=LEVELS,
+                  **_common(request, principal, names))
+
+
+# -- one resource -----------------------------------------------------------------------
+
+def _resource_context(services: Any, principal: Any, code: str) -> dict[str, Any]:
+    cat = get_catalogue(services)
+    resource = cat.get(code)
+    overlaps = overlaps_for(resource, cat.resources())
+    grants = get_workflow(services).grants(resource=code, consumer=principal.department)
+    now = services.clock()
+    return {
+        "resource": resource,
+        "overlaps": overlaps,
+        "grants": [(g, g.state_at(now)) for g in grants],
+        "can_apply": _can_apply(resource, principal),
+    }
+
+
+def _can_apply(resource: Resource, principal: Any) -> str:
+    """'yes', or the text key saying why no application is possible."""
+    if set(principal.roles or ()) & ADMIN_ROLES:
+        return "cat_no_apply_admin"
+    if resource.status != PUBLISHED:
+        return "cat_no_apply_unpublished"
+    if resource.provider == principal.department:
+        return "cat_no_apply_provider"
+    if resource.share_type != CONDITIONAL:
+        return f"cat_no_apply_{resource.share_type}"
+    return "yes"
+
+
+async def _render_resource(request: Request, principal: Any, code: str, *, status: int = 200,
+                           errors: list[str] | None = None,
+                           form: dict[str, Any] | None = None) -> Response:
+    services = _services(request)
+    try:
+        ctx = await run_in_threadpool(_resource_context, services, principal, code)
+    except CatalogueError as exc:
+        return _error_page(request, exc)
+    names = await run_in_threadpool(_department_names, services)
+    # nothing ticked: the applicant chooses what the purpose needs (最小必要)
+    form = form or {"items": [], "purpose": "", "basis": "", "until": ""}
+    return render(request, "catalogue_resource.html", status=status, errors=errors or [],
+                  form=form, sensitive=SENSITIVE_LEVEL, **ctx,
+                  **_common(request, principal, names))
+
+
+async def resource_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    return await _render_resource(request, principal, request.path_params["code"])
+
+
+async def apply_submit(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    code = request.path_params["code"]
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return _csrf_failed(request)
+    items = [str(i) for i in form.getlist("items")]
+    text = {k: str(form.get(k) or "").strip() for k in ("purpose", "basis", "until")}
+    wf = get_workflow(_services(request))
+    try:
+        app = await run_in_threadpool(
+            lambda: wf.apply(_actor(principal), code, items=items, purpose=text["purpose"],
+                             until=text["until"], basis=text["basis"]))
+    except InvalidInput as exc:
+        t = _t(request)
+        return await _render_resource(request, principal, code, status=400,
+                                      errors=[say(t, p) for p in
+                                              exc.problems or [exc.description]],
+                                      form={"items": items, **text})
+    except CatalogueError as exc:
+        return _error_page(request, exc)
+    return RedirectResponse(f"{BASE}/applications?" + urlencode(
+        {"done": "applied", "id": app.id}), status_code=303)
+
+
+# -- applications -----------------------------------------------------------------------
+
+def _applications_context(services: Any, principal: Any) -> dict[str, Any]:
+    wf = get_workflow(services)
+    cat = get_catalogue(services)
+    roles = set(principal.roles or ())
+    dept = principal.department
+    review: list[Application] = []
+    if STEWARD in roles:
+        review += wf.applications(status=[SUBMITTED], provider=dept)
+    if SECADMIN in roles:
+        review += wf.applications(status=[ESCALATED])
+    ours = wf.applications(consumer=dept)
+    reviewing = {a.id for a in review}
+    provided = [a for a in wf.applications(provider=dept) if a.id not in reviewing]
+    resources = {r.code: r for r in cat.resources()}
+    now = services.clock()
+    return {
+        "review": sorted({a.id: a for a in review}.values(), key=lambda a: a.due_at),
+        "ours": sorted(ours, key=lambda a: -a.id),
+        "provided": sorted(provided, key=lambda a: -a.id),
+        "resources": resources,
+        "overdue": {a.id for a in [*review, *ours, *provided] if a.overdue_at(now)},
+        "rejected": REJECTED,
+        "escalated": ESCALATED,
+        "cst": CST,
+    }
+
+
+async def _render_applications(request: Request, principal: Any, *, status: int = 200,
+                               errors: list[str] | None = None, info: str | None = None
+                               ) -> Response:
+    services = _services(request)
+    ctx = await run_in_threadpool(_applications_context, services, principal)
+    names = await run_in_threadpool(_department_names, services)
+    return render(request, "catalogue_applications.html", status=status, errors=errors or [],
+                  info=info, **ctx, **_common(request, principal, names))
+
+
+async def applications_page(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    info = None
+    done, app_id = request.query_params.get("done"), request.query_params.get("id", "")
+    if done in ("applied", *ACTIONS) and app_id.isdigit():
+        info = _t(request)(f"cat_done_{done}", id=app_id)
+    return await _render_applications(request, principal, info=info)
+
+
+async def decide_submit(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    action = request.path_params["action"]
+    try:
+        app_id = int(request.path_params["id"])
+    except ValueError:
+        app_id = -1
+    if action not in ACTIONS or app_id < 0:
+        return _error_page(request, _not_found(request))
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return _csrf_failed(request)
+    wf = get_workflow(_services(request))
+    actor = _actor(principal)
+
+    def run() -> None:
+        if action == "approve":
+            wf.approve(actor, app_id, items=[str(i) for i in form.getlist("items")],
+                       until=str(form.get("until") or "").strip() or None,
+                       note=str(form.get("note") or "").strip())
+        else:
+            getattr(wf, action)(actor, app_id, str(form.get("reason") or ""))
+
+    try:
+        await run_in_threadpool(run)
+    except InvalidInput as exc:
+        t = _t(request)
+        return await _render_applications(request, principal, status=400,
+                                          errors=[f"#{app_id}: {say(t, p)}" for p in
+                                                  exc.problems or [exc.description]])
+    except CatalogueError as exc:
+        return _error_page(request, exc)
+    return RedirectResponse(f"{BASE}/applications?" + urlencode(
+        {"done": action, "id": app_id}), status_code=303)
+
+
+def _not_found(request: Request) -> CatalogueError:
+    return UnknownObject(Text("portal.no_page", "no page {path}", path=request.url.path))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(BASE, search_page, methods=["GET"]),
+        Route(f"{BASE}/applications", applications_page, methods=["GET"]),
+        Route(f"{BASE}/applications/{{id}}/{{action}}", decide_submit, methods=["POST"]),
+        Route(f"{BASE}/{{code}}", resource_page, methods=["GET"]),
+        Route(f"{BASE}/{{code}}/apply", apply_submit, methods=["POST"]),
+    ]

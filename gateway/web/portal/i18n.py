@@ -1,0 +1,119 @@
+# ruff: noqa: E501
+"""Portal texts in Simplified Chinese (default) and English, in the table format of
+all the gateway's texts (``key: (zh, en)``, see :mod:`gateway.messages`).
+
+The language comes from ``?lang=`` (remembered in a cookie), then the cookie,
+then the ``lang`` setting (Chinese). The browser's ``Accept-Language`` is not
+consulted: office PCs often run English-locale browsers, and the agency's
+working language is Chinese; English is one click away."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+
+LANG_COOKIE = "gg_lang"
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app": ("统一身份认证平台", "Unified Sign-On"),
+    "login": ("登录", "Sign in"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "submit_login": ("登录", "Sign in"),
+    "bad_credentials": ("用户名或密码错误。", "Wrong username or password."),
+    "locked": ("账号已锁定，请在 {minutes} 分钟后重试，或请系统管理员解锁。", "The account is locked; try again in {minutes} minutes, or ask a system administrator to unlock it."),
+    "csrf": ("页面已过期，请重新提交。", "The page expired; please submit again."),
+    "change_title": ("修改密码", "Change password"),
+    "change_intro": ("首次登录或密码已重置，请设置新密码。", "This is your first sign-in or your password was reset: choose a new one."),
+    "new_password": ("新密码", "New password"),
+    "confirm_password": ("确认新密码", "Confirm new password"),
+    "mismatch": ("两次输入的密码不一致。", "The two passwords differ."),
+    "policy_hint": ("至少 12 位，不得是常见或已泄露的密码，也不得只由单词、姓名、日期、连续或重复的字符组成（几个不相关的词连成的短语最好记）；不得与用户名相同，不得与最近 5 次密码相同。", "At least 12 characters; not a common or breached password, nor only words, names, dates, sequences or repeats (a phrase of a few unrelated words is easiest to remember); not the username; not one of the last 5 passwords."),
+    "pw_too_short": ("密码太短：至少 {n} 位。", "The password is too short: at least {n} characters."),
+    "pw_blank": ("密码不得全为空白字符。", "The password must not be only spaces."),
+    "pw_guessable": ("密码太容易猜到：属于常见或已泄露的密码，或由单词、姓名、日期、连续或重复的字符组成。请使用更长的短语。", "The password is too easy to guess: a common or breached password, or words, names, dates, sequences or repeats. Use a longer phrase."),
+    "pw_username": ("密码不得与用户名相同。", "The password must not be the username."),
+    "pw_recent": ("该密码近期用过（不得与最近 {n} 次的密码相同）。", "The password was used recently (not one of the last {n})."),
+    "throttled": ("登录尝试过于频繁，请在 {seconds} 秒后重试。", "Too many sign-in attempts; try again in {seconds} seconds."),
+    "submit_change": ("保存新密码", "Save new password"),
+    "totp_title": ("动态口令验证", "One-time code"),
+    "totp_intro": ("请输入身份验证器应用中显示的 6 位动态口令。", "Enter the 6-digit code your authenticator app shows."),
+    "totp_code": ("动态口令", "Code"),
+    "bad_totp": ("动态口令错误或已使用。", "Wrong or already used code."),
+    "submit_verify": ("验证", "Verify"),
+    "enrol_title": ("绑定身份验证器", "Set up an authenticator"),
+    "enrol_intro_required": ("管理员账号必须启用双因素认证。请用身份验证器应用（如 FreeOTP、Google Authenticator）扫描二维码，然后输入显示的动态口令。", "Administrator accounts must use two-factor authentication. Scan the QR code with an authenticator app (FreeOTP, Google Authenticator, ...) and enter the code it shows."),
+    "enrol_intro": ("用身份验证器应用扫描二维码，然后输入显示的动态口令。", "Scan the QR code with an authenticator app and enter the code it shows."),
+    "enrol_secret": ("无法扫码时手动输入密钥：", "Cannot scan? Enter this key by hand:"),
+    "submit_enrol": ("绑定", "Set up"),
+    "home_title": ("我的应用", "My systems"),
+    "welcome": ("{name}，您好", "Hello, {name}"),
+    "department": ("所属部门", "Department"),
+    "roles": ("角色", "Roles"),
+    "no_systems": ("暂无可用的系统。", "No systems available."),
+    "admin_no_systems": ("管理员账号不使用业务系统（三员分立）；平台的管理通过命令行进行。", "Admin accounts do not use business systems (separation of duties); the platform is managed from the command line."),
+    "logout": ("退出登录", "Sign out"),
+    "enable_totp": ("启用双因素认证", "Turn on two-factor authentication"),
+    "totp_on": ("已启用双因素认证", "Two-factor authentication is on"),
+    "signed_out": ("您已安全退出", "You are signed out"),
+    "signed_out_detail": ("所有已连接系统的会话均已结束。", "Your sessions in every connected system have ended."),
+    "logout_confirm": ("确认退出登录？", "Sign out?"),
+    "logout_confirm_detail": ("退出后，所有已连接系统的会话都将结束。", "Signing out ends your sessions in every connected system."),
+    "authorize_error": ("无法完成登录请求", "The sign-in request cannot be completed"),
+    "logout_error": ("无法完成退出请求", "The sign-out request cannot be completed"),
+    "logout_client_mismatch": ("请求中的 client_id 与 id_token_hint 所签发给的客户端不一致，未退出登录，也不会跳转。", "The client_id is not the client the id_token_hint was issued to: you are still signed in, and not redirected."),
+    "cas_error": ("无法完成 CAS 登录请求", "The CAS sign-in request cannot be completed"),
+    "cas_unknown_service": ("该 service 地址未在任何系统登记，不会跳转。请联系该系统的管理员登记其 CAS 服务地址。", "This service URL is registered for no system: you are not redirected. Ask the system's administrator to register its CAS service URL."),
+    "error": ("出错了", "Something went wrong"),
+    "back_to_login": ("返回登录", "Back to sign-in"),
+    "lang_switch": ("English", "中文"),
+    "session_expired": ("会话已过期，请重新登录。", "Your session expired; please sign in again."),
+    "err_title_403": ("无权访问", "Access denied"),
+    "err_detail_403": ("您没有访问该地址的权限。", "You may not open this address."),
+    "err_title_404": ("页面不存在", "Not found"),
+    "err_detail_404": ("没有找到该地址对应的页面或系统。", "No page or system answers at this address."),
+    "err_governed": ("该数据属于共享目录中的资源 {resource}，可以为本部门申请使用。", "This data is the catalogue resource {resource}; your department may apply for it."),
+    "err_apply": ("申请使用", "Apply for access"),
+    "err_request_id": ("请求编号（联系管理员时请提供）：", "Request id (quote it when you contact an administrator):"),
+    "err_home": ("返回首页", "Home"),
+    "role_staff": ("工作人员", "staff"),
+    "role_data_steward": ("数据管理员", "data steward"),
+    "role_sysadmin": ("系统管理员", "system administrator"),
+    "role_secadmin": ("安全管理员", "security administrator"),
+    "role_auditor": ("审计管理员", "auditor"),
+}
+
+
+LANGS = ("zh", "en")
+
+# the portal's one table: the sign-in pages' texts and the catalogue pages'
+TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES}
+
+
+def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:
+    for candidate in (query_lang, cookie_lang):
+        if candidate in LANGS:
+            return str(candidate)
+    return default if default in LANGS else "zh"
+
+
+class Translator:
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str, **kwargs: Any) -> str:
+        entry = TABLE.get(key)
+        if entry is None:
+            return key
+        text = entry[1] if self.lang == "en" else entry[0]
+        return text.format(**kwargs) if kwargs else text
+
+    def knows(self, key: str) -> bool:
+        return key in TABLE
+
+    def value(self, prefix: str, value: str, default: str | None = None) -> str:
+        """An enumerated value in the page's language (``prefix + value`` is its key);
+        one the table does not know is data, shown as it is (or as ``default``)."""
+        key = prefix + value
+        return self(key) if self.knows(key) else (value if default is None else default)

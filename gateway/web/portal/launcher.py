@@ -1,0 +1,55 @@
+"""What the portal home page offers a user: the systems they may open.
+
+One function, ``launcher_systems``; the proxy may replace it with a
+policy-aware version (same signature)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+
+from gateway.idp.cas.services import launch_url
+from gateway.tables import departments, systems
+
+
+def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
+    """Systems the principal may open: those whose portal page (GET
+    ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
+    systems of their own department (default rule) and those a policy line opens
+    to them, minus explicit denies. Each: code, name, department name, url. A
+    system that speaks CAS (``cas_services``) opens with one click through
+    ``/cas/login?service=`` its first registered service (a ``/*`` prefix without
+    its ``*``), which redirects there with a ticket: no second sign-in. The three
+    admin roles get none: they are not business users."""
+    from gateway.org import ADMIN_ROLES
+    from policies import Query, subjects_for
+
+    if set(principal.roles or ()) & ADMIN_ROLES:
+        return []  # 三员: the admins run the platform, they do not use business systems
+    with services.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
+                      systems.c.department_code, systems.c.cas_services,
+                      departments.c.name.label("department_name"))
+            .join(departments, departments.c.code == systems.c.department_code)
+            .order_by(systems.c.code)
+        ).all()
+    policies = services.policies
+    subjects = subjects_for(username=principal.username, client_id=principal.client_id,
+                            roles=principal.roles, department=principal.department)
+    out = []
+    for r in rows:
+        path = r.portal_path or "/"
+        url = f"/s/{r.code}{path if path.startswith('/') else '/' + path}"
+        decision = policies.decide(
+            Query(subjects, principal.department, url.split("?", 1)[0], "GET",
+                  r.department_code))
+        if decision.allowed:
+            service = launch_url(r.cas_services or [])
+            if service:  # a CAS system signs the user in itself, with a ticket
+                url = "/cas/login?" + urlencode({"service": service})
+            out.append({"code": r.code, "name": r.name, "department": r.department_name,
+                        "url": url})
+    return out

@@ -1,0 +1,680 @@
+"""Portal pages: sign-in (password, forced change, TOTP verification and enrolment),
+the launcher home page and sign-out.
+
+Every form carries a CSRF token (double submit: an HttpOnly cookie and a hidden
+field, compared in constant time), and a post must come from the gateway's own
+origin (``Origin`` / ``Sec-Fetch-Site``, see ``gateway.web.same_origin``). The session
+cookie is HttpOnly, SameSite=Lax, Secure when the issuer is https; its value changes at every
+step of the sign-in (password, change, TOTP), so a fixed id is never promoted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hmac
+import math
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import pyotp
+import segno
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from audit import AuditRecord
+from gateway.errors import AuditUnavailable, NotFound, ValidationError
+from gateway.idp.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
+from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider, get_provider
+from gateway.idp.oauth2.store import SessionRow
+from gateway.org import User, sign_in_name
+from gateway.passwords import policy_problems, verify_password
+from gateway.tables import users
+from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
+from gateway.web.portal.launcher import launcher_systems
+from gateway.web.same_origin import cross_site_reason, own_origins
+from texts import Text
+
+HERE = Path(__file__).parent
+CSRF_COOKIE = "gg_csrf"
+ENROL_COOKIE = "gg_enrol"
+STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
+               "enrol": "/portal/login/enrol"}
+TOTP_ISSUER = "govgate"
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # Origin stays real on its own posts
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def _provider(request: Request) -> Provider:
+    return get_provider(_services(request))
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _lang(request: Request) -> str:
+    default = getattr(_services(request).settings, "lang", "zh")
+    return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                     default)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a local path: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/portal"
+    return value
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    query = dict(request.query_params)
+    query["lang"] = "en" if lang == "zh" else "zh"
+    html = TEMPLATES.get_template(template).render(
+        t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    secure = _provider(request).secure_cookies
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            secure=secure, path="/")
+    if request.query_params.get("lang") in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
+                            secure=secure, path="/")
+    return response
+
+
+def render_message(request: Request, title_key: str, detail: str = "",
+                   status: int = 200, detail_key: str = "") -> HTMLResponse:
+    """The message page: a translated title, then ``detail`` as it is or, with
+    ``detail_key``, a translated one."""
+    return render(request, "message.html", status=status, title_key=title_key, detail=detail,
+                  detail_key=detail_key)
+
+
+def csrf_ok(request: Request, form: Any) -> bool:
+    """The form's token matches the CSRF cookie, and the browser says the post comes
+    from the gateway's own origin. The second check is what stops a sibling
+    subdomain: it is same-site (the Lax session cookie goes along) and can toss its
+    own ``gg_csrf`` cookie for the parent domain, then post the value it chose."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.get("csrf_token", "")
+    if not (bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
+            cookie.encode(), sent.encode())):
+        return False
+    fetch = {k: v for k in ("origin", "sec-fetch-site")
+             if (v := request.headers.get(k)) is not None}
+    allowed = own_origins(_services(request).settings.issuer, request.url.scheme,
+                          request.headers.get("host"))
+    return cross_site_reason(request.method, fetch, allowed) is None
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=_provider(request).secure_cookies, path="/")
+
+
+def next_stage(user: User, done: set[str]) -> str:
+    if user.must_change and "change" not in done:
+        return "change"
+    if user.has_totp and "mfa" not in done and "enrol" not in done:
+        return "mfa"
+    if user.is_admin and not user.has_totp and "enrol" not in done:
+        return "enrol"
+    return "active"
+
+
+def _go(stage: str, next_url: str) -> str:
+    if stage == "active":
+        return safe_next(next_url)
+    return STAGE_PATHS[stage] + "?" + urlencode({"next": next_url})
+
+
+async def _emit(request: Request, *records: AuditRecord) -> None:
+    await _provider(request).emit(list(records))
+
+
+def _record(request: Request, event_type: str, outcome: str, **kw: Any) -> AuditRecord:
+    extra = {k: v for k, v in (kw.pop("extra", None) or {}).items() if v is not None}
+    return AuditRecord(event_type=event_type, outcome=outcome, source_ip=_ip(request),
+                       extra=extra, **kw)
+
+
+def _user(request: Request, username: str) -> User | None:
+    try:
+        return _services(request).org.get_user(username)
+    except NotFound:
+        return None
+
+
+def _minutes_left(user: User, request: Request) -> int:
+    assert user.locked_until is not None
+    return _minutes_until(user.locked_until, _services(request).clock())
+
+
+def _minutes_until(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds() / 60))
+
+
+def _audit_failed() -> Response:
+    return HTMLResponse("audit log unavailable", status_code=503)
+
+
+# -- sign-in ----------------------------------------------------------------------------
+
+async def login_page(request: Request) -> Response:
+    info = None
+    if request.query_params.get("expired"):
+        info = Translator(_lang(request))("session_expired")
+    return render(request, "login.html", error=None, info=info, username="",
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    username = sign_in_name(str(form.get("username") or ""))
+    password = str(form.get("password") or "")
+    t = Translator(_lang(request))
+
+    def again(error: str, status: int = 200) -> Response:
+        return render(request, "login.html", status=status, error=error, info=None,
+                      username=username, next=next_url)
+
+    if not csrf_ok(request, form):
+        return again(t("csrf"), 400)
+    throttle = LoginThrottle.from_services(_services(request))
+    address = _ip(request)
+    try:
+        # the address first: a guess sent before its delay is over checks nothing and
+        # counts against no account, so a burst cannot lock one
+        admission = await _admit(throttle, address)
+        if wait := admission.wait:
+            await _emit(request, _record(
+                request, "login", "failure", actor_user=username or None,
+                reason=f"attempt from this address within its delay ({wait} s left)"))
+            response = again(t("throttled", seconds=wait), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        attempt = _Attempt(request, throttle, username, next_url, again)
+        try:
+            return await attempt.run(password)
+        finally:
+            if not attempt.failed:  # a failure set the address's delay; else end the hold
+                throttle.settled(address)
+    except AuditUnavailable:
+        return _audit_failed()
+
+
+async def _admit(throttle: LoginThrottle, address: str | None) -> Admission:
+    """Wait while another attempt from the address is being checked (a colleague
+    behind the same office address, or the rest of a burst), then ask again: the
+    answer is admitted, or the delay that attempt earned."""
+    pause = 0.02
+    while (admission := throttle.admit(address)).busy and pause < IN_FLIGHT_SECONDS:
+        await asyncio.sleep(pause)
+        pause *= 2
+    if admission.busy:
+        # still held past IN_FLIGHT_SECONDS (a clock behind another process's):
+        # refuse rather than check two at once
+        return Admission(wait=1)
+    return admission
+
+
+class _Attempt:
+    """One admitted password attempt. Existing and unknown names go through the same
+    steps (lock check, one argon2 verify, one counted failure, the same words), so
+    neither the answer nor its timing tells which accounts exist."""
+
+    def __init__(self, request: Request, throttle: LoginThrottle, username: str,
+                 next_url: str, again: Callable[[str], Response]) -> None:
+        self.request = request
+        self.services = _services(request)
+        self.throttle = throttle
+        self.username = username
+        self.next_url = next_url
+        self.again = again
+        self.t = Translator(_lang(request))
+        self.failed = False
+
+    def locked_until(self, user: User | None) -> datetime | None:
+        if user is not None:
+            return user.locked_until
+        return self.throttle.name_locked_until(self.username) if self.username else None
+
+    async def refuse_if_locked(self, user: User | None) -> Response | None:
+        until = self.locked_until(user)
+        now = self.services.clock()
+        if until is None or until <= now:
+            return None
+        await _emit(self.request, _record(
+            self.request, "login", "failure", actor_user=self.username or None,
+            department=user.department if user else None,
+            reason="account locked" if user else "unknown user; name locked"))
+        return self.again(self.t("locked", minutes=_minutes_until(until, now)))
+
+    async def run(self, password: str) -> Response:
+        request, username = self.request, self.username
+        services = self.services
+        settings = services.settings
+        org = services.org
+        user = _user(request, username) if username else None
+        if refused := await self.refuse_if_locked(user):
+            return refused
+        stored = org.password_hash(username) if user is not None else None
+        ok = await run_in_threadpool(verify_password, stored, password)
+        # guesses sent together all passed the check above before the first was hashed:
+        # if the wrong ones locked the account meanwhile, a right one must not sign in
+        # (nor lift the lock), or parallel guesses outrun the lockout
+        if ok and user is not None and (refused := await self.refuse_if_locked(
+                _user(request, username))):
+            return refused
+        if user is None or not ok or user.status != "active":
+            return await self.wrong(user, ok)
+        org.record_success(username)
+        weak: list[str] = [] if user.must_change else await run_in_threadpool(
+            policy_problems, password, username)
+        if weak:
+            # set before today's rule (or by an operator's file): it is changed now
+            org.require_password_change(username, "password does not meet the rule")
+            user = dataclasses.replace(user, must_change=True)
+        provider = _provider(request)
+        old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
+        if old is not None and old.revoked_at is None:
+            provider.store.revoke_session(old.sid, ttl_seconds=settings.access_token_lifetime)
+        stage = next_stage(user, set())
+        token, row = provider.store.create_session(
+            username, stage, amr="pwd", absolute_seconds=settings.session_absolute_timeout,
+            source_ip=_ip(request), user_agent=request.headers.get("user-agent"))
+        await _emit(request, _record(request, "login", "success", actor_user=username,
+                                     department=user.department,
+                                     reason="password accepted" + (
+                                         f"; next step {stage}" if stage != "active" else ""),
+                                     extra={"sid": row.sid}))
+        response = RedirectResponse(_go(stage, self.next_url), status_code=303)
+        _set_session_cookie(request, response, token)
+        return response
+
+    async def wrong(self, user: User | None, ok: bool) -> Response:
+        request, username = self.request, self.username
+        settings = self.services.settings
+        now = self.services.clock()
+        self.failed = True
+        self.throttle.failed(_ip(request))
+        reason = ("unknown user" if user is None else
+                  "wrong password" if not ok else f"user {user.status}")
+        records = [_record(request, "login", "failure", actor_user=username or None,
+                           department=user.department if user else None, reason=reason)]
+        until: datetime | None = None
+        count = 0
+        if user is not None and not ok:
+            after = self.services.org.record_failure(
+                username, threshold=settings.lockout_threshold,
+                window_seconds=settings.lockout_window_seconds)
+            until, count = after.locked_until, after.failed_logins
+        elif user is None and username:
+            failures = self.throttle.name_failed(username)
+            until, count = failures.locked_until, failures.count
+        message = self.t("bad_credentials")
+        if until is not None and until > now:
+            records.append(_record(
+                request, "login_lockout", "deny", actor_user=username,
+                department=user.department if user else None,
+                reason=f"{count} failures within {settings.lockout_window_seconds} s"
+                       + ("" if user else " (no such account)")))
+            message = self.t("locked", minutes=_minutes_until(until, now))
+        await _emit(request, *records)
+        return self.again(message)
+
+
+def _stage_session(request: Request, *stages: str) -> SessionRow | None:
+    provider = _provider(request)
+    row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if row is None or row.stage not in stages:
+        return None
+    return row
+
+
+def _to_login(request: Request) -> Response:
+    return RedirectResponse("/portal/login?" + urlencode(
+        {"next": safe_next(request.query_params.get("next")), "expired": "1"}),
+        status_code=303)
+
+
+async def _advance(request: Request, row: SessionRow, done: set[str], next_url: str,
+                   amr: str | None = None) -> Response:
+    user = _user(request, row.username)
+    if user is None or user.status != "active":
+        return _to_login(request)
+    stage = next_stage(user, done)
+    token = _provider(request).store.advance_session(row.sid, stage, amr=amr)
+    response = RedirectResponse(_go(stage, next_url), status_code=303)
+    _set_session_cookie(request, response, token)
+    return response
+
+
+def _password_problem(t: Translator, problem: str) -> str:
+    """The rule's own words in the page's language (a problem it did not name, as is)."""
+    if isinstance(problem, Text) and problem.key.startswith("org.password_"):
+        return t("pw_" + problem.key.removeprefix("org.password_"), **problem.params)
+    return problem
+
+
+async def change_page(request: Request) -> Response:
+    if _stage_session(request, "change") is None:
+        return _to_login(request)
+    return render(request, "change.html", errors=[],
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def change_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    t = Translator(_lang(request))
+    row = _stage_session(request, "change")
+    if row is None:
+        return _to_login(request)
+    if not csrf_ok(request, form):
+        return render(request, "change.html", status=400, errors=[t("csrf")], next=next_url)
+    new, confirm = str(form.get("new_password") or ""), str(form.get("confirm_password") or "")
+    if new != confirm:
+        return render(request, "change.html", errors=[t("mismatch")], next=next_url)
+    try:
+        await run_in_threadpool(_services(request).org.change_password, row.username, new)
+    except ValidationError as exc:
+        errors = [_password_problem(t, p) for p in exc.problems] or [exc.description]
+        return render(request, "change.html", errors=errors, next=next_url)
+    try:
+        await _emit(request, _record(request, "password_changed", "success",
+                                     actor_user=row.username, reason="forced change at login",
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    return await _advance(request, row, {"change"}, next_url)
+
+
+# -- TOTP -------------------------------------------------------------------------------
+
+def _totp_context(user_id: int) -> str:
+    return f"users.totp_secret:{user_id}"
+
+
+def _load_totp(request: Request, user: User) -> pyotp.TOTP | None:
+    services = _services(request)
+    with services.engine.connect() as conn:
+        blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == user.id)).scalar()
+    if blob is None:
+        return None
+    secret = services.keys.open(bytes(blob), _totp_context(user.id)).decode()
+    return pyotp.TOTP(secret)
+
+
+def _check_code(request: Request, totp: pyotp.TOTP, code: str, username: str) -> bool:
+    """Constant-time check within one step either side; each step is accepted once."""
+    code = code.strip()
+    if len(code) != 6 or not code.isdigit():
+        return False
+    now = _services(request).clock()
+    step = totp.timecode(now)
+    for offset in (0, -1, 1):
+        if hmac.compare_digest(totp.generate_otp(step + offset), code):
+            from datetime import timedelta
+
+            return bool(_provider(request).store.remember_assertion(
+                f"totp:{username}", str(step + offset), now + timedelta(seconds=120)))
+    return False
+
+
+async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
+                       template: str, **ctx: Any) -> Response:
+    services = _services(request)
+    settings = services.settings
+    t = Translator(_lang(request))
+    after = services.org.record_failure(row.username, threshold=settings.lockout_threshold,
+                                        window_seconds=settings.lockout_window_seconds)
+    records = [_record(request, event, "failure", actor_user=row.username,
+                       department=user.department, reason="wrong or reused code",
+                       extra={"sid": row.sid})]
+    locked = after.locked_until is not None and after.locked_until > services.clock()
+    if locked:
+        records.append(_record(request, "login_lockout", "deny", actor_user=row.username,
+                               department=user.department, reason="too many wrong codes"))
+        _provider(request).store.revoke_session(row.sid,
+                                                ttl_seconds=settings.access_token_lifetime)
+    try:
+        await _emit(request, *records)
+    except AuditUnavailable:
+        return _audit_failed()
+    if locked:
+        return render(request, "login.html", error=t("locked", minutes=_minutes_left(
+            after, request)), info=None, username=row.username, next="/portal")
+    return render(request, template, **(ctx | {"error": t("bad_totp")}))
+
+
+async def totp_page(request: Request) -> Response:
+    if _stage_session(request, "mfa") is None:
+        return _to_login(request)
+    return render(request, "totp.html", error=None,
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def totp_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    row = _stage_session(request, "mfa")
+    if row is None:
+        return _to_login(request)
+    if not csrf_ok(request, form):
+        return render(request, "totp.html", status=400,
+                      error=Translator(_lang(request))("csrf"), next=next_url)
+    user = _user(request, row.username)
+    if user is None:
+        return _to_login(request)
+    totp = _load_totp(request, user)
+    if totp is None or not _check_code(request, totp, str(form.get("code") or ""),
+                                       row.username):
+        return await _totp_failed(request, row, user, "mfa_verify", "totp.html", next=next_url)
+    _services(request).org.record_success(row.username)
+    try:
+        await _emit(request, _record(request, "mfa_verify", "success", actor_user=row.username,
+                                     department=user.department, extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    return await _advance(request, row, {"change", "mfa"}, next_url, amr="pwd otp")
+
+
+def _enrol_context(request: Request, user: User, secret: str, next_url: str,
+                   error: str | None) -> dict[str, Any]:
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+    qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=True)
+    return {"qr_svg": qr, "secret": secret, "next": next_url, "error": error,
+            "required": user.is_admin}
+
+
+def _seal_pending(request: Request, sid: str, secret: str) -> str:
+    blob = _services(request).keys.seal(secret.encode(), f"idp.enrol:{sid}")
+    return base64.urlsafe_b64encode(blob).decode()
+
+
+def _open_pending(request: Request, sid: str) -> str | None:
+    raw = request.cookies.get(ENROL_COOKIE)
+    if not raw:
+        return None
+    try:
+        return str(_services(request).keys.open(base64.urlsafe_b64decode(raw.encode()),
+                                                 f"idp.enrol:{sid}").decode())
+    except Exception:
+        return None
+
+
+async def enrol_page(request: Request) -> Response:
+    row = _stage_session(request, "enrol", "active")
+    if row is None:
+        return _to_login(request)
+    user = _user(request, row.username)
+    if user is None or user.has_totp:
+        return RedirectResponse("/portal", status_code=303)
+    secret = pyotp.random_base32()
+    response = render(request, "enrol.html", **_enrol_context(
+        request, user, secret, safe_next(request.query_params.get("next")), None))
+    response.set_cookie(ENROL_COOKIE, _seal_pending(request, row.sid, secret), httponly=True,
+                        samesite="strict", secure=_provider(request).secure_cookies,
+                        path="/portal/login/enrol", max_age=900)
+    return response
+
+
+async def enrol_submit(request: Request) -> Response:
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    row = _stage_session(request, "enrol", "active")
+    if row is None:
+        return _to_login(request)
+    user = _user(request, row.username)
+    secret = _open_pending(request, row.sid)
+    if user is None or user.has_totp or secret is None:
+        return RedirectResponse("/portal/login/enrol?" + urlencode({"next": next_url}),
+                                status_code=303)
+    if not csrf_ok(request, form):
+        return render(request, "enrol.html", status=400, **_enrol_context(
+            request, user, secret, next_url, Translator(_lang(request))("csrf")))
+    if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
+                       row.username):
+        return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
+                                  **_enrol_context(request, user, secret, next_url, None))
+    services = _services(request)
+    sealed = services.keys.seal(secret.encode(), _totp_context(user.id))
+    with services.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == user.id)
+                     .values(totp_secret=sealed, updated_at=services.clock()))
+    services.record_admin_change("user_totp_enrolled", {"user": user.username})
+    try:
+        await _emit(request, _record(request, "mfa_enrol", "success", actor_user=row.username,
+                                     department=user.department, extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    response = await _advance(request, row, {"change", "mfa", "enrol"}, next_url,
+                              amr="pwd otp")
+    response.delete_cookie(ENROL_COOKIE, path="/portal/login/enrol")
+    return response
+
+
+# -- home and sign-out ------------------------------------------------------------------
+
+def authenticator(request: Request) -> Any:
+    """The Authenticator of this app's services (one per process)."""
+    from gateway.idp.authenticator import Authenticator
+
+    services = _services(request)
+    auth = services.extra.get("idp_authenticator")
+    if auth is None:
+        bound = getattr(getattr(services, "authenticate", None), "__self__", None)
+        auth = bound if isinstance(bound, Authenticator) else Authenticator(services)
+        services.extra["idp_authenticator"] = auth
+    return auth
+
+
+async def home(request: Request) -> Response:
+    from gateway.errors import Unauthorized
+
+    cookie = request.cookies.get(SESSION_COOKIE)
+    try:
+        principal = authenticator(request).from_session(cookie or "")
+    except Unauthorized:
+        return RedirectResponse("/portal/login?" + urlencode({"next": "/portal"}),
+                                status_code=303)
+    user = _user(request, principal.username or "")
+    if user is None:
+        return _to_login(request)
+    systems = await run_in_threadpool(launcher_systems, _services(request), principal)
+    labels = await run_in_threadpool(_labels, _services(request), user,
+                                     Translator(_lang(request)))
+    return render(request, "home.html", user=user, systems=systems, info=None,
+                  is_admin=user.is_admin, **labels)
+
+
+def _labels(services: Any, user: Any, t: Translator) -> dict[str, Any]:
+    """Department and role names as people know them (the codes are for machines):
+    a built-in role in the page's language, another as the roles table names it."""
+    from gateway.tables import departments, roles
+
+    with services.engine.connect() as conn:
+        dept = conn.execute(
+            sa.select(departments.c.name).where(departments.c.code == user.department)
+        ).scalar()
+        names = dict(conn.execute(sa.select(roles.c.code, roles.c.name)).all())
+    return {
+        "department_name": dept or user.department,
+        "role_names": [t.value("role_", r, default=names.get(r, r))
+                       for r in sorted(user.roles)],
+    }
+
+
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    if not csrf_ok(request, form):
+        return render_message(request, "error", Translator(_lang(request))("csrf"), status=400)
+    provider = _provider(request)
+    row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if row is not None:
+        try:
+            await provider.end_session(row, reason="portal sign-out", source_ip=_ip(request))
+        except AuditUnavailable:
+            return _audit_failed()
+    response = render_message(request, "signed_out",
+                              Translator(_lang(request))("signed_out_detail"))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def root(request: Request) -> Response:
+    return RedirectResponse("/portal", status_code=303)
+
+
+def portal_routes() -> list[BaseRoute]:
+    from gateway.web.portal.catalogue_pages import routes as catalogue_routes
+
+    return [
+        *catalogue_routes(),
+        Route("/", root),
+        Route("/portal", home),
+        Route("/portal/login", login_page, methods=["GET"]),
+        Route("/portal/login", login_submit, methods=["POST"]),
+        Route("/portal/login/change", change_page, methods=["GET"]),
+        Route("/portal/login/change", change_submit, methods=["POST"]),
+        Route("/portal/login/totp", totp_page, methods=["GET"]),
+        Route("/portal/login/totp", totp_submit, methods=["POST"]),
+        Route("/portal/login/enrol", enrol_page, methods=["GET"]),
+        Route("/portal/login/enrol", enrol_submit, methods=["POST"]),
+        Route("/portal/logout", logout, methods=["POST"]),
+        Mount("/portal/static", app=StaticFiles(directory=str(HERE / "static")),
+              name="portal-static"),
+    ]

@@ -1,0 +1,276 @@
+"""Drop-in verifier of ``X-Govgate-Assertion`` for upstream systems (ASGI or WSGI).
+
+An upstream behind govgate trusts one thing: the assertion the gateway signs
+for each request (``gateway.proxy.assertion``). This module checks it against the
+gateway's JWKS (``{gateway}/.well-known/jwks.json``, cached, refetched at most
+every ``min_refetch`` seconds when an unknown key id shows up) and hands the
+identity to the application. It depends only on the standard library and
+``joserfc``, so it can be copied into a project that does not install govgate.
+
+Checked: compact JWS; ``alg`` one of ES256, RS256, EdDSA and equal to the
+key's; ``kid`` in the JWKS with ``use`` sig (assertion keys); header ``typ``
+``govgate-assertion+jwt``; signature; ``iss`` the gateway; ``aud`` this
+system; ``exp``/``nbf`` with ``leeway`` seconds; a lifetime of at most 60 s;
+and, when the assertion is bound to a request (``htm``, ``htu``), that this is
+that request: the same method, and the same raw path (or that path below the
+``/s/{system}`` prefix a front proxy stripped). Any failure raises
+:class:`InvalidAssertion` (one opaque error; ``reason`` says why, for logs).
+
+ASGI::
+
+    from govgate_upstream import AssertionMiddleware
+    app = AssertionMiddleware(app, gateway="https://gw.example", audience="vehicles")
+    # in a handler: request.scope["govgate"] -> {"username": ..., "department": ...}
+
+WSGI (Flask, Django)::
+
+    from govgate_upstream import WSGIAssertionMiddleware
+    app.wsgi_app = WSGIAssertionMiddleware(app.wsgi_app, gateway=..., audience="vehicles")
+    # environ["govgate"] -> claims
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote
+
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+
+HEADER = "x-govgate-assertion"
+TYP = "govgate-assertion+jwt"
+ALGORITHMS = ("ES256", "RS256", "EdDSA")
+MAX_LIFETIME = 60
+
+_quiet_eddsa = copy.copy(JWSRegistry.algorithms["EdDSA"])
+_quiet_eddsa.security_warning = None
+
+
+class _Registry(JWSRegistry):
+    algorithms = {**JWSRegistry.algorithms, "EdDSA": _quiet_eddsa}  # noqa: RUF012
+
+
+_REGISTRIES = {alg: _Registry(algorithms=[alg]) for alg in ALGORITHMS}
+
+
+class InvalidAssertion(Exception):
+    """The assertion is missing or not valid for this system."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("invalid govgate assertion")
+        self.reason = reason
+
+
+#: key ids of the gateway's other keys (``<use>-<date>-<thumbprint>``), which are in the
+#: same JWKS but never sign an assertion
+OTHER_USES = ("token-", "audit-")
+
+
+def _b64json(part: str) -> Any:
+    import base64
+
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def fetch_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("JWKS URL must be http(s)")
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked
+        return dict(json.loads(resp.read(1024 * 1024)))
+
+
+class AssertionVerifier:
+    """Verifies assertions for one system (``audience``) from one gateway."""
+
+    def __init__(
+        self,
+        *,
+        gateway: str | None = None,
+        audience: str,
+        issuer: str | None = None,
+        jwks_url: str | None = None,
+        jwks: dict[str, Any] | None = None,
+        fetch: Callable[[str], dict[str, Any]] = fetch_json,
+        ttl: float = 300.0,
+        min_refetch: float = 10.0,
+        leeway: int = 5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if gateway is None and issuer is None:
+            raise ValueError("give gateway= (its base URL) or issuer=")
+        self.issuer = issuer or str(gateway).rstrip("/")
+        self.audience = audience
+        self.jwks_url = jwks_url or (f"{str(gateway).rstrip('/')}/.well-known/jwks.json"
+                                     if gateway else None)
+        self.fetch = fetch
+        self.ttl = ttl
+        self.min_refetch = min_refetch
+        self.leeway = leeway
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[str, Any]] = {}  # kid -> (alg, key)
+        self._fetched_at = float("-inf")
+        if jwks is not None:
+            self._load(jwks)
+            self._fetched_at = float("inf")  # static keys: never refetch
+
+    def _load(self, jwks: dict[str, Any]) -> None:
+        keys: dict[str, tuple[str, Any]] = {}
+        for jwk in jwks.get("keys", []):
+            kid, alg = jwk.get("kid"), jwk.get("alg")
+            if not isinstance(kid, str) or alg not in ALGORITHMS or jwk.get("use", "sig") != "sig":
+                continue
+            if kid.startswith(OTHER_USES):  # the gateway's token and audit keys
+                continue
+            keys[kid] = (alg, KeySet.import_key_set({"keys": [jwk]}))
+        self._keys = keys
+
+    def refresh(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            age = now - self._fetched_at
+            if self.jwks_url is None or age < (self.min_refetch if force else self.ttl):
+                return
+            self._fetched_at = now
+        self._load(self.fetch(self.jwks_url))
+
+    def needs_fetch(self, token: str) -> bool:
+        try:
+            kid = _b64json(token.split(".", 1)[0]).get("kid")
+        except (ValueError, UnicodeError, AttributeError):
+            return False
+        return kid not in self._keys or time.monotonic() - self._fetched_at > self.ttl
+
+    def verify(self, token: str | None, *, method: str | None = None,
+               path: str | None = None) -> dict[str, Any]:
+        """The assertion's claims, or InvalidAssertion. ``method`` and ``path`` (the raw
+        path, still percent-encoded) are the request's: a bound assertion must be for
+        it."""
+        if not token or len(token) > 16384 or token.count(".") != 2:
+            raise InvalidAssertion("missing or not a compact JWS")
+        try:
+            header = _b64json(token.split(".", 1)[0])
+        except (ValueError, UnicodeError):
+            raise InvalidAssertion("bad header") from None
+        if not isinstance(header, dict) or header.get("typ") != TYP:
+            raise InvalidAssertion("not a govgate assertion (typ)")
+        kid, alg = header.get("kid"), header.get("alg")
+        if alg not in ALGORITHMS:
+            raise InvalidAssertion(f"algorithm {alg!r} not accepted")
+        if kid not in self._keys or time.monotonic() - self._fetched_at > self.ttl:
+            try:
+                self.refresh(force=kid not in self._keys)
+            except Exception as exc:  # the gateway is unreachable: keep the cached keys
+                if kid not in self._keys:
+                    raise InvalidAssertion(f"JWKS unavailable: {exc}") from None
+        entry = self._keys.get(kid) if isinstance(kid, str) else None
+        if entry is None:
+            raise InvalidAssertion("unknown key id")
+        key_alg, key = entry
+        if key_alg != alg:
+            raise InvalidAssertion("algorithm does not match the key")
+        try:
+            claims = dict(jwt.decode(token, key, algorithms=[alg],
+                                     registry=_REGISTRIES[alg]).claims)
+        except Exception as exc:
+            raise InvalidAssertion(f"signature: {type(exc).__name__}") from None
+        now = self.clock()
+        if claims.get("iss") != self.issuer:
+            raise InvalidAssertion("issuer")
+        aud = claims.get("aud")
+        if self.audience not in (aud if isinstance(aud, list) else [aud]):
+            raise InvalidAssertion("audience")
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        if not (isinstance(exp, int | float) and isinstance(nbf, int | float)
+                and isinstance(iat, int | float)):
+            raise InvalidAssertion("exp, nbf and iat are required")
+        if now > exp + self.leeway:
+            raise InvalidAssertion("expired")
+        if now + self.leeway < nbf:
+            raise InvalidAssertion("not yet valid")
+        if exp - iat > MAX_LIFETIME:
+            raise InvalidAssertion("lifetime over 60 s")
+        htm, htu = claims.get("htm"), claims.get("htu")
+        if htm is not None and htm != method:
+            raise InvalidAssertion("made for another method")
+        if htu is not None and path != htu and htu != f"/s/{self.audience}{path}":
+            raise InvalidAssertion("made for another path")
+        return claims
+
+
+def _problem(_reason: str) -> bytes:
+    return json.dumps({"type": "urn:govgate:error:invalid_assertion",
+                       "title": "Not called through govgate", "status": 401}).encode()
+
+
+class AssertionMiddleware:
+    """ASGI middleware: 401 unless the request carries a valid assertion; the
+    claims go to ``scope["govgate"]``. ``exempt`` paths (e.g. /healthz) pass."""
+
+    def __init__(self, app: Any, *, verifier: AssertionVerifier | None = None,
+                 exempt: Iterable[str] = ("/healthz",), **kwargs: Any) -> None:
+        self.app = app
+        self.verifier = verifier or AssertionVerifier(**kwargs)
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        token = None
+        for k, v in scope["headers"]:
+            if k.lower() == HEADER.encode():
+                token = v.decode("latin-1")
+                break
+        if token and self.verifier.needs_fetch(token):
+            with contextlib.suppress(Exception):  # unreachable: decide on the cached keys
+                await asyncio.to_thread(self.verifier.refresh, force=True)
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        try:
+            claims = self.verifier.verify(token, method=scope.get("method"),
+                                          path=raw.partition(b"?")[0].decode("latin-1"))
+        except InvalidAssertion as exc:
+            body = _problem(exc.reason)
+            await send({"type": "http.response.start", "status": 401, "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope["govgate"] = claims
+        await self.app(scope, receive, send)
+
+
+class WSGIAssertionMiddleware:
+    """WSGI middleware: 401 unless a valid assertion; claims in ``environ["govgate"]``."""
+
+    def __init__(self, app: Any, *, verifier: AssertionVerifier | None = None,
+                 exempt: Iterable[str] = ("/healthz",), **kwargs: Any) -> None:
+        self.app = app
+        self.verifier = verifier or AssertionVerifier(**kwargs)
+        self.exempt = frozenset(exempt)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") in self.exempt:
+            return self.app(environ, start_response)
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(
+            (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1"),
+            safe="/!$&'()*+,;=:@-._~")
+        try:
+            environ["govgate"] = self.verifier.verify(
+                environ.get("HTTP_X_GOVGATE_ASSERTION"), method=environ.get("REQUEST_METHOD"),
+                path=raw.partition("?")[0])
+        except InvalidAssertion as exc:
+            body = _problem(exc.reason)
+            start_response("401 Unauthorized", [("Content-Type", "application/problem+json"),
+                                                ("Content-Length", str(len(body)))])
+            return [body]
+        return self.app(environ, start_response)
