@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/govgate demo $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gateway keys audit policies catalogue texts tests bench govgate_upstream.py
+	$(VENV)/bin/ruff check gateway keys audit policies catalogue statedoc texts tests bench govgate_upstream.py
 	$(VENV)/bin/mypy
 
 test: $(STAMP) lint

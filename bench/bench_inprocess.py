@@ -118,6 +118,7 @@ def token_case(n: int, no_audit: bool) -> float:
 def proxy_case(n: int, no_audit: bool) -> float:
     from gateway.app import create_app
     from gateway.proxy.endpoint import ProxyConfig
+    from gateway.root import Seams
     from gateway.services import open_services
     from gateway.settings import load_settings
 
@@ -130,8 +131,7 @@ def proxy_case(n: int, no_audit: bool) -> float:
         token = bench_proxy.setup_govgate(tmp / "home", ports["a"])
         bench_proxy.wait_port(ports["a"])
         services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")}))
-        services.extra["proxy_config"] = ProxyConfig(rate=1e9, burst=1e9)
-        app = create_app(services)
+        app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)))
         one = _caller(app, "GET", "/s/bench/api/x", [
             (b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
             (b"accept", b"*/*")], b"")

@@ -143,14 +143,15 @@ def role_govgate(home: str, port: int) -> None:
 
     from gateway.app import create_app
     from gateway.proxy.endpoint import ProxyConfig
+    from gateway.root import Seams
     from gateway.services import open_services
     from gateway.settings import load_settings
     from gateway.web.http_server import HeadLimits, ServerConfig
 
     settings = load_settings({"GOVGATE_HOME": home})
     services = open_services(settings)  # with the production audit log (signed checkpoints)
-    services.extra["proxy_config"] = ProxyConfig(rate=1e9, burst=1e9)
-    app = create_app(services, freeze_heap=True)  # as govgate serve does
+    app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)),
+                     freeze_heap=True)  # as govgate serve does
     uvicorn.Server(ServerConfig(
         app, limits=HeadLimits.from_settings(settings), host="127.0.0.1", port=port,
         loop="uvloop", lifespan="on", access_log=False, log_level="warning",
@@ -214,6 +215,7 @@ http {{
 
 def setup_govgate(home: Path, upstream: int) -> str:
     """Initialise a SQLite gateway with one system; return a bearer token."""
+    from gateway.root import build_gateway
     from gateway.services import open_services
     from gateway.settings import load_settings
     from gateway.setup import initialise
@@ -221,7 +223,7 @@ def setup_govgate(home: Path, upstream: int) -> str:
     settings = load_settings({"GOVGATE_HOME": str(home)})
     initialise(settings, password_factory=lambda: secrets.token_urlsafe(16), environ={})
     services = open_services(settings, environ={})
-    services.state_applier().apply({
+    build_gateway(services).state_applier().apply({
         "regions": [{"code": "gx", "name": "某省"}],
         "departments": [{"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
                         {"code": "czt", "name": "财政厅", "region": "gx"}],

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+import statedoc
 from audit.spreadsheet import SafeWriter, restore
 from catalogue.errors import InvalidInput
 from catalogue.model import Resource, resource_problems
@@ -47,31 +48,10 @@ MAX_ROWS = 100_000
 # YAML
 
 
-class _Mapping(dict[str, Any]):
-    line: int = 0
-
-
-class _LineLoader(yaml.SafeLoader):
-    """Safe loader whose mappings remember their line (for error places)."""
-
-
-def _construct(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
-    loader.flatten_mapping(node)
-    out = _Mapping()
-    out.line = node.start_mark.line + 1
-    for k, v in node.value:
-        out[loader.construct_object(k, deep=True)] = loader.construct_object(v, deep=True)
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                            _construct)  # type: ignore[arg-type]
-
-
 def load_yaml(text: str) -> dict[str, Any]:
     """A document with ``catalogue:`` (and maybe ``grants:``); a bare list is a catalogue."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = statedoc.load_yaml(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(Text("field.not_yaml", "not valid YAML: {detail}",
                                 detail=str(exc).replace("\n", " "))) from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,22 +27,8 @@ from catalogue.routes import RouteTable
 from catalogue.search import search
 from catalogue.statefile import CatalogueSection, GrantsSection, Lookups, validate_resources
 from catalogue.workflow import Actor, Record, _begin_write
+from statedoc import Change
 from texts import Text, where
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A change an import made (or would make)."""
-
-    action: str
-    kind: str
-    key: str
-    fields: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        sign = "+" if self.action == "create" else "~"
-        extra = f" ({', '.join(self.fields)})" if self.fields else ""
-        return f"{sign} {self.kind} {self.key}{extra}"
 
 
 class Snapshot:
@@ -187,19 +172,19 @@ class Catalogue:
 
     def export_yaml(self, *, with_grants: bool = False) -> str:
         with self.engine.connect() as conn:
-            grants = GrantsSection(lookups=self.lookups, change=Planned).export(conn)
+            grants = GrantsSection(lookups=self.lookups).export(conn)
         return cio.dump_yaml(self.resources(), grants if with_grants else None)
 
     def export_csv(self) -> str:
         return cio.write_csv(self.resources())
 
     def import_doc(self, doc: dict[str, Any], *, actor: str, dry_run: bool = False
-                   ) -> tuple[list[Planned], list[str]]:
+                   ) -> tuple[list[Change], list[str]]:
         """Apply ``catalogue:`` / ``grants:`` entries as the state file does."""
         warnings: list[str] = []
-        cat = CatalogueSection(lookups=self.lookups, change=Planned, clock=self.clock,
+        cat = CatalogueSection(lookups=self.lookups, clock=self.clock,
                                warn=warnings.append)
-        grants = GrantsSection(lookups=self.lookups, change=Planned, clock=self.clock)
+        grants = GrantsSection(lookups=self.lookups, clock=self.clock)
         with _begin_write(self.engine) as conn:
             problems: list[str] = []
             for section in (cat, grants):
@@ -226,7 +211,7 @@ class Catalogue:
         return planned, warnings
 
     def import_csv(self, text: str, *, actor: str, dry_run: bool = False
-                   ) -> tuple[list[Planned], list[str]]:
+                   ) -> tuple[list[Change], list[str]]:
         entries, first_row, problems = cio.read_csv(text)
         problems += cio.csv_problems(entries, first_row)
         clean = cio.strip_rows(entries)

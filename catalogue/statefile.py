@@ -52,6 +52,7 @@ from catalogue.model import (
     route_problems,
 )
 from catalogue.routes import same_route
+from statedoc import Change
 from texts import Text
 from texts import where as placed
 
@@ -159,13 +160,11 @@ class CatalogueSection:
         self,
         *,
         lookups: Lookups,
-        change: Callable[..., Any],
         clock: Callable[[], datetime] | None = None,
         warn: Callable[[str], None] | None = None,
         after_write: Callable[[], None] | None = None,
     ) -> None:
         self.lookups = lookups
-        self.change = change
         self.clock = clock or (lambda: datetime.now(UTC))
         self.warn = warn or (lambda _m: None)
         self.after_write = after_write or (lambda: None)
@@ -193,9 +192,9 @@ class CatalogueSection:
             if result is None:
                 continue
             if result == ():
-                changes.append(self.change("create", "resource", code))
+                changes.append(Change("create", "resource", code))
             else:
-                changes.append(self.change("update", "resource", code, tuple(result)))
+                changes.append(Change("update", "resource", code, tuple(result)))
             touched.append(code)
         if touched and write:
             self.after_write()
@@ -237,12 +236,10 @@ class GrantsSection:
         self,
         *,
         lookups: Lookups,
-        change: Callable[..., Any],
         clock: Callable[[], datetime] | None = None,
         after_write: Callable[[], None] | None = None,
     ) -> None:
         self.lookups = lookups
-        self.change = change
         self.clock = clock or (lambda: datetime.now(UTC))
         self.after_write = after_write or (lambda: None)
 
@@ -359,7 +356,7 @@ class GrantsSection:
             basis = str(e.get("basis") or "")
             old = existing.get(key)
             if old is None:
-                changes.append(self.change("create", "grant", label))
+                changes.append(Change("create", "grant", label))
                 if write:
                     assert until is not None
                     store.insert_grant(conn, resource=key[0], consumer=key[1], items_=items,
@@ -380,7 +377,7 @@ class GrantsSection:
                 diff["basis"] = basis
             if diff:
                 names = tuple(sorted("from" if k == "valid_from" else k for k in diff))
-                changes.append(self.change("update", "grant", label, names))
+                changes.append(Change("update", "grant", label, names))
                 if write:
                     store.update_grant(conn, old.id, now, **diff)
         if changes and write:

@@ -1,6 +1,6 @@
-"""Gateway wiring of the catalogue: one ``Catalogue`` and ``Workflow`` per Services,
-the state-file sections, the audit callable, the keyed hash for pseudonyms,
-and the consumer's registered keys for encrypted items.
+"""Gateway wiring of the catalogue: building its ``Catalogue`` and ``Workflow``
+(called by the composition root, ``gateway.root``), its state-file sections, and
+the audit callable they write through.
 
 The catalogue package imports nothing of the gateway; everything it needs
 from here is handed in: department, system and client lookups, a
@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, Workflow, shape
+from audit import AuditRecord
+from catalogue import Catalogue, Workflow
 from catalogue.statefile import CatalogueSection, GrantsSection, Lookups
-from gateway.statefile import Change
+from gateway.services import Services
 from gateway.tables import clients, departments, systems
-
-if TYPE_CHECKING:
-    from gateway.services import Services
-
-_CATALOGUE = "catalogue"
-_WORKFLOW = "catalogue_workflow"
-PSEUDONYM_PURPOSE = "catalogue_pseudonym"
 
 
 def _departments(conn: Connection) -> set[str]:
@@ -46,19 +40,13 @@ def _clients(conn: Connection) -> dict[str, str]:
 LOOKUPS = Lookups(departments=_departments, systems=_systems, clients=_clients)
 
 
-def _change(action: str, kind: str, key: str, fields: tuple[str, ...] = ()) -> Change:
-    return Change(action, kind, key, fields)
-
-
 def record_for(services: Services) -> Callable[[str, dict[str, Any]], None]:
     """The audit callable: a full audit record when the audit log is wired, else the
     services' admin-change hook."""
 
     def record(event: str, detail: dict[str, Any]) -> None:
         log = services.audit
-        if log is not None and hasattr(log, "append_sync"):
-            from audit import AuditRecord
-
+        if log is not None:
             extra = {k: v for k, v in detail.items()
                      if k not in ("actor", "department", "resource", "items", "purpose",
                                   "reason", "actor_client")}
@@ -78,31 +66,19 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"warning: {message}\n")
 
 
-def _invalidate(services: Services) -> Callable[[], None]:
-    def invalidate() -> None:
-        found = services.extra.get(_CATALOGUE)
-        if found is not None:
-            found.invalidate()
-    return invalidate
+def catalogue_section(services: Services, catalogue: Catalogue) -> CatalogueSection:
+    return CatalogueSection(lookups=LOOKUPS, clock=services.clock, warn=_warn,
+                            after_write=catalogue.invalidate)
 
 
-def catalogue_section(services: Services) -> CatalogueSection:
-    return CatalogueSection(lookups=LOOKUPS, change=_change, clock=services.clock, warn=_warn,
-                            after_write=_invalidate(services))
+def grants_section(services: Services, catalogue: Catalogue) -> GrantsSection:
+    return GrantsSection(lookups=LOOKUPS, clock=services.clock,
+                         after_write=catalogue.invalidate)
 
 
-def grants_section(services: Services) -> GrantsSection:
-    return GrantsSection(lookups=LOOKUPS, change=_change, clock=services.clock,
-                         after_write=_invalidate(services))
-
-
-def get_catalogue(services: Services) -> Catalogue:
-    found = services.extra.get(_CATALOGUE)
-    if found is None:
-        found = Catalogue(services.engine, record=record_for(services), lookups=LOOKUPS,
-                          clock=services.clock)
-        services.extra[_CATALOGUE] = found
-    return found
+def open_catalogue(services: Services) -> Catalogue:
+    return Catalogue(services.engine, record=record_for(services), lookups=LOOKUPS,
+                     clock=services.clock)
 
 
 def client_department(services: Services) -> Callable[[str], str | None]:
@@ -113,54 +89,12 @@ def client_department(services: Services) -> Callable[[str], str | None]:
     return lookup
 
 
-def get_workflow(services: Services) -> Workflow:
-    found = services.extra.get(_WORKFLOW)
-    if found is None:
-        audit = record_for(services)
-        invalidate = _invalidate(services)
+def open_workflow(services: Services, catalogue: Catalogue) -> Workflow:
+    audit = record_for(services)
 
-        def record(event: str, detail: dict[str, Any]) -> None:
-            invalidate()  # this process sees its own change at once
-            audit(event, detail)
+    def record(event: str, detail: dict[str, Any]) -> None:
+        catalogue.invalidate()  # this process sees its own change at once
+        audit(event, detail)
 
-        found = Workflow(services.engine, record=record, clock=services.clock,
-                         client_department=client_department(services))
-        services.extra[_WORKFLOW] = found
-    return found
-
-
-def mac_for(services: Services, department: str | None) -> Callable[[bytes], bytes]:
-    """The keyed hash for pseudonyms, per consumer department: two departments get
-    different pseudonyms for the same value and cannot join their extracts."""
-    prefix = (department or "").encode("utf-8") + b"\x00"
-
-    def mac(data: bytes) -> bytes:
-        return services.keys.mac(PSEUDONYM_PURPOSE, prefix + data)
-
-    return mac
-
-
-def client_jwks(services: Services, client_id: str | None) -> dict[str, Any] | None:
-    if not client_id:
-        return None
-    with services.engine.connect() as conn:
-        return conn.execute(sa.select(clients.c.jwks).where(clients.c.client_id == client_id)
-                            ).scalar()
-
-
-def shape_response(
-    services: Services,
-    resource: Resource,
-    decision: CatalogueDecision,
-    caller: Caller,
-    body: bytes,
-    content_type: str | None,
-) -> Shaped:
-    """The proxy's shaping step for a matched, allowed request (ShapeError: 502)."""
-    no_key = ("the consuming client registered no encryption key" if caller.client_id
-              else "encrypted items go only to a registered client, not to a browser session")
-    return shape(
-        body, records=resource.route.records, items=resource.items, allowed=decision.items,
-        content_type=content_type, recipient_jwks=client_jwks(services, caller.client_id),
-        no_key_reason=no_key, mac=mac_for(services, caller.department),
-    )
+    return Workflow(services.engine, record=record, clock=services.clock,
+                    client_department=client_department(services))

@@ -14,13 +14,29 @@
     ├── ContentTooLarge              a body over the size limit (413)
     └── UnsupportedMediaType         a body (or a cookie-authenticated change) not in JSON (415)
 
-Lower packages (keys, audit, ...) raise their own errors; ``problem_response``
-turns any of them into RFC 9457 problem details.
+Lower packages (keys, audit, policies, catalogue) raise their own errors, which
+import nothing of the gateway; each carries a stable ``code`` and an HTTP
+``status``, the :class:`Problem` protocol by which the edges (``problem_body``
+for the API, the CLI's error handler) recognise and answer them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, TypeGuard, runtime_checkable
+
+
+@runtime_checkable
+class Problem(Protocol):
+    """An error that knows how it is answered: a stable code and an HTTP status."""
+
+    code: str
+    status: int
+
+
+def is_problem(exc: BaseException) -> TypeGuard[Problem]:
+    """True for an error of ours or of a lower package that carries code and status."""
+    return (isinstance(exc, Problem) and isinstance(exc.code, str)
+            and isinstance(exc.status, int))
 
 
 class GovgateError(Exception):
@@ -140,13 +156,11 @@ def problem_body(exc: Exception) -> tuple[int, dict[str, Any]]:
     """RFC 9457 body for any exception: detailed for ours, opaque for the rest."""
     if isinstance(exc, GovgateError):
         return exc.status, exc.problem()
-    status = getattr(exc, "status", None)
-    code = getattr(exc, "code", None)
-    if isinstance(status, int) and isinstance(code, str):
-        return status, {
-            "type": f"urn:govgate:error:{code}",
-            "title": code.replace("_", " "),
-            "status": status,
+    if is_problem(exc):
+        return exc.status, {
+            "type": f"urn:govgate:error:{exc.code}",
+            "title": exc.code.replace("_", " "),
+            "status": exc.status,
             "detail": str(exc),
         }
     return 500, {

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,13 +23,16 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-_KEY = "metrics"
+from audit import AuditLog
+from policies import Policies
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                    5, 10, 30)
 
 
 class Metrics:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, *, policies: Policies | None = None, audit: AuditLog | None = None
+                 ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("govgate_proxy_requests", "Proxied requests",
@@ -52,15 +53,11 @@ class Metrics:
         policy_lines = Gauge("govgate_policy_lines", "Loaded policy lines", registry=r)
         queue = Gauge("govgate_audit_queue_depth", "Audit records awaiting commit", registry=r)
 
-        def _policies() -> Any:
-            return services.extra.get("policies")
-
-        policy_version.set_function(lambda: float(p.version) if (p := _policies()) else 0.0)
-        policy_lines.set_function(lambda: float(len(p.engine.index)) if (p := _policies())
-                                  else 0.0)
+        if policies is not None:
+            policy_version.set_function(lambda: float(policies.version))
+            policy_lines.set_function(lambda: float(len(policies.engine.index)))
 
         def _depth() -> float:
-            audit = services.audit
             return float(audit.queue_depth) if audit is not None else 0.0
 
         queue.set_function(_depth)
@@ -69,13 +66,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def get_metrics(services: Any) -> Metrics:
-    found = services.extra.get(_KEY)
-    if found is None:
-        found = services.extra[_KEY] = Metrics(services)
-    return found  # type: ignore[no-any-return]
-
-
 async def metrics_endpoint(request: Request) -> Response:
-    metrics = get_metrics(request.app.state.services)
+    metrics = request.app.state.gateway.metrics
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

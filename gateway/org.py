@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, as_utc, utcnow
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
-from gateway.idp.login_throttle import count_failure
 from gateway.limits import org_too_long
+from gateway.login_throttle import count_failure
 from gateway.storage import write_transaction
 from gateway.tables import departments, password_history, regions, user_roles, users
 from policies.adapter import bump_version
@@ -355,7 +355,7 @@ class Org:
             if row is None:
                 raise NotFound(Text("org.unknown_user",
                                     "unknown user {username!r}", username=username))
-            # the same rule as for sign-in names with no account (gateway.idp.login_throttle),
+            # the same rule as for sign-in names with no account (gateway.login_throttle),
             # so a lock never tells whether the name is an account
             after = count_failure(as_utc(row.first_failed_at), row.failed_logins, now,
                                   threshold=threshold, window_seconds=window_seconds)
@@ -424,7 +424,7 @@ def replace_roles(conn: Connection, user_id: int, roles: Iterable[str], now: dat
 
 def users_changed(conn: Connection, now: datetime) -> None:
     """A user's roles, department or status changed in this transaction: every process
-    reads its users anew within a second (``gateway.idp.live_users``)."""
+    reads its users anew within a second (``gateway.live_users``)."""
     bump_version(conn, now)
 
 

@@ -17,11 +17,10 @@ from sqlalchemy.engine import Engine
 
 from audit import AuditLog, AuditRecord
 from gateway.clock import Clock, utcnow
-from gateway.errors import GovgateError, StorageError
-from gateway.idp.live_users import LiveUsers
+from gateway.errors import GovgateError, StorageError, is_problem
+from gateway.live_users import LiveUsers
 from gateway.org import Org
 from gateway.settings import Settings
-from gateway.statefile import SectionHandler, StateApplier
 from gateway.storage import check_schema, create_engine
 from keys import InvalidSignature, KeyService
 from keys.master import MasterKeyProvider, master_key_from_settings
@@ -60,36 +59,6 @@ def key_service(
     )
 
 
-# One entry per package that owns a state-file section (policies, catalogue, ...),
-# appended where that package's gateway wiring is defined.
-STATE_SECTION_FACTORIES: list[Callable[[Services], SectionHandler]] = []
-
-
-def _policies_section(services: Services) -> SectionHandler:
-    from gateway.proxy.policies import policies_section
-
-    return policies_section(services)
-
-
-STATE_SECTION_FACTORIES.append(_policies_section)
-
-
-def _catalogue_section(services: Services) -> SectionHandler:
-    from gateway.catalogue_wiring import catalogue_section
-
-    return catalogue_section(services)
-
-
-def _grants_section(services: Services) -> SectionHandler:
-    from gateway.catalogue_wiring import grants_section
-
-    return grants_section(services)
-
-
-STATE_SECTION_FACTORIES.append(_catalogue_section)
-STATE_SECTION_FACTORIES.append(_grants_section)
-
-
 def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str) -> AuditLog:
     """The audit log of one writer process. ``writer`` names the kind of process
     (``gateway``, ``cli``); a restarted writer resumes its chain when it is free."""
@@ -103,28 +72,35 @@ def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str)
     )
 
 
-@dataclass
+@dataclass(eq=False)
 class Services:
+    """What every part of govgate stands on: settings, the database, the keys, the
+    audit log, the clock, and the users' current roles. The CLI and the composition
+    root (``gateway.root``) both open it with :func:`open_services`."""
+
     settings: Settings
     engine: Engine
     keys: KeyService
+    audit: AuditLog
     clock: Clock = utcnow
-    audit: Any = None
     # who acts when a change carries no actor of its own: the OS account for the CLI
     actor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    live_users: LiveUsers = field(init=False)
+    _change_listeners: list[Callable[[], None]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.live_users = LiveUsers(self.engine)
+        self.on_admin_change(self.live_users.invalidate)
 
     @property
     def org(self) -> Org:
         return Org(self.engine, clock=self.clock, on_change=self.record_admin_change)
 
-    @property
-    def live_users(self) -> LiveUsers:
-        """The users' current roles and departments, for decisions on tokens."""
-        found = self.extra.get("live_users")
-        if found is None:
-            found = self.extra["live_users"] = LiveUsers(self.engine)
-        return found  # type: ignore[no-any-return]
+    def on_admin_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each administrative change made in this process,
+        so caches built here (users, clients) see it at once; other processes see it
+        through the version counters within a second."""
+        self._change_listeners.append(listener)
 
     def record_admin_change(self, event: str, detail: dict[str, Any]) -> None:
         """Audit an administrative change durably before the caller reports success.
@@ -132,15 +108,8 @@ class Services:
         Raises AuditWriteError when the record cannot be written: the change is
         already committed then, and the operator must see that it went unrecorded.
         """
-        # this process sees its own change at once (others within a second)
-        found = self.extra.get("live_users")
-        if found is not None:
-            found.invalidate()
-        provider = self.extra.get("idp_provider")
-        if provider is not None:
-            provider.server.clients.invalidate()
-        if self.audit is None:
-            return
+        for listener in self._change_listeners:
+            listener()
         detail = dict(detail)
         actor = detail.pop("actor", None) or self.actor
         self.audit.append_sync(
@@ -153,20 +122,6 @@ class Services:
                 extra={"change": event, **detail},
             )
         )
-
-    @property
-    def policies(self) -> Any:
-        """The policy lines, their index and hot reload (policies.Policies)."""
-        from gateway.proxy.policies import get_policies
-
-        return get_policies(self)
-
-    @property
-    def catalogue(self) -> Any:
-        """The catalogue and its proxy snapshot (catalogue.Catalogue)."""
-        from gateway.catalogue_wiring import get_catalogue
-
-        return get_catalogue(self)
 
     def hash_client_secret(self, secret: str) -> str:
         return "mac1$" + self.keys.mac("client_secret", secret.encode("utf-8")).hex()
@@ -182,30 +137,10 @@ class Services:
             return False
         return True
 
-    def state_sections(self) -> list[SectionHandler]:
-        """State-file sections owned by other packages (policies, catalogue, ...)."""
-        return [factory(self) for factory in STATE_SECTION_FACTORIES]
-
-    def state_applier(self) -> StateApplier:
-        return StateApplier(
-            self.engine,
-            hash_secret=self.hash_client_secret,
-            verify_secret=self.verify_client_secret,
-            clock=self.clock,
-            on_change=self.record_admin_change,
-            sections=self.state_sections(),
-            seal=self.keys.seal,
-            open_=self.keys.open,
-        )
-
     def close(self) -> None:
-        """Stop watchers and flush the audit log (the app's lifespan closes the async
-        parts first; everything here is idempotent)."""
-        from gateway.proxy.policies import close_policies
-
-        close_policies(self)
-        if self.audit is not None:
-            self.audit.close_sync()
+        """Flush the audit log and release the database (idempotent; the app's
+        lifespan closes the async parts first)."""
+        self.audit.close_sync()
         self.engine.dispose()
 
 
@@ -235,12 +170,11 @@ def open_services(
         raise
     except Exception as exc:
         engine.dispose()
-        if getattr(exc, "code", None) and getattr(exc, "status", None):
+        if is_problem(exc):
             raise
         raise StorageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-    services = Services(settings=settings, engine=engine, keys=keys, clock=clock, actor=actor)
-    services.audit = audit_log(settings, engine, keys, writer)
-    return services
+    return Services(settings=settings, engine=engine, keys=keys, clock=clock, actor=actor,
+                    audit=audit_log(settings, engine, keys, writer))
 
 
 def os_actor() -> str:

@@ -83,7 +83,7 @@ class Settings:
     lockout_threshold: int = 5
     lockout_window_seconds: int = 900
     # sign-in delay per source address after failures: base * 2**(k-1) s, at most max
-    # (gateway.idp.login_throttle); base 0 turns it off
+    # (gateway.login_throttle); base 0 turns it off
     login_delay_base_seconds: float = 1.0
     login_delay_max_seconds: float = 60.0
     login_unknown_names_max: int = 100_000  # name rows kept for names with no account

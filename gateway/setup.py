@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 import sqlalchemy as sa
 
 from gateway.errors import MasterKeyMissing
-from gateway.org import ADMIN_ROLES
+from gateway.org import ADMIN_ROLES, Org
 from gateway.services import key_service, master_key
 from gateway.settings import Settings
 from gateway.storage import create_engine, current_revision, upgrade, write_transaction
@@ -61,7 +61,6 @@ def _has_schema(settings: Settings) -> bool:
 
 
 def _ensure_admins(engine: sa.Engine, password_factory: Callable[[], str]) -> list[tuple[str, str]]:
-    from gateway.org import Org
 
     org = Org(engine)
     # `govgate init` may run again while a gateway serves: checks, then inserts

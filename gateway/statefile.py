@@ -42,7 +42,9 @@ from gateway.proxy import upstream_tls
 from gateway.proxy.headers import forward_header_problems, normalise_forward_headers
 from gateway.proxy.identity_headers import ASSERTION
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
+from gateway.storage import write_transaction
 from gateway.tables import clients, departments, regions, systems, user_roles, users
+from statedoc import Change, load_yaml
 from texts import Text, os_reason
 from texts import where as placed
 
@@ -114,40 +116,12 @@ SecretVerifier = Callable[[str, str], bool]
 # reading
 
 
-class _Mapping(dict[str, Any]):
-    line: int = 0
-
-
-class _LineLoader(yaml.SafeLoader):
-    """Safe loader whose mappings remember the line they start on."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
-    loader.flatten_mapping(node)
-    out = _Mapping()
-    out.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        out[key] = loader.construct_object(value_node, deep=True)
-    return out
-
-
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
-
-
 def load_text(text: str, source: str = "<state>") -> dict[str, Any]:
     if len(text.encode("utf-8")) > MAX_BYTES:
         raise StateFileError(Text("state.too_large", "{path}: larger than {n} bytes",
                                   path=source, n=MAX_BYTES))
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        doc = load_yaml(text)
     except yaml.YAMLError as exc:
         raise StateFileError(placed(source, Text(
             "field.not_yaml", "not valid YAML: {detail}",
@@ -581,19 +555,6 @@ def _cycles(section: str, entries: Mapping[str, Mapping[str, Any]]) -> list[str]
 # plan and apply
 
 
-@dataclass(frozen=True)
-class Change:
-    action: str  # "create" | "update"
-    kind: str  # section name, singular
-    key: str
-    fields: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        sign = "+" if self.action == "create" else "~"
-        extra = f" ({', '.join(self.fields)})" if self.fields else ""
-        return f"{sign} {self.kind} {self.key}{extra}"
-
-
 def read_known(conn: Connection) -> Known:
     return Known(
         regions={r.code for r in conn.execute(sa.select(regions.c.code))},
@@ -632,7 +593,6 @@ class StateApplier:
 
     def apply(self, doc: Mapping[str, Any], *, dry_run: bool = False) -> list[Change]:
         """Apply ``doc``; returns the changes (planned only, with ``dry_run``)."""
-        from gateway.storage import write_transaction
 
         # validation reads, then the changes write: begin as a writer, or a commit by a
         # running gateway (its audit log) in between fails the apply on SQLite

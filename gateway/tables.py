@@ -3,7 +3,12 @@ the systems behind the proxy and the OAuth clients."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
+
+# a system's code: the first segment of /s/{code}/, a scope's proxy:{code}
+SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 metadata = sa.MetaData(
     naming_convention={
@@ -73,7 +78,7 @@ user_roles = sa.Table(
     sa.Column("role_code", sa.String(64), sa.ForeignKey("roles.code"), primary_key=True),
 )
 
-# Sign-in throttling (gateway.idp.login_throttle): one row per source address
+# Sign-in throttling (gateway.login_throttle): one row per source address
 # ("addr:...") and per sign-in name that has no account ("name:..."); rows past
 # their window are purged, and the name rows are capped.
 login_throttle = sa.Table(

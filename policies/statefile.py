@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from policies import adapter
 from policies.engine import ALLOW, MAX_REASON, PolicyLine, line_problems
+from statedoc import Change
 from texts import Text
 from texts import where as placed
 
@@ -134,12 +135,10 @@ class PoliciesSection:
         self,
         *,
         departments: Callable[[Connection], set[str]],
-        change: Callable[[str, str, str], Any],
         clock: Callable[[], datetime] | None = None,
         check: LineCheck | None = None,
     ) -> None:
         self.departments = departments
-        self.change = change
         self.clock = clock or (lambda: datetime.now(UTC))
         self.check = check
 
@@ -165,7 +164,7 @@ class PoliciesSection:
             found = adapter.find_line(conn, line)
             if found is not None and found.ungoverned == line.ungoverned:
                 continue
-            changes.append(self.change("create" if found is None else "update", "policy",
+            changes.append(Change("create" if found is None else "update", "policy",
                                        str(line)))
             if write:
                 adapter.insert_line(conn, line, self.clock(), "state")

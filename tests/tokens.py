@@ -1,7 +1,7 @@
 """Access tokens as the identity provider issues them, for tests that call the proxy
 and the APIs without a sign-in: signed by the gateway's key ring, for a user who
 exists with the token's department and roles (decisions read the user's current
-roles, ``gateway.idp.live_users``, so a token for a user who does not exist is refused)."""
+roles, ``gateway.live_users``, so a token for a user who does not exist is refused)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from gateway.idp.scopes import is_gateway_scope
 from gateway.services import Services
 from gateway.statefile import export_state
 from gateway.tables import clients
+from tests.wiring import apply_state
 
 # what tests that are not about scopes ask for: every surface (tests of the scopes
 # themselves pass ``scope=``)
@@ -32,7 +33,7 @@ def ensure_user(services: Services, username: str, department: str,
             return
     except NotFound:
         pass
-    services.state_applier().apply({"users": [{
+    apply_state(services, {"users": [{
         "username": username, "name": username, "department": department,
         "roles": list(roles), "status": "active"}]})
 
@@ -58,7 +59,7 @@ def ensure_client(services: Services, client_id: str, department: str, scope: st
         registered = set((row.scope or "").split())
     entry.update(department=department, status="active",
                  scope=" ".join(sorted(registered | wanted)))
-    services.state_applier().apply({"clients": [entry]})
+    apply_state(services, {"clients": [entry]})
 
 
 def access_token(services: Services, *, sub: str | None, department: str,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.session_cmd import end_sessions
 from gateway.errors import ValidationError
+from gateway.login_throttle import LoginThrottle, address_key
+from gateway.passwords import generate_password
+from gateway.statefile import contact_problems
 
 
 @click.group()
@@ -43,8 +47,6 @@ def user_add(
     phone: str | None,
 ) -> None:
     """Add a user; they must change the password at first login."""
-    from gateway.passwords import generate_password
-    from gateway.statefile import contact_problems
 
     contact = {k: v for k, v in (("email", email), ("phone_number", phone)) if v is not None}
     problems = contact_problems(contact)
@@ -55,7 +57,7 @@ def user_add(
         username, name, department, list(roles), initial, must_change=True
     )
     if contact:
-        cli_ctx.services.state_applier().apply({"users": [{
+        cli_ctx.gateway.state_applier().apply({"users": [{
             "username": username, "name": name, "department": department,
             "roles": list(roles), **contact}]})
     click.echo(cli_ctx.msg("user.added", username=username))
@@ -82,10 +84,8 @@ def user_list(cli_ctx: CliContext, department: str | None) -> None:
 @pass_cli
 def user_disable(cli_ctx: CliContext, username: str) -> None:
     """Disable a user account and end their sessions and refresh tokens everywhere."""
-    from gateway.cli.session_cmd import end_sessions
-
     cli_ctx.services.org.disable_user(username)
-    end_sessions(cli_ctx.services, username)
+    end_sessions(cli_ctx, username)
     click.echo(cli_ctx.msg("user.disabled", username=username))
 
 
@@ -104,10 +104,9 @@ def user_unlock(cli_ctx: CliContext, username: str) -> None:
 def user_clear_delay(cli_ctx: CliContext, address: str) -> None:
     """Lift the sign-in delay of a source address and forget its failures (an office's
     shared address slowed by someone's mistakes, say)."""
-    from gateway.idp.login_throttle import LoginThrottle, address_key
-
     services = cli_ctx.services
-    LoginThrottle.from_services(services).clear(address_key(address))
+    LoginThrottle.from_settings(services.settings, services.engine, services.clock).clear(
+        address_key(address))
     services.record_admin_change("login_delay_cleared", {"address": address})
     click.echo(cli_ctx.msg("user.delay_cleared", address=address))
 

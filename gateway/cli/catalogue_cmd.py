@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,8 @@ from typing import Any
 import click
 
 from catalogue import Actor, InvalidInput
-from catalogue.io import load_yaml
+from catalogue.io import dump_yaml, load_yaml
 from catalogue.model import Application, Grant, Resource
-from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.cli.context import CliContext, CommandError, pass_cli, write_output
 from gateway.errors import ValidationError
 from gateway.i18n import render
@@ -45,21 +43,6 @@ def _problems() -> Iterator[None]:
         yield
     except InvalidInput as exc:
         raise ValidationError(exc.description, problems=exc.problems) from None
-
-
-def _services(cli_ctx: CliContext) -> Any:
-    """The services, with an audit log for this command (closed when it ends)."""
-    services = cli_ctx.services
-    if services.audit is None:
-        from audit import AuditLog
-        from keys.profiles import get_profile
-
-        log = AuditLog(services.engine, keys=services.keys,
-                       profile=get_profile(cli_ctx.settings.crypto_profile),
-                       writer_id=f"cli@{socket.gethostname()}")
-        services.audit = log
-        click.get_current_context().call_on_close(log.close_sync)
-    return services
 
 
 def _actor(cli_ctx: CliContext, as_user: str | None) -> Actor:
@@ -109,7 +92,7 @@ def catalogue() -> None:
 def list_(cli_ctx: CliContext, department: str | None, share_type: str | None,
           status: str | None) -> None:
     """List resources: code, name, provider, system, share type, status, version."""
-    for r in get_catalogue(cli_ctx.services).search(department=department,
+    for r in cli_ctx.gateway.catalogue.search(department=department,
                                                     share_type=share_type, status=status):
         click.echo(_resource_line(r))
 
@@ -119,9 +102,8 @@ def list_(cli_ctx: CliContext, department: str | None, share_type: str | None,
 @pass_cli
 def show(cli_ctx: CliContext, code: str) -> None:
     """A resource in the state-file format."""
-    from catalogue.io import dump_yaml
 
-    click.echo(dump_yaml([get_catalogue(cli_ctx.services).get(code)]), nl=False)
+    click.echo(dump_yaml([cli_ctx.gateway.catalogue.get(code)]), nl=False)
 
 
 @catalogue.command()
@@ -135,7 +117,7 @@ def show(cli_ctx: CliContext, code: str) -> None:
 def search(cli_ctx: CliContext, q: str | None, department: str | None, share_type: str | None,
            item: str | None, level: int | None) -> None:
     """Search by keyword, department, share type, item and level."""
-    for r in get_catalogue(cli_ctx.services).search(q=q, department=department,
+    for r in cli_ctx.gateway.catalogue.search(q=q, department=department,
                                                     share_type=share_type, item=item,
                                                     level=level):
         click.echo(_resource_line(r))
@@ -152,8 +134,7 @@ def _print_warnings(cli_ctx: CliContext, warnings: list[str]) -> None:
 @pass_cli
 def publish(cli_ctx: CliContext, code: str, as_user: str | None) -> None:
     """Publish a resource; warns about items another department already provides."""
-    services = _services(cli_ctx)
-    saved, warnings = get_catalogue(services).publish(_actor(cli_ctx, as_user), code)
+    saved, warnings = cli_ctx.gateway.catalogue.publish(_actor(cli_ctx, as_user), code)
     _print_warnings(cli_ctx, warnings)
     click.echo(f"published\t{saved.code}\tv{saved.version}")
 
@@ -164,8 +145,7 @@ def publish(cli_ctx: CliContext, code: str, as_user: str | None) -> None:
 @pass_cli
 def retire(cli_ctx: CliContext, code: str, as_user: str | None) -> None:
     """Retire a resource (consumers lose access at once)."""
-    services = _services(cli_ctx)
-    saved, _ = get_catalogue(services).retire(_actor(cli_ctx, as_user), code)
+    saved, _ = cli_ctx.gateway.catalogue.retire(_actor(cli_ctx, as_user), code)
     click.echo(f"retired\t{saved.code}")
 
 
@@ -175,8 +155,7 @@ def retire(cli_ctx: CliContext, code: str, as_user: str | None) -> None:
 @pass_cli
 def import_(cli_ctx: CliContext, file: Path, dry_run: bool) -> None:
     """Import resources (and grants) from state-file YAML, or resources from CSV."""
-    services = _services(cli_ctx)
-    cat = get_catalogue(services)
+    cat = cli_ctx.gateway.catalogue
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -203,7 +182,7 @@ def import_(cli_ctx: CliContext, file: Path, dry_run: bool) -> None:
 @pass_cli
 def export(cli_ctx: CliContext, fmt: str, grants: bool, output: Path | None) -> None:
     """Export the catalogue as state-file YAML or as CSV (one row per item)."""
-    cat = get_catalogue(cli_ctx.services)
+    cat = cli_ctx.gateway.catalogue
     text = cat.export_csv() if fmt == "csv" else cat.export_yaml(with_grants=grants)
     if output is None:
         click.echo(text, nl=False)
@@ -215,7 +194,7 @@ def export(cli_ctx: CliContext, fmt: str, grants: bool, output: Path | None) -> 
 @pass_cli
 def duplicates(cli_ctx: CliContext) -> None:
     """Every item another department already provides as authoritative (一数一源)."""
-    found = get_catalogue(cli_ctx.services).duplicates()
+    found = cli_ctx.gateway.catalogue.duplicates()
     for o in found:
         click.echo(render(o.message(), cli_ctx.lang))
     if not found:
@@ -238,12 +217,11 @@ def apply_for(cli_ctx: CliContext, code: str, department: str | None, items: str
               purpose: str, until: str, valid_from: str | None, basis: str,
               client: str | None, as_user: str | None) -> None:
     """Apply for a conditional resource (申请)."""
-    services = _services(cli_ctx)
     actor = _actor(cli_ctx, as_user)
     if department is not None:
-        services.org.department_region(department)  # NotFound: an application for no one
+        cli_ctx.services.org.department_region(department)  # NotFound: an application for no one
     with _problems():
-        app = get_workflow(services).apply(
+        app = cli_ctx.gateway.workflow.apply(
             actor, code, consumer=department, items=_items(items) or [], purpose=purpose,
             until=until, valid_from=valid_from, basis=basis, client_id=client)
     click.echo(_app_line(app))
@@ -259,11 +237,10 @@ def apply_for(cli_ctx: CliContext, code: str, department: str | None, items: str
 def approve(cli_ctx: CliContext, application_id: int, items: str | None, until: str | None,
             note: str, as_user: str | None) -> None:
     """Approve an application (possibly narrowing); prints the grant."""
-    services = _services(cli_ctx)
     with _problems():
-        grant = get_workflow(services).approve(_actor(cli_ctx, as_user), application_id,
+        grant = cli_ctx.gateway.workflow.approve(_actor(cli_ctx, as_user), application_id,
                                                items=_items(items), until=until, note=note)
-    click.echo(_grant_line(grant, services.clock()))
+    click.echo(_grant_line(grant, cli_ctx.services.clock()))
 
 
 def _decision(kind: str, doc: str) -> click.Command:
@@ -272,9 +249,8 @@ def _decision(kind: str, doc: str) -> click.Command:
     @_AS
     @pass_cli
     def run(cli_ctx: CliContext, application_id: int, reason: str, as_user: str | None) -> None:
-        services = _services(cli_ctx)
         with _problems():
-            app = getattr(get_workflow(services), kind)(_actor(cli_ctx, as_user),
+            app = getattr(cli_ctx.gateway.workflow, kind)(_actor(cli_ctx, as_user),
                                                         application_id, reason)
         click.echo(_app_line(app))
 
@@ -292,7 +268,7 @@ _decision("close", "End an escalated application without a grant.")
 @pass_cli
 def overdue(cli_ctx: CliContext, department: str | None) -> None:
     """Open applications past their due date (10 working days by default)."""
-    found = get_workflow(cli_ctx.services).overdue(provider=department)
+    found = cli_ctx.gateway.workflow.overdue(provider=department)
     for a in found:
         click.echo(_app_line(a))
     if not found:
@@ -309,7 +285,7 @@ def grants(cli_ctx: CliContext, department: str | None, resource: str | None,
     """List grants: id, resource, consumer[/client], state, items, purpose, until."""
     services = cli_ctx.services
     now = services.clock()
-    for g in get_workflow(services).grants(consumer=department, resource=resource,
+    for g in cli_ctx.gateway.workflow.grants(consumer=department, resource=resource,
                                            active_only=active):
         click.echo(_grant_line(g, now))
 
@@ -321,7 +297,6 @@ def grants(cli_ctx: CliContext, department: str | None, resource: str | None,
 @pass_cli
 def revoke(cli_ctx: CliContext, grant_id: int, reason: str, as_user: str | None) -> None:
     """Revoke a grant; every gateway process stops honouring it within a second."""
-    services = _services(cli_ctx)
     with _problems():
-        grant = get_workflow(services).revoke(_actor(cli_ctx, as_user), grant_id, reason)
-    click.echo(_grant_line(grant, services.clock()))
+        grant = cli_ctx.gateway.workflow.revoke(_actor(cli_ctx, as_user), grant_id, reason)
+    click.echo(_grant_line(grant, cli_ctx.services.clock()))

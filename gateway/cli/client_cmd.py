@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import Conflict, NotFound, ValidationError
+from gateway.tables import clients
 
 
 def new_client_secret() -> str:
@@ -50,7 +51,6 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None) -> None:
     """Register a client; a generated secret is printed once."""
-    from gateway.tables import clients
 
     services = cli_ctx.services
     with services.engine.connect() as conn:
@@ -78,7 +78,7 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                                      detail=str(exc))) from None
     if backchannel_logout_uri:
         entry["backchannel_logout_uri"] = backchannel_logout_uri
-    services.state_applier().apply({"clients": [entry]})
+    cli_ctx.gateway.state_applier().apply({"clients": [entry]})
     services.record_admin_change("client_added", {"client": client_id, "method": method})
     click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:
@@ -89,7 +89,6 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
 @pass_cli
 def client_list(cli_ctx: CliContext) -> None:
     """List clients (never their secrets)."""
-    from gateway.tables import clients
 
     with cli_ctx.services.engine.connect() as conn:
         rows = conn.execute(sa.select(clients).order_by(clients.c.client_id)).all()
@@ -100,7 +99,6 @@ def client_list(cli_ctx: CliContext) -> None:
 
 
 def _update(cli_ctx: CliContext, client_id: str, **values: object) -> None:
-    from gateway.tables import clients
 
     with cli_ctx.services.engine.begin() as conn:
         n = conn.execute(clients.update().where(clients.c.client_id == client_id)
@@ -127,11 +125,9 @@ def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
 def client_disable(cli_ctx: CliContext, client_id: str) -> None:
     """Disable a client: no new tokens, its refresh tokens revoked, and its access
     tokens refused by every gateway process within a second."""
-    from gateway.idp.oauth2.provider import end_client_tokens
-
     _update(cli_ctx, client_id, status="disabled")
     cli_ctx.services.record_admin_change("client_disabled", {"client": client_id})
-    end_client_tokens(cli_ctx.services, client_id)
+    cli_ctx.gateway.provider.end_client_tokens(client_id)
     click.echo(cli_ctx.msg("client.disabled", cid=client_id))
 
 

@@ -10,8 +10,10 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from gateway.errors import GovgateError, ValidationError
+from gateway.errors import GovgateError, ValidationError, is_problem
 from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
+from gateway.root import Gateway, build_gateway
+from gateway.services import Services, open_services, os_actor
 from gateway.settings import Settings, load_settings
 from texts import os_reason, where
 
@@ -23,7 +25,8 @@ class CliContext:
     lang: str
     overrides: dict[str, Any] = field(default_factory=dict)
     _settings: Settings | None = None
-    _services: Any = None
+    _services: Services | None = None
+    _gateway: Gateway | None = None
 
     @property
     def settings(self) -> Settings:
@@ -32,17 +35,27 @@ class CliContext:
         return self._settings
 
     @property
-    def services(self) -> Any:
+    def services(self) -> Services:
+        """Opened on first use: most commands need the database, ``--help`` does not."""
         if self._services is None:
-            from gateway.services import open_services, os_actor
-
             self._services = open_services(self.settings, writer="cli", actor=os_actor())
         return self._services
+
+    @property
+    def gateway(self) -> Gateway:
+        """The whole gateway (catalogue, workflow, identity provider ...) over the
+        services, for the commands that act through them; no watcher runs."""
+        if self._gateway is None:
+            self._gateway = build_gateway(self.services)
+        return self._gateway
 
     def msg(self, key: str, **kwargs: Any) -> str:
         return t(key, self.lang, **kwargs)
 
     def close(self) -> None:
+        if self._gateway is not None:
+            self._gateway.policies.close()
+            self._gateway = None
         if self._services is not None:
             self._services.close()
             self._services = None
@@ -50,10 +63,7 @@ class CliContext:
 
 def _is_ours(exc: BaseException) -> bool:
     """Errors from our packages carry a machine code and an HTTP status."""
-    return isinstance(exc, GovgateError) or (
-        isinstance(getattr(exc, "code", None), str)
-        and isinstance(getattr(exc, "status", None), int)
-    )
+    return isinstance(exc, GovgateError) or is_problem(exc)
 
 
 class GovgateGroup(click.Group):

@@ -11,6 +11,17 @@ from typing import Any
 
 import click
 
+from gateway.cli import (
+    admin_cmds,
+    catalogue_cmd,
+    client_cmd,
+    init_cmd,
+    keys_cmd,
+    policy_cmd,
+    serve_cmd,
+    session_cmd,
+    state_cmds,
+)
 from gateway.cli.context import CliContext, GovgateGroup, pass_cli  # noqa: F401 - re-exported
 from gateway.i18n import cli_lang
 
@@ -38,7 +49,6 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
 
 
 def _register() -> None:
-    from gateway.cli import admin_cmds, init_cmd, keys_cmd, serve_cmd, state_cmds
 
     cli.add_command(init_cmd.init)
     cli.add_command(serve_cmd.serve)
@@ -47,16 +57,13 @@ def _register() -> None:
     cli.add_command(state_cmds.export)
     cli.add_command(admin_cmds.user)
     cli.add_command(admin_cmds.dept)
-    from gateway.cli import client_cmd, session_cmd
 
     cli.add_command(client_cmd.client)
     cli.add_command(session_cmd.session)
     cli.add_command(keys_cmd.keys)
-    from gateway.cli import policy_cmd
 
     cli.add_command(policy_cmd.policy)
     cli.add_command(__import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit)
-    from gateway.cli import catalogue_cmd
 
     cli.add_command(catalogue_cmd.catalogue)
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import NotFound, ValidationError
-from gateway.proxy.policies import catalogue_only_problem_in
+from gateway.policy_wiring import catalogue_only_problem_in
 from gateway.tables import systems, user_roles, users
 from policies import Policies, PolicyLine, Query, make_line, subjects_for
 from policies.statefile import ungoverned_problems

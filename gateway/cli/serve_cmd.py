@@ -16,9 +16,19 @@ from typing import Any
 import click
 import uvicorn
 
+from gateway.app import create_app
 from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
+from gateway.demo import DEMO_STATE
+from gateway.demo.apps import create_upstream
+from gateway.demo.sso import SsoClient
 from gateway.i18n import cli_lang, ljust
+from gateway.passwords import generate_password
+from gateway.root import build_gateway
+from gateway.services import open_services, os_actor
+from gateway.settings import load_settings
+from gateway.setup import initialise
+from gateway.statefile import load_file
 from gateway.web.http_server import HeadLimits, ServerConfig
 
 DEMO_MARKER = ".govgate-demo"
@@ -122,7 +132,6 @@ def _free_port() -> int:
 def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
           tls_cert: str | None, tls_key: str | None) -> None:
     """Run the gateway (identity provider, proxy, APIs)."""
-    from gateway.app import create_app
 
     if host:
         cli_ctx.overrides["host"] = host
@@ -132,7 +141,6 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
         cli_ctx.overrides["tls_cert"] = tls_cert
     if tls_key is not None:
         cli_ctx.overrides["tls_key"] = tls_key
-    from gateway.services import open_services
 
     settings = cli_ctx.settings
     # open once here too: a bad setting, database or master key stops start-up with
@@ -175,7 +183,6 @@ def _demo_sso(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> di
     """System code → the OpenID Connect client its demo app signs users in with: a
     client whose redirect URI is ``/callback`` on that system's upstream. The client's
     addresses follow the upstream when ``--free-ports`` moves it."""
-    from gateway.demo.sso import SsoClient
 
     by_upstream = {s["upstream"]: s["code"] for s in doc.get("systems", [])}
     found: dict[str, Any] = {}
@@ -216,14 +223,6 @@ def _moved(uri: str, moved: dict[str, str]) -> str:
 @pass_cli
 def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> None:
     """Start the gateway with demo departments, users and three upstream systems."""
-    from gateway.app import create_app
-    from gateway.demo import DEMO_STATE
-    from gateway.demo.apps import create_upstream
-    from gateway.passwords import generate_password
-    from gateway.services import open_services, os_actor
-    from gateway.settings import load_settings
-    from gateway.setup import initialise
-    from gateway.statefile import load_file
 
     home = Path(demo_home)
     if home.exists():
@@ -252,7 +251,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     sso = _demo_sso(doc, moved, gateway=f"http://127.0.0.1:{port}")
     services = open_services(settings, writer="gateway", actor=os_actor())
     cli_ctx._services = services
-    services.state_applier().apply(doc)
+    build_gateway(services).state_applier().apply(doc)
 
     limits = HeadLimits.from_settings(settings)
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",

@@ -7,7 +7,6 @@ second) and sends back-channel logout tokens to the relying parties."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import click
 
@@ -24,43 +23,16 @@ def session() -> None:
 @pass_cli
 def session_list(cli_ctx: CliContext, username: str | None) -> None:
     """List live sessions."""
-    from gateway.idp.oauth2.provider import get_provider
-
-    rows = get_provider(cli_ctx.services).store.list_sessions(username)
+    rows = cli_ctx.gateway.provider.store.list_sessions(username)
     click.echo("sid\tuser\tstage\tcreated_at\tlast_seen_at\texpires_at")
     for r in rows:
         click.echo(f"{r.sid}\t{r.username}\t{r.stage}\t{r.created_at:%Y-%m-%d %H:%M:%S}\t"
                    f"{r.last_seen_at:%Y-%m-%d %H:%M:%S}\t{r.expires_at:%Y-%m-%d %H:%M:%S}")
 
 
-def end_sessions(services: Any, username: str) -> tuple[int, int]:
-    """End every portal session and refresh-token family of ``username`` (and so the
-    access tokens bound to those sessions, within the deny list's refresh), tell the
-    relying parties by back-channel logout, and audit it. Returns (sessions, families)."""
-    from gateway.idp.oauth2.provider import get_provider
-
-    services.org.get_user(username)  # NotFound for a typo
-    provider = get_provider(services)
-    settings = services.settings
-    sids, families = provider.store.revoke_user(
-        username, ttl_seconds=max(settings.access_token_lifetime,
-                                  settings.refresh_token_lifetime))
-    services.record_admin_change("sessions_revoked", {"user": username, "sessions": len(sids),
-                                                      "families": families})
-    targets = []
-    for sid in sids:
-        for cid in provider.store.session_clients(sid):
-            c = provider.server.clients.get(cid)
-            if c is not None and c.backchannel_logout_uri:
-                targets.append((sid, cid, c.backchannel_logout_uri))
-
-    async def notify() -> None:
-        await asyncio.gather(*(provider.notifier.notify([(cid, uri)], username, sid)
-                               for sid, cid, uri in targets))
-
-    if targets:
-        asyncio.run(notify())
-    return len(sids), families
+def end_sessions(cli_ctx: CliContext, username: str) -> tuple[int, int]:
+    """``Provider.end_user_sessions`` from a command (sessions, families)."""
+    return asyncio.run(cli_ctx.gateway.provider.end_user_sessions(username))
 
 
 @session.command("revoke")
@@ -68,6 +40,6 @@ def end_sessions(services: Any, username: str) -> tuple[int, int]:
 @pass_cli
 def session_revoke(cli_ctx: CliContext, username: str) -> None:
     """End a user's sessions and refresh tokens everywhere."""
-    sessions, families = end_sessions(cli_ctx.services, username)
+    sessions, families = end_sessions(cli_ctx, username)
     click.echo(cli_ctx.msg("session.revoked", username=username, sessions=sessions,
                            families=families))

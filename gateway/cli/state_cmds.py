@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from gateway.cli.context import CliContext, pass_cli, write_output
-from gateway.statefile import Change, dump_yaml, export_state, load_file
+from gateway.cli.session_cmd import end_sessions
+from gateway.statefile import dump_yaml, export_state, load_file
+from statedoc import Change
 
 
 @click.command()
@@ -25,10 +25,9 @@ def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
     """Apply a state file: regions, departments, users, systems, clients.
     Idempotent; nothing is written if any entry is invalid."""
     doc = load_file(path)
-    services = cli_ctx.services
-    changes = services.state_applier().apply(doc, dry_run=dry_run)
+    changes = cli_ctx.gateway.state_applier().apply(doc, dry_run=dry_run)
     if not dry_run:
-        _end_sessions_of_disabled(services, changes)
+        _end_sessions_of_disabled(cli_ctx, changes)
     for change in changes:
         click.echo(str(change))
     if not changes:
@@ -50,29 +49,28 @@ def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
 @pass_cli
 def export(cli_ctx: CliContext, output: str) -> None:
     """Write the current state (without secrets) in the state-file format."""
-    text = dump_yaml(export_state(cli_ctx.services.engine, cli_ctx.services.state_sections()))
+    text = dump_yaml(export_state(cli_ctx.services.engine, cli_ctx.gateway.state_sections()))
     if output == "-":
         click.echo(text, nl=False)
     else:
         write_output(output, text)
 
 
-def _end_sessions_of_disabled(services: Any, changes: list[Change]) -> None:
+def _end_sessions_of_disabled(cli_ctx: CliContext, changes: list[Change]) -> None:
     """A user or client the file disables loses their sessions and tokens at once, as
     with ``govgate user disable`` and ``govgate client disable``."""
-    from gateway.cli.session_cmd import end_sessions
-    from gateway.idp.oauth2.provider import end_client_tokens, get_provider
-
+    services = cli_ctx.services
+    provider = cli_ctx.gateway.provider
     for change in changes:
         if (
             change.kind == "user"
             and "status" in change.fields
             and services.org.get_user(change.key).status == "disabled"
         ):
-            end_sessions(services, change.key)
+            end_sessions(cli_ctx, change.key)
         if change.kind == "client" and "status" in change.fields:
-            registry = get_provider(services).server.clients
+            registry = provider.server.clients
             registry.invalidate()  # the file has just changed what it may have cached
             found = registry.get(change.key, include_disabled=True)
             if found is not None and found.status == "disabled":
-                end_client_tokens(services, change.key)
+                provider.end_client_tokens(change.key)

@@ -6,7 +6,7 @@ audit APIs and userinfo call. Every failure is one opaque
 for the audit record, never in the response.
 
 A user's bearer principal carries the user's current department, region and
-roles (``gateway.idp.live_users``), not the ones the token was issued with; a user
+roles (``gateway.live_users``), not the ones the token was issued with; a user
 disabled or gone since is refused. Changes reach every process within a second.
 
 Revocation reaches every process within a second: each Authenticator mirrors
@@ -18,43 +18,18 @@ a dict lookup; no request queries the database.
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 from dataclasses import dataclass
-from typing import Any
 
 from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
-from gateway.idp.live_users import LiveUsers
-from gateway.idp.oauth2.clients import CACHE_SECONDS
-from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+from gateway.idp.oauth2.deny_list import TokenId
+from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
 from gateway.idp.scopes import covers
-
-#: A process whose client cache has not yet seen a disable may issue tokens for up
-#: to ``CACHE_SECONDS`` after it; ``iat`` is in whole seconds. A "client" deny entry
-#: therefore also covers tokens issued this long after the disable (so re-enabling a
-#: client within this time keeps its first new tokens dead until the entry expires).
-CLIENT_DENY_GRACE = CACHE_SECONDS + 1.0
-
-
-class TokenId(str):
-    """A ``jti`` that also carries the token's client and issue time.
-
-    Callers that cache verified principals (``gateway.proxy.credentials``) re-check a
-    cached token with ``deny.denied("jti", principal.token_id)`` only; carrying
-    the client here lets that same lookup see a disabled client."""
-
-    client_id: str
-    issued_at: float | None
-
-    def __new__(cls, jti: str, client_id: str, issued_at: float | None) -> TokenId:
-        self = super().__new__(cls, jti)
-        self.client_id = client_id
-        self.issued_at = issued_at
-        return self
+from gateway.live_users import LiveUsers
+from gateway.services import Services
 
 
 @dataclass(frozen=True)
@@ -76,80 +51,15 @@ def _unauthorized(reason: str) -> Unauthorized:
     return Unauthorized("invalid or missing credentials", reason=reason)
 
 
-class DenyList:
-    """An in-memory mirror of the revocation table, refreshed by high-water mark."""
-
-    def __init__(self, store: Any, refresh_interval: float = 0.5) -> None:
-        self.store = store
-        self.clock = store.clock
-        self.refresh_interval = refresh_interval
-        self._lock = threading.Lock()
-        self._hwm = 0
-        self._checked = float("-inf")
-        self._entries: dict[tuple[str, str], float] = {}  # (kind, value) -> expiry ts
-        # disabled clients: client_id -> (disabled at, entry expiry), both timestamps
-        self._clients: dict[str, tuple[float, float]] = {}
-
-    def invalidate(self) -> None:
-        """Refetch at the next check (this process just revoked something)."""
-        self._checked = float("-inf")
-
-    def refresh(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._checked < self.refresh_interval:
-            return
-        with self._lock:
-            if not force and now - self._checked < self.refresh_interval:
-                return
-            rows = self.store.denied_since(self._hwm)
-            for row_id, kind, value, expires, created in rows:
-                if kind == "client":
-                    # rows come in id order: a later disable covers every earlier one
-                    self._clients[value] = (created.timestamp(), expires.timestamp())
-                else:
-                    self._entries[(kind, value)] = expires.timestamp()
-                self._hwm = max(self._hwm, row_id)
-            self._checked = now
-            if len(self._entries) > 10000:
-                cutoff = self.clock().timestamp()
-                self._entries = {k: v for k, v in self._entries.items() if v > cutoff}
-            if len(self._clients) > 1000:
-                cutoff = self.clock().timestamp()
-                self._clients = {k: v for k, v in self._clients.items() if v[1] > cutoff}
-
-    def denied(self, kind: str, value: str | None) -> bool:
-        if value is None:
-            return False
-        self.refresh()
-        exp = self._entries.get((kind, value))
-        if exp is not None and exp > self.clock().timestamp():
-            return True
-        if self._clients and isinstance(value, TokenId):
-            return self._client_denied(value.client_id, value.issued_at)
-        return False
-
-    def denied_client(self, client_id: str, issued_at: float | None) -> bool:
-        """True if ``client_id`` was disabled after (or just before) a token of it
-        issued at ``issued_at`` (None: unknown, so denied while the entry lives)."""
-        self.refresh()
-        return bool(self._clients) and self._client_denied(client_id, issued_at)
-
-    def _client_denied(self, client_id: str, issued_at: float | None) -> bool:
-        entry = self._clients.get(client_id)
-        if entry is None:
-            return False
-        disabled_at, expires = entry
-        if expires <= self.clock().timestamp():
-            return False
-        return issued_at is None or issued_at <= disabled_at + CLIENT_DENY_GRACE
-
-
 class Authenticator:
-    def __init__(self, services: Any) -> None:
+    """Bearer tokens and portal sessions to principals (the one authenticator of an
+    app, built by ``gateway.root``)."""
+
+    def __init__(self, services: Services, provider: Provider) -> None:
         self.services = services
-        self.provider = get_provider(services)
+        self.provider = provider
         self.settings = services.settings
-        self.deny = self.provider.server.deny_list()
+        self.deny = provider.server.deny
         self.users: LiveUsers = services.live_users
 
     def live(self, principal: Principal) -> Principal:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.errors import Forbidden
-from gateway.proxy.path import SYSTEM_RE
+from gateway.tables import SYSTEM_RE
 
 PROXY = "proxy"
 CATALOGUE_READ = "catalogue:read"

@@ -7,7 +7,7 @@ request may reach a department system.
                    portal session → 401 (Unauthorized); a token without the scope
                    ``proxy`` or ``proxy:{system}`` → 403 (``gateway.idp.scopes``)
     cross-site     a state-changing request riding on the session cookie from
-                   another site → 403 (``gateway.web.same_origin``)
+                   another site → 403 (``gateway.same_origin``)
     rate limit     token bucket per client (client id, else subject) → 429
     decide         policy, then each decider (the catalogue's: ``gateway.proxy.catalogue``)
                    → 403; a spelling of a governed route that only a lax upstream
@@ -39,8 +39,8 @@ from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.path import Target, parse
 from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.proxy.upstream_tls import UpstreamTLS, from_column
+from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import systems
-from gateway.web.same_origin import cross_site_reason, own_origins
 from policies import Decision, Query, subjects_for
 
 # what an audit record keeps of a request target as the client sent it

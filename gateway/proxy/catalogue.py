@@ -1,7 +1,7 @@
 """The catalogue in the proxy: a decider and a shaper for ``gateway.proxy.endpoint.Proxy``.
 
-    proxy = Proxy(services, deciders=[catalogue_decider(services)],
-                  shapers=[catalogue_shaper(services)])      # or: install(services)
+    Proxy(..., deciders=[catalogue_decider(catalogue)],
+          shapers=[catalogue_shaper(CatalogueShaping(engine, keys))])   # gateway.root
 
 decide  When the request (system, method, path) matches a catalogue resource's
         route under any spelling an upstream reads as the same (letter case,
@@ -14,7 +14,7 @@ decide  When the request (system, method, path) matches a catalogue resource's
         know which reading the upstream applies. Requests matching no resource
         keep the policy decision, except that a policy line does not open a
         system that publishes resources to another department unless it is
-        marked ungoverned (the catalogue-only rule, ``gateway.proxy.policies``);
+        marked ungoverned (the catalogue-only rule, ``gateway.policy_wiring``);
         one below a governed route names it in the audit record
         (``extra.resembles``).
 shape   The response of an allowed request for a consumer is cut to the allowed
@@ -32,17 +32,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
-from catalogue import Caller, ShapeError
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.service import Snapshot
-from gateway.catalogue_wiring import get_catalogue, shape_response
 from gateway.proxy.admission import Decider, ProxyRequest
-from gateway.proxy.endpoint import Proxy, Shaper, ShapingRefused, UpstreamResponse
+from gateway.proxy.endpoint import Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
+from gateway.tables import clients
+from keys import KeyService
 from policies import Decision
 
 _KEY = "catalogue"
+PSEUDONYM_PURPOSE = "catalogue_pseudonym"
 
 
 class AmbiguousPath(BadPath):
@@ -54,10 +60,48 @@ _DROP = {b"content-length", b"content-type", b"content-encoding", b"etag",
          b"content-md5", b"digest"}
 
 
-def catalogue_decider(services: Any) -> Decider:
+class CatalogueShaping:
+    """Cuts, masks and encrypts one response for its consumer: the consumer's
+    registered keys for encrypted items, a keyed hash per department for pseudonyms."""
+
+    def __init__(self, engine: Engine, keys: KeyService) -> None:
+        self.engine = engine
+        self.keys = keys
+
+    def mac_for(self, department: str | None) -> Callable[[bytes], bytes]:
+        """The keyed hash for pseudonyms, per consumer department: two departments get
+        different pseudonyms for the same value and cannot join their extracts."""
+        prefix = (department or "").encode("utf-8") + b"\x00"
+
+        def mac(data: bytes) -> bytes:
+            return self.keys.mac(PSEUDONYM_PURPOSE, prefix + data)
+
+        return mac
+
+    def client_jwks(self, client_id: str | None) -> dict[str, Any] | None:
+        if not client_id:
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(clients.c.jwks)
+                                .where(clients.c.client_id == client_id)).scalar()
+
+    def __call__(self, resource: Resource, decision: CatalogueDecision, caller: Caller,
+                 body: bytes, content_type: str | None) -> Shaped:
+        """The shaped body of a matched, allowed request (ShapeError: 502)."""
+        no_key = ("the consuming client registered no encryption key" if caller.client_id
+                  else "encrypted items go only to a registered client, not to a browser "
+                  "session")
+        return shape(
+            body, records=resource.route.records, items=resource.items,
+            allowed=decision.items, content_type=content_type,
+            recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
+            mac=self.mac_for(caller.department),
+        )
+
+
+def catalogue_decider(catalogue: Catalogue) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
-        cat = get_catalogue(services)
-        snap = cat.snapshot()  # one consistent view for the lookups below
+        snap = catalogue.snapshot()  # one consistent view for the lookups below
         system, path = req.system.code, req.target.path
         exact = req.system.case_sensitive
         resource = snap.match(system, req.method, path, case_sensitive=exact)
@@ -70,7 +114,7 @@ def catalogue_decider(services: Any) -> Decider:
             return decision  # an explicit deny line wins over any grant
         p = req.principal
         caller = Caller(p.department or None, p.client_id, p.username)
-        found = cat.decide(resource, caller)
+        found = catalogue.decide(resource, caller)
         req.extra[_KEY] = (resource, found, caller)
         # what the catalogue says, whatever the method: a HEAD has no body to shape, but
         # forward-auth must not hand out an assertion a GET could reuse
@@ -133,7 +177,7 @@ def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decisio
     return decision
 
 
-def catalogue_shaper(services: Any) -> Shaper:
+def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
     async def shape(req: ProxyRequest, decision: Decision, resp: UpstreamResponse
                     ) -> UpstreamResponse:
         found = req.extra.get(_KEY)
@@ -149,8 +193,8 @@ def catalogue_shaper(services: Any) -> Shaper:
         content_type = next((v.decode("latin-1") for k, v in resp.headers
                              if k.lower() == b"content-type"), None)
         try:
-            shaped = await asyncio.to_thread(shape_response, services, resource, cd, caller,
-                                             resp.body, content_type)
+            shaped = await asyncio.to_thread(shaping, resource, cd, caller, resp.body,
+                                             content_type)
         except ShapeError as exc:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
@@ -161,11 +205,3 @@ def catalogue_shaper(services: Any) -> Shaper:
         return UpstreamResponse(resp.status, headers, shaped.body)
 
     return shape
-
-
-def install(services: Any, **kwargs: Any) -> Proxy:
-    """A Proxy with the catalogue's steps, as ``services``' proxy (``get_proxy``)."""
-    proxy = Proxy(services, deciders=[catalogue_decider(services), *kwargs.pop("deciders", ())],
-                  shapers=[catalogue_shaper(services), *kwargs.pop("shapers", ())], **kwargs)
-    services.extra["proxy"] = proxy
-    return proxy

@@ -15,19 +15,6 @@ class AuthenticatorLike(Protocol):
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Any: ...
 
 
-def make_authenticator(services: Any) -> AuthenticatorLike:
-    """``gateway.idp.authenticator.Authenticator`` (one per services, shared with the portal and
-    APIs when they put it in ``services.extra["authenticator"]``) behind a cache of
-    verified bearer tokens."""
-    inner = services.extra.get("authenticator")
-    if inner is None:
-        from gateway.idp.authenticator import Authenticator
-
-        inner = Authenticator(services)
-    return CachingAuthenticator(
-        inner, clock=lambda: services.clock().timestamp())
-
-
 class CachingAuthenticator:
     """Remembers verified bearer tokens (as Envoy's jwt_authn does) so a client
     sending the same token again costs a dict lookup, not a signature check.

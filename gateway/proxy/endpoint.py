@@ -47,6 +47,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
 from gateway.idp.scopes import InsufficientScope
+from gateway.metrics import Metrics
 from gateway.proxy.admission import (
     AccessDenied,
     Admitter,
@@ -61,7 +62,7 @@ from gateway.proxy.admission import (
 )
 from gateway.proxy.assertion import HEADER as ASSERTION_HEADER
 from gateway.proxy.assertion import AssertionSigner
-from gateway.proxy.credentials import AuthenticatorLike, make_authenticator
+from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.headers import HeaderPolicy
 from gateway.proxy.identity_headers import ASSERTION, PLAIN, plain_headers
 from gateway.proxy.path import BadPath
@@ -76,9 +77,10 @@ from gateway.proxy.upstream_http import (
     UpstreamReadTimeout,
 )
 from gateway.proxy.upstream_http import UpstreamResponse as UpstreamReply
-from gateway.web.portal.error_page import browser_answer
-from gateway.web.request_id import new_request_id
-from policies import Decision
+from gateway.request_id import new_request_id
+from gateway.services import Services
+from gateway.settings import Settings
+from policies import Decision, Policies
 
 __all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "System",
            "UnknownSystem"]
@@ -157,11 +159,7 @@ class ProxyConfig:
     body_timeout: float = 30.0
 
     @classmethod
-    def from_services(cls, services: Any) -> ProxyConfig:
-        given = services.extra.get("proxy_config")
-        if isinstance(given, ProxyConfig):
-            return given
-        s = services.settings
+    def from_settings(cls, s: Settings) -> ProxyConfig:
         return cls(
             max_body_bytes=s.max_body_bytes,
             max_header_bytes=s.max_header_bytes,
@@ -265,24 +263,32 @@ class RequestBody:
         return None
 
 
+# the HTML page a browser navigating to a refused address gets instead of problem+json
+# (``gateway.web.portal.error_page.browser_answer``, handed in by ``create_app``)
+BrowserPage = Callable[..., tuple[int, list[tuple[bytes, bytes]], bytes] | None]
+
+
 class Proxy:
-    """ASGI app for ``/s/{system}/{path}`` over ``services``."""
+    """ASGI app for ``/s/{system}/{path}``. Built by the composition root
+    (``gateway.root``) with its collaborators; tests build one the same way."""
 
     def __init__(
         self,
-        services: Any,
+        services: Services,
         *,
+        authenticator: AuthenticatorLike,
+        policies: Policies,
+        metrics: Metrics,
         config: ProxyConfig | None = None,
-        authenticator: AuthenticatorLike | None = None,
         deciders: Sequence[Decider] = (),
         shapers: Sequence[Shaper] = (),
         client: UpstreamClient | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
+        browser_page: BrowserPage | None = None,
     ) -> None:
-        from gateway.metrics import get_metrics
-
         self.services = services
-        self.config = config or ProxyConfig.from_services(services)
+        self.config = config or ProxyConfig.from_settings(services.settings)
+        self.browser_page = browser_page
         self.shapers = list(shapers)
         self.client = client or UpstreamClient(
             connect_timeout=self.config.connect_timeout,
@@ -292,15 +298,15 @@ class Proxy:
         self.in_flight = 0  # requests holding an upstream slot, all upstreams
         self.headers = HeaderPolicy(self.config.extra_strip_headers)
         self.systems = SystemDirectory(services.engine, open_=services.keys.open)
-        self.metrics = get_metrics(services)
+        self.metrics = metrics
         self.signer = AssertionSigner(services.keys)
         issuer = services.settings.issuer
         self.admitter = Admitter(
             systems=self.systems,
-            authenticator=authenticator or make_authenticator(services),
+            authenticator=authenticator,
             audience=self.config.token_audience or issuer, issuer=issuer,
             limiter=TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock),
-            policies=services.policies, deciders=deciders,
+            policies=policies, deciders=deciders,
             observe_decision=self.metrics.decision_seconds.observe,
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
@@ -565,9 +571,9 @@ class Proxy:
         self._count(audit.system or "-", status, label, started)
         if body is None:
             return
-        page = browser_answer(scope, status, request_id=audit.request_id,
-                              resource=audit.resource,
-                              default_lang=self.services.settings.lang)
+        page = None if self.browser_page is None else self.browser_page(
+            scope, status, request_id=audit.request_id, resource=audit.resource,
+            default_lang=self.services.settings.lang)
         if page is not None:
             status, headers, payload = page
         else:
@@ -636,30 +642,8 @@ def _upstream_error(exc: Exception) -> tuple[str, ProxyError]:
     return "internal", BadGateway("the upstream request failed")
 
 
-# ---------------------------------------------------------------------------
-# wiring
-
-
-def get_proxy(services: Any) -> Proxy:
-    """The app's proxy: policy decisions refined by the catalogue, responses shaped."""
-    found = services.extra.get("proxy")
-    if found is None:
-        from gateway.proxy.catalogue import install
-
-        found = install(services)
-    return found  # type: ignore[no-any-return]
-
-
-async def close_proxy(services: Any) -> None:
-    """Close the upstream pool (call from the application's lifespan shutdown)."""
-    found = services.extra.pop("proxy", None)
-    if found is not None:
-        await found.aclose()
-
-
 class ProxyEndpoint:
-    """The route endpoint: finds the app's ``Proxy`` and hands the request over."""
+    """The route endpoint: hands the request to the app's ``Proxy``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        services = scope["app"].state.services
-        await get_proxy(services)(scope, receive, send)
+        await scope["app"].state.gateway.proxy(scope, receive, send)

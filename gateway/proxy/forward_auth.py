@@ -40,8 +40,9 @@ from starlette.types import Receive, Scope, Send
 from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthorized, problem_body
 from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
-from gateway.proxy.endpoint import Proxy, first_values, get_proxy, new_request_id
-from gateway.proxy.path import SYSTEM_RE, BadPath
+from gateway.proxy.endpoint import Proxy, first_values, new_request_id
+from gateway.proxy.path import BadPath
+from gateway.tables import SYSTEM_RE
 
 
 class ShapingRequired(Forbidden):
@@ -86,7 +87,7 @@ class VerifyEndpoint:
     middleware and router, since every request behind nginx comes through here."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        proxy = get_proxy(scope["app"].state.services)
+        proxy = scope["app"].state.gateway.proxy
         status, headers, body = await verify(proxy, scope, receive)
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
                for k, v in headers.items()]

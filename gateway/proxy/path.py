@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from gateway.errors import ValidationError
+from gateway.tables import SYSTEM_RE
 
 PREFIX = b"/s/"
-SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 # characters kept as they are in a segment; everything else is percent-encoded
 _SAFE = "!$&'()*+,;=:@-._~"

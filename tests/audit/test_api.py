@@ -40,9 +40,13 @@ USERS = {
 }
 
 
-class Services:
+class Parts:
+    """The two collaborators the audit API takes from the app's gateway: its services
+    (engine, audit log) and its authenticator, here one fake for both."""
+
     def __init__(self, engine: sa.Engine, log: AuditLog) -> None:
         self.engine, self.audit = engine, log
+        self.services = self.authenticator = self
 
     async def authenticate(self, request: Request) -> P:
         who = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -57,7 +61,7 @@ async def client(make_log: Callable[..., AuditLog], audit_engine: sa.Engine
     log = make_log()
     log.append_many_sync([rec(i) for i in range(5)])
     app = Starlette(routes=routes())
-    app.state.services = Services(audit_engine, log)
+    app.state.gateway = Parts(audit_engine, log)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://t") as c:
         yield c
@@ -127,7 +131,7 @@ async def test_no_audit_no_access(client: httpx.AsyncClient, make_log: Callable[
     closed = make_log(writer_id="closed")
     await closed.close()
     app = client._transport.app  # type: ignore[attr-defined]
-    app.state.services.audit = closed
+    app.state.gateway.audit = closed
     r = await client.get("/api/v1/audit/records", headers={"Authorization": "Bearer auditor"})
     assert r.status_code == 503
 

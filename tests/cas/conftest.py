@@ -13,6 +13,7 @@ from gateway.clock import FrozenClock
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import close_services, frozen_now, make_services
+from tests.wiring import apply_state, parts
 
 SERVICE = "http://127.0.0.1:9102/cas/app/"
 EXACT = "http://127.0.0.1:9102/exact"
@@ -22,7 +23,7 @@ CAS_SYSTEM = {"code": "offices", "name": "办公用房管理系统", "department
 
 
 def register_cas(services: Services, system: dict[str, Any] | None = None) -> None:
-    services.state_applier().apply({"systems": [system or CAS_SYSTEM]})
+    apply_state(services, {"systems": [system or CAS_SYSTEM]})
 
 
 @pytest.fixture
@@ -40,5 +41,5 @@ def idp(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
 
 @pytest.fixture
 def client(idp: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(idp), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(idp)), base_url="http://127.0.0.1:8080") as c:
         yield c

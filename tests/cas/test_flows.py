@@ -15,6 +15,7 @@ from gateway.clock import FrozenClock
 from gateway.services import Services
 from tests.cas.conftest import EXACT, SERVICE
 from tests.oauth2.helpers import audit_events, csrf_of, login
+from tests.wiring import parts
 
 NS = "{http://www.yale.edu/tp/cas}"
 
@@ -247,10 +248,10 @@ def test_single_logout(settings: Any, clock: FrozenClock) -> None:
         return httpx.Response(200 if request.url.path != "/exact" else 500)
 
     services = make_services(settings, clock=clock)
-    services.extra["cas_slo_transport"] = httpx.MockTransport(answer)
+    parts(services, cas_slo_transport=httpx.MockTransport(answer))
     register_cas(services)
     try:
-        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+        with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
             login(client)
             first = ticket_of(cas_login(client))
             p3(client, first)
@@ -259,7 +260,7 @@ def test_single_logout(settings: Any, clock: FrozenClock) -> None:
             ticket_of(cas_login(client))  # never validated: no logout for it
             page = client.get("/portal")
             client.post("/portal/logout", data={"csrf_token": csrf_of(page.text)})
-            cas = client.app.state.cas  # type: ignore[attr-defined]
+            cas = parts(services).cas
             client.portal.call(cas.slo.drain)
         bodies = {str(r.url): parse_qs(r.content.decode())["logoutRequest"][0]
                   for r in received}
@@ -294,7 +295,7 @@ def test_purge_keeps_tickets_as_long_as_a_session(client: TestClient, idp: Servi
                                                   clock: FrozenClock) -> None:
     login(client)
     ticket_of(cas_login(client))
-    store = idp.extra["cas"].store
+    store = parts(idp).cas.store
     keep = idp.settings.session_absolute_timeout + 3600  # what the maintenance round passes
     clock.advance(keep)
     assert store.purge(keep) == 0  # a session that long may still end: single logout

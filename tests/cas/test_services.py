@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.idp.cas import services as s
+from gateway.root import build_gateway
 
 REGISTERED = {"offices": ["https://x.example/app/*", "https://y.example/cb"],
               "deep": ["https://x.example/app/deep/*"]}
@@ -80,7 +81,7 @@ def test_state_file_round_trip(settings: object) -> None:
 
     services = make_services(settings)  # type: ignore[arg-type]
     try:
-        applier = services.state_applier()
+        applier = build_gateway(services).state_applier()
         bad = dict(CAS_SYSTEM, cas_services=["https://*", "http://evil.example/cb"])
         with pytest.raises(StateFileError) as caught:
             applier.apply({"systems": [bad]})

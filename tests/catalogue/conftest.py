@@ -24,15 +24,14 @@ from audit.tables import records
 from gateway.clock import FrozenClock
 from gateway.demo import DEMO_STATE
 from gateway.demo.apps import create_upstream
-from gateway.idp.authenticator import Authenticator
-from gateway.proxy.catalogue import install
-from gateway.proxy.endpoint import ProxyConfig, close_proxy
+from gateway.proxy.endpoint import ProxyConfig
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
 from tests.proxy.conftest import Served
 from tests.tokens import access_token
+from tests.wiring import apply_state, parts
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = DEMO_STATE
@@ -59,11 +58,9 @@ def services(settings: Settings, clock: FrozenClock,
     svc = open_services(settings, clock=clock)
     svc.audit = AuditLog(svc.engine, keys=svc.keys, writer_id="catalogue-test",
                          clock=lambda: clock().timestamp())
-    svc.state_applier().apply(load_file(DEMO))
+    apply_state(svc, load_file(DEMO))
     yield svc
-    from gateway.proxy.policies import close_policies
-
-    close_policies(svc)  # the proxy starts the policies' reload thread
+    parts(svc).policies.close()  # its reload thread
     svc.audit.close_sync()
     svc.close()
 
@@ -101,18 +98,18 @@ async def world(services: Services, clock: FrozenClock) -> AsyncIterator[World]:
     up = Served(upstreams)
     await up.__aenter__()
     owners = {"vehicles": "jgswj", "offices": "jgswj", "assets": "czt", "cheliang": "jgswj"}
-    services.state_applier().apply({"systems": [
+    apply_state(services, {"systems": [
         {"code": code, "name": code, "department": owner,
          "upstream": f"http://127.0.0.1:{up.port}/{code}"}
         for code, owner in owners.items()
     ]})
-    app = create_app(services)
-    install(services, authenticator=Authenticator(services),
-            config=ProxyConfig(rate=1000, burst=1000, read_timeout=5, connect_timeout=2))
+    built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=5,
+                                                     connect_timeout=2))
+    app = create_app(built)
     async with Served(app) as gw:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.port}") as http:
             yield World(services, http, clock)
-        await close_proxy(services)
+        await built.proxy.aclose()
     await up.__aexit__()
     await log.close()
     services.audit = sync_log

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
 from tests.tokens import access_token
+from tests.wiring import parts
 
 P = "/api/v1/catalogue"
 
@@ -32,7 +33,7 @@ class Api:
 def api(services: Services) -> Iterator[Api]:
     from gateway.app import create_app
 
-    with TestClient(create_app(services)) as client:
+    with TestClient(create_app(parts(services))) as client:
         yield Api(services, client)
 
 
@@ -253,9 +254,8 @@ def test_admin_accounts_do_not_apply_for_data(api: Api, role: str) -> None:
     assert r.status_code == 403, r.text
     assert "admin accounts (sysadmin, secadmin, auditor) do not apply for data" in r.json()[
         "detail"]
-    from gateway.catalogue_wiring import get_workflow
 
-    assert get_workflow(api.services).applications(consumer="nn-jgsw") == []
+    assert parts(api.services).workflow.applications(consumer="nn-jgsw") == []
 
 
 def test_admin_roles_are_the_organisations() -> None:

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from gateway.services import Services
 from gateway.web.api.body import MAX_BODY_BYTES, MAX_DEPTH
 from tests.catalogue.test_api import STEWARD_JG, Api
+from tests.wiring import parts
 
 P = "/api/v1/catalogue"
 JSON = {"Content-Type": "application/json"}
@@ -44,7 +45,7 @@ BODYLESS = {f"{P}/resources/{{code}}/publish", f"{P}/resources/{{code}}/retire"}
 def api(services: Services) -> Iterator[Api]:
     from gateway.app import create_app
 
-    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+    with TestClient(create_app(parts(services)), raise_server_exceptions=False) as client:
         yield Api(services, client)
 
 

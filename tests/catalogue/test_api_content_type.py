@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
 from tests.proxy.conftest import Resp, Served, raw_request
 from tests.tokens import access_token
+from tests.wiring import parts
 
 P = "/api/v1/catalogue"
 APPLICATION = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
@@ -32,7 +33,7 @@ class Live:
     port: int
 
     def cookie(self, username: str) -> tuple[str, str]:
-        store = get_provider(self.services).store
+        store = parts(self.services).provider.store
         value, _ = store.create_session(username, "active", amr="pwd", absolute_seconds=3600)
         return ("Cookie", f"{SESSION_COOKIE}={value}")
 
@@ -49,7 +50,7 @@ class Live:
 async def live(services: Services) -> AsyncIterator[Live]:
     from gateway.app import create_app
 
-    async with Served(create_app(services)) as server:
+    async with Served(create_app(parts(services))) as server:
         yield Live(services, server.port)
 
 

@@ -16,6 +16,7 @@ import yaml
 from gateway.errors import StateFileError
 from gateway.services import Services
 from tests.catalogue.conftest import World
+from tests.wiring import apply_state, parts
 
 WILDCARD = {"subject": "dept:czt", "department": "czt", "object": "/s/vehicles/api/*",
             "action": "GET"}
@@ -31,22 +32,22 @@ def test_apply_refuses_a_wildcard_into_a_governed_system(services: Services) -> 
                  {**WILDCARD, "object": "/s/vehicles/api/vehicles/export"},
                  {**WILDCARD, "department": "*", "subject": "role:auditor"}):
         with pytest.raises(StateFileError) as info:
-            services.state_applier().apply({"policies": [line]})
+            apply_state(services, {"policies": [line]})
         assert "publishes catalogue resources" in info.value.problems[0], line
     # an ungoverned line needs its reason
     with pytest.raises(StateFileError) as info:
-        services.state_applier().apply({"policies": [{**WILDCARD, "ungoverned": True}]})
+        apply_state(services, {"policies": [{**WILDCARD, "ungoverned": True}]})
     assert "needs a reason" in info.value.problems[0]
     # what the rule leaves alone: the provider's own department, deny lines, systems
     # that publish nothing
-    services.state_applier().apply({"policies": [
+    apply_state(services, {"policies": [
         {**WILDCARD, "subject": "role:data_steward", "department": "jgswj"},
         {**WILDCARD, "effect": "deny"},
         {**WILDCARD, "object": "/s/nosuch/*"},
     ]})
-    assert len(services.policies.lines()) == 3
-    assert services.policies.lines() and all(line.ungoverned is None
-                                             for line in services.policies.lines())
+    assert len(parts(services).policies.lines()) == 3
+    assert parts(services).policies.lines() and all(line.ungoverned is None
+                                             for line in parts(services).policies.lines())
 
 
 def test_an_ungoverned_line_is_accepted_and_reported(services: Services, env: dict[str, str],
@@ -74,7 +75,7 @@ def test_an_ungoverned_line_is_accepted_and_reported(services: Services, env: di
     blank = govgate(env, "policy", "add", "dept:czt", "czt", "/s/offices/x", "GET",
                     "--ungoverned", "  ")
     assert blank.returncode == 1 and "needs a reason" in blank.stderr
-    lines = {line.object: line.ungoverned for line in services.policies.lines()}
+    lines = {line.object: line.ungoverned for line in parts(services).policies.lines()}
     assert lines == {"/s/vehicles/api/*": "车辆在线状态，不含个人信息",
                      "/s/offices/*": "楼宇门禁接口，经安全管理员批准"}
 
@@ -83,17 +84,17 @@ async def test_a_line_stored_before_the_system_published_is_not_honoured(
         world: World) -> None:
     s = world.services
     # the line predates the resource of a newly catalogued system: written straight in
-    s.state_applier().apply({"systems": [
+    apply_state(s, {"systems": [
         {"code": "fleet", "name": "车队", "department": "jgswj",
          "upstream": "http://127.0.0.1:9"}]})
     from policies import make_line
 
-    s.policies.add(make_line("dept:czt", "czt", "/s/fleet/*", "GET"))
-    s.state_applier().apply({"catalogue": [{
+    parts(s).policies.add(make_line("dept:czt", "czt", "/s/fleet/*", "GET"))
+    apply_state(s, {"catalogue": [{
         "code": "JG-0201", "name": "车队信息", "provider": "jgswj", "system": "fleet",
         "share_type": "unconditional", "route": {"method": "GET", "path": "/api/cars"},
         "items": [{"name": "plate_number", "title": "车牌号"}]}]})
-    s.catalogue.invalidate()
+    parts(s).catalogue.invalidate()
     r = await world.get("/s/fleet/api/cars/桂A-1/driver", world.token("czt"))
     assert r.status_code == 403
     rec = world.records("proxy_request")[-1]

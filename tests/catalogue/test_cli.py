@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from gateway.cli.main import cli
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
+from tests.wiring import parts
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -217,9 +218,8 @@ def test_csv_export_neutralises_formulas_and_reimports_unchanged(
     import io as io_
 
     from catalogue.service import operator
-    from gateway.catalogue_wiring import get_catalogue
 
-    get_catalogue(services).save(operator("test"), {
+    parts(services).catalogue.save(operator("test"), {
         "code": "CZ-0009", "provider": "czt", "system": "assets", "share_type": "conditional",
         "route": {"method": "GET", "path": "/api/formulas"},
         "items": [{"name": "a", "title": "=1+1"}, {"name": "b", "title": "@x"},

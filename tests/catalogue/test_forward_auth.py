@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from tests.catalogue.conftest import World
+from tests.wiring import parts
 
 
 def verify_headers(uri: str, method: str = "GET") -> dict[str, str]:
@@ -62,7 +63,7 @@ async def test_conditional_resource_with_and_without_grant_and_expired(world: Wo
     assert rec["reason"] == "JG-0001 is conditional (有条件共享): no grant for department nn-jgsw"
 
     world.clock.now = datetime(2028, 1, 1, tzinfo=UTC)
-    world.services.catalogue.invalidate()
+    parts(world.services).catalogue.invalidate()
     expired = await verify(world, "/s/vehicles/api/vehicles", world.token("czt"))
     assert expired.status_code == 403 and expired.json()["type"].endswith(":access_denied")
     assert "expired after 2027-12-31" in record_of(world, expired)["reason"]

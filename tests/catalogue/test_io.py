@@ -7,6 +7,7 @@ import pytest
 from catalogue import Actor, InvalidInput
 from catalogue.io import load_yaml, read_csv
 from gateway.services import Services
+from tests.wiring import parts
 
 HEADER = ("code,name,provider,system,share_type,conditions,route_method,route_path,"
           "route_records,item_name,item_title,item_level,item_mask,item_encrypt,"
@@ -14,7 +15,7 @@ HEADER = ("code,name,provider,system,share_type,conditions,route_method,route_pa
 
 
 def test_csv_round_trip_is_a_no_op(services: Services) -> None:
-    cat = services.catalogue
+    cat = parts(services).catalogue
     text = cat.export_csv()
     assert text.splitlines()[0].startswith("code,name,summary,provider")
     planned, warnings = cat.import_csv(text, actor="test")
@@ -28,9 +29,9 @@ def test_csv_import_creates_with_chinese_headers(services: Services) -> None:
         "repair_id,维修单号,1,是\n"
         "JG-0009,,,,,,,,cost,维修费用,2,否\n"
     )
-    planned, _ = services.catalogue.import_csv(text, actor="test")
+    planned, _ = parts(services).catalogue.import_csv(text, actor="test")
     assert [str(p) for p in planned] == ["+ resource JG-0009"]
-    r = services.catalogue.get("JG-0009")
+    r = parts(services).catalogue.get("JG-0009")
     assert r.share_type == "conditional" and r.item_names == ("repair_id", "cost")
     assert r.item("repair_id").authoritative and r.item("cost").level == 2
     assert r.route.method == "GET" and r.status == "published"
@@ -46,7 +47,7 @@ def test_csv_errors_name_their_rows(services: Services) -> None:
         "X-3,资源三,jgswj,vehicles,conditional,条件,GET,/api/vehicles,items,bad name,E,x,,,\n"
     )
     with pytest.raises(InvalidInput) as info:
-        services.catalogue.import_csv(text, actor="test")
+        parts(services).catalogue.import_csv(text, actor="test")
     problems = info.value.problems
     for expected in [
         "row 3: items[1]: level must be 1, 2, 3 or 4",
@@ -59,7 +60,7 @@ def test_csv_errors_name_their_rows(services: Services) -> None:
         "row 7: items[0]: bad item name 'bad name'",
     ]:
         assert any(p.startswith(expected) for p in problems), (expected, problems)
-    assert services.catalogue.search(q="资源") == []  # nothing written
+    assert parts(services).catalogue.search(q="资源") == []  # nothing written
 
 
 def test_csv_reference_errors_by_row(services: Services) -> None:
@@ -68,7 +69,7 @@ def test_csv_reference_errors_by_row(services: Services) -> None:
         "X-3,资源三,jgswj,vehicles,conditional,条件,GET,/api/vehicles,items,e,E,1,,,\n"
     )
     with pytest.raises(InvalidInput) as info:
-        services.catalogue.import_csv(text, actor="test")
+        parts(services).catalogue.import_csv(text, actor="test")
     assert info.value.problems == [
         "row 2: unknown provider department 'ghost'",
         "row 2: system 'vehicles' belongs to jgswj, not to the provider ghost",
@@ -82,7 +83,7 @@ def test_bad_header_and_empty_file() -> None:
 
 
 def test_yaml_export_and_import(services: Services) -> None:
-    cat = services.catalogue
+    cat = parts(services).catalogue
     text = cat.export_yaml(with_grants=True)
     doc = load_yaml(text)
     assert [e["code"] for e in doc["catalogue"]] == ["CZ-0001", "JG-0001", "JG-0002"]
@@ -96,7 +97,7 @@ def test_yaml_export_and_import(services: Services) -> None:
 
 
 def test_duplicates_report_and_publish_warning(services: Services) -> None:
-    cat = services.catalogue
+    cat = parts(services).catalogue
     steward = Actor("zhao.min", "czt", frozenset({"data_steward"}))
     entry = {
         "code": "CZ-0002", "name": "公务用车费用台账", "provider": "czt", "system": "assets",
@@ -119,7 +120,7 @@ def test_duplicates_report_and_publish_warning(services: Services) -> None:
 
 
 def test_search(services: Services) -> None:
-    cat = services.catalogue
+    cat = parts(services).catalogue
     codes = lambda rs: [r.code for r in rs]  # noqa: E731
     assert codes(cat.search(q="车辆")) == ["JG-0001"]
     assert codes(cat.search(q="jg-0002")) == ["JG-0002"]

@@ -17,11 +17,12 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from catalogue.limits import MAX_LENGTH
-from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
+from gateway.root import build_gateway
 from gateway.services import Services
 from tests.catalogue.test_api import SEC, STEWARD_CZT, STEWARD_JG, WANG, Api
+from tests.wiring import parts
 
 P = "/api/v1/catalogue"
 ENTRY: dict[str, Any] = {
@@ -58,7 +59,7 @@ RESOURCE_FIELDS = ("name", "summary", "conditions", "basis", "update_cycle", "op
 def api(services: Services) -> Iterator[Api]:
     from gateway.app import create_app
 
-    with TestClient(create_app(services)) as client:
+    with TestClient(create_app(parts(services))) as client:
         yield Api(services, client)
 
 
@@ -74,13 +75,13 @@ def test_resource_text_through_the_api(api: Api, field: str) -> None:
     assert any(e.endswith(_long(field)) for e in r.json()["errors"]), r.json()
     r = api.client.post(f"{P}/resources", json=_with(field, MAX_LENGTH[field]), headers=h)
     assert r.status_code == 200, r.text
-    stored = get_catalogue(api.services).get("CZ-0100").to_entry()
+    stored = parts(api.services).catalogue.get("CZ-0100").to_entry()
     assert len(yaml.safe_dump(stored, allow_unicode=True)) > MAX_LENGTH[field]
 
 
 @pytest.mark.parametrize("field", RESOURCE_FIELDS)
 def test_resource_text_through_the_state_file(services: Services, field: str) -> None:
-    applier = services.state_applier()
+    applier = build_gateway(services).state_applier()
     with pytest.raises(StateFileError) as caught:
         applier.apply({"catalogue": [_with(field, MAX_LENGTH[field] + 1)]})
     assert any(p.endswith(_long(field)) for p in caught.value.problems), caught.value.problems
@@ -129,7 +130,7 @@ def test_the_8_mb_basis_of_the_report_is_refused(api: Api) -> None:
     assert r.status_code == 413
     r = _apply(api, basis="x" * (512 * 1024))
     assert r.status_code == 400 and _long("basis") in r.json()["errors"]
-    assert not get_workflow(api.services).applications()
+    assert not parts(api.services).workflow.applications()
 
 
 def test_client_and_item_names_are_bounded(api: Api) -> None:
@@ -189,7 +190,7 @@ def test_application_text_through_the_cli(services: Services, env: dict[str, str
 def test_grant_text_through_the_state_file(services: Services, field: str) -> None:
     grant = {"resource": "JG-0001", "consumer": "nn-jgsw", "items": ["brand"],
              "purpose": "统计", "until": "2027-12-31"}
-    applier = services.state_applier()
+    applier = build_gateway(services).state_applier()
     with pytest.raises(StateFileError) as caught:
         applier.apply({"grants": [{**grant, field: _text(MAX_LENGTH[field] + 1)}]})
     assert any(p.endswith(_long(field)) for p in caught.value.problems), caught.value.problems

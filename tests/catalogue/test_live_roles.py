@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from gateway.services import Services
 from tests.tokens import access_token
+from tests.wiring import apply_state, parts
 
 P = "/api/v1/catalogue"
 BODY = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
@@ -51,7 +52,7 @@ def test_a_removed_role_stops_the_token_within_a_second(
         services: Services, env: dict[str, str], tmp_path: Path) -> None:
     from gateway.app import create_app
 
-    with TestClient(create_app(services)) as c:
+    with TestClient(create_app(parts(services))) as c:
         steward = access_token(services, sub="zhang.san", department="jgswj",
                                roles=("staff", "data_steward"))
         wang = access_token(services, sub="wang.wu", department="nn-jgsw")
@@ -71,7 +72,7 @@ def test_a_removed_role_stops_the_token_within_a_second(
 def test_department_moves_and_disabling_hold_for_old_tokens(services: Services) -> None:
     from gateway.app import create_app
 
-    with TestClient(create_app(services)) as c:
+    with TestClient(create_app(parts(services))) as c:
         token = access_token(services, sub="wang.wu", department="nn-jgsw")
         mine = c.get(f"{P}/grants", headers=bearer(token))
         assert mine.status_code == 200
@@ -79,7 +80,7 @@ def test_department_moves_and_disabling_hold_for_old_tokens(services: Services) 
         assert len(c.get(f"{P}/applications", headers=bearer(token)).json()[
             "applications"]) == 1
         # moved to 财政厅: the same token now speaks for czt, not nn-jgsw
-        services.state_applier().apply({"users": [{
+        apply_state(services, {"users": [{
             "username": "wang.wu", "name": "王五", "department": "czt", "roles": ["staff"]}]})
         r = c.get(f"{P}/applications", headers=bearer(token))
         assert r.status_code == 200 and r.json()["applications"] == []

@@ -17,8 +17,8 @@ from joserfc import jwe
 from joserfc.jwk import ECKey
 
 from catalogue import Actor
-from gateway.catalogue_wiring import get_workflow
 from tests.catalogue.conftest import World, finance_private_key
+from tests.wiring import apply_state, parts
 
 ZHANG = Actor("zhang.san", "jgswj", frozenset({"staff", "data_steward"}))
 WANG = Actor("wang.wu", "nn-jgsw", frozenset({"staff"}))
@@ -94,8 +94,8 @@ async def _none_only_the_provider(world: World) -> None:
 async def _revoked_grant_stops_within_a_second(world: World) -> None:
     token = world.token("czt")
     assert (await world.get("/s/vehicles/api/vehicles", token)).status_code == 200
-    other = world.services.catalogue  # the proxy's own snapshot: revoke from "elsewhere"
-    grant = get_workflow(world.services).grants(consumer="czt")[0]
+    other = parts(world.services).catalogue  # the proxy's own snapshot: revoke from "elsewhere"
+    grant = parts(world.services).workflow.grants(consumer="czt")[0]
     from catalogue.workflow import Workflow
 
     elsewhere = Workflow(world.services.engine, record=lambda e, d: None, clock=world.clock)
@@ -105,12 +105,12 @@ async def _revoked_grant_stops_within_a_second(world: World) -> None:
         assert time.monotonic() - started < 1.0
         await asyncio.sleep(0.05)
     assert "was revoked" in world.records("proxy_request")[-1]["reason"]
-    assert other is world.services.catalogue
+    assert other is parts(world.services).catalogue
 
 
 async def _expired_grant(world: World) -> None:
     world.clock.now = datetime(2027, 12, 31, 15, 59, tzinfo=UTC)  # 23:59 CST on the last day
-    world.services.catalogue.invalidate()
+    parts(world.services).catalogue.invalidate()
     assert (await world.get("/s/vehicles/api/vehicles", world.token("czt"))).status_code == 200
     world.clock.now = datetime(2027, 12, 31, 16, 0, tzinfo=UTC)
     r = await world.get("/s/vehicles/api/vehicles", world.token("czt"))
@@ -119,7 +119,7 @@ async def _expired_grant(world: World) -> None:
 
 
 async def _narrowed_approval_releases_only_the_approved_items(world: World) -> None:
-    wf = get_workflow(world.services)
+    wf = parts(world.services).workflow
     app = wf.apply(WANG, "JG-0001", items=["plate_number", "driver_id_number", "driver_phone"],
                    purpose="驾驶员核验", until="2026-12-31")
     wf.approve(ZHANG, app.id, items=["driver_id_number"])
@@ -130,7 +130,7 @@ async def _narrowed_approval_releases_only_the_approved_items(world: World) -> N
 
 
 async def _template_route_single_record_pseudonym_redact_phone(world: World) -> None:
-    world.services.state_applier().apply({"catalogue": [{
+    apply_state(world.services, {"catalogue": [{
         "code": "JG-0003", "name": "单车信息", "provider": "jgswj", "system": "vehicles",
         "share_type": "unconditional",
         "route": {"method": "GET", "path": "/api/vehicles/{plate}"},
@@ -157,7 +157,7 @@ async def _template_route_single_record_pseudonym_redact_phone(world: World) -> 
 
 
 async def _non_json_response_refused_502_and_audited(world: World) -> None:
-    world.services.state_applier().apply({"catalogue": [{
+    apply_state(world.services, {"catalogue": [{
         "code": "JG-0004", "name": "车辆首页", "provider": "jgswj", "system": "vehicles",
         "share_type": "unconditional", "route": {"method": "GET", "path": "/"},
         "items": [{"name": "plate_number", "title": "车牌号"}],

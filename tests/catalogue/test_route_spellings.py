@@ -22,6 +22,7 @@ from gateway.proxy.path import BadPath, parse
 from gateway.statefile import dump_yaml, export_state
 from policies import make_line
 from tests.catalogue.conftest import World, lax_path
+from tests.wiring import apply_state, parts
 
 RAW_ID = "450102198305120031"  # a driver's full ID number in the upstream's records
 RAW_PHONE = "13907710021"
@@ -39,7 +40,7 @@ AMBIGUOUS = ["/api/vehicles;x=1", "/api/vehicles.", "/api/vehicles.json", "/api/
 
 @pytest.fixture
 def cheliang(world: World) -> World:
-    world.services.state_applier().apply({
+    apply_state(world.services, {
         "catalogue": [{
             "code": "JG-0101", "name": "公务用车信息（车辆平台）", "provider": "jgswj",
             "system": "cheliang", "share_type": "conditional", "conditions": "仅用于费用核算",
@@ -66,7 +67,7 @@ def cheliang(world: World) -> World:
              "action": "GET", "ungoverned": True, "reason": "车辆平台其他接口"},
         ],
     })
-    world.services.catalogue.invalidate()
+    parts(world.services).catalogue.invalidate()
     return world
 
 
@@ -122,7 +123,7 @@ async def test_another_method_on_a_governed_route_is_refused_to_others(cheliang:
     """Many upstreams answer any method on a route (PHP, Express app.all, a body's
     _method): a POST to the GET route is refused to another department even with an
     ungoverned line for POST, and left to policy for the provider."""
-    cheliang.services.policies.add(make_line(
+    parts(cheliang.services).policies.add(make_line(
         "dept:czt", "czt", "/s/cheliang/*", "POST", ungoverned="车辆平台的提交接口"))
     for spelling in ("/api/vehicles", "/API/Vehicles/", "/api/vehicles;x=1"):
         r = await cheliang.http.post(f"/s/cheliang{spelling}", json={}, headers={
@@ -191,20 +192,19 @@ async def test_a_case_sensitive_system_matches_letter_for_letter(world: World) -
     """The demo's vehicle system is a case-sensitive server: declared so, ``/API/Vehicles``
     is another path there (its server answers 404), decided by policy alone; the
     ambiguous spellings stay refused."""
-    from gateway.proxy.endpoint import get_proxy
 
     s = world.services
-    system = get_proxy(s).systems.get("vehicles")
+    system = parts(s).proxy.systems.get("vehicles")
     assert system is not None and not system.case_sensitive
     upstream = system.upstream
-    s.state_applier().apply({
+    apply_state(s, {
         "systems": [{"code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
                      "upstream": upstream,
                      "case_sensitive_paths": True}],
         "policies": [{"subject": "dept:czt", "department": "czt", "object": "/s/vehicles/*",
                       "action": "GET", "ungoverned": True, "reason": "车辆平台其他接口"}]})
-    get_proxy(s).systems.invalidate()
-    s.policies.refresh()  # else within a second, as every process
+    parts(s).proxy.systems.invalidate()
+    parts(s).policies.refresh()  # else within a second, as every process
     token = world.token("czt")
     other_case = await world.get("/s/vehicles/API/Vehicles", token)
     assert other_case.status_code == 404  # the policy let it through; the server has no such path

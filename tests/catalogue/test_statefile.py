@@ -11,45 +11,46 @@ from gateway.errors import StateFileError
 from gateway.services import Services
 from gateway.statefile import export_state, load_file, load_text
 from tests.catalogue.conftest import DEMO
+from tests.wiring import apply_state, parts
 
 
 def test_demo_catalogue_applied_and_second_apply_changes_nothing(services: Services) -> None:
-    cat = services.catalogue
+    cat = parts(services).catalogue
     codes = {r.code: r for r in cat.resources()}
     assert set(codes) == {"JG-0001", "JG-0002", "CZ-0001"}
     jg = codes["JG-0001"]
     assert jg.status == PUBLISHED and jg.version == 1 and jg.route.records == "items"
     assert jg.item("driver_phone").encrypt and jg.item("driver_name").mask == "keep_first_char"
-    grants = services.catalogue.snapshot().grants
+    grants = parts(services).catalogue.snapshot().grants
     assert [(g.resource, g.consumer, g.items) for g in grants] == [
         ("JG-0001", "czt", ("plate_number", "brand", "driver_name", "driver_phone"))]
-    assert services.state_applier().apply(load_file(DEMO)) == []
+    assert apply_state(services, load_file(DEMO)) == []
 
 
 def test_export_then_apply_is_a_no_op(services: Services) -> None:
-    doc = export_state(services.engine, services.state_sections())
+    doc = export_state(services.engine, parts(services).state_sections())
     assert [e["code"] for e in doc["catalogue"]] == ["CZ-0001", "JG-0001", "JG-0002"]
     assert doc["grants"][0]["resource"] == "JG-0001"
-    assert services.state_applier().apply(doc) == []
+    assert apply_state(services, doc) == []
 
 
 def test_changes_are_planned_and_bump_the_version(services: Services) -> None:
     doc = load_file(DEMO)
     doc["catalogue"][0]["items"].append({"name": "fuel", "title": "燃料", "level": 1})
     doc["grants"][0]["until"] = "2028-06-30"
-    changes = [str(c) for c in services.state_applier().apply(doc)]
+    changes = [str(c) for c in apply_state(services, doc)]
     assert changes == ["~ resource JG-0001 (items)", "~ grant JG-0001->czt (费用核算) (until)"]
-    assert services.catalogue.get("JG-0001").version == 2
-    assert services.state_applier().apply(doc) == []
+    assert parts(services).catalogue.get("JG-0001").version == 2
+    assert apply_state(services, doc) == []
 
 
 def test_revoked_grant_stays_revoked(services: Services) -> None:
     from catalogue import Actor
 
-    wf = __import__("gateway.catalogue_wiring", fromlist=["x"]).get_workflow(services)
+    wf = parts(services).workflow
     g = wf.grants()[0]
     wf.revoke(Actor("ops", operator=True), g.id, "合同到期")
-    assert services.state_applier().apply(load_file(DEMO)) == []
+    assert apply_state(services, load_file(DEMO)) == []
     assert wf.get_grant(g.id).status == "revoked"
 
 
@@ -82,7 +83,7 @@ grants:
 
 def test_every_problem_with_its_place(services: Services) -> None:
     with pytest.raises(StateFileError) as info:
-        services.state_applier().apply(load_text(BAD))
+        apply_state(services, load_text(BAD))
     problems = info.value.problems
     expected = [
         "catalogue[0] (line 2): share_type must be one of",
@@ -114,7 +115,7 @@ def test_duplicate_collection_warning_on_apply(services: Services,
                   {"name": "cost", "title": "费用"}],
     }]
     doc.pop("grants")
-    changes = [str(c) for c in services.state_applier().apply(doc)]
+    changes = [str(c) for c in apply_state(services, doc)]
     assert changes == ["+ resource CZ-0002"]
     err = capsys.readouterr().err
     assert "warning: item plate_number of CZ-0002 (czt) is already provided as authoritative " \

@@ -17,6 +17,7 @@ import httpx
 from gateway.statefile import export_state
 from tests.catalogue.conftest import World
 from tests.oauth2.helpers import DEMO_PASSWORD, FINANCE, OFFICE, OFFICE_CB
+from tests.wiring import apply_state
 
 WANG_APPLIES = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
                 "until": "2026-12-31", "basis": "统计制度"}
@@ -96,7 +97,7 @@ async def test_registered_scopes_open_their_surface_and_name_the_client(world: W
     token = await sign_in_token(world, "openid profile proxy:offices", granted="openid profile")
     assert insufficient(await world.http.get("/s/offices/api/rooms", headers={
         "Authorization": f"Bearer {token}"}), "proxy:offices")
-    world.services.state_applier().apply({"clients": [{
+    apply_state(world.services, {"clients": [{
         "client_id": "office-web", "name": "办公用房管理系统", "department": "jgswj",
         "grant_types": ["authorization_code", "refresh_token"],
         "secret": OFFICE[1], "redirect_uris": [OFFICE_CB],
@@ -179,7 +180,7 @@ async def test_a_client_token_speaks_for_the_clients_current_registration(world:
     assert (await world.http.get("/s/vehicles/api/vehicles", headers=bearer)).status_code == 200
     finance = next(c for c in export_state(world.services.engine)["clients"]
                    if c["client_id"] == "finance-system")
-    world.services.state_applier().apply({"clients": [
+    apply_state(world.services, {"clients": [
         {**finance, "department": "nn-jgsw", "scope": "proxy"}]})
     r = await world.http.get("/s/vehicles/api/vehicles", headers=bearer)
     assert r.status_code == 403  # nn-jgsw has no grant; czt's no longer applies

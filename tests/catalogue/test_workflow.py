@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from catalogue import Actor, Caller, InvalidInput, NotAllowed, WorkflowConflict
-from gateway.catalogue_wiring import get_workflow
 from gateway.clock import FrozenClock
 from gateway.services import Services
 from tests.catalogue.conftest import audit_rows
+from tests.wiring import parts
 
 ZHAO = Actor("zhao.min", "czt", frozenset({"staff", "data_steward"}))
 ZHANG = Actor("zhang.san", "jgswj", frozenset({"staff", "data_steward"}))
@@ -22,12 +22,12 @@ WANG = Actor("wang.wu", "nn-jgsw", frozenset({"staff"}))
 
 
 def test_apply_approve_with_narrowing_then_use(services: Services) -> None:
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     app = wf.apply(WANG, "JG-0001", items=["plate_number", "brand", "driver_phone"],
                    purpose="车辆统计", until="2026-12-31", basis="统计制度")
     assert app.status == "submitted" and app.consumer == "nn-jgsw"
     assert app.due_at == datetime(2026, 3, 16, 1, 0, tzinfo=UTC)
-    cat = services.catalogue
+    cat = parts(services).catalogue
     res = cat.get("JG-0001")
     assert not cat.decide(res, Caller("nn-jgsw")).allowed
     with pytest.raises(NotAllowed):
@@ -57,7 +57,7 @@ def test_apply_approve_with_narrowing_then_use(services: Services) -> None:
 
 
 def test_application_rules(services: Services) -> None:
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     with pytest.raises(WorkflowConflict, match="unconditionally"):
         wf.apply(WANG, "JG-0002", items=["room_id"], purpose="x", until="2026-12-31")
     with pytest.raises(WorkflowConflict, match="no application needed"):
@@ -72,7 +72,7 @@ def test_application_rules(services: Services) -> None:
 
 
 def test_reject_with_reason_then_escalate_then_secadmin_decides(services: Services) -> None:
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     app = wf.apply(WANG, "JG-0001", items=["driver_id_number"], purpose="核对",
                    until="2026-12-31")
     with pytest.raises(InvalidInput, match="reason"):
@@ -95,18 +95,18 @@ def test_reject_with_reason_then_escalate_then_secadmin_decides(services: Servic
 
 
 def test_none_resource_goes_straight_to_coordination(services: Services) -> None:
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     app = wf.apply(ZHANG, "CZ-0001", items=["asset_code"], purpose="资产清查",
                    until="2026-12-31")
     assert app.status == "escalated"
     grant = wf.approve(SEC, app.id)
     # a none resource stays provider-only whatever the grant says
-    d = services.catalogue.decide(services.catalogue.get("CZ-0001"), Caller("jgswj"))
+    d = parts(services).catalogue.decide(parts(services).catalogue.get("CZ-0001"), Caller("jgswj"))
     assert not d.allowed and grant.id
 
 
 def test_overdue_after_ten_working_days(services: Services, clock: FrozenClock) -> None:
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     a = wf.apply(WANG, "JG-0001", items=["brand"], purpose="统计", until="2026-12-31")
     clock.advance(3600)
     b = wf.apply(WANG, "JG-0001", items=["plate_number"], purpose="统计2", until="2026-12-31")
@@ -125,10 +125,10 @@ def test_grant_expires_and_revocation_reaches_other_processes(services: Services
     from catalogue import Catalogue
     from gateway.catalogue_wiring import LOOKUPS, record_for
 
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     other_process = Catalogue(services.engine, record=record_for(services), lookups=LOOKUPS,
                               clock=clock)  # default: checks the version every 0.5 s
-    res = services.catalogue.get("JG-0001")
+    res = parts(services).catalogue.get("JG-0001")
     caller = Caller("czt", "finance-system")
     assert other_process.decide(res, caller).allowed
     grant = wf.grants(consumer="czt")[0]
@@ -172,7 +172,7 @@ def test_workflow_steps_begin_as_writers_on_sqlite(services: Services) -> None:
 
     sa.event.listen(services.engine, "before_cursor_execute", seen)
     try:
-        wf = get_workflow(services)
+        wf = parts(services).workflow
         app = wf.apply(WANG, "JG-0001", items=["plate_number"], purpose="车辆统计",
                        until="2026-12-31", basis="统计制度")
         begins.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from catalogue import Actor
 from gateway.services import Services
 from tests.interleave import commit_between_read_and_write
+from tests.wiring import parts
 
 STEWARD = Actor("zhao.min", "czt", frozenset({"data_steward"}))
 ENTRY = {
@@ -17,7 +18,7 @@ ENTRY = {
 
 
 def test_save_publish_retire_and_import(services: Services) -> None:
-    cat, engine = services.catalogue, services.engine
+    cat, engine = parts(services).catalogue, services.engine
     with commit_between_read_and_write(engine):
         assert cat.save(STEWARD, ENTRY)[0].status == "draft"
     with commit_between_read_and_write(engine):

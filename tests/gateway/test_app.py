@@ -10,13 +10,14 @@ from gateway.passwords import generate_password
 from gateway.services import open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
+from tests.wiring import parts
 
 
 @pytest.fixture
 def client(settings: Settings):
     initialise(settings, password_factory=generate_password)
     services = open_services(settings)
-    with TestClient(create_app(services)) as c:
+    with TestClient(create_app(parts(services))) as c:
         yield c
     services.close()
 
@@ -51,7 +52,7 @@ def test_servers_freeze_the_heap_at_start_and_the_proxy_skips_the_router(
     services = open_services(settings)
     gc.unfreeze()
     try:
-        with TestClient(create_app(services, freeze_heap=True)) as c:
+        with TestClient(create_app(parts(services), freeze_heap=True)) as c:
             assert gc.get_freeze_count() > 0
             # /s/... answers from the proxy itself (problem+json, request id), also for
             # a path the router would not have matched
@@ -73,7 +74,7 @@ def test_literal_router_answers_as_starlettes_scan_would(client: TestClient) -> 
     assert isinstance(app.router, LiteralRouter)
     assert "/oauth2/token" in app.router.literal
     plain = client.__class__(type(app)(routes=routes()))
-    plain.app.state.services = app.state.services
+    plain.app.state.gateway = app.state.gateway
     assert type(plain.app.router) is Router
     for method, path in [("GET", "/healthz"), ("POST", "/healthz"), ("GET", "/oauth2/token"),
                          ("POST", "/oauth2/token"), ("GET", "/healthz/"), ("GET", "/nowhere"),

@@ -13,10 +13,11 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
-from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from tests.catalogue.conftest import clock, services  # noqa: F401 - fixtures
 from tests.catalogue.test_api import SEC, STEWARD_JG, Api
+from tests.wiring import parts
 
 #: sample values for path parameters (a system that does not exist keeps /s/ from
 #: trying an upstream that is not running in this test)
@@ -53,7 +54,7 @@ def _targets(routes: list[BaseRoute]) -> list[tuple[str, str]]:
 def client(services: Services) -> Iterator[TestClient]:  # noqa: F811
     from gateway.app import create_app
 
-    with TestClient(create_app(services), raise_server_exceptions=False,
+    with TestClient(create_app(parts(services)), raise_server_exceptions=False,
                     base_url="http://127.0.0.1:8080") as c:
         yield c
 
@@ -61,7 +62,7 @@ def client(services: Services) -> Iterator[TestClient]:  # noqa: F811
 def test_no_route_answers_bad_input_with_a_5xx(client: TestClient,
                                                services: Services) -> None:  # noqa: F811
     api = Api(services, client)
-    cookie, _ = get_provider(services).store.create_session(
+    cookie, _ = parts(services).provider.store.create_session(
         "zhang.san", "active", amr="pwd", absolute_seconds=3600)
     who = {
         "anonymous": {},

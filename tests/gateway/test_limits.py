@@ -13,9 +13,11 @@ from click.testing import CliRunner
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
 from gateway.limits import MAX_LENGTH
+from gateway.root import build_gateway
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
+from tests.wiring import apply_state
 
 BASE: dict[str, list[dict[str, Any]]] = {
     "regions": [{"code": "gx", "name": "某省"}],
@@ -74,7 +76,7 @@ CASES = [
 def test_state_file_text_at_and_past_its_maximum(services: Services, section: str,
                                                  field: str, make: Any) -> None:
     n = MAX_LENGTH[field]
-    applier = services.state_applier()
+    applier = build_gateway(services).state_applier()
     with pytest.raises(StateFileError) as caught:
         applier.apply(_doc(section, field, make(n + 1)))
     expected = f"{field} longer than {n} characters"
@@ -91,7 +93,7 @@ def _cli(services: Services, *args: str) -> tuple[int, str]:
 
 
 def test_cli_names_at_and_past_their_maximum(services: Services) -> None:
-    services.state_applier().apply({k: BASE[k] for k in ("regions", "departments")})
+    apply_state(services, {k: BASE[k] for k in ("regions", "departments")})
     n = MAX_LENGTH["name"]
     commands = [
         lambda name, i: ("dept", "add", f"d{i}", "--name", name, "--region", "gx"),

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.clock import FrozenClock
-from gateway.idp.login_throttle import (
+from gateway.login_throttle import (
     Admission,
     LoginThrottle,
     address_key,

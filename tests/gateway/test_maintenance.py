@@ -14,7 +14,6 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.errors import SettingsError
-from gateway.idp.oauth2.provider import get_provider
 from gateway.idp.oauth2.tables import (
     assertion_jtis,
     authorization_codes,
@@ -23,6 +22,7 @@ from gateway.idp.oauth2.tables import (
 )
 from gateway.settings import load_settings
 from tests.oauth2.helpers import OFFICE_CB, close_services, frozen_now, make_services
+from tests.wiring import parts
 
 
 def _eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
@@ -37,7 +37,7 @@ def test_the_loop_promotes_due_keys_and_purges_expired_idp_rows(env: dict[str, s
     clock = frozen_now()
     services = make_services(settings, clock=clock)
     try:
-        store = get_provider(services).store
+        store = parts(services).provider.store
         store.deny_jti("expired-jti", 1)
         store.deny_jti("live-jti", 30 * 86400)
         store.remember_assertion("finance-system", "assertion-1",
@@ -60,7 +60,7 @@ def test_the_loop_promotes_due_keys_and_purges_expired_idp_rows(env: dict[str, s
         def state(kid: str) -> str:
             return next(k.state for k in services.keys.list_keys() if k.kid == kid)
 
-        with TestClient(create_app(services), base_url="http://127.0.0.1:8080"):
+        with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080"):
             time.sleep(0.3)  # several rounds: nothing is due yet
             assert state(pending.kid) == "pending"
             assert count(revocations) == 2 and count(authorization_codes) == 1

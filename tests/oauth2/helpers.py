@@ -22,6 +22,7 @@ from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
+from tests.wiring import apply_state, parts
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "Demo-Passw0rd-2026"
@@ -46,7 +47,7 @@ def make_services(settings: Settings, *, clock: Any = None, bcl_uri: str | None 
         if c["client_id"] == "office-web" and bcl_uri:
             c["backchannel_logout_uri"] = bcl_uri
     doc["clients"] += list(extra_clients if extra_clients is not None else EXTRA_CLIENTS)
-    services.state_applier().apply(doc)
+    apply_state(services, doc)
     services.audit = AuditLog(services.engine, keys=services.keys, writer_id="idp-test",
                               clock=(lambda: clock().timestamp()) if clock else __import__(
                                   "time").time)
@@ -54,18 +55,9 @@ def make_services(settings: Settings, *, clock: Any = None, bcl_uri: str | None 
 
 
 def close_services(services: Services) -> None:
-    """Close the audit log, any watcher other packages parked on ``services.extra``
-    (policies, catalogue), then the engine."""
+    """Stop the test's gateway's watcher, close the audit log, then the engine."""
+    parts(services).policies.close()
     services.audit.close_sync()
-    for value in list(services.extra.values()):
-        close = getattr(value, "close", None)
-        if callable(close) and not isinstance(value, type):
-            try:
-                result = close()
-            except TypeError:
-                continue
-            if hasattr(result, "close"):  # a coroutine: not ours to await here
-                result.close()
     services.close()
 
 

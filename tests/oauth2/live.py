@@ -15,6 +15,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import close_services, make_services
+from tests.wiring import parts
 
 
 def free_port() -> int:
@@ -28,7 +29,7 @@ def live_gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
-    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
+    config = uvicorn.Config(create_app(parts(services)), host="127.0.0.1", port=port,
                             log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from gateway.errors import Unauthorized
-from gateway.idp.authenticator import Authenticator
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services, open_services
 from tests.oauth2.helpers import FINANCE, OFFICE, code_flow, login
+from tests.wiring import parts
 
 
 def _request(authorization: str | None = None, cookie: str | None = None) -> Request:
@@ -27,7 +27,7 @@ def _request(authorization: str | None = None, cookie: str | None = None) -> Req
 
 
 async def test_bearer_and_session_principals(client: TestClient, idp: Services) -> None:
-    auth = Authenticator(idp)
+    auth = parts(idp).authenticator
     tokens = code_flow(client)
     p = await auth.authenticate(_request(f"Bearer {tokens['access_token']}"))
     assert p.via == "bearer" and p.subject == "zhang.san" and p.username == "zhang.san"
@@ -55,7 +55,7 @@ async def test_revocation_reaches_another_process_within_a_second(
         client: TestClient, idp: Services) -> None:
     other = open_services(idp.settings)  # a second gateway process on the same database
     try:
-        remote = Authenticator(other)
+        remote = parts(other).authenticator
         tokens = code_flow(client)
         req = _request(f"Bearer {tokens['access_token']}")
         assert (await remote.authenticate(req)).username == "zhang.san"
@@ -74,10 +74,10 @@ async def test_revocation_reaches_another_process_within_a_second(
 
 
 async def test_session_revoke_by_user(client: TestClient, idp: Services) -> None:
-    auth = Authenticator(idp)
+    auth = parts(idp).authenticator
     tokens = code_flow(client)
     cookie = client.cookies.get(SESSION_COOKIE)
-    sids, families = idp.extra["idp_provider"].store.revoke_user("zhang.san", ttl_seconds=600)
+    sids, families = parts(idp).provider.store.revoke_user("zhang.san", ttl_seconds=600)
     assert len(sids) == 1 and families >= 1
     with pytest.raises(Unauthorized):
         await auth.authenticate(_request(cookie=cookie))
@@ -91,4 +91,4 @@ def test_must_change_session_is_not_a_principal(client: TestClient, idp: Service
     login(client, username="secadmin", password="Admin-Passw0rd-2026!")
     cookie = client.cookies.get(SESSION_COOKIE)
     with pytest.raises(Unauthorized):
-        Authenticator(idp).from_session(cookie)
+        parts(idp).authenticator.from_session(cookie)

@@ -30,6 +30,7 @@ from tests.oauth2.helpers import (
     make_services,
     pkce,
 )
+from tests.wiring import parts
 
 
 def _exchange(client: TestClient, code: str, verifier: str, auth: Any = OFFICE) -> Any:
@@ -72,7 +73,7 @@ def test_code_reuse_revokes_what_the_first_use_issued(client: TestClient, idp: S
 def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TestClient]]:
     clock = frozen_now()
     services = make_services(settings, clock=clock)
-    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as c:
         yield services, clock, c
     close_services(services)
 
@@ -206,7 +207,7 @@ def test_code_reuse_revokes_the_access_token_of_a_client_without_refresh(
     services = make_services(settings, extra_clients=[intranet])
     auth = ("intranet", intranet["secret"])
     try:
-        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+        with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
             verifier, challenge = pkce()
             login(client)
             code = code_from(authorize(client, client_id="intranet", challenge=challenge))
@@ -352,7 +353,7 @@ def test_basic_credentials_are_form_decoded(settings: Settings) -> None:
            "secret": "a secret: with+plus/and 中文 0123456789"}
     services = make_services(settings, extra_clients=[odd])
     try:
-        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+        with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
             from urllib.parse import quote_plus
 
             raw = f"{quote_plus('odd.client')}:{quote_plus(odd['secret'])}"

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from gateway.cli.main import cli
 from gateway.services import Services
 from tests.oauth2.helpers import code_flow
+from tests.wiring import parts
 
 
 def _run(idp: Services, *args: str) -> tuple[int, str]:
@@ -34,14 +35,14 @@ def test_client_add_rotate_disable(client: TestClient, idp: Services) -> None:
     code, out = _run(idp, "client", "rotate-secret", "assets-sync")
     new = re.search(r"\): (\S+)", out).group(1)
     assert new != secret
-    idp.extra["idp_provider"].server.clients.invalidate()
+    parts(idp).provider.server.clients.invalidate()
     assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                        auth=("assets-sync", secret)).status_code == 401
     assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                        auth=("assets-sync", new)).status_code == 200
     code, out = _run(idp, "client", "disable", "assets-sync")
     assert code == 0
-    idp.extra["idp_provider"].server.clients.invalidate()
+    parts(idp).provider.server.clients.invalidate()
     assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                        auth=("assets-sync", new)).status_code == 401
     code, out = _run(idp, "client", "add", "assets-sync", "--name", "x", "--department", "czt",
@@ -49,7 +50,7 @@ def test_client_add_rotate_disable(client: TestClient, idp: Services) -> None:
     assert code == 1
     code, out = _run(idp, "client", "enable", "assets-sync")
     assert code == 0 and "assets-sync" in out
-    idp.extra["idp_provider"].server.clients.invalidate()
+    parts(idp).provider.server.clients.invalidate()
     assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                        auth=("assets-sync", new)).status_code == 200
     assert "\tactive" in _run(idp, "client", "list")[1]

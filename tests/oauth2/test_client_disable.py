@@ -16,7 +16,6 @@ from starlette.testclient import TestClient
 from gateway.cli.main import cli
 from gateway.clock import FrozenClock
 from gateway.errors import Unauthorized
-from gateway.idp.authenticator import Authenticator
 from gateway.idp.oauth2.tables import refresh_tokens
 from gateway.services import Services
 from gateway.settings import Settings
@@ -28,6 +27,7 @@ from tests.oauth2.helpers import (
     frozen_now,
     make_services,
 )
+from tests.wiring import apply_state, parts
 
 SYNC = ("assets-sync", "assets-sync-secret-0123456789abcdef")
 SYNC_ENTRY = ("{client_id: assets-sync, name: 资产同步, department: jgswj,\n"
@@ -43,7 +43,7 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def idp(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
     services = make_services(settings, clock=clock)
-    services.state_applier().apply({"clients": [{
+    apply_state(services, {"clients": [{
         "client_id": SYNC[0], "name": "资产同步", "department": "jgswj",
         "grant_types": ["client_credentials"], "secret": SYNC[1]}]})
     yield services
@@ -82,7 +82,7 @@ def _introspect(client: TestClient, token: str) -> dict[str, object]:
 def _refused(idp: Services, token: str) -> str | None:
     """The reason the gateway's Authenticator refuses ``token``, or None."""
     try:
-        Authenticator(idp).from_token(token)
+        parts(idp).authenticator.from_token(token)
     except Unauthorized as exc:
         return str(exc.reason)  # type: ignore[attr-defined]
     return None
@@ -93,7 +93,7 @@ def test_cli_disable_refuses_issued_access_tokens_within_a_second(
     token = _sync_token(client)
     assert _introspect(client, token)["active"] is True
     assert _refused(idp, token) is None
-    Authenticator(idp).deny.refresh(force=True)  # the app's mirror is warm, as in service
+    parts(idp).authenticator.deny.refresh(force=True)  # the app's mirror is warm, as in service
 
     code, out = _run(idp, "client", "disable", SYNC[0])
     assert code == 0, out
@@ -144,7 +144,7 @@ def test_a_state_file_disable_does_the_same_and_reenable_keeps_old_tokens_dead(
     state.write_text("clients:\n  - " + SYNC_ENTRY % "active" + "\n", encoding="utf-8")
     code, out = _run(idp, "apply", "-f", str(state))
     assert code == 0, out
-    idp.extra["idp_provider"].server.clients.invalidate()
+    parts(idp).provider.server.clients.invalidate()
     new = _sync_token(client)
     assert _introspect(client, new)["active"] is True
     assert _refused(idp, new) is None

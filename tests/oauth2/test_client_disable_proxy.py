@@ -8,10 +8,10 @@ import asyncio
 import base64
 import time
 
-from gateway.idp.oauth2.provider import end_client_tokens
 from gateway.services import open_services
 from tests.proxy import conftest as proxy
 from tests.proxy.conftest import World, raw_request
+from tests.wiring import apply_state, parts
 
 # the proxy suite's fixtures: a real upstream and a real gateway over HTTP
 base_services = proxy.base_services
@@ -32,7 +32,7 @@ async def _client_token(world: World) -> str:
 
 async def test_a_disabled_clients_token_is_refused_by_the_proxy(world: World) -> None:
     services = world.services
-    services.state_applier().apply({"clients": [{
+    apply_state(services, {"clients": [{
         "client_id": SYNC[0], "name": "回显同步", "department": "jgswj",
         "grant_types": ["client_credentials"], "secret": SYNC[1], "scope": "proxy"}]})
     token = await _client_token(world)
@@ -45,11 +45,11 @@ async def test_a_disabled_clients_token_is_refused_by_the_proxy(world: World) ->
     # gateway learns of it only through its deny-list refresh
     other = open_services(services.settings, writer="other-process")
     try:
-        other.state_applier().apply({"clients": [{
+        apply_state(other, {"clients": [{
             "client_id": SYNC[0], "name": "回显同步", "department": "jgswj",
             "grant_types": ["client_credentials"], "scope": "proxy",
             "token_endpoint_auth_method": "client_secret_basic", "status": "disabled"}]})
-        await asyncio.to_thread(end_client_tokens, other, SYNC[0])
+        await asyncio.to_thread(parts(other).provider.end_client_tokens, SYNC[0])
     finally:
         other.audit.close_sync()
         other.close()

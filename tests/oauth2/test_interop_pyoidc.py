@@ -34,6 +34,7 @@ from gateway.services import Services  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from tests.oauth2.helpers import DEMO_PASSWORD, OFFICE, OFFICE_CB, audit_events  # noqa: E402
 from tests.oauth2.live import live_gateway  # noqa: E402
+from tests.wiring import apply_state  # noqa: E402
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ def test_the_scopes_libraries_ask_for_by_default(gateway: tuple[str, Services]) 
     (``offline_access`` too, some a scope of their own): granted without registering
     them, an unknown scope dropped rather than refused, and the email claims released."""
     issuer, services = gateway
-    services.state_applier().apply({"users": [{
+    apply_state(services, {"users": [{
         "username": "zhang.san", "name": "张三", "department": "jgswj",
         "roles": ["staff", "data_steward"], "email": "zhang.san@jgswj.gov.example",
         "email_verified": True, "phone_number": "+86 771 1234567"}]})

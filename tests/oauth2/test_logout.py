@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
+from gateway.root import build_gateway
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.statefile import dump_yaml, export_state
@@ -32,6 +33,7 @@ from tests.oauth2.helpers import (
     make_services,
     pkce,
 )
+from tests.wiring import parts
 
 OFFICE_OUT = "http://127.0.0.1:9102/"  # office-web's post-logout URI (gateway/demo/demo.yaml)
 CZT_CB = "http://127.0.0.1:9300/callback"
@@ -50,7 +52,7 @@ def idp(settings: Settings) -> Iterator[Services]:
 
 @pytest.fixture
 def client(idp: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(idp), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(idp)), base_url="http://127.0.0.1:8080") as c:
         yield c
 
 
@@ -118,7 +120,7 @@ def test_the_registered_post_logout_uri(client: TestClient) -> None:
 
 
 def test_state_file_registers_checks_and_exports_post_logout_uris(idp: Services) -> None:
-    applier = idp.state_applier()
+    applier = build_gateway(idp).state_applier()
     for bad, problem in (
             (["http://evil.example/out"], "http only for loopback"),
             (["https://rp.example/out#frag"], "no fragment"),

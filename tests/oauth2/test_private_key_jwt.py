@@ -16,6 +16,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import EXTRA_CLIENTS, audit_events, close_services, make_services
+from tests.wiring import parts
 
 KEY = ECKey.generate_key("P-256", parameters={"kid": "vehicles-1"})
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -27,7 +28,7 @@ def jwt_client(settings: Settings) -> Iterator[tuple[Services, TestClient]]:
              "grant_types": ["client_credentials"], "token_endpoint_auth_method":
              "private_key_jwt", "jwks": {"keys": [KEY.as_dict(private=False)]}}
     services = make_services(settings, extra_clients=[*EXTRA_CLIENTS, entry])
-    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as c:
         yield services, c
     close_services(services)
 

@@ -25,6 +25,7 @@ from tests.oauth2.helpers import (
     make_services,
     pkce,
 )
+from tests.wiring import parts
 
 
 @pytest.fixture
@@ -187,7 +188,7 @@ def test_prompt_consent_is_a_no_op_and_select_account_shows_the_form(
 
 def test_auth_time_is_the_last_sign_in_step_and_old_rows_fall_back(
         client: TestClient, idp: Services, clock: FrozenClock) -> None:
-    store = idp.extra["idp_provider"].store
+    store = parts(idp).provider.store
     _, row = store.create_session("zhang.san", "mfa", amr="pwd", absolute_seconds=3600)
     clock.advance(40)  # the TOTP step comes later than the password
     store.advance_session(row.sid, "active", amr="pwd otp")

@@ -11,13 +11,14 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.settings import Settings, load_settings
 from tests.oauth2.helpers import FINANCE, close_services, make_services
+from tests.wiring import parts
 
 
 def _client(env: dict[str, str], issuer: str) -> Iterator[TestClient]:
     settings: Settings = load_settings({**env, "GOVGATE_ISSUER": issuer})
     services = make_services(settings)
     try:
-        with TestClient(create_app(services), base_url="http://127.0.0.1:8080",
+        with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080",
                         raise_server_exceptions=False) as c:
             yield c
     finally:

@@ -8,6 +8,7 @@ import pytest
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
+from tests.wiring import apply_state, parts
 
 ORG = {
     "regions": [{"code": "gx", "name": "某省"}],
@@ -26,9 +27,7 @@ ORG = {
 def services(settings: Settings) -> Iterator[Services]:
     initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
     svc = open_services(settings)
-    svc.state_applier().apply(ORG)
+    apply_state(svc, ORG)
     yield svc
-    from gateway.proxy.policies import close_policies
-
-    close_policies(svc)
+    parts(svc).policies.close()
     svc.close()

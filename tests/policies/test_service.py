@@ -11,16 +11,18 @@ import sqlalchemy as sa
 
 from audit.tables import records
 from gateway.errors import StateFileError
+from gateway.root import build_gateway
 from gateway.services import Services, open_services
 from policies import Policies, PolicyLine, Query, make_line, subjects_for
 from policies.adapter import DatabaseAdapter, casbin_enforcer, read_version
+from tests.wiring import apply_state, parts
 
 STEWARD = subjects_for(username="li.si", roles=["data_steward"], department="czt")
 QUERY = Query(STEWARD, "czt", "/s/assets/api/items", "GET", "jgswj")
 
 
 def test_add_remove_are_audited_and_seen_at_once(services: Services) -> None:
-    policies = services.policies
+    policies = parts(services).policies
     assert not policies.decide(QUERY).allowed
     line, created = policies.add(
         make_line("role:data_steward", "czt", "/s/assets/api/*", "GET"), actor="secadmin"
@@ -47,7 +49,7 @@ def test_add_remove_are_audited_and_seen_at_once(services: Services) -> None:
 def test_a_change_by_another_process_is_enforced_within_one_second(
     services: Services,
 ) -> None:
-    here = services.policies  # watching
+    here = parts(services).policies  # watching
     other = open_services(services.settings)  # a second process: own engine, own Policies
     try:
         theirs = Policies(other.engine)
@@ -74,15 +76,15 @@ def test_state_file_section_adds_missing_lines_and_exports(services: Services) -
         {"subject": "user:li.si", "department": "czt", "object": "/s/assets/api/secret*",
          "action": "*", "effect": "deny"},
     ]}
-    applier = services.state_applier()
+    applier = build_gateway(services).state_applier()
     changes = applier.apply(doc)
     assert [c.kind for c in changes] == ["policy", "policy"]
     assert applier.apply(doc) == []
-    services.policies.refresh()
-    assert services.policies.decide(QUERY).allowed
+    parts(services).policies.refresh()
+    assert parts(services).policies.decide(QUERY).allowed
     from gateway.statefile import export_state
 
-    exported = export_state(services.engine, services.state_sections())
+    exported = export_state(services.engine, parts(services).state_sections())
     assert exported["policies"][0]["action"] == "GET"
     assert exported["policies"][1]["effect"] == "deny"
     assert applier.apply({"policies": exported["policies"]}) == []
@@ -98,17 +100,17 @@ def test_state_file_problems_have_places(services: Services) -> None:
         "  - {subject: role:x, department: czt}\n"
     )
     with pytest.raises(StateFileError) as info:
-        services.state_applier().apply(doc)
+        apply_state(services, doc)
     text = "\n".join(info.value.problems)
     assert "policies[0] (line 2): unknown department 'nope'" in text
     assert "policies[1] (line 3): subject 'boss'" in text
     assert "policies[1] (line 3): object" in text and "action 'FETCH'" in text
     assert "policies[2] (line 4): missing key 'object'" in text
-    assert services.policies.lines() == []
+    assert parts(services).policies.lines() == []
 
 
 def test_casbin_adapter_round_trip(services: Services) -> None:
-    services.policies.add(make_line("role:data_steward", "czt", "/s/assets/api/*", "GET"))
+    parts(services).policies.add(make_line("role:data_steward", "czt", "/s/assets/api/*", "GET"))
     import casbin
 
     from policies.adapter import MODEL_PATH
@@ -121,8 +123,8 @@ def test_casbin_adapter_round_trip(services: Services) -> None:
     enforcer.add_policy("user:x", "czt", "/s/assets/*", "*", "deny")  # written through
     with services.engine.connect() as conn:
         assert read_version(conn) == before + 1
-    assert len(services.policies.lines()) == 2
-    assert casbin_enforcer(services.policies.lines()).get_policy()
+    assert len(parts(services).policies.lines()) == 2
+    assert casbin_enforcer(parts(services).policies.lines()).get_policy()
 
 
 def test_cli_add_list_test_remove(services: Services, env: dict[str, str]) -> None:
@@ -149,8 +151,8 @@ def test_cli_add_list_test_remove(services: Services, env: dict[str, str]) -> No
     assert "removed\t2" in run("policy", "remove", "2")
     bad = runner.invoke(cli, ["policy", "add", "boss", "czt", "/s/a/*", "GET"])
     assert bad.exit_code == 1 and "subject 'boss'" in bad.output
-    services.policies.refresh()
-    assert services.policies.decide(QUERY).allowed
+    parts(services).policies.refresh()
+    assert parts(services).policies.decide(QUERY).allowed
 
 
 def test_cli_policy_commands_in_both_languages(services: Services, env: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import close_services, make_services
+from tests.wiring import parts
 
 
 @pytest.fixture
@@ -20,5 +21,5 @@ def idp(settings: Settings) -> Iterator[Services]:
 
 @pytest.fixture
 def client(idp: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(idp), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(idp)), base_url="http://127.0.0.1:8080") as c:
         yield c

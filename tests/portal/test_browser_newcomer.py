@@ -26,6 +26,7 @@ from tests.oauth2.helpers import DEMO_PASSWORD
 from tests.oauth2.live import free_port, live_gateway
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
+from tests.wiring import apply_state, parts
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 800}
@@ -48,7 +49,7 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
         time.sleep(0.02)
     try:
         with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-            services.state_applier().apply({"systems": [{
+            apply_state(services, {"systems": [{
                 "code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
                 "upstream": f"http://127.0.0.1:{port}"}]})
             yield issuer, services
@@ -200,11 +201,11 @@ def test_browser_catalogue_in_both_languages_and_the_apply_form(
 def test_browser_admin_sees_no_business_systems_and_cannot_apply(
         world: tuple[str, Services], browser: Any, shots: Shots) -> None:
     """Item 7: the auditor (三员) sees no launcher entries and no apply form."""
-    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE
 
     issuer, services = world
     services.org.change_password("auditor", "Brand-New-Passw0rd-2026!")
-    token, _ = get_provider(services).store.create_session(
+    token, _ = parts(services).provider.store.create_session(
         "auditor", "active", amr="pwd otp", absolute_seconds=3600)
     context = browser.new_context(locale="zh-CN", viewport=DESKTOP)
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])

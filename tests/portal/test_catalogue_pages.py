@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 
 from catalogue.service import operator
 from gateway.app import create_app
-from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import DEMO_PASSWORD, close_services, csrf_of, login, make_services
+from tests.wiring import parts
 
 CHROMIUM = "/usr/bin/chromium"
 UNTIL = (date.today() + timedelta(days=365)).isoformat()
@@ -36,7 +36,7 @@ def fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def portal(settings: Settings, fast_hashes: None) -> Iterator[tuple[Services, TestClient]]:
     services = make_services(settings)
-    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as c:
         yield services, c
     close_services(services)
 
@@ -92,7 +92,7 @@ def test_search_by_keyword_item_and_filters(portal: tuple[Services, TestClient])
 def test_resource_page_items_and_duplicate_warning(portal: tuple[Services, TestClient]
                                                    ) -> None:
     services, client = portal
-    cat = get_catalogue(services)
+    cat = parts(services).catalogue
     cat.save(operator("test"), {
         "code": "CZ-0002", "name": "驾驶员补贴名册", "provider": "czt", "system": "assets",
         "share_type": "conditional", "conditions": "补贴核算",
@@ -123,7 +123,7 @@ def test_apply_approve_narrowed_and_grant(portal: tuple[Services, TestClient]) -
     apply_as_wang(client, ["plate_number", "mileage_km", "driver_phone"])
     mine = client.get("/portal/catalogue/applications")
     assert "待审核" in mine.text and "车辆费用核算" in mine.text and 'id="ours"' in mine.text
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     (app,) = wf.applications(consumer="nn-jgsw")
     assert app.status == "submitted" and app.applicant == "wang.wu"
 
@@ -160,7 +160,7 @@ def test_apply_errors_are_readable(portal: tuple[Services, TestClient]) -> None:
 def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) -> None:
     services, client = portal
     apply_as_wang(client, ["plate_number"])
-    (app,) = get_workflow(services).applications(consumer="nn-jgsw")
+    (app,) = parts(services).workflow.applications(consumer="nn-jgsw")
     sign_in(client, "li.si")
     page = client.get("/portal/catalogue/applications")
     assert f'id="review-{app.id}"' not in page.text
@@ -173,13 +173,13 @@ def test_staff_who_is_not_steward_gets_403(portal: tuple[Services, TestClient]) 
         verb = "审核" if action == "approve" else "驳回"
         assert f"只有提供方（机关事务管理局）的数据管理员可以{verb}此申请。" in r.text
         assert 'id="request-id"' in r.text and r.headers["x-request-id"] in r.text
-    assert get_workflow(services).get(app.id).status == "submitted"
+    assert parts(services).workflow.get(app.id).status == "submitted"
 
 
 def test_csrf_missing_is_400(portal: tuple[Services, TestClient]) -> None:
     services, client = portal
     apply_as_wang(client, ["plate_number"])
-    (app,) = get_workflow(services).applications(consumer="nn-jgsw")
+    (app,) = parts(services).workflow.applications(consumer="nn-jgsw")
     r = client.post("/portal/catalogue/JG-0001/apply", data={
         "items": ["brand"], "purpose": "x", "until": UNTIL})
     assert r.status_code == 400
@@ -187,8 +187,8 @@ def test_csrf_missing_is_400(portal: tuple[Services, TestClient]) -> None:
     r = client.post(f"/portal/catalogue/applications/{app.id}/approve",
                     data={"items": ["plate_number"]})
     assert r.status_code == 400
-    assert get_workflow(services).get(app.id).status == "submitted"
-    assert len(get_workflow(services).applications(consumer="nn-jgsw")) == 1
+    assert parts(services).workflow.get(app.id).status == "submitted"
+    assert len(parts(services).workflow.applications(consumer="nn-jgsw")) == 1
 
 
 @pytest.mark.slow
@@ -227,7 +227,7 @@ def test_approval_with_an_until_in_the_past_is_refused(portal: tuple[Services, T
                                                        ) -> None:
     services, client = portal
     apply_as_wang(client, ["plate_number"])
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     (app,) = wf.applications(consumer="nn-jgsw")
     sign_in(client, "zhang.san")
     page = client.get("/portal/catalogue/applications")
@@ -252,7 +252,7 @@ def test_apply_form_text_at_and_past_its_maximum(portal: tuple[Services, TestCli
                     data={**form, field: "资" * (maximum + 1)}, follow_redirects=False)
     label = {"purpose": "用途", "basis": "依据"}[field]
     assert r.status_code == 400 and f"{label}不能超过 {maximum} 个字。" in r.text
-    assert not get_workflow(services).applications(consumer="nn-jgsw")
+    assert not parts(services).workflow.applications(consumer="nn-jgsw")
     r = client.post("/portal/catalogue/JG-0001/apply",
                     data={**form, field: "资" * maximum}, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -263,7 +263,7 @@ def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, Test
     services, client = portal
     apply_as_wang(client, ["plate_number"])
     apply_as_wang(client, ["plate_number"])
-    wf = get_workflow(services)
+    wf = parts(services).workflow
     first, second = wf.applications(consumer="nn-jgsw")
     sign_in(client, "zhang.san")
     page = client.get("/portal/catalogue/applications")
@@ -286,12 +286,12 @@ def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, Test
 
 def session_as(services: Services, client: TestClient, username: str) -> None:
     """A signed-in session without the sign-in steps (an admin's must enrol TOTP)."""
-    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE
 
     client.cookies.clear()
     if services.org.get_user(username).must_change:  # init's admins: changed at first sign-in
         services.org.change_password(username, "Brand-New-Passw0rd-2026!")
-    token, _ = get_provider(services).store.create_session(
+    token, _ = parts(services).provider.store.create_session(
         username, "active", amr="pwd otp", absolute_seconds=3600)
     client.cookies.set(SESSION_COOKIE, token)
 
@@ -336,4 +336,4 @@ def test_admins_see_no_business_systems_and_cannot_apply(
         "csrf_token": client.cookies["gg_csrf"], "items": ["plate_number"], "purpose": "核算",
         "until": UNTIL})
     assert r.status_code == 403
-    assert not get_workflow(services).applications()
+    assert not parts(services).workflow.applications()

@@ -14,7 +14,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.catalogue_wiring import get_workflow
 from gateway.demo import DEMO_STATE
 from gateway.services import Services
 from gateway.settings import Settings
@@ -26,6 +25,7 @@ from tests.portal.test_catalogue_pages import (
     session_as,
     sign_in,
 )
+from tests.wiring import parts
 
 DEMO = load_file(DEMO_STATE)
 UNTIL = (date.today() + timedelta(days=365)).isoformat()
@@ -86,7 +86,7 @@ def check(page: str, lang: str, where: str) -> None:
 def portal(settings: Settings, fast_hashes: None  # noqa: F811
            ) -> Iterator[tuple[Services, TestClient]]:
     services = make_services(settings)
-    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as c:
         yield services, c
     close_services(services)
 
@@ -128,7 +128,7 @@ def test_every_catalogue_page_and_error_in_one_language(portal: tuple[Services, 
     page(get("/portal/catalogue/applications"), 200, "own applications")
 
     # the steward: the review, refused decisions, a conflict
-    (app,) = get_workflow(services).applications(consumer="nn-jgsw")
+    (app,) = parts(services).workflow.applications(consumer="nn-jgsw")
     sign_in(client, "zhang.san")
     page(get("/portal"), 200, "home (steward)")
     review = page(get("/portal/catalogue/applications"), 200, "review")

@@ -13,7 +13,6 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.clock import FrozenClock
-from gateway.idp.login_throttle import LoginThrottle
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
@@ -25,6 +24,7 @@ from tests.oauth2.helpers import (
     login,
     make_services,
 )
+from tests.wiring import parts
 
 WRONG = "wrong-password-123"
 
@@ -38,7 +38,7 @@ def gw(settings: Settings) -> Iterator[tuple[Services, FrozenClock]]:
 
 
 def client_from(services: Services, address: str) -> TestClient:
-    return TestClient(create_app(services), base_url="http://127.0.0.1:8080",
+    return TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080",
                       client=(address, 40000))
 
 
@@ -50,7 +50,7 @@ def error_of(html: str) -> str:
 def pace(services: Services, clock: FrozenClock, response: object) -> None:
     """Wait out the delay the address was told (an attacker who paces its guesses)."""
     clock.advance(float(getattr(response, "headers", {}).get("retry-after") or 0))
-    clock.advance(LoginThrottle.from_services(services).delay_max)
+    clock.advance(parts(services).throttle.delay_max)
 
 
 def test_a_stranger_from_one_address_is_slowed_and_cannot_lock_with_a_burst(

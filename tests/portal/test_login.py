@@ -31,13 +31,14 @@ from tests.oauth2.helpers import (
     login,
     make_services,
 )
+from tests.wiring import parts
 
 
 @pytest.fixture
 def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TestClient]]:
     clock = frozen_now()
     services = make_services(settings, clock=clock)
-    with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as c:
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as c:
         yield services, clock, c
     close_services(services)
 
@@ -127,13 +128,13 @@ def test_lockout_with_remaining_time(frozen: tuple[Services, FrozenClock, TestCl
 
 def _pace(idp: Services) -> float:
     """The delay the test client's address earned with its last failure."""
-    from gateway.idp.login_throttle import LoginThrottle, address_key
+    from gateway.login_throttle import address_key
     from gateway.tables import login_throttle
 
     with idp.engine.connect() as conn:
         row = conn.execute(sa.select(login_throttle.c.failures).where(
             login_throttle.c.key == address_key("testclient"))).first()
-    return LoginThrottle.from_services(idp).delay(row.failures if row else 0)
+    return parts(idp).throttle.delay(row.failures if row else 0)
 
 
 def test_unknown_user_and_wrong_password_look_the_same(client: TestClient) -> None:
@@ -272,9 +273,9 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
         return httpx.Response(200)
 
     services = make_services(settings, bcl_uri="http://127.0.0.1:9102/backchannel")
-    services.extra["backchannel_transport"] = httpx.MockTransport(rp)
+    parts(services, backchannel_transport=httpx.MockTransport(rp))
     try:
-        with TestClient(create_app(services), base_url="http://127.0.0.1:8080") as client:
+        with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
             tokens = code_flow(client)
             at = tokens["access_token"]
             bearer = {"Authorization": f"Bearer {at}"}
@@ -282,11 +283,11 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
             page = client.get("/portal")
             r = client.post("/portal/logout", data={"csrf_token": csrf_of(page.text)})
             assert r.status_code == 200 and "您已安全退出" in r.text
-            provider = services.extra["idp_provider"]
+            provider = parts(services).provider
             client.portal.call(provider.notifier.drain)
             assert client.get("/portal", follow_redirects=False).status_code == 303
             # the access token of that session stops working at once
-            services.authenticate.__self__.deny.refresh(force=True)
+            parts(services).authenticator.deny.refresh(force=True)
             assert client.get("/oauth2/userinfo", headers=bearer).status_code == 401
             r = client.post("/oauth2/token", data={"grant_type": "refresh_token",
                                                    "refresh_token": tokens["refresh_token"]},

@@ -22,11 +22,15 @@ from starlette.routing import Mount, Route
 
 from audit.record import AuditRecord
 from audit.writer import AuditLog
+from gateway.app import create_app
+from gateway.proxy.endpoint import ProxyConfig
+from gateway.root import Gateway
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.web.http_server import HeadLimits, ServerConfig
 from tests.tokens import access_token
+from tests.wiring import apply_state, gateway_for
 
 
 def free_socket() -> socket.socket:
@@ -155,11 +159,8 @@ ORG: dict[str, Any] = {
 def base_services(settings: Settings) -> Iterator[Services]:
     initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
     svc = open_services(settings)
-    svc.state_applier().apply(ORG)
+    apply_state(svc, ORG)
     yield svc
-    from gateway.proxy.policies import close_policies
-
-    close_policies(svc)
     svc.close()
 
 
@@ -168,8 +169,25 @@ class World:
     services: Services
     echo: Echo
     upstream: Served
-    gateway: Served
+    gateway: Served  # the app, listening
     audit: RecordingAudit
+    built: Gateway  # what the app is made of (gateway.root)
+
+    @contextlib.asynccontextmanager
+    async def rebuilt(self, **seams: Any) -> AsyncIterator[Gateway]:
+        """The gateway served anew with ``seams`` (another proxy config, extra
+        decide or shape steps) for the requests inside the block."""
+        given = {"proxy_config": self.built.seams.proxy_config, **seams}
+        built = gateway_for(self.services, **given)
+        old = self.gateway, self.built
+        async with Served(create_app(built),
+                          limits=HeadLimits.from_settings(self.services.settings)) as served:
+            self.gateway, self.built = served, built
+            try:
+                yield built
+            finally:
+                self.gateway, self.built = old
+                await built.aclose()  # the app runs without its lifespan here
 
     def token(self, **claims: Any) -> str:
         """An access token of ``zhang.san`` (jgswj, staff) through ``office-web``, with
@@ -289,25 +307,22 @@ async def raw_request(port: int, method: str, target: str, headers: list[tuple[s
 
 @pytest.fixture
 async def world(base_services: Services) -> AsyncIterator[World]:
-    from gateway.app import create_app
-    from gateway.proxy.endpoint import ProxyConfig, close_proxy
-
     echo = Echo()
     log = AuditLog(base_services.engine, writer_id="proxy-test")
     audit = RecordingAudit(log)
-    base_services.audit = audit
-    base_services.extra.setdefault("proxy_config", ProxyConfig(
+    base_services.audit = audit  # type: ignore[assignment]
+    built = gateway_for(base_services, proxy_config=ProxyConfig(
         max_body_bytes=64 * 1024, read_timeout=2.0, connect_timeout=5.0, rate=1000,
         burst=1000))
     async with Served(echo_app(echo)) as upstream:
-        base_services.state_applier().apply({"systems": [
+        built.state_applier().apply({"systems": [
             {"code": "echo", "name": "回显系统", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{upstream.port}"},
             {"code": "down", "name": "停机系统", "department": "jgswj",
              "upstream": "http://127.0.0.1:9"},
         ]})
         limits = HeadLimits.from_settings(base_services.settings)
-        async with Served(create_app(base_services), limits=limits) as gateway:
-            yield World(base_services, echo, upstream, gateway, audit)
-        await close_proxy(base_services)
+        async with Served(create_app(built), limits=limits) as gateway:
+            yield World(base_services, echo, upstream, gateway, audit, built)
+        await built.aclose()
     await log.close()

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.proxy.endpoint import get_proxy
 from tests.proxy.conftest import Served, World
 
 # what the upstream sets → what the browser gets (None: dropped)
@@ -71,12 +70,12 @@ def planting_app() -> Starlette:
 @pytest.fixture
 async def planted(world: World) -> AsyncIterator[World]:
     async with Served(planting_app()) as upstream:
-        world.services.state_applier().apply({"systems": [
+        world.built.state_applier().apply({"systems": [
             {"code": "cookies", "name": "种饼干", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{upstream.port}"},
             {"code": "legacy", "name": "老系统", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{upstream.port}/legacy/app/"}]})
-        get_proxy(world.services).systems.invalidate()
+        world.built.proxy.systems.invalidate()
         yield world
 
 
@@ -120,11 +119,11 @@ async def test_the_gateways_cookies_never_reach_an_upstream(world: World) -> Non
     """A browser sends every cookie of the gateway's origin to /s/{system}/...: the
     session, CSRF, language and enrolment cookies stay at the gateway (the session
     one still signs the user in), whatever their case or __Host-/__Secure- prefix."""
-    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE
 
     world.services.org.add_user("zhang.san", "张三", "jgswj", ["staff"], "Very-long-pass-123",
                                 must_change=False)
-    session, _ = get_provider(world.services).store.create_session(
+    session, _ = world.built.provider.store.create_session(
         "zhang.san", "active", amr="pwd", absolute_seconds=3600)
     r = await world.request("GET", "/s/echo/x", headers=[("Cookie", "; ".join([
         f"{SESSION_COOKIE}={session}", "gg_csrf=c", "gg_lang=zh", "gg_enrol=e",

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
-from gateway.web.same_origin import cross_site_reason, origin_of, own_origins
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.same_origin import cross_site_reason, origin_of, own_origins
 from tests.proxy.conftest import World
 
 
 def session_cookie(world: World) -> str:
     world.services.org.add_user("zhang.san", "张三", "jgswj", ["staff"], "Very-long-pass-123",
                                 must_change=False)
-    session, _ = get_provider(world.services).store.create_session(
+    session, _ = world.built.provider.store.create_session(
         "zhang.san", "active", amr="pwd", absolute_seconds=3600)
     return f"{SESSION_COOKIE}={session}"
 

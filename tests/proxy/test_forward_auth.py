@@ -51,7 +51,7 @@ async def test_verify_401_403_and_fail_closed(world: World) -> None:
     r = await world.request("GET", "/auth/verify", token=other,
                             headers=verify_headers("/api/x", system="echo"))
     assert r.status == 403 and "x-govgate-assertion" not in r.headers
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
     r = await world.request("GET", "/auth/verify", token=other,
                             headers=verify_headers("/api/x", system="echo"))
     assert r.status == 200
@@ -165,7 +165,7 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
     assert names.count("x-govgate-assertion") == 1
     other = world.token(sub="li.si", department="czt", roles=["data_steward"])
     assert await get("/api/items", other) == 403
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
     assert await get("/api/items", other) == 200
     before = len(world.echo.seen)
     for trick in ("/api/..%2Fadmin", "/api/%2e%2e/admin", "/api/%252e%252e/admin"):
@@ -199,23 +199,22 @@ async def test_verify_applies_the_cross_site_rule_of_the_proxy(world: World) -> 
 
 
 async def test_verify_and_the_proxy_share_one_rate_limit(world: World) -> None:
-    from gateway.proxy.endpoint import ProxyConfig, close_proxy
+    from gateway.proxy.endpoint import ProxyConfig
 
-    await close_proxy(world.services)
-    world.services.extra["proxy_config"] = ProxyConfig(rate=0.001, burst=2)
-    token = world.token()
-    first = await world.request("GET", "/auth/verify", token=token,
-                                headers=verify_headers("/s/echo/a"))
-    second = await world.request("GET", "/s/echo/a", token=token)
-    assert first.status == 200 and second.status == 200
-    limited = await world.request("GET", "/auth/verify", token=token,
-                                  headers=verify_headers("/s/echo/a"))
-    assert limited.status == 403  # nginx knows no 429: any other status becomes a 500
-    assert limited.json()["type"] == "urn:govgate:error:rate_limited"
-    rec = world.audit.records[-1]
-    assert rec.event_type == "forward_auth" and rec.outcome == "deny"
-    assert rec.extra["refused_as"] == 429 and rec.reason == "rate limit exceeded; retry later"
-    assert (await world.request("GET", "/s/echo/a", token=token)).status == 429
+    async with world.rebuilt(proxy_config=ProxyConfig(rate=0.001, burst=2)):
+        token = world.token()
+        first = await world.request("GET", "/auth/verify", token=token,
+                                    headers=verify_headers("/s/echo/a"))
+        second = await world.request("GET", "/s/echo/a", token=token)
+        assert first.status == 200 and second.status == 200
+        limited = await world.request("GET", "/auth/verify", token=token,
+                                      headers=verify_headers("/s/echo/a"))
+        assert limited.status == 403  # nginx knows no 429: any other status becomes a 500
+        assert limited.json()["type"] == "urn:govgate:error:rate_limited"
+        rec = world.audit.records[-1]
+        assert rec.event_type == "forward_auth" and rec.outcome == "deny"
+        assert rec.extra["refused_as"] == 429 and rec.reason == "rate limit exceeded; retry later"
+        assert (await world.request("GET", "/s/echo/a", token=token)).status == 429
 
 
 async def test_a_client_cannot_choose_the_system_beside_a_proxy_uri(world: World) -> None:

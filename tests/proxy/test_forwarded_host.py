@@ -48,7 +48,7 @@ async def test_forwarded_host_decides_nothing(world: World) -> None:
         assert r.status in (303, 307), (path, r.status)
         _clean(r.headers["location"])
     # the token endpoint: the issuer's transport, the issuer in the token
-    world.services.state_applier().apply({"clients": [
+    world.built.state_applier().apply({"clients": [
         {"client_id": "fh-sync", "name": "转发测试", "department": "jgswj",
          "grant_types": ["client_credentials"], "secret": SECRET}]})
     basic = base64.b64encode(f"fh-sync:{SECRET}".encode()).decode()

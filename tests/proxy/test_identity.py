@@ -21,11 +21,10 @@ async def _until(predicate, within: float) -> float:  # type: ignore[no-untyped-
 
 async def test_revoked_token_is_refused_within_one_second(world: World) -> None:
 
-    from gateway.idp.oauth2.provider import get_provider
 
     token = world.token(jti="revoke-me")
     assert (await world.request("GET", "/s/echo/api/x", token=token)).status == 200
-    get_provider(world.services).store.deny_jti("revoke-me", 600)
+    world.built.provider.store.deny_jti("revoke-me", 600)
 
     async def refused() -> bool:
         return (await world.request("GET", "/s/echo/api/x", token=token)).status == 401
@@ -36,11 +35,11 @@ async def test_revoked_token_is_refused_within_one_second(world: World) -> None:
 
 async def test_session_cookie_browser_user(world: World) -> None:
 
-    from gateway.idp.oauth2.provider import SESSION_COOKIE, get_provider
+    from gateway.idp.oauth2.provider import SESSION_COOKIE
 
     world.services.org.add_user("zhang.san", "张三", "jgswj", ["staff"], "Very-long-pass-123",
                                 must_change=False)
-    store = get_provider(world.services).store
+    store = world.built.provider.store
     cookie, row = store.create_session("zhang.san", "active", amr="pwd", absolute_seconds=3600)
     r = await world.request("GET", "/s/echo/", headers=[
         ("Cookie", f"{SESSION_COOKIE}={cookie}; lang=zh")])
@@ -81,16 +80,19 @@ def test_launcher_lists_what_policy_allows(world: World) -> None:
     from gateway.web.portal.launcher import launcher_systems
     from policies import make_line
 
+    def opens(principal: Principal) -> list[dict[str, str]]:
+        return launcher_systems(world.services.engine, world.built.policies, principal)
+
     def who(dept: str, roles: frozenset[str]) -> Principal:
         return Principal("li.si", "li.si", dept, "gx", roles, None, frozenset(), None, None,
                          "session")
 
-    assert [s["code"] for s in launcher_systems(world.services, who("jgswj", frozenset()))] == [
+    assert [s["code"] for s in opens(who("jgswj", frozenset()))] == [
         "down", "echo"]
     steward = who("czt", frozenset({"data_steward"}))
-    assert launcher_systems(world.services, steward) == []
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/*", "GET"))
-    assert [s["url"] for s in launcher_systems(world.services, steward)] == ["/s/echo/"]
-    world.services.policies.add(make_line("user:li.si", "jgswj", "/s/down/*", "*", "deny"))
-    assert [s["code"] for s in launcher_systems(world.services, who("jgswj", frozenset()))] == [
+    assert opens(steward) == []
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/*", "GET"))
+    assert [s["url"] for s in opens(steward)] == ["/s/echo/"]
+    world.built.policies.add(make_line("user:li.si", "jgswj", "/s/down/*", "*", "deny"))
+    assert [s["code"] for s in opens(who("jgswj", frozenset()))] == [
         "echo"]

@@ -10,7 +10,6 @@ from urllib.parse import unquote
 import pytest
 
 from gateway.errors import StateFileError
-from gateway.proxy.endpoint import get_proxy
 from gateway.proxy.identity_headers import header_value
 from tests.proxy.conftest import World
 
@@ -22,10 +21,10 @@ SPOOFS = [("X-Govgate-User", "admin"), ("x-govgate-user", "root"), ("X-GOVGATE-R
 
 def declare(world: World, **fields: object) -> None:
     upstream = f"http://127.0.0.1:{world.upstream.port}"
-    world.services.state_applier().apply({"systems": [{
+    world.built.state_applier().apply({"systems": [{
         "code": "echo", "name": "回显系统", "department": "jgswj", "upstream": upstream,
         **fields}]})
-    get_proxy(world.services).systems.invalidate()
+    world.built.proxy.systems.invalidate()
 
 
 def received(world: World) -> list[tuple[str, str]]:
@@ -34,7 +33,7 @@ def received(world: World) -> list[tuple[str, str]]:
 
 async def test_plain_headers_replace_every_spoofed_copy(world: World) -> None:
     declare(world, identity_headers="plain", remote_user=True)
-    world.services.state_applier().apply({"users": [{
+    world.built.state_applier().apply({"users": [{
         "username": "zhang.san", "name": "张三", "department": "jgswj",
         "roles": ["staff", "data_steward"]}]})
     token = world.token(roles=["staff", "data_steward"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from gateway.root import Gateway
 from policies import make_line
 from tests.proxy.conftest import World
 
@@ -50,11 +51,11 @@ SPOOFED = [
 async def test_spoofed_identity_headers_never_reach_the_upstream(world: World) -> None:
     from gateway.proxy.endpoint import ProxyConfig
 
-    proxy_cfg = world.services.extra["proxy_config"]
-    world.services.extra.pop("proxy", None)  # rebuild with an operator-configured header
-    world.services.extra["proxy_config"] = ProxyConfig(
-        **{**proxy_cfg.__dict__, "extra_strip_headers": ("X-Corp-Identity",)})
-    r = await world.request("GET", "/s/echo/api/x", token=world.token(), headers=SPOOFED)
+    proxy_cfg = world.built.proxy.config  # with an operator-configured header:
+    async with world.rebuilt(proxy_config=ProxyConfig(
+            **{**proxy_cfg.__dict__, "extra_strip_headers": ("X-Corp-Identity",)})):
+        r = await world.request("GET", "/s/echo/api/x", token=world.token(), headers=SPOOFED)
+        port = world.gateway.port
     assert r.status == 200, r.body
     got = r.json()["headers"]
     names = [k.lower() for k, _ in got]
@@ -67,7 +68,7 @@ async def test_spoofed_identity_headers_never_reach_the_upstream(world: World) -
         else:
             assert n not in names and n.replace("_", "-") not in names, name
     assert values["x-forwarded-for"] == "127.0.0.1"
-    assert values["x-forwarded-host"] == f"127.0.0.1:{world.gateway.port}"
+    assert values["x-forwarded-host"] == f"127.0.0.1:{port}"
     assert values["x-request-id"] == r.headers["x-request-id"] != "mine"
     assert values["cookie"] == "theme=dark"
     claims = world.services.keys.verify_jwt("assertion", values["x-govgate-assertion"])
@@ -126,7 +127,7 @@ TRICKS = [
 
 
 async def test_traversal_tricks_never_reach_a_path_policy_did_not_allow(world: World) -> None:
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
     steward = world.token(sub="li.si", department="czt", roles=["data_steward"])
     assert (await world.request("GET", "/s/echo/api/items", token=steward)).status == 200
     assert (await world.request("GET", "/s/echo/admin", token=steward)).status == 403
@@ -140,7 +141,7 @@ async def test_traversal_tricks_never_reach_a_path_policy_did_not_allow(world: W
 
 
 async def test_explicit_deny_wins_for_the_owner_department(world: World) -> None:
-    world.services.policies.add(
+    world.built.policies.add(
         make_line("dept:jgswj", "jgswj", "/s/echo/secret*", "*", "deny"))
     r = await world.request("GET", "/s/echo/secret/1", token=world.token())
     assert r.status == 403 and r.json()["detail"] == "access denied"
@@ -200,15 +201,15 @@ async def test_streamed_response_passes_through(world: World) -> None:
 async def test_rate_limit_429_with_retry_after(world: World) -> None:
     from gateway.proxy.endpoint import ProxyConfig
 
-    world.services.extra.pop("proxy", None)
-    world.services.extra["proxy_config"] = ProxyConfig(rate=0.5, burst=2)
-    token = world.token()
-    statuses = [(await world.request("GET", "/s/echo/x", token=token)).status for _ in range(3)]
-    assert statuses == [200, 200, 429]
-    r = await world.request("GET", "/s/echo/x", token=token)
-    assert r.status == 429 and int(r.headers["retry-after"]) >= 1
-    other = world.token(client_id="other-client")
-    assert (await world.request("GET", "/s/echo/x", token=other)).status == 200
+    async with world.rebuilt(proxy_config=ProxyConfig(rate=0.5, burst=2)):
+        token = world.token()
+        statuses = [(await world.request("GET", "/s/echo/x", token=token)).status
+                    for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        r = await world.request("GET", "/s/echo/x", token=token)
+        assert r.status == 429 and int(r.headers["retry-after"]) >= 1
+        other = world.token(client_id="other-client")
+        assert (await world.request("GET", "/s/echo/x", token=other)).status == 200
 
 
 async def test_audit_failure_means_503_and_no_upstream_answer(world: World) -> None:
@@ -223,7 +224,7 @@ async def test_audit_failure_means_503_and_no_upstream_answer(world: World) -> N
 async def test_decide_and_shape_seams(world: World) -> None:
     import json
 
-    from gateway.proxy.endpoint import Proxy, ProxyRequest, UpstreamResponse
+    from gateway.proxy.endpoint import ProxyRequest, UpstreamResponse
     from policies import Decision
 
     async def catalogue(req: ProxyRequest, decision: Decision) -> Decision:
@@ -237,14 +238,12 @@ async def test_decide_and_shape_seams(world: World) -> None:
         return UpstreamResponse(resp.status, resp.headers,
                                 json.dumps({"method": data["method"]}).encode())
 
-    world.services.extra["proxy"] = Proxy(world.services, deciders=[catalogue], shapers=[cut],
-                                          config=world.services.extra["proxy_config"])
-    r = await world.request("GET", "/s/echo/api/closed", token=world.token())
-    assert r.status == 403
-    assert world.audit.records[-1].reason == "deny by catalogue: share type none"
-    r = await world.request("GET", "/s/echo/api/open", token=world.token())
-    assert r.status == 200 and r.json() == {"method": "GET"}
-    await world.services.extra["proxy"].aclose()
+    async with world.rebuilt(deciders=(catalogue,), shapers=(cut,), catalogue_steps=False):
+        r = await world.request("GET", "/s/echo/api/closed", token=world.token())
+        assert r.status == 403
+        assert world.audit.records[-1].reason == "deny by catalogue: share type none"
+        r = await world.request("GET", "/s/echo/api/open", token=world.token())
+        assert r.status == 200 and r.json() == {"method": "GET"}
 
 
 async def test_metrics(world: World) -> None:
@@ -259,12 +258,10 @@ async def test_metrics(world: World) -> None:
 
 
 async def test_upstream_base_path_and_kept_alive_connections(world: World) -> None:
-    from gateway.proxy.endpoint import get_proxy
-
-    world.services.state_applier().apply({"systems": [
+    world.built.state_applier().apply({"systems": [
         {"code": "based", "name": "带前缀的系统", "department": "jgswj",
          "upstream": f"http://127.0.0.1:{world.upstream.port}/legacy/app/"}]})
-    get_proxy(world.services).systems.invalidate()
+    world.built.proxy.systems.invalidate()
     token = world.token()
     for n in range(3):
         r = await world.request("GET", f"/s/based/api/%E8%BD%A6/{n}?x=1", token=token)
@@ -309,7 +306,6 @@ async def test_trusted_proxy_names_the_real_client_and_others_cannot(world: Worl
 
 def test_proxy_config_comes_from_the_settings(world: World) -> None:
     import dataclasses
-    from types import SimpleNamespace
 
     from gateway.proxy.endpoint import ProxyConfig
     from gateway.proxy.headers import HeaderPolicy
@@ -317,7 +313,7 @@ def test_proxy_config_comes_from_the_settings(world: World) -> None:
     settings = dataclasses.replace(
         world.services.settings, proxy_rate=3.0, proxy_burst=4.0, max_headers=20,
         max_header_bytes=2048, proxy_strip_headers=("X-Corp-User",))
-    config = ProxyConfig.from_services(SimpleNamespace(settings=settings, extra={}))
+    config = ProxyConfig.from_settings(settings)
     assert (config.rate, config.burst, config.max_headers, config.max_header_bytes) == (
         3.0, 4.0, 20, 2048)
     kept, _ = HeaderPolicy(config.extra_strip_headers).request_headers(
@@ -340,14 +336,10 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
     import asyncio
     import dataclasses
 
-    from gateway.proxy.endpoint import Proxy, get_proxy
-
-    current = get_proxy(world.services)
-    capped = Proxy(world.services, config=dataclasses.replace(
-        current.config, max_connections=1, connect_timeout=0.5, read_timeout=2.0),
-        deciders=current.admitter.deciders, shapers=current.shapers)
-    world.services.extra["proxy"] = capped
-    try:
+    current = world.built.proxy
+    async with world.rebuilt(proxy_config=dataclasses.replace(
+            current.config, max_connections=1, connect_timeout=0.5, read_timeout=2.0)) as built:
+        capped = built.proxy
         token = world.token()
         slow_task = asyncio.create_task(world.request("GET", "/s/echo/slow", token=token))
         for _ in range(1000):  # until the slow request holds the only slot
@@ -365,9 +357,6 @@ async def test_connections_per_upstream_are_capped_and_a_burst_waits(world: Worl
         assert any("read_timeout" in e for e in errors), errors
         # a free slot again: the next request goes through
         assert (await world.request("GET", "/s/echo/api/after", token=token)).status == 200
-    finally:
-        world.services.extra["proxy"] = current
-        await capped.aclose()
 
 
 def test_request_ids_are_unique_hex_and_ordered_by_time() -> None:
@@ -384,10 +373,10 @@ def test_request_ids_are_unique_hex_and_ordered_by_time() -> None:
 
 
 async def test_the_proxy_decides_on_the_users_current_roles(world: World) -> None:
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))
     token = world.token(sub="li.si", department="czt", roles=["staff", "data_steward"])
     assert (await world.request("GET", "/s/echo/api/x", token=token)).status == 200
-    world.services.state_applier().apply({"users": [{
+    world.built.state_applier().apply({"users": [{
         "username": "li.si", "name": "李四", "department": "czt", "roles": ["staff"]}]})
     r = await world.request("GET", "/s/echo/api/x", token=token)  # the same, cached token
     assert r.status == 403
@@ -412,13 +401,17 @@ async def test_refused_targets_are_audited_as_sent(world: World) -> None:
 
 async def test_a_body_that_stops_arriving_is_cut_off_and_frees_the_upstream(
         world: World) -> None:
+
+    from gateway.proxy.endpoint import ProxyConfig
+
+    async with world.rebuilt(proxy_config=ProxyConfig(
+            max_body_bytes=64 * 1024, body_timeout=0.5, rate=1000, burst=1000)) as built:
+        await _slow_body_cut_off(world, built)
+
+
+async def _slow_body_cut_off(world: World, built: Gateway) -> None:
     import asyncio
 
-    from gateway.proxy.endpoint import ProxyConfig, close_proxy, get_proxy
-
-    await close_proxy(world.services)
-    world.services.extra["proxy_config"] = ProxyConfig(
-        max_body_bytes=64 * 1024, body_timeout=0.5, rate=1000, burst=1000)
     reader, writer = await asyncio.open_connection("127.0.0.1", world.gateway.port)
     writer.write((f"POST /s/echo/api/slow-body HTTP/1.1\r\nHost: x\r\n"
                   f"Authorization: Bearer {world.token()}\r\nContent-Length: 100\r\n\r\n"
@@ -430,5 +423,5 @@ async def test_a_body_that_stops_arriving_is_cut_off_and_frees_the_upstream(
     rec = world.audit.records[-1]
     assert rec.status == 408 and rec.extra["path"] == "/s/echo/api/slow-body"
     assert "/api/slow-body" not in world.echo.paths()  # the upstream never got it whole
-    assert get_proxy(world.services).in_flight == 0
+    assert built.proxy.in_flight == 0
     assert (await world.request("GET", "/s/echo/api/x", token=world.token())).status == 200

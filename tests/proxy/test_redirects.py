@@ -75,12 +75,11 @@ async def test_an_upstream_redirect_to_itself_comes_back_through_the_gateway(
 
 async def test_starlettes_trailing_slash_redirect_under_a_base_path(world: World) -> None:
     """The issue's case: a framework's own redirect, absolute, naming the upstream."""
-    from gateway.proxy.endpoint import get_proxy
 
-    world.services.state_applier().apply({"systems": [
+    world.built.state_applier().apply({"systems": [
         {"code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
          "upstream": f"http://127.0.0.1:{world.upstream.port}/slashy"}]})
-    get_proxy(world.services).systems.invalidate()
+    world.built.proxy.systems.invalidate()
     r = await world.request("GET", "/s/vehicles/api/vehicles/", token=world.token())
     assert r.status == 307
     assert r.headers["location"] == "/s/vehicles/api/vehicles"

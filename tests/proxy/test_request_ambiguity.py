@@ -14,7 +14,7 @@ async def test_forward_auth_refuses_two_different_request_lines(world: World) ->
     """Traefik's forwardAuth and Caddy's forward_auth set X-Forwarded-Uri/-Method and pass
     the client's other headers along: a client-added X-Original-URI must not decide."""
     other = world.token(sub="li.si", department="czt", roles=["data_steward"])
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/public/*", "GET"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/public/*", "GET"))
     ok = [("X-Forwarded-Uri", "/s/echo/public/x"), ("X-Forwarded-Method", "GET")]
     r = await world.request("GET", "/auth/verify", token=other, headers=ok)
     assert r.status == 200
@@ -50,7 +50,7 @@ async def test_method_override_headers(world: World) -> None:
     """The decision is made on the request's method; an upstream framework that honours
     a method-override header must not run another one."""
     other = world.token(sub="li.si", department="czt", roles=["data_steward"])
-    world.services.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "POST"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "POST"))
     for name in METHOD_OVERRIDES:
         r = await world.request("POST", "/s/echo/api/x", token=other, body=b"{}",
                                 headers=[(name, "DELETE")])
@@ -111,7 +111,6 @@ async def test_an_upstream_cannot_set_the_gateways_cookies(world: World) -> None
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from gateway.proxy.endpoint import get_proxy
     from tests.proxy.conftest import Served
 
     planted = ["=gg_session=attackers; Path=/", "gg_csrf; Path=/", " = GG_CSRF=x",
@@ -124,10 +123,10 @@ async def test_an_upstream_cannot_set_the_gateways_cookies(world: World) -> None
         return response
 
     async with Served(Starlette(routes=[Route("/{p:path}", plant)])) as upstream:
-        world.services.state_applier().apply({"systems": [
+        world.built.state_applier().apply({"systems": [
             {"code": "cookies", "name": "种饼干", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{upstream.port}"}]})
-        get_proxy(world.services).systems.invalidate()
+        world.built.proxy.systems.invalidate()
         async with httpx.AsyncClient() as http:
             r = await http.get(f"http://127.0.0.1:{world.gateway.port}/s/cookies/x",
                                headers={"Authorization": f"Bearer {world.token()}"})

@@ -76,14 +76,13 @@ def test_ordinary_names_are_not_in_a_family(name: str) -> None:
 
 
 async def test_forward_headers_lets_only_the_named_client_headers_pass(world: World) -> None:
-    from gateway.proxy.endpoint import get_proxy
     from gateway.statefile import export_state
 
     def apply(**extra: object) -> None:
-        world.services.state_applier().apply({"systems": [
+        world.built.state_applier().apply({"systems": [
             {"code": "echo", "name": "回显系统", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{world.upstream.port}", **extra}]})
-        get_proxy(world.services).systems.invalidate()
+        world.built.proxy.systems.invalidate()
 
     apply(forward_headers=["X-Requested-With", "accept", "Cookie"])
     headers = [*ORDINARY, ("Content-Type", "application/json"), ("Content-Encoding", "identity"),
@@ -124,7 +123,7 @@ def test_forward_headers_cannot_name_a_header_the_gateway_drops(world: World) ->
                       (["bad name"], "not a header name"),
                       ("Accept", "must be a list")]:
         with pytest.raises(ValidationError) as err:
-            world.services.state_applier().apply({"systems": [
+            world.built.state_applier().apply({"systems": [
                 {"code": "other", "name": "其他", "department": "jgswj",
                  "upstream": "http://127.0.0.1:9", "forward_headers": bad}]})
         assert says in " ".join(err.value.problems), (bad, err.value.problems)

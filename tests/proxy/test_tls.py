@@ -19,7 +19,6 @@ import sqlalchemy as sa
 import trustme
 
 from gateway.errors import StateFileError
-from gateway.proxy.endpoint import get_proxy
 from gateway.tables import systems
 from tests.proxy.conftest import Echo, Served, World, echo_app, free_socket
 
@@ -56,8 +55,8 @@ def declare(world: World, port: int, tls: dict[str, Any] | None) -> None:
                              "upstream": f"https://127.0.0.1:{port}"}
     if tls is not None:
         entry["tls"] = tls
-    world.services.state_applier().apply({"systems": [entry]})
-    get_proxy(world.services).systems.invalidate()
+    world.built.state_applier().apply({"systems": [entry]})
+    world.built.proxy.systems.invalidate()
 
 
 async def test_an_upstream_behind_the_agencys_ca(world: World, pki: dict[str, Any]) -> None:
@@ -102,14 +101,14 @@ async def test_mtls_to_an_upstream_that_requires_a_client_certificate(
         assert "PRIVATE KEY" not in exported and "cert_pem" in exported
         assert key_text.splitlines()[1] not in exported
         # applying the same file again changes nothing; the export applies too
-        plan = world.services.state_applier().apply({"systems": [{
+        plan = world.built.state_applier().apply({"systems": [{
             "code": "secure", "name": "加密系统", "department": "jgswj",
             "upstream": f"https://127.0.0.1:{up.port}",
             "tls": {"ca_file": pki["ca"], "cert_file": pki["client"],
                     "key_file": pki["client_key"], "min_version": "1.3"}}]},
             dry_run=True)
         assert plan == []
-        get_proxy(world.services).systems.invalidate()
+        world.built.proxy.systems.invalidate()
         assert (await world.request("GET", "/s/secure/api/y", token=world.token())).status == 200
 
 
@@ -123,7 +122,7 @@ def test_bad_tls_settings_are_refused(world: World, pki: dict[str, Any]) -> None
             declare(world, 9, tls)
         assert any(why in p for p in info.value.problems), (tls, info.value.problems)
     with pytest.raises(StateFileError) as info:
-        world.services.state_applier().apply({"systems": [{
+        world.built.state_applier().apply({"systems": [{
             "code": "plain", "name": "明文", "department": "jgswj",
             "upstream": "http://127.0.0.1:9", "tls": {"ca_file": pki["ca"]}}]})
     assert "https upstream" in info.value.problems[0]

@@ -13,7 +13,6 @@ from starlette.routing import Route
 
 from gateway.idp.authenticator import Principal
 from gateway.proxy.assertion import mint_assertion
-from gateway.proxy.endpoint import get_proxy
 from govgate_upstream import (
     AssertionMiddleware,
     AssertionVerifier,
@@ -37,10 +36,10 @@ async def test_asgi_upstream_accepts_only_the_gateways_assertion(world: World) -
         audience="helped",
     )
     async with Served(app) as upstream:
-        world.services.state_applier().apply({"systems": [
+        world.built.state_applier().apply({"systems": [
             {"code": "helped", "name": "helped", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{upstream.port}"}]})
-        get_proxy(world.services).systems.invalidate()  # else re-read within 1 s
+        world.built.proxy.systems.invalidate()  # else re-read within 1 s
         r = await world.request("GET", "/s/helped/api/me", token=world.token())
         assert r.status == 200, r.body
         assert r.json()["username"] == "zhang.san" and r.json()["aud"] == "helped"
@@ -126,10 +125,10 @@ async def test_an_assertion_serves_only_the_request_it_was_made_for(world: World
         gateway=f"http://127.0.0.1:{world.gateway.port}", issuer=settings.issuer,
         audience="helped")
     async with Served(app) as upstream:
-        world.services.state_applier().apply({"systems": [
+        world.built.state_applier().apply({"systems": [
             {"code": "helped", "name": "helped", "department": "jgswj",
              "upstream": f"http://127.0.0.1:{upstream.port}/base"}]})
-        get_proxy(world.services).systems.invalidate()
+        world.built.proxy.systems.invalidate()
         via_proxy = await world.request("GET", "/s/helped/api/%E8%BD%A6?q=1",
                                         token=world.token())
         assert via_proxy.status == 200, via_proxy.body

@@ -1,17 +1,20 @@
-"""The identity provider's objects for one ``Services``: the authorization server,
-the store, the back-channel notifier, and the audit helper they share."""
+"""The identity provider of one app: the authorization server, the store, the
+back-channel notifier, sessions, and the audit helper they share."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+
+import httpx
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable
 from gateway.idp.oauth2.backchannel_logout import BackchannelNotifier
 from gateway.idp.oauth2.server import IdentityServer
 from gateway.idp.oauth2.store import SessionRow, Store
+from gateway.services import Services
 
 log = logging.getLogger("govgate.idp")
 
@@ -19,15 +22,18 @@ SESSION_COOKIE = "gg_session"
 
 
 class Provider:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services, *,
+                 backchannel_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.clock = services.clock
         self.store = Store(services.engine, services.keys, services.clock)
         self.server = IdentityServer(services, self.store)
+        # a client disabled or changed here is seen by this process's cache at once
+        services.on_admin_change(self.server.clients.invalidate)
         self.notifier = BackchannelNotifier(
             keys=services.keys, issuer=self.server.issuer, clock=services.clock,
-            emit=self.emit, transport=services.extra.get("backchannel_transport"),
+            emit=self.emit, transport=backchannel_transport,
         )
         #: called with each session ``end_session`` ends, after the back-channel
         #: notices are scheduled (CAS single logout, gateway.idp.cas)
@@ -40,7 +46,7 @@ class Provider:
     async def emit(self, records: list[AuditRecord]) -> None:
         """Append ``records`` durably; AuditUnavailable when the log fails."""
         log_ = self.services.audit
-        if not records or log_ is None:
+        if not records:
             return
         try:
             for record in records:
@@ -51,8 +57,6 @@ class Provider:
 
     def emit_sync(self, records: list[AuditRecord]) -> None:
         log_ = self.services.audit
-        if log_ is None:
-            return
         for record in records:
             log_.append_sync(record)
 
@@ -95,28 +99,39 @@ class Provider:
         for hook in self.on_session_end:
             hook(row)
 
+    async def end_user_sessions(self, username: str) -> tuple[int, int]:
+        """End every portal session and refresh-token family of ``username`` (and so
+        the access tokens bound to those sessions, within the deny list's refresh),
+        tell the relying parties by back-channel logout, and audit it. NotFound for
+        an unknown user. Returns (sessions, families)."""
+        self.services.org.get_user(username)
+        settings = self.settings
+        sids, families = self.store.revoke_user(
+            username, ttl_seconds=max(settings.access_token_lifetime,
+                                      settings.refresh_token_lifetime))
+        self.services.record_admin_change("sessions_revoked", {
+            "user": username, "sessions": len(sids), "families": families})
+        targets = []
+        for sid in sids:
+            for cid in self.store.session_clients(sid):
+                c = self.server.clients.get(cid)
+                if c is not None and c.backchannel_logout_uri:
+                    targets.append((sid, cid, c.backchannel_logout_uri))
+        await asyncio.gather(*(self.notifier.notify([(cid, uri)], username, sid)
+                               for sid, cid, uri in targets))
+        return len(sids), families
 
-def end_client_tokens(services: Any, client_id: str) -> int:
-    """Stop every token of a (just disabled) client: revoke its refresh-token families
-    and put the client on the deny list, so each process refuses its access tokens
-    issued until now within the deny list's refresh (under a second). The entry
-    outlives the longest access token issued before it (lifetime + clock skew), then
-    lapses; tokens issued after a re-enable are not affected. Audited as an admin
-    change. Returns the number of refresh-token families revoked."""
-    provider = get_provider(services)
-    settings = services.settings
-    ttl = settings.access_token_lifetime + settings.clock_skew_seconds + 1
-    families = provider.store.revoke_client(client_id, ttl_seconds=ttl)
-    provider.server.clients.invalidate()
-    services.record_admin_change("client_tokens_revoked", {
-        "client": client_id, "families": families, "access_tokens_denied_seconds": ttl})
-    return families
-
-
-def get_provider(services: Any) -> Provider:
-    """The one Provider of ``services`` (built on first use)."""
-    provider = services.extra.get("idp_provider")
-    if provider is None:
-        provider = Provider(services)
-        services.extra["idp_provider"] = provider
-    return provider
+    def end_client_tokens(self, client_id: str) -> int:
+        """Stop every token of a (just disabled) client: revoke its refresh-token families
+        and put the client on the deny list, so each process refuses its access tokens
+        issued until now within the deny list's refresh (under a second). The entry
+        outlives the longest access token issued before it (lifetime + clock skew), then
+        lapses; tokens issued after a re-enable are not affected. Audited as an admin
+        change. Returns the number of refresh-token families revoked."""
+        settings = self.settings
+        ttl = settings.access_token_lifetime + settings.clock_skew_seconds + 1
+        families = self.store.revoke_client(client_id, ttl_seconds=ttl)
+        self.server.clients.invalidate()
+        self.services.record_admin_change("client_tokens_revoked", {
+            "client": client_id, "families": families, "access_tokens_denied_seconds": ttl})
+        return families

@@ -49,7 +49,7 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
             claims = server.verify_access_token(token)
         except InvalidAccessToken as exc:
             return FoundToken("access_token", "", {}, False, exc.reason)
-        deny = server.deny_list()
+        deny = server.deny
         iat = claims.get("iat")
         if deny.denied_client(claims["client_id"],
                               float(iat) if isinstance(iat, int | float) else None):

@@ -24,6 +24,7 @@ from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Payload, OAuth2
 from audit import AuditRecord
 from gateway.errors import NotFound
 from gateway.idp.oauth2.clients import Client, ClientRegistry
+from gateway.idp.oauth2.deny_list import DenyList
 from gateway.idp.oauth2.oidc import OpenIDCode
 from gateway.idp.oauth2.rfc6749 import (
     AuthorizationCodeGrant,
@@ -37,6 +38,7 @@ from gateway.idp.oauth2.rfc7636 import S256CodeChallenge
 from gateway.idp.oauth2.rfc7662 import IntrospectionEndpoint
 from gateway.idp.oauth2.rfc9068 import AccessTokenGenerator, Subject, verify_access_token
 from gateway.idp.oauth2.store import Store, new_secret
+from gateway.services import Services
 
 
 class StarletteOAuth2Payload(OAuth2Payload):
@@ -122,7 +124,7 @@ class Result:
 class IdentityServer(AuthorizationServer):
     """The gateway's authorization server: grants, client auth, introspection, revocation."""
 
-    def __init__(self, services: Any, store: Store | None = None) -> None:
+    def __init__(self, services: Services, store: Store) -> None:
         super().__init__(scopes_supported=None)
         self.services = services
         self.settings = services.settings
@@ -130,8 +132,12 @@ class IdentityServer(AuthorizationServer):
         self.clock = services.clock
         self.issuer = self.settings.issuer.rstrip("/")
         self.signing_alg = self.settings.signing_alg
-        self.store = store or Store(services.engine, services.keys, services.clock)
+        self.store = store
         self.clients = ClientRegistry(services.engine, services.verify_client_secret)
+        # the process's mirror of the revocations (refreshed from the database every
+        # 0.5 s), told at once of those this process makes
+        self.deny = DenyList(store)
+        store.on_deny.append(self.deny.invalidate)
         self.register_token_generator("default", AccessTokenGenerator(
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
             clock=self.clock, new_refresh_token=new_secret,
@@ -215,17 +221,6 @@ class IdentityServer(AuthorizationServer):
                        amr=amr, email=user.email, email_verified=user.email_verified,
                        phone_number=user.phone_number,
                        phone_number_verified=user.phone_number_verified)
-
-    def deny_list(self) -> Any:
-        """The process's in-memory deny list (refreshed from the database every 0.5 s)."""
-        deny = self.services.extra.get("idp_deny_list")
-        if deny is None:
-            from gateway.idp.authenticator import DenyList
-
-            deny = DenyList(self.store)
-            self.store.on_deny.append(deny.invalidate)
-            self.services.extra["idp_deny_list"] = deny
-        return deny
 
     def verify_access_token(self, token: str, audience: str | None = None) -> dict[str, Any]:
         return verify_access_token(self.keys, token, issuer=self.issuer, now=self.clock(),

@@ -20,6 +20,7 @@ from audit.query import parse_filters, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from gateway.errors import Forbidden, Unauthorized, ValidationError, problem_body
 from gateway.idp.scopes import AUDIT_READ, InsufficientScope, require
+from gateway.root import gateway_of
 from texts import Text
 
 PROBLEM_JSON = "application/problem+json"
@@ -44,7 +45,7 @@ class _Call:
     """One API call: who, from where, and how to audit it."""
 
     def __init__(self, request: Request, principal: Any) -> None:
-        self.services = request.app.state.services
+        self.services = gateway_of(request).services
         self.base: dict[str, Any] = {
             "actor_user": getattr(principal, "username", None),
             "actor_client": getattr(principal, "client_id", None),
@@ -60,9 +61,8 @@ class _Call:
 
 
 async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | None]:
-    services = request.app.state.services
     try:
-        principal = await services.authenticate(request)
+        principal = await gateway_of(request).authenticator.authenticate(request)
     except Unauthorized as exc:
         return None, _problem(exc)
     call = _Call(request, principal)

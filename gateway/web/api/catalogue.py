@@ -37,9 +37,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from catalogue import Actor, Caller, CatalogueError, InvalidInput
-from gateway.catalogue_wiring import get_catalogue, get_workflow
-from gateway.errors import Forbidden, ValidationError, problem_body
+from gateway.errors import Forbidden, ValidationError, is_problem, problem_body
 from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, InsufficientScope, require
+from gateway.root import gateway_of
 from gateway.web.api.body import read_object
 
 PREFIX = "/api/v1/catalogue"
@@ -78,18 +78,14 @@ def endpoint(handler: Handler, status: int = 200, *, write: bool = False
     accepted = (CATALOGUE_WRITE,) if write else (CATALOGUE_WRITE, CATALOGUE_READ)
 
     async def run(request: Request) -> Response:
-        services = request.app.state.services
+        gateway = gateway_of(request)
         try:
-            authenticate = getattr(services, "authenticate", None)
-            if authenticate is None:
-                from gateway.errors import Unauthorized
-
-                raise Unauthorized("authentication is not configured")
-            principal = await authenticate(request)
+            principal = await gateway.authenticator.authenticate(request)
             require(principal, *accepted)
             result = await handler(request, principal)
         except Exception as exc:
-            if isinstance(exc, CatalogueError) or hasattr(exc, "status"):
+            known = isinstance(exc, CatalogueError) or is_problem(exc)
+            if known:
                 return _problem(exc)
             raise
         return JSONResponse(result, status_code=status)
@@ -126,41 +122,41 @@ async def list_resources(request: Request, principal: Any) -> Any:
     q = request.query_params
     level = _int(q["level"], "level") if q.get("level") else None
     found = await run_in_threadpool(
-        get_catalogue(request.app.state.services).search, q=q.get("q"),
+        gateway_of(request).catalogue.search, q=q.get("q"),
         department=q.get("department"), share_type=q.get("share_type"), item=q.get("item"),
         level=level, status=q.get("status"))
     return {"resources": [r.to_entry() for r in found]}
 
 
 async def get_resource(request: Request, principal: Any) -> Any:
-    cat = get_catalogue(request.app.state.services)
+    cat = gateway_of(request).catalogue
     return {"resource": (await run_in_threadpool(cat.get, request.path_params["code"])
                          ).to_entry()}
 
 
 async def save_resource(request: Request, principal: Any) -> Any:
     entry = await read_object(request)
-    cat = get_catalogue(request.app.state.services)
+    cat = gateway_of(request).catalogue
     saved, warnings = await run_in_threadpool(cat.save, _person(principal), entry)
     return {"resource": saved.to_entry(), "warnings": warnings}
 
 
 async def publish(request: Request, principal: Any) -> Any:
-    cat = get_catalogue(request.app.state.services)
+    cat = gateway_of(request).catalogue
     saved, warnings = await run_in_threadpool(cat.publish, _person(principal),
                                               request.path_params["code"])
     return {"resource": saved.to_entry(), "warnings": warnings}
 
 
 async def retire(request: Request, principal: Any) -> Any:
-    cat = get_catalogue(request.app.state.services)
+    cat = gateway_of(request).catalogue
     saved, _ = await run_in_threadpool(cat.retire, _person(principal),
                                        request.path_params["code"])
     return {"resource": saved.to_entry()}
 
 
 async def duplicates(request: Request, principal: Any) -> Any:
-    cat = get_catalogue(request.app.state.services)
+    cat = gateway_of(request).catalogue
     found = await run_in_threadpool(cat.duplicates)
     return {"overlaps": [{**o.__dict__, "message": o.message()} for o in found]}
 
@@ -169,7 +165,7 @@ async def duplicates(request: Request, principal: Any) -> Any:
 
 
 async def list_applications(request: Request, principal: Any) -> Any:
-    wf = get_workflow(request.app.state.services)
+    wf = gateway_of(request).workflow
     status = request.query_params.get("status")
     states = [status] if status else None
     if _sees_all(principal):
@@ -190,7 +186,7 @@ async def create_application(request: Request, principal: Any) -> Any:
                               problems=[f"missing {k!r}" for k in missing])
     if not isinstance(body["items"], list):
         raise ValidationError("items must be a list of item names")
-    wf = get_workflow(request.app.state.services)
+    wf = gateway_of(request).workflow
     app = await run_in_threadpool(
         lambda: wf.apply(_person(principal), _text(body, "resource"), items=body["items"],
                          purpose=body["purpose"], until=body["until"],
@@ -200,18 +196,18 @@ async def create_application(request: Request, principal: Any) -> Any:
 
 
 async def overdue(request: Request, principal: Any) -> Any:
-    wf = get_workflow(request.app.state.services)
+    wf = gateway_of(request).workflow
     provider = None if _sees_all(principal) else principal.department
     found = await run_in_threadpool(lambda: wf.overdue(provider=provider))
     return {"applications": [a.to_dict() for a in found]}
 
 
 async def get_application(request: Request, principal: Any) -> Any:
-    wf = get_workflow(request.app.state.services)
+    wf = gateway_of(request).workflow
     app_id = _int(request.path_params["id"], "id")
     app = await run_in_threadpool(wf.get, app_id)
     if not _sees_all(principal) and principal.department != app.consumer:
-        res = await run_in_threadpool(get_catalogue(request.app.state.services).get,
+        res = await run_in_threadpool(gateway_of(request).catalogue.get,
                                       app.resource)
         if principal.department != res.provider:
             raise Forbidden("not an application of your department")
@@ -220,7 +216,7 @@ async def get_application(request: Request, principal: Any) -> Any:
 
 async def approve(request: Request, principal: Any) -> Any:
     body = await read_object(request)
-    wf = get_workflow(request.app.state.services)
+    wf = gateway_of(request).workflow
     app_id = _int(request.path_params["id"], "id")
     items = body.get("items")
     if items is not None and not isinstance(items, list):
@@ -234,7 +230,7 @@ async def approve(request: Request, principal: Any) -> Any:
 def _decide(kind: str) -> Handler:
     async def decide(request: Request, principal: Any) -> Any:
         body = await read_object(request)
-        wf = get_workflow(request.app.state.services)
+        wf = gateway_of(request).workflow
         app_id = _int(request.path_params["id"], "id")
         method = getattr(wf, kind)
         app = await run_in_threadpool(
@@ -248,14 +244,14 @@ def _decide(kind: str) -> Handler:
 
 
 async def list_grants(request: Request, principal: Any) -> Any:
-    services = request.app.state.services
-    wf = get_workflow(services)
+    services = gateway_of(request).services
+    wf = gateway_of(request).workflow
     q = request.query_params
     active = q.get("active", "").lower() in ("1", "true", "yes")
     found = await run_in_threadpool(lambda: wf.grants(resource=q.get("resource"),
                                                       active_only=active))
     if not _sees_all(principal):
-        provided = {r.code for r in await run_in_threadpool(get_catalogue(services).resources)
+        provided = {r.code for r in await run_in_threadpool(gateway_of(request).catalogue.resources)
                     if r.provider == principal.department}
         found = [g for g in found
                  if g.consumer == principal.department or g.resource in provided]
@@ -265,7 +261,7 @@ async def list_grants(request: Request, principal: Any) -> Any:
 
 async def revoke(request: Request, principal: Any) -> Any:
     body = await read_object(request)
-    wf = get_workflow(request.app.state.services)
+    wf = gateway_of(request).workflow
     grant_id = _int(request.path_params["id"], "id")
     grant = await run_in_threadpool(
         lambda: wf.revoke(_person(principal), grant_id, _text(body, "reason")))
@@ -273,10 +269,10 @@ async def revoke(request: Request, principal: Any) -> Any:
 
 
 async def allowed(request: Request, principal: Any) -> Any:
-    services = request.app.state.services
+    services = gateway_of(request).services
     caller = Caller(principal.department or None, principal.client_id, principal.username)
     now = services.clock()
-    found = await run_in_threadpool(get_catalogue(services).allowed, caller, now)
+    found = await run_in_threadpool(gateway_of(request).catalogue.allowed, caller, now)
     return {"department": caller.department, "client": caller.client_id,
             "at": now.isoformat(), "allowed": found}
 

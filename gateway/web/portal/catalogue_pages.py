@@ -43,13 +43,15 @@ from catalogue.model import (
     SUBMITTED,
     Application,
 )
-from gateway.catalogue_wiring import get_catalogue, get_workflow
 from gateway.errors import Unauthorized
 from gateway.i18n import render as render_text
 from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.request_id import new_request_id
+from gateway.root import Gateway, gateway_of
+from gateway.services import Services
+from gateway.tables import departments
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.routes import _lang, authenticator, csrf_ok, render
-from gateway.web.request_id import new_request_id
+from gateway.web.portal.pages import authenticator, csrf_ok, page_lang, render
 from texts import Text
 
 BASE = "/portal/catalogue"
@@ -60,8 +62,8 @@ ACTIONS = ("approve", "reject", "escalate", "close")
 
 # -- plumbing ---------------------------------------------------------------------------
 
-def _services(request: Request) -> Any:
-    return request.app.state.services
+def _services(request: Request) -> Services:
+    return gateway_of(request).services
 
 
 def _principal(request: Request) -> Any | None:
@@ -82,11 +84,10 @@ def _actor(principal: Any) -> Actor:
 
 
 def _t(request: Request) -> Translator:
-    return Translator(_lang(request))
+    return Translator(page_lang(request))
 
 
 def _department_names(services: Any) -> dict[str, str]:
-    from gateway.tables import departments
 
     with services.engine.connect() as conn:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
@@ -194,7 +195,7 @@ async def search_page(request: Request) -> Response:
         "level": q.get("level", "") if q.get("level", "") in {str(x) for x in LEVELS} else "",
     }
     found = await run_in_threadpool(
-        get_catalogue(services).search, q=filters["q"] or None,
+        gateway_of(request).catalogue.search, q=filters["q"] or None,
         department=filters["department"] or None, share_type=filters["share_type"] or None,
         item=filters["item"] or None,
         level=int(filters["level"]) if filters["level"] else None)
@@ -206,12 +207,12 @@ async def search_page(request: Request) -> Response:
 
 # -- one resource -----------------------------------------------------------------------
 
-def _resource_context(services: Any, principal: Any, code: str) -> dict[str, Any]:
-    cat = get_catalogue(services)
+def _resource_context(gateway: Gateway, principal: Any, code: str) -> dict[str, Any]:
+    cat = gateway.catalogue
     resource = cat.get(code)
     overlaps = overlaps_for(resource, cat.resources())
-    grants = get_workflow(services).grants(resource=code, consumer=principal.department)
-    now = services.clock()
+    grants = gateway.workflow.grants(resource=code, consumer=principal.department)
+    now = gateway.services.clock()
     return {
         "resource": resource,
         "overlaps": overlaps,
@@ -238,7 +239,7 @@ async def _render_resource(request: Request, principal: Any, code: str, *, statu
                            form: dict[str, Any] | None = None) -> Response:
     services = _services(request)
     try:
-        ctx = await run_in_threadpool(_resource_context, services, principal, code)
+        ctx = await run_in_threadpool(_resource_context, gateway_of(request), principal, code)
     except CatalogueError as exc:
         return _error_page(request, exc)
     names = await run_in_threadpool(_department_names, services)
@@ -266,7 +267,7 @@ async def apply_submit(request: Request) -> Response:
         return _csrf_failed(request)
     items = [str(i) for i in form.getlist("items")]
     text = {k: str(form.get(k) or "").strip() for k in ("purpose", "basis", "until")}
-    wf = get_workflow(_services(request))
+    wf = gateway_of(request).workflow
     try:
         app = await run_in_threadpool(
             lambda: wf.apply(_actor(principal), code, items=items, purpose=text["purpose"],
@@ -285,9 +286,9 @@ async def apply_submit(request: Request) -> Response:
 
 # -- applications -----------------------------------------------------------------------
 
-def _applications_context(services: Any, principal: Any) -> dict[str, Any]:
-    wf = get_workflow(services)
-    cat = get_catalogue(services)
+def _applications_context(gateway: Gateway, principal: Any) -> dict[str, Any]:
+    wf = gateway.workflow
+    cat = gateway.catalogue
     roles = set(principal.roles or ())
     dept = principal.department
     review: list[Application] = []
@@ -299,7 +300,7 @@ def _applications_context(services: Any, principal: Any) -> dict[str, Any]:
     reviewing = {a.id for a in review}
     provided = [a for a in wf.applications(provider=dept) if a.id not in reviewing]
     resources = {r.code: r for r in cat.resources()}
-    now = services.clock()
+    now = gateway.services.clock()
     return {
         "review": sorted({a.id: a for a in review}.values(), key=lambda a: a.due_at),
         "ours": sorted(ours, key=lambda a: -a.id),
@@ -316,7 +317,7 @@ async def _render_applications(request: Request, principal: Any, *, status: int 
                                errors: list[str] | None = None, info: str | None = None
                                ) -> Response:
     services = _services(request)
-    ctx = await run_in_threadpool(_applications_context, services, principal)
+    ctx = await run_in_threadpool(_applications_context, gateway_of(request), principal)
     names = await run_in_threadpool(_department_names, services)
     return render(request, "catalogue_applications.html", status=status, errors=errors or [],
                   info=info, **ctx, **_common(request, principal, names))
@@ -347,7 +348,7 @@ async def decide_submit(request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form):
         return _csrf_failed(request)
-    wf = get_workflow(_services(request))
+    wf = gateway_of(request).workflow
     actor = _actor(principal)
 
     def run() -> None:

@@ -23,7 +23,7 @@ from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
-from gateway.web.portal.routes import SECURITY_HEADERS, TEMPLATES, safe_next
+from gateway.web.portal.pages import SECURITY_HEADERS, TEMPLATES, safe_next
 
 PAGE_STATUSES = (403, 404)
 

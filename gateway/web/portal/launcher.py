@@ -1,20 +1,23 @@
 """What the portal home page offers a user: the systems they may open.
 
-One function, ``launcher_systems``; the proxy may replace it with a
-policy-aware version (same signature)."""
+One function, ``launcher_systems``, asking the proxy's policy decision."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
+from gateway.idp.authenticator import Principal
 from gateway.idp.cas.services import launch_url
+from gateway.org import ADMIN_ROLES
 from gateway.tables import departments, systems
+from policies import Policies, Query, subjects_for
 
 
-def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
+def launcher_systems(engine: Engine, policies: Policies, principal: Principal
+                     ) -> list[dict[str, str]]:
     """Systems the principal may open: those whose portal page (GET
     ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
     systems of their own department (default rule) and those a policy line opens
@@ -23,12 +26,9 @@ def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
     ``/cas/login?service=`` its first registered service (a ``/*`` prefix without
     its ``*``), which redirects there with a ticket: no second sign-in. The three
     admin roles get none: they are not business users."""
-    from gateway.org import ADMIN_ROLES
-    from policies import Query, subjects_for
-
     if set(principal.roles or ()) & ADMIN_ROLES:
         return []  # 三员: the admins run the platform, they do not use business systems
-    with services.engine.connect() as conn:
+    with engine.connect() as conn:
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
                       systems.c.department_code, systems.c.cas_services,
@@ -36,7 +36,6 @@ def launcher_systems(services: Any, principal: Any) -> list[dict[str, str]]:
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)
         ).all()
-    policies = services.policies
     subjects = subjects_for(username=principal.username, client_id=principal.client_id,
                             roles=principal.roles, department=principal.department)
     out = []

@@ -3,7 +3,7 @@ the launcher home page and sign-out.
 
 Every form carries a CSRF token (double submit: an HttpOnly cookie and a hidden
 field, compared in constant time), and a post must come from the gateway's own
-origin (``Origin`` / ``Sec-Fetch-Site``, see ``gateway.web.same_origin``). The session
+origin (``Origin`` / ``Sec-Fetch-Site``, see ``gateway.same_origin``). The session
 cookie is HttpOnly, SameSite=Lax, Secure when the issuer is https; its value changes at every
 step of the sign-in (password, change, TOTP), so a fixed id is never promoted.
 """
@@ -15,14 +15,12 @@ import base64
 import dataclasses
 import hmac
 import math
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 import pyotp
 import segno
 import sqlalchemy as sa
@@ -33,109 +31,46 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from audit import AuditRecord
-from gateway.errors import AuditUnavailable, NotFound, ValidationError
-from gateway.idp.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
-from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider, get_provider
+from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
+from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
+from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
-from gateway.tables import users
-from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
+from gateway.root import gateway_of
+from gateway.services import Services
+from gateway.tables import departments, roles, users
+from gateway.web.portal.catalogue_pages import routes as catalogue_routes
+from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
-from gateway.web.same_origin import cross_site_reason, own_origins
+from gateway.web.portal.pages import (
+    authenticator,
+    csrf_ok,
+    page_lang,
+    render,
+    render_message,
+    safe_next,
+)
 from texts import Text
 
 HERE = Path(__file__).parent
-CSRF_COOKIE = "gg_csrf"
 ENROL_COOKIE = "gg_enrol"
 STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
                "enrol": "/portal/login/enrol"}
 TOTP_ISSUER = "govgate"
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-)
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",  # Origin stays real on its own posts
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-}
-
-
 # -- plumbing ---------------------------------------------------------------------------
 
-def _services(request: Request) -> Any:
-    return request.app.state.services
+def _services(request: Request) -> Services:
+    return gateway_of(request).services
 
 
 def _provider(request: Request) -> Provider:
-    return get_provider(_services(request))
+    return gateway_of(request).provider
 
 
 def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
-
-
-def _lang(request: Request) -> str:
-    default = getattr(_services(request).settings, "lang", "zh")
-    return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
-                     default)
-
-
-def safe_next(value: str | None) -> str:
-    """Only a local path: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/portal"
-    return value
-
-
-def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    lang = _lang(request)
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    query = dict(request.query_params)
-    query["lang"] = "en" if lang == "zh" else "zh"
-    html = TEMPLATES.get_template(template).render(
-        t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
-    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-    secure = _provider(request).secure_cookies
-    if request.cookies.get(CSRF_COOKIE) != csrf:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
-                            secure=secure, path="/")
-    if request.query_params.get("lang") in ("zh", "en"):
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
-                            secure=secure, path="/")
-    return response
-
-
-def render_message(request: Request, title_key: str, detail: str = "",
-                   status: int = 200, detail_key: str = "") -> HTMLResponse:
-    """The message page: a translated title, then ``detail`` as it is or, with
-    ``detail_key``, a translated one."""
-    return render(request, "message.html", status=status, title_key=title_key, detail=detail,
-                  detail_key=detail_key)
-
-
-def csrf_ok(request: Request, form: Any) -> bool:
-    """The form's token matches the CSRF cookie, and the browser says the post comes
-    from the gateway's own origin. The second check is what stops a sibling
-    subdomain: it is same-site (the Lax session cookie goes along) and can toss its
-    own ``gg_csrf`` cookie for the parent domain, then post the value it chose."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    sent = form.get("csrf_token", "")
-    if not (bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
-            cookie.encode(), sent.encode())):
-        return False
-    fetch = {k: v for k in ("origin", "sec-fetch-site")
-             if (v := request.headers.get(k)) is not None}
-    allowed = own_origins(_services(request).settings.issuer, request.url.scheme,
-                          request.headers.get("host"))
-    return cross_site_reason(request.method, fetch, allowed) is None
 
 
 def _set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -194,7 +129,7 @@ def _audit_failed() -> Response:
 async def login_page(request: Request) -> Response:
     info = None
     if request.query_params.get("expired"):
-        info = Translator(_lang(request))("session_expired")
+        info = Translator(page_lang(request))("session_expired")
     return render(request, "login.html", error=None, info=info, username="",
                   next=safe_next(request.query_params.get("next")))
 
@@ -204,7 +139,7 @@ async def login_submit(request: Request) -> Response:
     next_url = safe_next(str(form.get("next") or ""))
     username = sign_in_name(str(form.get("username") or ""))
     password = str(form.get("password") or "")
-    t = Translator(_lang(request))
+    t = Translator(page_lang(request))
 
     def again(error: str, status: int = 200) -> Response:
         return render(request, "login.html", status=status, error=error, info=None,
@@ -212,7 +147,7 @@ async def login_submit(request: Request) -> Response:
 
     if not csrf_ok(request, form):
         return again(t("csrf"), 400)
-    throttle = LoginThrottle.from_services(_services(request))
+    throttle = gateway_of(request).throttle
     address = _ip(request)
     try:
         # the address first: a guess sent before its delay is over checks nothing and
@@ -263,7 +198,7 @@ class _Attempt:
         self.username = username
         self.next_url = next_url
         self.again = again
-        self.t = Translator(_lang(request))
+        self.t = Translator(page_lang(request))
         self.failed = False
 
     def locked_until(self, user: User | None) -> datetime | None:
@@ -399,7 +334,7 @@ async def change_page(request: Request) -> Response:
 async def change_submit(request: Request) -> Response:
     form = await request.form()
     next_url = safe_next(str(form.get("next") or ""))
-    t = Translator(_lang(request))
+    t = Translator(page_lang(request))
     row = _stage_session(request, "change")
     if row is None:
         return _to_login(request)
@@ -458,7 +393,7 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
                        template: str, **ctx: Any) -> Response:
     services = _services(request)
     settings = services.settings
-    t = Translator(_lang(request))
+    t = Translator(page_lang(request))
     after = services.org.record_failure(row.username, threshold=settings.lockout_threshold,
                                         window_seconds=settings.lockout_window_seconds)
     records = [_record(request, event, "failure", actor_user=row.username,
@@ -495,7 +430,7 @@ async def totp_submit(request: Request) -> Response:
         return _to_login(request)
     if not csrf_ok(request, form):
         return render(request, "totp.html", status=400,
-                      error=Translator(_lang(request))("csrf"), next=next_url)
+                      error=Translator(page_lang(request))("csrf"), next=next_url)
     user = _user(request, row.username)
     if user is None:
         return _to_login(request)
@@ -565,7 +500,7 @@ async def enrol_submit(request: Request) -> Response:
                                 status_code=303)
     if not csrf_ok(request, form):
         return render(request, "enrol.html", status=400, **_enrol_context(
-            request, user, secret, next_url, Translator(_lang(request))("csrf")))
+            request, user, secret, next_url, Translator(page_lang(request))("csrf")))
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
         return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
@@ -589,21 +524,7 @@ async def enrol_submit(request: Request) -> Response:
 
 # -- home and sign-out ------------------------------------------------------------------
 
-def authenticator(request: Request) -> Any:
-    """The Authenticator of this app's services (one per process)."""
-    from gateway.idp.authenticator import Authenticator
-
-    services = _services(request)
-    auth = services.extra.get("idp_authenticator")
-    if auth is None:
-        bound = getattr(getattr(services, "authenticate", None), "__self__", None)
-        auth = bound if isinstance(bound, Authenticator) else Authenticator(services)
-        services.extra["idp_authenticator"] = auth
-    return auth
-
-
 async def home(request: Request) -> Response:
-    from gateway.errors import Unauthorized
 
     cookie = request.cookies.get(SESSION_COOKIE)
     try:
@@ -614,9 +535,10 @@ async def home(request: Request) -> Response:
     user = _user(request, principal.username or "")
     if user is None:
         return _to_login(request)
-    systems = await run_in_threadpool(launcher_systems, _services(request), principal)
+    systems = await run_in_threadpool(launcher_systems, _services(request).engine,
+                                      gateway_of(request).policies, principal)
     labels = await run_in_threadpool(_labels, _services(request), user,
-                                     Translator(_lang(request)))
+                                     Translator(page_lang(request)))
     return render(request, "home.html", user=user, systems=systems, info=None,
                   is_admin=user.is_admin, **labels)
 
@@ -624,7 +546,6 @@ async def home(request: Request) -> Response:
 def _labels(services: Any, user: Any, t: Translator) -> dict[str, Any]:
     """Department and role names as people know them (the codes are for machines):
     a built-in role in the page's language, another as the roles table names it."""
-    from gateway.tables import departments, roles
 
     with services.engine.connect() as conn:
         dept = conn.execute(
@@ -641,7 +562,7 @@ def _labels(services: Any, user: Any, t: Translator) -> dict[str, Any]:
 async def logout(request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form):
-        return render_message(request, "error", Translator(_lang(request))("csrf"), status=400)
+        return render_message(request, "error", Translator(page_lang(request))("csrf"), status=400)
     provider = _provider(request)
     row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
     if row is not None:
@@ -650,7 +571,7 @@ async def logout(request: Request) -> Response:
         except AuditUnavailable:
             return _audit_failed()
     response = render_message(request, "signed_out",
-                              Translator(_lang(request))("signed_out_detail"))
+                              Translator(page_lang(request))("signed_out_detail"))
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -660,7 +581,6 @@ async def root(request: Request) -> Response:
 
 
 def portal_routes() -> list[BaseRoute]:
-    from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 
     return [
         *catalogue_routes(),

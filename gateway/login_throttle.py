@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.clock import Clock, as_utc, utcnow
+from gateway.settings import Settings
 from gateway.storage import write_transaction
 from gateway.tables import login_throttle
 
@@ -121,9 +122,8 @@ class LoginThrottle:
         self.max_names = max_names
 
     @classmethod
-    def from_services(cls, services: Any) -> LoginThrottle:
-        s = services.settings
-        return cls(services.engine, clock=services.clock, threshold=s.lockout_threshold,
+    def from_settings(cls, s: Settings, engine: Engine, clock: Clock) -> LoginThrottle:
+        return cls(engine, clock=clock, threshold=s.lockout_threshold,
                    window_seconds=s.lockout_window_seconds,
                    delay_base=s.login_delay_base_seconds, delay_max=s.login_delay_max_seconds,
                    max_names=s.login_unknown_names_max)

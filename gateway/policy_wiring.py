@@ -1,5 +1,6 @@
-"""Gateway wiring of the policies package: one ``Policies`` per Services, the
-state-file section, the proxy's ``decide`` step, and the catalogue-only rule.
+"""Gateway wiring of the policies package: building its ``Policies`` (called by the
+composition root, ``gateway.root``), the state-file section, and the
+catalogue-only rule.
 
 The catalogue-only rule: a department reaches another department's system that
 publishes catalogue resources through the catalogue only (a grant, or an
@@ -17,54 +18,34 @@ reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from catalogue import store as catalogue_store
 from catalogue.model import PUBLISHED
-from gateway.statefile import Change
+from gateway.services import Services
 from gateway.tables import departments, systems
 from policies import Policies, PolicyLine
 from policies.statefile import PoliciesSection
 
-if TYPE_CHECKING:
-    from gateway.services import Services
 
-_KEY = "policies"
-
-
-def get_policies(services: Services) -> Policies:
-    """The one ``Policies`` of ``services``, loaded and watching for changes."""
-    found = services.extra.get(_KEY)
-    if found is None:
-        found = Policies(
-            services.engine,
-            clock=services.clock,
-            on_change=services.record_admin_change,
-        )
-        found.start()
-        services.extra[_KEY] = found
+def open_policies(services: Services) -> Policies:
+    """The policy lines and their index, loaded, with the watcher that reloads them
+    when another process changes them (stopped by ``close``)."""
+    found = Policies(services.engine, clock=services.clock,
+                     on_change=services.record_admin_change)
+    found.start()
     return found
-
-
-def close_policies(services: Services) -> None:
-    found = services.extra.pop(_KEY, None)
-    if found is not None:
-        found.close()
 
 
 def _department_codes(conn: Connection) -> set[str]:
     return {r[0] for r in conn.execute(sa.select(departments.c.code))}
 
 
-def _change(action: str, kind: str, key: str) -> Any:
-    return Change(action, kind, key)
-
-
 def policies_section(services: Services) -> PoliciesSection:
-    return PoliciesSection(departments=_department_codes, change=_change, clock=services.clock,
+    return PoliciesSection(departments=_department_codes, clock=services.clock,
                            check=_check_in_state_file)
 
 

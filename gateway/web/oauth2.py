@@ -27,14 +27,16 @@ from starlette.routing import BaseRoute, Route
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.oidc import metadata, user_claims
-from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider, get_provider
+from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.server import Result, StarletteOAuth2Request
+from gateway.root import gateway_of
+from gateway.web.portal.pages import authenticator, csrf_ok, render, render_message
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _provider(request: Request) -> Provider:
-    return get_provider(request.app.state.services)
+    return gateway_of(request).provider
 
 
 def _client_ip(request: Request) -> str | None:
@@ -154,7 +156,6 @@ async def revoke(request: Request) -> Response:
 async def userinfo(request: Request) -> Response:
     """OIDC Core 5.3: the token in the Authorization header (RFC 6750 section 2.1) or,
     for POST, in the form body (section 2.2)."""
-    from gateway.web.portal.routes import authenticator
 
     challenge = 'Bearer realm="govgate", error="invalid_token"'
     header = request.headers.get("authorization", "")
@@ -191,7 +192,6 @@ async def userinfo(request: Request) -> Response:
 
 def _error_page(request: Request, title_key: str, detail: str, status: int = 400,
                 detail_key: str = "") -> Response:
-    from gateway.web.portal.routes import render_message
 
     return render_message(request, title_key, detail, status=status, detail_key=detail_key)
 
@@ -375,7 +375,6 @@ async def end_session(request: Request) -> Response:
     request is refused as a whole (error page: nothing ended, no redirect). The
     browser goes back only to a ``post_logout_redirect_uri`` registered for that
     client as a post-logout URI, matched exactly (section 3.1)."""
-    from gateway.web.portal.routes import csrf_ok, render
 
     p = _provider(request)
     params: dict[str, str] = dict(request.query_params)

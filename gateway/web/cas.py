@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -29,7 +28,6 @@ from starlette.routing import BaseRoute, Route
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable
-from gateway.idp.cas import services as cas_services
 from gateway.idp.cas.errors import CasError, InvalidRequest, InvalidTicket, UnauthorizedServiceProxy
 from gateway.idp.cas.protocol import (
     NS,
@@ -40,48 +38,18 @@ from gateway.idp.cas.protocol import (
     validate_v1,
     with_ticket,
 )
-from gateway.idp.cas.slo import SingleLogout
-from gateway.idp.cas.store import TicketStore
-from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
-from gateway.idp.oauth2.routes import REAUTH_PARAM, _reauth_since, _to_sign_in
-from gateway.idp.oauth2.store import SessionRow
-from gateway.tables import systems
-from gateway.web.portal.routes import render_message
+from gateway.idp.cas.server import CasServer
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.web.oauth2 import REAUTH_PARAM, _reauth_since, _to_sign_in
+from gateway.web.portal.pages import render_message
 
 XML = "application/xml; charset=utf-8"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _AUDITED_CHARS = 512
 
 
-class CasServer:
-    """The CAS server of one app: the ticket store, the registered services, single
-    logout (hooked on the provider's session end)."""
-
-    def __init__(self, provider: Provider, *, transport: Any = None) -> None:
-        services = provider.services
-        self.provider = provider
-        self.settings = services.settings
-        self.engine = services.engine
-        self.clock = services.clock
-        self.store = TicketStore(services.engine, services.keys, services.clock)
-        self.slo = SingleLogout(emit=provider.emit, clock=services.clock, transport=transport)
-        provider.on_session_end.append(self.session_ended)
-
-    def registered(self) -> dict[str, list[str]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(systems.c.code, systems.c.cas_services)
-                                .where(systems.c.cas_services.is_not(None))).all()
-        return {r.code: list(r.cas_services or []) for r in rows}
-
-    def system_for(self, service: str) -> str | None:
-        return cas_services.match(self.registered(), service)
-
-    def session_ended(self, row: SessionRow) -> None:
-        self.slo.schedule(self.store.validated_in(row.sid), row.username, row.sid)
-
-
 def _cas(request: Request) -> CasServer:
-    return request.app.state.cas  # type: ignore[no-any-return]
+    return request.app.state.gateway.cas  # type: ignore[no-any-return]
 
 
 def _ip(request: Request) -> str | None:

@@ -1,0 +1,145 @@
+"""The composition root: every object a running gateway is made of, built once, in
+dependency order, from the settings, each handed the collaborators it uses.
+
+    Services (settings, engine, keys, audit log, clock, live users)   gateway.services
+      → policies → catalogue → workflow                                the domain
+      → metrics → identity provider → authenticator → CAS server       who is calling
+      → proxy (admission, catalogue decider and shaper, upstream client)
+
+``create_app`` (gateway.app) builds one :class:`Gateway` per application; the CLI
+builds one when a command needs more than ``Services``. What a test or an embedding
+replaces (transports, the upstream client, the proxy's limits, the page a browser
+gets) goes in :class:`Seams`; nothing is rewired after it is built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+import httpx
+from starlette.requests import HTTPConnection
+
+from catalogue import Catalogue, Workflow
+from gateway.catalogue_wiring import (
+    catalogue_section,
+    grants_section,
+    open_catalogue,
+    open_workflow,
+)
+from gateway.idp.authenticator import Authenticator
+from gateway.idp.cas.server import CasServer
+from gateway.idp.oauth2.provider import Provider
+from gateway.login_throttle import LoginThrottle
+from gateway.metrics import Metrics
+from gateway.policy_wiring import open_policies, policies_section
+from gateway.proxy.admission import Decider
+from gateway.proxy.catalogue import CatalogueShaping, catalogue_decider, catalogue_shaper
+from gateway.proxy.credentials import CachingAuthenticator
+from gateway.proxy.endpoint import BrowserPage, Proxy, ProxyConfig, Shaper
+from gateway.proxy.upstream_http import UpstreamClient
+from gateway.services import Services
+from gateway.statefile import SectionHandler, StateApplier
+from policies import Policies
+
+
+@dataclass(frozen=True)
+class Seams:
+    """The parts a test or an embedding hands in instead of the defaults."""
+
+    proxy_config: ProxyConfig | None = None  # default: from the settings
+    upstream_client: UpstreamClient | None = None
+    backchannel_transport: httpx.AsyncBaseTransport | None = None
+    cas_slo_transport: httpx.AsyncBaseTransport | None = None
+    browser_page: BrowserPage | None = None  # default: problem+json for everyone
+    rate_clock: Callable[[], float] = time.monotonic
+    # steps after the catalogue's (tests of the proxy's seams)
+    deciders: tuple[Decider, ...] = ()
+    shapers: tuple[Shaper, ...] = ()
+    catalogue_steps: bool = True
+
+
+@dataclass(eq=False)
+class Gateway:
+    services: Services
+    policies: Policies
+    catalogue: Catalogue
+    workflow: Workflow
+    metrics: Metrics
+    provider: Provider
+    authenticator: Authenticator
+    cas: CasServer
+    throttle: LoginThrottle
+    proxy: Proxy
+    seams: Seams = field(default_factory=Seams)
+
+    def state_sections(self) -> list[SectionHandler]:
+        """The state-file sections the lower packages own (policies, catalogue,
+        grants), after the gateway's own."""
+        return [policies_section(self.services),
+                catalogue_section(self.services, self.catalogue),
+                grants_section(self.services, self.catalogue)]
+
+    def state_applier(self) -> StateApplier:
+        s = self.services
+        return StateApplier(
+            s.engine,
+            hash_secret=s.hash_client_secret,
+            verify_secret=s.verify_client_secret,
+            clock=s.clock,
+            on_change=s.record_admin_change,
+            sections=self.state_sections(),
+            seal=s.keys.seal,
+            open_=s.keys.open,
+        )
+
+    async def aclose(self) -> None:
+        """Close what the app's lifespan opened: the upstream pool, the watcher."""
+        await self.proxy.aclose()
+        self.policies.close()
+
+    def close(self) -> None:
+        self.policies.close()
+        self.services.close()
+
+
+def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
+    """Every object of one gateway over already-opened ``services``."""
+    seams = seams or Seams()
+    policies = open_policies(services)
+    catalogue = open_catalogue(services)
+    workflow = open_workflow(services, catalogue)
+    metrics = Metrics(policies=policies, audit=services.audit)
+    provider = Provider(services, backchannel_transport=seams.backchannel_transport)
+    authenticator = Authenticator(services, provider)
+    cas = CasServer(provider, transport=seams.cas_slo_transport)
+    throttle = LoginThrottle.from_settings(services.settings, services.engine, services.clock)
+    deciders: list[Decider] = []
+    shapers: list[Shaper] = []
+    if seams.catalogue_steps:
+        deciders.append(catalogue_decider(catalogue))
+        shapers.append(catalogue_shaper(CatalogueShaping(services.engine, services.keys)))
+    proxy = Proxy(
+        services,
+        authenticator=CachingAuthenticator(
+            authenticator, clock=lambda: services.clock().timestamp()),
+        policies=policies,
+        metrics=metrics,
+        config=seams.proxy_config,
+        deciders=[*deciders, *seams.deciders],
+        shapers=[*shapers, *seams.shapers],
+        client=seams.upstream_client,
+        rate_clock=seams.rate_clock,
+        browser_page=seams.browser_page,
+    )
+    return Gateway(services=services, policies=policies, catalogue=catalogue,
+                   workflow=workflow, metrics=metrics, provider=provider,
+                   authenticator=authenticator, cas=cas, throttle=throttle, proxy=proxy,
+                   seams=seams)
+
+
+def gateway_of(connection: HTTPConnection) -> Gateway:
+    """The gateway of the application a request (or websocket) arrived at."""
+    return cast(Gateway, connection.app.state.gateway)

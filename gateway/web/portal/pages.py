@@ -1,0 +1,100 @@
+"""What every portal page shares: the templates, the security headers, the page's
+language, rendering, the CSRF check, and the app's authenticator. The pages
+themselves are in ``routes`` (sign-in, launcher), ``catalogue_pages`` and the
+identity provider's endpoints (``gateway.web.oauth2``, ``gateway.web.cas``)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from gateway.idp.authenticator import Authenticator
+from gateway.root import gateway_of
+from gateway.same_origin import cross_site_reason, own_origins
+from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
+
+HERE = Path(__file__).parent
+CSRF_COOKIE = "gg_csrf"
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # Origin stays real on its own posts
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def page_lang(request: Request) -> str:
+    """The page's language: ``?lang=``, else the language cookie, else the default."""
+    default = gateway_of(request).services.settings.lang
+    return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                     default)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a local path: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/portal"
+    return value
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = page_lang(request)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    query = dict(request.query_params)
+    query["lang"] = "en" if lang == "zh" else "zh"
+    html = TEMPLATES.get_template(template).render(
+        t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    secure = gateway_of(request).provider.secure_cookies
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            secure=secure, path="/")
+    if request.query_params.get("lang") in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
+                            secure=secure, path="/")
+    return response
+
+
+def render_message(request: Request, title_key: str, detail: str = "",
+                   status: int = 200, detail_key: str = "") -> HTMLResponse:
+    """The message page: a translated title, then ``detail`` as it is or, with
+    ``detail_key``, a translated one."""
+    return render(request, "message.html", status=status, title_key=title_key, detail=detail,
+                  detail_key=detail_key)
+
+
+def csrf_ok(request: Request, form: Any) -> bool:
+    """The form's token matches the CSRF cookie, and the browser says the post comes
+    from the gateway's own origin. The second check is what stops a sibling
+    subdomain: it is same-site (the Lax session cookie goes along) and can toss its
+    own ``gg_csrf`` cookie for the parent domain, then post the value it chose."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.get("csrf_token", "")
+    if not (bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
+            cookie.encode(), sent.encode())):
+        return False
+    fetch = {k: v for k in ("origin", "sec-fetch-site")
+             if (v := request.headers.get(k)) is not None}
+    allowed = own_origins(gateway_of(request).services.settings.issuer, request.url.scheme,
+                          request.headers.get("host"))
+    return cross_site_reason(request.method, fetch, allowed) is None
+
+
+def authenticator(request: Request) -> Authenticator:
+    return gateway_of(request).authenticator
