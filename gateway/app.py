@@ -145,6 +145,9 @@ def routes() -> list[BaseRoute]:
     from gateway.web.api.audit import routes as audit_routes
 
     out += audit_routes()
+    from gateway.web.api.account import routes as account_routes
+
+    out += account_routes()
     return out
 
 

@@ -38,29 +38,14 @@ def end_sessions(services: Any, username: str) -> tuple[int, int]:
     access tokens bound to those sessions, within the deny list's refresh), tell the
     relying parties by back-channel logout, and audit it. Returns (sessions, families)."""
     from gateway.idp.oauth2.provider import get_provider
+    from gateway.idp.sign_out import revoke_everywhere, tell_relying_parties
 
-    services.org.get_user(username)  # NotFound for a typo
-    provider = get_provider(services)
-    settings = services.settings
-    sids, families = provider.store.revoke_user(
-        username, ttl_seconds=max(settings.access_token_lifetime,
-                                  settings.refresh_token_lifetime))
-    services.record_admin_change("sessions_revoked", {"user": username, "sessions": len(sids),
-                                                      "families": families})
-    targets = []
-    for sid in sids:
-        for cid in provider.store.session_clients(sid):
-            c = provider.server.clients.get(cid)
-            if c is not None and c.backchannel_logout_uri:
-                targets.append((sid, cid, c.backchannel_logout_uri))
-
-    async def notify() -> None:
-        await asyncio.gather(*(provider.notifier.notify([(cid, uri)], username, sid)
-                               for sid, cid, uri in targets))
-
-    if targets:
-        asyncio.run(notify())
-    return len(sids), families
+    out = revoke_everywhere(services, username)
+    services.record_admin_change("sessions_revoked", {
+        "user": username, "sessions": len(out.sessions), "families": out.families})
+    if out.targets:
+        asyncio.run(tell_relying_parties(get_provider(services), out))
+    return len(out.sessions), out.families
 
 
 @session.command("revoke")

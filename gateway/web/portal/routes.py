@@ -24,7 +24,6 @@ from urllib.parse import urlencode
 
 import jinja2
 import pyotp
-import segno
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,12 +33,12 @@ from starlette.staticfiles import StaticFiles
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, NotFound, ValidationError
+from gateway.idp import totp as totp_secret
 from gateway.idp.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider, get_provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
-from gateway.tables import users
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.web.portal.launcher import launcher_systems
 from gateway.web.same_origin import cross_site_reason, own_origins
@@ -50,7 +49,6 @@ CSRF_COOKIE = "gg_csrf"
 ENROL_COOKIE = "gg_enrol"
 STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
                "enrol": "/portal/login/enrol"}
-TOTP_ISSUER = "govgate"
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -100,6 +98,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     query = dict(request.query_params)
     query["lang"] = "en" if lang == "zh" else "zh"
+    context.setdefault("signed_in", _provider(request).valid_session(
+        request.cookies.get(SESSION_COOKIE)) is not None)
     html = TEMPLATES.get_template(template).render(
         t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -389,9 +389,17 @@ def _password_problem(t: Translator, problem: str) -> str:
     return problem
 
 
+def _signed_in_change(request: Request) -> Response | None:
+    """A signed-in user changes the password on the account page (the current one is
+    asked there); this page is the sign-in's forced step."""
+    if _provider(request).valid_session(request.cookies.get(SESSION_COOKIE)) is None:
+        return None
+    return RedirectResponse("/portal/account#password", status_code=303)
+
+
 async def change_page(request: Request) -> Response:
     if _stage_session(request, "change") is None:
-        return _to_login(request)
+        return _signed_in_change(request) or _to_login(request)
     return render(request, "change.html", errors=[],
                   next=safe_next(request.query_params.get("next")))
 
@@ -402,7 +410,7 @@ async def change_submit(request: Request) -> Response:
     t = Translator(_lang(request))
     row = _stage_session(request, "change")
     if row is None:
-        return _to_login(request)
+        return _signed_in_change(request) or _to_login(request)
     if not csrf_ok(request, form):
         return render(request, "change.html", status=400, errors=[t("csrf")], next=next_url)
     new, confirm = str(form.get("new_password") or ""), str(form.get("confirm_password") or "")
@@ -424,34 +432,12 @@ async def change_submit(request: Request) -> Response:
 
 # -- TOTP -------------------------------------------------------------------------------
 
-def _totp_context(user_id: int) -> str:
-    return f"users.totp_secret:{user_id}"
-
-
 def _load_totp(request: Request, user: User) -> pyotp.TOTP | None:
-    services = _services(request)
-    with services.engine.connect() as conn:
-        blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == user.id)).scalar()
-    if blob is None:
-        return None
-    secret = services.keys.open(bytes(blob), _totp_context(user.id)).decode()
-    return pyotp.TOTP(secret)
+    return totp_secret.load(_services(request), user)
 
 
 def _check_code(request: Request, totp: pyotp.TOTP, code: str, username: str) -> bool:
-    """Constant-time check within one step either side; each step is accepted once."""
-    code = code.strip()
-    if len(code) != 6 or not code.isdigit():
-        return False
-    now = _services(request).clock()
-    step = totp.timecode(now)
-    for offset in (0, -1, 1):
-        if hmac.compare_digest(totp.generate_otp(step + offset), code):
-            from datetime import timedelta
-
-            return bool(_provider(request).store.remember_assertion(
-                f"totp:{username}", str(step + offset), now + timedelta(seconds=120)))
-    return False
+    return totp_secret.check(_services(request), _provider(request).store, totp, code, username)
 
 
 async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
@@ -514,8 +500,7 @@ async def totp_submit(request: Request) -> Response:
 
 def _enrol_context(request: Request, user: User, secret: str, next_url: str,
                    error: str | None) -> dict[str, Any]:
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
-    qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=True)
+    _, qr = totp_secret.provisioning(secret, user.username)
     return {"qr_svg": qr, "secret": secret, "next": next_url, "error": error,
             "required": user.is_admin}
 
@@ -553,6 +538,9 @@ async def enrol_page(request: Request) -> Response:
 
 
 async def enrol_submit(request: Request) -> Response:
+    from gateway.idp.recovery_codes import RecoveryCodes
+    from gateway.web.portal.account import codes_page
+
     form = await request.form()
     next_url = safe_next(str(form.get("next") or ""))
     row = _stage_session(request, "enrol", "active")
@@ -571,18 +559,25 @@ async def enrol_submit(request: Request) -> Response:
         return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
                                   **_enrol_context(request, user, secret, next_url, None))
     services = _services(request)
-    sealed = services.keys.seal(secret.encode(), _totp_context(user.id))
-    with services.engine.begin() as conn:
-        conn.execute(users.update().where(users.c.id == user.id)
-                     .values(totp_secret=sealed, updated_at=services.clock()))
+    totp_secret.store(services, user, secret)
+    codes = await run_in_threadpool(
+        RecoveryCodes(services.engine, services.keys, services.clock).replace, user.id)
     services.record_admin_change("user_totp_enrolled", {"user": user.username})
     try:
         await _emit(request, _record(request, "mfa_enrol", "success", actor_user=row.username,
-                                     department=user.department, extra={"sid": row.sid}))
+                                     department=user.department, extra={"sid": row.sid}),
+                    _record(request, "recovery_codes_issued", "success",
+                            actor_user=row.username, department=user.department,
+                            reason="at enrolment", extra={"sid": row.sid,
+                                                          "count": len(codes)}))
     except AuditUnavailable:
         return _audit_failed()
-    response = await _advance(request, row, {"change", "mfa", "enrol"}, next_url,
+    advanced = await _advance(request, row, {"change", "mfa", "enrol"}, next_url,
                               amr="pwd otp")
+    # the codes are shown once, under the advanced session; "saved" goes on to next
+    response = codes_page(request, codes, advanced.headers["location"])
+    for cookie in advanced.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", cookie)
     response.delete_cookie(ENROL_COOKIE, path="/portal/login/enrol")
     return response
 
@@ -660,10 +655,12 @@ async def root(request: Request) -> Response:
 
 
 def portal_routes() -> list[BaseRoute]:
+    from gateway.web.portal.account import routes as account_routes
     from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 
     return [
         *catalogue_routes(),
+        *account_routes(),
         Route("/", root),
         Route("/portal", home),
         Route("/portal/login", login_page, methods=["GET"]),
