@@ -150,11 +150,10 @@ def _portal_sources() -> str:
 
 
 def test_the_portal_tables_have_both_languages_and_no_collisions() -> None:
+    from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
     from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
     from gateway.web.portal.i18n import MESSAGES as PORTAL_MESSAGES
     from gateway.web.portal.i18n import TABLE
-
-    from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
 
     assert not set(PORTAL_MESSAGES) & set(CATALOGUE_MESSAGES)
     assert not (set(PORTAL_MESSAGES) | set(CATALOGUE_MESSAGES)) & set(ACCOUNT_MESSAGES)
