@@ -48,6 +48,8 @@ class Axe:
     def __call__(self, page: Any, name: str) -> None:
         assert page.locator("html").get_attribute("lang") == (
             "zh-CN" if self.lang == "zh" else "en"), (name, page.url)
+        assert page.locator("th:not([scope])").count() == 0, (name, "a <th> without scope")
+        assert page.locator("nav[aria-label]").count() >= 1, (name, "no labelled <nav>")
         violations = self.engine.run(page).response["violations"]
         self.seen.append(name)
         if violations:
@@ -80,8 +82,8 @@ def test_every_portal_page_has_no_serious_violation(
     axe = Axe(lang, tmp_path / f"axe-{lang}.json")
     page = new_page(browser, issuer, lang)
     # the engine runs and sees: a page with a picture and no text for it fails
-    page.set_content(f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><body><main>'
-                     '<img src="data:,"></main></body></html>')
+    page.set_content(f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><body><nav '
+                     'aria-label="x"></nav><main><img src="data:,"></main></body></html>')
     with pytest.raises(AssertionError, match="image-alt"):
         axe(page, "canary")
     axe.seen.clear()
