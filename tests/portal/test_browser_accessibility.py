@@ -19,13 +19,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 
 from gateway.services import Services
 from tests.oauth2.helpers import DEMO_PASSWORD
-from tests.portal.test_browser_account import browser, gateway  # noqa: F401 - fixtures
-from tests.portal.test_browser_newcomer import DESKTOP, Shots, shots  # noqa: F401
+from tests.portal.test_browser_account import enrol, gateway, sign_in  # noqa: F401 - a fixture
+from tests.portal.test_browser_newcomer import DESKTOP, Shots, browser, shots  # noqa: F401
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow
@@ -60,12 +59,6 @@ class Axe:
         bad = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
                for v in violations if v["impact"] in FAILING]
         assert not bad, f"{name} [{self.lang}] {page.url}:\n" + "\n".join(bad)
-
-
-def sign_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#submit")
 
 
 def new_page(browser: Any, issuer: str, lang: str) -> Any:  # noqa: F811
@@ -117,13 +110,7 @@ def test_every_portal_page_has_no_serious_violation(
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/portal/login/enrol.*"))
     axe(page, "enrolment")
-    secret = page.locator("#secret").inner_text()
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("#submit")
-    page.wait_for_selector("#codes")
-    axe(page, "recovery codes")
-    page.check("#saved")
-    page.click("#continue")
+    enrol(page, lambda: axe(page, "recovery codes"))
     page.wait_for_url(f"{issuer}/portal")
     axe(page, "home (admin)")
     page.goto(f"{issuer}/oauth2/logout")
@@ -181,11 +168,7 @@ def test_every_portal_page_has_no_serious_violation(
     page.wait_for_selector("#error-password")
     axe(page, "account with an error")
     page.click("#enrol-link")
-    secret = page.locator("#secret").inner_text()
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("#submit")
-    page.check("#saved")
-    page.click("#continue")
+    enrol(page)
     page.wait_for_url(f"{issuer}/portal/account")
     axe(page, "account with an authenticator")
     page.fill("#totp-password", DEMO_PASSWORD)

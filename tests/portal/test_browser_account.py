@@ -11,10 +11,9 @@ folder (``tmp_path/screenshots``), as the newcomer's walk does."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyotp
@@ -24,30 +23,18 @@ from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.oauth2.live import live_gateway
-from tests.portal.test_browser_newcomer import CHROMIUM, DESKTOP, Shots, shots  # noqa: F401
+from tests.portal.test_browser_newcomer import (  # noqa: F401 - fixtures
+    DESKTOP,
+    Shots,
+    browser,
+    shots,
+)
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow
 NEW_PASSWORD = "Quiet-River-Lantern-2026"
 #: the second browser's address, as the reverse proxy in front of the gateway reports it
 STRANGER = "203.0.113.7"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium for the module."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ def gateway(settings: Settings, fast_hashes: None  # noqa: F811
         yield world
 
 
-def new_page(browser: Any, address: str | None = None) -> Any:
+def new_page(browser: Any, address: str | None = None) -> Any:  # noqa: F811
     headers = {"X-Forwarded-For": address} if address else {}
     context = browser.new_context(locale="zh-CN", viewport=DESKTOP, extra_http_headers=headers)
     return context.new_page()
@@ -71,7 +58,22 @@ def sign_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
     page.click("#submit")
 
 
-def test_account_page_flows(gateway: tuple[str, Services], browser: Any,
+def enrol(page: Any, shoot: Callable[[], None] = lambda: None,
+          at: float | None = None) -> tuple[str, list[str]]:
+    """On an enrolment page: the app's first code, then the recovery codes (``shoot``
+    photographs them) kept; (secret, codes)."""
+    secret = page.locator("#secret").inner_text()
+    page.fill("#code", pyotp.TOTP(secret).at(at or time.time()))
+    page.click("#submit")
+    page.wait_for_selector("#codes")
+    codes = [c.strip() for c in page.locator("#codes code").all_inner_texts()]
+    shoot()
+    page.check("#saved")
+    page.click("#continue")
+    return secret, codes
+
+
+def test_account_page_flows(gateway: tuple[str, Services], browser: Any,  # noqa: F811
                             shots: Shots) -> None:  # noqa: F811
     issuer, services = gateway
     me = new_page(browser)
@@ -85,15 +87,8 @@ def test_account_page_flows(gateway: tuple[str, Services], browser: Any,
 
     # an authenticator, and its recovery codes shown once
     me.click("#enrol-link")
-    secret = me.locator("#secret").inner_text()
-    me.fill("#code", pyotp.TOTP(secret).now())
-    me.click("#submit")
-    me.wait_for_selector("#codes")
-    codes = [c.strip() for c in me.locator("#codes code").all_inner_texts()]
+    _, codes = enrol(me, lambda: shots(me, "recovery-codes-zh"))
     assert len(codes) == 10
-    shots(me, "recovery-codes-zh")
-    me.check("#saved")
-    me.click("#continue")
     me.wait_for_url(f"{issuer}/portal/account")
     assert me.locator("#codes-left").inner_text() == "剩余 10 个未使用的恢复码。"
 
@@ -153,7 +148,7 @@ def test_account_page_flows(gateway: tuple[str, Services], browser: Any,
     assert ("recovery_codes_issued", "success", "127.0.0.1") in kinds
 
 
-def test_re_enrol_after_a_lost_device(gateway: tuple[str, Services], browser: Any,
+def test_re_enrol_after_a_lost_device(gateway: tuple[str, Services], browser: Any,  # noqa: F811
                                      shots: Shots) -> None:  # noqa: F811
     """Signed in with a recovery code, the user sets up a new authenticator (the
     password is the proof) and the old one stops working."""
@@ -163,24 +158,15 @@ def test_re_enrol_after_a_lost_device(gateway: tuple[str, Services], browser: An
     sign_in(page, "li.si")
     page.wait_for_url(f"{issuer}/portal/account")
     page.click("#enrol-link")
-    old = page.locator("#secret").inner_text()
-    page.fill("#code", pyotp.TOTP(old).now())
-    page.click("#submit")
-    page.check("#saved")
-    page.click("#continue")
+    old, _ = enrol(page)
     page.wait_for_url(f"{issuer}/portal/account")
 
     page.fill("#totp-password", DEMO_PASSWORD)
     page.click("#totp-submit")
     page.wait_for_selector("#secret")
     shots(page, "re-enrol-zh")
-    new = page.locator("#secret").inner_text()
+    new, _ = enrol(page, at=time.time() + 30)  # this step's code is spent
     assert new != old
-    page.fill("#code", pyotp.TOTP(new).at(time.time() + 30))  # this step's code is spent
-    page.click("#submit")
-    page.wait_for_selector("#codes")
-    page.check("#saved")
-    page.click("#continue")
     page.wait_for_url(re.compile(r".*/portal/account\?done=totp.*"))
     assert "新的身份验证器已绑定" in page.locator("#info").inner_text()
     from gateway.idp import totp

@@ -34,25 +34,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.errors import Forbidden, Unauthorized, ValidationError, problem_body
+from gateway.errors import Forbidden, Unauthorized, ValidationError
 from gateway.idp.account import Account
-from gateway.idp.scopes import ACCOUNT, InsufficientScope, require
+from gateway.idp.scopes import ACCOUNT, require
 from gateway.web.api.body import read_object
+from gateway.web.api.problems import problem_json
 from texts import Text
 
 PREFIX = "/api/v1/account"
-PROBLEM_JSON = "application/problem+json"
 MAX_SIGN_INS = 100
 
 Handler = Callable[[Request, Account], Awaitable[Any]]
-
-
-def _problem(exc: Exception) -> JSONResponse:
-    status, body = problem_body(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
-    if isinstance(exc, InsufficientScope):
-        headers["WWW-Authenticate"] = exc.www_authenticate
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _services(request: Request) -> Any:
@@ -89,7 +81,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             result = await handler(request, await _account(request))
         except Exception as exc:
             if hasattr(exc, "status"):
-                return _problem(exc)
+                return problem_json(exc)
             raise
         return JSONResponse(_json(result))
 

@@ -21,6 +21,7 @@ beside the form, in the page's language.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -148,22 +149,41 @@ def _back(done: str, anchor: str, **extra: Any) -> Response:
                             status_code=303)
 
 
-async def password_submit(request: Request) -> Response:
+async def _act(request: Request, section: str,
+               act: Callable[[Account, Any], Awaitable[Any]],
+               then: Callable[[Account, Any], Response]) -> Response:
+    """A post of the account page: signed in, CSRF, then ``act`` (account, form); its
+    refusal is the page again with the problem in ``section``, its result goes to
+    ``then``."""
     account, form, refused = await _form(request)
     if refused is not None or account is None:
         return refused or _sign_in_first(request)
-    t = Translator(_lang(request))
-    new, confirm = str(form.get("new_password") or ""), str(form.get("confirm_password") or "")
-    if new != confirm:
-        return await _page(request, account, status=400, errors={"password": [t("mismatch")]})
     try:
-        ended = await account.change_password(str(form.get("current_password") or ""), new,
-                                              sign_out_others=bool(form.get("sign_out_others")))
+        result = await act(account, form)
     except ValidationError as exc:
-        return await _refused(request, account, exc, "password")
+        return await _refused(request, account, exc, section)
+    except NotFound as exc:  # not one of the user's live sessions or grants
+        return await _page(request, account, status=404, errors={
+            section: [render_text(exc.description, _lang(request))]})
     except AuditUnavailable:
         return _audit_failed()
-    return _back("password", "password", n=ended)
+    return then(account, result)
+
+
+def _field(form: Any, name: str) -> str:
+    return str(form.get(name) or "")
+
+
+async def password_submit(request: Request) -> Response:
+    async def act(account: Account, form: Any) -> int:
+        if _field(form, "new_password") != _field(form, "confirm_password"):
+            raise ValidationError(problems=[Translator(_lang(request))("mismatch")])
+        return await account.change_password(
+            _field(form, "current_password"), _field(form, "new_password"),
+            sign_out_others=bool(form.get("sign_out_others")))
+
+    return await _act(request, "password", act,
+                      lambda _, ended: _back("password", "password", n=ended))
 
 
 def _gone(request: Request) -> bool:
@@ -191,17 +211,11 @@ def _setup_page(request: Request, pending: Pending, error: str | None = None,
 
 
 async def totp_submit(request: Request) -> Response:
-    account, form, refused = await _form(request)
-    if refused is not None or account is None:
-        return refused or _sign_in_first(request)
-    try:
-        pending = await account.start_totp(password=str(form.get("password") or ""),
-                                           code=str(form.get("code") or ""))
-    except ValidationError as exc:
-        return await _refused(request, account, exc, "totp")
-    except AuditUnavailable:
-        return _audit_failed()
-    return _setup_page(request, pending)
+    async def act(account: Account, form: Any) -> Pending:
+        return await account.start_totp(password=_field(form, "password"),
+                                        code=_field(form, "code"))
+
+    return await _act(request, "totp", act, lambda _, pending: _setup_page(request, pending))
 
 
 def codes_page(request: Request, codes: list[str], next_url: str) -> Response:
@@ -235,17 +249,12 @@ async def totp_confirm(request: Request) -> Response:
 
 
 async def codes_submit(request: Request) -> Response:
-    account, form, refused = await _form(request)
-    if refused is not None or account is None:
-        return refused or _sign_in_first(request)
-    try:
-        codes = await account.regenerate_codes(password=str(form.get("password") or ""),
-                                               code=str(form.get("code") or ""))
-    except ValidationError as exc:
-        return await _refused(request, account, exc, "recovery")
-    except AuditUnavailable:
-        return _audit_failed()
-    return codes_page(request, codes, f"{BASE}?done=codes_saved")
+    async def act(account: Account, form: Any) -> list[str]:
+        return await account.regenerate_codes(password=_field(form, "password"),
+                                              code=_field(form, "code"))
+
+    return await _act(request, "recovery", act, lambda _, codes: codes_page(
+        request, codes, f"{BASE}?done=codes_saved"))
 
 
 async def codes_saved(request: Request) -> Response:
@@ -262,36 +271,19 @@ async def codes_saved(request: Request) -> Response:
 
 
 async def end_session_submit(request: Request) -> Response:
-    account, form, refused = await _form(request)
-    if refused is not None or account is None:
-        return refused or _sign_in_first(request)
-    t = Translator(_lang(request))
-    sid = str(form.get("sid") or "")
-    try:
-        await account.end_session(sid)
-    except AuditUnavailable:
-        return _audit_failed()
-    except NotFound as exc:  # not one of the user's live sessions
-        return await _page(request, account, status=404,
-                           errors={"sessions": [render_text(exc.description, t.lang)]})
-    if sid == account.sid:
-        return _signed_out(request)
-    return _back("session_ended", "sessions")
+    async def act(account: Account, form: Any) -> bool:
+        await account.end_session(_field(form, "sid"))
+        return _field(form, "sid") == account.sid
+
+    return await _act(request, "sessions", act, lambda _, own: _signed_out(request) if own
+                      else _back("session_ended", "sessions"))
 
 
 async def revoke_grant_submit(request: Request) -> Response:
-    account, form, refused = await _form(request)
-    if refused is not None or account is None:
-        return refused or _sign_in_first(request)
-    t = Translator(_lang(request))
-    try:
-        await account.revoke_grant(str(form.get("family_id") or ""))
-    except AuditUnavailable:
-        return _audit_failed()
-    except NotFound as exc:
-        return await _page(request, account, status=404,
-                           errors={"sessions": [render_text(exc.description, t.lang)]})
-    return _back("grant_revoked", "sessions")
+    async def act(account: Account, form: Any) -> None:
+        await account.revoke_grant(_field(form, "family_id"))
+
+    return await _act(request, "sessions", act, lambda _, __: _back("grant_revoked", "sessions"))
 
 
 def _signed_out(request: Request) -> Response:
@@ -303,14 +295,10 @@ def _signed_out(request: Request) -> Response:
 
 
 async def everywhere_submit(request: Request) -> Response:
-    account, _, refused = await _form(request)
-    if refused is not None or account is None:
-        return refused or _sign_in_first(request)
-    try:
+    async def act(account: Account, form: Any) -> None:
         await account.sign_out_everywhere()
-    except AuditUnavailable:
-        return _audit_failed()
-    return _signed_out(request)
+
+    return await _act(request, "sessions", act, lambda _, __: _signed_out(request))
 
 
 # -- the sign-in's TOTP step: a recovery code instead ----------------------------------
