@@ -25,6 +25,7 @@ from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.oauth2.live import live_gateway
 from tests.portal.test_browser_newcomer import (  # noqa: F401 - fixtures
     DESKTOP,
+    PHONE,
     Shots,
     browser,
     shots,
@@ -128,6 +129,9 @@ def test_account_page_flows(gateway: tuple[str, Services], browser: Any,  # noqa
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[0])
     assert me.locator("#sign-in-table").inner_text().count(STRANGER) >= 2  # password too
     shots(me, "sessions-and-sign-ins-zh")
+    me.set_viewport_size(PHONE)  # the tables scroll inside the card; the page does not
+    assert me.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    me.set_viewport_size(DESKTOP)
     me.click("a.lang")
     assert me.locator("h1").inner_text() == "My account"
     assert "Recovery code" in me.locator("#sign-in-table").inner_text()
