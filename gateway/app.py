@@ -30,12 +30,14 @@ from gateway.request_id import new_request_id
 from gateway.root import Gateway, Seams, build_gateway, gateway_of
 from gateway.services import Services, open_services
 from gateway.settings import load_settings
+from gateway.web.api.account import routes as account_routes
 from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
 from gateway.web.cas import cas_routes
 from gateway.web.oauth2 import oauth2_routes
+from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 
@@ -136,10 +138,12 @@ def routes() -> list[BaseRoute]:
         Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         *oauth2_routes(),
+        *portal_account_routes(),
         *portal_routes(),
         *cas_routes(),
         *catalogue_routes(),
         *audit_routes(),
+        *account_routes(),
     ]
 
 

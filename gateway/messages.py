@@ -442,4 +442,19 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.csv_empty": ("文件为空（须有表头行）", "the file is empty (needs a header row)"),
     # -- setup ---------------------------------------------------------------------------
     "setup.master_key_missing": ("主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）", "master key file {path} is missing but the database is initialised; restore the file (nothing was changed)"),
+    # -- the account page and API (one's own account) ----------------------------------
+    "account.wrong_proof": ("密码或动态口令错误", "wrong password or code"),
+    "account.wrong_password": ("密码错误", "wrong password"),
+    "account.proof_needed": ("请输入当前密码，或身份验证器显示的动态口令", "give your current password or a code from your authenticator"),
+    "account.current_needed": ("请输入当前密码", "give your current password"),
+    "account.locked": ("账号已锁定，请在 {minutes} 分钟后重试", "the account is locked; try again in {minutes} minutes"),
+    "account.pending_expired": ("身份验证器的设置已过期或不属于您，请重新开始", "the authenticator set-up expired or is not yours: start again"),
+    "account.bad_code": ("动态口令错误或已使用", "wrong or already used code"),
+    "account.no_totp": ("请先绑定身份验证器", "set up an authenticator first"),
+    "account.no_session": ("您没有这个会话", "you have no such session"),
+    "account.no_grant": ("您没有这个授权", "you have no such grant"),
+    "account.person_only": ("这是个人账号的功能：系统的令牌没有账号", "this is a person's own account: a system's token has none"),
+    "account.not_text": ("{field} 必须是字符串", "{field} must be a string"),
+    "account.not_flag": ("{field} 必须是 true 或 false", "{field} must be true or false"),
+    "account.limit": ("limit 必须是 1 到 {most} 之间的数字", "limit must be a number from 1 to {most}"),
 }

@@ -157,3 +157,23 @@ clients = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# -- account: recovery codes ------------------------------------------------------------
+# One-time codes a user signs in with instead of a TOTP code (lost device): keyed hashes
+# (``keys.mac``), never the codes; a used code keeps its row (used_at) until the set is
+# regenerated or the TOTP is reset (gateway.idp.recovery_codes).
+user_recovery_codes = sa.Table(
+    "user_recovery_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("code_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)

@@ -11,6 +11,7 @@ import asyncio
 import click
 
 from gateway.cli.context import CliContext, pass_cli
+from gateway.idp.sign_out import revoke_everywhere, tell_relying_parties
 
 
 @click.group()
@@ -31,8 +32,16 @@ def session_list(cli_ctx: CliContext, username: str | None) -> None:
 
 
 def end_sessions(cli_ctx: CliContext, username: str) -> tuple[int, int]:
-    """``Provider.end_user_sessions`` from a command (sessions, families)."""
-    return asyncio.run(cli_ctx.gateway.provider.end_user_sessions(username))
+    """End every portal session and refresh-token family of ``username`` (and so the
+    access tokens bound to those sessions, within the deny list's refresh), tell the
+    relying parties by back-channel logout, and audit it. Returns (sessions, families)."""
+    provider = cli_ctx.gateway.provider
+    out = revoke_everywhere(provider, username)
+    cli_ctx.services.record_admin_change("sessions_revoked", {
+        "user": username, "sessions": len(out.sessions), "families": out.families})
+    if out.targets:
+        asyncio.run(tell_relying_parties(provider, out))
+    return len(out.sessions), out.families
 
 
 @session.command("revoke")

@@ -145,16 +145,20 @@ _DYNAMIC = re.compile(r"""['"]([a-z]+_[a-z_]*)['"]\s*(?:~|\+)|f["']([a-z]+_[a-z_
 def _portal_sources() -> str:
     files = [*PORTAL.glob("templates/*.html"), *(ROOT / "gateway").rglob("*.py")]
     return "\n".join(p.read_text(encoding="utf-8") for p in files
-                     if p.name not in ("i18n.py", "catalogue_i18n.py", "messages.py"))
+                     if p.name not in ("i18n.py", "catalogue_i18n.py", "account_i18n.py",
+                                       "messages.py"))
 
 
 def test_the_portal_tables_have_both_languages_and_no_collisions() -> None:
+    from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
     from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
     from gateway.web.portal.i18n import MESSAGES as PORTAL_MESSAGES
     from gateway.web.portal.i18n import TABLE
 
     assert not set(PORTAL_MESSAGES) & set(CATALOGUE_MESSAGES)
+    assert not (set(PORTAL_MESSAGES) | set(CATALOGUE_MESSAGES)) & set(ACCOUNT_MESSAGES)
     assert all(k.startswith("cat_") for k in CATALOGUE_MESSAGES)
+    assert all(k.startswith(("acct_", "nav_")) for k in ACCOUNT_MESSAGES)
     for key, (zh, en) in TABLE.items():
         assert zh and en, key
         assert {n for n, _ in _fields(zh)} == {n for n, _ in _fields(en)}, key

@@ -58,8 +58,11 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
         thread.join(10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -176,8 +176,12 @@ def test_must_change_then_admin_totp_enrolment(client: TestClient, idp: Services
     r = client.post("/portal/login/enrol", data={
         "csrf_token": csrf_of(page.text), "code": pyotp.TOTP(secret).now(), "next": "/portal"},
         follow_redirects=False)
-    assert r.headers["location"] == "/portal"
+    # enrolled: the recovery codes are shown once, under the signed-in session
+    assert r.status_code == 200 and len(re.findall(r"<li><code>\w{5}-\w{5}</code>", r.text)) == 10
     assert client.get("/portal").status_code == 200
+    r = client.post("/portal/account/recovery-codes/saved", data={
+        "csrf_token": csrf_of(r.text), "saved": "1", "next": "/portal"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
     assert idp.org.get_user("sysadmin").has_totp
     kinds = [(e["event_type"], e["outcome"]) for e in audit_events(idp)]
     assert ("mfa_enrol", "failure") in kinds and ("mfa_enrol", "success") in kinds

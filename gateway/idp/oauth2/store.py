@@ -49,6 +49,9 @@ class SessionRow:
     revoked_at: datetime | None
     #: when the user last passed a sign-in step of this session (password, TOTP)
     authenticated_at: datetime
+    #: where the session was opened (shown to the user on the account page)
+    source_ip: str | None = None
+    user_agent: str | None = None
 
     @property
     def auth_time(self) -> int:
@@ -99,6 +102,8 @@ class RefreshRow:
     scope: str
     auth_time: int
     expires_at: datetime
+    #: when this token of the family was issued (the family's last refresh)
+    created_at: datetime | None = None
 
     # authlib TokenMixin
     def check_client(self, client: Any) -> bool:
@@ -253,6 +258,17 @@ class Store:
                 self._revoke_family(conn, fam)
         self._denied_changed()
         return len(families)
+
+    def user_families(self, username: str) -> list[RefreshRow]:
+        """The user's live refresh-token families (OAuth grants), one row each: the
+        family's current, unused token."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(refresh_tokens).where(
+                refresh_tokens.c.username == username, refresh_tokens.c.used_at.is_(None),
+                refresh_tokens.c.revoked_at.is_(None), refresh_tokens.c.expires_at > now,
+            ).order_by(refresh_tokens.c.created_at)).all()
+        return [_refresh(r) for r in rows]
 
     def session_clients(self, sid: str) -> list[str]:
         """Clients that received a code in this session (for back-channel logout)."""
@@ -498,6 +514,7 @@ def _session(m: Any) -> SessionRow:
         created_at=created, last_seen_at=_aware(m["last_seen_at"]),
         expires_at=_aware(m["expires_at"]), revoked_at=_aware(m["revoked_at"]),
         authenticated_at=_aware(m.get("authenticated_at")) or created,
+        source_ip=m.get("source_ip"), user_agent=m.get("user_agent"),
     )
 
 
@@ -505,4 +522,5 @@ def _refresh(row: Any) -> RefreshRow:
     return RefreshRow(
         family_id=row.family_id, client_id=row.client_id, username=row.username, sid=row.sid,
         scope=row.scope, auth_time=int(row.auth_time), expires_at=_aware(row.expires_at),
+        created_at=_aware(row.created_at),
     )

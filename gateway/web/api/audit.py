@@ -18,22 +18,17 @@ from starlette.routing import Route
 from audit import AuditError, AuditQueryError, AuditRecord
 from audit.query import parse_filters, query_records
 from audit.stats import DIMENSIONS, usage_stats
-from gateway.errors import Forbidden, Unauthorized, ValidationError, problem_body
+from gateway.errors import Forbidden, Unauthorized, ValidationError
 from gateway.idp.scopes import AUDIT_READ, InsufficientScope, require
 from gateway.root import gateway_of
+from gateway.web.api.problems import problem_json
 from texts import Text
 
-PROBLEM_JSON = "application/problem+json"
 AUDITOR = "auditor"
 STATS_PARAMS = ("by", "since", "until", "system", "resource", "department", "event_type")
 
 
-def _problem(exc: Exception) -> JSONResponse:
-    status, body = problem_body(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
-    if isinstance(exc, InsufficientScope):
-        headers["WWW-Authenticate"] = exc.www_authenticate
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+_problem = problem_json
 
 
 def _invalid(exc: AuditQueryError) -> ValidationError:

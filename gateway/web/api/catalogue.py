@@ -37,13 +37,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from catalogue import Actor, Caller, CatalogueError, InvalidInput
-from gateway.errors import Forbidden, ValidationError, is_problem, problem_body
-from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, InsufficientScope, require
+from gateway.errors import Forbidden, ValidationError, is_problem
+from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, require
 from gateway.root import gateway_of
 from gateway.web.api.body import read_object
+from gateway.web.api.problems import problem_json
 
 PREFIX = "/api/v1/catalogue"
-PROBLEM_JSON = "application/problem+json"
 SECADMIN = "secadmin"
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
@@ -52,11 +52,7 @@ Handler = Callable[[Request, Any], Awaitable[Any]]
 def _problem(exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidInput):
         exc = ValidationError(exc.description, problems=exc.problems)
-    status, body = problem_body(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
-    if isinstance(exc, InsufficientScope):
-        headers["WWW-Authenticate"] = exc.www_authenticate
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return problem_json(exc)
 
 
 def _actor(principal: Any) -> Actor:

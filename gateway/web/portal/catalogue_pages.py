@@ -87,7 +87,7 @@ def _t(request: Request) -> Translator:
     return Translator(page_lang(request))
 
 
-def _department_names(services: Any) -> dict[str, str]:
+def _department_names(services: Services) -> dict[str, str]:
 
     with services.engine.connect() as conn:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())

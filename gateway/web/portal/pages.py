@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from gateway.idp.authenticator import Authenticator
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.root import gateway_of
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
@@ -58,6 +59,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     query = dict(request.query_params)
     query["lang"] = "en" if lang == "zh" else "zh"
+    context.setdefault("signed_in", gateway_of(request).provider.valid_session(
+        request.cookies.get(SESSION_COOKIE)) is not None)
     html = TEMPLATES.get_template(template).render(
         t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -77,6 +80,13 @@ def render_message(request: Request, title_key: str, detail: str = "",
     ``detail_key``, a translated one."""
     return render(request, "message.html", status=status, title_key=title_key, detail=detail,
                   detail_key=detail_key)
+
+
+def codes_page(request: Request, codes: list[str], next_url: str) -> HTMLResponse:
+    """The recovery codes, the one time they are shown (at enrolment and on the
+    account page)."""
+    return render(request, "recovery_codes.html", codes=codes, next=safe_next(next_url),
+                  error=None)
 
 
 def csrf_ok(request: Request, form: Any) -> bool:

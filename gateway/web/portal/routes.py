@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import hmac
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -22,7 +21,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pyotp
-import segno
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,19 +30,22 @@ from starlette.staticfiles import StaticFiles
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
+from gateway.idp import totp as totp_secret
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
+from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
 from gateway.root import gateway_of
 from gateway.services import Services
-from gateway.tables import departments, roles, users
+from gateway.tables import departments, roles
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
 from gateway.web.portal.pages import (
     authenticator,
+    codes_page,
     csrf_ok,
     page_lang,
     render,
@@ -57,7 +58,6 @@ HERE = Path(__file__).parent
 ENROL_COOKIE = "gg_enrol"
 STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
                "enrol": "/portal/login/enrol"}
-TOTP_ISSUER = "govgate"
 
 # -- plumbing ---------------------------------------------------------------------------
 
@@ -324,9 +324,17 @@ def _password_problem(t: Translator, problem: str) -> str:
     return problem
 
 
+def _signed_in_change(request: Request) -> Response | None:
+    """A signed-in user changes the password on the account page (the current one is
+    asked there); this page is the sign-in's forced step."""
+    if _provider(request).valid_session(request.cookies.get(SESSION_COOKIE)) is None:
+        return None
+    return RedirectResponse("/portal/account#password", status_code=303)
+
+
 async def change_page(request: Request) -> Response:
     if _stage_session(request, "change") is None:
-        return _to_login(request)
+        return _signed_in_change(request) or _to_login(request)
     return render(request, "change.html", errors=[],
                   next=safe_next(request.query_params.get("next")))
 
@@ -337,7 +345,7 @@ async def change_submit(request: Request) -> Response:
     t = Translator(page_lang(request))
     row = _stage_session(request, "change")
     if row is None:
-        return _to_login(request)
+        return _signed_in_change(request) or _to_login(request)
     if not csrf_ok(request, form):
         return render(request, "change.html", status=400, errors=[t("csrf")], next=next_url)
     new, confirm = str(form.get("new_password") or ""), str(form.get("confirm_password") or "")
@@ -359,34 +367,12 @@ async def change_submit(request: Request) -> Response:
 
 # -- TOTP -------------------------------------------------------------------------------
 
-def _totp_context(user_id: int) -> str:
-    return f"users.totp_secret:{user_id}"
-
-
 def _load_totp(request: Request, user: User) -> pyotp.TOTP | None:
-    services = _services(request)
-    with services.engine.connect() as conn:
-        blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == user.id)).scalar()
-    if blob is None:
-        return None
-    secret = services.keys.open(bytes(blob), _totp_context(user.id)).decode()
-    return pyotp.TOTP(secret)
+    return totp_secret.load(_services(request), user)
 
 
 def _check_code(request: Request, totp: pyotp.TOTP, code: str, username: str) -> bool:
-    """Constant-time check within one step either side; each step is accepted once."""
-    code = code.strip()
-    if len(code) != 6 or not code.isdigit():
-        return False
-    now = _services(request).clock()
-    step = totp.timecode(now)
-    for offset in (0, -1, 1):
-        if hmac.compare_digest(totp.generate_otp(step + offset), code):
-            from datetime import timedelta
-
-            return bool(_provider(request).store.remember_assertion(
-                f"totp:{username}", str(step + offset), now + timedelta(seconds=120)))
-    return False
+    return totp_secret.check(_services(request), _provider(request).store, totp, code, username)
 
 
 async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
@@ -449,8 +435,7 @@ async def totp_submit(request: Request) -> Response:
 
 def _enrol_context(request: Request, user: User, secret: str, next_url: str,
                    error: str | None) -> dict[str, Any]:
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
-    qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=True)
+    _, qr = totp_secret.provisioning(secret, user.username)
     return {"qr_svg": qr, "secret": secret, "next": next_url, "error": error,
             "required": user.is_admin}
 
@@ -506,18 +491,25 @@ async def enrol_submit(request: Request) -> Response:
         return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
                                   **_enrol_context(request, user, secret, next_url, None))
     services = _services(request)
-    sealed = services.keys.seal(secret.encode(), _totp_context(user.id))
-    with services.engine.begin() as conn:
-        conn.execute(users.update().where(users.c.id == user.id)
-                     .values(totp_secret=sealed, updated_at=services.clock()))
+    totp_secret.store(services, user, secret)
+    codes = await run_in_threadpool(
+        RecoveryCodes(services.engine, services.keys, services.clock).replace, user.id)
     services.record_admin_change("user_totp_enrolled", {"user": user.username})
     try:
         await _emit(request, _record(request, "mfa_enrol", "success", actor_user=row.username,
-                                     department=user.department, extra={"sid": row.sid}))
+                                     department=user.department, extra={"sid": row.sid}),
+                    _record(request, "recovery_codes_issued", "success",
+                            actor_user=row.username, department=user.department,
+                            reason="at enrolment", extra={"sid": row.sid,
+                                                          "count": len(codes)}))
     except AuditUnavailable:
         return _audit_failed()
-    response = await _advance(request, row, {"change", "mfa", "enrol"}, next_url,
+    advanced = await _advance(request, row, {"change", "mfa", "enrol"}, next_url,
                               amr="pwd otp")
+    # the codes are shown once, under the advanced session; "saved" goes on to next
+    response = codes_page(request, codes, advanced.headers["location"])
+    for cookie in advanced.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", cookie)
     response.delete_cookie(ENROL_COOKIE, path="/portal/login/enrol")
     return response
 
@@ -543,7 +535,7 @@ async def home(request: Request) -> Response:
                   is_admin=user.is_admin, **labels)
 
 
-def _labels(services: Any, user: Any, t: Translator) -> dict[str, Any]:
+def _labels(services: Services, user: User, t: Translator) -> dict[str, Any]:
     """Department and role names as people know them (the codes are for machines):
     a built-in role in the page's language, another as the roles table names it."""
 
@@ -581,7 +573,6 @@ async def root(request: Request) -> Response:
 
 
 def portal_routes() -> list[BaseRoute]:
-
     return [
         *catalogue_routes(),
         Route("/", root),

@@ -1,0 +1,82 @@
+# ruff: noqa: E501
+"""Portal texts of the account page, the recovery codes and the pages' landmarks
+(skip link, navigation), in Simplified Chinese and English.
+
+Kept apart from ``i18n.py`` as the catalogue's are; ``gateway.web.portal.i18n.TABLE``
+joins them. Keys start with ``acct_`` (the account) or ``nav_`` (every page's
+header), so no table collides with another. Format: ``key: (zh, en)``."""
+
+from __future__ import annotations
+
+ACCOUNT_MESSAGES: dict[str, tuple[str, str]] = {
+    # -- every page: landmarks ----------------------------------------------------------
+    "nav_skip": ("跳到正文", "Skip to the content"),
+    "nav_site": ("站点导航", "Site"),
+    "nav_home": ("首页", "Home"),
+    # -- the account page ---------------------------------------------------------------
+    "acct_title": ("我的账号", "My account"),
+    "acct_continue": ("继续", "Continue"),
+    "acct_done_password": ("密码已修改；{n} 个其他会话已退出。", "Your password is changed; {n} other sessions were signed out."),
+    "acct_done_session_ended": ("该会话已退出。", "That session is signed out."),
+    "acct_done_grant_revoked": ("该应用的授权已撤销。", "The application's grant is revoked."),
+    "acct_done_codes_saved": ("新的恢复码已启用，原来的已作废。", "The new recovery codes are in use; the earlier ones no longer work."),
+    "acct_done_totp": ("新的身份验证器已绑定，原来的已失效；新的恢复码已启用。", "The new authenticator is set up and the earlier one no longer works; new recovery codes are in use."),
+    "acct_done_recovery_used": ("您用一个恢复码登录了，还剩 {n} 个。如果身份验证器丢失了，请在下面更换。", "You signed in with a recovery code; {n} are left. If your authenticator is lost, set up a new one below."),
+    "acct_current_password": ("当前密码", "Current password"),
+    "acct_sign_out_others": ("同时退出我在其他设备上的登录", "Sign out my other sessions"),
+    "acct_totp": ("双因素认证", "Two-factor authentication"),
+    "acct_totp_off": ("尚未启用双因素认证。", "Two-factor authentication is off."),
+    "acct_reenrol": ("更换身份验证器", "Set up a new authenticator"),
+    "acct_reenrol_hint": ("更换手机或丢失身份验证器时使用。请输入当前密码或当前的动态口令；新的身份验证器验证通过后，原来的失效，并生成新的恢复码。", "For a new phone or a lost authenticator. Give your current password or a current code; once the new authenticator is confirmed the earlier one stops working and new recovery codes are made."),
+    "acct_reenrol_old_works": ("在新的身份验证器验证通过之前，原来的仍然有效。", "Until the new one is confirmed, the earlier one still works."),
+    "acct_or_code": ("或当前的动态口令", "or a current code"),
+    "acct_qr_label": ("身份验证器应用的二维码", "QR code for the authenticator app"),
+    "acct_cancel": ("取消", "Cancel"),
+    "acct_recovery": ("恢复码", "Recovery codes"),
+    "acct_codes_left": ("剩余 {n} 个未使用的恢复码。", "{n} unused recovery codes left."),
+    "acct_regenerate": ("重新生成恢复码", "Make new recovery codes"),
+    "acct_regenerate_hint": ("生成一组新的恢复码，原来的全部作废。请输入当前密码或当前的动态口令。", "Makes a new set; every earlier code stops working. Give your current password or a current code."),
+    "acct_codes_intro": ("身份验证器丢失时，可以在登录的动态口令步骤输入恢复码代替动态口令。每个恢复码只能使用一次。", "If your authenticator is lost, enter a recovery code instead of a code at the sign-in's code step. Each recovery code works once."),
+    "acct_codes_once": ("这些恢复码只显示这一次：请打印或抄写下来，保存在安全的地方（不要和手机放在一起）。", "These codes are shown only this once: print or copy them and keep them somewhere safe (not with your phone)."),
+    "acct_codes_saved": ("我已保存这些恢复码", "I have saved these codes"),
+    "acct_codes_not_confirmed": ("请确认已保存恢复码。如果没有保存，请在“我的账号”页面重新生成。", "Please confirm that you saved the codes. If you did not, make new ones on the My account page."),
+    "acct_sessions": ("登录会话", "Sessions"),
+    "acct_sessions_caption": ("当前有效的登录会话", "Your live sessions"),
+    "acct_started": ("登录时间", "Signed in"),
+    "acct_last_seen": ("最近活动", "Last active"),
+    "acct_address": ("地址", "Address"),
+    "acct_browser": ("浏览器", "Browser"),
+    "acct_action": ("操作", "Action"),
+    "acct_this_session": ("本会话", "this session"),
+    "acct_end_session": ("退出", "Sign out"),
+    "acct_grants_caption": ("持有授权的应用（刷新令牌）", "Applications holding a grant (refresh tokens)"),
+    "acct_client": ("应用", "Application"),
+    "acct_refreshed": ("最近刷新", "Last refreshed"),
+    "acct_expires": ("到期", "Expires"),
+    "acct_revoke_grant": ("撤销", "Revoke"),
+    "acct_everywhere": ("退出所有登录", "Sign out everywhere"),
+    "acct_everywhere_hint": ("结束您的全部会话（包括本会话），撤销所有应用的授权；已签发的访问令牌随即失效。", "Ends all your sessions (this one too) and revokes every application's grant; the access tokens already issued stop working."),
+    "acct_signed_out_everywhere": ("已退出所有登录", "You are signed out everywhere"),
+    "acct_signed_out_everywhere_detail": ("您的全部会话已结束，所有应用的授权已撤销。", "All your sessions have ended and every application's grant is revoked."),
+    "acct_sign_ins": ("最近登录", "Recent sign-ins"),
+    "acct_sign_ins_hint": ("如果有您不认识的时间或地址，请立即修改密码、退出所有登录，并告知安全管理员。", "If a time or address is not yours, change your password, sign out everywhere and tell the security administrator."),
+    "acct_sign_ins_caption": ("最近的登录和登录尝试（最新的在前）", "Latest sign-ins and attempts, newest first"),
+    "acct_sign_ins_none": ("暂无记录。", "Nothing yet."),
+    "acct_time": ("时间", "Time"),
+    "acct_how": ("方式", "How"),
+    "acct_outcome": ("结果", "Outcome"),
+    "acct_how_login": ("密码", "Password"),
+    "acct_how_mfa_verify": ("动态口令", "Authenticator code"),
+    "acct_how_mfa_recovery": ("恢复码", "Recovery code"),
+    "acct_how_authorize": ("单点登录到 {client}", "Single sign-on to {client}"),
+    "acct_how_cas_login": ("单点登录到 {system}", "Single sign-on to {system}"),
+    "acct_outcome_success": ("成功", "succeeded"),
+    "acct_outcome_failure": ("失败", "failed"),
+    "acct_outcome_deny": ("拒绝", "refused"),
+    # -- the sign-in's code step: a recovery code instead ---------------------------------
+    "acct_lost_device": ("身份验证器丢失了？", "Lost your authenticator?"),
+    "acct_recovery_login_hint": ("输入一个恢复码代替动态口令（每个只能用一次）。登录后请在“我的账号”中更换身份验证器。", "Enter a recovery code instead of the code (each works once). Then set up a new authenticator on My account."),
+    "acct_recovery_code": ("恢复码", "Recovery code"),
+    "acct_use_recovery": ("使用恢复码登录", "Sign in with a recovery code"),
+    "acct_bad_recovery": ("恢复码错误或已使用。", "Wrong or already used recovery code."),
+}
