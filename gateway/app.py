@@ -143,8 +143,9 @@ def routes() -> list[BaseRoute]:
 
     out += catalogue_routes()
     from gateway.web.api.audit import routes as audit_routes
+    from gateway.web.api.stats import routes as stats_routes
 
-    out += audit_routes()
+    out += audit_routes() + stats_routes()
     return out
 
 

@@ -15,6 +15,7 @@ resource URIs), beside the issuer (userinfo, introspection):
     catalogue:read    GET /api/v1/catalogue/...                     {issuer}/api/v1/catalogue
     catalogue:write   every /api/v1/catalogue/... (read included)   {issuer}/api/v1/catalogue
     audit:read        /api/v1/audit/...                             {issuer}/api/v1/audit
+    stats:read        /api/v1/stats/... (real use, 实绩)             {issuer}/api/v1/stats
 
 A client registered for ``proxy`` may ask for any ``proxy:{system}``. A bearer
 token without the scope a surface needs is refused with 403 and
@@ -35,7 +36,8 @@ PROXY = "proxy"
 CATALOGUE_READ = "catalogue:read"
 CATALOGUE_WRITE = "catalogue:write"
 AUDIT_READ = "audit:read"
-API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ})
+STATS_READ = "stats:read"
+API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, STATS_READ})
 
 
 
@@ -69,6 +71,8 @@ def audiences(issuer: str, scopes: Iterable[str]) -> list[str]:
             out.add(f"{base}/api/v1/catalogue")
         elif scope == AUDIT_READ:
             out.add(f"{base}/api/v1/audit")
+        elif scope == STATS_READ:
+            out.add(f"{base}/api/v1/stats")
     return sorted(out)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+from gateway.web.portal.stats_i18n import STATS_MESSAGES
 
 LANG_COOKIE = "gg_lang"
 
@@ -87,8 +89,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 LANGS = ("zh", "en")
 
-# the portal's one table: the sign-in pages' texts and the catalogue pages'
-TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES}
+# the portal's one table: the sign-in pages' texts, the catalogue pages', the auditor
+# console's and the real-use pages'
+TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **AUDIT_MESSAGES,
+                                     **STATS_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:

@@ -660,10 +660,14 @@ async def root(request: Request) -> Response:
 
 
 def portal_routes() -> list[BaseRoute]:
+    from gateway.web.portal.audit_pages import routes as audit_routes
     from gateway.web.portal.catalogue_pages import routes as catalogue_routes
+    from gateway.web.portal.stats_pages import routes as stats_routes
 
     return [
         *catalogue_routes(),
+        *audit_routes(),
+        *stats_routes(),
         Route("/", root),
         Route("/portal", home),
         Route("/portal/login", login_page, methods=["GET"]),
