@@ -143,6 +143,7 @@ class UnusedGrant:
 @dataclass(frozen=True)
 class Overview:
     window: Window
+    total: TargetUse  # every system the viewer may see, together
     systems: list[Target]
     resources: list[Target]
     idle: list[Target]  # no delivered call in the last IDLE_DAYS days
@@ -183,12 +184,11 @@ def _entries(src: Sources, scope: Scope) -> tuple[list[tuple[str, str, str]],
     return systems, resources
 
 
-def _idle(src: Sources, systems: list[tuple[str, str, str]],
-          resources: list[tuple[str, str, str]]) -> list[Target]:
-    window = Window.ending_at(src.now_ms, IDLE_DAYS)
-    found = [*_targets(src, window, "system", systems), *_targets(src, window, "resource",
-                                                                   resources)]
-    return [t for t in found if t.use.total.calls == 0]
+def _idle(src: Sources, targets: Iterable[Target]) -> list[Target]:
+    """The targets with no delivered call in the last IDLE_DAYS days (from their last
+    call ever: no second scan of the window)."""
+    since = Window.ending_at(src.now_ms, IDLE_DAYS).since_ms
+    return [t for t in targets if t.last_ts is None or t.last_ts < since]
 
 
 def _grants(src: Sources, scope: Scope) -> list[UnusedGrant]:
@@ -216,11 +216,14 @@ def overview(src: Sources, scope: Scope, days: int) -> Overview:
     """Every system and resource the viewer may see, over the last ``days`` days."""
     window = Window.ending_at(src.now_ms, days)
     systems, resources = _entries(src, scope)
+    used_systems = _targets(src, window, "system", systems)
+    used_resources = _targets(src, window, "resource", resources)
     return Overview(
         window=window,
-        systems=_targets(src, window, "system", systems),
-        resources=_targets(src, window, "resource", resources),
-        idle=_idle(src, systems, resources),
+        total=daily_total(src.engine, window, kind="system", codes=[c for c, _, _ in systems]),
+        systems=used_systems,
+        resources=used_resources,
+        idle=_idle(src, [*used_systems, *used_resources]),
         grants=_grants(src, scope),
         duplicates=_duplicates(src, scope),
         departments=sorted((d for d in src.departments.values() if scope.covers(d.code)),
@@ -239,16 +242,18 @@ def summary(src: Sources, code: str, days: int) -> Summary:
     others = [(r.code, r.name, r.provider) for r in src.resources if r.provider != code]
     consumed_resources = [t for t in _targets(src, window, "resource", others,
                                               consumers=[code]) if t.use.total.calls]
+    own_systems = _targets(src, window, "system", systems)
+    own_resources = _targets(src, window, "resource", resources)
     return Summary(
         department=dept,
         window=window,
         provided=daily_total(src.engine, window, kind="system",
                              codes=[c for c, _, _ in systems]),
-        systems=_targets(src, window, "system", systems),
-        resources=_targets(src, window, "resource", resources),
+        systems=own_systems,
+        resources=own_resources,
         consumed=daily_total(src.engine, window, kind="system", consumers=[code]),
         consumed_resources=consumed_resources,
-        idle=_idle(src, systems, resources),
+        idle=_idle(src, [*own_systems, *own_resources]),
         grants=_grants(src, own),
         duplicates=_duplicates(src, own),
         children=sorted((d for d in src.departments.values() if d.parent == code),
@@ -337,7 +342,7 @@ def _window_json(w: Window) -> dict[str, Any]:
 
 
 def overview_json(o: Overview) -> dict[str, Any]:
-    return {"window": _window_json(o.window),
+    return {"window": _window_json(o.window), "total": _use_json(o.total),
             "systems": [_target_json(t) for t in o.systems],
             "resources": [_target_json(t) for t in o.resources],
             "idle": [{"kind": t.kind, "code": t.code, "name": t.name, "owner": t.owner,

@@ -113,7 +113,7 @@ def test_filters_pages_and_a_record_in_its_chain(portal: tuple[Services, TestCli
     assert r.status_code == 200
     check(r.text, "zh", "audit search")
     assert r.text.count('class="record-link"') == 2
-    assert 'data-id="%d"' % record_id(services, "req-formula") in r.text
+    assert f'data-id="{record_id(services, "req-formula")}"' in r.text
     r = client.get("/portal/audit", params={"outcome": "deny", "user": "wang.wu"})
     assert r.text.count('class="record-link"') == 1 and "req-denied" not in r.text
     r = client.get("/portal/audit", params={"text": "/S/OFFICES"})  # the extra fields

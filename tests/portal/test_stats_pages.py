@@ -60,6 +60,7 @@ def test_auditor_sees_every_system_charted_by_day(portal: tuple[Services, TestCl
     assert bars(r.text, "vehicles", "items")[-1] == 4
     assert bars(r.text, "JG-0002", "users")[-1] == 1
     assert bars(r.text, "assets", "calls") == [0] * 30
+    assert re.search(r'id="h-calls">3<', r.text) and re.search(r'id="h-items">5<', r.text)
     assert re.search(r'id="idle".*data-code="assets".*data-code="CZ-0001"', r.text, re.S)
     assert 'data-grant="' in r.text and "很少使用" in r.text  # czt's grant: 2 calls
     r = client.get("/portal/stats", params={"lang": "en", "days": "90"})

@@ -10,6 +10,8 @@ STATS_MESSAGES: dict[str, tuple[str, str]] = {
     "use_window": ("近 {n} 天", "last {n} days"),
     "use_window_range": ("统计区间：{first} 至 {last}", "From {first} to {last}"),
     "use_summaries": ("部门汇总（可打印）", "Department summaries (printable)"),
+    "use_all_systems": ("全部系统", "All systems"),
+    "use_h_idle": ("闲置的系统和资源", "idle systems and resources"),
     "use_systems": ("业务系统", "Systems"),
     "use_resources": ("共享资源", "Catalogue resources"),
     "use_no_systems": ("没有可显示的业务系统。", "No system to show."),

@@ -4,7 +4,7 @@ presentation attributes and classes, no ``style``), and they print.
 
     bar_chart(values, labels, title="调用次数")   # one bar per day
 
-Each bar is a ``<rect class="bar">`` with ``data-label`` and ``data-value`` and a
+Each bar is a ``<rect class="daybar">`` with ``data-label`` and ``data-value`` and a
 ``<title>`` (the browser shows it on hover; a screen reader reads the chart's
 ``aria-label``, and the page states the totals beside it). A zero draws no bar; the
 y axis starts at zero and its top is the largest value. Every text is escaped
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup
 
-WIDTH = 320
+WIDTH = 260
 HEIGHT = 120
 LEFT = 28  # room for the y-axis figures
 BOTTOM = 16  # room for the first and last labels
@@ -30,7 +30,7 @@ _AXIS = Markup('<line class="axis" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke=
                'stroke-width="1"/>')
 _TICK = Markup('<text class="tick" x="{x}" y="{y}" text-anchor="{anchor}" font-size="9" '
                'fill="#616e7c">{text}</text>')
-_BAR = Markup('<rect class="bar" x="{x}" y="{y}" width="{w}" height="{h}" fill="#b3261e" '
+_BAR = Markup('<rect class="daybar" x="{x}" y="{y}" width="{w}" height="{h}" fill="#b3261e" '
               'data-label="{label}" data-value="{value}"><title>{label}: {value}</title></rect>')
 _CLOSE = Markup("</svg>")
 
