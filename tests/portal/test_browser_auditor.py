@@ -116,6 +116,17 @@ def sign_in_auditor(page: Any, issuer: str) -> None:
     page.wait_for_url(f"{issuer}/portal/audit")
 
 
+def signed_in(browser: Any, issuer: str, username: str, path: str) -> Any:
+    """A new browser of ``username`` (staff), who asked for ``path`` and signed in."""
+    page = new_page(browser)
+    page.goto(f"{issuer}{path}")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#submit")
+    page.wait_for_url(f"{issuer}{path}")
+    return page
+
+
 def total(bars: Any) -> int:
     """The sum of the figures the bars of one chart carry."""
     return sum(int(v) for v in bars.evaluate_all("els => els.map(e => e.dataset.value)"))
@@ -218,12 +229,7 @@ def test_auditor_filters_opens_exports_and_verifies(
 def test_staff_refused_steward_sees_their_department(
         world: tuple[str, Services, Traffic], browser: Any, shots: Shots) -> None:  # noqa: F811
     issuer, _, _ = world
-    page = new_page(browser)
-    page.goto(f"{issuer}/portal/audit")
-    page.fill("#username", "li.si")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
-    page.wait_for_url(f"{issuer}/portal/audit")
+    page = signed_in(browser, issuer, "li.si", "/portal/audit")
     assert page.locator("#title").inner_text() == "无权访问"
     shots(page, "refused-1-audit-console")
     api = page.evaluate("fetch('/api/v1/audit/records').then(r => r.status)")
@@ -232,12 +238,7 @@ def test_staff_refused_steward_sees_their_department(
     assert response is not None and response.status == 403
     shots(page, "refused-2-stats")
 
-    page = new_page(browser)
-    page.goto(f"{issuer}/portal/stats")
-    page.fill("#username", "zhang.san")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
-    page.wait_for_url(f"{issuer}/portal/stats")
+    page = signed_in(browser, issuer, "zhang.san", "/portal/stats")
     codes = page.locator("section.target").evaluate_all(
         "els => els.map(e => e.dataset.code)")
     assert sorted(codes) == ["JG-0001", "JG-0002", "offices", "vehicles"]

@@ -54,7 +54,8 @@ PROBLEM_JSON = "application/problem+json"
 STATS_PARAMS = ("by", "since", "until", "system", "resource", "department", "event_type")
 
 
-def _problem(exc: Exception) -> JSONResponse:
+def problem_response(exc: Exception) -> JSONResponse:
+    """``exc`` as RFC 9457 problem details (with ``WWW-Authenticate`` where it belongs)."""
     status, body = problem_body(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
     if isinstance(exc, InsufficientScope):
@@ -99,7 +100,7 @@ async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | 
     try:
         principal = await services.authenticate(request)
     except Unauthorized as exc:
-        return None, _problem(exc)
+        return None, problem_response(exc)
     call = _Call(request, principal)
     try:
         require(principal, AUDIT_READ)
@@ -116,8 +117,8 @@ async def _refuse(call: _Call, request: Request, exc: Exception, reason: str) ->
     try:
         await call.audit("deny", 403, reason, path=request.url.path)
     except (AuditError, AuditUnavailable) as audit_exc:
-        return _problem(audit_exc)
-    return _problem(exc)
+        return problem_response(audit_exc)
+    return problem_response(exc)
 
 
 async def _bad_input(call: _Call, exc: AuditQueryError, what: str,
@@ -126,15 +127,15 @@ async def _bad_input(call: _Call, exc: AuditQueryError, what: str,
         await call.audit("failure", 400, f"{what}: malformed {exc.field}",
                          event_type=event_type)
     except (AuditError, AuditUnavailable) as aexc:
-        return _problem(aexc)
-    return _problem(_invalid(exc))
+        return problem_response(aexc)
+    return problem_response(_invalid(exc))
 
 
 async def list_records(request: Request) -> Response:
     """``GET /api/v1/audit/records``: filters as query parameters, newest first."""
     call, refused = await _begin(request, "audit records")
     if refused is not None or call is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     try:
         f = parse_filters(dict(request.query_params))
     except AuditQueryError as exc:
@@ -144,7 +145,7 @@ async def list_records(request: Request) -> Response:
         await call.audit("success", 200, "audit records queried", filters=f.as_dict(),
                          returned=len(page.records))
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     return JSONResponse({"records": page.records, "next_cursor": page.next_cursor})
 
 
@@ -152,7 +153,7 @@ async def one_record(request: Request) -> Response:
     """``GET /api/v1/audit/records/{id}``: the record, its writer, hash and links."""
     call, refused = await _begin(request, "audit record")
     if refused is not None or call is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     raw = request.path_params["id"]
     position = (await asyncio.to_thread(record_position, call.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
@@ -160,9 +161,10 @@ async def one_record(request: Request) -> Response:
         await call.audit("success" if position else "failure", 200 if position else 404,
                          "audit record read", record=raw[:40])
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     if position is None:
-        return _problem(NotFound(Text("audit.no_record", "no audit record {id}", id=raw[:40])))
+        return problem_response(NotFound(Text("audit.no_record", "no audit record {id}",
+                                              id=raw[:40])))
     return JSONResponse(position.to_dict())
 
 
@@ -170,12 +172,12 @@ async def export(request: Request) -> Response:
     """``GET /api/v1/audit/export``: every record of the filter, as a file."""
     call, refused = await _begin(request, "audit export")
     if refused is not None or call is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     return await export_response(call, dict(request.query_params), _export_problem)
 
 
 def _export_problem(exc: Exception) -> Response:
-    return _problem(_invalid(exc) if isinstance(exc, AuditQueryError) else exc)
+    return problem_response(_invalid(exc) if isinstance(exc, AuditQueryError) else exc)
 
 
 async def export_response(call: Any, params: dict[str, str],
@@ -211,7 +213,7 @@ async def verify(request: Request) -> Response:
     """``GET /api/v1/audit/verify?since=&until=``: the range (or the whole log) checked."""
     call, refused = await _begin(request, "audit verify")
     if refused is not None or call is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     q = request.query_params
     try:
         for key in q:
@@ -228,7 +230,7 @@ async def verify(request: Request) -> Response:
                          event_type="audit_verify", since=since, until=until,
                          intact=rep.ok, records=rep.records, problems=len(rep.problems))
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     return JSONResponse(body)
 
 
@@ -236,7 +238,7 @@ async def checkpoints(request: Request) -> Response:
     """``GET /api/v1/audit/checkpoints?before=&limit=``: newest first, signatures checked."""
     call, refused = await _begin(request, "audit checkpoints")
     if refused is not None or call is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     try:
         before, limit = parse_page(request.query_params)
     except AuditQueryError as exc:
@@ -247,7 +249,7 @@ async def checkpoints(request: Request) -> Response:
     try:
         await call.audit("success", 200, "audit checkpoints listed", returned=len(found))
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     more = len(found) == limit and found[-1].checkpoint.seq > 1
     return JSONResponse({"checkpoints": [c.to_dict() for c in found],
                          "next_before": found[-1].checkpoint.seq if more else None})
@@ -258,7 +260,7 @@ async def stats(request: Request) -> Response:
     of events that named a system or resource (``event_type=`` narrows further)."""
     call, refused = await _begin(request, "audit stats")
     if refused is not None or call is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     q = request.query_params
     try:
         for key in q:
@@ -279,12 +281,12 @@ async def stats(request: Request) -> Response:
                 resource=q.get("resource") or None, department=q.get("department") or None,
                 event_type=q.get("event_type") or None))
     except AuditQueryError as exc:
-        return _problem(_invalid(exc))
+        return problem_response(_invalid(exc))
     try:
         await call.audit("success", 200, "usage figures queried",
                          filters={k: v for k, v in q.items()})
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     return JSONResponse({"by": by, "rows": rows})
 
 

@@ -27,9 +27,9 @@ from gateway.errors import (
     NotFound,
     Unauthorized,
     ValidationError,
-    problem_body,
 )
 from gateway.idp.scopes import STATS_READ, InsufficientScope, require
+from gateway.web.api.audit import problem_response
 from gateway.web.real_use import (
     WINDOWS,
     Scope,
@@ -42,16 +42,6 @@ from gateway.web.real_use import (
     viewer_scope,
 )
 from texts import Text
-
-PROBLEM_JSON = "application/problem+json"
-
-
-def _problem(exc: Exception) -> JSONResponse:
-    status, body = problem_body(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
-    if isinstance(exc, InsufficientScope):
-        headers["WWW-Authenticate"] = exc.www_authenticate
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def parse_days(params: Any) -> int:
@@ -89,7 +79,7 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
     try:
         principal = await services.authenticate(request)
     except Unauthorized as exc:
-        return None, None, _problem(exc)
+        return None, None, problem_response(exc)
     refusal: Exception | None = None
     scope: Scope | None = None
     try:
@@ -105,40 +95,40 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
         try:
             await audit_stats_read(services, principal, request, "deny", 403, str(refusal))
         except (AuditError, AuditUnavailable) as exc:
-            return None, None, _problem(exc)
-        return None, None, _problem(refusal)
+            return None, None, problem_response(exc)
+        return None, None, problem_response(refusal)
     return principal, scope, None
 
 
 async def overview_api(request: Request) -> Response:
     principal, scope, refused = await _begin(request)
     if refused is not None or scope is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     services = request.app.state.services
     try:
         days = parse_days(request.query_params)
     except ValidationError as exc:
-        return _problem(exc)
+        return problem_response(exc)
     now = services.clock()
     found = await asyncio.to_thread(lambda: overview(read_sources(services, now), scope, days))
     try:
         await audit_stats_read(services, principal, request, "success", 200,
                                "real-use overview read", days=days)
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     return JSONResponse(overview_json(found))
 
 
 async def department_api(request: Request) -> Response:
     principal, scope, refused = await _begin(request)
     if refused is not None or scope is None:
-        return refused or _problem(Forbidden())
+        return refused or problem_response(Forbidden())
     services = request.app.state.services
     code = request.path_params["code"]
     try:
         days = parse_days(request.query_params)
     except ValidationError as exc:
-        return _problem(exc)
+        return problem_response(exc)
     now = services.clock()
     src = await asyncio.to_thread(read_sources, services, now)
     if code not in src.departments or not scope.covers(code):
@@ -153,14 +143,14 @@ async def department_api(request: Request) -> Response:
                                    403 if out_of_scope else 404, str(refusal),
                                    department_asked=code[:64])
         except (AuditError, AuditUnavailable) as exc:
-            return _problem(exc)
-        return _problem(refusal)
+            return problem_response(exc)
+        return problem_response(refusal)
     found = await asyncio.to_thread(summary, src, code, days)
     try:
         await audit_stats_read(services, principal, request, "success", 200,
                                "department summary read", days=days, department_asked=code)
     except (AuditError, AuditUnavailable) as exc:
-        return _problem(exc)
+        return problem_response(exc)
     return JSONResponse(summary_json(found))
 
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from audit import AuditError, AuditQueryError, AuditRecord
@@ -36,9 +35,8 @@ from audit.position import record_position
 from audit.query import EXACT, parse_filters, query_records
 from audit.record import OUTCOMES
 from audit.tables import records
-from gateway.errors import AuditUnavailable, Unauthorized
+from gateway.errors import AuditUnavailable
 from gateway.i18n import render as render_text
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.web.api.audit import export_response
 from gateway.web.audit_console import (
     checked_checkpoints,
@@ -48,20 +46,25 @@ from gateway.web.audit_console import (
     parse_range,
     verify_range,
 )
-from gateway.web.portal.error_page import page_headers, render_error
+from gateway.web.portal.console_pages import (
+    error_page,
+    principal_of,
+    services_of,
+    shown_time,
+    to_login,
+    unavailable,
+)
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.routes import (
     SECURITY_HEADERS,
     TEMPLATES,
     _lang,
-    authenticator,
     csrf_ok,
     render,
 )
 from gateway.web.request_id import new_request_id
 
 BASE = "/portal/audit"
-CST = timezone(timedelta(hours=8), "CST")
 PAGE_SIZES = ("20", "50", "100")
 FILTERS = ("since", "until", *EXACT, "text", "limit")
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
@@ -69,28 +72,12 @@ _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
 
 # -- plumbing -------------------------------------------------------------------------------
 
-def _services(request: Request) -> Any:
-    return request.app.state.services
-
-
 def _log(request: Request) -> Any:
     """The audit log the console's own records go to."""
-    log = _services(request).audit
+    log = services_of(request).audit
     if log is None:
         raise AuditUnavailable("the audit log is not open")
     return log
-
-
-def _principal(request: Request) -> Any | None:
-    try:
-        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
-    except Unauthorized:
-        return None
-
-
-def _to_login(request: Request) -> Response:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
 class _Page:
@@ -100,7 +87,7 @@ class _Page:
         self.request = request
         self.principal = principal
         self.request_id = new_request_id()
-        self.services = _services(request)
+        self.services = services_of(request)
 
     async def audit(self, outcome: str, status: int, reason: str, *,
                     event_type: str = "audit_query", **extra: Any) -> None:
@@ -114,26 +101,17 @@ class _Page:
 
 async def _open(request: Request, what: str) -> tuple[_Page | None, Response | None]:
     """The page for an auditor, or the answer for anyone else (sign-in, 403)."""
-    principal = _principal(request)
+    principal = principal_of(request)
     if principal is None:
-        return None, _to_login(request)
+        return None, to_login(request)
     page = _Page(request, principal)
     if is_auditor(principal):
         return page, None
     try:
         await page.audit("deny", 403, f"{what}: the auditor role is required")
     except (AuditError, AuditUnavailable):
-        return None, _unavailable(request)
-    body = render_error(403, lang=_lang(request), request_id=page.request_id,
-                        query=request.url.query)
-    return None, Response(body, status_code=403,
-                          headers=dict((k.decode(), v.decode())
-                                       for k, v in page_headers(body, page.request_id)))
-
-
-def _unavailable(request: Request) -> Response:
-    return render(request, "message.html", status=503, title_key="aud_unavailable",
-                  detail="", detail_key="aud_unavailable_detail")
+        return None, unavailable(request)
+    return None, error_page(request, 403, page.request_id)
 
 
 def _t(request: Request) -> Translator:
@@ -146,12 +124,6 @@ def local_time(value: str) -> str:
     if _LOCAL_TIME.match(value):
         return (value if "T" in value else value + "T00:00") + "+08:00"
     return value
-
-
-def shown_time(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    return datetime.fromtimestamp(ms / 1000, CST).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _filter_params(request: Request) -> dict[str, str]:
@@ -213,7 +185,7 @@ def _say(request: Request) -> Any:
 async def search_page(request: Request) -> Response:
     page, refused = await _open(request, "audit console")
     if page is None:
-        return refused or _to_login(request)
+        return refused or to_login(request)
     q = request.query_params
     form = {k: q.get(k, "") for k in FILTERS}
     form["limit"] = form["limit"] if form["limit"] in PAGE_SIZES else PAGE_SIZES[0]
@@ -230,9 +202,9 @@ async def search_page(request: Request) -> Response:
         try:
             await page.audit("failure", 400, f"audit records: malformed {exc.field}")
         except (AuditError, AuditUnavailable):
-            return _unavailable(request)
+            return unavailable(request)
     except (AuditError, AuditUnavailable):
-        return _unavailable(request)
+        return unavailable(request)
     kept = {k: v for k, v in form.items() if v}
     next_url = (f"{BASE}?" + urlencode({**kept, "cursor": found.next_cursor})
                 if found is not None and found.next_cursor else None)
@@ -250,7 +222,7 @@ async def search_page(request: Request) -> Response:
 async def record_page(request: Request) -> Response:
     page, refused = await _open(request, "audit record")
     if page is None:
-        return refused or _to_login(request)
+        return refused or to_login(request)
     raw = request.path_params["id"]
     position = (await run_in_threadpool(record_position, page.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
@@ -258,12 +230,9 @@ async def record_page(request: Request) -> Response:
         await page.audit("success" if position else "failure", 200 if position else 404,
                          "audit record read (portal)", record=raw[:40])
     except (AuditError, AuditUnavailable):
-        return _unavailable(request)
+        return unavailable(request)
     if position is None:
-        body = render_error(404, lang=_lang(request), request_id=page.request_id,
-                            query=request.url.query)
-        return Response(body, status_code=404, headers=dict(
-            (k.decode(), v.decode()) for k, v in page_headers(body, page.request_id)))
+        return error_page(request, 404, page.request_id)
     choices = await run_in_threadpool(_choices, page.services)
     return render(request, "audit_record.html", p=position, r=position.record, **choices,
                   **_common(page))
@@ -274,7 +243,7 @@ async def record_page(request: Request) -> Response:
 async def export_file(request: Request) -> Response:
     page, refused = await _open(request, "audit export")
     if page is None:
-        return refused or _to_login(request)
+        return refused or to_login(request)
     params = _filter_params(request)
     params.pop("cursor", None)
     params.pop("limit", None)
@@ -283,7 +252,7 @@ async def export_file(request: Request) -> Response:
 
     def bad(exc: Exception) -> Response:
         if not isinstance(exc, AuditQueryError):
-            return _unavailable(request)
+            return unavailable(request)
         back = {k: v for k, v in request.query_params.items() if k != "format"}
         return render(request, "audit_message.html", status=400,
                       title_key="aud_export_refused", lines=[_field_error(request, exc)],
@@ -297,7 +266,7 @@ async def export_file(request: Request) -> Response:
 async def verify_form(request: Request) -> Response:
     page, refused = await _open(request, "audit verify")
     if page is None:
-        return refused or _to_login(request)
+        return refused or to_login(request)
     return render(request, "audit_verify.html", form={"since": "", "until": ""}, error=None,
                   **_common(page))
 
@@ -305,7 +274,7 @@ async def verify_form(request: Request) -> Response:
 async def verify_run(request: Request) -> Response:
     page, refused = await _open(request, "audit verify")
     if page is None:
-        return refused or _to_login(request)
+        return refused or to_login(request)
     form_data = await request.form()
     form = {k: str(form_data.get(k) or "").strip() for k in ("since", "until")}
     t = _t(request)
@@ -371,7 +340,7 @@ async def verify_run(request: Request) -> Response:
 async def checkpoints_page(request: Request) -> Response:
     page, refused = await _open(request, "audit checkpoints")
     if page is None:
-        return refused or _to_login(request)
+        return refused or to_login(request)
     try:
         before, limit = parse_page(request.query_params, max_limit=200)
     except AuditQueryError:
@@ -383,7 +352,7 @@ async def checkpoints_page(request: Request) -> Response:
         await page.audit("success", 200, "audit checkpoints listed (portal)",
                          returned=len(found))
     except (AuditError, AuditUnavailable):
-        return _unavailable(request)
+        return unavailable(request)
     more = len(found) == limit and found[-1].checkpoint.seq > 1
     return render(request, "audit_checkpoints.html", found=found,
                   next_url=f"{BASE}/checkpoints?" + urlencode(

@@ -14,21 +14,27 @@ drawn here (``svg_chart``): no script, no external file.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from audit import AuditError
-from gateway.errors import AuditUnavailable, Unauthorized, ValidationError
-from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.errors import AuditUnavailable, ValidationError
 from gateway.web.api.stats import audit_stats_read, parse_days
-from gateway.web.portal.error_page import page_headers, render_error
-from gateway.web.portal.routes import _lang, authenticator, render
+from gateway.web.portal.console_pages import (
+    CST,
+    error_page,
+    principal_of,
+    services_of,
+    shown_day,
+    to_login,
+    unavailable,
+)
+from gateway.web.portal.routes import _lang, render
 from gateway.web.portal.svg_chart import bar_chart
 from gateway.web.real_use import (
     IDLE_DAYS,
@@ -45,24 +51,7 @@ from gateway.web.real_use import (
 from gateway.web.request_id import new_request_id
 
 BASE = "/portal/stats"
-CST = timezone(timedelta(hours=8), "CST")
 MEASURES = ("calls", "departments", "users", "items")
-
-
-def _services(request: Request) -> Any:
-    return request.app.state.services
-
-
-def _principal(request: Request) -> Any | None:
-    try:
-        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
-    except Unauthorized:
-        return None
-
-
-def _to_login(request: Request) -> Response:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
 def revoke_url(grant: UnusedGrant) -> str:
@@ -71,25 +60,13 @@ def revoke_url(grant: UnusedGrant) -> str:
     return f"/portal/catalogue/{quote(grant.grant.resource, safe='')}#grant-{grant.grant.id}"
 
 
-def _error(request: Request, status: int, request_id: str) -> Response:
-    body = render_error(status, lang=_lang(request), request_id=request_id,
-                        query=request.url.query)
-    return Response(body, status_code=status, headers=dict(
-        (k.decode(), v.decode()) for k, v in page_headers(body, request_id)))
-
-
-def _unavailable(request: Request) -> Response:
-    return render(request, "message.html", status=503, title_key="aud_unavailable",
-                  detail="", detail_key="aud_unavailable_detail")
-
-
 async def _open(request: Request) -> tuple[Any, Scope | None, str, Response | None]:
     """The viewer and what they may see, or the answer: sign-in, 403 (audited)."""
-    principal = _principal(request)
+    principal = principal_of(request)
     request_id = new_request_id()
     if principal is None:
-        return None, None, request_id, _to_login(request)
-    services = _services(request)
+        return None, None, request_id, to_login(request)
+    services = services_of(request)
     departments = await run_in_threadpool(read_departments, services.engine)
     scope = viewer_scope(principal.roles or (), principal.department, departments)
     if scope is None:
@@ -98,8 +75,8 @@ async def _open(request: Request) -> tuple[Any, Scope | None, str, Response | No
                                    "real-use figures are for auditors, admins and data "
                                    "stewards", request_id)
         except (AuditError, AuditUnavailable):
-            return None, None, request_id, _unavailable(request)
-        return None, None, request_id, _error(request, 403, request_id)
+            return None, None, request_id, unavailable(request)
+        return None, None, request_id, error_page(request, 403, request_id)
     return principal, scope, request_id, None
 
 
@@ -108,10 +85,6 @@ def _days(request: Request) -> int:
         return parse_days(request.query_params)
     except ValidationError:
         return WINDOWS[0]
-
-
-def _shown_day(ms: int | None) -> str:
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, CST).date().isoformat()
 
 
 def _chart(t: Any) -> Any:
@@ -128,15 +101,15 @@ def _context(request: Request, principal: Any, days: int) -> dict[str, Any]:
 
     t = Translator(_lang(request))
     return {"principal": principal, "days": days, "windows": WINDOWS, "measures": MEASURES,
-            "chart": _chart(t), "shown_day": _shown_day, "revoke_url": revoke_url,
+            "chart": _chart(t), "shown_day": shown_day, "revoke_url": revoke_url,
             "idle_days": IDLE_DAYS, "rare_below": RARE_BELOW}
 
 
 async def overview_page(request: Request) -> Response:
     principal, scope, request_id, refused = await _open(request)
     if refused is not None or scope is None:
-        return refused or _to_login(request)
-    services = _services(request)
+        return refused or to_login(request)
+    services = services_of(request)
     days = _days(request)
     now = services.clock()
     src = await run_in_threadpool(read_sources, services, now)
@@ -145,7 +118,7 @@ async def overview_page(request: Request) -> Response:
         await audit_stats_read(services, principal, request, "success", 200,
                                "real-use overview read (portal)", request_id, days=days)
     except (AuditError, AuditUnavailable):
-        return _unavailable(request)
+        return unavailable(request)
     names = {code: d.name for code, d in src.departments.items()}
     return render(request, "stats_overview.html", o=found, dept_names=names,
                   system_names={s.code: s.name for s in src.systems},
@@ -155,8 +128,8 @@ async def overview_page(request: Request) -> Response:
 async def department_page(request: Request) -> Response:
     principal, scope, request_id, refused = await _open(request)
     if refused is not None or scope is None:
-        return refused or _to_login(request)
-    services = _services(request)
+        return refused or to_login(request)
+    services = services_of(request)
     code = request.path_params["code"]
     days = _days(request)
     now = services.clock()
@@ -170,12 +143,12 @@ async def department_page(request: Request) -> Response:
             "department summary read (portal)", request_id, days=days,
             department_asked=code[:64])
     except (AuditError, AuditUnavailable):
-        return _unavailable(request)
+        return unavailable(request)
     if not allowed:
-        return _error(request, 403 if code in src.departments else 404, request_id)
+        return error_page(request, 403 if code in src.departments else 404, request_id)
     found = await run_in_threadpool(summary, src, code, days)
     names = {c: d.name for c, d in src.departments.items()}
-    generated = now.astimezone(UTC).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    generated = now.astimezone(CST).strftime("%Y-%m-%d %H:%M")
     return render(request, "stats_department.html", s=found, dept_names=names,
                   system_names={x.code: x.name for x in src.systems}, generated=generated,
                   **_context(request, principal, days))
