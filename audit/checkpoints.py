@@ -100,3 +100,26 @@ def write_checkpoint(conn: sa.Connection, signer: Signer, *, ts: int, writer: st
                     writer=writer)
     conn.execute(sa.insert(checkpoints).values(**cp.to_dict()))
     return cp
+
+
+def list_checkpoints(engine: sa.Engine, *, before: int | None = None, limit: int = 50
+                     ) -> list[Checkpoint]:
+    """The newest ``limit`` checkpoints (below number ``before`` when given), newest first."""
+    stmt = sa.select(checkpoints).order_by(checkpoints.c.seq.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(checkpoints.c.seq < before)
+    with engine.connect() as conn:
+        return [Checkpoint(**dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def signature_ok(cp: Checkpoint, verifier: SignatureVerifier) -> bool:
+    """True when ``cp``'s payload hashes to its hash and its signature verifies with the
+    ``audit`` key it names (the links between checkpoints: ``audit.verify``)."""
+    data = cp.payload.encode("utf-8")
+    try:
+        if hash_function(cp.hash_name)(data).hex() != cp.hash:
+            return False
+        verifier.verify(KEY_USE, cp.kid, data, unb64u(cp.signature))
+    except Exception:  # any failure to check is a signature that does not verify
+        return False
+    return True

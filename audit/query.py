@@ -1,4 +1,13 @@
-"""The auditors' query: filters on indexed columns, cursor pagination, newest first."""
+"""The auditors' query: filters on indexed columns, cursor pagination, newest first.
+
+    query_records(engine, f)            one page and the cursor of the next
+    count_matching(engine, f, upto_id)  how many records an export of ``f`` holds
+    iter_matching(engine, f, upto_id)   every record of ``f`` (an export), page by page
+    newest_id(engine)                   the ceiling that fixes an export's set of records
+
+The free text (``text``) is a substring of the reason, the purpose or the extra
+fields (the request target, the grants used, what was withheld...), without case.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +42,9 @@ EXACT = {
     "request_id": records.c.request_id,
 }
 FILTER_NAMES = ("since", "until", *EXACT, "text", "limit", "cursor")
+# what the free text searches
+TEXT_COLUMNS = ("reason", "purpose", "extra")
+EXPORT_BATCH = 1000
 
 _NAME = re.compile(r"^[\w.:@/+-]{1,128}$")
 
@@ -49,7 +61,7 @@ class QueryFilter:
     system: str | None = None
     resource: str | None = None
     request_id: str | None = None
-    text: str | None = None  # substring of the decision reason
+    text: str | None = None  # substring of the reason, purpose or extra fields
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
 
@@ -149,8 +161,13 @@ def row_dict(row: Any) -> dict[str, Any]:
     return m
 
 
-def build_query(f: QueryFilter) -> sa.Select[Any]:
-    stmt = sa.select(records)
+def build_query(f: QueryFilter, *, upto_id: int | None = None,
+                columns: Any = None) -> sa.Select[Any]:
+    """The records of ``f`` newest first (``ts``, then ``id``: a stable order), at most
+    ``upto_id`` when given."""
+    stmt = sa.select(*(columns if columns is not None else [records]))
+    if upto_id is not None:
+        stmt = stmt.where(records.c.id <= upto_id)
     if f.since is not None:
         stmt = stmt.where(records.c.ts >= f.since)
     if f.until is not None:
@@ -160,7 +177,9 @@ def build_query(f: QueryFilter) -> sa.Select[Any]:
         if value is not None:
             stmt = stmt.where(column == value)
     if f.text:
-        stmt = stmt.where(records.c.reason.ilike(_like(f.text), escape="\\"))
+        pattern = _like(f.text)
+        stmt = stmt.where(sa.or_(*(records.c[c].ilike(pattern, escape="\\")
+                                   for c in TEXT_COLUMNS)))
     if f.cursor:
         ts, row_id = decode_cursor(f.cursor)
         stmt = stmt.where(sa.tuple_(records.c.ts, records.c.id) < sa.tuple_(ts, row_id))
@@ -177,3 +196,36 @@ def query_records(engine: sa.Engine, f: QueryFilter) -> Page:
     out = [row_dict(r) for r in rows]
     cursor = encode_cursor(rows[-1].ts, rows[-1].id) if more and rows else None
     return Page(out, cursor)
+
+
+def newest_id(engine: sa.Engine) -> int:
+    """The highest record id now (0 for an empty log): an export reads up to it, so the
+    records it counted, audited and wrote are the same ones while others are appended."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(records.c.id), 0)))
+                   .scalar_one())
+
+
+def count_matching(engine: sa.Engine, f: QueryFilter, upto_id: int) -> int:
+    """How many records match ``f`` (its cursor included) up to ``upto_id``."""
+    inner = build_query(f, upto_id=upto_id, columns=[records.c.id]).order_by(None)
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(inner.subquery()))
+                   .scalar_one())
+
+
+def iter_matching(engine: sa.Engine, f: QueryFilter, upto_id: int,
+                  batch: int = EXPORT_BATCH) -> Iterator[dict[str, Any]]:
+    """Every record matching ``f`` up to ``upto_id``, newest first, read ``batch`` at a
+    time (keyset: each batch is one short query, no transaction held between them)."""
+    cursor = f.cursor
+    while True:
+        page_filter = replace(f, cursor=cursor, limit=batch)
+        stmt = build_query(page_filter, upto_id=upto_id).limit(batch)
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).fetchall()
+        for row in rows:
+            yield row_dict(row)
+        if len(rows) < batch:
+            return
+        cursor = encode_cursor(rows[-1].ts, rows[-1].id)

@@ -35,6 +35,7 @@ from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
+from gateway.web.api.stats import routes as stats_routes
 from gateway.web.cas import cas_routes
 from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
@@ -144,6 +145,7 @@ def routes() -> list[BaseRoute]:
         *catalogue_routes(),
         *audit_routes(),
         *account_routes(),
+        *stats_routes(),
     ]
 
 

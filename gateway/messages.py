@@ -103,6 +103,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
     "serve.sqlite_workers": ("注意：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长；多进程请使用 PostgreSQL。", "note: SQLite allows one writer at a time, so the workers' audit commits wait for each other: more workers add no throughput and lengthen tail latency; use PostgreSQL for several workers."),
+    # -- the demo's traffic ---------------------------------------------------------------
+    "demo.traffic": ("已通过网关产生 {calls} 次真实调用（其中 {refused} 次被拒绝），实绩见 {url}/portal/stats", "made {calls} real calls through the gateway ({refused} refused): see the real use at {url}/portal/stats"),
+    "demo.traffic_failed": ("演示流量未能产生：{reason}", "the demo traffic could not be made: {reason}"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -457,4 +460,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "account.not_text": ("{field} 必须是字符串", "{field} must be a string"),
     "account.not_flag": ("{field} 必须是 true 或 false", "{field} must be true or false"),
     "account.limit": ("limit 必须是 1 到 {most} 之间的数字", "limit must be a number from 1 to {most}"),
+    # -- auditor console and real use (实绩) ---------------------------------------------
+    "audit.export_too_many": ("该条件匹配 {count} 条记录；一次导出最多 {limit} 条：请缩小时间范围或增加条件", "the filter matches {count} records; an export holds at most {limit}: narrow the time range or add a filter"),
+    "audit.no_record": ("审计记录 {id} 不存在", "no audit record {id}"),
+    "stats.unknown_parameter": ("未知参数 {name!r}", "unknown parameter {name!r}"),
+    "stats.days": ("days 只能是 {known} 之一", "days must be one of {known}"),
+    "stats.no_department": ("部门 {code!r} 不存在", "no department {code!r}"),
 }

@@ -193,7 +193,8 @@ def _filter_options(f: Any) -> Any:
     for name in reversed([*EXACT, "text"]):
         f = click.option(f"--{name.replace('_', '-')}", name, default=None,
                          help=f"Only records with this {name.replace('_', ' ')}."
-                         if name != "text" else "Substring of the decision reason.")(f)
+                         if name != "text"
+                         else "Substring of the reason, purpose or extra fields.")(f)
     return f
 
 

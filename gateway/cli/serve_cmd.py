@@ -22,6 +22,7 @@ from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.demo import DEMO_STATE
 from gateway.demo.apps import create_upstream
 from gateway.demo.sso import SsoClient
+from gateway.demo.traffic import make_traffic
 from gateway.i18n import cli_lang, ljust
 from gateway.passwords import generate_password
 from gateway.root import build_gateway
@@ -277,5 +278,20 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         click.echo("\n".join(lines))
         sys.stdout.flush()
 
-    _run_loop(_run_servers(servers, on_started=announce))
+    started: list[asyncio.Task[None]] = []
+
+    async def traffic_then_announce() -> None:
+        # real calls through the gateway first, so the real-use pages have data
+
+        gateway = f"http://127.0.0.1:{port}"
+        try:
+            made = await make_traffic(gateway, load_file(DEMO_STATE))
+            lines.insert(-1, cli_ctx.msg("demo.traffic", calls=made.calls,
+                                         refused=made.refused, url=gateway))
+        except Exception as exc:  # the demo serves without its traffic
+            lines.insert(-1, cli_ctx.msg("demo.traffic_failed", reason=str(exc)[:200]))
+        announce()
+
+    _run_loop(_run_servers(servers, on_started=lambda: started.append(
+        asyncio.get_running_loop().create_task(traffic_then_announce()))))
     click.echo(cli_ctx.msg("demo.stopped"))

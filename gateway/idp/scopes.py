@@ -16,6 +16,7 @@ resource URIs), beside the issuer (userinfo, introspection):
     catalogue:write   every /api/v1/catalogue/... (read included)   {issuer}/api/v1/catalogue
     audit:read        /api/v1/audit/...                             {issuer}/api/v1/audit
     account           /api/v1/account/... (the user's own account)  {issuer}/api/v1/account
+    stats:read        /api/v1/stats/... (real use, 实绩)             {issuer}/api/v1/stats
 
 A client registered for ``proxy`` may ask for any ``proxy:{system}``. A bearer
 token without the scope a surface needs is refused with 403 and
@@ -37,7 +38,8 @@ CATALOGUE_READ = "catalogue:read"
 CATALOGUE_WRITE = "catalogue:write"
 AUDIT_READ = "audit:read"
 ACCOUNT = "account"
-API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT})
+STATS_READ = "stats:read"
+API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT, STATS_READ})
 
 
 
@@ -73,6 +75,8 @@ def audiences(issuer: str, scopes: Iterable[str]) -> list[str]:
             out.add(f"{base}/api/v1/audit")
         elif scope == ACCOUNT:
             out.add(f"{base}/api/v1/account")
+        elif scope == STATS_READ:
+            out.add(f"{base}/api/v1/stats")
     return sorted(out)
 
 

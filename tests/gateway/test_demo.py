@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -36,14 +37,14 @@ def test_demo_serves_gateway_and_every_upstream_then_stops_on_sigint(tmp_path: P
         text=True,
     ) as proc:
         try:
-            _exercise(proc)
+            _exercise(proc, tmp_path / "demo")
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
 
 
-def _exercise(proc: subprocess.Popen[str]) -> None:
+def _exercise(proc: subprocess.Popen[str], home: Path) -> None:
     lines: list[str] = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
@@ -80,10 +81,27 @@ def _exercise(proc: subprocess.Popen[str]) -> None:
     assert "sign in as wang.wu at " + gateway.group(1) + "/portal" in out
     assert f"single sign-on into 办公用房管理系统: open {upstreams['offices']}/login" in out
     _single_sign_on(gateway.group(1), upstreams["offices"])
+    _traffic(out, home)
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
     assert "demo stopped" in proc.stdout.read()
+
+
+def _traffic(out: str, home: Path) -> None:
+    """The demo made real calls through the proxy at start, audited like any call, so
+    the real-use pages have data: the banner's count is the audit log's."""
+    made = re.search(r"made (\d+) real calls through the gateway \((\d+) refused\): see the "
+                     r"real use at (http://\S+)/portal/stats", out)
+    assert made, out
+    with sqlite3.connect(f"file:{home / 'govgate.db'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT outcome, actor_user, actor_client, system FROM audit_records "
+                          "WHERE event_type = 'proxy_request'").fetchall()
+    assert len(rows) == int(made.group(1)) >= 24
+    assert sum(1 for r in rows if r[0] == "deny") == int(made.group(2)) >= 1
+    assert {r[3] for r in rows if r[0] == "allow"} == {"vehicles", "offices", "assets"}
+    assert {r[1] for r in rows if r[1]} >= {"li.si", "zhao.min", "wang.wu"}
+    assert "finance-system" in {r[2] for r in rows}
 
 
 def _single_sign_on(gateway: str, offices: str) -> None:

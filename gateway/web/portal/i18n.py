@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
+from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+from gateway.web.portal.stats_i18n import STATS_MESSAGES
 
 LANG_COOKIE = "gg_lang"
 
@@ -88,8 +90,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 LANGS = ("zh", "en")
 
-# the portal's one table: the sign-in pages' texts and the catalogue pages'
-TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **ACCOUNT_MESSAGES}
+# the portal's one table: the sign-in pages' texts, the catalogue pages', the account
+# page's, the auditor console's and the real-use pages'
+TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **ACCOUNT_MESSAGES,
+                                     **AUDIT_MESSAGES, **STATS_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:

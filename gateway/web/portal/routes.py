@@ -40,6 +40,7 @@ from gateway.passwords import policy_problems, verify_password
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.tables import departments, roles
+from gateway.web.portal.audit_pages import routes as audit_routes
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
@@ -52,6 +53,7 @@ from gateway.web.portal.pages import (
     render_message,
     safe_next,
 )
+from gateway.web.portal.stats_pages import routes as stats_routes
 from texts import Text
 
 HERE = Path(__file__).parent
@@ -575,6 +577,8 @@ async def root(request: Request) -> Response:
 def portal_routes() -> list[BaseRoute]:
     return [
         *catalogue_routes(),
+        *audit_routes(),
+        *stats_routes(),
         Route("/", root),
         Route("/portal", home),
         Route("/portal/login", login_page, methods=["GET"]),

@@ -1,0 +1,231 @@
+"""What the auditor console does, for its API (``gateway.web.api.audit``) and its pages
+(``gateway.web.portal.audit_pages``) alike: who may, exports, verification, checkpoints.
+
+Only the audit administrator (``auditor``, 审计管理员) reads the log (三员分立).
+Every read, export and verification is itself appended to the log before its answer
+leaves, refusals included (``audit_query``, ``audit_export``, ``audit_verify``).
+
+An export holds the records of a filter (its time range and every other filter; not
+its page: ``limit`` and ``cursor`` are ignored) up to the newest record when it began
+(``audit.query.newest_id``), so the count its audit record states is the number of
+records written, however many are appended meanwhile. At most ``MAX_EXPORT``
+records: a wider filter is refused with the number it matched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from audit import AuditQueryError
+from audit.checkpoints import Checkpoint, list_checkpoints, signature_ok
+from audit.export import CSV_COLUMNS
+from audit.query import (
+    QueryFilter,
+    count_matching,
+    iter_matching,
+    newest_id,
+    parse_filters,
+    parse_time,
+)
+from audit.spreadsheet import SafeWriter
+from audit.tables import records
+from audit.verify import VerifyReport, keyservice_sigcheck, verify_database
+from texts import Text
+
+AUDITOR = "auditor"
+MAX_EXPORT = 100_000
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
+                "jsonl": "application/x-ndjson"}
+EXPORT_COLUMNS = ("id", *CSV_COLUMNS, "prev_hash")
+# a page's parameters an export does not take from the current filter
+PAGE_ONLY = ("limit", "cursor", "lang")
+
+
+def is_auditor(principal: Any) -> bool:
+    return AUDITOR in set(getattr(principal, "roles", ()) or ())
+
+
+class TooManyRecords(AuditQueryError):
+    """The filter matches more records than one export holds."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("until", Text(
+            "audit.export_too_many",
+            "the filter matches {count} records; an export holds at most {limit}: "
+            "narrow the time range or add a filter", count=count, limit=MAX_EXPORT))
+        self.count = count
+
+
+@dataclass(frozen=True)
+class Export:
+    filter: QueryFilter
+    format: str
+    upto_id: int
+    count: int
+    started: str  # ISO time
+
+    @property
+    def media_type(self) -> str:
+        return EXPORT_TYPES[self.format]
+
+    def filename(self) -> str:
+        stamp = self.started.replace(":", "").replace("-", "")[:15]
+        return f"audit-{stamp}.{self.format}"
+
+    def audit_extra(self) -> dict[str, Any]:
+        return {"filters": self.filter.as_dict(), "format": self.format, "records": self.count,
+                "upto_id": self.upto_id}
+
+
+def prepare_export(engine: sa.Engine, params: Mapping[str, str], now: datetime) -> Export:
+    """The export of ``params`` (filters and ``format``): checked, counted, fixed."""
+    fmt = params.get("format") or "csv"
+    if fmt not in EXPORT_TYPES:
+        raise AuditQueryError("format", Text("audit.not_one_of", "{value!r} is not one of {known}",
+                                             value=fmt, known=", ".join(EXPORT_TYPES)))
+    f = parse_filters({k: v for k, v in params.items()
+                       if k != "format" and k not in PAGE_ONLY})
+    upto = newest_id(engine)
+    count = count_matching(engine, f, upto)
+    if count > MAX_EXPORT:
+        raise TooManyRecords(count)
+    return Export(f, fmt, upto, count, now.astimezone(UTC).isoformat(timespec="seconds"))
+
+
+def export_chunks(engine: sa.Engine, export: Export) -> Iterator[bytes]:
+    """The export's file, a batch of records at a time (UTF-8; CSV with a BOM so that a
+    spreadsheet reads the Chinese; every cell formula-safe, ``audit.spreadsheet``)."""
+    rows = iter_matching(engine, export.filter, export.upto_id)
+    if export.format == "csv":
+        yield from _csv(rows)
+    elif export.format == "jsonl":
+        for row in rows:
+            yield (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode()
+    else:
+        head = {"exported_at": export.started, "filters": export.filter.as_dict(),
+                "count": export.count}
+        yield (json.dumps(head, ensure_ascii=False, sort_keys=True)[:-1]
+               + ', "records": [').encode()
+        for n, row in enumerate(rows):
+            yield (("," if n else "") + "\n"
+                   + json.dumps(row, ensure_ascii=False, sort_keys=True)).encode()
+        yield b"\n]}\n"
+
+
+def _csv(rows: Iterator[dict[str, Any]], batch: int = 500) -> Iterator[bytes]:
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = SafeWriter(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for n, row in enumerate(rows, 1):
+        writer.writerow(row.get(c) for c in EXPORT_COLUMNS)
+        if n % batch == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+def parse_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """``since`` and ``until`` of a verification (either may be empty: the whole log)."""
+
+    since = parse_time("since", params["since"]) if params.get("since") else None
+    until = parse_time("until", params["until"]) if params.get("until") else None
+    if since is not None and until is not None and since >= until:
+        raise AuditQueryError("until", Text("audit.after_since", "must be after since"))
+    return since, until
+
+
+def count_in_range(engine: sa.Engine, since: int | None, until: int | None) -> int:
+
+    stmt = sa.select(sa.func.count()).select_from(records)
+    if since is not None:
+        stmt = stmt.where(records.c.ts >= since)
+    if until is not None:
+        stmt = stmt.where(records.c.ts < until)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def verify_range(engine: sa.Engine, keys: Any, since: int | None, until: int | None,
+                 progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """``audit.verify.verify_database`` over ``[since, until)``, checkpoint signatures
+    checked with the key ring."""
+    return verify_database(engine, keyservice_sigcheck(keys), since=since, until=until,
+                           progress=progress)
+
+
+def report_dict(rep: VerifyReport) -> dict[str, Any]:
+    def when(ms: int | None) -> str | None:
+        return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+
+    return {"intact": rep.ok, "summary": str(rep.summary()), "records": rep.records,
+            "chains": rep.chains, "checkpoints": rep.checkpoints,
+            "first_time": when(rep.first_ts), "last_time": when(rep.last_ts),
+            "problems": [{"kind": p.kind, "where": str(p.where), "detail": str(p.detail)}
+                         for p in rep.problems]}
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    checkpoint: Checkpoint
+    signature_ok: bool
+
+    @property
+    def heads(self) -> dict[str, dict[str, Any]]:
+        try:
+            return self.checkpoint.heads
+        except ValueError:
+            return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.checkpoint.to_dict()
+        out["signature_ok"] = self.signature_ok
+        out["time"] = datetime.fromtimestamp(self.checkpoint.ts / 1000, UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        return out
+
+
+def checked_checkpoints(engine: sa.Engine, keys: Any, *, before: int | None, limit: int
+                        ) -> list[CheckedCheckpoint]:
+    return [CheckedCheckpoint(cp, signature_ok(cp, keys))
+            for cp in list_checkpoints(engine, before=before, limit=limit)]
+
+
+def parse_page(params: Mapping[str, str], max_limit: int = 200) -> tuple[int | None, int]:
+    """``before`` (a checkpoint number) and ``limit`` of the checkpoint list."""
+    for key in params:
+        if key not in ("before", "limit", "lang"):
+            raise AuditQueryError(key, Text("audit.unknown_filter", "unknown filter"))
+    before = _int(params, "before")
+    limit = _int(params, "limit")
+    if limit is None:
+        limit = 50
+    elif not 1 <= limit <= max_limit:
+        raise AuditQueryError("limit", Text("audit.limit_range", "between 1 and {limit}",
+                                            limit=max_limit))
+    return before, limit
+
+
+def _int(params: Mapping[str, str], key: str) -> int | None:
+    value = params.get(key)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise AuditQueryError(key, Text("audit.not_integer", "not an integer")) from None
