@@ -145,6 +145,9 @@ def routes() -> list[BaseRoute]:
     from gateway.web.api.audit import routes as audit_routes
 
     out += audit_routes()
+    from gateway.web.api.admin_common import routes as admin_routes
+
+    out += admin_routes()
     return out
 
 

@@ -65,8 +65,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "client.rotated": ("已为 {cid} 生成新密钥；旧密钥立即失效。", "New secret for {cid}; the old one no longer works."),
     "client.disabled": ("已停用客户端 {cid}。", "Client {cid} disabled."),
     "client.enabled": ("已启用客户端 {cid}；停用前签发的令牌仍然无效。", "Client {cid} enabled; tokens issued before it was disabled stay invalid."),
-    "client.exists": ("客户端 {cid} 已存在", "client {cid} exists"),
-    "client.unknown": ("客户端 {cid} 不存在", "unknown client {cid}"),
     "client.jwks_not_json": ("{file}：不是 JSON 文件（{detail}）", "{file}: not a JSON file ({detail})"),
     "session.revoked": ("已结束 {username} 的 {sessions} 个会话和 {families} 组刷新令牌。", "Ended {sessions} sessions and {families} refresh-token families of {username}."),
     "keys.header": ("KID|用途|算法|状态|创建时间|启用时间|停用时间|移出 JWKS 时间", "KID|USE|ALG|STATE|CREATED|ACTIVATED|RETIRED|LEAVES JWKS"),
@@ -103,6 +101,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
     "serve.sqlite_workers": ("注意：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长；多进程请使用 PostgreSQL。", "note: SQLite allows one writer at a time, so the workers' audit commits wait for each other: more workers add no throughput and lengthen tail latency; use PostgreSQL for several workers."),
+    # -- admin consoles (issue 15) ---------------------------------------------------------
+    "user.enabled": ("已启用用户 {username}。", "enabled user {username}."),
+    "user.totp_reset": ("已重置 {username} 的双因素认证（管理员下次登录时须重新绑定）。", "reset the two-factor authentication of {username} (an admin enrols again at the next sign-in)."),
+    "dept.renamed": ("已修改部门 {code} 的名称。", "renamed department {code}."),
+    "dept.moved": ("已将部门 {code} 移到 {parent} 之下。", "moved department {code} under {parent}."),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -442,4 +445,28 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.csv_empty": ("文件为空（须有表头行）", "the file is empty (needs a header row)"),
     # -- setup ---------------------------------------------------------------------------
     "setup.master_key_missing": ("主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）", "master key file {path} is missing but the database is initialised; restore the file (nothing was changed)"),
+    # -- admin consoles (issue 15) ---------------------------------------------------------
+    "org.department_cycle": ("部门 {code!r} 不能移到其下级部门 {parent!r} 之下", "department {code!r} cannot move under {parent!r}, which is below it"),
+    "admin.unknown_client": ("客户端 {client!r} 不存在", "unknown client {client!r}"),
+    "admin.client_exists": ("客户端 {client!r} 已存在", "client {client!r} exists"),
+    "admin.unknown_system": ("系统 {code!r} 不存在", "unknown system {code!r}"),
+    "admin.system_exists": ("系统 {code!r} 已存在", "system {code!r} exists"),
+    "admin.sysadmin_only": ("这是系统管理员的工作（三员分立）", "this is the system administrator's work (三员分立)"),
+    "admin.secadmin_only": ("这是安全管理员的工作（三员分立）", "this is the security administrator's work (三员分立)"),
+    "admin.auditor_only": ("这是审计管理员的工作（三员分立）", "this is the audit administrator's work (三员分立)"),
+    "admin.admins_only": ("管理控制台只供三员使用（三员分立）", "the admin consoles are the three administrators' (三员分立)"),
+    "admin.out_of_scope": ("部门 {department!r} 不是 {own!r} 或其下级部门：部门管理员只能管理本部门", "department {department!r} is not {own!r} or below it: an administrator of a department manages that department only"),
+    "admin.province_only": ("只有省级管理员可以这样做", "only a province-level administrator does this"),
+    "admin.admin_accounts": ("具有管理员角色的账号由运维人员管理（govgate user ...），不能在控制台中修改", "accounts with an admin role are managed by the operator (govgate user ...), not from a console"),
+    "admin.person_only": ("管理操作须由本人登录进行，不接受系统的令牌", "administration needs a person's sign-in, not a system's token"),
+    "admin.bad_line": ("策略行有误", "bad policy line"),
+    "admin.unknown_line": ("策略行 {id} 不存在", "no policy line {id}"),
+    "admin.bad_method": ("未知的方法 {method!r}", "unknown method {method!r}"),
+    "admin.bad_use": ("未知的密钥用途 {use!r}（应为 {known} 之一）", "unknown key use {use!r} (one of {known})"),
+    "admin.field_missing": ("缺少 {field}", "{field} is required"),
+    "admin.field_text": ("{field} 必须是文本", "{field} must be text"),
+    "admin.field_list": ("{field} 必须是文本列表", "{field} must be a list of texts"),
+    "admin.field_bool": ("{field} 必须是 true 或 false", "{field} must be true or false"),
+    "admin.field_number": ("{field} 必须是数字", "{field} must be a number"),
+    "admin.field_jwks": ("jwks 必须是 JWK 集合", "jwks must be a JWK set"),
 }

@@ -34,28 +34,16 @@ def session_list(cli_ctx: CliContext, username: str | None) -> None:
 
 
 def end_sessions(services: Any, username: str) -> tuple[int, int]:
-    """End every portal session and refresh-token family of ``username`` (and so the
-    access tokens bound to those sessions, within the deny list's refresh), tell the
-    relying parties by back-channel logout, and audit it. Returns (sessions, families)."""
-    from gateway.idp.oauth2.provider import get_provider
+    """End every session and refresh-token family of ``username``
+    (``gateway.idp.oauth2.provider.end_user_sessions``) and tell the relying parties
+    by back-channel logout before returning. Returns (sessions, families)."""
+    from gateway.idp.oauth2.provider import end_user_sessions, get_provider
 
-    services.org.get_user(username)  # NotFound for a typo
-    provider = get_provider(services)
-    settings = services.settings
-    sids, families = provider.store.revoke_user(
-        username, ttl_seconds=max(settings.access_token_lifetime,
-                                  settings.refresh_token_lifetime))
-    services.record_admin_change("sessions_revoked", {"user": username, "sessions": len(sids),
-                                                      "families": families})
-    targets = []
-    for sid in sids:
-        for cid in provider.store.session_clients(sid):
-            c = provider.server.clients.get(cid)
-            if c is not None and c.backchannel_logout_uri:
-                targets.append((sid, cid, c.backchannel_logout_uri))
+    sids, families, targets = end_user_sessions(services, username)
+    notifier = get_provider(services).notifier
 
     async def notify() -> None:
-        await asyncio.gather(*(provider.notifier.notify([(cid, uri)], username, sid)
+        await asyncio.gather(*(notifier.notify([(cid, uri)], username, sid)
                                for sid, cid, uri in targets))
 
     if targets:

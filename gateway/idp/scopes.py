@@ -15,6 +15,8 @@ resource URIs), beside the issuer (userinfo, introspection):
     catalogue:read    GET /api/v1/catalogue/...                     {issuer}/api/v1/catalogue
     catalogue:write   every /api/v1/catalogue/... (read included)   {issuer}/api/v1/catalogue
     audit:read        /api/v1/audit/...                             {issuer}/api/v1/audit
+    admin             /api/v1/admin/... (the caller's admin role    {issuer}/api/v1/admin
+                      still decides which console's endpoints)
 
 A client registered for ``proxy`` may ask for any ``proxy:{system}``. A bearer
 token without the scope a surface needs is refused with 403 and
@@ -35,7 +37,8 @@ PROXY = "proxy"
 CATALOGUE_READ = "catalogue:read"
 CATALOGUE_WRITE = "catalogue:write"
 AUDIT_READ = "audit:read"
-API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ})
+ADMIN = "admin"
+API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ADMIN})
 
 
 
@@ -69,6 +72,8 @@ def audiences(issuer: str, scopes: Iterable[str]) -> list[str]:
             out.add(f"{base}/api/v1/catalogue")
         elif scope == AUDIT_READ:
             out.add(f"{base}/api/v1/audit")
+        elif scope == ADMIN:
+            out.add(f"{base}/api/v1/admin")
     return sorted(out)
 
 

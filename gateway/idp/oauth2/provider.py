@@ -96,7 +96,35 @@ class Provider:
             hook(row)
 
 
-def end_client_tokens(services: Any, client_id: str) -> int:
+ChangeHook = Callable[[str, dict[str, Any]], None]
+
+
+def end_user_sessions(services: Any, username: str, record: ChangeHook | None = None
+                      ) -> tuple[list[str], int, list[tuple[str, str, str]]]:
+    """End every portal session and refresh-token family of ``username`` (and so the
+    access tokens bound to those sessions, within the deny list's refresh), audited
+    through ``record`` (default: the services' admin-change hook). Returns the session
+    ids, the number of families, and the relying parties to tell by back-channel
+    logout as (sid, client_id, uri): the caller sends them (``notifier.notify`` from
+    a command, ``notifier.schedule`` from a running gateway)."""
+    services.org.get_user(username)  # NotFound for a typo
+    provider = get_provider(services)
+    settings = services.settings
+    sids, families = provider.store.revoke_user(
+        username, ttl_seconds=max(settings.access_token_lifetime,
+                                  settings.refresh_token_lifetime))
+    (record or services.record_admin_change)(
+        "sessions_revoked", {"user": username, "sessions": len(sids), "families": families})
+    targets = []
+    for sid in sids:
+        for cid in provider.store.session_clients(sid):
+            c = provider.server.clients.get(cid)
+            if c is not None and c.backchannel_logout_uri:
+                targets.append((sid, cid, c.backchannel_logout_uri))
+    return sids, families, targets
+
+
+def end_client_tokens(services: Any, client_id: str, record: ChangeHook | None = None) -> int:
     """Stop every token of a (just disabled) client: revoke its refresh-token families
     and put the client on the deny list, so each process refuses its access tokens
     issued until now within the deny list's refresh (under a second). The entry
@@ -108,7 +136,7 @@ def end_client_tokens(services: Any, client_id: str) -> int:
     ttl = settings.access_token_lifetime + settings.clock_skew_seconds + 1
     families = provider.store.revoke_client(client_id, ttl_seconds=ttl)
     provider.server.clients.invalidate()
-    services.record_admin_change("client_tokens_revoked", {
+    (record or services.record_admin_change)("client_tokens_revoked", {
         "client": client_id, "families": families, "access_tokens_denied_seconds": ttl})
     return families
 

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, NotFound, ValidationError
@@ -659,11 +660,40 @@ async def root(request: Request) -> Response:
     return RedirectResponse("/portal", status_code=303)
 
 
+def with_security_headers(app: ASGIApp) -> ASGIApp:
+    """``app`` with the portal's security headers on every response it sends (a
+    redirect, a static file, a page): each one it did not set itself."""
+    frame = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+             for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"]
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in frame if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return wrapped
+
+
 def portal_routes() -> list[BaseRoute]:
+    from gateway.web.portal.admin_pages import routes as admin_routes
     from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 
+    out = _portal_routes(catalogue_routes() + admin_routes())
+    for route in out:
+        if isinstance(route, Route | Mount):
+            route.app = with_security_headers(route.app)
+    return out
+
+
+def _portal_routes(pages: list[BaseRoute]) -> list[BaseRoute]:
     return [
-        *catalogue_routes(),
+        *pages,
         Route("/", root),
         Route("/portal", home),
         Route("/portal/login", login_page, methods=["GET"]),
