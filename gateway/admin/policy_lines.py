@@ -91,4 +91,7 @@ def system_owner(conn: Connection, obj: str) -> str | None:
 
 
 def as_entry(line: PolicyLine) -> Mapping[str, Any]:
-    return {"id": line.id, **line.to_entry(), "effect": line.effect}
+    """A line as the console and the API show it: ``ungoverned`` is its reason (or None)."""
+    return {"id": line.id, "subject": line.subject, "department": line.department,
+            "object": line.object, "action": line.action, "effect": line.effect,
+            "ungoverned": line.ungoverned}
