@@ -41,10 +41,14 @@ class AuditAdmin(Console):
     def activity(self, params: Mapping[str, str]) -> dict[str, Any]:
         """One page: ``records`` and ``next_cursor``. Unknown or malformed filters raise
         ``AuditQueryError`` naming the field."""
-        for key in params:
-            if key not in FILTERS:
-                raise AuditQueryError(key, Text("audit.unknown_filter", "unknown filter"))
-        f = parse_filters({**params, "event_type": "admin_change"})
+        try:
+            for key in params:
+                if key not in FILTERS:
+                    raise AuditQueryError(key, Text("audit.unknown_filter", "unknown filter"))
+            f = parse_filters({**params, "event_type": "admin_change"})
+        except AuditQueryError as exc:
+            self._audit("failure", 400, f"malformed filter {exc.field}", {})
+            raise
         names = [w["username"] for w in self.watched()]
         stmt = build_query(f).where(records.c.actor_user.in_(names)).limit(f.limit + 1)
         with self.services.engine.connect() as conn:
@@ -52,12 +56,15 @@ class AuditAdmin(Console):
         more = len(rows) > f.limit
         rows = rows[: f.limit]
         found = [row_dict(r) for r in rows]
-        a = self.admin
-        self.services.audit.append_sync(AuditRecord(
-            event_type="audit_query", outcome="success", status=200, actor_user=a.username,
-            department=a.department, source_ip=a.source_ip, request_id=a.request_id,
-            reason="admin activity queried",
-            extra={"filters": f.as_dict(), "returned": len(found), "via": a.via}))
+        self._audit("success", 200, "admin activity queried",
+                    {"filters": f.as_dict(), "returned": len(found)})
         return {"records": found,
                 "next_cursor": encode_cursor(rows[-1].ts, rows[-1].id) if more and rows
                 else None}
+
+    def _audit(self, outcome: str, status: int, reason: str, extra: dict[str, Any]) -> None:
+        a = self.admin
+        self.services.audit.append_sync(AuditRecord(
+            event_type="audit_query", outcome=outcome, status=status, actor_user=a.username,
+            department=a.department, source_ip=a.source_ip, request_id=a.request_id,
+            reason=reason, extra={**extra, "via": a.via}))

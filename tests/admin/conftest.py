@@ -28,13 +28,15 @@ from tests.tokens import access_token
 NEW_PASSWORD = "Brand-New-Passw0rd-2026!"
 DEPARTMENT_ADMINS = {"sys.nn": "sysadmin", "sec.nn": "secadmin", "aud.nn": "auditor",
                      "sys.it": "sysadmin"}
+NAMES = {"sys.nn": "市系统管理员", "sec.nn": "市安全管理员", "aud.nn": "市审计管理员",
+         "sys.it": "信息中心系统管理员"}
 WORLD: dict[str, Any] = {
     "departments": [
         {"code": "jgswj-it", "name": "信息中心", "region": "gx", "parent": "jgswj"},
         {"code": "nn-fleet", "name": "市公务车队", "region": "gx-nn", "parent": "nn-jgsw"},
     ],
     "users": [
-        *({"username": u, "name": u, "roles": [r], "password": DEMO_PASSWORD,
+        *({"username": u, "name": NAMES[u], "roles": [r], "password": DEMO_PASSWORD,
            "must_change": False, "department": "jgswj-it" if u == "sys.it" else "nn-jgsw"}
           for u, r in DEPARTMENT_ADMINS.items()),
         {"username": "nn.driver", "name": "车队司机", "department": "nn-fleet",

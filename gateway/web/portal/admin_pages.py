@@ -13,8 +13,10 @@ operation; errors become readable pages (400 with the problems, 403, 404, 409)."
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -190,11 +192,16 @@ async def activity_page(request: Request, console: AuditAdmin, form: Form) -> Re
     filters = {k: q.get(k, "").strip()[:200] for k in ("user", "outcome", "since", "until",
                                                         "text", "cursor")}
     params = {k: v for k, v in filters.items() if v}
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", params.get("until", "")):
+        # a date picked as "until" includes that day
+        with contextlib.suppress(ValueError):
+            params["until"] = (date.fromisoformat(params["until"]) + timedelta(days=1)
+                               ).isoformat()
     found = await run_in_threadpool(console.activity, params)
     watched = await run_in_threadpool(console.watched)
     more = None
     if found["next_cursor"]:
-        more = "?" + urlencode({**{k: v for k, v in params.items() if k != "cursor"},
+        more = "?" + urlencode({**{k: v for k, v in filters.items() if v and k != "cursor"},
                                 "cursor": found["next_cursor"]})
     return show(request, console, "admin_activity.html", filters=filters, watched=watched,
                 records=found["records"], more=more)
