@@ -19,27 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from catalogue import InvalidInput
 from gateway.admin.console import Console
-from gateway.errors import Unauthorized, ValidationError, problem_body
-from gateway.idp.scopes import InsufficientScope
+from gateway.errors import Unauthorized, ValidationError
 from gateway.web.admin_access import admin_of
+from gateway.web.api.catalogue import _problem as problem  # the API's one problem answer
 from texts import Text
 
 PREFIX = "/api/v1/admin"
-PROBLEM_JSON = "application/problem+json"
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
-
-
-def problem(exc: Exception) -> JSONResponse:
-    if isinstance(exc, InvalidInput):
-        exc = ValidationError(exc.description, problems=exc.problems)
-    status, body = problem_body(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
-    if isinstance(exc, InsufficientScope):
-        headers["WWW-Authenticate"] = exc.www_authenticate
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def send_logouts(request: Request, console: Any) -> None:
@@ -120,6 +108,14 @@ def picked(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     readers: dict[str, Callable[[dict[str, Any], str], Any]] = {
         "text": text, "list": text_list, "bool": flag}
     return {k: readers[kind](body, k) for k, kind in fields.items() if k in body}
+
+
+def get(console: type[Console], path: str, handler: Handler) -> Route:
+    return Route(PREFIX + path, endpoint(console, handler), methods=["GET"])
+
+
+def post(console: type[Console], path: str, handler: Handler, status: int = 200) -> Route:
+    return Route(PREFIX + path, endpoint(console, handler, status), methods=["POST"])
 
 
 def routes() -> list[Route]:

@@ -31,18 +31,9 @@ from starlette.routing import Route
 
 from audit import AuditQueryError
 from gateway.admin.activity import AuditAdmin
-from gateway.admin.console import Console
 from gateway.admin.secadmin import SecAdmin
 from gateway.errors import ValidationError
-from gateway.web.api.admin_common import (
-    PREFIX,
-    Handler,
-    endpoint,
-    flag,
-    number,
-    text,
-    text_list,
-)
+from gateway.web.api.admin_common import flag, get, number, post, text, text_list
 from gateway.web.api.body import read_object
 
 
@@ -115,21 +106,15 @@ async def activity(request: Request, admin: AuditAdmin) -> Any:
 
 
 def routes() -> list[Route]:
-    def get(path: str, handler: Handler, console: type[Console] = SecAdmin) -> Route:
-        return Route(PREFIX + path, endpoint(console, handler), methods=["GET"])
-
-    def post(path: str, handler: Handler, status: int = 200) -> Route:
-        return Route(PREFIX + path, endpoint(SecAdmin, handler, status), methods=["POST"])
-
     return [
-        get("/policies", list_lines),
-        post("/policies", add_line, 201),
-        get("/policies/test", test_decision),
-        post("/policies/{id}/remove", remove_line),
-        get("/grants", list_grants),
-        post("/grants/{id}/revoke", revoke_grant),
-        get("/keys", list_keys),
-        post("/keys/rotate", rotate_keys),
-        get("/security-policy", security_policy),
-        get("/activity", activity, AuditAdmin),
+        get(SecAdmin, "/policies", list_lines),
+        post(SecAdmin, "/policies", add_line, 201),
+        get(SecAdmin, "/policies/test", test_decision),
+        post(SecAdmin, "/policies/{id}/remove", remove_line),
+        get(SecAdmin, "/grants", list_grants),
+        post(SecAdmin, "/grants/{id}/revoke", revoke_grant),
+        get(SecAdmin, "/keys", list_keys),
+        post(SecAdmin, "/keys/rotate", rotate_keys),
+        get(SecAdmin, "/security-policy", security_policy),
+        get(AuditAdmin, "/activity", activity),
     ]

@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from gateway.admin.sysadmin import CLIENT_ACTIONS, USER_ACTIONS, SysAdmin
 from gateway.errors import NotFound, ValidationError
-from gateway.web.api.admin_common import PREFIX, Handler, endpoint, picked, text, text_list
+from gateway.web.api.admin_common import get, picked, post, text, text_list
 from gateway.web.api.body import read_object
 from texts import Text
 
@@ -176,26 +176,20 @@ async def client_action(request: Request, admin: SysAdmin) -> Any:
 
 
 def routes() -> list[Route]:
-    def get(path: str, handler: Handler) -> Route:
-        return Route(PREFIX + path, endpoint(SysAdmin, handler), methods=["GET"])
-
-    def post(path: str, handler: Handler, status: int = 200) -> Route:
-        return Route(PREFIX + path, endpoint(SysAdmin, handler, status), methods=["POST"])
-
     return [
-        get("/users", list_users),
-        post("/users", create_user, 201),
-        post("/users/{username}/{action}", user_action),
-        get("/departments", list_departments),
-        post("/departments", create_department, 201),
-        post("/departments/{code}/{action}", department_action),
-        get("/systems", list_systems),
-        post("/systems", create_system, 201),
-        get("/systems/{code}", get_system),
-        post("/systems/{code}", update_system),
-        get("/clients", list_clients),
-        post("/clients", create_client, 201),
-        get("/clients/{client_id}", get_client),
-        post("/clients/{client_id}", update_client),
-        post("/clients/{client_id}/{action}", client_action),
+        get(SysAdmin, "/users", list_users),
+        post(SysAdmin, "/users", create_user, 201),
+        post(SysAdmin, "/users/{username}/{action}", user_action),
+        get(SysAdmin, "/departments", list_departments),
+        post(SysAdmin, "/departments", create_department, 201),
+        post(SysAdmin, "/departments/{code}/{action}", department_action),
+        get(SysAdmin, "/systems", list_systems),
+        post(SysAdmin, "/systems", create_system, 201),
+        get(SysAdmin, "/systems/{code}", get_system),
+        post(SysAdmin, "/systems/{code}", update_system),
+        get(SysAdmin, "/clients", list_clients),
+        post(SysAdmin, "/clients", create_client, 201),
+        get(SysAdmin, "/clients/{client_id}", get_client),
+        post(SysAdmin, "/clients/{client_id}", update_client),
+        post(SysAdmin, "/clients/{client_id}/{action}", client_action),
     ]

@@ -30,13 +30,14 @@ from catalogue.model import CST
 from gateway.admin.activity import AuditAdmin
 from gateway.admin.console import AUDITOR, SECADMIN, SYSADMIN, Console
 from gateway.admin.trail import Trail
-from gateway.errors import Forbidden, Unauthorized
+from gateway.errors import Forbidden
 from gateway.i18n import render as render_text
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.org import ADMIN_ROLES
 from gateway.web.admin_access import admin_of
+from gateway.web.portal.catalogue_pages import _principal
+from gateway.web.portal.catalogue_pages import _to_login as to_login
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.routes import _lang, authenticator, csrf_ok, render
+from gateway.web.portal.routes import _lang, csrf_ok, render
 from texts import Text
 
 BASE = "/portal/admin"
@@ -82,18 +83,6 @@ def department_names(services: Any) -> dict[str, str]:
 
     with services.engine.connect() as conn:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
-
-
-def _principal(request: Request) -> Any | None:
-    try:
-        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
-    except Unauthorized:
-        return None
-
-
-def to_login(request: Request) -> Response:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
 def error_page(request: Request, exc: Exception) -> Response:
@@ -207,12 +196,20 @@ async def activity_page(request: Request, console: AuditAdmin, form: Form) -> Re
                 records=found["records"], more=more)
 
 
+def get(console: type[Console], path: str, handler: Handler) -> Route:
+    return Route(BASE + path, page(console, handler), methods=["GET"])
+
+
+def post(console: type[Console], path: str, handler: Handler) -> Route:
+    return Route(BASE + path, page(console, handler, post=True), methods=["POST"])
+
+
 def routes() -> list[BaseRoute]:
     from gateway.web.portal import admin_sec_pages, admin_sys_pages
 
     return [
         Route(BASE, index, methods=["GET"]),
-        Route(f"{BASE}/activity", page(AuditAdmin, activity_page), methods=["GET"]),
+        get(AuditAdmin, "/activity", activity_page),
         *admin_sys_pages.routes(),
         *admin_sec_pages.routes(),
     ]

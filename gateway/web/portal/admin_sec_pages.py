@@ -15,16 +15,14 @@ The operations and their rules: ``gateway.admin.secadmin``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gateway.admin.secadmin import POLICY_SETTINGS, SecAdmin
 from gateway.errors import NotFound, ValidationError
-from gateway.web.portal.admin_pages import BASE, Form, done, page, say, show, t_of
+from gateway.web.portal.admin_pages import Form, done, get, post, say, show, t_of
 from keys import USES
 from policies.engine import METHODS
 from texts import Text
@@ -136,19 +134,13 @@ async def security_page(request: Request, console: SecAdmin, form: Form = None) 
 
 
 def routes() -> list[BaseRoute]:
-    def get(path: str, handler: Any) -> Route:
-        return Route(BASE + path, page(SecAdmin, handler), methods=["GET"])
-
-    def post(path: str, handler: Any) -> Route:
-        return Route(BASE + path, page(SecAdmin, handler, post=True), methods=["POST"])
-
     return [
-        get("/policies", policies_page),
-        post("/policies", add_line),
-        post("/policies/{id}/remove", remove_line),
-        get("/grants", grants_page),
-        post("/grants/{id}/revoke", revoke_grant),
-        get("/keys", keys_page),
-        post("/keys/rotate", rotate_keys),
-        get("/security", security_page),
+        get(SecAdmin, "/policies", policies_page),
+        post(SecAdmin, "/policies", add_line),
+        post(SecAdmin, "/policies/{id}/remove", remove_line),
+        get(SecAdmin, "/grants", grants_page),
+        post(SecAdmin, "/grants/{id}/revoke", revoke_grant),
+        get(SecAdmin, "/keys", keys_page),
+        post(SecAdmin, "/keys/rotate", rotate_keys),
+        get(SecAdmin, "/security", security_page),
     ]

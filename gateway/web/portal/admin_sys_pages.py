@@ -26,7 +26,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gateway.admin.sysadmin import (
     CLIENT_ACTIONS,
@@ -39,11 +39,11 @@ from gateway.errors import NotFound, ValidationError
 from gateway.proxy.identity_headers import MODES
 from gateway.statefile import AUTH_METHODS, GRANT_TYPES
 from gateway.web.portal.admin_pages import (
-    BASE,
     Form,
     done,
     error_page,
-    page,
+    get,
+    post,
     say,
     show,
     t_of,
@@ -236,25 +236,19 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
 
 
 def routes() -> list[BaseRoute]:
-    def get(path: str, handler: Any) -> Route:
-        return Route(BASE + path, page(SysAdmin, handler), methods=["GET"])
-
-    def post(path: str, handler: Any) -> Route:
-        return Route(BASE + path, page(SysAdmin, handler, post=True), methods=["POST"])
-
     return [
-        get("/users", users_page),
-        post("/users", create_user),
-        post("/users/{username}/{action}", user_action),
-        get("/departments", departments_page),
-        post("/departments", create_department),
-        post("/departments/{code}/{action}", department_action),
-        get("/systems", systems_page),
-        post("/systems", create_system),
-        get("/systems/{code}", system_page),
-        post("/systems/{code}", update_system),
-        get("/clients", clients_page),
-        post("/clients", create_client),
-        get("/clients/{client_id}", client_page),
-        post("/clients/{client_id}/{action}", client_action),
+        get(SysAdmin, "/users", users_page),
+        post(SysAdmin, "/users", create_user),
+        post(SysAdmin, "/users/{username}/{action}", user_action),
+        get(SysAdmin, "/departments", departments_page),
+        post(SysAdmin, "/departments", create_department),
+        post(SysAdmin, "/departments/{code}/{action}", department_action),
+        get(SysAdmin, "/systems", systems_page),
+        post(SysAdmin, "/systems", create_system),
+        get(SysAdmin, "/systems/{code}", system_page),
+        post(SysAdmin, "/systems/{code}", update_system),
+        get(SysAdmin, "/clients", clients_page),
+        post(SysAdmin, "/clients", create_client),
+        get(SysAdmin, "/clients/{client_id}", client_page),
+        post(SysAdmin, "/clients/{client_id}/{action}", client_action),
     ]
