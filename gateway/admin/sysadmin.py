@@ -14,6 +14,7 @@ from typing import Any
 from gateway.admin import clients as client_ops
 from gateway.admin import systems as system_ops
 from gateway.admin.console import SYSADMIN, Console
+from gateway.errors import ValidationError
 from gateway.org import ADMIN_ROLES, BUILTIN_ROLES, User
 from gateway.passwords import generate_password
 from texts import Text
@@ -181,7 +182,10 @@ class SysAdmin(Console):
             region = org.department_region(parent)
         else:
             self.province_only()
-        org.add_department(code, name, region or "", parent or None)
+            if not region:
+                raise ValidationError(Text("admin.top_needs_region",
+                                           "a department at the top needs its region"))
+        org.add_department(code, name, region, parent or None)
         after = self._department(code)
         self.trail.changed("department_created", {"department_code": code}, None, after)
         return after

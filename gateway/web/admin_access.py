@@ -47,3 +47,13 @@ def admin_of(request: Request, principal: Any, via: str) -> Admin:
     return Admin(principal.username, principal.department, frozenset(principal.roles or ()),
                  source_ip=request.client.host if request.client else None, via=via,
                  request_id=request_id)
+
+
+def send_logouts(request: Request, console: Any) -> None:
+    """The back-channel logouts an action owes (a disabled user's sessions,
+    ``SysAdmin.logouts``), sent in the background of this event loop."""
+    from gateway.idp.oauth2.provider import get_provider
+
+    notifier = get_provider(request.app.state.services).notifier
+    for username, sid, cid, uri in getattr(console, "logouts", ()):
+        notifier.schedule([(cid, uri)], username, sid)

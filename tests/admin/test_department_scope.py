@@ -86,6 +86,9 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
                                   "department": "jgswj"}, 403),  # the parent: not below
     ("sys.it", "POST", "/departments/jgswj-it/rename", {"name": "信息化处"}, 200),
     ("sysadmin", "POST", "/departments/nn-fleet/move", {"parent": None}, 200),
+    ("sysadmin", "POST", "/departments", {"code": "fgw", "name": "发展改革委",
+                                          "region": "gx"}, 201),
+    ("sysadmin", "POST", "/departments", {"code": "no-region", "name": "某委"}, 400),
     ("sysadmin", "POST", "/users/li.si/disable", {}, 200),
     ("sec.nn", "POST", "/policies", {"subject": "role:staff", "department": "nn-jgsw",
                                      "object": "/s/nn-cars/*", "action": "GET"}, 201),

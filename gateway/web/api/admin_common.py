@@ -21,23 +21,13 @@ from starlette.routing import Route
 
 from gateway.admin.console import Console
 from gateway.errors import Unauthorized, ValidationError
-from gateway.web.admin_access import admin_of
+from gateway.web.admin_access import admin_of, send_logouts
 from gateway.web.api.catalogue import _problem as problem  # the API's one problem answer
 from texts import Text
 
 PREFIX = "/api/v1/admin"
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
-
-
-def send_logouts(request: Request, console: Any) -> None:
-    """The back-channel logouts an action owes (a disabled user's sessions), sent in
-    the background of this event loop."""
-    from gateway.idp.oauth2.provider import get_provider
-
-    notifier = get_provider(request.app.state.services).notifier
-    for username, sid, cid, uri in getattr(console, "logouts", ()):
-        notifier.schedule([(cid, uri)], username, sid)
 
 
 def endpoint(console: type[Console], handler: Handler, status: int = 200

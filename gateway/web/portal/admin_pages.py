@@ -33,7 +33,7 @@ from gateway.admin.trail import Trail
 from gateway.errors import Forbidden
 from gateway.i18n import render as render_text
 from gateway.org import ADMIN_ROLES
-from gateway.web.admin_access import admin_of
+from gateway.web.admin_access import admin_of, send_logouts
 from gateway.web.portal.catalogue_pages import _principal
 from gateway.web.portal.catalogue_pages import _to_login as to_login
 from gateway.web.portal.i18n import Translator
@@ -139,8 +139,6 @@ def page(console: type[Console], handler: Handler, *, post: bool = False
             what = f"{request.method} {request.url.path}"
             it = await run_in_threadpool(console, services, admin, what)
             response = await handler(request, it, form)
-            from gateway.web.api.admin_common import send_logouts
-
             send_logouts(request, it)
             return response
         except Exception as exc:
