@@ -18,7 +18,6 @@ from gateway.admin.policy_lines import (
     as_entry,
     line_problems,
     new_line,
-    system_owner,
     test_subject,
 )
 from gateway.errors import NotFound, ValidationError
@@ -153,10 +152,6 @@ class SecAdmin(Console):
                 "line": dict(as_entry(decision.line)) if decision.line else None,
                 "resource": decision.extra.get("resource") or req.audit.resource,
                 "items": decision.extra.get("items"), "grants": decision.extra.get("grants")}
-
-    def test_owner(self, obj: str) -> str | None:
-        with self.services.engine.connect() as conn:
-            return system_owner(conn, obj)
 
     # -- grants ---------------------------------------------------------------------
 
