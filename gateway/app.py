@@ -31,6 +31,7 @@ from gateway.root import Gateway, Seams, build_gateway, gateway_of
 from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from gateway.web.api.account import routes as account_routes
+from gateway.web.api.admin import routes as admin_routes
 from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
@@ -139,13 +140,13 @@ def routes() -> list[BaseRoute]:
         Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         *oauth2_routes(),
-        *portal_account_routes(),
-        *portal_routes(),
+        *portal_routes(portal_account_routes()),
         *cas_routes(),
         *catalogue_routes(),
         *audit_routes(),
         *account_routes(),
         *stats_routes(),
+        *admin_routes(),
     ]
 
 

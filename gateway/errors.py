@@ -22,7 +22,7 @@ for the API, the CLI's error handler) recognise and answer them.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeGuard, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 
 @runtime_checkable
@@ -33,8 +33,9 @@ class Problem(Protocol):
     status: int
 
 
-def is_problem(exc: BaseException) -> TypeGuard[Problem]:
-    """True for an error of ours or of a lower package that carries code and status."""
+def is_problem(exc: BaseException) -> bool:
+    """True for an error of ours or of a lower package that carries code and status
+    (then ``cast(Problem, exc)`` reads them)."""
     return (isinstance(exc, Problem) and isinstance(exc.code, str)
             and isinstance(exc.status, int))
 
@@ -157,10 +158,11 @@ def problem_body(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, GovgateError):
         return exc.status, exc.problem()
     if is_problem(exc):
-        return exc.status, {
-            "type": f"urn:govgate:error:{exc.code}",
-            "title": exc.code.replace("_", " "),
-            "status": exc.status,
+        known = cast(Problem, exc)
+        return known.status, {
+            "type": f"urn:govgate:error:{known.code}",
+            "title": known.code.replace("_", " "),
+            "status": known.status,
             "detail": str(exc),
         }
     return 500, {

@@ -171,6 +171,58 @@ class Org:
             )
             return [dict(r._mapping) for r in rows]
 
+    def get_department(self, code: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(departments).where(departments.c.code == code)).first()
+        if row is None:
+            raise NotFound(Text("org.unknown_department", "unknown department {code!r}", code=code))
+        return dict(row._mapping)
+
+    def department_subtree(self, code: str) -> set[str]:
+        """``code`` and every department below it."""
+        with self.engine.connect() as conn:
+            return subtree(conn, code)
+
+    def rename_department(self, code: str, name: str) -> None:
+        if not name.strip():
+            raise ValidationError(Text("org.department_name_empty", "department name is empty"))
+        if long := org_too_long("name", name):
+            raise ValidationError(long)
+        with self.engine.begin() as conn:
+            found = conn.execute(departments.update().where(departments.c.code == code)
+                                 .values(name=name)).rowcount
+        if not found:
+            raise NotFound(Text("org.unknown_department", "unknown department {code!r}", code=code))
+        self.on_change("department_renamed", {"department": code, "name": name})
+
+    def move_department(self, code: str, parent: str | None) -> None:
+        """Put ``code`` under ``parent`` (None: at the top of its region). The parent is
+        in the same region and is not the department itself or one below it."""
+        with write_transaction(self.engine) as conn:  # checks, then updates
+            row = conn.execute(sa.select(departments).where(departments.c.code == code)).first()
+            if row is None:
+                raise NotFound(Text("org.unknown_department", "unknown department {code!r}",
+                                    code=code))
+            if parent is not None:
+                target = conn.execute(sa.select(departments.c.region_code)
+                                      .where(departments.c.code == parent)).first()
+                if target is None:
+                    raise NotFound(Text("org.unknown_parent_department",
+                                        "unknown parent department {code!r}", code=parent))
+                if target.region_code != row.region_code:
+                    raise ValidationError(Text(
+                        "org.parent_region",
+                        "parent department {code!r} is in region {region!r}, not {expected!r}",
+                        code=parent, region=target.region_code, expected=row.region_code))
+                if parent in subtree(conn, code):
+                    raise ValidationError(Text(
+                        "org.department_cycle",
+                        "department {code!r} cannot move under {parent!r}, which is below it",
+                        code=code, parent=parent))
+            conn.execute(departments.update().where(departments.c.code == code)
+                         .values(parent_code=parent))
+        self.on_change("department_moved", {"department": code, "parent": parent})
+
     def department_region(self, code: str) -> str:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -275,6 +327,12 @@ class Org:
     def unlock_user(self, username: str) -> None:
         self._update(username, failed_logins=0, first_failed_at=None, locked_until=None)
         self.on_change("user_unlocked", {"user": username})
+
+    def reset_totp(self, username: str) -> None:
+        """Forget the user's TOTP seed: the next sign-in asks for none (an admin account
+        enrols again before it may go on)."""
+        self._update(username, totp_secret=None)
+        self.on_change("user_totp_reset", {"user": username})
 
     def require_password_change(self, username: str, reason: str) -> None:
         """The user must choose a new password at the next sign-in step."""
@@ -426,6 +484,25 @@ def users_changed(conn: Connection, now: datetime) -> None:
     """A user's roles, department or status changed in this transaction: every process
     reads its users anew within a second (``gateway.live_users``)."""
     bump_version(conn, now)
+
+
+def subtree(conn: Connection, code: str) -> set[str]:
+    """``code`` and every department below it (a missing code: an empty set)."""
+    parents = {r.code: r.parent_code
+               for r in conn.execute(sa.select(departments.c.code, departments.c.parent_code))}
+    if code not in parents:
+        return set()
+    children: dict[str, list[str]] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    found, todo = set(), [code]
+    while todo:
+        node = todo.pop()
+        if node not in found:
+            found.add(node)
+            todo.extend(children.get(node, ()))
+    return found
 
 
 def recent_password_hashes(conn: Connection, user_id: int) -> list[str]:

@@ -102,14 +102,19 @@ class Services:
         through the version counters within a second."""
         self._change_listeners.append(listener)
 
+    def changed_here(self) -> None:
+        """Tell this process's caches (users, clients) that an administrative change
+        was just made here."""
+        for listener in self._change_listeners:
+            listener()
+
     def record_admin_change(self, event: str, detail: dict[str, Any]) -> None:
         """Audit an administrative change durably before the caller reports success.
 
         Raises AuditWriteError when the record cannot be written: the change is
         already committed then, and the operator must see that it went unrecorded.
         """
-        for listener in self._change_listeners:
-            listener()
+        self.changed_here()
         detail = dict(detail)
         actor = detail.pop("actor", None) or self.actor
         self.audit.append_sync(

@@ -925,45 +925,48 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
             }
             for r in conn.execute(sa.select(users).order_by(users.c.username))
         ]
-        out["systems"] = [
-            _drop_none({
-                "code": r.code,
-                "name": r.name,
-                "department": r.department_code,
-                "upstream": r.upstream,
-                "portal_path": r.portal_path,
-                "forward_headers": r.forward_headers,
-                "case_sensitive_paths": r.case_sensitive_paths or None,
-                "identity_headers": None if r.identity_headers == ASSERTION
-                else r.identity_headers,
-                "remote_user": r.remote_user or None,
-                "tls": upstream_tls.exported(r.tls),
-                "cas_services": list(r.cas_services) if r.cas_services else None,
-            })
-            for r in conn.execute(sa.select(systems).order_by(systems.c.code))
-        ]
-        out["clients"] = [
-            _drop_none(
-                {
-                    "client_id": r.client_id,
-                    "name": r.name,
-                    "department": r.department_code,
-                    "grant_types": list(r.grant_types),
-                    "redirect_uris": list(r.redirect_uris) or None,
-                    "post_logout_redirect_uris": list(r.post_logout_redirect_uris or [])
-                    or None,
-                    "scope": r.scope,
-                    "token_endpoint_auth_method": r.token_endpoint_auth_method,
-                    "jwks": r.jwks,
-                    "backchannel_logout_uri": r.backchannel_logout_uri,
-                    "status": r.status,
-                }
-            )
-            for r in conn.execute(sa.select(clients).order_by(clients.c.client_id))
-        ]
+        out["systems"] = [system_entry(r)
+                          for r in conn.execute(sa.select(systems).order_by(systems.c.code))]
+        out["clients"] = [client_entry(r) for r in
+                          conn.execute(sa.select(clients).order_by(clients.c.client_id))]
         for handler in sorted(sections, key=lambda h: h.order):
             out[handler.name] = handler.export(conn)
     return {k: v for k, v in out.items() if v}
+
+
+def system_entry(r: Any) -> dict[str, Any]:
+    """A ``systems`` row as its state-file entry (applying it back changes nothing)."""
+    return _drop_none({
+        "code": r.code,
+        "name": r.name,
+        "department": r.department_code,
+        "upstream": r.upstream,
+        "portal_path": r.portal_path,
+        "forward_headers": r.forward_headers,
+        "case_sensitive_paths": r.case_sensitive_paths or None,
+        "identity_headers": None if r.identity_headers == ASSERTION else r.identity_headers,
+        "remote_user": r.remote_user or None,
+        "tls": upstream_tls.exported(r.tls),
+        "cas_services": list(r.cas_services) if r.cas_services else None,
+    })
+
+
+def client_entry(r: Any) -> dict[str, Any]:
+    """A ``clients`` row as its state-file entry, without its secret (applying it
+    back keeps the stored one)."""
+    return _drop_none({
+        "client_id": r.client_id,
+        "name": r.name,
+        "department": r.department_code,
+        "grant_types": list(r.grant_types),
+        "redirect_uris": list(r.redirect_uris) or None,
+        "post_logout_redirect_uris": list(r.post_logout_redirect_uris or []) or None,
+        "scope": r.scope,
+        "token_endpoint_auth_method": r.token_endpoint_auth_method,
+        "jwks": r.jwks,
+        "backchannel_logout_uri": r.backchannel_logout_uri,
+        "status": r.status,
+    })
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

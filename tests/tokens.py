@@ -20,7 +20,7 @@ from tests.wiring import apply_state
 
 # what tests that are not about scopes ask for: every surface (tests of the scopes
 # themselves pass ``scope=``)
-ALL_SCOPES = "openid proxy catalogue:read catalogue:write audit:read"
+ALL_SCOPES = "openid proxy catalogue:read catalogue:write audit:read admin"
 
 
 def ensure_user(services: Services, username: str, department: str,

@@ -89,6 +89,25 @@ def user_disable(cli_ctx: CliContext, username: str) -> None:
     click.echo(cli_ctx.msg("user.disabled", username=username))
 
 
+@user.command("enable")
+@click.argument("username")
+@pass_cli
+def user_enable(cli_ctx: CliContext, username: str) -> None:
+    """Enable a disabled user account again."""
+    cli_ctx.services.org.enable_user(username)
+    click.echo(cli_ctx.msg("user.enabled", username=username))
+
+
+@user.command("reset-totp")
+@click.argument("username")
+@pass_cli
+def user_reset_totp(cli_ctx: CliContext, username: str) -> None:
+    """Forget a user's TOTP authenticator (a lost phone); an admin enrols again at the
+    next sign-in."""
+    cli_ctx.services.org.reset_totp(username)
+    click.echo(cli_ctx.msg("user.totp_reset", username=username))
+
+
 @user.command("unlock")
 @click.argument("username")
 @pass_cli
@@ -155,3 +174,24 @@ def dept_list(cli_ctx: CliContext) -> None:
     click.echo("code\tname\tregion\tparent")
     for d in cli_ctx.services.org.list_departments():
         click.echo(f"{d['code']}\t{d['name']}\t{d['region_code']}\t{d['parent_code'] or '-'}")
+
+
+@dept.command("rename")
+@click.argument("code")
+@click.argument("name")
+@pass_cli
+def dept_rename(cli_ctx: CliContext, code: str, name: str) -> None:
+    """Give a department a new name (its code stays)."""
+    cli_ctx.services.org.rename_department(code, name)
+    click.echo(cli_ctx.msg("dept.renamed", code=code))
+
+
+@dept.command("move")
+@click.argument("code")
+@click.option("--parent", default=None,
+              help="The new parent department (same region); leave out for the top.")
+@pass_cli
+def dept_move(cli_ctx: CliContext, code: str, parent: str | None) -> None:
+    """Put a department under another one of its region, or at the top."""
+    cli_ctx.services.org.move_department(code, parent)
+    click.echo(cli_ctx.msg("dept.moved", code=code, parent=parent or "-"))

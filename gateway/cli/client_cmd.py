@@ -1,23 +1,18 @@
 """``govgate client add|list|rotate-secret|disable|enable``: OAuth clients of department systems.
 
-A client secret is generated here (256 bits), shown once and stored only as a
-keyed hash (HMAC-SHA-256, or HMAC-SM3 under the gm profile)."""
+The operations are ``gateway.admin.clients`` (the system administrator's console
+calls the same ones): a secret is generated there, shown here once and stored only
+as a keyed hash."""
 
 from __future__ import annotations
 
 import json
-import secrets
 
 import click
-import sqlalchemy as sa
 
+from gateway.admin import clients as ops
 from gateway.cli.context import CliContext, pass_cli
-from gateway.errors import Conflict, NotFound, ValidationError
-from gateway.tables import clients
-
-
-def new_client_secret() -> str:
-    return secrets.token_urlsafe(32)
+from gateway.errors import ValidationError
 
 
 @click.group()
@@ -51,12 +46,6 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None) -> None:
     """Register a client; a generated secret is printed once."""
-
-    services = cli_ctx.services
-    with services.engine.connect() as conn:
-        if conn.execute(sa.select(clients.c.client_id)
-                        .where(clients.c.client_id == client_id)).first():
-            raise Conflict(cli_ctx.msg("client.exists", cid=repr(client_id)))
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
         "client_id": client_id, "name": name, "department": department,
@@ -65,10 +54,6 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
     }
     if post_logout_uris:
         entry["post_logout_redirect_uris"] = list(post_logout_uris)
-    secret = None
-    if method in ("client_secret_basic", "client_secret_post"):
-        secret = new_client_secret()
-        entry["secret"] = secret
     if jwks_file:
         try:
             with open(jwks_file, encoding="utf-8") as fh:
@@ -78,8 +63,7 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                                      detail=str(exc))) from None
     if backchannel_logout_uri:
         entry["backchannel_logout_uri"] = backchannel_logout_uri
-    cli_ctx.gateway.state_applier().apply({"clients": [entry]})
-    services.record_admin_change("client_added", {"client": client_id, "method": method})
+    secret = ops.add_client(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:
         click.echo(cli_ctx.msg("client.secret", secret=secret))
@@ -89,22 +73,11 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
 @pass_cli
 def client_list(cli_ctx: CliContext) -> None:
     """List clients (never their secrets)."""
-
-    with cli_ctx.services.engine.connect() as conn:
-        rows = conn.execute(sa.select(clients).order_by(clients.c.client_id)).all()
     click.echo("client_id\tname\tdepartment\tgrant_types\tauth_method\tstatus")
-    for r in rows:
-        click.echo(f"{r.client_id}\t{r.name}\t{r.department_code}\t"
-                   f"{','.join(r.grant_types or [])}\t{r.token_endpoint_auth_method}\t{r.status}")
-
-
-def _update(cli_ctx: CliContext, client_id: str, **values: object) -> None:
-
-    with cli_ctx.services.engine.begin() as conn:
-        n = conn.execute(clients.update().where(clients.c.client_id == client_id)
-                         .values(**values)).rowcount
-    if n == 0:
-        raise NotFound(cli_ctx.msg("client.unknown", cid=repr(client_id)))
+    for c in ops.client_entries(cli_ctx.services.engine):
+        click.echo(f"{c['client_id']}\t{c['name']}\t{c['department']}\t"
+                   f"{','.join(c['grant_types'])}\t{c['token_endpoint_auth_method']}\t"
+                   f"{c['status']}")
 
 
 @client.command("rotate-secret")
@@ -112,9 +85,7 @@ def _update(cli_ctx: CliContext, client_id: str, **values: object) -> None:
 @pass_cli
 def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
     """Replace a client's secret; the new one is printed once."""
-    secret = new_client_secret()
-    _update(cli_ctx, client_id, secret_hash=cli_ctx.services.hash_client_secret(secret))
-    cli_ctx.services.record_admin_change("client_secret_rotated", {"client": client_id})
+    secret = ops.rotate_secret(cli_ctx.gateway, client_id)
     click.echo(cli_ctx.msg("client.rotated", cid=client_id))
     click.echo(cli_ctx.msg("client.secret", secret=secret))
 
@@ -125,9 +96,7 @@ def client_rotate(cli_ctx: CliContext, client_id: str) -> None:
 def client_disable(cli_ctx: CliContext, client_id: str) -> None:
     """Disable a client: no new tokens, its refresh tokens revoked, and its access
     tokens refused by every gateway process within a second."""
-    _update(cli_ctx, client_id, status="disabled")
-    cli_ctx.services.record_admin_change("client_disabled", {"client": client_id})
-    cli_ctx.gateway.provider.end_client_tokens(client_id)
+    ops.disable_client(cli_ctx.gateway, client_id)
     click.echo(cli_ctx.msg("client.disabled", cid=client_id))
 
 
@@ -138,6 +107,5 @@ def client_enable(cli_ctx: CliContext, client_id: str) -> None:
     """Enable a disabled client again. Tokens issued before the disable stay dead; new
     ones work (a process that has not yet seen the change may refuse them for up to
     two seconds)."""
-    _update(cli_ctx, client_id, status="active")
-    cli_ctx.services.record_admin_change("client_enabled", {"client": client_id})
+    ops.enable_client(cli_ctx.gateway, client_id)
     click.echo(cli_ctx.msg("client.enabled", cid=client_id))

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from gateway.admin.keys import rotate_keys
 from gateway.cli.context import GovgateGroup, cli_context, input_error, table
 from gateway.settings import Settings
 from keys import (
@@ -91,13 +92,10 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def rotate(ctx: click.Context, uses: tuple[str, ...], alg: str | None, at_once: bool) -> None:
     """Create the next key as pending; it is promoted after key_prepublish_seconds."""
+
     svc = _state(ctx).service
-    for use in uses or USES:
-        info = svc.rotate(use, alg)
-        if at_once and info.state == "pending":
-            info = svc.promote_now(use)
-        _state(ctx).record("key_rotated", kid=info.kid, use=info.use, alg=info.alg,
-                           state=info.state)
+    for info in rotate_keys(svc, _state(ctx).cli.services.record_admin_change, uses, alg,
+                            at_once):
         line = dict(use=info.use, kid=info.kid, alg=info.alg, state=info.state)
         if info.state == "active":
             click.echo(_state(ctx).msg("keys.rotated_now", **line))

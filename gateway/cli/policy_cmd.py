@@ -9,15 +9,11 @@ from __future__ import annotations
 import getpass
 
 import click
-import sqlalchemy as sa
 
+from gateway.admin.policy_lines import line_problems, new_line, system_owner, test_subject
 from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import NotFound, ValidationError
-from gateway.policy_wiring import catalogue_only_problem_in
-from gateway.tables import systems, user_roles, users
-from policies import Policies, PolicyLine, Query, make_line, subjects_for
-from policies.statefile import ungoverned_problems
-from texts import Text, parts
+from policies import Policies, PolicyLine, Query
 
 
 def _policies(cli_ctx: CliContext) -> Policies:
@@ -29,10 +25,9 @@ def _policies(cli_ctx: CliContext) -> Policies:
 def _line(cli_ctx: CliContext, subject: str, department: str, obj: str, action: str,
           effect: str, ungoverned: str | None = None) -> PolicyLine:
     try:
-        return make_line(subject, department, obj, action, effect, ungoverned=ungoverned)
-    except ValueError as exc:
-        raise ValidationError(cli_ctx.msg("policy.bad_line"),
-                              problems=parts(exc.args[0] if exc.args else str(exc))) from None
+        return new_line(subject, department, obj, action, effect, ungoverned)
+    except ValidationError as exc:
+        raise ValidationError(cli_ctx.msg("policy.bad_line"), problems=exc.problems) from None
 
 
 def _actor() -> str:
@@ -73,21 +68,9 @@ def policy_add(cli_ctx: CliContext, subject: str, department: str, object: str, 
     """Add a line, e.g. `policy add role:data_steward czt '/s/assets/api/*' GET`.
 
     Adding an existing line again with --ungoverned marks it (or changes its reason)."""
-    problems = ungoverned_problems(True, reason) if reason is not None else []
     line = _line(cli_ctx, subject, department, object, action, "deny" if deny else "allow",
-                 reason.strip() if reason else None)
-    # the state file's policies: section refuses these too (policies.statefile)
-    known = {d["code"] for d in cli_ctx.services.org.list_departments()}
-    if line.department != "*" and line.department not in known:
-        problems.append(Text("org.unknown_department", "unknown department {code!r}",
-                             code=line.department))
-    if line.subject.startswith("dept:") and line.subject[5:] not in known:
-        problems.append(Text("pol.subject_department", "unknown department in subject {subject!r}",
-                             subject=line.subject))
-    with cli_ctx.services.engine.connect() as conn:
-        why = catalogue_only_problem_in(conn, line)
-    if why is not None:
-        problems.append(why)
+                 reason)
+    problems = line_problems(cli_ctx.services.engine, line, reason)
     if problems:
         raise ValidationError(cli_ctx.msg("policy.bad_line"), problems=problems)
     stored, created = _policies(cli_ctx).add(line, actor=_actor())
@@ -131,28 +114,9 @@ def policy_test(cli_ctx: CliContext, subject: str, department: str, object: str,
                 action: str) -> None:
     """Print allow or deny and what decided it. A user:NAME subject is expanded to the
     user's roles and department, as the proxy does."""
-    engine = cli_ctx.services.engine
-    subjects: tuple[str, ...] = (subject,)
-    with engine.connect() as conn:
-        if subject.startswith("user:"):
-            row = conn.execute(
-                sa.select(users.c.id, users.c.department_code)
-                .where(users.c.username == subject[5:])
-            ).first()
-            if row is not None:
-                roles = [r[0] for r in conn.execute(
-                    sa.select(user_roles.c.role_code).where(user_roles.c.user_id == row.id))]
-                subjects = subjects_for(username=subject[5:], roles=roles,
-                                        department=row.department_code)
-        elif not subject.startswith("dept:"):
-            subjects = (subject, f"dept:{department}")
-        owner = None
-        parts = object.split("/")
-        if len(parts) > 2 and parts[1] == "s":
-            owner = conn.execute(
-                sa.select(systems.c.department_code).where(systems.c.code == parts[2])
-            ).scalar()
+    with cli_ctx.services.engine.connect() as conn:
+        who = test_subject(conn, subject, department)
+        owner = system_owner(conn, object)
     decision = _policies(cli_ctx).decide(
-        Query(subjects, department, object, action.upper(), owner)
-    )
+        Query(who["subjects"], who["department"], object, action.upper(), owner))
     click.echo(f"{decision.outcome}\t{decision.reason}")

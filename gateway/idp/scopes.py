@@ -17,6 +17,8 @@ resource URIs), beside the issuer (userinfo, introspection):
     audit:read        /api/v1/audit/...                             {issuer}/api/v1/audit
     account           /api/v1/account/... (the user's own account)  {issuer}/api/v1/account
     stats:read        /api/v1/stats/... (real use, 实绩)             {issuer}/api/v1/stats
+    admin             /api/v1/admin/... (the caller's admin role    {issuer}/api/v1/admin
+                      still decides which console's endpoints)
 
 A client registered for ``proxy`` may ask for any ``proxy:{system}``. A bearer
 token without the scope a surface needs is refused with 403 and
@@ -39,7 +41,8 @@ CATALOGUE_WRITE = "catalogue:write"
 AUDIT_READ = "audit:read"
 ACCOUNT = "account"
 STATS_READ = "stats:read"
-API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT, STATS_READ})
+ADMIN = "admin"
+API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT, STATS_READ, ADMIN})
 
 
 
@@ -77,6 +80,8 @@ def audiences(issuer: str, scopes: Iterable[str]) -> list[str]:
             out.add(f"{base}/api/v1/account")
         elif scope == STATS_READ:
             out.add(f"{base}/api/v1/stats")
+        elif scope == ADMIN:
+            out.add(f"{base}/api/v1/admin")
     return sorted(out)
 
 

@@ -22,7 +22,7 @@ from tests.wiring import parts
 #: sample values for path parameters (a system that does not exist keeps /s/ from
 #: trying an upstream that is not running in this test)
 PARAMS = {"system": "no-such-system", "path": "api/vehicles", "code": "JG-0001", "id": "1",
-          "action": "approve"}
+          "action": "approve", "username": "li.si", "client_id": "office-web"}
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 BODIES: dict[str, bytes] = {

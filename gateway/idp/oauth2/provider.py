@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -17,6 +18,9 @@ from gateway.idp.oauth2.store import SessionRow, Store
 from gateway.services import Services
 
 log = logging.getLogger("govgate.idp")
+
+# what an administrative change is reported to (default: the services' audit hook)
+ChangeHook = Callable[[str, dict[str, Any]], None]
 
 SESSION_COOKIE = "gg_session"
 
@@ -121,7 +125,7 @@ class Provider:
                                for sid, cid, uri in targets))
         return len(sids), families
 
-    def end_client_tokens(self, client_id: str) -> int:
+    def end_client_tokens(self, client_id: str, record: ChangeHook | None = None) -> int:
         """Stop every token of a (just disabled) client: revoke its refresh-token families
         and put the client on the deny list, so each process refuses its access tokens
         issued until now within the deny list's refresh (under a second). The entry
@@ -132,6 +136,6 @@ class Provider:
         ttl = settings.access_token_lifetime + settings.clock_skew_seconds + 1
         families = self.store.revoke_client(client_id, ttl_seconds=ttl)
         self.server.clients.invalidate()
-        self.services.record_admin_change("client_tokens_revoked", {
+        (record or self.services.record_admin_change)("client_tokens_revoked", {
             "client": client_id, "families": families, "access_tokens_denied_seconds": ttl})
         return families

@@ -80,8 +80,7 @@ def endpoint(handler: Handler, status: int = 200, *, write: bool = False
             require(principal, *accepted)
             result = await handler(request, principal)
         except Exception as exc:
-            known = isinstance(exc, CatalogueError) or is_problem(exc)
-            if known:
+            if isinstance(exc, CatalogueError) or is_problem(exc):
                 return _problem(exc)
             raise
         return JSONResponse(result, status_code=status)

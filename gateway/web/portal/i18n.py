@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
+from gateway.web.portal.admin_i18n import ADMIN_MESSAGES
 from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
 from gateway.web.portal.stats_i18n import STATS_MESSAGES
@@ -55,7 +56,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "department": ("所属部门", "Department"),
     "roles": ("角色", "Roles"),
     "no_systems": ("暂无可用的系统。", "No systems available."),
-    "admin_no_systems": ("管理员账号不使用业务系统（三员分立）；平台的管理通过命令行进行。", "Admin accounts do not use business systems (separation of duties); the platform is managed from the command line."),
+    "admin_no_systems": ("管理员账号不使用业务系统（三员分立）；请在管理控制台中工作。", "Admin accounts do not use business systems (separation of duties); work in the admin console."),
     "logout": ("退出登录", "Sign out"),
     "enable_totp": ("启用双因素认证", "Turn on two-factor authentication"),
     "totp_on": ("已启用双因素认证", "Two-factor authentication is on"),
@@ -91,9 +92,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
 LANGS = ("zh", "en")
 
 # the portal's one table: the sign-in pages' texts, the catalogue pages', the account
-# page's, the auditor console's and the real-use pages'
+# page's, the auditor console's, the real-use pages' and the admin consoles'
 TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **ACCOUNT_MESSAGES,
-                                     **AUDIT_MESSAGES, **STATS_MESSAGES}
+                                     **AUDIT_MESSAGES, **STATS_MESSAGES, **ADMIN_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
@@ -40,11 +41,13 @@ from gateway.passwords import policy_problems, verify_password
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.tables import departments, roles
+from gateway.web.portal.admin_routes import routes as admin_routes
 from gateway.web.portal.audit_pages import routes as audit_routes
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
 from gateway.web.portal.pages import (
+    SECURITY_HEADERS,
     authenticator,
     codes_page,
     csrf_ok,
@@ -574,11 +577,40 @@ async def root(request: Request) -> Response:
     return RedirectResponse("/portal", status_code=303)
 
 
-def portal_routes() -> list[BaseRoute]:
+def with_security_headers(app: ASGIApp) -> ASGIApp:
+    """``app`` with the portal's security headers on every response it sends (a
+    redirect, a static file, a page): each one it did not set itself."""
+    frame = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+             for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"]
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in frame if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return wrapped
+
+
+def portal_routes(more: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
+    """Every portal page (``more``: pages defined above this module, the account's),
+    each response with the portal's security headers."""
+    out = _portal_routes([*more, *catalogue_routes(), *audit_routes(), *stats_routes(),
+                          *admin_routes()])
+    for route in out:
+        if isinstance(route, Route | Mount):
+            route.app = with_security_headers(route.app)
+    return out
+
+
+def _portal_routes(pages: list[BaseRoute]) -> list[BaseRoute]:
     return [
-        *catalogue_routes(),
-        *audit_routes(),
-        *stats_routes(),
+        *pages,
         Route("/", root),
         Route("/portal", home),
         Route("/portal/login", login_page, methods=["GET"]),

@@ -1,0 +1,128 @@
+"""OAuth clients of department systems: register, change, disable and enable, and
+replace a secret. ``govgate client`` and the system administrator's console both
+call these; every change goes through the state file's ``clients`` section
+(``gateway.statefile``), so it is validated exactly as ``govgate apply`` validates.
+
+A client secret is generated here (256 bits), returned once and stored only as a
+keyed hash (HMAC-SHA-256, or HMAC-SM3 under the gm profile)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.errors import Conflict, NotFound
+from gateway.root import Gateway
+from gateway.services import Services
+from gateway.statefile import StateApplier, client_entry
+from gateway.tables import clients
+from texts import Text
+
+ChangeHook = Callable[[str, dict[str, Any]], None]
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+# what a change may set (the rest of the entry is kept as stored)
+EDITABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
+            "backchannel_logout_uri")
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _applier(gateway: Gateway, record: ChangeHook | None) -> StateApplier:
+    applier = gateway.state_applier()
+    if record is not None:
+        applier.on_change = record
+    return applier
+
+
+def _record(gateway: Gateway, record: ChangeHook | None) -> ChangeHook:
+    return record or gateway.services.record_admin_change
+
+
+def client_entries(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Every client as its state-file entry (no secret)."""
+    with engine.connect() as conn:
+        return [client_entry(r) for r in
+                conn.execute(sa.select(clients).order_by(clients.c.client_id))]
+
+
+def get_client(engine: sa.Engine, client_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(clients).where(clients.c.client_id == client_id)).first()
+    if row is None:
+        raise NotFound(Text("admin.unknown_client", "unknown client {client!r}",
+                            client=client_id))
+    return client_entry(row)
+
+
+def add_client(gateway: Gateway, entry: Mapping[str, Any], record: ChangeHook | None = None
+               ) -> str | None:
+    """Register the client of the state-file ``entry`` (without a secret: one is
+    generated for the secret methods); returns that secret, to be shown once."""
+    client_id = str(entry.get("client_id", ""))
+    with gateway.services.engine.connect() as conn:
+        if conn.execute(sa.select(clients.c.client_id)
+                        .where(clients.c.client_id == client_id)).first():
+            raise Conflict(Text("admin.client_exists", "client {client!r} exists",
+                                client=client_id))
+    full = dict(entry)
+    method = full.get("token_endpoint_auth_method") or (
+        "private_key_jwt" if full.get("jwks") else "client_secret_basic")
+    full["token_endpoint_auth_method"] = method
+    secret = None
+    if method in SECRET_METHODS:
+        secret = full["secret"] = new_client_secret()
+    _applier(gateway, record).apply({"clients": [full]})
+    _record(gateway, record)("client_added", {"client": client_id, "method": method})
+    return secret
+
+
+def update_client(gateway: Gateway, client_id: str, changes: Mapping[str, Any],
+                  record: ChangeHook | None = None) -> dict[str, Any]:
+    """Change the ``EDITABLE`` fields of a client; returns its entry after."""
+    entry = get_client(gateway.services.engine, client_id)
+    for key in EDITABLE:
+        if key in changes:
+            if changes[key] in (None, [], ""):
+                entry.pop(key, None)
+            else:
+                entry[key] = changes[key]
+    _applier(gateway, record).apply({"clients": [entry]})
+    return get_client(gateway.services.engine, client_id)
+
+
+def _set(services: Services, client_id: str, **values: object) -> None:
+    with services.engine.begin() as conn:
+        n = conn.execute(clients.update().where(clients.c.client_id == client_id)
+                         .values(**values)).rowcount
+    if n == 0:
+        raise NotFound(Text("admin.unknown_client", "unknown client {client!r}",
+                            client=client_id))
+
+
+def rotate_secret(gateway: Gateway, client_id: str, record: ChangeHook | None = None) -> str:
+    """Replace a client's secret; returns the new one, to be shown once."""
+    secret = new_client_secret()
+    services = gateway.services
+    _set(services, client_id, secret_hash=services.hash_client_secret(secret))
+    _record(gateway, record)("client_secret_rotated", {"client": client_id})
+    return secret
+
+
+def disable_client(gateway: Gateway, client_id: str, record: ChangeHook | None = None) -> None:
+    """No new tokens, its refresh tokens revoked, and its access tokens refused by every
+    gateway process within a second."""
+    _set(gateway.services, client_id, status="disabled")
+    _record(gateway, record)("client_disabled", {"client": client_id})
+    gateway.provider.end_client_tokens(client_id, record)
+
+
+def enable_client(gateway: Gateway, client_id: str, record: ChangeHook | None = None) -> None:
+    """Tokens issued before the disable stay dead; new ones work (a process that has
+    not yet seen the change may refuse them for up to two seconds)."""
+    _set(gateway.services, client_id, status="active")
+    _record(gateway, record)("client_enabled", {"client": client_id})

@@ -1,0 +1,144 @@
+"""Department scope: an admin of a department sees and manages that department and
+those below it; a province-level admin (a top department of a top region) sees all.
+Table-driven over the API (the pages call the same operations; one page check at the
+end)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.admin.scope import department_scope
+from gateway.services import Services
+from tests.admin.conftest import as_session, bearer
+
+ALL_DEPARTMENTS = {"platform", "jgswj", "jgswj-it", "czt", "nn-jgsw", "nn-fleet"}
+
+
+@pytest.mark.parametrize(("department", "province", "covered"), [
+    ("platform", True, ALL_DEPARTMENTS),
+    ("jgswj", True, ALL_DEPARTMENTS),       # a top department of the top region
+    ("jgswj-it", False, {"jgswj-it"}),      # below another department
+    ("nn-jgsw", False, {"nn-jgsw", "nn-fleet"}),  # a city's (its region has a parent)
+    ("nn-fleet", False, {"nn-fleet"}),
+])
+def test_who_is_province_level(world: tuple[Services, TestClient], department: str,
+                               province: bool, covered: set[str]) -> None:
+    services, _ = world
+    scope = department_scope(services.engine, department)
+    assert scope.province is province
+    assert {d for d in ALL_DEPARTMENTS if scope.covers(d)} == covered
+
+
+def _listed(client: TestClient, headers: dict[str, str], what: str, key: str) -> set[str]:
+    r = client.get(f"/api/v1/admin/{what}", headers=headers)
+    assert r.status_code == 200, r.text
+    return {row[key] for row in r.json()[what]}
+
+
+def test_lists_are_cut_to_the_admins_departments(world: tuple[Services, TestClient]) -> None:
+    services, client = world
+    nn, it, top = (bearer(services, u) for u in ("sys.nn", "sys.it", "sysadmin"))
+    assert _listed(client, nn, "departments", "code") == {"nn-jgsw", "nn-fleet"}
+    assert _listed(client, it, "departments", "code") == {"jgswj-it"}
+    assert _listed(client, top, "departments", "code") == ALL_DEPARTMENTS
+    assert _listed(client, nn, "users", "username") == {"sys.nn", "sec.nn", "aud.nn",
+                                                        "nn.driver", "wang.wu"}
+    assert "li.si" in _listed(client, top, "users", "username")
+    assert _listed(client, nn, "systems", "code") == set()
+    assert _listed(client, top, "systems", "code") == {"vehicles", "offices", "assets"}
+    assert _listed(client, nn, "clients", "client_id") == set()
+    sec_nn, sec = bearer(services, "sec.nn"), bearer(services, "secadmin")
+    assert _listed(client, sec_nn, "grants", "id") == set()  # czt's grant from jgswj
+    assert _listed(client, sec, "grants", "id") == {1}
+
+
+# (admin, method, path, body, status): what a department's admin may and may not do
+CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
+    ("sys.nn", "POST", "/users", {"username": "nn.new", "name": "新司机",
+                                  "department": "nn-fleet"}, 201),
+    ("sys.nn", "POST", "/users", {"username": "cz.new", "name": "某人",
+                                  "department": "czt"}, 403),
+    ("sys.nn", "POST", "/users/nn.driver/reset-password", {}, 200),
+    ("sys.nn", "POST", "/users/li.si/disable", {}, 403),
+    ("sys.nn", "POST", "/departments", {"code": "nn-office", "name": "市办公室",
+                                        "parent": "nn-jgsw"}, 201),
+    ("sys.nn", "POST", "/departments", {"code": "cz-sub", "name": "某处",
+                                        "parent": "czt"}, 403),
+    ("sys.nn", "POST", "/departments", {"code": "nn-top", "name": "某局",
+                                        "region": "gx-nn"}, 403),
+    ("sys.nn", "POST", "/departments/nn-fleet/rename", {"name": "市公务用车队"}, 200),
+    ("sys.nn", "POST", "/departments/czt/rename", {"name": "某厅"}, 403),
+    ("sys.nn", "POST", "/departments/nn-fleet/move", {"parent": None}, 403),
+    ("sys.nn", "POST", "/departments/nn-jgsw/move", {"parent": "nn-fleet"}, 400),  # a cycle
+    ("sys.nn", "POST", "/systems", {"code": "nn-cars", "name": "市公车系统",
+                                    "department": "nn-jgsw",
+                                    "upstream": "http://127.0.0.1:9301"}, 201),
+    ("sys.nn", "POST", "/systems/assets", {"upstream": "http://127.0.0.1:9999"}, 403),
+    ("sys.nn", "POST", "/systems/nn-cars", {"department": "czt"}, 403),
+    ("sys.nn", "POST", "/clients", {"client_id": "nn-app", "name": "市应用",
+                                    "department": "nn-jgsw",
+                                    "grant_types": ["client_credentials"]}, 201),
+    ("sys.nn", "POST", "/clients/office-web/disable", {}, 403),
+    ("sys.it", "POST", "/users", {"username": "it.new", "name": "某人",
+                                  "department": "jgswj"}, 403),  # the parent: not below
+    ("sys.it", "POST", "/departments/jgswj-it/rename", {"name": "信息化处"}, 200),
+    ("sysadmin", "POST", "/departments/nn-fleet/move", {"parent": None}, 200),
+    ("sysadmin", "POST", "/departments", {"code": "fgw", "name": "发展改革委",
+                                          "region": "gx"}, 201),
+    ("sysadmin", "POST", "/departments", {"code": "no-region", "name": "某委"}, 400),
+    ("sysadmin", "POST", "/users/li.si/disable", {}, 200),
+    ("sec.nn", "POST", "/policies", {"subject": "role:staff", "department": "nn-jgsw",
+                                     "object": "/s/nn-cars/*", "action": "GET"}, 201),
+    ("sec.nn", "POST", "/policies", {"subject": "role:staff", "department": "czt",
+                                     "object": "/s/assets/*", "action": "GET"}, 403),
+    ("sec.nn", "POST", "/policies", {"subject": "role:staff", "department": "*",
+                                     "object": "/s/nn-cars/*", "action": "GET"}, 403),
+    ("sec.nn", "POST", "/grants/1/revoke", {"reason": "不再需要"}, 403),
+    ("sec.nn", "POST", "/keys/rotate", {}, 403),
+    ("secadmin", "POST", "/keys/rotate", {"uses": ["assertion"]}, 200),
+]
+
+
+def test_department_admins_manage_their_departments_only(
+        world: tuple[Services, TestClient]) -> None:
+    services, client = world
+    wrong = []
+    for admin, method, path, body, expected in CASES:
+        r = client.request(method, "/api/v1/admin" + path, headers=bearer(services, admin),
+                           json=body)
+        if r.status_code != expected:
+            wrong.append(f"{admin} {method} {path} {body}: {r.status_code} {r.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+    # what a city's security admin sees of the lines: their own and every department's
+    r = client.get("/api/v1/admin/policies", headers=bearer(services, "sec.nn"))
+    assert {line["department"] for line in r.json()["lines"]} <= {"nn-jgsw", "nn-fleet", "*"}
+    # the decision test of another department's caller is refused
+    r = client.get("/api/v1/admin/policies/test", headers=bearer(services, "sec.nn"),
+                   params={"subject": "user:li.si", "system": "offices", "path": "/",
+                           "method": "GET"})
+    assert r.status_code == 403
+
+
+def test_a_city_auditor_sees_the_city_admins_only(world: tuple[Services, TestClient]) -> None:
+    services, client = world
+    client.post("/api/v1/admin/users/nn.driver/unlock", headers=bearer(services, "sys.nn"))
+    client.post("/api/v1/admin/users/li.si/unlock", headers=bearer(services, "sysadmin"))
+    seen = client.get("/api/v1/admin/activity", headers=bearer(services, "aud.nn")).json()
+    assert {r["actor_user"] for r in seen["records"]} == {"sys.nn"}
+    seen = client.get("/api/v1/admin/activity", headers=bearer(services, "auditor")).json()
+    assert {r["actor_user"] for r in seen["records"]} == {"sys.nn", "sysadmin"}
+
+
+def test_pages_follow_the_same_scope(world: tuple[Services, TestClient]) -> None:
+    services, client = world
+    as_session(services, client, "sys.nn")
+    page = client.get("/portal/admin/users").text
+    assert 'data-user="nn.driver"' in page and 'data-user="li.si"' not in page
+    assert "本部门及下级部门" in page
+    page = client.get("/portal/admin/departments").text
+    assert 'data-department="nn-fleet"' in page and 'data-department="czt"' not in page
+    r = client.get("/portal/admin/systems/assets")
+    assert r.status_code == 403 and "部门管理员只能管理本部门" in r.text
