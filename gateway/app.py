@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit.record import AuditRecord
+from gateway import referrals
 from gateway.errors import AuditUnavailable, GovgateError, problem_body
 from gateway.idp.login_throttle import LoginThrottle
 from gateway.proxy.admission import audit_target
@@ -140,8 +141,9 @@ def routes() -> list[BaseRoute]:
 
     out += cas_routes()
     from gateway.web.api.catalogue import routes as catalogue_routes
+    from gateway.web.api.steward import routes as steward_routes
 
-    out += catalogue_routes()
+    out += steward_routes() + catalogue_routes()
     from gateway.web.api.audit import routes as audit_routes
 
     out += audit_routes()
@@ -151,7 +153,8 @@ def routes() -> list[BaseRoute]:
 async def _maintain(services: Services) -> None:
     """The periodic jobs of a running gateway, every ``maintenance_interval_seconds``
     (60 s): scheduled key rotation and promotion, and purging expired codes, refresh
-    tokens, deny-list rows and sign-in throttle rows."""
+    tokens, deny-list rows and sign-in throttle rows; then the referral round
+    (gateway.referrals: overdue applications to the department head, their notices)."""
     rotate_after = services.settings.key_rotate_days * 86400
     while True:
         await asyncio.sleep(services.settings.maintenance_interval_seconds)
@@ -167,6 +170,7 @@ async def _maintain(services: Services) -> None:
                     cas.store.purge, services.settings.session_absolute_timeout + 3600)
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
+        await referrals.maintain(services)  # overdue applications; logs its own failures
 
 
 class GatewayApp(Starlette):

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, Workflow, shape
-from catalogue.statefile import CatalogueSection, GrantsSection, Lookups
+from catalogue import store as catalogue_store
+from catalogue.calendar import WorkCalendar
+from catalogue.statefile import CalendarSection, CatalogueSection, GrantsSection, Lookups
 from gateway.statefile import Change
 from gateway.tables import clients, departments, systems
 
@@ -96,6 +98,21 @@ def grants_section(services: Services) -> GrantsSection:
                          after_write=_invalidate(services))
 
 
+def calendar_section(services: Services) -> CalendarSection:
+    return CalendarSection(change=_change, clock=services.clock)
+
+
+def stored_calendar(services: Services) -> Callable[[], WorkCalendar]:
+    """How the workflow reads the working days: the operator's calendar as stored now
+    (a few rows, read per step, so an import applies at once in every process)."""
+
+    def read() -> WorkCalendar:
+        with services.engine.connect() as conn:
+            return WorkCalendar.of(catalogue_store.load_calendar(conn))
+
+    return read
+
+
 def get_catalogue(services: Services) -> Catalogue:
     found = services.extra.get(_CATALOGUE)
     if found is None:
@@ -124,7 +141,9 @@ def get_workflow(services: Services) -> Workflow:
             audit(event, detail)
 
         found = Workflow(services.engine, record=record, clock=services.clock,
-                         client_department=client_department(services))
+                         client_department=client_department(services),
+                         due_working_days=services.settings.catalogue_due_working_days,
+                         calendar=stored_calendar(services))
         services.extra[_WORKFLOW] = found
     return found
 

@@ -86,8 +86,15 @@ def _grants_section(services: Services) -> SectionHandler:
     return grants_section(services)
 
 
+def _calendar_section(services: Services) -> SectionHandler:
+    from gateway.catalogue_wiring import calendar_section
+
+    return calendar_section(services)
+
+
 STATE_SECTION_FACTORIES.append(_catalogue_section)
 STATE_SECTION_FACTORIES.append(_grants_section)
+STATE_SECTION_FACTORIES.append(_calendar_section)
 
 
 def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str) -> AuditLog:

@@ -56,9 +56,12 @@ def _register() -> None:
 
     cli.add_command(policy_cmd.policy)
     cli.add_command(__import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit)
-    from gateway.cli import catalogue_cmd
+    from gateway.cli import catalogue_cmd, steward_cmds
 
     cli.add_command(catalogue_cmd.catalogue)
+    cli.add_command(steward_cmds.calendar)
+    catalogue_cmd.catalogue.add_command(steward_cmds.escalate_overdue)
+    catalogue_cmd.catalogue.add_command(steward_cmds.webhook_secret)
 
 
 _register()
