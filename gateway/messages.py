@@ -87,6 +87,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.gateway": ("网关：", "gateway:"),
     "demo.role_staff": ("工作人员", "staff"),
     "demo.role_data_steward": ("数据管理员（审核本部门资源的共享申请）", "data steward (reviews applications for the department's data)"),
+    "demo.role_dept_head": ("部门负责人（决定提请或超期的共享申请）", "department head (decides referred and overdue applications)"),
     "demo.role_sysadmin": ("系统管理员：账号、部门、系统的运维（命令行）", "system admin: accounts, departments, systems (CLI)"),
     "demo.role_secadmin": ("安全管理员：决定协商中的共享申请", "security admin: decides escalated applications"),
     "demo.role_auditor": ("审计管理员：查阅审计日志", "auditor: reads the audit log"),
