@@ -102,7 +102,8 @@ application_events = sa.Table(
     sa.Column(
         "application_id",
         sa.Integer,
-        sa.ForeignKey("catalogue_applications.id", ondelete="CASCADE"),
+        sa.ForeignKey("catalogue_applications.id", ondelete="CASCADE",
+                      name="fk_catalogue_application_events_application"),
         nullable=False,
         index=True,
     ),

@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_catalogue_application_events"),
         sa.ForeignKeyConstraint(
             ["application_id"], ["catalogue_applications.id"], ondelete="CASCADE",
-            name="fk_catalogue_application_events_application_id_catalogue_applications",
+            name="fk_catalogue_application_events_application",  # PostgreSQL: 63 at most
         ),
     )
     op.create_index("ix_catalogue_application_events_application_id",
