@@ -366,11 +366,8 @@ class Workflow:
         """A data steward hands a submitted application to the department head (负责人),
         with the reason; ``channels`` name the notices to write for the gateway."""
         now = self._now()
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(Text("cat.reason_to_refer",
-                                    "a reason is required to refer an application"))
-        if long := too_long("reason", reason):
-            raise InvalidInput(long)
+        reason = _reason(reason, Text("cat.reason_to_refer",
+                                      "a reason is required to refer an application"))
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             res = store.get_resource(conn, app.resource)
@@ -453,12 +450,9 @@ class Workflow:
     def _decide(self, actor: Actor, app_id: int, status: str, reason: str,
                 from_states: tuple[str, ...]) -> Application:
         now = self._now()
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(Text("cat.reason_to_mark",
-                                    "a reason is required to mark an application {status}",
-                                    status=status))
-        if long := too_long("reason", reason):
-            raise InvalidInput(long)
+        reason = _reason(reason, Text("cat.reason_to_mark",
+                                      "a reason is required to mark an application {status}",
+                                      status=status))
         due_at = self._due(now) if status == ESCALATED else None
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
@@ -545,11 +539,8 @@ class Workflow:
     def revoke(self, actor: Actor, grant_id: int, reason: str) -> Grant:
         """Revoke now; every gateway process stops honouring it within a second."""
         now = self._now()
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(Text("cat.reason_to_revoke",
-                                    "a reason is required to revoke a grant"))
-        if long := too_long("reason", reason):
-            raise InvalidInput(long)
+        reason = _reason(reason, Text("cat.reason_to_revoke",
+                                      "a reason is required to revoke a grant"))
         with _begin_write(self.engine) as conn:
             grant = store.get_grant(conn, grant_id)
             if grant is None:
@@ -597,6 +588,16 @@ class Workflow:
         }
         detail.update(extra)
         self.record(event, detail)
+
+
+def _reason(reason: Any, missing: str) -> str:
+    """The reason a step needs, without surrounding space; InvalidInput (``missing``)
+    when there is none, or when it is too long."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput(missing)
+    if long := too_long("reason", reason):
+        raise InvalidInput(long)
+    return reason.strip()
 
 
 def _step(at: datetime, kind: str, status: str, actor: Actor, reason: str | None = None,

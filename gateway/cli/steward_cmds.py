@@ -22,6 +22,7 @@ from catalogue.calendar import CalendarYear, WorkCalendar
 from catalogue.model import CST
 from gateway.cli.catalogue_cmd import _os_user, _services
 from gateway.cli.context import CliContext, input_error, pass_cli
+from gateway.cli.state_cmds import report
 from gateway.statefile import load_file
 
 WEEKDAYS_ZH = "一二三四五六日"
@@ -46,13 +47,8 @@ def import_(cli_ctx: CliContext, file: Path, dry_run: bool) -> None:
     if others or "calendar" not in doc:
         raise input_error("calendar.only_calendar", path=file, found=", ".join(others) or "-")
     services = _services(cli_ctx)
-    changes = services.state_applier().apply({"calendar": doc["calendar"]}, dry_run=dry_run)
-    for change in changes:
-        click.echo(str(change))
-    if not changes:
-        click.echo(cli_ctx.msg("apply.nothing"))
-    elif dry_run:
-        click.echo(cli_ctx.msg("apply.dry_run"))
+    report(cli_ctx, services.state_applier().apply({"calendar": doc["calendar"]},
+                                                   dry_run=dry_run), dry_run)
 
 
 def _day(d: date, lang: str) -> str:

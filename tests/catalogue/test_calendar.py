@@ -151,7 +151,7 @@ def test_cli_imports_and_shows_the_calendar(services: Services, env: dict[str, s
                          "      - {name: 元旦, from: 2030-01-01}\n", encoding="utf-8")
     assert invoke("import", str(next_year), "--dry-run") == (
         "+ calendar 2030\ndry run: nothing written.\n")
-    assert invoke("import", str(next_year)) == "+ calendar 2030\n"
+    assert invoke("import", str(next_year)) == "+ calendar 2030\napplied 1 change(s).\n"
     assert "2030: 260 working days" in invoke("show")
 
     wrong = tmp_path / "wrong.yaml"

@@ -18,6 +18,7 @@ from gateway.storage import (
     upgrade,
     write_transaction,
 )
+from tests.schema import assert_mirrors
 
 
 def _to(engine: sa.Engine, target: str, down: bool = False) -> None:
@@ -31,15 +32,7 @@ def test_the_catalogue_branch_has_one_head() -> None:
 
 
 def test_migration_mirrors_the_tables(engine: sa.Engine) -> None:
-    insp = sa.inspect(engine)
-    for table in metadata.sorted_tables:
-        cols = {c["name"]: c for c in insp.get_columns(table.name)}
-        assert set(cols) == {c.name for c in table.columns}, table.name
-        for c in table.columns:
-            assert cols[c.name]["nullable"] == c.nullable, (table.name, c.name)
-        want = {tuple(ix.columns.keys()) for ix in table.indexes}
-        got = {tuple(ix["column_names"]) for ix in insp.get_indexes(table.name)}
-        assert want <= got, (table.name, want - got)
+    assert_mirrors(engine, metadata)
 
 
 def test_the_old_history_becomes_the_timeline_and_back(db_url: str) -> None:

@@ -16,9 +16,7 @@ Screenshots at desktop width and 390 px under the test's output folder
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,16 +25,19 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from catalogue import Actor
 from catalogue.tables import applications
 from gateway.catalogue_wiring import get_workflow
-from gateway.demo.apps import create_upstream
 from gateway.services import Services
-from gateway.settings import Settings
-from tests.oauth2.live import free_port, live_gateway
-from tests.portal.test_browser_newcomer import CHROMIUM, DESKTOP, PHONE, Shots, sign_in
+from tests.portal.test_browser_newcomer import (  # noqa: F401 - world: a fixture
+    CHROMIUM,
+    DESKTOP,
+    PHONE,
+    Shots,
+    sign_in,
+    world,
+)
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
 from tests.tokens import access_token
@@ -64,28 +65,6 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def world(settings: Settings, fast_hashes: None  # noqa: F811
-          ) -> Iterator[tuple[str, Services]]:
-    """The gateway, and the demo's vehicles system behind it on a free port."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_upstream("vehicles"), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-            services.state_applier().apply({"systems": [{
-                "code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
-                "upstream": f"http://127.0.0.1:{port}"}]})
-            yield issuer, services
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture
 def shots(tmp_path: Path) -> Shots:
     return Shots(tmp_path / "screenshots")
 
@@ -110,7 +89,7 @@ def read_vehicles(issuer: str, token: str) -> httpx.Response:
 
 
 def test_steward_decides_and_the_timeline_keeps_every_reason(
-        world: tuple[str, Services], browser: Any, shots: Shots) -> None:
+        world: tuple[str, Services], browser: Any, shots: Shots) -> None:  # noqa: F811
     issuer, services = world
     wf = get_workflow(services)
     late = wf.apply(WANG, "JG-0001", items=["vehicle_type"], purpose="车型统计",
