@@ -346,3 +346,68 @@ def test_cli_runs_a_round_for_cron_and_shows_the_webhook_secret(
     shown = [r for r in audit_rows(services, "admin_change")
              if r["extra"].get("change") == "referral_webhook_secret_shown"]
     assert len(shown) == 1 and key not in json.dumps(shown[0])
+
+
+# aiosmtpd itself sets the deprecated attribute on every successful login
+@pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")
+def test_the_mail_goes_over_starttls_with_a_login_from_the_environment(
+        services: Services, clock: FrozenClock, tmp_path: Any, env: dict[str, str]) -> None:
+    """A private CA (``smtp_ca_file``), STARTTLS required by the server, AUTH LOGIN with
+    the password from GOVGATE_SMTP_PASSWORD; a wrong password fails the notice only."""
+    import ssl
+
+    import trustme
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from gateway.referrals.rounds import EMAIL
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    box = Mailbox()
+    logins: list[tuple[str, str]] = []
+
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                     data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and text(data.password) == "mail-Secret-1"
+        if isinstance(data, LoginPassword):
+            logins.append((text(data.login), text(data.password)))
+        return AuthResult(success=ok, handled=False)  # not handled: the server says 535
+
+    controller = Controller(box, hostname="127.0.0.1", port=box.port, tls_context=server_tls,
+                            require_starttls=True, auth_required=True,
+                            authenticator=authenticate)
+    controller.start()
+    try:
+        def mail_round(password: str) -> Any:
+            settings = load_settings({**env, "GOVGATE_SMTP_PASSWORD": password}, {
+                "smtp_host": "127.0.0.1", "smtp_port": box.port,
+                "smtp_from": "govgate@example.gov.cn", "smtp_ca_file": str(ca_file),
+                "smtp_user": "govgate"})
+            assert settings.smtp_starttls  # the default
+            services.settings = settings
+            return run_round(services)
+
+        app_id = _apply(services)
+        clock.now = DUE
+        done = mail_round("wrong")
+        assert [a.id for a in done.referred] == [app_id]
+        assert "SMTPAuthenticationError" in next(iter(done.failed.values()))
+        clock.now += timedelta(minutes=1)
+        done = mail_round("mail-Secret-1")
+        assert len(done.sent) == 1 and done.referred == []
+        # smtplib tries each mechanism the server offers with the wrong password
+        assert logins[-1] == ("govgate", "mail-Secret-1")
+        assert set(logins[:-1]) == {("govgate", "wrong")}
+        assert box.messages[0][1] == [HEAD_MAIL]
+        assert [r["extra"]["channel"] for r in audit_rows(services, "referral_notice_sent")] \
+            == [EMAIL]
+        assert "mail-Secret-1" not in json.dumps(audit_rows(services), default=str)
+    finally:
+        controller.stop()

@@ -195,7 +195,8 @@ async def _render_application(request: Request, principal: Any, app_id: int, *,
                   main_class="wide")
 
 
-def _app_id(request: Request) -> int:
+def _path_id(request: Request) -> int:
+    """The {id} of the address; -1 (no such object) when it is no number."""
     try:
         return int(request.path_params["id"])
     except ValueError:
@@ -206,7 +207,7 @@ async def application_page(request: Request) -> Response:
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
-    app_id = _app_id(request)
+    app_id = _path_id(request)
     if app_id < 0:
         return _error_page(request, _not_found(request))
     info = None
@@ -222,7 +223,7 @@ async def decide_submit(request: Request) -> Response:
     if principal is None:
         return _to_login(request)
     action = request.path_params["action"]
-    app_id = _app_id(request)
+    app_id = _path_id(request)
     if action not in ACTIONS or app_id < 0:
         return _error_page(request, _not_found(request))
     form = await request.form()
@@ -296,7 +297,7 @@ async def revoke_submit(request: Request) -> Response:
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
-    grant_id = _app_id(request)
+    grant_id = _path_id(request)
     if grant_id < 0:
         return _error_page(request, _not_found(request))
     form = await request.form()
