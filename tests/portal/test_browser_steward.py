@@ -83,6 +83,13 @@ def fits_at_390(page: Any, where: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
+def fits_at_desktop(page: Any, where: str) -> None:
+    """At desktop width every table shows all its columns without scrolling."""
+    boxes = page.evaluate("""() => [...document.querySelectorAll('.table-scroll')].map(
+        b => [b.scrollWidth, b.clientWidth])""")
+    assert boxes and all(inner <= outer for inner, outer in boxes), (where, boxes)
+
+
 def read_vehicles(issuer: str, token: str) -> httpx.Response:
     return httpx.get(f"{issuer}/s/vehicles/api/vehicles",
                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -124,6 +131,7 @@ def test_steward_decides_and_the_timeline_keeps_every_reason(
     assert card is not None and due is not None
     assert due["x"] + due["width"] <= card["x"] + card["width"]  # not cut off
     check(steward.content(), "zh", "review list")
+    fits_at_desktop(steward, "review list")
     shots(steward, "steward-1-review-list")
     fits_at_390(steward, "review list")
 
@@ -200,6 +208,7 @@ def test_steward_decides_and_the_timeline_keeps_every_reason(
     assert line.locator("td.calls").inner_text() == "1"
     assert line.locator("td.last-used").inner_text().startswith("20")
     assert steward.locator("#grant-1 td.calls").inner_text() == "0"  # the demo's, unused
+    fits_at_desktop(steward, "our grants")
     shots(steward, "steward-6-our-grants")
     fits_at_390(steward, "our grants")
     line.locator("input[name=reason]").fill("核算已结束")
