@@ -42,6 +42,10 @@ SENSITIVE_LEVEL = 3  # 敏感 and above (4 核心): marked wherever items are ch
 # the three admin roles (三员分立, as gateway.org names them): they run the platform, they
 # are not business users, so they do not apply for data
 ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
+# who decides a department's applications: its data stewards, and its head (负责人),
+# to whom overdue or referred applications go
+DATA_STEWARD = "data_steward"
+DEPT_HEAD = "dept_head"
 SHARE_METHODS = ("api", "file")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "*")
 ITEM_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "object", "array")
@@ -224,6 +228,7 @@ class Grant:
     revoked_by: str | None = None
     revoke_reason: str | None = None
     source: str = "application"
+    created_at: datetime | None = None
 
     def state_at(self, now: datetime) -> str:
         """active | revoked | expired | pending (not yet valid)."""
@@ -256,12 +261,45 @@ class Grant:
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "revoked_by": self.revoked_by, "revoke_reason": self.revoke_reason,
             "source": self.source,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
         }
+
+
+# the steps of an application's timeline (catalogue_application_events.kind)
+EVENT_SUBMITTED = "submitted"
+EVENT_APPROVED = "approved"
+EVENT_REJECTED = "rejected"
+EVENT_ESCALATED = "escalated"  # to the security admin (协商), by the consumer
+EVENT_REFERRED = "referred"  # to the provider's department head: by the steward, or overdue
+EVENT_CLOSED = "closed"
+EVENT_REVOKED = "revoked"  # the grant the approval created
+EVENT_KINDS = (EVENT_SUBMITTED, EVENT_APPROVED, EVENT_REJECTED, EVENT_ESCALATED,
+               EVENT_REFERRED, EVENT_CLOSED, EVENT_REVOKED)
+
+
+@dataclass(frozen=True)
+class ApplicationEvent:
+    """One step of an application's timeline: who did what when, and why. ``detail``
+    holds what the step decided: the items granted and removed and the period of an
+    approval, the grant, ``overdue`` for a referral the gateway made itself."""
+
+    at: datetime
+    kind: str
+    status: str  # the application's status after the step
+    actor: str
+    actor_department: str | None = None
+    reason: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.detail, "at": self.at.isoformat(), "kind": self.kind,
+                "status": self.status, "by": self.actor, "department": self.actor_department,
+                "reason": self.reason}
 
 
 @dataclass(frozen=True)
 class Application:
-    """An access application (共享申请)."""
+    """An access application (共享申请); ``history`` is its timeline, oldest first."""
 
     id: int
     resource: str
@@ -280,10 +318,18 @@ class Application:
     decided_at: datetime | None = None
     reason: str | None = None
     grant_id: int | None = None
-    history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    history: tuple[ApplicationEvent, ...] = field(default_factory=tuple)
+    head_escalated_at: datetime | None = None
 
     def overdue_at(self, now: datetime) -> bool:
         return self.status in OPEN_STATES and now >= self.due_at
+
+    def reasons(self) -> list[ApplicationEvent]:
+        """The steps that gave a reason (rejected, escalated, referred, closed, revoked)."""
+        return [e for e in self.history if e.reason and e.kind != EVENT_APPROVED]
+
+    def approval(self) -> ApplicationEvent | None:
+        return next((e for e in self.history if e.kind == EVENT_APPROVED), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -295,8 +341,28 @@ class Application:
             "due_at": self.due_at.isoformat(), "created_at": self.created_at.isoformat(),
             "decided_by": self.decided_by,
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-            "reason": self.reason, "grant": self.grant_id, "history": list(self.history),
+            "reason": self.reason, "grant": self.grant_id,
+            "head_escalated_at": self.head_escalated_at.isoformat()
+            if self.head_escalated_at else None,
+            "history": [e.to_dict() for e in self.history],
         }
+
+
+NOTICE_PENDING = "pending"
+NOTICE_SENT = "sent"
+NOTICE_ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A referral's notice to deliver on one channel (the gateway's: webhook, email)."""
+
+    id: int
+    event_id: int
+    application_id: int
+    channel: str
+    attempts: int
+    created_at: datetime
 
 
 # ---------------------------------------------------------------------------

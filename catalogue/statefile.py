@@ -1,4 +1,5 @@
-"""The state file's ``catalogue:`` and ``grants:`` sections (see DESIGN.md).
+"""The state file's ``catalogue:``, ``grants:`` and ``calendar:`` sections (see DESIGN.md;
+the calendar's format is in :mod:`catalogue.calendar`).
 
     catalogue:
       - code: JG-0001
@@ -40,6 +41,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from catalogue import store
+from catalogue.calendar import year_from_entry, year_problems
 from catalogue.duplicates import duplicate_warnings
 from catalogue.limits import length_problems
 from catalogue.model import (
@@ -402,3 +404,54 @@ class GrantsSection:
                 entry["basis"] = g.basis
             out.append(entry)
         return out
+
+
+class CalendarSection:
+    """SectionHandler for ``calendar:``: the holidays and 调休 make-up working days of a
+    year, one entry per year (:mod:`catalogue.calendar`). A year in the file replaces
+    that year as stored; years the file does not name stay as they are."""
+
+    name = "calendar"
+    order = 50
+
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
+                 ) -> list[str]:
+        problems: list[str] = []
+        seen: dict[Any, int] = {}
+        for i, entry in enumerate(entries):
+            at = _where(self.name, i, entry)
+            problems += [placed(at, p) for p in year_problems(entry)]
+            year = entry.get("year") if isinstance(entry, Mapping) else None
+            if year is None:
+                continue
+            if year in seen:
+                problems.append(placed(at, Text("cal.duplicate_year",
+                                                "{year} is named twice (first at {first})",
+                                                year=year, first=f"calendar[{seen[year]}]")))
+            else:
+                seen[year] = i
+        return problems
+
+    def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Any]:
+        stored = {y.year: y for y in store.load_calendar(conn)}
+        changes = []
+        for entry in entries:
+            year = year_from_entry(entry)
+            old = stored.get(year.year)
+            if old == year:
+                continue
+            if old is None:
+                changes.append(Change("create", "calendar", str(year.year)))
+            else:
+                fields = tuple(f for f in ("holidays", "source")
+                               if getattr(old, f) != getattr(year, f))
+                changes.append(Change("update", "calendar", str(year.year), fields))
+            if write:
+                store.save_calendar_year(conn, year, self.clock())
+        return changes
+
+    def export(self, conn: Connection) -> list[dict[str, Any]]:
+        return [y.to_entry() for y in store.load_calendar(conn)]

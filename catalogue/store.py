@@ -3,23 +3,38 @@ inside the caller's transaction; writes bump ``catalogue_version``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from catalogue.calendar import CalendarYear
 from catalogue.model import (
     ACTIVE,
+    NOTICE_PENDING,
+    OPEN_STATES,
     PUBLISHED,
     Application,
+    ApplicationEvent,
     Grant,
     Item,
+    Notice,
     Resource,
     Route,
 )
-from catalogue.tables import applications, grants, items, resources, version
+from catalogue.tables import (
+    application_events,
+    applications,
+    calendar,
+    grants,
+    items,
+    notices,
+    resources,
+    version,
+)
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -171,7 +186,7 @@ def _grant(row: Any) -> Grant:
         client_id=row.client_id, valid_from=_date(row.valid_from), status=row.status,
         basis=row.basis or "", application_id=row.application_id, approved_by=row.approved_by,
         revoked_at=aware(row.revoked_at), revoked_by=row.revoked_by,
-        revoke_reason=row.revoke_reason, source=row.source,
+        revoke_reason=row.revoke_reason, source=row.source, created_at=aware(row.created_at),
     )
 
 
@@ -245,7 +260,7 @@ def update_grant(conn: Connection, grant_id: int, now: datetime, **values: Any) 
 # applications
 
 
-def _application(row: Any) -> Application:
+def _application(row: Any, history: Iterable[ApplicationEvent] = ()) -> Application:
     return Application(
         id=row.id, resource=row.resource, consumer=row.consumer, applicant=row.applicant,
         items=tuple(row.items or ()), purpose=row.purpose, until=_date(row.until),  # type: ignore[arg-type]
@@ -253,7 +268,8 @@ def _application(row: Any) -> Application:
         created_at=aware(row.created_at),  # type: ignore[arg-type]
         client_id=row.client_id, valid_from=_date(row.valid_from), basis=row.basis or "",
         decided_by=row.decided_by, decided_at=aware(row.decided_at), reason=row.reason,
-        grant_id=row.grant_id, history=tuple(row.history or ()),
+        grant_id=row.grant_id, history=tuple(history),
+        head_escalated_at=aware(row.head_escalated_at),
     )
 
 
@@ -261,7 +277,9 @@ def get_application(conn: Connection, app_id: int) -> Application | None:
     if not -_MAX_ID <= app_id <= _MAX_ID:
         return None
     row = conn.execute(sa.select(applications).where(applications.c.id == app_id)).first()
-    return None if row is None else _application(row)
+    if row is None:
+        return None
+    return _application(row, load_events(conn, [app_id]).get(app_id, ()))
 
 
 def load_applications(
@@ -278,7 +296,9 @@ def load_applications(
         query = query.where(applications.c.consumer == consumer)
     if resources_ is not None:
         query = query.where(applications.c.resource.in_(list(resources_)))
-    return [_application(r) for r in conn.execute(query)]
+    rows = list(conn.execute(query))
+    events = load_events(conn, [r.id for r in rows]) if rows else {}
+    return [_application(r, events.get(r.id, ())) for r in rows]
 
 
 def insert_application(conn: Connection, **values: Any) -> int:
@@ -290,3 +310,120 @@ def insert_application(conn: Connection, **values: Any) -> int:
 
 def update_application(conn: Connection, app_id: int, **values: Any) -> None:
     conn.execute(applications.update().where(applications.c.id == app_id).values(**values))
+
+
+def claim_referral(conn: Connection, app_id: int, now: datetime) -> bool:
+    """Mark an open application as gone to the department head, unless it already has:
+    of two processes referring it at once, one wins (its row count is 1)."""
+    result = conn.execute(
+        applications.update()
+        .where(applications.c.id == app_id, applications.c.head_escalated_at.is_(None),
+               applications.c.status.in_(list(OPEN_STATES)))
+        .values(head_escalated_at=now))
+    return result.rowcount == 1
+
+
+# ---------------------------------------------------------------------------
+# the timeline
+
+
+def _event(row: Any) -> ApplicationEvent:
+    detail = row.detail if isinstance(row.detail, dict) else json.loads(row.detail or "{}")
+    return ApplicationEvent(at=aware(row.at), kind=row.kind, status=row.status,  # type: ignore[arg-type]
+                            actor=row.actor, actor_department=row.actor_department,
+                            reason=row.reason, detail=detail)
+
+
+def insert_event(conn: Connection, app_id: int, event: ApplicationEvent) -> int:
+    key = conn.execute(application_events.insert().values(
+        application_id=app_id, at=event.at, kind=event.kind, status=event.status,
+        actor=event.actor, actor_department=event.actor_department, reason=event.reason,
+        detail=dict(event.detail))).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def load_events(conn: Connection, app_ids: list[int]) -> dict[int, list[ApplicationEvent]]:
+    out: dict[int, list[ApplicationEvent]] = {}
+    for start in range(0, len(app_ids), 500):  # bound the IN list
+        chunk = app_ids[start:start + 500]
+        for row in conn.execute(sa.select(application_events)
+                                .where(application_events.c.application_id.in_(chunk))
+                                .order_by(application_events.c.id)):
+            out.setdefault(row.application_id, []).append(_event(row))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# notices to deliver (the gateway sends them)
+
+
+def insert_notice(conn: Connection, *, event_id: int, app_id: int, channel: str,
+                  now: datetime) -> None:
+    conn.execute(notices.insert().values(event_id=event_id, application_id=app_id,
+                                         channel=channel, status=NOTICE_PENDING, attempts=0,
+                                         created_at=now, updated_at=now))
+
+
+def claim_notices(conn: Connection, now: datetime, lease: timedelta) -> list[Notice]:
+    """The pending notices no other process is delivering, each now leased to the
+    caller until ``now + lease`` (a conditional update: one claimant per notice)."""
+    rows = list(conn.execute(sa.select(notices).where(notices.c.status == NOTICE_PENDING)
+                             .order_by(notices.c.id)))
+    out = []
+    for row in rows:
+        claimed = aware(row.claimed_until)
+        if claimed is not None and claimed > now:
+            continue
+        won = conn.execute(
+            notices.update().where(notices.c.id == row.id,
+                                   notices.c.status == NOTICE_PENDING,
+                                   notices.c.claimed_until.is_(None) if claimed is None
+                                   else notices.c.claimed_until == row.claimed_until)
+            .values(claimed_until=now + lease)).rowcount
+        if won == 1:
+            out.append(Notice(id=row.id, event_id=row.event_id, application_id=row.application_id,
+                              channel=row.channel, attempts=row.attempts,
+                              created_at=aware(row.created_at)))  # type: ignore[arg-type]
+    return out
+
+
+def finish_notice(conn: Connection, notice_id: int, now: datetime, *, status: str,
+                  error: str | None = None) -> None:
+    """Record one delivery attempt: ``sent``, ``abandoned``, or still ``pending`` with
+    the error (released for the next round)."""
+    conn.execute(notices.update().where(notices.c.id == notice_id).values(
+        status=status, attempts=notices.c.attempts + 1, last_error=error,
+        claimed_until=None, updated_at=now))
+
+
+def load_notices(conn: Connection, app_id: int | None = None) -> list[dict[str, Any]]:
+    query = sa.select(notices).order_by(notices.c.id)
+    if app_id is not None:
+        query = query.where(notices.c.application_id == app_id)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def get_event(conn: Connection, event_id: int) -> ApplicationEvent | None:
+    row = conn.execute(sa.select(application_events)
+                       .where(application_events.c.id == event_id)).first()
+    return None if row is None else _event(row)
+
+
+# ---------------------------------------------------------------------------
+# the holiday calendar
+
+
+def load_calendar(conn: Connection) -> list[CalendarYear]:
+    return [CalendarYear.from_json(r.year, r.holidays if isinstance(r.holidays, list)
+                                   else json.loads(r.holidays), r.source or "")
+            for r in conn.execute(sa.select(calendar).order_by(calendar.c.year))]
+
+
+def save_calendar_year(conn: Connection, year: CalendarYear, now: datetime) -> None:
+    values = {"source": year.source, "holidays": year.to_json(), "updated_at": now}
+    found = conn.execute(sa.select(calendar.c.year).where(calendar.c.year == year.year)).first()
+    if found is None:
+        conn.execute(calendar.insert().values(year=year.year, **values))
+    else:
+        conn.execute(calendar.update().where(calendar.c.year == year.year).values(**values))

@@ -1,4 +1,5 @@
-"""Tables the catalogue owns (migration ``0006_catalogue`` mirrors them).
+"""Tables the catalogue owns (migrations ``0006_catalogue`` and
+``0018_catalogue_steward`` mirror them).
 
 Department, system and client codes are plain strings: the gateway owns those
 tables and checks the references before anything is written here. Every
@@ -86,7 +87,65 @@ applications = sa.Table(
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("grant_id", sa.Integer, nullable=True),
-    sa.Column("history", sa.JSON, nullable=False),
+    # when the application went to the provider's department head (负责人): overdue, or
+    # referred by the steward; cleared when an escalation starts a new time limit
+    sa.Column("head_escalated_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# an application's timeline, one row per step, written in the step's transaction:
+# submitted, approved (what was granted), rejected, escalated, referred (to the
+# department head; ``actor`` "govgate" when overdue), closed, revoked (its grant)
+application_events = sa.Table(
+    "catalogue_application_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "application_id",
+        sa.Integer,
+        sa.ForeignKey("catalogue_applications.id", ondelete="CASCADE",
+                      name="fk_catalogue_application_events_application"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # the application's, after the step
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("actor_department", sa.String(64), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),  # reason, or the approval's note
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# notices of a referral to deliver (outbox): written with the referral, delivered by
+# the gateway (webhook, e-mail) after it commits, retried until sent or abandoned
+notices = sa.Table(
+    "catalogue_notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "event_id",
+        sa.Integer,
+        sa.ForeignKey("catalogue_application_events.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("application_id", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending|sent|abandoned
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# the operator's holiday calendar: one row per announced year (catalogue.calendar)
+calendar = sa.Table(
+    "catalogue_calendar",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    sa.Column("holidays", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 grants = sa.Table(

@@ -1,7 +1,8 @@
 """Applications and grants: 申请 → 审核 → 授权 → 使用 → 到期/撤销.
 
     apply ──► submitted ──approve──► approved ──► grant (active ─► expired | revoked)
-                  │   (provider's data steward; may narrow items and period)
+                  │   (provider's data steward or head; may narrow items and period)
+                  ├─refer (reason; or overdue) ─► the same, now in the head's hands
                   └─reject (reason)─► rejected ──escalate──► escalated (协商, security admin)
                                                                 ├─approve──► approved ──► grant
                                                                 └─close (reason)──► closed
@@ -9,11 +10,16 @@
     start as escalated and only the security admin decides them.
 
 A submitted or escalated application is due ``due_working_days`` (default 10)
-working days after it was filed, Monday to Friday in China Standard Time,
-minus the configured holidays; past that it is on the overdue list (never
-approved automatically). Every transition calls ``record(event, detail)`` after
-its transaction commits: the gateway turns that into an audit record, so this
-package stays below the gateway.
+working days after it was filed (or escalated), counted on the operator's holiday
+calendar (:mod:`catalogue.calendar`: holidays off, 调休 weekend days worked), handed
+in by the caller. Past that it is overdue: ``escalate_overdue`` refers it to the
+provider department's head (负责人) once, never approving anything by itself.
+
+Every step writes a row of the application's timeline (``catalogue_application_events``)
+in the step's own transaction, so no reason is ever overwritten, and calls
+``record(event, detail)`` after the transaction commits: the gateway turns that into
+an audit record, so this package stays below the gateway. A referral also writes the
+notices the gateway delivers (``channels``: its names, such as webhook and email).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from catalogue import store
+from catalogue.calendar import WorkCalendar
 from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
 from catalogue.limits import MAX_LENGTH, too_long
 from catalogue.model import (
@@ -34,8 +41,17 @@ from catalogue.model import (
     CLOSED,
     CONDITIONAL,
     CST,
+    DATA_STEWARD,
+    DEPT_HEAD,
     ESCALATED,
+    EVENT_APPROVED,
+    EVENT_REFERRED,
+    EVENT_REVOKED,
+    EVENT_SUBMITTED,
     NONE,
+    NOTICE_ABANDONED,
+    NOTICE_PENDING,
+    NOTICE_SENT,
     OPEN_STATES,
     PUBLISHED,
     REJECTED,
@@ -43,7 +59,9 @@ from catalogue.model import (
     SUBMITTED,
     UNCONDITIONAL,
     Application,
+    ApplicationEvent,
     Grant,
+    Notice,
     cst_date,
     parse_date,
 )
@@ -52,19 +70,13 @@ from texts import Text
 Record = Callable[[str, dict[str, Any]], None]
 DUE_WORKING_DAYS = 10
 MAX_PURPOSE = MAX_LENGTH["purpose"]
+SYSTEM_ACTOR = "govgate"  # who refers an overdue application: the gateway itself
 
 
 def add_working_days(start: datetime, days: int, holidays: Collection[date] = ()) -> datetime:
     """``start`` moved ``days`` working days on (Mon-Fri, CST, minus ``holidays``), same
-    time of day. Filed on a weekend or holiday, the count starts on the next working day."""
-    local = start.astimezone(CST)
-    d = local.date()
-    left = days
-    while left > 0:
-        d += timedelta(days=1)
-        if d.weekday() < 5 and d not in holidays:
-            left -= 1
-    return datetime.combine(d, local.timetz()).astimezone(UTC)
+    time of day (:meth:`WorkCalendar.add_working_days` without make-up working days)."""
+    return WorkCalendar(holidays=frozenset(holidays)).add_working_days(start, days)
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,14 @@ class Actor:
     client: str | None = None  # the OAuth client whose token the actor used, if any
 
     def is_steward_of(self, department: str) -> bool:
-        return self.operator or ("data_steward" in self.roles and self.department == department)
+        return self.operator or (DATA_STEWARD in self.roles and self.department == department)
+
+    def is_head_of(self, department: str) -> bool:
+        return self.operator or (DEPT_HEAD in self.roles and self.department == department)
+
+    def decides_for(self, department: str) -> bool:
+        """A data steward or the head (负责人) of ``department``: decides its applications."""
+        return self.is_steward_of(department) or self.is_head_of(department)
 
     @property
     def is_secadmin(self) -> bool:
@@ -113,17 +132,34 @@ class Workflow:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         due_working_days: int = DUE_WORKING_DAYS,
         holidays: Collection[date] = (),
+        calendar: WorkCalendar | Callable[[], WorkCalendar] | None = None,
         client_department: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``calendar``: the working days, or how to read the current ones (the operator
+        may import a year's holidays while the gateway runs); without it, Monday to
+        Friday minus ``holidays``."""
         self.engine = engine
         self.record = record
         self.clock = clock
         self.due_working_days = due_working_days
-        self.holidays = frozenset(holidays)
+        self._calendar: Callable[[], WorkCalendar]
+        if calendar is None or isinstance(calendar, WorkCalendar):
+            fixed = calendar if calendar is not None else WorkCalendar(
+                holidays=frozenset(holidays))
+            self._calendar = lambda: fixed
+        else:
+            self._calendar = calendar
         self.client_department = client_department
 
     def _now(self) -> datetime:
         return _utc(self.clock())
+
+    def calendar(self) -> WorkCalendar:
+        """The working days as they are now."""
+        return self._calendar()
+
+    def _due(self, start: datetime) -> datetime:
+        return self.calendar().add_working_days(start, self.due_working_days)
 
     # -- applications ----------------------------------------------------------------
 
@@ -154,6 +190,7 @@ class Workflow:
                                   "admin accounts (sysadmin, secadmin, auditor) do not apply for "
                                   "data; a staff account of the department applies"))
         item_list = _item_names(items)
+        due_at = self._due(now)  # read before the write transaction begins
         with _begin_write(self.engine) as conn:
             res = store.get_resource(conn, resource)
             if res is None or res.status != PUBLISHED:
@@ -206,14 +243,14 @@ class Workflow:
                                         "application rejected"), problems)
             assert end is not None
             status = ESCALATED if res.share_type == NONE else SUBMITTED
-            history = [{"at": now.isoformat(), "by": actor.name, "status": status}]
             app_id = store.insert_application(
                 conn, resource=resource, consumer=consumer, client_id=client_id,
                 applicant=actor.name, items=item_list, purpose=purpose.strip(),
                 basis=basis or "", valid_from=start, until=end, status=status,
-                due_at=add_working_days(now, self.due_working_days, self.holidays),
-                created_at=now, history=history,
+                due_at=due_at, created_at=now,
             )
+            store.insert_event(conn, app_id, _step(now, EVENT_SUBMITTED, status, actor,
+                                                   items=item_list, until=end.isoformat()))
             app = store.get_application(conn, app_id)
         assert app is not None
         self._record("application_" + status, actor, app)
@@ -243,7 +280,7 @@ class Workflow:
                 raise UnknownObject(Text("cat.resource_gone", "resource {code} no longer exists",
                                          code=app.resource))
             if app.status == SUBMITTED:
-                if not actor.is_steward_of(res.provider):
+                if not actor.decides_for(res.provider):
                     raise NotAllowed(Text("cat.steward_approves",
                                           "only a data steward of {department} approves this",
                                           department=res.provider))
@@ -299,9 +336,11 @@ class Workflow:
             store.update_application(
                 conn, app.id, status=APPROVED, decided_by=actor.name, decided_at=now,
                 reason=note or None, grant_id=grant_id,
-                history=[*app.history, {"at": now.isoformat(), "by": actor.name,
-                                        "status": APPROVED, "narrowed": narrowed}],
             )
+            store.insert_event(conn, app.id, _step(
+                now, EVENT_APPROVED, APPROVED, actor, note or None, items=granted,
+                removed=[i for i in app.items if i not in granted], until=end.isoformat(),
+                narrowed=narrowed, grant=grant_id))
             grant = store.get_grant(conn, grant_id)
             app = self._load(conn, app_id)
         assert grant is not None
@@ -322,15 +361,99 @@ class Workflow:
         """Send a rejected application to the security admin for coordination (协商)."""
         return self._decide(actor, app_id, ESCALATED, reason, from_states=(REJECTED,))
 
+    def refer(self, actor: Actor, app_id: int, reason: str,
+              channels: Iterable[str] = ()) -> Application:
+        """A data steward hands a submitted application to the department head (负责人),
+        with the reason; ``channels`` name the notices to write for the gateway."""
+        now = self._now()
+        reason = _reason(reason, Text("cat.reason_to_refer",
+                                      "a reason is required to refer an application"))
+        with _begin_write(self.engine) as conn:
+            app = self._load(conn, app_id)
+            res = store.get_resource(conn, app.resource)
+            provider = res.provider if res else ""
+            if not actor.is_steward_of(provider):
+                raise NotAllowed(Text("cat.steward_refers",
+                                      "only a data steward of {department} refers this",
+                                      department=provider))
+            if app.status != SUBMITTED:
+                raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
+                                            id=app_id, status=app.status))
+            if not store.claim_referral(conn, app_id, now):
+                raise WorkflowConflict(Text("cat.referred_already",
+                                            "application {id} is already with the department "
+                                            "head", id=app_id))
+            self._write_referral(conn, app, now, actor, reason.strip(), channels)
+            app = self._load(conn, app_id)
+        self._record("application_referred", actor, app, reason=reason.strip(),
+                     overdue=False, channels=list(channels))
+        return app
+
+    def escalate_overdue(self, actor: Actor, channels: Iterable[str] = (),
+                         now: datetime | None = None) -> list[Application]:
+        """Refer every overdue open application (past its due date, not yet referred) to
+        the provider department's head, each in its own transaction and audited; of two
+        processes doing this at once each application goes once. ``actor`` is who runs
+        the round (the gateway, or the operator's cron)."""
+        at = _utc(now) if now else self._now()
+        channels = list(channels)
+        done = []
+        for candidate in self.overdue(at):
+            if candidate.head_escalated_at is not None:
+                continue
+            with _begin_write(self.engine) as conn:
+                if not store.claim_referral(conn, candidate.id, at):
+                    continue  # decided or referred meanwhile, or by another process
+                app = self._load(conn, candidate.id)
+                self._write_referral(conn, app, at, actor, None, channels, overdue=True,
+                                     due_at=app.due_at.astimezone(CST).isoformat())
+                app = self._load(conn, candidate.id)
+            self._record("application_referred", actor, app, reason=None, overdue=True,
+                         due_at=app.due_at.isoformat(), channels=channels)
+            done.append(app)
+        return done
+
+    def _write_referral(self, conn: Any, app: Application, now: datetime, actor: Actor,
+                        reason: str | None, channels: Iterable[str], **detail: Any) -> None:
+        event_id = store.insert_event(conn, app.id, _step(now, EVENT_REFERRED, app.status, actor,
+                                                          reason, to=DEPT_HEAD, **detail))
+        for channel in channels:
+            store.insert_notice(conn, event_id=event_id, app_id=app.id, channel=channel, now=now)
+
+    # -- notices (delivered by the gateway) ---------------------------------------------
+
+    def claim_notices(self, lease: timedelta = timedelta(minutes=2)) -> list[Notice]:
+        """The pending notices, leased to this caller so no other process sends them too."""
+        with _begin_write(self.engine) as conn:
+            return store.claim_notices(conn, self._now(), lease)
+
+    def notice_subject(self, notice: Notice) -> tuple[Application, ApplicationEvent]:
+        """The application a notice is about and the referral it announces."""
+        with self.engine.connect() as conn:
+            app = self._load(conn, notice.application_id)
+            event = store.get_event(conn, notice.event_id)
+        if event is None:
+            raise UnknownObject(Text("cat.no_application", "no application {id}",
+                                     id=notice.application_id))
+        return app, event
+
+    def notice_done(self, notice: Notice, *, sent: bool, error: str | None = None,
+                    give_up: bool = False) -> None:
+        status = NOTICE_SENT if sent else NOTICE_ABANDONED if give_up else NOTICE_PENDING
+        with _begin_write(self.engine) as conn:
+            store.finish_notice(conn, notice.id, self._now(), status=status, error=error)
+
+    def notices(self, app_id: int | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return store.load_notices(conn, app_id)
+
     def _decide(self, actor: Actor, app_id: int, status: str, reason: str,
                 from_states: tuple[str, ...]) -> Application:
         now = self._now()
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(Text("cat.reason_to_mark",
-                                    "a reason is required to mark an application {status}",
-                                    status=status))
-        if long := too_long("reason", reason):
-            raise InvalidInput(long)
+        reason = _reason(reason, Text("cat.reason_to_mark",
+                                      "a reason is required to mark an application {status}",
+                                      status=status))
+        due_at = self._due(now) if status == ESCALATED else None
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id)
             if app.status not in from_states:
@@ -338,7 +461,7 @@ class Workflow:
                                             id=app_id, status=app.status))
             res = store.get_resource(conn, app.resource)
             provider = res.provider if res else ""
-            if status == REJECTED and not actor.is_steward_of(provider):
+            if status == REJECTED and not actor.decides_for(provider):
                 raise NotAllowed(Text("cat.steward_rejects",
                                       "only a data steward of {department} rejects this",
                                       department=provider))
@@ -350,17 +473,15 @@ class Workflow:
                 raise NotAllowed(Text("cat.escalates",
                                       "only {department} or the security admin escalates this",
                                       department=app.consumer))
-            values: dict[str, Any] = {
-                "status": status, "reason": reason.strip(),
-                "history": [*app.history, {"at": now.isoformat(), "by": actor.name,
-                                           "status": status, "reason": reason.strip()}],
-            }
+            values: dict[str, Any] = {"status": status, "reason": reason.strip()}
             if status == ESCALATED:
-                # the coordination gets its own time limit
-                values["due_at"] = add_working_days(now, self.due_working_days, self.holidays)
+                # the coordination gets its own time limit, and its own referral if it
+                # runs over
+                values.update(due_at=due_at, head_escalated_at=None)
             else:
                 values.update(decided_by=actor.name, decided_at=now)
             store.update_application(conn, app_id, **values)
+            store.insert_event(conn, app_id, _step(now, status, status, actor, reason.strip()))
             app = self._load(conn, app_id)
         self._record("application_" + status, actor, app)
         return app
@@ -418,18 +539,15 @@ class Workflow:
     def revoke(self, actor: Actor, grant_id: int, reason: str) -> Grant:
         """Revoke now; every gateway process stops honouring it within a second."""
         now = self._now()
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput(Text("cat.reason_to_revoke",
-                                    "a reason is required to revoke a grant"))
-        if long := too_long("reason", reason):
-            raise InvalidInput(long)
+        reason = _reason(reason, Text("cat.reason_to_revoke",
+                                      "a reason is required to revoke a grant"))
         with _begin_write(self.engine) as conn:
             grant = store.get_grant(conn, grant_id)
             if grant is None:
                 raise UnknownObject(Text("cat.no_grant", "no grant {id}", id=grant_id))
             res = store.get_resource(conn, grant.resource)
             provider = res.provider if res else ""
-            if not (actor.is_secadmin or actor.is_steward_of(provider)):
+            if not (actor.is_secadmin or actor.decides_for(provider)):
                 raise NotAllowed(Text("cat.revokes",
                                       "only a data steward of {department} or the security admin "
                                       "revokes this", department=provider))
@@ -438,6 +556,10 @@ class Workflow:
                                             id=grant_id))
             store.update_grant(conn, grant_id, now, status=REVOKED, revoked_at=now,
                                revoked_by=actor.name, revoke_reason=reason.strip())
+            if grant.application_id is not None and store.get_application(
+                    conn, grant.application_id) is not None:
+                store.insert_event(conn, grant.application_id, _step(
+                    now, EVENT_REVOKED, APPROVED, actor, reason.strip(), grant=grant_id))
             grant = store.get_grant(conn, grant_id)
         assert grant is not None
         self._record_grant("grant_revoked", actor, grant, reason=reason.strip())
@@ -466,6 +588,22 @@ class Workflow:
         }
         detail.update(extra)
         self.record(event, detail)
+
+
+def _reason(reason: Any, missing: str) -> str:
+    """The reason a step needs, without surrounding space; InvalidInput (``missing``)
+    when there is none, or when it is too long."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput(missing)
+    if long := too_long("reason", reason):
+        raise InvalidInput(long)
+    return reason.strip()
+
+
+def _step(at: datetime, kind: str, status: str, actor: Actor, reason: str | None = None,
+          **detail: Any) -> ApplicationEvent:
+    return ApplicationEvent(at=at, kind=kind, status=status, actor=actor.name,
+                            actor_department=actor.department, reason=reason, detail=detail)
 
 
 def _item_names(items: Iterable[Any]) -> list[str]:

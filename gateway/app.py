@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.record import AuditRecord
+from gateway import referrals
 from gateway.errors import AuditUnavailable, GovgateError, problem_body
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
@@ -37,6 +38,7 @@ from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
 from gateway.web.api.stats import routes as stats_routes
+from gateway.web.api.steward import routes as steward_routes
 from gateway.web.cas import cas_routes
 from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
@@ -142,6 +144,7 @@ def routes() -> list[BaseRoute]:
         *oauth2_routes(),
         *portal_routes(portal_account_routes()),
         *cas_routes(),
+        *steward_routes(),
         *catalogue_routes(),
         *audit_routes(),
         *account_routes(),
@@ -153,7 +156,8 @@ def routes() -> list[BaseRoute]:
 async def _maintain(gateway: Gateway) -> None:
     """The periodic jobs of a running gateway, every ``maintenance_interval_seconds``
     (60 s): scheduled key rotation and promotion, and purging expired codes, refresh
-    tokens, deny-list rows and sign-in throttle rows."""
+    tokens, deny-list rows and sign-in throttle rows; then the referral round
+    (gateway.referrals: overdue applications to the department head, their notices)."""
     services = gateway.services
     rotate_after = services.settings.key_rotate_days * 86400
     while True:
@@ -167,6 +171,7 @@ async def _maintain(gateway: Gateway) -> None:
                 gateway.cas.store.purge, services.settings.session_absolute_timeout + 3600)
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
+        await referrals.maintain(gateway)  # overdue applications; logs its own failures
 
 
 class GatewayApp(Starlette):

@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection
 
 from audit import AuditRecord
 from catalogue import Catalogue, Workflow
-from catalogue.statefile import CatalogueSection, GrantsSection, Lookups
+from catalogue import store as catalogue_store
+from catalogue.calendar import WorkCalendar
+from catalogue.statefile import CalendarSection, CatalogueSection, GrantsSection, Lookups
 from gateway.services import Services
 from gateway.tables import clients, departments, systems
 
@@ -76,6 +78,21 @@ def grants_section(services: Services, catalogue: Catalogue) -> GrantsSection:
                          after_write=catalogue.invalidate)
 
 
+def calendar_section(services: Services) -> CalendarSection:
+    return CalendarSection(clock=services.clock)
+
+
+def stored_calendar(services: Services) -> Callable[[], WorkCalendar]:
+    """How the workflow reads the working days: the operator's calendar as stored now
+    (a few rows, read per step, so an import applies at once in every process)."""
+
+    def read() -> WorkCalendar:
+        with services.engine.connect() as conn:
+            return WorkCalendar.of(catalogue_store.load_calendar(conn))
+
+    return read
+
+
 def open_catalogue(services: Services) -> Catalogue:
     return Catalogue(services.engine, record=record_for(services), lookups=LOOKUPS,
                      clock=services.clock)
@@ -97,4 +114,6 @@ def open_workflow(services: Services, catalogue: Catalogue) -> Workflow:
         audit(event, detail)
 
     return Workflow(services.engine, record=record, clock=services.clock,
-                    client_department=client_department(services))
+                    client_department=client_department(services),
+                    due_working_days=services.settings.catalogue_due_working_days,
+                    calendar=stored_calendar(services))

@@ -24,6 +24,7 @@ from starlette.requests import HTTPConnection
 
 from catalogue import Catalogue, Workflow
 from gateway.catalogue_wiring import (
+    calendar_section,
     catalogue_section,
     grants_section,
     open_catalogue,
@@ -77,10 +78,11 @@ class Gateway:
 
     def state_sections(self) -> list[SectionHandler]:
         """The state-file sections the lower packages own (policies, catalogue,
-        grants), after the gateway's own."""
+        grants, calendar), after the gateway's own."""
         return [policies_section(self.services),
                 catalogue_section(self.services, self.catalogue),
-                grants_section(self.services, self.catalogue)]
+                grants_section(self.services, self.catalogue),
+                calendar_section(self.services)]
 
     def state_applier(self) -> StateApplier:
         s = self.services

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.errors import SettingsError
 from texts import Text
@@ -113,6 +114,18 @@ class Settings:
     # load balancers in front of the gateway (addresses or CIDR networks): from these
     # peers only, X-Forwarded-For / X-Forwarded-Proto name the real client
     trusted_proxies: tuple[str, ...] = ()
+    # data stewards (docs/catalogue.md, "Time limits and referrals"): the working days an
+    # application may wait, and where the referral of an overdue one to the department
+    # head is announced: a webhook (POST, JSON, signed) and e-mail to the head
+    catalogue_due_working_days: int = 10
+    referral_webhook_url: str = ""
+    smtp_host: str = ""  # empty: no e-mail
+    smtp_port: int = 587
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    smtp_ca_file: str = ""  # a private CA for STARTTLS; empty: the system's
+    smtp_user: str = ""
+    smtp_password: Secret | None = None  # environment only (GOVGATE_SMTP_PASSWORD)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,6 +151,10 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra",)}
 _ENV_KEYS = {f"GOVGATE_{name.upper()}": name for name in _FIELDS}
+_SECRETS = frozenset({"pkcs11_pin", "smtp_password"})
+_ENV_ONLY = frozenset({"smtp_password"})  # never in a file that is read by many
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _mask_url(url: str) -> str:
@@ -155,8 +172,14 @@ def _coerce(name: str, raw: Any) -> Any:
     try:
         if name == "home":
             return Path(str(raw))
-        if name == "pkcs11_pin":
+        if name in _SECRETS:
             return raw if isinstance(raw, Secret) else Secret(str(raw))
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+                return raw.strip().lower() in _TRUE
+            raise ValueError
         if kind == "int":
             if isinstance(raw, bool):
                 raise ValueError
@@ -237,6 +260,7 @@ def _validate(values: dict[str, Any]) -> None:
                 "settings.trusted_proxies",
                 "setting 'trusted_proxies': {entry!r} is not an IP address or network",
                 entry=entry)) from None
+    _validate_mail(values)
     url = values.get("database_url", "")
     if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(Text(
@@ -244,6 +268,34 @@ def _validate(values: dict[str, Any]) -> None:
             "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"))
     if url.startswith("postgresql://"):
         values["database_url"] = "postgresql+psycopg://" + url[len("postgresql://") :]
+
+
+def _validate_mail(values: dict[str, Any]) -> None:
+    """The referral's webhook and SMTP settings (gateway.referrals)."""
+    if values.get("catalogue_due_working_days", 10) < 1:
+        raise SettingsError(Text("settings.positive", "setting {name!r}: must be above 0",
+                                 name="catalogue_due_working_days"))
+    hook = values.get("referral_webhook_url", "")
+    parts = urlsplit(hook)
+    if hook and not (parts.scheme in ("http", "https") and parts.hostname):
+        raise SettingsError(Text("settings.url", "setting {name!r}: not an http(s) URL",
+                                 name="referral_webhook_url"))
+    if not 1 <= values.get("smtp_port", 587) <= 65535:
+        raise SettingsError(Text("settings.smtp_port",
+                                 "setting 'smtp_port': {port} is not a TCP port (1-65535)",
+                                 port=values["smtp_port"]))
+    if values.get("smtp_host") and "@" not in values.get("smtp_from", ""):
+        raise SettingsError(Text("settings.smtp_from",
+                                 "setting 'smtp_from': an e-mail address is needed with "
+                                 "'smtp_host'"))
+    if bool(values.get("smtp_user")) != bool(values.get("smtp_password")):
+        raise SettingsError(Text("settings.smtp_login",
+                                 "settings 'smtp_user' and 'smtp_password': give both or "
+                                 "neither"))
+    ca = values.get("smtp_ca_file")
+    if ca and not Path(str(ca)).is_file():
+        raise SettingsError(Text("settings.no_file", "setting {name!r}: no such file {path!r}",
+                                 name="smtp_ca_file", path=ca))
 
 
 def load_settings(
@@ -268,6 +320,11 @@ def load_settings(
                 raise SettingsError(Text("settings.unknown_in_file",
                                          "{path}: unknown setting {key!r}",
                                          path=toml_path, key=key))
+            if key in _ENV_ONLY:
+                raise SettingsError(Text("settings.env_only",
+                                         "{path}: setting {key!r} is read from the environment "
+                                         "only ({env})", path=toml_path, key=key,
+                                         env=f"GOVGATE_{key.upper()}"))
             values[key] = _coerce(key, raw)
 
     for env_key, raw in env.items():

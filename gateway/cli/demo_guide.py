@@ -16,6 +16,7 @@ from gateway.i18n import t
 ROLE_KEYS: dict[str, str] = {
     "staff": "demo.role_staff",
     "data_steward": "demo.role_data_steward",
+    "dept_head": "demo.role_dept_head",
     "sysadmin": "demo.role_sysadmin",
     "secadmin": "demo.role_secadmin",
     "auditor": "demo.role_auditor",

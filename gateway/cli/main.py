@@ -21,6 +21,7 @@ from gateway.cli import (
     serve_cmd,
     session_cmd,
     state_cmds,
+    steward_cmds,
 )
 from gateway.cli.context import CliContext, GovgateGroup, pass_cli  # noqa: F401 - re-exported
 from gateway.i18n import cli_lang
@@ -66,6 +67,9 @@ def _register() -> None:
     cli.add_command(__import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit)
 
     cli.add_command(catalogue_cmd.catalogue)
+    cli.add_command(steward_cmds.calendar)
+    catalogue_cmd.catalogue.add_command(steward_cmds.escalate_overdue)
+    catalogue_cmd.catalogue.add_command(steward_cmds.webhook_secret)
 
 
 _register()

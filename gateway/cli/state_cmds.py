@@ -28,6 +28,11 @@ def apply(cli_ctx: CliContext, path: str, dry_run: bool) -> None:
     changes = cli_ctx.gateway.state_applier().apply(doc, dry_run=dry_run)
     if not dry_run:
         _end_sessions_of_disabled(cli_ctx, changes)
+    report(cli_ctx, changes, dry_run)
+
+
+def report(cli_ctx: CliContext, changes: list[Change], dry_run: bool) -> None:
+    """The plan or what was applied: one line a change, then a summary."""
     for change in changes:
         click.echo(str(change))
     if not changes:

@@ -504,8 +504,8 @@ def test_state_file_problems_in_both_languages(initialised: dict[str, str],
     assert zh.returncode == 1 and zh.stdout == ""
     assert zh.stderr == (
         "错误：状态文件中有 5 处问题\n"
-        "  - 未知的部分 'bogus'（第 1 行）；可用的部分：catalogue, clients, departments, grants, "
-        "policies, regions, systems, users\n"
+        "  - 未知的部分 'bogus'（第 1 行）；可用的部分：calendar, catalogue, clients, departments, "
+        "grants, policies, regions, systems, users\n"
         "  - departments[0]（第 2 行）：区域 'nowhere' 不存在\n"
         "  - users[0]（第 4 行）：同一账号不能同时拥有 secadmin 和 sysadmin 角色（三员分立："
         "sysadmin、secadmin、auditor 三者互斥）\n"
@@ -515,8 +515,8 @@ def test_state_file_problems_in_both_languages(initialised: dict[str, str],
     en = run(initialised, "apply", "-f", str(bad))
     assert en.stderr == (
         "error: 5 problem(s) in the state file\n"
-        "  - unknown section 'bogus' (line 1); known: catalogue, clients, departments, grants, "
-        "policies, regions, systems, users\n"
+        "  - unknown section 'bogus' (line 1); known: calendar, catalogue, clients, departments, "
+        "grants, policies, regions, systems, users\n"
         "  - departments[0] (line 2): unknown region 'nowhere'\n"
         "  - users[0] (line 4): roles secadmin and sysadmin cannot be held by one account "
         "(三员分立: sysadmin, secadmin and auditor are mutually exclusive)\n"

@@ -13,7 +13,8 @@ layers, bottom up (docs/architecture.md):
     gateway.proxy            admission, forwarding, shaping, forward-auth
     gateway wiring           the state file, the lower packages' wiring, the
                              composition root (gateway.root), migrations, the
-                             administrators' operations (gateway.admin)
+                             administrators' operations (gateway.admin), referral rounds
+                             (gateway.referrals)
     gateway.web              every page and HTTP endpoint but the proxy's
     gateway.app              create_app
     gateway.cli              the command line (and the demo it starts)
@@ -78,7 +79,7 @@ def layer(module: str) -> str:
     if top == "govgate_upstream":
         return top
     sub = rest.split(".", 1)[0]
-    if module in WIRING or sub in ("migrations", "admin"):
+    if module in WIRING or sub in ("migrations", "admin", "referrals"):
         return "wiring"
     if sub in ("idp", "proxy", "web", "cli", "demo"):
         return sub

@@ -130,10 +130,14 @@ def test_apply_approve_narrowed_and_grant(portal: tuple[Services, TestClient]) -
     sign_in(client, "zhang.san")
     page = client.get("/portal/catalogue/applications")
     assert f'id="review-{app.id}"' in page.text and "市机关事务中心" in page.text
+    assert f'href="/portal/catalogue/applications/{app.id}"' in page.text
+    page = client.get(f"/portal/catalogue/applications/{app.id}")
+    assert 'id="approve-form"' in page.text and 'id="reject-form"' in page.text
     r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
         "csrf_token": csrf_of(page.text), "items": ["plate_number", "mileage_km"],
         "until": app.until.isoformat(), "note": "手机号不予提供"})
     assert r.status_code == 200 and 'id="info"' in r.text
+    assert 'id="removed-items"' in r.text and "驾驶员手机号" in r.text
     (grant,) = wf.grants(resource="JG-0001", consumer="nn-jgsw")
     assert grant.items == ("plate_number", "mileage_km") and grant.approved_by == "zhang.san"
     assert wf.get(app.id).status == "approved"
@@ -230,7 +234,7 @@ def test_approval_with_an_until_in_the_past_is_refused(portal: tuple[Services, T
     wf = parts(services).workflow
     (app,) = wf.applications(consumer="nn-jgsw")
     sign_in(client, "zhang.san")
-    page = client.get("/portal/catalogue/applications")
+    page = client.get(f"/portal/catalogue/applications/{app.id}")
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
         "csrf_token": csrf_of(page.text), "items": ["plate_number"], "until": yesterday})
@@ -266,7 +270,7 @@ def test_decision_form_text_at_and_past_its_maximum(portal: tuple[Services, Test
     wf = parts(services).workflow
     first, second = wf.applications(consumer="nn-jgsw")
     sign_in(client, "zhang.san")
-    page = client.get("/portal/catalogue/applications")
+    page = client.get(f"/portal/catalogue/applications/{first.id}")
     assert 'name="note" maxlength="2000"' in page.text
     assert 'name="reason" maxlength="2000"' in page.text
     csrf = csrf_of(page.text)

@@ -131,30 +131,41 @@ def test_every_catalogue_page_and_error_in_one_language(portal: tuple[Services, 
     (app,) = parts(services).workflow.applications(consumer="nn-jgsw")
     sign_in(client, "zhang.san")
     page(get("/portal"), 200, "home (steward)")
-    review = page(get("/portal/catalogue/applications"), 200, "review")
-    csrf = csrf_of(review)
+    page(get("/portal/catalogue/applications"), 200, "review")
     base = f"/portal/catalogue/applications/{app.id}"
+    csrf = csrf_of(page(get(base), 200, "an application to decide"))
     page(post(f"{base}/approve", {"csrf_token": csrf, "items": ["brand"], "until": PAST,
                                   "note": "资" * 2001}), 400, "approve: wider, past, long")
     page(post(f"{base}/approve", {"csrf_token": csrf}), 400, "approve: no item")
     page(post(f"{base}/reject", {"csrf_token": csrf, "reason": " "}), 400,
          "reject: no reason")
+    page(post(f"{base}/refer", {"csrf_token": csrf, "reason": " "}), 400, "refer: no reason")
     page(post(f"{base}/reject", {"csrf_token": csrf, "reason": "不同意"}), 200, "rejected")
     page(post(f"{base}/close", {"csrf_token": csrf, "reason": "不同意"}), 409,
          "close: wrong state")
     page(get("/portal/catalogue/applications"), 200, "after rejecting")
+    page(get("/portal/catalogue/grants"), 200, "our grants")
+    page(post("/portal/catalogue/grants/1/revoke", {"csrf_token": csrf, "reason": " "}), 400,
+         "revoke: no reason")
+    page(post("/portal/catalogue/grants/999/revoke", {"csrf_token": csrf, "reason": "停止"}),
+         404, "revoke: no such grant")
 
     # someone else's review; an admin
     sign_in(client, "li.si")
     page(post(f"{base}/escalate", {"csrf_token": client.cookies["gg_csrf"],
                                    "reason": "协商"}), 403, "escalate: not the consumer")
+    page(get("/portal/catalogue/grants"), 403, "our grants: not a steward")
+    sign_in(client, "wang.wu")
+    page(get(base), 200, "a rejected application (consumer)")
+    page(post(f"{base}/escalate", {"csrf_token": client.cookies["gg_csrf"],
+                                   "reason": "协商"}), 200, "escalated, with its timeline")
     session_as(services, client, "auditor")
     page(get("/portal"), 200, "home (auditor)")
     page(get("/portal/catalogue/JG-0001"), 200, "resource (auditor)")
     page(post("/portal/catalogue/JG-0001/apply", {
         "csrf_token": client.cookies["gg_csrf"], "items": ["plate_number"],
         "purpose": "核算", "until": UNTIL}), 403, "apply as an admin")
-    assert len(seen) == 22
+    assert len(seen) == 30
 
 
 def test_an_unknown_portal_address_is_a_page_for_browsers(portal: tuple[Services, TestClient]

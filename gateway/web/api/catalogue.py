@@ -9,7 +9,7 @@
     GET  /applications?status=           the caller's department's (as consumer or provider)
     POST /applications                   {resource, items, purpose, until, basis?, from?, client?}
     GET  /applications/overdue
-    GET  /applications/{id}
+    GET  /applications/{id}              with its timeline (``history``: every step, its reason)
     POST /applications/{id}/approve      {items?, until?, note?} (narrowing) → the grant
     POST /applications/{id}/reject       {reason}
     POST /applications/{id}/escalate     {reason}
@@ -23,7 +23,9 @@ catalogue is open to every authenticated principal; a provider's data steward
 saves, publishes, approves, rejects and revokes for their department; the
 security admin (安全管理员) sees every department, decides escalated
 applications and revokes any grant; the applicant's department escalates.
-Each transition is audited by the catalogue's ``record`` callable.
+Each transition is audited by the catalogue's ``record`` callable. The data
+stewards' endpoints (inbox, refer, grants with their use, calendar) are in
+gateway/web/api/steward.py.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Portal pages of the data-sharing catalogue (共享目录), for staff and data stewards.
 
     GET  /portal/catalogue                         search form and results
-    GET  /portal/catalogue/applications            review (stewards, security admin) and
-                                                   the department's own applications
-    POST /portal/catalogue/applications/{id}/{action}   approve | reject | escalate | close
+    .../applications..., .../grants...             the applications and grants: see
+                                                   gateway/web/portal/steward_pages.py
     GET  /portal/catalogue/{code}                  one resource: items, duplicate-collection
                                                    warnings, the department's grants, and
                                                    the application form
@@ -33,15 +32,10 @@ from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
     ADMIN_ROLES,
     CONDITIONAL,
-    CST,
-    ESCALATED,
     LEVELS,
     PUBLISHED,
-    REJECTED,
     SENSITIVE_LEVEL,
     SHARE_TYPES,
-    SUBMITTED,
-    Application,
 )
 from gateway.errors import Unauthorized
 from gateway.i18n import render as render_text
@@ -132,6 +126,16 @@ PORTAL_WORDING: dict[str, str] = {
     "cat.reason_to_mark": "cat_err_reason_required",
     "cat.items_list": "cat_err_item_names",
     "portal.no_page": "cat_err_no_page",
+    # the stewards' pages (gateway/web/portal/steward_pages.py)
+    "cat.reason_to_refer": "cat_err_reason_required",
+    "cat.reason_to_revoke": "cat_err_reason_required",
+    "cat.steward_refers": "stw_err_steward_refers",
+    "cat.referred_already": "stw_err_referred_already",
+    "cat.revokes": "stw_err_revokes",
+    "cat.revoked": "stw_err_revoked",
+    "cat.no_grant": "stw_err_no_grant",
+    "portal.not_your_application": "stw_err_not_yours",
+    "portal.not_deciding": "stw_err_not_deciding",
 }
 
 
@@ -146,10 +150,12 @@ def say(t: Translator, text: str, names: dict[str, str] | None = None) -> str:
     if portal_key is None:
         return render_text(text, t.lang)
     params: dict[str, Any] = dict(text.params)
-    for key, prefix in (("field", "cat_field_"), ("status", "cat_app_"),
-                        ("share_type", "cat_st_")):
-        if key in params:
-            params[key] = t.value(prefix, str(params[key]))
+    if "field" in params:
+        params["field"] = t.value("cat_field_", str(params["field"]))
+    if "status" in params:
+        params["status"] = t.value("cat_app_", str(params["status"]))
+    if "share_type" in params:
+        params["share_type"] = t.value("cat_st_", str(params["share_type"]))
     if "department" in params and names:
         params["department"] = names.get(str(params["department"]), params["department"])
     return t(portal_key, **params)
@@ -284,103 +290,15 @@ async def apply_submit(request: Request) -> Response:
         {"done": "applied", "id": app.id}), status_code=303)
 
 
-# -- applications -----------------------------------------------------------------------
-
-def _applications_context(gateway: Gateway, principal: Any) -> dict[str, Any]:
-    wf = gateway.workflow
-    cat = gateway.catalogue
-    roles = set(principal.roles or ())
-    dept = principal.department
-    review: list[Application] = []
-    if STEWARD in roles:
-        review += wf.applications(status=[SUBMITTED], provider=dept)
-    if SECADMIN in roles:
-        review += wf.applications(status=[ESCALATED])
-    ours = wf.applications(consumer=dept)
-    reviewing = {a.id for a in review}
-    provided = [a for a in wf.applications(provider=dept) if a.id not in reviewing]
-    resources = {r.code: r for r in cat.resources()}
-    now = gateway.services.clock()
-    return {
-        "review": sorted({a.id: a for a in review}.values(), key=lambda a: a.due_at),
-        "ours": sorted(ours, key=lambda a: -a.id),
-        "provided": sorted(provided, key=lambda a: -a.id),
-        "resources": resources,
-        "overdue": {a.id for a in [*review, *ours, *provided] if a.overdue_at(now)},
-        "rejected": REJECTED,
-        "escalated": ESCALATED,
-        "cst": CST,
-    }
-
-
-async def _render_applications(request: Request, principal: Any, *, status: int = 200,
-                               errors: list[str] | None = None, info: str | None = None
-                               ) -> Response:
-    services = _services(request)
-    ctx = await run_in_threadpool(_applications_context, gateway_of(request), principal)
-    names = await run_in_threadpool(_department_names, services)
-    return render(request, "catalogue_applications.html", status=status, errors=errors or [],
-                  info=info, **ctx, **_common(request, principal, names))
-
-
-async def applications_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
-    info = None
-    done, app_id = request.query_params.get("done"), request.query_params.get("id", "")
-    if done in ("applied", *ACTIONS) and app_id.isdigit():
-        info = _t(request)(f"cat_done_{done}", id=app_id)
-    return await _render_applications(request, principal, info=info)
-
-
-async def decide_submit(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
-    action = request.path_params["action"]
-    try:
-        app_id = int(request.path_params["id"])
-    except ValueError:
-        app_id = -1
-    if action not in ACTIONS or app_id < 0:
-        return _error_page(request, _not_found(request))
-    form = await request.form()
-    if not csrf_ok(request, form):
-        return _csrf_failed(request)
-    wf = gateway_of(request).workflow
-    actor = _actor(principal)
-
-    def run() -> None:
-        if action == "approve":
-            wf.approve(actor, app_id, items=[str(i) for i in form.getlist("items")],
-                       until=str(form.get("until") or "").strip() or None,
-                       note=str(form.get("note") or "").strip())
-        else:
-            getattr(wf, action)(actor, app_id, str(form.get("reason") or ""))
-
-    try:
-        await run_in_threadpool(run)
-    except InvalidInput as exc:
-        t = _t(request)
-        return await _render_applications(request, principal, status=400,
-                                          errors=[f"#{app_id}: {say(t, p)}" for p in
-                                                  exc.problems or [exc.description]])
-    except CatalogueError as exc:
-        return _error_page(request, exc)
-    return RedirectResponse(f"{BASE}/applications?" + urlencode(
-        {"done": action, "id": app_id}), status_code=303)
-
-
 def _not_found(request: Request) -> CatalogueError:
     return UnknownObject(Text("portal.no_page", "no page {path}", path=request.url.path))
 
 
 def routes() -> list[BaseRoute]:
+    """The catalogue's pages; the steward's (``steward_pages``: /applications,
+    /grants) are listed before these, as those paths are no resource codes."""
     return [
         Route(BASE, search_page, methods=["GET"]),
-        Route(f"{BASE}/applications", applications_page, methods=["GET"]),
-        Route(f"{BASE}/applications/{{id}}/{{action}}", decide_submit, methods=["POST"]),
         Route(f"{BASE}/{{code}}", resource_page, methods=["GET"]),
         Route(f"{BASE}/{{code}}/apply", apply_submit, methods=["POST"]),
     ]

@@ -57,6 +57,7 @@ from gateway.web.portal.pages import (
     safe_next,
 )
 from gateway.web.portal.stats_pages import routes as stats_routes
+from gateway.web.portal.steward_pages import routes as steward_routes
 from texts import Text
 
 HERE = Path(__file__).parent
@@ -600,8 +601,8 @@ def with_security_headers(app: ASGIApp) -> ASGIApp:
 def portal_routes(more: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
     """Every portal page (``more``: pages defined above this module, the account's),
     each response with the portal's security headers."""
-    out = _portal_routes([*more, *catalogue_routes(), *audit_routes(), *stats_routes(),
-                          *admin_routes()])
+    out = _portal_routes([*more, *steward_routes(), *catalogue_routes(), *audit_routes(),
+                          *stats_routes(), *admin_routes()])
     for route in out:
         if isinstance(route, Route | Mount):
             route.app = with_security_headers(route.app)
