@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
 from audit import (
     ArchiveError,
     ArchiveUnreadable,
     AuditError,
-    AuditLog,
     AuditQueryError,
-    AuditRecord,
 )
 from audit.archive import FILES, export_archive, purge, verify_archive
 from audit.export import write_csv, write_jsonl, write_table
@@ -32,52 +29,12 @@ from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
 from gateway.cli.context import GovgateGroup, cli_context, input_error
 from gateway.i18n import cli_lang, message_of, render, t
-from gateway.services import os_actor
-from gateway.settings import Settings
-from keys import KeyService
 from texts import os_reason, where
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
 # AuditQueryError names the field; the option a user typed is sometimes spelled otherwise
 OPTION_OF_FIELD = {"group_by": "--by"}
-
-
-class _Ctx:
-    """The audit commands' view of the CLI context: the database, the key ring and
-    this operator's audit chain (``cli@host``)."""
-
-    def __init__(self, ctx: click.Context) -> None:
-        self.cli = cli_context(ctx)
-
-    @property
-    def settings(self) -> Settings:
-        return self.cli.settings
-
-    @property
-    def engine(self) -> Engine:
-        return self.cli.services.engine  # type: ignore[no-any-return]
-
-    @property
-    def keys(self) -> KeyService:
-        return self.cli.services.keys  # type: ignore[no-any-return]
-
-    @property
-    def log(self) -> AuditLog:
-        return self.cli.services.audit  # type: ignore[no-any-return]
-
-    def record(self, event_type: str, reason: str, **extra: Any) -> None:
-        """Audit what the operator did (no audit, no result: raises AuditWriteError)."""
-        self.log.append_sync(AuditRecord(
-            event_type=event_type, outcome="success", actor_user=os_actor(), reason=reason,
-            source_ip="cli", extra={"via": "cli", **extra}))
-
-
-def _state(ctx: click.Context) -> _Ctx:
-    state = ctx.meta.get("govgate.audit")
-    if state is None:
-        state = ctx.meta["govgate.audit"] = _Ctx(ctx)
-    return state
 
 
 def _bad_filter(exc: AuditQueryError) -> click.BadParameter:
@@ -161,15 +118,15 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
                               reason=render(exc.description, cli_lang())) from None
         _report(rep)
         ctx.exit(0 if rep.ok else 1)
-    st = _state(ctx)
+    st = cli_context(ctx)
     try:
-        sigcheck = keyservice_sigcheck(st.keys)
+        sigcheck = keyservice_sigcheck(st.services.keys)
     except Exception as exc:  # no key ring: still check every hash and link
         click.echo(t("audit.unsigned", cli_lang(),
                      detail=render(_first_line(message_of(exc)), cli_lang())), err=True)
         sigcheck = None
     if sys.stdout.isatty():
-        total = count_records(st.engine)
+        total = count_records(st.services.engine)
         with click.progressbar(length=total, label=t("audit.verifying", cli_lang()),
                                file=sys.stderr) as bar:
             done = [0]
@@ -178,10 +135,10 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
                 bar.update(n - done[0])
                 done[0] = n
 
-            rep = verify_database(st.engine, sigcheck, since=t_since, until=t_until,
+            rep = verify_database(st.services.engine, sigcheck, since=t_since, until=t_until,
                                   progress=progress)
     else:
-        rep = verify_database(st.engine, sigcheck, since=t_since, until=t_until)
+        rep = verify_database(st.services.engine, sigcheck, since=t_since, until=t_until)
     _report(rep)
     ctx.exit(0 if rep.ok else 1)
 
@@ -215,11 +172,11 @@ def query(ctx: click.Context, fmt: str, all_pages: bool, **params: Any) -> None:
         f = parse_filters(raw)
     except AuditQueryError as exc:
         raise _bad_filter(exc) from None
-    st = _state(ctx)
+    st = cli_context(ctx)
     rows: list[dict[str, Any]] = []
     cursor = None
     while True:
-        page = query_records(st.engine, f)
+        page = query_records(st.services.engine, f)
         rows += page.records
         cursor = page.next_cursor
         if not all_pages or cursor is None:
@@ -246,9 +203,9 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     """Write records, checkpoints and public keys to a directory that verifies offline."""
     t_until = _time("until", until)
     assert t_until is not None
-    st = _state(ctx)
+    st = cli_context(ctx)
     try:
-        res = export_archive(st.engine, st.keys, until=t_until, to=to)
+        res = export_archive(st.services.engine, st.services.keys, until=t_until, to=to)
     except OSError as exc:  # a folder it may not create or write, a full disk
         raise ArchiveError(where(str(to), os_reason(exc))) from None
     st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
@@ -267,8 +224,8 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
     t_until = _time("until", until)
     assert t_until is not None
     archive = _archive(archive_dir)
-    st = _state(ctx)
-    res = purge(st.engine, st.log, until=t_until, archive=archive,
+    st = cli_context(ctx)
+    res = purge(st.services.engine, st.services.audit, until=t_until, archive=archive,
                 retention_days=st.settings.audit_retention_days)
     lang = cli_lang()
     if not res.records:
@@ -303,7 +260,7 @@ def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
     (delivered, refused, unauthenticated, failed, other)."""
     group_by = [d.strip() for d in by.split(",") if d.strip()]
     try:
-        rows = usage_stats(_state(ctx).engine, group_by=group_by, since_day=since,
+        rows = usage_stats(cli_context(ctx).services.engine, group_by=group_by, since_day=since,
                            until_day=until, system=system, resource=resource,
                            department=department, event_type=event_type or None)
     except AuditQueryError as exc:

@@ -10,6 +10,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from audit import AuditRecord
 from gateway.errors import GovgateError, ValidationError, is_problem
 from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
 from gateway.root import Gateway, build_gateway
@@ -51,6 +52,17 @@ class CliContext:
 
     def msg(self, key: str, **kwargs: Any) -> str:
         return t(key, self.lang, **kwargs)
+
+    def record(self, event_type: str, reason: str, **extra: Any) -> None:
+        """Audit what the operator did at the command line (an export, a query): no
+        audit, no result (AuditWriteError)."""
+        self.services.audit.append_sync(AuditRecord(
+            event_type=event_type, outcome="success", actor_user=os_actor(), reason=reason,
+            source_ip="cli", extra={"via": "cli", **extra}))
+
+    def record_change(self, change: str, **detail: Any) -> None:
+        """Audit an administrative change made by this command."""
+        self.services.record_admin_change(change, detail)
 
     def close(self) -> None:
         if self._gateway is not None:

@@ -7,7 +7,6 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -18,42 +17,12 @@ from keys import (
     ALGORITHMS,
     USES,
     FileMasterKey,
-    KeyService,
     MasterKeyError,
     MasterKeyProvider,
     Pkcs11MasterKey,
 )
 from keys.master import EnvMasterKey, provider_label
 from texts import Text
-
-
-class _Ctx:
-    """The keys commands' view of the CLI context: its settings and services, and
-    the audit record of every key change (with the operator as the actor)."""
-
-    def __init__(self, ctx: click.Context) -> None:
-        self.cli = cli_context(ctx)
-
-    @property
-    def settings(self) -> Settings:
-        return self.cli.settings
-
-    @property
-    def service(self) -> KeyService:
-        return self.cli.services.keys  # type: ignore[no-any-return]
-
-    def record(self, change: str, **detail: Any) -> None:
-        self.cli.services.record_admin_change(change, detail)
-
-    def msg(self, key: str, **kwargs: Any) -> str:
-        return self.cli.msg(key, **kwargs)
-
-
-def _state(ctx: click.Context) -> _Ctx:
-    state = ctx.meta.get("govgate.keys")
-    if state is None:
-        state = ctx.meta["govgate.keys"] = _Ctx(ctx)
-    return state  # type: ignore[no-any-return]
 
 
 def _fmt(value: datetime | None) -> str:
@@ -68,11 +37,11 @@ keys = GovgateGroup("keys", help="Signing keys, JWKS, data keys and the master k
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Show every signing key: kid, use, alg, state and dates."""
-    infos = _state(ctx).service.list_keys()
+    infos = cli_context(ctx).services.keys.list_keys()
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
-    header = tuple(_state(ctx).msg("keys.header").split("|"))
+    header = tuple(cli_context(ctx).msg("keys.header").split("|"))
     rows = [header] + [
         (i.kid, i.use, i.alg, i.state, _fmt(i.created_at), _fmt(i.activated_at),
          _fmt(i.retired_at), _fmt(i.leaves_jwks_at))
@@ -93,14 +62,14 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 def rotate(ctx: click.Context, uses: tuple[str, ...], alg: str | None, at_once: bool) -> None:
     """Create the next key as pending; it is promoted after key_prepublish_seconds."""
 
-    svc = _state(ctx).service
-    for info in rotate_keys(svc, _state(ctx).cli.services.record_admin_change, uses, alg,
+    svc = cli_context(ctx).services.keys
+    for info in rotate_keys(svc, cli_context(ctx).services.record_admin_change, uses, alg,
                             at_once):
         line = dict(use=info.use, kid=info.kid, alg=info.alg, state=info.state)
         if info.state == "active":
-            click.echo(_state(ctx).msg("keys.rotated_now", **line))
+            click.echo(cli_context(ctx).msg("keys.rotated_now", **line))
         else:
-            click.echo(_state(ctx).msg("keys.rotated_at", **line,
+            click.echo(cli_context(ctx).msg("keys.rotated_at", **line,
                                        when=_fmt(info.created_at + svc.ring.prepublish)))
 
 
@@ -109,23 +78,24 @@ def rotate(ctx: click.Context, uses: tuple[str, ...], alg: str | None, at_once: 
 def promote(ctx: click.Context) -> None:
     """Promote pending keys whose prepublication delay has passed; destroy retired keys
     that have left the JWKS."""
-    changed = _state(ctx).service.promote_due()
+    changed = cli_context(ctx).services.keys.promote_due()
     for info in changed:
-        _state(ctx).record("key_state_changed", kid=info.kid, use=info.use, state=info.state)
+        cli_context(ctx).record_change("key_state_changed", kid=info.kid, use=info.use,
+                                       state=info.state)
         click.echo(f"{info.use}: {info.kid} -> {info.state}")
     if not changed:
-        click.echo(_state(ctx).msg("keys.nothing_due"))
+        click.echo(cli_context(ctx).msg("keys.nothing_due"))
 
 
 @keys.command()
 @click.pass_context
 def maintain(ctx: click.Context) -> None:
     """The periodic job (cron): rotate keys older than key_rotate_days, then promote."""
-    state = _state(ctx)
+    state = cli_context(ctx)
     days = state.settings.key_rotate_days
-    changed = state.service.maintain(days * 86400 if days else None)
+    changed = state.services.keys.maintain(days * 86400 if days else None)
     for info in changed:
-        state.record("key_state_changed", kid=info.kid, use=info.use, state=info.state)
+        state.record_change("key_state_changed", kid=info.kid, use=info.use, state=info.state)
         click.echo(f"{info.use}: {info.kid} -> {info.state}")
     if not changed:
         click.echo(state.msg("keys.nothing_due"))
@@ -137,12 +107,12 @@ def maintain(ctx: click.Context) -> None:
 @click.pass_context
 def destroy(ctx: click.Context, kid: str, yes: bool) -> None:
     """Erase the private part of a pending or retired key (the active key is refused)."""
-    svc = _state(ctx).service
+    svc = cli_context(ctx).services.keys
     if not yes:
-        click.confirm(_state(ctx).msg("keys.confirm_destroy", kid=kid), abort=True)
+        click.confirm(cli_context(ctx).msg("keys.confirm_destroy", kid=kid), abort=True)
     info = svc.destroy(kid)
-    _state(ctx).record("key_destroyed", kid=info.kid, use=info.use)
-    click.echo(_state(ctx).msg("keys.destroyed", use=info.use, kid=info.kid))
+    cli_context(ctx).record_change("key_destroyed", kid=info.kid, use=info.use)
+    click.echo(cli_context(ctx).msg("keys.destroyed", use=info.use, kid=info.kid))
 
 
 @keys.command()
@@ -150,16 +120,16 @@ def destroy(ctx: click.Context, kid: str, yes: bool) -> None:
 @click.pass_context
 def jwks(ctx: click.Context, use: str | None) -> None:
     """Print the JWKS document (public parts only)."""
-    click.echo(json.dumps(_state(ctx).service.jwks(use), indent=2))
+    click.echo(json.dumps(cli_context(ctx).services.keys.jwks(use), indent=2))
 
 
 @keys.command("rotate-data-key")
 @click.pass_context
 def rotate_data_key(ctx: click.Context) -> None:
     """Start sealing under a new data key; older ones keep opening what they sealed."""
-    _state(ctx).service.rotate_data_key()
-    _state(ctx).record("data_key_rotated")
-    click.echo(_state(ctx).msg("keys.data_key_rotated"))
+    cli_context(ctx).services.keys.rotate_data_key()
+    cli_context(ctx).record_change("data_key_rotated")
+    click.echo(cli_context(ctx).msg("keys.data_key_rotated"))
 
 
 def _new_master_file(path: str, settings: Settings) -> Path:
@@ -203,11 +173,11 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
     With the file provider and no option, the new key replaces the configured file and
     the old file is kept beside it as ``master.key.old-<time>``.
     """
-    state = _state(ctx)
+    state = cli_context(ctx)
     chosen = [o for o in (new_file, new_env, new_pkcs11_key_label) if o]
     if len(chosen) > 1:
         raise click.UsageError(state.msg("keys.master_one_option"))
-    settings, svc = state.settings, state.service
+    settings, svc = state.settings, state.services.keys
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     swap: tuple[Path, Path] | None = None
     new: MasterKeyProvider
@@ -249,5 +219,5 @@ def rotate_master(ctx: click.Context, new_file: str | None, new_env: str | None,
         os.link(current, current.with_name(f"{current.name}.old-{stamp}"))
         os.replace(staged, current)
         _fsync_dir(current.parent)
-    state.record("master_key_rotated", provider=new.name, data_keys=count)
+    state.record_change("master_key_rotated", provider=new.name, data_keys=count)
     click.echo(state.msg("keys.master_rotated", count=count, kid=new.key_id, advice=advice))

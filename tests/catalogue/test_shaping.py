@@ -159,3 +159,15 @@ def test_unshapeable_responses_are_refused(body: bytes, records: str, content_ty
     with pytest.raises(ShapeError) as info:
         shape(body, records=records, items=ITEMS, allowed=["brand"], content_type=content_type)
     assert why in str(info.value) and info.value.status == 502
+
+
+def test_every_mask_the_model_accepts_is_applied() -> None:
+    """``catalogue.model.MASKS`` is the one list: each name masks something, and no
+    mask is applied that the model would refuse."""
+    from catalogue.model import MASKS
+    from catalogue.shaping import TEXT_MASKS, apply_mask
+
+    assert set(MASKS) == {*TEXT_MASKS, "redact", "pseudonym"}
+    for mask in MASKS:
+        masked = apply_mask(mask, "13812345678", item="phone", mac=lambda b: b"\x01" * 32)
+        assert masked != "13812345678", mask
