@@ -137,8 +137,9 @@ def routes() -> list[BaseRoute]:
 
     out += oauth2_routes() + portal_routes()
     from gateway.idp.cas.routes import cas_routes
+    from gateway.idp.saml.routes import saml_routes
 
-    out += cas_routes()
+    out += cas_routes() + saml_routes()
     from gateway.web.api.catalogue import routes as catalogue_routes
 
     out += catalogue_routes()
@@ -165,6 +166,10 @@ async def _maintain(services: Services) -> None:
             if cas is not None:  # kept as long as a session lasts, for single logout
                 await asyncio.to_thread(
                     cas.store.purge, services.settings.session_absolute_timeout + 3600)
+            saml = services.extra.get("saml")
+            if saml is not None:  # likewise
+                await asyncio.to_thread(
+                    saml.store.purge, services.settings.session_absolute_timeout + 3600)
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
 
@@ -304,6 +309,13 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
         cas = services.extra["cas"] = CasServer(
             get_provider(services), transport=services.extra.get("cas_slo_transport"))
     app.state.cas = cas
+    from gateway.idp.saml.routes import SamlIdp
+
+    saml = services.extra.get("saml")
+    if saml is None:
+        saml = services.extra["saml"] = SamlIdp(
+            get_provider(services), transport=services.extra.get("saml_slo_transport"))
+    app.state.saml = saml
     from gateway.idp.authenticator import Authenticator
 
     services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]

@@ -103,6 +103,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
     "serve.sqlite_workers": ("注意：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长；多进程请使用 PostgreSQL。", "note: SQLite allows one writer at a time, so the workers' audit commits wait for each other: more workers add no throughput and lengthen tail latency; use PostgreSQL for several workers."),
+    # -- SAML identity provider, CAS demo system (issue 14) ------------------------------
+    "saml.no_sps": ("没有登记任何 SAML 服务提供者。", "no SAML service provider is registered."),
+    "demo.try_cas": ("CAS 单点登录到 {name}：在门户首页点击它，或打开 {url}/cas/login", "CAS single sign-on into {name}: click it on the portal's home page, or open {url}/cas/login"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -442,4 +445,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.csv_empty": ("文件为空（须有表头行）", "the file is empty (needs a header row)"),
     # -- setup ---------------------------------------------------------------------------
     "setup.master_key_missing": ("主密钥文件 {path} 不存在，但数据库已经初始化；请恢复该文件（未做任何更改）", "master key file {path} is missing but the database is initialised; restore the file (nothing was changed)"),
+    # -- SAML identity provider (issue 14) ------------------------------------------------
+    "state.saml_sp_twice": ("saml_sp 的实体 ID {entity!r} 也被系统 {other!r} 登记", "saml_sp entity ID {entity!r} is registered by system {other!r} too"),
 }

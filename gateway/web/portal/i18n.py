@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+from gateway.web.portal.saml_i18n import SAML_MESSAGES
 
 LANG_COOKIE = "gg_lang"
 
@@ -88,7 +89,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 LANGS = ("zh", "en")
 
 # the portal's one table: the sign-in pages' texts and the catalogue pages'
-TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES}
+TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **SAML_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:
