@@ -1,18 +1,26 @@
-"""A live gateway (the demo organisation) and a real pysaml2 SP registered with it as
-the system ``archives``, both on 127.0.0.1."""
+"""The SAML tests' gateways, one per test module (a gateway with the demo organisation
+takes seconds to set up, and the modules' tests share it, each with its own browser):
+``world``, a live gateway on 127.0.0.1 and a real pysaml2 SP registered with it as the
+system ``archives``."""
 
 from __future__ import annotations
 
+import functools
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from gateway.clock import utcnow
+from gateway.idp.saml import signing
+from gateway.idp.saml.tables import signing_keys
 from gateway.services import Services
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
+from tests.conftest import PG_URL
 from tests.oauth2.live import live_gateway
 from tests.saml.sp import TestSp, serving
 
@@ -30,10 +38,49 @@ def register(services: Services, sp: TestSp, code: str = "archives", **saml: Any
         "saml_sp": {"metadata": sp.metadata(), **saml}}]})
 
 
-@pytest.fixture
-def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
-    with live_gateway(settings) as (gateway, services):
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings over a database of the module's own (tests/conftest.py's ``db_url``,
+    module-scoped)."""
+    home = tmp_path_factory.mktemp("home")
+    if not PG_URL:
+        yield load_settings({"GOVGATE_HOME": str(home),
+                             "GOVGATE_DATABASE_URL": f"sqlite:///{home / 'govgate.db'}"})
+        return
+    schema = "t_" + secrets.token_hex(6)
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL":
+                             f"{PG_URL}{sep}options=-csearch_path%3D{schema}"})
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def world(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
+    with live_gateway(module_settings) as (gateway, services):
         idp_metadata = httpx.get(f"{gateway}/saml/metadata", timeout=10).text
-        with serving(TestSp(tmp_path, idp_metadata=idp_metadata)) as sp:
+        with serving(TestSp(tmp_path_factory.mktemp("sp"), idp_metadata=idp_metadata)) as sp:
             register(services, sp)
             yield World(gateway, services, sp)
+
+
+@functools.cache
+def _idp_pems() -> tuple[str, str]:
+    return signing._new("govgate SAML IdP test", utcnow)
+
+
+def seed_signing_key(services: Services) -> None:
+    """The IdP's signing key made once per test run (an RSA 3072 key takes up to
+    seconds to make); ``gateway.idp.saml.signing.active_key`` stores it as its own."""
+    cert, key = _idp_pems()
+    with services.engine.begin() as conn:
+        conn.execute(signing_keys.insert().values(
+            kid=signing.FIRST_KID, cert_pem=cert, status="active", created_at=utcnow(),
+            key_sealed=services.keys.seal(key.encode(), signing.seal_context(signing.FIRST_KID))))

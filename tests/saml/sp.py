@@ -19,6 +19,7 @@ It records what it received (``logins``, ``soap_logouts``, ``logout_responses``,
 
 from __future__ import annotations
 
+import functools
 import html
 import threading
 import time
@@ -40,6 +41,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+# the gateway's import of pysaml2 first: its temporary files closed as they are made
+# (gateway.idp.saml.library), else a failed verification leaves them to the collector
+import gateway.idp.saml.library  # noqa: F401
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pysaml2 imports a deprecated cryptography name
     from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
@@ -55,8 +60,9 @@ from tests.oauth2.live import free_port
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-def make_cert(directory: Path, name: str) -> tuple[str, str]:
-    """A self-signed RSA certificate and its key, as PEM files in ``directory``."""
+@functools.cache
+def _pems(name: str) -> tuple[bytes, bytes]:
+    """A self-signed RSA certificate and its key (PEM), made once per test run."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
@@ -64,11 +70,17 @@ def make_cert(directory: Path, name: str) -> tuple[str, str]:
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def make_cert(directory: Path, name: str) -> tuple[str, str]:
+    """The SP's certificate and key as PEM files in ``directory``."""
+    cert, key = _pems(name)
     cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    cert_file.write_bytes(cert)
+    key_file.write_bytes(key)
     return str(cert_file), str(key_file)
 
 

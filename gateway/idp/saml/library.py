@@ -8,6 +8,12 @@
   ``KeyInMemoryXmlSec1`` writes it to a private temporary file (a directory only
   this process can read, the file mode 0600) for each xmlsec1 call and removes it
   at once: at rest the key exists only sealed.
+- Temporary files: pysaml2 hands xmlsec1 documents and certificates as files made by
+  ``saml2.sigver.make_temp``, a ``NamedTemporaryFile`` kept open until the garbage
+  collector finds it (after a failed verification, inside a reference cycle: an
+  open descriptor until then, and a ResourceWarning). ``make_temp`` is replaced by
+  one that writes the file (mode 0600), closes it, and removes it when the object
+  pysaml2 holds goes away; pysaml2 only ever reads ``.name``.
 - ``IdpServer`` keeps no copy of the assertions it issues (pysaml2 would keep every
   one in memory to answer AssertionIDRequest and AuthnQuery, which govgate does
   not offer).
@@ -15,9 +21,12 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import tempfile
 import warnings
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +35,7 @@ from typing import Any
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # CryptographyDeprecationWarning on import only
     import saml2
+    import saml2.entity
     import saml2.server
     import saml2.sigver
     from saml2 import (
@@ -75,6 +85,32 @@ __all__ = [
     "samlp",
     "xmlsec_binary",
 ]
+
+
+class TempPath:
+    """A written, closed temporary file that is removed with this object."""
+
+    def __init__(self, data: bytes, suffix: str) -> None:
+        fd, self.name = tempfile.mkstemp(suffix=suffix, prefix="govgate-saml-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        weakref.finalize(self, _remove, self.name)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def make_temp(content: Any, suffix: str = "", decode: bool = True,
+              delete_tmpfiles: bool = True) -> TempPath:
+    """``saml2.sigver.make_temp``'s contract (content, optionally base64), a closed file."""
+    data = content.encode("utf-8") if not isinstance(content, bytes) else content
+    return TempPath(base64.b64decode(data) if decode else data, suffix)
+
+
+saml2.sigver.make_temp = make_temp
+saml2.entity.make_temp = make_temp
 
 
 def xmlsec_binary() -> str:
