@@ -299,23 +299,13 @@ def create_app(services: Services, *, freeze_heap: bool = False) -> Starlette:
     )
     app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.services = services
-    from gateway.idp.cas.routes import CasServer
-    from gateway.idp.oauth2.provider import get_provider
+    from gateway.idp.cas.routes import cas_server
+    from gateway.idp.saml.routes import saml_idp
 
-    # built now, not on first use: its single logout hooks every session end (once
+    # built now, not on first use: their single logout hooks every session end (once
     # per services, however many apps are made over them)
-    cas = services.extra.get("cas")
-    if cas is None:
-        cas = services.extra["cas"] = CasServer(
-            get_provider(services), transport=services.extra.get("cas_slo_transport"))
-    app.state.cas = cas
-    from gateway.idp.saml.routes import SamlIdp
-
-    saml = services.extra.get("saml")
-    if saml is None:
-        saml = services.extra["saml"] = SamlIdp(
-            get_provider(services), transport=services.extra.get("saml_slo_transport"))
-    app.state.saml = saml
+    app.state.cas = cas_server(services)
+    app.state.saml = saml_idp(services)
     from gateway.idp.authenticator import Authenticator
 
     services.authenticate = Authenticator(services).authenticate  # type: ignore[attr-defined]

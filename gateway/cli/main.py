@@ -59,6 +59,9 @@ def _register() -> None:
     from gateway.cli import catalogue_cmd
 
     cli.add_command(catalogue_cmd.catalogue)
+    from gateway.cli import saml_cmd
+
+    cli.add_command(saml_cmd.saml)
 
 
 _register()

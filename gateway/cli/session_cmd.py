@@ -2,7 +2,9 @@
 
 ``revoke`` ends every session and refresh-token family of a user, puts the
 sessions on the deny list (every gateway process stops honouring them within a
-second) and sends back-channel logout tokens to the relying parties."""
+second) and tells every system that signed the user in through those sessions:
+back-channel logout tokens to the relying parties, CAS single logout to the CAS
+services that validated a ticket, SAML LogoutRequests (SOAP) to the SAML SPs."""
 
 from __future__ import annotations
 
@@ -54,13 +56,25 @@ def end_sessions(services: Any, username: str) -> tuple[int, int]:
             if c is not None and c.backchannel_logout_uri:
                 targets.append((sid, cid, c.backchannel_logout_uri))
 
+    cas, saml = _single_logouts(services)
+
     async def notify() -> None:
         await asyncio.gather(*(provider.notifier.notify([(cid, uri)], username, sid)
-                               for sid, cid, uri in targets))
+                               for sid, cid, uri in targets),
+                             *(cas.notify_ended(sid, username) for sid in sids),
+                             *(saml.notify_ended(sid) for sid in sids))
 
-    if targets:
+    if targets or sids:
         asyncio.run(notify())
     return len(sids), families
+
+
+def _single_logouts(services: Any) -> tuple[Any, Any]:
+    """The CAS server and the SAML IdP of ``services``: who sends single logout."""
+    from gateway.idp.cas.routes import cas_server
+    from gateway.idp.saml.routes import saml_idp
+
+    return cas_server(services), saml_idp(services)
 
 
 @session.command("revoke")

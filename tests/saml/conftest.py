@@ -67,7 +67,7 @@ def world(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     with live_gateway(module_settings) as (gateway, services):
         idp_metadata = httpx.get(f"{gateway}/saml/metadata", timeout=10).text
         with serving(TestSp(tmp_path_factory.mktemp("sp"), idp_metadata=idp_metadata)) as sp:
-            register(services, sp)
+            register(services, sp, launch_url=f"{sp.base}/login")
             yield World(gateway, services, sp)
 
 

@@ -126,3 +126,20 @@ def test_single_logout_from_the_portal_and_from_the_sp(world: World) -> None:
     assert world.sp.soap_logouts[soap:] == [login["name_id"]]
     kinds = [(e["event_type"], e["outcome"]) for e in audit_events(world.services)]
     assert ("saml_logout", "success") in kinds
+
+
+def test_the_portal_launcher_opens_the_sp_with_one_click(world: World) -> None:
+    """The launcher's entry is the SP's own login start; the SP's AuthnRequest is then
+    answered by the portal session: no second sign-in."""
+    with httpx.Client(timeout=10) as browser:
+        r = sign_in(browser, world.gateway, "/portal/login?next=/portal")
+        home = browser.get(urljoin(world.gateway, r.headers["location"]))
+        link = re.search(r'<a href="([^"]+)" data-system="archives">', home.text)
+        assert link and unescape(link.group(1)) == f"{world.sp.base}/login", home.text
+        r = browser.get(unescape(link.group(1)))  # the click
+        r = browser.get(r.headers["location"])  # the SP's AuthnRequest, at the gateway
+        assert r.headers["location"].startswith("/saml/sso/continue?")
+        page = browser.get(urljoin(world.gateway, r.headers["location"]))
+        assert 'id="saml-post"' in page.text  # straight to the SP: no sign-in form
+        action, fields = form_of(page.text)
+        assert browser.post(action, data=fields).json()["attributes"]["name"] == ["张三"]

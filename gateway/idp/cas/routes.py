@@ -79,6 +79,24 @@ class CasServer:
     def session_ended(self, row: SessionRow) -> None:
         self.slo.schedule(self.store.validated_in(row.sid), row.username, row.sid)
 
+    async def notify_ended(self, sid: str, username: str) -> None:
+        """Single logout for a session ended elsewhere (``govgate session revoke``)."""
+        targets = self.store.validated_in(sid)
+        if targets:
+            await self.slo.notify(targets, username, sid)
+
+
+def cas_server(services: Any) -> CasServer:
+    """The one CasServer of ``services`` (its single logout hooks every session end
+    once, however many apps are made over them)."""
+    cas = services.extra.get("cas")
+    if cas is None:
+        from gateway.idp.oauth2.provider import get_provider
+
+        cas = services.extra["cas"] = CasServer(
+            get_provider(services), transport=services.extra.get("cas_slo_transport"))
+    return cas  # type: ignore[no-any-return]
+
 
 def _cas(request: Request) -> CasServer:
     return request.app.state.cas  # type: ignore[no-any-return]

@@ -114,7 +114,20 @@ class SamlIdp:
 
     async def notify_ended(self, sid: str) -> None:
         """Single logout for a session ended elsewhere (``govgate session revoke``)."""
-        await self.slo.notify(self.store.released_in(sid), sid)
+        released = self.store.released_in(sid)
+        if released:
+            await self.slo.notify(released, sid)
+
+
+def saml_idp(services: Any) -> SamlIdp:
+    """The one SamlIdp of ``services`` (as ``cas_server``: one single logout hook)."""
+    idp = services.extra.get("saml")
+    if idp is None:
+        from gateway.idp.oauth2.provider import get_provider
+
+        idp = services.extra["saml"] = SamlIdp(
+            get_provider(services), transport=services.extra.get("saml_slo_transport"))
+    return idp  # type: ignore[no-any-return]
 
 
 def _idp(request: Request) -> SamlIdp:
