@@ -105,7 +105,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "serve.sqlite_workers": ("注意：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长；多进程请使用 PostgreSQL。", "note: SQLite allows one writer at a time, so the workers' audit commits wait for each other: more workers add no throughput and lengthen tail latency; use PostgreSQL for several workers."),
     # -- SAML identity provider, CAS demo system (issue 14) ------------------------------
     "saml.no_sps": ("没有登记任何 SAML 服务提供者。", "no SAML service provider is registered."),
-    "demo.try_cas": ("CAS 单点登录到 {name}：在门户首页点击它，或打开 {url}/cas/login", "CAS single sign-on into {name}: click it on the portal's home page, or open {url}/cas/login"),
+    "demo.try_cas": ("CAS 单点登录到 {name}：以 {user} 登录门户后在首页点击它，或打开 {url}/cas/login", "CAS single sign-on into {name}: sign in as {user} and click it on the portal's home page, or open {url}/cas/login"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {

@@ -69,8 +69,12 @@ def try_lines(doc: Mapping[str, Any], *, gateway: str, sso: Mapping[str, str],
     names = {s["code"]: s["name"] for s in doc.get("systems", [])}
     for code, url in sso.items():
         steps.append(t("demo.try_sso", lang, name=names.get(code, code), url=url))
+    departments = {s["code"]: s["department"] for s in doc.get("systems", [])}
     for code, url in (cas or {}).items():
-        steps.append(t("demo.try_cas", lang, name=names.get(code, code), url=url))
+        # a user of the system's department: the launcher lists the system for them
+        user = next((u["username"] for u in users if u["department"] == departments.get(code)),
+                    users[0]["username"] if users else "")
+        steps.append(t("demo.try_cas", lang, name=names.get(code, code), user=user, url=url))
     steps.append(t("demo.try_api", lang))
     steps.append(t("demo.try_audit", lang,
                       command=f".venv/bin/govgate --home {home} audit query --limit 10"))

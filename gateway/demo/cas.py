@@ -6,7 +6,7 @@
     POST /cas/callback   the gateway's single-logout notice (a real client would end the
                          session the ticket opened; the demo keeps none)
 
-The demo gives the 公务用车管理平台 the service URL ``/cas/callback`` (its
+The demo gives the 资产管理系统 the service URL ``/cas/callback`` (its
 ``cas_services`` in demo.yaml), so the portal launcher opens it with one click and
 no second sign-in. A real system would use its framework's CAS client (Java CAS
 client, phpCAS, django-cas-ng, python-cas).

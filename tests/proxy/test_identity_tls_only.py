@@ -35,7 +35,8 @@ async def test_identity_goes_only_over_verified_tls(world: World, tmp_path: Path
     assert len(world.echo.seen) == before
     rec = world.audit.records[-1]
     assert rec.system == "guarded" and rec.status == 502 and rec.outcome == "error"
-    assert rec.extra["upstream_error"] == "insecure: identity_over_tls_only and the upstream is http"
+    assert rec.extra["upstream_error"] == (
+        "insecure: identity_over_tls_only and the upstream is http")
     # the same system without the setting is reached over http as before
     world.services.state_applier().apply({"systems": [{
         "code": "guarded", "name": "只走加密通道的系统", "department": "jgswj",
