@@ -18,6 +18,7 @@ from tests.saml.conftest import World
 from tests.saml.sp import wait_for
 
 pytestmark = [pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
 
 
 def form_of(page: str) -> tuple[str, dict[str, str]]:
@@ -143,3 +144,31 @@ def test_the_portal_launcher_opens_the_sp_with_one_click(world: World) -> None:
         assert 'id="saml-post"' in page.text  # straight to the SP: no sign-in form
         action, fields = form_of(page.text)
         assert browser.post(action, data=fields).json()["attributes"]["name"] == ["张三"]
+
+
+def test_a_real_browser_signs_in_through_the_post_binding(world: World) -> None:
+    """Chromium: the SP's page posts the AuthnRequest, the portal form signs in, and the
+    gateway's page posts the response on by itself (its script allowed by the portal's
+    Content-Security-Policy), to the SP, which names the user."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(locale="zh-CN")
+            page.goto(f"{world.sp.base}/login?binding=post")
+            page.wait_for_url(f"{world.gateway}/portal/login?*")
+            page.fill("#username", "li.si")
+            page.fill("#password", DEMO_PASSWORD)
+            page.click("#submit")
+            page.wait_for_url(f"{world.sp.base}/acs")
+            answer = page.locator("body").inner_text()
+            assert '"李四"' in answer or "李四" in answer, answer
+        finally:
+            browser.close()
