@@ -6,21 +6,19 @@ system ``archives``."""
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from gateway.clock import utcnow
 from gateway.idp.saml import signing
 from gateway.idp.saml.tables import signing_keys
 from gateway.services import Services
 from gateway.settings import Settings, load_settings
-from tests.conftest import PG_URL
+from tests.conftest import fresh_database
 from tests.oauth2.live import live_gateway
 from tests.saml.sp import TestSp, serving
 
@@ -40,25 +38,10 @@ def register(services: Services, sp: TestSp, code: str = "archives", **saml: Any
 
 @pytest.fixture(scope="module")
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings over a database of the module's own (tests/conftest.py's ``db_url``,
-    module-scoped)."""
+    """Settings over a database of the module's own."""
     home = tmp_path_factory.mktemp("home")
-    if not PG_URL:
-        yield load_settings({"GOVGATE_HOME": str(home),
-                             "GOVGATE_DATABASE_URL": f"sqlite:///{home / 'govgate.db'}"})
-        return
-    schema = "t_" + secrets.token_hex(6)
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL":
-                             f"{PG_URL}{sep}options=-csearch_path%3D{schema}"})
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_database(home) as url:
+        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": url})
 
 
 @pytest.fixture(scope="module")

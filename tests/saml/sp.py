@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import html
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -56,6 +54,7 @@ with warnings.catch_warnings():
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from tests.oauth2.live import free_port
+from tests.oauth2.live import serving as serve_app
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -222,21 +221,8 @@ class TestSp:
 
 @contextmanager
 def serving(sp: TestSp) -> Iterator[TestSp]:
-    server = uvicorn.Server(uvicorn.Config(sp.app(), host="127.0.0.1", port=sp.port,
-                                           log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the SP did not start")
-        time.sleep(0.02)
-    try:
+    with serve_app(sp.app(), sp.port, lifespan="off"):
         yield sp
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
