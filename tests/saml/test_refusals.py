@@ -2,7 +2,8 @@
 then spoiled): an unknown SP, an ACS the metadata lacks, a request answered twice, a
 broken or missing signature, SHA-1, a stale request, malformed base64, DEFLATE and
 XML. Each gets the error page (400) with no redirect and no form, and an audit
-record; none a 500. Also: IsPassive and ForceAuthn, and a logout request unsigned."""
+record; none a 500. Also: IsPassive and ForceAuthn, a logout request unsigned, and
+an SP registered for transient NameIDs and the username."""
 
 from __future__ import annotations
 
@@ -246,3 +247,23 @@ def test_logout_requests_must_be_signed(client: TestClient, idp: Services,
              if e["event_type"] == "saml_logout"]
     assert [k[0] for k in kinds] == ["failure", "failure", "success"]
     assert kinds[2][1] == "SP-initiated logout: no live session"
+
+
+def test_transient_name_ids_and_the_username_released(client: TestClient, idp: Services,
+                                                      sps: dict[str, TestSp]) -> None:
+    plain = sps["plain"]
+    register(idp, plain, code="archives2", name_id="transient", release_username=True)
+    try:
+        login(client)
+        seen = []
+        for _ in range(2):
+            page = answer(client, redirect_url(plain))
+            response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+            parsed = plain.client.parse_authn_request_response(
+                response, "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", plain.outstanding)
+            assert parsed.name_id.format.endswith(":transient")
+            assert parsed.ava["uid"] == ["zhang.san"] and parsed.ava["name"] == ["张三"]
+            seen.append(parsed.name_id.text)
+        assert seen[0] != seen[1]  # a new NameID in every assertion
+    finally:
+        register(idp, plain, code="archives2")
