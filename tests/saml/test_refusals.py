@@ -12,6 +12,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -267,3 +268,23 @@ def test_transient_name_ids_and_the_username_released(client: TestClient, idp: S
         assert seen[0] != seen[1]  # a new NameID in every assertion
     finally:
         register(idp, plain, code="archives2")
+
+
+def test_without_xmlsec1_the_idp_answers_503(client: TestClient, idp: Services,
+                                             sps: dict[str, TestSp], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host missing Debian's xmlsec1: a problem saying so, not a 500."""
+    import saml2.sigver
+
+    def missing(paths: Any = None) -> str:
+        raise saml2.sigver.SigverError("Cannot find ['xmlsec1']")
+
+    monkeypatch.setattr(saml2.sigver, "get_xmlsec_binary", missing)
+    extra = TestSp(tmp_path, idp_metadata=client.get("/saml/metadata").text, name="extra")
+    register(idp, extra, code="archives3")  # another SP: the engine is rebuilt
+    r = client.get("/saml/metadata")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "urn:govgate:error:saml_unavailable"
+    assert "xmlsec1" in r.json()["detail"]
+    monkeypatch.undo()
+    assert client.get("/saml/metadata").status_code == 200

@@ -11,9 +11,20 @@ assertion consumer service are verified there is nowhere safe to send anything.
     ├── Stale                  saml_stale         IssueInstant too old or in the future
     ├── Replayed               saml_replayed      the request was answered already
     └── Expired                saml_expired       the sign-in took longer than the request lives
+
+``SamlUnavailable`` (503, problem+json) is not about a message: the IdP cannot work
+on this host (xmlsec1, Debian's package ``xmlsec1``, is not installed).
 """
 
 from __future__ import annotations
+
+from gateway.errors import GovgateError
+
+
+class SamlUnavailable(GovgateError):
+    code = "saml_unavailable"
+    status = 503
+    title = "SAML identity provider unavailable"
 
 
 class Refused(Exception):

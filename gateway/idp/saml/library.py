@@ -114,8 +114,15 @@ saml2.entity.make_temp = make_temp
 
 
 def xmlsec_binary() -> str:
-    """Debian's ``xmlsec1`` (package ``xmlsec1``), found on the PATH."""
-    return str(saml2.sigver.get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]))
+    """Debian's ``xmlsec1`` (package ``xmlsec1``), found on the PATH; SamlUnavailable
+    when it is not installed."""
+    from gateway.idp.saml.errors import SamlUnavailable
+
+    try:
+        return str(saml2.sigver.get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]))
+    except saml2.sigver.SigverError:
+        raise SamlUnavailable("xmlsec1 is not installed (Debian: apt-get install xmlsec1)"
+                              ) from None
 
 
 @contextmanager
