@@ -279,8 +279,8 @@ def test_without_xmlsec1_the_idp_answers_503(client: TestClient, idp: Services,
     def missing(paths: Any = None) -> str:
         raise saml2.sigver.SigverError("Cannot find ['xmlsec1']")
 
-    monkeypatch.setattr(saml2.sigver, "get_xmlsec_binary", missing)
     extra = TestSp(tmp_path, idp_metadata=client.get("/saml/metadata").text, name="extra")
+    monkeypatch.setattr(saml2.sigver, "get_xmlsec_binary", missing)
     register(idp, extra, code="archives3")  # another SP: the engine is rebuilt
     r = client.get("/saml/metadata")
     assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
