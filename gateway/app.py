@@ -44,6 +44,7 @@ from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
+from gateway.web.saml import saml_routes
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govgate")
@@ -144,6 +145,7 @@ def routes() -> list[BaseRoute]:
         *oauth2_routes(),
         *portal_routes(portal_account_routes()),
         *cas_routes(),
+        *saml_routes(),
         *steward_routes(),
         *catalogue_routes(),
         *audit_routes(),
@@ -169,6 +171,8 @@ async def _maintain(gateway: Gateway) -> None:
             # kept as long as a session lasts, for single logout
             await asyncio.to_thread(
                 gateway.cas.store.purge, services.settings.session_absolute_timeout + 3600)
+            await asyncio.to_thread(  # likewise
+                gateway.saml.store.purge, services.settings.session_absolute_timeout + 3600)
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
         await referrals.maintain(gateway)  # overdue applications; logs its own failures

@@ -132,6 +132,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mail.referral_details": ("资源：{resource}\n申请部门：{consumer}（申请人 {applicant}）\n申请的信息项：{items}\n用途：{purpose}\n申请使用至：{until}\n提交时间：{created}（北京时间）\n办理期限：{due}（北京时间）", "Resource: {resource}\nApplying department: {consumer} (applicant {applicant})\nItems: {items}\nPurpose: {purpose}\nUntil: {until}\nFiled: {created} (China Standard Time)\nTime limit: {due} (China Standard Time)"),
     "mail.referral_link": ("请登录平台办理：{url}", "Decide it on the platform: {url}"),
     "mail.referral_footer": ("此邮件由政务数据共享平台自动发送，请勿直接回复。", "This message was sent by the data-sharing platform; do not reply to it."),
+    # -- SAML identity provider, CAS demo system (issue 14) ------------------------------
+    "saml.no_sps": ("没有登记任何 SAML 服务提供者。", "no SAML service provider is registered."),
+    "demo.try_cas": ("CAS 单点登录到 {name}：以 {user} 登录门户后在首页点击它，或打开 {url}/cas/login", "CAS single sign-on into {name}: sign in as {user} and click it on the portal's home page, or open {url}/cas/login"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -535,4 +538,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "portal.not_your_application": ("申请 {id} 既不是本部门的申请，也不是本部门资源收到的申请", "application {id} is neither your department's nor for its resources"),
     "portal.not_deciding": ("仅供数据管理员、部门负责人和安全管理员使用", "for data stewards, department heads and the security admin"),
     "settings.env_only": ("{path}：配置项 {key!r} 只能通过环境变量设置（{env}）", "{path}: setting {key!r} is read from the environment only ({env})"),
+    # -- SAML identity provider (issue 14) ------------------------------------------------
+    "state.saml_sp_twice": ("saml_sp 的实体 ID {entity!r} 也被系统 {other!r} 登记", "saml_sp entity ID {entity!r} is registered by system {other!r} too"),
 }

@@ -3,7 +3,7 @@ dependency order, from the settings, each handed the collaborators it uses.
 
     Services (settings, engine, keys, audit log, clock, live users)   gateway.services
       → policies → catalogue → workflow                                the domain
-      → metrics → identity provider → authenticator → CAS server       who is calling
+      → metrics → identity provider → authenticator → CAS server, SAML IdP   who is calling
       → proxy (admission, catalogue decider and shaper, upstream client)
 
 ``create_app`` (gateway.app) builds one :class:`Gateway` per application; the CLI
@@ -33,6 +33,7 @@ from gateway.catalogue_wiring import (
 from gateway.idp.authenticator import Authenticator
 from gateway.idp.cas.server import CasServer
 from gateway.idp.oauth2.provider import Provider
+from gateway.idp.saml.server import SamlIdp
 from gateway.login_throttle import LoginThrottle
 from gateway.metrics import Metrics
 from gateway.policy_wiring import open_policies, policies_section
@@ -54,6 +55,7 @@ class Seams:
     upstream_client: UpstreamClient | None = None
     backchannel_transport: httpx.AsyncBaseTransport | None = None
     cas_slo_transport: httpx.AsyncBaseTransport | None = None
+    saml_slo_transport: httpx.AsyncBaseTransport | None = None
     browser_page: BrowserPage | None = None  # default: problem+json for everyone
     rate_clock: Callable[[], float] = time.monotonic
     # steps after the catalogue's (tests of the proxy's seams)
@@ -72,6 +74,7 @@ class Gateway:
     provider: Provider
     authenticator: Authenticator
     cas: CasServer
+    saml: SamlIdp
     throttle: LoginThrottle
     proxy: Proxy
     seams: Seams = field(default_factory=Seams)
@@ -117,6 +120,7 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     provider = Provider(services, backchannel_transport=seams.backchannel_transport)
     authenticator = Authenticator(services, provider)
     cas = CasServer(provider, transport=seams.cas_slo_transport)
+    saml = SamlIdp(provider, transport=seams.saml_slo_transport)
     throttle = LoginThrottle.from_settings(services.settings, services.engine, services.clock)
     deciders: list[Decider] = []
     shapers: list[Shaper] = []
@@ -138,7 +142,7 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     )
     return Gateway(services=services, policies=policies, catalogue=catalogue,
                    workflow=workflow, metrics=metrics, provider=provider,
-                   authenticator=authenticator, cas=cas, throttle=throttle, proxy=proxy,
+                   authenticator=authenticator, cas=cas, saml=saml, throttle=throttle, proxy=proxy,
                    seams=seams)
 
 

@@ -29,6 +29,7 @@ from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.idp.cas import services as cas_services
+from gateway.idp.saml import sps as saml_sps
 from gateway.limits import org_too_long
 from gateway.org import (
     CODE_RE,
@@ -64,7 +65,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
-                 "identity_headers", "remote_user", "tls", "cas_services"}),
+                 "identity_headers", "remote_user", "tls", "cas_services", "saml_sp",
+                 "identity_over_tls_only"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -161,6 +163,7 @@ class Known:
     regions: set[str] = field(default_factory=set)
     departments: dict[str, str] = field(default_factory=dict)  # code -> region
     clients: set[str] = field(default_factory=set)
+    saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
 
 
 def _where(section: str, index: int, entry: Any) -> str:
@@ -416,7 +419,7 @@ def validate(
             if str(e.get("upstream", "")).startswith("http:"):
                 problems.append(placed(where, Text("state.tls_https",
                                                    "tls needs an https upstream")))
-        for flag in ("case_sensitive_paths", "remote_user"):
+        for flag in ("case_sensitive_paths", "remote_user", "identity_over_tls_only"):
             if not isinstance(e.get(flag, False), bool):
                 problems.append(placed(where, Text("field.bool", "{field} must be true or false",
                                                    field=flag)))
@@ -427,6 +430,8 @@ def validate(
         if e.get("cas_services") is not None:
             problems.extend(placed(where, p) for p in cas_services.list_problems(
                 e["cas_services"]))
+        if e.get("saml_sp") is not None:
+            problems.extend(placed(where, p) for p in saml_sps.problems(e["saml_sp"]))
 
     registered_by: dict[str, str] = {}
     for i, e in entries["systems"]:
@@ -438,6 +443,7 @@ def validate(
                     "state.cas_service_twice",
                     "cas_services {pattern!r} is registered by system {other!r} too",
                     pattern=str(pattern)[:100], other=other)))
+    problems.extend(_saml_entity_twice(entries["systems"], known.saml_entities))
 
     for i, e in entries["clients"]:
         problems.extend(
@@ -445,6 +451,27 @@ def validate(
                 _where("clients", i, e), e, dept_region, str(e["client_id"]) in known.clients
             )
         )
+    return problems
+
+
+def _saml_entity_twice(entries: list[tuple[int, Mapping[str, Any]]],
+                       stored: Mapping[str, str]) -> list[str]:
+    """One SP entity ID, one system: in the file, and against the other systems stored."""
+    problems: list[str] = []
+    in_file = {str(e["code"]) for _, e in entries}
+    registered_by = {k: v for k, v in stored.items() if v not in in_file}
+    for i, e in entries:
+        if not e.get("saml_sp"):
+            continue
+        entity = saml_sps.entity_id_of(e["saml_sp"])
+        if entity is None:
+            continue
+        other = registered_by.setdefault(entity, str(e["code"]))
+        if other != str(e["code"]):
+            problems.append(placed(_where("systems", i, e), Text(
+                "state.saml_sp_twice",
+                "saml_sp entity ID {entity!r} is registered by system {other!r} too",
+                entity=entity[:200], other=other)))
     return problems
 
 
@@ -563,6 +590,12 @@ def read_known(conn: Connection) -> Known:
             for r in conn.execute(sa.select(departments.c.code, departments.c.region_code))
         },
         clients={r.client_id for r in conn.execute(sa.select(clients.c.client_id))},
+        saml_entities={
+            str(r.saml_sp["entity_id"]): r.code
+            for r in conn.execute(sa.select(systems.c.code, systems.c.saml_sp)
+                                  .where(systems.c.saml_sp.is_not(None)))
+            if isinstance(r.saml_sp, dict) and r.saml_sp.get("entity_id")
+        },
     )
 
 
@@ -652,6 +685,8 @@ class StateApplier:
                 "identity_headers": e.get("identity_headers", ASSERTION),
                 "remote_user": bool(e.get("remote_user", False)),
                 "cas_services": list(e["cas_services"]) if e.get("cas_services") else None,
+                "saml_sp": saml_sps.stored(e["saml_sp"]) if e.get("saml_sp") else None,
+                "identity_tls_only": bool(e.get("identity_over_tls_only", False)),
             },
             write,
         )
@@ -948,6 +983,8 @@ def system_entry(r: Any) -> dict[str, Any]:
         "remote_user": r.remote_user or None,
         "tls": upstream_tls.exported(r.tls),
         "cas_services": list(r.cas_services) if r.cas_services else None,
+        "saml_sp": saml_sps.exported(r.saml_sp),
+        "identity_over_tls_only": r.identity_tls_only or None,
     })
 
 

@@ -133,9 +133,18 @@ systems = sa.Table(
     # TLS to the system: CA and client certificate (PEM), the key sealed by the key
     # ring, the version floor (gateway.proxy.upstream_tls); NULL: the platform's trust store
     sa.Column("tls", sa.JSON, nullable=True),
+    # identity (the assertion, plain identity headers) goes to the system only over
+    # https with the certificate verified, else the proxy refuses the request
+    # (gateway.proxy.endpoint, InsecureUpstream); state file identity_over_tls_only
+    sa.Column("identity_tls_only", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
     # the CAS service URLs the system may receive tickets for: exact URLs, or prefixes
     # ending in "/*" (gateway.idp.cas.services); NULL: the system speaks no CAS
     sa.Column("cas_services", sa.JSON, nullable=True),
+    # the system's SAML 2.0 service provider: its metadata (entity ID, assertion
+    # consumer services, logout endpoints, certificates) and release settings
+    # (gateway.idp.saml.sps); NULL: the system speaks no SAML
+    sa.Column("saml_sp", sa.JSON, nullable=True),
 )
 
 clients = sa.Table(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """A database URL nobody else uses: a new SQLite file or a new PostgreSQL schema."""
+    with fresh_database(tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(directory: Path) -> Iterator[str]:
+    """``db_url``'s database, for fixtures of a wider scope: a SQLite file in
+    ``directory``, or a PostgreSQL schema dropped at the end."""
     if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'govgate.db'}"
+        yield f"sqlite:///{directory / 'govgate.db'}"
         return
     schema = "t_" + secrets.token_hex(6)
     admin = sa.create_engine(PG_URL)

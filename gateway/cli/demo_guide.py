@@ -45,9 +45,10 @@ def account_lines(doc: Mapping[str, Any], admins: Sequence[tuple[str, str]], *,
 
 
 def try_lines(doc: Mapping[str, Any], *, gateway: str, sso: Mapping[str, str],
-              home: str, lang: str) -> list[str]:
+              home: str, lang: str, cas: Mapping[str, str] | None = None) -> list[str]:
     """Numbered things to try, from the demo's own accounts, resources and systems.
-    ``sso``: system code → its address, for systems that sign users in themselves."""
+    ``sso``: system code → its address, for systems that sign users in themselves by
+    OpenID Connect; ``cas``: the same, by CAS."""
     users = doc.get("users", [])
     resources = doc.get("catalogue", [])
     conditional = next((r for r in resources if r.get("share_type") == "conditional"), None)
@@ -69,6 +70,12 @@ def try_lines(doc: Mapping[str, Any], *, gateway: str, sso: Mapping[str, str],
     names = {s["code"]: s["name"] for s in doc.get("systems", [])}
     for code, url in sso.items():
         steps.append(t("demo.try_sso", lang, name=names.get(code, code), url=url))
+    departments = {s["code"]: s["department"] for s in doc.get("systems", [])}
+    for code, url in (cas or {}).items():
+        # a user of the system's department: the launcher lists the system for them
+        user = next((u["username"] for u in users if u["department"] == departments.get(code)),
+                    users[0]["username"] if users else "")
+        steps.append(t("demo.try_cas", lang, name=names.get(code, code), user=user, url=url))
     steps.append(t("demo.try_api", lang))
     steps.append(t("demo.try_audit", lang,
                       command=f".venv/bin/govgate --home {home} audit query --limit 10"))

@@ -18,6 +18,7 @@ from gateway.cli import (
     init_cmd,
     keys_cmd,
     policy_cmd,
+    saml_cmd,
     serve_cmd,
     session_cmd,
     state_cmds,
@@ -70,6 +71,7 @@ def _register() -> None:
     cli.add_command(steward_cmds.calendar)
     catalogue_cmd.catalogue.add_command(steward_cmds.escalate_overdue)
     catalogue_cmd.catalogue.add_command(steward_cmds.webhook_secret)
+    cli.add_command(saml_cmd.saml)
 
 
 _register()

@@ -21,6 +21,7 @@ from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.demo import DEMO_STATE
 from gateway.demo.apps import create_upstream
+from gateway.demo.cas import CasClient
 from gateway.demo.sso import SsoClient
 from gateway.demo.traffic import make_traffic
 from gateway.i18n import cli_lang, ljust
@@ -200,6 +201,18 @@ def _demo_sso(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> di
     return found
 
 
+def _demo_cas(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> dict[str, Any]:
+    """System code → the CAS client its demo app signs users in with: the system's
+    first ``cas_services`` URL (moved with the upstream under ``--free-ports``)."""
+
+    found: dict[str, Any] = {}
+    for system in doc.get("systems", []):
+        if system.get("cas_services"):
+            system["cas_services"] = [_moved(u, moved) for u in system["cas_services"]]
+            found[system["code"]] = CasClient(gateway, system["cas_services"][0])
+    return found
+
+
 def _moved(uri: str, moved: dict[str, str]) -> str:
     for old, new in moved.items():
         if uri == old or uri.startswith(old + "/"):
@@ -250,6 +263,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         system["upstream"] = moved[system["upstream"]]
         upstream_ports[system["code"]] = upstream_port
     sso = _demo_sso(doc, moved, gateway=f"http://127.0.0.1:{port}")
+    cas = _demo_cas(doc, moved, gateway=f"http://127.0.0.1:{port}")
     services = open_services(settings, writer="gateway", actor=os_actor())
     cli_ctx._services = services
     build_gateway(services).state_applier().apply(doc)
@@ -258,8 +272,8 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
                                       port, limits))]
     for code, upstream_port in upstream_ports.items():
-        servers.append(_Server(_uvicorn_config(create_upstream(code, sso.get(code)),
-                                               "127.0.0.1", upstream_port, limits)))
+        app = create_upstream(code, sso.get(code), cas.get(code))
+        servers.append(_Server(_uvicorn_config(app, "127.0.0.1", upstream_port, limits)))
 
     lang = cli_lang()
     lines = [
@@ -271,7 +285,8 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     lines += demo_guide.account_lines(doc, admins, password=DEMO_PASSWORD_NOTE, lang=lang)
     lines += demo_guide.try_lines(
         doc, gateway=f"http://127.0.0.1:{port}", home=demo_home, lang=lang,
-        sso={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in sso})
+        sso={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in sso},
+        cas={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in cas})
     lines.append(cli_ctx.msg("demo.stop"))
 
     def announce() -> None:

@@ -2,7 +2,9 @@
 
 ``revoke`` ends every session and refresh-token family of a user, puts the
 sessions on the deny list (every gateway process stops honouring them within a
-second) and sends back-channel logout tokens to the relying parties."""
+second) and tells every system that signed the user in through those sessions:
+back-channel logout tokens to the relying parties, CAS single logout to the CAS
+services that validated a ticket, SAML LogoutRequests (SOAP) to the SAML SPs."""
 
 from __future__ import annotations
 
@@ -39,8 +41,18 @@ def end_sessions(cli_ctx: CliContext, username: str) -> tuple[int, int]:
     out = revoke_everywhere(provider, username)
     cli_ctx.services.record_admin_change("sessions_revoked", {
         "user": username, "sessions": len(out.sessions), "families": out.families})
-    if out.targets:
-        asyncio.run(tell_relying_parties(provider, out))
+    sids = [row.sid for row in out.sessions]
+    cas, saml = cli_ctx.gateway.cas, cli_ctx.gateway.saml
+
+    async def notify() -> None:
+        # back-channel logout to relying parties, single logout to CAS services and
+        # SAML service providers, each answered before the command returns
+        await asyncio.gather(tell_relying_parties(provider, out),
+                             *(cas.notify_ended(sid, username) for sid in sids),
+                             *(saml.notify_ended(sid) for sid in sids))
+
+    if out.targets or sids:
+        asyncio.run(notify())
     return len(out.sessions), out.families
 
 

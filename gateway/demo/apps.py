@@ -4,7 +4,8 @@ They stand for systems departments already run. Each serves JSON under /api/...,
 a landing page at / and /healthz. They trust nothing but the gateway: the
 identity the gateway asserts arrives in ``X-Govgate-Assertion``. A system given an
 OpenID Connect client (``sso``) also signs users in directly: /login and /callback
-(``gateway.demo.sso``).
+(``gateway.demo.sso``); one given a CAS service (``cas``) does it by CAS: /cas/login
+and /cas/callback (``gateway.demo.cas``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.demo.cas import CasClient, cas_routes
 from gateway.demo.data import ASSETS, ROOMS, VEHICLES
 from gateway.demo.sso import SsoClient, sso_routes
 
@@ -42,7 +44,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
 }
 
 
-def create_upstream(code: str, sso: SsoClient | None = None) -> Starlette:
+def create_upstream(code: str, sso: SsoClient | None = None, cas: CasClient | None = None
+                    ) -> Starlette:
     spec = SYSTEMS[code]
     collection, key, records = spec["collection"], spec["key"], spec["records"]
 
@@ -50,6 +53,8 @@ def create_upstream(code: str, sso: SsoClient | None = None) -> Starlette:
         user = "（未经网关）" if "x-govgate-assertion" not in request.headers else "经 govgate 访问"
         if sso is not None:
             user += " · <a href='/login' id='sso-login'>通过统一身份认证登录</a>"
+        if cas is not None:
+            user += " · <a href='/cas/login' id='cas-login'>通过 CAS 统一身份认证登录</a>"
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
             for r in records
@@ -80,5 +85,6 @@ def create_upstream(code: str, sso: SsoClient | None = None) -> Starlette:
             Route(f"/api/{collection}", list_records),
             Route(f"/api/{collection}/{{key}}", one_record),
             *(sso_routes(sso, spec["title"]) if sso is not None else []),
+            *(cas_routes(cas, spec["title"]) if cas is not None else []),
         ]
     )

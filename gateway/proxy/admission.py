@@ -120,6 +120,8 @@ class System:
     identity_headers: str = "assertion"  # gateway.proxy.identity_headers: assertion|plain|both
     remote_user: bool = False
     tls: UpstreamTLS | None = None  # its CA, client certificate, floor (upstream_tls)
+    # identity only over https with the certificate verified (endpoint.InsecureUpstream)
+    identity_tls_only: bool = False
 
 
 class SystemDirectory:
@@ -144,7 +146,7 @@ class SystemDirectory:
                     sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
                               systems.c.forward_headers, systems.c.case_sensitive_paths,
                               systems.c.identity_headers, systems.c.remote_user,
-                              systems.c.tls)
+                              systems.c.tls, systems.c.identity_tls_only)
                 ).all()
             self._by_code = {r.code: System(
                 r.code, r.department_code, r.upstream.rstrip("/"),
@@ -152,7 +154,8 @@ class SystemDirectory:
                     n.lower().encode("latin-1") for n in r.forward_headers),
                 bool(r.case_sensitive_paths), r.identity_headers or "assertion",
                 bool(r.remote_user),
-                from_column(r.tls, r.code, self.open) if r.tls and self.open else None)
+                from_column(r.tls, r.code, self.open) if r.tls and self.open else None,
+                bool(r.identity_tls_only))
                 for r in rows}
             self._at = now
         return self._by_code.get(code)

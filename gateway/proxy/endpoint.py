@@ -29,6 +29,7 @@ Errors (all ``GovgateError``; detail is opaque, the reason goes to audit):
         ├── PayloadTooLarge (413)     HeadersTooLarge (431)
         ├── BodyTimeout (408)
         ├── BadGateway (502)          GatewayTimeout (504)
+        ├── InsecureUpstream (502)    identity_over_tls_only and no verified TLS
         └── ShapingRefused (502)
 """
 
@@ -122,6 +123,15 @@ class BadGateway(ProxyError):
     code = "bad_gateway"
     status = 502
     title = "Upstream unavailable"
+
+
+class InsecureUpstream(ProxyError):
+    """The system wants identity only over verified TLS and its upstream is not that
+    (http, or a TLS context that does not check the certificate): nothing is sent."""
+
+    code = "insecure_upstream"
+    status = 502
+    title = "Upstream not reached over verified TLS"
 
 
 class GatewayTimeout(ProxyError):
@@ -390,6 +400,11 @@ class Proxy:
         services = self.services
         audit = req.audit
         origin, base = self._origin(req.system)
+        if req.system.identity_tls_only and not self.client.verifies(origin):
+            audit.extra["upstream_error"] = (
+                f"insecure: identity_over_tls_only and the upstream is {origin.scheme}"
+                + (" without certificate verification" if origin.scheme == "https" else ""))
+            raise InsecureUpstream("the system takes identity only over verified TLS")
         headers, host = self.headers.request_headers(raw_headers,
                                                      allow=req.system.forward_headers)
         headers.append((b"x-forwarded-for", (req.client_ip or "").encode("latin-1")))

@@ -565,18 +565,30 @@ class UpstreamClient:
                 with contextlib.suppress(ValueError):
                     idle.remove(conn)
 
-    async def _connect(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Conn:
-        context: ssl.SSLContext | None = None
-        if origin.scheme == "https" and origin.tls is not None:
+    def _context(self, origin: Origin) -> ssl.SSLContext | None:
+        """The TLS context connections to ``origin`` use; None for http."""
+        if origin.scheme != "https":
+            return None
+        if origin.tls is not None:
             context = self._contexts.get(origin.tls)
             if context is None:
                 if len(self._contexts) >= 1000:
                     self._contexts.clear()
                 context = self._contexts[origin.tls] = origin.tls.context()
-        elif origin.scheme == "https":
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()
-            context = self._ssl
+            return context
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def verifies(self, origin: Origin) -> bool:
+        """Connections to ``origin`` are TLS that checks the certificate chain and the
+        host name (what a system's ``identity_over_tls_only`` asks for)."""
+        context = self._context(origin)
+        return (context is not None and context.verify_mode == ssl.CERT_REQUIRED
+                and context.check_hostname)
+
+    async def _connect(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> _Conn:
+        context = self._context(origin)
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(

@@ -1,6 +1,7 @@
 """`govgate demo` starts for real, serves, says who is who and what to try, signs a
-user into the offices system through the gateway (single sign-on), and stops cleanly
-on Ctrl-C (SIGINT)."""
+user into the offices system through the gateway (single sign-on by OpenID Connect)
+and into the assets system by CAS from the portal launcher (one click, no second
+sign-in), and stops cleanly on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,11 @@ def _exercise(proc: subprocess.Popen[str], home: Path) -> None:
     assert "no business systems, no data applications" in out
     assert "sign in as wang.wu at " + gateway.group(1) + "/portal" in out
     assert f"single sign-on into 办公用房管理系统: open {upstreams['offices']}/login" in out
+    assert (f"CAS single sign-on into 资产管理系统: sign in as zhao.min and click it on the "
+            f"portal's home page, or open {upstreams['assets']}/cas/login") in out
     _single_sign_on(gateway.group(1), upstreams["offices"])
     _traffic(out, home)
+    _cas_from_the_launcher(gateway.group(1), upstreams["assets"])
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
@@ -129,3 +133,25 @@ def _single_sign_on(gateway: str, offices: str) -> None:
                 break
         assert r.status_code == 200, r.text
         assert "已通过统一身份认证登录：张三（zhang.san）" in r.text
+
+
+def _cas_from_the_launcher(gateway: str, assets: str) -> None:
+    """Signed in at the portal, the launcher's 资产管理系统 entry goes through
+    /cas/login to the system with a ticket, which the system validates at the gateway:
+    the user is signed in there, and no sign-in form was shown again."""
+    with httpx.Client(timeout=10) as http:
+        page = http.get(gateway + "/portal/login", params={"next": "/portal"})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        r = http.post(gateway + "/portal/login", data={
+            "csrf_token": csrf.group(1), "next": "/portal",
+            "username": "zhao.min", "password": "Demo-Passw0rd-2026"})
+        home = http.get(urljoin(gateway, r.headers["location"]))
+        link = re.search(r'<a href="([^"]+)" data-system="assets">', home.text)
+        assert link and link.group(1).startswith("/cas/login?service="), home.text
+        r = http.get(urljoin(gateway, link.group(1).replace("&amp;", "&")))
+        assert r.status_code == 303 and r.headers["location"].startswith(
+            assets + "/cas/callback?ticket=ST-"), r.text
+        r = http.get(r.headers["location"])
+        assert r.status_code == 200, r.text
+        assert "已通过 CAS 统一身份认证登录：赵敏（zhao.min，czt）" in r.text

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -25,23 +26,32 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
-    config = uvicorn.Config(create_app(parts(services)), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False, lifespan="on")
+def serving(app: Any, port: int, *, lifespan: str = "on") -> Iterator[None]:
+    """``app`` served by uvicorn on 127.0.0.1:``port`` in a thread, for the block."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("gateway did not start")
+            raise RuntimeError(f"the server on port {port} did not start")
         time.sleep(0.02)
     try:
-        yield issuer, services
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def live_gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
+    try:
+        with serving(create_app(parts(services)), port):
+            yield issuer, services
+    finally:
         close_services(services)

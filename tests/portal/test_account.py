@@ -37,6 +37,7 @@ from tests.oauth2.helpers import (
 )
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
+from tests.wiring import parts
 
 BASE = "http://127.0.0.1:8080"
 NEW_PASSWORD = "Quiet-River-Lantern-2026"
@@ -57,7 +58,7 @@ def idp(settings: Settings, fast_hashes: None) -> Iterator[Services]:  # noqa: F
 
 @pytest.fixture
 def client(idp: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(idp), base_url=BASE) as c:
+    with TestClient(create_app(parts(idp)), base_url=BASE) as c:
         yield c
 
 

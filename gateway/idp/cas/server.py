@@ -41,3 +41,9 @@ class CasServer:
 
     def session_ended(self, row: SessionRow) -> None:
         self.slo.schedule(self.store.validated_in(row.sid), row.username, row.sid)
+
+    async def notify_ended(self, sid: str, username: str) -> None:
+        """Single logout for a session ended elsewhere (``govgate session revoke``)."""
+        targets = self.store.validated_in(sid)
+        if targets:
+            await self.slo.notify(targets, username, sid)

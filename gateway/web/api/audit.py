@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from audit import AuditError, AuditQueryError, AuditRecord
+from audit import AuditError, AuditLog, AuditQueryError, AuditRecord
 from audit.position import record_position
 from audit.query import parse_filters, query_records
 from audit.stats import DIMENSIONS, usage_stats
@@ -38,6 +38,7 @@ from gateway.errors import (
 )
 from gateway.idp.scopes import AUDIT_READ, InsufficientScope, require
 from gateway.root import gateway_of
+from gateway.services import Services
 from gateway.web.api.problems import problem_json
 from gateway.web.audit_console import (
     checked_checkpoints,
@@ -62,10 +63,8 @@ def _invalid(exc: AuditQueryError) -> ValidationError:
                            problems=[exc.description], field=exc.field)
 
 
-def _log(services: Any) -> Any:
+def _log(services: Services) -> AuditLog:
     """The audit log the console's own records go to."""
-    if services.audit is None:
-        raise AuditUnavailable("the audit log is not open")
     return services.audit
 
 

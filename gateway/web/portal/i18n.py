@@ -15,6 +15,7 @@ from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
 from gateway.web.portal.admin_i18n import ADMIN_MESSAGES
 from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+from gateway.web.portal.saml_i18n import SAML_MESSAGES
 from gateway.web.portal.stats_i18n import STATS_MESSAGES
 from gateway.web.portal.steward_i18n import STEWARD_MESSAGES
 
@@ -93,10 +94,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
 LANGS = ("zh", "en")
 
 # the portal's one table: the sign-in pages' texts, the catalogue pages', the steward's,
-# the account page's, the auditor console's, the real-use pages' and the admin consoles'
+# the account page's, the auditor console's, the real-use pages', the admin consoles'
+# and the SAML pages'
 TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **STEWARD_MESSAGES,
                                      **ACCOUNT_MESSAGES, **AUDIT_MESSAGES, **STATS_MESSAGES,
-                                     **ADMIN_MESSAGES}
+                                     **ADMIN_MESSAGES, **SAML_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:

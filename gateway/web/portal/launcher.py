@@ -24,14 +24,16 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal
     to them, minus explicit denies. Each: code, name, department name, url. A
     system that speaks CAS (``cas_services``) opens with one click through
     ``/cas/login?service=`` its first registered service (a ``/*`` prefix without
-    its ``*``), which redirects there with a ticket: no second sign-in. The three
-    admin roles get none: they are not business users."""
+    its ``*``), which redirects there with a ticket: no second sign-in. A system that
+    speaks SAML opens at its SP's ``launch_url`` (``saml_sp``), where the SP sends its
+    AuthnRequest, which the portal session answers at once. The three admin roles get
+    none: they are not business users."""
     if set(principal.roles or ()) & ADMIN_ROLES:
         return []  # 三员: the admins run the platform, they do not use business systems
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
-                      systems.c.department_code, systems.c.cas_services,
+                      systems.c.department_code, systems.c.cas_services, systems.c.saml_sp,
                       departments.c.name.label("department_name"))
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)
@@ -49,6 +51,8 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal
             service = launch_url(r.cas_services or [])
             if service:  # a CAS system signs the user in itself, with a ticket
                 url = "/cas/login?" + urlencode({"service": service})
+            elif isinstance(r.saml_sp, dict) and r.saml_sp.get("launch_url"):
+                url = str(r.saml_sp["launch_url"])  # the SP asks; the session answers
             out.append({"code": r.code, "name": r.name, "department": r.department_name,
                         "url": url})
     return out

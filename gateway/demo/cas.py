@@ -1,0 +1,74 @@
+"""Single sign-on into a demo system by CAS: the smallest CAS client.
+
+    GET  /cas/login      → 302 to the gateway's /cas/login?service=<this system's /cas/callback>
+    GET  /cas/callback   ?ticket=ST-...: validated at the gateway's /cas/p3/serviceValidate;
+                         the user and the attributes it released (已通过 CAS 统一身份认证登录)
+    POST /cas/callback   the gateway's single-logout notice (a real client would end the
+                         session the ticket opened; the demo keeps none)
+
+The demo gives the 资产管理系统 the service URL ``/cas/callback`` (its
+``cas_services`` in demo.yaml), so the portal launcher opens it with one click and
+no second sign-in. A real system would use its framework's CAS client (Java CAS
+client, phpCAS, django-cas-ng, python-cas).
+"""
+
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+NS = "{http://www.yale.edu/tp/cas}"
+
+
+@dataclass(frozen=True)
+class CasClient:
+    gateway: str  # the gateway's address, http://127.0.0.1:8080
+    service: str  # this system's /cas/callback, as registered in cas_services
+
+
+def cas_routes(client: CasClient, title: str) -> list[BaseRoute]:
+    async def login(request: Request) -> Response:
+        return RedirectResponse(f"{client.gateway}/cas/login?"
+                                + urlencode({"service": client.service}), status_code=302)
+
+    async def callback(request: Request) -> Response:
+        ticket = request.query_params.get("ticket")
+        if not ticket:
+            return await login(request)
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.get(f"{client.gateway}/cas/p3/serviceValidate",
+                                    params={"service": client.service, "ticket": ticket})
+        try:
+            # the gateway's own answer over loopback, not a document from the browser
+            root = ET.fromstring(answer.content)  # noqa: S314
+        except ET.ParseError:
+            root = None
+        success = root.find(f"{NS}authenticationSuccess") if root is not None else None
+        if answer.status_code != 200 or success is None:
+            return _page(title, "登录失败：网关未确认该票据。"
+                                "<a href='/cas/login'>重新登录</a>", 403)
+        user = success.findtext(f"{NS}user") or ""
+        name = success.findtext(f"{NS}attributes/{NS}name") or ""
+        department = success.findtext(f"{NS}attributes/{NS}department") or ""
+        return _page(title, f"<span id='signed-in'>已通过 CAS 统一身份认证登录："
+                            f"{html.escape(name)}（{html.escape(user)}，{html.escape(department)}）"
+                            "</span><br>Signed in through govgate by CAS.")
+
+    async def logout_notice(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
+    return [Route("/cas/login", login), Route("/cas/callback", callback, methods=["GET"]),
+            Route("/cas/callback", logout_notice, methods=["POST"])]
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'>"
+                        f"<title>{title}</title><h1>{title}</h1><p>{body}</p></html>",
+                        status_code=status)

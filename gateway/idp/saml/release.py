@@ -1,0 +1,42 @@
+"""What an assertion says about the user: the NameID and the attributes.
+
+- persistent NameID (the default): stable for one user at one SP, different at
+  every SP, and not the username: ``keys.mac`` over (SP entity ID, username),
+  base64url. Two SPs cannot join their users on it; the SP keeps it for good. It
+  changes only if the key ring's keyed-hash secret does (a crypto profile switch).
+- transient NameID: random, new in every assertion.
+- attributes (NameFormat basic, the names CAS releases too): ``name``,
+  ``department``, ``region``, ``roles`` (one value per role); ``uid`` (the
+  username) only for an SP registered with ``release_username: true``.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from gateway.idp.saml import library as lib
+
+
+def persistent_id(keys: Any, sp_entity_id: str, username: str) -> str:
+    tag = keys.mac("idp.saml_persistent_id", f"{sp_entity_id}\n{username}".encode())
+    return base64.urlsafe_b64encode(bytes(tag)).rstrip(b"=").decode("ascii")
+
+
+def transient_id() -> str:
+    return "_" + secrets.token_hex(20)
+
+
+def name_id(keys: Any, fmt: str, sp_entity_id: str, username: str) -> str:
+    if fmt == lib.NAMEID_FORMAT_PERSISTENT:
+        return persistent_id(keys, sp_entity_id, username)
+    return transient_id()
+
+
+def identity(subject: Any, *, release_username: bool) -> dict[str, list[str]]:
+    out = {"name": [subject.name], "department": [subject.department],
+           "region": [subject.region], "roles": sorted(subject.roles)}
+    if release_username:
+        out["uid"] = [subject.username]
+    return {k: v for k, v in out.items() if v and all(v)}

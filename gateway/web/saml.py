@@ -1,0 +1,306 @@
+"""The SAML 2.0 identity provider's endpoints (Web Browser SSO profile, SAML Profiles
+section 4.1; single logout, section 4.4), over the portal's sign-in as CAS is.
+
+    GET      /saml/metadata       the IdP's metadata: entity ID, SSO and SLO endpoints,
+                                  the signing certificate
+    GET|POST /saml/sso            an AuthnRequest (HTTP-Redirect | HTTP-POST binding):
+                                  verified, recorded, then 303 to /saml/sso/continue
+    GET      /saml/sso/continue   with a live portal session (else the portal's sign-in
+                                  and back): the signed Response, posted to the SP's ACS
+    GET|POST /saml/slo            an SP's LogoutRequest: the sessions that released its
+                                  NameID end (the other SPs, CAS services and relying
+                                  parties are told), then the signed LogoutResponse
+
+Why the detour through ``/saml/sso/continue``: an HTTP-POST AuthnRequest arrives as a
+cross-site POST, which carries no ``SameSite=Lax`` session cookie; the 303 that
+follows is a top-level GET, which does. A request is answered once (its ID is
+recorded, ``gateway.idp.saml.store``). Anything refused before the SP and its ACS are
+known gets the error page (400), never a redirect; every answer and refusal is
+audited before it leaves (``saml_login``, ``saml_logout``; no audit, no access: 503).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from audit import AuditRecord
+from gateway.errors import AuditUnavailable
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.oauth2.store import SessionRow
+from gateway.idp.saml import release
+from gateway.idp.saml.bindings import MAX_ENCODED, MAX_RELAY_STATE
+from gateway.idp.saml.engine import (
+    POST,
+    REDIRECT,
+    STATUS_INVALID_NAME_ID_POLICY,
+    STATUS_NO_PASSIVE,
+)
+from gateway.idp.saml.errors import Expired, Refused, UnknownSp
+from gateway.idp.saml.server import SamlIdp
+from gateway.idp.saml.sps import NAME_IDS, ServiceProvider
+from gateway.idp.saml.store import Pending
+from gateway.root import gateway_of
+from gateway.web.portal.pages import render, render_message
+
+T = TypeVar("T")
+METADATA_TYPE = "application/samlmetadata+xml"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+REQUEST_LIFETIME = 900  # seconds a verified AuthnRequest waits for the user to sign in
+MAX_FORM = 2 * MAX_ENCODED
+_AUDITED_CHARS = 512
+
+
+def _idp(request: Request) -> SamlIdp:
+    return gateway_of(request).saml
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _emit(idp: SamlIdp, record: AuditRecord) -> Response | None:
+    try:
+        await idp.provider.emit([record])
+    except AuditUnavailable:
+        return Response("audit log unavailable", status_code=503, media_type="text/plain")
+    return None
+
+
+def _record(request: Request, event_type: str, outcome: str, **kw: Any) -> AuditRecord:
+    return AuditRecord(event_type=event_type, outcome=outcome, source_ip=_ip(request), **kw)
+
+
+async def _refuse(request: Request, idp: SamlIdp, event_type: str, exc: Refused,
+                  actor: str | None = None) -> Response:
+    """The audited refusal: the error page, never a redirect."""
+    failed = await _emit(idp, _record(
+        request, event_type, "failure", status=400, actor_user=actor, system=exc.system,
+        reason=f"{type(exc).__name__}: {exc.reason}"[:1000],
+        extra={"sp": (exc.sp or "")[:_AUDITED_CHARS]} if exc.sp else {}))
+    title = "saml_logout_error" if event_type == "saml_logout" else "saml_error"
+    return failed or render_message(request, title, status=400, detail_key=exc.page)
+
+
+async def _message(request: Request) -> tuple[str, dict[str, str], str]:
+    """(binding, the message's parameters, the raw query string). A GET is the
+    HTTP-Redirect binding, a POST the HTTP-POST binding (a url-encoded form)."""
+    if request.method == "GET":
+        raw = request.scope.get("query_string", b"").decode("latin-1")
+        if len(raw) > MAX_FORM:
+            raise Refused(f"query string over {MAX_FORM} bytes")
+        body, binding = raw, REDIRECT
+    else:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            raise Refused(f"a POST binding message must be a url-encoded form, not {kind[:60]!r}")
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_FORM:
+                raise Refused(f"form over {MAX_FORM} bytes")
+        body, raw, binding = data.decode("latin-1"), "", POST
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=20)
+    except ValueError:
+        raise Refused("too many parameters") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    relay = params.get("RelayState")
+    if relay is not None and len(relay) > MAX_RELAY_STATE:
+        raise Refused(f"RelayState over {MAX_RELAY_STATE} characters")
+    return binding, params, raw
+
+
+def _continue_url(handle: str) -> str:
+    return "/saml/sso/continue?" + urlencode({"request": handle})
+
+
+# -- /saml/metadata ---------------------------------------------------------------------
+
+async def metadata(request: Request) -> Response:
+    xml = await run_in_threadpool(_idp(request).run, lambda e: e.metadata())
+    return Response(xml, media_type=METADATA_TYPE, headers={"Cache-Control": "max-age=300"})
+
+
+# -- /saml/sso --------------------------------------------------------------------------
+
+async def sso(request: Request) -> Response:
+    idp = _idp(request)
+    try:
+        binding, params, raw = await _message(request)
+        encoded = params.get("SAMLRequest")
+        if not encoded:
+            raise Refused("no SAMLRequest")
+        incoming = await run_in_threadpool(idp.run, lambda e: e.authn_request(
+            encoded, binding, raw_query=raw, now=idp.clock()))
+        handle = await run_in_threadpool(
+            idp.store.accept, sp_entity_id=incoming.sp.meta.entity_id,
+            system=incoming.sp.system, request_id=incoming.request_id,
+            acs_url=incoming.acs_url, relay_state=params.get("RelayState") or None,
+            name_id_format=incoming.name_id_format, force_authn=incoming.force_authn,
+            is_passive=incoming.is_passive, binding=binding, lifetime=REQUEST_LIFETIME)
+    except Refused as exc:
+        return await _refuse(request, idp, "saml_login", exc)
+    return RedirectResponse(_continue_url(handle), status_code=303, headers=NO_STORE)
+
+
+async def sso_continue(request: Request) -> Response:
+    idp = _idp(request)
+    p = idp.provider
+    handle = request.query_params.get("request", "")
+    pending = await run_in_threadpool(idp.store.pending, handle)
+    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    if pending is None:
+        return await _refuse(request, idp, "saml_login", Expired(
+            "no waiting request under this handle (unknown, answered or expired)"),
+            actor=session.username if session else None)
+    sp = (await run_in_threadpool(idp.registered)).get(pending.sp_entity_id)
+    if sp is None:
+        return await _refuse(request, idp, "saml_login", UnknownSp(
+            "the SP was unregistered while the user signed in", sp=pending.sp_entity_id,
+            system=pending.system))
+    fresh = session is not None and (
+        not pending.force_authn or session.authenticated_at >= pending.created_at)
+    if session is None or not fresh:
+        if pending.is_passive:  # SAML Core 3.4.1: never ask; NoPassive to the SP
+            return await _status_only(request, idp, pending, sp, STATUS_NO_PASSIVE,
+                                      "IsPassive and no usable single sign-on session")
+        return RedirectResponse("/portal/login?" + urlencode({"next": _continue_url(handle)}),
+                                status_code=303, headers=NO_STORE)
+    subject = p.server.subject(session.username)
+    if subject is None:
+        failed = await _emit(idp, _record(
+            request, "saml_login", "failure", status=403, actor_user=session.username,
+            system=sp.system, reason="account not active",
+            extra={"sp": sp.meta.entity_id[:_AUDITED_CHARS]}))
+        return failed or render_message(request, "saml_error", status=403,
+                                        detail_key="saml_account_inactive")
+    fmt = pending.name_id_format or NAME_IDS[sp.name_id]
+    if fmt not in NAME_IDS.values():
+        return await _status_only(request, idp, pending, sp, STATUS_INVALID_NAME_ID_POLICY,
+                                  f"NameID format {fmt[:100]!r} not offered")
+    return await _assert(request, idp, pending, sp, session, subject, fmt)
+
+
+async def _claim(request: Request, idp: SamlIdp, pending: Pending, actor: str | None
+                 ) -> Response | None:
+    try:
+        await run_in_threadpool(idp.store.answer, pending)
+    except Refused as exc:
+        exc.sp, exc.system = pending.sp_entity_id, pending.system
+        return await _refuse(request, idp, "saml_login", exc, actor=actor)
+    return None
+
+
+async def _assert(request: Request, idp: SamlIdp, pending: Pending, sp: ServiceProvider,
+                  session: SessionRow, subject: Any, fmt: str) -> Response:
+    if refused := await _claim(request, idp, pending, subject.username):
+        return refused
+    name_id = release.name_id(idp.keys, fmt, sp.meta.entity_id, subject.username)
+    encoded, session_index = await run_in_threadpool(idp.run, lambda e: e.authn_response(
+        sp=sp, request_id=pending.request_id, acs_url=pending.acs_url, name_id=name_id,
+        name_id_format=fmt, identity=release.identity(
+            subject, release_username=sp.release_username),
+        authenticated_at=session.authenticated_at, session_expires_at=session.expires_at))
+    await run_in_threadpool(
+        idp.store.released, sid=session.sid, sp_entity_id=sp.meta.entity_id, system=sp.system,
+        username=subject.username, name_id=name_id, name_id_format=fmt,
+        session_index=session_index)
+    failed = await _emit(idp, _record(
+        request, "saml_login", "success", actor_user=subject.username,
+        department=subject.department, system=sp.system, reason="assertion issued",
+        extra={"sp": sp.meta.entity_id[:_AUDITED_CHARS], "sid": session.sid,
+               "binding": pending.binding, "name_id_format": fmt.rsplit(":", 1)[-1],
+               "force_authn": pending.force_authn}))
+    return failed or _post_page(request, pending.acs_url, encoded, pending.relay_state)
+
+
+async def _status_only(request: Request, idp: SamlIdp, pending: Pending, sp: ServiceProvider,
+                       status: str, why: str) -> Response:
+    """A signed Response with no assertion, to the verified ACS (SAML Core 3.2.2.2)."""
+    if refused := await _claim(request, idp, pending, None):
+        return refused
+    encoded = await run_in_threadpool(idp.run, lambda e: e.error_response(
+        request_id=pending.request_id, acs_url=pending.acs_url, status=status, message=why))
+    failed = await _emit(idp, _record(
+        request, "saml_login", "failure", system=sp.system, reason=f"{status}: {why}",
+        extra={"sp": sp.meta.entity_id[:_AUDITED_CHARS]}))
+    return failed or _post_page(request, pending.acs_url, encoded, pending.relay_state)
+
+
+def _post_page(request: Request, url: str, encoded: str, relay_state: str | None) -> Response:
+    """The HTTP-POST binding: a form the page posts to the SP at once."""
+    fields = [("SAMLResponse", encoded)] + ([("RelayState", relay_state)] if relay_state else [])
+    return render(request, "saml_post.html", url=url, fields=fields)
+
+
+# -- /saml/slo --------------------------------------------------------------------------
+
+async def slo(request: Request) -> Response:
+    """An SP's LogoutRequest (SP-initiated single logout). The sessions are found by
+    the NameID (and SessionIndex) the request names, not by the browser's cookie: a
+    POST from the SP's site carries no Lax cookie."""
+    idp = _idp(request)
+    p = idp.provider
+    try:
+        binding, params, raw = await _message(request)
+        if "SAMLResponse" in params:
+            raise Refused("a LogoutResponse: govgate sends no front-channel LogoutRequest")
+        encoded = params.get("SAMLRequest")
+        if not encoded:
+            raise Refused("no SAMLRequest")
+        incoming = await run_in_threadpool(idp.run, lambda e: e.logout_request(
+            encoded, binding, raw_query=raw, now=idp.clock()))
+    except Refused as exc:
+        return await _refuse(request, idp, "saml_logout", exc)
+    sp = incoming.sp
+    sids = await run_in_threadpool(idp.store.sessions_of, sp.meta.entity_id, incoming.name_id,
+                                   incoming.session_indexes)
+    ended, user = [], None
+    try:
+        for sid in sids:
+            await run_in_threadpool(idp.store.logged_out, sid, sp.meta.entity_id)
+            row = p.store.get_session(sid)
+            if row is not None and row.revoked_at is None:
+                user = row.username
+                await p.end_session(row, reason="saml logout", source_ip=_ip(request))
+                ended.append(sid)
+    except AuditUnavailable:
+        return Response("audit log unavailable", status_code=503, media_type="text/plain")
+    failed = await _emit(idp, _record(
+        request, "saml_logout", "success", actor_user=user, system=sp.system,
+        reason="SP-initiated logout" if ended else "SP-initiated logout: no live session",
+        extra={"sp": sp.meta.entity_id[:_AUDITED_CHARS], "sids": ended,
+               "binding": binding}))
+    if failed:
+        return failed
+    out = await run_in_threadpool(idp.run, lambda e: e.logout_response(
+        incoming, params.get("RelayState")))
+    response: Response
+    if out is None:
+        response = render_message(request, "signed_out", status=200,
+                                  detail_key="signed_out_detail")
+    elif out.location is not None:
+        response = RedirectResponse(out.location, status_code=303, headers=NO_STORE)
+    else:
+        response = render(request, "saml_post.html", url=out.url, fields=list(out.fields))
+    mine = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    if mine is None and request.cookies.get(SESSION_COOKIE):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def saml_routes() -> list[BaseRoute]:
+    return [
+        Route("/saml/metadata", metadata, methods=["GET"]),
+        Route("/saml/sso", sso, methods=["GET", "POST"]),
+        Route("/saml/sso/continue", sso_continue, methods=["GET"]),
+        Route("/saml/slo", slo, methods=["GET", "POST"]),
+    ]

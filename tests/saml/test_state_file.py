@@ -1,0 +1,124 @@
+"""``saml_sp`` in the state file: SP metadata read from a file, checked (an SP's
+metadata is its registration), applied, listed by ``govgate saml list``, exported
+inline and re-applied as nothing to change; the IdP's metadata from ``govgate saml
+metadata`` as at /saml/metadata."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gateway.cli.main import cli
+from gateway.idp.saml import sps
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.oauth2.helpers import close_services, make_services
+from tests.saml.conftest import seed_signing_key
+from tests.saml.sp import _pems
+
+POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
+
+
+def metadata(entity: str = "https://archives.example/shibboleth",
+             acs: tuple[tuple[str, str], ...] = ((POST, "https://archives.example/acs"),),
+             signs: bool = False, cert: bool = True,
+             slo: tuple[tuple[str, str], ...] = ((SOAP, "https://archives.example/slo"),)
+             ) -> str:
+    """SP metadata as Shibboleth's and Spring's look: one SPSSODescriptor."""
+    der = base64.b64encode(base64.b64decode(
+        b"".join(_pems("state")[0].splitlines()[1:-1]))).decode()
+    key = ('<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>'
+           f"{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+           if cert else "")
+    services = "".join(f'<md:SingleLogoutService Binding="{b}" Location="{u}"/>' for b, u in slo)
+    services += "".join(f'<md:AssertionConsumerService Binding="{b}" Location="{u}" index="{i}"/>'
+                        for i, (b, u) in enumerate(acs, 1))
+    return ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+            f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">'
+            f'<md:SPSSODescriptor AuthnRequestsSigned="{str(signs).lower()}" '
+            'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+            f"{key}{services}</md:SPSSODescriptor></md:EntityDescriptor>")
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ("nope", "must be a mapping"),
+    ({"metadata": metadata(), "colour": "red"}, "unknown key 'colour'"),
+    ({}, "metadata_file or metadata, exactly one"),
+    ({"metadata": metadata(), "metadata_file": "/x"}, "exactly one"),
+    ({"metadata_file": "/no/such/file.xml"}, "metadata_file:"),
+    ({"metadata": metadata(), "name_id": "email"}, "persistent or transient"),
+    ({"metadata": metadata(), "release_username": "yes"}, "true or false"),
+    ({"metadata": metadata(), "launch_url": "http://archives.example/login"}, "must be https"),
+    ({"metadata": "<md:EntityDescriptor"}, "not SAML 2.0 metadata"),
+    ({"metadata": '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'}, "not SAML 2.0 metadata"),
+    ({"metadata": metadata(acs=((SOAP, "https://archives.example/acs"),))},
+     "no AssertionConsumerService with the HTTP-POST binding"),
+    ({"metadata": metadata(acs=((POST, "http://archives.example/acs"),))}, "must be https"),
+    ({"metadata": metadata(slo=((SOAP, "https://u:p@archives.example/slo"),))},
+     "user information"),
+    ({"metadata": metadata(signs=True, cert=False)}, "no signing certificate"),
+    ({"metadata": metadata(entity="")}, "entityID"),
+])
+def test_refused_entries(entry: object, why: str) -> None:
+    problems = sps.problems(entry)
+    assert problems and why in problems[0], problems
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    found = make_services(settings)
+    seed_signing_key(found)
+    yield found
+    close_services(found)
+
+
+def _cli(services: Services, *args: str) -> tuple[int, str]:
+    env = {"GOVGATE_HOME": str(services.settings.home), "LANG": "C.UTF-8",
+           "GOVGATE_DATABASE_URL": services.settings.database_url}
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_apply_list_export_reapply(services: Services, tmp_path: Path) -> None:
+    assert _cli(services, "saml", "list") == (0, "no SAML service provider is registered.\n")
+    (tmp_path / "sp.xml").write_text(metadata(signs=True))
+    doc = {"systems": [{"code": "archives", "name": "档案管理系统", "department": "jgswj",
+                        "upstream": "https://archives.example",
+                        "saml_sp": {"metadata_file": str(tmp_path / "sp.xml"),
+                                    "name_id": "transient", "release_username": True,
+                                    "launch_url": "https://archives.example/Shibboleth.sso/Login"}}]}
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    code, out = _cli(services, "apply", "-f", str(tmp_path / "state.yaml"))
+    assert code == 0 and "+ system archives" in out, out
+
+    code, out = _cli(services, "saml", "list")
+    assert code == 0
+    assert out.splitlines()[1] == ("archives\thttps://archives.example/shibboleth\ttransient\t"
+                                   "true\thttps://archives.example/acs\thttps://archives.example/slo")
+    code, out = _cli(services, "saml", "metadata")
+    assert code == 0 and 'entityID="http://127.0.0.1:8080/saml/metadata"' in out
+    assert "http://127.0.0.1:8080/saml/sso" in out and "X509Certificate" in out
+
+    code, out = _cli(services, "export")
+    exported = yaml.safe_load(out)
+    archives = next(s for s in exported["systems"] if s["code"] == "archives")
+    assert archives["saml_sp"] == {
+        "metadata": metadata(signs=True), "name_id": "transient", "release_username": True,
+        "launch_url": "https://archives.example/Shibboleth.sso/Login"}
+    (tmp_path / "export.yaml").write_text(out)
+    assert _cli(services, "apply", "-f", str(tmp_path / "export.yaml")) == (
+        0, "nothing to change.\n")
+
+    # the same entity ID for another system: refused, whether in the file or stored
+    other = {"code": "archives-2", "name": "另一个", "department": "jgswj",
+             "upstream": "https://other.example", "saml_sp": {"metadata": metadata()}}
+    (tmp_path / "twice.yaml").write_text(yaml.safe_dump({"systems": [other]}))
+    code, out = _cli(services, "apply", "-f", str(tmp_path / "twice.yaml"))
+    assert code == 1 and "is registered by system 'archives' too" in out, out
