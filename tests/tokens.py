@@ -12,17 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.errors import NotFound
-from gateway.idp.scopes import is_gateway_scope
-from gateway.idp.scopes import API_SCOPES, PROXY
+from gateway.idp.scopes import API_SCOPES, PROXY, is_gateway_scope
 from gateway.services import Services
 from gateway.statefile import export_state
 from gateway.tables import clients
 from tests.wiring import apply_state
 
-# what tests that are not about scopes ask for: every surface (tests of the scopes
-# themselves pass ``scope=``)
-# every scope a gateway surface asks for (gateway.idp.scopes), so a test token is
-# refused for what it tests, not for a scope nobody meant to leave out
+# what tests that are not about scopes ask for: every scope a gateway surface asks
+# for (gateway.idp.scopes), so a token is refused for what a test tests, not for a
+# scope nobody meant to leave out (tests of the scopes themselves pass ``scope=``)
 ALL_SCOPES = " ".join(["openid", PROXY, *sorted(API_SCOPES)])
 
 
