@@ -113,6 +113,9 @@ def test_every_portal_page_has_no_serious_violation(
     enrol(page, lambda: axe(page, "recovery codes"))
     page.wait_for_url(f"{issuer}/portal")
     axe(page, "home (admin)")
+    for path in ("", "/users", "/departments", "/systems", "/clients"):  # their console
+        page.goto(f"{issuer}/portal/admin{path}")
+        axe(page, f"system administrator console{path}")
     page.goto(f"{issuer}/oauth2/logout")
     axe(page, "sign-out confirmation")
     page.locator("main button[type=submit]").first.click()
@@ -159,6 +162,10 @@ def test_every_portal_page_has_no_serious_violation(
     assert page.locator("#review").count() == 1
     axe(page, "steward review")
     shots(page, f"review-{lang}")
+    page.goto(f"{issuer}/portal/catalogue/grants")
+    axe(page, "the steward's grants and their use")
+    page.goto(f"{issuer}/portal/stats")
+    axe(page, "real use (实绩) of the department")
     page.goto(f"{issuer}/portal/account")
     axe(page, "account")
     page.fill("#current_password", "wrong-password-1")
@@ -177,4 +184,4 @@ def test_every_portal_page_has_no_serious_violation(
     axe(page, "authenticator set-up (account)")
     shots(page, f"account-authenticator-{lang}")
 
-    assert len(axe.seen) == 22, axe.seen
+    assert len(axe.seen) == 29, axe.seen
