@@ -89,3 +89,4 @@ def csrf(client: TestClient) -> str:
     """A CSRF token of the portal (any page that renders sets the cookie)."""
     page = client.get("/portal/login")
     return csrf_of(page.text)
+from tests.browser import browser  # noqa: F401, E402 - one Chromium per module

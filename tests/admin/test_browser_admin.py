@@ -10,9 +10,7 @@ desktop width and at 390 px under the test's output folder (``tmp_path/screensho
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +20,12 @@ from gateway.settings import Settings
 from tests.admin.conftest import NEW_PASSWORD, WORLD
 from tests.oauth2.live import live_gateway
 from tests.portal.test_browser_account import enrol
-from tests.portal.test_browser_newcomer import CHROMIUM, DESKTOP, Shots
+from tests.portal.test_browser_newcomer import DESKTOP, Shots
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.wiring import apply_state
 
 pytestmark = pytest.mark.slow
 EVIL = "<script>alert(1)</script>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Watched:

@@ -24,7 +24,7 @@ import pytest
 from gateway.services import Services
 from tests.oauth2.helpers import DEMO_PASSWORD
 from tests.portal.test_browser_account import enrol, gateway, sign_in  # noqa: F401 - a fixture
-from tests.portal.test_browser_newcomer import DESKTOP, Shots, browser, shots  # noqa: F401
+from tests.portal.test_browser_newcomer import DESKTOP, Shots, shots  # noqa: F401
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ class Axe:
         assert not bad, f"{name} [{self.lang}] {page.url}:\n" + "\n".join(bad)
 
 
-def new_page(browser: Any, issuer: str, lang: str) -> Any:  # noqa: F811
+def new_page(browser: Any, issuer: str, lang: str) -> Any:
     context = browser.new_context(locale="zh-CN", viewport=DESKTOP)
     context.add_cookies([{"name": "gg_lang", "value": lang, "url": issuer}])
     return context.new_page()

@@ -27,7 +27,6 @@ from tests.portal.test_browser_newcomer import (  # noqa: F401 - fixtures
     DESKTOP,
     PHONE,
     Shots,
-    browser,
     shots,
 )
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
@@ -47,7 +46,7 @@ def gateway(settings: Settings, fast_hashes: None  # noqa: F811
         yield world
 
 
-def new_page(browser: Any, address: str | None = None) -> Any:  # noqa: F811
+def new_page(browser: Any, address: str | None = None) -> Any:
     headers = {"X-Forwarded-For": address} if address else {}
     context = browser.new_context(locale="zh-CN", viewport=DESKTOP, extra_http_headers=headers)
     return context.new_page()
@@ -74,7 +73,7 @@ def enrol(page: Any, shoot: Callable[[], None] = lambda: None,
     return secret, codes
 
 
-def test_account_page_flows(gateway: tuple[str, Services], browser: Any,  # noqa: F811
+def test_account_page_flows(gateway: tuple[str, Services], browser: Any,
                             shots: Shots) -> None:  # noqa: F811
     issuer, services = gateway
     me = new_page(browser)
@@ -152,7 +151,7 @@ def test_account_page_flows(gateway: tuple[str, Services], browser: Any,  # noqa
     assert ("recovery_codes_issued", "success", "127.0.0.1") in kinds
 
 
-def test_re_enrol_after_a_lost_device(gateway: tuple[str, Services], browser: Any,  # noqa: F811
+def test_re_enrol_after_a_lost_device(gateway: tuple[str, Services], browser: Any,
                                      shots: Shots) -> None:  # noqa: F811
     """Signed in with a recovery code, the user sets up a new authenticator (the
     password is the proof) and the old one stops working."""

@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import re
 import threading
 import time
@@ -44,22 +43,6 @@ from tests.wiring import apply_state
 pytestmark = pytest.mark.slow
 ADMIN_FIRST_PASSWORD = "Admin-Passw0rd-2026!"  # tests.oauth2.helpers.make_services
 ADMIN_PASSWORD = "Audit-Desk-Lamp-Window-2026"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

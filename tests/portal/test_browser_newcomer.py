@@ -22,13 +22,13 @@ import uvicorn
 from gateway.demo.apps import create_upstream
 from gateway.services import Services
 from gateway.settings import Settings
+from tests.browser import CHROMIUM
 from tests.oauth2.helpers import DEMO_PASSWORD
 from tests.oauth2.live import free_port, live_gateway
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
 from tests.wiring import apply_state, parts
 
-CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 pytestmark = pytest.mark.slow
@@ -56,23 +56,6 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
     finally:
         server.should_exit = True
         thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium per test module."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Shots:

@@ -16,9 +16,7 @@ Screenshots at desktop width and 390 px under the test's output folder
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,22 +44,6 @@ pytestmark = pytest.mark.slow
 WANG = Actor("wang.wu", "nn-jgsw", frozenset({"staff"}))
 UNTIL = "2027-06-30"
 TYPED = ("里程与费用核算无关", "里程是核算依据", "手机号不予提供", "车型统计")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_edit": ("修改", "Edit"),
     "adm_save": ("保存", "Save"),
     "adm_new_system": ("登记系统", "New system"),
-    "adm_system_state_file": ("该系统的 TLS 或 CAS 设置只能通过状态文件修改，保存时保持不变。", "This system's TLS or CAS settings change through the state file only; saving keeps them."),
+    "adm_system_state_file": ("该系统的传输加密或中央认证服务单点登录设置只能通过状态文件修改，保存时保持不变。", "This system's TLS or CAS settings change through the state file only; saving keeps them."),
     "adm_done_system_created": ("已登记系统 {target}。", "Registered system {target}."),
     "adm_done_system_changed": ("已保存系统 {target}。", "Saved system {target}."),
     "adm_client_name": ("应用名称", "Client"),
