@@ -56,7 +56,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def prepare(home: Path, port: int) -> None:
     from gateway.demo import DEMO_STATE
-    from gateway.root import build_gateway
+    from gateway.root import Seams, build_gateway
     from gateway.services import open_services
     from gateway.settings import load_settings
     from gateway.setup import initialise
@@ -65,7 +65,8 @@ def prepare(home: Path, port: int) -> None:
     settings = load_settings(_env(home), {"issuer": f"http://127.0.0.1:{port}", "port": port})
     initialise(settings, password_factory=lambda: "Bench-Admin-Passw0rd!")
     services = open_services(settings)
-    build_gateway(services).state_applier().apply(load_file(DEMO_STATE))
+    build_gateway(services, Seams(watch_policies=False)).state_applier().apply(
+        load_file(DEMO_STATE))
     services.close()
 
 

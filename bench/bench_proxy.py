@@ -215,7 +215,7 @@ http {{
 
 def setup_govgate(home: Path, upstream: int) -> str:
     """Initialise a SQLite gateway with one system; return a bearer token."""
-    from gateway.root import build_gateway
+    from gateway.root import Seams, build_gateway
     from gateway.services import open_services
     from gateway.settings import load_settings
     from gateway.setup import initialise
@@ -223,7 +223,7 @@ def setup_govgate(home: Path, upstream: int) -> str:
     settings = load_settings({"GOVGATE_HOME": str(home)})
     initialise(settings, password_factory=lambda: secrets.token_urlsafe(16), environ={})
     services = open_services(settings, environ={})
-    build_gateway(services).state_applier().apply({
+    build_gateway(services, Seams(watch_policies=False)).state_applier().apply({
         "regions": [{"code": "gx", "name": "某省"}],
         "departments": [{"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
                         {"code": "czt", "name": "财政厅", "region": "gx"}],

@@ -31,12 +31,13 @@ from policies import Policies, PolicyLine
 from policies.statefile import PoliciesSection
 
 
-def open_policies(services: Services) -> Policies:
-    """The policy lines and their index, loaded, with the watcher that reloads them
-    when another process changes them (stopped by ``close``)."""
+def open_policies(services: Services, *, watch: bool = True) -> Policies:
+    """The policy lines and their index, loaded; with ``watch`` also the watcher that
+    reloads them when another process changes them (stopped by ``close``)."""
     found = Policies(services.engine, clock=services.clock,
                      on_change=services.record_admin_change)
-    found.start()
+    if watch:
+        found.start()
     return found
 
 

@@ -58,6 +58,9 @@ class Seams:
     saml_slo_transport: httpx.AsyncBaseTransport | None = None
     browser_page: BrowserPage | None = None  # default: problem+json for everyone
     rate_clock: Callable[[], float] = time.monotonic
+    # a serving gateway follows other processes' policy changes; a command that acts
+    # and ends (the CLI, a state file applied) needs no watcher thread
+    watch_policies: bool = True
     # steps after the catalogue's (tests of the proxy's seams)
     deciders: tuple[Decider, ...] = ()
     shapers: tuple[Shaper, ...] = ()
@@ -113,7 +116,8 @@ class Gateway:
 def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     """Every object of one gateway over already-opened ``services``."""
     seams = seams or Seams()
-    policies = open_policies(services)
+    policies = open_policies(services, watch=seams.watch_policies)
+    services.on_close(policies.close)
     catalogue = open_catalogue(services)
     workflow = open_workflow(services, catalogue)
     metrics = Metrics(policies=policies, audit=services.audit)

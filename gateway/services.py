@@ -87,6 +87,7 @@ class Services:
     actor: str | None = None
     live_users: LiveUsers = field(init=False)
     _change_listeners: list[Callable[[], None]] = field(init=False, default_factory=list)
+    _closers: list[Callable[[], None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.live_users = LiveUsers(self.engine)
@@ -142,9 +143,16 @@ class Services:
             return False
         return True
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` first when these services close (a thread that would go on
+        using the database: the policies' watcher)."""
+        self._closers.append(closer)
+
     def close(self) -> None:
-        """Flush the audit log and release the database (idempotent; the app's
-        lifespan closes the async parts first)."""
+        """Stop what uses the database, flush the audit log and release the database
+        (idempotent; the app's lifespan closes the async parts first)."""
+        while self._closers:
+            self._closers.pop()()
         self.audit.close_sync()
         self.engine.dispose()
 

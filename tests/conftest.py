@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from gateway.settings import Settings, load_settings
 from gateway.storage import create_engine, upgrade
+from tests.wiring import close_gateways
 
 PG_URL = os.environ.get("GOVGATE_TEST_DATABASE_URL", "")
 
@@ -76,3 +77,10 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _gateways_closed() -> Iterator[None]:
+    """Every gateway a test built through ``tests.wiring`` stops its watcher after it."""
+    yield
+    close_gateways()

@@ -17,9 +17,23 @@ from gateway.services import Services
 _BUILT: WeakKeyDictionary[Services, Gateway] = WeakKeyDictionary()
 
 
+_OPENED: list[Gateway] = []
+
+
 def gateway_for(services: Services, **seams: Any) -> Gateway:
-    """A new gateway as ``create_app(parts(services), seams=Seams(**seams))`` builds it."""
-    return build_gateway(services, browser_seams(Seams(**seams)))
+    """A new gateway as ``create_app(services, seams=Seams(**seams))`` builds it (its
+    policy watcher stopped when the test ends: ``close_gateways``)."""
+    built = build_gateway(services, browser_seams(Seams(**seams)))
+    _OPENED.append(built)
+    return built
+
+
+def close_gateways() -> None:
+    """Stop the policy watchers of the gateways this test built (``Services.close``
+    stops them too; this covers a test that never closes its services)."""
+    while _OPENED:
+        _OPENED.pop().policies.close()
+    _BUILT.clear()
 
 
 def parts(services: Services, **seams: Any) -> Gateway:
@@ -38,7 +52,8 @@ def apply_state(services: Services, doc: dict[str, Any], **kw: Any) -> Any:
     when there is one (its caches see the change at once), else through a gateway
     of its own (so the test's may still be built with seams)."""
     found = _BUILT.get(services)
-    built = found if found is not None else build_gateway(services)
+    built = found if found is not None else build_gateway(
+        services, Seams(watch_policies=False))
     try:
         return built.state_applier().apply(doc, **kw)
     finally:

@@ -13,7 +13,7 @@ import click
 from audit import AuditRecord
 from gateway.errors import GovgateError, ValidationError, is_problem
 from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
-from gateway.root import Gateway, build_gateway
+from gateway.root import Gateway, Seams, build_gateway
 from gateway.services import Services, open_services, os_actor
 from gateway.settings import Settings, load_settings
 from texts import os_reason, where
@@ -47,7 +47,7 @@ class CliContext:
         """The whole gateway (catalogue, workflow, identity provider ...) over the
         services, for the commands that act through them; no watcher runs."""
         if self._gateway is None:
-            self._gateway = build_gateway(self.services)
+            self._gateway = build_gateway(self.services, Seams(watch_policies=False))
         return self._gateway
 
     def msg(self, key: str, **kwargs: Any) -> str:

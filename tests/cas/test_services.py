@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from gateway.idp.cas import services as s
-from gateway.root import build_gateway
 
 REGISTERED = {"offices": ["https://x.example/app/*", "https://y.example/cb"],
               "deep": ["https://x.example/app/deep/*"]}
@@ -78,10 +77,11 @@ def test_state_file_round_trip(settings: object) -> None:
     from gateway.statefile import export_state
     from tests.cas.conftest import CAS_SYSTEM
     from tests.oauth2.helpers import close_services, make_services
+    from tests.wiring import parts
 
     services = make_services(settings)  # type: ignore[arg-type]
     try:
-        applier = build_gateway(services).state_applier()
+        applier = parts(services).state_applier()
         bad = dict(CAS_SYSTEM, cas_services=["https://*", "http://evil.example/cb"])
         with pytest.raises(StateFileError) as caught:
             applier.apply({"systems": [bad]})

@@ -19,7 +19,6 @@ from starlette.testclient import TestClient
 from catalogue.limits import MAX_LENGTH
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
-from gateway.root import build_gateway
 from gateway.services import Services
 from tests.catalogue.test_api import SEC, STEWARD_CZT, STEWARD_JG, WANG, Api
 from tests.wiring import parts
@@ -81,7 +80,7 @@ def test_resource_text_through_the_api(api: Api, field: str) -> None:
 
 @pytest.mark.parametrize("field", RESOURCE_FIELDS)
 def test_resource_text_through_the_state_file(services: Services, field: str) -> None:
-    applier = build_gateway(services).state_applier()
+    applier = parts(services).state_applier()
     with pytest.raises(StateFileError) as caught:
         applier.apply({"catalogue": [_with(field, MAX_LENGTH[field] + 1)]})
     assert any(p.endswith(_long(field)) for p in caught.value.problems), caught.value.problems
@@ -190,7 +189,7 @@ def test_application_text_through_the_cli(services: Services, env: dict[str, str
 def test_grant_text_through_the_state_file(services: Services, field: str) -> None:
     grant = {"resource": "JG-0001", "consumer": "nn-jgsw", "items": ["brand"],
              "purpose": "统计", "until": "2027-12-31"}
-    applier = build_gateway(services).state_applier()
+    applier = parts(services).state_applier()
     with pytest.raises(StateFileError) as caught:
         applier.apply({"grants": [{**grant, field: _text(MAX_LENGTH[field] + 1)}]})
     assert any(p.endswith(_long(field)) for p in caught.value.problems), caught.value.problems

@@ -13,11 +13,10 @@ from click.testing import CliRunner
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
 from gateway.limits import MAX_LENGTH
-from gateway.root import build_gateway
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
-from tests.wiring import apply_state
+from tests.wiring import apply_state, parts
 
 BASE: dict[str, list[dict[str, Any]]] = {
     "regions": [{"code": "gx", "name": "某省"}],
@@ -76,7 +75,7 @@ CASES = [
 def test_state_file_text_at_and_past_its_maximum(services: Services, section: str,
                                                  field: str, make: Any) -> None:
     n = MAX_LENGTH[field]
-    applier = build_gateway(services).state_applier()
+    applier = parts(services).state_applier()
     with pytest.raises(StateFileError) as caught:
         applier.apply(_doc(section, field, make(n + 1)))
     expected = f"{field} longer than {n} characters"

@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
-from gateway.root import build_gateway
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.statefile import dump_yaml, export_state
@@ -120,7 +119,7 @@ def test_the_registered_post_logout_uri(client: TestClient) -> None:
 
 
 def test_state_file_registers_checks_and_exports_post_logout_uris(idp: Services) -> None:
-    applier = build_gateway(idp).state_applier()
+    applier = parts(idp).state_applier()
     for bad, problem in (
             (["http://evil.example/out"], "http only for loopback"),
             (["https://rp.example/out#frag"], "no fragment"),

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from audit.tables import records
 from gateway.errors import StateFileError
-from gateway.root import build_gateway
 from gateway.services import Services, open_services
 from policies import Policies, PolicyLine, Query, make_line, subjects_for
 from policies.adapter import DatabaseAdapter, casbin_enforcer, read_version
@@ -76,7 +75,7 @@ def test_state_file_section_adds_missing_lines_and_exports(services: Services) -
         {"subject": "user:li.si", "department": "czt", "object": "/s/assets/api/secret*",
          "action": "*", "effect": "deny"},
     ]}
-    applier = build_gateway(services).state_applier()
+    applier = parts(services).state_applier()
     changes = applier.apply(doc)
     assert [c.kind for c in changes] == ["policy", "policy"]
     assert applier.apply(doc) == []
