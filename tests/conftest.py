@@ -84,3 +84,20 @@ def _gateways_closed() -> Iterator[None]:
     """Every gateway a test built through ``tests.wiring`` stops its watcher after it."""
     yield
     close_gateways()
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at the cost the gateway runs with (OWASP: 19 MiB, 2 passes) takes tens of
+    milliseconds a hash, and every test world signs its demo accounts up: in process,
+    tests hash cheaply unless marked ``real_password_cost``. The production cost
+    stays in ``gateway.passwords`` and in every test that runs ``govgate`` itself."""
+    if request.node.get_closest_marker("real_password_cost"):
+        return
+    from argon2 import PasswordHasher
+
+    from gateway import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
+                                                             parallelism=1))
