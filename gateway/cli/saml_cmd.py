@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from gateway.cli.context import CliContext, pass_cli
-from gateway.idp.saml import library as lib
+from gateway.idp.saml import names
 
 
 @click.group()
@@ -35,7 +35,7 @@ def saml_list(cli_ctx: CliContext) -> None:
         return
     click.echo("system\tentity_id\tname_id\tsigns_requests\tacs\tsoap_logout")
     for entity_id, sp in sorted(registered.items(), key=lambda item: item[1].system):
-        soap = sp.meta.slo_for(lib.BINDING_SOAP)
+        soap = sp.meta.slo_for(names.BINDING_SOAP)
         click.echo(f"{sp.system}\t{entity_id}\t{sp.name_id}\t{str(sp.meta.signs_requests).lower()}"
                    f"\t{' '.join(e.location for e in sp.meta.acs)}\t"
                    f"{soap.location if soap else '-'}")

@@ -16,14 +16,8 @@ from typing import Any
 import click
 import uvicorn
 
-from gateway.app import create_app
 from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
-from gateway.demo import DEMO_STATE
-from gateway.demo.apps import create_upstream
-from gateway.demo.cas import CasClient
-from gateway.demo.sso import SsoClient
-from gateway.demo.traffic import make_traffic
 from gateway.i18n import cli_lang, ljust
 from gateway.passwords import generate_password
 from gateway.root import Seams, build_gateway
@@ -134,6 +128,10 @@ def _free_port() -> int:
 def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
           tls_cert: str | None, tls_key: str | None) -> None:
     """Run the gateway (identity provider, proxy, APIs)."""
+    # the server (every page and endpoint) only for the commands that serve it:
+    # the other commands start in half the time
+    from gateway.app import create_app
+
 
     if host:
         cli_ctx.overrides["host"] = host
@@ -185,6 +183,8 @@ def _demo_sso(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> di
     """System code → the OpenID Connect client its demo app signs users in with: a
     client whose redirect URI is ``/callback`` on that system's upstream. The client's
     addresses follow the upstream when ``--free-ports`` moves it."""
+    from gateway.demo.sso import SsoClient
+
 
     by_upstream = {s["upstream"]: s["code"] for s in doc.get("systems", [])}
     found: dict[str, Any] = {}
@@ -204,6 +204,8 @@ def _demo_sso(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> di
 def _demo_cas(doc: dict[str, Any], moved: dict[str, str], *, gateway: str) -> dict[str, Any]:
     """System code → the CAS client its demo app signs users in with: the system's
     first ``cas_services`` URL (moved with the upstream under ``--free-ports``)."""
+    from gateway.demo.cas import CasClient
+
 
     found: dict[str, Any] = {}
     for system in doc.get("systems", []):
@@ -237,6 +239,11 @@ def _moved(uri: str, moved: dict[str, str]) -> str:
 @pass_cli
 def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> None:
     """Start the gateway with demo departments, users and three upstream systems."""
+    from gateway.app import create_app  # as in serve: only where it is served
+    from gateway.demo import DEMO_STATE
+    from gateway.demo.apps import create_upstream
+    from gateway.demo.traffic import make_traffic
+
 
     home = Path(demo_home)
     if home.exists():

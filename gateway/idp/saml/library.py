@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gateway.idp.saml import names
 from gateway.idp.saml.errors import SamlUnavailable
 
 with warnings.catch_warnings():
@@ -158,3 +159,11 @@ class IdpServer(saml2.server.Server):  # type: ignore[misc]
 
     def support_AuthnQuery(self) -> bool:
         return False
+
+
+# the plain names the modules without pysaml2 use (gateway.idp.saml.names) are its own
+assert (names.BINDING_HTTP_POST, names.BINDING_HTTP_REDIRECT, names.BINDING_SOAP,
+        names.NAMEID_FORMAT_PERSISTENT, names.NAMEID_FORMAT_TRANSIENT,
+        names.NAMEID_FORMAT_UNSPECIFIED) == (
+    BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP, NAMEID_FORMAT_PERSISTENT,
+    NAMEID_FORMAT_TRANSIENT, NAMEID_FORMAT_UNSPECIFIED)

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import sqlalchemy as sa
 
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
-from gateway.idp.saml.engine import SamlEngine
 from gateway.idp.saml.signing import SigningKey, active_key
 from gateway.idp.saml.slo import SamlSingleLogout
 from gateway.idp.saml.sps import ServiceProvider, from_column
 from gateway.idp.saml.store import SamlStore
 from gateway.tables import systems
+
+if TYPE_CHECKING:
+    from gateway.idp.saml.engine import SamlEngine
 
 T = TypeVar("T")
 
@@ -61,6 +63,10 @@ class SamlIdp:
     def run(self, work: Callable[[SamlEngine], T]) -> T:
         """``work`` on the engine of the SPs registered now, one call at a time (pysaml2's
         objects are not made for threads)."""
+        # pysaml2 (imported by the engine) only when SAML work is done: the import
+        # costs most of a second, and most processes that build a gateway do none
+        from gateway.idp.saml.engine import SamlEngine
+
         sps = self.registered()
         key = frozenset(sps.items())
         with self._lock:

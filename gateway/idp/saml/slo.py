@@ -22,7 +22,7 @@ import httpx
 
 from audit import AuditRecord
 from gateway.background import BackgroundTasks
-from gateway.idp.saml import library as lib
+from gateway.idp.saml import names
 from gateway.idp.saml.store import Released
 
 SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8",
@@ -56,7 +56,7 @@ class SamlSingleLogout:
         ok, status, why = False, None, ""
         try:
             sp = (await asyncio.to_thread(self.idp.registered)).get(r.sp_entity_id)
-            endpoint = sp.meta.slo_for(lib.BINDING_SOAP) if sp is not None else None
+            endpoint = sp.meta.slo_for(names.BINDING_SOAP) if sp is not None else None
             if sp is None:
                 why = "the SP is no longer registered"
             elif endpoint is None:

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.idp.cas.services import url_problem
-from gateway.idp.saml import library as lib
+from gateway.idp.saml import names
 
 KEYS = frozenset({"metadata", "metadata_file", "name_id", "release_username", "launch_url"})
-NAME_IDS = {"persistent": lib.NAMEID_FORMAT_PERSISTENT, "transient": lib.NAMEID_FORMAT_TRANSIENT}
+NAME_IDS = {"persistent": names.NAMEID_FORMAT_PERSISTENT,
+            "transient": names.NAMEID_FORMAT_TRANSIENT}
 MAX_METADATA = 256 * 1024
 MAX_ENTITY_ID = 1024
 SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -106,6 +107,10 @@ def parse_metadata(xml: str) -> SpMetadata:
     ValueError saying what is wrong."""
     if len(xml.encode("utf-8")) > MAX_METADATA:
         raise ValueError(f"over {MAX_METADATA} bytes")
+    # pysaml2 only when a metadata document is read: its import costs most of a
+    # second of every command that merely loads the state file's checks
+    from gateway.idp.saml import library as lib
+
     store = lib.InMemoryMetaData(None, metadata=xml)
     try:
         store.load()
@@ -121,7 +126,7 @@ def parse_metadata(xml: str) -> SpMetadata:
         raise ValueError("has no SAML 2.0 SPSSODescriptor")
     sp = descriptors[0]
     acs = [e for e in _endpoints(sp.get("assertion_consumer_service") or [])
-           if e.binding == lib.BINDING_HTTP_POST]
+           if e.binding == names.BINDING_HTTP_POST]
     if not acs:
         raise ValueError("has no AssertionConsumerService with the HTTP-POST binding")
     slo = _endpoints(sp.get("single_logout_service") or [])
