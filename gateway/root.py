@@ -83,25 +83,10 @@ class Gateway:
     seams: Seams = field(default_factory=Seams)
 
     def state_sections(self) -> list[SectionHandler]:
-        """The state-file sections the lower packages own (policies, catalogue,
-        grants, calendar), after the gateway's own."""
-        return [policies_section(self.services),
-                catalogue_section(self.services, self.catalogue),
-                grants_section(self.services, self.catalogue),
-                calendar_section(self.services)]
+        return state_sections(self.services, self.catalogue)
 
     def state_applier(self) -> StateApplier:
-        s = self.services
-        return StateApplier(
-            s.engine,
-            hash_secret=s.hash_client_secret,
-            verify_secret=s.verify_client_secret,
-            clock=s.clock,
-            on_change=s.record_admin_change,
-            sections=self.state_sections(),
-            seal=s.keys.seal,
-            open_=s.keys.open,
-        )
+        return state_applier(self.services, self.catalogue)
 
     async def aclose(self) -> None:
         """Close what the app's lifespan opened: the upstream pool, the watcher."""
@@ -111,6 +96,30 @@ class Gateway:
     def close(self) -> None:
         self.policies.close()
         self.services.close()
+
+
+def state_sections(services: Services, catalogue: Catalogue) -> list[SectionHandler]:
+    """The state-file sections the lower packages own (policies, catalogue, grants,
+    calendar), after the gateway's own; a catalogue write refreshes ``catalogue``'s
+    snapshot at once."""
+    return [policies_section(services), catalogue_section(services, catalogue),
+            grants_section(services, catalogue), calendar_section(services)]
+
+
+def state_applier(services: Services, catalogue: Catalogue | None = None) -> StateApplier:
+    """What ``govgate apply`` applies a state file with; without a gateway's
+    ``catalogue`` (a command that only applies) one of its own."""
+    s = services
+    return StateApplier(
+        s.engine,
+        hash_secret=s.hash_client_secret,
+        verify_secret=s.verify_client_secret,
+        clock=s.clock,
+        on_change=s.record_admin_change,
+        sections=state_sections(s, catalogue or open_catalogue(s)),
+        seal=s.keys.seal,
+        open_=s.keys.open,
+    )
 
 
 def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:

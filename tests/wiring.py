@@ -11,7 +11,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from gateway.app import browser_seams
-from gateway.root import Gateway, Seams, build_gateway
+from gateway.root import Gateway, Seams, build_gateway, state_applier
 from gateway.services import Services
 
 _BUILT: WeakKeyDictionary[Services, Gateway] = WeakKeyDictionary()
@@ -52,10 +52,6 @@ def apply_state(services: Services, doc: dict[str, Any], **kw: Any) -> Any:
     when there is one (its caches see the change at once), else through a gateway
     of its own (so the test's may still be built with seams)."""
     found = _BUILT.get(services)
-    built = found if found is not None else build_gateway(
-        services, Seams(watch_policies=False))
-    try:
-        return built.state_applier().apply(doc, **kw)
-    finally:
-        if found is None:
-            built.policies.close()
+    if found is not None:
+        return found.state_applier().apply(doc, **kw)
+    return state_applier(services).apply(doc, **kw)

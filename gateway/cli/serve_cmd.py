@@ -20,7 +20,7 @@ from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.i18n import cli_lang, ljust
 from gateway.passwords import generate_password
-from gateway.root import Seams, build_gateway
+from gateway.root import state_applier
 from gateway.services import open_services, os_actor
 from gateway.settings import load_settings
 from gateway.setup import initialise
@@ -273,7 +273,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     cas = _demo_cas(doc, moved, gateway=f"http://127.0.0.1:{port}")
     services = open_services(settings, writer="gateway", actor=os_actor())
     cli_ctx._services = services
-    build_gateway(services, Seams(watch_policies=False)).state_applier().apply(doc)
+    state_applier(services).apply(doc)
 
     limits = HeadLimits.from_settings(settings)
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
