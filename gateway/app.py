@@ -22,7 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.record import AuditRecord
 from gateway import referrals
-from gateway.errors import AuditUnavailable, GovgateError, problem_body
+from gateway.errors import AuditUnavailable, GovgateError
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
 from gateway.proxy.endpoint import ProxyEndpoint
@@ -37,6 +37,7 @@ from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
+from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
 from gateway.web.cas import cas_routes
@@ -46,16 +47,7 @@ from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
 
-PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("govgate")
-
-
-def problem_response(exc: Exception) -> JSONResponse:
-    status, body = problem_body(exc)
-    headers = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="govgate"'
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _audited_refusal(services: Services, scope: Scope, refused: GovgateError
@@ -131,7 +123,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _our_error(request: Request, exc: Exception) -> Response:
-    return problem_response(exc)
+    return problem_json(exc)
 
 
 def routes() -> list[BaseRoute]:
@@ -220,7 +212,7 @@ class GatewayApp(Starlette):
                 if path.startswith(API_PREFIX):
                     refused = refuse_non_json(scope)
                     if refused is not None:
-                        await problem_response(
+                        await problem_json(
                             await _audited_refusal(gateway.services, scope, refused)
                         )(scope, receive, send)
                         return

@@ -3,7 +3,6 @@ back-channel notifier, sessions, and the audit helper they share."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -102,28 +101,6 @@ class Provider:
         self.notifier.schedule(targets, row.username, row.sid)
         for hook in self.on_session_end:
             hook(row)
-
-    async def end_user_sessions(self, username: str) -> tuple[int, int]:
-        """End every portal session and refresh-token family of ``username`` (and so
-        the access tokens bound to those sessions, within the deny list's refresh),
-        tell the relying parties by back-channel logout, and audit it. NotFound for
-        an unknown user. Returns (sessions, families)."""
-        self.services.org.get_user(username)
-        settings = self.settings
-        sids, families = self.store.revoke_user(
-            username, ttl_seconds=max(settings.access_token_lifetime,
-                                      settings.refresh_token_lifetime))
-        self.services.record_admin_change("sessions_revoked", {
-            "user": username, "sessions": len(sids), "families": families})
-        targets = []
-        for sid in sids:
-            for cid in self.store.session_clients(sid):
-                c = self.server.clients.get(cid)
-                if c is not None and c.backchannel_logout_uri:
-                    targets.append((sid, cid, c.backchannel_logout_uri))
-        await asyncio.gather(*(self.notifier.notify([(cid, uri)], username, sid)
-                               for sid, cid, uri in targets))
-        return len(sids), families
 
     def end_client_tokens(self, client_id: str, record: ChangeHook | None = None) -> int:
         """Stop every token of a (just disabled) client: revoke its refresh-token families

@@ -54,8 +54,6 @@ from texts import Text
 
 STATS_PARAMS = ("by", "since", "until", "system", "resource", "department", "event_type")
 
-# the audit and stats APIs answer every refusal as the other /api/v1 surfaces do
-problem_response = problem_json
 
 
 def _invalid(exc: AuditQueryError) -> ValidationError:
@@ -92,7 +90,7 @@ async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | 
     try:
         principal = await gateway_of(request).authenticator.authenticate(request)
     except Unauthorized as exc:
-        return None, problem_response(exc)
+        return None, problem_json(exc)
     call = _Call(request, principal)
     try:
         require(principal, AUDIT_READ)
@@ -109,8 +107,8 @@ async def _refuse(call: _Call, request: Request, exc: Exception, reason: str) ->
     try:
         await call.audit("deny", 403, reason, path=request.url.path)
     except (AuditError, AuditUnavailable) as audit_exc:
-        return problem_response(audit_exc)
-    return problem_response(exc)
+        return problem_json(audit_exc)
+    return problem_json(exc)
 
 
 async def _bad_input(call: _Call, exc: AuditQueryError, what: str,
@@ -119,15 +117,15 @@ async def _bad_input(call: _Call, exc: AuditQueryError, what: str,
         await call.audit("failure", 400, f"{what}: malformed {exc.field}",
                          event_type=event_type)
     except (AuditError, AuditUnavailable) as aexc:
-        return problem_response(aexc)
-    return problem_response(_invalid(exc))
+        return problem_json(aexc)
+    return problem_json(_invalid(exc))
 
 
 async def list_records(request: Request) -> Response:
     """``GET /api/v1/audit/records``: filters as query parameters, newest first."""
     call, refused = await _begin(request, "audit records")
     if refused is not None or call is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     try:
         f = parse_filters(dict(request.query_params))
     except AuditQueryError as exc:
@@ -137,7 +135,7 @@ async def list_records(request: Request) -> Response:
         await call.audit("success", 200, "audit records queried", filters=f.as_dict(),
                          returned=len(page.records))
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     return JSONResponse({"records": page.records, "next_cursor": page.next_cursor})
 
 
@@ -145,7 +143,7 @@ async def one_record(request: Request) -> Response:
     """``GET /api/v1/audit/records/{id}``: the record, its writer, hash and links."""
     call, refused = await _begin(request, "audit record")
     if refused is not None or call is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     raw = request.path_params["id"]
     position = (await asyncio.to_thread(record_position, call.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
@@ -153,9 +151,9 @@ async def one_record(request: Request) -> Response:
         await call.audit("success" if position else "failure", 200 if position else 404,
                          "audit record read", record=raw[:40])
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     if position is None:
-        return problem_response(NotFound(Text("audit.no_record", "no audit record {id}",
+        return problem_json(NotFound(Text("audit.no_record", "no audit record {id}",
                                               id=raw[:40])))
     return JSONResponse(position.to_dict())
 
@@ -164,12 +162,12 @@ async def export(request: Request) -> Response:
     """``GET /api/v1/audit/export``: every record of the filter, as a file."""
     call, refused = await _begin(request, "audit export")
     if refused is not None or call is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     return await export_response(call, dict(request.query_params), _export_problem)
 
 
 def _export_problem(exc: Exception) -> Response:
-    return problem_response(_invalid(exc) if isinstance(exc, AuditQueryError) else exc)
+    return problem_json(_invalid(exc) if isinstance(exc, AuditQueryError) else exc)
 
 
 async def export_response(call: Any, params: dict[str, str],
@@ -205,7 +203,7 @@ async def verify(request: Request) -> Response:
     """``GET /api/v1/audit/verify?since=&until=``: the range (or the whole log) checked."""
     call, refused = await _begin(request, "audit verify")
     if refused is not None or call is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     q = request.query_params
     try:
         for key in q:
@@ -222,7 +220,7 @@ async def verify(request: Request) -> Response:
                          event_type="audit_verify", since=since, until=until,
                          intact=rep.ok, records=rep.records, problems=len(rep.problems))
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     return JSONResponse(body)
 
 
@@ -230,7 +228,7 @@ async def checkpoints(request: Request) -> Response:
     """``GET /api/v1/audit/checkpoints?before=&limit=``: newest first, signatures checked."""
     call, refused = await _begin(request, "audit checkpoints")
     if refused is not None or call is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     try:
         before, limit = parse_page(request.query_params)
     except AuditQueryError as exc:
@@ -241,7 +239,7 @@ async def checkpoints(request: Request) -> Response:
     try:
         await call.audit("success", 200, "audit checkpoints listed", returned=len(found))
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     more = len(found) == limit and found[-1].checkpoint.seq > 1
     return JSONResponse({"checkpoints": [c.to_dict() for c in found],
                          "next_before": found[-1].checkpoint.seq if more else None})
@@ -252,7 +250,7 @@ async def stats(request: Request) -> Response:
     of events that named a system or resource (``event_type=`` narrows further)."""
     call, refused = await _begin(request, "audit stats")
     if refused is not None or call is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     q = request.query_params
     try:
         for key in q:
@@ -273,12 +271,12 @@ async def stats(request: Request) -> Response:
                 resource=q.get("resource") or None, department=q.get("department") or None,
                 event_type=q.get("event_type") or None))
     except AuditQueryError as exc:
-        return problem_response(_invalid(exc))
+        return problem_json(_invalid(exc))
     try:
         await call.audit("success", 200, "usage figures queried",
                          filters={k: v for k, v in q.items()})
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     return JSONResponse({"by": by, "rows": rows})
 
 

@@ -31,7 +31,7 @@ from gateway.errors import (
 from gateway.idp.scopes import STATS_READ, InsufficientScope, require
 from gateway.root import gateway_of
 from gateway.services import Services
-from gateway.web.api.audit import problem_response
+from gateway.web.api.problems import problem_json
 from gateway.web.real_use import (
     WINDOWS,
     Scope,
@@ -81,7 +81,7 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
     try:
         principal = await gateway_of(request).authenticator.authenticate(request)
     except Unauthorized as exc:
-        return None, None, problem_response(exc)
+        return None, None, problem_json(exc)
     refusal: Exception | None = None
     scope: Scope | None = None
     try:
@@ -97,20 +97,20 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
         try:
             await audit_stats_read(services, principal, request, "deny", 403, str(refusal))
         except (AuditError, AuditUnavailable) as exc:
-            return None, None, problem_response(exc)
-        return None, None, problem_response(refusal)
+            return None, None, problem_json(exc)
+        return None, None, problem_json(refusal)
     return principal, scope, None
 
 
 async def overview_api(request: Request) -> Response:
     principal, scope, refused = await _begin(request)
     if refused is not None or scope is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     services = gateway_of(request).services
     try:
         days = parse_days(request.query_params)
     except ValidationError as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     now = services.clock()
     gateway = gateway_of(request)
     found = await asyncio.to_thread(lambda: overview(read_sources(gateway, now), scope, days))
@@ -118,20 +118,20 @@ async def overview_api(request: Request) -> Response:
         await audit_stats_read(services, principal, request, "success", 200,
                                "real-use overview read", days=days)
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     return JSONResponse(overview_json(found))
 
 
 async def department_api(request: Request) -> Response:
     principal, scope, refused = await _begin(request)
     if refused is not None or scope is None:
-        return refused or problem_response(Forbidden())
+        return refused or problem_json(Forbidden())
     services = gateway_of(request).services
     code = request.path_params["code"]
     try:
         days = parse_days(request.query_params)
     except ValidationError as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     now = services.clock()
     src = await asyncio.to_thread(read_sources, gateway_of(request), now)
     if code not in src.departments or not scope.covers(code):
@@ -146,14 +146,14 @@ async def department_api(request: Request) -> Response:
                                    403 if out_of_scope else 404, str(refusal),
                                    department_asked=code[:64])
         except (AuditError, AuditUnavailable) as exc:
-            return problem_response(exc)
-        return problem_response(refusal)
+            return problem_json(exc)
+        return problem_json(refusal)
     found = await asyncio.to_thread(summary, src, code, days)
     try:
         await audit_stats_read(services, principal, request, "success", 200,
                                "department summary read", days=days, department_asked=code)
     except (AuditError, AuditUnavailable) as exc:
-        return problem_response(exc)
+        return problem_json(exc)
     return JSONResponse(summary_json(found))
 
 
