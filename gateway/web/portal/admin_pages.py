@@ -37,10 +37,8 @@ from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.tables import departments
 from gateway.web.admin_access import admin_of, send_logouts
-from gateway.web.portal.catalogue_pages import _principal
-from gateway.web.portal.catalogue_pages import _to_login as to_login
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.pages import csrf_ok, page_lang, render
+from gateway.web.portal.pages import csrf_ok, page_lang, render, session_principal, to_sign_in
 from texts import Text
 
 BASE = "/portal/admin"
@@ -125,9 +123,9 @@ def page(console: type[Console], handler: Handler, *, post: bool = False
     ``post`` and ``console``'s role; any error as a page."""
 
     async def run(request: Request) -> Response:
-        principal = _principal(request)
+        principal = session_principal(request)
         if principal is None:
-            return to_login(request)
+            return to_sign_in(request)
         form = None
         if post:
             form = await request.form()
@@ -152,9 +150,9 @@ def page(console: type[Console], handler: Handler, *, post: bool = False
 
 async def index(request: Request) -> Response:
     """The signed-in admin's console; anyone else a 403 page (audited)."""
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return to_login(request)
+        return to_sign_in(request)
     roles = set(principal.roles or ()) & ADMIN_ROLES
     if not roles:
         def refuse() -> None:

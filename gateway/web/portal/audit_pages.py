@@ -51,10 +51,8 @@ from gateway.web.audit_console import (
 )
 from gateway.web.portal.console_pages import (
     error_page,
-    principal_of,
     services_of,
     shown_time,
-    to_login,
     unavailable,
 )
 from gateway.web.portal.i18n import Translator
@@ -64,6 +62,8 @@ from gateway.web.portal.pages import (
     csrf_ok,
     page_lang,
     render,
+    session_principal,
+    to_sign_in,
 )
 
 BASE = "/portal/audit"
@@ -103,9 +103,9 @@ class _Page:
 
 async def _open(request: Request, what: str) -> tuple[_Page | None, Response | None]:
     """The page for an auditor, or the answer for anyone else (sign-in, 403)."""
-    principal = principal_of(request)
+    principal = session_principal(request)
     if principal is None:
-        return None, to_login(request)
+        return None, to_sign_in(request)
     page = _Page(request, principal)
     if is_auditor(principal):
         return page, None
@@ -186,7 +186,7 @@ def _say(request: Request) -> Any:
 async def search_page(request: Request) -> Response:
     page, refused = await _open(request, "audit console")
     if page is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     q = request.query_params
     form = {k: q.get(k, "") for k in FILTERS}
     form["limit"] = form["limit"] if form["limit"] in PAGE_SIZES else PAGE_SIZES[0]
@@ -223,7 +223,7 @@ async def search_page(request: Request) -> Response:
 async def record_page(request: Request) -> Response:
     page, refused = await _open(request, "audit record")
     if page is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     raw = request.path_params["id"]
     position = (await run_in_threadpool(record_position, page.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
@@ -244,7 +244,7 @@ async def record_page(request: Request) -> Response:
 async def export_file(request: Request) -> Response:
     page, refused = await _open(request, "audit export")
     if page is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     params = _filter_params(request)
     params.pop("cursor", None)
     params.pop("limit", None)
@@ -267,7 +267,7 @@ async def export_file(request: Request) -> Response:
 async def verify_form(request: Request) -> Response:
     page, refused = await _open(request, "audit verify")
     if page is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     return render(request, "audit_verify.html", form={"since": "", "until": ""}, error=None,
                   **_common(page))
 
@@ -275,7 +275,7 @@ async def verify_form(request: Request) -> Response:
 async def verify_run(request: Request) -> Response:
     page, refused = await _open(request, "audit verify")
     if page is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     form_data = await request.form()
     form = {k: str(form_data.get(k) or "").strip() for k in ("since", "until")}
     t = _t(request)
@@ -341,7 +341,7 @@ async def verify_run(request: Request) -> Response:
 async def checkpoints_page(request: Request) -> Response:
     page, refused = await _open(request, "audit checkpoints")
     if page is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     try:
         before, limit = parse_page(request.query_params, max_limit=200)
     except AuditQueryError:

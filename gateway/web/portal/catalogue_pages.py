@@ -37,15 +37,19 @@ from catalogue.model import (
     SENSITIVE_LEVEL,
     SHARE_TYPES,
 )
-from gateway.errors import Unauthorized
 from gateway.i18n import render as render_text
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.request_id import new_request_id
 from gateway.root import Gateway, gateway_of
 from gateway.services import Services
 from gateway.tables import departments
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.pages import authenticator, csrf_ok, page_lang, render
+from gateway.web.portal.pages import (
+    csrf_ok,
+    page_lang,
+    render,
+    session_principal,
+    to_sign_in,
+)
 from texts import Text
 
 BASE = "/portal/catalogue"
@@ -58,18 +62,6 @@ ACTIONS = ("approve", "reject", "escalate", "close")
 
 def _services(request: Request) -> Services:
     return gateway_of(request).services
-
-
-def _principal(request: Request) -> Any | None:
-    try:
-        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
-    except Unauthorized:
-        return None
-
-
-def _to_login(request: Request) -> Response:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
 def _actor(principal: Any) -> Actor:
@@ -188,9 +180,9 @@ def _common(request: Request, principal: Any, names: dict[str, str]) -> dict[str
 # -- search -----------------------------------------------------------------------------
 
 async def search_page(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     services = _services(request)
     q = request.query_params
     filters = {
@@ -257,16 +249,16 @@ async def _render_resource(request: Request, principal: Any, code: str, *, statu
 
 
 async def resource_page(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     return await _render_resource(request, principal, request.path_params["code"])
 
 
 async def apply_submit(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     code = request.path_params["code"]
     form = await request.form()
     if not csrf_ok(request, form):

@@ -5,38 +5,20 @@ the record of what was asked, and China Standard Time for people."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from gateway.errors import Unauthorized
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.web.portal.error_page import page_headers, render_error
-from gateway.web.portal.pages import authenticator, page_lang, render
+from gateway.web.portal.pages import page_lang, render
 
 CST = timezone(timedelta(hours=8), "CST")
 
 
 def services_of(request: Request) -> Services:
     return gateway_of(request).services
-
-
-def principal_of(request: Request) -> Any | None:
-    """The person of the portal session, or None."""
-    try:
-        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
-    except Unauthorized:
-        return None
-
-
-def to_login(request: Request) -> Response:
-    """The sign-in, coming back here after it."""
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
 def error_page(request: Request, status: int, request_id: str) -> Response:

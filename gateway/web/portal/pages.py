@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from gateway.idp.authenticator import Authenticator
+from gateway.errors import Unauthorized
+from gateway.idp.authenticator import Authenticator, Principal
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.root import gateway_of
 from gateway.same_origin import cross_site_reason, own_origins
@@ -104,6 +105,20 @@ def csrf_ok(request: Request, form: Any) -> bool:
     allowed = own_origins(gateway_of(request).services.settings.issuer, request.url.scheme,
                           request.headers.get("host"))
     return cross_site_reason(request.method, fetch, allowed) is None
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The person of the portal session, or None."""
+    try:
+        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
+    except Unauthorized:
+        return None
+
+
+def to_sign_in(request: Request) -> Response:
+    """The sign-in, coming back to this address after it."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
 def authenticator(request: Request) -> Authenticator:

@@ -30,14 +30,12 @@ from gateway.web.api.stats import audit_stats_read, parse_days
 from gateway.web.portal.console_pages import (
     CST,
     error_page,
-    principal_of,
     services_of,
     shown_day,
-    to_login,
     unavailable,
 )
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.pages import page_lang, render
+from gateway.web.portal.pages import page_lang, render, session_principal, to_sign_in
 from gateway.web.portal.svg_chart import bar_chart
 from gateway.web.real_use import (
     IDLE_DAYS,
@@ -64,10 +62,10 @@ def revoke_url(grant: UnusedGrant) -> str:
 
 async def _open(request: Request) -> tuple[Any, Scope | None, str, Response | None]:
     """The viewer and what they may see, or the answer: sign-in, 403 (audited)."""
-    principal = principal_of(request)
+    principal = session_principal(request)
     request_id = new_request_id()
     if principal is None:
-        return None, None, request_id, to_login(request)
+        return None, None, request_id, to_sign_in(request)
     services = services_of(request)
     departments = await run_in_threadpool(read_departments, services.engine)
     scope = viewer_scope(principal.roles or (), principal.department, departments)
@@ -109,7 +107,7 @@ def _context(request: Request, principal: Any, days: int) -> dict[str, Any]:
 async def overview_page(request: Request) -> Response:
     principal, scope, request_id, refused = await _open(request)
     if refused is not None or scope is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     services = services_of(request)
     days = _days(request)
     now = services.clock()
@@ -129,7 +127,7 @@ async def overview_page(request: Request) -> Response:
 async def department_page(request: Request) -> Response:
     principal, scope, request_id, refused = await _open(request)
     if refused is not None or scope is None:
-        return refused or to_login(request)
+        return refused or to_sign_in(request)
     services = services_of(request)
     code = request.path_params["code"]
     days = _days(request)

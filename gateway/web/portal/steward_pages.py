@@ -56,12 +56,10 @@ from gateway.web.portal.catalogue_pages import (
     _department_names,
     _error_page,
     _not_found,
-    _principal,
     _t,
-    _to_login,
     say,
 )
-from gateway.web.portal.pages import csrf_ok, render
+from gateway.web.portal.pages import csrf_ok, render, session_principal, to_sign_in
 from texts import Text
 
 ACTIONS = ("approve", "reject", "refer", "escalate", "close")
@@ -131,9 +129,9 @@ def _applications_context(request: Request, principal: Any) -> dict[str, Any]:
 
 
 async def applications_page(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     info = None
     done, app_id = request.query_params.get("done"), request.query_params.get("id", "")
     if done == "applied" and app_id.isdigit():
@@ -202,9 +200,9 @@ def _path_id(request: Request) -> int:
 
 
 async def application_page(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     app_id = _path_id(request)
     if app_id < 0:
         return _error_page(request, _not_found(request))
@@ -217,9 +215,9 @@ async def application_page(request: Request) -> Response:
 
 
 async def decide_submit(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     action = request.path_params["action"]
     app_id = _path_id(request)
     if action not in ACTIONS or app_id < 0:
@@ -281,9 +279,9 @@ async def _render_grants(request: Request, principal: Any, *, status: int = 200,
 
 
 async def grants_page(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     info = None
     if request.query_params.get("done") == "revoke" and request.query_params.get(
             "id", "").isdigit():
@@ -292,9 +290,9 @@ async def grants_page(request: Request) -> Response:
 
 
 async def revoke_submit(request: Request) -> Response:
-    principal = _principal(request)
+    principal = session_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_sign_in(request)
     grant_id = _path_id(request)
     if grant_id < 0:
         return _error_page(request, _not_found(request))
