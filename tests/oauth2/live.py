@@ -16,6 +16,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import close_services, make_services
+from tests.served import QuickServer
 from tests.wiring import parts
 
 
@@ -30,7 +31,7 @@ def serving(app: Any, port: int, *, lifespan: str = "on") -> Iterator[None]:
     """``app`` served by uvicorn on 127.0.0.1:``port`` in a thread, for the block."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan=lifespan)
-    server = uvicorn.Server(config)
+    server = QuickServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

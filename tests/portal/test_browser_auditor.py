@@ -38,6 +38,7 @@ from tests.portal.test_browser_account import enrol
 from tests.portal.test_browser_newcomer import CHROMIUM, DESKTOP, Shots, shots  # noqa: F401
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
+from tests.served import QuickServer
 from tests.wiring import apply_state
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
     upstreams = {}
     for code in ("vehicles", "offices", "assets"):
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_upstream(code), host="127.0.0.1",
+        server = QuickServer(uvicorn.Config(create_upstream(code), host="127.0.0.1",
                                                port=port, log_level="warning", lifespan="off"))
         threading.Thread(target=server.run, daemon=True).start()
         servers.append(server)

@@ -27,6 +27,7 @@ from tests.oauth2.helpers import DEMO_PASSWORD
 from tests.oauth2.live import free_port, live_gateway
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
+from tests.served import QuickServer
 from tests.wiring import apply_state, parts
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -41,7 +42,7 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_upstream("vehicles"), host="127.0.0.1",
+    server = QuickServer(uvicorn.Config(create_upstream("vehicles"), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -29,6 +28,7 @@ from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.web.http_server import HeadLimits, ServerConfig
+from tests.served import QuickServer
 from tests.tokens import access_token
 from tests.wiring import apply_state, gateway_for
 
@@ -49,7 +49,7 @@ class Served:
         """``tls``: uvicorn's ``ssl_*`` options, for an HTTPS server."""
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(ServerConfig(
+        self.server = QuickServer(ServerConfig(
             app, limits=limits or HeadLimits(), http=http, lifespan="off",
             log_level="error", ws="none", access_log=False, proxy_headers=False, **tls))
         self.task: asyncio.Task[None] | None = None
@@ -57,7 +57,7 @@ class Served:
     async def __aenter__(self) -> Served:
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         while not self.server.started:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.002)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
