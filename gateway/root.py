@@ -41,7 +41,7 @@ from gateway.proxy.admission import Decider
 from gateway.proxy.catalogue import CatalogueShaping, catalogue_decider, catalogue_shaper
 from gateway.proxy.credentials import CachingAuthenticator
 from gateway.proxy.endpoint import BrowserPage, Proxy, ProxyConfig, Shaper
-from gateway.proxy.upstream_http import UpstreamClient
+from gateway.proxy.upstream_http import UpstreamTransport
 from gateway.services import Services
 from gateway.statefile import SectionHandler, StateApplier
 from policies import Policies
@@ -52,7 +52,7 @@ class Seams:
     """The parts a test or an embedding hands in instead of the defaults."""
 
     proxy_config: ProxyConfig | None = None  # default: from the settings
-    upstream_client: UpstreamClient | None = None
+    upstream_client: UpstreamTransport | None = None
     backchannel_transport: httpx.AsyncBaseTransport | None = None
     cas_slo_transport: httpx.AsyncBaseTransport | None = None
     saml_slo_transport: httpx.AsyncBaseTransport | None = None

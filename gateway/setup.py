@@ -13,6 +13,7 @@ from gateway.settings import Settings
 from gateway.storage import create_engine, current_revision, upgrade, write_transaction
 from gateway.tables import departments, regions, users
 from keys.master import FileMasterKey
+from keys.tables import data_keys
 from texts import Text
 
 PLATFORM_REGION = ("local", "本级")
@@ -33,7 +34,7 @@ def initialise(
     """Idempotent set-up; returns (username, first password) of admins it created."""
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if settings.master_key_provider == "file" and not settings.master_key_path.exists():
-        if _has_schema(settings):
+        if _has_sealed_keys(settings):
             # a database with keys but no master key file: never make a new one over it
             raise MasterKeyMissing(Text(
                 "setup.master_key_missing", "master key file {path} is missing but the database "
@@ -50,10 +51,15 @@ def initialise(
         engine.dispose()
 
 
-def _has_schema(settings: Settings) -> bool:
+def _has_sealed_keys(settings: Settings) -> bool:
+    """Whether the database holds data keys sealed under some master key (a schema
+    without keys, migrated ahead of ``init``, may get a new master key)."""
     engine = create_engine(settings.db_url)
     try:
-        return current_revision(engine) is not None
+        if current_revision(engine) is None:
+            return False
+        with engine.connect() as conn:
+            return conn.execute(sa.select(data_keys.c.id).limit(1)).first() is not None
     except sa.exc.SQLAlchemyError:
         return False
     finally:

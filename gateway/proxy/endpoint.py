@@ -76,8 +76,9 @@ from gateway.proxy.upstream_http import (
     UpstreamConnectTimeout,
     UpstreamError,
     UpstreamReadTimeout,
+    UpstreamReply,
+    UpstreamTransport,
 )
-from gateway.proxy.upstream_http import UpstreamResponse as UpstreamReply
 from gateway.request_id import new_request_id
 from gateway.services import Services
 from gateway.settings import Settings
@@ -292,7 +293,7 @@ class Proxy:
         config: ProxyConfig | None = None,
         deciders: Sequence[Decider] = (),
         shapers: Sequence[Shaper] = (),
-        client: UpstreamClient | None = None,
+        client: UpstreamTransport | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
         browser_page: BrowserPage | None = None,
     ) -> None:
@@ -300,7 +301,7 @@ class Proxy:
         self.config = config or ProxyConfig.from_settings(services.settings)
         self.browser_page = browser_page
         self.shapers = list(shapers)
-        self.client = client or UpstreamClient(
+        self.client: UpstreamTransport = client or UpstreamClient(
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout)
         self._origins: dict[tuple[str, Any], tuple[Origin, str]] = {}

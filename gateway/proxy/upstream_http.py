@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -434,6 +434,34 @@ class UpstreamResponse:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+class UpstreamReply(Protocol):
+    """What the proxy reads of an upstream's answer (``UpstreamResponse`` here)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content_length: int | None
+
+    async def read(self, limit: int) -> bytes: ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class UpstreamTransport(Protocol):
+    """What the proxy asks of its upstream client: ``UpstreamClient``, or what a test
+    or an embedding puts in its place (``Seams.upstream_client``)."""
+
+    async def request(self, method: str, origin: Origin, target: bytes,
+                      headers: list[tuple[bytes, bytes]],
+                      body: bytes | AsyncIterator[bytes] | None = None,
+                      content_length: int | None = None) -> UpstreamReply: ...
+
+    def verifies(self, origin: Origin) -> bool: ...
+
+    async def aclose(self) -> None: ...
 
 
 class UpstreamClient:

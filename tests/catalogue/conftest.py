@@ -29,7 +29,7 @@ from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
-from tests.proxy.conftest import Served
+from tests.in_process import AsgiTransport, AsgiUpstreams
 from tests.tokens import access_token
 from tests.wiring import apply_state, parts
 
@@ -70,6 +70,11 @@ class World:
     services: Services
     http: httpx.AsyncClient
     clock: FrozenClock
+    app: Any = None
+
+    def browser(self) -> httpx.AsyncClient:
+        """Another client of the same gateway, with cookies of its own."""
+        return httpx.AsyncClient(transport=AsgiTransport(self.app), base_url=self.http.base_url)
 
     def token(self, department: str, client_id: str = "finance-system",
               sub: str | None = None, roles: tuple[str, ...] = ("staff",)) -> str:
@@ -81,6 +86,9 @@ class World:
 
     def records(self, event: str) -> list[dict[str, Any]]:
         return audit_rows(self.services, event)
+
+
+UPSTREAMS = "127.0.0.1:59998"  # the department systems' origin; nothing listens there
 
 
 @pytest.fixture
@@ -95,22 +103,22 @@ async def world(services: Services, clock: FrozenClock) -> AsyncIterator[World]:
         *(Mount(f"/{code}", create_upstream(code)) for code in ("vehicles", "offices", "assets")),
         Mount("/cheliang", LaxPaths(create_upstream("vehicles"))),
     ])
-    up = Served(upstreams)
-    await up.__aenter__()
     owners = {"vehicles": "jgswj", "offices": "jgswj", "assets": "czt", "cheliang": "jgswj"}
     apply_state(services, {"systems": [
         {"code": code, "name": code, "department": owner,
-         "upstream": f"http://127.0.0.1:{up.port}/{code}"}
+         "upstream": f"http://{UPSTREAMS}/{code}"}
         for code, owner in owners.items()
     ]})
+    # in process (tests.in_process): the gateway's side of the wire is proven by
+    # tests/proxy over real sockets; these are about the catalogue's decisions
     built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=5,
-                                                     connect_timeout=2))
+                                                     connect_timeout=2),
+                  upstream_client=AsgiUpstreams({UPSTREAMS: upstreams}))
     app = create_app(built)
-    async with Served(app) as gw:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.port}") as http:
-            yield World(services, http, clock)
-        await built.proxy.aclose()
-    await up.__aexit__()
+    async with httpx.AsyncClient(transport=AsgiTransport(app),
+                                 base_url="http://127.0.0.1:8080") as http:
+        yield World(services, http, clock, app)
+    await built.proxy.aclose()
     await log.close()
     services.audit = sync_log
 

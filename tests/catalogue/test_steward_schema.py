@@ -35,8 +35,8 @@ def test_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     assert_mirrors(engine, metadata)
 
 
-def test_the_old_history_becomes_the_timeline_and_back(db_url: str) -> None:
-    engine = create_engine(db_url)
+def test_the_old_history_becomes_the_timeline_and_back(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
     try:
         _to(engine, "0006_catalogue")
         filed = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -31,7 +31,7 @@ def claims_of(token: str) -> dict[str, Any]:
 async def sign_in_token(world: World, scope: str, username: str = "zhang.san",
                         granted: str | None = None) -> str:
     """office-web's access token for ``username`` by the authorization-code flow."""
-    async with httpx.AsyncClient(base_url=str(world.http.base_url)) as browser:
+    async with world.browser() as browser:
         page = await browser.get("/portal/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert csrf is not None
@@ -191,7 +191,7 @@ async def test_a_client_token_speaks_for_the_clients_current_registration(world:
 
 
 async def test_asking_a_refresh_for_more_scope_does_not_burn_the_token(world: World) -> None:
-    async with httpx.AsyncClient(base_url=str(world.http.base_url)) as browser:
+    async with world.browser() as browser:
         page = await browser.get("/portal/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert csrf is not None

@@ -1,13 +1,21 @@
-"""The `govgate` command through a real subprocess: exit codes, languages, role rules."""
+"""The `govgate` command: exit codes, languages, role rules.
+
+What only a process shows (start-up, signals, workers, the master key file's mode, a
+storage error before anything is imported) runs ``govgate`` as a subprocess (``run``);
+the rest runs the same entry point in process (``here``: click's runner, with the
+environment and locale a subprocess would get), a second each saved a hundred times."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gateway.cli.main import cli
 from gateway.demo import DEMO_STATE
 
 GOVGATE = [sys.executable, "-m", "gateway.cli"]
@@ -23,18 +31,26 @@ def run(env: dict[str, str], *args: str, lang: str = "C.UTF-8") -> subprocess.Co
     )
 
 
+def here(env: dict[str, str], *args: str, lang: str = "C.UTF-8"
+         ) -> subprocess.CompletedProcess[str]:
+    """``run``'s result from ``gateway.cli.main.main`` in this process."""
+    environ: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GOVGATE_")}
+    environ.update({**env, "LANG": lang})
+    result = CliRunner().invoke(cli, list(args), env=environ, prog_name="govgate")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess([*GOVGATE, *args], result.exit_code, result.stdout,
+                                       result.stderr)
+
+
 @pytest.fixture
 def initialised(env: dict[str, str]) -> dict[str, str]:
-    result = run(env, "init")
+    result = here(env, "init")
     assert result.returncode == 0, result.stderr
     return env
 
 
 def test_help_on_every_command() -> None:
-    from click.testing import CliRunner
-
-    from gateway.cli.main import cli
-
     runner = CliRunner()
     for args in (
         [],
@@ -76,12 +92,12 @@ def test_init_is_idempotent_and_prints_admins_once(env: dict[str, str]) -> None:
 
 
 def test_apply_twice_then_nothing_to_change_in_both_languages(initialised: dict[str, str]) -> None:
-    first = run(initialised, "apply", "-f", str(DEMO_STATE))
+    first = here(initialised, "apply", "-f", str(DEMO_STATE))
     assert first.returncode == 0, first.stderr
     assert "+ user zhang.san" in first.stdout
-    again = run(initialised, "apply", "-f", str(DEMO_STATE))
+    again = here(initialised, "apply", "-f", str(DEMO_STATE))
     assert again.returncode == 0 and "nothing to change" in again.stdout
-    zh = run(initialised, "apply", "-f", str(DEMO_STATE), lang="zh_CN.UTF-8")
+    zh = here(initialised, "apply", "-f", str(DEMO_STATE), lang="zh_CN.UTF-8")
     assert "无需变更" in zh.stdout
 
 
@@ -94,16 +110,16 @@ def test_invalid_state_file_exits_1_with_every_problem(
         "users:\n  - {username: a.b, name: 甲, department: x, roles: [sysadmin, secadmin]}\n",
         encoding="utf-8",
     )
-    result = run(initialised, "apply", "-f", str(bad))
+    result = here(initialised, "apply", "-f", str(bad))
     assert result.returncode == 1
     assert "unknown region 'nowhere'" in result.stderr
     assert "三员分立" in result.stderr
-    zh = run(initialised, "apply", "-f", str(bad), lang="zh_CN.UTF-8")
+    zh = here(initialised, "apply", "-f", str(bad), lang="zh_CN.UTF-8")
     assert "状态文件" in zh.stderr or "错误" in zh.stderr
 
 
 def test_role_exclusivity_from_the_cli(initialised: dict[str, str]) -> None:
-    result = run(
+    result = here(
         initialised,
         "user",
         "add",
@@ -119,44 +135,44 @@ def test_role_exclusivity_from_the_cli(initialised: dict[str, str]) -> None:
     )
     assert result.returncode == 1
     assert "三员分立" in result.stderr
-    result = run(initialised, "user", "add-role", "auditor", "secadmin")
+    result = here(initialised, "user", "add-role", "auditor", "secadmin")
     assert result.returncode == 1 and "mutually exclusive" in result.stderr
 
 
 def test_user_and_dept_commands(initialised: dict[str, str]) -> None:
-    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
-    added = run(initialised, "dept", "add", "sft", "--name", "司法厅", "--region", "gx")
+    assert here(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
+    added = here(initialised, "dept", "add", "sft", "--name", "司法厅", "--region", "gx")
     assert added.returncode == 0, added.stderr
-    assert "sft\t司法厅\tgx" in run(initialised, "dept", "list").stdout
-    add = run(initialised, "user", "add", "qian.qi", "--name", "钱七", "--department", "sft")
+    assert "sft\t司法厅\tgx" in here(initialised, "dept", "list").stdout
+    add = here(initialised, "user", "add", "qian.qi", "--name", "钱七", "--department", "sft")
     assert add.returncode == 0 and "temporary password" in add.stdout
-    assert run(initialised, "user", "disable", "qian.qi").returncode == 0
-    listing = run(initialised, "user", "list", "--department", "sft").stdout
+    assert here(initialised, "user", "disable", "qian.qi").returncode == 0
+    listing = here(initialised, "user", "list", "--department", "sft").stdout
     assert "qian.qi\t钱七\tsft\tstaff\tdisabled" in listing
-    reset = run(initialised, "user", "reset-password", "qian.qi")
+    reset = here(initialised, "user", "reset-password", "qian.qi")
     assert reset.returncode == 0 and "shown once" in reset.stdout
-    assert run(initialised, "user", "unlock", "qian.qi").returncode == 0
-    missing = run(initialised, "user", "disable", "nobody")
+    assert here(initialised, "user", "unlock", "qian.qi").returncode == 0
+    missing = here(initialised, "user", "disable", "nobody")
     assert missing.returncode == 1 and "unknown user" in missing.stderr
 
 
 def test_user_contact_for_the_email_and_phone_scopes(initialised: dict[str, str]) -> None:
-    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
-    bad = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
+    assert here(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
+    bad = here(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
               "--email", "not an address")
     assert bad.returncode == 1 and "email must be an address" in bad.stderr
-    assert "zhou.ba" not in run(initialised, "user", "list").stdout  # nothing half-done
-    add = run(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
+    assert "zhou.ba" not in here(initialised, "user", "list").stdout  # nothing half-done
+    add = here(initialised, "user", "add", "zhou.ba", "--name", "周八", "--department", "czt",
               "--email", "zhou.ba@czt.gov.example", "--phone", "+86 771 7654321")
     assert add.returncode == 0, add.stderr
-    exported = run(initialised, "export").stdout
+    exported = here(initialised, "export").stdout
     assert "email: zhou.ba@czt.gov.example" in exported
     assert "phone_number: +86 771 7654321" in exported
 
 
 def test_export_has_no_secrets(initialised: dict[str, str]) -> None:
-    run(initialised, "apply", "-f", str(DEMO_STATE))
-    out = run(initialised, "export")
+    here(initialised, "apply", "-f", str(DEMO_STATE))
+    out = here(initialised, "export")
     assert out.returncode == 0
     assert "zhang.san" in out.stdout
     assert "Demo-Passw0rd" not in out.stdout and "demo-finance-secret" not in out.stdout
@@ -252,9 +268,9 @@ def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]
     from audit.tables import records
     from gateway.storage import create_engine
 
-    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
-    assert run(initialised, "user", "disable", "li.si").returncode == 0
-    assert run(initialised, "keys", "rotate", "--use", "token").returncode == 0
+    assert here(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
+    assert here(initialised, "user", "disable", "li.si").returncode == 0
+    assert here(initialised, "keys", "rotate", "--use", "token").returncode == 0
     engine = create_engine(initialised["GOVGATE_DATABASE_URL"])
     try:
         with engine.connect() as conn:
@@ -272,7 +288,7 @@ def test_admin_changes_are_audited_with_the_operator(initialised: dict[str, str]
     assert json.loads(rows[-1].extra)["use"] == "token"
     assert all(r.actor_user and r.actor_user.startswith("os:") for r in rows)
     assert not any("Demo-Passw0rd" in (r.extra or "") for r in rows)
-    verify = run(initialised, "audit", "verify")
+    verify = here(initialised, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
@@ -333,11 +349,11 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
 ) -> None:
     """Inputs an operator types by mistake, each of which printed a traceback or
     stored something that points nowhere: one localised line (exit 1) and no change."""
-    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
+    assert here(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
     not_json = tmp_path / "jwks.json"
     not_json.write_bytes(b"\xff\xfe not json")
     missing_dir = tmp_path / "no" / "such" / "dir"
-    before = run(initialised, "export").stdout
+    before = here(initialised, "export").stdout
     cases = [
         # (arguments, what the message names)
         (["export", "-o", str(missing_dir / "state.yaml")], "：没有这个文件或目录"),
@@ -355,13 +371,13 @@ def test_bad_input_sweep_is_one_line_and_writes_nothing(
         (["user", "add", "no.name", "--name", " ", "-d", "czt"], "错误：用户姓名为空\n"),
     ]
     for args, says in cases:
-        result = run(initialised, *args, lang="zh_CN.UTF-8")
+        result = here(initialised, *args, lang="zh_CN.UTF-8")
         assert result.returncode == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr, args
         assert result.stderr.startswith("错误：") and says in result.stderr, (args, result.stderr)
-    assert run(initialised, "export").stdout == before
-    assert run(initialised, "policy", "list").stdout.count("\n") == 1  # the header only
-    assert run(initialised, "catalogue", "grants").stdout.count("\n") == 1  # demo's grant
+    assert here(initialised, "export").stdout == before
+    assert here(initialised, "policy", "list").stdout.count("\n") == 1  # the header only
+    assert here(initialised, "catalogue", "grants").stdout.count("\n") == 1  # demo's grant
     import sqlalchemy as sa
 
     from catalogue.tables import applications
@@ -433,7 +449,8 @@ def test_library_texts_are_rendered_by_their_key_and_the_rest_left_alone() -> No
         "database has no govgate schema: run `govgate init`")
 
 
-def test_a_storage_error_in_both_languages(env: dict[str, str]) -> None:
+def test_a_storage_error_in_both_languages(env: dict[str, str], empty_db_url: str) -> None:
+    env = {**env, "GOVGATE_DATABASE_URL": empty_db_url}
     en = run(env, "user", "list")
     assert en.returncode == 1
     assert en.stderr == "error: database has no govgate schema: run `govgate init`\n"
@@ -445,10 +462,10 @@ def test_a_storage_error_in_both_languages(env: dict[str, str]) -> None:
 def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -> None:
     """Sentences and errors in Chinese under zh_CN, as before under C; the
     tab-separated listings are the same in both."""
-    assert run(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
+    assert here(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
 
     def both(*args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
-        return run(initialised, *args, lang="zh_CN.UTF-8"), run(initialised, *args)
+        return here(initialised, *args, lang="zh_CN.UTF-8"), here(initialised, *args)
 
     zh, en = both("user", "add-role", "zhang.san", "auditor")
     assert zh.returncode == 0 and zh.stdout == "已为用户 zhang.san 添加角色 auditor。\n"
@@ -500,7 +517,7 @@ def test_state_file_problems_in_both_languages(initialised: dict[str, str],
         "systems:\n"
         "  - {code: s1, name: 系统, department: x, upstream: 'ftp://x', portal_path: p}\n"
         "bogus: []\n", encoding="utf-8")
-    zh = run(initialised, "apply", "-f", str(bad), lang="zh_CN.UTF-8")
+    zh = here(initialised, "apply", "-f", str(bad), lang="zh_CN.UTF-8")
     assert zh.returncode == 1 and zh.stdout == ""
     assert zh.stderr == (
         "错误：状态文件中有 5 处问题\n"
@@ -512,7 +529,7 @@ def test_state_file_problems_in_both_languages(initialised: dict[str, str],
         "  - systems[0]（第 6 行）：upstream：URL 'ftp://x' 无效（须以 http:// 或 https:// 开头，"
         "并含主机名）\n"
         "  - systems[0]（第 6 行）：portal_path 必须以 / 开头\n")
-    en = run(initialised, "apply", "-f", str(bad))
+    en = here(initialised, "apply", "-f", str(bad))
     assert en.stderr == (
         "error: 5 problem(s) in the state file\n"
         "  - unknown section 'bogus' (line 1); known: calendar, catalogue, clients, departments, "
@@ -524,9 +541,9 @@ def test_state_file_problems_in_both_languages(initialised: dict[str, str],
         "host)\n"
         "  - systems[0] (line 6): portal_path must start with /\n")
     missing = tmp_path / "missing.yaml"
-    zh = run(initialised, "apply", "-f", str(missing), lang="zh_CN.UTF-8")
+    zh = here(initialised, "apply", "-f", str(missing), lang="zh_CN.UTF-8")
     assert zh.stderr == f"错误：{missing}：没有这个文件或目录\n"
-    assert run(initialised, "apply", "-f", str(missing)).stderr == (
+    assert here(initialised, "apply", "-f", str(missing)).stderr == (
         f"error: {missing}: No such file or directory\n")
 
 
@@ -553,15 +570,15 @@ def test_weak_passwords_are_refused_by_user_add_and_apply(initialised: dict[str,
         (" " * 12, "密码不得全为空白字符", "password must not be only whitespace"),
     ):
         args = ("user", "add", "x.y", "--name", "某人", "-d", "platform", "--password", password)
-        result = run(initialised, *args, lang="zh_CN.UTF-8")
+        result = here(initialised, *args, lang="zh_CN.UTF-8")
         assert result.returncode == 1 and zh in result.stderr, result.stderr
-        result = run(initialised, *args)
+        result = here(initialised, *args)
         assert result.returncode == 1 and en in result.stderr, result.stderr
     state = tmp_path / "weak.yaml"
     state.write_text("users:\n  - {username: x.y, name: 某人, department: platform, "
                      "password: \"short1A!\"}\n", encoding="utf-8")
-    result = run(initialised, "apply", "-f", str(state), lang="zh_CN.UTF-8")
+    result = here(initialised, "apply", "-f", str(state), lang="zh_CN.UTF-8")
     assert result.returncode == 1 and "密码太短：至少 12 位" in result.stderr, result.stderr
-    good = run(initialised, "user", "add", "x.y", "--name", "某人", "-d", "platform",
+    good = here(initialised, "user", "add", "x.y", "--name", "某人", "-d", "platform",
                "--password", "Tb7#kq9!Lm2x-Vr")
     assert good.returncode == 0, good.stderr

@@ -5,8 +5,8 @@ from gateway.errors import StorageError
 from gateway.storage import check_schema, create_engine, current_revision, head_revision, upgrade
 
 
-def test_migrations_from_empty_reach_head_and_are_idempotent(db_url: str) -> None:
-    engine = create_engine(db_url)
+def test_migrations_from_empty_reach_head_and_are_idempotent(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
     assert current_revision(engine) is None
     upgrade(engine)
     assert current_revision(engine) == head_revision()

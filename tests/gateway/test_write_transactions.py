@@ -78,10 +78,10 @@ def test_ensure_admins_of_govgate_init(engine: sa.Engine) -> None:
     assert [u for u, _ in created] == [u for u, _, _ in ADMIN_ACCOUNTS]
 
 
-def test_schema_upgrade_of_govgate_init(db_url: str) -> None:
+def test_schema_upgrade_of_govgate_init(empty_db_url: str) -> None:
     from gateway.storage import create_engine, current_revision, head_revision, upgrade
 
-    engine = create_engine(db_url)
+    engine = create_engine(empty_db_url)
     with commit_between_read_and_write(engine):
         upgrade(engine)
     assert current_revision(engine) == head_revision()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.web.http_server import HeadLimits, ServerConfig
+from tests.in_process import AsgiUpstreams, Resp, call
 from tests.served import QuickServer
 from tests.tokens import access_token
 from tests.wiring import apply_state, gateway_for
@@ -168,25 +168,35 @@ def base_services(settings: Settings) -> Iterator[Services]:
 class World:
     services: Services
     echo: Echo
-    upstream: Served
-    gateway: Served  # the app, listening
+    upstream: Served | None  # None: the echo app answers in process
+    gateway: Served | None  # the app, listening; None: called in process (``app``)
     audit: RecordingAudit
     built: Gateway  # what the app is made of (gateway.root)
+    app: Any = None
 
     @contextlib.asynccontextmanager
     async def rebuilt(self, **seams: Any) -> AsyncIterator[Gateway]:
         """The gateway served anew with ``seams`` (another proxy config, extra
         decide or shape steps) for the requests inside the block."""
-        given = {"proxy_config": self.built.seams.proxy_config, **seams}
+        given = {"proxy_config": self.built.seams.proxy_config,
+                 "upstream_client": self.built.seams.upstream_client, **seams}
         built = gateway_for(self.services, **given)
-        old = self.gateway, self.built
+        old = self.gateway, self.built, self.app
+        if self.gateway is None:
+            self.built, self.app = built, create_app(built)
+            try:
+                yield built
+            finally:
+                self.gateway, self.built, self.app = old
+                await built.aclose()
+            return
         async with Served(create_app(built),
                           limits=HeadLimits.from_settings(self.services.settings)) as served:
             self.gateway, self.built = served, built
             try:
                 yield built
             finally:
-                self.gateway, self.built = old
+                self.gateway, self.built, self.app = old
                 await built.aclose()  # the app runs without its lifespan here
 
     def token(self, **claims: Any) -> str:
@@ -202,17 +212,10 @@ class World:
         hdrs = list(headers or [])
         if token:
             hdrs.append(("Authorization", f"Bearer {token}"))
+        if self.gateway is None:
+            assert chunks is None, "a chunked body needs the real server (world)"
+            return await call(self.app, method, target, hdrs, body)
         return await raw_request(self.gateway.port, method, target, hdrs, body, chunks)
-
-
-@dataclass
-class Resp:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 async def exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
@@ -305,24 +308,65 @@ async def raw_request(port: int, method: str, target: str, headers: list[tuple[s
     return Resp(int(status_line.split()[1]), hdrs, rest)
 
 
+# the echo system's upstream URL in a world without sockets (nothing listens there)
+IN_PROCESS_ECHO = "127.0.0.1:59999"
+
+
 @pytest.fixture
-async def world(base_services: Services) -> AsyncIterator[World]:
+async def quick_world(base_services: Services) -> AsyncIterator[World]:
+    """``world`` without sockets: the app called in process, the echo upstream an app
+    in process behind the proxy (``tests.in_process``). For tests about decisions,
+    headers and audit records; what the wire shows needs ``world``."""
     echo = Echo()
     log = AuditLog(base_services.engine, writer_id="proxy-test")
     audit = RecordingAudit(log)
     base_services.audit = audit  # type: ignore[assignment]
-    built = gateway_for(base_services, proxy_config=ProxyConfig(
-        max_body_bytes=64 * 1024, read_timeout=2.0, connect_timeout=5.0, rate=1000,
-        burst=1000))
+    built = gateway_for(base_services, proxy_config=WORLD_PROXY, upstream_client=AsgiUpstreams(
+        {IN_PROCESS_ECHO: echo_app(echo)}))
+    built.state_applier().apply({"systems": world_systems(f"http://{IN_PROCESS_ECHO}")})
+    yield World(base_services, echo, None, None, audit, built, app=create_app(built))
+    await built.aclose()
+    await log.close()
+
+
+WORLD_PROXY = ProxyConfig(max_body_bytes=64 * 1024, read_timeout=2.0, connect_timeout=5.0,
+                          rate=1000, burst=1000)
+
+
+def world_systems(echo_upstream: str) -> list[dict[str, Any]]:
+    return [
+        {"code": "echo", "name": "回显系统", "department": "jgswj", "upstream": echo_upstream},
+        {"code": "down", "name": "停机系统", "department": "jgswj",
+         "upstream": "http://127.0.0.1:9"},
+    ]
+
+
+@contextlib.asynccontextmanager
+async def served_world(base_services: Services) -> AsyncIterator[World]:
+    """The gateway and the echo upstream, each a real server on 127.0.0.1."""
+    echo = Echo()
+    log = AuditLog(base_services.engine, writer_id="proxy-test")
+    audit = RecordingAudit(log)
+    base_services.audit = audit  # type: ignore[assignment]
+    built = gateway_for(base_services, proxy_config=WORLD_PROXY)
     async with Served(echo_app(echo)) as upstream:
-        built.state_applier().apply({"systems": [
-            {"code": "echo", "name": "回显系统", "department": "jgswj",
-             "upstream": f"http://127.0.0.1:{upstream.port}"},
-            {"code": "down", "name": "停机系统", "department": "jgswj",
-             "upstream": "http://127.0.0.1:9"},
-        ]})
+        built.state_applier().apply({"systems": world_systems(
+            f"http://127.0.0.1:{upstream.port}")})
         limits = HeadLimits.from_settings(base_services.settings)
         async with Served(create_app(built), limits=limits) as gateway:
             yield World(base_services, echo, upstream, gateway, audit, built)
         await built.aclose()
     await log.close()
+
+
+@pytest.fixture
+async def world(base_services: Services) -> AsyncIterator[World]:
+    async with served_world(base_services) as made:
+        yield made
+
+
+@pytest.fixture
+async def socket_world(base_services: Services) -> AsyncIterator[World]:
+    """``world``, for a test in a module whose ``world`` is the ``quick_world``."""
+    async with served_world(base_services) as made:
+        yield made

@@ -2,7 +2,8 @@
 gateway's own origin: a sibling subdomain's form or text/plain fetch (same-site, so the
 SameSite=Lax cookie goes along) stops at the proxy and never reaches the upstream.
 
-A real gateway and a real upstream; what the upstream received is checked."""
+The gateway and the upstream in process (nothing here is about the wire); what the
+upstream received is checked."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ import pytest
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.same_origin import cross_site_reason, origin_of, own_origins
 from tests.proxy.conftest import World
+
+
+@pytest.fixture
+def world(quick_world: World) -> World:
+    return quick_world
 
 
 def session_cookie(world: World) -> str:
@@ -99,10 +105,11 @@ def test_origin_serialisation() -> None:
     assert cross_site_reason("GET", {"sec-fetch-site": "cross-site"}, allowed) is None
 
 
-async def test_the_host_the_browser_addressed_is_its_own_origin(world: World) -> None:
+async def test_the_host_the_browser_addressed_is_its_own_origin(socket_world: World) -> None:
     """A gateway configured as 127.0.0.1 but opened as localhost: its own pages post
     with Origin http://localhost:PORT and Host localhost:PORT, and pass; a page
     elsewhere cannot make the browser send a Host it did not address."""
+    world = socket_world
     cookie = session_cookie(world)
     port = world.gateway.port
     r = await world.request("POST", "/s/echo/orders", body=b"{}", headers=[
