@@ -429,6 +429,14 @@ class KeyRing:
                                         use=use))
             row = active[0]
             info = self._info(row)
+            if info.alg not in self.offered:
+                # an SM2 key after a switch back to the standard profile: what it signed
+                # would be refused here, so it signs nothing (fail closed, say the fix)
+                raise KeyStateError(Text(
+                    "keys.alg_not_offered",
+                    "the active {use} key {kid} is {alg}, which this crypto profile does "
+                    "not offer; run `govgate keys rotate --use {use} --now`",
+                    use=use, kid=info.kid, alg=info.alg))
             private, jose_private = self._load_private(row)
             value = (info, private, jose_private)
             with self._lock:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings, load_settings
+from tests.idp_world import client, idp  # noqa: F401 - fixtures, on gm settings
 from tests.keys.conftest import clock, make_service, master  # noqa: F401 - fixtures
 from tests.proxy.conftest import base_services, world  # noqa: F401 - fixtures, on gm settings
 
