@@ -117,9 +117,7 @@ def _verify_jwk(jwk: dict[str, Any], payload: bytes, sig: bytes) -> None:
             raise ValueError("unsupported EC key or signature")
         pub = ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]),
                                             ec.SECP256R1()).public_key()
-        der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
-                                   int.from_bytes(sig[32:], "big"))
-        pub.verify(der, payload, ec.ECDSA(hashes.SHA256()))
+        pub.verify(_der(sig), payload, ec.ECDSA(hashes.SHA256()))
     elif kty == "RSA":
         rpub = rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key()
         rpub.verify(sig, payload, padding.PKCS1v15(), hashes.SHA256())
@@ -137,9 +135,12 @@ def _verify_sm2(jwk: dict[str, Any], payload: bytes, sig: bytes) -> None:
         raise ValueError("unsupported SM2 key or signature")
     pub = sm_ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]),
                                            sm_ec.SM2()).public_key()
-    der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
-                               int.from_bytes(sig[32:], "big"))
-    pub.verify(der, payload, sm_ec.ECDSA(sm_hashes.SM3()))
+    pub.verify(_der(sig), payload, sm_ec.ECDSA(sm_hashes.SM3()))
+
+
+def _der(sig: bytes) -> bytes:
+    """A JWS ``r || s`` (ES256, SM2SM3: 32 bytes each) as the DER the libraries verify."""
+    return encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
 
 
 # -- export -----------------------------------------------------------------------

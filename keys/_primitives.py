@@ -40,6 +40,7 @@ ALGORITHMS = ("ES256", "RS256", "EdDSA", _sm2.ALG)
 NONCE_SIZE = 12
 TAG_SIZE = 16
 
+# SM2 keys (tongsuopy's) are Any to the type checker: tongsuopy ships no types
 PrivateKey = (ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
               | _sm2.PrivateKey)
 PublicKey = (ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -124,7 +125,7 @@ def generate_private_key(alg: str) -> PrivateKey:
 
 
 def private_to_der(key: PrivateKey) -> bytes:
-    if isinstance(key, _sm2.PrivateKey):
+    if isinstance(key, _sm2.PRIVATE):
         return _sm2.private_to_der(key)
     return key.private_bytes(
         serialization.Encoding.DER,
@@ -151,7 +152,7 @@ def private_from_der(alg: str, der: bytes) -> PrivateKey:
 
 def jose_key(key: PrivateKey | PublicKey) -> Any:
     if _sm2.is_key(key):
-        return _sm2.SM2Key.from_key(key)  # type: ignore[arg-type]
+        return _sm2.SM2Key.from_key(key)
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return ECKey.import_key(key)
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
@@ -209,7 +210,7 @@ def sign_raw(alg: str, key: PrivateKey, payload: bytes) -> bytes:
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key.sign(payload)
     if alg == _sm2.ALG:
-        assert isinstance(key, _sm2.PrivateKey)
+        assert isinstance(key, _sm2.PRIVATE)
         return _sm2.sign(key, payload)
     raise ValueError(f"unknown algorithm {alg}")
 
@@ -228,7 +229,7 @@ def verify_raw(alg: str, jose_public: Any, payload: bytes, signature: bytes) -> 
             public.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
         elif alg == "EdDSA" and isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(signature, payload)
-        elif alg == _sm2.ALG and isinstance(public, _sm2.PublicKey):
+        elif alg == _sm2.ALG and isinstance(public, _sm2.PUBLIC):
             _sm2.verify(public, payload, signature)
         else:
             raise SignatureFailure("key does not match algorithm")

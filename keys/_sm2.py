@@ -17,7 +17,7 @@ checks every SM2 token as it does the others.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -36,8 +36,12 @@ CRV = "SM2"
 SIZE = 32  # bytes of a coordinate, of r and of s
 _SM3_SIGNATURE = ts_ec.ECDSA(ts_hashes.SM3())  # on an SM2 key: the SM2 scheme, Z included
 
-PrivateKey = ts_ec.EllipticCurvePrivateKey
-PublicKey = ts_ec.EllipticCurvePublicKey
+# the classes, for isinstance; tongsuopy ships no type information, so in annotations
+# its keys are Any
+PRIVATE: Any = ts_ec.EllipticCurvePrivateKey
+PUBLIC: Any = ts_ec.EllipticCurvePublicKey
+PrivateKey: TypeAlias = Any
+PublicKey: TypeAlias = Any
 
 
 class SignatureFailure(Exception):
@@ -49,7 +53,7 @@ def generate() -> PrivateKey:
 
 
 def is_key(key: object) -> bool:
-    return isinstance(key, PrivateKey | PublicKey)
+    return isinstance(key, PRIVATE | PUBLIC)
 
 
 def private_to_der(key: PrivateKey) -> bytes:
@@ -64,14 +68,9 @@ def private_from_der(der: bytes) -> PrivateKey:
         key = ts_serialization.load_der_private_key(der, password=None)
     except Exception as exc:  # tongsuopy raises ValueError, TypeError or its own errors
         raise ValueError(f"stored key is not an SM2 key ({type(exc).__name__})") from None
-    if not isinstance(key, PrivateKey) or not isinstance(key.curve, ts_ec.SM2):
+    if not isinstance(key, PRIVATE) or not isinstance(key.curve, ts_ec.SM2):
         raise ValueError("stored key is not an SM2 key")
     return key
-
-
-def public_to_pem(key: PublicKey) -> bytes:
-    return bytes(key.public_bytes(ts_serialization.Encoding.PEM,
-                                  ts_serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def sign(key: PrivateKey, payload: bytes) -> bytes:
@@ -109,11 +108,11 @@ class _SM2Binding:
 
     @classmethod
     def convert_raw_key_to_dict(cls, raw_key: Any, private: bool) -> dict[str, Any]:
-        public = raw_key.public_key() if isinstance(raw_key, PrivateKey) else raw_key
+        public = raw_key.public_key() if isinstance(raw_key, PRIVATE) else raw_key
         numbers = public.public_numbers()
         out = {"crv": CRV, "x": int_to_base64(numbers.x, SIZE),
                "y": int_to_base64(numbers.y, SIZE)}
-        if private and isinstance(raw_key, PrivateKey):
+        if private and isinstance(raw_key, PRIVATE):
             out["d"] = int_to_base64(raw_key.private_numbers().private_value, SIZE)
         return out
 
@@ -131,11 +130,11 @@ class _SM2Binding:
 
     @classmethod
     def validate_dict_key_registry(cls, dict_key: dict[str, Any], registry: Any) -> None:
-        ECKey.binding.validate_dict_key_registry(dict_key, registry)  # type: ignore[arg-type]
+        ECKey.binding.validate_dict_key_registry(dict_key, registry)
 
     @classmethod
     def validate_dict_key_use_operations(cls, dict_key: dict[str, Any]) -> None:
-        ECKey.binding.validate_dict_key_use_operations(dict_key)  # type: ignore[arg-type]
+        ECKey.binding.validate_dict_key_use_operations(dict_key)
 
 
 class SM2Key(ECKey):
@@ -143,25 +142,25 @@ class SM2Key(ECKey):
     ``ECKey`` for joserfc (so ``jwt.decode`` takes it), but ES256 never accepts it
     (its curve is not P-256) and :data:`SM2SM3` accepts nothing else."""
 
-    binding = _SM2Binding  # type: ignore[assignment]
+    binding = _SM2Binding  # type: ignore[assignment]  # duck-typed: SM2 is no ECBinding curve
 
     @classmethod
     def from_key(cls, key: PrivateKey | PublicKey) -> SM2Key:
-        return cls(key, key)  # type: ignore[arg-type]
+        return cls(key, key)
 
     @property
     def is_private(self) -> bool:
-        return isinstance(self.raw_value, PrivateKey)
+        return isinstance(self.raw_value, PRIVATE)
 
     @property
-    def public_key(self) -> Any:  # type: ignore[override]
+    def public_key(self) -> Any:
         raw: Any = self.raw_value
-        return raw.public_key() if isinstance(raw, PrivateKey) else raw
+        return raw.public_key() if isinstance(raw, PRIVATE) else raw
 
     @property
     def private_key(self) -> Any:
         raw: Any = self.raw_value
-        return raw if isinstance(raw, PrivateKey) else None
+        return raw if isinstance(raw, PRIVATE) else None
 
     @property
     def curve_name(self) -> str:

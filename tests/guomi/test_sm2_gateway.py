@@ -1,7 +1,8 @@
 """A 国密-profile gateway over HTTP: discovery and the JWKS name SM2, the token endpoint
 issues SM2-signed tokens (checked by the ``openssl`` command with the JWKS key),
-introspection, userinfo and the proxy accept them, the ID token's ``at_hash`` is SM3's, the upstream helper verifies the proxy's
-SM2 assertion against the gateway's JWKS; a changed signature is refused."""
+introspection, userinfo and the proxy accept them, the ID token's ``at_hash`` is SM3's,
+the upstream helper verifies the proxy's SM2 assertion against the gateway's JWKS; a
+changed signature is refused."""
 
 from __future__ import annotations
 
