@@ -6,8 +6,11 @@ gateway's JWKS (``{gateway}/.well-known/jwks.json``, cached, refetched at most
 every ``min_refetch`` seconds when an unknown key id shows up) and hands the
 identity to the application. It depends only on the standard library and
 ``joserfc``, so it can be copied into a project that does not install govgate.
+A gateway under the 国密 profile signs with SM2 (``alg`` ``SM2SM3``, docs/keys.md):
+those assertions also need ``tongsuopy`` (``pip install tongsuopy``), imported when
+the first one arrives.
 
-Checked: compact JWS; ``alg`` one of ES256, RS256, EdDSA and equal to the
+Checked: compact JWS; ``alg`` one of ES256, RS256, EdDSA, SM2SM3 and equal to the
 key's; ``kid`` in the JWKS with ``use`` sig (assertion keys); header ``typ``
 ``govgate-assertion+jwt``; signature; ``iss`` the gateway; ``aud`` this
 system; ``exp``/``nbf`` with ``leeway`` seconds; a lifetime of at most 60 s;
@@ -48,7 +51,8 @@ from joserfc.jws import JWSRegistry
 
 HEADER = "x-govgate-assertion"
 TYP = "govgate-assertion+jwt"
-ALGORITHMS = ("ES256", "RS256", "EdDSA")
+SM2 = "SM2SM3"  # SM2 with SM3, GM/T 0003.2; JWK {"kty": "EC", "crv": "SM2", "x", "y"}
+ALGORITHMS = ("ES256", "RS256", "EdDSA", SM2)
 MAX_LIFETIME = 60
 
 _quiet_eddsa = copy.copy(JWSRegistry.algorithms["EdDSA"])
@@ -59,7 +63,7 @@ class _Registry(JWSRegistry):
     algorithms = {**JWSRegistry.algorithms, "EdDSA": _quiet_eddsa}  # noqa: RUF012
 
 
-_REGISTRIES = {alg: _Registry(algorithms=[alg]) for alg in ALGORITHMS}
+_REGISTRIES = {alg: _Registry(algorithms=[alg]) for alg in ALGORITHMS if alg != SM2}
 
 
 class InvalidAssertion(Exception):
@@ -79,6 +83,40 @@ def _b64json(part: str) -> Any:
     import base64
 
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _sm2_claims(token: str, jwk: dict[str, Any]) -> dict[str, Any]:
+    """The claims of an ``SM2SM3`` compact JWS after checking its signature (``r || s``
+    over ``header.payload``) with tongsuopy, the Tongsuo project's binding: SM2 with
+    SM3 and the default ID 1234567812345678, as the gateway signs."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+        from tongsuopy.crypto import hashes
+        from tongsuopy.crypto.asymciphers import ec
+    except ImportError:
+        raise InvalidAssertion("SM2 assertion: install tongsuopy to verify it") from None
+    import base64
+
+    def unb64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    head, payload, sig_part = token.split(".")
+    try:
+        sig = unb64(sig_part)
+        public = ec.EllipticCurvePublicNumbers(
+            int.from_bytes(unb64(jwk["x"]), "big"), int.from_bytes(unb64(jwk["y"]), "big"),
+            ec.SM2()).public_key()
+        if len(sig) != 64:
+            raise ValueError("signature length")
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                   int.from_bytes(sig[32:], "big"))
+        public.verify(der, f"{head}.{payload}".encode("ascii"), ec.ECDSA(hashes.SM3()))
+        claims = json.loads(unb64(payload))
+    except Exception as exc:  # bad key, bad encoding, bad signature: all one answer
+        raise InvalidAssertion(f"signature: {type(exc).__name__}") from None
+    if not isinstance(claims, dict):
+        raise InvalidAssertion("claims are not an object")
+    return claims
 
 
 def fetch_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -131,6 +169,10 @@ class AssertionVerifier:
                 continue
             if kid.startswith(OTHER_USES):  # the gateway's token and audit keys
                 continue
+            if alg == SM2:  # no joserfc key type for SM2: checked by _sm2_claims
+                if jwk.get("kty") == "EC" and jwk.get("crv") == "SM2":
+                    keys[kid] = (alg, dict(jwk))
+                continue
             keys[kid] = (alg, KeySet.import_key_set({"keys": [jwk]}))
         self._keys = keys
 
@@ -178,11 +220,14 @@ class AssertionVerifier:
         key_alg, key = entry
         if key_alg != alg:
             raise InvalidAssertion("algorithm does not match the key")
-        try:
-            claims = dict(jwt.decode(token, key, algorithms=[alg],
-                                     registry=_REGISTRIES[alg]).claims)
-        except Exception as exc:
-            raise InvalidAssertion(f"signature: {type(exc).__name__}") from None
+        if alg == SM2:
+            claims = _sm2_claims(token, key)
+        else:
+            try:
+                claims = dict(jwt.decode(token, key, algorithms=[alg],
+                                         registry=_REGISTRIES[alg]).claims)
+            except Exception as exc:
+                raise InvalidAssertion(f"signature: {type(exc).__name__}") from None
         now = self.clock()
         if claims.get("iss") != self.issuer:
             raise InvalidAssertion("issuer")

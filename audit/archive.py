@@ -30,6 +30,10 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalid
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from tongsuopy.crypto import hashes as sm_hashes
+from tongsuopy.crypto.asymciphers import ec as sm_ec
+from tongsuopy.crypto.exceptions import InternalError as _SmInternal
+from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalid
 
 from audit.chain import RECORD_COLUMNS, Problem, row_tuple
 from audit.checkpoints import KEY_USE, b64u, unb64u
@@ -81,7 +85,8 @@ def _sha256_file(path: Path) -> str:
 
 
 class JwksSigCheck:
-    """Checks raw JWS-encoded signatures (ES256 r||s, RS256, EdDSA) against a JWK Set."""
+    """Checks raw JWS-encoded signatures (ES256 r||s, RS256, EdDSA, SM2SM3 r||s) against
+    a JWK Set."""
 
     def __init__(self, jwks: dict[str, Any]) -> None:
         self.keys = {k["kid"]: k for k in jwks.get("keys", []) if "kid" in k}
@@ -93,7 +98,8 @@ class JwksSigCheck:
                                     kid=kid))
         try:
             _verify_jwk(jwk, payload, sig)
-        except (_CryptoInvalid, ValueError, KeyError, TypeError) as exc:
+        except (_CryptoInvalid, _SmInvalid, _SmInternal, ValueError, KeyError,
+                TypeError) as exc:
             raise ArchiveError(Text("audit.signature", "signature does not verify ({detail})",
                                     detail=type(exc).__name__)) from None
 
@@ -104,14 +110,14 @@ def _int(b64: str) -> int:
 
 def _verify_jwk(jwk: dict[str, Any], payload: bytes, sig: bytes) -> None:
     kty = jwk.get("kty")
-    if kty == "EC":
+    if kty == "EC" and jwk.get("crv") == "SM2":
+        _verify_sm2(jwk, payload, sig)
+    elif kty == "EC":
         if jwk.get("crv") != "P-256" or len(sig) != 64:
             raise ValueError("unsupported EC key or signature")
         pub = ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]),
                                             ec.SECP256R1()).public_key()
-        der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
-                                   int.from_bytes(sig[32:], "big"))
-        pub.verify(der, payload, ec.ECDSA(hashes.SHA256()))
+        pub.verify(_der(sig), payload, ec.ECDSA(hashes.SHA256()))
     elif kty == "RSA":
         rpub = rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key()
         rpub.verify(sig, payload, padding.PKCS1v15(), hashes.SHA256())
@@ -119,6 +125,22 @@ def _verify_jwk(jwk: dict[str, Any], payload: bytes, sig: bytes) -> None:
         ed25519.Ed25519PublicKey.from_public_bytes(unb64u(jwk["x"])).verify(sig, payload)
     else:
         raise ValueError(f"unsupported key type {kty!r}")
+
+
+def _verify_sm2(jwk: dict[str, Any], payload: bytes, sig: bytes) -> None:
+    """SM2 with SM3 (GM/T 0003.2, default ID 1234567812345678), the key ring's SM2SM3
+    under the gm profile: tongsuopy computes it; the JWK and r||s forms are those of
+    docs/keys.md, "SM2"."""
+    if jwk.get("alg", "SM2SM3") != "SM2SM3" or len(sig) != 64:
+        raise ValueError("unsupported SM2 key or signature")
+    pub = sm_ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]),
+                                           sm_ec.SM2()).public_key()
+    pub.verify(_der(sig), payload, sm_ec.ECDSA(sm_hashes.SM3()))
+
+
+def _der(sig: bytes) -> bytes:
+    """A JWS ``r || s`` (ES256, SM2SM3: 32 bytes each) as the DER the libraries verify."""
+    return encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
 
 
 # -- export -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Benchmark for keys/: JWT sign and verify per second (ES256, RS256, EdDSA) and
+"""Benchmark for keys/: JWT sign and verify per second (ES256, RS256, EdDSA, SM2SM3) and
 seal/open of 1 KiB per second (standard: AES-256-GCM, gm: SM4-GCM).
 
 Run: ``python -m bench.bench_keys`` (``--seconds S`` per measurement, default 1).
@@ -42,10 +42,11 @@ def run(seconds: float = 1.0) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         master = EnvMasterKey("MK", {"MK": generate_master_key_text()})
-        for alg in ("ES256", "RS256", "EdDSA"):
+        for alg in ("ES256", "RS256", "EdDSA", "SM2SM3"):
             engine = sa.create_engine(f"sqlite:///{os.path.join(tmp, alg + '.db')}")
             metadata.create_all(engine)
-            svc = KeyService(engine, master, STANDARD, default_alg=alg)
+            profile = GM if alg == "SM2SM3" else STANDARD  # SM2: the gm profile only
+            svc = KeyService(engine, master, profile, default_alg=alg)
             use = "token"
             svc.bootstrap()
             assert svc.list_keys()[0].alg == alg

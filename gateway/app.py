@@ -46,6 +46,7 @@ from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
+from keys import KeyStateError
 
 log = logging.getLogger("govgate")
 
@@ -283,7 +284,10 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
 
     app = GatewayApp(
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, GovgateError: _our_error},
+        # KeyStateError: no key may sign (none active, or an SM2 key under the standard
+        # profile): a problem naming the fix, not a 500
+        exception_handlers={HTTPException: _http_error, GovgateError: _our_error,
+                            KeyStateError: _our_error},
     )
     app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.gateway = gateway

@@ -540,4 +540,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "settings.env_only": ("{path}：配置项 {key!r} 只能通过环境变量设置（{env}）", "{path}: setting {key!r} is read from the environment only ({env})"),
     # -- SAML identity provider (issue 14) ------------------------------------------------
     "state.saml_sp_twice": ("saml_sp 的实体 ID {entity!r} 也被系统 {other!r} 登记", "saml_sp entity ID {entity!r} is registered by system {other!r} too"),
+    # -- SM2 signatures under the gm profile (issue 16) ----------------------------------
+    "keys.alg_not_offered": ("当前有效的 {use} 密钥 {kid} 使用 {alg} 算法，本密码算法配置不提供该算法；请运行 `govgate keys rotate --use {use} --now`", "the active {use} key {kid} is {alg}, which this crypto profile does not offer; run `govgate keys rotate --use {use} --now`"),
+    "settings.signing_alg": ("配置项 'signing_alg' 的值 {value!r} 在密码算法配置 {profile!r} 下无效（可选值：{allowed}）", "setting 'signing_alg': bad value {value!r} under crypto_profile {profile!r} (one of {allowed})"),
 }

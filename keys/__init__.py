@@ -20,13 +20,14 @@ from keys.master import (
     Pkcs11MasterKey,
     master_key_from_settings,
 )
-from keys.profiles import GM, STANDARD, Profile, get_profile
+from keys.profiles import GM, PROFILES, STANDARD, Profile, get_profile
 from keys.ring import ALGORITHMS, USES, KeyInfo
 from keys.service import KeyService, jwks_cache_control
 
 __all__ = [
     "ALGORITHMS",
     "GM",
+    "PROFILES",
     "STANDARD",
     "USES",
     "CorruptKey",

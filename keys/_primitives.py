@@ -1,7 +1,8 @@
 """Raw primitives, private to ``keys``: AEAD, digests, HMAC, asymmetric keys, JWS.
 
 Nothing here is home-made: AES-GCM, SM4-GCM, SHA-256, SM3, HMAC, ECDSA, RSA and
-Ed25519 come from ``cryptography``; JWS decoding and verification from ``joserfc``.
+Ed25519 come from ``cryptography``; SM2 from the Tongsuo project's ``tongsuopy``
+(``keys._sm2``); JWS decoding and verification from ``joserfc``.
 Only modules of this package import this one; everyone else uses the recipes
 (``KeyService.seal``/``open``/``sign``/``verify``/``jwks``).
 """
@@ -31,14 +32,19 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from keys import _sm2
+
 __all__ = ["ALGORITHMS", "AeadFailure", "SignatureFailure"]
 
-ALGORITHMS = ("ES256", "RS256", "EdDSA")
+ALGORITHMS = ("ES256", "RS256", "EdDSA", _sm2.ALG)
 NONCE_SIZE = 12
 TAG_SIZE = 16
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
-PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+# SM2 keys (tongsuopy's) are Any to the type checker: tongsuopy ships no types
+PrivateKey = (ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+              | _sm2.PrivateKey)
+PublicKey = (ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+             | _sm2.PublicKey)
 
 
 class AeadFailure(Exception):
@@ -113,10 +119,14 @@ def generate_private_key(alg: str) -> PrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=3072)
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
+    if alg == _sm2.ALG:
+        return _sm2.generate()
     raise ValueError(f"unknown algorithm {alg}")
 
 
 def private_to_der(key: PrivateKey) -> bytes:
+    if isinstance(key, _sm2.PRIVATE):
+        return _sm2.private_to_der(key)
     return key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -125,6 +135,8 @@ def private_to_der(key: PrivateKey) -> bytes:
 
 
 def private_from_der(alg: str, der: bytes) -> PrivateKey:
+    if alg == _sm2.ALG:
+        return _sm2.private_from_der(der)
     key: Any = serialization.load_der_private_key(der, password=None)
     expected = {
         "ES256": ec.EllipticCurvePrivateKey,
@@ -139,6 +151,8 @@ def private_from_der(alg: str, der: bytes) -> PrivateKey:
 
 
 def jose_key(key: PrivateKey | PublicKey) -> Any:
+    if _sm2.is_key(key):
+        return _sm2.SM2Key.from_key(key)
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return ECKey.import_key(key)
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
@@ -154,6 +168,8 @@ def public_jwk(key: PrivateKey) -> dict[str, Any]:
 def thumbprint(jwk_public: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint (base64url SHA-256), used as the kid."""
     kty = jwk_public["kty"]
+    if kty == "EC" and jwk_public.get("crv") == _sm2.CRV:
+        return str(_sm2.SM2Key.import_key(jwk_public).thumbprint())
     if kty == "EC":
         return str(ECKey.import_key(jwk_public).thumbprint())
     if kty == "RSA":
@@ -167,6 +183,8 @@ def public_from_jwk(jwk_public: dict[str, Any]) -> Any:
     if "d" in members:
         raise ValueError("stored public JWK holds private members")
     kty = members.get("kty")
+    if kty == "EC" and members.get("crv") == _sm2.CRV:
+        return _sm2.SM2Key.import_key(members)
     if kty == "EC":
         return ECKey.import_key(members)
     if kty == "RSA":
@@ -191,6 +209,9 @@ def sign_raw(alg: str, key: PrivateKey, payload: bytes) -> bytes:
     if alg == "EdDSA":
         assert isinstance(key, ed25519.Ed25519PrivateKey)
         return key.sign(payload)
+    if alg == _sm2.ALG:
+        assert isinstance(key, _sm2.PRIVATE)
+        return _sm2.sign(key, payload)
     raise ValueError(f"unknown algorithm {alg}")
 
 
@@ -208,9 +229,11 @@ def verify_raw(alg: str, jose_public: Any, payload: bytes, signature: bytes) -> 
             public.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
         elif alg == "EdDSA" and isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(signature, payload)
+        elif alg == _sm2.ALG and isinstance(public, _sm2.PUBLIC):
+            _sm2.verify(public, payload, signature)
         else:
             raise SignatureFailure("key does not match algorithm")
-    except _CryptoInvalidSignature as exc:
+    except (_CryptoInvalidSignature, _sm2.SignatureFailure) as exc:
         raise SignatureFailure("bad signature") from exc
 
 
@@ -224,7 +247,8 @@ _quiet_eddsa.security_warning = None
 
 
 class _Registry(JWSRegistry):
-    algorithms = {**JWSRegistry.algorithms, "EdDSA": _quiet_eddsa}  # noqa: RUF012
+    algorithms = {**JWSRegistry.algorithms, "EdDSA": _quiet_eddsa,  # noqa: RUF012
+                  _sm2.ALG: _sm2.SM2SM3}
 
 
 _REGISTRIES = {alg: _Registry(algorithms=[alg]) for alg in ALGORITHMS}

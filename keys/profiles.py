@@ -1,10 +1,12 @@
 """Crypto profiles: ``standard`` (AES-256-GCM, SHA-256, HMAC-SHA-256) and ``gm``
 (国密: SM4-GCM per GM/T 0002, SM3 and HMAC-SM3 per GM/T 0004).
 
-The profile chooses the cipher for data at rest and the hash used across the
-project (the audit chain included). Signatures stay ECDSA/RSA/EdDSA in both
-profiles: SM2 is not offered by ``cryptography``. Every sealed blob records the
-profile it was sealed under, so switching the setting later strands nothing.
+The profile chooses the cipher for data at rest, the hash used across the project
+(the audit chain included) and the signatures it offers: ``gm`` adds SM2 with SM3
+(``SM2SM3``, GM/T 0003.2, from tongsuopy) and makes it the default; ``standard``
+signs with ES256 by default and never accepts an SM2 token. Every sealed blob
+records the profile it was sealed under, so switching the setting later strands
+nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Profile:
     cipher: str  # "AES-256-GCM" | "SM4-GCM"
     profile_id: int  # the byte recorded in each blob
     data_key_size: int  # bytes of key the cipher takes
+    signing_algs: tuple[str, ...]  # what the key ring may create, and accepts in tokens
+    default_alg: str  # the signing_alg setting's default under this profile
 
     def hash(self, data: bytes) -> bytes:
         """SHA-256 or SM3 digest of ``data``."""
@@ -33,8 +37,10 @@ class Profile:
         return _primitives.hmac_digest(self.hash_name, key, data)
 
 
-STANDARD = Profile("standard", "sha256", "AES-256-GCM", 1, 32)
-GM = Profile("gm", "sm3", "SM4-GCM", 2, 16)
+_INTERNATIONAL = ("ES256", "RS256", "EdDSA")
+STANDARD = Profile("standard", "sha256", "AES-256-GCM", 1, 32, _INTERNATIONAL, "ES256")
+# the others stay accepted under gm, so keys made before a switch keep verifying
+GM = Profile("gm", "sm3", "SM4-GCM", 2, 16, ("SM2SM3", *_INTERNATIONAL), "SM2SM3")
 
 PROFILES = {p.name: p for p in (STANDARD, GM)}
 _BY_ID = {p.profile_id: p for p in (STANDARD, GM)}

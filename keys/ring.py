@@ -1,7 +1,8 @@
 """The signing key ring: keys, states and rotation.
 
 Each key has a ``kid`` (``<use>-<yyyymmdd>-<RFC 7638 thumbprint>``), a use
-(``token``, ``assertion``, ``audit``), an algorithm (ES256, RS256, EdDSA) and a state::
+(``token``, ``assertion``, ``audit``), an algorithm (ES256, RS256, EdDSA; SM2SM3 under
+the ``gm`` profile only) and a state::
 
     pending --(prepublication delay passed: promote_due)--> active
     active  --(the next key is promoted)-----------------> retired
@@ -83,11 +84,12 @@ def check_use(use: str) -> str:
     return use
 
 
-def check_alg(alg: str) -> str:
-    if alg not in ALGORITHMS:
+def check_alg(alg: str, offered: tuple[str, ...] = ALGORITHMS) -> str:
+    """``alg`` if the profile offers it (``offered``: its ``signing_algs``)."""
+    if alg not in offered:
         raise UnknownAlgorithm(Text("keys.unknown_alg",
                                     "unknown algorithm {alg!r} (one of {known})",
-                                    alg=alg, known=", ".join(ALGORITHMS)))
+                                    alg=alg, known=", ".join(offered)))
     return alg
 
 
@@ -116,7 +118,9 @@ class KeyRing:
         self.engine = engine
         self.envelope = envelope
         self.clock = clock
-        self.default_alg = check_alg(default_alg)
+        # what this profile signs with and accepts in a token (SM2SM3 under gm only)
+        self.offered = envelope.profile.signing_algs
+        self.default_alg = check_alg(default_alg, self.offered)
         self.prepublish = timedelta(seconds=prepublish_seconds)
         self.window = timedelta(seconds=max_token_lifetime_seconds + clock_skew_seconds)
         self.cache_seconds = cache_seconds
@@ -233,7 +237,7 @@ class KeyRing:
     def rotate(self, use: str, alg: str | None = None) -> KeyInfo:
         """Create the next key of ``use`` as pending (active at once if the use has none)."""
         check_use(use)
-        alg = check_alg(alg or self.default_alg)
+        alg = check_alg(alg or self.default_alg, self.offered)
         # sealing the new key may have to create the profile's data key: not while this
         # transaction holds the write lock
         self.envelope.ensure_data_key()
@@ -261,7 +265,9 @@ class KeyRing:
 
     def rotate_due(self, max_age_seconds: int) -> list[KeyInfo]:
         """Scheduled rotation: a pending key for each use whose active key is older than
-        ``max_age_seconds`` and that has no pending key. Keeps the active key's alg."""
+        ``max_age_seconds`` and that has no pending key. Keeps the active key's alg while
+        the profile offers it (an SM2 key after a switch back to ``standard`` is
+        replaced by one of the default algorithm)."""
         now = self.clock()
         created = []
         for info in self.list_keys():
@@ -270,7 +276,8 @@ class KeyRing:
             if now - info.activated_at < timedelta(seconds=max_age_seconds):
                 continue
             try:
-                created.append(self.rotate(info.use, info.alg))
+                alg = info.alg if info.alg in self.offered else self.default_alg
+                created.append(self.rotate(info.use, alg))
             except KeyStateError:
                 continue  # already pending
         return created
@@ -422,6 +429,14 @@ class KeyRing:
                                         use=use))
             row = active[0]
             info = self._info(row)
+            if info.alg not in self.offered:
+                # an SM2 key after a switch back to the standard profile: what it signed
+                # would be refused here, so it signs nothing (fail closed, say the fix)
+                raise KeyStateError(Text(
+                    "keys.alg_not_offered",
+                    "the active {use} key {kid} is {alg}, which this crypto profile does "
+                    "not offer; run `govgate keys rotate --use {use} --now`",
+                    use=use, kid=info.kid, alg=info.alg))
             private, jose_private = self._load_private(row)
             value = (info, private, jose_private)
             with self._lock:
@@ -474,7 +489,7 @@ class KeyRing:
         if not isinstance(header, dict):
             raise InvalidSignature("bad header")
         alg = header.get("alg")
-        if alg not in ALGORITHMS:
+        if alg not in self.offered:  # an SM2 token under the standard profile too
             raise InvalidSignature(f"algorithm {alg!r} not accepted")
         entry = self._lookup(header.get("kid"))
         if entry.info.use != use or entry.info.alg != alg:

@@ -178,6 +178,19 @@ class KeyService:
         """{"keys": [...]}: public parts of pending, active and in-window retired keys."""
         return self.ring.jwks(use, at)
 
+    def signing_alg(self, use: str) -> str:
+        """The algorithm the active key of ``use`` signs with now (an ID token's
+        ``at_hash`` follows it: SM3 for SM2SM3)."""
+        return self.ring.active(use)[0].alg
+
+    def published_algs(self, use: str) -> list[str]:
+        """The algorithms of the active and pending keys of ``use``, the active key's
+        first: what a relying party may see signed (discovery lists them)."""
+        infos = [i for i in self.list_keys() if i.use == use and i.state in ("active",
+                                                                             "pending")]
+        infos.sort(key=lambda i: i.state != "active")
+        return list(dict.fromkeys(i.alg for i in infos))
+
     def jwks_response_headers(self) -> dict[str, str]:
         return {"Cache-Control": jwks_cache_control(self.prepublish_seconds),
                 "Content-Type": "application/jwk-set+json"}

@@ -118,7 +118,7 @@ async def _finish(provider: Provider, oreq: StarletteOAuth2Request, result: Resu
 
 async def openid_configuration(request: Request) -> Response:
     p = _provider(request)
-    return JSONResponse(metadata(p.server.issuer, p.settings.signing_alg),
+    return JSONResponse(metadata(p.server.issuer, p.server.keys.published_algs("token")),
                         headers={"Cache-Control": "public, max-age=300"})
 
 

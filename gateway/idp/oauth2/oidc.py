@@ -7,6 +7,7 @@ and the UserInfo claims (Core section 5.3).
 
 from __future__ import annotations
 
+import base64
 import secrets
 from typing import Any
 
@@ -16,6 +17,7 @@ from authlib.oidc.core.util import create_half_hash
 
 from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.idp.scopes import API_SCOPES, PROXY
+from keys import GM
 
 # every client may ask for these without registering them (Core section 5.4, 11); a
 # scope with no data for the user is granted and yields no claim
@@ -78,14 +80,24 @@ class OpenIDCode(_OpenIDCode):
             claims["nonce"] = code.nonce
         if user.sid:
             claims["sid"] = user.sid
-        at_hash = create_half_hash(token["access_token"], server.signing_alg)
+        at_hash = half_hash(token["access_token"], server.keys.signing_alg("token"))
         if at_hash is not None:
-            claims["at_hash"] = at_hash.decode("ascii")
+            claims["at_hash"] = at_hash
         claims.update(user_claims(user, str(token.get("scope", ""))))
         return str(server.keys.sign_jwt("token", claims))
 
 
-def metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
+def half_hash(value: str, alg: str) -> str | None:
+    """``at_hash`` (Core section 3.1.3.6): the left half of the hash the ID token's
+    ``alg`` uses, base64url; SM3 for SM2SM3 (docs/keys.md, "SM2")."""
+    if alg != "SM2SM3":
+        half = create_half_hash(value, alg)
+        return None if half is None else half.decode("ascii")
+    digest = GM.hash(value.encode("ascii"))
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+def metadata(issuer: str, signing_algs: list[str]) -> dict[str, Any]:
     """RFC 8414 / OpenID Connect Discovery metadata."""
     return {
         "issuer": issuer,
@@ -101,7 +113,7 @@ def metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [signing_alg],
+        "id_token_signing_alg_values_supported": signing_algs,
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

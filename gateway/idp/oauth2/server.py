@@ -131,7 +131,6 @@ class IdentityServer(AuthorizationServer):
         self.keys = services.keys
         self.clock = services.clock
         self.issuer = self.settings.issuer.rstrip("/")
-        self.signing_alg = self.settings.signing_alg
         self.store = store
         self.clients = ClientRegistry(services.engine, services.verify_client_secret)
         # the process's mirror of the revocations (refreshed from the database every
