@@ -135,6 +135,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- SAML identity provider, CAS demo system (issue 14) ------------------------------
     "saml.no_sps": ("没有登记任何 SAML 服务提供者。", "no SAML service provider is registered."),
     "demo.try_cas": ("CAS 单点登录到 {name}：以 {user} 登录门户后在首页点击它，或打开 {url}/cas/login", "CAS single sign-on into {name}: sign in as {user} and click it on the portal's home page, or open {url}/cas/login"),
+    # -- audit shipping and the compliance check (issue 16, item 5) -----------------------
+    "audit.shipped": ("已将 {records} 条审计记录送至 {path}", "shipped {records} audit records to {path}"),
+    "audit.ship_busy": ("另一进程正在向 {path} 输送审计记录，本次未做任何操作", "another process is shipping to {path}; nothing done"),
+    "audit.ship_no_target": ("未指定文件：请用 --to 或配置项 audit_ship_file", "no file: give --to or the audit_ship_file setting"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -540,4 +544,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "settings.env_only": ("{path}：配置项 {key!r} 只能通过环境变量设置（{env}）", "{path}: setting {key!r} is read from the environment only ({env})"),
     # -- SAML identity provider (issue 14) ------------------------------------------------
     "state.saml_sp_twice": ("saml_sp 的实体 ID {entity!r} 也被系统 {other!r} 登记", "saml_sp entity ID {entity!r} is registered by system {other!r} too"),
+    # -- audit shipping and the compliance check (issue 16, item 5) -----------------------
+    "audit.ship_position": ("不是审计输送位置文件", "not a shipping position file"),
 }
