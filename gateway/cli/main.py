@@ -16,6 +16,7 @@ from gateway.cli import (
     audit_ship_cmd,
     catalogue_cmd,
     client_cmd,
+    compliance_cmd,
     init_cmd,
     keys_cmd,
     policy_cmd,
@@ -75,6 +76,7 @@ def _register() -> None:
     catalogue_cmd.catalogue.add_command(steward_cmds.escalate_overdue)
     catalogue_cmd.catalogue.add_command(steward_cmds.webhook_secret)
     cli.add_command(saml_cmd.saml)
+    cli.add_command(compliance_cmd.compliance)
 
 
 _register()
