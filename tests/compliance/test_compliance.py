@@ -19,9 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from starlette.testclient import TestClient
 
 from audit.tables import records
 from gateway import passwords
+from gateway.app import create_app
 from gateway.cli.demo_settings import write_demo_settings
 from gateway.cli.main import cli
 from gateway.compliance import FAIL, NOT_APPLICABLE, PASS, State, run_checks
@@ -34,6 +36,8 @@ from gateway.statefile import load_file
 from gateway.tables import systems, user_roles, users
 from policies.tables import policy_lines
 from tests.conftest import fresh_database
+from tests.tokens import access_token
+from tests.wiring import parts
 
 IDS = [
     "ia.unique_identity", "ia.password_complexity", "ia.login_failure", "ia.session_timeout",
@@ -376,3 +380,32 @@ def test_a_line_that_opens_every_system_is_not_least_privilege(demo: Demo) -> No
     assert status == FAIL
     assert "policy lines that open every system: " in evidence
     assert "(p, role:staff, *, /s/*, *, allow)" in evidence
+
+
+# -- the security administrator's API ----------------------------------------------------
+
+def test_the_security_administrator_reads_it_over_the_api(demo: Demo) -> None:
+    def bearer(username: str, roles: list[str]) -> dict[str, str]:
+        return {"Authorization": "Bearer " + access_token(
+            demo.services, sub=username, department="platform", roles=roles,
+            scope="openid admin")}
+
+    with TestClient(create_app(parts(demo.services)),
+                    base_url="http://127.0.0.1:8080") as client:
+        r = client.get("/api/v1/admin/compliance?lang=en", headers=bearer("secadmin",
+                                                                         ["secadmin"]))
+        assert r.status_code == 200, r.text
+        assert [i["id"] for i in r.json()["items"]] == IDS
+        assert r.json()["items"][0]["title"].startswith("Unique user identification")
+        zh = client.get("/api/v1/admin/compliance", headers=bearer("secadmin", ["secadmin"]))
+        assert zh.json()["items"][0]["title"].startswith("身份标识唯一性")  # the lang setting
+        bad = client.get("/api/v1/admin/compliance?lang=fr",
+                         headers=bearer("secadmin", ["secadmin"]))
+        assert bad.status_code == 400 and bad.json()["detail"] == "lang must be zh or en"
+        refused = client.get("/api/v1/admin/compliance", headers=bearer("auditor", ["auditor"]))
+        assert refused.status_code == 403 and "三员分立" in refused.json()["detail"]
+    with demo.engine.connect() as conn:
+        seen = conn.execute(sa.select(records.c.actor_user, records.c.extra).where(
+            records.c.event_type == "compliance_check",
+            records.c.actor_user == "secadmin")).fetchall()
+    assert [json.loads(extra)["via"] for _, extra in seen] == ["api", "api"]
