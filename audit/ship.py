@@ -37,6 +37,9 @@ from audit.tables import chains, records
 from texts import Text, os_reason, where
 
 BATCH = 1000  # records per query, per chain
+# the records name people, addresses and purposes: the owner writes, the collector's
+# group reads, nobody else (a file that exists keeps its mode)
+FILE_MODE = 0o640
 POSITION_VERSION = 1
 
 
@@ -146,7 +149,8 @@ def _ship(engine: sa.Engine, target: Path, limit: int) -> Shipped:
                 done = int(batch[-1].seq)
             if not rows:
                 continue
-            with open(target, "a", encoding="utf-8") as out:
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            with open(fd, "a", encoding="utf-8") as out:
                 out.writelines(json.dumps(row_dict(r), ensure_ascii=False, sort_keys=True)
                                + "\n" for r in rows)
                 out.flush()

@@ -9,8 +9,8 @@ carries the same words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -28,13 +28,12 @@ STATUSES = (PASS, FAIL, NOT_APPLICABLE)
 @dataclass(frozen=True)
 class State:
     """The real state the checks read: the settings the server would run with, the
-    environment, the database and the key ring."""
+    database and the key ring, at ``now``."""
 
     settings: Settings
     engine: sa.Engine
     keys: KeyService
     now: datetime
-    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

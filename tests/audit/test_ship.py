@@ -44,6 +44,7 @@ def test_every_record_once_in_chain_order_and_resumed(
 
     done = ship(audit_engine, target)
     assert done is not None and (done.records, done.chains) == (5, 2)
+    assert target.stat().st_mode & 0o007 == 0  # 0640 at most: never world-readable
     lines = _lines(target)
     by_chain: dict[object, list[object]] = {}
     for line in lines:

@@ -14,11 +14,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import trustme
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
 from audit.tables import records
@@ -311,18 +308,14 @@ def _item(demo: Demo, item: str, **changes: Any) -> tuple[str, str]:
 
 
 def _certificate(tmp_path: Path, days: int) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw.example.gov.cn")])
+    """A server certificate (trustme) valid until ``days`` from now."""
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=400))
-            .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256()))
+    leaf = trustme.CA().issue_cert("gw.example.gov.cn", common_name="gw.example.gov.cn",
+                                   not_before=now - dt.timedelta(days=400),
+                                   not_after=now + dt.timedelta(days=days))
     cert_file, key_file = tmp_path / f"cert{days}.pem", tmp_path / f"key{days}.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    leaf.cert_chain_pems[0].write_to_path(str(cert_file))
+    leaf.private_key_pem.write_to_path(str(key_file))
     return str(cert_file), str(key_file)
 
 
