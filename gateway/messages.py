@@ -633,6 +633,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.upstreams_local": ("所有系统都在本机（{systems}）：没有流量经过网络", "every system is on this host ({systems}): nothing crosses a network"),
     "compliance.not_sealed": ("未加密或无法解密的存储秘密：{what}", "stored secrets that are not sealed or do not open: {what}"),
     "compliance.password_hashes": ("未以 argon2id 散列保存的口令：{names}", "passwords not stored as argon2id hashes: {names}"),
+    "compliance.client_secret_hashes": ("未以带密钥散列保存的客户端密钥：{names}", "client secrets not stored as keyed hashes: {names}"),
     "compliance.sealed_counts": ("以主密钥保护的数据密钥加密（{cipher}），本次均已解密验证：{signing} 个签名密钥、{totp} 个验证器种子、{saml} 个 SAML 密钥、{mtls} 个上游客户端密钥；口令以 argon2id 散列保存，客户端密钥以带密钥散列保存", "sealed with data keys under the master key ({cipher}), opened now: {signing} signing keys, {totp} authenticator seeds, {saml} SAML keys, {mtls} upstream client keys; passwords as argon2id hashes, client secrets as keyed hashes"),
     "compliance.master_key": ("主密钥保存在数据库之外：{provider}（{where}）", "master key outside the database: {provider} ({where})"),
     "compliance.profile": ("密码配置 {profile}：存储数据用 {cipher}，摘要、消息鉴别码和审计哈希链用 {hash}", "crypto profile {profile}: {cipher} for data at rest, {hash} for digests, MACs and the audit chain"),

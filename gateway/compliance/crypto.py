@@ -20,12 +20,13 @@ from gateway.idp import totp
 from gateway.idp.saml import signing as saml_signing
 from gateway.idp.saml.tables import signing_keys as saml_keys
 from gateway.proxy import upstream_tls
-from gateway.tables import systems, users
+from gateway.tables import clients, systems, users
 from keys import KeysError, get_profile
 from keys.tables import data_keys
 from texts import Text, message_of, os_reason, where
 
 ARGON2ID = "$argon2id$"
+KEYED_HASH = "mac1$"  # gateway.services.Services.hash_client_secret
 
 
 def _loopback(host: str | None) -> bool:
@@ -164,10 +165,18 @@ def encryption_at_rest(state: State) -> tuple[str, list[str]]:
             sa.select(users.c.username, users.c.password_hash)
             .where(users.c.password_hash.is_not(None))) if not r.password_hash.startswith(
                 ARGON2ID)]
+        bare = [r.client_id for r in conn.execute(
+            sa.select(clients.c.client_id, clients.c.secret_hash)
+            .where(clients.c.secret_hash.is_not(None))) if not r.secret_hash.startswith(
+                KEYED_HASH)]
     if weak:
         problems.append(Text("compliance.password_hashes",
                              "passwords not stored as argon2id hashes: {names}",
                              names=names(weak)))
+    if bare:
+        problems.append(Text("compliance.client_secret_hashes",
+                             "client secrets not stored as keyed hashes: {names}",
+                             names=names(bare)))
     signing = sum(1 for k in state.keys.list_keys() if k.state in ("pending", "active", "retired"))
     master = state.keys.master
     return verdict(problems, [

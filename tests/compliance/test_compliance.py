@@ -30,7 +30,7 @@ from gateway.services import Services, open_services
 from gateway.settings import Settings, load_settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
-from gateway.tables import systems, user_roles, users
+from gateway.tables import clients, systems, user_roles, users
 from policies.tables import policy_lines
 from tests.conftest import fresh_database
 from tests.tokens import access_token
@@ -220,6 +220,22 @@ def plain_upstream(demo: Demo, _mp: pytest.MonkeyPatch) -> Iterator[dict[str, st
 def plaintext_secret(demo: Demo, _mp: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     yield from _update(demo, users, users.c.username == "zhang.san", {"totp_secret": None},
                        {"totp_secret": b"JBSWY3DPEHPK3PXP"})
+
+
+def test_a_client_secret_in_clear_is_found(demo: Demo) -> None:
+    with demo.engine.connect() as conn:
+        stored = conn.execute(sa.select(clients.c.secret_hash)
+                              .where(clients.c.client_id == "office-web")).scalar_one()
+    assert stored.startswith("mac1$")
+    flip = _update(demo, clients, clients.c.client_id == "office-web",
+                   {"secret_hash": stored}, {"secret_hash": "demo-office-secret-0123456789abcdef"})
+    next(flip)
+    try:
+        status, evidence = _item(demo, "st.encryption_at_rest")
+    finally:
+        next(flip, None)
+    assert status == FAIL
+    assert evidence.startswith("client secrets not stored as keyed hashes: office-web")
 
 
 FLIPS: dict[str, Flip] = {
