@@ -16,6 +16,7 @@ from audit.errors import (
     AuditWriteError,
     ChainLostError,
     PurgeRefused,
+    ShipError,
 )
 from audit.record import AuditRecord, StoredRecord, body_hash
 from audit.writer import AuditLog
@@ -31,6 +32,7 @@ __all__ = [
     "AuditWriteError",
     "ChainLostError",
     "PurgeRefused",
+    "ShipError",
     "StoredRecord",
     "body_hash",
 ]

@@ -7,7 +7,8 @@
     ├── AuditQueryError             a malformed query filter; names the field (400)
     ├── ArchiveError                an archive is missing, unreadable or does not verify
     │   └── ArchiveUnreadable       a file of it could not be read (permissions, I/O)
-    └── PurgeRefused                a purge would drop records still needed (409)
+    ├── PurgeRefused                a purge would drop records still needed (409)
+    └── ShipError                   the shipping file or its position cannot be written or read
 """
 
 from __future__ import annotations
@@ -68,3 +69,8 @@ class PurgeRefused(AuditError):
     code = "audit_purge_refused"
     status = 409
     title = "Purge refused"
+
+
+class ShipError(AuditError):
+    code = "audit_ship"
+    title = "Audit shipping error"

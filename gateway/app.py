@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.record import AuditRecord
 from gateway import referrals
+from gateway.audit_shipping import last_round, ship_forever
 from gateway.errors import AuditUnavailable, GovgateError
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
@@ -273,14 +274,17 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
             gc.collect()
             gc.freeze()
         maintenance = asyncio.create_task(_maintain(gateway), name="govgate-maintenance")
+        shipping = asyncio.create_task(ship_forever(services), name="govgate-audit-shipping")
         try:
             yield {}
         finally:
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+            for task in (maintenance, shipping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await gateway.aclose()
             await services.audit.close()
+            await last_round(services)
 
     app = GatewayApp(
         lifespan=lifespan,

@@ -94,6 +94,9 @@ class Settings:
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: float = 5.0
     audit_retention_days: int = 180
+    # a JSON-lines file every committed record is appended to (audit.ship) for a log
+    # collector to tail; relative to home; empty: no shipping
+    audit_ship_file: str = ""
     # the running gateway's periodic jobs (key rotation and promotion, IdP purge)
     maintenance_interval_seconds: float = 60.0
     # proxy
@@ -144,6 +147,13 @@ class Settings:
     @property
     def master_key_path(self) -> Path:
         return Path(self.master_key_file) if self.master_key_file else self.home / "master.key"
+
+    @property
+    def audit_ship_path(self) -> Path | None:
+        """Where the audit records are shipped, or None."""
+        if not self.audit_ship_file:
+            return None
+        return self.home / self.audit_ship_file  # an absolute path stays itself
 
     def safe_dict(self) -> dict[str, Any]:
         """Settings as printable values, secrets masked."""

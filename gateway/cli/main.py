@@ -13,8 +13,10 @@ import click
 
 from gateway.cli import (
     admin_cmds,
+    audit_ship_cmd,
     catalogue_cmd,
     client_cmd,
+    compliance_cmd,
     init_cmd,
     keys_cmd,
     policy_cmd,
@@ -65,13 +67,16 @@ def _register() -> None:
     cli.add_command(keys_cmd.keys)
 
     cli.add_command(policy_cmd.policy)
-    cli.add_command(__import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit)
+    audit_group = __import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit
+    cli.add_command(audit_group)
+    audit_group.add_command(audit_ship_cmd.ship_cmd)
 
     cli.add_command(catalogue_cmd.catalogue)
     cli.add_command(steward_cmds.calendar)
     catalogue_cmd.catalogue.add_command(steward_cmds.escalate_overdue)
     catalogue_cmd.catalogue.add_command(steward_cmds.webhook_secret)
     cli.add_command(saml_cmd.saml)
+    cli.add_command(compliance_cmd.compliance)
 
 
 _register()

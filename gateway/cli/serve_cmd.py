@@ -18,6 +18,7 @@ import uvicorn
 
 from gateway.cli import demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
+from gateway.cli.demo_settings import write_demo_settings
 from gateway.i18n import cli_lang, ljust
 from gateway.passwords import generate_password
 from gateway.root import state_applier
@@ -255,6 +256,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
     if free_ports:
         port = _free_port()
+    write_demo_settings(home, port)
 
     settings = load_settings(
         {k: v for k, v in os.environ.items() if k != "GOVGATE_DATABASE_URL"},

@@ -14,7 +14,7 @@ layers, bottom up (docs/architecture.md):
     gateway wiring           the state file, the lower packages' wiring, the
                              composition root (gateway.root), migrations, the
                              administrators' operations (gateway.admin), referral rounds
-                             (gateway.referrals)
+                             (gateway.referrals), the compliance checks (gateway.compliance)
     gateway.web              every page and HTTP endpoint but the proxy's
     gateway.app              create_app
     gateway.cli              the command line (and the demo it starts)
@@ -79,7 +79,7 @@ def layer(module: str) -> str:
     if top == "govgate_upstream":
         return top
     sub = rest.split(".", 1)[0]
-    if module in WIRING or sub in ("migrations", "admin", "referrals"):
+    if module in WIRING or sub in ("migrations", "admin", "referrals", "compliance"):
         return "wiring"
     if sub in ("idp", "proxy", "web", "cli", "demo"):
         return sub

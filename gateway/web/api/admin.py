@@ -1,12 +1,12 @@
-"""``/api/v1/admin/...``: the three consoles' endpoints (``admin_sys``, ``admin_sec``;
-their plumbing is ``admin_common``)."""
+"""``/api/v1/admin/...``: the three consoles' endpoints (``admin_sys``, ``admin_sec``,
+``admin_compliance``; their plumbing is ``admin_common``)."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.web.api import admin_sec, admin_sys
+from gateway.web.api import admin_compliance, admin_sec, admin_sys
 
 
 def routes() -> list[Route]:
-    return admin_sys.routes() + admin_sec.routes()
+    return admin_sys.routes() + admin_sec.routes() + admin_compliance.routes()
