@@ -37,6 +37,7 @@ from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
+from gateway.web.api.openapi import routes as openapi_routes
 from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
@@ -144,6 +145,7 @@ def routes() -> list[BaseRoute]:
         *account_routes(),
         *stats_routes(),
         *admin_routes(),
+        *openapi_routes(),
     ]
 
 
