@@ -250,7 +250,7 @@ CREATE_APPLICATION = declare(
     status=201, access=WRITE, refusals=(404, 409), body_required=True,
     body=s.obj({
         "resource": s.CODE,
-        "items": s.array(s.ITEM, minItems=1),
+        "items": s.array(s.ITEM_NAME, minItems=1),
         "purpose": s.text_of("purpose", required=True),
         "until": s.DATE,
         "basis": s.text_of("basis"),
@@ -309,7 +309,7 @@ APPROVE = declare(
     "POST", "/applications/{id}/approve", "Approve an application (possibly narrowed)",
     Answer("The grant it created", s.wrapped("grant", s.GRANT)), status=201,
     access=WRITE, path_params=(ID_PARAM,), refusals=(409,),
-    body=s.obj({"items": s.array(s.ITEM, minItems=1), "until": s.DATE,
+    body=s.obj({"items": s.array(s.ITEM_NAME, minItems=1), "until": s.DATE,
                 "note": s.text_of("note")}, closed=True),
     description="``items`` and ``until`` may only narrow what was applied for.")
 

@@ -28,11 +28,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from gateway.errors import ValidationError
+from gateway.errors import NotFound, ValidationError
 from gateway.web.api.body import read_object
 from gateway.web.api.problems import PROBLEM_JSON
-from gateway.web.api.schema_check import JSON, problems
-from texts import Text
+from gateway.web.api.schema_check import JSON, field_of, problems
+from texts import Text, joined
 
 #: the answers every refusal of the API may carry, described once
 REFUSALS: dict[int, str] = {
@@ -128,16 +128,18 @@ class Operation:
     # -- the checks -------------------------------------------------------------------
 
     def check_params(self, request: Request) -> None:
-        """ValidationError (400) unless the path and query parameters match."""
-        found: list[Text] = []
+        """NotFound (404) unless the path parameters match (the path names nothing),
+        ValidationError (400) unless the query parameters do."""
         for p in self.path_params:
-            found += _param_problems(p, [request.path_params[p.name]], "path")
+            value = request.path_params[p.name]
+            if _param_problems(p, [value]):  # names nothing there can be
+                raise NotFound(Text("api.nothing_at", "no {name} {value!r}", name=p.name,
+                                    value=value[:64]))
+        found: list[Text] = []
         for p in self.query:
-            found += _param_problems(p, request.query_params.getlist(p.name), "query")
+            found += _param_problems(p, request.query_params.getlist(p.name))
         if found:
-            raise ValidationError(Text("api.bad_params",
-                                       "the parameters do not match the API's description"),
-                                  problems=list(found))
+            raise refusal(found)
 
     def params(self, request: Request) -> dict[str, Any]:
         """The declared query parameters given, as their declared types (checked first
@@ -154,11 +156,9 @@ class Operation:
         declared schema; ValidationError (400) naming each field that does not match."""
         body = await read_object(request)
         if self.body is not None:
-            found = problems(self.body, body, "body")
+            found = problems(self.body, body)
             if found:
-                raise ValidationError(Text("api.bad_body",
-                                           "the body does not match the API's description"),
-                                      problems=list(found))
+                raise refusal(found)
         return body
 
     async def check(self, request: Request) -> None:
@@ -175,7 +175,7 @@ class Operation:
         if not self.access.public:
             implied |= {401, 403}
         if self.path_params:
-            implied |= {400, 404}
+            implied.add(404)
         if self.query or self.body is not None:
             implied.add(400)
         if self.method == "POST":
@@ -232,6 +232,11 @@ class ApiRoute(Route):
         self.operation = operation
 
 
+def refusal(found: list[Text]) -> ValidationError:
+    """The 400 naming every problem found, and (``field``) the first one's field."""
+    return ValidationError(joined(found), problems=list(found), field=field_of(found[0]))
+
+
 def _typed(schema: JSON, raw: str) -> Any:
     """A parameter's text as its declared type (unchanged when it is not one)."""
     kinds = schema.get("type")
@@ -242,8 +247,8 @@ def _typed(schema: JSON, raw: str) -> Any:
     return raw
 
 
-def _param_problems(p: Param, values: list[str], where: str) -> list[Text]:
-    at = f"{where}.{p.name}"
+def _param_problems(p: Param, values: list[str]) -> list[Text]:
+    at = p.name
     if not values:
         return [Text("api.missing_param", "{at} is required", at=at)] if p.required else []
     if len(values) > 1:

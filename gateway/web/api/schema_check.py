@@ -88,14 +88,14 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def problems(schema: JSON, value: Any, at: str) -> list[Text]:
-    """Why ``value`` (found at ``at``, e.g. ``body.items[2]``) does not match ``schema``;
-    empty when it does."""
+def problems(schema: JSON, value: Any, at: str = "") -> list[Text]:
+    """Why ``value`` (found at ``at``, e.g. ``items[2].name``; "" for a whole body) does
+    not match ``schema``; empty when it does."""
     kinds = schema.get("type")
     if kinds is not None:
         wanted = [kinds] if isinstance(kinds, str) else list(kinds)
         if not any(_is(k, value) for k in wanted):
-            return [Text("api.not_type", "{at}: must be {kind}", at=at,
+            return [Text("api.not_type", "{at}: must be {kind}", at=at or "body",
                          kind=" or ".join(_TYPE_NAMES[k] for k in wanted))]
     out: list[Text] = []
     if "enum" in schema and not any(_equal(value, v) for v in schema["enum"]):
@@ -124,7 +124,8 @@ def _string(schema: JSON, value: str, at: str) -> list[Text]:
         out.append(Text("api.too_short", "{at}: must be at least {n} characters long",
                         at=at, n=schema["minLength"]))
     if "maxLength" in schema and length > schema["maxLength"]:
-        out.append(Text("api.too_long", "{at}: must be at most {n} characters long",
+        # the catalogue's wording (catalogue.limits.too_long), whose limits these are
+        out.append(Text("api.too_long", "{at} longer than {n} characters",
                         at=at, n=schema["maxLength"]))
     if "pattern" in schema and not _regex(schema["pattern"]).search(value):
         out.append(Text("api.no_match", "{at}: does not match {pattern}", at=at,
@@ -149,26 +150,35 @@ def _array(schema: JSON, value: list[Any], at: str) -> list[Text]:
     items = schema.get("items")
     if isinstance(items, dict):
         for i, v in enumerate(value):
-            out += problems(items, v, f"{at}[{i}]")
+            out += problems(items, v, f"{at or 'body'}[{i}]")
     return out
 
 
 def _object(schema: JSON, value: dict[str, Any], at: str) -> list[Text]:
     out: list[Text] = []
     props: JSON = schema.get("properties", {})
-    for name in schema.get("required", ()):
-        if name not in value:
-            out.append(Text("api.missing", "{at}: {name} is required", at=at, name=name))
     extra = schema.get("additionalProperties", True)
     for name, v in value.items():
         if name in props:
-            out += problems(props[name], v, f"{at}.{name}")
+            out += problems(props[name], v, _in(at, name))
         elif extra is False:
-            out.append(Text("api.unknown_field", "{at}: unknown field {name!r}", at=at,
-                            name=name[:64]))
+            out.append(Text("api.unknown_field", "{at}: unknown field", at=_in(at, name[:64])))
         elif isinstance(extra, dict):
-            out += problems(extra, v, f"{at}.{name}")
+            out += problems(extra, v, _in(at, name))
+    for name in schema.get("required", ()):
+        if name not in value:
+            out.append(Text("api.missing", "missing {at}", at=_in(at, name)))
     return out
+
+
+def _in(at: str, name: str) -> str:
+    return f"{at}.{name}" if at else name
+
+
+def field_of(problem: Text) -> str:
+    """The top-level field a problem of :func:`problems` is about ("body": the whole)."""
+    at = str(problem.params.get("at", "body"))
+    return at.split(".")[0].split("[")[0]
 
 
 def unsupported(schema: Any, at: str = "#") -> list[str]:

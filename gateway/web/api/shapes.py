@@ -35,6 +35,8 @@ ID: JSON = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
 CODE: JSON = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 #: catalogue.model.ITEM_RE
 ITEM: JSON = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}
+#: an item named in an application or approval (catalogue.limits: "item")
+ITEM_NAME: JSON = {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH["item"]}
 FREE: JSON = {"type": "object"}
 
 
