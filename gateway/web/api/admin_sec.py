@@ -114,6 +114,7 @@ TEST_DECISION = sec_op(
            Param("path", {"type": "string", "minLength": 1, "maxLength": 1000}, required=True),
            Param("method", {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
                                      "OPTIONS"]}, required=True)),
+    refusals=(404,),
     rules="the path cannot be read as a request target, or the subject is unknown")
 
 
@@ -167,8 +168,9 @@ ROTATE_KEYS = sec_op(
     "POST", "/keys/rotate", "Rotate signing keys (province level only)",
     Answer("The keys made", s.wrapped("rotated", s.array(KEY))),
     body=s.obj({"uses": s.array({"enum": list(USES)}, uniqueItems=True), "now": s.BOOL},
-               closed=True),
-    description="``now``: the new key signs at once instead of after pre-publication.")
+               closed=True), refusals=(409,),
+    description="``now``: the new key signs at once instead of after pre-publication. "
+                "409 while a key of that use is still pending.")
 
 
 async def rotate_keys(request: Request, admin: SecAdmin) -> Any:

@@ -170,7 +170,10 @@ SAVE_RESOURCE = declare(
     Answer("The resource saved, and duplicate-collection warnings", s.RESOURCE_SAVED),
     access=WRITE, body=s.RESOURCE_ENTRY, body_required=True, refusals=(404, 409),
     description="The body is a resource entry of the state file's catalogue section. "
-                "A data steward saves their department's resources.")
+                "A data steward saves their department's resources.",
+    rules="the provider or the system is unknown, a conditional resource names no "
+          "conditions, a resource not shared names no basis, an item is named twice, or "
+          "the route's path template is malformed")
 
 
 async def save_resource(request: Request, principal: Any) -> Any:
@@ -258,7 +261,9 @@ CREATE_APPLICATION = declare(
         "client": {"type": ["string", "null"], "maxLength": 128},
     }, ["resource", "items", "purpose", "until"], closed=True),
     description="For the caller's own department, for shareable items of a published "
-                "resource that is shared on conditions; ``until`` not in the past.")
+                "resource that is shared on conditions.",
+    rules="an item is not a shareable item of the resource, or ``until`` is in the past "
+          "or before ``from``")
 
 
 async def create_application(request: Request, principal: Any) -> Any:
@@ -311,7 +316,8 @@ APPROVE = declare(
     access=WRITE, path_params=(ID_PARAM,), refusals=(409,),
     body=s.obj({"items": s.array(s.ITEM_NAME, minItems=1), "until": s.DATE,
                 "note": s.text_of("note")}, closed=True),
-    description="``items`` and ``until`` may only narrow what was applied for.")
+    description="``items`` and ``until`` may only narrow what was applied for.",
+    rules="the items or the period are wider than applied for, or ``until`` is in the past")
 
 
 async def approve(request: Request, principal: Any) -> Any:

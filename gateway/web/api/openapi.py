@@ -83,7 +83,12 @@ def document(routes: Iterable[BaseRoute], issuer: str) -> JSON:
             "description": "The gateway's JSON API: the data catalogue and its "
                            "workflow, the auditors' log, real use, one's own account and "
                            "the three administrators' consoles. Every refusal is RFC 9457 "
-                           "problem details (application/problem+json).",
+                           "problem details (application/problem+json). Bodies are JSON "
+                           "objects of at most 1 MiB, nested at most 16 deep; their "
+                           "strings are UTF-8 text (RFC 8259 section 8.1) without NUL: a "
+                           "NUL or an unpaired surrogate (\\ud800) anywhere is refused "
+                           "with 400, whatever the schema. What an operation's schema cannot "
+                           "say is written under 'Beyond this description'.",
         },
         "servers": [{"url": base}],
         "tags": TAGS,
