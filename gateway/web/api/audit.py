@@ -207,7 +207,8 @@ ONE_RECORD = declare(
                "hash_ok": s.BOOL, "previous": NEIGHBOUR, "prev_ok": {"type": ["boolean", "null"]},
                "next": NEIGHBOUR, "next_ok": {"type": ["boolean", "null"]},
                "checkpoint": {"type": ["object", "null"]}}, ["record", "hash_ok"])),
-    path_params=(Param("id", s.ID, "the record's number"),))
+    path_params=(Param("id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                       "the record's number"),))
 
 
 async def one_record(request: Request) -> Response:

@@ -30,7 +30,9 @@ DATE: JSON = {"type": "string", "format": "date"}
 NULLABLE_DATE: JSON = {"type": ["string", "null"], "format": "date"}
 TIME: JSON = {"type": "string", "format": "date-time"}
 NULLABLE_TIME: JSON = {"type": ["string", "null"], "format": "date-time"}
-ID: JSON = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
+#: a row's number: the catalogue's and the policies' ids are INTEGER columns (32 bits on
+#: PostgreSQL, which refuses a larger number in a query rather than finding nothing)
+ID: JSON = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 #: catalogue.model.CODE_RE: resources, departments, systems
 CODE: JSON = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 #: catalogue.model.ITEM_RE
