@@ -116,14 +116,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "title": exc.detail if isinstance(exc.detail, str) else "error",
         "status": exc.status_code,
     }
-    headers = dict(getattr(exc, "headers", None) or {})
+    extra: dict[str, str] = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:  # the path's methods, not only those of its first route
-        headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+        extra["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
     return JSONResponse(
         body,
         status_code=exc.status_code,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers=extra,
     )
 
 

@@ -34,6 +34,10 @@ FORMATS = frozenset({"date", "date-time"})
 #: ECMA-262 (``\\s`` there also holds U+FEFF, Python's also U+001C-U+001F and U+0085)
 NOT_BLANK = "[^\\s\\u001c-\\u001f\\u0085\\ufeff]"
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                        r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
 _TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
                "boolean": "true or false", "array": "an array", "object": "an object",
                "null": "null"}
@@ -69,13 +73,12 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def _format_ok(fmt: str, value: str) -> bool:
     try:
+        # RFC 3339's full-date (Python also reads 20261231 and 2026-W53-1 as dates)
         if fmt == "date":
-            return len(value) == 10 and date.fromisoformat(value) is not None
-        if fmt == "date-time":
-            # RFC 3339: a date, "T", a time and an offset ("Z" or ±hh:mm)
-            return bool(re.fullmatch(
-                r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", value)
-            ) and datetime.fromisoformat(value.upper().replace("Z", "+00:00")) is not None
+            return bool(_DATE.fullmatch(value)) and date.fromisoformat(value) is not None
+        if fmt == "date-time":  # a date, "T", a time and an offset ("Z" or ±hh:mm)
+            return bool(_DATE_TIME.fullmatch(value)) and datetime.fromisoformat(
+                value.upper().replace("Z", "+00:00")) is not None
     except ValueError:
         return False
     return True
