@@ -78,6 +78,10 @@ def seed(services: Services) -> None:  # noqa: F811
                  items=items, purpose="统计", until="2026-12-31")
 
 
+#: operations called by a system rather than a person: a client-credentials token of the
+#: demo's finance system (czt, a consumer with a grant: what it may call has an end)
+SYSTEM_CALLS = {"get_catalogue_allowed", "get_catalogue_resources",
+                "get_catalogue_resources_code", "get_catalogue_duplicates"}
 MAX_EXAMPLES = 5
 ST = Path(sys.executable).with_name("st")
 
@@ -142,12 +146,15 @@ def config(services: Services, env: dict[str, str]) -> str:  # noqa: F811
     for tag, (user, department, roles) in CALLERS.items():
         var = "GG_TOKEN_" + tag.upper().replace("-", "_")
         env[var] = access_token(services, sub=user, department=department, roles=roles)
+    env["GG_TOKEN_SYSTEM"] = access_token(services, sub=None, department="czt",
+                                          client_id="finance-system", scope="catalogue:read")
     for op in operations(create_app(parts(services)).routes):
         if op.access.public and not op.rules:
             continue  # nothing to say
         lines += ["[[operations]]", f"include-operation-id = {_toml(op.operation_id)}"]
         if not op.access.public:
-            var = "GG_TOKEN_" + op.tag.upper().replace("-", "_")
+            var = "GG_TOKEN_" + ("SYSTEM" if op.operation_id in SYSTEM_CALLS
+                                 else op.tag.upper().replace("-", "_"))
             lines.append(f'headers = {{ Authorization = "Bearer ${{{var}}}" }}')
         if op.rules:
             lines += ["[operations.checks.positive_data_acceptance]",

@@ -403,7 +403,8 @@ ALLOWED_ENTRY = s.obj({
     "method": s.TEXT, "path": s.TEXT, "share_type": s.TEXT,
     "items": s.array(s.obj({"name": s.TEXT, "title": s.TEXT, "mask": s.NULLABLE_TEXT,
                             "encrypt": s.BOOL}, ["name", "title", "mask", "encrypt"])),
-    "until": s.NULLABLE_DATE, "grants": s.array(s.INT), "purpose": s.NULLABLE_TEXT,
+    # the end of the grant's last day (China time), as an instant
+    "until": s.NULLABLE_TIME, "grants": s.array(s.INT), "purpose": s.NULLABLE_TEXT,
     "reason": s.NULLABLE_TEXT}, ["resource", "system", "method", "path", "items"])
 
 ALLOWED = declare(
