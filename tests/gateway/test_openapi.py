@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from gateway.app import create_app, routes
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.scopes import API_SCOPES
 from gateway.services import Services
 from gateway.web.api.openapi import PATH, operations
@@ -208,3 +209,10 @@ def test_an_id_past_its_column_is_404_on_every_database(api: Api, path: str) -> 
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert api.client.get("/api/v1/catalogue/applications/2147483647",
                           headers=api.token(*STEWARD_JG)).status_code == 404
+
+
+def test_the_application_page_past_its_column_is_404_too(api: Api) -> None:
+    cookie, _ = parts(api.services).provider.store.create_session(
+        "zhang.san", "active", amr="pwd", absolute_seconds=3600)
+    api.client.cookies.set(SESSION_COOKIE, cookie)
+    assert api.client.get("/portal/catalogue/applications/99999999999").status_code == 404
