@@ -516,7 +516,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.field_text": ("{field} 必须是文本", "{field} must be text"),
     "admin.field_list": ("{field} 必须是文本列表", "{field} must be a list of texts"),
     "admin.field_bool": ("{field} 必须是 true 或 false", "{field} must be true or false"),
-    "admin.field_number": ("{field} 必须是数字", "{field} must be a number"),
     "admin.top_needs_region": ("顶级部门须指定所属区域", "a department at the top needs its region"),
     # -- data stewards: the holiday calendar, referrals, their settings -----------------
     "cal.year": ("year 须为 {first} 到 {last} 之间的年份", "year must be a year from {first} to {last}"),

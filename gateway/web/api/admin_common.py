@@ -94,13 +94,6 @@ def flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
-def number(value: str, field: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationError(Text("admin.field_number", "{field} must be a number",
-                                   field=field))
-    return int(value)
-
-
 def picked(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     """The fields of ``body`` named in ``fields`` (name → "text", "list" or "bool"),
     each checked; absent ones left out."""
