@@ -187,6 +187,9 @@ class Operation:
         op: JSON = {"operationId": self.operation_id, "summary": self.summary,
                     "tags": [self.tag]}
         text = self.description
+        if self.access.person:
+            text = (f"{text}\n\nA person's token or session: a system's client-credentials "
+                    "token is refused (403).").strip()
         if self.access.roles:
             text = f"{text}\n\nWho: {self.access.roles}.".strip()
         if self.rules:
