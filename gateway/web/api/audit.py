@@ -336,7 +336,7 @@ CHECKPOINTS = declare(
     query=(Param("before", {"type": "integer", "minimum": -(10**15), "maximum": 10**15},
                  "checkpoints numbered below this"),
            Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "50")),
-    rules="a parameter is unknown")
+    description="A query parameter it does not name is refused (400).")
 
 
 async def checkpoints(request: Request) -> Response:

@@ -110,7 +110,7 @@ QUERY = (Param("days", {"type": "integer", "enum": list(WINDOWS)}, "the window, 
 TARGETS = s.array(s.obj({"code": s.TEXT}, ["code"]))
 LIST = s.array(s.FREE)
 DEPARTMENT = s.obj({"code": s.TEXT, "name": s.TEXT}, ["code", "name"])
-RULE = "a parameter is unknown"
+UNKNOWN = "A query parameter it does not name is refused (400)."
 
 OVERVIEW = Operation(
     "GET", "/api/v1/stats/overview", "Real use of everything the caller may see", "stats", WHO,
@@ -122,7 +122,7 @@ OVERVIEW = Operation(
                      "departments": s.array(DEPARTMENT)},
                      ["window", "total", "systems", "resources", "idle", "grants",
                       "duplicates", "departments"]))},
-    query=QUERY, rules=RULE)
+    query=QUERY, description=UNKNOWN)
 
 
 async def overview_api(request: Request) -> Response:
@@ -155,7 +155,8 @@ DEPARTMENT_SUMMARY = Operation(
                         "consumed_resources": TARGETS, "idle": LIST, "grants": LIST,
                         "duplicates": LIST, "children": s.array(DEPARTMENT)},
                        ["department", "window", "provided", "consumed"]))},
-    path_params=(Param("code", s.CODE, "the department's code"),), query=QUERY, rules=RULE)
+    path_params=(Param("code", s.CODE, "the department's code"),), query=QUERY,
+    description=UNKNOWN)
 
 
 async def department_api(request: Request) -> Response:
