@@ -38,10 +38,12 @@ from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
+from gateway.web.api.openapi import routes as openapi_routes
 from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
 from gateway.web.cas import cas_routes
+from gateway.web.methods import allowed_methods
 from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
@@ -116,11 +118,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "title": exc.detail if isinstance(exc.detail, str) else "error",
         "status": exc.status_code,
     }
+    extra: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # the path's methods, not only those of its first route
+        extra["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
     return JSONResponse(
         body,
         status_code=exc.status_code,
         media_type=PROBLEM_JSON,
-        headers=getattr(exc, "headers", None),
+        headers=extra,
     )
 
 
@@ -146,6 +151,7 @@ def routes() -> list[BaseRoute]:
         *account_routes(),
         *stats_routes(),
         *admin_routes(),
+        *openapi_routes(),
     ]
 
 

@@ -496,7 +496,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "account.person_only": ("这是个人账号的功能：系统的令牌没有账号", "this is a person's own account: a system's token has none"),
     "account.not_text": ("{field} 必须是字符串", "{field} must be a string"),
     "account.not_flag": ("{field} 必须是 true 或 false", "{field} must be true or false"),
-    "account.limit": ("limit 必须是 1 到 {most} 之间的数字", "limit must be a number from 1 to {most}"),
     # -- auditor console and real use (实绩) ---------------------------------------------
     "audit.export_too_many": ("该条件匹配 {count} 条记录；一次导出最多 {limit} 条：请缩小时间范围或增加条件", "the filter matches {count} records; an export holds at most {limit}: narrow the time range or add a filter"),
     "audit.no_record": ("审计记录 {id} 不存在", "no audit record {id}"),
@@ -525,8 +524,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.field_text": ("{field} 必须是文本", "{field} must be text"),
     "admin.field_list": ("{field} 必须是文本列表", "{field} must be a list of texts"),
     "admin.field_bool": ("{field} 必须是 true 或 false", "{field} must be true or false"),
-    "admin.field_number": ("{field} 必须是数字", "{field} must be a number"),
-    "admin.field_jwks": ("jwks 必须是 JWK 集合", "jwks must be a JWK set"),
     "admin.top_needs_region": ("顶级部门须指定所属区域", "a department at the top needs its region"),
     # -- data stewards: the holiday calendar, referrals, their settings -----------------
     "cal.year": ("year 须为 {first} 到 {last} 之间的年份", "year must be a year from {first} to {last}"),
@@ -643,4 +640,21 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.profile_counts": ("审计哈希链：SM3 {sm3} 条，SHA-256 {sha} 条；在用数据密钥：SM4 {gm} 个，AES {std} 个", "audit chains: {sm3} SM3, {sha} SHA-256; active data keys: {gm} SM4, {std} AES"),
     "compliance.signatures": ("签名（令牌、断言、检查点）：{algs}；主密钥：{provider}", "signatures (tokens, assertions, checkpoints): {algs}; master key: {provider}"),
     'compliance.not_gm': ('密评第三级要求使用 SM4 和 SM3（GB/T 39786-2021 8.3、8.4）；当前密码配置为 {profile}：请设置 crypto_profile = "gm"', '密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is {profile}: set crypto_profile = "gm"'),
+    # -- the API's declarations (gateway.web.api.operation, schema_check) ---------------
+    "api.nothing_at": ("没有 {name} 为 {value!r} 的对象", "no {name} {value!r}"),
+    "api.missing_param": ("缺少 {at}", "{at} is required"),
+    "api.repeated_param": ("{at} 给出了不止一次", "{at} is given more than once"),
+    "api.not_type": ("{at}：须为 {kind}", "{at}: must be {kind}"),
+    "api.not_one_of": ("{at}：须为 {known} 之一", "{at}: must be one of {known}"),
+    "api.too_small": ("{at}：不得小于 {limit}", "{at}: must be at least {limit}"),
+    "api.too_large": ("{at}：不得大于 {limit}", "{at}: must be at most {limit}"),
+    "api.too_short": ("{at}：至少 {n} 个字符", "{at}: must be at least {n} characters long"),
+    "api.too_long": ("{at} 超过 {n} 个字符", "{at} longer than {n} characters"),
+    "api.no_match": ("{at}：不符合格式 {pattern}", "{at}: does not match {pattern}"),
+    "api.bad_format": ("{at}：须为 {format} 格式", "{at}: must be a {format}"),
+    "api.few_items": ("{at}：至少 {n} 项", "{at}: must hold at least {n} entries"),
+    "api.many_items": ("{at}：至多 {n} 项", "{at}: must hold at most {n} entries"),
+    "api.repeated_items": ("{at}：有重复的项", "{at}: names an entry twice"),
+    "api.missing": ("缺少 {at}", "missing {at}"),
+    "api.unknown_field": ("{at}：未知字段", "{at}: unknown field"),
 }

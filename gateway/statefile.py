@@ -175,7 +175,10 @@ def _where(section: str, index: int, entry: Any) -> str:
 def _check_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return Text("state.url_string", "must be a URL string")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "http://[" (an IPv6 literal left open) is no URL at all
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Text("state.url_scheme", "bad URL {url!r} (needs http:// or https:// and a host)",
                     url=value)

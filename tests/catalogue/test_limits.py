@@ -136,7 +136,8 @@ def test_client_and_item_names_are_bounded(api: Api) -> None:
     r = _apply(api, client="c" * (MAX_LENGTH["client"] + 1))
     assert r.status_code == 400 and _long("client") in r.json()["errors"]
     r = _apply(api, items=["i" * (MAX_LENGTH["item"] + 1)])
-    assert r.status_code == 400 and r.json()["detail"] == _long("item")
+    assert r.status_code == 400
+    assert r.json()["detail"] == f"items[0] longer than {MAX_LENGTH['item']} characters"
     assert len(r.text) < 1000
 
 

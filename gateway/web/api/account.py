@@ -32,14 +32,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from gateway.errors import Forbidden, ValidationError
 from gateway.idp.account import Account
 from gateway.idp.scopes import ACCOUNT, require
 from gateway.root import gateway_of
 from gateway.services import Services
-from gateway.web.api.body import read_object
+from gateway.web.api import shapes as s
+from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
 from gateway.web.api.problems import problem_json
 from texts import Text
 
@@ -74,10 +74,20 @@ def _json(value: Any) -> Any:
     return value
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+WHO = Access((ACCOUNT,), person=True, roles="the person signed in, for their own account")
+
+
+def declare(method: str, path: str, summary: str, answer: Answer, **more: Any) -> Operation:
+    """An operation under ``/api/v1/account`` (``path`` after it)."""
+    return Operation(method, PREFIX + path, summary, "account", WHO, {200: answer}, **more)
+
+
+def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         try:
-            result = await handler(request, await _account(request))
+            account = await _account(request)
+            await op.check(request)
+            result = await handler(request, account)
         except Exception as exc:
             if hasattr(exc, "status"):
                 return problem_json(exc)
@@ -105,36 +115,96 @@ def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+SUMMARY = declare("GET", "", "One's own account", Answer(
+    "Name, department, roles, whether an authenticator is set up, recovery codes left",
+    s.obj({"username": s.TEXT, "name": s.TEXT, "department": s.TEXT,
+           "roles": s.array(s.TEXT), "totp": s.BOOL, "recovery_codes_left": s.INT},
+          ["username", "name", "department", "roles", "totp", "recovery_codes_left"])))
+
+
 async def summary(request: Request, account: Account) -> Any:
     return await run_in_threadpool(account.summary)
 
 
+SECRET = {"type": "string", "maxLength": 1024}
+PROOF = s.obj({"password": SECRET, "code": {"type": "string", "maxLength": 64}},
+              closed=True, description="the current password, or a code of the "
+                                       "authenticator or a recovery code")
+CODES = Answer("The new recovery codes, shown once",
+               s.obj({"recovery_codes": s.array(s.TEXT)}, ["recovery_codes"]))
+PROOF_RULE = "the password or code is wrong, or the account is locked"
+
+PASSWORD = declare(
+    "POST", "/password", "Change one's password",
+    Answer("Changed; how many other sessions were ended",
+           s.obj({"changed": s.BOOL, "other_sessions_ended": s.INT},
+                 ["changed", "other_sessions_ended"])),
+    body=s.obj({"current_password": SECRET, "new_password": SECRET,
+                "sign_out_others": s.BOOL}, ["current_password", "new_password"],
+               closed=True), body_required=True,
+    rules="the current password is wrong or the new one breaks the password rule")
+
+
 async def password(request: Request, account: Account) -> Any:
-    body = await read_object(request)
+    body = await PASSWORD.read_body(request)
     ended = await account.change_password(
         _text(body, "current_password"), _text(body, "new_password"),
         sign_out_others=_flag(body, "sign_out_others", True))
     return {"changed": True, "other_sessions_ended": ended}
 
 
+TOTP_START = declare(
+    "POST", "/totp", "Start setting up a new authenticator",
+    Answer("The secret and otpauth URI to scan, and the pending token to confirm with",
+           s.obj({"secret": s.TEXT, "otpauth_uri": s.TEXT, "pending": s.TEXT},
+                 ["secret", "otpauth_uri", "pending"])),
+    body=PROOF, rules=PROOF_RULE)
+
+
 async def totp_start(request: Request, account: Account) -> Any:
-    body = await read_object(request)
+    body = await TOTP_START.read_body(request)
     pending = await account.start_totp(password=_text(body, "password"),
                                        code=_text(body, "code"))
     return {"secret": pending.secret, "otpauth_uri": pending.uri, "pending": pending.token}
 
 
+TOTP_CONFIRM = declare(
+    "POST", "/totp/confirm", "Confirm the new authenticator with one of its codes", CODES,
+    body=s.obj({"pending": {"type": "string", "maxLength": 4096},
+                "code": {"type": "string", "maxLength": 64}}, ["pending", "code"],
+               closed=True), body_required=True,
+    rules="the pending token has expired or is not this account's, or the code is wrong")
+
+
 async def totp_confirm(request: Request, account: Account) -> Any:
-    body = await read_object(request)
+    body = await TOTP_CONFIRM.read_body(request)
     codes = await account.confirm_totp(_text(body, "pending"), _text(body, "code"))
     return {"recovery_codes": codes}
 
 
+RECOVERY_CODES = declare("POST", "/recovery-codes", "A new set of recovery codes", CODES,
+                         body=PROOF, rules=PROOF_RULE + ", or no authenticator is set up")
+
+
 async def recovery_codes(request: Request, account: Account) -> Any:
-    body = await read_object(request)
+    body = await RECOVERY_CODES.read_body(request)
     codes = await account.regenerate_codes(password=_text(body, "password"),
                                            code=_text(body, "code"))
     return {"recovery_codes": codes}
+
+
+SESSIONS = declare("GET", "/sessions", "One's sessions and the OAuth grants to systems",
+                   Answer("Sessions (which is this one) and grants", s.obj({
+                       "sessions": s.array(s.obj({
+                           "sid": s.TEXT, "current": s.BOOL, "stage": s.TEXT,
+                           "created_at": s.NULLABLE_TIME, "last_seen_at": s.NULLABLE_TIME,
+                           "expires_at": s.NULLABLE_TIME, "source_ip": s.NULLABLE_TEXT,
+                           "user_agent": s.NULLABLE_TEXT}, ["sid", "current"])),
+                       "grants": s.array(s.obj({
+                           "family_id": s.TEXT, "client_id": s.TEXT, "client_name": s.TEXT,
+                           "scope": s.NULLABLE_TEXT, "sid": s.NULLABLE_TEXT,
+                           "refreshed_at": s.NULLABLE_TIME, "expires_at": s.NULLABLE_TIME},
+                           ["family_id", "client_id"]))}, ["sessions", "grants"])))
 
 
 async def sessions(request: Request, account: Account) -> Any:
@@ -142,16 +212,36 @@ async def sessions(request: Request, account: Account) -> Any:
             "grants": await run_in_threadpool(account.grants)}
 
 
+END_SESSION = declare(
+    "POST", "/sessions/revoke", "End one of one's sessions",
+    Answer("Ended", s.obj({"ended": s.BOOL}, ["ended"])), refusals=(404,),
+    body=s.obj({"sid": {"type": "string", "minLength": 1, "maxLength": 256}}, ["sid"],
+               closed=True), body_required=True)
+
+
 async def end_session(request: Request, account: Account) -> Any:
-    body = await read_object(request)
+    body = await END_SESSION.read_body(request)
     await account.end_session(_text(body, "sid"))
     return {"ended": True}
 
 
+REVOKE_GRANT = declare(
+    "POST", "/grants/revoke", "Revoke one OAuth grant (a refresh-token family)",
+    Answer("Revoked", s.obj({"revoked": s.BOOL}, ["revoked"])), refusals=(404,),
+    body=s.obj({"family_id": {"type": "string", "minLength": 1, "maxLength": 256}},
+               ["family_id"], closed=True), body_required=True)
+
+
 async def revoke_grant(request: Request, account: Account) -> Any:
-    body = await read_object(request)
+    body = await REVOKE_GRANT.read_body(request)
     await account.revoke_grant(_text(body, "family_id"))
     return {"revoked": True}
+
+
+SIGN_OUT_EVERYWHERE = declare(
+    "POST", "/sign-out-everywhere", "End every session and grant of one's account",
+    Answer("How many sessions and grants ended",
+           s.obj({"sessions": s.INT, "families": s.INT}, ["sessions", "families"])))
 
 
 async def sign_out_everywhere(request: Request, account: Account) -> Any:
@@ -159,25 +249,31 @@ async def sign_out_everywhere(request: Request, account: Account) -> Any:
     return {"sessions": len(out.sessions), "families": out.families}
 
 
+SIGN_INS = declare(
+    "GET", "/sign-ins", "One's recent sign-ins, from the audit log",
+    Answer("Newest first", s.obj({"sign_ins": s.array(s.obj({
+        "time": s.TIME, "event": s.TEXT, "outcome": s.TEXT, "source_ip": s.NULLABLE_TEXT,
+        "client": s.NULLABLE_TEXT, "client_name": s.NULLABLE_TEXT, "system": s.NULLABLE_TEXT,
+        "system_name": s.NULLABLE_TEXT}, ["time", "event", "outcome"]))}, ["sign_ins"])),
+    query=(Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_SIGN_INS},
+                 "how many (20 by default)"),))
+
+
 async def sign_ins(request: Request, account: Account) -> Any:
-    raw = request.query_params.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SIGN_INS:
-        raise ValidationError(Text("account.limit", "limit must be a number from 1 to {most}",
-                                   most=MAX_SIGN_INS), field="limit")
-    return {"sign_ins": await run_in_threadpool(account.sign_ins, int(raw))}
+    limit = SIGN_INS.params(request).get("limit", 20)
+    return {"sign_ins": await run_in_threadpool(account.sign_ins, limit)}
 
 
-def routes() -> list[Route]:
-    return [
-        Route(PREFIX, endpoint(summary), methods=["GET"]),
-        Route(f"{PREFIX}/password", endpoint(password), methods=["POST"]),
-        Route(f"{PREFIX}/totp", endpoint(totp_start), methods=["POST"]),
-        Route(f"{PREFIX}/totp/confirm", endpoint(totp_confirm), methods=["POST"]),
-        Route(f"{PREFIX}/recovery-codes", endpoint(recovery_codes), methods=["POST"]),
-        Route(f"{PREFIX}/sessions", endpoint(sessions), methods=["GET"]),
-        Route(f"{PREFIX}/sessions/revoke", endpoint(end_session), methods=["POST"]),
-        Route(f"{PREFIX}/grants/revoke", endpoint(revoke_grant), methods=["POST"]),
-        Route(f"{PREFIX}/sign-out-everywhere", endpoint(sign_out_everywhere),
-              methods=["POST"]),
-        Route(f"{PREFIX}/sign-ins", endpoint(sign_ins), methods=["GET"]),
-    ]
+def routes() -> list[ApiRoute]:
+    return [op.route(endpoint(op, handler)) for op, handler in (
+        (SUMMARY, summary),
+        (PASSWORD, password),
+        (TOTP_START, totp_start),
+        (TOTP_CONFIRM, totp_confirm),
+        (RECOVERY_CODES, recovery_codes),
+        (SESSIONS, sessions),
+        (END_SESSION, end_session),
+        (REVOKE_GRANT, revoke_grant),
+        (SIGN_OUT_EVERYWHERE, sign_out_everywhere),
+        (SIGN_INS, sign_ins),
+    )]

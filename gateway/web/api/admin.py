@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from starlette.routing import Route
-
 from gateway.web.api import admin_compliance, admin_sec, admin_sys
+from gateway.web.api.operation import ApiRoute
 
 
-def routes() -> list[Route]:
+def routes() -> list[ApiRoute]:
     return admin_sys.routes() + admin_sec.routes() + admin_compliance.routes()

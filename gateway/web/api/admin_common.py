@@ -17,12 +17,13 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from gateway.admin.console import Console
 from gateway.errors import ValidationError, is_problem
+from gateway.idp.scopes import ADMIN
 from gateway.root import gateway_of
 from gateway.web.admin_access import admin_of, send_logouts
+from gateway.web.api.operation import Access, Answer, ApiRoute, Operation
 from gateway.web.api.problems import problem_json as problem
 from texts import Text
 
@@ -31,10 +32,19 @@ PREFIX = "/api/v1/admin"
 Handler = Callable[[Request, Any], Awaitable[Any]]
 
 
-def endpoint(console: type[Console], handler: Handler, status: int = 200
+def declare(method: str, path: str, summary: str, answer: Answer, *, tag: str,
+            roles: str, status: int = 200, **more: Any) -> Operation:
+    """An operation under ``/api/v1/admin`` (``path`` after it) of one console."""
+    return Operation(method, PREFIX + path, summary, tag,
+                     Access((ADMIN,), person=True, roles=roles), {status: answer}, **more)
+
+
+def endpoint(console: type[Console], op: Operation, handler: Handler
              ) -> Callable[[Request], Awaitable[Response]]:
-    """``handler(request, console)`` behind authentication, the ``admin`` scope and
-    ``console``'s role; its answer as JSON, any error as problem details."""
+    """``handler(request, console)`` behind authentication, the ``admin`` scope,
+    ``console``'s role and the check of ``op``'s parameters and body; its answer as JSON,
+    any error as problem details."""
+    status = next(iter(op.answers))
 
     async def run(request: Request) -> Response:
         gateway = gateway_of(request)
@@ -43,6 +53,7 @@ def endpoint(console: type[Console], handler: Handler, status: int = 200
             admin = await run_in_threadpool(admin_of, request, principal, "api")
             what = f"{request.method} {request.url.path}"
             it = await run_in_threadpool(console, gateway, admin, what)
+            await op.check(request)
             result = await handler(request, it)
             send_logouts(request, it)
         except Exception as exc:
@@ -83,13 +94,6 @@ def flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
-def number(value: str, field: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationError(Text("admin.field_number", "{field} must be a number",
-                                   field=field))
-    return int(value)
-
-
 def picked(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     """The fields of ``body`` named in ``fields`` (name → "text", "list" or "bool"),
     each checked; absent ones left out."""
@@ -98,9 +102,5 @@ def picked(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     return {k: readers[kind](body, k) for k, kind in fields.items() if k in body}
 
 
-def get(console: type[Console], path: str, handler: Handler) -> Route:
-    return Route(PREFIX + path, endpoint(console, handler), methods=["GET"])
-
-
-def post(console: type[Console], path: str, handler: Handler, status: int = 200) -> Route:
-    return Route(PREFIX + path, endpoint(console, handler, status), methods=["POST"])
+def route(console: type[Console], op: Operation, handler: Handler) -> ApiRoute:
+    return op.route(endpoint(console, op, handler))

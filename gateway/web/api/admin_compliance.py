@@ -9,23 +9,30 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
 from audit import AuditRecord
 from gateway.admin.secadmin import SecAdmin
 from gateway.compliance import FAIL, State, as_json, run_checks
-from gateway.errors import ValidationError
 from gateway.i18n import render
 from gateway.settings import LANGS
-from gateway.web.api.admin_common import get
-from texts import Text
+from gateway.web.api import shapes as s
+from gateway.web.api.admin_common import declare, route
+from gateway.web.api.operation import Answer, ApiRoute, Param
+
+ITEM = s.obj({"id": s.TEXT, "title": s.TEXT,
+              "status": {"enum": ["pass", "fail", "not_applicable"]}, "evidence": s.TEXT},
+             ["id", "title", "status", "evidence"])
+
+COMPLIANCE = declare(
+    "GET", "/compliance", "The 等保2.0 / 密评 self-check (what `govgate compliance` prints)",
+    Answer("Every item with its status and evidence", s.wrapped("items", s.array(ITEM))),
+    tag="admin-sec", roles="the security administrator (安全管理员)",
+    query=(Param("lang", {"enum": list(LANGS)}, "the language of titles and evidence"),))
 
 
 async def compliance(request: Request, admin: SecAdmin) -> Any:
     services = admin.services
-    lang = request.query_params.get("lang") or services.settings.lang
-    if lang not in LANGS:
-        raise ValidationError(Text("compliance.bad_lang", "lang must be zh or en"))
+    lang = COMPLIANCE.params(request).get("lang") or services.settings.lang
     items = await run_in_threadpool(run_checks, State(
         settings=services.settings, engine=services.engine, keys=services.keys,
         now=services.clock()))
@@ -39,5 +46,5 @@ async def compliance(request: Request, admin: SecAdmin) -> Any:
     return as_json(items, lambda text: render(text, lang))
 
 
-def routes() -> list[Route]:
-    return [get(SecAdmin, "/compliance", compliance)]
+def routes() -> list[ApiRoute]:
+    return [route(SecAdmin, COMPLIANCE, compliance)]

@@ -3,12 +3,12 @@
     GET  /users?department=&state=&role=&q=       accounts of the admin's departments
     POST /users            {username, name, department, roles?}
                            → 201 {user, initial_password} (shown once; changed at first sign-in)
-    POST /users/{username}/{action}    disable | enable | unlock | reset-password | reset-totp
+    POST /users/{username}/disable | enable | unlock | reset-password | reset-totp
                            → {user} (reset-password: and temporary_password, shown once)
     GET  /departments
     POST /departments      {code, name, parent?, region?} → 201
     POST /departments/{code}/rename    {name}
-    POST /departments/{code}/move      {parent}  ("" or null: the top of its region)
+    POST /departments/{code}/move      {parent?}  ("" or null: the top of its region)
     GET  /systems
     POST /systems          {code, name, department, upstream, portal_path?,
                             identity_headers?, remote_user?} → 201
@@ -23,7 +23,7 @@
     GET  /clients/{client_id}
     POST /clients/{client_id}          any of name, redirect_uris,
                                        post_logout_redirect_uris, scope, backchannel_logout_uri
-    POST /clients/{client_id}/{action} disable | enable | rotate-secret
+    POST /clients/{client_id}/disable | enable | rotate-secret
                                        (rotate-secret: and client_secret, shown once)
 
 Rules and audit: ``gateway.admin.sysadmin``; plumbing: ``gateway.web.api.admin_common``.
@@ -35,13 +35,22 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
-from gateway.admin.sysadmin import CLIENT_ACTIONS, USER_ACTIONS, SysAdmin
-from gateway.errors import NotFound, ValidationError
-from gateway.web.api.admin_common import get, picked, post, text, text_list
+from gateway.admin.sysadmin import (
+    CLIENT_ACTIONS,
+    GRANTABLE_ROLES,
+    USER_ACTIONS,
+    USER_STATES,
+    SysAdmin,
+)
+from gateway.limits import MAX_LENGTH
+from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
+from gateway.statefile import AUTH_METHODS, GRANT_TYPES
+from gateway.web.api import shapes as s
+from gateway.web.api.admin_common import declare, picked, route, text, text_list
 from gateway.web.api.body import read_object
-from texts import Text
+from gateway.web.api.operation import Answer, ApiRoute, Operation, Param
+from gateway.web.api.schema_check import JSON
 
 SYSTEM_FIELDS = {"code": "text", "name": "text", "department": "text", "upstream": "text",
                  "portal_path": "text", "identity_headers": "text", "remote_user": "bool"}
@@ -51,20 +60,55 @@ CLIENT_FIELDS = {"client_id": "text", "name": "text", "department": "text",
                  "token_endpoint_auth_method": "text", "backchannel_logout_uri": "text"}
 CLIENT_CHANGES = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
                   "backchannel_logout_uri")
+WHO = "the system administrator (系统管理员), within their departments"
+TAG = "admin-sys"
+
+#: gateway.org.CODE_RE, USERNAME_RE; gateway.tables.SYSTEM_RE
+CODE: JSON = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"}
+USERNAME: JSON = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{1,63}$"}
+CLIENT_ID: JSON = {"type": "string", "minLength": 1, "maxLength": 128}
+NAME: JSON = {"type": "string", "maxLength": MAX_LENGTH["name"], "pattern": s.NOT_BLANK}
+URL: JSON = {"type": "string", "maxLength": 500, "pattern": "^https?://"}
 
 
-def no_action(request: Request) -> NotFound:
-    return NotFound(Text("portal.no_page", "no page {path}", path=request.url.path))
+def sys_op(method: str, path: str, summary: str, answer: Answer, **more: Any) -> Operation:
+    return declare(method, path, summary, answer, tag=TAG, roles=WHO, **more)
 
 
 # -- users ---------------------------------------------------------------------------
 
+USER = s.obj({"username": s.TEXT, "name": s.TEXT, "department": s.TEXT,
+              "roles": s.array(s.TEXT), "status": s.TEXT, "state": {"enum": list(USER_STATES)},
+              "locked_until": s.NULLABLE_TIME, "has_totp": s.BOOL, "must_change": s.BOOL,
+              "admin": s.BOOL}, ["username", "name", "department", "roles", "state"])
+
+LIST_USERS = sys_op(
+    "GET", "/users", "Accounts of the admin's departments",
+    Answer("The users", s.wrapped("users", s.array(USER))),
+    query=(Param("department", CODE), Param("state", {"type": "string",
+                                                      "enum": list(USER_STATES)}),
+           Param("role", {"type": "string", "maxLength": 64}),
+           Param("q", {"type": "string", "maxLength": 100}, "part of the username or name")))
+
+
 async def list_users(request: Request, admin: SysAdmin) -> Any:
-    q = request.query_params
+    q = LIST_USERS.params(request)
     found = await run_in_threadpool(lambda: admin.users(
         department=q.get("department", ""), state=q.get("state", ""),
-        role=q.get("role", ""), q=q.get("q", "")[:100]))
+        role=q.get("role", ""), q=q.get("q", "")))
     return {"users": found}
+
+
+CREATE_USER = sys_op(
+    "POST", "/users", "Create a user", status=201, refusals=(404, 409),
+    answer=Answer("The user and the initial password (shown once; to change at first "
+                  "sign-in)", s.obj({"user": USER, "initial_password": s.TEXT},
+                                    ["user", "initial_password"])),
+    body=s.obj({"username": USERNAME, "name": NAME, "department": CODE,
+                "roles": s.array({"type": "string", "maxLength": 64},
+                                 description="of " + ", ".join(GRANTABLE_ROLES))},
+               ["username", "name", "department"], closed=True), body_required=True,
+    rules="a role is unknown (an admin role: 403), or the username's password rule fails")
 
 
 async def create_user(request: Request, admin: SysAdmin) -> Any:
@@ -77,19 +121,43 @@ async def create_user(request: Request, admin: SysAdmin) -> Any:
     return {"user": user, "initial_password": password}
 
 
-async def user_action(request: Request, admin: SysAdmin) -> Any:
-    action = request.path_params["action"]
-    if action not in USER_ACTIONS:
-        raise no_action(request)
-    user, password = await run_in_threadpool(admin.user_action,
-                                             request.path_params["username"], action)
-    return {"user": user, **({"temporary_password": password} if password else {})}
+def _user_action(action: str) -> tuple[Operation, Any]:
+    op = sys_op("POST", f"/users/{{username}}/{action}", f"{action} a user",
+                Answer("The user (reset-password: and the temporary password, shown once)",
+                       s.obj({"user": USER, "temporary_password": s.TEXT}, ["user"])),
+                path_params=(Param("username", USERNAME),), refusals=(409,))
+
+    async def act(request: Request, admin: SysAdmin) -> Any:
+        user, password = await run_in_threadpool(admin.user_action,
+                                                 request.path_params["username"], action)
+        return {"user": user, **({"temporary_password": password} if password else {})}
+
+    return op, act
 
 
 # -- departments -----------------------------------------------------------------------
 
+DEPARTMENT = s.obj({"code": s.TEXT, "name": s.TEXT, "region": s.NULLABLE_TEXT,
+                    "parent": s.NULLABLE_TEXT, "depth": s.INT}, ["code", "name"])
+ONE_DEPARTMENT = Answer("The department", s.wrapped("department", DEPARTMENT))
+DEPT_CODE = (Param("code", CODE, "the department's code"),)
+NULLABLE_CODE = {**CODE, "type": ["string", "null"], "pattern": "^([a-z0-9][a-z0-9_.-]{0,63})?$"}
+
+LIST_DEPARTMENTS = sys_op("GET", "/departments", "The admin's departments, as a tree",
+                          Answer("Each with its depth", s.wrapped("departments",
+                                                                  s.array(DEPARTMENT))))
+
+
 async def list_departments(request: Request, admin: SysAdmin) -> Any:
     return {"departments": await run_in_threadpool(admin.departments)}
+
+
+CREATE_DEPARTMENT = sys_op(
+    "POST", "/departments", "Create a department", ONE_DEPARTMENT, status=201,
+    refusals=(404, 409),
+    body=s.obj({"code": CODE, "name": NAME, "parent": NULLABLE_CODE, "region": NULLABLE_CODE},
+               ["code", "name"], closed=True), body_required=True,
+    rules="a department at the top names no region")
 
 
 async def create_department(request: Request, admin: SysAdmin) -> Any:
@@ -101,33 +169,74 @@ async def create_department(request: Request, admin: SysAdmin) -> Any:
     return {"department": dept}
 
 
-async def department_action(request: Request, admin: SysAdmin) -> Any:
+RENAME_DEPARTMENT = sys_op(
+    "POST", "/departments/{code}/rename", "Rename a department", ONE_DEPARTMENT,
+    path_params=DEPT_CODE, body=s.obj({"name": NAME}, ["name"], closed=True),
+    body_required=True)
+
+
+async def rename_department(request: Request, admin: SysAdmin) -> Any:
     body = await read_object(request)
-    code, action = request.path_params["code"], request.path_params["action"]
-    if action == "rename":
-        dept = await run_in_threadpool(admin.rename_department, code,
-                                       text(body, "name", required=True))
-    elif action == "move":
-        dept = await run_in_threadpool(admin.move_department, code,
-                                       text(body, "parent") or None)
-    else:
-        raise no_action(request)
-    return {"department": dept}
+    return {"department": await run_in_threadpool(
+        admin.rename_department, request.path_params["code"], text(body, "name"))}
+
+
+MOVE_DEPARTMENT = sys_op(
+    "POST", "/departments/{code}/move", "Move a department under another (or to the top)",
+    ONE_DEPARTMENT, path_params=DEPT_CODE, refusals=(409,),
+    body=s.obj({"parent": NULLABLE_CODE}, closed=True),
+    rules="the move would make a cycle or cross regions")
+
+
+async def move_department(request: Request, admin: SysAdmin) -> Any:
+    body = await read_object(request)
+    return {"department": await run_in_threadpool(
+        admin.move_department, request.path_params["code"], text(body, "parent") or None)}
 
 
 # -- systems ---------------------------------------------------------------------------
 
+SYSTEM = s.obj({"code": s.TEXT, "name": s.TEXT, "department": s.TEXT, "upstream": s.TEXT,
+                "portal_path": s.TEXT, "identity_headers": s.TEXT, "remote_user": s.BOOL,
+                "tls": s.BOOL, "cas": s.BOOL}, ["code", "name", "department", "upstream"])
+ONE_SYSTEM = Answer("The system", s.wrapped("system", SYSTEM))
+SYSTEM_CODE = (Param("code", CODE, "the system's code"),)
+SYSTEM_PROPS = {"name": NAME, "department": CODE, "upstream": URL,
+                "portal_path": {"type": "string", "maxLength": 500, "pattern": "^/"},
+                "identity_headers": {"enum": sorted(IDENTITY_MODES)}, "remote_user": s.BOOL}
+SYSTEM_RULES = "the upstream is not a usable http(s) origin, or the department is not the admin's"
+
+LIST_SYSTEMS = sys_op("GET", "/systems", "The systems of the admin's departments",
+                      Answer("The systems", s.wrapped("systems", s.array(SYSTEM))))
+
+
 async def list_systems(request: Request, admin: SysAdmin) -> Any:
     return {"systems": await run_in_threadpool(admin.systems)}
+
+
+GET_SYSTEM = sys_op("GET", "/systems/{code}", "One system", ONE_SYSTEM,
+                    path_params=SYSTEM_CODE)
 
 
 async def get_system(request: Request, admin: SysAdmin) -> Any:
     return {"system": await run_in_threadpool(admin.system, request.path_params["code"])}
 
 
+CREATE_SYSTEM = sys_op(
+    "POST", "/systems", "Register a system behind the gateway", ONE_SYSTEM, status=201,
+    refusals=(404, 409), body=s.obj({"code": CODE, **SYSTEM_PROPS},
+                                    ["code", "name", "department", "upstream"], closed=True),
+    body_required=True, rules=SYSTEM_RULES)
+
+
 async def create_system(request: Request, admin: SysAdmin) -> Any:
     fields = picked(await read_object(request), SYSTEM_FIELDS)
     return {"system": await run_in_threadpool(admin.create_system, fields)}
+
+
+UPDATE_SYSTEM = sys_op("POST", "/systems/{code}", "Change a system", ONE_SYSTEM,
+                       path_params=SYSTEM_CODE, body=s.obj(SYSTEM_PROPS, closed=True),
+                       rules=SYSTEM_RULES)
 
 
 async def update_system(request: Request, admin: SysAdmin) -> Any:
@@ -139,8 +248,32 @@ async def update_system(request: Request, admin: SysAdmin) -> Any:
 
 # -- clients ---------------------------------------------------------------------------
 
+CLIENT = s.obj({"client_id": s.TEXT, "name": s.TEXT, "department": s.TEXT,
+                "grant_types": s.array(s.TEXT), "redirect_uris": s.array(s.TEXT),
+                "post_logout_redirect_uris": s.array(s.TEXT), "has_jwks": s.BOOL},
+               ["client_id", "redirect_uris", "post_logout_redirect_uris", "has_jwks"])
+WITH_SECRET = Answer("The client (and its secret, shown once, when it has one)",
+                     s.obj({"client": CLIENT, "client_secret": s.TEXT}, ["client"]))
+CLIENT_PARAM = (Param("client_id", CLIENT_ID, "the client's id"),)
+URIS = s.array(URL, maxItems=50)
+CLIENT_CHANGE_PROPS: dict[str, JSON] = {
+    "name": NAME, "redirect_uris": URIS, "post_logout_redirect_uris": URIS,
+    "scope": {"type": "string", "maxLength": MAX_LENGTH["scope"]},
+    "backchannel_logout_uri": URL}
+CLIENT_RULES = ("the grant types, redirect URIs, scope and authentication method do not go "
+                "together, or the department is not the admin's")
+
+LIST_CLIENTS = sys_op("GET", "/clients", "The OAuth clients of the admin's departments",
+                      Answer("The clients", s.wrapped("clients", s.array(CLIENT))))
+
+
 async def list_clients(request: Request, admin: SysAdmin) -> Any:
     return {"clients": await run_in_threadpool(admin.clients)}
+
+
+GET_CLIENT = sys_op("GET", "/clients/{client_id}", "One client",
+                    Answer("The client", s.wrapped("client", CLIENT)),
+                    path_params=CLIENT_PARAM)
 
 
 async def get_client(request: Request, admin: SysAdmin) -> Any:
@@ -148,15 +281,30 @@ async def get_client(request: Request, admin: SysAdmin) -> Any:
                                               request.path_params["client_id"])}
 
 
+CREATE_CLIENT = sys_op(
+    "POST", "/clients", "Register an OAuth client", WITH_SECRET, status=201,
+    refusals=(404, 409), body_required=True, rules=CLIENT_RULES,
+    body=s.obj({"client_id": CLIENT_ID, "department": CODE,
+                "grant_types": s.array({"enum": sorted(GRANT_TYPES)}, minItems=1),
+                "token_endpoint_auth_method": {"enum": sorted(AUTH_METHODS)},
+                "jwks": s.obj({"keys": s.array(s.FREE)}, ["keys"]),
+                **CLIENT_CHANGE_PROPS},
+               ["client_id", "name", "department", "grant_types"], closed=True))
+
+
 async def create_client(request: Request, admin: SysAdmin) -> Any:
     body = await read_object(request)
     entry = picked(body, CLIENT_FIELDS)
     if "jwks" in body:
-        if not isinstance(body["jwks"], dict):
-            raise ValidationError(Text("admin.field_jwks", "jwks must be a JWK set"))
         entry["jwks"] = body["jwks"]
     client, secret = await run_in_threadpool(admin.create_client, entry)
     return {"client": client, **({"client_secret": secret} if secret else {})}
+
+
+UPDATE_CLIENT = sys_op("POST", "/clients/{client_id}", "Change a client",
+                       Answer("The client", s.wrapped("client", CLIENT)),
+                       path_params=CLIENT_PARAM, body=s.obj(CLIENT_CHANGE_PROPS, closed=True),
+                       rules=CLIENT_RULES)
 
 
 async def update_client(request: Request, admin: SysAdmin) -> Any:
@@ -166,30 +314,38 @@ async def update_client(request: Request, admin: SysAdmin) -> Any:
                                               request.path_params["client_id"], changes)}
 
 
-async def client_action(request: Request, admin: SysAdmin) -> Any:
-    action = request.path_params["action"]
-    if action not in CLIENT_ACTIONS:
-        raise no_action(request)
-    client, secret = await run_in_threadpool(admin.client_action,
-                                             request.path_params["client_id"], action)
-    return {"client": client, **({"client_secret": secret} if secret else {})}
+def _client_action(action: str) -> tuple[Operation, Any]:
+    op = sys_op("POST", f"/clients/{{client_id}}/{action}", f"{action} a client", WITH_SECRET,
+                path_params=CLIENT_PARAM, refusals=(409,))
+
+    async def act(request: Request, admin: SysAdmin) -> Any:
+        client, secret = await run_in_threadpool(admin.client_action,
+                                                 request.path_params["client_id"], action)
+        return {"client": client, **({"client_secret": secret} if secret else {})}
+
+    return op, act
 
 
-def routes() -> list[Route]:
-    return [
-        get(SysAdmin, "/users", list_users),
-        post(SysAdmin, "/users", create_user, 201),
-        post(SysAdmin, "/users/{username}/{action}", user_action),
-        get(SysAdmin, "/departments", list_departments),
-        post(SysAdmin, "/departments", create_department, 201),
-        post(SysAdmin, "/departments/{code}/{action}", department_action),
-        get(SysAdmin, "/systems", list_systems),
-        post(SysAdmin, "/systems", create_system, 201),
-        get(SysAdmin, "/systems/{code}", get_system),
-        post(SysAdmin, "/systems/{code}", update_system),
-        get(SysAdmin, "/clients", list_clients),
-        post(SysAdmin, "/clients", create_client, 201),
-        get(SysAdmin, "/clients/{client_id}", get_client),
-        post(SysAdmin, "/clients/{client_id}", update_client),
-        post(SysAdmin, "/clients/{client_id}/{action}", client_action),
-    ]
+USER_ACTION_OPS = [_user_action(a) for a in USER_ACTIONS]
+CLIENT_ACTION_OPS = [_client_action(a) for a in CLIENT_ACTIONS]
+
+
+def routes() -> list[ApiRoute]:
+    return [route(SysAdmin, op, handler) for op, handler in (
+        (LIST_USERS, list_users),
+        (CREATE_USER, create_user),
+        *USER_ACTION_OPS,
+        (LIST_DEPARTMENTS, list_departments),
+        (CREATE_DEPARTMENT, create_department),
+        (RENAME_DEPARTMENT, rename_department),
+        (MOVE_DEPARTMENT, move_department),
+        (LIST_SYSTEMS, list_systems),
+        (CREATE_SYSTEM, create_system),
+        (GET_SYSTEM, get_system),
+        (UPDATE_SYSTEM, update_system),
+        (LIST_CLIENTS, list_clients),
+        (CREATE_CLIENT, create_client),
+        (GET_CLIENT, get_client),
+        (UPDATE_CLIENT, update_client),
+        *CLIENT_ACTION_OPS,
+    )]

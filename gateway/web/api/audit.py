@@ -23,11 +23,11 @@ from typing import Any
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from audit import AuditError, AuditLog, AuditQueryError, AuditRecord
 from audit.position import record_position
-from audit.query import parse_filters, query_records
+from audit.query import EXACT, MAX_LIMIT, parse_filters, query_records
+from audit.record import OUTCOMES
 from audit.stats import DIMENSIONS, usage_stats
 from gateway.errors import (
     AuditUnavailable,
@@ -39,8 +39,12 @@ from gateway.errors import (
 from gateway.idp.scopes import AUDIT_READ, InsufficientScope, require
 from gateway.root import gateway_of
 from gateway.services import Services
+from gateway.web.api import shapes as s
+from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
 from gateway.web.api.problems import problem_json
+from gateway.web.api.schema_check import JSON
 from gateway.web.audit_console import (
+    EXPORT_TYPES,
     checked_checkpoints,
     export_chunks,
     is_auditor,
@@ -53,6 +57,31 @@ from gateway.web.audit_console import (
 from texts import Text
 
 STATS_PARAMS = ("by", "since", "until", "system", "resource", "department", "event_type")
+WHO = Access((AUDIT_READ,), roles="auditors (审计管理员)")
+TIME_RULE = ("a time is neither ISO 8601 nor epoch milliseconds, or ``until`` is not after "
+             "``since``")
+
+
+def declare(path: str, summary: str, answer: Answer, **more: Any) -> Operation:
+    return Operation("GET", "/api/v1/audit" + path, summary, "audit", WHO, {200: answer},
+                     **more)
+
+
+#: audit.query._NAME, in ASCII (the names and codes filtered on are)
+NAME: JSON = {"type": "string", "pattern": "^[A-Za-z0-9_.:@/+-]{1,128}$"}
+TIME_PARAMS = (Param("since", {"type": "string", "maxLength": 64},
+                     "from this time (ISO 8601, naive is UTC; or epoch ms), inclusive"),
+               Param("until", {"type": "string", "maxLength": 64}, "before this time"))
+FILTERS = (*TIME_PARAMS,
+           *(Param(k, {"type": "string", "enum": sorted(OUTCOMES)} if k == "outcome" else NAME)
+             for k in EXACT),
+           Param("text", {"type": "string", "maxLength": 200},
+                 "a substring of the reason, purpose or extra fields, without case"))
+RECORD = s.obj({"id": s.INT, "chain_id": s.TEXT, "seq": s.INT, "ts": s.INT, "time": s.TIME,
+                "event_type": s.TEXT, "outcome": s.TEXT, "items": s.array(s.TEXT),
+                "extra": s.FREE, "hash": s.TEXT, "prev_hash": s.TEXT},
+               ["id", "chain_id", "seq", "ts", "time", "event_type", "outcome"])
+
 
 
 
@@ -121,11 +150,40 @@ async def _bad_input(call: _Call, exc: AuditQueryError, what: str,
     return problem_json(_invalid(exc))
 
 
+async def _declared(call: _Call, request: Request, op: Operation, what: str,
+                    event_type: str = "audit_query") -> Response | None:
+    """The 400 (audited) when the parameters do not match ``op``'s declaration."""
+    try:
+        op.check_params(request)
+    except ValidationError as exc:
+        try:
+            await call.audit("failure", 400, f"{what}: malformed parameters",
+                             event_type=event_type)
+        except (AuditError, AuditUnavailable) as aexc:
+            return problem_json(aexc)
+        return problem_json(exc)
+    return None
+
+
+RECORDS = declare(
+    "/records", "Audit records, newest first, a page at a time",
+    Answer("A page, and the cursor of the next (null: the last page)",
+           s.obj({"records": s.array(RECORD), "next_cursor": s.NULLABLE_TEXT},
+                 ["records", "next_cursor"])),
+    query=(*FILTERS, Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                           "records per page (100)"),
+           Param("cursor", {"type": "string", "maxLength": 200},
+                 "``next_cursor`` of the previous page")),
+    rules=TIME_RULE + ", or the cursor is not one this API gave, or a parameter is unknown")
+
+
 async def list_records(request: Request) -> Response:
     """``GET /api/v1/audit/records``: filters as query parameters, newest first."""
     call, refused = await _begin(request, "audit records")
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
+    if bad := await _declared(call, request, RECORDS, "audit records"):
+        return bad
     try:
         f = parse_filters(dict(request.query_params))
     except AuditQueryError as exc:
@@ -139,11 +197,27 @@ async def list_records(request: Request) -> Response:
     return JSONResponse({"records": page.records, "next_cursor": page.next_cursor})
 
 
+NEIGHBOUR = {"type": ["object", "null"], "properties": {
+    "id": s.INT, "seq": s.INT, "hash": s.TEXT, "prev_hash": s.TEXT}}
+ONE_RECORD = declare(
+    "/records/{id}", "One record and its place in its chain",
+    Answer("The record, its writer, its hash recomputed, its neighbours, the checkpoint "
+           "that covers it", s.obj({
+               "record": RECORD, "writer": s.NULLABLE_TEXT, "hash_name": s.TEXT,
+               "hash_ok": s.BOOL, "previous": NEIGHBOUR, "prev_ok": {"type": ["boolean", "null"]},
+               "next": NEIGHBOUR, "next_ok": {"type": ["boolean", "null"]},
+               "checkpoint": {"type": ["object", "null"]}}, ["record", "hash_ok"])),
+    path_params=(Param("id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                       "the record's number"),))
+
+
 async def one_record(request: Request) -> Response:
     """``GET /api/v1/audit/records/{id}``: the record, its writer, hash and links."""
     call, refused = await _begin(request, "audit record")
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
+    if bad := await _declared(call, request, ONE_RECORD, "audit record"):
+        return bad
     raw = request.path_params["id"]
     position = (await asyncio.to_thread(record_position, call.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
@@ -158,11 +232,25 @@ async def one_record(request: Request) -> Response:
     return JSONResponse(position.to_dict())
 
 
+EXPORT = declare(
+    "/export", "Every record of a filter, as one file",
+    Answer("The file (CSV with a BOM, one JSON document, or JSON lines)",
+           media=tuple(t.split(";")[0] for t in EXPORT_TYPES.values()),
+           headers={"Content-Disposition": {"required": True, "schema": s.TEXT},
+                    "X-Record-Count": {"required": True, "schema": s.TEXT}}),
+    query=(Param("format", {"type": "string", "enum": sorted(EXPORT_TYPES)}, "csv (default)"),
+           *FILTERS),
+    rules=TIME_RULE + ", or the filter matches more records than one export holds "
+                      "(100 000), or a parameter is unknown")
+
+
 async def export(request: Request) -> Response:
     """``GET /api/v1/audit/export``: every record of the filter, as a file."""
     call, refused = await _begin(request, "audit export")
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
+    if bad := await _declared(call, request, EXPORT, "audit export", "audit_export"):
+        return bad
     return await export_response(call, dict(request.query_params), _export_problem)
 
 
@@ -199,11 +287,24 @@ async def export_response(call: Any, params: dict[str, str],
                  "X-Record-Count": str(prepared.count), "Cache-Control": "no-store"})
 
 
+VERIFY = declare(
+    "/verify", "Check hashes, links and checkpoint signatures",
+    Answer("The report", s.obj({
+        "intact": s.BOOL, "summary": s.TEXT, "records": s.INT, "chains": s.INT,
+        "checkpoints": s.INT, "first_time": s.NULLABLE_TIME, "last_time": s.NULLABLE_TIME,
+        "problems": s.array(s.obj({"kind": s.TEXT, "where": s.TEXT, "detail": s.TEXT},
+                                  ["kind", "where", "detail"]))},
+        ["intact", "summary", "records", "problems"])),
+    query=TIME_PARAMS, rules=TIME_RULE + ", or a parameter is unknown")
+
+
 async def verify(request: Request) -> Response:
     """``GET /api/v1/audit/verify?since=&until=``: the range (or the whole log) checked."""
     call, refused = await _begin(request, "audit verify")
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
+    if bad := await _declared(call, request, VERIFY, "audit verify", "audit_verify"):
+        return bad
     q = request.query_params
     try:
         for key in q:
@@ -224,11 +325,27 @@ async def verify(request: Request) -> Response:
     return JSONResponse(body)
 
 
+CHECKPOINTS = declare(
+    "/checkpoints", "Signed checkpoints, newest first, signatures checked",
+    Answer("A page, and where the next one starts (null: the last page)", s.obj({
+        "checkpoints": s.array(s.obj({
+            "seq": s.INT, "ts": s.INT, "time": s.TIME, "hash": s.TEXT, "prev_hash": s.TEXT,
+            "hash_name": s.TEXT, "payload": s.TEXT, "kid": s.TEXT, "signature": s.TEXT,
+            "writer": s.TEXT, "signature_ok": s.BOOL}, ["seq", "ts", "signature_ok"])),
+        "next_before": {"type": ["integer", "null"]}}, ["checkpoints", "next_before"])),
+    query=(Param("before", {"type": "integer", "minimum": -(10**15), "maximum": 10**15},
+                 "checkpoints numbered below this"),
+           Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "50")),
+    description="A query parameter it does not name is refused (400).")
+
+
 async def checkpoints(request: Request) -> Response:
     """``GET /api/v1/audit/checkpoints?before=&limit=``: newest first, signatures checked."""
     call, refused = await _begin(request, "audit checkpoints")
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
+    if bad := await _declared(call, request, CHECKPOINTS, "audit checkpoints"):
+        return bad
     try:
         before, limit = parse_page(request.query_params)
     except AuditQueryError as exc:
@@ -245,12 +362,29 @@ async def checkpoints(request: Request) -> Response:
                          "next_before": found[-1].checkpoint.seq if more else None})
 
 
+STATS = declare(
+    "/stats", "Usage counts of events that named a system or resource",
+    Answer("One row per combination of the dimensions, with its count", s.obj({
+        "by": s.array({"type": "string", "enum": list(DIMENSIONS)}),
+        "rows": s.array(s.obj({"count": s.INT}, ["count"]))}, ["by", "rows"])),
+    query=(Param("by", {"type": "string", "maxLength": 200, "pattern":
+                        "^ *({d})? *(, *({d})? *)*$".format(d="|".join(DIMENSIONS))},
+                 "dimensions, comma-separated (day,system,resource,department)"),
+           Param("since", s.DATE, "from this day (UTC), inclusive"),
+           Param("until", s.DATE, "to this day, inclusive"),
+           Param("system", NAME), Param("resource", NAME), Param("department", NAME),
+           Param("event_type", NAME)),
+    rules="``until`` is before ``since``, or a parameter is unknown")
+
+
 async def stats(request: Request) -> Response:
     """``GET /api/v1/audit/stats?by=day,system&since=YYYY-MM-DD&until=...``: usage counts
     of events that named a system or resource (``event_type=`` narrows further)."""
     call, refused = await _begin(request, "audit stats")
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
+    if bad := await _declared(call, request, STATS, "audit stats"):
+        return bad
     q = request.query_params
     try:
         for key in q:
@@ -280,12 +414,6 @@ async def stats(request: Request) -> Response:
     return JSONResponse({"by": by, "rows": rows})
 
 
-def routes() -> list[Route]:
-    return [
-        Route("/api/v1/audit/records", list_records, methods=["GET"]),
-        Route("/api/v1/audit/records/{id}", one_record, methods=["GET"]),
-        Route("/api/v1/audit/export", export, methods=["GET"]),
-        Route("/api/v1/audit/verify", verify, methods=["GET"]),
-        Route("/api/v1/audit/checkpoints", checkpoints, methods=["GET"]),
-        Route("/api/v1/audit/stats", stats, methods=["GET"]),
-    ]
+def routes() -> list[ApiRoute]:
+    return [RECORDS.route(list_records), ONE_RECORD.route(one_record), EXPORT.route(export),
+            VERIFY.route(verify), CHECKPOINTS.route(checkpoints), STATS.route(stats)]

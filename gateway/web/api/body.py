@@ -111,9 +111,16 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
+#: where the request's scope keeps the object once read: a declaration checks it
+#: (``gateway.web.api.operation``) and the handler reads the same object after it
+_READ = "govgate.json_body"
+
+
 async def read_object(request: Request) -> dict[str, Any]:
     """Read and check the request's JSON body (see the module); stops reading as soon
-    as the body is too large."""
+    as the body is too large. A second call returns the object the first one read."""
+    if _READ in request.scope:
+        return request.scope[_READ]  # type: ignore[no-any-return]
     declared = request.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ContentTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -126,5 +133,8 @@ async def read_object(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if len(raw) > _INLINE_BYTES:
-        return await run_in_threadpool(parse_object, raw)
-    return parse_object(raw)
+        data = await run_in_threadpool(parse_object, raw)
+    else:
+        data = parse_object(raw)
+    request.scope[_READ] = data
+    return data

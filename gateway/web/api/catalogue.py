@@ -36,13 +36,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from catalogue import Actor, Caller, CatalogueError, InvalidInput
+from catalogue.model import APPLICATION_STATES, LEVELS, SHARE_TYPES, STATUSES
 from gateway.errors import Forbidden, ValidationError, is_problem
 from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, require
 from gateway.root import gateway_of
-from gateway.web.api.body import read_object
+from gateway.web.api import shapes as s
+from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
 from gateway.web.api.problems import problem_json
 
 PREFIX = "/api/v1/catalogue"
@@ -69,17 +70,28 @@ def _person(principal: Any) -> Actor:
     return _actor(principal)
 
 
-def endpoint(handler: Handler, status: int = 200, *, write: bool = False
-             ) -> Callable[[Request], Awaitable[Response]]:
-    """``handler`` behind authentication and the token's scope: ``catalogue:write`` for
-    a ``write``, else ``catalogue:read`` or ``catalogue:write`` (``gateway.idp.scopes``)."""
-    accepted = (CATALOGUE_WRITE,) if write else (CATALOGUE_WRITE, CATALOGUE_READ)
+READ = Access((CATALOGUE_WRITE, CATALOGUE_READ), roles="every authenticated caller")
+WRITE = Access((CATALOGUE_WRITE,), person=True)
+
+
+def declare(method: str, path: str, summary: str, answer: Answer, *, status: int = 200,
+            access: Access = READ, tag: str = "catalogue", **more: Any) -> Operation:
+    """An operation under ``/api/v1/catalogue`` (``path`` after it)."""
+    return Operation(method, PREFIX + path, summary, tag, access, {status: answer}, **more)
+
+
+def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """``handler`` behind authentication, the token's scope (``op.access``: any of its
+    scopes, ``gateway.idp.scopes``) and the check of ``op``'s parameters and body."""
+    accepted = op.access.scopes
+    status = next(iter(op.answers))
 
     async def run(request: Request) -> Response:
         gateway = gateway_of(request)
         try:
             principal = await gateway.authenticator.authenticate(request)
             require(principal, *accepted)
+            await op.check(request)
             result = await handler(request, principal)
         except Exception as exc:
             if isinstance(exc, CatalogueError) or is_problem(exc):
@@ -88,6 +100,10 @@ def endpoint(handler: Handler, status: int = 200, *, write: bool = False
         return JSONResponse(result, status_code=status)
 
     return run
+
+
+def route(op: Operation, handler: Handler) -> ApiRoute:
+    return op.route(endpoint(op, handler))
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -114,15 +130,33 @@ def _sees_all(principal: Any) -> bool:
 
 # -- resources -----------------------------------------------------------------------
 
+LIST_RESOURCES = declare(
+    "GET", "/resources", "Search the catalogue",
+    Answer("The resources found", s.wrapped("resources", s.array(s.RESOURCE_ENTRY))),
+    query=(Param("q", {"type": "string", "maxLength": 200}, "words of the name, summary "
+                 "or an item"),
+           Param("department", s.CODE, "the provider"),
+           Param("share_type", {"type": "string", "enum": list(SHARE_TYPES)}),
+           Param("item", {"type": "string", "maxLength": 64}, "an item's name or title"),
+           Param("level", {"type": "integer", "enum": list(LEVELS)},
+                 "resources holding an item of this level"),
+           Param("status", {"type": "string", "enum": list(STATUSES)})))
+
 
 async def list_resources(request: Request, principal: Any) -> Any:
-    q = request.query_params
-    level = _int(q["level"], "level") if q.get("level") else None
+    q = LIST_RESOURCES.params(request)
     found = await run_in_threadpool(
         gateway_of(request).catalogue.search, q=q.get("q"),
         department=q.get("department"), share_type=q.get("share_type"), item=q.get("item"),
-        level=level, status=q.get("status"))
+        level=q.get("level"), status=q.get("status"))
     return {"resources": [r.to_entry() for r in found]}
+
+
+CODE_PARAM = Param("code", s.CODE, "the resource's code")
+
+GET_RESOURCE = declare("GET", "/resources/{code}", "One resource",
+                       Answer("The resource", s.wrapped("resource", s.RESOURCE_ENTRY)),
+                       path_params=(CODE_PARAM,))
 
 
 async def get_resource(request: Request, principal: Any) -> Any:
@@ -131,11 +165,27 @@ async def get_resource(request: Request, principal: Any) -> Any:
                          ).to_entry()}
 
 
+SAVE_RESOURCE = declare(
+    "POST", "/resources", "Create or update a resource (a new one is a draft)",
+    Answer("The resource saved, and duplicate-collection warnings", s.RESOURCE_SAVED),
+    access=WRITE, body=s.RESOURCE_ENTRY, body_required=True, refusals=(404, 409),
+    description="The body is a resource entry of the state file's catalogue section. "
+                "A data steward saves their department's resources.",
+    rules="the provider or the system is unknown, a conditional resource names no "
+          "conditions, a resource not shared names no basis, an item is named twice, or "
+          "the route's path template is malformed")
+
+
 async def save_resource(request: Request, principal: Any) -> Any:
-    entry = await read_object(request)
+    entry = await SAVE_RESOURCE.read_body(request)
     cat = gateway_of(request).catalogue
     saved, warnings = await run_in_threadpool(cat.save, _person(principal), entry)
     return {"resource": saved.to_entry(), "warnings": warnings}
+
+
+PUBLISH = declare("POST", "/resources/{code}/publish", "Publish a resource",
+                  Answer("The resource, and duplicate-collection warnings", s.RESOURCE_SAVED),
+                  access=WRITE, path_params=(CODE_PARAM,), refusals=(409,))
 
 
 async def publish(request: Request, principal: Any) -> Any:
@@ -145,11 +195,25 @@ async def publish(request: Request, principal: Any) -> Any:
     return {"resource": saved.to_entry(), "warnings": warnings}
 
 
+RETIRE = declare("POST", "/resources/{code}/retire", "Retire a resource",
+                 Answer("The resource", s.wrapped("resource", s.RESOURCE_ENTRY)),
+                 access=WRITE, path_params=(CODE_PARAM,), refusals=(409,))
+
+
 async def retire(request: Request, principal: Any) -> Any:
     cat = gateway_of(request).catalogue
     saved, _ = await run_in_threadpool(cat.retire, _person(principal),
                                        request.path_params["code"])
     return {"resource": saved.to_entry()}
+
+
+OVERLAP = s.obj({k: s.TEXT for k in (
+    "item", "resource", "department", "source_item", "source_resource", "source_name",
+    "source_department", "message")}, ["item", "resource", "department", "message"])
+
+DUPLICATES = declare("GET", "/duplicates", "Items other departments already provide "
+                     "(一数一源)", Answer("The overlaps", s.wrapped("overlaps",
+                                                                 s.array(OVERLAP))))
 
 
 async def duplicates(request: Request, principal: Any) -> Any:
@@ -160,10 +224,18 @@ async def duplicates(request: Request, principal: Any) -> Any:
 
 # -- applications --------------------------------------------------------------------
 
+APPLICATIONS = s.wrapped("applications", s.array(s.APPLICATION))
+ID_PARAM = Param("id", s.ID, "the application's number")
+
+LIST_APPLICATIONS = declare(
+    "GET", "/applications", "The applications of the caller's department",
+    Answer("As consumer or as provider (the security admin: all)", APPLICATIONS),
+    query=(Param("status", {"type": "string", "enum": list(APPLICATION_STATES)}),))
+
 
 async def list_applications(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
-    status = request.query_params.get("status")
+    status = LIST_APPLICATIONS.params(request).get("status")
     states = [status] if status else None
     if _sees_all(principal):
         found = await run_in_threadpool(lambda: wf.applications(status=states))
@@ -175,14 +247,27 @@ async def list_applications(request: Request, principal: Any) -> Any:
     return {"applications": [a.to_dict() for a in found]}
 
 
+CREATE_APPLICATION = declare(
+    "POST", "/applications", "Apply for a resource (共享申请)",
+    Answer("The application, submitted", s.wrapped("application", s.APPLICATION)),
+    status=201, access=WRITE, refusals=(404, 409), body_required=True,
+    body=s.obj({
+        "resource": s.CODE,
+        "items": s.array(s.ITEM_NAME, minItems=1),
+        "purpose": s.text_of("purpose", required=True),
+        "until": s.DATE,
+        "basis": s.text_of("basis"),
+        "from": s.NULLABLE_DATE,
+        "client": {"type": ["string", "null"], "maxLength": 128},
+    }, ["resource", "items", "purpose", "until"], closed=True),
+    description="For the caller's own department, for shareable items of a published "
+                "resource that is shared on conditions.",
+    rules="an item is not a shareable item of the resource, or ``until`` is in the past "
+          "or before ``from``")
+
+
 async def create_application(request: Request, principal: Any) -> Any:
-    body = await read_object(request)
-    missing = [k for k in ("resource", "items", "purpose", "until") if k not in body]
-    if missing:
-        raise ValidationError("application incomplete",
-                              problems=[f"missing {k!r}" for k in missing])
-    if not isinstance(body["items"], list):
-        raise ValidationError("items must be a list of item names")
+    body = await CREATE_APPLICATION.read_body(request)
     wf = gateway_of(request).workflow
     app = await run_in_threadpool(
         lambda: wf.apply(_person(principal), _text(body, "resource"), items=body["items"],
@@ -192,11 +277,25 @@ async def create_application(request: Request, principal: Any) -> Any:
     return {"application": app.to_dict()}
 
 
+OVERDUE = declare("GET", "/applications/overdue", "Open applications past their time limit",
+                  Answer("The provider's overdue applications (the security admin: all)",
+                         APPLICATIONS))
+
+
 async def overdue(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
     provider = None if _sees_all(principal) else principal.department
     found = await run_in_threadpool(lambda: wf.overdue(provider=provider))
     return {"applications": [a.to_dict() for a in found]}
+
+
+GET_APPLICATION = declare(
+    "GET", "/applications/{id}", "One application with its timeline",
+    Answer("The application (``history``: every step, its reason)",
+           s.wrapped("application", s.APPLICATION)),
+    path_params=(ID_PARAM,),
+    access=Access(READ.scopes, roles="the consumer's and the provider's department, the "
+                                     "security admin"))
 
 
 async def get_application(request: Request, principal: Any) -> Any:
@@ -211,22 +310,44 @@ async def get_application(request: Request, principal: Any) -> Any:
     return {"application": app.to_dict()}
 
 
+APPROVE = declare(
+    "POST", "/applications/{id}/approve", "Approve an application (possibly narrowed)",
+    Answer("The grant it created", s.wrapped("grant", s.GRANT)), status=201,
+    access=WRITE, path_params=(ID_PARAM,), refusals=(409,),
+    body=s.obj({"items": s.array(s.ITEM_NAME, minItems=1), "until": s.DATE,
+                "note": s.text_of("note")}, closed=True),
+    description="``items`` and ``until`` may only narrow what was applied for.",
+    rules="the items or the period are wider than applied for, or ``until`` is in the past")
+
+
 async def approve(request: Request, principal: Any) -> Any:
-    body = await read_object(request)
+    body = await APPROVE.read_body(request)
     wf = gateway_of(request).workflow
     app_id = _int(request.path_params["id"], "id")
     items = body.get("items")
-    if items is not None and not isinstance(items, list):
-        raise ValidationError("items must be a list of item names")
     grant = await run_in_threadpool(
         lambda: wf.approve(_person(principal), app_id, items=items, until=body.get("until"),
                            note=_text(body, "note")))
     return {"grant": grant.to_dict()}
 
 
-def _decide(kind: str) -> Handler:
+def _decision(kind: str, summary: str) -> Operation:
+    return declare("POST", f"/applications/{{id}}/{kind}", summary,
+                   Answer("The application", s.wrapped("application", s.APPLICATION)),
+                   access=WRITE, path_params=(ID_PARAM,), refusals=(409,),
+                   body=s.REASON_BODY, body_required=True)
+
+
+REJECT = _decision("reject", "Reject an application, with a reason")
+ESCALATE = _decision("escalate", "Escalate a rejected application to the security admin "
+                                 "(协商), with a reason")
+CLOSE = _decision("close", "Close an escalated application (the security admin), with a "
+                           "reason")
+
+
+def _decide(op: Operation, kind: str) -> Handler:
     async def decide(request: Request, principal: Any) -> Any:
-        body = await read_object(request)
+        body = await op.read_body(request)
         wf = gateway_of(request).workflow
         app_id = _int(request.path_params["id"], "id")
         method = getattr(wf, kind)
@@ -239,12 +360,18 @@ def _decide(kind: str) -> Handler:
 
 # -- grants --------------------------------------------------------------------------
 
+LIST_GRANTS = declare(
+    "GET", "/grants", "The grants of the caller's department",
+    Answer("As consumer or as provider (the security admin: all), each with its state now",
+           s.wrapped("grants", s.array(s.GRANT_NOW))),
+    query=(Param("resource", s.CODE), Param("active", s.BOOL, "only those in force now")))
+
 
 async def list_grants(request: Request, principal: Any) -> Any:
     services = gateway_of(request).services
     wf = gateway_of(request).workflow
-    q = request.query_params
-    active = q.get("active", "").lower() in ("1", "true", "yes")
+    q = LIST_GRANTS.params(request)
+    active = q.get("active", False)
     found = await run_in_threadpool(lambda: wf.grants(resource=q.get("resource"),
                                                       active_only=active))
     if not _sees_all(principal):
@@ -256,13 +383,36 @@ async def list_grants(request: Request, principal: Any) -> Any:
     return {"grants": [{**g.to_dict(), "state": g.state_at(now)} for g in found]}
 
 
+REVOKE = declare("POST", "/grants/{id}/revoke", "Revoke a grant, with a reason",
+                 Answer("The grant", s.wrapped("grant", s.GRANT)), access=WRITE,
+                 path_params=(Param("id", s.ID, "the grant's number"),), refusals=(409,),
+                 body=s.REASON_BODY, body_required=True)
+
+
 async def revoke(request: Request, principal: Any) -> Any:
-    body = await read_object(request)
+    body = await REVOKE.read_body(request)
     wf = gateway_of(request).workflow
     grant_id = _int(request.path_params["id"], "id")
     grant = await run_in_threadpool(
         lambda: wf.revoke(_person(principal), grant_id, _text(body, "reason")))
     return {"grant": grant.to_dict()}
+
+
+ALLOWED_ENTRY = s.obj({
+    "resource": s.TEXT, "name": s.TEXT, "provider": s.TEXT, "system": s.TEXT,
+    "method": s.TEXT, "path": s.TEXT, "share_type": s.TEXT,
+    "items": s.array(s.obj({"name": s.TEXT, "title": s.TEXT, "mask": s.NULLABLE_TEXT,
+                            "encrypt": s.BOOL}, ["name", "title", "mask", "encrypt"])),
+    # the end of the grant's last day (China time), as an instant
+    "until": s.NULLABLE_TIME, "grants": s.array(s.INT), "purpose": s.NULLABLE_TEXT,
+    "reason": s.NULLABLE_TEXT}, ["resource", "system", "method", "path", "items"])
+
+ALLOWED = declare(
+    "GET", "/allowed", "What the caller may call now, and until when",
+    Answer("The caller's department and client, the time, and each resource it may call",
+           s.obj({"department": s.NULLABLE_TEXT, "client": s.NULLABLE_TEXT, "at": s.TIME,
+                  "allowed": s.array(ALLOWED_ENTRY)},
+                 ["department", "client", "at", "allowed"])))
 
 
 async def allowed(request: Request, principal: Any) -> Any:
@@ -274,31 +424,23 @@ async def allowed(request: Request, principal: Any) -> Any:
             "at": now.isoformat(), "allowed": found}
 
 
-def routes() -> list[Route]:
-    p = PREFIX
-
-    def get(path: str, handler: Handler) -> Route:
-        return Route(f"{p}{path}", endpoint(handler), methods=["GET"])
-
-    def post(path: str, handler: Handler, status: int = 200) -> Route:
-        return Route(f"{p}{path}", endpoint(handler, status, write=True), methods=["POST"])
-
+def routes() -> list[ApiRoute]:
     return [
-        get("/resources", list_resources),
-        post("/resources", save_resource),
-        get("/resources/{code}", get_resource),
-        post("/resources/{code}/publish", publish),
-        post("/resources/{code}/retire", retire),
-        get("/duplicates", duplicates),
-        get("/applications", list_applications),
-        post("/applications", create_application, 201),
-        get("/applications/overdue", overdue),
-        get("/applications/{id}", get_application),
-        post("/applications/{id}/approve", approve, 201),
-        post("/applications/{id}/reject", _decide("reject")),
-        post("/applications/{id}/escalate", _decide("escalate")),
-        post("/applications/{id}/close", _decide("close")),
-        get("/grants", list_grants),
-        post("/grants/{id}/revoke", revoke),
-        get("/allowed", allowed),
+        route(LIST_RESOURCES, list_resources),
+        route(SAVE_RESOURCE, save_resource),
+        route(GET_RESOURCE, get_resource),
+        route(PUBLISH, publish),
+        route(RETIRE, retire),
+        route(DUPLICATES, duplicates),
+        route(LIST_APPLICATIONS, list_applications),
+        route(CREATE_APPLICATION, create_application),
+        route(OVERDUE, overdue),
+        route(GET_APPLICATION, get_application),
+        route(APPROVE, approve),
+        route(REJECT, _decide(REJECT, "reject")),
+        route(ESCALATE, _decide(ESCALATE, "escalate")),
+        route(CLOSE, _decide(CLOSE, "close")),
+        route(LIST_GRANTS, list_grants),
+        route(REVOKE, revoke),
+        route(ALLOWED, allowed),
     ]

@@ -18,7 +18,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from audit import AuditError, AuditRecord
 from gateway.errors import (
@@ -31,6 +30,8 @@ from gateway.errors import (
 from gateway.idp.scopes import STATS_READ, InsufficientScope, require
 from gateway.root import gateway_of
 from gateway.services import Services
+from gateway.web.api import shapes as s
+from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
 from gateway.web.api.problems import problem_json
 from gateway.web.real_use import (
     WINDOWS,
@@ -102,12 +103,35 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
     return principal, scope, None
 
 
+WHO = Access((STATS_READ,), roles="auditors (everything), admins and data stewards (their "
+                                   "department's part)")
+QUERY = (Param("days", {"type": "integer", "enum": list(WINDOWS)}, "the window, 30 or 90 days"),
+         Param("lang", {"type": "string", "maxLength": 16}, "ignored (the pages' language)"))
+TARGETS = s.array(s.obj({"code": s.TEXT}, ["code"]))
+LIST = s.array(s.FREE)
+DEPARTMENT = s.obj({"code": s.TEXT, "name": s.TEXT}, ["code", "name"])
+UNKNOWN = "A query parameter it does not name is refused (400)."
+
+OVERVIEW = Operation(
+    "GET", "/api/v1/stats/overview", "Real use of everything the caller may see", "stats", WHO,
+    {200: Answer("Use day by day, idle systems and resources, grants never or rarely used, "
+                 "duplicate collections", s.obj({
+                     "window": s.FREE, "total": s.FREE, "systems": TARGETS,
+                     "resources": TARGETS, "idle": LIST, "idle_days": s.INT, "grants": LIST,
+                     "rare_below": s.INT, "duplicates": LIST,
+                     "departments": s.array(DEPARTMENT)},
+                     ["window", "total", "systems", "resources", "idle", "grants",
+                      "duplicates", "departments"]))},
+    query=QUERY, description=UNKNOWN)
+
+
 async def overview_api(request: Request) -> Response:
     principal, scope, refused = await _begin(request)
     if refused is not None or scope is None:
         return refused or problem_json(Forbidden())
     services = gateway_of(request).services
     try:
+        OVERVIEW.check_params(request)
         days = parse_days(request.query_params)
     except ValidationError as exc:
         return problem_json(exc)
@@ -122,6 +146,19 @@ async def overview_api(request: Request) -> Response:
     return JSONResponse(overview_json(found))
 
 
+DEPARTMENT_SUMMARY = Operation(
+    "GET", "/api/v1/stats/departments/{code}", "One department's summary of real use",
+    "stats", WHO,
+    {200: Answer("What it provided and consumed, idle, grants, duplicates, its children",
+                 s.obj({"department": DEPARTMENT, "window": s.FREE, "provided": s.FREE,
+                        "systems": TARGETS, "resources": TARGETS, "consumed": s.FREE,
+                        "consumed_resources": TARGETS, "idle": LIST, "grants": LIST,
+                        "duplicates": LIST, "children": s.array(DEPARTMENT)},
+                       ["department", "window", "provided", "consumed"]))},
+    path_params=(Param("code", s.CODE, "the department's code"),), query=QUERY,
+    description=UNKNOWN)
+
+
 async def department_api(request: Request) -> Response:
     principal, scope, refused = await _begin(request)
     if refused is not None or scope is None:
@@ -129,6 +166,7 @@ async def department_api(request: Request) -> Response:
     services = gateway_of(request).services
     code = request.path_params["code"]
     try:
+        DEPARTMENT_SUMMARY.check_params(request)
         days = parse_days(request.query_params)
     except ValidationError as exc:
         return problem_json(exc)
@@ -157,8 +195,5 @@ async def department_api(request: Request) -> Response:
     return JSONResponse(summary_json(found))
 
 
-def routes() -> list[Route]:
-    return [
-        Route("/api/v1/stats/overview", overview_api, methods=["GET"]),
-        Route("/api/v1/stats/departments/{code}", department_api, methods=["GET"]),
-    ]
+def routes() -> list[ApiRoute]:
+    return [OVERVIEW.route(overview_api), DEPARTMENT_SUMMARY.route(department_api)]

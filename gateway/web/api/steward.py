@@ -19,7 +19,6 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.routing import Route
 
 from catalogue import Workflow
 from catalogue import store as catalogue_store
@@ -27,8 +26,19 @@ from gateway.errors import Forbidden
 from gateway.referrals.rounds import channels
 from gateway.root import gateway_of
 from gateway.steward_views import decides, inbox, provided_grants, usage
-from gateway.web.api.body import read_object
-from gateway.web.api.catalogue import PREFIX, _int, _person, _sees_all, _text, endpoint
+from gateway.web.api import shapes as s
+from gateway.web.api.catalogue import (
+    ID_PARAM,
+    READ,
+    WRITE,
+    _int,
+    _person,
+    _sees_all,
+    _text,
+    declare,
+    route,
+)
+from gateway.web.api.operation import Access, Answer, ApiRoute, Param
 
 
 def _workflow(request: Request) -> Workflow:
@@ -48,6 +58,14 @@ def _deciding(principal: Any) -> None:
         raise Forbidden("for data stewards, department heads and the security admin")
 
 
+DECIDERS = Access(READ.scopes, roles="data stewards, department heads, the security admin")
+
+INBOX = declare("GET", "/inbox", "What the caller decides, overdue first",
+                Answer("Open applications with their time limit in working days",
+                       s.wrapped("applications", s.array(s.INBOX_ENTRY))),
+                access=DECIDERS, tag="steward")
+
+
 async def get_inbox(request: Request, principal: Any) -> Any:
     _deciding(principal)
     now = gateway_of(request).services.clock()
@@ -55,15 +73,29 @@ async def get_inbox(request: Request, principal: Any) -> Any:
     return {"applications": [e.to_dict() for e in found]}
 
 
-async def refer(request: Request, principal: Any) -> Any:
+REFER = declare("POST", "/applications/{id}/refer",
+                "Refer a submitted application to the department head (负责人)",
+                Answer("The application", s.wrapped("application", s.APPLICATION)),
+                access=WRITE, tag="steward", path_params=(ID_PARAM,), refusals=(409,),
+                body=s.REASON_BODY, body_required=True)
 
-    body = await read_object(request)
+
+async def refer(request: Request, principal: Any) -> Any:
+    body = await REFER.read_body(request)
     app_id = _int(request.path_params["id"], "id")
     wf = _workflow(request)
     settings = gateway_of(request).services.settings
     app = await run_in_threadpool(
         lambda: wf.refer(_person(principal), app_id, _text(body, "reason"), channels(settings)))
     return {"application": app.to_dict()}
+
+
+PROVIDED = declare(
+    "GET", "/grants/provided", "Grants on the caller's department's resources, with use",
+    Answer("Each grant with its state now and its use (calls, last use)",
+           s.wrapped("grants", s.array({**s.GRANT_NOW, "properties": {
+               **s.GRANT_NOW["properties"], "usage": s.USAGE}}))),
+    access=DECIDERS, tag="steward")
 
 
 async def grants_provided(request: Request, principal: Any) -> Any:
@@ -80,9 +112,19 @@ async def grants_provided(request: Request, principal: Any) -> Any:
     return {"grants": await run_in_threadpool(read)}
 
 
+HOLIDAY = s.obj({"name": s.TEXT, "from": s.DATE, "to": s.DATE,
+                 "workdays": s.array(s.DATE)}, ["name", "from"])
+CALENDAR = declare(
+    "GET", "/calendar", "The imported holiday calendar (working days for time limits)",
+    Answer("The years imported", s.wrapped("years", s.array(s.obj(
+        {"year": s.INT, "source": s.TEXT, "holidays": s.array(HOLIDAY)},
+        ["year", "holidays"])))),
+    tag="steward", query=(Param("year", {"type": "integer", "minimum": 1, "maximum": 9999},
+                                "one year only"),))
+
+
 async def get_calendar(request: Request, principal: Any) -> Any:
-    year = request.query_params.get("year")
-    wanted = _int(year, "year") if year else None
+    wanted = CALENDAR.params(request).get("year")
 
     def read() -> list[dict[str, Any]]:
         with gateway_of(request).services.engine.connect() as conn:
@@ -100,11 +142,10 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def routes() -> list[Route]:
-    p = PREFIX
+def routes() -> list[ApiRoute]:
     return [
-        Route(f"{p}/inbox", endpoint(get_inbox), methods=["GET"]),
-        Route(f"{p}/applications/{{id}}/refer", endpoint(refer, write=True), methods=["POST"]),
-        Route(f"{p}/grants/provided", endpoint(grants_provided), methods=["GET"]),
-        Route(f"{p}/calendar", endpoint(get_calendar), methods=["GET"]),
+        route(INBOX, get_inbox),
+        route(REFER, refer),
+        route(PROVIDED, grants_provided),
+        route(CALENDAR, get_calendar),
     ]

@@ -192,11 +192,13 @@ async def _render_application(request: Request, principal: Any, app_id: int, *,
 
 
 def _path_id(request: Request) -> int:
-    """The {id} of the address; -1 (no such object) when it is no number."""
+    """The {id} of the address; -1 (no such object) when it is no number, or one past the
+    INTEGER column (PostgreSQL would refuse the query: a 500)."""
     try:
-        return int(request.path_params["id"])
+        found = int(request.path_params["id"])
     except ValueError:
         return -1
+    return found if 0 < found < 2**31 else -1
 
 
 async def application_page(request: Request) -> Response:
