@@ -608,7 +608,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.record_fields": ("每条记录包含时间（UTC，毫秒）、用户或客户端、部门、事件类型、结果和原因、来源地址、请求 ID、系统和资源、提供的信息项", "each record has its time (UTC, ms), user or client, department, event type, outcome and reason, source address, request id, system and resource, the items released"),
     'compliance.source_address': ('来源地址取对端地址，仅对 trusted_proxies 中的对端采信 X-Forwarded-For（{trusted}）', "the source address is the peer's, or X-Forwarded-For from trusted_proxies only ({trusted})"),
     "compliance.source_peer": ("来源地址取对端地址（未配置 trusted_proxies）", "the source address is the peer's (no trusted_proxies)"),
-    "compliance.bad_lang": ("lang 须为 zh 或 en", "lang must be zh or en"),
     "compliance.audit_tampered": ("审计日志校验未通过：{where}：{detail}", "the audit log does not verify: {where}: {detail}"),
     "compliance.checkpoints_rare": ("每 {every} 条记录或 {seconds} 秒签发一个检查点（应分别不超过 {max_every} 条和 {max_seconds} 秒）", "signed checkpoints every {every} records or {seconds} s (at most {max_every} and {max_seconds} s)"),
     "compliance.audit_verified": ("哈希链和签名检查点：本次校验了 {chains} 条哈希链的 {records} 条记录和 {checkpoints} 个检查点", "hash chains and signed checkpoints: {records} records in {chains} chains and {checkpoints} checkpoints verified now"),

@@ -410,7 +410,7 @@ def test_the_security_administrator_reads_it_over_the_api(demo: Demo) -> None:
         assert zh.json()["items"][0]["title"].startswith("身份标识唯一性")  # the lang setting
         bad = client.get("/api/v1/admin/compliance?lang=fr",
                          headers=bearer("secadmin", ["secadmin"]))
-        assert bad.status_code == 400 and bad.json()["detail"] == "lang must be zh or en"
+        assert bad.status_code == 400 and bad.json()["detail"] == "lang: must be one of zh, en"
         refused = client.get("/api/v1/admin/compliance", headers=bearer("auditor", ["auditor"]))
         assert refused.status_code == 403 and "三员分立" in refused.json()["detail"]
     with demo.engine.connect() as conn:
