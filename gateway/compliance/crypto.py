@@ -218,6 +218,14 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
         "compliance.not_gm",
         "密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is "
         "{profile}: set crypto_profile = \"gm\"", profile=profile.name)]
+    if profile.name == "gm":
+        # under gm the signatures are SM2 too: an ES256 key left from before the
+        # switch (or chosen with signing_alg) still signs until it is rotated
+        problems += [Text(
+            "compliance.not_sm2",
+            "the active {use} key {kid} signs with {alg}, not SM2 (GB/T 39786-2021 8.3): "
+            "run `govgate keys rotate --use {use} --now`", use=k.use, kid=k.kid, alg=k.alg)
+            for k in state.keys.list_keys() if k.state == "active" and k.alg != "SM2SM3"]
     return verdict(problems, facts)
 
 
@@ -235,5 +243,5 @@ CHECKS = (
         "Confidentiality of stored secrets (GB/T 22239-2019 8.1.4.8 b)"), encryption_at_rest),
     Check("crypto.gm_profile", Text(
         "compliance.title.gm_profile",
-        "国密 algorithms SM3 and SM4 (GB/T 39786-2021 level 3, 8.3, 8.4)"), gm_profile),
+        "国密 algorithms SM2, SM3 and SM4 (GB/T 39786-2021 level 3, 8.3, 8.4)"), gm_profile),
 )

@@ -418,3 +418,25 @@ def test_the_security_administrator_reads_it_over_the_api(demo: Demo) -> None:
             records.c.event_type == "compliance_check",
             records.c.actor_user == "secadmin")).fetchall()
     assert [json.loads(extra)["via"] for _, extra in seen] == ["api", "api"]
+
+
+def test_under_gm_a_key_that_does_not_sign_with_sm2_fails_the_profile(
+        demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment switched to gm keeps its ES256 keys until they are rotated: the
+    item names each one and the command that replaces it."""
+    ring = demo.services.keys.ring
+    es = ring.rotate("assertion", alg="ES256")
+    ring.promote_now("assertion")
+    try:
+        result = run(demo, monkeypatch, "--format", "json")
+        assert result.exit_code == 1, result.output
+        failed = {i["id"]: i["evidence"] for i in json.loads(result.output)["items"]
+                  if i["status"] == FAIL}
+        assert list(failed) == ["crypto.gm_profile"]
+        assert (f"the active assertion key {es.kid} signs with ES256, not SM2"
+                in failed["crypto.gm_profile"])
+        assert "govgate keys rotate --use assertion --now" in failed["crypto.gm_profile"]
+    finally:
+        ring.rotate("assertion", alg="SM2SM3")
+        ring.promote_now("assertion")
+    assert statuses(run(demo, monkeypatch, "--format", "json"))["crypto.gm_profile"] == "pass"
