@@ -4,11 +4,12 @@ named by GOVGATE_TEST_DATABASE_URL (each test in its own schema)."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,47 @@ def _pg_url(database: str) -> str:
 def _drop_pg_template(name: str) -> None:
     with _pg_admin().connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def seeded(settings: Settings, name: str, seed: Callable[[Settings], None]) -> None:
+    """Give ``settings``' database and master key the state ``seed(settings)`` makes
+    on a fresh migrated database: made once per session under ``name``, then copied
+    (applying the demo's state file takes longer than most tests that read it). The
+    copy is the test's own: nothing it does reaches the next test."""
+    made = _SNAPSHOTS.get(name)
+    if made is None:
+        folder = Path(tempfile.mkdtemp(prefix=f"govgate-seed-{name}-"))
+        atexit.register(shutil.rmtree, folder, True)
+        if PG_URL:
+            database = "govgate_seed_" + secrets.token_hex(6)
+            with _pg_admin().connect() as conn:
+                conn.execute(sa.text(
+                    f"CREATE DATABASE {database} TEMPLATE {_template().pg_database}"))
+            atexit.register(_drop_pg_template, database)
+            url = _pg_url(database)
+        else:
+            assert _template().sqlite_file is not None
+            database = str(folder / "seed.db")
+            shutil.copyfile(_template().sqlite_file, database)
+            url = f"sqlite:///{database}"
+        at = dataclasses.replace(settings, home=folder / "home", database_url=url,
+                                 master_key_file="")
+        seed(at)  # closes what it opened: a PostgreSQL template must have no session
+        made = _SNAPSHOTS[name] = (at.master_key_path, database)
+    key, database = made
+    settings.master_key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(key, settings.master_key_path)
+    settings.master_key_path.chmod(0o600)
+    if PG_URL:
+        target = sa.make_url(settings.db_url).database
+        with _pg_admin().connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {target} WITH (FORCE)"))
+            conn.execute(sa.text(f"CREATE DATABASE {target} TEMPLATE {database}"))
+    else:
+        shutil.copyfile(database, sa.make_url(settings.db_url).database or "")
+
+
+_SNAPSHOTS: dict[str, tuple[Path, str]] = {}
 
 
 @pytest.fixture

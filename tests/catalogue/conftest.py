@@ -25,10 +25,12 @@ from gateway.clock import FrozenClock
 from gateway.demo import DEMO_STATE
 from gateway.demo.apps import create_upstream
 from gateway.proxy.endpoint import ProxyConfig
+from gateway.root import state_applier
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
+from tests.conftest import seeded
 from tests.in_process import AsgiTransport, AsgiUpstreams
 from tests.tokens import access_token
 from tests.wiring import apply_state, parts
@@ -44,6 +46,21 @@ def clock() -> FrozenClock:
     return FrozenClock(MONDAY)
 
 
+def _demo_state(settings: Settings) -> None:
+    """The demo's state file applied on Monday MONDAY (its records' time) by
+    ``catalogue-test``, the writer the tests go on with."""
+    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16) + "-Aa1!")
+    clock = FrozenClock(MONDAY)
+    svc = open_services(settings, clock=clock)
+    svc.audit = AuditLog(svc.engine, keys=svc.keys, writer_id="catalogue-test",
+                         clock=lambda: clock().timestamp())
+    try:
+        state_applier(svc).apply(load_file(DEMO))
+    finally:
+        svc.audit.close_sync()
+        svc.close()
+
+
 @pytest.fixture
 def services(settings: Settings, clock: FrozenClock,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
@@ -54,11 +71,10 @@ def services(settings: Settings, clock: FrozenClock,
 
     monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
                                                              parallelism=1))
-    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16) + "-Aa1!")
+    seeded(settings, "catalogue-demo", _demo_state)
     svc = open_services(settings, clock=clock)
     svc.audit = AuditLog(svc.engine, keys=svc.keys, writer_id="catalogue-test",
                          clock=lambda: clock().timestamp())
-    apply_state(svc, load_file(DEMO))
     yield svc
     parts(svc).policies.close()  # its reload thread
     svc.audit.close_sync()
