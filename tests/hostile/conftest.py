@@ -1,0 +1,83 @@
+"""One world per module for the hostile-input tests (tests/hostile): a database, the
+gateway built once (``gateway.root.build_gateway``, not through ``tests.wiring``,
+whose per-test clean-up would stop it after the first test) and, for the proxy, the
+real echo upstream and the gateway on real uvicorn servers.
+
+A module that uses an async world marks its tests
+``pytestmark = pytest.mark.asyncio(loop_scope="module")``: the servers live on the
+module's event loop."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from argon2 import PasswordHasher
+
+from audit.writer import AuditLog
+from gateway import passwords
+from gateway.app import browser_seams, create_app
+from gateway.proxy.endpoint import ProxyConfig
+from gateway.root import Gateway, Seams, build_gateway, state_applier
+from gateway.services import Services, open_services
+from gateway.settings import Settings, load_settings
+from gateway.setup import initialise
+from gateway.web.http_server import HeadLimits
+from tests.conftest import fresh_database
+from tests.proxy.conftest import ORG, Echo, RecordingAudit, Served, World, echo_app
+
+
+def build(services: Services, **seams: Any) -> Gateway:
+    """A gateway of ``services`` as ``create_app`` builds it, for the whole module."""
+    return build_gateway(services, browser_seams(Seams(**seams)))
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings over a database of this module's own (SQLite, or a PostgreSQL schema)."""
+    directory = tmp_path_factory.mktemp("hostile")
+    home = directory / "home"
+    home.mkdir()
+    with fresh_database(directory) as url:
+        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": url,
+                             "LANG": "C.UTF-8"})
+
+
+@pytest.fixture(scope="module")
+def cheap_hashes() -> Iterator[None]:
+    """argon2 at its lowest cost for the module's accounts (tests/conftest.py does it per
+    test; a module's world signs its accounts up before any test runs)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
+                                                        parallelism=1))
+        yield
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def proxy_world(module_settings: Settings, cheap_hashes: None) -> AsyncIterator[World]:
+    """tests/proxy/conftest.py's ``world`` (the echo upstream behind the gateway, both
+    real servers), built once for the module."""
+    initialise(module_settings, password_factory=lambda: secrets.token_urlsafe(16))
+    services = open_services(module_settings)
+    state_applier(services).apply(ORG)
+    echo = Echo()
+    log = AuditLog(services.engine, writer_id="hostile-proxy")
+    audit = RecordingAudit(log)
+    services.audit = audit  # type: ignore[assignment]
+    built = build(services, proxy_config=ProxyConfig(
+        max_body_bytes=64 * 1024, read_timeout=2.0, connect_timeout=5.0, rate=10_000,
+        burst=10_000))
+    async with Served(echo_app(echo)) as upstream:
+        built.state_applier().apply({"systems": [
+            {"code": "echo", "name": "回显系统", "department": "jgswj",
+             "upstream": f"http://127.0.0.1:{upstream.port}"}]})
+        built.proxy.systems.invalidate()
+        limits = HeadLimits.from_settings(services.settings)
+        async with Served(create_app(built), limits=limits) as gateway:
+            yield World(services, echo, upstream, gateway, audit, built)
+        await built.aclose()
+    await log.close()
+    services.close()
