@@ -11,21 +11,31 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from argon2 import PasswordHasher
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from audit.writer import AuditLog
 from gateway import passwords
 from gateway.app import browser_seams, create_app
+from gateway.clock import FrozenClock
+from gateway.demo import DEMO_STATE
+from gateway.demo.apps import create_upstream
 from gateway.proxy.endpoint import ProxyConfig
 from gateway.root import Gateway, Seams, build_gateway, state_applier
 from gateway.services import Services, open_services
 from gateway.settings import Settings, load_settings
 from gateway.setup import initialise
+from gateway.statefile import load_file
 from gateway.web.http_server import HeadLimits
+from tests.catalogue.conftest import MONDAY, LaxPaths
+from tests.catalogue.conftest import World as CatWorld
 from tests.conftest import fresh_database
 from tests.proxy.conftest import ORG, Echo, RecordingAudit, Served, World, echo_app
 
@@ -81,3 +91,41 @@ async def proxy_world(module_settings: Settings, cheap_hashes: None) -> AsyncIte
         await built.aclose()
     await log.close()
     services.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def catalogue_world(module_settings: Settings, cheap_hashes: None
+                          ) -> AsyncIterator[CatalogueWorld]:
+    """tests/catalogue/conftest.py's ``world`` (the demo organisation and catalogue, the
+    demo's systems and ``cheliang``, a vehicle system behind a lax path reader, on real
+    servers) built once for the module, with a frozen clock."""
+    clock = FrozenClock(MONDAY)
+    initialise(module_settings,
+               password_factory=lambda: secrets.token_urlsafe(16) + "-Aa1!")
+    services = open_services(module_settings, clock=clock)
+    services.audit = AuditLog(services.engine, keys=services.keys, writer_id="hostile-cat",
+                              clock=lambda: clock().timestamp())
+    state_applier(services).apply(load_file(DEMO_STATE))
+    upstreams = Starlette(routes=[
+        *(Mount(f"/{code}", create_upstream(code)) for code in ("vehicles", "assets")),
+        Mount("/cheliang", LaxPaths(create_upstream("vehicles")))])
+    async with Served(upstreams) as up:
+        owners = {"vehicles": "jgswj", "assets": "czt", "cheliang": "jgswj"}
+        state_applier(services).apply({"systems": [
+            {"code": code, "name": code, "department": owner,
+             "upstream": f"http://127.0.0.1:{up.port}/{code}"}
+            for code, owner in owners.items()]})
+        built = build(services, proxy_config=ProxyConfig(rate=10_000, burst=10_000,
+                                                         read_timeout=5, connect_timeout=2))
+        async with Served(create_app(built)) as gw, httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{gw.port}") as http:
+            yield CatalogueWorld(services, http, clock, built, gw.port)
+        await built.aclose()
+    await services.audit.close()
+    services.close()
+
+
+@dataclass
+class CatalogueWorld(CatWorld):
+    built: Gateway
+    port: int
