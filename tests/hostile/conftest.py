@@ -20,6 +20,7 @@ import pytest_asyncio
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.testclient import TestClient
 
 from audit.writer import AuditLog
 from gateway import passwords
@@ -34,9 +35,11 @@ from gateway.settings import Settings, load_settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
 from gateway.web.http_server import HeadLimits
+from tests.cas.conftest import CAS_SYSTEM
 from tests.catalogue.conftest import MONDAY, LaxPaths
 from tests.catalogue.conftest import World as CatWorld
 from tests.conftest import fresh_database
+from tests.oauth2.helpers import frozen_now, make_services
 from tests.proxy.conftest import ORG, Echo, RecordingAudit, Served, World, echo_app
 
 
@@ -129,3 +132,33 @@ async def catalogue_world(module_settings: Settings, cheap_hashes: None
 class CatalogueWorld(CatWorld):
     built: Gateway
     port: int
+
+
+@dataclass
+class IdpWorld:
+    """The identity provider's world (tests/oauth2/helpers.py's ``make_services``: the
+    demo organisation and clients) with ``offices`` speaking CAS, a frozen clock, and
+    an in-process client of its app."""
+
+    services: Services
+    built: Gateway
+    client: TestClient
+    clock: FrozenClock
+
+    def fresh(self, address: str = "testclient") -> TestClient:
+        """Another browser (no cookies), from ``address``."""
+        return TestClient(self.client.app, base_url="http://127.0.0.1:8080",
+                          client=(address, 40000))
+
+
+@pytest.fixture(scope="module")
+def idp_world(module_settings: Settings, cheap_hashes: None) -> Iterator[IdpWorld]:
+    clock = frozen_now()
+    services = make_services(module_settings, clock=clock)
+    state_applier(services).apply({"systems": [CAS_SYSTEM]})
+    built = build(services)
+    with TestClient(create_app(built), base_url="http://127.0.0.1:8080") as client:
+        yield IdpWorld(services, built, client, clock)
+    built.policies.close()
+    services.audit.close_sync()
+    services.close()
