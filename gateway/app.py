@@ -41,6 +41,7 @@ from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
 from gateway.web.cas import cas_routes
+from gateway.web.nul_guard import NulRefused, guard_form_body, nul_in_target
 from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
@@ -177,7 +178,9 @@ class GatewayApp(Starlette):
     forward-auth: both answer every outcome themselves (audited), so the error
     middleware and the router would only add work to the busiest paths. A
     state-changing ``/api/...`` request that does not declare JSON is answered 415
-    here, before any route (``gateway.web.api.media``: CSRF from same-site pages).
+    here, before any route (``gateway.web.api.media``: CSRF from same-site pages), and
+    a NUL in the path, query or form body of any other request 400
+    (``gateway.web.nul_guard``: PostgreSQL refuses it in any text).
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -209,13 +212,15 @@ class GatewayApp(Starlette):
                     scope["app"] = self
                     await verify_asgi(scope, receive, send)
                     return
-                if path.startswith(API_PREFIX):
+                refused = NulRefused() if nul_in_target(scope) else None
+                if refused is None and path.startswith(API_PREFIX):
                     refused = refuse_non_json(scope)
-                    if refused is not None:
-                        await problem_json(
-                            await _audited_refusal(gateway.services, scope, refused)
-                        )(scope, receive, send)
-                        return
+                if refused is not None:
+                    await problem_json(
+                        await _audited_refusal(gateway.services, scope, refused)
+                    )(scope, receive, send)
+                    return
+                receive = guard_form_body(scope, receive)
             await Starlette.__call__(self, scope, receive, send)
 
         if not trusted:

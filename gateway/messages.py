@@ -540,4 +540,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "settings.env_only": ("{path}：配置项 {key!r} 只能通过环境变量设置（{env}）", "{path}: setting {key!r} is read from the environment only ({env})"),
     # -- SAML identity provider (issue 14) ------------------------------------------------
     "state.saml_sp_twice": ("saml_sp 的实体 ID {entity!r} 也被系统 {other!r} 登记", "saml_sp entity ID {entity!r} is registered by system {other!r} too"),
+    # -- hostile input (issue 16) ---------------------------------------------------------
+    "audit.int_range": ("须在 0 到 {max} 之间", "between 0 and {max}"),
+    "audit.text_control": ("不得含控制字符", "no control characters"),
+    "request.nul": ("请求中含有 NUL 字符（U+0000）", "a NUL character (U+0000) in the request"),
 }
