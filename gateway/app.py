@@ -212,7 +212,7 @@ class GatewayApp(Starlette):
                     scope["app"] = self
                     await verify_asgi(scope, receive, send)
                     return
-                refused = NulRefused() if nul_in_target(scope) else None
+                refused: GovgateError | None = NulRefused() if nul_in_target(scope) else None
                 if refused is None and path.startswith(API_PREFIX):
                     refused = refuse_non_json(scope)
                 if refused is not None:
