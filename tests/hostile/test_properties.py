@@ -7,7 +7,9 @@
 2. the audit chain: any change to any field of any record of a real chain, through
    the database, is found by ``verify_database``;
 3. masking: a masked value shows nothing of the input beyond the mask's documented
-   kept part, and the text masks are idempotent.
+   kept part, and the text masks are idempotent;
+4. CSV cells: whatever text an export holds, no spreadsheet reads its cell as a
+   formula, and the import reads back exactly what was written.
 
 The upstream models say explicitly what "the same route" means to each kind of server
 behind the gateway. Each reads the path the gateway forwards (``Target.upstream_path``)
@@ -32,6 +34,7 @@ from hypothesis import strategies as st
 
 from audit.chain import RECORD_COLUMNS, record_payload
 from audit.record import AuditRecord
+from audit.spreadsheet import neutralise, restore
 from audit.tables import records
 from audit.verify import keyservice_sigcheck, verify_database
 from audit.writer import AuditLog
@@ -42,6 +45,7 @@ from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
 from tests.catalogue.conftest import lax_path
+from tests.hostile.test_csv import spreadsheet_runs
 
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow])
@@ -389,3 +393,15 @@ def test_a_value_of_any_type_is_masked_as_its_text(value: Any, mask: str) -> Non
     else:
         assert masked == {"keep_last_4": keep_last_4, "keep_first_char": keep_first_char,
                           "phone_middle": phone_middle}[mask](text)
+
+
+# -- 4. CSV cells -------------------------------------------------------------------------
+
+@BOUNDED
+@given(value=st.text(alphabet=st.one_of(st.sampled_from(list("=+-@'\t\r\n \u3000＝＋－＠﹦")),
+                                        st.characters(exclude_categories=("Cs",))),
+                     max_size=12))
+def test_a_csv_cell_is_never_a_formula_and_reads_back_as_written(value: str) -> None:
+    cell = neutralise(value)
+    assert restore(cell) == value
+    assert cell.startswith("'") or not spreadsheet_runs(cell), repr(cell)
