@@ -135,6 +135,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- SAML identity provider, CAS demo system (issue 14) ------------------------------
     "saml.no_sps": ("没有登记任何 SAML 服务提供者。", "no SAML service provider is registered."),
     "demo.try_cas": ("CAS 单点登录到 {name}：以 {user} 登录门户后在首页点击它，或打开 {url}/cas/login", "CAS single sign-on into {name}: sign in as {user} and click it on the portal's home page, or open {url}/cas/login"),
+    # -- hostile input (issue 16) ---------------------------------------------------------
+    "catalogue.too_large": ("{file}：大于 {n} 字节", "{file}: larger than {n} bytes"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {

@@ -494,7 +494,7 @@ def _client_problems(
                                                 field="grant_types")))
         grants = []
     for g in grants:
-        if g not in GRANT_TYPES:
+        if not isinstance(g, str) or g not in GRANT_TYPES:
             problems.append(placed(where, Text("state.grant_type",
                                                "unknown grant type {grant_type!r}",
                                                     grant_type=g)))
