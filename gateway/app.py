@@ -40,6 +40,7 @@ from gateway.web.api.media import refuse_non_json
 from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
+from gateway.web.body_limits import declared_too_large, limit_body
 from gateway.web.cas import cas_routes
 from gateway.web.nul_guard import NulRefused, guard_form_body, nul_in_target
 from gateway.web.oauth2 import oauth2_routes
@@ -178,9 +179,10 @@ class GatewayApp(Starlette):
     forward-auth: both answer every outcome themselves (audited), so the error
     middleware and the router would only add work to the busiest paths. A
     state-changing ``/api/...`` request that does not declare JSON is answered 415
-    here, before any route (``gateway.web.api.media``: CSRF from same-site pages), and
-    a NUL in the path, query or form body of any other request 400
-    (``gateway.web.nul_guard``: PostgreSQL refuses it in any text).
+    here, before any route (``gateway.web.api.media``: CSRF from same-site pages), a
+    NUL in the path, query or form body of any other request 400
+    (``gateway.web.nul_guard``: PostgreSQL refuses it in any text), and a body over
+    2 MiB 413 or one that stops arriving 408 (``gateway.web.body_limits``).
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -199,6 +201,7 @@ class GatewayApp(Starlette):
     def _build_front(self) -> ASGIApp:
         gateway: Gateway = self.state.gateway
         trusted = list(gateway.services.settings.trusted_proxies)
+        body_timeout = gateway.services.settings.body_timeout_seconds
         proxy = gateway.proxy
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
@@ -215,12 +218,13 @@ class GatewayApp(Starlette):
                 refused: GovgateError | None = NulRefused() if nul_in_target(scope) else None
                 if refused is None and path.startswith(API_PREFIX):
                     refused = refuse_non_json(scope)
+                refused = refused or declared_too_large(scope)
                 if refused is not None:
                     await problem_json(
                         await _audited_refusal(gateway.services, scope, refused)
                     )(scope, receive, send)
                     return
-                receive = guard_form_body(scope, receive)
+                receive = guard_form_body(scope, limit_body(receive, body_timeout))
             await Starlette.__call__(self, scope, receive, send)
 
         if not trusted:

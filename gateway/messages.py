@@ -546,4 +546,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.int_range": ("须在 0 到 {max} 之间", "between 0 and {max}"),
     "audit.text_control": ("不得含控制字符", "no control characters"),
     "request.nul": ("请求中含有 NUL 字符（U+0000）", "a NUL character (U+0000) in the request"),
+    "request.body_too_large": ("请求体大于 {n} 字节", "the body is larger than {n} bytes"),
+    "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
 }
