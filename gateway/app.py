@@ -48,6 +48,7 @@ from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
+from gateway.web.session_cookie import drop_ambiguous_session
 
 log = logging.getLogger("govgate")
 
@@ -182,7 +183,9 @@ class GatewayApp(Starlette):
     here, before any route (``gateway.web.api.media``: CSRF from same-site pages), a
     NUL in the path, query or form body of any other request 400
     (``gateway.web.nul_guard``: PostgreSQL refuses it in any text), and a body over
-    2 MiB 413 or one that stops arriving 408 (``gateway.web.body_limits``).
+    2 MiB 413 or one that stops arriving 408 (``gateway.web.body_limits``). On every
+    route, a request naming the session cookie twice is signed out
+    (``gateway.web.session_cookie``: a cookie tossed by a sibling site).
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -206,6 +209,7 @@ class GatewayApp(Starlette):
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
+                drop_ambiguous_session(scope)
                 path = scope["path"]
                 if path.startswith("/s/"):
                     scope["app"] = self
