@@ -107,6 +107,9 @@ def test_next_at_the_sign_in_is_local_as_a_redirect_and_in_its_form(
     for target in HOSTILE:
         client = idp_world.fresh()
         page = client.get("/portal/login", params={"next": target})
+        if "\x00" in target:  # refused before any route (gateway.web.nul_guard)
+            assert page.status_code == 400
+            continue
         kept = re.search(r'name="next" value="([^"]*)"', page.text)
         assert kept and stays_here(unescape(kept.group(1))), (target, kept)
         r = login(client, next_url=target)
@@ -160,7 +163,7 @@ def test_next_on_the_account_page_is_a_local_link(idp_world: IdpWorld) -> None:
         for done in ("recovery_used", "codes_saved", "password_changed"):
             page = client.get("/portal/account", params={"done": done, "n": "3",
                                                          "next": target})
-            assert page.status_code == 200
+            assert page.status_code == (400 if "\x00" in target else 200)
             wrong = [h for h in hrefs(page.text) if not stays_here(h)]
             assert not wrong, (target, done, wrong)
 
