@@ -547,5 +547,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.text_control": ("不得含控制字符", "no control characters"),
     "request.nul": ("请求中含有 NUL 字符（U+0000）", "a NUL character (U+0000) in the request"),
     "request.body_too_large": ("请求体大于 {n} 字节", "the body is larger than {n} bytes"),
+    "state.nul": ("含有 NUL 字符", "a NUL character"),
     "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
 }

@@ -32,7 +32,8 @@ class _LineLoader(yaml.SafeLoader):
     which counts what each node expands to: an alias is the whole node it names again,
     so nine lines of anchors ("billion laughs") are a billion values to whatever walks
     the document (a validator, an error message's ``repr``). A document over
-    :data:`MAX_NODES` expanded, or an alias to a node inside itself, is refused."""
+    :data:`MAX_NODES` expanded, or an alias to a node inside itself, is refused; so is
+    a NUL (``"\\0"``) in any scalar: PostgreSQL stores none."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -49,6 +50,9 @@ class _LineLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)  # type: ignore[misc, no-any-return]
         node = super().compose_node(parent, index)  # type: ignore[misc]
         if isinstance(node, yaml.ScalarNode):
+            if "\x00" in node.value:  # "\0" in a quoted scalar: no text may hold one
+                raise yaml.composer.ComposerError(None, None, "a NUL character",
+                                                  node.start_mark)
             size = 1
         elif isinstance(node, yaml.MappingNode):
             size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)

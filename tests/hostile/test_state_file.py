@@ -191,3 +191,17 @@ def test_any_wrong_value_in_any_field_is_a_problem_not_a_crash(idp_world: IdpWor
                         if (why := crash([(section, place, value)])) is not None]
     assert not crashes, "\n".join(crashes)
     assert export_state(idp_world.services.engine) == before
+
+
+def test_a_nul_in_a_file_or_a_document_is_a_problem(idp_world: IdpWorld,
+                                                    tmp_path: Path) -> None:
+    """PostgreSQL stores no NUL: refused where the file is read, and where a document
+    built by a program is applied (its place named)."""
+    path = tmp_path / "nul.yaml"
+    path.write_text('users: [{username: "li\\0si", name: n, department: jgswj}]\n',
+                    encoding="utf-8")
+    for command in ("apply", "catalogue"):
+        assert_refused(run(idp_world, *COMMANDS[command], str(path)), "a NUL character")
+    with pytest.raises(StateFileError) as refused:
+        idp_world.built.state_applier().apply({"regions": [{"code": "x", "name": "a\x00"}]})
+    assert any("regions[0].name" in p for p in refused.value.problems), refused.value.problems
