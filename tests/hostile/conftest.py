@@ -28,6 +28,7 @@ from gateway.app import browser_seams, create_app
 from gateway.clock import FrozenClock
 from gateway.demo import DEMO_STATE
 from gateway.demo.apps import create_upstream
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.proxy.endpoint import ProxyConfig
 from gateway.root import Gateway, Seams, build_gateway, state_applier
 from gateway.services import Services, open_services
@@ -41,6 +42,21 @@ from tests.catalogue.conftest import World as CatWorld
 from tests.conftest import fresh_database
 from tests.oauth2.helpers import frozen_now, make_services
 from tests.proxy.conftest import ORG, Echo, RecordingAudit, Served, World, echo_app
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def proxy_ports(proxy_world: World) -> AsyncIterator[dict[str, int]]:
+    """The world's gateway (httptools, as ``govgate serve`` runs) and a second server
+    over the same gateway on uvicorn's other protocol, h11."""
+    limits = HeadLimits.from_settings(proxy_world.services.settings)
+    async with Served(create_app(proxy_world.built), http="h11", limits=limits) as h11:
+        yield {"httptools": proxy_world.gateway.port, "h11": h11.port}
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def port(request: pytest.FixtureRequest, proxy_ports: dict[str, int]) -> int:
+    """The port of the gateway on each protocol in turn."""
+    return proxy_ports[request.param]
 
 
 def build(services: Services, **seams: Any) -> Gateway:
@@ -149,6 +165,18 @@ class IdpWorld:
         """Another browser (no cookies), from ``address``."""
         return TestClient(self.client.app, base_url="http://127.0.0.1:8080",
                           client=(address, 40000))
+
+    def session_cookie(self, username: str, stage: str = "active") -> str:
+        """A new portal session of ``username`` (signed in with a password and a code)."""
+        cookie, _ = self.built.provider.store.create_session(
+            username, stage, amr="pwd otp", absolute_seconds=3600)
+        return cookie
+
+    def signed_in(self, username: str) -> TestClient:
+        """Another browser, signed in to the portal as ``username``."""
+        client = self.fresh()
+        client.cookies.set(SESSION_COOKIE, self.session_cookie(username))
+        return client
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.statefile import export_state
@@ -53,14 +52,6 @@ def who_posts(path: str) -> str:
     return "auditor" if path.startswith("/portal/audit") else "zhang.san"
 
 
-def signed_in(world: IdpWorld, who: str) -> TestClient:
-    client = world.fresh()
-    cookie, _ = world.built.provider.store.create_session(who, "active", amr="pwd otp",
-                                                          absolute_seconds=3600)
-    client.cookies.set(SESSION_COOKIE, cookie)
-    return client
-
-
 def state(world: IdpWorld) -> Any:
     return (export_state(world.services.engine),
             [(u.username, u.status, u.must_change) for u in world.services.org.list_users()],
@@ -83,7 +74,7 @@ def test_a_valid_token_posted_from_elsewhere_is_refused_on_every_form(
     assert len(paths) >= 15
     wrong = []
     for path in paths:
-        client = signed_in(world, who_posts(path))
+        client = world.signed_in(who_posts(path))
         token = csrf_of(client.get("/portal/login").text)
         form = {"csrf_token": token, "name": "x", "reason": "x", "code": "x",
                 "username": "li.si", "password": "x"}
@@ -107,19 +98,19 @@ def test_a_valid_token_posted_from_elsewhere_is_refused_on_every_form(
 
 def test_the_same_post_from_the_gateways_own_pages_is_accepted(admins: IdpWorld) -> None:
     """The control: what the refusals above lacked is only where the post came from."""
-    client = signed_in(admins, "zhang.san")
+    client = admins.signed_in("zhang.san")
     page = client.get("/portal")
     for headers in ({"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1:8080"},
                     {"Origin": "http://127.0.0.1:8080"}, {}):
         r = client.post("/portal/logout", data={"csrf_token": csrf_of(page.text)},
                         headers=headers, follow_redirects=False)
         assert r.status_code == 200 and EXPIRED not in r.text, headers
-        client = signed_in(admins, "zhang.san")
+        client = admins.signed_in("zhang.san")
         page = client.get("/portal")
 
 
 def test_the_sign_out_confirmation_from_elsewhere_is_refused(admins: IdpWorld) -> None:
-    client = signed_in(admins, "zhang.san")
+    client = admins.signed_in("zhang.san")
     params = {"client_id": "office-web", "post_logout_redirect_uri": "http://127.0.0.1:9102/"}
     page = client.get("/oauth2/logout", params=params)
     token = csrf_of(page.text)

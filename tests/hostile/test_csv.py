@@ -22,7 +22,6 @@ from starlette.testclient import TestClient
 from audit import AuditRecord
 from audit.spreadsheet import neutralise, restore
 from gateway.cli.main import cli
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from tests.hostile.conftest import IdpWorld
 from tests.oauth2.helpers import login
 from tests.tokens import access_token
@@ -80,10 +79,7 @@ def test_every_audit_export_is_inert(formulas: IdpWorld) -> None:
     client = TestClient(formulas.client.app, base_url="http://127.0.0.1:8080")
     bearer = {"Authorization": "Bearer " + access_token(
         services, sub="auditor", department="platform", roles=("auditor",))}
-    cookie, _ = formulas.built.provider.store.create_session(
-        "auditor", "active", amr="pwd otp", absolute_seconds=3600)
-    console = TestClient(formulas.client.app, base_url="http://127.0.0.1:8080")
-    console.cookies.set(SESSION_COOKIE, cookie)
+    console = formulas.signed_in("auditor")
     exports = {
         "the API": client.get("/api/v1/audit/export", params={"format": "csv"},
                               headers=bearer).text,

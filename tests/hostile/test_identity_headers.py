@@ -11,14 +11,9 @@ h11; and forward-auth's answer, whose identity headers nginx hands on."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
-from gateway.app import create_app
-from gateway.web.http_server import HeadLimits
-from tests.proxy.conftest import Served, World, exchange, raw_request, status_of
+from tests.proxy.conftest import World, exchange, raw_request, status_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,21 +31,14 @@ def spellings(name: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def ports(proxy_world: World) -> AsyncIterator[dict[str, int]]:
+@pytest.fixture(scope="module", autouse=True)
+def both(proxy_world: World) -> None:
+    """The echo system takes the assertion and the plain headers, Remote-User too."""
     proxy_world.built.state_applier().apply({"systems": [{
         "code": "echo", "name": "回显系统", "department": "jgswj",
         "upstream": f"http://127.0.0.1:{proxy_world.upstream.port}",
         "identity_headers": "both", "remote_user": True}]})
     proxy_world.built.proxy.systems.invalidate()
-    limits = HeadLimits.from_settings(proxy_world.services.settings)
-    async with Served(create_app(proxy_world.built), http="h11", limits=limits) as h11:
-        yield {"httptools": proxy_world.gateway.port, "h11": h11.port}
-
-
-@pytest.fixture(params=["httptools", "h11"])
-def port(request: pytest.FixtureRequest, ports: dict[str, int]) -> int:
-    return ports[request.param]
 
 
 def received(world: World) -> list[tuple[str, str]]:

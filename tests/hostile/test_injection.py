@@ -103,9 +103,7 @@ def bearer(world: IdpWorld, who: str) -> dict[str, str]:
 
 
 def session(world: IdpWorld, who: str) -> dict[str, str]:
-    cookie, _ = world.built.provider.store.create_session(who, "active", amr="pwd otp",
-                                                          absolute_seconds=3600)
-    return {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+    return {"Cookie": f"{SESSION_COOKIE}={world.session_cookie(who)}"}
 
 
 def state(world: IdpWorld) -> tuple[int, int]:

@@ -83,19 +83,8 @@ def apply_vehicles(catalogue_world: CatalogueWorld, windows_upstream: str) -> No
     catalogue_world.built.state_applier().apply({
         "systems": [{"code": "cheliang-win", "name": "车辆平台（Windows）",
                      "department": "jgswj", "upstream": windows_upstream}],
-        "catalogue": [vehicle_resource("JG-0102", "cheliang-win"), {
-            "code": "JG-0101", "name": "公务用车信息（车辆平台）", "provider": "jgswj",
-            "system": "cheliang", "share_type": "conditional", "conditions": "仅用于费用核算",
-            "basis": "公务用车管理办法", "status": "published",
-            "route": {"method": "GET", "path": "/api/vehicles", "records": "items"},
-            "items": [
-                {"name": "plate_number", "title": "车牌号"},
-                {"name": "brand", "title": "品牌型号"},
-                {"name": "driver_name", "title": "驾驶员姓名", "mask": "keep_first_char"},
-                {"name": "driver_id_number", "title": "驾驶员身份证号", "level": 3,
-                 "mask": "keep_last_4"},
-                {"name": "driver_phone", "title": "驾驶员手机号", "level": 3, "encrypt": True},
-            ]}],
+        "catalogue": [vehicle_resource("JG-0101", "cheliang"),
+                      vehicle_resource("JG-0102", "cheliang-win")],
         "grants": [{"resource": code, "consumer": "czt", "items": sorted(SHAPED),
                     "purpose": "费用核算", "until": "2027-12-31"}
                    for code in ("JG-0101", "JG-0102")],

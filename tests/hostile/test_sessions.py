@@ -34,10 +34,6 @@ def whoami(world: IdpWorld, cookie_header: str | None = None,
     return "someone"
 
 
-def session_of(world: IdpWorld, username: str, stage: str = "active") -> str:
-    cookie, _ = world.built.provider.store.create_session(username, stage, amr="pwd",
-                                                          absolute_seconds=3600)
-    return cookie
 
 
 def test_a_made_up_identifier_never_becomes_a_session(idp_world: IdpWorld) -> None:
@@ -55,7 +51,7 @@ def test_a_made_up_identifier_never_becomes_a_session(idp_world: IdpWorld) -> No
 @pytest.mark.parametrize("stage", ["active", "change", "mfa"])
 def test_the_attackers_own_session_planted_is_ended_not_taken_over(idp_world: IdpWorld,
                                                                    stage: str) -> None:
-    planted = session_of(idp_world, "wang.wu", stage)
+    planted = idp_world.session_cookie("wang.wu", stage)
     browser = idp_world.fresh()
     browser.cookies.set(SESSION_COOKIE, planted)
     r = login(browser, username="li.si")
@@ -101,7 +97,7 @@ def test_every_step_of_the_sign_in_issues_a_new_identifier(idp_world: IdpWorld) 
 
 
 def test_the_identifier_is_taken_from_the_cookie_only(idp_world: IdpWorld) -> None:
-    cookie = session_of(idp_world, "li.si")
+    cookie = idp_world.session_cookie("li.si")
     client = idp_world.fresh()
     for r in (client.get("/portal/account", params={SESSION_COOKIE: cookie},
                          follow_redirects=False),
@@ -125,8 +121,8 @@ def test_a_tossed_second_session_cookie_signs_in_as_neither(idp_world: IdpWorld)
     """A sibling subdomain can set ``gg_session`` for the parent domain; the browser
     then sends both, in an order the attacker can arrange. Taking either one would let
     the attacker choose the session the victim works in."""
-    victim = session_of(idp_world, "li.si")
-    attacker = session_of(idp_world, "wang.wu")
+    victim = idp_world.session_cookie("li.si")
+    attacker = idp_world.session_cookie("wang.wu")
     assert whoami(idp_world, f"{SESSION_COOKIE}={victim}") == "li.si"
     for header in (f"{SESSION_COOKIE}={victim}; {SESSION_COOKIE}={attacker}",
                    f"{SESSION_COOKIE}={attacker}; theme=x; {SESSION_COOKIE}={victim}",

@@ -15,29 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
-from gateway.app import create_app
-from gateway.web.http_server import HeadLimits
-from tests.proxy.conftest import Served, World, exchange, status_of
+from tests.proxy.conftest import World, exchange, status_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def servers(proxy_world: World) -> AsyncIterator[dict[str, int]]:
-    """The world's gateway (httptools) and a second one on h11, over the same gateway."""
-    limits = HeadLimits.from_settings(proxy_world.services.settings)
-    async with Served(create_app(proxy_world.built), http="h11", limits=limits) as h11:
-        yield {"httptools": proxy_world.gateway.port, "h11": h11.port}
-
-
-@pytest.fixture(params=["httptools", "h11"])
-def port(request: pytest.FixtureRequest, servers: dict[str, int]) -> int:
-    return servers[request.param]
 
 
 def inner(token: str) -> bytes:

@@ -19,7 +19,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from audit import AuditRecord
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from tests.hostile.conftest import IdpWorld
 from tests.oauth2.helpers import DEMO_PASSWORD, csrf_of, login
 from tests.tokens import access_token
@@ -113,14 +112,6 @@ def stored(idp_world: IdpWorld) -> dict[str, Any]:
     return {"application": app_id, "record": seeded, "browser": browser}
 
 
-def as_session(world: IdpWorld, who: str) -> TestClient:
-    client = world.fresh()
-    cookie, _ = world.built.provider.store.create_session(who, "active", amr="pwd otp",
-                                                          absolute_seconds=3600)
-    client.cookies.set(SESSION_COOKIE, cookie)
-    return client
-
-
 def assert_inert(html: str, where: str) -> None:
     found = [m for m in MARKUP if m in html]
     assert not found, (where, found, html[max(0, html.find(found[0]) - 200):][:400])
@@ -157,7 +148,7 @@ def test_every_page_shows_stored_text_as_text(idp_world: IdpWorld,
                                               stored: dict[str, Any]) -> None:
     seen: set[str] = set()
     for who, paths in PAGES.items():
-        client = as_session(idp_world, who)
+        client = idp_world.signed_in(who)
         for path in paths:
             path = path.format(app=stored["application"], record=stored["record"])
             r = client.get(path, follow_redirects=False)
@@ -169,12 +160,12 @@ def test_every_page_shows_stored_text_as_text(idp_world: IdpWorld,
 
 def test_what_a_page_echoes_is_text(idp_world: IdpWorld, stored: dict[str, Any]) -> None:
     payload = evil("script", "回显")
-    client = as_session(idp_world, "zhang.san")
+    client = idp_world.signed_in("zhang.san")
     echoes = {
         "a catalogue search": client.get("/portal/catalogue", params={"q": payload}),
-        "an audit search": as_session(idp_world, "auditor").get(
+        "an audit search": idp_world.signed_in("auditor").get(
             "/portal/audit", params={"text": payload[:200]}),
-        "a user search": as_session(idp_world, "sysadmin").get(
+        "a user search": idp_world.signed_in("sysadmin").get(
             "/portal/admin/users", params={"q": payload}),
         "a page that is not there": client.get("/portal/" + payload,
                                                headers={"Accept": "text/html"}),
