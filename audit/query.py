@@ -93,6 +93,10 @@ def parse_time(field: str, value: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
+# the largest value of a 64-bit SQL integer (a record's id, a checkpoint's number)
+MAX_SQL_INT = 2**63 - 1
+
+
 def encode_cursor(ts: int, row_id: int) -> str:
     return base64.urlsafe_b64encode(f"{ts}.{row_id}".encode()).decode().rstrip("=")
 
@@ -100,8 +104,11 @@ def encode_cursor(ts: int, row_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[int, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        ts, row_id = raw.split(".")
-        return int(ts), int(row_id)
+        ts, row_id = (int(part) for part in raw.split("."))
+        # a made-up cursor past what an SQL integer holds fails in the driver, not here
+        if not (0 <= ts <= MAX_SQL_INT and 0 <= row_id <= MAX_SQL_INT):
+            raise ValueError("out of range")
+        return ts, row_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise AuditQueryError("cursor", Text("audit.not_a_cursor",
                                             "not a cursor from a previous page")) from None
@@ -130,6 +137,11 @@ def parse_filters(params: Mapping[str, str]) -> QueryFilter:
     if params.get("text"):
         if len(params["text"]) > 200:
             raise AuditQueryError("text", Text("audit.text_length", "at most 200 characters"))
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in params["text"]):
+            # PostgreSQL refuses a NUL in any text (a 500), SQLite ends the pattern there
+            # (it matches everything); no record holds a control character to find
+            raise AuditQueryError("text", Text("audit.text_control",
+                                               "no control characters"))
         values["text"] = params["text"]
     if params.get("limit"):
         try:

@@ -4,9 +4,10 @@ A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a
 formula, and some take a leading tab or carriage return the same way (OWASP
 "CSV Injection"): ``=HYPERLINK(...)`` or ``=cmd|' /C calc'!A0`` typed into a
 resource summary or an audit reason would run on the desk of whoever opens the
-export. :func:`neutralise` puts an apostrophe before such a cell (and before a
-cell that already starts with an apostrophe and then one of them, so that
-:func:`restore` gives back exactly what was written).
+export. Some skip leading white space first, and a full-width ``＝`` (a Chinese
+input method's) is the sign to some. :func:`neutralise` puts an apostrophe before
+such a cell (and before a cell that already starts with an apostrophe and then one
+of them, so that :func:`restore` gives back exactly what was written).
 
     export                               writer
     govgate audit query --format csv     audit.export.write_csv
@@ -21,11 +22,15 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Iterable
 from typing import IO, Any
 
 # a spreadsheet runs a cell that starts with one of these as a formula
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ... also after white space it skips, and in full width (＝, ＋, －, ＠: what a Chinese
+# input method types, and what a spreadsheet in a CJK locale takes as the sign itself)
+_SIGNS = frozenset("=+-@")
 
 
 def _cell_text(value: Any) -> str:
@@ -36,18 +41,27 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def formula_like(text: str) -> bool:
+    """Whether a spreadsheet may take a cell of ``text`` for a formula: it starts with
+    one of :data:`FORMULA_START`, or with white space and then a sign, or with the
+    sign's compatibility form (full width ＝, small ﹦, ...)."""
+    if text.startswith(FORMULA_START):
+        return True
+    first = text.lstrip()[:1]
+    return bool(first) and unicodedata.normalize("NFKC", first)[:1] in _SIGNS
+
+
 def neutralise(value: Any) -> str:
     """``value`` as a CSV cell that no spreadsheet evaluates: a leading apostrophe if needed."""
     text = _cell_text(value)
-    if text.startswith(FORMULA_START) or (text.startswith("'")
-                                          and text.lstrip("'").startswith(FORMULA_START)):
+    if formula_like(text) or (text.startswith("'") and formula_like(text.lstrip("'"))):
         return "'" + text
     return text
 
 
 def restore(cell: str) -> str:
     """The value :func:`neutralise` made ``cell`` from (for reading an export back)."""
-    if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_START):
+    if cell.startswith("'") and formula_like(cell.lstrip("'")):
         return cell[1:]
     return cell
 

@@ -42,6 +42,8 @@ SHARE_TITLES = {"无条件共享": "unconditional", "有条件共享": "conditio
 TRUE = {"true", "yes", "y", "1", "是", "t"}
 FALSE = {"false", "no", "n", "0", "否", "f"}
 MAX_ROWS = 100_000
+# an import file is read whole: at most this (100 000 rows of a wide CSV)
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------------

@@ -436,11 +436,11 @@ def resource_problems(entry: Any) -> list[str]:
         isinstance(entry["version"], bool) or not isinstance(entry["version"], int)
     ):
         problems.append(Text("field.integer", "{field} must be an integer", field="version"))
-    route = entry.get("route")
-    if route is not None:
-        problems.extend(route_problems(route))
+    # a key given as null is as wrong as any other value that is not a route or a list
+    if "route" in entry:
+        problems.extend(route_problems(entry["route"]))
     items = entry.get("items")
-    if items is not None:
+    if "items" in entry:
         if not isinstance(items, list) or not items:
             problems.append(Text("field.non_empty_list", "{field} must be a non-empty list",
                                  field="items"))

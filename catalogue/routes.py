@@ -16,9 +16,12 @@ out raw. So two levels of "the same":
                 ``/API/Vehicles/`` is ``/api/vehicles``
     resembling  (ambiguous) what some upstreams also read as the route: a ``;``
                 path parameter (servlet containers), trailing dots and white
-                space (Windows), a decoded ``?`` or ``#``, a format suffix such
-                as ``.json`` on the last segment (Rails, old Spring)
-                ``/api/vehicles;x=1``, ``/api/vehicles.``, ``/api/vehicles.json``
+                space (Windows), a trailing ``+`` (a form decoder's space), a
+                decoded ``?`` or ``#``, a format suffix such as ``.json`` on the
+                last segment (Rails, old Spring), each also in its compatibility
+                form (full-width ``．`` and ``；``, as Windows' best fit reads them)
+                ``/api/vehicles;x=1``, ``/api/vehicles.``, ``/api/vehicles.json``,
+                ``/api/vehicles+``, ``/api/vehicles．``
 
 The proxy shapes what matches and refuses what only resembles: it cannot know
 which reading a given upstream applies.
@@ -38,9 +41,9 @@ T = TypeVar("T")
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # what an upstream may drop from a segment: everything from a ";" (path parameter), a
-# "?" or "#" that arrived percent-encoded, and trailing dots and white space
+# "?" or "#" that arrived percent-encoded, and trailing dots, white space and "+"
 _LOOSE_CUT = re.compile(r"[;?#].*$", re.DOTALL)
-_LOOSE_TAIL = re.compile(r"[.\s]+$")
+_LOOSE_TAIL = re.compile(r"[.\s+]+$")
 # a format suffix on the last segment (".json", ".xml", ".do", ...)
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 
@@ -77,6 +80,8 @@ def fold(text: str) -> str:
 def _loose(segment: str, *, last: bool, fold_case: bool = True) -> str:
     """``segment`` as the laxest upstream reads it (see the module docstring); ``fold``:
     letter case ignored as well."""
+    if not segment.isascii():  # full-width ．and ；are cut as . and ; are
+        segment = unicodedata.normalize("NFKC", segment)
     seg = _LOOSE_TAIL.sub("", _LOOSE_CUT.sub("", segment))
     if last:
         seg = _LOOSE_TAIL.sub("", _SUFFIX.sub("", seg))

@@ -77,9 +77,16 @@ def _where(section: str, index: int, entry: Any) -> str:
     return Text("at_line", "{where} (line {line})", where=at, line=line) if line else at
 
 
+def _entries(doc: Mapping[str, Any], section: str) -> list[Any]:
+    """The entries of ``section`` of ``doc``; none when it is not a list (the state
+    file's own checks say so)."""
+    found = doc.get(section)
+    return found if isinstance(found, list) else []
+
+
 def _doc_codes(doc: Mapping[str, Any], section: str, key: str, value: str) -> dict[str, str]:
     out = {}
-    for e in doc.get(section) or []:
+    for e in _entries(doc, section):
         if isinstance(e, Mapping) and key in e and value in e:
             out[str(e[key])] = str(e[value])
     return out
@@ -252,7 +259,7 @@ class GrantsSection:
         clients = dict(self.lookups.clients(conn))
         clients.update(_doc_codes(doc, "clients", "client_id", "department"))
         known: dict[str, Resource] = {r.code: r for r in store.load_resources(conn)}
-        for e in doc.get("catalogue") or []:
+        for e in _entries(doc, "catalogue"):
             if isinstance(e, Mapping) and not resource_problems(e):
                 known[str(e["code"])] = resource_from_entry(e)
         problems: list[str] = []
@@ -425,7 +432,7 @@ class CalendarSection:
             at = _where(self.name, i, entry)
             problems += [placed(at, p) for p in year_problems(entry)]
             year = entry.get("year") if isinstance(entry, Mapping) else None
-            if year is None:
+            if not isinstance(year, int):  # not a year (year_problems says so)
                 continue
             if year in seen:
                 problems.append(placed(at, Text("cal.duplicate_year",

@@ -42,13 +42,16 @@ from gateway.web.api.openapi import routes as openapi_routes
 from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
+from gateway.web.body_limits import declared_too_large, limit_body
 from gateway.web.cas import cas_routes
 from gateway.web.methods import allowed_methods
+from gateway.web.nul_guard import NulRefused, guard_form_body, nul_in_target
 from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
+from gateway.web.session_cookie import drop_ambiguous_session
 from keys import KeyStateError
 
 log = logging.getLogger("govgate")
@@ -185,7 +188,12 @@ class GatewayApp(Starlette):
     forward-auth: both answer every outcome themselves (audited), so the error
     middleware and the router would only add work to the busiest paths. A
     state-changing ``/api/...`` request that does not declare JSON is answered 415
-    here, before any route (``gateway.web.api.media``: CSRF from same-site pages).
+    here, before any route (``gateway.web.api.media``: CSRF from same-site pages), a
+    NUL in the path, query or form body of any other request 400
+    (``gateway.web.nul_guard``: PostgreSQL refuses it in any text), and a body over
+    2 MiB 413 or one that stops arriving 408 (``gateway.web.body_limits``). On every
+    route, a request naming the session cookie twice is signed out
+    (``gateway.web.session_cookie``: a cookie tossed by a sibling site).
 
     With ``trusted_proxies`` set, a request whose peer is one of them has its client
     address and scheme taken from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
@@ -204,10 +212,12 @@ class GatewayApp(Starlette):
     def _build_front(self) -> ASGIApp:
         gateway: Gateway = self.state.gateway
         trusted = list(gateway.services.settings.trusted_proxies)
+        body_timeout = gateway.services.settings.body_timeout_seconds
         proxy = gateway.proxy
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
+                drop_ambiguous_session(scope)
                 path = scope["path"]
                 if path.startswith("/s/"):
                     scope["app"] = self
@@ -217,13 +227,16 @@ class GatewayApp(Starlette):
                     scope["app"] = self
                     await verify_asgi(scope, receive, send)
                     return
-                if path.startswith(API_PREFIX):
+                refused: GovgateError | None = NulRefused() if nul_in_target(scope) else None
+                if refused is None and path.startswith(API_PREFIX):
                     refused = refuse_non_json(scope)
-                    if refused is not None:
-                        await problem_json(
-                            await _audited_refusal(gateway.services, scope, refused)
-                        )(scope, receive, send)
-                        return
+                refused = refused or declared_too_large(scope)
+                if refused is not None:
+                    await problem_json(
+                        await _audited_refusal(gateway.services, scope, refused)
+                    )(scope, receive, send)
+                    return
+                receive = guard_form_body(scope, limit_body(receive, body_timeout))
             await Starlette.__call__(self, scope, receive, send)
 
         if not trusted:

@@ -143,6 +143,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "compliance.fail": ("不通过", "FAIL"),
     "compliance.not_applicable": ("不适用", "n/a"),
     "compliance.summary": ("{passed} 项通过，{failed} 项不通过，{na} 项不适用", "{passed} passed, {failed} failed, {na} not applicable"),
+    # -- hostile input (issue 16) ---------------------------------------------------------
+    "catalogue.too_large": ("{file}：大于 {n} 字节", "{file}: larger than {n} bytes"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -657,4 +659,11 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "api.repeated_items": ("{at}：有重复的项", "{at}: names an entry twice"),
     "api.missing": ("缺少 {at}", "missing {at}"),
     "api.unknown_field": ("{at}：未知字段", "{at}: unknown field"),
+    # -- hostile input (issue 16) ---------------------------------------------------------
+    "audit.int_range": ("须在 0 到 {max} 之间", "between 0 and {max}"),
+    "audit.text_control": ("不得含控制字符", "no control characters"),
+    "request.nul": ("请求中含有 NUL 字符（U+0000）", "a NUL character (U+0000) in the request"),
+    "request.body_too_large": ("请求体大于 {n} 字节", "the body is larger than {n} bytes"),
+    "state.nul": ("含有 NUL 字符", "a NUL character"),
+    "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
 }

@@ -95,10 +95,12 @@ def catalogue_only_problem_in(conn: Connection, line: PolicyLine) -> str | None:
 def _check_in_state_file(line: PolicyLine, doc: Mapping[str, Any], conn: Connection
                          ) -> str | None:
     owners, governed = _owners_and_governed(conn)
-    for entry in doc.get("systems") or []:
+    # a section that is not a list is refused by the state file's own checks
+    systems, catalogue = doc.get("systems"), doc.get("catalogue")
+    for entry in systems if isinstance(systems, list) else []:
         if isinstance(entry, Mapping) and "code" in entry and "department" in entry:
             owners[str(entry["code"])] = str(entry["department"])
-    for entry in doc.get("catalogue") or []:
+    for entry in catalogue if isinstance(catalogue, list) else []:
         # a resource in the same file counts whatever its status: fail closed
         if isinstance(entry, Mapping) and "system" in entry:
             governed.add(str(entry["system"]))

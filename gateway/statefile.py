@@ -156,6 +156,21 @@ def load_file(path: str | Path) -> dict[str, Any]:
 # validation (pure: the database only supplies the codes that already exist)
 
 
+def nul_problems(doc: Any, at: str = "") -> list[str]:
+    """A problem for each text of ``doc`` that holds a NUL: PostgreSQL stores none (a
+    write of one fails), and no name or text of govgate has one. A document read from
+    YAML has none (``statedoc``); one built by a program may."""
+    if isinstance(doc, str):
+        return [placed(at or "<state>", Text("state.nul", "a NUL character"))] \
+            if "\x00" in doc else []
+    if isinstance(doc, Mapping):
+        return [p for k, v in doc.items() for p in nul_problems(k, at) + nul_problems(
+            v, f"{at}.{k}" if at else str(k))]
+    if isinstance(doc, list):
+        return [p for i, v in enumerate(doc) for p in nul_problems(v, f"{at}[{i}]")]
+    return []
+
+
 @dataclass
 class Known:
     """What already exists in the database, for reference checks."""
@@ -497,7 +512,7 @@ def _client_problems(
                                                 field="grant_types")))
         grants = []
     for g in grants:
-        if g not in GRANT_TYPES:
+        if not isinstance(g, str) or g not in GRANT_TYPES:
             problems.append(placed(where, Text("state.grant_type",
                                                "unknown grant type {grant_type!r}",
                                                     grant_type=g)))
@@ -634,6 +649,7 @@ class StateApplier:
         # running gateway (its audit log) in between fails the apply on SQLite
         with write_transaction(self.engine) as conn:
             problems = validate(doc, read_known(conn), [h.name for h in self.sections])
+            problems += nul_problems(doc)
             for handler in self.sections:
                 entries = doc.get(handler.name)
                 if entries is None:

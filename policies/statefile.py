@@ -145,7 +145,8 @@ class PoliciesSection:
     def validate(self, entries: list[Any], doc: Mapping[str, Any], conn: Connection
                  ) -> list[str]:
         known = set(self.departments(conn))
-        for entry in doc.get("departments") or []:
+        declared = doc.get("departments")
+        for entry in declared if isinstance(declared, list) else []:
             if isinstance(entry, Mapping) and "code" in entry:
                 known.add(str(entry["code"]))
         problems = validate_entries(entries, known)

@@ -22,8 +22,48 @@ class LineMapping(dict[str, Any]):
     line: int = 0
 
 
+# what a document may hold once its aliases are expanded: more than a file of the
+# largest size read (1 MB) holds written out, far less than an alias bomb's 10**9
+MAX_NODES = 1_000_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """Safe loader whose mappings are :class:`LineMapping` and refuse a key twice."""
+    """Safe loader whose mappings are :class:`LineMapping` and refuse a key twice, and
+    which counts what each node expands to: an alias is the whole node it names again,
+    so nine lines of anchors ("billion laughs") are a billion values to whatever walks
+    the document (a validator, an error message's ``repr``). A document over
+    :data:`MAX_NODES` expanded, or an alias to a node inside itself, is refused; so is
+    a NUL (``"\\0"``) in any scalar: PostgreSQL stores none."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) → its size with aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            named = self.anchors.get(event.anchor)  # type: ignore[attr-defined]
+            if named is not None and id(named) not in self._sizes:
+                raise yaml.composer.ComposerError(
+                    None, None, "an alias to the node that contains it", event.start_mark)
+            # its size is known, and counts again where it is used
+            return super().compose_node(parent, index)  # type: ignore[misc, no-any-return]
+        node = super().compose_node(parent, index)  # type: ignore[misc]
+        if isinstance(node, yaml.ScalarNode):
+            if "\x00" in node.value:  # "\0" in a quoted scalar: no text may hold one
+                raise yaml.composer.ComposerError(None, None, "a NUL character",
+                                                  node.start_mark)
+            size = 1
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        else:
+            size = 1 + sum(self._sizes[id(child)] for child in node.value)
+        if size > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_NODES} values once its aliases are expanded",
+                node.start_mark)
+        self._sizes[id(node)] = size
+        return node
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMapping:
@@ -32,6 +72,12 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMappi
     out.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:  # a list or mapping as a key (``? [a]``)
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or mapping",
+                key_node.start_mark) from None
         if key in out:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)

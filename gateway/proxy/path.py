@@ -12,7 +12,14 @@ the rest (``BadPath`` → 400) instead of guessing:
   ``\\`` (``%5C``), an encoded ``%`` (``%25``: double encoding), a bad escape,
   a control character or NUL, and bytes that are not UTF-8 are refused;
 - dot segments (``.``, ``..``, also encoded, also ``..;x`` as Tomcat reads
-  it), empty segments (``//``) and backslashes are refused;
+  it, and any name of dots and spaces, ``...`` or ``.. ``, which Windows reads as
+  ``..`` once it drops trailing dots and spaces), empty segments (``//``) and
+  backslashes are refused;
+- a character whose compatibility form is a separator or a dot segment is refused
+  as that separator: Windows turns a path into its ANSI code page by "best fit"
+  (full-width ``／`` ``＼`` ``．`` and ``％``, the division slash ``∕``, the yen and won
+  signs as ``\\``), so ``/public/．．/admin`` or ``/api／vehicles`` reach an IIS
+  upstream as ``/public/../admin`` and ``/api/vehicles``;
 - the system segment must be a plain lower-case code (``/s/Assets/`` and
   ``/s/%61ssets/`` are refused).
 
@@ -24,6 +31,7 @@ decoding the second gives back exactly the first.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -88,10 +96,24 @@ def _decode_segment(raw: bytes) -> str:
             raise BadPath("control character in the path")
         if ch == "\\":
             raise BadPath("backslash in the path")
-    dots = text.split(";", 1)[0]
-    if dots in (".", ".."):
+    read = text if text.isascii() else best_fit(text)
+    if not text.isascii() and any(c in read for c in "/\\%"):
+        raise BadPath("a character read as a slash, backslash or percent sign in the path")
+    name = read.split(";", 1)[0]
+    if "." in name and not name.strip(". "):
         raise BadPath("dot segment in the path")
     return text
+
+
+# what Windows' best fit to a code page makes of characters NFKC leaves alone
+_BEST_FIT = str.maketrans({"\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u00a5": "\\",
+                           "\u20a9": "\\", "\u29f5": "\\", "\u29f9": "\\"})
+
+
+def best_fit(text: str) -> str:
+    """``text`` as an upstream that folds compatibility forms reads it (module
+    docstring): NFKC, and the look-alike slashes and backslashes as such."""
+    return unicodedata.normalize("NFKC", text.translate(_BEST_FIT))
 
 
 def _walk(segments: list[bytes]) -> tuple[str, str]:

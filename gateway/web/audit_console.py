@@ -27,6 +27,7 @@ from audit import AuditQueryError
 from audit.checkpoints import Checkpoint, list_checkpoints, signature_ok
 from audit.export import CSV_COLUMNS
 from audit.query import (
+    MAX_SQL_INT,
     QueryFilter,
     count_matching,
     iter_matching,
@@ -226,6 +227,10 @@ def _int(params: Mapping[str, str], key: str) -> int | None:
     if not value:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise AuditQueryError(key, Text("audit.not_integer", "not an integer")) from None
+    if not 0 <= number <= MAX_SQL_INT:  # else the database driver fails on it (a 500)
+        raise AuditQueryError(key, Text("audit.int_range", "between 0 and {max}",
+                                        max=MAX_SQL_INT))
+    return number

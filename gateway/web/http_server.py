@@ -25,6 +25,16 @@ section 5 (431).
    them), never reach a decision nor an upstream, and their section is bounded by
    the same size limit. uvicorn's h11 protocol already drops them (h11 reports them
    on ``EndOfMessage``, which uvicorn ignores).
+4. **One reading of the body's length.** RFC 9112 section 6.1 and 6.3: a request
+   with both ``Content-Length`` and ``Transfer-Encoding``, a ``Transfer-Encoding``
+   in an HTTP/1.0 request, or a header folded over lines (obs-fold, section 5.2)
+   is refused with 400 and the connection closed. A front proxy that reads such a
+   message otherwise (by its length rather than its chunks, or with the folded line
+   as a header of its own) would see another request boundary than the gateway, and
+   a request hidden in the body would run without ever being decided on. httptools
+   (llhttp) refuses the first and the last; h11 took ``Transfer-Encoding`` over
+   ``Content-Length`` and unfolded folded lines, and both took a chunked HTTP/1.0
+   body.
 
 :class:`ServerConfig` is ``uvicorn.Config`` carrying the limits; ``govgate serve``,
 ``govgate demo`` and the tests' servers all use it, so every listening socket has
@@ -36,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +206,21 @@ class _TooLarge(Exception):
     """Raised from a parser callback: the head is over the limit."""
 
 
+class _AmbiguousFraming(Exception):
+    """Raised from a parser callback: the body's length could be read two ways."""
+
+
+def _framing_problem(version: str, names: list[bytes]) -> str | None:
+    """Why a request head with these (lower-case) field ``names`` frames its body
+    ambiguously (rule 4 of the module docstring), or None."""
+    chunked = b"transfer-encoding" in names
+    if chunked and b"content-length" in names:
+        return "both Content-Length and Transfer-Encoding"
+    if chunked and version == "1.0":
+        return "Transfer-Encoding in an HTTP/1.0 request"
+    return None
+
+
 class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
     """uvicorn's httptools protocol with the head limits, the header timeout and the
     trailer rule (module docstring)."""
@@ -291,6 +317,11 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
         if self._head_bytes + len(self.parser.get_method()) > self._max_bytes:
             self._too_large = True
             raise _TooLarge
+        if self.parser.get_http_version() == "1.0" and _framing_problem(
+                "1.0", [name for name, _ in self.headers]):
+            # llhttp refuses Content-Length beside Transfer-Encoding itself; it reads a
+            # chunked HTTP/1.0 body, which a front proxy may take for the next request
+            raise _AmbiguousFraming
         # the scope's list is closed from here on: nothing appends to it after the head
         self.headers = list(self.headers)
         self.scope["headers"] = self.headers
@@ -314,6 +345,17 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
             self._arm_head_timer()
 
 
+# a line of the head that begins with white space continues the previous one (obs-fold)
+_FOLDED = re.compile(rb"\n[ \t]")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+def _head_end(data: bytes) -> int:
+    """Where the request head at the start of ``data`` ends (its blank line)."""
+    found = _BLANK_LINE.search(data)
+    return found.start() if found else len(data)
+
+
 class _Connection(h11.Connection):
     """h11's connection, which also refuses a head over the field count or size and
     remembers why it refused (for the 431)."""
@@ -324,12 +366,21 @@ class _Connection(h11.Connection):
         self.refused_status: int | None = None
 
     def next_event(self) -> Any:
+        # the head as it arrived, for the folded lines h11 joins silently
+        arriving = self.trailing_data[0] if self.their_state is h11.IDLE else b""
         try:
             event = super().next_event()
         except h11.RemoteProtocolError as exc:
             self.refused_status = exc.error_status_hint
             raise
         if isinstance(event, h11.Request):
+            version = event.http_version.decode("ascii", "replace")
+            why = _framing_problem(version, [name for name, _ in event.headers])
+            if why is None and _FOLDED.search(arriving, 0, _head_end(arriving)):
+                why = "a header folded over lines (obs-fold)"
+            if why is not None:
+                self.refused_status = 400
+                raise h11.RemoteProtocolError(why, error_status_hint=400)
             fields = sum(len(k) + len(v) + 4 for k, v in event.headers)
             if len(event.headers) > self.limits.max_headers or head_size(
                     len(event.method), len(event.target), fields) > (

@@ -49,8 +49,12 @@ def page_lang(request: Request) -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a local path: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a local path: never an open redirect, as a ``Location`` nor as a link a page
+    shows. A browser drops tabs and line breaks inside a URL and reads ``\\`` as ``/``
+    (WHATWG URL), so ``/\\t/evil.example`` in an ``href`` goes to ``//evil.example``: a
+    value with a backslash, a control character or a space is refused with the rest."""
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value)):
         return "/portal"
     return value
 
