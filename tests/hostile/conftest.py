@@ -138,7 +138,7 @@ async def catalogue_world(module_settings: Settings, cheap_hashes: None
                                                          read_timeout=5, connect_timeout=2))
         async with Served(create_app(built)) as gw, httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{gw.port}") as http:
-            yield CatalogueWorld(services, http, clock, built, gw.port)
+            yield CatalogueWorld(services, http, clock, built=built, port=gw.port)
         await built.aclose()
     await services.audit.close()
     services.close()
@@ -146,8 +146,10 @@ async def catalogue_world(module_settings: Settings, cheap_hashes: None
 
 @dataclass
 class CatalogueWorld(CatWorld):
-    built: Gateway
-    port: int
+    """Over real sockets (``app`` stays None: no in-process client)."""
+
+    built: Gateway | None = None
+    port: int = 0
 
 
 @dataclass

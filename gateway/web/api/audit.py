@@ -333,7 +333,7 @@ CHECKPOINTS = declare(
             "hash_name": s.TEXT, "payload": s.TEXT, "kid": s.TEXT, "signature": s.TEXT,
             "writer": s.TEXT, "signature_ok": s.BOOL}, ["seq", "ts", "signature_ok"])),
         "next_before": {"type": ["integer", "null"]}}, ["checkpoints", "next_before"])),
-    query=(Param("before", {"type": "integer", "minimum": -(10**15), "maximum": 10**15},
+    query=(Param("before", {"type": "integer", "minimum": 0, "maximum": 10**15},
                  "checkpoints numbered below this"),
            Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "50")),
     description="A query parameter it does not name is refused (400).")
