@@ -657,4 +657,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "api.repeated_items": ("{at}：有重复的项", "{at}: names an entry twice"),
     "api.missing": ("缺少 {at}", "missing {at}"),
     "api.unknown_field": ("{at}：未知字段", "{at}: unknown field"),
+    # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
+    "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
 }
