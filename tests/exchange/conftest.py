@@ -5,7 +5,7 @@ gateway in process, and the department systems as real HTTP servers on sockets.
               czt holds the demo's grant (plate_number, brand, driver_name,
               driver_phone), nn-jgsw gets one here (plate_number, mileage_km,
               driver_name), jgj none
-    echo      czt's system without catalogue resources: policy lines decide; both
+    echo      nn-jgsw's system without catalogue resources: policy lines decide; both
               fin-portal and zhao.min may GET /shared/*, only fin-portal /system/*,
               only zhao.min /mine/*
     clients   fin-portal (czt, may exchange), nn-portal (nn-jgsw, may exchange),
@@ -125,7 +125,7 @@ async def world(services: Services, clock: FrozenClock  # noqa: F811
             "systems": [
                 {"code": "vehicles", "name": "公务用车", "department": "jgswj",
                  "upstream": f"{origin}/vehicles"},
-                {"code": "echo", "name": "回声", "department": "czt",
+                {"code": "echo", "name": "回声", "department": "nn-jgsw",
                  "upstream": f"{origin}/echo"}],
             "clients": [_client("fin-portal", "czt"), _client("nn-portal", "nn-jgsw"),
                         _client("jgj-portal", "jgj"),
