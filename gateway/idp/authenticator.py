@@ -17,9 +17,7 @@ a dict lookup; no request queries the database.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,17 +61,6 @@ class Principal:
     # one system it may call, checked by the proxy's admission)
     actor: ActingClient | None = None
     audiences: frozenset[str] = frozenset()
-
-
-def _delegated(token: str) -> bool:
-    """True when the (not yet verified) token claims ``act``: its audience is checked
-    by the proxy's admission against the system called, not against the gateway's."""
-    try:
-        part = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, IndexError, UnicodeError):
-        return False
-    return isinstance(claims, dict) and "act" in claims
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -156,17 +143,19 @@ class Authenticator:
         """Principal of a bearer access token, or Unauthorized. A delegated token (it
         has ``act``) is accepted only where an audience is asked for (the proxy and
         forward-auth), whose admission matches its ``aud`` with the system called."""
-        issuer = self.provider.server.issuer
         try:
             claims = verify_access_token(
-                self.services.keys, token, issuer=issuer,
-                now=self.services.clock(), skew=self.settings.clock_skew_seconds,
-                audience=None if _delegated(token) else audience)
+                self.services.keys, token, issuer=self.provider.server.issuer,
+                now=self.services.clock(), skew=self.settings.clock_skew_seconds)
         except InvalidAccessToken as exc:
             raise _unauthorized(exc.reason) from None
-        actor, audiences = None, frozenset[str]()
+        aud = claims.get("aud")
+        audiences = frozenset(str(a) for a in (aud if isinstance(aud, list) else [aud]))
+        actor = None
         if "act" in claims:
-            actor, audiences = self._actor(claims, audience)
+            actor = self._actor(claims, audience)
+        elif audience is not None and audience not in audiences:
+            raise _unauthorized("audience mismatch")
         iat = claims.get("iat")
         jti = TokenId(claims["jti"], claims["client_id"],
                       float(iat) if isinstance(iat, int | float) else None)
@@ -190,12 +179,11 @@ class Authenticator:
             token_id=jti,
             via="bearer",
             actor=actor,
-            audiences=audiences,
+            audiences=audiences if actor is not None else frozenset(),
         ))
 
-    def _actor(self, claims: dict[str, Any], audience: str | None
-               ) -> tuple[ActingClient, frozenset[str]]:
-        """The acting client and audiences of a delegated token's claims."""
+    def _actor(self, claims: dict[str, Any], audience: str | None) -> ActingClient:
+        """The acting client of a delegated token's claims."""
         if audience is None:
             raise _unauthorized("a delegated token serves only the proxy")
         act = claims.get("act")
@@ -205,10 +193,8 @@ class Authenticator:
             raise _unauthorized("act claim is not the token's own client")
         if claims.get("gty") == "client_credentials":
             raise _unauthorized("a delegated token is a user's")
-        aud = claims.get("aud")
-        auds = frozenset(str(a) for a in (aud if isinstance(aud, list) else [aud]))
         # region and department: _live_actor reads them as registered now
-        return ActingClient(client_id, "", ""), auds
+        return ActingClient(client_id, "", "")
 
     def from_session(self, cookie: str) -> Principal:
         """Principal of a portal session cookie, or Unauthorized."""

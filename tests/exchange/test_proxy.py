@@ -1,6 +1,8 @@
 """A delegated token through the proxy to real department systems: allowed only when
 both the user and the acting system are; the catalogue releases the items granted to
-both; the assertion and the audit record name both."""
+both; the assertion and the audit record name both.
+
+Two tests (a world costs 2 s on PostgreSQL), each a sequence of named steps."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from tests.wiring import apply_state
 BOTH = ["plate_number", "driver_name"]  # nn-jgsw's grant ∩ czt's grant of JG-0001
 
 
-async def test_allowed_releases_the_items_granted_to_both(world: World) -> None:
+async def test_catalogue_releases_only_what_both_are_granted(world: World) -> None:
     token = await world.delegated("wang.wu", "nn-jgsw")  # nn-jgsw user, czt system
     r = await world.get("/s/vehicles/api/vehicles", token)
     assert r.status_code == 200, r.text
@@ -30,9 +32,11 @@ async def test_allowed_releases_the_items_granted_to_both(world: World) -> None:
     assert sorted(rec["items"]) == sorted(BOTH)
     assert rec["resource"] == "JG-0001"
     assert len(rec["extra"]["grants"]) == 2  # the user's department's and the system's
+    await _the_user_lacking_a_grant_is_refused(world)
+    await _the_system_lacking_a_grant_is_refused(world)
 
 
-async def test_the_user_lacking_a_grant_is_refused(world: World) -> None:
+async def _the_user_lacking_a_grant_is_refused(world: World) -> None:
     token = await world.delegated("chen.qi", "jgj")  # jgj holds no grant; czt does
     before = len(world.seen.assertions)
     r = await world.get("/s/vehicles/api/vehicles", token)
@@ -46,7 +50,7 @@ async def test_the_user_lacking_a_grant_is_refused(world: World) -> None:
     assert "acting client" not in rec["reason"]
 
 
-async def test_the_system_lacking_a_grant_is_refused(world: World) -> None:
+async def _the_system_lacking_a_grant_is_refused(world: World) -> None:
     # nn-jgsw's user holds a grant; the acting system's department jgj holds none
     token = await world.delegated("wang.wu", "nn-jgsw", client="jgj-portal")
     r = await world.get("/s/vehicles/api/vehicles", token)
@@ -57,7 +61,7 @@ async def test_the_system_lacking_a_grant_is_refused(world: World) -> None:
     assert "no grant for department jgj" in rec["reason"]
 
 
-async def test_policy_needs_both_the_user_and_the_system(world: World) -> None:
+async def test_policy_for_both_then_audience_then_setting_withdrawn(world: World) -> None:
     token = await world.delegated("zhao.min", "czt", audience="echo")
     assert (await world.get("/s/echo/shared/x", token)).status_code == 200
     assert world.seen.assertions[-1]["act"] == {"sub": "client:fin-portal"}
@@ -68,9 +72,11 @@ async def test_policy_needs_both_the_user_and_the_system(world: World) -> None:
     assert (await world.get("/s/echo/mine/x", token)).status_code == 403
     assert world.records("proxy_request")[-1]["reason"].startswith(
         "acting client fin-portal: ")
+    await _a_token_for_another_system_is_refused(world)
+    await _the_delegation_ends_with_the_systems_setting(world)
 
 
-async def test_a_token_for_another_system_is_refused(world: World) -> None:
+async def _a_token_for_another_system_is_refused(world: World) -> None:
     token = await world.delegated("zhao.min", "czt", audience="vehicles")
     r = await world.get("/s/echo/shared/x", token)
     assert (r.status_code, r.json()["type"]) == (403, "urn:govgate:error:wrong_audience")
@@ -81,7 +87,7 @@ async def test_a_token_for_another_system_is_refused(world: World) -> None:
     assert (await world.get("/api/v1/account", token)).status_code == 401
 
 
-async def test_the_delegation_ends_with_the_systems_setting(world: World) -> None:
+async def _the_delegation_ends_with_the_systems_setting(world: World) -> None:
     token = await world.delegated("zhao.min", "czt", audience="echo")
     assert (await world.get("/s/echo/shared/x", token)).status_code == 200
     apply_state(world.services, {"clients": [{

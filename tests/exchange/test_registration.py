@@ -44,9 +44,10 @@ async def test_cli_registers_a_client_that_may_exchange(world: World) -> None:
     assert "token_exchange" not in exported["plain-portal"]
     # applied back as exported: nothing changes
     assert apply_state(world.services, {"clients": [exported["assets-desk"]]}) == []
+    _the_state_file_refuses_a_bad_setting(world)
 
 
-async def test_the_state_file_refuses_a_bad_setting(world: World) -> None:
+def _the_state_file_refuses_a_bad_setting(world: World) -> None:
     entry = {"client_id": "odd", "name": "odd", "department": "czt",
              "grant_types": ["client_credentials"], "secret": "s" * 30}
     with pytest.raises(StateFileError) as caught:

@@ -50,11 +50,8 @@ async def test_exchange_issues_a_delegated_token_for_the_target(world: World) ->
     assert rec["extra"]["act"] == {"sub": "client:fin-portal"}
     assert rec["extra"]["aud"] == f"{ISSUER}/s/vehicles"
     assert rec["extra"]["subject_jti"] == claims_of(subject)["jti"]
-
-
-async def test_discovery_names_the_grant(world: World) -> None:
-    r = await world.http.get("/.well-known/openid-configuration")
-    assert TOKEN_EXCHANGE in r.json()["grant_types_supported"]
+    discovery = await world.http.get("/.well-known/openid-configuration")
+    assert TOKEN_EXCHANGE in discovery.json()["grant_types_supported"]
 
 
 async def test_every_refusal_has_its_error_and_is_audited(world: World) -> None:
@@ -114,6 +111,7 @@ async def test_every_refusal_has_its_error_and_is_audited(world: World) -> None:
     issued = [r for r in w.records("token_issued")
               if r["extra"].get("grant_type") == TOKEN_EXCHANGE]
     assert len(issued) == 1  # only the first, good exchange
+    await _client_registration_limits_the_scope(w)
 
 
 def access_token_of_client(w: World) -> str:
@@ -121,7 +119,7 @@ def access_token_of_client(w: World) -> str:
                         scope="proxy")
 
 
-async def test_client_registration_limits_the_scope(world: World) -> None:
+async def _client_registration_limits_the_scope(world: World) -> None:
     apply_state(world.services, {"clients": [{
         "client_id": "fin-portal", "name": "fin-portal", "department": "czt",
         "grant_types": ["client_credentials"], "scope": "proxy:echo",
