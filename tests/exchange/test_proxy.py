@@ -6,7 +6,9 @@ Two tests (a world costs 2 s on PostgreSQL), each a sequence of named steps."""
 
 from __future__ import annotations
 
-from tests.exchange.conftest import ISSUER, World
+from typing import Any
+
+from tests.exchange.conftest import ISSUER, World, claims_of
 from tests.wiring import apply_state
 
 BOTH = ["plate_number", "driver_name"]  # nn-jgsw's grant ∩ czt's grant of JG-0001
@@ -72,8 +74,26 @@ async def test_policy_for_both_then_audience_then_setting_withdrawn(world: World
     assert (await world.get("/s/echo/mine/x", token)).status_code == 403
     assert world.records("proxy_request")[-1]["reason"].startswith(
         "acting client fin-portal: ")
+    await _forward_auth_names_both(world, token)
     await _a_token_for_another_system_is_refused(world)
     await _the_delegation_ends_with_the_systems_setting(world)
+
+
+async def _forward_auth_names_both(world: World, token: str) -> None:
+    def verify(uri: str) -> Any:
+        return world.http.get("/auth/verify", headers={
+            "X-Original-URI": uri, "X-Original-Method": "GET",
+            "Authorization": f"Bearer {token}"})
+
+    r = await verify("/s/echo/shared/x")
+    assert r.status_code == 200, r.text
+    assert (r.headers["x-govgate-user"], r.headers["x-govgate-client"]) == (
+        "zhao.min", "fin-portal")
+    assert claims_of(r.headers["x-govgate-assertion"])["act"] == {"sub": "client:fin-portal"}
+    assert (await verify("/s/echo/mine/x")).status_code == 403
+    rec = world.records("forward_auth")[-1]
+    assert rec["reason"].startswith("acting client fin-portal: ")
+    assert rec["extra"]["act"] == {"sub": "client:fin-portal"}
 
 
 async def _a_token_for_another_system_is_refused(world: World) -> None:

@@ -3,19 +3,12 @@ refusal with its RFC 8693 section 2.2.2 / RFC 6749 section 5.2 error, audited.""
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from gateway.idp.oauth2.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
-from tests.exchange.conftest import ISSUER, SECRET, World
+from tests.exchange.conftest import ISSUER, SECRET, World, claims_of
 from tests.tokens import access_token
 from tests.wiring import apply_state
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    body = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
 
 
 async def test_exchange_issues_a_delegated_token_for_the_target(world: World) -> None:
