@@ -143,6 +143,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "compliance.fail": ("不通过", "FAIL"),
     "compliance.not_applicable": ("不适用", "n/a"),
     "compliance.summary": ("{passed} 项通过，{failed} 项不通过，{na} 项不适用", "{passed} passed, {failed} failed, {na} not applicable"),
+    # -- token exchange (RFC 8693; govgate client token-exchange) ----------------------
+    "client.exchange_allowed": ("客户端 {cid} 现在可以代表其用户调用其他系统（令牌交换）。", "Client {cid} may now call other systems acting for its users (token exchange)."),
+    "client.exchange_forbidden": ("客户端 {cid} 不再可以代表其用户调用其他系统；已交换的令牌在一秒内失效。", "Client {cid} may no longer call other systems acting for its users; its exchanged tokens stop working within a second."),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {

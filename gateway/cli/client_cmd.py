@@ -115,3 +115,16 @@ def client_enable(cli_ctx: CliContext, client_id: str) -> None:
     two seconds)."""
     ops.enable_client(cli_ctx.gateway, client_id)
     click.echo(cli_ctx.msg("client.enabled", cid=client_id))
+
+
+@client.command("token-exchange")
+@click.argument("client_id")
+@click.option("--allow/--forbid", required=True,
+              help="Allow or forbid exchanging its users' tokens (RFC 8693).")
+@pass_cli
+def client_token_exchange(cli_ctx: CliContext, client_id: str, allow: bool) -> None:
+    """Allow or forbid a client to call other systems acting for its users
+    (docs/delegation.md); forbidding ends its delegated tokens within a second."""
+    ops.set_token_exchange(cli_ctx.gateway, client_id, allow)
+    click.echo(cli_ctx.msg("client.exchange_allowed" if allow else "client.exchange_forbidden",
+                           cid=client_id))

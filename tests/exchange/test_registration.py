@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from gateway.cli.main import cli
 from gateway.errors import StateFileError
 from gateway.statefile import export_state
 from tests.exchange.conftest import World
-from tests.wiring import apply_state
+from tests.wiring import apply_state, parts
 
 
 def _run(w: World, *args: str) -> tuple[int, str]:
@@ -30,10 +31,14 @@ async def test_cli_registers_a_client_that_may_exchange(world: World) -> None:
     assert code == 0, out
     secret = re.search(r"\): (\S+)", out).group(1)  # type: ignore[union-attr]
     subject = world.user_token("wang.wu", "nn-jgsw", client_id="assets-desk")
-    r = await world.http.post("/oauth2/token", auth=("assets-desk", secret), data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-        "subject_token": subject, "audience": "vehicles",
-        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+
+    def exchange() -> Any:
+        return world.http.post("/oauth2/token", auth=("assets-desk", secret), data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": subject, "audience": "vehicles",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+
+    r = await exchange()
     assert r.status_code == 200, r.text
     listed = next(line for line in _run(world, "client", "list")[1].splitlines()
                   if line.startswith("assets-desk"))
@@ -44,6 +49,23 @@ async def test_cli_registers_a_client_that_may_exchange(world: World) -> None:
     assert "token_exchange" not in exported["plain-portal"]
     # applied back as exported: nothing changes
     assert apply_state(world.services, {"clients": [exported["assets-desk"]]}) == []
+    # forbidden, then allowed again, by the CLI: audited, and the token endpoint follows
+    code, out = _run(world, "client", "token-exchange", "assets-desk", "--forbid")
+    assert code == 0 and "assets-desk" in out, out
+    parts(world.services).provider.server.clients.invalidate()  # the CLI's is its own
+    r = await exchange()
+    assert (r.status_code, r.json()["error"]) == (400, "unauthorized_client")
+    assert _run(world, "client", "token-exchange", "assets-desk", "--allow")[0] == 0
+    parts(world.services).provider.server.clients.invalidate()
+    assert (await exchange()).status_code == 200
+    changes = [(r["reason"], r["extra"]) for r in world.records("admin_change")
+               if r["reason"] in ("client_added", "client_token_exchange")]
+    assert [(e, x.get("client"), x.get("allowed", x.get("exchange")))
+            for e, x in changes] == [("client_added", "assets-desk", True),
+                                     ("client_token_exchange", "assets-desk", False),
+                                     ("client_token_exchange", "assets-desk", True)]
+    code, out = _run(world, "client", "token-exchange", "no-such", "--allow")
+    assert code != 0 and "no-such" in out
     _the_state_file_refuses_a_bad_setting(world)
 
 
