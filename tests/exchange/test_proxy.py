@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.exchange.conftest import ISSUER, World, claims_of
+from tests.tokens import access_token
 from tests.wiring import apply_state
 
 BOTH = ["plate_number", "driver_name"]  # nn-jgsw's grant ∩ czt's grant of JG-0001
@@ -75,8 +76,22 @@ async def test_policy_for_both_then_audience_then_setting_withdrawn(world: World
     assert world.records("proxy_request")[-1]["reason"].startswith(
         "acting client fin-portal: ")
     await _forward_auth_names_both(world, token)
+    await _a_chained_or_mismatched_act_is_refused(world)
     await _a_token_for_another_system_is_refused(world)
     await _the_delegation_ends_with_the_systems_setting(world)
+
+
+async def _a_chained_or_mismatched_act_is_refused(world: World) -> None:
+    """Tokens the gateway never issues, signed with its key: the proxy refuses a second
+    level of ``act`` and an ``act`` that is not the token's own client."""
+    for act in ({"sub": "client:fin-portal", "act": {"sub": "client:nn-portal"}},
+                {"sub": "client:nn-portal"}):
+        forged = access_token(world.services, sub="zhao.min", department="czt",
+                              roles=("staff", "data_steward"), client_id="fin-portal",
+                              scope="proxy:echo", aud=f"{ISSUER}/s/echo", act=act)
+        assert (await world.get("/s/echo/shared/x", forged)).status_code == 401
+        assert world.records("proxy_request")[-1]["reason"] == (
+            "act claim is not the token's own client")
 
 
 async def _forward_auth_names_both(world: World, token: str) -> None:
