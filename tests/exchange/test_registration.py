@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from gateway.admin import clients as client_ops
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
 from gateway.statefile import export_state
@@ -64,6 +65,9 @@ async def test_cli_registers_a_client_that_may_exchange(world: World) -> None:
             for e, x in changes] == [("client_added", "assets-desk", True),
                                      ("client_token_exchange", "assets-desk", False),
                                      ("client_token_exchange", "assets-desk", True)]
+    # a change through the system administrator's console keeps the setting
+    after = client_ops.update_client(parts(world.services), "assets-desk", {"name": "台账"})
+    assert after["token_exchange"] is True and after["name"] == "台账"
     code, out = _run(world, "client", "token-exchange", "no-such", "--allow")
     assert code != 0 and "no-such" in out
     _the_state_file_refuses_a_bad_setting(world)
