@@ -42,6 +42,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import TokenId
 from gateway.idp.oauth2.rfc9068 import AT_TYP, InvalidAccessToken, Subject
 from gateway.idp.scopes import covers, proxy_scope
@@ -137,7 +138,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidGrantError("subject_token was revoked")
         return claims
 
-    def _scope(self, claims: dict[str, object], client: object, code: str) -> str:
+    def _scope(self, claims: dict[str, object], client: Client, code: str) -> str:
         """``proxy:{code}``, when the user's token and the client's registration both
         cover it; a request for anything else is wider than the exchange gives."""
         target = proxy_scope(code)
@@ -146,7 +147,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidScopeError(f"an exchanged token carries {target} only")
         if not covers(str(claims.get("scope", "")).split(), target):
             raise InvalidScopeError(f"the user's token does not hold {target}")
-        if not covers(scope_to_list(getattr(client, "scope", "")) or [], target):
+        if not covers(scope_to_list(client.scope) or [], target):
             raise InvalidScopeError(f"the client is not registered for {target}")
         return target
 
