@@ -145,6 +145,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "compliance.summary": ("{passed} 项通过，{failed} 项不通过，{na} 项不适用", "{passed} passed, {failed} failed, {na} not applicable"),
     # -- hostile input (issue 16) ---------------------------------------------------------
     "catalogue.too_large": ("{file}：大于 {n} 字节", "{file}: larger than {n} bytes"),
+    # -- token exchange (RFC 8693; govgate client token-exchange) ----------------------
+    "client.exchange_allowed": ("客户端 {cid} 现在可以代表其用户调用其他系统（令牌交换）。", "Client {cid} may now call other systems acting for its users (token exchange)."),
+    "client.exchange_forbidden": ("客户端 {cid} 不再可以代表其用户调用其他系统；已交换的令牌在一秒内失效。", "Client {cid} may no longer call other systems acting for its users; its exchanged tokens stop working within a second."),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -666,4 +669,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "request.body_too_large": ("请求体大于 {n} 字节", "the body is larger than {n} bytes"),
     "state.nul": ("含有 NUL 字符", "a NUL character"),
     "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
+    # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
+    "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
 }

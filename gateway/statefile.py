@@ -29,6 +29,7 @@ from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.idp.cas import services as cas_services
+from gateway.idp.oauth2.rfc8693 import exchange_problems, exported_grant_types, stored_grant_types
 from gateway.idp.saml import sps as saml_sps
 from gateway.limits import org_too_long
 from gateway.org import (
@@ -78,6 +79,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "token_endpoint_auth_method",
             "backchannel_logout_uri",
             "status",
+            "token_exchange",
         },
     ),
 }
@@ -552,6 +554,7 @@ def _client_problems(
     if "client_credentials" in grants and method == "none":
         problems.append(placed(where, Text(
             "state.credentials_need_auth", "client_credentials needs an authenticated client")))
+    problems.extend(placed(where, p) for p in exchange_problems(e, method))
     if "scope" in e and not isinstance(e["scope"], str):
         problems.append(placed(where, Text("state.scope",
                                                 "scope must be text (space-separated scopes)")))
@@ -842,7 +845,7 @@ class StateApplier:
             desired = {
                 "name": e["name"],
                 "department_code": str(e["department"]),
-                "grant_types": sorted(e["grant_types"]),
+                "grant_types": stored_grant_types(e),
                 "redirect_uris": list(e.get("redirect_uris", [])),
                 "post_logout_redirect_uris": list(e.get("post_logout_redirect_uris", [])),
                 "scope": e.get("scope", "openid profile"),
@@ -1014,7 +1017,7 @@ def client_entry(r: Any) -> dict[str, Any]:
         "client_id": r.client_id,
         "name": r.name,
         "department": r.department_code,
-        "grant_types": list(r.grant_types),
+        **exported_grant_types(r.grant_types),
         "redirect_uris": list(r.redirect_uris) or None,
         "post_logout_redirect_uris": list(r.post_logout_redirect_uris or []) or None,
         "scope": r.scope,

@@ -77,7 +77,10 @@ def add_client(gateway: Gateway, entry: Mapping[str, Any], record: ChangeHook | 
     if method in SECRET_METHODS:
         secret = full["secret"] = new_client_secret()
     _applier(gateway, record).apply({"clients": [full]})
-    _record(gateway, record)("client_added", {"client": client_id, "method": method})
+    detail: dict[str, Any] = {"client": client_id, "method": method}
+    if full.get("token_exchange"):
+        detail["exchange"] = True  # not "token_…": the audit log redacts such keys
+    _record(gateway, record)("client_added", detail)
     return secret
 
 
@@ -126,3 +129,17 @@ def enable_client(gateway: Gateway, client_id: str, record: ChangeHook | None = 
     not yet seen the change may refuse them for up to two seconds)."""
     _set(gateway.services, client_id, status="active")
     _record(gateway, record)("client_enabled", {"client": client_id})
+
+
+def set_token_exchange(gateway: Gateway, client_id: str, allowed: bool,
+                       record: ChangeHook | None = None) -> None:
+    """Allow or forbid ``client_id`` to exchange its users' tokens (RFC 8693,
+    docs/delegation.md); forbidding ends its delegated tokens at the proxy (within the
+    client registry's second)."""
+    entry = get_client(gateway.services.engine, client_id)
+    entry.pop("token_exchange", None)
+    if allowed:
+        entry["token_exchange"] = True
+    _applier(gateway, record).apply({"clients": [entry]})
+    _record(gateway, record)("client_token_exchange",
+                             {"client": client_id, "allowed": allowed})

@@ -39,12 +39,15 @@ def client() -> None:
 @click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Public JWK set for private_key_jwt.")
 @click.option("--backchannel-logout-uri", default=None)
+@click.option("--token-exchange", is_flag=True, default=False,
+              help="May exchange its users' tokens for tokens to call another system "
+                   "as acting for them (RFC 8693; docs/delegation.md).")
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
                post_logout_uris: tuple[str, ...], scope: str,
                auth_method: str | None, jwks_file: str | None,
-               backchannel_logout_uri: str | None) -> None:
+               backchannel_logout_uri: str | None, token_exchange: bool) -> None:
     """Register a client; a generated secret is printed once."""
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
@@ -63,6 +66,8 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                                      detail=str(exc))) from None
     if backchannel_logout_uri:
         entry["backchannel_logout_uri"] = backchannel_logout_uri
+    if token_exchange:
+        entry["token_exchange"] = True
     secret = ops.add_client(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:
@@ -75,8 +80,9 @@ def client_list(cli_ctx: CliContext) -> None:
     """List clients (never their secrets)."""
     click.echo("client_id\tname\tdepartment\tgrant_types\tauth_method\tstatus")
     for c in ops.client_entries(cli_ctx.services.engine):
+        kinds = [*c["grant_types"], *(["token_exchange"] if c.get("token_exchange") else [])]
         click.echo(f"{c['client_id']}\t{c['name']}\t{c['department']}\t"
-                   f"{','.join(c['grant_types'])}\t{c['token_endpoint_auth_method']}\t"
+                   f"{','.join(kinds)}\t{c['token_endpoint_auth_method']}\t"
                    f"{c['status']}")
 
 
@@ -109,3 +115,16 @@ def client_enable(cli_ctx: CliContext, client_id: str) -> None:
     two seconds)."""
     ops.enable_client(cli_ctx.gateway, client_id)
     click.echo(cli_ctx.msg("client.enabled", cid=client_id))
+
+
+@client.command("token-exchange")
+@click.argument("client_id")
+@click.option("--allow/--forbid", required=True,
+              help="Allow or forbid exchanging its users' tokens (RFC 8693).")
+@pass_cli
+def client_token_exchange(cli_ctx: CliContext, client_id: str, allow: bool) -> None:
+    """Allow or forbid a client to call other systems acting for its users
+    (docs/delegation.md); forbidding ends its delegated tokens within a second."""
+    ops.set_token_exchange(cli_ctx.gateway, client_id, allow)
+    click.echo(cli_ctx.msg("client.exchange_allowed" if allow else "client.exchange_forbidden",
+                           cid=client_id))

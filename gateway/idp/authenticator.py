@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
@@ -26,10 +27,21 @@ from starlette.requests import Request
 from gateway.errors import NotFound, Unauthorized
 from gateway.idp.oauth2.deny_list import TokenId
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
+from gateway.idp.oauth2.rfc8693 import TOKEN_EXCHANGE, acting_subject
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
 from gateway.idp.scopes import covers
 from gateway.live_users import LiveUsers
 from gateway.services import Services
+
+
+@dataclass(frozen=True)
+class ActingClient:
+    """The system a delegated token (RFC 8693 token exchange) was issued to: it calls
+    acting for the token's user (``act.sub`` ``client:<client_id>``)."""
+
+    client_id: str
+    department: str
+    region: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,10 @@ class Principal:
     token_id: str | None  # jti, when authenticated by bearer token
     via: str  # "bearer" | "session"
     name: str | None = None  # the user's display name (张三), when known
+    # a delegated token: the client acting for the user, and the token's audiences (the
+    # one system it may call, checked by the proxy's admission)
+    actor: ActingClient | None = None
+    audiences: frozenset[str] = frozenset()
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -70,9 +86,12 @@ class Authenticator:
         already) are returned as they are."""
         if principal.via != "bearer":
             return principal
-        if principal.username is None:
+        username = principal.username
+        if username is None:
             return self._live_client(principal)
-        user = self.users.get(principal.username)
+        if principal.actor is not None:
+            principal = self._live_actor(principal)
+        user = self.users.get(username)
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
         if (user.roles == principal.roles and user.department == principal.department
@@ -92,6 +111,22 @@ class Authenticator:
         return dataclasses.replace(principal, department=client.department,
                                    region=client.region, scope=scope)
 
+    def _live_actor(self, principal: Principal) -> Principal:
+        """The acting client of a delegated token as registered now: still active, still
+        allowed to exchange (else refused: the delegation ends with the setting), in its
+        current department."""
+        actor = principal.actor
+        assert actor is not None
+        client = self.provider.server.clients.get(actor.client_id)  # cached 1 s
+        if client is None:
+            raise _unauthorized("acting client disabled or gone")
+        if not client.check_grant_type(TOKEN_EXCHANGE):
+            raise _unauthorized("acting client no longer allowed to exchange tokens")
+        if (client.department, client.region) == (actor.department, actor.region):
+            return principal
+        return dataclasses.replace(principal, actor=ActingClient(
+            client.client_id, client.department, client.region))
+
     async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
         header = request.headers.get("authorization")
         if header:
@@ -105,14 +140,22 @@ class Authenticator:
         raise _unauthorized("no credential")
 
     def from_token(self, token: str, *, audience: str | None = None) -> Principal:
-        """Principal of a bearer access token, or Unauthorized."""
+        """Principal of a bearer access token, or Unauthorized. A delegated token (it
+        has ``act``) is accepted only where an audience is asked for (the proxy and
+        forward-auth), whose admission matches its ``aud`` with the system called."""
         try:
             claims = verify_access_token(
                 self.services.keys, token, issuer=self.provider.server.issuer,
-                now=self.services.clock(), skew=self.settings.clock_skew_seconds,
-                audience=audience)
+                now=self.services.clock(), skew=self.settings.clock_skew_seconds)
         except InvalidAccessToken as exc:
             raise _unauthorized(exc.reason) from None
+        aud = claims.get("aud")
+        audiences = frozenset(str(a) for a in (aud if isinstance(aud, list) else [aud]))
+        actor = None
+        if "act" in claims:
+            actor = self._actor(claims, audience)
+        elif audience is not None and audience not in audiences:
+            raise _unauthorized("audience mismatch")
         iat = claims.get("iat")
         jti = TokenId(claims["jti"], claims["client_id"],
                       float(iat) if isinstance(iat, int | float) else None)
@@ -135,7 +178,23 @@ class Authenticator:
             session_id=str(sid) if sid else None,
             token_id=jti,
             via="bearer",
+            actor=actor,
+            audiences=audiences if actor is not None else frozenset(),
         ))
+
+    def _actor(self, claims: dict[str, Any], audience: str | None) -> ActingClient:
+        """The acting client of a delegated token's claims."""
+        if audience is None:
+            raise _unauthorized("a delegated token serves only the proxy")
+        act = claims.get("act")
+        client_id = str(claims["client_id"])
+        if not isinstance(act, dict) or act.get("sub") != acting_subject(client_id) \
+                or "act" in act:
+            raise _unauthorized("act claim is not the token's own client")
+        if claims.get("gty") == "client_credentials":
+            raise _unauthorized("a delegated token is a user's")
+        # region and department: _live_actor reads them as registered now
+        return ActingClient(client_id, "", "")
 
     def from_session(self, cookie: str) -> Principal:
         """Principal of a portal session cookie, or Unauthorized."""

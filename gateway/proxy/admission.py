@@ -36,6 +36,7 @@ from audit.record import AuditRecord
 from gateway.errors import Forbidden, GovgateError, NotFound
 from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.proxy.credentials import AuthenticatorLike
+from gateway.proxy.delegation import check_audience, delegated_policy
 from gateway.proxy.path import Target, parse
 from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.proxy.upstream_tls import UpstreamTLS, from_column
@@ -243,14 +244,19 @@ class Admitter:
         return found
 
     async def decide(self, req: ProxyRequest) -> Decision:
-        """Policy, then every decider in turn (the catalogue's hook)."""
+        """Policy, then every decider in turn (the catalogue's hook). For a delegated
+        token both the user and the acting client must be allowed
+        (``gateway.proxy.delegation``)."""
         p = req.principal
-        query = Query(
-            subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
-                         department=p.department),
-            p.department, req.target.object, req.method, req.system.department,
-        )
-        decision = self.policies.decide(query)
+        if getattr(p, "actor", None) is not None:
+            decision = delegated_policy(self.policies, req)
+        else:
+            query = Query(
+                subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
+                             department=p.department),
+                p.department, req.target.object, req.method, req.system.department,
+            )
+            decision = self.policies.decide(query)
         for decider in self.deciders:
             decision = await decider(req, decision)
         return decision
@@ -273,6 +279,8 @@ class Admitter:
         audit.actor_user = principal.username
         audit.actor_client = principal.client_id
         audit.department = principal.department
+        if getattr(principal, "actor", None) is not None:
+            check_audience(principal, self.issuer, system.code, audit)
         try:
             require(principal, PROXY, proxy_scope(system.code))
         except InsufficientScope as exc:

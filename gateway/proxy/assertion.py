@@ -6,7 +6,8 @@ verifies it against the gateway's JWKS (``govgate_upstream``). Claims:
 useless at another), ``iat``/``nbf``/``exp`` with a lifetime of at most 60 s,
 ``jti`` and ``request_id`` the request id, ``sub``, ``username``,
 ``department``, ``region``, ``roles``, ``client_id``, ``via`` (bearer or
-session), and the request it was made for: ``htm`` the method and ``htu`` the
+session), ``act`` (a delegated token's: ``{"sub": "client:<id>"}``, the system
+acting for the user), and the request it was made for: ``htm`` the method and ``htu`` the
 path (as DPoP, RFC 9449, binds a proof), so that an assertion forward-auth
 handed out for one request does not serve another at the system
 (``govgate_upstream`` checks them). Header ``typ`` is
@@ -49,6 +50,9 @@ def assertion_claims(
         "roles": sorted(principal.roles),
         "client_id": principal.client_id,
         "via": getattr(principal, "via", None),
+        # a delegated token (RFC 8693 section 4.1): the system acting for the user
+        **({"act": {"sub": f"client:{actor.client_id}"}}
+           if (actor := getattr(principal, "actor", None)) is not None else {}),
     }
 
 

@@ -31,6 +31,7 @@ audit   Both steps write into the request's one ``proxy_request`` record, which
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.service import Snapshot
+from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
 from gateway.proxy.endpoint import Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
@@ -102,37 +104,100 @@ class CatalogueShaping:
 def catalogue_decider(catalogue: Catalogue) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
         snap = catalogue.snapshot()  # one consistent view for the lookups below
-        system, path = req.system.code, req.target.path
-        exact = req.system.case_sensitive
-        resource = snap.match(system, req.method, path, case_sensitive=exact)
-        if resource is None:
-            if system not in snap.tables:
-                return decision  # the system serves no catalogue resource
-            return _off_route(snap, req, decision)
-        req.audit.resource = resource.code
-        if not decision.allowed and decision.line is not None:
-            return decision  # an explicit deny line wins over any grant
-        p = req.principal
-        caller = Caller(p.department or None, p.client_id, p.username)
-        found = catalogue.decide(resource, caller)
-        req.extra[_KEY] = (resource, found, caller)
-        # what the catalogue says, whatever the method: a HEAD has no body to shape, but
-        # forward-auth must not hand out an assertion a GET could reuse
-        req.shape = found.allowed and found.shape
-        if req.shape:
-            req.audit.extra["shape"] = True  # cut, masked or encrypted for this caller
-        if found.purpose:
-            req.audit.purpose = found.purpose
-        if found.grant_ids:
-            req.audit.extra["grants"] = list(found.grant_ids)
-        return Decision(
-            found.allowed, "grant" if found.rule == "grant" else "catalogue", found.reason,
-            decision.line,
-            extra={"resource": resource.code, "items": list(found.items),
-                   "grants": list(found.grant_ids), "purpose": found.purpose},
-        )
+        two = delegation.sides(req)
+        if two is None:
+            return _decide(catalogue, snap, req, decision)
+        return _decide_both(catalogue, snap, req, two)
 
     return decide
+
+
+def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: Decision
+            ) -> Decision:
+    """The catalogue's decision for the one caller of ``req`` (module docstring)."""
+    system, path = req.system.code, req.target.path
+    exact = req.system.case_sensitive
+    resource = snap.match(system, req.method, path, case_sensitive=exact)
+    if resource is None:
+        if system not in snap.tables:
+            return decision  # the system serves no catalogue resource
+        return _off_route(snap, req, decision)
+    req.audit.resource = resource.code
+    if not decision.allowed and decision.line is not None:
+        return decision  # an explicit deny line wins over any grant
+    p = req.principal
+    caller = Caller(p.department or None, p.client_id, p.username)
+    found = catalogue.decide(resource, caller)
+    req.extra[_KEY] = (resource, found, caller)
+    # what the catalogue says, whatever the method: a HEAD has no body to shape, but
+    # forward-auth must not hand out an assertion a GET could reuse
+    req.shape = found.allowed and found.shape
+    if req.shape:
+        req.audit.extra["shape"] = True  # cut, masked or encrypted for this caller
+    if found.purpose:
+        req.audit.purpose = found.purpose
+    if found.grant_ids:
+        req.audit.extra["grants"] = list(found.grant_ids)
+    return Decision(
+        found.allowed, "grant" if found.rule == "grant" else "catalogue", found.reason,
+        decision.line,
+        extra={"resource": resource.code, "items": list(found.items),
+               "grants": list(found.grant_ids), "purpose": found.purpose},
+    )
+
+
+def _decide_both(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest,
+                 two: tuple[tuple[Any, Decision], tuple[Any, Decision]]) -> Decision:
+    """A delegated request (``gateway.proxy.delegation``): each side decided as a
+    caller of its own, then one answer: allowed only when both are, the items those
+    granted to both, shaped unless both sides are the provider."""
+    done = []
+    for principal, policy in two:
+        # each side its own draft: one side's grants must not be recorded as used when
+        # the other refuses
+        side = dataclasses.replace(req, principal=principal, extra={}, shape=False,
+                                   audit=dataclasses.replace(
+                                       req.audit, extra=dict(req.audit.extra)))
+        try:
+            found = _decide(catalogue, snap, side, policy)
+        except AmbiguousPath:
+            req.audit.resource, req.audit.reason = side.audit.resource, side.audit.reason
+            raise
+        done.append((principal, found, side.extra.get(_KEY), side.audit))
+    (user, du, user_found, ua), (client, dc, client_found, ca) = done
+    req.audit.resource = ua.resource or ca.resource
+    if "resembles" in ua.extra:
+        req.audit.extra["resembles"] = ua.extra["resembles"]
+    decision = delegation.both(user, du, client, dc)
+    if not decision.allowed or user_found is None or client_found is None:
+        return decision  # refused, or no catalogue resource (the policy decided)
+    resource, fu, caller = user_found
+    fc = client_found[1]
+    items = tuple(i for i in fu.items if i in fc.items)
+    if not items:
+        return Decision(False, "catalogue", (
+            f"{resource.code}: no item is granted to both user {user.username} "
+            f"({', '.join(fu.items)}) and acting client {client.client_id} "
+            f"({', '.join(fc.items)})"), decision.line)
+    ends = [u for u in (fu.until, fc.until) if u is not None]
+    found = dataclasses.replace(
+        fu, items=items, shape=fu.shape or fc.shape,
+        grant_ids=tuple(dict.fromkeys((*fu.grant_ids, *fc.grant_ids))),
+        until=min(ends) if ends else None,
+        purpose="; ".join(p for p in dict.fromkeys((fu.purpose, fc.purpose)) if p) or None,
+        rule="grant" if "grant" in (fu.rule, fc.rule) else fu.rule,
+        reason=decision.reason)
+    req.extra[_KEY] = (resource, found, caller)
+    req.shape = found.shape
+    req.audit.purpose = found.purpose
+    if req.shape:
+        req.audit.extra["shape"] = True
+    if found.grant_ids:
+        req.audit.extra["grants"] = list(found.grant_ids)
+    return Decision(True, "grant" if found.rule == "grant" else "catalogue", found.reason,
+                    decision.line,
+                    extra={"resource": resource.code, "items": list(items),
+                           "grants": list(found.grant_ids), "purpose": found.purpose})
 
 
 def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decision:

@@ -111,7 +111,9 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict[str, Any]:
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                  # rfc8693.TOKEN_EXCHANGE (that module needs this one's)
+                                  "urn:ietf:params:oauth:grant-type:token-exchange"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algs,
         "userinfo_signing_alg_values_supported": ["none"],

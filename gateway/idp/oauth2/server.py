@@ -36,6 +36,7 @@ from gateway.idp.oauth2.rfc7009 import RevocationEndpoint
 from gateway.idp.oauth2.rfc7523 import PrivateKeyJWT
 from gateway.idp.oauth2.rfc7636 import S256CodeChallenge
 from gateway.idp.oauth2.rfc7662 import IntrospectionEndpoint
+from gateway.idp.oauth2.rfc8693 import TokenExchangeGrant
 from gateway.idp.oauth2.rfc9068 import AccessTokenGenerator, Subject, verify_access_token
 from gateway.idp.oauth2.store import Store, new_secret
 from gateway.services import Services
@@ -137,10 +138,11 @@ class IdentityServer(AuthorizationServer):
         # 0.5 s), told at once of those this process makes
         self.deny = DenyList(store)
         store.on_deny.append(self.deny.invalidate)
-        self.register_token_generator("default", AccessTokenGenerator(
+        self.token_generator = AccessTokenGenerator(
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
             clock=self.clock, new_refresh_token=new_secret,
-        ))
+        )
+        self.register_token_generator("default", self.token_generator)
         self.register_client_auth_method("client_secret_basic",
                                          authenticate_client_secret_basic)
         self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(
@@ -151,6 +153,7 @@ class IdentityServer(AuthorizationServer):
                                                      OpenIDCode(self)])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 

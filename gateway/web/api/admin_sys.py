@@ -250,7 +250,9 @@ async def update_system(request: Request, admin: SysAdmin) -> Any:
 
 CLIENT = s.obj({"client_id": s.TEXT, "name": s.TEXT, "department": s.TEXT,
                 "grant_types": s.array(s.TEXT), "redirect_uris": s.array(s.TEXT),
-                "post_logout_redirect_uris": s.array(s.TEXT), "has_jwks": s.BOOL},
+                "post_logout_redirect_uris": s.array(s.TEXT), "has_jwks": s.BOOL,
+                # RFC 8693, set by the CLI and the state file (docs/delegation.md)
+                "token_exchange": s.BOOL},
                ["client_id", "redirect_uris", "post_logout_redirect_uris", "has_jwks"])
 WITH_SECRET = Answer("The client (and its secret, shown once, when it has one)",
                      s.obj({"client": CLIENT, "client_secret": s.TEXT}, ["client"]))
