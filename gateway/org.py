@@ -90,6 +90,7 @@ class User:
     email_verified: bool = False
     phone_number: str | None = None
     phone_number_verified: bool = False
+    source: str = "local"  # or "directory": signed in by an LDAP bind
 
     @property
     def is_admin(self) -> bool:
@@ -546,4 +547,5 @@ def load_user(conn: Connection, where: Any) -> User | None:
         email_verified=bool(row.email_verified),
         phone_number=row.phone_number,
         phone_number_verified=bool(row.phone_number_verified),
+        source=row.source,
     )
