@@ -52,6 +52,24 @@ class Unit:
     code: str
 
 
+class VerifiedTls(ldap3.Tls):
+    """LDAPS and StartTLS with the standard library's own checks: the certificate
+    against ``ca_file`` (or the system's CAs), the host name, TLS 1.2 at least. ldap3
+    2.9 turns the context's host-name check off and calls ``ssl.match_hostname``,
+    deprecated since Python 3.7 and gone in 3.12."""
+
+    def __init__(self, ca_file: str, host: str) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
+        self.context = ssl.create_default_context(cafile=ca_file or None)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.host = host
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket, server_hostname=self.host,
+            do_handshake_on_connect=do_handshake)
+
+
 def _first(entry: dict[str, Any], attribute: str) -> str:
     value = entry.get(attribute)
     if isinstance(value, list):
@@ -66,8 +84,7 @@ class DirectoryClient:
     def __init__(self, config: DirectoryConfig) -> None:
         self.config = config
         parts = urlsplit(config.url)
-        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, version=ssl.PROTOCOL_TLS_CLIENT,
-                        ca_certs_file=config.ca_file or None)
+        tls = VerifiedTls(config.ca_file, parts.hostname or "")
         self.server = ldap3.Server(parts.hostname or "", port=parts.port,
                                    use_ssl=parts.scheme == "ldaps", tls=tls,
                                    get_info=ldap3.NONE, connect_timeout=config.timeout)

@@ -1,0 +1,104 @@
+"""Signing in to the portal with the directory's password (a bind as the person,
+nothing stored), a wrong one, the lockout, and the directory down (fail closed); the
+directory over LDAPS and StartTLS verified against its CA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from audit.tables import records
+from gateway.app import create_app
+from gateway.directory import DirectoryClient, DirectoryConfig, DirectoryUnavailable, sync
+from gateway.services import Services
+from gateway.settings import load_settings
+from gateway.tables import users
+from tests.directory.slapd import USER_PASSWORD, Slapd
+from tests.oauth2.helpers import login
+from tests.wiring import parts
+
+
+@pytest.fixture
+def portal(denv: dict[str, str], services: Services) -> Iterator[TestClient]:
+    sync(services, DirectoryClient(_config(denv)))
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
+        yield client
+
+
+@pytest.fixture
+def denv(denv: dict[str, str]) -> dict[str, str]:
+    return {**denv, "GOVGATE_LOGIN_DELAY_BASE_SECONDS": "0"}
+
+
+def _config(env: dict[str, str], **more: str) -> DirectoryConfig:
+    config = DirectoryConfig.from_settings(load_settings({**env, **more}))
+    assert config is not None
+    return config
+
+
+def _logins(services: Services, username: str) -> list[tuple[str, str]]:
+    with services.engine.connect() as conn:
+        return [(r.outcome, r.reason) for r in conn.execute(
+            sa.select(records.c.outcome, records.c.reason).where(
+                records.c.event_type == "login", records.c.actor_user == username)
+            .order_by(records.c.id))]
+
+
+def test_the_directory_password_signs_in_and_is_never_stored(
+        portal: TestClient, services: Services) -> None:
+    r = login(portal, "user0000", USER_PASSWORD)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    assert _logins(services, "user0000") == [("success", "password accepted")]
+    with services.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == "user0000")).one()
+        extras = " ".join(str(r.extra) for r in conn.execute(sa.select(records.c.extra)))
+    assert row.password_hash is None and not row.must_change
+    assert USER_PASSWORD not in extras
+
+
+def test_a_wrong_password_counts_and_the_lockout_applies(portal: TestClient,
+                                                         services: Services) -> None:
+    for _ in range(4):
+        r = login(portal, "user0003", "Not-the-password-1")
+        assert r.status_code == 200 and "用户名或密码错误" in r.text
+    assert services.org.get_user("user0003").failed_logins == 4
+    assert login(portal, "user0003", "").status_code == 200  # no anonymous bind
+    r = login(portal, "user0003", USER_PASSWORD)  # locked now: the right one is refused
+    assert r.status_code == 200 and "账号已锁定" in r.text
+    assert [o for o, _ in _logins(services, "user0003")] == ["failure"] * 6
+
+
+def test_the_directory_down_refuses_sign_in(portal: TestClient, services: Services,
+                                           slapd: Slapd) -> None:
+    slapd.stop()
+    try:
+        r = login(portal, "user0004", USER_PASSWORD)
+    finally:
+        slapd.start()
+    assert r.status_code == 503 and "目录服务暂不可用" in r.text
+    (outcome, reason), = _logins(services, "user0004")
+    assert outcome == "failure" and reason.startswith(f"the directory {slapd.url} is unavailable")
+    assert services.org.get_user("user0004").failed_logins == 0
+    local = login(portal, "admin", "wrong-but-local-1")  # local accounts do not need it
+    assert local.status_code == 200
+
+
+@pytest.mark.parametrize("start_tls", [False, True])
+def test_ldaps_and_start_tls_verify_the_directory_against_its_ca(
+        denv: dict[str, str], slapd: Slapd, start_tls: bool) -> None:
+    url = slapd.url if start_tls else slapd.ldaps_url
+    extra = {"GOVGATE_DIRECTORY_URL": url, "GOVGATE_DIRECTORY_START_TLS": str(start_tls)}
+    trusted = DirectoryClient(_config(denv, GOVGATE_DIRECTORY_CA_FILE=slapd.ca_file, **extra))
+    assert trusted.verify("user0000", USER_PASSWORD)
+    assert not trusted.verify("user0000", "Not-the-password-1")
+    conn = trusted.service()
+    try:
+        assert len(trusted.people(conn)) == 500
+    finally:
+        conn.unbind()
+    stranger = DirectoryClient(_config(denv, **extra))  # the system's CAs: not this one
+    with pytest.raises(DirectoryUnavailable):
+        stranger.verify("user0000", USER_PASSWORD)
