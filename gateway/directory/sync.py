@@ -171,12 +171,11 @@ def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) 
                                 "{n} conflict(s) in the directory; nothing applied",
                                 n=len(plan.conflicts)), problems=plan.conflicts, plan=plan)
 
-    def audited(event: str, detail: dict[str, Any]) -> None:
-        services.record_admin_change(event, {**detail, "actor": ACTOR})
-
+    applied: list[tuple[str, dict[str, Any]]] = []
     applier = StateApplier(services.engine, hash_secret=services.hash_client_secret,
                            verify_secret=services.verify_client_secret, clock=services.clock,
-                           on_change=audited)
+                           on_change=lambda event, detail: applied.append(
+                               (event, {**detail, "actor": ACTOR})))
     try:
         plan.changes = applier.apply(doc, dry_run=dry_run)
     except StateFileError as exc:
@@ -186,8 +185,9 @@ def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) 
                                 n=len(plan.conflicts)), problems=plan.conflicts,
                            plan=plan) from None
     if not dry_run:
-        services.record_admin_change("directory_synced", {
+        # one audit transaction for the whole sync: every change, then the summary
+        services.record_admin_changes([*applied, ("directory_synced", {
             "actor": ACTOR, "url": client.config.url, "people": plan.people,
             "created": plan.count("create"), "updated": plan.count("update"),
-            "disabled": len(plan.disabled), "skipped": len(plan.skipped)})
+            "disabled": len(plan.disabled), "skipped": len(plan.skipped)})])
     return plan
