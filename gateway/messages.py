@@ -675,5 +675,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.conflicts": ("目录中有 {n} 处冲突；未应用任何变更", "{n} conflict(s) in the directory; nothing applied"),
     "state.source": ("source 须为 local 或 directory", "source must be local or directory"),
     "directory.none": ("没有为目录用户配置目录", "no directory is configured for the directory's users"),
+    "org.directory_password": ("{username!r} 的口令由目录保管；请在目录中修改", "the password of {username!r} is kept by the directory; change it there"),
     "state.directory_password": ("目录用户在网关中没有口令", "a directory user has no password in the gateway"),
 }

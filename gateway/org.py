@@ -364,6 +364,12 @@ class Org:
         self.on_change("user_password_changed", {"user": username})
 
     def _store_password(self, user: User, password: str, *, must_change: bool) -> None:
+        if user.source != "local":
+            # the directory holds it (gateway.directory): a copy here would sign in
+            # after the directory changed or locked it
+            raise ValidationError(Text("org.directory_password",
+                                       "the password of {username!r} is kept by the "
+                                       "directory; change it there", username=user.username))
         now = self.clock()
         pw_hash = passwords.hash_password(password)
         with self.engine.begin() as conn:

@@ -13,12 +13,14 @@ from starlette.testclient import TestClient
 from audit.tables import records
 from gateway.app import create_app
 from gateway.directory import DirectoryClient, DirectoryConfig, DirectoryUnavailable, sync
+from gateway.errors import StateFileError, ValidationError
 from gateway.services import Services
 from gateway.settings import load_settings
 from gateway.tables import users
 from tests.directory.slapd import USER_PASSWORD, Slapd
+from tests.gateway.test_cli import here
 from tests.oauth2.helpers import login
-from tests.wiring import parts
+from tests.wiring import apply_state, parts
 
 
 @pytest.fixture
@@ -104,3 +106,21 @@ def test_ldaps_and_start_tls_verify_the_directory_against_its_ca(
     stranger = DirectoryClient(_config(denv, **extra))  # the system's CAs: not this one
     with pytest.raises(DirectoryUnavailable):
         stranger.verify("user0000", USER_PASSWORD)
+
+
+def test_the_gateway_never_takes_a_directory_users_password(
+        portal: TestClient, denv: dict[str, str], services: Services) -> None:
+    with pytest.raises(ValidationError, match="kept by the directory"):
+        services.org.reset_password("user0000", "A-new-Local-Passw0rd-5")
+    result = here(denv, "user", "reset-password", "user0000")
+    assert result.returncode == 1 and "kept by the directory" in result.stderr
+    doc = {"users": [{"username": "user0000", "name": "x", "department": "jgswglj",
+                      "source": "directory", "password": "A-new-Local-Passw0rd-5"},
+                     {"username": "user0001", "name": "y", "department": "jgswglj",
+                      "source": "ldap"}]}
+    with pytest.raises(StateFileError) as raised:
+        apply_state(services, doc)
+    assert [p.split(": ", 1)[1] for p in raised.value.problems] == [
+        "a directory user has no password in the gateway", "source must be local or directory"]
+    exported = here(denv, "export")
+    assert "source: directory" in exported.stdout
