@@ -35,7 +35,7 @@ def sync_cmd(cli_ctx: CliContext, dry_run: bool) -> None:
         click.echo(str(change))
     _summary(cli_ctx, plan, dry_run)
     if not dry_run:
-        for username in plan.disabled:
+        for username in plan.newly_disabled():
             end_sessions(cli_ctx, username)
 
 

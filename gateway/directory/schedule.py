@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 import sqlalchemy as sa
 
 from audit import AuditRecord
@@ -49,7 +50,7 @@ def run_round(gateway: Gateway) -> SyncPlan | None:
                    "conflicts": [str(p) for p in problems]}))
         log.warning("directory sync failed: %s", exc)
         return None
-    for username in plan.disabled:
+    for username in plan.newly_disabled():
         out = revoke_everywhere(gateway.provider, username)
         schedule_notices(gateway.provider, out)
     return plan

@@ -44,6 +44,11 @@ class SyncPlan:
     people: int = 0
     disabled: list[str] = field(default_factory=list)  # usernames this plan disables
 
+    def newly_disabled(self) -> list[str]:
+        """The people this plan disables who existed before it (whose sessions end)."""
+        updated = {c.key for c in self.changes if c.kind == "user" and c.action == "update"}
+        return [u for u in self.disabled if u in updated]
+
     def count(self, action: str) -> int:
         if action == "disable":
             return len(self.disabled)
