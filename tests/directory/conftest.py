@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from gateway.directory import DirectoryConfig
 from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from tests.directory.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE, SLAPD, Slapd, tree_ldif
@@ -51,3 +52,10 @@ def services(denv: dict[str, str], home: Path) -> Iterator[Services]:
     opened = open_services(load_settings(denv), environ=denv)
     yield opened
     opened.close()
+
+
+def config_of(env: dict[str, str], **more: str) -> DirectoryConfig:
+    """The directory of ``env``'s settings, with ``more`` of them."""
+    config = DirectoryConfig.from_settings(load_settings({**env, **more}))
+    assert config is not None
+    return config

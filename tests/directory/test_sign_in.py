@@ -12,11 +12,11 @@ from starlette.testclient import TestClient
 
 from audit.tables import records
 from gateway.app import create_app
-from gateway.directory import DirectoryClient, DirectoryConfig, DirectoryUnavailable, sync
+from gateway.directory import DirectoryClient, DirectoryUnavailable, sync
 from gateway.errors import StateFileError, ValidationError
 from gateway.services import Services
-from gateway.settings import load_settings
 from gateway.tables import users
+from tests.directory.conftest import config_of
 from tests.directory.slapd import USER_PASSWORD, Slapd
 from tests.gateway.test_cli import here
 from tests.oauth2.helpers import login
@@ -25,7 +25,7 @@ from tests.wiring import apply_state, parts
 
 @pytest.fixture
 def portal(denv: dict[str, str], services: Services) -> Iterator[TestClient]:
-    sync(services, DirectoryClient(_config(denv)))
+    sync(services, DirectoryClient(config_of(denv)))
     with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
         yield client
 
@@ -36,11 +36,6 @@ def denv(denv: dict[str, str]) -> dict[str, str]:
     return {**denv, "GOVGATE_LOGIN_DELAY_BASE_SECONDS": "0",
             "GOVGATE_DIRECTORY_USER_FILTER": "(&(objectClass=inetOrgPerson)(uid=user000*))"}
 
-
-def _config(env: dict[str, str], **more: str) -> DirectoryConfig:
-    config = DirectoryConfig.from_settings(load_settings({**env, **more}))
-    assert config is not None
-    return config
 
 
 def _logins(services: Services, username: str) -> list[tuple[str, str]]:
@@ -95,7 +90,7 @@ def test_ldaps_and_start_tls_verify_the_directory_against_its_ca(
         denv: dict[str, str], slapd: Slapd, start_tls: bool) -> None:
     url = slapd.url if start_tls else slapd.ldaps_url
     extra = {"GOVGATE_DIRECTORY_URL": url, "GOVGATE_DIRECTORY_START_TLS": str(start_tls)}
-    trusted = DirectoryClient(_config(denv, GOVGATE_DIRECTORY_CA_FILE=slapd.ca_file, **extra))
+    trusted = DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_CA_FILE=slapd.ca_file, **extra))
     assert trusted.verify("user0000", USER_PASSWORD)
     assert not trusted.verify("user0000", "Not-the-password-1")
     conn = trusted.service()
@@ -103,7 +98,7 @@ def test_ldaps_and_start_tls_verify_the_directory_against_its_ca(
         assert len(trusted.people(conn)) == 10
     finally:
         conn.unbind()
-    stranger = DirectoryClient(_config(denv, **extra))  # the system's CAs: not this one
+    stranger = DirectoryClient(config_of(denv, **extra))  # the system's CAs: not this one
     with pytest.raises(DirectoryUnavailable):
         stranger.verify("user0000", USER_PASSWORD)
 

@@ -22,6 +22,7 @@ from gateway.directory import (
 )
 from gateway.services import Services
 from gateway.tables import departments, users
+from tests.directory.conftest import config_of
 from tests.directory.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE, PEOPLE, Slapd, ou_dn, person_dn
 from tests.gateway.test_cli import here
 
@@ -103,7 +104,7 @@ def test_dry_run_then_apply_then_nothing(denv: dict[str, str], services: Service
 def test_removed_or_locked_in_the_directory_is_disabled_never_deleted(
         slapd: Slapd, denv: dict[str, str], services: Services) -> None:
     # ten people: the filter decides who the directory's users are
-    client = DirectoryClient(_config(
+    client = DirectoryClient(config_of(
         denv, GOVGATE_DIRECTORY_USER_FILTER="(&(objectClass=inetOrgPerson)(uid=user004*))"))
     assert sync(services, client).count("create") == 10
     gone, locked = person_dn(40), person_dn(41)
@@ -135,7 +136,7 @@ def test_conflicts_are_listed_and_nothing_is_applied(
         assert "user user0003 is in two departments" in result.stdout
         assert "user0001" in result.stdout and "三员分立" in result.stdout
         with pytest.raises(SyncConflict) as raised:
-            sync(services, DirectoryClient(_config(denv)))
+            sync(services, DirectoryClient(config_of(denv)))
         assert len(raised.value.problems) == 2
     assert directory_users(services) == {}
     with services.engine.connect() as conn:
@@ -170,7 +171,7 @@ class Interrupted(DirectoryClient):
 
 def test_the_directory_going_away_mid_sync_applies_nothing(
         slapd: Slapd, denv: dict[str, str], services: Services) -> None:
-    client = Interrupted(_config(denv, GOVGATE_DIRECTORY_PAGE_SIZE="50"), slapd)
+    client = Interrupted(config_of(denv, GOVGATE_DIRECTORY_PAGE_SIZE="50"), slapd)
     try:
         with pytest.raises(DirectoryUnavailable) as raised:
             sync(services, client)
@@ -186,10 +187,3 @@ def test_the_directory_going_away_mid_sync_applies_nothing(
     finally:
         slapd.start()
 
-
-def _config(env: dict[str, str], **more: str) -> DirectoryConfig:
-    from gateway.settings import load_settings
-
-    config = DirectoryConfig.from_settings(load_settings({**env, **more}))
-    assert config is not None
-    return config
