@@ -4,9 +4,10 @@ bind as that person. LDAPS or StartTLS verify the server against ``ca_file``."""
 
 from __future__ import annotations
 
+import functools
 import math
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,10 +85,16 @@ class DirectoryClient:
     def __init__(self, config: DirectoryConfig) -> None:
         self.config = config
         parts = urlsplit(config.url)
-        tls = VerifiedTls(config.ca_file, parts.hostname or "")
-        self.server = ldap3.Server(parts.hostname or "", port=parts.port,
-                                   use_ssl=parts.scheme == "ldaps", tls=tls,
-                                   get_info=ldap3.NONE, connect_timeout=config.timeout)
+        self.host, self.port = parts.hostname or "", parts.port
+        self.ldaps = parts.scheme == "ldaps"
+        self.tls = VerifiedTls(config.ca_file, self.host)
+
+    def server(self) -> ldap3.Server:
+        """A server object per connection: ldap3 marks an address that failed as
+        unavailable for a while, and a directory back from an outage must be used at
+        once (the host name is also resolved anew, for a directory behind DNS)."""
+        return ldap3.Server(self.host, port=self.port, use_ssl=self.ldaps, tls=self.tls,
+                            get_info=ldap3.NONE, connect_timeout=self.config.timeout)
 
     def unavailable(self, exc: Exception) -> DirectoryUnavailable:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -97,12 +104,12 @@ class DirectoryClient:
 
     def _connect(self, dn: str, password: str) -> ldap3.Connection:
         # ldap3 packs the receive timeout into SO_RCVTIMEO: whole seconds
-        conn = ldap3.Connection(self.server, user=dn or None, password=password or None,
+        conn = ldap3.Connection(self.server(), user=dn or None, password=password or None,
                                 receive_timeout=max(1, math.ceil(self.config.timeout)),
                                 read_only=True, raise_exceptions=False, auto_referrals=False)
         try:
             conn.open()
-            if self.config.start_tls and not self.server.ssl and not conn.start_tls():
+            if self.config.start_tls and not self.ldaps and not conn.start_tls():
                 raise DirectoryUnavailable(Text("directory.start_tls",
                                                 "the directory {url} refused StartTLS",
                                                 url=self.config.url))
@@ -233,6 +240,11 @@ def directory_client(settings: Settings) -> DirectoryClient | None:
     """The settings' directory, or None when none is configured."""
     config = DirectoryConfig.from_settings(settings)
     return DirectoryClient(config) if config else None
+
+
+def password_checker(client: DirectoryClient | None) -> Callable[[str, str], bool]:
+    """``directory_password_ok`` for ``client``: the account page's proof."""
+    return functools.partial(directory_password_ok, client)
 
 
 def directory_password_ok(client: DirectoryClient | None, username: str,

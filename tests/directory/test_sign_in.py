@@ -83,6 +83,7 @@ def test_the_directory_down_refuses_sign_in(portal: TestClient, services: Servic
     assert services.org.get_user("user0004").failed_logins == 0
     local = login(portal, "admin", "wrong-but-local-1")  # local accounts do not need it
     assert local.status_code == 200
+    assert login(portal, "user0004", USER_PASSWORD).status_code == 303  # back: at once
 
 
 @pytest.mark.parametrize("start_tls", [False, True])
@@ -119,3 +120,21 @@ def test_the_gateway_never_takes_a_directory_users_password(
         "a directory user has no password in the gateway", "source must be local or directory"]
     exported = here(denv, "export")
     assert "source: directory" in exported.stdout
+
+
+def test_the_account_page_proves_a_directory_user_by_a_bind(
+        portal: TestClient, services: Services, slapd: Slapd) -> None:
+    assert login(portal, "user0006", USER_PASSWORD).status_code == 303
+    r = portal.post("/api/v1/account/totp", json={"password": "Not-the-password-1"})
+    assert r.status_code == 400
+    assert services.org.get_user("user0006").failed_logins == 1
+    slapd.stop()
+    try:
+        r = portal.post("/api/v1/account/totp", json={"password": USER_PASSWORD})
+    finally:
+        slapd.start()
+    assert r.status_code == 503 and r.json()["type"] == "urn:govgate:error:directory_unavailable"
+    assert services.org.get_user("user0006").failed_logins == 1  # not counted
+    r = portal.post("/api/v1/account/totp", json={"password": USER_PASSWORD})
+    assert r.status_code == 200 and r.json()["secret"]
+    assert services.org.get_user("user0006").failed_logins == 0
