@@ -89,8 +89,9 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     config = client.config
     units = {dn_key(u.dn): u for u in data.units}
     with engine.connect() as conn:
-        stored_regions = {r.code: r.region_code for r in conn.execute(
-            sa.select(departments.c.code, departments.c.region_code))}
+        stored_depts = {r.code: r for r in conn.execute(
+            sa.select(departments.c.code, departments.c.region_code,
+                      departments.c.parent_code))}
         stored = {r.username: r for r in conn.execute(
             sa.select(users.c.id, users.c.username, users.c.name, users.c.department_code,
                       users.c.status, users.c.source, users.c.email, users.c.email_verified,
@@ -101,9 +102,13 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     dept_entries = []
     for key, ou in units.items():
         parent = _department_of(key, units)
+        known = stored_depts.get(ou.code)
+        # a department the gateway placed itself (region, a parent the directory does
+        # not have) stays where it is
         dept_entries.append({"code": ou.code, "name": ou.name,
-                             "region": stored_regions.get(ou.code, config.region),
-                             "parent": parent.code if parent else None})
+                             "region": known.region_code if known else config.region,
+                             "parent": parent.code if parent else
+                             (known.parent_code if known else None)})
     roles_of: dict[DnKey, set[str]] = {}
     role_by_group = {group.casefold(): role for group, role in config.group_roles}
     for group, members in data.groups.items():

@@ -187,3 +187,17 @@ def test_the_directory_going_away_mid_sync_applies_nothing(
     finally:
         slapd.start()
 
+
+
+def test_a_department_the_gateway_has_keeps_its_place_and_takes_the_ous_name(
+        denv: dict[str, str], services: Services) -> None:
+    org = services.org
+    org.add_department("gx", "广西壮族自治区", "local")
+    org.add_department("czt", "财政厅（旧名）", "local", parent="gx")
+    client = DirectoryClient(config_of(
+        denv, GOVGATE_DIRECTORY_USER_FILTER="(&(objectClass=inetOrgPerson)(uid=user001*))"))
+    plan = sync(services, client)
+    assert "~ department czt (name)" in [str(c) for c in plan.changes]
+    czt = org.get_department("czt")
+    assert (czt["name"], czt["parent_code"]) == ("财政厅", "gx")
+    assert org.get_department("czt.ysc")["parent_code"] == "czt"
