@@ -807,6 +807,8 @@ class StateApplier:
                 fields["status"] = e["status"]
             if "source" in e and row.source != e["source"]:
                 fields["source"] = e["source"]
+                if e["source"] == "directory" and row.password_hash is not None:
+                    fields["password_hash"] = None  # the directory's from now on
             if row.password_hash is None and e.get("password") and row.source == "local":
                 fields["password_hash"] = passwords.hash_password(e["password"])
                 fields["must_change"] = e.get("must_change", True)

@@ -138,3 +138,16 @@ def test_the_account_page_proves_a_directory_user_by_a_bind(
     r = portal.post("/api/v1/account/totp", json={"password": USER_PASSWORD})
     assert r.status_code == 200 and r.json()["secret"]
     assert services.org.get_user("user0006").failed_logins == 0
+
+
+def test_a_local_account_handed_to_the_directory_by_the_state_file(
+        portal: TestClient, services: Services) -> None:
+    services.org.add_department("local.x", "本地", "local")
+    services.org.add_user("user0009x", "本地", "local.x", ["staff"], "A-local-Passw0rd-77")
+    changes = apply_state(services, {"users": [
+        {"username": "user0009x", "name": "本地", "department": "local.x",
+         "source": "directory"}]})
+    assert [str(c) for c in changes] == ["~ user user0009x (password, source)"]
+    assert services.org.password_hash("user0009x") is None
+    r = login(portal, "user0009x", "A-local-Passw0rd-77")  # not in the directory
+    assert r.status_code == 200 and "用户名或密码错误" in r.text
