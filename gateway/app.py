@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from audit.record import AuditRecord
 from gateway import referrals
 from gateway.audit_shipping import last_round, ship_forever
+from gateway.directory import schedule as directory_schedule
 from gateway.errors import AuditUnavailable, GovgateError
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
@@ -179,6 +180,7 @@ async def _maintain(gateway: Gateway) -> None:
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
         await referrals.maintain(gateway)  # overdue applications; logs its own failures
+        await directory_schedule.maintain(gateway)  # the scheduled directory sync, if due
 
 
 class GatewayApp(Starlette):

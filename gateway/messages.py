@@ -148,6 +148,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- token exchange (RFC 8693; govgate client token-exchange) ----------------------
     "client.exchange_allowed": ("客户端 {cid} 现在可以代表其用户调用其他系统（令牌交换）。", "Client {cid} may now call other systems acting for its users (token exchange)."),
     "client.exchange_forbidden": ("客户端 {cid} 不再可以代表其用户调用其他系统；已交换的令牌在一秒内失效。", "Client {cid} may no longer call other systems acting for its users; its exchanged tokens stop working within a second."),
+    # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
+    "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
+    "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -671,4 +674,21 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
+    # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
+    "settings.directory_url": ("配置项 'directory_url'：不是 ldap:// 或 ldaps:// 地址", "setting 'directory_url': not an ldap:// or ldaps:// URL"),
+    "settings.directory_needs": ("配置了 'directory_url' 时须设置 {name!r}", "setting {name!r} is needed with 'directory_url'"),
+    "settings.directory_group_roles": ("配置项 'directory_group_roles'：{entry!r} 不是“组名=角色”", "setting 'directory_group_roles': {entry!r} is not 'group cn=role'"),
+    "directory.password_file": ("配置项 'directory_bind_password_file'：{reason}", "setting 'directory_bind_password_file': {reason}"),
+    "directory.unavailable": ("目录 {url} 不可用：{detail}", "the directory {url} is unavailable: {detail}"),
+    "directory.start_tls": ("目录 {url} 拒绝了 StartTLS", "the directory {url} refused StartTLS"),
+    "directory.service_bind": ("目录 {url} 拒绝了服务账号 {dn}", "the directory {url} refused the service account {dn}"),
+    "directory.two_departments": ("用户 {username} 同时在两个部门：{first}（{dn1}）和 {second}（{dn2}）", "user {username} is in two departments: {first} ({dn1}) and {second} ({dn2})"),
+    "directory.twice": ("用户 {username} 出现了两次（{dn1}、{dn2}）", "user {username} appears twice ({dn1}, {dn2})"),
+    "directory.person": ("{username}（{dn}）：{problem}", "{username} ({dn}): {problem}"),
+    "directory.local_account": ("用户 {username}（{dn}）是网关的本地账号；请将其中之一改名", "user {username} ({dn}) is a local account of the gateway; rename one of them"),
+    "directory.conflicts": ("目录中有 {n} 处冲突；未应用任何变更", "{n} conflict(s) in the directory; nothing applied"),
+    "state.source": ("source 须为 local 或 directory", "source must be local or directory"),
+    "directory.none": ("没有为目录用户配置目录", "no directory is configured for the directory's users"),
+    "org.directory_password": ("{username!r} 的口令由目录保管；请在目录中修改", "the password of {username!r} is kept by the directory; change it there"),
+    "state.directory_password": ("目录用户在网关中没有口令", "a directory user has no password in the gateway"),
 }

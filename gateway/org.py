@@ -90,6 +90,7 @@ class User:
     email_verified: bool = False
     phone_number: str | None = None
     phone_number_verified: bool = False
+    source: str = "local"  # or "directory": signed in by an LDAP bind
 
     @property
     def is_admin(self) -> bool:
@@ -363,6 +364,12 @@ class Org:
         self.on_change("user_password_changed", {"user": username})
 
     def _store_password(self, user: User, password: str, *, must_change: bool) -> None:
+        if user.source != "local":
+            # the directory holds it (gateway.directory): a copy here would sign in
+            # after the directory changed or locked it
+            raise ValidationError(Text("org.directory_password",
+                                       "the password of {username!r} is kept by the "
+                                       "directory; change it there", username=user.username))
         now = self.clock()
         pw_hash = passwords.hash_password(password)
         with self.engine.begin() as conn:
@@ -546,4 +553,5 @@ def load_user(conn: Connection, where: Any) -> User | None:
         email_verified=bool(row.email_verified),
         phone_number=row.phone_number,
         phone_number_verified=bool(row.phone_number_verified),
+        source=row.source,
     )

@@ -30,6 +30,7 @@ from gateway.catalogue_wiring import (
     open_catalogue,
     open_workflow,
 )
+from gateway.directory.client import DirectoryClient, directory_client
 from gateway.idp.authenticator import Authenticator
 from gateway.idp.cas.server import CasServer
 from gateway.idp.oauth2.provider import Provider
@@ -81,6 +82,7 @@ class Gateway:
     throttle: LoginThrottle
     proxy: Proxy
     seams: Seams = field(default_factory=Seams)
+    directory: DirectoryClient | None = None  # LDAP / AD sign-in (gateway.directory)
 
     def state_sections(self) -> list[SectionHandler]:
         return state_sections(self.services, self.catalogue)
@@ -156,7 +158,7 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     return Gateway(services=services, policies=policies, catalogue=catalogue,
                    workflow=workflow, metrics=metrics, provider=provider,
                    authenticator=authenticator, cas=cas, saml=saml, throttle=throttle, proxy=proxy,
-                   seams=seams)
+                   seams=seams, directory=directory_client(services.settings))
 
 
 def gateway_of(connection: HTTPConnection) -> Gateway:

@@ -116,17 +116,25 @@ class Services:
         already committed then, and the operator must see that it went unrecorded.
         """
         self.changed_here()
+        self.audit.append_sync(self._admin_record(event, detail))
+
+    def record_admin_changes(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
+        """``record_admin_change`` for many changes in one audit transaction (a
+        directory sync's hundreds of users)."""
+        self.changed_here()
+        if changes:
+            self.audit.append_many_sync([self._admin_record(e, d) for e, d in changes])
+
+    def _admin_record(self, event: str, detail: dict[str, Any]) -> AuditRecord:
         detail = dict(detail)
         actor = detail.pop("actor", None) or self.actor
-        self.audit.append_sync(
-            AuditRecord(
-                event_type="admin_change",
-                outcome="success",
-                actor_user=actor,
-                department=detail.pop("department", None),
-                reason=event,
-                extra={"change": event, **detail},
-            )
+        return AuditRecord(
+            event_type="admin_change",
+            outcome="success",
+            actor_user=actor,
+            department=detail.pop("department", None),
+            reason=event,
+            extra={"change": event, **detail},
         )
 
     def hash_client_secret(self, secret: str) -> str:

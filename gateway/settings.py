@@ -131,6 +131,29 @@ class Settings:
     smtp_ca_file: str = ""  # a private CA for STARTTLS; empty: the system's
     smtp_user: str = ""
     smtp_password: Secret | None = None  # environment only (GOVGATE_SMTP_PASSWORD)
+    # LDAP / Active Directory (docs/directory.md): empty url, no directory
+    directory_url: str = ""  # ldap://host:389 or ldaps://host:636
+    directory_start_tls: bool = False
+    directory_ca_file: str = ""  # the directory's CA (PEM); empty: the system's
+    directory_bind_dn: str = ""
+    # the service account's password: environment only, or a file only root reads
+    directory_bind_password: Secret | None = None
+    directory_bind_password_file: str = ""
+    directory_base_dn: str = ""
+    directory_user_filter: str = "(objectClass=inetOrgPerson)"
+    directory_username_attribute: str = "uid"  # AD: sAMAccountName
+    directory_name_attribute: str = "cn"  # AD: displayName
+    directory_email_attribute: str = "mail"
+    # the attribute of an OU that carries its govgate department code
+    directory_department_attribute: str = "businessCategory"
+    directory_region: str = ""  # the region of departments the directory creates
+    # "group cn=role" entries: members of the group hold the role
+    directory_group_roles: tuple[str, ...] = ()
+    # accounts this filter matches are disabled (AD: userAccountControl bit 2)
+    directory_disabled_filter: str = "(pwdAccountLockedTime=*)"
+    directory_page_size: int = 500
+    directory_timeout_seconds: float = 5.0
+    directory_sync_interval: float = 0.0  # seconds between scheduled syncs; 0: none
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -167,8 +190,9 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra",)}
 _ENV_KEYS = {f"GOVGATE_{name.upper()}": name for name in _FIELDS}
-_SECRETS = frozenset({"pkcs11_pin", "smtp_password"})
-_ENV_ONLY = frozenset({"smtp_password"})  # never in a file that is read by many
+_SECRETS = frozenset({"pkcs11_pin", "smtp_password", "directory_bind_password"})
+# never in a file that is read by many
+_ENV_ONLY = frozenset({"smtp_password", "directory_bind_password"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -284,6 +308,7 @@ def _validate(values: dict[str, Any]) -> None:
                 "setting 'trusted_proxies': {entry!r} is not an IP address or network",
                 entry=entry)) from None
     _validate_mail(values)
+    _validate_directory(values)
     url = values.get("database_url", "")
     if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(Text(
@@ -319,6 +344,39 @@ def _validate_mail(values: dict[str, Any]) -> None:
     if ca and not Path(str(ca)).is_file():
         raise SettingsError(Text("settings.no_file", "setting {name!r}: no such file {path!r}",
                                  name="smtp_ca_file", path=ca))
+
+
+def _validate_directory(values: dict[str, Any]) -> None:
+    """The directory's settings (gateway.directory)."""
+    url = values.get("directory_url", "")
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+        raise SettingsError(Text("settings.directory_url",
+                                 "setting 'directory_url': not an ldap:// or ldaps:// URL"))
+    if not values.get("directory_base_dn"):
+        raise SettingsError(Text("settings.directory_needs",
+                                 "setting {name!r} is needed with 'directory_url'",
+                                 name="directory_base_dn"))
+    if not values.get("directory_region"):
+        raise SettingsError(Text("settings.directory_needs",
+                                 "setting {name!r} is needed with 'directory_url'",
+                                 name="directory_region"))
+    for name in ("directory_ca_file", "directory_bind_password_file"):
+        if values.get(name) and not Path(str(values[name])).is_file():
+            raise SettingsError(Text("settings.no_file",
+                                     "setting {name!r}: no such file {path!r}",
+                                     name=name, path=values[name]))
+    for entry in values.get("directory_group_roles", ()):
+        if "=" not in entry.strip("="):
+            raise SettingsError(Text(
+                "settings.directory_group_roles",
+                "setting 'directory_group_roles': {entry!r} is not 'group cn=role'",
+                entry=entry))
+    if not values.get("directory_page_size", 500) > 0:
+        raise SettingsError(Text("settings.positive", "setting {name!r}: must be above 0",
+                                 name="directory_page_size"))
 
 
 def load_settings(

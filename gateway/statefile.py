@@ -53,6 +53,7 @@ from texts import where as placed
 MAX_BYTES = 1024 * 1024
 MIN_CLIENT_SECRET = 24
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+USER_SOURCES = ("local", "directory")
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt", "none"})
 
 SECTIONS: dict[str, tuple[set[str], set[str]]] = {
@@ -62,7 +63,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "users": (
         {"username", "name", "department"},
         {"roles", "password", "must_change", "status", "email", "email_verified",
-         "phone_number", "phone_number_verified"},
+         "phone_number", "phone_number_verified", "source"},
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
@@ -408,6 +409,7 @@ def validate(
             problems.append(placed(where, Text("state.status",
                                                "status must be active or disabled")))
         problems.extend(placed(where, p) for p in contact_problems(e))
+        problems.extend(placed(where, p) for p in _source_problems(e))
 
     for i, e in entries["systems"]:
         where = _where("systems", i, e)
@@ -472,6 +474,17 @@ def validate(
             )
         )
     return problems
+
+
+def _source_problems(e: Mapping[str, Any]) -> list[str]:
+    """A user's ``source``: local, or directory (whose password only the directory
+    holds, gateway.directory)."""
+    if e.get("source", "local") not in USER_SOURCES:
+        return [Text("state.source", "source must be local or directory")]
+    if e.get("source") == "directory" and "password" in e:
+        return [Text("state.directory_password",
+                     "a directory user has no password in the gateway")]
+    return []
 
 
 def _saml_entity_twice(entries: list[tuple[int, Mapping[str, Any]]],
@@ -798,6 +811,8 @@ class StateApplier:
                         status=e.get("status", "active"),
                     )
                     contact = _contact(e)
+                    if e.get("source", "local") != "local":
+                        contact["source"] = e["source"]
                     if any(contact.values()):
                         conn.execute(users.update().where(users.c.username == username)
                                      .values(**contact))
@@ -809,7 +824,11 @@ class StateApplier:
                 fields["department_code"] = str(e["department"])
             if "status" in e and row.status != e["status"]:
                 fields["status"] = e["status"]
-            if row.password_hash is None and e.get("password"):
+            if "source" in e and row.source != e["source"]:
+                fields["source"] = e["source"]
+                if e["source"] == "directory" and row.password_hash is not None:
+                    fields["password_hash"] = None  # the directory's from now on
+            if row.password_hash is None and e.get("password") and row.source == "local":
                 fields["password_hash"] = passwords.hash_password(e["password"])
                 fields["must_change"] = e.get("must_change", True)
             fields.update({k: v for k, v in _contact(e).items() if getattr(row, k) != v})
@@ -974,6 +993,7 @@ def export_state(engine: Engine, sections: Iterable[SectionHandler] = ()) -> dic
                 "roles": role_map.get(r.id, []),
                 "must_change": bool(r.must_change),
                 "status": r.status,
+                **({"source": r.source} if r.source != "local" else {}),
                 **{k: v for k, v in (("email", r.email), ("phone_number", r.phone_number))
                    if v},
                 **{k: True for k, v in (("email_verified", r.email_verified),

@@ -67,6 +67,9 @@ users = sa.Table(
               server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # local: the gateway holds the password; directory: LDAP signs in (gateway.directory)
+    sa.Column("source", sa.String(16), nullable=False, default="local",
+              server_default="local"),
 )
 
 user_roles = sa.Table(

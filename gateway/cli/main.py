@@ -17,6 +17,7 @@ from gateway.cli import (
     catalogue_cmd,
     client_cmd,
     compliance_cmd,
+    directory_cmd,
     init_cmd,
     keys_cmd,
     policy_cmd,
@@ -77,6 +78,7 @@ def _register() -> None:
     catalogue_cmd.catalogue.add_command(steward_cmds.webhook_secret)
     cli.add_command(saml_cmd.saml)
     cli.add_command(compliance_cmd.compliance)
+    cli.add_command(directory_cmd.directory)
 
 
 _register()

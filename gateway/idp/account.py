@@ -24,6 +24,7 @@ import base64
 import json
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,12 @@ class Account:
     """The signed-in ``username``'s own account (``sid``: the session acting, if any)."""
 
     def __init__(self, provider: Provider, username: str, *, sid: str | None = None,
-                 source_ip: str | None = None) -> None:
+                 source_ip: str | None = None,
+                 directory_check: Callable[[str, str], bool] | None = None) -> None:
         services = provider.services
+        # a directory user's password, checked by a bind (gateway.directory); raises
+        # when the directory cannot answer, so the proof fails closed uncounted
+        self.directory_check = directory_check
         self.services = services
         self.username = username
         self.sid = sid
@@ -123,6 +128,9 @@ class Account:
             found = await run_in_threadpool(totp.load, self.services, user)
             ok = found is not None and await run_in_threadpool(
                 totp.check, self.services, self.provider.store, found, code, self.username)
+        elif password and user.source == "directory":
+            ok = self.directory_check is not None and await run_in_threadpool(
+                self.directory_check, self.username, password)
         elif password:
             stored = await run_in_threadpool(self.services.org.password_hash, self.username)
             ok = await run_in_threadpool(verify_password, stored, password)

@@ -79,7 +79,8 @@ def layer(module: str) -> str:
     if top == "govgate_upstream":
         return top
     sub = rest.split(".", 1)[0]
-    if module in WIRING or sub in ("migrations", "admin", "referrals", "compliance"):
+    if module in WIRING or sub in ("migrations", "admin", "referrals", "compliance",
+                                   "directory"):
         return "wiring"
     if sub in ("idp", "proxy", "web", "cli", "demo"):
         return sub

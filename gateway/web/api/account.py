@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.directory.client import password_checker
 from gateway.errors import Forbidden, ValidationError
 from gateway.idp.account import Account
 from gateway.idp.scopes import ACCOUNT, require
@@ -61,7 +62,8 @@ async def _account(request: Request) -> Account:
         raise Forbidden(Text("account.person_only",
                              "this is a person's own account: a system's token has none"))
     return Account(gateway_of(request).provider, principal.username, sid=principal.session_id,
-                   source_ip=request.client.host if request.client else None)
+                   source_ip=request.client.host if request.client else None,
+                   directory_check=password_checker(gateway_of(request).directory))
 
 
 def _json(value: Any) -> Any:

@@ -32,6 +32,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from catalogue.model import CST
+from gateway.directory.client import password_checker
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.i18n import render as render_text
 from gateway.idp.account import Account, Pending
@@ -83,7 +84,8 @@ def _account(request: Request) -> Account | None:
     if principal.username is None:  # a session is always a person's
         return None
     return Account(gateway_of(request).provider, principal.username, sid=principal.session_id,
-                   source_ip=_ip(request))
+                   source_ip=_ip(request),
+                   directory_check=password_checker(gateway_of(request).directory))
 
 
 def _sign_in_first(request: Request) -> Response:

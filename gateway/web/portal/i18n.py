@@ -88,6 +88,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "role_sysadmin": ("系统管理员", "system administrator"),
     "role_secadmin": ("安全管理员", "security administrator"),
     "role_auditor": ("审计管理员", "auditor"),
+    # -- directory sign-in (gateway.directory) --
+    "directory_down": ("目录服务暂不可用，无法验证口令；请稍后重试。", "The directory is unavailable, so the password cannot be checked; please try again later."),
 }
 
 

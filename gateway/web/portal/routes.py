@@ -30,6 +30,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit import AuditRecord
+from gateway.directory.client import directory_password_ok
+from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.idp import totp as totp_secret
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
@@ -197,7 +199,7 @@ class _Attempt:
     neither the answer nor its timing tells which accounts exist."""
 
     def __init__(self, request: Request, throttle: LoginThrottle, username: str,
-                 next_url: str, again: Callable[[str], Response]) -> None:
+                 next_url: str, again: Callable[..., Response]) -> None:
         self.request = request
         self.services = _services(request)
         self.throttle = throttle
@@ -231,8 +233,10 @@ class _Attempt:
         user = _user(request, username) if username else None
         if refused := await self.refuse_if_locked(user):
             return refused
-        stored = org.password_hash(username) if user is not None else None
-        ok = await run_in_threadpool(verify_password, stored, password)
+        try:
+            ok = await self.check(user, password)
+        except DirectoryUnavailable as exc:
+            return await self.directory_down(user, exc)
         # guesses sent together all passed the check above before the first was hashed:
         # if the wrong ones locked the account meanwhile, a right one must not sign in
         # (nor lift the lock), or parallel guesses outrun the lockout
@@ -242,8 +246,9 @@ class _Attempt:
         if user is None or not ok or user.status != "active":
             return await self.wrong(user, ok)
         org.record_success(username)
-        weak: list[str] = [] if user.must_change else await run_in_threadpool(
-            policy_problems, password, username)
+        # a directory's password follows the directory's rule, and is changed there
+        weak: list[str] = [] if user.must_change or user.source != "local" else (
+            await run_in_threadpool(policy_problems, password, username))
         if weak:
             # set before today's rule (or by an operator's file): it is changed now
             org.require_password_change(username, "password does not meet the rule")
@@ -264,6 +269,24 @@ class _Attempt:
         response = RedirectResponse(_go(stage, self.next_url), status_code=303)
         _set_session_cookie(request, response, token)
         return response
+
+    async def check(self, user: User | None, password: str) -> bool:
+        """The password: a bind to the directory for its users (never stored here),
+        else argon2 (unknown names too, for the same timing)."""
+        if user is not None and user.source == "directory":
+            return await run_in_threadpool(directory_password_ok,
+                                           gateway_of(self.request).directory,
+                                           user.username, password)
+        stored = self.services.org.password_hash(self.username) if user is not None else None
+        return await run_in_threadpool(verify_password, stored, password)
+
+    async def directory_down(self, user: User | None, exc: DirectoryUnavailable) -> Response:
+        """Fail closed: no sign-in without the directory's answer, and no failure
+        counted against the person or the address."""
+        await _emit(self.request, _record(
+            self.request, "login", "failure", actor_user=self.username,
+            department=user.department if user else None, reason=str(exc)))
+        return self.again(self.t("directory_down"), 503)
 
     async def wrong(self, user: User | None, ok: bool) -> Response:
         request, username = self.request, self.username

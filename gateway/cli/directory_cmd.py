@@ -1,0 +1,51 @@
+"""``govgate directory sync [--dry-run]``: the directory's departments, users, roles
+and disabled accounts into the gateway (docs/directory.md)."""
+
+from __future__ import annotations
+
+import click
+
+from gateway.cli.context import CliContext, CommandError, pass_cli
+from gateway.cli.session_cmd import end_sessions
+from gateway.directory import DirectoryClient, DirectoryConfig, SyncConflict, SyncPlan, sync
+from gateway.i18n import render
+
+
+@click.group()
+def directory() -> None:
+    """LDAP / Active Directory."""
+
+
+@directory.command("sync")
+@click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
+@pass_cli
+def sync_cmd(cli_ctx: CliContext, dry_run: bool) -> None:
+    """Sync departments, users, roles and disabled accounts from the directory.
+    Never deletes; a conflict applies nothing."""
+    config = DirectoryConfig.from_settings(cli_ctx.settings)
+    if config is None:
+        raise CommandError(cli_ctx.msg("directory.not_configured"))
+    try:
+        plan = sync(cli_ctx.services, DirectoryClient(config), dry_run=dry_run)
+    except SyncConflict as exc:
+        for problem in exc.problems:
+            click.echo(f"! {render(problem, cli_ctx.lang)}")
+        raise
+    for change in plan.changes:
+        click.echo(str(change))
+    _summary(cli_ctx, plan, dry_run)
+    if not dry_run:
+        for username in plan.newly_disabled():
+            end_sessions(cli_ctx, username)
+
+
+def _summary(cli_ctx: CliContext, plan: SyncPlan, dry_run: bool) -> None:
+    click.echo(cli_ctx.msg("directory.summary", people=plan.people,
+                           created=plan.count("create"), updated=plan.count("update"),
+                           disabled=len(plan.disabled), skipped=len(plan.skipped)))
+    if not plan.changes:
+        click.echo(cli_ctx.msg("apply.nothing"))
+    elif dry_run:
+        click.echo(cli_ctx.msg("apply.dry_run"))
+    else:
+        click.echo(cli_ctx.msg("apply.summary", n=len(plan.changes)))

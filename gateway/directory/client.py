@@ -1,0 +1,257 @@
+"""Reading the directory with ldap3: the people (a paged search), the department OUs,
+the mapped groups, which accounts are disabled; and a person's password checked by a
+bind as that person. LDAPS or StartTLS verify the server against ``ca_file``."""
+
+from __future__ import annotations
+
+import functools
+import math
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
+
+from gateway.directory.config import DirectoryConfig
+from gateway.directory.errors import DirectoryUnavailable
+from gateway.settings import Settings
+from texts import Text
+
+# ask the server for no attributes, only the entries' DNs (RFC 4511 4.5.1.8)
+NO_ATTRIBUTES = "1.1"
+GROUP_CLASSES = "(|(objectClass=groupOfNames)(objectClass=group))"
+
+
+def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
+    """A DN as the directory compares it: attribute types and values case-folded, space
+    round the separators ignored (a member's DN may be spelt unlike the entry's)."""
+    try:
+        return tuple((t.casefold(), v.casefold()) for t, v, _ in parse_dn(dn, strip=True))
+    except LDAPInvalidDnError:
+        return (("", dn.casefold()),)
+
+
+@dataclass(frozen=True)
+class Person:
+    dn: str
+    username: str
+    name: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An OU that is a department: its DN, name (the ``ou``) and govgate code."""
+
+    dn: str
+    name: str
+    code: str
+
+
+class VerifiedTls(ldap3.Tls):
+    """LDAPS and StartTLS with the standard library's own checks: the certificate
+    against ``ca_file`` (or the system's CAs), the host name, TLS 1.2 at least. ldap3
+    2.9 turns the context's host-name check off and calls ``ssl.match_hostname``,
+    deprecated since Python 3.7 and gone in 3.12."""
+
+    def __init__(self, ca_file: str, host: str) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
+        self.context = ssl.create_default_context(cafile=ca_file or None)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.host = host
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket, server_hostname=self.host,
+            do_handshake_on_connect=do_handshake)
+
+
+def _first(entry: dict[str, Any], attribute: str) -> str:
+    value = entry.get(attribute)
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return "" if value is None else str(value)
+
+
+class DirectoryClient:
+    """One directory. Each call opens its own connection and closes it: sign-ins run
+    in threads, and a sync runs rarely."""
+
+    def __init__(self, config: DirectoryConfig) -> None:
+        self.config = config
+        parts = urlsplit(config.url)
+        self.host, self.port = parts.hostname or "", parts.port
+        self.ldaps = parts.scheme == "ldaps"
+        self.tls = VerifiedTls(config.ca_file, self.host)
+
+    def server(self) -> ldap3.Server:
+        """A server object per connection: ldap3 marks an address that failed as
+        unavailable for a while, and a directory back from an outage must be used at
+        once (the host name is also resolved anew, for a directory behind DNS)."""
+        return ldap3.Server(self.host, port=self.port, use_ssl=self.ldaps, tls=self.tls,
+                            get_info=ldap3.NONE, connect_timeout=self.config.timeout)
+
+    def unavailable(self, exc: Exception) -> DirectoryUnavailable:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return DirectoryUnavailable(Text(
+            "directory.unavailable", "the directory {url} is unavailable: {detail}",
+            url=self.config.url, detail=detail[:200]))
+
+    def _connect(self, dn: str, password: str) -> ldap3.Connection:
+        # ldap3 packs the receive timeout into SO_RCVTIMEO: whole seconds
+        conn = ldap3.Connection(self.server(), user=dn or None, password=password or None,
+                                receive_timeout=max(1, math.ceil(self.config.timeout)),
+                                read_only=True, raise_exceptions=False, auto_referrals=False)
+        try:
+            conn.open()
+            if self.config.start_tls and not self.ldaps and not conn.start_tls():
+                raise DirectoryUnavailable(Text("directory.start_tls",
+                                                "the directory {url} refused StartTLS",
+                                                url=self.config.url))
+        except BaseException:
+            conn.unbind()
+            if conn.socket is not None:  # ldap3 keeps a socket that failed to connect
+                conn.socket.close()
+            raise
+        return conn
+
+    def service(self) -> ldap3.Connection:
+        """A connection bound as the service account (anonymous without one)."""
+        password = self.config.bind_password.get() if self.config.bind_password else ""
+        try:
+            conn = self._connect(self.config.bind_dn, password)
+            if self.config.bind_dn and not conn.bind():
+                conn.unbind()
+                raise DirectoryUnavailable(Text(
+                    "directory.service_bind",
+                    "the directory {url} refused the service account {dn}",
+                    url=self.config.url, dn=self.config.bind_dn))
+        except LDAPException as exc:
+            raise self.unavailable(exc) from None
+        return conn
+
+    # -- reading -----------------------------------------------------------------------
+
+    def search(self, conn: ldap3.Connection, search_filter: str,
+               attributes: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every entry under the base DN the filter matches, a page at a time; a
+        directory gone in the middle raises DirectoryUnavailable."""
+        cookie: Any = None
+        while True:
+            yield from self.page(conn, search_filter, attributes, cookie)
+            controls = (conn.result or {}).get("controls") or {}
+            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            if not cookie:
+                return
+
+    def page(self, conn: ldap3.Connection, search_filter: str, attributes: list[str],
+             cookie: Any) -> list[tuple[str, dict[str, Any]]]:
+        try:
+            conn.search(self.config.base_dn, search_filter, ldap3.SUBTREE,
+                        attributes=attributes, paged_size=self.config.page_size,
+                        paged_cookie=cookie)
+        except LDAPException as exc:
+            raise self.unavailable(exc) from None
+        result = conn.result or {}
+        if result.get("result", 0) not in (0, 4):  # 4: size limit, a page's end
+            raise self.unavailable(Exception(
+                f"{result.get('description', 'error')} {result.get('message', '')}".strip()))
+        return [(e["dn"], dict(e.get("attributes") or {})) for e in conn.response or []
+                if e.get("type") == "searchResEntry"]
+
+    def people(self, conn: ldap3.Connection) -> list[Person]:
+        c = self.config
+        attributes = [c.username_attribute, c.name_attribute, c.email_attribute]
+        out = []
+        for dn, entry in self.search(conn, c.user_filter, attributes):
+            username = _first(entry, c.username_attribute)
+            out.append(Person(dn=dn, username=username,
+                              name=_first(entry, c.name_attribute) or username,
+                              email=_first(entry, c.email_attribute) or None))
+        return out
+
+    def disabled(self, conn: ldap3.Connection) -> set[tuple[tuple[str, str], ...]]:
+        """The DNs (as ``dn_key``) of the people the disabled filter matches."""
+        both = f"(&{self.config.user_filter}{self.config.disabled_filter})"
+        return {dn_key(dn) for dn, _ in self.search(conn, both, [NO_ATTRIBUTES])}
+
+    def units(self, conn: ldap3.Connection) -> list[Unit]:
+        attr = self.config.department_attribute
+        found = self.search(conn, f"(&(objectClass=organizationalUnit)({attr}=*))",
+                            ["ou", attr])
+        return [Unit(dn=dn, name=_first(e, "ou"), code=_first(e, attr)) for dn, e in found]
+
+    def groups(self, conn: ldap3.Connection) -> dict[str, list[str]]:
+        """Each mapped group's cn and its members' DNs."""
+        names = [g for g, _ in self.config.group_roles]
+        if not names:
+            return {}
+        wanted = "".join(f"(cn={escape_filter_chars(n)})" for n in names)
+        out: dict[str, list[str]] = {}
+        for _dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
+            members = e.get("member") or []
+            out.setdefault(_first(e, "cn"), []).extend(str(m) for m in members)
+        return out
+
+    # -- signing in ----------------------------------------------------------------------
+
+    def verify(self, username: str, password: str) -> bool:
+        """Whether ``password`` is ``username``'s: found with the service account, then
+        a bind as that person. An empty password is refused here (LDAP would take it
+        as an anonymous bind); DirectoryUnavailable when the directory cannot answer."""
+        if not password or not username:
+            return False
+        c = self.config
+        look_for = (f"(&{c.user_filter}"
+                    f"({c.username_attribute}={escape_filter_chars(username)}))")
+        conn = self.service()
+        try:
+            conn.search(c.base_dn, look_for, ldap3.SUBTREE, attributes=[NO_ATTRIBUTES],
+                        size_limit=2)
+            found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            if (conn.result or {}).get("result", 0) not in (0, 4):
+                raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
+        except LDAPException as exc:
+            raise self.unavailable(exc) from None
+        finally:
+            conn.unbind()
+        if len(found) != 1:
+            return False
+        try:
+            person = self._connect(found[0], password)
+            try:
+                ok = bool(person.bind())
+                code = (person.result or {}).get("result", 49)
+            finally:
+                person.unbind()
+        except LDAPException as exc:
+            raise self.unavailable(exc) from None
+        if not ok and code != 49:  # 49: invalidCredentials; anything else is not an answer
+            raise self.unavailable(Exception(str((person.result or {}).get("description"))))
+        return ok
+
+
+def directory_client(settings: Settings) -> DirectoryClient | None:
+    """The settings' directory, or None when none is configured."""
+    config = DirectoryConfig.from_settings(settings)
+    return DirectoryClient(config) if config else None
+
+
+def password_checker(client: DirectoryClient | None) -> Callable[[str, str], bool]:
+    """``directory_password_ok`` for ``client``: the account page's proof."""
+    return functools.partial(directory_password_ok, client)
+
+
+def directory_password_ok(client: DirectoryClient | None, username: str,
+                          password: str) -> bool:
+    """A directory user's password, checked by the directory; with no directory
+    configured any more, DirectoryUnavailable (the sign-in fails closed)."""
+    if client is None:
+        raise DirectoryUnavailable(Text("directory.none", "no directory is configured for "
+                                        "the directory's users"))
+    return client.verify(username, password)

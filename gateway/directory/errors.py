@@ -1,0 +1,33 @@
+"""The directory's errors: it cannot be reached (503; sign-in fails closed), or a
+sync found conflicts and applied nothing (409)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import Conflict, GovgateError
+
+
+class DirectoryUnavailable(GovgateError):
+    code = "directory_unavailable"
+    status = 503
+    title = "Directory unavailable"
+
+
+class SyncConflict(Conflict):
+    """The directory's data cannot be applied as it is; ``problems`` lists each, and
+    ``plan`` is what the sync read."""
+
+    code = "directory_conflict"
+    title = "Directory sync conflict"
+
+    def __init__(self, description: str = "", problems: list[str] | None = None,
+                 plan: Any = None, **extra: Any) -> None:
+        super().__init__(description, **extra)
+        self.problems = list(problems or [])
+        self.plan = plan
+
+    def problem(self) -> dict[str, Any]:
+        body = super().problem()
+        body["errors"] = self.problems
+        return body

@@ -1,0 +1,64 @@
+"""The scheduled sync: a round of the served gateway's maintenance loop
+(``gateway.app._maintain``) syncs when ``directory_sync_interval`` seconds have passed
+since the last sync or failed sync of any process (the audit log's ``directory_synced``
+and ``directory_sync_failed`` records), so workers and restarts share one schedule.
+A failure (the directory down, a conflict) is audited and logged; requests go on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import sqlalchemy as sa
+
+from audit import AuditRecord
+from audit.tables import records
+from gateway.directory.errors import DirectoryUnavailable, SyncConflict
+from gateway.directory.sync import ACTOR, SyncPlan, sync
+from gateway.idp.sign_out import revoke_everywhere, schedule_notices
+from gateway.root import Gateway
+from gateway.services import Services
+
+log = logging.getLogger("govgate.directory")
+ROUNDS = ("directory_synced", "directory_sync_failed")
+
+
+def due(services: Services) -> bool:
+    """Whether the last sync (or failed one) is ``directory_sync_interval`` ago."""
+    with services.engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(records.c.ts)).where(
+            records.c.event_type == "admin_change", records.c.reason.in_(ROUNDS))).scalar()
+    if last is None:
+        return True
+    now_ms = services.clock().timestamp() * 1000  # records' ts: UTC milliseconds
+    return bool(now_ms - int(last) >= services.settings.directory_sync_interval * 1000)
+
+
+def run_round(gateway: Gateway) -> SyncPlan | None:
+    """One scheduled sync if one is due; the sessions of the people it disabled end."""
+    services, client = gateway.services, gateway.directory
+    if client is None or services.settings.directory_sync_interval <= 0 or not due(services):
+        return None
+    try:
+        plan = sync(services, client)
+    except (DirectoryUnavailable, SyncConflict) as exc:
+        problems = list(getattr(exc, "problems", []))[:50]
+        services.audit.append_sync(AuditRecord(
+            event_type="admin_change", outcome="failure", actor_user=ACTOR,
+            reason="directory_sync_failed",
+            extra={"change": "directory_sync_failed", "error": str(exc),
+                   "conflicts": [str(p) for p in problems]}))
+        log.warning("directory sync failed: %s", exc)
+        return None
+    for username in plan.newly_disabled():
+        out = revoke_everywhere(gateway.provider, username)
+        schedule_notices(gateway.provider, out)
+    return plan
+
+
+async def maintain(gateway: Gateway) -> None:
+    """``run_round`` off the event loop; logs its own failures."""
+    try:
+        await asyncio.to_thread(run_round, gateway)
+    except Exception:
+        log.exception("directory sync round failed")

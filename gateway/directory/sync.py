@@ -1,0 +1,203 @@
+"""The directory sync: read the directory, plan what differs from the database,
+apply the plan in one transaction through the state file's code
+(``gateway.statefile.StateApplier``), audited as admin changes by ``directory-sync``.
+
+The directory's data becomes a state document: its department OUs (the
+``department_attribute`` names the code, the ``ou`` the name), its people (source
+``directory``, no password, ``staff`` and the roles of their mapped groups, disabled
+when the disabled filter matches) and, for the directory's users the database holds
+that the directory no longer has, the same user disabled: a sync never deletes.
+Conflicts (one username in two departments, two admin roles on one person (三员分立),
+a local account of the same name, anything the state file refuses) are listed and
+nothing is applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
+from gateway.directory.errors import SyncConflict
+from gateway.errors import StateFileError
+from gateway.org import ADMIN_ROLES, role_problems, sign_in_name
+from gateway.services import Services
+from gateway.statefile import StateApplier
+from gateway.tables import departments, user_roles, users
+from statedoc import Change
+from texts import Text
+
+ACTOR = "directory-sync"
+CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
+DnKey = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class SyncPlan:
+    """What a sync would do (``changes``) or did; ``conflicts``: why it did nothing."""
+
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # people in no department OU
+    people: int = 0
+    disabled: list[str] = field(default_factory=list)  # usernames this plan disables
+
+    def newly_disabled(self) -> list[str]:
+        """The people this plan disables who existed before it (whose sessions end)."""
+        updated = {c.key for c in self.changes if c.kind == "user" and c.action == "update"}
+        return [u for u in self.disabled if u in updated]
+
+    def count(self, action: str) -> int:
+        if action == "disable":
+            return len(self.disabled)
+        return sum(1 for c in self.changes if c.action == action and c.kind == "user"
+                   and not (action == "update" and c.key in self.disabled))
+
+
+@dataclass
+class DirectoryData:
+    units: list[Unit]
+    people: list[Person]
+    disabled: set[DnKey]
+    groups: dict[str, list[str]]
+
+
+def read(client: DirectoryClient) -> DirectoryData:
+    """Everything a sync needs, read over one connection before anything is planned:
+    a directory gone in the middle raises DirectoryUnavailable and nothing is applied."""
+    conn = client.service()
+    try:
+        return DirectoryData(units=client.units(conn), people=client.people(conn),
+                             disabled=client.disabled(conn), groups=client.groups(conn))
+    finally:
+        conn.unbind()
+
+
+def _department_of(dn: DnKey, units: dict[DnKey, Unit]) -> Unit | None:
+    """The nearest OU above ``dn`` that is a department."""
+    for i in range(1, len(dn)):
+        if dn[i:] in units:
+            return units[dn[i:]]
+    return None
+
+
+def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
+                plan: SyncPlan) -> dict[str, Any]:
+    """The state document of the directory's data; conflicts go to ``plan``."""
+    config = client.config
+    units = {dn_key(u.dn): u for u in data.units}
+    with engine.connect() as conn:
+        stored_depts = {r.code: r for r in conn.execute(
+            sa.select(departments.c.code, departments.c.region_code,
+                      departments.c.parent_code))}
+        stored = {r.username: r for r in conn.execute(
+            sa.select(users.c.id, users.c.username, users.c.name, users.c.department_code,
+                      users.c.status, users.c.source, users.c.email, users.c.email_verified,
+                      users.c.phone_number, users.c.phone_number_verified))}
+        stored_roles: dict[int, list[str]] = {}
+        for r in conn.execute(sa.select(user_roles)):
+            stored_roles.setdefault(r.user_id, []).append(r.role_code)
+    dept_entries = []
+    for key, ou in units.items():
+        parent = _department_of(key, units)
+        known = stored_depts.get(ou.code)
+        # a department the gateway placed itself (region, a parent the directory does
+        # not have) stays where it is
+        dept_entries.append({"code": ou.code, "name": ou.name,
+                             "region": known.region_code if known else config.region,
+                             "parent": parent.code if parent else
+                             (known.parent_code if known else None)})
+    roles_of: dict[DnKey, set[str]] = {}
+    role_by_group = {group.casefold(): role for group, role in config.group_roles}
+    for group, members in data.groups.items():
+        role = role_by_group.get(group.casefold())
+        for member in members:
+            if role is not None:
+                roles_of.setdefault(dn_key(member), set()).add(role)
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+    for person in data.people:
+        key = dn_key(person.dn)
+        unit = _department_of(key, units)
+        username = sign_in_name(person.username)
+        if unit is None:
+            plan.skipped.append(person.dn)
+            continue
+        if username in seen:
+            first_dn, first = seen[username]
+            if first["department"] != unit.code:
+                plan.conflicts.append(Text(
+                    "directory.two_departments",
+                    "user {username} is in two departments: {first} ({dn1}) and {second} "
+                    "({dn2})", username=username, first=first["department"], dn1=first_dn,
+                    second=unit.code, dn2=person.dn))
+            else:
+                plan.conflicts.append(Text("directory.twice", "user {username} appears twice "
+                                           "({dn1}, {dn2})", username=username,
+                                           dn1=first_dn, dn2=person.dn))
+            continue
+        roles = sorted({"staff"} | roles_of.get(key, set()))
+        if len(set(roles) & ADMIN_ROLES) > 1:
+            plan.conflicts.extend(Text("directory.person", "{username} ({dn}): {problem}",
+                                       username=username, dn=person.dn, problem=p)
+                                  for p in role_problems(roles))
+        row = stored.get(username)
+        if row is not None and row.source != "directory":
+            plan.conflicts.append(Text(
+                "directory.local_account", "user {username} ({dn}) is a local account of "
+                "the gateway; rename one of them", username=username, dn=person.dn))
+        entry: dict[str, Any] = {
+            "username": username, "name": person.name, "department": unit.code,
+            "roles": roles, "source": "directory", "must_change": False,
+            "status": "disabled" if key in data.disabled else "active"}
+        if person.email:
+            entry["email"] = person.email
+        seen[username] = (person.dn, entry)
+    plan.people = len(seen)
+    user_entries = [entry for _, entry in seen.values()]
+    for username, row in stored.items():
+        if row.source == "directory" and username not in seen:
+            user_entries.append({
+                "username": username, "name": row.name, "department": row.department_code,
+                "roles": sorted(stored_roles.get(row.id, [])) or ["staff"],
+                "source": "directory", "status": "disabled",
+                **{k: getattr(row, k) for k in CONTACT if getattr(row, k)}})
+    for entry in user_entries:
+        row = stored.get(entry["username"])
+        if entry["status"] == "disabled" and (row is None or row.status != "disabled"):
+            plan.disabled.append(entry["username"])
+    return {"departments": dept_entries, "users": user_entries}
+
+
+def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) -> SyncPlan:
+    """Plan, and unless ``dry_run`` apply, the directory's state. Raises SyncConflict
+    (with the plan as ``plan``) when there are conflicts, DirectoryUnavailable when
+    the directory cannot be read; in both cases nothing is written."""
+    plan = SyncPlan()
+    doc = to_document(client, read(client), services.engine, plan)
+    if plan.conflicts:
+        raise SyncConflict(Text("directory.conflicts",
+                                "{n} conflict(s) in the directory; nothing applied",
+                                n=len(plan.conflicts)), problems=plan.conflicts, plan=plan)
+
+    applied: list[tuple[str, dict[str, Any]]] = []
+    applier = StateApplier(services.engine, hash_secret=services.hash_client_secret,
+                           verify_secret=services.verify_client_secret, clock=services.clock,
+                           on_change=lambda event, detail: applied.append(
+                               (event, {**detail, "actor": ACTOR})))
+    try:
+        plan.changes = applier.apply(doc, dry_run=dry_run)
+    except StateFileError as exc:
+        plan.conflicts = list(exc.problems)
+        raise SyncConflict(Text("directory.conflicts",
+                                "{n} conflict(s) in the directory; nothing applied",
+                                n=len(plan.conflicts)), problems=plan.conflicts,
+                           plan=plan) from None
+    if not dry_run:
+        # one audit transaction for the whole sync: every change, then the summary
+        services.record_admin_changes([*applied, ("directory_synced", {
+            "actor": ACTOR, "url": client.config.url, "people": plan.people,
+            "created": plan.count("create"), "updated": plan.count("update"),
+            "disabled": len(plan.disabled), "skipped": len(plan.skipped)})])
+    return plan

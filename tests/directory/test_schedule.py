@@ -1,0 +1,61 @@
+"""The scheduled sync, a round of the served gateway's maintenance loop: due once per
+``directory_sync_interval`` across processes (the audit log says when it last ran),
+the directory down audited as a failed round."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from audit.tables import records
+from gateway.directory import schedule
+from gateway.root import Gateway
+from gateway.services import Services, open_services
+from gateway.settings import load_settings
+from tests.directory.slapd import Slapd
+from tests.wiring import gateway_for
+
+
+@pytest.fixture
+def gateway(denv: dict[str, str], home: Path) -> Iterator[Gateway]:
+    env = {**denv, "GOVGATE_DIRECTORY_SYNC_INTERVAL": "3600",
+           "GOVGATE_DIRECTORY_USER_FILTER": "(&(objectClass=inetOrgPerson)(uid=user001*))"}
+    services = open_services(load_settings(env), environ=env)
+    yield gateway_for(services)
+    services.close()
+
+
+def _rounds(services: Services) -> list[tuple[str, str, dict[str, object]]]:
+    with services.engine.connect() as conn:
+        return [(r.reason, r.outcome, json.loads(r.extra)) for r in conn.execute(
+            sa.select(records.c.reason, records.c.outcome, records.c.extra).where(
+                records.c.reason.in_(schedule.ROUNDS)).order_by(records.c.id))]
+
+
+def test_a_round_syncs_when_due_and_not_again_within_the_interval(gateway: Gateway) -> None:
+    plan = schedule.run_round(gateway)
+    assert plan is not None and plan.count("create") == 10
+    assert gateway.services.org.get_user("user0015").roles == {"staff", "data_steward"}
+    assert schedule.run_round(gateway) is None  # within the hour: not due
+    (reason, outcome, extra), = _rounds(gateway.services)
+    assert (reason, outcome, extra["created"]) == ("directory_synced", "success", 10)
+
+
+def test_a_round_with_the_directory_down_is_audited_and_waits(gateway: Gateway,
+                                                             slapd: Slapd) -> None:
+    slapd.stop()
+    try:
+        assert schedule.run_round(gateway) is None
+        assert schedule.run_round(gateway) is None  # not retried at once
+    finally:
+        slapd.start()
+    (reason, outcome, extra), = _rounds(gateway.services)
+    assert (reason, outcome) == ("directory_sync_failed", "failure")
+    assert "is unavailable" in str(extra["error"])
+    with gateway.services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(records).where(
+            records.c.reason == "state_applied")).scalar() == 0
