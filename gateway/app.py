@@ -49,6 +49,7 @@ from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
+from gateway.web.scim.routes import scim_routes
 from keys import KeyStateError
 
 log = logging.getLogger("govgate")
@@ -152,6 +153,7 @@ def routes() -> list[BaseRoute]:
         *stats_routes(),
         *admin_routes(),
         *openapi_routes(),
+        *scim_routes(),
     ]
 
 

@@ -186,3 +186,17 @@ user_recovery_codes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
+
+# -- SCIM: accounts a SCIM client deleted ----------------------------------------------
+# govgate never deletes a person: SCIM's DELETE disables the account and records it
+# here, and SCIM then answers 404 for it (RFC 7644 section 3.6) while the account, its
+# history and its audit trail stay (gateway.admin.scim). Re-enabling it (the operator's
+# ``govgate user enable``) brings it back to SCIM.
+scim_deprovisioned = sa.Table(
+    "scim_deprovisioned",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("client_id", sa.String(128), nullable=False),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -22,6 +22,7 @@ class Admin:
     source_ip: str | None = None
     via: str = "portal"  # portal | api
     request_id: str | None = None
+    client_id: str | None = None  # a client acting as itself (SCIM): the record's actor
 
 
 def plain(value: Any) -> Any:
@@ -67,6 +68,7 @@ class Trail:
                 extra: dict[str, Any]) -> None:
         a = self.admin
         self.services.audit.append_sync(AuditRecord(
-            event_type="admin_change", outcome=outcome, status=status, actor_user=a.username,
+            event_type="admin_change", outcome=outcome, status=status,
+            actor_user=a.username if a.client_id is None else None, actor_client=a.client_id,
             department=a.department, source_ip=a.source_ip, request_id=a.request_id,
             reason=reason, extra={**extra, "via": a.via}))

@@ -1,0 +1,292 @@
+"""``/scim/v2/...``: SCIM 2.0 (RFC 7644) for a registered client acting as itself.
+
+Every request carries a bearer token of the ``client_credentials`` grant with the
+``scim`` scope, of an active client; the client's department decides what it sees and
+changes (``gateway.admin.scim``). Answers are ``application/scim+json``; every error,
+refusals included, is a SCIM error body (RFC 7644 section 3.12), and refusals of the
+credential are audited (``api_request``, deny) like the other APIs'."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from audit import AuditRecord
+from gateway.admin.scim.context import ScimContext, scim_context
+from gateway.admin.scim.errors import ScimError, not_found
+from gateway.admin.scim.groups import ScimGroups
+from gateway.admin.scim.listing import Query, parse_query, project
+from gateway.admin.scim.schema import (
+    ENTERPRISE_SCHEMA,
+    LIST_SCHEMA,
+    resource_types,
+    schemas,
+    service_provider_config,
+)
+from gateway.admin.scim.users import ScimUsers
+from gateway.errors import AuditUnavailable, GovgateError, Unauthorized
+from gateway.idp.scopes import SCIM, InsufficientScope, require
+from gateway.idp.sign_out import schedule_notices
+from gateway.request_id import new_request_id
+from gateway.root import gateway_of
+
+PREFIX = "/scim/v2"
+SCIM_JSON = "application/scim+json"
+MAX_BODY = 1 << 20
+ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+Handler = Callable[[Request, ScimContext], Any]
+
+
+def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(body, status_code=status, media_type=SCIM_JSON, headers=headers)
+
+
+def error(exc: ScimError, headers: dict[str, str] | None = None) -> Response:
+    return answer(exc.body(), exc.status, headers)
+
+
+async def _refused(request: Request, status: int, reason: str, client_id: str | None
+                   ) -> None:
+    services = gateway_of(request).services
+    try:
+        await services.audit.append(AuditRecord(
+            event_type="api_request", outcome="deny", status=status, actor_client=client_id,
+            source_ip=request.client.host if request.client else None, reason=reason,
+            extra={"method": request.method, "path": request.url.path}))
+    except Exception:
+        raise AuditUnavailable("the request could not be audited") from None
+
+
+async def _context(request: Request) -> ScimContext | Response:
+    """The calling client, or the refusal to send (401, 403), audited."""
+    gateway = gateway_of(request)
+    try:
+        principal = await gateway.authenticator.authenticate(request)
+        if principal.via != "bearer" or not principal.subject.startswith("client:"):
+            await _refused(request, 403, "SCIM takes a client's own token "
+                                         "(client_credentials)", principal.client_id)
+            return error(ScimError(403, "SCIM takes a client's own token (the "
+                                        "client_credentials grant), not a person's"))
+        require(principal, SCIM)
+    except Unauthorized as exc:
+        await _refused(request, 401, exc.reason or "invalid credentials", None)
+        return error(ScimError(401, "invalid or missing bearer token"),
+                     {"WWW-Authenticate": 'Bearer realm="govgate"'})
+    except InsufficientScope as exc:
+        await _refused(request, 403, str(exc), principal.client_id)
+        return error(ScimError(403, str(exc)), {"WWW-Authenticate": exc.www_authenticate})
+    assert principal.client_id is not None
+    ctx = await run_in_threadpool(
+        scim_context, gateway, principal.client_id,
+        base=gateway.provider.server.issuer + PREFIX,
+        source_ip=request.client.host if request.client else None,
+        request_id=request.headers.get("x-request-id") or new_request_id())
+    if ctx is None:
+        await _refused(request, 401, "client unknown or disabled", principal.client_id)
+        return error(ScimError(401, "the client is unknown or disabled"),
+                     {"WWW-Authenticate": 'Bearer realm="govgate"'})
+    return ctx
+
+
+async def body_of(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ScimError(413, f"the body is larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ScimError(400, "the body is not JSON", "invalidSyntax") from None
+
+
+def endpoint(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
+    """``handlers`` by method behind the client's authentication; any other method is a
+    405, any error a SCIM error body."""
+
+    async def run(request: Request) -> Response:
+        handler = handlers.get(request.method)
+        if handler is None:
+            return error(ScimError(405, f"{request.method} is not supported here"),
+                         {"Allow": ", ".join(sorted(handlers))})
+        try:
+            ctx = await _context(request)
+            if isinstance(ctx, Response):
+                return ctx
+            result = await handler(request, ctx)
+            for out in ctx.signed_out:
+                schedule_notices(ctx.gateway.provider, out)
+            return result  # type: ignore[no-any-return]
+        except ScimError as exc:
+            return error(exc)
+        except GovgateError as exc:
+            return error(ScimError(exc.status, str(exc.description)))
+
+    return run
+
+
+def _resource(status: int, resource: dict[str, Any], query: Query) -> Response:
+    headers = {"ETag": resource["meta"]["version"],
+               "Location": resource["meta"]["location"]}
+    return answer(project(resource, query, (ENTERPRISE_SCHEMA,)), status, headers)
+
+
+def _listing(found: dict[str, Any], query: Query) -> Response:
+    found["Resources"] = [project(r, query, (ENTERPRISE_SCHEMA,)) for r in found["Resources"]]
+    return answer(found)
+
+
+def _if_match(request: Request) -> str | None:
+    return request.headers.get("if-match")
+
+
+# -- discovery --------------------------------------------------------------------------
+
+async def _spc(request: Request, ctx: ScimContext) -> Response:
+    return answer(service_provider_config(ctx.base))
+
+
+def _list_of(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": 1,
+            "itemsPerPage": len(items), "Resources": items}
+
+
+async def _schemas(request: Request, ctx: ScimContext) -> Response:
+    codes = await run_in_threadpool(ctx.departments)
+    found = schemas(ctx.base, codes)
+    wanted = request.path_params.get("id")
+    if wanted is None:
+        return answer(_list_of(found))
+    for one in found:
+        if one["id"] == wanted:
+            return answer(one)
+    return error(not_found(f"no schema {wanted!r}"))
+
+
+async def _resource_types(request: Request, ctx: ScimContext) -> Response:
+    found = resource_types(ctx.base)
+    wanted = request.path_params.get("id")
+    if wanted is None:
+        return answer(_list_of(found))
+    for one in found:
+        if one["id"] == wanted:
+            return answer(one)
+    return error(not_found(f"no resource type {wanted!r}"))
+
+
+# -- users ------------------------------------------------------------------------------
+
+async def _users_list(request: Request, ctx: ScimContext) -> Response:
+    query = parse_query(request.query_params)
+    return _listing(await run_in_threadpool(ScimUsers(ctx).search, query), query)
+
+
+async def _users_search(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    if not isinstance(body, dict):
+        raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
+    query = parse_query(body)
+    return _listing(await run_in_threadpool(ScimUsers(ctx).search, query), query)
+
+
+async def _users_create(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    created = await run_in_threadpool(ScimUsers(ctx).create, body)
+    return _resource(201, created, parse_query(request.query_params))
+
+
+async def _user_get(request: Request, ctx: ScimContext) -> Response:
+    found = await run_in_threadpool(ScimUsers(ctx).get, request.path_params["id"])
+    return _resource(200, found, parse_query(request.query_params))
+
+
+async def _user_put(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    done = await run_in_threadpool(ScimUsers(ctx).replace, request.path_params["id"], body,
+                                   _if_match(request))
+    return _resource(200, done, parse_query(request.query_params))
+
+
+async def _user_patch(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    done = await run_in_threadpool(ScimUsers(ctx).patch, request.path_params["id"], body,
+                                   _if_match(request))
+    return _resource(200, done, parse_query(request.query_params))
+
+
+async def _user_delete(request: Request, ctx: ScimContext) -> Response:
+    await run_in_threadpool(ScimUsers(ctx).delete, request.path_params["id"],
+                            _if_match(request))
+    return Response(status_code=204)
+
+
+# -- groups -----------------------------------------------------------------------------
+
+async def _groups_list(request: Request, ctx: ScimContext) -> Response:
+    query = parse_query(request.query_params)
+    return _listing(await run_in_threadpool(ScimGroups(ctx).search, query), query)
+
+
+async def _groups_search(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    if not isinstance(body, dict):
+        raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
+    query = parse_query(body)
+    return _listing(await run_in_threadpool(ScimGroups(ctx).search, query), query)
+
+
+async def _groups_fixed(request: Request, ctx: ScimContext) -> Response:
+    what = f"{request.method} {request.url.path}"
+    raise await run_in_threadpool(ScimGroups(ctx).refuse_fixed, what)
+
+
+async def _group_get(request: Request, ctx: ScimContext) -> Response:
+    found = await run_in_threadpool(ScimGroups(ctx).get, request.path_params["id"])
+    return _resource(200, found, parse_query(request.query_params))
+
+
+async def _group_put(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    done = await run_in_threadpool(ScimGroups(ctx).replace, request.path_params["id"], body,
+                                   _if_match(request))
+    return _resource(200, done, parse_query(request.query_params))
+
+
+async def _group_patch(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    done = await run_in_threadpool(ScimGroups(ctx).patch, request.path_params["id"], body,
+                                   _if_match(request))
+    return _resource(200, done, parse_query(request.query_params))
+
+
+async def _nothing(request: Request, ctx: ScimContext) -> Response:
+    return error(not_found(f"nothing at {request.url.path}"))
+
+
+def scim_routes() -> list[BaseRoute]:
+    p = PREFIX
+    return [
+        Route(f"{p}/ServiceProviderConfig", endpoint({"GET": _spc}), methods=ALL),
+        Route(f"{p}/Schemas", endpoint({"GET": _schemas}), methods=ALL),
+        Route(f"{p}/Schemas/{{id}}", endpoint({"GET": _schemas}), methods=ALL),
+        Route(f"{p}/ResourceTypes", endpoint({"GET": _resource_types}), methods=ALL),
+        Route(f"{p}/ResourceTypes/{{id}}", endpoint({"GET": _resource_types}), methods=ALL),
+        Route(f"{p}/Users", endpoint({"GET": _users_list, "POST": _users_create}),
+              methods=ALL),
+        Route(f"{p}/Users/.search", endpoint({"POST": _users_search}), methods=ALL),
+        Route(f"{p}/Users/{{id}}", endpoint({
+            "GET": _user_get, "PUT": _user_put, "PATCH": _user_patch,
+            "DELETE": _user_delete}), methods=ALL),
+        Route(f"{p}/Groups", endpoint({"GET": _groups_list, "POST": _groups_fixed}),
+              methods=ALL),
+        Route(f"{p}/Groups/.search", endpoint({"POST": _groups_search}), methods=ALL),
+        Route(f"{p}/Groups/{{id}}", endpoint({
+            "GET": _group_get, "PUT": _group_put, "PATCH": _group_patch,
+            "DELETE": _groups_fixed}), methods=ALL),
+        Route(f"{p}/{{rest:path}}", endpoint({m: _nothing for m in ALL}), methods=ALL),
+    ]
