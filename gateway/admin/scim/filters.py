@@ -30,15 +30,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.admin.scim.errors import invalid_filter
 from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
-from gateway.tables import roles, user_roles, users
+from gateway.tables import roles, scim_users, user_roles, users
 
 Condition = ColumnElement[bool]
 
 
 @dataclass(frozen=True)
 class Column:
-    """A filterable attribute: its column and kind (string, boolean, dateTime,
-    integer id), or ``build`` for an attribute that is a condition of its own."""
+    """A filterable attribute: its column and kind (string, exact: a case-exact string,
+    active, dateTime), or ``build`` for an attribute that is a condition of its own."""
 
     expr: Any
     kind: str = "string"
@@ -66,8 +66,11 @@ def _always(op: CompareOperator | None, value: Any) -> Condition:
 
 
 USER_COLUMNS: dict[str, Column] = {
-    "id": Column(sa.cast(users.c.id, sa.String)),
+    "id": Column(sa.cast(users.c.id, sa.String), "exact"),
     "username": Column(users.c.username),
+    "externalid": Column(sa.select(scim_users.c.external_id)
+                         .where(scim_users.c.user_id == users.c.id).scalar_subquery(),
+                         "exact"),
     "displayname": Column(users.c.name),
     "name": Column(users.c.name),
     "name.formatted": Column(users.c.name),
@@ -86,7 +89,7 @@ USER_COLUMNS: dict[str, Column] = {
 CONTACT_SUB = {"type", "primary", "value"}
 
 GROUP_COLUMNS: dict[str, Column] = {
-    "id": Column(roles.c.code),
+    "id": Column(roles.c.code, "exact"),
     "displayname": Column(roles.c.name),
     "members": Column(None, build=_has_member),
     "members.value": Column(None, build=_has_member),
@@ -127,8 +130,9 @@ def _compare(column: Column, op: CompareOperator, value: Any) -> Condition:
     if not isinstance(value, str):
         # a string attribute compared with a number, boolean or null matches nothing
         return sa.false() if op is not CompareOperator.ne else sa.true()
-    lowered = sa.func.lower(expr)
-    text = value.lower()
+    # caseExact: false (every attribute but id and externalId): compared in lower case
+    lowered = expr if column.kind == "exact" else sa.func.lower(expr)
+    text = value if column.kind == "exact" else value.lower()
     if op is CompareOperator.eq:
         return lowered == text
     if op is CompareOperator.ne:

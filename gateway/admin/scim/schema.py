@@ -48,7 +48,6 @@ def _contact(name: str, description: str) -> dict[str, Any]:
     return _attr(name, type_="complex", multi=True, description=description, sub=[
         _attr("value", description="the value"),
         _attr("type", description="govgate keeps the work value only", canonical=["work"]),
-        _attr("primary", type_="boolean", description="always the primary value"),
     ])
 
 
@@ -67,7 +66,7 @@ def schemas(base: str, departments: list[str]) -> list[dict[str, Any]]:
         _attr("displayName", required=True,
               description="the full name (姓名); on input name.formatted, or the family "
                           "and given names, stand in for it"),
-        _attr("active", type_="boolean",
+        _attr("active", type_="boolean", required=True,
               description="false: the account is disabled (govgate never deletes one)"),
         _attr("password", mutability="writeOnly", returned="never",
               description="must pass the password rule; never returned"),
@@ -82,7 +81,7 @@ def schemas(base: str, departments: list[str]) -> list[dict[str, Any]]:
               ]),
     ]
     enterprise = [
-        _attr("department", description="the department code (部门)", canonical=departments),
+        _attr("department", required=True, description="the department code (部门)", canonical=departments),
     ]
     group = [
         _attr("displayName", required=True, mutability="readOnly",
@@ -107,7 +106,7 @@ def resource_types(base: str) -> list[dict[str, Any]]:
         {"schemas": [RESOURCE_TYPE_SCHEMA], "id": "User", "name": "User",
          "endpoint": "/Users", "description": "govgate user accounts",
          "schema": USER_SCHEMA,
-         "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": False}],
+         "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": True}],
          "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"}},
         {"schemas": [RESOURCE_TYPE_SCHEMA], "id": "Group", "name": "Group",
          "endpoint": "/Groups", "description": "govgate roles (a fixed set)",

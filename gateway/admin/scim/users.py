@@ -37,9 +37,9 @@ from gateway.idp.sign_out import revoke_everywhere
 from gateway.limits import org_too_long
 from gateway.org import Org, User, load_user, recent_password_hashes, sign_in_name, users_changed
 from gateway.storage import write_transaction
-from gateway.tables import departments, roles, scim_deprovisioned, users
+from gateway.tables import departments, roles, scim_users, users
 
-EMAIL_MAX, PHONE_MAX = 254, 32
+EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
 
 
 def version(resource: dict[str, Any]) -> str:
@@ -52,13 +52,24 @@ def version(resource: dict[str, Any]) -> str:
 
 def _visible() -> Any:
     """Not deleted over SCIM (a deleted account re-enabled by the operator is back)."""
-    deleted = sa.select(scim_deprovisioned.c.user_id).where(
-        scim_deprovisioned.c.user_id == users.c.id).exists()
+    deleted = sa.select(scim_users.c.user_id).where(
+        scim_users.c.user_id == users.c.id, scim_users.c.deleted_at.is_not(None)).exists()
     return sa.or_(users.c.status == "active", sa.not_(deleted))
 
 
 def _contact(value: str | None) -> list[dict[str, Any]] | None:
-    return [{"value": value, "type": "work", "primary": True}] if value else None
+    return [{"value": value, "type": "work"}] if value else None
+
+
+EXTERNAL_ID = (sa.select(scim_users.c.external_id)
+               .where(scim_users.c.user_id == users.c.id).scalar_subquery())
+
+
+def _keep(conn: Connection, user_id: int, **values: Any) -> None:
+    """Set columns of the account's ``scim_users`` row (made when missing)."""
+    if conn.execute(scim_users.update().where(scim_users.c.user_id == user_id)
+                    .values(**values)).rowcount == 0:
+        conn.execute(scim_users.insert().values(user_id=user_id, **values))
 
 
 class ScimUsers:
@@ -73,13 +84,18 @@ class ScimUsers:
     # -- reading --------------------------------------------------------------------
 
     def resource(self, conn: Connection, user: User) -> dict[str, Any]:
-        stamps = conn.execute(sa.select(users.c.created_at, users.c.updated_at)
+        stamps = conn.execute(sa.select(users.c.created_at, users.c.updated_at,
+                                        EXTERNAL_ID.label("external_id"))
                               .where(users.c.id == user.id)).one()
         names = {r.code: r.name for r in conn.execute(sa.select(roles.c.code, roles.c.name))}
         base = self.ctx.base
         out: dict[str, Any] = {
             "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
             "id": str(user.id),
+        }
+        if stamps.external_id is not None:
+            out["externalId"] = stamps.external_id
+        out |= {
             "userName": user.username,
             "displayName": user.name,
             "active": user.status == "active",
@@ -157,6 +173,8 @@ class ScimUsers:
         with write_transaction(self.engine) as conn:
             conn.execute(users.update().where(users.c.id == user.id).values(
                 email=want.email, phone_number=want.phone))
+            if want.external_id is not None:
+                _keep(conn, user.id, external_id=want.external_id)
         if want.active is False:
             org.disable_user(username)
         with self.engine.connect() as conn:
@@ -209,6 +227,12 @@ class ScimUsers:
         if want.phone != user.phone_number:
             values["phone_number"] = want.phone
         org = self._org()
+        with self.engine.connect() as conn:
+            external = conn.execute(sa.select(EXTERNAL_ID).where(users.c.id == user.id)
+                                    ).scalar()
+        if want.external_id != external:
+            with write_transaction(self.engine) as conn:
+                _keep(conn, user.id, external_id=want.external_id)
         if values:
             now = self.services.clock()
             with write_transaction(self.engine) as conn:
@@ -250,11 +274,8 @@ class ScimUsers:
         if user.status == "active":
             self._disable(self._org(), user.username)
         with write_transaction(self.engine) as conn:
-            conn.execute(scim_deprovisioned.delete()
-                         .where(scim_deprovisioned.c.user_id == user.id))
-            conn.execute(scim_deprovisioned.insert().values(
-                user_id=user.id, client_id=self.ctx.client_id,
-                deleted_at=self.services.clock()))
+            _keep(conn, user.id, deleted_at=self.services.clock(),
+                  deleted_by=self.ctx.client_id)
         self.ctx.trail.changed("scim_user_deleted", {"user": user.username}, _view(before),
                                {"active": False, "deprovisioned": True})
 
@@ -283,6 +304,7 @@ class _org_errors:
 @dataclass
 class _Wanted:
     username: str | None
+    external_id: str | None
     name: str | None
     department: str | None
     active: bool | None
@@ -299,6 +321,7 @@ class _Wanted:
         ext = model[EnterpriseUser] if _has_extension(model) else None
         return cls(
             username=model.user_name,
+            external_id=model.external_id,
             name=name.strip() if name else None,
             department=ext.department if ext is not None else None,
             active=model.active,
@@ -312,6 +335,8 @@ class _Wanted:
             raise invalid_value(str(long))
         if self.email and len(self.email) > EMAIL_MAX:
             raise invalid_value(f"an e-mail address has at most {EMAIL_MAX} characters")
+        if self.external_id and len(self.external_id) > EXTERNAL_MAX:
+            raise invalid_value(f"an externalId has at most {EXTERNAL_MAX} characters")
         if self.phone and len(self.phone) > PHONE_MAX:
             raise invalid_value(f"a phone number has at most {PHONE_MAX} characters")
 

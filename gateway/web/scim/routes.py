@@ -9,6 +9,7 @@ credential are audited (``api_request``, deny) like the other APIs'."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -264,6 +265,38 @@ async def _group_patch(request: Request, ctx: ScimContext) -> Response:
     return _resource(200, done, parse_query(request.query_params))
 
 
+def _both(ctx: ScimContext, query: Query) -> dict[str, Any]:
+    """RFC 7644 3.4.3, a search at the root: Users, then Groups, as one list. A filter
+    naming what one resource type lacks matches nothing of that type."""
+    pages: list[dict[str, Any]] = []
+    refused: list[ScimError] = []
+    start, count, before = query.start, query.count, 0
+    for kind in (ScimUsers(ctx), ScimGroups(ctx)):
+        try:
+            page = kind.search(replace(query, start=max(1, start - before), count=count))
+        except ScimError as exc:
+            if exc.scim_type != "invalidFilter":
+                raise
+            refused.append(exc)
+            continue
+        pages.append(page)
+        count -= page["itemsPerPage"] if start <= before + page["totalResults"] else 0
+        before += page["totalResults"]
+    if not pages:
+        raise refused[0]
+    resources = [r for page in pages for r in page["Resources"]][:query.count]
+    return {"schemas": [LIST_SCHEMA], "totalResults": before, "startIndex": query.start,
+            "itemsPerPage": len(resources), "Resources": resources}
+
+
+async def _root_search(request: Request, ctx: ScimContext) -> Response:
+    body = await body_of(request)
+    if not isinstance(body, dict):
+        raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
+    query = parse_query(body)
+    return _listing(await run_in_threadpool(_both, ctx, query), query)
+
+
 async def _nothing(request: Request, ctx: ScimContext) -> Response:
     return error(not_found(f"nothing at {request.url.path}"))
 
@@ -288,5 +321,6 @@ def scim_routes() -> list[BaseRoute]:
         Route(f"{p}/Groups/{{id}}", endpoint({
             "GET": _group_get, "PUT": _group_put, "PATCH": _group_patch,
             "DELETE": _groups_fixed}), methods=ALL),
+        Route(f"{p}/.search", endpoint({"POST": _root_search}), methods=ALL),
         Route(f"{p}/{{rest:path}}", endpoint({m: _nothing for m in ALL}), methods=ALL),
     ]
