@@ -49,23 +49,23 @@ class World:
             "Authorization": f"Bearer {self.token(client_id, scope)}"})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     home = tmp_path_factory.mktemp("home")
     with fresh_database(home) as url:
         yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": url})
 
 
-@pytest.fixture(scope="module")
-def world(module_settings: Settings, monkeypatch_module: pytest.MonkeyPatch
+@pytest.fixture(scope="package")
+def world(module_settings: Settings, monkeypatch_package: pytest.MonkeyPatch
           ) -> Iterator[World]:
-    monkeypatch_module.setattr("tests.oauth2.helpers.EXTRA_CLIENTS",
+    monkeypatch_package.setattr("tests.oauth2.helpers.EXTRA_CLIENTS",
                                [*EXTRA_CLIENTS, *CLIENTS])
     with live_gateway(module_settings) as (issuer, services):
         yield World(issuer, services)
 
 
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+@pytest.fixture(scope="package")
+def monkeypatch_package() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as patch:
         yield patch
