@@ -23,8 +23,8 @@ from scim2_models import (
     PatchOp,
     PatchOperation,
     ResourceType,
-    ScimProvider,
     SCIMException,
+    ScimProvider,
     SearchRequest,
     User,
 )

@@ -81,7 +81,8 @@ def schemas(base: str, departments: list[str]) -> list[dict[str, Any]]:
               ]),
     ]
     enterprise = [
-        _attr("department", required=True, description="the department code (部门)", canonical=departments),
+        _attr("department", required=True, description="the department code (部门)",
+              canonical=departments),
     ]
     group = [
         _attr("displayName", required=True, mutability="readOnly",

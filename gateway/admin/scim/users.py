@@ -15,8 +15,10 @@ its history stay."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,20 +287,17 @@ def _view(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if k not in ("meta", "schemas", "password")}
 
 
-class _org_errors:
+@contextlib.contextmanager
+def _org_errors() -> Iterator[None]:
     """The org's refusals as SCIM errors."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, Conflict):
-            raise ScimError(409, str(exc), "uniqueness") from None
-        if isinstance(exc, NotFound | ValidationError):
-            raise invalid_value(str(exc)) from None
-        if isinstance(exc, GovgateError):
-            raise ScimError(exc.status, str(exc)) from None
-        return False
+    try:
+        yield
+    except Conflict as exc:
+        raise ScimError(409, str(exc), "uniqueness") from None
+    except (NotFound, ValidationError) as exc:
+        raise invalid_value(str(exc)) from None
+    except GovgateError as exc:
+        raise ScimError(exc.status, str(exc)) from None
 
 
 @dataclass

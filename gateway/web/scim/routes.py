@@ -9,8 +9,8 @@ credential are audited (``api_request``, deny) like the other APIs'."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
