@@ -19,7 +19,7 @@ from scim2_models import Context, Group
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
 from gateway.admin.scim.filters import GROUP_COLUMNS, condition
-from gateway.admin.scim.listing import Query
+from gateway.admin.scim.listing import Query, check_version
 from gateway.admin.scim.model import patched, read
 from gateway.admin.scim.schema import GROUP_SCHEMA, LIST_SCHEMA
 from gateway.admin.scim.users import _visible, version
@@ -96,9 +96,7 @@ class ScimGroups:
     def _change(self, code: str, model: Group, if_match: str | None, what: str
                 ) -> dict[str, Any]:
         before = self.get(code)
-        if if_match and if_match.strip() != "*" and before["meta"]["version"] not in [
-                v.strip() for v in if_match.split(",")]:
-            raise ScimError(412, "the resource changed since that version was read")
+        check_version(before, if_match)
         if model.display_name is not None and model.display_name != before["displayName"]:
             raise mutability(FIXED)
         old = {m["value"] for m in before.get("members", [])}

@@ -144,3 +144,10 @@ def project(resource: dict[str, Any], query: Query,
             holder[key] = [{k: v for k, v in item.items() if k.lower() != sub}
                            for item in holder[key]]
     return out
+
+
+def check_version(resource: dict[str, Any], if_match: str | None) -> None:
+    """RFC 7644 section 3.14: a write with ``If-Match`` names the version it read."""
+    if if_match and if_match.strip() != "*" and resource["meta"]["version"] not in [
+            v.strip() for v in if_match.split(",")]:
+        raise ScimError(412, "the resource changed since that version was read")

@@ -30,7 +30,7 @@ from gateway import passwords
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
 from gateway.admin.scim.filters import USER_COLUMNS, condition
-from gateway.admin.scim.listing import Query
+from gateway.admin.scim.listing import Query, check_version
 from gateway.admin.scim.model import UserModel, patched, read
 from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
@@ -199,9 +199,7 @@ class ScimUsers:
         with self.engine.connect() as conn:
             user = self._load(conn, user_id)
             before = self.resource(conn, user)
-        if if_match and if_match.strip() != "*" and before["meta"]["version"] not in [
-                v.strip() for v in if_match.split(",")]:
-            raise ScimError(412, "the resource changed since that version was read")
+        check_version(before, if_match)
         if user.is_admin:
             raise self.ctx.refuse(what, str(ADMIN_ACCOUNTS), user=user.username)
         return user, before

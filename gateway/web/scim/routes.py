@@ -152,47 +152,67 @@ async def _spc(request: Request, ctx: ScimContext) -> Response:
     return answer(service_provider_config(ctx.base))
 
 
-def _list_of(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": 1,
-            "itemsPerPage": len(items), "Resources": items}
+def _published(request: Request, found: list[dict[str, Any]], what: str) -> Response:
+    """The list of ``found``, or the one the path's id names."""
+    wanted = request.path_params.get("id")
+    if wanted is None:
+        return answer({"schemas": [LIST_SCHEMA], "totalResults": len(found),
+                       "startIndex": 1, "itemsPerPage": len(found), "Resources": found})
+    for one in found:
+        if one["id"] == wanted:
+            return answer(one)
+    return error(not_found(f"no {what} {wanted!r}"))
 
 
 async def _schemas(request: Request, ctx: ScimContext) -> Response:
     codes = await run_in_threadpool(ctx.departments)
-    found = schemas(ctx.base, codes)
-    wanted = request.path_params.get("id")
-    if wanted is None:
-        return answer(_list_of(found))
-    for one in found:
-        if one["id"] == wanted:
-            return answer(one)
-    return error(not_found(f"no schema {wanted!r}"))
+    return _published(request, schemas(ctx.base, codes), "schema")
 
 
 async def _resource_types(request: Request, ctx: ScimContext) -> Response:
-    found = resource_types(ctx.base)
-    wanted = request.path_params.get("id")
-    if wanted is None:
-        return answer(_list_of(found))
-    for one in found:
-        if one["id"] == wanted:
-            return answer(one)
-    return error(not_found(f"no resource type {wanted!r}"))
+    return _published(request, resource_types(ctx.base), "resource type")
 
 
-# -- users ------------------------------------------------------------------------------
+# -- users and groups -------------------------------------------------------------------
 
-async def _users_list(request: Request, ctx: ScimContext) -> Response:
-    query = parse_query(request.query_params)
-    return _listing(await run_in_threadpool(ScimUsers(ctx).search, query), query)
+Kind = Callable[[ScimContext], ScimUsers | ScimGroups]
 
 
-async def _users_search(request: Request, ctx: ScimContext) -> Response:
+async def _search_body(request: Request) -> Query:
     body = await body_of(request)
     if not isinstance(body, dict):
         raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
-    query = parse_query(body)
-    return _listing(await run_in_threadpool(ScimUsers(ctx).search, query), query)
+    return parse_query(body)
+
+
+def _resource_handlers(kind: Kind) -> tuple[dict[str, Handler], dict[str, Handler],
+                                             dict[str, Handler]]:
+    """GET of the collection, POST .search, and GET/PUT/PATCH of one resource, for
+    ``kind`` (``ScimUsers`` or ``ScimGroups``)."""
+
+    async def listing(request: Request, ctx: ScimContext) -> Response:
+        query = parse_query(request.query_params)
+        return _listing(await run_in_threadpool(kind(ctx).search, query), query)
+
+    async def search(request: Request, ctx: ScimContext) -> Response:
+        query = await _search_body(request)
+        return _listing(await run_in_threadpool(kind(ctx).search, query), query)
+
+    async def get(request: Request, ctx: ScimContext) -> Response:
+        found = await run_in_threadpool(kind(ctx).get, request.path_params["id"])
+        return _resource(200, found, parse_query(request.query_params))
+
+    def change(verb: str) -> Handler:
+        async def run(request: Request, ctx: ScimContext) -> Response:
+            body = await body_of(request)
+            done = await run_in_threadpool(getattr(kind(ctx), verb),
+                                           request.path_params["id"], body,
+                                           _if_match(request))
+            return _resource(200, done, parse_query(request.query_params))
+        return run
+
+    return ({"GET": listing}, {"POST": search},
+            {"GET": get, "PUT": change("replace"), "PATCH": change("patch")})
 
 
 async def _users_create(request: Request, ctx: ScimContext) -> Response:
@@ -201,68 +221,15 @@ async def _users_create(request: Request, ctx: ScimContext) -> Response:
     return _resource(201, created, parse_query(request.query_params))
 
 
-async def _user_get(request: Request, ctx: ScimContext) -> Response:
-    found = await run_in_threadpool(ScimUsers(ctx).get, request.path_params["id"])
-    return _resource(200, found, parse_query(request.query_params))
-
-
-async def _user_put(request: Request, ctx: ScimContext) -> Response:
-    body = await body_of(request)
-    done = await run_in_threadpool(ScimUsers(ctx).replace, request.path_params["id"], body,
-                                   _if_match(request))
-    return _resource(200, done, parse_query(request.query_params))
-
-
-async def _user_patch(request: Request, ctx: ScimContext) -> Response:
-    body = await body_of(request)
-    done = await run_in_threadpool(ScimUsers(ctx).patch, request.path_params["id"], body,
-                                   _if_match(request))
-    return _resource(200, done, parse_query(request.query_params))
-
-
 async def _user_delete(request: Request, ctx: ScimContext) -> Response:
     await run_in_threadpool(ScimUsers(ctx).delete, request.path_params["id"],
                             _if_match(request))
     return Response(status_code=204)
 
 
-# -- groups -----------------------------------------------------------------------------
-
-async def _groups_list(request: Request, ctx: ScimContext) -> Response:
-    query = parse_query(request.query_params)
-    return _listing(await run_in_threadpool(ScimGroups(ctx).search, query), query)
-
-
-async def _groups_search(request: Request, ctx: ScimContext) -> Response:
-    body = await body_of(request)
-    if not isinstance(body, dict):
-        raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
-    query = parse_query(body)
-    return _listing(await run_in_threadpool(ScimGroups(ctx).search, query), query)
-
-
 async def _groups_fixed(request: Request, ctx: ScimContext) -> Response:
     what = f"{request.method} {request.url.path}"
     raise await run_in_threadpool(ScimGroups(ctx).refuse_fixed, what)
-
-
-async def _group_get(request: Request, ctx: ScimContext) -> Response:
-    found = await run_in_threadpool(ScimGroups(ctx).get, request.path_params["id"])
-    return _resource(200, found, parse_query(request.query_params))
-
-
-async def _group_put(request: Request, ctx: ScimContext) -> Response:
-    body = await body_of(request)
-    done = await run_in_threadpool(ScimGroups(ctx).replace, request.path_params["id"], body,
-                                   _if_match(request))
-    return _resource(200, done, parse_query(request.query_params))
-
-
-async def _group_patch(request: Request, ctx: ScimContext) -> Response:
-    body = await body_of(request)
-    done = await run_in_threadpool(ScimGroups(ctx).patch, request.path_params["id"], body,
-                                   _if_match(request))
-    return _resource(200, done, parse_query(request.query_params))
 
 
 def _both(ctx: ScimContext, query: Query) -> dict[str, Any]:
@@ -290,10 +257,7 @@ def _both(ctx: ScimContext, query: Query) -> dict[str, Any]:
 
 
 async def _root_search(request: Request, ctx: ScimContext) -> Response:
-    body = await body_of(request)
-    if not isinstance(body, dict):
-        raise ScimError(400, "a SearchRequest is a JSON object", "invalidSyntax")
-    query = parse_query(body)
+    query = await _search_body(request)
     return _listing(await run_in_threadpool(_both, ctx, query), query)
 
 
@@ -303,24 +267,21 @@ async def _nothing(request: Request, ctx: ScimContext) -> Response:
 
 def scim_routes() -> list[BaseRoute]:
     p = PREFIX
+    users, users_search, user = _resource_handlers(ScimUsers)
+    groups, groups_search, group = _resource_handlers(ScimGroups)
     return [
         Route(f"{p}/ServiceProviderConfig", endpoint({"GET": _spc}), methods=ALL),
         Route(f"{p}/Schemas", endpoint({"GET": _schemas}), methods=ALL),
         Route(f"{p}/Schemas/{{id}}", endpoint({"GET": _schemas}), methods=ALL),
         Route(f"{p}/ResourceTypes", endpoint({"GET": _resource_types}), methods=ALL),
         Route(f"{p}/ResourceTypes/{{id}}", endpoint({"GET": _resource_types}), methods=ALL),
-        Route(f"{p}/Users", endpoint({"GET": _users_list, "POST": _users_create}),
+        Route(f"{p}/Users", endpoint({**users, "POST": _users_create}), methods=ALL),
+        Route(f"{p}/Users/.search", endpoint(users_search), methods=ALL),
+        Route(f"{p}/Users/{{id}}", endpoint({**user, "DELETE": _user_delete}), methods=ALL),
+        Route(f"{p}/Groups", endpoint({**groups, "POST": _groups_fixed}), methods=ALL),
+        Route(f"{p}/Groups/.search", endpoint(groups_search), methods=ALL),
+        Route(f"{p}/Groups/{{id}}", endpoint({**group, "DELETE": _groups_fixed}),
               methods=ALL),
-        Route(f"{p}/Users/.search", endpoint({"POST": _users_search}), methods=ALL),
-        Route(f"{p}/Users/{{id}}", endpoint({
-            "GET": _user_get, "PUT": _user_put, "PATCH": _user_patch,
-            "DELETE": _user_delete}), methods=ALL),
-        Route(f"{p}/Groups", endpoint({"GET": _groups_list, "POST": _groups_fixed}),
-              methods=ALL),
-        Route(f"{p}/Groups/.search", endpoint({"POST": _groups_search}), methods=ALL),
-        Route(f"{p}/Groups/{{id}}", endpoint({
-            "GET": _group_get, "PUT": _group_put, "PATCH": _group_patch,
-            "DELETE": _groups_fixed}), methods=ALL),
         Route(f"{p}/.search", endpoint({"POST": _root_search}), methods=ALL),
         Route(f"{p}/{{rest:path}}", endpoint({m: _nothing for m in ALL}), methods=ALL),
     ]
