@@ -60,8 +60,8 @@ class Trail:
             "change": change, **plain(target), "before": plain(before),
             "after": plain(after), **plain(detail), "effects": effects})
 
-    def refused(self, what: str, reason: str, **detail: Any) -> None:
-        self._append("deny", 403, reason, {"what": what, "roles": sorted(self.admin.roles),
+    def refused(self, what: str, reason: str, *, status: int = 403, **detail: Any) -> None:
+        self._append("deny", status, reason, {"what": what, "roles": sorted(self.admin.roles),
                                            **plain(detail)})
 
     def _append(self, outcome: str, status: int | None, reason: str,

@@ -123,6 +123,16 @@ def test_filter_sort_and_pages(scim: SyncSCIMClient) -> None:
     names = [u.user_name for u in everyone.resources]
     assert [u.user_name for u in page.resources] == names[1:3]
     assert names == sorted(names)
+    for text, expected in (
+            ('userName ew ".san"', ["zhang.san"]),
+            ('externalId eq "hr-0001"', ["chen.yi"]),
+            ('externalId eq "HR-0001"', []),  # caseExact
+            ('emails pr and displayName co "测试"', ["chen.yi"]),
+            ('meta.created lt "2000-01-01T00:00:00Z"', []),
+            ('meta.lastModified ge "2000-01-01T00:00:00Z" and userName eq "li.si"',
+             ["li.si"])):
+        found = scim.query(UserE, query_parameters=SearchRequest(filter=text))
+        assert sorted(u.user_name for u in found.resources or []) == expected, text
     # values are bound, never SQL: quotes and LIKE wildcards are just characters
     for text in ('userName eq "x\' OR \'1\'=\'1"', 'userName co "%"', 'userName sw "_"'):
         assert scim.query(UserE, query_parameters=SearchRequest(filter=text)
@@ -152,6 +162,18 @@ def test_patch_replace_and_delete(world: World, scim: SyncSCIMClient) -> None:
     changed = admin_changes(world, "scim_user_updated", user="sun.qi")[0]
     assert changed["extra"]["before"]["displayName"] == "测试用户"
     assert changed["extra"]["after"]["displayName"] == "孙七"
+    # a password: the rule applies, and it is never returned nor recorded
+    weak = PatchOp[UserE](operations=[
+        PatchOperation[UserE](op="replace", path="password", value="password1")])
+    with pytest.raises(SCIMException) as caught:
+        scim.modify(UserE, created.id, weak)
+    assert caught.value.status == 400 and caught.value.scim_type == "invalidValue"
+    before = world.services.org.password_hash("sun.qi")
+    strong = PatchOp[UserE](operations=[PatchOperation[UserE](
+        op="replace", path="password", value="lantern orchard 7 quietly")])
+    assert scim.modify(UserE, created.id, strong).password is None
+    assert world.services.org.password_hash("sun.qi") != before
+    assert "lantern" not in str(admin_changes(world, "scim_user_updated", user="sun.qi"))
     # PUT: a replacement; active false disables the account
     patched.active = False
     patched.phone_numbers = None
@@ -208,6 +230,9 @@ def test_groups_are_roles(world: World, scim: SyncSCIMClient) -> None:
     with pytest.raises(SCIMException) as caught:
         scim.create(Group(display_name="新角色"))
     assert caught.value.status == 403
+    held = scim.query(Group, query_parameters=SearchRequest(
+        filter=f'members[value eq "{li_id}"]', sort_by="id"))
+    assert [g.id for g in held.resources] == ["dept_head", "staff"]
     found = scim.query(Group, query_parameters=SearchRequest(filter='displayName co "管理员"'))
     assert {g.id for g in found.resources} >= {"sysadmin", "secadmin", "auditor",
                                                "data_steward"}

@@ -88,6 +88,8 @@ def test_separation_of_duties(world: World) -> None:
     assert world.services.org.get_user("sysadmin").status == "active"
     refused = [d for d in denials(world, "admin_change")
                if d["actor_client"] == "scim-platform"]
+    [conflict] = [d for d in refused if d["status"] == 400]
+    assert "三员分立" in conflict["reason"] and conflict["extra"]["user"] == "sysadmin"
     assert {d["extra"]["what"] for d in refused} >= {
         "PATCH /scim/v2/Groups/auditor", f"PATCH /scim/v2/Users/{sysadmin}",
         f"DELETE /scim/v2/Users/{sysadmin}"}

@@ -123,7 +123,11 @@ class ScimGroups:
             try:  # the org's rule first: 三员分立 is the same answer everywhere
                 check_roles(roles_now)
             except (RoleConflict, ValidationError) as exc:
-                raise invalid_value(f"user {rows[key].username}: {exc}") from None
+                detail = f"user {rows[key].username}: {exc}"
+                if isinstance(exc, RoleConflict):  # an attempt on 三员分立: audited
+                    self.ctx.trail.refused(what, detail, status=400,
+                                           user=rows[key].username, group=code)
+                raise invalid_value(detail) from None
             wanted[key] = roles_now
         for key in wanted:
             if code in ADMIN_ROLES or held[key] & ADMIN_ROLES:
