@@ -16,7 +16,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from audit import AuditRecord
 from gateway.admin.scim.context import ScimContext, scim_context
@@ -266,22 +266,23 @@ async def _nothing(request: Request, ctx: ScimContext) -> Response:
 
 
 def scim_routes() -> list[BaseRoute]:
-    p = PREFIX
+    """One mount: its own routes take every method (405 and 404 are SCIM errors too)."""
     users, users_search, user = _resource_handlers(ScimUsers)
     groups, groups_search, group = _resource_handlers(ScimGroups)
-    return [
-        Route(f"{p}/ServiceProviderConfig", endpoint({"GET": _spc}), methods=ALL),
-        Route(f"{p}/Schemas", endpoint({"GET": _schemas}), methods=ALL),
-        Route(f"{p}/Schemas/{{id}}", endpoint({"GET": _schemas}), methods=ALL),
-        Route(f"{p}/ResourceTypes", endpoint({"GET": _resource_types}), methods=ALL),
-        Route(f"{p}/ResourceTypes/{{id}}", endpoint({"GET": _resource_types}), methods=ALL),
-        Route(f"{p}/Users", endpoint({**users, "POST": _users_create}), methods=ALL),
-        Route(f"{p}/Users/.search", endpoint(users_search), methods=ALL),
-        Route(f"{p}/Users/{{id}}", endpoint({**user, "DELETE": _user_delete}), methods=ALL),
-        Route(f"{p}/Groups", endpoint({**groups, "POST": _groups_fixed}), methods=ALL),
-        Route(f"{p}/Groups/.search", endpoint(groups_search), methods=ALL),
-        Route(f"{p}/Groups/{{id}}", endpoint({**group, "DELETE": _groups_fixed}),
-              methods=ALL),
-        Route(f"{p}/.search", endpoint({"POST": _root_search}), methods=ALL),
-        Route(f"{p}/{{rest:path}}", endpoint({m: _nothing for m in ALL}), methods=ALL),
+    paths: list[tuple[str, dict[str, Handler]]] = [
+        ("/ServiceProviderConfig", {"GET": _spc}),
+        ("/Schemas", {"GET": _schemas}),
+        ("/Schemas/{id}", {"GET": _schemas}),
+        ("/ResourceTypes", {"GET": _resource_types}),
+        ("/ResourceTypes/{id}", {"GET": _resource_types}),
+        ("/Users", {**users, "POST": _users_create}),
+        ("/Users/.search", users_search),
+        ("/Users/{id}", {**user, "DELETE": _user_delete}),
+        ("/Groups", {**groups, "POST": _groups_fixed}),
+        ("/Groups/.search", groups_search),
+        ("/Groups/{id}", {**group, "DELETE": _groups_fixed}),
+        ("/.search", {"POST": _root_search}),
+        ("/{path:path}", {m: _nothing for m in ALL}),
     ]
+    return [Mount(PREFIX, routes=[Route(path, endpoint(handlers), methods=ALL)
+                                  for path, handlers in paths])]
