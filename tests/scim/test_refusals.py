@@ -125,6 +125,7 @@ def test_bad_requests(world: World) -> None:
             scim_error(http.get("/Users", params={"filter": bad}), 400, "invalidFilter")
         scim_error(http.post("/Users/.search", json={"filter": "((("}), 400, "invalidFilter")
         scim_error(http.post("/Users", content=b"{not json"), 400, "invalidSyntax")
+        scim_error(http.post("/Users", content=b'{"a": "' + b"x" * (2 << 20) + b'"}'), 413)
         scim_error(http.post("/Users", json={"schemas": [
             "urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "BAD NAME!",
             "displayName": "x"}), 400, "invalidValue")

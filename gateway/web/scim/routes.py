@@ -31,7 +31,7 @@ from gateway.admin.scim.schema import (
     service_provider_config,
 )
 from gateway.admin.scim.users import ScimUsers
-from gateway.errors import AuditUnavailable, GovgateError, Unauthorized
+from gateway.errors import AuditUnavailable, Unauthorized, is_problem, problem_body
 from gateway.idp.scopes import SCIM, InsufficientScope, require
 from gateway.idp.sign_out import schedule_notices
 from gateway.request_id import new_request_id
@@ -97,9 +97,14 @@ async def _context(request: Request) -> ScimContext | Response:
 
 
 async def body_of(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ScimError(413, f"the body is larger than {MAX_BODY} bytes")
+    """The JSON body, read up to ``MAX_BODY`` bytes (413 past that)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ScimError(413, f"the body is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -125,8 +130,13 @@ def endpoint(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Resp
             return result  # type: ignore[no-any-return]
         except ScimError as exc:
             return error(exc)
-        except GovgateError as exc:
-            return error(ScimError(exc.status, str(exc.description)))
+        except Exception as exc:
+            # the org's and the audit log's errors (a write that could not be recorded
+            # is 503, as on the other APIs); anything else is a bug, and a 500
+            if not is_problem(exc):
+                raise
+            status, body = problem_body(exc)
+            return error(ScimError(status, str(body.get("detail") or body.get("title"))))
 
     return run
 
