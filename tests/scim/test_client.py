@@ -180,6 +180,9 @@ def test_patch_replace_and_delete(world: World, scim: SyncSCIMClient) -> None:
     replaced = scim.replace(patched)
     assert replaced.active is False and replaced.phone_numbers is None
     assert world.services.org.get_user("sun.qi").status == "disabled"
+    disabled = admin_changes(world, "scim_user_updated", user="sun.qi")[-1]
+    assert disabled["extra"]["after"]["active"] is False
+    assert "sessions_revoked" in {e["change"] for e in disabled["extra"]["effects"]}
     # the name never changes
     renamed = scim.query(UserE, created.id)
     renamed.user_name = "sun.ba"

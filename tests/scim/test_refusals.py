@@ -11,6 +11,7 @@ import httpx
 import sqlalchemy as sa
 
 from audit.tables import records
+from gateway.tables import clients
 from tests.scim.conftest import SECRET, World
 from tests.tokens import access_token
 
@@ -145,3 +146,31 @@ def test_bad_requests(world: World) -> None:
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "li.si",
             "displayName": "李四", "active": True})
         assert same.status_code == 200, same.text
+
+
+def test_a_disabled_client_is_refused_at_once(world: World) -> None:
+    """Its department and status are read at each request, not taken from the token
+    (the deny list would also stop the token within a second when the console disables
+    it; this is the row alone)."""
+    with world.http("scim-city") as http:
+        assert http.get("/ServiceProviderConfig").status_code == 200
+        with world.services.engine.begin() as conn:
+            conn.execute(clients.update().where(clients.c.client_id == "scim-city")
+                         .values(status="disabled"))
+        try:
+            scim_error(http.get("/ServiceProviderConfig"), 401)
+        finally:
+            with world.services.engine.begin() as conn:
+                conn.execute(clients.update().where(clients.c.client_id == "scim-city")
+                             .values(status="active"))
+
+
+def test_root_search(world: World) -> None:
+    with world.http() as http:
+        found = http.post("/.search", json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'displayName co "管理员"', "count": 3, "startIndex": 3}).json()
+    # three admin accounts, then the roles named 管理员, one list, paged across both
+    assert found["totalResults"] == 3 + 4 and found["itemsPerPage"] == 3
+    kinds = [r["meta"]["resourceType"] for r in found["Resources"]]
+    assert kinds == ["User", "Group", "Group"]
