@@ -230,18 +230,18 @@ class ScimUsers:
         with self.engine.connect() as conn:
             external = conn.execute(sa.select(EXTERNAL_ID).where(users.c.id == user.id)
                                     ).scalar()
-        if want.external_id != external:
-            with write_transaction(self.engine) as conn:
-                _keep(conn, user.id, external_id=want.external_id)
-        if values:
+        if values or want.external_id != external:
             now = self.services.clock()
-            with write_transaction(self.engine) as conn:
+            with write_transaction(self.engine) as conn:  # checks, then writes
                 if "department_code" in values and conn.execute(
                         sa.select(departments.c.code)
                         .where(departments.c.code == department)).first() is None:
                     raise invalid_value(f"unknown department {department!r}")
-                conn.execute(users.update().where(users.c.id == user.id)
-                             .values(**values, updated_at=now))
+                if want.external_id != external:
+                    _keep(conn, user.id, external_id=want.external_id)
+                if values:
+                    conn.execute(users.update().where(users.c.id == user.id)
+                                 .values(**values, updated_at=now))
                 if "department_code" in values:
                     users_changed(conn, now)
             self.ctx.trail.collect("user_updated", {"user": user.username,
@@ -255,8 +255,9 @@ class ScimUsers:
             else:
                 self._disable(org, user.username)
         after = self.get(user_id)
-        self.ctx.trail.changed("scim_user_updated", {"user": user.username},
-                               _view(before), _view(after))
+        if _view(before) != _view(after) or self.ctx.trail.effects:  # else nothing changed
+            self.ctx.trail.changed("scim_user_updated", {"user": user.username},
+                                   _view(before), _view(after))
         return after
 
     def _disable(self, org: Org, username: str) -> None:
