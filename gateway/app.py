@@ -52,6 +52,7 @@ from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
+from gateway.web.scim.routes import scim_routes
 from gateway.web.session_cookie import drop_ambiguous_session
 from keys import KeyStateError
 
@@ -156,6 +157,7 @@ def routes() -> list[BaseRoute]:
         *stats_routes(),
         *admin_routes(),
         *openapi_routes(),
+        *scim_routes(),
     ]
 
 

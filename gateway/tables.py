@@ -189,3 +189,19 @@ user_recovery_codes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
+
+# -- SCIM: what SCIM clients keep about an account ---------------------------------------
+# ``external_id``: the provisioning client's own identifier (RFC 7643 section 3.1).
+# ``deleted_at``/``deleted_by``: govgate never deletes a person: SCIM's DELETE disables
+# the account and records it here, and SCIM then answers 404 for it (RFC 7644 section
+# 3.6) while the account, its history and its audit trail stay (gateway.admin.scim).
+# Re-enabling it (the operator's ``govgate user enable``) brings it back to SCIM.
+scim_users = sa.Table(
+    "scim_users",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("external_id", sa.String(255), nullable=True),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("deleted_by", sa.String(128), nullable=True),
+)

@@ -22,6 +22,7 @@ class Admin:
     source_ip: str | None = None
     via: str = "portal"  # portal | api
     request_id: str | None = None
+    client_id: str | None = None  # a client acting as itself (SCIM): the record's actor
 
 
 def plain(value: Any) -> Any:
@@ -59,14 +60,15 @@ class Trail:
             "change": change, **plain(target), "before": plain(before),
             "after": plain(after), **plain(detail), "effects": effects})
 
-    def refused(self, what: str, reason: str, **detail: Any) -> None:
-        self._append("deny", 403, reason, {"what": what, "roles": sorted(self.admin.roles),
+    def refused(self, what: str, reason: str, *, status: int = 403, **detail: Any) -> None:
+        self._append("deny", status, reason, {"what": what, "roles": sorted(self.admin.roles),
                                            **plain(detail)})
 
     def _append(self, outcome: str, status: int | None, reason: str,
                 extra: dict[str, Any]) -> None:
         a = self.admin
         self.services.audit.append_sync(AuditRecord(
-            event_type="admin_change", outcome=outcome, status=status, actor_user=a.username,
+            event_type="admin_change", outcome=outcome, status=status,
+            actor_user=a.username if a.client_id is None else None, actor_client=a.client_id,
             department=a.department, source_ip=a.source_ip, request_id=a.request_id,
             reason=reason, extra={**extra, "via": a.via}))

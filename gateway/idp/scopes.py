@@ -19,6 +19,9 @@ resource URIs), beside the issuer (userinfo, introspection):
     stats:read        /api/v1/stats/... (real use, 实绩)             {issuer}/api/v1/stats
     admin             /api/v1/admin/... (the caller's admin role    {issuer}/api/v1/admin
                       still decides which console's endpoints)
+    scim              /scim/v2/... (SCIM 2.0 provisioning, for a    {issuer}/scim/v2
+                      client acting as itself within its
+                      department; docs/scim.md)
 
 A client registered for ``proxy`` may ask for any ``proxy:{system}``. A bearer
 token without the scope a surface needs is refused with 403 and
@@ -42,7 +45,9 @@ AUDIT_READ = "audit:read"
 ACCOUNT = "account"
 STATS_READ = "stats:read"
 ADMIN = "admin"
-API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT, STATS_READ, ADMIN})
+SCIM = "scim"
+API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT, STATS_READ, ADMIN,
+                        SCIM})
 
 
 
@@ -82,6 +87,8 @@ def audiences(issuer: str, scopes: Iterable[str]) -> list[str]:
             out.add(f"{base}/api/v1/stats")
         elif scope == ADMIN:
             out.add(f"{base}/api/v1/admin")
+        elif scope == SCIM:
+            out.add(f"{base}/scim/v2")
     return sorted(out)
 
 

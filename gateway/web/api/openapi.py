@@ -30,6 +30,7 @@ from gateway.idp.scopes import (
     AUDIT_READ,
     CATALOGUE_READ,
     CATALOGUE_WRITE,
+    SCIM,
     STATS_READ,
 )
 from gateway.root import gateway_of
@@ -47,6 +48,7 @@ SCOPES = {
     ACCOUNT: "the signed-in person's own account",
     STATS_READ: "real use (实绩) figures",
     ADMIN: "the administrators' consoles (the caller's admin role decides which)",
+    SCIM: "SCIM 2.0 provisioning at /scim/v2, outside this API (a client acting as itself)",
 }
 
 TAGS = [
