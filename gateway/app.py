@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.record import AuditRecord
 from gateway import referrals
+from gateway.admin.scim.errors import ScimError
 from gateway.audit_shipping import last_round, ship_forever
 from gateway.directory import schedule as directory_schedule
 from gateway.errors import AuditUnavailable, GovgateError
@@ -52,6 +53,8 @@ from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
+from gateway.web.scim.routes import PREFIX as SCIM_PREFIX
+from gateway.web.scim.routes import error as scim_error
 from gateway.web.scim.routes import scim_routes
 from gateway.web.session_cookie import drop_ambiguous_session
 from keys import KeyStateError
@@ -236,9 +239,11 @@ class GatewayApp(Starlette):
                     refused = refuse_non_json(scope)
                 refused = refused or declared_too_large(scope)
                 if refused is not None:
-                    await problem_json(
-                        await _audited_refusal(gateway.services, scope, refused)
-                    )(scope, receive, send)
+                    refusal = await _audited_refusal(gateway.services, scope, refused)
+                    # SCIM clients read SCIM's error body (RFC 7644 3.12), not RFC 9457's
+                    answer = (scim_error(ScimError(refusal.status, refusal.description))
+                              if path.startswith(SCIM_PREFIX) else problem_json(refusal))
+                    await answer(scope, receive, send)
                     return
                 receive = guard_form_body(scope, limit_body(receive, body_timeout))
             await Starlette.__call__(self, scope, receive, send)
