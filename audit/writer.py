@@ -237,6 +237,25 @@ class AuditLog:
     async def checkpoint(self) -> Checkpoint | None:
         return await asyncio.to_thread(self._write_checkpoint)
 
+    def probe(self) -> None:
+        """Prove the database takes this writer's appends now: claim or re-read the
+        chain if due, then renew its lease in a transaction of its own (a write, as
+        every batch begins with). Raises :class:`AuditWriteError` otherwise. A read
+        would pass on a SQLite file whose disk is full; this does not."""
+        with self._lock:
+            try:
+                if self._chain is None:
+                    self._claim()
+                elif self._resync:
+                    self._reload_head()
+                self._renew_lease()
+            except sa.exc.SQLAlchemyError as exc:
+                raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
+                                           detail=_reason(exc))) from None
+            if self._chain is None:  # the lease was lost: the next batch claims anew
+                raise AuditWriteError(Text("audit.chain_gone",
+                                           "this writer's audit chain was taken over"))
+
     async def close(self) -> None:
         """Flush pending appends, write a final checkpoint, release the lease."""
         if self.closed:

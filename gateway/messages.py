@@ -540,4 +540,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "settings.env_only": ("{path}：配置项 {key!r} 只能通过环境变量设置（{env}）", "{path}: setting {key!r} is read from the environment only ({env})"),
     # -- SAML identity provider (issue 14) ------------------------------------------------
     "state.saml_sp_twice": ("saml_sp 的实体 ID {entity!r} 也被系统 {other!r} 登记", "saml_sp entity ID {entity!r} is registered by system {other!r} too"),
+    # -- behaviour under faults (issue 16) -----------------------------------------------
+    "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
+    "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
 }
