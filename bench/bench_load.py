@@ -108,14 +108,17 @@ def settled(gateway: GatewayProcess) -> tuple[int, int]:
     return gateway.rss_kib(), gateway.fd_count()
 
 
+Samples = list[tuple[float, int, int]]  # (seconds, RSS KiB, open descriptors)
+
+
 async def measured(gateway: GatewayProcess, db_url: str, *, clients: int, requests: int,
-                   warmup: int, user_count: int) -> tuple[Run, int, int, list[tuple[float, int, int]]]:
+                   warmup: int, user_count: int) -> tuple[Run, int, int, Samples]:
     """A warm-up run, the gateway's figures after it, then the measured run."""
     await run_clients(gateway.url, clients=clients, requests=warmup, seed=7,
                       user_count=user_count)
     rss_before, fds_before = await asyncio.to_thread(settled, gateway)
     since = newest_record_id(db_url)
-    samples: list[tuple[float, int, int]] = []
+    samples: Samples = []
     stop = asyncio.Event()
     sampler = sample(lambda: (gateway.rss_kib(), gateway.fd_count()), 1.0, samples, stop)
     try:

@@ -8,12 +8,14 @@ The load run (``bench.load``, ``bench/bench_load.py``) and the fault tests
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,10 @@ SERVE_ENV = {
     "GOVGATE_UPSTREAM_READ_TIMEOUT": "1",
     "GOVGATE_AUDIT_CHECKPOINT_SECONDS": "1",
 }
+
+
+_TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+               "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK"}
 
 
 def free_port() -> int:
@@ -217,6 +223,23 @@ class GatewayProcess:
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def sockets_to(self, port: int) -> Counter[str]:
+        """The process's TCP sockets to 127.0.0.1:``port`` by state (``ESTABLISHED``,
+        ``CLOSE_WAIT``: the peer closed and the process did not, ...): its pool."""
+        inodes = set()
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        found: Counter[str] = Counter()
+        remote = f"0100007F:{port:04X}"
+        for line in Path(f"/proc/{self.pid}/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[2] == remote and fields[9] in inodes:
+                found[_TCP_STATES.get(fields[3], fields[3])] += 1
+        return found
+
     @contextlib.contextmanager
     def running(self) -> Iterator[GatewayProcess]:
         self.start()
@@ -234,22 +257,16 @@ def govgate(env: Mapping[str, str], *args: str, timeout: float = 120
                           timeout=timeout)
 
 
-def audited(db_url: str, request_ids: set[str]) -> dict[str, tuple[str, int | None]]:
-    """Request id → (event type, status) of the audit records among ``request_ids``."""
+def audit_records(db_url: str, request_id: str) -> list[dict[str, Any]]:
+    """The audit records of one request id (``extra`` parsed)."""
     from audit.tables import records
     from gateway.storage import create_engine
 
-    found: dict[str, tuple[str, int | None]] = {}
     engine = create_engine(db_url)
     try:
-        ids = sorted(request_ids)
         with engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                rows = conn.execute(
-                    sa.select(records.c.request_id, records.c.event_type, records.c.status)
-                    .where(records.c.request_id.in_(ids[start:start + 500])))
-                for row in rows:
-                    found[row.request_id] = (row.event_type, row.status)
+            rows = conn.execute(sa.select(records).where(records.c.request_id == request_id)
+                                .order_by(records.c.id)).mappings().all()
     finally:
         engine.dispose()
-    return found
+    return [{**row, "extra": json.loads(row["extra"] or "{}")} for row in rows]

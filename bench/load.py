@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import random
@@ -388,9 +389,7 @@ def sample(process_stats: Callable[[], tuple[int, int]], every: float,
         while not stop.is_set():
             rss, fds = process_stats()
             into.append((time.monotonic() - started, rss, fds))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
-            except TimeoutError:
-                pass
 
     return asyncio.get_running_loop().create_task(loop())

@@ -5,7 +5,7 @@ check that the gateway's pool gives back every connection a fault took.
 
     python -m bench.upstream --port 9300          (prints "ready <port>" when listening)
 
-    GET  /api/items          200 JSON {"items": [...]}: a catalogue resource's records
+    GET  /api/items...       200 JSON {"items": [...]}: a catalogue resource's records
     GET  /api/badjson        200 application/json that is not JSON (a shaped route: 502)
     *    /api/...            200 JSON {"ok": true, "path": ...}
     GET  /fault/slow?ms=N    the JSON answer after N ms
@@ -54,7 +54,7 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 async def _answer(path: str, query: str, reader: asyncio.StreamReader,
                   writer: asyncio.StreamWriter) -> bool:
     """Write the answer to one request; False: the connection is finished."""
-    if path == "/api/items":
+    if path.startswith("/api/items"):
         writer.write(_response(200, _ITEMS))
     elif path == "/api/badjson":
         writer.write(_response(200, b'{"items": [{"id": 1, "name": '))

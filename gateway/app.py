@@ -46,7 +46,7 @@ from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
-from gateway.web.unavailable import STORAGE_FAILURES, readyz, storage_unavailable
+from gateway.web.unavailable import HANDLED, readyz, storage_unavailable
 
 log = logging.getLogger("govgate")
 
@@ -269,7 +269,7 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
     app = GatewayApp(
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, GovgateError: _our_error,
-                            **dict.fromkeys(STORAGE_FAILURES, storage_unavailable)},
+                            **dict.fromkeys(HANDLED, storage_unavailable)},
     )
     app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.gateway = gateway

@@ -14,33 +14,28 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from audit.errors import AuditWriteError
-from gateway.errors import StorageError
 from gateway.root import gateway_of
+from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.web.api.problems import problem_json
-from texts import Text
 
 log = logging.getLogger("govgate")
 
-# what a route meets when the database is down, full, or its pool exhausted: the
-# server's or the disk's fault, not the request's (a constraint violation or a bad
-# statement stays a 500: a bug to see)
-STORAGE_FAILURES: tuple[type[Exception], ...] = (
-    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, AuditWriteError)
+# the exceptions a route may end with when the database fails it (an append to the
+# audit log outside the proxy and the identity provider's own 503 included)
+HANDLED = (*STORAGE_FAILURES, AuditWriteError)
 
 
 async def storage_unavailable(request: Request, exc: Exception) -> Response:
-    """A route that met one of ``STORAGE_FAILURES``: 503, never a bare 500."""
+    """A route that met one of ``HANDLED``: 503, never a bare 500."""
     if isinstance(exc, AuditWriteError):
         return problem_json(exc)
     log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    return problem_json(StorageError(Text("storage.unavailable",
-                                          "the database is unavailable; try again")))
+    return problem_json(unavailable())
 
 
 async def readyz(request: Request) -> Response:
@@ -52,6 +47,5 @@ async def readyz(request: Request) -> Response:
         await asyncio.to_thread(audit.probe)
     except Exception as exc:  # AuditWriteError, or anything else the driver raised
         log.warning("not ready: %s", exc)
-        return problem_json(StorageError(Text("storage.unavailable",
-                                              "the database is unavailable; try again")))
+        return problem_json(unavailable())
     return JSONResponse({"status": "ready"})

@@ -4,9 +4,11 @@ server the rest of the suite uses. As root (CI), the server runs as ``postgres``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from bench.gateway_world import free_port
@@ -25,9 +27,11 @@ def binaries_missing() -> str | None:
 
 
 class Cluster:
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.data = directory / "data"
+    def __init__(self) -> None:
+        # not under pytest's tmp_path: that is root's alone, and the server runs as
+        # postgres (as .ci/run's cluster does)
+        self.dir = Path(tempfile.mkdtemp(prefix="govgate-faults-pg-"))
+        self.data = self.dir / "data"
         self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -35,10 +39,11 @@ class Cluster:
         command = [str(PG_BIN / tool), *args]
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} {args[-1]}: {done.stdout[-500:]} {done.stderr[-500:]}")
 
     def create(self) -> Cluster:
-        self.dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
         # fsync off: this cluster is thrown away; an immediate stop is still a crash
@@ -56,8 +61,6 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # not running
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # not running
         shutil.rmtree(self.dir, ignore_errors=True)
