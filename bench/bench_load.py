@@ -131,17 +131,15 @@ async def measured(gateway: GatewayProcess, db_url: str, *, clients: int, reques
     return run, rss_before, fds_before, samples
 
 
-def load_run(env: dict[str, str], db_url: str, upstream: Upstream, *, clients: int,
-             requests: int, warmup: int) -> Figures:
-    user_count = min(clients, 250)
-    prepare(env, upstream.url, user_count=user_count)
-    gateway = GatewayProcess(env)
-    with gateway.running():
-        run, rss_before, fds_before, samples = asyncio.run(measured(
-            gateway, db_url, clients=clients, requests=requests, warmup=warmup,
-            user_count=user_count))
-        problems, rss_after, fds_after = check(gateway, env, db_url, run, rss_before,
-                                               fds_before)
+async def load_run(gateway: GatewayProcess, env: dict[str, str], db_url: str, *,
+                   clients: int, requests: int, warmup: int, user_count: int) -> Figures:
+    """The warm-up and the measured run against a running ``gateway`` whose database
+    (``db_url``) was prepared with ``user_count`` users, then every check."""
+    run, rss_before, fds_before, samples = await measured(
+        gateway, db_url, clients=clients, requests=requests, warmup=warmup,
+        user_count=user_count)
+    problems, rss_after, fds_after = await asyncio.to_thread(
+        check, gateway, env, db_url, run, rss_before, fds_before)
     peak = max([rss_after, *(s[1] for s in samples)])
     return Figures(run, rss_before, rss_after, peak, fds_before, fds_after, samples, problems)
 
@@ -181,8 +179,12 @@ def main() -> int:
             db_url = args.database_url or f"sqlite:///{home}/govgate.db"
             env = {k: v for k, v in os.environ.items() if not k.startswith("GOVGATE_")}
             env.update(GOVGATE_HOME=home, GOVGATE_DATABASE_URL=db_url, LANG="C.UTF-8")
-            figures = load_run(env, db_url, upstream, clients=args.clients,
-                               requests=args.requests, warmup=args.warmup)
+            users = min(args.clients, 250)
+            prepare(env, upstream.url, user_count=users)
+            with GatewayProcess(env).running() as gateway:
+                figures = asyncio.run(load_run(
+                    gateway, env, db_url, clients=args.clients, requests=args.requests,
+                    warmup=args.warmup, user_count=users))
     finally:
         upstream.close()
     print(report(figures, database=db_url.split(":")[0]))
