@@ -493,8 +493,10 @@ class AuditLog:
             for key in sorted(counts)])
 
     def _lease_due(self) -> bool:
-        return (self._chain is not None
-                and _ms(self.clock) - self._lease_renewed_ms > self.lease_ms // 3)
+        # a clock stepped back behind the last renewal: renew now, at the new time
+        # (else nothing would renew it until the clock caught up)
+        elapsed = _ms(self.clock) - self._lease_renewed_ms
+        return self._chain is not None and (elapsed > self.lease_ms // 3 or elapsed < 0)
 
     def _renew_lease(self) -> None:
         with self._lock:
@@ -514,8 +516,12 @@ class AuditLog:
     def _checkpoint_due(self) -> bool:
         if self.keys is None or not self._since_ckpt:
             return False
-        return (self._since_ckpt >= self.checkpoint_every
-                or _ms(self.clock) - self._last_ckpt_ms >= self.checkpoint_seconds * 1000)
+        elapsed = _ms(self.clock) - self._last_ckpt_ms
+        # a clock stepped back behind the last checkpoint: how long ago that was is
+        # unknown, so the records since are signed now (else not until the clock
+        # caught up with the step, however long that was)
+        return (self._since_ckpt >= self.checkpoint_every or elapsed < 0
+                or elapsed >= self.checkpoint_seconds * 1000)
 
     def _checkpoint_if_due(self) -> Checkpoint | None:
         if not self._checkpoint_due():
