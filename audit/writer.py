@@ -243,11 +243,8 @@ class AuditLog:
         every batch begins with). Raises :class:`AuditWriteError` otherwise. A read
         would pass on a SQLite file whose disk is full; this does not."""
         with self._lock:
+            self._ensure_head()
             try:
-                if self._chain is None:
-                    self._claim()
-                elif self._resync:
-                    self._reload_head()
                 self._renew_lease()
             except sa.exc.SQLAlchemyError as exc:
                 raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
@@ -421,18 +418,23 @@ class AuditLog:
             self._head_seq, self._head_hash = row.head_seq, row.head_hash
             self._resync = False
 
+    def _ensure_head(self) -> None:
+        """Claim the chain, or re-read its head after a commit of unknown outcome
+        (under the lock); AuditWriteError when the database refuses."""
+        try:
+            if self._chain is None:
+                self._claim()
+            elif self._resync:
+                self._reload_head()
+        except sa.exc.SQLAlchemyError as exc:
+            raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
+                                       detail=_reason(exc))) from None
+
     def _commit(self, batch: list[AuditRecord]) -> list[StoredRecord]:
         if not batch:
             return []
         with self._lock:
-            try:
-                if self._chain is None:
-                    self._claim()
-                elif self._resync:
-                    self._reload_head()
-            except sa.exc.SQLAlchemyError as exc:
-                raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
-                                          detail=_reason(exc))) from None
+            self._ensure_head()
             chain_id = self._chain
             assert chain_id is not None
             now = _ms(self.clock)

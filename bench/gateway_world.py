@@ -201,9 +201,10 @@ class GatewayProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
-    def stop(self) -> int:
-        """SIGTERM and wait: the exit status."""
-        assert self.proc is not None
+    def stop(self) -> int | None:
+        """SIGTERM and wait: the exit status (None: it never started)."""
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

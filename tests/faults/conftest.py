@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.gateway_world import Upstream
+from bench.gateway_world import Upstream, prepare
+from tests.conftest import fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +45,15 @@ def cheap_hashes() -> Iterator[None]:
         patch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
                                                            parallelism=1))
         yield
+
+
+@contextlib.contextmanager
+def prepared(upstream: Upstream, directory: Path, *, users: int
+             ) -> Iterator[tuple[dict[str, str], str]]:
+    """A fresh database (a file in ``directory`` or a new PostgreSQL schema) holding
+    ``bench.gateway_world.state`` with ``users`` users: (environment, URL)."""
+    with fresh_database(directory) as db_url:
+        env = world_env(directory / "home", db_url)
+        with cheap_hashes():
+            prepare(env, upstream.url, user_count=users)
+        yield env, db_url

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 import pytest
 
 from bench.bench_load import load_run, report
-from bench.gateway_world import GatewayProcess, Upstream, govgate, prepare
+from bench.gateway_world import GatewayProcess, Upstream, govgate
 from bench.load import Answer, read_trail, run_clients, unaudited_successes
-from tests.conftest import fresh_database
-from tests.faults.conftest import cheap_hashes, world_env
+from tests.faults.conftest import prepared
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +49,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    directory = tmp_path_factory.mktemp("under-load")
-    with fresh_database(directory) as db_url:
-        env = world_env(directory / "home", db_url)
-        with cheap_hashes():
-            prepare(env, upstream.url, user_count=CLIENTS)
+    with prepared(upstream, tmp_path_factory.mktemp("under-load"), users=CLIENTS) as (
+            env, db_url):
         world = World(env, db_url, GatewayProcess(env).start())
         try:
             yield world
@@ -88,11 +84,12 @@ async def test_kill_9_mid_load_loses_no_answered_record(world: World) -> None:
     load = asyncio.create_task(run_clients(first.url, clients=CLIENTS, stop=stop,
                                            answers=answers, pause=0.005,
                                            user_count=CLIENTS))
-    world.gateway = second = GatewayProcess(world.env, port=first.port)
+    second = GatewayProcess(world.env, port=first.port)
     try:
         await _until(lambda: _ok(answers) >= 40 or load.done(), 30)
         first.kill()  # SIGKILL, under load
         killed = time.monotonic()
+        world.gateway = second  # the one the module's fixture stops
         await asyncio.to_thread(second.start)
         await _until(lambda: _ok(answers, killed) >= 20 or load.done(), 30)
     finally:

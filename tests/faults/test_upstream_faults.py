@@ -30,10 +30,8 @@ from bench.gateway_world import (
     GatewayProcess,
     Upstream,
     audit_records,
-    prepare,
 )
-from tests.conftest import fresh_database
-from tests.faults.conftest import cheap_hashes, world_env
+from tests.faults.conftest import prepared
 
 pytestmark = pytest.mark.slow
 
@@ -72,11 +70,8 @@ def _token(url: str, client: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def served(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    directory = tmp_path_factory.mktemp("upstream-faults")
-    with fresh_database(directory) as db_url:
-        env = world_env(directory / "home", db_url)
-        with cheap_hashes():
-            prepare(env, upstream.url, user_count=1)
+    with prepared(upstream, tmp_path_factory.mktemp("upstream-faults"), users=1) as (
+            env, db_url):
         gateway = GatewayProcess(env)  # the upstream read timeout is 1 s
         with gateway.running():
             yield Served(gateway, upstream, db_url, {
