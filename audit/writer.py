@@ -237,6 +237,22 @@ class AuditLog:
     async def checkpoint(self) -> Checkpoint | None:
         return await asyncio.to_thread(self._write_checkpoint)
 
+    def probe(self) -> None:
+        """Prove the database takes this writer's appends now: claim or re-read the
+        chain if due, then renew its lease in a transaction of its own (a write, as
+        every batch begins with). Raises :class:`AuditWriteError` otherwise. A read
+        would pass on a SQLite file whose disk is full; this does not."""
+        with self._lock:
+            self._ensure_head()
+            try:
+                self._renew_lease()
+            except sa.exc.SQLAlchemyError as exc:
+                raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
+                                           detail=_reason(exc))) from None
+            if self._chain is None:  # the lease was lost: the next batch claims anew
+                raise AuditWriteError(Text("audit.chain_gone",
+                                           "this writer's audit chain was taken over"))
+
     async def close(self) -> None:
         """Flush pending appends, write a final checkpoint, release the lease."""
         if self.closed:
@@ -402,18 +418,23 @@ class AuditLog:
             self._head_seq, self._head_hash = row.head_seq, row.head_hash
             self._resync = False
 
+    def _ensure_head(self) -> None:
+        """Claim the chain, or re-read its head after a commit of unknown outcome
+        (under the lock); AuditWriteError when the database refuses."""
+        try:
+            if self._chain is None:
+                self._claim()
+            elif self._resync:
+                self._reload_head()
+        except sa.exc.SQLAlchemyError as exc:
+            raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
+                                       detail=_reason(exc))) from None
+
     def _commit(self, batch: list[AuditRecord]) -> list[StoredRecord]:
         if not batch:
             return []
         with self._lock:
-            try:
-                if self._chain is None:
-                    self._claim()
-                elif self._resync:
-                    self._reload_head()
-            except sa.exc.SQLAlchemyError as exc:
-                raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
-                                          detail=_reason(exc))) from None
+            self._ensure_head()
             chain_id = self._chain
             assert chain_id is not None
             now = _ms(self.clock)
@@ -474,8 +495,10 @@ class AuditLog:
             for key in sorted(counts)])
 
     def _lease_due(self) -> bool:
-        return (self._chain is not None
-                and _ms(self.clock) - self._lease_renewed_ms > self.lease_ms // 3)
+        # a clock stepped back behind the last renewal: renew now, at the new time
+        # (else nothing would renew it until the clock caught up)
+        elapsed = _ms(self.clock) - self._lease_renewed_ms
+        return self._chain is not None and (elapsed > self.lease_ms // 3 or elapsed < 0)
 
     def _renew_lease(self) -> None:
         with self._lock:
@@ -495,8 +518,12 @@ class AuditLog:
     def _checkpoint_due(self) -> bool:
         if self.keys is None or not self._since_ckpt:
             return False
-        return (self._since_ckpt >= self.checkpoint_every
-                or _ms(self.clock) - self._last_ckpt_ms >= self.checkpoint_seconds * 1000)
+        elapsed = _ms(self.clock) - self._last_ckpt_ms
+        # a clock stepped back behind the last checkpoint: how long ago that was is
+        # unknown, so the records since are signed now (else not until the clock
+        # caught up with the step, however long that was)
+        return (self._since_ckpt >= self.checkpoint_every or elapsed < 0
+                or elapsed >= self.checkpoint_seconds * 1000)
 
     def _checkpoint_if_due(self) -> Checkpoint | None:
         if not self._checkpoint_due():

@@ -11,7 +11,6 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from gateway.admin.scim.errors import ScimError
 from gateway.audit_shipping import last_round, ship_forever
 from gateway.directory import schedule as directory_schedule
 from gateway.errors import AuditUnavailable, GovgateError
+from gateway.memory import return_large_blocks
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
 from gateway.proxy.endpoint import ProxyEndpoint
@@ -57,6 +57,7 @@ from gateway.web.scim.routes import PREFIX as SCIM_PREFIX
 from gateway.web.scim.routes import error as scim_error
 from gateway.web.scim.routes import scim_routes
 from gateway.web.session_cookie import drop_ambiguous_session
+from gateway.web.unavailable import HANDLED, readyz, storage_unavailable
 from keys import KeyStateError
 
 log = logging.getLogger("govgate")
@@ -82,25 +83,6 @@ async def _audited_refusal(services: Services, scope: Scope, refused: GovgateErr
 
 async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
-
-
-async def _readyz(request: Request) -> Response:
-    services = gateway_of(request).services
-    try:
-        with services.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError:
-        return JSONResponse(
-            {
-                "type": "urn:govgate:error:storage",
-                "title": "Storage unavailable",
-                "status": 503,
-                "detail": "database unreachable",
-            },
-            status_code=503,
-            media_type=PROBLEM_JSON,
-        )
-    return JSONResponse({"status": "ready"})
 
 
 async def _jwks(request: Request) -> Response:
@@ -144,7 +126,7 @@ async def _our_error(request: Request, exc: Exception) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", _healthz),
-        Route("/readyz", _readyz),
+        Route("/readyz", readyz),
         Route("/.well-known/jwks.json", _jwks),
         Route("/s/{system}/{path:path}", ProxyEndpoint()),
         Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
@@ -291,7 +273,9 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
     ``freeze_heap`` (the servers set it; tests do not): once started, move every
     object alive into the collector's permanent generation (``gc.freeze``), so full
     collections stop re-scanning the modules, tables and keys loaded at start-up.
-    Measured on the proxy: p99 latency 90 ms → 35 ms, throughput +8%."""
+    Measured on the proxy: p99 latency 90 ms → 35 ms, throughput +8%. Large freed
+    blocks go back to the system from then on (``gateway.memory``): resident memory
+    stays flat after bursts of sign-ins."""
     gateway = over if isinstance(over, Gateway) else build_gateway(over, browser_seams(seams))
     services = gateway.services
 
@@ -301,6 +285,7 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
         if freeze_heap:
             gc.collect()
             gc.freeze()
+            return_large_blocks()
         maintenance = asyncio.create_task(_maintain(gateway), name="govgate-maintenance")
         shipping = asyncio.create_task(ship_forever(services), name="govgate-audit-shipping")
         try:
@@ -319,7 +304,8 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
         # KeyStateError: no key may sign (none active, or an SM2 key under the standard
         # profile): a problem naming the fix, not a 500
         exception_handlers={HTTPException: _http_error, GovgateError: _our_error,
-                            KeyStateError: _our_error},
+                            KeyStateError: _our_error,
+                            **dict.fromkeys(HANDLED, storage_unavailable)},
     )
     app.router = LiteralRouter(routes(), lifespan=lifespan)
     app.state.gateway = gateway

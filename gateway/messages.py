@@ -691,4 +691,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.none": ("没有为目录用户配置目录", "no directory is configured for the directory's users"),
     "org.directory_password": ("{username!r} 的口令由目录保管；请在目录中修改", "the password of {username!r} is kept by the directory; change it there"),
     "state.directory_password": ("目录用户在网关中没有口令", "a directory user has no password in the gateway"),
+    # -- behaviour under faults (issue 16) -----------------------------------------------
+    "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
+    "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
 }

@@ -145,7 +145,8 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     proxy = Proxy(
         services,
         authenticator=CachingAuthenticator(
-            authenticator, clock=lambda: services.clock().timestamp()),
+            authenticator, clock=lambda: services.clock().timestamp(),
+            skew=services.settings.clock_skew_seconds),
         policies=policies,
         metrics=metrics,
         config=seams.proxy_config,

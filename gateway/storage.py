@@ -113,6 +113,18 @@ def _unknown_revisions(current: frozenset[str]) -> set[str]:
     return set(current) - known
 
 
+# what a caller meets when the database is down, its disk full or its pool exhausted:
+# the server's fault, not the request's, answered 503 (a constraint violation or a
+# bad statement stays a 500: a bug to see)
+STORAGE_FAILURES: tuple[type[Exception], ...] = (
+    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def unavailable() -> StorageError:
+    """The 503 a request gets when one of ``STORAGE_FAILURES`` stopped it."""
+    return StorageError(Text("storage.unavailable", "the database is unavailable; try again"))
+
+
 def check_reachable(engine: Engine) -> None:
     """Raise StorageError with a one-line reason if the database cannot be reached."""
     try:

@@ -77,7 +77,7 @@ class AssertionSigner:
         self._kid: str | None = None
         self._alg: str | None = None
         self._head_b64 = b""
-        self._fixed: dict[tuple[Any, str, str], tuple[str, str]] = {}
+        self._fixed: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def _learn(self, kid: str) -> None:
         alg = None
@@ -112,9 +112,14 @@ class AssertionSigner:
         """The assertion for ``principal`` calling ``system``; with ``method`` and
         ``path``, bound to that request (``htm``, ``htu``)."""
         try:
-            key = (principal, issuer, system)
+            # what the claims say of the caller, not the principal itself: a principal
+            # is one token's (its jti), and a key per token would fill the cache with
+            # every token ever seen instead of one entry per caller and system
+            key = (principal.subject, principal.username, principal.department,
+                   getattr(principal, "region", None), tuple(sorted(principal.roles)),
+                   principal.client_id, getattr(principal, "via", None), issuer, system)
             fixed = self._fixed.get(key)
-        except TypeError:  # an unhashable principal: no cache
+        except TypeError:  # an unhashable field: no cache
             return self.sign(assertion_claims(principal, issuer=issuer, system=system,
                                               request_id=request_id, now=now,
                                               lifetime=lifetime, method=method, path=path))

@@ -82,6 +82,7 @@ from gateway.proxy.upstream_http import (
 from gateway.request_id import new_request_id
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.storage import STORAGE_FAILURES, unavailable
 from policies import Decision, Policies
 
 __all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "System",
@@ -556,6 +557,9 @@ class Proxy:
         """Audit the refusal or failure, then answer it as a problem (when the client
         is still there), or to a browser's navigation as the sign-in or an error page
         (``gateway.web.portal.error_page``)."""
+        if isinstance(exc, STORAGE_FAILURES):  # a step met the database gone: 503
+            audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            exc = unavailable()
         if isinstance(exc, _ClientGone):
             audit.extra["client_gone"] = True
             status, body = 499, None

@@ -42,6 +42,7 @@ from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.endpoint import Proxy, first_values, new_request_id
 from gateway.proxy.path import BadPath
+from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
 
 
@@ -169,6 +170,9 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             audit.reason = exc.description
         if exc.status != 403:
             audit.extra["refused_as"] = exc.status  # answered 403: nginx's only refusal
+    except STORAGE_FAILURES as exc:  # a step met the database gone: not the caller's fault
+        audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        outcome, status, refusal = "error", 503, unavailable()
     try:
         await proxy.append_audit(audit, outcome, status, started, event_type="forward_auth")
     except AuditUnavailable:

@@ -1,0 +1,176 @@
+"""A department system that misbehaves, behind a real ``govgate serve`` process.
+
+``bench.upstream`` is slow, hangs, resets the connection mid-body, answers bytes
+that are not HTTP, or answers a shaped route with JSON that does not parse. Each
+fault is answered as designed (504, 502, the shaping refusal), audited with what
+went wrong, and leaves nothing behind: a normal call right after answers at once,
+calls keep answering while others hang, and afterwards the gateway holds no more
+connections to the upstream, and no more descriptors, than before.
+
+Each fault on its own, in process, is covered where the part lives: the upstream
+client's timeouts, stale and malformed answers (tests/proxy/test_upstream_http.py),
+502 for a system that is down and 504 for a slow one (tests/proxy/test_proxy.py),
+unshapeable answers (tests/catalogue/test_shaping.py, test_proxy.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.gateway_world import (
+    LOADER,
+    OUTSIDER,
+    GatewayProcess,
+    Upstream,
+    audit_records,
+)
+from tests.faults.conftest import prepared
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    gateway: GatewayProcess
+    upstream: Upstream
+    db_url: str
+    tokens: dict[str, str]
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def get(self, path: str, who: str = "loader", **kw: Any) -> httpx.Response:
+        return httpx.get(self.gateway.url + path, headers=self.headers(who), timeout=10, **kw)
+
+    def record(self, response: httpx.Response) -> dict[str, Any]:
+        found = audit_records(self.db_url, response.headers["x-request-id"])
+        assert len(found) == 1, found
+        return found[0]
+
+    def normal_call_is_prompt(self) -> None:
+        started = time.monotonic()
+        r = self.get("/s/api/api/after")
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - started < 0.5
+
+
+def _token(url: str, client: tuple[str, str]) -> str:
+    r = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials",
+                                                 "scope": "proxy"}, auth=client, timeout=10)
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+def served(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with prepared(upstream, tmp_path_factory.mktemp("upstream-faults"), users=1) as (
+            env, db_url):
+        gateway = GatewayProcess(env)  # the upstream read timeout is 1 s
+        with gateway.running():
+            yield Served(gateway, upstream, db_url, {
+                "loader": _token(gateway.url, LOADER),
+                "outsider": _token(gateway.url, OUTSIDER)})
+
+
+# path, caller, status, problem type, and what the record says went wrong
+FAULTS = [
+    ("/s/api/fault/slow?ms=2500", "loader", 504, "gateway_timeout", "read_timeout"),
+    ("/s/api/fault/hang", "loader", 504, "gateway_timeout", "read_timeout"),
+    ("/s/api/fault/reset", "loader", 502, "bad_gateway", "protocol"),
+    ("/s/api/fault/garbage", "loader", 502, "bad_gateway", "protocol"),
+    # JG-0101 is shaped for another department; the answer is not JSON
+    ("/s/api/api/badjson", "outsider", 502, "shaping_refused", "not valid JSON"),
+]
+CONNECTION_FAULTS = [f for f in FAULTS if f[0].startswith("/s/api/fault/")]
+
+
+@pytest.mark.parametrize(("path", "who", "status", "kind", "why"), FAULTS,
+                         ids=[f[0].split("/")[-1].split("?")[0] for f in FAULTS])
+def test_each_fault_is_answered_as_designed_and_audited(
+        served: Served, path: str, who: str, status: int, kind: str, why: str) -> None:
+    r = served.get(path, who)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == f"urn:govgate:error:{kind}"
+    assert "items" not in r.text  # nothing of the upstream's answer reaches the caller
+    record = served.record(r)
+    assert (record["event_type"], record["outcome"], record["status"]) == (
+        "proxy_request", "error", status)
+    extra = record["extra"]
+    assert why in str(extra.get("upstream_error") or extra.get("refused")), extra
+    served.normal_call_is_prompt()
+
+
+def test_a_body_cut_after_the_head_went_out_is_cut_for_the_client_too(served: Served
+                                                                      ) -> None:
+    """A streamed answer (no length declared) is audited before its first byte; when
+    the upstream resets mid-body the client's body ends short too, never padded or
+    completed, and the metric counts it."""
+    with httpx.stream("GET", served.gateway.url + "/s/api/fault/reset-stream",
+                      headers=served.headers("loader"), timeout=10) as r:
+        assert r.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            r.read()
+        request_id = r.headers["x-request-id"]
+    record = audit_records(served.db_url, request_id)[0]
+    assert record["status"] == 200 and record["extra"]["resp_streamed"] is True
+    metrics = httpx.get(served.gateway.url + "/metrics", timeout=5).text
+    assert 'govgate_proxy_upstream_errors_total{kind="body",system="api"} 1.0' in metrics
+    served.normal_call_is_prompt()
+
+
+async def _round(served: Served, paths: list[tuple[str, str]]) -> list[int]:
+    async with httpx.AsyncClient(base_url=served.gateway.url, timeout=15) as http:
+        answers = await asyncio.gather(*(
+            http.get(path, headers=served.headers(who)) for path, who in paths))
+    return [a.status_code for a in answers]
+
+
+def _settled_descriptors(gateway: GatewayProcess) -> int:
+    """The gateway's open descriptors once closed connections are gone."""
+    deadline = time.monotonic() + 3
+    fds = gateway.fd_count()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = gateway.fd_count()
+        if now == fds:
+            return now
+        fds = now
+    return fds
+
+
+async def test_faults_at_once_leave_no_call_stuck_and_no_connection_behind(
+        served: Served) -> None:
+    gateway, port = served.gateway, served.upstream.port
+    # eight calls at once, each holding its connection a moment: the pool has eight
+    normal = [("/s/api/fault/slow?ms=200", "loader")] * 8
+    assert await _round(served, normal) == [200] * 8
+    pool = gateway.sockets_to(port)
+    fds_before = await asyncio.to_thread(_settled_descriptors, gateway)
+    assert pool == {"ESTABLISHED": 8}
+
+    # six of each connection fault at once: they take the pooled connections first
+    faults = [(path, who) for path, who, *_ in CONNECTION_FAULTS for _ in range(6)]
+    storm = asyncio.create_task(_round(served, faults))
+    await asyncio.sleep(0.3)  # the hangs are hanging
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=5) as http:
+        started = time.monotonic()
+        r = await http.get("/s/api/api/meanwhile", headers=served.headers("loader"))
+        assert r.status_code == 200 and time.monotonic() - started < 0.5
+    assert await storm == [status for _, _, status, *_ in CONNECTION_FAULTS for _ in range(6)]
+
+    # the same eight calls again: every connection a fault took was closed, and the
+    # pool and the process hold what they held before
+    assert await _round(served, normal) == [200] * 8
+    assert gateway.sockets_to(port) == pool
+    assert await asyncio.to_thread(_settled_descriptors, gateway) <= fds_before
+    metrics = httpx.get(gateway.url + "/metrics", timeout=5).text
+    assert "govgate_audit_queue_depth 0.0" in metrics
+    served.normal_call_is_prompt()
