@@ -164,6 +164,15 @@ def seeded(settings: Settings, name: str, seed: Callable[[Settings], None]) -> N
 _SNAPSHOTS: dict[str, tuple[Path, str]] = {}
 
 
+@contextmanager
+def settings_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings over a home and a database of their own, for fixtures wider than a
+    test (a module's or a package's live gateway)."""
+    home = tmp_path_factory.mktemp("home")
+    with fresh_database(home) as url:
+        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": url})
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"

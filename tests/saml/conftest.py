@@ -17,8 +17,8 @@ from gateway.clock import utcnow
 from gateway.idp.saml import signing
 from gateway.idp.saml.tables import signing_keys
 from gateway.services import Services
-from gateway.settings import Settings, load_settings
-from tests.conftest import fresh_database
+from gateway.settings import Settings
+from tests.conftest import settings_of_its_own
 from tests.oauth2.live import live_gateway
 from tests.saml.sp import TestSp, serving
 from tests.wiring import apply_state
@@ -39,10 +39,8 @@ def register(services: Services, sp: TestSp, code: str = "archives", **saml: Any
 
 @pytest.fixture(scope="module")
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings over a database of the module's own."""
-    home = tmp_path_factory.mktemp("home")
-    with fresh_database(home) as url:
-        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": url})
+    with settings_of_its_own(tmp_path_factory) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gateway.services import Services
-from gateway.settings import Settings, load_settings
-from tests.conftest import fresh_database
+from gateway.settings import Settings
+from tests.conftest import settings_of_its_own
 from tests.oauth2.helpers import EXTRA_CLIENTS
 from tests.oauth2.live import live_gateway
 
@@ -51,9 +51,8 @@ class World:
 
 @pytest.fixture(scope="package")
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    home = tmp_path_factory.mktemp("home")
-    with fresh_database(home) as url:
-        yield load_settings({"GOVGATE_HOME": str(home), "GOVGATE_DATABASE_URL": url})
+    with settings_of_its_own(tmp_path_factory) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="package")
