@@ -38,12 +38,11 @@ AMBIGUOUS = ["/api/vehicles;x=1", "/api/vehicles.", "/api/vehicles.json", "/api/
              "/api/vehicles%2e", "/Api/Vehicles.xml", "/api/vehicles%3b"]
 
 
-@pytest.fixture
-def cheliang(world: World) -> World:
-    apply_state(world.services, {
-        "catalogue": [{
-            "code": "JG-0101", "name": "公务用车信息（车辆平台）", "provider": "jgswj",
-            "system": "cheliang", "share_type": "conditional", "conditions": "仅用于费用核算",
+def vehicle_resource(code: str, system: str, name: str) -> dict[str, Any]:
+    """The demo's vehicle resource (a conditional share with masked and encrypted
+    items) published on ``system``'s ``GET /api/vehicles``."""
+    return {"code": code, "name": name, "provider": "jgswj",
+            "system": system, "share_type": "conditional", "conditions": "仅用于费用核算",
             "basis": "公务用车管理办法", "status": "published",
             "route": {"method": "GET", "path": "/api/vehicles", "records": "items"},
             "items": [
@@ -52,9 +51,14 @@ def cheliang(world: World) -> World:
                 {"name": "driver_name", "title": "驾驶员姓名", "mask": "keep_first_char"},
                 {"name": "driver_id_number", "title": "驾驶员身份证号", "level": 3,
                  "mask": "keep_last_4"},
-                {"name": "driver_phone", "title": "驾驶员手机号", "level": 3, "encrypt": True},
-            ],
-        }],
+                {"name": "driver_phone", "title": "驾驶员手机号", "level": 3,
+                 "encrypt": True}]}
+
+
+@pytest.fixture
+def cheliang(world: World) -> World:
+    apply_state(world.services, {
+        "catalogue": [vehicle_resource("JG-0101", "cheliang", "公务用车信息（车辆平台）")],
         "grants": [{"resource": "JG-0101", "consumer": "czt",
                     "items": ["plate_number", "brand", "driver_name", "driver_phone"],
                     "purpose": "费用核算", "until": "2027-12-31"}],

@@ -23,7 +23,12 @@ import pytest_asyncio
 
 from gateway.app import create_app
 from gateway.demo.apps import create_upstream
-from tests.catalogue.test_route_spellings import RAW_ID, RAW_PHONE, assert_not_raw
+from tests.catalogue.test_route_spellings import (
+    RAW_ID,
+    RAW_PHONE,
+    assert_not_raw,
+    vehicle_resource,
+)
 from tests.hostile.conftest import CatalogueWorld
 from tests.hostile.test_properties import windows
 from tests.proxy.conftest import Resp, Served, raw_request
@@ -51,21 +56,6 @@ class WindowsPaths:
         await self.app(scope, receive, send)
 
 
-def vehicle_resource(code: str, system: str) -> dict[str, Any]:
-    return {"code": code, "name": f"公务用车信息（{system}）", "provider": "jgswj",
-            "system": system, "share_type": "conditional", "conditions": "仅用于费用核算",
-            "basis": "公务用车管理办法", "status": "published",
-            "route": {"method": "GET", "path": "/api/vehicles", "records": "items"},
-            "items": [
-                {"name": "plate_number", "title": "车牌号"},
-                {"name": "brand", "title": "品牌型号"},
-                {"name": "driver_name", "title": "驾驶员姓名", "mask": "keep_first_char"},
-                {"name": "driver_id_number", "title": "驾驶员身份证号", "level": 3,
-                 "mask": "keep_last_4"},
-                {"name": "driver_phone", "title": "驾驶员手机号", "level": 3,
-                 "encrypt": True}]}
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cheliang(catalogue_world: CatalogueWorld) -> AsyncIterator[CatalogueWorld]:
     """The vehicle resource on the lax system (and on ``cheliang-win``, behind
@@ -83,8 +73,9 @@ def apply_vehicles(catalogue_world: CatalogueWorld, windows_upstream: str) -> No
     catalogue_world.built.state_applier().apply({
         "systems": [{"code": "cheliang-win", "name": "车辆平台（Windows）",
                      "department": "jgswj", "upstream": windows_upstream}],
-        "catalogue": [vehicle_resource("JG-0101", "cheliang"),
-                      vehicle_resource("JG-0102", "cheliang-win")],
+        "catalogue": [vehicle_resource("JG-0101", "cheliang", "公务用车信息（cheliang）"),
+                      vehicle_resource("JG-0102", "cheliang-win",
+                                       "公务用车信息（cheliang-win）")],
         "grants": [{"resource": code, "consumer": "czt", "items": sorted(SHAPED),
                     "purpose": "费用核算", "until": "2027-12-31"}
                    for code in ("JG-0101", "JG-0102")],
