@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 import click
 import uvicorn
 
-from gateway.cli import demo_guide
+from gateway.cli import demo_directory, demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.cli.demo_settings import write_demo_settings
 from gateway.i18n import cli_lang, ljust
@@ -256,7 +257,11 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
     if free_ports:
         port = _free_port()
-    write_demo_settings(home, port)
+    directory, directory_line = demo_directory.start(cli_ctx, home, region="gx",
+                                                     password=DEMO_PASSWORD_NOTE)
+    if directory is not None:
+        atexit.register(directory.stop)  # whichever way the demo ends
+    write_demo_settings(home, port, directory.settings if directory else None)
 
     settings = load_settings(
         {k: v for k, v in os.environ.items() if k != "GOVGATE_DATABASE_URL"},
@@ -276,6 +281,8 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     services = open_services(settings, writer="gateway", actor=os_actor())
     cli_ctx._services = services
     state_applier(services).apply(doc)
+    if directory is not None:
+        directory_line = demo_directory.sync_people(cli_ctx, services, directory)
 
     limits = HeadLimits.from_settings(settings)
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
@@ -296,6 +303,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         doc, gateway=f"http://127.0.0.1:{port}", home=demo_home, lang=lang,
         sso={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in sso},
         cas={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in cas})
+    lines.append("  " + directory_line)
     lines.append(cli_ctx.msg("demo.stop"))
 
     def announce() -> None:
@@ -318,4 +326,6 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
     _run_loop(_run_servers(servers, on_started=lambda: started.append(
         asyncio.get_running_loop().create_task(traffic_then_announce()))))
+    if directory is not None:
+        directory.stop()
     click.echo(cli_ctx.msg("demo.stopped"))

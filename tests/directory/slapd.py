@@ -5,19 +5,15 @@ that map to roles, some accounts locked (``pwdAccountLockedTime``)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
 
-SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
-SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
-SCHEMA = Path("/etc/ldap/schema")
-MODULES = Path("/usr/lib/ldap")
+from gateway.demo.slapd import SLAPD, SlapdProcess, free_port
+
+__all__ = ["SLAPD", "Slapd", "free_port"]
 BASE = "dc=gov,dc=cn"
 ADMIN_DN = f"cn=admin,{BASE}"
 ADMIN_PASSWORD = "slapd-admin-Pw-9"
@@ -29,12 +25,6 @@ DEPARTMENTS = (("机关事务管理局", "jgswglj", None), ("财政厅", "czt", 
 LOCKED = ("user0007", "user0123")
 GROUPS = {"系统管理员": ("user0001",), "审计员": ("user0002",),
           "数据管理员": tuple(f"user{n:04d}" for n in range(10, 20))}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ou_dn(name: str) -> str:
@@ -76,7 +66,7 @@ class Slapd:
     ca: trustme.CA
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    server: SlapdProcess | None = None
 
     @property
     def url(self) -> str:
@@ -90,50 +80,29 @@ class Slapd:
     def ca_file(self) -> str:
         return str(self.root / "ca.pem")
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.process if self.server else None
+
     def prepare(self, ldif: str) -> None:
-        (self.root / "data").mkdir(parents=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         self.ca.cert_pem.write_to_path(self.ca_file)
         cert = self.ca.issue_cert("127.0.0.1", "localhost")
         cert.private_key_pem.write_to_path(str(self.root / "key.pem"))
         cert.cert_chain_pems[0].write_to_path(str(self.root / "cert.pem"))
         (self.root / "key.pem").chmod(0o600)
-        conf = "\n".join([
-            *(f"include {SCHEMA / s}.schema" for s in ("core", "cosine", "inetorgperson")),
-            f"modulepath {MODULES}", "moduleload back_mdb", "moduleload ppolicy",
-            f"pidfile {self.root / 'slapd.pid'}",
-            f"TLSCACertificateFile {self.ca_file}",
-            f"TLSCertificateFile {self.root / 'cert.pem'}",
-            f"TLSCertificateKeyFile {self.root / 'key.pem'}",
-            "database mdb", f'suffix "{BASE}"', f'rootdn "{ADMIN_DN}"',
-            f"rootpw {ADMIN_PASSWORD}", f"directory {self.root / 'data'}",
-            "maxsize 104857600", "index uid,member eq", "overlay ppolicy", ""])
-        (self.root / "slapd.conf").write_text(conf, encoding="utf-8")
-        (self.root / "tree.ldif").write_text(ldif, encoding="utf-8")
-        subprocess.run([SLAPADD, "-q", "-f", str(self.root / "slapd.conf"),
-                        "-l", str(self.root / "tree.ldif")],
-                       check=True, capture_output=True, timeout=60)
+        self.server = SlapdProcess(
+            self.root, BASE, ADMIN_DN, ADMIN_PASSWORD, urls=(self.url, self.ldaps_url),
+            ports=(self.port, self.tls_port), extra_conf=(
+                f"TLSCACertificateFile {self.ca_file}",
+                f"TLSCertificateFile {self.root / 'cert.pem'}",
+                f"TLSCertificateKeyFile {self.root / 'key.pem'}"))
+        self.server.prepare(ldif)
 
     def start(self) -> None:
-        with open(self.root / "slapd.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [SLAPD, "-d", "0", "-f", str(self.root / "slapd.conf"),
-                 "-h", f"{self.url}/ {self.ldaps_url}/"],
-                stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("slapd did not start: " + (self.root / "slapd.log")
-                                   .read_text(errors="replace")[-2000:])
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                socket.create_connection(("127.0.0.1", self.tls_port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("slapd did not listen within 10 s")
+        assert self.server is not None, "prepare() first"
+        self.server.start()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
+        if self.server is not None:
+            self.server.stop()

@@ -16,6 +16,10 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
+import pytest
+
+from gateway.cli import demo_directory
+from gateway.cli.context import CliContext
 
 
 def test_demo_serves_gateway_and_every_upstream_then_stops_on_sigint(tmp_path: Path) -> None:
@@ -87,10 +91,43 @@ def _exercise(proc: subprocess.Popen[str], home: Path) -> None:
     _single_sign_on(gateway.group(1), upstreams["offices"])
     _traffic(out, home)
     _cas_from_the_launcher(gateway.group(1), upstreams["assets"])
+    slapd_pid = _directory_department(gateway.group(1), out, home)
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
     assert "demo stopped" in proc.stdout.read()
+    if slapd_pid:  # the demo's directory ends with it
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{slapd_pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{slapd_pid}").exists()
+
+
+def _directory_department(gateway: str, out: str, home: Path) -> int:
+    """办公厅's people come from the demo's own slapd: synced in (a locked account
+    disabled), signing in with the directory's password; without slapd the demo says it
+    skipped them. The slapd's pid, or 0 when it did not run."""
+    if not Path("/usr/sbin/slapd").exists():
+        assert "slapd is not installed: the directory-backed department is skipped" in out
+        return 0
+    assert re.search(r"directory-backed department: the people of 办公厅 \(bgt\) come from "
+                     r"OpenLDAP ldap://127\.0\.0\.1:\d+ \(3, synced\); sun\.li, qian\.jin sign "
+                     r"in with the directory's password, locked accounts disabled: he\.fang",
+                     out), out
+    with sqlite3.connect(f"file:{home / 'govgate.db'}?mode=ro", uri=True) as db:
+        rows = dict(db.execute("SELECT username, status FROM users WHERE source = "
+                               "'directory'").fetchall())
+    assert rows == {"sun.li": "active", "qian.jin": "active", "he.fang": "disabled"}
+    for username, signed_in in (("sun.li", True), ("he.fang", False)):
+        with httpx.Client(timeout=10) as http:
+            page = http.get(gateway + "/portal/login", params={"next": "/portal"})
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf, page.text
+            r = http.post(gateway + "/portal/login", data={
+                "csrf_token": csrf.group(1), "next": "/portal",
+                "username": username, "password": "Demo-Passw0rd-2026"})
+            assert (r.status_code == 303) is signed_in, (username, r.status_code, r.text)
+    return int((home / "directory" / "slapd.pid").read_text().strip())
 
 
 def _traffic(out: str, home: Path) -> None:
@@ -155,3 +192,17 @@ def _cas_from_the_launcher(gateway: str, assets: str) -> None:
         r = http.get(r.headers["location"])
         assert r.status_code == 200, r.text
         assert "已通过 CAS 统一身份认证登录：赵敏（zhao.min，czt）" in r.text
+
+
+def test_demo_without_slapd_says_it_skips_the_directory_department(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine without Debian's slapd the demo starts without 办公厅 and prints why
+    (and how to get it), in the CLI's language."""
+    monkeypatch.setattr("gateway.demo.directory.installed", lambda: False)
+    for lang, line in (("en", "slapd is not installed: the directory-backed department is "
+                              "skipped (apt-get install slapd ldap-utils"),
+                       ("zh", "未安装 slapd：跳过目录部门")):
+        started, said = demo_directory.start(CliContext(lang=lang), tmp_path, password="x",
+                                             region="gx")
+        assert started is None and said.startswith(line), said
+    assert not (tmp_path / "directory").exists()
