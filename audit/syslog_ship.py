@@ -109,6 +109,24 @@ def _connect(target: SyslogTarget) -> socket.socket:
         raise
 
 
+def _await_close(sock: socket.socket) -> None:
+    """End our stream (TLS: close_notify) and wait for the receiver's close: a syslog
+    receiver closes once it has read everything before our end. rsyslog answers a
+    close_notify by closing the TCP connection without one of its own (a "ragged" EOF,
+    which is that close here); a reset or a timeout raise."""
+    if isinstance(sock, ssl.SSLSocket):
+        try:
+            sock = sock.unwrap()
+        except ssl.SSLEOFError:
+            return
+    else:
+        sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + IO_SECONDS
+    while sock.recv(4096):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the receiver did not close")
+
+
 def _deliver(target: SyslogTarget, payload: bytes) -> None:
     """Write ``payload`` and see the receiver close after reading it all; ShipError
     (nothing accepted, as far as we can know) otherwise."""
@@ -118,13 +136,7 @@ def _deliver(target: SyslogTarget, payload: bytes) -> None:
         raise _failed(target, _reason(exc)) from None
     try:
         sock.sendall(payload)
-        # the end of our stream (for TLS, the TCP one: receivers close without the TLS
-        # close_notify exchange); then whatever comes back until the receiver's close
-        sock.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + IO_SECONDS
-        while sock.recv(4096):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the receiver did not close")
+        _await_close(sock)
     except OSError as exc:  # ssl.SSLError among them
         raise _failed(target, _reason(exc)) from None
     finally:

@@ -1,7 +1,7 @@
 """A real rsyslogd (Debian's ``rsyslog`` and ``rsyslog-gnutls``) for the shipping
 tests: its own configuration, port and files under a temporary folder, in the
 foreground (``-n``), never the system's service. It accepts RFC 5425 (TLS, the
-certificate a ``trustme`` CA issued) and writes what it parsed of each govgate
+certificate a ``trustme`` CA issued) and plain TCP, and writes what it parsed of each govgate
 message (PRI, header fields, structured data, MSG) as one JSON line."""
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ RSYSLOGD = shutil.which("rsyslogd") or (
 
 CONFIG = """\
 global(workDirectory="{work}" maxMessageSize="64k"
-       defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="{ca}"
+       defaultNetstreamDriverCAFile="{ca}"
        defaultNetstreamDriverCertFile="{cert}" defaultNetstreamDriverKeyFile="{key}")
-module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1"
-       streamDriver.authMode="anon")
-input(type="imtcp" port="{port}" address="127.0.0.1")
+module(load="imtcp")
+input(type="imtcp" port="{port}" address="127.0.0.1" streamDriver.name="gtls"
+      streamDriver.mode="1" streamDriver.authMode="anon")
+input(type="imtcp" port="{plain_port}" address="127.0.0.1")
 template(name="parsed" type="list" option.jsonf="on") {{
   property(outname="pri" name="pri" format="jsonf")
   property(outname="version" name="protocol-version" format="jsonf")
@@ -62,7 +63,10 @@ def free_port() -> int:
 class Receiver:
     def __init__(self, folder: Path, ca: trustme.CA) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = free_port()  # TLS (RFC 5425)
+        self.plain_port = self.port
+        while self.plain_port == self.port:
+            self.plain_port = free_port()  # TCP (RFC 6587)
         self.out = folder / "received.jsonl"
         cert = ca.issue_cert("127.0.0.1", "localhost")
         cert.private_key_pem.write_to_path(str(folder / "key.pem"))
@@ -71,7 +75,8 @@ class Receiver:
         self.conf = folder / "rsyslog.conf"
         self.conf.write_text(CONFIG.format(
             work=folder, ca=folder / "ca.pem", cert=folder / "cert.pem",
-            key=folder / "key.pem", port=self.port, out=self.out), encoding="utf-8")
+            key=folder / "key.pem", port=self.port, plain_port=self.plain_port,
+            out=self.out), encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

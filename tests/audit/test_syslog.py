@@ -123,6 +123,13 @@ def test_records_arrive_parsed_by_rsyslog_over_tls(
 
     assert ship_syslog(audit_engine, target).records == 0  # the watermark holds
 
+    log.append_sync(rec(3, reason="明文 TCP"))  # plain TCP, octet-counted as well
+    plain = replace(target, port=receiver.plain_port, tls=False)
+    assert ship_syslog(audit_engine, plain).records == 1
+    assert max(rows) + 1 in receiver.wait_for({max(rows) + 1})
+    third = next(m for m in receiver.received() if sd_params(m["sd"])["seq"] == "3")
+    assert json.loads(third["msg"][1:])["reason"] == "明文 TCP"
+
 
 def _gauge(text: str, name: str) -> float:
     found = re.search(rf'^{name}{{target="syslog"}} (\S+)$', text, re.M)
