@@ -13,15 +13,12 @@ audit log; these loops read what is committed, in a thread, and a failed round w
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.ship import backlog, ship
+from audit.ship import backlog, locked, ship
 from audit.ship_marks import Lag, lag
 from audit.syslog_ship import TARGET, SyslogTarget, parse_address, ship_syslog
 from gateway.services import Services
@@ -68,22 +65,6 @@ def lags(services: Services) -> list[TargetLag]:
     return out
 
 
-@contextlib.contextmanager
-def _syslog_lock(settings: Settings) -> Iterator[bool]:
-    """True while this process is the home's syslog shipper (``serve --workers N``:
-    the others skip the round instead of sending every record N times)."""
-    fd = os.open(Path(settings.home) / "audit-syslog.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
 def syslog_round(services: Services) -> int | None:
     """Ship to the syslog receiver until caught up; how many records it accepted, None
     when another process of this home ships now. ShipError when the receiver cannot be
@@ -92,7 +73,9 @@ def syslog_round(services: Services) -> int | None:
     if target is None:
         return 0
     total = 0
-    with _syslog_lock(services.settings) as mine:
+    # ``serve --workers N``: one process of this home ships, the others skip the round
+    # instead of sending every record N times
+    with locked(Path(services.settings.home) / "audit-syslog") as mine:
         if not mine:
             return None
         while True:
