@@ -40,6 +40,10 @@ TARGET = "syslog"  # the watermarks' name: one syslog receiver, wherever it move
 BATCH = 500  # records per query
 CONNECT_SECONDS = 5.0
 IO_SECONDS = 10.0  # the longest a write, or the wait for the receiver's close, may take
+# how long a new connection must stay open before anything is sent: a receiver that
+# refuses this client (no client certificate it trusts, a sender it does not allow)
+# closes at once, and a close after the records would look like their acceptance
+PROBE_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,23 @@ def _connect(target: SyslogTarget) -> socket.socket:
         raise
 
 
+def _probe(sock: socket.socket) -> None:
+    """Raise ConnectionRefusedError when the receiver closes the new connection before
+    anything was sent (rsyslog does so to a client whose certificate it refuses)."""
+    sock.settimeout(PROBE_SECONDS)
+    try:
+        if not sock.recv(1):
+            raise ConnectionRefusedError("the receiver closed the connection before any "
+                                         "record was sent")
+    except TimeoutError:
+        pass  # quiet and open, as a syslog receiver is
+    except ssl.SSLEOFError:
+        raise ConnectionRefusedError("the receiver closed the connection before any "
+                                     "record was sent") from None
+    finally:
+        sock.settimeout(IO_SECONDS)
+
+
 def _await_close(sock: socket.socket) -> None:
     """End our stream (TLS: close_notify) and wait for the receiver's close: a syslog
     receiver closes once it has read everything before our end. rsyslog answers a
@@ -135,6 +156,7 @@ def _deliver(target: SyslogTarget, payload: bytes) -> None:
     except OSError as exc:  # ssl.SSLError among them
         raise _failed(target, _reason(exc)) from None
     try:
+        _probe(sock)
         sock.sendall(payload)
         _await_close(sock)
     except OSError as exc:  # ssl.SSLError among them

@@ -1,7 +1,8 @@
 """A real rsyslogd (Debian's ``rsyslog`` and ``rsyslog-gnutls``) for the shipping
 tests: its own configuration, port and files under a temporary folder, in the
 foreground (``-n``), never the system's service. It accepts RFC 5425 (TLS, the
-certificate a ``trustme`` CA issued) and plain TCP, and writes what it parsed of each govgate
+certificate a ``trustme`` CA issued; on a second port only from a client with a
+certificate of that CA) and plain TCP, and writes what it parsed of each govgate
 message (PRI, header fields, structured data, MSG) as one JSON line."""
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ module(load="imtcp")
 input(type="imtcp" port="{port}" address="127.0.0.1" streamDriver.name="gtls"
       streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" port="{plain_port}" address="127.0.0.1")
+input(type="imtcp" port="{mtls_port}" address="127.0.0.1" streamDriver.name="gtls"
+      streamDriver.mode="1" streamDriver.authMode="x509/certvalid")
 template(name="parsed" type="list" option.jsonf="on") {{
   property(outname="pri" name="pri" format="jsonf")
   property(outname="version" name="protocol-version" format="jsonf")
@@ -64,9 +67,10 @@ class Receiver:
     def __init__(self, folder: Path, ca: trustme.CA) -> None:
         self.folder = folder
         self.port = free_port()  # TLS (RFC 5425)
-        self.plain_port = self.port
-        while self.plain_port == self.port:
+        self.plain_port, self.mtls_port = self.port, self.port
+        while len({self.port, self.plain_port, self.mtls_port}) < 3:
             self.plain_port = free_port()  # TCP (RFC 6587)
+            self.mtls_port = free_port()  # TLS, a client certificate the CA issued required
         self.out = folder / "received.jsonl"
         cert = ca.issue_cert("127.0.0.1", "localhost")
         cert.private_key_pem.write_to_path(str(folder / "key.pem"))
@@ -76,7 +80,7 @@ class Receiver:
         self.conf.write_text(CONFIG.format(
             work=folder, ca=folder / "ca.pem", cert=folder / "cert.pem",
             key=folder / "key.pem", port=self.port, plain_port=self.plain_port,
-            out=self.out), encoding="utf-8")
+            mtls_port=self.mtls_port, out=self.out), encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -131,6 +131,25 @@ def test_records_arrive_parsed_by_rsyslog_over_tls(
     assert json.loads(third["msg"][1:])["reason"] == "明文 TCP"
 
 
+@needs_rsyslogd
+def test_a_client_certificate_when_the_receiver_asks_for_one(
+        audit_engine: sa.Engine, make_log: Callable[..., AuditLog], receiver: Receiver,
+        ca: trustme.CA, tmp_path: Path) -> None:
+    make_log().append_sync(rec(1, reason="双向认证"))
+    target = replace(_target(receiver), port=receiver.mtls_port)
+    # rsyslog accepts the handshake, then closes: not taken for an acceptance
+    with pytest.raises(ShipError, match="closed the connection before any record"):
+        ship_syslog(audit_engine, target)
+    assert lag(audit_engine, TARGET).records == 1
+
+    client = tmp_path / "client.pem"
+    ca.issue_cert("govgate-gw1").private_key_and_cert_chain_pem.write_to_path(str(client))
+    assert ship_syslog(audit_engine, replace(target, cert_file=str(client))).records == 1
+    with audit_engine.connect() as conn:
+        record_id = conn.scalar(sa.select(records.c.id))
+    assert record_id in receiver.wait_for({record_id})
+
+
 def _gauge(text: str, name: str) -> float:
     found = re.search(rf'^{name}{{target="syslog"}} (\S+)$', text, re.M)
     assert found, text
