@@ -701,4 +701,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.syslog_failed": ("syslog 接收端 {address}：{reason}", "syslog receiver {address}: {reason}"),
     "settings.syslog_target": ("配置项 'audit_syslog_target'：{value!r} 不是“主机:端口”", "setting 'audit_syslog_target': {value!r} is not host:port"),
     "settings.syslog_key": ("配置项 'audit_syslog_key_file'：须同时设置 audit_syslog_cert_file", "setting 'audit_syslog_key_file': give audit_syslog_cert_file as well"),
+    "compliance.syslog_behind": ("有 {n} 条记录自 {since} 起等待送至 syslog 接收端 {address}（接收端是否可达？govgate audit ship --syslog 可补送）", "{n} records wait since {since} for the syslog receiver {address} (is it reachable? govgate audit ship --syslog catches up)"),
+    "compliance.syslog": ("每条记录送至 syslog 接收端 {address}（RFC 5424，经 {transport}）；等待输送 {n} 条", "every record goes to the syslog receiver {address} (RFC 5424 over {transport}); {n} waiting"),
 }

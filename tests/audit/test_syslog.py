@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,13 @@ from audit.writer import AuditLog
 from gateway import audit_shipping
 from gateway.app import create_app
 from gateway.cli.main import cli
+from gateway.compliance.audit_checks import central_collection
+from gateway.compliance.model import State
 from gateway.errors import SettingsError
 from gateway.services import open_services
 from gateway.settings import load_settings
 from gateway.setup import initialise
+from keys import KeyService
 from tests.audit.conftest import rec
 from tests.schema import assert_mirrors
 from tests.syslog_receiver import RSYSLOGD, Receiver, sd_params
@@ -273,3 +277,22 @@ def test_bad_syslog_settings_are_refused(env: dict[str, str], name: str, value: 
                                          says: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(says)):
         load_settings({**env, f"GOVGATE_{name}": value})
+
+
+def test_the_compliance_check_counts_a_syslog_receiver(
+        env: dict[str, str], audit_engine: sa.Engine, make_log: Callable[..., AuditLog],
+        keys: KeyService) -> None:
+    """au.central_collection (8.1.5.4 c) with a syslog receiver and no file: passes while
+    records wait a short while, fails when they wait longer than 10 minutes."""
+    settings = load_settings({**env, "GOVGATE_AUDIT_SYSLOG_TARGET": "siem.example:6514"})
+    make_log().append_sync(rec(1))
+    now = datetime.now(UTC)
+    status, evidence = central_collection(State(settings, audit_engine, keys, now))
+    assert (status, [str(e) for e in evidence]) == ("pass", [
+        "every record goes to the syslog receiver siem.example:6514 (RFC 5424 over TLS); "
+        "1 waiting"])
+    status, evidence = central_collection(State(settings, audit_engine, keys,
+                                                now + timedelta(hours=1)))
+    assert status == "fail"
+    assert str(evidence[0]).startswith("1 records wait since ")
+    assert "for the syslog receiver siem.example:6514" in str(evidence[0])
