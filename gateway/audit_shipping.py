@@ -6,7 +6,7 @@ included).
 
 A receiver that is down never touches a request: the request path only appends to the
 audit log; these loops read what is committed, in a thread, and a failed round waits
-(1 s, 2 s, 4 s ... at most ``BACKOFF_MAX_SECONDS``) before the next. What waits is
+(2 s, 4 s, 8 s ... at most ``BACKOFF_MAX_SECONDS``) before the next. What waits is
 :func:`lags`: the ``/metrics`` gauges and ``govgate audit stats --shipping``.
 """
 
