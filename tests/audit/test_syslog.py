@@ -273,10 +273,10 @@ def test_the_watermark_table_mirrors_its_migration(audit_engine: sa.Engine) -> N
     ("AUDIT_SYSLOG_KEY_FILE", "/etc/hostname", "give audit_syslog_cert_file as well"),
     ("AUDIT_SYSLOG_CA_FILE", "/nonexistent/ca.pem", "no such file"),
 ])
-def test_bad_syslog_settings_are_refused(env: dict[str, str], name: str, value: str,
+def test_bad_syslog_settings_are_refused(tmp_path: Path, name: str, value: str,
                                          says: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(says)):
-        load_settings({**env, f"GOVGATE_{name}": value})
+        load_settings({"GOVGATE_HOME": str(tmp_path), f"GOVGATE_{name}": value})
 
 
 def test_the_compliance_check_counts_a_syslog_receiver(
