@@ -33,7 +33,8 @@ import sqlalchemy as sa
 
 from audit.errors import ShipError
 from audit.query import row_dict
-from audit.tables import chains, records
+from audit.ship_marks import chain_heads, lag_over
+from audit.tables import records
 from texts import Text, os_reason, where
 
 BATCH = 1000  # records per query, per chain
@@ -95,8 +96,9 @@ def _write_position(path: Path, heads: dict[str, int]) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[bool]:
-    """True while this process holds the shipping lock, False when another does."""
+def locked(path: Path) -> Iterator[bool]:
+    """True while this process holds the shipping lock of ``path`` (``<path>.lock``),
+    False when another does."""
     fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -109,11 +111,6 @@ def _locked(path: Path) -> Iterator[bool]:
         os.close(fd)  # closing releases the lock
 
 
-def _chain_heads(conn: sa.Connection) -> dict[str, int]:
-    return {r.chain_id: int(r.head_seq) for r in conn.execute(
-        sa.select(chains.c.chain_id, chains.c.head_seq))}
-
-
 def ship(engine: sa.Engine, path: str | os.PathLike[str], *, limit: int = 10 * BATCH
          ) -> Shipped | None:
     """Append up to ``limit`` records not shipped yet to ``path``; None when another
@@ -121,7 +118,7 @@ def ship(engine: sa.Engine, path: str | os.PathLike[str], *, limit: int = 10 * B
     written."""
     target = Path(path)
     try:
-        with _locked(target) as mine:
+        with locked(target) as mine:
             if not mine:
                 return None
             return _ship(engine, target, limit)
@@ -134,7 +131,7 @@ def _ship(engine: sa.Engine, target: Path, limit: int) -> Shipped:
     shipped = 0
     touched = 0
     with engine.connect() as conn:
-        for chain_id in sorted(_chain_heads(conn)):
+        for chain_id in sorted(chain_heads(conn)):
             done = heads.get(chain_id, 0)
             rows: list[Any] = []
             while shipped + len(rows) < limit:
@@ -168,15 +165,6 @@ def backlog(engine: sa.Engine, path: str | os.PathLike[str]) -> Backlog:
     """The records committed but not in the file yet (ShipError for an unreadable
     position file)."""
     heads = read_position(Path(path))
-    waiting = 0
-    oldest: int | None = None
     with engine.connect() as conn:
-        for chain_id in _chain_heads(conn):
-            row = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(records.c.ts))
-                .where(records.c.chain_id == chain_id, records.c.seq > heads.get(chain_id, 0))
-            ).one()
-            waiting += int(row[0])
-            if row[1] is not None:
-                oldest = int(row[1]) if oldest is None else min(oldest, int(row[1]))
-    return Backlog(waiting, oldest)
+        waiting = lag_over(conn, heads)
+    return Backlog(waiting.records, waiting.oldest_ts)

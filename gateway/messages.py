@@ -154,6 +154,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    # -- audit to a syslog receiver (issue 17; audit.syslog_ship) -------------------------
+    "audit.syslog_no_target": ("未配置 syslog 接收端：请设置配置项 audit_syslog_target", "no syslog receiver: set audit_syslog_target"),
+    "audit.ship_none": ("未配置审计输送：请设置 audit_ship_file 或 audit_syslog_target", "no audit shipping configured: set audit_ship_file or audit_syslog_target"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -697,4 +700,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- behaviour under faults (issue 16) -----------------------------------------------
     "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
     "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
+    # -- audit to a syslog receiver (issue 17; audit.syslog_ship) -------------------------
+    "audit.syslog_failed": ("syslog 接收端 {address}：{reason}", "syslog receiver {address}: {reason}"),
+    "settings.syslog_target": ("配置项 'audit_syslog_target'：{value!r} 不是“主机:端口”", "setting 'audit_syslog_target': {value!r} is not host:port"),
+    "settings.syslog_key": ("配置项 'audit_syslog_key_file'：须同时设置 audit_syslog_cert_file", "setting 'audit_syslog_key_file': give audit_syslog_cert_file as well"),
+    "compliance.syslog_behind": ("有 {n} 条记录自 {since} 起等待送至 syslog 接收端 {address}（接收端是否可达？govgate audit ship --syslog 可补送）", "{n} records wait since {since} for the syslog receiver {address} (is it reachable? govgate audit ship --syslog catches up)"),
+    "compliance.syslog": ("每条记录送至 syslog 接收端 {address}（RFC 5424，经 {transport}）；等待输送 {n} 条", "every record goes to the syslog receiver {address} (RFC 5424 over {transport}); {n} waiting"),
 }

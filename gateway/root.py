@@ -23,6 +23,7 @@ import httpx
 from starlette.requests import HTTPConnection
 
 from catalogue import Catalogue, Workflow
+from gateway.audit_shipping import lags
 from gateway.catalogue_wiring import (
     calendar_section,
     catalogue_section,
@@ -131,7 +132,8 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     services.on_close(policies.close)
     catalogue = open_catalogue(services)
     workflow = open_workflow(services, catalogue)
-    metrics = Metrics(policies=policies, audit=services.audit)
+    metrics = Metrics(policies=policies, audit=services.audit,
+                      shipping=lambda: lags(services))
     provider = Provider(services, backchannel_transport=seams.backchannel_transport)
     authenticator = Authenticator(services, provider)
     cas = CasServer(provider, transport=seams.cas_slo_transport)

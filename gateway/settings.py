@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from audit.syslog_message import FACILITIES
+from audit.syslog_ship import parse_address
 from gateway.errors import SettingsError
 from keys import PROFILES
 from texts import Text
@@ -97,6 +99,16 @@ class Settings:
     # a JSON-lines file every committed record is appended to (audit.ship) for a log
     # collector to tail; relative to home; empty: no shipping
     audit_ship_file: str = ""
+    # an RFC 5424 syslog receiver (a SIEM) the records go to as well (audit.syslog_ship,
+    # docs/audit-shipping.md): host:port, TLS (RFC 5425) unless turned off; the CA of its
+    # certificate (empty: the system's), a client certificate when it asks for one
+    audit_syslog_target: str = ""
+    audit_syslog_tls: bool = True
+    audit_syslog_ca_file: str = ""
+    audit_syslog_cert_file: str = ""
+    audit_syslog_key_file: str = ""
+    audit_syslog_facility: str = "local0"
+    audit_syslog_enterprise: int = 32473  # the SD-ID's number: RFC 5612's example
     # the running gateway's periodic jobs (key rotation and promotion, IdP purge)
     maintenance_interval_seconds: float = 60.0
     # proxy
@@ -309,6 +321,7 @@ def _validate(values: dict[str, Any]) -> None:
                 entry=entry)) from None
     _validate_mail(values)
     _validate_directory(values)
+    _validate_syslog(values)
     url = values.get("database_url", "")
     if url and not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(Text(
@@ -344,6 +357,32 @@ def _validate_mail(values: dict[str, Any]) -> None:
     if ca and not Path(str(ca)).is_file():
         raise SettingsError(Text("settings.no_file", "setting {name!r}: no such file {path!r}",
                                  name="smtp_ca_file", path=ca))
+
+
+def _validate_syslog(values: dict[str, Any]) -> None:
+    """The syslog receiver the audit records are shipped to (audit.syslog_ship)."""
+    target = values.get("audit_syslog_target", "")
+    if target:
+        try:
+            parse_address(target)
+        except ValueError:
+            raise SettingsError(Text(
+                "settings.syslog_target",
+                "setting 'audit_syslog_target': {value!r} is not host:port",
+                value=target)) from None
+    facility = values.get("audit_syslog_facility", "local0")
+    if facility not in FACILITIES:
+        raise SettingsError(Text(
+            "settings.not_one_of", "setting {name!r}: bad value {value!r} (one of {allowed})",
+            name="audit_syslog_facility", value=facility, allowed=", ".join(FACILITIES)))
+    if values.get("audit_syslog_key_file") and not values.get("audit_syslog_cert_file"):
+        raise SettingsError(Text(
+            "settings.syslog_key",
+            "setting 'audit_syslog_key_file': give audit_syslog_cert_file as well"))
+    for name in ("audit_syslog_ca_file", "audit_syslog_cert_file", "audit_syslog_key_file"):
+        if values.get(name) and not Path(str(values[name])).is_file():
+            raise SettingsError(Text("settings.no_file", "setting {name!r}: no such file {path!r}",
+                                     name=name, path=values[name]))
 
 
 def _validate_directory(values: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from audit.export import write_csv, write_jsonl, write_table
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
+from gateway.cli.audit_ship_cmd import lag_rows
 from gateway.cli.context import GovgateGroup, cli_context, input_error
 from gateway.i18n import cli_lang, message_of, render, t
 from texts import os_reason, where
@@ -252,20 +253,27 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
               "or resource).")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table",
               show_default=True)
+@click.option("--shipping", is_flag=True,
+              help="Instead: what each shipping target (file, syslog) has not taken yet.")
 @click.pass_context
 def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
           system: str | None, resource: str | None, department: str | None,
-          event_type: str | None, fmt: str) -> None:
+          event_type: str | None, fmt: str, shipping: bool) -> None:
     """Usage figures: counts by day, system, resource, consumer department and kind
     (delivered, refused, unauthenticated, failed, other)."""
     group_by = [d.strip() for d in by.split(",") if d.strip()]
     try:
-        rows = usage_stats(cli_context(ctx).services.engine, group_by=group_by, since_day=since,
-                           until_day=until, system=system, resource=resource,
-                           department=department, event_type=event_type or None)
+        if shipping:
+            rows = lag_rows(cli_context(ctx))
+            group_by = ["target", "where", "records", "seconds"]
+        else:
+            rows = usage_stats(cli_context(ctx).services.engine, group_by=group_by,
+                               since_day=since, until_day=until, system=system,
+                               resource=resource, department=department,
+                               event_type=event_type or None)
     except AuditQueryError as exc:
         raise _bad_filter(exc) from None
-    cols = (*group_by, "count")
+    cols = (*group_by, "oldest" if shipping else "count")
     out = io.StringIO()
     if fmt == "table":
         write_table(rows, out, columns=cols)

@@ -6,13 +6,17 @@ from __future__ import annotations
 import ipaddress
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from audit import ShipError
 from audit.ship import backlog
+from audit.ship_marks import lag
+from audit.syslog_ship import TARGET as SYSLOG
 from audit.tables import chains, records
 from audit.verify import keyservice_sigcheck, verify_database
+from gateway.audit_shipping import syslog_target
 from gateway.compliance.model import Check, State, names, verdict
 from gateway.proxy.identity_headers import PLAIN
 from gateway.tables import systems
@@ -138,11 +142,38 @@ def retention(state: State) -> tuple[str, list[str]]:
 
 def central_collection(state: State) -> tuple[str, list[str]]:
     path = state.settings.audit_ship_path
-    if path is None:
+    syslog = syslog_target(state.settings)
+    if path is None and syslog is None:
         return verdict([Text("compliance.no_shipping",
                              "no audit shipping configured (audit_ship_file): the records "
                              "stay in the gateway's database only")], [])
     problems: list[str] = []
+    facts: list[str] = []
+    if path is not None:
+        _file_collection(state, path, problems, facts)
+    if syslog is not None:
+        waiting = lag(state.engine, SYSLOG)
+        if _too_old(state, waiting.oldest_ts):
+            problems.append(Text(
+                "compliance.syslog_behind",
+                "{n} records wait since {since} for the syslog receiver {address} (is it "
+                "reachable? govgate audit ship --syslog catches up)", n=waiting.records,
+                since=_day(waiting.oldest_ts or 0), address=syslog.address))
+        facts.append(Text(
+            "compliance.syslog",
+            "every record goes to the syslog receiver {address} (RFC 5424 over {transport}); "
+            "{n} waiting", address=syslog.address, transport="TLS" if syslog.tls else "TCP",
+            n=waiting.records))
+    return verdict(problems, facts)
+
+
+def _too_old(state: State, oldest_ts: int | None) -> bool:
+    now_ms = int(state.now.timestamp() * 1000)
+    return oldest_ts is not None and now_ms - oldest_ts > MAX_SHIP_LAG.total_seconds() * 1000
+
+
+def _file_collection(state: State, path: Path, problems: list[str], facts: list[str]
+                     ) -> None:
     folder = path.parent
     if not (folder.is_dir() and os.access(folder, os.W_OK)) or (
             path.exists() and not os.access(path, os.W_OK)):
@@ -152,18 +183,16 @@ def central_collection(state: State) -> tuple[str, list[str]]:
         waiting = backlog(state.engine, path)
     except ShipError as exc:
         problems.append(message_of(exc))
-        return verdict(problems, [])
-    now_ms = int(state.now.timestamp() * 1000)
-    if waiting.oldest_ts is not None and \
-            now_ms - waiting.oldest_ts > MAX_SHIP_LAG.total_seconds() * 1000:
+        return
+    if _too_old(state, waiting.oldest_ts):
         problems.append(Text("compliance.ship_behind",
                              "{n} records wait since {since} (govgate serve ships once a "
                              "second; govgate audit ship catches up)", n=waiting.records,
-                             since=_day(waiting.oldest_ts)))
-    return verdict(problems, [Text(
+                             since=_day(waiting.oldest_ts or 0)))
+    facts.append(Text(
         "compliance.shipping",
         "every record goes to {path} as a JSON line for a log collector to tail; {n} waiting",
-        path=path, n=waiting.records)])
+        path=path, n=waiting.records))
 
 
 CHECKS = (

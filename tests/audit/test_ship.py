@@ -110,6 +110,11 @@ def test_the_cli_and_a_served_gateway_ship(env: dict[str, str], home: Path,
             while not target.exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert len(_lines(target)) == 1  # shipped while serving
+            caught_up = 'govgate_audit_ship_lag_records{target="file"} 0.0'
+            while caught_up not in (text := client.get("/metrics").text) and \
+                    time.monotonic() < deadline:  # the position follows the line
+                time.sleep(0.02)
+            assert caught_up in text
             assert client.get("/s/nosuch/y").status_code == 404
     finally:
         services.close()
