@@ -694,4 +694,23 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- behaviour under faults (issue 16) -----------------------------------------------
     "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
     "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
+    # -- break-glass (紧急授权; gateway.break_glass) ------------------------------------
+    "settings.break_glass_max_hours": ("配置项 'break_glass_max_hours'：须为 1 到 24 小时", "setting 'break_glass_max_hours': 1 to 24 hours"),
+    "bg.unknown": ("没有紧急授权 {id!r}", "no break-glass {id!r}"),
+    "bg.reason_required": ("须填写事由", "a reason is required"),
+    "bg.reason_long": ("事由超过 {max} 个字符", "the reason is longer than {max} characters"),
+    "bg.duration": ("时长须为 1 到 {max} 分钟", "the duration must be 1 to {max} minutes"),
+    "bg.no_system": ("没有系统 {system!r}", "no system {system!r}"),
+    "bg.no_resource": ("系统 {system!r} 上没有目录资源 {resource!r}", "no catalogue resource {resource!r} on system {system!r}"),
+    "bg.secadmin_only": ("只有安全管理员能批准或结束紧急授权（双人控制）", "only a security administrator approves or ends a break-glass (dual control)"),
+    "bg.own_request": ("申请人本人的批准不算数", "the requester's own approval does not count"),
+    "bg.not_pending": ("紧急授权 {id} 的状态是 {state}，不在待批准中", "break-glass {id} is {state}, not pending"),
+    "bg.approved_twice": ("您已批准过：同一管理员只计一次", "you approved it already: the same administrator counts once"),
+    "bg.end_reason": ("须填写不超过 {max} 个字符的理由", "a reason of at most {max} characters is required"),
+    "bg.not_open": ("紧急授权 {id} 已是 {state} 状态", "break-glass {id} is {state} already"),
+    "bg.auditor_only": ("紧急授权复核是审计管理员的工作（三员分立）", "the break-glass review is the audit administrator's work (三员分立)"),
+    "bg.finding_required": ("关闭复核须填写书面结论", "a written finding is required to close a review"),
+    "bg.finding_long": ("结论超过 {max} 个字符", "the finding is longer than {max} characters"),
+    "bg.reviewed": ("紧急授权 {id} 已复核", "break-glass {id} was reviewed already"),
+    "bg.not_in_review": ("紧急授权 {id} 处于 {state} 状态且未使用：暂无可复核的内容", "break-glass {id} is {state} and unused: nothing to review yet"),
 }
