@@ -15,6 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from catalogue.model import CST
 from gateway.break_glass.tables import break_glass
 from gateway.clock import Clock, as_utc
 
@@ -34,6 +35,10 @@ class Active:
         A system-wide one opens the system's other paths, never a catalogue resource;
         a resource one opens that resource only."""
         return self.system == system and self.resource == resource
+
+    def ends_local(self) -> str:
+        """Its end in Beijing time, as the portal's banner says it."""
+        return self.ends_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
     def claim(self) -> dict[str, object]:
         """The mark in tokens and assertions."""

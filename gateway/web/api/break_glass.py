@@ -123,7 +123,7 @@ REQUEST = _op(
     body=s.obj({"system": s.CODE, "resource": {"type": ["string", "null"], **{
         k: v for k, v in s.CODE.items() if k != "type"}},
         "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON,
-                   "pattern": "\\S"},
+                   "pattern": s.NOT_BLANK},
         "minutes": {"type": "integer", "minimum": 1, "maximum": 24 * 60}},
         ["system", "reason", "minutes"], closed=True),
     rules="the duration is longer than the operator's maximum (break_glass_max_hours, "
@@ -171,7 +171,7 @@ END = _op("POST", "/{id}/end", "End it early (or refuse a pending one)",
           Answer("It", s.wrapped("break_glass", BG)), SEC, path_params=(ID,),
           refusals=(409,), body_required=True,
           body=s.obj({"reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON,
-                                 "pattern": "\\S"}}, ["reason"], closed=True))
+                                 "pattern": s.NOT_BLANK}}, ["reason"], closed=True))
 
 
 async def end(request: Request, desk: BreakGlassDesk, actor: Actor) -> Any:
@@ -184,7 +184,7 @@ CLOSE = _op("POST", "/{id}/review", "Close its review with a written finding",
             Answer("It, reviewed", s.wrapped("break_glass", BG)), AUD, path_params=(ID,),
             refusals=(409,), body_required=True,
             body=s.obj({"finding": {"type": "string", "minLength": 1,
-                                    "maxLength": MAX_FINDING, "pattern": "\\S"}},
+                                    "maxLength": MAX_FINDING, "pattern": s.NOT_BLANK}},
                        ["finding"], closed=True))
 
 
