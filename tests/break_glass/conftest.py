@@ -102,6 +102,8 @@ async def world(services: Services, clock: FrozenClock  # noqa: F811
             "users": [{"username": who, "name": who, "department": department,
                        "roles": list(roles), "status": "active"}
                       for who, (department, roles) in PEOPLE.items()]})
+        for who in PEOPLE:  # the admins' first password must be changed before the portal
+            services.org.change_password(who, "Break-Glass-Test-Passw0rd!")
         built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000,
                                                          read_timeout=5, connect_timeout=2))
         app = create_app(built)
