@@ -109,6 +109,11 @@ class BreakGlassDesk:
             "finding": row.finding,
         }
 
+    def _locked(self, conn: sa.Connection, bg_id: str) -> Any:
+        # the row locked for the step: two approvals at once both count (PostgreSQL)
+        return conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)
+                            .with_for_update()).first()
+
     def get(self, bg_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             return self._view(conn, self._row(conn, bg_id), self.clock())
@@ -151,6 +156,12 @@ class BreakGlassDesk:
 
     # -- the steps ---------------------------------------------------------------------
 
+    def _secadmin(self, actor: Actor, step: str, bg_id: str) -> None:
+        if SECADMIN not in actor.roles:
+            self._refuse(actor, step, bg_id, Forbidden(Text(
+                "bg.secadmin_only", "only a security administrator approves or ends a "
+                "break-glass (dual control)")))
+
     def request(self, actor: Actor, *, system: str, resource: str | None, reason: str,
                 duration_seconds: int) -> dict[str, Any]:
         step = "break_glass_requested"
@@ -192,17 +203,12 @@ class BreakGlassDesk:
     def approve(self, actor: Actor, bg_id: str) -> dict[str, Any]:
         """One security administrator's approval; the second different one activates."""
         step = "break_glass_approved"
-        if SECADMIN not in actor.roles:
-            self._refuse(actor, step, bg_id, Forbidden(Text(
-                "bg.secadmin_only", "only a security administrator approves or ends a "
-                "break-glass (dual control)")))
+        self._secadmin(actor, step, bg_id)
         now = self.clock()
         problem: Exception | None = None
         activated = False
         with write_transaction(self.engine) as conn:
-            # the row locked: two approvals at once both count (PostgreSQL)
-            row = conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)
-                               .with_for_update()).first()
+            row = self._locked(conn, bg_id)
             state = state_of(row, now) if row is not None else None
             if row is None:
                 problem = NotFound(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
@@ -242,10 +248,7 @@ class BreakGlassDesk:
     def end(self, actor: Actor, bg_id: str, reason: str) -> dict[str, Any]:
         """End an active one early, or refuse a pending one."""
         step = "break_glass_ended"
-        if SECADMIN not in actor.roles:
-            self._refuse(actor, step, bg_id, Forbidden(Text(
-                "bg.secadmin_only", "only a security administrator approves or ends a "
-                "break-glass (dual control)")))
+        self._secadmin(actor, step, bg_id)
         reason = reason.strip()
         if not reason or len(reason) > MAX_REASON:
             self._refuse(actor, step, bg_id, ValidationError(Text(
@@ -254,9 +257,7 @@ class BreakGlassDesk:
         now = self.clock()
         problem: Exception | None = None
         with write_transaction(self.engine) as conn:
-            # the row locked: two approvals at once both count (PostgreSQL)
-            row = conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)
-                               .with_for_update()).first()
+            row = self._locked(conn, bg_id)
             state = state_of(row, now) if row is not None else None
             if row is None:
                 problem = NotFound(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
@@ -319,9 +320,7 @@ class BreakGlassDesk:
         now = self.clock()
         problem: Exception | None = None
         with write_transaction(self.engine) as conn:
-            # the row locked: two approvals at once both count (PostgreSQL)
-            row = conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)
-                               .with_for_update()).first()
+            row = self._locked(conn, bg_id)
             view = self._view(conn, row, now) if row is not None else None
             if view is None:
                 problem = NotFound(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
