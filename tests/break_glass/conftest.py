@@ -55,9 +55,10 @@ class World:
         department, roles = PEOPLE[who]
         return access_token(self.services, sub=who, department=department, roles=roles)
 
-    async def call(self, method: str, path: str, who: str, **kw: Any) -> httpx.Response:
+    async def call(self, method: str, path: str, who: str,
+                   headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
         return await self.http.request(method, path, headers={
-            "Authorization": f"Bearer {self.token(who)}"}, **kw)
+            "Authorization": f"Bearer {self.token(who)}", **(headers or {})}, **kw)
 
     async def request(self, who: str = "wang.wu", system: str = "echo",
                       minutes: int = 60, **more: Any) -> dict[str, Any]:

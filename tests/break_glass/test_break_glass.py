@@ -109,6 +109,13 @@ async def test_longer_than_the_maximum_is_refused(world: World) -> None:
 async def test_a_security_admin_ends_it_early(world: World) -> None:
     bg = await world.active()
     assert (await world.call("GET", "/s/echo/a", "wang.wu")).status_code == 200
+    # forward-auth marks it as well
+    front = {"X-Original-URI": "/s/echo/a", "X-Original-Method": "GET"}
+    r = await world.call("GET", "/auth/verify", "wang.wu", headers=front)
+    assert r.status_code == 200
+    assert r.headers["x-govgate-break-glass"] == bg["id"]
+    assert claims_of(r.headers["x-govgate-assertion"])["break_glass"]["id"] == bg["id"]
+    assert world.records("forward_auth")[-1]["extra"]["break_glass"] == bg["id"]
     r = await world.call("POST", f"/api/v1/break-glass/{bg['id']}/end", "wang.wu",
                          json={"reason": "我自己"})
     assert r.status_code == 403
@@ -116,6 +123,8 @@ async def test_a_security_admin_ends_it_early(world: World) -> None:
                          json={"reason": "故障已排除"})
     assert r.json()["break_glass"]["state"] == "ended"
     assert (await world.call("GET", "/s/echo/b", "wang.wu")).status_code == 403
+    assert (await world.call("GET", "/auth/verify", "wang.wu", headers=front)
+            ).status_code == 403
 
 
 async def test_a_resource_break_glass_opens_that_resource_only(world: World) -> None:
