@@ -3,6 +3,7 @@ marks in token, assertion and audit record, expiry by the clock, the review queu
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 from gateway.idp.oauth2.rfc9068 import Subject
@@ -173,3 +174,19 @@ async def test_the_review_queue_lists_every_use_and_needs_a_finding(world: World
     reviewed = [x for x in reviewed if x["outcome"] == "success"]
     assert reviewed[-1]["extra"]["finding"] == "应急处置合规"
     assert reviewed[-1]["actor_user"] == "aud.a"
+
+
+async def test_the_operator_lists_them(world: World, env: dict[str, str]) -> None:
+    from tests.gateway.test_cli import here
+
+    bg = await world.active()
+    pending = await world.request(system="vehicles")
+    listed = here(env, "break-glass", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()[1:]]
+    # the command's clock is the real one, months after the world's frozen Monday: by
+    # now the one has expired and the other lapsed unapproved
+    assert {(r[0], r[3], r[4]) for r in rows} == {(bg["id"], "expired", "sec.a,sec.b"),
+                                                  (pending["id"], "lapsed", "-")}
+    only = here(env, "break-glass", "list", "--state", "lapsed", "--json")
+    assert [json.loads(x)["id"] for x in only.stdout.splitlines()] == [pending["id"]]
