@@ -53,6 +53,8 @@ async def test_request_approve_banner_launcher_and_review(world: World) -> None:
     assert f'class="bg-banner" role="alert" data-bg="{bg_id}"' in home.text
     assert 'data-system="echo"' in home.text
     assert (await world.http.get("/portal/account")).text.count("bg-banner") == 1
+    english = (await world.http.get("/portal/break-glass?lang=en")).text
+    assert "Break-glass active: echo" in english and "Request break-glass" in english
     opened = await world.http.get("/s/echo/", headers={"Accept": "application/json"})
     assert opened.status_code == 200
     assert dict(opened.json()["headers"])["x-govgate-break-glass"] == bg_id
