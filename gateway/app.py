@@ -37,6 +37,7 @@ from gateway.settings import load_settings
 from gateway.web.api.account import routes as account_routes
 from gateway.web.api.admin import routes as admin_routes
 from gateway.web.api.audit import routes as audit_routes
+from gateway.web.api.break_glass import break_glass_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
@@ -143,6 +144,7 @@ def routes() -> list[BaseRoute]:
         *admin_routes(),
         *openapi_routes(),
         *scim_routes(),
+        *break_glass_routes(),
     ]
 
 

@@ -24,6 +24,8 @@ from starlette.requests import HTTPConnection
 
 from catalogue import Catalogue, Workflow
 from gateway.audit_shipping import lags
+from gateway.break_glass.active import ActiveBreakGlass
+from gateway.break_glass.desk import BreakGlassDesk
 from gateway.catalogue_wiring import (
     calendar_section,
     catalogue_section,
@@ -40,6 +42,7 @@ from gateway.login_throttle import LoginThrottle
 from gateway.metrics import Metrics
 from gateway.policy_wiring import open_policies, policies_section
 from gateway.proxy.admission import Decider
+from gateway.proxy.break_glass import break_glass_decider
 from gateway.proxy.catalogue import CatalogueShaping, catalogue_decider, catalogue_shaper
 from gateway.proxy.credentials import CachingAuthenticator
 from gateway.proxy.endpoint import BrowserPage, Proxy, ProxyConfig, Shaper
@@ -82,6 +85,7 @@ class Gateway:
     saml: SamlIdp
     throttle: LoginThrottle
     proxy: Proxy
+    break_glass: BreakGlassDesk  # emergency access (gateway.break_glass)
     seams: Seams = field(default_factory=Seams)
     directory: DirectoryClient | None = None  # LDAP / AD sign-in (gateway.directory)
 
@@ -144,6 +148,9 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     if seams.catalogue_steps:
         deciders.append(catalogue_decider(catalogue))
         shapers.append(catalogue_shaper(CatalogueShaping(services.engine, services.keys)))
+    # after the catalogue's: it knows the resource a request matched
+    active = ActiveBreakGlass(services.engine, services.clock)
+    deciders.append(break_glass_decider(active))
     proxy = Proxy(
         services,
         authenticator=CachingAuthenticator(
@@ -161,7 +168,8 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     return Gateway(services=services, policies=policies, catalogue=catalogue,
                    workflow=workflow, metrics=metrics, provider=provider,
                    authenticator=authenticator, cas=cas, saml=saml, throttle=throttle, proxy=proxy,
-                   seams=seams, directory=directory_client(services.settings))
+                   break_glass=BreakGlassDesk(services, active), seams=seams,
+                   directory=directory_client(services.settings))
 
 
 def gateway_of(connection: HTTPConnection) -> Gateway:

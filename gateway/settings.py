@@ -83,6 +83,8 @@ class Settings:
     assertion_lifetime: int = 60
     # CAS service tickets: single use, and unused ones lapse after this (1-300 s)
     cas_ticket_lifetime: int = 10
+    # the longest break-glass (紧急授权) a person may request (gateway.break_glass), 1-24
+    break_glass_max_hours: int = 4
     session_idle_timeout: int = 1800
     session_absolute_timeout: int = 12 * 3600
     lockout_threshold: int = 5
@@ -290,6 +292,9 @@ def _validate(values: dict[str, Any]) -> None:
     if values.get("assertion_lifetime", 60) > 60:
         raise SettingsError(Text("settings.assertion_lifetime",
                                  "setting 'assertion_lifetime': at most 60 seconds"))
+    if not 1 <= values.get("break_glass_max_hours", 4) <= 24:
+        raise SettingsError(Text("settings.break_glass_max_hours",
+                                 "setting 'break_glass_max_hours': 1 to 24 hours"))
     if not 1 <= values.get("cas_ticket_lifetime", 10) <= 300:
         raise SettingsError(Text("settings.cas_ticket_lifetime",
                                  "setting 'cas_ticket_lifetime': 1 to 300 seconds"))

@@ -14,6 +14,7 @@ import click
 from gateway.cli import (
     admin_cmds,
     audit_ship_cmd,
+    break_glass_cmd,
     catalogue_cmd,
     client_cmd,
     compliance_cmd,
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(saml_cmd.saml)
     cli.add_command(compliance_cmd.compliance)
     cli.add_command(directory_cmd.directory)
+    cli.add_command(break_glass_cmd.break_glass)
 
 
 _register()

@@ -108,9 +108,14 @@ class AssertionSigner:
 
     def mint(self, principal: Any, *, issuer: str, system: str, request_id: str,
              now: datetime, lifetime: int = MAX_LIFETIME, method: str | None = None,
-             path: str | None = None) -> str:
+             path: str | None = None, marks: dict[str, Any] | None = None) -> str:
         """The assertion for ``principal`` calling ``system``; with ``method`` and
-        ``path``, bound to that request (``htm``, ``htu``)."""
+        ``path``, bound to that request (``htm``, ``htu``); ``marks``: claims a decider
+        added for this request (a break-glass), never cached."""
+        if marks:
+            return self.sign({**assertion_claims(
+                principal, issuer=issuer, system=system, request_id=request_id, now=now,
+                lifetime=lifetime, method=method, path=path), **marks})
         try:
             # what the claims say of the caller, not the principal itself: a principal
             # is one token's (its jti), and a key per token would fill the cache with

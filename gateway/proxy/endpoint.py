@@ -421,9 +421,11 @@ class Proxy:
                 request_id=req.request_id, now=services.clock(),
                 lifetime=self.config.assertion_lifetime, method=req.method,
                 path=base + req.target.upstream_path,
+                marks=req.extra.get("assertion_claims"),
             ).encode("ascii")))
         if mode != ASSERTION:
             headers += plain_headers(req.principal, remote_user=req.system.remote_user)
+            headers += req.extra.get("identity_headers", [])  # a decider's marks
         chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
         has_body = chunked or bool(length)
         try:

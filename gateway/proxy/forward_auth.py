@@ -150,13 +150,16 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
                 principal, issuer=proxy.services.settings.issuer, system=system,
                 request_id=audit.request_id, now=proxy.services.clock(),
                 lifetime=proxy.config.assertion_lifetime, method=method,
-                path=uri.partition("?")[0]),
+                path=uri.partition("?")[0],
+                marks=admission.request.extra.get("assertion_claims")),
             "X-Govgate-User": principal.username or "",
             "X-Govgate-Subject": principal.subject,
             "X-Govgate-Department": principal.department,
             "X-Govgate-Roles": ",".join(sorted(principal.roles)),
             "X-Govgate-Client": principal.client_id or "",
         })
+        headers.update({k.decode("latin-1").title(): v.decode("latin-1")
+                        for k, v in admission.request.extra.get("identity_headers", [])})
         outcome, status = "allow", 200
     except Unauthorized as exc:
         status, refusal = 401, exc

@@ -48,8 +48,11 @@ class AccessTokenGenerator:
     """authlib token generator: a signed RFC 9068 access token (+ a refresh token)."""
 
     def __init__(self, keys: Any, *, issuer: str, lifetime: int, clock: Callable[[], datetime],
-                 new_refresh_token: Callable[[], str]) -> None:
+                 new_refresh_token: Callable[[], str],
+                 marks: Callable[[str], Any] | None = None) -> None:
         self.keys = keys
+        # the user's active break-glass, marked in every token issued meanwhile
+        self.marks = marks
         self.issuer = issuer
         self.lifetime = lifetime
         self.clock = clock
@@ -79,6 +82,8 @@ class AccessTokenGenerator:
                           roles=sorted(user.roles), auth_time=user.auth_time)
             if user.sid:
                 claims["sid"] = user.sid
+            if self.marks is not None and (mark := self.marks(user.username)):
+                claims["break_glass"] = mark
         return claims
 
     def __call__(self, grant_type: str, client: Any, user: Subject | None = None,

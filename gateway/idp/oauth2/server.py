@@ -22,6 +22,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Payload, OAuth2Request
 
 from audit import AuditRecord
+from gateway.break_glass.active import ActiveBreakGlass
 from gateway.errors import NotFound
 from gateway.idp.oauth2.clients import Client, ClientRegistry
 from gateway.idp.oauth2.deny_list import DenyList
@@ -141,6 +142,7 @@ class IdentityServer(AuthorizationServer):
         self.token_generator = AccessTokenGenerator(
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
             clock=self.clock, new_refresh_token=new_secret,
+            marks=ActiveBreakGlass(services.engine, self.clock, ttl=0.0).token_claim,
         )
         self.register_token_generator("default", self.token_generator)
         self.register_client_auth_method("client_secret_basic",

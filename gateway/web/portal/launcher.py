@@ -4,6 +4,7 @@ One function, ``launcher_systems``, asking the proxy's policy decision."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -16,8 +17,8 @@ from gateway.tables import departments, systems
 from policies import Policies, Query, subjects_for
 
 
-def launcher_systems(engine: Engine, policies: Policies, principal: Principal
-                     ) -> list[dict[str, str]]:
+def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
+                     break_glass: Collection[str] = ()) -> list[dict[str, str]]:
     """Systems the principal may open: those whose portal page (GET
     ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
     systems of their own department (default rule) and those a policy line opens
@@ -27,7 +28,8 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal
     its ``*``), which redirects there with a ticket: no second sign-in. A system that
     speaks SAML opens at its SP's ``launch_url`` (``saml_sp``), where the SP sends its
     AuthnRequest, which the portal session answers at once. The three admin roles get
-    none: they are not business users."""
+    none: they are not business users. ``break_glass``: the systems an active
+    break-glass opens to the person (listed, marked ``break_glass``)."""
     if set(principal.roles or ()) & ADMIN_ROLES:
         return []  # 三员: the admins run the platform, they do not use business systems
     with engine.connect() as conn:
@@ -47,12 +49,12 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal
         decision = policies.decide(
             Query(subjects, principal.department, url.split("?", 1)[0], "GET",
                   r.department_code))
-        if decision.allowed:
+        if decision.allowed or r.code in break_glass:
             service = launch_url(r.cas_services or [])
             if service:  # a CAS system signs the user in itself, with a ticket
                 url = "/cas/login?" + urlencode({"service": service})
             elif isinstance(r.saml_sp, dict) and r.saml_sp.get("launch_url"):
                 url = str(r.saml_sp["launch_url"])  # the SP asks; the session answers
             out.append({"code": r.code, "name": r.name, "department": r.department_name,
-                        "url": url})
+                        "url": url, "break_glass": "" if decision.allowed else "yes"})
     return out

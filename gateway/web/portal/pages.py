@@ -64,8 +64,11 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     query = dict(request.query_params)
     query["lang"] = "en" if lang == "zh" else "zh"
-    context.setdefault("signed_in", gateway_of(request).provider.valid_session(
-        request.cookies.get(SESSION_COOKIE)) is not None)
+    session = gateway_of(request).provider.valid_session(request.cookies.get(SESSION_COOKIE))
+    context.setdefault("signed_in", session is not None)
+    # the red banner on every page while the person's break-glass is active
+    context.setdefault("break_glass_active", gateway_of(request).break_glass.active.of(
+        session.username) if session is not None else ())
     html = TEMPLATES.get_template(template).render(
         t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

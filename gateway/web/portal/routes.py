@@ -45,6 +45,7 @@ from gateway.services import Services
 from gateway.tables import departments, roles
 from gateway.web.portal.admin_routes import routes as admin_routes
 from gateway.web.portal.audit_pages import routes as audit_routes
+from gateway.web.portal.break_glass_pages import routes as break_glass_routes
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
@@ -556,8 +557,10 @@ async def home(request: Request) -> Response:
     user = _user(request, principal.username or "")
     if user is None:
         return _to_login(request)
-    systems = await run_in_threadpool(launcher_systems, _services(request).engine,
-                                      gateway_of(request).policies, principal)
+    systems = await run_in_threadpool(
+        launcher_systems, _services(request).engine, gateway_of(request).policies, principal,
+        {a.system for a in gateway_of(request).break_glass.active.of(principal.username)
+         if a.resource is None})
     labels = await run_in_threadpool(_labels, _services(request), user,
                                      Translator(page_lang(request)))
     return render(request, "home.html", user=user, systems=systems, info=None,
@@ -625,7 +628,7 @@ def portal_routes(more: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
     """Every portal page (``more``: pages defined above this module, the account's),
     each response with the portal's security headers."""
     out = _portal_routes([*more, *steward_routes(), *catalogue_routes(), *audit_routes(),
-                          *stats_routes(), *admin_routes()])
+                          *stats_routes(), *admin_routes(), *break_glass_routes()])
     for route in out:
         if isinstance(route, Route | Mount):
             route.app = with_security_headers(route.app)
