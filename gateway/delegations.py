@@ -321,6 +321,20 @@ class Delegations:
         self._record("delegation_revoked", by.username, after, via)
         return after
 
+    def start_acting(self, delegate: User, delegation_id: int, via: str = "portal"
+                     ) -> Delegation:
+        """B chooses to act for A under a delegation in force (audited); the proxy
+        checks it again at every request."""
+        d = self.get(delegation_id)
+        now = self.clock()
+        if d.delegate != delegate.username or not d.live_at(now):
+            problem = _refusal(Forbidden, "not_in_force",
+                               "delegation {id} is not one in force to you", id=d.id)
+            self._refused(delegate.username, delegate.department, "act", d, problem, via)
+            raise problem
+        self._record("delegation_acting", delegate.username, d, via)
+        return d
+
     # -- the audit trail ---------------------------------------------------------------
 
     def _record(self, event: str, actor: str, d: Delegation, via: str, **more: Any) -> None:
