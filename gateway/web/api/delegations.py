@@ -104,8 +104,7 @@ async def request_delegation(request: Request, principal: Any) -> Any:
 
 def _step(op: Operation, step: str) -> Any:
     async def handler(request: Request, principal: Any) -> Any:
-        body = await op.read_body(request) if op.body is not None and await request.body() \
-            else {}
+        body = await op.read_body(request) if op.body is not None else {}
         gw = gateway_of(request)
         number = int(request.path_params["id"])
 

@@ -1,0 +1,167 @@
+"""B acting for A through the proxy, with the echo upstream behind it: what the
+upstream is told (the assertion's ``sub`` and ``act``, the acting-user header), what the
+audit record says, and every way the proxy refuses to let B act."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import sqlalchemy as sa
+
+from gateway.delegation_tables import delegations
+from tests.delegation.conftest import (
+    ShiftClock,
+    api,
+    approved,
+    ask,
+    claims_of,
+    cookies,
+    header,
+)
+from tests.proxy.conftest import World
+
+
+async def test_b_acting_for_a_reaches_a_delegated_system_named_as_both(sockets: World
+                                                                        ) -> None:
+    world = sockets
+    number = await approved(world)
+    sent = len(world.echo.seen)
+    r = await world.request("GET", "/s/echo/approve/42",
+                            headers=[cookies(world, "wang.fang", acting=number)])
+    assert r.status == 200, r.body
+    seen = world.echo.seen[sent]
+    claims = claims_of(header(seen, "x-govgate-assertion") or "")
+    assert claims["sub"] == "li.ming" and claims["username"] == "li.ming"
+    assert claims["act"] == {"sub": "wang.fang"} and claims["delegation"] == number
+    assert claims["department"] == "jgswj" and claims["via"] == "session"
+    record = world.audit.records[-1]
+    assert record.event_type == "proxy_request" and record.outcome == "allow"
+    assert record.actor_user == "li.ming" and record.system == "echo"
+    assert record.extra["act"] == {"sub": "wang.fang"}
+    assert record.extra["delegation"] == number
+    assert record.extra["delegated_as"] == "system"
+    # the same person without choosing to act is themselves
+    r = await world.request("GET", "/s/echo/own", headers=[cookies(world, "wang.fang")])
+    assert r.status == 200
+    mine = claims_of(header(world.echo.seen[-1], "x-govgate-assertion") or "")
+    assert mine["sub"] == "wang.fang" and "act" not in mine
+    assert world.audit.records[-1].actor_user == "wang.fang"
+    assert "act" not in world.audit.records[-1].extra
+
+
+async def test_plain_identity_headers_carry_the_acting_user(quick: World) -> None:
+    quick.built.state_applier().apply({"systems": [
+        {"code": "echo", "name": "回显系统", "department": "jgswj",
+         "upstream": "http://127.0.0.1:59999", "identity_headers": "both"}]})
+    quick.built.proxy.systems.invalidate()
+    number = await approved(quick)
+    r = await quick.request("GET", "/s/echo/x", headers=[
+        cookies(quick, "wang.fang", acting=number), ("X-Govgate-Acting-User", "forged")])
+    assert r.status == 200, r.body
+    seen = quick.echo.seen[-1]
+    assert header(seen, "x-govgate-user") == "li.ming"
+    assert header(seen, "x-govgate-acting-user") == "wang.fang"
+    assert [k for k, _ in seen["headers"]].count("x-govgate-acting-user") == 1
+
+
+async def test_a_system_not_delegated_is_refused(quick: World) -> None:
+    number = await approved(quick, systems=["echo"])
+    before = len(quick.echo.seen)
+    # down is li.ming's department's (the default rule opens it to li.ming) but not lent
+    r = await quick.request("GET", "/s/down/x",
+                            headers=[cookies(quick, "wang.fang", acting=number)])
+    assert r.status == 403, r.body
+    assert json.loads(r.body)["type"] == "urn:govgate:error:not_delegated"
+    record = quick.audit.records[-1]
+    assert record.outcome == "deny" and record.actor_user == "li.ming"
+    assert record.extra["act"] == {"sub": "wang.fang"}
+    assert "names neither the system down" in (record.reason or "")
+    assert len(quick.echo.seen) == before
+
+
+async def test_a_lent_role_opens_only_what_its_policy_lines_open(quick: World) -> None:
+    number = await approved(quick, systems=[], roles=["data_steward"])
+    # ledger (czt) is opened to jgswj's data stewards by a policy line
+    r = await quick.request("GET", "/s/ledger/report",
+                            headers=[cookies(quick, "wang.fang", acting=number)])
+    assert r.status == 200, r.body
+    claims = claims_of(header(quick.echo.seen[-1], "x-govgate-assertion") or "")
+    assert claims["roles"] == ["data_steward"] and claims["act"] == {"sub": "wang.fang"}
+    assert quick.audit.records[-1].extra["delegated_as"] == "roles"
+    # echo is opened to li.ming by the default rule only, not by a line of the role
+    r = await quick.request("GET", "/s/echo/x",
+                            headers=[cookies(quick, "wang.fang", acting=number)])
+    assert r.status == 403
+    assert "no policy line of the delegated roles" in (quick.audit.records[-1].reason or "")
+    # what li.ming no longer holds is no longer lent
+    quick.services.org.set_roles("li.ming", ["staff"])
+    r = await quick.request("GET", "/s/ledger/report",
+                            headers=[cookies(quick, "wang.fang", acting=number)])
+    assert r.status == 403
+
+
+async def test_unapproved_rejected_revoked_expired_and_others_refused(
+        quick: World, clock: ShiftClock) -> None:
+    r = await api(quick, "li.ming", "POST", "", ask(quick))
+    waiting = json.loads(r.body)["delegation"]["id"]
+    r = await api(quick, "li.ming", "POST", "", ask(quick))
+    turned_down = json.loads(r.body)["delegation"]["id"]
+    r = await api(quick, "zhao.head", "POST", f"/{turned_down}/reject", {"note": "不必"})
+    assert r.status == 200 and json.loads(r.body)["delegation"]["state"] == "rejected"
+    revoked = await approved(quick)
+    ok = await approved(quick)
+
+    async def status(username: str, number: int | str) -> tuple[int, str]:
+        resp = await quick.request("GET", "/s/echo/x", headers=[
+            cookies(quick, username, acting=number)])
+        return resp.status, quick.audit.records[-1].reason or ""
+
+    assert (await status("wang.fang", ok))[0] == 200
+    assert await status("wang.fang", waiting) == (403, f"delegation {waiting} is requested")
+    assert await status("wang.fang", turned_down) == (
+        403, f"delegation {turned_down} is rejected")
+    r = await api(quick, "li.ming", "POST", f"/{revoked}/revoke")
+    assert r.status == 200
+    # this process sees its own revocation at once
+    assert await status("wang.fang", revoked) == (403, f"delegation {revoked} is revoked")
+    # a delegation is B's only
+    assert (await status("chen.jing", ok))[0] == 403
+    assert (await status("wang.fang", "abc"))[0] == 403
+    assert (await status("wang.fang", 999999))[0] == 403
+    # expiry: a day and a second later, by the clock
+    clock.advance(86400 + 1)
+    assert await status("wang.fang", ok) == (403, f"delegation {ok} is expired")
+    r = await api(quick, "li.ming", "GET", "")
+    states = {d["id"]: d["state"] for d in json.loads(r.body)["delegations"]}
+    assert states == {waiting: "expired", turned_down: "rejected", revoked: "revoked",
+                      ok: "expired"}
+
+
+async def test_a_revocation_in_another_process_holds_within_a_second(quick: World) -> None:
+    number = await approved(quick)
+    hdr = [cookies(quick, "wang.fang", acting=number)]
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200
+    # another process revokes: only the database changes, nothing here is told
+    with quick.services.engine.begin() as conn:
+        conn.execute(delegations.update().where(delegations.c.id == number)
+                     .values(state="revoked", revoked_by="sysadmin"))
+    started = time.monotonic()
+    while (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200:
+        assert time.monotonic() - started < 1.5, "still admitted after a revocation"
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started <= 1.2
+    assert quick.audit.records[-1].reason == f"delegation {number} is revoked"
+
+
+async def test_a_bearer_token_is_never_turned(quick: World) -> None:
+    number = await approved(quick)
+    token = quick.token(sub="wang.fang", scope="proxy")
+    r = await quick.request("GET", "/s/echo/x", token=token,
+                            headers=[("Cookie", f"gg_act={number}")])
+    assert r.status == 200
+    claims = claims_of(header(quick.echo.seen[-1], "x-govgate-assertion") or "")
+    assert claims["sub"] == "wang.fang" and "act" not in claims
+    with quick.services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(delegations)).scalar() == 1
