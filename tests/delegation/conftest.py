@@ -11,11 +11,14 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from audit.tables import records
 from audit.writer import AuditLog
 from gateway.app import create_app
 from gateway.clock import utcnow
@@ -153,6 +156,21 @@ async def approved(world: World, **kw: Any) -> int:
     r = await api(world, "zhao.head", "POST", f"/{number}/approve")
     assert r.status == 200, r.body
     return number
+
+
+def steps(world: World) -> list[SimpleNamespace]:
+    """The delegation's ``admin_change`` records as stored, oldest first."""
+    with world.services.engine.connect() as conn:
+        rows = conn.execute(sa.select(records).where(records.c.event_type == "admin_change")
+                            .order_by(records.c.id)).all()
+    out = []
+    for r in rows:
+        extra = json.loads(r.extra)
+        if str(extra.get("change", "")).startswith("delegation_"):
+            out.append(SimpleNamespace(change=extra["change"], actor_user=r.actor_user,
+                                       outcome=r.outcome, status=r.status,
+                                       department=r.department, extra=extra))
+    return out
 
 
 def claims_of(jwt: str) -> dict[str, Any]:
