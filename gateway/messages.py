@@ -151,6 +151,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    # -- delegation (委托, issue 18 item 4) --------------------------------------------------
+    "demo.delegation": ("  委托 #{id}：{delegate} 可代理 {delegator} 使用 {systems}（{approver} 已批准，至 {until}）：以 {delegate} 登录，在“委托”页选择代理", "  delegation #{id}: {delegate} may act for {delegator} on {systems} (approved by {approver}, until {until}): sign in as {delegate} and choose to act on the Delegations page"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
