@@ -92,8 +92,7 @@ def test_request_approve_act_revoke_in_the_portal(quick: World) -> None:
                        "delegation_revoked"]
     assert all(s.extra["via"] == "portal" for s in steps(quick))
 
-
-def test_the_pages_need_a_session(quick: World) -> None:
-    client = TestClient(quick.app, base_url="http://127.0.0.1:8080")
-    r = client.get("/portal/delegations", follow_redirects=False)
+    # without a session: the sign-in
+    r = TestClient(quick.app, base_url="http://127.0.0.1:8080").get(
+        "/portal/delegations", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/portal/login")
