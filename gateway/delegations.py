@@ -199,6 +199,14 @@ class Delegations:
             )
             return [d for d in map(_row, rows) if d.live_at(now)]
 
+    def may_revoke(self, user: User, d: Delegation) -> bool:
+        """A, a department head of A's department, or a system administrator."""
+        return (
+            user.username == d.delegator
+            or SYSADMIN in user.roles
+            or (DEPT_HEAD in user.roles and user.department == d.department)
+        )
+
     def may_decide(self, user: User, d: Delegation) -> bool:
         return (
             DEPT_HEAD in user.roles
@@ -403,12 +411,7 @@ class Delegations:
         d = self.get(delegation_id)
         now = self.clock()
         problem: Exception | None = None
-        allowed = (
-            by.username == d.delegator
-            or SYSADMIN in by.roles
-            or (DEPT_HEAD in by.roles and by.department == d.department)
-        )
-        if not allowed:
+        if not self.may_revoke(by, d):
             problem = Forbidden(
                 Text(
                     "delegation.not_revoker",
@@ -430,11 +433,15 @@ class Delegations:
             self._refused(by.username, by.department, "revoke", d, problem, via)
             raise problem
         with self.engine.begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 delegations.update()
-                .where(delegations.c.id == d.id)
+                .where(delegations.c.id == d.id, delegations.c.state.in_((REQUESTED, APPROVED)))
                 .values(state=REVOKED, revoked_by=by.username, revoked_at=now)
             )
+            if done.rowcount != 1:
+                raise Conflict(
+                    Text("delegation.raced", "delegation {id} changed meanwhile", id=d.id)
+                )
             after = read(conn, d.id)
         assert after is not None
         self._record("delegation_revoked", by.username, after, via)

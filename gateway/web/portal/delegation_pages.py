@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.delegations import DEPT_HEAD, REQUESTED, SYSADMIN, Delegations
+from gateway.delegations import APPROVED, REQUESTED, Delegations
 from gateway.errors import GovgateError, NotFound
 from gateway.i18n import render as say
 from gateway.org import ADMIN_ROLES, User
@@ -74,9 +74,8 @@ def _page_data(request: Request, me: User) -> dict[str, Any]:
         "entries": acting_entries(gw, me.username),
         "queue": [d for d in visible if d.state_at(now) == REQUESTED and book.may_decide(me, d)],
         "rows": [(d, d.state_at(now)) for d in visible],
-        "may_revoke": {d.id for d in visible if d.state_at(now) in (REQUESTED, "approved") and (
-            d.delegator == me.username or SYSADMIN in me.roles
-            or (DEPT_HEAD in me.roles and me.department == d.department))},
+        "may_revoke": {d.id for d in visible
+                       if d.state_at(now) in (REQUESTED, APPROVED) and book.may_revoke(me, d)},
         "my_roles": sorted(me.roles - ADMIN_ROLES),
         "my_systems": held,
         "max_days": gw.services.settings.delegation_max_days,
