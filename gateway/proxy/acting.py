@@ -1,9 +1,10 @@
 """B acting for A under a delegation (委托, ``gateway.delegations``), in the proxy.
 
 B signs in as B; choosing "act for A" in the portal sets the ``gg_act`` cookie to the
-delegation's id (``/portal/delegations``). On each request riding on B's portal
-session with that cookie, :class:`ActingFor` checks the delegation against the
-database (at most a second old, ``DelegationCache``) and the clock:
+delegation's id with a MAC binding it to B's portal session (``choice``;
+``/portal/delegations``): a value that is not this session's choice is ignored. On
+each request riding on B's portal session with that cookie, :class:`ActingFor` checks
+the delegation against the database (at most a second old, ``DelegationCache``) and the clock:
 
     refused (403)   unknown, not B's, not approved, rejected, revoked, not started or
                     expired, A disabled or gone, the system neither delegated nor
@@ -34,9 +35,11 @@ from gateway.errors import Forbidden
 from gateway.live_users import LiveUsers
 from gateway.org import ADMIN_ROLES
 from gateway.services import Services
+from keys import InvalidSignature, KeyService
 from policies import Decision, Query, subjects_for
 
 ACT_COOKIE = "gg_act"
+MAC_PURPOSE = "delegation_choice"
 # ``extra`` of the audit record: "system" (named by the delegation) or "roles"
 DELEGATED_AS = "delegated_as"
 
@@ -60,6 +63,28 @@ def chosen(headers: Mapping[str, str]) -> str | None:
     return morsel.value if morsel is not None else None
 
 
+def choice(keys: KeyService, session_id: str, delegation_id: int) -> str:
+    """The ``gg_act`` value for choosing ``delegation_id`` in the portal session
+    ``session_id``: the id and a MAC over both, so that a value set by anyone else (a
+    sibling subdomain can set cookies for the parent domain) or kept from another
+    session chooses nothing."""
+    tag = keys.mac(MAC_PURPOSE, f"{session_id}:{delegation_id}".encode())
+    return f"{delegation_id}.{tag.hex()}"
+
+
+def chosen_id(keys: KeyService, session_id: str | None, value: str | None) -> int | None:
+    """The delegation a ``gg_act`` value chose in this session, or None (none chosen,
+    or not in this session: ignored, the person acts as themselves)."""
+    number, _, tag = (value or "").partition(".")
+    if not session_id or not number.isdigit() or len(number) > 9 or not tag:
+        return None
+    try:
+        keys.check_mac(MAC_PURPOSE, f"{session_id}:{number}".encode(), bytes.fromhex(tag))
+    except (InvalidSignature, ValueError):
+        return None
+    return int(number)
+
+
 def acting_cache(services: Services) -> DelegationCache:
     """The delegations as the proxy checks them: at most a second old, cleared at once
     by a change made in this process."""
@@ -72,8 +97,9 @@ class ActingFor:
     """Turn B's session principal into "A, acted for by B" (module docstring)."""
 
     def __init__(self, cache: DelegationCache, users: LiveUsers,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], keys: KeyService) -> None:
         self.cache = cache
+        self.keys = keys
         self.users = users
         self.clock = clock
 
@@ -81,18 +107,15 @@ class ActingFor:
                  audit: Any) -> Any:
         if getattr(principal, "via", None) != "session" or principal.username is None:
             return principal
-        raw = chosen(headers)
-        if raw is None or raw == "":
+        number = chosen_id(self.keys, principal.session_id, chosen(headers))
+        if number is None:
             return principal
         audit.extra["act"] = {"sub": principal.username}
         audit.extra["acting_department"] = principal.department
-        if not raw.isdigit() or len(raw) > 18:
-            audit.reason = f"delegation cookie {raw[:40]!r} is not a delegation id"
-            raise NotDelegated("not a delegation")
-        d = self.cache.get(int(raw))
-        audit.extra["delegation"] = int(raw)
+        d = self.cache.get(number)
+        audit.extra["delegation"] = number
         if d is None or d.delegate != principal.username:
-            audit.reason = f"delegation {raw} is not one to {principal.username}"
+            audit.reason = f"delegation {number} is not one to {principal.username}"
             raise NotDelegated("no such delegation to you")
         audit.actor_user = d.delegator
         now = self.clock()

@@ -321,7 +321,8 @@ class Proxy:
             limiter=TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock),
             policies=policies, deciders=deciders,
             observe_decision=self.metrics.decision_seconds.observe,
-            acting=ActingFor(acting_cache(services), services.live_users, services.clock),
+            acting=ActingFor(acting_cache(services), services.live_users, services.clock,
+                             services.keys),
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self._upstream_children: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from audit.writer import AuditLog
 from gateway.app import create_app
 from gateway.clock import utcnow
 from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.proxy.acting import choice
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.setup import initialise
@@ -122,9 +123,15 @@ def session(world: World, username: str) -> str:
 
 
 def cookies(world: World, username: str, acting: int | str | None = None) -> tuple[str, str]:
-    """The Cookie header of ``username``'s portal session (acting under ``acting``)."""
-    out = f"{SESSION_COOKIE}={session(world, username)}"
-    if acting is not None:
+    """The Cookie header of a new portal session of ``username``, having chosen to act
+    under delegation ``acting`` in it (an int: the portal's choice for this session; a
+    str: that value as it is)."""
+    value, row = world.built.provider.store.create_session(
+        username, "active", amr="pwd", absolute_seconds=86400)
+    out = f"{SESSION_COOKIE}={value}"
+    if isinstance(acting, int):
+        out += f"; gg_act={choice(world.services.keys, row.sid, acting)}"
+    elif acting is not None:
         out += f"; gg_act={acting}"
     return ("Cookie", out)
 

@@ -19,6 +19,7 @@ from tests.delegation.conftest import (
     header,
 )
 from tests.proxy.conftest import World
+from tests.proxy.test_forward_auth import verify_headers
 
 
 async def test_b_acting_for_a_reaches_a_delegated_system_named_as_both(sockets: World
@@ -63,6 +64,15 @@ async def test_a_system_not_delegated_is_refused_and_headers_name_the_actor(quic
     assert header(seen, "x-govgate-user") == "li.ming"
     assert header(seen, "x-govgate-acting-user") == "wang.fang"
     assert [k for k, _ in seen["headers"]].count("x-govgate-acting-user") == 1
+    # forward-auth tells the front proxy too, and the assertion it hands out is verified
+    r = await quick.request("GET", "/auth/verify", headers=[
+        cookies(quick, "wang.fang", acting=number), *verify_headers("/s/echo/y")])
+    assert r.status == 200 and r.headers["x-govgate-user"] == "li.ming"
+    assert r.headers["x-govgate-acting-user"] == "wang.fang"
+    claims = quick.services.keys.verify_jwt("assertion", r.headers["x-govgate-assertion"])
+    assert claims["sub"] == "li.ming" and claims["act"] == {"sub": "wang.fang"}
+    assert quick.audit.records[-1].event_type == "forward_auth"
+    assert quick.audit.records[-1].extra["act"] == {"sub": "wang.fang"}
     # a bearer token is never turned by the cookie: only a portal session chooses
     r = await quick.request("GET", "/s/echo/x", token=quick.token(sub="wang.fang", scope="proxy"),
                             headers=[("Cookie", f"gg_act={number}")])
@@ -127,8 +137,13 @@ async def test_unapproved_rejected_revoked_expired_and_others_refused(
     assert await status("wang.fang", revoked) == (403, f"delegation {revoked} is revoked")
     # a delegation is B's only
     assert (await status("chen.jing", ok))[0] == 403
-    assert (await status("wang.fang", "abc"))[0] == 403
     assert (await status("wang.fang", 999999))[0] == 403
+    # a value the portal did not set in this session chooses nothing: B is B
+    other_session = cookies(quick, "wang.fang", acting=ok)[1].split("gg_act=")[1]
+    for forged in ("abc", str(ok), f"{ok}.00", other_session):
+        assert (await status("wang.fang", forged))[0] == 200, forged
+        assert quick.audit.records[-1].actor_user == "wang.fang"
+        assert "act" not in quick.audit.records[-1].extra
     # expiry: a day and a second later, by the clock
     clock.advance(86400 + 1)
     assert await status("wang.fang", ok) == (403, f"delegation {ok} is expired")

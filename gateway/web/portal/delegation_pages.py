@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.delegations import APPROVED, REQUESTED, Delegations
+from gateway.delegations import APPROVED, REQUESTED, Delegation, Delegations
 from gateway.errors import GovgateError, NotFound
 from gateway.i18n import render as say
 from gateway.org import ADMIN_ROLES, User
-from gateway.proxy.acting import ACT_COOKIE, chosen
+from gateway.proxy.acting import ACT_COOKIE, choice, chosen, chosen_id
 from gateway.root import gateway_of
 from gateway.web.delegation_common import acting_entries, codes, held_systems, person, when
 from gateway.web.portal.i18n import Translator
@@ -46,27 +46,23 @@ BASE = "/portal/delegations"
 ACTIONS = ("approve", "reject", "revoke", "act")
 
 
-def _page_data(request: Request, me: User) -> dict[str, Any]:
+def _page_data(request: Request, me: User, session_id: str | None) -> dict[str, Any]:
     gw = gateway_of(request)
     book = Delegations(gw.services)
     now = gw.services.clock()
     visible = book.visible_to(me)
-    acting_id = chosen({"cookie": request.headers.get("cookie", "")})
+    number = chosen_id(gw.services.keys, session_id,
+                       chosen({"cookie": request.headers.get("cookie", "")}))
     acting = None
-    if acting_id and acting_id.isdigit():
+    if number is not None:
         try:
-            d = book.get(int(acting_id))
+            d: Delegation | None = book.get(number)
         except NotFound:
             d = None
         live = d is not None and d.delegate == me.username and d.live_at(now)
-        name = ""
-        if d is not None and live:
-            a = gw.services.live_users.get(d.delegator)
-            name = a.name if a is not None else d.delegator
-        acting = {"id": acting_id, "live": live, "username": d.delegator if d else "",
-                  "name": name}
-    elif acting_id:
-        acting = {"id": acting_id, "live": False, "username": "", "name": ""}
+        a = gw.services.live_users.get(d.delegator) if d is not None and live else None
+        acting = {"id": number, "live": live, "username": d.delegator if d else "",
+                  "name": a.name if a is not None else ""}
     held = sorted(held_systems(gw, me)) if not me.is_admin else []
     return {
         "me": me,
@@ -84,7 +80,9 @@ def _page_data(request: Request, me: User) -> dict[str, Any]:
 
 async def _show(request: Request, me: User, status: int = 200, error: str = "",
                 form: dict[str, Any] | None = None) -> Response:
-    data = await run_in_threadpool(_page_data, request, me)
+    principal = session_principal(request)
+    data = await run_in_threadpool(_page_data, request, me,
+                                   principal.session_id if principal else None)
     t = Translator(page_lang(request))
     done, done_id = request.query_params.get("done"), request.query_params.get("id", "")
     info = None
@@ -157,6 +155,8 @@ async def action_submit(request: Request) -> Response:
     if action not in ACTIONS or not raw.isdigit() or len(raw) > 9:
         return render_message(request, "error", status=404)
     number = int(raw)
+    principal = session_principal(request)
+    sid = principal.session_id if principal is not None and principal.session_id else ""
     form = await request.form()
     if not csrf_ok(request, form):
         return render_message(request, "error", Translator(page_lang(request))("csrf"),
@@ -175,8 +175,8 @@ async def action_submit(request: Request) -> Response:
         else:
             d = book.start_acting(me, number)
             response = RedirectResponse("/portal", status_code=303)
-            response.set_cookie(ACT_COOKIE, str(d.id), httponly=True, samesite="lax",
-                                secure=secure, path="/")
+            response.set_cookie(ACT_COOKIE, choice(gw.services.keys, sid, d.id), httponly=True,
+                                samesite="lax", secure=secure, path="/")
             return response
         return RedirectResponse(f"{BASE}?" + urlencode({"done": action, "id": number}),
                                 status_code=303)

@@ -40,7 +40,7 @@ from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
-from gateway.proxy.acting import chosen
+from gateway.proxy.acting import chosen, chosen_id
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.tables import departments, roles
@@ -567,7 +567,9 @@ async def home(request: Request) -> Response:
     delegated = await run_in_threadpool(acting_entries, gateway_of(request), user.username)
     return render(request, "home.html", user=user, systems=systems, info=None,
                   is_admin=user.is_admin, delegated=delegated,
-                  acting=chosen({"cookie": request.headers.get("cookie", "")}), **labels)
+                  acting=chosen_id(_services(request).keys, principal.session_id,
+                                   chosen({"cookie": request.headers.get("cookie", "")})),
+                  **labels)
 
 
 def _labels(services: Services, user: User, t: Translator) -> dict[str, Any]:
