@@ -146,10 +146,18 @@ class ActingFor:
 
 
 def roles_only(policies: Any, req: Any) -> Decision:
-    """The policy decision for a system reached through delegated roles only: the
-    policy lines of those roles, never A's own lines, A's department's or the default
-    rule (which would open every system of A's department)."""
+    """The policy decision for a system reached through delegated roles only: allowed
+    by a policy line of those roles (never by A's own lines, A's department's or the
+    default rule, which would open every system of A's department), and not refused
+    for A holding only those roles (A's deny lines still win)."""
     p = req.principal
+    # A as A is now, holding only the lent roles: a deny line of A's (or of A's
+    # department) still wins, as it would for A
+    whole: Decision = policies.decide(Query(
+        subjects_for(username=p.username, roles=p.roles, department=p.department),
+        p.department, req.target.object, req.method, req.system.department))
+    if not whole.allowed:
+        return whole
     decision: Decision = policies.decide(Query(
         subjects_for(roles=p.roles), p.department, req.target.object, req.method,
         req.system.department))

@@ -17,6 +17,7 @@ from tests.delegation.conftest import (
     claims_of,
     cookies,
     header,
+    systems_doc,
 )
 from tests.proxy.conftest import World
 from tests.proxy.test_forward_auth import verify_headers
@@ -104,6 +105,15 @@ async def test_a_lent_role_opens_only_what_its_policy_lines_open(quick: World) -
                             headers=[cookies(quick, "wang.fang", acting=number)])
     assert r.status == 403
     assert "no policy line of the delegated roles" in (quick.audit.records[-1].reason or "")
+    # a deny line of li.ming's own still wins for the one acting for him
+    quick.built.state_applier().apply({"policies": [
+        *systems_doc("http://127.0.0.1:59999")["policies"],
+        {"subject": "user:li.ming", "department": "jgswj", "object": "/s/ledger/secret*",
+         "action": "*", "effect": "deny", "ungoverned": True, "reason": "not his"}]})
+    quick.built.policies.refresh()
+    r = await quick.request("GET", "/s/ledger/secret/1",
+                            headers=[cookies(quick, "wang.fang", acting=number)])
+    assert r.status == 403 and quick.audit.records[-1].extra["line_id"] is not None
     # what li.ming no longer holds is no longer lent
     quick.services.org.set_roles("li.ming", ["staff"])
     r = await quick.request("GET", "/s/ledger/report",
