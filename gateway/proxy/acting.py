@@ -146,23 +146,29 @@ class ActingFor:
 
 
 def roles_only(policies: Any, req: Any) -> Decision:
-    """The policy decision for a system reached through delegated roles only: allowed
-    by a policy line of those roles (never by A's own lines, A's department's or the
-    default rule, which would open every system of A's department), and not refused
-    for A holding only those roles (A's deny lines still win)."""
+    """The policy decision for a system reached through delegated roles only
+    (``lent_roles_decide`` for the request's principal)."""
     p = req.principal
-    # A as A is now, holding only the lent roles: a deny line of A's (or of A's
-    # department) still wins, as it would for A
+    return lent_roles_decide(policies, p.username, p.roles, p.department, p.delegation,
+                             req.target.object, req.method, req.system.department)
+
+
+def lent_roles_decide(policies: Any, delegator: str, roles: frozenset[str],
+                      department: str, delegation: int | None, obj: str, method: str,
+                      owner: str) -> Decision:
+    """Allowed by a policy line of the lent ``roles`` (never by A's own lines, A's
+    department's or the default rule, which would open every system of A's
+    department), and not refused for A holding only those roles (A's deny lines still
+    win)."""
     whole: Decision = policies.decide(Query(
-        subjects_for(username=p.username, roles=p.roles, department=p.department),
-        p.department, req.target.object, req.method, req.system.department))
+        subjects_for(username=delegator, roles=roles, department=department),
+        department, obj, method, owner))
     if not whole.allowed:
         return whole
-    decision: Decision = policies.decide(Query(
-        subjects_for(roles=p.roles), p.department, req.target.object, req.method,
-        req.system.department))
+    decision: Decision = policies.decide(Query(subjects_for(roles=roles), department, obj,
+                                               method, owner))
     if decision.allowed and decision.rule != "policy":
         return Decision(False, "delegation",
-                        f"delegation {p.delegation}: no policy line of the delegated roles "
-                        f"({', '.join(sorted(p.roles))}) opens this system", None)
+                        f"delegation {delegation}: no policy line of the delegated roles "
+                        f"({', '.join(sorted(roles))}) opens this system", None)
     return decision

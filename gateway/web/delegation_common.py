@@ -15,6 +15,7 @@ from gateway.delegations import Delegation, Delegations
 from gateway.errors import Forbidden, NotFound, ValidationError
 from gateway.idp.authenticator import Principal
 from gateway.org import ADMIN_ROLES, User
+from gateway.proxy.acting import lent_roles_decide
 from gateway.root import Gateway
 from gateway.tables import departments, systems
 from policies import Query, subjects_for
@@ -81,7 +82,7 @@ def acting_entries(gateway: Gateway, delegate: str) -> list[ActingEntry]:
             continue
         rows = rows if rows is not None else _systems(gateway)
         full = subjects_for(username=d.delegator, roles=a.roles, department=a.department)
-        lent = subjects_for(roles=(frozenset(d.roles) & a.roles) - ADMIN_ROLES)
+        lent = (frozenset(d.roles) & a.roles) - ADMIN_ROLES
         found = []
         for r in rows:
             url = _url(r)
@@ -89,9 +90,9 @@ def acting_entries(gateway: Gateway, delegate: str) -> list[ActingEntry]:
                 ok = gateway.policies.decide(Query(full, a.department, url.split("?")[0],
                                                    "GET", r.department_code)).allowed
             else:
-                decision = gateway.policies.decide(Query(
-                    lent, a.department, url.split("?")[0], "GET", r.department_code))
-                ok = len(lent) > 0 and decision.allowed and decision.rule == "policy"
+                ok = bool(lent) and lent_roles_decide(
+                    gateway.policies, d.delegator, lent, a.department, d.id,
+                    url.split("?")[0], "GET", r.department_code).allowed
             if ok:
                 found.append({"code": r.code, "name": r.name, "department": r.dept_name,
                               "url": url})

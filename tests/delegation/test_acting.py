@@ -9,6 +9,7 @@ import json
 import time
 
 from gateway.delegation_tables import delegations
+from gateway.web.delegation_common import acting_entries
 from tests.delegation.conftest import (
     ShiftClock,
     api,
@@ -100,6 +101,9 @@ async def test_a_lent_role_opens_only_what_its_policy_lines_open(quick: World) -
     claims = claims_of(header(quick.echo.seen[-1], "x-govgate-assertion") or "")
     assert claims["roles"] == ["data_steward"] and claims["act"] == {"sub": "wang.fang"}
     assert quick.audit.records[-1].extra["delegated_as"] == "roles"
+    # the launcher offers exactly that system, marked for li.ming
+    [entry] = acting_entries(quick.built, "wang.fang")
+    assert [x["code"] for x in entry.systems] == ["ledger"] and entry.delegator_name == "李明"
     # echo is opened to li.ming by the default rule only, not by a line of the role
     r = await quick.request("GET", "/s/echo/x",
                             headers=[cookies(quick, "wang.fang", acting=number)])
