@@ -14,9 +14,10 @@ approves.
               ends_at``, read against the clock at each use
 
 Every step is an ``admin_change`` record (``delegation_requested``, ``_approved``,
-``_rejected``, ``_revoked``), every refusal an ``admin_change`` with outcome ``deny``
-(``delegation_refused``). What B may then do for A is decided at each request by
-``gateway.proxy.acting`` from :class:`DelegationCache` (at most a second old).
+``_rejected``, ``_revoked``, ``_acting`` when B chooses to act), every refusal an
+``admin_change`` with outcome ``deny`` (``delegation_refused``). What B may then do
+for A is decided at each request by ``gateway.proxy.acting`` from
+:class:`DelegationCache` (at most a second old).
 """
 
 from __future__ import annotations
@@ -390,18 +391,9 @@ class Delegations:
         if problem is not None:
             self._refused(approver.username, approver.department, step, d, problem, via)
             raise problem
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                delegations.update()
-                .where(delegations.c.id == d.id, delegations.c.state == REQUESTED)
-                .values(state=state, decided_by=approver.username, decided_at=now, note=note)
-            )
-            if done.rowcount != 1:
-                raise Conflict(
-                    Text("delegation.raced", "delegation {id} changed meanwhile", id=d.id)
-                )
-            after = read(conn, d.id)
-        assert after is not None
+        after = self._change(
+            d, (REQUESTED,), state=state, decided_by=approver.username, decided_at=now, note=note
+        )
         self._record(f"delegation_{state}", approver.username, after, via, note=note)
         return after
 
@@ -432,18 +424,9 @@ class Delegations:
         if problem is not None:
             self._refused(by.username, by.department, "revoke", d, problem, via)
             raise problem
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                delegations.update()
-                .where(delegations.c.id == d.id, delegations.c.state.in_((REQUESTED, APPROVED)))
-                .values(state=REVOKED, revoked_by=by.username, revoked_at=now)
-            )
-            if done.rowcount != 1:
-                raise Conflict(
-                    Text("delegation.raced", "delegation {id} changed meanwhile", id=d.id)
-                )
-            after = read(conn, d.id)
-        assert after is not None
+        after = self._change(
+            d, (REQUESTED, APPROVED), state=REVOKED, revoked_by=by.username, revoked_at=now
+        )
         self._record("delegation_revoked", by.username, after, via)
         return after
 
@@ -462,6 +445,23 @@ class Delegations:
             raise problem
         self._record("delegation_acting", delegate.username, d, via)
         return d
+
+    def _change(self, d: Delegation, states: tuple[str, ...], **values: Any) -> Delegation:
+        """One conditional UPDATE from one of ``states``: of two changes at once, one
+        wins and the other is a 409."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                delegations.update()
+                .where(delegations.c.id == d.id, delegations.c.state.in_(states))
+                .values(**values)
+            )
+            if done.rowcount != 1:
+                raise Conflict(
+                    Text("delegation.raced", "delegation {id} changed meanwhile", id=d.id)
+                )
+            after = read(conn, d.id)
+        assert after is not None
+        return after
 
     # -- the audit trail ---------------------------------------------------------------
 
