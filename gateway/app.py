@@ -39,6 +39,7 @@ from gateway.web.api.admin import routes as admin_routes
 from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.break_glass import break_glass_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
+from gateway.web.api.delegations import routes as delegation_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
 from gateway.web.api.openapi import routes as openapi_routes
@@ -145,6 +146,7 @@ def routes() -> list[BaseRoute]:
         *openapi_routes(),
         *scim_routes(),
         *break_glass_routes(),
+        *delegation_routes(),
     ]
 
 

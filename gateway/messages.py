@@ -157,6 +157,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- audit to a syslog receiver (issue 17; audit.syslog_ship) -------------------------
     "audit.syslog_no_target": ("未配置 syslog 接收端：请设置配置项 audit_syslog_target", "no syslog receiver: set audit_syslog_target"),
     "audit.ship_none": ("未配置审计输送：请设置 audit_ship_file 或 audit_syslog_target", "no audit shipping configured: set audit_ship_file or audit_syslog_target"),
+    # -- delegation (委托, issue 18 item 4) --------------------------------------------------
+    "demo.delegation": ("  委托 #{id}：{delegate} 可代理 {delegator} 使用 {systems}（{approver} 已批准，至 {until}）：以 {delegate} 登录，在“委托”页选择代理", "  delegation #{id}: {delegate} may act for {delegator} on {systems} (approved by {approver}, until {until}): sign in as {delegate} and choose to act on the Delegations page"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -725,4 +727,29 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "bg.finding_long": ("结论超过 {max} 个字符", "the finding is longer than {max} characters"),
     "bg.reviewed": ("紧急授权 {id} 已复核", "break-glass {id} was reviewed already"),
     "bg.not_in_review": ("紧急授权 {id} 处于 {state} 状态且未使用：暂无可复核的内容", "break-glass {id} is {state} and unused: nothing to review yet"),
+    # -- delegation (委托, issue 18 item 4) --------------------------------------------------
+    "delegation.unknown": ("没有编号为 {id} 的委托", "no delegation {id}"),
+    "delegation.no_delegate": ("没有可委托的在用用户 {name!r}", "no active user {name!r} to delegate to"),
+    "delegation.to_self": ("不能委托给自己", "one cannot delegate to oneself"),
+    "delegation.other_department": ("{name} 不在您的部门：委托只限于由部门负责人审批的本部门之内", "{name} is not in your department: a delegation stays within the department whose head approves it"),
+    "delegation.admin_account": ("三员管理员既不委托他人，也不接受委托", "the 三员 administrators neither give nor receive delegations"),
+    "delegation.nothing": ("至少指定一个角色或系统", "name at least one role or system"),
+    "delegation.admin_role": ("三员管理角色从不委托：{roles}", "the 三员 admin roles are never delegated: {roles}"),
+    "delegation.lacks_role": ("不能委托自己没有的角色：{roles}", "you cannot give roles you do not hold: {roles}"),
+    "delegation.lacks_system": ("不能委托自己无权打开的系统：{systems}", "you cannot give systems you may not open: {systems}"),
+    "delegation.bad_period": ("截止时间须晚于开始时间和当前时间", "the end must come after the start and after now"),
+    "delegation.past_start": ("开始时间已过", "the start is in the past"),
+    "delegation.too_long": ("委托最长 {days} 天", "a delegation runs at most {days} days"),
+    "delegation.no_reason": ("请填写事由", "give a reason"),
+    "delegation.reason_long": ("事由超过 {n} 个字符", "the reason is longer than {n} characters"),
+    "delegation.self_approval": ("委托双方都不能审批自己的委托", "neither party may decide their own delegation"),
+    "delegation.not_approver": ("只有 {dept} 的部门负责人（dept_head）可以审批此委托", "only a department head (dept_head) of {dept} decides this delegation"),
+    "delegation.not_requested": ("委托 {id} 的状态为 {state}，不在待审批中", "delegation {id} is {state}, not awaiting a decision"),
+    "delegation.raced": ("委托 {id} 已被他人更改", "delegation {id} changed meanwhile"),
+    "delegation.not_revoker": ("只有委托人、{dept} 的部门负责人或系统管理员可以撤销委托", "only the delegator, a department head of {dept} or a system administrator revokes a delegation"),
+    "delegation.not_revocable": ("委托 {id} 已是 {state} 状态", "delegation {id} is {state} already"),
+    "delegation.person": ("委托属于个人，而非系统", "delegations are a person's, not a system's"),
+    "delegation.bad_time": ("{field}：须为日期（2026-12-31）或带时区偏移的日期时间", "{field}: a date (2026-12-31) or a date and time with its offset"),
+    "delegation.bad_codes": ("{field}：须为代码列表", "{field}: a list of codes"),
+    "delegation.not_in_force": ("委托 {id} 不是给您的生效委托", "delegation {id} is not one in force to you"),
 }

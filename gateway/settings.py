@@ -137,6 +137,8 @@ class Settings:
     # application may wait, and where the referral of an overdue one to the department
     # head is announced: a webhook (POST, JSON, signed) and e-mail to the head
     catalogue_due_working_days: int = 10
+    # the longest a delegation (委托, gateway.delegations) may run, in days
+    delegation_max_days: int = 30
     referral_webhook_url: str = ""
     smtp_host: str = ""  # empty: no e-mail
     smtp_port: int = 587

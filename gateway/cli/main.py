@@ -18,6 +18,7 @@ from gateway.cli import (
     catalogue_cmd,
     client_cmd,
     compliance_cmd,
+    delegation_cmd,
     directory_cmd,
     init_cmd,
     keys_cmd,
@@ -81,6 +82,7 @@ def _register() -> None:
     cli.add_command(compliance_cmd.compliance)
     cli.add_command(directory_cmd.directory)
     cli.add_command(break_glass_cmd.break_glass)
+    cli.add_command(delegation_cmd.delegation)
 
 
 _register()

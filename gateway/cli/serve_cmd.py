@@ -19,6 +19,7 @@ import uvicorn
 
 from gateway.cli import demo_directory, demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
+from gateway.cli.delegation_cmd import demo_delegations
 from gateway.cli.demo_settings import write_demo_settings
 from gateway.i18n import cli_lang, ljust
 from gateway.passwords import generate_password
@@ -242,7 +243,7 @@ def _moved(uri: str, moved: dict[str, str]) -> str:
 def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> None:
     """Start the gateway with demo departments, users and three upstream systems."""
     from gateway.app import create_app  # as in serve: only where it is served
-    from gateway.demo import DEMO_STATE
+    from gateway.demo import DEMO_DELEGATIONS, DEMO_STATE
     from gateway.demo.apps import create_upstream
     from gateway.demo.traffic import make_traffic
 
@@ -283,6 +284,7 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     state_applier(services).apply(doc)
     if directory is not None:
         directory_line = demo_directory.sync_people(cli_ctx, services, directory)
+    delegated = demo_delegations(cli_ctx.gateway, DEMO_DELEGATIONS)
 
     limits = HeadLimits.from_settings(settings)
     servers = [_Server(_uvicorn_config(create_app(services, freeze_heap=True), "127.0.0.1",
@@ -299,6 +301,9 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     for system in doc.get("systems", []):
         lines.append(f"  {system['code']:<9} {system['name']}  {system['upstream']}")
     lines += demo_guide.account_lines(doc, admins, password=DEMO_PASSWORD_NOTE, lang=lang)
+    lines += [cli_ctx.msg("demo.delegation", id=d.id, delegate=d.delegate, delegator=d.delegator,
+                          systems=", ".join(d.systems), approver=d.decided_by or "",
+                          until=f"{d.ends_at:%Y-%m-%d %H:%M} UTC") for d in delegated]
     lines += demo_guide.try_lines(
         doc, gateway=f"http://127.0.0.1:{port}", home=demo_home, lang=lang,
         sso={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in sso},

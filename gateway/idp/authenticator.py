@@ -61,6 +61,10 @@ class Principal:
     # one system it may call, checked by the proxy's admission)
     actor: ActingClient | None = None
     audiences: frozenset[str] = frozenset()
+    # a delegation (委托, gateway.delegations): the signed-in user acting for the
+    # subject (``act.sub``), and the delegation's id (gateway.proxy.acting)
+    delegate: str | None = None
+    delegation: int | None = None
 
 
 def _unauthorized(reason: str) -> Unauthorized:

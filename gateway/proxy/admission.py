@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope
 from audit.record import AuditRecord
 from gateway.errors import Forbidden, GovgateError, NotFound
 from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
+from gateway.proxy.acting import DELEGATED_AS, ActingFor, roles_only
 from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.delegation import check_audience, delegated_policy
 from gateway.proxy.path import Target, parse
@@ -220,6 +221,7 @@ class Admitter:
         policies: Any,
         deciders: Sequence[Decider] = (),
         observe_decision: Callable[[float], None] = lambda _seconds: None,
+        acting: ActingFor | None = None,
     ) -> None:
         self.systems = systems
         self.authenticator = authenticator
@@ -229,6 +231,7 @@ class Admitter:
         self.policies = policies
         self.deciders = list(deciders)
         self.observe_decision = observe_decision
+        self.acting = acting  # a portal user acting for a colleague (gateway.proxy.acting)
         self._cached = getattr(authenticator, "cached", None)
 
     async def principal(self, scope: Scope, receive: Receive,
@@ -250,6 +253,8 @@ class Admitter:
         p = req.principal
         if getattr(p, "actor", None) is not None:
             decision = delegated_policy(self.policies, req)
+        elif req.audit.extra.get(DELEGATED_AS) == "roles":
+            decision = roles_only(self.policies, req)
         else:
             query = Query(
                 subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
@@ -279,6 +284,8 @@ class Admitter:
         audit.actor_user = principal.username
         audit.actor_client = principal.client_id
         audit.department = principal.department
+        if self.acting is not None:
+            principal = self.acting(principal, headers, system.code, audit)
         if getattr(principal, "actor", None) is not None:
             check_audience(principal, self.issuer, system.code, audit)
         try:

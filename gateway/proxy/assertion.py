@@ -7,9 +7,10 @@ useless at another), ``iat``/``nbf``/``exp`` with a lifetime of at most 60 s,
 ``jti`` and ``request_id`` the request id, ``sub``, ``username``,
 ``department``, ``region``, ``roles``, ``client_id``, ``via`` (bearer or
 session), ``act`` (a delegated token's: ``{"sub": "client:<id>"}``, the system
-acting for the user), and the request it was made for: ``htm`` the method and ``htu`` the
-path (as DPoP, RFC 9449, binds a proof), so that an assertion forward-auth
-handed out for one request does not serve another at the system
+acting for the user; a delegation's: ``{"sub": "<username>"}``, the colleague acting
+for the user, with ``delegation`` its id), and the request it was made for: ``htm``
+the method and ``htu`` the path (as DPoP, RFC 9449, binds a proof), so that an
+assertion forward-auth handed out for one request does not serve another at the system
 (``govgate_upstream`` checks them). Header ``typ`` is
 ``govgate-assertion+jwt`` so that no other token type can be replayed as an
 assertion.
@@ -53,6 +54,9 @@ def assertion_claims(
         # a delegated token (RFC 8693 section 4.1): the system acting for the user
         **({"act": {"sub": f"client:{actor.client_id}"}}
            if (actor := getattr(principal, "actor", None)) is not None else {}),
+        # a delegation (委托): the colleague acting for the user, and which delegation
+        **({"act": {"sub": delegate}, "delegation": getattr(principal, "delegation", None)}
+           if (delegate := getattr(principal, "delegate", None)) is not None else {}),
     }
 
 
@@ -122,7 +126,8 @@ class AssertionSigner:
             # every token ever seen instead of one entry per caller and system
             key = (principal.subject, principal.username, principal.department,
                    getattr(principal, "region", None), tuple(sorted(principal.roles)),
-                   principal.client_id, getattr(principal, "via", None), issuer, system)
+                   principal.client_id, getattr(principal, "via", None), issuer, system,
+                   getattr(principal, "delegate", None), getattr(principal, "delegation", None))
             fixed = self._fixed.get(key)
         except TypeError:  # an unhashable field: no cache
             return self.sign(assertion_claims(principal, issuer=issuer, system=system,

@@ -49,6 +49,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
 from gateway.idp.scopes import InsufficientScope
 from gateway.metrics import Metrics
+from gateway.proxy.acting import ActingFor, acting_cache
 from gateway.proxy.admission import (
     AccessDenied,
     Admitter,
@@ -320,6 +321,8 @@ class Proxy:
             limiter=TokenBucketLimiter(self.config.rate, self.config.burst, clock=rate_clock),
             policies=policies, deciders=deciders,
             observe_decision=self.metrics.decision_seconds.observe,
+            acting=ActingFor(acting_cache(services), services.live_users, services.clock,
+                             services.keys),
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self._upstream_children: dict[str, Any] = {}

@@ -15,7 +15,8 @@ authenticate, cross-site, rate limit, policy and catalogue decision.
 
 The answer: 200 with ``X-Govgate-Assertion`` (audience = the system),
 ``X-Govgate-User``, ``X-Govgate-Department``, ``X-Govgate-Roles``,
-``X-Govgate-Client`` and ``X-Request-ID`` for the front proxy to pass on;
+``X-Govgate-Client`` (and ``X-Govgate-Acting-User`` under a delegation) and
+``X-Request-ID`` for the front proxy to pass on;
 401 (with ``WWW-Authenticate``) when there is no valid credential; 403 for
 everything else that is not allowed, ambiguous paths and rate limits included
 (nginx turns any other status into a 500), with an RFC 9457 problem body naming
@@ -157,6 +158,9 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             "X-Govgate-Department": principal.department,
             "X-Govgate-Roles": ",".join(sorted(principal.roles)),
             "X-Govgate-Client": principal.client_id or "",
+            # a delegation (委托): the colleague acting for the user
+            **({"X-Govgate-Acting-User": principal.delegate}
+               if getattr(principal, "delegate", None) else {}),
         })
         headers.update({k.decode("latin-1").title(): v.decode("latin-1")
                         for k, v in admission.request.extra.get("identity_headers", [])})

@@ -15,6 +15,7 @@ reads (``systems: [{identity_headers: ..., remote_user: ...}]``):
     X-Govgate-Roles       the roles, comma-separated, sorted
     X-Govgate-Name        the display name, when known
     X-Govgate-Client      the OAuth client id, when the call came with a token
+    X-Govgate-Acting-User the colleague acting for the user under a delegation (委托)
 
 A value that is printable ASCII is sent as it is; any other (a Chinese name) as an
 RFC 8187 ext-value, ``UTF-8''`` followed by the percent-encoded UTF-8 bytes
@@ -60,6 +61,9 @@ def plain_headers(principal: Any, *, remote_user: bool) -> list[tuple[bytes, byt
         out.append((b"x-govgate-name", header_value(name)))
     if principal.client_id:
         out.append((b"x-govgate-client", header_value(principal.client_id)))
+    delegate = getattr(principal, "delegate", None)
+    if delegate:
+        out.append((b"x-govgate-acting-user", header_value(delegate)))
     if remote_user and principal.username:
         out.append((b"remote-user", header_value(principal.username)))
     return out

@@ -88,6 +88,12 @@ def _exercise(proc: subprocess.Popen[str], home: Path) -> None:
     assert f"single sign-on into 办公用房管理系统: open {upstreams['offices']}/login" in out
     assert (f"CAS single sign-on into 资产管理系统: sign in as zhao.min and click it on the "
             f"portal's home page, or open {upstreams['assets']}/cas/login") in out
+    # the demo's delegation (委托): 李四 acts for 张三 on the vehicle system, approved
+    assert re.search(r"delegation #\d+: li\.si may act for zhang\.san on vehicles \(approved "
+                     r"by zhou\.ling", out), out
+    with sqlite3.connect(f"file:{home / 'govgate.db'}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT delegator, delegate, state FROM delegations").fetchall() == [
+            ("zhang.san", "li.si", "approved")]
     _single_sign_on(gateway.group(1), upstreams["offices"])
     _traffic(out, home)
     _cas_from_the_launcher(gateway.group(1), upstreams["assets"])

@@ -62,6 +62,7 @@ TAGS = [
     {"name": "admin-sec", "description": "The security administrator's console (安全管理员)"},
     {"name": "admin-audit", "description": "The audit administrator's console (审计管理员)"},
     {"name": "meta", "description": "This description"},
+    {"name": "delegation", "description": "Delegation between people (委托)"},
 ]
 
 

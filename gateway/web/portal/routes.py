@@ -40,13 +40,16 @@ from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
+from gateway.proxy.acting import chosen, chosen_id
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.tables import departments, roles
+from gateway.web.delegation_common import acting_entries
 from gateway.web.portal.admin_routes import routes as admin_routes
 from gateway.web.portal.audit_pages import routes as audit_routes
 from gateway.web.portal.break_glass_pages import routes as break_glass_routes
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
+from gateway.web.portal.delegation_pages import routes as delegation_routes
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
 from gateway.web.portal.pages import (
@@ -563,8 +566,13 @@ async def home(request: Request) -> Response:
          if a.resource is None})
     labels = await run_in_threadpool(_labels, _services(request), user,
                                      Translator(page_lang(request)))
+    # 委托: the colleagues this user may act for, their systems marked 代理 A
+    delegated = await run_in_threadpool(acting_entries, gateway_of(request), user.username)
     return render(request, "home.html", user=user, systems=systems, info=None,
-                  is_admin=user.is_admin, **labels)
+                  is_admin=user.is_admin, delegated=delegated,
+                  acting=chosen_id(_services(request).keys, principal.session_id,
+                                   chosen({"cookie": request.headers.get("cookie", "")})),
+                  **labels)
 
 
 def _labels(services: Services, user: User, t: Translator) -> dict[str, Any]:
@@ -628,7 +636,8 @@ def portal_routes(more: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
     """Every portal page (``more``: pages defined above this module, the account's),
     each response with the portal's security headers."""
     out = _portal_routes([*more, *steward_routes(), *catalogue_routes(), *audit_routes(),
-                          *stats_routes(), *admin_routes(), *break_glass_routes()])
+                          *stats_routes(), *admin_routes(), *break_glass_routes(),
+                          *delegation_routes()])
     for route in out:
         if isinstance(route, Route | Mount):
             route.app = with_security_headers(route.app)
