@@ -694,4 +694,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- behaviour under faults (issue 16) -----------------------------------------------
     "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
     "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
+    # -- WebAuthn: security keys and passkeys (gateway.idp.passkeys) -------------------
+    "webauthn.no_key": ("没有这个密钥", "no such key"),
+    "settings.webauthn_rp_id": ("配置项 'webauthn_rp_id'：{value!r} 不是主机名（WebAuthn 不允许 IP 地址）", "setting 'webauthn_rp_id': {value!r} is not a host name (WebAuthn allows no IP address)"),
+    "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
 }

@@ -15,6 +15,7 @@ from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
 from gateway.web.portal.admin_i18n import ADMIN_MESSAGES
 from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
+from gateway.web.portal.passkey_i18n import PASSKEY_MESSAGES
 from gateway.web.portal.saml_i18n import SAML_MESSAGES
 from gateway.web.portal.stats_i18n import STATS_MESSAGES
 from gateway.web.portal.steward_i18n import STEWARD_MESSAGES
@@ -100,7 +101,7 @@ LANGS = ("zh", "en")
 # and the SAML pages'
 TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **STEWARD_MESSAGES,
                                      **ACCOUNT_MESSAGES, **AUDIT_MESSAGES, **STATS_MESSAGES,
-                                     **ADMIN_MESSAGES, **SAML_MESSAGES}
+                                     **ADMIN_MESSAGES, **SAML_MESSAGES, **PASSKEY_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:
