@@ -151,6 +151,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    # -- WebAuthn: security keys and passkeys (gateway.cli.passkey_cmd) ------------------
+    "passkey.id_or_all": ("请给出 --id 或 --all 之一", "give one of --id and --all"),
+    "passkey.no_such": ("{username} 没有编号为 {id} 的密钥", "{username} has no key with id {id}"),
+    "passkey.removed": ("已删除 {username} 的 {count} 个密钥", "removed {count} key(s) of {username}"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {

@@ -20,6 +20,7 @@ from gateway.cli import (
     directory_cmd,
     init_cmd,
     keys_cmd,
+    passkey_cmd,
     policy_cmd,
     saml_cmd,
     serve_cmd,
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(saml_cmd.saml)
     cli.add_command(compliance_cmd.compliance)
     cli.add_command(directory_cmd.directory)
+    cli.add_command(passkey_cmd.passkey)
 
 
 _register()

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.cli.main import cli
 from gateway.errors import SettingsError
 from gateway.idp.oauth2.tables import sessions
 from gateway.services import Services
@@ -327,3 +329,28 @@ def test_rp_id_is_a_host_name(env: dict[str, str]) -> None:
         load_settings({**env, "GOVGATE_WEBAUTHN_ORIGIN": "gov.example.cn"})
     assert load_settings({**env, "GOVGATE_WEBAUTHN_RP_ID": "gov.example.cn"}
                          ).webauthn_rp_id == "gov.example.cn"
+
+
+def test_the_operator_removes_a_lost_key(services: Services, browser: TestClient) -> None:
+    """``govgate passkey list|remove``: the way back for a user whose key is lost."""
+    person(services, "qian.jiu")
+    signed_in(browser, "qian.jiu")
+    assert register(browser, SoftKey(RP_ID, BASE_URL), "lost one").status_code == 200
+    env = {"GOVGATE_HOME": str(services.settings.home),
+           "GOVGATE_DATABASE_URL": services.settings.database_url, "LC_ALL": "C.UTF-8"}
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["passkey", *args], env=env)
+
+    listed = run("list", "--user", "qian.jiu")
+    assert listed.exit_code == 0 and "\tlost one\tusb\t" in listed.output
+    assert run("remove", "--user", "qian.jiu").exit_code == 2  # --id or --all
+    missing = run("remove", "--user", "qian.jiu", "--id", "999999")
+    assert missing.exit_code == 1 and "has no key with id 999999" in missing.output
+    done = run("remove", "--user", "qian.jiu", "--all")
+    assert done.exit_code == 0 and "removed 1 key(s) of qian.jiu" in done.output
+    change = [e for e in audit_events(services, "admin_change")
+              if e["reason"] == "user_webauthn_removed"]
+    assert len(change) == 1 and "qian.jiu" in str(change[0]["extra"])
+    browser.cookies.clear()
+    assert login(browser, "qian.jiu").headers["location"] == "/portal"
