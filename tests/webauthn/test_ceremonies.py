@@ -354,3 +354,15 @@ def test_the_operator_removes_a_lost_key(services: Services, browser: TestClient
     assert len(change) == 1 and "qian.jiu" in str(change[0]["extra"])
     browser.cookies.clear()
     assert login(browser, "qian.jiu").headers["location"] == "/portal"
+
+
+@pytest.mark.parametrize("credential", [None, [], "x", {"id": 1}, {"id": "AA", "response": 5},
+                                        {"response": {"clientDataJSON": "!!"}}])
+def test_garbage_is_refused_not_a_500(services: Services, browser: TestClient,
+                                      credential: Any) -> None:
+    browser.get("/portal/login")
+    r = post_json(browser, "/portal/login/passkey/options", {})
+    r = post_json(browser, "/portal/login/passkey", {"credential": credential})
+    assert r.status_code == 400 and r.json()["error"]
+    assert post_json(browser, "/portal/login/passkey", {"credential": credential}
+                     ).status_code == 400  # no challenge left either

@@ -129,7 +129,8 @@ class Ceremonies:
                 expected_challenge=base64url_to_bytes(pending.challenge),
                 expected_rp_id=self.rp.rp_id, expected_origin=self.rp.origin)
             transports = [str(t) for t in (_transports(credential))]
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError,
+                RecursionError) as exc:
             raise CeremonyFailed(f"registration refused: {exc}") from None
         credential_id = bytes_to_base64url(verified.credential_id)
         if not self.store.add(user.id, credential_id=credential_id,
@@ -169,7 +170,8 @@ class Ceremonies:
                                  "(expired, used or never made)")
         try:
             parsed = parse_authentication_credential_json(_json(credential))
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError,
+                RecursionError) as exc:
             raise CeremonyFailed(f"malformed credential: {exc}") from None
         found = self.store.find(parsed.id)
         if found is None:
@@ -190,7 +192,8 @@ class Ceremonies:
                 expected_rp_id=self.rp.rp_id, expected_origin=self.rp.origin,
                 credential_public_key=found.public_key, credential_current_sign_count=0,
                 require_user_verification=user is None)
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError,
+                RecursionError) as exc:
             raise CeremonyFailed(f"assertion refused: {exc}", credential=found) from None
         new = verified.new_sign_count
         if (new or found.sign_count) and new <= found.sign_count:

@@ -97,7 +97,7 @@ async def _body(request: Request) -> dict[str, Any] | JSONResponse:
     """The JSON body with a good CSRF token, or the refusal."""
     try:
         body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return _error(request, "pk_bad_request")
     if not isinstance(body, dict):
         return _error(request, "pk_bad_request")
