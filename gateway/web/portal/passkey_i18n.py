@@ -17,7 +17,6 @@ PASSKEY_MESSAGES: dict[str, tuple[str, str]] = {
     "pk_add": ("登记安全密钥或通行密钥", "Register a security key or passkey"),
     "pk_remove": ("删除", "Remove"),
     "pk_remove_hint": ("删除密钥需要输入当前密码或动态口令。", "Removing a key needs your current password or a current code."),
-    "pk_remove_title": ("删除密钥", "Remove a key"),
     "pk_key": ("密钥", "Key"),
     "pk_no_script": ("登记和使用安全密钥需要浏览器运行脚本。", "Security keys need scripts to run in this browser."),
     "pk_unsupported": ("此浏览器不支持安全密钥（WebAuthn）。", "This browser does not support security keys (WebAuthn)."),
@@ -30,8 +29,6 @@ PASSKEY_MESSAGES: dict[str, tuple[str, str]] = {
     "pk_locked": ("账号已锁定，请稍后再试。", "The account is locked; try again later."),
     "pk_off": ("未启用通行密钥登录。", "Signing in with a passkey is turned off."),
     "pk_bad_request": ("请求格式不正确。", "The request is malformed."),
-    "pk_done_added": ("安全密钥已登记。", "The security key is registered."),
-    "pk_done_removed": ("安全密钥已删除。", "The security key is removed."),
     # the sign-in
     "pk_verify_title": ("使用安全密钥验证", "Verify with your security key"),
     "pk_verify_intro": ("请插入或触碰您登记的安全密钥，或使用通行密钥。", "Insert or touch your registered security key, or use your passkey."),
