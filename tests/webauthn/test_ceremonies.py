@@ -17,6 +17,8 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.cli.main import cli
+from gateway.compliance.identification import admin_two_factor
+from gateway.compliance.model import State
 from gateway.errors import SettingsError
 from gateway.idp.oauth2.tables import sessions
 from gateway.services import Services
@@ -305,6 +307,10 @@ def test_admins_must_use_a_key_when_the_operator_says_so(services: Services,
         assert r.status_code == 200 and r.json()["redirect"] == "/portal"
         assert browser.get("/portal", follow_redirects=False).status_code == 200
         assert "required" in events(services, "webauthn_register", "secadmin")[-1]["reason"]
+        # the compliance check counts the key as the admin's second factor
+        verdict = admin_two_factor(State(services.settings, services.engine, services.keys,
+                                         services.clock()))
+        assert "1 of 3 active admins have an authenticator" in str(verdict)
 
         browser.cookies.clear()
         r = login(browser, "secadmin", ADMIN_PASSWORD)
