@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from gateway import passwords
 from gateway.compliance.model import Check, State, names, verdict
-from gateway.org import ADMIN_ROLES, USERNAME_RE, sign_in_name
 from gateway.idp.passkeys.tables import webauthn_credentials
+from gateway.org import ADMIN_ROLES, USERNAME_RE, sign_in_name
 from gateway.tables import user_roles, users
 from texts import Text
 
