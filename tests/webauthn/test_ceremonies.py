@@ -15,17 +15,20 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from gateway import tables as gateway_tables
 from gateway.app import create_app
 from gateway.cli.main import cli
 from gateway.compliance.identification import admin_two_factor
 from gateway.compliance.model import State
 from gateway.errors import SettingsError
 from gateway.idp.oauth2.tables import sessions
+from gateway.idp.passkeys.tables import webauthn_challenges, webauthn_credentials
 from gateway.services import Services
 from gateway.settings import load_settings
 from gateway.tables import users
 from tests.conftest import settings_of_its_own
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events, close_services, login, make_services
+from tests.schema import assert_mirrors
 from tests.webauthn.soft_key import SoftKey
 from tests.wiring import parts
 
@@ -372,3 +375,11 @@ def test_garbage_is_refused_not_a_500(services: Services, browser: TestClient,
     assert r.status_code == 400 and r.json()["error"]
     assert post_json(browser, "/portal/login/passkey", {"credential": credential}
                      ).status_code == 400  # no challenge left either
+
+
+def test_the_migration_mirrors_the_tables(services: Services) -> None:
+    """0021_webauthn as tables.py has them (with the rest of the gateway's metadata,
+    which they join)."""
+    assert {webauthn_credentials.name, webauthn_challenges.name} <= set(
+        gateway_tables.metadata.tables)
+    assert_mirrors(services.engine, gateway_tables.metadata)
