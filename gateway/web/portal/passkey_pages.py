@@ -94,15 +94,16 @@ def _error(request: Request, key: str, status: int = 400, **kw: Any) -> JSONResp
 
 
 async def _body(request: Request) -> dict[str, Any] | JSONResponse:
-    """The JSON body with a good CSRF token, or the refusal."""
+    """The JSON body with a good CSRF token, or the refusal (a post without the token
+    is refused for that first, whatever its body)."""
     try:
         body = json.loads(await request.body())
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
-        return _error(request, "pk_bad_request")
+        body = None
+    if not csrf_ok(request, body if isinstance(body, dict) else {}):
+        return _error(request, "csrf")
     if not isinstance(body, dict):
         return _error(request, "pk_bad_request")
-    if not csrf_ok(request, body):
-        return _error(request, "csrf")
     return body
 
 

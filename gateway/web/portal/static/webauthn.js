@@ -5,8 +5,8 @@
 // #webauthn-error. The challenge stays on the server (a ceremony cookie).
 (function () {
   "use strict";
-  var script = document.getElementById("webauthn-script");
   var errorBox = document.getElementById("webauthn-error");
+  var texts = errorBox.dataset;  // the page's language
   var working = document.getElementById("webauthn-working");
 
   function toBytes(b64url) {
@@ -38,7 +38,7 @@
       body: JSON.stringify(body)
     }).then(function (r) {
       return r.json().then(function (data) {
-        if (!r.ok || data.error) { throw {shown: data.error || script.dataset.failed}; }
+        if (!r.ok || data.error) { throw {shown: data.error || texts.failed}; }
         return data;
       });
     });
@@ -111,8 +111,8 @@
     }).catch(function (err) {
       button.disabled = false;
       if (err && err.shown) { show(err.shown); }
-      else if (err && err.name === "NotAllowedError") { show(script.dataset.cancelled); }
-      else { show(script.dataset.failed); }
+      else if (err && err.name === "NotAllowedError") { show(texts.cancelled); }
+      else { show(texts.failed); }
     });
   }
 
@@ -121,7 +121,7 @@
     (function (button) {
       if (!window.PublicKeyCredential) {
         button.disabled = true;
-        show(script.dataset.unsupported);
+        show(texts.unsupported);
         return;
       }
       button.addEventListener("click", function () { run(button); });
