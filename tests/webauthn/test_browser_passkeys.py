@@ -7,33 +7,24 @@ address as the RP ID."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.oauth2.helpers import DEMO_PASSWORD, audit_events, close_services, make_services
-from tests.oauth2.live import free_port, serving
-from tests.wiring import parts
+from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
+from tests.oauth2.live import live_gateway
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
-    port = free_port()
-    issuer = f"http://localhost:{port}"
-    services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
-    try:
-        with serving(create_app(parts(services)), port):
-            yield issuer, services
-    finally:
-        close_services(services)
+    with live_gateway(settings, host="localhost") as world:
+        yield world
 
 
 def sign_out(page: Any) -> None:

@@ -170,7 +170,9 @@ async def verify_page(request: Request) -> Response:
         request.query_params.get("next")), fallback=_fallback_allowed(request, user))
 
 
-async def verify_options(request: Request) -> Response:
+async def _key_step(request: Request
+                    ) -> tuple[dict[str, Any], SessionRow, User] | JSONResponse:
+    """A post of the sign-in's key step: its body, session and user, or the refusal."""
     body = await _body(request)
     if isinstance(body, JSONResponse):
         return body
@@ -178,19 +180,24 @@ async def verify_options(request: Request) -> Response:
     user = _user(request, row.username) if row else None
     if row is None or user is None:
         return _error(request, "pk_expired", 401)
+    return body, row, user
+
+
+async def verify_options(request: Request) -> Response:
+    step = await _key_step(request)
+    if isinstance(step, JSONResponse):
+        return step
+    _, row, user = step
     options, token = await run_in_threadpool(
         lambda: _ceremonies(request).assertion(user=user, sid=row.sid))
     return _with_ceremony(request, {"options": json.loads(options)}, token)
 
 
 async def verify_submit(request: Request) -> Response:
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
-    row = _stage_session(request, "webauthn")
-    user = _user(request, row.username) if row else None
-    if row is None or user is None:
-        return _error(request, "pk_expired", 401)
+    step = await _key_step(request)
+    if isinstance(step, JSONResponse):
+        return step
+    body, row, user = step
     try:
         found = await run_in_threadpool(
             lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
