@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -21,13 +22,21 @@ from gateway.cli.main import cli
 from gateway.compliance.identification import admin_two_factor
 from gateway.compliance.model import State
 from gateway.errors import SettingsError
+from gateway.idp import totp
 from gateway.idp.oauth2.tables import sessions
 from gateway.idp.passkeys.tables import webauthn_challenges, webauthn_credentials
 from gateway.services import Services
 from gateway.settings import load_settings
 from gateway.tables import users
 from tests.conftest import settings_of_its_own
-from tests.oauth2.helpers import DEMO_PASSWORD, audit_events, close_services, login, make_services
+from tests.oauth2.helpers import (
+    DEMO_PASSWORD,
+    audit_events,
+    close_services,
+    csrf_of,
+    login,
+    make_services,
+)
 from tests.schema import assert_mirrors
 from tests.webauthn.soft_key import SoftKey
 from tests.wiring import parts
@@ -383,3 +392,25 @@ def test_the_migration_mirrors_the_tables(services: Services) -> None:
     assert {webauthn_credentials.name, webauthn_challenges.name} <= set(
         gateway_tables.metadata.tables)
     assert_mirrors(services.engine, gateway_tables.metadata)
+
+
+def test_totp_stays_the_fallback(services: Services, browser: TestClient) -> None:
+    """Someone with a key and TOTP (not an admin under the setting) may use a code."""
+    person(services, "wu.shi")
+    signed_in(browser, "wu.shi")
+    assert register(browser, SoftKey(RP_ID, BASE_URL)).status_code == 200
+    secret = pyotp.random_base32()
+    totp.store(services, services.org.get_user("wu.shi"), secret)
+    browser.cookies.clear()
+    step = login(browser, "wu.shi").headers["location"]
+    assert step.startswith("/portal/login/webauthn")
+    assert 'id="use-totp"' in browser.get(step).text
+    r = browser.get("/portal/login/webauthn/totp?next=/portal", follow_redirects=False)
+    assert r.headers["location"].startswith("/portal/login/totp")
+    page = browser.get(r.headers["location"])
+    r = browser.post("/portal/login/totp", data={
+        "csrf_token": csrf_of(page.text), "code": pyotp.TOTP(secret).now(), "next": "/portal"},
+        follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    assert amr_of(services, browser, "wu.shi") == "pwd otp"
+    assert events(services, "webauthn_fallback", "wu.shi")[-1]["outcome"] == "success"
