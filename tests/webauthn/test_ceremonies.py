@@ -154,6 +154,9 @@ def test_two_keys_either_signs_in(services: Services, browser: TestClient) -> No
     signed_in(browser, "li.si")
     assert register(browser, first, "desk key").status_code == 200
     assert register(browser, second, "phone").status_code == 200
+    for bad in ("", " ", "x" * 65, "a\x01b"):
+        r = post_json(browser, "/portal/account/passkeys/options", {"name": bad})
+        assert r.status_code == 400 and r.json()["error"] == "名称须为 1 到 64 个字符。"
     # the same authenticator twice is refused (it is in excludeCredentials too)
     r = post_json(browser, "/portal/account/passkeys/options", {"name": "again"})
     excluded = {c["id"] for c in r.json()["options"]["excludeCredentials"]}
@@ -289,6 +292,15 @@ def test_passwordless_sign_in(services: Services, browser: TestClient) -> None:
     assert amr_of(services, browser, "zheng.ba") == "hwk mfa"
     done = [e["outcome"] for e in events(services, "webauthn_login", "zheng.ba")]
     assert done[-2:] == ["failure", "success"]
+    # the operator may turn passwordless sign-in off
+    was = services.settings
+    services.settings = dataclasses.replace(was, webauthn_passwordless=False)
+    try:
+        browser.cookies.clear()
+        assert 'id="passkey-login"' not in browser.get("/portal/login").text
+        assert post_json(browser, "/portal/login/passkey/options", {}).status_code == 404
+    finally:
+        services.settings = was
     # another user's handle on this credential is refused
     key.user_handle = b"\x00" * 32
     browser.cookies.clear()
