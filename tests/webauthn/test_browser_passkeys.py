@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.oauth2.live import live_gateway
+from tests.portal.test_browser_accessibility import Axe
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +36,11 @@ def sign_out(page: Any) -> None:
 
 
 def test_register_then_sign_in_with_key_and_passkey(gateway: tuple[str, Services],
-                                                    browser: Any) -> None:
+                                                    browser: Any, tmp_path: Path) -> None:
     issuer, services = gateway
+    axe = Axe("en", tmp_path / "axe.json")  # the new pages: no serious violation
     context = browser.new_context(locale="en-GB")
+    context.add_cookies([{"name": "gg_lang", "value": "en", "url": issuer}])
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
@@ -45,7 +49,7 @@ def test_register_then_sign_in_with_key_and_passkey(gateway: tuple[str, Services
         "hasUserVerification": True, "isUserVerified": True,
         "automaticPresenceSimulation": True}})
 
-    page.goto(f"{issuer}/portal?lang=en")
+    page.goto(f"{issuer}/portal")
     page.fill("#username", "zhang.san")
     page.fill("#password", DEMO_PASSWORD)
     page.click("#submit")
@@ -55,6 +59,7 @@ def test_register_then_sign_in_with_key_and_passkey(gateway: tuple[str, Services
     page.click("#passkey-register")
     page.wait_for_url(re.compile(r".*/portal/account\?done=passkey_added.*"))
     assert page.locator("#passkey-table").inner_text().count("laptop") == 1
+    axe(page, "account page with a key")
     creds = cdp.send("WebAuthn.getCredentials", {"authenticatorId": added["authenticatorId"]})
     assert len(creds["credentials"]) == 1 and creds["credentials"][0]["isResidentCredential"]
 
@@ -64,6 +69,7 @@ def test_register_then_sign_in_with_key_and_passkey(gateway: tuple[str, Services
     page.fill("#password", DEMO_PASSWORD)
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/portal/login/webauthn.*"))
+    axe(page, "the key step")
     page.click("#webauthn-verify")
     page.wait_for_url(f"{issuer}/portal")
     assert page.locator("#logout").is_visible()
