@@ -16,11 +16,14 @@ import pytest
 
 from gateway.services import Services
 from gateway.settings import Settings
+from tests.conftest import PG_URL
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.oauth2.live import live_gateway
 from tests.portal.test_browser_accessibility import Axe
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    bool(PG_URL), reason="the browser and its authenticator do not depend on the database: "
+    "the walk runs on SQLite; the ceremonies' data paths run on both in test_ceremonies")]
 
 
 @pytest.fixture

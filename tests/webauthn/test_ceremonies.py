@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -352,7 +353,8 @@ def test_admins_must_use_a_key_when_the_operator_says_so(services: Services,
     assert r.headers["location"].startswith(("/portal/login/change", "/portal/login/enrol"))
 
 
-def test_rp_id_is_a_host_name(env: dict[str, str]) -> None:
+def test_rp_id_is_a_host_name(tmp_path: Path) -> None:
+    env = {"GOVGATE_HOME": str(tmp_path)}  # settings alone: no database
     with pytest.raises(SettingsError, match="webauthn_rp_id"):
         load_settings({**env, "GOVGATE_WEBAUTHN_RP_ID": "10.0.0.1"})
     with pytest.raises(SettingsError, match="webauthn_origin"):
