@@ -53,6 +53,7 @@ from gateway.web.nul_guard import NulRefused, guard_form_body, nul_in_target
 from gateway.web.oauth2 import oauth2_routes
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
+from gateway.web.portal.passkey_pages import routes as passkey_routes
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
 from gateway.web.scim.routes import PREFIX as SCIM_PREFIX
@@ -134,7 +135,7 @@ def routes() -> list[BaseRoute]:
         Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         *oauth2_routes(),
-        *portal_routes(portal_account_routes()),
+        *portal_routes([*portal_account_routes(), *passkey_routes()]),
         *cas_routes(),
         *saml_routes(),
         *steward_routes(),

@@ -159,6 +159,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.ship_none": ("未配置审计输送：请设置 audit_ship_file 或 audit_syslog_target", "no audit shipping configured: set audit_ship_file or audit_syslog_target"),
     # -- delegation (委托, issue 18 item 4) --------------------------------------------------
     "demo.delegation": ("  委托 #{id}：{delegate} 可代理 {delegator} 使用 {systems}（{approver} 已批准，至 {until}）：以 {delegate} 登录，在“委托”页选择代理", "  delegation #{id}: {delegate} may act for {delegator} on {systems} (approved by {approver}, until {until}): sign in as {delegate} and choose to act on the Delegations page"),
+    # -- WebAuthn: security keys and passkeys (gateway.cli.passkey_cmd) ------------------
+    "passkey.id_or_all": ("请给出 --id 或 --all 之一", "give one of --id and --all"),
+    "passkey.no_such": ("{username} 没有编号为 {id} 的密钥", "{username} has no key with id {id}"),
+    "passkey.removed": ("已删除 {username} 的 {count} 个密钥", "removed {count} key(s) of {username}"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -752,4 +756,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "delegation.bad_time": ("{field}：须为日期（2026-12-31）或带时区偏移的日期时间", "{field}: a date (2026-12-31) or a date and time with its offset"),
     "delegation.bad_codes": ("{field}：须为代码列表", "{field}: a list of codes"),
     "delegation.not_in_force": ("委托 {id} 不是给您的生效委托", "delegation {id} is not one in force to you"),
+    # -- WebAuthn: security keys and passkeys (gateway.idp.passkeys) -------------------
+    "webauthn.no_key": ("没有这个密钥", "no such key"),
+    "settings.webauthn_rp_id": ("配置项 'webauthn_rp_id'：{value!r} 不是主机名（WebAuthn 不允许 IP 地址）", "setting 'webauthn_rp_id': {value!r} is not a host name (WebAuthn allows no IP address)"),
+    "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
 }

@@ -170,6 +170,14 @@ class Settings:
     directory_page_size: int = 500
     directory_timeout_seconds: float = 5.0
     directory_sync_interval: float = 0.0  # seconds between scheduled syncs; 0: none
+    # WebAuthn (docs/webauthn.md): the RP ID (a host name, never an IP address) and the
+    # origin browsers report; empty: the issuer's host and origin
+    webauthn_rp_id: str = ""
+    webauthn_origin: str = ""
+    # the three admin roles sign in with a security key or passkey (TOTP no longer
+    # does for them); "sign in with a passkey" on the sign-in page
+    webauthn_required_for_admins: bool = False
+    webauthn_passwordless: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -311,6 +319,7 @@ def _validate(values: dict[str, Any]) -> None:
         if name in values and not values[name] > 0:
             raise SettingsError(Text("settings.positive", "setting {name!r}: must be above 0",
                                      name=name))
+    _validate_webauthn(values)
     if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
         raise SettingsError(Text("settings.tls_pair",
                                  "settings 'tls_cert' and 'tls_key': give both or neither"))
@@ -481,3 +490,23 @@ def load_settings(
 _NON_SETTING_ENV = frozenset(
     {"GOVGATE_MASTER_KEY", "GOVGATE_TEST_DATABASE_URL", "GOVGATE_PKCS11_TEST"}
 )
+
+
+def _validate_webauthn(values: dict[str, Any]) -> None:
+    rp_id = str(values.get("webauthn_rp_id") or "")
+    try:
+        ipaddress.ip_address(rp_id.strip("[]"))
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if is_ip or any(c in rp_id for c in "/:@ "):
+        raise SettingsError(Text("settings.webauthn_rp_id",
+                                 "setting 'webauthn_rp_id': {value!r} is not a host name "
+                                 "(WebAuthn allows no IP address)", value=rp_id))
+    origin = str(values.get("webauthn_origin") or "")
+    parts = urlsplit(origin)
+    if origin and (parts.scheme not in ("http", "https") or not parts.hostname
+                   or parts.path not in ("", "/") or parts.query):
+        raise SettingsError(Text("settings.webauthn_origin",
+                                 "setting 'webauthn_origin': {value!r} is not an origin "
+                                 "(https://host[:port])", value=origin))

@@ -22,6 +22,7 @@ from gateway.cli import (
     directory_cmd,
     init_cmd,
     keys_cmd,
+    passkey_cmd,
     policy_cmd,
     saml_cmd,
     serve_cmd,
@@ -83,6 +84,7 @@ def _register() -> None:
     cli.add_command(directory_cmd.directory)
     cli.add_command(break_glass_cmd.break_glass)
     cli.add_command(delegation_cmd.delegation)
+    cli.add_command(passkey_cmd.passkey)
 
 
 _register()

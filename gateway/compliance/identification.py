@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from gateway import passwords
 from gateway.compliance.model import Check, State, names, verdict
+from gateway.idp.passkeys.tables import webauthn_credentials
 from gateway.org import ADMIN_ROLES, USERNAME_RE, sign_in_name
 from gateway.tables import user_roles, users
 from texts import Text
@@ -135,7 +136,9 @@ def admin_two_factor(state: State) -> tuple[str, list[str]]:
     with state.engine.connect() as conn:
         rows = conn.execute(
             sa.select(users.c.username, users.c.must_change,
-                      (users.c.totp_secret.is_not(None)).label("totp"))
+                      # a TOTP or a security key (docs/webauthn.md): either is the factor
+                      (users.c.totp_secret.is_not(None) | users.c.id.in_(
+                          sa.select(webauthn_credentials.c.user_id))).label("totp"))
             .where(users.c.status == "active",
                    users.c.id.in_(sa.select(user_roles.c.user_id)
                                   .where(user_roles.c.role_code.in_(sorted(ADMIN_ROLES)))))

@@ -49,7 +49,8 @@ from texts import Text
 PENDING_SECONDS = 900
 #: the audit events that are sign-ins (or attempts), and whether failures count
 SIGN_IN_EVENTS = {"login": True, "mfa_verify": True, "mfa_recovery": True,
-                  "authorize": False, "cas_login": False}
+                  "authorize": False, "cas_login": False,
+                  "webauthn_verify": True, "webauthn_login": True}
 
 
 def invalid(problem: Text, field: str | None = None) -> ValidationError:

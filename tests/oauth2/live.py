@@ -47,9 +47,12 @@ def serving(app: Any, port: int, *, lifespan: str = "on") -> Iterator[None]:
 
 
 @contextmanager
-def live_gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
+def live_gateway(settings: Settings, host: str = "127.0.0.1"
+                 ) -> Iterator[tuple[str, Services]]:
+    """A gateway served on 127.0.0.1, its issuer named by ``host`` (``localhost``
+    where WebAuthn needs a host name)."""
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
+    issuer = f"http://{host}:{port}"
     services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
     try:
         with serving(create_app(parts(services)), port):

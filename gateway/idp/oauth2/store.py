@@ -28,7 +28,7 @@ from gateway.idp.oauth2.tables import (
 )
 from gateway.storage import write_transaction
 
-STAGES = ("change", "mfa", "enrol", "active")
+STAGES = ("change", "mfa", "enrol", "webauthn", "passkey_enrol", "active")
 CODE_LIFETIME = 60
 
 

@@ -28,7 +28,8 @@ sessions = sa.Table(
     sa.Column("sid", sa.String(64), primary_key=True),
     sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
     sa.Column("username", sa.String(64), nullable=False, index=True),
-    # "change" (must change password), "mfa" (TOTP due), "enrol" (TOTP enrolment due), "active"
+    # "change" (must change password), "mfa" (TOTP due), "enrol" (TOTP enrolment due), "webauthn"
+    # (a key due), "passkey_enrol" (a key to register), "active"
     sa.Column("stage", sa.String(16), nullable=False),
     sa.Column("amr", sa.String(64), nullable=False, default="pwd"),
     sa.Column("source_ip", sa.String(64), nullable=True),

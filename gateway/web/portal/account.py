@@ -37,6 +37,7 @@ from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationE
 from gateway.i18n import render as render_text
 from gateway.idp.account import Account, Pending
 from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.root import gateway_of
 from gateway.services import Services
@@ -64,7 +65,8 @@ from gateway.web.portal.routes import (
 
 BASE = "/portal/account"
 PENDING_COOKIE = "gg_totp_pending"
-DONE = ("password", "session_ended", "grant_revoked", "codes_saved", "totp", "recovery_used")
+DONE = ("password", "session_ended", "grant_revoked", "codes_saved", "totp", "recovery_used",
+        "passkey_added", "passkey_removed")
 
 
 def _services(request: Request) -> Services:
@@ -121,10 +123,13 @@ async def _page(request: Request, account: Account, *, status: int = 200,
     sessions = await run_in_threadpool(account.sessions)
     grants = await run_in_threadpool(account.grants)
     sign_ins = await run_in_threadpool(account.sign_ins, 20)
+    services = _services(request)
+    passkeys = await run_in_threadpool(
+        PasskeyStore(services.engine, services.keys, services.clock).of_user, user.id)
     next_url = safe_next(request.query_params.get("next"))
     return render(request, "account.html", status=status, user=user, summary=summary,
                   sessions=sessions, grants=grants, sign_ins=sign_ins,
-                  errors=errors or {}, info=info, when=_when(t),
+                  errors=errors or {}, info=info, when=_when(t), passkeys=passkeys,
                   continue_url=next_url if next_url not in ("/portal", BASE) else None)
 
 

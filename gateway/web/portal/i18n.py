@@ -17,6 +17,7 @@ from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.break_glass_i18n import BREAK_GLASS_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
 from gateway.web.portal.delegation_i18n import DELEGATION_MESSAGES
+from gateway.web.portal.passkey_i18n import PASSKEY_MESSAGES
 from gateway.web.portal.saml_i18n import SAML_MESSAGES
 from gateway.web.portal.stats_i18n import STATS_MESSAGES
 from gateway.web.portal.steward_i18n import STEWARD_MESSAGES
@@ -103,7 +104,8 @@ LANGS = ("zh", "en")
 TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **STEWARD_MESSAGES,
                                      **ACCOUNT_MESSAGES, **AUDIT_MESSAGES, **STATS_MESSAGES,
                                      **ADMIN_MESSAGES, **SAML_MESSAGES,
-                                     **BREAK_GLASS_MESSAGES, **DELEGATION_MESSAGES}
+                                     **BREAK_GLASS_MESSAGES, **DELEGATION_MESSAGES,
+                                     **PASSKEY_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:

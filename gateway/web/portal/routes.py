@@ -36,6 +36,7 @@ from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationE
 from gateway.idp import totp as totp_secret
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
+from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
@@ -69,7 +70,8 @@ from texts import Text
 HERE = Path(__file__).parent
 ENROL_COOKIE = "gg_enrol"
 STAGE_PATHS = {"change": "/portal/login/change", "mfa": "/portal/login/totp",
-               "enrol": "/portal/login/enrol"}
+               "enrol": "/portal/login/enrol", "webauthn": "/portal/login/webauthn",
+               "passkey_enrol": "/portal/login/passkey-enrol"}
 
 # -- plumbing ---------------------------------------------------------------------------
 
@@ -90,14 +92,36 @@ def _set_session_cookie(request: Request, response: Response, token: str) -> Non
                         secure=_provider(request).secure_cookies, path="/")
 
 
-def next_stage(user: User, done: set[str]) -> str:
+SECOND_FACTORS = frozenset({"mfa", "enrol", "webauthn"})
+
+
+def next_stage(user: User, done: set[str], *, passkeys: int = 0,
+               passkeys_required: bool = False) -> str:
+    """The sign-in's next step. A registered key comes before TOTP (which stays the
+    fallback, unless keys are required); an admin who must use a key and has none
+    registers one (after TOTP, if set up), as Keycloak's required action does."""
     if user.must_change and "change" not in done:
         return "change"
-    if user.has_totp and "mfa" not in done and "enrol" not in done:
+    if passkeys and not done & SECOND_FACTORS:
+        return "webauthn"
+    if passkeys_required and not passkeys and "passkey_enrol" not in done:
+        if user.has_totp and "mfa" not in done:
+            return "mfa"
+        return "passkey_enrol"
+    if user.has_totp and not done & SECOND_FACTORS:
         return "mfa"
-    if user.is_admin and not user.has_totp and "enrol" not in done:
+    if user.is_admin and not user.has_totp and not passkeys and not done & {
+            "enrol", "passkey_enrol"}:
         return "enrol"
     return "active"
+
+
+def stage_of(request: Request, user: User, done: set[str]) -> str:
+    """``next_stage`` with the user's keys and the operator's setting."""
+    services = _services(request)
+    count = PasskeyStore(services.engine, services.keys, services.clock).count(user.id)
+    return next_stage(user, done, passkeys=count, passkeys_required=bool(
+        services.settings.webauthn_required_for_admins and user.is_admin))
 
 
 def _go(stage: str, next_url: str) -> str:
@@ -143,7 +167,8 @@ async def login_page(request: Request) -> Response:
     if request.query_params.get("expired"):
         info = Translator(page_lang(request))("session_expired")
     return render(request, "login.html", error=None, info=info, username="",
-                  next=safe_next(request.query_params.get("next")))
+                  next=safe_next(request.query_params.get("next")),
+                  passkey_login=_services(request).settings.webauthn_passwordless)
 
 
 async def login_submit(request: Request) -> Response:
@@ -155,7 +180,8 @@ async def login_submit(request: Request) -> Response:
 
     def again(error: str, status: int = 200) -> Response:
         return render(request, "login.html", status=status, error=error, info=None,
-                      username=username, next=next_url)
+                      username=username, next=next_url,
+                      passkey_login=_services(request).settings.webauthn_passwordless)
 
     if not csrf_ok(request, form):
         return again(t("csrf"), 400)
@@ -261,7 +287,7 @@ class _Attempt:
         old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
         if old is not None and old.revoked_at is None:
             provider.store.revoke_session(old.sid, ttl_seconds=settings.access_token_lifetime)
-        stage = next_stage(user, set())
+        stage = stage_of(request, user, set())
         token, row = provider.store.create_session(
             username, stage, amr="pwd", absolute_seconds=settings.session_absolute_timeout,
             source_ip=_ip(request), user_agent=request.headers.get("user-agent"))
@@ -343,7 +369,7 @@ async def _advance(request: Request, row: SessionRow, done: set[str], next_url: 
     user = _user(request, row.username)
     if user is None or user.status != "active":
         return _to_login(request)
-    stage = next_stage(user, done)
+    stage = stage_of(request, user, done)
     token = _provider(request).store.advance_session(row.sid, stage, amr=amr)
     response = RedirectResponse(_go(stage, next_url), status_code=303)
     _set_session_cookie(request, response, token)

@@ -1,0 +1,414 @@
+"""Security keys and passkeys (WebAuthn) in the portal (docs/webauthn.md).
+
+    GET  /portal/login/webauthn                 the sign-in's key step (after the password)
+    POST /portal/login/webauthn/options         its challenge (JSON)
+    POST /portal/login/webauthn                 its assertion (JSON) → on with the sign-in
+    GET  /portal/login/webauthn/totp            the TOTP code instead (when allowed)
+    GET  /portal/login/passkey-enrol            an admin who must use a key registers one
+    POST /portal/login/passkey/options          passwordless: a challenge for any passkey
+    POST /portal/login/passkey                  passwordless: the assertion → signed in
+    POST /portal/account/passkeys/options       registration: a challenge (JSON)
+    POST /portal/account/passkeys               registration: the attestation (JSON)
+    POST /portal/account/passkeys/remove        remove a key (password or code asked)
+
+The ceremonies run in ``static/webauthn.js`` (the portal's CSP allows no inline
+script). Its posts are JSON with the CSRF token in the body, checked as a form's is
+(``csrf_ok``: the token and the browser's own-origin headers); the answers are JSON:
+``{"options": ...}``, ``{"redirect": url}`` or ``{"error": text}`` in the page's
+language. The challenge is found by a ceremony cookie (HttpOnly, SameSite=Strict),
+stored server side, single use, bound to the session (or, before any session, to
+that cookie alone). Every ceremony's result is audited.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.errors import AuditUnavailable, NotFound
+from gateway.idp.account import Account
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.oauth2.store import SessionRow
+from gateway.idp.passkeys.ceremonies import (
+    Ceremonies,
+    CeremonyFailed,
+    RelyingParty,
+    key_name,
+)
+from gateway.idp.passkeys.store import CHALLENGE_SECONDS, PasskeyStore
+from gateway.org import User
+from gateway.root import gateway_of
+from gateway.services import Services
+from gateway.web.portal.account import BASE, _act, _field
+from gateway.web.portal.i18n import Translator
+from gateway.web.portal.pages import SECURITY_HEADERS, csrf_ok, page_lang, render, safe_next
+from gateway.web.portal.routes import (
+    _advance,
+    _audit_failed,
+    _emit,
+    _go,
+    _ip,
+    _provider,
+    _record,
+    _set_session_cookie,
+    _stage_session,
+    _to_login,
+    _user,
+    stage_of,
+)
+from texts import Text
+
+CEREMONY_COOKIE = "gg_webauthn"
+MAX_KEYS = 20
+ALL_FACTORS = {"change", "mfa", "enrol", "webauthn", "passkey_enrol"}
+
+
+def _services(request: Request) -> Services:
+    return gateway_of(request).services
+
+
+def _ceremonies(request: Request) -> Ceremonies:
+    services = _services(request)
+    store = PasskeyStore(services.engine, services.keys, services.clock)
+    return Ceremonies(RelyingParty.from_settings(services.settings), store, services.keys)
+
+
+def _t(request: Request) -> Translator:
+    return Translator(page_lang(request))
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={
+        "Cache-Control": SECURITY_HEADERS["Cache-Control"],
+        "X-Content-Type-Options": "nosniff"})
+
+
+def _error(request: Request, key: str, status: int = 400, **kw: Any) -> JSONResponse:
+    return _answer({"error": _t(request)(key, **kw)}, status)
+
+
+async def _body(request: Request) -> dict[str, Any] | JSONResponse:
+    """The JSON body with a good CSRF token, or the refusal (a post without the token
+    is refused for that first, whatever its body)."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        body = None
+    if not csrf_ok(request, body if isinstance(body, dict) else {}):
+        return _error(request, "csrf")
+    if not isinstance(body, dict):
+        return _error(request, "pk_bad_request")
+    return body
+
+
+def _with_ceremony(request: Request, body: dict[str, Any], token: str) -> JSONResponse:
+    response = _answer(body)
+    response.set_cookie(CEREMONY_COOKIE, token, httponly=True, samesite="strict",
+                        secure=_provider(request).secure_cookies, path="/portal",
+                        max_age=CHALLENGE_SECONDS)
+    return response
+
+
+def _ceremony_token(request: Request) -> str:
+    return request.cookies.get(CEREMONY_COOKIE, "")
+
+
+def _went_on(request: Request, redirect: Response, **extra: Any) -> JSONResponse:
+    """A redirect as the script's answer, with its cookies; the ceremony cookie goes."""
+    response = _answer({"redirect": redirect.headers["location"], **extra})
+    for cookie in redirect.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", cookie)
+    response.delete_cookie(CEREMONY_COOKIE, path="/portal")
+    return response
+
+
+async def _failed(request: Request, event: str, exc: CeremonyFailed, *,
+                  user: User | None, sid: str | None) -> JSONResponse:
+    """Audit a refused ceremony (a clone also as its own deny record), then say so."""
+    owner = user
+    if owner is None and exc.credential is not None:
+        owner = await run_in_threadpool(_services(request).org.get_user_by_id,
+                                        exc.credential.user_id)
+    extra = {"sid": sid, "key": exc.credential.name if exc.credential else None}
+    records = [_record(request, event, "failure", actor_user=owner.username if owner else None,
+                       department=owner.department if owner else None, reason=exc.reason,
+                       extra=extra)]
+    if exc.clone:
+        records.append(_record(request, "webauthn_clone", "deny",
+                               actor_user=owner.username if owner else None,
+                               department=owner.department if owner else None,
+                               reason=exc.reason, extra=extra))
+    try:
+        await _emit(request, *records)
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    response = _error(request, "pk_clone" if exc.clone else "pk_failed")
+    response.delete_cookie(CEREMONY_COOKIE, path="/portal")
+    return response
+
+
+# -- the sign-in's key step ------------------------------------------------------------
+
+def _fallback_allowed(request: Request, user: User) -> bool:
+    """TOTP instead of a key: for whoever has it, unless keys are required of them."""
+    required = _services(request).settings.webauthn_required_for_admins and user.is_admin
+    return user.has_totp and not required
+
+
+async def verify_page(request: Request) -> Response:
+    row = _stage_session(request, "webauthn")
+    user = _user(request, row.username) if row else None
+    if row is None or user is None:
+        return _to_login(request)
+    return render(request, "login_webauthn.html", next=safe_next(
+        request.query_params.get("next")), fallback=_fallback_allowed(request, user))
+
+
+async def _key_step(request: Request
+                    ) -> tuple[dict[str, Any], SessionRow, User] | JSONResponse:
+    """A post of the sign-in's key step: its body, session and user, or the refusal."""
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    row = _stage_session(request, "webauthn")
+    user = _user(request, row.username) if row else None
+    if row is None or user is None:
+        return _error(request, "pk_expired", 401)
+    return body, row, user
+
+
+async def verify_options(request: Request) -> Response:
+    step = await _key_step(request)
+    if isinstance(step, JSONResponse):
+        return step
+    _, row, user = step
+    options, token = await run_in_threadpool(
+        lambda: _ceremonies(request).assertion(user=user, sid=row.sid))
+    return _with_ceremony(request, {"options": json.loads(options)}, token)
+
+
+async def verify_submit(request: Request) -> Response:
+    step = await _key_step(request)
+    if isinstance(step, JSONResponse):
+        return step
+    body, row, user = step
+    try:
+        found = await run_in_threadpool(
+            lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
+                                                user=user, sid=row.sid))
+    except CeremonyFailed as exc:
+        return await _failed(request, "webauthn_verify", exc, user=user, sid=row.sid)
+    _services(request).org.record_success(row.username)
+    try:
+        await _emit(request, _record(request, "webauthn_verify", "success",
+                                     actor_user=row.username, department=user.department,
+                                     extra={"sid": row.sid, "key": found.credential.name}))
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    return _went_on(request, await _advance(request, row, {"change", "webauthn"},
+                                            safe_next(str(body.get("next") or "")),
+                                            amr=row.amr + " hwk"))
+
+
+async def totp_instead(request: Request) -> Response:
+    row = _stage_session(request, "webauthn")
+    user = _user(request, row.username) if row else None
+    next_url = safe_next(request.query_params.get("next"))
+    if row is None or user is None:
+        return _to_login(request)
+    if not _fallback_allowed(request, user):
+        return RedirectResponse("/portal/login/webauthn?" + urlencode({"next": next_url}),
+                                status_code=303)
+    try:
+        await _emit(request, _record(request, "webauthn_fallback", "success",
+                                     actor_user=row.username, department=user.department,
+                                     reason="an authenticator code instead of a key",
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    token = _provider(request).store.advance_session(row.sid, "mfa")
+    response = RedirectResponse("/portal/login/totp?" + urlencode({"next": next_url}),
+                                status_code=303)
+    _set_session_cookie(request, response, token)
+    return response
+
+
+# -- passwordless ---------------------------------------------------------------------
+
+async def passkey_options(request: Request) -> Response:
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    if not _services(request).settings.webauthn_passwordless:
+        return _error(request, "pk_off", 404)
+    options, token = await run_in_threadpool(
+        lambda: _ceremonies(request).assertion(user=None, sid=None))
+    return _with_ceremony(request, {"options": json.loads(options)}, token)
+
+
+async def passkey_submit(request: Request) -> Response:
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    services = _services(request)
+    if not services.settings.webauthn_passwordless:
+        return _error(request, "pk_off", 404)
+
+    def user_of(user_id: int) -> User | None:
+        try:
+            return services.org.get_user_by_id(user_id)
+        except NotFound:
+            return None
+
+    try:
+        found = await run_in_threadpool(
+            lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
+                                                user=None, sid=None, user_of=user_of))
+    except CeremonyFailed as exc:
+        return await _failed(request, "webauthn_login", exc, user=None, sid=None)
+    user = user_of(found.credential.user_id)
+    if user is None or user.status != "active" or (
+            user.locked_until is not None and user.locked_until > services.clock()):
+        reason = "account locked" if user and user.status == "active" else (
+            f"user {user.status}" if user else "no such user")
+        try:
+            await _emit(request, _record(request, "webauthn_login", "failure",
+                                         actor_user=user.username if user else None,
+                                         department=user.department if user else None,
+                                         reason=reason, extra={"key": found.credential.name}))
+        except AuditUnavailable:
+            return _error(request, "error", 503)
+        return _error(request, "pk_locked" if reason == "account locked" else "pk_failed")
+    services.org.record_success(user.username)
+    provider = _provider(request)
+    old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
+    if old is not None and old.revoked_at is None:
+        provider.store.revoke_session(old.sid, ttl_seconds=services.settings.access_token_lifetime)
+    # the key proved possession and its user verification the person: both factors
+    stage = stage_of(request, user, ALL_FACTORS - {"change"})
+    token, row = provider.store.create_session(
+        user.username, stage, amr="hwk mfa",
+        absolute_seconds=services.settings.session_absolute_timeout, source_ip=_ip(request),
+        user_agent=request.headers.get("user-agent"))
+    try:
+        await _emit(request, _record(request, "webauthn_login", "success",
+                                     actor_user=user.username, department=user.department,
+                                     reason="passkey accepted (no password)" + (
+                                         f"; next step {stage}" if stage != "active" else ""),
+                                     extra={"sid": row.sid, "key": found.credential.name}))
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    redirect = RedirectResponse(_go(stage, safe_next(str(body.get("next") or ""))),
+                                status_code=303)
+    _set_session_cookie(request, redirect, token)
+    return _went_on(request, redirect)
+
+
+# -- registration ---------------------------------------------------------------------
+
+def _registering(request: Request) -> tuple[SessionRow, User] | None:
+    """A fully signed-in session (the account page), or one at the required
+    registration step of the sign-in."""
+    row = _stage_session(request, "active", "passkey_enrol")
+    user = _user(request, row.username) if row else None
+    if row is None or user is None or user.status != "active":
+        return None
+    return row, user
+
+
+async def enrol_page(request: Request) -> Response:
+    row = _stage_session(request, "passkey_enrol")
+    if row is None:
+        return _to_login(request)
+    return render(request, "login_passkey_enrol.html",
+                  next=safe_next(request.query_params.get("next")))
+
+
+async def register_options(request: Request) -> Response:
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    found = _registering(request)
+    if found is None:
+        return _error(request, "pk_expired", 401)
+    row, user = found
+    name = key_name(str(body.get("name") or ""))
+    if not name:
+        return _error(request, "pk_bad_name")
+    ceremonies = _ceremonies(request)
+    if await run_in_threadpool(ceremonies.store.count, user.id) >= MAX_KEYS:
+        return _error(request, "pk_too_many", n=MAX_KEYS)
+    options, token = await run_in_threadpool(ceremonies.registration, user, name, row.sid)
+    return _with_ceremony(request, {"options": json.loads(options)}, token)
+
+
+async def register_submit(request: Request) -> Response:
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    found = _registering(request)
+    if found is None:
+        return _error(request, "pk_expired", 401)
+    row, user = found
+    try:
+        key = await run_in_threadpool(
+            _ceremonies(request).register, user, _ceremony_token(request), row.sid,
+            body.get("credential"))
+    except CeremonyFailed as exc:
+        return await _failed(request, "webauthn_register", exc, user=user, sid=row.sid)
+    try:
+        await _emit(request, _record(request, "webauthn_register", "success",
+                                     actor_user=user.username, department=user.department,
+                                     reason="at sign-in (required)" if row.stage == "passkey_enrol"
+                                     else "on the account page",
+                                     extra={"sid": row.sid, "key": key.name,
+                                            "transports": ",".join(key.transports) or None}))
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    if row.stage == "passkey_enrol":
+        return _went_on(request, await _advance(
+            request, row, {"change", "mfa", "passkey_enrol"},
+            safe_next(str(body.get("next") or "")), amr=row.amr + " hwk"))
+    return _went_on(request, RedirectResponse(f"{BASE}?done=passkey_added#passkeys",
+                                              status_code=303))
+
+
+async def remove_submit(request: Request) -> Response:
+    async def act(account: Account, form: Any) -> None:
+        await account.prove("key removal", password=_field(form, "password"),
+                            code=_field(form, "code"))
+        user = account.user()
+        services = _services(request)
+        store = PasskeyStore(services.engine, services.keys, services.clock)
+        raw = _field(form, "key_id")
+        removed = await run_in_threadpool(store.remove, user.id, int(raw)) \
+            if raw.isdigit() else None
+        if removed is None:
+            raise NotFound(Text("webauthn.no_key", "no such key"))
+        await account.emit(account.record("webauthn_remove", "success", "on the account page",
+                                          key=removed.name))
+
+    return await _act(request, "passkeys", act,
+                      lambda _, __: RedirectResponse(f"{BASE}?done=passkey_removed#passkeys",
+                                                     status_code=303))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/portal/login/webauthn", verify_page, methods=["GET"]),
+        Route("/portal/login/webauthn/options", verify_options, methods=["POST"]),
+        Route("/portal/login/webauthn", verify_submit, methods=["POST"]),
+        Route("/portal/login/webauthn/totp", totp_instead, methods=["GET"]),
+        Route("/portal/login/passkey-enrol", enrol_page, methods=["GET"]),
+        Route("/portal/login/passkey/options", passkey_options, methods=["POST"]),
+        Route("/portal/login/passkey", passkey_submit, methods=["POST"]),
+        Route(f"{BASE}/passkeys/options", register_options, methods=["POST"]),
+        Route(f"{BASE}/passkeys", register_submit, methods=["POST"]),
+        Route(f"{BASE}/passkeys/remove", remove_submit, methods=["POST"]),
+    ]
