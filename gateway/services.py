@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from audit import AuditLog, AuditRecord
+from audit.indexer import Indexer
+from audit.journal import Journal
 from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError, is_problem
 from gateway.live_users import LiveUsers
@@ -61,15 +63,24 @@ def key_service(
 
 def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str) -> AuditLog:
     """The audit log of one writer process. ``writer`` names the kind of process
-    (``gateway``, ``cli``); a restarted writer resumes its chain when it is free."""
-    return AuditLog(
+    (``gateway``, ``cli``); a restarted writer resumes its chain when it is free.
+    In journal mode (``audit_path``) its indexer loads the journal into the tables."""
+    folder = settings.audit_journal_path
+    journal = Journal(folder) if folder is not None else None
+    log = AuditLog(
         engine,
         keys=keys,
         profile=keys.profile,
         writer_id=f"{writer}@{socket.gethostname()}",
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
+        journal=journal,
     )
+    if journal is not None:
+        log.attach_indexer(Indexer(engine, journal, own=log.journal_position,
+                                   interval=settings.audit_index_seconds,
+                                   on_checkpoint=log.note_checkpoint))
+    return log
 
 
 @dataclass(eq=False)

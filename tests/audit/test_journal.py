@@ -1,0 +1,224 @@
+"""Journal mode: records durable in segment files, loaded into the tables by the indexer.
+
+Real files and a real database (SQLite, or PostgreSQL with GOVGATE_TEST_DATABASE_URL,
+where the indexer loads with COPY). The kill -9 of a real ``govgate serve`` is in
+tests/faults/test_journal_crash.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from audit import AuditLog, AuditWriteError
+from audit.indexer import Indexer
+from audit.journal import FRAME, Journal, read_frames
+from audit.journal_tables import segments
+from audit.journal_verify import verify_journal
+from audit.tables import chains, records, usage
+from tests.audit.conftest import rec
+from tests.audit.test_writer import verify_ok
+
+Make = Callable[..., tuple[AuditLog, Indexer]]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal", segment_bytes=8000)
+
+
+@pytest.fixture
+def make(make_log: Callable[..., AuditLog], audit_engine: sa.Engine, journal: Journal) -> Make:
+    """A journal-mode writer and its indexer (not started: the tests run its rounds)."""
+    def build(**kw: Any) -> tuple[AuditLog, Indexer]:
+        log = make_log(journal=journal, **kw)
+        indexer = Indexer(audit_engine, journal, own=log.journal_position,
+                          on_checkpoint=log.note_checkpoint)
+        log.attach_indexer(indexer)
+        return log, indexer
+    return build
+
+
+def stored(engine: sa.Engine) -> list[tuple[str, int, str | None]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            sa.select(records.c.chain_id, records.c.seq, records.c.request_id)
+            .order_by(records.c.chain_id, records.c.seq))]
+
+
+def journal_ok(engine: sa.Engine, journal: Journal) -> int:
+    rep = verify_journal(engine, journal)
+    assert rep.ok, [str(p) for p in rep.problems]
+    return rep.frames
+
+
+async def test_appends_are_durable_in_the_journal_and_indexed_behind(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    log, indexer = make()
+    await log.start()
+    try:
+        done = []
+        for group in range(4):  # four batches at least: segments rotate between them
+            done += await asyncio.gather(*[log.append(rec(i))
+                                           for i in range(group * 30, group * 30 + 30)])
+        assert [s.seq for s in done] == list(range(1, 121))
+        chain = done[0].chain_id
+        # durable before any table row: every acknowledged record is a whole frame
+        frames = [row for p in journal.segments(chain) for _, row in read_frames(p)]
+        assert [r[1] for r in frames] == list(range(1, 121))
+        assert stored(audit_engine) == []
+        await asyncio.to_thread(indexer.run_once)
+        assert [s[1] for s in stored(audit_engine)] == list(range(1, 121))
+        # the chain's head and the usage figures follow the load
+        with audit_engine.connect() as conn:
+            head = conn.execute(sa.select(chains.c.head_seq).where(
+                chains.c.chain_id == chain)).scalar_one()
+            count = conn.execute(sa.select(sa.func.sum(usage.c.count))).scalar_one()
+        assert (head, count) == (120, 120)
+        # small segments: more than one, each with its watermark at its end
+        with audit_engine.connect() as conn:
+            marks = conn.execute(sa.select(segments.c.offset, segments.c.last_seq)
+                                 .order_by(segments.c.first_seq)).fetchall()
+        assert len(marks) == len(journal.segments(chain)) > 1
+        assert marks[-1].last_seq == 120
+    finally:
+        await log.close()
+    verify_ok(audit_engine, keys)
+    # closed: the last round loaded all, a checkpoint covered it, loaded segments went
+    assert len(journal.segments(chain)) == 1
+    assert journal_ok(audit_engine, journal) < 120
+
+
+async def test_a_torn_frame_is_cut_and_the_chain_resumes_from_the_journal_tail(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    log, _ = make()
+    first = [log.append_sync(rec(i)) for i in range(5)]
+    chain = first[0].chain_id
+    # the process dies: nothing indexed, the lease released only by time; then a frame
+    # half-written by the kill (never acknowledged)
+    log._jw.close()  # type: ignore[union-attr]  # the lock, as process exit would
+    log._jw = None
+    log.closed = True
+    with audit_engine.begin() as conn:
+        conn.execute(sa.update(chains).values(lease_until=0))
+    last = journal.segments(chain)[-1]
+    size = last.stat().st_size
+    with open(last, "ab") as f:
+        f.write(FRAME.pack(500, 0) + b'["' + chain.encode())
+    log2, indexer2 = make()
+    assert log2.append_sync(rec(99)).seq == 6  # after the journal's tail, not the table's
+    assert log2.chain_id == chain
+    assert [r[1] for _, r in read_frames(last)] == [1, 2, 3, 4, 5, 6]
+    assert last.stat().st_size > size  # the torn bytes replaced, not kept
+    indexer2.run_once()
+    assert [s[1] for s in stored(audit_engine)] == [1, 2, 3, 4, 5, 6]
+    log2.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
+
+
+async def test_replaying_the_indexer_adds_nothing_twice(
+        make: Make, audit_engine: sa.Engine, journal: Journal) -> None:
+    log, indexer = make()
+    for i in range(30):
+        log.append_sync(rec(i))
+    chain = log.chain_id
+    assert chain is not None
+    path = journal.segments(chain)[0]
+    frames = list(read_frames(path))
+    # a crash after loading the first ten but before the watermark moved: their load
+    # and the watermark are one transaction, so replay it as the next process would
+    # with the watermark forgotten
+    indexer.load(chain, 1, [r for _, r in frames[:10]], frames[9][0])
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(segments))
+    fresh = Indexer(audit_engine, journal, own=log.journal_position)
+    assert fresh.run_once() == 30 - 10
+    assert fresh.run_once() == 0
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(segments))
+    assert Indexer(audit_engine, journal, own=log.journal_position).run_once() == 0
+    rows = stored(audit_engine)
+    assert [s[1] for s in rows if s[0] == chain] == list(range(1, 31))
+    with audit_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.sum(usage.c.count))).scalar_one() == 30
+
+
+async def test_verify_finds_the_journal_and_the_tables_apart(
+        make: Make, audit_engine: sa.Engine, journal: Journal) -> None:
+    log, indexer = make()
+    for i in range(12):
+        log.append_sync(rec(i))
+    indexer.run_once()
+    chain = log.chain_id
+    assert journal_ok(audit_engine, journal) == 12
+
+    def first_problem() -> str:
+        rep = verify_journal(audit_engine, journal)
+        assert not rep.ok
+        return f"{rep.problems[0].kind}: {rep.problems[0]}"
+
+    with audit_engine.begin() as conn:
+        conn.execute(sa.update(records).where(records.c.seq == 4)
+                     .values(reason="something else"))
+    assert first_problem().startswith("changed: record chain=" + str(chain) + " seq=4")
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(records).where(records.c.seq == 4))
+    assert "seq=4" in first_problem() and first_problem().startswith("missing")
+    # a record in the table the journal never had
+    with audit_engine.begin() as conn:
+        row = conn.execute(sa.select(records).where(records.c.seq == 12)).mappings().one()
+        conn.execute(sa.insert(records).values(
+            {**{k: v for k, v in row.items() if k != "id"}, "seq": 13}))
+    assert "seq" in first_problem()
+
+
+async def test_a_full_disk_fails_the_batch_and_leaves_no_gap(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    log, indexer = make()
+    await log.start()
+    try:
+        await log.append(rec(1))
+        real = os.write
+
+        def full(fd: int, data: Any) -> int:
+            real(fd, bytes(data[:7]))  # part of a frame reaches the file, then no space
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr("audit.journal.os.write", full)
+        with pytest.raises(AuditWriteError, match="No space left"):
+            await log.append(rec(2))
+        with pytest.raises(AuditWriteError):
+            await asyncio.to_thread(log.probe)
+        monkeypatch.setattr("audit.journal.os.write", real)
+        await asyncio.to_thread(log.probe)
+        assert (await log.append(rec(3))).seq == 2
+        await asyncio.to_thread(indexer.run_once)
+    finally:
+        await log.close()
+    assert [(s[1], s[2]) for s in stored(audit_engine)] == [(1, "req-1"), (2, "req-3")]
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
+
+
+async def test_two_processes_keep_their_own_chains_and_files(
+        make: Make, audit_engine: sa.Engine, journal: Journal) -> None:
+    a, ia = make()
+    b, ib = make()  # the same writer id, as two workers of one host
+    a.append_sync(rec(1))
+    b.append_sync(rec(2))
+    assert a.chain_id != b.chain_id
+    assert sorted(journal.chain_ids()) == sorted([a.chain_id, b.chain_id])
+    # neither's indexer loads the other's live chain; each loads its own
+    assert ia.run_once() == 1 and ib.run_once() == 1
+    a.close_sync()
+    b.close_sync()
+    journal_ok(audit_engine, journal)
