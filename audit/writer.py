@@ -455,8 +455,10 @@ class AuditLog:
                                     cand.chain_id)
                         self._drop_journal()
                         continue
-                    self._chain, self._head_seq, self._head_hash = cand.chain_id, seq, head
-                    self._resume_from_journal()
+                    if not self._resume_from_journal(seq, head):
+                        self._drop_journal()  # its journal ends before the table: start afresh
+                        continue
+                    self._chain = cand.chain_id
                     break
             if self._chain is None:
                 chain_id = f"{now:x}-{secrets.token_hex(5)}"
@@ -487,19 +489,24 @@ class AuditLog:
     def _max_ckpt(self) -> Any:
         return sa.select(sa.func.coalesce(sa.func.max(checkpoints.c.seq), 0))
 
-    def _resume_from_journal(self) -> None:
-        """The chain's last durable record may be in the journal, not yet in the tables:
-        continue after the journal's tail when it is ahead (its torn frame truncated)."""
-        if self._jw is None:
-            return
-        tail = self._jw.tail()
-        if tail is not None and tail.seq >= self._head_seq:
+    def _resume_from_journal(self, seq: int, head: str) -> bool:
+        """Set the head to continue from: the chain's last durable record may be in the
+        journal, not yet in the tables (the journal's tail, its torn frame truncated).
+        False when the journal ends before the table's ``seq`` (written in database mode
+        since): its frames would not continue the file's chain."""
+        tail = self._jw.tail() if self._jw is not None else None
+        if tail is None:
+            self._head_seq, self._head_hash = seq, head
+        elif tail.seq >= seq:
             self._head_seq, self._head_hash = tail.seq, tail.hash
+        else:
+            return False
+        return True
 
     def _reload_head(self) -> None:
         if self._jw is not None:  # a failed journal write: the file says where we are
             try:
-                self._resume_from_journal()
+                self._resume_from_journal(self._head_seq, self._head_hash)
             except OSError as exc:
                 raise AuditWriteError(Text("audit.not_written",
                                            "audit record not written: {detail}",

@@ -151,6 +151,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    # -- the audit journal (issue 17) ----------------------------------------------------
+    "audit.journal_checked": ("审计日志文件：{chains} 条链的 {frames} 条记录已与数据表核对", "audit journal: {frames} records of {chains} chains checked against the tables"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -694,4 +696,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- behaviour under faults (issue 16) -----------------------------------------------
     "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
     "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
+    # -- the audit journal (issue 17) ----------------------------------------------------
+    "audit.journal_locked": ("审计链 {chain} 的日志文件已被锁定", "audit journal of chain {chain} is locked"),
+    "audit.journal_unknown_chain": ("数据库中没有这条链，却有它的日志文件", "a journal of a chain the database does not know"),
+    "audit.journal_differs": ("数据表中的记录与日志文件中的不同", "the table's record differs from the journal's"),
+    "audit.journal_not_loaded": ("在日志文件的水位线以内，却不在数据表中", "in the journal below its watermark but not in the table"),
+    "audit.journal_missing": ("在数据表中，却不在日志文件中", "in the table but not in the journal"),
 }

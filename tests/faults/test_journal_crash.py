@@ -1,0 +1,65 @@
+"""``kill -9`` of a real ``govgate serve`` in journal mode (``audit_path = "journal"``),
+under load, then a restart on the same home and database.
+
+The killed process indexes nothing while it runs (its indexer waits 30 s between
+rounds): every record it acknowledged is, at the kill, in its journal only, which
+the test checks in the tables first. The restarted process (a new chain: the killed
+one's lease has not run out) finds the killed chain's journal unlocked and loads it:
+every answer a client got has its record in the tables within seconds, and ``govgate
+audit verify`` (hashes, checkpoints, the journal against the tables) passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.gateway_world import GatewayProcess, Upstream, govgate
+from bench.load import Answer, read_trail, run_clients, unaudited_successes
+from tests.faults.conftest import prepared
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 4
+
+
+def _answered(answers: list[Answer]) -> int:
+    return sum(1 for a in answers if 200 <= a.status < 300)
+
+
+async def test_kill_9_in_journal_mode_loses_no_answered_record(
+        upstream: Upstream, tmp_path: Path) -> None:
+    with prepared(upstream, tmp_path, users=CLIENTS) as (env, db_url):
+        env = {**env, "GOVGATE_AUDIT_PATH": "journal"}
+        first = GatewayProcess(env, extra={"GOVGATE_AUDIT_INDEX_SECONDS": "30"}).start()
+        second = GatewayProcess(env, port=first.port)
+        answers: list[Answer] = []
+        stop = asyncio.Event()
+        load = asyncio.create_task(run_clients(first.url, clients=CLIENTS, stop=stop,
+                                               answers=answers, pause=0.005,
+                                               user_count=CLIENTS))
+        try:
+            deadline = time.monotonic() + 30
+            while _answered(answers) < 60 and not load.done():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            first.kill()
+            stop.set()
+            await load
+            # acknowledged, yet not in the tables: in the journal only
+            assert unaudited_successes(answers, read_trail(db_url, 0))
+            await asyncio.to_thread(second.start)
+            deadline = time.monotonic() + 15
+            while problems := unaudited_successes(answers, read_trail(db_url, 0)):
+                assert time.monotonic() < deadline, problems[:10]
+                await asyncio.sleep(0.1)
+            verified = govgate(env, "audit", "verify")
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert "audit journal:" in verified.stdout
+        finally:
+            stop.set()
+            first.kill()
+            second.stop()
