@@ -228,6 +228,11 @@ class AuditLog:
         writer's journal; started with the writer, stopped (after a last round) on close."""
         self._indexer = indexer
 
+    @property
+    def indexer(self) -> Any:
+        """Journal mode: the attached indexer (None in database mode)."""
+        return self._indexer
+
     def journal_position(self) -> tuple[str, Any, int] | None:
         """Journal mode: this writer's chain, its current segment and how many of its
         bytes are fsynced (what the indexer may load of it)."""
