@@ -3,7 +3,8 @@
 For each chain directory: the frames link up (hashes recomputed, seq without gaps,
 each ``prev`` the hash before it), every frame up to the segment's watermark is in
 ``audit_records`` and identical, and no record of the chain in the table from the
-journal's first seq on is missing from the journal. Frames past the watermark are
+journal's first seq on is missing from the journal (records purged behind an archive
+excepted). Frames past the watermark are
 not loaded yet; those that are already in the table must be identical too.
 """
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from audit.chain import I_SEQ, RECORD_COLUMNS, ChainChecker, Problem, at_record
 from audit.journal import Journal, read_frames, segment_seq
 from audit.journal_tables import segments
-from audit.tables import chains, records
+from audit.tables import anchors, chains, records
 from texts import Text
 
 
@@ -59,6 +60,9 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
         sa.select(segments.c.first_seq, segments.c.offset)
         .where(segments.c.chain_id == chain_id))}
     first = segment_seq(paths[0])
+    # records purged behind a verified archive are gone from the table, not missing
+    purged = conn.execute(sa.select(anchors.c.seq)
+                          .where(anchors.c.chain_id == chain_id)).scalar() or 0
     checker = ChainChecker(chain_id, hash_name, anchor_seq=first - 1, trust_first=first > 1)
     table = _table_rows(conn, chain_id, first)
     stored = next(table, None)
@@ -78,7 +82,7 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
                         "audit.journal_differs",
                         "the table's record differs from the journal's"))
                 stored = next(table, None)
-            elif end <= mark:
+            elif end <= mark and seq > purged:
                 return Problem("missing", at_record(chain_id, seq), Text(
                     "audit.journal_not_loaded",
                     "in the journal below its watermark but not in the table"))

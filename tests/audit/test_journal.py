@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from starlette.applications import Starlette
 
 from audit import AuditLog, AuditWriteError
 from audit.indexer import Indexer
@@ -23,7 +26,9 @@ from audit.journal import FRAME, Journal, read_frames
 from audit.journal_tables import segments
 from audit.journal_verify import verify_journal
 from audit.tables import chains, records, usage
+from gateway.web.api.audit import routes
 from tests.audit.conftest import rec
+from tests.audit.test_api import Parts
 from tests.audit.test_writer import verify_ok
 
 Make = Callable[..., tuple[AuditLog, Indexer]]
@@ -222,3 +227,28 @@ async def test_two_processes_keep_their_own_chains_and_files(
     a.close_sync()
     b.close_sync()
     journal_ok(audit_engine, journal)
+
+
+async def test_the_auditors_api_sees_a_journaled_record_within_a_second(
+        make: Make, audit_engine: sa.Engine) -> None:
+    log, indexer = make()
+    indexer.interval = 0.2
+    await log.start()
+    app = Starlette(routes=routes())
+    app.state.gateway = Parts(audit_engine, log)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as client:
+            await log.append(rec(7, actor_user="li.si", request_id="r-journal"))
+            appended = time.monotonic()
+            while True:
+                r = await client.get("/api/v1/audit/records", params={"user": "li.si"},
+                                     headers={"Authorization": "Bearer auditor"})
+                assert r.status_code == 200
+                if r.json()["records"]:
+                    break
+                assert time.monotonic() - appended < 1.0
+                await asyncio.sleep(0.05)
+            assert [x["request_id"] for x in r.json()["records"]] == ["r-journal"]
+    finally:
+        await log.close()
