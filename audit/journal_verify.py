@@ -42,7 +42,13 @@ def verify_journal(engine: sa.Engine, journal: Journal) -> JournalReport:
             if not paths:
                 continue
             rep.chains += 1
-            problem = _chain(conn, journal, chain_id, rep)
+            for attempt in range(3):
+                try:
+                    problem = _chain(conn, journal, chain_id, rep)
+                    break
+                except FileNotFoundError:  # the indexer removed a loaded segment: again
+                    if attempt == 2:
+                        raise
             if problem is not None:
                 rep.problems.append(problem)
     return rep
@@ -64,7 +70,11 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
     purged = conn.execute(sa.select(anchors.c.seq)
                           .where(anchors.c.chain_id == chain_id)).scalar() or 0
     checker = ChainChecker(chain_id, hash_name, anchor_seq=first - 1, trust_first=first > 1)
-    table = _table_rows(conn, chain_id, first)
+    # the table's rows as they are now: each was in the journal before it was loaded,
+    # while rows loaded after this are of frames that may be read or not below
+    until = conn.execute(sa.select(sa.func.max(records.c.seq))
+                         .where(records.c.chain_id == chain_id)).scalar() or 0
+    table = _table_rows(conn, chain_id, first, until)
     stored = next(table, None)
     for path in paths:
         mark = marks.get(segment_seq(path), 0)
@@ -96,12 +106,14 @@ def _not_in_journal(chain_id: str, seq: Any) -> Problem:
         "audit.journal_missing", "in the table but not in the journal"))
 
 
-def _table_rows(conn: sa.Connection, chain_id: str, first: int) -> Iterator[tuple[Any, ...]]:
+def _table_rows(conn: sa.Connection, chain_id: str, first: int, until: int
+                ) -> Iterator[tuple[Any, ...]]:
     cols = [records.c[c] for c in RECORD_COLUMNS]
     last = first - 1
     while True:
         page = conn.execute(sa.select(*cols).where(records.c.chain_id == chain_id,
-                                                   records.c.seq > last)
+                                                   records.c.seq > last,
+                                                   records.c.seq <= until)
                             .order_by(records.c.seq).limit(5000)).fetchall()
         if not page:
             return
