@@ -6,24 +6,46 @@ rounds): every record it acknowledged is, at the kill, in its journal only, whic
 the test checks in the tables first. The restarted process (a new chain: the killed
 one's lease has not run out) finds the killed chain's journal unlocked and loads it:
 every answer a client got has its record in the tables within seconds, and ``govgate
-audit verify`` (hashes, checkpoints, the journal against the tables) passes.
+audit verify`` (hashes, checkpoints, the journal against the tables) passes. Then its
+disk fills (``RLIMIT_FSIZE``, as tests/faults/test_database_outage.py does): audited
+answers become 503 and ``/readyz`` says not ready, until the disk takes writes again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from bench.gateway_world import GatewayProcess, Upstream, govgate
+from bench.gateway_world import SYSTEM, GatewayProcess, Upstream, govgate
 from bench.load import Answer, read_trail, run_clients, unaudited_successes
 from tests.faults.conftest import prepared
 
 pytestmark = pytest.mark.slow
 
 CLIENTS = 4
+
+
+async def _disk_fills_and_empties(gateway: GatewayProcess) -> None:
+    """No file may grow (``RLIMIT_FSIZE`` 0, as a full disk): a refusal, which is
+    audited, becomes 503 and ``/readyz`` says not ready; then both recover."""
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+        assert (await http.get(f"/s/{SYSTEM}/x")).status_code == 401
+        resource.prlimit(gateway.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+        try:
+            refused = await http.get(f"/s/{SYSTEM}/x")
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert (await http.get("/readyz")).status_code == 503
+        finally:
+            resource.prlimit(gateway.pid, resource.RLIMIT_FSIZE,
+                             (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert (await http.get("/readyz")).status_code == 200
+        assert (await http.get(f"/s/{SYSTEM}/x")).status_code == 401
 
 
 def _answered(answers: list[Answer]) -> int:
@@ -59,6 +81,7 @@ async def test_kill_9_in_journal_mode_loses_no_answered_record(
             verified = govgate(env, "audit", "verify")
             assert verified.returncode == 0, verified.stdout + verified.stderr
             assert "audit journal:" in verified.stdout
+            await _disk_fills_and_empties(second)
         finally:
             stop.set()
             first.kill()
