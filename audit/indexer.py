@@ -191,8 +191,11 @@ class Indexer:
             for key in sorted(counts)])
 
     def _tidy(self, chain_id: str, paths: list[Path], current: Path | None) -> None:
-        """Remove segments wholly loaded, no longer written and covered by a checkpoint."""
-        done = [p for p in paths[:-1] if p != current and self._loaded.get(p) == _size(p)]
+        """Remove segments wholly loaded, no longer written and covered by a checkpoint:
+        a live chain's all but its newest; a dead chain's (``current`` None: its lock is
+        ours) all, since a writer resuming it finds the same head in the tables."""
+        written = paths[:-1] if current is not None else paths
+        done = [p for p in written if p != current and self._loaded.get(p) == _size(p)]
         if not done:
             return
         with self.engine.connect() as conn:

@@ -99,6 +99,15 @@ async def test_appends_are_durable_in_the_journal_and_indexed_behind(
     # closed: the last round loaded all, a checkpoint covered it, loaded segments went
     assert len(journal.segments(chain)) == 1
     assert journal_ok(audit_engine, journal) < 120
+    # the chain is nobody's now: another process's indexer removes its last segment too,
+    # and a writer resuming the chain continues from the tables' head
+    assert Indexer(audit_engine, journal).run_once() == 0
+    assert journal.segments(chain) == []
+    again, _ = make()
+    assert (again.append_sync(rec(0)).chain_id, again.head[0]) == (chain, 121)
+    again.close_sync()
+    verify_ok(audit_engine, keys)
+    assert journal_ok(audit_engine, journal) == 1
 
 
 async def test_a_torn_frame_is_cut_and_the_chain_resumes_from_the_journal_tail(
