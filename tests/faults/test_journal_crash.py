@@ -65,7 +65,7 @@ async def test_kill_9_in_journal_mode_loses_no_answered_record(
                                                user_count=CLIENTS))
         try:
             deadline = time.monotonic() + 30
-            while _answered(answers) < 60 and not load.done():
+            while _answered(answers) < 30 and not load.done():
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
             first.kill()
