@@ -122,6 +122,8 @@ class Indexer:
 
     def _chain(self, chain_id: str, current: Path | None, durable: int | None) -> int:
         paths = self.journal.segments(chain_id)
+        if current is not None:  # one our writer opened since it told us where it is
+            paths = [p for p in paths if segment_seq(p) <= segment_seq(current)]
         if not paths:
             return 0
         sizes = {p: (durable if p == current and durable is not None else _size(p))

@@ -445,26 +445,24 @@ class AuditLog:
                 if taken != 1:
                     self._drop_journal()
                     continue
-                if taken == 1:
-                    last = conn.execute(
-                        sa.select(records.c.seq, records.c.hash)
-                        .where(records.c.chain_id == cand.chain_id)
-                        .order_by(records.c.seq.desc()).limit(1)
-                    ).first()
-                    seq, head = (last.seq, last.hash) if last else (0, "")
-                    if (seq, head) != (cand.head_seq, cand.head_hash):
-                        # the registry disagrees with the records: never guess, start afresh
-                        conn.execute(sa.update(chains).where(chains.c.chain_id == cand.chain_id)
-                                     .values(status="closed", lease_until=0))
-                        log.warning("audit chain %s: stored head disagrees, closed",
-                                    cand.chain_id)
-                        self._drop_journal()
-                        continue
-                    if not self._resume_from_journal(seq, head):
-                        self._drop_journal()  # its journal ends before the table: start afresh
-                        continue
-                    self._chain = cand.chain_id
-                    break
+                last = conn.execute(
+                    sa.select(records.c.seq, records.c.hash)
+                    .where(records.c.chain_id == cand.chain_id)
+                    .order_by(records.c.seq.desc()).limit(1)
+                ).first()
+                seq, head = (last.seq, last.hash) if last else (0, "")
+                # the registry disagrees with the records, or the chain's journal here ends
+                # before them (written in database mode since): never guess, start afresh
+                if (seq, head) != (cand.head_seq, cand.head_hash) or \
+                        not self._resume_from_journal(seq, head):
+                    conn.execute(sa.update(chains).where(chains.c.chain_id == cand.chain_id)
+                                 .values(status="closed", lease_until=0))
+                    log.warning("audit chain %s: stored head disagrees, closed",
+                                cand.chain_id)
+                    self._drop_journal()
+                    continue
+                self._chain = cand.chain_id
+                break
             if self._chain is None:
                 chain_id = f"{now:x}-{secrets.token_hex(5)}"
                 if self.journal is not None:

@@ -267,3 +267,19 @@ async def test_the_auditors_api_sees_a_journaled_record_within_a_second(
             assert [x["request_id"] for x in r.json()["records"]] == ["r-journal"]
     finally:
         await log.close()
+
+
+async def test_a_journal_behind_the_table_is_not_continued(
+        make: Make, make_log: Callable[..., AuditLog], audit_engine: sa.Engine,
+        journal: Journal, keys: Any) -> None:
+    log, _ = make()
+    chain = log.append_sync(rec(1)).chain_id
+    log.close_sync()
+    direct = make_log()  # database mode since: the same chain goes on in the table only
+    assert (direct.append_sync(rec(2)).chain_id, direct.head[0]) == (chain, 2)
+    direct.close_sync()
+    again, _ = make()
+    assert again.append_sync(rec(3)).chain_id != chain  # no fork of the journal's chain
+    again.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
