@@ -7,10 +7,12 @@ engine, a key service or an audit log.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -27,6 +29,8 @@ from gateway.storage import check_schema, create_engine
 from keys import InvalidSignature, KeyService
 from keys.master import MasterKeyProvider, master_key_from_settings
 from keys.profiles import get_profile
+
+log = logging.getLogger("govgate")
 
 
 def master_key(settings: Settings, environ: Mapping[str, str] | None = None) -> MasterKeyProvider:
@@ -67,7 +71,9 @@ def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str)
     In journal mode (``audit_path``) its indexer loads the journal into the tables."""
     folder = settings.audit_journal_path
     journal = Journal(folder) if folder is not None else None
-    log = AuditLog(
+    if journal is None:
+        load_left_journal(engine, settings.home / settings.audit_journal_dir)
+    audit = AuditLog(
         engine,
         keys=keys,
         profile=keys.profile,
@@ -77,10 +83,23 @@ def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str)
         journal=journal,
     )
     if journal is not None:
-        log.attach_indexer(Indexer(engine, journal, own=log.journal_position,
-                                   interval=settings.audit_index_seconds,
-                                   on_checkpoint=log.note_checkpoint))
-    return log
+        audit.attach_indexer(Indexer(engine, journal, own=audit.journal_position,
+                                     interval=settings.audit_index_seconds,
+                                     on_checkpoint=audit.note_checkpoint))
+    return audit
+
+
+def load_left_journal(engine: Engine, folder: Path) -> int:
+    """Database mode after journal mode: load what a journal-mode process that died left
+    in the journal, before this writer resumes a chain from the table's head (which
+    would be behind the journal's). Returns the records loaded."""
+    if not folder.is_dir():
+        return 0
+    try:
+        return Indexer(engine, Journal(folder)).run_once()
+    except Exception as exc:  # the database away: the writer's own claim will say so
+        log.warning("audit journal %s not loaded: %s", folder, exc)
+        return 0
 
 
 @dataclass(eq=False)

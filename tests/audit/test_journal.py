@@ -26,6 +26,8 @@ from audit.journal import FRAME, Journal, read_frames
 from audit.journal_tables import segments
 from audit.journal_verify import verify_journal
 from audit.tables import chains, records, usage
+from gateway.services import audit_log
+from gateway.settings import Settings
 from gateway.web.api.audit import routes
 from tests.audit.conftest import rec
 from tests.audit.test_api import Parts
@@ -115,13 +117,8 @@ async def test_a_torn_frame_is_cut_and_the_chain_resumes_from_the_journal_tail(
     log, _ = make()
     first = [log.append_sync(rec(i)) for i in range(5)]
     chain = first[0].chain_id
-    # the process dies: nothing indexed, the lease released only by time; then a frame
-    # half-written by the kill (never acknowledged)
-    log._jw.close()  # type: ignore[union-attr]  # the lock, as process exit would
-    log._jw = None
-    log.closed = True
-    with audit_engine.begin() as conn:
-        conn.execute(sa.update(chains).values(lease_until=0))
+    # the process dies, then a frame half-written by the kill (never acknowledged)
+    _die(log, audit_engine)
     last = journal.segments(chain)[-1]
     size = last.stat().st_size
     with open(last, "ab") as f:
@@ -283,3 +280,31 @@ async def test_a_journal_behind_the_table_is_not_continued(
     again.close_sync()
     verify_ok(audit_engine, keys)
     journal_ok(audit_engine, journal)
+
+
+async def test_database_mode_loads_what_a_dead_journal_process_left_first(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any,
+        tmp_path: Path) -> None:
+    log, _ = make()
+    chain = log.append_sync(rec(1)).chain_id
+    log.append_sync(rec(2))
+    _die(log, audit_engine)
+    assert stored(audit_engine) == []  # acknowledged, in the journal only
+    settings = Settings(home=tmp_path, audit_journal_dir="journal")  # database mode
+    direct = audit_log(settings, audit_engine, keys, "test")
+    assert [s[1] for s in stored(audit_engine)] == [1, 2]
+    direct.writer_id = "test-writer"  # the dead process's: it resumes the chain
+    assert (direct.append_sync(rec(3)).chain_id, direct.head[0]) == (chain, 3)
+    direct.close_sync()
+    verify_ok(audit_engine, keys)
+
+
+def _die(log: AuditLog, engine: sa.Engine) -> None:
+    """What kill -9 leaves: no indexing, the journal's lock gone with the process, the
+    lease (here at once) run out."""
+    assert log._jw is not None
+    log._jw.close()
+    log._jw = None
+    log.closed = True
+    with engine.begin() as conn:
+        conn.execute(sa.update(chains).values(lease_until=0))
