@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from audit import AuditLog, AuditWriteError
 from audit.indexer import Indexer
 from audit.journal import FRAME, Journal, read_frames
+from audit.journal_tables import metadata as journal_metadata
 from audit.journal_tables import segments
 from audit.journal_verify import verify_journal
 from audit.tables import chains, records, usage
@@ -32,6 +33,7 @@ from gateway.web.api.audit import routes
 from tests.audit.conftest import rec
 from tests.audit.test_api import Parts
 from tests.audit.test_writer import verify_ok
+from tests.schema import assert_mirrors
 
 Make = Callable[..., tuple[AuditLog, Indexer]]
 
@@ -308,3 +310,7 @@ def _die(log: AuditLog, engine: sa.Engine) -> None:
     log.closed = True
     with engine.begin() as conn:
         conn.execute(sa.update(chains).values(lease_until=0))
+
+
+def test_migration_0021_mirrors_the_watermarks_table(audit_engine: sa.Engine) -> None:
+    assert_mirrors(audit_engine, journal_metadata)
