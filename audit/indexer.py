@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit.chain import I_CHAIN, I_EVENT, I_HASH, I_PREV, I_SEQ, I_TS, IDX, RECORD_COLUMNS
-from audit.journal import Journal, read_frames, segment_seq
+from audit.journal import Journal, read_frames, segment_seq, truncate
 from audit.journal_tables import segments
 from audit.tables import chains, checkpoints, records
 from audit.writer import USAGE_KEYS, day_of, usage_statement
@@ -62,7 +62,6 @@ class Indexer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._round = threading.Lock()
-        self.loaded_total = 0
 
     # -- the background thread ---------------------------------------------------------
 
@@ -106,7 +105,6 @@ class Indexer:
                 with self.engine.connect() as conn:
                     newest = conn.execute(sa.select(sa.func.max(checkpoints.c.seq))).scalar()
                 self.on_checkpoint(int(newest or 0))
-            self.loaded_total += loaded
             return loaded
 
     def _one(self, chain_id: str, own: tuple[str, Path | None, int] | None) -> int:
@@ -132,13 +130,13 @@ class Indexer:
             self._tidy(chain_id, paths, current)
             return 0
         with self.engine.connect() as conn:
-            marks = {r.first_seq: (r.offset, r.removed_at) for r in conn.execute(
-                sa.select(segments.c.first_seq, segments.c.offset, segments.c.removed_at)
+            marks = {r.first_seq: r.offset for r in conn.execute(
+                sa.select(segments.c.first_seq, segments.c.offset)
                 .where(segments.c.chain_id == chain_id))}
         loaded = 0
         for path in paths:
             first = segment_seq(path)
-            start = marks.get(first, (0, None))[0]
+            start = marks.get(first, 0)
             limit = sizes[path]
             if start >= limit:
                 self._loaded[path] = start
@@ -153,6 +151,8 @@ class Indexer:
             if batch:
                 loaded += self.load(chain_id, first, batch, end)
             self._loaded[path] = end
+            if current is None and path == paths[-1] and end < limit:
+                truncate(path, end)  # a dead chain's frame torn by the crash: never acknowledged
         self._tidy(chain_id, paths, current)
         return loaded
 

@@ -70,6 +70,13 @@ def read_frames(path: Path, start: int = 0, limit: int | None = None
         pos = end
 
 
+def truncate(path: Path, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes (a torn last frame), durably."""
+    with open(path, "r+b") as f:
+        f.truncate(size)
+        os.fsync(f.fileno())
+
+
 def segment_seq(path: Path) -> int:
     return int(path.name[: -len(SUFFIX)])
 
@@ -151,9 +158,7 @@ class ChainWriter:
             for pos, row in read_frames(path):
                 end, last = pos, row
             if os.path.getsize(path) > end:
-                with open(path, "r+b") as f:
-                    f.truncate(end)
-                    os.fsync(f.fileno())
+                truncate(path, end)
             if last is None:  # an empty segment (created, nothing written): drop it
                 path.unlink()
                 _fsync_dir(self.folder)

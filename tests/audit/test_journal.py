@@ -292,9 +292,14 @@ async def test_database_mode_loads_what_a_dead_journal_process_left_first(
     log.append_sync(rec(2))
     _die(log, audit_engine)
     assert stored(audit_engine) == []  # acknowledged, in the journal only
+    segment = journal.segments(chain)[-1]
+    whole = segment.stat().st_size
+    with open(segment, "ab") as f:
+        f.write(FRAME.pack(90, 7))  # torn by the kill
     settings = Settings(home=tmp_path, audit_journal_dir="journal")  # database mode
     direct = audit_log(settings, audit_engine, keys, "test")
     assert [s[1] for s in stored(audit_engine)] == [1, 2]
+    assert segment.stat().st_size == whole  # the dead chain's torn frame cut off
     direct.writer_id = "test-writer"  # the dead process's: it resumes the chain
     assert (direct.append_sync(rec(3)).chain_id, direct.head[0]) == (chain, 3)
     direct.close_sync()
