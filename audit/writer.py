@@ -9,6 +9,12 @@ Chains are leased. A writer (``writer_id``, default the host name) resumes its
 own released or expired chain of the same hash, or claims a new one; each batch
 re-checks the lease and the stored head in the same transaction, so two writers
 can never append to one chain.
+
+With a ``journal`` (``audit.journal``) a batch is durable once its frames are fsynced
+in this chain's segment file, which only this process may append to (a lock on the
+chain's directory); the indexer (``audit.indexer``, attached with ``attach_indexer``)
+loads the segments into the tables behind it. A resumed chain continues from the
+journal's tail, which may be ahead of the tables.
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from audit.chain import RECORD_COLUMNS, hash_function, record_row
 from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
+from audit.journal import ChainWriter, Journal
 from audit.record import AuditRecord, StoredRecord
 from audit.tables import chains, checkpoints, records, usage
-from texts import Text
+from texts import Text, os_reason
 
 log = logging.getLogger("govgate.audit")
 
@@ -88,7 +95,17 @@ class _Sql:
         return self._get(values)
 
 
-_USAGE_KEYS = ("day", "system", "resource", "department", "event_type", "outcome")
+USAGE_KEYS = ("day", "system", "resource", "department", "event_type", "outcome")
+_USAGE_KEYS = USAGE_KEYS
+
+
+def usage_statement(dialect: sa.Dialect) -> _Sql:
+    """The upsert that adds counts to the usage figures (the writer's, the indexer's)."""
+    ins = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    up = ins(usage)
+    up = up.on_conflict_do_update(
+        index_elements=list(USAGE_KEYS), set_={"count": usage.c.count + up.excluded["count"]})
+    return _Sql(up, dialect, [*USAGE_KEYS, "count"])
 
 
 class _Statements:
@@ -108,11 +125,7 @@ class _Statements:
             sa.update(chains).where(chains.c.chain_id == b("p_chain"))
             .values(head_seq=b("p_seq"), head_hash=b("p_hash")), dialect)
         self.insert = _Sql(sa.insert(records), dialect, list(RECORD_COLUMNS))
-        ins = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        up = ins(usage)
-        up = up.on_conflict_do_update(
-            index_elements=list(_USAGE_KEYS), set_={"count": usage.c.count + up.excluded["count"]})
-        self.usage = _Sql(up, dialect, [*_USAGE_KEYS, "count"])
+        self.usage = usage_statement(dialect)
 
 
 class _Committer:
@@ -144,6 +157,7 @@ class AuditLog:
         lease_seconds: float = 30.0,
         max_batch: int = 2000,
         clock: Clock = time.time,
+        journal: Journal | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
@@ -166,6 +180,10 @@ class AuditLog:
         self._lease_renewed_ms = 0
         self._dialect = engine.dialect.name
         self._sql = _Statements(engine.dialect)
+        self.journal = journal
+        self._jw: ChainWriter | None = None
+        self._ckpt_known = 0  # journal mode: the newest checkpoint this writer knows of
+        self._indexer: Any = None
         # asyncio side
         # one committer per event loop (a test client may run its own loop in a thread);
         # the chain itself is guarded by self._lock
@@ -199,9 +217,34 @@ class AuditLog:
             return self._chain
 
     async def start(self) -> None:
-        """Claim the chain and start the background committer."""
+        """Claim the chain and start the background committer (and the indexer)."""
         await asyncio.to_thread(self.open)
         self._ensure_task()
+        if self._indexer is not None:
+            self._indexer.start()
+
+    def attach_indexer(self, indexer: Any) -> None:
+        """Journal mode: the indexer (``audit.indexer.Indexer``) that loads this
+        writer's journal; started with the writer, stopped (after a last round) on close."""
+        self._indexer = indexer
+
+    @property
+    def indexer(self) -> Any:
+        """Journal mode: the attached indexer (None in database mode)."""
+        return self._indexer
+
+    def journal_position(self) -> tuple[str, Any, int] | None:
+        """Journal mode: this writer's chain, its current segment and how many of its
+        bytes are fsynced (what the indexer may load of it)."""
+        jw = self._jw
+        if jw is None or jw.durable is None:
+            return None
+        path, size = jw.durable
+        return jw.chain_id, path, size
+
+    def note_checkpoint(self, seq: int) -> None:
+        """Journal mode: the newest checkpoint is ``seq`` (the ``ckpt`` of records)."""
+        self._ckpt_known = max(self._ckpt_known, seq)
 
     async def append(self, record: AuditRecord) -> StoredRecord:
         """Append ``record``; returns after it is durably committed.
@@ -244,6 +287,14 @@ class AuditLog:
         would pass on a SQLite file whose disk is full; this does not."""
         with self._lock:
             self._ensure_head()
+            if self._jw is not None:  # the journal is the audit path: prove it takes a write
+                try:
+                    self._jw.probe()
+                except OSError as exc:
+                    raise AuditWriteError(Text("audit.unavailable",
+                                               "audit log unavailable: {detail}",
+                                               detail=os_reason(exc))) from None
+                return
             try:
                 self._renew_lease()
             except sa.exc.SQLAlchemyError as exc:
@@ -269,12 +320,17 @@ class AuditLog:
         if self.closed:
             return
         self._closing = True
+        if self._indexer is not None:
+            self._indexer.stop()  # loads what is in the journal, so the checkpoint covers it
         with self._lock:
             if self._since_ckpt:
                 try:
                     self._write_checkpoint()
                 except Exception as exc:  # the records are safe; the next writer covers them
                     log.warning("final audit checkpoint failed: %s", exc)
+            if self._indexer is not None:  # segments the checkpoint now covers can go
+                with contextlib.suppress(Exception):
+                    self._indexer.run_once()
             if self._chain is not None:
                 try:
                     with self.engine.begin() as conn:
@@ -286,6 +342,9 @@ class AuditLog:
                         )
                 except sa.exc.SQLAlchemyError as exc:
                     log.warning("releasing audit chain %s failed: %s", self._chain, exc)
+            if self._jw is not None:
+                self._jw.close()
+                self._jw = None
         self.closed = True
 
     async def __aenter__(self) -> AuditLog:
@@ -360,6 +419,9 @@ class AuditLog:
 
     def _claim(self) -> None:
         now = _ms(self.clock)
+        if self._jw is not None:  # a lost lease: the old chain's journal is left to the indexer
+            self._jw.close()
+            self._jw = None
         with self.engine.begin() as conn:
             _write_lock(conn)
             candidates = conn.execute(
@@ -369,6 +431,10 @@ class AuditLog:
                 .order_by(chains.c.created_at.desc())
             ).fetchall()
             for cand in candidates:
+                if self.journal is not None:
+                    self._jw = self.journal.open_writer(cand.chain_id)
+                    if self._jw is None:
+                        continue  # another process of ours appends to it (its journal's lock)
                 taken = conn.execute(
                     sa.update(chains)
                     .where(chains.c.chain_id == cand.chain_id,
@@ -376,36 +442,80 @@ class AuditLog:
                            chains.c.lease_until == cand.lease_until)
                     .values(lease_token=self._token, lease_until=now + self.lease_ms)
                 ).rowcount
-                if taken == 1:
-                    last = conn.execute(
-                        sa.select(records.c.seq, records.c.hash)
-                        .where(records.c.chain_id == cand.chain_id)
-                        .order_by(records.c.seq.desc()).limit(1)
-                    ).first()
-                    seq, head = (last.seq, last.hash) if last else (0, "")
-                    if (seq, head) != (cand.head_seq, cand.head_hash):
-                        # the registry disagrees with the records: never guess, start afresh
-                        conn.execute(sa.update(chains).where(chains.c.chain_id == cand.chain_id)
-                                     .values(status="closed", lease_until=0))
-                        log.warning("audit chain %s: stored head disagrees, closed",
-                                    cand.chain_id)
-                        continue
-                    self._chain, self._head_seq, self._head_hash = cand.chain_id, seq, head
-                    break
+                if taken != 1:
+                    self._drop_journal()
+                    continue
+                last = conn.execute(
+                    sa.select(records.c.seq, records.c.hash)
+                    .where(records.c.chain_id == cand.chain_id)
+                    .order_by(records.c.seq.desc()).limit(1)
+                ).first()
+                seq, head = (last.seq, last.hash) if last else (0, "")
+                # the registry disagrees with the records, or the chain's journal here ends
+                # before them (written in database mode since): never guess, start afresh
+                if (seq, head) != (cand.head_seq, cand.head_hash) or \
+                        not self._resume_from_journal(seq, head):
+                    conn.execute(sa.update(chains).where(chains.c.chain_id == cand.chain_id)
+                                 .values(status="closed", lease_until=0))
+                    log.warning("audit chain %s: stored head disagrees, closed",
+                                cand.chain_id)
+                    self._drop_journal()
+                    continue
+                self._chain = cand.chain_id
+                break
             if self._chain is None:
                 chain_id = f"{now:x}-{secrets.token_hex(5)}"
+                if self.journal is not None:
+                    self._jw = self.journal.open_writer(chain_id)
+                    if self._jw is None:
+                        raise AuditWriteError(Text("audit.journal_locked",
+                                                   "audit journal of chain {chain} is locked",
+                                                   chain=chain_id))
                 conn.execute(sa.insert(chains).values(
                     chain_id=chain_id, hash_name=self.hash_name, owner=self.writer_id,
                     lease_token=self._token, lease_until=now + self.lease_ms, head_seq=0,
                     head_hash="", last_ckpt=0, created_at=now, status="open",
                 ))
                 self._chain, self._head_seq, self._head_hash = chain_id, 0, ""
+            if self.journal is not None:
+                self._ckpt_known = conn.execute(self._max_ckpt()).scalar_one()
         self._lease_renewed_ms = now
         self._resync = False
         log.info("audit writer %s appends to chain %s from seq %d", self.writer_id,
                  self._chain, self._head_seq + 1)
 
+    def _drop_journal(self) -> None:
+        if self._jw is not None:
+            self._jw.close()
+            self._jw = None
+
+    def _max_ckpt(self) -> Any:
+        return sa.select(sa.func.coalesce(sa.func.max(checkpoints.c.seq), 0))
+
+    def _resume_from_journal(self, seq: int, head: str) -> bool:
+        """Set the head to continue from: the chain's last durable record may be in the
+        journal, not yet in the tables (the journal's tail, its torn frame truncated).
+        False when the journal ends before the table's ``seq`` (written in database mode
+        since): its frames would not continue the file's chain."""
+        tail = self._jw.tail() if self._jw is not None else None
+        if tail is None:
+            self._head_seq, self._head_hash = seq, head
+        elif tail.seq >= seq:
+            self._head_seq, self._head_hash = tail.seq, tail.hash
+        else:
+            return False
+        return True
+
     def _reload_head(self) -> None:
+        if self._jw is not None:  # a failed journal write: the file says where we are
+            try:
+                self._resume_from_journal(self._head_seq, self._head_hash)
+            except OSError as exc:
+                raise AuditWriteError(Text("audit.not_written",
+                                           "audit record not written: {detail}",
+                                           detail=os_reason(exc))) from None
+            self._resync = False
+            return
         with self.engine.begin() as conn:
             row = conn.execute(
                 sa.select(chains.c.head_seq, chains.c.head_hash)
@@ -429,6 +539,9 @@ class AuditLog:
         except sa.exc.SQLAlchemyError as exc:
             raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
                                        detail=_reason(exc))) from None
+        except OSError as exc:  # the journal's directory
+            raise AuditWriteError(Text("audit.unavailable", "audit log unavailable: {detail}",
+                                       detail=os_reason(exc))) from None
 
     def _commit(self, batch: list[AuditRecord]) -> list[StoredRecord]:
         if not batch:
@@ -439,6 +552,8 @@ class AuditLog:
             assert chain_id is not None
             now = _ms(self.clock)
             stamped = [r if r.ts is not None else r.with_ts(now) for r in batch]
+            if self._jw is not None:
+                return self._journal_commit(self._jw, chain_id, stamped)
             old_seq = self._head_seq
             try:
                 with self.engine.begin() as conn:
@@ -476,6 +591,32 @@ class AuditLog:
             self._head_seq, self._head_hash = seq, prev
             self._since_ckpt += len(rows)
             self._lease_renewed_ms = now
+        return [
+            StoredRecord(record=rec, chain_id=chain_id, seq=row["seq"],
+                         prev_hash=row["prev_hash"], hash=row["hash"], ckpt=ckpt)
+            for rec, row in zip(stamped, rows, strict=True)
+        ]
+
+    def _journal_commit(self, jw: ChainWriter, chain_id: str, stamped: list[AuditRecord]
+                        ) -> list[StoredRecord]:
+        """Append ``stamped`` to the chain's segment file, fsynced (under the lock)."""
+        ckpt = self._ckpt_known
+        rows = []
+        seq, prev = self._head_seq, self._head_hash
+        for rec in stamped:
+            seq += 1
+            row = record_row(rec, chain_id=chain_id, seq=seq, prev_hash=prev, ckpt=ckpt,
+                             hasher=self._hasher)
+            rows.append(row)
+            prev = row["hash"]
+        try:
+            jw.append(rows)
+        except OSError as exc:
+            self._resync = True  # re-read the journal's tail before the next batch
+            raise AuditWriteError(Text("audit.not_written", "audit record not written: {detail}",
+                                       detail=os_reason(exc))) from None
+        self._head_seq, self._head_hash = seq, prev
+        self._since_ckpt += len(rows)
         return [
             StoredRecord(record=rec, chain_id=chain_id, seq=row["seq"],
                          prev_hash=row["prev_hash"], hash=row["hash"], ckpt=ckpt)
@@ -564,6 +705,7 @@ class AuditLog:
                     continue
                 self._since_ckpt = 0
                 self._last_ckpt_ms = now
+                self.note_checkpoint(cp.seq)
                 return cp
             raise AuditWriteError(Text("audit.checkpoint_not_written",
                                        "checkpoint not written: {detail}",

@@ -1,6 +1,7 @@
 """CPU per request in process: the ASGI app called directly, no HTTP server in front.
 
     .venv/bin/python bench/bench_inprocess.py [--requests 4000] [--no-audit]
+                                              [--audit-path database|journal]
 
 Two cases, 32 concurrent requests each, after a warm-up, on uvloop:
 
@@ -11,6 +12,9 @@ It prints CPU time per request (this process, all threads: the audit writer's
 included), which on this shared VM is much steadier than requests per second.
 ``--no-audit`` replaces the audit append with a no-op, to see what the durable
 audit record costs. Used for the breakdowns in docs/sso.md and docs/proxy.md.
+``--audit-path journal``: the record is durable in the journal (docs/audit-journal.md);
+the indexer does not run during the measured requests, and its catch-up afterwards
+(loading those records into the tables) is measured and printed on its own.
 """
 
 from __future__ import annotations
@@ -70,6 +74,14 @@ def _caller(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
     return one
 
 
+INDEXED: list[float] = []  # the indexer's CPU per record of the last case (journal mode)
+
+
+def _overrides(audit_path: str) -> dict[str, Any]:
+    # journal mode: no indexer round during the measured requests (measured after them)
+    return {"audit_path": audit_path, "audit_index_seconds": 3600.0}
+
+
 async def _measure(services: Any, one: Callable[[], Awaitable[None]], n: int,
                    no_audit: bool) -> float:
     if no_audit:
@@ -87,13 +99,21 @@ async def _measure(services: Any, one: Callable[[], Awaitable[None]], n: int,
 
         await asyncio.gather(*(worker(count // 32) for _ in range(32)))
 
+    indexer = services.audit.indexer
     await run(320)
+    if indexer is not None:
+        await asyncio.to_thread(indexer.run_once)
     started = time.process_time()
     await run(n)
-    return (time.process_time() - started) / n * 1e6
+    hot = (time.process_time() - started) / n * 1e6
+    if indexer is not None:
+        started = time.process_time()
+        loaded = await asyncio.to_thread(indexer.run_once)
+        INDEXED.append((time.process_time() - started) / max(loaded, 1) * 1e6)
+    return hot
 
 
-def token_case(n: int, no_audit: bool) -> float:
+def token_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
     from gateway.app import create_app
     from gateway.services import open_services
     from gateway.settings import load_settings
@@ -101,7 +121,8 @@ def token_case(n: int, no_audit: bool) -> float:
     home = Path(tempfile.mkdtemp(prefix="govgate-inproc-idp-"))
     try:
         bench_idp.prepare(home, 8080)
-        settings = load_settings(bench_idp._env(home), {"issuer": "http://127.0.0.1:8080"})
+        settings = load_settings(bench_idp._env(home), {"issuer": "http://127.0.0.1:8080",
+                                                        **_overrides(audit_path)})
         services = open_services(settings, writer="gateway")
         app = create_app(services)
         basic = base64.b64encode(":".join(bench_idp.FINANCE).encode())
@@ -115,7 +136,7 @@ def token_case(n: int, no_audit: bool) -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def proxy_case(n: int, no_audit: bool) -> float:
+def proxy_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
     from gateway.app import create_app
     from gateway.proxy.endpoint import ProxyConfig
     from gateway.root import Seams
@@ -130,7 +151,8 @@ def proxy_case(n: int, no_audit: bool) -> float:
     try:
         token = bench_proxy.setup_govgate(tmp / "home", ports["a"])
         bench_proxy.wait_port(ports["a"])
-        services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")}))
+        services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")},
+                                               _overrides(audit_path)))
         app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)))
         one = _caller(app, "GET", "/s/bench/api/x", [
             (b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
@@ -154,13 +176,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--no-audit", action="store_true")
+    parser.add_argument("--audit-path", choices=("database", "journal"), default="database")
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_inprocess"] else None)
     n = max(320, min(args.requests, 100_000))
-    audit = "no-op audit" if args.no_audit else "durable audit (SQLite)"
+    path = args.audit_path
+    audit = ("no-op audit" if args.no_audit else
+             f"durable audit (SQLite, audit_path = {path})")
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
-    print(f"  token (client_credentials)  {token_case(n, args.no_audit):6.0f} us CPU/request")
-    print(f"  proxy (bearer, -> nginx)    {proxy_case(n, args.no_audit):6.0f} us CPU/request")
+    for name, case in (("token (client_credentials)", token_case),
+                       ("proxy (bearer, -> nginx)  ", proxy_case)):
+        INDEXED.clear()
+        line = f"  {name}  {case(n, args.no_audit, path):6.0f} us CPU/request"
+        if INDEXED:
+            line += f"  + indexer {INDEXED[0]:4.0f} us CPU/record, afterwards"
+        print(line)
 
 
 if __name__ == "__main__":

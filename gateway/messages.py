@@ -163,6 +163,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "passkey.id_or_all": ("请给出 --id 或 --all 之一", "give one of --id and --all"),
     "passkey.no_such": ("{username} 没有编号为 {id} 的密钥", "{username} has no key with id {id}"),
     "passkey.removed": ("已删除 {username} 的 {count} 个密钥", "removed {count} key(s) of {username}"),
+    # -- the audit journal (issue 17) ----------------------------------------------------
+    "audit.journal_checked": ("审计日志文件：{chains} 条链的 {frames} 条记录已与数据表核对", "audit journal: {frames} records of {chains} chains checked against the tables"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -760,4 +762,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "webauthn.no_key": ("没有这个密钥", "no such key"),
     "settings.webauthn_rp_id": ("配置项 'webauthn_rp_id'：{value!r} 不是主机名（WebAuthn 不允许 IP 地址）", "setting 'webauthn_rp_id': {value!r} is not a host name (WebAuthn allows no IP address)"),
     "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
+    # -- the audit journal (issue 17) ----------------------------------------------------
+    "audit.journal_locked": ("审计链 {chain} 的日志文件已被锁定", "audit journal of chain {chain} is locked"),
+    "audit.journal_unknown_chain": ("数据库中没有这条链，却有它的日志文件", "a journal of a chain the database does not know"),
+    "audit.journal_differs": ("数据表中的记录与日志文件中的不同", "the table's record differs from the journal's"),
+    "audit.journal_not_loaded": ("在日志文件的水位线以内，却不在数据表中", "in the journal below its watermark but not in the table"),
+    "audit.journal_missing": ("在数据表中，却不在日志文件中", "in the table but not in the journal"),
 }

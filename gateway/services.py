@@ -7,15 +7,19 @@ engine, a key service or an audit log.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from audit import AuditLog, AuditRecord
+from audit.indexer import Indexer
+from audit.journal import Journal
 from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError, is_problem
 from gateway.live_users import LiveUsers
@@ -25,6 +29,8 @@ from gateway.storage import check_schema, create_engine
 from keys import InvalidSignature, KeyService
 from keys.master import MasterKeyProvider, master_key_from_settings
 from keys.profiles import get_profile
+
+log = logging.getLogger("govgate")
 
 
 def master_key(settings: Settings, environ: Mapping[str, str] | None = None) -> MasterKeyProvider:
@@ -61,15 +67,39 @@ def key_service(
 
 def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str) -> AuditLog:
     """The audit log of one writer process. ``writer`` names the kind of process
-    (``gateway``, ``cli``); a restarted writer resumes its chain when it is free."""
-    return AuditLog(
+    (``gateway``, ``cli``); a restarted writer resumes its chain when it is free.
+    In journal mode (``audit_path``) its indexer loads the journal into the tables."""
+    folder = settings.audit_journal_path
+    journal = Journal(folder) if folder is not None else None
+    if journal is None:
+        load_left_journal(engine, settings.home / settings.audit_journal_dir)
+    audit = AuditLog(
         engine,
         keys=keys,
         profile=keys.profile,
         writer_id=f"{writer}@{socket.gethostname()}",
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
+        journal=journal,
     )
+    if journal is not None:
+        audit.attach_indexer(Indexer(engine, journal, own=audit.journal_position,
+                                     interval=settings.audit_index_seconds,
+                                     on_checkpoint=audit.note_checkpoint))
+    return audit
+
+
+def load_left_journal(engine: Engine, folder: Path) -> int:
+    """Database mode after journal mode: load what a journal-mode process that died left
+    in the journal, before this writer resumes a chain from the table's head (which
+    would be behind the journal's). Returns the records loaded."""
+    if not folder.is_dir():
+        return 0
+    try:
+        return Indexer(engine, Journal(folder)).run_once()
+    except Exception as exc:  # the database away: the writer's own claim will say so
+        log.warning("audit journal %s not loaded: %s", folder, exc)
+        return 0
 
 
 @dataclass(eq=False)

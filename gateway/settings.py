@@ -25,6 +25,7 @@ from texts import Text
 CRYPTO_PROFILES = ("standard", "gm")
 MASTER_KEY_PROVIDERS = ("file", "env", "pkcs11")
 LANGS = ("zh", "en")
+AUDIT_PATHS = ("database", "journal")
 
 
 class Secret:
@@ -111,6 +112,12 @@ class Settings:
     audit_syslog_key_file: str = ""
     audit_syslog_facility: str = "local0"
     audit_syslog_enterprise: int = 32473  # the SD-ID's number: RFC 5612's example
+    # where a record is durable before its response leaves (docs/audit-journal.md):
+    # "database" (a row in audit_records) or "journal" (a frame in a local segment file,
+    # loaded into the tables every audit_index_seconds); the journal dir is relative to home
+    audit_path: str = "database"
+    audit_journal_dir: str = "audit-journal"
+    audit_index_seconds: float = 0.5
     # the running gateway's periodic jobs (key rotation and promotion, IdP purge)
     maintenance_interval_seconds: float = 60.0
     # proxy
@@ -202,6 +209,13 @@ class Settings:
             return None
         return self.home / self.audit_ship_file  # an absolute path stays itself
 
+    @property
+    def audit_journal_path(self) -> Path | None:
+        """The audit journal's directory in journal mode, else None."""
+        if self.audit_path != "journal":
+            return None
+        return self.home / self.audit_journal_dir  # an absolute path stays itself
+
     def safe_dict(self) -> dict[str, Any]:
         """Settings as printable values, secrets masked."""
         out: dict[str, Any] = {}
@@ -278,6 +292,7 @@ def _validate(values: dict[str, Any]) -> None:
         "crypto_profile": CRYPTO_PROFILES,
         "master_key_provider": MASTER_KEY_PROVIDERS,
         "lang": LANGS,
+        "audit_path": AUDIT_PATHS,
     }
     for name, allowed in checks.items():
         if name in values and values[name] not in allowed:
@@ -313,8 +328,8 @@ def _validate(values: dict[str, Any]) -> None:
         raise SettingsError(Text(
             "settings.maintenance_interval",
             "setting 'maintenance_interval_seconds': must be above 0 and at most 86400"))
-    for name in ("proxy_rate", "proxy_burst", "max_header_bytes", "max_headers",
-                 "upstream_max_connections", "header_timeout_seconds",
+    for name in ("audit_index_seconds", "proxy_rate", "proxy_burst", "max_header_bytes",
+                 "max_headers", "upstream_max_connections", "header_timeout_seconds",
                  "body_timeout_seconds"):
         if name in values and not values[name] > 0:
             raise SettingsError(Text("settings.positive", "setting {name!r}: must be above 0",

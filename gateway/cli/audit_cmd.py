@@ -24,6 +24,8 @@ from audit import (
 )
 from audit.archive import FILES, export_archive, purge, verify_archive
 from audit.export import write_csv, write_jsonl, write_table
+from audit.journal import Journal
+from audit.journal_verify import verify_journal
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
@@ -140,6 +142,13 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
                                   progress=progress)
     else:
         rep = verify_database(st.services.engine, sigcheck, since=t_since, until=t_until)
+    folder = st.services.settings.audit_journal_path
+    if folder is not None and folder.is_dir():  # journal mode: the journal against the tables
+        journaled = verify_journal(st.services.engine, Journal(folder))
+        for problem in journaled.problems:
+            rep.add(problem)
+        click.echo(t("audit.journal_checked", cli_lang(), chains=journaled.chains,
+                     frames=journaled.frames))
     _report(rep)
     ctx.exit(0 if rep.ok else 1)
 

@@ -40,6 +40,8 @@ def test_unknown_env_key_is_named(tmp_path: Path) -> None:
         ("GOVGATE_AUDIT_RETENTION_DAYS", "30", "audit_retention_days"),
         ("GOVGATE_DATABASE_URL", "mysql://x", "database_url"),
         ("GOVGATE_ACCESS_TOKEN_LIFETIME", "-5", "access_token_lifetime"),
+        ("GOVGATE_AUDIT_PATH", "disk", "audit_path"),
+        ("GOVGATE_AUDIT_INDEX_SECONDS", "0", "audit_index_seconds"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, key: str, value: str, name: str) -> None:

@@ -1,0 +1,251 @@
+"""The indexer: loads journal segments into the query tables, in bulk, behind the writer.
+
+One round (``run_once``) takes every chain of the journal directory that is this
+process's own (up to what its writer has fsynced) or nobody's (its lock is free: the
+process that wrote it died or closed), and for each segment loads the frames past
+its watermark: one transaction per batch inserts the records (PostgreSQL: ``COPY``;
+SQLite: one ``executemany``), adds them to the usage figures, moves the chain's head
+and the segment's watermark. Rows at or below the chain's stored head are skipped in
+that same transaction (the head row is locked first), so a replay after a crash
+between load and watermark adds nothing twice; the unique ``(chain_id, seq)`` would
+refuse it anyway. A segment is removed once it is wholly loaded, no longer written,
+and a signed checkpoint covers its last record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from audit.chain import I_CHAIN, I_EVENT, I_HASH, I_PREV, I_SEQ, I_TS, IDX, RECORD_COLUMNS
+from audit.journal import Journal, read_frames, segment_seq, truncate
+from audit.journal_tables import segments
+from audit.tables import chains, checkpoints, records
+from audit.writer import USAGE_KEYS, day_of, usage_statement
+
+log = logging.getLogger("govgate.audit.indexer")
+
+BATCH = 5000
+Own = Callable[[], tuple[str, Path | None, int] | None]  # chain, current segment, durable
+_I_SYSTEM, _I_RESOURCE, _I_DEPT, _I_OUTCOME = (IDX[c] for c in (
+    "system", "resource", "department", "outcome"))
+
+
+class IndexGap(Exception):
+    """The journal does not continue the chain's stored head (never guess: stop)."""
+
+
+class Indexer:
+    """Loads ``journal`` into ``engine``'s tables; ``own`` names this process's chain."""
+
+    def __init__(self, engine: sa.Engine, journal: Journal, *, own: Own | None = None,
+                 interval: float = 0.5, on_checkpoint: Callable[[int], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.own = own
+        self.interval = interval
+        self.on_checkpoint = on_checkpoint
+        self.clock = clock
+        self._loaded: dict[Path, int] = {}  # what this process knows is loaded
+        self._usage = usage_statement(engine.dialect)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._round = threading.Lock()
+
+    # -- the background thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="audit-indexer",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after a last round (what is durable now gets loaded)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        with contextlib.suppress(Exception):
+            self.run_once()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # the database may be away: the journal keeps it
+                log.warning("audit indexer round failed: %s", exc)
+            self._stop.wait(self.interval)
+
+    # -- one round ---------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Load what can be loaded now; returns the number of records loaded."""
+        with self._round:
+            own = self.own() if self.own is not None else None
+            loaded = 0
+            for chain_id in self.journal.chain_ids():
+                try:
+                    loaded += self._one(chain_id, own)
+                except IndexGap as exc:
+                    log.error("audit indexer: %s", exc)
+            if loaded and self.on_checkpoint is not None:
+                with self.engine.connect() as conn:
+                    newest = conn.execute(sa.select(sa.func.max(checkpoints.c.seq))).scalar()
+                self.on_checkpoint(int(newest or 0))
+            return loaded
+
+    def _one(self, chain_id: str, own: tuple[str, Path | None, int] | None) -> int:
+        if own is not None and chain_id == own[0]:
+            return self._chain(chain_id, own[1], own[2])
+        fd = self.journal.lock(chain_id)
+        if fd is None:
+            return 0  # another live process writes it and loads it
+        try:
+            return self._chain(chain_id, None, None)
+        finally:
+            os.close(fd)
+
+    def _chain(self, chain_id: str, current: Path | None, durable: int | None) -> int:
+        paths = self.journal.segments(chain_id)
+        if current is not None:  # one our writer opened since it told us where it is
+            paths = [p for p in paths if segment_seq(p) <= segment_seq(current)]
+        if not paths:
+            return 0
+        sizes = {p: (durable if p == current and durable is not None else _size(p))
+                 for p in paths}
+        if all(self._loaded.get(p) == sizes[p] for p in paths):
+            self._tidy(chain_id, paths, current)
+            return 0
+        with self.engine.connect() as conn:
+            marks = {r.first_seq: r.offset for r in conn.execute(
+                sa.select(segments.c.first_seq, segments.c.offset)
+                .where(segments.c.chain_id == chain_id))}
+        loaded = 0
+        for path in paths:
+            first = segment_seq(path)
+            start = marks.get(first, 0)
+            limit = sizes[path]
+            if start >= limit:
+                self._loaded[path] = start
+                continue
+            batch: list[tuple[Any, ...]] = []
+            end = start
+            for end, row in read_frames(path, start, limit):
+                batch.append(row)
+                if len(batch) >= BATCH:
+                    loaded += self.load(chain_id, first, batch, end)
+                    batch = []
+            if batch:
+                loaded += self.load(chain_id, first, batch, end)
+            self._loaded[path] = end
+            if current is None and path == paths[-1] and end < limit:
+                truncate(path, end)  # a dead chain's frame torn by the crash: never acknowledged
+        self._tidy(chain_id, paths, current)
+        return loaded
+
+    def load(self, chain_id: str, first_seq: int, rows: list[tuple[Any, ...]], end: int) -> int:
+        """Load ``rows`` (one segment's frames, in order, ending at byte ``end``) and
+        move the watermark, in one transaction; rows already stored are skipped."""
+        with self.engine.begin() as conn:
+            head = _lock_head(conn, chain_id)
+            if head is None:
+                raise IndexGap(f"chain {chain_id} is not registered")
+            seq, hash_ = head
+            fresh = [r for r in rows if r[I_SEQ] > seq]
+            if fresh:
+                if fresh[0][I_SEQ] != seq + 1 or fresh[0][I_PREV] != hash_ or any(
+                        r[I_CHAIN] != chain_id for r in fresh):
+                    raise IndexGap(f"chain {chain_id}: the journal does not continue the "
+                                   f"stored head seq {seq}")
+                _insert(conn, fresh)
+                self._add_usage(conn, fresh)
+                conn.execute(sa.update(chains).where(chains.c.chain_id == chain_id)
+                             .values(head_seq=fresh[-1][I_SEQ], head_hash=fresh[-1][I_HASH]))
+            mark = {"offset": end, "last_seq": rows[-1][I_SEQ]}
+            done = conn.execute(sa.update(segments).where(
+                segments.c.chain_id == chain_id, segments.c.first_seq == first_seq)
+                .values(**mark)).rowcount
+            if not done:
+                conn.execute(sa.insert(segments).values(chain_id=chain_id,
+                                                        first_seq=first_seq, **mark))
+        return len(fresh)
+
+    def _add_usage(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+        counts: Counter[tuple[str, ...]] = Counter(
+            (day_of(r[I_TS]), r[_I_SYSTEM] or "", r[_I_RESOURCE] or "", r[_I_DEPT] or "",
+             r[I_EVENT], r[_I_OUTCOME]) for r in rows)
+        up = self._usage
+        conn.exec_driver_sql(up.sql, [
+            up.params({**dict(zip(USAGE_KEYS, key, strict=True)), "count": counts[key]})
+            for key in sorted(counts)])
+
+    def _tidy(self, chain_id: str, paths: list[Path], current: Path | None) -> None:
+        """Remove segments wholly loaded, no longer written and covered by a checkpoint:
+        a live chain's all but its newest; a dead chain's (``current`` None: its lock is
+        ours) all, since a writer resuming it finds the same head in the tables."""
+        written = paths[:-1] if current is not None else paths
+        done = [p for p in written if p != current and self._loaded.get(p) == _size(p)]
+        if not done:
+            return
+        with self.engine.connect() as conn:
+            payload = conn.execute(sa.select(checkpoints.c.payload)
+                                   .order_by(checkpoints.c.seq.desc()).limit(1)).scalar()
+            marks = {r.first_seq: r.last_seq for r in conn.execute(
+                sa.select(segments.c.first_seq, segments.c.last_seq)
+                .where(segments.c.chain_id == chain_id, segments.c.removed_at.is_(None)))}
+        covered = int(json.loads(payload).get("heads", {}).get(chain_id, {}).get("seq", 0)
+                      ) if payload else 0
+        for path in done:
+            last = marks.get(segment_seq(path))
+            if last is None or last > covered:
+                continue
+            with self.engine.begin() as conn:
+                conn.execute(sa.update(segments).where(
+                    segments.c.chain_id == chain_id,
+                    segments.c.first_seq == segment_seq(path))
+                    .values(removed_at=int(self.clock() * 1000)))
+            path.unlink(missing_ok=True)
+            self._loaded.pop(path, None)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _lock_head(conn: sa.Connection, chain_id: str) -> tuple[int, str] | None:
+    if conn.dialect.name == "sqlite":  # the write lock first, as the writer takes it
+        conn.execute(sa.update(chains).where(chains.c.chain_id == "").values(status="open"))
+    stmt = sa.select(chains.c.head_seq, chains.c.head_hash).where(chains.c.chain_id == chain_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return None if row is None else (int(row.head_seq), str(row.head_hash))
+
+
+def _insert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    columns = ", ".join(RECORD_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {records.name} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    insert = sa.insert(records).compile(dialect=conn.dialect, column_keys=list(RECORD_COLUMNS))
+    assert tuple(insert.positiontup or ()) == RECORD_COLUMNS  # the rows' order
+    conn.exec_driver_sql(str(insert), rows)

@@ -1,0 +1,223 @@
+"""The audit journal: append-only segment files, one directory per chain.
+
+In journal mode (``audit_path = "journal"``) a record is durable, and its request may
+be answered, once its frame is in a segment file and the file is fsynced; the
+indexer (``audit.indexer``) loads the segments into the query tables afterwards.
+
+    <root>/<chain_id>/lock                  flock: the one process appending to the chain
+    <root>/<chain_id>/<first seq>.seg       frames, in seq order, rotated by size
+
+A frame is ``length (4 bytes, big-endian) | crc32 (4) | payload``; the payload is the
+stored row as a JSON array in ``RECORD_COLUMNS`` order, hash fields included, so the
+journal alone verifies. A frame cut by a crash (``kill -9`` mid-write) fails its
+length or checksum: it was never acknowledged, and the writer that resumes the chain
+truncates it. Each new segment and chain directory is fsynced into its directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit.chain import I_HASH, I_SEQ, RECORD_COLUMNS
+
+FRAME = struct.Struct(">II")
+SUFFIX = ".seg"
+SEGMENT_BYTES = 64 * 1024 * 1024
+# a segment file's name is its first record's seq, zero-padded so names sort by seq
+_NAME = "{:020d}" + SUFFIX
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
+_COLUMNS = len(RECORD_COLUMNS)
+
+
+def encode_frame(row: dict[str, Any]) -> bytes:
+    payload = _encode([row[c] for c in RECORD_COLUMNS]).encode("utf-8")
+    return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def read_frames(path: Path, start: int = 0, limit: int | None = None
+                ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """``(end offset, row)`` of each whole frame from ``start`` up to ``limit`` bytes;
+    stops at the first torn or damaged frame."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read() if limit is None else f.read(max(0, limit - start))
+    pos, size = 0, len(data)
+    while pos + FRAME.size <= size:
+        length, crc = FRAME.unpack_from(data, pos)
+        end = pos + FRAME.size + length
+        if end > size:
+            return
+        payload = data[pos + FRAME.size:end]
+        if zlib.crc32(payload) != crc:
+            return
+        try:
+            row = _decode(payload.decode("utf-8"))
+        except ValueError:
+            return
+        if not isinstance(row, list) or len(row) != _COLUMNS:
+            return
+        yield start + end, tuple(row)
+        pos = end
+
+
+def truncate(path: Path, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes (a torn last frame), durably."""
+    with open(path, "r+b") as f:
+        f.truncate(size)
+        os.fsync(f.fileno())
+
+
+def segment_seq(path: Path) -> int:
+    return int(path.name[: -len(SUFFIX)])
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Tail:
+    seq: int
+    hash: str
+
+
+class Journal:
+    """A journal directory (every chain's segments)."""
+
+    def __init__(self, root: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES
+                 ) -> None:
+        self.root = Path(root)
+        self.segment_bytes = max(1, int(segment_bytes))
+
+    def chain_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def segments(self, chain_id: str) -> list[Path]:
+        folder = self.root / chain_id
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir()
+                      if p.name.endswith(SUFFIX) and p.name[: -len(SUFFIX)].isdigit())
+
+    def lock(self, chain_id: str) -> int | None:
+        """A descriptor holding the chain's lock, or None when a live process holds it."""
+        folder = self.root / chain_id
+        if not folder.is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(exist_ok=True)
+            _fsync_dir(self.root)
+        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def open_writer(self, chain_id: str) -> ChainWriter | None:
+        """The writer of ``chain_id``'s segments, or None when another process appends."""
+        fd = self.lock(chain_id)
+        return None if fd is None else ChainWriter(self, chain_id, fd)
+
+
+class ChainWriter:
+    """Appends one chain's frames; holds the chain's lock until closed."""
+
+    def __init__(self, journal: Journal, chain_id: str, lock_fd: int) -> None:
+        self.journal = journal
+        self.chain_id = chain_id
+        self.folder = journal.root / chain_id
+        self._lock_fd = lock_fd
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self.durable: tuple[Path, int] | None = None  # what the indexer may load
+
+    def tail(self) -> Tail | None:
+        """The last whole record of the chain's newest segment (truncating a torn frame
+        after it), or None when the journal holds none of this chain."""
+        self._close_segment()
+        for path in reversed(self.journal.segments(self.chain_id)):
+            end, last = 0, None
+            for pos, row in read_frames(path):
+                end, last = pos, row
+            if os.path.getsize(path) > end:
+                truncate(path, end)
+            if last is None:  # an empty segment (created, nothing written): drop it
+                path.unlink()
+                _fsync_dir(self.folder)
+                continue
+            self._open_segment(path)
+            return Tail(int(last[I_SEQ]), str(last[I_HASH]))
+        return None
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows`` (stored rows, in seq order) and fsync; OSError when not durable
+        (nothing of the batch is left behind, as far as the file system lets us)."""
+        data = b"".join(encode_frame(r) for r in rows)
+        if self._fd is None or self._size >= self.journal.segment_bytes:
+            self._close_segment()
+            path = self.folder / _NAME.format(rows[0]["seq"])
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.close(fd)
+            _fsync_dir(self.folder)
+            self._open_segment(path)
+        assert self._fd is not None and self._path is not None
+        before = self._size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, before)
+            raise
+        self._size = before + len(data)
+        self.durable = (self._path, self._size)
+
+    def probe(self) -> None:
+        """Prove the chain's directory takes a write now (OSError when it does not)."""
+        # truncated first: the byte needs a new block, as a frame would
+        fd = os.open(self.folder / "probe", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        st = os.statvfs(self.folder)
+        if st.f_bavail * st.f_frsize < 1024 * 1024:
+            raise OSError(28, "no space left for the audit journal")
+
+    def close(self) -> None:
+        self._close_segment()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
+
+    def _open_segment(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._path = path
+        self._size = os.fstat(self._fd).st_size
+        self.durable = (path, self._size)
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,321 @@
+"""Journal mode: records durable in segment files, loaded into the tables by the indexer.
+
+Real files and a real database (SQLite, or PostgreSQL with GOVGATE_TEST_DATABASE_URL,
+where the indexer loads with COPY). The kill -9 of a real ``govgate serve`` is in
+tests/faults/test_journal_crash.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from audit import AuditLog, AuditWriteError
+from audit.indexer import Indexer
+from audit.journal import FRAME, Journal, read_frames
+from audit.journal_tables import metadata as journal_metadata
+from audit.journal_tables import segments
+from audit.journal_verify import verify_journal
+from audit.tables import chains, records, usage
+from gateway.services import audit_log
+from gateway.settings import Settings
+from gateway.web.api.audit import routes
+from tests.audit.conftest import rec
+from tests.audit.test_api import Parts
+from tests.audit.test_writer import verify_ok
+from tests.schema import assert_mirrors
+
+Make = Callable[..., tuple[AuditLog, Indexer]]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal", segment_bytes=8000)
+
+
+@pytest.fixture
+def make(make_log: Callable[..., AuditLog], audit_engine: sa.Engine, journal: Journal) -> Make:
+    """A journal-mode writer and its indexer (not started: the tests run its rounds)."""
+    def build(**kw: Any) -> tuple[AuditLog, Indexer]:
+        log = make_log(journal=journal, **kw)
+        indexer = Indexer(audit_engine, journal, own=log.journal_position,
+                          on_checkpoint=log.note_checkpoint)
+        log.attach_indexer(indexer)
+        return log, indexer
+    return build
+
+
+def stored(engine: sa.Engine) -> list[tuple[str, int, str | None]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            sa.select(records.c.chain_id, records.c.seq, records.c.request_id)
+            .order_by(records.c.chain_id, records.c.seq))]
+
+
+def journal_ok(engine: sa.Engine, journal: Journal) -> int:
+    rep = verify_journal(engine, journal)
+    assert rep.ok, [str(p) for p in rep.problems]
+    return rep.frames
+
+
+async def test_appends_are_durable_in_the_journal_and_indexed_behind(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    log, indexer = make()
+    await log.start()
+    try:
+        done = []
+        for group in range(4):  # four batches at least: segments rotate between them
+            done += await asyncio.gather(*[log.append(rec(i))
+                                           for i in range(group * 30, group * 30 + 30)])
+        assert [s.seq for s in done] == list(range(1, 121))
+        chain = done[0].chain_id
+        # durable before any table row: every acknowledged record is a whole frame
+        frames = [row for p in journal.segments(chain) for _, row in read_frames(p)]
+        assert [r[1] for r in frames] == list(range(1, 121))
+        assert stored(audit_engine) == []
+        await asyncio.to_thread(indexer.run_once)
+        assert [s[1] for s in stored(audit_engine)] == list(range(1, 121))
+        # the chain's head and the usage figures follow the load
+        with audit_engine.connect() as conn:
+            head = conn.execute(sa.select(chains.c.head_seq).where(
+                chains.c.chain_id == chain)).scalar_one()
+            count = conn.execute(sa.select(sa.func.sum(usage.c.count))).scalar_one()
+        assert (head, count) == (120, 120)
+        # small segments: more than one, each with its watermark at its end
+        with audit_engine.connect() as conn:
+            marks = conn.execute(sa.select(segments.c.offset, segments.c.last_seq)
+                                 .order_by(segments.c.first_seq)).fetchall()
+        assert len(marks) == len(journal.segments(chain)) > 1
+        assert marks[-1].last_seq == 120
+    finally:
+        await log.close()
+    verify_ok(audit_engine, keys)
+    # closed: the last round loaded all, a checkpoint covered it, loaded segments went
+    assert len(journal.segments(chain)) == 1
+    assert journal_ok(audit_engine, journal) < 120
+    # the chain is nobody's now: another process's indexer removes its last segment too,
+    # and a writer resuming the chain continues from the tables' head
+    assert Indexer(audit_engine, journal).run_once() == 0
+    assert journal.segments(chain) == []
+    again, _ = make()
+    assert (again.append_sync(rec(0)).chain_id, again.head[0]) == (chain, 121)
+    again.close_sync()
+    verify_ok(audit_engine, keys)
+    assert journal_ok(audit_engine, journal) == 1
+
+
+async def test_a_torn_frame_is_cut_and_the_chain_resumes_from_the_journal_tail(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    log, _ = make()
+    first = [log.append_sync(rec(i)) for i in range(5)]
+    chain = first[0].chain_id
+    # the process dies, then a frame half-written by the kill (never acknowledged)
+    _die(log, audit_engine)
+    last = journal.segments(chain)[-1]
+    size = last.stat().st_size
+    with open(last, "ab") as f:
+        f.write(FRAME.pack(500, 0) + b'["' + chain.encode())
+    log2, indexer2 = make()
+    assert log2.append_sync(rec(99)).seq == 6  # after the journal's tail, not the table's
+    assert log2.chain_id == chain
+    assert [r[1] for _, r in read_frames(last)] == [1, 2, 3, 4, 5, 6]
+    assert last.stat().st_size > size  # the torn bytes replaced, not kept
+    indexer2.run_once()
+    assert [s[1] for s in stored(audit_engine)] == [1, 2, 3, 4, 5, 6]
+    log2.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
+
+
+async def test_replaying_the_indexer_adds_nothing_twice(
+        make: Make, audit_engine: sa.Engine, journal: Journal) -> None:
+    log, indexer = make()
+    for i in range(30):
+        log.append_sync(rec(i))
+    chain = log.chain_id
+    assert chain is not None
+    path = journal.segments(chain)[0]
+    frames = list(read_frames(path))
+    # a crash after loading the first ten but before the watermark moved: their load
+    # and the watermark are one transaction, so replay it as the next process would
+    # with the watermark forgotten
+    indexer.load(chain, 1, [r for _, r in frames[:10]], frames[9][0])
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(segments))
+    fresh = Indexer(audit_engine, journal, own=log.journal_position)
+    assert fresh.run_once() == 30 - 10
+    assert fresh.run_once() == 0
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(segments))
+    assert Indexer(audit_engine, journal, own=log.journal_position).run_once() == 0
+    rows = stored(audit_engine)
+    assert [s[1] for s in rows if s[0] == chain] == list(range(1, 31))
+    with audit_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.sum(usage.c.count))).scalar_one() == 30
+
+
+async def test_verify_finds_the_journal_and_the_tables_apart(
+        make: Make, audit_engine: sa.Engine, journal: Journal) -> None:
+    log, indexer = make()
+    for i in range(12):
+        log.append_sync(rec(i))
+    indexer.run_once()
+    chain = log.chain_id
+    assert journal_ok(audit_engine, journal) == 12
+
+    def first_problem() -> str:
+        rep = verify_journal(audit_engine, journal)
+        assert not rep.ok
+        return f"{rep.problems[0].kind}: {rep.problems[0]}"
+
+    # a record in the table the journal never had
+    with audit_engine.begin() as conn:
+        row = conn.execute(sa.select(records).where(records.c.seq == 12)).mappings().one()
+        conn.execute(sa.insert(records).values(
+            {**{k: v for k, v in row.items() if k != "id"}, "seq": 13}))
+    assert first_problem() == (f"inserted: record chain={chain} seq=13: "
+                               "in the table but not in the journal")
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(records).where(records.c.seq == 13))
+    assert journal_ok(audit_engine, journal) == 12
+    with audit_engine.begin() as conn:
+        conn.execute(sa.update(records).where(records.c.seq == 4)
+                     .values(reason="something else"))
+    assert first_problem() == (f"changed: record chain={chain} seq=4: "
+                               "the table's record differs from the journal's")
+    with audit_engine.begin() as conn:
+        conn.execute(sa.delete(records).where(records.c.seq == 4))
+    assert first_problem() == (f"missing: record chain={chain} seq=4: "
+                               "in the journal below its watermark but not in the table")
+
+
+async def test_a_full_disk_fails_the_batch_and_leaves_no_gap(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    log, indexer = make()
+    await log.start()
+    try:
+        await log.append(rec(1))
+        real = os.write
+
+        def full(fd: int, data: Any) -> int:
+            real(fd, bytes(data[:7]))  # part of a frame reaches the file, then no space
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr("audit.journal.os.write", full)
+        with pytest.raises(AuditWriteError, match="No space left"):
+            await log.append(rec(2))
+        with pytest.raises(AuditWriteError):
+            await asyncio.to_thread(log.probe)
+        monkeypatch.setattr("audit.journal.os.write", real)
+        await asyncio.to_thread(log.probe)
+        assert (await log.append(rec(3))).seq == 2
+        await asyncio.to_thread(indexer.run_once)
+    finally:
+        await log.close()
+    assert [(s[1], s[2]) for s in stored(audit_engine)] == [(1, "req-1"), (2, "req-3")]
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
+
+
+async def test_two_processes_keep_their_own_chains_and_files(
+        make: Make, audit_engine: sa.Engine, journal: Journal) -> None:
+    a, ia = make()
+    b, ib = make()  # the same writer id, as two workers of one host
+    a.append_sync(rec(1))
+    b.append_sync(rec(2))
+    assert a.chain_id != b.chain_id
+    assert sorted(journal.chain_ids()) == sorted([a.chain_id, b.chain_id])
+    # neither's indexer loads the other's live chain; each loads its own
+    assert ia.run_once() == 1 and ib.run_once() == 1
+    a.close_sync()
+    b.close_sync()
+    journal_ok(audit_engine, journal)
+
+
+async def test_the_auditors_api_sees_a_journaled_record_within_a_second(
+        make: Make, audit_engine: sa.Engine) -> None:
+    log, indexer = make()
+    indexer.interval = 0.2
+    await log.start()
+    app = Starlette(routes=routes())
+    app.state.gateway = Parts(audit_engine, log)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as client:
+            await log.append(rec(7, actor_user="li.si", request_id="r-journal"))
+            appended = time.monotonic()
+            while True:
+                r = await client.get("/api/v1/audit/records", params={"user": "li.si"},
+                                     headers={"Authorization": "Bearer auditor"})
+                assert r.status_code == 200
+                if r.json()["records"]:
+                    break
+                assert time.monotonic() - appended < 1.0
+                await asyncio.sleep(0.05)
+            assert [x["request_id"] for x in r.json()["records"]] == ["r-journal"]
+    finally:
+        await log.close()
+
+
+async def test_a_journal_behind_the_table_is_not_continued(
+        make: Make, make_log: Callable[..., AuditLog], audit_engine: sa.Engine,
+        journal: Journal, keys: Any) -> None:
+    log, _ = make()
+    chain = log.append_sync(rec(1)).chain_id
+    log.close_sync()
+    direct = make_log()  # database mode since: the same chain goes on in the table only
+    assert (direct.append_sync(rec(2)).chain_id, direct.head[0]) == (chain, 2)
+    direct.close_sync()
+    again, _ = make()
+    assert again.append_sync(rec(3)).chain_id != chain  # no fork of the journal's chain
+    again.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
+
+
+async def test_database_mode_loads_what_a_dead_journal_process_left_first(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any,
+        tmp_path: Path) -> None:
+    log, _ = make()
+    chain = log.append_sync(rec(1)).chain_id
+    log.append_sync(rec(2))
+    _die(log, audit_engine)
+    assert stored(audit_engine) == []  # acknowledged, in the journal only
+    segment = journal.segments(chain)[-1]
+    whole = segment.stat().st_size
+    with open(segment, "ab") as f:
+        f.write(FRAME.pack(90, 7))  # torn by the kill
+    settings = Settings(home=tmp_path, audit_journal_dir="journal")  # database mode
+    direct = audit_log(settings, audit_engine, keys, "test")
+    assert [s[1] for s in stored(audit_engine)] == [1, 2]
+    assert segment.stat().st_size == whole  # the dead chain's torn frame cut off
+    direct.writer_id = "test-writer"  # the dead process's: it resumes the chain
+    assert (direct.append_sync(rec(3)).chain_id, direct.head[0]) == (chain, 3)
+    direct.close_sync()
+    verify_ok(audit_engine, keys)
+
+
+def _die(log: AuditLog, engine: sa.Engine) -> None:
+    """What kill -9 leaves: no indexing, the journal's lock gone with the process, the
+    lease (here at once) run out."""
+    assert log._jw is not None
+    log._jw.close()
+    log._jw = None
+    log.closed = True
+    with engine.begin() as conn:
+        conn.execute(sa.update(chains).values(lease_until=0))
+
+
+def test_migration_0021_mirrors_the_watermarks_table(audit_engine: sa.Engine) -> None:
+    assert_mirrors(audit_engine, journal_metadata)
