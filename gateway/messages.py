@@ -151,6 +151,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    # -- monthly partitions of the audit records (issue 17; audit.partitions) --------------
+    "audit.partitions_sqlite": ("SQLite 将审计记录存于一张表中，无需分区", "SQLite keeps the audit records in one table; nothing to partition"),
+    "audit.partitions_ensured": ("新建了 {n} 个月分区（{names}），从 DEFAULT 分区移出 {moved} 条记录", "created {n} month partitions ({names}); moved {moved} records out of the DEFAULT partition"),
+    "audit.partitions_dropped": ("整月删除了 {n} 个分区：{names}", "dropped {n} whole month partitions: {names}"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
