@@ -1,12 +1,12 @@
 """Audit log benchmark: durable appends (one per transaction vs group commit, 64 writers),
 verification rate, and a filtered query page at 1,000,000 records, on SQLite, or on
-PostgreSQL (a database of its own, dropped at the end; the records spread over a year,
-so the monthly partitions of 0021_audit_partitions matter; ``--unpartitioned`` measures
-the table as it was before them).
+PostgreSQL (a database of its own, dropped at the end; the records spread over a year:
+measured in one table, then migrated to the monthly partitions of 0021_audit_partitions
+and measured again).
 
     .venv/bin/python bench/bench_audit.py [--records 1000000] [--appends 2000]
     .venv/bin/python bench/bench_audit.py --skip-appends \
-        --database-url postgresql+psycopg://postgres@127.0.0.1:55432/postgres [--unpartitioned]
+        --database-url postgresql+psycopg://postgres@127.0.0.1:55432/postgres
 """
 
 from __future__ import annotations
@@ -187,8 +187,6 @@ def main() -> None:
     ap.add_argument("--skip-appends", action="store_true")
     ap.add_argument("--database-url", default=None,
                     help="a PostgreSQL server (its database is only used to create one)")
-    ap.add_argument("--unpartitioned", action="store_true",
-                    help="PostgreSQL: without the monthly partitions (0021 downgraded)")
     args = ap.parse_args()
     print(f"# audit benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"python {platform.python_version()}  sqlite {sqlite3.sqlite_version}  "
@@ -196,7 +194,7 @@ def main() -> None:
     if not args.skip_appends:
         run_appends(args.appends)
     if args.database_url:
-        on_postgresql(args.database_url, args.records, partitioned=not args.unpartitioned)
+        on_postgresql(args.database_url, args.records)
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
@@ -217,21 +215,20 @@ def main() -> None:
 YEAR_MS = 365 * 86_400_000
 
 
-def on_postgresql(url: str, n: int, *, partitioned: bool) -> None:
-    """Generate, verify and query ``n`` records spread over a year in a new database."""
+def on_postgresql(url: str, n: int) -> None:
+    """``n`` records spread over a year in a new database: verified and queried in one
+    table (0021 downgraded), then migrated to monthly partitions (timed) and again."""
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     name = "bench_audit_" + secrets.token_hex(4)
     with admin.connect() as conn:
-        print(f"postgresql {conn.exec_driver_sql('SHOW server_version').scalar_one()}, "
-              f"{'partitioned by month' if partitioned else 'one table (0021 downgraded)'}")
+        print(f"postgresql {conn.exec_driver_sql('SHOW server_version').scalar_one()}")
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine = create_engine(
         sa.make_url(url).set(database=name).render_as_string(hide_password=False))
     try:
         upgrade(engine)
-        if not partitioned:
-            with write_transaction(engine) as conn:
-                command.downgrade(_alembic_config(conn), "0021_audit_partitions-1")
+        with write_transaction(engine) as conn:
+            command.downgrade(_alembic_config(conn), "0021_audit_partitions-1")
         with tempfile.TemporaryDirectory() as tmp:
             ks = KeyService(engine, FileMasterKey.create(Path(tmp) / "master.key"),
                             get_profile("standard"))
@@ -240,6 +237,11 @@ def on_postgresql(url: str, n: int, *, partitioned: bool) -> None:
             t = time.perf_counter()
             generate(engine, ks, n, step_ms=step)
             print(f"generated {n} chained records in {time.perf_counter() - t:.1f} s")
+            print("-- one table (before 0021_audit_partitions)")
+            verify_and_query(engine, ks, n, step)
+            t = time.perf_counter()
+            upgrade(engine)
+            print(f"-- migrated to monthly partitions in {time.perf_counter() - t:.1f} s")
             verify_and_query(engine, ks, n, step)
     finally:
         engine.dispose()
