@@ -1,11 +1,11 @@
 """Audit log benchmark: durable appends (one per transaction vs group commit, 64 writers),
 verification rate, and a filtered query page at 1,000,000 records, on SQLite, or on
 PostgreSQL (a database of its own, dropped at the end; the records spread over a year:
-measured in one table, then migrated to the monthly partitions of 0021_audit_partitions
-and measured again).
+appends measured in one table and in partitions, then the records in one table,
+migrated to the monthly partitions of 0021_audit_partitions and measured again).
 
     .venv/bin/python bench/bench_audit.py [--records 1000000] [--appends 2000]
-    .venv/bin/python bench/bench_audit.py --skip-appends \
+    .venv/bin/python bench/bench_audit.py [--skip-appends] \
         --database-url postgresql+psycopg://postgres@127.0.0.1:55432/postgres
 """
 
@@ -21,6 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -191,11 +193,12 @@ def main() -> None:
     print(f"# audit benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"python {platform.python_version()}  sqlite {sqlite3.sqlite_version}  "
           f"{platform.machine()}")
+    if args.database_url:
+        on_postgresql(args.database_url, args.records,
+                      None if args.skip_appends else args.appends)
+        return
     if not args.skip_appends:
         run_appends(args.appends)
-    if args.database_url:
-        on_postgresql(args.database_url, args.records)
-        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -215,50 +218,69 @@ def main() -> None:
 YEAR_MS = 365 * 86_400_000
 
 
-def on_postgresql(url: str, n: int) -> None:
-    """``n`` records spread over a year in a new database: verified and queried in one
-    table (0021 downgraded), then migrated to monthly partitions (timed) and again."""
+@contextmanager
+def pg_database(url: str, *, partitioned: bool) -> Iterator[tuple[sa.Engine, KeyService]]:
+    """A new database on ``url``'s server at head (with 0021 downgraded unless
+    ``partitioned``) and a key ring; dropped at the end."""
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     name = "bench_audit_" + secrets.token_hex(4)
     with admin.connect() as conn:
-        print(f"postgresql {conn.exec_driver_sql('SHOW server_version').scalar_one()}")
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine = create_engine(
         sa.make_url(url).set(database=name).render_as_string(hide_password=False))
     try:
         upgrade(engine)
-        with write_transaction(engine) as conn:
-            command.downgrade(_alembic_config(conn), "0021_audit_partitions-1")
+        if not partitioned:
+            with write_transaction(engine) as conn:
+                command.downgrade(_alembic_config(conn), "0021_audit_partitions-1")
         with tempfile.TemporaryDirectory() as tmp:
             ks = KeyService(engine, FileMasterKey.create(Path(tmp) / "master.key"),
                             get_profile("standard"))
             ks.bootstrap()
-            step = YEAR_MS // n
-            t = time.perf_counter()
-            generate(engine, ks, n, step_ms=step)
-            print(f"generated {n} chained records in {time.perf_counter() - t:.1f} s")
-            print("-- one table (before 0021_audit_partitions)")
-            verify_and_query(engine, ks, n, step)
-            t = time.perf_counter()
-            upgrade(engine)
-            print(f"-- migrated to monthly partitions in {time.perf_counter() - t:.1f} s")
-            verify_and_query(engine, ks, n, step)
+            yield engine, ks
     finally:
         engine.dispose()
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+def on_postgresql(url: str, n: int, n_appends: int | None) -> None:
+    """Appends in one table and in partitions (if ``n_appends``); then ``n`` records
+    spread over a year, verified and queried in one table, migrated to monthly
+    partitions (timed) and verified and queried again."""
+    with sa.create_engine(url, poolclass=sa.pool.NullPool).connect() as conn:
+        print(f"postgresql {conn.exec_driver_sql('SHOW server_version').scalar_one()}")
+    if n_appends:
+        for partitioned in (False, True):
+            print("-- appends, " + ("monthly partitions" if partitioned else "one table"))
+            with pg_database(url, partitioned=partitioned) as (engine, ks):
+                measure_appends(engine, ks, n_appends)
+    with pg_database(url, partitioned=False) as (engine, ks):
+        step = YEAR_MS // n
+        t = time.perf_counter()
+        generate(engine, ks, n, step_ms=step)
+        print(f"generated {n} chained records in {time.perf_counter() - t:.1f} s")
+        print("-- one table (before 0021_audit_partitions)")
+        verify_and_query(engine, ks, n, step)
+        t = time.perf_counter()
+        upgrade(engine)
+        print(f"-- migrated to monthly partitions in {time.perf_counter() - t:.1f} s")
+        verify_and_query(engine, ks, n, step)
+
+
 def run_appends(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine, ks = open_db(Path(tmp))
-        single = asyncio.run(appends(engine, ks, total=n, max_batch=1, writer="one"))
-        group = asyncio.run(appends(engine, ks, total=n * 10, max_batch=2000,
-                                    writer="group"))
-        print(f"appends, 64 writers, one per transaction : {single:9.0f} /s")
-        print(f"appends, 64 writers, group commit        : {group:9.0f} /s  "
-              f"({group / single:.1f}x)")
+        measure_appends(engine, ks, n)
         engine.dispose()
+
+
+def measure_appends(engine: sa.Engine, ks: KeyService, n: int) -> None:
+    single = asyncio.run(appends(engine, ks, total=n, max_batch=1, writer="one"))
+    group = asyncio.run(appends(engine, ks, total=n * 10, max_batch=2000, writer="group"))
+    print(f"appends, 64 writers, one per transaction : {single:9.0f} /s")
+    print(f"appends, 64 writers, group commit        : {group:9.0f} /s  "
+          f"({group / single:.1f}x)")
 
 
 def verify_and_query(engine: sa.Engine, ks: KeyService, n: int, step_ms: int = 10) -> None:
