@@ -163,6 +163,20 @@ def test_a_month_without_partition_fills_default_until_ensure_moves_it_then_is_r
     assert read(engine, QueryFilter(since=may.since - 86400_000, until=may.until)) == {
         "audit_records_p202504", "audit_records_p202505"}
 
+    # the weaker key (chain_id, seq, ts) lets a repeated seq in with another ts; verify
+    # still refuses the chain
+    names = [c.name for c in records.columns if c.name != "id"]
+    later = [records.c[n] + 1 if n == "ts" else records.c[n] for n in names]
+    with engine.begin() as conn:
+        chain, seq = conn.execute(sa.select(records.c.chain_id, records.c.seq)
+                                  .where(records.c.actor_user == "wa")
+                                  .order_by(records.c.id).offset(1).limit(1)).one()
+        conn.execute(sa.insert(records).from_select(names, sa.select(*later).where(
+            records.c.chain_id == chain, records.c.seq == seq)))
+    assert count(engine, "audit_records") == 17
+    rep = verify_database(engine, keyservice_sigcheck(cli["keys"]))
+    assert not rep.ok and f"seq={seq}" in str(rep.first_problem), rep.problems
+
 
 def read(engine: sa.Engine, f: QueryFilter) -> set[str]:
     """The partitions PostgreSQL's plan of the auditors' query ``f`` reads."""
