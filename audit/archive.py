@@ -11,7 +11,9 @@ An archive directory holds::
 ``verify_archive`` needs nothing else: no database, no key ring. ``purge`` drops
 only what a verified archive holds, never a record younger than the retention
 period, and first appends a sealing record (``audit_purge``) that names, for each
-chain, the last purged record (the anchor) so the remaining chain verifies.
+chain, the last purged record (the anchor) so the remaining chain verifies. On
+PostgreSQL a month partition all of whose records it deletes is dropped whole
+(``audit.partitions.drop_covered``); a month it deletes only part of goes row by row.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalid
 from audit.chain import RECORD_COLUMNS, Problem, row_tuple
 from audit.checkpoints import KEY_USE, b64u, unb64u
 from audit.errors import ArchiveError, ArchiveUnreadable, PurgeRefused
+from audit.partitions import drop_covered
 from audit.record import AuditRecord, canonical_json
 from audit.tables import anchors, chains, checkpoints, records
 from audit.verify import SEAL_EVENT, Sources, VerifyReport, verify_sources
@@ -63,6 +66,7 @@ class PurgeResult:
     records: int
     chains: dict[str, int]  # chain id -> new anchor seq
     seal: tuple[str, int] | None  # (chain, seq) of the sealing record
+    partitions: tuple[str, ...] = ()  # PostgreSQL: month partitions dropped whole
 
 
 def _iso(ms: int) -> str:
@@ -383,7 +387,6 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
         reason=f"purged records before {_iso(until)} held by archive {archive_id[:16]}",
         extra={"anchors": sealed, "archive": archive_id, "until": until},
     ))
-    deleted = 0
     # may read an anchor before its first write: "govgate_write" begins the transaction
     # as a writer (BEGIN IMMEDIATE on SQLite, see gateway.storage.write_transaction), or a
     # commit by a running gateway's audit log in between would fail it
@@ -399,10 +402,14 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
                              .values(**values))
             else:
                 conn.execute(sa.insert(anchors).values(chain_id=chain_id, **values))
+        # PostgreSQL: whole months first (a DROP, not a scan), the rest row by row
+        dropped = drop_covered(conn, until, {c: end for c, (end, _) in plan.items()})
+        deleted = dropped.records
         for chain_id, (end, _) in plan.items():
             deleted += conn.execute(sa.delete(records).where(
                 records.c.chain_id == chain_id, records.c.seq <= end)).rowcount
-    return PurgeResult(deleted, {c: s for c, (s, _) in plan.items()}, (seal.chain_id, seal.seq))
+    return PurgeResult(deleted, {c: s for c, (s, _) in plan.items()}, (seal.chain_id, seal.seq),
+                       tuple(dropped.partitions))
 
 
 def _archive_hashes(d: Path, ends: set[tuple[str, int]]) -> dict[tuple[str, int], str]:

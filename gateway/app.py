@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from audit.partitions import ensure_partitions
 from audit.record import AuditRecord
 from gateway import referrals
 from gateway.admin.scim.errors import ScimError
@@ -154,7 +155,8 @@ def routes() -> list[BaseRoute]:
 async def _maintain(gateway: Gateway) -> None:
     """The periodic jobs of a running gateway, every ``maintenance_interval_seconds``
     (60 s): scheduled key rotation and promotion, and purging expired codes, refresh
-    tokens, deny-list rows and sign-in throttle rows; then the referral round
+    tokens, deny-list rows and sign-in throttle rows, the audit records' month
+    partitions ahead (PostgreSQL, audit.partitions); then the referral round
     (gateway.referrals: overdue applications to the department head, their notices)."""
     services = gateway.services
     rotate_after = services.settings.key_rotate_days * 86400
@@ -169,6 +171,8 @@ async def _maintain(gateway: Gateway) -> None:
                 gateway.cas.store.purge, services.settings.session_absolute_timeout + 3600)
             await asyncio.to_thread(  # likewise
                 gateway.saml.store.purge, services.settings.session_absolute_timeout + 3600)
+            await asyncio.to_thread(ensure_partitions, services.engine,  # PostgreSQL only
+                                    int(services.clock().timestamp() * 1000))
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
         await referrals.maintain(gateway)  # overdue applications; logs its own failures

@@ -165,6 +165,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "passkey.removed": ("已删除 {username} 的 {count} 个密钥", "removed {count} key(s) of {username}"),
     # -- the audit journal (issue 17) ----------------------------------------------------
     "audit.journal_checked": ("审计日志文件：{chains} 条链的 {frames} 条记录已与数据表核对", "audit journal: {frames} records of {chains} chains checked against the tables"),
+    # -- monthly partitions of the audit records (issue 17; audit.partitions) --------------
+    "audit.partitions_sqlite": ("SQLite 将审计记录存于一张表中，无需分区", "SQLite keeps the audit records in one table; nothing to partition"),
+    "audit.partitions_ensured": ("新建了 {n} 个月分区（{names}），从 DEFAULT 分区移出 {moved} 条记录", "created {n} month partitions ({names}); moved {moved} records out of the DEFAULT partition"),
+    "audit.partitions_dropped": ("整月删除了 {n} 个分区：{names}", "dropped {n} whole month partitions: {names}"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {

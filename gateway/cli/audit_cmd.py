@@ -244,6 +244,9 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
     click.echo(t("audit.purged_sealed", lang, records=res.records, chains=len(res.chains),
                  seal=f"{res.seal[0]}/{res.seal[1]}") if res.seal
                else t("audit.purged", lang, records=res.records))
+    if res.partitions:
+        click.echo(t("audit.partitions_dropped", lang, n=len(res.partitions),
+                     names=", ".join(res.partitions)))
 
 
 # -- stats --------------------------------------------------------------------------------

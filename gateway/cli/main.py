@@ -13,6 +13,7 @@ import click
 
 from gateway.cli import (
     admin_cmds,
+    audit_partitions_cmd,
     audit_ship_cmd,
     break_glass_cmd,
     catalogue_cmd,
@@ -74,6 +75,7 @@ def _register() -> None:
     audit_group = __import__("gateway.cli.audit_cmd", fromlist=["audit"]).audit
     cli.add_command(audit_group)
     audit_group.add_command(audit_ship_cmd.ship_cmd)
+    audit_group.add_command(audit_partitions_cmd.partitions_cmd)
 
     cli.add_command(catalogue_cmd.catalogue)
     cli.add_command(steward_cmds.calendar)

@@ -1,6 +1,7 @@
 """The running app's maintenance loop (gateway.app lifespan): every
 ``maintenance_interval_seconds`` it promotes signing keys past their
-prepublication delay and purges the identity provider's expired rows."""
+prepublication delay, purges the identity provider's expired rows and, on
+PostgreSQL, keeps the audit records' month partitions ahead (audit.partitions)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from audit import AuditRecord
+from audit.partitions import AHEAD, month_start, next_month, partition_name, partitions
 from gateway.app import create_app
 from gateway.errors import SettingsError
 from gateway.idp.oauth2.tables import (
@@ -20,6 +23,7 @@ from gateway.idp.oauth2.tables import (
     refresh_tokens,
     revocations,
 )
+from gateway.services import Services
 from gateway.settings import load_settings
 from tests.oauth2.helpers import OFFICE_CB, close_services, frozen_now, make_services
 from tests.wiring import parts
@@ -30,6 +34,11 @@ def _eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "the maintenance loop did not get to it"
         time.sleep(0.02)
+
+
+def months(services: Services) -> list[str]:
+    with services.engine.connect() as conn:
+        return [p.name for p in partitions(conn)]
 
 
 def test_the_loop_promotes_due_keys_and_purges_expired_idp_rows(env: dict[str, str]) -> None:
@@ -60,7 +69,18 @@ def test_the_loop_promotes_due_keys_and_purges_expired_idp_rows(env: dict[str, s
         def state(kid: str) -> str:
             return next(k.state for k in services.keys.list_keys() if k.kid == kid)
 
+        if services.engine.dialect.name == "postgresql":  # a month ahead and one in DEFAULT
+            last = month_start(int(clock().timestamp() * 1000))
+            for _ in range(AHEAD):
+                last = next_month(last)
+            ahead = partition_name(last)
+            with services.engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP TABLE {ahead}")
+            services.audit.append_sync(AuditRecord(event_type="login", outcome="success",
+                                                   ts=1_741_176_000_000))  # 2025-03-05
         with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080"):
+            if services.engine.dialect.name == "postgresql":
+                _eventually(lambda: {ahead, "audit_records_p202503"} <= set(months(services)))
             time.sleep(0.3)  # several rounds: nothing is due yet
             assert state(pending.kid) == "pending"
             assert count(revocations) == 2 and count(authorization_codes) == 1
