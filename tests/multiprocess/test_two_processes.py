@@ -124,6 +124,23 @@ def test_a_token_issued_by_one_is_accepted_by_the_other_until_revoked_there(
     print(f"revocation held in the other process after {took:.3f} s")
 
 
+def test_a_key_promoted_at_once_through_one_signs_tokens_the_other_accepts_at_once(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """A rotation with ``now`` (a compromised key): the other process reads the ring
+    again on the unknown kid instead of refusing the new tokens for a second."""
+    services, one, two = world
+    admin = _admin(services, "sec.mp", "secadmin")
+    # the other process has just read the ring (a token it has not seen before)
+    assert _proxied(two, _bearer(_client_token(services, "warm"))) == 200
+    r = httpx.post(f"{one.url}{ADMIN_API}/keys/rotate", headers=admin, timeout=10,
+                   json={"uses": ["token"], "now": True})
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{one.url}/oauth2/token", data={"grant_type": "client_credentials"},
+                   auth=LOADER, timeout=10)
+    assert r.status_code == 200, r.text
+    assert _proxied(two, _bearer(r.json()["access_token"])) == 200
+
+
 def test_a_policy_line_added_through_one_is_enforced_by_the_other(
         world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
     services, one, two = world
