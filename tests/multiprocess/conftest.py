@@ -48,7 +48,9 @@ def shared_world(directory: Path, *, ports: int, workers: int = 1
                         for _ in range(ports)]
             try:
                 for gateway in gateways:
-                    gateway.start()
+                    # each worker imports the whole gateway anew (spawned): on a busy
+                    # machine two of them start in several times one's time
+                    gateway.start(timeout=30.0 * workers)
                 yield services, gateways, upstream
             finally:
                 for gateway in gateways:
