@@ -42,7 +42,7 @@ def _metric(text: str, name: str) -> float:
 
 def _chains(services: Services, client: str) -> dict[str, int]:
     with services.engine.connect() as conn:
-        return dict(conn.execute(  # type: ignore[arg-type]
+        return dict(conn.execute(
             sa.select(records.c.chain_id, sa.func.count())
             .where(records.c.event_type == "proxy_request", records.c.actor_client == client)
             .group_by(records.c.chain_id)).all())
