@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from bench.gateway_world import GatewayProcess, Upstream, free_port, prepare
+from gateway.metrics import MULTIPROC_ENV
 from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from tests.conftest import PG_URL, fresh_database
@@ -38,6 +40,7 @@ def shared_world(directory: Path, *, ports: int, workers: int = 1
         with fresh_database(directory) as db_url:
             issuer = f"http://127.0.0.1:{free_port()}"  # one gateway, one issuer
             env = world_env(directory / "home", db_url)
+            env.pop(MULTIPROC_ENV, None)  # serve chooses the workers' own
             env["GOVGATE_ISSUER"] = issuer
             with cheap_hashes():
                 prepare(env, upstream.url, user_count=2)
@@ -47,10 +50,10 @@ def shared_world(directory: Path, *, ports: int, workers: int = 1
             gateways = [GatewayProcess(env, extra=extra, workers=workers)
                         for _ in range(ports)]
             try:
-                for gateway in gateways:
-                    # each worker imports the whole gateway anew (spawned): on a busy
-                    # machine two of them start in several times one's time
-                    gateway.start(timeout=30.0 * workers)
+                # side by side: each imports the whole gateway; each worker too
+                # (spawned), which on a busy machine takes several times one's time
+                with ThreadPoolExecutor(len(gateways)) as pool:
+                    list(pool.map(lambda g: g.start(timeout=30.0 * workers), gateways))
                 yield services, gateways, upstream
             finally:
                 for gateway in gateways:
