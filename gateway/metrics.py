@@ -23,6 +23,7 @@ gauges itself once a second (``GAUGE_SECONDS``) and at each scrape it answers.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -40,6 +41,8 @@ from starlette.responses import Response
 
 from audit import AuditLog
 from policies import Policies
+
+log = logging.getLogger("govgate")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                    5, 10, 30)
@@ -104,7 +107,10 @@ class Metrics:
 
     def _refresh_forever(self) -> None:
         while not self._stop.wait(GAUGE_SECONDS):
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # a gauge a second late, never a dead thread
+                log.exception("metrics gauges not written")
 
     def close(self) -> None:
         self._stop.set()
