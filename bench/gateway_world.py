@@ -186,7 +186,8 @@ class GatewayProcess:
                 raise RuntimeError(f"govgate serve exited: {self.stderr()}")
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError("govgate serve did not answer /healthz in time")
+                raise RuntimeError(f"govgate serve did not answer /healthz in {timeout:.0f} s: "
+                                   f"{self.stderr()}")
             time.sleep(0.05)
 
     def stderr(self) -> str:

@@ -53,7 +53,7 @@ def shared_world(directory: Path, *, ports: int, workers: int = 1
                 # side by side: each imports the whole gateway; each worker too
                 # (spawned), which on a busy machine takes several times one's time
                 with ThreadPoolExecutor(len(gateways)) as pool:
-                    list(pool.map(lambda g: g.start(timeout=30.0 * workers), gateways))
+                    list(pool.map(lambda g: g.start(timeout=60.0 * workers), gateways))
                 yield services, gateways, upstream
             finally:
                 for gateway in gateways:
