@@ -12,8 +12,8 @@ Same upstream for every case: nginx returning a small JSON body.
                                           or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
                                           (SQLite, synchronous=FULL, group commit) -> nginx
-    (d2) govgate serve --workers 2        the same, one worker per CPU, NOT pinned: the
-                                          workers share both CPUs with nginx and wrk
+    (d2) gone: ``serve --workers 2`` needs PostgreSQL now (SQLite refuses it); one
+         worker against two on PostgreSQL is bench/bench_workers.py
     (e) nginx auth_request -> govgate /auth/verify, then nginx -> nginx
 
 Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset) when the
@@ -382,7 +382,7 @@ def main() -> None:
         sys.exit("nginx is required (apt-get install nginx)")
     duration = max(1, min(args.duration, 60))
     tmp = Path(tempfile.mkdtemp(prefix="govgate-bench-"))
-    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "g", "w")}
+    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "g")}
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, float]] = {}
     try:
@@ -398,12 +398,6 @@ def main() -> None:
         procs.append(subprocess.Popen([*pin(0), *me, "--role", "govgate", "--port",
                                        str(ports["g"]), "--home", str(tmp / "home")],
                                       env={**os.environ, "GOVGATE_HOME": str(tmp / "home")}))
-        workers_env = {**os.environ, "GOVGATE_HOME": str(tmp / "home"),
-                       "GOVGATE_PORT": str(ports["w"]), "GOVGATE_PROXY_RATE": "1e9",
-                       "GOVGATE_PROXY_BURST": "1e9"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve",
-                                       "--workers", "2"], env=workers_env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL))
         for port in ports.values():
             wait_port(port)
         auth = [f"Authorization: Bearer {token}"]
@@ -414,8 +408,6 @@ def main() -> None:
             ("(c2) govgate's transport alone", f"http://127.0.0.1:{ports['t']}/api/x", []),
             ("(d) govgate proxy, 1 worker", f"http://127.0.0.1:{ports['g']}/s/bench/api/x",
              auth),
-            ("(d2) govgate serve --workers 2, unpinned",
-             f"http://127.0.0.1:{ports['w']}/s/bench/api/x", auth),
             ("(e) nginx auth_request -> govgate", f"http://127.0.0.1:{ports['e']}/api/x",
              auth),
         ]

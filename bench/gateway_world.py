@@ -154,8 +154,9 @@ class GatewayProcess:
     """``python -m gateway.cli serve`` on a free port of 127.0.0.1 with ``env``."""
 
     def __init__(self, env: Mapping[str, str], *, port: int | None = None,
-                 extra: Mapping[str, str] | None = None) -> None:
+                 extra: Mapping[str, str] | None = None, workers: int = 1) -> None:
         self.port = port or free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = _python_env({**env, **SERVE_ENV, "GOVGATE_ISSUER": self.url,
                                 **(extra or {})})
@@ -171,7 +172,8 @@ class GatewayProcess:
     def start(self, timeout: float = 30.0) -> GatewayProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port),
+                 "--workers", str(self.workers)],
                 cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while True:
@@ -184,7 +186,8 @@ class GatewayProcess:
                 raise RuntimeError(f"govgate serve exited: {self.stderr()}")
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError("govgate serve did not answer /healthz in time")
+                raise RuntimeError(f"govgate serve did not answer /healthz in {timeout:.0f} s: "
+                                   f"{self.stderr()}")
             time.sleep(0.05)
 
     def stderr(self) -> str:

@@ -101,7 +101,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
-    "serve.sqlite_workers": ("注意：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长；多进程请使用 PostgreSQL。", "note: SQLite allows one writer at a time, so the workers' audit commits wait for each other: more workers add no throughput and lengthen tail latency; use PostgreSQL for several workers."),
+    "serve.sqlite_workers": ("--workers 大于 1 需要 PostgreSQL：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长。请去掉 --workers，或将 database_url 设为 PostgreSQL。", "--workers above 1 needs PostgreSQL: SQLite allows one writer at a time, so the workers' audit commits would wait for each other, adding no throughput and lengthening tail latency. Drop --workers, or set database_url to PostgreSQL."),
     # -- the demo's traffic ---------------------------------------------------------------
     "demo.traffic": ("已通过网关产生 {calls} 次真实调用（其中 {refused} 次被拒绝），实绩见 {url}/portal/stats", "made {calls} real calls through the gateway ({refused} refused): see the real use at {url}/portal/stats"),
     "demo.traffic_failed": ("演示流量未能产生：{reason}", "the demo traffic could not be made: {reason}"),

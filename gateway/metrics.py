@@ -6,16 +6,30 @@
     govgate_proxy_upstream_errors_total{system,kind}       counter (timeout, connect, ...)
     govgate_forward_auth_total{decision}                   counter
     govgate_policy_decision_seconds                        histogram
-    govgate_policy_version / govgate_policy_lines          gauges
-    govgate_audit_queue_depth                              gauge (records awaiting commit)
+    govgate_policy_version / govgate_policy_lines          gauges (lowest / highest of the
+                                                           live workers)
+    govgate_audit_queue_depth                              gauge (records awaiting commit,
+                                                           summed over the live workers)
     govgate_audit_ship_lag_records{target}                 gauge (committed, not shipped)
     govgate_audit_ship_lag_seconds{target}                 gauge (age of the oldest of them)
+
+Under ``govgate serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set by serve before
+the workers start, so prometheus-client chose its file-backed values when they
+imported it) every worker writes its values to files there and a scrape, whichever
+worker answers it, reads them all (``MultiProcessCollector``): counters and
+histograms are summed over every worker that ever ran, gauges follow their
+``multiprocess_mode``, over the workers alive. A gauge computed on scrape
+(``set_function``) never reaches the files, so in that mode each worker sets its
+gauges itself once a second (``GAUGE_SECONDS``) and at each scrape it answers. The
+shipping lag is read from the database by whichever worker answers the scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -28,6 +42,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,12 +55,20 @@ log = logging.getLogger("govgate")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                    5, 10, 30)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+GAUGE_SECONDS = 1.0  # how stale another worker's gauges may be in a scrape
+
+
+def multiprocess_dir() -> str | None:
+    """The directory the workers share their values through, or None (one process)."""
+    return os.environ.get(MULTIPROC_ENV) or None
 
 
 class Metrics:
     def __init__(self, *, policies: Policies | None = None, audit: AuditLog | None = None,
                  shipping: Callable[[], Sequence[TargetLag]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.shared = multiprocess_dir()
         r = self.registry
         self.requests = Counter("govgate_proxy_requests", "Proxied requests",
                                 ["system", "status", "decision"], registry=r)
@@ -61,23 +84,58 @@ class Metrics:
         self.decision_seconds = Histogram(
             "govgate_policy_decision_seconds", "Policy decision time",
             buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 5e-4, 1e-3), registry=r)
-        policy_version = Gauge("govgate_policy_version", "Loaded policy version", registry=r)
-        policy_lines = Gauge("govgate_policy_lines", "Loaded policy lines", registry=r)
-        queue = Gauge("govgate_audit_queue_depth", "Audit records awaiting commit", registry=r)
+        # a worker still on an older policy shows as the lowest version
+        self.policy_version = Gauge("govgate_policy_version", "Loaded policy version",
+                                    registry=r, multiprocess_mode="livemin")
+        self.policy_lines = Gauge("govgate_policy_lines", "Loaded policy lines", registry=r,
+                                  multiprocess_mode="livemax")
+        self.queue = Gauge("govgate_audit_queue_depth", "Audit records awaiting commit",
+                           registry=r, multiprocess_mode="livesum")
+        self._policies = policies
+        self._audit = audit
+        self._stop = threading.Event()
+        self._shipping = ShippingLag(shipping) if shipping is not None else None
+        if self.shared is None:
+            if policies is not None:
+                self.policy_version.set_function(lambda: float(policies.version))
+                self.policy_lines.set_function(lambda: float(len(policies.engine.index)))
+            self.queue.set_function(self._depth)
+            if self._shipping is not None:
+                r.register(self._shipping)
+        else:
+            self.refresh()
+            threading.Thread(target=self._refresh_forever, name="govgate-metrics",
+                             daemon=True).start()
 
-        if policies is not None:
-            policy_version.set_function(lambda: float(policies.version))
-            policy_lines.set_function(lambda: float(len(policies.engine.index)))
+    def _depth(self) -> float:
+        return float(self._audit.queue_depth) if self._audit is not None else 0.0
 
-        def _depth() -> float:
-            return float(audit.queue_depth) if audit is not None else 0.0
+    def refresh(self) -> None:
+        """Write this worker's gauges (multiprocess mode)."""
+        if self._policies is not None:
+            self.policy_version.set(float(self._policies.version))
+            self.policy_lines.set(float(len(self._policies.engine.index)))
+        self.queue.set(self._depth())
 
-        queue.set_function(_depth)
-        if shipping is not None:
-            r.register(ShippingLag(shipping))
+    def _refresh_forever(self) -> None:
+        while not self._stop.wait(GAUGE_SECONDS):
+            try:
+                self.refresh()
+            except Exception:  # a gauge a second late, never a dead thread
+                log.exception("metrics gauges not written")
+
+    def close(self) -> None:
+        self._stop.set()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.shared is None:
+            return generate_latest(self.registry)
+        self.refresh()
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=self.shared)
+        if self._shipping is not None:
+            every_worker.register(self._shipping)
+        return generate_latest(every_worker)
 
 
 class ShippingLag(Collector):

@@ -138,6 +138,7 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     workflow = open_workflow(services, catalogue)
     metrics = Metrics(policies=policies, audit=services.audit,
                       shipping=lambda: lags(services))
+    services.on_close(metrics.close)
     provider = Provider(services, backchannel_transport=seams.backchannel_transport)
     authenticator = Authenticator(services, provider)
     cas = CasServer(provider, transport=seams.cas_slo_transport)

@@ -102,6 +102,9 @@ def _b64url_json(segment: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
+UNKNOWN_KID_SECONDS = 0.1
+
+
 class KeyRing:
     def __init__(
         self,
@@ -166,10 +169,11 @@ class KeyRing:
             self._snapshot = None
             self._active.clear()
 
-    def _publics(self) -> dict[str, _Public | CorruptKey]:
+    def _publics(self, max_age: float | None = None) -> dict[str, _Public | CorruptKey]:
         with self._lock:
             snap = self._snapshot
-        if snap is not None and time.monotonic() - snap[0] < self.cache_seconds:
+        age = self.cache_seconds if max_age is None else max_age
+        if snap is not None and time.monotonic() - snap[0] < age:
             return snap[1]
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -464,6 +468,11 @@ class KeyRing:
         if not isinstance(kid, str):
             raise InvalidSignature("kid missing")
         entry = self._publics().get(kid)
+        if entry is None:
+            # a key another process promoted a moment ago (rotation with ``now``): read
+            # the ring again rather than refuse its tokens until the cache expires; at
+            # most every UNKNOWN_KID_SECONDS, so made-up kids cannot cost a query each
+            entry = self._publics(UNKNOWN_KID_SECONDS).get(kid)
         if entry is None:
             raise InvalidSignature(f"unknown kid {kid!r}")
         if isinstance(entry, CorruptKey):

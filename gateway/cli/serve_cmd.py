@@ -21,6 +21,7 @@ from gateway.cli import demo_directory, demo_guide
 from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.cli.delegation_cmd import demo_delegations
 from gateway.cli.demo_settings import write_demo_settings
+from gateway.cli.workers import Supervisor, metrics_directory
 from gateway.i18n import cli_lang, ljust
 from gateway.passwords import generate_password
 from gateway.root import state_applier
@@ -121,8 +122,8 @@ def _free_port() -> int:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=PORT, default=None, help="Port, 1-65535 (default 8080).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes; each verifies tokens locally and appends its own "
-                   "audit chain (use one per core).")
+              help="Worker processes (PostgreSQL only); each verifies tokens locally and "
+                   "appends its own audit chain (use one per core).")
 @click.option("--tls-cert", default=None, metavar="FILE",
               help="Serve HTTPS with this certificate chain (PEM; setting tls_cert).")
 @click.option("--tls-key", default=None, metavar="FILE",
@@ -158,23 +159,24 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
                                          _tls(settings)))
         _run_loop(_run_servers([server], on_started=lambda: click.echo(listening)))
         return
-    click.echo(listening)
     if settings.db_url.startswith("sqlite"):
         # measured (bench/bench_proxy.py, case d2): 2 workers on SQLite gave the same
         # requests/s as one and a p99 of 0.6 s, from the busy handler's back-off
-        click.echo(cli_ctx.msg("serve.sqlite_workers"), err=True)
+        raise CommandError(cli_ctx.msg("serve.sqlite_workers"))
     services.close()
     cli_ctx._services = None
-    # the workers rebuild the same settings from the environment they inherit
+    # the workers rebuild the same settings from the environment they inherit, and
+    # share their metrics through this directory
     os.environ.update(_settings_environment(cli_ctx.overrides))
+    metrics = metrics_directory(settings.home, settings.port)
     # uvicorn.run's multi-process path, with the gateway's server config (its protocol
     # and limits travel to the workers with the pickled config)
-    from uvicorn.supervisors import Multiprocess
-
     config = _uvicorn_config("gateway.app:app_from_environment", settings.host,
                              settings.port, HeadLimits.from_settings(settings),
                              _tls(settings), factory=True, workers=workers)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    sockets = [config.bind_socket()]
+    click.echo(listening)
+    Supervisor(config, sockets, metrics).run()
 
 
 def _settings_environment(overrides: dict[str, Any]) -> dict[str, str]:

@@ -13,9 +13,11 @@ import sqlalchemy as sa
 
 from audit import AuditRecord
 from audit.tables import records
+from gateway.directory.client import DirectoryClient
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.directory.sync import ACTOR, SyncPlan, sync
 from gateway.idp.sign_out import revoke_everywhere, schedule_notices
+from gateway.one_at_a_time import one_at_a_time
 from gateway.root import Gateway
 from gateway.services import Services
 
@@ -37,8 +39,17 @@ def due(services: Services) -> bool:
 def run_round(gateway: Gateway) -> SyncPlan | None:
     """One scheduled sync if one is due; the sessions of the people it disabled end."""
     services, client = gateway.services, gateway.directory
-    if client is None or services.settings.directory_sync_interval <= 0 or not due(services):
+    if client is None or services.settings.directory_sync_interval <= 0:
         return None
+    # the workers' rounds start together: one of them checks and syncs, the others skip
+    with one_at_a_time(services.engine, "directory-sync") as alone:
+        if not alone or not due(services):
+            return None
+        return _sync_round(gateway, client)
+
+
+def _sync_round(gateway: Gateway, client: DirectoryClient) -> SyncPlan | None:
+    services = gateway.services
     try:
         plan = sync(services, client)
     except (DirectoryUnavailable, SyncConflict) as exc:
