@@ -6,6 +6,7 @@ Two cases, 32 concurrent requests each, after a warm-up, on uvloop:
 
     token   POST /oauth2/token, client_credentials (client_secret_basic)
     proxy   GET /s/bench/api/x with a bearer token -> nginx returning a small JSON body
+            (again for a system with ``assertion: per_caller``: /s/bench-pc/api/x)
 
 It prints CPU time per request (this process, all threads: the audit writer's
 included), which on this shared VM is much steadier than requests per second.
@@ -115,7 +116,7 @@ def token_case(n: int, no_audit: bool) -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def proxy_case(n: int, no_audit: bool) -> float:
+def proxy_case(n: int, no_audit: bool, system: str = "bench") -> float:
     from gateway.app import create_app
     from gateway.proxy.endpoint import ProxyConfig
     from gateway.root import Seams
@@ -132,7 +133,7 @@ def proxy_case(n: int, no_audit: bool) -> float:
         bench_proxy.wait_port(ports["a"])
         services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")}))
         app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)))
-        one = _caller(app, "GET", "/s/bench/api/x", [
+        one = _caller(app, "GET", f"/s/{system}/api/x", [
             (b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
             (b"accept", b"*/*")], b"")
         return _run(_measure(services, one, n, no_audit))
@@ -161,6 +162,8 @@ def main() -> None:
     print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
     print(f"  token (client_credentials)  {token_case(n, args.no_audit):6.0f} us CPU/request")
     print(f"  proxy (bearer, -> nginx)    {proxy_case(n, args.no_audit):6.0f} us CPU/request")
+    print(f"  proxy, assertion per_caller {proxy_case(n, args.no_audit, 'bench-pc'):6.0f} us "
+          "CPU/request")
 
 
 if __name__ == "__main__":

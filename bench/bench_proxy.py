@@ -227,12 +227,18 @@ def setup_govgate(home: Path, upstream: int) -> str:
         "regions": [{"code": "gx", "name": "某省"}],
         "departments": [{"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
                         {"code": "czt", "name": "财政厅", "region": "gx"}],
+        # the same upstream twice: one assertion per request (the default), and one
+        # per caller reused up to 30 s (gateway.proxy.caller_assertion)
         "systems": [{"code": "bench", "name": "bench", "department": "jgswj",
-                     "upstream": f"http://127.0.0.1:{upstream}"}],
+                     "upstream": f"http://127.0.0.1:{upstream}"},
+                    {"code": "bench-pc", "name": "bench per caller", "department": "jgswj",
+                     "upstream": f"http://127.0.0.1:{upstream}", "assertion": "per_caller"}],
         "users": [{"username": "li.si", "name": "李四", "department": "czt",
                    "roles": ["staff", "data_steward"]}],
         "policies": [{"subject": "role:data_steward", "department": "czt",
-                      "object": "/s/bench/api/*", "action": "GET"}],
+                      "object": "/s/bench/api/*", "action": "GET"},
+                     {"subject": "role:data_steward", "department": "czt",
+                      "object": "/s/bench-pc/api/*", "action": "GET"}],
     })
     now = int(time.time())
     token = services.keys.sign_jwt("token", {

@@ -151,6 +151,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    # -- govgate system (issue 17; gateway.cli.system_cmd) ----------------------------
+    "system.added": ("已添加系统 {code}。", "System {code} added."),
+    "system.updated": ("已更新系统 {code}。", "System {code} updated."),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -694,4 +697,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- behaviour under faults (issue 16) -----------------------------------------------
     "audit.chain_gone": ("本进程的审计哈希链已被接管", "this writer's audit chain was taken over"),
     "storage.unavailable": ("数据库暂不可用，请稍后重试", "the database is unavailable; try again"),
+    # -- per-caller assertions (issue 17; gateway.proxy.caller_assertion) ---------------
+    "state.assertion_reuse": ("assertion 必须是以下之一：{modes}", "assertion must be one of {modes}"),
 }

@@ -26,6 +26,7 @@ from gateway.cli import (
     session_cmd,
     state_cmds,
     steward_cmds,
+    system_cmd,
 )
 from gateway.cli.context import CliContext, GovgateGroup, pass_cli  # noqa: F401 - re-exported
 from gateway.i18n import cli_lang
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(saml_cmd.saml)
     cli.add_command(compliance_cmd.compliance)
     cli.add_command(directory_cmd.directory)
+    cli.add_command(system_cmd.system)
 
 
 _register()

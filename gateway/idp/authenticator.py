@@ -61,6 +61,9 @@ class Principal:
     # one system it may call, checked by the proxy's admission)
     actor: ActingClient | None = None
     audiences: frozenset[str] = frozenset()
+    # the bearer token's exp (epoch seconds): what is derived from it (a reused
+    # assertion, gateway.proxy.caller_assertion) must not outlive it
+    expires_at: float | None = None
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -180,6 +183,8 @@ class Authenticator:
             via="bearer",
             actor=actor,
             audiences=audiences if actor is not None else frozenset(),
+            expires_at=float(exp) if isinstance(exp := claims.get("exp"), int | float)
+            else None,
         ))
 
     def _actor(self, claims: dict[str, Any], audience: str | None) -> ActingClient:

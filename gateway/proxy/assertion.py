@@ -25,6 +25,11 @@ from typing import Any
 TYP = "govgate-assertion+jwt"
 MAX_LIFETIME = 60
 HEADER = "X-Govgate-Assertion"
+# a system's ``assertion`` setting: one signed per request (the default), or one per
+# caller and system reused up to 30 s (gateway.proxy.caller_assertion)
+PER_REQUEST = "per_request"
+PER_CALLER = "per_caller"
+REUSE_MODES = (PER_REQUEST, PER_CALLER)
 
 
 def assertion_claims(
@@ -115,9 +120,7 @@ class AssertionSigner:
             # what the claims say of the caller, not the principal itself: a principal
             # is one token's (its jti), and a key per token would fill the cache with
             # every token ever seen instead of one entry per caller and system
-            key = (principal.subject, principal.username, principal.department,
-                   getattr(principal, "region", None), tuple(sorted(principal.roles)),
-                   principal.client_id, getattr(principal, "via", None), issuer, system)
+            key = claims_key(principal, issuer, system)
             fixed = self._fixed.get(key)
         except TypeError:  # an unhashable field: no cache
             return self.sign(assertion_claims(principal, issuer=issuer, system=system,
@@ -137,6 +140,17 @@ class AssertionSigner:
         body = (f'{fixed[0]},"iat":{t},"nbf":{t},"exp":{t + lifetime},"jti":{rid},'
                 f'"request_id":{rid},{bound}{fixed[1]}')
         return self._sign_body(_b64(body.encode("utf-8")))
+
+
+def claims_key(principal: Any, issuer: str, system: str) -> tuple[Any, ...]:
+    """Everything an assertion states of its caller and system, hashable: two
+    principals with the same key get assertions that say the same (``act`` included:
+    a delegated call and the user's own through the same client differ)."""
+    actor = getattr(principal, "actor", None)
+    return (principal.subject, principal.username, principal.department,
+            getattr(principal, "region", None), tuple(sorted(principal.roles)),
+            principal.client_id, getattr(principal, "via", None),
+            None if actor is None else actor.client_id, issuer, system)
 
 
 def _fixed_parts(principal: Any, issuer: str, system: str) -> tuple[str, str]:

@@ -62,7 +62,8 @@ from gateway.proxy.admission import (
     audit_target,
 )
 from gateway.proxy.assertion import HEADER as ASSERTION_HEADER
-from gateway.proxy.assertion import AssertionSigner
+from gateway.proxy.assertion import PER_CALLER, AssertionSigner
+from gateway.proxy.caller_assertion import CallerAssertions
 from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.headers import HeaderPolicy
 from gateway.proxy.identity_headers import ASSERTION, PLAIN, plain_headers
@@ -312,6 +313,7 @@ class Proxy:
         self.systems = SystemDirectory(services.engine, open_=services.keys.open)
         self.metrics = metrics
         self.signer = AssertionSigner(services.keys)
+        self.caller_assertions = CallerAssertions(self.signer)
         issuer = services.settings.issuer
         self.admitter = Admitter(
             systems=self.systems,
@@ -415,7 +417,13 @@ class Proxy:
             headers.append((b"x-forwarded-host", host.encode("latin-1")))
         headers.append((b"x-request-id", req.request_id.encode("latin-1")))
         mode = req.system.identity_headers
-        if mode != PLAIN:
+        if mode != PLAIN and req.system.assertion == PER_CALLER:
+            reused = self.caller_assertions.get(
+                req.principal, issuer=services.settings.issuer, system=req.system.code,
+                now=services.clock(), lifetime=self.config.assertion_lifetime)
+            audit.extra["assertion_jti"] = reused.jti
+            headers.append((ASSERTION_HEADER_B, reused.token.encode("ascii")))
+        elif mode != PLAIN:
             headers.append((ASSERTION_HEADER_B, self.signer.mint(
                 req.principal, issuer=services.settings.issuer, system=req.system.code,
                 request_id=req.request_id, now=services.clock(),
