@@ -12,6 +12,8 @@ Same upstream for every case: nginx returning a small JSON body.
                                           or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
                                           (SQLite, synchronous=FULL, group commit) -> nginx
+    (d3) the same, assertion per_caller   (d) for a system with ``assertion: per_caller``: one
+                                          signed assertion per caller reused up to 30 s
     (d2) govgate serve --workers 2        the same, one worker per CPU, NOT pinned: the
                                           workers share both CPUs with nginx and wrk
     (e) nginx auth_request -> govgate /auth/verify, then nginx -> nginx
@@ -19,7 +21,10 @@ Same upstream for every case: nginx returning a small JSON body.
 Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset) when the
 machine has two or more CPUs. Load: wrk (1 thread, 32 connections, --latency)
 when installed, else a bounded aiohttp client. Also: policy decision latency
-at 100 / 10,000 / 100,000 lines, cached and uncached. Prints a Markdown table.
+at 100 / 10,000 / 100,000 lines, cached and uncached, and (``bench_memory``; skip
+with ``--no-memory``) the resident memory of one ``govgate serve`` worker idle and
+with 100,000 policy lines and 10,000 catalogue resources. Prints a Markdown table,
+then every figure of issue #17 beside its target (met / MISSED).
 """
 
 from __future__ import annotations
@@ -369,6 +374,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the resident-memory measurement (bench_memory)")
     parser.add_argument("--role", choices=["forwarder", "transport", "govgate"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -420,6 +427,8 @@ def main() -> None:
             ("(c2) govgate's transport alone", f"http://127.0.0.1:{ports['t']}/api/x", []),
             ("(d) govgate proxy, 1 worker", f"http://127.0.0.1:{ports['g']}/s/bench/api/x",
              auth),
+            ("(d3) govgate proxy, 1 worker, assertion per_caller",
+             f"http://127.0.0.1:{ports['g']}/s/bench-pc/api/x", auth),
             ("(d2) govgate serve --workers 2, unpinned",
              f"http://127.0.0.1:{ports['w']}/s/bench/api/x", auth),
             ("(e) nginx auth_request -> govgate", f"http://127.0.0.1:{ports['e']}/api/x",
@@ -441,6 +450,11 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     decisions = bench_decisions()
+    memory = None
+    if not args.no_memory:
+        from bench import bench_memory
+
+        memory = bench_memory.run(100_000, 10_000)
     a = results["(a) upstream direct (nginx)"]["rps"]
     b = results["(b) nginx reverse proxy"]["rps"]
     c = results["(c) bare aiohttp forwarder"]["rps"]
@@ -463,6 +477,44 @@ def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: |")
     for n, u50, u99, c50, c99 in decisions:
         print(f"| {n:,} | {u50:.1f} | {u99:.1f} | {c50:.2f} | {c99:.2f} |")
+    print_targets(results, memory)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_targets(results: dict[str, dict[str, float]],
+                  memory: tuple[float, float] | None) -> None:
+    """Issue #17's proxy figures beside their targets."""
+    b = results["(b) nginx reverse proxy"]
+    c = results["(c) bare aiohttp forwarder"]
+    t = results["(c2) govgate's transport alone"]
+    e = results["(e) nginx auth_request -> govgate"]
+    print("\nTargets (issue #17), this run:")
+    for label, key in (("", "(d) govgate proxy, 1 worker"),
+                       (", assertion per_caller",
+                        "(d3) govgate proxy, 1 worker, assertion per_caller")):
+        d = results[key]
+        added = 1e6 / d["rps"] - 1e6 / t["rps"]
+        print(f"  security over govgate's transport{label}, (d) - (c2) <= 100 µs/request: "
+              f"{added:.0f} µs: {_verdict(added <= 100)}")
+        print(f"  proxy{label} vs the bare aiohttp forwarder, (d) >= 1.0x (c): "
+              f"{d['rps'] / c['rps']:.2f}x: {_verdict(d['rps'] >= c['rps'])}")
+        p99 = d["p99"] - c["p99"]
+        print(f"  p99 added{label} over the bare forwarder at 32 connections < 10 ms: "
+              f"{p99:.2f} ms: {_verdict(p99 < 10)}")
+    print(f"  nginx auth_request -> govgate, (e) >= 0.25x (b): {e['rps'] / b['rps']:.2f}x "
+          f"({e['rps']:.0f} vs {b['rps']:.0f} req/s): {_verdict(e['rps'] >= 0.25 * b['rps'])}")
+    if memory is None:
+        print("  resident memory: not measured (--no-memory)")
+        return
+    from bench.bench_memory import verdict
+
+    idle, loaded = memory
+    print(f"  one worker idle < 150 MB: {verdict(idle, 150)}")
+    print(f"  one worker, 100,000 policy lines and 10,000 catalogue resources < 300 MB: "
+          f"{verdict(loaded, 300)}")
 
 
 if __name__ == "__main__":
