@@ -5,7 +5,7 @@ loaded (issue #17's targets: < 150 MB idle, < 300 MB with 100,000 policy lines a
     python -m bench bench_memory        (or: python bench/bench_memory.py [--lines 100000]
                                          [--resources 10000])
 
-A fresh SQLite gateway (the organisation and one system) is served by ``govgate
+A fresh SQLite gateway (``bench_proxy``'s: the organisation and its systems) is served by ``govgate
 serve`` (one worker, as deployed); after it answers, a token, a portal page and a
 proxied call (refused: no upstream needed) warm it, then VmRSS is read from
 /proc after 2 s of idle. Then the policy lines (inserted in bulk, as an import
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -34,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import bench_proxy  # noqa: E402
 
 IDLE_TARGET_MB = 150.0
 LOADED_TARGET_MB = 300.0
@@ -70,30 +71,14 @@ def _get(url: str, headers: dict[str, str] | None = None) -> int:
 
 
 def prepare(home: Path) -> tuple[Any, str]:
-    from gateway.root import Seams, build_gateway
+    """The gateway bench_proxy sets up (its systems point at a closed port here: the
+    proxied calls are refused or fail, which loads the same state); its services and
+    a bearer token."""
     from gateway.services import open_services
     from gateway.settings import load_settings
-    from gateway.setup import initialise
 
-    settings = load_settings({"GOVGATE_HOME": str(home)})
-    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16), environ={})
-    services = open_services(settings, environ={})
-    build_gateway(services, Seams(watch_policies=False)).state_applier().apply({
-        "regions": [{"code": "gx", "name": "某省"}],
-        "departments": [{"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
-                        {"code": "czt", "name": "财政厅", "region": "gx"}],
-        "systems": [{"code": "bench", "name": "bench", "department": "jgswj",
-                     "upstream": "http://127.0.0.1:9"}],
-        "users": [{"username": "li.si", "name": "李四", "department": "czt",
-                   "roles": ["staff"]}],
-    })
-    now = int(time.time())
-    token = services.keys.sign_jwt("token", {
-        "iss": settings.issuer, "aud": settings.issuer, "iat": now, "nbf": now,
-        "exp": now + 3600, "sub": "li.si", "client_id": "finance-system",
-        "department": "czt", "region": "gx", "roles": ["staff"], "scope": "proxy",
-        "jti": secrets.token_hex(8)}, headers={"typ": "at+jwt"})
-    return services, token
+    token = bench_proxy.setup_govgate(home, 9)
+    return open_services(load_settings({"GOVGATE_HOME": str(home)}), environ={}), token
 
 
 def load_state(services: Any, lines: int, resources_count: int) -> None:
