@@ -124,7 +124,7 @@ def proxy_case(n: int, no_audit: bool, system: str = "bench") -> float:
     from gateway.settings import load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="govgate-inproc-proxy-"))
-    ports = {k: bench_proxy.free_port() for k in ("a", "b", "c", "e", "g")}
+    ports = {k: bench_proxy.free_port() for k in ("a", "b", "c", "e", "f", "g")}
     (tmp / "nginx.conf").write_text(bench_proxy.NGINX_CONF.format(
         tmp=tmp, body=bench_proxy.BODY, **ports))
     nginx = subprocess.Popen([bench_proxy.NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")])

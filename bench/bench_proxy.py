@@ -17,6 +17,7 @@ Same upstream for every case: nginx returning a small JSON body.
     (d2) govgate serve --workers 2        the same, one worker per CPU, NOT pinned: the
                                           workers share both CPUs with nginx and wrk
     (e) nginx auth_request -> govgate /auth/verify, then nginx -> nginx
+    (e3) the same for the per_caller system
 
 Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset) when the
 machine has two or more CPUs. Load: wrk (1 thread, 32 connections, --latency)
@@ -214,6 +215,26 @@ http {{
             proxy_pass http://origin;
         }}
     }}
+    server {{
+        listen 127.0.0.1:{f};
+        location = /_verify {{
+            internal;
+            proxy_pass http://govgate/auth/verify;
+            proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_pass_request_body off; proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Govgate-System bench-pc;
+        }}
+        location / {{
+            auth_request /_verify;
+            auth_request_set $gg $upstream_http_x_govgate_assertion;
+            proxy_set_header X-Govgate-Assertion $gg;
+            proxy_set_header Authorization "";
+            proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_pass http://origin;
+        }}
+    }}
 }}
 """
 
@@ -395,7 +416,7 @@ def main() -> None:
         sys.exit("nginx is required (apt-get install nginx)")
     duration = max(1, min(args.duration, 60))
     tmp = Path(tempfile.mkdtemp(prefix="govgate-bench-"))
-    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "g", "w")}
+    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "f", "g", "w")}
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, float]] = {}
     try:
@@ -432,6 +453,8 @@ def main() -> None:
             ("(d2) govgate serve --workers 2, unpinned",
              f"http://127.0.0.1:{ports['w']}/s/bench/api/x", auth),
             ("(e) nginx auth_request -> govgate", f"http://127.0.0.1:{ports['e']}/api/x",
+             auth),
+            ("(e3) the same, assertion per_caller", f"http://127.0.0.1:{ports['f']}/api/x",
              auth),
         ]
         for name, url, headers in cases:
@@ -490,7 +513,6 @@ def print_targets(results: dict[str, dict[str, float]],
     b = results["(b) nginx reverse proxy"]
     c = results["(c) bare aiohttp forwarder"]
     t = results["(c2) govgate's transport alone"]
-    e = results["(e) nginx auth_request -> govgate"]
     print("\nTargets (issue #17), this run:")
     for label, key in (("", "(d) govgate proxy, 1 worker"),
                        (", assertion per_caller",
@@ -504,8 +526,12 @@ def print_targets(results: dict[str, dict[str, float]],
         p99 = d["p99"] - c["p99"]
         print(f"  p99 added{label} over the bare forwarder at 32 connections < 10 ms: "
               f"{p99:.2f} ms: {_verdict(p99 < 10)}")
-    print(f"  nginx auth_request -> govgate, (e) >= 0.25x (b): {e['rps'] / b['rps']:.2f}x "
-          f"({e['rps']:.0f} vs {b['rps']:.0f} req/s): {_verdict(e['rps'] >= 0.25 * b['rps'])}")
+    for label, key in (("", "(e) nginx auth_request -> govgate"),
+                       (", assertion per_caller", "(e3) the same, assertion per_caller")):
+        e = results[key]
+        print(f"  nginx auth_request -> govgate{label}, (e) >= 0.25x (b): "
+              f"{e['rps'] / b['rps']:.2f}x ({e['rps']:.0f} vs {b['rps']:.0f} req/s): "
+              f"{_verdict(e['rps'] >= 0.25 * b['rps'])}")
     if memory is None:
         print("  resident memory: not measured (--no-memory)")
         return

@@ -18,6 +18,7 @@ from gateway.cli.main import cli
 from gateway.errors import StateFileError
 from gateway.statefile import export_state
 from tests.proxy.conftest import World
+from tests.proxy.test_forward_auth import verify_headers
 
 
 def govgate(env: dict[str, str], *args: str) -> str:
@@ -83,6 +84,15 @@ async def test_per_caller_assertion_is_reused_within_its_window(
     short = world.token(sub="zhao.liu", exp=int(base.timestamp()) + 10)
     assert claims_of((await call(world, "/s/reuse/a", short))[0])["exp"] == \
         int(base.timestamp()) + 10
+    # forward-auth hands nginx the same per-caller assertion, bound in its record too
+    for target in ("/s/reuse/x", "/s/reuse/y?z=1"):
+        r = await world.request("GET", "/auth/verify", token=token, headers=verify_headers(
+            target))
+        assert r.status == 200 and r.headers["x-govgate-assertion"] == first
+        record = world.audit.records[-1]
+        assert record.event_type == "forward_auth"
+        assert record.extra["assertion_jti"] == claims["jti"]
+        assert record.request_id == r.headers["x-request-id"]
     # 29 s on: still the same; past 30 s: a new one
     offset[0] = 29
     assert (await call(world, "/s/reuse/d", token))[0] == first
