@@ -12,8 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from audit.tables import records
 from gateway.cli.main import cli
 from gateway.errors import StateFileError
 from gateway.statefile import export_state
@@ -111,6 +113,12 @@ async def test_per_caller_assertion_is_reused_within_its_window(
 
     # back to per request from the CLI; the state file says what is set
     govgate(env, "system", "update", "reuse2", "--assertion", "per_request")
+    with world.services.engine.connect() as conn:  # the CLI's changes are audited
+        changed = [json.loads(e) if isinstance(e, str) else e for e in conn.execute(
+            sa.select(records.c.extra).where(records.c.event_type == "admin_change")
+        ).scalars()]
+    assert {"action": "update", "kind": "system", "key": "reuse2", "fields": ["assertion"],
+            "change": "state_applied"} in changed, changed
     exported = {s["code"]: s for s in export_state(world.services.engine)["systems"]}
     assert exported["reuse"]["assertion"] == "per_caller"
     assert "assertion" not in exported["reuse2"] and "assertion" not in exported["echo"]
