@@ -7,6 +7,7 @@ Two cases, 32 concurrent requests each, after a warm-up, on uvloop:
 
     token   POST /oauth2/token, client_credentials (client_secret_basic)
     proxy   GET /s/bench/api/x with a bearer token -> nginx returning a small JSON body
+            (again for a system with ``assertion: per_caller``: /s/bench-pc/api/x)
 
 It prints CPU time per request (this process, all threads: the audit writer's
 included), which on this shared VM is much steadier than requests per second.
@@ -136,7 +137,8 @@ def token_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def proxy_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
+def proxy_case(n: int, no_audit: bool, audit_path: str = "database",
+               system: str = "bench") -> float:
     from gateway.app import create_app
     from gateway.proxy.endpoint import ProxyConfig
     from gateway.root import Seams
@@ -144,7 +146,7 @@ def proxy_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
     from gateway.settings import load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="govgate-inproc-proxy-"))
-    ports = {k: bench_proxy.free_port() for k in ("a", "b", "c", "e", "g")}
+    ports = {k: bench_proxy.free_port() for k in ("a", "b", "c", "e", "f", "g")}
     (tmp / "nginx.conf").write_text(bench_proxy.NGINX_CONF.format(
         tmp=tmp, body=bench_proxy.BODY, **ports))
     nginx = subprocess.Popen([bench_proxy.NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")])
@@ -154,7 +156,7 @@ def proxy_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
         services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")},
                                                _overrides(audit_path)))
         app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)))
-        one = _caller(app, "GET", "/s/bench/api/x", [
+        one = _caller(app, "GET", f"/s/{system}/api/x", [
             (b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
             (b"accept", b"*/*")], b"")
         return _run(_measure(services, one, n, no_audit))
@@ -184,8 +186,12 @@ def main() -> None:
              f"durable audit (SQLite, audit_path = {path})")
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
-    for name, case in (("token (client_credentials)", token_case),
-                       ("proxy (bearer, -> nginx)  ", proxy_case)):
+    cases: tuple[tuple[str, Callable[[int, bool, str], float]], ...] = (
+        ("token (client_credentials) ", token_case),
+        ("proxy (bearer, -> nginx)   ", proxy_case),
+        ("proxy, assertion per_caller", lambda n, no_audit, path: proxy_case(
+            n, no_audit, path, system="bench-pc")))
+    for name, case in cases:
         INDEXED.clear()
         line = f"  {name}  {case(n, args.no_audit, path):6.0f} us CPU/request"
         if INDEXED:

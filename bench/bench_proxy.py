@@ -12,14 +12,20 @@ Same upstream for every case: nginx returning a small JSON body.
                                           or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
                                           (SQLite, synchronous=FULL, group commit) -> nginx
+    (d3) the same, assertion per_caller   (d) for a system with ``assertion: per_caller``: one
+                                          signed assertion per caller reused up to 30 s
     (d2) gone: ``serve --workers 2`` needs PostgreSQL now (SQLite refuses it); one
          worker against two on PostgreSQL is bench/bench_workers.py
     (e) nginx auth_request -> govgate /auth/verify, then nginx -> nginx
+    (e3) the same for the per_caller system
 
 Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset) when the
 machine has two or more CPUs. Load: wrk (1 thread, 32 connections, --latency)
 when installed, else a bounded aiohttp client. Also: policy decision latency
-at 100 / 10,000 / 100,000 lines, cached and uncached. Prints a Markdown table.
+at 100 / 10,000 / 100,000 lines, cached and uncached, and (``bench_memory``; skip
+with ``--no-memory``) the resident memory of one ``govgate serve`` worker idle and
+with 100,000 policy lines and 10,000 catalogue resources. Prints a Markdown table,
+then every figure of issue #17 beside its target (met / MISSED).
 """
 
 from __future__ import annotations
@@ -209,6 +215,26 @@ http {{
             proxy_pass http://origin;
         }}
     }}
+    server {{
+        listen 127.0.0.1:{f};
+        location = /_verify {{
+            internal;
+            proxy_pass http://govgate/auth/verify;
+            proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_pass_request_body off; proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Govgate-System bench-pc;
+        }}
+        location / {{
+            auth_request /_verify;
+            auth_request_set $gg $upstream_http_x_govgate_assertion;
+            proxy_set_header X-Govgate-Assertion $gg;
+            proxy_set_header Authorization "";
+            proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_pass http://origin;
+        }}
+    }}
 }}
 """
 
@@ -227,12 +253,18 @@ def setup_govgate(home: Path, upstream: int) -> str:
         "regions": [{"code": "gx", "name": "某省"}],
         "departments": [{"code": "jgswj", "name": "机关事务管理局", "region": "gx"},
                         {"code": "czt", "name": "财政厅", "region": "gx"}],
+        # the same upstream twice: one assertion per request (the default), and one
+        # per caller reused up to 30 s (gateway.proxy.caller_assertion)
         "systems": [{"code": "bench", "name": "bench", "department": "jgswj",
-                     "upstream": f"http://127.0.0.1:{upstream}"}],
+                     "upstream": f"http://127.0.0.1:{upstream}"},
+                    {"code": "bench-pc", "name": "bench per caller", "department": "jgswj",
+                     "upstream": f"http://127.0.0.1:{upstream}", "assertion": "per_caller"}],
         "users": [{"username": "li.si", "name": "李四", "department": "czt",
                    "roles": ["staff", "data_steward"]}],
         "policies": [{"subject": "role:data_steward", "department": "czt",
-                      "object": "/s/bench/api/*", "action": "GET"}],
+                      "object": "/s/bench/api/*", "action": "GET"},
+                     {"subject": "role:data_steward", "department": "czt",
+                      "object": "/s/bench-pc/api/*", "action": "GET"}],
     })
     now = int(time.time())
     token = services.keys.sign_jwt("token", {
@@ -363,6 +395,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the resident-memory measurement (bench_memory)")
     parser.add_argument("--role", choices=["forwarder", "transport", "govgate"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -382,7 +416,7 @@ def main() -> None:
         sys.exit("nginx is required (apt-get install nginx)")
     duration = max(1, min(args.duration, 60))
     tmp = Path(tempfile.mkdtemp(prefix="govgate-bench-"))
-    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "g")}
+    ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "f", "g")}
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, float]] = {}
     try:
@@ -408,7 +442,11 @@ def main() -> None:
             ("(c2) govgate's transport alone", f"http://127.0.0.1:{ports['t']}/api/x", []),
             ("(d) govgate proxy, 1 worker", f"http://127.0.0.1:{ports['g']}/s/bench/api/x",
              auth),
+            ("(d3) govgate proxy, 1 worker, assertion per_caller",
+             f"http://127.0.0.1:{ports['g']}/s/bench-pc/api/x", auth),
             ("(e) nginx auth_request -> govgate", f"http://127.0.0.1:{ports['e']}/api/x",
+             auth),
+            ("(e3) the same, assertion per_caller", f"http://127.0.0.1:{ports['f']}/api/x",
              auth),
         ]
         for name, url, headers in cases:
@@ -427,6 +465,11 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     decisions = bench_decisions()
+    memory = None
+    if not args.no_memory:
+        from bench import bench_memory
+
+        memory = bench_memory.run(100_000, 10_000)
     a = results["(a) upstream direct (nginx)"]["rps"]
     b = results["(b) nginx reverse proxy"]["rps"]
     c = results["(c) bare aiohttp forwarder"]["rps"]
@@ -449,6 +492,47 @@ def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: |")
     for n, u50, u99, c50, c99 in decisions:
         print(f"| {n:,} | {u50:.1f} | {u99:.1f} | {c50:.2f} | {c99:.2f} |")
+    print_targets(results, memory)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_targets(results: dict[str, dict[str, float]],
+                  memory: tuple[float, float] | None) -> None:
+    """Issue #17's proxy figures beside their targets."""
+    b = results["(b) nginx reverse proxy"]
+    c = results["(c) bare aiohttp forwarder"]
+    t = results["(c2) govgate's transport alone"]
+    print("\nTargets (issue #17), this run:")
+    for label, key in (("", "(d) govgate proxy, 1 worker"),
+                       (", assertion per_caller",
+                        "(d3) govgate proxy, 1 worker, assertion per_caller")):
+        d = results[key]
+        added = 1e6 / d["rps"] - 1e6 / t["rps"]
+        print(f"  security over govgate's transport{label}, (d) - (c2) <= 100 µs/request: "
+              f"{added:.0f} µs: {_verdict(added <= 100)}")
+        print(f"  proxy{label} vs the bare aiohttp forwarder, (d) >= 1.0x (c): "
+              f"{d['rps'] / c['rps']:.2f}x: {_verdict(d['rps'] >= c['rps'])}")
+        p99 = d["p99"] - c["p99"]
+        print(f"  p99 added{label} over the bare forwarder at 32 connections < 10 ms: "
+              f"{p99:.2f} ms: {_verdict(p99 < 10)}")
+    for label, key in (("", "(e) nginx auth_request -> govgate"),
+                       (", assertion per_caller", "(e3) the same, assertion per_caller")):
+        e = results[key]
+        print(f"  nginx auth_request -> govgate{label}, (e) >= 0.25x (b): "
+              f"{e['rps'] / b['rps']:.2f}x ({e['rps']:.0f} vs {b['rps']:.0f} req/s): "
+              f"{_verdict(e['rps'] >= 0.25 * b['rps'])}")
+    if memory is None:
+        print("  resident memory: not measured (--no-memory)")
+        return
+    from bench.bench_memory import verdict
+
+    idle, loaded = memory
+    print(f"  one worker idle < 150 MB: {verdict(idle, 150)}")
+    print(f"  one worker, 100,000 policy lines and 10,000 catalogue resources < 300 MB: "
+          f"{verdict(loaded, 300)}")
 
 
 if __name__ == "__main__":

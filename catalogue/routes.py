@@ -183,12 +183,30 @@ class RouteTable(Generic[T]):
 
     def __init__(self, entries: Iterable[tuple[str, str, T]] = ()) -> None:
         self._entries: list[tuple[str, Template, T]] = []
+        # the entries most literal segments first, then longest (ties in the order
+        # added), and the same by segment count: built on the first lookup after an
+        # add. Sorting on every add made a snapshot of n routes cost n sorts (10,000
+        # routes of one system: minutes); a path only ever matches a template of
+        # its own segment count, so match() looks at those alone, in the same order
+        self._index: tuple[list[tuple[str, Template, T]],
+                           dict[int, list[tuple[str, Template, T]]]] | None = None
         for method, path, target in entries:
             self.add(method, path, target)
 
     def add(self, method: str, path: str, target: T) -> None:
         self._entries.append((method.upper(), Template.parse(path), target))
-        self._entries.sort(key=lambda e: (-e[1].literals, -len(e[1].segments)))
+        self._index = None
+
+    def _indexed(self) -> tuple[list[tuple[str, Template, T]],
+                                dict[int, list[tuple[str, Template, T]]]]:
+        index = self._index
+        if index is None:  # built aside and swapped in whole: a concurrent reader is safe
+            ordered = sorted(self._entries, key=lambda e: (-e[1].literals, -len(e[1].segments)))
+            by_length: dict[int, list[tuple[str, Template, T]]] = {}
+            for entry in ordered:
+                by_length.setdefault(len(entry[1].segments), []).append(entry)
+            index = self._index = (ordered, by_length)
+        return index
 
     def match(self, method: str, path: str, *, case_sensitive: bool = False,
               any_method: bool = False) -> Match[T] | None:
@@ -196,7 +214,7 @@ class RouteTable(Generic[T]):
         ``case_sensitive``; trailing slashes ignored); ``any_method``: whatever its
         method."""
         parts = _split(path)
-        for route_method, template, target in self._entries:
+        for route_method, template, target in self._indexed()[1].get(len(parts), ()):
             if not any_method and not method_matches(route_method, method):
                 continue
             params = template.match_parts(parts, case_sensitive=case_sensitive)
@@ -209,7 +227,7 @@ class RouteTable(Generic[T]):
         """The target of a route that a lax upstream could read ``path`` as (with
         ``prefix``: or a path below it), for a path :meth:`match` did not govern."""
         loose = loosen(path, case_sensitive=case_sensitive)
-        for route_method, template, target in self._entries:
+        for route_method, template, target in self._indexed()[0]:
             if (any_method or method_matches(route_method, method)) and template.resembles(
                     loose, prefix=prefix, case_sensitive=case_sensitive):
                 return target

@@ -169,6 +169,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.partitions_sqlite": ("SQLite 将审计记录存于一张表中，无需分区", "SQLite keeps the audit records in one table; nothing to partition"),
     "audit.partitions_ensured": ("新建了 {n} 个月分区（{names}），从 DEFAULT 分区移出 {moved} 条记录", "created {n} month partitions ({names}); moved {moved} records out of the DEFAULT partition"),
     "audit.partitions_dropped": ("整月删除了 {n} 个分区：{names}", "dropped {n} whole month partitions: {names}"),
+    # -- govgate system (issue 17; gateway.cli.system_cmd) ----------------------------
+    "system.added": ("已添加系统 {code}。", "System {code} added."),
+    "system.updated": ("已更新系统 {code}。", "System {code} updated."),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -772,4 +775,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.journal_differs": ("数据表中的记录与日志文件中的不同", "the table's record differs from the journal's"),
     "audit.journal_not_loaded": ("在日志文件的水位线以内，却不在数据表中", "in the journal below its watermark but not in the table"),
     "audit.journal_missing": ("在数据表中，却不在日志文件中", "in the table but not in the journal"),
+    # -- per-caller assertions (issue 17; gateway.proxy.caller_assertion) ---------------
+    "state.assertion_reuse": ("assertion 必须是以下之一：{modes}", "assertion must be one of {modes}"),
 }

@@ -41,6 +41,7 @@ from gateway.org import (
     users_changed,
 )
 from gateway.proxy import upstream_tls
+from gateway.proxy.assertion import PER_REQUEST, REUSE_MODES
 from gateway.proxy.headers import forward_header_problems, normalise_forward_headers
 from gateway.proxy.identity_headers import ASSERTION
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
@@ -68,7 +69,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
                  "identity_headers", "remote_user", "tls", "cas_services", "saml_sp",
-                 "identity_over_tls_only"}),
+                 "identity_over_tls_only", "assertion"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -445,6 +446,10 @@ def validate(
             if not isinstance(e.get(flag, False), bool):
                 problems.append(placed(where, Text("field.bool", "{field} must be true or false",
                                                    field=flag)))
+        if e.get("assertion", PER_REQUEST) not in REUSE_MODES:
+            problems.append(placed(where, Text(
+                "state.assertion_reuse", "assertion must be one of {modes}",
+                modes=", ".join(REUSE_MODES))))
         if e.get("identity_headers", ASSERTION) not in IDENTITY_MODES:
             problems.append(placed(where, Text(
                 "state.identity_headers", "identity_headers must be one of {modes}",
@@ -722,6 +727,7 @@ class StateApplier:
                 "cas_services": list(e["cas_services"]) if e.get("cas_services") else None,
                 "saml_sp": saml_sps.stored(e["saml_sp"]) if e.get("saml_sp") else None,
                 "identity_tls_only": bool(e.get("identity_over_tls_only", False)),
+                "assertion": e.get("assertion", PER_REQUEST),
             },
             write,
         )
@@ -1027,6 +1033,7 @@ def system_entry(r: Any) -> dict[str, Any]:
         "cas_services": list(r.cas_services) if r.cas_services else None,
         "saml_sp": saml_sps.exported(r.saml_sp),
         "identity_over_tls_only": r.identity_tls_only or None,
+        "assertion": None if r.assertion == PER_REQUEST else r.assertion,
     })
 
 

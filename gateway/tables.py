@@ -141,6 +141,10 @@ systems = sa.Table(
     # (gateway.proxy.endpoint, InsecureUpstream); state file identity_over_tls_only
     sa.Column("identity_tls_only", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # per_request (default): a new signed assertion for every request; per_caller: one
+    # reused for the same caller and system up to 30 s (gateway.proxy.caller_assertion)
+    sa.Column("assertion", sa.String(16), nullable=False, default="per_request",
+              server_default="per_request"),
     # the CAS service URLs the system may receive tickets for: exact URLs, or prefixes
     # ending in "/*" (gateway.idp.cas.services); NULL: the system speaks no CAS
     sa.Column("cas_services", sa.JSON, nullable=True),

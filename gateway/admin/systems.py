@@ -20,7 +20,7 @@ ChangeHook = Callable[[str, dict[str, Any]], None]
 # what the console and the API set; the rest (tls, cas_services, forward_headers, ...)
 # only the state file does (a TLS key file is read from the gateway's disk)
 EDITABLE = ("name", "department", "upstream", "portal_path", "identity_headers",
-            "remote_user")
+            "remote_user", "assertion")
 
 
 def system_entries(engine: sa.Engine) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from gateway.cli import (
     session_cmd,
     state_cmds,
     steward_cmds,
+    system_cmd,
 )
 from gateway.cli.context import CliContext, GovgateGroup, pass_cli  # noqa: F401 - re-exported
 from gateway.i18n import cli_lang
@@ -87,6 +88,7 @@ def _register() -> None:
     cli.add_command(break_glass_cmd.break_glass)
     cli.add_command(delegation_cmd.delegation)
     cli.add_command(passkey_cmd.passkey)
+    cli.add_command(system_cmd.system)
 
 
 _register()

@@ -65,6 +65,9 @@ class Principal:
     # subject (``act.sub``), and the delegation's id (gateway.proxy.acting)
     delegate: str | None = None
     delegation: int | None = None
+    # the bearer token's exp (epoch seconds): what is derived from it (a reused
+    # assertion, gateway.proxy.caller_assertion) must not outlive it
+    expires_at: float | None = None
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -184,6 +187,8 @@ class Authenticator:
             via="bearer",
             actor=actor,
             audiences=audiences if actor is not None else frozenset(),
+            expires_at=float(exp) if isinstance(exp := claims.get("exp"), int | float)
+            else None,
         ))
 
     def _actor(self, claims: dict[str, Any], audience: str | None) -> ActingClient:

@@ -124,6 +124,9 @@ class System:
     tls: UpstreamTLS | None = None  # its CA, client certificate, floor (upstream_tls)
     # identity only over https with the certificate verified (endpoint.InsecureUpstream)
     identity_tls_only: bool = False
+    # per_request: an assertion signed for each request; per_caller: one reused per
+    # caller up to 30 s (gateway.proxy.caller_assertion)
+    assertion: str = "per_request"
 
 
 class SystemDirectory:
@@ -148,7 +151,8 @@ class SystemDirectory:
                     sa.select(systems.c.code, systems.c.department_code, systems.c.upstream,
                               systems.c.forward_headers, systems.c.case_sensitive_paths,
                               systems.c.identity_headers, systems.c.remote_user,
-                              systems.c.tls, systems.c.identity_tls_only)
+                              systems.c.tls, systems.c.identity_tls_only,
+                              systems.c.assertion)
                 ).all()
             self._by_code = {r.code: System(
                 r.code, r.department_code, r.upstream.rstrip("/"),
@@ -157,7 +161,7 @@ class SystemDirectory:
                 bool(r.case_sensitive_paths), r.identity_headers or "assertion",
                 bool(r.remote_user),
                 from_column(r.tls, r.code, self.open) if r.tls and self.open else None,
-                bool(r.identity_tls_only))
+                bool(r.identity_tls_only), r.assertion or "per_request")
                 for r in rows}
             self._at = now
         return self._by_code.get(code)

@@ -26,6 +26,11 @@ from typing import Any
 TYP = "govgate-assertion+jwt"
 MAX_LIFETIME = 60
 HEADER = "X-Govgate-Assertion"
+# a system's ``assertion`` setting: one signed per request (the default), or one per
+# caller and system reused up to 30 s (gateway.proxy.caller_assertion)
+PER_REQUEST = "per_request"
+PER_CALLER = "per_caller"
+REUSE_MODES = (PER_REQUEST, PER_CALLER)
 
 
 def assertion_claims(
@@ -124,10 +129,7 @@ class AssertionSigner:
             # what the claims say of the caller, not the principal itself: a principal
             # is one token's (its jti), and a key per token would fill the cache with
             # every token ever seen instead of one entry per caller and system
-            key = (principal.subject, principal.username, principal.department,
-                   getattr(principal, "region", None), tuple(sorted(principal.roles)),
-                   principal.client_id, getattr(principal, "via", None), issuer, system,
-                   getattr(principal, "delegate", None), getattr(principal, "delegation", None))
+            key = claims_key(principal, issuer, system)
             fixed = self._fixed.get(key)
         except TypeError:  # an unhashable field: no cache
             return self.sign(assertion_claims(principal, issuer=issuer, system=system,
@@ -140,13 +142,26 @@ class AssertionSigner:
         # the same JSON assertion_claims() would give, without re-encoding the claims
         # that do not change from one request of this caller to the next
         t = int(now.timestamp())
-        rid = json.dumps(request_id, ensure_ascii=False)
+        rid = _json_string(request_id)
         lifetime = max(1, min(int(lifetime), MAX_LIFETIME))
         bound = "" if method is None or path is None else (
-            f'"htm":{json.dumps(method)},"htu":{json.dumps(path, ensure_ascii=False)},')
+            f'"htm":{_json_string(method)},"htu":{_json_string(path)},')
         body = (f'{fixed[0]},"iat":{t},"nbf":{t},"exp":{t + lifetime},"jti":{rid},'
                 f'"request_id":{rid},{bound}{fixed[1]}')
         return self._sign_body(_b64(body.encode("utf-8")))
+
+
+def claims_key(principal: Any, issuer: str, system: str) -> tuple[Any, ...]:
+    """Everything an assertion states of its caller and system, hashable: two
+    principals with the same key get assertions that say the same (``act`` included:
+    a delegated call and the user's own through the same client differ, and so do a
+    委托 delegate's call for A and A's own)."""
+    actor = getattr(principal, "actor", None)
+    return (principal.subject, principal.username, principal.department,
+            getattr(principal, "region", None), tuple(sorted(principal.roles)),
+            principal.client_id, getattr(principal, "via", None),
+            None if actor is None else actor.client_id, issuer, system,
+            getattr(principal, "delegate", None), getattr(principal, "delegation", None))
 
 
 def _fixed_parts(principal: Any, issuer: str, system: str) -> tuple[str, str]:
@@ -159,6 +174,15 @@ def _fixed_parts(principal: Any, issuer: str, system: str) -> tuple[str, str]:
             if k not in ("iss", "aud", "iat", "nbf", "exp", "jti", "request_id")}
     tail = json.dumps(rest, separators=(",", ":"), ensure_ascii=False)
     return head[:-1], tail[1:]
+
+
+def _json_string(value: str) -> str:
+    """``json.dumps(value, ensure_ascii=False)``; a printable ASCII string without a quote
+    or backslash (a request id, a method, a canonical path) needs no escaping, and
+    checking that costs a third of the encoder's call."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _b64(data: bytes) -> bytes:

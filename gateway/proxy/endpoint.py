@@ -63,7 +63,8 @@ from gateway.proxy.admission import (
     audit_target,
 )
 from gateway.proxy.assertion import HEADER as ASSERTION_HEADER
-from gateway.proxy.assertion import AssertionSigner
+from gateway.proxy.assertion import PER_CALLER, AssertionSigner
+from gateway.proxy.caller_assertion import CallerAssertions
 from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.headers import HeaderPolicy
 from gateway.proxy.identity_headers import ASSERTION, PLAIN, plain_headers
@@ -313,6 +314,7 @@ class Proxy:
         self.systems = SystemDirectory(services.engine, open_=services.keys.open)
         self.metrics = metrics
         self.signer = AssertionSigner(services.keys)
+        self.caller_assertions = CallerAssertions(self.signer)
         issuer = services.settings.issuer
         self.admitter = Admitter(
             systems=self.systems,
@@ -358,29 +360,45 @@ class Proxy:
             query = scope.get("query_string", b"")
             audit.extra["path"] = audit_target(
                 raw_path + b"?" + query if query else raw_path)
-            self._check_headers(raw_headers)
-            length = _content_length(raw_headers)
+            header_map, length, chunked = self._scan_headers(raw_headers)
             if length is not None and length > self.config.max_body_bytes:
                 raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
-            header_map = first_values(raw_headers)
             admission = await self.admitter.admit(
                 scope, receive, method=method, raw_path=raw_path, query=query,
                 headers=header_map, host=header_map.get("host"), audit=audit)
             await self._forward(admission.request, admission.decision, scope, receive, send,
-                                raw_headers, length, started)
+                                raw_headers, length, chunked, started)
         except Exception as exc:
             await self._fail(exc, send, audit, started, scope)
 
     # -- steps -----------------------------------------------------------------------
 
-    def _check_headers(self, raw: list[tuple[bytes, bytes]]) -> None:
+    def _scan_headers(self, raw: list[tuple[bytes, bytes]]
+                      ) -> tuple[dict[str, str], int | None, bool]:
+        """One pass over the request's header fields: their count and size against the
+        limits (431), then the first value of each name (as :func:`first_values`), the
+        declared length (the first ``Content-Length``; a bad one 400) and whether the body
+        is chunked."""
         if len(raw) > self.config.max_headers:
             raise HeadersTooLarge("too many header fields")
         size = 0
+        out: dict[str, str] = {}
+        length: bytes | None = None
+        chunked = False
         for k, v in raw:
             size += len(k) + len(v) + 4
+            name = k.decode("latin-1").lower()
+            if name not in out:
+                out[name] = v.decode("latin-1")
+                if name == "content-length":
+                    length = v
+            if name == "transfer-encoding":
+                chunked = True
         if size > self.config.max_header_bytes:
             raise HeadersTooLarge(f"header block over {self.config.max_header_bytes} bytes")
+        if length is None:
+            return out, None, chunked
+        return out, _declared_length(length), chunked
 
     def _origin(self, system: System) -> tuple[Origin, str]:
         """The upstream's origin and base path (``http://h:p/base`` → origin, "/base")."""
@@ -400,7 +418,7 @@ class Proxy:
     async def _forward(
         self, req: ProxyRequest, decision: Decision, scope: Scope, receive: Receive,
         send: Send, raw_headers: list[tuple[bytes, bytes]], length: int | None,
-        started: float,
+        chunked: bool, started: float,
     ) -> None:
         services = self.services
         audit = req.audit
@@ -418,7 +436,15 @@ class Proxy:
             headers.append((b"x-forwarded-host", host.encode("latin-1")))
         headers.append((b"x-request-id", req.request_id.encode("latin-1")))
         mode = req.system.identity_headers
-        if mode != PLAIN:
+        # the system opted in to reuse; a marked call (break-glass) is never reused
+        if mode != PLAIN and req.system.assertion == PER_CALLER \
+                and not req.extra.get("assertion_claims"):
+            reused = self.caller_assertions.get(
+                req.principal, issuer=services.settings.issuer, system=req.system.code,
+                now=services.clock(), lifetime=self.config.assertion_lifetime)
+            audit.extra["assertion_jti"] = reused.jti
+            headers.append((ASSERTION_HEADER_B, reused.token.encode("ascii")))
+        elif mode != PLAIN:
             headers.append((ASSERTION_HEADER_B, self.signer.mint(
                 req.principal, issuer=services.settings.issuer, system=req.system.code,
                 request_id=req.request_id, now=services.clock(),
@@ -429,7 +455,6 @@ class Proxy:
         if mode != ASSERTION:
             headers += plain_headers(req.principal, remote_user=req.system.remote_user)
             headers += req.extra.get("identity_headers", [])  # a decider's marks
-        chunked = any(k.lower() == b"transfer-encoding" for k, _ in raw_headers)
         has_body = chunked or bool(length)
         try:
             target = (base + req.target.upstream_path
@@ -625,17 +650,14 @@ def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
-def _content_length(raw: list[tuple[bytes, bytes]]) -> int | None:
-    for k, v in raw:
-        if k.lower() == b"content-length":
-            try:
-                n = int(v)
-            except ValueError:
-                raise BadPath("bad Content-Length") from None
-            if n < 0:
-                raise BadPath("bad Content-Length")
-            return n
-    return None
+def _declared_length(value: bytes) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadPath("bad Content-Length") from None
+    if n < 0:
+        raise BadPath("bad Content-Length")
+    return n
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

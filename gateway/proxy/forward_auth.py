@@ -41,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthorized, problem_body
 from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
+from gateway.proxy.assertion import PER_CALLER
 from gateway.proxy.endpoint import Proxy, first_values, new_request_id
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
@@ -146,13 +147,22 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
                 f"resource {audit.resource} must be called through /s/{system}/: its "
                 "response is cut to the granted items, masked or encrypted for this caller")
         principal = admission.principal
-        headers.update({
-            "X-Govgate-Assertion": proxy.signer.mint(
+        marks = admission.request.extra.get("assertion_claims")
+        # the system opted in to reuse; a marked call (break-glass) is never reused
+        if admission.system.assertion == PER_CALLER and not marks:
+            reused = proxy.caller_assertions.get(
+                principal, issuer=proxy.services.settings.issuer, system=system,
+                now=proxy.services.clock(), lifetime=proxy.config.assertion_lifetime)
+            audit.extra["assertion_jti"] = reused.jti
+            assertion = reused.token
+        else:
+            assertion = proxy.signer.mint(
                 principal, issuer=proxy.services.settings.issuer, system=system,
                 request_id=audit.request_id, now=proxy.services.clock(),
                 lifetime=proxy.config.assertion_lifetime, method=method,
-                path=uri.partition("?")[0],
-                marks=admission.request.extra.get("assertion_claims")),
+                path=uri.partition("?")[0], marks=marks)
+        headers.update({
+            "X-Govgate-Assertion": assertion,
             "X-Govgate-User": principal.username or "",
             "X-Govgate-Subject": principal.subject,
             "X-Govgate-Department": principal.department,

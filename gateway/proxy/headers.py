@@ -112,6 +112,7 @@ class HeaderPolicy:
         self.extra = frozenset(_norm(n) for n in extra_strip)
         # what to do with a header name, decided once per spelling
         self._verdicts: dict[bytes, str] = {}
+        self._response_kinds: dict[bytes, tuple[bytes, str, str]] = {}
 
     def is_identity(self, name: str) -> bool:
         """Whether ``name`` says who the caller is, which certificate it showed or which
@@ -129,7 +130,7 @@ class HeaderPolicy:
         those and :data:`ALWAYS_FORWARDED` may pass, and still none this policy drops."""
         connection_named: set[str] = set()
         for k, v in raw:
-            if k.lower() == b"connection":
+            if len(k) == 10 and k.lower() == b"connection":  # the length first: cheaper
                 connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
         out: list[tuple[bytes, bytes]] = []
         host = None
@@ -183,14 +184,20 @@ class HeaderPolicy:
         raw = list(raw)
         connection_named: set[str] = set()
         for k, v in raw:
-            if k.lower() == b"connection":
+            if len(k) == 10 and k.lower() == b"connection":  # the length first: cheaper
                 connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
         out = []
+        kinds = self._response_kinds
         for k, v in raw:
-            n = _norm(k.decode("latin-1"))
-            if n in HOP_BY_HOP or n in connection_named or n in _RESPONSE_DROP:
+            found = kinds.get(k)
+            if found is None:
+                found = _response_kind(k)
+                if len(kinds) < 4096:  # names are few; a flood of odd ones is not cached
+                    kinds[k] = found
+            lower, n, kind = found
+            if kind is _DROP or (connection_named and n in connection_named):
                 continue
-            if upstream is not None and (n in REWRITTEN or n == "refresh"):
+            if kind is _REWRITE and upstream is not None:
                 value = v.decode("latin-1")
                 new = (rewrite_refresh if n == "refresh" else rewrite_url)(
                     value, system, upstream)
@@ -198,7 +205,7 @@ class HeaderPolicy:
                     v = new.encode("latin-1")
             # a cookie with an empty name ("=gg_session=x", or no "=" at all) goes back
             # from the browser as its bare value, "gg_session=x" (RFC 6265bis 5.8.3)
-            if n == "set-cookie":
+            elif kind is _COOKIE:
                 value = v.decode("latin-1")
                 if value.lstrip(" \t=").lower().startswith(GATEWAY_COOKIE_PREFIXES):
                     continue
@@ -206,8 +213,27 @@ class HeaderPolicy:
                 if scoped is None:
                     continue
                 v = scoped.encode("latin-1")
-            out.append((k.lower(), v))
+            out.append((lower, v))
         return out
+
+
+_REWRITE = "rewrite"
+
+
+def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
+    """What ``response_headers`` does with a response header name, whatever the
+    response: (its lower-case bytes, its normalised name, drop / rewrite / cookie /
+    keep). Decided once per spelling."""
+    n = _norm(raw_name.decode("latin-1"))
+    if n in HOP_BY_HOP or n in _RESPONSE_DROP:
+        kind = _DROP
+    elif n in REWRITTEN or n == "refresh":
+        kind = _REWRITE
+    elif n == "set-cookie":
+        kind = _COOKIE
+    else:
+        kind = _KEEP
+    return raw_name.lower(), n, kind
 
 
 # from the upstream's response: the gateway sets its own request id, and its server

@@ -47,7 +47,8 @@ def test_cached_claims_equal_assertion_claims_for_every_call(base_services: Serv
     now = s.clock()
     for rid, system, method, path in (("r1", "vehicles", None, None),
                                       ("r2", "vehicles", "GET", "/api/车\"x"),
-                                      ("r3", "assets", "POST", "/a%20b")):
+                                      ("r3", "assets", "POST", "/a%20b"),
+                                      ("r4\\", "assets", "GET", "/a\\b\x01\x7f")):
         token = signer.mint(who, issuer="https://gw", system=system, request_id=rid, now=now,
                             method=method, path=path)
         claims = s.keys.verify_jwt("assertion", token)
@@ -55,3 +56,25 @@ def test_cached_claims_equal_assertion_claims_for_every_call(base_services: Serv
                                     now=now, method=method, path=path)
         assert claims == expected
         assert ("htm" in claims) == (method is not None)
+
+
+def test_a_delegated_call_and_the_users_own_get_their_own_assertions(
+        base_services: Services) -> None:
+    # the same user, client and system, once acting for the user through a delegated
+    # token: the claims differ by ``act``, so the signer's cache must tell them apart
+    import dataclasses
+
+    from gateway.idp.authenticator import ActingClient
+
+    s = base_services
+    signer = AssertionSigner(s.keys)
+    own = Principal("li.si", "li.si", "czt", "gx", frozenset({"staff"}), "finance-system",
+                    frozenset(), None, "jti3", "bearer")
+    delegated = dataclasses.replace(own, actor=ActingClient("finance-system", "czt", "gx"))
+    now = s.clock()
+    for first, second in ((own, delegated), (delegated, own)):
+        signer = AssertionSigner(s.keys)
+        for who in (first, second):
+            claims = s.keys.verify_jwt("assertion", signer.mint(
+                who, issuer="https://gw", system="vehicles", request_id="r", now=now))
+            assert ("act" in claims) == (who.actor is not None), claims

@@ -1,0 +1,65 @@
+"""``govgate system add|update``: the systems behind the proxy, through the same
+operations as the console and the API (``gateway.admin.systems``, which apply a
+state-file entry: validated and audited as ``govgate apply`` is)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from gateway.admin import systems as ops
+from gateway.cli.context import CliContext, pass_cli
+from gateway.proxy.assertion import REUSE_MODES
+from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
+
+ASSERTION_HELP = ("per_request (default): an assertion signed for every request; "
+                  "per_caller: one reused for the same caller and system up to 30 s "
+                  "(docs/proxy.md).")
+
+
+@click.group()
+def system() -> None:
+    """Manage the department systems behind the proxy."""
+
+
+@system.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--department", "-d", required=True, help="Owning department code.")
+@click.option("--upstream", required=True, help="The system's address (http/https URL).")
+@click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None)
+@click.option("--assertion", type=click.Choice(REUSE_MODES), default=None,
+              help=ASSERTION_HELP)
+@pass_cli
+def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstream: str,
+               portal_path: str | None, identity_headers: str | None,
+               assertion: str | None) -> None:
+    """Register a system."""
+    entry: dict[str, Any] = {"code": code, "name": name, "department": department,
+                             "upstream": upstream}
+    for key, value in (("portal_path", portal_path), ("identity_headers", identity_headers),
+                       ("assertion", assertion)):
+        if value is not None:
+            entry[key] = value
+    ops.add_system(cli_ctx.gateway, entry)
+    click.echo(cli_ctx.msg("system.added", code=code))
+
+
+@system.command("update")
+@click.argument("code")
+@click.option("--name", default=None)
+@click.option("--upstream", default=None)
+@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None)
+@click.option("--assertion", type=click.Choice(REUSE_MODES), default=None,
+              help=ASSERTION_HELP)
+@pass_cli
+def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: str | None,
+                  identity_headers: str | None, assertion: str | None) -> None:
+    """Change a system; what is not named stays as it is."""
+    changes = {k: v for k, v in (("name", name), ("upstream", upstream),
+                                 ("identity_headers", identity_headers),
+                                 ("assertion", assertion)) if v is not None}
+    ops.update_system(cli_ctx.gateway, code, changes)
+    click.echo(cli_ctx.msg("system.updated", code=code))
