@@ -81,6 +81,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "backchannel_logout_uri",
             "status",
             "token_exchange",
+            "system",
         },
     ),
 }
@@ -872,6 +873,7 @@ class StateApplier:
                 "jwks": e.get("jwks"),
                 "backchannel_logout_uri": e.get("backchannel_logout_uri"),
                 "status": e.get("status", "active"),
+                "system": e.get("system"),
             }
             row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
             secret = e.get("secret")
