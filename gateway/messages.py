@@ -760,4 +760,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "webauthn.no_key": ("没有这个密钥", "no such key"),
     "settings.webauthn_rp_id": ("配置项 'webauthn_rp_id'：{value!r} 不是主机名（WebAuthn 不允许 IP 地址）", "setting 'webauthn_rp_id': {value!r} is not a host name (WebAuthn allows no IP address)"),
     "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
+    # -- 委托 in the identity provider's answers (gateway.idp.oauth2.acting) -------------
+    "state.client_system": ("客户端的 system 须为系统代码，而非 {value!r}", "a client's system is a system code, not {value!r}"),
 }

@@ -521,6 +521,11 @@ def _client_problems(
         problems.append(placed(where, Text("org.unknown_department",
                                                     "unknown department {code!r}",
                                                     code=e["department"])))
+    system = e.get("system")
+    if system is not None and not (isinstance(system, str) and CODE_RE.match(system)):
+        problems.append(placed(where, Text("state.client_system",
+                                           "a client's system is a system code, not {value!r}",
+                                           value=str(system)[:64])))
     grants = e["grant_types"]
     if not isinstance(grants, list) or not grants:
         problems.append(placed(where, Text("field.non_empty_list",

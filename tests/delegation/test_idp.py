@@ -11,12 +11,17 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+from gateway.idp.oauth2.tables import acting
+from gateway.statefile import validate
+from gateway.storage import head_revisions
 from tests.delegation.conftest import api, approved, cookies
 from tests.proxy.conftest import World
+from tests.schema import assert_mirrors
 
 SECRET = "rp-secret-0123456789abcdef"
 REDIRECT = "http://127.0.0.1:9301/cb"
@@ -70,6 +75,15 @@ async def userinfo(world: World, access_token: str) -> tuple[int, dict[str, Any]
     return r.status, json.loads(r.body) if r.body else {}
 
 
+async def introspect(world: World, access_token: str) -> dict[str, Any]:
+    assert world.gateway is not None
+    async with httpx.AsyncClient(auth=("echo-web", SECRET)) as rs:
+        r = await rs.post(f"http://127.0.0.1:{world.gateway.port}/oauth2/introspect",
+                          data={"token": access_token})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
 def records_of(world: World, *types: str) -> list[Any]:
     return [r for r in world.audit.records if r.event_type in types]
 
@@ -106,6 +120,9 @@ async def test_oidc_sign_in_while_acting_names_a_acted_for_by_b(rp: World) -> No
                                             refresh_token=token["refresh_token"],
                                             scope="openid profile offline_access"))
     assert verified(world, token["access_token"])["act"] == {"sub": "wang.fang"}
+    seen = await introspect(world, token["access_token"])
+    assert seen["active"] and seen["sub"] == "li.ming" and seen["delegation"] == number
+    assert seen["act"] == {"sub": "wang.fang"}
     refreshed = records_of(world, "token_refreshed")[-1]
     assert refreshed.actor_user == "li.ming" and refreshed.extra["delegation"] == number
 
@@ -121,6 +138,7 @@ async def test_oidc_sign_in_while_acting_names_a_acted_for_by_b(rp: World) -> No
     assert "no longer in force" in str(denied.reason)
     status, _ = await userinfo(world, token["access_token"])
     assert status == 401
+    assert await introspect(world, token["access_token"]) == {"active": False}
     await client.aclose()
 
 
@@ -199,3 +217,20 @@ async def test_cas_ticket_names_a_with_acting_user(rp: World) -> None:
     assert (await api(world, "li.ming", "POST", f"/{number}/revoke")).status == 200
     body = await validate(pending)
     assert "INVALID_TICKET" in body and "li.ming" not in body
+
+
+def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
+    only = sa.MetaData()
+    acting.to_metadata(only)
+    assert_mirrors(engine, only)
+    column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["system"]
+    assert column["nullable"] and "0022_idp_acting" in head_revisions()
+
+
+def test_a_clients_system_is_a_code_in_the_state_file() -> None:
+    org = {"regions": [{"code": "gx", "name": "某省"}],
+           "departments": [{"code": "jgswj", "name": "机关事务管理局", "region": "gx"}]}
+    good = clients_doc()["clients"][0]
+    assert validate({**org, "clients": [good]}) == []
+    problems = validate({**org, "clients": [{**good, "system": ["echo"]}]})
+    assert len(problems) == 1 and "a client's system is a system code" in problems[0]

@@ -76,9 +76,3 @@ class ActingGrants:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(acting).where(acting.c.grant_key == key)).first()
         return None if row is None else Acting(int(row.delegation), str(row.delegate))
-
-    def purge(self) -> int:
-        """Drop the bindings of delegations that have ended."""
-        with self.engine.begin() as conn:
-            return conn.execute(acting.delete().where(
-                acting.c.expires_at <= self.clock())).rowcount
