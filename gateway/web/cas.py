@@ -223,15 +223,11 @@ def cas_key(p: Any, ticket: str) -> str:
 def _acted_for(p: Any, subject: Subject, ticket: str, system: str) -> Subject:
     """``subject`` acted for by the delegate the ticket was issued under (委托), while
     that delegation still names ``system``; INVALID_TICKET once it does not."""
-    found = p.server.acting.recall(cas_key(p, ticket))
-    if found is None:
-        return subject
     try:
-        p.server.acting.in_force(found.delegation, found.delegate, system)
+        return p.server.acting.acted_for(cas_key(p, ticket), subject, system)  # type: ignore[no-any-return]
     except NotInForce as exc:
         raise InvalidTicket(f"ticket issued under a delegation no longer in force: {exc}"
                             ) from None
-    return dataclasses.replace(subject, act=found.delegate, delegation=found.delegation)
 
 
 def acting_attributes(subject: Subject) -> tuple[tuple[str, str], ...]:

@@ -13,6 +13,7 @@ once). A refresh after the delegation ended is refused (``invalid_grant``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from gateway.delegations import Delegation, DelegationCache
+from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.idp.oauth2.tables import acting
 from gateway.services import Services
 
@@ -71,6 +73,15 @@ class ActingGrants:
                 conn.execute(acting.insert().values(
                     grant_key=key, delegation=delegation, delegate=delegate,
                     expires_at=d.ends_at))
+
+    def acted_for(self, key: str, user: Subject, system: str | None) -> Subject:
+        """``user`` acted for by the delegate the grant ``key`` was issued under, if
+        any; NotInForce when that delegation no longer lets them act on ``system``."""
+        found = self.recall(key)
+        if found is None:
+            return user
+        self.in_force(found.delegation, found.delegate, system)
+        return dataclasses.replace(user, act=found.delegate, delegation=found.delegation)
 
     def recall(self, key: str) -> Acting | None:
         with self.engine.connect() as conn:

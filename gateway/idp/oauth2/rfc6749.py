@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -136,16 +135,13 @@ def acted_for(grant: Any, user: Subject | None, key: str | None) -> Subject | No
     """``user`` acted for by the delegate the grant ``key`` was issued under (委托), if
     any; invalid_grant once that delegation no longer lets the delegate act on the
     client's system (revoked, expired, no longer naming it)."""
-    found = grant.server.acting.recall(key) if key and user is not None else None
-    if found is None or user is None:
+    if user is None or not key:
         return user
     try:
-        grant.server.acting.in_force(found.delegation, found.delegate,
-                                     grant.request.client.system)
+        return grant.server.acting.acted_for(key, user, grant.request.client.system)
     except NotInForce as exc:
         raise InvalidGrantError(f"issued under a delegation no longer in force: {exc}"
                                 ) from None
-    return dataclasses.replace(user, act=found.delegate, delegation=found.delegation)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
