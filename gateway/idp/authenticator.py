@@ -137,7 +137,10 @@ class Authenticator:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise _unauthorized("not a bearer credential")
-            return self.from_token(token.strip(), audience=audience)
+            principal = self.from_token(token.strip(), audience=audience)
+            if principal.delegate is not None:  # 委托: its client's sign-in, userinfo only
+                raise _unauthorized("a token acted for by a delegate serves only userinfo")
+            return principal
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return self.from_session(cookie)
@@ -193,9 +196,9 @@ class Authenticator:
 
     def _delegate(self, claims: dict[str, Any], audience: str | None) -> tuple[str, int]:
         """The person acting and the delegation of a token issued to a relying party
-        while B acted for A (委托, gateway.idp.oauth2.acting): good for userinfo only,
-        never for the proxy or forward-auth (the delegation is checked there, at each
-        request, against B's session)."""
+        while B acted for A (委托, gateway.idp.oauth2.acting): good for userinfo only
+        (``authenticate`` refuses it for the API), never for the proxy or forward-auth
+        (the delegation is checked there, at each request, against B's session)."""
         act, delegation = claims.get("act"), claims.get("delegation")
         if audience is not None:
             raise _unauthorized("a token acted for by a delegate serves only its client")

@@ -103,8 +103,10 @@ async def test_oidc_sign_in_while_acting_names_a_acted_for_by_b(rp: World) -> No
     assert "proxy" not in access["scope"].split() and "openid" in access["scope"].split()
     status, info = await userinfo(world, token["access_token"])
     assert status == 200 and info["sub"] == "li.ming" and info["act"] == {"sub": "wang.fang"}
-    # ... and the proxy does not take it as li.ming's
+    # ... and neither the proxy nor the API takes it as li.ming's
     r = await world.request("GET", "/s/echo/x", token=token["access_token"])
+    assert r.status == 401
+    r = await world.request("GET", "/api/v1/delegations", token=token["access_token"])
     assert r.status == 401
 
     for record in records_of(world, "authorize", "token_issued"):
