@@ -1052,6 +1052,7 @@ def client_entry(r: Any) -> dict[str, Any]:
         "jwks": r.jwks,
         "backchannel_logout_uri": r.backchannel_logout_uri,
         "status": r.status,
+        "system": r.system,
     })
 
 

@@ -15,8 +15,12 @@ import sqlalchemy as sa
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from click.testing import CliRunner
 
+from gateway.admin.clients import get_client
+from gateway.cli.main import cli
 from gateway.idp.oauth2.tables import acting
+from gateway.services import Services
 from gateway.statefile import validate
 from gateway.storage import head_revisions
 from tests.delegation.conftest import api, approved, cookies
@@ -236,3 +240,19 @@ def test_a_clients_system_is_a_code_in_the_state_file() -> None:
     assert validate({**org, "clients": [good]}) == []
     problems = validate({**org, "clients": [{**good, "system": ["echo"]}]})
     assert len(problems) == 1 and "a client's system is a system code" in problems[0]
+
+
+def test_a_clients_system_through_the_cli(base_services: Services) -> None:
+    env = {"GOVGATE_HOME": str(base_services.settings.home),
+           "GOVGATE_DATABASE_URL": base_services.settings.database_url, "LANG": "C.UTF-8"}
+
+    def add(client_id: str, system: str) -> Any:
+        return CliRunner().invoke(cli, [
+            "client", "add", client_id, "--name", "回显网站", "--department", "jgswj",
+            "--grant-type", "authorization_code", "--redirect-uri", REDIRECT,
+            "--system", system], env=env)
+
+    assert add("echo-app", "echo").exit_code == 0
+    assert get_client(base_services.engine, "echo-app")["system"] == "echo"
+    refused = add("bad-app", "Not A Code")
+    assert refused.exit_code != 0 and "system code" in refused.output
