@@ -777,4 +777,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.journal_missing": ("在数据表中，却不在日志文件中", "in the table but not in the journal"),
     # -- per-caller assertions (issue 17; gateway.proxy.caller_assertion) ---------------
     "state.assertion_reuse": ("assertion 必须是以下之一：{modes}", "assertion must be one of {modes}"),
+    # -- 委托 in the identity provider's answers (gateway.idp.oauth2.acting) -------------
+    "state.client_system": ("客户端的 system 须为系统代码，而非 {value!r}", "a client's system is a system code, not {value!r}"),
 }

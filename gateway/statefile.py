@@ -82,6 +82,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "backchannel_logout_uri",
             "status",
             "token_exchange",
+            "system",
         },
     ),
 }
@@ -525,6 +526,11 @@ def _client_problems(
         problems.append(placed(where, Text("org.unknown_department",
                                                     "unknown department {code!r}",
                                                     code=e["department"])))
+    system = e.get("system")
+    if system is not None and not (isinstance(system, str) and CODE_RE.match(system)):
+        problems.append(placed(where, Text("state.client_system",
+                                           "a client's system is a system code, not {value!r}",
+                                           value=str(system)[:64])))
     grants = e["grant_types"]
     if not isinstance(grants, list) or not grants:
         problems.append(placed(where, Text("field.non_empty_list",
@@ -878,6 +884,7 @@ class StateApplier:
                 "jwks": e.get("jwks"),
                 "backchannel_logout_uri": e.get("backchannel_logout_uri"),
                 "status": e.get("status", "active"),
+                "system": e.get("system"),
             }
             row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
             secret = e.get("secret")
@@ -1052,6 +1059,7 @@ def client_entry(r: Any) -> dict[str, Any]:
         "jwks": r.jwks,
         "backchannel_logout_uri": r.backchannel_logout_uri,
         "status": r.status,
+        "system": r.system,
     })
 
 

@@ -172,6 +172,9 @@ clients = sa.Table(
     sa.Column("backchannel_logout_uri", sa.String(500), nullable=True),
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # the system the client signs users in to: a delegation (委托) naming it turns the
+    # sign-in into "A, acted for by B" (gateway.idp.oauth2.acting; migration 0022)
+    sa.Column("system", sa.String(64), nullable=True),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

@@ -42,12 +42,16 @@ def client() -> None:
 @click.option("--token-exchange", is_flag=True, default=False,
               help="May exchange its users' tokens for tokens to call another system "
                    "as acting for them (RFC 8693; docs/delegation.md).")
+@click.option("--system", default=None,
+              help="The system the client signs users in to: a delegation naming it "
+                   "makes a sign-in while acting A's, acted for by B (docs/delegation.md).")
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
                post_logout_uris: tuple[str, ...], scope: str,
                auth_method: str | None, jwks_file: str | None,
-               backchannel_logout_uri: str | None, token_exchange: bool) -> None:
+               backchannel_logout_uri: str | None, token_exchange: bool,
+               system: str | None) -> None:
     """Register a client; a generated secret is printed once."""
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
@@ -68,6 +72,8 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
         entry["backchannel_logout_uri"] = backchannel_logout_uri
     if token_exchange:
         entry["token_exchange"] = True
+    if system:
+        entry["system"] = system
     secret = ops.add_client(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:

@@ -140,7 +140,10 @@ class Authenticator:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise _unauthorized("not a bearer credential")
-            return self.from_token(token.strip(), audience=audience)
+            principal = self.from_token(token.strip(), audience=audience)
+            if principal.delegate is not None:  # 委托: its client's sign-in, userinfo only
+                raise _unauthorized("a token acted for by a delegate serves only userinfo")
+            return principal
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return self.from_session(cookie)
@@ -159,7 +162,10 @@ class Authenticator:
         aud = claims.get("aud")
         audiences = frozenset(str(a) for a in (aud if isinstance(aud, list) else [aud]))
         actor = None
-        if "act" in claims:
+        delegate, delegation = None, None
+        if "delegation" in claims:
+            delegate, delegation = self._delegate(claims, audience)
+        elif "act" in claims:
             actor = self._actor(claims, audience)
         elif audience is not None and audience not in audiences:
             raise _unauthorized("audience mismatch")
@@ -189,7 +195,23 @@ class Authenticator:
             audiences=audiences if actor is not None else frozenset(),
             expires_at=float(exp) if isinstance(exp := claims.get("exp"), int | float)
             else None,
+            delegate=delegate,
+            delegation=delegation,
         ))
+
+    def _delegate(self, claims: dict[str, Any], audience: str | None) -> tuple[str, int]:
+        """The person acting and the delegation of a token issued to a relying party
+        while B acted for A (委托, gateway.idp.oauth2.acting): good for userinfo only
+        (``authenticate`` refuses it for the API), never for the proxy or forward-auth
+        (the delegation is checked there, at each request, against B's session)."""
+        act, delegation = claims.get("act"), claims.get("delegation")
+        if audience is not None:
+            raise _unauthorized("a token acted for by a delegate serves only its client")
+        if not isinstance(act, dict) or not isinstance(act.get("sub"), str) \
+                or str(act["sub"]).startswith("client:") or "act" in act \
+                or not isinstance(delegation, int) or isinstance(delegation, bool):
+            raise _unauthorized("malformed act or delegation claim")
+        return str(act["sub"]), delegation
 
     def _actor(self, claims: dict[str, Any], audience: str | None) -> ActingClient:
         """The acting client of a delegated token's claims."""

@@ -19,6 +19,7 @@ validation is audited before the answer leaves (no audit, no access: 503).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,8 +40,11 @@ from gateway.idp.cas.protocol import (
     with_ticket,
 )
 from gateway.idp.cas.server import CasServer
+from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.web.oauth2 import REAUTH_PARAM, _reauth_since, _to_sign_in
+from gateway.web.oauth2_acting import ActingRefused, acting_audit, acting_subject, refused_page
 from gateway.web.portal.pages import render_message
 
 XML = "application/xml; charset=utf-8"
@@ -113,14 +117,28 @@ async def login(request: Request) -> Response:
             request, "cas_login", "failure", actor_user=session.username, system=system,
             status=403, reason="account not active"))
         return failed or render_message(request, "cas_error", "account disabled", status=403)
+    own = dataclasses.replace(subject, sid=session.sid)
+    try:  # 委托: the ticket names A, acted for by B, on a system the delegation names
+        subject = await run_in_threadpool(acting_subject, p.server.acting, p.server,
+                                          p.services.keys, session.sid, request.headers,
+                                          own, system)
+    except ActingRefused as exc:
+        failed = await _emit(cas, _record(
+            request, "cas_login", "deny", status=403, actor_user=own.username,
+            department=own.department, system=system, reason=exc.reason,
+            extra={"delegation": exc.delegation, "service": service[:_AUDITED_CHARS]}))
+        return failed or refused_page(request)
     ticket = await run_in_threadpool(
-        cas.store.issue, service=service, system=system, username=session.username,
+        cas.store.issue, service=service, system=system, username=subject.username,
         sid=session.sid, primary_auth=fresh, lifetime=cas.settings.cas_ticket_lifetime)
+    if subject.act and subject.delegation is not None:
+        await run_in_threadpool(p.server.acting.remember, cas_key(p, ticket),
+                                subject.delegation, subject.act)
     failed = await _emit(cas, _record(
         request, "cas_login", "success", actor_user=subject.username,
         department=subject.department, system=system, reason="service ticket issued",
         extra={"service": service[:_AUDITED_CHARS], "sid": session.sid,
-               "renew": renew, "from_new_login": fresh}))
+               "renew": renew, "from_new_login": fresh, **acting_audit(subject, own)}))
     return failed or RedirectResponse(with_ticket(service, ticket), status_code=303,
                                       headers=NO_STORE)
 
@@ -179,6 +197,7 @@ async def _validate(request: Request, endpoint: str) -> Success | CasError | Res
         subject = p.server.subject(row.username)
         if subject is None:
             raise InvalidTicket(f"ticket of {row.username}: account not active")
+        subject = await run_in_threadpool(_acted_for, p, subject, ticket, row.system)
     except CasError as exc:
         failed = await _emit(cas, _record(
             request, "cas_validate", "failure", reason=f"{exc.code}: {exc.reason}",
@@ -188,12 +207,35 @@ async def _validate(request: Request, endpoint: str) -> Success | CasError | Res
                       department=subject.department, region=subject.region,
                       roles=roles_of(subject.roles),
                       authenticated_at=session.authenticated_at,
-                      new_login=row.primary_auth)
+                      new_login=row.primary_auth, acting=acting_attributes(subject))
     failed = await _emit(cas, _record(
         request, "cas_validate", "success", actor_user=subject.username,
         department=subject.department, system=row.system, reason="service ticket validated",
-        extra=where | {"sid": row.sid}))
+        extra=where | {"sid": row.sid} | acting_audit(subject)))
     return failed or success
+
+
+def cas_key(p: Any, ticket: str) -> str:
+    """The ``idp_acting`` key of a service ticket (a keyed hash, never the ticket)."""
+    return "cas:" + p.store.hash("cas_acting", ticket)
+
+
+def _acted_for(p: Any, subject: Subject, ticket: str, system: str) -> Subject:
+    """``subject`` acted for by the delegate the ticket was issued under (委托), while
+    that delegation still names ``system``; INVALID_TICKET once it does not."""
+    try:
+        return p.server.acting.acted_for(cas_key(p, ticket), subject, system)  # type: ignore[no-any-return]
+    except NotInForce as exc:
+        raise InvalidTicket(f"ticket issued under a delegation no longer in force: {exc}"
+                            ) from None
+
+
+def acting_attributes(subject: Subject) -> tuple[tuple[str, str], ...]:
+    """The CAS attributes of a ticket acted for by a delegate: ``actingUser`` (B) and
+    ``delegation`` (its id)."""
+    if not subject.act:
+        return ()
+    return (("actingUser", subject.act), ("delegation", str(subject.delegation)))
 
 
 async def validate(request: Request) -> Response:

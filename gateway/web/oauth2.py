@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -26,10 +27,17 @@ from starlette.routing import BaseRoute, Route
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
+from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.oidc import metadata, user_claims
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.server import Result, StarletteOAuth2Request
 from gateway.root import gateway_of
+from gateway.web.oauth2_acting import (
+    ActingRefused,
+    acting_audit,
+    acting_subject,
+    refused_page,
+)
 from gateway.web.portal.pages import authenticator, csrf_ok, render, render_message
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -181,7 +189,19 @@ async def userinfo(request: Request) -> Response:
         return JSONResponse({"error": "insufficient_scope"}, status_code=403,
                             headers={"WWW-Authenticate": challenge.replace(
                                 "invalid_token", "insufficient_scope")})
-    subject = _provider(request).server.subject(principal.username)
+    server = _provider(request).server
+    subject = server.subject(principal.username)
+    if subject is not None and principal.delegate and principal.delegation is not None:
+        # 委托: answered for A with act B while the delegation still names the system
+        client = server.clients.get(principal.client_id)
+        try:
+            server.acting.in_force(principal.delegation, principal.delegate,
+                                   client.system if client is not None else None)
+        except NotInForce:
+            subject = None
+        else:
+            subject = dataclasses.replace(subject, act=principal.delegate,
+                                          delegation=principal.delegation)
     if subject is None:
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
@@ -335,6 +355,22 @@ async def authorize(request: Request) -> Response:
     assert session is not None
     if subject is None:
         return _error_page(request, "authorize_error", "account disabled", status=403)
+    own = subject
+    client = getattr(oreq, "client", None)
+    try:  # 委托: A acted for by B, on a system the delegation names
+        subject = await run_in_threadpool(
+            acting_subject, server.acting, server, p.services.keys, session.sid,
+            request.headers, own, client.system if client is not None else None)
+    except ActingRefused as exc:
+        try:
+            await p.emit([AuditRecord(
+                event_type="authorize", outcome="deny", status=403, source_ip=oreq.source_ip,
+                actor_user=own.username, actor_client=oreq.payload.client_id,
+                department=own.department, reason=exc.reason,
+                extra={"delegation": exc.delegation, "sid": session.sid})])
+        except AuditUnavailable:
+            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+        return refused_page(request)
     result = await run_in_threadpool(
         server.create_authorization_response, oreq, subject, grant)
     oreq.events.append(AuditRecord(
@@ -342,7 +378,7 @@ async def authorize(request: Request) -> Response:
         source_ip=oreq.source_ip, actor_user=subject.username,
         actor_client=oreq.payload.client_id, department=subject.department,
         extra={"scope": oreq.scope, "sid": session.sid,
-               "auth_time": subject.auth_time}))
+               "auth_time": subject.auth_time, **acting_audit(subject, own)}))
     return await _finish(p, oreq, result, "authorize")
 
 

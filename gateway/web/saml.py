@@ -21,6 +21,7 @@ audited before it leaves (``saml_login``, ``saml_logout``; no audit, no access: 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -46,6 +47,7 @@ from gateway.idp.saml.server import SamlIdp
 from gateway.idp.saml.sps import NAME_IDS, ServiceProvider
 from gateway.idp.saml.store import Pending
 from gateway.root import gateway_of
+from gateway.web.oauth2_acting import ActingRefused, acting_audit, acting_subject, refused_page
 from gateway.web.portal.pages import render, render_message
 
 T = TypeVar("T")
@@ -182,6 +184,17 @@ async def sso_continue(request: Request) -> Response:
             extra={"sp": sp.meta.entity_id[:_AUDITED_CHARS]}))
         return failed or render_message(request, "saml_error", status=403,
                                         detail_key="saml_account_inactive")
+    own = dataclasses.replace(subject, sid=session.sid)
+    try:  # 委托: the assertion names A, acted for by B, on a system the delegation names
+        subject = await run_in_threadpool(acting_subject, p.server.acting, p.server,
+                                          p.services.keys, session.sid, request.headers,
+                                          own, sp.system)
+    except ActingRefused as exc:
+        failed = await _emit(idp, _record(
+            request, "saml_login", "deny", status=403, actor_user=own.username,
+            department=own.department, system=sp.system, reason=exc.reason,
+            extra={"delegation": exc.delegation, "sp": sp.meta.entity_id[:_AUDITED_CHARS]}))
+        return failed or refused_page(request)
     fmt = pending.name_id_format or NAME_IDS[sp.name_id]
     if fmt not in NAME_IDS.values():
         return await _status_only(request, idp, pending, sp, STATUS_INVALID_NAME_ID_POLICY,
@@ -218,7 +231,7 @@ async def _assert(request: Request, idp: SamlIdp, pending: Pending, sp: ServiceP
         department=subject.department, system=sp.system, reason="assertion issued",
         extra={"sp": sp.meta.entity_id[:_AUDITED_CHARS], "sid": session.sid,
                "binding": pending.binding, "name_id_format": fmt.rsplit(":", 1)[-1],
-               "force_authn": pending.force_authn}))
+               "force_authn": pending.force_authn, **acting_audit(subject)}))
     return failed or _post_page(request, pending.acs_url, encoded, pending.relay_state)
 
 

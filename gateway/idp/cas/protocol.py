@@ -44,6 +44,8 @@ class Success:
     roles: tuple[str, ...]
     authenticated_at: datetime
     new_login: bool
+    #: a ticket acted for by a delegate (委托): ``actingUser`` and ``delegation``
+    acting: tuple[tuple[str, str], ...] = ()
 
 
 def validate_v1(success: Success | None) -> bytes:
@@ -66,6 +68,7 @@ def service_response_success(success: Success) -> bytes:
         ("department", success.department),
         ("region", success.region),
         *(("roles", role) for role in success.roles),
+        *success.acting,
     ]
     body = "".join(f"<cas:{k}>{_text(v)}</cas:{k}>" for k, v in attrs)
     return (f'<cas:serviceResponse xmlns:cas="{NS}">'

@@ -35,6 +35,7 @@ class Client:
     status: str
     post_logout_redirect_uris: tuple[str, ...] = ()
     verify_secret: Any = None  # services.verify_client_secret
+    system: str | None = None  # the system it signs users in to (delegations name it)
 
     @property
     def is_public(self) -> bool:
@@ -137,5 +138,5 @@ class ClientRegistry:
             secret_hash=row.secret_hash, jwks=row.jwks,
             backchannel_logout_uri=row.backchannel_logout_uri, status=row.status,
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
-            verify_secret=self.verify_secret,
+            verify_secret=self.verify_secret, system=row.system,
         )

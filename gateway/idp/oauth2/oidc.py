@@ -25,7 +25,7 @@ STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_ac
 SCOPES = [*STANDARD_SCOPES, PROXY, *sorted(API_SCOPES)]
 CLAIMS = ["sub", "name", "preferred_username", "department", "roles", "region", "sid",
           "auth_time", "amr", "nonce", "at_hash", "email", "email_verified", "phone_number",
-          "phone_number_verified"]
+          "phone_number_verified", "act", "delegation"]
 
 
 def user_claims(user: Subject, scope: str = "") -> dict[str, Any]:
@@ -45,6 +45,8 @@ def user_claims(user: Subject, scope: str = "") -> dict[str, Any]:
     if "phone" in scopes and user.phone_number:
         claims.update(phone_number=user.phone_number,
                       phone_number_verified=user.phone_number_verified)
+    if user.act:  # 委托: A, acted for by B (RFC 8693 section 4.1; docs/delegation.md)
+        claims.update(act={"sub": user.act}, delegation=user.delegation)
     return claims
 
 

@@ -33,6 +33,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from audit import AuditRecord
+from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.idp.oauth2.store import CodeRow, Expired, RefreshRow, Replay
 
@@ -130,6 +131,19 @@ def _replayed(grant: Any, exc: Replay) -> None:
     )
 
 
+def acted_for(grant: Any, user: Subject | None, key: str | None) -> Subject | None:
+    """``user`` acted for by the delegate the grant ``key`` was issued under (委托), if
+    any; invalid_grant once that delegation no longer lets the delegate act on the
+    client's system (revoked, expired, no longer naming it)."""
+    if user is None or not key:
+        return user
+    try:
+        return grant.server.acting.acted_for(key, user, grant.request.client.system)
+    except NotInForce as exc:
+        raise InvalidGrantError(f"issued under a delegation no longer in force: {exc}"
+                                ) from None
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = [*SECRET_METHODS, "none"]  # noqa: RUF012
 
@@ -144,6 +158,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method"),
             auth_time=user.auth_time, amr=user.amr,
         )
+        if user.act and user.delegation is not None:  # 委托 (gateway.idp.oauth2.acting)
+            self.server.acting.remember("code:" + self.server.store.hash("code", code),
+                                        user.delegation, user.act)
 
     def query_authorization_code(self, code: str, client: Any) -> CodeRow | None:
         try:
@@ -155,15 +172,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("authorization code expired") from None
         if row is not None:
             self.request.family_id = row.family_id
+            self.request.acting_key = "code:" + self.server.store.hash("code", code)
         return row
 
     def delete_authorization_code(self, authorization_code: CodeRow) -> None:
         """Codes stay (marked used) until purged, so a replay is recognised."""
 
     def authenticate_user(self, authorization_code: CodeRow) -> Subject | None:
-        return self.server.subject(authorization_code.username, sid=authorization_code.sid,
+        user = self.server.subject(authorization_code.username, sid=authorization_code.sid,
                                    auth_time=authorization_code.auth_time,
                                    amr=authorization_code.amr or "pwd")
+        return acted_for(self, user, getattr(self.request, "acting_key", None))
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -194,8 +213,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token: RefreshRow) -> Subject | None:
         if refresh_token.sid and self.server.store.is_denied("sid", refresh_token.sid):
             return None
-        return self.server.subject(refresh_token.username, sid=refresh_token.sid,
+        user = self.server.subject(refresh_token.username, sid=refresh_token.sid,
                                    auth_time=refresh_token.auth_time)
+        return acted_for(self, user, "family:" + refresh_token.family_id)
 
     def revoke_old_credential(self, refresh_token: RefreshRow) -> None:
         """Already consumed atomically in ``authenticate_refresh_token``."""

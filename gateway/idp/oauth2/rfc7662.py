@@ -14,6 +14,7 @@ from typing import Any
 
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
+from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -56,6 +57,9 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
             return FoundToken("access_token", claims["client_id"], claims, False,
                               "client disabled")
         denied = deny.denied("jti", claims["jti"]) or deny.denied("sid", claims.get("sid"))
+        if not denied and "delegation" in claims and (ended := _delegation_ended(server,
+                                                                                  claims)):
+            return FoundToken("access_token", claims["client_id"], claims, False, ended)
         return FoundToken("access_token", claims["client_id"], claims, not denied,
                           "revoked" if denied else "")
     found = server.store.find_refresh(token)
@@ -68,6 +72,21 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
         claims["sid"] = row.sid
     return FoundToken("refresh_token", row.client_id, claims, usable,
                       "" if usable else "used, revoked or expired")
+
+
+def _delegation_ended(server: Any, claims: dict[str, Any]) -> str:
+    """Why a token acted for by a delegate (委托, ``acting``) is no longer active, or
+    "" while its delegation still names the client's system."""
+    act, client = claims.get("act"), server.clients.get(claims["client_id"])
+    delegate = act.get("sub") if isinstance(act, dict) else None
+    if not isinstance(delegate, str) or not isinstance(claims["delegation"], int):
+        return "malformed act or delegation claim"
+    try:
+        server.acting.in_force(claims["delegation"], delegate,
+                               client.system if client is not None else None)
+    except NotInForce as exc:
+        return f"delegation no longer in force: {exc}"
+    return ""
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -105,7 +124,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         if token.kind == "access_token":
             out["username"] = None if c.get("gty") == "client_credentials" else c.get("sub")
             for name in ("iat", "nbf", "aud", "iss", "jti", "department", "roles", "region",
-                         "sid"):
+                         "sid", "act", "delegation"):
                 if name in c:
                     out[name] = c[name]
         else:

@@ -21,6 +21,10 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from gateway.idp.scopes import audiences
 
 AT_TYP = "at+jwt"
+#: what a token acted for by a delegate (委托) may hold: the person's own sign-in, never
+#: the proxy or the API (the delegation names a system, whose client this is)
+ACTING_SCOPES = frozenset({"openid", "profile", "email", "phone", "address",
+                           "offline_access"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class Subject:
     email_verified: bool = False
     phone_number: str | None = None
     phone_number_verified: bool = False
+    #: a delegation (委托): the person acting for this user (``act.sub``), and its id
+    act: str | None = None
+    delegation: int | None = None
 
     def get_user_id(self) -> str:
         return self.username
@@ -84,6 +91,8 @@ class AccessTokenGenerator:
                 claims["sid"] = user.sid
             if self.marks is not None and (mark := self.marks(user.username)):
                 claims["break_glass"] = mark
+            if user.act:  # RFC 8693 section 4.1, the person as the actor
+                claims.update(act={"sub": user.act}, delegation=user.delegation)
         return claims
 
     def __call__(self, grant_type: str, client: Any, user: Subject | None = None,
@@ -96,6 +105,8 @@ class AccessTokenGenerator:
             scope = client.default_scope(grant_type)
         elif scope:
             scope = client.get_allowed_scope(scope)
+        if user is not None and user.act:
+            scope = " ".join(s for s in (scope or "").split() if s in ACTING_SCOPES)
         claims = self.claims(client, user, scope, grant_type, expires_in)
         token: dict[str, Any] = {
             "token_type": "Bearer",

@@ -24,6 +24,7 @@ from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Payload, OAuth2
 from audit import AuditRecord
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.errors import NotFound
+from gateway.idp.oauth2.acting import ActingGrants
 from gateway.idp.oauth2.clients import Client, ClientRegistry
 from gateway.idp.oauth2.deny_list import DenyList
 from gateway.idp.oauth2.oidc import OpenIDCode
@@ -102,6 +103,7 @@ class StarletteOAuth2Request(OAuth2Request):
         self.events: list[AuditRecord] = []
         self.family_id: str | None = None
         self.refresh_sid: str | None = None
+        self.acting_key: str | None = None  # the code's binding to a delegation (委托)
 
     @property
     def args(self) -> dict[str, str]:
@@ -123,6 +125,14 @@ class Result:
         return next((v for k, v in self.headers if k.lower() == "location"), None)
 
 
+def acting_extra(user: Subject | None) -> dict[str, Any]:
+    """What an audit record of a token acted for by a delegate (委托) adds: ``act``
+    and ``delegation``, as the proxy's records have them."""
+    if user is None or not user.act:
+        return {}
+    return {"act": {"sub": user.act}, "delegation": user.delegation}
+
+
 class IdentityServer(AuthorizationServer):
     """The gateway's authorization server: grants, client auth, introspection, revocation."""
 
@@ -135,6 +145,7 @@ class IdentityServer(AuthorizationServer):
         self.issuer = self.settings.issuer.rstrip("/")
         self.store = store
         self.clients = ClientRegistry(services.engine, services.verify_client_secret)
+        self.acting = ActingGrants(services)  # 委托: tokens of A acted for by B
         # the process's mirror of the revocations (refreshed from the database every
         # 0.5 s), told at once of those this process makes
         self.deny = DenyList(store)
@@ -186,13 +197,17 @@ class IdentityServer(AuthorizationServer):
                 username=user.username, sid=user.sid, scope=token.get("scope", ""),
                 auth_time=user.auth_time, access_jti=claims["jti"],
                 access_expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        if user is not None and user.act and user.delegation is not None \
+                and request.family_id:
+            self.acting.remember("family:" + request.family_id, user.delegation, user.act)
         self.event(
             request, "token_refreshed" if grant_type == "refresh_token" else "token_issued",
             "success", actor_user=user.username if user else None,
             actor_client=client.client_id,
             department=user.department if user else client.department,
             extra={"grant_type": grant_type, "jti": claims.get("jti"),
-                   "scope": token.get("scope", ""), "sid": user.sid if user else None},
+                   "scope": token.get("scope", ""), "sid": user.sid if user else None,
+                   **acting_extra(user)},
         )
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:

@@ -103,3 +103,15 @@ assertion_jtis = sa.Table(
     sa.Column("jti", sa.String(128), primary_key=True),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+#: the delegation (委托) a grant was issued under: ``grant_key`` is ``code:<code hash>``,
+#: ``family:<refresh family>`` or ``cas:<ticket hash>``; kept until the delegation's end
+#: (gateway.idp.oauth2.acting; migration 0022_idp_acting)
+acting = sa.Table(
+    "idp_acting",
+    metadata,
+    sa.Column("grant_key", sa.String(160), primary_key=True),
+    sa.Column("delegation", sa.BigInteger, nullable=False),
+    sa.Column("delegate", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -7,7 +7,8 @@
 - transient NameID: random, new in every assertion.
 - attributes (NameFormat basic, the names CAS releases too): ``name``,
   ``department``, ``region``, ``roles`` (one value per role); ``uid`` (the
-  username) only for an SP registered with ``release_username: true``.
+  username) only for an SP registered with ``release_username: true``; ``act`` (the
+  delegate's username) and ``delegation`` (its id) when B signed in acting for A.
 """
 
 from __future__ import annotations
@@ -39,4 +40,7 @@ def identity(subject: Any, *, release_username: bool) -> dict[str, list[str]]:
            "region": [subject.region], "roles": sorted(subject.roles)}
     if release_username:
         out["uid"] = [subject.username]
+    if getattr(subject, "act", None):  # 委托: A, acted for by B (docs/delegation.md)
+        out["act"] = [subject.act]
+        out["delegation"] = [str(subject.delegation)]
     return {k: v for k, v in out.items() if v and all(v)}

@@ -1,0 +1,89 @@
+"""A person acting for another (委托, ``gateway.delegations``) in the identity
+provider's answers: B, signed in and acting for A in the portal, signs in to a system
+that a delegation of A's names (docs/delegation.md, "Acting").
+
+The authorization endpoint (``gateway.web.oauth2_acting``) then issues the code for A
+with ``act`` B; this module remembers, for the code, then for the refresh-token family
+(and for a CAS ticket), the delegation it was issued under (``idp_acting``), and checks
+at each use that it is still in force for that system: B's, approved, started, not
+ended, not revoked, naming the client's system, A active. The delegation is read at
+most a second old (``DelegationCache``; a change made in this process clears it at
+once). A refresh after the delegation ended is refused (``invalid_grant``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from gateway.delegations import Delegation, DelegationCache
+from gateway.idp.oauth2.rfc9068 import Subject
+from gateway.idp.oauth2.tables import acting
+from gateway.services import Services
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The delegation a grant was issued under, and its delegate (B)."""
+
+    delegation: int
+    delegate: str
+
+
+class NotInForce(Exception):
+    """The delegation no longer lets B act for A on this system (the message says why,
+    for the audit record and the ``error_description``)."""
+
+
+class ActingGrants:
+    """Remembers and checks the delegation of codes, refresh families, CAS tickets."""
+
+    def __init__(self, services: Services) -> None:
+        self.engine = services.engine
+        self.clock: Callable[[], datetime] = services.clock
+        self.cache = DelegationCache(services.engine)
+        services.on_admin_change(self.cache.clear)
+
+    def in_force(self, delegation: int, delegate: str, system: str | None) -> Delegation:
+        """The delegation, when it lets ``delegate`` act now on ``system``; else
+        NotInForce."""
+        d = self.cache.get(delegation)
+        if d is None or d.delegate != delegate:
+            raise NotInForce(f"delegation {delegation} is not one to {delegate}")
+        now = self.clock()
+        if not d.live_at(now):
+            raise NotInForce(f"delegation {d.id} is {d.state_at(now)}")
+        if system is None or system not in d.systems:
+            raise NotInForce(f"delegation {d.id} does not name the system {system}")
+        return d
+
+    def remember(self, key: str, delegation: int, delegate: str) -> None:
+        """Bind the grant ``key`` to the delegation (kept until its end); a key bound
+        already (a rotated refresh family) stays as it is."""
+        d = self.cache.get(delegation)
+        if d is None:
+            raise NotInForce(f"delegation {delegation} is gone")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(acting.c.grant_key)
+                            .where(acting.c.grant_key == key)).first() is None:
+                conn.execute(acting.insert().values(
+                    grant_key=key, delegation=delegation, delegate=delegate,
+                    expires_at=d.ends_at))
+
+    def acted_for(self, key: str, user: Subject, system: str | None) -> Subject:
+        """``user`` acted for by the delegate the grant ``key`` was issued under, if
+        any; NotInForce when that delegation no longer lets them act on ``system``."""
+        found = self.recall(key)
+        if found is None:
+            return user
+        self.in_force(found.delegation, found.delegate, system)
+        return dataclasses.replace(user, act=found.delegate, delegation=found.delegation)
+
+    def recall(self, key: str) -> Acting | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(acting).where(acting.c.grant_key == key)).first()
+        return None if row is None else Acting(int(row.delegation), str(row.delegate))
