@@ -760,4 +760,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "webauthn.no_key": ("没有这个密钥", "no such key"),
     "settings.webauthn_rp_id": ("配置项 'webauthn_rp_id'：{value!r} 不是主机名（WebAuthn 不允许 IP 地址）", "setting 'webauthn_rp_id': {value!r} is not a host name (WebAuthn allows no IP address)"),
     "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
+    # -- hardening: break-glass and WebAuthn (h-harden) ------------------------------
+    "bg.csrf": ("表单的 CSRF 令牌缺失或有误", "the form's CSRF token is missing or wrong"),
+    "bg.in_person": ("紧急授权须由本人申请、批准和复核：不能使用代理令牌或委托", "break-glass is asked for, approved and reviewed in person: not with a delegated token or a delegation"),
 }
