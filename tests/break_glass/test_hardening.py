@@ -174,3 +174,4 @@ async def test_the_token_claim_comes_from_the_one_second_view(world: World) -> N
                          json={"reason": "故障已排除"})
     assert r.status_code == 200
     assert _claim(world) is None
+
