@@ -42,7 +42,7 @@ from gateway.idp.passkeys.ceremonies import (
     key_name,
 )
 from gateway.idp.passkeys.store import CHALLENGE_SECONDS, PasskeyStore, TooManyCeremonies
-from gateway.login_throttle import address_key
+from gateway.login_throttle import LoginThrottle, address_key
 from gateway.org import User
 from gateway.root import gateway_of
 from gateway.services import Services
@@ -277,27 +277,37 @@ async def totp_instead(request: Request) -> Response:
 
 # -- passwordless ---------------------------------------------------------------------
 
-async def passkey_options(request: Request) -> Response:
-    """A challenge for any passkey: behind the sign-in throttle of the address (its
-    delay after failures, as the password step), and a few unanswered ones at a time
-    per address (as many as the lockout threshold), so a stranger fills no table."""
+async def _admitted(request: Request, what: str
+                    ) -> tuple[dict[str, Any], LoginThrottle, str | None] | JSONResponse:
+    """A passwordless post: its body, the throttle and the address once the address is
+    admitted (its delay after failures over, as for a password), or the refusal."""
     body = await _body(request)
     if isinstance(body, JSONResponse):
         return body
-    services = _services(request)
-    if not services.settings.webauthn_passwordless:
+    if not _services(request).settings.webauthn_passwordless:
         return _error(request, "pk_off", 404)
     throttle = gateway_of(request).throttle
     address = _ip(request)
     admission = await _admit(throttle, address)
     if admission.wait:
-        return await _throttled(request, admission.wait, "passkey challenge from this address "
+        return await _throttled(request, admission.wait, f"{what} from this address "
                                 f"within its delay ({admission.wait} s left)")
+    return body, throttle, address
+
+
+async def passkey_options(request: Request) -> Response:
+    """A challenge for any passkey: behind the sign-in throttle of the address, and a
+    few unanswered ones at a time per address (as many as the lockout threshold), so a
+    stranger fills no table."""
+    admitted = await _admitted(request, "passkey challenge")
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    _, throttle, address = admitted
     try:
         options, token = await run_in_threadpool(
             lambda: _ceremonies(request).assertion(
                 user=None, sid=None, source=address_key(address),
-                at_most=services.settings.lockout_threshold))
+                at_most=_services(request).settings.lockout_threshold))
     except TooManyCeremonies as many:
         return await _throttled(request, many.wait, "too many unanswered passkey challenges "
                                 "from this address")
@@ -310,17 +320,10 @@ async def passkey_submit(request: Request) -> Response:
     """The passkey's assertion, behind the address's throttle as a password is: a failed
     one delays the address's next attempt (and counts toward the account of a known
     credential)."""
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
-    if not _services(request).settings.webauthn_passwordless:
-        return _error(request, "pk_off", 404)
-    throttle = gateway_of(request).throttle
-    address = _ip(request)
-    admission = await _admit(throttle, address)
-    if admission.wait:
-        return await _throttled(request, admission.wait, "passkey sign-in from this address "
-                                f"within its delay ({admission.wait} s left)")
+    admitted = await _admitted(request, "passkey sign-in")
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    body, throttle, address = admitted
     failed = False
     try:
         response, failed = await _passwordless(request, body)
