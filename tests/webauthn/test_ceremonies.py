@@ -489,6 +489,13 @@ def test_failed_key_assertions_count_toward_the_lockout(services: Services,
     assert register(browser, key).status_code == 200
     browser.cookies.clear()
     login(browser, "kong.jiu")
+    # asking again replaces the session's challenge (its one ceremony cookie): one row
+    for _ in range(3):
+        assert post_json(browser, "/portal/login/webauthn/options", {}).status_code == 200
+    user_id = services.org.get_user("kong.jiu").id
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(webauthn_challenges)
+                            .where(webauthn_challenges.c.user_id == user_id)).scalar() == 1
     threshold = services.settings.lockout_threshold
     for n in range(1, threshold + 1):
         r = second_factor(browser, key, origin="http://localhost.evil.example:8080")

@@ -147,7 +147,8 @@ class PasskeyStore:
         """Keep a new ceremony's challenge; the token the browser holds for it.
 
         ``at_most``: refuse (:class:`TooManyCeremonies`) when ``at_most`` challenges of
-        this purpose under this ``name`` are live already. A passwordless challenge is
+        this purpose under this ``name`` are live already (a session's new challenge
+        replaces its earlier one of the purpose). A passwordless challenge is
         made for anyone who asks, before any sign-in: its ``name`` is the source
         address (``gateway.login_throttle.address_key``), so one address holds a few
         unanswered challenges at a time, not a table full."""
@@ -156,6 +157,12 @@ class PasskeyStore:
         now = self.clock()
         with write_transaction(self.engine) as conn:
             conn.execute(challenges.delete().where(challenges.c.expires_at < now))
+            if sid is not None:
+                # the session's earlier ceremony of this kind is over: its browser holds
+                # one ceremony cookie, which the new token replaces (so a session holds
+                # one challenge per purpose, however often it asks)
+                conn.execute(challenges.delete().where(challenges.c.sid == sid,
+                                                       challenges.c.purpose == purpose))
             if at_most is not None:
                 live = conn.execute(
                     sa.select(sa.func.count(), sa.func.min(challenges.c.expires_at))
