@@ -62,7 +62,9 @@ async def test_refusals_before_the_desk_are_audited(world: World) -> None:
     assert len(_denied(world, "break_glass_approved")) == 1
 
 
-async def test_a_disabled_administrators_approval_no_longer_counts(world: World) -> None:
+async def test_approvals_standing_and_in_person(world: World) -> None:
+    """An approval by an administrator disabled since does not count; a forged form
+    (no CSRF token) approves nothing, and says so in the audit."""
     bg = await world.request()
     kept = world.token("sec.a")
     assert (await world.approve(bg["id"], "sec.a")).status_code == 200
@@ -80,23 +82,38 @@ async def test_a_disabled_administrators_approval_no_longer_counts(world: World)
     third = await world.approve(bg["id"], "sec.c")
     assert third.json()["break_glass"]["state"] == "active"
 
-
-async def test_a_delegated_token_takes_no_step(world: World) -> None:
-    """A system acting for a security administrator (RFC 8693 ``act``) is not the
-    administrator: dual control counts people. Refused, and the refusal audited."""
+    # the portal's forms need their CSRF token; the refusal is audited
     bg = await world.request()
+    as_session(world, "sec.b")
+    page = await world.http.get("/portal/break-glass")
+    forged = await world.http.post(f"/portal/break-glass/{bg['id']}/approve",
+                                   data={"csrf_token": "forged"}, headers=ORIGIN)
+    assert forged.status_code == 400
+    assert _denied(world, "break_glass_approved")[-1]["status"] == 400
+    view = await world.call("GET", f"/api/v1/break-glass/{bg['id']}", "wang.wu")
+    assert view.json()["break_glass"]["approvals"] == []
+    # the page's own check of the duration is audited as well
+    bad = await world.http.post("/portal/break-glass", headers=ORIGIN, data={
+        "csrf_token": csrf_of(page.text), "system": "echo", "reason": "急", "minutes": "-5"})
+    assert bad.status_code == 400
+    assert _denied(world, "break_glass_requested")[-1]["actor_user"] == "sec.b"
+
+
+async def test_strangers_take_no_step(world: World) -> None:
+    """A system acting for a security administrator (RFC 8693 ``act``) is not the
+    administrator: dual control counts people (refused, audited). Another person's
+    break-glass is not a staff member's to read, end or review."""
+    pending = await world.request()
     department, roles = PEOPLE["sec.a"]
     acting = access_token(world.services, sub="sec.a", department=department, roles=roles,
                           act={"sub": "client:office-web"})
-    r = await world.http.post(f"/api/v1/break-glass/{bg['id']}/approve",
+    r = await world.http.post(f"/api/v1/break-glass/{pending['id']}/approve",
                               headers={"Authorization": f"Bearer {acting}"})
     assert r.status_code == 401, r.text  # a delegated token serves only the proxy
     assert _denied(world, "break_glass_approved")[-1]["status"] == r.status_code
-    view = await world.call("GET", f"/api/v1/break-glass/{bg['id']}", "wang.wu")
+    view = await world.call("GET", f"/api/v1/break-glass/{pending['id']}", "wang.wu")
     assert view.json()["break_glass"]["approvals"] == []
 
-
-async def test_another_persons_break_glass_is_not_theirs(world: World) -> None:
     bg = await world.active()
     # a stranger (staff, not an administrator) reads, ends and reviews nothing of it
     department, roles = "jgswj", ("staff",)
@@ -112,23 +129,6 @@ async def test_another_persons_break_glass_is_not_theirs(world: World) -> None:
             ).status_code == 403
     assert [x["status"] for x in _denied(world, "break_glass_read")] == [404]
     assert [x["status"] for x in _denied(world, "break_glass_queue")] == [403]
-
-
-async def test_the_forms_need_their_csrf_token_and_say_so_in_the_audit(world: World) -> None:
-    bg = await world.request()
-    as_session(world, "sec.a")
-    page = await world.http.get("/portal/break-glass")
-    forged = await world.http.post(f"/portal/break-glass/{bg['id']}/approve",
-                                   data={"csrf_token": "forged"}, headers=ORIGIN)
-    assert forged.status_code == 400
-    assert _denied(world, "break_glass_approved")[-1]["status"] == 400
-    view = await world.call("GET", f"/api/v1/break-glass/{bg['id']}", "wang.wu")
-    assert view.json()["break_glass"]["approvals"] == []
-    # the page's own check of the duration is audited as well
-    bad = await world.http.post("/portal/break-glass", headers=ORIGIN, data={
-        "csrf_token": csrf_of(page.text), "system": "echo", "reason": "急", "minutes": "-5"})
-    assert bad.status_code == 400
-    assert _denied(world, "break_glass_requested")[-1]["actor_user"] == "sec.a"
 
 
 def _claim(world: World) -> Any:
