@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -523,3 +524,21 @@ def test_failed_key_assertions_count_toward_the_lockout(services: Services,
     assert r.status_code == 400
     assert services.org.get_user("kong.jiu").failed_logins == 1
     assert events(services, "webauthn_login", "kong.jiu")[-1]["outcome"] == "failure"
+
+
+def test_a_key_is_registered_only_soon_after_signing_in(services: Services,
+                                                        browser: TestClient) -> None:
+    """A session cookie taken from an unattended browser adds no passkey: registration
+    needs a sign-in of the last five minutes."""
+    person(services, "wei.shi")
+    signed_in(browser, "wei.shi")
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(sessions).where(sessions.c.username == "wei.shi").values(
+            authenticated_at=services.clock() - timedelta(seconds=301)))
+    r = post_json(browser, "/portal/account/passkeys/options", {"name": "thief's key"})
+    assert r.status_code == 403 and r.json()["error"].startswith("登录已超过 5 分钟")
+    failed = events(services, "webauthn_register", "wei.shi")[-1]
+    assert failed["outcome"] == "failure" and "within 300 s" in failed["reason"]
+    browser.cookies.clear()
+    signed_in(browser, "wei.shi")
+    assert register(browser, SoftKey(RP_ID, BASE_URL)).status_code == 200

@@ -70,6 +70,10 @@ from texts import Text
 CEREMONY_COOKIE = "gg_webauthn"
 MAX_KEYS = 20
 ALL_FACTORS = {"change", "mfa", "enrol", "webauthn", "passkey_enrol"}
+# a key is registered only this soon after signing in (Keycloak's default maximum
+# authentication age for a new credential): a session cookie taken from an unattended
+# browser cannot add a passkey that would outlive the session
+REGISTER_MAX_AUTH_AGE = 300
 
 
 def _services(request: Request) -> Services:
@@ -420,6 +424,17 @@ async def register_options(request: Request) -> Response:
     if found is None:
         return _error(request, "pk_expired", 401)
     row, user = found
+    age = (_services(request).clock() - row.authenticated_at).total_seconds()
+    if row.stage == "active" and age > REGISTER_MAX_AUTH_AGE:
+        try:
+            await _emit(request, _record(
+                request, "webauthn_register", "failure", actor_user=user.username,
+                department=user.department, extra={"sid": row.sid},
+                reason=f"sign-in {int(age)} s old: a key is registered only within "
+                       f"{REGISTER_MAX_AUTH_AGE} s of signing in"))
+        except AuditUnavailable:
+            return _error(request, "error", 503)
+        return _error(request, "pk_reauth", 403, minutes=REGISTER_MAX_AUTH_AGE // 60)
     name = key_name(str(body.get("name") or ""))
     if not name:
         return _error(request, "pk_bad_name")
