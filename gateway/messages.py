@@ -762,5 +762,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
     # -- hardening: break-glass and WebAuthn (h-harden) ------------------------------
     "bg.csrf": ("表单的 CSRF 令牌缺失或有误", "the form's CSRF token is missing or wrong"),
+    "bg.own_review": ("本人的紧急授权须由另一位审计管理员复核", "one's own break-glass is reviewed by another audit administrator"),
     "bg.in_person": ("紧急授权须由本人申请、批准和复核：不能使用代理令牌或委托", "break-glass is asked for, approved and reviewed in person: not with a delegated token or a delegation"),
 }

@@ -353,6 +353,11 @@ class BreakGlassDesk:
             view = self._view(conn, row, now) if row is not None else None
             if view is None:
                 problem = NotFound(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
+            elif view["username"] == actor.username:
+                # any person may request one, the audit administrator too: the review
+                # of one's own emergency access is not one
+                problem = Forbidden(Text("bg.own_review", "one's own break-glass is "
+                                         "reviewed by another audit administrator"))
             elif view["reviewed_at"] is not None:
                 problem = Conflict(Text("bg.reviewed", "break-glass {id} was reviewed "
                                         "already", id=bg_id))

@@ -64,7 +64,8 @@ async def test_refusals_before_the_desk_are_audited(world: World) -> None:
 
 async def test_approvals_standing_and_in_person(world: World) -> None:
     """An approval by an administrator disabled since does not count; a forged form
-    (no CSRF token) approves nothing, and says so in the audit."""
+    (no CSRF token) approves nothing, and says so in the audit; the audit administrator
+    does not review their own break-glass."""
     bg = await world.request()
     kept = world.token("sec.a")
     assert (await world.approve(bg["id"], "sec.a")).status_code == 200
@@ -97,6 +98,15 @@ async def test_approvals_standing_and_in_person(world: World) -> None:
         "csrf_token": csrf_of(page.text), "system": "echo", "reason": "急", "minutes": "-5"})
     assert bad.status_code == 400
     assert _denied(world, "break_glass_requested")[-1]["actor_user"] == "sec.b"
+
+    own = await world.active(who="aud.a")
+    r = await world.call("POST", f"/api/v1/break-glass/{own['id']}/end", "sec.c",
+                         json={"reason": "已处置"})
+    assert r.json()["break_glass"]["in_review"] is True
+    r = await world.call("POST", f"/api/v1/break-glass/{own['id']}/review", "aud.a",
+                         json={"finding": "本人复核"})
+    assert r.status_code == 403 and "another audit administrator" in r.json()["detail"]
+    assert _denied(world, "break_glass_reviewed")[-1]["actor_user"] == "aud.a"
 
 
 async def test_strangers_take_no_step(world: World) -> None:
