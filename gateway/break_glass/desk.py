@@ -214,7 +214,17 @@ class BreakGlassDesk:
                                  .where(systems.c.code == system)).scalar()
             owner = None if resource is None else conn.execute(
                 sa.select(resources.c.system).where(resources.c.code == resource)).scalar()
-            if known is not None and (resource is None or owner == system):
+            b = break_glass
+            open_already = conn.execute(sa.select(b.c.id, b.c.requested_at, b.c.ends_at,
+                                                  b.c.activated_at, b.c.ended_at)
+                                        .where(b.c.username == actor.username,
+                                               b.c.system == system,
+                                               b.c.resource.is_(None) if resource is None
+                                               else b.c.resource == resource,
+                                               b.c.ended_at.is_(None))).all()
+            twin = next((r.id for r in open_already
+                         if state_of(r, now) in ("pending", "active")), None)
+            if known is not None and (resource is None or owner == system) and twin is None:
                 conn.execute(break_glass.insert().values(
                     id=bg_id, username=actor.username, department=actor.department,
                     system=system, resource=resource, reason=reason,
@@ -226,6 +236,12 @@ class BreakGlassDesk:
             self._refuse(actor, step, None, NotFound(Text(
                 "bg.no_resource", "no catalogue resource {resource!r} on system {system!r}",
                 resource=resource, system=system)))
+        if twin is not None:
+            # one open request per person and target: the approvers see one thing to
+            # decide, and a person cannot bury the list under copies
+            self._refuse(actor, step, twin, Conflict(Text(
+                "bg.open_already", "break-glass {id} for this is pending or active already",
+                id=twin)))
         self._audit(actor, step, bg_id, system=system, resource=resource, why=reason,
                     duration_seconds=duration_seconds)
         return self.get(bg_id)

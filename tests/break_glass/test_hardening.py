@@ -83,8 +83,14 @@ async def test_approvals_standing_and_in_person(world: World) -> None:
     third = await world.approve(bg["id"], "sec.c")
     assert third.json()["break_glass"]["state"] == "active"
 
+    # one open request per person and target: a copy is refused (audited)
+    copy = await world.call("POST", "/api/v1/break-glass", "wang.wu", json={
+        "system": "echo", "reason": "再来一次", "minutes": 10})
+    assert copy.status_code == 409 and bg["id"] in copy.json()["detail"]
+    assert _denied(world, "break_glass_requested")[-1]["extra"]["break_glass"] == bg["id"]
+
     # the portal's forms need their CSRF token; the refusal is audited
-    bg = await world.request()
+    bg = await world.request(system="vehicles")
     as_session(world, "sec.b")
     page = await world.http.get("/portal/break-glass")
     forged = await world.http.post(f"/portal/break-glass/{bg['id']}/approve",
@@ -113,7 +119,7 @@ async def test_strangers_take_no_step(world: World) -> None:
     """A system acting for a security administrator (RFC 8693 ``act``) is not the
     administrator: dual control counts people (refused, audited). Another person's
     break-glass is not a staff member's to read, end or review."""
-    pending = await world.request()
+    pending = await world.request(system="vehicles")
     department, roles = PEOPLE["sec.a"]
     acting = access_token(world.services, sub="sec.a", department=department, roles=roles,
                           act={"sub": "client:office-web"})

@@ -154,7 +154,7 @@ async def listing(request: Request, desk: BreakGlassDesk, actor: Actor) -> Any:
 REQUEST = _op(
     "POST", "", "Request a break-glass for oneself (two security administrators approve)",
     Answer("The request, pending", s.wrapped("break_glass", BG)), ANYONE, status=201,
-    refusals=(404,), body_required=True,
+    refusals=(404, 409), body_required=True,
     body=s.obj({"system": s.CODE, "resource": {"type": ["string", "null"], **{
         k: v for k, v in s.CODE.items() if k != "type"}},
         "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON,
