@@ -779,4 +779,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.assertion_reuse": ("assertion 必须是以下之一：{modes}", "assertion must be one of {modes}"),
     # -- 委托 in the identity provider's answers (gateway.idp.oauth2.acting) -------------
     "state.client_system": ("客户端的 system 须为系统代码，而非 {value!r}", "a client's system is a system code, not {value!r}"),
+    # -- hardening: break-glass and WebAuthn (h-harden) ------------------------------
+    "bg.csrf": ("表单的 CSRF 令牌缺失或有误", "the form's CSRF token is missing or wrong"),
+    "bg.own_review": ("本人的紧急授权须由另一位审计管理员复核", "one's own break-glass is reviewed by another audit administrator"),
+    "bg.open_already": ("同一目标已有待批准或生效中的紧急授权 {id}", "break-glass {id} for this is pending or active already"),
+    "bg.in_person": ("紧急授权须由本人申请、批准和复核：不能使用代理令牌或委托", "break-glass is asked for, approved and reviewed in person: not with a delegated token or a delegation"),
 }

@@ -139,7 +139,10 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     metrics = Metrics(policies=policies, audit=services.audit,
                       shipping=lambda: lags(services))
     services.on_close(metrics.close)
-    provider = Provider(services, backchannel_transport=seams.backchannel_transport)
+    # one view of the active break-glass for the proxy, the token issuer and the desk
+    active = ActiveBreakGlass(services.engine, services.clock)
+    provider = Provider(services, backchannel_transport=seams.backchannel_transport,
+                        break_glass=active)
     authenticator = Authenticator(services, provider)
     cas = CasServer(provider, transport=seams.cas_slo_transport)
     saml = SamlIdp(provider, transport=seams.saml_slo_transport)
@@ -150,7 +153,6 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
         deciders.append(catalogue_decider(catalogue))
         shapers.append(catalogue_shaper(CatalogueShaping(services.engine, services.keys)))
     # after the catalogue's: it knows the resource a request matched
-    active = ActiveBreakGlass(services.engine, services.clock)
     deciders.append(break_glass_decider(active))
     proxy = Proxy(
         services,

@@ -31,7 +31,7 @@ from gateway.clock import as_utc
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationError
 from gateway.services import Services
 from gateway.storage import write_transaction
-from gateway.tables import systems
+from gateway.tables import systems, user_roles, users
 from texts import Text
 
 SECADMIN, AUDITOR = "secadmin", "auditor"
@@ -57,6 +57,14 @@ class Actor:
     request_id: str | None = None
 
 
+_AUDITED = "break_glass_refusal_audited"
+
+
+def refusal_audited(exc: BaseException) -> bool:
+    """Was this refusal written to the audit log already (by :meth:`BreakGlassDesk.refused`)?"""
+    return bool(getattr(exc, _AUDITED, False))
+
+
 def state_of(row: Any, now: datetime) -> str:
     """pending, active, expired, ended (early), refused (ended before activation)
     or lapsed (never approved within PENDING_LIMIT)."""
@@ -69,6 +77,18 @@ def state_of(row: Any, now: datetime) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
+
+
+def _standing_approvals(bg_id: str) -> sa.Select[Any]:
+    """How many approvals still stand: those of approvers who are, now, active security
+    administrators. An approval by an administrator disabled (or stripped of the role)
+    since does not count towards the two: the account was perhaps disabled because it
+    was not its owner's any more."""
+    return (sa.select(sa.func.count()).select_from(
+        approvals.join(users, users.c.username == approvals.c.approver)
+        .join(user_roles, user_roles.c.user_id == users.c.id))
+        .where(approvals.c.break_glass_id == bg_id, users.c.status == "active",
+               user_roles.c.role_code == SECADMIN))
 
 
 class BreakGlassDesk:
@@ -142,16 +162,26 @@ class BreakGlassDesk:
     def _audit(self, actor: Actor, step: str, bg_id: str | None, outcome: str = "success",
                status: int | None = None, **extra: Any) -> None:
         self.services.audit.append_sync(AuditRecord(
-            event_type=EVENT, outcome=outcome, status=status, actor_user=actor.username,
+            event_type=EVENT, outcome=outcome, status=status,
+            actor_user=actor.username or None,
             department=actor.department, source_ip=actor.source_ip,
             request_id=actor.request_id, system=extra.pop("system", None), reason=step,
             extra={"break_glass": bg_id, "via": actor.via, **extra}))
 
+    def refused(self, actor: Actor, step: str, bg_id: str | None, exc: Exception) -> None:
+        """Audit a refusal of ``step`` (outcome deny, its status); the exception is
+        marked, so a caller that sees it again (the API, the pages) does not audit it
+        twice. Refusals made before the desk (a body the schema refuses, a token without
+        the scope, a form without its CSRF token) come here too."""
+        if refusal_audited(exc):
+            return
+        self._audit(actor, step, bg_id, outcome="deny", status=getattr(exc, "status", 400),
+                    refused=str(exc))
+        setattr(exc, _AUDITED, True)
+
     def _refuse(self, actor: Actor, step: str, bg_id: str | None, exc: Exception
                 ) -> NoReturn:
-        status = getattr(exc, "status", 400)
-        self._audit(actor, step, bg_id, outcome="deny", status=status,
-                    refused=str(exc))
+        self.refused(actor, step, bg_id, exc)
         raise exc
 
     # -- the steps ---------------------------------------------------------------------
@@ -184,7 +214,17 @@ class BreakGlassDesk:
                                  .where(systems.c.code == system)).scalar()
             owner = None if resource is None else conn.execute(
                 sa.select(resources.c.system).where(resources.c.code == resource)).scalar()
-            if known is not None and (resource is None or owner == system):
+            b = break_glass
+            open_already = conn.execute(sa.select(b.c.id, b.c.requested_at, b.c.ends_at,
+                                                  b.c.activated_at, b.c.ended_at)
+                                        .where(b.c.username == actor.username,
+                                               b.c.system == system,
+                                               b.c.resource.is_(None) if resource is None
+                                               else b.c.resource == resource,
+                                               b.c.ended_at.is_(None))).all()
+            twin = next((r.id for r in open_already
+                         if state_of(r, now) in ("pending", "active")), None)
+            if known is not None and (resource is None or owner == system) and twin is None:
                 conn.execute(break_glass.insert().values(
                     id=bg_id, username=actor.username, department=actor.department,
                     system=system, resource=resource, reason=reason,
@@ -196,6 +236,12 @@ class BreakGlassDesk:
             self._refuse(actor, step, None, NotFound(Text(
                 "bg.no_resource", "no catalogue resource {resource!r} on system {system!r}",
                 resource=resource, system=system)))
+        if twin is not None:
+            # one open request per person and target: the approvers see one thing to
+            # decide, and a person cannot bury the list under copies
+            self._refuse(actor, step, twin, Conflict(Text(
+                "bg.open_already", "break-glass {id} for this is pending or active already",
+                id=twin)))
         self._audit(actor, step, bg_id, system=system, resource=resource, why=reason,
                     duration_seconds=duration_seconds)
         return self.get(bg_id)
@@ -228,8 +274,7 @@ class BreakGlassDesk:
             else:
                 conn.execute(approvals.insert().values(
                     break_glass_id=bg_id, approver=actor.username, approved_at=now))
-                count = conn.execute(sa.select(sa.func.count()).select_from(approvals)
-                                     .where(approvals.c.break_glass_id == bg_id)).scalar()
+                count = conn.execute(_standing_approvals(bg_id)).scalar()
                 if count is not None and count >= APPROVALS_NEEDED:
                     activated = True
                     conn.execute(break_glass.update().where(break_glass.c.id == bg_id)
@@ -324,6 +369,11 @@ class BreakGlassDesk:
             view = self._view(conn, row, now) if row is not None else None
             if view is None:
                 problem = NotFound(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
+            elif view["username"] == actor.username:
+                # any person may request one, the audit administrator too: the review
+                # of one's own emergency access is not one
+                problem = Forbidden(Text("bg.own_review", "one's own break-glass is "
+                                         "reviewed by another audit administrator"))
             elif view["reviewed_at"] is not None:
                 problem = Conflict(Text("bg.reviewed", "break-glass {id} was reviewed "
                                         "already", id=bg_id))

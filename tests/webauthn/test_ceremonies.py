@@ -6,8 +6,10 @@ passwordless sign-in, and admins who must use a key. Every result is audited."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,10 @@ from gateway.errors import SettingsError
 from gateway.idp import totp
 from gateway.idp.oauth2.tables import sessions
 from gateway.idp.passkeys.tables import webauthn_challenges, webauthn_credentials
+from gateway.login_throttle import LoginThrottle
 from gateway.services import Services
 from gateway.settings import load_settings
-from gateway.tables import users
+from gateway.tables import login_throttle, users
 from tests.conftest import settings_of_its_own
 from tests.oauth2.helpers import (
     DEMO_PASSWORD,
@@ -65,10 +68,15 @@ def app(services: Services) -> Iterator[Any]:
         yield made
 
 
+ADDRESSES = itertools.count(1)
+
+
 @pytest.fixture
 def browser(app: Any) -> TestClient:
-    """A browser of its own (its own cookies) on the module's app."""
-    return TestClient(app, base_url=BASE_URL)
+    """A browser of its own (its own cookies and address: the sign-in throttle's delay
+    is per address) on the module's app."""
+    n = next(ADDRESSES)
+    return TestClient(app, base_url=BASE_URL, client=(f"198.51.{n // 250}.{n % 250 + 1}", 50000))
 
 
 def post_json(client: TestClient, url: str, body: dict[str, Any]) -> Any:
@@ -428,3 +436,109 @@ def test_totp_stays_the_fallback(services: Services, browser: TestClient) -> Non
     assert r.status_code == 303 and r.headers["location"] == "/portal"
     assert amr_of(services, browser, "wu.shi") == "pwd otp"
     assert events(services, "webauthn_fallback", "wu.shi")[-1]["outcome"] == "success"
+
+
+def test_passwordless_is_behind_the_sign_in_throttle(services: Services, app: Any) -> None:
+    """The options and the assertion answer 429 while the address is within the delay
+    its failures earned (the password step's throttle and settings); a failed
+    assertion adds to that delay; one address holds at most the lockout threshold's
+    number of unanswered challenges."""
+    stranger = TestClient(app, base_url=BASE_URL, client=("203.0.113.7", 50000))
+    stranger.get("/portal/login")
+    throttle = LoginThrottle.from_settings(services.settings, services.engine, services.clock)
+
+    def failures() -> int:
+        with services.engine.connect() as conn:
+            return int(conn.execute(sa.select(login_throttle.c.failures).where(
+                login_throttle.c.key == "addr:203.0.113.7")).scalar() or 0)
+
+    r = post_json(stranger, "/portal/login/passkey/options", {})
+    r = post_json(stranger, "/portal/login/passkey", {"credential": {"id": "AA"}})
+    assert r.status_code == 400
+    assert failures() == 1
+    for _ in range(4):  # the delay after five failures: 8 s
+        throttle.failed("203.0.113.7")
+    for path in ("/portal/login/passkey/options", "/portal/login/passkey"):
+        r = post_json(stranger, path, {"credential": {"id": "AA"}})
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 8
+        assert r.json()["error"].startswith("登录尝试过于频繁")
+    refused = audit_events(services, "webauthn_login")[-1]
+    assert refused["outcome"] == "failure" and "within its delay" in refused["reason"]
+    assert failures() == 5  # a refused attempt checks nothing and counts nothing
+
+    # challenges asked for and never answered: a few per address, not a table full
+    asker = TestClient(app, base_url=BASE_URL, client=("203.0.113.8", 50000))
+    asker.get("/portal/login")
+    answers = [post_json(asker, "/portal/login/passkey/options", {}).status_code
+               for _ in range(services.settings.lockout_threshold + 2)]
+    assert answers == [200] * services.settings.lockout_threshold + [429, 429]
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(webauthn_challenges).where(
+            webauthn_challenges.c.name == "addr:203.0.113.8")).scalar() == \
+            services.settings.lockout_threshold
+    assert "passkey challenges" in audit_events(services, "webauthn_login")[-1]["reason"]
+
+
+def test_failed_key_assertions_count_toward_the_lockout(services: Services,
+                                                        browser: TestClient) -> None:
+    """As wrong TOTP codes do: each failed assertion of the second factor counts; the
+    threshold-th locks the account (audited) and ends the session. A failed passwordless
+    assertion of a known credential counts toward its owner."""
+    key = SoftKey(RP_ID, BASE_URL)
+    person(services, "kong.jiu")
+    signed_in(browser, "kong.jiu")
+    assert register(browser, key).status_code == 200
+    browser.cookies.clear()
+    login(browser, "kong.jiu")
+    # asking again replaces the session's challenge (its one ceremony cookie): one row
+    for _ in range(3):
+        assert post_json(browser, "/portal/login/webauthn/options", {}).status_code == 200
+    user_id = services.org.get_user("kong.jiu").id
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(webauthn_challenges)
+                            .where(webauthn_challenges.c.user_id == user_id)).scalar() == 1
+    threshold = services.settings.lockout_threshold
+    for n in range(1, threshold + 1):
+        r = second_factor(browser, key, origin="http://localhost.evil.example:8080")
+        assert services.org.get_user("kong.jiu").failed_logins == n
+        if n < threshold:
+            assert r.status_code == 400
+    assert r.status_code == 403 and r.json()["error"].startswith("账号已锁定")
+    assert services.org.get_user("kong.jiu").locked_until is not None
+    lock = events(services, "login_lockout", "kong.jiu")
+    assert lock[-1]["outcome"] == "deny" and "key assertions" in lock[-1]["reason"]
+    assert len([e for e in events(services, "webauthn_verify", "kong.jiu")
+                if e["outcome"] == "failure"]) == threshold
+    assert browser.get("/portal", follow_redirects=False).status_code == 303  # ended
+    assert post_json(browser, "/portal/login/webauthn/options", {}).status_code == 401
+
+    # passwordless: the credential is known, its assertion refused (no user verification)
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == "kong.jiu")
+                     .values(failed_logins=0, first_failed_at=None, locked_until=None))
+    browser.cookies.clear()
+    browser.get("/portal/login")
+    r = post_json(browser, "/portal/login/passkey/options", {})
+    r = post_json(browser, "/portal/login/passkey",
+                  {"credential": key.get(r.json()["options"], verified=False)})
+    assert r.status_code == 400
+    assert services.org.get_user("kong.jiu").failed_logins == 1
+    assert events(services, "webauthn_login", "kong.jiu")[-1]["outcome"] == "failure"
+
+
+def test_a_key_is_registered_only_soon_after_signing_in(services: Services,
+                                                        browser: TestClient) -> None:
+    """A session cookie taken from an unattended browser adds no passkey: registration
+    needs a sign-in of the last five minutes."""
+    person(services, "wei.shi")
+    signed_in(browser, "wei.shi")
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(sessions).where(sessions.c.username == "wei.shi").values(
+            authenticated_at=services.clock() - timedelta(seconds=301)))
+    r = post_json(browser, "/portal/account/passkeys/options", {"name": "thief's key"})
+    assert r.status_code == 403 and r.json()["error"].startswith("登录已超过 5 分钟")
+    failed = events(services, "webauthn_register", "wei.shi")[-1]
+    assert failed["outcome"] == "failure" and "within 300 s" in failed["reason"]
+    browser.cookies.clear()
+    signed_in(browser, "wei.shi")
+    assert register(browser, SoftKey(RP_ID, BASE_URL)).status_code == 200

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from audit import AuditRecord
+from gateway.break_glass.active import ActiveBreakGlass
 from gateway.errors import AuditUnavailable
 from gateway.idp.oauth2.backchannel_logout import BackchannelNotifier
 from gateway.idp.oauth2.server import IdentityServer
@@ -26,12 +27,13 @@ SESSION_COOKIE = "gg_session"
 
 class Provider:
     def __init__(self, services: Services, *,
-                 backchannel_transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 backchannel_transport: httpx.AsyncBaseTransport | None = None,
+                 break_glass: ActiveBreakGlass | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.clock = services.clock
         self.store = Store(services.engine, services.keys, services.clock)
-        self.server = IdentityServer(services, self.store)
+        self.server = IdentityServer(services, self.store, break_glass)
         # a client disabled or changed here is seen by this process's cache at once
         services.on_admin_change(self.server.clients.invalidate)
         self.notifier = BackchannelNotifier(

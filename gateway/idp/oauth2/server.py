@@ -136,7 +136,8 @@ def acting_extra(user: Subject | None) -> dict[str, Any]:
 class IdentityServer(AuthorizationServer):
     """The gateway's authorization server: grants, client auth, introspection, revocation."""
 
-    def __init__(self, services: Services, store: Store) -> None:
+    def __init__(self, services: Services, store: Store,
+                 break_glass: ActiveBreakGlass | None = None) -> None:
         super().__init__(scopes_supported=None)
         self.services = services
         self.settings = services.settings
@@ -153,7 +154,9 @@ class IdentityServer(AuthorizationServer):
         self.token_generator = AccessTokenGenerator(
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
             clock=self.clock, new_refresh_token=new_secret,
-            marks=ActiveBreakGlass(services.engine, self.clock, ttl=0.0).token_claim,
+            # the gateway's one view of the active break-glass (at most 1 s old, told at
+            # once of this process's changes): a token issued without one costs no query
+            marks=(break_glass or ActiveBreakGlass(services.engine, self.clock)).token_claim,
         )
         self.register_token_generator("default", self.token_generator)
         self.register_client_auth_method("client_secret_basic",

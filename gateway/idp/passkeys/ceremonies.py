@@ -144,9 +144,12 @@ class Ceremonies:
 
     # -- assertion -----------------------------------------------------------------------
 
-    def assertion(self, *, user: User | None, sid: str | None) -> tuple[str, str]:
+    def assertion(self, *, user: User | None, sid: str | None, source: str | None = None,
+                  at_most: int | None = None) -> tuple[str, str]:
         """(options JSON, ceremony token): for ``user``'s credentials as a second factor,
-        or (``user`` None) for any discoverable credential, user verification required."""
+        or (``user`` None) for any discoverable credential, user verification required;
+        then at most ``at_most`` unanswered at a time from ``source`` (an address key;
+        TooManyCeremonies else)."""
         allowed = [_descriptor(c) for c in self.store.of_user(user.id)] if user else []
         options = generate_authentication_options(
             rp_id=self.rp.rp_id, timeout=CHALLENGE_SECONDS * 1000,
@@ -155,7 +158,8 @@ class Ceremonies:
             else UserVerificationRequirement.REQUIRED)
         token = self.store.put("verify" if user else "login",
                                bytes_to_base64url(options.challenge), sid=sid,
-                               user_id=user.id if user else None)
+                               user_id=user.id if user else None,
+                               name=source[:64] if source else None, at_most=at_most)
         return options_to_json(options), token
 
     def verify(self, token: str, credential: Any, *, user: User | None, sid: str | None,

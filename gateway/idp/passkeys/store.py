@@ -11,6 +11,7 @@ conditional UPDATE), so two assertions racing with the same count cannot both pa
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ def _credential(m: Any) -> Credential:
         transports=tuple(t for t in m["transports"].split(",") if t), name=m["name"],
         created_at=as_utc(m["created_at"]),
         last_used_at=as_utc(m["last_used_at"]) if m["last_used_at"] else None)
+
+
+class TooManyCeremonies(Exception):
+    """Too many unanswered challenges under one name (a source address); the seconds
+    until the oldest expires."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"too many ceremonies under way; {wait} s")
+        self.wait = wait
 
 
 class PasskeyStore:
@@ -132,13 +142,34 @@ class PasskeyStore:
         return str(self.keys.mac(CEREMONY_PURPOSE, token.encode()).hex())
 
     def put(self, purpose: str, challenge: str, *, sid: str | None = None,
-            user_id: int | None = None, name: str | None = None) -> str:
-        """Keep a new ceremony's challenge; the token the browser holds for it."""
+            user_id: int | None = None, name: str | None = None,
+            at_most: int | None = None) -> str:
+        """Keep a new ceremony's challenge; the token the browser holds for it.
+
+        ``at_most``: refuse (:class:`TooManyCeremonies`) when ``at_most`` challenges of
+        this purpose under this ``name`` are live already (a session's new challenge
+        replaces its earlier one of the purpose). A passwordless challenge is
+        made for anyone who asks, before any sign-in: its ``name`` is the source
+        address (``gateway.login_throttle.address_key``), so one address holds a few
+        unanswered challenges at a time, not a table full."""
         assert purpose in PURPOSES
         token = secrets.token_urlsafe(32)
         now = self.clock()
         with write_transaction(self.engine) as conn:
             conn.execute(challenges.delete().where(challenges.c.expires_at < now))
+            if sid is not None:
+                # the session's earlier ceremony of this kind is over: its browser holds
+                # one ceremony cookie, which the new token replaces (so a session holds
+                # one challenge per purpose, however often it asks)
+                conn.execute(challenges.delete().where(challenges.c.sid == sid,
+                                                       challenges.c.purpose == purpose))
+            if at_most is not None:
+                live = conn.execute(
+                    sa.select(sa.func.count(), sa.func.min(challenges.c.expires_at))
+                    .where(challenges.c.purpose == purpose, challenges.c.name == name)).one()
+                if live[0] >= at_most:
+                    wait = (as_utc(live[1]) - now).total_seconds()
+                    raise TooManyCeremonies(max(1, math.ceil(wait)))
             conn.execute(challenges.insert().values(
                 token_hash=self._hash(token), purpose=purpose, sid=sid, user_id=user_id,
                 challenge=challenge, name=name,

@@ -17,6 +17,7 @@ desk's rule (``gateway.break_glass.desk``); every step and every refusal is audi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,8 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.break_glass.desk import MAX_FINDING, MAX_REASON, Actor, BreakGlassDesk
-from gateway.errors import Forbidden, is_problem
+from gateway.break_glass.desk import (
+    MAX_FINDING,
+    MAX_REASON,
+    Actor,
+    BreakGlassDesk,
+    refusal_audited,
+)
+from gateway.errors import AuditUnavailable, Forbidden, is_problem
+from gateway.idp.authenticator import Principal
 from gateway.idp.scopes import ACCOUNT, ADMIN, require
 from gateway.request_id import new_request_id
 from gateway.root import gateway_of
@@ -42,6 +50,7 @@ SEC = Access((ADMIN,), person=True, roles="a security administrator other than t
              "requester (安全管理员)")
 AUD = Access((ADMIN,), person=True, roles="the audit administrator (审计管理员)")
 STATES = ["pending", "active", "expired", "ended", "refused", "lapsed"]
+_ID = re.compile(r"^bg_[0-9a-f]{16}$")
 ID = Param("id", {"type": "string", "pattern": "^bg_[0-9a-f]{16}$"}, "the break-glass id")
 
 BG: dict[str, Any] = s.obj({
@@ -70,9 +79,21 @@ def _op(method: str, path: str, summary: str, answer: Answer, access: Access,
     return Operation(method, PREFIX + path, summary, TAG, access, {status: answer}, **more)
 
 
-async def actor_of(request: Request, *, admin: bool) -> Actor:
-    """The person calling, or Unauthorized / Forbidden (a system's token has no person)."""
-    principal = await gateway_of(request).authenticator.authenticate(request)
+def _actor(request: Request, principal: Principal | None) -> Actor:
+    """The caller as the desk and its audit records name them (no one yet: before the
+    credentials were read)."""
+    return Actor(principal.username or "" if principal else "",
+                 principal.department or None if principal else None,
+                 frozenset(principal.roles or ()) if principal else frozenset(),
+                 source_ip=request.client.host if request.client else None, via="api",
+                 request_id=request.headers.get("x-request-id") or new_request_id())
+
+
+def _allowed(principal: Principal, *, admin: bool) -> None:
+    """Forbidden unless a person acts for themselves with the operation's scope: a
+    system's token has no person, and neither a delegated token (a system acting for
+    the person) nor a delegation (委托: someone acting for them) may take a step whose
+    point is who takes it (dual control, the reviewer)."""
     if admin:
         require(principal, ADMIN)
     else:
@@ -80,25 +101,39 @@ async def actor_of(request: Request, *, admin: bool) -> Actor:
     if not principal.username:
         raise Forbidden(Text("admin.person_only",
                              "administration needs a person's sign-in, not a system's token"))
-    return Actor(principal.username, principal.department or None,
-                 frozenset(principal.roles or ()),
-                 source_ip=request.client.host if request.client else None, via="api",
-                 request_id=request.headers.get("x-request-id") or new_request_id())
+    if principal.actor is not None or principal.delegate is not None:
+        raise Forbidden(Text("bg.in_person", "break-glass is asked for, approved and "
+                             "reviewed in person: not with a delegated token or a "
+                             "delegation"))
 
 
-def endpoint(op: Operation, handler: Handler, *, admin: bool = False
+def endpoint(op: Operation, handler: Handler, step: str, *, admin: bool = False
              ) -> Callable[[Request], Awaitable[Response]]:
+    """The operation's handler behind the caller's check; every refusal is audited
+    (``step`` its reason), the ones the desk never saw included: no or bad credentials,
+    a missing scope, a parameter or body the schema refuses."""
     status = next(iter(op.answers))
 
     async def run(request: Request) -> Response:
+        desk = gateway_of(request).break_glass
+        principal: Principal | None = None
         try:
-            actor = await actor_of(request, admin=admin)
+            principal = await gateway_of(request).authenticator.authenticate(request)
+            _allowed(principal, admin=admin)
             await op.check(request)
-            result = await handler(request, gateway_of(request).break_glass, actor)
+            result = await handler(request, desk, _actor(request, principal))
         except Exception as exc:
-            if is_problem(exc):
-                return problem_json(exc)
-            raise
+            if not is_problem(exc):
+                raise
+            if not refusal_audited(exc):
+                bg_id = request.path_params.get("id")
+                try:
+                    await run_in_threadpool(
+                        desk.refused, _actor(request, principal), step,
+                        bg_id if isinstance(bg_id, str) and _ID.match(bg_id) else None, exc)
+                except AuditUnavailable as down:
+                    return problem_json(down)
+            return problem_json(exc)
         return JSONResponse(result, status_code=status)
 
     return run
@@ -119,7 +154,7 @@ async def listing(request: Request, desk: BreakGlassDesk, actor: Actor) -> Any:
 REQUEST = _op(
     "POST", "", "Request a break-glass for oneself (two security administrators approve)",
     Answer("The request, pending", s.wrapped("break_glass", BG)), ANYONE, status=201,
-    refusals=(404,), body_required=True,
+    refusals=(404, 409), body_required=True,
     body=s.obj({"system": s.CODE, "resource": {"type": ["string", "null"], **{
         k: v for k, v in s.CODE.items() if k != "type"}},
         "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON,
@@ -197,9 +232,10 @@ async def close(request: Request, desk: BreakGlassDesk, actor: Actor) -> Any:
 
 def break_glass_routes() -> list[ApiRoute]:
     # /review before /{id}: the literal path wins
-    return [LIST.route(endpoint(LIST, listing)), REQUEST.route(endpoint(REQUEST, request_)),
-            QUEUE.route(endpoint(QUEUE, queue, admin=True)),
-            GET.route(endpoint(GET, get)),
-            APPROVE.route(endpoint(APPROVE, approve, admin=True)),
-            END.route(endpoint(END, end, admin=True)),
-            CLOSE.route(endpoint(CLOSE, close, admin=True))]
+    return [LIST.route(endpoint(LIST, listing, "break_glass_list")),
+            REQUEST.route(endpoint(REQUEST, request_, "break_glass_requested")),
+            QUEUE.route(endpoint(QUEUE, queue, "break_glass_queue", admin=True)),
+            GET.route(endpoint(GET, get, "break_glass_read")),
+            APPROVE.route(endpoint(APPROVE, approve, "break_glass_approved", admin=True)),
+            END.route(endpoint(END, end, "break_glass_ended", admin=True)),
+            CLOSE.route(endpoint(CLOSE, close, "break_glass_reviewed", admin=True))]

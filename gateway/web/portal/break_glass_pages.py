@@ -26,8 +26,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.break_glass.desk import AUDITOR, SECADMIN, Actor, BreakGlassDesk
-from gateway.errors import ValidationError, is_problem
+from gateway.break_glass.desk import (
+    AUDITOR,
+    SECADMIN,
+    Actor,
+    BreakGlassDesk,
+    refusal_audited,
+)
+from gateway.errors import AuditUnavailable, ValidationError, is_problem
 from gateway.request_id import new_request_id
 from gateway.root import gateway_of
 from gateway.tables import systems
@@ -41,33 +47,45 @@ _ID = re.compile(r"^bg_[0-9a-f]{16}$")
 Handler = Callable[[Request, BreakGlassDesk, Actor, Any], Awaitable[Response]]
 
 
-def page(handler: Handler, *, post: bool = False) -> Callable[[Request], Awaitable[Response]]:
+def page(handler: Handler, step: str, *, post: bool = False
+         ) -> Callable[[Request], Awaitable[Response]]:
+    """``handler`` behind the session and, on a post, the CSRF token; every refusal is
+    audited (``step`` its reason), the page's own checks (the token, the id, the
+    duration's digits) included."""
     async def run(request: Request) -> Response:
         principal = session_principal(request)
         if principal is None or not principal.username:
             return to_sign_in(request)
-        form = None
-        if post:
-            form = await request.form()
-            if not csrf_ok(request, form):
-                return render(request, "admin_error.html", status=400,
-                              title=t_of(request)("adm_err_400"),
-                              detail=t_of(request)("csrf"), problems=[], request_id=None)
         actor = Actor(principal.username, principal.department or None,
                       frozenset(principal.roles or ()),
                       source_ip=request.client.host if request.client else None,
                       via="portal", request_id=new_request_id())
+        desk = gateway_of(request).break_glass
         bg_id = request.path_params.get("id")
+        form = await request.form() if post else None
         try:
+            if post and not csrf_ok(request, form):
+                await run_in_threadpool(desk.refused, actor, step, None, ValidationError(Text(
+                    "bg.csrf", "the form's CSRF token is missing or wrong")))
+                return render(request, "admin_error.html", status=400,
+                              title=t_of(request)("adm_err_400"),
+                              detail=t_of(request)("csrf"), problems=[], request_id=None)
             if bg_id is not None and not _ID.match(bg_id):
                 raise ValidationError(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
-            return await handler(request, gateway_of(request).break_glass, actor, form)
+            return await handler(request, desk, actor, form)
         except Exception as exc:
-            if is_problem(exc):
-                return error_page(request, exc)
-            raise
+            if not is_problem(exc):
+                raise
+            if not refusal_audited(exc):
+                try:
+                    await run_in_threadpool(desk.refused, actor, step,
+                                            bg_id if bg_id and _ID.match(bg_id) else None, exc)
+                except AuditUnavailable as down:
+                    return error_page(request, down)
+            return error_page(request, exc)
 
     return run
+
 
 
 def _done(path: str, action: str, target: str) -> Response:
@@ -144,10 +162,13 @@ async def close(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any)
 
 def routes() -> list[BaseRoute]:
     return [
-        Route(BASE, page(overview), methods=["GET"]),
-        Route(BASE, page(submit, post=True), methods=["POST"]),
-        Route(BASE + "/review", page(review), methods=["GET"]),
-        Route(BASE + "/{id}/approve", page(approve, post=True), methods=["POST"]),
-        Route(BASE + "/{id}/end", page(end, post=True), methods=["POST"]),
-        Route(BASE + "/{id}/review", page(close, post=True), methods=["POST"]),
+        Route(BASE, page(overview, "break_glass_list"), methods=["GET"]),
+        Route(BASE, page(submit, "break_glass_requested", post=True), methods=["POST"]),
+        Route(BASE + "/review", page(review, "break_glass_queue"), methods=["GET"]),
+        Route(BASE + "/{id}/approve", page(approve, "break_glass_approved", post=True),
+              methods=["POST"]),
+        Route(BASE + "/{id}/end", page(end, "break_glass_ended", post=True),
+              methods=["POST"]),
+        Route(BASE + "/{id}/review", page(close, "break_glass_reviewed", post=True),
+              methods=["POST"]),
     ]

@@ -44,4 +44,6 @@ PASSKEY_MESSAGES: dict[str, tuple[str, str]] = {
     "acct_how_webauthn_login": ("通行密钥", "Passkey"),
     "acct_done_passkey_added": ("安全密钥已登记。", "The security key is registered."),
     "acct_done_passkey_removed": ("安全密钥已删除。", "The security key is removed."),
+    # -- hardening (h-harden) --------------------------------------------------------
+    "pk_reauth": ("登录已超过 {minutes} 分钟：请退出并重新登录后再登记密钥。", "You signed in more than {minutes} minutes ago: sign out and in again to register a key."),
 }

@@ -41,7 +41,8 @@ from gateway.idp.passkeys.ceremonies import (
     RelyingParty,
     key_name,
 )
-from gateway.idp.passkeys.store import CHALLENGE_SECONDS, PasskeyStore
+from gateway.idp.passkeys.store import CHALLENGE_SECONDS, PasskeyStore, TooManyCeremonies
+from gateway.login_throttle import LoginThrottle, address_key
 from gateway.org import User
 from gateway.root import gateway_of
 from gateway.services import Services
@@ -49,11 +50,13 @@ from gateway.web.portal.account import BASE, _act, _field
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.pages import SECURITY_HEADERS, csrf_ok, page_lang, render, safe_next
 from gateway.web.portal.routes import (
+    _admit,
     _advance,
     _audit_failed,
     _emit,
     _go,
     _ip,
+    _minutes_left,
     _provider,
     _record,
     _set_session_cookie,
@@ -67,6 +70,10 @@ from texts import Text
 CEREMONY_COOKIE = "gg_webauthn"
 MAX_KEYS = 20
 ALL_FACTORS = {"change", "mfa", "enrol", "webauthn", "passkey_enrol"}
+# a key is registered only this soon after signing in (Keycloak's default maximum
+# authentication age for a new credential): a session cookie taken from an unattended
+# browser cannot add a passkey that would outlive the session
+REGISTER_MAX_AUTH_AGE = 300
 
 
 def _services(request: Request) -> Services:
@@ -129,27 +136,59 @@ def _went_on(request: Request, redirect: Response, **extra: Any) -> JSONResponse
 
 
 async def _failed(request: Request, event: str, exc: CeremonyFailed, *,
-                  user: User | None, sid: str | None) -> JSONResponse:
-    """Audit a refused ceremony (a clone also as its own deny record), then say so."""
+                  user: User | None, sid: str | None, counts: bool = False) -> JSONResponse:
+    """Audit a refused ceremony (a clone also as its own deny record), then say so.
+    ``counts``: a failed assertion counts toward its account's lockout, as a wrong TOTP
+    code does (the account: the signed-in user's, or passwordless the credential's
+    owner's; an unknown credential has none); the lock is audited and ends the session."""
+    services = _services(request)
     owner = user
     if owner is None and exc.credential is not None:
-        owner = await run_in_threadpool(_services(request).org.get_user_by_id,
-                                        exc.credential.user_id)
+        try:
+            owner = await run_in_threadpool(services.org.get_user_by_id,
+                                            exc.credential.user_id)
+        except NotFound:  # removed meanwhile
+            owner = None
     extra = {"sid": sid, "key": exc.credential.name if exc.credential else None}
-    records = [_record(request, event, "failure", actor_user=owner.username if owner else None,
-                       department=owner.department if owner else None, reason=exc.reason,
-                       extra=extra)]
+    who = {"actor_user": owner.username if owner else None,
+           "department": owner.department if owner else None}
+    records = [_record(request, event, "failure", reason=exc.reason, extra=extra, **who)]
     if exc.clone:
-        records.append(_record(request, "webauthn_clone", "deny",
-                               actor_user=owner.username if owner else None,
-                               department=owner.department if owner else None,
-                               reason=exc.reason, extra=extra))
+        records.append(_record(request, "webauthn_clone", "deny", reason=exc.reason,
+                               extra=extra, **who))
+    locked: User | None = None
+    if counts and owner is not None:
+        settings = services.settings
+        after = await run_in_threadpool(lambda: services.org.record_failure(
+            owner.username, threshold=settings.lockout_threshold,
+            window_seconds=settings.lockout_window_seconds))
+        if after.locked_until is not None and after.locked_until > services.clock():
+            locked = after
+            records.append(_record(request, "login_lockout", "deny",
+                                   reason="too many failed key assertions", **who))
+            if sid is not None:
+                _provider(request).store.revoke_session(
+                    sid, ttl_seconds=settings.access_token_lifetime)
     try:
         await _emit(request, *records)
     except AuditUnavailable:
         return _error(request, "error", 503)
-    response = _error(request, "pk_clone" if exc.clone else "pk_failed")
+    if locked is not None:
+        response = _error(request, "locked", 403, minutes=_minutes_left(locked, request))
+    else:
+        response = _error(request, "pk_clone" if exc.clone else "pk_failed")
     response.delete_cookie(CEREMONY_COOKIE, path="/portal")
+    return response
+
+
+async def _throttled(request: Request, wait: int, reason: str) -> JSONResponse:
+    """429 for an address within its delay (or holding too many challenges), audited."""
+    try:
+        await _emit(request, _record(request, "webauthn_login", "failure", reason=reason))
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    response = _error(request, "throttled", 429, seconds=wait)
+    response.headers["Retry-After"] = str(wait)
     return response
 
 
@@ -203,7 +242,8 @@ async def verify_submit(request: Request) -> Response:
             lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
                                                 user=user, sid=row.sid))
     except CeremonyFailed as exc:
-        return await _failed(request, "webauthn_verify", exc, user=user, sid=row.sid)
+        return await _failed(request, "webauthn_verify", exc, user=user, sid=row.sid,
+                             counts=True)
     _services(request).org.record_success(row.username)
     try:
         await _emit(request, _record(request, "webauthn_verify", "success",
@@ -241,24 +281,69 @@ async def totp_instead(request: Request) -> Response:
 
 # -- passwordless ---------------------------------------------------------------------
 
-async def passkey_options(request: Request) -> Response:
+async def _admitted(request: Request, what: str
+                    ) -> tuple[dict[str, Any], LoginThrottle, str | None] | JSONResponse:
+    """A passwordless post: its body, the throttle and the address once the address is
+    admitted (its delay after failures over, as for a password), or the refusal."""
     body = await _body(request)
     if isinstance(body, JSONResponse):
         return body
     if not _services(request).settings.webauthn_passwordless:
         return _error(request, "pk_off", 404)
-    options, token = await run_in_threadpool(
-        lambda: _ceremonies(request).assertion(user=None, sid=None))
+    throttle = gateway_of(request).throttle
+    address = _ip(request)
+    admission = await _admit(throttle, address)
+    if admission.wait:
+        return await _throttled(request, admission.wait, f"{what} from this address "
+                                f"within its delay ({admission.wait} s left)")
+    return body, throttle, address
+
+
+async def passkey_options(request: Request) -> Response:
+    """A challenge for any passkey: behind the sign-in throttle of the address, and a
+    few unanswered ones at a time per address (as many as the lockout threshold), so a
+    stranger fills no table."""
+    admitted = await _admitted(request, "passkey challenge")
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    _, throttle, address = admitted
+    try:
+        options, token = await run_in_threadpool(
+            lambda: _ceremonies(request).assertion(
+                user=None, sid=None, source=address_key(address),
+                at_most=_services(request).settings.lockout_threshold))
+    except TooManyCeremonies as many:
+        return await _throttled(request, many.wait, "too many unanswered passkey challenges "
+                                "from this address")
+    finally:
+        throttle.settled(address)
     return _with_ceremony(request, {"options": json.loads(options)}, token)
 
 
 async def passkey_submit(request: Request) -> Response:
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+    """The passkey's assertion, behind the address's throttle as a password is: a failed
+    one delays the address's next attempt (and counts toward the account of a known
+    credential)."""
+    admitted = await _admitted(request, "passkey sign-in")
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    body, throttle, address = admitted
+    failed = False
+    try:
+        response, failed = await _passwordless(request, body)
+        return response
+    finally:
+        if failed:
+            throttle.failed(address)
+        else:
+            throttle.settled(address)
+
+
+async def _passwordless(request: Request, body: dict[str, Any]
+                        ) -> tuple[Response, bool]:
+    """The passwordless sign-in once admitted: the answer, and whether it failed (a
+    refused assertion: the address's delay grows)."""
     services = _services(request)
-    if not services.settings.webauthn_passwordless:
-        return _error(request, "pk_off", 404)
 
     def user_of(user_id: int) -> User | None:
         try:
@@ -271,7 +356,8 @@ async def passkey_submit(request: Request) -> Response:
             lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
                                                 user=None, sid=None, user_of=user_of))
     except CeremonyFailed as exc:
-        return await _failed(request, "webauthn_login", exc, user=None, sid=None)
+        return await _failed(request, "webauthn_login", exc, user=None, sid=None,
+                             counts=True), True
     user = user_of(found.credential.user_id)
     if user is None or user.status != "active" or (
             user.locked_until is not None and user.locked_until > services.clock()):
@@ -283,8 +369,8 @@ async def passkey_submit(request: Request) -> Response:
                                          department=user.department if user else None,
                                          reason=reason, extra={"key": found.credential.name}))
         except AuditUnavailable:
-            return _error(request, "error", 503)
-        return _error(request, "pk_locked" if reason == "account locked" else "pk_failed")
+            return _error(request, "error", 503), False
+        return _error(request, "pk_locked" if reason == "account locked" else "pk_failed"), False
     services.org.record_success(user.username)
     provider = _provider(request)
     old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
@@ -303,11 +389,11 @@ async def passkey_submit(request: Request) -> Response:
                                          f"; next step {stage}" if stage != "active" else ""),
                                      extra={"sid": row.sid, "key": found.credential.name}))
     except AuditUnavailable:
-        return _error(request, "error", 503)
+        return _error(request, "error", 503), False
     redirect = RedirectResponse(_go(stage, safe_next(str(body.get("next") or ""))),
                                 status_code=303)
     _set_session_cookie(request, redirect, token)
-    return _went_on(request, redirect)
+    return _went_on(request, redirect), False
 
 
 # -- registration ---------------------------------------------------------------------
@@ -338,6 +424,17 @@ async def register_options(request: Request) -> Response:
     if found is None:
         return _error(request, "pk_expired", 401)
     row, user = found
+    age = (_services(request).clock() - row.authenticated_at).total_seconds()
+    if row.stage == "active" and age > REGISTER_MAX_AUTH_AGE:
+        try:
+            await _emit(request, _record(
+                request, "webauthn_register", "failure", actor_user=user.username,
+                department=user.department, extra={"sid": row.sid},
+                reason=f"sign-in {int(age)} s old: a key is registered only within "
+                       f"{REGISTER_MAX_AUTH_AGE} s of signing in"))
+        except AuditUnavailable:
+            return _error(request, "error", 503)
+        return _error(request, "pk_reauth", 403, minutes=REGISTER_MAX_AUTH_AGE // 60)
     name = key_name(str(body.get("name") or ""))
     if not name:
         return _error(request, "pk_bad_name")
