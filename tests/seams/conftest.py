@@ -1,0 +1,78 @@
+"""Where today's features meet: the delegation world (``tests.delegation.conftest``:
+li.ming, her colleague wang.fang, their head zhao.head, chen.jing of czt; the echo
+upstream behind the proxy, in process) plus two security administrators for
+break-glass and a czt system ``vault`` no line opens to jgswj."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.services import Services
+from tests.delegation.conftest import (  # noqa: F401 (fixtures)
+    PASSWORD,
+    base_services,
+    clock,
+    quick,
+    systems_doc,
+)
+from tests.in_process import Resp
+from tests.proxy.conftest import IN_PROCESS_ECHO, World
+from tests.tokens import access_token
+
+SECADMINS = ("sec.a", "sec.b")
+
+
+@pytest.fixture
+async def seam(quick: World) -> AsyncIterator[World]:  # noqa: F811
+    """``quick`` with sec.a and sec.b (secadmin, czt), ``vault`` (czt) and ``echo`` on
+    ``assertion: per_caller``."""
+    for who in SECADMINS:
+        quick.services.org.add_user(who, who, "czt", ["secadmin"], PASSWORD,
+                                    must_change=False)
+    doc = systems_doc(f"http://{IN_PROCESS_ECHO}")
+    for s in doc["systems"]:
+        if s["code"] == "echo":
+            s["assertion"] = "per_caller"
+    doc["systems"].append({"code": "vault", "name": "保密库", "department": "czt",
+                           "upstream": f"http://{IN_PROCESS_ECHO}", "assertion": "per_caller"})
+    quick.built.state_applier().apply(doc)
+    quick.built.policies.refresh()
+    quick.built.proxy.systems.invalidate()
+    yield quick
+
+
+def bearer(world: World, who: str) -> tuple[str, str]:
+    user = world.services.org.get_user(who)
+    token = access_token(world.services, sub=who, department=user.department,
+                         roles=sorted(user.roles))
+    return ("Authorization", f"Bearer {token}")
+
+
+async def break_glass(world: World, who: str, system: str, **more: Any) -> str:
+    """An active break-glass of ``who`` on ``system`` (requested through the API,
+    approved by sec.a and sec.b); its id."""
+    async def post(path: str, as_who: str, body: dict[str, Any]) -> Resp:
+        return await world.request(
+            "POST", "/api/v1/break-glass" + path, body=json.dumps(body).encode(),
+            headers=[bearer(world, as_who), ("Content-Type", "application/json")])
+
+    r = await post("", who, {"system": system, "reason": "机房故障，需紧急处理",
+                             "minutes": 60, **more})
+    assert r.status == 201, r.body
+    bg_id = str(json.loads(r.body)["break_glass"]["id"])
+    for approver in SECADMINS:
+        r = await post(f"/{bg_id}/approve", approver, {})
+        assert r.status == 200, r.body
+    return bg_id
+
+
+async def end_break_glass(world: World, bg_id: str) -> None:
+    r = await world.request(
+        "POST", f"/api/v1/break-glass/{bg_id}/end",
+        body=json.dumps({"reason": "故障已排除"}).encode(),
+        headers=[bearer(world, "sec.a"), ("Content-Type", "application/json")])
+    assert r.status == 200, r.body
