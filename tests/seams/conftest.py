@@ -6,7 +6,6 @@ break-glass and a czt system ``vault`` no line opens to jgswj."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from tests.delegation.conftest import (  # noqa: F401 (fixtures)
     base_services,
     clock,
     quick,
+    sockets,
     systems_doc,
 )
 from tests.in_process import Resp
@@ -26,23 +26,35 @@ from tests.tokens import access_token
 SECADMINS = ("sec.a", "sec.b")
 
 
-@pytest.fixture
-async def seam(quick: World) -> AsyncIterator[World]:  # noqa: F811
-    """``quick`` with sec.a and sec.b (secadmin, czt), ``vault`` (czt) and ``echo`` on
-    ``assertion: per_caller``."""
+def furnish(world: World, upstream: str) -> World:
+    """sec.a and sec.b (secadmin, czt), ``vault`` (czt) and ``echo`` on
+    ``assertion: per_caller``, all on ``upstream``."""
     for who in SECADMINS:
-        quick.services.org.add_user(who, who, "czt", ["secadmin"], PASSWORD,
+        world.services.org.add_user(who, who, "czt", ["secadmin"], PASSWORD,
                                     must_change=False)
-    doc = systems_doc(f"http://{IN_PROCESS_ECHO}")
+    doc = systems_doc(upstream)
     for s in doc["systems"]:
         if s["code"] == "echo":
             s["assertion"] = "per_caller"
     doc["systems"].append({"code": "vault", "name": "保密库", "department": "czt",
-                           "upstream": f"http://{IN_PROCESS_ECHO}", "assertion": "per_caller"})
-    quick.built.state_applier().apply(doc)
-    quick.built.policies.refresh()
-    quick.built.proxy.systems.invalidate()
-    yield quick
+                           "upstream": upstream, "assertion": "per_caller"})
+    world.built.state_applier().apply(doc)
+    world.built.policies.refresh()
+    world.built.proxy.systems.invalidate()
+    return world
+
+
+@pytest.fixture
+def seam(quick: World) -> World:  # noqa: F811
+    """``tests.delegation.conftest.quick`` (in process), :func:`furnish`ed."""
+    return furnish(quick, f"http://{IN_PROCESS_ECHO}")
+
+
+@pytest.fixture
+def seam_sockets(sockets: World) -> World:  # noqa: F811
+    """``tests.delegation.conftest.sockets`` (real servers), :func:`furnish`ed."""
+    assert sockets.upstream is not None
+    return furnish(sockets, f"http://127.0.0.1:{sockets.upstream.port}")
 
 
 def bearer(world: World, who: str) -> tuple[str, str]:
