@@ -5,6 +5,9 @@ refused on both paths, never served the assertion still cached."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from tests.delegation.conftest import api, approved, claims_of, cookies, header
 from tests.proxy.conftest import World
 from tests.proxy.test_forward_auth import verify_headers
@@ -55,3 +58,16 @@ async def test_each_caller_its_own_and_revocation_refuses_at_once(seam: World) -
     assert "revoked" in (record.reason or "") and "assertion_jti" not in record.extra
     # A's own assertion is untouched by it
     assert (await both(world, cookies(world, "li.ming"), "/s/echo/z"))[1][0]["jti"] == jti["a"]
+
+
+async def test_a_reused_assertion_for_a_never_outlives_the_delegation(seam: World) -> None:
+    world = seam
+    number = await approved(world, days=20 / 86400)  # ends in 20 s, inside the window
+    statuses, claims = await both(world, cookies(world, "wang.fang", acting=number),
+                                  "/s/echo/x")
+    assert statuses == (200, 200) and claims[0]["delegation"] == number
+    row = await api(world, "li.ming", "GET", "")
+    ends = next(d["ends_at"] for d in json.loads(row.body)["delegations"]
+                if d["id"] == number)
+    assert claims[0]["exp"] <= datetime.fromisoformat(ends).timestamp()
+    assert int(claims[0]["exp"]) - int(claims[0]["iat"]) < 30  # type: ignore[call-overload]
