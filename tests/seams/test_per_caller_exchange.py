@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from gateway.tables import systems
 from tests.catalogue.conftest import clock, services  # noqa: F401 (fixtures)
 from tests.exchange.conftest import SECRET, World, _client, claims_of, world  # noqa: F401
+from tests.tokens import access_token
 from tests.wiring import apply_state
 
 
@@ -69,3 +70,27 @@ async def test_exchanged_calls_reuse_their_own_and_stop_at_once(world: World) ->
     world.services.changed_here()
     assert (await both(world, token)) == ((401, 401), [])
     assert (await both(world, own)) == ((401, 401), [])
+
+
+async def test_an_exchanged_token_carries_no_break_glass_mark(world: World) -> None:  # noqa: F811
+    """A break-glass is the person's: a token for a system acting for them (which the
+    proxy never lets use it) does not say it has one."""
+    def bearer(who: str, department: str, roles: tuple[str, ...]) -> dict[str, str]:
+        return {"Authorization": "Bearer " + access_token(
+            world.services, sub=who, department=department, roles=roles)}
+
+    r = await world.http.post("/api/v1/break-glass", headers=bearer("zhao.min", "czt", (
+        "staff", "data_steward")), json={"system": "echo", "reason": "机房故障，需紧急处理",
+                                         "minutes": 30})
+    assert r.status_code == 201, r.text
+    bg_id = r.json()["break_glass"]["id"]
+    for who in ("sec.a", "sec.b"):
+        r = await world.http.post(f"/api/v1/break-glass/{bg_id}/approve",
+                                  headers=bearer(who, "czt", ("secadmin",)))
+        assert r.status_code == 200, r.text
+    r = await world.exchange(world.user_token("zhao.min", "czt",
+                                              roles=("staff", "data_steward")),
+                             audience="echo")
+    assert r.status_code == 200, r.text
+    claims = claims_of(r.json()["access_token"])
+    assert claims["act"] == {"sub": "client:fin-portal"} and "break_glass" not in claims
