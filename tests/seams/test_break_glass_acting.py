@@ -28,6 +28,15 @@ async def test_a_delegate_never_uses_the_delegators_break_glass(seam: World) -> 
     record = world.audit.records[-1]
     assert record.outcome == "deny" and record.extra["act"] == {"sub": "wang.fang"}
     assert "break_glass" not in record.extra
+    # B's own break-glass opens vault to B, never to B acting for A (no fallback)
+    own = await break_glass(world, "wang.fang", "vault")
+    r = await world.request("GET", "/s/vault/files",
+                            headers=[cookies(world, "wang.fang", acting=number)])
+    assert r.status == 403 and "break_glass" not in world.audit.records[-1].extra
+    r = await world.request("GET", "/s/vault/files", headers=[cookies(world, "wang.fang")])
+    assert r.status == 200
+    claims = claims_of(header(world.echo.seen[-1], "x-govgate-assertion") or "")
+    assert claims["sub"] == "wang.fang" and claims["break_glass"]["id"] == own
 
 
 async def test_a_delegated_system_call_carries_no_break_glass_mark(seam: World) -> None:
