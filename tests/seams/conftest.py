@@ -9,8 +9,10 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from gateway.services import Services
+from gateway.tables import systems
 from tests.delegation.conftest import (  # noqa: F401 (fixtures)
     PASSWORD,
     base_services,
@@ -88,3 +90,10 @@ async def end_break_glass(world: World, bg_id: str) -> None:
         body=json.dumps({"reason": "故障已排除"}).encode(),
         headers=[bearer(world, "sec.a"), ("Content-Type", "application/json")])
     assert r.status == 200, r.body
+
+
+def upstream_of(services: Services, code: str) -> str:
+    """The upstream URL system ``code`` is registered with."""
+    with services.engine.connect() as conn:
+        return str(conn.execute(sa.select(systems.c.upstream)
+                                .where(systems.c.code == code)).scalar_one())

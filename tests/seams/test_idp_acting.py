@@ -24,12 +24,14 @@ async def test_acted_tokens_carry_no_break_glass_and_open_nothing_more(
     world.built.state_applier().apply(doc)
     bg_id = await break_glass(world, "li.ming", "echo")
     # A's own sign-in is marked (the control)
-    _, own, _ = await code_flow(world, "echo-web", cookies(world, "li.ming"))
+    rp, own, _ = await code_flow(world, "echo-web", cookies(world, "li.ming"))
+    await rp.aclose()
     assert verified(world, own["access_token"])["break_glass"][0]["id"] == bg_id
 
     number = await approved(world, systems=["echo"])
-    _, token, _ = await code_flow(world, "echo-web",
-                                  cookies(world, "wang.fang", acting=number))
+    rp, token, _ = await code_flow(world, "echo-web",
+                                   cookies(world, "wang.fang", acting=number))
+    await rp.aclose()
     access = verified(world, token["access_token"])
     assert access["act"] == {"sub": "wang.fang"}
     assert "break_glass" not in access

@@ -31,7 +31,7 @@ async def test_break_glass_calls_are_never_reused_and_end_with_it(seam: World) -
     for call in (via_proxy, via_verify):
         assert (await call(world, "wang.fang", "/s/vault/a"))[0] == 403
     # echo (per_caller) opened by her own rights: reused before the break-glass
-    s1, before = await call_twice(world, "wang.fang", "/s/echo/a")
+    _, before = await call_twice(world, "wang.fang", "/s/echo/a")
     assert "break_glass" not in before
     vault = await break_glass(world, "wang.fang", "vault")
     echo = await break_glass(world, "wang.fang", "echo")

@@ -6,34 +6,30 @@ refuses the next call on the proxy and forward-auth, never serving the cached on
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from gateway.tables import systems
 from tests.catalogue.conftest import clock, services  # noqa: F401 (fixtures)
 from tests.exchange.conftest import SECRET, World, _client, claims_of, world  # noqa: F401
+from tests.seams.conftest import upstream_of
 from tests.tokens import access_token
 from tests.wiring import apply_state
 
 
-async def both(world: World, token: str) -> tuple[tuple[int, int], list[dict[str, object]]]:
+async def both(w: World, token: str) -> tuple[tuple[int, int], list[dict[str, object]]]:
     auth = {"Authorization": f"Bearer {token}"}
-    r1 = await world.http.get("/s/echo/shared/x", headers=auth)
-    r2 = await world.http.get("/auth/verify", headers={
+    r1 = await w.http.get("/s/echo/shared/x", headers=auth)
+    r2 = await w.http.get("/auth/verify", headers={
         **auth, "X-Original-URI": "/s/echo/shared/x", "X-Original-Method": "GET"})
     got = []
     if r1.status_code == 200:
-        got.append(world.seen.assertions[-1])
+        got.append(w.seen.assertions[-1])
     if r2.status_code == 200:
         got.append(claims_of(r2.headers["x-govgate-assertion"]))
     return (r1.status_code, r2.status_code), got
 
 
 async def test_exchanged_calls_reuse_their_own_and_stop_at_once(world: World) -> None:  # noqa: F811
-    with world.services.engine.connect() as conn:
-        upstream = conn.execute(sa.select(systems.c.upstream)
-                                .where(systems.c.code == "echo")).scalar_one()
     apply_state(world.services, {"systems": [
-        {"code": "echo", "name": "回声", "department": "nn-jgsw", "upstream": upstream,
+        {"code": "echo", "name": "回声", "department": "nn-jgsw",
+         "upstream": upstream_of(world.services, "echo"),
          "assertion": "per_caller"}]})
     own = world.user_token("zhao.min", "czt", roles=("staff", "data_steward"))
     statuses, mine = await both(world, own)

@@ -6,12 +6,10 @@ only spellings the catalogue reads as that resource, and case or encoding varian
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from gateway.tables import systems
 from tests.break_glass.conftest import World, claims_of, world  # noqa: F401 (fixture)
 from tests.catalogue.conftest import clock, services  # noqa: F401 (fixtures)
 from tests.proxy.test_forward_auth import verify_headers
+from tests.seams.conftest import upstream_of
 from tests.wiring import apply_state
 
 # spellings of the governed route GET /api/vehicles below /s/vehicles
@@ -21,22 +19,22 @@ SPELLINGS = ("/api/vehicles", "/api/vehicles/", "/api/Vehicles", "/API/vehicles"
              "/api/%EF%BD%96ehicles", "/api/vehicles%00")
 
 
-async def both(world: World, path: str, method: str = "GET") -> tuple[int, int]:
+async def both(w: World, path: str, method: str = "GET") -> tuple[int, int]:
     """The statuses of the proxy's and forward-auth's answers for wang.wu."""
-    proxied = await world.call(method, path, "wang.wu")
-    verified = await world.call("GET", "/auth/verify", "wang.wu",
-                                headers=dict(verify_headers(path, method)))
+    proxied = await w.call(method, path, "wang.wu")
+    verified = await w.call("GET", "/auth/verify", "wang.wu",
+                            headers=dict(verify_headers(path, method)))
     return proxied.status_code, verified.status_code
 
 
-def resources(world: World, n: int) -> list[object]:
-    return [r["resource"] for r in world.records("forward_auth")[-n:]]
+def resources(w: World, n: int) -> list[object]:
+    return [r["resource"] for r in w.records("forward_auth")[-n:]]
 
 
 async def test_spellings_never_widen_a_break_glass(world: World) -> None:  # noqa: F811
     apply_state(world.services, {"systems": [
         {"code": "vehicles", "name": "公务用车", "department": "jgswj",
-         "upstream": upstream_of(world, "vehicles"),
+         "upstream": upstream_of(world.services, "vehicles"),
          "assertion": "per_caller"}]})
     await world.active(system="vehicles")
     for spelling in SPELLINGS:
@@ -49,12 +47,6 @@ async def test_spellings_never_widen_a_break_glass(world: World) -> None:  # noq
     for system in ("Vehicles", "VEHICLES", "%76ehicles", "vehicles%2F", "vehicles%20"):
         got = await both(world, f"/s/{system}/healthz")
         assert got[0] in (400, 404) and got[1] == 403, (system, got)
-
-
-def upstream_of(world: World, code: str) -> str:
-    with world.services.engine.connect() as conn:
-        return str(conn.execute(sa.select(systems.c.upstream)
-                                .where(systems.c.code == code)).scalar_one())
 
 
 async def test_a_resource_break_glass_opens_only_what_reads_as_it(world: World) -> None:  # noqa: F811
