@@ -26,7 +26,7 @@ async def both(world: World, cookie: tuple[str, str], path: str
     return (r1.status, r2.status), got
 
 
-async def test_each_caller_its_own_and_revocation_refuses_at_once(seam: World) -> None:
+async def _each_caller_its_own_and_revocation_refuses_at_once(seam: World) -> None:
     world = seam
     number = await approved(world)  # li.ming → wang.fang, names echo (per_caller)
     acting = cookies(world, "wang.fang", acting=number)
@@ -60,7 +60,7 @@ async def test_each_caller_its_own_and_revocation_refuses_at_once(seam: World) -
     assert (await both(world, cookies(world, "li.ming"), "/s/echo/z"))[1][0]["jti"] == jti["a"]
 
 
-async def test_a_reused_assertion_for_a_never_outlives_the_delegation(seam: World) -> None:
+async def _a_reused_assertion_for_a_never_outlives_the_delegation(seam: World) -> None:
     world = seam
     number = await approved(world, days=20 / 86400)  # ends in 20 s, inside the window
     statuses, claims = await both(world, cookies(world, "wang.fang", acting=number),
@@ -71,3 +71,9 @@ async def test_a_reused_assertion_for_a_never_outlives_the_delegation(seam: Worl
                 if d["id"] == number)
     assert claims[0]["exp"] <= datetime.fromisoformat(ends).timestamp()
     assert int(claims[0]["exp"]) - int(claims[0]["iat"]) < 30  # type: ignore[call-overload]
+
+
+async def test_delegation_on_a_per_caller_system(seam: World) -> None:
+    """One world for every case (a world costs more than the cases)."""
+    await _each_caller_its_own_and_revocation_refuses_at_once(seam)
+    await _a_reused_assertion_for_a_never_outlives_the_delegation(seam)
