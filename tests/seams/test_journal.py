@@ -2,11 +2,13 @@
 break-glass: the key cases of each, through the real interfaces, with the gateway's
 audit log in journal mode. Each answer leaves only once its record is in the journal
 (read back, whole and CRC-checked, the moment the answer arrives), and the auditor's
-API finds it by request id within about a second (the indexer's round)."""
+API finds it by request id within about a second (the indexer's round). When the
+journal's disk refuses a write, the answer is 503, never an unrecorded one."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import dataclasses
 import json
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from audit import journal as journal_module
 from audit.chain import IDX
 from audit.journal import Journal, read_frames
 from gateway.app import create_app
@@ -108,7 +111,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
 
 
 async def test_each_answer_is_journaled_first_and_seen_by_the_auditor(
-        journaled: World) -> None:
+        journaled: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """One world for every case (a world costs more than the cases)."""
     world = journaled
     auditor = access_token(world.services, sub="aud.a", department="czt", roles=["auditor"])
@@ -128,3 +131,17 @@ async def test_each_answer_is_journaled_first_and_seen_by_the_auditor(
                 break
             await asyncio.sleep(0.05)
         assert [(x["outcome"], x["status"]) for x in rows] == [(outcome, status)], case
+
+    # the journal's disk refuses (ENOSPC at fsync): no answer goes out unrecorded, on
+    # either path; once it takes writes again, the next answer is journaled
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "fsync", no_space)
+    for case in ("proxy_allowed", "verify_per_caller", "verify_unauthenticated"):
+        r = await CASES[case][0](world)
+        assert r.status == 503, (case, r.status, r.body)
+        assert r.headers["x-request-id"] not in journal_request_ids(folder), case
+    monkeypatch.undo()
+    r = await verify_per_caller(world)
+    assert r.status == 200 and r.headers["x-request-id"] in journal_request_ids(folder)
