@@ -8,8 +8,8 @@ journal's disk refuses a write, the answer is 503, never an unrecorded one."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import dataclasses
+import errno
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
