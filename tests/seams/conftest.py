@@ -29,14 +29,15 @@ SECADMINS = ("sec.a", "sec.b")
 
 
 def furnish(world: World, upstream: str) -> World:
-    """sec.a and sec.b (secadmin, czt), ``vault`` (czt) and ``echo`` on
-    ``assertion: per_caller``, all on ``upstream``."""
+    """sec.a and sec.b (secadmin, czt), ``vault`` (czt); ``echo``, ``ledger`` (opened
+    to jgswj's data stewards) and ``vault`` on ``assertion: per_caller``, all on
+    ``upstream``."""
     for who in SECADMINS:
         world.services.org.add_user(who, who, "czt", ["secadmin"], PASSWORD,
                                     must_change=False)
     doc = systems_doc(upstream)
     for s in doc["systems"]:
-        if s["code"] == "echo":
+        if s["code"] in ("echo", "ledger"):
             s["assertion"] = "per_caller"
     doc["systems"].append({"code": "vault", "name": "保密库", "department": "czt",
                            "upstream": upstream, "assertion": "per_caller"})

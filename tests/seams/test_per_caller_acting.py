@@ -77,3 +77,16 @@ async def test_delegation_on_a_per_caller_system(seam: World) -> None:
     """One world for every case (a world costs more than the cases)."""
     await _each_caller_its_own_and_revocation_refuses_at_once(seam)
     await _a_reused_assertion_for_a_never_outlives_the_delegation(seam)
+    await _a_lent_role_taken_from_a_refuses_in_the_window(seam)
+
+
+async def _a_lent_role_taken_from_a_refuses_in_the_window(world: World) -> None:
+    number = await approved(world, systems=[], roles=["data_steward"])
+    acting = cookies(world, "wang.fang", acting=number)
+    statuses, claims = await both(world, acting, "/s/ledger/x")
+    assert statuses == (200, 200) and claims[0] == claims[1]
+    assert claims[0]["roles"] == ["data_steward"] and "request_id" not in claims[0]
+    world.services.org.set_roles("li.ming", ["staff"])
+    world.services.changed_here()
+    assert await both(world, acting, "/s/ledger/x") == ((403, 403), [])
+    assert "still holds" in (world.audit.records[-1].reason or "")
