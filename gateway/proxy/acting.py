@@ -139,10 +139,14 @@ class ActingFor:
                 audit.reason = (f"delegation {d.id} names neither the system {system} "
                                 f"nor a role {d.delegator} still holds")
                 raise NotDelegated("this system is not delegated")
+        # what is signed for A acted for by B (a per-caller assertion reused for 30 s)
+        # states the delegation: it ends with it
+        ends = d.ends_at.timestamp()
+        held = getattr(principal, "expires_at", None)
         return dataclasses.replace(
             principal, subject=d.delegator, username=d.delegator, department=a.department,
             region=a.region, roles=roles, name=a.name, delegate=principal.username,
-            delegation=d.id)
+            delegation=d.id, expires_at=ends if held is None else min(held, ends))
 
 
 def roles_only(policies: Any, req: Any) -> Decision:

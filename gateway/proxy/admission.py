@@ -304,7 +304,9 @@ class Admitter:
             if why is not None:
                 audit.reason = why
                 raise AccessDenied("cross-site request refused")
-        wait = self.limiter.take(principal.client_id or f"sub:{principal.subject}")
+        # the one calling spends: a colleague acting for the user (委托) their own budget
+        caller = getattr(principal, "delegate", None) or principal.subject
+        wait = self.limiter.take(principal.client_id or f"sub:{caller}")
         if wait > 0:
             raise RateLimited(TokenBucketLimiter.retry_after(wait))
         req = ProxyRequest(audit.request_id, method, target, system, principal,

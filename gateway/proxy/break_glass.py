@@ -4,7 +4,8 @@ While a person's break-glass (``gateway.break_glass``) is active, their requests
 its system (or, for a resource one, to the routes of that catalogue resource) are
 admitted even without a policy line or a grant: the decision becomes an explicit
 allow with ``rule`` ``break_glass``. It widens nothing else: another person, another
-system, a delegated token (a system acting for the person), a catalogue resource a
+system, a delegated token (a system acting for the person), a colleague acting for
+the person under a delegation (委托), a catalogue resource a
 system-wide one does not name, and an explicit deny line all stay as they were.
 
 Every request it covers is marked, whether or not it was needed: the audit record's
@@ -28,7 +29,10 @@ HEADER = b"x-govgate-break-glass"
 def break_glass_decider(active: ActiveBreakGlass) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
         p = req.principal
-        if p.username is None or getattr(p, "actor", None) is not None:
+        # one person's: never a system acting for them (RFC 8693) nor a colleague
+        # acting for them (委托), whose call is decided as theirs
+        if p.username is None or getattr(p, "actor", None) is not None \
+                or getattr(p, "delegate", None) is not None:
             return decision
         found = active.find(p.username, req.system.code, req.audit.resource)
         if found is None:

@@ -172,6 +172,9 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         audience = f"{server.issuer}/s/{ex['system']}"
         act = {"sub": acting_subject(client.client_id)}
         new.update(aud=audience, act=act)
+        # a break-glass is the person's own: the proxy never lets a system acting for
+        # them use it, and their token for that system does not claim one
+        new.pop("break_glass", None)
         token = {
             "access_token": server.keys.sign_jwt("token", new, headers={"typ": AT_TYP}),
             "issued_token_type": ACCESS_TOKEN_TYPE,

@@ -89,7 +89,9 @@ class AccessTokenGenerator:
                           roles=sorted(user.roles), auth_time=user.auth_time)
             if user.sid:
                 claims["sid"] = user.sid
-            if self.marks is not None and (mark := self.marks(user.username)):
+            # a break-glass is the person's own: never on a token B holds acting for A
+            if self.marks is not None and not user.act \
+                    and (mark := self.marks(user.username)):
                 claims["break_glass"] = mark
             if user.act:  # RFC 8693 section 4.1, the person as the actor
                 claims.update(act={"sub": user.act}, delegation=user.delegation)
