@@ -69,6 +69,7 @@ async def _body(request: Request) -> bytes:
             if not message.get("more_body", False):
                 break
         elif message["type"] == "http.disconnect":
+            request._is_disconnected = True
             raise ClientDisconnect()
     request._stream_consumed = True
     request._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
