@@ -1,6 +1,7 @@
 """Identity provider: client-credentials tokens and introspections per second.
 
-    python -m bench bench_idp            (or: python bench/bench_idp.py [--duration 10])
+    python -m bench bench_idp            (or: python bench/bench_idp.py [--duration 10]
+                                                  [--audit-path database|journal])
 
 A fresh SQLite gateway with the demo clients and the audit log ON (every token
 issued and every introspection is a durable, hash-chained audit record) runs
@@ -74,14 +75,15 @@ def prepare(home: Path, port: int) -> None:
     services.close()
 
 
-def serve(home: Path, port: int) -> None:
+def serve(home: Path, port: int, audit_path: str = "database") -> None:
     import uvicorn
 
     from gateway.app import create_app
     from gateway.services import open_services
     from gateway.settings import load_settings
 
-    settings = load_settings(_env(home), {"issuer": f"http://127.0.0.1:{port}", "port": port})
+    settings = load_settings(_env(home), {"issuer": f"http://127.0.0.1:{port}", "port": port,
+                                          "audit_path": audit_path})
     services = open_services(settings)  # with the production audit log (signed checkpoints)
     uvicorn.run(create_app(services, freeze_heap=True), host="127.0.0.1", port=port,
                 log_level="warning", access_log=False)
@@ -159,12 +161,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--audit-path", choices=("database", "journal"), default="database",
+                        help="where a record is durable before the answer (the gateway's "
+                             "audit_path; docs/audit-journal.md)")
     parser.add_argument("--role", choices=["server", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_idp"] else None)
     if args.role == "server":
-        serve(Path(args.home), args.port)
+        serve(Path(args.home), args.port, args.audit_path)
         return
     if args.role == "reference":
         serve_reference(args.port)
@@ -173,7 +178,8 @@ def main() -> None:
     port = _free_port()
     prepare(home, port)
     server = subprocess.Popen([*_pin(0), sys.executable, str(Path(__file__).resolve()),
-                               "--role", "server", "--home", str(home), "--port", str(port)],
+                               "--role", "server", "--home", str(home), "--port", str(port),
+                               "--audit-path", args.audit_path],
                               env=_env(home))
     base = f"http://127.0.0.1:{port}"
     try:
@@ -192,6 +198,8 @@ def main() -> None:
                      args.duration, args.connections)
         intro = run_wrk(f"{base}/oauth2/introspect", f"token={token['access_token']}",
                         FINANCE, args.duration, args.connections)
+        if args.audit_path == "journal":
+            time.sleep(2 * 0.5 + 0.5)  # the indexer loads the journal every 0.5 s
         audited = _audit_count(home) - before
         ref_port = _free_port()
         ref = subprocess.Popen([*_pin(0), sys.executable, str(Path(__file__).resolve()),
@@ -214,7 +222,8 @@ def main() -> None:
             ref.wait(10)
         print(f"date: {time.strftime('%Y-%m-%d')}, cpus: {os.cpu_count()}, server pinned to "
               f"CPU 0, wrk 1 thread/{args.connections} connections on CPU 1, "
-              f"{args.duration} s each, SQLite, audit on")
+              f"{args.duration} s each, SQLite, audit on (audit_path = {args.audit_path}), "
+              f"load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
         for name, r in (("client_credentials token", cc), ("introspection", intro),
                         ("reference: bare Starlette", reference)):
             print(f"  {name:<25} {r['rps']:8.0f} req/s   p50 {r['p50']:.2f} ms   "

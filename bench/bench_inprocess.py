@@ -13,6 +13,8 @@ It prints CPU time per request (this process, all threads: the audit writer's
 included), which on this shared VM is much steadier than requests per second.
 ``--no-audit`` replaces the audit append with a no-op, to see what the durable
 audit record costs. Used for the breakdowns in docs/sso.md and docs/proxy.md.
+``--case token`` runs one case (repeatable); ``--profile tottime`` prints cProfile's
+top 40 for it (CPU-time clock, the event loop's thread only).
 ``--audit-path journal``: the record is durable in the journal (docs/audit-journal.md);
 the indexer does not run during the measured requests, and its catch-up afterwards
 (loading those records into the tables) is measured and printed on its own.
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import cProfile
+import pstats
 import shutil
 import subprocess
 import sys
@@ -75,6 +79,8 @@ def _caller(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
     return one
 
 
+#: cProfile on the event loop's thread (CPU-time clock) sorted by this key, if set
+PROFILE: list[str] = []
 INDEXED: list[float] = []  # the indexer's CPU per record of the last case (journal mode)
 
 
@@ -104,9 +110,15 @@ async def _measure(services: Any, one: Callable[[], Awaitable[None]], n: int,
     await run(320)
     if indexer is not None:
         await asyncio.to_thread(indexer.run_once)
+    profiler = cProfile.Profile(time.thread_time) if PROFILE else None
     started = time.process_time()
+    if profiler is not None:
+        profiler.enable()
     await run(n)
     hot = (time.process_time() - started) / n * 1e6
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(PROFILE[0]).print_stats(40)
     if indexer is not None:
         started = time.process_time()
         loaded = await asyncio.to_thread(indexer.run_once)
@@ -179,6 +191,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--no-audit", action="store_true")
     parser.add_argument("--audit-path", choices=("database", "journal"), default="database")
+    parser.add_argument("--case", action="append", choices=("token", "proxy", "per_caller"),
+                        help="run only these cases (repeatable; default: all)")
+    parser.add_argument("--profile", choices=("tottime", "cumulative"),
+                        help="print cProfile's top 40 (CPU-time clock) for each case")
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_inprocess"] else None)
     n = max(320, min(args.requests, 100_000))
     path = args.audit_path
@@ -186,12 +202,16 @@ def main() -> None:
              f"durable audit (SQLite, audit_path = {path})")
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
-    cases: tuple[tuple[str, Callable[[int, bool, str], float]], ...] = (
-        ("token (client_credentials) ", token_case),
-        ("proxy (bearer, -> nginx)   ", proxy_case),
-        ("proxy, assertion per_caller", lambda n, no_audit, path: proxy_case(
+    if args.profile:
+        PROFILE.append(args.profile)
+    cases: tuple[tuple[str, str, Callable[[int, bool, str], float]], ...] = (
+        ("token", "token (client_credentials) ", token_case),
+        ("proxy", "proxy (bearer, -> nginx)   ", proxy_case),
+        ("per_caller", "proxy, assertion per_caller", lambda n, no_audit, path: proxy_case(
             n, no_audit, path, system="bench-pc")))
-    for name, case in cases:
+    for key, name, case in cases:
+        if args.case and key not in args.case:
+            continue
         INDEXED.clear()
         line = f"  {name}  {case(n, args.no_audit, path):6.0f} us CPU/request"
         if INDEXED:

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -21,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -54,6 +56,26 @@ def _client_ip(request: Request) -> str | None:
 _MAX_FIELDS = 1000  # Starlette's default for request.form()
 
 
+async def _body(request: Request) -> bytes:
+    """``request.body()`` without Starlette's async generator around ``receive`` (a
+    token request's body is one message); kept on the request as Starlette keeps it."""
+    if hasattr(request, "_body") or request._stream_consumed:
+        return await request.body()
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    request._stream_consumed = True
+    request._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return request._body
+
+
 async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2Request:
     """Read the body, then wrap it for authlib. The URI is rebuilt from the issuer,
     never from the Host header."""
@@ -64,7 +86,7 @@ async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2
             # what Starlette's FormParser yields for this type (latin-1 bytes, %-escapes
             # as UTF-8 with replacement, blanks kept, '&' only), ~10x cheaper
             try:
-                form = parse_qsl((await request.body()).decode("latin-1"),
+                form = parse_qsl((await _body(request)).decode("latin-1"),
                                  keep_blank_values=True, max_num_fields=_MAX_FIELDS)
             except ValueError:
                 raise HTTPException(400, f"Too many fields. Maximum number of fields is "
@@ -94,11 +116,26 @@ def _problem(status: int, code: str, detail: str) -> JSONResponse:
                         media_type="application/problem+json")
 
 
+#: JSONResponse's encoding (compact, UTF-8, no NaN), built once: ``json.dumps`` with
+#: these options makes a new encoder on every call
+_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+@functools.lru_cache(maxsize=64)
+def _json_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """The raw header fields of a JSON answer with ``headers`` (authlib's few fixed sets:
+    no-store, no-cache, a WWW-Authenticate challenge): encoded once, not per token."""
+    named = {k.lower(): v for k, v in headers}  # one field per name, as a dict made them
+    named["content-type"] = "application/json"
+    return tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in named.items())
+
+
 def to_response(result: Result) -> Response:
-    headers = {k: v for k, v in result.headers}
     if isinstance(result.body, dict):
-        headers.pop("Content-Type", None)
-        return JSONResponse(result.body, status_code=result.status, headers=headers)
+        response = Response(_json(result.body).encode("utf-8"), status_code=result.status)
+        response.raw_headers.extend(_json_headers(tuple(result.headers)))
+        return response
+    headers = {k: v for k, v in result.headers}
     return Response(result.body or b"", status_code=result.status, headers=headers)
 
 

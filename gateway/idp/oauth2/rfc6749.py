@@ -53,6 +53,8 @@ def _form_decode(part: str) -> str:
     """``application/x-www-form-urlencoded`` decoding of one value (RFC 6749 Appendix B):
     ``+`` is a space, ``%XX`` a byte, and the bytes are UTF-8; anything else is refused
     rather than guessed at."""
+    if "%" not in part and "+" not in part:
+        return part  # nothing to decode (the usual id and secret): already UTF-8 text
     if _BAD_ESCAPE.search(part):
         raise MalformedBasic("a % not followed by two hex digits")
     try:

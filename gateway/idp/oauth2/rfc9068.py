@@ -21,6 +21,9 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from gateway.idp.scopes import audiences
 
 AT_TYP = "at+jwt"
+#: granted scope strings whose ``scope`` and ``aud`` claims are kept (a scope string is
+#: at most what a client may ask for; past this many the cache starts again)
+SCOPE_CACHE = 1024
 #: what a token acted for by a delegate (委托) may hold: the person's own sign-in, never
 #: the proxy or the API (the delegation names a system, whose client this is)
 ACTING_SCOPES = frozenset({"openid", "profile", "email", "phone", "address",
@@ -64,21 +67,20 @@ class AccessTokenGenerator:
         self.lifetime = lifetime
         self.clock = clock
         self.new_refresh_token = new_refresh_token
+        self._scopes: dict[str, tuple[str, str | tuple[str, ...]]] = {}
 
     def claims(self, client: Any, user: Subject | None, scope: str, grant_type: str,
                expires_in: int) -> dict[str, Any]:
         now = int(self.clock().timestamp())
-        scopes = scope_to_list(scope) or []
-        # the issuer (userinfo, introspection) and the resources the scopes open
-        resources = audiences(self.issuer, scopes)
+        granted, aud = self._scope_claims(scope)
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": [self.issuer, *resources] if resources else self.issuer,
+            "aud": list(aud) if isinstance(aud, tuple) else aud,
             "iat": now,
             "nbf": now,
             "exp": now + expires_in,
             "client_id": client.client_id,
-            "scope": " ".join(scopes),
+            "scope": granted,
             "jti": secrets.token_urlsafe(16),
         }
         if user is None:
@@ -96,6 +98,21 @@ class AccessTokenGenerator:
             if user.act:  # RFC 8693 section 4.1, the person as the actor
                 claims.update(act={"sub": user.act}, delegation=user.delegation)
         return claims
+
+    def _scope_claims(self, scope: str) -> tuple[str, str | tuple[str, ...]]:
+        """``scope`` and ``aud`` of a token granted ``scope``: the issuer (userinfo,
+        introspection) and the resources the scopes open. A pure function of the
+        granted scope string, of which a gateway has a few: kept per string (bounded)."""
+        hit = self._scopes.get(scope)
+        if hit is None:
+            scopes = scope_to_list(scope) or []
+            resources = audiences(self.issuer, scopes)
+            hit = (" ".join(scopes),
+                   (self.issuer, *resources) if resources else self.issuer)
+            if len(self._scopes) >= SCOPE_CACHE:
+                self._scopes.clear()
+            self._scopes[scope] = hit
+        return hit
 
     def __call__(self, grant_type: str, client: Any, user: Subject | None = None,
                  scope: str | None = None, expires_in: int | None = None,
