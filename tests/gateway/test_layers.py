@@ -14,7 +14,8 @@ layers, bottom up (docs/architecture.md):
     gateway wiring           the state file, the lower packages' wiring, the
                              composition root (gateway.root), migrations, the
                              administrators' operations (gateway.admin), referral rounds
-                             (gateway.referrals), the compliance checks (gateway.compliance)
+                             (gateway.referrals), the compliance checks (gateway.compliance),
+                             the directory sync (gateway.directory)
     gateway.web              every page and HTTP endpoint but the proxy's
     gateway.app              create_app
     gateway.cli              the command line (and the demo it starts)

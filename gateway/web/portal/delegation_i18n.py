@@ -53,7 +53,7 @@ DELEGATION_MESSAGES: dict[str, tuple[str, str]] = {
     "dlg_done_reject": ("已驳回委托 #{id}。", "Delegation #{id} rejected."),
     "dlg_done_revoke": ("已撤销委托 #{id}，立即生效。", "Delegation #{id} revoked; it ends now."),
     "dlg_done_stop": ("已停止代理。", "You no longer act for anyone."),
-    "dlg_refused": ("未能完成", "Not done"),
+    "dlg_refused": ("未能完成：", "Not done: "),
     # signing in to a system while acting (gateway.web.oauth2_acting, CAS, SAML)
     "dlg_sign_in_refused": ("您选择的代理已不再有效，不能以委托人的名义登录该系统。请在“委托”页停止代理或重新选择。", "The delegation you chose to act under is no longer in force: you cannot sign in to this system in the delegator's name. Stop acting, or choose again, on the Delegations page."),
 }
