@@ -44,7 +44,8 @@ SECADMIN = ("sec.admin", "platform", ("secadmin",))
 AUDITOR = ("audit.admin", "platform", ("auditor",))
 CALLER = {"/api/v1/break-glass/{id}/approve": SECADMIN,
           "/api/v1/break-glass/{id}/end": SECADMIN,
-          "/api/v1/break-glass/{id}/review": AUDITOR,"/api/v1/admin/users": SYSADMIN, "/api/v1/admin/departments": SYSADMIN,
+          "/api/v1/break-glass/{id}/review": AUDITOR,
+          "/api/v1/admin/users": SYSADMIN, "/api/v1/admin/departments": SYSADMIN,
           "/api/v1/admin/systems": SYSADMIN, "/api/v1/admin/clients": SYSADMIN,
           "/api/v1/admin/policies": SECADMIN, "/api/v1/admin/grants": SECADMIN,
           "/api/v1/admin/keys": SECADMIN}
