@@ -77,9 +77,10 @@ async def test_a_failed_build_answers_as_before_and_the_next_request_builds(
     held.fail_next = True
     held.release.set()
     r = await world.get(GOVERNED, token)
-    # what a database failure in the decider answers: a problem, never a bare 500 page
-    assert r.headers["content-type"].startswith("application/problem+json"), r.text
-    assert r.json()["status"] == r.status_code
+    # what a database failure in the decider answered before: 503, storage, a problem
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"] == "urn:govgate:error:storage"
     assert held.builds == 1
     assert (await world.get(GOVERNED, token)).status_code == 200
     assert held.builds == 2
