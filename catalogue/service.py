@@ -5,17 +5,26 @@ The snapshot holds every resource (by system, as a route table) and every
 grant. It reloads when ``catalogue_version`` changes, checked at most every
 ``reload_seconds`` (default 0.5 s): a revocation in any process reaches every
 process within a second.
+
+The freshness rule: a caller gets a snapshot whose ``catalogue_version`` was read
+less than ``reload_seconds`` before it asked, and never one read before this
+process's last :meth:`Catalogue.invalidate`. A reload is single-flight: one build at
+a time, every caller that needs it waits for the same one; the proxy's callers wait
+without holding the event loop (:meth:`Catalogue.current`, the build in a worker
+thread), since 10,000 routes take a while to build.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from catalogue import io as cio
 from catalogue import store
@@ -77,7 +86,10 @@ class Catalogue:
         self.reload_seconds = reload_seconds
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
+        # guards the four fields; never held while the database is read or a build runs
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by invalidate(): older reloads are not installed
+        self._inflight: Future[Snapshot] | None = None
 
     # -- reading ---------------------------------------------------------------------
 
@@ -231,27 +243,86 @@ class Catalogue:
     # -- the proxy's view ------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """The current snapshot; reloaded when another process changed the catalogue."""
-        now = time.monotonic()
+        """The current snapshot (the freshness rule: module docstring), reloaded in the
+        calling thread when due or waited for when another thread reloads it."""
+        asked = time.monotonic()
+        while True:
+            snap, reload, mine = self._due(asked)
+            if snap is not None:
+                return snap
+            assert reload is not None
+            if mine is not None:
+                self._reload(reload, mine)
+            reload.result()  # a failed reload raises here, the next call tries again
+
+    async def current(self) -> Snapshot:
+        """:meth:`snapshot` for the event loop: a reload runs in a worker thread and
+        every request that needs it awaits the same one, so the loop goes on serving
+        requests that do not need the catalogue meanwhile."""
+        asked = time.monotonic()
+        while True:
+            snap, reload, mine = self._due(asked)
+            if snap is not None:
+                return snap
+            assert reload is not None
+            if mine is not None:
+                asyncio.get_running_loop().run_in_executor(None, self._reload, reload, mine)
+            # raises what the reload raised; a cancelled request leaves the reload to the
+            # others (a running Future cannot be cancelled)
+            await asyncio.wrap_future(reload)
+
+    def _due(self, asked: float) -> tuple[Snapshot | None, Future[Snapshot] | None, int | None]:
+        """The snapshot if fresh enough for a caller that asked at ``asked``; else the
+        reload to wait for, and the generation when the caller must run it itself."""
         with self._lock:
             snap = self._snapshot
-            if snap is not None and now - self._checked < self.reload_seconds:
-                return snap
+            if snap is not None and asked - self._checked < self.reload_seconds:
+                return snap, None, None
+            if self._inflight is not None:
+                return None, self._inflight, None
+            reload: Future[Snapshot] = Future()
+            reload.set_running_or_notify_cancel()
+            self._inflight = reload
+            return None, reload, self._generation
+
+    def _reload(self, reload: Future[Snapshot], generation: int) -> None:
+        """Read ``catalogue_version``, build a new snapshot when it changed, install it
+        unless invalidate() came meanwhile (the callers then ask again)."""
+        checked = time.monotonic()
+        try:
             with self.engine.connect() as conn:
                 version = store.read_version(conn)
+                snap = self._snapshot
                 if snap is None or snap.version != version:
-                    snap = Snapshot(version, store.load_resources(conn), store.load_grants(conn))
-            self._snapshot = snap
-            self._checked = now
-            return snap
+                    snap = self._build(conn, version)
+        except BaseException as exc:
+            with self._lock:
+                if self._inflight is reload:
+                    self._inflight = None
+            reload.set_exception(exc)
+            return
+        with self._lock:
+            if self._generation == generation:
+                self._snapshot, self._checked = snap, checked
+            if self._inflight is reload:
+                self._inflight = None
+        reload.set_result(snap)
+
+    def _build(self, conn: Connection, version: int) -> Snapshot:
+        return Snapshot(version, store.load_resources(conn), store.load_grants(conn))
 
     def invalidate(self) -> None:
+        """This process changed the catalogue: no caller gets a snapshot read before."""
         with self._lock:
             self._snapshot = None
+            self._generation += 1
+            self._inflight = None  # it may have read the version before the change
 
-    def decide(self, resource: Resource, caller: Caller, now: datetime | None = None
-               ) -> CatalogueDecision:
-        snap = self.snapshot()
+    def decide(self, resource: Resource, caller: Caller, now: datetime | None = None, *,
+               snap: Snapshot | None = None) -> CatalogueDecision:
+        """The decision for ``caller`` on ``resource``, from ``snap`` when given (the
+        view the caller already matched the route in) or the current snapshot."""
+        snap = snap or self.snapshot()
         return decide(resource, caller, snap.grants_for(resource.code, caller.department),
                       now or self.clock())
 

@@ -103,7 +103,8 @@ class CatalogueShaping:
 
 def catalogue_decider(catalogue: Catalogue) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
-        snap = catalogue.snapshot()  # one consistent view for the lookups below
+        # one consistent view for the lookups below; a reload runs off the event loop
+        snap = await catalogue.current()
         two = delegation.sides(req)
         if two is None:
             return _decide(catalogue, snap, req, decision)
@@ -127,7 +128,7 @@ def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: D
         return decision  # an explicit deny line wins over any grant
     p = req.principal
     caller = Caller(p.department or None, p.client_id, p.username)
-    found = catalogue.decide(resource, caller)
+    found = catalogue.decide(resource, caller, snap=snap)
     req.extra[_KEY] = (resource, found, caller)
     # what the catalogue says, whatever the method: a HEAD has no body to shape, but
     # forward-auth must not hand out an assertion a GET could reuse
