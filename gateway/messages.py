@@ -767,6 +767,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "delegation.not_in_force": ("委托 {id} 不是给您的生效委托", "delegation {id} is not one in force to you"),
     # -- WebAuthn: security keys and passkeys (gateway.idp.passkeys) -------------------
     "webauthn.no_key": ("没有这个密钥", "no such key"),
+    "settings.webauthn_required_ip": ("配置项 'webauthn_required_for_admins'：签发者主机 {host} 是 IP 地址，浏览器无法在其上生成安全密钥；请将 webauthn_rp_id 和 webauthn_origin 设为管理员访问网关所用的主机名", "setting 'webauthn_required_for_admins': the issuer's host {host} is an IP address, on which browsers make no security key; set webauthn_rp_id and webauthn_origin to a host name the admins reach the gateway by"),
     "settings.webauthn_rp_id": ("配置项 'webauthn_rp_id'：{value!r} 不是主机名（WebAuthn 不允许 IP 地址）", "setting 'webauthn_rp_id': {value!r} is not a host name (WebAuthn allows no IP address)"),
     "settings.webauthn_origin": ("配置项 'webauthn_origin'：{value!r} 不是源地址（https://主机[:端口]）", "setting 'webauthn_origin': {value!r} is not an origin (https://host[:port])"),
     # -- the audit journal (issue 17) ----------------------------------------------------

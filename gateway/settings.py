@@ -507,17 +507,29 @@ _NON_SETTING_ENV = frozenset(
 )
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _validate_webauthn(values: dict[str, Any]) -> None:
     rp_id = str(values.get("webauthn_rp_id") or "")
-    try:
-        ipaddress.ip_address(rp_id.strip("[]"))
-        is_ip = True
-    except ValueError:
-        is_ip = False
-    if is_ip or any(c in rp_id for c in "/:@ "):
+    if _is_ip(rp_id) or any(c in rp_id for c in "/:@ "):
         raise SettingsError(Text("settings.webauthn_rp_id",
                                  "setting 'webauthn_rp_id': {value!r} is not a host name "
                                  "(WebAuthn allows no IP address)", value=rp_id))
+    issuer_host = urlsplit(str(values.get("issuer") or "")).hostname or ""
+    if values.get("webauthn_required_for_admins") and not rp_id and _is_ip(issuer_host):
+        # the admins would be sent to enrol a key no browser can make: locked out
+        raise SettingsError(Text(
+            "settings.webauthn_required_ip",
+            "setting 'webauthn_required_for_admins': the issuer's host {host} is an IP "
+            "address, on which browsers make no security key; set webauthn_rp_id and "
+            "webauthn_origin to a host name the admins reach the gateway by",
+            host=issuer_host))
     origin = str(values.get("webauthn_origin") or "")
     parts = urlsplit(origin)
     if origin and (parts.scheme not in ("http", "https") or not parts.hostname

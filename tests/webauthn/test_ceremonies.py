@@ -371,6 +371,37 @@ def test_rp_id_is_a_host_name(tmp_path: Path) -> None:
                          ).webauthn_rp_id == "gov.example.cn"
 
 
+def test_a_gateway_reached_by_an_ip_address_offers_no_key(
+        services: Services, browser: TestClient, tmp_path: Path) -> None:
+    """Browsers make no credential for an IP address: on such a gateway (the demo's
+    issuer is http://127.0.0.1:PORT) the portal says so instead of offering a button that
+    can only fail, and requiring keys of the admins is refused at start."""
+    person(services, "ip.user")
+    signed_in(browser, "ip.user")
+    was = services.settings
+    try:
+        services.settings = dataclasses.replace(was, issuer="http://127.0.0.1:8080")
+        page = browser.get("/portal/account")
+        assert 'id="passkeys-unusable"' in page.text and "webauthn_rp_id" in page.text
+        assert 'id="passkey-register"' not in page.text
+        login_page = TestClient(browser.app, base_url=BASE_URL).get("/portal/login").text
+        assert 'id="passkey-login"' not in login_page
+        services.settings = dataclasses.replace(was, issuer="http://127.0.0.1:8080",
+                                                webauthn_rp_id="localhost")
+        assert 'id="passkey-register"' in browser.get("/portal/account").text
+    finally:
+        services.settings = was
+    assert 'id="passkey-register"' in browser.get("/portal/account").text
+    assert 'id="passkey-login"' in TestClient(browser.app, base_url=BASE_URL).get(
+        "/portal/login").text
+    env = {"GOVGATE_HOME": str(tmp_path), "GOVGATE_ISSUER": "http://127.0.0.1:8080",
+           "GOVGATE_WEBAUTHN_REQUIRED_FOR_ADMINS": "true"}
+    with pytest.raises(SettingsError, match="webauthn_required_for_admins"):
+        load_settings(env)
+    assert load_settings({**env, "GOVGATE_WEBAUTHN_RP_ID": "gateway.example.cn"}
+                         ).webauthn_required_for_admins
+
+
 def test_the_operator_removes_a_lost_key(services: Services, browser: TestClient) -> None:
     """``govgate passkey list|remove``: the way back for a user whose key is lost."""
     person(services, "qian.jiu")

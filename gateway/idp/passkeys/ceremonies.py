@@ -12,6 +12,7 @@ genuine assertion with a count that went back is called a clone.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -66,12 +67,28 @@ class RelyingParty:
     origin: str
     name: str = "govgate"
 
+    @property
+    def usable(self) -> bool:
+        """Whether a browser makes credentials for this RP ID: a host name, never an IP
+        address (the issuer's host when no webauthn_rp_id is set: 127.0.0.1 in the demo)."""
+        try:
+            ipaddress.ip_address(self.rp_id.strip("[]"))
+        except ValueError:
+            return bool(self.rp_id)
+        return False
+
     @classmethod
     def from_settings(cls, settings: Settings) -> RelyingParty:
         issuer = urlsplit(settings.issuer)
         origin = settings.webauthn_origin or f"{issuer.scheme}://{issuer.netloc}"
         return cls(rp_id=settings.webauthn_rp_id or (issuer.hostname or ""),
                    origin=origin.rstrip("/"))
+
+
+def passkeys_usable(settings: Settings) -> bool:
+    """Whether the portal offers security keys at all: not on a gateway reached by an IP
+    address, where a browser would only fail with an error of its own."""
+    return RelyingParty.from_settings(settings).usable
 
 
 @dataclass(frozen=True)

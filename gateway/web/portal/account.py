@@ -37,6 +37,7 @@ from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationE
 from gateway.i18n import render as render_text
 from gateway.idp.account import Account, Pending
 from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.root import gateway_of
@@ -130,6 +131,7 @@ async def _page(request: Request, account: Account, *, status: int = 200,
     return render(request, "account.html", status=status, user=user, summary=summary,
                   sessions=sessions, grants=grants, sign_ins=sign_ins,
                   errors=errors or {}, info=info, when=_when(t), passkeys=passkeys,
+                  passkeys_usable=passkeys_usable(services.settings),
                   continue_url=next_url if next_url not in ("/portal", BASE) else None)
 
 

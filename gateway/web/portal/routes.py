@@ -36,6 +36,7 @@ from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationE
 from gateway.idp import totp as totp_secret
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
+from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
@@ -162,13 +163,18 @@ def _audit_failed() -> Response:
 
 # -- sign-in ----------------------------------------------------------------------------
 
+def _passkey_login(request: Request) -> bool:
+    settings = _services(request).settings
+    return settings.webauthn_passwordless and passkeys_usable(settings)
+
+
 async def login_page(request: Request) -> Response:
     info = None
     if request.query_params.get("expired"):
         info = Translator(page_lang(request))("session_expired")
     return render(request, "login.html", error=None, info=info, username="",
                   next=safe_next(request.query_params.get("next")),
-                  passkey_login=_services(request).settings.webauthn_passwordless)
+                  passkey_login=_passkey_login(request))
 
 
 async def login_submit(request: Request) -> Response:
@@ -181,7 +187,7 @@ async def login_submit(request: Request) -> Response:
     def again(error: str, status: int = 200) -> Response:
         return render(request, "login.html", status=status, error=error, info=None,
                       username=username, next=next_url,
-                      passkey_login=_services(request).settings.webauthn_passwordless)
+                      passkey_login=_passkey_login(request))
 
     if not csrf_ok(request, form):
         return again(t("csrf"), 400)
