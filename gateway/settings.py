@@ -507,7 +507,8 @@ _NON_SETTING_ENV = frozenset(
 )
 
 
-def _is_ip(host: str) -> bool:
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IP address (bracketed IPv6 too), not a host name."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -517,12 +518,12 @@ def _is_ip(host: str) -> bool:
 
 def _validate_webauthn(values: dict[str, Any]) -> None:
     rp_id = str(values.get("webauthn_rp_id") or "")
-    if _is_ip(rp_id) or any(c in rp_id for c in "/:@ "):
+    if is_ip_address(rp_id) or any(c in rp_id for c in "/:@ "):
         raise SettingsError(Text("settings.webauthn_rp_id",
                                  "setting 'webauthn_rp_id': {value!r} is not a host name "
                                  "(WebAuthn allows no IP address)", value=rp_id))
     issuer_host = urlsplit(str(values.get("issuer") or "")).hostname or ""
-    if values.get("webauthn_required_for_admins") and not rp_id and _is_ip(issuer_host):
+    if values.get("webauthn_required_for_admins") and not rp_id and is_ip_address(issuer_host):
         # the admins would be sent to enrol a key no browser can make: locked out
         raise SettingsError(Text(
             "settings.webauthn_required_ip",

@@ -12,7 +12,6 @@ genuine assertion with a count that went back is called a clone.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,7 @@ from webauthn.helpers.structs import (
 
 from gateway.idp.passkeys.store import CHALLENGE_SECONDS, Credential, PasskeyStore
 from gateway.org import User
-from gateway.settings import Settings
+from gateway.settings import Settings, is_ip_address
 
 USER_HANDLE_PURPOSE = "idp.webauthn_user"
 MAX_NAME = 64
@@ -71,11 +70,7 @@ class RelyingParty:
     def usable(self) -> bool:
         """Whether a browser makes credentials for this RP ID: a host name, never an IP
         address (the issuer's host when no webauthn_rp_id is set: 127.0.0.1 in the demo)."""
-        try:
-            ipaddress.ip_address(self.rp_id.strip("[]"))
-        except ValueError:
-            return bool(self.rp_id)
-        return False
+        return bool(self.rp_id) and not is_ip_address(self.rp_id)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelyingParty:
