@@ -1,6 +1,7 @@
 """Proxy benchmark, one command, loopback only, bounded (about 90 s):
 
     .venv/bin/python bench/bench_proxy.py [--duration 10] [--connections 32]
+                                          [--audit-path database|journal]
 
 Same upstream for every case: nginx returning a small JSON body.
 
@@ -11,7 +12,9 @@ Same upstream for every case: nginx returning a small JSON body.
                                           a raw ASGI forwarder: no token, decision, assertion
                                           or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
-                                          (SQLite, synchronous=FULL, group commit) -> nginx
+                                          (SQLite, synchronous=FULL, group commit) -> nginx;
+                                          ``--audit-path journal``: the record is durable in
+                                          the audit journal (docs/audit-journal.md)
     (d3) the same, assertion per_caller   (d) for a system with ``assertion: per_caller``: one
                                           signed assertion per caller reused up to 30 s
     (d2) gone: ``serve --workers 2`` needs PostgreSQL now (SQLite refuses it); one
@@ -154,7 +157,8 @@ def role_govgate(home: str, port: int) -> None:
     from gateway.settings import load_settings
     from gateway.web.http_server import HeadLimits, ServerConfig
 
-    settings = load_settings({"GOVGATE_HOME": home})
+    settings = load_settings({"GOVGATE_HOME": home,
+                              "GOVGATE_AUDIT_PATH": os.environ["GOVGATE_AUDIT_PATH"]})
     services = open_services(settings)  # with the production audit log (signed checkpoints)
     app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)),
                      freeze_heap=True)  # as govgate serve does
@@ -397,6 +401,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the resident-memory measurement (bench_memory)")
+    parser.add_argument("--audit-path", choices=("database", "journal"), default="database",
+                        help="where govgate's audit record is durable first (the setting "
+                             "audit_path; docs/audit-journal.md)")
     parser.add_argument("--role", choices=["forwarder", "transport", "govgate"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -415,6 +422,7 @@ def main() -> None:
     if not Path(NGINX).exists():
         sys.exit("nginx is required (apt-get install nginx)")
     duration = max(1, min(args.duration, 60))
+    load_at_start = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="govgate-bench-"))
     ports = {k: free_port() for k in ("a", "b", "c", "t", "e", "f", "g")}
     procs: list[subprocess.Popen[bytes]] = []
@@ -431,7 +439,8 @@ def main() -> None:
                                        str(ports["t"]), "--upstream", str(ports["a"])]))
         procs.append(subprocess.Popen([*pin(0), *me, "--role", "govgate", "--port",
                                        str(ports["g"]), "--home", str(tmp / "home")],
-                                      env={**os.environ, "GOVGATE_HOME": str(tmp / "home")}))
+                                      env={**os.environ, "GOVGATE_HOME": str(tmp / "home"),
+                                           "GOVGATE_AUDIT_PATH": args.audit_path}))
         for port in ports.values():
             wait_port(port)
         auth = [f"Authorization: Bearer {token}"]
@@ -476,7 +485,9 @@ def main() -> None:
     d = results["(d) govgate proxy, 1 worker"]
     print(f"\nProxy benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"load: {'wrk' if WRK else 'python aiohttp'}, {args.connections} connections, "
-          f"{duration} s per case\n")
+          f"{duration} s per case, SQLite, audit_path = {args.audit_path}, "
+          f"load average {load_at_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end\n")
     print("| case | req/s | p50 ms | p99 ms | vs (a) | vs (b) | vs (c) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
