@@ -40,5 +40,5 @@ def test_a_merge_and_a_dependency_read_as_alembic_reads_them(tmp_path: Path) -> 
 
 def test_a_script_without_a_literal_revision_is_refused(tmp_path: Path) -> None:
     (tmp_path / "odd.py").write_text("revision = make_one()\n")
-    with pytest.raises(ValueError, match="odd.py: no literal revision"):
+    with pytest.raises(ValueError, match=r"odd\.py: no literal revision"):
         revisions.graph(tmp_path)
