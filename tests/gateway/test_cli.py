@@ -228,10 +228,10 @@ def _check_head_rules(port: int) -> None:
 
 
 # third-party packages a server imports on first use only (docs/BENCHMARKS.md, "idle
-# worker memory"): SAML, SCIM, the directory, passkeys, password strength, migrations;
-# playwright never
+# worker memory"): SAML, SCIM, the directory, passkeys, password strength, migrations,
+# TOTP's QR code; playwright never
 HEAVY = {"saml2", "xmlschema", "scim2_models", "pydantic", "lark", "ldap3", "pyasn1",
-         "webauthn", "cbor2", "zxcvbn", "alembic", "mako", "playwright"}
+         "webauthn", "cbor2", "zxcvbn", "alembic", "mako", "segno", "playwright"}
 IDLE_TARGET_BYTES = 150 * 10**6  # issue #17: one idle worker under 150 MB
 
 
