@@ -39,7 +39,6 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 from texts import Text
 
@@ -99,6 +98,10 @@ def _context(username: str, extra: Iterable[str]) -> list[str]:
 def strength_score(password: str, username: str = "", context: Iterable[str] = ()) -> int:
     """zxcvbn's score (0-4) of ``password`` with the username and ``context`` as known
     words."""
+    # zxcvbn on the first estimate, not at start: its word lists are 12 MiB of a
+    # server's resident memory, and most servers set no password for hours
+    from zxcvbn import zxcvbn
+
     text = unicodedata.normalize("NFKC", password)[:ESTIMATE_LENGTH]
     with _estimate_lock:
         return int(zxcvbn(text, user_inputs=_context(username, context))["score"])

@@ -5,18 +5,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from gateway import revisions
 from gateway.errors import StorageError
 from texts import Text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -76,21 +76,18 @@ def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
+    # alembic only where a schema changes (``govgate init``, tests): gateway.revisions
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
     return cfg
 
 
-def _script() -> ScriptDirectory:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(cfg)
-
-
 def head_revisions() -> frozenset[str]:
     """Every package keeps its migrations on its own branch; these are the branch heads."""
-    return frozenset(_script().get_heads())
+    return revisions.heads()
 
 
 def head_revision() -> str:
@@ -98,9 +95,17 @@ def head_revision() -> str:
     return "+".join(sorted(head_revisions()))
 
 
+# alembic's record of the revisions a schema is at (alembic.runtime.migration), read
+# as alembic reads it: no table, no revision
+VERSION_TABLE = "alembic_version"
+
+
 def current_revisions(engine: Engine) -> frozenset[str]:
     with engine.connect() as conn:
-        return frozenset(MigrationContext.configure(conn).get_current_heads())
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return frozenset()
+        return frozenset(conn.execute(
+            sa.text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -109,8 +114,7 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _unknown_revisions(current: frozenset[str]) -> set[str]:
-    known = {s.revision for s in _script().walk_revisions()}
-    return set(current) - known
+    return set(current) - revisions.known()
 
 
 # what a caller meets when the database is down, its disk full or its pool exhausted:
@@ -163,6 +167,8 @@ def upgrade(engine: Engine) -> None:
             "storage.newer_upgrade", "database schema {rev} is newer than this govgate (knows "
             "up to {head}); upgrade govgate instead", rev="+".join(sorted(current)),
             head=head_revision()))
+    from alembic import command
+
     # alembic reads the current revision, then changes the schema
     with write_transaction(engine) as conn:
         command.upgrade(_alembic_config(conn), "heads")

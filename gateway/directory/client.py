@@ -9,30 +9,43 @@ import math
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
 
 from gateway.directory.config import DirectoryConfig
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.settings import Settings
 from texts import Text
 
+if TYPE_CHECKING:
+    import ldap3
+
 # ask the server for no attributes, only the entries' DNs (RFC 4511 4.5.1.8)
 NO_ATTRIBUTES = "1.1"
 GROUP_CLASSES = "(|(objectClass=groupOfNames)(objectClass=group))"
 
 
+def _ldap3() -> ModuleType:
+    """ldap3 when the directory is first used, not at start: with pyasn1 it is 127
+    modules and about 5 MiB of a server's resident memory, which a gateway with no
+    directory configured would carry for nothing."""
+    import ldap3
+    import ldap3.core.exceptions
+    import ldap3.utils.conv
+    import ldap3.utils.dn
+
+    return ldap3
+
+
 def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
     """A DN as the directory compares it: attribute types and values case-folded, space
     round the separators ignored (a member's DN may be spelt unlike the entry's)."""
+    ldap = _ldap3()
     try:
-        return tuple((t.casefold(), v.casefold()) for t, v, _ in parse_dn(dn, strip=True))
-    except LDAPInvalidDnError:
+        return tuple((t.casefold(), v.casefold())
+                     for t, v, _ in ldap.utils.dn.parse_dn(dn, strip=True))
+    except ldap.core.exceptions.LDAPInvalidDnError:
         return (("", dn.casefold()),)
 
 
@@ -53,22 +66,37 @@ class Unit:
     code: str
 
 
-class VerifiedTls(ldap3.Tls):
-    """LDAPS and StartTLS with the standard library's own checks: the certificate
-    against ``ca_file`` (or the system's CAs), the host name, TLS 1.2 at least. ldap3
-    2.9 turns the context's host-name check off and calls ``ssl.match_hostname``,
-    deprecated since Python 3.7 and gone in 3.12."""
+@functools.cache
+def _verified_tls() -> type[ldap3.Tls]:
+    """The class, made on first use: its base is ldap3's."""
 
-    def __init__(self, ca_file: str, host: str) -> None:
-        super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
-        self.context = ssl.create_default_context(cafile=ca_file or None)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.host = host
+    class VerifiedTls(_ldap3().Tls):  # type: ignore[misc]
+        """LDAPS and StartTLS with the standard library's own checks: the certificate
+        against ``ca_file`` (or the system's CAs), the host name, TLS 1.2 at least.
+        ldap3 2.9 turns the context's host-name check off and calls
+        ``ssl.match_hostname``, deprecated since Python 3.7 and gone in 3.12."""
 
-    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
-        connection.socket = self.context.wrap_socket(
-            connection.socket, server_hostname=self.host,
-            do_handshake_on_connect=do_handshake)
+        def __init__(self, ca_file: str, host: str, context: ssl.SSLContext) -> None:
+            super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
+            self.context = context
+            self.host = host
+
+        def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+            connection.socket = self.context.wrap_socket(
+                connection.socket, server_hostname=self.host,
+                do_handshake_on_connect=do_handshake)
+
+    return VerifiedTls
+
+
+def _ldap_error() -> type[Exception]:
+    """ldap3's base exception (an ``except`` clause evaluates it only when something
+    was raised, by then ldap3 is loaded)."""
+    return _ldap3().core.exceptions.LDAPException  # type: ignore[no-any-return]
+
+
+def _escape(value: str) -> str:
+    return str(_ldap3().utils.conv.escape_filter_chars(value))
 
 
 def _first(entry: dict[str, Any], attribute: str) -> str:
@@ -87,14 +115,22 @@ class DirectoryClient:
         parts = urlsplit(config.url)
         self.host, self.port = parts.hostname or "", parts.port
         self.ldaps = parts.scheme == "ldaps"
-        self.tls = VerifiedTls(config.ca_file, self.host)
+        # the context now (a CA file that cannot be read stops start-up), ldap3's
+        # wrapper round it on the first connection
+        self._context = ssl.create_default_context(cafile=config.ca_file or None)
+        self._context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    @functools.cached_property
+    def tls(self) -> ldap3.Tls:
+        return _verified_tls()(self.config.ca_file, self.host, self._context)
 
     def server(self) -> ldap3.Server:
         """A server object per connection: ldap3 marks an address that failed as
         unavailable for a while, and a directory back from an outage must be used at
         once (the host name is also resolved anew, for a directory behind DNS)."""
-        return ldap3.Server(self.host, port=self.port, use_ssl=self.ldaps, tls=self.tls,
-                            get_info=ldap3.NONE, connect_timeout=self.config.timeout)
+        ldap = _ldap3()
+        return ldap.Server(self.host, port=self.port, use_ssl=self.ldaps, tls=self.tls,
+                           get_info=ldap.NONE, connect_timeout=self.config.timeout)
 
     def unavailable(self, exc: Exception) -> DirectoryUnavailable:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -104,9 +140,10 @@ class DirectoryClient:
 
     def _connect(self, dn: str, password: str) -> ldap3.Connection:
         # ldap3 packs the receive timeout into SO_RCVTIMEO: whole seconds
-        conn = ldap3.Connection(self.server(), user=dn or None, password=password or None,
-                                receive_timeout=max(1, math.ceil(self.config.timeout)),
-                                read_only=True, raise_exceptions=False, auto_referrals=False)
+        conn = _ldap3().Connection(
+            self.server(), user=dn or None, password=password or None,
+            receive_timeout=max(1, math.ceil(self.config.timeout)),
+            read_only=True, raise_exceptions=False, auto_referrals=False)
         try:
             conn.open()
             if self.config.start_tls and not self.ldaps and not conn.start_tls():
@@ -131,7 +168,7 @@ class DirectoryClient:
                     "directory.service_bind",
                     "the directory {url} refused the service account {dn}",
                     url=self.config.url, dn=self.config.bind_dn))
-        except LDAPException as exc:
+        except _ldap_error() as exc:
             raise self.unavailable(exc) from None
         return conn
 
@@ -152,10 +189,10 @@ class DirectoryClient:
     def page(self, conn: ldap3.Connection, search_filter: str, attributes: list[str],
              cookie: Any) -> list[tuple[str, dict[str, Any]]]:
         try:
-            conn.search(self.config.base_dn, search_filter, ldap3.SUBTREE,
+            conn.search(self.config.base_dn, search_filter, _ldap3().SUBTREE,
                         attributes=attributes, paged_size=self.config.page_size,
                         paged_cookie=cookie)
-        except LDAPException as exc:
+        except _ldap_error() as exc:
             raise self.unavailable(exc) from None
         result = conn.result or {}
         if result.get("result", 0) not in (0, 4):  # 4: size limit, a page's end
@@ -191,7 +228,7 @@ class DirectoryClient:
         names = [g for g, _ in self.config.group_roles]
         if not names:
             return {}
-        wanted = "".join(f"(cn={escape_filter_chars(n)})" for n in names)
+        wanted = "".join(f"(cn={_escape(n)})" for n in names)
         out: dict[str, list[str]] = {}
         for _dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
             members = e.get("member") or []
@@ -208,15 +245,15 @@ class DirectoryClient:
             return False
         c = self.config
         look_for = (f"(&{c.user_filter}"
-                    f"({c.username_attribute}={escape_filter_chars(username)}))")
+                    f"({c.username_attribute}={_escape(username)}))")
         conn = self.service()
         try:
-            conn.search(c.base_dn, look_for, ldap3.SUBTREE, attributes=[NO_ATTRIBUTES],
+            conn.search(c.base_dn, look_for, _ldap3().SUBTREE, attributes=[NO_ATTRIBUTES],
                         size_limit=2)
             found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
             if (conn.result or {}).get("result", 0) not in (0, 4):
                 raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
-        except LDAPException as exc:
+        except _ldap_error() as exc:
             raise self.unavailable(exc) from None
         finally:
             conn.unbind()
@@ -229,7 +266,7 @@ class DirectoryClient:
                 code = (person.result or {}).get("result", 49)
             finally:
                 person.unbind()
-        except LDAPException as exc:
+        except _ldap_error() as exc:
             raise self.unavailable(exc) from None
         if not ok and code != 49:  # 49: invalidCredentials; anything else is not an answer
             raise self.unavailable(Exception(str((person.result or {}).get("description"))))

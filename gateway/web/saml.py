@@ -36,13 +36,13 @@ from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.saml import release
 from gateway.idp.saml.bindings import MAX_ENCODED, MAX_RELAY_STATE
-from gateway.idp.saml.engine import (
+from gateway.idp.saml.errors import Expired, Refused, UnknownSp
+from gateway.idp.saml.names import (
     POST,
     REDIRECT,
     STATUS_INVALID_NAME_ID_POLICY,
     STATUS_NO_PASSIVE,
 )
-from gateway.idp.saml.errors import Expired, Refused, UnknownSp
 from gateway.idp.saml.server import SamlIdp
 from gateway.idp.saml.sps import NAME_IDS, ServiceProvider
 from gateway.idp.saml.store import Pending

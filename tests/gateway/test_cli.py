@@ -8,6 +8,7 @@ environment and locale a subprocess would get), a second each saved a hundred ti
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -226,7 +227,32 @@ def _check_head_rules(port: int) -> None:
         assert time.monotonic() - started < 5
 
 
-def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) -> None:
+# third-party packages a server imports on first use only (docs/BENCHMARKS.md, "idle
+# worker memory"): SAML, SCIM, the directory, passkeys, password strength, migrations,
+# TOTP's QR code; playwright never
+HEAVY = {"saml2", "xmlschema", "scim2_models", "pydantic", "lark", "ldap3", "pyasn1",
+         "webauthn", "cbor2", "zxcvbn", "alembic", "mako", "segno", "playwright"}
+IDLE_TARGET_BYTES = 150 * 10**6  # issue #17: one idle worker under 150 MB
+
+
+def _imported(log: Path) -> set[str]:
+    """The top-level packages a ``PYTHONPROFILEIMPORTTIME`` log shows imported so far
+    (Python writes a line as each import completes)."""
+    return {line.rsplit("|", 1)[1].strip().split(".")[0]
+            for line in log.read_text(encoding="utf-8").splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def _resident_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    return next(int(line.split()[1]) * 1024 for line in status.splitlines()
+                if line.startswith("VmRSS:"))
+
+
+def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    """...and, idle, has imported none of the heavy optional packages (and stays under
+    the memory target), yet answers the first SAML request, pysaml2 imported then."""
     import signal
     import socket
     import time
@@ -236,10 +262,12 @@ def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with subprocess.Popen(
+    imports = tmp_path / "imports.log"
+    with imports.open("w") as log, subprocess.Popen(
         [*GOVGATE, "serve", "--port", str(port)],
-        env={**initialised, "GOVGATE_HEADER_TIMEOUT_SECONDS": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**initialised, "GOVGATE_HEADER_TIMEOUT_SECONDS": "1",
+             "PYTHONPROFILEIMPORTTIME": "1"},
+        stdout=subprocess.PIPE, stderr=log, text=True,
     ) as proc:
         try:
             deadline = time.monotonic() + 30
@@ -251,7 +279,16 @@ def test_serve_answers_health_and_stops_on_sigterm(initialised: dict[str, str]) 
                     assert proc.poll() is None and time.monotonic() < deadline
                     time.sleep(0.1)
             assert ready.json() == {"status": "ready"}
+            assert "starlette" in _imported(imports)  # the log is what the server imports
+            assert _imported(imports) & HEAVY == set()
+            assert _resident_bytes(proc.pid) < IDLE_TARGET_BYTES
             _check_head_rules(port)
+            metadata = httpx.get(f"http://127.0.0.1:{port}/saml/metadata", timeout=30)
+            assert metadata.status_code == 200
+            assert metadata.headers["content-type"].startswith("application/samlmetadata+xml")
+            assert "IDPSSODescriptor" in metadata.text
+            assert re.search(r'entityID="http://[^"]+/saml/metadata"', metadata.text)
+            assert "saml2" in _imported(imports)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:

@@ -8,31 +8,37 @@ govgate does not keep, or an operator its type cannot take, is ``invalidFilter``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from scim2_models import InvalidFilterException, ScimFilter
-from scim2_models.path import (
-    AttrPath,
-    CompareOperator,
-    Comparison,
-    FilterNode,
-    LogicalExpr,
-    LogicalOperator,
-    Not,
-    Present,
-    ValuePath,
-)
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.admin.scim.errors import invalid_filter
 from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from gateway.tables import roles, scim_users, user_roles, users
 
+if TYPE_CHECKING:
+    from scim2_models.path import AttrPath, CompareOperator, FilterNode
+
 Condition = ColumnElement[bool]
+
+
+@functools.cache
+def _grammar() -> SimpleNamespace:
+    """scim2-models' filter parser and tree, on the first filter (gateway.admin.scim.model
+    says why not at start). The operators are compared by their text (a StrEnum)."""
+    from scim2_models import InvalidFilterException, ScimFilter
+    from scim2_models.path import Comparison, LogicalExpr, Not, Present, ValuePath
+
+    return SimpleNamespace(InvalidFilterException=InvalidFilterException,
+                           ScimFilter=ScimFilter, Comparison=Comparison,
+                           LogicalExpr=LogicalExpr, Not=Not, Present=Present,
+                           ValuePath=ValuePath)
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,9 @@ def _compare(column: Column, op: CompareOperator, value: Any) -> Condition:
         return column.build(op, value)
     expr = column.expr
     if column.kind == "active":
-        if not isinstance(value, bool) or op not in (CompareOperator.eq, CompareOperator.ne):
+        if not isinstance(value, bool) or op not in ("eq", "ne"):
             raise invalid_filter("active takes eq or ne with true or false")
-        want = value if op is CompareOperator.eq else not value
+        want = value if op == "eq" else not value
         return expr == "active" if want else expr != "active"
     if column.kind == "dateTime":
         if not isinstance(value, str):
@@ -129,35 +135,35 @@ def _compare(column: Column, op: CompareOperator, value: Any) -> Condition:
         return _ordered(expr, op, moment)
     if not isinstance(value, str):
         # a string attribute compared with a number, boolean or null matches nothing
-        return sa.false() if op is not CompareOperator.ne else sa.true()
+        return sa.false() if op != "ne" else sa.true()
     # caseExact: false (every attribute but id and externalId): compared in lower case
     lowered = expr if column.kind == "exact" else sa.func.lower(expr)
     text = value if column.kind == "exact" else value.lower()
-    if op is CompareOperator.eq:
+    if op == "eq":
         return lowered == text
-    if op is CompareOperator.ne:
+    if op == "ne":
         return sa.or_(expr.is_(None), lowered != text)
-    if op is CompareOperator.co:
+    if op == "co":
         return lowered.like(f"%{_like_escaped(text)}%", escape="\\")
-    if op is CompareOperator.sw:
+    if op == "sw":
         return lowered.like(f"{_like_escaped(text)}%", escape="\\")
-    if op is CompareOperator.ew:
+    if op == "ew":
         return lowered.like(f"%{_like_escaped(text)}", escape="\\")
     return _ordered(lowered, op, text)
 
 
 def _ordered(expr: Any, op: CompareOperator, value: Any) -> Condition:
-    if op is CompareOperator.eq:
+    if op == "eq":
         return expr == value  # type: ignore[no-any-return]
-    if op is CompareOperator.ne:
+    if op == "ne":
         return expr != value  # type: ignore[no-any-return]
-    if op is CompareOperator.gt:
+    if op == "gt":
         return expr > value  # type: ignore[no-any-return]
-    if op is CompareOperator.ge:
+    if op == "ge":
         return expr >= value  # type: ignore[no-any-return]
-    if op is CompareOperator.lt:
+    if op == "lt":
         return expr < value  # type: ignore[no-any-return]
-    if op is CompareOperator.le:
+    if op == "le":
         return expr <= value  # type: ignore[no-any-return]
     raise invalid_filter(f"{op.value} does not apply to a dateTime")
 
@@ -185,16 +191,17 @@ class _Translator:
         return found
 
     def node(self, node: FilterNode, prefix: str = "") -> Condition:
-        if isinstance(node, LogicalExpr):
+        g = _grammar()
+        if isinstance(node, g.LogicalExpr):
             parts = [self.node(term, prefix) for term in node.terms]
-            return sa.and_(*parts) if node.op is LogicalOperator.and_ else sa.or_(*parts)
-        if isinstance(node, Not):
+            return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
+        if isinstance(node, g.Not):
             return sa.not_(self.node(node.expr, prefix))
-        if isinstance(node, Present):
+        if isinstance(node, g.Present):
             return _present(self.column(node.attr_path, prefix))
-        if isinstance(node, Comparison):
+        if isinstance(node, g.Comparison):
             return _compare(self.column(node.attr_path, prefix), node.op, node.value)
-        if isinstance(node, ValuePath):
+        if isinstance(node, g.ValuePath):
             if prefix:
                 raise invalid_filter("a value path cannot nest")
             outer = _key(node.attr_path)
@@ -209,9 +216,10 @@ class _Translator:
 def condition(text: str, columns: dict[str, Column]) -> Condition:
     """The condition of filter ``text`` over ``columns`` (``USER_COLUMNS`` or
     ``GROUP_COLUMNS``), or ScimError ``invalidFilter``."""
+    g = _grammar()
     try:
-        tree = ScimFilter(text).ast
-    except InvalidFilterException as exc:
+        tree = g.ScimFilter(text).ast
+    except g.InvalidFilterException as exc:
         raise invalid_filter(f"invalid filter: {exc}") from None
     except ValueError as exc:
         raise invalid_filter(f"invalid filter: {exc}") from None

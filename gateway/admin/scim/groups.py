@@ -11,16 +11,15 @@ administrator's console, admin roles and the accounts holding one are the operat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from scim2_models import Context, Group
 
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
 from gateway.admin.scim.filters import GROUP_COLUMNS, condition
 from gateway.admin.scim.listing import Query, check_version
-from gateway.admin.scim.model import patched, read
+from gateway.admin.scim.model import REPLACEMENT, patched, read
 from gateway.admin.scim.schema import GROUP_SCHEMA, LIST_SCHEMA
 from gateway.admin.scim.users import _visible, version
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
@@ -28,6 +27,9 @@ from gateway.errors import RoleConflict, ValidationError
 from gateway.org import ADMIN_ROLES, check_roles, replace_roles
 from gateway.storage import write_transaction
 from gateway.tables import roles, user_roles, users
+
+if TYPE_CHECKING:
+    from scim2_models import Group
 
 FIXED = "roles are a fixed set: groups are neither created, deleted nor renamed over SCIM"
 
@@ -85,12 +87,12 @@ class ScimGroups:
         return self.ctx.refuse(what, FIXED)
 
     def replace(self, code: str, body: Any, if_match: str | None) -> dict[str, Any]:
-        model = read(Group, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        model = read("Group", body, REPLACEMENT)
         return self._change(code, model, if_match, f"PUT /scim/v2/Groups/{code}")
 
     def patch(self, code: str, body: Any, if_match: str | None) -> dict[str, Any]:
-        state = patched(Group, self.get(code), body)
-        model = read(Group, state, Context.RESOURCE_REPLACEMENT_REQUEST)
+        state = patched("Group", self.get(code), body)
+        model = read("Group", state, REPLACEMENT)
         return self._change(code, model, if_match, f"PATCH /scim/v2/Groups/{code}")
 
     def _change(self, code: str, model: Group, if_match: str | None, what: str

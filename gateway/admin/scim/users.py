@@ -20,10 +20,9 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from scim2_models import Context, EnterpriseUser
 from sqlalchemy.engine import Connection
 
 from gateway import passwords
@@ -31,7 +30,7 @@ from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
 from gateway.admin.scim.filters import USER_COLUMNS, condition
 from gateway.admin.scim.listing import Query, check_version
-from gateway.admin.scim.model import UserModel, patched, read
+from gateway.admin.scim.model import CREATION, REPLACEMENT, enterprise, patched, read
 from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
 from gateway.errors import Conflict, GovgateError, NotFound, ValidationError
@@ -40,6 +39,9 @@ from gateway.limits import org_too_long
 from gateway.org import Org, User, load_user, recent_password_hashes, sign_in_name, users_changed
 from gateway.storage import write_transaction
 from gateway.tables import departments, roles, scim_users, users
+
+if TYPE_CHECKING:
+    from gateway.admin.scim.model import UserModel
 
 EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
 
@@ -158,7 +160,7 @@ class ScimUsers:
 
     def create(self, body: Any) -> dict[str, Any]:
         what = "POST /scim/v2/Users"
-        want = _Wanted.of(read(UserModel, body, Context.RESOURCE_CREATION_REQUEST))
+        want = _Wanted.of(read("User", body, CREATION))
         username = sign_in_name(want.username or "")
         if not username:
             raise invalid_value("userName is required")
@@ -185,13 +187,13 @@ class ScimUsers:
         return after
 
     def replace(self, user_id: str, body: Any, if_match: str | None) -> dict[str, Any]:
-        want = _Wanted.of(read(UserModel, body, Context.RESOURCE_REPLACEMENT_REQUEST))
+        want = _Wanted.of(read("User", body, REPLACEMENT))
         return self._change(user_id, want, if_match, f"PUT /scim/v2/Users/{user_id}")
 
     def patch(self, user_id: str, body: Any, if_match: str | None) -> dict[str, Any]:
         current = self.get(user_id)
-        state = patched(UserModel, current, body)
-        want = _Wanted.of(read(UserModel, state, Context.RESOURCE_REPLACEMENT_REQUEST))
+        state = patched("User", current, body)
+        want = _Wanted.of(read("User", state, REPLACEMENT))
         return self._change(user_id, want, if_match, f"PATCH /scim/v2/Users/{user_id}")
 
     def _current(self, user_id: str, if_match: str | None, what: str
@@ -316,7 +318,7 @@ class _Wanted:
         if not name and model.name is not None:
             name = model.name.formatted or " ".join(
                 p for p in (model.name.family_name, model.name.given_name) if p) or None
-        ext = model[EnterpriseUser] if _has_extension(model) else None
+        ext = enterprise(model)
         return cls(
             username=model.user_name,
             external_id=model.external_id,
@@ -337,13 +339,6 @@ class _Wanted:
             raise invalid_value(f"an externalId has at most {EXTERNAL_MAX} characters")
         if self.phone and len(self.phone) > PHONE_MAX:
             raise invalid_value(f"a phone number has at most {PHONE_MAX} characters")
-
-
-def _has_extension(model: UserModel) -> bool:
-    try:
-        return model[EnterpriseUser] is not None
-    except (KeyError, TypeError):
-        return False
 
 
 def _first(values: list[Any] | None) -> str | None:

@@ -12,30 +12,12 @@ genuine assertion with a count that went back is called a clone.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    parse_authentication_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from gateway.idp.passkeys.store import CHALLENGE_SECONDS, Credential, PasskeyStore
 from gateway.org import User
@@ -43,6 +25,47 @@ from gateway.settings import Settings, is_ip_address
 
 USER_HANDLE_PURPOSE = "idp.webauthn_user"
 MAX_NAME = 64
+# what the library raises on a bad answer, beside its own WebAuthnException
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+@functools.cache
+def _lib() -> SimpleNamespace:
+    """py_webauthn on the first ceremony, not at start: with cbor2 and its structures it
+    is about 5 MiB of a server's resident memory that most servers never use."""
+    from webauthn import (
+        generate_authentication_options,
+        generate_registration_options,
+        options_to_json,
+        verify_authentication_response,
+        verify_registration_response,
+    )
+    from webauthn.helpers import (
+        base64url_to_bytes,
+        bytes_to_base64url,
+        parse_authentication_credential_json,
+    )
+    from webauthn.helpers.exceptions import WebAuthnException
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
+    return SimpleNamespace(
+        generate_authentication_options=generate_authentication_options,
+        generate_registration_options=generate_registration_options,
+        options_to_json=options_to_json,
+        verify_authentication_response=verify_authentication_response,
+        verify_registration_response=verify_registration_response,
+        base64url_to_bytes=base64url_to_bytes, bytes_to_base64url=bytes_to_base64url,
+        parse_authentication_credential_json=parse_authentication_credential_json,
+        refused=(WebAuthnException, *_MALFORMED),
+        AuthenticatorSelectionCriteria=AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor=PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement=ResidentKeyRequirement,
+        UserVerificationRequirement=UserVerificationRequirement)
 
 
 class CeremonyFailed(Exception):
@@ -92,8 +115,9 @@ class Assertion:
     user_verified: bool
 
 
-def _descriptor(c: Credential) -> PublicKeyCredentialDescriptor:
-    return PublicKeyCredentialDescriptor(id=base64url_to_bytes(c.credential_id))
+def _descriptor(c: Credential) -> Any:
+    w = _lib()
+    return w.PublicKeyCredentialDescriptor(id=w.base64url_to_bytes(c.credential_id))
 
 
 def _json(credential: Any) -> str:
@@ -117,34 +141,35 @@ class Ceremonies:
 
     def registration(self, user: User, name: str, sid: str) -> tuple[str, str]:
         """(options JSON, ceremony token) for a new credential of ``user`` named ``name``."""
-        options = generate_registration_options(
+        w = _lib()
+        options = w.generate_registration_options(
             rp_id=self.rp.rp_id, rp_name=self.rp.name, user_name=user.username,
             user_id=self.user_handle(user), user_display_name=user.name or user.username,
             timeout=CHALLENGE_SECONDS * 1000,
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=UserVerificationRequirement.PREFERRED),
+            authenticator_selection=w.AuthenticatorSelectionCriteria(
+                resident_key=w.ResidentKeyRequirement.PREFERRED,
+                user_verification=w.UserVerificationRequirement.PREFERRED),
             exclude_credentials=[_descriptor(c) for c in self.store.of_user(user.id)])
-        token = self.store.put("register", bytes_to_base64url(options.challenge), sid=sid,
+        token = self.store.put("register", w.bytes_to_base64url(options.challenge), sid=sid,
                                user_id=user.id, name=name)
-        return options_to_json(options), token
+        return w.options_to_json(options), token
 
     def register(self, user: User, token: str, sid: str, credential: Any) -> Credential:
         """Check the browser's answer and keep the credential; CeremonyFailed else."""
+        w = _lib()
         pending = self.store.take(token, "register", sid=sid)
         if pending is None or pending.user_id != user.id:
             raise CeremonyFailed("no registration under way for this session "
                                  "(expired, used or never made)")
         try:
-            verified = verify_registration_response(
+            verified = w.verify_registration_response(
                 credential=_json(credential),
-                expected_challenge=base64url_to_bytes(pending.challenge),
+                expected_challenge=w.base64url_to_bytes(pending.challenge),
                 expected_rp_id=self.rp.rp_id, expected_origin=self.rp.origin)
             transports = [str(t) for t in (_transports(credential))]
-        except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError,
-                RecursionError) as exc:
+        except w.refused as exc:
             raise CeremonyFailed(f"registration refused: {exc}") from None
-        credential_id = bytes_to_base64url(verified.credential_id)
+        credential_id = w.bytes_to_base64url(verified.credential_id)
         if not self.store.add(user.id, credential_id=credential_id,
                               public_key=verified.credential_public_key,
                               sign_count=verified.sign_count, transports=transports,
@@ -162,17 +187,18 @@ class Ceremonies:
         or (``user`` None) for any discoverable credential, user verification required;
         then at most ``at_most`` unanswered at a time from ``source`` (an address key;
         TooManyCeremonies else)."""
+        w = _lib()
         allowed = [_descriptor(c) for c in self.store.of_user(user.id)] if user else []
-        options = generate_authentication_options(
+        options = w.generate_authentication_options(
             rp_id=self.rp.rp_id, timeout=CHALLENGE_SECONDS * 1000,
             allow_credentials=allowed,
-            user_verification=UserVerificationRequirement.PREFERRED if user
-            else UserVerificationRequirement.REQUIRED)
+            user_verification=w.UserVerificationRequirement.PREFERRED if user
+            else w.UserVerificationRequirement.REQUIRED)
         token = self.store.put("verify" if user else "login",
-                               bytes_to_base64url(options.challenge), sid=sid,
+                               w.bytes_to_base64url(options.challenge), sid=sid,
                                user_id=user.id if user else None,
                                name=source[:64] if source else None, at_most=at_most)
-        return options_to_json(options), token
+        return w.options_to_json(options), token
 
     def verify(self, token: str, credential: Any, *, user: User | None, sid: str | None,
                user_of: Any = None) -> Assertion:
@@ -180,14 +206,14 @@ class Ceremonies:
         Passwordless (``user`` None): the credential found by its id, its user handle the
         one registered for its user (``user_of(user_id)`` gives the User), and the user
         verified. The new sign count is stored; CeremonyFailed else."""
+        w = _lib()
         pending = self.store.take(token, "verify" if user else "login", sid=sid)
         if pending is None or (user is not None and pending.user_id != user.id):
             raise CeremonyFailed("no sign-in with a key under way here "
                                  "(expired, used or never made)")
         try:
-            parsed = parse_authentication_credential_json(_json(credential))
-        except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError,
-                RecursionError) as exc:
+            parsed = w.parse_authentication_credential_json(_json(credential))
+        except w.refused as exc:
             raise CeremonyFailed(f"malformed credential: {exc}") from None
         found = self.store.find(parsed.id)
         if found is None:
@@ -203,13 +229,12 @@ class Ceremonies:
         try:
             # the count is compared below, after the signature (0: the library's own
             # comparison never refuses)
-            verified = verify_authentication_response(
-                credential=parsed, expected_challenge=base64url_to_bytes(pending.challenge),
+            verified = w.verify_authentication_response(
+                credential=parsed, expected_challenge=w.base64url_to_bytes(pending.challenge),
                 expected_rp_id=self.rp.rp_id, expected_origin=self.rp.origin,
                 credential_public_key=found.public_key, credential_current_sign_count=0,
                 require_user_verification=user is None)
-        except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError,
-                RecursionError) as exc:
+        except w.refused as exc:
             raise CeremonyFailed(f"assertion refused: {exc}", credential=found) from None
         new = verified.new_sign_count
         if (new or found.sign_count) and new <= found.sign_count:

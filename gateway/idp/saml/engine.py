@@ -30,15 +30,13 @@ from typing import Any
 from gateway.idp.saml import bindings
 from gateway.idp.saml import library as lib
 from gateway.idp.saml.errors import BadAcs, BadSignature, Refused, Stale, UnknownSp
+from gateway.idp.saml.names import POST, REDIRECT
 from gateway.idp.saml.signing import SigningKey
 from gateway.idp.saml.sps import NAME_IDS, ServiceProvider
 
 REQUEST_MAX_AGE = 300  # seconds an AuthnRequest or LogoutRequest stays acceptable
 ASSERTION_LIFETIME_MINUTES = 5
-REDIRECT, POST = "redirect", "post"
 AUTHN_CONTEXT_CLASS = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-STATUS_NO_PASSIVE = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
-STATUS_INVALID_NAME_ID_POLICY = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _SESSION_INDEX = re.compile(r'SessionIndex="([^"]+)"')
 

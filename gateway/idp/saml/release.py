@@ -17,7 +17,7 @@ import base64
 import secrets
 from typing import Any
 
-from gateway.idp.saml import library as lib
+from gateway.idp.saml import names
 
 
 def persistent_id(keys: Any, sp_entity_id: str, username: str) -> str:
@@ -30,7 +30,7 @@ def transient_id() -> str:
 
 
 def name_id(keys: Any, fmt: str, sp_entity_id: str, username: str) -> str:
-    if fmt == lib.NAMEID_FORMAT_PERSISTENT:
+    if fmt == names.NAMEID_FORMAT_PERSISTENT:
         return persistent_id(keys, sp_entity_id, username)
     return transient_id()
 
