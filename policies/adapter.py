@@ -6,6 +6,7 @@ polls the version (``policies.reload``) sees every committed change.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ MODEL_PATH = Path(__file__).with_name("model.conf")
 
 
 def line_from_row(row: Any) -> PolicyLine:
-    return PolicyLine(row.subject, row.department, row.object, row.action, row.effect, row.id,
+    # subjects, departments, actions and effects repeat across lines: one string each
+    # (100,000 lines: 58 → 40 MiB of index, bench/bench_memory.py)
+    return PolicyLine(sys.intern(row.subject), sys.intern(row.department), row.object,
+                      sys.intern(row.action), sys.intern(row.effect), row.id,
                       row.ungoverned_reason)
 
 

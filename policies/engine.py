@@ -42,7 +42,7 @@ MAX_REASON = 500  # an ungoverned line's reason
 CACHE_SIZE = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyLine:
     """One policy line: ``p, subject, department, object, action, effect``."""
 
