@@ -296,7 +296,7 @@ async def test_database_mode_loads_what_a_dead_journal_process_left_first(
     whole = segment.stat().st_size
     with open(segment, "ab") as f:
         f.write(FRAME.pack(90, 7))  # torn by the kill
-    settings = Settings(home=tmp_path, audit_journal_dir="journal")  # database mode
+    settings = Settings(home=tmp_path, audit_journal_dir="journal", audit_path="database")
     direct = audit_log(settings, audit_engine, keys, "test")
     assert [s[1] for s in stored(audit_engine)] == [1, 2]
     assert segment.stat().st_size == whole  # the dead chain's torn frame cut off
