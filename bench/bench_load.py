@@ -39,10 +39,10 @@ from bench.gateway_world import GatewayProcess, Upstream, govgate, prepare  # no
 from bench.load import (  # noqa: E402
     Run,
     newest_record_id,
-    read_trail,
     record_count_problems,
     run_clients,
     sample,
+    settled_trail,
     unaudited_successes,
 )
 
@@ -79,7 +79,7 @@ def check(gateway: GatewayProcess, env: dict[str, str], db_url: str, run: Run,
     fives = sum(1 for a in run.answers if a.status >= 500 or a.status == 0)
     if fives:
         problems.append(f"{fives} answers 5xx or none")
-    trail = read_trail(db_url, run.since_id)
+    trail = settled_trail(db_url, run.since_id, run.answers)
     problems += unaudited_successes(run.answers, trail)
     problems += record_count_problems(run.answers, trail)
     verified = govgate(env, "audit", "verify")
@@ -114,9 +114,11 @@ Samples = list[tuple[float, int, int]]  # (seconds, RSS KiB, open descriptors)
 async def measured(gateway: GatewayProcess, db_url: str, *, clients: int, requests: int,
                    warmup: int, user_count: int) -> tuple[Run, int, int, Samples]:
     """A warm-up run, the gateway's figures after it, then the measured run."""
-    await run_clients(gateway.url, clients=clients, requests=warmup, seed=7,
-                      user_count=user_count)
+    warm = await run_clients(gateway.url, clients=clients, requests=warmup, seed=7,
+                             user_count=user_count)
     rss_before, fds_before = await asyncio.to_thread(settled, gateway)
+    # journal mode: the warm-up's records in the tables before the run's first id is taken
+    await asyncio.to_thread(settled_trail, db_url, 0, warm.answers, counts=False)
     since = newest_record_id(db_url)
     samples: Samples = []
     stop = asyncio.Event()

@@ -261,16 +261,24 @@ def govgate(env: Mapping[str, str], *args: str, timeout: float = 120
                           timeout=timeout)
 
 
-def audit_records(db_url: str, request_id: str) -> list[dict[str, Any]]:
-    """The audit records of one request id (``extra`` parsed)."""
+def audit_records(db_url: str, request_id: str, within: float = 10.0) -> list[dict[str, Any]]:
+    """The audit records of one request id (``extra`` parsed), waiting up to ``within``
+    seconds for the first: in journal mode (docs/audit-journal.md) the gateway's indexer
+    loads them into the tables within its interval."""
     from audit.tables import records
     from gateway.storage import create_engine
 
     engine = create_engine(db_url)
+    deadline = time.monotonic() + within
     try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(records).where(records.c.request_id == request_id)
-                                .order_by(records.c.id)).mappings().all()
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.select(records)
+                                    .where(records.c.request_id == request_id)
+                                    .order_by(records.c.id)).mappings().all()
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     finally:
         engine.dispose()
     return [{**row, "extra": json.loads(row["extra"] or "{}")} for row in rows]

@@ -395,3 +395,19 @@ def sample(process_stats: Callable[[], tuple[int, int]], every: float,
                 await asyncio.wait_for(stop.wait(), every)
 
     return asyncio.get_running_loop().create_task(loop())
+
+
+def settled_trail(db_url: str, since_id: int, answers: Sequence[Answer],
+                  within: float = 10.0, *, counts: bool = True) -> Trail:
+    """The trail once every answered request's record (and, with ``counts``, no other)
+    is in the tables: in journal mode (docs/audit-journal.md) the indexer loads them
+    within its interval, so a reader in another process polls; in database mode the
+    first read is the answer."""
+    deadline = time.monotonic() + within
+    while True:
+        trail = read_trail(db_url, since_id)
+        done = not unaudited_successes(answers, trail) and not (
+            counts and record_count_problems(answers, trail))
+        if done or time.monotonic() > deadline:
+            return trail
+        time.sleep(0.1)

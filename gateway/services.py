@@ -68,8 +68,11 @@ def key_service(
 def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str) -> AuditLog:
     """The audit log of one writer process. ``writer`` names the kind of process
     (``gateway``, ``cli``); a restarted writer resumes its chain when it is free.
-    In journal mode (``audit_path``) its indexer loads the journal into the tables."""
-    folder = settings.audit_journal_path
+    In journal mode (``audit_path``) its indexer loads the journal into the tables.
+    A command of the CLI writes its few records to the database in either mode: the
+    journal is for the serving process's hot path, and a chain directory per command
+    would be left behind by every command run."""
+    folder = settings.audit_journal_path if writer != "cli" else None
     journal = Journal(folder) if folder is not None else None
     if journal is None:
         load_left_journal(engine, settings.home / settings.audit_journal_dir)
@@ -132,6 +135,20 @@ class Services:
         so caches built here (users, clients) see it at once; other processes see it
         through the version counters within a second."""
         self._change_listeners.append(listener)
+
+    def settle_audit(self) -> None:
+        """Journal mode: load what this process has made durable into the tables now, so
+        a reader here sees the records of what it just did (the audit pages and API, the
+        directory schedule); other processes' records follow within their indexer's
+        interval. Database mode: nothing to do. A database away leaves the tables as
+        they are (the journal keeps the records)."""
+        indexer = self.audit.indexer
+        if indexer is None:
+            return
+        try:
+            indexer.run_once()
+        except Exception as exc:
+            log.warning("audit journal not loaded before a read: %s", exc)
 
     def changed_here(self) -> None:
         """Tell this process's caches (users, clients) that an administrative change

@@ -115,7 +115,7 @@ class Settings:
     # where a record is durable before its response leaves (docs/audit-journal.md):
     # "database" (a row in audit_records) or "journal" (a frame in a local segment file,
     # loaded into the tables every audit_index_seconds); the journal dir is relative to home
-    audit_path: str = "database"
+    audit_path: str = ""  # empty: "journal" on SQLite, "database" on PostgreSQL
     audit_journal_dir: str = "audit-journal"
     audit_index_seconds: float = 0.5
     # the running gateway's periodic jobs (key rotation and promotion, IdP purge)
@@ -188,6 +188,9 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.audit_path:
+            object.__setattr__(self, "audit_path", "journal" if self.db_url.startswith("sqlite")
+                               else "database")
         if not self.signing_alg and self.crypto_profile in PROFILES:
             object.__setattr__(self, "signing_alg", PROFILES[self.crypto_profile].default_alg)
 

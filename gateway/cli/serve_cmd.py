@@ -325,6 +325,8 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
         gateway = f"http://127.0.0.1:{port}"
         try:
             made = await make_traffic(gateway, load_file(DEMO_STATE))
+            # journal mode: its records in the tables before the pages are announced
+            await asyncio.to_thread(services.settle_audit)
             lines.insert(-1, cli_ctx.msg("demo.traffic", calls=made.calls,
                                          refused=made.refused, url=gateway))
         except Exception as exc:  # the demo serves without its traffic

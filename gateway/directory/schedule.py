@@ -27,6 +27,7 @@ ROUNDS = ("directory_synced", "directory_sync_failed")
 
 def due(services: Services) -> bool:
     """Whether the last sync (or failed one) is ``directory_sync_interval`` ago."""
+    services.settle_audit()  # journal mode: the last round's record in the tables
     with services.engine.connect() as conn:
         last = conn.execute(sa.select(sa.func.max(records.c.ts)).where(
             records.c.event_type == "admin_change", records.c.reason.in_(ROUNDS))).scalar()

@@ -48,6 +48,10 @@ class Parts:
         self.engine, self.audit = engine, log
         self.services = self.authenticator = self
 
+    def settle_audit(self) -> None:  # as Services.settle_audit
+        if self.audit.indexer is not None:
+            self.audit.indexer.run_once()
+
     async def authenticate(self, request: Request) -> P:
         who = request.headers.get("authorization", "").removeprefix("Bearer ")
         if who not in USERS:

@@ -313,3 +313,19 @@ def test_stats_csv_export_neutralises_formulas(formula_setup: dict[str, Any]) ->
     assert r.exit_code == 0, r.output
     rows = _no_formula_cell(r.output)
     assert {row[0] for row in rows[1:]} == {"'" + f[:60] for f in FORMULAS}
+
+
+def test_a_command_writes_to_the_database_in_journal_mode(
+        setup: dict[str, Any], settings: Settings) -> None:
+    """The embedded SQLite's default is journal mode (docs/audit-journal.md); a command's
+    own records still reach the tables at once, and leave no chain in the journal."""
+    if settings.db_url.startswith("sqlite"):
+        assert settings.audit_path == "journal"
+    r = run(setup, "query", "--user", "user2")
+    assert r.exit_code == 0, r.output
+    with setup["engine"].connect() as conn:
+        logged = conn.execute(sa.text(
+            "SELECT count(*) FROM audit_records WHERE event_type = 'audit_query'")).scalar()
+    assert logged == 1
+    folder = settings.home / settings.audit_journal_dir
+    assert not folder.exists() or not any(folder.iterdir())

@@ -268,6 +268,27 @@ async def test_the_auditors_api_sees_a_journaled_record_within_a_second(
         await log.close()
 
 
+async def test_the_auditors_api_reads_this_process_journal_first(
+        make: Make, audit_engine: sa.Engine) -> None:
+    """Read-your-writes: the query loads this process's journal before it reads, so a
+    record appended here is in the answer whatever the indexer's interval."""
+    log, indexer = make()
+    indexer.interval = 3600  # no background round in this test
+    await log.start()
+    app = Starlette(routes=routes())
+    app.state.gateway = Parts(audit_engine, log)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as client:
+            await log.append(rec(8, actor_user="wang.wu", request_id="r-at-once"))
+            r = await client.get("/api/v1/audit/records", params={"user": "wang.wu"},
+                                 headers={"Authorization": "Bearer auditor"})
+            assert r.status_code == 200
+            assert [x["request_id"] for x in r.json()["records"]] == ["r-at-once"]
+    finally:
+        await log.close()
+
+
 async def test_a_journal_behind_the_table_is_not_continued(
         make: Make, make_log: Callable[..., AuditLog], audit_engine: sa.Engine,
         journal: Journal, keys: Any) -> None:
@@ -296,7 +317,7 @@ async def test_database_mode_loads_what_a_dead_journal_process_left_first(
     whole = segment.stat().st_size
     with open(segment, "ab") as f:
         f.write(FRAME.pack(90, 7))  # torn by the kill
-    settings = Settings(home=tmp_path, audit_journal_dir="journal")  # database mode
+    settings = Settings(home=tmp_path, audit_journal_dir="journal", audit_path="database")
     direct = audit_log(settings, audit_engine, keys, "test")
     assert [s[1] for s in stored(audit_engine)] == [1, 2]
     assert segment.stat().st_size == whole  # the dead chain's torn frame cut off

@@ -39,6 +39,7 @@ def denv(denv: dict[str, str]) -> dict[str, str]:
 
 
 def _logins(services: Services, username: str) -> list[tuple[str, str]]:
+    services.settle_audit()  # journal mode (the SQLite default): into the tables now
     with services.engine.connect() as conn:
         return [(r.outcome, r.reason) for r in conn.execute(
             sa.select(records.c.outcome, records.c.reason).where(

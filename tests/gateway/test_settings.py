@@ -13,6 +13,21 @@ def test_defaults_use_home_and_embedded_sqlite(tmp_path: Path) -> None:
     assert s.crypto_profile == "standard"
 
 
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "journal"),  # the embedded SQLite: its file and the journal share the disk
+    ({"GOVGATE_DATABASE_URL": "sqlite:////srv/govgate/gg.db"}, "journal"),
+    ({"GOVGATE_DATABASE_URL": "postgresql+psycopg://gg@db.internal/gg"}, "database"),
+    ({"GOVGATE_DATABASE_URL": "postgresql+psycopg://gg@db.internal/gg",
+      "GOVGATE_AUDIT_PATH": "journal"}, "journal"),
+    ({"GOVGATE_AUDIT_PATH": "database"}, "database"),
+])
+def test_the_audit_path_follows_the_database_unless_set(
+        tmp_path: Path, env: dict[str, str], expected: str) -> None:
+    s = load_settings({"GOVGATE_HOME": str(tmp_path), **env})
+    assert s.audit_path == expected
+    assert (s.audit_journal_path is not None) == (expected == "journal")
+
+
 def test_toml_then_env_then_overrides(tmp_path: Path) -> None:
     (tmp_path / "govgate.toml").write_text('issuer = "https://from-file"\nport = 9000\n')
     s = load_settings({"GOVGATE_HOME": str(tmp_path), "GOVGATE_PORT": "9100"})

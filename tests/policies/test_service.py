@@ -33,6 +33,7 @@ def test_add_remove_are_audited_and_seen_at_once(services: Services) -> None:
     assert gone == line
     assert not policies.decide(QUERY).allowed
     # both changes are in the durable audit log, with who made them
+    services.settle_audit()  # journal mode (the SQLite default): into the tables now
     with services.engine.connect() as conn:
         rows = conn.execute(
             sa.select(records.c.reason, records.c.actor_user, records.c.extra)

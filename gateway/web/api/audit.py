@@ -189,6 +189,7 @@ async def list_records(request: Request) -> Response:
     except AuditQueryError as exc:
         return await _bad_input(call, exc, "audit records")
     try:
+        await asyncio.to_thread(call.services.settle_audit)
         page = await asyncio.to_thread(query_records, call.services.engine, f)
         await call.audit("success", 200, "audit records queried", filters=f.as_dict(),
                          returned=len(page.records))

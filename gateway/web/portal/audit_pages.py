@@ -195,6 +195,7 @@ async def search_page(request: Request) -> Response:
     found: Any = None
     try:
         f = parse_filters(params)
+        await run_in_threadpool(page.services.settle_audit)
         found = await run_in_threadpool(query_records, page.services.engine, f)
         await page.audit("success", 200, "audit records queried (portal)",
                          filters=f.as_dict(), returned=len(found.records))
