@@ -1,7 +1,7 @@
 """Identity provider: client-credentials tokens and introspections per second.
 
     python -m bench bench_idp            (or: python bench/bench_idp.py [--duration 10]
-                                                  [--audit-path database|journal])
+                                                  [--audit-path journal|database])
 
 A fresh SQLite gateway with the demo clients and the audit log ON (every token
 issued and every introspection is a durable, hash-chained audit record) runs
@@ -75,7 +75,7 @@ def prepare(home: Path, port: int) -> None:
     services.close()
 
 
-def serve(home: Path, port: int, audit_path: str = "database") -> None:
+def serve(home: Path, port: int, audit_path: str = "journal") -> None:
     import uvicorn
 
     from gateway.app import create_app
@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--audit-path", choices=("database", "journal"), default="database",
+    parser.add_argument("--audit-path", choices=("database", "journal"), default="journal",
                         help="where a record is durable before the answer (the gateway's "
                              "audit_path; docs/audit-journal.md)")
     parser.add_argument("--role", choices=["server", "reference"], help=argparse.SUPPRESS)

@@ -1,7 +1,7 @@
 """Proxy benchmark, one command, loopback only, bounded (about 90 s):
 
     .venv/bin/python bench/bench_proxy.py [--duration 10] [--connections 32]
-                                          [--audit-path database|journal]
+                                          [--audit-path journal|database]
 
 Same upstream for every case: nginx returning a small JSON body.
 
@@ -12,9 +12,10 @@ Same upstream for every case: nginx returning a small JSON body.
                                           a raw ASGI forwarder: no token, decision, assertion
                                           or audit. What govgate's security adds is (c2) - (d).
     (d) govgate proxy, one worker         token check + policy decision + durable audit
-                                          (SQLite, synchronous=FULL, group commit) -> nginx;
-                                          ``--audit-path journal``: the record is durable in
-                                          the audit journal (docs/audit-journal.md)
+                                          -> nginx (SQLite, synchronous=FULL, group commit):
+                                          the record durable in the audit journal (the
+                                          SQLite default; docs/audit-journal.md), or with
+                                          ``--audit-path database`` in the table
     (d3) the same, assertion per_caller   (d) for a system with ``assertion: per_caller``: one
                                           signed assertion per caller reused up to 30 s
     (d2) gone: ``serve --workers 2`` needs PostgreSQL now (SQLite refuses it); one
@@ -401,7 +402,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the resident-memory measurement (bench_memory)")
-    parser.add_argument("--audit-path", choices=("database", "journal"), default="database",
+    parser.add_argument("--audit-path", choices=("database", "journal"), default="journal",
                         help="where govgate's audit record is durable first (the setting "
                              "audit_path; docs/audit-journal.md)")
     parser.add_argument("--role", choices=["forwarder", "transport", "govgate"],
