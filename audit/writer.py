@@ -386,8 +386,10 @@ class AuditLog:
             if not c.pending:
                 if self._closing:
                     return
+                # asyncio.timeout, not wait_for: no task of its own per idle wait
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self._tick())
+                    async with asyncio.timeout(self._tick()):
+                        await wake.wait()
             wake.clear()
             if c.pending:
                 batch = c.pending[: self.max_batch]

@@ -112,7 +112,7 @@ def bench_commit_journal(rounds: int) -> dict[str, float]:
     return {f"commit of {BATCH}, journal (writer thread)": _commit_case("journal", rounds)}
 
 
-def bench_handoff(rounds: int) -> dict[str, float]:
+def _handoff(rounds: int, at_once: int) -> float:
     """The event loop's and the hand-off's CPU per append with a commit that stores nothing."""
     folder = Path(tempfile.mkdtemp(prefix="govgate-auditcpu-"))
     try:
@@ -125,27 +125,33 @@ def bench_handoff(rounds: int) -> dict[str, float]:
 
         log._commit = fake  # type: ignore[method-assign]
         rec = proxy_record()
+        each = 3200 // at_once
 
         async def run() -> float:
             await log.start()
 
             async def one() -> None:
-                for _ in range(100):
+                for _ in range(each):
                     await log.append(rec)
 
             taken = []
             for _ in range(rounds + 1):
                 start = time.process_time()
-                await asyncio.gather(*(one() for _ in range(BATCH)))
-                taken.append((time.process_time() - start) / (100 * BATCH) * 1e6)
+                await asyncio.gather(*(one() for _ in range(at_once)))
+                taken.append((time.process_time() - start) / (each * at_once) * 1e6)
             await log.close()
             return statistics.median(taken[1:])
 
         result = asyncio.run(run())
         engine.dispose()
-        return {f"append hand-off, {BATCH} at once (process CPU)": result}
+        return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def bench_handoff(rounds: int) -> dict[str, float]:
+    return {f"append hand-off, {n} at once (process CPU)": _handoff(rounds, n)
+            for n in (BATCH, 1)}
 
 
 CASES = {"record": bench_record, "row": bench_row, "commit_db": bench_commit_db,
