@@ -104,9 +104,19 @@ def storable(value: str) -> str:
 def scrub_text(value: str) -> str:
     """``value`` with bearer tokens, basic credentials and JWTs replaced."""
     value = storable(value)
-    if len(value) < _SHORTEST_SECRET or _SECRET_VALUE.search(value) is None:
+    if len(value) < _SHORTEST_SECRET or not _may_hide_secret(value):
         return value
     return _SECRET_VALUE.sub(REDACTED, value)
+
+
+def _may_hide_secret(value: str) -> bool:
+    """False only where _SECRET_VALUE cannot match: ASCII text without "eyJ" and without
+    any of its keywords in any case. (A policy line's reason costs the search 2.7 µs,
+    this 0.25 µs.) Only for ASCII: under (?i) "basıc", "BASİC" and "baſic" match too."""
+    if not value.isascii() or "eyJ" in value:
+        return True
+    low = value.lower()
+    return "bearer" in low or "basic" in low or "dpop" in low
 
 
 def _key(key: Any) -> tuple[str, bool]:

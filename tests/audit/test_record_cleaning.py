@@ -259,6 +259,16 @@ def test_a_trailing_newline_is_refused(kw: dict[str, Any]) -> None:
         AuditRecord(**{"event_type": "login", "outcome": "success", **kw})
 
 
+@pytest.mark.parametrize("text", [
+    "allow by policy line 1: p, role:data_steward, czt, /s/bench/api/*, GET, allow",
+    "BeArEr abcdefghij", "note: basic abcdefgh!", "DPoP\x1cabcdefgh", "x eyJabcd.efgh.ij y",
+    "basıc abcdefghijk", "BASİC abcdefghijk", "baſic abcdefghijk", "BEARER\u00a0abcdefghij",
+    "bearer", "eyJ only", "plain ascii text without any keyword at all",
+])
+def test_scrubbing_skips_only_text_that_cannot_match(text: str) -> None:
+    assert scrub_text(text) == _scrub(text)
+
+
 def test_no_secret_is_shorter_than_the_search_skips() -> None:
     """scrub_text skips the search below 13 code points: the shortest matches are 13."""
     for shortest in ("eyJabcd.efgh.", "dpop abcdefgh", "DPOP\tabcdefgh"):
