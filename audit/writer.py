@@ -37,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from audit.chain import I_HASH, I_PREV, I_SEQ, RECORD_COLUMNS, chain_records, hash_function
+from audit.chain import I_HASH, I_SEQ, RECORD_COLUMNS, chain_records, hash_function
 from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
 from audit.journal import ChainWriter, Journal
@@ -708,9 +708,8 @@ class AuditLog:
 
 def _stored(records: list[AuditRecord], rows: list[tuple[Any, ...]], chain_id: str, ckpt: int
             ) -> list[StoredRecord]:
-    return [StoredRecord(record=rec, chain_id=chain_id, seq=row[I_SEQ], prev_hash=row[I_PREV],
-                         hash=row[I_HASH], ckpt=ckpt)
-            for rec, row in zip(records, rows, strict=True)]
+    of_row = StoredRecord.of_row
+    return [of_row(rec, chain_id, row, ckpt) for rec, row in zip(records, rows, strict=True)]
 
 
 def _write_lock(conn: sa.Connection) -> None:

@@ -11,6 +11,9 @@ import random
 import pytest
 
 from audit.chain import (
+    I_HASH,
+    I_PREV,
+    I_SEQ,
     RECORD_COLUMNS,
     ChainChecker,
     chain_records,
@@ -19,7 +22,7 @@ from audit.chain import (
 )
 from audit.errors import AuditRecordError
 from audit.journal import FRAME, encode_frame, frame
-from audit.record import AuditRecord
+from audit.record import AuditRecord, StoredRecord
 
 ALPHABET = ["a", "Z", "三", "\"", "\\", "\n", "\t", "\x00", "\x1f", "\u2028", "é", "😀", " ", "/",
             "\ud800"]
@@ -87,3 +90,16 @@ def test_extra_changed_after_construction_is_still_checked() -> None:
     with pytest.raises(AuditRecordError):
         chain_records([r2], chain_id="c", seq=0, prev_hash="", ckpt=0,
                       hasher=hash_function("sha256"))
+
+
+def test_a_stored_record_of_a_row_is_the_dataclass_built_from_it() -> None:
+    (rec,) = _records(3, 1)
+    (row,) = chain_records([rec], chain_id="c", seq=6, prev_hash="ab" * 32, ckpt=2,
+                           hasher=hash_function("sha256"))
+    assert (I_SEQ, I_PREV, I_HASH) == (1, 2, 3)  # what of_row reads
+    fast = StoredRecord.of_row(rec, "c", row, 2)
+    assert fast == StoredRecord(record=rec, chain_id="c", seq=7, prev_hash="ab" * 32,
+                                hash=row[I_HASH], ckpt=2)
+    assert fast.to_dict()["seq"] == 7 and fast.ts == rec.ts
+    with pytest.raises(AttributeError):
+        fast.seq = 8  # type: ignore[misc]
