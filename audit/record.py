@@ -75,6 +75,7 @@ _SHORT = tuple((name, LIMITS[name]) for name in (
 _TEXT = tuple((name, LIMITS[name]) for name in ("purpose", "reason"))
 _ITEM_LIMIT = 128
 _CACHE_LIMIT = 4096
+_CACHED_KEY_LENGTH = 64
 # event types already checked (a handful of constants in the code; bounded all the same)
 _EVENT_TYPES: set[str] = set()
 # extra's keys already cleaned: key -> (the storable key, whether it names a secret)
@@ -123,7 +124,8 @@ def _key(key: Any) -> tuple[str, bool]:
     """``(storable key, names a secret)`` for a key of ``extra`` (remembered in _KEYS)."""
     clean = storable(key if isinstance(key, str) else str(key))
     known = (clean, is_secret_key(clean))
-    if type(key) is str and len(_KEYS) < _CACHE_LIMIT:
+    # bounded in number and size: a caller may pass keys from a request
+    if type(key) is str and len(key) <= _CACHED_KEY_LENGTH and len(_KEYS) < _CACHE_LIMIT:
         _KEYS[key] = known
     return known
 

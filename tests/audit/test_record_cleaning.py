@@ -274,3 +274,17 @@ def test_no_secret_is_shorter_than_the_search_skips() -> None:
     for shortest in ("eyJabcd.efgh.", "dpop abcdefgh", "DPOP\tabcdefgh"):
         assert len(shortest) == 13 and scrub_text(shortest) == REDACTED
         assert scrub_text(shortest[:-1]) == shortest[:-1]
+
+
+def test_the_remembered_keys_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit import record
+
+    monkeypatch.setattr(record, "_KEYS", {})  # this test's own, left behind after it
+    for n in range(record._CACHE_LIMIT + 10):
+        AuditRecord(event_type="login", outcome="success", extra={f"k{n}": 1, "x" * 65: 2})
+    assert len(record._KEYS) <= record._CACHE_LIMIT
+    assert "x" * 65 not in record._KEYS
+    # past the limit keys are still cleaned, only not remembered
+    r = AuditRecord(event_type="login", outcome="success",
+                    extra={"new_password_2": "p", "a\x00b": 1})
+    assert r.extra == {"new_password_2": REDACTED, "a\ufffdb": 1}
