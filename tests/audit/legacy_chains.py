@@ -23,6 +23,7 @@ from audit import AuditLog, AuditRecord
 from audit.indexer import Indexer
 from audit.journal import Journal
 from audit.tables import chains, records
+from gateway.storage import create_engine, upgrade
 
 JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 
@@ -67,8 +68,6 @@ def dump(engine: sa.Engine, journal_dir: Path) -> dict[str, Any]:
 
 
 def write(out: Path) -> None:
-    from gateway.storage import create_engine, upgrade
-
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{tmp}/govgate.db")
         upgrade(engine)
