@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import json.encoder
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +115,40 @@ def _compile_payload() -> Callable[[Sequence[Any]], bytes]:
 payload_of = _compile_payload()
 
 
+def _compile_texts() -> Callable[[Sequence[Any]], list[str]]:
+    """A function from a stored row (RECORD_COLUMNS order) to each column's JSON text,
+    as :func:`payload_of` encodes it (TypeError for a value of the wrong type)."""
+    parts = []
+    for i, col in enumerate(RECORD_COLUMNS):
+        conv = f"_int(t[{i}])" if col in _INT_COLUMNS else f"_enc(t[{i}])"
+        if col not in _NOT_NULL:
+            conv = f"(\"null\" if t[{i}] is None else {conv})"
+        parts.append(conv)
+    src = "def texts(t):\n    return [" + ", ".join(parts) + "]\n"
+    scope: dict[str, Any] = {"_enc": _c_encode, "_int": int.__repr__}
+    exec(compile(src, "<audit-texts>", "exec"), scope)  # noqa: S102 - built from constants
+    return scope["texts"]  # type: ignore[no-any-return]
+
+
+def _compile_joined() -> Callable[[Sequence[str]], bytes]:
+    """A function from the column texts of :func:`_texts_of` to the canonical payload:
+    the same bytes :func:`payload_of` writes, each value encoded once for both the hash
+    and the journal's frame."""
+    parts = []
+    for n, key in enumerate(sorted(_JSON_KEYS)):
+        parts.append(json.dumps(("{" if n == 0 else ",") + json.dumps(key) + ":"))
+        parts.append(f"x[{IDX[_JSON_KEYS[key]]}]")
+    parts.append('"}"')
+    src = "def joined(x):\n    return _join((" + ", ".join(parts) + ")).encode(\"utf-8\")\n"
+    scope: dict[str, Any] = {"_join": "".join}
+    exec(compile(src, "<audit-joined>", "exec"), scope)  # noqa: S102 - built from constants
+    return scope["joined"]  # type: ignore[no-any-return]
+
+
+_texts_of = _compile_texts()
+_joined = _compile_joined()
+
+
 def row_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
     """A stored row as a tuple in RECORD_COLUMNS order (missing columns None)."""
     return tuple(row.get(c) for c in RECORD_COLUMNS)
@@ -131,31 +164,73 @@ def reference_payload(row: dict[str, Any]) -> bytes:
     return _dumps({k: row[c] for k, c in _JSON_KEYS.items()}).encode("utf-8")
 
 
+def chain_records(
+    records: Sequence[AuditRecord], *, chain_id: str, seq: int, prev_hash: str, ckpt: int,
+    hasher: Callable[[bytes], bytes], arrays: list[bytes] | None = None,
+) -> list[tuple[Any, ...]]:
+    """The stored rows (tuples in RECORD_COLUMNS order, hashes filled in) of ``records``
+    appended to ``chain_id`` after record ``seq`` whose hash is ``prev_hash``.
+
+    With ``arrays`` each row's JSON array (the journal's frame payload, as
+    ``json.dumps(list(row), separators=(",", ":"), ensure_ascii=False)``) is appended to
+    it, from the texts the hash was computed from."""
+    rows = []
+    for record in records:
+        if record.ts is None:
+            raise ValueError("record has no timestamp")
+        seq += 1
+        values = [
+            chain_id, seq, prev_hash, "", ckpt, record.ts, record.event_type, record.outcome,
+            record.actor_user, record.actor_client, record.department, record.source_ip,
+            record.system, record.resource, _canonical_items(record.items), record.purpose,
+            record.reason, record.status, record.latency_ms, record.request_id,
+            record.req_hash, record.resp_hash, _canonical_extra(record.extra),
+        ]
+        texts = _texts_of(values)
+        prev_hash = hasher(_joined(texts)).hex()  # "hash" is not in the payload
+        if arrays is not None:
+            texts[I_HASH] = _c_encode(prev_hash)
+            arrays.append(("[" + ",".join(texts) + "]").encode("utf-8"))
+        values[I_HASH] = prev_hash
+        rows.append(tuple(values))
+    return rows
+
+
 def record_row(
     record: AuditRecord, *, chain_id: str, seq: int, prev_hash: str, ckpt: int,
     hasher: Callable[[bytes], bytes],
 ) -> dict[str, Any]:
     """The stored row of ``record`` as record ``seq`` of ``chain_id``, its hash filled in."""
-    if record.ts is None:
-        raise ValueError("record has no timestamp")
-    row: dict[str, Any] = {
-        "chain_id": chain_id, "seq": seq, "prev_hash": prev_hash, "ckpt": ckpt,
-        "ts": record.ts, "event_type": record.event_type, "outcome": record.outcome,
-        "actor_user": record.actor_user, "actor_client": record.actor_client,
-        "department": record.department, "source_ip": record.source_ip,
-        "system": record.system, "resource": record.resource,
-        "items": _canonical(list(record.items)) if record.items else "[]",
-        "purpose": record.purpose,
-        "reason": record.reason, "status": record.status, "latency_ms": record.latency_ms,
-        "request_id": record.request_id, "req_hash": record.req_hash,
-        "resp_hash": record.resp_hash, "hash": "",
-        "extra": _canonical(dict(record.extra)) if record.extra else "{}",
-    }
-    row["hash"] = hasher(payload_of(_row_getter(row))).hex()  # "hash" is not in the payload
-    return row
+    (row,) = chain_records([record], chain_id=chain_id, seq=seq - 1, prev_hash=prev_hash,
+                           ckpt=ckpt, hasher=hasher)
+    return dict(zip(RECORD_COLUMNS, row, strict=True))
 
 
-_row_getter = operator.itemgetter(*RECORD_COLUMNS)
+# the canonical JSON of extra, without JSONEncoder.encode's per-call set-up (its C
+# encoder built anew each time); extra is redact()'s acyclic copy, so no cycle check
+_extra_encoder = (json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, json.JSONEncoder().default, _c_encode, None, ":", ",", True, False, False)
+    if json.encoder.c_make_encoder is not None else None)  # type: ignore[attr-defined]
+
+
+def _canonical_items(items: tuple[str, ...]) -> str:
+    if not items:
+        return "[]"
+    try:
+        return "[" + ",".join(map(_c_encode, items)) + "]"
+    except TypeError:  # not a str: the general encoder (or its AuditRecordError)
+        return _canonical(list(items))
+
+
+def _canonical_extra(extra: Any) -> str:
+    if not extra:
+        return "{}"
+    if _extra_encoder is not None:
+        try:
+            return "".join(_extra_encoder(extra, 0))
+        except (TypeError, ValueError, RecursionError):
+            pass  # the checked encoder says what is wrong
+    return _canonical(dict(extra))
 
 
 def _canonical(value: Any) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 from audit.chain import I_HASH, I_SEQ, RECORD_COLUMNS
 
 FRAME = struct.Struct(">II")
+_FRAME_PACK = FRAME.pack
 SUFFIX = ".seg"
 SEGMENT_BYTES = 64 * 1024 * 1024
 # a segment file's name is its first record's seq, zero-padded so names sort by seq
@@ -40,8 +41,14 @@ _COLUMNS = len(RECORD_COLUMNS)
 
 
 def encode_frame(row: dict[str, Any]) -> bytes:
-    payload = _encode([row[c] for c in RECORD_COLUMNS]).encode("utf-8")
-    return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+    """The frame of a stored row (the definition; the writer frames
+    ``chain_records``' arrays, the same bytes, with :func:`frame`)."""
+    return frame(_encode([row[c] for c in RECORD_COLUMNS]).encode("utf-8"))
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` framed: its length and crc32 first."""
+    return _FRAME_PACK(len(payload), zlib.crc32(payload)) + payload
 
 
 def read_frames(path: Path, start: int = 0, limit: int | None = None
@@ -167,13 +174,14 @@ class ChainWriter:
             return Tail(int(last[I_SEQ]), str(last[I_HASH]))
         return None
 
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Write ``rows`` (stored rows, in seq order) and fsync; OSError when not durable
+    def append(self, payloads: list[bytes], first_seq: int) -> None:
+        """Write the frames of ``payloads`` (stored rows as JSON arrays, in seq order from
+        ``first_seq``: ``audit.chain.chain_records``) and fsync; OSError when not durable
         (nothing of the batch is left behind, as far as the file system lets us)."""
-        data = b"".join(encode_frame(r) for r in rows)
+        data = b"".join([frame(p) for p in payloads])
         if self._fd is None or self._size >= self.journal.segment_bytes:
             self._close_segment()
-            path = self.folder / _NAME.format(rows[0]["seq"])
+            path = self.folder / _NAME.format(first_seq)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             os.close(fd)
             _fsync_dir(self.folder)

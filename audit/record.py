@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from audit.errors import AuditRecordError
@@ -45,8 +46,8 @@ LIMITS: dict[str, int] = {
     "resp_hash": 128,
 }
 
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
-_HEX = re.compile(r"^[0-9a-f]{16,128}$")
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")  # fullmatch: no trailing newline
+_HEX = re.compile(r"[0-9a-f]{16,128}")
 
 # a key naming a secret, anywhere in the (lower-cased) key
 _SECRET_KEY = re.compile(
@@ -59,6 +60,28 @@ _SECRET_VALUE = re.compile(
     r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"  # a JWT / JWS
     r"|(?i:bearer|basic|dpop)\s+[A-Za-z0-9._~+/=-]{8,}"  # an Authorization header value
 )
+# no match of _SECRET_VALUE is shorter (in code points): "eyJ" + 4 + "." + 4 + ".", or
+# "dpop" + one space + 8; shorter text needs no search
+_SHORTEST_SECRET = 13
+
+# Every proxied request and token builds a record on the event loop: the checks below
+# take the cheap exact-type path for the values the gateway passes (plain str, int,
+# tuple, dict) and fall back to the general conversion for anything else.
+
+# the short text columns, cut to their limit
+_SHORT = tuple((name, LIMITS[name]) for name in (
+    "actor_user", "actor_client", "department", "source_ip", "system", "resource",
+    "request_id"))
+_TEXT = tuple((name, LIMITS[name]) for name in ("purpose", "reason"))
+_ITEM_LIMIT = 128
+_CACHE_LIMIT = 4096
+_CACHED_KEY_LENGTH = 64
+# event types already checked (a handful of constants in the code; bounded all the same)
+_EVENT_TYPES: set[str] = set()
+# extra's keys already cleaned: key -> (the storable key, whether it names a secret)
+_KEYS: dict[str, tuple[str, bool]] = {}
+# the default of ``extra``: copied into a fresh dict for each record, as default_factory=dict
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -81,7 +104,52 @@ def storable(value: str) -> str:
 
 def scrub_text(value: str) -> str:
     """``value`` with bearer tokens, basic credentials and JWTs replaced."""
-    return _SECRET_VALUE.sub(REDACTED, storable(value))
+    value = storable(value)
+    if len(value) < _SHORTEST_SECRET or not _may_hide_secret(value):
+        return value
+    return _SECRET_VALUE.sub(REDACTED, value)
+
+
+def _may_hide_secret(value: str) -> bool:
+    """False only where _SECRET_VALUE cannot match: ASCII text without "eyJ" and without
+    any of its keywords in any case. (A policy line's reason costs the search 2.7 µs,
+    this 0.25 µs.) Only for ASCII: under (?i) "basıc", "BASİC" and "baſic" match too."""
+    if not value.isascii() or "eyJ" in value:
+        return True
+    low = value.lower()
+    return "bearer" in low or "basic" in low or "dpop" in low
+
+
+def _key(key: Any) -> tuple[str, bool]:
+    """``(storable key, names a secret)`` for a key of ``extra`` (remembered in _KEYS)."""
+    clean = storable(key if isinstance(key, str) else str(key))
+    known = (clean, is_secret_key(clean))
+    # bounded in number and size: a caller may pass keys from a request
+    if type(key) is str and len(key) <= _CACHED_KEY_LENGTH and len(_KEYS) < _CACHE_LIMIT:
+        _KEYS[key] = known
+    return known
+
+
+def _redact_mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    keys = _KEYS
+    for k, v in value.items():
+        known = keys.get(k) if type(k) is str else None
+        k, secret = known if known is not None else _key(k)
+        if secret:
+            out[k] = REDACTED
+            continue
+        if depth >= 20:  # v would be nested too deeply (redact refuses it)
+            redact(v, _depth=depth + 1)
+        kind = type(v)
+        if kind is str:
+            out[k] = (v if len(v) < _SHORTEST_SECRET and v.isascii() and "\x00" not in v
+                      else scrub_text(v))
+        elif v is None or kind is int or kind is bool:
+            out[k] = v
+        else:
+            out[k] = redact(v, _depth=depth + 1)
+    return out
 
 
 def redact(value: Any, *, _depth: int = 0) -> Any:
@@ -95,13 +163,9 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
         return scrub_text(value)
     if value is None or kind is int or kind is bool:
         return value
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            k = storable(k if isinstance(k, str) else str(k))
-            out[k] = REDACTED if is_secret_key(k) else redact(v, _depth=_depth + 1)
-        return out
-    if isinstance(value, list | tuple):
+    if kind is dict or isinstance(value, Mapping):
+        return _redact_mapping(value, _depth)
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
         return [redact(v, _depth=_depth + 1) for v in value]
     if isinstance(value, str):
         return scrub_text(value)
@@ -114,9 +178,7 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
     return scrub_text(str(value))
 
 
-def _cut(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
+def _cut_text(name: str, value: Any) -> str:
     if (type(value) is str and len(value) <= LIMITS[name] and value.isascii()
             and "\x00" not in value):
         return value
@@ -125,7 +187,44 @@ def _cut(name: str, value: Any) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass(frozen=True)
+def _check_event_type(value: Any) -> None:
+    if not isinstance(value, str) or not _EVENT_TYPE.fullmatch(value):
+        raise AuditRecordError(f"event_type: bad value {value!r}")
+    if type(value) is str and len(_EVENT_TYPES) < _CACHE_LIMIT:
+        _EVENT_TYPES.add(value)
+
+
+def _hex_digest(name: str, value: Any) -> str:
+    if type(value) is str and _HEX.fullmatch(value):
+        return value
+    value = str(value).lower()
+    if not _HEX.fullmatch(value):
+        raise AuditRecordError(f"{name}: must be a hex digest")
+    return value
+
+
+def _items(value: Any) -> tuple[str, ...]:
+    if type(value) is tuple:
+        for item in value:
+            if not (type(item) is str and len(item) <= _ITEM_LIMIT and item.isascii()
+                    and "\x00" not in item):
+                break
+        else:
+            return value  # already clean (and immutable): kept as it is
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise AuditRecordError("items: must be a list of data item names")
+    return tuple(storable(str(i))[:_ITEM_LIMIT] for i in value)
+
+
+def _number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AuditRecordError(f"{name}: must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise AuditRecordError(f"{name}: must be finite")
+    return round(value)
+
+
+@dataclass(frozen=True, init=False)
 class AuditRecord:
     """An audit record before it is chained. Build it with keywords; it cleans itself."""
 
@@ -148,45 +247,60 @@ class AuditRecord:
     resp_hash: str | None = None  # hex hash of the response body delivered
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        if not isinstance(self.event_type, str) or not _EVENT_TYPE.match(self.event_type):
-            raise AuditRecordError(f"event_type: bad value {self.event_type!r}")
-        if self.outcome not in OUTCOMES:
+    # The dataclass's own __init__ (one object.__setattr__ per field of a frozen class,
+    # then __post_init__ setting them again) cost a third of a record; this one takes
+    # the same arguments, checks and cleans them in the same order, and sets the
+    # instance's dict once.
+    def __init__(
+        self, event_type: str, outcome: str, ts: int | None = None,
+        actor_user: str | None = None, actor_client: str | None = None,
+        department: str | None = None, source_ip: str | None = None, system: str | None = None,
+        resource: str | None = None, items: tuple[str, ...] = (), purpose: str | None = None,
+        reason: str | None = None, status: int | None = None, latency_ms: int | None = None,
+        request_id: str | None = None, req_hash: str | None = None,
+        resp_hash: str | None = None, extra: Mapping[str, Any] = _NO_EXTRA,
+    ) -> None:
+        if type(event_type) is not str or event_type not in _EVENT_TYPES:
+            _check_event_type(event_type)
+        if outcome not in OUTCOMES:
             raise AuditRecordError(
-                f"outcome: {self.outcome!r} is not one of {', '.join(sorted(OUTCOMES))}"
+                f"outcome: {outcome!r} is not one of {', '.join(sorted(OUTCOMES))}"
             )
-        if self.ts is not None and (
-                isinstance(self.ts, bool) or not isinstance(self.ts, int) or self.ts < 0):
+        if ts is not None and (type(ts) is not int or ts < 0) and (
+                isinstance(ts, bool) or not isinstance(ts, int) or ts < 0):
             raise AuditRecordError("ts: must be non-negative integer milliseconds")
-        for name in ("actor_user", "actor_client", "department", "source_ip", "system",
-                     "resource", "request_id"):
-            set_(self, name, _cut(name, getattr(self, name)))
-        for name in ("purpose", "reason"):
-            value = _cut(name, getattr(self, name))
-            set_(self, name, scrub_text(value) if value is not None else None)
-        for name in ("req_hash", "resp_hash"):
-            value = getattr(self, name)
-            if value is not None:
-                value = str(value).lower()
-                if not _HEX.match(value):
-                    raise AuditRecordError(f"{name}: must be a hex digest")
-                set_(self, name, value)
-        if isinstance(self.items, str) or not isinstance(self.items, Iterable):
-            raise AuditRecordError("items: must be a list of data item names")
-        set_(self, "items", tuple(storable(str(i))[:128] for i in self.items))
-        for name in ("status", "latency_ms"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise AuditRecordError(f"{name}: must be a number")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise AuditRecordError(f"{name}: must be finite")
-            set_(self, name, round(value))
-        if not isinstance(self.extra, Mapping):
+        d = {
+            "event_type": event_type, "outcome": outcome, "ts": ts, "actor_user": actor_user,
+            "actor_client": actor_client, "department": department, "source_ip": source_ip,
+            "system": system, "resource": resource, "items": items, "purpose": purpose,
+            "reason": reason, "status": status, "latency_ms": latency_ms,
+            "request_id": request_id, "req_hash": req_hash, "resp_hash": resp_hash,
+            "extra": extra,
+        }
+        for name, limit in _SHORT:
+            v = d[name]
+            if v is not None and not (type(v) is str and len(v) <= limit and v.isascii()
+                                      and "\x00" not in v):
+                d[name] = _cut_text(name, v)
+        for name, limit in _TEXT:
+            v = d[name]
+            if v is not None:
+                if not (type(v) is str and len(v) <= limit and v.isascii() and "\x00" not in v):
+                    v = _cut_text(name, v)
+                d[name] = v if len(v) < _SHORTEST_SECRET else scrub_text(v)
+        if req_hash is not None:
+            d["req_hash"] = _hex_digest("req_hash", req_hash)
+        if resp_hash is not None:
+            d["resp_hash"] = _hex_digest("resp_hash", resp_hash)
+        d["items"] = _items(items)
+        if status is not None and type(status) is not int:
+            d["status"] = _number("status", status)
+        if latency_ms is not None and type(latency_ms) is not int:
+            d["latency_ms"] = _number("latency_ms", latency_ms)
+        if type(extra) is not dict and not isinstance(extra, Mapping):
             raise AuditRecordError("extra: must be a mapping")
-        set_(self, "extra", redact(self.extra))
+        d["extra"] = _redact_mapping(extra, 0)
+        object.__setattr__(self, "__dict__", d)
 
     def with_ts(self, ts: int) -> AuditRecord:
         """This record stamped with ``ts`` (UTC ms)."""
@@ -227,6 +341,18 @@ class StoredRecord:
         out.update(chain_id=self.chain_id, seq=self.seq, prev_hash=self.prev_hash,
                    hash=self.hash, ckpt=self.ckpt)
         return out
+
+    @classmethod
+    def of_row(cls, record: AuditRecord, chain_id: str, row: tuple[Any, ...], ckpt: int
+               ) -> StoredRecord:
+        """``record`` stored as ``row`` (``audit.chain.chain_records``' tuple: seq, prev
+        and hash at 1, 2, 3), built without the frozen dataclass's setattr per field
+        (the writer makes one per record: 1.05 -> 0.45 µs)."""
+        new = object.__new__(cls)
+        object.__setattr__(new, "__dict__", {
+            "record": record, "chain_id": chain_id, "seq": row[1], "prev_hash": row[2],
+            "hash": row[3], "ckpt": ckpt})
+        return new
 
 
 def body_hash(body: bytes, hash_name: str = "sha256") -> str:

@@ -37,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from audit.chain import RECORD_COLUMNS, hash_function, record_row
+from audit.chain import I_HASH, I_SEQ, RECORD_COLUMNS, chain_records, hash_function
 from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
 from audit.journal import ChainWriter, Journal
@@ -126,6 +126,13 @@ class _Statements:
             .values(head_seq=b("p_seq"), head_hash=b("p_hash")), dialect)
         self.insert = _Sql(sa.insert(records), dialect, list(RECORD_COLUMNS))
         self.usage = usage_statement(dialect)
+        # the chained rows are tuples in RECORD_COLUMNS order: what a positional driver
+        # (SQLite) takes as they are; a named one (psycopg) gets each as a dict
+        insert = self.insert
+        self.rows: Callable[[list[tuple[Any, ...]]], Any] = (
+            (lambda rows: rows) if insert.order == RECORD_COLUMNS else
+            (lambda rows: [insert.params(dict(zip(RECORD_COLUMNS, r, strict=True)))
+                           for r in rows]))
 
 
 class _Committer:
@@ -379,8 +386,10 @@ class AuditLog:
             if not c.pending:
                 if self._closing:
                     return
+                # asyncio.timeout, not wait_for: no task of its own per idle wait
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self._tick())
+                    async with asyncio.timeout(self._tick()):
+                        await wake.wait()
             wake.clear()
             if c.pending:
                 batch = c.pending[: self.max_batch]
@@ -568,17 +577,13 @@ class AuditLog:
                                                   chain=chain_id))
                     ckpt = conn.exec_driver_sql(q.max_ckpt.sql,
                                                 q.max_ckpt.params({})).scalar_one()
-                    rows = []
-                    seq, prev = old_seq, self._head_hash
-                    for rec in stamped:
-                        seq += 1
-                        row = record_row(rec, chain_id=chain_id, seq=seq, prev_hash=prev,
-                                         ckpt=ckpt, hasher=self._hasher)
-                        rows.append(row)
-                        prev = row["hash"]
+                    rows = chain_records(stamped, chain_id=chain_id, seq=old_seq,
+                                         prev_hash=self._head_hash, ckpt=ckpt,
+                                         hasher=self._hasher)
+                    seq, prev = rows[-1][I_SEQ], rows[-1][I_HASH]
                     conn.exec_driver_sql(q.head.sql, q.head.params(
                         {"p_chain": chain_id, "p_seq": seq, "p_hash": prev}))
-                    conn.exec_driver_sql(q.insert.sql, [q.insert.params(r) for r in rows])
+                    conn.exec_driver_sql(q.insert.sql, q.rows(rows))
                     self._add_usage(conn, stamped)
             except ChainLostError:
                 self._chain = None  # the next batch claims a new chain
@@ -591,37 +596,26 @@ class AuditLog:
             self._head_seq, self._head_hash = seq, prev
             self._since_ckpt += len(rows)
             self._lease_renewed_ms = now
-        return [
-            StoredRecord(record=rec, chain_id=chain_id, seq=row["seq"],
-                         prev_hash=row["prev_hash"], hash=row["hash"], ckpt=ckpt)
-            for rec, row in zip(stamped, rows, strict=True)
-        ]
+        return _stored(stamped, rows, chain_id, ckpt)
 
     def _journal_commit(self, jw: ChainWriter, chain_id: str, stamped: list[AuditRecord]
                         ) -> list[StoredRecord]:
         """Append ``stamped`` to the chain's segment file, fsynced (under the lock)."""
         ckpt = self._ckpt_known
-        rows = []
-        seq, prev = self._head_seq, self._head_hash
-        for rec in stamped:
-            seq += 1
-            row = record_row(rec, chain_id=chain_id, seq=seq, prev_hash=prev, ckpt=ckpt,
-                             hasher=self._hasher)
-            rows.append(row)
-            prev = row["hash"]
+        arrays: list[bytes] = []
+        rows = chain_records(stamped, chain_id=chain_id, seq=self._head_seq,
+                             prev_hash=self._head_hash, ckpt=ckpt, hasher=self._hasher,
+                             arrays=arrays)
+        seq, prev = rows[-1][I_SEQ], rows[-1][I_HASH]
         try:
-            jw.append(rows)
+            jw.append(arrays, first_seq=rows[0][I_SEQ])
         except OSError as exc:
             self._resync = True  # re-read the journal's tail before the next batch
             raise AuditWriteError(Text("audit.not_written", "audit record not written: {detail}",
                                        detail=os_reason(exc))) from None
         self._head_seq, self._head_hash = seq, prev
         self._since_ckpt += len(rows)
-        return [
-            StoredRecord(record=rec, chain_id=chain_id, seq=row["seq"],
-                         prev_hash=row["prev_hash"], hash=row["hash"], ckpt=ckpt)
-            for rec, row in zip(stamped, rows, strict=True)
-        ]
+        return _stored(stamped, rows, chain_id, ckpt)
 
     def _add_usage(self, conn: sa.Connection, batch: list[AuditRecord]) -> None:
         counts: Counter[tuple[str, str, str, str, str, str]] = Counter()
@@ -710,6 +704,12 @@ class AuditLog:
             raise AuditWriteError(Text("audit.checkpoint_not_written",
                                        "checkpoint not written: {detail}",
                                        detail=_reason(last_exc)))
+
+
+def _stored(records: list[AuditRecord], rows: list[tuple[Any, ...]], chain_id: str, ckpt: int
+            ) -> list[StoredRecord]:
+    of_row = StoredRecord.of_row
+    return [of_row(rec, chain_id, row, ckpt) for rec, row in zip(records, rows, strict=True)]
 
 
 def _write_lock(conn: sa.Connection) -> None:
