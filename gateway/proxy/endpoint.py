@@ -327,6 +327,7 @@ class Proxy:
                              services.keys),
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        self._forward_auth_children: dict[str, Any] = {}
         self._upstream_children: dict[str, Any] = {}
 
     async def aclose(self) -> None:
@@ -574,6 +575,14 @@ class Proxy:
                 self.metrics.latency.labels(system))
         children[0].inc()
         children[1].observe(time.perf_counter() - started)
+
+    def count_forward_auth(self, decision: str) -> None:
+        """One forward-auth answer in ``govgate_forward_auth_total{decision}``."""
+        child = self._forward_auth_children.get(decision)
+        if child is None:  # label lookups take a lock and hash the labels: once
+            child = self._forward_auth_children[decision] = (
+                self.metrics.forward_auth.labels(decision))
+        child.inc()
 
     def _upstream_seconds(self, system: str) -> Any:
         child = self._upstream_children.get(system)
