@@ -120,13 +120,7 @@ def main() -> None:
             print(f"  {name:36s} {figures[len(figures) // 2]:6.0f} us CPU/request"
                   f"  ({', '.join(f'{f:.0f}' for f in figures)})")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bench_proxy.stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
