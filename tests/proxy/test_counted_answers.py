@@ -24,7 +24,8 @@ def counted(world: World, metric: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_forward_auth_fields_and_counts_per_decision(world: World) -> None:
+async def test_forward_auth_and_proxy_counted_with_the_same_fields(world: World) -> None:
+    """One world for both (its set-up is most of the time)."""
     before = {d: counted(world, "govgate_forward_auth_total", decision=d)
               for d in ("allow", "deny", "unauthenticated", "audit_failed")}
     r = await world.request("GET", "/auth/verify", token=world.token(),
@@ -56,21 +57,6 @@ async def test_forward_auth_fields_and_counts_per_decision(world: World) -> None
     after = {d: counted(world, "govgate_forward_auth_total", decision=d) for d in before}
     assert {d: after[d] - before[d] for d in before} == {
         "allow": 1, "deny": 1, "unauthenticated": 1, "audit_failed": 1}
-
-
-def test_scan_reads_each_front_proxy_field_once_and_flags_two_values() -> None:
-    sent, front = scan([(b"Host", b"gw"), (b"x-original-method", b"get"),
-                        (b"X-Forwarded-Method", b"GET"), (b"x-original-uri", b"/a"),
-                        (b"host", b"second")])
-    assert sent == {"host": "gw", "x-original-method": "get",
-                    "x-forwarded-method": "GET", "x-original-uri": "/a"}
-    assert front[:2] == ["/a", "GET"]  # one method in two spellings is one method
-    _, front = scan([(b"x-original-uri", b"/a"), (b"x-forwarded-uri", b"/b")])
-    with pytest.raises(BadPath):
-        _one(front, _URI)
-
-
-async def test_proxy_counts_per_system_and_status_and_one_request_id(world: World) -> None:
     echo_ok = counted(world, "govgate_proxy_requests_total", system="echo", status="200",
                       decision="allow")
     down = counted(world, "govgate_proxy_requests_total", system="down", status="502",
@@ -89,3 +75,15 @@ async def test_proxy_counts_per_system_and_status_and_one_request_id(world: Worl
                    decision="allow") == echo_ok + 2
     assert counted(world, "govgate_proxy_requests_total", system="down", status="502",
                    decision="allow") == down + 1
+
+
+def test_scan_reads_each_front_proxy_field_once_and_flags_two_values() -> None:
+    sent, front = scan([(b"Host", b"gw"), (b"x-original-method", b"get"),
+                        (b"X-Forwarded-Method", b"GET"), (b"x-original-uri", b"/a"),
+                        (b"host", b"second")])
+    assert sent == {"host": "gw", "x-original-method": "get",
+                    "x-forwarded-method": "GET", "x-original-uri": "/a"}
+    assert front[:2] == ["/a", "GET"]  # one method in two spellings is one method
+    _, front = scan([(b"x-original-uri", b"/a"), (b"x-forwarded-uri", b"/b")])
+    with pytest.raises(BadPath):
+        _one(front, _URI)
