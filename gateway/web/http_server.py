@@ -381,9 +381,12 @@ class HttpToolsProtocol(_HeadGuard, httptools_impl.HttpToolsProtocol):
         # the scope's list is closed from here on: nothing appends to it after the head
         self.headers = list(self.headers)
         self.scope["headers"] = self.headers
+        before = self.cycle
         super().on_headers_complete()
-        # the new cycle's task has not run yet: its response head waits for its body
-        self.cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
+        if self.cycle is not before:  # none for an upgrade answered elsewhere
+            # the new cycle's task has not run yet: its response head waits for its body
+            self.cycle.transport = _HeadWithBody(  # type: ignore[assignment]
+                self.transport, self.loop)
 
     def on_body(self, body: bytes) -> None:
         self._progress = True
