@@ -8,12 +8,16 @@ Two cases, 32 concurrent requests each, after a warm-up, on uvloop:
     token   POST /oauth2/token, client_credentials (client_secret_basic)
     proxy   GET /s/bench/api/x with a bearer token -> nginx returning a small JSON body
             (again for a system with ``assertion: per_caller``: /s/bench-pc/api/x)
+    verify  GET /auth/verify as nginx's auth_request sends it (X-Original-URI /api/x,
+            X-Original-Method GET, X-Govgate-System bench) with the same bearer token:
+            forward-auth's answer alone, no upstream (``--case verify``)
 
 It prints CPU time per request (this process, all threads: the audit writer's
 included), which on this shared VM is much steadier than requests per second.
 ``--no-audit`` replaces the audit append with a no-op, to see what the durable
 audit record costs. Used for the breakdowns in docs/sso.md and docs/proxy.md.
-``--case token`` runs one case (repeatable); ``--profile tottime`` prints cProfile's
+``--case token`` runs one case (repeatable); ``--rounds 5`` measures the requests five
+times in the same process and prints the median; ``--profile tottime`` prints cProfile's
 top 40 for it (CPU-time clock, the event loop's thread only).
 ``--audit-path journal``: the record is durable in the journal (docs/audit-journal.md);
 the indexer does not run during the measured requests, and its catch-up afterwards
@@ -81,6 +85,8 @@ def _caller(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
 
 #: cProfile on the event loop's thread (CPU-time clock) sorted by this key, if set
 PROFILE: list[str] = []
+#: measure this many rounds of the requests and report their median, if set
+ROUNDS: list[int] = []
 INDEXED: list[float] = []  # the indexer's CPU per record of the last case (journal mode)
 
 
@@ -111,11 +117,14 @@ async def _measure(services: Any, one: Callable[[], Awaitable[None]], n: int,
     if indexer is not None:
         await asyncio.to_thread(indexer.run_once)
     profiler = cProfile.Profile(time.thread_time) if PROFILE else None
-    started = time.process_time()
     if profiler is not None:
         profiler.enable()
-    await run(n)
-    hot = (time.process_time() - started) / n * 1e6
+    rounds = []
+    for _ in range(ROUNDS[0] if ROUNDS else 1):
+        started = time.process_time()
+        await run(n)
+        rounds.append((time.process_time() - started) / n * 1e6)
+    hot = sorted(rounds)[len(rounds) // 2]
     if profiler is not None:
         profiler.disable()
         pstats.Stats(profiler).sort_stats(PROFILE[0]).print_stats(40)
@@ -150,7 +159,7 @@ def token_case(n: int, no_audit: bool, audit_path: str = "database") -> float:
 
 
 def proxy_case(n: int, no_audit: bool, audit_path: str = "database",
-               system: str = "bench") -> float:
+               system: str = "bench", verify: bool = False) -> float:
     from gateway.app import create_app
     from gateway.proxy.endpoint import ProxyConfig
     from gateway.root import Seams
@@ -168,9 +177,14 @@ def proxy_case(n: int, no_audit: bool, audit_path: str = "database",
         services = open_services(load_settings({"GOVGATE_HOME": str(tmp / "home")},
                                                _overrides(audit_path)))
         app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)))
-        one = _caller(app, "GET", f"/s/{system}/api/x", [
-            (b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
-            (b"accept", b"*/*")], b"")
+        sent = [(b"host", b"127.0.0.1:8080"), (b"authorization", f"Bearer {token}".encode()),
+                (b"accept", b"*/*")]
+        if verify:  # what nginx's auth_request subrequest carries (bench_proxy's (e))
+            one = _caller(app, "GET", "/auth/verify", [
+                *sent, (b"x-original-uri", b"/api/x"), (b"x-original-method", b"GET"),
+                (b"x-govgate-system", system.encode())], b"")
+        else:
+            one = _caller(app, "GET", f"/s/{system}/api/x", sent, b"")
         return _run(_measure(services, one, n, no_audit))
     finally:
         nginx.terminate()
@@ -191,8 +205,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--no-audit", action="store_true")
     parser.add_argument("--audit-path", choices=("database", "journal"), default="database")
-    parser.add_argument("--case", action="append", choices=("token", "proxy", "per_caller"),
+    parser.add_argument("--case", action="append",
+                        choices=("token", "proxy", "per_caller", "verify", "verify_per_caller"),
                         help="run only these cases (repeatable; default: all)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure the requests this many times, print the median")
     parser.add_argument("--profile", choices=("tottime", "cumulative"),
                         help="print cProfile's top 40 (CPU-time clock) for each case")
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_inprocess"] else None)
@@ -204,11 +221,16 @@ def main() -> None:
     print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
     if args.profile:
         PROFILE.append(args.profile)
+    ROUNDS.append(max(1, min(args.rounds, 50)))
     cases: tuple[tuple[str, str, Callable[[int, bool, str], float]], ...] = (
         ("token", "token (client_credentials) ", token_case),
         ("proxy", "proxy (bearer, -> nginx)   ", proxy_case),
         ("per_caller", "proxy, assertion per_caller", lambda n, no_audit, path: proxy_case(
-            n, no_audit, path, system="bench-pc")))
+            n, no_audit, path, system="bench-pc")),
+        ("verify", "forward-auth (/auth/verify)", lambda n, no_audit, path: proxy_case(
+            n, no_audit, path, verify=True)),
+        ("verify_per_caller", "forward-auth, per_caller   ", lambda n, no_audit, path:
+            proxy_case(n, no_audit, path, system="bench-pc", verify=True)))
     for key, name, case in cases:
         if args.case and key not in args.case:
             continue

@@ -69,6 +69,17 @@ def pin(cpu: int) -> list[str]:
     return []
 
 
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the servers this script started; kill any that has not left in 10 s."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def wait_port(port: int, timeout: float = 20.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -465,13 +476,7 @@ def main() -> None:
             print(f"{name}: {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms, "
                   f"p99 {r['p99']:.2f} ms, non-2xx {r['non2xx']:.0f}", file=sys.stderr)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
     decisions = bench_decisions()

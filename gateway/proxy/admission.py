@@ -284,7 +284,11 @@ class Admitter:
         if system is None:
             raise UnknownSystem("no such system")
         audit.system = system.code
-        principal = await self.principal(scope, receive, headers)
+        # a bearer token verified before: the lookup inline, without a coroutine
+        principal = (self._cached(headers.get("authorization"), self.audience)
+                     if self._cached else None)
+        if principal is None:
+            principal = await self.principal(scope, receive, headers)
         audit.actor_user = principal.username
         audit.actor_client = principal.client_id
         audit.department = principal.department

@@ -92,6 +92,8 @@ __all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "S
 
 PROBLEM_JSON = b"application/problem+json"
 ASSERTION_HEADER_B = ASSERTION_HEADER.lower().encode("ascii")
+_PROTO = {s: (b"x-forwarded-proto", s.encode()) for s in ("http", "https")}
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # a request without a body: most of them
 SHAPE_LIMIT_BYTES = 64 * 1024 * 1024  # a response to be shaped is read whole, up to this
 
 
@@ -236,7 +238,7 @@ class RequestBody:
         self.too_large = False
         self.gone = False
         self.done = not expected
-        self._hash = hashlib.sha256()
+        self._hash: Any = None  # hashlib's SHA-256, from the first chunk on
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -255,6 +257,8 @@ class RequestBody:
                 self.too_large = True
                 raise _BodyTooLarge
             if chunk:
+                if self._hash is None:
+                    self._hash = hashlib.sha256()
                 self._hash.update(chunk)
                 yield chunk
             if not message.get("more_body", False):
@@ -263,7 +267,9 @@ class RequestBody:
 
     def digest(self) -> str | None:
         """The SHA-256 of the whole body, once it has all been read."""
-        return self._hash.hexdigest() if self.done else None
+        if not self.done:
+            return None
+        return EMPTY_SHA256 if self._hash is None else self._hash.hexdigest()
 
     def failure(self, exc: BaseException) -> Exception | None:
         """What the client is told when the upstream request failed because of its
@@ -327,6 +333,7 @@ class Proxy:
                              services.keys),
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        self._forward_auth_children: dict[str, Any] = {}
         self._upstream_children: dict[str, Any] = {}
 
     async def aclose(self) -> None:
@@ -430,11 +437,13 @@ class Proxy:
             raise InsecureUpstream("the system takes identity only over verified TLS")
         headers, host = self.headers.request_headers(raw_headers,
                                                      allow=req.system.forward_headers)
-        headers.append((b"x-forwarded-for", (req.client_ip or "").encode("latin-1")))
-        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+        request_id = (b"x-request-id", req.request_id.encode("latin-1"))
+        scheme = scope.get("scheme", "http")
+        headers += [(b"x-forwarded-for", (req.client_ip or "").encode("latin-1")),
+                    _PROTO.get(scheme) or (b"x-forwarded-proto", scheme.encode("latin-1"))]
         if host:
             headers.append((b"x-forwarded-host", host.encode("latin-1")))
-        headers.append((b"x-request-id", req.request_id.encode("latin-1")))
+        headers.append(request_id)
         mode = req.system.identity_headers
         # the system opted in to reuse; a marked call (break-glass) is never reused
         if mode != PLAIN and req.system.assertion == PER_CALLER \
@@ -486,7 +495,7 @@ class Proxy:
                 raise body.failure(exc) or self._upstream_failed(req, audit, exc) from None
             try:
                 self._upstream_seconds(req.system.code).observe(time.perf_counter() - t_up)
-                await self._respond(req, decision, resp, send, started, body)
+                await self._respond(req, decision, resp, send, started, body, base, request_id)
             finally:
                 resp.close()
         finally:
@@ -510,12 +519,12 @@ class Proxy:
 
     async def _respond(
         self, req: ProxyRequest, decision: Decision, resp: UpstreamReply,
-        send: Send, started: float, body: RequestBody,
+        send: Send, started: float, body: RequestBody, base: str,
+        request_id: tuple[bytes, bytes],
     ) -> None:
         audit = req.audit
         headers = self.headers.response_headers(resp.headers, system=req.system.code,
-                                                base=self._origin(req.system)[1],
-                                                upstream=req.system.upstream)
+                                                base=base, upstream=req.system.upstream)
         declared = resp.content_length
         buffer = req.shape or (
             declared is not None and declared <= self.config.buffer_response_bytes)
@@ -531,8 +540,7 @@ class Proxy:
             shaped = await self.shape(req, decision,
                                       UpstreamResponse(resp.status, headers, content))
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
-            out_headers.append((b"content-length", str(len(shaped.body)).encode()))
-            out_headers.append((b"x-request-id", req.request_id.encode()))
+            out_headers += [(b"content-length", b"%d" % len(shaped.body)), request_id]
             audit.resp_hash = hashlib.sha256(shaped.body).hexdigest()
             await self.append_audit(audit, "allow", shaped.status, started)
             self._count(req.system.code, shaped.status, "allow", started)
@@ -544,7 +552,7 @@ class Proxy:
         audit.extra["resp_streamed"] = True
         await self.append_audit(audit, "allow", resp.status, started)
         self._count(req.system.code, resp.status, "allow", started)
-        headers.append((b"x-request-id", req.request_id.encode()))
+        headers.append(request_id)
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         try:
             async for chunk in resp.iter_chunks():
@@ -574,6 +582,14 @@ class Proxy:
                 self.metrics.latency.labels(system))
         children[0].inc()
         children[1].observe(time.perf_counter() - started)
+
+    def count_forward_auth(self, decision: str) -> None:
+        """One forward-auth answer in ``govgate_forward_auth_total{decision}``."""
+        child = self._forward_auth_children.get(decision)
+        if child is None:  # label lookups take a lock and hash the labels: once
+            child = self._forward_auth_children[decision] = (
+                self.metrics.forward_auth.labels(decision))
+        child.inc()
 
     def _upstream_seconds(self, system: str) -> Any:
         child = self._upstream_children.get(system)

@@ -42,7 +42,7 @@ from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthoriz
 from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.assertion import PER_CALLER
-from gateway.proxy.endpoint import Proxy, first_values, new_request_id
+from gateway.proxy.endpoint import Proxy, new_request_id
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
@@ -54,34 +54,57 @@ class ShapingRequired(Forbidden):
 
 
 
-def _only(raw: list[tuple[bytes, bytes]], names: frozenset[bytes], *,
-          fold: bool = False) -> str | None:
-    """The one value the front proxy gave under any of ``names`` (lower case), or None.
+# the front proxy's request line and the host the client addressed, by header name:
+# which of them it is (nginx sets ``X-Original-*``, Traefik and Caddy ``X-Forwarded-*``)
+_URI, _METHOD, _SYSTEM, _HOST, _OVERRIDE = range(5)
+_FRONT: dict[str, int] = {
+    "x-original-uri": _URI, "x-forwarded-uri": _URI,
+    "x-original-method": _METHOD, "x-forwarded-method": _METHOD,
+    "x-govgate-system": _SYSTEM,
+    # the host the client addressed, for the cross-site rule (Host is the gateway's own)
+    "x-forwarded-host": _HOST,
+    # honoured by some upstream frameworks; nginx would forward it as the client sent it
+    "x-http-method-override": _OVERRIDE, "x-http-method": _OVERRIDE,
+    "x-method-override": _OVERRIDE,
+}
 
-    nginx sets ``X-Original-*``, Traefik and Caddy set ``X-Forwarded-*`` and pass the
-    client's other headers along, so the spelling the front proxy did not set is the
-    client's: two different values (in either spelling, or one header twice) cannot be
-    told apart and are refused (BadPath, answered 403)."""
-    found: str | None = None
+
+_NO_STORE = (b"cache-control", b"no-store")
+_BEARER_CHALLENGE = (b"www-authenticate", b'Bearer realm="govgate"')
+_AMBIGUOUS = object()  # two different values for one of them
+
+
+def scan(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[object]]:
+    """One pass over the request's header fields: the first value of each name (as
+    ``first_values``), and for each of the URI, the method (upper case), the system,
+    the host and a method override what the front proxy gave: None, one value, or
+    ``_AMBIGUOUS`` (read with :func:`_one`)."""
+    sent: dict[str, str] = {}
+    front: list[object] = [None] * 5
     for k, v in raw:
-        if v and k.lower() in names:
-            value = v.decode("latin-1")
-            if fold:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        if name not in sent:
+            sent[name] = value
+        which = _FRONT.get(name)
+        if which is not None and value:
+            if which in (_METHOD, _OVERRIDE):
                 value = value.upper()
-            if found is not None and value != found:
-                raise BadPath("the front proxy's request line is ambiguous")
-            found = value
-    return found
+            found = front[which]
+            front[which] = value if found is None or found == value else _AMBIGUOUS
+    return sent, front
 
 
-_URI = frozenset({b"x-original-uri", b"x-forwarded-uri"})
-_METHOD = frozenset({b"x-original-method", b"x-forwarded-method"})
-_SYSTEM = frozenset({b"x-govgate-system"})
-# the host the client addressed, for the cross-site rule (Host is the gateway's own)
-_HOST = frozenset({b"x-forwarded-host"})
-# honoured by some upstream frameworks; nginx would forward it as the client sent it
-_METHOD_OVERRIDE = frozenset({b"x-http-method-override", b"x-http-method",
-                              b"x-method-override"})
+def _one(front: list[object], which: int) -> str | None:
+    """The one value the front proxy gave for ``which``, or None.
+
+    Traefik and Caddy pass the client's other headers along, so the spelling the front
+    proxy did not set is the client's: two different values (in either spelling, or one
+    header twice) cannot be told apart and are refused (BadPath, answered 403)."""
+    found = front[which]
+    if found is _AMBIGUOUS:
+        raise BadPath("the front proxy's request line is ambiguous")
+    return found  # type: ignore[return-value]
 
 
 class VerifyEndpoint:
@@ -92,11 +115,9 @@ class VerifyEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         proxy = scope["app"].state.gateway.proxy
         status, headers, body = await verify(proxy, scope, receive)
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-               for k, v in headers.items()]
         # always a length: else the server frames an empty body as chunked
-        raw.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body",
                     "body": body if scope["method"] != "HEAD" else b""})
 
@@ -105,28 +126,29 @@ verify_asgi = VerifyEndpoint()
 
 
 async def verify(proxy: Proxy, scope: Scope, receive: Receive
-                 ) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of the forward-auth answer for the request in ``scope``."""
+                 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, header fields (lower-case names) and body of the forward-auth answer for
+    the request in ``scope``."""
     started = time.perf_counter()
     client = scope.get("client")
     audit = AuditDraft(new_request_id(), client[0] if client else None)
     outcome, status = "deny", 403
-    headers: dict[str, str] = {"X-Request-ID": audit.request_id, "Cache-Control": "no-store"}
+    request_id = (b"x-request-id", audit.request_id.encode("latin-1"))
+    headers = [request_id, _NO_STORE]
     refusal: GovgateError | None = None
     try:
-        raw_headers = scope["headers"]
-        sent = first_values(raw_headers)
-        uri = _only(raw_headers, _URI) or ""
+        sent, front = scan(scope["headers"])
+        uri = _one(front, _URI) or ""
         # no default: a front proxy that does not say the method would have every
         # request checked as a GET (fail closed, and the set-up error shows at once)
-        method = _only(raw_headers, _METHOD, fold=True) or ""
+        method = _one(front, _METHOD) or ""
         audit.extra.update(method=method, path=audit_target(uri))
         if not method:
             raise BadPath("the front proxy did not send the request's method")
-        if _only(raw_headers, _METHOD_OVERRIDE, fold=True) not in (None, method):
+        if _one(front, _OVERRIDE) not in (None, method):
             raise BadPath("a method-override header names another method")
         raw_path, _, query = uri.encode("latin-1", "replace").partition(b"?")
-        system_hint = _only(raw_headers, _SYSTEM)
+        system_hint = _one(front, _SYSTEM)
         if system_hint is not None:
             if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
                 raise BadPath("bad system or URI")
@@ -138,7 +160,7 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             raw_path = b"/s/" + system_hint.encode() + raw_path
         admission = await proxy.admitter.admit(
             scope, receive, method=method, raw_path=raw_path, query=query, headers=sent,
-            host=_only(raw_headers, _HOST) or sent.get("host"), audit=audit)
+            host=_one(front, _HOST) or sent.get("host"), audit=audit)
         system = admission.system.code
         if admission.shape:  # HEAD included: the assertion would serve a GET as well
             audit.reason = (f"{audit.resource} is cut, masked or encrypted for this caller; "
@@ -161,28 +183,31 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
                 request_id=audit.request_id, now=proxy.services.clock(),
                 lifetime=proxy.config.assertion_lifetime, method=method,
                 path=uri.partition("?")[0], marks=marks)
-        headers.update({
-            "X-Govgate-Assertion": assertion,
-            "X-Govgate-User": principal.username or "",
-            "X-Govgate-Subject": principal.subject,
-            "X-Govgate-Department": principal.department,
-            "X-Govgate-Roles": ",".join(sorted(principal.roles)),
-            "X-Govgate-Client": principal.client_id or "",
-            # a delegation (委托): the colleague acting for the user
-            **({"X-Govgate-Acting-User": principal.delegate}
-               if getattr(principal, "delegate", None) else {}),
-        })
-        headers.update({k.decode("latin-1").title(): v.decode("latin-1")
-                        for k, v in admission.request.extra.get("identity_headers", [])})
+        headers += [
+            (b"x-govgate-assertion", assertion.encode("latin-1")),
+            (b"x-govgate-user", (principal.username or "").encode("latin-1")),
+            (b"x-govgate-subject", principal.subject.encode("latin-1")),
+            (b"x-govgate-department", principal.department.encode("latin-1")),
+            (b"x-govgate-roles", ",".join(sorted(principal.roles)).encode("latin-1")),
+            (b"x-govgate-client", (principal.client_id or "").encode("latin-1")),
+        ]
+        delegate = getattr(principal, "delegate", None)
+        if delegate:  # a delegation (委托): the colleague acting for the user
+            headers.append((b"x-govgate-acting-user", delegate.encode("latin-1")))
+        for name, value in admission.request.extra.get("identity_headers", ()):
+            # a decider's mark (break-glass) takes the place of a field of its name
+            name = name.lower()
+            headers = [field for field in headers if field[0] != name]
+            headers.append((name, value))
         outcome, status = "allow", 200
     except Unauthorized as exc:
         status, refusal = 401, exc
-        headers["WWW-Authenticate"] = 'Bearer realm="govgate"'
+        headers.append(_BEARER_CHALLENGE)
         audit.reason = exc.reason or exc.description
     except GovgateError as exc:
         refusal = exc
         if isinstance(exc, InsufficientScope):
-            headers["WWW-Authenticate"] = exc.www_authenticate
+            headers.append((b"www-authenticate", exc.www_authenticate.encode("latin-1")))
         if audit.reason is None:
             audit.reason = exc.description
         if exc.status != 403:
@@ -193,12 +218,12 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
     try:
         await proxy.append_audit(audit, outcome, status, started, event_type="forward_auth")
     except AuditUnavailable:
-        proxy.metrics.forward_auth.labels("audit_failed").inc()
-        return 503, {"X-Request-ID": audit.request_id}, b""
-    proxy.metrics.forward_auth.labels(outcome if status != 401 else "unauthenticated").inc()
+        proxy.count_forward_auth("audit_failed")
+        return 503, [request_id], b""
+    proxy.count_forward_auth(outcome if status != 401 else "unauthenticated")
     if refusal is None:
         return status, headers, b""
     _, problem = problem_body(refusal)
     problem.update(status=status, request_id=audit.request_id)
-    headers["Content-Type"] = "application/problem+json"
+    headers.append((b"content-type", b"application/problem+json"))
     return status, headers, json.dumps(problem, ensure_ascii=False).encode("utf-8")

@@ -151,6 +151,6 @@ def parse(raw_path: bytes, query: bytes = b"") -> Target:
         q = query.decode("ascii")
     except UnicodeDecodeError:
         raise BadPath("query string is not ASCII (percent-encode it)") from None
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in q) or "#" in q:
+    if q and (any(ord(c) < 0x21 or ord(c) == 0x7F for c in q) or "#" in q):
         raise BadPath("control character in the query string")
     return Target(system, path, upstream, q)

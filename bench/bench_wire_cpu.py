@@ -1,0 +1,128 @@
+"""CPU of the server process per request, over the wire (loopback), short and bounded:
+
+    .venv/bin/python bench/bench_wire_cpu.py [--seconds 3] [--connections 8] [--rounds 1]
+                                             [--case c2|d|d3|e|e3 ...]
+
+The servers of ``bench_proxy.py`` (same nginx upstream and configuration, same roles),
+but what is measured is not requests per second: it is the CPU time (user + system,
+every thread) the one server process spent, read from ``/proc/<pid>/stat`` before and
+after a wrk run, divided by the requests wrk completed. On a machine other engineers
+share that figure is far steadier than req/s, and (d) − (c2) is then directly the CPU
+that govgate's security adds to a proxied request over its own transport (issue #17's
+target: ≤ 100 µs). Cases:
+
+    c2   govgate's transport alone (uvicorn + the upstream client, no checks)
+    d    govgate proxy, bearer token, durable audit (SQLite)
+    d3   the same for a system with ``assertion: per_caller``
+    e    nginx auth_request -> govgate /auth/verify: govgate's CPU per request
+    e3   the same for the per_caller system
+
+Needs nginx and wrk (each wrk run at most ``--seconds``, 10 at most).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_proxy  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> int:
+    """Requests wrk completed in ``seconds`` (non-2xx answers refuse the run)."""
+    cmd = [*bench_proxy.pin(1), str(bench_proxy.WRK), "-t1", f"-c{connections}",
+           f"-d{seconds}s"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 30,
+                         check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"{url}: non-2xx answers\n{out}")
+    found = re.search(r"(\d+) requests in", out)
+    if found is None:
+        raise RuntimeError(f"wrk said: {out}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each case this many times, print the median")
+    parser.add_argument("--case", action="append", choices=("c2", "d", "d3", "e", "e3"))
+    args = parser.parse_args()
+    if not Path(bench_proxy.NGINX).exists() or bench_proxy.WRK is None:
+        sys.exit("nginx and wrk are required")
+    seconds = max(1, min(args.seconds, 10))
+    rounds = max(1, min(args.rounds, 9))
+    tmp = Path(tempfile.mkdtemp(prefix="govgate-wire-"))
+    ports = {k: bench_proxy.free_port() for k in ("a", "b", "c", "t", "e", "f", "g")}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        (tmp / "nginx.conf").write_text(bench_proxy.NGINX_CONF.format(
+            tmp=tmp, body=bench_proxy.BODY, **ports))
+        procs.append(subprocess.Popen([*bench_proxy.pin(0), bench_proxy.NGINX, "-p", str(tmp),
+                                       "-c", str(tmp / "nginx.conf")]))
+        token = bench_proxy.setup_govgate(tmp / "home", ports["a"])
+        me = [sys.executable, str(ROOT / "bench" / "bench_proxy.py")]
+        transport = subprocess.Popen([*bench_proxy.pin(0), *me, "--role", "transport",
+                                      "--port", str(ports["t"]), "--upstream", str(ports["a"])])
+        govgate = subprocess.Popen([*bench_proxy.pin(0), *me, "--role", "govgate", "--port",
+                                    str(ports["g"]), "--home", str(tmp / "home")],
+                                   env={**os.environ, "GOVGATE_HOME": str(tmp / "home")})
+        procs += [transport, govgate]
+        for key in ("a", "b", "e", "f", "t", "g"):  # "c", the aiohttp forwarder, not run
+            bench_proxy.wait_port(ports[key])
+        auth = [f"Authorization: Bearer {token}"]
+        cases = {
+            "c2": ("(c2) govgate's transport alone", transport.pid,
+                   f"http://127.0.0.1:{ports['t']}/api/x", []),
+            "d": ("(d) govgate proxy", govgate.pid,
+                  f"http://127.0.0.1:{ports['g']}/s/bench/api/x", auth),
+            "d3": ("(d3) proxy, assertion per_caller", govgate.pid,
+                   f"http://127.0.0.1:{ports['g']}/s/bench-pc/api/x", auth),
+            "e": ("(e) nginx auth_request -> verify", govgate.pid,
+                  f"http://127.0.0.1:{ports['e']}/api/x", auth),
+            "e3": ("(e3) the same, per_caller", govgate.pid,
+                   f"http://127.0.0.1:{ports['f']}/api/x", auth),
+        }
+        load = os.getloadavg()[0]
+        print(f"server CPU per request over the wire, {seconds} s x {rounds}, "
+              f"{args.connections} connections, load average {load:.2f}")
+        for key in args.case or list(cases):
+            name, pid, url, headers = cases[key]
+            wrk(url, 1, args.connections, headers)  # warm-up
+            figures = []
+            for _ in range(rounds):
+                before = cpu_seconds(pid)
+                n = wrk(url, seconds, args.connections, headers)
+                figures.append((cpu_seconds(pid) - before) / n * 1e6)
+            figures.sort()
+            print(f"  {name:36s} {figures[len(figures) // 2]:6.0f} us CPU/request"
+                  f"  ({', '.join(f'{f:.0f}' for f in figures)})")
+    finally:
+        bench_proxy.stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
