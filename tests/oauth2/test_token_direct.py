@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -416,3 +417,17 @@ def test_a_client_that_goes_away_gets_nothing(world: World,
         body=[b"grant_type=client_"], cut=True))
     assert answer.status is None and answer.body == b""
     assert _last_id(world.services) == before
+
+
+def test_an_issuer_on_plain_http_is_left_to_the_application(world: World) -> None:
+    """A non-loopback ``http://`` issuer is authlib's ``insecure_transport`` refusal,
+    which the application answers: the raw handler hands such a request on, read."""
+    handed: list[bytes] = []
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        handed.append((await receive())["body"])
+
+    provider = SimpleNamespace(server=SimpleNamespace(issuer="http://gw.example/idp"))
+    endpoint = TokenEndpoint(provider, application)  # type: ignore[arg-type]
+    world.client.portal.call(_call, endpoint, _basic_form())
+    assert handed == [CC]
