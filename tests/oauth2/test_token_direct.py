@@ -68,7 +68,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with settings_of_its_own(tmp_path_factory) as settings:
-        services = make_services(replace(settings, body_timeout_seconds=0.3),
+        services = make_services(replace(settings, body_timeout_seconds=0.1),
                                  extra_clients=CLIENTS)
         # the module's own (tests.wiring's would be closed after the first test)
         gateway = build_gateway(services, browser_seams())
