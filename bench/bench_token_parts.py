@@ -118,6 +118,16 @@ def measure(calls: int, repeats: int) -> dict[str, float]:
             "client_secret_basic: decode the credential": lambda: parse_basic(
                 basic.decode()),
         }
+        try:  # the direct path (not in checkouts before it: this script runs there too)
+            from gateway.idp.oauth2.client_credentials import issue
+        except ImportError:
+            pass
+        else:
+            authorization = "Basic " + basic.decode()
+            form = {"grant_type": "client_credentials"}
+            steps["direct path: authenticate, issue, sign, record"] = lambda: issue(
+                server, form, lambda name: authorization if name == "Authorization" else None,
+                "127.0.0.1")
         for fn in steps.values():
             fn()  # warm
         out = {name: _median_us(fn, calls, repeats) for name, fn in steps.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import logging
 import os
@@ -52,6 +53,8 @@ from gateway.web.cas import cas_routes
 from gateway.web.methods import allowed_methods
 from gateway.web.nul_guard import NulRefused, guard_form_body, nul_in_target
 from gateway.web.oauth2 import oauth2_routes
+from gateway.web.oauth2_token import PATH as TOKEN_PATH
+from gateway.web.oauth2_token import TokenEndpoint
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
 from gateway.web.portal.passkey_pages import routes as passkey_routes
@@ -184,7 +187,9 @@ class GatewayApp(Starlette):
 
     ``/s/...`` goes straight to the proxy, and ``GET|HEAD /auth/verify`` to
     forward-auth: both answer every outcome themselves (audited), so the error
-    middleware and the router would only add work to the busiest paths. A
+    middleware and the router would only add work to the busiest paths.
+    ``/oauth2/token``, after the guards below, goes to ``gateway.web.oauth2_token``,
+    which answers client credentials itself and hands the rest to Starlette. A
     state-changing ``/api/...`` request that does not declare JSON is answered 415
     here, before any route (``gateway.web.api.media``: CSRF from same-site pages), a
     NUL in the path, query or form body of any other request 400
@@ -212,6 +217,7 @@ class GatewayApp(Starlette):
         trusted = list(gateway.services.settings.trusted_proxies)
         body_timeout = gateway.services.settings.body_timeout_seconds
         proxy = gateway.proxy
+        token = TokenEndpoint(gateway.provider, functools.partial(Starlette.__call__, self))
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
@@ -237,6 +243,10 @@ class GatewayApp(Starlette):
                     await answer(scope, receive, send)
                     return
                 receive = guard_form_body(scope, limit_body(receive, body_timeout))
+                if path == TOKEN_PATH:  # client credentials past Starlette; the rest to it
+                    scope["app"] = self
+                    await token(scope, receive, send)
+                    return
             await Starlette.__call__(self, scope, receive, send)
 
         if not trusted:

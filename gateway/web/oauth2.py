@@ -32,7 +32,7 @@ from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.oidc import metadata, user_claims
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
-from gateway.idp.oauth2.server import Result, StarletteOAuth2Request
+from gateway.idp.oauth2.server import Result, StarletteOAuth2Request, refusal_record
 from gateway.root import gateway_of
 from gateway.web.oauth2_acting import (
     ActingRefused,
@@ -54,6 +54,15 @@ def _client_ip(request: Request) -> str | None:
 
 
 _MAX_FIELDS = 1000  # Starlette's default for request.form()
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """What Starlette's FormParser yields for a url-encoded ``body`` (latin-1 bytes,
+    %-escapes as UTF-8 with replacement, blanks kept, '&' only), ~10x cheaper;
+    ValueError past Starlette's limit of fields."""
+    return parse_qsl(body.decode("latin-1"), keep_blank_values=True,
+                     max_num_fields=_MAX_FIELDS)
 
 
 async def _body(request: Request) -> bytes:
@@ -82,12 +91,9 @@ async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2
     form: list[tuple[str, str]] = []
     if request.method == "POST":
         ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if ctype == "application/x-www-form-urlencoded":
-            # what Starlette's FormParser yields for this type (latin-1 bytes, %-escapes
-            # as UTF-8 with replacement, blanks kept, '&' only), ~10x cheaper
+        if ctype == FORM_TYPE:
             try:
-                form = parse_qsl((await _body(request)).decode("latin-1"),
-                                 keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+                form = form_pairs(await _body(request))
             except ValueError:
                 raise HTTPException(400, f"Too many fields. Maximum number of fields is "
                                     f"{_MAX_FIELDS}.") from None
@@ -110,7 +116,7 @@ async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2
                             "...)") from None
 
 
-def _problem(status: int, code: str, detail: str) -> JSONResponse:
+def problem(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"type": f"urn:govgate:error:{code}", "title": code.replace("_", " "),
                          "status": status, "detail": detail}, status_code=status,
                         media_type="application/problem+json")
@@ -118,11 +124,11 @@ def _problem(status: int, code: str, detail: str) -> JSONResponse:
 
 #: JSONResponse's encoding (compact, UTF-8, no NaN), built once: ``json.dumps`` with
 #: these options makes a new encoder on every call
-_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 @functools.lru_cache(maxsize=64)
-def _json_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+def json_header_fields(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
     """The raw header fields of a JSON answer with ``headers`` (authlib's few fixed sets:
     no-store, no-cache, a WWW-Authenticate challenge): encoded once, not per token."""
     named = {k.lower(): v for k, v in headers}  # one field per name, as a dict made them
@@ -132,8 +138,8 @@ def _json_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, by
 
 def to_response(result: Result) -> Response:
     if isinstance(result.body, dict):
-        response = Response(_json(result.body).encode("utf-8"), status_code=result.status)
-        response.raw_headers.extend(_json_headers(tuple(result.headers)))
+        response = Response(json_text(result.body).encode("utf-8"), status_code=result.status)
+        response.raw_headers.extend(json_header_fields(tuple(result.headers)))
         return response
     headers = {k: v for k, v in result.headers}
     return Response(result.body or b"", status_code=result.status, headers=headers)
@@ -144,18 +150,13 @@ async def _finish(provider: Provider, oreq: StarletteOAuth2Request, result: Resu
     """Audit (no audit, no access), then answer."""
     events = list(oreq.events)
     if result.status >= 400 and isinstance(result.body, dict):
-        client = getattr(oreq, "client", None)
-        events.append(AuditRecord(
-            event_type=failure_event, outcome="failure", source_ip=oreq.source_ip,
-            actor_client=client.client_id if client else oreq.payload.client_id,
-            status=result.status,
-            reason=f"{result.body.get('error')}: {result.body.get('error_description', '')}",
-            extra={"grant_type": oreq.payload.grant_type},
-        ))
+        events.append(refusal_record(failure_event, result, getattr(oreq, "client", None),
+                                     oreq.payload.client_id, oreq.payload.grant_type,
+                                     oreq.source_ip))
     try:
         await provider.emit(events)
     except AuditUnavailable:
-        return _problem(503, "audit_unavailable", "the audit log is unavailable; try again")
+        return problem(503, "audit_unavailable", "the audit log is unavailable; try again")
     return to_response(result)
 
 
@@ -219,7 +220,7 @@ async def userinfo(request: Request) -> Response:
                 event_type="userinfo", outcome="deny", source_ip=_client_ip(request),
                 status=401, reason=exc.reason or "invalid token")])
         except AuditUnavailable:
-            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+            return problem(503, "audit_unavailable", "the audit log is unavailable")
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
     if principal.username is None or "openid" not in principal.scope:
@@ -381,7 +382,7 @@ async def authorize(request: Request) -> Response:
         try:
             await p.emit([record])
         except AuditUnavailable:
-            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+            return problem(503, "audit_unavailable", "the audit log is unavailable")
         if uri:  # the redirect URI was validated against the client: tell the client
             error.state = oreq.payload.state
             return to_response(server.handle_error_response(oreq, error))
@@ -406,7 +407,7 @@ async def authorize(request: Request) -> Response:
                 department=own.department, reason=exc.reason,
                 extra={"delegation": exc.delegation, "sid": session.sid})])
         except AuditUnavailable:
-            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+            return problem(503, "audit_unavailable", "the audit log is unavailable")
         return refused_page(request)
     result = await run_in_threadpool(
         server.create_authorization_response, oreq, subject, grant)
@@ -468,7 +469,7 @@ async def end_session(request: Request) -> Response:
                 extra={"post_logout_redirect_uri":
                        params.get("post_logout_redirect_uri", "")[:_AUDITED_CHARS]})])
         except AuditUnavailable:
-            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+            return problem(503, "audit_unavailable", "the audit log is unavailable")
         return _error_page(request, "logout_error", "", status=400,
                            detail_key="logout_client_mismatch")
     session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
@@ -488,7 +489,7 @@ async def end_session(request: Request) -> Response:
             await p.end_session(session, reason="rp-initiated logout",
                                 source_ip=_client_ip(request))
         except AuditUnavailable:
-            return _problem(503, "audit_unavailable", "the audit log is unavailable")
+            return problem(503, "audit_unavailable", "the audit log is unavailable")
     client_id = named or (audiences[0] if len(audiences) == 1 else None)
     target = params.get("post_logout_redirect_uri")
     response: Response

@@ -223,16 +223,27 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Already consumed atomically in ``authenticate_refresh_token``."""
 
 
+def admit(client: Any, scope: str | None, request: Any) -> None:
+    """What an authenticated client must have to be issued a client-credentials token:
+    the grant type registered, and a requested ``scope`` it may be granted something
+    of (the token generator narrows it). Sets ``request.client`` once the grant type
+    passed, as authlib's grant does (the refusal record names the client from then)."""
+    if not client.check_grant_type(ClientCredentialsGrant.GRANT_TYPE):
+        raise UnauthorizedClientError(
+            f"The client is not authorized to use "
+            f"'grant_type={ClientCredentialsGrant.GRANT_TYPE}'")
+    request.client = client
+    if scope and client.get_allowed_scope(scope) is None:
+        raise InvalidScopeError()
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """Also issued without this class by ``gateway.idp.oauth2.client_credentials`` (the
+    token endpoint's direct path): a rule added here goes into :func:`admit`."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
 
     def validate_token_request(self) -> None:
         client = self.authenticate_token_endpoint_client()
-        if not client.check_grant_type(self.GRANT_TYPE):
-            raise UnauthorizedClientError(
-                f"The client is not authorized to use 'grant_type={self.GRANT_TYPE}'")
-        self.request.client = client
-        scope = self.request.payload.scope
-        if scope and client.get_allowed_scope(scope) is None:
-            raise InvalidScopeError()
+        admit(client, self.request.payload.scope, self.request)
         self.validate_requested_scope()

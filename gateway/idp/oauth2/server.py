@@ -125,6 +125,29 @@ class Result:
         return next((v for k, v in self.headers if k.lower() == "location"), None)
 
 
+def refusal_record(event_type: str, result: Result, client: Client | None,
+                   client_id: str | None, grant_type: str | None,
+                   source_ip: str | None) -> AuditRecord:
+    """The record of an OAuth error answer (``result``): the authenticated client if
+    there was one by then, else the ``client_id`` the request named."""
+    return AuditRecord(
+        event_type=event_type, outcome="failure", source_ip=source_ip,
+        actor_client=client.client_id if client else client_id, status=result.status,
+        reason=f"{result.body.get('error')}: {result.body.get('error_description', '')}",
+        extra={"grant_type": grant_type})
+
+
+def transport_ok(origin: str) -> bool:
+    """Whether a URI of ``origin`` (``scheme://host[:port]``) is secure transport to
+    authlib (HTTPS or a loopback host; ``AUTHLIB_INSECURE_TRANSPORT`` is left to the
+    authlib path, which checks every request)."""
+    try:
+        _check_transport(origin)
+    except InsecureTransportError:
+        return False
+    return True
+
+
 def acting_extra(user: Subject | None) -> dict[str, Any]:
     """What an audit record of a token acted for by a delegate (委托) adds: ``act``
     and ``delegation``, as the proxy's records have them."""
