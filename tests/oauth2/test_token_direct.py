@@ -351,6 +351,8 @@ def test_same_answer_and_audit_as_the_authlib_path(
             assert dict(answer.headers)[b"www-authenticate"].startswith(b"Basic ")
         denied = fast_records[-1]
         assert denied["outcome"] == "failure" and denied["status"] == status
+        if code == "unauthorized_client":  # authenticated by Basic: named all the same
+            assert denied["actor_client"] == OFFICE[0]
         assert denied["reason"].startswith(code)
     else:
         assert dict(answer.headers)[b"content-type"] == b"application/problem+json"
