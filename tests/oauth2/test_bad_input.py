@@ -393,3 +393,36 @@ def test_authorize_with_characters_an_error_cannot_carry(
         new = audit_events(idp, "authorize")[before:]
         assert [e["outcome"] for e in new] == ["failure"], new
         assert (new[0]["reason"] or "").startswith("invalid_request"), new[0]["reason"]
+
+
+def test_a_repeated_parameter_or_two_client_methods_are_refused_and_audited(
+        client: TestClient, idp: Services) -> None:
+    """RFC 6749 section 3.2 (no parameter more than once) and section 2.3 (one client
+    authentication method per request), at the token, introspection and revocation
+    endpoints alike: nothing issued, revealed or revoked, each refusal audited."""
+    tokens = code_flow(client)
+    form = "application/x-www-form-urlencoded"
+    rt = tokens["refresh_token"]
+    r = client.post("/oauth2/token", auth=OFFICE, headers={"content-type": form},
+                    content=f"grant_type=refresh_token&refresh_token={rt}&refresh_token=x")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert "refresh_token" in r.json()["error_description"]
+    _no_token(r)
+    _denied(idp, "invalid_request")
+    at = tokens["access_token"]
+    r = client.post("/oauth2/introspect", auth=FINANCE,
+                    data={"token": at, "client_id": FINANCE[0], "client_secret": FINANCE[1]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert "active" not in r.json()
+    r = client.post("/oauth2/revoke", auth=OFFICE, headers={"content-type": form},
+                    content=f"token={rt}&token={rt}")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    reasons = {e["event_type"]: e["reason"] for e in audit_events(idp)
+               if (e["reason"] or "").startswith("invalid_request")}
+    assert {"token_denied", "token_introspection_denied",
+            "token_revocation_denied"} <= set(reasons)
+    assert FINANCE[1] not in json.dumps(audit_events(idp), default=str)
+    # the refresh token was neither used up nor revoked by the refused requests
+    again = client.post("/oauth2/token", auth=OFFICE,
+                        data={"grant_type": "refresh_token", "refresh_token": rt})
+    assert again.status_code == 200, again.text

@@ -181,11 +181,12 @@ CASES: dict[str, tuple[Callable[[str], list[Req]], int, str | None, str, list[st
                           ["token_denied"]),
     "both methods at once": (lambda i: [_basic_form(body=_form(
         grant_type="client_credentials", client_id=POSTER[0], client_secret=POSTER[1]))],
-        200, None, "direct", ["token_issued"]),
+        400, "invalid_request", "direct", ["token_denied"]),  # RFC 6749 section 2.3
+    # RFC 6749 section 3.2: no parameter more than once
     "duplicate grant_type": (lambda i: [_basic_form(body=CC + b"&" + CC)],
-                             200, None, "app", ["token_issued"]),
+                             400, "invalid_request", "app", ["token_denied"]),
     "duplicate scope": (lambda i: [_basic_form(body=CC + b"&scope=proxy&scope=admin")],
-                        200, None, "app", ["token_issued"]),
+                        400, "invalid_request", "app", ["token_denied"]),
     "missing grant_type": (lambda i: [_basic_form(body=b"scope=proxy")],
                            400, "unsupported_grant_type", "app", ["token_denied"]),
     "another grant type": (lambda i: [_basic_form(body=b"grant_type=password&username=a"
@@ -342,13 +343,16 @@ def test_same_answer_and_audit_as_the_authlib_path(
         assert issued["outcome"] == "success" and issued["source_ip"] == "127.0.0.9"
         assert issued["extra"]["scope"] == body["scope"]
         assert _claims(body["access_token"])["sub"] == issued["actor_client"]
-    elif code in ("invalid_client", "unauthorized_client", "unsupported_grant_type"):
+    elif code in ("invalid_client", "unauthorized_client", "unsupported_grant_type",
+                  "invalid_request"):
         assert body["error"] == code and "access_token" not in body
         assert dict(answer.headers)[b"content-type"] == b"application/json"
         if status == 401:
             assert dict(answer.headers)[b"www-authenticate"].startswith(b"Basic ")
         denied = fast_records[-1]
         assert denied["outcome"] == "failure" and denied["status"] == status
+        if code == "unauthorized_client":  # authenticated by Basic: named all the same
+            assert denied["actor_client"] == OFFICE[0]
         assert denied["reason"].startswith(code)
     else:
         assert dict(answer.headers)[b"content-type"] == b"application/problem+json"

@@ -24,7 +24,7 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 
 from audit import AuditRecord
 from gateway.idp.oauth2.rfc6749 import ClientCredentialsGrant, admit
-from gateway.idp.oauth2.server import Result, refusal_record
+from gateway.idp.oauth2.server import Result, refusal_record, request_refusal
 
 if TYPE_CHECKING:
     from gateway.idp.oauth2.server import IdentityServer
@@ -68,6 +68,8 @@ def issue(server: IdentityServer, form: dict[str, str],
     (case-insensitive) name."""
     request = DirectRequest(form, header, source_ip)
     try:
+        if refusal := request_refusal(None, header("authorization"), form):
+            raise refusal
         client = server.authenticate_client(request, METHODS)
         scope = form.get("scope")
         admit(client, scope, request)

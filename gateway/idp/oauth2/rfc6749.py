@@ -226,13 +226,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 def admit(client: Any, scope: str | None, request: Any) -> None:
     """What an authenticated client must have to be issued a client-credentials token:
     the grant type registered, and a requested ``scope`` it may be granted something
-    of (the token generator narrows it). Sets ``request.client`` once the grant type
-    passed, as authlib's grant does (the refusal record names the client from then)."""
+    of (the token generator narrows it). Sets ``request.client`` first: a refusal
+    record names the client that authenticated, even one refused the grant type
+    (authlib's grant sets it after that check; with Basic the form names nobody)."""
+    request.client = client
     if not client.check_grant_type(ClientCredentialsGrant.GRANT_TYPE):
         raise UnauthorizedClientError(
             f"The client is not authorized to use "
             f"'grant_type={ClientCredentialsGrant.GRANT_TYPE}'")
-    request.client = client
     if scope and client.get_allowed_scope(scope) is None:
         raise InvalidScopeError()
 

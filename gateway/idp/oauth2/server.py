@@ -13,13 +13,18 @@ from __future__ import annotations
 import copy
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InsecureTransportError, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    InsecureTransportError,
+    InvalidRequestError,
+    OAuth2Payload,
+    OAuth2Request,
+)
 
 from audit import AuditRecord
 from gateway.break_glass.active import ActiveBreakGlass
@@ -96,6 +101,8 @@ class StarletteOAuth2Request(OAuth2Request):
         self.method = method
         self.uri = uri
         self.headers = headers
+        query, form = list(query), list(form)
+        self.repeated = repeated_parameter(query, form)
         self._args = dict(query)
         self._form = {k: v for k, v in form}
         self.payload = StarletteOAuth2Payload([*self._args.items(), *self._form.items()])
@@ -112,6 +119,48 @@ class StarletteOAuth2Request(OAuth2Request):
     @property
     def form(self) -> dict[str, str]:
         return self._form
+
+
+def repeated_parameter(*parts: Iterable[tuple[str, str]]) -> str | None:
+    """The first parameter named more than once across ``parts`` (the query and the
+    form), or None. RFC 6749 section 3.2: parameters MUST NOT be included more than
+    once; a repeated one would be read as its first value by one layer and its last by
+    another."""
+    seen: set[str] = set()
+    for items in parts:
+        for name, _value in items:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
+#: the form parameters that carry a client's credential (client_secret_post,
+#: private_key_jwt / client_secret_jwt); the Authorization header carries Basic
+_CREDENTIAL_PARAMETERS = ("client_secret", "client_assertion")
+
+
+def several_client_methods(authorization: str | None, form: Mapping[str, str]) -> bool:
+    """Whether a request authenticates its client in more than one way: RFC 6749
+    section 2.3, the client MUST NOT use more than one authentication method in each
+    request (which one would win is the server's accident, not the client's choice)."""
+    used = sum(1 for name in _CREDENTIAL_PARAMETERS if name in form)
+    if authorization and authorization[:6].lower() == "basic ":
+        used += 1
+    return used > 1
+
+
+def request_refusal(repeated: str | None, authorization: str | None,
+                    form: Mapping[str, str]) -> InvalidRequestError | None:
+    """The ``invalid_request`` a client-authenticated request earns before any grant
+    or endpoint reads it (a parameter repeated, several client authentication methods),
+    or None."""
+    if repeated is not None:
+        return InvalidRequestError(f"the parameter {repeated!r} is given more than once")
+    if several_client_methods(authorization, form):
+        return InvalidRequestError("more than one client authentication method in one "
+                                   "request")
+    return None
 
 
 @dataclass
