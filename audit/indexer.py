@@ -36,6 +36,12 @@ from audit.writer import USAGE_KEYS, day_of, usage_statement
 log = logging.getLogger("govgate.audit.indexer")
 
 BATCH = 5000
+# the background rounds load in small batches with a pause between: a round at a few
+# thousand requests a second is ~2,000 records, ~40 ms of CPU that would share the GIL
+# with the event loop in one burst (and lengthen every request answered meanwhile);
+# paced, the loop keeps most of the core. A reader's round (run_once) is not paced.
+PACED_BATCH = 256
+PACE_SECONDS = 0.01
 Own = Callable[[], tuple[str, Path | None, int] | None]  # chain, current segment, durable
 _I_SYSTEM, _I_RESOURCE, _I_DEPT, _I_OUTCOME = (IDX[c] for c in (
     "system", "resource", "department", "outcome"))
@@ -62,6 +68,7 @@ class Indexer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._round = threading.Lock()
+        self._paced = False
 
     # -- the background thread ---------------------------------------------------------
 
@@ -84,16 +91,18 @@ class Indexer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run_once()
+                self.run_once(paced=True)
             except Exception as exc:  # the database may be away: the journal keeps it
                 log.warning("audit indexer round failed: %s", exc)
             self._stop.wait(self.interval)
 
     # -- one round ---------------------------------------------------------------------
 
-    def run_once(self) -> int:
-        """Load what can be loaded now; returns the number of records loaded."""
+    def run_once(self, *, paced: bool = False) -> int:
+        """Load what can be loaded now; returns the number of records loaded. ``paced``
+        (the background thread's rounds): small batches, a pause after each."""
         with self._round:
+            self._paced = paced
             own = self.own() if self.own is not None else None
             loaded = 0
             for chain_id in self.journal.chain_ids():
@@ -145,9 +154,11 @@ class Indexer:
             end = start
             for end, row in read_frames(path, start, limit):
                 batch.append(row)
-                if len(batch) >= BATCH:
+                if len(batch) >= (PACED_BATCH if self._paced else BATCH):
                     loaded += self.load(chain_id, first, batch, end)
                     batch = []
+                    if self._paced:
+                        self._stop.wait(PACE_SECONDS)
             if batch:
                 loaded += self.load(chain_id, first, batch, end)
             self._loaded[path] = end

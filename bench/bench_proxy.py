@@ -455,6 +455,10 @@ def main() -> None:
                                            "GOVGATE_AUDIT_PATH": args.audit_path}))
         for port in ports.values():
             wait_port(port)
+        time.sleep(0.5)
+        if any(p.poll() is not None for p in procs):  # its port taken between choice and bind:
+            # another program answers there, and its figures would be read as a server's
+            sys.exit("a server of the bench did not start (a port was taken?): run it again")
         auth = [f"Authorization: Bearer {token}"]
         cases = [
             ("(a) upstream direct (nginx)", f"http://127.0.0.1:{ports['a']}/api/x", []),

@@ -340,3 +340,34 @@ def _die(log: AuditLog, engine: sa.Engine) -> None:
 
 def test_migration_0021_mirrors_the_watermarks_table(audit_engine: sa.Engine) -> None:
     assert_mirrors(audit_engine, journal_metadata)
+
+
+def test_the_background_rounds_load_in_paced_batches(
+        make_log: Callable[..., AuditLog], audit_engine: sa.Engine, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread's rounds load a few hundred records per transaction with a pause
+    between (the event loop keeps the core); a reader's round loads all at once."""
+    import audit.indexer as indexer_module
+
+    journal = Journal(tmp_path / "big-journal")  # one segment for all of them
+    log = make_log(journal=journal)
+    indexer = Indexer(audit_engine, journal, own=log.journal_position,
+                      on_checkpoint=log.note_checkpoint)
+    log.attach_indexer(indexer)
+    batches: list[int] = []
+    pauses: list[float | None] = []
+    real_load, real_wait = indexer.load, indexer._stop.wait
+    monkeypatch.setattr(indexer, "load", lambda chain, first, rows, end: (
+        batches.append(len(rows)), real_load(chain, first, rows, end))[1])
+    monkeypatch.setattr(indexer._stop, "wait", lambda t=None: (pauses.append(t), real_wait(0))[1])
+    n = 2 * indexer_module.PACED_BATCH + 40
+    log.append_many_sync([rec(i) for i in range(n)])
+    assert indexer.run_once(paced=True) == n
+    assert batches == [indexer_module.PACED_BATCH] * 2 + [40]
+    assert pauses == [indexer_module.PACE_SECONDS] * 2
+    log.append_many_sync([rec(i) for i in range(n)])
+    batches.clear()
+    assert indexer.run_once() == n  # a reader's round (settle_audit): not paced
+    assert batches == [n]
+    assert len(stored(audit_engine)) == 2 * n
+    log.close_sync()
