@@ -130,6 +130,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._private: dict[str, Any] = {}  # kid -> (private key, joserfc key)
         self._snapshot: tuple[float, dict[str, _Public | CorruptKey]] | None = None
+        self._unknown_kid_read_at = -UNKNOWN_KID_SECONDS  # monotonic: the last such re-read
         self._active: dict[str, tuple[tuple[KeyInfo, Any, Any], datetime, float]] = {}
 
     # --- rows -----------------------------------------------------------------------
@@ -168,6 +169,14 @@ class KeyRing:
         with self._lock:
             self._snapshot = None
             self._active.clear()
+
+    def _unknown_kid_read_due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._unknown_kid_read_at < UNKNOWN_KID_SECONDS:
+                return False
+            self._unknown_kid_read_at = now
+            return True
 
     def _publics(self, max_age: float | None = None) -> dict[str, _Public | CorruptKey]:
         with self._lock:
@@ -470,9 +479,11 @@ class KeyRing:
         entry = self._publics().get(kid)
         if entry is None:
             # a key another process promoted a moment ago (rotation with ``now``): read
-            # the ring again rather than refuse its tokens until the cache expires; at
-            # most every UNKNOWN_KID_SECONDS, so made-up kids cannot cost a query each
-            entry = self._publics(UNKNOWN_KID_SECONDS).get(kid)
+            # the ring again rather than refuse its tokens until the cache expires. Such
+            # re-reads at most every UNKNOWN_KID_SECONDS, so made-up kids cannot cost a
+            # query each; a read for any other reason (the cache's expiry) does not
+            # count, since the key may have been promoted just after it
+            entry = self._publics(0.0 if self._unknown_kid_read_due() else None).get(kid)
         if entry is None:
             raise InvalidSignature(f"unknown kid {kid!r}")
         if isinstance(entry, CorruptKey):

@@ -4,6 +4,7 @@ import base64
 import json
 import warnings
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -327,3 +328,39 @@ def test_cached_active_key_never_outlives_a_promotion(make_service, clock: Froze
     a.promote_due()
     assert _header(b.sign_jwt("token", {}))["kid"] == new.kid
     assert b.sign("token", b"x")[0] == new.kid
+
+
+def test_a_key_promoted_elsewhere_a_moment_after_a_read_is_found_at_once(
+        make_service, clock: FrozenClock, engine: sa.Engine) -> None:
+    """The other process read its ring a moment ago (its cache's expiry, or any
+    verification); a key promoted since is looked up again on its first token, not
+    refused until the cache expires. Made-up kids still cost at most one query per
+    ``UNKNOWN_KID_SECONDS``."""
+    a: KeyService = make_service()
+    a.bootstrap()
+    b: KeyService = make_service(cache_seconds=3600.0)  # another process, long cache
+    assert b.verify_jwt("token", a.sign_jwt("token", {"n": 1})) == {"n": 1}  # b read now
+    a.rotate("token")
+    clock.advance(3600)
+    a.promote_due()  # a rotation with "now", through the other process
+    fresh = a.sign_jwt("token", {"n": 2})
+    assert b.verify_jwt("token", fresh) == {"n": 2}  # within the same 0.1 s as b's read
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "signing_keys" in statement:
+            reads.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for n in range(5):
+            forged = fresh.split(".")
+            header = json.loads(base64.urlsafe_b64decode(forged[0] + "=="))
+            header["kid"] = f"made-up-{n}"
+            forged[0] = base64.urlsafe_b64encode(
+                json.dumps(header).encode()).rstrip(b"=").decode()
+            with pytest.raises(InvalidSignature):
+                b.verify_jwt("token", ".".join(forged))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(reads) <= 1
