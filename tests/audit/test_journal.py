@@ -27,6 +27,7 @@ from audit.journal_tables import metadata as journal_metadata
 from audit.journal_tables import segments
 from audit.journal_verify import verify_journal
 from audit.tables import chains, records, usage
+from gateway.metrics import Metrics
 from gateway.services import audit_log
 from gateway.settings import Settings
 from gateway.web.api.audit import routes
@@ -364,3 +365,22 @@ def test_the_background_rounds_load_in_paced_batches(
     assert batches == [n]
     assert len(stored(audit_engine)) == 2 * n
     log.close_sync()
+
+
+def test_the_indexer_lag_is_a_gauge(make: Make, audit_engine: sa.Engine) -> None:
+    """``govgate_audit_journal_lag_records``: this process's records in the journal
+    and not yet in the tables; back to 0 once a round loaded them."""
+    from gateway.metrics import Metrics
+
+    log, indexer = make()
+    metrics = Metrics(audit=log)
+    try:
+        log.append_many_sync([rec(i) for i in range(3)])
+        assert log.journal_lag() == 3
+        assert "govgate_audit_journal_lag_records 3.0" in metrics.render().decode()
+        indexer.run_once()
+        assert log.journal_lag() == 0
+        assert "govgate_audit_journal_lag_records 0.0" in metrics.render().decode()
+    finally:
+        metrics.close()
+        log.close_sync()
