@@ -10,7 +10,9 @@
                                                            live workers)
     govgate_audit_queue_depth                              gauge (records awaiting commit,
                                                            summed over the live workers)
-    govgate_audit_journal_lag_records                      gauge (in the journal, not yet in the tables)
+    govgate_audit_journal_lag_records                      gauge (records in the journal, not yet
+                                                           in the tables, summed over the live
+                                                           workers)
     govgate_audit_ship_lag_records{target}                 gauge (committed, not shipped)
     govgate_audit_ship_lag_seconds{target}                 gauge (age of the oldest of them)
 

@@ -370,8 +370,6 @@ def test_the_background_rounds_load_in_paced_batches(
 def test_the_indexer_lag_is_a_gauge(make: Make, audit_engine: sa.Engine) -> None:
     """``govgate_audit_journal_lag_records``: this process's records in the journal
     and not yet in the tables; back to 0 once a round loaded them."""
-    from gateway.metrics import Metrics
-
     log, indexer = make()
     metrics = Metrics(audit=log)
     try:
