@@ -210,6 +210,17 @@ class AuditLog:
         """Appends waiting for the next commit (all event loops)."""
         return sum(len(c.pending) for c in list(self._loops.values()))
 
+    def journal_lag(self) -> int:
+        """Journal mode: this writer's records durable in its journal and not yet in the
+        tables (the indexer's lag, ``govgate_audit_journal_lag_records``); 0 otherwise."""
+        chain = self._chain
+        if self._indexer is None or chain is None:
+            return 0
+        with self.engine.connect() as conn:
+            indexed = conn.execute(sa.select(chains.c.head_seq)
+                                   .where(chains.c.chain_id == chain)).scalar()
+        return max(0, self._head_seq - int(indexed or 0))
+
     @property
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last record this writer committed."""

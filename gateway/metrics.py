@@ -10,6 +10,9 @@
                                                            live workers)
     govgate_audit_queue_depth                              gauge (records awaiting commit,
                                                            summed over the live workers)
+    govgate_audit_journal_lag_records                      gauge (records in the journal, not yet
+                                                           in the tables, summed over the live
+                                                           workers)
     govgate_audit_ship_lag_records{target}                 gauge (committed, not shipped)
     govgate_audit_ship_lag_seconds{target}                 gauge (age of the oldest of them)
 
@@ -91,6 +94,9 @@ class Metrics:
                                   multiprocess_mode="livemax")
         self.queue = Gauge("govgate_audit_queue_depth", "Audit records awaiting commit",
                            registry=r, multiprocess_mode="livesum")
+        self.journal_lag = Gauge("govgate_audit_journal_lag_records",
+                                 "Audit records durable in the journal, not yet in the tables",
+                                 registry=r, multiprocess_mode="livesum")
         self._policies = policies
         self._audit = audit
         self._stop = threading.Event()
@@ -100,6 +106,7 @@ class Metrics:
                 self.policy_version.set_function(lambda: float(policies.version))
                 self.policy_lines.set_function(lambda: float(len(policies.engine.index)))
             self.queue.set_function(self._depth)
+            self.journal_lag.set_function(self._journal_lag)
             if self._shipping is not None:
                 r.register(self._shipping)
         else:
@@ -110,12 +117,22 @@ class Metrics:
     def _depth(self) -> float:
         return float(self._audit.queue_depth) if self._audit is not None else 0.0
 
+    def _journal_lag(self) -> float:
+        if self._audit is None:
+            return 0.0
+        try:
+            return float(self._audit.journal_lag())
+        except Exception as exc:  # the database away: the journal keeps the records
+            log.warning("audit journal lag unknown: %s", exc)
+            return float("nan")
+
     def refresh(self) -> None:
         """Write this worker's gauges (multiprocess mode)."""
         if self._policies is not None:
             self.policy_version.set(float(self._policies.version))
             self.policy_lines.set(float(len(self._policies.engine.index)))
         self.queue.set(self._depth())
+        self.journal_lag.set(self._journal_lag())
 
     def _refresh_forever(self) -> None:
         while not self._stop.wait(GAUGE_SECONDS):
