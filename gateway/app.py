@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.partitions import ensure_partitions
@@ -86,6 +86,17 @@ async def _audited_refusal(services: Services, scope: Scope, refused: GovgateErr
     except Exception:
         return AuditUnavailable("the request could not be audited")
     return refused
+
+
+def _audited_body(services: Services, scope: Scope, receive: Receive) -> Receive:
+    """``receive``, auditing a refusal its guards raise while the body is read (too
+    large, too slow, a NUL): what is refused is audited, also once the handler began."""
+    async def audited() -> Message:
+        try:
+            return await receive()
+        except GovgateError as exc:
+            raise await _audited_refusal(services, scope, exc) from None
+    return audited
 
 
 async def _healthz(request: Request) -> Response:
@@ -242,7 +253,8 @@ class GatewayApp(Starlette):
                               if path.startswith(SCIM_PREFIX) else problem_json(refusal))
                     await answer(scope, receive, send)
                     return
-                receive = guard_form_body(scope, limit_body(receive, body_timeout))
+                receive = _audited_body(gateway.services, scope, guard_form_body(
+                    scope, limit_body(receive, body_timeout)))
                 if path == TOKEN_PATH:  # client credentials past Starlette; the rest to it
                     scope["app"] = self
                     await token(scope, receive, send)

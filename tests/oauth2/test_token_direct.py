@@ -210,12 +210,13 @@ CASES: dict[str, tuple[Callable[[str], list[Req]], int, str | None, str, list[st
         b"&f%d=v" % n for n in range(1001)))], 400, "about:blank", "app", []),
     "body over the limit, declared": (lambda i: [_big(True)], 413, "content_too_large",
                                       "app", ["api_request"]),
+    # refused while the body is read: audited all the same (gateway.app._audited_body)
     "body over the limit, streamed": (lambda i: [_big(False)], 413, "content_too_large",
-                                      "guard", []),
+                                      "guard", ["api_request"]),
     "NUL in the body": (lambda i: [_basic_form(body=CC + b"&scope=%00")],
-                        400, "nul_character", "guard", []),
+                        400, "nul_character", "guard", ["api_request"]),
     "body too slow": (lambda i: [_basic_form(body=[b"grant_type=client_"], slow=True)],
-                      408, "request_timeout", "guard", []),
+                      408, "request_timeout", "guard", ["api_request"]),
 }
 
 
@@ -357,6 +358,10 @@ def test_same_answer_and_audit_as_the_authlib_path(
     else:
         assert dict(answer.headers)[b"content-type"] == b"application/problem+json"
         assert body["status"] == status and body["type"].endswith(code or "")
+        if who == "guard":
+            refused = fast_records[-1]
+            assert (refused["outcome"], refused["status"]) == ("deny", status)
+            assert refused["extra"]["code"] == code and refused["extra"]["method"] == "POST"
     # no secret reaches the audit log
     assert not any(s in json.dumps(fast_records, default=str)
                    for s in (FINANCE[1], POSTER[1], GONE[1]))
