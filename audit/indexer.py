@@ -68,7 +68,6 @@ class Indexer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._round = threading.Lock()
-        self._paced = False
 
     # -- the background thread ---------------------------------------------------------
 
@@ -101,13 +100,13 @@ class Indexer:
     def run_once(self, *, paced: bool = False) -> int:
         """Load what can be loaded now; returns the number of records loaded. ``paced``
         (the background thread's rounds): small batches, a pause after each."""
+        pause = PACE_SECONDS if paced else None
         with self._round:
-            self._paced = paced
             own = self.own() if self.own is not None else None
             loaded = 0
             for chain_id in self.journal.chain_ids():
                 try:
-                    loaded += self._one(chain_id, own)
+                    loaded += self._one(chain_id, own, pause)
                 except IndexGap as exc:
                     log.error("audit indexer: %s", exc)
             if loaded and self.on_checkpoint is not None:
@@ -116,18 +115,23 @@ class Indexer:
                 self.on_checkpoint(int(newest or 0))
             return loaded
 
-    def _one(self, chain_id: str, own: tuple[str, Path | None, int] | None) -> int:
+    def _one(self, chain_id: str, own: tuple[str, Path | None, int] | None,
+             pause: float | None) -> int:
         if own is not None and chain_id == own[0]:
-            return self._chain(chain_id, own[1], own[2])
+            return self._chain(chain_id, own[1], own[2], pause)
         fd = self.journal.lock(chain_id)
         if fd is None:
             return 0  # another live process writes it and loads it
         try:
-            return self._chain(chain_id, None, None)
+            return self._chain(chain_id, None, None, pause)
         finally:
             os.close(fd)
 
-    def _chain(self, chain_id: str, current: Path | None, durable: int | None) -> int:
+    def _chain(self, chain_id: str, current: Path | None, durable: int | None,
+               pause: float | None) -> int:
+        """Load one chain's segments; with ``pause``, PACED_BATCH records per transaction
+        and that pause after each."""
+        size = BATCH if pause is None else PACED_BATCH
         paths = self.journal.segments(chain_id)
         if current is not None:  # one our writer opened since it told us where it is
             paths = [p for p in paths if segment_seq(p) <= segment_seq(current)]
@@ -154,11 +158,11 @@ class Indexer:
             end = start
             for end, row in read_frames(path, start, limit):
                 batch.append(row)
-                if len(batch) >= (PACED_BATCH if self._paced else BATCH):
+                if len(batch) >= size:
                     loaded += self.load(chain_id, first, batch, end)
                     batch = []
-                    if self._paced:
-                        self._stop.wait(PACE_SECONDS)
+                    if pause is not None:
+                        self._stop.wait(pause)
             if batch:
                 loaded += self.load(chain_id, first, batch, end)
             self._loaded[path] = end
