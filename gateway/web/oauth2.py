@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
@@ -70,24 +71,31 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
                      max_num_fields=_MAX_FIELDS)
 
 
+async def read_whole(receive: Receive) -> bytes | None:
+    """The whole body from ``receive``, or None once the client went away."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            return None
+
+
 async def _body(request: Request) -> bytes:
     """``request.body()`` without Starlette's async generator around ``receive`` (a
     token request's body is one message); kept on the request as Starlette keeps it."""
     if hasattr(request, "_body") or request._stream_consumed:
         return await request.body()
-    chunks: list[bytes] = []
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        elif message["type"] == "http.disconnect":
-            request._is_disconnected = True
-            raise ClientDisconnect()
+    body = await read_whole(request.receive)
+    if body is None:
+        request._is_disconnected = True
+        raise ClientDisconnect()
     request._stream_consumed = True
-    request._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    return request._body
+    request._body = body
+    return body
 
 
 async def oauth_request(request: Request, provider: Provider) -> StarletteOAuth2Request:
@@ -127,6 +135,11 @@ def problem(status: int, code: str, detail: str) -> JSONResponse:
                         media_type="application/problem+json")
 
 
+def audit_unavailable() -> JSONResponse:
+    """The answer when the audit record could not be written: no audit, no access."""
+    return problem(503, "audit_unavailable", "the audit log is unavailable; try again")
+
+
 #: JSONResponse's encoding (compact, UTF-8, no NaN), built once: ``json.dumps`` with
 #: these options makes a new encoder on every call
 json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -161,7 +174,7 @@ async def _finish(provider: Provider, oreq: StarletteOAuth2Request, result: Resu
     try:
         await provider.emit(events)
     except AuditUnavailable:
-        return problem(503, "audit_unavailable", "the audit log is unavailable; try again")
+        return audit_unavailable()
     return to_response(result)
 
 

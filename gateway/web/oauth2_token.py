@@ -28,14 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import AuditUnavailable, GovgateError
 from gateway.idp.oauth2.client_credentials import GRANT_TYPE, issue
 from gateway.idp.oauth2.provider import Provider
-from gateway.idp.oauth2.server import Result, transport_ok
+from gateway.idp.oauth2.server import Result, origin_of, transport_ok
 from gateway.web.api.problems import problem_json
 from gateway.web.oauth2 import (
     FORM_TYPE,
+    audit_unavailable,
     form_pairs,
     json_header_fields,
     json_text,
-    problem,
+    read_whole,
     to_response,
 )
 from gateway.web.unavailable import HANDLED, storage_unavailable
@@ -69,19 +70,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _read(receive: Receive) -> bytes | None:
-    """The whole body, or None once the client went away."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        elif message["type"] == "http.disconnect":
-            return None
-
-
 class TokenEndpoint:
     """The raw ASGI handler of ``/oauth2/token`` (see the module)."""
 
@@ -92,9 +80,7 @@ class TokenEndpoint:
     def __init__(self, provider: Provider, fallback: ASGIApp) -> None:
         self.provider = provider
         self.fallback = fallback
-        issuer = provider.server.issuer
-        self.origin = issuer.partition("://")[0] + "://" + \
-            issuer.partition("://")[2].partition("/")[0]
+        self.origin = origin_of(provider.server.issuer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
@@ -105,7 +91,7 @@ class TokenEndpoint:
             await self.fallback(scope, receive, send)
             return
         try:
-            body = await _read(receive)
+            body = await read_whole(receive)
         except GovgateError as exc:  # the body's guards: too large, too slow, a NUL
             await problem_json(exc)(scope, receive, send)
             return
@@ -135,8 +121,7 @@ class TokenEndpoint:
         try:
             await self.provider.emit(events)
         except AuditUnavailable:
-            await problem(503, "audit_unavailable", "the audit log is unavailable; try again"
-                          )(scope, receive, send)
+            await audit_unavailable()(scope, receive, send)
             return
         await _answer(result, scope, receive, send)
 

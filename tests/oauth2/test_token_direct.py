@@ -307,7 +307,7 @@ def _run(world: World, reqs: list[Req], direct: bool, monkeypatch: pytest.Monkey
 
         monkeypatch.setattr(oauth2_token, name, spied)
 
-    for name in ("_read", "_replay", "issue"):
+    for name in ("read_whole", "_replay", "issue"):
         spy(name)
     monkeypatch.setattr(TokenEndpoint, "direct", direct)
     answers, who = [], []
@@ -317,7 +317,7 @@ def _run(world: World, reqs: list[Req], direct: bool, monkeypatch: pytest.Monkey
         calls.clear()
         answers.append(world.client.portal.call(_call, world.client.app, req))
         who.append("direct" if "issue" in calls else
-                   "guard" if calls == ["_read"] else "app")
+                   "guard" if calls == ["read_whole"] else "app")
     return answers, _records_after(world.services, last), who
 
 

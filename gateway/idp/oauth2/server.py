@@ -66,6 +66,12 @@ class StarletteOAuth2Payload(OAuth2Payload):
         return self._datalist
 
 
+def origin_of(uri: str) -> str:
+    """``scheme://host[:port]`` of ``uri``."""
+    scheme, _sep, rest = uri.partition("://")
+    return f"{scheme}://{rest.partition('/')[0].partition('?')[0]}"
+
+
 @functools.lru_cache(maxsize=64)
 def _check_transport(origin: str) -> None:
     """authlib's ``InsecureTransportError.check`` for one ``scheme://host[:port]`` (the
@@ -91,9 +97,8 @@ class StarletteOAuth2Request(OAuth2Request):
     def __init__(self, method: str, uri: str, headers: Any,
                  query: Iterable[tuple[str, str]], form: Iterable[tuple[str, str]],
                  source_ip: str | None = None) -> None:
-        scheme, _sep, rest = uri.partition("://")
         try:
-            _check_transport(f"{scheme}://{rest.partition('/')[0].partition('?')[0]}")
+            _check_transport(origin_of(uri))
         except InsecureTransportError:
             InsecureTransportError.check(uri)  # authlib's own word (AUTHLIB_INSECURE_TRANSPORT)
         self.__dict__.update({k: v if v is None or type(v) is str else copy.copy(v)
