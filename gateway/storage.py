@@ -105,7 +105,8 @@ def current_revisions(engine: Engine) -> frozenset[str]:
         if not sa.inspect(conn).has_table(VERSION_TABLE):
             return frozenset()
         return frozenset(conn.execute(
-            sa.text("SELECT version_num FROM alembic_version")).scalars())
+            sa.select(sa.column("version_num")).select_from(sa.table(VERSION_TABLE))
+        ).scalars())
 
 
 def current_revision(engine: Engine) -> str | None:
