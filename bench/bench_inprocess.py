@@ -1,7 +1,7 @@
 """CPU per request in process: the ASGI app called directly, no HTTP server in front.
 
     .venv/bin/python bench/bench_inprocess.py [--requests 4000] [--no-audit]
-                                              [--audit-path journal|database]
+                                              [--audit-path database|journal]
 
 Two cases, 32 concurrent requests each, after a warm-up, on uvloop:
 
