@@ -169,8 +169,10 @@ def role_govgate(home: str, port: int) -> None:
     from gateway.settings import load_settings
     from gateway.web.http_server import HeadLimits, ServerConfig
 
-    settings = load_settings({"GOVGATE_HOME": home,
-                              "GOVGATE_AUDIT_PATH": os.environ["GOVGATE_AUDIT_PATH"]})
+    env = {"GOVGATE_HOME": home}
+    if os.environ.get("GOVGATE_AUDIT_PATH"):  # else the default (journal on SQLite)
+        env["GOVGATE_AUDIT_PATH"] = os.environ["GOVGATE_AUDIT_PATH"]
+    settings = load_settings(env)
     services = open_services(settings)  # with the production audit log (signed checkpoints)
     app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)),
                      freeze_heap=True)  # as govgate serve does

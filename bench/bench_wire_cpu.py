@@ -42,8 +42,13 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of process ``pid`` (all its threads) so far."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process ``pid`` (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> int:
@@ -62,6 +67,17 @@ def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> int:
     return int(found.group(1))
 
 
+def profile(pid: int, out: Path, seconds: int) -> subprocess.Popen[bytes]:
+    """py-spy (``pip install py-spy``; not a dependency) sampling ``pid`` for ``seconds``:
+    the thread holding the GIL, where the one core goes."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds),
+                             "--rate", "250", "--format", "raw", "--threads", "--gil",
+                             "--output", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=3)
@@ -69,6 +85,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure each case this many times, print the median")
     parser.add_argument("--case", action="append", choices=("c2", "d", "d3", "e", "e3"))
+    parser.add_argument("--profile", metavar="DIR",
+                        help="also sample the server with py-spy during each case's last "
+                             "round: DIR/<case>.txt, collapsed stacks (flamegraph input)")
     args = parser.parse_args()
     if not Path(bench_proxy.NGINX).exists() or bench_proxy.WRK is None:
         sys.exit("nginx and wrk are required")
@@ -112,13 +131,20 @@ def main() -> None:
             name, pid, url, headers = cases[key]
             wrk(url, 1, args.connections, headers)  # warm-up
             figures = []
-            for _ in range(rounds):
-                before = cpu_seconds(pid)
+            for i in range(rounds):
+                spy = (profile(pid, Path(args.profile) / f"{key}.txt", seconds)
+                       if args.profile and i == rounds - 1 else None)
+                user, system = cpu_split(pid)
                 n = wrk(url, seconds, args.connections, headers)
-                figures.append((cpu_seconds(pid) - before) / n * 1e6)
+                if spy is not None:
+                    spy.wait(seconds + 30)
+                user2, system2 = cpu_split(pid)
+                figures.append(((user2 + system2 - user - system) / n * 1e6,
+                                (system2 - system) / n * 1e6))
             figures.sort()
-            print(f"  {name:36s} {figures[len(figures) // 2]:6.0f} us CPU/request"
-                  f"  ({', '.join(f'{f:.0f}' for f in figures)})")
+            mid = figures[len(figures) // 2]
+            print(f"  {name:36s} {mid[0]:6.0f} us CPU/request ({mid[1]:.0f} in the kernel)"
+                  f"  ({', '.join(f'{f:.0f}' for f, _ in figures)})")
     finally:
         bench_proxy.stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
