@@ -85,3 +85,49 @@ def test_concurrent_estimates_keep_their_own_username() -> None:
     for th in threads:
         th.join()
     assert wrong == []
+
+
+class _Counting:
+    """The real hasher, counting how many of its calls run at once."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.now, self.most = real, 0, 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> object:
+        call = getattr(self.real, name)
+
+        def counted(*args: object) -> object:
+            with self._lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            try:
+                return call(*args)
+            finally:
+                with self._lock:
+                    self.now -= 1
+        return counted
+
+
+@pytest.mark.real_password_cost
+def test_no_more_argon2_at_once_than_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of sign-ins (the thread pool runs 40) holds 19 MiB per argon2 call in
+    flight: only as many run at once as the machine has cores; all still answer right."""
+    from gateway import passwords
+
+    stored = hash_password("Tb7#kq9!Lm2x")
+    counting = _Counting(passwords._hasher)
+    monkeypatch.setattr(passwords, "_hasher", counting)
+    answers: list[bool] = []
+
+    def sign_in(i: int) -> None:
+        answers.append(passwords.verify_password(
+            stored if i % 3 else None, "Tb7#kq9!Lm2x" if i % 2 else "wrong-guess-xyz"))
+
+    threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(answers) == sorted(bool(i % 3 and i % 2) for i in range(12))
+    assert 1 <= counting.most <= passwords.HASHING_AT_ONCE < 12
