@@ -10,6 +10,11 @@ that same transaction (the head row is locked first), so a replay after a crash
 between load and watermark adds nothing twice; the unique ``(chain_id, seq)`` would
 refuse it anyway. A segment is removed once it is wholly loaded, no longer written,
 and a signed checkpoint covers its last record.
+
+The writer of this process hands the rows it has just made durable to :meth:`offer`
+as well: the indexer loads them from memory where they continue its watermark, and
+reads (and decodes) the segment file only for what memory does not hold (after a
+restart, another process's chain, a gap left by the bound on what memory keeps).
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,10 @@ BATCH = 5000
 # paced, the loop keeps most of the core. A reader's round (run_once) is not paced.
 PACED_BATCH = 256
 PACE_SECONDS = 0.01
+# rows the writer handed over and the indexer has not loaded yet, at most: past it the
+# oldest are dropped and read from the segment file instead (an indexer held up by a
+# database away must not grow the process by what the journal already keeps)
+OFFERED_MAX = 10_000
 Own = Callable[[], tuple[str, Path | None, int] | None]  # chain, current segment, durable
 _I_SYSTEM, _I_RESOURCE, _I_DEPT, _I_OUTCOME = (IDX[c] for c in (
     "system", "resource", "department", "outcome"))
@@ -68,6 +77,74 @@ class Indexer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._round = threading.Lock()
+        # (segment, the byte its first row starts at, [(the byte each row ends at, row)])
+        self._offered: deque[tuple[Path, int, list[tuple[int, tuple[Any, ...]]]]] = deque()
+        self._offered_rows = 0
+        self._offer_lock = threading.Lock()
+
+    def offer(self, path: Path, start: int, rows: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """The writer's rows just made durable in ``path`` from byte ``start`` on, each
+        with the byte its frame ends at (called by the writer, in its thread)."""
+        with self._offer_lock:
+            self._offered.append((path, start, rows))
+            self._offered_rows += len(rows)
+            while self._offered_rows > OFFERED_MAX:
+                self._offered_rows -= len(self._offered.popleft()[2])
+
+    def _frames(self, path: Path, start: int, limit: int
+                ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """``(end offset, row)`` of ``path``'s frames from ``start`` up to ``limit``: the
+        offered rows while they continue the position, then the file's."""
+        pos, order = start, segment_seq(path)
+        while pos < limit and (head := self._head()) is not None:
+            where, row_start, rows = head
+            if where != path:
+                if where.parent == path.parent and segment_seq(where) < order:
+                    self._done(head)  # an older segment of this chain: loaded from its file
+                    continue
+                break  # a later segment's
+            if rows[-1][0] <= pos:  # loaded already
+                self._done(head)
+                continue
+            if row_start > pos:  # rows dropped past the bound: the file, up to memory's
+                for end, row in read_frames(path, pos, min(row_start, limit)):
+                    yield end, row
+                    pos = end
+                if pos != row_start:
+                    break
+            for end, row in rows:
+                if end <= pos:  # loaded already
+                    row_start = end
+                    continue
+                if row_start != pos or end > limit:
+                    break  # not where the file is, or past this round
+                yield end, row
+                row_start = pos = end
+            if pos < rows[-1][0]:
+                break
+            self._done(head)
+        if pos < limit:
+            yield from read_frames(path, pos, limit)
+
+    def _head(self) -> tuple[Path, int, list[tuple[int, tuple[Any, ...]]]] | None:
+        with self._offer_lock:
+            return self._offered[0] if self._offered else None
+
+    def _done(self, entry: tuple[Path, int, list[tuple[int, tuple[Any, ...]]]]) -> None:
+        with self._offer_lock:  # unless the bound has dropped it meanwhile
+            if self._offered and self._offered[0] is entry:
+                self._offered.popleft()
+                self._offered_rows -= len(entry[2])
+
+    def _keep_only(self, chain_id: str) -> None:
+        """Forget the offered rows of chains other than ``chain_id`` (the writer has
+        moved on to a new chain: the old one's segments are read from their files)."""
+        with self._offer_lock:
+            if not self._offered or self._offered[0][0].parent.name == chain_id:
+                return
+            kept = [o for o in self._offered if o[0].parent.name == chain_id]
+            self._offered = deque(kept)
+            self._offered_rows = sum(len(o[2]) for o in kept)
 
     # -- the background thread ---------------------------------------------------------
 
@@ -103,6 +180,8 @@ class Indexer:
         pause = PACE_SECONDS if paced else None
         with self._round:
             own = self.own() if self.own is not None else None
+            if own is not None:
+                self._keep_only(own[0])
             loaded = 0
             for chain_id in self.journal.chain_ids():
                 try:
@@ -136,6 +215,8 @@ class Indexer:
         if current is not None:  # one our writer opened since it told us where it is
             paths = [p for p in paths if segment_seq(p) <= segment_seq(current)]
         if not paths:
+            if current is None:
+                self._forget_dead(chain_id)
             return 0
         sizes = {p: (durable if p == current and durable is not None else _size(p))
                  for p in paths}
@@ -156,7 +237,7 @@ class Indexer:
                 continue
             batch: list[tuple[Any, ...]] = []
             end = start
-            for end, row in read_frames(path, start, limit):
+            for end, row in self._frames(path, start, limit):
                 batch.append(row)
                 if len(batch) >= size:
                     loaded += self.load(chain_id, first, batch, end)
@@ -213,8 +294,12 @@ class Indexer:
         ours) all, since a writer resuming it finds the same head in the tables."""
         written = paths[:-1] if current is not None else paths
         done = [p for p in written if p != current and self._loaded.get(p) == _size(p)]
-        if not done:
-            return
+        if done:
+            self._remove(chain_id, done)
+        if current is None and not self.journal.segments(chain_id):
+            self._forget_dead(chain_id)
+
+    def _remove(self, chain_id: str, done: list[Path]) -> None:
         with self.engine.connect() as conn:
             payload = conn.execute(sa.select(checkpoints.c.payload)
                                    .order_by(checkpoints.c.seq.desc()).limit(1)).scalar()
@@ -234,6 +319,17 @@ class Indexer:
                     .values(removed_at=int(self.clock() * 1000)))
             path.unlink(missing_ok=True)
             self._loaded.pop(path, None)
+
+    def _forget_dead(self, chain_id: str) -> None:
+        """A dead chain wholly in the tables: its directory goes too (else one stays
+        for every process that ever wrote). A writer resuming the chain meanwhile makes
+        it anew and continues from the tables' head, as it would have from here."""
+        folder = self.journal.root / chain_id
+        for name in ("probe", "lock"):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        with contextlib.suppress(OSError):  # not empty: a writer has just taken it
+            folder.rmdir()
 
 
 def _size(path: Path) -> int:

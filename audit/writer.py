@@ -29,18 +29,19 @@ import socket
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from audit.chain import I_HASH, I_SEQ, RECORD_COLUMNS, chain_records, hash_function
+from audit.chain import I_HASH, I_SEQ, I_TS, RECORD_COLUMNS, chain_records, hash_function
 from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
-from audit.journal import ChainWriter, Journal
+from audit.journal import FRAME, ChainWriter, Journal
 from audit.record import AuditRecord, StoredRecord
 from audit.tables import chains, checkpoints, records, usage
 from texts import Text, os_reason
@@ -135,6 +136,10 @@ class _Statements:
                            for r in rows]))
 
 
+# batches remembered for the indexer's lag in seconds (``journal_lags``)
+WRITTEN_KEPT = 100_000
+
+
 class _Committer:
     """The queue and background task of one event loop."""
 
@@ -191,6 +196,8 @@ class AuditLog:
         self._jw: ChainWriter | None = None
         self._ckpt_known = 0  # journal mode: the newest checkpoint this writer knows of
         self._indexer: Any = None
+        # journal mode: (last seq, first ts) of each batch written, until it is indexed
+        self._written: deque[tuple[int, int]] = deque()
         # asyncio side
         # one committer per event loop (a test client may run its own loop in a thread);
         # the chain itself is guarded by self._lock
@@ -213,13 +220,25 @@ class AuditLog:
     def journal_lag(self) -> int:
         """Journal mode: this writer's records durable in its journal and not yet in the
         tables (the indexer's lag, ``govgate_audit_journal_lag_records``); 0 otherwise."""
+        return self.journal_lags()[0]
+
+    def journal_lags(self) -> tuple[int, float]:
+        """Journal mode: the indexer's lag as (records durable in this writer's journal,
+        not yet in the tables; seconds since the oldest of them was written), (0, 0.0)
+        when it has caught up and in database mode."""
         chain = self._chain
         if self._indexer is None or chain is None:
-            return 0
+            return 0, 0.0
         with self.engine.connect() as conn:
-            indexed = conn.execute(sa.select(chains.c.head_seq)
-                                   .where(chains.c.chain_id == chain)).scalar()
-        return max(0, self._head_seq - int(indexed or 0))
+            indexed = int(conn.execute(sa.select(chains.c.head_seq)
+                                       .where(chains.c.chain_id == chain)).scalar() or 0)
+        behind = max(0, self._head_seq - indexed)
+        written = self._written
+        with self._lock:
+            while written and written[0][0] <= indexed:
+                written.popleft()
+            oldest = written[0][1] if written and behind else None
+        return behind, 0.0 if oldest is None else max(0.0, (_ms(self.clock) - oldest) / 1000)
 
     @property
     def head(self) -> tuple[int, str]:
@@ -439,6 +458,7 @@ class AuditLog:
 
     def _claim(self) -> None:
         now = _ms(self.clock)
+        self._written.clear()  # seqs of the chain left behind
         if self._jw is not None:  # a lost lease: the old chain's journal is left to the indexer
             self._jw.close()
             self._jw = None
@@ -626,6 +646,15 @@ class AuditLog:
                                        detail=os_reason(exc))) from None
         self._head_seq, self._head_hash = seq, prev
         self._since_ckpt += len(rows)
+        if len(self._written) < WRITTEN_KEPT:  # past it, the oldest kept tell the age
+            self._written.append((seq, rows[0][I_TS]))
+        if self._indexer is not None and jw.durable is not None:
+            # the rows as they are, so the indexer need not read and decode them back
+            path, end = jw.durable
+            ends = list(accumulate([FRAME.size + len(a) for a in arrays]))
+            start = end - ends[-1]
+            self._indexer.offer(path, start, [(start + e, r) for e, r in zip(ends, rows,
+                                                                               strict=True)])
         return _stored(stamped, rows, chain_id, ckpt)
 
     def _add_usage(self, conn: sa.Connection, batch: list[AuditRecord]) -> None:

@@ -13,6 +13,8 @@
     govgate_audit_journal_lag_records                      gauge (records in the journal, not yet
                                                            in the tables, summed over the live
                                                            workers)
+    govgate_audit_journal_lag_seconds                      gauge (age of the oldest of them; the
+                                                           largest of the live workers')
     govgate_audit_ship_lag_records{target}                 gauge (committed, not shipped)
     govgate_audit_ship_lag_seconds{target}                 gauge (age of the oldest of them)
 
@@ -97,6 +99,10 @@ class Metrics:
         self.journal_lag = Gauge("govgate_audit_journal_lag_records",
                                  "Audit records durable in the journal, not yet in the tables",
                                  registry=r, multiprocess_mode="livesum")
+        self.journal_lag_seconds = Gauge(
+            "govgate_audit_journal_lag_seconds",
+            "Age of the oldest audit record durable in the journal, not yet in the tables",
+            registry=r, multiprocess_mode="livemax")
         self._policies = policies
         self._audit = audit
         self._stop = threading.Event()
@@ -106,7 +112,8 @@ class Metrics:
                 self.policy_version.set_function(lambda: float(policies.version))
                 self.policy_lines.set_function(lambda: float(len(policies.engine.index)))
             self.queue.set_function(self._depth)
-            self.journal_lag.set_function(self._journal_lag)
+            self.journal_lag.set_function(lambda: self._journal_lags()[0])
+            self.journal_lag_seconds.set_function(lambda: self._journal_lags()[1])
             if self._shipping is not None:
                 r.register(self._shipping)
         else:
@@ -117,14 +124,15 @@ class Metrics:
     def _depth(self) -> float:
         return float(self._audit.queue_depth) if self._audit is not None else 0.0
 
-    def _journal_lag(self) -> float:
+    def _journal_lags(self) -> tuple[float, float]:
         if self._audit is None:
-            return 0.0
+            return 0.0, 0.0
         try:
-            return float(self._audit.journal_lag())
+            behind, seconds = self._audit.journal_lags()
         except Exception as exc:  # the database away: the journal keeps the records
             log.warning("audit journal lag unknown: %s", exc)
-            return float("nan")
+            return float("nan"), float("nan")
+        return float(behind), seconds
 
     def refresh(self) -> None:
         """Write this worker's gauges (multiprocess mode)."""
@@ -132,7 +140,9 @@ class Metrics:
             self.policy_version.set(float(self._policies.version))
             self.policy_lines.set(float(len(self._policies.engine.index)))
         self.queue.set(self._depth())
-        self.journal_lag.set(self._journal_lag())
+        behind, seconds = self._journal_lags()
+        self.journal_lag.set(behind)
+        self.journal_lag_seconds.set(seconds)
 
     def _refresh_forever(self) -> None:
         while not self._stop.wait(GAUGE_SECONDS):

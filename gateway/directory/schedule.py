@@ -46,7 +46,10 @@ def run_round(gateway: Gateway) -> SyncPlan | None:
     with one_at_a_time(services.engine, "directory-sync") as alone:
         if not alone or not due(services):
             return None
-        return _sync_round(gateway, client)
+        plan = _sync_round(gateway, client)
+        # journal mode: the round's record in the tables before another worker may look
+        services.settle_audit()
+        return plan
 
 
 def _sync_round(gateway: Gateway, client: DirectoryClient) -> SyncPlan | None:

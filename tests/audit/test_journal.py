@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from audit import AuditLog, AuditWriteError
+from audit.chain import RECORD_COLUMNS
 from audit.indexer import Indexer
 from audit.journal import FRAME, Journal, read_frames
 from audit.journal_tables import metadata as journal_metadata
@@ -108,6 +109,7 @@ async def test_appends_are_durable_in_the_journal_and_indexed_behind(
     # and a writer resuming the chain continues from the tables' head
     assert Indexer(audit_engine, journal).run_once() == 0
     assert journal.segments(chain) == []
+    assert chain not in journal.chain_ids()  # its directory (lock, probe) gone with them
     again, _ = make()
     assert (again.append_sync(rec(0)).chain_id, again.head[0]) == (chain, 121)
     again.close_sync()
@@ -369,16 +371,118 @@ def test_the_background_rounds_load_in_paced_batches(
 
 def test_the_indexer_lag_is_a_gauge(make: Make, audit_engine: sa.Engine) -> None:
     """``govgate_audit_journal_lag_records``: this process's records in the journal
-    and not yet in the tables; back to 0 once a round loaded them."""
-    log, indexer = make()
+    and not yet in the tables, ``..._seconds`` the age of the oldest of them; back to 0
+    once a round loaded them."""
+    now = [1_800_000_000.0]
+    log, indexer = make(clock=lambda: now[0])
     metrics = Metrics(audit=log)
     try:
         log.append_many_sync([rec(i) for i in range(3)])
-        assert log.journal_lag() == 3
-        assert "govgate_audit_journal_lag_records 3.0" in metrics.render().decode()
+        now[0] += 7.5
+        log.append_many_sync([rec(i) for i in range(2)])
+        now[0] += 2
+        assert log.journal_lags() == (5, 9.5)
+        page = metrics.render().decode()
+        assert "govgate_audit_journal_lag_records 5.0" in page
+        assert "govgate_audit_journal_lag_seconds 9.5" in page
         indexer.run_once()
         assert log.journal_lag() == 0
-        assert "govgate_audit_journal_lag_records 0.0" in metrics.render().decode()
+        page = metrics.render().decode()
+        assert "govgate_audit_journal_lag_records 0.0" in page
+        assert "govgate_audit_journal_lag_seconds 0.0" in page
     finally:
         metrics.close()
         log.close_sync()
+
+
+def _table_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    cols = [records.c[c] for c in RECORD_COLUMNS]
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(*cols).order_by(records.c.seq))]
+
+
+def test_the_writers_rows_are_loaded_from_memory_as_the_file_holds_them(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows this process's writer made durable reach the tables without reading the
+    segment files back, and are the rows the files hold (byte for byte where it counts:
+    the chain verifies, and the journal matches the tables)."""
+    import audit.indexer as indexer_module
+
+    log, indexer = make()
+    try:
+        for group in range(3):  # several batches; small segments rotate between them
+            log.append_many_sync([rec(i, items=["姓名", "车牌"], extra={"k": "值 \u2028"})
+                                  for i in range(group * 25, group * 25 + 25)])
+        on_file = [row for p in journal.segments(log.chain_id or "") for _, row in read_frames(p)]
+
+        def no_reading(*args: Any, **kw: Any) -> Any:
+            raise AssertionError("read a segment file back")
+        monkeypatch.setattr(indexer_module, "read_frames", no_reading)
+        assert indexer.run_once() == 75
+        assert indexer._offered_rows == 0
+        assert _table_rows(audit_engine) == on_file
+    finally:
+        monkeypatch.undo()
+        log.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
+
+
+def test_rows_memory_no_longer_holds_are_read_from_the_file(
+        make_log: Callable[..., AuditLog], audit_engine: sa.Engine, tmp_path: Path,
+        keys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound the oldest offered rows are dropped: the indexer reads those from
+    the segment, then goes on from memory where it continues, also when a paced batch
+    ends inside what one write handed over."""
+    import audit.indexer as indexer_module
+
+    monkeypatch.setattr(indexer_module, "OFFERED_MAX", 40)
+    monkeypatch.setattr(indexer_module, "PACED_BATCH", 7)
+    journal = Journal(tmp_path / "one-segment")
+    log = make_log(journal=journal)
+    indexer = Indexer(audit_engine, journal, own=log.journal_position,
+                      on_checkpoint=log.note_checkpoint)
+    log.attach_indexer(indexer)
+    read: list[int] = []
+    real_read = indexer_module.read_frames
+
+    def counted(path: Path, start: int = 0, limit: int | None = None) -> Any:
+        for end, row in real_read(path, start, limit):
+            read.append(row[1])
+            yield end, row
+    monkeypatch.setattr(indexer_module, "read_frames", counted)
+    monkeypatch.setattr(indexer._stop, "wait", lambda t=None: False)
+    try:
+        for group in range(6):  # 60 rows in writes of 10; memory keeps the newest 40
+            log.append_many_sync([rec(i) for i in range(group * 10, group * 10 + 10)])
+        assert indexer.run_once(paced=True) == 60
+        assert read == list(range(1, 21))  # only what was dropped came from the file
+        read.clear()
+        log.append_many_sync([rec(i) for i in range(10)])
+        indexer._offered.clear()  # as if dropped: a gap at the watermark
+        indexer._offered_rows = 0
+        log.append_many_sync([rec(i) for i in range(10)])
+        assert indexer.run_once(paced=True) == 20
+        assert read == list(range(61, 71))  # the gap from the file, then memory again
+        # a round that fails after its first batch (the database went away): the next
+        # goes on from the watermark, inside what one write handed over, from memory
+        read.clear()
+        log.append_many_sync([rec(i) for i in range(20)])
+        real_load, calls = indexer.load, []
+
+        def failing(*args: Any) -> int:
+            calls.append(1)
+            if len(calls) == 2:
+                raise sa.exc.OperationalError("INSERT", {}, Exception("database away"))
+            return real_load(*args)
+        monkeypatch.setattr(indexer, "load", failing)
+        with pytest.raises(sa.exc.OperationalError):
+            indexer.run_once(paced=True)
+        assert indexer.run_once(paced=True) == 13
+        assert read == []
+        assert [r[1] for r in _table_rows(audit_engine)] == list(range(1, 101))
+    finally:
+        log.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)

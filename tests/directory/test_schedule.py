@@ -59,3 +59,22 @@ def test_a_round_with_the_directory_down_is_audited_and_waits(gateway: Gateway,
     with gateway.services.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(records).where(
             records.c.reason == "state_applied")).scalar() == 0
+
+
+def test_a_second_worker_sees_the_round_of_the_first_in_journal_mode(
+        denv: dict[str, str], home: Path) -> None:
+    """Two workers on one database, each with its own journal chain: the worker that
+    ran a round has its record in the tables before it lets go of the round's lock, so
+    the other's round right after finds it done (its own indexer may not load a live
+    worker's chain)."""
+    env = {**denv, "GOVGATE_DIRECTORY_SYNC_INTERVAL": "3600", "GOVGATE_AUDIT_PATH": "journal",
+           "GOVGATE_DIRECTORY_USER_FILTER": "(&(objectClass=inetOrgPerson)(uid=user001*))"}
+    first = open_services(load_settings(env), environ=env)
+    second = open_services(load_settings(env), environ=env)
+    try:
+        assert schedule.run_round(gateway_for(first)) is not None
+        assert schedule.run_round(gateway_for(second)) is None
+        assert [r[0] for r in _rounds(second)] == ["directory_synced"]
+    finally:
+        first.close()
+        second.close()
