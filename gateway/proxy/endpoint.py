@@ -216,6 +216,11 @@ class _ClientGone(Exception):
     pass
 
 
+class _UpstreamCut(_ClientGone):
+    """The upstream broke off a streamed answer whose head had gone out: the client
+    is cut short too (no answer of our own can follow), audited as a 502."""
+
+
 class _BodyStalled(Exception):
     pass
 
@@ -554,12 +559,18 @@ class Proxy:
         self._count(req.system.code, resp.status, "allow", started)
         headers.append(request_id)
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        sent = 0
         try:
             async for chunk in resp.iter_chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except UpstreamError:
+                sent += len(chunk)
+        except UpstreamError as exc:
             self.metrics.upstream_errors.labels(req.system.code, "body").inc()
-            raise _ClientGone from None  # headers are out: all we can do is cut it short
+            # the first record said 200 before the first byte; the failure's record
+            # says how much the consumer got (real use is not overstated)
+            audit.extra["resp_bytes_sent"] = sent
+            audit.extra["upstream_error"] = str(exc)
+            raise _UpstreamCut from None  # headers are out: all we can do is cut it short
         await send({"type": "http.response.body", "body": b""})
 
     async def append_audit(self, audit: AuditDraft, outcome: str, status: int,
@@ -606,10 +617,13 @@ class Proxy:
         if isinstance(exc, STORAGE_FAILURES):  # a step met the database gone: 503
             audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
             exc = unavailable()
-        if isinstance(exc, _ClientGone):
+        if isinstance(exc, _UpstreamCut):
+            status, body = 502, None
+            headers: list[tuple[bytes, bytes]] = []
+        elif isinstance(exc, _ClientGone):
             audit.extra["client_gone"] = True
             status, body = 499, None
-            headers: list[tuple[bytes, bytes]] = []
+            headers = []
         else:
             status, body = problem_body(exc)
             body["request_id"] = audit.request_id

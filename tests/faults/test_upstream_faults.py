@@ -112,15 +112,24 @@ def test_a_body_cut_after_the_head_went_out_is_cut_for_the_client_too(served: Se
                                                                       ) -> None:
     """A streamed answer (no length declared) is audited before its first byte; when
     the upstream resets mid-body the client's body ends short too, never padded or
-    completed, and the metric counts it."""
+    completed, the metric counts it, and a second record of the request says how much
+    the consumer got (real use is not overstated by the first record's 200)."""
     with httpx.stream("GET", served.gateway.url + "/s/api/fault/reset-stream",
                       headers=served.headers("loader"), timeout=10) as r:
         assert r.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError):
             r.read()
         request_id = r.headers["x-request-id"]
-    record = audit_records(served.db_url, request_id)[0]
-    assert record["status"] == 200 and record["extra"]["resp_streamed"] is True
+    deadline = time.monotonic() + 10
+    while len(found := audit_records(served.db_url, request_id)) < 2 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    first, cut = found
+    assert first["status"] == 200 and first["extra"]["resp_streamed"] is True
+    assert (cut["event_type"], cut["outcome"], cut["status"]) == ("proxy_request", "error", 502)
+    assert cut["extra"]["resp_bytes_sent"] == 1000 and "client_gone" not in cut["extra"]
+    assert "mid-response" in cut["extra"]["upstream_error"]
+    assert (cut["actor_user"], cut["system"]) == (first["actor_user"], first["system"])
     metrics = httpx.get(served.gateway.url + "/metrics", timeout=5).text
     assert 'govgate_proxy_upstream_errors_total{kind="body",system="api"} 1.0' in metrics
     served.normal_call_is_prompt()
