@@ -170,8 +170,9 @@ def role_govgate(home: str, port: int) -> None:
     from gateway.web.http_server import HeadLimits, ServerConfig
 
     env = {"GOVGATE_HOME": home}
-    if os.environ.get("GOVGATE_AUDIT_PATH"):  # else the default (journal on SQLite)
-        env["GOVGATE_AUDIT_PATH"] = os.environ["GOVGATE_AUDIT_PATH"]
+    for name in ("GOVGATE_AUDIT_PATH", "GOVGATE_AUDIT_INDEXER"):  # else the defaults
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     settings = load_settings(env)
     services = open_services(settings)  # with the production audit log (signed checkpoints)
     app = create_app(services, seams=Seams(proxy_config=ProxyConfig(rate=1e9, burst=1e9)),

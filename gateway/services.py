@@ -22,6 +22,7 @@ from audit.indexer import Indexer
 from audit.journal import Journal
 from gateway.clock import Clock, utcnow
 from gateway.errors import GovgateError, StorageError, is_problem
+from gateway.indexer_process import IndexerProcess
 from gateway.live_users import LiveUsers
 from gateway.org import Org
 from gateway.settings import Settings
@@ -85,7 +86,12 @@ def audit_log(settings: Settings, engine: Engine, keys: KeyService, writer: str)
         checkpoint_seconds=settings.audit_checkpoint_seconds,
         journal=journal,
     )
-    if journal is not None:
+    if journal is not None and settings.audit_indexer == "process":
+        audit.attach_indexer(IndexerProcess(settings.db_url, journal.root,
+                                            own=audit.journal_position,
+                                            interval=settings.audit_index_seconds,
+                                            on_checkpoint=audit.note_checkpoint))
+    elif journal is not None:
         audit.attach_indexer(Indexer(engine, journal, own=audit.journal_position,
                                      interval=settings.audit_index_seconds,
                                      on_checkpoint=audit.note_checkpoint))

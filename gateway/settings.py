@@ -26,6 +26,7 @@ CRYPTO_PROFILES = ("standard", "gm")
 MASTER_KEY_PROVIDERS = ("file", "env", "pkcs11")
 LANGS = ("zh", "en")
 AUDIT_PATHS = ("database", "journal")
+AUDIT_INDEXERS = ("thread", "process")
 
 
 class Secret:
@@ -118,6 +119,9 @@ class Settings:
     audit_path: str = ""  # empty: "journal" on SQLite, "database" on PostgreSQL
     audit_journal_dir: str = "audit-journal"
     audit_index_seconds: float = 0.5
+    # journal mode: the indexer a thread of the gateway process, or a process of its own
+    # (gateway/indexer_process.py; docs/audit-journal.md, "The indexer")
+    audit_indexer: str = "thread"
     # the running gateway's periodic jobs (key rotation and promotion, IdP purge)
     maintenance_interval_seconds: float = 60.0
     # proxy
@@ -296,6 +300,7 @@ def _validate(values: dict[str, Any]) -> None:
         "master_key_provider": MASTER_KEY_PROVIDERS,
         "lang": LANGS,
         "audit_path": AUDIT_PATHS,
+        "audit_indexer": AUDIT_INDEXERS,
     }
     for name, allowed in checks.items():
         if name in values and values[name] not in allowed:
