@@ -108,8 +108,10 @@ class AuditDraft:
 
 
 def audit_target(raw: bytes | str) -> str:
-    """A request target as the client sent it, bounded, for the audit record."""
-    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    """A request target as the client sent it, bounded, for the audit record: bytes as
+    UTF-8 (what a raw non-ASCII path means, as ``path.parse`` reads it), a byte that
+    is not UTF-8 as ``\\xNN``, so the record shows what arrived, not mojibake."""
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
     return text if len(text) <= MAX_AUDIT_TARGET else text[:MAX_AUDIT_TARGET] + "…"
 
 
