@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.proxy.acting import ACT_COOKIE
 from policies import make_line
 from tests.in_process import Resp
 from tests.proxy.conftest import World, raw_request
@@ -104,7 +106,25 @@ async def test_odd_bytes_are_refused_clearly_and_audited(world: World) -> None:
     # credentials in bytes nobody issues: 401 as any bad credential
     for name, value in (("Authorization", wire("Bearer 档案")),
                         ("Authorization", wire("Bearer ey档.e30.x")),
-                        ("Cookie", wire("gg_session=档案"))):
+                        ("Cookie", wire(f"{SESSION_COOKIE}=档案"))):
         r = await verify(world, [*front("/s/echo/x"), (name, value)])
         assert r.status == 401 and r.headers["www-authenticate"] == 'Bearer realm="govgate"'
         assert world.audit.records[-1].outcome == "deny"
+
+
+async def test_a_session_with_odd_bytes_beside_it(world: World) -> None:
+    world.services.org.add_user("wang.wu", "王五", "jgswj", ["staff"], "Very-long-pass-123",
+                                must_change=False)
+    session, _ = world.built.provider.store.create_session(
+        "wang.wu", "active", amr="pwd", absolute_seconds=3600)
+    cookie = f"{SESSION_COOKIE}={session}"
+    # a delegation choice that is bytes, not a signed number: ignored, acts as itself
+    chosen = f"{cookie}; {ACT_COOKIE}={wire('档')}"
+    r = await verify(world, [*front("/s/echo/x"), ("Cookie", chosen)])
+    assert r.status == 200 and r.headers["x-govgate-user"] == "wang.wu"
+    assert "act" not in world.audit.records[-1].extra
+    # an unsafe request whose Origin is bytes no browser sends: not the gateway's own
+    r = await verify(world, [*front("/s/echo/x", "POST"), ("Cookie", cookie),
+                             ("Origin", wire("http://档案.example"))])
+    assert r.status == 403 and json.loads(r.body)["type"].endswith("access_denied")
+    assert "session cookie" in (world.audit.records[-1].reason or "")
