@@ -2,13 +2,17 @@
 request may reach a department system.
 
     route          ``gateway.proxy.path.parse``: one canonical path or 400 (BadPath);
-                   an unknown system → 404 (UnknownSystem)
+                   the system looked up (in memory) but not yet refused
     authenticate   bearer access token (verified before: a dict lookup) or the
                    portal session → 401 (Unauthorized); a token without the scope
                    ``proxy`` or ``proxy:{system}`` → 403 (``gateway.idp.scopes``)
     cross-site     a state-changing request riding on the session cookie from
                    another site → 403 (``gateway.same_origin``)
     rate limit     token bucket per client (client id, else subject) → 429
+    unknown        a system code that does not exist → 404 (UnknownSystem), only
+                   now: strangers and callers scoped to other systems get the
+                   same answer for every code, and probing codes spends the
+                   caller's own bucket
     decide         policy, then each decider (the catalogue's: ``gateway.proxy.catalogue``)
                    → 403; a spelling of a governed route that only a lax upstream
                    reads as the route → 400
@@ -104,8 +108,10 @@ class AuditDraft:
 
 
 def audit_target(raw: bytes | str) -> str:
-    """A request target as the client sent it, bounded, for the audit record."""
-    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    """A request target as the client sent it, bounded, for the audit record: bytes as
+    UTF-8 (what a raw non-ASCII path means, as ``path.parse`` reads it), a byte that
+    is not UTF-8 as ``\\xNN``, so the record shows what arrived, not mojibake."""
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
     return text if len(text) <= MAX_AUDIT_TARGET else text[:MAX_AUDIT_TARGET] + "…"
 
 
@@ -280,10 +286,14 @@ class Admitter:
         if target.upstream_path != target.path or len(raw_path) != len(target.object):
             # decoded and re-encoded on the way: record what the upstream is sent
             audit.extra["upstream_path"] = target.upstream_path
-        system = self.systems.get(target.system)
-        if system is None:
-            raise UnknownSystem("no such system")
-        audit.system = system.code
+        code = target.system
+        # looked up now, refused only once the caller is known: a stranger gets the
+        # same 401 for a code that does not exist as for one that does (no
+        # enumeration of system codes). The same read of the directory (refreshed at
+        # most every ttl) either way: no database round trip for unknown codes only.
+        system = self.systems.get(code)
+        if system is not None:  # the record never names a system that does not exist
+            audit.system = system.code
         # a bearer token verified before: the lookup inline, without a coroutine
         principal = (self._cached(headers.get("authorization"), self.audience)
                      if self._cached else None)
@@ -292,12 +302,14 @@ class Admitter:
         audit.actor_user = principal.username
         audit.actor_client = principal.client_id
         audit.department = principal.department
+        # up to the rate limit the checks read the code as the caller wrote it (for a
+        # known system it is its code): one scoped to other systems learns nothing
         if self.acting is not None:
-            principal = self.acting(principal, headers, system.code, audit)
+            principal = self.acting(principal, headers, code, audit)
         if getattr(principal, "actor", None) is not None:
-            check_audience(principal, self.issuer, system.code, audit)
+            check_audience(principal, self.issuer, code, audit)
         try:
-            require(principal, PROXY, proxy_scope(system.code))
+            require(principal, PROXY, proxy_scope(code))
         except InsufficientScope as exc:
             audit.reason = f"the token lacks the scope {exc.scope} (it has: " \
                            f"{' '.join(sorted(principal.scope)) or 'none'})"
@@ -313,6 +325,9 @@ class Admitter:
         wait = self.limiter.take(principal.client_id or f"sub:{caller}")
         if wait > 0:
             raise RateLimited(TokenBucketLimiter.retry_after(wait))
+        if system is None:  # after the caller's own bucket: probing codes spends it
+            audit.reason = f"no system {code}"
+            raise UnknownSystem("no such system")
         req = ProxyRequest(audit.request_id, method, target, system, principal,
                            audit.source_ip, headers, audit=audit)
         t_decide = time.perf_counter()

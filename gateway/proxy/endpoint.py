@@ -5,9 +5,10 @@ One request, in order (each step can end it with an RFC 9457 problem):
     limits      header block over ``max_header_bytes`` → 431; declared body over
                 ``max_body_bytes`` → 413 (before a byte of it is read)
     admit       ``gateway.proxy.admission.Admitter``, the step forward-auth runs too:
-                route (400 / 404), authenticate (401), cross-site (403), rate
-                limit (429), decide: policy, then the catalogue (403; an ambiguous
-                spelling of a governed route 400)
+                route (400), authenticate (401), cross-site (403), rate limit
+                (429), an unknown system (404, only for an authenticated caller with
+                the scope for that code), decide: policy, then the catalogue (403;
+                an ambiguous spelling of a governed route 400)
     forward     identity headers stripped, hop-by-hop dropped, X-Forwarded-* and
                 ``X-Govgate-Assertion`` + ``X-Request-ID`` set; bodies streamed both
                 ways, a body growing past the limit aborts with 413; connect or read

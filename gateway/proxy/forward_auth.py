@@ -26,6 +26,14 @@ encrypted for this caller, the answer is 403 ``shaping_required`` (call the
 resource through ``/s/{system}/``). Every answer is audited first; if the
 audit append fails the answer is 503, which nginx turns into 500: fail closed.
 
+Header values arrive as bytes (nginx passes ``$request_uri`` and ``$host`` as the
+client sent them, UTF-8 or not); each byte is kept as it came. A raw UTF-8 path is
+the path its percent-encoding names (``gateway.proxy.path`` decodes both once, so
+one policy line or catalogue route decides every spelling; ``htu`` binds the raw
+bytes, as the upstream behind nginx receives them); bytes that are not UTF-8, a
+raw query, a method that is not an ASCII token, a system code or forwarded host
+outside ASCII are refused (``bad_path``, answered 403, audited), never guessed at.
+
 The front proxy must itself drop client-supplied identity headers and set
 the ones above: see docs/nginx-forward-auth.conf. It should pass the host the
 client addressed as ``X-Forwarded-Host`` (for the cross-site rule).
@@ -34,6 +42,7 @@ client addressed as ``X-Forwarded-Host`` (for the cross-site rule).
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from starlette.types import Receive, Scope, Send
@@ -69,6 +78,8 @@ _FRONT: dict[str, int] = {
 }
 
 
+# RFC 9110 section 5.6.2: what a method name may be made of (ASCII only)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _NO_STORE = (b"cache-control", b"no-store")
 _BEARER_CHALLENGE = (b"www-authenticate", b'Bearer realm="govgate"')
 _AMBIGUOUS = object()  # two different values for one of them
@@ -88,7 +99,9 @@ def scan(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[object]]:
             sent[name] = value
         which = _FRONT.get(name)
         if which is not None and value:
-            if which in (_METHOD, _OVERRIDE):
+            if which in (_METHOD, _OVERRIDE) and value.isascii():
+                # only ASCII: "ß".upper() is "SS", a method nobody sent (the token
+                # check in ``verify`` refuses what stays non-ASCII)
                 value = value.upper()
             found = front[which]
             front[which] = value if found is None or found == value else _AMBIGUOUS
@@ -139,15 +152,26 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
     try:
         sent, front = scan(scope["headers"])
         uri = _one(front, _URI) or ""
+        # the bytes as the front proxy passed them (nginx: the client's, raw): header
+        # values are read as latin-1, which gives every byte back unchanged
+        raw_uri = uri.encode("latin-1")
         # no default: a front proxy that does not say the method would have every
         # request checked as a GET (fail closed, and the set-up error shows at once)
         method = _one(front, _METHOD) or ""
-        audit.extra.update(method=method, path=audit_target(uri))
+        audit.extra.update(method=audit_target(method.encode("latin-1")),
+                           path=audit_target(raw_uri))
         if not method:
             raise BadPath("the front proxy did not send the request's method")
+        if not _TOKEN.fullmatch(method):
+            raise BadPath("the front proxy's method is not an HTTP method name")
         if _one(front, _OVERRIDE) not in (None, method):
             raise BadPath("a method-override header names another method")
-        raw_path, _, query = uri.encode("latin-1", "replace").partition(b"?")
+        host = _one(front, _HOST) or sent.get("host")
+        if host is not None and not host.isascii():
+            # a host name on the wire is ASCII (IDNA): these bytes would only add an
+            # origin to the cross-site rule's own ones that no browser sends
+            raise BadPath("the forwarded host is not ASCII")
+        raw_path, _, query = raw_uri.partition(b"?")
         system_hint = _one(front, _SYSTEM)
         if system_hint is not None:
             if not SYSTEM_RE.match(system_hint) or not raw_path.startswith(b"/"):
@@ -160,7 +184,7 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             raw_path = b"/s/" + system_hint.encode() + raw_path
         admission = await proxy.admitter.admit(
             scope, receive, method=method, raw_path=raw_path, query=query, headers=sent,
-            host=_one(front, _HOST) or sent.get("host"), audit=audit)
+            host=host, audit=audit)
         system = admission.system.code
         if admission.shape:  # HEAD included: the assertion would serve a GET as well
             audit.reason = (f"{audit.resource} is cut, masked or encrypted for this caller; "

@@ -105,7 +105,7 @@ def test_the_cli_and_a_served_gateway_ship(env: dict[str, str], home: Path,
     target = home / "audit.jsonl"
     try:
         with TestClient(create_app(services)) as client:
-            assert client.get("/s/nosuch/x").status_code == 404  # audited
+            assert client.get("/s/nosuch/x").status_code == 401  # audited
             deadline = time.monotonic() + 5
             while not target.exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -115,12 +115,12 @@ def test_the_cli_and_a_served_gateway_ship(env: dict[str, str], home: Path,
                     time.monotonic() < deadline:  # the position follows the line
                 time.sleep(0.02)
             assert caught_up in text
-            assert client.get("/s/nosuch/y").status_code == 404
+            assert client.get("/s/nosuch/y").status_code == 401
     finally:
         services.close()
     shipped = _lines(target)  # the last one at the latest when the gateway stopped
     assert [(line["event_type"], line["status"]) for line in shipped] == [
-        ("proxy_request", 404)] * 2
+        ("proxy_request", 401)] * 2
 
     out = home / "elsewhere.jsonl"
     result = runner.invoke(cli, ["audit", "ship", "--to", str(out)])

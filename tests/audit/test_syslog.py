@@ -196,7 +196,7 @@ def test_a_served_gateway_ships_through_a_receiver_stopped_and_restarted(
     services = open_services(settings, writer="gateway")
     try:
         with TestClient(create_app(services)) as client:
-            assert client.get("/s/nosuch/x").status_code == 404  # audited
+            assert client.get("/s/nosuch/x").status_code == 401  # audited
             deadline = time.monotonic() + 5
             while not ids("proxy_request") and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -205,7 +205,7 @@ def test_a_served_gateway_ships_through_a_receiver_stopped_and_restarted(
 
             receiver.stop()
             for i in range(3):  # answered and audited, whatever the receiver does
-                assert client.get(f"/s/nosuch/{i}").status_code == 404
+                assert client.get(f"/s/nosuch/{i}").status_code == 401
             deadline = time.monotonic() + 5
             while len(ids("proxy_request")) < 4 and time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -230,3 +230,38 @@ async def test_a_client_cannot_choose_the_system_beside_a_proxy_uri(world: World
     r = await world.request("GET", "/auth/verify", token=world.token(), headers=[
         *verify_headers("/api/x"), ("X-Govgate-System", "echo")])
     assert r.status == 200
+
+
+async def test_real_nginx_passes_raw_utf8_and_govgate_decides_on_what_it_means(
+    world: World, nginx: int
+) -> None:
+    """nginx hands ``$request_uri`` over byte for byte: a raw UTF-8 path is the path
+    its percent-encoding names (one policy line decides both), bytes that are not
+    UTF-8 are refused, and nginx never gets anything from the check but 200/401/403."""
+    token = world.token()
+    world.built.policies.add(make_line("role:staff", "jgswj", "/s/echo/档案/*", "GET",
+                                       effect="deny"))
+
+    def raw(text: str) -> str:  # the UTF-8 bytes on the wire (raw_request sends latin-1)
+        return text.encode("utf-8").decode("latin-1")
+
+    auth = [("Authorization", f"Bearer {token}")]
+    for target in (raw("/档案/1"), "/%E6%A1%A3%E6%A1%88/1", raw("/档") + "%E6%A1%88/1"):
+        r = await raw_request(nginx, "GET", target, auth)
+        assert r.status == 403, target
+        record = world.audit.records[-1]
+        assert record.event_type == "forward_auth" and record.extra["line_id"] is not None
+        assert record.extra["upstream_path"] == "/%E6%A1%A3%E6%A1%88/1"
+    r = await raw_request(nginx, "GET", "/a\xff", auth)
+    assert r.status == 403
+    assert world.audit.records[-1].reason == "path is not UTF-8"
+    assert world.echo.seen == []
+    # allowed: the check answers 200 for the path it means, bound to the raw bytes
+    await raw_request(nginx, "GET", raw("/资产/1"), auth)
+    record = world.audit.records[-1]
+    assert record.outcome == "allow" and record.extra["path"] == "/资产/1"
+    # nginx passes a raw UTF-8 Host on as $host: no origin the cross-site rule may own
+    seen = len(world.echo.seen)
+    r = await raw_request(nginx, "GET", "/api/x", [*auth, ("Host", raw("档案.example"))])
+    assert r.status == 403 and len(world.echo.seen) == seen
+    assert world.audit.records[-1].reason == "the forwarded host is not ASCII"
