@@ -144,10 +144,19 @@ CASES: dict[str, tuple[Callable[[str], list[Req]], int, str | None, str, list[st
         200, None, "direct", ["token_issued"]),
     "basic, scope narrowed": (lambda i: [_basic_form(body=CC + b"&scope=catalogue%3Aread")],
                               200, None, "direct", ["token_issued"]),
-    "bad scope dropped": (lambda i: [_basic_form(body=CC + b"&scope=admin+proxy")],
-                          200, None, "direct", ["token_issued"]),
-    "no scope it may hold": (lambda i: [_basic_form(body=CC + b"&scope=admin")],
+    "a system under proxy": (lambda i: [_basic_form(body=CC + b"&scope=proxy%3Aassets")],
                              200, None, "direct", ["token_issued"]),
+    "standard scopes": (lambda i: [_basic_form(body=CC + b"&scope=openid+offline_access")],
+                        200, None, "direct", ["token_issued"]),
+    # RFC 6749 section 5.2: a scope the client may not have is refused, never dropped
+    "a scope it may not have beside one it may": (lambda i: [_basic_form(
+        body=CC + b"&scope=admin+proxy")], 400, "invalid_scope", "direct", ["token_denied"]),
+    "only a scope it may not have": (lambda i: [_basic_form(body=CC + b"&scope=admin")],
+                                     400, "invalid_scope", "direct", ["token_denied"]),
+    "a malformed proxy scope": (lambda i: [_basic_form(body=CC + b"&scope=proxy%3AASSETS")],
+                                400, "invalid_scope", "direct", ["token_denied"]),
+    "a scope no token may quote": (lambda i: [_basic_form(body=CC + b"&scope=%E7%AE%A1")],
+                                   400, "invalid_scope", "direct", ["token_denied"]),
     "client_secret_post": (lambda i: [Req(body=_form(
         grant_type="client_credentials", client_id=POSTER[0], client_secret=POSTER[1]))],
         200, None, "direct", ["token_issued"]),
@@ -345,7 +354,7 @@ def test_same_answer_and_audit_as_the_authlib_path(
         assert issued["extra"]["scope"] == body["scope"]
         assert _claims(body["access_token"])["sub"] == issued["actor_client"]
     elif code in ("invalid_client", "unauthorized_client", "unsupported_grant_type",
-                  "invalid_request"):
+                  "invalid_request", "invalid_scope"):
         assert body["error"] == code and "access_token" not in body
         assert dict(answer.headers)[b"content-type"] == b"application/json"
         if status == 401:
@@ -354,6 +363,10 @@ def test_same_answer_and_audit_as_the_authlib_path(
         assert denied["outcome"] == "failure" and denied["status"] == status
         if code == "unauthorized_client":  # authenticated by Basic: named all the same
             assert denied["actor_client"] == OFFICE[0]
+        if code == "invalid_scope":  # the refused scopes named, the client too
+            assert denied["actor_client"] == FINANCE[0]
+            assert body["error_description"].startswith("the client may not have the scope")
+            assert "proxy," not in body["error_description"]
         assert denied["reason"].startswith(code)
     else:
         assert dict(answer.headers)[b"content-type"] == b"application/problem+json"
@@ -369,20 +382,28 @@ def test_same_answer_and_audit_as_the_authlib_path(
 
 def test_the_scope_each_grants(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the direct path grants, asserted on its own: the client's registered scope
-    by default, a request narrowed to it, nothing it may not hold."""
+    by default, what it asks for of that; a scope it may not hold refused, named."""
     issuer = world.services.settings.issuer.rstrip("/")
     granted = {}
-    for scope in ("", "catalogue:read", "admin proxy", "admin"):
+    for scope in ("", "catalogue:read", "proxy:assets proxy", "admin proxy", "admin",
+                  "proxy admin audit:read"):
         body = CC + (b"&scope=" + scope.replace(" ", "+").encode() if scope else b"")
         answers, _, issued = _run(world, [_basic_form(body=body)], True, monkeypatch)
         assert issued == ["direct"]
         token = json.loads(answers[0].body)
+        if "access_token" not in token:
+            assert answers[0].status == 400 and token["error"] == "invalid_scope"
+            granted[scope] = token["error_description"]
+            continue
         claims = _claims(token["access_token"])
         assert claims["scope"] == token["scope"] and claims["client_id"] == FINANCE[0]
         assert claims["iss"] == issuer and claims["gty"] == "client_credentials"
         granted[scope] = token["scope"]
+    refused = "the client may not have the scope(s): "
     assert granted == {"": "proxy catalogue:read", "catalogue:read": "catalogue:read",
-                       "admin proxy": "proxy", "admin": ""}
+                       "proxy:assets proxy": "proxy:assets proxy",
+                       "admin proxy": refused + "admin", "admin": refused + "admin",
+                       "proxy admin audit:read": refused + "admin, audit:read"}
 
 
 def test_no_audit_no_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

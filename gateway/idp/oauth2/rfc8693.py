@@ -44,6 +44,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import TokenId
+from gateway.idp.oauth2.rfc6749 import scope_names
 from gateway.idp.oauth2.rfc9068 import AT_TYP, InvalidAccessToken, Subject
 from gateway.idp.scopes import covers, proxy_scope
 from gateway.tables import SYSTEM_RE, systems
@@ -143,8 +144,9 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         cover it; a request for anything else is wider than the exchange gives."""
         target = proxy_scope(code)
         wanted = scope_to_list(self.request.payload.scope) or [target]
-        if any(w != target for w in wanted):
-            raise InvalidScopeError(f"an exchanged token carries {target} only")
+        if wider := [w for w in dict.fromkeys(wanted) if w != target]:
+            raise InvalidScopeError(f"an exchanged token carries {target} only, not "
+                                    f"{scope_names(wider)}")
         if not covers(str(claims.get("scope", "")).split(), target):
             raise InvalidScopeError(f"the user's token does not hold {target}")
         if not covers(scope_to_list(client.scope) or [], target):
