@@ -30,12 +30,22 @@ from starlette.testclient import TestClient
 
 from audit.tables import records
 from gateway.app import browser_seams, create_app
+from gateway.i18n import render
 from gateway.root import Gateway, build_gateway
 from gateway.services import Services
 from gateway.web import oauth2_token
+from gateway.web.oauth2 import AUDIT_UNAVAILABLE
 from gateway.web.oauth2_token import TokenEndpoint
 from tests.conftest import settings_of_its_own
-from tests.oauth2.helpers import EXTRA_CLIENTS, FINANCE, OFFICE, close_services, make_services
+from tests.oauth2.helpers import (
+    EXTRA_CLIENTS,
+    FINANCE,
+    OFFICE,
+    close_services,
+    code_flow,
+    make_services,
+)
+from tests.tokens import access_token
 
 KEY = ECKey.generate_key("P-256", parameters={"kid": "direct-1"})
 OTHER_KEY = ECKey.generate_key("P-256", parameters={"kid": "direct-1"})
@@ -461,3 +471,42 @@ def test_an_issuer_on_plain_http_is_left_to_the_application(world: World) -> Non
     endpoint = TokenEndpoint(provider, application)  # type: ignore[arg-type]
     world.client.portal.call(_call, endpoint, _basic_form())
     assert handed == [CC]
+
+
+AUDIT_SAID = {"type": "urn:govgate:error:audit_unavailable", "title": "audit unavailable",
+              "status": 503, "detail": "the audit log is unavailable; try again"}
+
+
+def test_every_idp_endpoint_says_the_audit_log_is_unavailable_alike(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No audit, no answer: the token endpoint and the others of the identity provider
+    (userinfo, authorize, logout) answer the same 503 in the same words, one text key
+    (``oauth2.audit_unavailable``) with its Chinese. Here for this module's world."""
+    client, services = world.client, world.services
+    signed_in = code_flow(client)  # zhang.san's session and ID token (its sid)
+    other = access_token(services, sub="li.si", department="jgswj", client_id="office-web",
+                         scope="openid")
+
+    async def failing(record: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services.audit, "append", failing)
+    answers = {
+        "token": client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                             auth=FINANCE),
+        "userinfo, a bad token": client.get("/oauth2/userinfo",
+                                            headers={"Authorization": "Bearer nope"}),
+        "authorize, an unknown client": client.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": "nobody", "scope": "openid"},
+            follow_redirects=False),
+        "logout, another client's hint": client.get("/oauth2/logout", params={
+            "client_id": "finance-system", "id_token_hint": other}, follow_redirects=False),
+        "logout, the session's end": client.get("/oauth2/logout", params={
+            "id_token_hint": signed_in["id_token"]}, follow_redirects=False),
+    }
+    for what, r in answers.items():
+        assert (r.status_code, r.json()) == (503, AUDIT_SAID), what
+        assert r.headers["content-type"] == "application/problem+json", what
+        assert "access_token" not in r.text and "location" not in r.headers, what
+    assert AUDIT_UNAVAILABLE.key == "oauth2.audit_unavailable"
+    assert render(AUDIT_UNAVAILABLE, "zh") == "审计日志暂不可用，请稍后重试"
