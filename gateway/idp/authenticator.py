@@ -25,7 +25,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
-from gateway.idp.oauth2.deny_list import TokenId
+from gateway.idp.oauth2.deny_list import token_id
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.rfc8693 import TOKEN_EXCHANGE, acting_subject
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
@@ -169,9 +169,7 @@ class Authenticator:
             actor = self._actor(claims, audience)
         elif audience is not None and audience not in audiences:
             raise _unauthorized("audience mismatch")
-        iat = claims.get("iat")
-        jti = TokenId(claims["jti"], claims["client_id"],
-                      float(iat) if isinstance(iat, int | float) else None)
+        jti = token_id(claims)  # an exchanged token's also names its subject token
         if self.deny.denied("jti", jti):
             raise _unauthorized("client disabled" if self.deny.denied_client(
                 jti.client_id, jti.issued_at) else "token revoked")

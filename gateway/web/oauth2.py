@@ -47,6 +47,7 @@ from gateway.web.oauth2_acting import (
     refused_page,
 )
 from gateway.web.portal.pages import authenticator, csrf_ok, render, render_message
+from texts import Text
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -135,9 +136,14 @@ def problem(status: int, code: str, detail: str) -> JSONResponse:
                         media_type="application/problem+json")
 
 
+#: the one wording of every 503 the identity provider's endpoints answer when the audit
+#: record could not be written (zh in gateway/messages.py)
+AUDIT_UNAVAILABLE = Text("oauth2.audit_unavailable", "the audit log is unavailable; try again")
+
+
 def audit_unavailable() -> JSONResponse:
     """The answer when the audit record could not be written: no audit, no access."""
-    return problem(503, "audit_unavailable", "the audit log is unavailable; try again")
+    return problem(503, "audit_unavailable", AUDIT_UNAVAILABLE)
 
 
 #: JSONResponse's encoding (compact, UTF-8, no NaN), built once: ``json.dumps`` with
@@ -251,7 +257,7 @@ async def userinfo(request: Request) -> Response:
                 event_type="userinfo", outcome="deny", source_ip=_client_ip(request),
                 status=401, reason=exc.reason or "invalid token")])
         except AuditUnavailable:
-            return problem(503, "audit_unavailable", "the audit log is unavailable")
+            return audit_unavailable()
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
     if principal.username is None or "openid" not in principal.scope:
@@ -413,7 +419,7 @@ async def authorize(request: Request) -> Response:
         try:
             await p.emit([record])
         except AuditUnavailable:
-            return problem(503, "audit_unavailable", "the audit log is unavailable")
+            return audit_unavailable()
         if uri:  # the redirect URI was validated against the client: tell the client
             error.state = oreq.payload.state
             return to_response(server.handle_error_response(oreq, error))
@@ -438,7 +444,7 @@ async def authorize(request: Request) -> Response:
                 department=own.department, reason=exc.reason,
                 extra={"delegation": exc.delegation, "sid": session.sid})])
         except AuditUnavailable:
-            return problem(503, "audit_unavailable", "the audit log is unavailable")
+            return audit_unavailable()
         return refused_page(request)
     result = await run_in_threadpool(
         server.create_authorization_response, oreq, subject, grant)
@@ -500,7 +506,7 @@ async def end_session(request: Request) -> Response:
                 extra={"post_logout_redirect_uri":
                        params.get("post_logout_redirect_uri", "")[:_AUDITED_CHARS]})])
         except AuditUnavailable:
-            return problem(503, "audit_unavailable", "the audit log is unavailable")
+            return audit_unavailable()
         return _error_page(request, "logout_error", "", status=400,
                            detail_key="logout_client_mismatch")
     session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
@@ -520,7 +526,7 @@ async def end_session(request: Request) -> Response:
             await p.end_session(session, reason="rp-initiated logout",
                                 source_ip=_client_ip(request))
         except AuditUnavailable:
-            return problem(503, "audit_unavailable", "the audit log is unavailable")
+            return audit_unavailable()
     client_id = named or (audiences[0] if len(audiences) == 1 else None)
     target = params.get("post_logout_redirect_uri")
     response: Response

@@ -91,7 +91,10 @@ async def test_every_refusal_has_its_error_and_is_audited(world: World) -> None:
         ("two audiences", w.exchange(good, resource=f"{ISSUER}/s/echo"), 400,
          "invalid_target", "exactly one"),
         ("scope wider than the target", w.exchange(good, scope="proxy:vehicles openid"),
-         400, "invalid_scope", "proxy:vehicles only"),
+         400, "invalid_scope", "proxy:vehicles only, not openid"),
+        # RFC 6749 section 5.2: a scope it may not have alone is refused, named
+        ("a scope the client may not have", w.exchange(good, scope="admin"),
+         400, "invalid_scope", "proxy:vehicles only, not admin"),
         ("scope the user's token lacks", w.exchange(w.user_token(
             "wang.wu", "nn-jgsw", scope="openid proxy:echo")), 400, "invalid_scope",
          "user's token does not hold"),

@@ -20,10 +20,11 @@ import sqlalchemy as sa
 from audit.tables import chains, checkpoints, records
 from bench.gateway_world import LOADER, SYSTEM, GatewayProcess, govgate
 from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.oauth2.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from gateway.services import Services
 from tests.multiprocess.conftest import BURST, ONLY_POSTGRES, RATE, shared_world
 from tests.tokens import access_token, ensure_client, ensure_user
-from tests.wiring import parts
+from tests.wiring import apply_state, parts
 
 pytestmark = ONLY_POSTGRES
 
@@ -122,6 +123,35 @@ def test_a_token_issued_by_one_is_accepted_by_the_other_until_revoked_there(
     took = _until(lambda: _proxied(two, _bearer(token)) == 401, time.monotonic())
     assert _proxied(one, _bearer(token)) == 401
     print(f"revocation held in the other process after {took:.3f} s")
+
+
+def test_a_token_exchanged_through_one_dies_with_its_subject_token_revoked_there(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """RFC 8693: the token a system got by exchange names its subject token, whose
+    revocation the other process's deny list applies to it within a second."""
+    services, one, two = world
+    exchanger = ("exchanger", "exchanger-secret-0123456789abcdef0123")
+    apply_state(services, {"clients": [{
+        "client_id": exchanger[0], "name": "交换系统", "department": "jgswj",
+        "grant_types": ["client_credentials"], "scope": "proxy", "secret": exchanger[1],
+        "token_exchange": True}]})
+    ensure_user(services, "xchg.mp", "jgswj", ["staff"])
+    parent = access_token(services, sub="xchg.mp", department="jgswj",
+                          client_id=exchanger[0], scope="openid proxy")
+    r = httpx.post(f"{one.url}/oauth2/token", auth=exchanger, timeout=10, data={
+        "grant_type": TOKEN_EXCHANGE, "subject_token": parent,
+        "subject_token_type": ACCESS_TOKEN_TYPE, "audience": SYSTEM})
+    assert r.status_code == 200, r.text
+    child = _bearer(r.json()["access_token"])
+    assert _proxied(two, child) == 200
+    r = httpx.post(f"{one.url}/oauth2/revoke", data={"token": parent}, auth=exchanger,
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    took = _until(lambda: _proxied(two, child) == 401, time.monotonic())
+    r = httpx.post(f"{two.url}/oauth2/introspect", auth=exchanger, timeout=10,
+                   data={"token": child["Authorization"][7:]})
+    assert r.json() == {"active": False}
+    print(f"subject token's revocation held for the exchanged one after {took:.3f} s")
 
 
 def test_a_key_promoted_at_once_through_one_signs_tokens_the_other_accepts_at_once(

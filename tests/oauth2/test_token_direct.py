@@ -30,12 +30,22 @@ from starlette.testclient import TestClient
 
 from audit.tables import records
 from gateway.app import browser_seams, create_app
+from gateway.i18n import render
 from gateway.root import Gateway, build_gateway
 from gateway.services import Services
 from gateway.web import oauth2_token
+from gateway.web.oauth2 import AUDIT_UNAVAILABLE
 from gateway.web.oauth2_token import TokenEndpoint
 from tests.conftest import settings_of_its_own
-from tests.oauth2.helpers import EXTRA_CLIENTS, FINANCE, OFFICE, close_services, make_services
+from tests.oauth2.helpers import (
+    EXTRA_CLIENTS,
+    FINANCE,
+    OFFICE,
+    close_services,
+    code_flow,
+    make_services,
+)
+from tests.tokens import access_token
 
 KEY = ECKey.generate_key("P-256", parameters={"kid": "direct-1"})
 OTHER_KEY = ECKey.generate_key("P-256", parameters={"kid": "direct-1"})
@@ -144,10 +154,19 @@ CASES: dict[str, tuple[Callable[[str], list[Req]], int, str | None, str, list[st
         200, None, "direct", ["token_issued"]),
     "basic, scope narrowed": (lambda i: [_basic_form(body=CC + b"&scope=catalogue%3Aread")],
                               200, None, "direct", ["token_issued"]),
-    "bad scope dropped": (lambda i: [_basic_form(body=CC + b"&scope=admin+proxy")],
-                          200, None, "direct", ["token_issued"]),
-    "no scope it may hold": (lambda i: [_basic_form(body=CC + b"&scope=admin")],
+    "a system under proxy": (lambda i: [_basic_form(body=CC + b"&scope=proxy%3Aassets")],
                              200, None, "direct", ["token_issued"]),
+    "standard scopes": (lambda i: [_basic_form(body=CC + b"&scope=openid+offline_access")],
+                        200, None, "direct", ["token_issued"]),
+    # RFC 6749 section 5.2: a scope the client may not have is refused, never dropped
+    "a scope it may not have beside one it may": (lambda i: [_basic_form(
+        body=CC + b"&scope=admin+proxy")], 400, "invalid_scope", "direct", ["token_denied"]),
+    "only a scope it may not have": (lambda i: [_basic_form(body=CC + b"&scope=admin")],
+                                     400, "invalid_scope", "direct", ["token_denied"]),
+    "a malformed proxy scope": (lambda i: [_basic_form(body=CC + b"&scope=proxy%3AASSETS")],
+                                400, "invalid_scope", "direct", ["token_denied"]),
+    "a scope no token may quote": (lambda i: [_basic_form(body=CC + b"&scope=%E7%AE%A1")],
+                                   400, "invalid_scope", "direct", ["token_denied"]),
     "client_secret_post": (lambda i: [Req(body=_form(
         grant_type="client_credentials", client_id=POSTER[0], client_secret=POSTER[1]))],
         200, None, "direct", ["token_issued"]),
@@ -345,7 +364,7 @@ def test_same_answer_and_audit_as_the_authlib_path(
         assert issued["extra"]["scope"] == body["scope"]
         assert _claims(body["access_token"])["sub"] == issued["actor_client"]
     elif code in ("invalid_client", "unauthorized_client", "unsupported_grant_type",
-                  "invalid_request"):
+                  "invalid_request", "invalid_scope"):
         assert body["error"] == code and "access_token" not in body
         assert dict(answer.headers)[b"content-type"] == b"application/json"
         if status == 401:
@@ -354,6 +373,10 @@ def test_same_answer_and_audit_as_the_authlib_path(
         assert denied["outcome"] == "failure" and denied["status"] == status
         if code == "unauthorized_client":  # authenticated by Basic: named all the same
             assert denied["actor_client"] == OFFICE[0]
+        if code == "invalid_scope":  # the refused scopes named, the client too
+            assert denied["actor_client"] == FINANCE[0]
+            assert body["error_description"].startswith("the client may not have the scope")
+            assert "proxy," not in body["error_description"]
         assert denied["reason"].startswith(code)
     else:
         assert dict(answer.headers)[b"content-type"] == b"application/problem+json"
@@ -369,20 +392,28 @@ def test_same_answer_and_audit_as_the_authlib_path(
 
 def test_the_scope_each_grants(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the direct path grants, asserted on its own: the client's registered scope
-    by default, a request narrowed to it, nothing it may not hold."""
+    by default, what it asks for of that; a scope it may not hold refused, named."""
     issuer = world.services.settings.issuer.rstrip("/")
     granted = {}
-    for scope in ("", "catalogue:read", "admin proxy", "admin"):
+    for scope in ("", "catalogue:read", "proxy:assets proxy", "admin proxy", "admin",
+                  "proxy admin audit:read"):
         body = CC + (b"&scope=" + scope.replace(" ", "+").encode() if scope else b"")
         answers, _, issued = _run(world, [_basic_form(body=body)], True, monkeypatch)
         assert issued == ["direct"]
         token = json.loads(answers[0].body)
+        if "access_token" not in token:
+            assert answers[0].status == 400 and token["error"] == "invalid_scope"
+            granted[scope] = token["error_description"]
+            continue
         claims = _claims(token["access_token"])
         assert claims["scope"] == token["scope"] and claims["client_id"] == FINANCE[0]
         assert claims["iss"] == issuer and claims["gty"] == "client_credentials"
         granted[scope] = token["scope"]
+    refused = "the client may not have the scope(s): "
     assert granted == {"": "proxy catalogue:read", "catalogue:read": "catalogue:read",
-                       "admin proxy": "proxy", "admin": ""}
+                       "proxy:assets proxy": "proxy:assets proxy",
+                       "admin proxy": refused + "admin", "admin": refused + "admin",
+                       "proxy admin audit:read": refused + "admin, audit:read"}
 
 
 def test_no_audit_no_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -440,3 +471,42 @@ def test_an_issuer_on_plain_http_is_left_to_the_application(world: World) -> Non
     endpoint = TokenEndpoint(provider, application)  # type: ignore[arg-type]
     world.client.portal.call(_call, endpoint, _basic_form())
     assert handed == [CC]
+
+
+AUDIT_SAID = {"type": "urn:govgate:error:audit_unavailable", "title": "audit unavailable",
+              "status": 503, "detail": "the audit log is unavailable; try again"}
+
+
+def test_every_idp_endpoint_says_the_audit_log_is_unavailable_alike(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No audit, no answer: the token endpoint and the others of the identity provider
+    (userinfo, authorize, logout) answer the same 503 in the same words, one text key
+    (``oauth2.audit_unavailable``) with its Chinese. Here for this module's world."""
+    client, services = world.client, world.services
+    signed_in = code_flow(client)  # zhang.san's session and ID token (its sid)
+    other = access_token(services, sub="li.si", department="jgswj", client_id="office-web",
+                         scope="openid")
+
+    async def failing(record: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services.audit, "append", failing)
+    answers = {
+        "token": client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                             auth=FINANCE),
+        "userinfo, a bad token": client.get("/oauth2/userinfo",
+                                            headers={"Authorization": "Bearer nope"}),
+        "authorize, an unknown client": client.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": "nobody", "scope": "openid"},
+            follow_redirects=False),
+        "logout, another client's hint": client.get("/oauth2/logout", params={
+            "client_id": "finance-system", "id_token_hint": other}, follow_redirects=False),
+        "logout, the session's end": client.get("/oauth2/logout", params={
+            "id_token_hint": signed_in["id_token"]}, follow_redirects=False),
+    }
+    for what, r in answers.items():
+        assert (r.status_code, r.json()) == (503, AUDIT_SAID), what
+        assert r.headers["content-type"] == "application/problem+json", what
+        assert "access_token" not in r.text and "location" not in r.headers, what
+    assert AUDIT_UNAVAILABLE.key == "oauth2.audit_unavailable"
+    assert render(AUDIT_UNAVAILABLE, "zh") == "审计日志暂不可用，请稍后重试"

@@ -13,7 +13,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from sqlalchemy.engine import Engine
 
 from gateway.idp.oauth2.oidc import STANDARD_SCOPES
-from gateway.idp.scopes import covers
+from gateway.idp.scopes import covers, is_gateway_scope
 from gateway.tables import clients, departments
 
 CACHE_SECONDS = 1.0
@@ -54,16 +54,36 @@ class Client:
     def get_default_redirect_uri(self) -> str | None:
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
+    def may_have(self, scope: str) -> bool:
+        """Whether the client may be granted the one ``scope``: a standard OpenID Connect
+        scope (every client), or one it is registered for (``proxy`` covers
+        ``proxy:{system}``)."""
+        return scope in STANDARD_SCOPES or covers(scope_to_list(self.scope) or [], scope)
+
+    def refused_scopes(self, scope: str | None) -> list[str]:
+        """The scopes of a requested ``scope`` that make the request fail
+        (``invalid_scope``, ``gateway.idp.oauth2.rfc6749.check_scope``), in request
+        order: each gateway scope (``proxy``, ``proxy:...``, the API scopes) the client
+        is not registered for, since what it opens is why the token is asked for; and
+        when the client may have none of what it asked for, all of it (a token for
+        nothing). A scope the gateway does not define beside one the client may have
+        is dropped (RFC 6749 section 3.3): relying-party libraries ask for scopes of
+        their own (``groups``) by default."""
+        wanted = list(dict.fromkeys(scope_to_list(scope) or []))
+        refused = [w for w in wanted if is_gateway_scope(w) and not self.may_have(w)]
+        if refused or any(self.may_have(w) for w in wanted):
+            return refused
+        return wanted
+
     def get_allowed_scope(self, scope: str | None) -> str | None:
-        """What is granted of the requested ``scope`` (RFC 6749 section 3.3): the standard
-        OpenID Connect scopes for every client; any other only when the client is
-        registered for it (``proxy`` covers ``proxy:{system}``); the rest dropped, not
-        refused: the response's ``scope`` says what was granted."""
-        allowed = scope_to_list(self.scope) or []
+        """What the client may hold now of ``scope`` (RFC 6749 section 3.3): the scopes
+        it may have, the rest dropped. A request naming a scope the client may not have
+        never gets here (it is refused first); this narrows what a grant carries over
+        (a refresh token's scope after the client's registration shrank)."""
         if not scope:
             return self.scope
-        wanted = dict.fromkeys(scope_to_list(scope) or [])
-        return " ".join(w for w in wanted if w in STANDARD_SCOPES or covers(allowed, w))
+        return " ".join(w for w in dict.fromkeys(scope_to_list(scope) or [])
+                        if self.may_have(w))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris  # exact match (RFC 9700 section 2.1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.idp.oauth2.clients import CACHE_SECONDS
 from gateway.idp.oauth2.store import Store
@@ -18,29 +20,51 @@ CLIENT_DENY_GRACE = CACHE_SECONDS + 1.0
 
 
 class TokenId(str):
-    """A ``jti`` that also carries the token's client and issue time.
+    """A ``jti`` that also carries the token's client, issue time and, for a token
+    exchanged from another (RFC 8693), that subject token's ``jti`` (``parent``).
 
     Callers that cache verified principals (``gateway.proxy.credentials``) re-check a
     cached token with ``deny.denied("jti", principal.token_id)`` only; carrying
-    the client here lets that same lookup see a disabled client."""
+    the client here lets that same lookup see a disabled client, and carrying the
+    parent lets it see the subject token revoked: an exchanged token dies with it."""
 
     client_id: str
     issued_at: float | None
+    parent: str | None
 
-    def __new__(cls, jti: str, client_id: str, issued_at: float | None) -> TokenId:
+    def __new__(cls, jti: str, client_id: str, issued_at: float | None,
+                parent: str | None = None) -> TokenId:
         self = super().__new__(cls, jti)
         self.client_id = client_id
         self.issued_at = issued_at
+        self.parent = parent
         return self
+
+
+#: the claim of an exchanged token (RFC 8693) naming its subject token's ``jti``
+SUBJECT_JTI = "subject_jti"
+
+
+def token_id(claims: Mapping[str, Any]) -> TokenId:
+    """The :class:`TokenId` of a verified access token's ``claims``."""
+    iat = claims.get("iat")
+    parent = claims.get(SUBJECT_JTI)
+    return TokenId(claims["jti"], claims["client_id"],
+                   float(iat) if isinstance(iat, int | float) else None,
+                   parent if isinstance(parent, str) and parent else None)
 
 
 class DenyList:
     """An in-memory mirror of the revocation table, refreshed by high-water mark."""
 
-    def __init__(self, store: Store, refresh_interval: float = 0.5) -> None:
+    def __init__(self, store: Store, refresh_interval: float = 0.5, grace: float = 0.0
+                 ) -> None:
         self.store = store
         self.clock = store.clock
         self.refresh_interval = refresh_interval
+        # an entry outlives its row's expiry (the token's exp) by the clock skew the
+        # verifiers allow past exp, so that a revoked token is never taken again then
+        self.grace = grace
         self._lock = threading.Lock()
         self._hwm = 0
         self._checked = float("-inf")
@@ -69,7 +93,7 @@ class DenyList:
                 self._hwm = max(self._hwm, row_id)
             self._checked = now
             if len(self._entries) > 10000:
-                cutoff = self.clock().timestamp()
+                cutoff = self.clock().timestamp() - self.grace
                 self._entries = {k: v for k, v in self._entries.items() if v > cutoff}
             if len(self._clients) > 1000:
                 cutoff = self.clock().timestamp()
@@ -79,12 +103,17 @@ class DenyList:
         if value is None:
             return False
         self.refresh()
+        now = self.clock().timestamp() - self.grace
         exp = self._entries.get((kind, value))
-        if exp is not None and exp > self.clock().timestamp():
+        if exp is not None and exp > now:
             return True
-        if self._clients and isinstance(value, TokenId):
-            return self._client_denied(value.client_id, value.issued_at)
-        return False
+        if not isinstance(value, TokenId):
+            return False
+        if value.parent is not None:  # exchanged: denied with its subject token
+            exp = self._entries.get(("jti", value.parent))
+            if exp is not None and exp > now:
+                return True
+        return bool(self._clients) and self._client_denied(value.client_id, value.issued_at)
 
     def denied_client(self, client_id: str, issued_at: float | None) -> bool:
         """True if ``client_id`` was disabled after (or just before) a token of it

@@ -149,6 +149,12 @@ def acted_for(grant: Any, user: Subject | None, key: str | None) -> Subject | No
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = [*SECRET_METHODS, "none"]  # noqa: RUF012
 
+    def validate_requested_scope(self) -> None:
+        """authlib calls this once the client and its redirect URI are validated, and
+        sends the error to that redirect URI (RFC 6749 section 4.1.2.1)."""
+        super().validate_requested_scope()
+        check_scope(self.request.client, self.request.payload.scope)
+
     def save_authorization_code(self, code: str, request: Any) -> None:
         user: Subject = request.user
         data = request.payload.data
@@ -199,7 +205,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             # token is used up, so that asking too much is an error, not a replay
             granted = self.server.store.refresh_scope(refresh_token, client.client_id)
             if granted is not None and not set(wanted) <= set(granted.split()):
-                raise InvalidScopeError()
+                wider = [s for s in wanted if s not in granted.split()]
+                raise InvalidScopeError(f"beyond the original grant: {scope_names(wider)}")
+            check_scope(client, self.request.payload.scope)
         try:
             row = self.server.store.consume_refresh(refresh_token, client.client_id)
         except Replay as exc:
@@ -223,10 +231,40 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Already consumed atomically in ``authenticate_refresh_token``."""
 
 
+#: how many refused scopes an ``invalid_scope`` names, and how long each may be
+_NAMED_SCOPES = 8
+_NAMED_CHARS = 64
+#: RFC 6749 section 3.3 scope-token: what an error description may quote of a scope
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def scope_names(scopes: list[str]) -> str:
+    """``scopes`` as an error description may quote them: the first few, each one a
+    well-formed scope token or said to be malformed (authlib refuses a description
+    holding ``"``, ``\\``, controls or non-ASCII)."""
+    named = ", ".join(s if len(s) <= _NAMED_CHARS and _SCOPE_TOKEN.fullmatch(s)
+                      else "(a malformed scope)" for s in scopes[:_NAMED_SCOPES])
+    extra = len(scopes) - _NAMED_SCOPES
+    return named + (f" and {extra} more" if extra > 0 else "")
+
+
+def check_scope(client: Any, scope: str | None) -> None:
+    """RFC 6749 section 5.2 ``invalid_scope``, naming them, when the requested ``scope``
+    holds a gateway scope the client is not registered for, or nothing the client
+    may have (``Client.refused_scopes``). Section 3.3 would let the server issue less
+    than asked, but a token without the scope it was asked for (or for nothing) hides
+    the client's mistake until a resource refuses it; refused at once instead, as
+    Keycloak does. Every grant and the authorization endpoint ask this."""
+    refused = client.refused_scopes(scope)
+    if refused:
+        raise InvalidScopeError(
+            f"the client may not have the scope(s): {scope_names(refused)}")
+
+
 def admit(client: Any, scope: str | None, request: Any) -> None:
     """What an authenticated client must have to be issued a client-credentials token:
-    the grant type registered, and a requested ``scope`` it may be granted something
-    of (the token generator narrows it). Sets ``request.client`` first: a refusal
+    the grant type registered, and a requested ``scope`` it may have all of
+    (:func:`check_scope`). Sets ``request.client`` first: a refusal
     record names the client that authenticated, even one refused the grant type
     (authlib's grant sets it after that check; with Basic the form names nobody)."""
     request.client = client
@@ -234,8 +272,7 @@ def admit(client: Any, scope: str | None, request: Any) -> None:
         raise UnauthorizedClientError(
             f"The client is not authorized to use "
             f"'grant_type={ClientCredentialsGrant.GRANT_TYPE}'")
-    if scope and client.get_allowed_scope(scope) is None:
-        raise InvalidScopeError()
+    check_scope(client, scope)
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):

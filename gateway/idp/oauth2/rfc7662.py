@@ -15,6 +15,7 @@ from typing import Any
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
 from gateway.idp.oauth2.acting import NotInForce
+from gateway.idp.oauth2.deny_list import token_id
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -56,7 +57,7 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
                               float(iat) if isinstance(iat, int | float) else None):
             return FoundToken("access_token", claims["client_id"], claims, False,
                               "client disabled")
-        denied = deny.denied("jti", claims["jti"]) or deny.denied("sid", claims.get("sid"))
+        denied = deny.denied("jti", token_id(claims)) or deny.denied("sid", claims.get("sid"))
         if not denied and "delegation" in claims and (ended := _delegation_ended(server,
                                                                                   claims)):
             return FoundToken("access_token", claims["client_id"], claims, False, ended)

@@ -13,7 +13,10 @@ Section 2.2.1, the answer: an access token with ``sub`` the user, ``act``
 ``{"sub": "client:<id>"}`` (section 4.1), ``aud`` the target system only
 (``{issuer}/s/{code}``), scope ``proxy:{code}``, a lifetime of at most
 :data:`MAX_LIFETIME` seconds and never past the subject token's ``exp``,
-``issued_token_type`` ``...:access_token``, no refresh token.
+``issued_token_type`` ``...:access_token``, no refresh token. It names the
+subject token's ``jti`` (``subject_jti``): a revoked subject token (RFC 7009, the
+admin console, its refresh family, its session) takes the exchanged token with it,
+wherever the deny list is asked (proxy, forward-auth, introspection, every process).
 
 Section 2.2.2, refusals: a client not registered for exchange (``token_exchange:
 true`` in the state file) → ``unauthorized_client``; a subject token that is not
@@ -43,7 +46,8 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from gateway.idp.oauth2.clients import Client
-from gateway.idp.oauth2.deny_list import TokenId
+from gateway.idp.oauth2.deny_list import SUBJECT_JTI, token_id
+from gateway.idp.oauth2.rfc6749 import scope_names
 from gateway.idp.oauth2.rfc9068 import AT_TYP, InvalidAccessToken, Subject
 from gateway.idp.scopes import covers, proxy_scope
 from gateway.tables import SYSTEM_RE, systems
@@ -131,10 +135,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidGrantError("subject_token is not a user's token")
         if claims["client_id"] != client_id:
             raise InvalidGrantError("subject_token was issued to another client")
-        iat = claims.get("iat")
-        jti = TokenId(claims["jti"], claims["client_id"],
-                      float(iat) if isinstance(iat, int | float) else None)
-        if server.deny.denied("jti", jti) or server.deny.denied("sid", claims.get("sid")):
+        if server.deny.denied("jti", token_id(claims)) or server.deny.denied(
+                "sid", claims.get("sid")):
             raise InvalidGrantError("subject_token was revoked")
         return claims
 
@@ -143,8 +145,9 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         cover it; a request for anything else is wider than the exchange gives."""
         target = proxy_scope(code)
         wanted = scope_to_list(self.request.payload.scope) or [target]
-        if any(w != target for w in wanted):
-            raise InvalidScopeError(f"an exchanged token carries {target} only")
+        if wider := [w for w in dict.fromkeys(wanted) if w != target]:
+            raise InvalidScopeError(f"an exchanged token carries {target} only, not "
+                                    f"{scope_names(wider)}")
         if not covers(str(claims.get("scope", "")).split(), target):
             raise InvalidScopeError(f"the user's token does not hold {target}")
         if not covers(scope_to_list(client.scope) or [], target):
@@ -171,7 +174,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
                                             expires_in)
         audience = f"{server.issuer}/s/{ex['system']}"
         act = {"sub": acting_subject(client.client_id)}
-        new.update(aud=audience, act=act)
+        # the subject token's jti: revoking it revokes this token too (deny_list.TokenId)
+        new.update(aud=audience, act=act, **{SUBJECT_JTI: claims["jti"]})
         # a break-glass is the person's own: the proxy never lets a system acting for
         # them use it, and their token for that system does not claim one
         new.pop("break_glass", None)

@@ -226,7 +226,7 @@ class IdentityServer(AuthorizationServer):
         self.acting = ActingGrants(services)  # 委托: tokens of A acted for by B
         # the process's mirror of the revocations (refreshed from the database every
         # 0.5 s), told at once of those this process makes
-        self.deny = DenyList(store)
+        self.deny = DenyList(store, grace=self.settings.clock_skew_seconds)
         store.on_deny.append(self.deny.invalidate)
         self.token_generator = AccessTokenGenerator(
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
