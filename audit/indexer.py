@@ -60,7 +60,45 @@ class IndexGap(Exception):
     """The journal does not continue the chain's stored head (never guess: stop)."""
 
 
-class Indexer:
+class Rounds:
+    """An indexer's background rounds: a thread running ``run_once(paced=True)`` every
+    ``interval`` seconds; :meth:`stop` ends it after a last, unpaced round (what is
+    durable then gets loaded). Subclasses set ``interval`` and call ``__init__``."""
+
+    interval: float
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, *, paced: bool = False) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="audit-indexer",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        with contextlib.suppress(Exception):
+            self.run_once()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once(paced=True)
+            except Exception as exc:  # the database may be away: the journal keeps it
+                log.warning("audit indexer round failed: %s", exc)
+            self._stop.wait(self.interval)
+
+
+class Indexer(Rounds):
     """Loads ``journal`` into ``engine``'s tables; ``own`` names this process's chain."""
 
     def __init__(self, engine: sa.Engine, journal: Journal, *, own: Own | None = None,
@@ -74,8 +112,7 @@ class Indexer:
         self.clock = clock
         self._loaded: dict[Path, int] = {}  # what this process knows is loaded
         self._usage = usage_statement(engine.dialect)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._round = threading.Lock()
         # (segment, the byte its first row starts at, [(the byte each row ends at, row)])
         self._offered: deque[tuple[Path, int, list[tuple[int, tuple[Any, ...]]]]] = deque()
@@ -147,30 +184,6 @@ class Indexer:
             self._offered_rows = sum(len(o[2]) for o in kept)
 
     # -- the background thread ---------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="audit-indexer",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread after a last round (what is durable now gets loaded)."""
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-        with contextlib.suppress(Exception):
-            self.run_once()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once(paced=True)
-            except Exception as exc:  # the database may be away: the journal keeps it
-                log.warning("audit indexer round failed: %s", exc)
-            self._stop.wait(self.interval)
 
     # -- one round ---------------------------------------------------------------------
 

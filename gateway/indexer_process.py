@@ -30,12 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from audit.indexer import Indexer, Rounds
+from audit.journal import Journal
+from gateway.storage import create_engine
+
 log = logging.getLogger("govgate.audit.indexer")
 
 Own = Callable[[], tuple[str, Path | None, int] | None]
 
 
-class IndexerProcess:
+class IndexerProcess(Rounds):
     """The parent's side: :meth:`run_once`, :meth:`start` and :meth:`stop` as
     :class:`audit.indexer.Indexer` has them, the rounds done by the child."""
 
@@ -48,8 +52,7 @@ class IndexerProcess:
         self.on_checkpoint = on_checkpoint
         self._child: subprocess.Popen[bytes] | None = None
         self._round = threading.Lock()  # one round at a time over the pipe
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         # stopped: a round asked afterwards (the writer's last, after its checkpoint)
         # ends the child when done, so none is left behind
         self._stopped = False
@@ -64,29 +67,13 @@ class IndexerProcess:
 
     def start(self) -> None:
         self._stopped = False
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="audit-indexer",
-                                            daemon=True)
-            self._thread.start()
+        super().start()
 
     def stop(self) -> None:
         """Stop the rounds after a last one (what is durable now gets loaded), and the
         child."""
         self._stopped = True
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-        with contextlib.suppress(Exception):
-            self.run_once()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once(paced=True)
-            except Exception as exc:  # the database may be away: the journal keeps it
-                log.warning("audit indexer round failed: %s", exc)
+        super().stop()
 
     def run_once(self, *, paced: bool = False) -> int:
         """One round in the child; the number of records it loaded. A child found dead
@@ -156,10 +143,6 @@ def _send(stream: IO[bytes], message: dict[str, Any]) -> None:
 
 def serve_rounds(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The child's side: the rounds its parent asks for, until its input ends."""
-    from audit.indexer import Indexer
-    from audit.journal import Journal
-    from gateway.storage import create_engine
-
     first = stdin.readline()
     if not first:
         return
