@@ -785,4 +785,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "bg.own_review": ("本人的紧急授权须由另一位审计管理员复核", "one's own break-glass is reviewed by another audit administrator"),
     "bg.open_already": ("同一目标已有待批准或生效中的紧急授权 {id}", "break-glass {id} for this is pending or active already"),
     "bg.in_person": ("紧急授权须由本人申请、批准和复核：不能使用代理令牌或委托", "break-glass is asked for, approved and reviewed in person: not with a delegated token or a delegation"),
+    # -- the attack of 2026-12-05 (h-stranger): portal, consoles, API ------------------
+    "admin.ungoverned_owner": ("只有 {department!r} 的管理员才能将指向其系统 {system!r} 的策略行标记为不受目录管控", "only an administrator of {department!r} marks a line onto its system {system!r} ungoverned"),
 }

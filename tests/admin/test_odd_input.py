@@ -1,0 +1,52 @@
+"""Odd input at the consoles, as a stranger sends it (the attack of 2026-12-05,
+docs/seams.md): each was a 500 before its fix."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from audit.tables import records
+from gateway.services import Services
+from tests.admin.conftest import as_session, bearer
+
+
+def test_the_activity_page_takes_the_last_day_there_is(
+        world: tuple[Services, TestClient]) -> None:
+    """``until`` a day means up to the end of that day: the day after 9999-12-31 is
+    past what a date holds (OverflowError, a 500). It is the page with the filter
+    kept, like any other day; a day that does not exist is the API's 400, as a page."""
+    services, client = world
+    as_session(services, client, "auditor")
+    page = client.get("/portal/admin/activity", params={"until": "9999-12-31"})
+    assert page.status_code == 200, page.text[:300]
+    assert 'value="9999-12-31"' in page.text
+    bad = client.get("/portal/admin/activity", params={"until": "2026-02-30"})
+    assert bad.status_code == 400 and "until" in bad.text
+
+
+def test_an_ungoverned_mark_onto_another_departments_system_is_its_admins(
+        world: tuple[Services, TestClient]) -> None:
+    """A city's security administrator marked a line of their own department onto
+    vehicles (机关事务管理局's system, which publishes JG-0001) ``ungoverned`` and so
+    opened its routes outside the catalogue (``/api/vehicles/{plate}``, the whole
+    record) to their staff, without 机关事务管理局 having a say. The mark is refused
+    (403, audited) unless the admin's scope covers the system's department."""
+    services, client = world
+    line = {"subject": "dept:nn-jgsw", "department": "nn-jgsw", "object": "/s/vehicles/*",
+            "action": "GET", "ungoverned": "车辆在线状态，不含个人信息"}
+    r = client.post("/api/v1/admin/policies", headers=bearer(services, "sec.nn"), json=line)
+    assert r.status_code == 403, r.text
+    assert "jgswj" in r.json()["detail"]
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.extra).where(
+            records.c.event_type == "admin_change", records.c.outcome == "deny",
+            records.c.actor_user == "sec.nn")).all()
+    assert len(refused) == 1
+    test = client.get("/api/v1/admin/policies/test", headers=bearer(services, "secadmin"),
+                      params={"subject": "dept:nn-jgsw", "system": "vehicles",
+                              "path": "/api/vehicles/桂A12345", "method": "GET"})
+    assert test.json()["decision"]["allowed"] is False
+    # the province's security administrator may (docs/proxy.md)
+    r = client.post("/api/v1/admin/policies", headers=bearer(services, "secadmin"), json=line)
+    assert r.status_code == 201, r.text
