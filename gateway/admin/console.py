@@ -1,15 +1,15 @@
 """One administrator's request at a console or the admin API: the role that console
 needs (三员分立: ``sysadmin``, ``secadmin`` and ``auditor`` each have their own, and
 no account holds two), the departments the admin may touch
-(``gateway.admin.scope``), and the audit trail. Every refusal is audited before it
+(``gateway.department_scope``), and the audit trail. Every refusal is audited before it
 is raised (403)."""
 
 from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from gateway.admin.scope import DepartmentScope, department_scope
 from gateway.admin.trail import Admin, Trail
+from gateway.department_scope import DepartmentScope, department_scope
 from gateway.errors import Forbidden
 from gateway.org import Org
 from gateway.root import Gateway
