@@ -50,3 +50,30 @@ def test_an_ungoverned_mark_onto_another_departments_system_is_its_admins(
     # the province's security administrator may (docs/proxy.md)
     r = client.post("/api/v1/admin/policies", headers=bearer(services, "secadmin"), json=line)
     assert r.status_code == 201, r.text
+
+
+def test_a_departments_auditor_reads_no_other_departments_records(
+        world: tuple[Services, TestClient]) -> None:
+    """The audit log is not cut by department: a city's audit administrator read every
+    department's records (who called which system, the items released) and every
+    department's real use. Department scope (docs/admin-consoles.md) now holds there
+    too: the log is the province-level auditor's; a department's auditor reads its
+    admins' actions (/portal/admin/activity) and its own departments' real use."""
+    services, client = world
+    scope = "openid audit:read stats:read"
+    city, province = bearer(services, "aud.nn", scope), bearer(services, "auditor", scope)
+    for path in ("/api/v1/audit/records", "/api/v1/audit/export", "/api/v1/audit/verify",
+                 "/api/v1/audit/checkpoints", "/api/v1/audit/stats"):
+        r = client.get(path, headers=city)
+        assert r.status_code == 403, (path, r.text)
+        assert client.get(path, headers=province).status_code == 200, path
+    assert client.get("/api/v1/stats/departments/jgswj", headers=city).status_code == 403
+    assert client.get("/api/v1/stats/departments/nn-jgsw", headers=city).status_code == 200
+    assert client.get("/api/v1/stats/departments/jgswj", headers=province).status_code == 200
+    as_session(services, client, "aud.nn")
+    assert client.get("/portal/audit").status_code == 403
+    assert client.get("/portal/admin/activity").status_code == 200
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.reason).where(
+            records.c.actor_user == "aud.nn", records.c.outcome == "deny")).scalars().all()
+    assert len([r for r in refused if "province-level" in r]) == 6, refused  # 5 API, 1 page
