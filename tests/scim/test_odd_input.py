@@ -44,3 +44,12 @@ def test_numbers_past_a_64_bit_integer(world: World) -> None:
         member = http.patch("/Groups/staff", json={"schemas": [PATCH], "Operations": [
             {"op": "add", "path": "members", "value": [{"value": HUGE}]}]})
         assert member.status_code in (200, 204, 400, 404), member.text
+
+
+def test_a_search_body_with_an_infinite_start(world: World) -> None:
+    """``1e999`` is JSON for infinity in Python's reader: no integer (a 500 before)."""
+    with world.http() as http:
+        answer = http.post("/Users/.search", headers={"Content-Type": "application/scim+json"},
+                           content=b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:'
+                                   b'SearchRequest"], "startIndex": 1e999}')
+        scim_error(answer, 400, "invalidValue")

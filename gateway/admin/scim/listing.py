@@ -32,7 +32,7 @@ def _int(params: Mapping[str, Any], name: str, default: int) -> int:
         return default
     try:
         return int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 (infinity)
         raise invalid_value(f"{name} must be an integer") from None
 
 
