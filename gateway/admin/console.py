@@ -47,8 +47,17 @@ class Console:
         self.trail.refused(self.what, str(why), **detail)
         raise Forbidden(why)
 
-    def within(self, department: str | None) -> None:
-        """Refuse a department outside the admin's scope."""
+    def within(self, department: str | None, *, target: str | None = None) -> None:
+        """Refuse a department outside the admin's scope. With ``target`` (an object
+        the admin named: a user, a system, a client) the refusal does not name the
+        object's department, which would tell the admin whose the object is."""
+        if target is not None and not self.scope.covers(department):
+            self.refuse(Text(
+                "admin.out_of_scope_target",
+                "{target!r} is not of {own!r} or a department below it: an administrator "
+                "of a department manages that department only",
+                target=target, own=self.admin.department),
+                department=department, target=target)
         if not self.scope.covers(department):
             self.refuse(Text(
                 "admin.out_of_scope",

@@ -9,6 +9,7 @@ password and session policy comes from the settings (``govgate.toml``,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -135,7 +136,8 @@ class SecAdmin(Console):
                 return test_subject(conn, subject.strip(), department.strip())
 
         caller = await asyncio.to_thread(who)
-        await asyncio.to_thread(self.within, caller["department"])
+        await asyncio.to_thread(functools.partial(self.within, caller["department"],
+                                                  target=subject.strip()))
         principal = SimpleNamespace(
             subject=subject, username=caller["username"], client_id=caller["client_id"],
             roles=frozenset(caller["roles"]), department=caller["department"], region="",

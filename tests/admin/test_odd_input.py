@@ -77,3 +77,29 @@ def test_a_departments_auditor_reads_no_other_departments_records(
         refused = conn.execute(sa.select(records.c.reason).where(
             records.c.actor_user == "aud.nn", records.c.outcome == "deny")).scalars().all()
     assert len([r for r in refused if "province-level" in r]) == 6, refused  # 5 API, 1 page
+
+
+def test_a_refusal_does_not_say_where_another_departments_object_is(
+        world: tuple[Services, TestClient]) -> None:
+    """A city's admin asking for another department's user, system or client, or
+    testing another department's caller, was told that department's code ("department
+    'jgswj' is not 'nn-jgsw' ..."): whose a username is, for the asking. Still 403 and
+    audited (the record keeps the department for the auditor), without the code."""
+    services, client = world
+    sys_nn, sec_nn = bearer(services, "sys.nn"), bearer(services, "sec.nn")
+    for headers, method, path, params in (
+            (sys_nn, "POST", "/users/li.si/disable", None),
+            (sys_nn, "GET", "/systems/vehicles", None),
+            (sys_nn, "GET", "/clients/finance-system", None),
+            (sec_nn, "GET", "/policies/test", {"subject": "user:li.si", "system": "vehicles",
+                                               "path": "/", "method": "GET"})):
+        r = client.request(method, "/api/v1/admin" + path, headers=headers, params=params,
+                           json={} if method == "POST" else None)
+        assert r.status_code == 403, (path, r.text)
+        detail = r.json()["detail"]
+        assert "jgswj" not in detail and "czt" not in detail, (path, detail)
+        assert "nn-jgsw" in detail, detail
+    with services.engine.connect() as conn:
+        kept = conn.execute(sa.select(records.c.extra).where(
+            records.c.actor_user == "sys.nn", records.c.outcome == "deny")).scalars().all()
+    assert any('"department":"jgswj"' in k.replace(' ', '') for k in kept), kept
