@@ -9,7 +9,8 @@ approves.
     approve   a user holding ``dept_head`` in A's department, neither A nor B
     reject    the same people, with a note
     revoke    A, the approver's peers (any ``dept_head`` of the department), or a
-              system administrator, at any time, requested or approved
+              system administrator whose departments (``gateway.department_scope``)
+              include it, at any time, requested or approved
     expire    nothing to do: a delegation is live only while ``starts_at <= now <
               ends_at``, read against the clock at each use
 
@@ -33,6 +34,7 @@ import sqlalchemy as sa
 from audit.record import AuditRecord
 from gateway.clock import as_utc
 from gateway.delegation_tables import delegations
+from gateway.department_scope import department_scope
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationError
 from gateway.org import ADMIN_ROLES, User
 from gateway.services import Services
@@ -176,15 +178,20 @@ class Delegations:
 
     def visible_to(self, user: User) -> list[Delegation]:
         """Those ``user`` gave, received, or decides (a department head: the
-        department's); a system administrator sees them all."""
+        department's); a system administrator those of their departments (all at
+        province level)."""
         q = sa.select(delegations).order_by(delegations.c.id.desc())
-        if SYSADMIN not in user.roles:
+        scope = department_scope(self.engine, user.department) \
+            if SYSADMIN in user.roles else None
+        if scope is None or not scope.province:
             who = [
                 delegations.c.delegator == user.username,
                 delegations.c.delegate == user.username,
             ]
             if DEPT_HEAD in user.roles:
                 who.append(delegations.c.department_code == user.department)
+            if scope is not None:
+                who.append(delegations.c.department_code.in_(sorted(scope.codes)))
             q = q.where(sa.or_(*who))
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(q.limit(500))]
@@ -201,11 +208,12 @@ class Delegations:
             return [d for d in map(_row, rows) if d.live_at(now)]
 
     def may_revoke(self, user: User, d: Delegation) -> bool:
-        """A, a department head of A's department, or a system administrator."""
+        """A, a department head of A's department, or a system administrator of it."""
         return (
             user.username == d.delegator
-            or SYSADMIN in user.roles
             or (DEPT_HEAD in user.roles and user.department == d.department)
+            or (SYSADMIN in user.roles
+                and department_scope(self.engine, user.department).covers(d.department))
         )
 
     def may_decide(self, user: User, d: Delegation) -> bool:
@@ -399,7 +407,7 @@ class Delegations:
 
     def revoke(self, by: User, delegation_id: int, via: str = "portal") -> Delegation:
         """End a requested or approved delegation now (A, a department head of A's
-        department, or a system administrator)."""
+        department, or a system administrator of it)."""
         d = self.get(delegation_id)
         now = self.clock()
         problem: Exception | None = None

@@ -33,3 +33,24 @@ MAX_LENGTH: dict[str, int] = {
 def org_too_long(field: str, value: Any) -> str | None:
     """The problem with the text ``value`` as ``field`` if it is too long, else None."""
     return too_long(field, value, MAX_LENGTH[field])
+
+
+def unstorable(value: Any) -> bool:
+    """True when some string in ``value`` (keys included) holds a NUL (PostgreSQL
+    stores none) or cannot be encoded as UTF-8 (a lone surrogate from a ``\\ud800``
+    escape in JSON, which no database driver writes)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        if value.isascii():
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(unstorable(v) for v in value)
+    return False

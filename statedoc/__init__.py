@@ -53,6 +53,13 @@ class _LineLoader(yaml.SafeLoader):
             if "\x00" in node.value:  # "\0" in a quoted scalar: no text may hold one
                 raise yaml.composer.ComposerError(None, None, "a NUL character",
                                                   node.start_mark)
+            if not node.value.isascii():
+                try:  # "\ud800" (or an escaped pair, which PyYAML does not join)
+                    node.value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise yaml.composer.ComposerError(
+                        None, None, "an unpaired surrogate (write the character itself)",
+                        node.start_mark) from None
             size = 1
         elif isinstance(node, yaml.MappingNode):
             size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
@@ -64,6 +71,20 @@ class _LineLoader(yaml.SafeLoader):
                 node.start_mark)
         self._sizes[id(node)] = size
         return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's constructors raise plain exceptions for a value their tag cannot
+        # hold (``2026-13-45``, ``!!int x``, ``!!bool x``, 5000 digits): a YAML error
+        # at the value's line like any other
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except yaml.YAMLError:
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            what = repr(node.value[:40]) if isinstance(node.value, str) else "the value"
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{what} is not a valid {kind}", node.start_mark) from None
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMapping:
@@ -91,7 +112,10 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def load_yaml(text: str) -> Any:
     """The document ``text`` holds (yaml.YAMLError when it is not YAML)."""
-    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:  # the parser recurses once per level: "[[[[...]]]]"
+        raise yaml.YAMLError("nested too deeply") from None
 
 
 @dataclass(frozen=True)

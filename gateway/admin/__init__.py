@@ -3,8 +3,8 @@ the ``/api/v1/admin`` API and, where the CLI does the same thing, ``govgate``:
 
     console.py        Console: who acts, the role their console needs, the departments
                       they may touch, and the audit trail of what they do
-    scope.py          DepartmentScope: an admin's department and those below it, or
-                      every department for a province-level admin
+    (gateway.department_scope: an admin's department and those below it, or every
+    department for a province-level admin; below this package, delegations use it)
     trail.py          Trail: every action audited with its before and after values
                       (never a secret), every refusal audited
     sysadmin.py       系统管理员: users, departments, systems, clients

@@ -1,15 +1,15 @@
 """One administrator's request at a console or the admin API: the role that console
 needs (三员分立: ``sysadmin``, ``secadmin`` and ``auditor`` each have their own, and
 no account holds two), the departments the admin may touch
-(``gateway.admin.scope``), and the audit trail. Every refusal is audited before it
+(``gateway.department_scope``), and the audit trail. Every refusal is audited before it
 is raised (403)."""
 
 from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from gateway.admin.scope import DepartmentScope, department_scope
 from gateway.admin.trail import Admin, Trail
+from gateway.department_scope import DepartmentScope, department_scope
 from gateway.errors import Forbidden
 from gateway.org import Org
 from gateway.root import Gateway
@@ -47,8 +47,17 @@ class Console:
         self.trail.refused(self.what, str(why), **detail)
         raise Forbidden(why)
 
-    def within(self, department: str | None) -> None:
-        """Refuse a department outside the admin's scope."""
+    def within(self, department: str | None, *, target: str | None = None) -> None:
+        """Refuse a department outside the admin's scope. With ``target`` (an object
+        the admin named: a user, a system, a client) the refusal does not name the
+        object's department, which would tell the admin whose the object is."""
+        if target is not None and not self.scope.covers(department):
+            self.refuse(Text(
+                "admin.out_of_scope_target",
+                "{target!r} is not of {own!r} or a department below it: an administrator "
+                "of a department manages that department only",
+                target=target, own=self.admin.department),
+                department=department, target=target)
         if not self.scope.covers(department):
             self.refuse(Text(
                 "admin.out_of_scope",

@@ -9,7 +9,10 @@ password and session policy comes from the settings (``govgate.toml``,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import sqlalchemy as sa
 
 from catalogue import Actor
 from gateway import passwords
@@ -22,8 +25,10 @@ from gateway.admin.policy_lines import (
     test_subject,
 )
 from gateway.errors import NotFound, ValidationError
+from gateway.policy_wiring import systems_reached
 from gateway.proxy.admission import AuditDraft, ProxyRequest
 from gateway.proxy.path import parse
+from gateway.tables import systems
 from keys import USES
 from policies import Policies, PolicyLine
 from policies.engine import METHODS
@@ -64,6 +69,8 @@ class SecAdmin(Console):
                  effect: str = "allow", ungoverned: str | None = None) -> dict[str, Any]:
         line = new_line(subject, department, obj, action, effect, ungoverned)
         self._may_change(line.department)
+        if line.effect == "allow" and line.ungoverned is not None:
+            self._may_mark_ungoverned(line)
         problems = line_problems(self.services.engine, line, ungoverned)
         if problems:
             raise ValidationError(Text("admin.bad_line", "bad policy line"), problems=problems)
@@ -74,6 +81,21 @@ class SecAdmin(Console):
         self.trail.changed("policy_line_added", {"line_id": stored.id}, None, after,
                            created=created)
         return after
+
+    def _may_mark_ungoverned(self, line: PolicyLine) -> None:
+        """The mark opens a system outside its catalogue: the system's department
+        decides that, not the department whose people it lets in (a city's security
+        administrator does not declare a province department's data ungoverned)."""
+        with self.services.engine.connect() as conn:
+            owners = {r.code: r.department_code for r in
+                      conn.execute(sa.select(systems.c.code, systems.c.department_code))}
+        for code in systems_reached(line.object, owners):
+            if not self.scope.covers(owners[code]):
+                self.refuse(Text(
+                    "admin.ungoverned_owner",
+                    "only an administrator of {department!r} marks a line onto its system "
+                    "{system!r} ungoverned", department=owners[code], system=code),
+                    department=owners[code], system=code)
 
     def remove_line(self, line_id: int) -> dict[str, Any]:
         policies = self._policies()
@@ -114,7 +136,8 @@ class SecAdmin(Console):
                 return test_subject(conn, subject.strip(), department.strip())
 
         caller = await asyncio.to_thread(who)
-        await asyncio.to_thread(self.within, caller["department"])
+        await asyncio.to_thread(functools.partial(self.within, caller["department"],
+                                                  target=subject.strip()))
         principal = SimpleNamespace(
             subject=subject, username=caller["username"], client_id=caller["client_id"],
             roles=frozenset(caller["roles"]), department=caller["department"], region="",

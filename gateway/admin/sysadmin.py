@@ -102,7 +102,7 @@ class SysAdmin(Console):
 
     def _user(self, username: str, *, admin_ok: bool = False) -> User:
         user = self.org().get_user(username)
-        self.within(user.department)
+        self.within(user.department, target=username)
         if user.is_admin and not admin_ok:
             self.refuse(ADMIN_ACCOUNTS, user=username)
         return user
@@ -222,7 +222,7 @@ class SysAdmin(Console):
 
     def system(self, code: str) -> dict[str, Any]:
         entry = system_ops.get_system(self.services.engine, code)
-        self.within(entry["department"])
+        self.within(entry["department"], target=code)
         return system_view(entry)
 
     def create_system(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +249,7 @@ class SysAdmin(Console):
 
     def client(self, client_id: str) -> dict[str, Any]:
         entry = client_ops.get_client(self.services.engine, client_id)
-        self.within(entry["department"])
+        self.within(entry["department"], target=client_id)
         return client_view(entry)
 
     def create_client(self, entry: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -38,6 +38,7 @@ from audit.query import (
 from audit.spreadsheet import SafeWriter
 from audit.tables import records
 from audit.verify import VerifyReport, keyservice_sigcheck, verify_database
+from gateway.department_scope import department_scope
 from texts import Text
 
 AUDITOR = "auditor"
@@ -51,6 +52,22 @@ PAGE_ONLY = ("limit", "cursor", "lang")
 
 def is_auditor(principal: Any) -> bool:
     return AUDITOR in set(getattr(principal, "roles", ()) or ())
+
+
+#: why a department's auditor is refused the log (``reads_the_log``)
+PROVINCE_ONLY = Text("audit.province_auditor",
+                     "the audit log holds every department's records: a province-level "
+                     "audit administrator reads it (a department's reads its admins' "
+                     "actions at /portal/admin/activity)")
+
+
+def reads_the_log(engine: sa.Engine, principal: Any) -> bool:
+    """An auditor at province level. The log is not cut by department (its query has
+    no "one of these departments" filter), so a department's auditor, whose scope is
+    that department and those below it (docs/admin-consoles.md), reads none of it
+    rather than all of it."""
+    department = getattr(principal, "department", None) or ""
+    return is_auditor(principal) and department_scope(engine, department).province
 
 
 class TooManyRecords(AuditQueryError):

@@ -9,10 +9,12 @@ catalogue finds (一数一源), and who may see what.
 Who sees it (there is no "leader" role: a department's leaders hold the
 ``data_steward`` role of their department, or read the summary an admin prints):
 
-    auditor (审计管理员)        every department: the figures are read from the audit log
-    sysadmin, secadmin          their department and its children; at the top of the tree
+    auditor, sysadmin, secadmin their department and its children; at the top of the tree
                                 (a department without a parent, in a region without a
-                                parent: the province's, or the platform's) every one
+                                parent: the province's, or the platform's) every one (a
+                                department's auditor read every department's figures
+                                until the attack of 2026-12-05: the department scope of
+                                docs/admin-consoles.md holds here too)
     data_steward (数据管理员)    their department and its children
     anyone else                 refused (403)
 
@@ -49,8 +51,8 @@ from gateway.tables import departments, regions, systems
 IDLE_DAYS = 90
 RARE_BELOW = 5
 WINDOWS = (30, 90)
-FULL_ROLES = frozenset({"auditor"})
-ADMIN_ROLES = frozenset({"sysadmin", "secadmin"})
+# the three admins see their departments' part (every department at province level)
+ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
 STEWARD = "data_steward"
 
 
@@ -110,8 +112,6 @@ def viewer_scope(roles: Iterable[str], department: str | None,
     """What a person with ``roles`` in ``department`` may see (module docstring), or
     None: nothing."""
     held = set(roles)
-    if held & FULL_ROLES:
-        return Scope(True)
     if not department or department not in departments:
         return None
     if held & ADMIN_ROLES:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.admin.scope import department_scope
+from gateway.department_scope import department_scope
 from gateway.services import Services
 from tests.admin.conftest import as_session, bearer
 

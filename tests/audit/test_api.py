@@ -15,6 +15,7 @@ from starlette.requests import Request
 from audit import AuditLog
 from audit.query import parse_filters, query_records
 from gateway.errors import Unauthorized
+from gateway.tables import departments, regions
 from gateway.web.api.audit import routes
 from tests.audit.conftest import rec
 
@@ -64,6 +65,12 @@ async def client(make_log: Callable[..., AuditLog], audit_engine: sa.Engine
                  ) -> AsyncIterator[httpx.AsyncClient]:
     log = make_log()
     log.append_many_sync([rec(i) for i in range(5)])
+    # the auditors' department, at the top of the province: a department's auditor
+    # reads none of the log (gateway.web.audit_console.reads_the_log)
+    with audit_engine.begin() as conn:
+        conn.execute(sa.insert(regions), [{"code": "gx", "name": "某省"}])
+        conn.execute(sa.insert(departments),
+                     [{"code": "jgswj", "name": "机关事务管理局", "region_code": "gx"}])
     app = Starlette(routes=routes())
     app.state.gateway = Parts(audit_engine, log)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -89,7 +89,10 @@ def test_scope_of_each_role() -> None:
         "street": Department("street", "街道", "city", False),
         "other": Department("other", "他市", None, False),  # no parent, city region
     }
-    assert viewer_scope({"auditor"}, "street", tree) == Scope(True)
+    # a department's auditor: that department's part, like its other admins (it was
+    # every department's until the attack of 2026-12-05, docs/seams.md)
+    assert viewer_scope({"auditor"}, "street", tree) == Scope(False, frozenset({"street"}))
+    assert viewer_scope({"auditor"}, "prov", tree) == Scope(True)
     assert viewer_scope({"sysadmin"}, "prov", tree) == Scope(True)
     assert viewer_scope({"secadmin"}, "city", tree) == Scope(False, frozenset({"city", "street"}))
     assert viewer_scope({"secadmin"}, "other", tree) == Scope(False, frozenset({"other"}))

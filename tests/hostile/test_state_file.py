@@ -104,6 +104,19 @@ def test_an_alias_bomb_is_refused_at_once(idp_world: IdpWorld, before: dict[str,
     ("users: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
     ("users: !!binary aGk=\n", ""),
     ("\ufeffusers: [\n", "not valid YAML"),
+    # the attack of 2026-12-05: each was a traceback (PyYAML's constructors raise
+    # ValueError, KeyError, ... and its parser recurses once per nesting level)
+    ("departments: [{code: x2, name: \"\\ud800\", region: gx}]\n", "an unpaired surrogate"),
+    ("departments: [{code: x2, name: \"\\ud83d\\ude00\", region: gx}]\n",
+     "an unpaired surrogate"),
+    ("grants: [{resource: JG-0001, until: 2026-13-45}]\n", "'2026-13-45' is not a valid timestamp"),
+    ("users: [{username: u.x, name: !!int x}]\n", "'x' is not a valid int"),
+    ("users: [{username: u.x, name: !!bool x}]\n", "'x' is not a valid bool"),
+    ("users: [{username: u.x, name: !!timestamp x}]\n", "'x' is not a valid timestamp"),
+    ("users: [{username: u.x, name: !!map [1]}]\n", "is not a valid map"),
+    ("users: [{username: u.x, name: 0x_}]\n", "'0x_' is not a valid int"),
+    ("users: [{username: u.x, name: " + "9" * 5000 + "}]\n", "is not a valid int"),
+    ("users: " + "[" * 300 + "]" * 300 + "\n", "nested too deeply"),
 ])
 def test_malformed_yaml_is_a_one_line_error(idp_world: IdpWorld, before: dict[str, Any],
                                             tmp_path: Path, text: str, says: str) -> None:

@@ -1,6 +1,6 @@
 """One SCIM request's client: who it is (a registered OAuth2 client with the ``scim``
 scope), the departments it may see and change (its own and those below it, or all for
-a client of a province-level department, as ``gateway.admin.scope`` scopes an
+a client of a province-level department, as ``gateway.department_scope`` scopes an
 administrator) and the audit trail its changes go into (actor ``client:<id>``)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.admin.scim.errors import ScimError
-from gateway.admin.scope import DepartmentScope, department_scope
 from gateway.admin.trail import Admin, Trail
+from gateway.department_scope import DepartmentScope, department_scope
 from gateway.idp.sign_out import SignedOut
 from gateway.root import Gateway
 from gateway.tables import clients, departments

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.admin.scim.errors import invalid_filter
 from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
+from gateway.limits import unstorable
 from gateway.tables import roles, scim_users, user_roles, users
 
 if TYPE_CHECKING:
@@ -200,6 +201,8 @@ class _Translator:
         if isinstance(node, g.Present):
             return _present(self.column(node.attr_path, prefix))
         if isinstance(node, g.Comparison):
+            if unstorable(node.value):  # "\ud800", "\u0000": no column holds one
+                raise invalid_filter("a value holds a NUL character or an unpaired surrogate")
             return _compare(self.column(node.attr_path, prefix), node.op, node.value)
         if isinstance(node, g.ValuePath):
             if prefix:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
 from gateway.admin.scim.filters import GROUP_COLUMNS, condition
-from gateway.admin.scim.listing import Query, check_version
+from gateway.admin.scim.listing import Query, check_version, user_key
 from gateway.admin.scim.model import REPLACEMENT, patched, read
 from gateway.admin.scim.schema import GROUP_SCHEMA, LIST_SCHEMA
 from gateway.admin.scim.users import _visible, version
@@ -109,7 +109,7 @@ class ScimGroups:
         with self.engine.connect() as conn:
             rows = {str(r.id): r for r in conn.execute(
                 sa.select(users.c.id, users.c.username, users.c.department_code)
-                .where(users.c.id.in_([int(v) for v in added | removed if v.isdigit()]),
+                .where(users.c.id.in_(sorted(filter(None, map(user_key, added | removed)))),
                        _visible()))}
             held = {}
             for key, row in rows.items():

@@ -32,7 +32,7 @@ def _int(params: Mapping[str, Any], name: str, default: int) -> int:
         return default
     try:
         return int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 (infinity)
         raise invalid_value(f"{name} must be an integer") from None
 
 
@@ -44,6 +44,18 @@ def _names(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, str):
         raise invalid_value("attributes are a comma-separated list")
     return tuple(n.strip() for n in raw.split(",") if n.strip())
+
+
+# past any directory's size (the page is empty), within the database's 64-bit OFFSET
+MAX_START = 2**31
+
+
+def user_key(value: str) -> int | None:
+    """A user's SCIM id as the ``users.id`` it is, or None (not one: ASCII digits that
+    fit the column, so "١٤" or twenty digits are no user rather than a 500)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    return int(value)
 
 
 def parse_query(params: Mapping[str, Any]) -> Query:
@@ -59,7 +71,7 @@ def parse_query(params: Mapping[str, Any]) -> Query:
         filter=filter_ or None,
         # RFC 7644 3.4.2.4: below 1 reads as 1; a negative count as 0; above the maximum
         # as the maximum
-        start=max(1, _int(params, "startIndex", 1)),
+        start=min(MAX_START, max(1, _int(params, "startIndex", 1))),
         count=min(MAX_RESULTS, max(0, _int(params, "count", MAX_RESULTS))),
         sort_by=str(sort_by) if sort_by else None,
         descending=order == "descending",

@@ -29,7 +29,7 @@ from gateway import passwords
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
 from gateway.admin.scim.filters import USER_COLUMNS, condition
-from gateway.admin.scim.listing import Query, check_version
+from gateway.admin.scim.listing import Query, check_version, user_key
 from gateway.admin.scim.model import CREATION, REPLACEMENT, enterprise, patched, read
 from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEMA
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
@@ -119,10 +119,9 @@ class ScimUsers:
         return out
 
     def _load(self, conn: Connection, user_id: str) -> User:
-        try:
-            key = int(user_id)
-        except ValueError:
-            raise not_found(f"no user {user_id!r}") from None
+        key = user_key(user_id)
+        if key is None:
+            raise not_found(f"no user {user_id!r}")
         user = load_user(conn, sa.and_(users.c.id == key, _visible()))
         if user is None or not self.ctx.scope.covers(user.department):
             raise not_found(f"no user {user_id!r}")

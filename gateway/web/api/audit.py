@@ -45,12 +45,14 @@ from gateway.web.api.problems import problem_json
 from gateway.web.api.schema_check import JSON
 from gateway.web.audit_console import (
     EXPORT_TYPES,
+    PROVINCE_ONLY,
     checked_checkpoints,
     export_chunks,
     is_auditor,
     parse_page,
     parse_range,
     prepare_export,
+    reads_the_log,
     report_dict,
     verify_range,
 )
@@ -129,6 +131,9 @@ async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | 
     if not is_auditor(principal):
         return None, await _refuse(call, request, Forbidden("the auditor role is required"),
                                    f"{what}: the auditor role is required")
+    if not await asyncio.to_thread(reads_the_log, call.services.engine, principal):
+        return None, await _refuse(call, request, Forbidden(PROVINCE_ONLY),
+                                   f"{what}: {PROVINCE_ONLY}")
     return call, None
 
 

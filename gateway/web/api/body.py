@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from gateway.errors import ContentTooLarge, ValidationError
+from gateway.limits import unstorable
 
 #: the largest body any API call takes (a catalogue resource with hundreds of items
 #: is a few tens of KiB; the state file itself is capped at 1 MiB)
@@ -67,26 +68,6 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _bad_string(value: Any) -> bool:
-    """True when some string in ``value`` (keys included) holds a NUL or cannot be
-    encoded as UTF-8 (a lone surrogate from a ``\\ud800`` escape)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        if value.isascii():
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_bad_string(k) or _bad_string(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_bad_string(v) for v in value)
-    return False
-
-
 def parse_object(raw: bytes) -> dict[str, Any]:
     """The JSON object ``raw`` holds; ValidationError (400) or ContentTooLarge (413)
     saying why not."""
@@ -106,7 +87,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
         raise ValidationError("the body is not JSON") from None
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object")
-    if _bad_string(data):
+    if unstorable(data):
         raise ValidationError("the body holds a NUL character or an unpaired surrogate")
     return data
 

@@ -179,8 +179,9 @@ async def activity_page(request: Request, console: AuditAdmin, form: Form) -> Re
                                                         "text", "cursor")}
     params = {k: v for k, v in filters.items() if v}
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", params.get("until", "")):
-        # a date picked as "until" includes that day
-        with contextlib.suppress(ValueError):
+        # a date picked as "until" includes that day (9999-12-31 has no day after
+        # it: the filter goes as typed)
+        with contextlib.suppress(ValueError, OverflowError):
             params["until"] = (date.fromisoformat(params["until"]) + timedelta(days=1)
                                ).isoformat()
     found = await run_in_threadpool(console.activity, params)

@@ -42,11 +42,13 @@ from gateway.services import Services
 from gateway.tables import departments, systems
 from gateway.web.api.audit import export_response
 from gateway.web.audit_console import (
+    PROVINCE_ONLY,
     checked_checkpoints,
     count_in_range,
     is_auditor,
     parse_page,
     parse_range,
+    reads_the_log,
     verify_range,
 )
 from gateway.web.portal.console_pages import (
@@ -107,10 +109,12 @@ async def _open(request: Request, what: str) -> tuple[_Page | None, Response | N
     if principal is None:
         return None, to_sign_in(request)
     page = _Page(request, principal)
-    if is_auditor(principal):
+    engine = services_of(request).engine
+    if is_auditor(principal) and await run_in_threadpool(reads_the_log, engine, principal):
         return page, None
+    why = PROVINCE_ONLY if is_auditor(principal) else "the auditor role is required"
     try:
-        await page.audit("deny", 403, f"{what}: the auditor role is required")
+        await page.audit("deny", 403, f"{what}: {why}")
     except (AuditError, AuditUnavailable):
         return None, unavailable(request)
     return None, error_page(request, 403, page.request_id)

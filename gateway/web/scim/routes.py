@@ -34,6 +34,7 @@ from gateway.admin.scim.users import ScimUsers
 from gateway.errors import AuditUnavailable, Unauthorized, is_problem, problem_body
 from gateway.idp.scopes import SCIM, InsufficientScope, require
 from gateway.idp.sign_out import schedule_notices
+from gateway.limits import unstorable
 from gateway.request_id import new_request_id
 from gateway.root import gateway_of
 
@@ -106,9 +107,13 @@ async def body_of(request: Request) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ScimError(400, "the body is not JSON", "invalidSyntax") from None
+    if unstorable(body):
+        raise ScimError(400, "the body holds a NUL character or an unpaired surrogate",
+                        "invalidValue")
+    return body
 
 
 def endpoint(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:

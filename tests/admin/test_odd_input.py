@@ -1,0 +1,105 @@
+"""Odd input at the consoles, as a stranger sends it (the attack of 2026-12-05,
+docs/seams.md): each was a 500 before its fix."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from audit.tables import records
+from gateway.services import Services
+from tests.admin.conftest import as_session, bearer
+
+
+def test_the_activity_page_takes_the_last_day_there_is(
+        world: tuple[Services, TestClient]) -> None:
+    """``until`` a day means up to the end of that day: the day after 9999-12-31 is
+    past what a date holds (OverflowError, a 500). It is the page with the filter
+    kept, like any other day; a day that does not exist is the API's 400, as a page."""
+    services, client = world
+    as_session(services, client, "auditor")
+    page = client.get("/portal/admin/activity", params={"until": "9999-12-31"})
+    assert page.status_code == 200, page.text[:300]
+    assert 'value="9999-12-31"' in page.text
+    bad = client.get("/portal/admin/activity", params={"until": "2026-02-30"})
+    assert bad.status_code == 400 and "until" in bad.text
+
+
+def test_an_ungoverned_mark_onto_another_departments_system_is_its_admins(
+        world: tuple[Services, TestClient]) -> None:
+    """A city's security administrator marked a line of their own department onto
+    vehicles (机关事务管理局's system, which publishes JG-0001) ``ungoverned`` and so
+    opened its routes outside the catalogue (``/api/vehicles/{plate}``, the whole
+    record) to their staff, without 机关事务管理局 having a say. The mark is refused
+    (403, audited) unless the admin's scope covers the system's department."""
+    services, client = world
+    line = {"subject": "dept:nn-jgsw", "department": "nn-jgsw", "object": "/s/vehicles/*",
+            "action": "GET", "ungoverned": "车辆在线状态，不含个人信息"}
+    r = client.post("/api/v1/admin/policies", headers=bearer(services, "sec.nn"), json=line)
+    assert r.status_code == 403, r.text
+    assert "jgswj" in r.json()["detail"]
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.extra).where(
+            records.c.event_type == "admin_change", records.c.outcome == "deny",
+            records.c.actor_user == "sec.nn")).all()
+    assert len(refused) == 1
+    test = client.get("/api/v1/admin/policies/test", headers=bearer(services, "secadmin"),
+                      params={"subject": "dept:nn-jgsw", "system": "vehicles",
+                              "path": "/api/vehicles/桂A12345", "method": "GET"})
+    assert test.json()["decision"]["allowed"] is False
+    # the province's security administrator may (docs/proxy.md)
+    r = client.post("/api/v1/admin/policies", headers=bearer(services, "secadmin"), json=line)
+    assert r.status_code == 201, r.text
+
+
+def test_a_departments_auditor_reads_no_other_departments_records(
+        world: tuple[Services, TestClient]) -> None:
+    """The audit log is not cut by department: a city's audit administrator read every
+    department's records (who called which system, the items released) and every
+    department's real use. Department scope (docs/admin-consoles.md) now holds there
+    too: the log is the province-level auditor's; a department's auditor reads its
+    admins' actions (/portal/admin/activity) and its own departments' real use."""
+    services, client = world
+    scope = "openid audit:read stats:read"
+    city, province = bearer(services, "aud.nn", scope), bearer(services, "auditor", scope)
+    for path in ("/api/v1/audit/records", "/api/v1/audit/export", "/api/v1/audit/verify",
+                 "/api/v1/audit/checkpoints", "/api/v1/audit/stats"):
+        r = client.get(path, headers=city)
+        assert r.status_code == 403, (path, r.text)
+        assert client.get(path, headers=province).status_code == 200, path
+    assert client.get("/api/v1/stats/departments/jgswj", headers=city).status_code == 403
+    assert client.get("/api/v1/stats/departments/nn-jgsw", headers=city).status_code == 200
+    assert client.get("/api/v1/stats/departments/jgswj", headers=province).status_code == 200
+    as_session(services, client, "aud.nn")
+    assert client.get("/portal/audit").status_code == 403
+    assert client.get("/portal/admin/activity").status_code == 200
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.reason).where(
+            records.c.actor_user == "aud.nn", records.c.outcome == "deny")).scalars().all()
+    assert len([r for r in refused if "province-level" in r]) == 6, refused  # 5 API, 1 page
+
+
+def test_a_refusal_does_not_say_where_another_departments_object_is(
+        world: tuple[Services, TestClient]) -> None:
+    """A city's admin asking for another department's user, system or client, or
+    testing another department's caller, was told that department's code ("department
+    'jgswj' is not 'nn-jgsw' ..."): whose a username is, for the asking. Still 403 and
+    audited (the record keeps the department for the auditor), without the code."""
+    services, client = world
+    sys_nn, sec_nn = bearer(services, "sys.nn"), bearer(services, "sec.nn")
+    for headers, method, path, params in (
+            (sys_nn, "POST", "/users/li.si/disable", None),
+            (sys_nn, "GET", "/systems/vehicles", None),
+            (sys_nn, "GET", "/clients/finance-system", None),
+            (sec_nn, "GET", "/policies/test", {"subject": "user:li.si", "system": "vehicles",
+                                               "path": "/", "method": "GET"})):
+        r = client.request(method, "/api/v1/admin" + path, headers=headers, params=params,
+                           json={} if method == "POST" else None)
+        assert r.status_code == 403, (path, r.text)
+        detail = r.json()["detail"]
+        assert "jgswj" not in detail and "czt" not in detail, (path, detail)
+        assert "nn-jgsw" in detail, detail
+    with services.engine.connect() as conn:
+        kept = conn.execute(sa.select(records.c.extra).where(
+            records.c.actor_user == "sys.nn", records.c.outcome == "deny")).scalars().all()
+    assert any('"department":"jgswj"' in k.replace(' ', '') for k in kept), kept
