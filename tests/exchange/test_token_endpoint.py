@@ -88,6 +88,14 @@ async def test_every_refusal_has_its_error_and_is_audited(world: World) -> None:
          400, "invalid_target", "names no system"),
         ("no audience", w.exchange(good, audience=None), 400, "invalid_target",
          "exactly one"),
+        # characters an error description may not carry (RFC 6749 section 5.2): quoted
+        # percent-encoded, never a 500
+        ("a non-ASCII audience", w.exchange(good, audience="档案"), 400, "invalid_target",
+         "'%E6%A1%A3%E6%A1%88' names no system"),
+        ("quote and backslash", w.exchange(good, audience='a"b\\c'), 400,
+         "invalid_target", "'a%22b%5Cc' names no system"),
+        ("a code and a newline", w.exchange(good, audience="echo\n"), 400,
+         "invalid_target", "'echo%0A' names no system"),
         ("two audiences", w.exchange(good, resource=f"{ISSUER}/s/echo"), 400,
          "invalid_target", "exactly one"),
         ("scope wider than the target", w.exchange(good, scope="proxy:vehicles openid"),
