@@ -128,8 +128,9 @@ class Journal:
         # an indexer removes a dead chain's directory, lock file and all (``Indexer.
         # _forget_dead``): a lock taken on the file it unlinked locks nothing, and a
         # writer holding it would append to a directory that is gone. Locked, the file
-        # must still be the one at the path, else it is done again on the new one.
-        while True:
+        # must still be the one at the path, else it is done again on the new one
+        # (a few times: past that, as if another process held it).
+        for _ in range(8):
             if not folder.is_dir():
                 self.root.mkdir(parents=True, exist_ok=True)
                 folder.mkdir(exist_ok=True)
@@ -150,6 +151,7 @@ class Journal:
             if linked:
                 return fd
             os.close(fd)
+        return None
 
     def open_writer(self, chain_id: str) -> ChainWriter | None:
         """The writer of ``chain_id``'s segments, or None when another process appends."""
