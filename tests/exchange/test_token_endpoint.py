@@ -132,3 +132,10 @@ async def _client_registration_limits_the_scope(world: World) -> None:
     r = await world.exchange(world.user_token("wang.wu", "nn-jgsw"))
     assert (r.status_code, r.json()["error"]) == (400, "invalid_scope")
     assert "client is not registered for proxy:vehicles" in r.json()["error_description"]
+    # a client scoped to other systems learns nothing of which codes exist: the same
+    # refusal for a system that does not exist as for one it may not reach (as the
+    # proxy answers it, docs/proxy.md)
+    r = await world.exchange(world.user_token("wang.wu", "nn-jgsw"), audience="payroll")
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_scope"), r.text
+    assert r.json()["error_description"] == \
+        "the client is not registered for proxy:payroll"

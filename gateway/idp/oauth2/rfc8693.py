@@ -114,12 +114,15 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         claims = self._subject_claims(token, client.client_id)
         code = target_system(self.server.issuer,
                              [*datalist.get("audience", []), *datalist.get("resource", [])])
+        # the scope first: a client scoped to other systems gets the same refusal for a
+        # code that does not exist as for one that does (no enumeration of codes, as
+        # the proxy's admission); a caller in scope for it learns it does not exist
+        scope = self._scope(claims, client, code)
         with self.server.services.engine.connect() as conn:
             if conn.execute(sa.select(systems.c.code)
                             .where(systems.c.code == code)).first() is None:
                 raise InvalidTargetError(f"{quoted(code)} is not a registered system")
-        self.request.exchange = {"claims": claims, "system": code,
-                                 "scope": self._scope(claims, client, code)}
+        self.request.exchange = {"claims": claims, "system": code, "scope": scope}
 
     def _subject_claims(self, token: str, client_id: str) -> dict[str, object]:
         """The claims of a subject token we can exchange, or InvalidGrantError."""
