@@ -125,17 +125,33 @@ class Journal:
     def lock(self, chain_id: str) -> int | None:
         """A descriptor holding the chain's lock, or None when a live process holds it."""
         folder = self.root / chain_id
-        if not folder.is_dir():
-            self.root.mkdir(parents=True, exist_ok=True)
-            folder.mkdir(exist_ok=True)
-            _fsync_dir(self.root)
-        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        # an indexer removes a dead chain's directory, lock file and all (``Indexer.
+        # _forget_dead``): a lock taken on the file it unlinked locks nothing, and a
+        # writer holding it would append to a directory that is gone. Locked, the file
+        # must still be the one at the path, else it is done again on the new one
+        # (a few times: past that, as if another process held it).
+        for _ in range(8):
+            if not folder.is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(exist_ok=True)
+                _fsync_dir(self.root)
+            try:
+                fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:  # the directory went meanwhile
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                linked = os.stat(folder / "lock").st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                linked = False
+            if linked:
+                return fd
             os.close(fd)
-            return None
-        return fd
+        return None
 
     def open_writer(self, chain_id: str) -> ChainWriter | None:
         """The writer of ``chain_id``'s segments, or None when another process appends."""

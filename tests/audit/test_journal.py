@@ -486,3 +486,38 @@ def test_rows_memory_no_longer_holds_are_read_from_the_file(
         log.close_sync()
     verify_ok(audit_engine, keys)
     journal_ok(audit_engine, journal)
+
+
+def test_a_chain_directory_forgotten_while_a_writer_takes_its_lock(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The indexer removes a chain directory it finds without segments (lock file and
+    all). A writer that opened that lock file a moment before and takes the lock once
+    the indexer has let it go must not hold a lock on a file no longer in the journal
+    (appending to a directory that is gone: every record refused, for good): it
+    locks the directory made anew."""
+    import audit.journal as journal_module
+
+    log, indexer = make()
+    real_flock, raced = journal_module.fcntl.flock, []
+
+    def flock(fd: int, op: int) -> None:
+        # the background round runs between the writer's open of the lock file and
+        # its flock (a thread switch there): it locks the new, empty directory first
+        if not raced and log.indexer is indexer and log._jw is None:
+            raced.append(1)
+            indexer.run_once()
+        real_flock(fd, op)
+    monkeypatch.setattr(journal_module.fcntl, "flock", flock)
+    try:
+        first = log.append_sync(rec(0))
+        assert raced
+        assert (first.chain_id, first.seq) == (log.chain_id, 1)
+        assert [p.parent.name for p in journal.segments(first.chain_id)] == [first.chain_id]
+        log.append_many_sync([rec(i) for i in range(1, 5)])
+        assert indexer.run_once() == 5
+    finally:
+        log.close_sync()
+    assert [s for _, s, _ in stored(audit_engine)] == [1, 2, 3, 4, 5]
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)

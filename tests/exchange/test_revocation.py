@@ -5,13 +5,17 @@ still take it after its ``exp``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
+from gateway.app import create_app
 from gateway.clock import FrozenClock
 from gateway.idp.oauth2.deny_list import SUBJECT_JTI
-from tests.exchange.conftest import SECRET, World, claims_of
+from tests.exchange.conftest import ISSUER, SECRET, World, claims_of
+from tests.in_process import AsgiTransport
+from tests.wiring import gateway_for
 
 AUTH = ("fin-portal", SECRET)
 
@@ -84,6 +88,15 @@ async def _revoked_stays_revoked_within_the_clock_skew_after_exp(
     clock.advance(60 + skew - 1)  # past exp and its deny row, within the skew
     for token in (parent, child):
         assert await _introspect(world, token) == {"active": False}
+    # the maintenance round's purge keeps the row as long: a process started now (its
+    # deny list read afresh from the table) refuses them too
+    fresh = gateway_for(world.services)
+    await asyncio.to_thread(fresh.provider.store.purge)
+    async with httpx.AsyncClient(transport=AsgiTransport(create_app(fresh)),
+                                 base_url=ISSUER) as other:
+        for token in (parent, child):
+            r = await other.post("/oauth2/introspect", data={"token": token}, auth=AUTH)
+            assert r.json() == {"active": False}, r.text
     clock.advance(2)  # past the skew: expired, whatever the deny list says
     for token in (parent, child):
         assert await _introspect(world, token) == {"active": False}

@@ -88,6 +88,14 @@ async def test_every_refusal_has_its_error_and_is_audited(world: World) -> None:
          400, "invalid_target", "names no system"),
         ("no audience", w.exchange(good, audience=None), 400, "invalid_target",
          "exactly one"),
+        # characters an error description may not carry (RFC 6749 section 5.2): quoted
+        # percent-encoded, never a 500
+        ("a non-ASCII audience", w.exchange(good, audience="档案"), 400, "invalid_target",
+         "'%E6%A1%A3%E6%A1%88' names no system"),
+        ("quote and backslash", w.exchange(good, audience='a"b\\c'), 400,
+         "invalid_target", "'a%22b%5Cc' names no system"),
+        ("a code and a newline", w.exchange(good, audience="echo\n"), 400,
+         "invalid_target", "'echo%0A' names no system"),
         ("two audiences", w.exchange(good, resource=f"{ISSUER}/s/echo"), 400,
          "invalid_target", "exactly one"),
         ("scope wider than the target", w.exchange(good, scope="proxy:vehicles openid"),
@@ -124,3 +132,10 @@ async def _client_registration_limits_the_scope(world: World) -> None:
     r = await world.exchange(world.user_token("wang.wu", "nn-jgsw"))
     assert (r.status_code, r.json()["error"]) == (400, "invalid_scope")
     assert "client is not registered for proxy:vehicles" in r.json()["error_description"]
+    # a client scoped to other systems learns nothing of which codes exist: the same
+    # refusal for a system that does not exist as for one it may not reach (as the
+    # proxy answers it, docs/proxy.md)
+    r = await world.exchange(world.user_token("wang.wu", "nn-jgsw"), audience="payroll")
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_scope"), r.text
+    assert r.json()["error_description"] == \
+        "the client is not registered for proxy:payroll"

@@ -466,6 +466,15 @@ def test_a_repeated_parameter_or_two_client_methods_are_refused_and_audited(
     assert {"token_denied", "token_introspection_denied",
             "token_revocation_denied"} <= set(reasons)
     assert FINANCE[1] not in json.dumps(audit_events(idp), default=str)
+    # a repeated name the error description may not carry as it is (non-ASCII, '"',
+    # '\\'): named percent-encoded, never a 500
+    for name, shown in (("%E6%A1%A3", "'%E6%A1%A3'"), ("a%22b%5Cc", "'a%22b%5Cc'")):
+        for path in ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"):
+            r = client.post(path, auth=OFFICE, headers={"content-type": form},
+                            content=f"token={rt}&{name}=1&{name}=2")
+            assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+            assert r.json()["error_description"] == \
+                f"the parameter {shown} is given more than once", path
     # the refresh token was neither used up nor revoked by the refused requests
     again = client.post("/oauth2/token", auth=OFFICE,
                         data={"grant_type": "refresh_token", "refresh_token": rt})

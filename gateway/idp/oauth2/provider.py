@@ -32,7 +32,8 @@ class Provider:
         self.services = services
         self.settings = services.settings
         self.clock = services.clock
-        self.store = Store(services.engine, services.keys, services.clock)
+        self.store = Store(services.engine, services.keys, services.clock,
+                           deny_grace=services.settings.clock_skew_seconds)
         self.server = IdentityServer(services, self.store, break_glass)
         # a client disabled or changed here is seen by this process's cache at once
         services.on_admin_change(self.server.clients.invalidate)

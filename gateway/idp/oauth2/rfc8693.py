@@ -47,6 +47,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import SUBJECT_JTI, token_id
+from gateway.idp.oauth2.descriptions import quoted
 from gateway.idp.oauth2.rfc6749 import scope_names
 from gateway.idp.oauth2.rfc9068 import AT_TYP, InvalidAccessToken, Subject
 from gateway.idp.scopes import covers, proxy_scope
@@ -79,8 +80,8 @@ def target_system(issuer: str, values: list[str]) -> str:
     prefix = issuer.rstrip("/") + "/s/"
     for value in values:
         code = value[len(prefix):].rstrip("/") if value.startswith(prefix) else value
-        if not SYSTEM_RE.match(code):
-            raise InvalidTargetError(f"{value[:100]!r} names no system")
+        if not SYSTEM_RE.fullmatch(code):  # "$" alone would take "code\n"
+            raise InvalidTargetError(f"{quoted(value)} names no system")
         codes.add(code)
     if len(codes) != 1:
         raise InvalidTargetError("name exactly one target system (audience or resource)")
@@ -113,12 +114,15 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         claims = self._subject_claims(token, client.client_id)
         code = target_system(self.server.issuer,
                              [*datalist.get("audience", []), *datalist.get("resource", [])])
+        # the scope first: a client scoped to other systems gets the same refusal for a
+        # code that does not exist as for one that does (no enumeration of codes, as
+        # the proxy's admission); a caller in scope for it learns it does not exist
+        scope = self._scope(claims, client, code)
         with self.server.services.engine.connect() as conn:
             if conn.execute(sa.select(systems.c.code)
                             .where(systems.c.code == code)).first() is None:
-                raise InvalidTargetError(f"{code!r} is not a registered system")
-        self.request.exchange = {"claims": claims, "system": code,
-                                 "scope": self._scope(claims, client, code)}
+                raise InvalidTargetError(f"{quoted(code)} is not a registered system")
+        self.request.exchange = {"claims": claims, "system": code, "scope": scope}
 
     def _subject_claims(self, token: str, client_id: str) -> dict[str, object]:
         """The claims of a subject token we can exchange, or InvalidGrantError."""

@@ -32,6 +32,7 @@ from gateway.errors import NotFound
 from gateway.idp.oauth2.acting import ActingGrants
 from gateway.idp.oauth2.clients import Client, ClientRegistry
 from gateway.idp.oauth2.deny_list import DenyList
+from gateway.idp.oauth2.descriptions import quoted
 from gateway.idp.oauth2.oidc import OpenIDCode
 from gateway.idp.oauth2.rfc6749 import (
     AuthorizationCodeGrant,
@@ -161,7 +162,7 @@ def request_refusal(repeated: str | None, authorization: str | None,
     or endpoint reads it (a parameter repeated, several client authentication methods),
     or None."""
     if repeated is not None:
-        return InvalidRequestError(f"the parameter {repeated!r} is given more than once")
+        return InvalidRequestError(f"the parameter {quoted(repeated)} is given more than once")
     if several_client_methods(authorization, form):
         return InvalidRequestError("more than one client authentication method in one "
                                    "request")
