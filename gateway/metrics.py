@@ -62,6 +62,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
                    5, 10, 30)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 GAUGE_SECONDS = 1.0  # how stale another worker's gauges may be in a scrape
+LAGS_SECONDS = 0.05  # the journal lag's two gauges of one scrape: one query
 
 
 def multiprocess_dir() -> str | None:
@@ -105,6 +106,7 @@ class Metrics:
             registry=r, multiprocess_mode="livemax")
         self._policies = policies
         self._audit = audit
+        self._last_lags: tuple[float, tuple[float, float]] | None = None
         self._stop = threading.Event()
         self._shipping = ShippingLag(shipping) if shipping is not None else None
         if self.shared is None:
@@ -125,14 +127,21 @@ class Metrics:
         return float(self._audit.queue_depth) if self._audit is not None else 0.0
 
     def _journal_lags(self) -> tuple[float, float]:
-        if self._audit is None:
-            return 0.0, 0.0
-        try:
-            behind, seconds = self._audit.journal_lags()
-        except Exception as exc:  # the database away: the journal keeps the records
-            log.warning("audit journal lag unknown: %s", exc)
-            return float("nan"), float("nan")
-        return float(behind), seconds
+        """The indexer's lag (records, seconds), read at most once per LAGS_SECONDS: the
+        two gauges of one scrape share one query."""
+        now = time.monotonic()
+        if self._last_lags is not None and now - self._last_lags[0] < LAGS_SECONDS:
+            return self._last_lags[1]
+        lags = (0.0, 0.0)
+        if self._audit is not None:
+            try:
+                behind, seconds = self._audit.journal_lags()
+                lags = (float(behind), seconds)
+            except Exception as exc:  # the database away: the journal keeps the records
+                log.warning("audit journal lag unknown: %s", exc)
+                lags = (float("nan"), float("nan"))
+        self._last_lags = (now, lags)
+        return lags
 
     def refresh(self) -> None:
         """Write this worker's gauges (multiprocess mode)."""

@@ -70,7 +70,10 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # on a core or two they only take turns anyway: as many at once as there are cores
 # gives the same number of checks per second, answers each one sooner, and keeps a
 # flood of sign-ins from growing the server by 19 MiB per request in flight.
-HASHING_AT_ONCE = max(1, os.cpu_count() or 1)
+# the cores this process may run on (its affinity), not the host's: a container's
+# two CPUs on a 64-core host
+HASHING_AT_ONCE = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1)
 _hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
 # zxcvbn keeps the user inputs in a module-level dictionary for the call: two
 # threads checking at once would each see the other's username.
