@@ -64,11 +64,18 @@ class QueryFilter:
     text: str | None = None  # substring of the reason, purpose or extra fields
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
+    # the reader's reach, never a parameter: records of one of these departments (the
+    # actor's) or about one of these systems; None: every record
+    departments: frozenset[str] | None = None
+    systems: frozenset[str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The filters that are set (for the audit record of the query itself)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None and f.name != "limit"}
+                if getattr(self, f.name) is not None and f.name not in _NOT_FILTERS}
+
+
+_NOT_FILTERS = ("limit", "departments", "systems")
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,10 @@ def build_query(f: QueryFilter, *, upto_id: int | None = None,
         value = getattr(f, key)
         if value is not None:
             stmt = stmt.where(column == value)
+    if f.departments is not None or f.systems is not None:
+        reach = [c.in_(sorted(v)) for c, v in ((records.c.department, f.departments),
+                                                (records.c.system, f.systems)) if v]
+        stmt = stmt.where(sa.or_(*reach) if reach else sa.false())
     if f.text:
         pattern = _like(f.text)
         stmt = stmt.where(sa.or_(*(records.c[c].ilike(pattern, escape="\\")

@@ -789,6 +789,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "oauth2.audit_unavailable": ("审计日志暂不可用，请稍后重试", "the audit log is unavailable; try again"),
     # -- the attack of 2026-12-05 (h-stranger): portal, consoles, API ------------------
     "admin.ungoverned_owner": ("只有 {department!r} 的管理员才能将指向其系统 {system!r} 的策略行标记为不受目录管控", "only an administrator of {department!r} marks a line onto its system {system!r} ungoverned"),
-    "audit.province_auditor": ("审计日志包含所有部门的记录，由省级审计管理员查阅（部门审计管理员在 /portal/admin/activity 查阅本部门管理员的操作）", "the audit log holds every department's records: a province-level audit administrator reads it (a department's reads its admins' actions at /portal/admin/activity)"),
+    "audit.province_auditor": ("校验审计日志、查阅检查点和统计涉及所有部门的记录，由省级审计管理员进行；部门审计管理员查阅本部门及下级部门的记录和本部门系统的记录", "verifying the log, its checkpoints and its figures cover every department's records: a province-level audit administrator's; a department's reads its departments' records"),
     "admin.out_of_scope_target": ("{target!r} 不属于 {own!r} 或其下级部门：部门管理员只能管理本部门", "{target!r} is not of {own!r} or a department below it: an administrator of a department manages that department only"),
 }

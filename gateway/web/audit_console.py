@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from audit.spreadsheet import SafeWriter
 from audit.tables import records
 from audit.verify import VerifyReport, keyservice_sigcheck, verify_database
 from gateway.department_scope import department_scope
+from gateway.tables import systems
 from texts import Text
 
 AUDITOR = "auditor"
@@ -54,20 +55,48 @@ def is_auditor(principal: Any) -> bool:
     return AUDITOR in set(getattr(principal, "roles", ()) or ())
 
 
-#: why a department's auditor is refused the log (``reads_the_log``)
+#: why a department's auditor is refused what covers every department's records
 PROVINCE_ONLY = Text("audit.province_auditor",
-                     "the audit log holds every department's records: a province-level "
-                     "audit administrator reads it (a department's reads its admins' "
-                     "actions at /portal/admin/activity)")
+                     "verifying the log, its checkpoints and its figures cover every "
+                     "department's records: a province-level audit administrator's; a "
+                     "department's reads its departments' records")
 
 
-def reads_the_log(engine: sa.Engine, principal: Any) -> bool:
-    """An auditor at province level. The log is not cut by department (its query has
-    no "one of these departments" filter), so a department's auditor, whose scope is
-    that department and those below it (docs/admin-consoles.md), reads none of it
-    rather than all of it."""
-    department = getattr(principal, "department", None) or ""
-    return is_auditor(principal) and department_scope(engine, department).province
+@dataclass(frozen=True)
+class Reach:
+    """The records an auditor reads: those of a department in ``departments`` (the
+    actor's) or about a system in ``systems``; both None: every record."""
+
+    departments: frozenset[str] | None = None
+    systems: frozenset[str] | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.departments is None and self.systems is None
+
+    def within(self, f: QueryFilter) -> QueryFilter:
+        """``f`` cut to this reach."""
+        return f if self.everything else replace(f, departments=self.departments,
+                                                 systems=self.systems)
+
+    def holds(self, record: Mapping[str, Any]) -> bool:
+        return self.everything or (record.get("department") in (self.departments or ())
+                                   or record.get("system") in (self.systems or ()))
+
+
+def log_reach(engine: sa.Engine, principal: Any) -> Reach:
+    """What an auditor reads (docs/auditor-console.md, "Who reads what"): at province
+    level every record; a department's auditor the records of that department and
+    those below it (the actor's department), and every record about their systems (who
+    used their data, from whichever department)."""
+    scope = department_scope(engine, getattr(principal, "department", None) or "")
+    if scope.province:
+        return Reach()
+    with engine.connect() as conn:
+        owned = frozenset(conn.execute(sa.select(systems.c.code).where(
+            systems.c.department_code.in_(sorted(scope.codes)))).scalars()) \
+            if scope.codes else frozenset()
+    return Reach(scope.codes, owned)
 
 
 class TooManyRecords(AuditQueryError):
@@ -102,14 +131,18 @@ class Export:
                 "upto_id": self.upto_id}
 
 
-def prepare_export(engine: sa.Engine, params: Mapping[str, str], now: datetime) -> Export:
-    """The export of ``params`` (filters and ``format``): checked, counted, fixed."""
+def prepare_export(engine: sa.Engine, params: Mapping[str, str], now: datetime,
+                   reach: Reach | None = None) -> Export:
+    """The export of ``params`` (filters and ``format``) within ``reach`` (None: every
+    record): checked, counted, fixed."""
     fmt = params.get("format") or "csv"
     if fmt not in EXPORT_TYPES:
         raise AuditQueryError("format", Text("audit.not_one_of", "{value!r} is not one of {known}",
                                              value=fmt, known=", ".join(EXPORT_TYPES)))
     f = parse_filters({k: v for k, v in params.items()
                        if k != "format" and k not in PAGE_ONLY})
+    if reach is not None:
+        f = reach.within(f)
     upto = newest_id(engine)
     count = count_matching(engine, f, upto)
     if count > MAX_EXPORT:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from audit import AuditRecord
 from audit.tables import records
 from gateway.services import Services
+from gateway.tables import systems
 from tests.admin.conftest import as_session, bearer
 
 
@@ -52,31 +54,64 @@ def test_an_ungoverned_mark_onto_another_departments_system_is_its_admins(
     assert r.status_code == 201, r.text
 
 
-def test_a_departments_auditor_reads_no_other_departments_records(
+def test_a_departments_auditor_reads_its_departments_records_only(
         world: tuple[Services, TestClient]) -> None:
-    """The audit log is not cut by department: a city's audit administrator read every
+    """The audit log was not cut by department: a city's audit administrator read every
     department's records (who called which system, the items released) and every
-    department's real use. Department scope (docs/admin-consoles.md) now holds there
-    too: the log is the province-level auditor's; a department's auditor reads its
-    admins' actions (/portal/admin/activity) and its own departments' real use."""
+    department's real use. Department scope (docs/admin-consoles.md) holds there too:
+    a department's auditor reads the records of its departments (the actor's) and of
+    its departments' systems; verify, checkpoints and the log's figures, which cover
+    every department, are the province-level auditor's; another department's record
+    by its number is not found."""
     services, client = world
+    with services.engine.begin() as conn:
+        conn.execute(sa.insert(systems), [{
+            "code": "nn-cars", "name": "市车辆", "department_code": "nn-fleet",
+            "upstream": "http://127.0.0.1:9"}])
+    for d, sys_, rid in (("nn-fleet", None, "r-nn-own"), ("jgswj", "nn-cars", "r-nn-system"),
+                         ("jgswj", "vehicles", "r-province")):
+        services.audit.append_sync(AuditRecord(
+            event_type="proxy_request", outcome="allow", department=d, system=sys_,
+            actor_user="li.si", request_id=rid))
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        ids = dict(conn.execute(sa.select(records.c.request_id, records.c.id).where(
+            records.c.request_id.in_(["r-nn-own", "r-province"]))).all())
     scope = "openid audit:read stats:read"
     city, province = bearer(services, "aud.nn", scope), bearer(services, "auditor", scope)
-    for path in ("/api/v1/audit/records", "/api/v1/audit/export", "/api/v1/audit/verify",
-                 "/api/v1/audit/checkpoints", "/api/v1/audit/stats"):
-        r = client.get(path, headers=city)
-        assert r.status_code == 403, (path, r.text)
+
+    def seen(headers: dict[str, str]) -> set[str]:
+        r = client.get("/api/v1/audit/records", headers=headers, params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        return {x["request_id"] for x in r.json()["records"]}
+    assert {"r-nn-own", "r-nn-system"} <= seen(city) and "r-province" not in seen(city)
+    assert {"r-nn-own", "r-nn-system", "r-province"} <= seen(province)
+    for rec in client.get("/api/v1/audit/records", headers=city,
+                          params={"limit": 1000}).json()["records"]:
+        assert rec["department"] in ("nn-jgsw", "nn-fleet") or rec["system"] == "nn-cars", rec
+    exported = client.get("/api/v1/audit/export", headers=city, params={"format": "jsonl"})
+    assert exported.status_code == 200 and "r-province" not in exported.text
+    assert "r-nn-own" in exported.text
+    assert client.get(f"/api/v1/audit/records/{ids['r-nn-own']}", headers=city).status_code == 200
+    assert client.get(f"/api/v1/audit/records/{ids['r-province']}", headers=city).status_code == 404
+    for path in ("/api/v1/audit/verify", "/api/v1/audit/checkpoints", "/api/v1/audit/stats"):
+        assert client.get(path, headers=city).status_code == 403, path
         assert client.get(path, headers=province).status_code == 200, path
     assert client.get("/api/v1/stats/departments/jgswj", headers=city).status_code == 403
     assert client.get("/api/v1/stats/departments/nn-jgsw", headers=city).status_code == 200
     assert client.get("/api/v1/stats/departments/jgswj", headers=province).status_code == 200
     as_session(services, client, "aud.nn")
-    assert client.get("/portal/audit").status_code == 403
+    page = client.get("/portal/audit", params={"limit": "100"})
+    assert page.status_code == 200
+    assert f'/portal/audit/records/{ids["r-nn-own"]}"' in page.text
+    assert f'/portal/audit/records/{ids["r-province"]}"' not in page.text
+    assert client.get(f"/portal/audit/records/{ids['r-province']}").status_code == 404
+    assert client.get("/portal/audit/verify").status_code == 403
     assert client.get("/portal/admin/activity").status_code == 200
     with services.engine.connect() as conn:
         refused = conn.execute(sa.select(records.c.reason).where(
             records.c.actor_user == "aud.nn", records.c.outcome == "deny")).scalars().all()
-    assert len([r for r in refused if "province-level" in r]) == 6, refused  # 5 API, 1 page
+    assert len([r for r in refused if "province-level" in r]) == 4, refused  # 3 API, 1 page
 
 
 def test_a_refusal_does_not_say_where_another_departments_object_is(

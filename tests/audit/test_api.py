@@ -60,17 +60,21 @@ class Parts:
         return USERS[who]
 
 
+def province_auditors(engine: sa.Engine) -> None:
+    """The auditors' department, at the top of the province: they read every record
+    (a department's auditor reads its departments' part: gateway.web.audit_console.Reach)."""
+    with engine.begin() as conn:
+        conn.execute(sa.insert(regions), [{"code": "gx", "name": "某省"}])
+        conn.execute(sa.insert(departments),
+                     [{"code": "jgswj", "name": "机关事务管理局", "region_code": "gx"}])
+
+
 @pytest.fixture
 async def client(make_log: Callable[..., AuditLog], audit_engine: sa.Engine
                  ) -> AsyncIterator[httpx.AsyncClient]:
     log = make_log()
     log.append_many_sync([rec(i) for i in range(5)])
-    # the auditors' department, at the top of the province: a department's auditor
-    # reads none of the log (gateway.web.audit_console.reads_the_log)
-    with audit_engine.begin() as conn:
-        conn.execute(sa.insert(regions), [{"code": "gx", "name": "某省"}])
-        conn.execute(sa.insert(departments),
-                     [{"code": "jgswj", "name": "机关事务管理局", "region_code": "gx"}])
+    province_auditors(audit_engine)
     app = Starlette(routes=routes())
     app.state.gateway = Parts(audit_engine, log)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -33,7 +33,7 @@ from gateway.services import audit_log
 from gateway.settings import Settings
 from gateway.web.api.audit import routes
 from tests.audit.conftest import rec
-from tests.audit.test_api import Parts
+from tests.audit.test_api import Parts, province_auditors
 from tests.audit.test_writer import verify_ok
 from tests.schema import assert_mirrors
 
@@ -271,6 +271,7 @@ async def test_the_auditors_api_reads_this_process_journal_first(
     log, indexer = make()
     indexer.interval = 3600  # no background round in this test
     await log.start()
+    province_auditors(audit_engine)
     app = Starlette(routes=routes())
     app.state.gateway = Parts(audit_engine, log)
     try:

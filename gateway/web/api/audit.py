@@ -46,13 +46,14 @@ from gateway.web.api.schema_check import JSON
 from gateway.web.audit_console import (
     EXPORT_TYPES,
     PROVINCE_ONLY,
+    Reach,
     checked_checkpoints,
     export_chunks,
     is_auditor,
+    log_reach,
     parse_page,
     parse_range,
     prepare_export,
-    reads_the_log,
     report_dict,
     verify_range,
 )
@@ -109,6 +110,7 @@ class _Call:
             "source_ip": request.client.host if request.client else None,
             "request_id": request.headers.get("x-request-id"),
         }
+        self.reach = Reach(frozenset(), frozenset())  # nothing until _begin says
 
     async def audit(self, outcome: str, status: int, reason: str, *,
                     event_type: str = "audit_query", **extra: Any) -> None:
@@ -117,7 +119,10 @@ class _Call:
             extra=extra, **self.base))
 
 
-async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | None]:
+async def _begin(request: Request, what: str, *, whole: bool = False
+                 ) -> tuple[_Call | None, Response | None]:
+    """The call of an auditor (refused and audited otherwise) with their reach; ``whole``:
+    what covers every record (verify, checkpoints, figures), a province-level auditor's."""
     try:
         principal = await gateway_of(request).authenticator.authenticate(request)
     except Unauthorized as exc:
@@ -131,7 +136,8 @@ async def _begin(request: Request, what: str) -> tuple[_Call | None, Response | 
     if not is_auditor(principal):
         return None, await _refuse(call, request, Forbidden("the auditor role is required"),
                                    f"{what}: the auditor role is required")
-    if not await asyncio.to_thread(reads_the_log, call.services.engine, principal):
+    call.reach = await asyncio.to_thread(log_reach, call.services.engine, principal)
+    if whole and not call.reach.everything:
         return None, await _refuse(call, request, Forbidden(PROVINCE_ONLY),
                                    f"{what}: {PROVINCE_ONLY}")
     return call, None
@@ -190,7 +196,7 @@ async def list_records(request: Request) -> Response:
     if bad := await _declared(call, request, RECORDS, "audit records"):
         return bad
     try:
-        f = parse_filters(dict(request.query_params))
+        f = call.reach.within(parse_filters(dict(request.query_params)))
     except AuditQueryError as exc:
         return await _bad_input(call, exc, "audit records")
     try:
@@ -227,6 +233,8 @@ async def one_record(request: Request) -> Response:
     raw = request.path_params["id"]
     position = (await asyncio.to_thread(record_position, call.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
+    if position is not None and not call.reach.holds(position.record):
+        position = None  # outside the reader's reach: as if there were none
     try:
         await call.audit("success" if position else "failure", 200 if position else 404,
                          "audit record read", record=raw[:40])
@@ -272,7 +280,7 @@ async def export_response(call: Any, params: dict[str, str],
     services = call.services
     try:
         prepared = await asyncio.to_thread(prepare_export, services.engine, params,
-                                           services.clock())
+                                           services.clock(), call.reach)
     except AuditQueryError as exc:
         try:
             await call.audit("failure", 400, f"audit export refused: {exc.field}",
@@ -306,7 +314,7 @@ VERIFY = declare(
 
 async def verify(request: Request) -> Response:
     """``GET /api/v1/audit/verify?since=&until=``: the range (or the whole log) checked."""
-    call, refused = await _begin(request, "audit verify")
+    call, refused = await _begin(request, "audit verify", whole=True)
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
     if bad := await _declared(call, request, VERIFY, "audit verify", "audit_verify"):
@@ -347,7 +355,7 @@ CHECKPOINTS = declare(
 
 async def checkpoints(request: Request) -> Response:
     """``GET /api/v1/audit/checkpoints?before=&limit=``: newest first, signatures checked."""
-    call, refused = await _begin(request, "audit checkpoints")
+    call, refused = await _begin(request, "audit checkpoints", whole=True)
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
     if bad := await _declared(call, request, CHECKPOINTS, "audit checkpoints"):
@@ -386,7 +394,7 @@ STATS = declare(
 async def stats(request: Request) -> Response:
     """``GET /api/v1/audit/stats?by=day,system&since=YYYY-MM-DD&until=...``: usage counts
     of events that named a system or resource (``event_type=`` narrows further)."""
-    call, refused = await _begin(request, "audit stats")
+    call, refused = await _begin(request, "audit stats", whole=True)
     if refused is not None or call is None:
         return refused or problem_json(Forbidden())
     if bad := await _declared(call, request, STATS, "audit stats"):

@@ -43,12 +43,13 @@ from gateway.tables import departments, systems
 from gateway.web.api.audit import export_response
 from gateway.web.audit_console import (
     PROVINCE_ONLY,
+    Reach,
     checked_checkpoints,
     count_in_range,
     is_auditor,
+    log_reach,
     parse_page,
     parse_range,
-    reads_the_log,
     verify_range,
 )
 from gateway.web.portal.console_pages import (
@@ -92,6 +93,7 @@ class _Page:
         self.principal = principal
         self.request_id = new_request_id()
         self.services = services_of(request)
+        self.reach = Reach(frozenset(), frozenset())  # nothing until _open says
 
     async def audit(self, outcome: str, status: int, reason: str, *,
                     event_type: str = "audit_query", **extra: Any) -> None:
@@ -103,15 +105,20 @@ class _Page:
             extra={"path": r.url.path, **extra}))
 
 
-async def _open(request: Request, what: str) -> tuple[_Page | None, Response | None]:
-    """The page for an auditor, or the answer for anyone else (sign-in, 403)."""
+async def _open(request: Request, what: str, *, whole: bool = False
+                ) -> tuple[_Page | None, Response | None]:
+    """The page for an auditor, with their reach, or the answer for anyone else
+    (sign-in, 403); ``whole``: what covers every record (verify, checkpoints), a
+    province-level auditor's."""
     principal = session_principal(request)
     if principal is None:
         return None, to_sign_in(request)
     page = _Page(request, principal)
     engine = services_of(request).engine
-    if is_auditor(principal) and await run_in_threadpool(reads_the_log, engine, principal):
-        return page, None
+    if is_auditor(principal):
+        page.reach = await run_in_threadpool(log_reach, engine, principal)
+        if page.reach.everything or not whole:
+            return page, None
     why = PROVINCE_ONLY if is_auditor(principal) else "the auditor role is required"
     try:
         await page.audit("deny", 403, f"{what}: {why}")
@@ -198,7 +205,7 @@ async def search_page(request: Request) -> Response:
     error: str | None = None
     found: Any = None
     try:
-        f = parse_filters(params)
+        f = page.reach.within(parse_filters(params))
         await run_in_threadpool(page.services.settle_audit)
         found = await run_in_threadpool(query_records, page.services.engine, f)
         await page.audit("success", 200, "audit records queried (portal)",
@@ -232,6 +239,8 @@ async def record_page(request: Request) -> Response:
     raw = request.path_params["id"]
     position = (await run_in_threadpool(record_position, page.services.engine, int(raw))
                 if raw.isdigit() and len(raw) < 19 else None)
+    if position is not None and not page.reach.holds(position.record):
+        position = None  # outside the reader's reach: as if there were none
     try:
         await page.audit("success" if position else "failure", 200 if position else 404,
                          "audit record read (portal)", record=raw[:40])
@@ -270,7 +279,7 @@ async def export_file(request: Request) -> Response:
 # -- verify ---------------------------------------------------------------------------------
 
 async def verify_form(request: Request) -> Response:
-    page, refused = await _open(request, "audit verify")
+    page, refused = await _open(request, "audit verify", whole=True)
     if page is None:
         return refused or to_sign_in(request)
     return render(request, "audit_verify.html", form={"since": "", "until": ""}, error=None,
@@ -278,7 +287,7 @@ async def verify_form(request: Request) -> Response:
 
 
 async def verify_run(request: Request) -> Response:
-    page, refused = await _open(request, "audit verify")
+    page, refused = await _open(request, "audit verify", whole=True)
     if page is None:
         return refused or to_sign_in(request)
     form_data = await request.form()
@@ -344,7 +353,7 @@ async def verify_run(request: Request) -> Response:
 # -- checkpoints ----------------------------------------------------------------------------
 
 async def checkpoints_page(request: Request) -> Response:
-    page, refused = await _open(request, "audit checkpoints")
+    page, refused = await _open(request, "audit checkpoints", whole=True)
     if page is None:
         return refused or to_sign_in(request)
     try:
