@@ -136,6 +136,7 @@ class _Statements:
                            for r in rows]))
 
 
+NEW_CHAIN_TRIES = 20
 # batches remembered for the indexer's lag in seconds (``journal_lags``)
 WRITTEN_KEPT = 100_000
 
@@ -506,7 +507,14 @@ class AuditLog:
             if self._chain is None:
                 chain_id = f"{now:x}-{secrets.token_hex(5)}"
                 if self.journal is not None:
-                    self._jw = self.journal.open_writer(chain_id)
+                    # nobody else writes a chain this new; an indexer's round may hold
+                    # its lock for a moment, between our mkdir and our lock (it takes
+                    # the directory for a dead chain's), so a few tries
+                    for _ in range(NEW_CHAIN_TRIES):
+                        self._jw = self.journal.open_writer(chain_id)
+                        if self._jw is not None:
+                            break
+                        time.sleep(0.01)
                     if self._jw is None:
                         raise AuditWriteError(Text("audit.journal_locked",
                                                    "audit journal of chain {chain} is locked",

@@ -526,3 +526,28 @@ def test_a_chain_directory_forgotten_while_a_writer_takes_its_lock(
     assert [s for _, s, _ in stored(audit_engine)] == [1, 2, 3, 4, 5]
     verify_ok(audit_engine, keys)
     journal_ok(audit_engine, journal)
+
+
+def test_a_new_chain_waits_out_an_indexer_holding_its_fresh_directory(
+        make_log: Callable[..., AuditLog], journal: Journal,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An indexer's round that lists the journal between a writer's mkdir of a new
+    chain and its lock holds the lock for a moment (as for a dead chain's): the writer
+    tries again rather than refuse the batch (a 503 for its requests)."""
+    import threading
+
+    real = Journal.open_writer
+    held: list[int] = []
+
+    def indexer_first(self: Journal, chain_id: str) -> Any:
+        if not held:  # the indexer's round takes the fresh directory's lock first
+            fd = self.lock(chain_id)
+            assert fd is not None
+            held.append(fd)
+            threading.Timer(0.03, os.close, (fd,)).start()
+        return real(self, chain_id)
+    monkeypatch.setattr(Journal, "open_writer", indexer_first)
+    log = make_log(journal=journal)
+    stored_one = log.append_sync(rec(1))
+    assert held and stored_one.seq == 1
+    log.close_sync()
