@@ -46,7 +46,7 @@ FILTER_NAMES = ("since", "until", *EXACT, "text", "limit", "cursor")
 TEXT_COLUMNS = ("reason", "purpose", "extra")
 EXPORT_BATCH = 1000
 
-_NAME = re.compile(r"^[\w.:@/+-]{1,128}$")
+_NAME = re.compile(r"^[\w.:@/+-]{1,128}\Z")
 
 
 @dataclass(frozen=True)

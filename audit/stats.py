@@ -42,7 +42,7 @@ def kind_of(event_type: str, outcome: str, department: str) -> str:
     return "other"
 
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def usage_stats(

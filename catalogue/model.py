@@ -65,10 +65,10 @@ REVOKED = "revoked"
 
 CST = timezone(timedelta(hours=8), "CST")
 
-CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-ITEM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-RECORDS_RE = re.compile(r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$")
-ROUTE_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*$")
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+ITEM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+RECORDS_RE = re.compile(r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?\Z")
+ROUTE_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*\Z")
 
 RESOURCE_REQUIRED = frozenset(
     {"code", "name", "provider", "system", "share_type", "route", "items"}

@@ -40,7 +40,7 @@ from texts import Text
 
 T = TypeVar("T")
 
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 # what an upstream may drop from a segment: everything from a ";" (path parameter), a
 # "?" or "#" that arrived percent-encoded, and trailing dots, white space and "+"
 _LOOSE_CUT = re.compile(r"[;?#].*$", re.DOTALL)

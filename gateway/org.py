@@ -30,8 +30,8 @@ from texts import Text, joined
 ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
 # dept_head: the head of a department (负责人), to whom overdue applications go
 BUILTIN_ROLES = frozenset({"staff", "data_steward", "dept_head"}) | ADMIN_ROLES
-CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}\Z")
 
 ChangeHook = Callable[[str, dict[str, Any]], None]
 

@@ -211,8 +211,8 @@ def _check_url(value: Any) -> str | None:
     return None
 
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+\Z")
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}\Z")
 
 
 

@@ -8,7 +8,7 @@ import re
 import sqlalchemy as sa
 
 # a system's code: the first segment of /s/{code}/, a scope's proxy:{code}
-SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+SYSTEM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 metadata = sa.MetaData(
     naming_convention={

@@ -138,3 +138,29 @@ def test_a_refusal_does_not_say_where_another_departments_object_is(
         kept = conn.execute(sa.select(records.c.extra).where(
             records.c.actor_user == "sys.nn", records.c.outcome == "deny")).scalars().all()
     assert any('"department":"jgswj"' in k.replace(' ', '') for k in kept), kept
+
+
+def test_a_name_with_a_newline_after_it_is_not_a_name(
+        world: tuple[Services, TestClient]) -> None:
+    """The name rules were ``^...$`` patterns used with ``match``, and ``$`` matches
+    before a final newline: ``user:li.si\\n`` passed as a policy subject and was stored
+    with its newline (a second spelling of a name, never matched by the real one; the
+    other names here were refused by the API's own checks). Each is a 400."""
+    services, client = world
+    sys_nn, sec_nn = bearer(services, "sys.nn"), bearer(services, "sec.nn")
+    for headers, path, body in (
+            (sys_nn, "/users", {"username": "nn.new\n", "name": "新司机",
+                                "department": "nn-fleet"}),
+            (sys_nn, "/departments", {"code": "nn-office\n", "name": "市办公室",
+                                      "parent": "nn-jgsw"}),
+            (sys_nn, "/systems", {"code": "nn-cars\n", "name": "市公车系统",
+                                  "department": "nn-jgsw", "upstream": "http://127.0.0.1:9"}),
+            (sec_nn, "/policies", {"subject": "user:li.si\n", "department": "nn-jgsw",
+                                   "object": "/s/nn-cars/*", "action": "GET"}),
+            (sec_nn, "/policies", {"subject": "role:staff", "department": "nn-jgsw\n",
+                                   "object": "/s/nn-cars/*", "action": "GET"})):
+        r = client.post("/api/v1/admin" + path, headers=headers, json=body)
+        assert r.status_code == 400, (path, body, r.status_code, r.text)
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(systems).where(
+            systems.c.code.like("nn-cars%"))).scalar() == 0

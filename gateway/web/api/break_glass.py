@@ -50,7 +50,7 @@ SEC = Access((ADMIN,), person=True, roles="a security administrator other than t
              "requester (安全管理员)")
 AUD = Access((ADMIN,), person=True, roles="the audit administrator (审计管理员)")
 STATES = ["pending", "active", "expired", "ended", "refused", "lapsed"]
-_ID = re.compile(r"^bg_[0-9a-f]{16}$")
+_ID = re.compile(r"^bg_[0-9a-f]{16}\Z")
 ID = Param("id", {"type": "string", "pattern": "^bg_[0-9a-f]{16}$"}, "the break-glass id")
 
 BG: dict[str, Any] = s.obj({

@@ -72,7 +72,7 @@ from gateway.web.portal.pages import (
 BASE = "/portal/audit"
 PAGE_SIZES = ("20", "50", "100")
 FILTERS = ("since", "until", *EXACT, "text", "limit")
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?\Z")
 
 
 # -- plumbing -------------------------------------------------------------------------------

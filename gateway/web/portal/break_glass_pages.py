@@ -42,7 +42,7 @@ from gateway.web.portal.pages import csrf_ok, render, session_principal, to_sign
 from texts import Text
 
 BASE = "/portal/break-glass"
-_ID = re.compile(r"^bg_[0-9a-f]{16}$")
+_ID = re.compile(r"^bg_[0-9a-f]{16}\Z")
 
 Handler = Callable[[Request, BreakGlassDesk, Actor, Any], Awaitable[Response]]
 
