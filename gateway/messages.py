@@ -791,4 +791,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.ungoverned_owner": ("只有 {department!r} 的管理员才能将指向其系统 {system!r} 的策略行标记为不受目录管控", "only an administrator of {department!r} marks a line onto its system {system!r} ungoverned"),
     "audit.province_auditor": ("校验审计日志、查阅检查点和统计涉及所有部门的记录，由省级审计管理员进行；部门审计管理员查阅本部门及下级部门的记录和本部门系统的记录", "verifying the log, its checkpoints and its figures cover every department's records: a province-level audit administrator's; a department's reads its departments' records"),
     "admin.out_of_scope_target": ("{target!r} 不属于 {own!r} 或其下级部门：部门管理员只能管理本部门", "{target!r} is not of {own!r} or a department below it: an administrator of a department manages that department only"),
+    # -- break-glass within an administrator's departments (2026-12-05) -----------------
+    "bg.out_of_scope": ("紧急授权 {id} 针对的系统不属于您管理的部门：由该系统所属部门的管理员决定", "break-glass {id} is for a system outside your departments: its department's administrators decide"),
 }

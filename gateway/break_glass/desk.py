@@ -28,6 +28,7 @@ from catalogue.tables import resources
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.break_glass.tables import approvals, break_glass
 from gateway.clock import as_utc
+from gateway.department_scope import department_scope
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationError
 from gateway.services import Services
 from gateway.storage import write_transaction
@@ -134,13 +135,54 @@ class BreakGlassDesk:
         return conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)
                             .with_for_update()).first()
 
+    # -- department scope (docs/admin-consoles.md) ---------------------------------
+
+    def _reach(self, actor: Actor) -> frozenset[str] | None:
+        """The departments whose break-glass ``actor`` administers (their department
+        and those below it); None: every one (province level)."""
+        scope = department_scope(self.engine, actor.department or "")
+        return None if scope.province else scope.codes
+
+    def _owners(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(systems.c.code, systems.c.department_code)).all())
+
+    def _covers(self, reach: frozenset[str] | None, view: dict[str, Any],
+                owners: dict[str, str], *, system_only: bool = False) -> bool:
+        """Whether ``reach`` covers ``view``: its system's department (the data's owner
+        decides who opens it in an emergency), or, unless ``system_only``, the
+        requester's department too."""
+        if reach is None:
+            return True
+        if owners.get(view["system"]) in reach:
+            return True
+        return not system_only and view["department"] in reach
+
+    def _in_scope(self, actor: Actor, step: str, bg_id: str, *,
+                  system_only: bool = False) -> None:
+        """Refuse (403, audited) a step on a break-glass outside ``actor``'s departments;
+        an unknown id is left to the step's own 404."""
+        reach = self._reach(actor)
+        if reach is None:
+            return
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)).first()
+        if row is None:
+            return
+        view = {"system": row.system, "department": row.department}
+        if not self._covers(reach, view, self._owners(), system_only=system_only):
+            self._refuse(actor, step, bg_id, Forbidden(Text(
+                "bg.out_of_scope", "break-glass {id} is for a system outside your "
+                "departments: its department's administrators decide", id=bg_id)))
+
     def get(self, bg_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             return self._view(conn, self._row(conn, bg_id), self.clock())
 
     def listing(self, *, username: str | None = None, state: str | None = None,
-                limit: int = 200) -> list[dict[str, Any]]:
-        """Newest first; ``username``: that person's own only."""
+                limit: int = 200, within: Actor | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``username``: that person's own only; ``within``: those of an
+        administrator's departments (the system's or the requester's)."""
         stmt = sa.select(break_glass).order_by(break_glass.c.requested_at.desc(),
                                                 break_glass.c.id)
         if username is not None:
@@ -148,12 +190,18 @@ class BreakGlassDesk:
         now = self.clock()
         with self.engine.connect() as conn:
             views = [self._view(conn, r, now) for r in conn.execute(stmt.limit(1000))]
+        reach = self._reach(within) if within is not None else None
+        if reach is not None:
+            owners = self._owners()
+            views = [v for v in views if self._covers(reach, v, owners)]
         return [v for v in views if state is None or v["state"] == state][:limit]
 
     def visible_to(self, actor: Actor, bg_id: str) -> dict[str, Any]:
         """One break-glass for its requester, a security or an audit administrator."""
         view = self.get(bg_id)
-        if view["username"] != actor.username and not actor.roles & {SECADMIN, AUDITOR}:
+        if view["username"] != actor.username and not (
+                actor.roles & {SECADMIN, AUDITOR}
+                and self._covers(self._reach(actor), view, self._owners())):
             raise NotFound(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
         return view
 
@@ -250,6 +298,7 @@ class BreakGlassDesk:
         """One security administrator's approval; the second different one activates."""
         step = "break_glass_approved"
         self._secadmin(actor, step, bg_id)
+        self._in_scope(actor, step, bg_id, system_only=True)
         now = self.clock()
         problem: Exception | None = None
         activated = False
@@ -294,6 +343,7 @@ class BreakGlassDesk:
         """End an active one early, or refuse a pending one."""
         step = "break_glass_ended"
         self._secadmin(actor, step, bg_id)
+        self._in_scope(actor, step, bg_id)
         reason = reason.strip()
         if not reason or len(reason) > MAX_REASON:
             self._refuse(actor, step, bg_id, ValidationError(Text(
@@ -342,7 +392,7 @@ class BreakGlassDesk:
         records. Audited as an ``audit_query``-like step."""
         step = "break_glass_queue"
         self._auditor(actor, step, None)
-        views = [v for v in self.listing(limit=1000)
+        views = [v for v in self.listing(limit=1000, within=actor)
                  if (v["reviewed_at"] is not None) == closed
                  and (closed or v["in_review"])]
         for v in views:
@@ -354,6 +404,7 @@ class BreakGlassDesk:
     def close(self, actor: Actor, bg_id: str, finding: str) -> dict[str, Any]:
         step = "break_glass_reviewed"
         self._auditor(actor, step, bg_id)
+        self._in_scope(actor, step, bg_id)
         finding = finding.strip()
         if not finding:
             self._refuse(actor, step, bg_id, ValidationError(Text(

@@ -51,6 +51,7 @@ PEOPLE: dict[str, tuple[str, list[str]]] = {
     "zhang.san": ("jgswj", ["staff", "data_steward"]),
     "sys.nn": ("nn-jgsw", ["sysadmin"]), "sec.nn": ("nn-jgsw", ["secadmin"]),
     "aud.nn": ("nn-jgsw", ["auditor"]), "sys.it": ("jgswj-it", ["sysadmin"]),
+    "nn.driver": ("nn-fleet", ["staff"]),
 }
 
 

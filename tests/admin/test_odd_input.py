@@ -164,3 +164,50 @@ def test_a_name_with_a_newline_after_it_is_not_a_name(
     with services.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(systems).where(
             systems.c.code.like("nn-cars%"))).scalar() == 0
+
+
+def test_break_glass_is_decided_within_the_administrators_departments(
+        world: tuple[Services, TestClient]) -> None:
+    """A city's security administrator approved and ended a province department's
+    user's break-glass onto the province's system, and saw every break-glass; the
+    city's auditor reviewed them all. Now the system's department decides (its
+    administrators, or the province's): others are refused (403, audited), and lists,
+    the single view and the review queue show an administrator their departments' only
+    (the system's or the requester's)."""
+    services, client = world
+    li, sec_nn, aud_nn = (bearer(services, u) for u in ("li.si", "sec.nn", "aud.nn"))
+    r = client.post("/api/v1/break-glass", headers=li, json={
+        "system": "vehicles", "reason": "机房故障，需紧急处理", "minutes": 60})
+    assert r.status_code == 201, r.text
+    bg = r.json()["break_glass"]["id"]
+    r = client.post(f"/api/v1/break-glass/{bg}/approve", headers=sec_nn)
+    assert r.status_code == 403 and "outside your departments" in r.json()["detail"], r.text
+    r = client.post(f"/api/v1/break-glass/{bg}/end", headers=sec_nn, json={"reason": "不需要"})
+    assert r.status_code == 403, r.text
+    listed = client.get("/api/v1/break-glass", headers=sec_nn).json()["break_glass"]
+    assert bg not in {b["id"] for b in listed}
+    assert client.get(f"/api/v1/break-glass/{bg}", headers=sec_nn).status_code == 404
+    assert client.get("/api/v1/break-glass/review", headers=aud_nn).json() == {"queue": []}
+    secadmin = bearer(services, "secadmin")
+    assert bg in {b["id"] for b in client.get(
+        "/api/v1/break-glass", headers=secadmin).json()["break_glass"]}
+    r = client.post(f"/api/v1/break-glass/{bg}/approve", headers=secadmin)
+    assert r.status_code == 200 and r.json()["break_glass"]["state"] == "pending", r.text
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.reason).where(
+            records.c.event_type == "break_glass", records.c.outcome == "deny",
+            records.c.actor_user == "sec.nn")).scalars().all()
+    assert sorted(refused) == ["break_glass_approved", "break_glass_ended", "break_glass_read"]
+    # the city's own system: the city's security administrator decides
+    with services.engine.begin() as conn:
+        conn.execute(sa.insert(systems), [{
+            "code": "nn-cars", "name": "市车辆", "department_code": "nn-fleet",
+            "upstream": "http://127.0.0.1:9"}])
+    r = client.post("/api/v1/break-glass", headers=bearer(services, "nn.driver"), json={
+        "system": "nn-cars", "reason": "车辆调度系统故障", "minutes": 60})
+    assert r.status_code == 201, r.text
+    city_bg = r.json()["break_glass"]["id"]
+    assert client.post(f"/api/v1/break-glass/{city_bg}/approve",
+                       headers=sec_nn).status_code == 200
+    assert city_bg in {b["id"] for b in client.get(
+        "/api/v1/break-glass", headers=sec_nn).json()["break_glass"]}

@@ -146,9 +146,10 @@ LIST = _op("GET", "", "Break-glass accesses: one's own, or all for the administr
 
 async def listing(request: Request, desk: BreakGlassDesk, actor: Actor) -> Any:
     state = LIST.params(request).get("state")
-    mine = None if actor.roles & {"secadmin", "auditor"} else actor.username
+    admin = bool(actor.roles & {"secadmin", "auditor"})
     return {"break_glass": await run_in_threadpool(
-        lambda: desk.listing(username=mine, state=state))}
+        lambda: desk.listing(username=None if admin else actor.username, state=state,
+                             within=actor if admin else None))}
 
 
 REQUEST = _op(

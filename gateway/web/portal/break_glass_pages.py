@@ -108,7 +108,7 @@ def _field(form: Any, name: str) -> str:
 async def overview(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any) -> Response:
     def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
         mine = desk.listing(username=actor.username)
-        everyone = desk.listing() if SECADMIN in actor.roles else []
+        everyone = desk.listing(within=actor) if SECADMIN in actor.roles else []
         with desk.engine.connect() as conn:
             codes = conn.execute(sa.select(systems.c.code, systems.c.name)
                                  .order_by(systems.c.code)).all()
