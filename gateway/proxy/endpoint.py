@@ -649,7 +649,8 @@ class Proxy:
                 status, body = problem_body(audit_exc)
                 body["request_id"] = audit.request_id
                 headers = []
-        self._count(audit.system or "-", status, label, started)
+        if not audit.extra.get("resp_streamed"):  # counted already, as its head went out
+            self._count(audit.system or "-", status, label, started)
         if body is None:
             return
         page = None if self.browser_page is None else self.browser_page(

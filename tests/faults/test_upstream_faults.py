@@ -132,6 +132,9 @@ def test_a_body_cut_after_the_head_went_out_is_cut_for_the_client_too(served: Se
     assert (cut["actor_user"], cut["system"]) == (first["actor_user"], first["system"])
     metrics = httpx.get(served.gateway.url + "/metrics", timeout=5).text
     assert 'govgate_proxy_upstream_errors_total{kind="body",system="api"} 1.0' in metrics
+    # one request, counted once (as the 200 its head said), though audited twice
+    assert 'govgate_proxy_requests_total{decision="allow",status="502",system="api"}' \
+        not in metrics
     served.normal_call_is_prompt()
 
 
