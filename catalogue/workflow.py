@@ -89,6 +89,9 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)
     operator: bool = False
     client: str | None = None  # the OAuth client whose token the actor used, if any
+    # the departments the security admin role acts for (department scope: a city's
+    # security admin its departments only); None: every department (province level)
+    reach: frozenset[str] | None = None
 
     def is_steward_of(self, department: str) -> bool:
         return self.operator or (DATA_STEWARD in self.roles and self.department == department)
@@ -103,6 +106,11 @@ class Actor:
     @property
     def is_secadmin(self) -> bool:
         return self.operator or "secadmin" in self.roles
+
+    def is_secadmin_of(self, *departments: str | None) -> bool:
+        """The security admin for one of ``departments`` (within the role's reach)."""
+        return self.operator or ("secadmin" in self.roles and (
+            self.reach is None or any(d in self.reach for d in departments if d)))
 
     @property
     def is_admin(self) -> bool:
@@ -285,7 +293,7 @@ class Workflow:
                                           "only a data steward of {department} approves this",
                                           department=res.provider))
             elif app.status == ESCALATED:
-                if not actor.is_secadmin:
+                if not actor.is_secadmin_of(res.provider):
                     raise NotAllowed(Text("cat.secadmin_decides",
                                           "an escalated application is decided by the security "
                                           "admin"))
@@ -465,10 +473,10 @@ class Workflow:
                 raise NotAllowed(Text("cat.steward_rejects",
                                       "only a data steward of {department} rejects this",
                                       department=provider))
-            if status == CLOSED and not actor.is_secadmin:
+            if status == CLOSED and not actor.is_secadmin_of(provider):
                 raise NotAllowed(Text("cat.secadmin_closes",
                                       "only the security admin closes an escalated application"))
-            if status == ESCALATED and not (actor.is_secadmin
+            if status == ESCALATED and not (actor.is_secadmin_of(provider, app.consumer)
                                             or actor.department == app.consumer):
                 raise NotAllowed(Text("cat.escalates",
                                       "only {department} or the security admin escalates this",
@@ -547,7 +555,8 @@ class Workflow:
                 raise UnknownObject(Text("cat.no_grant", "no grant {id}", id=grant_id))
             res = store.get_resource(conn, grant.resource)
             provider = res.provider if res else ""
-            if not (actor.is_secadmin or actor.decides_for(provider)):
+            if not (actor.is_secadmin_of(provider, grant.consumer)
+                    or actor.decides_for(provider)):
                 raise NotAllowed(Text("cat.revokes",
                                       "only a data steward of {department} or the security admin "
                                       "revokes this", department=provider))

@@ -38,3 +38,12 @@ def department_scope(engine: Engine, department: str) -> DepartmentScope:
         codes = frozenset(subtree(conn, department))
     province = row is not None and row.parent_code is None and row.region_parent is None
     return DepartmentScope(department, province, codes)
+
+
+def reach(engine: Engine, department: str | None) -> frozenset[str] | None:
+    """The departments an admin of ``department`` acts for; None: every one (province
+    level). No department reaches none."""
+    if not department:
+        return frozenset()
+    scope = department_scope(engine, department)
+    return None if scope.province else scope.codes

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,7 +80,10 @@ def decides(principal: Any) -> bool:
     return bool(set(principal.roles or ()) & {DATA_STEWARD, DEPT_HEAD, SECADMIN})
 
 
-def inbox(wf: Workflow, principal: Any, now: datetime) -> list[InboxEntry]:
+def inbox(wf: Workflow, principal: Any, now: datetime,
+          covers: Callable[[Application], bool]) -> list[InboxEntry]:
+    """``covers``: whether an escalated application is within the security admin's
+    departments (department scope)."""
     roles = set(principal.roles or ())
     found: dict[int, Application] = {}
     if roles & {DATA_STEWARD, DEPT_HEAD} and principal.department:
@@ -87,7 +91,8 @@ def inbox(wf: Workflow, principal: Any, now: datetime) -> list[InboxEntry]:
             found[a.id] = a
     if SECADMIN in roles:
         for a in wf.applications(status=[ESCALATED]):
-            found[a.id] = a
+            if covers(a):
+                found[a.id] = a
     calendar = wf.calendar()
     entries = [InboxEntry(a, Deadline.of(a, now, calendar)) for a in found.values()]
     # overdue first, then the head's (referred), then by time limit

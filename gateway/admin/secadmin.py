@@ -182,7 +182,9 @@ class SecAdmin(Console):
             self.within(grant.consumer)
         before = self._grant_view(grant, providers)
         a = self.admin
-        wf.revoke(Actor(a.username, a.department, a.roles), grant_id, reason)
+        wf.revoke(Actor(a.username, a.department, a.roles,
+                        reach=None if self.scope.province else self.scope.codes),
+                  grant_id, reason)
         after = self._grant_view(wf.get_grant(grant_id), providers)
         self.trail.changed("grant_revoked", {"grant": grant_id}, before, after,
                            reason=reason.strip())

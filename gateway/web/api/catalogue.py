@@ -37,8 +37,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from catalogue import Actor, Caller, CatalogueError, InvalidInput
+from audit import AuditRecord
+from catalogue import Actor, Caller, CatalogueError, InvalidInput, NotAllowed
 from catalogue.model import APPLICATION_STATES, LEVELS, SHARE_TYPES, STATUSES
+from gateway.department_scope import reach
 from gateway.errors import Forbidden, ValidationError, is_problem
 from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, require
 from gateway.root import gateway_of
@@ -58,16 +60,46 @@ def _problem(exc: Exception) -> JSONResponse:
     return problem_json(exc)
 
 
-def _actor(principal: Any) -> Actor:
+def _actor(request: Request, principal: Any) -> Actor:
     name = principal.username or f"client:{principal.client_id}"
     return Actor(name, principal.department or None, frozenset(principal.roles or ()),
-                 client=principal.client_id)
+                 client=principal.client_id, reach=_reach(request, principal))
 
 
-def _person(principal: Any) -> Actor:
+def _person(request: Request, principal: Any) -> Actor:
     if not principal.username:
         raise Forbidden("this needs a person's login, not a system's token")
-    return _actor(principal)
+    return _actor(request, principal)
+
+
+def _reach(request: Request, principal: Any) -> frozenset[str] | None:
+    """The departments the caller's security admin role covers (department scope);
+    None: every one. Read only for a security admin."""
+    if not _sees_all(principal):
+        return frozenset()
+    return reach(gateway_of(request).services.engine, principal.department)
+
+
+def _sight(request: Request, principal: Any) -> Callable[..., bool]:
+    """Whether the caller sees an object of some departments (its consumer, its
+    provider): their own department's, or one within a security admin's reach. Runs a
+    query: call it in the thread pool."""
+    mine = principal.department
+    covered = _reach(request, principal)
+
+    def seen(*departments: str | None) -> bool:
+        return bool(mine and mine in departments) or covered is None or any(
+            d in covered for d in departments if d)
+
+    return seen
+
+
+def covering(request: Request, principal: Any) -> Callable[[Any], bool]:
+    """Whether an application is within the caller's sight (its consumer's or its
+    provider's department). Runs queries: call it in the thread pool."""
+    providers = {r.code: r.provider for r in gateway_of(request).catalogue.resources()}
+    seen = _sight(request, principal)
+    return lambda app: seen(app.consumer, providers.get(app.resource))
 
 
 READ = Access((CATALOGUE_WRITE, CATALOGUE_READ), roles="every authenticated caller")
@@ -94,12 +126,26 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
             await op.check(request)
             result = await handler(request, principal)
         except Exception as exc:
+            if isinstance(exc, NotAllowed) and op.method != "GET":
+                await run_in_threadpool(_refused, request, principal, exc)
             if isinstance(exc, CatalogueError) or is_problem(exc):
                 return _problem(exc)
             raise
         return JSONResponse(result, status_code=status)
 
     return run
+
+
+def _refused(request: Request, principal: Any, exc: NotAllowed) -> None:
+    """A catalogue step the caller may not take (another department's application or
+    grant), audited as the admin consoles' refusals are."""
+    log = gateway_of(request).services.audit
+    if log is not None:
+        log.append_sync(AuditRecord(
+            event_type="catalogue_refused", outcome="deny", status=403,
+            actor_user=principal.username or None, actor_client=principal.client_id,
+            department=principal.department or None, reason=str(exc.description)[:500],
+            extra={"method": request.method, "path": request.url.path}))
 
 
 def route(op: Operation, handler: Handler) -> ApiRoute:
@@ -179,7 +225,7 @@ SAVE_RESOURCE = declare(
 async def save_resource(request: Request, principal: Any) -> Any:
     entry = await SAVE_RESOURCE.read_body(request)
     cat = gateway_of(request).catalogue
-    saved, warnings = await run_in_threadpool(cat.save, _person(principal), entry)
+    saved, warnings = await run_in_threadpool(cat.save, _person(request, principal), entry)
     return {"resource": saved.to_entry(), "warnings": warnings}
 
 
@@ -190,7 +236,7 @@ PUBLISH = declare("POST", "/resources/{code}/publish", "Publish a resource",
 
 async def publish(request: Request, principal: Any) -> Any:
     cat = gateway_of(request).catalogue
-    saved, warnings = await run_in_threadpool(cat.publish, _person(principal),
+    saved, warnings = await run_in_threadpool(cat.publish, _person(request, principal),
                                               request.path_params["code"])
     return {"resource": saved.to_entry(), "warnings": warnings}
 
@@ -202,7 +248,7 @@ RETIRE = declare("POST", "/resources/{code}/retire", "Retire a resource",
 
 async def retire(request: Request, principal: Any) -> Any:
     cat = gateway_of(request).catalogue
-    saved, _ = await run_in_threadpool(cat.retire, _person(principal),
+    saved, _ = await run_in_threadpool(cat.retire, _person(request, principal),
                                        request.path_params["code"])
     return {"resource": saved.to_entry()}
 
@@ -238,7 +284,15 @@ async def list_applications(request: Request, principal: Any) -> Any:
     status = LIST_APPLICATIONS.params(request).get("status")
     states = [status] if status else None
     if _sees_all(principal):
-        found = await run_in_threadpool(lambda: wf.applications(status=states))
+        cat = gateway_of(request).catalogue
+
+        def within() -> list[Any]:
+            providers = {r.code: r.provider for r in cat.resources()}
+            seen = _sight(request, principal)
+            return [a for a in wf.applications(status=states)
+                    if seen(a.consumer, providers.get(a.resource))]
+
+        found = await run_in_threadpool(within)
     else:
         dept = principal.department
         mine = await run_in_threadpool(lambda: wf.applications(status=states, consumer=dept))
@@ -270,7 +324,7 @@ async def create_application(request: Request, principal: Any) -> Any:
     body = await CREATE_APPLICATION.read_body(request)
     wf = gateway_of(request).workflow
     app = await run_in_threadpool(
-        lambda: wf.apply(_person(principal), _text(body, "resource"), items=body["items"],
+        lambda: wf.apply(_person(request, principal), _text(body, "resource"), items=body["items"],
                          purpose=body["purpose"], until=body["until"],
                          basis=_text(body, "basis"), client_id=_text(body, "client") or None,
                          valid_from=body.get("from")))
@@ -286,6 +340,11 @@ async def overdue(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
     provider = None if _sees_all(principal) else principal.department
     found = await run_in_threadpool(lambda: wf.overdue(provider=provider))
+    if provider is None:
+        providers = {r.code: r.provider
+                     for r in await run_in_threadpool(gateway_of(request).catalogue.resources)}
+        seen = await run_in_threadpool(_sight, request, principal)
+        found = [a for a in found if seen(a.consumer, providers.get(a.resource))]
     return {"applications": [a.to_dict() for a in found]}
 
 
@@ -302,11 +361,9 @@ async def get_application(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
     app_id = _int(request.path_params["id"], "id")
     app = await run_in_threadpool(wf.get, app_id)
-    if not _sees_all(principal) and principal.department != app.consumer:
-        res = await run_in_threadpool(gateway_of(request).catalogue.get,
-                                      app.resource)
-        if principal.department != res.provider:
-            raise Forbidden("not an application of your department")
+    res = await run_in_threadpool(gateway_of(request).catalogue.get, app.resource)
+    if not (await run_in_threadpool(_sight, request, principal))(app.consumer, res.provider):
+        raise Forbidden("not an application of your department")
     return {"application": app.to_dict()}
 
 
@@ -326,8 +383,8 @@ async def approve(request: Request, principal: Any) -> Any:
     app_id = _int(request.path_params["id"], "id")
     items = body.get("items")
     grant = await run_in_threadpool(
-        lambda: wf.approve(_person(principal), app_id, items=items, until=body.get("until"),
-                           note=_text(body, "note")))
+        lambda: wf.approve(_person(request, principal), app_id, items=items,
+                           until=body.get("until"), note=_text(body, "note")))
     return {"grant": grant.to_dict()}
 
 
@@ -352,7 +409,7 @@ def _decide(op: Operation, kind: str) -> Handler:
         app_id = _int(request.path_params["id"], "id")
         method = getattr(wf, kind)
         app = await run_in_threadpool(
-            lambda: method(_person(principal), app_id, _text(body, "reason")))
+            lambda: method(_person(request, principal), app_id, _text(body, "reason")))
         return {"application": app.to_dict()}
 
     return decide
@@ -374,11 +431,10 @@ async def list_grants(request: Request, principal: Any) -> Any:
     active = q.get("active", False)
     found = await run_in_threadpool(lambda: wf.grants(resource=q.get("resource"),
                                                       active_only=active))
-    if not _sees_all(principal):
-        provided = {r.code for r in await run_in_threadpool(gateway_of(request).catalogue.resources)
-                    if r.provider == principal.department}
-        found = [g for g in found
-                 if g.consumer == principal.department or g.resource in provided]
+    providers = {r.code: r.provider
+                 for r in await run_in_threadpool(gateway_of(request).catalogue.resources)}
+    seen = await run_in_threadpool(_sight, request, principal)
+    found = [g for g in found if seen(g.consumer, providers.get(g.resource))]
     now = services.clock()
     return {"grants": [{**g.to_dict(), "state": g.state_at(now)} for g in found]}
 
@@ -394,7 +450,7 @@ async def revoke(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
     grant_id = _int(request.path_params["id"], "id")
     grant = await run_in_threadpool(
-        lambda: wf.revoke(_person(principal), grant_id, _text(body, "reason")))
+        lambda: wf.revoke(_person(request, principal), grant_id, _text(body, "reason")))
     return {"grant": grant.to_dict()}
 
 

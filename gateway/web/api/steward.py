@@ -33,8 +33,9 @@ from gateway.web.api.catalogue import (
     WRITE,
     _int,
     _person,
-    _sees_all,
+    _sight,
     _text,
+    covering,
     declare,
     route,
 )
@@ -46,11 +47,10 @@ def _workflow(request: Request) -> Workflow:
 
 
 def _provided(request: Request, principal: Any) -> set[str] | None:
-    """The codes of the caller's department's resources; None: every resource."""
-    if _sees_all(principal):
-        return None
-    return {r.code for r in gateway_of(request).catalogue.resources()
-            if r.provider == principal.department}
+    """The codes of the resources of the caller's department (a security admin: of
+    the departments within reach)."""
+    seen = _sight(request, principal)
+    return {r.code for r in gateway_of(request).catalogue.resources() if seen(r.provider)}
 
 
 def _deciding(principal: Any) -> None:
@@ -69,7 +69,8 @@ INBOX = declare("GET", "/inbox", "What the caller decides, overdue first",
 async def get_inbox(request: Request, principal: Any) -> Any:
     _deciding(principal)
     now = gateway_of(request).services.clock()
-    found = await run_in_threadpool(inbox, _workflow(request), principal, now)
+    found = await run_in_threadpool(
+        lambda: inbox(_workflow(request), principal, now, covering(request, principal)))
     return {"applications": [e.to_dict() for e in found]}
 
 
@@ -86,7 +87,8 @@ async def refer(request: Request, principal: Any) -> Any:
     wf = _workflow(request)
     settings = gateway_of(request).services.settings
     app = await run_in_threadpool(
-        lambda: wf.refer(_person(principal), app_id, _text(body, "reason"), channels(settings)))
+        lambda: wf.refer(_person(request, principal), app_id, _text(body, "reason"),
+                          channels(settings)))
     return {"application": app.to_dict()}
 
 

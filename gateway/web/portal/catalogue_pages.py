@@ -42,6 +42,7 @@ from gateway.request_id import new_request_id
 from gateway.root import Gateway, gateway_of
 from gateway.services import Services
 from gateway.tables import departments
+from gateway.web.api.catalogue import _reach as admin_reach
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.pages import (
     csrf_ok,
@@ -64,9 +65,11 @@ def _services(request: Request) -> Services:
     return gateway_of(request).services
 
 
-def _actor(principal: Any) -> Actor:
+def _actor(request: Request, principal: Any) -> Actor:
+    """The actor, a security admin within their departments (department scope; a
+    query: call it in the thread pool)."""
     return Actor(principal.username, principal.department or None,
-                 frozenset(principal.roles or ()))
+                 frozenset(principal.roles or ()), reach=admin_reach(request, principal))
 
 
 def _t(request: Request) -> Translator:
@@ -268,7 +271,7 @@ async def apply_submit(request: Request) -> Response:
     wf = gateway_of(request).workflow
     try:
         app = await run_in_threadpool(
-            lambda: wf.apply(_actor(principal), code, items=items, purpose=text["purpose"],
+            lambda: wf.apply(_actor(request, principal), code, items=items, purpose=text["purpose"],
                              until=text["until"], basis=text["basis"]))
     except InvalidInput as exc:
         t = _t(request)

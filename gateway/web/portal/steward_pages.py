@@ -47,9 +47,9 @@ from gateway.referrals.rounds import channels
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.steward_views import Deadline, decides, inbox, provided_grants, usage
+from gateway.web.api.catalogue import _sight, covering
 from gateway.web.portal.catalogue_pages import (
     BASE,
-    SECADMIN,
     _actor,
     _common,
     _csrf_failed,
@@ -110,7 +110,7 @@ def _applications_context(request: Request, principal: Any) -> dict[str, Any]:
     wf = _workflow(request)
     now = _services(request).clock()
     dept = principal.department
-    review = inbox(wf, principal, now) if decides(principal) else []
+    review = inbox(wf, principal, now, covering(request, principal)) if decides(principal) else []
     reviewing = {e.application.id for e in review}
     ours = sorted(wf.applications(consumer=dept), key=lambda a: -a.id) if dept else []
     provided = sorted((a for a in wf.applications(provider=dept) if a.id not in reviewing),
@@ -152,11 +152,11 @@ def _application_context(request: Request, principal: Any, app_id: int) -> dict[
     provider = resource.provider if resource else ""
     roles = set(principal.roles or ())
     dept = principal.department
-    if SECADMIN not in roles and (not dept or dept not in (app.consumer, provider)):
+    if not covering(request, principal)(app):
         raise NotAllowed(Text("portal.not_your_application",
                               "application {id} is neither your department's nor for its "
                               "resources", id=app_id))
-    actor = _actor(principal)
+    actor = _actor(request, principal)
     now = _services(request).clock()
     grant = None
     if app.grant_id is not None:
@@ -169,11 +169,12 @@ def _application_context(request: Request, principal: Any, app_id: int) -> dict[
         "decided": granted(app, {grant.id: grant} if grant else {}),
         "grant": grant, "grant_state": grant.state_at(now) if grant else None,
         "can_decide": (app.status == SUBMITTED and actor.decides_for(provider))
-        or (app.status == ESCALATED and actor.is_secadmin),
+        or (app.status == ESCALATED and actor.is_secadmin_of(provider)),
         "can_refer": app.status == SUBMITTED and DATA_STEWARD in roles and dept == provider
         and app.head_escalated_at is None,
-        "can_close": app.status == ESCALATED and actor.is_secadmin,
-        "can_escalate": app.status == REJECTED and (dept == app.consumer or actor.is_secadmin),
+        "can_close": app.status == ESCALATED and actor.is_secadmin_of(provider),
+        "can_escalate": app.status == REJECTED and (
+            dept == app.consumer or actor.is_secadmin_of(provider, app.consumer)),
         "sensitive": SENSITIVE_LEVEL,
     }
 
@@ -228,7 +229,7 @@ async def decide_submit(request: Request) -> Response:
     if not csrf_ok(request, form):
         return _csrf_failed(request)
     wf = _workflow(request)
-    actor = _actor(principal)
+    actor = _actor(request, principal)
     reason = str(form.get("reason") or "")
 
     def run() -> None:
@@ -259,8 +260,8 @@ async def decide_submit(request: Request) -> Response:
 def _grants_context(request: Request, principal: Any) -> dict[str, Any]:
     services = _services(request)
     resources = _resources(request)
-    provided = None if SECADMIN in set(principal.roles or ()) else {
-        code for code, r in resources.items() if r.provider == principal.department}
+    seen = _sight(request, principal)
+    provided = {code for code, r in resources.items() if seen(r.provider)}
     found = provided_grants(_workflow(request), provided)
     now = services.clock()
     return {"grants": found, "usage": usage(services.engine, found, now),
@@ -302,7 +303,7 @@ async def revoke_submit(request: Request) -> Response:
     if not csrf_ok(request, form):
         return _csrf_failed(request)
     wf = _workflow(request)
-    actor = _actor(principal)
+    actor = _actor(request, principal)
     try:
         await run_in_threadpool(wf.revoke, actor, grant_id, str(form.get("reason") or ""))
     except InvalidInput as exc:
