@@ -82,8 +82,8 @@ def decides(principal: Any) -> bool:
 
 def inbox(wf: Workflow, principal: Any, now: datetime,
           covers: Callable[[Application], bool]) -> list[InboxEntry]:
-    """``covers``: whether an escalated application is within the security admin's
-    departments (department scope)."""
+    """``covers``: whether the security admin decides an escalated application (its
+    provider is within their departments: department scope)."""
     roles = set(principal.roles or ())
     found: dict[int, Application] = {}
     if roles & {DATA_STEWARD, DEPT_HEAD} and principal.department:

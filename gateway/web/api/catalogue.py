@@ -102,6 +102,14 @@ def covering(request: Request, principal: Any) -> Callable[[Any], bool]:
     return lambda app: seen(app.consumer, providers.get(app.resource))
 
 
+def deciding(request: Request, principal: Any) -> Callable[[Any], bool]:
+    """Whether the caller decides an escalated application as the security admin: its
+    provider is within their reach. Runs queries: call it in the thread pool."""
+    providers = {r.code: r.provider for r in gateway_of(request).catalogue.resources()}
+    actor = _actor(request, principal)
+    return lambda app: actor.is_secadmin_of(providers.get(app.resource))
+
+
 READ = Access((CATALOGUE_WRITE, CATALOGUE_READ), roles="every authenticated caller")
 WRITE = Access((CATALOGUE_WRITE,), person=True)
 

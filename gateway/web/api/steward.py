@@ -35,7 +35,7 @@ from gateway.web.api.catalogue import (
     _person,
     _sight,
     _text,
-    covering,
+    deciding,
     declare,
     route,
 )
@@ -70,7 +70,7 @@ async def get_inbox(request: Request, principal: Any) -> Any:
     _deciding(principal)
     now = gateway_of(request).services.clock()
     found = await run_in_threadpool(
-        lambda: inbox(_workflow(request), principal, now, covering(request, principal)))
+        lambda: inbox(_workflow(request), principal, now, deciding(request, principal)))
     return {"applications": [e.to_dict() for e in found]}
 
 

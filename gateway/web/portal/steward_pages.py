@@ -47,7 +47,7 @@ from gateway.referrals.rounds import channels
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.steward_views import Deadline, decides, inbox, provided_grants, usage
-from gateway.web.api.catalogue import _sight, covering
+from gateway.web.api.catalogue import _sight, covering, deciding
 from gateway.web.portal.catalogue_pages import (
     BASE,
     _actor,
@@ -110,7 +110,8 @@ def _applications_context(request: Request, principal: Any) -> dict[str, Any]:
     wf = _workflow(request)
     now = _services(request).clock()
     dept = principal.department
-    review = inbox(wf, principal, now, covering(request, principal)) if decides(principal) else []
+    review = inbox(wf, principal, now, deciding(request, principal)) \
+        if decides(principal) else []
     reviewing = {e.application.id for e in review}
     ours = sorted(wf.applications(consumer=dept), key=lambda a: -a.id) if dept else []
     provided = sorted((a for a in wf.applications(provider=dept) if a.id not in reviewing),
