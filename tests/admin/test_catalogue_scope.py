@@ -11,10 +11,11 @@ from starlette.testclient import TestClient
 from audit.tables import records
 from catalogue import Actor
 from gateway.services import Services
-from tests.admin.conftest import as_session, bearer
+from tests.admin.conftest import as_session, bearer, csrf
 from tests.wiring import parts
 
 CAT = "/api/v1/catalogue"
+ORIGIN = "http://127.0.0.1:8080"
 SCOPE = "openid catalogue:read catalogue:write"
 
 
@@ -29,20 +30,29 @@ def test_a_city_secadmin_keeps_to_its_departments_grants(
     r = client.post(f"{CAT}/grants/1/revoke", headers=sec_nn, json={"reason": "不再需要"})
     assert r.status_code == 403, r.text
     with services.engine.connect() as conn:
-        refused = conn.execute(sa.select(records.c.event_type).where(
-            records.c.actor_user == "sec.nn", records.c.outcome == "deny")).all()
-    assert refused, "the refusal is audited"
+        refused = conn.execute(sa.select(records.c.extra).where(
+            records.c.actor_user == "sec.nn", records.c.event_type == "catalogue_refused",
+            records.c.outcome == "deny")).scalars().all()
+    assert len(refused) == 1 and "/grants/1/revoke" in refused[0]
     assert {g["id"] for g in client.get(f"{CAT}/grants", headers=sec).json()["grants"]} == {1}
     r = client.post(f"{CAT}/grants/1/revoke", headers=sec, json={"reason": "不再需要"})
     assert r.status_code == 200, r.text
 
 
-def test_the_portal_shows_a_city_secadmin_its_departments_grants_only(
+def test_the_portal_shows_and_revokes_a_city_secadmins_grants_only(
         world: tuple[Services, TestClient]) -> None:
     services, client = world
     as_session(services, client, "sec.nn")
     page = client.get("/portal/catalogue/grants")
     assert page.status_code == 200 and "JG-0001" not in page.text
+    r = client.post("/portal/catalogue/grants/1/revoke", headers={"Origin": ORIGIN},
+                    data={"csrf_token": csrf(client), "reason": "不再需要"})
+    assert r.status_code == 403, r.text[-600:]
+    assert parts(services).workflow.get_grant(1).status != "revoked"
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(records.c.status).where(
+            records.c.actor_user == "sec.nn", records.c.event_type == "catalogue_refused",
+            records.c.outcome == "deny")).scalar() == 403
     as_session(services, client, "secadmin")
     assert "JG-0001" in client.get("/portal/catalogue/grants").text
 

@@ -135,7 +135,7 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
             result = await handler(request, principal)
         except Exception as exc:
             if isinstance(exc, NotAllowed) and op.method != "GET":
-                await run_in_threadpool(_refused, request, principal, exc)
+                await run_in_threadpool(audit_refusal, request, principal, exc)
             if isinstance(exc, CatalogueError) or is_problem(exc):
                 return _problem(exc)
             raise
@@ -144,7 +144,7 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
     return run
 
 
-def _refused(request: Request, principal: Any, exc: NotAllowed) -> None:
+def audit_refusal(request: Request, principal: Any, exc: NotAllowed) -> None:
     """A catalogue step the caller may not take (another department's application or
     grant), audited as the admin consoles' refusals are."""
     log = gateway_of(request).services.audit

@@ -47,7 +47,7 @@ from gateway.referrals.rounds import channels
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.steward_views import Deadline, decides, inbox, provided_grants, usage
-from gateway.web.api.catalogue import _sight, covering, deciding
+from gateway.web.api.catalogue import _sight, audit_refusal, covering, deciding
 from gateway.web.portal.catalogue_pages import (
     BASE,
     _actor,
@@ -230,10 +230,10 @@ async def decide_submit(request: Request) -> Response:
     if not csrf_ok(request, form):
         return _csrf_failed(request)
     wf = _workflow(request)
-    actor = _actor(request, principal)
     reason = str(form.get("reason") or "")
 
     def run() -> None:
+        actor = _actor(request, principal)
         if action == "approve":
             wf.approve(actor, app_id, items=[str(i) for i in form.getlist("items")],
                        until=str(form.get("until") or "").strip() or None,
@@ -251,7 +251,7 @@ async def decide_submit(request: Request) -> Response:
                                          errors=[say(t, p) for p in
                                                  exc.problems or [exc.description]])
     except CatalogueError as exc:
-        return _error_page(request, exc)
+        return await _refused_page(request, principal, exc)
     return RedirectResponse(f"{BASE}/applications/{app_id}?" + urlencode({"done": action}),
                             status_code=303)
 
@@ -304,17 +304,24 @@ async def revoke_submit(request: Request) -> Response:
     if not csrf_ok(request, form):
         return _csrf_failed(request)
     wf = _workflow(request)
-    actor = _actor(request, principal)
     try:
-        await run_in_threadpool(wf.revoke, actor, grant_id, str(form.get("reason") or ""))
+        await run_in_threadpool(lambda: wf.revoke(_actor(request, principal), grant_id,
+                                                  str(form.get("reason") or "")))
     except InvalidInput as exc:
         t = _t(request)
         return await _render_grants(request, principal, status=400, errors=[
             f"#{grant_id}: {say(t, p)}" for p in exc.problems or [exc.description]])
     except CatalogueError as exc:
-        return _error_page(request, exc)
+        return await _refused_page(request, principal, exc)
     return RedirectResponse(f"{BASE}/grants?" + urlencode({"done": "revoke", "id": grant_id}),
                             status_code=303)
+
+
+async def _refused_page(request: Request, principal: Any, exc: CatalogueError) -> Response:
+    """The error page; a step the caller may not take is audited as the API's are."""
+    if isinstance(exc, NotAllowed):
+        await run_in_threadpool(audit_refusal, request, principal, exc)
+    return _error_page(request, exc)
 
 
 def routes() -> list[BaseRoute]:
