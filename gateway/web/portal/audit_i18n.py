@@ -144,4 +144,6 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_key_destroyed": ("销毁密钥", "key destroyed"),
     "aud_ev_data_key_rotated": ("轮换数据密钥", "data key rotated"),
     "aud_ev_master_key_rotated": ("轮换主密钥", "master key rotated"),
+    # department scope in the catalogue (a step outside the caller's departments)
+    "aud_ev_catalogue_refused": ("拒绝共享目录操作", "catalogue step refused"),
 }
