@@ -38,6 +38,7 @@ from gateway.department_scope import department_scope
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationError
 from gateway.org import ADMIN_ROLES, User
 from gateway.services import Services
+from gateway.tables import users
 from texts import Text
 
 DEPT_HEAD = "dept_head"
@@ -224,6 +225,16 @@ class Delegations:
             and user.username not in (d.delegator, d.delegate)
         )
 
+    def _moved(self, d: Delegation) -> str | None:
+        """The party (A, then B) no longer in the department the delegation was asked
+        in: that department's head answers for its people only."""
+        with self.engine.connect() as conn:
+            now_in = dict(conn.execute(
+                sa.select(users.c.username, users.c.department_code)
+                .where(users.c.username.in_([d.delegator, d.delegate]))).all())
+        return next((name for name in (d.delegator, d.delegate)
+                     if now_in.get(name) != d.department), None)
+
     # -- the steps ---------------------------------------------------------------------
 
     def request(
@@ -384,6 +395,15 @@ class Delegations:
                 Text(
                     "delegation.not_approver",
                     "only a department head (dept_head) of {dept} decides this delegation",
+                    dept=d.department,
+                )
+            )
+        elif moved := self._moved(d):
+            problem = Forbidden(
+                Text(
+                    "delegation.moved",
+                    "{name} is no longer in {dept}: its head no longer decides this delegation",
+                    name=moved,
                     dept=d.department,
                 )
             )

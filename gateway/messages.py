@@ -793,4 +793,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.out_of_scope_target": ("{target!r} 不属于 {own!r} 或其下级部门：部门管理员只能管理本部门", "{target!r} is not of {own!r} or a department below it: an administrator of a department manages that department only"),
     # -- break-glass within an administrator's departments (2026-12-05) -----------------
     "bg.out_of_scope": ("紧急授权 {id} 针对的系统不属于您管理的部门：由该系统所属部门的管理员决定", "break-glass {id} is for a system outside your departments: its department's administrators decide"),
+    # -- delegations decided within the department their people are in now (h-scope) ----
+    "delegation.moved": ("{name} 已不在 {dept}：该部门负责人不再审批此委托", "{name} is no longer in {dept}: its head no longer decides this delegation"),
 }
