@@ -463,7 +463,7 @@ class Delegations:
         checks it again at every request."""
         d = self.get(delegation_id)
         now = self.clock()
-        if d.delegate != delegate.username or not d.live_at(now):
+        if d.delegate != delegate.username or not d.live_at(now) or self._moved(d):
             problem = Forbidden(
                 Text(
                     "delegation.not_in_force", "delegation {id} is not one in force to you", id=d.id

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 
 from gateway.tables import users
-from tests.delegation.conftest import api, ask, steps
+from tests.delegation.conftest import api, approved, ask, steps
+from tests.delegation.test_pages import signed_in
+from tests.oauth2.helpers import csrf_of
 from tests.proxy.conftest import World
 
 
@@ -25,3 +27,17 @@ async def test_a_head_does_not_approve_for_someone_moved_away(quick: World) -> N
     refused = [s for s in steps(quick) if s.change == "delegation_refused"]
     assert [(s.actor_user, s.outcome, s.status) for s in refused] == [
         ("zhao.head", "deny", 403)]
+
+
+async def test_b_does_not_start_acting_for_someone_moved_away(quick: World) -> None:
+    number = await approved(quick)
+    with quick.services.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.username == "li.ming")
+                     .values(department_code="czt"))
+    b = signed_in(quick, "wang.fang")
+    page = b.get("/portal/delegations")
+    r = b.post(f"/portal/delegations/{number}/act", data={"csrf_token": csrf_of(page.text)},
+               follow_redirects=False)
+    assert r.status_code == 403 and "gg_act" not in r.headers.get("set-cookie", "")
+    refused = [s for s in steps(quick) if s.change == "delegation_refused"]
+    assert [(s.actor_user, s.outcome) for s in refused] == [("wang.fang", "deny")]
