@@ -128,6 +128,15 @@ class ActingFor:
         if a is None or not a.active:
             audit.reason = f"delegator {d.delegator} disabled or gone"
             raise NotDelegated("the delegating user is no longer active")
+        b = self.users.get(principal.username)
+        moved = next((who for who, live in ((d.delegator, a), (principal.username, b))
+                      if live is None or live.department != d.department), None)
+        if moved is not None:
+            # its head approved it for the people of that department: one who has moved
+            # out ends it (as for the approval and for starting to act)
+            audit.reason = f"{moved} is no longer in {d.department}, where delegation " \
+                           f"{d.id} was approved"
+            raise NotDelegated("a party of the delegation has moved to another department")
         audit.department = a.department
         if system in d.systems:
             roles = a.roles - ADMIN_ROLES

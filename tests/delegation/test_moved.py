@@ -5,10 +5,13 @@ head approving a delegation of another department's person)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from gateway.tables import users
-from tests.delegation.conftest import api, approved, ask, steps
+from policies.adapter import bump_version
+from tests.delegation.conftest import api, approved, ask, cookies, steps
 from tests.delegation.test_pages import signed_in
 from tests.oauth2.helpers import csrf_of
 from tests.proxy.conftest import World
@@ -41,3 +44,22 @@ async def test_b_does_not_start_acting_for_someone_moved_away(quick: World) -> N
     assert r.status_code == 403 and "gg_act" not in r.headers.get("set-cookie", "")
     refused = [s for s in steps(quick) if s.change == "delegation_refused"]
     assert [(s.actor_user, s.outcome) for s in refused] == [("wang.fang", "deny")]
+
+
+async def test_the_proxy_ends_acting_for_someone_moved_away(quick: World) -> None:
+    """An approved delegation in force, B acting: A then moves to another department.
+    The proxy refuses B's next call as A within the live users' refresh (a second)."""
+    number = await approved(quick)
+    hdr = [cookies(quick, "wang.fang", acting=number)]
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200
+    with quick.services.engine.begin() as conn:  # as the admin console moves a user
+        conn.execute(users.update().where(users.c.username == "li.ming")
+                     .values(department_code="czt"))
+        bump_version(conn, quick.services.clock())
+    deadline = time.monotonic() + 3  # the live users are re-read within a second
+    while (r := await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    assert r.status == 403
+    assert quick.audit.records[-1].reason == (
+        f"li.ming is no longer in jgswj, where delegation {number} was approved")
