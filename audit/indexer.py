@@ -66,6 +66,7 @@ class Rounds:
     durable then gets loaded). Subclasses set ``interval`` and call ``__init__``."""
 
     interval: float
+    takes_rows = False  # the writer hands its rows over (``offer``): in this process only
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -100,6 +101,8 @@ class Rounds:
 
 class Indexer(Rounds):
     """Loads ``journal`` into ``engine``'s tables; ``own`` names this process's chain."""
+
+    takes_rows = True
 
     def __init__(self, engine: sa.Engine, journal: Journal, *, own: Own | None = None,
                  interval: float = 0.5, on_checkpoint: Callable[[int], None] | None = None,
@@ -182,8 +185,6 @@ class Indexer(Rounds):
             kept = [o for o in self._offered if o[0].parent.name == chain_id]
             self._offered = deque(kept)
             self._offered_rows = sum(len(o[2]) for o in kept)
-
-    # -- the background thread ---------------------------------------------------------
 
     # -- one round ---------------------------------------------------------------------
 

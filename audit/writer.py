@@ -656,7 +656,7 @@ class AuditLog:
         self._since_ckpt += len(rows)
         if len(self._written) < WRITTEN_KEPT:  # past it, the oldest kept tell the age
             self._written.append((seq, rows[0][I_TS]))
-        if self._indexer is not None and jw.durable is not None:
+        if getattr(self._indexer, "takes_rows", False) and jw.durable is not None:
             # the rows as they are, so the indexer need not read and decode them back
             path, end = jw.durable
             ends = list(accumulate([FRAME.size + len(a) for a in arrays]))

@@ -30,13 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from audit.indexer import Indexer, Rounds
+from audit.indexer import Indexer, Own, Rounds
 from audit.journal import Journal
 from gateway.storage import create_engine
 
 log = logging.getLogger("govgate.audit.indexer")
-
-Own = Callable[[], tuple[str, Path | None, int] | None]
 
 
 class IndexerProcess(Rounds):
@@ -61,9 +59,6 @@ class IndexerProcess(Rounds):
     def pid(self) -> int | None:
         """The child's process id (None before the first round)."""
         return self._child.pid if self._child is not None else None
-
-    def offer(self, path: Path, start: int, rows: list[tuple[int, tuple[Any, ...]]]) -> None:
-        """The child reads the segment files; rows in this process are not its."""
 
     def start(self) -> None:
         self._stopped = False

@@ -69,9 +69,9 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # (measured: ~800 MiB resident when 40 sign-ins from different addresses overlap), and
 # on a core or two they only take turns anyway: as many at once as there are cores
 # gives the same number of checks per second, answers each one sooner, and keeps a
-# flood of sign-ins from growing the server by 19 MiB per request in flight.
-# the cores this process may run on (its affinity), not the host's: a container's
-# two CPUs on a 64-core host
+# flood of sign-ins from growing the server by 19 MiB per request in flight. The
+# cores are those this process may run on (its affinity), not the host's: a
+# container's two CPUs on a 64-core host.
 HASHING_AT_ONCE = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1)
 _hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)

@@ -28,7 +28,7 @@ from catalogue.tables import resources
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.break_glass.tables import approvals, break_glass
 from gateway.clock import as_utc
-from gateway.department_scope import department_scope
+from gateway.department_scope import reach
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationError
 from gateway.services import Services
 from gateway.storage import write_transaction
@@ -140,37 +140,36 @@ class BreakGlassDesk:
     def _reach(self, actor: Actor) -> frozenset[str] | None:
         """The departments whose break-glass ``actor`` administers (their department
         and those below it); None: every one (province level)."""
-        scope = department_scope(self.engine, actor.department or "")
-        return None if scope.province else scope.codes
+        return reach(self.engine, actor.department)
 
     def _owners(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return dict(conn.execute(sa.select(systems.c.code, systems.c.department_code)).all())
 
-    def _covers(self, reach: frozenset[str] | None, view: dict[str, Any],
+    def _covers(self, covered: frozenset[str] | None, view: dict[str, Any],
                 owners: dict[str, str], *, system_only: bool = False) -> bool:
-        """Whether ``reach`` covers ``view``: its system's department (the data's owner
-        decides who opens it in an emergency), or, unless ``system_only``, the
-        requester's department too."""
-        if reach is None:
+        """Whether the departments ``covered`` (None: all) cover ``view``: its system's
+        department (the data's owner decides who opens it in an emergency), or, unless
+        ``system_only``, the requester's department too."""
+        if covered is None:
             return True
-        if owners.get(view["system"]) in reach:
+        if owners.get(view["system"]) in covered:
             return True
-        return not system_only and view["department"] in reach
+        return not system_only and view["department"] in covered
 
     def _in_scope(self, actor: Actor, step: str, bg_id: str, *,
                   system_only: bool = False) -> None:
         """Refuse (403, audited) a step on a break-glass outside ``actor``'s departments;
         an unknown id is left to the step's own 404."""
-        reach = self._reach(actor)
-        if reach is None:
+        covered = self._reach(actor)
+        if covered is None:
             return
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(break_glass).where(break_glass.c.id == bg_id)).first()
         if row is None:
             return
         view = {"system": row.system, "department": row.department}
-        if not self._covers(reach, view, self._owners(), system_only=system_only):
+        if not self._covers(covered, view, self._owners(), system_only=system_only):
             self._refuse(actor, step, bg_id, Forbidden(Text(
                 "bg.out_of_scope", "break-glass {id} is for a system outside your "
                 "departments: its department's administrators decide", id=bg_id)))
@@ -190,10 +189,10 @@ class BreakGlassDesk:
         now = self.clock()
         with self.engine.connect() as conn:
             views = [self._view(conn, r, now) for r in conn.execute(stmt.limit(1000))]
-        reach = self._reach(within) if within is not None else None
-        if reach is not None:
+        covered = self._reach(within) if within is not None else None
+        if covered is not None:
             owners = self._owners()
-            views = [v for v in views if self._covers(reach, v, owners)]
+            views = [v for v in views if self._covers(covered, v, owners)]
         return [v for v in views if state is None or v["state"] == state][:limit]
 
     def visible_to(self, actor: Actor, bg_id: str) -> dict[str, Any]:

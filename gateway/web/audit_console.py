@@ -38,7 +38,7 @@ from audit.query import (
 from audit.spreadsheet import SafeWriter
 from audit.tables import records
 from audit.verify import VerifyReport, keyservice_sigcheck, verify_database
-from gateway.department_scope import department_scope
+from gateway.department_scope import reach as department_reach
 from gateway.tables import systems
 from texts import Text
 
@@ -89,14 +89,14 @@ def log_reach(engine: sa.Engine, principal: Any) -> Reach:
     level every record; a department's auditor the records of that department and
     those below it (the actor's department), and every record about their systems (who
     used their data, from whichever department)."""
-    scope = department_scope(engine, getattr(principal, "department", None) or "")
-    if scope.province:
+    covered = department_reach(engine, getattr(principal, "department", None))
+    if covered is None:
         return Reach()
     with engine.connect() as conn:
         owned = frozenset(conn.execute(sa.select(systems.c.code).where(
-            systems.c.department_code.in_(sorted(scope.codes)))).scalars()) \
-            if scope.codes else frozenset()
-    return Reach(scope.codes, owned)
+            systems.c.department_code.in_(sorted(covered)))).scalars()) \
+            if covered else frozenset()
+    return Reach(covered, owned)
 
 
 class TooManyRecords(AuditQueryError):
