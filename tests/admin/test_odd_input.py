@@ -211,3 +211,7 @@ def test_break_glass_is_decided_within_the_administrators_departments(
                        headers=sec_nn).status_code == 200
     assert city_bg in {b["id"] for b in client.get(
         "/api/v1/break-glass", headers=sec_nn).json()["break_glass"]}
+    # the portal's list for the city's security administrator: the same cut
+    as_session(services, client, "sec.nn")
+    page = client.get("/portal/break-glass")
+    assert page.status_code == 200 and city_bg in page.text and bg not in page.text
