@@ -80,3 +80,39 @@ def test_a_city_secadmin_does_not_decide_a_province_resources_escalation(
     r = client.post(f"{CAT}/applications/{app.id}/close", headers=sec,
                     json={"reason": "不予共享"})
     assert r.status_code == 200, r.text
+
+
+def test_reading_another_departments_application_is_refused_and_audited(
+        world: tuple[Services, TestClient]) -> None:
+    """czt applies for jgswj's JG-0001: neither side is nn-jgsw's, so the city's
+    security admin may not read it by id; the attempt is a refusal in the audit log
+    like a refused step (an id walked through is what an auditor looks for)."""
+    services, client = world
+    app = parts(services).workflow.apply(Actor("zhao.min", "czt", frozenset({"staff"})),
+                                         "JG-0001", items=["brand"], purpose="核对",
+                                         until="2026-12-31")
+    r = client.get(f"{CAT}/applications/{app.id}", headers=bearer(services, "sec.nn", SCOPE))
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.extra).where(
+            records.c.actor_user == "sec.nn", records.c.event_type == "catalogue_refused",
+            records.c.outcome == "deny")).scalars().all()
+    assert len(refused) == 1 and f"/applications/{app.id}" in refused[0]
+    assert client.get(f"{CAT}/applications/{app.id}",
+                      headers=bearer(services, "secadmin", SCOPE)).status_code == 200
+
+
+def test_the_portal_audits_a_refused_look_at_another_departments_application(
+        world: tuple[Services, TestClient]) -> None:
+    services, client = world
+    app = parts(services).workflow.apply(Actor("zhao.min", "czt", frozenset({"staff"})),
+                                         "JG-0001", items=["brand"], purpose="核对",
+                                         until="2026-12-31")
+    as_session(services, client, "sec.nn")
+    page = client.get(f"/portal/catalogue/applications/{app.id}")
+    assert page.status_code == 403 and "核对" not in page.text
+    with services.engine.connect() as conn:
+        refused = conn.execute(sa.select(records.c.extra).where(
+            records.c.actor_user == "sec.nn", records.c.event_type == "catalogue_refused",
+            records.c.outcome == "deny")).scalars().all()
+    assert len(refused) == 1 and f"/portal/catalogue/applications/{app.id}" in refused[0]

@@ -37,19 +37,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from audit import AuditRecord
 from catalogue import Actor, Caller, CatalogueError, InvalidInput, NotAllowed
 from catalogue.model import APPLICATION_STATES, LEVELS, SHARE_TYPES, STATUSES
-from gateway.department_scope import reach
 from gateway.errors import Forbidden, ValidationError, is_problem
 from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, require
 from gateway.root import gateway_of
 from gateway.web.api import shapes as s
 from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
 from gateway.web.api.problems import problem_json
+from gateway.web.catalogue_sight import actor_of, audit_refusal, sees_all, sight
 
 PREFIX = "/api/v1/catalogue"
-SECADMIN = "secadmin"
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
 
@@ -60,54 +58,10 @@ def _problem(exc: Exception) -> JSONResponse:
     return problem_json(exc)
 
 
-def _actor(request: Request, principal: Any) -> Actor:
-    name = principal.username or f"client:{principal.client_id}"
-    return Actor(name, principal.department or None, frozenset(principal.roles or ()),
-                 client=principal.client_id, reach=_reach(request, principal))
-
-
 def _person(request: Request, principal: Any) -> Actor:
     if not principal.username:
         raise Forbidden("this needs a person's login, not a system's token")
-    return _actor(request, principal)
-
-
-def _reach(request: Request, principal: Any) -> frozenset[str] | None:
-    """The departments the caller's security admin role covers (department scope);
-    None: every one. Read only for a security admin."""
-    if not _sees_all(principal):
-        return frozenset()
-    return reach(gateway_of(request).services.engine, principal.department)
-
-
-def _sight(request: Request, principal: Any) -> Callable[..., bool]:
-    """Whether the caller sees an object of some departments (its consumer, its
-    provider): their own department's, or one within a security admin's reach. Runs a
-    query: call it in the thread pool."""
-    mine = principal.department
-    covered = _reach(request, principal)
-
-    def seen(*departments: str | None) -> bool:
-        return bool(mine and mine in departments) or covered is None or any(
-            d in covered for d in departments if d)
-
-    return seen
-
-
-def covering(request: Request, principal: Any) -> Callable[[Any], bool]:
-    """Whether an application is within the caller's sight (its consumer's or its
-    provider's department). Runs queries: call it in the thread pool."""
-    providers = {r.code: r.provider for r in gateway_of(request).catalogue.resources()}
-    seen = _sight(request, principal)
-    return lambda app: seen(app.consumer, providers.get(app.resource))
-
-
-def deciding(request: Request, principal: Any) -> Callable[[Any], bool]:
-    """Whether the caller decides an escalated application as the security admin: its
-    provider is within their reach. Runs queries: call it in the thread pool."""
-    providers = {r.code: r.provider for r in gateway_of(request).catalogue.resources()}
-    actor = _actor(request, principal)
-    return lambda app: actor.is_secadmin_of(providers.get(app.resource))
+    return actor_of(request, principal)
 
 
 READ = Access((CATALOGUE_WRITE, CATALOGUE_READ), roles="every authenticated caller")
@@ -134,7 +88,7 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
             await op.check(request)
             result = await handler(request, principal)
         except Exception as exc:
-            if isinstance(exc, NotAllowed) and op.method != "GET":
+            if isinstance(exc, NotAllowed):
                 await run_in_threadpool(audit_refusal, request, principal, exc)
             if isinstance(exc, CatalogueError) or is_problem(exc):
                 return _problem(exc)
@@ -142,18 +96,6 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
         return JSONResponse(result, status_code=status)
 
     return run
-
-
-def audit_refusal(request: Request, principal: Any, exc: NotAllowed) -> None:
-    """A catalogue step the caller may not take (another department's application or
-    grant), audited as the admin consoles' refusals are."""
-    log = gateway_of(request).services.audit
-    if log is not None:
-        log.append_sync(AuditRecord(
-            event_type="catalogue_refused", outcome="deny", status=403,
-            actor_user=principal.username or None, actor_client=principal.client_id,
-            department=principal.department or None, reason=str(exc.description)[:500],
-            extra={"method": request.method, "path": request.url.path}))
 
 
 def route(op: Operation, handler: Handler) -> ApiRoute:
@@ -176,10 +118,6 @@ def _int(value: str, name: str) -> int:
         return int(value)
     except ValueError:
         raise ValidationError(f"{name} must be a number") from None
-
-
-def _sees_all(principal: Any) -> bool:
-    return SECADMIN in set(principal.roles or ())
 
 
 # -- resources -----------------------------------------------------------------------
@@ -291,12 +229,12 @@ async def list_applications(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
     status = LIST_APPLICATIONS.params(request).get("status")
     states = [status] if status else None
-    if _sees_all(principal):
+    if sees_all(principal):
         cat = gateway_of(request).catalogue
 
         def within() -> list[Any]:
             providers = {r.code: r.provider for r in cat.resources()}
-            seen = _sight(request, principal)
+            seen = sight(request, principal)
             return [a for a in wf.applications(status=states)
                     if seen(a.consumer, providers.get(a.resource))]
 
@@ -346,12 +284,12 @@ OVERDUE = declare("GET", "/applications/overdue", "Open applications past their 
 
 async def overdue(request: Request, principal: Any) -> Any:
     wf = gateway_of(request).workflow
-    provider = None if _sees_all(principal) else principal.department
+    provider = None if sees_all(principal) else principal.department
     found = await run_in_threadpool(lambda: wf.overdue(provider=provider))
     if provider is None:
         providers = {r.code: r.provider
                      for r in await run_in_threadpool(gateway_of(request).catalogue.resources)}
-        seen = await run_in_threadpool(_sight, request, principal)
+        seen = await run_in_threadpool(sight, request, principal)
         found = [a for a in found if seen(a.consumer, providers.get(a.resource))]
     return {"applications": [a.to_dict() for a in found]}
 
@@ -370,8 +308,8 @@ async def get_application(request: Request, principal: Any) -> Any:
     app_id = _int(request.path_params["id"], "id")
     app = await run_in_threadpool(wf.get, app_id)
     res = await run_in_threadpool(gateway_of(request).catalogue.get, app.resource)
-    if not (await run_in_threadpool(_sight, request, principal))(app.consumer, res.provider):
-        raise Forbidden("not an application of your department")
+    if not (await run_in_threadpool(sight, request, principal))(app.consumer, res.provider):
+        raise NotAllowed("not an application of your department")
     return {"application": app.to_dict()}
 
 
@@ -441,7 +379,7 @@ async def list_grants(request: Request, principal: Any) -> Any:
                                                       active_only=active))
     providers = {r.code: r.provider
                  for r in await run_in_threadpool(gateway_of(request).catalogue.resources)}
-    seen = await run_in_threadpool(_sight, request, principal)
+    seen = await run_in_threadpool(sight, request, principal)
     found = [g for g in found if seen(g.consumer, providers.get(g.resource))]
     now = services.clock()
     return {"grants": [{**g.to_dict(), "state": g.state_at(now)} for g in found]}

@@ -33,13 +33,12 @@ from gateway.web.api.catalogue import (
     WRITE,
     _int,
     _person,
-    _sight,
     _text,
-    deciding,
     declare,
     route,
 )
 from gateway.web.api.operation import Access, Answer, ApiRoute, Param
+from gateway.web.catalogue_sight import deciding, sight
 
 
 def _workflow(request: Request) -> Workflow:
@@ -49,7 +48,7 @@ def _workflow(request: Request) -> Workflow:
 def _provided(request: Request, principal: Any) -> set[str] | None:
     """The codes of the resources of the caller's department (a security admin: of
     the departments within reach)."""
-    seen = _sight(request, principal)
+    seen = sight(request, principal)
     return {r.code for r in gateway_of(request).catalogue.resources() if seen(r.provider)}
 
 

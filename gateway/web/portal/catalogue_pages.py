@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from catalogue import Actor, CatalogueError, InvalidInput, Resource, UnknownObject
+from catalogue import CatalogueError, InvalidInput, Resource, UnknownObject
 from catalogue.duplicates import overlaps_for
 from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
@@ -42,7 +42,7 @@ from gateway.request_id import new_request_id
 from gateway.root import Gateway, gateway_of
 from gateway.services import Services
 from gateway.tables import departments
-from gateway.web.api.catalogue import _reach as admin_reach
+from gateway.web.catalogue_sight import actor_of
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.pages import (
     csrf_ok,
@@ -63,13 +63,6 @@ ACTIONS = ("approve", "reject", "escalate", "close")
 
 def _services(request: Request) -> Services:
     return gateway_of(request).services
-
-
-def _actor(request: Request, principal: Any) -> Actor:
-    """The actor, a security admin within their departments (department scope; a
-    query: call it in the thread pool)."""
-    return Actor(principal.username, principal.department or None,
-                 frozenset(principal.roles or ()), reach=admin_reach(request, principal))
 
 
 def _t(request: Request) -> Translator:
@@ -271,8 +264,9 @@ async def apply_submit(request: Request) -> Response:
     wf = gateway_of(request).workflow
     try:
         app = await run_in_threadpool(
-            lambda: wf.apply(_actor(request, principal), code, items=items, purpose=text["purpose"],
-                             until=text["until"], basis=text["basis"]))
+            lambda: wf.apply(actor_of(request, principal), code, items=items,
+                             purpose=text["purpose"], until=text["until"],
+                             basis=text["basis"]))
     except InvalidInput as exc:
         t = _t(request)
         return await _render_resource(request, principal, code, status=400,

@@ -47,10 +47,9 @@ from gateway.referrals.rounds import channels
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.steward_views import Deadline, decides, inbox, provided_grants, usage
-from gateway.web.api.catalogue import _sight, audit_refusal, covering, deciding
+from gateway.web.catalogue_sight import actor_of, audit_refusal, covering, deciding, sight
 from gateway.web.portal.catalogue_pages import (
     BASE,
-    _actor,
     _common,
     _csrf_failed,
     _department_names,
@@ -157,7 +156,7 @@ def _application_context(request: Request, principal: Any, app_id: int) -> dict[
         raise NotAllowed(Text("portal.not_your_application",
                               "application {id} is neither your department's nor for its "
                               "resources", id=app_id))
-    actor = _actor(request, principal)
+    actor = actor_of(request, principal)
     now = _services(request).clock()
     grant = None
     if app.grant_id is not None:
@@ -186,7 +185,7 @@ async def _render_application(request: Request, principal: Any, app_id: int, *,
     try:
         ctx = await run_in_threadpool(_application_context, request, principal, app_id)
     except CatalogueError as exc:
-        return _error_page(request, exc)
+        return await _refused_page(request, principal, exc)
     names = await run_in_threadpool(_department_names, _services(request))
     return render(request, "catalogue_application.html", status=status, errors=errors or [],
                   info=info, cst=CST, **ctx, **_common(request, principal, names),
@@ -233,7 +232,7 @@ async def decide_submit(request: Request) -> Response:
     reason = str(form.get("reason") or "")
 
     def run() -> None:
-        actor = _actor(request, principal)
+        actor = actor_of(request, principal)
         if action == "approve":
             wf.approve(actor, app_id, items=[str(i) for i in form.getlist("items")],
                        until=str(form.get("until") or "").strip() or None,
@@ -261,7 +260,7 @@ async def decide_submit(request: Request) -> Response:
 def _grants_context(request: Request, principal: Any) -> dict[str, Any]:
     services = _services(request)
     resources = _resources(request)
-    seen = _sight(request, principal)
+    seen = sight(request, principal)
     provided = {code for code, r in resources.items() if seen(r.provider)}
     found = provided_grants(_workflow(request), provided)
     now = services.clock()
@@ -305,7 +304,7 @@ async def revoke_submit(request: Request) -> Response:
         return _csrf_failed(request)
     wf = _workflow(request)
     try:
-        await run_in_threadpool(lambda: wf.revoke(_actor(request, principal), grant_id,
+        await run_in_threadpool(lambda: wf.revoke(actor_of(request, principal), grant_id,
                                                   str(form.get("reason") or "")))
     except InvalidInput as exc:
         t = _t(request)
