@@ -1,7 +1,7 @@
 """What every state document (``govgate apply``, ``govgate catalogue import``)
 shares, below the packages that own its sections: YAML read safely with the line
-each mapping starts on (for error places, duplicate keys refused), and a planned
-change (``+ user li.si``, ``~ resource JG-0001 (items)``).
+each mapping starts on (for error places, duplicate keys refused, every key read as
+the text written), and a planned change (``+ user li.si``, ``~ resource JG-0001 (items)``).
 
 Imports nothing of govgate; PyYAML only.
 """
@@ -92,13 +92,14 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMappi
     out = LineMapping()
     out.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:  # a list or mapping as a key (``? [a]``)
+        if not isinstance(key_node, yaml.ScalarNode):  # ``? [a]``, ``? {a: 1}``
             raise yaml.constructor.ConstructorError(
                 None, None, "a key must be a plain value, not a list or mapping",
-                key_node.start_mark) from None
+                key_node.start_mark)
+        # every key of a state document is a name: ``2026-01-01:``, ``3:`` or ``on:``
+        # are the names as written, not a date, a number or True (which a message would
+        # show as ``datetime.date(...)``, and which cannot be sorted beside text)
+        key = key_node.value
         if key in out:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)

@@ -127,6 +127,26 @@ def test_malformed_yaml_is_a_one_line_error(idp_world: IdpWorld, before: dict[st
     assert export_state(idp_world.services.engine) == before
 
 
+@pytest.mark.parametrize(("command", "text", "says"), [
+    # YAML reads ``2026-01-01:`` as a date and ``3:`` as a number: the messages showed
+    # ``datetime.date(2026, 1, 1)``, and sorting them beside text keys was a traceback
+    ("apply", "2026-01-01: 1\nfoo: 2\n", "unknown section '2026-01-01'"),
+    ("apply", "users: [{username: u.x, 2026-01-01: x, foo: y, 3: z}]\n",
+     "unknown key '2026-01-01'"),
+    ("apply", "grants: [{2026-01-01: x, foo: y}]\n", "unknown key '2026-01-01'"),
+    ("catalogue", "2026-01-01: 1\nfoo: 2\n", "2026-01-01"),
+    ("catalogue", "catalogue: [{code: JG-0999, 7: x, on: y}]\n", "'7'"),
+])
+def test_keys_yaml_reads_as_dates_or_numbers_are_names(
+        idp_world: IdpWorld, before: dict[str, Any], tmp_path: Path, command: str,
+        text: str, says: str) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert_refused(run(idp_world, *COMMANDS[command], str(path)), says)
+    assert "datetime" not in run(idp_world, *COMMANDS[command], str(path)).output
+    assert export_state(idp_world.services.engine) == before
+
+
 def test_a_file_too_large_is_refused_before_it_is_read(idp_world: IdpWorld,
                                                        tmp_path: Path) -> None:
     """Sparse files: their size is what counts, and nothing of them is read."""
