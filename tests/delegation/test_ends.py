@@ -144,6 +144,8 @@ async def test_a_move_by_the_state_file_ends_it_and_logs_the_relying_party_out(
     assert done.exit_code == 0, done.output
     row = stored(world, number)
     assert (row.state, row.note) == ("ended", "li.ming: jgswj -> czt")  # with the move
+    listed = CliRunner().invoke(cli, ["delegation", "list"], env=env)
+    assert f"{number}\tli.ming\twang.fang\tended\t" in listed.output
 
     logout = await party.next_logout()
     assert (logout["sub"], logout["sid"]) == ("li.ming", b_sid)
@@ -151,6 +153,10 @@ async def test_a_move_by_the_state_file_ends_it_and_logs_the_relying_party_out(
     r = await api(world, "wang.fang", "GET", "")
     shown = next(d for d in json.loads(r.body)["delegations"] if d["id"] == number)
     assert (shown["state"], shown["live"], shown["revoked_by"]) == ("ended", False, "li.ming")
+    page = await world.request("GET", "/portal/delegations",
+                               headers=[cookies(world, "wang.fang")])
+    assert f'id="delegation-{number}" data-state="ended"' in page.body.decode()
+    assert "li.ming 已调离（jgswj -&gt; czt）" in page.body.decode()
     moved = [s for s in steps(world) if s.change == "delegation_moved"]
     assert [(s.extra["delegation"], s.extra["moved"], s.extra["why"]) for s in moved] == [
         (number, "li.ming", "li.ming: jgswj -> czt")]
