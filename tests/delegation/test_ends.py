@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.app import _maintain
 from gateway.cli.main import cli
 from gateway.delegation_tables import delegations
 from gateway.idp.oauth2.acting_ends import watch
 from gateway.idp.oauth2.backchannel_logout import EVENT, LOGOUT_TYP
 from gateway.idp.oauth2.tables import acting
-from tests.delegation.conftest import PEOPLE, ShiftClock, api, approved, cookies, steps
+from tests.delegation.conftest import (
+    PEOPLE,
+    ShiftClock,
+    api,
+    approved,
+    cookies,
+    portal,
+    steps,
+)
 from tests.delegation.test_idp import SECRET, clients_doc, code_flow, introspect, verified
 from tests.proxy.conftest import Served, World
 
@@ -118,6 +129,11 @@ async def refused_everywhere(world: World, client: Any, token: dict[str, Any]) -
     await client.aclose()
 
 
+def bindings(world: World) -> int:
+    with world.services.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(acting)).scalar_one())
+
+
 def stored(world: World, number: int) -> Any:
     with world.services.engine.connect() as conn:
         return conn.execute(sa.select(delegations).where(delegations.c.id == number)).one()
@@ -191,12 +207,18 @@ async def test_a_revocation_and_the_end_date_log_the_relying_party_out(
     await refused_everywhere(world, client, token)
 
     # the bindings go a day after the end (the maintenance round), the records stay
-    acting_rows = world.built.provider.server.acting
-    with world.services.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(acting)).scalar() == 4
-    assert acting_rows.purge() == 0  # not yet a day
+    assert bindings(world) == 4
+    assert world.built.provider.server.acting.purge() == 0  # not yet a day
     clock.advance(86400)
-    assert acting_rows.purge() == 4
+    world.services.settings = dataclasses.replace(world.services.settings,
+                                                  maintenance_interval_seconds=0.05)
+    rounds = asyncio.create_task(_maintain(world.built))
+    try:
+        async with asyncio.timeout(10):
+            while bindings(world):
+                await asyncio.sleep(0.05)
+    finally:
+        rounds.cancel()
     assert {s.change for s in steps(world)} >= {"delegation_revoked", "delegation_expired",
                                                   "delegation_tokens_ended"}
     assert stored(world, first).state == "revoked"
@@ -229,6 +251,17 @@ async def test_a_move_through_scim_ends_it(rp: tuple[World, RelyingParty]) -> No
     assert stored(world, number).note == "wang.fang: jgswj -> czt"
     assert (await party.next_logout())["sub"] == "li.ming"
     await refused_everywhere(world, client, token)
+
+
+async def test_the_apps_lifespan_runs_the_rounds(quick: World, clock: ShiftClock) -> None:
+    number = await approved(quick, systems=["echo"], days=60 / 86400)
+    clock.advance(61)  # past its end: the first round stores and records it
+    with portal(quick):  # the app's lifespan starts its tasks
+        deadline = time.monotonic() + 5
+        while stored(quick, number).state != "expired":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert [s.change for s in steps(quick)][-1] == "delegation_expired"
 
 
 DEPARTMENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
