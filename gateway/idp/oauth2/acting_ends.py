@@ -84,7 +84,7 @@ class ActingEnds:
         with self.engine.connect() as conn:
             found = conn.execute(
                 sa.select(acting.c.grant_key, acting.c.delegation, delegations.c.state,
-                          delegations.c.ends_at)
+                          delegations.c.department_code)
                 .join(delegations, delegations.c.id == acting.c.delegation)
                 .where(acting.c.grant_key.like(FAMILY + "%"), over,
                        live_family(acting.c.grant_key))).all()
@@ -105,7 +105,8 @@ class ActingEnds:
             d = next(r for r in found if int(r.delegation) == number)
             state = d.state if d.state != APPROVED else "expired"
             self.services.record_admin_change("delegation_tokens_ended", {
-                "target": f"delegation:{number}", "delegation": number, "state": state,
+                "department": d.department_code, "target": f"delegation:{number}",
+                "delegation": number, "state": state,
                 "families": len(families),
                 "clients": sorted({f["client"] for f in families}),
                 "sids": sorted({f["sid"] for f in families if f["sid"]})})
