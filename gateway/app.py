@@ -27,6 +27,7 @@ from gateway.admin.scim.errors import ScimError
 from gateway.audit_shipping import last_round, ship_forever
 from gateway.directory import schedule as directory_schedule
 from gateway.errors import AuditUnavailable, GovgateError
+from gateway.idp.oauth2.acting_ends import watch as watch_delegation_ends
 from gateway.memory import return_large_blocks
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
@@ -179,6 +180,7 @@ async def _maintain(gateway: Gateway) -> None:
         try:
             await asyncio.to_thread(services.keys.maintain, rotate_after)
             await asyncio.to_thread(gateway.provider.store.purge)
+            await asyncio.to_thread(gateway.provider.server.acting.purge)  # 委托 bindings
             await asyncio.to_thread(gateway.throttle.purge)
             # kept as long as a session lasts, for single logout
             await asyncio.to_thread(
@@ -319,10 +321,12 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
             return_large_blocks()
         maintenance = asyncio.create_task(_maintain(gateway), name="govgate-maintenance")
         shipping = asyncio.create_task(ship_forever(services), name="govgate-audit-shipping")
+        ends = asyncio.create_task(watch_delegation_ends(gateway.provider),
+                                   name="govgate-delegation-ends")
         try:
             yield {}
         finally:
-            for task in (maintenance, shipping):
+            for task in (maintenance, shipping, ends):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

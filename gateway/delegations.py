@@ -11,11 +11,15 @@ approves.
     revoke    A, the approver's peers (any ``dept_head`` of the department), or a
               system administrator whose departments (``gateway.department_scope``)
               include it, at any time, requested or approved
-    expire    nothing to do: a delegation is live only while ``starts_at <= now <
-              ends_at``, read against the clock at each use
+    expire    a delegation is live only while ``starts_at <= now < ends_at``, read
+              against the clock at each use; a running gateway then records it
+              ``expired`` (``settle_ends``)
+    end       a move of A or B out of the department (``gateway.delegation_moves``:
+              in the moving transaction), recorded by ``settle_ends``
 
 Every step is an ``admin_change`` record (``delegation_requested``, ``_approved``,
-``_rejected``, ``_revoked``, ``_acting`` when B chooses to act), every refusal an
+``_rejected``, ``_revoked``, ``_acting`` when B chooses to act, ``_expired``,
+``_moved``), every refusal an
 ``admin_change`` with outcome ``deny`` (``delegation_refused``). What B may then do
 for A is decided at each request by ``gateway.proxy.acting`` from
 :class:`DelegationCache` (at most a second old).
@@ -24,8 +28,10 @@ for A is decided at each request by ``gateway.proxy.acting`` from
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,11 +39,13 @@ import sqlalchemy as sa
 
 from audit.record import AuditRecord
 from gateway.clock import as_utc
+from gateway.delegation_moves import ENDED, OPEN_STATES, end_moved, moved_query, mover
 from gateway.delegation_tables import delegations
 from gateway.department_scope import department_scope
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationError
 from gateway.org import ADMIN_ROLES, User
 from gateway.services import Services
+from gateway.storage import write_transaction
 from gateway.tables import users
 from texts import Text
 
@@ -64,7 +72,7 @@ class Delegation:
     starts_at: datetime
     ends_at: datetime
     reason: str
-    state: str  # as stored: requested, approved, rejected, revoked
+    state: str  # as stored: requested, approved, rejected, revoked, expired, ended
     requested_at: datetime
     decided_by: str | None = None
     decided_at: datetime | None = None
@@ -490,6 +498,64 @@ class Delegations:
             after = read(conn, d.id)
         assert after is not None
         return after
+
+    # -- ends nobody asked for: a move, the clock ---------------------------------------
+
+    def settle_ends(self) -> list[Delegation]:
+        """Record the ends that happened without a request: delegations a move ended
+        (``gateway.delegation_moves``; here too for a move written by a path that did
+        not end them), and those past their end, stored ``expired`` now. Each is claimed
+        by one conditional UPDATE, so of several gateway processes one records it
+        (``delegation_moved``, ``delegation_expired``). Returns those recorded."""
+        now = self.clock()
+        with self.engine.connect() as conn:  # reads first: most rounds find nothing
+            moved_now = conn.execute(moved_query(now).limit(1)).first() is not None
+            unrecorded = [_row(r) for r in conn.execute(sa.select(delegations).where(
+                delegations.c.state == ENDED, delegations.c.revoked_by.is_(None)))]
+            lapsed = [_row(r) for r in conn.execute(sa.select(delegations).where(
+                delegations.c.state.in_(OPEN_STATES), delegations.c.ends_at <= now))]
+        if moved_now:
+            with write_transaction(self.engine) as conn:
+                end_moved(conn, now)
+            with self.engine.connect() as conn:
+                unrecorded = [_row(r) for r in conn.execute(sa.select(delegations).where(
+                    delegations.c.state == ENDED, delegations.c.revoked_by.is_(None)))]
+        done = []
+        for d in unrecorded:
+            who = mover(d.note)
+            if self._claim(d.id, (ENDED,), revoked_by=who, also_unrecorded=True):
+                d = dataclass_replace(d, revoked_by=who)
+                with self._unclaimed_unless_recorded(d.id, revoked_by=None):
+                    self._record("delegation_moved", "", d, "move", moved=who, why=d.note)
+                done.append(d)
+        for d in lapsed:
+            if self._claim(d.id, OPEN_STATES, state=EXPIRED):
+                with self._unclaimed_unless_recorded(d.id, state=d.state):
+                    self._record("delegation_expired", "", dataclass_replace(d, state=EXPIRED),
+                                 "clock")
+                done.append(dataclass_replace(d, state=EXPIRED))
+        return done
+
+    @contextmanager
+    def _unclaimed_unless_recorded(self, delegation_id: int, **before: Any) -> Iterator[None]:
+        """Undo a claim whose record could not be written: the next round tries again
+        (an end is never left unrecorded)."""
+        try:
+            yield
+        except Exception:
+            with self.engine.begin() as conn:
+                conn.execute(delegations.update().where(delegations.c.id == delegation_id)
+                             .values(**before))
+            raise
+
+    def _claim(self, delegation_id: int, states: tuple[str, ...],
+               also_unrecorded: bool = False, **values: Any) -> bool:
+        where = [delegations.c.id == delegation_id, delegations.c.state.in_(states)]
+        if also_unrecorded:
+            where.append(delegations.c.revoked_by.is_(None))
+        with self.engine.begin() as conn:
+            return bool(conn.execute(delegations.update().where(*where).values(**values))
+                        .rowcount == 1)
 
     # -- the audit trail ---------------------------------------------------------------
 

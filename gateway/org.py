@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway import passwords
 from gateway.clock import Clock, as_utc, utcnow
+from gateway.delegation_moves import end_moved
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
 from gateway.limits import org_too_long
 from gateway.login_throttle import count_failure
@@ -485,13 +486,16 @@ def replace_roles(conn: Connection, user_id: int, roles: Iterable[str], now: dat
     conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
     if roles:
         conn.execute(user_roles.insert(), [{"user_id": user_id, "role_code": r} for r in roles])
-    users_changed(conn, now)
+    bump_version(conn, now)  # roles only: nobody moved
 
 
 def users_changed(conn: Connection, now: datetime) -> None:
-    """A user's roles, department or status changed in this transaction: every process
-    reads its users anew within a second (``gateway.live_users``)."""
+    """A user's department, status or name changed in this transaction: every process
+    reads its users anew within a second (``gateway.live_users``), and a delegation
+    whose delegator or delegate has left its department ends with the move
+    (``gateway.delegation_moves``)."""
     bump_version(conn, now)
+    end_moved(conn, now)
 
 
 def subtree(conn: Connection, code: str) -> set[str]:

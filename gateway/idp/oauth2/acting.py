@@ -9,6 +9,11 @@ at each use that it is still in force for that system: B's, approved, started, n
 ended, not revoked, naming the client's system, A active. The delegation is read at
 most a second old (``DelegationCache``; a change made in this process clears it at
 once). A refresh after the delegation ended is refused (``invalid_grant``).
+
+A binding outlives its delegation by ``KEEP_ENDED`` and then goes (``purge``, in the
+gateway's maintenance round), but never while its refresh family could still be
+used: a grant found unbound would be A's own, not A's acted for by B. The
+delegation and its audit records stay.
 """
 
 from __future__ import annotations
@@ -16,14 +21,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from gateway.delegations import Delegation, DelegationCache
+from gateway.delegation_tables import delegations
+from gateway.delegations import APPROVED, REQUESTED, Delegation, DelegationCache
 from gateway.idp.oauth2.rfc9068 import Subject
-from gateway.idp.oauth2.tables import acting
+from gateway.idp.oauth2.tables import acting, refresh_tokens
 from gateway.services import Services
+
+#: how long a binding is kept after its delegation ended: longer than an authorization
+#: code or a CAS ticket issued under it lives (a refresh family is checked itself)
+KEEP_ENDED = timedelta(days=1)
+FAMILY = "family:"  # the key prefix of a refresh-token family's binding
+
+
+def family_of(grant_key: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """The refresh family of a binding's key ``family:<id>`` (no family's for others)."""
+    return sa.func.substr(grant_key, len(FAMILY) + 1)
 
 
 @dataclass(frozen=True)
@@ -87,3 +103,23 @@ class ActingGrants:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(acting).where(acting.c.grant_key == key)).first()
         return None if row is None else Acting(int(row.delegation), str(row.delegate))
+
+    def purge(self) -> int:
+        """Delete the bindings of delegations over for ``KEEP_ENDED`` (revoked, ended,
+        rejected, or past their end) whose refresh family, if any, has no token left
+        unrevoked and unexpired; returns how many."""
+        now = self.clock()
+        cutoff = now - KEEP_ENDED
+        d = delegations.c
+        over = sa.select(d.id).where(sa.or_(
+            d.ends_at < cutoff,
+            sa.and_(d.state.not_in((REQUESTED, APPROVED)),
+                    sa.func.coalesce(d.revoked_at, d.decided_at, d.ends_at) < cutoff)))
+        usable = sa.exists().where(
+            refresh_tokens.c.family_id == family_of(acting.c.grant_key),
+            refresh_tokens.c.revoked_at.is_(None), refresh_tokens.c.expires_at > now)
+        with self.engine.begin() as conn:
+            return int(conn.execute(acting.delete().where(
+                sa.or_(acting.c.delegation.in_(over),
+                       acting.c.delegation.not_in(sa.select(d.id))),
+                ~usable)).rowcount)

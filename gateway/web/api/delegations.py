@@ -36,7 +36,7 @@ DELEGATION = s.obj({
     "id": s.INT, "delegator": s.TEXT, "delegate": s.TEXT, "department": s.TEXT,
     "roles": s.array(s.TEXT), "systems": s.array(s.TEXT), "starts_at": s.TIME,
     "ends_at": s.TIME, "reason": s.TEXT,
-    "state": {"enum": ["requested", "approved", "rejected", "revoked", "expired"]},
+    "state": {"enum": ["requested", "approved", "rejected", "revoked", "expired", "ended"]},
     "live": s.BOOL, "requested_at": s.TIME, "decided_by": s.NULLABLE_TEXT,
     "decided_at": s.NULLABLE_TIME, "note": s.NULLABLE_TEXT, "revoked_by": s.NULLABLE_TEXT,
     "revoked_at": s.NULLABLE_TIME,

@@ -48,6 +48,8 @@ DELEGATION_MESSAGES: dict[str, tuple[str, str]] = {
     "dlg_state_rejected": ("已驳回", "rejected"),
     "dlg_state_revoked": ("已撤销", "revoked"),
     "dlg_state_expired": ("已到期", "expired"),
+    "dlg_state_ended": ("已终止（人员调动）", "ended (a move)"),
+    "dlg_ended_moved": ("{who} 已调离（{move}）", "{who} moved ({move})"),
     "dlg_done_request": ("已提交委托申请 #{id}，等待部门负责人批准。", "Delegation #{id} asked for; your department head decides."),
     "dlg_done_approve": ("已批准委托 #{id}。", "Delegation #{id} approved."),
     "dlg_done_reject": ("已驳回委托 #{id}。", "Delegation #{id} rejected."),

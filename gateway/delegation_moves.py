@@ -1,0 +1,69 @@
+"""A move ends a delegation (委托, ``gateway.delegations``): it was approved by the head
+of the department its delegator (A) and delegate (B) were in, who answers for the
+people of that department only. Once A or B is no longer there (moved, or gone), it
+ends: state ``ended``, the move in ``note`` (``li.ming: jgswj -> czt``).
+
+:func:`end_moved` runs inside the transaction that moves a user
+(``gateway.org.users_changed``, which every writer of a user's department calls: the
+state file, so ``govgate apply``, ``govgate user add`` and the directory sync, and
+SCIM), so the end commits, or rolls back (a dry run), with the move. What follows
+the commit (the ``delegation_moved`` record, the deny list, the relying parties'
+back-channel logout) is done once, by whichever gateway process settles it first
+(``Delegations.settle_ends``, ``gateway.idp.oauth2.acting_ends``); ``revoked_by``
+stays empty until then and then names the person who moved.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from gateway.delegation_tables import delegations
+from gateway.tables import users
+
+ENDED = "ended"
+#: the states a move ends (an expired one is over already)
+OPEN_STATES = ("requested", "approved")
+
+
+def moved_note(who: str, department: str, now_in: str | None) -> str:
+    """The ``note`` of a delegation a move ended."""
+    return f"{who}: {department} -> {now_in or '-'}"
+
+
+def mover(note: str | None) -> str:
+    """The person whose move ended a delegation, from its ``note``."""
+    return (note or "").partition(":")[0] or "-"
+
+
+def moved_query(now: datetime) -> sa.Select[tuple[int, str, str, str, str | None, str | None]]:
+    """Open delegations (requested or approved, not past their end) whose delegator or
+    delegate is no longer in the delegation's department."""
+    a, b = users.alias("a"), users.alias("b")
+    d = delegations.c
+    return (
+        sa.select(d.id, d.delegator, d.delegate, d.department_code,
+                  a.c.department_code.label("a_in"), b.c.department_code.label("b_in"))
+        .select_from(delegations.outerjoin(a, a.c.username == d.delegator)
+                     .outerjoin(b, b.c.username == d.delegate))
+        .where(d.state.in_(OPEN_STATES), d.ends_at > now,
+               sa.or_(a.c.department_code.is_(None), b.c.department_code.is_(None),
+                      a.c.department_code != d.department_code,
+                      b.c.department_code != d.department_code))
+    )
+
+
+def end_moved(conn: sa.Connection, now: datetime) -> int:
+    """End, in ``conn``'s transaction, every open delegation a party of which has left
+    its department; returns how many."""
+    ended = 0
+    for r in conn.execute(moved_query(now)).all():
+        who, now_in = ((r.delegator, r.a_in) if r.a_in != r.department_code
+                       else (r.delegate, r.b_in))
+        ended += conn.execute(
+            delegations.update()
+            .where(delegations.c.id == r.id, delegations.c.state.in_(OPEN_STATES))
+            .values(state=ENDED, revoked_at=now, revoked_by=None,
+                    note=moved_note(who, r.department_code, now_in))).rowcount
+    return ended

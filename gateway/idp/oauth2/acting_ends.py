@@ -1,0 +1,154 @@
+"""When a delegation (委托) ends, the tokens a relying party got for "A, acted for by B"
+end too, and the relying party is told (docs/delegation.md, "When a delegation ends").
+
+A delegation ends by a revocation (A, the head, an administrator), by its end date,
+or by a move of A or B out of its department (``gateway.delegation_moves``). Its
+refresh tokens and userinfo already stop within a second (``ActingGrants.in_force``
+reads the delegation at most a second old); :func:`watch`, a task of every running
+gateway, then, each round (every second, and at once after a change made in its own
+process):
+
+1. records the ends nobody asked for (``Delegations.settle_ends``: ``delegation_moved``,
+   ``delegation_expired``);
+2. for each refresh-token family issued under a delegation no longer in force
+   (``idp_acting`` ``family:...``) still unrevoked: revokes it, which puts its access
+   tokens on the deny list (every process refuses them within the deny list's
+   refresh), claimed by one conditional UPDATE so that of several processes one does it;
+   records ``delegation_tokens_ended``;
+3. sends OpenID Connect back-channel logout (``BackchannelNotifier``) to each of those
+   families' clients that registered a ``backchannel_logout_uri``: ``sub`` A, ``sid``
+   the session B acted in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.delegation_tables import delegations
+from gateway.delegations import APPROVED, Delegations
+from gateway.idp.oauth2.acting import FAMILY, family_of
+from gateway.idp.oauth2.provider import Provider
+from gateway.idp.oauth2.tables import acting, refresh_tokens
+from gateway.one_at_a_time import one_at_a_time
+
+log = logging.getLogger("govgate.delegations")
+
+ROUND_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One back-channel logout to send: ``client_id`` at ``uri``, for ``username`` (A)
+    in the session ``sid`` (B's)."""
+
+    client_id: str
+    uri: str
+    username: str
+    sid: str
+
+
+def live_family(grant_key: sa.ColumnElement[str]) -> sa.Exists:
+    """A refresh-token row of the key's family not yet revoked."""
+    return sa.exists().where(refresh_tokens.c.family_id == family_of(grant_key),
+                             refresh_tokens.c.revoked_at.is_(None))
+
+
+class ActingEnds:
+    """One round of the work above (``round``); the notices it leaves to send."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.services = provider.services
+        self.engine = provider.services.engine
+        self.clock: Callable[[], datetime] = provider.clock
+
+    def round(self) -> list[Notice]:
+        """Settle what ended since the last round; the back-channel logouts to send."""
+        with one_at_a_time(self.engine, "delegation-ends") as alone:
+            if not alone:
+                return []
+            Delegations(self.services).settle_ends()
+            return self.end_tokens()
+
+    def end_tokens(self) -> list[Notice]:
+        now = self.clock()
+        over = sa.or_(delegations.c.state != APPROVED, delegations.c.ends_at <= now)
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(acting.c.grant_key, acting.c.delegation, delegations.c.state,
+                          delegations.c.department_code)
+                .join(delegations, delegations.c.id == acting.c.delegation)
+                .where(acting.c.grant_key.like(FAMILY + "%"), over,
+                       live_family(acting.c.grant_key))).all()
+        notices: list[Notice] = []
+        by_delegation: dict[int, list[dict[str, Any]]] = {}
+        for row in found:
+            ended = self._end_family(row.grant_key.removeprefix(FAMILY), now)
+            if ended is None:
+                continue  # another process took it
+            by_delegation.setdefault(int(row.delegation), []).append(ended)
+            client = self.provider.server.clients.get(ended["client"])
+            if client is not None and client.backchannel_logout_uri and ended["sid"]:
+                notice = Notice(ended["client"], client.backchannel_logout_uri,
+                                ended["user"], ended["sid"])
+                if notice not in notices:
+                    notices.append(notice)
+        for number, families in by_delegation.items():
+            d = next(r for r in found if int(r.delegation) == number)
+            state = d.state if d.state != APPROVED else "expired"
+            self.services.record_admin_change("delegation_tokens_ended", {
+                "department": d.department_code, "target": f"delegation:{number}",
+                "delegation": number, "state": state,
+                "families": len(families),
+                "clients": sorted({f["client"] for f in families}),
+                "sids": sorted({f["sid"] for f in families if f["sid"]})})
+        return notices
+
+    def _end_family(self, family: str, now: datetime) -> dict[str, Any] | None:
+        """Revoke one family (claimed: None if another process revoked it meanwhile),
+        then put its access tokens on the deny list."""
+        with self.engine.begin() as conn:  # the write first: SQLite's lock at once
+            claimed = conn.execute(refresh_tokens.update().where(
+                refresh_tokens.c.family_id == family, refresh_tokens.c.revoked_at.is_(None),
+            ).values(revoked_at=now)).rowcount
+            row = conn.execute(sa.select(refresh_tokens.c.client_id, refresh_tokens.c.username,
+                                         refresh_tokens.c.sid)
+                               .where(refresh_tokens.c.family_id == family).limit(1)).first()
+        if not claimed or row is None:
+            return None
+        self.provider.store.revoke_family(family)  # denies every access token of it
+        return {"family": family, "client": row.client_id, "user": row.username,
+                "sid": row.sid}
+
+
+async def watch(provider: Provider, every: float = ROUND_SECONDS) -> None:
+    """Run :class:`ActingEnds` rounds until cancelled: every ``every`` seconds, and at
+    once after an administrative change made in this process (a revocation)."""
+    ends = ActingEnds(provider)
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nothing to wake
+            loop.call_soon_threadsafe(woken.set)
+
+    provider.services.on_admin_change(wake)
+    while True:
+        woken.clear()
+        try:
+            notices = await asyncio.to_thread(ends.round)
+        except Exception:  # a failed round is tried again next round
+            log.exception("delegation ends round failed")
+            notices = []
+        for n in notices:
+            provider.notifier.schedule([(n.client_id, n.uri)], n.username, n.sid)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), every)
