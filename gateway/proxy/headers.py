@@ -92,6 +92,17 @@ SPOOFABLE_INFIXES = ("client-ip", "connecting-ip", "originating-ip", "real-ip")
 # Content-Length and Transfer-Encoding are not among them: the upstream client sets
 # the framing of what it actually forwards.
 ALWAYS_FORWARDED = frozenset({"content-type", "content-encoding"})
+# on a shaped request (the catalogue cuts, masks or encrypts the answer for this caller):
+# the upstream must answer the whole representation, unencoded, unconditionally. A
+# range would be a raw slice of it; a validator matched against the raw body's ETag or
+# date (304 / 412 against 200) tells the caller something about items it is not
+# granted (an ETag that hashes the body makes a guess at a cut item checkable); an
+# encoding the gateway cannot read would only be refused
+SHAPED_DROP = frozenset({
+    "range", "if-range", "if-match", "if-none-match", "if-modified-since",
+    "if-unmodified-since", "accept-encoding",
+})
+IDENTITY_ONLY = (b"accept-encoding", b"identity")  # RFC 9110 12.5.3: no header = any coding
 # cookies of the gateway's own session: never shown to an upstream
 GATEWAY_COOKIE_PREFIXES = (
     "gg_", "govgate", "__host-gg_", "__secure-gg_", "__host-govgate", "__secure-govgate",
@@ -123,11 +134,13 @@ class HeaderPolicy:
                 or any(part in n for part in SPOOFABLE_INFIXES) or n in self.extra)
 
     def request_headers(
-        self, raw: Sequence[tuple[bytes, bytes]], *, allow: frozenset[bytes] | None = None
+        self, raw: Sequence[tuple[bytes, bytes]], *, allow: frozenset[bytes] | None = None,
+        shaped: bool = False,
     ) -> tuple[list[tuple[bytes, bytes]], str | None]:
         """Client headers to forward (as bytes), and the client's Host; everything else
         dropped. ``allow`` (a system's ``forward_headers``, lower-case names): only
-        those and :data:`ALWAYS_FORWARDED` may pass, and still none this policy drops."""
+        those and :data:`ALWAYS_FORWARDED` may pass, and still none this policy drops.
+        ``shaped``: none of :data:`SHAPED_DROP` either, and ``Accept-Encoding: identity``."""
         connection_named: set[str] = set()
         for k, v in raw:
             if len(k) == 10 and k.lower() == b"connection":  # the length first: cheaper
@@ -148,6 +161,8 @@ class HeaderPolicy:
                 continue
             if connection_named and _norm(k.decode("latin-1")) in connection_named:
                 continue
+            if shaped and _norm(k.decode("latin-1")) in SHAPED_DROP:
+                continue
             if allow is not None and k not in allow and k not in _ALWAYS_B:
                 lower = k.lower()
                 if lower not in allow and lower not in _ALWAYS_B:
@@ -158,6 +173,8 @@ class HeaderPolicy:
                     out.append((k, value.encode("latin-1")))
             else:
                 out.append((k, v))
+        if shaped:
+            out.append(IDENTITY_ONLY)
         return out, host
 
     def _verdict(self, raw_name: bytes) -> str:
