@@ -8,7 +8,10 @@ are handed in, so nothing here touches a database or a key store.
     records     the route names where they sit (``items``, ``data.rows``; empty: the
                 body itself). A list of objects, or one object. Anything else: ShapeError.
     cutting     a record keeps only the allowed items; the envelope around the records
-                keeps only scalar values (``total``, ``page``), never nested data
+                keeps only scalar values (``total``, ``page``), never nested data, and
+                none under a key naming an item of the resource in any spelling
+                (``driver_name``, ``DriverName``, ``driver-name``): an item's value
+                outside the records would pass uncut, unmasked, unencrypted
     masks       keep_last_4       450102198305120031 → **************0031
                 keep_first_char   李建国 → 李**
                 phone_middle      13907710021 → 139****0021
@@ -33,6 +36,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -155,6 +160,7 @@ class Shaped:
     released: tuple[str, ...]  # items present in the output (clear, masked or encrypted)
     withheld: dict[str, str] = field(default_factory=dict)  # item -> why
     records: int = 0
+    outside: tuple[str, ...] = ()  # envelope keys dropped as naming an item
 
 
 # the charsets a department system's JSON comes in; GBK and GB2312 read as their
@@ -307,21 +313,37 @@ def shape(
         else:
             raise ShapeError(
                 f"records at {records or 'the body'!r} are neither a list nor an object")
-        result = shaped_records if not path else _envelope(doc, path, shaped_records)
+        outside: list[str] = []
+        result = shaped_records if not path else _envelope(
+            doc, path, shaped_records, frozenset(item_key(n) for n in rules), outside)
         data = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:
         # JSON's \ud800 escape parses to a lone surrogate, which UTF-8 cannot carry
         raise ShapeError("a released value holds a lone surrogate (not Unicode text)") from None
     released = tuple(n for n in out_items if n in seen)
-    return Shaped(data, released, withheld, count)
+    return Shaped(data, released, withheld, count, tuple(outside))
 
 
-def _envelope(doc: dict[str, Any], path: list[str], records: Any) -> dict[str, Any]:
-    """The envelope along ``path`` with only scalar values kept, and the records in place."""
+def item_key(name: str) -> str:
+    """``name`` as a lax reader compares keys: compatibility forms, letter case and
+    the separators between words (``_``, ``-``, spaces) aside."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name)).casefold()
+
+
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
+def _envelope(doc: dict[str, Any], path: list[str], records: Any,
+              items: frozenset[str], outside: list[str]) -> dict[str, Any]:
+    """The envelope along ``path`` with only scalar values kept, none under a key that
+    names an item (its key goes to ``outside``), and the records in place."""
     out: dict[str, Any] = {}
     for k, v in doc.items():
         if k == path[0]:
-            out[k] = records if len(path) == 1 else _envelope(v, path[1:], records)
+            out[k] = (records if len(path) == 1
+                      else _envelope(v, path[1:], records, items, outside))
+        elif item_key(k) in items:
+            outside.append(k)
         elif v is None or isinstance(v, str | int | float | bool):
             out[k] = v
     return out

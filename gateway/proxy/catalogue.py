@@ -306,6 +306,8 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
+        if shaped.outside:  # an item's name beside the records: dropped, and said
+            req.audit.extra["outside_records"] = list(shaped.outside)
         return UpstreamResponse(resp.status, headers, shaped.body)
 
     return shape

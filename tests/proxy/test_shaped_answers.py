@@ -34,7 +34,7 @@ from gateway.proxy.endpoint import ProxyConfig
 from gateway.services import Services
 from gateway.web.http_server import HeadLimits
 from tests.catalogue.conftest import audit_rows, clock, services  # noqa: F401 (fixtures)
-from tests.proxy.conftest import Served, free_socket
+from tests.proxy.conftest import Served, exchange, free_socket, status_of
 from tests.proxy.test_forward_auth import NGINX
 from tests.tokens import access_token
 from tests.wiring import apply_state, parts
@@ -142,6 +142,11 @@ CASES: dict[str, Case] = {
         b"Trailer: X-Driver, Content-Type\r\nConnection: close\r\n\r\n"
         + b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nX-Driver: " + SECRET.encode()
         + b"\r\nContent-Type: text/html\r\nSet-Cookie: t=1\r\n\r\n"),
+    # an item's copy beside the records, as a detail route's envelope might carry it
+    "envelope": json_answer(json.dumps({
+        "items": ROWS, "total": 1, "driver_name": "李建国", "Driver-ID-Number": SECRET,
+        "driverPhone": "13907710021", "ＤＲＩＶＥＲ_ＩＤ_ＮＵＭＢＥＲ": SECRET,
+        "meta": {"driver_id_number": SECRET}}, ensure_ascii=False).encode()),
     "204": lambda head: answer("204 No Content", [("Content-Type", "application/json")],
                                b"", length=False),
     "304": lambda head: answer("304 Not Modified", [("ETag", etag_of(BODY))], b"",
@@ -339,6 +344,32 @@ async def test_bodiless_and_error_statuses_of_a_shaped_route(shop: Shop) -> None
         r = await shop.get(case)  # an error body echoing records loses it
         assert (r.status_code, r.json()) == (status, {"upstream_status": status})
         assert shop.record(r)["items"] == []
+
+
+async def test_items_beside_the_records_and_tunnels_past_shaping(shop: Shop) -> None:
+    """An envelope value under an item's name (any spelling) would pass uncut, unmasked,
+    unencrypted: dropped, and the audit record names it. An ``Upgrade`` (WebSocket,
+    h2c) opens no tunnel past shaping; other methods on the route are refused."""
+    r = await shop.get("envelope")
+    assert_shaped(r)
+    assert set(r.json()) == {"items", "total"}
+    assert "李建国" not in r.text
+    assert sorted(shop.record(r)["extra"]["outside_records"]) == sorted(
+        ["driver_name", "Driver-ID-Number", "driverPhone", "ＤＲＩＶＥＲ_ＩＤ_ＮＵＭＢＥＲ"])
+    token = shop.tokens["czt"]
+    for upgrade in ("Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n",
+                    "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"):
+        out = await exchange(shop.port, (
+            "GET /s/vehicles/api/vehicles?case=honest HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {token}\r\nConnection: Upgrade\r\n{upgrade}"
+            "Connection: close\r\n\r\n").encode(), wait=5)
+        assert status_of(out) == 200 and b"driver_phone" in out and SECRET.encode() not in out
+        assert "upgrade" not in shop.upstream.last()
+    for method in ("OPTIONS", "TRACE", "PROPFIND", "POST"):
+        r = await shop.get("honest", method)
+        assert r.status_code == 403, method
+        assert shop.record(r)["outcome"] == "deny"
 
 
 def test_a_decoded_body_is_bounded() -> None:
