@@ -18,6 +18,8 @@ are handed in, so nothing here touches a database or a key store.
                 pseudonym         keyed HMAC (profile's hash) → ``p:`` + 32 hex digits;
                                   the same value gives the same pseudonym, so joins still work
                 redact            → ``***``
+    types       an item the catalogue types as a scalar (string, number, date, ...)
+                holding a JSON object or array: ShapeError
     encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
                 to the consumer's registered public key; without a usable key the item
                 is withheld and ``withheld`` says why
@@ -54,6 +56,7 @@ JWE_ALG = "ECDH-ES+A256KW"
 JWE_ENC = "A256GCM"
 REDACTED = "***"
 PSEUDONYM_PREFIX = "p:"
+_CONTAINERS = ("object", "array")  # the item types whose value may hold nested JSON
 _EC_CURVES = ("P-256", "P-384", "P-521")
 _OKP_CURVES = ("X25519", "X448")
 
@@ -295,7 +298,14 @@ def shape(
             if n not in record:
                 continue
             rule = rules[n]
-            value = apply_mask(rule.mask, record[n], item=n, mac=mac)
+            value = record[n]
+            if isinstance(value, dict | list) and rule.type not in _CONTAINERS:
+                # data the catalogue does not describe (other items, nested) under a
+                # scalar item's name: masked as text or encrypted whole, it would go out
+                raise ShapeError(
+                    f"item {n} is a {rule.type} in the catalogue; record {where} holds a "
+                    f"JSON {'object' if isinstance(value, dict) else 'array'}")
+            value = apply_mask(rule.mask, value, item=n, mac=mac)
             if rule.encrypt:
                 value = encrypt_value(value, key)
             out[n] = value

@@ -116,6 +116,11 @@ CASES: dict[str, Case] = {
     "bigint": json_answer(b'{"items":[{"brand":' + b"9" * 5000 + b"}]}"),
     "deep": json_answer(deep(100_000)),
     "surrogate": json_answer(b'{"items":[{"brand":"\\ud800"}]}'),
+    # a granted string item holding an object (other items inside), and a masked one
+    "nested": json_answer(json.dumps({"items": [{
+        "plate_number": "桂A·G1024", "brand": {"driver_id_number": SECRET}}]}).encode()),
+    "nested-masked": json_answer(json.dumps({"items": [{
+        "plate_number": "桂A·G1024", "driver_name": ["李建国", SECRET]}]}).encode()),
     "lax-206": lambda head: answer("206 Partial Content", [
         ("Content-Type", "application/json"), ("Content-Range", "bytes 10-30/99")],
         b'{"brand":"' + SECRET.encode() + b'"}'),
@@ -172,6 +177,8 @@ REFUSED = {
     "bigint": "not valid JSON",
     "deep": "nested too deeply",
     "surrogate": "lone surrogate",
+    "nested": "item brand is a string in the catalogue; record #0 holds a JSON object",
+    "nested-masked": "item driver_name is a string in the catalogue; record #0 holds a JSON array",
     "lax-206": "partial answer (206)",
     "longer": "not valid JSON",
 }
