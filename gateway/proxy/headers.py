@@ -197,13 +197,17 @@ class HeaderPolicy:
         is the upstream address's own path, e.g. ``/legacy/app``); ``Location``,
         ``Content-Location`` and ``Refresh`` pointing at ``upstream`` (the system's
         address) pointing at the gateway instead (gateway.proxy.redirect); no ``Date``
-        (the gateway's server sends its own, and a response carries one)."""
+        (the gateway's server sends its own, and a response carries one); one
+        ``Cache-Control`` that no shared cache may keep the answer under
+        (:func:`private_cache_control`), and nothing a front proxy obeys
+        (:data:`_FRONT_CONTROL`)."""
         raw = list(raw)
         connection_named: set[str] = set()
         for k, v in raw:
             if len(k) == 10 and k.lower() == b"connection":  # the length first: cheaper
                 connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
         out = []
+        cache: list[bytes] = []
         kinds = self._response_kinds
         for k, v in raw:
             found = kinds.get(k)
@@ -213,6 +217,9 @@ class HeaderPolicy:
                     kinds[k] = found
             lower, n, kind = found
             if kind is _DROP or (connection_named and n in connection_named):
+                continue
+            if kind is _CACHE:
+                cache.append(v)
                 continue
             if kind is _REWRITE and upstream is not None:
                 value = v.decode("latin-1")
@@ -231,10 +238,31 @@ class HeaderPolicy:
                     continue
                 v = scoped.encode("latin-1")
             out.append((lower, v))
+        out.append((b"cache-control", private_cache_control(cache)))
         return out
 
 
-_REWRITE = "rewrite"
+_REWRITE, _CACHE = "rewrite", "cache"
+# what would let a cache shared between callers keep an answer (RFC 9111 5.2.2.9,
+# 5.2.2.10): every answer is one caller's, given after the gateway decided for them
+_SHARED_DIRECTIVES = frozenset({"public", "s-maxage"})
+
+
+def private_cache_control(values: list[bytes]) -> bytes:
+    """The upstream's ``Cache-Control`` (all its fields) for this caller alone: its own
+    directives kept (a browser may still cache), none for shared caches, ``private``
+    unless it says ``no-store``."""
+    kept = []
+    for value in values:
+        for directive in value.split(b","):
+            directive = directive.strip()
+            name = directive.partition(b"=")[0].strip().lower()
+            if directive and name.decode("latin-1") not in _SHARED_DIRECTIVES:
+                kept.append(directive)
+    names = {d.partition(b"=")[0].strip().lower() for d in kept}
+    if b"private" not in names and b"no-store" not in names:
+        kept.insert(0, b"private")
+    return b", ".join(kept)
 
 
 def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
@@ -242,8 +270,10 @@ def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
     response: (its lower-case bytes, its normalised name, drop / rewrite / cookie /
     keep). Decided once per spelling."""
     n = _norm(raw_name.decode("latin-1"))
-    if n in HOP_BY_HOP or n in _RESPONSE_DROP:
+    if n in HOP_BY_HOP or n in _RESPONSE_DROP or n.startswith(_FRONT_CONTROL):
         kind = _DROP
+    elif n == "cache-control":
+        kind = _CACHE
     elif n in REWRITTEN or n == "refresh":
         kind = _REWRITE
     elif n == "set-cookie":
@@ -256,6 +286,13 @@ def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
 # from the upstream's response: the gateway sets its own request id, and its server
 # its own Date (RFC 9110 6.6.1: one; nginx does the same)
 _RESPONSE_DROP = frozenset({"x-request-id", "date"})
+# fields a front proxy obeys from the answers it passes, above the answer's own
+# Cache-Control: a cache lifetime for CDNs (RFC 9213 CDN-Cache-Control, Surrogate-
+# Control), nginx's X-Accel-Expires and its internal redirect X-Accel-Redirect (any
+# location of the front, ``internal`` ones too), a file to send (X-Sendfile). An
+# upstream speaks to the gateway, never past it to the proxy in front
+_FRONT_CONTROL = ("cdn-cache-control", "surrogate-control", "x-accel-", "x-sendfile",
+                  "x-lighttpd-send-file", "x-litespeed-")
 _ALWAYS_B = frozenset(n.encode("ascii") for n in ALWAYS_FORWARDED)
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]+")
 

@@ -142,6 +142,13 @@ CASES: dict[str, Case] = {
                               ("Cache-Control", "public, max-age=600"),
                               ("Expires", "Thu, 31 Dec 2037 23:55:55 GMT"),
                               ("Accept-Ranges", "bytes"), ("X-Upstream", "kept")),
+    # what a front nginx obeys from the answers it passes: a cache lifetime above
+    # Cache-Control, and an internal redirect
+    "front-control": json_answer(BODY, ("Cache-Control", "public, s-maxage=600"),
+                                 ("CDN-Cache-Control", "max-age=600"),
+                                 ("X-Accel-Expires", "600"),
+                                 ("X-Accel-Redirect", "/internal/secret"),
+                                 ("X-Sendfile", "/etc/passwd")),
     "trailers": lambda head: (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
         b"Trailer: X-Driver, Content-Type\r\nConnection: close\r\n\r\n"
@@ -249,6 +256,8 @@ async def shop(services: Services, clock: FrozenClock) -> AsyncIterator[Shop]:  
                                    client_id="czt-portal"),  # has none: the phone withheld
         "nn": access_token(services, sub=None, department="nn-jgsw", roles=("staff",),
                            client_id="nn-client"),  # no grant at all
+        "jgswj": access_token(services, sub=None, department="jgswj", roles=("staff",),
+                              client_id="office-web"),  # the provider: unshaped
     }
     async with Served(create_app(built), limits=HeadLimits.from_settings(services.settings)
                       ) as gw, httpx.AsyncClient(timeout=10) as http:
@@ -457,3 +466,15 @@ async def test_a_shared_cache_in_front_never_serves_one_callers_shaped_answer_to
         portal = await shop.get("validators", who="czt-portal", port=port)
         assert portal.status_code == 200
         assert set(portal.json()["items"][0]) == GRANTED - {"driver_phone"}
+        # the provider's own, unshaped answer is as much the caller's alone: an upstream
+        # asking shared caches to keep it, in every way nginx listens to, is not obeyed
+        for case in ("validators", "front-control"):
+            own = await shop.get(case, who="jgswj", port=port)
+            assert own.status_code == 200 and SECRET in own.text
+            other = await shop.get(case, who="czt", port=port)
+            assert_shaped(other)  # from the gateway, not the provider's from the cache
+            assert "public" not in own.headers["cache-control"]
+            assert "private" in own.headers["cache-control"]
+            for name in ("cdn-cache-control", "x-accel-expires", "x-accel-redirect",
+                         "x-sendfile"):
+                assert name not in own.headers, name
