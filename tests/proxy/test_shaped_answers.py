@@ -27,7 +27,8 @@ import pytest
 
 from audit import AuditLog
 from catalogue import ShapeError
-from catalogue.shaping import decode_content
+from catalogue.model import Item
+from catalogue.shaping import decode_content, shape
 from gateway.app import create_app
 from gateway.clock import FrozenClock
 from gateway.proxy.endpoint import ProxyConfig
@@ -397,6 +398,21 @@ def test_a_decoded_body_is_bounded() -> None:
         decode_content(bomb + bomb, "gzip", 10**6)
     raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     assert decode_content(raw.compress(BODY) + raw.flush(), "deflate", 10**6) == BODY
+
+
+def test_nesting_at_the_parsers_limit_is_a_shape_error_whatever_step_meets_it() -> None:
+    """Around the parser's depth limit, whichever step meets it (parsing, or encoding
+    the released value): a ShapeError with its reason (audited), never a bare
+    RecursionError (refused without one)."""
+    items = [Item("o", "o", type="array")]
+    reasons = set()
+    for depth in range(900, 1100, 2):
+        body = b'{"items":[{"o":' + b"[" * depth + b"]" * depth + b"}]}"
+        try:
+            shape(body, records="items", items=items, allowed=["o"])
+        except ShapeError as exc:
+            reasons.add(exc.description)
+    assert reasons == {"response body is nested too deeply"}
 
 
 NGINX_CACHE = """{user}worker_processes 1;
