@@ -256,9 +256,14 @@ def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decisio
     return decision
 
 
-def _field(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
-    """All values of header field ``name`` as one (RFC 9110 5.3), or None."""
+def _field(headers: list[tuple[bytes, bytes]], name: bytes, *, once: bool = False
+           ) -> str | None:
+    """All values of header field ``name`` as one (RFC 9110 5.3), or None; ``once``:
+    the same value repeated counts once (a type sent twice is still that type, a
+    coding applied twice is not)."""
     values = [v.decode("latin-1") for k, v in headers if k.lower() == name]
+    if once:
+        values = list(dict.fromkeys(v.strip() for v in values))
     return ", ".join(values) if values else None
 
 
@@ -297,7 +302,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
                 raise ShapeError("a partial answer (206) is a slice, not the records")
             shaped = await asyncio.to_thread(
                 shaping, resource, cd, caller, resp.body,
-                _field(resp.headers, b"content-type"),
+                _field(resp.headers, b"content-type", once=True),
                 _field(resp.headers, b"content-encoding"))
         except ShapeError as exc:
             req.audit.items = ()

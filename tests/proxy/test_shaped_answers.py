@@ -100,6 +100,7 @@ CASES: dict[str, Case] = {
     "bom": json_answer(b"\xef\xbb\xbf" + BODY),
     "untyped": lambda head: answer("200 OK", [], BODY),
     "vnd": json_answer(BODY, ctype="application/vnd.x+json"),
+    "type-twice": json_answer(BODY, ("Content-Type", "application/json")),
     # refused: each with the reason its audit record gives
     "x-odd": json_answer(BODY, ("Content-Encoding", "x-odd")),
     "br": json_answer(BODY, ("Content-Encoding", "br")),
@@ -303,7 +304,7 @@ async def test_conditional_range_and_encoding_requests_never_reach_the_upstream(
 async def test_encodings_charsets_and_framings_are_shaped_or_refused_with_a_reason(
         shop: Shop) -> None:
     for case in ("gzip", "deflate", "stacked", "gb18030", "gbk", "bom", "untyped", "vnd",
-                 "dup-keys"):
+                 "type-twice", "dup-keys"):
         r = await shop.get(case)
         if case == "dup-keys":  # the last "brand" is the one parsed, shaped and released
             assert r.status_code == 200 and r.json() == {"items": [{"brand": "x"}]}, case
