@@ -21,7 +21,11 @@ shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
         A non-2xx upstream answer loses its body (it could carry records the
-        catalogue never checked).
+        catalogue never checked); a HEAD and a 204/205/304 go without one. The
+        head keeps no validator or checksum of the raw body and says
+        ``Cache-Control: private, no-store`` (:func:`shaped_headers`); the
+        upstream was asked for the whole body, unencoded, unconditionally
+        (``gateway.proxy.headers.SHAPED_DROP``).
 audit   Both steps write into the request's one ``proxy_request`` record, which
         the proxy appends durably before the response leaves: the resource, the
         purpose, the items actually released, the grants used, and the items
