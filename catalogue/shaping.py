@@ -8,24 +8,39 @@ are handed in, so nothing here touches a database or a key store.
     records     the route names where they sit (``items``, ``data.rows``; empty: the
                 body itself). A list of objects, or one object. Anything else: ShapeError.
     cutting     a record keeps only the allowed items; the envelope around the records
-                keeps only scalar values (``total``, ``page``), never nested data
+                keeps only scalar values (``total``, ``page``), never nested data, and
+                none under a key naming an item of the resource in any spelling
+                (``driver_name``, ``DriverName``, ``driver-name``): an item's value
+                outside the records would pass uncut, unmasked, unencrypted
     masks       keep_last_4       450102198305120031 → **************0031
                 keep_first_char   李建国 → 李**
                 phone_middle      13907710021 → 139****0021
                 pseudonym         keyed HMAC (profile's hash) → ``p:`` + 32 hex digits;
                                   the same value gives the same pseudonym, so joins still work
                 redact            → ``***``
+    types       an item the catalogue types as a scalar (string, number, date, ...)
+                holding a JSON object or array: ShapeError
     encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
                 to the consumer's registered public key; without a usable key the item
                 is withheld and ``withheld`` says why
 
-A body that is not JSON, or records that are not where the route says, raise
-:class:`ShapeError` (the proxy answers 502 and audits the detail): fail closed.
+The body is read as its header fields say: a ``gzip`` or ``deflate`` content coding
+is undone (stacked ones too, up to ``max_bytes`` decoded), a ``charset`` of UTF-8,
+GBK, GB2312 or GB18030 is honoured, a UTF-8 byte order mark is skipped; the shaped
+body is always UTF-8 JSON. A body that is not strict JSON (``NaN``, ``Infinity``, a
+number beyond a double, nesting deeper than the parser's stack, a lone surrogate in
+a released value), another content coding or charset, or records that are not where
+the route says, raise :class:`ShapeError` (the proxy answers 502 and audits the
+detail): fail closed.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import unicodedata
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +56,7 @@ JWE_ALG = "ECDH-ES+A256KW"
 JWE_ENC = "A256GCM"
 REDACTED = "***"
 PSEUDONYM_PREFIX = "p:"
+_CONTAINERS = ("object", "array")  # the item types whose value may hold nested JSON
 _EC_CURVES = ("P-256", "P-384", "P-521")
 _OKP_CURVES = ("X25519", "X448")
 
@@ -147,18 +163,86 @@ class Shaped:
     released: tuple[str, ...]  # items present in the output (clear, masked or encrypted)
     withheld: dict[str, str] = field(default_factory=dict)  # item -> why
     records: int = 0
+    outside: tuple[str, ...] = ()  # envelope keys dropped as naming an item
+
+
+# the charsets a department system's JSON comes in; GBK and GB2312 read as their
+# superset GB18030 (a GBK byte sequence means the same there)
+_CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gb18030", "gb2312": "gb18030",
+             "gb18030": "gb18030", "cp936": "gb18030"}
+
+
+def _media(content_type: str) -> tuple[str, str | None]:
+    """The media type (lower case) and its ``charset`` parameter (lower case), if any."""
+    media, *params = content_type.split(";")
+    charset = None
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """``body`` with its content codings undone (the last applied first): ``gzip``
+    (``x-gzip``) and ``deflate`` (zlib, or raw as some servers send it), at most
+    ``max_bytes`` decoded; ShapeError for any other coding or a broken one."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        if coding in ("gzip", "x-gzip"):
+            wbits = 16 + zlib.MAX_WBITS
+        elif coding == "deflate":
+            zlib_header = len(body) >= 2 and body[0] & 0x0F == 8 and (
+                (body[0] << 8) | body[1]) % 31 == 0
+            wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+        else:
+            raise ShapeError(f"response content coding {coding!r} cannot be read")
+        inflate = zlib.decompressobj(wbits)
+        try:
+            out = inflate.decompress(body, max_bytes + 1)
+        except zlib.error:
+            raise ShapeError(f"response body is not valid {coding}") from None
+        if len(out) > max_bytes or inflate.unconsumed_tail:
+            raise ShapeError(f"response body decodes to over {max_bytes} bytes")
+        if not inflate.eof or inflate.unused_data:
+            # cut short, or a second gzip member after the first: not read whole
+            raise ShapeError(f"response body is not one whole {coding} stream")
+        body = out
+    return body
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:20]} is beyond a double")
+    return value
 
 
 def parse_json(body: bytes, content_type: str | None = None) -> Any:
-    """The JSON value of ``body``; ShapeError when it is not JSON."""
+    """The JSON value of ``body`` (in the ``charset`` of ``content_type``); ShapeError
+    when it is not strict JSON: a reader downstream must not take it another way."""
+    charset = None
     if content_type is not None:
-        media = content_type.split(";", 1)[0].strip().lower()
+        media, charset = _media(content_type)
         if not (media == "application/json" or media.endswith("+json")):
             raise ShapeError(f"response is {media or 'untyped'}, not JSON")
+    codec = _CHARSETS.get(charset or "utf-8")
+    if codec is None:
+        raise ShapeError(f"response charset {charset!r} cannot be read")
+    if body.startswith(b"\xef\xbb\xbf") and codec == "utf-8":
+        body = body[3:]  # RFC 8259 section 8.1: a parser may ignore it
     try:
-        return json.loads(body.decode("utf-8"))
+        return json.loads(body.decode(codec), parse_constant=_not_json, parse_float=_finite)
     except (UnicodeDecodeError, ValueError):
         raise ShapeError("response body is not valid JSON") from None
+    except RecursionError:
+        raise ShapeError("response body is nested too deeply") from None
 
 
 def _locate(doc: Any, records: str) -> tuple[Any, list[str]]:
@@ -181,6 +265,8 @@ def shape(
     items: Iterable[Item],
     allowed: Iterable[str],
     content_type: str | None = None,
+    content_encoding: str | None = None,
+    max_bytes: int = 64 * 1024 * 1024,
     recipient_jwks: Mapping[str, Any] | None = None,
     no_key_reason: str = "the consuming client registered no encryption key",
     mac: Mac | None = None,
@@ -190,7 +276,7 @@ def shape(
     ``items`` are the resource's item rules; ``allowed`` the item names the decision
     allows. Raises ShapeError when the body or its records cannot be checked.
     """
-    doc = parse_json(body, content_type)
+    doc = parse_json(decode_content(body, content_encoding, max_bytes), content_type)
     rules = {i.name: i for i in items}
     allowed_set = [n for n in dict.fromkeys(allowed) if n in rules]
     withheld: dict[str, str] = {}
@@ -212,7 +298,14 @@ def shape(
             if n not in record:
                 continue
             rule = rules[n]
-            value = apply_mask(rule.mask, record[n], item=n, mac=mac)
+            value = record[n]
+            if isinstance(value, dict | list) and rule.type not in _CONTAINERS:
+                # data the catalogue does not describe (other items, nested) under a
+                # scalar item's name: masked as text or encrypted whole, it would go out
+                raise ShapeError(
+                    f"item {n} is a {rule.type} in the catalogue; record {where} holds a "
+                    f"JSON {'object' if isinstance(value, dict) else 'array'}")
+            value = apply_mask(rule.mask, value, item=n, mac=mac)
             if rule.encrypt:
                 value = encrypt_value(value, key)
             out[n] = value
@@ -220,27 +313,47 @@ def shape(
         return out
 
     target, path = _locate(doc, records)
-    if isinstance(target, list):
-        shaped_records: Any = [one(r, f"#{k}") for k, r in enumerate(target)]
-        count = len(target)
-    elif isinstance(target, dict):
-        shaped_records = one(target, "#0")
-        count = 1
-    else:
-        raise ShapeError(f"records at {records or 'the body'!r} are neither a list nor an object")
-
-    result = shaped_records if not path else _envelope(doc, path, shaped_records)
-    data = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        if isinstance(target, list):
+            shaped_records: Any = [one(r, f"#{k}") for k, r in enumerate(target)]
+            count = len(target)
+        elif isinstance(target, dict):
+            shaped_records = one(target, "#0")
+            count = 1
+        else:
+            raise ShapeError(
+                f"records at {records or 'the body'!r} are neither a list nor an object")
+        outside: list[str] = []
+        result = shaped_records if not path else _envelope(
+            doc, path, shaped_records, frozenset(item_key(n) for n in rules), outside)
+        data = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON's \ud800 escape parses to a lone surrogate, which UTF-8 cannot carry
+        raise ShapeError("a released value holds a lone surrogate (not Unicode text)") from None
     released = tuple(n for n in out_items if n in seen)
-    return Shaped(data, released, withheld, count)
+    return Shaped(data, released, withheld, count, tuple(outside))
 
 
-def _envelope(doc: dict[str, Any], path: list[str], records: Any) -> dict[str, Any]:
-    """The envelope along ``path`` with only scalar values kept, and the records in place."""
+def item_key(name: str) -> str:
+    """``name`` as a lax reader compares keys: compatibility forms, letter case and
+    the separators between words (``_``, ``-``, spaces) aside."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name)).casefold()
+
+
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
+def _envelope(doc: dict[str, Any], path: list[str], records: Any,
+              items: frozenset[str], outside: list[str]) -> dict[str, Any]:
+    """The envelope along ``path`` with only scalar values kept, none under a key that
+    names an item (its key goes to ``outside``), and the records in place."""
     out: dict[str, Any] = {}
     for k, v in doc.items():
         if k == path[0]:
-            out[k] = records if len(path) == 1 else _envelope(v, path[1:], records)
+            out[k] = (records if len(path) == 1
+                      else _envelope(v, path[1:], records, items, outside))
+        elif item_key(k) in items:
+            outside.append(k)
         elif v is None or isinstance(v, str | int | float | bool):
             out[k] = v
     return out

@@ -21,7 +21,11 @@ shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
         A non-2xx upstream answer loses its body (it could carry records the
-        catalogue never checked).
+        catalogue never checked); a HEAD and a 204/205/304 go without one. The
+        head keeps no validator or checksum of the raw body and says
+        ``Cache-Control: private, no-store`` (:func:`shaped_headers`); the
+        upstream was asked for the whole body, unencoded, unconditionally
+        (``gateway.proxy.headers.SHAPED_DROP``).
 audit   Both steps write into the request's one ``proxy_request`` record, which
         the proxy appends durably before the response leaves: the resource, the
         purpose, the items actually released, the grants used, and the items
@@ -43,7 +47,7 @@ from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, Sh
 from catalogue.service import Snapshot
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
-from gateway.proxy.endpoint import Shaper, ShapingRefused, UpstreamResponse
+from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.tables import clients
 from keys import KeyService
@@ -58,8 +62,19 @@ class AmbiguousPath(BadPath):
     title = "Ambiguous spelling of a governed route"
 
 
-_DROP = {b"content-length", b"content-type", b"content-encoding", b"etag",
-         b"content-md5", b"digest"}
+# upstream fields about the raw representation (its length, type, coding, range,
+# validators, checksums) or about caching it: none is true of the shaped body, and a
+# checksum or validator of the raw one lets a caller test guesses at cut items
+_DROP = {b"content-length", b"content-type", b"content-encoding", b"content-range",
+         b"accept-ranges", b"last-modified", b"expires", b"cache-control", b"pragma",
+         b"age", b"surrogate-control", b"cdn-cache-control"}
+_DROP_PARTS = (b"etag", b"digest", b"md5", b"sha", b"checksum", b"hash")
+# the shaped body is this caller's alone (their grant's items, their key's JWE, their
+# department's pseudonyms): no shared cache may keep it for the next caller, and
+# nothing keeps it on disk
+_SHAPED_HEADERS = [(b"cache-control", b"private, no-store")]
+_JSON = (b"content-type", b"application/json")
+_NO_BODY = frozenset({204, 205, 304})  # RFC 9110 15.3.5, 15.3.6, 15.4.5
 
 
 class CatalogueShaping:
@@ -88,7 +103,8 @@ class CatalogueShaping:
                                 .where(clients.c.client_id == client_id)).scalar()
 
     def __call__(self, resource: Resource, decision: CatalogueDecision, caller: Caller,
-                 body: bytes, content_type: str | None) -> Shaped:
+                 body: bytes, content_type: str | None,
+                 content_encoding: str | None = None) -> Shaped:
         """The shaped body of a matched, allowed request (ShapeError: 502)."""
         no_key = ("the consuming client registered no encryption key" if caller.client_id
                   else "encrypted items go only to a registered client, not to a browser "
@@ -96,6 +112,7 @@ class CatalogueShaping:
         return shape(
             body, records=resource.route.records, items=resource.items,
             allowed=decision.items, content_type=content_type,
+            content_encoding=content_encoding, max_bytes=SHAPE_LIMIT_BYTES,
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
             mac=self.mac_for(caller.department),
         )
@@ -243,24 +260,54 @@ def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decisio
     return decision
 
 
+def _field(headers: list[tuple[bytes, bytes]], name: bytes, *, once: bool = False
+           ) -> str | None:
+    """All values of header field ``name`` as one (RFC 9110 5.3), or None; ``once``:
+    the same value repeated counts once (a type sent twice is still that type, a
+    coding applied twice is not)."""
+    values = [v.decode("latin-1") for k, v in headers if k.lower() == name]
+    if once:
+        values = list(dict.fromkeys(v.strip() for v in values))
+    return ", ".join(values) if values else None
+
+
+def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool
+                   ) -> list[tuple[bytes, bytes]]:
+    """The upstream's header fields as they go out with a shaped answer (``body``:
+    whether it has one)."""
+    out = [(k, v) for k, v in headers if (low := k.lower()) not in _DROP
+           and not any(part in low for part in _DROP_PARTS)]
+    out += _SHAPED_HEADERS
+    if body:
+        out.append(_JSON)
+    return out
+
+
 def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
     async def shape(req: ProxyRequest, decision: Decision, resp: UpstreamResponse
                     ) -> UpstreamResponse:
         found = req.extra.get(_KEY)
-        if found is None or not req.shape or req.method == "HEAD":
+        if found is None or not req.shape:
             return resp
         resource, cd, caller = found
-        headers = [(k, v) for k, v in resp.headers if k.lower() not in _DROP]
-        headers.append((b"content-type", b"application/json"))
+        if req.method == "HEAD" or resp.status in _NO_BODY:
+            # no body to shape; the head still must not describe the raw one (a HEAD's
+            # head is the GET's: JSON)
+            req.audit.items = ()
+            return UpstreamResponse(resp.status, shaped_headers(
+                resp.headers, body=resp.status not in _NO_BODY), b"")
+        headers = shaped_headers(resp.headers, body=True)
         if not 200 <= resp.status < 300:
             body = json.dumps({"upstream_status": resp.status}).encode()
             req.audit.items = ()
             return UpstreamResponse(resp.status, headers, body)
-        content_type = next((v.decode("latin-1") for k, v in resp.headers
-                             if k.lower() == b"content-type"), None)
         try:
-            shaped = await asyncio.to_thread(shaping, resource, cd, caller, resp.body,
-                                             content_type)
+            if resp.status == 206:  # the client's Range never reaches the upstream
+                raise ShapeError("a partial answer (206) is a slice, not the records")
+            shaped = await asyncio.to_thread(
+                shaping, resource, cd, caller, resp.body,
+                _field(resp.headers, b"content-type", once=True),
+                _field(resp.headers, b"content-encoding"))
         except ShapeError as exc:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
@@ -268,6 +315,8 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
+        if shaped.outside:  # an item's name beside the records: dropped, and said
+            req.audit.extra["outside_records"] = list(shaped.outside)
         return UpstreamResponse(resp.status, headers, shaped.body)
 
     return shape

@@ -96,6 +96,7 @@ ASSERTION_HEADER_B = ASSERTION_HEADER.lower().encode("ascii")
 _PROTO = {s: (b"x-forwarded-proto", s.encode()) for s in ("http", "https")}
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # a request without a body: most of them
 SHAPE_LIMIT_BYTES = 64 * 1024 * 1024  # a response to be shaped is read whole, up to this
+_BODILESS = frozenset({204, 304})
 
 
 # ---------------------------------------------------------------------------
@@ -441,8 +442,8 @@ class Proxy:
                 f"insecure: identity_over_tls_only and the upstream is {origin.scheme}"
                 + (" without certificate verification" if origin.scheme == "https" else ""))
             raise InsecureUpstream("the system takes identity only over verified TLS")
-        headers, host = self.headers.request_headers(raw_headers,
-                                                     allow=req.system.forward_headers)
+        headers, host = self.headers.request_headers(
+            raw_headers, allow=req.system.forward_headers, shaped=req.shape)
         request_id = (b"x-request-id", req.request_id.encode("latin-1"))
         scheme = scope.get("scheme", "http")
         headers += [(b"x-forwarded-for", (req.client_ip or "").encode("latin-1")),
@@ -546,7 +547,9 @@ class Proxy:
             shaped = await self.shape(req, decision,
                                       UpstreamResponse(resp.status, headers, content))
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
-            out_headers += [(b"content-length", b"%d" % len(shaped.body)), request_id]
+            if shaped.status not in _BODILESS:  # RFC 9110 8.6: none on a 204 (or a 304)
+                out_headers.append((b"content-length", b"%d" % len(shaped.body)))
+            out_headers.append(request_id)
             audit.resp_hash = hashlib.sha256(shaped.body).hexdigest()
             await self.append_audit(audit, "allow", shaped.status, started)
             self._count(req.system.code, shaped.status, "allow", started)

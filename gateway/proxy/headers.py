@@ -92,6 +92,17 @@ SPOOFABLE_INFIXES = ("client-ip", "connecting-ip", "originating-ip", "real-ip")
 # Content-Length and Transfer-Encoding are not among them: the upstream client sets
 # the framing of what it actually forwards.
 ALWAYS_FORWARDED = frozenset({"content-type", "content-encoding"})
+# on a shaped request (the catalogue cuts, masks or encrypts the answer for this caller):
+# the upstream must answer the whole representation, unencoded, unconditionally. A
+# range would be a raw slice of it; a validator matched against the raw body's ETag or
+# date (304 / 412 against 200) tells the caller something about items it is not
+# granted (an ETag that hashes the body makes a guess at a cut item checkable); an
+# encoding the gateway cannot read would only be refused
+SHAPED_DROP = frozenset({
+    "range", "if-range", "if-match", "if-none-match", "if-modified-since",
+    "if-unmodified-since", "accept-encoding",
+})
+IDENTITY_ONLY = (b"accept-encoding", b"identity")  # RFC 9110 12.5.3: no header = any coding
 # cookies of the gateway's own session: never shown to an upstream
 GATEWAY_COOKIE_PREFIXES = (
     "gg_", "govgate", "__host-gg_", "__secure-gg_", "__host-govgate", "__secure-govgate",
@@ -123,11 +134,13 @@ class HeaderPolicy:
                 or any(part in n for part in SPOOFABLE_INFIXES) or n in self.extra)
 
     def request_headers(
-        self, raw: Sequence[tuple[bytes, bytes]], *, allow: frozenset[bytes] | None = None
+        self, raw: Sequence[tuple[bytes, bytes]], *, allow: frozenset[bytes] | None = None,
+        shaped: bool = False,
     ) -> tuple[list[tuple[bytes, bytes]], str | None]:
         """Client headers to forward (as bytes), and the client's Host; everything else
         dropped. ``allow`` (a system's ``forward_headers``, lower-case names): only
-        those and :data:`ALWAYS_FORWARDED` may pass, and still none this policy drops."""
+        those and :data:`ALWAYS_FORWARDED` may pass, and still none this policy drops.
+        ``shaped``: none of :data:`SHAPED_DROP` either, and ``Accept-Encoding: identity``."""
         connection_named: set[str] = set()
         for k, v in raw:
             if len(k) == 10 and k.lower() == b"connection":  # the length first: cheaper
@@ -148,6 +161,8 @@ class HeaderPolicy:
                 continue
             if connection_named and _norm(k.decode("latin-1")) in connection_named:
                 continue
+            if shaped and _norm(k.decode("latin-1")) in SHAPED_DROP:
+                continue
             if allow is not None and k not in allow and k not in _ALWAYS_B:
                 lower = k.lower()
                 if lower not in allow and lower not in _ALWAYS_B:
@@ -158,6 +173,8 @@ class HeaderPolicy:
                     out.append((k, value.encode("latin-1")))
             else:
                 out.append((k, v))
+        if shaped:
+            out.append(IDENTITY_ONLY)
         return out, host
 
     def _verdict(self, raw_name: bytes) -> str:
@@ -180,13 +197,17 @@ class HeaderPolicy:
         is the upstream address's own path, e.g. ``/legacy/app``); ``Location``,
         ``Content-Location`` and ``Refresh`` pointing at ``upstream`` (the system's
         address) pointing at the gateway instead (gateway.proxy.redirect); no ``Date``
-        (the gateway's server sends its own, and a response carries one)."""
+        (the gateway's server sends its own, and a response carries one); one
+        ``Cache-Control`` that no shared cache may keep the answer under
+        (:func:`private_cache_control`), and nothing a front proxy obeys
+        (:data:`_FRONT_CONTROL`)."""
         raw = list(raw)
         connection_named: set[str] = set()
         for k, v in raw:
             if len(k) == 10 and k.lower() == b"connection":  # the length first: cheaper
                 connection_named.update(_norm(t) for t in v.decode("latin-1").split(","))
         out = []
+        cache: list[bytes] = []
         kinds = self._response_kinds
         for k, v in raw:
             found = kinds.get(k)
@@ -196,6 +217,9 @@ class HeaderPolicy:
                     kinds[k] = found
             lower, n, kind = found
             if kind is _DROP or (connection_named and n in connection_named):
+                continue
+            if kind is _CACHE:
+                cache.append(v)
                 continue
             if kind is _REWRITE and upstream is not None:
                 value = v.decode("latin-1")
@@ -214,10 +238,31 @@ class HeaderPolicy:
                     continue
                 v = scoped.encode("latin-1")
             out.append((lower, v))
+        out.append((b"cache-control", private_cache_control(cache)))
         return out
 
 
-_REWRITE = "rewrite"
+_REWRITE, _CACHE = "rewrite", "cache"
+# what would let a cache shared between callers keep an answer (RFC 9111 5.2.2.9,
+# 5.2.2.10): every answer is one caller's, given after the gateway decided for them
+_SHARED_DIRECTIVES = frozenset({"public", "s-maxage"})
+
+
+def private_cache_control(values: list[bytes]) -> bytes:
+    """The upstream's ``Cache-Control`` (all its fields) for this caller alone: its own
+    directives kept (a browser may still cache), none for shared caches, ``private``
+    unless it says ``no-store``."""
+    kept = []
+    for value in values:
+        for directive in value.split(b","):
+            directive = directive.strip()
+            name = directive.partition(b"=")[0].strip().lower()
+            if directive and name.decode("latin-1") not in _SHARED_DIRECTIVES:
+                kept.append(directive)
+    names = {d.partition(b"=")[0].strip().lower() for d in kept}
+    if b"private" not in names and b"no-store" not in names:
+        kept.insert(0, b"private")
+    return b", ".join(kept)
 
 
 def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
@@ -225,8 +270,10 @@ def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
     response: (its lower-case bytes, its normalised name, drop / rewrite / cookie /
     keep). Decided once per spelling."""
     n = _norm(raw_name.decode("latin-1"))
-    if n in HOP_BY_HOP or n in _RESPONSE_DROP:
+    if n in HOP_BY_HOP or n in _RESPONSE_DROP or n.startswith(_FRONT_CONTROL):
         kind = _DROP
+    elif n == "cache-control":
+        kind = _CACHE
     elif n in REWRITTEN or n == "refresh":
         kind = _REWRITE
     elif n == "set-cookie":
@@ -239,6 +286,13 @@ def _response_kind(raw_name: bytes) -> tuple[bytes, str, str]:
 # from the upstream's response: the gateway sets its own request id, and its server
 # its own Date (RFC 9110 6.6.1: one; nginx does the same)
 _RESPONSE_DROP = frozenset({"x-request-id", "date"})
+# fields a front proxy obeys from the answers it passes, above the answer's own
+# Cache-Control: a cache lifetime for CDNs (RFC 9213 CDN-Cache-Control, Surrogate-
+# Control), nginx's X-Accel-Expires and its internal redirect X-Accel-Redirect (any
+# location of the front, ``internal`` ones too), a file to send (X-Sendfile). An
+# upstream speaks to the gateway, never past it to the proxy in front
+_FRONT_CONTROL = ("cdn-cache-control", "surrogate-control", "x-accel-", "x-sendfile",
+                  "x-lighttpd-send-file", "x-litespeed-")
 _ALWAYS_B = frozenset(n.encode("ascii") for n in ALWAYS_FORWARDED)
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]+")
 

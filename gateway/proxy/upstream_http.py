@@ -234,6 +234,12 @@ class _Conn(asyncio.Protocol):
         self.head_size += len(status)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.head_done:
+            # a trailer field of a chunked body: llhttp reports it as a header, but
+            # it must not join the head (RFC 9110 6.5.1) that went out or was
+            # checked already: a trailer Content-Type, Set-Cookie or a data field
+            # would pass only when the body came whole with its head
+            return
         self.headers.append((name, value))
         self.head_size += len(name) + len(value) + 4
         n = len(name)
