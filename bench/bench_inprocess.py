@@ -19,6 +19,9 @@ audit record costs. Used for the breakdowns in docs/sso.md and docs/proxy.md.
 ``--case token`` runs one case (repeatable); ``--rounds 5`` measures the requests five
 times in the same process and prints the median; ``--profile tottime`` prints cProfile's
 top 40 for it (CPU-time clock, the event loop's thread only).
+``--freeze-heap``: after the warm-up the heap is frozen (``gc.freeze``) as the servers
+freeze theirs once started, so that full collections do not re-scan what start-up
+loaded (without it, those collections are part of every figure).
 ``--audit-path journal``: the record is durable in the journal (docs/audit-journal.md);
 the indexer does not run during the measured requests, and its catch-up afterwards
 (loading those records into the tables) is measured and printed on its own.
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import gc
 import pstats
 import shutil
 import subprocess
@@ -87,6 +91,9 @@ def _caller(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
 PROFILE: list[str] = []
 #: measure this many rounds of the requests and report their median, if set
 ROUNDS: list[int] = []
+#: after the warm-up, the heap moved to the collector's permanent generation, as the
+#: servers do once started (``create_app(freeze_heap=True)``), if set
+FREEZE: list[bool] = []
 INDEXED: list[float] = []  # the indexer's CPU per record of the last case (journal mode)
 
 
@@ -116,6 +123,9 @@ async def _measure(services: Any, one: Callable[[], Awaitable[None]], n: int,
     await run(320)
     if indexer is not None:
         await asyncio.to_thread(indexer.run_once)
+    if FREEZE:
+        gc.collect()
+        gc.freeze()
     profiler = cProfile.Profile(time.thread_time) if PROFILE else None
     if profiler is not None:
         profiler.enable()
@@ -210,6 +220,8 @@ def main() -> None:
                         help="run only these cases (repeatable; default: all)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure the requests this many times, print the median")
+    parser.add_argument("--freeze-heap", action="store_true",
+                        help="after the warm-up, gc.freeze() the heap as the servers do")
     parser.add_argument("--profile", choices=("tottime", "cumulative"),
                         help="print cProfile's top 40 (CPU-time clock) for each case")
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["bench_inprocess"] else None)
@@ -221,6 +233,8 @@ def main() -> None:
     print(f"in process, {when} UTC, 32 concurrent, {n} requests, {audit}")
     if args.profile:
         PROFILE.append(args.profile)
+    if args.freeze_heap:
+        FREEZE.append(True)
     ROUNDS.append(max(1, min(args.rounds, 50)))
     cases: tuple[tuple[str, str, Callable[[int, bool, str], float]], ...] = (
         ("token", "token (client_credentials) ", token_case),

@@ -27,16 +27,25 @@ histograms are summed over every worker that ever ran, gauges follow their
 (``set_function``) never reaches the files, so in that mode each worker sets its
 gauges itself once a second (``GAUGE_SECONDS``) and at each scrape it answers. The
 shipping lag is read from the database by whichever worker answers the scrape.
+
+In one process the three histograms (two per proxied request, one per decision) are
+:class:`QueuedHistogram`: an observation is queued (an append) and the buckets take
+the queue at the next scrape, or once :data:`QUEUED_MAX` are waiting, instead of
+two locked increments and a bucket search per observation on the request path. What
+a scrape shows is the same: every observation made before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -49,6 +58,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -65,6 +75,54 @@ GAUGE_SECONDS = 1.0  # how stale another worker's gauges may be in a scrape
 LAGS_SECONDS = 0.05  # the journal lag's two gauges of one scrape: one query
 
 
+QUEUED_MAX = 4096  # observations waiting for a scrape before the observer folds them
+
+
+class QueuedHistogram(Histogram):
+    """A Histogram whose ``observe`` queues the amount (module docstring): the queue
+    is folded into the buckets and sum when the histogram is collected, and by the
+    observer itself once it holds :data:`QUEUED_MAX`. ``deque`` appends and pops are
+    atomic, so an observation from any thread is counted exactly once."""
+
+    _queued: collections.deque[float] | None = None  # a labelled parent has none
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._queued = collections.deque()
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        queued = self._queued
+        if queued is None or exemplar:
+            super().observe(amount, exemplar)  # a parent's refusal; an exemplar's own path
+            return
+        queued.append(amount)
+        if len(queued) >= QUEUED_MAX:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move the queued observations into the buckets and the sum."""
+        queued = self._queued
+        if not queued:
+            return
+        bounds = self._upper_bounds
+        counts = [0] * len(bounds)
+        total = 0.0
+        take = queued.popleft
+        for _ in range(len(queued)):  # what is there now; later ones wait for next time
+            amount = take()
+            total += amount
+            if amount == amount:  # as Histogram.observe: a NaN goes to the sum only
+                counts[bisect.bisect_left(bounds, amount)] += 1  # the first bound >= it
+        self._sum.inc(total)
+        for bucket, n in zip(self._buckets, counts, strict=True):
+            if n:
+                bucket.inc(n)
+
+    def _child_samples(self) -> Iterable[Sample]:
+        self.fold()
+        return super()._child_samples()
+
+
 def multiprocess_dir() -> str | None:
     """The directory the workers share their values through, or None (one process)."""
     return os.environ.get(MULTIPROC_ENV) or None
@@ -76,18 +134,21 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.shared = multiprocess_dir()
         r = self.registry
+        # in multiprocess mode every observation goes to this worker's file at once: a
+        # scrape answered by another worker reads the files only
+        histogram: Any = Histogram if self.shared is not None else QueuedHistogram
         self.requests = Counter("govgate_proxy_requests", "Proxied requests",
                                 ["system", "status", "decision"], registry=r)
-        self.latency = Histogram("govgate_proxy_request_seconds", "Whole request latency",
+        self.latency = histogram("govgate_proxy_request_seconds", "Whole request latency",
                                  ["system"], buckets=LATENCY_BUCKETS, registry=r)
-        self.upstream_latency = Histogram("govgate_proxy_upstream_seconds",
+        self.upstream_latency = histogram("govgate_proxy_upstream_seconds",
                                           "Upstream response time", ["system"],
                                           buckets=LATENCY_BUCKETS, registry=r)
         self.upstream_errors = Counter("govgate_proxy_upstream_errors", "Upstream failures",
                                        ["system", "kind"], registry=r)
         self.forward_auth = Counter("govgate_forward_auth", "Forward-auth answers",
                                     ["decision"], registry=r)
-        self.decision_seconds = Histogram(
+        self.decision_seconds = histogram(
             "govgate_policy_decision_seconds", "Policy decision time",
             buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 5e-4, 1e-3), registry=r)
         # a worker still on an older policy shows as the lowest version

@@ -217,6 +217,9 @@ class PolicyIndex:
             bucket.seal()
         self.size = count
         self._cache: dict[Query, Decision] = {}
+        # the same decisions by the caller's own fields (decide_caller): a tuple's hash
+        # and comparison instead of building, hashing and comparing a Query per request
+        self._callers: dict[tuple[Any, ...], Decision] = {}
 
     def __len__(self) -> int:
         return self.size
@@ -244,6 +247,22 @@ class PolicyIndex:
             self._cache.clear()
         self._cache[query] = decision
         return decision
+
+    def decide_caller(self, username: str | None, client_id: str | None,
+                      roles: frozenset[str], department: str, obj: str, action: str,
+                      owner: str | None) -> Decision:
+        """``decide(Query(subjects_for(username=, client_id=, roles=, department=),
+        department, obj, action, owner))``, from a cache keyed by those fields."""
+        key = (username, client_id, roles, department, obj, action, owner)
+        hit = self._callers.get(key)
+        if hit is None:
+            hit = self.decide(Query(subjects_for(username=username, client_id=client_id,
+                                                 roles=roles, department=department),
+                                    department, obj, action, owner))
+            if len(self._callers) >= CACHE_SIZE:
+                self._callers.clear()
+            self._callers[key] = hit
+        return hit
 
     def _decide(self, query: Query) -> Decision:
         deny: PolicyLine | None = None
@@ -293,3 +312,10 @@ class PolicyEngine:
 
     def decide(self, query: Query) -> Decision:
         return self._index.decide(query)
+
+    def decide_caller(self, username: str | None, client_id: str | None,
+                      roles: frozenset[str], department: str, obj: str, action: str,
+                      owner: str | None) -> Decision:
+        """:meth:`PolicyIndex.decide_caller` on the current index."""
+        return self._index.decide_caller(username, client_id, roles, department, obj,
+                                         action, owner)

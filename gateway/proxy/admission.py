@@ -243,6 +243,8 @@ class Admitter:
         self.observe_decision = observe_decision
         self.acting = acting  # a portal user acting for a colleague (gateway.proxy.acting)
         self._cached = getattr(authenticator, "cached", None)
+        # the policies' cache by the caller's fields (policies.Policies.decide_caller)
+        self._decide_caller = getattr(policies, "decide_caller", None)
 
     async def principal(self, scope: Scope, receive: Receive,
                         headers: Mapping[str, str]) -> Any:
@@ -260,21 +262,27 @@ class Admitter:
         """Policy, then every decider in turn (the catalogue's hook). For a delegated
         token both the user and the acting client must be allowed
         (``gateway.proxy.delegation``)."""
-        p = req.principal
-        if getattr(p, "actor", None) is not None:
-            decision = delegated_policy(self.policies, req)
-        elif req.audit.extra.get(DELEGATED_AS) == "roles":
-            decision = roles_only(self.policies, req)
-        else:
-            query = Query(
-                subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
-                             department=p.department),
-                p.department, req.target.object, req.method, req.system.department,
-            )
-            decision = self.policies.decide(query)
+        decision = self.policy(req)
         for decider in self.deciders:
             decision = await decider(req, decision)
         return decision
+
+    def policy(self, req: ProxyRequest) -> Decision:
+        """The policy's decision alone (``decide``'s first step)."""
+        p = req.principal
+        if getattr(p, "actor", None) is not None:
+            return delegated_policy(self.policies, req)
+        if req.audit.extra.get(DELEGATED_AS) == "roles":
+            return roles_only(self.policies, req)
+        if self._decide_caller is not None:
+            return self._decide_caller(p.username, p.client_id, p.roles, p.department,
+                                       req.target.object, req.method, req.system.department)
+        query = Query(
+            subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
+                         department=p.department),
+            p.department, req.target.object, req.method, req.system.department,
+        )
+        return self.policies.decide(query)
 
     async def admit(
         self, scope: Scope, receive: Receive, *, method: str, raw_path: bytes,
@@ -331,7 +339,9 @@ class Admitter:
         req = ProxyRequest(audit.request_id, method, target, system, principal,
                            audit.source_ip, headers, audit=audit)
         t_decide = time.perf_counter()
-        decision = await self.decide(req)
+        decision = self.policy(req)  # decide(), without a coroutine of its own
+        for decider in self.deciders:
+            decision = await decider(req, decision)
         self.observe_decision(time.perf_counter() - t_decide)
         audit.decision = decision
         audit.reason = decision.reason

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from gateway.errors import ValidationError
@@ -45,6 +45,12 @@ _SAFE = "!$&'()*+,;=:@-._~"
 # a path below the system made of these only needs no decoding and no re-encoding
 _PLAIN = re.compile(rb"[A-Za-z0-9!$&'()*+,;=:@._~/-]*")
 MAX_PATH = 8192
+# parsed targets kept for the next request with the same path and query: a client
+# calls the same few routes again and again, and a Target is immutable. Short ones
+# only, so that the table stays small (at most about 4096 x 1.5 KiB) whatever is sent
+PARSED_MAX = 4096
+PARSED_KEY_MAX = 512
+_parsed: dict[tuple[bytes, bytes], Target] = {}
 
 
 class BadPath(ValidationError):
@@ -58,11 +64,11 @@ class Target:
     path: str  # decoded path below the system, starts with "/"
     upstream_path: str  # canonical percent-encoding of ``path``
     query: str  # raw query string, "" when none
+    # what policy sees: ``/s/{system}{path}`` (built once, read by every step)
+    object: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def object(self) -> str:
-        """What policy sees: ``/s/{system}{path}``."""
-        return f"/s/{self.system}{self.path}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "object", f"/s/{self.system}{self.path}")
 
 
 def _decode_segment(raw: bytes) -> str:
@@ -127,7 +133,21 @@ def _walk(segments: list[bytes]) -> tuple[str, str]:
 
 
 def parse(raw_path: bytes, query: bytes = b"") -> Target:
-    """``raw_path`` (``/s/{system}/...``, still percent-encoded) as a ``Target``."""
+    """``raw_path`` (``/s/{system}/...``, still percent-encoded) as a ``Target``: the
+    one parsed before for the same bytes (a refusal is never kept: it is made again)."""
+    key = (raw_path, query)
+    found = _parsed.get(key)
+    if found is None:
+        found = _parse(raw_path, query)
+        if len(raw_path) + len(query) > PARSED_KEY_MAX:
+            return found
+        if len(_parsed) >= PARSED_MAX:
+            _parsed.clear()
+        _parsed[key] = found
+    return found
+
+
+def _parse(raw_path: bytes, query: bytes) -> Target:
     if len(raw_path) > MAX_PATH:
         raise BadPath("path too long")
     if not raw_path.startswith(PREFIX):

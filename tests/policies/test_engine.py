@@ -80,6 +80,34 @@ def test_cache_is_per_index_and_replace_invalidates() -> None:
     assert engine.decide(query).allowed and engine.version == 1
 
 
+def test_decide_caller_is_decide_of_the_callers_query_and_follows_replace() -> None:
+    """The proxy's shortcut (the caller's fields as the cache key, no Query built)
+    answers what ``decide`` answers for the same caller, and a new index (a policy
+    change) answers anew."""
+    rng = random.Random(17)
+    callers = [("u1", None, frozenset({"a"}), "d1"),
+               (None, "c1", frozenset(), "czt"),
+               ("u3", "c1", frozenset({"a", "b"}), "d2")]
+    for _world in range(10):
+        engine = PolicyEngine(_random_world(rng, 25), 0)
+        for user, client, roles, dept in callers:
+            for path in ("/s/s1/api/x", "/s/s2/other", "/s/s3/a"):
+                for act in ("GET", "POST"):
+                    for owner in ("d1", dept):
+                        got = engine.decide_caller(user, client, roles, dept, path, act, owner)
+                        assert got == engine.decide(Query(subjects_for(
+                            username=user, client_id=client, roles=roles, department=dept),
+                            dept, path, act, owner))
+                        assert engine.decide_caller(user, client, roles, dept, path, act,
+                                                    owner) is got  # cached
+    engine = PolicyEngine([], 0)
+    args = ("li.si", None, frozenset({"data_steward"}), "czt", "/s/assets/api/x", "GET",
+            "jgswj")
+    assert not engine.decide_caller(*args).allowed
+    engine.replace([PolicyLine("dept:czt", "czt", "/s/assets/*", "GET", id=1)], 1)
+    assert engine.decide_caller(*args).allowed
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -16,11 +16,12 @@ ALPHABET = [b"a", b"Z", b"0", b"-", b".", b"_", b"~", b"/", b"%", b"2", b"e", b"
 
 
 def _by_walk(raw: bytes) -> Target | str:
-    """parse() with the shortcut switched off: the reference."""
+    """parse() with the shortcut switched off (and past its table of parsed targets,
+    which would hand back the shortcut's answer): the reference."""
     saved = proxy_path._PLAIN
     proxy_path._PLAIN = _Never()  # type: ignore[assignment]
     try:
-        return parse(raw)
+        return proxy_path._parse(raw, b"")
     except BadPath as exc:
         return f"refused: {exc}"
     finally:
@@ -64,3 +65,34 @@ def test_plain_paths_pass_unchanged(raw: bytes) -> None:
 def test_dot_and_empty_segments_are_refused(raw: bytes) -> None:
     with pytest.raises(BadPath):
         parse(raw)
+
+
+def test_a_path_parsed_before_is_not_parsed_again_and_refusals_are_not_kept(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of parsed targets: the same bytes give the same (immutable) Target
+    without a second parse; a refused spelling is refused every time; a long target
+    is parsed and not kept; a full table starts afresh."""
+    calls: list[bytes] = []
+    real = proxy_path._parse
+
+    def counted(raw: bytes, query: bytes) -> Target:
+        calls.append(raw)
+        return real(raw, query)
+
+    monkeypatch.setattr(proxy_path, "_parse", counted)
+    monkeypatch.setattr(proxy_path, "_parsed", {})
+    first = parse(b"/s/assets/api/rooms", b"a=1")
+    assert parse(b"/s/assets/api/rooms", b"a=1") is first and len(calls) == 1
+    assert first.object == "/s/assets/api/rooms" and first.query == "a=1"
+    assert parse(b"/s/assets/api/rooms", b"a=2").query == "a=2" and len(calls) == 2
+    for _ in range(2):
+        with pytest.raises(BadPath):
+            parse(b"/s/assets/api/%2e%2e/admin")
+    assert len(calls) == 4
+    long = b"/s/assets/" + b"x" * proxy_path.PARSED_KEY_MAX
+    assert parse(long).path == "/" + "x" * proxy_path.PARSED_KEY_MAX
+    assert (long, b"") not in proxy_path._parsed
+    monkeypatch.setattr(proxy_path, "PARSED_MAX", 3)
+    for n in range(4):
+        parse(b"/s/assets/%d" % n)
+    assert len(proxy_path._parsed) <= 3 and parse(b"/s/assets/3").path == "/3"
