@@ -58,6 +58,13 @@ class UnknownSystem(NotFound):
     title = "No such system"
 
 
+# an upstream that answers TRACE echoes the request it received, the identity
+# assertion and forwarded fields the gateway added included; CONNECT asks for a tunnel
+# past every check. Refused whatever a policy line allows (``*`` allows every method),
+# as nginx refuses TRACE
+NEVER_FORWARDED = frozenset({"TRACE", "TRACK", "CONNECT"})
+
+
 class AccessDenied(Forbidden):
     code = "access_denied"
     title = "Access denied"
@@ -336,6 +343,9 @@ class Admitter:
         if system is None:  # after the caller's own bucket: probing codes spends it
             audit.reason = f"no system {code}"
             raise UnknownSystem("no such system")
+        if method in NEVER_FORWARDED:
+            audit.reason = f"{method} is never forwarded"
+            raise AccessDenied(f"the gateway does not forward {method} requests")
         req = ProxyRequest(audit.request_id, method, target, system, principal,
                            audit.source_ip, headers, audit=audit)
         t_decide = time.perf_counter()

@@ -145,3 +145,24 @@ async def test_folded_or_padded_header_names_never_reach_the_upstream(world: Wor
         r = await world.request("GET", "/s/echo/api/x", token=token, headers=headers)
         assert r.status == 400, headers
     assert world.echo.seen == []
+
+
+async def test_trace_and_connect_are_never_forwarded(world: World) -> None:
+    """An upstream that answers TRACE echoes what it received, the identity assertion
+    included; a policy line for every method (``*``) does not open it."""
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "*"))
+    before = len(world.echo.paths())
+    for method in ("TRACE", "CONNECT"):  # TRACK: the HTTP parser refuses it (400)
+        r = await world.request(method, "/s/echo/api/x", token=other)
+        assert r.status == 403, (method, r.body)
+        assert "x-govgate-assertion" not in r.body.decode().lower()
+        record = world.audit.records[-1]
+        assert (record.status, record.outcome) == (403, "deny")
+        assert record.reason == f"{method} is never forwarded"
+        r = await world.request("GET", "/auth/verify", token=other, headers=[
+            ("X-Original-URI", "/s/echo/api/x"), ("X-Original-Method", method)])
+        assert r.status == 403 and "x-govgate-assertion" not in r.headers
+    assert len(world.echo.paths()) == before
+    r = await world.request("DELETE", "/s/echo/api/x", token=other)
+    assert r.status == 200, r.body
