@@ -122,7 +122,7 @@ def save_resource(conn: Connection, resource: Resource, now: datetime) -> tuple[
     changed, () when created, or the names of the changed fields. A change of
     content (anything but status) bumps the resource's version."""
     old = get_resource(conn, resource.code)
-    values = {
+    values: dict[str, Any] = {
         "name": resource.name, "summary": resource.summary, "provider": resource.provider,
         "system": resource.system, "share_type": resource.share_type,
         "conditions": resource.conditions, "basis": resource.basis,
