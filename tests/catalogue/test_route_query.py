@@ -215,6 +215,9 @@ async def test_forward_auth_still_refuses_the_shaped_route_with_a_query(shop: Sh
         assert (rec["outcome"], rec["status"], rec["resource"]) == ("deny", 403, "JG-0001")
     listed = await shop.verify(f"{VEHICLES}?plate_number=eq.x")
     assert listed.json()["type"] == "urn:govgate:error:shaping_required"
+    refused = await shop.verify(f"{VEHICLES}?select=brand:driver_id_number")
+    assert refused.json()["type"] == "urn:govgate:error:query_refused"
+    assert shop.record(refused, "forward_auth")["extra"]["refused_as"] == 400
     assert not shop.upstream.seen
 
 
