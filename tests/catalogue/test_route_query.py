@@ -109,10 +109,11 @@ class Shop:
         assert len(found) == 1
         return found[0]
 
-    async def refused(self, target: str, parameter: str) -> dict[str, Any]:
+    async def refused(self, target: str, parameter: str, *, who: str = "czt"
+                      ) -> dict[str, Any]:
         """``target`` refused (400 naming ``parameter``), audited, never sent upstream."""
         before = len(self.upstream.seen)
-        r = await self.get(target)
+        r = await self.get(target, who=who)
         assert r.status_code == 400, (target, r.text)
         assert r.headers["content-type"] == "application/problem+json"
         problem = r.json()
@@ -138,7 +139,10 @@ async def shop(services: Services, clock: FrozenClock) -> AsyncIterator[Shop]:
     server = await asyncio.start_server(upstream.handle, sock=sock)
     apply_state(services, {"systems": [
         {"code": "vehicles", "name": "公务用车", "department": "jgswj",
-         "upstream": f"http://127.0.0.1:{sock.getsockname()[1]}"}]})
+         "upstream": f"http://127.0.0.1:{sock.getsockname()[1]}"}],
+        "clients": [{"client_id": "czt-exchange", "name": "czt-exchange", "department": "czt",
+                     "grant_types": ["client_credentials"], "scope": "proxy",
+                     "secret": "query-test-secret-0123456789abcdef", "token_exchange": True}]})
     built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=2,
                                                      connect_timeout=2))
     tokens = {
@@ -146,6 +150,11 @@ async def shop(services: Services, clock: FrozenClock) -> AsyncIterator[Shop]:
                             client_id="finance-system"),  # granted, shaped
         "jgswj": access_token(services, sub=None, department="jgswj", roles=("staff",),
                               client_id="office-web"),  # the provider: unshaped
+        # a czt user through czt's client (token exchange, RFC 8693): both sides decide
+        "delegated": access_token(services, sub="zhao.min", department="czt",
+                                  client_id="czt-exchange", scope="proxy:vehicles",
+                                  aud=f"{services.settings.issuer}/s/vehicles",
+                                  act={"sub": "client:czt-exchange"}),
     }
     async with Served(create_app(built), limits=HeadLimits.from_settings(services.settings)
                       ) as gw, httpx.AsyncClient(timeout=10) as http:
@@ -182,6 +191,11 @@ async def test_without_a_list_projection_parameters_are_refused_in_every_spellin
             ("?%2573elect=brand:driver_id_number", "%2573elect"),  # double encoding
             ("?limit=1&LIMIT=2", "LIMIT")]:  # one parameter twice
         await shop.refused(VEHICLES + target, parameter)
+    # a delegated call is shaped for both sides: checked the same way
+    await shop.refused(f"{VEHICLES}?select=brand:driver_id_number", "select", who="delegated")
+    refused = audit_rows(shop.services, "proxy_request")[-1]
+    assert refused["extra"]["act"] == {"sub": "client:czt-exchange"}
+    assert (await shop.get(VEHICLES, who="delegated")).status_code == 200
     # other parameters still reach the upstream; the answer is cut as granted
     r = await shop.get(f"{VEHICLES}?plate_number=eq.%E6%A1%82A%C2%B7G2048")
     assert r.status_code == 200, r.text
