@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from catalogue.limits import length_problems
+from catalogue.query import names_problems
 from texts import Text, where
 
 UNCONDITIONAL = "unconditional"
@@ -79,7 +80,7 @@ RESOURCE_OPTIONAL = frozenset({
 })
 ITEM_REQUIRED = frozenset({"name", "title"})
 ITEM_OPTIONAL = frozenset({"type", "level", "mask", "encrypt", "authoritative", "shareable"})
-ROUTE_KEYS = frozenset({"method", "path", "records"})
+ROUTE_KEYS = frozenset({"method", "path", "records", "query"})
 
 
 def day_start(d: date) -> datetime:
@@ -128,16 +129,21 @@ class Item:
 @dataclass(frozen=True)
 class Route:
     """Where a resource is served: method, path template (``/api/vehicles/{plate}``)
-    and where the records sit in the JSON body (dotted path; empty = the body)."""
+    and where the records sit in the JSON body (dotted path; empty = the body);
+    ``query``: the query parameters a consumer may send (None: any but the projection,
+    renaming and wrapping ones; ``catalogue.query``)."""
 
     method: str
     path: str
     records: str = ""
+    query: tuple[str, ...] | None = None
 
     def to_entry(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "path": self.path}
         if self.records:
             out["records"] = self.records
+        if self.query is not None:
+            out["query"] = list(self.query)
         return out
 
 
@@ -486,6 +492,7 @@ def route_problems(route: Any) -> list[str]:
     if not isinstance(records, str) or not RECORDS_RE.match(records):
         problems.append(where("route", Text(
             "cat.route_records", "records must be a dotted key path like items or data.items")))
+    problems += [where("route", p) for p in names_problems(route.get("query"))]
     return problems
 
 
@@ -546,6 +553,7 @@ def resource_from_entry(entry: Mapping[str, Any], *, status: str | None = None) 
             method=str(route.get("method", "GET")).upper(),
             path=str(route["path"]),
             records=str(route.get("records") or ""),
+            query=None if route.get("query") is None else tuple(route["query"]),
         ),
         items=items,
         summary=str(entry.get("summary") or ""),

@@ -78,7 +78,8 @@ def _resource(row: Any, item_list: Iterable[Item]) -> Resource:
     return Resource(
         code=row.code, name=row.name, provider=row.provider, system=row.system,
         share_type=row.share_type,
-        route=Route(row.route_method, row.route_path, row.route_records or ""),
+        route=Route(row.route_method, row.route_path, row.route_records or "",
+                    None if row.route_query is None else tuple(row.route_query.split())),
         items=tuple(item_list),
         summary=row.summary or "", conditions=row.conditions or "", basis=row.basis or "",
         share_method=row.share_method, update_cycle=row.update_cycle or "",
@@ -121,13 +122,14 @@ def save_resource(conn: Connection, resource: Resource, now: datetime) -> tuple[
     changed, () when created, or the names of the changed fields. A change of
     content (anything but status) bumps the resource's version."""
     old = get_resource(conn, resource.code)
-    values = {
+    values: dict[str, Any] = {
         "name": resource.name, "summary": resource.summary, "provider": resource.provider,
         "system": resource.system, "share_type": resource.share_type,
         "conditions": resource.conditions, "basis": resource.basis,
         "share_method": resource.share_method, "update_cycle": resource.update_cycle,
         "open_attr": resource.open_attr, "route_method": resource.route.method,
         "route_path": resource.route.path, "route_records": resource.route.records,
+        "route_query": None if resource.route.query is None else " ".join(resource.route.query),
         "status": resource.status, "updated_at": now,
     }
     if old is None:

@@ -1,5 +1,5 @@
-"""Tables the catalogue owns (migrations ``0006_catalogue`` and
-``0018_catalogue_steward`` mirror them).
+"""Tables the catalogue owns (migrations ``0006_catalogue``,
+``0018_catalogue_steward`` and ``0023_catalogue_route_query`` mirror them).
 
 Department, system and client codes are plain strings: the gateway owns those
 tables and checks the references before anything is written here. Every
@@ -38,6 +38,9 @@ resources = sa.Table(
     sa.Column("route_method", sa.String(8), nullable=False),
     sa.Column("route_path", sa.String(500), nullable=False),
     sa.Column("route_records", sa.String(200), nullable=False, default=""),
+    # the query parameters a consumer may send, separated by spaces ("": none at all);
+    # NULL: not listed (any but the projection ones: catalogue.query)
+    sa.Column("route_query", sa.Text, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

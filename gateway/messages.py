@@ -795,4 +795,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "bg.out_of_scope": ("紧急授权 {id} 针对的系统不属于您管理的部门：由该系统所属部门的管理员决定", "break-glass {id} is for a system outside your departments: its department's administrators decide"),
     # -- delegations decided within the department their people are in now (h-scope) ----
     "delegation.moved": ("{name} 已不在 {dept}：该部门负责人不再审批此委托", "{name} is no longer in {dept}: its head no longer decides this delegation"),
+    # -- a governed route's query parameters (h-query; catalogue.query) ----------------
+    "cat.query_list": ("query 必须是查询参数名的列表", "query must be a list of parameter names"),
+    "cat.query_many": ("query 列出的参数超过 {n} 个", "query names more than {n} parameters"),
+    "cat.query_name": ("参数名 {name!r} 不合规（字母、数字和 _ . - $，最长 64 个字符）", "bad parameter name {name!r} (letters, digits and _ . - $, at most 64)"),
+    "cat.query_twice": ("参数 {name!r} 重复列出（首次在 {first}）", "parameter {name!r} listed twice (first at {first})"),
 }

@@ -17,6 +17,14 @@ decide  When the request (system, method, path) matches a catalogue resource's
         marked ungoverned (the catalogue-only rule, ``gateway.policy_wiring``);
         one below a governed route names it in the audit record
         (``extra.resembles``).
+query   For a caller whose answer is shaped, the query string is checked before
+        the upstream is called (``catalogue.query``): a parameter the route's
+        ``query:`` does not list, or with no list one of the projection, renaming
+        and wrapping parameters (``select``, ``$select``, ``fields``, ``callback``
+        ...), or a parameter named twice, is refused (400 ``query_refused``,
+        audited with ``extra.query_refused``): an upstream that renames on request
+        (PostgREST ``?select=brand:driver_id_number``) would put a cut item under
+        a granted item's name.
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -44,6 +52,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
+from catalogue.query import refusal
 from catalogue.service import Snapshot
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
@@ -60,6 +69,11 @@ PSEUDONYM_PURPOSE = "catalogue_pseudonym"
 class AmbiguousPath(BadPath):
     code = "ambiguous_path"
     title = "Ambiguous spelling of a governed route"
+
+
+class QueryRefused(BadPath):
+    code = "query_refused"
+    title = "Query parameter not allowed on this governed route"
 
 
 # upstream fields about the raw representation (its length, type, coding, range,
@@ -124,10 +138,32 @@ def catalogue_decider(catalogue: Catalogue) -> Decider:
         snap = await catalogue.current()
         two = delegation.sides(req)
         if two is None:
-            return _decide(catalogue, snap, req, decision)
-        return _decide_both(catalogue, snap, req, two)
+            found = _decide(catalogue, snap, req, decision)
+        else:
+            found = _decide_both(catalogue, snap, req, two)
+        if found.allowed and req.shape:
+            _check_query(req)
+        return found
 
     return decide
+
+
+def _check_query(req: ProxyRequest) -> None:
+    """Refuse (400, audited) a query parameter the shaped caller may not send on the
+    matched route, before the upstream is called: an upstream that renames or projects
+    on request would put a cut item under a granted item's name (``catalogue.query``)."""
+    resource = req.extra[_KEY][0]
+    why = refusal(req.target.query, resource.route.query)
+    if why is None:
+        return
+    req.audit.extra["query_refused"] = why.parameter
+    req.audit.reason = (f"{resource.code}: query parameter {why.parameter!r} refused: "
+                        f"{why.reason}")
+    listed = resource.route.query
+    raise QueryRefused(
+        f"query parameter {why.parameter!r} is not allowed on {resource.code}: {why.reason}",
+        parameter=why.parameter,
+        allowed=None if listed is None else list(listed))
 
 
 def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: Decision

@@ -18,6 +18,7 @@ from catalogue.model import (
     SHARE_TYPES,
     STATUSES,
 )
+from catalogue.query import MAX_NAMES
 from gateway.web.api.schema_check import JSON, NOT_BLANK
 
 # -- pieces ----------------------------------------------------------------------------
@@ -89,6 +90,9 @@ ROUTE_ENTRY: JSON = obj({
     "path": {"type": "string", "maxLength": MAX_LENGTH["path"], "pattern": "^/"},
     "records": {"type": ["string", "null"], "maxLength": MAX_LENGTH["records"],
                 "pattern": r"^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$"},
+    # catalogue.query.names_problems (NAME_RE; names compared without letter case)
+    "query": {"type": ["array", "null"], "maxItems": MAX_NAMES, "uniqueItems": True,
+              "items": {"type": "string", "pattern": r"^[A-Za-z0-9_$][A-Za-z0-9_.$-]{0,63}$"}},
 }, ["path"], closed=True)
 
 #: catalogue.model.Resource.to_entry, resource_problems (the state file's format)

@@ -1,0 +1,118 @@
+"""The query parameters a consumer may send on a governed route (a route's ``query:``).
+
+The proxy cuts an upstream's answer to the items the consumer's grant names, but
+the request's query string reaches the upstream as sent. An upstream that renames
+or projects on request puts a cut item under a granted item's name, and the cut
+releases it: PostgREST ``GET /vehicles?select=brand:driver_id_number`` answers
+``[{"brand": "<the ID number>"}]``; likewise OData ``$select``/``$apply``, the
+``fields=`` of some APIs, JSONP's ``?callback=``. So, for a caller whose answer is
+shaped:
+
+    query: [a, b]   only these parameters (``[]``: none at all)
+    query unset     any parameter but the well-known projection, renaming and
+                    wrapping ones (:data:`REFUSED_BY_DEFAULT`)
+    either way      a parameter named twice (in one spelling or two) is ambiguous:
+                    upstreams differ on which one they take
+
+A parameter's name is compared as the laxest upstream reads it (:func:`read_name`):
+split at ``&`` and ``;``, ``+`` a space, percent-decoded (``%73elect`` is
+``select``; a name still holding ``%`` after one decoding is refused: double
+encoding), compatibility forms and letter case folded (``SELECT``, ``ｓｅｌｅｃｔ``),
+white space around it dropped, a NUL taken as its end, and a ``[...]`` suffix cut (PHP's and Rails'
+``select[]``, JSON:API's ``fields[vehicles]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from catalogue.routes import fold
+from texts import Text, where
+
+# a name an owner lists: letters, digits and ``_ . - $`` (OData's ``$top``), not
+# starting with ``.`` or ``-``
+NAME_RE = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_.$-]{0,63}\Z")
+MAX_NAMES = 50
+# read without a leading "$": OData 4.01 takes its system query options with or without it
+REFUSED_BY_DEFAULT = frozenset({"select", "apply", "expand", "compute", "fields",
+                                "callback", "jsonp"})
+_SPLIT = re.compile(r"[&;]")
+MAX_SHOWN = 80  # of a refused name, in the answer and the audit record
+
+
+def names_problems(value: Any) -> list[str]:
+    """Problems of a route's ``query`` (None: unset, no problem)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return [Text("cat.query_list", "query must be a list of parameter names")]
+    problems: list[str] = []
+    if len(value) > MAX_NAMES:
+        problems.append(Text("cat.query_many", "query names more than {n} parameters",
+                             n=MAX_NAMES))
+    seen: dict[str, int] = {}
+    for k, name in enumerate(value[:MAX_NAMES + 1]):
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append(where(f"query[{k}]", Text(
+                "cat.query_name", "bad parameter name {name!r} (letters, digits and _ . - $, "
+                "at most 64)", name=name[:MAX_SHOWN] if isinstance(name, str) else name)))
+            continue
+        key = fold(name)
+        if key in seen:
+            problems.append(where(f"query[{k}]", Text(
+                "cat.query_twice", "parameter {name!r} listed twice (first at {first})",
+                name=name, first=f"query[{seen[key]}]")))
+        else:
+            seen[key] = k
+    return problems
+
+
+def read_name(raw: str) -> str | None:
+    """The parameter name ``raw`` (as sent, before ``=``) as the laxest upstream reads
+    it, for comparison; None when it is still percent-encoded after one decoding."""
+    text = unquote_to_bytes(raw.replace("+", " ")).decode("utf-8", "replace")
+    if "%" in text:
+        return None
+    # a C upstream ends the name at a NUL
+    return fold(text.split("\x00", 1)[0]).strip().split("[", 1)[0].strip()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a query string is refused: the parameter (as sent, cut short) and why."""
+
+    parameter: str
+    reason: str
+
+
+def refusal(query: str, allowed: Sequence[str] | None) -> Refusal | None:
+    """The first parameter of the raw ``query`` string that a shaped caller may not send
+    on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring)."""
+    if not query:
+        return None
+    permitted = None if allowed is None else {fold(n) for n in allowed}
+    seen: dict[str, str] = {}
+    for part in _SPLIT.split(query):
+        raw = part.split("=", 1)[0]
+        if not raw:
+            continue  # "&&", "=x": no name, nothing an upstream selects by
+        shown = raw[:MAX_SHOWN]
+        name = read_name(raw)
+        if name is None:
+            return Refusal(shown, "its name holds a % once decoded (double or bad "
+                                  "percent-encoding)")
+        if name in seen:
+            return Refusal(shown, f"named twice ({seen[name]!r} and {shown!r}): upstreams "
+                                  "differ on which one they take")
+        seen[name] = shown
+        if permitted is not None:
+            if name not in permitted:
+                return Refusal(shown, "not among the route's query parameters")
+        elif name.lstrip("$") in REFUSED_BY_DEFAULT:
+            return Refusal(shown, "a projection, renaming or wrapping parameter, refused "
+                                  "unless the route lists it in query")
+    return None
