@@ -79,8 +79,11 @@ class ActiveBreakGlass:
             return ()
         if time.monotonic() - self._at > self.ttl:
             self._load()
+        held = self._by_user.get(username)
+        if not held:  # nearly every caller: no clock read on the proxy's path
+            return ()
         now = self.clock()
-        return tuple(a for a in self._by_user.get(username, ()) if a.ends_at > now)
+        return tuple(a for a in held if a.ends_at > now)
 
     def find(self, username: str | None, system: str, resource: str | None) -> Active | None:
         """The active break-glass of ``username`` that opens ``system`` / ``resource``."""

@@ -103,15 +103,15 @@ class DenyList:
         if value is None:
             return False
         self.refresh()
-        now = self.clock().timestamp() - self.grace
+        # the clock only for an entry found: nearly every token has none
         exp = self._entries.get((kind, value))
-        if exp is not None and exp > now:
+        if exp is not None and exp > self.clock().timestamp() - self.grace:
             return True
         if not isinstance(value, TokenId):
             return False
         if value.parent is not None:  # exchanged: denied with its subject token
             exp = self._entries.get(("jti", value.parent))
-            if exp is not None and exp > now:
+            if exp is not None and exp > self.clock().timestamp() - self.grace:
                 return True
         return bool(self._clients) and self._client_denied(value.client_id, value.issued_at)
 
