@@ -221,10 +221,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return row
 
     def authenticate_user(self, refresh_token: RefreshRow) -> Subject | None:
+        """The token's user; ``invalid_grant`` (RFC 6749 section 5.2: the grant is no
+        longer valid, which relying-party libraries answer by signing in again) once
+        its session ended or the user is no longer active, where authlib would say
+        ``invalid_request``."""
         if refresh_token.sid and self.server.store.is_denied("sid", refresh_token.sid):
-            return None
+            raise InvalidGrantError("the refresh token's sign-in session has ended")
         user = self.server.subject(refresh_token.username, sid=refresh_token.sid,
                                    auth_time=refresh_token.auth_time)
+        if user is None:
+            raise InvalidGrantError("the refresh token's user is no longer active")
         return acted_for(self, user, "family:" + refresh_token.family_id)
 
     def revoke_old_credential(self, refresh_token: RefreshRow) -> None:

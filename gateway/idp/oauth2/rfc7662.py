@@ -3,8 +3,9 @@
 Section 2.1: any authenticated confidential client may introspect an access
 token (department systems act as resource servers); a refresh token only by the
 client it was issued to. Section 2.2: an invalid, expired or revoked token, or
-one of a client disabled since it was issued, is ``{"active": false}`` and
-nothing else. Every call is audited.
+one of a client disabled since it was issued, or of a user no longer active
+(disabled or gone: the token would be refused everywhere else), is
+``{"active": false}`` and nothing else. Every call is audited.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
                               float(iat) if isinstance(iat, int | float) else None):
             return FoundToken("access_token", claims["client_id"], claims, False,
                               "client disabled")
+        if gone := _user_gone(server, claims):
+            return FoundToken("access_token", claims["client_id"], claims, False, gone)
         denied = deny.denied("jti", token_id(claims)) or deny.denied("sid", claims.get("sid"))
         if not denied and "delegation" in claims and (ended := _delegation_ended(server,
                                                                                   claims)):
@@ -71,8 +74,26 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
               "exp": int(row.expires_at.timestamp()), "token_type": "refresh_token"}
     if row.sid:
         claims["sid"] = row.sid
+    if usable and (gone := _user_gone(server, claims)):
+        return FoundToken("refresh_token", row.client_id, claims, False, gone)
     return FoundToken("refresh_token", row.client_id, claims, usable,
                       "" if usable else "used, revoked or expired")
+
+
+def _user_gone(server: Any, claims: dict[str, Any]) -> str:
+    """Why a user's token is no longer active because of the user (or, acted for, the
+    delegate): disabled or gone, as bearer authentication reads them (``live_users``,
+    current within a second); "" for an active user or a client's own token."""
+    if claims.get("gty") == "client_credentials":
+        return ""
+    act = claims.get("act")
+    for who in (claims.get("sub"), act.get("sub") if isinstance(act, dict) else None):
+        if not isinstance(who, str):
+            continue
+        user = server.services.live_users.get(who)
+        if user is None or not user.active:
+            return f"user not active: {who[:64]}"
+    return ""
 
 
 def _delegation_ended(server: Any, claims: dict[str, Any]) -> str:
