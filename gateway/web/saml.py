@@ -54,6 +54,9 @@ T = TypeVar("T")
 METADATA_TYPE = "application/samlmetadata+xml"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 REQUEST_LIFETIME = 900  # seconds a verified AuthnRequest waits for the user to sign in
+#: how long a LogoutRequest's ID is kept against replay: past the time its IssueInstant
+#: is accepted (engine.REQUEST_MAX_AGE plus clock skew either side)
+LOGOUT_REQUEST_KEPT = 3600
 MAX_FORM = 2 * MAX_ENCODED
 _AUDITED_CHARS = 512
 
@@ -196,9 +199,9 @@ async def sso_continue(request: Request) -> Response:
             extra={"delegation": exc.delegation, "sp": sp.meta.entity_id[:_AUDITED_CHARS]}))
         return failed or refused_page(request)
     fmt = pending.name_id_format or NAME_IDS[sp.name_id]
-    if fmt not in NAME_IDS.values():
+    if not sp.may_have(fmt):
         return await _status_only(request, idp, pending, sp, STATUS_INVALID_NAME_ID_POLICY,
-                                  f"NameID format {fmt[:100]!r} not offered")
+                                  f"NameID format {fmt[:100]!r} not offered to this SP")
     return await _assert(request, idp, pending, sp, session, subject, fmt)
 
 
@@ -271,6 +274,10 @@ async def slo(request: Request) -> Response:
             raise Refused("no SAMLRequest")
         incoming = await run_in_threadpool(idp.run, lambda e: e.logout_request(
             encoded, binding, raw_query=raw, now=idp.clock()))
+        await run_in_threadpool(
+            idp.store.logout_once, sp_entity_id=incoming.sp.meta.entity_id,
+            system=incoming.sp.system, request_id=incoming.request_id, binding=binding,
+            lifetime=LOGOUT_REQUEST_KEPT)
     except Refused as exc:
         return await _refuse(request, idp, "saml_logout", exc)
     sp = incoming.sp

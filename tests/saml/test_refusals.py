@@ -289,3 +289,45 @@ def test_without_xmlsec1_the_idp_answers_503(client: TestClient, idp: Services,
     assert "xmlsec1" in r.json()["detail"]
     monkeypatch.undo()
     assert client.get("/saml/metadata").status_code == 200
+
+
+def _assertion(sp: TestSp, page: Any) -> Any:
+    response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+    return sp.client.parse_authn_request_response(
+        response, "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", sp.outstanding)
+
+
+def test_a_logout_request_ends_sessions_once(client: TestClient, idp: Services,
+                                             sps: dict[str, TestSp], seen: int) -> None:
+    """A LogoutRequest travels through the browser (history, proxies' logs): presented
+    again within its lifetime it must not end the session the user signed in to since."""
+    sp = sps["signing"]
+    login(client)
+    name_id = _assertion(sp, answer(client, redirect_url(sp))).name_id.text
+    logout = sp.logout_request(name_id)  # no SessionIndex: every session of the NameID
+    assert client.get(logout, follow_redirects=False).status_code == 303
+    assert client.get("/portal", follow_redirects=False).headers["location"].startswith(
+        "/portal/login")
+    login(client)
+    assert _assertion(sp, answer(client, redirect_url(sp))).name_id.text == name_id
+    refused(client.get(logout, follow_redirects=False), "该请求已经处理过")
+    assert client.get("/portal", follow_redirects=False).status_code == 200  # still in
+    found = reasons(idp, seen, "saml_logout")
+    assert len(found) == 1 and found[0].startswith("Replayed")
+
+
+def test_a_transient_sp_gets_no_persistent_name_id(client: TestClient, idp: Services,
+                                                    sps: dict[str, TestSp], seen: int) -> None:
+    """An SP registered for transient NameIDs may not ask its way to a stable one."""
+    plain = sps["plain"]
+    register(idp, plain, code="archives2", name_id="transient")
+    try:
+        login(client)
+        page = answer(client, redirect_url(
+            plain, nameid_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"))
+        response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+        xml = base64.b64decode(response).decode()
+        assert "InvalidNameIDPolicy" in xml and not re.search(r"<\w+:Assertion[\s>]", xml)
+        assert any("InvalidNameIDPolicy" in r for r in reasons(idp, seen))
+    finally:
+        register(idp, plain, code="archives2")
