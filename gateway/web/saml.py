@@ -153,6 +153,13 @@ async def sso(request: Request) -> Response:
             is_passive=incoming.is_passive, binding=binding, lifetime=REQUEST_LIFETIME)
     except Refused as exc:
         return await _refuse(request, idp, "saml_login", exc)
+    if incoming.unmet is not None:  # SAML Core 3.4.1: the status, no assertion, at once
+        pending = await run_in_threadpool(idp.store.pending, handle)
+        if pending is None:  # answered meanwhile by another presentation of it
+            return await _refuse(request, idp, "saml_login", Expired(
+                "the request was answered meanwhile", sp=incoming.sp.meta.entity_id,
+                system=incoming.sp.system))
+        return await _status_only(request, idp, pending, incoming.sp, *incoming.unmet)
     return RedirectResponse(_continue_url(handle), status_code=303, headers=NO_STORE)
 
 

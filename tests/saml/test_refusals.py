@@ -331,3 +331,50 @@ def test_a_transient_sp_gets_no_persistent_name_id(client: TestClient, idp: Serv
         assert any("InvalidNameIDPolicy" in r for r in reasons(idp, seen))
     finally:
         register(idp, plain, code="archives2")
+
+
+def _status_of(page: Any) -> tuple[list[str], bool]:
+    """The status codes of the Response the page posts, and whether it has an assertion."""
+    assert page.status_code == 200 and 'id="saml-post"' in page.text, page.text[:300]
+    response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+    xml = base64.b64decode(response).decode()
+    return (re.findall(r'StatusCode Value="([^"]+)"', xml),
+            bool(re.search(r"<\w+:Assertion[\s>]", xml)))
+
+
+def test_what_a_request_asks_and_cannot_have_gets_no_assertion(
+        client: TestClient, idp: Services, sps: dict[str, TestSp], seen: int) -> None:
+    """SAML Core 3.4.1: an authentication context the IdP does not give (a second factor
+    asked for, ``exact``) is NoAuthnContext, a ``Subject`` naming whom to sign in is
+    RequestUnsupported: an assertion of a password sign-in, or of whoever the
+    browser's session is, would answer a question the SP did not ask."""
+    from saml2.saml import AuthnContextClassRef, NameID, Subject
+    from saml2.samlp import RequestedAuthnContext
+
+    sp = sps["plain"]
+    login(client)
+    ac = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
+
+    def asking(comparison: str, *classes: str) -> Any:
+        return RequestedAuthnContext(comparison=comparison, authn_context_class_ref=[
+            AuthnContextClassRef(text=ac + c) for c in classes])
+
+    no_context = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
+    for wanted in (asking("exact", "MobileTwoFactorContract"), asking("exact", "X509"),
+                   asking("better", "PasswordProtectedTransport")):
+        codes, assertion = _status_of(client.get(redirect_url(  # at once, no sign-in
+            sp, requested_authn_context=wanted), follow_redirects=False))
+        assert no_context in codes and not assertion
+    for wanted in (asking("exact", "PasswordProtectedTransport"),
+                   asking("minimum", "Password"), asking("exact", "X509", "unspecified")):
+        codes, assertion = _status_of(answer(client, redirect_url(
+            sp, requested_authn_context=wanted)))
+        assert codes == ["urn:oasis:names:tc:SAML:2.0:status:Success"] and assertion
+    someone = Subject(name_id=NameID(
+        format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", text="someone-else"))
+    codes, assertion = _status_of(client.get(redirect_url(sp, subject=someone),
+                                             follow_redirects=False))
+    assert "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported" in codes and not assertion
+    found = reasons(idp, seen)
+    assert sum(no_context in r for r in found) == 3
+    assert any("Subject" in r for r in found)
