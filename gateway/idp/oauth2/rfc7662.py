@@ -81,12 +81,14 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
 
 
 def _user_gone(server: Any, claims: dict[str, Any]) -> str:
-    """Why a user's token is no longer active because of the user (or, acted for, the
-    delegate): disabled or gone, as bearer authentication reads them (``live_users``,
-    current within a second); "" for an active user or a client's own token."""
+    """Why a user's token is no longer active because of the user (or, under a
+    delegation, the delegate acting for them: RFC 8693's ``act`` of an exchanged token
+    names a client instead): disabled or gone, as bearer authentication reads them
+    (``live_users``, current within a second); "" for an active user or a client's
+    own token."""
     if claims.get("gty") == "client_credentials":
         return ""
-    act = claims.get("act")
+    act = claims.get("act") if "delegation" in claims else None
     for who in (claims.get("sub"), act.get("sub") if isinstance(act, dict) else None):
         if not isinstance(who, str):
             continue
