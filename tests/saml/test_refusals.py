@@ -378,3 +378,18 @@ def test_what_a_request_asks_and_cannot_have_gets_no_assertion(
     found = reasons(idp, seen)
     assert sum(no_context in r for r in found) == 3
     assert any("Subject" in r for r in found)
+
+
+def test_a_disabled_users_old_session_gets_no_assertion(client: TestClient, idp: Services,
+                                                        sps: dict[str, TestSp], seen: int
+                                                        ) -> None:
+    sp = sps["signing"]
+    login(client, username="wang.wu")
+    assert _status_of(answer(client, redirect_url(sp)))[1]
+    idp.org.disable_user("wang.wu")
+    try:
+        r = answer(client, redirect_url(sp))
+        assert r.status_code == 403 and 'id="saml-post"' not in r.text
+        assert any(r == "account not active" for r in reasons(idp, seen))
+    finally:
+        idp.org.enable_user("wang.wu")

@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.services import Services
+from tests.cas.conftest import SERVICE, register_cas
 from tests.conftest import settings_of_its_own
 from tests.oauth2.helpers import (
     OFFICE,
@@ -46,6 +47,7 @@ MOBILE_CB = "http://127.0.0.1:9200/cb"
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     with settings_of_its_own(tmp_path_factory) as settings:
         services = make_services(settings)
+        register_cas(services)
         yield services
         close_services(services)
 
@@ -181,3 +183,24 @@ def test_what_is_not_supported_is_refused_not_ignored(client: TestClient, idp: S
     last = audit_events(idp, "authorize")[-1]
     assert last["outcome"] == "failure" and last["reason"].startswith(error)
 
+
+
+def test_a_disabled_users_old_session_gets_no_ticket_and_no_code(client: TestClient,
+                                                                 idp: Services) -> None:
+    """Held: the session outlives nothing once its user is disabled (SAML: in
+    tests/saml/test_refusals.py)."""
+    assert login(client, username="wang.wu").status_code == 303
+    r = client.get("/cas/login", params={"service": SERVICE}, follow_redirects=False)
+    ticket = parse_qs(urlparse(r.headers["location"]).query)["ticket"][0]
+    idp.org.disable_user("wang.wu")
+    r = client.get("/cas/p3/serviceValidate", params={"ticket": ticket, "service": SERVICE})
+    assert "INVALID_TICKET" in r.text and "authenticationSuccess" not in r.text
+    for params in ({}, {"gateway": "true"}, {"renew": "true"}):
+        r = client.get("/cas/login", params={"service": SERVICE, **params},
+                       follow_redirects=False)
+        assert r.status_code in (303, 403) and "ticket=" not in r.headers.get("location", "")
+    _, challenge = pkce()
+    r = authorize(client, challenge=challenge)
+    assert r.status_code == 403 and "location" not in r.headers
+    assert redirected(authorize(client, challenge=challenge, prompt="none"))["error"] == \
+        "login_required"
