@@ -36,7 +36,7 @@ from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.saml import release
 from gateway.idp.saml.bindings import MAX_ENCODED, MAX_RELAY_STATE
-from gateway.idp.saml.errors import Expired, Refused, UnknownSp
+from gateway.idp.saml.errors import BadAcs, Expired, Refused, UnknownSp
 from gateway.idp.saml.names import (
     POST,
     REDIRECT,
@@ -178,6 +178,10 @@ async def sso_continue(request: Request) -> Response:
         return await _refuse(request, idp, "saml_login", UnknownSp(
             "the SP was unregistered while the user signed in", sp=pending.sp_entity_id,
             system=pending.system))
+    if sp.meta.acs_for(pending.acs_url, None) is None:  # the metadata as registered now
+        return await _refuse(request, idp, "saml_login", BadAcs(
+            f"ACS {pending.acs_url[:300]!r} left the SP's metadata while the user signed "
+            "in", sp=pending.sp_entity_id, system=pending.system))
     fresh = session is not None and (
         not pending.force_authn or session.authenticated_at >= pending.created_at)
     if session is None or not fresh:

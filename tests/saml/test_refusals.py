@@ -393,3 +393,26 @@ def test_a_disabled_users_old_session_gets_no_assertion(client: TestClient, idp:
         assert any(r == "account not active" for r in reasons(idp, seen))
     finally:
         idp.org.enable_user("wang.wu")
+
+
+def test_an_acs_dropped_while_the_user_signs_in_gets_nothing(
+        client: TestClient, idp: Services, sps: dict[str, TestSp], seen: int) -> None:
+    """The request was checked against the metadata when it arrived; the metadata
+    registered when the response leaves is what counts (an ACS taken out of it, as
+    one does with an endpoint gone bad, gets no assertion in the 15 minutes after)."""
+    from tests.wiring import apply_state
+
+    plain = sps["plain"]
+    r = client.get(redirect_url(plain), follow_redirects=False)  # no session yet
+    assert r.status_code == 303
+    moved = plain.metadata().replace(f"{plain.base}/acs", f"{plain.base}/acs-new")
+    apply_state(idp, {"systems": [{
+        "code": "archives2", "name": "档案管理系统", "department": "jgswj",
+        "upstream": plain.base, "saml_sp": {"metadata": moved}}]})
+    try:
+        login(client)
+        refused(client.get(r.headers["location"], follow_redirects=False),
+                "不在该服务提供者登记的元数据中")
+        assert any(r.startswith("BadAcs") for r in reasons(idp, seen))
+    finally:
+        register(idp, plain, code="archives2")
