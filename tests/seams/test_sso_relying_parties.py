@@ -33,7 +33,7 @@ from tests.oauth2.helpers import (
     audit_events,
     authorize,
     close_services,
-    code_from,
+    code_flow,
     login,
     make_services,
     pkce,
@@ -68,14 +68,7 @@ def client(app: TestClient) -> TestClient:
 def tokens(client: TestClient, username: str) -> dict[str, Any]:
     """``username`` signs in and office-web redeems a code."""
     client.cookies.clear()
-    assert login(client, username=username).status_code == 303
-    verifier, challenge = pkce()
-    code = code_from(authorize(client, challenge=challenge))
-    r = client.post("/oauth2/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": OFFICE_CB,
-        "code_verifier": verifier}, auth=OFFICE)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return code_flow(client, username=username)
 
 
 def redirected(response: Any) -> dict[str, str]:
