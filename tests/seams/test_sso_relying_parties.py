@@ -34,6 +34,8 @@ from tests.oauth2.helpers import (
     authorize,
     close_services,
     code_flow,
+    code_from,
+    csrf_of,
     login,
     make_services,
     pkce,
@@ -197,3 +199,22 @@ def test_a_disabled_users_old_session_gets_no_ticket_and_no_code(client: TestCli
     assert r.status_code == 403 and "location" not in r.headers
     assert redirected(authorize(client, challenge=challenge, prompt="none"))["error"] == \
         "login_required"
+
+
+def test_a_code_of_a_session_signed_out_since_gets_no_tokens(client: TestClient,
+                                                              idp: Services) -> None:
+    """The user signs out of the portal before the relying party redeems the code: an
+    ID token then would sign them in to the relying party after they signed out."""
+    assert login(client, username="zhou.ling").status_code == 303
+    verifier, challenge = pkce()
+    code = code_from(authorize(client, challenge=challenge))
+    page = client.get("/portal")
+    assert client.post("/portal/logout", data={"csrf_token": csrf_of(page.text)},
+                       follow_redirects=False).status_code == 200  # signed out page
+    r = client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": OFFICE_CB,
+        "code_verifier": verifier}, auth=OFFICE)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "id_token" not in r.text and "access_token" not in r.text
+    last = audit_events(idp, "token_denied")[-1]
+    assert "session has ended" in last["reason"]

@@ -187,6 +187,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Codes stay (marked used) until purged, so a replay is recognised."""
 
     def authenticate_user(self, authorization_code: CodeRow) -> Subject | None:
+        """The code's user; ``invalid_grant`` once the sign-in session it was issued in
+        has ended (an ID token then would sign the user in to the relying party after
+        they signed out of the portal)."""
+        if authorization_code.sid and self.server.store.is_denied("sid",
+                                                                    authorization_code.sid):
+            raise InvalidGrantError("the code's sign-in session has ended")
         user = self.server.subject(authorization_code.username, sid=authorization_code.sid,
                                    auth_time=authorization_code.auth_time,
                                    amr=authorization_code.amr or "pwd")
