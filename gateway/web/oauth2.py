@@ -261,11 +261,27 @@ async def userinfo(request: Request) -> Response:
             return audit_unavailable()
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
+    p = _provider(request)
+
+    async def audited(outcome: str, status: int, reason: str, **extra: Any) -> bool:
+        """The record of this answer (no audit, no answer: False when it failed)."""
+        try:
+            await p.emit([AuditRecord(
+                event_type="userinfo", outcome=outcome, source_ip=_client_ip(request),
+                status=status, reason=reason, actor_user=principal.username,
+                actor_client=principal.client_id, department=principal.department,
+                extra={"jti": principal.token_id, **extra})])
+        except AuditUnavailable:
+            return False
+        return True
+
     if principal.username is None or "openid" not in principal.scope:
+        if not await audited("deny", 403, "insufficient_scope: no openid scope"):
+            return audit_unavailable()
         return JSONResponse({"error": "insufficient_scope"}, status_code=403,
                             headers={"WWW-Authenticate": challenge.replace(
                                 "invalid_token", "insufficient_scope")})
-    server = _provider(request).server
+    server = p.server
     subject = server.subject(principal.username)
     if subject is not None and principal.delegate and principal.delegation is not None:
         # 委托: answered for A with act B while the delegation still names the system
@@ -279,9 +295,17 @@ async def userinfo(request: Request) -> Response:
             subject = dataclasses.replace(subject, act=principal.delegate,
                                           delegation=principal.delegation)
     if subject is None:
+        if not await audited("deny", 401, "invalid_token: the user or the delegation is "
+                             "no longer active"):
+            return audit_unavailable()
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
-    return JSONResponse(user_claims(subject, " ".join(principal.scope)), headers=NO_STORE)
+    claims = user_claims(subject, " ".join(principal.scope))
+    # the claims released, named (not their values: the record is no copy of the data)
+    if not await audited("success", 200, "claims released", claims=sorted(claims),
+                         **acting_audit(subject)):
+        return audit_unavailable()
+    return JSONResponse(claims, headers=NO_STORE)
 
 
 # -- authorization endpoint -----------------------------------------------------------

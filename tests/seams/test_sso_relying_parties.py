@@ -218,3 +218,25 @@ def test_a_code_of_a_session_signed_out_since_gets_no_tokens(client: TestClient,
     assert "id_token" not in r.text and "access_token" not in r.text
     last = audit_events(idp, "token_denied")[-1]
     assert "session has ended" in last["reason"]
+
+
+def test_userinfo_releases_nothing_unaudited(client: TestClient, idp: Services) -> None:
+    """docs/sso.md: every answer of the identity provider's endpoints is audited first.
+    The claims userinfo releases (name, department, roles, email, phone) were not."""
+    from tests.tokens import access_token
+
+    tok = tokens(client, "zhou.ling")
+    r = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {tok['access_token']}"})
+    assert r.status_code == 200 and r.json()["sub"] == "zhou.ling"
+    record = audit_events(idp, "userinfo")[-1]
+    assert (record["outcome"], record["actor_user"], record["actor_client"]) == (
+        "success", "zhou.ling", "office-web")
+    extra = record["extra"] if isinstance(record["extra"], dict) else __import__(
+        "json").loads(record["extra"])
+    assert set(extra["claims"]) == set(r.json()) and extra["jti"]
+    no_openid = access_token(idp, sub="zhou.ling", department="jgswj", scope="proxy")
+    r = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {no_openid}"})
+    assert r.status_code == 403
+    record = audit_events(idp, "userinfo")[-1]
+    assert (record["outcome"], record["status"]) == ("deny", 403)
+    assert "insufficient_scope" in record["reason"]
