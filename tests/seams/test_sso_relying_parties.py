@@ -220,7 +220,8 @@ def test_a_code_of_a_session_signed_out_since_gets_no_tokens(client: TestClient,
     assert "session has ended" in last["reason"]
 
 
-def test_userinfo_releases_nothing_unaudited(client: TestClient, idp: Services) -> None:
+def test_userinfo_releases_nothing_unaudited(client: TestClient, idp: Services,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/sso.md: every answer of the identity provider's endpoints is audited first.
     The claims userinfo releases (name, department, roles, email, phone) were not."""
     from tests.tokens import access_token
@@ -240,3 +241,10 @@ def test_userinfo_releases_nothing_unaudited(client: TestClient, idp: Services) 
     record = audit_events(idp, "userinfo")[-1]
     assert (record["outcome"], record["status"]) == ("deny", 403)
     assert "insufficient_scope" in record["reason"]
+
+    async def failing(record: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(idp.audit, "append", failing)
+    r = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {tok['access_token']}"})
+    assert r.status_code == 503 and "zhou.ling" not in r.text
