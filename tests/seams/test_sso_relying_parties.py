@@ -100,6 +100,14 @@ def test_a_disabled_users_tokens_are_inactive_and_refresh_is_invalid_grant(
     assert seen[0][:2] == seen[1][:2] == ("token_introspected", "success")
     assert "user not active" in seen[0][2] and "user not active" in seen[1][2]
     assert seen[2][:2] == ("token_denied", "failure") and "invalid_grant" in seen[2][2]
+    # revoked while the user is disabled: enabling them again does not bring it back
+    r = client.post("/oauth2/revoke", data={"token": tok["access_token"]}, auth=OFFICE)
+    assert r.status_code == 200
+    assert audit_events(idp)[-1]["event_type"] == "token_revoked"
+    idp.org.enable_user("li.si")
+    idp.live_users.invalidate()
+    r = client.post("/oauth2/introspect", data={"token": tok["access_token"]}, auth=OFFICE)
+    assert r.json() == {"active": False}
 
 
 def test_logout_takes_no_access_token_for_an_id_token_hint(client: TestClient) -> None:

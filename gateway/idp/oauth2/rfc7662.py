@@ -43,8 +43,12 @@ class FoundToken:
         return str(self.claims.get("scope", ""))
 
 
-def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
-    """The access or refresh token ``token`` is, active or not; None if neither."""
+def find_token(server: Any, token: str, hint: str | None, *, check_user: bool = True
+               ) -> FoundToken | None:
+    """The access or refresh token ``token`` is, active or not; None if neither.
+    ``check_user=False`` leaves the user's state out (revocation: a token of a user
+    disabled now is still revoked, so that enabling them again does not bring it
+    back)."""
     if not isinstance(token, str) or not token or len(token) > 8192:
         return None
     if token.count(".") == 2 and hint != "refresh_token":
@@ -58,7 +62,7 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
                               float(iat) if isinstance(iat, int | float) else None):
             return FoundToken("access_token", claims["client_id"], claims, False,
                               "client disabled")
-        if gone := _user_gone(server, claims):
+        if check_user and (gone := _user_gone(server, claims)):
             return FoundToken("access_token", claims["client_id"], claims, False, gone)
         denied = deny.denied("jti", token_id(claims)) or deny.denied("sid", claims.get("sid"))
         if not denied and "delegation" in claims and (ended := _delegation_ended(server,
@@ -74,7 +78,7 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
               "exp": int(row.expires_at.timestamp()), "token_type": "refresh_token"}
     if row.sid:
         claims["sid"] = row.sid
-    if usable and (gone := _user_gone(server, claims)):
+    if usable and check_user and (gone := _user_gone(server, claims)):
         return FoundToken("refresh_token", row.client_id, claims, False, gone)
     return FoundToken("refresh_token", row.client_id, claims, usable,
                       "" if usable else "used, revoked or expired")
