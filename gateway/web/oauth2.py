@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -31,7 +32,7 @@ from starlette.types import Receive
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.acting import NotInForce
-from gateway.idp.oauth2.oidc import metadata, user_claims
+from gateway.idp.oauth2.oidc import id_token_claims, metadata, user_claims
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.server import (
     Result,
@@ -260,11 +261,27 @@ async def userinfo(request: Request) -> Response:
             return audit_unavailable()
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
+    p = _provider(request)
+
+    async def audited(outcome: str, status: int, reason: str, **extra: Any) -> bool:
+        """The record of this answer (no audit, no answer: False when it failed)."""
+        try:
+            await p.emit([AuditRecord(
+                event_type="userinfo", outcome=outcome, source_ip=_client_ip(request),
+                status=status, reason=reason, actor_user=principal.username,
+                actor_client=principal.client_id, department=principal.department,
+                extra={"jti": principal.token_id, **extra})])
+        except AuditUnavailable:
+            return False
+        return True
+
     if principal.username is None or "openid" not in principal.scope:
+        if not await audited("deny", 403, "insufficient_scope: no openid scope"):
+            return audit_unavailable()
         return JSONResponse({"error": "insufficient_scope"}, status_code=403,
                             headers={"WWW-Authenticate": challenge.replace(
                                 "invalid_token", "insufficient_scope")})
-    server = _provider(request).server
+    server = p.server
     subject = server.subject(principal.username)
     if subject is not None and principal.delegate and principal.delegation is not None:
         # 委托: answered for A with act B while the delegation still names the system
@@ -278,9 +295,17 @@ async def userinfo(request: Request) -> Response:
             subject = dataclasses.replace(subject, act=principal.delegate,
                                           delegation=principal.delegation)
     if subject is None:
+        if not await audited("deny", 401, "invalid_token: the user or the delegation is "
+                             "no longer active"):
+            return audit_unavailable()
         return JSONResponse({"error": "invalid_token"}, status_code=401,
                             headers={"WWW-Authenticate": challenge})
-    return JSONResponse(user_claims(subject, " ".join(principal.scope)), headers=NO_STORE)
+    claims = user_claims(subject, " ".join(principal.scope))
+    # the claims released, named (not their values: the record is no copy of the data)
+    if not await audited("success", 200, "claims released", claims=sorted(claims),
+                         **acting_audit(subject)):
+        return audit_unavailable()
+    return JSONResponse(claims, headers=NO_STORE)
 
 
 # -- authorization endpoint -----------------------------------------------------------
@@ -335,6 +360,16 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
 
     data = oreq.payload.data
     where = {"redirect_uri": grant.redirect_uri, "state": oreq.payload.state}
+    # Core section 6: not supported (discovery says so); ignoring them would drop what
+    # the client put in its request object (max_age, prompt) without telling it
+    if "request" in data:
+        raise RequestNotSupportedError(**where)
+    if "request_uri" in data:
+        raise RequestURINotSupportedError(**where)
+    if data.get("response_mode", "query") != "query":
+        # a client asking form_post or fragment keeps the code out of the URL's query
+        # (logs, Referer): answering by query anyway would put it there
+        raise InvalidRequestError("response_mode: only query is supported", **where)
     prompts = set((data.get("prompt") or "").split())
     if "none" in prompts and len(prompts) > 1:
         raise InvalidRequestError("prompt=none cannot be combined with other values",
@@ -345,7 +380,9 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
         if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
             raise InvalidRequestError("max_age must be a non-negative integer", **where)
         max_age = int(raw)
+    hinted = _hinted_user(p, oreq, where)
     now = p.clock().timestamp()
+    demanded: float | None = None
     if session is None:
         needed = True
     else:
@@ -357,9 +394,35 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
         else:
             needed = bool(prompts & {"login", "select_account"}) or (
                 max_age is not None and now - session.auth_time > max_age)
+    if not needed and hinted is not None and session is not None \
+            and session.username not in hinted:
+        # Core 3.1.2.1: the hint names another user than the session's; signing in
+        # again may make them the same, unless this request asked for it already
+        if "none" in prompts or (demanded is not None
+                                 and session.authenticated_at.timestamp() >= demanded):
+            raise LoginRequiredError(description="the user signed in is not the "
+                                     "id_token_hint's", **where)
+        needed = True
     if needed and "none" in prompts:
         raise LoginRequiredError(**where)
     return needed
+
+
+def _hinted_user(p: Provider, oreq: StarletteOAuth2Request, where: dict[str, Any]
+                 ) -> tuple[str, ...] | None:
+    """Who ``id_token_hint`` names (the subject and, acted for, the delegate), or None
+    without one; ``invalid_request`` for a hint that is no ID token this provider
+    issued to the requesting client."""
+    raw = oreq.payload.data.get("id_token_hint")
+    if not raw:
+        return None
+    claims = id_token_claims(p.services.keys, p.server.issuer, raw)
+    if claims is None or claims["aud"] != oreq.payload.client_id:
+        raise InvalidRequestError("id_token_hint is not an ID token issued to this client",
+                                  **where)
+    act = claims.get("act")
+    return (claims["sub"], *([act["sub"]] if isinstance(act, dict)
+                             and isinstance(act.get("sub"), str) else []))
 
 
 def _to_sign_in(request: Request, p: Provider) -> Response:
@@ -460,13 +523,9 @@ async def authorize(request: Request) -> Response:
 # -- RP-initiated logout --------------------------------------------------------------
 
 def _hint_claims(p: Provider, hint: str | None) -> dict[str, Any]:
-    if not hint:
-        return {}
-    try:
-        claims = p.services.keys.verify_jwt("token", hint)
-    except Exception:
-        return {}
-    return claims if claims.get("iss") == p.server.issuer else {}
+    """An ID token of ours; {} for anything else (an access token carries the session's
+    ``sid`` too, and is shown to every resource it opens)."""
+    return id_token_claims(p.services.keys, p.server.issuer, hint) or {}
 
 
 def _audiences(claims: dict[str, Any]) -> list[str]:

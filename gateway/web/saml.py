@@ -36,7 +36,7 @@ from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.saml import release
 from gateway.idp.saml.bindings import MAX_ENCODED, MAX_RELAY_STATE
-from gateway.idp.saml.errors import Expired, Refused, UnknownSp
+from gateway.idp.saml.errors import BadAcs, Expired, Refused, UnknownSp
 from gateway.idp.saml.names import (
     POST,
     REDIRECT,
@@ -54,6 +54,9 @@ T = TypeVar("T")
 METADATA_TYPE = "application/samlmetadata+xml"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 REQUEST_LIFETIME = 900  # seconds a verified AuthnRequest waits for the user to sign in
+#: how long a LogoutRequest's ID is kept against replay: past the time its IssueInstant
+#: is accepted (engine.REQUEST_MAX_AGE plus clock skew either side)
+LOGOUT_REQUEST_KEPT = 3600
 MAX_FORM = 2 * MAX_ENCODED
 _AUDITED_CHARS = 512
 
@@ -150,6 +153,13 @@ async def sso(request: Request) -> Response:
             is_passive=incoming.is_passive, binding=binding, lifetime=REQUEST_LIFETIME)
     except Refused as exc:
         return await _refuse(request, idp, "saml_login", exc)
+    if incoming.unmet is not None:  # SAML Core 3.4.1: the status, no assertion, at once
+        pending = await run_in_threadpool(idp.store.pending, handle)
+        if pending is None:  # answered meanwhile by another presentation of it
+            return await _refuse(request, idp, "saml_login", Expired(
+                "the request was answered meanwhile", sp=incoming.sp.meta.entity_id,
+                system=incoming.sp.system))
+        return await _status_only(request, idp, pending, incoming.sp, *incoming.unmet)
     return RedirectResponse(_continue_url(handle), status_code=303, headers=NO_STORE)
 
 
@@ -168,6 +178,10 @@ async def sso_continue(request: Request) -> Response:
         return await _refuse(request, idp, "saml_login", UnknownSp(
             "the SP was unregistered while the user signed in", sp=pending.sp_entity_id,
             system=pending.system))
+    if sp.meta.acs_for(pending.acs_url, None) is None:  # the metadata as registered now
+        return await _refuse(request, idp, "saml_login", BadAcs(
+            f"ACS {pending.acs_url[:300]!r} left the SP's metadata while the user signed "
+            "in", sp=pending.sp_entity_id, system=pending.system))
     fresh = session is not None and (
         not pending.force_authn or session.authenticated_at >= pending.created_at)
     if session is None or not fresh:
@@ -196,9 +210,9 @@ async def sso_continue(request: Request) -> Response:
             extra={"delegation": exc.delegation, "sp": sp.meta.entity_id[:_AUDITED_CHARS]}))
         return failed or refused_page(request)
     fmt = pending.name_id_format or NAME_IDS[sp.name_id]
-    if fmt not in NAME_IDS.values():
+    if not sp.may_have(fmt):
         return await _status_only(request, idp, pending, sp, STATUS_INVALID_NAME_ID_POLICY,
-                                  f"NameID format {fmt[:100]!r} not offered")
+                                  f"NameID format {fmt[:100]!r} not offered to this SP")
     return await _assert(request, idp, pending, sp, session, subject, fmt)
 
 
@@ -271,6 +285,10 @@ async def slo(request: Request) -> Response:
             raise Refused("no SAMLRequest")
         incoming = await run_in_threadpool(idp.run, lambda e: e.logout_request(
             encoded, binding, raw_query=raw, now=idp.clock()))
+        await run_in_threadpool(
+            idp.store.logout_once, sp_entity_id=incoming.sp.meta.entity_id,
+            system=incoming.sp.system, request_id=incoming.request_id, binding=binding,
+            lifetime=LOGOUT_REQUEST_KEPT)
     except Refused as exc:
         return await _refuse(request, idp, "saml_logout", exc)
     sp = incoming.sp

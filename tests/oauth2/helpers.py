@@ -114,11 +114,11 @@ def code_from(response: Any) -> str:
 
 
 def code_flow(client: TestClient, *, verifier: str | None = None,
-              challenge: str | None = None) -> dict[str, Any]:
-    """Log in as zhang.san, get a code for office-web and exchange it."""
+              challenge: str | None = None, username: str = "zhang.san") -> dict[str, Any]:
+    """Log in as ``username``, get a code for office-web and exchange it."""
     if verifier is None:
         verifier, challenge = pkce()
-    login(client)
+    login(client, username=username)
     code = code_from(authorize(client, challenge=challenge))
     r = client.post("/oauth2/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": OFFICE_CB,

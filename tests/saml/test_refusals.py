@@ -289,3 +289,128 @@ def test_without_xmlsec1_the_idp_answers_503(client: TestClient, idp: Services,
     assert "xmlsec1" in r.json()["detail"]
     monkeypatch.undo()
     assert client.get("/saml/metadata").status_code == 200
+
+
+def _assertion(sp: TestSp, page: Any) -> Any:
+    response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+    return sp.client.parse_authn_request_response(
+        response, "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", sp.outstanding)
+
+
+def test_a_logout_request_ends_sessions_once(client: TestClient, idp: Services,
+                                             sps: dict[str, TestSp], seen: int) -> None:
+    """A LogoutRequest travels through the browser (history, proxies' logs): presented
+    again within its lifetime it must not end the session the user signed in to since."""
+    sp = sps["signing"]
+    login(client)
+    name_id = _assertion(sp, answer(client, redirect_url(sp))).name_id.text
+    logout = sp.logout_request(name_id)  # no SessionIndex: every session of the NameID
+    assert client.get(logout, follow_redirects=False).status_code == 303
+    assert client.get("/portal", follow_redirects=False).headers["location"].startswith(
+        "/portal/login")
+    login(client)
+    assert _assertion(sp, answer(client, redirect_url(sp))).name_id.text == name_id
+    refused(client.get(logout, follow_redirects=False), "该请求已经处理过")
+    assert client.get("/portal", follow_redirects=False).status_code == 200  # still in
+    found = reasons(idp, seen, "saml_logout")
+    assert len(found) == 1 and found[0].startswith("Replayed")
+
+
+def test_a_transient_sp_gets_no_persistent_name_id(client: TestClient, idp: Services,
+                                                    sps: dict[str, TestSp], seen: int) -> None:
+    """An SP registered for transient NameIDs may not ask its way to a stable one."""
+    plain = sps["plain"]
+    register(idp, plain, code="archives2", name_id="transient")
+    try:
+        login(client)
+        page = answer(client, redirect_url(
+            plain, nameid_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"))
+        response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+        xml = base64.b64decode(response).decode()
+        assert "InvalidNameIDPolicy" in xml and not re.search(r"<\w+:Assertion[\s>]", xml)
+        assert any("InvalidNameIDPolicy" in r for r in reasons(idp, seen))
+    finally:
+        register(idp, plain, code="archives2")
+
+
+def _status_of(page: Any) -> tuple[list[str], bool]:
+    """The status codes of the Response the page posts, and whether it has an assertion."""
+    assert page.status_code == 200 and 'id="saml-post"' in page.text, page.text[:300]
+    response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+    xml = base64.b64decode(response).decode()
+    return (re.findall(r'StatusCode Value="([^"]+)"', xml),
+            bool(re.search(r"<\w+:Assertion[\s>]", xml)))
+
+
+def test_what_a_request_asks_and_cannot_have_gets_no_assertion(
+        client: TestClient, idp: Services, sps: dict[str, TestSp], seen: int) -> None:
+    """SAML Core 3.4.1: an authentication context the IdP does not give (a second factor
+    asked for, ``exact``) is NoAuthnContext, a ``Subject`` naming whom to sign in is
+    RequestUnsupported: an assertion of a password sign-in, or of whoever the
+    browser's session is, would answer a question the SP did not ask."""
+    from saml2.saml import AuthnContextClassRef, NameID, Subject
+    from saml2.samlp import RequestedAuthnContext
+
+    sp = sps["plain"]
+    login(client)
+    ac = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
+
+    def asking(comparison: str, *classes: str) -> Any:
+        return RequestedAuthnContext(comparison=comparison, authn_context_class_ref=[
+            AuthnContextClassRef(text=ac + c) for c in classes])
+
+    no_context = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
+    for wanted in (asking("exact", "MobileTwoFactorContract", "X509"),
+                   asking("better", "PasswordProtectedTransport")):
+        codes, assertion = _status_of(client.get(redirect_url(  # at once, no sign-in
+            sp, requested_authn_context=wanted), follow_redirects=False))
+        assert no_context in codes and not assertion
+    codes, assertion = _status_of(answer(client, redirect_url(
+        sp, requested_authn_context=asking("minimum", "Password"))))
+    assert codes == ["urn:oasis:names:tc:SAML:2.0:status:Success"] and assertion
+    someone = Subject(name_id=NameID(
+        format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", text="someone-else"))
+    codes, assertion = _status_of(client.get(redirect_url(sp, subject=someone),
+                                             follow_redirects=False))
+    assert "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported" in codes and not assertion
+    found = reasons(idp, seen)
+    assert sum(no_context in r for r in found) == 2
+    assert any("Subject" in r for r in found)
+
+
+def test_a_disabled_users_old_session_gets_no_assertion(client: TestClient, idp: Services,
+                                                        sps: dict[str, TestSp], seen: int
+                                                        ) -> None:
+    sp = sps["signing"]
+    login(client, username="wang.wu")
+    assert _status_of(answer(client, redirect_url(sp)))[1]
+    idp.org.disable_user("wang.wu")
+    try:
+        r = answer(client, redirect_url(sp))
+        assert r.status_code == 403 and 'id="saml-post"' not in r.text
+        assert any(r == "account not active" for r in reasons(idp, seen))
+    finally:
+        idp.org.enable_user("wang.wu")
+
+
+def test_an_acs_dropped_while_the_user_signs_in_gets_nothing(
+        client: TestClient, idp: Services, sps: dict[str, TestSp], seen: int) -> None:
+    """The request was checked against the metadata when it arrived; the metadata
+    registered when the response leaves is what counts (an ACS taken out of it, as
+    one does with an endpoint gone bad, gets no assertion in the 15 minutes after)."""
+    from tests.wiring import apply_state
+
+    plain = sps["plain"]
+    r = client.get(redirect_url(plain), follow_redirects=False)  # no session yet
+    assert r.status_code == 303
+    moved = plain.metadata().replace(f"{plain.base}/acs", f"{plain.base}/acs-new")
+    apply_state(idp, {"systems": [{
+        "code": "archives2", "name": "档案管理系统", "department": "jgswj",
+        "upstream": plain.base, "saml_sp": {"metadata": moved}}]})
+    try:
+        login(client)
+        refused(client.get(r.headers["location"], follow_redirects=False),
+                "不在该服务提供者登记的元数据中")
+        assert any(r.startswith("BadAcs") for r in reasons(idp, seen))
+    finally:
+        register(idp, plain, code="archives2")

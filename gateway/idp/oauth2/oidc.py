@@ -17,7 +17,7 @@ from authlib.oidc.core.util import create_half_hash
 
 from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.idp.scopes import API_SCOPES, PROXY
-from keys import GM
+from keys import GM, InvalidSignature
 
 # every client may ask for these without registering them (Core section 5.4, 11); a
 # scope with no data for the user is granted and yields no claim
@@ -87,6 +87,26 @@ class OpenIDCode(_OpenIDCode):
             claims["at_hash"] = at_hash
         claims.update(user_claims(user, str(token.get("scope", ""))))
         return str(server.keys.sign_jwt("token", claims))
+
+
+def id_token_claims(keys: Any, issuer: str, token: str | None) -> dict[str, Any] | None:
+    """The claims of ``token`` when it is an ID token of this provider (signed with its
+    ``token`` key, its issuer, one audience that is also ``azp``), expired or not (Core
+    section 3.1.2.1 and RP-Initiated Logout section 2 take an expired one as a hint);
+    None for anything else: an access token of the same key (RFC 9068 ``client_id``),
+    a logout token (``events``), a token of another issuer or no JWT at all."""
+    if not token or not isinstance(token, str):
+        return None
+    try:
+        claims = keys.verify_jwt("token", token)
+    except (InvalidSignature, ValueError):
+        return None
+    aud = claims.get("aud")
+    if (claims.get("iss") != issuer or not isinstance(aud, str) or claims.get("azp") != aud
+            or "client_id" in claims or "events" in claims
+            or not isinstance(claims.get("sub"), str)):
+        return None
+    return dict(claims)
 
 
 def half_hash(value: str, alg: str) -> str | None:

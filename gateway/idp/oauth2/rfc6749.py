@@ -187,6 +187,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Codes stay (marked used) until purged, so a replay is recognised."""
 
     def authenticate_user(self, authorization_code: CodeRow) -> Subject | None:
+        """The code's user; ``invalid_grant`` once the sign-in session it was issued in
+        has ended (an ID token then would sign the user in to the relying party after
+        they signed out of the portal)."""
+        if authorization_code.sid and self.server.store.is_denied("sid",
+                                                                    authorization_code.sid):
+            raise InvalidGrantError("the code's sign-in session has ended")
         user = self.server.subject(authorization_code.username, sid=authorization_code.sid,
                                    auth_time=authorization_code.auth_time,
                                    amr=authorization_code.amr or "pwd")
@@ -221,10 +227,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return row
 
     def authenticate_user(self, refresh_token: RefreshRow) -> Subject | None:
+        """The token's user; ``invalid_grant`` (RFC 6749 section 5.2: the grant is no
+        longer valid, which relying-party libraries answer by signing in again) once
+        its session ended or the user is no longer active, where authlib would say
+        ``invalid_request``."""
         if refresh_token.sid and self.server.store.is_denied("sid", refresh_token.sid):
-            return None
+            raise InvalidGrantError("the refresh token's sign-in session has ended")
         user = self.server.subject(refresh_token.username, sid=refresh_token.sid,
                                    auth_time=refresh_token.auth_time)
+        if user is None:
+            raise InvalidGrantError("the refresh token's user is no longer active")
         return acted_for(self, user, "family:" + refresh_token.family_id)
 
     def revoke_old_credential(self, refresh_token: RefreshRow) -> None:

@@ -20,7 +20,7 @@ class RevocationEndpoint(_RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS + ["none"]  # noqa: RUF005
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        found = find_token(self.server, token_string, token_type_hint)
+        found = find_token(self.server, token_string, token_type_hint, check_user=False)
         return found if found is not None and found.active else None
 
     def revoke_token(self, token: FoundToken, request: Any) -> None:

@@ -3,8 +3,9 @@
 Section 2.1: any authenticated confidential client may introspect an access
 token (department systems act as resource servers); a refresh token only by the
 client it was issued to. Section 2.2: an invalid, expired or revoked token, or
-one of a client disabled since it was issued, is ``{"active": false}`` and
-nothing else. Every call is audited.
+one of a client disabled since it was issued, or of a user no longer active
+(disabled or gone: the token would be refused everywhere else), is
+``{"active": false}`` and nothing else. Every call is audited.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ class FoundToken:
         return str(self.claims.get("scope", ""))
 
 
-def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
-    """The access or refresh token ``token`` is, active or not; None if neither."""
+def find_token(server: Any, token: str, hint: str | None, *, check_user: bool = True
+               ) -> FoundToken | None:
+    """The access or refresh token ``token`` is, active or not; None if neither.
+    ``check_user=False`` leaves the user's state out (revocation: a token of a user
+    disabled now is still revoked, so that enabling them again does not bring it
+    back)."""
     if not isinstance(token, str) or not token or len(token) > 8192:
         return None
     if token.count(".") == 2 and hint != "refresh_token":
@@ -57,6 +62,8 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
                               float(iat) if isinstance(iat, int | float) else None):
             return FoundToken("access_token", claims["client_id"], claims, False,
                               "client disabled")
+        if check_user and (gone := _user_gone(server, claims)):
+            return FoundToken("access_token", claims["client_id"], claims, False, gone)
         denied = deny.denied("jti", token_id(claims)) or deny.denied("sid", claims.get("sid"))
         if not denied and "delegation" in claims and (ended := _delegation_ended(server,
                                                                                   claims)):
@@ -71,8 +78,28 @@ def find_token(server: Any, token: str, hint: str | None) -> FoundToken | None:
               "exp": int(row.expires_at.timestamp()), "token_type": "refresh_token"}
     if row.sid:
         claims["sid"] = row.sid
+    if usable and check_user and (gone := _user_gone(server, claims)):
+        return FoundToken("refresh_token", row.client_id, claims, False, gone)
     return FoundToken("refresh_token", row.client_id, claims, usable,
                       "" if usable else "used, revoked or expired")
+
+
+def _user_gone(server: Any, claims: dict[str, Any]) -> str:
+    """Why a user's token is no longer active because of the user (or, under a
+    delegation, the delegate acting for them: RFC 8693's ``act`` of an exchanged token
+    names a client instead): disabled or gone, as bearer authentication reads them
+    (``live_users``, current within a second); "" for an active user or a client's
+    own token."""
+    if claims.get("gty") == "client_credentials":
+        return ""
+    act = claims.get("act") if "delegation" in claims else None
+    for who in (claims.get("sub"), act.get("sub") if isinstance(act, dict) else None):
+        if not isinstance(who, str):
+            continue
+        user = server.services.live_users.get(who)
+        if user is None or not user.active:
+            return f"user not active: {who[:64]}"
+    return ""
 
 
 def _delegation_ended(server: Any, claims: dict[str, Any]) -> str:

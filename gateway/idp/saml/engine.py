@@ -13,7 +13,11 @@ What pysaml2 does not do the way govgate needs, done here:
 - freshness: IssueInstant within ``REQUEST_MAX_AGE`` (plus the clock skew), where
   pysaml2 allows a day;
 - the assertion consumer service: the URL or index the request names must be one of
-  the SP's HTTP-POST ACS in its metadata (a request naming none gets the default).
+  the SP's HTTP-POST ACS in its metadata (a request naming none gets the default);
+- what the request asks that the IdP does not give (SAML Core 3.4.1): a
+  ``RequestedAuthnContext`` the password sign-in the assertion states does not
+  satisfy (``NoAuthnContext``), a ``Subject`` naming whom to sign in
+  (``RequestUnsupported``): pysaml2 would answer with an assertion all the same.
 """
 
 from __future__ import annotations
@@ -30,13 +34,28 @@ from typing import Any
 from gateway.idp.saml import bindings
 from gateway.idp.saml import library as lib
 from gateway.idp.saml.errors import BadAcs, BadSignature, Refused, Stale, UnknownSp
-from gateway.idp.saml.names import POST, REDIRECT
+from gateway.idp.saml.names import (
+    POST,
+    REDIRECT,
+    STATUS_NO_AUTHN_CONTEXT,
+    STATUS_REQUEST_UNSUPPORTED,
+)
 from gateway.idp.saml.signing import SigningKey
 from gateway.idp.saml.sps import NAME_IDS, ServiceProvider
 
 REQUEST_MAX_AGE = 300  # seconds an AuthnRequest or LogoutRequest stays acceptable
 ASSERTION_LIFETIME_MINUTES = 5
-AUTHN_CONTEXT_CLASS = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+_AC = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
+AUTHN_CONTEXT_CLASS = _AC + "PasswordProtectedTransport"
+#: the requested classes the assertion's AUTHN_CONTEXT_CLASS satisfies, by Comparison
+#: (SAML Core 3.3.2.2.1); with no order of the other classes known, a class not named
+#: here is taken as one govgate does not give (fail closed)
+SATISFIES = {
+    "exact": {AUTHN_CONTEXT_CLASS, _AC + "unspecified"},
+    "minimum": {AUTHN_CONTEXT_CLASS, _AC + "Password", _AC + "unspecified"},
+    "maximum": {AUTHN_CONTEXT_CLASS, _AC + "unspecified"},
+    "better": {_AC + "Password", _AC + "unspecified"},
+}
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _SESSION_INDEX = re.compile(r'SessionIndex="([^"]+)"')
 
@@ -52,6 +71,25 @@ class Incoming:
     force_authn: bool
     is_passive: bool
     binding: str  # REDIRECT | POST
+    #: (status, why) when the request asks what the IdP does not give: the answer is a
+    #: Response with that status and no assertion
+    unmet: tuple[str, str] | None = None
+
+
+def unmet(message: Any) -> tuple[str, str] | None:
+    """What of an AuthnRequest ``message`` the IdP cannot give, as (status, why)."""
+    if getattr(message, "subject", None) is not None:
+        return STATUS_REQUEST_UNSUPPORTED, "a Subject in the AuthnRequest is not supported"
+    wanted = getattr(message, "requested_authn_context", None)
+    if wanted is None:
+        return None
+    comparison = str(wanted.comparison or "exact")
+    classes = [str(c.text or "").strip() for c in wanted.authn_context_class_ref or []]
+    if not classes or not SATISFIES.get(comparison, set()) & set(classes):
+        named = ", ".join(c[:100] for c in classes[:5]) or "an AuthnContextDeclRef"
+        return STATUS_NO_AUTHN_CONTEXT, (f"RequestedAuthnContext {comparison[:20]} {named}: "
+                                         f"the sign-in is {AUTHN_CONTEXT_CLASS}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -219,7 +257,8 @@ class SamlEngine:
                         name_id_format=None if fmt in (None, lib.NAMEID_FORMAT_UNSPECIFIED)
                         else str(fmt),
                         force_authn=str(msg.force_authn).lower() == "true",
-                        is_passive=str(msg.is_passive).lower() == "true", binding=binding)
+                        is_passive=str(msg.is_passive).lower() == "true", binding=binding,
+                        unmet=unmet(msg))
 
     def logout_request(self, encoded: str, binding: str, *, raw_query: str, now: datetime
                        ) -> IncomingLogout:

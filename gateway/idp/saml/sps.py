@@ -83,6 +83,12 @@ class ServiceProvider:
     release_username: bool
     launch_url: str | None
 
+    def may_have(self, name_id_format: str) -> bool:
+        """Whether a request of this SP may ask for ``name_id_format``: its registered
+        format, or transient (which tells it less); an SP registered for transient
+        NameIDs gets no stable identifier however it asks."""
+        return name_id_format in (NAME_IDS[self.name_id], names.NAMEID_FORMAT_TRANSIENT)
+
 
 def _text(e: Mapping[str, Any], key: str) -> str | None:
     value = e.get(key)

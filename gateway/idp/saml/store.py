@@ -119,6 +119,25 @@ class SamlStore:
         if claimed != 1:
             raise Replayed(f"request {pending.request_id[:100]!r} was answered already")
 
+    def logout_once(self, *, sp_entity_id: str, system: str, request_id: str, binding: str,
+                    lifetime: int) -> None:
+        """Record a verified LogoutRequest as answered; Replayed when it was already.
+        It crosses the browser (history, proxy logs): presented again while its
+        IssueInstant is still accepted, it would end the session signed in since. Kept
+        in the requests' table under a key of its own kind, answered at once."""
+        key = self._hash("request", f"logout\n{sp_entity_id}\n{request_id}")
+        now = self.clock()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(requests.insert().values(
+                    request_hash=key, handle_hash=self._hash("handle", secrets.token_urlsafe(32)),
+                    sp_entity_id=sp_entity_id, system_code=system, request_id=request_id,
+                    acs_url="", binding=binding, created_at=now,
+                    expires_at=now + timedelta(seconds=lifetime), answered_at=now))
+        except sa.exc.IntegrityError:
+            raise Replayed(f"logout request {request_id[:100]!r} of {sp_entity_id[:200]!r} "
+                           "was answered already", sp=sp_entity_id, system=system) from None
+
     # -- what sessions released ----------------------------------------------------------
 
     def released(self, *, sid: str, sp_entity_id: str, system: str, username: str,
