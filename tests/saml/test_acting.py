@@ -1,12 +1,14 @@
 """委托 in a SAML assertion: li.si, signed in and acting for zhang.san under a
 delegation naming the SP's system, signs in to the real pysaml2 SP: the assertion
-names zhang.san (his persistent NameID at that SP) with the attributes ``act`` li.si
-and ``delegation``; audited naming both. Revoked, the same choice gets no assertion."""
+names zhang.san (his persistent NameID at that SP) with the attributes ``act``
+(li.si's persistent NameID there: the SP gets no usernames) and ``delegation``;
+audited naming both. Revoked, the same choice gets no assertion."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from gateway.delegations import Delegations
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import Store
-from gateway.idp.saml.release import persistent_id
+from gateway.idp.saml.release import identity, persistent_id
 from gateway.proxy.acting import ACT_COOKIE, choice
 from tests.oauth2.helpers import audit_events
 from tests.saml.conftest import World
@@ -38,7 +40,9 @@ def test_assertion_names_a_acted_for_by_b(world: World) -> None:
     with httpx.Client(timeout=10, cookies=jar) as browser:
         r = browser.get(f"{world.sp.base}/login")
         got = to_sp(browser, world, browser.get(r.headers["location"]))
-        assert got["attributes"]["act"] == ["li.si"]
+        # B as this SP knows B (it gets no usernames): B's persistent NameID there
+        assert got["attributes"]["act"] == [
+            persistent_id(services.keys, world.sp.entity_id, "li.si")]
         assert got["attributes"]["delegation"] == [str(d.id)]
         assert got["attributes"]["name"] == ["张三"]
         assert got["name_id"] == persistent_id(services.keys, world.sp.entity_id, "zhang.san")
@@ -55,3 +59,14 @@ def test_assertion_names_a_acted_for_by_b(world: World) -> None:
     refused = audit_events(services, "saml_login")[-1]
     assert (refused["outcome"], refused["actor_user"]) == ("deny", "li.si")
     assert f"delegation {d.id} is revoked" in refused["reason"]
+
+
+def test_act_is_the_username_only_for_an_sp_that_gets_usernames() -> None:
+    acting = SimpleNamespace(name="张三", department="jgswj", region="gx", roles={"staff"},
+                             username="zhang.san", act="li.si", delegation=7)
+    given = identity(acting, release_username=True, pseudonym=lambda u: f"p-{len(u)}")
+    assert (given["uid"], given["act"], given["delegation"]) == (["zhang.san"], ["li.si"],
+                                                                 ["7"])
+    kept = identity(acting, release_username=False, pseudonym=lambda u: f"p-{len(u)}")
+    assert "uid" not in kept and kept["act"] == ["p-5"]
+    assert "li.si" not in json.dumps(kept) and "zhang.san" not in json.dumps(kept)

@@ -8,13 +8,15 @@
 - attributes (NameFormat basic, the names CAS releases too): ``name``,
   ``department``, ``region``, ``roles`` (one value per role); ``uid`` (the
   username) only for an SP registered with ``release_username: true``; ``act`` (the
-  delegate's username) and ``delegation`` (its id) when B signed in acting for A.
+  delegate: their username to such an SP, their persistent NameID at the SP to any
+  other) and ``delegation`` (its id) when B signed in acting for A.
 """
 
 from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from gateway.idp.saml import names
@@ -35,12 +37,16 @@ def name_id(keys: Any, fmt: str, sp_entity_id: str, username: str) -> str:
     return transient_id()
 
 
-def identity(subject: Any, *, release_username: bool) -> dict[str, list[str]]:
+def identity(subject: Any, *, release_username: bool,
+             pseudonym: Callable[[str], str]) -> dict[str, list[str]]:
+    """The attributes; ``pseudonym`` names a user to an SP that does not receive
+    usernames (its persistent NameID of them)."""
     out = {"name": [subject.name], "department": [subject.department],
            "region": [subject.region], "roles": sorted(subject.roles)}
     if release_username:
         out["uid"] = [subject.username]
     if getattr(subject, "act", None):  # 委托: A, acted for by B (docs/delegation.md)
-        out["act"] = [subject.act]
+        # B as this SP knows B: by username only where usernames are released
+        out["act"] = [subject.act if release_username else pseudonym(subject.act)]
         out["delegation"] = [str(subject.delegation)]
     return {k: v for k, v in out.items() if v and all(v)}
