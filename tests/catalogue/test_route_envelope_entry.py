@@ -5,15 +5,13 @@ adds its column to a catalogue stored before."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy as sa
-from alembic import command
 from starlette.testclient import TestClient
 
 from catalogue.store import load_resources
-from gateway.storage import _alembic_config, create_engine, upgrade, write_transaction
+from gateway.storage import create_engine, upgrade
+from tests.catalogue.stored_routes import columns, migrate, store_at, stored_column
 from tests.catalogue.test_route_query_entry import (  # noqa: F401 (fixtures)
     ENTRY,
     P,
@@ -78,27 +76,13 @@ def test_import_and_export_carry_the_list(invoke, tmp_path: Path) -> None:  # ty
 def test_the_migration_leaves_stored_routes_unlisted(empty_db_url: str) -> None:
     engine = create_engine(empty_db_url)
     try:
-        with write_transaction(engine) as conn:
-            command.upgrade(_alembic_config(conn), "0023_catalogue_route_query")
-        at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-        with engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO catalogue_resources (code, name, summary, provider, system, "
-                "share_type, conditions, basis, share_method, update_cycle, open_attr, "
-                "route_method, route_path, route_records, route_query, status, version, "
-                "created_at, updated_at) VALUES ('JG-0001', '公务用车', '', 'jgswj', "
-                "'vehicles', 'unconditional', '', '', 'api', '', '', 'GET', '/api/vehicles', "
-                "'items', 'limit', 'published', 1, :at, :at)"), {"at": at})
+        store_at(engine, "0023_catalogue_route_query", route_query="limit")
         upgrade(engine)
         with engine.connect() as conn:
             (stored,) = load_resources(conn)
         assert stored.route.envelope is None and stored.route.query == ("limit",)
-        with write_transaction(engine) as conn:
-            command.downgrade(_alembic_config(conn), "0023_catalogue_route_query")
-        with engine.connect() as conn:
-            cols = {c["name"] for c in sa.inspect(conn).get_columns("catalogue_resources")}
-            assert conn.execute(sa.text("SELECT route_query FROM catalogue_resources")
-                                ).scalar() == "limit"
-        assert "route_envelope" not in cols and "route_query" in cols
+        migrate(engine, "0023_catalogue_route_query", down=True)
+        assert stored_column(engine, "route_query") == "limit"
+        assert "route_envelope" not in columns(engine)
     finally:
         engine.dispose()
