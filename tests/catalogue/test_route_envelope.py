@@ -8,12 +8,15 @@ numbers, booleans and null stay. Listed, only the listed keys stay."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from catalogue.envelope import MAX_NAMED, keys_problems
+from catalogue.model import Item
+from catalogue.shaping import shape
 from tests.catalogue.test_route_query import (  # noqa: F401 (fixtures)
     SECRET,
     VEHICLES,
@@ -104,3 +107,21 @@ def test_keys_are_checked() -> None:
     on_path = keys_problems(["data", "data.rows", "data.rows.x", "data.page", "datax"],
                             "data.rows")
     assert [p.split(":")[0] for p in on_path] == ["envelope[0]", "envelope[1]", "envelope[2]"]
+
+
+def test_nested_records_keep_their_envelope_by_dotted_paths() -> None:
+    """A common answer of a department's system: ``{"code": 0, "msg": "成功",
+    "data": {"rows": [...], ...}}``; the levels along the records' path are envelope too."""
+    body = json.dumps({"code": 0, "msg": "成功", "data": {
+        "rows": [{"brand": "红旗 H5", "driver_phone": PHONE}], "total": 1,
+        "page": {"next": "p-2", "owner": SECRET}, "note": PHONE}}).encode()
+    items, allowed = [Item("brand", "品牌"), Item("driver_phone", "电话")], ["brand"]
+    out = shape(body, records="data.rows", items=items, allowed=allowed)
+    assert json.loads(out.body) == {"code": 0, "data": {"rows": [{"brand": "红旗 H5"}],
+                                                        "total": 1}}
+    assert out.dropped == ("msg", "data.page", "data.note") and out.outside == ()
+    out = shape(body, records="data.rows", items=items, allowed=allowed,
+                envelope=("msg", "data.page.next", "data.page.owner.x"))
+    assert json.loads(out.body) == {"msg": "成功", "data": {"rows": [{"brand": "红旗 H5"}],
+                                                          "page": {"next": "p-2"}}}
+    assert out.dropped == ("code", "data.total", "data.page.owner", "data.note")
