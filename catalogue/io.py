@@ -30,6 +30,7 @@ RESOURCE_COLUMNS = [
     ("basis", "依据"), ("share_method", "共享方式"), ("update_cycle", "更新周期"),
     ("open_attr", "开放属性"), ("status", "状态"), ("route_method", "方法"),
     ("route_path", "路径"), ("route_records", "记录位置"), ("route_query", "查询参数"),
+    ("route_envelope", "外层保留键"),
 ]
 ITEM_COLUMNS = [
     ("item_name", "信息项"), ("item_title", "信息项名称"), ("item_type", "数据类型"),
@@ -41,8 +42,9 @@ ALIASES = {title: key for key, title in RESOURCE_COLUMNS + ITEM_COLUMNS}
 SHARE_TITLES = {"无条件共享": "unconditional", "有条件共享": "conditional", "不予共享": "none"}
 TRUE = {"true", "yes", "y", "1", "是", "t"}
 FALSE = {"false", "no", "n", "0", "否", "f"}
-# route_query: the names separated by spaces or commas; this alone for "none at all"
-# (an empty cell leaves the route without a list: catalogue.query)
+# route_query, route_envelope: the names separated by spaces or commas; this alone for
+# "none at all" (an empty cell leaves the route without a list: catalogue.query,
+# catalogue.envelope)
 NO_QUERY = "-"
 MAX_ROWS = 100_000
 # an import file is read whole: at most this (100 000 rows of a wide CSV)
@@ -166,8 +168,9 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
             resource[key] = row[key]
     route: dict[str, Any] = {k: row[f"route_{k}"] for k in ("method", "path", "records")
                              if row.get(f"route_{k}")}
-    if row.get("route_query"):
-        route["query"] = query_cell(row["route_query"])
+    for key in ("query", "envelope"):
+        if row.get(f"route_{key}"):
+            route[key] = query_cell(row[f"route_{key}"])
     item: dict[str, Any] = {"name": row.get("item_name", ""), "title": row.get("item_title", "")}
     if row.get("item_type"):
         item["type"] = row["item_type"]
@@ -213,7 +216,7 @@ def _row_into(row: dict[str, str], n: int, entries: dict[str, dict[str, Any]],
 
 
 def query_cell(text: str) -> list[str]:
-    """A ``route_query`` cell as the route's ``query`` list."""
+    """A ``route_query`` (or ``route_envelope``) cell as the route's list."""
     return [] if text.strip() == NO_QUERY else text.replace(",", " ").split()
 
 
@@ -256,6 +259,7 @@ def write_csv(resources: Iterable[Resource]) -> str:
                 r.code, r.name, r.summary, r.provider, r.system, r.share_type, r.conditions,
                 r.basis, r.share_method, r.update_cycle, r.open_attr, r.status,
                 r.route.method, r.route.path, r.route.records, _query_text(r.route.query),
+                _query_text(r.route.envelope),
             ] if k == 0 else [r.code] + [""] * (len(RESOURCE_COLUMNS) - 1)
             flags = [("true" if f else "false")
                      for f in (i.encrypt, i.authoritative, i.shareable)]

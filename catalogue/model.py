@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
+from catalogue.envelope import keys_problems
 from catalogue.limits import length_problems
 from catalogue.query import names_problems
 from texts import Text, where
@@ -80,7 +81,7 @@ RESOURCE_OPTIONAL = frozenset({
 })
 ITEM_REQUIRED = frozenset({"name", "title"})
 ITEM_OPTIONAL = frozenset({"type", "level", "mask", "encrypt", "authoritative", "shareable"})
-ROUTE_KEYS = frozenset({"method", "path", "records", "query"})
+ROUTE_KEYS = frozenset({"method", "path", "records", "query", "envelope"})
 
 
 def day_start(d: date) -> datetime:
@@ -131,12 +132,14 @@ class Route:
     """Where a resource is served: method, path template (``/api/vehicles/{plate}``)
     and where the records sit in the JSON body (dotted path; empty = the body);
     ``query``: the query parameters a consumer may send (None: any but the projection,
-    renaming and wrapping ones; ``catalogue.query``)."""
+    renaming and wrapping ones; ``catalogue.query``); ``envelope``: the keys kept
+    beside the records (None: numbers, booleans and null only; ``catalogue.envelope``)."""
 
     method: str
     path: str
     records: str = ""
     query: tuple[str, ...] | None = None
+    envelope: tuple[str, ...] | None = None
 
     def to_entry(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "path": self.path}
@@ -144,6 +147,8 @@ class Route:
             out["records"] = self.records
         if self.query is not None:
             out["query"] = list(self.query)
+        if self.envelope is not None:
+            out["envelope"] = list(self.envelope)
         return out
 
 
@@ -493,6 +498,8 @@ def route_problems(route: Any) -> list[str]:
         problems.append(where("route", Text(
             "cat.route_records", "records must be a dotted key path like items or data.items")))
     problems += [where("route", p) for p in names_problems(route.get("query"))]
+    problems += [where("route", p) for p in keys_problems(
+        route.get("envelope"), records if isinstance(records, str) else "")]
     return problems
 
 
@@ -554,6 +561,7 @@ def resource_from_entry(entry: Mapping[str, Any], *, status: str | None = None) 
             path=str(route["path"]),
             records=str(route.get("records") or ""),
             query=None if route.get("query") is None else tuple(route["query"]),
+            envelope=None if route.get("envelope") is None else tuple(route["envelope"]),
         ),
         items=items,
         summary=str(entry.get("summary") or ""),

@@ -8,10 +8,14 @@ are handed in, so nothing here touches a database or a key store.
     records     the route names where they sit (``items``, ``data.rows``; empty: the
                 body itself). A list of objects, or one object. Anything else: ShapeError.
     cutting     a record keeps only the allowed items; the envelope around the records
-                keeps only scalar values (``total``, ``page``), never nested data, and
-                none under a key naming an item of the resource in any spelling
-                (``driver_name``, ``DriverName``, ``driver-name``): an item's value
-                outside the records would pass uncut, unmasked, unencrypted
+                keeps what the route's ``envelope:`` lists (any JSON scalar; dotted paths
+                reach into envelope objects), without a list only numbers, booleans and
+                null (``total``, ``page``): never a string (``"note": "王五 138..."``),
+                never other nested data (``catalogue.envelope``), and never a key naming
+                an item of the resource in any spelling (``driver_name``, ``DriverName``,
+                ``driver-name``): a value outside the records would pass uncut,
+                unmasked, unencrypted. Every key dropped is named (``outside`` for an
+                item's name, ``dropped`` for the rest)
     masks       keep_last_4       450102198305120031 → **************0031
                 keep_first_char   李建国 → 李**
                 phone_middle      13907710021 → 139****0021
@@ -164,6 +168,7 @@ class Shaped:
     withheld: dict[str, str] = field(default_factory=dict)  # item -> why
     records: int = 0
     outside: tuple[str, ...] = ()  # envelope keys dropped as naming an item
+    dropped: tuple[str, ...] = ()  # other envelope keys dropped (dotted paths)
 
 
 # the charsets a department system's JSON comes in; GBK and GB2312 read as their
@@ -270,11 +275,13 @@ def shape(
     recipient_jwks: Mapping[str, Any] | None = None,
     no_key_reason: str = "the consuming client registered no encryption key",
     mac: Mac | None = None,
+    envelope: Iterable[str] | None = None,
 ) -> Shaped:
     """Cut, mask and encrypt the records of ``body``.
 
     ``items`` are the resource's item rules; ``allowed`` the item names the decision
-    allows. Raises ShapeError when the body or its records cannot be checked.
+    allows; ``envelope`` the route's envelope keys (None: not listed). Raises
+    ShapeError when the body or its records cannot be checked.
     """
     doc = parse_json(decode_content(body, content_encoding, max_bytes), content_type)
     rules = {i.name: i for i in items}
@@ -323,15 +330,14 @@ def shape(
         else:
             raise ShapeError(
                 f"records at {records or 'the body'!r} are neither a list nor an object")
-        outside: list[str] = []
-        result = shaped_records if not path else _envelope(
-            doc, path, shaped_records, frozenset(item_key(n) for n in rules), outside)
+        keep = _Keep(frozenset(item_key(n) for n in rules), envelope)
+        result = shaped_records if not path else _envelope(doc, path, shaped_records, keep)
         data = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:
         # JSON's \ud800 escape parses to a lone surrogate, which UTF-8 cannot carry
         raise ShapeError("a released value holds a lone surrogate (not Unicode text)") from None
     released = tuple(n for n in out_items if n in seen)
-    return Shaped(data, released, withheld, count, tuple(outside))
+    return Shaped(data, released, withheld, count, tuple(keep.outside), tuple(keep.dropped))
 
 
 def item_key(name: str) -> str:
@@ -343,17 +349,43 @@ def item_key(name: str) -> str:
 _SEPARATORS = re.compile(r"[\W_]+")
 
 
-def _envelope(doc: dict[str, Any], path: list[str], records: Any,
-              items: frozenset[str], outside: list[str]) -> dict[str, Any]:
-    """The envelope along ``path`` with only scalar values kept, none under a key that
-    names an item (its key goes to ``outside``), and the records in place."""
+class _Keep:
+    """What the envelope keeps (module docstring), and the keys it dropped."""
+
+    def __init__(self, items: frozenset[str], listed: Iterable[str] | None) -> None:
+        self.items = items
+        self.listed = None if listed is None else frozenset(listed)
+        # the envelope objects a listed dotted path leads into ("page" for "page.next")
+        self.within = frozenset(
+            ".".join(parts[:k]) for parts in (n.split(".") for n in self.listed or ())
+            for k in range(1, len(parts)))
+        self.outside: list[str] = []
+        self.dropped: list[str] = []
+
+    def kept(self, key: str, value: Any) -> bool:
+        if self.listed is None:
+            return value is None or isinstance(value, bool | int | float)
+        return key in self.listed and (value is None or isinstance(
+            value, str | bool | int | float))
+
+
+def _envelope(doc: dict[str, Any], path: list[str], records: Any, keep: _Keep,
+              prefix: str = "") -> dict[str, Any]:
+    """The envelope object ``doc`` (at the dotted ``prefix``) as the consumer gets it:
+    the records in place at ``path`` (empty: none below), the keys ``keep`` keeps, and
+    every other key named in ``keep``."""
     out: dict[str, Any] = {}
     for k, v in doc.items():
-        if k == path[0]:
+        full = prefix + k
+        if path and k == path[0]:
             out[k] = (records if len(path) == 1
-                      else _envelope(v, path[1:], records, items, outside))
-        elif item_key(k) in items:
-            outside.append(k)
-        elif v is None or isinstance(v, str | int | float | bool):
+                      else _envelope(v, path[1:], records, keep, f"{full}."))
+        elif item_key(k) in keep.items:
+            keep.outside.append(full)
+        elif isinstance(v, dict) and full in keep.within:
+            out[k] = _envelope(v, [], None, keep, f"{full}.")
+        elif keep.kept(full, v):
             out[k] = v
+        else:
+            keep.dropped.append(full)
     return out

@@ -20,7 +20,8 @@ Optional resource keys: summary, basis, share_method, update_cycle, open_attr,
 status (a new resource defaults to published; an existing one keeps its status
 unless the file names one) and version (informational: the store counts
 versions). Optional route keys: records, query (the query parameters a consumer may
-send: ``catalogue.query``). Optional item keys: type, level (1-4), mask, encrypt, authoritative,
+send: ``catalogue.query``), envelope (the keys kept beside the records:
+``catalogue.envelope``). Optional item keys: type, level (1-4), mask, encrypt, authoritative,
 shareable. Optional grant keys: client, from, basis.
 
 A grant is identified by (resource, consumer, client, purpose): applying

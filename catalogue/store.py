@@ -74,12 +74,21 @@ def read_version(conn: Connection) -> int:
 # resources
 
 
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """A route's stored list (names separated by spaces; NULL: not listed)."""
+    return None if text is None else tuple(text.split())
+
+
+def _text(names: tuple[str, ...] | None) -> str | None:
+    return None if names is None else " ".join(names)
+
+
 def _resource(row: Any, item_list: Iterable[Item]) -> Resource:
     return Resource(
         code=row.code, name=row.name, provider=row.provider, system=row.system,
         share_type=row.share_type,
         route=Route(row.route_method, row.route_path, row.route_records or "",
-                    None if row.route_query is None else tuple(row.route_query.split())),
+                    _names(row.route_query), _names(row.route_envelope)),
         items=tuple(item_list),
         summary=row.summary or "", conditions=row.conditions or "", basis=row.basis or "",
         share_method=row.share_method, update_cycle=row.update_cycle or "",
@@ -129,7 +138,8 @@ def save_resource(conn: Connection, resource: Resource, now: datetime) -> tuple[
         "share_method": resource.share_method, "update_cycle": resource.update_cycle,
         "open_attr": resource.open_attr, "route_method": resource.route.method,
         "route_path": resource.route.path, "route_records": resource.route.records,
-        "route_query": None if resource.route.query is None else " ".join(resource.route.query),
+        "route_query": _text(resource.route.query),
+        "route_envelope": _text(resource.route.envelope),
         "status": resource.status, "updated_at": now,
     }
     if old is None:

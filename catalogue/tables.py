@@ -1,5 +1,6 @@
 """Tables the catalogue owns (migrations ``0006_catalogue``,
-``0018_catalogue_steward`` and ``0023_catalogue_route_query`` mirror them).
+``0018_catalogue_steward``, ``0023_catalogue_route_query`` and
+``0024_catalogue_route_envelope`` mirror them).
 
 Department, system and client codes are plain strings: the gateway owns those
 tables and checks the references before anything is written here. Every
@@ -41,6 +42,9 @@ resources = sa.Table(
     # the query parameters a consumer may send, separated by spaces ("": none at all);
     # NULL: not listed (any but the projection ones: catalogue.query)
     sa.Column("route_query", sa.Text, nullable=True),
+    # the envelope keys kept beside the records, separated by spaces ("": none);
+    # NULL: not listed (numbers, booleans and null only: catalogue.envelope)
+    sa.Column("route_envelope", sa.Text, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

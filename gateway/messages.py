@@ -800,4 +800,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.query_many": ("query 列出的参数超过 {n} 个", "query names more than {n} parameters"),
     "cat.query_name": ("参数名 {name!r} 不合规（字母、数字和 _ . - $，最长 64 个字符）", "bad parameter name {name!r} (letters, digits and _ . - $, at most 64)"),
     "cat.query_twice": ("参数 {name!r} 重复列出（首次在 {first}）", "parameter {name!r} listed twice (first at {first})"),
+    # -- the envelope keys kept beside a governed answer's records (h-envelope; catalogue.envelope)
+    "cat.envelope_list": ("envelope 必须是键名的列表", "envelope must be a list of key names"),
+    "cat.envelope_many": ("envelope 列出的键超过 {n} 个", "envelope names more than {n} keys"),
+    "cat.envelope_key": ("键 {key!r} 不合规（以点分隔的路径，由字母、数字和 _ - $ 组成，最长 {n} 个字符）", "bad key {key!r} (a dotted path of letters, digits and _ - $, at most {n})"),
+    "cat.envelope_twice": ("键 {key!r} 重复列出（首次在 {first}）", "key {key!r} listed twice (first at {first})"),
+    "cat.envelope_records": ("键 {key!r} 位于记录路径 {records!r} 上：记录按信息项逐项裁剪", "key {key!r} is on the records' path {records!r}: the records are shaped item by item"),
 }

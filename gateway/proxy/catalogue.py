@@ -33,7 +33,10 @@ shape   The response of an allowed request for a consumer is cut to the allowed
         head keeps no validator or checksum of the raw body and says
         ``Cache-Control: private, no-store`` (:func:`shaped_headers`); the
         upstream was asked for the whole body, unencoded, unconditionally
-        (``gateway.proxy.headers.SHAPED_DROP``).
+        (``gateway.proxy.headers.SHAPED_DROP``). The envelope around the records
+        keeps only what the route's ``envelope:`` lists, unlisted only numbers,
+        booleans and null (``catalogue.envelope``); the dropped keys are named in
+        the audit record (``extra.envelope_dropped``, ``extra.outside_records``).
 audit   Both steps write into the request's one ``proxy_request`` record, which
         the proxy appends durably before the response leaves: the resource, the
         purpose, the items actually released, the grants used, and the items
@@ -52,6 +55,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
+from catalogue.envelope import bounded
 from catalogue.query import refusal
 from catalogue.service import Snapshot
 from gateway.proxy import delegation
@@ -128,7 +132,7 @@ class CatalogueShaping:
             allowed=decision.items, content_type=content_type,
             content_encoding=content_encoding, max_bytes=SHAPE_LIMIT_BYTES,
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
-            mac=self.mac_for(caller.department),
+            mac=self.mac_for(caller.department), envelope=resource.route.envelope,
         )
 
 
@@ -351,8 +355,15 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
-        if shaped.outside:  # an item's name beside the records: dropped, and said
-            req.audit.extra["outside_records"] = list(shaped.outside)
+        # beside the records: an item's name, or a key the route's envelope does not
+        # keep (catalogue.envelope); dropped, and said (bounded: the upstream's keys)
+        for name, keys in (("outside_records", shaped.outside),
+                           ("envelope_dropped", shaped.dropped)):
+            if keys:
+                shown, more = bounded(list(keys))
+                req.audit.extra[name] = shown
+                if more:
+                    req.audit.extra[f"{name}_more"] = more
         return UpstreamResponse(resp.status, headers, shaped.body)
 
     return shape

@@ -77,13 +77,16 @@ class Upstream:
             head = await reader.readuntil(b"\r\n\r\n")
             target = head.split(b" ", 2)[1].decode("latin-1")
             self.seen.append(target)
-            rows = postgrest(target.partition("?")[2])
-            body = json.dumps({"items": rows, "total": len(rows)}, ensure_ascii=False).encode()
+            body = json.dumps(self.answer(postgrest(target.partition("?")[2])),
+                              ensure_ascii=False).encode()
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
             await writer.drain()
         finally:
             writer.close()
+
+    def answer(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"items": rows, "total": len(rows)}
 
 
 @dataclass
@@ -129,12 +132,17 @@ class Shop:
 
 
 @pytest.fixture
-async def shop(services: Services, clock: FrozenClock) -> AsyncIterator[Shop]:
+def upstream() -> Upstream:
+    return Upstream()
+
+
+@pytest.fixture
+async def shop(services: Services, clock: FrozenClock, upstream: Upstream
+               ) -> AsyncIterator[Shop]:
     sync_log = services.audit
     log = AuditLog(services.engine, keys=services.keys, writer_id="query-test",
                    clock=lambda: clock().timestamp())
     services.audit = log
-    upstream = Upstream()
     sock = free_socket()
     server = await asyncio.start_server(upstream.handle, sock=sock)
     apply_state(services, {"systems": [

@@ -5,19 +5,17 @@ the migration that adds its column to a catalogue stored before."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from alembic import command
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from catalogue.store import load_resources
 from gateway.cli.main import cli
 from gateway.services import Services
-from gateway.storage import _alembic_config, create_engine, upgrade, write_transaction
+from gateway.storage import create_engine, upgrade
+from tests.catalogue.stored_routes import columns, migrate, store_at, stored_column
 from tests.tokens import access_token
 from tests.wiring import parts
 
@@ -106,27 +104,14 @@ def test_import_and_export_carry_the_list(invoke, tmp_path: Path) -> None:  # ty
 def test_the_migration_adds_an_empty_list_to_stored_routes(empty_db_url: str) -> None:
     engine = create_engine(empty_db_url)
     try:
-        with write_transaction(engine) as conn:
-            command.upgrade(_alembic_config(conn), "0018_catalogue_steward")
-        at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-        with engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO catalogue_resources (code, name, summary, provider, system, "
-                "share_type, conditions, basis, share_method, update_cycle, open_attr, "
-                "route_method, route_path, route_records, status, version, created_at, "
-                "updated_at) VALUES ('JG-0001', '公务用车', '', 'jgswj', 'vehicles', "
-                "'unconditional', '', '', 'api', '', '', 'GET', '/api/vehicles', 'items', "
-                "'published', 1, :at, :at)"), {"at": at})
+        store_at(engine, "0018_catalogue_steward")
         upgrade(engine)
         with engine.connect() as conn:
             (stored,) = load_resources(conn)
         assert stored.route.query is None and stored.route.records == "items"
-        with write_transaction(engine) as conn:
-            command.downgrade(_alembic_config(conn), "0018_catalogue_steward")
-        with engine.connect() as conn:
-            cols = {c["name"] for c in sa.inspect(conn).get_columns("catalogue_resources")}
-            assert conn.execute(sa.text("SELECT code FROM catalogue_resources")).scalar() \
-                == "JG-0001"
-        assert "route_query" not in cols and "route_records" in cols
+        migrate(engine, "0018_catalogue_steward", down=True)
+        assert stored_column(engine, "code") == "JG-0001"
+        assert {"route_query", "route_envelope"}.isdisjoint(columns(engine))
+        assert "route_records" in columns(engine)
     finally:
         engine.dispose()

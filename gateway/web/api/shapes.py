@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogue.envelope import MAX_KEY, MAX_KEYS
 from catalogue.limits import MAX_LENGTH
 from catalogue.model import (
     APPLICATION_STATES,
@@ -93,6 +94,11 @@ ROUTE_ENTRY: JSON = obj({
     # catalogue.query.names_problems (NAME_RE; names compared without letter case)
     "query": {"type": ["array", "null"], "maxItems": MAX_NAMES, "uniqueItems": True,
               "items": {"type": "string", "pattern": r"^[A-Za-z0-9_$][A-Za-z0-9_.$-]{0,63}$"}},
+    # catalogue.envelope.keys_problems (KEY_RE; compared exactly)
+    "envelope": {"type": ["array", "null"], "maxItems": MAX_KEYS, "uniqueItems": True,
+                 "items": {"type": "string", "maxLength": MAX_KEY,
+                           "pattern": r"^[A-Za-z0-9_$][A-Za-z0-9_$-]*"
+                                      r"(\.[A-Za-z0-9_$][A-Za-z0-9_$-]*)*$"}},
 }, ["path"], closed=True)
 
 #: catalogue.model.Resource.to_entry, resource_problems (the state file's format)
