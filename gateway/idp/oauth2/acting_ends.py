@@ -91,7 +91,7 @@ class ActingEnds:
         notices: list[Notice] = []
         by_delegation: dict[int, list[dict[str, Any]]] = {}
         for row in found:
-            ended = self._end_family(row.grant_key.removeprefix(FAMILY), now)
+            ended = self._end_family(row.grant_key.removeprefix(FAMILY))
             if ended is None:
                 continue  # another process took it
             by_delegation.setdefault(int(row.delegation), []).append(ended)
@@ -112,19 +112,18 @@ class ActingEnds:
                 "sids": sorted({f["sid"] for f in families if f["sid"]})})
         return notices
 
-    def _end_family(self, family: str, now: datetime) -> dict[str, Any] | None:
-        """Revoke one family (claimed: None if another process revoked it meanwhile),
-        then put its access tokens on the deny list."""
-        with self.engine.begin() as conn:  # the write first: SQLite's lock at once
-            claimed = conn.execute(refresh_tokens.update().where(
-                refresh_tokens.c.family_id == family, refresh_tokens.c.revoked_at.is_(None),
-            ).values(revoked_at=now)).rowcount
+    def _end_family(self, family: str) -> dict[str, Any] | None:
+        """Revoke one family and put its access tokens on the deny list, in one
+        transaction (claimed: None if another process revoked it meanwhile; a failure
+        leaves it live for the next round)."""
+        if not self.provider.store.claim_family(family):
+            return None
+        with self.engine.connect() as conn:
             row = conn.execute(sa.select(refresh_tokens.c.client_id, refresh_tokens.c.username,
                                          refresh_tokens.c.sid)
                                .where(refresh_tokens.c.family_id == family).limit(1)).first()
-        if not claimed or row is None:
+        if row is None:
             return None
-        self.provider.store.revoke_family(family)  # denies every access token of it
         return {"family": family, "client": row.client_id, "user": row.username,
                 "sid": row.sid}
 
