@@ -45,14 +45,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
-from catalogue.query import refusal
+from catalogue.query import Refusal, refusal
 from catalogue.service import Snapshot
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
@@ -154,6 +154,11 @@ def _check_query(req: ProxyRequest) -> None:
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
     resource = req.extra[_KEY][0]
     why = refusal(req.target.query, resource.route.query)
+    if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
+        # Rack, Express's body parsers and others read a form body's parameters on any
+        # method, beside the query string's: a projection there would never be checked
+        why = Refusal("(body)", f"a {req.method} request carries no body on a route "
+                                "whose answer is cut for this caller")
     if why is None:
         return
     req.audit.extra["query_refused"] = why.parameter
@@ -164,6 +169,15 @@ def _check_query(req: ProxyRequest) -> None:
         f"query parameter {why.parameter!r} is not allowed on {resource.code}: {why.reason}",
         parameter=why.parameter,
         allowed=None if listed is None else list(listed))
+
+
+# RFC 9110 9.3: a body on these has no defined meaning (the proxy forwards it as sent)
+NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
+    return (headers.get("content-length", "0").strip() not in ("", "0")
+            or "transfer-encoding" in headers)
 
 
 def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: Decision
