@@ -140,13 +140,26 @@ async def watch(provider: Provider, every: float = ROUND_SECONDS) -> None:
             loop.call_soon_threadsafe(woken.set)
 
     provider.services.on_admin_change(wake)
+    failing: str | None = None  # the failure of the rounds failing since, logged once
+    failed = 0
     while True:
         woken.clear()
         try:
             notices = await asyncio.to_thread(ends.round)
-        except Exception:  # a failed round is tried again next round
-            log.exception("delegation ends round failed")
+        except Exception as exc:  # a failed round is tried again next round
+            # a round a second: a lasting cause (the database away) is logged when it
+            # starts or changes, not every second
+            cause = f"{type(exc).__name__}: {exc}"
+            if cause != failing:
+                log.exception("delegation ends round failed")
+                failing, failed = cause, 0
+            failed += 1
             notices = []
+        else:
+            if failing is not None:
+                log.info("delegation ends rounds work again after %d failed rounds (%s)",
+                         failed, failing[:200])
+                failing = None
         for n in notices:
             provider.notifier.schedule([(n.client_id, n.uri)], n.username, n.sid)
         with contextlib.suppress(TimeoutError):
