@@ -151,6 +151,10 @@ CASES: dict[str, Case] = {
                                  ("X-Accel-Expires", "600"),
                                  ("X-Accel-Redirect", "/internal/secret"),
                                  ("X-Sendfile", "/etc/passwd")),
+    # private with field names (RFC 9111 5.2.2.7): a shared cache may keep the answer
+    # without those fields
+    "private-fields": json_answer(BODY, ("Cache-Control", 'private="Set-Cookie", max-age=600'),
+                                  ("Set-Cookie", "s=1")),
     "trailers": lambda head: (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
         b"Trailer: X-Driver, Content-Type\r\nConnection: close\r\n\r\n"
@@ -348,6 +352,14 @@ async def test_the_head_of_a_shaped_answer_describes_it_and_no_cache_keeps_it(
     assert_shaped(r)
     assert "x-driver" not in r.headers and "set-cookie" not in r.headers
     assert SECRET not in str(r.headers)
+
+
+async def test_a_private_naming_fields_still_keeps_the_answer_from_shared_caches(
+        shop: Shop) -> None:
+    own = await shop.get("private-fields", who="jgswj")  # the provider's, unshaped
+    assert own.status_code == 200 and SECRET in own.text
+    directives = [d.strip() for d in own.headers["cache-control"].split(",")]
+    assert "private" in directives and "max-age=600" in directives, directives
 
 
 async def test_bodiless_and_error_statuses_of_a_shaped_route(shop: Shop) -> None:
