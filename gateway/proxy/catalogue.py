@@ -54,6 +54,7 @@ from sqlalchemy.engine import Engine
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.query import Refusal, refusal
 from catalogue.service import Snapshot
+from catalogue.shaping import item_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
@@ -333,6 +334,25 @@ def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool
     return out
 
 
+def without_items(headers: list[tuple[bytes, bytes]], resource: Resource,
+                  audit_extra: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """``headers`` without a field named after an item of ``resource`` (``X-`` aside,
+    compared as the envelope's keys are: ``X-Driver-ID-Number`` is driver_id_number):
+    its value would pass uncut, unmasked, unencrypted. The names dropped go to
+    ``outside_headers`` in the audit record."""
+    items = frozenset(item_key(i.name) for i in resource.items)
+    kept, dropped = [], []
+    for k, v in headers:
+        name = k.decode("latin-1")
+        if item_key(name.lower().removeprefix("x-")) in items:
+            dropped.append(name.lower())
+        else:
+            kept.append((k, v))
+    if dropped:
+        audit_extra["outside_headers"] = dropped
+    return kept
+
+
 def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
     async def shape(req: ProxyRequest, decision: Decision, resp: UpstreamResponse
                     ) -> UpstreamResponse:
@@ -340,13 +360,14 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         if found is None or not req.shape:
             return resp
         resource, cd, caller = found
+        upstream = without_items(resp.headers, resource, req.audit.extra)
         if req.method == "HEAD" or resp.status in _NO_BODY:
             # no body to shape; the head still must not describe the raw one (a HEAD's
             # head is the GET's: JSON)
             req.audit.items = ()
             return UpstreamResponse(resp.status, shaped_headers(
-                resp.headers, body=resp.status not in _NO_BODY), b"")
-        headers = shaped_headers(resp.headers, body=True)
+                upstream, body=resp.status not in _NO_BODY), b"")
+        headers = shaped_headers(upstream, body=True)
         if not 200 <= resp.status < 300:
             body = json.dumps({"upstream_status": resp.status}).encode()
             req.audit.items = ()
