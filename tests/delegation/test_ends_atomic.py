@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.idp.oauth2.acting_ends import ActingEnds
+from gateway.delegations import Delegations
+from gateway.idp.oauth2.acting_ends import ActingEnds, RoundFailed
 from tests.delegation.conftest import api, approved
 from tests.delegation.test_ends import acting_tokens
 from tests.delegation.test_idp import clients_doc, verified
@@ -43,3 +44,26 @@ async def test_a_round_failing_before_the_deny_list_leaves_the_family_for_the_ne
     assert not store.is_denied("jti", jti)
     ends.round()  # the next round finds the family still to end
     assert store.is_denied("jti", jti)
+
+
+async def test_the_tokens_end_though_recording_other_ends_fails(
+        sockets: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revocation is recorded by whoever revoked; the round's own records (moves,
+    lapses) failing must not keep that delegation's tokens alive."""
+    world = sockets
+    world.built.state_applier().apply(clients_doc())
+    number = await approved(world, systems=["echo"])
+    client, token = await acting_tokens(world, number)
+    await client.aclose()
+    jti = verified(world, token["access_token"])["jti"]
+    r = await api(world, "zhao.head", "POST", f"/{number}/revoke")
+    assert r.status == 200, r.body
+
+    def unrecordable(self: Any) -> list[Any]:
+        raise OSError("audit log unavailable")
+
+    monkeypatch.setattr(Delegations, "settle_ends", unrecordable)
+    with pytest.raises(RoundFailed) as failed:
+        ActingEnds(world.built.provider).round()
+    assert isinstance(failed.value.__cause__, OSError)
+    assert world.built.provider.store.is_denied("jti", jti)

@@ -61,6 +61,15 @@ def live_family(grant_key: sa.ColumnElement[str]) -> sa.Exists:
                              refresh_tokens.c.revoked_at.is_(None))
 
 
+class RoundFailed(Exception):
+    """Recording the round's own ends failed (its ``__cause__``); the tokens were ended
+    all the same, and ``notices`` are still to be sent."""
+
+    def __init__(self, notices: list[Notice]) -> None:
+        super().__init__("recording the delegation ends failed")
+        self.notices = notices
+
+
 class ActingEnds:
     """One round of the work above (``round``); the notices it leaves to send."""
 
@@ -75,7 +84,12 @@ class ActingEnds:
         with one_at_a_time(self.engine, "delegation-ends") as alone:
             if not alone:
                 return []
-            Delegations(self.services).settle_ends()
+            # the tokens whatever becomes of the records: a revocation or a move ended
+            # the delegation in its table already, and waits for no record of this round
+            try:
+                Delegations(self.services).settle_ends()
+            except Exception as exc:
+                raise RoundFailed(self.end_tokens()) from exc
             return self.end_tokens()
 
     def end_tokens(self) -> list[Notice]:
@@ -149,12 +163,13 @@ async def watch(provider: Provider, every: float = ROUND_SECONDS) -> None:
         except Exception as exc:  # a failed round is tried again next round
             # a round a second: a lasting cause (the database away) is logged when it
             # starts or changes, not every second
-            cause = f"{type(exc).__name__}: {exc}"
+            notices = exc.notices if isinstance(exc, RoundFailed) else []
+            why = exc.__cause__ if isinstance(exc, RoundFailed) else exc
+            cause = f"{type(why).__name__}: {why}"
             if cause != failing:
                 log.exception("delegation ends round failed")
                 failing, failed = cause, 0
             failed += 1
-            notices = []
         else:
             if failing is not None:
                 log.info("delegation ends rounds work again after %d failed rounds (%s)",
