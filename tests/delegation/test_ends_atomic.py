@@ -16,16 +16,22 @@ from tests.delegation.test_idp import clients_doc, verified
 from tests.proxy.conftest import World
 
 
-async def test_a_round_failing_before_the_deny_list_leaves_the_family_for_the_next(
-        sockets: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    world = sockets
+async def revoked_with_tokens(world: World) -> str:
+    """A delegation B acted under at echo-web, then revoked by the head; the jti of the
+    access token the relying party got."""
     world.built.state_applier().apply(clients_doc())
     number = await approved(world, systems=["echo"])
     client, token = await acting_tokens(world, number)
     await client.aclose()
-    jti = verified(world, token["access_token"])["jti"]
     r = await api(world, "zhao.head", "POST", f"/{number}/revoke")
     assert r.status == 200, r.body
+    return str(verified(world, token["access_token"])["jti"])
+
+
+async def test_a_round_failing_before_the_deny_list_leaves_the_family_for_the_next(
+        sockets: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = sockets
+    jti = await revoked_with_tokens(world)
 
     store = world.built.provider.store
     deny = store._deny
@@ -51,13 +57,7 @@ async def test_the_tokens_end_though_recording_other_ends_fails(
     """A revocation is recorded by whoever revoked; the round's own records (moves,
     lapses) failing must not keep that delegation's tokens alive."""
     world = sockets
-    world.built.state_applier().apply(clients_doc())
-    number = await approved(world, systems=["echo"])
-    client, token = await acting_tokens(world, number)
-    await client.aclose()
-    jti = verified(world, token["access_token"])["jti"]
-    r = await api(world, "zhao.head", "POST", f"/{number}/revoke")
-    assert r.status == 200, r.body
+    jti = await revoked_with_tokens(world)
 
     def unrecordable(self: Any) -> list[Any]:
         raise OSError("audit log unavailable")
