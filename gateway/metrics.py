@@ -109,7 +109,10 @@ class QueuedHistogram(Histogram):
         total = 0.0
         take = queued.popleft
         for _ in range(len(queued)):  # what is there now; later ones wait for next time
-            amount = take()
+            try:
+                amount = take()
+            except IndexError:  # another thread's fold (a scrape's, a request's) took it
+                break
             total += amount
             if amount == amount:  # as Histogram.observe: a NaN goes to the sum only
                 counts[bisect.bisect_left(bounds, amount)] += 1  # the first bound >= it

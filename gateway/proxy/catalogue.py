@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,8 +56,9 @@ from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.envelope import bounded
-from catalogue.query import refusal
+from catalogue.query import Refusal, refusal
 from catalogue.service import Snapshot
+from catalogue.shaping import item_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
@@ -158,6 +159,11 @@ def _check_query(req: ProxyRequest) -> None:
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
     resource = req.extra[_KEY][0]
     why = refusal(req.target.query, resource.route.query)
+    if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
+        # Rack, Express's body parsers and others read a form body's parameters on any
+        # method, beside the query string's: a projection there would never be checked
+        why = Refusal("(body)", f"a {req.method} request carries no body on a route "
+                                "whose answer is cut for this caller")
     if why is None:
         return
     req.audit.extra["query_refused"] = why.parameter
@@ -168,6 +174,15 @@ def _check_query(req: ProxyRequest) -> None:
         f"query parameter {why.parameter!r} is not allowed on {resource.code}: {why.reason}",
         parameter=why.parameter,
         allowed=None if listed is None else list(listed))
+
+
+# RFC 9110 9.3: a body on these has no defined meaning (the proxy forwards it as sent)
+NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
+    return (headers.get("content-length", "0").strip() not in ("", "0")
+            or "transfer-encoding" in headers)
 
 
 def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: Decision
@@ -323,6 +338,25 @@ def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool
     return out
 
 
+def without_items(headers: list[tuple[bytes, bytes]], resource: Resource,
+                  audit_extra: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """``headers`` without a field named after an item of ``resource`` (``X-`` aside,
+    compared as the envelope's keys are: ``X-Driver-ID-Number`` is driver_id_number):
+    its value would pass uncut, unmasked, unencrypted. The names dropped go to
+    ``outside_headers`` in the audit record."""
+    items = frozenset(item_key(i.name) for i in resource.items)
+    kept, dropped = [], []
+    for k, v in headers:
+        name = k.decode("latin-1")
+        if item_key(name.lower().removeprefix("x-")) in items:
+            dropped.append(name.lower())
+        else:
+            kept.append((k, v))
+    if dropped:
+        audit_extra["outside_headers"] = dropped
+    return kept
+
+
 def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
     async def shape(req: ProxyRequest, decision: Decision, resp: UpstreamResponse
                     ) -> UpstreamResponse:
@@ -330,13 +364,14 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         if found is None or not req.shape:
             return resp
         resource, cd, caller = found
+        upstream = without_items(resp.headers, resource, req.audit.extra)
         if req.method == "HEAD" or resp.status in _NO_BODY:
             # no body to shape; the head still must not describe the raw one (a HEAD's
             # head is the GET's: JSON)
             req.audit.items = ()
             return UpstreamResponse(resp.status, shaped_headers(
-                resp.headers, body=resp.status not in _NO_BODY), b"")
-        headers = shaped_headers(resp.headers, body=True)
+                upstream, body=resp.status not in _NO_BODY), b"")
+        headers = shaped_headers(upstream, body=True)
         if not 200 <= resp.status < 300:
             body = json.dumps({"upstream_status": resp.status}).encode()
             req.audit.items = ()

@@ -259,8 +259,10 @@ def private_cache_control(values: list[bytes]) -> bytes:
             name = directive.partition(b"=")[0].strip().lower()
             if directive and name.decode("latin-1") not in _SHARED_DIRECTIVES:
                 kept.append(directive)
-    names = {d.partition(b"=")[0].strip().lower() for d in kept}
-    if b"private" not in names and b"no-store" not in names:
+    # bare only: ``private="Set-Cookie"`` (RFC 9111 5.2.2.7) lets a shared cache keep
+    # the answer without the fields it names
+    bare = {d.lower() for d in kept}
+    if b"private" not in bare and b"no-store" not in bare:
         kept.insert(0, b"private")
     return b", ".join(kept)
 

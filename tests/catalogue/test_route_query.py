@@ -68,7 +68,8 @@ def postgrest(query: str) -> list[dict[str, Any]]:
 class Upstream:
     """A raw HTTP/1.1 server answering ``/api/vehicles`` as :func:`postgrest` does,
     in the demo's envelope (``{"items": [...], "total": n}``); it keeps every
-    request target it read."""
+    request target it read. A form body's parameters count after the query string's,
+    on any method, as Rack and Express's body parsers read them."""
 
     seen: list[str] = field(default_factory=list)
 
@@ -77,8 +78,11 @@ class Upstream:
             head = await reader.readuntil(b"\r\n\r\n")
             target = head.split(b" ", 2)[1].decode("latin-1")
             self.seen.append(target)
-            body = json.dumps(self.answer(postgrest(target.partition("?")[2])),
-                              ensure_ascii=False).encode()
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            form = (await reader.readexactly(length)).decode("latin-1") if length else ""
+            rows = postgrest("&".join(p for p in (target.partition("?")[2], form) if p))
+            body = json.dumps(self.answer(rows), ensure_ascii=False).encode()
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
             await writer.drain()

@@ -3,6 +3,7 @@ a scrape exactly as prometheus-client's own Histogram shows them."""
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import pytest
@@ -75,3 +76,24 @@ def test_the_proxy_histograms_are_queued_in_one_process() -> None:
     assert 'govgate_proxy_request_seconds_bucket{le="0.025",system="s"} 1.0' in text
     assert 'govgate_policy_decision_seconds_bucket{le="5e-06"} 1.0' in text
     m.close()
+
+
+def test_two_folds_at_once_count_each_observation_once() -> None:
+    """A scrape folds in a worker thread while a request's observation reaching
+    QUEUED_MAX folds on the event loop: the first fold's queue is emptied under it."""
+    h = QueuedHistogram("w_seconds", "w", registry=CollectorRegistry())
+
+    class Interleaved(collections.deque[float]):
+        other_ran = False
+
+        def popleft(self) -> float:
+            if not self.other_ran:  # the other thread's fold runs between two pops
+                self.other_ran = True
+                h.fold()
+            return super().popleft()
+
+    h._queued = Interleaved([0.001] * 10)
+    h.fold()
+    h.observe(0.001)
+    count = next(s.value for s in h.collect()[0].samples if s.name == "w_seconds_count")
+    assert count == 11

@@ -151,6 +151,13 @@ CASES: dict[str, Case] = {
                                  ("X-Accel-Expires", "600"),
                                  ("X-Accel-Redirect", "/internal/secret"),
                                  ("X-Sendfile", "/etc/passwd")),
+    # private with field names (RFC 9111 5.2.2.7): a shared cache may keep the answer
+    # without those fields
+    "private-fields": json_answer(BODY, ("Cache-Control", 'private="Set-Cookie", max-age=600'),
+                                  ("Set-Cookie", "s=1")),
+    # an item's value in a header field named after it, as a detail route might send
+    "item-headers": json_answer(BODY, ("X-Driver-ID-Number", SECRET),
+                                ("Driver_Phone", "13907710021"), ("X-Total-Count", "1")),
     "trailers": lambda head: (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
         b"Trailer: X-Driver, Content-Type\r\nConnection: close\r\n\r\n"
@@ -348,6 +355,27 @@ async def test_the_head_of_a_shaped_answer_describes_it_and_no_cache_keeps_it(
     assert_shaped(r)
     assert "x-driver" not in r.headers and "set-cookie" not in r.headers
     assert SECRET not in str(r.headers)
+
+
+async def test_a_private_naming_fields_still_keeps_the_answer_from_shared_caches(
+        shop: Shop) -> None:
+    own = await shop.get("private-fields", who="jgswj")  # the provider's, unshaped
+    assert own.status_code == 200 and SECRET in own.text
+    directives = [d.strip() for d in own.headers["cache-control"].split(",")]
+    assert "private" in directives and "max-age=600" in directives, directives
+
+
+async def test_a_header_field_named_after_an_item_is_dropped_from_a_shaped_answer(
+        shop: Shop) -> None:
+    for method in ("GET", "HEAD"):
+        r = await shop.get("item-headers", method)
+        assert r.status_code == 200
+        assert SECRET not in str(r.headers) and "13907710021" not in str(r.headers), method
+        assert r.headers["x-total-count"] == "1"
+        assert shop.record(r)["extra"]["outside_headers"] == ["x-driver-id-number",
+                                                              "driver_phone"]
+    own = await shop.get("item-headers", who="jgswj")  # the provider's, unshaped
+    assert own.headers["x-driver-id-number"] == SECRET
 
 
 async def test_bodiless_and_error_statuses_of_a_shaped_route(shop: Shop) -> None:

@@ -61,6 +61,15 @@ def live_family(grant_key: sa.ColumnElement[str]) -> sa.Exists:
                              refresh_tokens.c.revoked_at.is_(None))
 
 
+class RoundFailed(Exception):
+    """Recording the round's own ends failed (its ``__cause__``); the tokens were ended
+    all the same, and ``notices`` are still to be sent."""
+
+    def __init__(self, notices: list[Notice]) -> None:
+        super().__init__("recording the delegation ends failed")
+        self.notices = notices
+
+
 class ActingEnds:
     """One round of the work above (``round``); the notices it leaves to send."""
 
@@ -75,7 +84,12 @@ class ActingEnds:
         with one_at_a_time(self.engine, "delegation-ends") as alone:
             if not alone:
                 return []
-            Delegations(self.services).settle_ends()
+            # the tokens whatever becomes of the records: a revocation or a move ended
+            # the delegation in its table already, and waits for no record of this round
+            try:
+                Delegations(self.services).settle_ends()
+            except Exception as exc:
+                raise RoundFailed(self.end_tokens()) from exc
             return self.end_tokens()
 
     def end_tokens(self) -> list[Notice]:
@@ -91,7 +105,7 @@ class ActingEnds:
         notices: list[Notice] = []
         by_delegation: dict[int, list[dict[str, Any]]] = {}
         for row in found:
-            ended = self._end_family(row.grant_key.removeprefix(FAMILY), now)
+            ended = self._end_family(row.grant_key.removeprefix(FAMILY))
             if ended is None:
                 continue  # another process took it
             by_delegation.setdefault(int(row.delegation), []).append(ended)
@@ -112,19 +126,18 @@ class ActingEnds:
                 "sids": sorted({f["sid"] for f in families if f["sid"]})})
         return notices
 
-    def _end_family(self, family: str, now: datetime) -> dict[str, Any] | None:
-        """Revoke one family (claimed: None if another process revoked it meanwhile),
-        then put its access tokens on the deny list."""
-        with self.engine.begin() as conn:  # the write first: SQLite's lock at once
-            claimed = conn.execute(refresh_tokens.update().where(
-                refresh_tokens.c.family_id == family, refresh_tokens.c.revoked_at.is_(None),
-            ).values(revoked_at=now)).rowcount
+    def _end_family(self, family: str) -> dict[str, Any] | None:
+        """Revoke one family and put its access tokens on the deny list, in one
+        transaction (claimed: None if another process revoked it meanwhile; a failure
+        leaves it live for the next round)."""
+        if not self.provider.store.claim_family(family):
+            return None
+        with self.engine.connect() as conn:
             row = conn.execute(sa.select(refresh_tokens.c.client_id, refresh_tokens.c.username,
                                          refresh_tokens.c.sid)
                                .where(refresh_tokens.c.family_id == family).limit(1)).first()
-        if not claimed or row is None:
+        if row is None:
             return None
-        self.provider.store.revoke_family(family)  # denies every access token of it
         return {"family": family, "client": row.client_id, "user": row.username,
                 "sid": row.sid}
 
@@ -141,13 +154,27 @@ async def watch(provider: Provider, every: float = ROUND_SECONDS) -> None:
             loop.call_soon_threadsafe(woken.set)
 
     provider.services.on_admin_change(wake)
+    failing: str | None = None  # the failure of the rounds failing since, logged once
+    failed = 0
     while True:
         woken.clear()
         try:
             notices = await asyncio.to_thread(ends.round)
-        except Exception:  # a failed round is tried again next round
-            log.exception("delegation ends round failed")
-            notices = []
+        except Exception as exc:  # a failed round is tried again next round
+            # a round a second: a lasting cause (the database away) is logged when it
+            # starts or changes, not every second
+            notices = exc.notices if isinstance(exc, RoundFailed) else []
+            why = exc.__cause__ if isinstance(exc, RoundFailed) else exc
+            cause = f"{type(why).__name__}: {why}"
+            if cause != failing:
+                log.exception("delegation ends round failed")
+                failing, failed = cause, 0
+            failed += 1
+        else:
+            if failing is not None:
+                log.info("delegation ends rounds work again after %d failed rounds (%s)",
+                         failed, failing[:200])
+                failing = None
         for n in notices:
             provider.notifier.schedule([(n.client_id, n.uri)], n.username, n.sid)
         with contextlib.suppress(TimeoutError):

@@ -438,12 +438,28 @@ class Store:
             self._revoke_family(conn, family_id)
         self._denied_changed()
 
-    def _revoke_family(self, conn: Connection, family_id: str) -> None:
+    def claim_family(self, family_id: str) -> bool:
+        """Revoke the family and deny its access tokens in one transaction, when some
+        token of it is still unrevoked; False when none is (another process took it).
+        One commit: a failure half-way leaves the family to be claimed again, never
+        revoked with its access tokens still honoured."""
+        with self.engine.begin() as conn:
+            claimed = self._revoke_family(conn, family_id, claim=True)
+        if claimed:
+            self._denied_changed()
+        return claimed
+
+    def _revoke_family(self, conn: Connection, family_id: str, *, claim: bool = False
+                       ) -> bool:
+        """Revoke the family and deny its access tokens; whether a token of it was still
+        unrevoked (``claim``: deny nothing when none was)."""
         now = self.clock()
         # the write first: it takes SQLite's write lock before anything is read
-        conn.execute(refresh_tokens.update().where(
+        claimed = bool(conn.execute(refresh_tokens.update().where(
             refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None),
-        ).values(revoked_at=now))
+        ).values(revoked_at=now)).rowcount)
+        if claim and not claimed:
+            return False
         rows = conn.execute(sa.select(
             refresh_tokens.c.access_jti, refresh_tokens.c.access_expires_at,
         ).where(refresh_tokens.c.family_id == family_id)).all()
@@ -451,6 +467,7 @@ class Store:
             exp = _aware(r.access_expires_at)
             if r.access_jti and exp and exp > now:
                 self._deny(conn, "jti", r.access_jti, int((exp - now).total_seconds()) + 1)
+        return claimed
 
     # -- the deny list ---------------------------------------------------------------
 
