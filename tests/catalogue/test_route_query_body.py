@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from tests.catalogue.test_route_query import ROWS, SECRET, VEHICLES, Shop
-from tests.catalogue.test_route_query import shop as shop  # the fixture
+from tests.catalogue.test_route_query import shop as shop  # the fixtures
+from tests.catalogue.test_route_query import upstream as upstream
 
 FORM = b"select=brand:driver_id_number"
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
