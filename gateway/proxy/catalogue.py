@@ -172,8 +172,11 @@ def _check_query(req: ProxyRequest) -> None:
         _refuse(req, resource, why)
 
 
-def check_shaped_body(req: ProxyRequest, body: bytes,
-                      headers: list[tuple[bytes, bytes]]) -> None:
+INLINE_BODY_BYTES = 64 * 1024  # a larger body is parsed off the event loop
+
+
+async def check_shaped_body(req: ProxyRequest, body: bytes,
+                            headers: list[tuple[bytes, bytes]]) -> None:
     """Refuse (400, audited) a shaped request's body, read whole by the proxy before the
     upstream is called, whose names the caller may not send on the matched route, or
     which cannot be checked (``catalogue.query.body_refusal``): Rack merges a form
@@ -182,9 +185,10 @@ def check_shaped_body(req: ProxyRequest, body: bytes,
     if found is None:
         return  # not a catalogue resource: nothing shapes it by item name
     resource = found[0]
-    why = body_refusal(body, _field(headers, b"content-type", once=True),
-                       _field(headers, b"content-encoding"), req.target.query,
-                       resource.route.query)
+    args = (body, _field(headers, b"content-type", once=True),
+            _field(headers, b"content-encoding"), req.target.query, resource.route.query)
+    why = (body_refusal(*args) if len(body) <= INLINE_BODY_BYTES
+           else await asyncio.to_thread(body_refusal, *args))
     if why is not None:
         _refuse(req, resource, why)
 

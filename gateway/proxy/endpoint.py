@@ -208,7 +208,7 @@ class UpstreamResponse:
 Shaper = Callable[[ProxyRequest, Decision, UpstreamResponse], Awaitable[UpstreamResponse]]
 # a check of a shaped request's whole body (with the request's raw header fields) before
 # the upstream sees it: returns, or raises to refuse
-BodyCheck = Callable[[ProxyRequest, bytes, list[tuple[bytes, bytes]]], None]
+BodyCheck = Callable[[ProxyRequest, bytes, list[tuple[bytes, bytes]]], Awaitable[None]]
 
 
 # ---------------------------------------------------------------------------
@@ -541,7 +541,7 @@ class Proxy:
         whole = b"".join(parts)
         req.audit.req_hash = body.digest()
         for check in self.body_checks:
-            check(req, whole, raw_headers)
+            await check(req, whole, raw_headers)
         return whole
 
     def _slots(self, origin: Origin) -> asyncio.Semaphore:

@@ -27,7 +27,7 @@ from tests.catalogue.test_route_query import ROWS, SECRET, Shop, Upstream, jg_00
 from tests.catalogue.test_route_query import shop as shop  # the fixture
 from tests.wiring import apply_state
 
-LIMIT = 16 * 1024
+LIMIT = 128 * 1024
 SHOP_PROXY = ProxyConfig(rate=1000, burst=1000, read_timeout=2, connect_timeout=2,
                          max_body_bytes=LIMIT)  # read by the shop fixture
 SEARCH = "/s/vehicles/api/vehicles/search"
@@ -120,10 +120,10 @@ async def post(shop: Shop, body: bytes, content_type: str | None, *, who: str = 
 
 
 async def refused(shop: Shop, body: bytes, content_type: str | None, parameter: str, *,
-                  chunked: bool = False, query: str = "") -> dict[str, Any]:
+                  chunked: bool = False, query: str = "", who: str = "czt") -> dict[str, Any]:
     """The consumer's POST refused (400 naming ``parameter``), audited, never sent."""
     before = len(shop.upstream.seen)
-    r = await post(shop, body, content_type, chunked=chunked, query=query)
+    r = await post(shop, body, content_type, chunked=chunked, query=query, who=who)
     assert r.status_code == 400, (body, r.text)
     assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
@@ -157,6 +157,7 @@ async def test_a_shaped_posts_body_is_checked_as_its_query_is(shop: Shop) -> Non
              "%73elect"),
             (b'{"Fields": "brand"}', "application/vnd.api+json", "Fields"),
             (b'{"limit": 1, "limit": 2}', JSON, "limit"),  # one key twice
+            (json.dumps({"pad": "x" * 70_000, "select": RENAME}).encode(), JSON, "select"),
             (b'{"select": ', JSON, "(body)"),  # not JSON
             (b'\xff{"limit": 1}', JSON, "(body)"),  # not UTF-8
             (b"--x\r\nContent-Disposition: form-data; name=select\r\n\r\n" + RENAME.encode()
@@ -164,6 +165,8 @@ async def test_a_shaped_posts_body_is_checked_as_its_query_is(shop: Shop) -> Non
             (form, "text/plain", "(body)"), (form, None, "(body)"),
             (form, f"{FORM}; charset=utf-16", "(body)")]:
         await refused(shop, body, content_type, parameter)
+    # a delegated call is shaped for both sides: checked the same way
+    await refused(shop, form, FORM, "select", who="delegated")
     # a name in both the query and the body is named twice
     await refused(shop, b'{"limit": 2}', JSON, "limit", query="?limit=1")
     # a legitimate filter passes, is sent as read with its length, and is cut
