@@ -20,12 +20,18 @@ split at ``&`` and ``;``, ``+`` a space, percent-decoded (``%73elect`` is
 encoding), compatibility forms and letter case folded (``SELECT``, ``ｓｅｌｅｃｔ``),
 white space around it dropped, a NUL taken as its end, and a ``[...]`` suffix cut (PHP's and Rails'
 ``select[]``, JSON:API's ``fields[vehicles]``).
+
+A shaped request's body is read the same way (:func:`body_refusal`): a form body's
+names and a JSON object's top-level keys count as parameters beside the query's (Rack
+and Rails merge them); any other body is refused.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -92,14 +98,88 @@ class Refusal:
 def refusal(query: str, allowed: Sequence[str] | None) -> Refusal | None:
     """The first parameter of the raw ``query`` string that a shaped caller may not send
     on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring)."""
-    if not query:
+    return _first_refused(_names(query), allowed)
+
+
+def body_refusal(body: bytes, content_type: str | None, content_encoding: str | None,
+                 query: str, allowed: Sequence[str] | None) -> Refusal | None:
+    """The first parameter of a shaped request's ``body`` (beside its raw ``query``)
+    that the caller may not send, or why the body cannot be checked (parameter
+    ``(body)``), or None. Rack merges a form body's parameters into the request's, Rails
+    a JSON object's top-level keys: those are names as the query's are, under the same
+    rules, and one named in both the query and the body is named twice. A JSON array
+    or scalar has no names and passes; any other body (multipart, text, a coded or a
+    non-UTF-8 one) is refused: the gateway cannot check what it cannot read."""
+    if not body:
         return None
-    permitted = None if allowed is None else {fold(n) for n in allowed}
-    seen: dict[str, str] = {}
+    if content_encoding is not None and content_encoding.strip().lower() not in IDENTITY:
+        return Refusal(BODY, f"a body in the {content_encoding[:MAX_SHOWN]!r} coding cannot "
+                             "be checked")
+    media, charset = _media_type(content_type)
+    if charset is not None and charset not in CHARSETS:
+        return Refusal(BODY, f"a body in the {charset[:MAX_SHOWN]!r} charset cannot be "
+                             "checked")
+    is_json = media == "application/json" or (media.startswith("application/")
+                                              and media.endswith("+json"))
+    if media != FORM and not is_json:
+        return Refusal(BODY, f"a {media[:MAX_SHOWN] or 'untyped'} body cannot be checked "
+                             "(only a form or a JSON body)")
+    try:
+        # UTF-8 only (RFC 8259 8.1; a form's names are percent-encoded ASCII): another
+        # reading of the bytes could find a name this one does not
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return Refusal(BODY, "the body is not UTF-8")
+    if media == FORM:
+        return _first_refused(itertools.chain(_names(query), _names(text)), allowed)
+    try:
+        doc = json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return Refusal(BODY, "the body is not valid JSON")
+    if not isinstance(doc, _Pairs):
+        return None  # an array or a scalar: no parameter names in it
+    names = (key for key, _ in doc)
+    return _first_refused(itertools.chain(_names(query), names), allowed)
+
+
+BODY = "(body)"  # the parameter a refusal of a body as a whole names
+FORM = "application/x-www-form-urlencoded"
+IDENTITY = frozenset({"", "identity"})
+CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in order, duplicates kept (``json``'s
+    ``object_pairs_hook``): upstreams differ on which of two equal keys they take."""
+
+
+def _media_type(value: str | None) -> tuple[str, str | None]:
+    """The media type of a ``Content-Type`` value (lower case, "" when missing) and its
+    charset parameter (lower case) or None. Two values joined by a comma are no media
+    type: refused."""
+    if value is None:
+        return "", None
+    media, *params = value.split(";")
+    charset = None
+    for param in params:
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def _names(query: str) -> Iterator[str]:
+    """The raw parameter names of a query string (or a form body), as sent."""
     for part in _SPLIT.split(query):
         raw = part.split("=", 1)[0]
-        if not raw:
-            continue  # "&&", "=x": no name, nothing an upstream selects by
+        if raw:  # "&&", "=x": no name, nothing an upstream selects by
+            yield raw
+
+
+def _first_refused(raws: Iterable[str], allowed: Sequence[str] | None) -> Refusal | None:
+    permitted = None if allowed is None else {fold(n) for n in allowed}
+    seen: dict[str, str] = {}
+    for raw in raws:
         shown = raw[:MAX_SHOWN]
         name = read_name(raw)
         if name is None:

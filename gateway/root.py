@@ -43,7 +43,12 @@ from gateway.metrics import Metrics
 from gateway.policy_wiring import open_policies, policies_section
 from gateway.proxy.admission import Decider
 from gateway.proxy.break_glass import break_glass_decider
-from gateway.proxy.catalogue import CatalogueShaping, catalogue_decider, catalogue_shaper
+from gateway.proxy.catalogue import (
+    CatalogueShaping,
+    catalogue_decider,
+    catalogue_shaper,
+    check_shaped_body,
+)
 from gateway.proxy.credentials import CachingAuthenticator
 from gateway.proxy.endpoint import BrowserPage, Proxy, ProxyConfig, Shaper
 from gateway.proxy.upstream_http import UpstreamTransport
@@ -164,6 +169,7 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
         config=seams.proxy_config,
         deciders=[*deciders, *seams.deciders],
         shapers=[*shapers, *seams.shapers],
+        body_checks=[check_shaped_body] if seams.catalogue_steps else [],
         client=seams.upstream_client,
         rate_clock=seams.rate_clock,
         browser_page=seams.browser_page,

@@ -24,7 +24,11 @@ query   For a caller whose answer is shaped, the query string is checked before
         ...), or a parameter named twice, is refused (400 ``query_refused``,
         audited with ``extra.query_refused``): an upstream that renames on request
         (PostgREST ``?select=brand:driver_id_number``) would put a cut item under
-        a granted item's name.
+        a granted item's name. The body of a shaped POST, PUT or PATCH (read
+        whole by the proxy, up to its body limit: :func:`check_shaped_body`) is
+        checked the same way, a form's names and a JSON object's top-level keys
+        counting as parameters; any other body is refused; on the other methods
+        a body is refused outright.
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -49,14 +53,14 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.envelope import bounded
-from catalogue.query import Refusal, refusal
+from catalogue.query import BODY, Refusal, body_refusal, refusal
 from catalogue.service import Snapshot
 from catalogue.shaping import item_key
 from gateway.proxy import delegation
@@ -162,10 +166,34 @@ def _check_query(req: ProxyRequest) -> None:
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
         # Rack, Express's body parsers and others read a form body's parameters on any
         # method, beside the query string's: a projection there would never be checked
-        why = Refusal("(body)", f"a {req.method} request carries no body on a route "
+        why = Refusal(BODY, f"a {req.method} request carries no body on a route "
                                 "whose answer is cut for this caller")
-    if why is None:
-        return
+    if why is not None:
+        _refuse(req, resource, why)
+
+
+INLINE_BODY_BYTES = 64 * 1024  # a larger body is parsed off the event loop
+
+
+async def check_shaped_body(req: ProxyRequest, body: bytes,
+                            headers: list[tuple[bytes, bytes]]) -> None:
+    """Refuse (400, audited) a shaped request's body, read whole by the proxy before the
+    upstream is called, whose names the caller may not send on the matched route, or
+    which cannot be checked (``catalogue.query.body_refusal``): Rack merges a form
+    body's parameters into the request's, Rails a JSON body's top-level keys."""
+    found = req.extra.get(_KEY)
+    if found is None:
+        return  # not a catalogue resource: nothing shapes it by item name
+    resource = found[0]
+    args = (body, _field(headers, b"content-type", once=True),
+            _field(headers, b"content-encoding"), req.target.query, resource.route.query)
+    why = (body_refusal(*args) if len(body) <= INLINE_BODY_BYTES
+           else await asyncio.to_thread(body_refusal, *args))
+    if why is not None:
+        _refuse(req, resource, why)
+
+
+def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
     req.audit.extra["query_refused"] = why.parameter
     req.audit.reason = (f"{resource.code}: query parameter {why.parameter!r} refused: "
                         f"{why.reason}")

@@ -12,7 +12,9 @@ One request, in order (each step can end it with an RFC 9457 problem):
     forward     identity headers stripped, hop-by-hop dropped, X-Forwarded-* and
                 ``X-Govgate-Assertion`` + ``X-Request-ID`` set; bodies streamed both
                 ways, a body growing past the limit aborts with 413; connect or read
-                timeout → 504, connection failure → 502
+                timeout → 504, connection failure → 502. A shaped request's body is
+                read whole first (413 past the limit) and passed by ``body_checks``
+                (the catalogue's: its parameter names), then sent with its length
     shape       ``shapers`` see the response and may rewrite it (the catalogue's
                 cut / mask / encrypt); a shaper raising refuses the response
     audit       one record (decision and reason, status, latency, request id,
@@ -204,6 +206,9 @@ class UpstreamResponse:
 
 # a step on the buffered response: returns it (maybe rewritten), or raises to refuse
 Shaper = Callable[[ProxyRequest, Decision, UpstreamResponse], Awaitable[UpstreamResponse]]
+# a check of a shaped request's whole body (with the request's raw header fields) before
+# the upstream sees it: returns, or raises to refuse
+BodyCheck = Callable[[ProxyRequest, bytes, list[tuple[bytes, bytes]]], Awaitable[None]]
 
 
 # ---------------------------------------------------------------------------
@@ -309,6 +314,7 @@ class Proxy:
         config: ProxyConfig | None = None,
         deciders: Sequence[Decider] = (),
         shapers: Sequence[Shaper] = (),
+        body_checks: Sequence[BodyCheck] = (),
         client: UpstreamTransport | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
         browser_page: BrowserPage | None = None,
@@ -317,6 +323,7 @@ class Proxy:
         self.config = config or ProxyConfig.from_settings(services.settings)
         self.browser_page = browser_page
         self.shapers = list(shapers)
+        self.body_checks = list(body_checks)
         self.client: UpstreamTransport = client or UpstreamClient(
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout)
@@ -480,6 +487,16 @@ class Proxy:
 
         body = RequestBody(receive, self.config.max_body_bytes, expected=has_body,
                            timeout=self.config.body_timeout)
+        sent: bytes | AsyncIterator[bytes] | None
+        if has_body and req.shape:
+            # an upstream may read parameters from the body (Rack a form's, Rails a JSON
+            # object's keys): read whole and checked before the upstream sees a byte,
+            # then sent as read, with its length
+            sent = await self._checked_body(req, body, raw_headers)
+            sent_length: int | None = len(sent)
+        else:
+            sent = body.chunks() if has_body else None
+            sent_length = None if chunked else length
         t_up = time.perf_counter()
         slots = self._slots(origin)
         try:
@@ -496,8 +513,7 @@ class Proxy:
         try:
             try:
                 resp = await self.client.request(
-                    req.method, origin, target, headers, body.chunks() if has_body else None,
-                    content_length=None if chunked else length)
+                    req.method, origin, target, headers, sent, content_length=sent_length)
             except Exception as exc:
                 raise body.failure(exc) or self._upstream_failed(req, audit, exc) from None
             try:
@@ -508,6 +524,25 @@ class Proxy:
         finally:
             self.in_flight -= 1
             slots.release()
+
+    async def _checked_body(self, req: ProxyRequest, body: RequestBody,
+                            raw_headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The shaped request's whole body, up to the limit (413 beyond), once every
+        body check has passed it."""
+        parts = []
+        try:
+            async for chunk in body.chunks():
+                parts.append(chunk)
+        except Exception as exc:
+            failure = body.failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+        whole = b"".join(parts)
+        req.audit.req_hash = body.digest()
+        for check in self.body_checks:
+            await check(req, whole, raw_headers)
+        return whole
 
     def _slots(self, origin: Origin) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

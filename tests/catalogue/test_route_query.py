@@ -140,9 +140,13 @@ def upstream() -> Upstream:
     return Upstream()
 
 
+# the shop's proxy; a test module importing the shop may set its own SHOP_PROXY
+SHOP_PROXY = ProxyConfig(rate=1000, burst=1000, read_timeout=2, connect_timeout=2)
+
+
 @pytest.fixture
-async def shop(services: Services, clock: FrozenClock, upstream: Upstream
-               ) -> AsyncIterator[Shop]:
+async def shop(services: Services, clock: FrozenClock, upstream: Upstream,
+               request: pytest.FixtureRequest) -> AsyncIterator[Shop]:
     sync_log = services.audit
     log = AuditLog(services.engine, keys=services.keys, writer_id="query-test",
                    clock=lambda: clock().timestamp())
@@ -155,8 +159,7 @@ async def shop(services: Services, clock: FrozenClock, upstream: Upstream
         "clients": [{"client_id": "czt-exchange", "name": "czt-exchange", "department": "czt",
                      "grant_types": ["client_credentials"], "scope": "proxy",
                      "secret": "query-test-secret-0123456789abcdef", "token_exchange": True}]})
-    built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=2,
-                                                     connect_timeout=2))
+    built = parts(services, proxy_config=getattr(request.module, "SHOP_PROXY", SHOP_PROXY))
     tokens = {
         "czt": access_token(services, sub=None, department="czt", roles=("staff",),
                             client_id="finance-system"),  # granted, shaped
