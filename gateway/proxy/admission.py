@@ -27,6 +27,7 @@ response body, refuses what would need shaping.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,12 +38,13 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope
 
 from audit.record import AuditRecord
+from catalogue.query import read_name
 from gateway.errors import Forbidden, GovgateError, NotFound
 from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.proxy.acting import DELEGATED_AS, ActingFor, roles_only
 from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.delegation import check_audience, delegated_policy
-from gateway.proxy.path import Target, parse
+from gateway.proxy.path import BadPath, Target, parse
 from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.proxy.upstream_tls import UpstreamTLS, from_column
 from gateway.same_origin import cross_site_reason, own_origins
@@ -63,6 +65,23 @@ class UnknownSystem(NotFound):
 # past every check. Refused whatever a policy line allows (``*`` allows every method),
 # as nginx refuses TRACE
 NEVER_FORWARDED = frozenset({"TRACE", "TRACK", "CONNECT"})
+# a method named in the query string: Express's ``method-override('_method')`` (and
+# others) take the method from there, so the upstream would run another method than
+# the one decided. Compared as the laxest upstream reads names (``catalogue.query``)
+METHOD_PARAMETERS = frozenset({"_method", "x-http-method-override", "x-http-method",
+                               "x-method-override"})
+_QUERY_SPLIT = re.compile(r"[&;]")
+
+
+def method_parameter(query: str) -> str | None:
+    """The first parameter of ``query`` (raw) naming a method, as sent; None if none."""
+    if "%" not in query and "method" not in query.lower():
+        return None  # nearly every query: no name could read as one
+    for part in _QUERY_SPLIT.split(query):
+        raw = part.split("=", 1)[0]
+        if raw and read_name(raw) in METHOD_PARAMETERS:
+            return raw[:80]
+    return None
 
 
 class AccessDenied(Forbidden):
@@ -346,6 +365,10 @@ class Admitter:
         if method in NEVER_FORWARDED:
             audit.reason = f"{method} is never forwarded"
             raise AccessDenied(f"the gateway does not forward {method} requests")
+        if target.query and (named := method_parameter(target.query)) is not None:
+            audit.reason = f"query parameter {named!r} names a method"
+            raise BadPath(f"query parameter {named!r} would make the system run another "
+                          f"method than {method}")
         req = ProxyRequest(audit.request_id, method, target, system, principal,
                            audit.source_ip, headers, audit=audit)
         t_decide = time.perf_counter()

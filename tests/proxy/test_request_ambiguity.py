@@ -166,3 +166,25 @@ async def test_trace_and_connect_are_never_forwarded(world: World) -> None:
     assert len(world.echo.paths()) == before
     r = await world.request("DELETE", "/s/echo/api/x", token=other)
     assert r.status == 200, r.body
+
+
+async def test_a_method_named_in_the_query_is_refused(world: World) -> None:
+    """Express's ``method-override('_method')`` takes the method from the query: a POST
+    decided as a POST must not run as a DELETE upstream."""
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "POST"))
+    before = len(world.echo.paths())
+    for query in ("_method=DELETE", "a=1&_METHOD=DELETE", "%5Fmethod=DELETE",
+                  "x;X-HTTP-Method-Override=DELETE", "_method[]=DELETE"):
+        r = await world.request("POST", f"/s/echo/api/x?{query}", token=other, body=b"{}")
+        assert r.status == 400, (query, r.body)
+        record = world.audit.records[-1]
+        assert (record.status, record.outcome) == (400, "error")
+        assert "names a method" in (record.reason or ""), record.reason
+        r = await world.request("GET", "/auth/verify", token=other, headers=[
+            ("X-Original-URI", f"/s/echo/api/x?{query}"), ("X-Original-Method", "POST")])
+        assert r.status in (400, 403) and "x-govgate-assertion" not in r.headers, query
+    assert len(world.echo.paths()) == before
+    r = await world.request("POST", "/s/echo/api/x?payment_method=card&methods=2",
+                            token=other, body=b"{}")
+    assert r.status == 200, r.body
