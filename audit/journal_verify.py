@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit.chain import I_SEQ, RECORD_COLUMNS, ChainChecker, Problem, at_record
-from audit.journal import Journal, read_frames, segment_seq
+from audit.journal import Journal, hides_frames, read_frames, segment_seq
 from audit.journal_tables import segments
 from audit.tables import anchors, chains, records
 from texts import Text
@@ -74,10 +74,17 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
     # while rows loaded after this are of frames that may be read or not below
     until = conn.execute(sa.select(sa.func.max(records.c.seq))
                          .where(records.c.chain_id == chain_id)).scalar() or 0
+    if first > max(until, purged) + 1:
+        # segments are removed only once loaded: the journal continues the table
+        return Problem("missing", at_record(chain_id, max(until, purged) + 1), Text(
+            "audit.journal_gap", "records seq {first}..{last} are neither in the table nor "
+            "in the journal (a segment not yet loaded was deleted)",
+            first=max(until, purged) + 1, last=first - 1))
     table = _table_rows(conn, chain_id, first, until)
     stored = next(table, None)
     for path in paths:
         mark = marks.get(segment_seq(path), 0)
+        end = 0
         for end, row in read_frames(path):
             rep.frames += 1
             problem = checker.feed(row)
@@ -96,6 +103,12 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
                 return Problem("missing", at_record(chain_id, seq), Text(
                     "audit.journal_not_loaded",
                     "in the journal below its watermark but not in the table"))
+        if end < path.stat().st_size and (path != paths[-1] or
+                                          hides_frames(path, end, chain_id)):
+            # a crash cuts only the newest segment's last write: this was damaged after
+            return Problem("changed", at_record(chain_id, checker.head_seq + 1), Text(
+                "audit.journal_damaged", "the frame at byte {offset} of {file} is damaged "
+                "and records follow it (edited in the journal)", offset=end, file=path.name))
     if stored is not None:
         return _not_in_journal(chain_id, stored[I_SEQ])
     return None
