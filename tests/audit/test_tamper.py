@@ -269,10 +269,12 @@ def _damage_frame(path: Path, n: int) -> int:
 
 
 def test_a_damaged_frame_with_records_after_it_is_not_a_torn_tail(
-        unloaded: str, journal: Journal, audit_engine: sa.Engine) -> None:
+        unloaded: str, journal: Journal, audit_engine: sa.Engine,
+        make_log: Callable[..., AuditLog]) -> None:
     """Finding: reading stopped at the first frame whose checksum failed, as at a
     frame torn by a crash, so an edited frame hid itself and every record after it;
-    an indexer taking the dead chain then cut the file there (records lost)."""
+    an indexer taking the dead chain, or a writer resuming it, then cut the file there
+    (the records after it lost)."""
     newest = journal.segments(unloaded)[-1]
     frames = list(read_frames(newest))
     assert len(frames) >= 4
@@ -285,6 +287,10 @@ def test_a_damaged_frame_with_records_after_it_is_not_a_torn_tail(
     Indexer(audit_engine, journal).run_once()
     assert newest.stat().st_size == size  # the evidence stays
     assert not verify_journal(audit_engine, journal).ok
+    # nor does a writer resuming the chain cut it: it starts a chain of its own
+    again = make_log(writer_id="journaled", journal=journal)
+    assert again.append_sync(rec(99)).chain_id != unloaded
+    assert newest.stat().st_size == size
 
 
 def test_a_frame_torn_at_the_end_is_still_a_crash_not_tampering(
