@@ -203,6 +203,8 @@ class Indexer(Rounds):
                     loaded += self._one(chain_id, own, pause)
                 except IndexGap as exc:
                     log.error("audit indexer: %s", exc)
+                except OSError as exc:  # one chain's unreadable file stops no other chain
+                    log.error("audit indexer: chain %s: %s", chain_id, exc)
             if loaded and self.on_checkpoint is not None:
                 with self.engine.connect() as conn:
                     newest = conn.execute(sa.select(sa.func.max(checkpoints.c.seq))).scalar()

@@ -20,7 +20,7 @@ from audit.chain import I_SEQ, RECORD_COLUMNS, ChainChecker, Problem, at_record
 from audit.journal import Journal, hides_frames, read_frames, segment_seq
 from audit.journal_tables import segments
 from audit.tables import anchors, chains, records
-from texts import Text
+from texts import Text, os_reason
 
 
 @dataclass
@@ -42,13 +42,18 @@ def verify_journal(engine: sa.Engine, journal: Journal) -> JournalReport:
             if not paths:
                 continue
             rep.chains += 1
-            for attempt in range(3):
+            for _attempt in range(3):
                 try:
                     problem = _chain(conn, journal, chain_id, rep)
                     break
-                except FileNotFoundError:  # the indexer removed a loaded segment: again
-                    if attempt == 2:
-                        raise
+                except OSError as exc:  # reported, never a crash
+                    problem = Problem("damaged", Text("audit.at_chain", "chain {chain}",
+                                                      chain=chain_id),
+                                      Text("audit.journal_unreadable", "its journal cannot be "
+                                           "read: {detail}", detail=os_reason(exc)))
+                    if not isinstance(exc, FileNotFoundError):
+                        break
+                    # the indexer removed a loaded segment meanwhile: again
             if problem is not None:
                 rep.problems.append(problem)
     return rep

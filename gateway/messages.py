@@ -813,5 +813,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.seal_unsigned": ("审计日志没有签名密钥：无法为封存记录签名", "the audit log has no signing key: the sealing record cannot be signed"),
     "audit.journal_gap": ("序号 {first}..{last} 的记录既不在数据表中，也不在日志文件中（尚未载入的日志段被删除）", "records seq {first}..{last} are neither in the table nor in the journal (a segment not yet loaded was deleted)"),
     "audit.chain_deleted": ("整条链连同其登记行都被删除：检查点 {n} 曾签署其链头序号 {head}", "the whole chain was deleted, its registry row too: checkpoint {n} signed its head at seq {head}"),
+    "audit.journal_unreadable": ("其日志文件无法读取：{detail}", "its journal cannot be read: {detail}"),
     "audit.journal_damaged": ("{file} 第 {offset} 字节处的帧已损坏，其后仍有记录（日志文件被就地修改）", "the frame at byte {offset} of {file} is damaged and records follow it (edited in the journal)"),
 }

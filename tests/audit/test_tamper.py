@@ -293,6 +293,23 @@ def test_a_damaged_frame_with_records_after_it_is_not_a_torn_tail(
     assert newest.stat().st_size == size
 
 
+def test_an_unreadable_segment_is_reported_not_a_crash(
+        unloaded: str, journal: Journal, audit_engine: sa.Engine) -> None:
+    """Finding: a directory in the place of a segment file made verify raise
+    IsADirectoryError (a traceback, no report), and every indexer round fail for
+    every chain."""
+    newest = journal.segments(unloaded)[-1]
+    newest.unlink()
+    newest.mkdir()
+    rep = verify_journal(audit_engine, journal)
+    assert [(p.kind, p.where) for p in rep.problems] == [("damaged", f"chain {unloaded}")]
+    assert rep.problems[0].detail.startswith("its journal cannot be read: ")
+    Indexer(audit_engine, journal).run_once()  # the chain's other segments are loaded
+    with audit_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_records WHERE chain_id=:c"),
+                            {"c": unloaded}).scalar_one() > 0
+
+
 def test_a_frame_torn_at_the_end_is_still_a_crash_not_tampering(
         unloaded: str, journal: Journal, audit_engine: sa.Engine) -> None:
     """kill -9 mid-write leaves a cut last frame: never acknowledged, not tampering."""
