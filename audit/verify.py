@@ -139,6 +139,8 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
         try:
             seq = int(cp["seq"])
             heads = json.loads(cp["payload"]).get("heads", {})
+            if not isinstance(heads, dict):
+                continue  # reported by _check_checkpoint
         except Exception:  # noqa: S112 - already reported
             continue
         writer = json.loads(cp["payload"]).get("writer") if problem is None else None

@@ -222,6 +222,17 @@ def test_a_rotated_audit_key_still_vouches_for_its_checkpoints(
     assert rep.ok, rep.problems
 
 
+def test_a_checkpoint_whose_heads_are_not_an_object_is_reported_not_a_crash(
+        chain: str, audit_engine: sa.Engine, keys: Any) -> None:
+    """Finding: ``"heads": [...]`` in a checkpoint's payload made verify raise
+    AttributeError (a traceback, no report)."""
+    with audit_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_checkpoints SET payload='{\"heads\":[1]}' "
+                             "WHERE seq=2"))
+    rep = check(audit_engine, keys)
+    assert rep.first_problem is not None and rep.first_problem.where == "checkpoint 2"
+
+
 # -- the journal ---------------------------------------------------------------------------
 
 
