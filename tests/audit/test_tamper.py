@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 
 from audit.chain import RECORD_COLUMNS, hash_function, payload_of, record_row
-from audit.checkpoints import b64u
+from audit.checkpoints import b64u, list_checkpoints, signature_ok
 from audit.indexer import Indexer
 from audit.journal import FRAME, Journal, read_frames
 from audit.journal_verify import verify_journal
@@ -131,6 +131,8 @@ def test_a_checkpoint_key_the_key_ring_did_not_make_is_not_trusted(
     assert r.exit_code == 1, r.output
     assert r.output.startswith(f"first bad: checkpoint 1: signed by key {kid}, not made by "
                                "this key ring"), r.output
+    # the auditors' checkpoint list (API and console) does not show them as signed either
+    assert [signature_ok(c, ks) for c in list_checkpoints(audit_engine)] == [False]
 
 
 def test_a_purge_sealed_by_a_record_of_ones_own_is_not_a_purge(
