@@ -43,7 +43,7 @@ from audit.errors import ArchiveError, ArchiveUnreadable, PurgeRefused
 from audit.partitions import drop_covered
 from audit.record import AuditRecord, canonical_json
 from audit.tables import anchors, chains, checkpoints, records
-from audit.verify import SEAL_EVENT, Sources, VerifyReport, verify_sources
+from audit.verify import SEAL_EVENT, Sources, VerifyReport, seal_payload, verify_sources
 from audit.writer import AuditLog
 from texts import Text, message_of, os_reason, where
 
@@ -382,11 +382,20 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
         return PurgeResult(0, {}, None)
     sealed = {c: {"seq": s, "hash": h} for c, (s, h) in current.items()}
     sealed.update({c: {"seq": s, "hash": h} for c, (s, h) in plan.items()})
+    # the seal is signed: any record can be hashed and appended without a key, and a
+    # later checkpoint signs every chain's head, so only the audit key's signature
+    # tells a purge from a deletion with an anchor of one's own (audit.verify)
+    if log.keys is None:
+        raise PurgeRefused(Text("audit.seal_unsigned", "the audit log has no signing key: "
+                                "the sealing record cannot be signed"))
+    body: dict[str, Any] = {"anchors": sealed, "archive": archive_id, "until": until}
+    kid, sig = log.keys.sign(KEY_USE, seal_payload(body))
     seal = log.append_sync(AuditRecord(
         event_type=SEAL_EVENT, outcome="success",
         reason=f"purged records before {_iso(until)} held by archive {archive_id[:16]}",
-        extra={"anchors": sealed, "archive": archive_id, "until": until},
+        extra={**body, "seal_kid": kid, "seal_sig": b64u(sig)},
     ))
+    log.checkpoint_sync()  # and covered by a checkpoint at once
     # may read an anchor before its first write: "govgate_write" begins the transaction
     # as a writer (BEGIN IMMEDIATE on SQLite, see gateway.storage.write_transaction), or a
     # commit by a running gateway's audit log in between would fail it

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from audit.chain import hash_function
+from audit.key_trust import KEY_USE, TrustedKids
 from audit.record import canonical_json
 from audit.tables import chains, checkpoints
-
-KEY_USE = "audit"
 
 
 class Signer(Protocol):
@@ -112,9 +112,11 @@ def list_checkpoints(engine: sa.Engine, *, before: int | None = None, limit: int
         return [Checkpoint(**dict(r._mapping)) for r in conn.execute(stmt)]
 
 
-def signature_ok(cp: Checkpoint, verifier: SignatureVerifier) -> bool:
+def signature_ok(cp: Checkpoint, verifier: SignatureVerifier,
+                 trusted: Callable[[str], bool] | None = None) -> bool:
     """True when ``cp``'s payload hashes to its hash and its signature verifies with the
-    ``audit`` key it names (the links between checkpoints: ``audit.verify``)."""
+    ``audit`` key it names, a key the ring made (``trusted``: a ``TrustedKids`` shared
+    by a page's checkpoints; the links between checkpoints: ``audit.verify``)."""
     data = cp.payload.encode("utf-8")
     try:
         if hash_function(cp.hash_name)(data).hex() != cp.hash:
@@ -122,4 +124,4 @@ def signature_ok(cp: Checkpoint, verifier: SignatureVerifier) -> bool:
         verifier.verify(KEY_USE, cp.kid, data, unb64u(cp.signature))
     except Exception:  # any failure to check is a signature that does not verify
         return False
-    return True
+    return (trusted or TrustedKids(verifier))(cp.kid)

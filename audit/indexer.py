@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit.chain import I_CHAIN, I_EVENT, I_HASH, I_PREV, I_SEQ, I_TS, IDX, RECORD_COLUMNS
-from audit.journal import Journal, read_frames, segment_seq, truncate
+from audit.journal import Journal, hides_frames, read_frames, segment_seq, truncate
 from audit.journal_tables import segments
 from audit.tables import chains, checkpoints, records
 from audit.writer import USAGE_KEYS, day_of, usage_statement
@@ -114,6 +114,7 @@ class Indexer(Rounds):
         self.on_checkpoint = on_checkpoint
         self.clock = clock
         self._loaded: dict[Path, int] = {}  # what this process knows is loaded
+        self._damaged: dict[Path, int] = {}  # segments damaged mid-file, and where
         self._usage = usage_statement(engine.dialect)
         super().__init__()
         self._round = threading.Lock()
@@ -202,6 +203,8 @@ class Indexer(Rounds):
                     loaded += self._one(chain_id, own, pause)
                 except IndexGap as exc:
                     log.error("audit indexer: %s", exc)
+                except OSError as exc:  # one chain's unreadable file stops no other chain
+                    log.error("audit indexer: chain %s: %s", chain_id, exc)
             if loaded and self.on_checkpoint is not None:
                 with self.engine.connect() as conn:
                     newest = conn.execute(sa.select(sa.func.max(checkpoints.c.seq))).scalar()
@@ -262,6 +265,13 @@ class Indexer(Rounds):
                 loaded += self.load(chain_id, first, batch, end)
             self._loaded[path] = end
             if current is None and path == paths[-1] and end < limit:
+                if hides_frames(path, end, chain_id):  # damaged, not torn: keep the evidence
+                    if self._damaged.get(path) != end:  # said once, not every round
+                        self._damaged[path] = end
+                        log.error("audit indexer: chain %s: %s is damaged at byte %d with "
+                                  "records after it; not loaded past it (audit verify "
+                                  "reports it)", chain_id, path.name, end)
+                    continue
                 truncate(path, end)  # a dead chain's frame torn by the crash: never acknowledged
         self._tidy(chain_id, paths, current)
         return loaded

@@ -77,6 +77,35 @@ def read_frames(path: Path, start: int = 0, limit: int | None = None
         pos = end
 
 
+def hides_frames(path: Path, end: int, chain_id: str) -> bool:
+    """True when ``path`` holds a whole frame of ``chain_id`` somewhere past ``end``,
+    where :func:`read_frames` stopped: not a frame torn by a crash (a crash cuts the
+    last write, nothing whole follows it) but a frame damaged after it was written,
+    with records after it. Such a file is evidence: it is never truncated."""
+    with open(path, "rb") as f:
+        f.seek(end)
+        data = f.read()
+    if _whole(data, FRAME.size):  # appended since it was read (a live writer): not damage
+        return False
+    # every payload starts with the chain id (RECORD_COLUMNS' first column): look there
+    marker = b"[" + json.dumps(chain_id, ensure_ascii=False).encode("utf-8") + b","
+    at = data.find(marker, FRAME.size + 1)
+    while at >= 0:
+        if _whole(data, at):
+            return True
+        at = data.find(marker, at + 1)
+    return False
+
+
+def _whole(data: bytes, at: int) -> bool:
+    """Whether a whole frame whose payload starts at ``at`` is in ``data``."""
+    if at < FRAME.size or len(data) < at:
+        return False
+    length, crc = FRAME.unpack_from(data, at - FRAME.size)
+    payload = data[at:at + length]
+    return len(payload) == length and zlib.crc32(payload) == crc
+
+
 def truncate(path: Path, size: int) -> None:
     """Cut ``path`` to ``size`` bytes (a torn last frame), durably."""
     with open(path, "r+b") as f:
@@ -94,6 +123,14 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class JournalDamaged(OSError):
+    """A segment damaged before records that follow it: not resumed, not truncated."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        super().__init__(f"{path.name} is damaged at byte {offset}, records follow it")
+        self.path, self.offset = path, offset
 
 
 @dataclass(frozen=True)
@@ -181,6 +218,8 @@ class ChainWriter:
             for pos, row in read_frames(path):
                 end, last = pos, row
             if os.path.getsize(path) > end:
+                if hides_frames(path, end, self.chain_id):
+                    raise JournalDamaged(path, end)  # evidence: never cut
                 truncate(path, end)
             if last is None:  # an empty segment (created, nothing written): drop it
                 path.unlink()

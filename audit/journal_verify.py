@@ -17,10 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit.chain import I_SEQ, RECORD_COLUMNS, ChainChecker, Problem, at_record
-from audit.journal import Journal, read_frames, segment_seq
+from audit.journal import Journal, hides_frames, read_frames, segment_seq
 from audit.journal_tables import segments
 from audit.tables import anchors, chains, records
-from texts import Text
+from texts import Text, os_reason
 
 
 @dataclass
@@ -42,13 +42,18 @@ def verify_journal(engine: sa.Engine, journal: Journal) -> JournalReport:
             if not paths:
                 continue
             rep.chains += 1
-            for attempt in range(3):
+            for _attempt in range(3):
                 try:
                     problem = _chain(conn, journal, chain_id, rep)
                     break
-                except FileNotFoundError:  # the indexer removed a loaded segment: again
-                    if attempt == 2:
-                        raise
+                except OSError as exc:  # reported, never a crash
+                    problem = Problem("damaged", Text("audit.at_chain", "chain {chain}",
+                                                      chain=chain_id),
+                                      Text("audit.journal_unreadable", "its journal cannot be "
+                                           "read: {detail}", detail=os_reason(exc)))
+                    if not isinstance(exc, FileNotFoundError):
+                        break
+                    # the indexer removed a loaded segment meanwhile: again
             if problem is not None:
                 rep.problems.append(problem)
     return rep
@@ -74,10 +79,17 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
     # while rows loaded after this are of frames that may be read or not below
     until = conn.execute(sa.select(sa.func.max(records.c.seq))
                          .where(records.c.chain_id == chain_id)).scalar() or 0
+    if first > max(until, purged) + 1:
+        # segments are removed only once loaded: the journal continues the table
+        return Problem("missing", at_record(chain_id, max(until, purged) + 1), Text(
+            "audit.journal_gap", "records seq {first}..{last} are neither in the table nor "
+            "in the journal (a segment not yet loaded was deleted)",
+            first=max(until, purged) + 1, last=first - 1))
     table = _table_rows(conn, chain_id, first, until)
     stored = next(table, None)
     for path in paths:
         mark = marks.get(segment_seq(path), 0)
+        end = 0
         for end, row in read_frames(path):
             rep.frames += 1
             problem = checker.feed(row)
@@ -96,6 +108,12 @@ def _chain(conn: sa.Connection, journal: Journal, chain_id: str, rep: JournalRep
                 return Problem("missing", at_record(chain_id, seq), Text(
                     "audit.journal_not_loaded",
                     "in the journal below its watermark but not in the table"))
+        if end < path.stat().st_size and (path != paths[-1] or
+                                          hides_frames(path, end, chain_id)):
+            # a crash cuts only the newest segment's last write: this was damaged after
+            return Problem("changed", at_record(chain_id, checker.head_seq + 1), Text(
+                "audit.journal_damaged", "the frame at byte {offset} of {file} is damaged "
+                "and records follow it (edited in the journal)", offset=end, file=path.name))
     if stored is not None:
         return _not_in_journal(chain_id, stored[I_SEQ])
     return None

@@ -36,11 +36,14 @@ from audit.chain import (
     hash_function,
 )
 from audit.checkpoints import KEY_USE, SignatureVerifier, unb64u
+from audit.key_trust import TrustedKids, UntrustedKey
+from audit.record import canonical_json
 from audit.tables import anchors, chains, checkpoints, records
 from texts import Text, message_of
 
 MAX_PROBLEMS = 50
 SEAL_EVENT = "audit_purge"
+SEAL_SIGNED = ("anchors", "archive", "until")  # the sealing record's fields a purge signs
 
 Progress = Callable[[int], None]  # called with the number of records checked so far
 
@@ -88,9 +91,14 @@ class VerifyReport:
 
 
 def keyservice_sigcheck(keys: SignatureVerifier) -> SigCheck:
-    """Checkpoint signatures checked by a ``KeyService`` (``verify("audit", ...)``)."""
+    """Checkpoint signatures checked by a ``KeyService`` (``verify("audit", ...)``), by
+    a key the ring made (UntrustedKey otherwise: ``audit.key_trust``)."""
+    trusted = TrustedKids(keys)
+
     def check(kid: str, payload: bytes, sig: bytes) -> None:
         keys.verify(KEY_USE, kid, payload, sig)
+        if not trusted(kid):
+            raise UntrustedKey(kid)
     return check
 
 
@@ -119,6 +127,7 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
     required: dict[str, tuple[int, int]] = {}  # chain -> (highest seq named, cp seq)
     prev_hash, expect_seq = "", src.first_checkpoint
     last_heads: dict[str, int] = {}
+    own_heads: dict[str, int] = {}  # chain -> the highest seq a checkpoint it wrote signed
     last_cp = 0
     for cp in src.checkpoints:
         try:
@@ -130,13 +139,18 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
         try:
             seq = int(cp["seq"])
             heads = json.loads(cp["payload"]).get("heads", {})
+            if not isinstance(heads, dict):
+                continue  # reported by _check_checkpoint
         except Exception:  # noqa: S112 - already reported
             continue
+        writer = json.loads(cp["payload"]).get("writer") if problem is None else None
         for chain_id, head in heads.items():
             try:
                 hseq, hhash = int(head["seq"]), str(head["hash"])
             except Exception:  # noqa: S112 - reported by _check_checkpoint
                 continue
+            if chain_id == writer:
+                own_heads[chain_id] = max(hseq, own_heads.get(chain_id, 0))
             expected[(chain_id, hseq)] = (hhash, seq)
             if hseq >= required.get(chain_id, (0, 0))[0]:
                 required[chain_id] = (hseq, seq)
@@ -149,6 +163,7 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
     for chain_id, a in src.anchors.items():
         seals.setdefault((a["seal_chain"], int(a["seal_seq"])), []).append(chain_id)
     vouched: set[str] = set()
+    unproven: dict[str, Text] = {}  # anchors whose sealing record matches, unproven
 
     # 3. records, chain by chain
     # (rows may interleave chains, e.g. in storage order; each chain's rows ascend by seq)
@@ -175,7 +190,8 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
                     "audit.head_differs", "hash differs from the head signed in checkpoint {n}",
                     n=exp[1])))
             if key in seals and problem is None:
-                _vouch(row, seals[key], src.anchors, vouched)
+                _vouch(row, seals[key], src.anchors, vouched, unproven,
+                       _seal_proof(row, sigcheck, own_heads))
             if row[I_CKPT] > max_ckpt:
                 max_ckpt = row[I_CKPT]
                 max_ckpt_where = at_record(chain_id, row[I_SEQ])
@@ -190,14 +206,22 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
 
     # 4. chains named by checkpoints or the registry that have no records left at all
     for chain_id in sorted(set(required) | set(src.registry_heads or {})):
-        if chain_id not in seen and not src.windowed and src.check_truncation:
+        if chain_id not in seen and not src.windowed and src.check_truncation and \
+                chain_id not in src.chain_algs and chain_id not in src.anchors:
+            seen.add(chain_id)  # signed, then gone with its registry row
+            rep.add(Problem("missing", _at_chain(chain_id), Text(
+                "audit.chain_deleted", "the whole chain was deleted, its registry row too: "
+                "checkpoint {n} signed its head at seq {head}",
+                n=required[chain_id][1], head=required[chain_id][0])))
+        elif chain_id not in seen and not src.windowed and src.check_truncation:
             c = _start_chain(chain_id, src, rep, seen, count=False)
             _finish_chain(c, src, required, rep)
     for chain_id in sorted(set(src.anchors) - vouched if not src.anchors_trusted else ()):
         rep.add(Problem("anchor", Text("audit.at_anchor", "anchor of chain {chain}",
                                        chain=chain_id),
-                        Text("audit.anchor_unvouched",
-                             "no intact sealing record vouches for this purge anchor")))
+                        unproven.get(chain_id) or Text(
+                            "audit.anchor_unvouched",
+                            "no intact sealing record vouches for this purge anchor")))
     if src.registry_last_checkpoint > last_cp:
         rep.add(Problem("checkpoint", _at_checkpoint(src.registry_last_checkpoint), Text(
             "audit.checkpoint_registered",
@@ -237,6 +261,10 @@ def _check_checkpoint(cp: dict[str, Any], expect_seq: int, prev_hash: str,
     if sigcheck is not None:
         try:
             sigcheck(str(cp["kid"]), payload, unb64u(str(cp["signature"])))
+        except UntrustedKey:
+            return Problem("signature", where, Text(
+                "audit.kid_foreign", "signed by key {kid}, not made by this key ring (its "
+                "private part does not open under the master key)", kid=cp["kid"]))
         except Exception:
             return Problem("signature", where, Text(
                 "audit.signature_kid", "signature does not verify (kid {kid})", kid=cp["kid"]))
@@ -319,16 +347,52 @@ def _at(row: Sequence[Any], i: int) -> Any:
         return "?"
 
 
+def seal_payload(extra: dict[str, Any]) -> bytes:
+    """What a purge signs in its sealing record (``audit.archive.purge``)."""
+    return canonical_json({k: extra.get(k) for k in SEAL_SIGNED}).encode("utf-8")
+
+
+def _seal_proof(row: Sequence[Any], sigcheck: SigCheck | None, own_heads: dict[str, int]
+                ) -> Callable[[dict[str, Any]], Text | None]:
+    """Why the sealing record ``row`` proves nothing (None: it does). Any record can be
+    hashed and appended without a key, and a later checkpoint signs every chain's head,
+    forged ones too: a seal carries the audit key's signature (since 2026-12-05), or,
+    written before, a checkpoint its own chain's writer signed covers it."""
+    def proof(extra: dict[str, Any]) -> Text | None:
+        where = at_record(row[I_CHAIN], row[I_SEQ])
+        if "seal_sig" in extra:
+            if sigcheck is None:
+                return None  # no key ring: no signature is checked (the CLI says so)
+            try:
+                sigcheck(str(extra.get("seal_kid")), seal_payload(extra),
+                         unb64u(str(extra["seal_sig"])))
+            except Exception:
+                return Text("audit.seal_signature", "the signature of its sealing record "
+                            "({where}) does not verify", where=where)
+            return None
+        if own_heads.get(str(row[I_CHAIN]), 0) >= int(row[I_SEQ]):
+            return None
+        return Text("audit.anchor_unsigned", "its sealing record ({where}) is neither signed nor "
+                    "covered by a checkpoint its own chain wrote", where=where)
+    return proof
+
+
 def _vouch(row: Sequence[Any], chain_ids: list[str], anchor_rows: dict[str, dict[str, Any]],
-           vouched: set[str]) -> None:
+           vouched: set[str], unproven: dict[str, Text],
+           proof: Callable[[dict[str, Any]], Text | None]) -> None:
     if row[I_EVENT] != SEAL_EVENT:
         return
-    sealed = json.loads(row[I_EXTRA]).get("anchors", {})
+    extra = json.loads(row[I_EXTRA])
+    sealed = extra.get("anchors", {})
+    why = proof(extra)
     for chain_id in chain_ids:
         a = anchor_rows[chain_id]
         got = sealed.get(chain_id) or {}
         if got.get("seq") == int(a["seq"]) and got.get("hash") == a["hash"]:
-            vouched.add(chain_id)
+            if why is None:
+                vouched.add(chain_id)
+            else:
+                unproven[chain_id] = why
 
 
 # -- the database -----------------------------------------------------------------------

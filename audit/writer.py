@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from audit.chain import I_HASH, I_SEQ, I_TS, RECORD_COLUMNS, chain_records, hash_function
 from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
-from audit.journal import FRAME, ChainWriter, Journal
+from audit.journal import FRAME, ChainWriter, Journal, JournalDamaged
 from audit.record import AuditRecord, StoredRecord
 from audit.tables import chains, checkpoints, records, usage
 from texts import Text, os_reason
@@ -545,7 +545,11 @@ class AuditLog:
         journal, not yet in the tables (the journal's tail, its torn frame truncated).
         False when the journal ends before the table's ``seq`` (written in database mode
         since): its frames would not continue the file's chain."""
-        tail = self._jw.tail() if self._jw is not None else None
+        try:
+            tail = self._jw.tail() if self._jw is not None else None
+        except JournalDamaged as exc:  # edited in place: left for verify, never continued
+            log.error("audit chain %s: %s", self._jw.chain_id if self._jw else "?", exc)
+            return False
         if tail is None:
             self._head_seq, self._head_hash = seq, head
         elif tail.seq >= seq:

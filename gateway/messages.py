@@ -806,4 +806,13 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.envelope_key": ("键 {key!r} 不合规（以点分隔的路径，由字母、数字和 _ - $ 组成，最长 {n} 个字符）", "bad key {key!r} (a dotted path of letters, digits and _ - $, at most {n})"),
     "cat.envelope_twice": ("键 {key!r} 重复列出（首次在 {first}）", "key {key!r} listed twice (first at {first})"),
     "cat.envelope_records": ("键 {key!r} 位于记录路径 {records!r} 上：记录按信息项逐项裁剪", "key {key!r} is on the records' path {records!r}: the records are shaped item by item"),
+    # -- the audit log's tamper evidence under an insider's attack (h-tamper) ----------
+    "audit.kid_foreign": ("由密钥 {kid} 签名，而该密钥并非本密钥环生成（其私钥部分无法用主密钥打开）", "signed by key {kid}, not made by this key ring (its private part does not open under the master key)"),
+    "audit.anchor_unsigned": ("其封存记录（{where}）既未签名，也不在其所在链自己写入的检查点覆盖范围内", "its sealing record ({where}) is neither signed nor covered by a checkpoint its own chain wrote"),
+    "audit.seal_signature": ("其封存记录（{where}）的签名校验失败", "the signature of its sealing record ({where}) does not verify"),
+    "audit.seal_unsigned": ("审计日志没有签名密钥：无法为封存记录签名", "the audit log has no signing key: the sealing record cannot be signed"),
+    "audit.journal_gap": ("序号 {first}..{last} 的记录既不在数据表中，也不在日志文件中（尚未载入的日志段被删除）", "records seq {first}..{last} are neither in the table nor in the journal (a segment not yet loaded was deleted)"),
+    "audit.chain_deleted": ("整条链连同其登记行都被删除：检查点 {n} 曾签署其链头序号 {head}", "the whole chain was deleted, its registry row too: checkpoint {n} signed its head at seq {head}"),
+    "audit.journal_unreadable": ("其日志文件无法读取：{detail}", "its journal cannot be read: {detail}"),
+    "audit.journal_damaged": ("{file} 第 {offset} 字节处的帧已损坏，其后仍有记录（日志文件被就地修改）", "the frame at byte {offset} of {file} is damaged and records follow it (edited in the journal)"),
 }

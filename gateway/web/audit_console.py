@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,9 @@ import sqlalchemy as sa
 from audit import AuditQueryError
 from audit.checkpoints import Checkpoint, list_checkpoints, signature_ok
 from audit.export import CSV_COLUMNS
+from audit.journal import Journal
+from audit.journal_verify import verify_journal
+from audit.key_trust import TrustedKids
 from audit.query import (
     MAX_SQL_INT,
     QueryFilter,
@@ -209,11 +213,18 @@ def count_in_range(engine: sa.Engine, since: int | None, until: int | None) -> i
 
 
 def verify_range(engine: sa.Engine, keys: Any, since: int | None, until: int | None,
-                 progress: Callable[[int], None] | None = None) -> VerifyReport:
+                 progress: Callable[[int], None] | None = None, *,
+                 journal: Path | None = None) -> VerifyReport:
     """``audit.verify.verify_database`` over ``[since, until)``, checkpoint signatures
-    checked with the key ring."""
-    return verify_database(engine, keyservice_sigcheck(keys), since=since, until=until,
-                           progress=progress)
+    checked with the key ring; in journal mode (``journal``: its directory) the journal
+    against the tables too, as ``govgate audit verify`` does: the records written since
+    the last checkpoint are evidence there when the table's tail was cut."""
+    rep = verify_database(engine, keyservice_sigcheck(keys), since=since, until=until,
+                          progress=progress)
+    if journal is not None and journal.is_dir():
+        for problem in verify_journal(engine, Journal(journal)).problems:
+            rep.add(problem)
+    return rep
 
 
 def report_dict(rep: VerifyReport) -> dict[str, Any]:
@@ -253,7 +264,8 @@ class CheckedCheckpoint:
 
 def checked_checkpoints(engine: sa.Engine, keys: Any, *, before: int | None, limit: int
                         ) -> list[CheckedCheckpoint]:
-    return [CheckedCheckpoint(cp, signature_ok(cp, keys))
+    trusted = TrustedKids(keys)  # a page's checkpoints share a few kids
+    return [CheckedCheckpoint(cp, signature_ok(cp, keys, trusted))
             for cp in list_checkpoints(engine, before=before, limit=limit)]
 
 

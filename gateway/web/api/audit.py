@@ -328,7 +328,8 @@ async def verify(request: Request) -> Response:
     except AuditQueryError as exc:
         return await _bad_input(call, exc, "audit verify", "audit_verify")
     services = call.services
-    rep = await asyncio.to_thread(verify_range, services.engine, services.keys, since, until)
+    rep = await asyncio.to_thread(verify_range, services.engine, services.keys, since, until,
+                                  journal=services.settings.audit_journal_path)
     body = report_dict(rep)
     try:
         await call.audit("success" if rep.ok else "failure", 200, "audit log verified",
