@@ -73,6 +73,26 @@ METHOD_PARAMETERS = frozenset({"_method", "x-http-method-override", "x-http-meth
 _QUERY_SPLIT = re.compile(r"[&;]")
 
 
+# the same in a POST's form body: Rack::MethodOverride (on by default in Rails) and
+# Laravel read ``_method`` from an urlencoded or a multipart form
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_PART_METHOD = re.compile(
+    rb"(?im)^content-disposition:[^\r\n]*\bname\*?=[^;\r\n]*?\b_method\b")
+
+
+def form_post(method: str, content_type: str | None) -> bool:
+    """Whether the request is a form POST whose body an upstream may take a method from."""
+    return method == "POST" and content_type is not None and \
+        content_type.split(";", 1)[0].strip().lower() in _FORM_TYPES
+
+
+def method_in_form(body: bytes, content_type: str) -> str | None:
+    """The field of a form body (see :func:`form_post`) naming a method, or None."""
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        return "_method" if _PART_METHOD.search(body) else None
+    return method_parameter(body.decode("latin-1"))
+
+
 def method_parameter(query: str) -> str | None:
     """The first parameter of ``query`` (raw) naming a method, as sent; None if none."""
     if "%" not in query and "method" not in query.lower():

@@ -64,6 +64,8 @@ from gateway.proxy.admission import (
     SystemDirectory,
     UnknownSystem,
     audit_target,
+    form_post,
+    method_in_form,
 )
 from gateway.proxy.assertion import HEADER as ASSERTION_HEADER
 from gateway.proxy.assertion import PER_CALLER, AssertionSigner
@@ -488,11 +490,12 @@ class Proxy:
         body = RequestBody(receive, self.config.max_body_bytes, expected=has_body,
                            timeout=self.config.body_timeout)
         sent: bytes | AsyncIterator[bytes] | None
-        if has_body and req.shape:
+        form = has_body and form_post(req.method, req.headers.get("content-type"))
+        if has_body and (req.shape or form):
             # an upstream may read parameters from the body (Rack a form's, Rails a JSON
-            # object's keys): read whole and checked before the upstream sees a byte,
-            # then sent as read, with its length
-            sent = await self._checked_body(req, body, raw_headers)
+            # object's keys; a form's ``_method`` on any route): read whole and checked
+            # before the upstream sees a byte, then sent as read, with its length
+            sent = await self._checked_body(req, body, raw_headers, form=form)
             sent_length: int | None = len(sent)
         else:
             sent = body.chunks() if has_body else None
@@ -526,9 +529,9 @@ class Proxy:
             slots.release()
 
     async def _checked_body(self, req: ProxyRequest, body: RequestBody,
-                            raw_headers: list[tuple[bytes, bytes]]) -> bytes:
-        """The shaped request's whole body, up to the limit (413 beyond), once every
-        body check has passed it."""
+                            raw_headers: list[tuple[bytes, bytes]], *, form: bool) -> bytes:
+        """The request's whole body, up to the limit (413 beyond), once it has passed
+        every body check (a shaped request's) and, for a form POST, names no method."""
         parts = []
         try:
             async for chunk in body.chunks():
@@ -540,7 +543,11 @@ class Proxy:
             raise failure from None
         whole = b"".join(parts)
         req.audit.req_hash = body.digest()
-        for check in self.body_checks:
+        if form and (named := method_in_form(whole, req.headers["content-type"])):
+            req.audit.reason = f"form field {named!r} names a method"
+            raise BadPath(f"form field {named!r} would make the system run another "
+                          f"method than {req.method}")
+        for check in self.body_checks if req.shape else ():
             await check(req, whole, raw_headers)
         return whole
 

@@ -188,3 +188,31 @@ async def test_a_method_named_in_the_query_is_refused(world: World) -> None:
     r = await world.request("POST", "/s/echo/api/x?payment_method=card&methods=2",
                             token=other, body=b"{}")
     assert r.status == 200, r.body
+
+
+async def test_a_method_named_in_a_form_post_is_refused(world: World) -> None:
+    """Rack::MethodOverride (on by default in Rails) and Laravel run a form POST with
+    ``_method=DELETE`` as a DELETE: a POST decided as a POST must not."""
+    other = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "POST"))
+    form = [("Content-Type", "application/x-www-form-urlencoded")]
+    multipart = [("Content-Type", "multipart/form-data; boundary=XyZ")]
+    part = (b'--XyZ\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n'
+            b"--XyZ--\r\n")
+    before = len(world.echo.paths())
+    for headers, body in ((form, b"a=1&_method=delete"), (form, b"%5FMETHOD=DELETE"),
+                          (multipart, part)):
+        r = await world.request("POST", "/s/echo/api/x", token=other, body=body,
+                                headers=headers)
+        assert r.status == 400, (body, r.body)
+        assert "names a method" in (world.audit.records[-1].reason or "")
+    assert len(world.echo.paths()) == before
+    # forms without one pass, whole, with their length; so does an upload naming it in
+    # its content, not in a part's header
+    upload = (b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\n'
+              b'_method=DELETE name="_method"\r\n--XyZ--\r\n')
+    for headers, body in ((form, b"payment_method=card&a=2"), (multipart, upload)):
+        r = await world.request("POST", "/s/echo/api/x", token=other, body=body,
+                                headers=headers)
+        assert r.status == 200, r.body
+        assert r.json()["body_len"] == len(body)
