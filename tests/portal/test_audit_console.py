@@ -17,7 +17,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from audit import AuditRecord
+from audit import AuditLog, AuditRecord
+from audit.indexer import Indexer
+from audit.journal import Journal
 from audit.spreadsheet import restore
 from gateway.app import create_app
 from gateway.idp.oauth2.provider import SESSION_COOKIE
@@ -260,3 +262,36 @@ def test_checkpoints_with_their_signatures(portal: tuple[Services, TestClient]) 
     check(r.text, "en", "checkpoints en")
     assert client.get("/api/v1/audit/checkpoints", params={"limit": "0"}).status_code == 400
     assert client.get("/portal/audit/checkpoints", params={"before": "x"}).status_code == 200
+
+
+def test_verify_in_the_portal_reads_the_journal_too(portal: tuple[Services, TestClient]
+                                                    ) -> None:
+    """Records written after the last checkpoint, cut from the table with the chain's
+    registry head moved back, are still in the journal: the portal's verification says
+    so, as the CLI and the API do (found by h-tamper)."""
+    services, client = portal
+    as_admin(services, client, "auditor")
+    page = client.get("/portal/audit/verify")
+    journal = Journal(services.settings.audit_journal_path)
+    log = AuditLog(services.engine, keys=services.keys, writer_id="journaled", journal=journal)
+    indexer = Indexer(services.engine, journal, own=log.journal_position,
+                      on_checkpoint=log.note_checkpoint)
+    log.attach_indexer(indexer)
+    log.append_many_sync([AuditRecord(event_type="proxy_request", outcome="allow",
+                                      actor_user="zhao.min", department="czt", status=200)
+                          for _ in range(3)])
+    indexer.run_once()
+    log.checkpoint_sync()
+    log.append_many_sync([AuditRecord(event_type="proxy_request", outcome="allow",
+                                      actor_user="zhao.min", department="czt", status=200)
+                          for _ in range(3)])
+    indexer.run_once()
+    with services.engine.begin() as conn:  # the tail after the checkpoint cut
+        conn.execute(sa.text("DELETE FROM audit_records WHERE chain_id=:c AND seq>3"),
+                     {"c": log.chain_id})
+        conn.execute(sa.text(
+            "UPDATE audit_chains SET head_seq=3, head_hash=(SELECT hash FROM audit_records "
+            "WHERE chain_id=:c AND seq=3) WHERE chain_id=:c"), {"c": log.chain_id})
+    r = client.post("/portal/audit/verify", data={"csrf_token": csrf_of(page.text)})
+    assert 'data-intact="no"' in r.text and f"chain={log.chain_id} seq=4" in r.text
+    log.close_sync()

@@ -324,7 +324,8 @@ async def verify_run(request: Request) -> Response:
         yield head.encode()
         yield fragment.step(t, 0, total).encode()
         task = asyncio.ensure_future(asyncio.to_thread(
-            verify_range, services.engine, services.keys, since, until, progress))
+            verify_range, services.engine, services.keys, since, until, progress,
+            journal=services.settings.audit_journal_path))
         while not task.done():
             getter = asyncio.ensure_future(steps.get())
             await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
