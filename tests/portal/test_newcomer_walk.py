@@ -5,11 +5,18 @@ the portal's pages, each as a plain request or a pure check (docs/seams.md, "Wal
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+from gateway.cli.demo_guide import account_lines
+from gateway.services import Services
 from gateway.web.portal.i18n import Translator
+from tests.oauth2.helpers import csrf_of
+from tests.portal.test_catalogue_pages import fast_hashes, sign_in  # noqa: F401 - a fixture
+from tests.portal.test_languages import check, portal  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 # where an audit record's event type is written as a literal
@@ -44,3 +51,56 @@ def test_every_event_type_has_a_name_in_the_audit_console(lang: str) -> None:
     assert {"application_referred", "break_glass", "saml_login", "login"} <= events
     unnamed = sorted(e for e in events if not t.knows("aud_ev_" + e))
     assert not unnamed, f"audit events without a {lang} name: {unnamed}"
+
+
+def test_a_break_glass_form_error_leads_back_to_the_form_not_to_a_console(
+        portal: tuple[Services, TestClient]) -> None:  # noqa: F811
+    """Staff who left the reason empty got an error page whose only way on was the
+    admin console (``/portal/admin``), which refuses them."""
+    _, client = portal
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/break-glass")
+    for lang, back in (("zh", "返回紧急授权"), ("en", "Back to break-glass")):
+        r = client.post("/portal/break-glass", params={"lang": lang}, data={
+            "csrf_token": csrf_of(page.text), "system": "vehicles", "reason": " ",
+            "minutes": "60"})
+        assert r.status_code == 400, r.text[:300]
+        main = r.text.split('id="main"', 1)[1]
+        assert 'href="/portal/admin"' not in main
+        assert f'<a href="/portal/break-glass" id="back">{back}</a>' in main
+        check(r.text, lang, "break-glass form error")
+    assert client.get("/portal/admin", follow_redirects=False).status_code in (303, 403)
+
+
+def test_delegations_in_beijing_time_and_the_search_count_in_english(
+        portal: tuple[Services, TestClient]) -> None:  # noqa: F811
+    """The delegations page gave its periods in UTC (``UTC`` on the Chinese page, the
+    last day ending at 16:00) where every other page says Beijing time; the English
+    search said "1 resources"."""
+    _, client = portal
+    sign_in(client, "zhang.san")
+    form = client.get("/portal/delegations")
+    r = client.post("/portal/delegations", data={
+        "csrf_token": csrf_of(form.text), "delegate": "li.si", "systems": ["vehicles"],
+        "ends_at": (date.today() + timedelta(days=3)).isoformat(), "reason": "出差"},
+        follow_redirects=True)
+    assert r.status_code == 200 and 'id="delegation-' in r.text, r.text[:300]
+    (row,) = re.findall(r'<td class="nowrap">([^<]* – [^<]*)</td>', r.text)
+    assert row.endswith("(北京时间)") and "UTC" not in r.text, row
+    assert row.split(" – ")[1].startswith(
+        (date.today() + timedelta(days=4)).isoformat() + " 00:00"), row  # the last day's end
+    check(r.text, "zh", "delegations")
+    en = client.get("/portal/delegations", params={"lang": "en"})
+    assert "(China Standard Time)" in en.text and "UTC" not in en.text
+
+    found = client.get("/portal/catalogue", params={"lang": "en", "q": "公务用车"})
+    assert "Resources found: 1" in found.text and "1 resources" not in found.text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_demo_printout_sends_the_auditor_to_the_audit_console(lang: str) -> None:
+    """``govgate demo`` printed the auditor's place as ``/portal/admin`` only, where the
+    audit log is not (README: the console is ``/portal/audit``)."""
+    lines = account_lines({"users": []}, [("auditor", "x")], password="p", lang=lang)
+    (auditor,) = [line for line in lines if line.strip().startswith("auditor")]
+    assert "/portal/audit" in auditor and "/portal/admin" in auditor, auditor

@@ -48,4 +48,6 @@ BREAK_GLASS_MESSAGES: dict[str, tuple[str, str]] = {
     "bg_done_reviewed": ("已复核 {target}", "Reviewed {target}"),
     "bg_review_link": ("紧急授权复核", "Break-glass review"),
     "bg_launcher": ("紧急授权", "break-glass"),
+    # the error page's way back (the newcomer's walk, 2026-12-05)
+    "bg_back": ("返回紧急授权", "Back to break-glass"),
 }
