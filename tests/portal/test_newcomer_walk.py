@@ -15,7 +15,11 @@ from gateway.cli.demo_guide import account_lines
 from gateway.services import Services
 from gateway.web.portal.i18n import Translator
 from tests.oauth2.helpers import csrf_of
-from tests.portal.test_catalogue_pages import fast_hashes, sign_in  # noqa: F401 - a fixture
+from tests.portal.test_catalogue_pages import (  # noqa: F401 - a fixture
+    fast_hashes,
+    session_as,
+    sign_in,
+)
 from tests.portal.test_languages import check, portal  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +108,17 @@ def test_the_demo_printout_sends_the_auditor_to_the_audit_console(lang: str) -> 
     lines = account_lines({"users": []}, [("auditor", "x")], password="p", lang=lang)
     (auditor,) = [line for line in lines if line.strip().startswith("auditor")]
     assert "/portal/audit" in auditor and "/portal/admin" in auditor, auditor
+
+
+def test_the_users_filter_offers_every_role(
+        portal: tuple[Services, TestClient]) -> None:  # noqa: F811
+    """The system admin's role filter had no department head (部门负责人), though the
+    new-user form gives that role and the list shows it."""
+    services, client = portal
+    session_as(services, client, "sysadmin")
+    page = client.get("/portal/admin/users", params={"lang": "zh"})
+    select = page.text.split('id="f-role"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="dept_head">部门负责人</option>' in select
+    heads = client.get("/portal/admin/users", params={"role": "dept_head"})
+    rows = heads.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "zhou.ling" in rows and "zhang.san" not in rows
