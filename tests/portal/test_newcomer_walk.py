@@ -122,3 +122,28 @@ def test_the_users_filter_offers_every_role(
     heads = client.get("/portal/admin/users", params={"role": "dept_head"})
     rows = heads.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     assert "zhou.ling" in rows and "zhang.san" not in rows
+
+
+def test_one_approval_of_two_says_that_break_glass_still_waits(
+        portal: tuple[Services, TestClient]) -> None:  # noqa: F811
+    """The first security administrator's approval answered "已批准" while the request
+    stayed pending (the demo has one such administrator), and offered the same
+    administrator the approve button again."""
+    services, client = portal
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/break-glass")
+    r = client.post("/portal/break-glass", data={
+        "csrf_token": csrf_of(page.text), "system": "vehicles", "reason": "车辆起火",
+        "minutes": "60"}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    bg_id = r.headers["location"].rsplit("target=", 1)[1]
+    session_as(services, client, "secadmin")
+    page = client.get("/portal/break-glass")
+    assert f'action="/portal/break-glass/{bg_id}/approve"' in page.text
+    r = client.post(f"/portal/break-glass/{bg_id}/approve", data={
+        "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 200 and f'data-bg="{bg_id}" data-state="pending"' in r.text
+    assert f"已批准 {bg_id}：还须另一名安全管理员批准才生效" in r.text
+    assert f'action="/portal/break-glass/{bg_id}/approve"' not in r.text
+    en = client.get(r.url.path, params={**dict(r.url.params), "lang": "en"})
+    assert "it takes effect once another security administrator approves" in en.text

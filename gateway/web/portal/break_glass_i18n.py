@@ -50,4 +50,7 @@ BREAK_GLASS_MESSAGES: dict[str, tuple[str, str]] = {
     "bg_launcher": ("紧急授权", "break-glass"),
     # the error page's way back (the newcomer's walk, 2026-12-05)
     "bg_back": ("返回紧急授权", "Back to break-glass"),
+    "bg_done_approved_once": ("已批准 {target}：还须另一名安全管理员批准才生效",
+                              "Approved {target}: it takes effect once another security "
+                              "administrator approves"),
 }

@@ -136,8 +136,9 @@ async def submit(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any
 
 async def approve(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any) -> Response:
     bg_id = request.path_params["id"]
-    await run_in_threadpool(desk.approve, actor, bg_id)
-    return _done(BASE, "approved", bg_id)
+    view = await run_in_threadpool(desk.approve, actor, bg_id)
+    # one approval of two: say that it waits for another administrator
+    return _done(BASE, "approved" if view["state"] == "active" else "approved_once", bg_id)
 
 
 async def end(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any) -> Response:
