@@ -105,7 +105,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- the demo's traffic ---------------------------------------------------------------
     "demo.traffic": ("已通过网关产生 {calls} 次真实调用（其中 {refused} 次被拒绝），实绩见 {url}/portal/stats", "made {calls} real calls through the gateway ({refused} refused): see the real use at {url}/portal/stats"),
     "demo.traffic_failed": ("演示流量未能产生：{reason}", "the demo traffic could not be made: {reason}"),
-    "demo.directory": ("目录部门：{name} ({code}) 的人员来自 OpenLDAP {url}（{people} 人，已同步）；{users} 用目录密码登录，已锁定的账户停用：{disabled}", "directory-backed department: the people of {name} ({code}) come from OpenLDAP {url} ({people}, synced); {users} sign in with the directory's password, locked accounts disabled: {disabled}"),
+    "demo.directory": ("目录部门：{name} ({code}) 的人员来自 OpenLDAP {url}（{people} 人，已同步）；{users} 用目录中的密码（{password}）登录，已锁定的账户停用：{disabled}", "directory-backed department: the people of {name} ({code}) come from OpenLDAP {url} ({people}, synced); {users} sign in with the directory's password ({password}), locked accounts disabled: {disabled}"),
     "demo.directory_skipped": ("未安装 slapd：跳过目录部门（apt-get install slapd ldap-utils 后再运行演示即可看到 LDAP 同步与登录）", "slapd is not installed: the directory-backed department is skipped (apt-get install slapd ldap-utils, then run the demo again to see LDAP sync and sign-in)"),
     "demo.directory_failed": ("目录部门未能启动：{reason}", "the directory-backed department could not start: {reason}"),
     # -- admin consoles (issue 15) ---------------------------------------------------------
