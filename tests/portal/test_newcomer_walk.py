@@ -8,9 +8,12 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from audit.tables import records as audit_records
 from gateway.cli.demo_guide import account_lines
 from gateway.services import Services
 from gateway.web.portal.i18n import Translator
@@ -147,3 +150,23 @@ def test_one_approval_of_two_says_that_break_glass_still_waits(
     assert f'action="/portal/break-glass/{bg_id}/approve"' not in r.text
     en = client.get(r.url.path, params={**dict(r.url.params), "lang": "en"})
     assert "it takes effect once another security administrator approves" in en.text
+
+
+def test_an_authenticator_set_up_at_sign_in_is_recorded_as_the_persons(
+        portal: tuple[Services, TestClient]) -> None:  # noqa: F811
+    """The auditor's console showed every admin's first-sign-in enrolment as an
+    ``admin_change`` by the gateway's OS account (``os:root@...``), not by the admin."""
+    services, client = portal
+    sign_in(client, "wang.wu")
+    page = client.get("/portal/login/enrol")
+    secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', page.text)
+    assert secret is not None, page.text[:300]
+    r = client.post("/portal/login/enrol", data={
+        "csrf_token": csrf_of(page.text), "next": "/portal",
+        "code": pyotp.TOTP(secret.group(1)).now()})
+    assert r.status_code == 200 and 'id="codes"' in r.text, r.text[:300]
+    with services.engine.connect() as conn:
+        (actor,) = conn.execute(sa.select(audit_records.c.actor_user).where(
+            audit_records.c.event_type == "admin_change",
+            audit_records.c.reason == "user_totp_enrolled")).one()
+    assert actor == "wang.wu"
