@@ -87,7 +87,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.role_data_steward": ("数据管理员（审核本部门资源的共享申请）", "data steward (reviews applications for the department's data)"),
     "demo.role_sysadmin": ("系统管理员：账号、部门、系统、接入应用（/portal/admin）", "system admin: accounts, departments, systems, clients (/portal/admin)"),
     "demo.role_secadmin": ("安全管理员：访问策略、数据授权、密钥，决定协商中的共享申请（/portal/admin）", "security admin: policies, grants, keys, escalated applications (/portal/admin)"),
-    "demo.role_auditor": ("审计管理员：查阅审计日志和另两位管理员的操作（/portal/admin）", "auditor: reads the audit log and the other two admins' actions (/portal/admin)"),
+    "demo.role_auditor": ("审计管理员：查阅审计日志（/portal/audit）和另两位管理员的操作（/portal/admin）", "auditor: reads the audit log (/portal/audit) and the other two admins' actions (/portal/admin)"),
     "demo.role_dept_head": ("部门负责人（决定提请或超期的共享申请）", "department head (decides referred and overdue applications)"),
     "demo.staff_accounts": ("业务账号（密码 {password}）：", "business accounts (password {password}):"),
     "demo.admin_accounts": ("管理员账号（三员分立：不能使用业务系统，也不能申请数据；首次登录须修改密码并绑定身份验证器）：", "admin accounts (separation of duties: no business systems, no data applications; change the password and set up an authenticator at first sign-in):"),
@@ -105,7 +105,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- the demo's traffic ---------------------------------------------------------------
     "demo.traffic": ("已通过网关产生 {calls} 次真实调用（其中 {refused} 次被拒绝），实绩见 {url}/portal/stats", "made {calls} real calls through the gateway ({refused} refused): see the real use at {url}/portal/stats"),
     "demo.traffic_failed": ("演示流量未能产生：{reason}", "the demo traffic could not be made: {reason}"),
-    "demo.directory": ("目录部门：{name} ({code}) 的人员来自 OpenLDAP {url}（{people} 人，已同步）；{users} 用目录密码登录，已锁定的账户停用：{disabled}", "directory-backed department: the people of {name} ({code}) come from OpenLDAP {url} ({people}, synced); {users} sign in with the directory's password, locked accounts disabled: {disabled}"),
+    "demo.directory": ("目录部门：{name} ({code}) 的人员来自 OpenLDAP {url}（{people} 人，已同步）；{users} 用目录中的密码（{password}）登录，已锁定的账户停用：{disabled}", "directory-backed department: the people of {name} ({code}) come from OpenLDAP {url} ({people}, synced); {users} sign in with the directory's password ({password}), locked accounts disabled: {disabled}"),
     "demo.directory_skipped": ("未安装 slapd：跳过目录部门（apt-get install slapd ldap-utils 后再运行演示即可看到 LDAP 同步与登录）", "slapd is not installed: the directory-backed department is skipped (apt-get install slapd ldap-utils, then run the demo again to see LDAP sync and sign-in)"),
     "demo.directory_failed": ("目录部门未能启动：{reason}", "the directory-backed department could not start: {reason}"),
     # -- admin consoles (issue 15) ---------------------------------------------------------

@@ -42,5 +42,5 @@ def sync_people(cli_ctx: CliContext, services: Services, directory: DemoDirector
     name, code = DEPARTMENT
     active = [uid for uid, _name, _group in PEOPLE if uid not in plan.disabled]
     return cli_ctx.msg("demo.directory", name=name, code=code, url=directory.url,
-                       people=plan.people, users=", ".join(active),
+                       people=plan.people, users=", ".join(active), password=directory.password,
                        disabled=", ".join(plan.disabled) or "-")

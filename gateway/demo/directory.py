@@ -48,6 +48,7 @@ def tree_ldif(password: str) -> str:
 class DemoDirectory:
     server: SlapdProcess
     settings: dict[str, str | int | list[str]]
+    password: str = ""  # the people's (the demo's staff password), for the printout
 
     @property
     def url(self) -> str:
@@ -76,4 +77,4 @@ def start_directory(home: Path, *, password: str, region: str) -> DemoDirectory 
     return DemoDirectory(server, {
         "directory_url": url, "directory_base_dn": BASE, "directory_bind_dn": ADMIN_DN,
         "directory_bind_password_file": str((root / "bind-password").resolve()),
-        "directory_region": region, "directory_group_roles": list(GROUP_ROLES)})
+        "directory_region": region, "directory_group_roles": list(GROUP_ROLES)}, password)

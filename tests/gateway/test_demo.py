@@ -80,8 +80,8 @@ def _exercise(proc: subprocess.Popen[str], home: Path) -> None:
     zhang = next(line for line in lines if "zhang.san" in line)
     assert "机关事务管理局 (jgswj)" in zhang and "data steward" in zhang
     assert "data steward" not in next(line for line in lines if "li.si" in line)
-    assert re.search(r"^\s+auditor\s+\S+\s+auditor: reads the audit log and the other two "
-                     r"admins' actions \(/portal/admin\)$", out, re.M), out
+    assert re.search(r"^\s+auditor\s+\S+\s+auditor: reads the audit log \(/portal/audit\) and "
+                     r"the other two admins' actions \(/portal/admin\)$", out, re.M), out
     assert "security admin: policies, grants, keys, escalated applications" in out
     assert "no business systems, no data applications" in out
     assert "sign in as wang.wu at " + gateway.group(1) + "/portal" in out
@@ -118,7 +118,8 @@ def _directory_department(gateway: str, out: str, home: Path) -> int:
         return 0
     assert re.search(r"directory-backed department: the people of 办公厅 \(bgt\) come from "
                      r"OpenLDAP ldap://127\.0\.0\.1:\d+ \(3, synced\); sun\.li, qian\.jin sign "
-                     r"in with the directory's password, locked accounts disabled: he\.fang",
+                     r"in with the directory's password \(Demo-Passw0rd-2026\), locked accounts "
+                     r"disabled: he\.fang",
                      out), out
     with sqlite3.connect(f"file:{home / 'govgate.db'}?mode=ro", uri=True) as db:
         rows = dict(db.execute("SELECT username, status FROM users WHERE source = "

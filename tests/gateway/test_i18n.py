@@ -181,7 +181,7 @@ def test_the_portal_translator_reads_the_table_by_key() -> None:
     from gateway.web.portal.i18n import Translator, pick_lang
 
     assert Translator("zh")("cat_results", n=3) == "共 3 个资源"
-    assert Translator("en")("cat_results", n=3) == "3 resources"
+    assert Translator("en")("cat_results", n=3) == "Resources found: 3"
     assert Translator("zh")("no.such.key") == "no.such.key"
     assert pick_lang("en", None) == "en" and pick_lang("xx", "zh") == "zh"
     assert pick_lang(None, None, default="fr") == "zh"

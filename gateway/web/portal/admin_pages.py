@@ -85,7 +85,10 @@ def department_names(services: Services) -> dict[str, str]:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
 
 
-def error_page(request: Request, exc: Exception) -> Response:
+def error_page(request: Request, exc: Exception, *,
+               back: tuple[str, str] | None = None) -> Response:
+    """The refusal as a page; ``back``: (path, text key) of the page the person came
+    from, for pages that are not a console's (the console's link refuses them)."""
     t = t_of(request)
     status = int(getattr(exc, "status", 500))
     title = {400: "adm_err_400", 403: "adm_err_403", 404: "adm_err_404",
@@ -94,7 +97,7 @@ def error_page(request: Request, exc: Exception) -> Response:
     problems = list(getattr(exc, "problems", None) or [])
     return render(request, "admin_error.html", status=status, title=t(title),
                   detail=say(t, detail), problems=[say(t, p) for p in problems],
-                  request_id=request.headers.get("x-request-id"))
+                  request_id=request.headers.get("x-request-id"), back=back)
 
 
 def show(request: Request, console: Console, template: str, status: int = 200,

@@ -146,4 +146,22 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_master_key_rotated": ("轮换主密钥", "master key rotated"),
     # department scope in the catalogue (a step outside the caller's departments)
     "aud_ev_catalogue_refused": ("拒绝共享目录操作", "catalogue step refused"),
+    # the events the newcomer's walk found shown by their code (2026-12-05)
+    "aud_ev_application_referred": ("共享申请提请部门负责人", "application referred to the head"),
+    "aud_ev_break_glass": ("紧急授权", "break-glass"),
+    "aud_ev_compliance_check": ("合规检查", "compliance check"),
+    "aud_ev_saml_login": ("安全断言登录", "SAML sign-in"),
+    "aud_ev_saml_logout": ("安全断言退出", "SAML sign-out"),
+    "aud_ev_saml_logout_slo": ("安全断言单点退出", "SAML single logout"),
+    "aud_ev_webauthn_login": ("安全密钥登录", "security-key sign-in"),
+    "aud_ev_webauthn_verify": ("安全密钥验证", "security-key check"),
+    "aud_ev_webauthn_register": ("注册安全密钥", "security key registered"),
+    "aud_ev_webauthn_remove": ("移除安全密钥", "security key removed"),
+    "aud_ev_webauthn_fallback": ("改用动态口令", "fell back to the one-time code"),
+    "aud_ev_webauthn_clone": ("疑似复制的安全密钥", "security key possibly cloned"),
+    "aud_ev_referral_notice_sent": ("已发送提请通知", "referral notice sent"),
+    "aud_ev_referral_notice_failed": ("提请通知发送失败", "referral notice failed"),
+    "aud_ev_referral_notice_abandoned": ("提请通知已放弃", "referral notice given up"),
+    "aud_ev_audit_ship": ("审计日志外送", "audit log shipped"),
+    "aud_ev_audit_partitions": ("审计分区维护", "audit partitions ensured"),
 }

@@ -48,4 +48,9 @@ BREAK_GLASS_MESSAGES: dict[str, tuple[str, str]] = {
     "bg_done_reviewed": ("已复核 {target}", "Reviewed {target}"),
     "bg_review_link": ("紧急授权复核", "Break-glass review"),
     "bg_launcher": ("紧急授权", "break-glass"),
+    # the error page's way back (the newcomer's walk, 2026-12-05)
+    "bg_back": ("返回紧急授权", "Back to break-glass"),
+    "bg_done_approved_once": ("已批准 {target}：还须另一名安全管理员批准才生效",
+                              "Approved {target}: it takes effect once another security "
+                              "administrator approves"),
 }

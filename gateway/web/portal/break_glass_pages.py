@@ -42,6 +42,7 @@ from gateway.web.portal.pages import csrf_ok, render, session_principal, to_sign
 from texts import Text
 
 BASE = "/portal/break-glass"
+BACK = (BASE, "bg_back")  # staff reach these pages; the console's link would refuse them
 _ID = re.compile(r"^bg_[0-9a-f]{16}\Z")
 
 Handler = Callable[[Request, BreakGlassDesk, Actor, Any], Awaitable[Response]]
@@ -69,7 +70,8 @@ def page(handler: Handler, step: str, *, post: bool = False
                     "bg.csrf", "the form's CSRF token is missing or wrong")))
                 return render(request, "admin_error.html", status=400,
                               title=t_of(request)("adm_err_400"),
-                              detail=t_of(request)("csrf"), problems=[], request_id=None)
+                              detail=t_of(request)("csrf"), problems=[], request_id=None,
+                              back=BACK)
             if bg_id is not None and not _ID.match(bg_id):
                 raise ValidationError(Text("bg.unknown", "no break-glass {id!r}", id=bg_id))
             return await handler(request, desk, actor, form)
@@ -81,8 +83,8 @@ def page(handler: Handler, step: str, *, post: bool = False
                     await run_in_threadpool(desk.refused, actor, step,
                                             bg_id if bg_id and _ID.match(bg_id) else None, exc)
                 except AuditUnavailable as down:
-                    return error_page(request, down)
-            return error_page(request, exc)
+                    return error_page(request, down, back=BACK)
+            return error_page(request, exc, back=BACK)
 
     return run
 
@@ -134,8 +136,9 @@ async def submit(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any
 
 async def approve(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any) -> Response:
     bg_id = request.path_params["id"]
-    await run_in_threadpool(desk.approve, actor, bg_id)
-    return _done(BASE, "approved", bg_id)
+    view = await run_in_threadpool(desk.approve, actor, bg_id)
+    # one approval of two: say that it waits for another administrator
+    return _done(BASE, "approved" if view["state"] == "active" else "approved_once", bg_id)
 
 
 async def end(request: Request, desk: BreakGlassDesk, actor: Actor, form: Any) -> Response:

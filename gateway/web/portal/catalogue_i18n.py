@@ -22,7 +22,7 @@ CATALOGUE_MESSAGES: dict[str, tuple[str, str]] = {
     "cat_name": ("资源名称", "Name"),
     "cat_status": ("状态", "Status"),
     "cat_no_results": ("没有符合条件的资源。", "No resource matches."),
-    "cat_results": ("共 {n} 个资源", "{n} resources"),
+    "cat_results": ("共 {n} 个资源", "Resources found: {n}"),
     "cat_st_unconditional": ("无条件共享", "Unconditional"),
     "cat_st_conditional": ("有条件共享", "Conditional"),
     "cat_st_none": ("不予共享", "Not shared"),

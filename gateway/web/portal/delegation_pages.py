@@ -31,6 +31,7 @@ from gateway.org import ADMIN_ROLES, User
 from gateway.proxy.acting import ACT_COOKIE, choice, chosen, chosen_id
 from gateway.root import gateway_of
 from gateway.web.delegation_common import acting_entries, codes, held_systems, person, when
+from gateway.web.portal.admin_pages import local_time
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.pages import (
     csrf_ok,
@@ -89,8 +90,9 @@ async def _show(request: Request, me: User, status: int = 200, error: str = "",
     if done == "stop" or (done in ACTIONS and done_id.isdigit()) or (
             done == "request" and done_id.isdigit()):
         info = t(f"dlg_done_{done}", id=done_id)
+    # Beijing time, as every other portal page shows times (it said UTC)
     return render(request, "delegations.html", status=status, error=error, info=info,
-                  form=form or {}, **data)
+                  form=form or {}, local_time=local_time, **data)
 
 
 def _me(request: Request) -> User | None:

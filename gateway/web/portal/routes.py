@@ -559,7 +559,9 @@ async def enrol_submit(request: Request) -> Response:
     totp_secret.store(services, user, secret)
     codes = await run_in_threadpool(
         RecoveryCodes(services.engine, services.keys, services.clock).replace, user.id)
-    services.record_admin_change("user_totp_enrolled", {"user": user.username})
+    # the person did it, not the gateway's OS account (as on the account page)
+    services.record_admin_change("user_totp_enrolled", {"user": user.username,
+                                                        "actor": user.username})
     try:
         await _emit(request, _record(request, "mfa_enrol", "success", actor_user=row.username,
                                      department=user.department, extra={"sid": row.sid}),
