@@ -362,7 +362,9 @@ class Org:
         if problems:
             raise ValidationError(joined(problems), problems=problems)
         self._store_password(user, new_password, must_change=False)
-        self.on_change("user_password_changed", {"user": username})
+        # the person did it (at the forced change of a first sign-in, on the account
+        # page), not the gateway's OS account
+        self.on_change("user_password_changed", {"user": username, "actor": username})
 
     def _store_password(self, user: User, password: str, *, must_change: bool) -> None:
         if user.source != "local":

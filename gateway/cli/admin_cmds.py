@@ -27,7 +27,7 @@ def user() -> None:
     multiple=True,
     default=("staff",),
     show_default=True,
-    help="Role (repeatable): staff, data_steward, sysadmin, secadmin, auditor.",
+    help="Role (repeatable): staff, data_steward, dept_head, sysadmin, secadmin, auditor.",
 )
 @click.option(
     "--password", default=None, help="Initial password (default: generate one and print it once)."

@@ -148,6 +148,10 @@ def test_password_change_asks_the_current_one_applies_the_rule_and_signs_out_oth
     changed = [e for e in audit_events(idp, "password_changed") if e["outcome"] == "success"]
     assert changed[-1]["actor_user"] == "zhang.san"
     assert "account page" in changed[-1]["reason"]
+    # the change of the organisation is the person's too, not the gateway's OS account's
+    org_change = [e for e in audit_events(idp, "admin_change")
+                  if e["reason"] == "user_password_changed"]
+    assert org_change and org_change[-1]["actor_user"] == "zhang.san"
     reauth = audit_events(idp, "account_reauth")
     assert reauth and reauth[-1]["outcome"] == "failure"
     assert NEW_PASSWORD not in str(audit_events(idp))  # no secret in the audit log
