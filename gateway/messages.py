@@ -815,4 +815,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.chain_deleted": ("整条链连同其登记行都被删除：检查点 {n} 曾签署其链头序号 {head}", "the whole chain was deleted, its registry row too: checkpoint {n} signed its head at seq {head}"),
     "audit.journal_unreadable": ("其日志文件无法读取：{detail}", "its journal cannot be read: {detail}"),
     "audit.journal_damaged": ("{file} 第 {offset} 字节处的帧已损坏，其后仍有记录（日志文件被就地修改）", "the frame at byte {offset} of {file} is damaged and records follow it (edited in the journal)"),
+    # an authenticator secret that does not open (lead, 2026-12-05)
+    "account.totp_unreadable": ("您绑定的身份验证器无法校验（保存的密钥已损坏或被更改），请联系系统管理员重新绑定", "your authenticator cannot be checked (its stored secret is damaged or was altered); ask the system administrator to reset it"),
 }

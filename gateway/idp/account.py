@@ -43,6 +43,7 @@ from gateway.idp.sign_out import SignedOut, revoke_everywhere, schedule_notices
 from gateway.org import User
 from gateway.passwords import verify_password
 from gateway.tables import clients, systems
+from keys.errors import InvalidBlob
 from texts import Text
 
 #: an authenticator set up but not yet confirmed with a code stays open this long
@@ -126,7 +127,13 @@ class Account:
                                "{minutes} minutes", minutes=minutes), field)
         ok = False
         if code.strip() and user.has_totp:
-            found = await run_in_threadpool(totp.load, self.services, user)
+            try:
+                found = await run_in_threadpool(totp.load, self.services, user)
+            except InvalidBlob:  # altered, or sealed under another key: fails closed
+                raise invalid(Text(
+                    "account.totp_unreadable", "your authenticator cannot be checked (its "
+                    "stored secret is damaged or was altered); ask the system administrator "
+                    "to reset it"), field) from None
             ok = found is not None and await run_in_threadpool(
                 totp.check, self.services, self.provider.store, found, code, self.username)
         elif password and user.source == "directory":

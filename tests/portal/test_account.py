@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.idp import totp
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
-from gateway.tables import user_recovery_codes
+from gateway.tables import user_recovery_codes, users
 from tests.oauth2.helpers import (
     DEMO_PASSWORD,
     EXTRA_CLIENTS,
@@ -415,3 +416,19 @@ def test_the_account_page_in_one_language(client: TestClient, lang: str) -> None
     assert 'id="recovery_code"' in totp_page.text
     check(totp_page.text, lang, "code step with the recovery form")
     assert SESSION_COOKIE in client.cookies
+
+
+def test_a_proof_by_an_authenticator_that_does_not_open_is_refused(
+        client: TestClient, idp: Services) -> None:
+    """zhang.san's sealed TOTP secret replaced by li.si's (it does not open on his row):
+    a proof by code is a readable 400 naming what to do, not a 500."""
+    signed_in(client)
+    enrol_totp(client)
+    li = idp.org.get_user("li.si")
+    totp.store(idp, li, pyotp.random_base32())
+    with idp.engine.begin() as conn:
+        blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == li.id)).scalar()
+        conn.execute(users.update().where(users.c.username == "zhang.san")
+                     .values(totp_secret=blob))
+    r = client.post("/api/v1/account/recovery-codes", json={"code": "123456"})
+    assert r.status_code == 400 and "system administrator" in r.text, r.text

@@ -17,9 +17,11 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.clock import FrozenClock
+from gateway.idp import totp
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.tables import users
 from tests.oauth2.helpers import (
     DEMO_PASSWORD,
     audit_events,
@@ -422,3 +424,25 @@ def test_a_password_set_before_the_rule_must_be_changed_at_sign_in(
     client.cookies.clear()
     r = login(client)
     assert r.headers["location"] == "/portal" and not idp.org.get_user("zhang.san").must_change
+
+
+def test_an_authenticator_secret_that_does_not_open_is_refused_and_audited(
+        client: TestClient, idp: Services) -> None:
+    """li.si's sealed TOTP secret copied onto zhang.san's row (an insider's swap, or a
+    key lost): it does not open there. The sign-in is refused with a page that says
+    what to do, audited, and not counted as zhang.san's wrong code (was a 500)."""
+    zhang, li = idp.org.get_user("zhang.san"), idp.org.get_user("li.si")
+    for user in (zhang, li):
+        totp.store(idp, user, pyotp.random_base32())
+    with idp.engine.begin() as conn:
+        blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == li.id)).scalar()
+        conn.execute(users.update().where(users.c.id == zhang.id).values(totp_secret=blob))
+    r = login(client)
+    assert r.headers["location"].startswith("/portal/login/totp")
+    page = _follow_stage(client, r)
+    r = client.post("/portal/login/totp", data={"csrf_token": csrf_of(page.text),
+                                                "code": "123456", "next": "/portal"})
+    assert r.status_code == 403 and "请联系系统管理员重新绑定" in r.text
+    failed = [e for e in audit_events(idp, "mfa_verify") if e["outcome"] == "failure"]
+    assert failed and "does not open" in failed[-1]["reason"]
+    assert idp.org.get_user("zhang.san").failed_logins == 0

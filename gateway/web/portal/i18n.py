@@ -50,6 +50,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "totp_intro": ("请输入身份验证器应用中显示的 6 位动态口令。", "Enter the 6-digit code your authenticator app shows."),
     "totp_code": ("动态口令", "Code"),
     "bad_totp": ("动态口令错误或已使用。", "Wrong or already used code."),
+    "totp_unreadable": ("您绑定的身份验证器无法校验（保存的密钥已损坏或被更改），请联系系统管理员重新绑定。",
+                        "Your authenticator cannot be checked (its stored secret is damaged or was "
+                        "altered); ask the system administrator to reset it."),
     "submit_verify": ("验证", "Verify"),
     "enrol_title": ("绑定身份验证器", "Set up an authenticator"),
     "enrol_intro_required": ("管理员账号必须启用双因素认证。请用身份验证器应用（如 FreeOTP、Google Authenticator）扫描二维码，然后输入显示的动态口令。", "Administrator accounts must use two-factor authentication. Scan the QR code with an authenticator app (FreeOTP, Google Authenticator, ...) and enter the code it shows."),

@@ -66,6 +66,7 @@ from gateway.web.portal.pages import (
 )
 from gateway.web.portal.stats_pages import routes as stats_routes
 from gateway.web.portal.steward_pages import routes as steward_routes
+from keys.errors import InvalidBlob
 from texts import Text
 
 HERE = Path(__file__).parent
@@ -466,6 +467,22 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     return render(request, template, **(ctx | {"error": t("bad_totp")}))
 
 
+async def _totp_unreadable(request: Request, row: SessionRow, user: User,
+                           next_url: str) -> Response:
+    """A stored TOTP secret that does not open: refused, fails closed, audited, and
+    not counted as the person's wrong code (nothing they type could pass)."""
+    try:
+        await _emit(request, _record(
+            request, "mfa_verify", "failure", actor_user=row.username,
+            department=user.department, extra={"sid": row.sid},
+            reason="the stored authenticator secret does not open (altered, or sealed "
+                   "under another key)"))
+    except AuditUnavailable:
+        return _audit_failed()
+    return render(request, "totp.html", status=403, next=next_url,
+                  error=Translator(page_lang(request))("totp_unreadable"))
+
+
 async def totp_page(request: Request) -> Response:
     if _stage_session(request, "mfa") is None:
         return _to_login(request)
@@ -485,7 +502,10 @@ async def totp_submit(request: Request) -> Response:
     user = _user(request, row.username)
     if user is None:
         return _to_login(request)
-    totp = _load_totp(request, user)
+    try:
+        totp = _load_totp(request, user)
+    except InvalidBlob:  # altered, or sealed under a key this ring does not hold
+        return await _totp_unreadable(request, row, user, next_url)
     if totp is None or not _check_code(request, totp, str(form.get("code") or ""),
                                        row.username):
         return await _totp_failed(request, row, user, "mfa_verify", "totp.html", next=next_url)
