@@ -486,13 +486,19 @@ def load_settings(
                                          env=f"GOVGATE_{key.upper()}"))
             values[key] = _coerce(key, raw)
 
+    # the variable holding the master key (``master_key_env``) is not a setting either,
+    # whatever its name: read by the env provider, never stored in Settings; nor is a
+    # ``GOVGATE_MASTER_KEY_*`` one, where a key waits for ``rotate-master --new-env``
+    key_env = str(overrides.get("master_key_env") or env.get("GOVGATE_MASTER_KEY_ENV")
+                  or values.get("master_key_env") or "GOVGATE_MASTER_KEY")
     for env_key, raw in env.items():
         if not env_key.startswith("GOVGATE_"):
             continue
         name = _ENV_KEYS.get(env_key)
         if name is None:
             # variables the gateway reads elsewhere, not settings
-            if env_key in _NON_SETTING_ENV:
+            if env_key in _NON_SETTING_ENV or env_key == key_env or env_key.startswith(
+                    "GOVGATE_MASTER_KEY_"):
                 continue
             raise SettingsError(Text("settings.unknown_env", "unknown environment setting {key}",
                                      key=env_key))

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from gateway.cli.keys_cmd import keys
 from keys import STANDARD, FileMasterKey, KeyService
+from keys.master import generate_master_key_text
 
 
 @pytest.fixture
@@ -105,14 +106,28 @@ def test_rotate_master_file(ready: dict[str, str], home: Path) -> None:
 
 
 def test_rotate_master_env(ready: dict[str, str]) -> None:
-    from keys.master import generate_master_key_text
-
     env = {**ready, "NEW_MK": generate_master_key_text()}
     code, out, err = run(env, "rotate-master", "--new-env", "NEW_MK")
     assert code == 0, err
     assert "master_key_env=NEW_MK" in out
     env2 = {**env, "GOVGATE_MASTER_KEY_PROVIDER": "env", "GOVGATE_MASTER_KEY_ENV": "NEW_MK"}
     assert run(env2, "list")[0] == 0
+
+
+
+def test_a_master_key_variable_in_the_govgate_namespace(ready: dict[str, str]) -> None:
+    """``GOVGATE_MASTER_KEY_2`` named by ``master_key_env`` is the key, not an unknown
+    setting (the gateway refused to start, and ``rotate-master --new-env`` could not be
+    given one); another unknown GOVGATE_ name still is."""
+    env = {**ready, "GOVGATE_MASTER_KEY_2": generate_master_key_text()}
+    code, _, err = run(env, "rotate-master", "--new-env", "GOVGATE_MASTER_KEY_2")
+    assert code == 0, err
+    env2 = {**env, "GOVGATE_MASTER_KEY_PROVIDER": "env",
+            "GOVGATE_MASTER_KEY_ENV": "GOVGATE_MASTER_KEY_2"}
+    code, _, err = run(env2, "list")
+    assert code == 0, err
+    code, _, err = run({**env2, "GOVGATE_MASTR_KEY": "x"}, "list")
+    assert code != 0 and "GOVGATE_MASTR_KEY" in err
 
 
 def test_wrong_or_unsafe_master_key(ready: dict[str, str], home: Path) -> None:
