@@ -13,7 +13,9 @@ the rest (``BadPath`` → 400) instead of guessing:
   a control character or NUL, and bytes that are not UTF-8 are refused;
 - dot segments (``.``, ``..``, also encoded, also ``..;x`` as Tomcat reads
   it, and any name of dots and spaces, ``...`` or ``.. ``, which Windows reads as
-  ``..`` once it drops trailing dots and spaces), empty segments (``//``) and
+  ``..`` once it drops trailing dots and spaces), empty segments (``//``), segments
+  an upstream reads as empty (only a ``;`` path parameter, white space, or from a
+  decoded ``?`` or ``#`` on: ``/api/;x/rooms`` is ``/api/rooms`` to Tomcat) and
   backslashes are refused;
 - a character whose compatibility form is a separator or a dot segment is refused
   as that separator: Windows turns a path into its ANSI code page by "best fit"
@@ -108,7 +110,16 @@ def _decode_segment(raw: bytes) -> str:
     name = read.split(";", 1)[0]
     if "." in name and not name.strip(". "):
         raise BadPath("dot segment in the path")
+    if read and not _EMPTY_CUT.sub("", read).strip():
+        # Tomcat cuts ";x" and collapses the empty segment left (/api/;x/rooms is
+        # /api/rooms to it), Windows drops trailing white space, a lax upstream re-reads
+        # a decoded "?" or "#": each is "//" or a trailing slash to someone
+        raise BadPath("a segment read as an empty one (path parameter, space, '?' or '#')")
     return text
+
+
+# what some upstream cuts from a segment before routing (catalogue.routes reads the same)
+_EMPTY_CUT = re.compile(r"[;?#].*\Z", re.DOTALL)
 
 
 # what Windows' best fit to a code page makes of characters NFKC leaves alone
@@ -161,7 +172,8 @@ def _parse(raw_path: bytes, query: bytes) -> Target:
     if not SYSTEM_RE.match(system):
         raise BadPath("bad system code (lower-case letters, digits, '.', '_', '-')")
     slashed = b"/" + below
-    if _PLAIN.fullmatch(below) and b"//" not in slashed and b"/." not in slashed:
+    if (_PLAIN.fullmatch(below) and b"//" not in slashed and b"/." not in slashed
+            and b"/;" not in slashed):
         # the usual path: nothing to decode or re-encode, no dot or empty segment, so
         # the segment walk below would return it unchanged (tests compare the two)
         path = upstream = slashed.decode("ascii")
