@@ -8,6 +8,8 @@ the rest (``BadPath`` → 400) instead of guessing:
 
 - the path is taken from the raw request target (ASGI ``raw_path``), never
   from a server's decoded copy;
+- a raw ``#`` (a fragment: nginx passes it in ``$request_uri``, the upstream cuts
+  the path there) is refused;
 - percent-encoding is decoded exactly once; an encoded ``/`` (``%2F``) or
   ``\\`` (``%5C``), an encoded ``%`` (``%25``: double encoding), a bad escape,
   a control character or NUL, and bytes that are not UTF-8 are refused;
@@ -93,6 +95,8 @@ def _decode_segment(raw: bytes) -> str:
             out.append(value)
             i += 3
             continue
+        if b == 0x23:  # "#": a fragment, where the upstream stops the path (nginx passes it)
+            raise BadPath("a fragment ('#') in the request target")
         out.append(b)
         i += 1
     try:

@@ -4,6 +4,7 @@ in front of a real upstream, and the answers an operator's cache would keep."""
 
 from __future__ import annotations
 
+from policies import make_line
 from tests.proxy.conftest import World, raw_request
 from tests.proxy.test_forward_auth import nginx, verify_headers
 
@@ -50,3 +51,22 @@ async def test_every_answer_says_no_store_even_when_the_audit_fails(world: World
     assert [a.status for a in answers] == [200, 401, 503]
     for answer in answers:
         assert answer.headers["cache-control"] == "no-store", answer.status
+
+
+async def test_a_fragment_in_the_request_target_is_refused(world: World, nginx: int) -> None:
+    """nginx passes ``$request_uri`` with a raw ``#`` in it, and the upstream stops the
+    path there: ``/admin#x`` was decided as another path than the denied ``/admin``
+    (the default rule allowed it) and the upstream served ``/admin``."""
+    world.built.policies.add(make_line("role:staff", "jgswj", "/s/echo/admin", "GET",
+                                       effect="deny"))
+    auth = [("Authorization", f"Bearer {world.token()}")]
+    for target in ("/admin", "/admin#x", "/admin#", "/admin/x#y"):
+        r = await raw_request(nginx, "GET", target, auth)
+        assert r.status == 403, target
+        record = world.audit.records[-1]
+        assert record.event_type == "forward_auth" and record.outcome == "deny", target
+    assert "fragment" in (record.reason or "")
+    assert world.echo.seen == []
+    # an encoded "#" is a character of the name, passed on encoded
+    assert (await raw_request(nginx, "GET", "/a%23b", auth)).status == 200
+    assert world.echo.seen[-1]["raw_path"] == "/a%23b"
