@@ -4,11 +4,22 @@ in front of a real upstream, and the answers an operator's cache would keep."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from policies import make_line
+from tests.proxy import test_forward_auth
 from tests.proxy.conftest import World, raw_request
 from tests.proxy.test_forward_auth import nginx, verify_headers
 
 __all__ = ["nginx"]  # the real nginx fixture, shared with test_forward_auth
+
+# an operator's cache on the auth location, keyed by the URI alone (not the caller)
+CACHE_ZONE = "    proxy_cache_path {tmp}/auth_cache keys_zone=auth:1m;\n"
+CACHE_AUTH = ("proxy_pass http://govgate/auth/verify;\n"
+              "            proxy_cache auth; proxy_cache_key $request_uri;"
+              " proxy_cache_valid any 10m;")
 
 
 async def test_a_segment_a_servlet_container_reads_as_empty_is_refused(
@@ -70,3 +81,43 @@ async def test_a_fragment_in_the_request_target_is_refused(world: World, nginx: 
     # an encoded "#" is a character of the name, passed on encoded
     assert (await raw_request(nginx, "GET", "/a%23b", auth)).status == 200
     assert world.echo.seen[-1]["raw_path"] == "/a%23b"
+
+
+@pytest.fixture
+def _auth_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = test_forward_auth.nginx_conf
+
+    def cached(tmp: Path, *ports: int) -> str:
+        conf = plain(tmp, *ports)
+        assert "proxy_pass http://govgate/auth/verify;" in conf
+        conf = conf.replace("proxy_pass http://govgate/auth/verify;", CACHE_AUTH)
+        return conf.replace("    upstream govgate {", CACHE_ZONE.format(tmp=tmp)
+                            + "    upstream govgate {", 1)
+
+    monkeypatch.setattr(test_forward_auth, "nginx_conf", cached)
+
+
+@pytest.fixture
+async def cached_nginx(_auth_cache: None, nginx: int) -> int:
+    return nginx
+
+
+async def test_a_cache_on_the_auth_location_serves_no_one_elses_answer(
+    world: World, cached_nginx: int
+) -> None:
+    """nginx's ``proxy_cache`` honours the answer's ``Cache-Control: no-store``: with a
+    cache keyed by the URI alone, every request is still checked (and audited) as its
+    own caller's, and 401 keeps its ``WWW-Authenticate`` through nginx."""
+    zhang = [("Authorization", f"Bearer {world.token()}")]
+    li = [("Authorization", f"Bearer {world.token(sub='li.si', department='czt')}")]
+    assert (await raw_request(cached_nginx, "GET", "/api/x", zhang)).status == 200
+    anonymous = await raw_request(cached_nginx, "GET", "/api/x", [])
+    assert anonymous.status == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert (await raw_request(cached_nginx, "GET", "/api/x", li)).status == 403
+    assert (await raw_request(cached_nginx, "GET", "/api/x", zhang)).status == 200
+    checks = [r for r in world.audit.records if r.event_type == "forward_auth"]
+    assert [(r.actor_user, r.outcome) for r in checks] == [
+        ("zhang.san", "allow"), (None, "deny"), ("li.si", "deny"), ("zhang.san", "allow")]
+    first, second = (dict(seen["headers"]) for seen in world.echo.seen)
+    assert first["x-request-id"] != second["x-request-id"]
