@@ -243,7 +243,9 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
         await proxy.append_audit(audit, outcome, status, started, event_type="forward_auth")
     except AuditUnavailable:
         proxy.count_forward_auth("audit_failed")
-        return 503, [request_id], b""
+        # no-store as on every answer: an operator's cache on the auth location would
+        # keep the refusal (for every caller) after the audit came back
+        return 503, [request_id, _NO_STORE], b""
     proxy.count_forward_auth(outcome if status != 401 else "unauthenticated")
     if refusal is None:
         return status, headers, b""

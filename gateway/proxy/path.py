@@ -8,12 +8,16 @@ the rest (``BadPath`` → 400) instead of guessing:
 
 - the path is taken from the raw request target (ASGI ``raw_path``), never
   from a server's decoded copy;
+- a raw ``#`` (a fragment: nginx passes it in ``$request_uri``, the upstream cuts
+  the path there) is refused;
 - percent-encoding is decoded exactly once; an encoded ``/`` (``%2F``) or
   ``\\`` (``%5C``), an encoded ``%`` (``%25``: double encoding), a bad escape,
   a control character or NUL, and bytes that are not UTF-8 are refused;
 - dot segments (``.``, ``..``, also encoded, also ``..;x`` as Tomcat reads
   it, and any name of dots and spaces, ``...`` or ``.. ``, which Windows reads as
-  ``..`` once it drops trailing dots and spaces), empty segments (``//``) and
+  ``..`` once it drops trailing dots and spaces), empty segments (``//``), segments
+  an upstream reads as empty (only a ``;`` path parameter, white space, or from a
+  decoded ``?`` or ``#`` on: ``/api/;x/rooms`` is ``/api/rooms`` to Tomcat) and
   backslashes are refused;
 - a character whose compatibility form is a separator or a dot segment is refused
   as that separator: Windows turns a path into its ANSI code page by "best fit"
@@ -91,6 +95,8 @@ def _decode_segment(raw: bytes) -> str:
             out.append(value)
             i += 3
             continue
+        if b == 0x23:  # "#": a fragment, where the upstream stops the path (nginx passes it)
+            raise BadPath("a fragment ('#') in the request target")
         out.append(b)
         i += 1
     try:
@@ -108,7 +114,16 @@ def _decode_segment(raw: bytes) -> str:
     name = read.split(";", 1)[0]
     if "." in name and not name.strip(". "):
         raise BadPath("dot segment in the path")
+    if read and not _EMPTY_CUT.sub("", read).strip():
+        # Tomcat cuts ";x" and collapses the empty segment left (/api/;x/rooms is
+        # /api/rooms to it), Windows drops trailing white space, a lax upstream re-reads
+        # a decoded "?" or "#": each is "//" or a trailing slash to someone
+        raise BadPath("a segment read as an empty one (path parameter, space, '?' or '#')")
     return text
+
+
+# what some upstream cuts from a segment before routing (catalogue.routes reads the same)
+_EMPTY_CUT = re.compile(r"[;?#].*\Z", re.DOTALL)
 
 
 # what Windows' best fit to a code page makes of characters NFKC leaves alone
@@ -161,7 +176,8 @@ def _parse(raw_path: bytes, query: bytes) -> Target:
     if not SYSTEM_RE.match(system):
         raise BadPath("bad system code (lower-case letters, digits, '.', '_', '-')")
     slashed = b"/" + below
-    if _PLAIN.fullmatch(below) and b"//" not in slashed and b"/." not in slashed:
+    if (_PLAIN.fullmatch(below) and b"//" not in slashed and b"/." not in slashed
+            and b"/;" not in slashed):
         # the usual path: nothing to decode or re-encode, no dot or empty segment, so
         # the segment walk below would return it unchanged (tests compare the two)
         path = upstream = slashed.decode("ascii")

@@ -1,0 +1,123 @@
+"""Forward-auth where the front proxy and the system behind it read a request their own
+way (attack of 2026-12-05): a real nginx with ``auth_request`` (docs/nginx-forward-auth.conf)
+in front of a real upstream, and the answers an operator's cache would keep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policies import make_line
+from tests.proxy import test_forward_auth
+from tests.proxy.conftest import World, raw_request
+from tests.proxy.test_forward_auth import nginx, verify_headers
+
+__all__ = ["nginx"]  # the real nginx fixture, shared with test_forward_auth
+
+# an operator's cache on the auth location, keyed by the URI alone (not the caller)
+CACHE_ZONE = "    proxy_cache_path {tmp}/auth_cache keys_zone=auth:1m;\n"
+CACHE_AUTH = ("proxy_pass http://govgate/auth/verify;\n"
+              "            proxy_cache auth; proxy_cache_key $request_uri;"
+              " proxy_cache_valid any 10m;")
+
+
+async def test_a_segment_a_servlet_container_reads_as_empty_is_refused(
+    world: World, nginx: int
+) -> None:
+    """Tomcat cuts a path parameter before routing and collapses the empty segment it
+    leaves: ``/api/;x/rooms`` is ``/api/rooms`` to it, ``/api/rooms/;jsessionid=1`` is
+    ``/api/rooms/``. govgate read them as other paths (below the route, decided by
+    policy alone), so a catalogue route reached that way left raw through nginx. A
+    segment that is only a path parameter, white space or a decoded ``?``/``#`` is
+    refused, through nginx and through ``/s/``, like ``//``."""
+    auth = [("Authorization", f"Bearer {world.token()}")]
+    for target in ("/api/;x/rooms", "/api/rooms/;jsessionid=1", "/api/rooms/;",
+                   "/api/%3Bx/rooms", "/api/rooms/%20", "/api/rooms/%3Fa=1", "/api/%23/rooms"):
+        r = await raw_request(nginx, "GET", target, auth)
+        assert r.status == 403, target
+        record = world.audit.records[-1]
+        assert record.event_type == "forward_auth" and record.outcome == "deny", target
+        assert record.extra["refused_as"] == 400 and record.extra["path"] == target
+        direct = await world.request("GET", "/s/echo" + target, token=world.token())
+        assert direct.status == 400, target
+    assert world.echo.seen == []
+    # a path parameter on a named segment, and a trailing slash, still pass
+    for target in ("/api/rooms;v=2", "/api/rooms/"):
+        assert (await raw_request(nginx, "GET", target, auth)).status == 200, target
+    assert [seen["raw_path"] for seen in world.echo.seen] == ["/api/rooms;v=2", "/api/rooms/"]
+
+
+async def test_every_answer_says_no_store_even_when_the_audit_fails(world: World) -> None:
+    """An operator's ``proxy_cache`` on the auth location honours ``Cache-Control``: the
+    503 of a failed audit append said nothing, and ``proxy_cache_valid any`` kept it
+    (and every caller's requests refused with it) after the audit came back."""
+    token = world.token()
+    answers = [await world.request("GET", "/auth/verify", token=token,
+                                   headers=verify_headers("/s/echo/a")),
+               await world.request("GET", "/auth/verify", headers=verify_headers("/s/echo/a"))]
+    world.audit.fail = True
+    answers.append(await world.request("GET", "/auth/verify", token=token,
+                                       headers=verify_headers("/s/echo/a")))
+    assert [a.status for a in answers] == [200, 401, 503]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store", answer.status
+
+
+async def test_a_fragment_in_the_request_target_is_refused(world: World, nginx: int) -> None:
+    """nginx passes ``$request_uri`` with a raw ``#`` in it, and the upstream stops the
+    path there: ``/admin#x`` was decided as another path than the denied ``/admin``
+    (the default rule allowed it) and the upstream served ``/admin``."""
+    world.built.policies.add(make_line("role:staff", "jgswj", "/s/echo/admin", "GET",
+                                       effect="deny"))
+    auth = [("Authorization", f"Bearer {world.token()}")]
+    for target in ("/admin", "/admin#x", "/admin#", "/admin/x#y"):
+        r = await raw_request(nginx, "GET", target, auth)
+        assert r.status == 403, target
+        record = world.audit.records[-1]
+        assert record.event_type == "forward_auth" and record.outcome == "deny", target
+    assert "fragment" in (record.reason or "")
+    assert world.echo.seen == []
+    # an encoded "#" is a character of the name, passed on encoded
+    assert (await raw_request(nginx, "GET", "/a%23b", auth)).status == 200
+    assert world.echo.seen[-1]["raw_path"] == "/a%23b"
+
+
+@pytest.fixture
+def _auth_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = test_forward_auth.nginx_conf
+
+    def cached(tmp: Path, *ports: int) -> str:
+        conf = plain(tmp, *ports)
+        assert "proxy_pass http://govgate/auth/verify;" in conf
+        conf = conf.replace("proxy_pass http://govgate/auth/verify;", CACHE_AUTH)
+        return conf.replace("    upstream govgate {", CACHE_ZONE.format(tmp=tmp)
+                            + "    upstream govgate {", 1)
+
+    monkeypatch.setattr(test_forward_auth, "nginx_conf", cached)
+
+
+@pytest.fixture
+async def cached_nginx(_auth_cache: None, nginx: int) -> int:
+    return nginx
+
+
+async def test_a_cache_on_the_auth_location_serves_no_one_elses_answer(
+    world: World, cached_nginx: int
+) -> None:
+    """nginx's ``proxy_cache`` honours the answer's ``Cache-Control: no-store``: with a
+    cache keyed by the URI alone, every request is still checked (and audited) as its
+    own caller's, and 401 keeps its ``WWW-Authenticate`` through nginx."""
+    zhang = [("Authorization", f"Bearer {world.token()}")]
+    li = [("Authorization", f"Bearer {world.token(sub='li.si', department='czt')}")]
+    assert (await raw_request(cached_nginx, "GET", "/api/x", zhang)).status == 200
+    anonymous = await raw_request(cached_nginx, "GET", "/api/x", [])
+    assert anonymous.status == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert (await raw_request(cached_nginx, "GET", "/api/x", li)).status == 403
+    assert (await raw_request(cached_nginx, "GET", "/api/x", zhang)).status == 200
+    checks = [r for r in world.audit.records if r.event_type == "forward_auth"]
+    assert [(r.actor_user, r.outcome) for r in checks] == [
+        ("zhang.san", "allow"), (None, "deny"), ("li.si", "deny"), ("zhang.san", "allow")]
+    first, second = (dict(seen["headers"]) for seen in world.echo.seen)
+    assert first["x-request-id"] != second["x-request-id"]
