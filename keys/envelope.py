@@ -171,7 +171,7 @@ class Envelope:
         if row is None:
             raise InvalidBlob(Text("keys.data_key_unknown", "unknown data key {id}", id=dk_id))
         try:
-            value = self._unwrap_row(row)
+            value = self._unwrap_current(row)
         except (MasterKeyError, KeyError) as exc:
             detail = exc.description if isinstance(exc, MasterKeyError) else str(exc)
             raise InvalidBlob(Text("keys.data_key_unwrap",
@@ -180,6 +180,28 @@ class Envelope:
         with self._lock:
             self._keys[dk_id] = value
         return value
+
+    def _unwrap_current(self, row: sa.Row) -> tuple[Profile, bytes]:
+        """``_unwrap_row``, after taking up the master key that ``keys rotate-master``
+        put in place of this process's meanwhile, when the row is wrapped under it: a
+        data key made since (``keys rotate-data-key``) must not stop a running process
+        from sealing ("no downtime", docs/keys.md). Only a provider that can read its
+        key again does so (the file one: the rotation replaced the file); the key it
+        reads must be the row's, else the refusal stands."""
+        try:
+            return self._unwrap_row(row)
+        except MasterKeyError:
+            reopen = getattr(self.master, "reopen", None)
+            if row.master_key_id == self.master.key_id or reopen is None:
+                raise
+            try:
+                newer = reopen()
+            except MasterKeyError:
+                newer = None
+            if newer is None or newer.key_id != row.master_key_id:
+                raise
+            self.master = newer
+            return self._unwrap_row(row)
 
     def rotate_data_key(self) -> int:
         """A new active data key for the current profile; the old one keeps opening."""

@@ -157,6 +157,11 @@ class FileMasterKey(_SoftwareKek):
                                       path=self.path, detail=str(exc))) from None
         super().__init__(_decode_key(text, self.where))
 
+    def reopen(self) -> FileMasterKey:
+        """The key the file holds now (``keys rotate-master`` replaces the file while
+        servers run), with the same checks as at start."""
+        return FileMasterKey(self.path)
+
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> FileMasterKey:
         """Write a new random master key with mode 0600; never overwrites a file."""

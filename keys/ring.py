@@ -477,12 +477,14 @@ class KeyRing:
         if not isinstance(kid, str):
             raise InvalidSignature("kid missing")
         entry = self._publics().get(kid)
-        if entry is None:
-            # a key another process promoted a moment ago (rotation with ``now``): read
-            # the ring again rather than refuse its tokens until the cache expires. Such
-            # re-reads at most every UNKNOWN_KID_SECONDS, so made-up kids cannot cost a
-            # query each; a read for any other reason (the cache's expiry) does not
-            # count, since the key may have been promoted just after it
+        if entry is None or (isinstance(entry, _Public) and entry.info.state == "pending"):
+            # a key another process promoted a moment ago (its scheduled promotion, or
+            # ``promote_now``): this cache may not know it, or still know it pending,
+            # and the pending state would refuse its tokens until the cache expires.
+            # Read the ring again rather than refuse them. Such re-reads at most every
+            # UNKNOWN_KID_SECONDS, so made-up or pending kids cannot cost a query each;
+            # a read for any other reason (the cache's expiry) does not count, since the
+            # key may have been promoted just after it
             entry = self._publics(0.0 if self._unknown_kid_read_due() else None).get(kid)
         if entry is None:
             raise InvalidSignature(f"unknown kid {kid!r}")

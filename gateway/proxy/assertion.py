@@ -79,7 +79,7 @@ class AssertionSigner:
     """Mints assertions faster than ``keys.sign_jwt`` by building the compact JWS here
     and signing with the public ``keys.sign`` recipe. It remembers the active key id
     and algorithm; when ``keys.sign`` answers with another key id (a rotation), it
-    looks the new key up in the JWKS and signs again."""
+    looks the new key up in the ring and signs again."""
 
     def __init__(self, keys: Any) -> None:
         self.keys = keys
@@ -89,12 +89,11 @@ class AssertionSigner:
         self._fixed: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def _learn(self, kid: str) -> None:
-        alg = None
-        for jwk in self.keys.jwks("assertion").get("keys", []):
-            if jwk.get("kid") == kid:
-                alg = jwk.get("alg")
+        # the key's own row, not the JWKS: that is cached apart from the active key,
+        # and may not know yet a key another process (`keys rotate --now`) made active
+        alg = self.keys.public_jwk(kid).get("alg")
         if alg is None:
-            raise RuntimeError(f"assertion key {kid} not in the JWKS")
+            raise RuntimeError(f"assertion key {kid} has no alg")
         self._kid, self._alg = kid, alg
         header = {"alg": alg, "kid": kid, "typ": TYP}
         self._head_b64 = _b64(json.dumps(header, separators=(",", ":")).encode())
