@@ -78,8 +78,8 @@ class _Keys:
         return "k1", b"signature"
 
     @staticmethod
-    def jwks(use: str) -> dict[str, Any]:
-        return {"keys": [{"kid": "k1", "alg": "ES256"}]}
+    def public_jwk(kid: str) -> dict[str, Any]:
+        return {"kid": kid, "alg": "ES256"}
 
 
 def _claims(assertion: str) -> dict[str, Any]:
