@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from catalogue.media import media_type
 from catalogue.routes import fold
 from texts import Text, where
 
@@ -98,7 +99,7 @@ class Refusal:
 def refusal(query: str, allowed: Sequence[str] | None) -> Refusal | None:
     """The first parameter of the raw ``query`` string that a shaped caller may not send
     on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring)."""
-    return _first_refused(_names(query), allowed)
+    return _first_refused(parameter_names(query), allowed)
 
 
 def body_refusal(body: bytes, content_type: str | None, content_encoding: str | None,
@@ -115,7 +116,7 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     if content_encoding is not None and content_encoding.strip().lower() not in IDENTITY:
         return Refusal(BODY, f"a body in the {content_encoding[:MAX_SHOWN]!r} coding cannot "
                              "be checked")
-    media, charset = _media_type(content_type)
+    media, charset = media_type(content_type)
     if charset is not None and charset not in CHARSETS:
         return Refusal(BODY, f"a body in the {charset[:MAX_SHOWN]!r} charset cannot be "
                              "checked")
@@ -131,7 +132,8 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     except UnicodeDecodeError:
         return Refusal(BODY, "the body is not UTF-8")
     if media == FORM:
-        return _first_refused(itertools.chain(_names(query), _names(text)), allowed)
+        return _first_refused(itertools.chain(parameter_names(query), parameter_names(text)),
+                              allowed)
     try:
         doc = json.loads(text, object_pairs_hook=_Pairs)
     except (ValueError, RecursionError):
@@ -139,7 +141,7 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     if not isinstance(doc, _Pairs):
         return None  # an array or a scalar: no parameter names in it
     names = (key for key, _ in doc)
-    return _first_refused(itertools.chain(_names(query), names), allowed)
+    return _first_refused(itertools.chain(parameter_names(query), names), allowed)
 
 
 BODY = "(body)"  # the parameter a refusal of a body as a whole names
@@ -153,22 +155,7 @@ class _Pairs(list[tuple[str, Any]]):
     ``object_pairs_hook``): upstreams differ on which of two equal keys they take."""
 
 
-def _media_type(value: str | None) -> tuple[str, str | None]:
-    """The media type of a ``Content-Type`` value (lower case, "" when missing) and its
-    charset parameter (lower case) or None. Two values joined by a comma are no media
-    type: refused."""
-    if value is None:
-        return "", None
-    media, *params = value.split(";")
-    charset = None
-    for param in params:
-        key, _, val = param.partition("=")
-        if key.strip().lower() == "charset":
-            charset = val.strip().strip('"').lower()
-    return media.strip().lower(), charset
-
-
-def _names(query: str) -> Iterator[str]:
+def parameter_names(query: str) -> Iterator[str]:
     """The raw parameter names of a query string (or a form body), as sent."""
     for part in _SPLIT.split(query):
         raw = part.split("=", 1)[0]

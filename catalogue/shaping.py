@@ -54,6 +54,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, import_key
 
 from catalogue.errors import ShapeError
+from catalogue.media import media_type
 from catalogue.model import Item
 
 JWE_ALG = "ECDH-ES+A256KW"
@@ -177,17 +178,6 @@ _CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gb18030", "gb2312": "gb1
              "gb18030": "gb18030", "cp936": "gb18030"}
 
 
-def _media(content_type: str) -> tuple[str, str | None]:
-    """The media type (lower case) and its ``charset`` parameter (lower case), if any."""
-    media, *params = content_type.split(";")
-    charset = None
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-    return media.strip().lower(), charset
-
-
 def decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """``body`` with its content codings undone (the last applied first): ``gzip``
     (``x-gzip``) and ``deflate`` (zlib, or raw as some servers send it), at most
@@ -234,7 +224,7 @@ def parse_json(body: bytes, content_type: str | None = None) -> Any:
     when it is not strict JSON: a reader downstream must not take it another way."""
     charset = None
     if content_type is not None:
-        media, charset = _media(content_type)
+        media, charset = media_type(content_type)
         if not (media == "application/json" or media.endswith("+json")):
             raise ShapeError(f"response is {media or 'untyped'}, not JSON")
     codec = _CHARSETS.get(charset or "utf-8")

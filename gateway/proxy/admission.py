@@ -38,7 +38,8 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope
 
 from audit.record import AuditRecord
-from catalogue.query import read_name
+from catalogue.media import media_type
+from catalogue.query import parameter_names, read_name
 from gateway.errors import Forbidden, GovgateError, NotFound
 from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.proxy.acting import DELEGATED_AS, ActingFor, roles_only
@@ -70,7 +71,6 @@ NEVER_FORWARDED = frozenset({"TRACE", "TRACK", "CONNECT"})
 # the one decided. Compared as the laxest upstream reads names (``catalogue.query``)
 METHOD_PARAMETERS = frozenset({"_method", "x-http-method-override", "x-http-method",
                                "x-method-override"})
-_QUERY_SPLIT = re.compile(r"[&;]")
 
 
 # the same in a POST's form body: Rack::MethodOverride (on by default in Rails) and
@@ -82,13 +82,12 @@ _PART_METHOD = re.compile(
 
 def form_post(method: str, content_type: str | None) -> bool:
     """Whether the request is a form POST whose body an upstream may take a method from."""
-    return method == "POST" and content_type is not None and \
-        content_type.split(";", 1)[0].strip().lower() in _FORM_TYPES
+    return method == "POST" and media_type(content_type)[0] in _FORM_TYPES
 
 
 def method_in_form(body: bytes, content_type: str) -> str | None:
     """The field of a form body (see :func:`form_post`) naming a method, or None."""
-    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+    if media_type(content_type)[0] == "multipart/form-data":
         return "_method" if _PART_METHOD.search(body) else None
     return method_parameter(body.decode("latin-1"))
 
@@ -97,11 +96,8 @@ def method_parameter(query: str) -> str | None:
     """The first parameter of ``query`` (raw) naming a method, as sent; None if none."""
     if "%" not in query and "method" not in query.lower():
         return None  # nearly every query: no name could read as one
-    for part in _QUERY_SPLIT.split(query):
-        raw = part.split("=", 1)[0]
-        if raw and read_name(raw) in METHOD_PARAMETERS:
-            return raw[:80]
-    return None
+    return next((raw[:80] for raw in parameter_names(query)
+                 if read_name(raw) in METHOD_PARAMETERS), None)
 
 
 class AccessDenied(Forbidden):
