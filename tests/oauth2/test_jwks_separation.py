@@ -24,7 +24,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import load_settings
 from tests.in_process import Resp
-from tests.oauth2.helpers import close_services, make_services
+from tests.oauth2.helpers import OFFICE, close_services, code_flow, make_services
 from tests.proxy.conftest import World, base_services, quick_world  # noqa: F401 - fixtures
 from tests.wiring import parts
 
@@ -125,6 +125,20 @@ async def test_a_relying_party_does_not_take_an_assertion_for_an_id_token(
     assert authlib_accepts(sent, own) and joserfc_accepts(sent, own)
     token = world.token(aud="echo")
     assert authlib_accepts(token, op_jwks) and joserfc_accepts(token, op_jwks)
+
+
+def test_of_what_the_op_set_signs_only_the_id_token_passes_for_one(
+        client: TestClient, idp: Services) -> None:
+    """The keys the OP's set does hold sign access tokens too: their ``aud`` is the
+    issuer and resource URLs, never a client id (a code), so the same relying party's
+    validation takes the ID token and refuses the access token of one sign-in."""
+    tokens = code_flow(client)
+    op_jwks = JsonWebKey.import_key_set(client.get("/.well-known/jwks.json").json())
+    expect = {"iss": {"essential": True, "value": idp.settings.issuer},
+              "aud": {"essential": True, "value": OFFICE[0]}}
+    authlib_jwt.decode(tokens["id_token"], op_jwks, claims_options=expect).validate()
+    with pytest.raises(AuthlibJoseError):
+        authlib_jwt.decode(tokens["access_token"], op_jwks, claims_options=expect).validate()
 
 
 @pytest.fixture
