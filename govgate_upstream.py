@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -52,6 +53,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 HEADER = "x-govgate-assertion"
+log = logging.getLogger("govgate_upstream")
 TYP = "govgate-assertion+jwt"
 SM2 = "SM2SM3"  # SM2 with SM3, GM/T 0003.2; JWK {"kty": "EC", "crv": "SM2", "x", "y"}
 ALGORITHMS = ("ES256", "RS256", "EdDSA", SM2)
@@ -195,6 +197,9 @@ class AssertionVerifier:
                 return
             self._fetched_at = now
         self._load(self.fetch(self.jwks_url))
+        if not self._keys:  # every assertion is refused: say why where an operator looks
+            log.warning("%s holds no assertion key; the gateway publishes them at %s",
+                        self.jwks_url, ASSERTION_JWKS_PATH)
 
     def needs_fetch(self, token: str) -> bool:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -151,7 +152,7 @@ async def test_a_rotation_reaches_the_upstream_through_the_assertion_key_set(
 
 
 async def test_an_upstream_reading_the_op_key_set_fails_closed(
-        moved: tuple[World, FrozenClock]) -> None:
+        moved: tuple[World, FrozenClock], caplog: pytest.LogCaptureFixture) -> None:
     """A system that still fetches ``/.well-known/jwks.json`` (an old copy of the helper,
     or its own code) finds no assertion key there: every assertion is refused; the helper
     of today says where the keys are, and refuses that URL when configured with it."""
@@ -171,6 +172,15 @@ async def test_an_upstream_reading_the_op_key_set_fails_closed(
     assert ASSERTION_JWKS in refused.value.reason
     with pytest.raises(ValueError, match="OpenID Provider's key set"):
         AssertionVerifier(gateway=base, audience="echo", jwks_url=base + OP_JWKS)
+    # the OP's set served where the assertion keys should be (a mirror gone wrong): the
+    # fetch is logged as holding none, and the assertion refused
+    mirrored = AssertionVerifier(gateway=base, audience="echo", fetch=lambda url: op_keys,
+                                 issuer=services.settings.issuer)
+    with caplog.at_level(logging.WARNING, "govgate_upstream"), \
+            pytest.raises(InvalidAssertion, match="invalid govgate assertion"):
+        mirrored.verify(sent, method="GET", path="/api/me")
+    assert f"holds no assertion key; the gateway publishes them at {ASSERTION_JWKS}" \
+        in caplog.text
     # the same assertion against the document that holds it: taken
     own = await asyncio.to_thread(fetch_json, base + ASSERTION_JWKS)
     claims = AssertionVerifier(issuer=services.settings.issuer, audience="echo", jwks=own,
