@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -125,16 +125,18 @@ async def test_a_rotation_reaches_the_upstream_through_the_assertion_key_set(
 
         result = CliRunner().invoke(keys_group, ["rotate", "--use", "assertion"], env=env)
         assert result.exit_code == 0 and "pending" in result.output, result.output
-        new = next(i.kid for i in services.keys.list_keys()
-                   if i.use == "assertion" and i.state == "pending")
+        pending = next(i for i in services.keys.list_keys()
+                       if i.use == "assertion" and i.state == "pending")
+        new = pending.kid
+        due = pending.created_at + timedelta(seconds=services.settings.key_prepublish_seconds)
         # the next key is published before it signs, beside the active one
         assert await _published(world, ASSERTION_JWKS, {old, new}) == [old, new]
         assert not {old, new} & set(await _kids(world, OP_JWKS))
 
-        clock.advance(3600 - 30)  # just before the promotion: the old key still signs
+        clock.now = due - timedelta(seconds=30)  # just before: the old key still signs
         before = await call()
         assert _kid(before) == old and len(upstream.fetched) == 1
-        clock.advance(40)  # past the prepublication delay: the first signature promotes
+        clock.now = due + timedelta(seconds=1)  # the first signature after it promotes
         assert _kid(await call()) == new
         # an unknown kid made the upstream fetch the document again, which now holds
         # the active key and the previous one, in its window
