@@ -2,16 +2,18 @@
 
 An upstream behind govgate trusts one thing: the assertion the gateway signs
 for each request (``gateway.proxy.assertion``). This module checks it against the
-gateway's JWKS (``{gateway}/.well-known/jwks.json``, cached, refetched at most
-every ``min_refetch`` seconds when an unknown key id shows up) and hands the
-identity to the application. It depends only on the standard library and
+gateway's assertion keys (``{gateway}/.well-known/govgate-assertion-jwks.json``,
+cached, refetched at most every ``min_refetch`` seconds when an unknown key id shows
+up) and hands the identity to the application. The OpenID Provider's
+``/.well-known/jwks.json`` holds no assertion key (key separation, since 2026-12): a
+``jwks_url`` naming it is refused at once. It depends only on the standard library and
 ``joserfc``, so it can be copied into a project that does not install govgate.
 A gateway under the 国密 profile signs with SM2 (``alg`` ``SM2SM3``, docs/keys.md):
 those assertions also need ``tongsuopy`` (``pip install tongsuopy``), imported when
 the first one arrives.
 
 Checked: compact JWS; ``alg`` one of ES256, RS256, EdDSA, SM2SM3 and equal to the
-key's; ``kid`` in the JWKS with ``use`` sig (assertion keys); header ``typ``
+key's; ``kid`` in the assertion key set with ``use`` sig; header ``typ``
 ``govgate-assertion+jwt``; signature; ``iss`` the gateway; ``aud`` this
 system; ``exp``/``nbf`` with ``leeway`` seconds; a lifetime of at most 60 s;
 and, when the assertion is bound to a request (``htm``, ``htu``), that this is
@@ -38,6 +40,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -50,6 +53,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 HEADER = "x-govgate-assertion"
+log = logging.getLogger("govgate_upstream")
 TYP = "govgate-assertion+jwt"
 SM2 = "SM2SM3"  # SM2 with SM3, GM/T 0003.2; JWK {"kty": "EC", "crv": "SM2", "x", "y"}
 ALGORITHMS = ("ES256", "RS256", "EdDSA", SM2)
@@ -74,9 +78,13 @@ class InvalidAssertion(Exception):
         self.reason = reason
 
 
-#: key ids of the gateway's other keys (``<use>-<date>-<thumbprint>``), which are in the
-#: same JWKS but never sign an assertion
+#: key ids of the gateway's other keys (``<use>-<date>-<thumbprint>``), which never sign
+#: an assertion (and are not in the assertion key set; skipped should one appear there)
 OTHER_USES = ("token-", "audit-")
+#: where the gateway publishes the assertion keys, below its base URL
+ASSERTION_JWKS_PATH = "/.well-known/govgate-assertion-jwks.json"
+#: the OpenID Provider's key set: token keys only, never an assertion key
+OP_JWKS_PATH = "/.well-known/jwks.json"
 
 
 def _b64json(part: str) -> Any:
@@ -147,7 +155,12 @@ class AssertionVerifier:
             raise ValueError("give gateway= (its base URL) or issuer=")
         self.issuer = issuer or str(gateway).rstrip("/")
         self.audience = audience
-        self.jwks_url = jwks_url or (f"{str(gateway).rstrip('/')}/.well-known/jwks.json"
+        if jwks_url is not None and jwks_url.partition("?")[0].rstrip("/").endswith(
+                OP_JWKS_PATH):
+            raise ValueError(f"jwks_url {jwks_url!r} is the OpenID Provider's key set, which "
+                             "holds no assertion key: use the gateway's "
+                             f"{ASSERTION_JWKS_PATH} (or give gateway= alone)")
+        self.jwks_url = jwks_url or (f"{str(gateway).rstrip('/')}{ASSERTION_JWKS_PATH}"
                                      if gateway else None)
         self.fetch = fetch
         self.ttl = ttl
@@ -184,6 +197,9 @@ class AssertionVerifier:
                 return
             self._fetched_at = now
         self._load(self.fetch(self.jwks_url))
+        if not self._keys:  # every assertion is refused: say why where an operator looks
+            log.warning("%s holds no assertion key; the gateway publishes them at %s",
+                        self.jwks_url, ASSERTION_JWKS_PATH)
 
     def needs_fetch(self, token: str) -> bool:
         try:
@@ -216,7 +232,9 @@ class AssertionVerifier:
                     raise InvalidAssertion(f"JWKS unavailable: {exc}") from None
         entry = self._keys.get(kid) if isinstance(kid, str) else None
         if entry is None:
-            raise InvalidAssertion("unknown key id")
+            raise InvalidAssertion("unknown key id" if self._keys else
+                                   f"no assertion key in the key set (the gateway publishes "
+                                   f"them at {ASSERTION_JWKS_PATH})")
         key_alg, key = entry
         if key_alg != alg:
             raise InvalidAssertion("algorithm does not match the key")

@@ -51,6 +51,7 @@ from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
 from gateway.web.body_limits import declared_too_large, limit_body
 from gateway.web.cas import cas_routes
+from gateway.web.jwks import jwks_routes
 from gateway.web.methods import allowed_methods
 from gateway.web.nul_guard import NulRefused, guard_form_body, nul_in_target
 from gateway.web.oauth2 import oauth2_routes
@@ -104,13 +105,6 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def _jwks(request: Request) -> Response:
-    """The public keys of every use (token, assertion, audit), for relying parties,
-    upstream systems and offline audit verification."""
-    keys = gateway_of(request).services.keys
-    return JSONResponse(keys.jwks(), headers=keys.jwks_response_headers())
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith(("/portal/", "/s/")):
@@ -146,7 +140,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", _healthz),
         Route("/readyz", readyz),
-        Route("/.well-known/jwks.json", _jwks),
+        *jwks_routes(),
         Route("/s/{system}/{path:path}", ProxyEndpoint()),
         Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),

@@ -2,7 +2,7 @@
 
     GET  /.well-known/openid-configuration      OpenID Connect Discovery
     GET  /.well-known/oauth-authorization-server RFC 8414
-    GET  /.well-known/jwks.json                  the key ring's public keys (gateway.app)
+    GET  /.well-known/jwks.json                  the token keys only (gateway.web.jwks)
     GET  /oauth2/authorize                       RFC 6749 section 4.1.1 (+ PKCE, OIDC)
     POST /oauth2/token                           RFC 6749 section 3.2
     GET  /oauth2/userinfo                        OIDC Core section 5.3

@@ -63,6 +63,7 @@ TAGS = [
     {"name": "admin-audit", "description": "The audit administrator's console (审计管理员)"},
     {"name": "meta", "description": "This description"},
     {"name": "delegation", "description": "Delegation between people (委托)"},
+    {"name": "keys", "description": "Public keys for the systems behind the gateway"},
 ]
 
 
