@@ -1,7 +1,8 @@
 """``X-Govgate-Assertion``: who is calling, signed by the gateway for one system.
 
 A JWT (RFC 7519) signed with the key ring's ``assertion`` key; the upstream
-verifies it against the gateway's JWKS (``govgate_upstream``). Claims:
+verifies it against the gateway's assertion key set
+(``/.well-known/govgate-assertion-jwks.json``, ``govgate_upstream``). Claims:
 ``iss`` the gateway, ``aud`` the system code (an assertion for one system is
 useless at another), ``iat``/``nbf``/``exp`` with a lifetime of at most 60 s,
 ``jti`` and ``request_id`` the request id, ``sub``, ``username``,
