@@ -21,6 +21,7 @@ PostgreSQL a month partition all of whose records it deletes is dropped whole
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -177,7 +178,30 @@ def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.Pat
     out = Path(to)
     if out.exists() and any(out.iterdir()):
         raise ArchiveError(where(str(out), Text("audit.not_empty", "not empty")))
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export(engine, keys, until, out, now)
+    except BaseException:
+        discard_archive(out, created)  # nothing half-written or unverified is left
+        raise
+
+
+def discard_archive(directory: str | os.PathLike[str], remove_dir: bool) -> None:
+    """Remove the files an export writes (and ``directory``, if it made it): an export
+    that failed, or whose ``audit_export`` record could not be written, leaves no
+    archive behind (no audit, no export)."""
+    d = Path(directory)
+    for name in ("manifest.json", "manifest.sig", *FILES):
+        with contextlib.suppress(OSError):
+            (d / name).unlink()
+    if remove_dir:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def _export(engine: sa.Engine, keys: Any, until: int, out: Path, now: int | None
+            ) -> ExportResult:
     now = now if now is not None else int(datetime.now(UTC).timestamp() * 1000)
     manifest_chains: dict[str, dict[str, Any]] = {}
     n_records = n_checkpoints = 0

@@ -24,7 +24,7 @@ from audit import (
     AuditError,
     AuditQueryError,
 )
-from audit.archive import FILES, export_archive, purge, verify_archive
+from audit.archive import FILES, discard_archive, export_archive, purge, verify_archive
 from audit.export import write_csv, write_jsonl, write_table
 from audit.journal import Journal
 from audit.journal_verify import verify_journal
@@ -235,12 +235,18 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     t_until = _time("until", until)
     assert t_until is not None
     st = cli_context(ctx)
+    created = not Path(to).exists()
     try:
         res = export_archive(st.services.engine, st.services.keys, until=t_until, to=to)
     except OSError as exc:  # a folder it may not create or write, a full disk
         raise ArchiveError(where(str(to), os_reason(exc))) from None
-    st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
-              until=t_until, records=res.records, directory=str(res.directory))
+    try:
+        st.record("audit_export", f"archive {res.archive_id[:16]} written",
+                  archive=res.archive_id, until=t_until, records=res.records,
+                  directory=str(res.directory))
+    except BaseException:
+        discard_archive(res.directory, created)  # no record of the export, no export
+        raise
     click.echo(t("audit.exported", cli_lang(), records=res.records, chains=res.chains,
                  checkpoints=res.checkpoints, directory=res.directory, archive=res.archive_id))
 

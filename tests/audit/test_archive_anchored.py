@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from audit import AuditLog
+from audit.errors import AuditWriteError
 from gateway.cli.audit_cmd import audit
 from gateway.services import key_service, master_key
 from gateway.settings import Settings
@@ -53,6 +54,7 @@ def test_the_export_refuses_checkpoints_signed_by_a_planted_key(gateway: dict[st
     assert r.stderr == (f"error: the written archive does not verify: checkpoint 1: signed "
                         f"by key {kid}, not made by this key ring (its private part does not "
                         "open under the master key)\n")
+    assert not (tmp_path / "arc").exists()  # nothing unverified left to be taken
     # and the trust file leaves the planted key out
     r = run(gateway, "keys")
     assert r.exit_code == 0, r.output
@@ -77,3 +79,25 @@ def test_the_purge_refuses_an_archive_re_signed_elsewhere(gateway: dict[str, Any
     assert n == 12
     r = run(gateway, "purge", "--until", until, "--archive", str(arc))
     assert r.exit_code == 0 and r.output.startswith("purged 12 records"), r.output
+
+
+def test_an_export_whose_record_cannot_be_written_leaves_no_archive(
+        gateway: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding: the archive was written first and ``audit_export`` appended after; when
+    that write failed the command said so (exit 1) but left the archive, an export of
+    the whole log nobody recorded."""
+    append_sync = AuditLog.append_sync
+
+    def refuse_exports(self: AuditLog, record: Any) -> Any:
+        if record.event_type == "audit_export":
+            raise AuditWriteError("audit log unavailable")
+        return append_sync(self, record)
+
+    monkeypatch.setattr(AuditLog, "append_sync", refuse_exports)
+    made, kept = tmp_path / "made", tmp_path / "kept"
+    kept.mkdir()
+    for arc in (made, kept):
+        r = run(gateway, "export", "--until", "2999-01-01", "--to", str(arc))
+        assert r.exit_code == 1 and "audit log unavailable" in r.stderr, r.output
+    assert not made.exists()  # the folder it made goes too
+    assert kept.is_dir() and not any(kept.iterdir())  # the operator's own folder stays

@@ -6,6 +6,7 @@ is marked. Before, the next round found no live family and the record never came
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -78,10 +79,8 @@ async def test_a_mark_outlives_the_binding_purge(sockets: World,
     ends = ActingEnds(world.built.provider)
     async with asyncio.timeout(10):
         while not marks(world):
-            try:
+            with contextlib.suppress(RoundFailed):
                 await asyncio.to_thread(ends.round)
-            except RoundFailed:
-                pass
             await asyncio.sleep(0.02)
     grants = world.built.provider.server.acting
     monkeypatch.setattr(grants, "clock", lambda: world.services.clock() + timedelta(days=2))
