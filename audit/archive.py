@@ -285,9 +285,13 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             try:
-                yield json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError:
-                yield {"chain_id": "?", "seq": f"line {n}", "damaged": True}
+                row = None
+            # not an object: damage to report, never a crash (an unanchored archive's
+            # files are whatever its signer wrote)
+            yield row if isinstance(row, dict) else {"chain_id": "?", "seq": f"line {n}",
+                                                     "damaged": True}
 
 
 def read_manifest(directory: str | os.PathLike[str], trust: KeyTrust | None = None
@@ -300,6 +304,8 @@ def read_manifest(directory: str | os.PathLike[str], trust: KeyTrust | None = No
         manifest = json.loads(body)
         sigdoc = json.loads((d / "manifest.sig").read_text(encoding="utf-8"))
         jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
+        if not all(isinstance(doc, dict) for doc in (manifest, sigdoc, jwks)):
+            raise ValueError("manifest.json, manifest.sig and keys.json must be JSON objects")
     except (FileNotFoundError, ValueError) as exc:
         raise ArchiveError(Text("audit.not_readable_archive",
                                 "{path}: not a readable audit archive ({detail})",
@@ -355,15 +361,23 @@ def verify_archive(directory: str | os.PathLike[str], trust: KeyTrust | None = N
         return rep
     jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
     mchains = manifest.get("chains", {})
-    src = Sources(
-        chain_algs={c: v["alg"] for c, v in mchains.items()},
-        records=(row_tuple(r) for r in _jsonl(d / "records.jsonl")),
-        checkpoints=_jsonl(d / "checkpoints.jsonl"),
-        anchors={c: {"seq": v["start_seq"], "hash": v["start_hash"], "seal_chain": "",
-                     "seal_seq": 0} for c, v in mchains.items() if v["start_seq"]},
-        expected_tails={c: (v["end_seq"], v["end_hash"]) for c, v in mchains.items()},
-        anchors_trusted=True, check_truncation=False,
-    )
+    try:
+        src = Sources(
+            chain_algs={str(c): str(v["alg"]) for c, v in mchains.items()},
+            records=(row_tuple(r) for r in _jsonl(d / "records.jsonl")),
+            checkpoints=_jsonl(d / "checkpoints.jsonl"),
+            anchors={c: {"seq": int(v["start_seq"]), "hash": str(v["start_hash"]),
+                         "seal_chain": "", "seal_seq": 0}
+                     for c, v in mchains.items() if v["start_seq"]},
+            expected_tails={c: (int(v["end_seq"]), str(v["end_hash"]))
+                            for c, v in mchains.items()},
+            anchors_trusted=True, check_truncation=False,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        rep = VerifyReport()
+        rep.add(Problem("archive", f"{d}/manifest.json", Text(
+            "audit.unreadable", "unreadable ({detail})", detail=f"chains: {exc!r}")))
+        return rep
     sigcheck = JwksSigCheck(jwks, trust)
     rep = verify_sources(src, sigcheck)
     rep.anchored = trust is not None

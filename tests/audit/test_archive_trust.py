@@ -115,12 +115,18 @@ def forge(src: Path, dst: Path, *, kid: str, alg: str = "ES256", change: bool = 
     published = json.loads((dst / "keys.json").read_text())["keys"] if sign_manifest else []
     (dst / "keys.json").write_text(json.dumps({"keys": [*published, jwk]}, indent=1,
                                               sort_keys=True) + "\n")
+    resign(dst, manifest, sign_manifest or (
+        lambda body: (kid, _primitives.sign_raw(alg, private, body))))
+
+
+def resign(dst: Path, manifest: dict[str, Any],
+           sign: Callable[[bytes], tuple[str, bytes]]) -> None:
+    """The manifest's file digests made to match, and the manifest signed by ``sign``."""
     manifest["files"] = {n: hashlib.sha256((dst / n).read_bytes()).hexdigest()
                          for n in manifest["files"]}
     body = (json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
     (dst / "manifest.json").write_bytes(body)
-    signer, sig = (sign_manifest(body) if sign_manifest
-                   else (kid, _primitives.sign_raw(alg, private, body)))
+    signer, sig = sign(body)
     (dst / "manifest.sig").write_text(json.dumps({"kid": signer, "sig": b64u(sig)}) + "\n")
 
 
@@ -236,3 +242,30 @@ def test_writing_the_trust_file_is_audited(exported: Exported) -> None:
     finally:
         engine.dispose()
     assert rows and json.loads(rows[0])["kids"] == [exported.kid]
+
+
+def test_a_malformed_archive_is_reported_never_a_crash(exported: Exported,
+                                                       tmp_path: Path) -> None:
+    """Finding: a manifest.json that is JSON but not an object, or (signed by whoever
+    made the archive: nothing vouches for its signer without an anchor) a record line
+    that is not an object or a manifest whose chains are not objects, made
+    ``verify --archive`` end in a traceback instead of "TAMPERED"."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(exported.arc, damaged)
+    (damaged / "manifest.json").write_text("[]\n")
+    r = exported.run("verify", "--archive", str(damaged))
+    assert r.exit_code == 1 and "not a readable audit archive" in r.output, r.output
+    private = _primitives.generate_private_key("ES256")
+    jwk = {**_primitives.public_jwk(private), "kid": "k", "alg": "ES256"}
+    for name, edit in (("records.jsonl", lambda m: "1\n"), ("manifest", None)):
+        made = tmp_path / name
+        shutil.copytree(exported.arc, made)
+        manifest = json.loads((made / "manifest.json").read_text())
+        if edit is None:
+            manifest["chains"] = {c: 1 for c in manifest["chains"]}
+        else:
+            (made / name).write_text(edit(manifest))
+        (made / "keys.json").write_text(json.dumps({"keys": [jwk]}))
+        resign(made, manifest, lambda body: ("k", _primitives.sign_raw("ES256", private, body)))
+        r = exported.run("verify", "--archive", str(made))
+        assert r.exit_code == 1 and "TAMPERED" in r.output, (name, r.output)
