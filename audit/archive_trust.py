@@ -75,16 +75,13 @@ def fingerprint(jwk: dict[str, Any], name: str = "SHA-256") -> str:
 
 def parse_fingerprint(text: str) -> tuple[str, bytes]:
     """``SHA-256:...`` or ``SM3:...`` (base64url or hex, 32 bytes) as (name, digest)."""
-    name, sep, value = text.strip().partition(":")
+    name, _, value = text.strip().partition(":")
     name = {"SHA256": "SHA-256"}.get(name.upper().replace("-", ""), name.upper())
-    if not sep or name not in FINGERPRINT_HASHES:
-        raise TrustFileError(Text("audit.fingerprint_form", "{value!r} is not a key fingerprint "
-                                  "(SHA-256:<base64url> or SM3:<base64url>)", value=text))
     try:
         digest = bytes.fromhex(value) if len(value) == 64 else unb64u(value)
     except (ValueError, binascii.Error):
         digest = b""
-    if len(digest) != 32:
+    if name not in FINGERPRINT_HASHES or len(digest) != 32:
         raise TrustFileError(Text("audit.fingerprint_form", "{value!r} is not a key fingerprint "
                                   "(SHA-256:<base64url> or SM3:<base64url>)", value=text))
     return name, digest
