@@ -8,7 +8,10 @@ An archive directory holds::
     checkpoints.jsonl  every checkpoint
     keys.json          the public keys (JWK Set) of every kid that signed them
 
-``verify_archive`` needs nothing else: no database, no key ring. ``purge`` drops
+``verify_archive`` needs nothing else: no database, no key ring; but only a trust
+anchor held apart from the archive (``audit.archive_trust``: a trust file, a key
+fingerprint, or on the gateway its key ring) tells whose keys signed it: without one
+an archive is at best "consistent but unanchored". ``purge`` drops
 only what a verified archive holds, never a record younger than the retention
 period, and first appends a sealing record (``audit_purge``) that names, for each
 chain, the last purged record (the anchor) so the remaining chain verifies. On
@@ -18,6 +21,7 @@ PostgreSQL a month partition all of whose records it deletes is dropped whole
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,9 +41,11 @@ from tongsuopy.crypto.asymciphers import ec as sm_ec
 from tongsuopy.crypto.exceptions import InternalError as _SmInternal
 from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalid
 
+from audit.archive_trust import KeyTrust, RingTrust, refusal
 from audit.chain import RECORD_COLUMNS, Problem, row_tuple
 from audit.checkpoints import KEY_USE, b64u, unb64u
 from audit.errors import ArchiveError, ArchiveUnreadable, PurgeRefused
+from audit.key_trust import UntrustedKey
 from audit.partitions import drop_covered
 from audit.record import AuditRecord, canonical_json
 from audit.tables import anchors, chains, checkpoints, records
@@ -90,10 +96,14 @@ def _sha256_file(path: Path) -> str:
 
 class JwksSigCheck:
     """Checks raw JWS-encoded signatures (ES256 r||s, RS256, EdDSA, SM2SM3 r||s) against
-    a JWK Set."""
+    a JWK Set; with ``trust``, a signature by a key it does not trust raises
+    :class:`UntrustedKey`. ``signers``: the kids whose signatures verified."""
 
-    def __init__(self, jwks: dict[str, Any]) -> None:
+    def __init__(self, jwks: dict[str, Any], trust: KeyTrust | None = None) -> None:
         self.keys = {k["kid"]: k for k in jwks.get("keys", []) if "kid" in k}
+        self.trust = trust
+        self.signers: set[str] = set()
+        self._trusted: dict[str, bool] = {}
 
     def __call__(self, kid: str, payload: bytes, sig: bytes) -> None:
         jwk = self.keys.get(kid)
@@ -106,6 +116,14 @@ class JwksSigCheck:
                 TypeError) as exc:
             raise ArchiveError(Text("audit.signature", "signature does not verify ({detail})",
                                     detail=type(exc).__name__)) from None
+        self.signers.add(kid)
+        if self.trust is None:
+            return
+        trusted = self._trusted.get(kid)
+        if trusted is None:
+            trusted = self._trusted[kid] = self.trust(kid, jwk)
+        if not trusted:
+            raise UntrustedKey(kid, refusal(self.trust, kid))
 
 
 def _int(b64: str) -> int:
@@ -160,7 +178,30 @@ def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.Pat
     out = Path(to)
     if out.exists() and any(out.iterdir()):
         raise ArchiveError(where(str(out), Text("audit.not_empty", "not empty")))
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export(engine, keys, until, out, now)
+    except BaseException:
+        discard_archive(out, created)  # nothing half-written or unverified is left
+        raise
+
+
+def discard_archive(directory: str | os.PathLike[str], remove_dir: bool) -> None:
+    """Remove the files an export writes (and ``directory``, if it made it): an export
+    that failed, or whose ``audit_export`` record could not be written, leaves no
+    archive behind (no audit, no export)."""
+    d = Path(directory)
+    for name in ("manifest.json", "manifest.sig", *FILES):
+        with contextlib.suppress(OSError):
+            (d / name).unlink()
+    if remove_dir:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def _export(engine: sa.Engine, keys: Any, until: int, out: Path, now: int | None
+            ) -> ExportResult:
     now = now if now is not None else int(datetime.now(UTC).timestamp() * 1000)
     manifest_chains: dict[str, dict[str, Any]] = {}
     n_records = n_checkpoints = 0
@@ -226,7 +267,9 @@ def export_archive(engine: sa.Engine, keys: Any, *, until: int, to: str | os.Pat
     (out / "manifest.json").write_bytes(body)
     (out / "manifest.sig").write_text(json.dumps({"kid": sig_kid, "sig": b64u(sig)}) + "\n",
                                       encoding="utf-8")
-    rep = verify_archive(out)
+    # checked against the ring, not the keys just written: a checkpoint an insider
+    # re-signed with a key planted in the ring's table must not leave in an archive
+    rep = verify_archive(out, RingTrust(keys))
     if not rep.ok:
         raise ArchiveError(Text("audit.written_unverified",
                                 "the written archive does not verify: {detail}",
@@ -242,19 +285,27 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             try:
-                yield json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError:
-                yield {"chain_id": "?", "seq": f"line {n}", "damaged": True}
+                row = None
+            # not an object: damage to report, never a crash (an unanchored archive's
+            # files are whatever its signer wrote)
+            yield row if isinstance(row, dict) else {"chain_id": "?", "seq": f"line {n}",
+                                                     "damaged": True}
 
 
-def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
-    """The manifest (after checking its signature and file digests) and the archive id."""
+def read_manifest(directory: str | os.PathLike[str], trust: KeyTrust | None = None
+                  ) -> tuple[dict[str, Any], str, str]:
+    """The manifest (after checking its signature, by a key ``trust`` trusts, and the
+    file digests), the archive id and the kid that signed it."""
     d = Path(directory)
     try:
         body = (d / "manifest.json").read_bytes()
         manifest = json.loads(body)
         sigdoc = json.loads((d / "manifest.sig").read_text(encoding="utf-8"))
         jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
+        if not all(isinstance(doc, dict) for doc in (manifest, sigdoc, jwks)):
+            raise ValueError("manifest.json, manifest.sig and keys.json must be JSON objects")
     except (FileNotFoundError, ValueError) as exc:
         raise ArchiveError(Text("audit.not_readable_archive",
                                 "{path}: not a readable audit archive ({detail})",
@@ -266,8 +317,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], st
                                              "unknown archive format {format!r}",
                                              format=manifest.get("format"))))
     try:
-        JwksSigCheck(jwks)(sigdoc["kid"], body, unb64u(sigdoc["sig"]))
-    except (ArchiveError, KeyError, ValueError) as exc:
+        JwksSigCheck(jwks, trust)(sigdoc["kid"], body, unb64u(sigdoc["sig"]))
+    except UntrustedKey as exc:
+        raise ArchiveError(where(f"{d}/manifest.json", exc.why or str(exc))) from None
+    except (ArchiveError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ArchiveError(where(f"{d}/manifest.json", Text(
             "audit.signature", "signature does not verify ({detail})",
             detail=message_of(exc)))) from None
@@ -285,18 +338,21 @@ def read_manifest(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], st
         if changed:
             raise ArchiveError(where(f"{d}/{name}", Text(
                 "audit.file_changed", "changed or missing since the archive was written")))
-    return manifest, hashlib.sha256(body).hexdigest()
+    return manifest, hashlib.sha256(body).hexdigest(), str(sigdoc["kid"])
 
 
-def verify_archive(directory: str | os.PathLike[str]) -> VerifyReport:
+def verify_archive(directory: str | os.PathLike[str], trust: KeyTrust | None = None
+                   ) -> VerifyReport:
     """Verify an archive offline: manifest signature, file digests, chains, checkpoints.
 
-    A missing, changed or damaged file is a problem in the report; a file that is there
+    Every signature must be by a key ``trust`` trusts; without ``trust`` the report is
+    at best ``unanchored`` (consistent, signed by the keys that came with it). A
+    missing, changed or damaged file is a problem in the report; a file that is there
     but cannot be read raises :class:`ArchiveUnreadable` (nothing could be checked).
     """
     d = Path(directory)
     try:
-        manifest, _ = read_manifest(d)
+        manifest, _, manifest_kid = read_manifest(d, trust)
     except ArchiveUnreadable:
         raise
     except ArchiveError as exc:
@@ -305,16 +361,27 @@ def verify_archive(directory: str | os.PathLike[str]) -> VerifyReport:
         return rep
     jwks = json.loads((d / "keys.json").read_text(encoding="utf-8"))
     mchains = manifest.get("chains", {})
-    src = Sources(
-        chain_algs={c: v["alg"] for c, v in mchains.items()},
-        records=(row_tuple(r) for r in _jsonl(d / "records.jsonl")),
-        checkpoints=_jsonl(d / "checkpoints.jsonl"),
-        anchors={c: {"seq": v["start_seq"], "hash": v["start_hash"], "seal_chain": "",
-                     "seal_seq": 0} for c, v in mchains.items() if v["start_seq"]},
-        expected_tails={c: (v["end_seq"], v["end_hash"]) for c, v in mchains.items()},
-        anchors_trusted=True, check_truncation=False,
-    )
-    rep = verify_sources(src, JwksSigCheck(jwks))
+    try:
+        src = Sources(
+            chain_algs={str(c): str(v["alg"]) for c, v in mchains.items()},
+            records=(row_tuple(r) for r in _jsonl(d / "records.jsonl")),
+            checkpoints=_jsonl(d / "checkpoints.jsonl"),
+            anchors={c: {"seq": int(v["start_seq"]), "hash": str(v["start_hash"]),
+                         "seal_chain": "", "seal_seq": 0}
+                     for c, v in mchains.items() if v["start_seq"]},
+            expected_tails={c: (int(v["end_seq"]), str(v["end_hash"]))
+                            for c, v in mchains.items()},
+            anchors_trusted=True, check_truncation=False,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        rep = VerifyReport()
+        rep.add(Problem("archive", f"{d}/manifest.json", Text(
+            "audit.unreadable", "unreadable ({detail})", detail=f"chains: {exc!r}")))
+        return rep
+    sigcheck = JwksSigCheck(jwks, trust)
+    rep = verify_sources(src, sigcheck)
+    rep.anchored = trust is not None
+    rep.signers = tuple(sorted(sigcheck.signers | {manifest_kid}))
     for chain_id in sorted(set(mchains) - _seen_chains(rep, mchains, d)):
         rep.add(Problem("truncated", Text("audit.at_chain", "chain {chain}", chain=chain_id),
                         Text("audit.listed_no_records", "listed in the manifest, no records")))
@@ -349,11 +416,16 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
             "audit.retention", "records younger than the retention period ({days} days) "
             "cannot be purged: --until must be on or before {date}",
             days=max(retention_days, 180), date=_iso(oldest_allowed)))
-    rep = verify_archive(archive)
+    # only an archive this gateway's audit keys signed: one re-signed elsewhere is not
+    # evidence that the records it holds were kept
+    if log.keys is None:
+        raise PurgeRefused(Text("audit.seal_unsigned", "the audit log has no signing key: "
+                                "the sealing record cannot be signed"))
+    rep = verify_archive(archive, RingTrust(log.keys))
     if not rep.ok:
         raise PurgeRefused(Text("audit.archive_unverified", "the archive does not verify: {detail}",
                                 detail=_problem(rep.first_problem)))
-    manifest, archive_id = read_manifest(archive)
+    manifest, archive_id, _ = read_manifest(archive, RingTrust(log.keys))
     mchains = manifest.get("chains", {})
     plan: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
@@ -385,9 +457,6 @@ def purge(engine: sa.Engine, log: AuditLog, *, until: int, archive: str | os.Pat
     # the seal is signed: any record can be hashed and appended without a key, and a
     # later checkpoint signs every chain's head, so only the audit key's signature
     # tells a purge from a deletion with an anchor of one's own (audit.verify)
-    if log.keys is None:
-        raise PurgeRefused(Text("audit.seal_unsigned", "the audit log has no signing key: "
-                                "the sealing record cannot be signed"))
     body: dict[str, Any] = {"anchors": sealed, "archive": archive_id, "until": until}
     kid, sig = log.keys.sign(KEY_USE, seal_payload(body))
     seal = log.append_sync(AuditRecord(

@@ -18,16 +18,19 @@ import sqlalchemy as sa
 
 from keys.ring import _private_context  # the context the ring seals a private key under
 from keys.tables import signing_keys
+from texts import Text
 
 KEY_USE = "audit"
 
 
 class UntrustedKey(Exception):
-    """A signature that verifies, by a key the key ring did not make."""
+    """A signature that verifies, by a key the key ring did not make (or, ``why``, that
+    an archive's trust anchor does not hold: ``audit.archive_trust``)."""
 
-    def __init__(self, kid: str) -> None:
+    def __init__(self, kid: str, why: Text | None = None) -> None:
         super().__init__(kid)
         self.kid = kid
+        self.why = why
 
 
 def made_by_ring(keys: Any, kid: str) -> bool:

@@ -60,10 +60,19 @@ class VerifyReport:
     first_ts: int | None = None
     last_ts: int | None = None
     problems: list[Problem] = field(default_factory=list)
+    # an archive verified without a trust anchor: consistent, but its signers' keys came
+    # with it (audit.archive_trust); the kids that signed it
+    anchored: bool = True
+    signers: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def unanchored(self) -> bool:
+        """Consistent, but signed by keys nobody vouched for: not "intact"."""
+        return self.ok and not self.anchored
 
     @property
     def first_problem(self) -> Problem | None:
@@ -83,6 +92,12 @@ class VerifyReport:
     def summary(self) -> str:
         counts = {"records": self.records, "chains": self.chains,
                   "checkpoints": self.checkpoints, "detail": self.span()}
+        if self.unanchored:
+            return Text("audit.unanchored", "audit archive consistent but UNANCHORED: "
+                        "{records} records, {chains} chains, {checkpoints} checkpoints, "
+                        "{detail}; signed by {kids}, keys that came with the archive: give "
+                        "--trust FILE, --key-fingerprint or --gateway-keys to prove whose",
+                        kids=", ".join(self.signers) or "-", **counts)
         if self.ok:
             return Text("audit.intact", "audit log intact: {records} records, {chains} chains, "
                         "{checkpoints} checkpoints, {detail}", **counts)
@@ -261,8 +276,8 @@ def _check_checkpoint(cp: dict[str, Any], expect_seq: int, prev_hash: str,
     if sigcheck is not None:
         try:
             sigcheck(str(cp["kid"]), payload, unb64u(str(cp["signature"])))
-        except UntrustedKey:
-            return Problem("signature", where, Text(
+        except UntrustedKey as exc:
+            return Problem("signature", where, exc.why or Text(
                 "audit.kid_foreign", "signed by key {kid}, not made by this key ring (its "
                 "private part does not open under the master key)", kid=cp["kid"]))
         except Exception:

@@ -172,6 +172,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- govgate system (issue 17; gateway.cli.system_cmd) ----------------------------
     "system.added": ("已添加系统 {code}。", "Added system {code}."),
     "system.updated": ("已更新系统 {code}。", "System {code} updated."),
+    # -- audit archives verified against a trust anchor (h-archive)
+    "audit.trust_unusable": ("信任锚不可用：{reason}", "trust anchor unusable: {reason}"),
+    "audit.trust_needs_archive": ("--trust、--key-fingerprint 和 --gateway-keys 只用于 --archive", "--trust, --key-fingerprint and --gateway-keys apply to --archive only"),
+    "audit.keys_written": ("已将 {n} 个审计公钥写入 {path}", "wrote {n} audit public keys to {path}"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -817,4 +821,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.journal_damaged": ("{file} 第 {offset} 字节处的帧已损坏，其后仍有记录（日志文件被就地修改）", "the frame at byte {offset} of {file} is damaged and records follow it (edited in the journal)"),
     # an authenticator secret that does not open (lead, 2026-12-05)
     "account.totp_unreadable": ("您绑定的身份验证器无法校验（保存的密钥已损坏或被更改），请联系系统管理员重新绑定", "your authenticator cannot be checked (its stored secret is damaged or was altered); ask the system administrator to reset it"),
+    # -- audit archives verified against a trust anchor (h-archive; audit.archive_trust)
+    "audit.unanchored": ("审计归档内容一致但未锚定：{records} 条记录，{chains} 条哈希链，{checkpoints} 个检查点，{detail}；签名密钥 {kids} 随归档一同提供，无法证明其归属：请用 --trust 文件、--key-fingerprint 或 --gateway-keys 校验", "audit archive consistent but UNANCHORED: {records} records, {chains} chains, {checkpoints} checkpoints, {detail}; signed by {kids}, keys that came with the archive: give --trust FILE, --key-fingerprint or --gateway-keys to prove whose"),
+    "audit.kid_unanchored": ("由密钥 {kid} 签名，而信任锚中没有该密钥（该密钥随归档一同提供）", "signed by key {kid}, which the trust anchor does not hold (a key that came with the archive)"),
+    "audit.fingerprint_form": ("{value!r} 不是密钥指纹（应为 SHA-256:<base64url> 或 SM3:<base64url>）", "{value!r} is not a key fingerprint (SHA-256:<base64url> or SM3:<base64url>)"),
+    "audit.trust_file_form": ("不是信任文件：应为 `govgate audit keys` 写出的公钥 JWK 集合", "not a trust file: a JWK Set of public keys as `govgate audit keys` writes it"),
 }

@@ -1,8 +1,10 @@
 """``govgate audit``: verify, query, export, purge, stats.
 
-Exit codes: ``verify`` 0 intact, 1 tampered; every command 1 on an error (one line
-on stderr), 2 on bad usage (a malformed filter or a reversed time range included) and
-on an ``--archive`` that is missing, unreadable or no archive at all (one line).
+Exit codes: ``verify`` 0 intact, 1 tampered, 3 an archive consistent but unanchored
+(no ``--trust``, ``--key-fingerprint`` or ``--gateway-keys``: its signatures are by
+keys that came with it); every command 1 on an error (one line on stderr), 2 on bad
+usage (a malformed filter or a reversed time range included) and on an ``--archive``,
+trust file or fingerprint that is missing, unreadable or not one at all (one line).
 Queries, exports and purges run by an operator are themselves audited, with the
 operating-system account as the actor.
 """
@@ -22,13 +24,14 @@ from audit import (
     AuditError,
     AuditQueryError,
 )
-from audit.archive import FILES, export_archive, purge, verify_archive
+from audit.archive import FILES, discard_archive, export_archive, purge, verify_archive
 from audit.export import write_csv, write_jsonl, write_table
 from audit.journal import Journal
 from audit.journal_verify import verify_journal
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
 from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
+from gateway.cli.audit_keys_cmd import archive_trust, keys_cmd
 from gateway.cli.audit_ship_cmd import lag_rows
 from gateway.cli.context import GovgateGroup, cli_context, input_error
 from gateway.i18n import cli_lang, message_of, render, t
@@ -36,6 +39,7 @@ from texts import os_reason, where
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
+UNANCHORED = 3  # verify's exit code for an archive no trust anchor vouched for
 # AuditQueryError names the field; the option a user typed is sometimes spelled otherwise
 OPTION_OF_FIELD = {"group_by": "--by"}
 
@@ -78,6 +82,7 @@ def _archive(path: str) -> Path:
 
 
 audit = GovgateGroup("audit", help="Verify, query, export and purge the audit log.")
+audit.add_command(keys_cmd)
 
 
 # -- verify -----------------------------------------------------------------------------
@@ -99,28 +104,44 @@ def _report(rep: VerifyReport) -> None:
 @click.option("--until", help="Only records before this time.")
 @click.option("--archive", "archive_dir", type=click.Path(file_okay=False),
               help="Verify an exported archive offline instead of the database.")
+@click.option("--trust", "trust_files", multiple=True, type=click.Path(dir_okay=False),
+              help="With --archive: the archive must be signed by a key in this file "
+              "(`govgate audit keys`; repeatable).")
+@click.option("--key-fingerprint", "fingerprints", multiple=True,
+              help="With --archive: or by the key with this fingerprint (SHA-256:... or "
+              "SM3:..., `govgate audit keys --fingerprints`; repeatable).")
+@click.option("--gateway-keys", is_flag=True,
+              help="With --archive: or by an audit key this gateway's key ring made (needs "
+              "its database and master key).")
 @click.pass_context
 def verify(ctx: click.Context, since: str | None, until: str | None,
-           archive_dir: str | None) -> None:
+           archive_dir: str | None, trust_files: tuple[str, ...],
+           fingerprints: tuple[str, ...], gateway_keys: bool) -> None:
     """Recompute every hash and check every checkpoint signature.
 
     Exits 0 with a one-line summary when intact, 1 naming the first bad record or
-    checkpoint otherwise; 2 (one line) when --archive is missing or unreadable.
+    checkpoint otherwise; 2 (one line) when --archive is missing or unreadable; 3 when
+    an archive is consistent but no --trust, --key-fingerprint or --gateway-keys says
+    whose keys signed it.
     """
     t_since, t_until = _time("since", since), _time("until", until)
     if t_since is not None and t_until is not None and t_since >= t_until:
         # [since, until) would be empty, and an empty window always verifies "intact"
         raise click.BadParameter(t("audit.until_after_since", cli_lang()), param_hint="--until")
+    if archive_dir is None and (trust_files or fingerprints or gateway_keys):
+        raise click.UsageError(t("audit.trust_needs_archive", cli_lang()))
     if archive_dir is not None:
         if since or until:
             raise click.UsageError(t("audit.archive_no_window", cli_lang()))
+        directory = _archive(archive_dir)
+        trust = archive_trust(ctx, trust_files, fingerprints, gateway_keys)
         try:
-            rep = verify_archive(_archive(archive_dir))
+            rep = verify_archive(directory, trust)
         except ArchiveUnreadable as exc:
             raise input_error("audit.archive_unreadable", path=archive_dir,
                               reason=render(exc.description, cli_lang())) from None
         _report(rep)
-        ctx.exit(0 if rep.ok else 1)
+        ctx.exit(UNANCHORED if rep.unanchored else 0 if rep.ok else 1)
     st = cli_context(ctx)
     try:
         sigcheck = keyservice_sigcheck(st.services.keys)
@@ -214,12 +235,18 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     t_until = _time("until", until)
     assert t_until is not None
     st = cli_context(ctx)
+    created = not Path(to).exists()
     try:
         res = export_archive(st.services.engine, st.services.keys, until=t_until, to=to)
     except OSError as exc:  # a folder it may not create or write, a full disk
         raise ArchiveError(where(str(to), os_reason(exc))) from None
-    st.record("audit_export", f"archive {res.archive_id[:16]} written", archive=res.archive_id,
-              until=t_until, records=res.records, directory=str(res.directory))
+    try:
+        st.record("audit_export", f"archive {res.archive_id[:16]} written",
+                  archive=res.archive_id, until=t_until, records=res.records,
+                  directory=str(res.directory))
+    except BaseException:
+        discard_archive(res.directory, created)  # no record of the export, no export
+        raise
     click.echo(t("audit.exported", cli_lang(), records=res.records, chains=res.chains,
                  checkpoints=res.checkpoints, directory=res.directory, archive=res.archive_id))
 

@@ -74,7 +74,7 @@ def test_export_verify_archive_purge(setup: dict[str, Any], tmp_path: Path) -> N
     r = run(setup, "export", "--until", "2999-01-01", "--to", str(arc))
     assert r.exit_code == 0, r.output
     assert "exported 12 records" in r.output
-    r = run(setup, "verify", "--archive", str(arc))
+    r = run(setup, "verify", "--archive", str(arc), "--gateway-keys")
     assert r.exit_code == 0 and "intact: 12 records" in r.output
     r = run(setup, "purge", "--until", "2999-01-01", "--archive", str(arc))
     assert r.exit_code == 1 and "retention" in r.output
@@ -241,7 +241,7 @@ def test_export_purge_and_filters_speak_chinese(setup: dict[str, Any], tmp_path:
     assert r.exit_code == 0, r.output
     assert r.output.startswith("已将 1 条哈希链的 12 条记录和 ")
     assert f"个检查点导出到 {arc}（归档 " in r.output
-    r = run_in(setup, ZH, "verify", "--archive", str(arc))
+    r = run_in(setup, ZH, "verify", "--archive", str(arc), "--gateway-keys")
     assert r.exit_code == 0 and r.output.startswith("审计日志完好：12 条记录")
     r = run_in(setup, ZH, "export", "--until", "2999-01-01", "--to", str(arc))
     assert r.exit_code == 1 and r.stderr == f"错误：{arc}：目录不为空\n"

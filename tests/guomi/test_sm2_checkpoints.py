@@ -48,7 +48,7 @@ def test_checkpoints_are_sm2_signed_and_verify_online_and_offline(
 
     arc = tmp_path / "arc"
     assert _run(env, "export", "--until", "2999-01-01", "--to", str(arc)).exit_code == 0
-    r = _run(env, "verify", "--archive", str(arc))
+    r = _run(env, "verify", "--archive", str(arc), "--gateway-keys")
     assert r.exit_code == 0 and "intact: 9 records" in r.output, r.output
     # the archive's published key and checkpoint, checked by openssl alone
     published = {k["kid"]: k for k in json.loads((arc / "keys.json").read_text())["keys"]}

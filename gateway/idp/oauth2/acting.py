@@ -35,6 +35,9 @@ from gateway.services import Services
 #: code or a CAS ticket issued under it lives (a refresh family is checked itself)
 KEEP_ENDED = timedelta(days=1)
 FAMILY = "family:"  # the key prefix of a refresh-token family's binding
+# the key prefix of an ended family still to be recorded (gateway.idp.oauth2.acting_ends):
+# never purged, or an audit log down for a day would lose the record
+ENDED = "ended:"
 
 
 def family_of(grant_key: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
@@ -122,4 +125,4 @@ class ActingGrants:
             return int(conn.execute(acting.delete().where(
                 sa.or_(acting.c.delegation.in_(over),
                        acting.c.delegation.not_in(sa.select(d.id))),
-                ~usable)).rowcount)
+                ~usable, ~acting.c.grant_key.startswith(ENDED))).rowcount)

@@ -13,8 +13,13 @@ process):
 2. for each refresh-token family issued under a delegation no longer in force
    (``idp_acting`` ``family:...``) still unrevoked: revokes it, which puts its access
    tokens on the deny list (every process refuses them within the deny list's
-   refresh), claimed by one conditional UPDATE so that of several processes one does it;
-   records ``delegation_tokens_ended``;
+   refresh), claimed by one conditional UPDATE so that of several processes one does it,
+   and in the same transaction marks the family as ended but not yet recorded (an
+   ``idp_acting`` row ``ended:...``); then records ``delegation_tokens_ended`` for every
+   such mark, this round's and any a failed round left, and removes the marks. The
+   revocation never waits for the audit log, and the record is not lost when its write
+   fails: the next round writes it (at least once: a failure between the record and
+   the removal of its marks records it again);
 3. sends OpenID Connect back-channel logout (``BackchannelNotifier``) to each of those
    families' clients that registered a ``backchannel_logout_uri``: ``sub`` A, ``sid``
    the session B acted in.
@@ -34,7 +39,7 @@ import sqlalchemy as sa
 
 from gateway.delegation_tables import delegations
 from gateway.delegations import APPROVED, Delegations
-from gateway.idp.oauth2.acting import FAMILY, family_of
+from gateway.idp.oauth2.acting import ENDED, FAMILY, family_of
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.tables import acting, refresh_tokens
 from gateway.one_at_a_time import one_at_a_time
@@ -93,53 +98,86 @@ class ActingEnds:
             return self.end_tokens()
 
     def end_tokens(self) -> list[Notice]:
+        """End the families of delegations over; then record every ended family not yet
+        recorded (RoundFailed, with the notices, when that fails)."""
         now = self.clock()
         over = sa.or_(delegations.c.state != APPROVED, delegations.c.ends_at <= now)
         with self.engine.connect() as conn:
             found = conn.execute(
-                sa.select(acting.c.grant_key, acting.c.delegation, delegations.c.state,
-                          delegations.c.department_code)
+                sa.select(acting.c.grant_key, acting.c.delegation, acting.c.delegate,
+                          acting.c.expires_at)
                 .join(delegations, delegations.c.id == acting.c.delegation)
                 .where(acting.c.grant_key.like(FAMILY + "%"), over,
                        live_family(acting.c.grant_key))).all()
         notices: list[Notice] = []
-        by_delegation: dict[int, list[dict[str, Any]]] = {}
         for row in found:
-            ended = self._end_family(row.grant_key.removeprefix(FAMILY))
+            ended = self._end_family(row)
             if ended is None:
                 continue  # another process took it
-            by_delegation.setdefault(int(row.delegation), []).append(ended)
             client = self.provider.server.clients.get(ended["client"])
             if client is not None and client.backchannel_logout_uri and ended["sid"]:
                 notice = Notice(ended["client"], client.backchannel_logout_uri,
                                 ended["user"], ended["sid"])
                 if notice not in notices:
                     notices.append(notice)
-        for number, families in by_delegation.items():
-            d = next(r for r in found if int(r.delegation) == number)
+        try:
+            self.record_ended()
+        except Exception as exc:
+            raise RoundFailed(notices) from exc
+        return notices
+
+    def _end_family(self, binding: Any) -> dict[str, Any] | None:
+        """Revoke one family, put its access tokens on the deny list and mark it to be
+        recorded, in one transaction (claimed: None if another process revoked it
+        meanwhile; a failure leaves it live for the next round)."""
+        family = str(binding.grant_key).removeprefix(FAMILY)
+
+        def mark(conn: sa.Connection) -> None:
+            conn.execute(acting.delete().where(acting.c.grant_key == ENDED + family))
+            conn.execute(acting.insert().values(
+                grant_key=ENDED + family, delegation=binding.delegation,
+                delegate=binding.delegate, expires_at=binding.expires_at))
+
+        if not self.provider.store.claim_family(family, also=mark):
+            return None
+        return self._family(family)
+
+    def _family(self, family: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(refresh_tokens.c.client_id, refresh_tokens.c.username,
+                                         refresh_tokens.c.sid)
+                               .where(refresh_tokens.c.family_id == family).limit(1)).first()
+        if row is None:  # its tokens gone already: still an end to record
+            return {"family": family, "client": "", "user": "", "sid": ""}
+        return {"family": family, "client": row.client_id, "user": row.username,
+                "sid": row.sid or ""}
+
+    def record_ended(self) -> None:
+        """``delegation_tokens_ended`` for each delegation with families marked ended,
+        then the marks removed: a failed write leaves them for the next round."""
+        with self.engine.connect() as conn:
+            marks = conn.execute(
+                sa.select(acting.c.grant_key, acting.c.delegation, delegations.c.state,
+                          delegations.c.department_code)
+                .outerjoin(delegations, delegations.c.id == acting.c.delegation)
+                .where(acting.c.grant_key.like(ENDED + "%"))
+                .order_by(acting.c.delegation, acting.c.grant_key)).all()
+        by_delegation: dict[int, list[Any]] = {}
+        for m in marks:
+            by_delegation.setdefault(int(m.delegation), []).append(m)
+        for number, rows in by_delegation.items():
+            families = [self._family(str(r.grant_key).removeprefix(ENDED)) for r in rows]
+            d = rows[0]
             state = d.state if d.state != APPROVED else "expired"
             self.services.record_admin_change("delegation_tokens_ended", {
                 "department": d.department_code, "target": f"delegation:{number}",
                 "delegation": number, "state": state,
                 "families": len(families),
-                "clients": sorted({f["client"] for f in families}),
+                "clients": sorted({f["client"] for f in families if f["client"]}),
                 "sids": sorted({f["sid"] for f in families if f["sid"]})})
-        return notices
-
-    def _end_family(self, family: str) -> dict[str, Any] | None:
-        """Revoke one family and put its access tokens on the deny list, in one
-        transaction (claimed: None if another process revoked it meanwhile; a failure
-        leaves it live for the next round)."""
-        if not self.provider.store.claim_family(family):
-            return None
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(refresh_tokens.c.client_id, refresh_tokens.c.username,
-                                         refresh_tokens.c.sid)
-                               .where(refresh_tokens.c.family_id == family).limit(1)).first()
-        if row is None:
-            return None
-        return {"family": family, "client": row.client_id, "user": row.username,
-                "sid": row.sid}
+            with self.engine.begin() as conn:
+                conn.execute(acting.delete().where(
+                    acting.c.grant_key.in_([r.grant_key for r in rows])))
 
 
 async def watch(provider: Provider, every: float = ROUND_SECONDS) -> None:

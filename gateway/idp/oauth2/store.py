@@ -10,6 +10,7 @@ can never both succeed; the loser is treated as a replay.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -438,13 +439,17 @@ class Store:
             self._revoke_family(conn, family_id)
         self._denied_changed()
 
-    def claim_family(self, family_id: str) -> bool:
+    def claim_family(self, family_id: str,
+                     also: Callable[[Connection], None] | None = None) -> bool:
         """Revoke the family and deny its access tokens in one transaction, when some
         token of it is still unrevoked; False when none is (another process took it).
         One commit: a failure half-way leaves the family to be claimed again, never
-        revoked with its access tokens still honoured."""
+        revoked with its access tokens still honoured. ``also`` writes in the same
+        transaction when the family is claimed (what is left to record of it)."""
         with self.engine.begin() as conn:
             claimed = self._revoke_family(conn, family_id, claim=True)
+            if claimed and also is not None:
+                also(conn)
         if claimed:
             self._denied_changed()
         return claimed
