@@ -27,9 +27,11 @@ where the reading is the catalogue's for routes (``catalogue.routes.loosen``: wh
 the catalogue calls resembling a route, and refuses), letter case kept when the
 system tells it apart (``Query.case_sensitive``). **Allow** lines keep matching letter
 for letter: a spelling that matches only an allow line when read loosely is not
-allowed by it (fail closed). For a path in its canonical spelling (the reading of
-every spelling, e.g. lower case, no trailing ``/`` or ``.``) and lines in theirs,
-the decisions are casbin's.
+allowed by it (fail closed). Likewise a ``GET`` deny line denies ``HEAD`` (servers
+answer HEAD from their GET handler), while a ``GET`` allow line does not allow it.
+For a path in its canonical spelling (the reading of every spelling, e.g. lower case,
+no trailing ``/`` or ``.``), lines in theirs and a method other than HEAD, the
+decisions are casbin's.
 
 Calling casbin's ``enforce`` per request costs about 1 ms; here a request
 looks up only the lines filed under its (department, subject) pairs, and
@@ -349,6 +351,8 @@ class PolicyIndex:
         docstring)."""
         out = []
         act = query.action
+        # every server answers HEAD from its GET handler: a GET deny line denies it too
+        denied_as = "GET" if act == "HEAD" else act
         spelt: _Spelt | None = None
         for dom in (query.department, "*"):
             for sub in query.subjects:
@@ -356,13 +360,14 @@ class PolicyIndex:
                 if bucket is None:
                     continue
                 for line in bucket.matches(query.object):
-                    if line.action == "*" or line.action == act:
+                    if (line.action == "*" or line.action == act
+                            or (line.action == denied_as and line.effect == DENY)):
                         out.append(line)
                 if bucket.denies is not None:
                     if spelt is None:
                         spelt = _Spelt(query.object, query.case_sensitive)
                     for line in bucket.denies[query.case_sensitive].matches(spelt):
-                        if line.action == "*" or line.action == act:
+                        if line.action == "*" or line.action == act or line.action == denied_as:
                             out.append(line)
         return list(dict.fromkeys(out)) if spelt is not None else out
 

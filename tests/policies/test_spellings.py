@@ -90,6 +90,16 @@ def test_allow_lines_match_their_letters_only() -> None:
         assert not allowed(obj), obj
 
 
+def test_a_get_deny_line_denies_head_and_a_get_allow_line_does_not_allow_it() -> None:
+    lines = [*DENY_ADMIN, PolicyLine("role:staff", "*", "/s/echo/public", "GET", "allow", 3)]
+    for obj in ("/s/echo/admin", "/s/echo/ADMIN/"):
+        assert not decide(lines, obj, action="HEAD"), obj
+    idx = PolicyIndex(lines)
+    assert idx.decide(Query(STAFF, "d1", "/s/echo/public", "GET", "d9")).allowed
+    assert not idx.decide(Query(STAFF, "d1", "/s/echo/public", "HEAD", "d9")).allowed
+    assert decide(lines, "/s/echo/admin", action="POST")  # another method stays allowed
+
+
 def test_the_reason_names_the_line_and_the_other_spelling() -> None:
     idx = PolicyIndex(DENY_ADMIN)
     literal = idx.decide(Query(STAFF, "d1", "/s/echo/admin", "GET", "d1"))

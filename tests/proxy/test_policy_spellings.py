@@ -123,6 +123,9 @@ async def test_a_deny_line_holds_for_every_spelling_through_the_proxy_and_the_cl
         record = world.audit.records[-1]
         assert record.outcome == "deny" and record.extra["line_id"] is not None, target
         assert (record.reason or "").startswith("deny by policy line"), target
+        # and HEAD, which the upstream answers from the same GET handler
+        r = await world.request("HEAD", target, token=token)
+        assert r.status == 403, ("HEAD", target)
     assert world.echo.seen == []
     # exact lines stay exact, prefix lines prefixes: another name still passes
     for spelling in ("/administrator", "/admin/x", "/ADMINS", "/op"):
@@ -168,6 +171,9 @@ async def test_forward_auth_with_nginx_headers_denies_every_spelling(world: Worl
             record = world.audit.records[-1]
             assert record.event_type == "forward_auth" and record.outcome == "deny", uri
             assert (record.reason or "").startswith("deny by policy line"), uri
+    r = await world.request("GET", "/auth/verify", token=token,
+                            headers=verify_headers("/Admin/", "HEAD", system="echo"))
+    assert r.status == 403
     ok = await world.request("GET", "/auth/verify", token=token,
                              headers=verify_headers("/administrator", system="echo"))
     assert ok.status == 200
