@@ -222,8 +222,8 @@ def _prefix_key(prefix: str, case_sensitive: bool) -> str:
     return head + (partial if case_sensitive else fold(partial))
 
 
-class _Denies:
-    """A bucket's deny lines filed by the reading of their object, for one case flag."""
+class _Filing:
+    """Lines filed by their exact object, or by the prefix before their ``*``."""
 
     __slots__ = ("exact", "lengths", "prefix")
 
@@ -232,22 +232,16 @@ class _Denies:
         self.prefix: dict[str, list[PolicyLine]] = {}
         self.lengths: tuple[int, ...] = ()
 
-    def add(self, line: PolicyLine, case_sensitive: bool) -> None:
-        star = line.object.find("*")
-        if star < 0:
-            self.exact.setdefault(_exact_key(line.object, case_sensitive), []).append(line)
-        else:
-            key = _prefix_key(line.object[:star], case_sensitive)
-            self.prefix.setdefault(key, []).append(line)
-
     def seal(self) -> None:
         self.lengths = tuple(sorted({len(p) for p in self.prefix}))
 
-    def matches(self, spelt: _Spelt) -> Iterable[PolicyLine]:
-        hit = self.exact.get(spelt.exact)
+    def matches(self, exact: str, texts: Iterable[str]) -> Iterable[PolicyLine]:
+        """The lines filed under ``exact``, and under a prefix of one of ``texts``
+        (one dict lookup per distinct prefix length)."""
+        hit = self.exact.get(exact)
         if hit:
             yield from hit
-        for text in spelt.prefixed:
+        for text in texts:
             n = len(text)
             for length in self.lengths:
                 if length > n:
@@ -255,6 +249,20 @@ class _Denies:
                 hit = self.prefix.get(text[:length])
                 if hit:
                     yield from hit
+
+
+class _Denies(_Filing):
+    """A bucket's deny lines filed by the reading of their object, for one case flag."""
+
+    __slots__ = ()
+
+    def add(self, line: PolicyLine, case_sensitive: bool) -> None:
+        star = line.object.find("*")
+        if star < 0:
+            self.exact.setdefault(_exact_key(line.object, case_sensitive), []).append(line)
+        else:
+            key = _prefix_key(line.object[:star], case_sensitive)
+            self.prefix.setdefault(key, []).append(line)
 
 
 class _Spelt:
@@ -269,16 +277,15 @@ class _Spelt:
             (read,) if case_sensitive else (fold(obj), read)))
 
 
-class _Bucket:
-    """The lines of one (department, subject) pair, filed by object; its deny lines
-    also by their readings (module docstring), one filing per case flag."""
+class _Bucket(_Filing):
+    """The lines of one (department, subject) pair, filed by object (``matches``:
+    letter for letter, casbin's keyMatch); its deny lines also by their readings
+    (module docstring), one filing per case flag."""
 
-    __slots__ = ("denies", "exact", "lengths", "prefix")
+    __slots__ = ("denies",)
 
     def __init__(self) -> None:
-        self.exact: dict[str, list[PolicyLine]] = {}
-        self.prefix: dict[str, list[PolicyLine]] = {}
-        self.lengths: tuple[int, ...] = ()
+        super().__init__()
         # (letter case folded, letter case kept); None: no deny line here
         self.denies: tuple[_Denies, _Denies] | None = None
 
@@ -296,23 +303,10 @@ class _Bucket:
             self.denies[1].add(line, True)
 
     def seal(self) -> None:
-        self.lengths = tuple(sorted({len(p) for p in self.prefix}))
+        super().seal()
         if self.denies is not None:
             for denies in self.denies:
                 denies.seal()
-
-    def matches(self, obj: str) -> Iterable[PolicyLine]:
-        """The lines whose object matches ``obj`` letter for letter (keyMatch)."""
-        hit = self.exact.get(obj)
-        if hit:
-            yield from hit
-        n = len(obj)
-        for length in self.lengths:
-            if length > n:
-                break
-            hit = self.prefix.get(obj[:length])
-            if hit:
-                yield from hit
 
 
 def _literal(line: PolicyLine, obj: str) -> bool:
@@ -359,14 +353,15 @@ class PolicyIndex:
                 bucket = self._buckets.get((dom, sub))
                 if bucket is None:
                     continue
-                for line in bucket.matches(query.object):
+                for line in bucket.matches(query.object, (query.object,)):
                     if (line.action == "*" or line.action == act
                             or (line.action == denied_as and line.effect == DENY)):
                         out.append(line)
                 if bucket.denies is not None:
                     if spelt is None:
                         spelt = _Spelt(query.object, query.case_sensitive)
-                    for line in bucket.denies[query.case_sensitive].matches(spelt):
+                    denies = bucket.denies[query.case_sensitive]
+                    for line in denies.matches(spelt.exact, spelt.prefixed):
                         if line.action == "*" or line.action == act or line.action == denied_as:
                             out.append(line)
         return list(dict.fromkeys(out)) if spelt is not None else out

@@ -23,16 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from audit.writer import AuditLog
-from gateway.app import create_app
 from gateway.cli.main import cli
 from gateway.proxy.path import parse
 from gateway.services import Services
-from gateway.web.http_server import HeadLimits
 from policies import make_line
-from tests.proxy.conftest import WORLD_PROXY, Echo, RecordingAudit, Served, World
+from tests.proxy.conftest import Echo, Served, World, served_world
 from tests.proxy.test_forward_auth import verify_headers
-from tests.wiring import gateway_for
 
 # spellings of /admin that the lax upstream below reads as /admin (percent-encoded as sent)
 ADMIN = ["/admin", "/ADMIN", "/Admin", "/admin/", "/admin.", "/ADMIN./", "/admin..",
@@ -63,28 +59,20 @@ def lax_app(echo: Echo) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def lax_world(services: Services) -> AsyncIterator[World]:
-    """The gateway and the lax upstream, each a real server; ``echo`` (the default,
-    letter case ignored) and ``strict`` (``case_sensitive_paths``) both proxy to it."""
-    echo = Echo()
-    log = AuditLog(services.engine, writer_id="proxy-test")
-    audit = RecordingAudit(log)
-    services.audit = audit  # type: ignore[assignment]
-    built = gateway_for(services, proxy_config=WORLD_PROXY)
-    async with Served(lax_app(echo)) as upstream:
+    """The proxy world with the lax upstream, a real server, behind ``echo`` (the
+    default: letter case ignored) and ``strict`` (``case_sensitive_paths``)."""
+    async with served_world(services) as world, Served(lax_app(world.echo)) as upstream:
         url = f"http://127.0.0.1:{upstream.port}"
-        built.state_applier().apply({"systems": [
+        world.built.state_applier().apply({"systems": [
             {"code": "echo", "name": "回显系统", "department": "jgswj", "upstream": url},
             {"code": "strict", "name": "区分大小写", "department": "jgswj", "upstream": url,
              "case_sensitive_paths": True}]})
         for system in ("echo", "strict"):
-            built.policies.add(make_line("role:staff", "*", f"/s/{system}/admin", "GET",
-                                         effect="deny"))
-        built.policies.add(make_line("role:staff", "*", "/s/echo/ops*", "GET", effect="deny"))
-        async with Served(create_app(built),
-                          limits=HeadLimits.from_settings(services.settings)) as gateway:
-            yield World(services, echo, upstream, gateway, audit, built)
-        await built.aclose()
-    await log.close()
+            world.built.policies.add(make_line("role:staff", "*", f"/s/{system}/admin",
+                                               "GET", effect="deny"))
+        world.built.policies.add(make_line("role:staff", "*", "/s/echo/ops*", "GET",
+                                           effect="deny"))
+        yield world
 
 
 @pytest.fixture
