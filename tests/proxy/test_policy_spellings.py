@@ -133,23 +133,14 @@ async def test_a_deny_line_holds_for_every_spelling_through_the_proxy_and_the_cl
         assert cli_says(target) == answer, target
 
 
-async def test_allow_lines_keep_their_letters(world: World) -> None:
-    """Fail closed: a spelling that matches an allow line only when read loosely is not
-    allowed by it (the default rule decides: another department is refused)."""
-    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/public", "GET"))
-    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/open/*", "GET"))
-    li = world.token(sub="li.si", department="czt", roles=["data_steward"])
-    assert (await world.request("GET", "/s/echo/public", token=li)).status == 200
-    assert (await world.request("GET", "/s/echo/open/x", token=li)).status == 200
-    for spelling in ("/PUBLIC", "/public/", "/public.", "/public;x", "/OPEN/x", "/open./x"):
-        r = await world.request("GET", "/s/echo" + spelling, token=li)
-        assert r.status == 403, spelling
-        assert (world.audit.records[-1].reason or "").startswith("deny by default rule")
-
-
-async def test_forward_auth_with_nginx_headers_denies_every_spelling(world: World) -> None:
+async def test_forward_auth_denies_every_spelling_and_allow_lines_keep_their_letters(
+    world: World
+) -> None:
     """``/auth/verify`` as nginx's ``auth_request`` asks it (``X-Original-URI``, the
-    whole ``/s/`` path, or the system's own path with ``X-Govgate-System``)."""
+    whole ``/s/`` path, or the system's own path with ``X-Govgate-System``) refuses
+    every spelling. Fail closed: a spelling that matches an allow line only when read
+    loosely is not allowed by it, through ``/s/`` or forward-auth (the default rule
+    decides: another department is refused)."""
     token = world.token()
     for spelling in [*ADMIN, *OPS]:
         for uri, system in (("/s/echo" + spelling, None), (spelling, "echo")):
@@ -168,4 +159,15 @@ async def test_forward_auth_with_nginx_headers_denies_every_spelling(world: Worl
     strict = await world.request("GET", "/auth/verify", token=token,
                                  headers=verify_headers("/ADMIN", system="strict"))
     assert strict.status == 200
-
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/public", "GET"))
+    world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/open/*", "GET"))
+    li = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    assert (await world.request("GET", "/s/echo/public", token=li)).status == 200
+    assert (await world.request("GET", "/s/echo/open/x", token=li)).status == 200
+    for spelling in ("/PUBLIC", "/public/", "/public.", "/public;x", "/OPEN/x", "/open./x"):
+        r = await world.request("GET", "/s/echo" + spelling, token=li)
+        assert r.status == 403, spelling
+        assert (world.audit.records[-1].reason or "").startswith("deny by default rule")
+        r = await world.request("GET", "/auth/verify", token=li,
+                                headers=verify_headers(spelling, system="echo"))
+        assert r.status == 403, spelling
