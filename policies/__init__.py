@@ -3,7 +3,8 @@ deny wins), policy lines in the database, decisions with their reason from an
 index (not a scan), and hot reload across processes.
 
     model.conf     the model, casbin syntax: the reference semantics
-    engine.py      PolicyLine, Query, Decision, PolicyIndex, PolicyEngine (pure)
+    engine.py      PolicyLine, Query, Decision, PolicyIndex, PolicyEngine (pure); deny
+                   lines match every spelling of their path (catalogue.routes' reading)
     adapter.py     lines and the version counter in the database; casbin adapter
     reload.py      PolicyWatcher: polls the version, swaps the index (< 1 s)
     service.py     Policies: one database's lines, index, reload and audited changes

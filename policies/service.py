@@ -81,11 +81,11 @@ class Policies:
 
     def decide_caller(self, username: str | None, client_id: str | None,
                       roles: frozenset[str], department: str, obj: str, action: str,
-                      owner: str | None) -> Decision:
+                      owner: str | None, case_sensitive: bool = False) -> Decision:
         """The decision for a caller holding these fields (the proxy's hot path):
         ``decide`` without building the Query (``PolicyIndex.decide_caller``)."""
         return self.engine.decide_caller(username, client_id, roles, department, obj,
-                                         action, owner)
+                                         action, owner, case_sensitive)
 
     def lines(self, *, department: str | None = None, subject: str | None = None
               ) -> list[PolicyLine]:

@@ -90,6 +90,16 @@ def system_owner(conn: Connection, obj: str) -> str | None:
     return None
 
 
+def case_sensitive_paths(conn: Connection, obj: str) -> bool:
+    """Whether the system an object ``/s/{system}/...`` names tells path letters apart
+    (deny lines then match its letters as they are: ``policies.engine``)."""
+    found = obj.split("/")
+    if len(found) > 2 and found[1] == "s":
+        return bool(conn.execute(sa.select(systems.c.case_sensitive_paths)
+                                 .where(systems.c.code == found[2])).scalar())
+    return False
+
+
 def as_entry(line: PolicyLine) -> Mapping[str, Any]:
     """A line as the console and the API show it: ``ungoverned`` is its reason (or None)."""
     return {"id": line.id, "subject": line.subject, "department": line.department,

@@ -10,7 +10,13 @@ import getpass
 
 import click
 
-from gateway.admin.policy_lines import line_problems, new_line, system_owner, test_subject
+from gateway.admin.policy_lines import (
+    case_sensitive_paths,
+    line_problems,
+    new_line,
+    system_owner,
+    test_subject,
+)
 from gateway.cli.context import CliContext, pass_cli
 from gateway.errors import NotFound, ValidationError
 from policies import Policies, PolicyLine, Query
@@ -117,6 +123,7 @@ def policy_test(cli_ctx: CliContext, subject: str, department: str, object: str,
     with cli_ctx.services.engine.connect() as conn:
         who = test_subject(conn, subject, department)
         owner = system_owner(conn, object)
+        exact = case_sensitive_paths(conn, object)
     decision = _policies(cli_ctx).decide(
-        Query(who["subjects"], who["department"], object, action.upper(), owner))
+        Query(who["subjects"], who["department"], object, action.upper(), owner, exact))
     click.echo(f"{decision.outcome}\t{decision.reason}")

@@ -318,11 +318,13 @@ class Admitter:
             return roles_only(self.policies, req)
         if self._decide_caller is not None:
             return self._decide_caller(p.username, p.client_id, p.roles, p.department,
-                                       req.target.object, req.method, req.system.department)
+                                       req.target.object, req.method, req.system.department,
+                                       req.system.case_sensitive)
         query = Query(
             subjects_for(username=p.username, client_id=p.client_id, roles=p.roles,
                          department=p.department),
             p.department, req.target.object, req.method, req.system.department,
+            req.system.case_sensitive,
         )
         return self.policies.decide(query)
 
