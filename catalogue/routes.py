@@ -16,9 +16,10 @@ out raw. So two levels of "the same":
                 ``/API/Vehicles/`` is ``/api/vehicles``
     resembling  (ambiguous) what some upstreams also read as the route: a ``;``
                 path parameter (servlet containers), trailing dots and white
-                space (Windows), a trailing ``+`` (a form decoder's space), a
+                space and a ``::$DATA`` stream name (Windows, IIS), a trailing ``+`` (a form decoder's space), a
                 decoded ``?`` or ``#``, a format suffix such as ``.json`` on the
-                last segment (Rails, old Spring), each also in its compatibility
+                last segment (Rails; old Spring reads anything from the first dot:
+                ``.a.b``), each also in its compatibility
                 form (full-width ``．`` and ``；``, as Windows' best fit reads them)
                 ``/api/vehicles;x=1``, ``/api/vehicles.``, ``/api/vehicles.json``,
                 ``/api/vehicles+``, ``/api/vehicles．``
@@ -42,11 +43,15 @@ T = TypeVar("T")
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 # what an upstream may drop from a segment: everything from a ";" (path parameter), a
-# "?" or "#" that arrived percent-encoded, and trailing dots, white space and "+"
-_LOOSE_CUT = re.compile(r"[;?#].*$", re.DOTALL)
+# "?" or "#" that arrived percent-encoded, IIS's "::$DATA" stream name, and trailing
+# dots, white space and "+"
+_LOOSE_CUT = re.compile(r"[;?#].*$|::\$data$", re.DOTALL | re.IGNORECASE)
 _LOOSE_TAIL = re.compile(r"[.\s+]+$")
-# a format suffix on the last segment (".json", ".xml", ".do", ...)
-_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+# a format suffix on the last segment (".json", ".xml", ".do", ...): everything from
+# its first dot after a letter, as Spring MVC's suffix pattern match (on by default
+# before 5.3) serves "/admin.a.b" and "/admin.-" from the handler of "/admin"; a
+# segment that is only a format (Rails reads "/admin/.json" as "/admin/")
+_SUFFIX = re.compile(r"(?<=[^.\s])\..*$|^\.[A-Za-z0-9]{1,8}$", re.DOTALL)
 
 
 def template_problems(template: str) -> list[str]:

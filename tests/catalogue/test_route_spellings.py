@@ -35,7 +35,9 @@ GOVERNED = ["/api/vehicles", "/API/Vehicles", "/Api/vehicles/", "/api/VEHICLES",
             "/api/vehicle%C5%BF"]
 AMBIGUOUS = ["/api/vehicles;x=1", "/api/vehicles.", "/api/vehicles.json", "/api/vehicles%20",
              "/api/vehicles%3F", "/api/vehicles%23", "/api;v=1/vehicles", "/API/Vehicles;",
-             "/api/vehicles%2e", "/Api/Vehicles.xml", "/api/vehicles%3b"]
+             "/api/vehicles%2e", "/Api/Vehicles.xml", "/api/vehicles%3b",
+             # Spring MVC's suffix pattern match (before 5.3), IIS's stream name
+             "/api/vehicles.a.b", "/api/vehicles.-", "/api/vehicles::$DATA"]
 
 
 def vehicle_resource(code: str, system: str, name: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from tests.proxy.test_forward_auth import verify_headers
 # spellings of /admin that the lax upstream below reads as /admin (percent-encoded as sent)
 ADMIN = ["/admin", "/ADMIN", "/Admin", "/admin/", "/admin.", "/ADMIN./", "/admin..",
          "/admin;jsessionid=1", "/admin%20", "/admin+", "/admin.json", "/admin%3Fx",
+         "/admin.a.b", "/admin.-", "/Admin.JSON.x",
          "/%EF%BD%81dmin", "/adm%C4%B1n"]
 # spellings below /ops, denied by a prefix line /s/echo/ops*
 OPS = ["/OPS/x", "/Ops", "/OPS.", "/OPS;x/y", "/Ops./x", "/%EF%BC%AF%EF%BC%B0%EF%BC%B3/x"]
@@ -44,7 +45,8 @@ def lax_read(raw_path: str) -> str:
     segments = [re.split(r"[;?#]", s, maxsplit=1)[0].rstrip(". +") for s in text.split("/")]
     segments = [s for s in segments if s]
     if segments:
-        segments[-1] = re.sub(r"\.(json|xml)\Z", "", segments[-1])
+        # Spring MVC's suffix pattern match (before 5.3): "/admin.*" is "/admin"
+        segments[-1] = re.sub(r"(?<=[^.])\..*\Z", "", segments[-1])
     return "/" + "/".join(segments)
 
 
