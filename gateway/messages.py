@@ -817,4 +817,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.journal_damaged": ("{file} 第 {offset} 字节处的帧已损坏，其后仍有记录（日志文件被就地修改）", "the frame at byte {offset} of {file} is damaged and records follow it (edited in the journal)"),
     # an authenticator secret that does not open (lead, 2026-12-05)
     "account.totp_unreadable": ("您绑定的身份验证器无法校验（保存的密钥已损坏或被更改），请联系系统管理员重新绑定", "your authenticator cannot be checked (its stored secret is damaged or was altered); ask the system administrator to reset it"),
+    # -- the sharing workflow attacked (h-grants, 2026-12-05) -------------------------
+    "cat.own_application": ("{name} 提交了申请 {id}：须由他人审批", "{name} filed application {id}: another person decides it"),
+    "cat.grant_unpublished": ("{code} 的状态为 {status}：资源未发布时不能授权", "{code} is {status}: no grant while it is not published"),
+    "cat.none_submitted": ("{code} 不予共享：只能在提请协商后由安全管理员决定", "{code} is not shared (不予共享): only the security admin decides it, after an escalation"),
+    "cat.grant_from_application": ("授权 {grant} 是经申请 {application} 审批产生的：请通过审批流程变更（撤销后重新申请）", "grant {grant} was approved on application {application}: change it through the workflow (revoke, apply again)"),
 }

@@ -1,0 +1,172 @@
+"""The sharing workflow attacked where it meets the proxy, the org chart and the state
+file: through the API (real tokens, the live org chart), then the proxy ``/s/...`` in
+front of the demo's upstream, to show what a wrong grant would release."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import yaml
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from catalogue.tables import grants
+from gateway.cli.main import cli
+from gateway.services import Services
+from tests.catalogue.conftest import World
+from tests.tokens import access_token
+from tests.wiring import parts
+
+P = "/api/v1/catalogue"
+VEHICLES = "/s/vehicles/api/vehicles"
+BODY = {"resource": "JG-0001", "items": ["plate_number", "driver_id_number"],
+        "purpose": "驾驶员核验", "until": "2026-12-31"}
+STEWARD = ("staff", "data_steward")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def post(world: World, path: str, token: str, body: dict[str, Any] | None = None
+               ) -> httpx.Response:
+    return await world.http.post(P + path, json=body or {}, headers=bearer(token))
+
+
+async def apply(world: World) -> tuple[int, str]:
+    """wang.wu of nn-jgsw applies for JG-0001; the application's id and his client's
+    token (nn-client, a client of nn-jgsw)."""
+    wang = world.token("nn-jgsw", sub="wang.wu")
+    r = await post(world, "/applications", wang, BODY)
+    assert r.status_code == 201, r.text
+    return r.json()["application"]["id"], world.token("nn-jgsw", "nn-client")
+
+
+async def test_an_applicant_moved_to_the_provider_does_not_approve_their_own(
+        world: World) -> None:
+    app_id, nn_client = await apply(world)
+    # wang.wu moves to the provider department and becomes its data steward (the token
+    # helper writes the org chart as the token says: the live roles are the new ones)
+    moved = world.token("jgswj", sub="wang.wu", roles=STEWARD)
+    r = await post(world, f"/applications/{app_id}/approve", moved)
+    assert r.status_code == 403, r.text
+    refused = world.records("catalogue_refused")[-1]
+    assert refused["actor_user"] == "wang.wu" and refused["outcome"] == "deny"
+    assert refused["extra"]["path"] == f"{P}/applications/{app_id}/approve"
+    assert (await world.get(VEHICLES, nn_client)).status_code == 403
+    # another steward of the provider decides it
+    zhang = world.token("jgswj", sub="zhang.san", roles=STEWARD)
+    assert (await post(world, f"/applications/{app_id}/approve", zhang)).status_code == 201
+    assert (await world.get(VEHICLES, nn_client)).status_code == 200
+
+
+async def test_no_grant_from_a_retired_or_no_longer_shared_resource(world: World) -> None:
+    """A steward cannot approve while the resource is retired, nor a submitted
+    application once the resource is not shared (不予共享: the security admin's, after
+    an escalation); else the grant comes alive when the resource is republished or
+    shared on conditions again."""
+    app_id, nn_client = await apply(world)
+    zhang = world.token("jgswj", sub="zhang.san", roles=STEWARD)
+    assert (await post(world, "/resources/JG-0001/retire", zhang)).status_code == 200
+    r = await post(world, f"/applications/{app_id}/approve", zhang)
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == "JG-0001 is retired: no grant while it is not published"
+    assert (await post(world, "/resources/JG-0001/publish", zhang)).status_code == 200
+
+    entry = (await world.http.get(f"{P}/resources/JG-0001", headers=bearer(zhang))
+             ).json()["resource"]
+    closed = {**entry, "share_type": "none", "basis": "涉密"}
+    assert (await post(world, "/resources", zhang, closed)).status_code == 200
+    r = await post(world, f"/applications/{app_id}/approve", zhang)
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("JG-0001 is not shared (不予共享): only the security admin "
+                                  "decides it, after an escalation")
+    assert (await post(world, "/resources", zhang, entry)).status_code == 200  # conditional
+    assert (await world.get(VEHICLES, nn_client)).status_code == 403
+    with world.services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(grants).where(
+            grants.c.consumer == "nn-jgsw")).scalar() == 0
+    # the application is still the steward's to decide, as it was
+    assert (await post(world, f"/applications/{app_id}/approve", zhang)).status_code == 201
+    assert (await world.get(VEHICLES, nn_client)).status_code == 200
+
+
+async def test_a_state_import_does_not_widen_an_approved_grant(
+        world: World, env: dict[str, str], tmp_path: Path) -> None:
+    """A grants: entry with the key of a grant an approval created (resource, consumer,
+    client, purpose) would rewrite it: items the steward struck out, a longer period,
+    under the approval's name. The import is refused; the grant stays as approved."""
+    app_id, nn_client = await apply(world)
+    zhang = world.token("jgswj", sub="zhang.san", roles=STEWARD)
+    r = await post(world, f"/applications/{app_id}/approve", zhang, {"items": ["plate_number"]})
+    assert r.status_code == 201, r.text
+    grant_id = r.json()["grant"]["id"]
+    wider = tmp_path / "grants.yaml"
+    wider.write_text(yaml.safe_dump({"grants": [{
+        "resource": "JG-0001", "consumer": "nn-jgsw", "purpose": "驾驶员核验",
+        "items": ["plate_number", "driver_id_number"], "until": "2027-12-31"}]},
+        allow_unicode=True), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["catalogue", "import", str(wider)], env=env,
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert (f"grants[0] (line 2): grant {grant_id} was approved on application {app_id}: "
+            "change it through the workflow (revoke, apply again)") in result.output
+    parts(world.services).catalogue.invalidate()
+    r = await world.get(VEHICLES, nn_client)
+    assert r.status_code == 200 and set(r.json()["items"][0]) == {"plate_number"}
+    # the same entry as approved (an export's) is no change, and is accepted
+    same = tmp_path / "same.yaml"
+    same.write_text(yaml.safe_dump({"grants": [{
+        "resource": "JG-0001", "consumer": "nn-jgsw", "purpose": "驾驶员核验",
+        "items": ["plate_number"], "until": "2026-12-31"}]}, allow_unicode=True),
+        encoding="utf-8")
+    result = CliRunner().invoke(cli, ["catalogue", "import", str(same)], env=env,
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_approve_and_reject_at_once_one_wins(services: Services) -> None:
+    """Two decisions on one application at the same time: the second one waits for the
+    first and then finds it decided (409). Before, on PostgreSQL both went through: the
+    application answered "rejected" to one caller while the other's grant was active."""
+    from gateway.app import create_app
+
+    app = parts(services)
+    with TestClient(create_app(app)) as c:
+        wang = access_token(services, sub="wang.wu", department="nn-jgsw")
+        zhang = access_token(services, sub="zhang.san", department="jgswj", roles=STEWARD)
+        zhou = access_token(services, sub="zhou.ling", department="jgswj",
+                            roles=("staff", "dept_head"))
+        app_id = c.post(f"{P}/applications", json=BODY, headers=bearer(wang)
+                        ).json()["application"]["id"]
+        answers: dict[str, int] = {}
+
+        def reject() -> None:
+            r = c.post(f"{P}/applications/{app_id}/reject", json={"reason": "不符合条件"},
+                       headers=bearer(zhou))
+            answers["reject"] = r.status_code
+
+        rejecting: list[threading.Thread] = []
+
+        def before_the_grant(_conn: Any, _cur: Any, sql: str, *_args: Any) -> None:
+            # the approval has read the application and is about to write its grant:
+            # the head's rejection comes now (it waits while the approval holds the row)
+            if not rejecting and sql.lstrip().upper().startswith("INSERT INTO CATALOGUE_GRANTS"):
+                rejecting.append(threading.Thread(target=reject))
+                rejecting[0].start()
+                rejecting[0].join(0.5)
+
+        sa.event.listen(services.engine, "before_cursor_execute", before_the_grant)
+        try:
+            r = c.post(f"{P}/applications/{app_id}/approve", json={}, headers=bearer(zhang))
+        finally:
+            sa.event.remove(services.engine, "before_cursor_execute", before_the_grant)
+        rejecting[0].join(15)
+        assert (r.status_code, answers["reject"]) == (201, 409), r.text
+        got = c.get(f"{P}/applications/{app_id}", headers=bearer(zhang)).json()["application"]
+        assert got["status"] == "approved"
+        assert [h["kind"] for h in got["history"]] == ["submitted", "approved"]
