@@ -288,6 +288,7 @@ class Workflow:
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id, lock=True)
             res = store.get_resource(conn, app.resource)
+            _concerns(actor, app, res.provider if res else "")
             if res is None:
                 raise UnknownObject(Text("cat.resource_gone", "resource {code} no longer exists",
                                          code=app.resource))
@@ -398,6 +399,7 @@ class Workflow:
             app = self._load(conn, app_id, lock=True)
             res = store.get_resource(conn, app.resource)
             provider = res.provider if res else ""
+            _concerns(actor, app, provider)
             if not actor.is_steward_of(provider):
                 raise NotAllowed(Text("cat.steward_refers",
                                       "only a data steward of {department} refers this",
@@ -482,11 +484,12 @@ class Workflow:
         due_at = self._due(now) if status == ESCALATED else None
         with _begin_write(self.engine) as conn:
             app = self._load(conn, app_id, lock=True)
+            res = store.get_resource(conn, app.resource)
+            provider = res.provider if res else ""
+            _concerns(actor, app, provider)
             if app.status not in from_states:
                 raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
                                             id=app_id, status=app.status))
-            res = store.get_resource(conn, app.resource)
-            provider = res.provider if res else ""
             if status == REJECTED and not actor.decides_for(provider):
                 raise NotAllowed(Text("cat.steward_rejects",
                                       "only a data steward of {department} rejects this",
@@ -615,6 +618,18 @@ class Workflow:
         }
         detail.update(extra)
         self.record(event, detail)
+
+
+def _concerns(actor: Actor, app: Application, provider: str) -> None:
+    """NotAllowed, before anything about the application is told, unless it is the
+    actor's department's (consumer or provider) or within their security admin role:
+    a stranger posting decisions to guessed ids learns neither its state nor who decides."""
+    if actor.department in (app.consumer, provider) or actor.is_secadmin_of(
+            provider, app.consumer):
+        return
+    raise NotAllowed(Text("cat.not_your_application",
+                          "application {id} is neither your department's nor for its "
+                          "resources", id=app.id))
 
 
 def _reason(reason: Any, missing: str) -> str:

@@ -170,3 +170,23 @@ def test_approve_and_reject_at_once_one_wins(services: Services) -> None:
         got = c.get(f"{P}/applications/{app_id}", headers=bearer(zhang)).json()["application"]
         assert got["status"] == "approved"
         assert [h["kind"] for h in got["history"]] == ["submitted", "approved"]
+
+
+async def test_a_stranger_writing_by_id_learns_nothing_and_is_audited(world: World) -> None:
+    """czt's data steward, neither consumer nor provider of an application, posts each
+    decision to its id: 403 with the same words as the reads (not "application 1 is
+    approved", not who provides it), each refusal audited."""
+    app_id, _ = await apply(world)
+    zhang = world.token("jgswj", sub="zhang.san", roles=STEWARD)
+    assert (await post(world, f"/applications/{app_id}/approve", zhang)).status_code == 201
+    zhao = world.token("czt", sub="zhao.min", roles=STEWARD)
+    for action in ("approve", "reject", "escalate", "close"):
+        r = await post(world, f"/applications/{app_id}/{action}", zhao, {"reason": "试探"}
+                       if action != "approve" else {})
+        assert r.status_code == 403, (action, r.text)
+        assert r.json()["detail"] == (f"application {app_id} is neither your department's "
+                                      "nor for its resources")
+    refused = world.records("catalogue_refused")
+    assert [r["extra"]["path"].rsplit("/", 1)[1] for r in refused] == [
+        "approve", "reject", "escalate", "close"]
+    assert {r["actor_user"] for r in refused} == {"zhao.min"}
