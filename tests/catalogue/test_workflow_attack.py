@@ -4,7 +4,10 @@ front of the demo's upstream, to show what a wrong grant would release."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,9 @@ import yaml
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from catalogue import Actor
 from catalogue.tables import grants
+from gateway.catalogue_wiring import open_catalogue
 from gateway.cli.main import cli
 from gateway.services import Services
 from tests.catalogue.conftest import World
@@ -26,6 +31,7 @@ VEHICLES = "/s/vehicles/api/vehicles"
 BODY = {"resource": "JG-0001", "items": ["plate_number", "driver_id_number"],
         "purpose": "驾驶员核验", "until": "2026-12-31"}
 STEWARD = ("staff", "data_steward")
+ZHANG = Actor("zhang.san", "jgswj", frozenset(STEWARD))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -190,3 +196,34 @@ async def test_a_stranger_writing_by_id_learns_nothing_and_is_audited(world: Wor
     assert [r["extra"]["path"].rsplit("/", 1)[1] for r in refused] == [
         "approve", "reject", "escalate", "close"]
     assert {r["actor_user"] for r in refused} == {"zhao.min"}
+
+
+async def until_answer(world: World, token: str, want: Callable[[httpx.Response], bool]
+                       ) -> float:
+    """Seconds until the proxy's answer satisfies ``want`` (at most 1.5)."""
+    started = time.monotonic()
+    while not want(r := await world.get(VEHICLES, token)):
+        assert time.monotonic() - started < 1.5, (r.status_code, r.text[:200])
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_a_resource_changed_elsewhere_binds_a_standing_grant_within_a_second(
+        world: World) -> None:
+    """czt's demo grant names driver_name. Another process (a catalogue object the
+    proxy's is not told about) withholds the item, then stops sharing the resource:
+    the proxy follows each change within a second (catalogue_version, polled every
+    0.5 s), whatever the grant still says."""
+    czt = world.token("czt")
+    first = await world.get(VEHICLES, czt)
+    assert first.status_code == 200 and "driver_name" in first.json()["items"][0]
+    elsewhere = open_catalogue(world.services)
+    entry = elsewhere.get("JG-0001").to_entry()
+    withheld = {**entry, "items": [{**i, "shareable": False} if i["name"] == "driver_name"
+                                   else i for i in entry["items"]]}
+    elsewhere.save(ZHANG, withheld)
+    assert await until_answer(world, czt, lambda r: r.status_code == 200
+                              and "driver_name" not in r.json()["items"][0]) < 1.0
+    elsewhere.save(ZHANG, {**withheld, "share_type": "none", "basis": "涉密"})
+    assert await until_answer(world, czt, lambda r: r.status_code == 403) < 1.0
+    assert "不予共享" in world.records("proxy_request")[-1]["reason"]
