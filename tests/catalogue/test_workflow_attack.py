@@ -5,9 +5,10 @@ front of the demo's upstream, to show what a wrong grant would release."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from catalogue.tables import grants
 from gateway.catalogue_wiring import open_catalogue
 from gateway.cli.main import cli
 from gateway.services import Services
-from tests.catalogue.conftest import World
+from tests.catalogue.conftest import World, audit_rows
 from tests.tokens import access_token
 from tests.wiring import parts
 
@@ -135,14 +136,37 @@ async def test_a_state_import_does_not_widen_an_approved_grant(
     assert result.exit_code == 0, result.output
 
 
-def test_approve_and_reject_at_once_one_wins(services: Services) -> None:
-    """Two decisions on one application at the same time: the second one waits for the
-    first and then finds it decided (409). Before, on PostgreSQL both went through: the
-    application answered "rejected" to one caller while the other's grant was active."""
+@contextlib.contextmanager
+def racing(engine: sa.Engine, write: str, other: Callable[[], None]) -> Iterator[None]:
+    """Inside the block, the first transaction about to run ``write`` (an SQL prefix)
+    has read what it decides on: ``other`` runs then in another thread, which is given
+    half a second (it waits longer if the first holds the rows it reads)."""
+    racer: list[threading.Thread] = []
+
+    def before(_conn: Any, _cur: Any, sql: str, *_args: Any) -> None:
+        if not racer and sql.lstrip().upper().startswith(write):
+            racer.append(threading.Thread(target=other))
+            racer[0].start()
+            racer[0].join(0.5)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+        assert racer, f"nothing ran {write}"
+        racer[0].join(15)
+
+
+def test_two_decisions_at_once_one_wins(services: Services) -> None:
+    """Two decisions on one application (then two revocations of its grant) at the same
+    time: the second waits for the first and then finds it done (409). Before, on
+    PostgreSQL both went through: the application answered "rejected" to one caller
+    while the other's grant was active; a grant was revoked twice, the second
+    revoker's name over the first's."""
     from gateway.app import create_app
 
-    app = parts(services)
-    with TestClient(create_app(app)) as c:
+    with TestClient(create_app(parts(services))) as c:
         wang = access_token(services, sub="wang.wu", department="nn-jgsw")
         zhang = access_token(services, sub="zhang.san", department="jgswj", roles=STEWARD)
         zhou = access_token(services, sub="zhou.ling", department="jgswj",
@@ -151,31 +175,29 @@ def test_approve_and_reject_at_once_one_wins(services: Services) -> None:
                         ).json()["application"]["id"]
         answers: dict[str, int] = {}
 
-        def reject() -> None:
-            r = c.post(f"{P}/applications/{app_id}/reject", json={"reason": "不符合条件"},
-                       headers=bearer(zhou))
-            answers["reject"] = r.status_code
+        def head(action: str, url: str) -> Callable[[], None]:
+            def call() -> None:
+                answers[action] = c.post(url, json={"reason": "不符合条件"},
+                                         headers=bearer(zhou)).status_code
+            return call
 
-        rejecting: list[threading.Thread] = []
-
-        def before_the_grant(_conn: Any, _cur: Any, sql: str, *_args: Any) -> None:
-            # the approval has read the application and is about to write its grant:
-            # the head's rejection comes now (it waits while the approval holds the row)
-            if not rejecting and sql.lstrip().upper().startswith("INSERT INTO CATALOGUE_GRANTS"):
-                rejecting.append(threading.Thread(target=reject))
-                rejecting[0].start()
-                rejecting[0].join(0.5)
-
-        sa.event.listen(services.engine, "before_cursor_execute", before_the_grant)
-        try:
+        with racing(services.engine, "INSERT INTO CATALOGUE_GRANTS",
+                    head("reject", f"{P}/applications/{app_id}/reject")):
             r = c.post(f"{P}/applications/{app_id}/approve", json={}, headers=bearer(zhang))
-        finally:
-            sa.event.remove(services.engine, "before_cursor_execute", before_the_grant)
-        rejecting[0].join(15)
         assert (r.status_code, answers["reject"]) == (201, 409), r.text
         got = c.get(f"{P}/applications/{app_id}", headers=bearer(zhang)).json()["application"]
         assert got["status"] == "approved"
         assert [h["kind"] for h in got["history"]] == ["submitted", "approved"]
+
+        grant_id = r.json()["grant"]["id"]
+        with racing(services.engine, "UPDATE CATALOGUE_GRANTS",
+                    head("revoke", f"{P}/grants/{grant_id}/revoke")):
+            r = c.post(f"{P}/grants/{grant_id}/revoke", json={"reason": "停止共享"},
+                       headers=bearer(zhang))
+        assert (r.status_code, answers["revoke"]) == (200, 409), r.text
+        assert r.json()["grant"]["revoked_by"] == "zhang.san"
+        revoked = audit_rows(services, "grant_revoked")
+        assert [x["actor_user"] for x in revoked] == ["zhang.san"]
 
 
 async def test_a_stranger_writing_by_id_learns_nothing_and_is_audited(world: World) -> None:
