@@ -576,6 +576,11 @@ class Workflow:
                 raise UnknownObject(Text("cat.no_grant", "no grant {id}", id=grant_id))
             res = store.get_resource(conn, grant.resource)
             provider = res.provider if res else ""
+            if not (actor.department in (grant.consumer, provider)
+                    or actor.is_secadmin_of(provider, grant.consumer)):
+                raise NotAllowed(Text("cat.not_your_grant",
+                                      "grant {id} is neither your department's nor on its "
+                                      "resources", id=grant_id))
             if not (actor.is_secadmin_of(provider, grant.consumer)
                     or actor.decides_for(provider)):
                 raise NotAllowed(Text("cat.revokes",

@@ -823,4 +823,5 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.none_submitted": ("{code} 不予共享：只能在提请协商后由安全管理员决定", "{code} is not shared (不予共享): only the security admin decides it, after an escalation"),
     "cat.grant_from_application": ("授权 {grant} 是经申请 {application} 审批产生的：请通过审批流程变更（撤销后重新申请）", "grant {grant} was approved on application {application}: change it through the workflow (revoke, apply again)"),
     "cat.not_your_application": ("申请 {id} 既不是本部门的申请，也不是本部门资源收到的申请", "application {id} is neither your department's nor for its resources"),
+    "cat.not_your_grant": ("授权 {id} 既不是本部门获得的授权，也不是本部门资源上的授权", "grant {id} is neither your department's nor on its resources"),
 }

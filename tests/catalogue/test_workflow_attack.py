@@ -214,9 +214,14 @@ async def test_a_stranger_writing_by_id_learns_nothing_and_is_audited(world: Wor
         assert r.status_code == 403, (action, r.text)
         assert r.json()["detail"] == (f"application {app_id} is neither your department's "
                                       "nor for its resources")
+    grant_id = parts(world.services).workflow.get(app_id).grant_id
+    r = await post(world, f"/grants/{grant_id}/revoke", zhao, {"reason": "试探"})
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"] == (f"grant {grant_id} is neither your department's nor on "
+                                  "its resources")  # not which department provides it
     refused = world.records("catalogue_refused")
     assert [r["extra"]["path"].rsplit("/", 1)[1] for r in refused] == [
-        "approve", "reject", "escalate", "close"]
+        "approve", "reject", "escalate", "close", "revoke"]
     assert {r["actor_user"] for r in refused} == {"zhao.min"}
 
 
