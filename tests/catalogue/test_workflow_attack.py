@@ -25,7 +25,7 @@ from gateway.cli.main import cli
 from gateway.services import Services
 from tests.catalogue.conftest import World, audit_rows
 from tests.tokens import access_token
-from tests.wiring import parts
+from tests.wiring import apply_state, parts
 
 P = "/api/v1/catalogue"
 VEHICLES = "/s/vehicles/api/vehicles"
@@ -254,3 +254,30 @@ async def test_a_resource_changed_elsewhere_binds_a_standing_grant_within_a_seco
     elsewhere.save(ZHANG, {**withheld, "share_type": "none", "basis": "涉密"})
     assert await until_answer(world, czt, lambda r: r.status_code == 403) < 1.0
     assert "不予共享" in world.records("proxy_request")[-1]["reason"]
+
+
+async def test_real_use_counts_only_what_a_grant_delivered(world: World) -> None:
+    """实绩 counts the calls that delivered data: a consumer's call on a governed route
+    that the department system answered 404 (or 500) released nothing and is no use
+    of the grant, so a grant only probed with wrong keys still shows as never used."""
+    apply_state(world.services, {"catalogue": [{
+        "code": "JG-0009", "name": "单车信息", "provider": "jgswj", "system": "vehicles",
+        "share_type": "conditional", "conditions": "核验",
+        "route": {"method": "GET", "path": "/api/vehicles/{plate}"},
+        "items": [{"name": "plate_number", "title": "车牌号"}, {"name": "brand", "title": "品牌"}],
+    }], "grants": [{"resource": "JG-0009", "consumer": "czt", "items": ["plate_number"],
+                    "purpose": "核验", "until": "2027-01-01"}]})
+    czt = world.token("czt")
+    for plate in ("NOPE", "%E6%A1%82X", "桂A·G1024"):
+        await world.get(f"/s/vehicles/api/vehicles/{plate}", czt)
+    answered = [(r["status"], r["outcome"]) for r in world.records("proxy_request")]
+    assert answered == [(404, "allow"), (404, "allow"), (200, "allow")]
+    auditor = access_token(world.services, sub="auditor", department="platform",
+                           roles=("auditor",), scope="openid stats:read")
+    r = await world.http.get("/api/v1/stats/overview", params={"days": "30"},
+                             headers=bearer(auditor))
+    assert r.status_code == 200, r.text
+    used = next(x for x in r.json()["resources"] if x["code"] == "JG-0009")
+    assert used["total"] == {"calls": 1, "departments": 1, "users": 0, "items": 1}
+    (rare,) = [g for g in r.json()["grants"] if g["resource"] == "JG-0009"]
+    assert (rare["calls"], rare["status"]) == (1, "rare")  # the 404s were no use
