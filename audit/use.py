@@ -2,7 +2,7 @@
 
 Counted from the proxy's own audit records of delivered requests (``proxy_request``
 and ``forward_auth`` with outcome ``allow``: the calls that reached a system and
-came back), never from what was built or registered:
+came back with a status below 400), never from what was built or registered:
 
     calls         delivered requests
     departments   distinct consumer departments (the caller's department)
@@ -120,7 +120,11 @@ def _items_count() -> Any:
 
 
 def _delivered(window: Window | None) -> list[Any]:
-    where = [records.c.event_type.in_(DELIVERY_EVENTS), records.c.outcome == "allow"]
+    # a call the system answered with an error (404 for a wrong key, 500) let through
+    # nothing: no use of the data, nor of the grant it went under (a record without a
+    # status, written by hand, still counts)
+    where = [records.c.event_type.in_(DELIVERY_EVENTS), records.c.outcome == "allow",
+             sa.or_(records.c.status.is_(None), records.c.status < 400)]
     if window is not None:
         where += [records.c.ts >= window.since_ms, records.c.ts < window.until_ms]
     return where

@@ -49,6 +49,7 @@ from catalogue.limits import length_problems
 from catalogue.model import (
     CONDITIONAL,
     REVOKED,
+    Grant,
     Resource,
     parse_date,
     resource_from_entry,
@@ -237,6 +238,34 @@ def grant_key(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
             "" if client is None else str(client), str(entry["purpose"]))
 
 
+def _stored_by_key(conn: Connection) -> dict[tuple[str, str, str, str], Grant]:
+    """The stored grant an entry's key names: the newest, an active one over a revoked one."""
+    existing: dict[tuple[str, str, str, str], Grant] = {}
+    for g in store.load_grants(conn):
+        prev = existing.get(g.key())
+        if prev is None or prev.status == REVOKED or g.status != REVOKED:
+            existing[g.key()] = g
+    return existing
+
+
+def _grant_diff(old: Grant, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What applying ``entry`` changes of ``old`` (the table's column names)."""
+    items = list(dict.fromkeys(entry["items"]))
+    until = parse_date(entry["until"])
+    start = parse_date(entry["from"]) if entry.get("from") is not None else None
+    basis = str(entry.get("basis") or "")
+    diff: dict[str, Any] = {}
+    if list(old.items) != items:
+        diff["items"] = items
+    if old.until != until:
+        diff["until"] = until
+    if old.valid_from != start:
+        diff["valid_from"] = start
+    if old.basis != basis:
+        diff["basis"] = basis
+    return diff
+
+
 class GrantsSection:
     """SectionHandler for ``grants:``; applies after ``catalogue:``."""
 
@@ -266,6 +295,7 @@ class GrantsSection:
                 known[str(e["code"])] = resource_from_entry(e)
         problems: list[str] = []
         seen: dict[tuple[str, str, str, str], int] = {}
+        stored = _stored_by_key(conn)
         for i, e in enumerate(entries):
             at = _where("grants", i, e)
             if not isinstance(e, Mapping):
@@ -278,6 +308,7 @@ class GrantsSection:
                          for k in missing]
             if missing:
                 continue
+            checked = len(problems)
             res = known.get(str(e["resource"]))
             consumer = str(e["consumer"])
             if res is None:
@@ -340,6 +371,15 @@ class GrantsSection:
                                                  field="basis")))
             problems += [placed(at, p) for p in length_problems(e, ("purpose", "basis"))]
             key = grant_key(e)
+            approved = stored.get(key) if len(problems) == checked else None
+            if approved is not None and approved.application_id is not None and \
+                    approved.status != REVOKED and _grant_diff(approved, e):
+                # the file would rewrite what a steward approved, under their name
+                problems.append(placed(at, Text(
+                    "cat.grant_from_application",
+                    "grant {grant} was approved on application {application}: change it "
+                    "through the workflow (revoke, apply again)",
+                    grant=approved.id, application=approved.application_id)))
             if key in seen:
                 problems.append(placed(at, Text(
                     "cat.duplicate_grant",
@@ -352,12 +392,7 @@ class GrantsSection:
     def apply(self, conn: Connection, entries: list[Any], write: bool) -> list[Any]:
         changes = []
         now = self.clock()
-        existing: dict[tuple[str, str, str, str], Any] = {}
-        for g in store.load_grants(conn):
-            # the newest grant with a key wins; an active one over a revoked one
-            prev = existing.get(g.key())
-            if prev is None or prev.status == REVOKED or g.status != REVOKED:
-                existing[g.key()] = g
+        existing = _stored_by_key(conn)
         for e in entries:
             key = grant_key(e)
             label = f"{key[0]}->{key[1]}" + (f"/{key[2]}" if key[2] else "") + f" ({key[3]})"
@@ -377,15 +412,7 @@ class GrantsSection:
                 continue
             if old.status == REVOKED:
                 continue  # revocation sticks; a new grant needs a new purpose or an application
-            diff: dict[str, Any] = {}
-            if list(old.items) != items:
-                diff["items"] = items
-            if old.until != until:
-                diff["until"] = until
-            if old.valid_from != start:
-                diff["valid_from"] = start
-            if old.basis != basis:
-                diff["basis"] = basis
+            diff = _grant_diff(old, e)
             if diff:
                 names = tuple(sorted("from" if k == "valid_from" else k for k in diff))
                 changes.append(Change("update", "grant", label, names))

@@ -230,10 +230,13 @@ def load_grants(
 _MAX_ID = 2**63 - 1
 
 
-def get_grant(conn: Connection, grant_id: int) -> Grant | None:
+def get_grant(conn: Connection, grant_id: int, *, for_update: bool = False) -> Grant | None:
+    """The grant; ``for_update``: its row locked to the end of the transaction
+    (PostgreSQL; SQLite renders no FOR UPDATE, its writers are serial)."""
     if not -_MAX_ID <= grant_id <= _MAX_ID:
         return None
-    row = conn.execute(sa.select(grants).where(grants.c.id == grant_id)).first()
+    query = sa.select(grants).where(grants.c.id == grant_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
     return None if row is None else _grant(row)
 
 
@@ -289,10 +292,14 @@ def _application(row: Any, history: Iterable[ApplicationEvent] = ()) -> Applicat
     )
 
 
-def get_application(conn: Connection, app_id: int) -> Application | None:
+def get_application(conn: Connection, app_id: int, *, for_update: bool = False
+                    ) -> Application | None:
+    """The application with its timeline; ``for_update``: its row locked (as
+    :func:`get_grant`)."""
     if not -_MAX_ID <= app_id <= _MAX_ID:
         return None
-    row = conn.execute(sa.select(applications).where(applications.c.id == app_id)).first()
+    query = sa.select(applications).where(applications.c.id == app_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
     if row is None:
         return None
     return _application(row, load_events(conn, [app_id]).get(app_id, ()))

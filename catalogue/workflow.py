@@ -264,8 +264,12 @@ class Workflow:
         self._record("application_" + status, actor, app)
         return app
 
-    def _load(self, conn: Any, app_id: int) -> Application:
-        app = store.get_application(conn, app_id)
+    def _load(self, conn: Any, app_id: int, *, lock: bool = False) -> Application:
+        """The application; ``lock``: its row held until the transaction ends, so that
+        of two decisions at once (approve and reject, two approvals) the second reads
+        what the first wrote (PostgreSQL reads committed rows; SQLite's writers are
+        one at a time already)."""
+        app = store.get_application(conn, app_id, for_update=lock)
         if app is None:
             raise UnknownObject(Text("cat.no_application", "no application {id}", id=app_id))
         return app
@@ -282,8 +286,9 @@ class Workflow:
         """Approve, possibly narrowing items or period; creates the grant."""
         now = self._now()
         with _begin_write(self.engine) as conn:
-            app = self._load(conn, app_id)
+            app = self._load(conn, app_id, lock=True)
             res = store.get_resource(conn, app.resource)
+            _concerns(actor, app, res.provider if res else "")
             if res is None:
                 raise UnknownObject(Text("cat.resource_gone", "resource {code} no longer exists",
                                          code=app.resource))
@@ -300,6 +305,20 @@ class Workflow:
             else:
                 raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
                                             id=app_id, status=app.status))
+            if actor.name == app.applicant and not actor.operator:
+                # moved to the provider since, or its head: nobody grants themselves data
+                raise NotAllowed(Text("cat.own_application",
+                                      "{name} filed application {id}: another person decides it",
+                                      name=actor.name, id=app_id))
+            if res.status != PUBLISHED:  # the grant would come alive on republishing
+                raise WorkflowConflict(Text("cat.grant_unpublished",
+                                            "{code} is {status}: no grant while it is not "
+                                            "published", code=res.code, status=res.status))
+            if res.share_type == NONE and app.status == SUBMITTED:
+                raise WorkflowConflict(Text("cat.none_submitted",
+                                            "{code} is not shared (不予共享): only the security "
+                                            "admin decides it, after an escalation",
+                                            code=res.code))
             if res.share_type not in (CONDITIONAL, NONE):
                 raise WorkflowConflict(Text("cat.share_type", "{code} is {share_type}",
                                             code=res.code, share_type=res.share_type))
@@ -377,9 +396,10 @@ class Workflow:
         reason = _reason(reason, Text("cat.reason_to_refer",
                                       "a reason is required to refer an application"))
         with _begin_write(self.engine) as conn:
-            app = self._load(conn, app_id)
+            app = self._load(conn, app_id, lock=True)
             res = store.get_resource(conn, app.resource)
             provider = res.provider if res else ""
+            _concerns(actor, app, provider)
             if not actor.is_steward_of(provider):
                 raise NotAllowed(Text("cat.steward_refers",
                                       "only a data steward of {department} refers this",
@@ -463,12 +483,13 @@ class Workflow:
                                       status=status))
         due_at = self._due(now) if status == ESCALATED else None
         with _begin_write(self.engine) as conn:
-            app = self._load(conn, app_id)
+            app = self._load(conn, app_id, lock=True)
+            res = store.get_resource(conn, app.resource)
+            provider = res.provider if res else ""
+            _concerns(actor, app, provider)
             if app.status not in from_states:
                 raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
                                             id=app_id, status=app.status))
-            res = store.get_resource(conn, app.resource)
-            provider = res.provider if res else ""
             if status == REJECTED and not actor.decides_for(provider):
                 raise NotAllowed(Text("cat.steward_rejects",
                                       "only a data steward of {department} rejects this",
@@ -550,11 +571,16 @@ class Workflow:
         reason = _reason(reason, Text("cat.reason_to_revoke",
                                       "a reason is required to revoke a grant"))
         with _begin_write(self.engine) as conn:
-            grant = store.get_grant(conn, grant_id)
+            grant = store.get_grant(conn, grant_id, for_update=True)  # one revocation
             if grant is None:
                 raise UnknownObject(Text("cat.no_grant", "no grant {id}", id=grant_id))
             res = store.get_resource(conn, grant.resource)
             provider = res.provider if res else ""
+            if not (actor.department in (grant.consumer, provider)
+                    or actor.is_secadmin_of(provider, grant.consumer)):
+                raise NotAllowed(Text("cat.not_your_grant",
+                                      "grant {id} is neither your department's nor on its "
+                                      "resources", id=grant_id))
             if not (actor.is_secadmin_of(provider, grant.consumer)
                     or actor.decides_for(provider)):
                 raise NotAllowed(Text("cat.revokes",
@@ -597,6 +623,18 @@ class Workflow:
         }
         detail.update(extra)
         self.record(event, detail)
+
+
+def _concerns(actor: Actor, app: Application, provider: str) -> None:
+    """NotAllowed, before anything about the application is told, unless it is the
+    actor's department's (consumer or provider) or within their security admin role:
+    a stranger posting decisions to guessed ids learns neither its state nor who decides."""
+    if actor.department in (app.consumer, provider) or actor.is_secadmin_of(
+            provider, app.consumer):
+        return
+    raise NotAllowed(Text("cat.not_your_application",
+                          "application {id} is neither your department's nor for its "
+                          "resources", id=app.id))
 
 
 def _reason(reason: Any, missing: str) -> str:

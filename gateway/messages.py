@@ -826,4 +826,11 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.kid_unanchored": ("由密钥 {kid} 签名，而信任锚中没有该密钥（该密钥随归档一同提供）", "signed by key {kid}, which the trust anchor does not hold (a key that came with the archive)"),
     "audit.fingerprint_form": ("{value!r} 不是密钥指纹（应为 SHA-256:<base64url> 或 SM3:<base64url>）", "{value!r} is not a key fingerprint (SHA-256:<base64url> or SM3:<base64url>)"),
     "audit.trust_file_form": ("不是信任文件：应为 `govgate audit keys` 写出的公钥 JWK 集合", "not a trust file: a JWK Set of public keys as `govgate audit keys` writes it"),
+    # -- the sharing workflow attacked (h-grants, 2026-12-05) -------------------------
+    "cat.own_application": ("{name} 提交了申请 {id}：须由他人审批", "{name} filed application {id}: another person decides it"),
+    "cat.grant_unpublished": ("{code} 的状态为 {status}：资源未发布时不能授权", "{code} is {status}: no grant while it is not published"),
+    "cat.none_submitted": ("{code} 不予共享：只能在提请协商后由安全管理员决定", "{code} is not shared (不予共享): only the security admin decides it, after an escalation"),
+    "cat.grant_from_application": ("授权 {grant} 是经申请 {application} 审批产生的：请通过审批流程变更（撤销后重新申请）", "grant {grant} was approved on application {application}: change it through the workflow (revoke, apply again)"),
+    "cat.not_your_application": ("申请 {id} 既不是本部门的申请，也不是本部门资源收到的申请", "application {id} is neither your department's nor for its resources"),
+    "cat.not_your_grant": ("授权 {id} 既不是本部门获得的授权，也不是本部门资源上的授权", "grant {id} is neither your department's nor on its resources"),
 }

@@ -123,6 +123,7 @@ PORTAL_WORDING: dict[str, str] = {
     "cat.revoked": "stw_err_revoked",
     "cat.no_grant": "stw_err_no_grant",
     "portal.not_your_application": "stw_err_not_yours",
+    "cat.not_your_application": "stw_err_not_yours",
     "portal.not_deciding": "stw_err_not_deciding",
 }
 

@@ -168,8 +168,9 @@ def _application_context(request: Request, principal: Any, app_id: int) -> dict[
         else None,
         "decided": granted(app, {grant.id: grant} if grant else {}),
         "grant": grant, "grant_state": grant.state_at(now) if grant else None,
-        "can_decide": (app.status == SUBMITTED and actor.decides_for(provider))
-        or (app.status == ESCALATED and actor.is_secadmin_of(provider)),
+        "can_decide": app.applicant != actor.name and (
+            (app.status == SUBMITTED and actor.decides_for(provider))
+            or (app.status == ESCALATED and actor.is_secadmin_of(provider))),
         "can_refer": app.status == SUBMITTED and DATA_STEWARD in roles and dept == provider
         and app.head_escalated_at is None,
         "can_close": app.status == ESCALATED and actor.is_secadmin_of(provider),
