@@ -2,8 +2,8 @@
 """The language of the demo systems' pages, and their words in Chinese and English.
 
 The portal opens a system with the language its user chose in the link
-(``?lang=zh|en``: the launcher adds it to the proxied page and to a CAS service URL
-a registered pattern still matches; README, "The demo"). That is what a real
+(``?lang=en``: the launcher adds it to the proxied page and to a CAS service URL a
+registered pattern still matches, when its page is in English; README, "The demo"). That is what a real
 relying party reads from a portal's deep link, and it carries it through its own
 sign-in as real clients carry their state: in the OpenID Connect state cookie (and
 ``ui_locales`` to the identity provider, OpenID Connect Core 3.1.2.1), in the CAS

@@ -68,10 +68,11 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
 
 
 def with_lang(url: str, lang: str | None) -> str:
-    """``url`` telling the system the portal's language (``lang=zh|en`` added to its
-    query), the way a portal's link tells a system where and how to open: the proxied
-    page reads it, a CAS service keeps it through the ticket (docs/proxy.md, "The
-    portal launcher")."""
-    if lang not in ("zh", "en"):
+    """``url`` telling the system the portal's page is in English (``lang=en`` added to
+    its query), the way a portal's link tells a system how to open; without it a
+    system speaks Chinese, the agencies' working language, so a Chinese page's link is
+    the system's plain address. The proxied page reads it; a CAS service keeps it
+    through the ticket (docs/proxy.md, "The portal's language")."""
+    if lang != "en":
         return url
     return url + ("&" if "?" in url else "?") + urlencode({"lang": lang})
