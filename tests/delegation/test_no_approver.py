@@ -49,7 +49,7 @@ def test_the_sole_head_as_delegate_is_told_nobody_can_approve(quick: World) -> N
 
     # an ordinary request names its head
     other, page = _ask(a, quick, "wang.fang")
-    assert f"已提交委托申请 #{other}，等待 赵主任（zhao.head） 审批。" in page
+    assert f"已提交委托申请 #{other}，等待部门负责人批准：赵主任（zhao.head）。" in page
     assert "由 赵主任（zhao.head） 审批" in _row(page, other)
 
     # another head appointed: the page names them, and they decide

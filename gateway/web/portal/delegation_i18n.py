@@ -59,7 +59,7 @@ DELEGATION_MESSAGES: dict[str, tuple[str, str]] = {
     # signing in to a system while acting (gateway.web.oauth2_acting, CAS, SAML)
     "dlg_sign_in_refused": ("您选择的代理已不再有效，不能以委托人的名义登录该系统。请在“委托”页停止代理或重新选择。", "The delegation you chose to act under is no longer in force: you cannot sign in to this system in the delegator's name. Stop acting, or choose again, on the Delegations page."),
     # who decides a request, or why nobody can (a sole head asked to be a delegate)
-    "dlg_done_request_by": ("已提交委托申请 #{id}，等待 {names} 审批。", "Delegation #{id} asked for; {names} decides."),
+    "dlg_done_request_by": ("已提交委托申请 #{id}，等待部门负责人批准：{names}。", "Delegation #{id} asked for; your department head decides: {names}."),
     "dlg_done_request_nobody": ("已提交委托申请 #{id}，但目前无人能审批，原因和办法见下表。", "Delegation #{id} asked for, but nobody can approve it now: the list below says why and what to do."),
     "dlg_waits_for": ("由 {names} 审批", "to be decided by {names}"),
     "dlg_nobody_party": ("无人能审批：本部门的部门负责人 {names} 是此委托的一方，不能审批自己参与的委托。", "Nobody can approve it: the department's head, {names}, is party to it, and nobody decides a delegation they are party to."),
