@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.demo.language import LANGS, html_lang, lang_of, say
+from gateway.demo.language import LANGS, html_lang, lang_of, person, say
 
 NS = "{http://www.yale.edu/tp/cas}"
 
@@ -75,7 +75,7 @@ def cas_routes(client: CasClient, code: str) -> list[BaseRoute]:
         user = success.findtext(f"{NS}user") or ""
         name = success.findtext(f"{NS}attributes/{NS}name") or ""
         department = success.findtext(f"{NS}attributes/{NS}department") or ""
-        who = f"{name}（{user}，{department}）"
+        who = person(lang, name, user, department)
         return _page(code, lang, "<span id='signed-in'>"
                      + say("cas_signed_in", lang, who=html.escape(who)) + "</span>")
 

@@ -79,5 +79,12 @@ def field(key: str, lang: str) -> str:
     return en if lang == "en" else zh
 
 
+def person(lang: str, name: str, *details: str) -> str:
+    """A person as the page's language writes one: 赵敏（zhao.min，czt）, 赵敏 (zhao.min, czt)."""
+    if lang == "en":
+        return f"{name} ({', '.join(details)})"
+    return f"{name}（{'，'.join(details)}）"
+
+
 def html_lang(lang: str) -> str:
     return "en" if lang == "en" else "zh-CN"

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.demo.language import LANGS, html_lang, lang_of, say
+from gateway.demo.language import LANGS, html_lang, lang_of, person, say
 
 STATE_COOKIE = "demo_sso"
 UI_LOCALES = {"zh": "zh-CN", "en": "en"}
@@ -80,7 +80,7 @@ def sso_routes(client: SsoClient, code: str) -> list[BaseRoute]:
         if info.status_code != 200:
             return _page(code, lang, say("sso_no_userinfo", lang, status=info.status_code), 502)
         user = info.json()
-        who = f"{user.get('name') or ''}（{user.get('preferred_username') or user['sub']}）"
+        who = person(lang, user.get("name") or "", user.get("preferred_username") or user["sub"])
         response = _page(code, lang, "<span id='signed-in'>"
                          + say("sso_signed_in", lang, who=html.escape(who)) + "</span>")
         response.delete_cookie(STATE_COOKIE, path="/callback")

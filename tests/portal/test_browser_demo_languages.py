@@ -95,7 +95,7 @@ def test_the_portal_opens_each_demo_system_in_its_language(
     page.click("#sso-login")
     page.wait_for_url(f"{up['offices']}/callback?*")
     assert page.locator("#signed-in").inner_text() == (
-        "Signed in through govgate single sign-on: 赵敏（zhao.min）")
+        "Signed in through govgate single sign-on: 赵敏 (zhao.min)")
     assert page.locator("html").get_attribute("lang") == "en"
 
     # CAS from the launcher: the service URL keeps the language through the ticket
@@ -106,7 +106,7 @@ def test_the_portal_opens_each_demo_system_in_its_language(
     page.wait_for_url(f"{up['assets']}/cas/callback?lang=en&ticket=*")
     assert page.locator("h1").inner_text() == "Assets"
     assert page.locator("#signed-in").inner_text() == (
-        "Signed in through govgate by CAS: 赵敏（zhao.min，czt）")
+        "Signed in through govgate by CAS: 赵敏 (zhao.min, czt)")
 
     # back in Chinese: the portal's switch, and every system follows
     page.goto(f"{issuer}/portal?lang=zh")
