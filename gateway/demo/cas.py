@@ -24,10 +24,10 @@ from urllib.parse import urlencode
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.demo.language import LANGS, html_lang, lang_of, person, say
+from gateway.demo.language import LANGS, lang_of, page, person, say
 
 NS = "{http://www.yale.edu/tp/cas}"
 
@@ -70,13 +70,13 @@ def cas_routes(client: CasClient, code: str) -> list[BaseRoute]:
             root = None
         success = root.find(f"{NS}authenticationSuccess") if root is not None else None
         if answer.status_code != 200 or success is None:
-            return _page(code, lang, f"{say('cas_refused', lang)} <a href='/cas/login?lang="
+            return page(code, lang, f"{say('cas_refused', lang)} <a href='/cas/login?lang="
                                      f"{lang}'>{say('sign_in_again', lang)}</a>", 403)
         user = success.findtext(f"{NS}user") or ""
         name = success.findtext(f"{NS}attributes/{NS}name") or ""
         department = success.findtext(f"{NS}attributes/{NS}department") or ""
         who = person(lang, name, user, department)
-        return _page(code, lang, "<span id='signed-in'>"
+        return page(code, lang, "<span id='signed-in'>"
                      + say("cas_signed_in", lang, who=html.escape(who)) + "</span>")
 
     async def logout_notice(request: Request) -> Response:
@@ -85,9 +85,3 @@ def cas_routes(client: CasClient, code: str) -> list[BaseRoute]:
     return [Route("/cas/login", login), Route("/cas/callback", callback, methods=["GET"]),
             Route("/cas/callback", logout_notice, methods=["POST"])]
 
-
-def _page(code: str, lang: str, body: str, status: int = 200) -> HTMLResponse:
-    title = html.escape(say(code, lang))
-    return HTMLResponse(f"<!doctype html><html lang='{html_lang(lang)}'><meta charset='utf-8'>"
-                        f"<title>{title}</title><h1>{title}</h1><p>{body}</p></html>",
-                        status_code=status)

@@ -12,7 +12,10 @@ service URL. Anything else is Chinese, the agencies' working language, as the po
 
 from __future__ import annotations
 
+import html
+
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
 LANGS = ("zh", "en")
 
@@ -88,3 +91,11 @@ def person(lang: str, name: str, *details: str) -> str:
 
 def html_lang(lang: str) -> str:
     return "en" if lang == "en" else "zh-CN"
+
+
+def page(code: str, lang: str, body: str, status: int = 200) -> HTMLResponse:
+    """A sign-in answer of system ``code``: its name, then ``body`` (HTML)."""
+    title = html.escape(say(code, lang))
+    return HTMLResponse(f"<!doctype html><html lang='{html_lang(lang)}'><meta charset='utf-8'>"
+                        f"<title>{title}</title><h1>{title}</h1><p>{body}</p></html>",
+                        status_code=status)

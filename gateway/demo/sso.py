@@ -23,10 +23,10 @@ from urllib.parse import urlencode
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.demo.language import LANGS, html_lang, lang_of, person, say
+from gateway.demo.language import LANGS, lang_of, page, person, say
 
 STATE_COOKIE = "demo_sso"
 UI_LOCALES = {"zh": "zh-CN", "en": "en"}
@@ -65,7 +65,7 @@ def sso_routes(client: SsoClient, code: str) -> list[BaseRoute]:
         code_ = request.query_params.get("code")
         if not code_ or not state or not secrets.compare_digest(
                 state, request.query_params.get("state", "")):
-            return _page(code, lang, f"{say('sso_expired', lang)} <a href='/login?lang={lang}'>"
+            return page(code, lang, f"{say('sso_expired', lang)} <a href='/login?lang={lang}'>"
                                      f"{say('sign_in_again', lang)}</a>", 400)
         async with httpx.AsyncClient(timeout=10) as http:
             token = await http.post(f"{client.gateway}/oauth2/token", data={
@@ -73,24 +73,18 @@ def sso_routes(client: SsoClient, code: str) -> list[BaseRoute]:
                 "redirect_uri": client.redirect_uri, "code_verifier": verifier},
                 auth=(client.client_id, client.secret))
             if token.status_code != 200:
-                return _page(code, lang, say("sso_code_refused", lang,
+                return page(code, lang, say("sso_code_refused", lang,
                                              status=token.status_code), 502)
             info = await http.get(f"{client.gateway}/oauth2/userinfo", headers={
                 "Authorization": f"Bearer {token.json()['access_token']}"})
         if info.status_code != 200:
-            return _page(code, lang, say("sso_no_userinfo", lang, status=info.status_code), 502)
+            return page(code, lang, say("sso_no_userinfo", lang, status=info.status_code), 502)
         user = info.json()
         who = person(lang, user.get("name") or "", user.get("preferred_username") or user["sub"])
-        response = _page(code, lang, "<span id='signed-in'>"
+        response = page(code, lang, "<span id='signed-in'>"
                          + say("sso_signed_in", lang, who=html.escape(who)) + "</span>")
         response.delete_cookie(STATE_COOKIE, path="/callback")
         return response
 
     return [Route("/login", login), Route("/callback", callback)]
 
-
-def _page(code: str, lang: str, body: str, status: int = 200) -> HTMLResponse:
-    title = html.escape(say(code, lang))
-    return HTMLResponse(f"<!doctype html><html lang='{html_lang(lang)}'><meta charset='utf-8'>"
-                        f"<title>{title}</title><h1>{title}</h1><p>{body}</p></html>",
-                        status_code=status)
