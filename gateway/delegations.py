@@ -233,6 +233,19 @@ class Delegations:
             and user.username not in (d.delegator, d.delegate)
         )
 
+    def heads(self, department: str) -> list[User]:
+        """The active department heads (``dept_head``) of ``department``: who decides
+        its people's delegations, but never one they are party to."""
+        return [u for u in self.services.org.list_users(department)
+                if DEPT_HEAD in u.roles and u.status == "active"]
+
+    def deciders(self, d: Delegation, heads: list[User] | None = None) -> list[User]:
+        """Who may approve or reject ``d`` now (``may_decide``); none when the
+        department has no active head but A or B (a sole head asked to be a delegate
+        waits for nobody: the page says so, docs/delegation.md)."""
+        return [u for u in (self.heads(d.department) if heads is None else heads)
+                if self.may_decide(u, d)]
+
     def _moved(self, d: Delegation) -> str | None:
         """The party (A, then B) no longer in the department the delegation was asked
         in: that department's head answers for its people only."""

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from gateway.settings import load_settings
 from gateway.setup import initialise
 from gateway.statefile import load_file
 from gateway.web.http_server import HeadLimits, ServerConfig
+
+BEIJING = timezone(timedelta(hours=8))
 
 DEMO_MARKER = ".govgate-demo"
 DEMO_PASSWORD_NOTE = "Demo-Passw0rd-2026"  # noqa: S105 - the published demo password
@@ -305,7 +308,9 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
     lines += demo_guide.account_lines(doc, admins, password=DEMO_PASSWORD_NOTE, lang=lang)
     lines += [cli_ctx.msg("demo.delegation", id=d.id, delegate=d.delegate, delegator=d.delegator,
                           systems=", ".join(d.systems), approver=d.decided_by or "",
-                          until=f"{d.ends_at:%Y-%m-%d %H:%M} UTC") for d in delegated]
+                          # Beijing time, as the portal's pages show it
+                          until=f"{d.ends_at.astimezone(BEIJING):%Y-%m-%d %H:%M} (UTC+8)")
+              for d in delegated]
     lines += demo_guide.try_lines(
         doc, gateway=f"http://127.0.0.1:{port}", home=demo_home, lang=lang,
         sso={code: f"http://127.0.0.1:{upstream_ports[code]}" for code in sso},

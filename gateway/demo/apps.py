@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,23 +21,21 @@ from starlette.routing import Route
 
 from gateway.demo.cas import CasClient, cas_routes
 from gateway.demo.data import ASSETS, ROOMS, VEHICLES
+from gateway.demo.language import ICON, field, html_lang, lang_of, say
 from gateway.demo.sso import SsoClient, sso_routes
 
 SYSTEMS: dict[str, dict[str, Any]] = {
     "vehicles": {
-        "title": "公务用车管理平台",
         "collection": "vehicles",
         "key": "plate_number",
         "records": VEHICLES,
     },
     "offices": {
-        "title": "办公用房管理系统",
         "collection": "rooms",
         "key": "room_id",
         "records": ROOMS,
     },
     "assets": {
-        "title": "资产管理系统",
         "collection": "assets",
         "key": "asset_code",
         "records": ASSETS,
@@ -50,19 +49,31 @@ def create_upstream(code: str, sso: SsoClient | None = None, cas: CasClient | No
     collection, key, records = spec["collection"], spec["key"], spec["records"]
 
     async def index(request: Request) -> Response:
-        user = "（未经网关）" if "x-govgate-assertion" not in request.headers else "经 govgate 访问"
+        lang = lang_of(request)
+        title = html.escape(say(code, lang))
+        user = say("through" if "x-govgate-assertion" in request.headers else "direct", lang)
+        # signing in starts at the system's own address (its client's redirect URI, its
+        # CAS service), also when this page came through the gateway's /s/
         if sso is not None:
-            user += " · <a href='/login' id='sso-login'>通过统一身份认证登录</a>"
+            user += (f" · <a href='{_origin(sso.redirect_uri)}/login?lang={lang}' "
+                     f"id='sso-login'>{say('sso_link', lang)}</a>")
         if cas is not None:
-            user += " · <a href='/cas/login' id='cas-login'>通过 CAS 统一身份认证登录</a>"
+            user += (f" · <a href='{_origin(cas.service)}/cas/login?lang={lang}' "
+                     f"id='cas-login'>{say('cas_link', lang)}</a>")
+        other = "zh" if lang == "en" else "en"
+        head = "".join(f"<th scope='col'>{html.escape(field(k, lang))}</th>"
+                       for k in (records[0] if records else {}))
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
             for r in records
         )
         return HTMLResponse(
-            f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'>"
-            f"<title>{spec['title']}</title><h1>{spec['title']}</h1><p>{user}</p>"
-            f"<table border='1'>{rows}</table></html>"
+            f"<!doctype html><html lang='{html_lang(lang)}'><meta charset='utf-8'>"
+            f"<title>{title}</title><h1>{title}</h1><p>{user}</p>"
+            f"<p><a href='?lang={other}' id='lang' lang='{html_lang(other)}'>"
+            f"{say('other_lang', lang)}</a></p>"
+            f"<table border='1'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+            "</html>"
         )
 
     async def list_records(request: Request) -> Response:
@@ -78,13 +89,22 @@ def create_upstream(code: str, sso: SsoClient | None = None, cas: CasClient | No
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "system": code})
 
+    async def favicon(request: Request) -> Response:
+        return Response(ICON, media_type="image/svg+xml")
+
     return Starlette(
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
+            Route("/favicon.ico", favicon),
             Route(f"/api/{collection}", list_records),
             Route(f"/api/{collection}/{{key}}", one_record),
-            *(sso_routes(sso, spec["title"]) if sso is not None else []),
-            *(cas_routes(cas, spec["title"]) if cas is not None else []),
+            *(sso_routes(sso, code) if sso is not None else []),
+            *(cas_routes(cas, code) if cas is not None else []),
         ]
     )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

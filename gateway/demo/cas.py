@@ -6,10 +6,13 @@
     POST /cas/callback   the gateway's single-logout notice (a real client would end the
                          session the ticket opened; the demo keeps none)
 
-The demo gives the 资产管理系统 the service URL ``/cas/callback`` (its
-``cas_services`` in demo.yaml), so the portal launcher opens it with one click and
-no second sign-in. A real system would use its framework's CAS client (Java CAS
-client, phpCAS, django-cas-ng, python-cas).
+The page's language rides in the service URL (``/cas/callback?lang=en``), as a CAS
+client keeps where the user was going: the ticket is validated for that same URL,
+which the demo's ``cas_services`` allows (``.../cas/*`` after the plain callback).
+The demo gives the 资产管理系统 the service URL ``/cas/callback`` (its ``cas_services``
+in demo.yaml), so the portal launcher opens it with one click and no second sign-in.
+A real system would use its framework's CAS client (Java CAS client, phpCAS,
+django-cas-ng, python-cas).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from urllib.parse import urlencode
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from gateway.demo.language import LANGS, lang_of, page, person, say
 
 NS = "{http://www.yale.edu/tp/cas}"
 
@@ -33,18 +38,31 @@ class CasClient:
     service: str  # this system's /cas/callback, as registered in cas_services
 
 
-def cas_routes(client: CasClient, title: str) -> list[BaseRoute]:
+def service_for(client: CasClient, request: Request) -> str:
+    """The service URL a ticket is asked and validated for: the plain callback, or the
+    callback with the ``lang`` the request was told (by the portal's launcher, or this
+    system's own sign-in link): a ticket is valid only for the URL it was issued to."""
+    told = request.query_params.get("lang")
+    return f"{client.service}?{urlencode({'lang': told})}" if told in LANGS else client.service
+
+
+def cas_routes(client: CasClient, code: str) -> list[BaseRoute]:
+    """``code``: the system's, whose name the pages carry."""
+
     async def login(request: Request) -> Response:
+        service = service_for(client, request)
         return RedirectResponse(f"{client.gateway}/cas/login?"
-                                + urlencode({"service": client.service}), status_code=302)
+                                + urlencode({"service": service}), status_code=302)
 
     async def callback(request: Request) -> Response:
+        lang = lang_of(request)
         ticket = request.query_params.get("ticket")
         if not ticket:
             return await login(request)
         async with httpx.AsyncClient(timeout=10) as http:
             answer = await http.get(f"{client.gateway}/cas/p3/serviceValidate",
-                                    params={"service": client.service, "ticket": ticket})
+                                    params={"service": service_for(client, request),
+                                            "ticket": ticket})
         try:
             # the gateway's own answer over loopback, not a document from the browser
             root = ET.fromstring(answer.content)  # noqa: S314
@@ -52,14 +70,14 @@ def cas_routes(client: CasClient, title: str) -> list[BaseRoute]:
             root = None
         success = root.find(f"{NS}authenticationSuccess") if root is not None else None
         if answer.status_code != 200 or success is None:
-            return _page(title, "登录失败：网关未确认该票据。"
-                                "<a href='/cas/login'>重新登录</a>", 403)
+            return page(code, lang, f"{say('cas_refused', lang)} <a href='/cas/login?lang="
+                                     f"{lang}'>{say('sign_in_again', lang)}</a>", 403)
         user = success.findtext(f"{NS}user") or ""
         name = success.findtext(f"{NS}attributes/{NS}name") or ""
         department = success.findtext(f"{NS}attributes/{NS}department") or ""
-        return _page(title, f"<span id='signed-in'>已通过 CAS 统一身份认证登录："
-                            f"{html.escape(name)}（{html.escape(user)}，{html.escape(department)}）"
-                            "</span><br>Signed in through govgate by CAS.")
+        who = person(lang, name, user, department)
+        return page(code, lang, "<span id='signed-in'>"
+                     + say("cas_signed_in", lang, who=html.escape(who)) + "</span>")
 
     async def logout_notice(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
@@ -67,8 +85,3 @@ def cas_routes(client: CasClient, title: str) -> list[BaseRoute]:
     return [Route("/cas/login", login), Route("/cas/callback", callback, methods=["GET"]),
             Route("/cas/callback", logout_notice, methods=["POST"])]
 
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'>"
-                        f"<title>{title}</title><h1>{title}</h1><p>{body}</p></html>",
-                        status_code=status)

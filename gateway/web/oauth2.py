@@ -431,8 +431,14 @@ def _to_sign_in(request: Request, p: Provider) -> Response:
              if k != REAUTH_PARAM]
     query.append((REAUTH_PARAM, _reauth_marker(p, p.clock().timestamp())))
     next_url = request.url.path + "?" + urlencode(query)
-    return RedirectResponse("/portal/login?" + urlencode({"next": next_url}),
-                            status_code=303)
+    asked = {"next": next_url}
+    # the relying party's ui_locales (OpenID Connect Core 3.1.2.1, advertised in the
+    # discovery document): the first we speak chooses the sign-in page's language
+    for tag in str(request.query_params.get("ui_locales") or "").split()[:10]:
+        if (primary := tag.split("-", 1)[0].lower()) in ("zh", "en"):
+            asked["lang"] = primary
+            break
+    return RedirectResponse("/portal/login?" + urlencode(asked), status_code=303)
 
 
 #: what an error_description may hold (RFC 6749 section 4.1.2.1: %x20-21 / %x23-5B /

@@ -91,6 +91,8 @@ def _exercise(proc: subprocess.Popen[str], home: Path) -> None:
     # the demo's delegation (委托): 李四 acts for 张三 on the vehicle system, approved
     assert re.search(r"delegation #\d+: li\.si may act for zhang\.san on vehicles \(approved "
                      r"by zhou\.ling", out), out
+    # in Beijing time, as the portal's pages show it (it said UTC)
+    assert re.search(r"by zhou\.ling, until \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+8\)\)", out), out
     with sqlite3.connect(f"file:{home / 'govgate.db'}?mode=ro", uri=True) as db:
         assert db.execute("SELECT delegator, delegate, state FROM delegations").fetchall() == [
             ("zhang.san", "li.si", "approved")]

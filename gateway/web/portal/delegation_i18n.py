@@ -58,4 +58,11 @@ DELEGATION_MESSAGES: dict[str, tuple[str, str]] = {
     "dlg_refused": ("未能完成：", "Not done: "),
     # signing in to a system while acting (gateway.web.oauth2_acting, CAS, SAML)
     "dlg_sign_in_refused": ("您选择的代理已不再有效，不能以委托人的名义登录该系统。请在“委托”页停止代理或重新选择。", "The delegation you chose to act under is no longer in force: you cannot sign in to this system in the delegator's name. Stop acting, or choose again, on the Delegations page."),
+    # who decides a request, or why nobody can (a sole head asked to be a delegate)
+    "dlg_done_request_by": ("已提交委托申请 #{id}，等待部门负责人批准：{names}。", "Delegation #{id} asked for; your department head decides: {names}."),
+    "dlg_done_request_nobody": ("已提交委托申请 #{id}，但目前无人能审批，原因和办法见下表。", "Delegation #{id} asked for, but nobody can approve it now: the list below says why and what to do."),
+    "dlg_waits_for": ("由 {names} 审批", "to be decided by {names}"),
+    "dlg_nobody_party": ("无人能审批：本部门的部门负责人 {names} 是此委托的一方，不能审批自己参与的委托。", "Nobody can approve it: the department's head, {names}, is party to it, and nobody decides a delegation they are party to."),
+    "dlg_nobody_no_head": ("无人能审批：本部门没有在岗的部门负责人。", "Nobody can approve it: the department has no active department head."),
+    "dlg_nobody_todo": ("请系统管理员为本部门另指定一名部门负责人（之后由其审批），或撤销此申请、改托本部门其他同事。", "Ask a system administrator to make another person of the department its head (who then decides), or revoke this request and ask another colleague."),
 }

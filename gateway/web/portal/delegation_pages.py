@@ -66,6 +66,8 @@ def _page_data(request: Request, me: User, session_id: str | None) -> dict[str, 
                   "name": a.name if a is not None else ""}
     held = sorted(held_systems(gw, me)) if not me.is_admin else []
     return {
+        "waiting": _waiting(book, [d for d in visible if d.state_at(now) == REQUESTED],
+                            page_lang(request)),
         "me": me,
         "acting": acting,
         "entries": acting_entries(gw, me.username),
@@ -79,6 +81,29 @@ def _page_data(request: Request, me: User, session_id: str | None) -> dict[str, 
     }
 
 
+def _waiting(book: Delegations, pending: list[Delegation], lang: str
+             ) -> dict[int, dict[str, Any]]:
+    """For each request awaiting a decision: who may decide it, or, when nobody may,
+    why (the department has no active head, or its only heads are A or B) and the
+    heads who are party to it. A sole head asked to be a delegate otherwise waited
+    with no word of why (walk of 2026-12-05, second)."""
+    def names(people: list[User]) -> str:
+        if lang == "zh":
+            return "、".join(f"{u.name}（{u.username}）" for u in people)
+        return ", ".join(f"{u.name} ({u.username})" for u in people)
+
+    heads: dict[str, list[User]] = {}
+    out = {}
+    for d in pending:
+        if d.department not in heads:
+            heads[d.department] = book.heads(d.department)
+        found = heads[d.department]
+        out[d.id] = {"deciders": names(book.deciders(d, found)),
+                     "party": names([u for u in found
+                                     if u.username in (d.delegator, d.delegate)])}
+    return out
+
+
 async def _show(request: Request, me: User, status: int = 200, error: str = "",
                 form: dict[str, Any] | None = None) -> Response:
     principal = session_principal(request)
@@ -87,9 +112,16 @@ async def _show(request: Request, me: User, status: int = 200, error: str = "",
     t = Translator(page_lang(request))
     done, done_id = request.query_params.get("done"), request.query_params.get("id", "")
     info = None
-    if done == "stop" or (done in ACTIONS and done_id.isdigit()) or (
-            done == "request" and done_id.isdigit()):
+    if done == "stop" or (done in ACTIONS and done_id.isdigit()):
         info = t(f"dlg_done_{done}", id=done_id)
+    elif done == "request" and done_id.isdigit():
+        waiting = data["waiting"].get(int(done_id)) if len(done_id) <= 9 else None
+        if waiting is not None and not waiting["deciders"]:
+            info = t("dlg_done_request_nobody", id=done_id)
+        elif waiting is not None:
+            info = t("dlg_done_request_by", id=done_id, names=waiting["deciders"])
+        else:
+            info = t("dlg_done_request", id=done_id)
     # Beijing time, as every other portal page shows times (it said UTC)
     return render(request, "delegations.html", status=status, error=error, info=info,
                   form=form or {}, local_time=local_time, **data)

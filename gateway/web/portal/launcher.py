@@ -11,14 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.idp.authenticator import Principal
-from gateway.idp.cas.services import launch_url
+from gateway.idp.cas.services import launch_url, matches
 from gateway.org import ADMIN_ROLES
 from gateway.tables import departments, systems
 from policies import Policies, Query, subjects_for
 
 
 def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
-                     break_glass: Collection[str] = ()) -> list[dict[str, str]]:
+                     break_glass: Collection[str] = (), lang: str | None = None
+                     ) -> list[dict[str, str]]:
     """Systems the principal may open: those whose portal page (GET
     ``/s/{code}{portal_path}``) the proxy's policy decision allows, i.e. the
     systems of their own department (default rule) and those a policy line opens
@@ -29,7 +30,8 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
     speaks SAML opens at its SP's ``launch_url`` (``saml_sp``), where the SP sends its
     AuthnRequest, which the portal session answers at once. The three admin roles get
     none: they are not business users. ``break_glass``: the systems an active
-    break-glass opens to the person (listed, marked ``break_glass``)."""
+    break-glass opens to the person (listed, marked ``break_glass``). ``lang``: the
+    portal page's language, which the address tells the system (``with_lang``)."""
     if set(principal.roles or ()) & ADMIN_ROLES:
         return []  # 三员: the admins run the platform, they do not use business systems
     with engine.connect() as conn:
@@ -52,9 +54,25 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
         if decision.allowed or r.code in break_glass:
             service = launch_url(r.cas_services or [])
             if service:  # a CAS system signs the user in itself, with a ticket
+                told = with_lang(service, lang)
+                if any(matches(p, told) for p in r.cas_services or []):
+                    service = told  # else the registered URL as it is: no refusal
                 url = "/cas/login?" + urlencode({"service": service})
             elif isinstance(r.saml_sp, dict) and r.saml_sp.get("launch_url"):
                 url = str(r.saml_sp["launch_url"])  # the SP asks; the session answers
+            else:
+                url = with_lang(url, lang)
             out.append({"code": r.code, "name": r.name, "department": r.department_name,
                         "url": url, "break_glass": "" if decision.allowed else "yes"})
     return out
+
+
+def with_lang(url: str, lang: str | None) -> str:
+    """``url`` telling the system the portal's page is in English (``lang=en`` added to
+    its query), the way a portal's link tells a system how to open; without it a
+    system speaks Chinese, the agencies' working language, so a Chinese page's link is
+    the system's plain address. The proxied page reads it; a CAS service keeps it
+    through the ticket (docs/proxy.md, "The portal's language")."""
+    if lang != "en":
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode({"lang": lang})

@@ -52,6 +52,7 @@ from gateway.web.portal.audit_pages import routes as audit_routes
 from gateway.web.portal.break_glass_pages import routes as break_glass_routes
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 from gateway.web.portal.delegation_pages import routes as delegation_routes
+from gateway.web.portal.favicon import favicon
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
 from gateway.web.portal.pages import (
@@ -617,7 +618,7 @@ async def home(request: Request) -> Response:
     systems = await run_in_threadpool(
         launcher_systems, _services(request).engine, gateway_of(request).policies, principal,
         {a.system for a in gateway_of(request).break_glass.active.of(principal.username)
-         if a.resource is None})
+         if a.resource is None}, page_lang(request))
     labels = await run_in_threadpool(_labels, _services(request), user,
                                      Translator(page_lang(request)))
     # 委托: the colleagues this user may act for, their systems marked 代理 A
@@ -703,6 +704,7 @@ def _portal_routes(pages: list[BaseRoute]) -> list[BaseRoute]:
         *pages,
         Route("/", root),
         Route("/portal", home),
+        Route("/favicon.ico", favicon),
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/login", login_submit, methods=["POST"]),
         Route("/portal/login/change", change_page, methods=["GET"]),
