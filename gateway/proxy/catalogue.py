@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -60,9 +61,11 @@ from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.envelope import bounded
+from catalogue.item_names import NotGranted, item_key
+from catalogue.model import Item
+from catalogue.pagination import count_header
 from catalogue.query import BODY, Refusal, body_refusal, refusal
 from catalogue.service import Snapshot
-from catalogue.shaping import item_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
@@ -94,8 +97,9 @@ _DROP = {b"content-length", b"content-type", b"content-encoding", b"content-rang
 _DROP_PARTS = (b"etag", b"digest", b"md5", b"sha", b"checksum", b"hash")
 # the shaped body is this caller's alone (their grant's items, their key's JWE, their
 # department's pseudonyms): no shared cache may keep it for the next caller, and
-# nothing keeps it on disk
-_SHAPED_HEADERS = [(b"cache-control", b"private, no-store")]
+# nothing keeps it on disk; nor is it read as anything but JSON
+_SHAPED_HEADERS = [(b"cache-control", b"private, no-store"),
+                   (b"x-content-type-options", b"nosniff")]
 _JSON = (b"content-type", b"application/json")
 _NO_BODY = frozenset({204, 205, 304})  # RFC 9110 15.3.5, 15.3.6, 15.4.5
 
@@ -161,8 +165,8 @@ def _check_query(req: ProxyRequest) -> None:
     """Refuse (400, audited) a query parameter the shaped caller may not send on the
     matched route, before the upstream is called: an upstream that renames or projects
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
-    resource = req.extra[_KEY][0]
-    why = refusal(req.target.query, resource.route.query)
+    resource, found, _ = req.extra[_KEY]
+    why = refusal(req.target.query, resource.route.query, not_granted(resource, found))
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
         # Rack, Express's body parsers and others read a form body's parameters on any
         # method, beside the query string's: a projection there would never be checked
@@ -186,15 +190,32 @@ async def check_shaped_body(req: ProxyRequest, body: bytes,
         return  # not a catalogue resource: nothing shapes it by item name
     resource = found[0]
     args = (body, _field(headers, b"content-type", once=True),
-            _field(headers, b"content-encoding"), req.target.query, resource.route.query)
+            _field(headers, b"content-encoding"), req.target.query, resource.route.query,
+            not_granted(resource, found[1]))
     why = (body_refusal(*args) if len(body) <= INLINE_BODY_BYTES
            else await asyncio.to_thread(body_refusal, *args))
     if why is not None:
         _refuse(req, resource, why)
 
 
+def not_granted(resource: Resource, found: CatalogueDecision) -> NotGranted:
+    """The items of ``resource`` the caller of ``found`` is not given in the clear: cut,
+    or masked (querying by the whole value would tell it)."""
+    return _not_granted(resource.items, found.items)
+
+
+@functools.lru_cache(maxsize=256)
+def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...]) -> NotGranted:
+    clear = {i.name for i in items if i.name in allowed and i.mask is None}
+    return NotGranted((i.name for i in items), clear)
+
+
 def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
     req.audit.extra["query_refused"] = why.parameter
+    if why.item is not None:
+        req.audit.extra["names_item"] = why.item
+    if why.graphql:
+        req.audit.extra["graphql"] = True
     req.audit.reason = (f"{resource.code}: query parameter {why.parameter!r} refused: "
                         f"{why.reason}")
     listed = resource.route.query
@@ -354,12 +375,22 @@ def _field(headers: list[tuple[bytes, bytes]], name: bytes, *, once: bool = Fals
     return ", ".join(values) if values else None
 
 
-def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool
-                   ) -> list[tuple[bytes, bytes]]:
+def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool,
+                   dropped: list[str] | None = None) -> list[tuple[bytes, bytes]]:
     """The upstream's header fields as they go out with a shaped answer (``body``:
-    whether it has one)."""
-    out = [(k, v) for k, v in headers if (low := k.lower()) not in _DROP
-           and not any(part in low for part in _DROP_PARTS)]
+    whether it has one): only counts (pagination, rate limits, ``Retry-After``:
+    ``catalogue.pagination.count_header``). Any other value is the upstream's to fill
+    and passes uncut: ``Location: /vehicles?driver_id_number=...``, a
+    ``Content-Disposition`` file name, a ``Link``'s query, a cookie. ``dropped`` gets the
+    names of those dropped, but for the fields about the raw body the gateway replaces."""
+    out = []
+    for k, v in headers:
+        low = k.lower()
+        if count_header(low.decode("latin-1"), v):
+            out.append((k, v))
+        elif dropped is not None and low not in _DROP and not any(
+                part in low for part in _DROP_PARTS):
+            dropped.append(low.decode("latin-1"))
     out += _SHAPED_HEADERS
     if body:
         out.append(_JSON)
@@ -393,13 +424,16 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             return resp
         resource, cd, caller = found
         upstream = without_items(resp.headers, resource, req.audit.extra)
+        dropped: list[str] = []
+        headers = shaped_headers(upstream, body=resp.status not in _NO_BODY,
+                                 dropped=dropped)
+        if dropped:
+            _name_bounded(req.audit.extra, "headers_dropped", list(dict.fromkeys(dropped)))
         if req.method == "HEAD" or resp.status in _NO_BODY:
             # no body to shape; the head still must not describe the raw one (a HEAD's
             # head is the GET's: JSON)
             req.audit.items = ()
-            return UpstreamResponse(resp.status, shaped_headers(
-                upstream, body=resp.status not in _NO_BODY), b"")
-        headers = shaped_headers(upstream, body=True)
+            return UpstreamResponse(resp.status, headers, b"")
         if not 200 <= resp.status < 300:
             body = json.dumps({"upstream_status": resp.status}).encode()
             req.audit.items = ()
@@ -423,10 +457,16 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         for name, keys in (("outside_records", shaped.outside),
                            ("envelope_dropped", shaped.dropped)):
             if keys:
-                shown, more = bounded(list(keys))
-                req.audit.extra[name] = shown
-                if more:
-                    req.audit.extra[f"{name}_more"] = more
+                _name_bounded(req.audit.extra, name, list(keys))
         return UpstreamResponse(resp.status, headers, shaped.body)
 
     return shape
+
+
+def _name_bounded(extra: dict[str, Any], name: str, keys: list[str]) -> None:
+    """``keys`` (the upstream's, any number of them) in the audit record: the first
+    ones under ``name``, how many more under ``name_more``."""
+    shown, more = bounded(keys)
+    extra[name] = shown
+    if more:
+        extra[f"{name}_more"] = more
