@@ -57,8 +57,6 @@ REFUSED_BY_DEFAULT = frozenset({"select", "apply", "expand", "compute", "fields"
                                 "callback", "jsonp"})
 _SPLIT = re.compile(r"[&;]")
 NOTHING = NotGranted((), ())
-__all__ = ["BODY", "MAX_SHOWN", "Refusal", "body_refusal", "names_problems",
-           "parameter_names", "read_name", "refusal"]
 
 
 def names_problems(value: Any) -> list[str]:

@@ -28,7 +28,11 @@ query   For a caller whose answer is shaped, the query string is checked before
         whole by the proxy, up to its body limit: :func:`check_shaped_body`) is
         checked the same way, a form's names and a JSON object's top-level keys
         counting as parameters; any other body is refused; on the other methods
-        a body is refused outright.
+        a body is refused outright. The query string and the body are also read
+        whole (``catalogue.request_names``): a name or value naming an item the
+        caller is not given in the clear (:func:`not_granted`), at any depth, or
+        GraphQL on a route not listing ``query``, is refused the same way
+        (``extra.names_item``, ``extra.graphql``).
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -37,10 +41,13 @@ shape   The response of an allowed request for a consumer is cut to the allowed
         head keeps no validator or checksum of the raw body and says
         ``Cache-Control: private, no-store`` (:func:`shaped_headers`); the
         upstream was asked for the whole body, unencoded, unconditionally
-        (``gateway.proxy.headers.SHAPED_DROP``). The envelope around the records
-        keeps only what the route's ``envelope:`` lists, unlisted only numbers,
-        booleans and null (``catalogue.envelope``); the dropped keys are named in
-        the audit record (``extra.envelope_dropped``, ``extra.outside_records``).
+        (``gateway.proxy.headers.SHAPED_DROP``). Of the upstream's header fields
+        only counts pass (:func:`shaped_headers`; the rest named in
+        ``extra.headers_dropped``). The envelope around the records keeps only
+        what the route's ``envelope:`` lists, unlisted only pagination counts
+        (``catalogue.envelope``, ``catalogue.pagination``); the dropped keys are
+        named in the audit record (``extra.envelope_dropped``,
+        ``extra.outside_records``).
 audit   Both steps write into the request's one ``proxy_request`` record, which
         the proxy appends durably before the response leaves: the resource, the
         purpose, the items actually released, the grants used, and the items
@@ -64,7 +71,8 @@ from catalogue.envelope import bounded
 from catalogue.item_names import NotGranted, item_key
 from catalogue.model import Item
 from catalogue.pagination import count_header
-from catalogue.query import BODY, Refusal, body_refusal, refusal
+from catalogue.query import body_refusal, refusal
+from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
