@@ -34,6 +34,7 @@ from catalogue.refusal import BODY, MAX_SHOWN, Refusal
 
 MAX_DEPTH = 32  # Elasticsearch's bool queries nest about ten deep
 MAX_NODES = 100_000  # keys and values of one JSON body
+NO_NAME = "(no name)"  # the parameter of a value sent without one ("=x")
 
 
 class Pairs(list[tuple[str, Any]]):
@@ -70,11 +71,11 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | N
         key = item_key(name.split("[", 1)[0])
         if not graphql_ok and ((key == "query" and is_graphql(value))
                                or PERSISTED in item_key(value)):
-            return _graphql_refusal(raw or BODY)
+            return _graphql_refusal(raw or NO_NAME)
         for text_, is_value in ((name, False), (value, True)):
             item = names.named(text_)
             if item is not None:
-                return _named(raw or BODY, item, value=is_value)
+                return _named(raw or NO_NAME, item, value=is_value)
     return None
 
 
