@@ -30,9 +30,9 @@ query   For a caller whose answer is shaped, the query string is checked before
         counting as parameters; any other body is refused; on the other methods
         a body is refused outright. The query string and the body are also read
         whole (``catalogue.request_names``): a name or value naming an item the
-        caller is not given in the clear (:func:`not_granted`), at any depth, or
-        GraphQL on a route not listing ``query``, is refused the same way
-        (``extra.names_item``, ``extra.graphql``).
+        caller is not given in the clear (``gateway.proxy.catalogue_names``), at any
+        depth, or GraphQL on a route not listing ``query``, is refused the same
+        way (``extra.names_item``, ``extra.graphql``).
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -68,14 +68,14 @@ from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.envelope import bounded
-from catalogue.item_names import NotGranted, item_key
-from catalogue.model import Item
+from catalogue.item_names import item_key
 from catalogue.pagination import count_header
 from catalogue.query import body_refusal, refusal
 from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
+from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, withheld_named
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.tables import clients
@@ -174,7 +174,10 @@ def _check_query(req: ProxyRequest) -> None:
     matched route, before the upstream is called: an upstream that renames or projects
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
     resource, found, _ = req.extra[_KEY]
-    why = refusal(req.target.query, resource.route.query, not_granted(resource, found))
+    why, named = checked(resource, found, functools.partial(
+        refusal, req.target.query, resource.route.query))
+    if named is not None:
+        req.extra[NAMED_ENCRYPTED] = named
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
         # Rack, Express's body parsers and others read a form body's parameters on any
         # method, beside the query string's: a projection there would never be checked
@@ -199,25 +202,15 @@ async def check_shaped_body(req: ProxyRequest, body: bytes,
     if found is None:
         return  # not a catalogue resource: nothing shapes it by item name
     resource = found[0]
-    args = (body, _field(headers, b"content-type", once=True),
-            _field(headers, b"content-encoding"), req.target.query, resource.route.query,
-            not_granted(resource, found[1]))
-    why = (body_refusal(*args) if len(body) <= INLINE_BODY_BYTES
-           else await asyncio.to_thread(body_refusal, *args))
+    check = functools.partial(
+        body_refusal, body, _field(headers, b"content-type", once=True),
+        _field(headers, b"content-encoding"), req.target.query, resource.route.query)
+    why, named = (checked(resource, found[1], check) if len(body) <= INLINE_BODY_BYTES
+                  else await asyncio.to_thread(checked, resource, found[1], check))
+    if named is not None:
+        req.extra[NAMED_ENCRYPTED] = named
     if why is not None:
         _refuse(req, resource, why)
-
-
-def not_granted(resource: Resource, found: CatalogueDecision) -> NotGranted:
-    """The items of ``resource`` the caller of ``found`` is not given in the clear: cut,
-    or masked (querying by the whole value would tell it)."""
-    return _not_granted(resource.items, found.items)
-
-
-@functools.lru_cache(maxsize=256)
-def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...]) -> NotGranted:
-    clear = {i.name for i in items if i.name in allowed and i.mask is None}
-    return NotGranted((i.name for i in items), clear)
 
 
 def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
@@ -459,6 +452,13 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
             raise ShapingRefused("the response could not be shaped") from None
+        if (named := withheld_named(req.extra, shaped)) is not None:
+            req.audit.items = ()
+            req.audit.extra["names_item"] = named
+            req.audit.extra["refused"] = (
+                f"the request names item {named!r}, which this answer withholds "
+                f"({shaped.withheld[named]}): its records would tell the item's values")
+            raise ShapingRefused("the response could not be shaped")
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)

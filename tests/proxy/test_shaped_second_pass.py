@@ -25,6 +25,7 @@ from tests.catalogue.conftest import clock, services  # noqa: F401 (fixtures)
 from tests.catalogue.test_route_query import ROWS, SECRET, VEHICLES, Shop, Upstream
 from tests.catalogue.test_route_query import shop as shop  # the fixture
 from tests.catalogue.test_route_query_post import GRANT, SEARCH, search
+from tests.tokens import access_token
 from tests.wiring import apply_state
 
 ENGINE = "LFV2A21K8G301234"  # a column the catalogue does not describe at all
@@ -216,6 +217,31 @@ async def test_a_consumer_cannot_query_by_an_item_it_is_not_given(shop: Shop) ->
         r = await send(shop, "POST", SEARCH, as_json(doc))
         assert r.status_code == 200, (doc, r.text)
         assert r.json()["total"] == total and "driver_id_number" not in r.text
+
+
+async def test_an_encrypted_item_is_queried_by_only_where_it_is_given(shop: Shop) -> None:
+    """The phone is granted encrypted: a client with a key gets it (and may filter by
+    it); czt's portal client has none, its answer withholds the phone, and the records
+    of a filter by it would confirm a guessed number: the answer is refused."""
+    apply_state(shop.services, {"catalogue": [search()], "grants": [GRANT]})
+    shop.tokens["portal"] = access_token(shop.services, sub=None, department="czt",
+                                         roles=("staff",), client_id="czt-portal")
+    phone = ROWS[0]["driver_phone"]
+    for method, target, body in [("GET", f"{VEHICLES}?driver_phone=eq.{phone}", None),
+                                 ("POST", SEARCH, as_json({"filter": {"driverPhone": phone}}))]:
+        keyed = await send(shop, method, target, body)
+        assert keyed.status_code == 200 and keyed.json()["total"] == 1
+        r = await send(shop, method, target, body, who="portal")
+        assert r.status_code == 502, r.text
+        assert r.json()["type"] == "urn:govgate:error:shaping_refused" and phone not in r.text
+        rec = shop.record(r)
+        assert (rec["outcome"], rec["items"]) == ("error", [])
+        assert rec["extra"]["names_item"] == "driver_phone"
+        assert "which this answer withholds" in rec["extra"]["refused"]
+        # without naming it, the portal's answer is cut as before
+        r = await send(shop, method, target.partition("?")[0],
+                       None if body is None else b"{}", who="portal")
+        assert r.status_code == 200 and "driver_phone" not in r.json()["items"][0]
 
 
 async def test_graphql_is_refused_unless_the_route_takes_it(shop: Shop) -> None:
