@@ -5,8 +5,9 @@ them is the upstream's to fill: ``{"items": [...], "first_driver": "4501...",
 "note": "王五 13800138000"}`` would hand the consumer an ID number and a phone number
 nobody granted. So the envelope keeps (``catalogue.shaping``):
 
-    envelope unset     numbers, booleans and null only (counts, pages, flags): no
-                       string, no object or array off the records' path
+    envelope unset     counts under the names of pagination only (``total``,
+                       ``page``, ``has_more``: ``catalogue.pagination``): no string, no
+                       other number, no object or array off the records' path
     envelope: [a, b]   only these keys, each holding any JSON scalar; a dotted path
                        (``page.next``) names a key inside an envelope object
     either way         never a key naming an item (``outside_records``)

@@ -133,7 +133,7 @@ class Route:
     and where the records sit in the JSON body (dotted path; empty = the body);
     ``query``: the query parameters a consumer may send (None: any but the projection,
     renaming and wrapping ones; ``catalogue.query``); ``envelope``: the keys kept
-    beside the records (None: numbers, booleans and null only; ``catalogue.envelope``)."""
+    beside the records (None: pagination counts only; ``catalogue.envelope``)."""
 
     method: str
     path: str

@@ -24,6 +24,11 @@ white space around it dropped, a NUL taken as its end, and a ``[...]`` suffix cu
 A shaped request's body is read the same way (:func:`body_refusal`): a form body's
 names and a JSON object's top-level keys count as parameters beside the query's (Rack
 and Rails merge them); any other body is refused.
+
+Beyond the names, the query string and the body are read whole
+(``catalogue.request_names``): a name or value naming an item the caller is not given
+in the clear, at any depth (``{"filter": {"driver_id_number": ...}}``), is refused, and
+so is GraphQL unless the route lists ``query``.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from catalogue.graphql import MEDIA_TYPE as GRAPHQL
+from catalogue.item_names import NotGranted
 from catalogue.media import media_type
+from catalogue.refusal import BODY, MAX_SHOWN, Refusal
+from catalogue.request_names import Pairs, json_refusal, query_refusal, text_refusal
 from catalogue.routes import fold
 from texts import Text, where
 
@@ -48,7 +56,7 @@ MAX_NAMES = 50
 REFUSED_BY_DEFAULT = frozenset({"select", "apply", "expand", "compute", "fields",
                                 "callback", "jsonp"})
 _SPLIT = re.compile(r"[&;]")
-MAX_SHOWN = 80  # of a refused name, in the answer and the audit record
+NOTHING = NotGranted((), ())
 
 
 def names_problems(value: Any) -> list[str]:
@@ -88,29 +96,33 @@ def read_name(raw: str) -> str | None:
     return fold(text.split("\x00", 1)[0]).strip().split("[", 1)[0].strip()
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a query string is refused: the parameter (as sent, cut short) and why."""
-
-    parameter: str
-    reason: str
+def takes_graphql(allowed: Sequence[str] | None) -> bool:
+    """Whether a route whose ``query:`` is ``allowed`` says it takes GraphQL: it lists
+    ``query`` (``catalogue.graphql``)."""
+    return allowed is not None and "query" in {fold(n) for n in allowed}
 
 
-def refusal(query: str, allowed: Sequence[str] | None) -> Refusal | None:
+def refusal(query: str, allowed: Sequence[str] | None, names: NotGranted = NOTHING
+            ) -> Refusal | None:
     """The first parameter of the raw ``query`` string that a shaped caller may not send
-    on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring)."""
-    return _first_refused(parameter_names(query), allowed)
+    on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring);
+    ``names``: the items it may not name."""
+    return (_first_refused(parameter_names(query), allowed)
+            or query_refusal(query, names, takes_graphql(allowed)))
 
 
 def body_refusal(body: bytes, content_type: str | None, content_encoding: str | None,
-                 query: str, allowed: Sequence[str] | None) -> Refusal | None:
+                 query: str, allowed: Sequence[str] | None, names: NotGranted = NOTHING
+                 ) -> Refusal | None:
     """The first parameter of a shaped request's ``body`` (beside its raw ``query``)
     that the caller may not send, or why the body cannot be checked (parameter
     ``(body)``), or None. Rack merges a form body's parameters into the request's, Rails
     a JSON object's top-level keys: those are names as the query's are, under the same
     rules, and one named in both the query and the body is named twice. A JSON array
-    or scalar has no names and passes; any other body (multipart, text, a coded or a
-    non-UTF-8 one) is refused: the gateway cannot check what it cannot read."""
+    or scalar has no parameter names. Any body is then read whole for the items of
+    ``names`` and GraphQL (``catalogue.request_names``; ``application/graphql`` only
+    there). Any other body (multipart, text, a coded or a non-UTF-8 one) is refused: the
+    gateway cannot check what it cannot read."""
     if not body:
         return None
     if content_encoding is not None and content_encoding.strip().lower() not in IDENTITY:
@@ -122,7 +134,7 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
                              "checked")
     is_json = media == "application/json" or (media.startswith("application/")
                                               and media.endswith("+json"))
-    if media != FORM and not is_json:
+    if media != FORM and not is_json and media != GRAPHQL:
         return Refusal(BODY, f"a {media[:MAX_SHOWN] or 'untyped'} body cannot be checked "
                              "(only a form or a JSON body)")
     try:
@@ -131,28 +143,28 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return Refusal(BODY, "the body is not UTF-8")
+    graphql = takes_graphql(allowed)
+    if media == GRAPHQL:
+        return text_refusal(text, names, graphql)
     if media == FORM:
-        return _first_refused(itertools.chain(parameter_names(query), parameter_names(text)),
-                              allowed)
+        return (_first_refused(itertools.chain(parameter_names(query),
+                                               parameter_names(text)), allowed)
+                or query_refusal(text, names, graphql))
     try:
-        doc = json.loads(text, object_pairs_hook=_Pairs)
+        doc = json.loads(text, object_pairs_hook=Pairs)
     except (ValueError, RecursionError):
         return Refusal(BODY, "the body is not valid JSON")
-    if not isinstance(doc, _Pairs):
-        return None  # an array or a scalar: no parameter names in it
-    names = (key for key, _ in doc)
-    return _first_refused(itertools.chain(parameter_names(query), names), allowed)
+    if isinstance(doc, Pairs):  # an array or a scalar has no parameter names
+        found = _first_refused(itertools.chain(parameter_names(query),
+                                               (key for key, _ in doc)), allowed)
+        if found is not None:
+            return found
+    return json_refusal(doc, names, graphql)
 
 
-BODY = "(body)"  # the parameter a refusal of a body as a whole names
 FORM = "application/x-www-form-urlencoded"
 IDENTITY = frozenset({"", "identity"})
 CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object's members in order, duplicates kept (``json``'s
-    ``object_pairs_hook``): upstreams differ on which of two equal keys they take."""
 
 
 def parameter_names(query: str) -> Iterator[str]:

@@ -9,8 +9,9 @@ are handed in, so nothing here touches a database or a key store.
                 body itself). A list of objects, or one object. Anything else: ShapeError.
     cutting     a record keeps only the allowed items; the envelope around the records
                 keeps what the route's ``envelope:`` lists (any JSON scalar; dotted paths
-                reach into envelope objects), without a list only numbers, booleans and
-                null (``total``, ``page``): never a string (``"note": "王五 138..."``),
+                reach into envelope objects), without a list only counts under the names
+                of pagination (``total``, ``page``, ``has_more``: ``catalogue.pagination``):
+                never a string (``"note": "王五 138..."``), never another number,
                 never other nested data (``catalogue.envelope``), and never a key naming
                 an item of the resource in any spelling (``driver_name``, ``DriverName``,
                 ``driver-name``): a value outside the records would pass uncut,
@@ -42,8 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,8 +53,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, import_key
 
 from catalogue.errors import ShapeError
+from catalogue.item_names import item_key
 from catalogue.media import media_type
 from catalogue.model import Item
+from catalogue.pagination import is_count, is_pagination
 
 JWE_ALG = "ECDH-ES+A256KW"
 JWE_ENC = "A256GCM"
@@ -330,15 +331,6 @@ def shape(
     return Shaped(data, released, withheld, count, tuple(keep.outside), tuple(keep.dropped))
 
 
-def item_key(name: str) -> str:
-    """``name`` as a lax reader compares keys: compatibility forms, letter case and
-    the separators between words (``_``, ``-``, spaces) aside."""
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name)).casefold()
-
-
-_SEPARATORS = re.compile(r"[\W_]+")
-
-
 class _Keep:
     """What the envelope keeps (module docstring), and the keys it dropped."""
 
@@ -352,10 +344,10 @@ class _Keep:
         self.outside: list[str] = []
         self.dropped: list[str] = []
 
-    def kept(self, key: str, value: Any) -> bool:
+    def kept(self, full: str, key: str, value: Any) -> bool:
         if self.listed is None:
-            return value is None or isinstance(value, bool | int | float)
-        return key in self.listed and (value is None or isinstance(
+            return is_pagination(key) and is_count(value)
+        return full in self.listed and (value is None or isinstance(
             value, str | bool | int | float))
 
 
@@ -374,7 +366,7 @@ def _envelope(doc: dict[str, Any], path: list[str], records: Any, keep: _Keep,
             keep.outside.append(full)
         elif isinstance(v, dict) and full in keep.within:
             out[k] = _envelope(v, [], None, keep, f"{full}.")
-        elif keep.kept(full, v):
+        elif keep.kept(full, k, v):
             out[k] = v
         else:
             keep.dropped.append(full)

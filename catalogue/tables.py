@@ -43,7 +43,7 @@ resources = sa.Table(
     # NULL: not listed (any but the projection ones: catalogue.query)
     sa.Column("route_query", sa.Text, nullable=True),
     # the envelope keys kept beside the records, separated by spaces ("": none);
-    # NULL: not listed (numbers, booleans and null only: catalogue.envelope)
+    # NULL: not listed (pagination counts only: catalogue.envelope)
     sa.Column("route_envelope", sa.Text, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=1),

@@ -28,7 +28,11 @@ query   For a caller whose answer is shaped, the query string is checked before
         whole by the proxy, up to its body limit: :func:`check_shaped_body`) is
         checked the same way, a form's names and a JSON object's top-level keys
         counting as parameters; any other body is refused; on the other methods
-        a body is refused outright.
+        a body is refused outright. The query string and the body are also read
+        whole (``catalogue.request_names``): a name or value naming an item the
+        caller is not given in the clear (``gateway.proxy.catalogue_names``), at any
+        depth, or GraphQL on a route not listing ``query``, is refused the same
+        way (``extra.names_item``, ``extra.graphql``).
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -37,10 +41,13 @@ shape   The response of an allowed request for a consumer is cut to the allowed
         head keeps no validator or checksum of the raw body and says
         ``Cache-Control: private, no-store`` (:func:`shaped_headers`); the
         upstream was asked for the whole body, unencoded, unconditionally
-        (``gateway.proxy.headers.SHAPED_DROP``). The envelope around the records
-        keeps only what the route's ``envelope:`` lists, unlisted only numbers,
-        booleans and null (``catalogue.envelope``); the dropped keys are named in
-        the audit record (``extra.envelope_dropped``, ``extra.outside_records``).
+        (``gateway.proxy.headers.SHAPED_DROP``). Of the upstream's header fields
+        only counts pass (:func:`shaped_headers`; the rest named in
+        ``extra.headers_dropped``). The envelope around the records keeps only
+        what the route's ``envelope:`` lists, unlisted only pagination counts
+        (``catalogue.envelope``, ``catalogue.pagination``); the dropped keys are
+        named in the audit record (``extra.envelope_dropped``,
+        ``extra.outside_records``).
 audit   Both steps write into the request's one ``proxy_request`` record, which
         the proxy appends durably before the response leaves: the resource, the
         purpose, the items actually released, the grants used, and the items
@@ -51,6 +58,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -60,11 +68,14 @@ from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
 from catalogue.envelope import bounded
-from catalogue.query import BODY, Refusal, body_refusal, refusal
+from catalogue.item_names import item_key
+from catalogue.pagination import count_header
+from catalogue.query import body_refusal, refusal
+from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
-from catalogue.shaping import item_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
+from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, withheld_named
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.tables import clients
@@ -94,8 +105,9 @@ _DROP = {b"content-length", b"content-type", b"content-encoding", b"content-rang
 _DROP_PARTS = (b"etag", b"digest", b"md5", b"sha", b"checksum", b"hash")
 # the shaped body is this caller's alone (their grant's items, their key's JWE, their
 # department's pseudonyms): no shared cache may keep it for the next caller, and
-# nothing keeps it on disk
-_SHAPED_HEADERS = [(b"cache-control", b"private, no-store")]
+# nothing keeps it on disk; nor is it read as anything but JSON
+_SHAPED_HEADERS = [(b"cache-control", b"private, no-store"),
+                   (b"x-content-type-options", b"nosniff")]
 _JSON = (b"content-type", b"application/json")
 _NO_BODY = frozenset({204, 205, 304})  # RFC 9110 15.3.5, 15.3.6, 15.4.5
 
@@ -161,8 +173,11 @@ def _check_query(req: ProxyRequest) -> None:
     """Refuse (400, audited) a query parameter the shaped caller may not send on the
     matched route, before the upstream is called: an upstream that renames or projects
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
-    resource = req.extra[_KEY][0]
-    why = refusal(req.target.query, resource.route.query)
+    resource, found, _ = req.extra[_KEY]
+    why, named = checked(resource, found, functools.partial(
+        refusal, req.target.query, resource.route.query))
+    if named is not None:
+        req.extra[NAMED_ENCRYPTED] = named
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
         # Rack, Express's body parsers and others read a form body's parameters on any
         # method, beside the query string's: a projection there would never be checked
@@ -172,7 +187,9 @@ def _check_query(req: ProxyRequest) -> None:
         _refuse(req, resource, why)
 
 
-INLINE_BODY_BYTES = 64 * 1024  # a larger body is parsed off the event loop
+# a larger body is read off the event loop (every key and string of it: about 2.5 µs
+# each, so at most a few milliseconds here)
+INLINE_BODY_BYTES = 16 * 1024
 
 
 async def check_shaped_body(req: ProxyRequest, body: bytes,
@@ -185,16 +202,23 @@ async def check_shaped_body(req: ProxyRequest, body: bytes,
     if found is None:
         return  # not a catalogue resource: nothing shapes it by item name
     resource = found[0]
-    args = (body, _field(headers, b"content-type", once=True),
-            _field(headers, b"content-encoding"), req.target.query, resource.route.query)
-    why = (body_refusal(*args) if len(body) <= INLINE_BODY_BYTES
-           else await asyncio.to_thread(body_refusal, *args))
+    check = functools.partial(
+        body_refusal, body, _field(headers, b"content-type", once=True),
+        _field(headers, b"content-encoding"), req.target.query, resource.route.query)
+    why, named = (checked(resource, found[1], check) if len(body) <= INLINE_BODY_BYTES
+                  else await asyncio.to_thread(checked, resource, found[1], check))
+    if named is not None:
+        req.extra[NAMED_ENCRYPTED] = named
     if why is not None:
         _refuse(req, resource, why)
 
 
 def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
     req.audit.extra["query_refused"] = why.parameter
+    if why.item is not None:
+        req.audit.extra["names_item"] = why.item
+    if why.graphql:
+        req.audit.extra["graphql"] = True
     req.audit.reason = (f"{resource.code}: query parameter {why.parameter!r} refused: "
                         f"{why.reason}")
     listed = resource.route.query
@@ -354,12 +378,22 @@ def _field(headers: list[tuple[bytes, bytes]], name: bytes, *, once: bool = Fals
     return ", ".join(values) if values else None
 
 
-def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool
-                   ) -> list[tuple[bytes, bytes]]:
+def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool,
+                   dropped: list[str] | None = None) -> list[tuple[bytes, bytes]]:
     """The upstream's header fields as they go out with a shaped answer (``body``:
-    whether it has one)."""
-    out = [(k, v) for k, v in headers if (low := k.lower()) not in _DROP
-           and not any(part in low for part in _DROP_PARTS)]
+    whether it has one): only counts (pagination, rate limits, ``Retry-After``:
+    ``catalogue.pagination.count_header``). Any other value is the upstream's to fill
+    and passes uncut: ``Location: /vehicles?driver_id_number=...``, a
+    ``Content-Disposition`` file name, a ``Link``'s query, a cookie. ``dropped`` gets the
+    names of those dropped, but for the fields about the raw body the gateway replaces."""
+    out = []
+    for k, v in headers:
+        low = k.lower()
+        if count_header(low.decode("latin-1"), v):
+            out.append((k, v))
+        elif dropped is not None and low not in _DROP and not any(
+                part in low for part in _DROP_PARTS):
+            dropped.append(low.decode("latin-1"))
     out += _SHAPED_HEADERS
     if body:
         out.append(_JSON)
@@ -393,13 +427,16 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             return resp
         resource, cd, caller = found
         upstream = without_items(resp.headers, resource, req.audit.extra)
+        dropped: list[str] = []
+        headers = shaped_headers(upstream, body=resp.status not in _NO_BODY,
+                                 dropped=dropped)
+        if dropped:
+            _name_bounded(req.audit.extra, "headers_dropped", list(dict.fromkeys(dropped)))
         if req.method == "HEAD" or resp.status in _NO_BODY:
             # no body to shape; the head still must not describe the raw one (a HEAD's
             # head is the GET's: JSON)
             req.audit.items = ()
-            return UpstreamResponse(resp.status, shaped_headers(
-                upstream, body=resp.status not in _NO_BODY), b"")
-        headers = shaped_headers(upstream, body=True)
+            return UpstreamResponse(resp.status, headers, b"")
         if not 200 <= resp.status < 300:
             body = json.dumps({"upstream_status": resp.status}).encode()
             req.audit.items = ()
@@ -415,6 +452,13 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
             raise ShapingRefused("the response could not be shaped") from None
+        if (named := withheld_named(req.extra, shaped)) is not None:
+            req.audit.items = ()
+            req.audit.extra["names_item"] = named
+            req.audit.extra["refused"] = (
+                f"the request names item {named!r}, which this answer withholds "
+                f"({shaped.withheld[named]}): its records would tell the item's values")
+            raise ShapingRefused("the response could not be shaped")
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
@@ -423,10 +467,16 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         for name, keys in (("outside_records", shaped.outside),
                            ("envelope_dropped", shaped.dropped)):
             if keys:
-                shown, more = bounded(list(keys))
-                req.audit.extra[name] = shown
-                if more:
-                    req.audit.extra[f"{name}_more"] = more
+                _name_bounded(req.audit.extra, name, list(keys))
         return UpstreamResponse(resp.status, headers, shaped.body)
 
     return shape
+
+
+def _name_bounded(extra: dict[str, Any], name: str, keys: list[str]) -> None:
+    """``keys`` (the upstream's, any number of them) in the audit record: the first
+    ones under ``name``, how many more under ``name_more``."""
+    shown, more = bounded(keys)
+    extra[name] = shown
+    if more:
+        extra[f"{name}_more"] = more

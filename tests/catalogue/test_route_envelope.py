@@ -4,7 +4,7 @@ without the driver's ID number) served by an upstream on a real socket that puts
 data beside the records, through the gateway on a real socket (the fixtures of
 tests/catalogue/test_route_query.py). Unlisted, a string (an ID number, a phone
 number) or an object beside the records is dropped and the audit record names it;
-numbers, booleans and null stay. Listed, only the listed keys stay."""
+only counts under the names of pagination stay. Listed, only the listed keys stay."""
 
 from __future__ import annotations
 
@@ -62,14 +62,16 @@ async def answered(at: Shop, envelope: dict[str, Any]) -> tuple[dict[str, Any], 
     return doc, rec["extra"]
 
 
-async def test_unlisted_the_envelope_keeps_numbers_booleans_and_null(shop: Shop) -> None:  # noqa: F811
+async def test_unlisted_the_envelope_keeps_pagination_counts(shop: Shop) -> None:  # noqa: F811
+    # a number, a boolean or null under a name that is no pagination's ("cursor",
+    # "score") is dropped as a string is (catalogue.pagination)
     doc, extra = await answered(shop, {
         "total": 2, "first_driver": SECRET, "note": f"王五 {PHONE}", "has_more": False,
         "cursor": None, "score": 1.5, "page": {"next": "abc", "size": 2}, "tags": [SECRET],
         "driverName": "李建国"})
-    assert doc == {"items": doc["items"], "total": 2, "has_more": False, "cursor": None,
-                   "score": 1.5}
-    assert extra["envelope_dropped"] == ["first_driver", "note", "page", "tags"]
+    assert doc == {"items": doc["items"], "total": 2, "has_more": False}
+    assert extra["envelope_dropped"] == ["first_driver", "note", "cursor", "score", "page",
+                                         "tags"]
     assert extra["outside_records"] == ["driverName"]
     assert "envelope_dropped_more" not in extra
     # an envelope of many keys: the audit record names the first ones and counts the rest
@@ -117,9 +119,9 @@ def test_nested_records_keep_their_envelope_by_dotted_paths() -> None:
         "page": {"next": "p-2", "owner": SECRET}, "note": PHONE}}).encode()
     items, allowed = [Item("brand", "品牌"), Item("driver_phone", "电话")], ["brand"]
     out = shape(body, records="data.rows", items=items, allowed=allowed)
-    assert json.loads(out.body) == {"code": 0, "data": {"rows": [{"brand": "红旗 H5"}],
-                                                        "total": 1}}
-    assert out.dropped == ("msg", "data.page", "data.note") and out.outside == ()
+    # "code" is the wrapper's, not pagination: kept only when the route lists it
+    assert json.loads(out.body) == {"data": {"rows": [{"brand": "红旗 H5"}], "total": 1}}
+    assert out.dropped == ("code", "msg", "data.page", "data.note") and out.outside == ()
     out = shape(body, records="data.rows", items=items, allowed=allowed,
                 envelope=("msg", "data.page.next", "data.page.owner.x"))
     assert json.loads(out.body) == {"msg": "成功", "data": {"rows": [{"brand": "红旗 H5"}],

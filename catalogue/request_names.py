@@ -1,0 +1,126 @@
+"""What a shaped request names beyond its top-level parameters: items the caller is not
+given in the clear, and GraphQL.
+
+``catalogue.query`` checks a shaped request's parameter names (the query string's, a
+form body's, a JSON object's top-level keys) against the route's ``query:``. Filters go
+deeper: ``{"filter": {"driver_id_number": "4501..."}}`` (Rails and Django REST filter
+backends), ``?filter[driver_id_number]=``, Elasticsearch-like ``{"query": {"bool":
+{"must": [{"term": {...}}]}}}``, ``{"filters": [{"field": "driver_id_number", ...}]}``,
+``?order=driver_id_number.desc``. Each queries *by* an item whose value the caller is not
+given, and whether records come back tells it the value. So every parameter name and
+value of the query string and a form body (decoded once, ``[...]`` kept), and every key
+and string value of a JSON body at any depth, is read for an item's name
+(``catalogue.item_names.NotGranted``: the items cut from the caller's answer, and those
+it gets only masked). A JSON body deeper than :data:`MAX_DEPTH` or with more than
+:data:`MAX_NODES` keys and values is refused as not checkable.
+
+GraphQL renames any field to a granted name with an alias, and the gateway does not
+parse it (``catalogue.graphql``): a ``query`` parameter or member holding a GraphQL
+document, a persisted query's hash (``extensions.persistedQuery``) and an
+``application/graphql`` body are refused unless the route's ``query:`` lists ``query``;
+then they are read for items' names as any other text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote_plus
+
+from catalogue.graphql import PERSISTED, is_graphql
+from catalogue.item_names import NotGranted, item_key
+from catalogue.refusal import BODY, MAX_SHOWN, Refusal
+
+MAX_DEPTH = 32  # Elasticsearch's bool queries nest about ten deep
+MAX_NODES = 100_000  # keys and values of one JSON body
+NO_NAME = "(no name)"  # the parameter of a value sent without one ("=x")
+
+
+class Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in order, duplicates kept (``json``'s
+    ``object_pairs_hook``): upstreams differ on which of two equal keys they take."""
+
+
+def _graphql_refusal(where: str) -> Refusal:
+    return Refusal(where[:MAX_SHOWN], "GraphQL is refused on a route whose answer is cut "
+                   "for this caller (an alias can put any field under a granted item's "
+                   "name) unless the route lists query", graphql=True)
+
+
+def _named(where: str, item: str, *, value: bool) -> Refusal:
+    what = "its value names" if value else "it names"
+    return Refusal(where[:MAX_SHOWN], f"{what} item {item!r}, which this caller is not "
+                   "given in the clear: a request may not select, filter or sort by it",
+                   item=item)
+
+
+def pairs(text: str) -> Iterator[tuple[str, str, str]]:
+    """The parameters of a query string or form body: (raw name, name and value decoded
+    once)."""
+    for part in itertools.chain.from_iterable(p.split(";") for p in text.split("&")):
+        raw, _, value = part.partition("=")
+        if raw or value:
+            yield raw, unquote_plus(raw), unquote_plus(value)
+
+
+def query_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+    """The first parameter of a query string (or form body) naming an item of ``names``
+    in its name or value, or carrying GraphQL (module docstring), or None."""
+    for raw, name, value in pairs(text):
+        key = item_key(name.split("[", 1)[0])
+        if not graphql_ok and ((key == "query" and is_graphql(value))
+                               or PERSISTED in item_key(value)):
+            return _graphql_refusal(raw or NO_NAME)
+        for text_, is_value in ((name, False), (value, True)):
+            item = names.named(text_)
+            if item is not None:
+                return _named(raw or NO_NAME, item, value=is_value)
+    return None
+
+
+def text_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+    """An ``application/graphql`` body: refused unless the route takes GraphQL, then
+    read for items' names."""
+    if not graphql_ok:
+        return _graphql_refusal(BODY)
+    item = names.named(text)
+    return None if item is None else _named(BODY, item, value=True)
+
+
+def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+    """The first key or string value of a parsed JSON body (objects as :class:`Pairs`)
+    naming an item of ``names``, or carrying GraphQL, or too big to check; or None."""
+    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    seen = 0
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return Refusal(BODY, f"the body is nested deeper than {MAX_DEPTH} levels: it "
+                                 "cannot be checked")
+        if isinstance(node, Pairs):
+            seen += len(node)
+            below = []
+            for key, value in node:
+                at = f"{where}.{key}" if where else key
+                item = names.named(key)
+                if item is not None:
+                    return _named(at, item, value=False)
+                folded = item_key(key)
+                if not graphql_ok and (folded == PERSISTED or (
+                        folded == "query" and isinstance(value, str) and is_graphql(value))):
+                    return _graphql_refusal(at)
+                below.append((value, at, depth + 1))
+            stack.extend(reversed(below))  # in the document's order
+        elif isinstance(node, list):
+            seen += len(node)
+            stack.extend(reversed([(v, f"{where}[{k}]", depth + 1)
+                                   for k, v in enumerate(node)]))
+        elif isinstance(node, str):
+            item = names.named(node)
+            if item is not None:
+                return _named(where or BODY, item, value=True)
+        if seen > MAX_NODES:
+            return Refusal(BODY, f"the body holds more than {MAX_NODES} keys and values: "
+                                 "it cannot be checked")
+    return None
