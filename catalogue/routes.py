@@ -16,11 +16,12 @@ out raw. So two levels of "the same":
                 ``/API/Vehicles/`` is ``/api/vehicles``
     resembling  (ambiguous) what some upstreams also read as the route: a ``;``
                 path parameter (servlet containers), trailing dots and white
-                space and a ``::$DATA`` stream name (Windows, IIS), a trailing ``+`` (a form decoder's space), a
-                decoded ``?`` or ``#``, a format suffix such as ``.json`` on the
-                last segment (Rails; old Spring reads anything from the first dot:
-                ``.a.b``), each also in its compatibility
-                form (full-width ``．`` and ``；``, as Windows' best fit reads them)
+                space and a ``::$DATA`` stream name (Windows, IIS), a trailing
+                ``+`` (a form decoder's space), a decoded ``?`` or ``#``, a format
+                suffix such as ``.json`` on the last segment (Rails; old Spring
+                reads anything from the first dot: ``.a.b``), each also in its
+                compatibility form (full-width ``．`` and ``；``, as Windows' best
+                fit reads them)
                 ``/api/vehicles;x=1``, ``/api/vehicles.``, ``/api/vehicles.json``,
                 ``/api/vehicles+``, ``/api/vehicles．``
 
