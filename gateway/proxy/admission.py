@@ -47,6 +47,7 @@ from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.delegation import check_audience, delegated_policy
 from gateway.proxy.path import BadPath, Target, parse
 from gateway.proxy.rate_limits import TokenBucketLimiter
+from gateway.proxy.target_redaction import redact_target
 from gateway.proxy.upstream_tls import UpstreamTLS, from_column
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import systems
@@ -152,8 +153,10 @@ class AuditDraft:
 def audit_target(raw: bytes | str) -> str:
     """A request target as the client sent it, bounded, for the audit record: bytes as
     UTF-8 (what a raw non-ASCII path means, as ``path.parse`` reads it), a byte that
-    is not UTF-8 as ``\\xNN``, so the record shows what arrived, not mojibake."""
+    is not UTF-8 as ``\\xNN``, so the record shows what arrived, not mojibake; the
+    values of credential parameters masked (``gateway.proxy.target_redaction``)."""
     text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+    text = redact_target(text)  # no credential in the audit record
     return text if len(text) <= MAX_AUDIT_TARGET else text[:MAX_AUDIT_TARGET] + "…"
 
 

@@ -38,7 +38,9 @@ async def test_a_segment_a_servlet_container_reads_as_empty_is_refused(
         assert r.status == 403, target
         record = world.audit.records[-1]
         assert record.event_type == "forward_auth" and record.outcome == "deny", target
-        assert record.extra["refused_as"] == 400 and record.extra["path"] == target
+        assert record.extra["refused_as"] == 400
+        # a session id's value is masked in the record (gateway.proxy.target_redaction)
+        assert record.extra["path"] == target.replace("jsessionid=1", "jsessionid=[redacted]")
         direct = await world.request("GET", "/s/echo" + target, token=world.token())
         assert direct.status == 400, target
     assert world.echo.seen == []

@@ -1,0 +1,52 @@
+"""Credentials out of the request targets the audit log keeps.
+
+A proxied or forward-auth request's target goes into its audit record as the client
+sent it (what was asked for is what an investigation needs). Some targets carry a
+credential: an OAuth access token as a query parameter (RFC 6750 §2.3), a CAS service
+ticket or an OpenID Connect authorisation code on a system's sign-in callback behind
+the proxy, an API key, a servlet session id as a path parameter (``;jsessionid=``).
+"No secret in audit records": their values are replaced by ``[redacted]``, as the
+record's own scrubbing (``audit.record``) replaces JWTs and keys naming secrets; the
+names stay, so the record still says that one was sent.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_plus
+
+from audit.record import REDACTED
+
+# a parameter name (lower case, without "-", "_" and ".") that carries a credential
+_SECRET_NAME = re.compile(
+    r"token|secret|passw|pwd|apikey|accesskey|credential|session|ticket|signature"
+    r"|assertion|samlresponse|samlrequest|authorization|\A(?:key|sig|code|auth)\Z")
+_FOLD = str.maketrans("", "", "-_.")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a query or path parameter named ``name`` (as sent) carries a credential."""
+    return _SECRET_NAME.search(unquote_plus(name).lower().translate(_FOLD)) is not None
+
+
+def _masked_pairs(text: str, sep: str) -> str:
+    parts = text.split(sep)
+    for i, part in enumerate(parts):
+        name, eq, value = part.partition("=")
+        if eq and value and secret_name(name):
+            parts[i] = f"{name}={REDACTED}"
+    return sep.join(parts)
+
+
+def redact_target(target: str) -> str:
+    """``target`` (a path, ``?`` and a query, as sent) with the values of credential
+    parameters masked, in the query and in ``;`` path parameters."""
+    if "=" not in target:
+        return target
+    path, q, query = target.partition("?")
+    if ";" in path:
+        path = "/".join(_masked_pairs(seg, ";") if ";" in seg else seg
+                        for seg in path.split("/"))
+    if q:
+        query = _masked_pairs(query, "&")
+    return path + q + query
