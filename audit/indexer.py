@@ -4,7 +4,7 @@ One round (``run_once``) takes every chain of the journal directory that is this
 process's own (up to what its writer has fsynced) or nobody's (its lock is free: the
 process that wrote it died or closed), and for each segment loads the frames past
 its watermark: one transaction per batch inserts the records (PostgreSQL: ``COPY``;
-SQLite: one ``executemany``), adds them to the usage figures, moves the chain's head
+SQLite: multi-row ``INSERT``s), adds them to the usage figures, moves the chain's head
 and the segment's watermark. Rows at or below the chain's stored head are skipped in
 that same transaction (the head row is locked first), so a replay after a crash
 between load and watermark adds nothing twice; the unique ``(chain_id, seq)`` would
