@@ -395,10 +395,10 @@ def _insert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
             i += size
 
 
-# rows per INSERT statement on SQLite, largest first (64 x 23 columns: 1,472 parameters,
-# within any SQLite's limit since 3.32's 32,766); a handful of statements a batch,
-# each prepared once (the sqlite3 module's statement cache)
-SQLITE_CHUNKS = (64, 16, 4, 1)
+# rows per INSERT statement on SQLite, largest first (32 x 23 columns: 736 parameters,
+# within the 999 of SQLite before 3.32, still shipped by older distributions); a
+# handful of statements a batch, each prepared once (the sqlite3 module's cache)
+SQLITE_CHUNKS = (32, 8, 2, 1)
 
 
 @functools.cache

@@ -4,12 +4,12 @@
                                              [--case c2|d|d3|e|e3 ...]
 
 The servers of ``bench_proxy.py`` (same nginx upstream and configuration, same roles),
-but what is measured is not requests per second (printed beside, for reference): it is the CPU time (user + system,
-every thread) the one server process spent, read from ``/proc/<pid>/stat`` before and
-after a wrk run, divided by the requests wrk completed. On a machine other engineers
-share that figure is far steadier than req/s, and (d) − (c2) is then directly the CPU
-that govgate's security adds to a proxied request over its own transport (issue #17's
-target: ≤ 100 µs). Cases:
+but what is measured is not requests per second (printed beside, for reference): it is
+the CPU time (user + system, every thread) the one server process spent, read from
+``/proc/<pid>/stat`` before and after a wrk run, divided by the requests wrk completed.
+On a machine other engineers share that figure is far steadier than req/s, and (d) −
+(c2) is then directly the CPU that govgate's security adds to a proxied request over its
+own transport (issue #17's target: ≤ 100 µs). Cases:
 
     c2   govgate's transport alone (uvicorn + the upstream client, no checks)
     d    govgate proxy, bearer token, durable audit (SQLite)

@@ -563,7 +563,7 @@ def test_sqlite_loads_a_batch_in_a_few_statements_not_a_step_per_row(
     log, indexer = make()
     steps: list[str] = []
     try:
-        n = 64 + 16 + 4 + 3  # every chunk size once
+        n = 2 * 32 + 8 + 2 + 1  # every chunk size (audit.indexer.SQLITE_CHUNKS)
         log.append_many_sync([rec(i, extra={"k": f"值 {i}"}) for i in range(n)])
         on_file = [row for p in journal.segments(log.chain_id or "") for _, row in read_frames(p)]
         traced: list[Any] = []
@@ -579,7 +579,7 @@ def test_sqlite_loads_a_batch_in_a_few_statements_not_a_step_per_row(
             for dbapi_conn in traced:
                 dbapi_conn.set_trace_callback(None)
         inserts = [s for s in steps if s.startswith(f"INSERT INTO {records.name} ")]
-        assert len(inserts) == 1 + 1 + 1 + 3, len(inserts)
+        assert len(inserts) == 2 + 1 + 1 + 1, len(inserts)
         assert _table_rows(audit_engine) == on_file
     finally:
         log.close_sync()
