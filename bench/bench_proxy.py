@@ -170,7 +170,8 @@ def role_govgate(home: str, port: int) -> None:
     from gateway.web.http_server import HeadLimits, ServerConfig
 
     env = {"GOVGATE_HOME": home}
-    for name in ("GOVGATE_AUDIT_PATH", "GOVGATE_AUDIT_INDEXER"):  # else the defaults
+    for name in ("GOVGATE_AUDIT_PATH", "GOVGATE_AUDIT_INDEXER",  # else the defaults
+                 "GOVGATE_AUDIT_INDEX_SECONDS"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     settings = load_settings(env)

@@ -4,12 +4,12 @@
                                              [--case c2|d|d3|e|e3 ...]
 
 The servers of ``bench_proxy.py`` (same nginx upstream and configuration, same roles),
-but what is measured is not requests per second: it is the CPU time (user + system,
-every thread) the one server process spent, read from ``/proc/<pid>/stat`` before and
-after a wrk run, divided by the requests wrk completed. On a machine other engineers
-share that figure is far steadier than req/s, and (d) − (c2) is then directly the CPU
-that govgate's security adds to a proxied request over its own transport (issue #17's
-target: ≤ 100 µs). Cases:
+but what is measured is not requests per second (printed beside, for reference): it is
+the CPU time (user + system, every thread) the one server process spent, read from
+``/proc/<pid>/stat`` before and after a wrk run, divided by the requests wrk completed.
+On a machine other engineers share that figure is far steadier than req/s, and (d) −
+(c2) is then directly the CPU that govgate's security adds to a proxied request over its
+own transport (issue #17's target: ≤ 100 µs). Cases:
 
     c2   govgate's transport alone (uvicorn + the upstream client, no checks)
     d    govgate proxy, bearer token, durable audit (SQLite)
@@ -18,7 +18,9 @@ target: ≤ 100 µs). Cases:
     e3   the same for the per_caller system
 
 With ``GOVGATE_AUDIT_INDEXER=process`` in the environment the gateway's audit indexer
-runs as its child (docs/audit-journal.md); its CPU is printed apart.
+runs as its child (docs/audit-journal.md); its CPU is printed apart. The child
+inherits the server's pinning to CPU 0; ``--unpin-children`` lets it run on any core
+(as it would on a gateway with cores to spare).
 
 Needs nginx and wrk (each wrk run at most ``--seconds``, 10 at most).
 """
@@ -66,6 +68,15 @@ def children_cpu(pid: int) -> float:
     return total
 
 
+def unpin_children(pid: int) -> list[int]:
+    """Let the live children of ``pid`` run on every core; returns their pids."""
+    kids = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+    for kid in kids:
+        os.sched_setaffinity(kid, range(os.cpu_count() or 1))
+    return kids
+
+
 def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> int:
     """Requests wrk completed in ``seconds`` (non-2xx answers refuse the run)."""
     cmd = [*bench_proxy.pin(1), str(bench_proxy.WRK), "-t1", f"-c{connections}",
@@ -82,13 +93,13 @@ def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> int:
     return int(found.group(1))
 
 
-def profile(pid: int, out: Path, seconds: int) -> subprocess.Popen[bytes]:
+def profile(pid: int, out: Path, seconds: int, rate: int = 250) -> subprocess.Popen[bytes]:
     """py-spy (``pip install py-spy``; not a dependency) sampling ``pid`` for ``seconds``:
     the thread holding the GIL, where the one core goes."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds),
-                             "--rate", "250", "--format", "raw", "--threads", "--gil",
+                             "--rate", str(rate), "--format", "raw", "--threads", "--gil",
                              "--output", str(out)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -103,6 +114,11 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR",
                         help="also sample the server with py-spy during each case's last "
                              "round: DIR/<case>.txt, collapsed stacks (flamegraph input)")
+    parser.add_argument("--profile-rate", type=int, default=250, metavar="HZ",
+                        help="py-spy's samples a second (default 250)")
+    parser.add_argument("--unpin-children", action="store_true",
+                        help="the server's children (the audit indexer's process) on any "
+                             "core, not pinned to the server's")
     args = parser.parse_args()
     if not Path(bench_proxy.NGINX).exists() or bench_proxy.WRK is None:
         sys.exit("nginx and wrk are required")
@@ -126,6 +142,8 @@ def main() -> None:
         procs += [transport, govgate]
         for key in ("a", "b", "e", "f", "t", "g"):  # "c", the aiohttp forwarder, not run
             bench_proxy.wait_port(ports[key])
+        if args.unpin_children:
+            print(f"children unpinned: {unpin_children(govgate.pid)}")
         auth = [f"Authorization: Bearer {token}"]
         cases = {
             "c2": ("(c2) govgate's transport alone", transport.pid,
@@ -147,7 +165,7 @@ def main() -> None:
             wrk(url, 1, args.connections, headers)  # warm-up
             figures = []
             for i in range(rounds):
-                spy = (profile(pid, Path(args.profile) / f"{key}.txt", seconds)
+                spy = (profile(pid, Path(args.profile) / f"{key}.txt", seconds, args.profile_rate)
                        if args.profile and i == rounds - 1 else None)
                 user, system = cpu_split(pid)
                 kids = children_cpu(pid)
@@ -157,12 +175,13 @@ def main() -> None:
                 user2, system2 = cpu_split(pid)
                 figures.append(((user2 + system2 - user - system) / n * 1e6,
                                 (system2 - system) / n * 1e6,
-                                (children_cpu(pid) - kids) / n * 1e6))
+                                (children_cpu(pid) - kids) / n * 1e6, n / seconds))
             figures.sort()
             mid = figures[len(figures) // 2]
             apart = f", {mid[2]:.0f} in its children" if mid[2] else ""
             print(f"  {name:36s} {mid[0]:6.0f} us CPU/request ({mid[1]:.0f} in the kernel"
-                  f"{apart})  ({', '.join(f'{f[0]:.0f}' for f in figures)})")
+                  f"{apart})  ({', '.join(f'{f[0]:.0f}' for f in figures)}; "
+                  f"{mid[3]:,.0f} req/s)")
     finally:
         bench_proxy.stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -551,3 +551,37 @@ def test_a_new_chain_waits_out_an_indexer_holding_its_fresh_directory(
     stored_one = log.append_sync(rec(1))
     assert held and stored_one.seq == 1
     log.close_sync()
+
+
+def test_sqlite_loads_a_batch_in_a_few_statements_not_a_step_per_row(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    """SQLite: the sqlite3 module gives the GIL up around each statement step, so
+    ``executemany`` (one step per row) handed the GIL to the event loop and back once
+    per record; many rows go to one INSERT, and each row lands as the writer made it."""
+    if audit_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL loads with COPY")
+    log, indexer = make()
+    steps: list[str] = []
+    try:
+        n = 2 * 32 + 8 + 2 + 1  # every chunk size (audit.indexer.SQLITE_CHUNKS)
+        log.append_many_sync([rec(i, extra={"k": f"值 {i}"}) for i in range(n)])
+        on_file = [row for p in journal.segments(log.chain_id or "") for _, row in read_frames(p)]
+        traced: list[Any] = []
+
+        def trace(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_conn.set_trace_callback(steps.append)  # each statement step, in order
+            traced.append(dbapi_conn)
+        sa.event.listen(audit_engine, "checkout", trace)
+        try:
+            assert indexer.run_once() == n
+        finally:
+            sa.event.remove(audit_engine, "checkout", trace)
+            for dbapi_conn in traced:
+                dbapi_conn.set_trace_callback(None)
+        inserts = [s for s in steps if s.startswith(f"INSERT INTO {records.name} ")]
+        assert len(inserts) == 2 + 1 + 1 + 1, len(inserts)
+        assert _table_rows(audit_engine) == on_file
+    finally:
+        log.close_sync()
+    verify_ok(audit_engine, keys)
+    journal_ok(audit_engine, journal)
