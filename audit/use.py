@@ -232,6 +232,21 @@ def last_use(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
         return {r.code: int(r.ts) for r in conn.execute(stmt)}
 
 
+def last_unconfirmed(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
+                     ) -> dict[str, int]:
+    """Code → the time (UTC ms) of its last forward-auth allow, ever: let through, the
+    answer not seen, so neither a use nor a sign that the target lies idle."""
+    target = _column(kind)
+    where = [records.c.event_type == "forward_auth", records.c.outcome == "allow",
+             target.is_not(None)]
+    if codes is not None:
+        where.append(target.in_(list(codes)) if codes else sa.false())
+    stmt = sa.select(target.label("code"), sa.func.max(records.c.ts).label("ts")).where(
+        *where).group_by(target)
+    with engine.connect() as conn:
+        return {r.code: int(r.ts) for r in conn.execute(stmt)}
+
+
 def consumer_days(engine: sa.Engine, window: Window, *,
                   resources: Sequence[str] | None = None) -> list[ConsumerDay]:
     """Delivered calls on catalogue resources by day, resource, department and client."""

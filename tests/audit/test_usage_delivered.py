@@ -110,6 +110,11 @@ async def test_every_view_counts_only_what_the_system_delivered(
         **bearer(services, "jgswj", client="office-web"),
         "X-Original-URI": "/s/vehicles/api/vehicles/G1024", "X-Original-Method": "GET"})
     assert verify.status_code == 200, verify.text
+    # a system reached only through a front proxy: its answers are never seen
+    behind = await http.get("/auth/verify", headers={
+        **bearer(services, "jgswj", client="office-web"),
+        "X-Original-URI": "/s/offices/api/rooms", "X-Original-Method": "GET"})
+    assert behind.status_code == 200, behind.text
     with services.engine.connect() as conn:
         answered = sorted((r.event_type, r.outcome, r.status) for r in conn.execute(
             sa.select(records).where(records.c.resource == "JG-0009")))
@@ -165,6 +170,10 @@ async def test_every_view_counts_only_what_the_system_delivered(
     assert used["total"]["calls"] == 2 and used["total"]["departments"] == 1
     (rare,) = [g for g in r.json()["grants"] if g["resource"] == "JG-0009"]
     assert rare["calls"] == 2
+    (offices,) = [x for x in r.json()["systems"] if x["code"] == "offices"]
+    assert offices["total"]["calls"] == 0  # let through, not known delivered
+    idle = {(x["kind"], x["code"]) for x in r.json()["idle"]}
+    assert ("system", "assets") in idle and ("system", "offices") not in idle  # nor idle
     services.org.change_password("auditor", "Brand-New-Passw0rd-2026!")  # past its first change
     page = await http.get("/portal/stats", params={"lang": "zh"},
                           headers=session(services, "auditor"))
