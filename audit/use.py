@@ -222,23 +222,21 @@ def daily_total(engine: sa.Engine, window: Window, *, kind: str,
 def last_use(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
              ) -> dict[str, int]:
     """Code → the time (UTC ms) of its last delivered call, ever (unused codes absent)."""
-    target = _column(kind)
-    where = [*delivered(None), target.is_not(None)]
-    if codes is not None:
-        where.append(target.in_(list(codes)) if codes else sa.false())
-    stmt = sa.select(target.label("code"), sa.func.max(records.c.ts).label("ts")).where(
-        *where).group_by(target)
-    with engine.connect() as conn:
-        return {r.code: int(r.ts) for r in conn.execute(stmt)}
+    return _last(engine, delivered(None), kind, codes)
 
 
 def last_unconfirmed(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
                      ) -> dict[str, int]:
     """Code → the time (UTC ms) of its last forward-auth allow, ever: let through, the
     answer not seen, so neither a use nor a sign that the target lies idle."""
+    return _last(engine, [records.c.event_type == "forward_auth",
+                          records.c.outcome == "allow"], kind, codes)
+
+
+def _last(engine: sa.Engine, where: list[Any], kind: str, codes: Sequence[str] | None
+          ) -> dict[str, int]:
     target = _column(kind)
-    where = [records.c.event_type == "forward_auth", records.c.outcome == "allow",
-             target.is_not(None)]
+    where = [*where, target.is_not(None)]
     if codes is not None:
         where.append(target.in_(list(codes)) if codes else sa.false())
     stmt = sa.select(target.label("code"), sa.func.max(records.c.ts).label("ts")).where(
