@@ -38,7 +38,7 @@ from sqlalchemy.dialects import sqlite
 from audit.chain import I_CHAIN, I_EVENT, I_HASH, I_PREV, I_SEQ, I_TS, IDX, RECORD_COLUMNS
 from audit.journal import Journal, hides_frames, read_frames, segment_seq, truncate
 from audit.journal_tables import segments
-from audit.tables import chains, checkpoints, records
+from audit.tables import STATUS_CLASS, chains, checkpoints, records
 from audit.writer import USAGE_KEYS, day_of, usage_statement
 
 log = logging.getLogger("govgate.audit.indexer")
@@ -55,8 +55,8 @@ PACE_SECONDS = 0.01
 # database away must not grow the process by what the journal already keeps)
 OFFERED_MAX = 10_000
 Own = Callable[[], tuple[str, Path | None, int] | None]  # chain, current segment, durable
-_I_SYSTEM, _I_RESOURCE, _I_DEPT, _I_OUTCOME = (IDX[c] for c in (
-    "system", "resource", "department", "outcome"))
+_I_SYSTEM, _I_RESOURCE, _I_DEPT, _I_OUTCOME, _I_STATUS = (IDX[c] for c in (
+    "system", "resource", "department", "outcome", "status"))
 
 
 class IndexGap(Exception):
@@ -309,7 +309,7 @@ class Indexer(Rounds):
     def _add_usage(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
         counts: Counter[tuple[str, ...]] = Counter(
             (day_of(r[I_TS]), r[_I_SYSTEM] or "", r[_I_RESOURCE] or "", r[_I_DEPT] or "",
-             r[I_EVENT], r[_I_OUTCOME]) for r in rows)
+             r[I_EVENT], r[_I_OUTCOME], STATUS_CLASS.get(r[_I_STATUS], "")) for r in rows)
         up = self._usage
         conn.exec_driver_sql(up.sql, [
             up.params({**dict(zip(USAGE_KEYS, key, strict=True)), "count": counts[key]})

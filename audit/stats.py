@@ -3,10 +3,17 @@
 Read from ``audit_usage_daily``, a rollup the writer maintains in the same
 transaction as the records, so no query scans the log.
 
-``kind`` is a dimension worked out from the rollup's event type, outcome and
-department, so a count of data use is never read as deliveries:
+``kind`` is a dimension worked out from the rollup's event type, outcome, department
+and ``status_class`` (the class of the status the records name), so that only what
+reached a consumer counts as delivered (实绩, not 留痕):
 
-    delivered         a proxied or forward-auth request let through (outcome allow)
+    delivered         a proxied request let through that the system answered below 400
+    not_delivered     a proxied request let through that the system answered 400 or
+                      more (a 404 for a wrong key, a 500): no data went out
+    unconfirmed       let through, the answer not seen: a forward-auth allow (the
+                      front proxy fetches the answer, never shown to the gateway),
+                      and a proxied allow whose class is not known (a row from before
+                      migration 0025 whose records were purged)
     refused           refused for someone known: no grant, policy, scope (deny)
     unauthenticated   refused with no one authenticated (deny, no department: 401)
     failed            an upstream or gateway failure (error)
@@ -26,15 +33,20 @@ from audit.errors import AuditQueryError
 from audit.tables import usage
 from texts import Text
 
-DIMENSIONS = ("day", "system", "resource", "department", "event_type", "outcome", "kind")
-KINDS = ("delivered", "refused", "unauthenticated", "failed", "other")
-DELIVERY_EVENTS = frozenset({"proxy_request", "forward_auth"})
+DIMENSIONS = ("day", "system", "resource", "department", "event_type", "outcome",
+              "status_class", "kind")
+KINDS = ("delivered", "not_delivered", "unconfirmed", "refused", "unauthenticated", "failed",
+         "other")
+PROXIED = "proxy_request"
+DELIVERED_CLASSES = frozenset({"1xx", "2xx", "3xx"})  # an answer below 400
 
 
-def kind_of(event_type: str, outcome: str, department: str) -> str:
+def kind_of(event_type: str, outcome: str, department: str, status_class: str = "") -> str:
     """What one rollup row counts (module docstring). Pure."""
-    if outcome == "allow" and event_type in DELIVERY_EVENTS:
-        return "delivered"
+    if outcome == "allow" and event_type == PROXIED and status_class:
+        return "delivered" if status_class in DELIVERED_CLASSES else "not_delivered"
+    if outcome == "allow" and event_type in ("forward_auth", PROXIED):
+        return "unconfirmed"
     if outcome == "deny":
         return "refused" if department else "unauthenticated"
     if outcome == "error":
@@ -102,10 +114,12 @@ def usage_stats(
 def _by_kind(engine: sa.Engine, group_by: list[str], **filters: Any) -> list[dict[str, Any]]:
     """``usage_stats`` with the ``kind`` dimension: counted by what it needs, then summed."""
     stored = [d for d in group_by if d != "kind"]
-    needed = list(dict.fromkeys([*stored, "event_type", "outcome", "department"]))
+    needed = list(dict.fromkeys([*stored, "event_type", "outcome", "department",
+                                 "status_class"]))
     totals: dict[tuple[Any, ...], int] = {}
     for row in usage_stats(engine, group_by=needed, **filters):
-        kind = kind_of(row["event_type"], row["outcome"], row["department"])
+        kind = kind_of(row["event_type"], row["outcome"], row["department"],
+                       row["status_class"])
         key = tuple(kind if d == "kind" else row[d] for d in group_by)
         totals[key] = totals.get(key, 0) + row["count"]
 

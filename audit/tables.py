@@ -106,6 +106,11 @@ anchors = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 
+# a usage row's ``status_class``: the class of the status a record names ("2xx", "4xx"),
+# "" for none (an event without a status; a row from before migration 0025 whose
+# records were gone): a proxied call counts as delivered only below 400 (audit/stats.py)
+STATUS_CLASS: dict[int | None, str] = {s: f"{s // 100}xx" for s in range(100, 600)}
+
 # usage figures, maintained in the append transaction (no scans for the portal)
 usage = sa.Table(
     "audit_usage_daily",
@@ -116,9 +121,10 @@ usage = sa.Table(
     sa.Column("department", sa.String(64), nullable=False),
     sa.Column("event_type", sa.String(64), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_class", sa.String(3), nullable=False, server_default=""),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("day", "system", "resource", "department", "event_type", "outcome",
-                            name="pk_audit_usage_daily"),
+                            "status_class", name="pk_audit_usage_daily"),
     sa.Index("ix_audit_usage_system", "system", "day"),
     sa.Index("ix_audit_usage_resource", "resource", "day"),
     sa.Index("ix_audit_usage_department", "department", "day"),

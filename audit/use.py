@@ -1,8 +1,10 @@
 """Real use (实绩): what systems and catalogue resources delivered, day by day.
 
 Counted from the proxy's own audit records of delivered requests (``proxy_request``
-and ``forward_auth`` with outcome ``allow``: the calls that reached a system and
-came back with a status below 400), never from what was built or registered:
+with outcome ``allow`` and a status below 400: the calls that reached a system and
+came back with its data), never from what was built or registered. A forward-auth
+allow (``forward_auth``) is not counted: the front proxy fetches the answer and the
+gateway never sees it (the usage rollup's ``unconfirmed``, audit/stats.py):
 
     calls         delivered requests
     departments   distinct consumer departments (the caller's department)
@@ -31,7 +33,7 @@ from audit.tables import records
 
 DAY_MS = 86_400_000
 CST_OFFSET_MINUTES = 8 * 60
-DELIVERY_EVENTS = ("proxy_request", "forward_auth")
+DELIVERY_EVENTS = ("proxy_request",)
 KINDS = ("system", "resource")
 
 
@@ -119,12 +121,13 @@ def _items_count() -> Any:
     return sa.case((text == "[]", 0), else_=sep // 3 + 1)
 
 
-def _delivered(window: Window | None) -> list[Any]:
+def delivered(window: Window | None = None) -> list[Any]:
+    """The conditions of a delivered call (in ``window``): also the stewards' last use."""
     # a call the system answered with an error (404 for a wrong key, 500) let through
-    # nothing: no use of the data, nor of the grant it went under (a record without a
-    # status, written by hand, still counts)
+    # nothing: no use of the data, nor of the grant it went under; a record without a
+    # status tells no answer (the rollup's "unconfirmed")
     where = [records.c.event_type.in_(DELIVERY_EVENTS), records.c.outcome == "allow",
-             sa.or_(records.c.status.is_(None), records.c.status < 400)]
+             records.c.status < 400]
     if window is not None:
         where += [records.c.ts >= window.since_ms, records.c.ts < window.until_ms]
     return where
@@ -143,7 +146,7 @@ def _figures(row: Any) -> Figures:
 
 def _where(window: Window, target: Any, codes: Sequence[str] | None,
            consumers: Iterable[str] | None) -> list[Any]:
-    where = [*_delivered(window), target.is_not(None)]
+    where = [*delivered(window), target.is_not(None)]
     if codes is not None:
         where.append(target.in_(list(codes)) if codes else sa.false())
     if consumers is not None:
@@ -219,8 +222,21 @@ def daily_total(engine: sa.Engine, window: Window, *, kind: str,
 def last_use(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
              ) -> dict[str, int]:
     """Code → the time (UTC ms) of its last delivered call, ever (unused codes absent)."""
+    return _last(engine, delivered(None), kind, codes)
+
+
+def last_unconfirmed(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
+                     ) -> dict[str, int]:
+    """Code → the time (UTC ms) of its last forward-auth allow, ever: let through, the
+    answer not seen, so neither a use nor a sign that the target lies idle."""
+    return _last(engine, [records.c.event_type == "forward_auth",
+                          records.c.outcome == "allow"], kind, codes)
+
+
+def _last(engine: sa.Engine, where: list[Any], kind: str, codes: Sequence[str] | None
+          ) -> dict[str, int]:
     target = _column(kind)
-    where = [*_delivered(None), target.is_not(None)]
+    where = [*where, target.is_not(None)]
     if codes is not None:
         where.append(target.in_(list(codes)) if codes else sa.false())
     stmt = sa.select(target.label("code"), sa.func.max(records.c.ts).label("ts")).where(
@@ -232,7 +248,7 @@ def last_use(engine: sa.Engine, *, kind: str, codes: Sequence[str] | None = None
 def consumer_days(engine: sa.Engine, window: Window, *,
                   resources: Sequence[str] | None = None) -> list[ConsumerDay]:
     """Delivered calls on catalogue resources by day, resource, department and client."""
-    where = [*_delivered(window), records.c.resource.is_not(None)]
+    where = [*delivered(window), records.c.resource.is_not(None)]
     if resources is not None:
         where.append(records.c.resource.in_(list(resources)) if resources else sa.false())
     day = _day(window)

@@ -43,7 +43,7 @@ from audit.checkpoints import Checkpoint, Signer, write_checkpoint
 from audit.errors import AuditWriteError, ChainLostError
 from audit.journal import FRAME, ChainWriter, Journal, JournalDamaged
 from audit.record import AuditRecord, StoredRecord
-from audit.tables import chains, checkpoints, records, usage
+from audit.tables import STATUS_CLASS, chains, checkpoints, records, usage
 from texts import Text, os_reason
 
 log = logging.getLogger("govgate.audit")
@@ -96,7 +96,8 @@ class _Sql:
         return self._get(values)
 
 
-USAGE_KEYS = ("day", "system", "resource", "department", "event_type", "outcome")
+USAGE_KEYS = ("day", "system", "resource", "department", "event_type", "outcome",
+              "status_class")
 _USAGE_KEYS = USAGE_KEYS
 
 
@@ -670,11 +671,11 @@ class AuditLog:
         return _stored(stamped, rows, chain_id, ckpt)
 
     def _add_usage(self, conn: sa.Connection, batch: list[AuditRecord]) -> None:
-        counts: Counter[tuple[str, str, str, str, str, str]] = Counter()
+        counts: Counter[tuple[str, str, str, str, str, str, str]] = Counter()
         for r in batch:
             assert r.ts is not None
             counts[(day_of(r.ts), r.system or "", r.resource or "", r.department or "",
-                    r.event_type, r.outcome)] += 1
+                    r.event_type, r.outcome, STATUS_CLASS.get(r.status, ""))] += 1
         up = self._sql.usage
         # one statement, many rows; one order everywhere, so writers never deadlock
         conn.exec_driver_sql(up.sql, [

@@ -233,6 +233,8 @@ def pg_database(url: str, *, partitioned: bool) -> Iterator[tuple[sa.Engine, Key
         if not partitioned:
             with write_transaction(engine) as conn:
                 command.downgrade(_alembic_config(conn), "0021_audit_partitions-1")
+                # the writer's usage rollup (0025, beside 0021) back on the one table
+                command.upgrade(_alembic_config(conn), "0025_audit_usage_status")
         with tempfile.TemporaryDirectory() as tmp:
             ks = KeyService(engine, FileMasterKey.create(Path(tmp) / "master.key"),
                             get_profile("standard"))

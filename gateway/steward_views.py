@@ -5,10 +5,12 @@
   (负责人) of the provider department sees its submitted applications, those referred
   to the head marked; the security admin sees every escalated one;
 * **our grants**: the grants on the caller's department's resources (every grant
-  for the security admin), each with its use: calls let through to the consumer
-  department on that resource since the grant began (the audit log's daily rollup,
-  ``audit_usage_daily``) and the last such call (the newest ``proxy_request`` or
-  ``forward_auth`` record that let one through).
+  for the security admin), each with its use: calls that delivered data to the
+  consumer department on that resource since the grant began (the audit log's daily
+  rollup, ``audit_usage_daily``: proxied, answered below 400) and the last such call;
+  beside them the calls let through that delivered nothing (the system answered 400
+  or more) and those whose answer the gateway never saw (forward-auth), so that a
+  grant only probed with wrong keys does not read as used (实绩, audit/stats.py).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from audit.stats import DELIVERY_EVENTS, usage_stats
+from audit.stats import usage_stats
 from audit.tables import records
+from audit.use import delivered
 from catalogue import Workflow
 from catalogue.calendar import WorkCalendar
 from catalogue.model import CST, DATA_STEWARD, DEPT_HEAD, ESCALATED, SUBMITTED, Application, Grant
@@ -67,12 +70,15 @@ class InboxEntry:
 
 @dataclass(frozen=True)
 class Usage:
-    calls: int
-    last_used: datetime | None
+    calls: int  # delivered
+    last_used: datetime | None  # the last delivered call
+    not_delivered: int = 0  # let through, the system answered 400 or more
+    unconfirmed: int = 0  # let through, the answer not seen (forward-auth)
 
     def to_dict(self) -> dict[str, Any]:
         return {"calls": self.calls,
-                "last_used": self.last_used.isoformat() if self.last_used else None}
+                "last_used": self.last_used.isoformat() if self.last_used else None,
+                "not_delivered": self.not_delivered, "unconfirmed": self.unconfirmed}
 
 
 def decides(principal: Any) -> bool:
@@ -113,16 +119,23 @@ def usage(engine: sa.Engine, grants: list[Grant], now: datetime) -> dict[int, Us
     since = min(_day(g.created_at or now) for g in grants)
     rows = [r for r in usage_stats(engine, group_by=("day", "resource", "department", "kind"),
                                    since_day=since)
-            if r["kind"] == "delivered"]
+            if r["kind"] in COUNTED]
     out = {}
     for g in grants:
         first = _day(g.created_at or now)
         last = _day(g.revoked_at) if g.revoked_at else None
-        calls = sum(r["count"] for r in rows
-                    if r["resource"] == g.resource and r["department"] == g.consumer
-                    and r["day"] >= first and (last is None or r["day"] <= last))
-        out[g.id] = Usage(calls, _last_use(engine, g) if calls else None)
+        counts = dict.fromkeys(COUNTED, 0)
+        for r in rows:
+            if (r["resource"] == g.resource and r["department"] == g.consumer
+                    and r["day"] >= first and (last is None or r["day"] <= last)):
+                counts[r["kind"]] += r["count"]
+        calls = counts["delivered"]
+        out[g.id] = Usage(calls, _last_use(engine, g) if calls else None,
+                          counts["not_delivered"], counts["unconfirmed"])
     return out
+
+
+COUNTED = ("delivered", "not_delivered", "unconfirmed")
 
 
 def _day(at: datetime) -> str:
@@ -132,9 +145,7 @@ def _day(at: datetime) -> str:
 def _last_use(engine: sa.Engine, grant: Grant) -> datetime | None:
     query = (sa.select(sa.func.max(records.c.ts))
              .where(records.c.resource == grant.resource,
-                    records.c.department == grant.consumer,
-                    records.c.event_type.in_(sorted(DELIVERY_EVENTS)),
-                    records.c.outcome == "allow"))
+                    records.c.department == grant.consumer, *delivered()))
     with engine.connect() as conn:
         ts = conn.execute(query).scalar()
     return None if ts is None else datetime.fromtimestamp(int(ts) / 1000, UTC)

@@ -299,7 +299,7 @@ def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
           system: str | None, resource: str | None, department: str | None,
           event_type: str | None, fmt: str, shipping: bool) -> None:
     """Usage figures: counts by day, system, resource, consumer department and kind
-    (delivered, refused, unauthenticated, failed, other)."""
+    (delivered, not_delivered, unconfirmed, refused, unauthenticated, failed, other)."""
     group_by = [d.strip() for d in by.split(",") if d.strip()]
     try:
         if shipping:

@@ -39,6 +39,7 @@ from audit.use import (
     consumer_days,
     daily_total,
     grant_use,
+    last_unconfirmed,
     last_use,
     target_use,
 )
@@ -134,6 +135,7 @@ class Target:
     owner: str  # department code
     use: TargetUse
     last_ts: int | None  # last delivered call ever
+    unseen_ts: int | None = None  # last forward-auth allow ever (its answer not seen)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,8 @@ def _targets(src: Sources, window: Window, kind: str,
     codes = [code for code, _, _ in entries]
     used = target_use(src.engine, window, kind=kind, codes=codes, consumers=consumers)
     last = last_use(src.engine, kind=kind, codes=codes)
-    return [Target(kind, code, name, owner, u, last.get(code))
+    unseen = last_unconfirmed(src.engine, kind=kind, codes=codes)
+    return [Target(kind, code, name, owner, u, last.get(code), unseen.get(code))
             for (code, name, owner), u in zip(entries, used, strict=True)]
 
 
@@ -189,9 +192,11 @@ def _entries(src: Sources, scope: Scope) -> tuple[list[tuple[str, str, str]],
 
 def _idle(src: Sources, targets: Iterable[Target]) -> list[Target]:
     """The targets with no delivered call in the last IDLE_DAYS days (from their last
-    call ever: no second scan of the window)."""
+    call ever: no second scan of the window); one let through by forward-auth in that
+    time is not known idle (its answers are not seen), so it is not listed."""
     since = Window.ending_at(src.now_ms, IDLE_DAYS).since_ms
-    return [t for t in targets if t.last_ts is None or t.last_ts < since]
+    return [t for t in targets if (t.last_ts is None or t.last_ts < since)
+            and (t.unseen_ts is None or t.unseen_ts < since)]
 
 
 def _grants(src: Sources, scope: Scope) -> list[UnusedGrant]:

@@ -125,14 +125,17 @@ def test_usage_by_kind_tells_deliveries_from_refusals(make_log: Callable[..., Au
                                                        audit_engine: sa.Engine) -> None:
     log = make_log(clock=lambda: T0)
     log.append_many_sync([
-        rec(0), rec(1),                                            # delivered
+        rec(0, status=200), rec(1, status=200),                    # delivered
+        rec(6, status=404),                                        # let through, no data
+        rec(7, event_type="forward_auth", status=200),             # answer not seen
         rec(2, outcome="deny"),                                    # refused (known caller)
         rec(3, outcome="deny", department=None, actor_user=None),  # 401: no one
         rec(4, outcome="error"),                                   # upstream failed
         rec(5, event_type="application_submitted", outcome="success"),
     ])
     assert usage_stats(audit_engine, group_by=["kind"]) == [
-        {"kind": "delivered", "count": 2}, {"kind": "refused", "count": 1},
+        {"kind": "delivered", "count": 2}, {"kind": "not_delivered", "count": 1},
+        {"kind": "unconfirmed", "count": 1}, {"kind": "refused", "count": 1},
         {"kind": "unauthenticated", "count": 1}, {"kind": "failed", "count": 1},
         {"kind": "other", "count": 1}]
     by_dept = usage_stats(audit_engine, group_by=["department", "kind"])

@@ -41,22 +41,27 @@ def used(make_log: Callable[..., AuditLog]) -> AuditLog:
     log = make_log(clock=lambda: NOW / 1000)
     log.append_many_sync([
         # today: three grant calls of czt on JG-0001 (two users), two items each
-        rec(1, ts=at(0), actor_user="u1", items=("a", "b")),
-        rec(2, ts=at(0, 11), actor_user="u1", items=("a", "b")),
-        rec(3, ts=at(0, 12), actor_user="u2", items=("a", "b")),
-        # today: a forward-auth call of jgswj on vehicles, no resource, no items
-        rec(4, ts=at(0), event_type="forward_auth", actor_user="u3", department="jgswj",
-            resource=None),
+        rec(1, ts=at(0), actor_user="u1", items=("a", "b"), status=200),
+        rec(2, ts=at(0, 11), actor_user="u1", items=("a", "b"), status=200),
+        rec(3, ts=at(0, 12), actor_user="u2", items=("a", "b"), status=304),
+        # today: a call of jgswj on vehicles, no resource, no items
+        rec(4, ts=at(0), actor_user="u3", department="jgswj", resource=None, status=200),
         # refused, failed and sign-in records count for nothing
-        rec(5, ts=at(0), outcome="deny"),
-        rec(6, ts=at(0), outcome="error"),
+        rec(5, ts=at(0), outcome="deny", status=403),
+        rec(6, ts=at(0), outcome="error", status=502),
         rec(7, ts=at(0), event_type="login", outcome="success", system=None, resource=None),
+        # nor do a call the system answered with an error, a forward-auth allow (its
+        # answer never seen) and an allow without a status (no answer known)
+        rec(11, ts=at(0), status=404),
+        rec(12, ts=at(0), event_type="forward_auth", status=200),
+        rec(13, ts=at(0)),
         # yesterday: the finance client (no user), one item whose name holds '","'
-        rec(8, ts=at(-1), actor_user=None, actor_client="finance-system", items=('x","y',)),
+        rec(8, ts=at(-1), actor_user=None, actor_client="finance-system", items=('x","y',),
+            status=200),
         # the first minute of the window counts; the minute before does not
         rec(9, ts=WINDOW.since_ms, system="offices", resource="JG-0002",
-            department="nn-jgsw", actor_user="u4", items=("room_id",)),
-        rec(10, ts=WINDOW.since_ms - 1, system="assets", resource="CZ-0001"),
+            department="nn-jgsw", actor_user="u4", items=("room_id",), status=200),
+        rec(10, ts=WINDOW.since_ms - 1, system="assets", resource="CZ-0001", status=200),
     ])
     return log
 

@@ -117,8 +117,10 @@ def test_our_grants_with_their_use(api: Api, services: Services, clock: FrozenCl
     r = c.get(f"{P}/grants/provided", headers=api.token(*STEWARD_JG))
     by_id = {g["id"]: g for g in r.json()["grants"]}
     assert set(by_id) == {1, grant["id"]}  # the demo's grant to czt, and this one
-    assert by_id[grant["id"]]["usage"] == {"calls": 3, "last_used": used.isoformat()}
-    assert by_id[1]["usage"] == {"calls": 0, "last_used": None}
+    assert by_id[grant["id"]]["usage"] == {"calls": 3, "last_used": used.isoformat(),
+                                           "not_delivered": 0, "unconfirmed": 0}
+    assert by_id[1]["usage"] == {"calls": 0, "last_used": None, "not_delivered": 0,
+                                 "unconfirmed": 0}
     assert c.get(f"{P}/grants/provided", headers=api.token(*STEWARD_CZT)).json()[
         "grants"] == []
     assert len(c.get(f"{P}/grants/provided", headers=api.token(*SEC)).json()["grants"]) == 2

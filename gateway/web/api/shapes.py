@@ -150,7 +150,10 @@ GRANT_NOW: JSON = {**GRANT, "properties": {**GRANT["properties"], "state": TEXT}
                    "required": [*GRANT["required"], "state"]}
 
 #: gateway.steward_views.Usage.to_dict
-USAGE: JSON = obj({"calls": INT, "last_used": NULLABLE_TIME}, ["calls", "last_used"])
+# calls: delivered (answered below 400); not_delivered: let through, answered 400 or
+# more; unconfirmed: let through, the answer not seen (forward-auth)
+USAGE: JSON = obj({"calls": INT, "last_used": NULLABLE_TIME, "not_delivered": INT,
+                   "unconfirmed": INT}, ["calls", "last_used", "not_delivered", "unconfirmed"])
 
 #: gateway.steward_views.InboxEntry.to_dict
 INBOX_ENTRY: JSON = {**APPLICATION, "properties": {

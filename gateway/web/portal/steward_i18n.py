@@ -9,7 +9,7 @@ from __future__ import annotations
 STEWARD_MESSAGES: dict[str, tuple[str, str]] = {
     "role_dept_head": ("部门负责人", "department head"),
     "stw_grants": ("我们提供的授权", "Our grants"),
-    "stw_grants_intro": ("本部门资源的授权及使用情况（调用次数为授权期间申请部门对该资源的调用，按日统计）。", "The grants on your department's resources and their use (calls by the consumer department on that resource while the grant held, counted by day)."),
+    "stw_grants_intro": ("本部门资源的授权及使用情况（调用次数为授权期间申请部门对该资源、由系统正常应答（状态码低于 400）而实际送达数据的调用，按日统计；系统报错的调用未送达数据，经前置代理鉴权放行的调用网关看不到应答，均另行列出，不计入使用）。", "The grants on your department's resources and their use (calls by the consumer department on that resource while the grant held that delivered data, the system answering below 400, counted by day; calls the system answered with an error delivered nothing, and calls let through by forward-auth are answered out of the gateway's sight: both are shown apart, not as use)."),
     "stw_grants_none": ("本部门的资源还没有授权。", "No grant on your department's resources yet."),
     "stw_grant_id": ("授权编号", "Grant"),
     "stw_consumer": ("使用部门", "Consumer"),
@@ -61,4 +61,7 @@ STEWARD_MESSAGES: dict[str, tuple[str, str]] = {
     "stw_err_no_grant": ("没有编号为 {id} 的授权。", "No grant {id}."),
     "stw_err_not_yours": ("这不是本部门的申请，也不是本部门资源收到的申请。", "This application is neither your department's nor for your department's resources."),
     "stw_err_not_deciding": ("此页面供数据管理员、部门负责人和安全管理员使用。", "This page is for data stewards, department heads and the security admin."),
+    # real use (实绩): what a grant's calls delivered
+    "stw_not_delivered": ("另有 {n} 次系统报错，未送达", "{n} more answered with an error, nothing delivered"),
+    "stw_unconfirmed": ("另有 {n} 次经前置代理放行，未见应答", "{n} more let through by forward-auth, answer not seen"),
 }
