@@ -12,7 +12,6 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from audit import AuditRecord
@@ -118,12 +117,8 @@ def test_the_admin_activity_names_each_change(
         check(page.text, lang, "admin activity")
 
 
-@pytest.mark.parametrize("lang, role, user, reading", [
-    ("zh", "角色 数据管理员", "用户 张三", "按默认规则拒绝"),
-    ("en", "role data steward", "user 张三", None)])
 def test_policy_subjects_are_named_beside_their_codes(
-        world: tuple[Services, TestClient], lang: str, role: str, user: str,  # noqa: F811
-        reading: str | None) -> None:
+        world: tuple[Services, TestClient]) -> None:  # noqa: F811
     services, client = world
     as_session(services, client, "secadmin")
     add = client.post("/portal/admin/policies", data={
@@ -138,61 +133,64 @@ def test_policy_subjects_are_named_beside_their_codes(
         "object": "/s/vehicles/api/*", "action": "GET", "effect": "allow", "ungoverned": ""},
         follow_redirects=False)
     assert add.status_code == 303, add.text[:300]
-    page = client.get("/portal/admin/policies", params={
-        "lang": lang, "subject": "user:wang.wu", "system": "vehicles",
-        "path": "/api/rooms", "method": "GET"})
-    assert page.status_code == 200, page.text[:300]
-    subjects = re.findall(r'<td class="subject">(.*?)</td>', page.text, flags=re.S)
-    assert f'<code>user:zhang.san</code><br><span class="meta">{user}</span>' in subjects
-    assert any(f'<span class="meta">{role}</span>' in s for s in subjects), subjects
-    decision = page.text.split('id="decision-reason"', 1)[1].split("</p>", 1)[0]
-    if reading:
-        assert f'<span id="decision-reading">{reading}' in decision, decision
-    else:
-        assert 'id="decision-reading"' not in decision
-    check(page.text.replace("张三", " ").replace("王五", " "), lang, "policies")
+    for lang, role, user, reading in (("zh", "角色 数据管理员", "用户 张三", "按默认规则拒绝"),
+                                      ("en", "role data steward", "user 张三", None)):
+        page = client.get("/portal/admin/policies", params={
+            "lang": lang, "subject": "user:wang.wu", "system": "vehicles",
+            "path": "/api/rooms", "method": "GET"})
+        assert page.status_code == 200, page.text[:300]
+        subjects = re.findall(r'<td class="subject">(.*?)</td>', page.text, flags=re.S)
+        assert f'<code>user:zhang.san</code><br><span class="meta">{user}</span>' in subjects
+        assert any(f'<span class="meta">{role}</span>' in s for s in subjects), subjects
+        decision = page.text.split('id="decision-reason"', 1)[1].split("</p>", 1)[0]
+        if reading:
+            assert f'<span id="decision-reading">{reading}' in decision, decision
+        else:
+            assert 'id="decision-reading"' not in decision
+        check(page.text.replace("张三", " ").replace("王五", " "), lang, "policies")
 
 
-@pytest.mark.parametrize("lang, names", [
+NAMED = [
     ("zh", ("<code>openid</code> 登录身份", "<code>proxy</code> 通过网关访问各业务系统",
             "<code>client_credentials</code> 应用自身凭证")),
     ("en", ("<code>openid</code> sign-in identity",
             "<code>proxy</code> every system through the gateway",
-            "<code>client_credentials</code> client credentials"))])
+            "<code>client_credentials</code> client credentials"))]
+
+
 def test_scopes_and_grant_types_are_named_beside_their_codes(
-        world: tuple[Services, TestClient], lang: str,  # noqa: F811
-        names: tuple[str, ...]) -> None:
+        world: tuple[Services, TestClient]) -> None:  # noqa: F811
     services, client = world
     as_session(services, client, "sysadmin")
-    page = client.get("/portal/admin/clients", params={"lang": lang})
-    assert page.status_code == 200, page.text[:300]
-    for name in names:
-        assert name in page.text, name
-    check(page.text, lang, "clients")
-    one = client.get("/portal/admin/clients/office-web", params={"lang": lang})
-    assert names[0] in one.text.split('id="client-scopes"', 1)[1]
-    check(one.text, lang, "a client")
+    for lang, names in NAMED:
+        page = client.get("/portal/admin/clients", params={"lang": lang})
+        assert page.status_code == 200, page.text[:300]
+        for name in names:
+            assert name in page.text, name
+        check(page.text, lang, "clients")
+        one = client.get("/portal/admin/clients/office-web", params={"lang": lang})
+        assert names[0] in one.text.split('id="client-scopes"', 1)[1]
+        check(one.text, lang, "a client")
 
 
-@pytest.mark.parametrize("lang, can_do", [
-    ("zh", "请继续用身份验证器应用中的动态口令完成第二步验证"),
-    ("en", "Keep using the code from your authenticator app")])
 def test_the_passkey_note_tells_staff_what_to_do_and_the_admin_which_settings(
-        world: tuple[Services, TestClient], lang: str, can_do: str) -> None:  # noqa: F811
+        world: tuple[Services, TestClient]) -> None:  # noqa: F811
     services, client = world
     was = services.settings
     services.settings = dataclasses.replace(was, issuer="http://127.0.0.1:8080")
     try:
-        as_session(services, client, "li.si")
-        page = client.get("/portal/account", params={"lang": lang})
-        note = page.text.split('id="passkeys-unusable"', 1)[1].split("</p>", 1)[0]
-        assert can_do in note and "webauthn" not in note, note
-        check(page.text, lang, "account")
-        as_session(services, client, "secadmin")
-        security = client.get("/portal/admin/security", params={"lang": lang})
-        admin_note = security.text.split('id="passkeys-unusable"', 1)[1].split("</p>", 1)[0]
-        assert "<code>webauthn_rp_id</code>" in admin_note, admin_note
-        check(security.text, lang, "security settings")
+        for lang, can_do in (("zh", "请继续用身份验证器应用中的动态口令完成第二步验证"),
+                             ("en", "Keep using the code from your authenticator app")):
+            as_session(services, client, "li.si")
+            page = client.get("/portal/account", params={"lang": lang})
+            note = page.text.split('id="passkeys-unusable"', 1)[1].split("</p>", 1)[0]
+            assert can_do in note and "webauthn" not in note, note
+            check(page.text, lang, "account")
+            as_session(services, client, "secadmin")
+            security = client.get("/portal/admin/security", params={"lang": lang})
+            admin_note = security.text.split('id="passkeys-unusable"', 1)[1].split("</p>", 1)[0]
+            assert "<code>webauthn_rp_id</code>" in admin_note, admin_note
+            check(security.text, lang, "security settings")
     finally:
         services.settings = was
 
