@@ -216,3 +216,19 @@ def test_every_admin_change_has_a_name_in_both_languages() -> None:
         unnamed = sorted(k for k in found
                          if not t.knows("aud_ch_" + k) and not t.knows("aud_ev_" + k))
         assert not unnamed, f"changes without a {lang} name: {unnamed}"
+
+
+def test_a_reading_escapes_the_values_and_reads_nested_templates() -> None:
+    """The reading is HTML: a purpose typed with markup stays text; the grants a
+    conditional refusal lists are each read; a value too long is cut."""
+    t = Translator("zh")
+    grant = "grant 7 (JG-0001 to czt, purpose <script>alert(1)</script>)"
+    read = str(t.reason(f"JG-0001 is conditional (有条件共享): {grant} was revoked; "
+                        f"{grant} expired after 2026-01-01", "proxy_request"))
+    assert "<script>" not in read and "&lt;script&gt;alert(1)&lt;/script&gt;" in read, read
+    assert read.count("授权 <code>7</code>") == 2 and "已撤销；授权" in read, read
+    assert "已于 <code>2026-01-01</code> 后到期" in read, read
+    long = str(t.reason("grant 1 (JG-0001 to czt, purpose " + "资" * 500 + ")"))
+    assert "资" * 120 + "…" in long and "资" * 121 not in long
+    assert t.reason("a person's own words", "proxy_request") is None
+    assert Translator("en").reason("wrong password", "login") is None

@@ -31,6 +31,11 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("at sign-in (required)", "登录时（按要求）"),
     ("an authenticator code instead of a key", "改用身份验证器动态口令，未用安全密钥"),
     ("account locked", "账号已锁定"),
+    ("wrong password", "口令错误"),
+    ("unknown user", "未知用户"),
+    ("unknown user; name locked", "未知用户；该用户名已锁定"),
+    ("user {status}", "用户状态：{status}"),
+    ("the stored authenticator secret does not open (altered, or sealed under another key)", "保存的身份验证器密钥无法打开（已被改动，或以另一密钥封存）"),
     ("account not active", "账号未启用"),
     ("wrong or reused code", "动态口令错误或已使用"),
     ("too many wrong codes", "动态口令错误次数过多"),
@@ -47,6 +52,10 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("service ticket issued", "已签发服务票据"),
     ("service ticket validated", "服务票据校验通过"),
     ("token revoked", "令牌已撤销"),
+    ("malformed: {error}", "令牌格式错误：{error}"),
+    ("{method}: wrong client secret", "{method}：应用密钥错误"),
+    ("{method}: unknown client", "{method}：未知应用"),
+    ("{error}: client authentication failed", "{error}：应用认证失败"),
     ("unknown token", "未知令牌"),
     # the account page
     ("password changed on the account page", "在账号页修改密码"),
@@ -83,6 +92,8 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("{grant} is valid from {date}", "{grant} 自 {date} 起生效"),
     # the proxy's refusals (gateway/proxy)
     ("no system {system}", "没有系统 {system}"),
+    ("{resource}: query parameter {parameter} refused: {why}", "{resource}：查询参数 {parameter} 被拒绝：{why}"),
+    ("it names item {item}, which this caller is not given in the clear: a request may not select, filter or sort by it", "它指向调用方不能明文获得的信息项 {item}：请求不得按该项选择、筛选或排序"),
     ("{method} is never forwarded", "{method} 请求从不转发"),
     ("delegator {user} disabled or gone", "委托人 {user} 已停用或不存在"),
 )
