@@ -117,7 +117,7 @@ def test_the_admin_activity_names_each_change(
         check(page.text, lang, "admin activity")
 
 
-def test_policy_subjects_are_named_beside_their_codes(
+def test_policy_subjects_and_grant_items_are_named_beside_their_codes(
         world: tuple[Services, TestClient]) -> None:  # noqa: F811
     services, client = world
     as_session(services, client, "secadmin")
@@ -148,6 +148,10 @@ def test_policy_subjects_are_named_beside_their_codes(
         else:
             assert 'id="decision-reading"' not in decision
         check(page.text.replace("张三", " ").replace("王五", " "), lang, "policies")
+        grants = client.get("/portal/admin/grants", params={"lang": lang})
+        items = re.findall(r'<td class="items">(.*?)</td>', grants.text, flags=re.S)
+        assert any("<code>plate_number</code> 车牌号" in i for i in items), items
+        check(grants.text, lang, "grants")
 
 
 NAMED = [

@@ -129,8 +129,11 @@ async def grants_page(request: Request, console: SecAdmin, form: Form = None) ->
     every = q.get("all") == "1"
     found = await run_in_threadpool(lambda: console.grants(
         active_only=not every, resource=q.get("resource", "").strip()[:64]))
+    resources = await run_in_threadpool(console.gateway.catalogue.resources)
+    titles = {(r.code, i.name): i.title for r in resources for i in r.items}
     return show(request, console, "admin_grants.html", grants=found, every=every,
-                resource=q.get("resource", "").strip()[:64])
+                resource=q.get("resource", "").strip()[:64], item_titles=titles,
+                resource_names={r.code: r.name for r in resources})
 
 
 async def revoke_grant(request: Request, console: SecAdmin, form: Form) -> Response:
