@@ -382,7 +382,9 @@ def test_a_gateway_reached_by_an_ip_address_offers_no_key(
     try:
         services.settings = dataclasses.replace(was, issuer="http://127.0.0.1:8080")
         page = browser.get("/portal/account")
-        assert 'id="passkeys-unusable"' in page.text and "webauthn_rp_id" in page.text
+        # what the person can do; the settings are the admin's (walk of 2026-12-05, third)
+        assert 'id="passkeys-unusable"' in page.text and "webauthn_rp_id" not in page.text
+        assert "动态口令" in page.text
         assert 'id="passkey-register"' not in page.text
         login_page = TestClient(browser.app, base_url=BASE_URL).get("/portal/login").text
         assert 'id="passkey-login"' not in login_page

@@ -15,6 +15,9 @@ The operations and their rules: ``gateway.admin.secadmin``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,7 +25,8 @@ from starlette.routing import BaseRoute
 
 from gateway.admin.secadmin import POLICY_SETTINGS, SecAdmin
 from gateway.errors import NotFound, ValidationError
-from gateway.tables import systems
+from gateway.idp.passkeys.ceremonies import passkeys_usable
+from gateway.tables import clients, departments, systems, users
 from gateway.web.portal.admin_pages import Form, done, get, post, say, show, t_of
 from keys import USES
 from policies.engine import METHODS
@@ -60,17 +64,39 @@ async def policies_page(request: Request, console: SecAdmin, form: Form = None, 
         except NotFound as exc:
             test_errors = [say(t_of(request), exc.description)]
     systems = await run_in_threadpool(_systems, console)
+    subjects = [line["subject"] for line in lines]
+    if decision is not None:
+        subjects += [*decision["subjects"],
+                     *([decision["line"]["subject"]] if decision["line"] else [])]
+    names = await run_in_threadpool(_subject_names, console, subjects)
     return show(request, console, "admin_policies.html", status=status, lines=lines,
+                subject_names=names,
                 test=test, decision=decision, test_errors=test_errors, systems=systems,
                 methods=sorted(METHODS - {"*"}), errors=errors or [],
                 typed=typed or {"subject": "", "department": "", "object": "",
                                 "action": "GET", "effect": "allow", "ungoverned": ""})
 
 
+def _subject_names(console: SecAdmin, subjects: Iterable[str]) -> dict[str, str]:
+    """The stored names of the users, departments and clients the subjects name."""
+    wanted: dict[str, set[str]] = {"user": set(), "dept": set(), "client": set()}
+    for subject in subjects:
+        kind, _, code = subject.partition(":")
+        if kind in wanted:
+            wanted[kind].add(code)
+    out: dict[str, str] = {}
+    with console.services.engine.connect() as conn:
+        for kind, table, key in (("user", users, users.c.username),
+                                 ("dept", departments, departments.c.code),
+                                 ("client", clients, clients.c.client_id)):
+            if wanted[kind]:
+                for code, name in conn.execute(sa.select(key, table.c.name).where(
+                        key.in_(sorted(wanted[kind])))):
+                    out[f"{kind}:{code}"] = name
+    return out
+
+
 def _systems(console: SecAdmin) -> list[tuple[str, str]]:
-    import sqlalchemy as sa
-
-
     with console.services.engine.connect() as conn:
         return [(r.code, r.name) for r in conn.execute(
             sa.select(systems.c.code, systems.c.name).order_by(systems.c.code))]
@@ -103,8 +129,11 @@ async def grants_page(request: Request, console: SecAdmin, form: Form = None) ->
     every = q.get("all") == "1"
     found = await run_in_threadpool(lambda: console.grants(
         active_only=not every, resource=q.get("resource", "").strip()[:64]))
+    resources = await run_in_threadpool(console.gateway.catalogue.resources)
+    titles = {(r.code, i.name): i.title for r in resources for i in r.items}
     return show(request, console, "admin_grants.html", grants=found, every=every,
-                resource=q.get("resource", "").strip()[:64])
+                resource=q.get("resource", "").strip()[:64], item_titles=titles,
+                resource_names={r.code: r.name for r in resources})
 
 
 async def revoke_grant(request: Request, console: SecAdmin, form: Form) -> Response:
@@ -130,7 +159,8 @@ async def security_page(request: Request, console: SecAdmin, form: Form = None) 
     values = console.security_settings()
     rows = [(name, values[name]) for name in ("password_min_length", "password_history",
                                               *POLICY_SETTINGS)]
-    return show(request, console, "admin_security.html", rows=rows)
+    return show(request, console, "admin_security.html", rows=rows,
+                passkeys_usable=passkeys_usable(console.services.settings))
 
 
 def routes() -> list[BaseRoute]:

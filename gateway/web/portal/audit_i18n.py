@@ -164,4 +164,6 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_referral_notice_abandoned": ("提请通知已放弃", "referral notice given up"),
     "aud_ev_audit_ship": ("审计日志外送", "audit log shipped"),
     "aud_ev_audit_partitions": ("审计分区维护", "audit partitions ensured"),
+    # the walk of 2026-12-05, third: a refused token request (gateway/web/oauth2.py)
+    "aud_ev_token_denied": ("拒绝签发令牌", "token refused"),
 }

@@ -9,7 +9,10 @@ working language is Chinese; English is one click away."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from markupsafe import Markup
 
 from gateway.web.portal.account_i18n import ACCOUNT_MESSAGES
 from gateway.web.portal.admin_i18n import ADMIN_MESSAGES
@@ -17,7 +20,9 @@ from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.break_glass_i18n import BREAK_GLASS_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
 from gateway.web.portal.delegation_i18n import DELEGATION_MESSAGES
+from gateway.web.portal.names_i18n import NAMES_MESSAGES, code_name, scope_names, subject_name
 from gateway.web.portal.passkey_i18n import PASSKEY_MESSAGES
+from gateway.web.portal.reason_i18n import REASON_MESSAGES, reading
 from gateway.web.portal.saml_i18n import SAML_MESSAGES
 from gateway.web.portal.stats_i18n import STATS_MESSAGES
 from gateway.web.portal.steward_i18n import STEWARD_MESSAGES
@@ -108,7 +113,7 @@ TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **STEWARD
                                      **ACCOUNT_MESSAGES, **AUDIT_MESSAGES, **STATS_MESSAGES,
                                      **ADMIN_MESSAGES, **SAML_MESSAGES,
                                      **BREAK_GLASS_MESSAGES, **DELEGATION_MESSAGES,
-                                     **PASSKEY_MESSAGES}
+                                     **PASSKEY_MESSAGES, **REASON_MESSAGES, **NAMES_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:
@@ -137,3 +142,21 @@ class Translator:
         one the table does not know is data, shown as it is (or as ``default``)."""
         key = prefix + value
         return self(key) if self.knows(key) else (value if default is None else default)
+
+    def reason(self, reason: str | None, event_type: str | None = None) -> str | Markup | None:
+        """An audit record's stored reason read in the page's language, or None where
+        the page shows it as stored (``gateway.web.portal.reason_i18n``)."""
+        return reading(reason, event_type, self.lang, self, self.knows)
+
+    def scopes(self, scope: str | None) -> list[tuple[str, str | None]]:
+        """Each scope of ``scope`` with its name in the page's language."""
+        return scope_names(scope or "", self, self.knows)
+
+    def code_name(self, prefix: str, code: str) -> str | None:
+        """A grant type's (``nm_gt_``) or an authentication method's (``nm_auth_``)
+        name in the page's language, None when the table does not know it."""
+        return code_name(prefix, code, self, self.knows)
+
+    def subject(self, subject: str, names: Mapping[str, str] | None = None) -> str | None:
+        """A policy subject's kind and name (``role:staff`` → 角色 工作人员)."""
+        return subject_name(subject, names or {}, self, self.knows)

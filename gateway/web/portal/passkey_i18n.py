@@ -8,7 +8,8 @@ from __future__ import annotations
 PASSKEY_MESSAGES: dict[str, tuple[str, str]] = {
     "pk_title": ("安全密钥和通行密钥", "Security keys and passkeys"),
     "pk_intro": ("安全密钥（如插在电脑上的硬件密钥）或通行密钥（手机、电脑内置的验证器）可在输入密码后代替动态口令完成第二步验证；可发现的通行密钥还可以不输入密码直接登录。", "A security key (such as a USB key) or a passkey (your phone's or computer's built-in authenticator) can take the place of the authenticator code after your password; a discoverable passkey can also sign you in without a password."),
-    "pk_unusable": ("此网关当前以数字网络地址（而不是主机名）访问，浏览器不允许在这样的地址上登记安全密钥或通行密钥；在此之前请使用动态口令。请管理员把以下两项配置设为大家访问网关所用的主机名，详见说明文档：", "This gateway is reached by a numeric address, not a host name, and browsers register no security key or passkey for such an address; until then, use an authenticator code. An administrator sets these two settings to the host name people reach the gateway by, as the documentation explains:"),
+    "pk_unusable": ("此网关目前以数字地址（而不是域名）访问，浏览器不能在这样的地址上登记安全密钥或通行密钥。请继续用身份验证器应用中的动态口令完成第二步验证；如需使用安全密钥，请联系系统管理员。", "This gateway is reached by a numeric address, not a host name, and browsers cannot register a security key or passkey there. Keep using the code from your authenticator app for the second step; if you want to use a security key, ask your system administrator."),
+    "pk_unusable_admin": ("安全密钥和通行密钥目前无法登记：网关以数字地址访问，浏览器不接受。请运维人员把以下两项配置设为大家访问网关所用的主机名并重启网关（详见说明文档）：", "Security keys and passkeys cannot be registered now: the gateway is reached by a numeric address, which browsers refuse. The operator sets these two settings to the host name people reach the gateway by and restarts it (see the documentation):"),
     "pk_none": ("尚未登记安全密钥。", "No security key is registered."),
     "pk_caption": ("已登记的安全密钥", "Registered security keys"),
     "pk_name": ("名称", "Name"),
