@@ -6,31 +6,58 @@ after another; each test prints what it measured."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import copy
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from bench.gateway_world import LOADER, SYSTEM, GatewayProcess
+from bench.gateway_world import LOADER, SYSTEM, WEB, GatewayProcess, audit_records, free_port, state
+from bench.load import _CSRF, Client
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from tests.multiprocess.conftest import ONLY_POSTGRES, shared_world
-from tests.tokens import access_token, ensure_client
-from tests.wiring import parts
+from tests.tokens import access_token, ensure_client, ensure_user
+from tests.wiring import apply_state, parts
 
 pytestmark = ONLY_POSTGRES
 
 WITHIN = 1.0  # seconds: docs/workers.md, "at most" (the largest figure but restart)
+ADMIN_API = "/api/v1/admin"
+UPSTREAM: dict[str, str] = {}  # the real upstream's address, for the state file
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Services, GatewayProcess, GatewayProcess]]:
-    with shared_world(tmp_path_factory.mktemp("reach"), ports=2) as (services, gateways, _):
+    # polls every 20 ms would meet the conftest's small rate limit (a 429 hides the
+    # decision): none here
+    with shared_world(tmp_path_factory.mktemp("reach"), ports=2, rate=1e6, burst=1e6) as (
+            services, gateways, upstream):
+        UPSTREAM["url"] = upstream.url
         one, two = gateways
         yield services, one, two
+
+
+def _admin(services: Services, username: str, role: str, department: str = "jgswj"
+           ) -> dict[str, str]:
+    ensure_user(services, username, department, [role])
+    return _bearer(access_token(services, sub=username, department=department,
+                                roles=[role], scope="openid admin account"))
+
+
+def _entry(section: str, code: str, **changes: Any) -> dict[str, Any]:
+    """One entry of the world's state file (``bench.gateway_world.state``), changed."""
+    key = "client_id" if section == "clients" else "code"
+    entry = next(e for e in state(UPSTREAM["url"], user_count=2)[section]
+                 if e[key] == code)
+    return {**copy.deepcopy(entry), **changes}
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -48,14 +75,17 @@ def _header(token: str) -> dict[str, object]:
 
 
 def _until(check: Callable[[], bool], what: str, within: float = WITHIN) -> float:
-    """Seconds until ``check()`` holds, polling every 20 ms; fails past ``within``."""
+    """Seconds from now until a ``check()`` that holds was started (polling every
+    20 ms); fails when one started ``within`` seconds or later does not hold: the
+    promise is about the requests that arrive that long after the change."""
     started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < within, f"{what}: not within {within:g} s"
+    while True:
+        at = time.monotonic() - started
+        if check():
+            print(f"{what}: {at:.3f} s")
+            return at
+        assert at < within, f"{what}: not within {within:g} s"
         time.sleep(0.02)
-    took = time.monotonic() - started
-    print(f"{what}: {took:.3f} s")
-    return took
 
 
 def _proxied(gateway: GatewayProcess, token: str, path: str = "/api/ping") -> int:
@@ -63,10 +93,10 @@ def _proxied(gateway: GatewayProcess, token: str, path: str = "/api/ping") -> in
                      timeout=5).status_code
 
 
-def _client_token(services: Services, client_id: str) -> str:
-    """A token of a client of its own (the rate limit is per client: 12 at once)."""
-    ensure_client(services, client_id, "jgswj", "proxy")
-    return access_token(services, sub=None, client_id=client_id, department="jgswj",
+def _client_token(services: Services, client_id: str, department: str = "jgswj") -> str:
+    """A token of a client of its own."""
+    ensure_client(services, client_id, department, "proxy")
+    return access_token(services, sub=None, client_id=client_id, department=department,
                         scope="proxy")
 
 
@@ -121,3 +151,200 @@ def test_a_token_verified_before_its_key_was_destroyed_is_refused(
     _until(lambda: _proxied(one, token) == 401, "and in the first")
     fresh = _loader_token(one)  # the new key signs, and the other accepts it
     assert _header(fresh)["kid"] != old and _proxied(two, fresh) in (200, 429)
+
+
+@dataclass
+class Person:
+    """Someone signed in at the portal, with the code flow's tokens."""
+
+    access: str
+    refresh: str
+    cookies: dict[str, str]
+
+
+def _signed_in(gateway: GatewayProcess, username: str) -> Person:
+    """``username`` signed in at ``gateway``'s portal, then the code flow
+    (``bench.load.Client``: a person at a browser)."""
+    async def sign_in() -> Person:
+        client = Client(gateway.url, username, [])
+        try:
+            assert await client.sign_in(), client.answers[-3:]
+            return Person(client.access, client.refresh_token, dict(client.http.cookies))
+        finally:
+            await client.aclose()
+    return asyncio.run(sign_in())
+
+
+def _portal_ok(gateway: GatewayProcess, person: Person) -> bool:
+    r = httpx.get(f"{gateway.url}/api/v1/account/sessions", timeout=5,
+                  cookies={SESSION_COOKIE: person.cookies[SESSION_COOKIE]})
+    return r.status_code == 200
+
+
+def test_a_refresh_family_revoked_through_one_ends_its_access_token_in_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """RFC 7009 on the refresh token: its family and the access token it came with."""
+    _, one, two = world
+    person = _signed_in(one, "user000")
+    assert _proxied(two, person.access) == 200
+    r = httpx.post(f"{one.url}/oauth2/revoke", auth=WEB, timeout=10,
+                   data={"token": person.refresh, "token_type_hint": "refresh_token"})
+    assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, person.access) == 401, "refresh family revoked: its access "
+                                                       "token in the other")
+    r = httpx.post(f"{two.url}/oauth2/token", auth=WEB, timeout=10, data={
+        "grant_type": "refresh_token", "refresh_token": person.refresh})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+def test_a_portal_sign_out_through_one_ends_the_session_and_its_tokens_in_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """The portal's sign-out (which also tells the relying parties, back-channel):
+    the session cookie and the tokens issued under the session (their ``sid``)."""
+    _, one, two = world
+    person = _signed_in(one, "user001")
+    assert _proxied(two, person.access) == 200 and _portal_ok(two, person)
+    with httpx.Client(base_url=one.url, cookies=person.cookies, timeout=10,
+                      headers={"Origin": one.url}) as browser:
+        found = _CSRF.search(browser.get("/portal").text)
+        assert found is not None
+        r = browser.post("/portal/logout", data={"csrf_token": found.group(1)})
+        assert r.status_code == 200, r.text[:300]
+    # the browser's copy of the cookie, replayed at the other
+    _until(lambda: not _portal_ok(two, person) and _proxied(two, person.access) == 401,
+           "portal sign-out: session and its tokens in the other")
+
+
+def test_a_client_disabled_through_one_is_refused_by_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    services, one, two = world
+    admin = _admin(services, "sys.mp", "sysadmin")
+    token = _client_token(services, "doomed")
+    assert _proxied(two, token) == 200
+    r = httpx.post(f"{one.url}{ADMIN_API}/clients/doomed/disable", headers=admin,
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, token) == 401, "client disabled: its token in the other")
+
+
+def test_a_role_taken_by_the_state_file_is_gone_in_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    services, _, two = world
+    admin = _admin(services, "was.sysadmin", "sysadmin")
+
+    def listed() -> int:
+        return httpx.get(f"{two.url}{ADMIN_API}/users", headers=admin, timeout=5).status_code
+
+    assert listed() == 200
+    apply_state(services, {"users": [{"username": "was.sysadmin", "name": "was.sysadmin",
+                                      "department": "jgswj", "roles": ["staff"],
+                                      "status": "active"}]})
+    _until(lambda: listed() == 403, "role taken (state file): refused in the other")
+
+
+def test_catalogue_changes_reach_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """A resource made not shared (state file), then shared on conditions with a grant
+    that is revoked through one process's API: the other stops releasing it."""
+    services, one, two = world
+    outsider = _client_token(services, "czt-app", department="czt")
+    assert _proxied(two, outsider, "/api/items") == 200  # unconditional: shaped
+    apply_state(services, {"catalogue": [_entry("catalogue", "JG-0100", share_type="none",
+                                                basis="测试")]})
+    _until(lambda: _proxied(two, outsider, "/api/items") == 403,
+           "resource made not shared (state file): refused in the other")
+    apply_state(services, {
+        "catalogue": [_entry("catalogue", "JG-0100", share_type="conditional",
+                             basis="测试")],
+        "grants": [{"resource": "JG-0100", "consumer": "czt", "items": ["id", "name"],
+                    "purpose": "测试", "until": "2099-12-31"}]})
+    _until(lambda: _proxied(two, outsider, "/api/items") == 200, "grant given")
+    admin = _admin(services, "sec.mp", "secadmin")
+    grants = httpx.get(f"{one.url}{ADMIN_API}/grants", headers=admin, timeout=10)
+    assert grants.status_code == 200, grants.text
+    gid = next(g["id"] for g in grants.json()["grants"] if g["resource"] == "JG-0100")
+    r = httpx.post(f"{one.url}{ADMIN_API}/grants/{gid}/revoke", headers=admin, timeout=10,
+                   json={"reason": "合同到期"})
+    assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, outsider, "/api/items") == 403,
+           "grant revoked: refused in the other")
+
+
+def test_system_changes_reach_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """The upstream moved (to an address nobody answers: 502 proves it), then
+    ``case_sensitive_paths`` set: another spelling of a governed route stops being
+    read as that route."""
+    services, one, two = world
+    admin = _admin(services, "sys.mp", "sysadmin")
+    caller = _client_token(services, "sys-watch")
+    assert _proxied(two, caller) == 200
+    nobody = f"http://127.0.0.1:{free_port()}"
+    r = httpx.post(f"{one.url}{ADMIN_API}/systems/{SYSTEM}", headers=admin, timeout=10,
+                   json={"upstream": nobody})
+    assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, caller) == 502, "upstream moved: the other follows")
+    r = httpx.post(f"{one.url}{ADMIN_API}/systems/{SYSTEM}", headers=admin, timeout=10,
+                   json={"upstream": UPSTREAM["url"]})
+    assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, caller) == 200, "upstream back")
+    # another department reads the items unconditionally (shaped), however spelled,
+    # while the system's paths are read without regard to case
+    apply_state(services, {"catalogue": [_entry("catalogue", "JG-0100")]})
+    outsider = _client_token(services, "czt-spell", department="czt")
+    # read as the route, released and sent on; the upstream tells letters apart: 404
+    _until(lambda: _proxied(two, outsider, "/API/ITEMS") == 404, "shared again")
+    apply_state(services, {"systems": [_entry("systems", SYSTEM,
+                                              case_sensitive_paths=True)]})
+    # another spelling is another path there: not the route, the system refused
+    _until(lambda: _proxied(two, outsider, "/API/ITEMS") == 403,
+           "case_sensitive_paths set (state file): the other reads paths exactly")
+    apply_state(services, {"systems": [_entry("systems", SYSTEM)]})
+    _until(lambda: _proxied(two, outsider, "/API/ITEMS") == 404,
+           "case_sensitive_paths unset: the other governs every spelling again")
+
+
+def test_a_break_glass_ended_early_through_one_closes_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """Dual-approved emergency access to a system of another department, ended early
+    by a security administrator through one process."""
+    services, one, two = world
+    ensure_user(services, "bg.czt", "czt", ["staff"])
+    person = access_token(services, sub="bg.czt", department="czt",
+                          scope="openid proxy account")
+    first, second = (_admin(services, name, "secadmin") for name in ("sec.a", "sec.b"))
+    assert _proxied(two, person) == 403
+    r = httpx.post(f"{one.url}/api/v1/break-glass", headers=_bearer(person), timeout=10,
+                   json={"system": SYSTEM, "reason": "抢修", "minutes": 30})
+    assert r.status_code == 201, r.text
+    bg = r.json()["break_glass"]["id"]
+    for admin in (first, second):
+        r = httpx.post(f"{one.url}/api/v1/break-glass/{bg}/approve", headers=admin,
+                       timeout=10)
+        assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, person) == 200, "break-glass approved: open in the other")
+    r = httpx.post(f"{one.url}/api/v1/break-glass/{bg}/end", headers=first, timeout=10,
+                   json={"reason": "抢修完毕"})
+    assert r.status_code == 200, r.text
+    _until(lambda: _proxied(two, person) == 403, "break-glass ended early: shut in the other")
+
+
+def test_per_caller_assertions_turned_off_in_the_state_file_stop_in_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """``assertion: per_caller`` (one signed assertion reused for a caller up to 30 s)
+    turned off: the other process signs one for each request again, as its audit
+    records show (``extra.assertion_jti`` names a reused one)."""
+    services, _, two = world
+    caller = _client_token(services, "reused")
+
+    def reused() -> bool:
+        r = httpx.get(f"{two.url}/s/{SYSTEM}/api/ping", headers=_bearer(caller), timeout=5)
+        assert r.status_code == 200, r.text
+        rows = audit_records(services.settings.database_url, r.headers["x-request-id"])
+        return "assertion_jti" in rows[0]["extra"]
+
+    apply_state(services, {"systems": [_entry("systems", SYSTEM, assertion="per_caller")]})
+    _until(reused, "per_caller set (state file): reused in the other")
+    apply_state(services, {"systems": [_entry("systems", SYSTEM)]})
+    _until(lambda: not reused(), "per_caller turned off (state file): one per request in "
+                                 "the other")
