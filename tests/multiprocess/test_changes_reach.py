@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -348,3 +349,42 @@ def test_per_caller_assertions_turned_off_in_the_state_file_stop_in_the_other(
     apply_state(services, {"systems": [_entry("systems", SYSTEM)]})
     _until(lambda: not reused(), "per_caller turned off (state file): one per request in "
                                  "the other")
+
+
+def test_a_delegation_revoked_through_one_stops_the_delegate_in_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """委托: user000 acts for dg.a on the system through the other process's portal
+    session (the ``gg_act`` choice); dg.a revokes the delegation through one."""
+    services, one, two = world
+    ensure_user(services, "dg.head", "jgswj", ["staff", "dept_head"])
+    ensure_user(services, "dg.a", "jgswj", ["staff"])
+    giver = _bearer(access_token(services, sub="dg.a", department="jgswj",
+                                 scope="openid account"))
+    head = _bearer(access_token(services, sub="dg.head", department="jgswj",
+                                roles=["staff", "dept_head"], scope="openid account"))
+    until = (services.clock() + timedelta(days=7)).date().isoformat()
+    r = httpx.post(f"{one.url}/api/v1/delegations", headers=giver, timeout=10, json={
+        "delegate": "user000", "systems": [SYSTEM], "ends_at": until, "reason": "出差"})
+    assert r.status_code == 201, r.text
+    did = r.json()["delegation"]["id"]
+    r = httpx.post(f"{one.url}/api/v1/delegations/{did}/approve", headers=head, timeout=10,
+                   json={})
+    assert r.status_code == 200, r.text
+    person = _signed_in(two, "user000")
+    with httpx.Client(base_url=two.url, cookies=person.cookies, timeout=10,
+                      headers={"Origin": two.url}) as browser:
+        found = _CSRF.search(browser.get("/portal/delegations").text)
+        assert found is not None
+        r = browser.post(f"/portal/delegations/{did}/act",
+                         data={"csrf_token": found.group(1)})
+        assert r.status_code in (200, 303), r.text[:300]
+
+        def as_giver() -> int:
+            return browser.get(f"/s/{SYSTEM}/api/ping").status_code
+
+        assert as_giver() == 200
+        r = httpx.post(f"{one.url}/api/v1/delegations/{did}/revoke", headers=giver,
+                       timeout=10, json={})
+        assert r.status_code == 200, r.text
+        _until(lambda: as_giver() == 403, "delegation revoked: the delegate refused in "
+                                          "the other")
