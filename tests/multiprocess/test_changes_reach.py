@@ -228,6 +228,28 @@ def test_a_client_disabled_through_one_is_refused_by_the_other(
     _until(lambda: _proxied(two, token) == 401, "client disabled: its token in the other")
 
 
+def test_a_client_secret_rotated_through_one_is_refused_by_the_other(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    services, one, two = world
+    admin = _admin(services, "sys.mp", "sysadmin")
+    old = ("rotated", "rotated-secret-0123456789abcdef0123")
+    apply_state(services, {"clients": [{
+        "client_id": old[0], "name": "轮换", "department": "jgswj", "scope": "proxy",
+        "grant_types": ["client_credentials"], "secret": old[1]}]})
+
+    def token_status(auth: tuple[str, str]) -> int:
+        return httpx.post(f"{two.url}/oauth2/token", auth=auth, timeout=5,
+                          data={"grant_type": "client_credentials"}).status_code
+
+    _until(lambda: token_status(old) == 200, "client registered")
+    r = httpx.post(f"{one.url}{ADMIN_API}/clients/{old[0]}/rotate-secret", headers=admin,
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    _until(lambda: token_status(old) == 401, "client secret rotated: the old one refused in "
+                                             "the other")
+    assert token_status((old[0], r.json()["client_secret"])) == 200
+
+
 def test_a_role_taken_by_the_state_file_is_gone_in_the_other(
         world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
     services, _, two = world
