@@ -162,7 +162,7 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     proxy = Proxy(
         services,
         authenticator=CachingAuthenticator(
-            authenticator, clock=lambda: services.clock().timestamp(),
+            authenticator, keys=services.keys, clock=lambda: services.clock().timestamp(),
             skew=services.settings.clock_skew_seconds),
         policies=policies,
         metrics=metrics,

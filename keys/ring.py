@@ -499,6 +499,17 @@ class KeyRing:
             return info.leaves_jwks_at is not None and at < info.leaves_jwks_at
         return False  # pending never signed; destroyed never verifies
 
+    def still_verifies(self, use: str, kid: str, at: datetime | None) -> bool:
+        """Whether ``kid``, which verified a token of ``use`` a moment ago, still would
+        at ``at``, by the ring as cached (``cache_seconds``): what a cache of verified
+        tokens asks on every hit, so that a key destroyed anywhere ends its tokens
+        there within ``cache_seconds`` too."""
+        entry = self._publics().get(kid)
+        if not isinstance(entry, _Public) or entry.info.use != use:
+            return False
+        # the active key (nearly every hit, on the proxy's path) without a clock read
+        return entry.info.state == "active" or self._in_window(entry.info, at or self.clock())
+
     def verify_jwt(self, use: str, token: str, at: datetime | None) -> dict[str, Any]:
         check_use(use)
         at = at or self.clock()

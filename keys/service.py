@@ -168,6 +168,12 @@ class KeyService:
         retired and still in the JWKS at ``at``). Does not check exp/aud."""
         return self.ring.verify_jwt(use, token, at)
 
+    def still_verifies(self, use: str, kid: str, *, at: datetime | None = None) -> bool:
+        """Whether a token of ``use`` that ``kid`` verified would still verify now (the
+        ring as cached, at most ``cache_seconds`` old): destroyed or out of its window
+        is False."""
+        return self.ring.still_verifies(use, kid, at)
+
     def sign(self, use: str, payload: bytes) -> tuple[str, bytes]:
         return self.ring.sign(use, payload)
 

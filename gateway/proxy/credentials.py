@@ -22,8 +22,9 @@ class CachingAuthenticator:
     """Remembers verified bearer tokens (as Envoy's jwt_authn does) so a client
     sending the same token again costs a dict lookup, not a signature check.
 
-    An entry lives until the token's ``exp`` and at most ``ttl`` seconds (60 s), so
-    a key destroyed in the ring stops being honoured within a minute; and it is used
+    An entry lives until the token's ``exp`` and at most ``ttl`` seconds (60 s), and
+    only while its signing key still verifies by the ring (``keys``, cached 1 s: a
+    key destroyed in any process ends its tokens here within a second); it is used
     only while the token is valid by the (wall) ``clock`` as verification has it,
     ``nbf`` - ``skew`` up to ``exp``: after the clock steps back, a token issued
     after the new time is refused here as the verifier refuses it. Revocation
@@ -32,21 +33,25 @@ class CachingAuthenticator:
     authenticator without one is never cached. Sessions are never cached.
     """
 
-    def __init__(self, inner: Any, *, clock: Any = None, ttl: float = 60.0,
-                 max_entries: int = 50_000, skew: float = 60.0) -> None:
+    def __init__(self, inner: Any, *, keys: Any = None, clock: Any = None,
+                 ttl: float = 60.0, max_entries: int = 50_000, skew: float = 60.0) -> None:
         import time
 
         self.inner = inner
         self.deny = getattr(inner, "deny", None)
         # the user's current roles and department over a cached principal's claims
         self.live = getattr(inner, "live", None)
+        # KeyService.still_verifies: without it nothing is cached (a destroyed key's
+        # tokens would outlive it by the ttl)
+        self.keys = keys
         self.monotonic = time.monotonic
         self.wall = clock or time.time
         self.ttl = ttl
         self.skew = skew
         self.max_entries = max_entries
-        # (token, audience) → (principal, valid from (nbf - skew), exp, monotonic until)
-        self._cache: dict[tuple[str, str | None], tuple[Any, float, float, float]] = {}
+        # (token, audience) → (principal, valid from (nbf - skew), exp, monotonic until,
+        # kid)
+        self._cache: dict[tuple[str, str | None], tuple[Any, float, float, float, str]] = {}
         self._sweep_at = min(SWEEP_FROM, max_entries)
 
     def cached(self, header: str | None, audience: str | None = None) -> Any:
@@ -54,14 +59,18 @@ class CachingAuthenticator:
         (not cached: call :meth:`authenticate`). Raises Unauthorized when revoked.
 
         The proxy's hot path asks this first, before it builds a request object."""
-        if self.deny is None or not header or header[:7].lower() != "bearer ":
+        if self.deny is None or self.keys is None or not header or \
+                header[:7].lower() != "bearer ":
             return None
         key = (header[7:].strip(), audience)
         hit = self._cache.get(key)
         if hit is None:
             return None
-        principal, valid_from, exp, until = hit
+        principal, valid_from, exp, until, kid = hit
         if valid_from <= self.wall() < exp and self.monotonic() < until:
+            if not self.keys.still_verifies("token", kid):
+                self._cache.pop(key, None)
+                return None  # verified again, and refused, by the inner authenticator
             if self.deny.denied("jti", principal.token_id) or self.deny.denied(
                     "sid", principal.session_id):
                 self._cache.pop(key, None)
@@ -76,7 +85,8 @@ class CachingAuthenticator:
         if principal is not None:
             return principal
         principal = await self.inner.authenticate(request, audience=audience)
-        if self.deny is None or not header or header[:7].lower() != "bearer ":
+        if self.deny is None or self.keys is None or not header or \
+                header[:7].lower() != "bearer ":
             return principal
         token = header[7:].strip()
         key = (token, audience)
@@ -84,8 +94,9 @@ class CachingAuthenticator:
         if window is not None and principal.via == "bearer":
             if len(self._cache) >= self._sweep_at:
                 self._sweep()
-            nbf, exp = window
-            self._cache[key] = (principal, nbf - self.skew, exp, self.monotonic() + self.ttl)
+            nbf, exp, kid = window
+            self._cache[key] = (principal, nbf - self.skew, exp, self.monotonic() + self.ttl,
+                                kid)
         return principal
 
 
@@ -102,18 +113,20 @@ class CachingAuthenticator:
         self._sweep_at = min(max(SWEEP_FROM, 2 * len(self._cache)), self.max_entries)
 
 
-def _window_of(token: str) -> tuple[float, float] | None:
-    """(``nbf`` or ``iat``, ``exp``) of a token the inner authenticator has just
-    verified."""
+def _window_of(token: str) -> tuple[float, float, str] | None:
+    """(``nbf`` or ``iat``, ``exp``, the header's ``kid``) of a token the inner
+    authenticator has just verified."""
     import base64
     import json
 
     try:
-        part = token.split(".")[1]
+        head, part = token.split(".")[:2]
         claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
         exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat", 0))
+        kid = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("kid")
     except (ValueError, IndexError, UnicodeError, AttributeError):
         return None
-    if not isinstance(exp, int | float) or not isinstance(nbf, int | float):
+    if not isinstance(exp, int | float) or not isinstance(nbf, int | float) or \
+            not isinstance(kid, str):
         return None
-    return float(nbf), float(exp)
+    return float(nbf), float(exp), kid

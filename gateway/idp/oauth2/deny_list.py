@@ -18,6 +18,15 @@ from gateway.idp.oauth2.store import Store
 #: client within this time keeps its first new tokens dead until the entry expires).
 CLIENT_DENY_GRACE = CACHE_SECONDS + 1.0
 
+#: A row's ``id`` is drawn when it is written, but the row is seen when its transaction
+#: commits: a revocation committed after a later-numbered one (another process, a longer
+#: transaction) lies below the high-water mark by then. The numbers skipped below the
+#: mark are therefore asked for again at every refresh for this long (no revocation's
+#: transaction lasts a minute; a number skipped for good, a rolled-back insert, is
+#: dropped then), at most ``MAX_GAPS`` of them, the newest.
+GAP_SECONDS = 60.0
+MAX_GAPS = 1000
+
 
 class TokenId(str):
     """A ``jti`` that also carries the token's client, issue time and, for a token
@@ -71,6 +80,8 @@ class DenyList:
         self._entries: dict[tuple[str, str], float] = {}  # (kind, value) -> expiry ts
         # disabled clients: client_id -> (disabled at, entry expiry), both timestamps
         self._clients: dict[str, tuple[float, float]] = {}
+        self._gaps: dict[int, float] = {}  # a number skipped -> when first missed
+        self._read = False  # whether the table was read once (below: purged rows)
 
     def invalidate(self) -> None:
         """Refetch at the next check (this process just revoked something)."""
@@ -83,14 +94,16 @@ class DenyList:
         with self._lock:
             if not force and now - self._checked < self.refresh_interval:
                 return
-            rows = self.store.denied_since(self._hwm)
+            rows = self.store.denied_since(self._hwm, self._gaps)
             for row_id, kind, value, expires, created in rows:
                 if kind == "client":
-                    # rows come in id order: a later disable covers every earlier one
-                    self._clients[value] = (created.timestamp(), expires.timestamp())
+                    # a later disable covers every earlier one (a late row may be older)
+                    entry = (created.timestamp(), expires.timestamp())
+                    self._clients[value] = max(self._clients.get(value, entry), entry)
                 else:
                     self._entries[(kind, value)] = expires.timestamp()
-                self._hwm = max(self._hwm, row_id)
+                self._gaps.pop(row_id, None)
+            self._note_gaps([r[0] for r in rows], now)
             self._checked = now
             if len(self._entries) > 10000:
                 cutoff = self.clock().timestamp() - self.grace
@@ -98,6 +111,23 @@ class DenyList:
             if len(self._clients) > 1000:
                 cutoff = self.clock().timestamp()
                 self._clients = {k: v for k, v in self._clients.items() if v[1] > cutoff}
+
+    def _note_gaps(self, ids: list[int], now: float) -> None:
+        """Remember the numbers ``ids`` (just read, ascending) skip above the old mark,
+        move the mark, forget the gaps past ``GAP_SECONDS``."""
+        fresh = [i for i in ids if i > self._hwm]
+        if fresh:
+            # the first read starts at the oldest row kept: below it, purged rows
+            low = self._hwm + 1 if self._read else fresh[0]
+            seen = set(fresh)
+            for missing in range(max(low, fresh[-1] - MAX_GAPS), fresh[-1]):
+                if missing not in seen:
+                    self._gaps[missing] = now
+            self._hwm = fresh[-1]
+        self._read = True
+        if self._gaps:
+            kept = sorted(i for i, at in self._gaps.items() if now - at < GAP_SECONDS)
+            self._gaps = {i: self._gaps[i] for i in kept[-MAX_GAPS:]}
 
     def denied(self, kind: str, value: str | None) -> bool:
         if value is None:

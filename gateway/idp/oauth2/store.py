@@ -10,7 +10,7 @@ can never both succeed; the loser is treated as a replay.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -488,16 +488,18 @@ class Store:
             expires_at=now + timedelta(seconds=max(1, ttl_seconds)),
         ))
 
-    def denied_since(self, high_water: int,
+    def denied_since(self, high_water: int, also: Collection[int] = (),
                      ) -> list[tuple[int, str, str, datetime, datetime]]:
-        """Deny-list rows newer than ``high_water`` (id, kind, value, expires_at,
-        created_at)."""
+        """Deny-list rows newer than ``high_water``, and those numbered ``also`` (id,
+        kind, value, expires_at, created_at)."""
+        newer: sa.ColumnElement[bool] = revocations.c.id > high_water
+        if also:
+            newer = sa.or_(newer, revocations.c.id.in_(sorted(also)))
         with self.engine.connect() as conn:
             return [(int(r.id), r.kind, r.value, _aware(r.expires_at) or self.clock(),
                      _aware(r.created_at) or self.clock())
                     for r in conn.execute(
-                        sa.select(revocations).where(revocations.c.id > high_water)
-                        .order_by(revocations.c.id))]
+                        sa.select(revocations).where(newer).order_by(revocations.c.id))]
 
     def is_denied(self, kind: str, value: str) -> bool:
         with self.engine.connect() as conn:
