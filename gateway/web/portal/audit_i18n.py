@@ -164,4 +164,6 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_referral_notice_abandoned": ("提请通知已放弃", "referral notice given up"),
     "aud_ev_audit_ship": ("审计日志外送", "audit log shipped"),
     "aud_ev_audit_partitions": ("审计分区维护", "audit partitions ensured"),
+    # verify: records no checkpoint signed while no audit key existed (audit.coverage)
+    "aud_verify_unanchored": ("✗ 审计日志内容一致但未锚定：以下记录没有检查点签名，当时也没有可签名的审计密钥，无法证明其完整：", "✗ The audit log is consistent but UNANCHORED: no checkpoint signs these records and no audit key existed to sign them, so nothing proves them:"),
 }

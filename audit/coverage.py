@@ -1,0 +1,125 @@
+"""Records that no checkpoint signed in time: checkpoints deleted, or never written.
+
+Hashes need no key: an insider with the database can delete every checkpoint,
+re-hash every record (with ``ckpt`` 0) and rewrite the chain registry, and every
+link holds again (found 2026-12-05, docs/seams.md). What cannot be forged without
+the ``audit`` key is a checkpoint, and a writer signs one every
+``audit_checkpoint_seconds`` (every chain's head, at the latest that long after a
+record it wrote). So between two checkpoints that sign a chain's head, the chain's
+records span at most that interval (plus the commit, the journal's indexing and the
+clocks of several processes: ``SLACK_MS``). A stretch of records that no checkpoint
+split although one record in it was written more than that after an earlier one
+(forward in time: a clock stepped back does not count) means its checkpoints were
+deleted, or never written. Legitimate states stay clean: the young log (its first
+records before the first checkpoint is due), a gateway stopped for a week (its last
+records were signed at ``close``, or, after a ``kill -9``, are the last few seconds
+of its chain, signed by the next checkpoint any writer makes), a retention purge.
+
+Which of the two: an ``audit`` key the ring made (its kid carries the day it was
+made, bound to its sealed private part) existed when the stretch began: a
+checkpointer could sign and the log has none: TAMPERED. None existed (a log written
+without keys, or the keys' rows deleted too): UNANCHORED, consistent but vouched
+for by nothing signed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from audit.chain import Problem, at_record
+from texts import Text
+
+SLACK_MS = 300_000  # commit, indexing and clock differences between processes
+
+KeyBefore = Callable[[int], "str | None"]  # an audit key the ring made by this time (ms)
+
+
+@dataclass
+class Stretch:
+    """The records of one chain between two checkpoints that sign its head."""
+
+    cover: int  # index into the chain's signed heads (len: no checkpoint signs them yet)
+    oldest_seq: int
+    oldest_ts: int
+    late: tuple[int, int, int, int] | None = None  # (seq, ts, later seq, later ts)
+
+
+@dataclass
+class Coverage:
+    """Fed each record's chain, seq and ts (each chain's in ascending seq); ``findings``."""
+
+    checkpoint_seconds: float
+    # chain -> [(head seq signed, checkpoint seq, checkpoint ts)], in checkpoint order
+    signed: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    _heads: dict[str, list[int]] = field(default_factory=dict)
+    _open: dict[str, Stretch] = field(default_factory=dict)
+    _late: list[tuple[str, Stretch]] = field(default_factory=list)
+
+    @property
+    def grace_ms(self) -> int:
+        return int(self.checkpoint_seconds * 1000) + SLACK_MS
+
+    def sign(self, chain_id: str, head_seq: int, cp_seq: int, cp_ts: int) -> None:
+        """Checkpoint ``cp_seq`` signed ``chain_id``'s head at ``head_seq``."""
+        heads = self.signed.setdefault(chain_id, [])
+        if not heads or head_seq > heads[-1][0]:
+            heads.append((head_seq, cp_seq, cp_ts))
+
+    def feed(self, chain_id: str, seq: int, ts: int) -> None:
+        heads = self._heads.get(chain_id)
+        if heads is None:
+            heads = self._heads[chain_id] = [h for h, _, _ in self.signed.get(chain_id, ())]
+        st = self._open.get(chain_id)
+        if st is None or (st.cover < len(heads) and seq > heads[st.cover]):
+            cover = bisect_left(heads, seq)
+            if st is not None and st.late is not None:
+                self._late.append((chain_id, st))
+            st = self._open[chain_id] = Stretch(cover, seq, ts)
+            return
+        if st.late is None and ts - st.oldest_ts > self.grace_ms:
+            st.late = (st.oldest_seq, st.oldest_ts, seq, ts)
+        elif ts < st.oldest_ts:
+            st.oldest_seq, st.oldest_ts = seq, ts
+
+    def findings(self, key_before: KeyBefore | None
+                 ) -> tuple[list[Problem], list[Problem]]:
+        """(tampered, unanchored): one problem per stretch, oldest first per chain."""
+        stretches = self._late + [(c, s) for c, s in self._open.items() if s.late is not None]
+        tampered: list[Problem] = []
+        unanchored: list[Problem] = []
+        for chain_id, st in sorted(stretches, key=lambda cs: (cs[0], cs[1].cover)):
+            assert st.late is not None
+            seq, ts, later_seq, later_ts = st.late
+            heads = self.signed.get(chain_id, [])
+            first = (Text("audit.signed_late", "first signed by checkpoint {n} of {when}",
+                          n=heads[st.cover][1], when=_when(heads[st.cover][2]))
+                     if st.cover < len(heads) else
+                     Text("audit.signed_never", "signed by no checkpoint"))
+            kid = key_before(ts) if key_before is not None else None
+            where = at_record(chain_id, seq)
+            common = {"first": first, "later": later_seq,
+                      "minutes": max(1, (later_ts - ts) // 60000),
+                      "every": f"{self.checkpoint_seconds:g}"}
+            if kid is not None:
+                tampered.append(Problem("unsigned", where, Text(
+                    "audit.checkpoints_deleted", "{first}, though seq {later} was written "
+                    "{minutes} min after it, a checkpoint is due every {every} s and audit key "
+                    "{kid} could sign: its checkpoints were deleted (or none could be written: "
+                    "the gateway's log then says \"audit checkpoint failed\")",
+                    kid=kid, **common)))
+            else:
+                unanchored.append(Problem("unanchored", where, Text(
+                    "audit.checkpoints_never", "{first}, though seq {later} was written "
+                    "{minutes} min after it and a checkpoint is due every {every} s; the key "
+                    "ring holds no audit key made by then: the checkpointer never ran (a log "
+                    "written without keys), or its keys and checkpoints were deleted: only a "
+                    "copy held elsewhere (an export, the syslog receiver) tells",
+                    **common)))
+        return tampered, unanchored
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
