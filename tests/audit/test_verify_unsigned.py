@@ -50,27 +50,29 @@ def write(engine: sa.Engine, keys: Any, *, start: float, step: float, n: int,
     return log
 
 
-def forge(engine: sa.Engine) -> None:
-    """The insider: every checkpoint deleted, every record re-hashed with ``ckpt`` 0,
-    the registry's heads and ``last_ckpt`` rewritten. No key needed."""
+def forge(engine: sa.Engine, keep: int = 0) -> None:
+    """The insider: every checkpoint after number ``keep`` deleted, every record re-hashed
+    naming at most checkpoint ``keep`` (``ckpt``), the registry's heads and
+    ``last_ckpt`` rewritten. No key needed."""
     cols = ", ".join(RECORD_COLUMNS)
     i_seq, i_prev, i_hash, i_ckpt = (RECORD_COLUMNS.index(c)
                                      for c in ("seq", "prev_hash", "hash", "ckpt"))
     with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM audit_checkpoints"))
+        conn.execute(sa.text("DELETE FROM audit_checkpoints WHERE seq > :k"), {"k": keep})
         algs = dict(conn.execute(sa.text("SELECT chain_id, hash_name FROM audit_chains")).all())
         for chain_id, alg in algs.items():
             prev = ""
             for row in [list(r) for r in conn.execute(sa.text(
                     f"SELECT {cols} FROM audit_records WHERE chain_id=:c ORDER BY seq"),  # noqa: S608
                     {"c": chain_id})]:
-                row[i_ckpt], row[i_prev] = 0, prev
+                row[i_ckpt], row[i_prev] = min(row[i_ckpt], keep), prev
                 row[i_hash] = prev = hash_function(alg)(payload_of(row)).hex()
-                conn.execute(sa.text("UPDATE audit_records SET ckpt=0, prev_hash=:p, hash=:h "
+                conn.execute(sa.text("UPDATE audit_records SET ckpt=:k, prev_hash=:p, hash=:h "
                                      "WHERE chain_id=:c AND seq=:s"),
-                             {"p": row[i_prev], "h": prev, "c": chain_id, "s": row[i_seq]})
-            conn.execute(sa.text("UPDATE audit_chains SET head_hash=:h, last_ckpt=0 "
-                                 "WHERE chain_id=:c"), {"h": prev, "c": chain_id})
+                             {"k": row[i_ckpt], "p": row[i_prev], "h": prev, "c": chain_id,
+                              "s": row[i_seq]})
+            conn.execute(sa.text("UPDATE audit_chains SET head_hash=:h, last_ckpt=:k "
+                                 "WHERE chain_id=:c"), {"h": prev, "k": keep, "c": chain_id})
 
 
 @pytest.fixture
@@ -89,7 +91,7 @@ def test_deleted_checkpoints_are_tampering_on_the_cli(
         ring: Any, audit_engine: sa.Engine, env: dict[str, str]) -> None:
     """Records over 14 minutes, signed as they went (the audit key exists since today):
     intact. Every checkpoint deleted and the chain re-hashed: TAMPERED (was: intact, 0
-    checkpoints); the live gateway's next checkpoint over the forged heads: still."""
+    checkpoints)."""
     write(audit_engine, ring, start=time.time() + 60, step=120, n=8, writer="gw-old")
     r = cli(env, audit, "verify")
     assert r.exit_code == 0, r.output
@@ -99,6 +101,14 @@ def test_deleted_checkpoints_are_tampering_on_the_cli(
     assert r.exit_code == 1, r.output
     assert "first bad: record chain=" in r.output and "seq=1: signed by no checkpoint" in r.output
     assert "its checkpoints were deleted" in r.output and "TAMPERED: 8 records" in r.output
+
+
+def test_the_next_checkpoint_does_not_launder_the_forgery(
+        ring: Any, audit_engine: sa.Engine, env: dict[str, str]) -> None:
+    """After the forgery the live gateway's next checkpoint (number 1 again) signs the
+    forged heads: was intact, 1 checkpoint."""
+    write(audit_engine, ring, start=time.time() + 60, step=120, n=8, writer="gw-old")
+    forge(audit_engine)
     live = AuditLog(audit_engine, keys=ring, writer_id="gw-live")
     live.append_sync(rec(99))
     live.checkpoint_sync()
@@ -106,6 +116,18 @@ def test_deleted_checkpoints_are_tampering_on_the_cli(
     r = cli(env, audit, "verify")
     assert r.exit_code == 1, r.output
     assert "seq=1: first signed by checkpoint 1 of" in r.output, r.output
+
+
+def test_the_newest_checkpoints_deleted_and_hidden_are_tampering(
+        ring: Any, audit_engine: sa.Engine, env: dict[str, str]) -> None:
+    """Checkpoints after the second deleted, the records that named them re-hashed to
+    name the second, ``last_ckpt`` rewritten: was intact (2 checkpoints)."""
+    write(audit_engine, ring, start=time.time() + 60, step=120, n=8, writer="gw")
+    forge(audit_engine, keep=2)
+    r = cli(env, audit, "verify")
+    assert r.exit_code == 1, r.output
+    assert "seq=4: signed by no checkpoint, though seq 7 was written 6 min after it" in r.output
+    assert "TAMPERED: 8 records, 1 chains, 2 checkpoints" in r.output
 
 
 def test_no_checkpoint_and_no_key_then_is_unanchored(
