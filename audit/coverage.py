@@ -13,7 +13,10 @@ split although one record in it was written more than that after an earlier one
 deleted, or never written. Legitimate states stay clean: the young log (its first
 records before the first checkpoint is due), a gateway stopped for a week (its last
 records were signed at ``close``, or, after a ``kill -9``, are the last few seconds
-of its chain, signed by the next checkpoint any writer makes), a retention purge.
+of its chain, signed by the next checkpoint any writer makes), a retention purge, and
+in journal mode the records a checkpoint missed because they were not indexed yet
+(they wait, unsigned, for the writer's next records: written before the last
+checkpoint that signed the head before them, they do not start a stretch).
 
 Which of the two: an ``audit`` key the ring made (its kid carries the day it was
 made, bound to its sealed private part) existed when the stretch began: a
@@ -42,8 +45,9 @@ class Stretch:
     """The records of one chain between two checkpoints that sign its head."""
 
     cover: int  # index into the chain's signed heads (len: no checkpoint signs them yet)
-    oldest_seq: int
-    oldest_ts: int
+    after: int | None  # the last checkpoint that signed the head before: its ts
+    oldest_seq: int = 0
+    oldest_ts: int | None = None  # of the records written after ``after``
     late: tuple[int, int, int, int] | None = None  # (seq, ts, later seq, later ts)
 
 
@@ -52,8 +56,9 @@ class Coverage:
     """Fed each record's chain, seq and ts (each chain's in ascending seq); ``findings``."""
 
     checkpoint_seconds: float
-    # chain -> [(head seq signed, checkpoint seq, checkpoint ts)], in checkpoint order
-    signed: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    # chain -> [(head seq signed, the first checkpoint that signed it: its seq and ts,
+    # the ts of the last one that signed that same head)], in checkpoint order
+    signed: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
     _heads: dict[str, list[int]] = field(default_factory=dict)
     _open: dict[str, Stretch] = field(default_factory=dict)
     _late: list[tuple[str, Stretch]] = field(default_factory=list)
@@ -66,23 +71,28 @@ class Coverage:
         """Checkpoint ``cp_seq`` signed ``chain_id``'s head at ``head_seq``."""
         heads = self.signed.setdefault(chain_id, [])
         if not heads or head_seq > heads[-1][0]:
-            heads.append((head_seq, cp_seq, cp_ts))
+            heads.append((head_seq, cp_seq, cp_ts, cp_ts))
+        elif head_seq == heads[-1][0]:
+            h, n, first_ts, last_ts = heads[-1]
+            heads[-1] = (h, n, first_ts, max(last_ts, cp_ts))
 
     def feed(self, chain_id: str, seq: int, ts: int) -> None:
         heads = self._heads.get(chain_id)
         if heads is None:
-            heads = self._heads[chain_id] = [h for h, _, _ in self.signed.get(chain_id, ())]
+            heads = self._heads[chain_id] = [h[0] for h in self.signed.get(chain_id, ())]
         st = self._open.get(chain_id)
         if st is None or (st.cover < len(heads) and seq > heads[st.cover]):
             cover = bisect_left(heads, seq)
             if st is not None and st.late is not None:
                 self._late.append((chain_id, st))
-            st = self._open[chain_id] = Stretch(cover, seq, ts)
-            return
-        if st.late is None and ts - st.oldest_ts > self.grace_ms:
-            st.late = (st.oldest_seq, st.oldest_ts, seq, ts)
-        elif ts < st.oldest_ts:
+            after = self.signed[chain_id][cover - 1][3] if cover else None
+            st = self._open[chain_id] = Stretch(cover, after)
+        if st.after is not None and ts <= st.after:
+            return  # written before a checkpoint that missed it (journal mode: not indexed)
+        if st.oldest_ts is None or ts < st.oldest_ts:
             st.oldest_seq, st.oldest_ts = seq, ts
+        elif st.late is None and ts - st.oldest_ts > self.grace_ms:
+            st.late = (st.oldest_seq, st.oldest_ts, seq, ts)
 
     def findings(self, key_before: KeyBefore | None
                  ) -> tuple[list[Problem], list[Problem]]:

@@ -21,6 +21,9 @@ from starlette.testclient import TestClient
 
 from audit import AuditLog
 from audit.chain import RECORD_COLUMNS, hash_function, payload_of
+from audit.indexer import Indexer
+from audit.journal import Journal
+from audit.verify import keyservice_sigcheck, verify_database
 from gateway.app import create_app
 from gateway.cli.audit_cmd import audit
 from gateway.cli.keys_cmd import keys as keys_cli
@@ -220,3 +223,32 @@ def audit_events_of(engine: sa.Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.text(
             "SELECT reason, outcome FROM audit_records WHERE event_type='admin_change'"))]
+
+
+def test_journal_records_a_checkpoint_missed_wait_for_the_next_activity(
+        ring: Any, audit_engine: sa.Engine, tmp_path: Any) -> None:
+    """Journal mode: a checkpoint signs the indexed heads; a record still in the journal
+    then waits, unsigned, for the writer's next records (a day later here). Not
+    tampering: it was written before the checkpoint that missed it."""
+    journal = Journal(tmp_path / "journal")
+    now = [time.time() + 60]
+    log = AuditLog(audit_engine, keys=ring, writer_id="gw-j", journal=journal,
+                   clock=lambda: now[0])
+    indexer = Indexer(audit_engine, journal, own=log.journal_position,
+                      on_checkpoint=log.note_checkpoint)
+    log.attach_indexer(indexer)
+    log.append_sync(rec(1))
+    indexer.run_once()
+    now[0] += 1
+    log.append_sync(rec(2))  # not indexed before the checkpoint
+    now[0] += 1
+    log.checkpoint_sync()
+    now[0] += DAY
+    log.append_sync(rec(3))
+    now[0] += 60
+    log.append_sync(rec(4))
+    indexer.run_once()
+    log.checkpoint_sync()
+    rep = verify_database(audit_engine, keyservice_sigcheck(ring), checkpoint_seconds=5)
+    assert rep.intact, rep.problems
+    assert rep.records == 4
