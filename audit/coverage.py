@@ -13,7 +13,10 @@ split although one record in it was written more than that after an earlier one
 deleted, or never written. Legitimate states stay clean: the young log (its first
 records before the first checkpoint is due), a gateway stopped for a week (its last
 records were signed at ``close``, or, after a ``kill -9``, are the last few seconds
-of its chain, signed by the next checkpoint any writer makes), a retention purge, and
+of its chain, signed by the next checkpoint any writer makes), a retention purge, a
+writer that appends synchronously (the CLI: no timer; the first record at least the
+interval after its last checkpoint makes it sign, so only a stretch's last record may
+be late: one after it is needed), and
 in journal mode the records a checkpoint missed because they were not indexed yet
 (they wait, unsigned, for the writer's next records: written before the last
 checkpoint that signed the head before them, they do not start a stretch).
@@ -49,6 +52,7 @@ class Stretch:
     oldest_seq: int = 0
     oldest_ts: int | None = None  # of the records written after ``after``
     late: tuple[int, int, int, int] | None = None  # (seq, ts, later seq, later ts)
+    last_late: tuple[int, int, int, int] | None = None  # the same, while it is the last
 
 
 @dataclass
@@ -89,10 +93,12 @@ class Coverage:
             st = self._open[chain_id] = Stretch(cover, after)
         if st.after is not None and ts <= st.after:
             return  # written before a checkpoint that missed it (journal mode: not indexed)
+        if st.late is None and st.last_late is not None:
+            st.late = st.last_late  # a record after it: not the one that made a sync writer sign
         if st.oldest_ts is None or ts < st.oldest_ts:
             st.oldest_seq, st.oldest_ts = seq, ts
-        elif st.late is None and ts - st.oldest_ts > self.grace_ms:
-            st.late = (st.oldest_seq, st.oldest_ts, seq, ts)
+        elif st.last_late is None and ts - st.oldest_ts > self.grace_ms:
+            st.last_late = (st.oldest_seq, st.oldest_ts, seq, ts)
 
     def findings(self, key_before: KeyBefore | None
                  ) -> tuple[list[Problem], list[Problem]]:

@@ -252,3 +252,19 @@ def test_journal_records_a_checkpoint_missed_wait_for_the_next_activity(
     rep = verify_database(audit_engine, keyservice_sigcheck(ring), checkpoint_seconds=5)
     assert rep.intact, rep.problems
     assert rep.records == 4
+
+
+def test_a_synchronous_writer_idle_between_two_records_is_not_tampering(
+        ring: Any, audit_engine: sa.Engine) -> None:
+    """A writer without a timer (the CLI's ``append_sync``) signs when a record comes at
+    least the interval after its last checkpoint: that record may come an hour later."""
+    now = [time.time() + 60]
+    log = AuditLog(audit_engine, keys=ring, writer_id="cli-like", clock=lambda: now[0])
+    log.append_sync(rec(1))
+    now[0] += 3600
+    log.append_sync(rec(2))  # signs both
+    now[0] += 1
+    log.append_sync(rec(3))
+    log.close_sync()
+    rep = verify_database(audit_engine, keyservice_sigcheck(ring), checkpoint_seconds=5)
+    assert rep.intact, rep.problems
