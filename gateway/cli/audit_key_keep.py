@@ -35,8 +35,9 @@ def refuse_signing_audit_key(state: CliContext, kid: str) -> None:
                "signed": signed}))
     raise KeyStateError(Text(
         "keys.audit_key_kept",
-        "key {kid} signed {n} checkpoints still in the audit log (never purged; archives "
-        "carry them too): destroyed, they could no longer be verified. Keep it: retired, it "
+        "key {kid} signed {n} checkpoints or purge seals still in the audit log (never "
+        "purged; archives carry them too): destroyed, they could no longer be verified. "
+        "Keep it: retired, it "
         "signs nothing new. If it was exposed, run `govgate keys rotate --use audit --now`, "
         "take a new trust file (`govgate audit keys --to FILE`) and keep the old one for "
         "the archives it signed", kid=kid, n=signed))

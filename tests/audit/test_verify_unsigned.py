@@ -206,7 +206,7 @@ def test_keys_destroy_keeps_an_audit_key_whose_checkpoints_are_in_the_log(
     assert cli(env, keys_cli, "rotate", "--use", "audit", "--now").exit_code == 0
     r = CliRunner().invoke(keys_cli, ["destroy", old, "--yes"], env=env)
     assert r.exit_code == 1
-    assert f"key {old} signed" in r.output and "checkpoints still in the audit log" in r.output
+    assert f"key {old} signed" in r.output and "purge seals still in the audit log" in r.output
     assert r.output.count("\n") == 1
     assert cli(env, audit, "verify").exit_code == 0  # its checkpoints still verify
     states = {i.kid: i.state for i in ring.list_keys()}
