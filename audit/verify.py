@@ -192,8 +192,8 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
                 continue
             if chain_id == writer:
                 own_heads[chain_id] = max(hseq, own_heads.get(chain_id, 0))
-            if src.coverage is not None and problem is None:
-                src.coverage.sign(chain_id, hseq, seq, int(cp["ts"]))
+            if src.coverage is not None and problem is None and isinstance(cp["ts"], int):
+                src.coverage.sign(chain_id, hseq, seq, cp["ts"])
             expected[(chain_id, hseq)] = (hhash, seq)
             if hseq >= required.get(chain_id, (0, 0))[0]:
                 required[chain_id] = (hseq, seq)
