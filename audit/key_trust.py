@@ -12,10 +12,13 @@ signature by it proves nothing.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from audit.tables import checkpoints, records
 from keys.ring import _private_context  # the context the ring seals a private key under
 from keys.tables import signing_keys
 from texts import Text
@@ -62,3 +65,37 @@ class TrustedKids:
         if known is None:
             known = self._known[kid] = made_by_ring(self.keys, kid)
         return known
+
+
+def audit_key_before(keys: Any, ms: int) -> str | None:
+    """An ``audit`` key the ring made on or before the UTC day of ``ms`` (its kid names
+    the day, ``audit-YYYYMMDD-<thumbprint>``, and the ring seals its private part bound
+    to the kid: an insider cannot back-date one), or None. Whether a checkpointer
+    could have signed records of that time (``audit.coverage``)."""
+    day = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y%m%d")
+    try:
+        with keys.engine.connect() as conn:
+            kids = sorted(r.kid for r in conn.execute(
+                sa.select(signing_keys.c.kid).where(signing_keys.c.key_use == KEY_USE)))
+    except Exception:  # no key ring to ask: nothing proves a key existed
+        return None
+    for kid in kids:
+        parts = kid.split("-", 2)
+        if len(parts) == 3 and parts[1].isdigit() and parts[1] <= day and \
+                made_by_ring(keys, kid):
+            return kid
+    return None
+
+
+def signatures_in_log(engine: sa.Engine, kid: str) -> int:
+    """How many checkpoints (and purge seals) in the log ``kid`` signed. Checkpoints are
+    never purged, so these include every one an archive of the log carries: while
+    there is one, the key's public part must stay provable (``govgate keys destroy``
+    refuses it)."""
+    with engine.connect() as conn:
+        n = int(conn.execute(sa.select(sa.func.count()).select_from(checkpoints)
+                             .where(checkpoints.c.kid == kid)).scalar_one())
+        seals = conn.execute(sa.select(records.c.extra).where(
+            records.c.event_type == "audit_purge",
+            records.c.extra.contains(kid))).scalars().all()
+    return n + sum(1 for extra in seals if json.loads(extra).get("seal_kid") == kid)

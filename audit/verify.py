@@ -29,6 +29,7 @@ from audit.chain import (
     I_EXTRA,
     I_HASH,
     I_SEQ,
+    I_TS,
     RECORD_COLUMNS,
     ChainChecker,
     Problem,
@@ -36,7 +37,8 @@ from audit.chain import (
     hash_function,
 )
 from audit.checkpoints import KEY_USE, SignatureVerifier, unb64u
-from audit.key_trust import TrustedKids, UntrustedKey
+from audit.coverage import Coverage, KeyBefore
+from audit.key_trust import TrustedKids, UntrustedKey, audit_key_before
 from audit.record import canonical_json
 from audit.tables import anchors, chains, checkpoints, records
 from texts import Text, message_of
@@ -64,10 +66,18 @@ class VerifyReport:
     # with it (audit.archive_trust); the kids that signed it
     anchored: bool = True
     signers: tuple[str, ...] = ()
+    # the database: records no checkpoint signed in time while no audit key existed to
+    # sign them (audit.coverage): consistent, vouched for by nothing signed
+    unsigned: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def intact(self) -> bool:
+        """Consistent and vouched for by trusted signatures: what "intact" says."""
+        return self.ok and self.anchored
 
     @property
     def unanchored(self) -> bool:
@@ -92,6 +102,11 @@ class VerifyReport:
     def summary(self) -> str:
         counts = {"records": self.records, "chains": self.chains,
                   "checkpoints": self.checkpoints, "detail": self.span()}
+        if self.unanchored and self.unsigned:
+            return Text("audit.log_unanchored", "audit log consistent but UNANCHORED: "
+                        "{records} records, {chains} chains, {checkpoints} checkpoints, "
+                        "{detail}; records no checkpoint signed, and no audit key existed to "
+                        "sign them", **counts)
         if self.unanchored:
             return Text("audit.unanchored", "audit archive consistent but UNANCHORED: "
                         "{records} records, {chains} chains, {checkpoints} checkpoints, "
@@ -105,16 +120,26 @@ class VerifyReport:
                     "{checkpoints} checkpoints, {detail}", **counts)
 
 
-def keyservice_sigcheck(keys: SignatureVerifier) -> SigCheck:
+class RingCheck:
     """Checkpoint signatures checked by a ``KeyService`` (``verify("audit", ...)``), by
-    a key the ring made (UntrustedKey otherwise: ``audit.key_trust``)."""
-    trusted = TrustedKids(keys)
+    a key the ring made (UntrustedKey otherwise: ``audit.key_trust``); ``key_before``:
+    whether the ring held such a key at a time (``audit.coverage``)."""
 
-    def check(kid: str, payload: bytes, sig: bytes) -> None:
-        keys.verify(KEY_USE, kid, payload, sig)
-        if not trusted(kid):
+    def __init__(self, keys: SignatureVerifier) -> None:
+        self.keys = keys
+        self.trusted = TrustedKids(keys)
+
+    def __call__(self, kid: str, payload: bytes, sig: bytes) -> None:
+        self.keys.verify(KEY_USE, kid, payload, sig)
+        if not self.trusted(kid):
             raise UntrustedKey(kid)
-    return check
+
+    def key_before(self, ms: int) -> str | None:
+        return audit_key_before(self.keys, ms)
+
+
+def keyservice_sigcheck(keys: SignatureVerifier) -> RingCheck:
+    return RingCheck(keys)
 
 
 @dataclass
@@ -132,6 +157,7 @@ class Sources:
     windowed: bool = False
     anchors_trusted: bool = False  # an archive's anchors come from its signed manifest
     check_truncation: bool = True  # an archive's tails come from its signed manifest
+    coverage: Coverage | None = None  # the database: records no checkpoint signed in time
 
 
 def verify_sources(src: Sources, sigcheck: SigCheck | None,
@@ -166,6 +192,8 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
                 continue
             if chain_id == writer:
                 own_heads[chain_id] = max(hseq, own_heads.get(chain_id, 0))
+            if src.coverage is not None and problem is None and isinstance(cp["ts"], int):
+                src.coverage.sign(chain_id, hseq, seq, cp["ts"])
             expected[(chain_id, hseq)] = (hhash, seq)
             if hseq >= required.get(chain_id, (0, 0))[0]:
                 required[chain_id] = (hseq, seq)
@@ -207,6 +235,8 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
             if key in seals and problem is None:
                 _vouch(row, seals[key], src.anchors, vouched, unproven,
                        _seal_proof(row, sigcheck, own_heads))
+            if src.coverage is not None:
+                src.coverage.feed(str(chain_id), int(row[I_SEQ]), int(row[I_TS]))
             if row[I_CKPT] > max_ckpt:
                 max_ckpt = row[I_CKPT]
                 max_ckpt_where = at_record(chain_id, row[I_SEQ])
@@ -245,6 +275,13 @@ def verify_sources(src: Sources, sigcheck: SigCheck | None,
         rep.add(Problem("checkpoint", _at_checkpoint(max_ckpt), Text(
             "audit.checkpoint_after", "missing (deleted): {where} was written after it",
             where=max_ckpt_where)))
+    if src.coverage is not None:
+        key_before: KeyBefore | None = getattr(sigcheck, "key_before", None)
+        tampered, unanchored = src.coverage.findings(key_before)
+        for problem in tampered:
+            rep.add(problem)
+        if unanchored:
+            rep.anchored, rep.unsigned = False, unanchored
     rep.chains = len(seen)
     return rep
 
@@ -479,8 +516,11 @@ def _db_checkpoints(conn: sa.Connection) -> Iterator[dict[str, Any]]:
 
 
 def verify_database(engine: sa.Engine, sigcheck: SigCheck | None, *, since: int | None = None,
-                    until: int | None = None, progress: Progress | None = None) -> VerifyReport:
-    """Verify the whole log in the database (or the records in ``[since, until)``)."""
+                    until: int | None = None, progress: Progress | None = None,
+                    checkpoint_seconds: float | None = None) -> VerifyReport:
+    """Verify the whole log in the database (or the records in ``[since, until)``).
+    With ``checkpoint_seconds`` (the writers' ``audit_checkpoint_seconds``), records no
+    checkpoint signed in time are damage, or leave the log unanchored (``audit.coverage``)."""
     windowed = since is not None or until is not None
     try:
         with engine.connect() as conn:
@@ -497,6 +537,7 @@ def verify_database(engine: sa.Engine, sigcheck: SigCheck | None, *, since: int 
                     checkpoints=_db_checkpoints(conn), anchors=anchor_rows,
                     registry_heads=None if windowed else heads, windowed=windowed,
                     registry_last_checkpoint=int(last_written),
+                    coverage=None if checkpoint_seconds is None else Coverage(checkpoint_seconds),
                 ), sigcheck, progress)
 
             # Fast pass in storage order (sequential reads). It proves an intact log the

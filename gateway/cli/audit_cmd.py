@@ -30,7 +30,13 @@ from audit.journal import Journal
 from audit.journal_verify import verify_journal
 from audit.query import EXACT, parse_filters, parse_time, query_records
 from audit.stats import DIMENSIONS, usage_stats
-from audit.verify import VerifyReport, count_records, keyservice_sigcheck, verify_database
+from audit.verify import (
+    SigCheck,
+    VerifyReport,
+    count_records,
+    keyservice_sigcheck,
+    verify_database,
+)
 from gateway.cli.audit_keys_cmd import archive_trust, keys_cmd
 from gateway.cli.audit_ship_cmd import lag_rows
 from gateway.cli.context import GovgateGroup, cli_context, input_error
@@ -39,7 +45,8 @@ from texts import os_reason, where
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
-UNANCHORED = 3  # verify's exit code for an archive no trust anchor vouched for
+UNANCHORED = 3  # verify's exit code for an archive no trust anchor vouched for, or a log
+# whose records no checkpoint signed while no audit key existed to sign them
 # AuditQueryError names the field; the option a user typed is sometimes spelled otherwise
 OPTION_OF_FIELD = {"group_by": "--by"}
 
@@ -90,12 +97,13 @@ audit.add_command(keys_cmd)
 
 def _report(rep: VerifyReport) -> None:
     lang = cli_lang()
-    if not rep.ok:
-        for n, p in enumerate(rep.problems[:SHOWN_PROBLEMS]):
+    if not rep.ok or rep.unsigned:
+        for n, p in enumerate((rep.problems or rep.unsigned)[:SHOWN_PROBLEMS]):
             click.echo(t("audit.first_bad" if n == 0 else "audit.also", lang,
                          where=render(p.where, lang), detail=render(p.detail, lang)))
-        if len(rep.problems) > SHOWN_PROBLEMS:
-            click.echo(t("audit.more", lang, n=len(rep.problems) - SHOWN_PROBLEMS))
+        if len(rep.problems or rep.unsigned) > SHOWN_PROBLEMS:
+            click.echo(t("audit.more", lang,
+                         n=len(rep.problems or rep.unsigned) - SHOWN_PROBLEMS))
     click.echo(render(rep.summary(), lang))
 
 
@@ -122,7 +130,8 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
     Exits 0 with a one-line summary when intact, 1 naming the first bad record or
     checkpoint otherwise; 2 (one line) when --archive is missing or unreadable; 3 when
     an archive is consistent but no --trust, --key-fingerprint or --gateway-keys says
-    whose keys signed it.
+    whose keys signed it, or when the log's records were signed by no checkpoint while
+    no audit key existed to sign them.
     """
     t_since, t_until = _time("since", since), _time("until", until)
     if t_since is not None and t_until is not None and t_since >= t_until:
@@ -143,12 +152,14 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
         _report(rep)
         ctx.exit(UNANCHORED if rep.unanchored else 0 if rep.ok else 1)
     st = cli_context(ctx)
+    sigcheck: SigCheck | None
     try:
         sigcheck = keyservice_sigcheck(st.services.keys)
     except Exception as exc:  # no key ring: still check every hash and link
         click.echo(t("audit.unsigned", cli_lang(),
                      detail=render(_first_line(message_of(exc)), cli_lang())), err=True)
         sigcheck = None
+    every = st.services.settings.audit_checkpoint_seconds
     if sys.stdout.isatty():
         total = count_records(st.services.engine)
         with click.progressbar(length=total, label=t("audit.verifying", cli_lang()),
@@ -160,9 +171,10 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
                 done[0] = n
 
             rep = verify_database(st.services.engine, sigcheck, since=t_since, until=t_until,
-                                  progress=progress)
+                                  progress=progress, checkpoint_seconds=every)
     else:
-        rep = verify_database(st.services.engine, sigcheck, since=t_since, until=t_until)
+        rep = verify_database(st.services.engine, sigcheck, since=t_since, until=t_until,
+                              checkpoint_seconds=every)
     folder = st.services.settings.audit_journal_path
     if folder is not None and folder.is_dir():  # journal mode: the journal against the tables
         journaled = verify_journal(st.services.engine, Journal(folder))
@@ -171,7 +183,7 @@ def verify(ctx: click.Context, since: str | None, until: str | None,
         click.echo(t("audit.journal_checked", cli_lang(), chains=journaled.chains,
                      frames=journaled.frames))
     _report(rep)
-    ctx.exit(0 if rep.ok else 1)
+    ctx.exit(UNANCHORED if rep.unanchored else 0 if rep.ok else 1)
 
 
 # -- query ------------------------------------------------------------------------------

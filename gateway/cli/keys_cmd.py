@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from gateway.admin.keys import rotate_keys
+from gateway.cli.audit_key_keep import refuse_signing_audit_key
 from gateway.cli.context import GovgateGroup, cli_context, input_error, table
 from gateway.settings import Settings
 from keys import (
@@ -106,8 +107,11 @@ def maintain(ctx: click.Context) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def destroy(ctx: click.Context, kid: str, yes: bool) -> None:
-    """Erase the private part of a pending or retired key (the active key is refused)."""
-    svc = cli_context(ctx).services.keys
+    """Erase the private part of a pending or retired key (the active key is refused, and
+    an audit key that signed checkpoints still in the log: they must stay verifiable)."""
+    state = cli_context(ctx)
+    svc = state.services.keys
+    refuse_signing_audit_key(state, kid)
     if not yes:
         click.confirm(cli_context(ctx).msg("keys.confirm_destroy", kid=kid), abort=True)
     info = svc.destroy(kid)

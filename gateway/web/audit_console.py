@@ -214,13 +214,15 @@ def count_in_range(engine: sa.Engine, since: int | None, until: int | None) -> i
 
 def verify_range(engine: sa.Engine, keys: Any, since: int | None, until: int | None,
                  progress: Callable[[int], None] | None = None, *,
-                 journal: Path | None = None) -> VerifyReport:
+                 journal: Path | None = None,
+                 checkpoint_seconds: float | None = None) -> VerifyReport:
     """``audit.verify.verify_database`` over ``[since, until)``, checkpoint signatures
     checked with the key ring; in journal mode (``journal``: its directory) the journal
     against the tables too, as ``govgate audit verify`` does: the records written since
-    the last checkpoint are evidence there when the table's tail was cut."""
+    the last checkpoint are evidence there when the table's tail was cut. With
+    ``checkpoint_seconds``, records no checkpoint signed in time (``audit.coverage``)."""
     rep = verify_database(engine, keyservice_sigcheck(keys), since=since, until=until,
-                          progress=progress)
+                          progress=progress, checkpoint_seconds=checkpoint_seconds)
     if journal is not None and journal.is_dir():
         for problem in verify_journal(engine, Journal(journal)).problems:
             rep.add(problem)
@@ -232,11 +234,12 @@ def report_dict(rep: VerifyReport) -> dict[str, Any]:
         return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(
             timespec="milliseconds").replace("+00:00", "Z")
 
-    return {"intact": rep.ok, "summary": str(rep.summary()), "records": rep.records,
+    return {"intact": rep.intact, "unanchored": rep.unanchored,
+            "summary": str(rep.summary()), "records": rep.records,
             "chains": rep.chains, "checkpoints": rep.checkpoints,
             "first_time": when(rep.first_ts), "last_time": when(rep.last_ts),
             "problems": [{"kind": p.kind, "where": str(p.where), "detail": str(p.detail)}
-                         for p in rep.problems]}
+                         for p in rep.problems or rep.unsigned]}
 
 
 # -- checkpoints ---------------------------------------------------------------------------

@@ -360,7 +360,8 @@ async def test_the_api_checks_the_journal_as_the_cli_does(
     assert check(audit_engine, keys).ok  # the tables alone cannot tell (docs/audit.md)
     province_auditors(audit_engine)
     parts: Any = Parts(audit_engine, log)
-    parts.keys, parts.settings = keys, SimpleNamespace(audit_journal_path=journal.root)
+    parts.keys, parts.settings = keys, SimpleNamespace(audit_journal_path=journal.root,
+                                                    audit_checkpoint_seconds=5.0)
     app = Starlette(routes=routes())
     app.state.gateway = parts
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -304,7 +304,8 @@ async def export_response(call: Any, params: dict[str, str],
 VERIFY = declare(
     "/verify", "Check hashes, links and checkpoint signatures",
     Answer("The report", s.obj({
-        "intact": s.BOOL, "summary": s.TEXT, "records": s.INT, "chains": s.INT,
+        "intact": s.BOOL, "unanchored": s.BOOL, "summary": s.TEXT, "records": s.INT,
+        "chains": s.INT,
         "checkpoints": s.INT, "first_time": s.NULLABLE_TIME, "last_time": s.NULLABLE_TIME,
         "problems": s.array(s.obj({"kind": s.TEXT, "where": s.TEXT, "detail": s.TEXT},
                                   ["kind", "where", "detail"]))},
@@ -328,13 +329,16 @@ async def verify(request: Request) -> Response:
     except AuditQueryError as exc:
         return await _bad_input(call, exc, "audit verify", "audit_verify")
     services = call.services
-    rep = await asyncio.to_thread(verify_range, services.engine, services.keys, since, until,
-                                  journal=services.settings.audit_journal_path)
+    rep = await asyncio.to_thread(
+        verify_range, services.engine, services.keys, since, until,
+        journal=services.settings.audit_journal_path,
+        checkpoint_seconds=services.settings.audit_checkpoint_seconds)
     body = report_dict(rep)
     try:
-        await call.audit("success" if rep.ok else "failure", 200, "audit log verified",
+        await call.audit("success" if rep.intact else "failure", 200, "audit log verified",
                          event_type="audit_verify", since=since, until=until,
-                         intact=rep.ok, records=rep.records, problems=len(rep.problems))
+                         intact=rep.intact, unanchored=rep.unanchored, records=rep.records,
+                         problems=len(rep.problems))
     except (AuditError, AuditUnavailable) as exc:
         return problem_json(exc)
     return JSONResponse(body)

@@ -166,4 +166,6 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_audit_partitions": ("审计分区维护", "audit partitions ensured"),
     # the walk of 2026-12-05, third: a refused token request (gateway/web/oauth2.py)
     "aud_ev_token_denied": ("拒绝签发令牌", "token refused"),
+    # verify: records no checkpoint signed while no audit key existed (audit.coverage)
+    "aud_verify_unanchored": ("✗ 审计日志内容一致但未锚定：以下记录没有检查点签名，当时也没有可签名的审计密钥，无法证明其完整：", "✗ The audit log is consistent but UNANCHORED: no checkpoint signs these records and no audit key existed to sign them, so nothing proves them:"),
 }

@@ -325,7 +325,8 @@ async def verify_run(request: Request) -> Response:
         yield fragment.step(t, 0, total).encode()
         task = asyncio.ensure_future(asyncio.to_thread(
             verify_range, services.engine, services.keys, since, until, progress,
-            journal=services.settings.audit_journal_path))
+            journal=services.settings.audit_journal_path,
+            checkpoint_seconds=services.settings.audit_checkpoint_seconds))
         while not task.done():
             getter = asyncio.ensure_future(steps.get())
             await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
@@ -335,9 +336,10 @@ async def verify_run(request: Request) -> Response:
                 getter.cancel()
         rep = task.result()
         try:
-            await page.audit("success" if rep.ok else "failure", 200,
+            await page.audit("success" if rep.intact else "failure", 200,
                              "audit log verified (portal)", event_type="audit_verify",
-                             since=since, until=until, intact=rep.ok, records=rep.records,
+                             since=since, until=until, intact=rep.intact,
+                             unanchored=rep.unanchored, records=rep.records,
                              problems=len(rep.problems))
             audited = True
         except (AuditError, AuditUnavailable):
