@@ -99,13 +99,22 @@ def record_content(state: State) -> tuple[str, list[str]]:
 
 def protection(state: State) -> tuple[str, list[str]]:
     s = state.settings
-    report = verify_database(state.engine, keyservice_sigcheck(state.keys))
+    # with the checkpoint interval, as `govgate audit verify` checks: deleted
+    # checkpoints are damage, records no audit key could sign are unanchored
+    report = verify_database(state.engine, keyservice_sigcheck(state.keys),
+                             checkpoint_seconds=s.audit_checkpoint_seconds)
     problems: list[str] = []
     bad = report.first_problem
     if bad is not None:
         problems.append(Text("compliance.audit_tampered",
                              "the audit log does not verify: {where}: {detail}",
                              where=bad.where, detail=bad.detail))
+    elif report.unsigned:
+        first = report.unsigned[0]
+        problems.append(Text("compliance.audit_unanchored",
+                             "the audit log is consistent but unanchored (no checkpoint "
+                             "signs it): {where}: {detail}",
+                             where=first.where, detail=first.detail))
     if s.audit_checkpoint_seconds > MAX_CHECKPOINT_SECONDS or \
             s.audit_checkpoint_every > MAX_CHECKPOINT_EVERY or s.audit_checkpoint_every == 0:
         problems.append(Text("compliance.checkpoints_rare",

@@ -268,3 +268,36 @@ def test_a_synchronous_writer_idle_between_two_records_is_not_tampering(
     log.close_sync()
     rep = verify_database(audit_engine, keyservice_sigcheck(ring), checkpoint_seconds=5)
     assert rep.intact, rep.problems
+
+
+def test_the_compliance_report_fails_deleted_checkpoints_and_unanchored_records(
+        ring: Any, audit_engine: sa.Engine, settings: Settings) -> None:
+    """`govgate compliance`'s au.protection verifies as `audit verify` does: it said the
+    log verified over deleted checkpoints (it left out the checkpoint interval)."""
+    from datetime import UTC, datetime
+
+    from gateway.compliance.audit_checks import protection
+    from gateway.compliance.model import State
+
+    def problems() -> list[str]:
+        state = State(settings, audit_engine, ring, datetime.now(UTC))
+        return [str(p) for p in protection(state)[1]]
+
+    write(audit_engine, ring, start=time.time() + 60, step=120, n=8, writer="gw")
+    assert not [p for p in problems() if "audit log" in p]
+    forge(audit_engine)
+    assert any(p.startswith("the audit log does not verify: record chain=") and
+               "signed by no checkpoint" in p for p in problems()), problems()
+
+
+def test_the_compliance_report_fails_an_unanchored_log(
+        ring: Any, audit_engine: sa.Engine, settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.compliance.audit_checks import protection
+    from gateway.compliance.model import State
+
+    write(audit_engine, None, start=time.time() - 3 * DAY, step=120, n=6, writer="gw-nokey")
+    found = [str(p) for p in protection(State(settings, audit_engine, ring,
+                                              datetime.now(UTC)))[1]]
+    assert any(p.startswith("the audit log is consistent but unanchored") for p in found), found
