@@ -842,4 +842,5 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "keys.audit_key_kept": ("密钥 {kid} 签名了审计日志中仍保存的 {n} 个检查点或清理封印记录（检查点从不清理，归档中也有其副本）：销毁后它们将无法再验证。请保留该密钥：退役后它不再签名任何内容。如怀疑其泄露，请运行 `govgate keys rotate --use audit --now`，再用 `govgate audit keys --to FILE` 生成新的信任文件，并为其签名的归档保留旧的信任文件", "key {kid} signed {n} checkpoints or purge seals still in the audit log (never purged; archives carry them too): destroyed, they could no longer be verified. Keep it: retired, it signs nothing new. If it was exposed, run `govgate keys rotate --use audit --now`, take a new trust file (`govgate audit keys --to FILE`) and keep the old one for the archives it signed"),
     # -- compliance: the audit log verified with its checkpoint interval (lead) --------
     "compliance.audit_unanchored": ("审计日志内容一致但未锚定（没有检查点签名）：{where}：{detail}", "the audit log is consistent but unanchored (no checkpoint signs it): {where}: {detail}"),
+    "audit.export_unverified": ("截至 --until 的审计日志校验未通过（{where}：{detail}）；未导出：请运行 `govgate audit verify`", "the log up to --until does not verify ({where}: {detail}); nothing exported: see `govgate audit verify`"),
 }

@@ -41,7 +41,7 @@ from gateway.cli.audit_keys_cmd import archive_trust, keys_cmd
 from gateway.cli.audit_ship_cmd import lag_rows
 from gateway.cli.context import GovgateGroup, cli_context, input_error
 from gateway.i18n import cli_lang, message_of, render, t
-from texts import os_reason, where
+from texts import Text, os_reason, where
 
 SHOWN_PROBLEMS = 10
 ARCHIVE_FILES = ("manifest.json", "manifest.sig", *FILES)
@@ -247,6 +247,17 @@ def export(ctx: click.Context, until: str, to: str) -> None:
     t_until = _time("until", until)
     assert t_until is not None
     st = cli_context(ctx)
+    # the archive's signature would vouch for whatever the database holds: a log whose
+    # checkpoints were deleted (audit.coverage) is not exported under the live key
+    rep = verify_database(st.services.engine, keyservice_sigcheck(st.services.keys),
+                          until=t_until,
+                          checkpoint_seconds=st.services.settings.audit_checkpoint_seconds)
+    bad = rep.first_problem or (rep.unsigned[0] if rep.unsigned else None)
+    if bad is not None:
+        raise ArchiveError(Text("audit.export_unverified",
+                                "the log up to --until does not verify ({where}: {detail}); "
+                                "nothing exported: see `govgate audit verify`",
+                                where=bad.where, detail=bad.detail))
     created = not Path(to).exists()
     try:
         res = export_archive(st.services.engine, st.services.keys, until=t_until, to=to)

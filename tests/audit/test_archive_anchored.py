@@ -51,9 +51,12 @@ def test_the_export_refuses_checkpoints_signed_by_a_planted_key(gateway: dict[st
             private=private)
     r = run(gateway, "export", "--until", "2999-01-01", "--to", str(tmp_path / "arc"))
     assert r.exit_code == 1, r.output
-    assert r.stderr == (f"error: the written archive does not verify: checkpoint 1: signed "
+    # refused by the log's verification before anything is written (since the export
+    # verifies the log first), as the written archive's would refuse it
+    assert r.stderr == (f"error: the log up to --until does not verify (checkpoint 1: signed "
                         f"by key {kid}, not made by this key ring (its private part does not "
-                        "open under the master key)\n")
+                        "open under the master key)); nothing exported: see `govgate audit "
+                        "verify`\n")
     assert not (tmp_path / "arc").exists()  # nothing unverified left to be taken
     # and the trust file leaves the planted key out
     r = run(gateway, "keys")

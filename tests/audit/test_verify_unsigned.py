@@ -301,3 +301,20 @@ def test_the_compliance_report_fails_an_unanchored_log(
     found = [str(p) for p in protection(State(settings, audit_engine, ring,
                                               datetime.now(UTC)))[1]]
     assert any(p.startswith("the audit log is consistent but unanchored") for p in found), found
+
+
+def test_a_log_with_deleted_checkpoints_is_not_exported(
+        ring: Any, audit_engine: sa.Engine, env: dict[str, str], tmp_path: Any) -> None:
+    """The export signs its manifest with the live key: a forged log exported as an
+    archive that verified (and a purge could then rely on it). Refused now, no folder
+    left; the intact log before the forgery exports."""
+    write(audit_engine, ring, start=time.time() - 3600, step=120, n=8, writer="gw")
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    good = cli(env, audit, "export", "--until", until, "--to", str(tmp_path / "good"))
+    assert good.exit_code == 0, good.output
+    forge(audit_engine)
+    r = CliRunner().invoke(audit, ["export", "--until", until, "--to", str(tmp_path / "bad")],
+                           env=env)
+    assert r.exit_code != 0
+    assert "does not verify" in r.output and "signed by no checkpoint" in r.output, r.output
+    assert not (tmp_path / "bad").exists()
