@@ -68,6 +68,9 @@ class Principal:
     # the bearer token's exp (epoch seconds): what is derived from it (a reused
     # assertion, gateway.proxy.caller_assertion) must not outlive it
     expires_at: float | None = None
+    # the department the token's client is registered to now (a catalogue grant naming
+    # the client holds only while it is the consumer's); None: not known
+    client_department: str | None = None
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -98,6 +101,7 @@ class Authenticator:
             return self._live_client(principal)
         if principal.actor is not None:
             principal = self._live_actor(principal)
+        principal = self._live_through(principal)
         user = self.users.get(username)
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
@@ -113,10 +117,27 @@ class Authenticator:
             raise _unauthorized("client disabled or gone")
         registered = scope_to_list(client.scope) or []
         scope = frozenset(s for s in principal.scope if covers(registered, s))
-        if client.department == principal.department and scope == principal.scope:
+        if (client.department == principal.department == principal.client_department
+                and scope == principal.scope):
             return principal
         return dataclasses.replace(principal, department=client.department,
-                                   region=client.region, scope=scope)
+                                   region=client.region, scope=scope,
+                                   client_department=client.department)
+
+    def _live_through(self, principal: Principal) -> Principal:
+        """A user's token with the client it was issued to as registered now: refused
+        once the client is disabled (whichever path disabled it; the deny list covers
+        only those that end its tokens), and carrying the client's current department,
+        which decides the catalogue grants naming it. No registration at all (none is
+        ever deleted) leaves no client department: no such grant applies."""
+        client = self.provider.server.clients.get(  # cached 1 s
+            principal.client_id, include_disabled=True)
+        department = None if client is None else client.department
+        if client is not None and client.status != "active":
+            raise _unauthorized("client disabled or gone")
+        if department == principal.client_department:
+            return principal
+        return dataclasses.replace(principal, client_department=department)
 
     def _live_actor(self, principal: Principal) -> Principal:
         """The acting client of a delegated token as registered now: still active, still

@@ -31,7 +31,7 @@ def grant(gid: int = 1, **kw: object) -> Grant:
     return Grant(id=gid, **values)
 
 
-CZT = Caller("czt", "finance-system")
+CZT = Caller("czt", "finance-system", client_department="czt")
 
 
 def test_provider_gets_everything_unshaped() -> None:
