@@ -127,17 +127,25 @@ class Authenticator:
     def _live_through(self, principal: Principal) -> Principal:
         """A user's token with the client it was issued to as registered now: refused
         once the client is disabled (whichever path disabled it; the deny list covers
-        only those that end its tokens), and carrying the client's current department,
-        which decides the catalogue grants naming it. No registration at all (none is
-        ever deleted) leaves no client department: no such grant applies."""
+        only those that end its tokens), holding no scope the client is no longer
+        registered for, and carrying the client's current department, which decides
+        the catalogue grants naming it. No registration at all (none is ever deleted)
+        leaves no client department: no such grant applies."""
         client = self.provider.server.clients.get(  # cached 1 s
             principal.client_id, include_disabled=True)
-        department = None if client is None else client.department
-        if client is not None and client.status != "active":
+        if client is None:
+            if principal.client_department is None:
+                return principal
+            return dataclasses.replace(principal, client_department=None)
+        if client.status != "active":
             raise _unauthorized("client disabled or gone")
-        if department == principal.client_department:
+        # what the client may no longer have, its user's token no longer opens (as its
+        # refresh would no longer carry it)
+        scope = frozenset(s for s in principal.scope if client.may_have(s))
+        if client.department == principal.client_department and scope == principal.scope:
             return principal
-        return dataclasses.replace(principal, client_department=department)
+        return dataclasses.replace(principal, client_department=client.department,
+                                   scope=scope)
 
     def _live_actor(self, principal: Principal) -> Principal:
         """The acting client of a delegated token as registered now: still active, still
