@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,12 @@ from joserfc.jwk import ECKey
 from gateway.cli.main import cli
 from tests.catalogue.conftest import UPSTREAMS, World
 from tests.oauth2.helpers import DEMO_PASSWORD
-from tests.wiring import apply_state
+from tests.wiring import apply_state, parts
 
 VEHICLES = "/s/vehicles/api/vehicles"
 CLIENT: dict[str, Any] = {
     "client_id": "nn-web", "name": "市机关事务中心业务系统", "department": "nn-jgsw",
-    "grant_types": ["authorization_code", "refresh_token"],
+    "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
     "redirect_uris": ["http://127.0.0.1:9/callback"], "scope": "openid profile proxy",
     "secret": "nn-web-secret-0123456789abcdef0123"}
 GRANT = {"resource": "JG-0001", "consumer": "nn-jgsw", "client": "nn-web",
@@ -49,13 +51,21 @@ def _setup(world: World, *, per_caller: bool) -> str:
     return world.token("nn-jgsw", "nn-web", sub="wang.wu")
 
 
-def _apply(env: dict[str, str], tmp_path: Path, **change: Any) -> None:
-    """``govgate apply`` of nn-web's entry with ``change``: a process of its own."""
+def _apply(env: dict[str, str], tmp_path: Path, *, process: bool = False,
+           **change: Any) -> None:
+    """``govgate apply`` of nn-web's entry with ``change``, with services and caches of
+    its own (``process``: in a process of its own)."""
     entry = {k: v for k, v in CLIENT.items() if k != "secret"} | {
         "token_endpoint_auth_method": "client_secret_basic"} | change
     path = tmp_path / "client.yaml"
     path.write_text(yaml.safe_dump({"clients": [entry]}, allow_unicode=True),
                     encoding="utf-8")
+    if process:
+        done = subprocess.run([sys.executable, "-m", "gateway.cli", "apply", "-f", str(path)],
+                              env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return
     result = CliRunner().invoke(cli, ["apply", "-f", str(path)], env=env,
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -76,10 +86,13 @@ async def _until(world: World, token: str, status: int) -> httpx.Response:
 async def test_a_grant_naming_a_client_stops_when_the_client_moves_department(
         world: World, env: dict[str, str], tmp_path: Path, per_caller: bool) -> None:
     wang = _setup(world, per_caller=per_caller)
-    r = await world.get(VEHICLES, wang)
-    assert r.status_code == 200, r.text
-    assert set(r.json()["items"][0]) == {"plate_number", "brand"}
-    assert world.records("proxy_request")[-1]["extra"]["grants"]
+    # the system's own token (client credentials), issued before the move too
+    system = world.token("nn-jgsw", "nn-web")
+    for token in (wang, system):
+        r = await world.get(VEHICLES, token)
+        assert r.status_code == 200, r.text
+        assert set(r.json()["items"][0]) == {"plate_number", "brand"}
+    granted = world.records("proxy_request")[-1]["extra"]["grants"]
     # re-registered under the finance department (czt): czt's system now receives
     _apply(env, tmp_path, department="czt")
     r = await _until(world, wang, 403)
@@ -88,9 +101,14 @@ async def test_a_grant_naming_a_client_stops_when_the_client_moves_department(
     assert refused["outcome"] == "deny" and refused["items"] == []
     assert refused["actor_user"] == "wang.wu" and refused["actor_client"] == "nn-web"
     assert "is for client nn-web, now a client of czt" in refused["reason"]
-    # moved back, it is the consumer's client again
-    _apply(env, tmp_path, department="nn-jgsw")
-    assert (await _until(world, wang, 200)).status_code == 200
+    # the system speaks for czt now: czt's own grant (the demo's) decides, not nn-jgsw's
+    r = await world.get(VEHICLES, system)
+    assert r.status_code == 200 and "driver_name" in r.json()["items"][0]
+    release = world.records("proxy_request")[-1]
+    assert release["department"] == "czt" and release["extra"]["grants"] != granted
+    if per_caller:  # moved back, it is the consumer's client again (once is enough)
+        _apply(env, tmp_path, department="nn-jgsw")
+        assert (await _until(world, wang, 200)).status_code == 200
 
 
 async def _sign_in(world: World, scope: str = "openid profile proxy") -> dict[str, Any]:
@@ -125,7 +143,7 @@ async def test_tokens_issued_before_a_move_and_refreshed_after_it_are_refused(
     tokens = await _sign_in(world)
     assert "refresh_token" in tokens
     assert (await world.get(VEHICLES, tokens["access_token"])).status_code == 200
-    _apply(env, tmp_path, department="czt")
+    _apply(env, tmp_path, process=True, department="czt")
     assert (await _until(world, tokens["access_token"], 403)).status_code == 403
     refreshed = await _refresh(world, tokens)
     assert refreshed.status_code == 200, refreshed.text  # it still signs its users in
@@ -149,7 +167,9 @@ async def test_a_disabled_client_ends_its_users_tokens(
     result = CliRunner().invoke(cli, ["client", "enable", "nn-web"], env=env,
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    await asyncio.sleep(REGISTRY_SECONDS + 0.1)
+    registry = parts(world.services).provider.server.clients
+    registry.invalidate()  # its second passed: it reads nn-web active again
+    assert registry.get("nn-web") is not None
     assert (await world.get(VEHICLES, tokens["access_token"])).status_code == 401
     assert (await _refresh(world, tokens)).status_code in (400, 401)
 
