@@ -174,12 +174,16 @@ async def test_a_disabled_client_ends_its_users_tokens(
     assert (await _refresh(world, tokens)).status_code in (400, 401)
 
 
-async def test_a_narrowed_client_narrows_its_users_tokens(
-        world: World, env: dict[str, str], tmp_path: Path) -> None:
+async def test_a_narrowed_client_narrows_its_users_tokens(world: World) -> None:
     _setup(world, per_caller=True)
     tokens = await _sign_in(world)
     assert (await world.get(VEHICLES, tokens["access_token"])).status_code == 200
-    _apply(env, tmp_path, scope="openid profile")  # a sign-in client, no longer a proxy's
+    # through the system administrator's API: a sign-in client, no longer a proxy's
+    admin = world.token("jgswj", sub="sys.admin", roles=("sysadmin",))
+    changed = await world.http.post("/api/v1/admin/clients/nn-web",
+                                    json={"scope": "openid profile"},
+                                    headers={"Authorization": f"Bearer {admin}"})
+    assert changed.status_code == 200, changed.text
     r = await _until(world, tokens["access_token"], 403)
     assert r.status_code == 403 and r.json()["type"] == "urn:govgate:error:insufficient_scope"
     refused = world.records("proxy_request")[-1]
