@@ -101,6 +101,10 @@ async def test_a_grant_naming_a_client_stops_when_the_client_moves_department(
     assert refused["outcome"] == "deny" and refused["items"] == []
     assert refused["actor_user"] == "wang.wu" and refused["actor_client"] == "nn-web"
     assert "is for client nn-web, now a client of czt" in refused["reason"]
+    # the move itself, audited by the process that made it
+    moved = [r["extra"] for r in world.records("admin_change")
+             if r["extra"].get("key") == "nn-web"][-1]
+    assert moved["change"] == "state_applied" and "department" in moved["fields"]
     # the system speaks for czt now: czt's own grant (the demo's) decides, not nn-jgsw's
     r = await world.get(VEHICLES, system)
     assert r.status_code == 200 and "driver_name" in r.json()["items"][0]
