@@ -98,6 +98,14 @@ def test_grant_for_one_client() -> None:
     assert not decide(resource(), Caller("czt", None, "zhao.min"), [g], NOW).allowed
 
 
+def test_grant_for_a_client_that_left_the_consumer() -> None:
+    g = grant(client_id="finance-system")
+    for moved in (Caller("czt", "finance-system", client_department="nn-jgsw"),
+                  Caller("czt", "finance-system")):  # its department not known
+        d = decide(resource(), moved, [g], NOW)
+        assert not d.allowed and "is for client finance-system, now a client of" in d.reason
+
+
 def test_grants_add_up() -> None:
     d = decide(resource(), CZT, [grant(1), grant(2, items=("brand",), until=date(2027, 1, 1),
                                                    purpose="审计")], NOW)
