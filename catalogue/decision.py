@@ -5,8 +5,9 @@ resource, the caller, the grants and the time.
     resource not published     denied
     unconditional (无条件)     any department: the shareable items
     conditional  (有条件)      an active grant for the caller's department (and its client,
-                               when the grant names one), within its dates: the granted items
-                               that are still shareable
+                               when the grant names one, while that client is still
+                               registered to the consumer department), within its dates:
+                               the granted items that are still shareable
     none (不予)                denied to everyone but the provider
 
 A grant only narrows what the catalogue allows: items the resource no longer
@@ -30,6 +31,9 @@ class Caller:
     department: str | None
     client_id: str | None = None
     username: str | None = None
+    # the department the client is registered to now (the gateway's client registry):
+    # a grant naming the client holds only while it is the consumer's; None, unknown
+    client_department: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,12 @@ def decide(
             continue
         if g.client_id is not None and g.client_id != caller.client_id:
             misses.append(f"{g.describe()} is for client {g.client_id}")
+            continue
+        if g.client_id is not None and caller.client_department != g.consumer:
+            # the client was re-registered under another department: the system that
+            # would receive the data is no longer the consumer's
+            misses.append(f"{g.describe()} is for client {g.client_id}, now a client of "
+                          f"{caller.client_department or 'no department'}")
             continue
         state = g.state_at(now)
         if state == "active":

@@ -63,10 +63,34 @@ def ensure_client(services: Services, client_id: str, department: str, scope: st
     apply_state(services, {"clients": [entry]})
 
 
+def covered_by_client(services: Services, client_id: str, scope: str) -> None:
+    """A registered ``client_id`` is registered for the gateway scopes of ``scope`` at
+    least (a user's token holds only what its client may have now); one not registered
+    is left so (no catalogue grant naming it applies)."""
+    with services.engine.connect() as conn:
+        row = conn.execute(sa.select(clients).where(clients.c.client_id == client_id)).first()
+    if row is None or row.status != "active":
+        return
+    registered = set((row.scope or "").split())
+    wanted = {s for s in scope.split() if is_gateway_scope(s)}
+    if wanted <= registered:
+        return
+    entry = next(c for c in export_state(services.engine)["clients"]
+                 if c["client_id"] == client_id)
+    entry["scope"] = " ".join(sorted(registered | wanted))
+    apply_state(services, {"clients": [entry]})
+
+
 def access_token(services: Services, *, sub: str | None, department: str,
-                 roles: Sequence[str] = ("staff",), client_id: str = "office-web",
-                 scope: str = ALL_SCOPES, typ: str = "at+jwt", **claims: Any) -> str:
+                 roles: Sequence[str] = ("staff",), client_id: str | None = None,
+                 scope: str | None = None, typ: str = "at+jwt", **claims: Any) -> str:
     """A signed access token; ``sub=None`` is a client-credentials token of ``client_id``."""
+    # a user's token holds only what its client is registered for now: a test that
+    # leaves the client or the scope to this helper gets a registered client widened to
+    # the scope (one that names both is about them)
+    widen = client_id is None or scope is None
+    client_id = client_id or "office-web"
+    scope = ALL_SCOPES if scope is None else scope
     now = int(services.clock().timestamp())
     body: dict[str, Any] = {
         "iss": services.settings.issuer, "aud": services.settings.issuer, "iat": now,
@@ -79,6 +103,8 @@ def access_token(services: Services, *, sub: str | None, department: str,
     body.update(claims)
     if body.get("gty") != "client_credentials":
         ensure_user(services, str(body["sub"]), str(body["department"]), body["roles"])
+        if widen:
+            covered_by_client(services, str(body["client_id"]), scope)
     else:
         ensure_client(services, str(body["client_id"]), str(body["department"]),
                       str(body["scope"]))

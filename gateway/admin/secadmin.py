@@ -141,7 +141,8 @@ class SecAdmin(Console):
         principal = SimpleNamespace(
             subject=subject, username=caller["username"], client_id=caller["client_id"],
             roles=frozenset(caller["roles"]), department=caller["department"], region="",
-            scope=frozenset(), via="test", name=None)
+            scope=frozenset(), via="test", name=None,
+            client_department=caller["department"] if caller["client_id"] else None)
         req = ProxyRequest("", method, target, found, principal, None, {},
                            audit=AuditDraft("", None))
         out: dict[str, Any] = {"subjects": list(caller["subjects"]),

@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
+from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import token_id
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.rfc8693 import TOKEN_EXCHANGE, acting_subject
@@ -68,6 +69,12 @@ class Principal:
     # the bearer token's exp (epoch seconds): what is derived from it (a reused
     # assertion, gateway.proxy.caller_assertion) must not outlive it
     expires_at: float | None = None
+    # the department the token's client is registered to now (a catalogue grant naming
+    # the client holds only while it is the consumer's); None: not known
+    client_department: str | None = None
+
+
+NARROWED_ENTRIES = 4096  # (registered, held) scope pairs: clients × the scopes asked
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -84,6 +91,7 @@ class Authenticator:
         self.settings = services.settings
         self.deny = provider.server.deny
         self.users: LiveUsers = services.live_users
+        self._scopes: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 
     def live(self, principal: Principal) -> Principal:
         """``principal`` (of a bearer token) with its user's current department, region
@@ -98,6 +106,7 @@ class Authenticator:
             return self._live_client(principal)
         if principal.actor is not None:
             principal = self._live_actor(principal)
+        principal = self._live_through(principal)
         user = self.users.get(username)
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
@@ -113,10 +122,46 @@ class Authenticator:
             raise _unauthorized("client disabled or gone")
         registered = scope_to_list(client.scope) or []
         scope = frozenset(s for s in principal.scope if covers(registered, s))
-        if client.department == principal.department and scope == principal.scope:
+        if (client.department == principal.department == principal.client_department
+                and scope == principal.scope):
             return principal
         return dataclasses.replace(principal, department=client.department,
-                                   region=client.region, scope=scope)
+                                   region=client.region, scope=scope,
+                                   client_department=client.department)
+
+    def _live_through(self, principal: Principal) -> Principal:
+        """A user's token with the client it was issued to as registered now: refused
+        once the client is disabled (whichever path disabled it; the deny list covers
+        only those that end its tokens), holding no scope the client is no longer
+        registered for, and carrying the client's current department, which decides
+        the catalogue grants naming it. No registration at all (none is ever deleted)
+        leaves no client department: no such grant applies."""
+        client = self.provider.server.clients.get(  # cached 1 s
+            principal.client_id, include_disabled=True)
+        if client is None:
+            if principal.client_department is None:
+                return principal
+            return dataclasses.replace(principal, client_department=None)
+        if client.status != "active":
+            raise _unauthorized("client disabled or gone")
+        # what the client may no longer have, its user's token no longer opens (as its
+        # refresh would no longer carry it)
+        scope = self._narrowed(client, principal.scope)
+        if client.department == principal.client_department and scope == principal.scope:
+            return principal
+        return dataclasses.replace(principal, client_department=client.department,
+                                   scope=scope)
+
+    def _narrowed(self, client: Client, scope: frozenset[str]) -> frozenset[str]:
+        """``scope`` without what ``client`` may no longer have, remembered by the pair
+        (a few microseconds each time otherwise, on every proxied request)."""
+        key = (client.scope, scope)
+        found = self._scopes.get(key)
+        if found is None:
+            if len(self._scopes) >= NARROWED_ENTRIES:
+                self._scopes.clear()
+            found = self._scopes[key] = frozenset(s for s in scope if client.may_have(s))
+        return found
 
     def _live_actor(self, principal: Principal) -> Principal:
         """The acting client of a delegated token as registered now: still active, still

@@ -251,7 +251,7 @@ def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: D
     if not decision.allowed and decision.line is not None:
         return decision  # an explicit deny line wins over any grant
     p = req.principal
-    caller = Caller(p.department or None, p.client_id, p.username)
+    caller = Caller(p.department or None, p.client_id, p.username, p.client_department)
     found = catalogue.decide(resource, caller, snap=snap)
     req.extra[_KEY] = (resource, found, caller)
     # what the catalogue says, whatever the method: a HEAD has no body to shape, but

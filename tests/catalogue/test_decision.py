@@ -31,7 +31,7 @@ def grant(gid: int = 1, **kw: object) -> Grant:
     return Grant(id=gid, **values)
 
 
-CZT = Caller("czt", "finance-system")
+CZT = Caller("czt", "finance-system", client_department="czt")
 
 
 def test_provider_gets_everything_unshaped() -> None:
@@ -96,6 +96,14 @@ def test_grant_for_one_client() -> None:
     other = decide(resource(), Caller("czt", "other-client"), [g], NOW)
     assert not other.allowed and "is for client finance-system" in other.reason
     assert not decide(resource(), Caller("czt", None, "zhao.min"), [g], NOW).allowed
+
+
+def test_grant_for_a_client_that_left_the_consumer() -> None:
+    g = grant(client_id="finance-system")
+    for moved in (Caller("czt", "finance-system", client_department="nn-jgsw"),
+                  Caller("czt", "finance-system")):  # its department not known
+        d = decide(resource(), moved, [g], NOW)
+        assert not d.allowed and "is for client finance-system, now a client of" in d.reason
 
 
 def test_grants_add_up() -> None:

@@ -419,7 +419,8 @@ ALLOWED = declare(
 
 async def allowed(request: Request, principal: Any) -> Any:
     services = gateway_of(request).services
-    caller = Caller(principal.department or None, principal.client_id, principal.username)
+    caller = Caller(principal.department or None, principal.client_id, principal.username,
+                    principal.client_department)
     now = services.clock()
     found = await run_in_threadpool(gateway_of(request).catalogue.allowed, caller, now)
     return {"department": caller.department, "client": caller.client_id,
