@@ -888,6 +888,13 @@ class StateApplier:
             }
             row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
             secret = e.get("secret")
+            if row is not None and not e.get("token_endpoint_auth_method") and \
+                    not e.get("secret"):
+                # an entry that names no method and no secret (written by hand, or without
+                # the secret an export leaves out) keeps its stored method: a confidential
+                # client never silently becomes a public one, nor a client with an
+                # encryption key in `jwks` a private_key_jwt one
+                desired["token_endpoint_auth_method"] = row.token_endpoint_auth_method
             if row is None:
                 changes.append(Change("create", "client", cid))
                 if write:

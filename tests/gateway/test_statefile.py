@@ -233,3 +233,29 @@ def test_apply_survives_a_commit_by_another_process_between_validation_and_write
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM elsewhere").scalar() == 1
     other.dispose()
+
+
+def test_an_entry_silent_on_authentication_keeps_a_confidential_client_confidential(
+    applier: StateApplier, engine: sa.Engine
+) -> None:
+    """An apply of an existing client's entry with neither ``secret`` nor
+    ``token_endpoint_auth_method`` turned a confidential client into a public one
+    (``none``: no secret asked at the token endpoint), silently."""
+    doc = demo_doc()
+    applier.apply(doc)
+    entry = next(c for c in doc["clients"] if c["client_id"] == "finance-system")
+    entry.pop("secret")
+    entry.pop("token_endpoint_auth_method", None)
+    entry["name"] = entry["name"] + "（新）"
+    changes = [str(c) for c in applier.apply(doc)]
+    assert changes == ["~ client finance-system (name)"]
+    with engine.connect() as conn:
+        method, secret = conn.execute(
+            sa.select(clients.c.token_endpoint_auth_method, clients.c.secret_hash)
+            .where(clients.c.client_id == "finance-system")).one()
+    assert method == "client_secret_basic"
+    assert secret == _hash("demo-finance-secret-0123456789abcdef")
+    # said outright, a method still changes
+    entry["token_endpoint_auth_method"] = "client_secret_post"
+    assert [str(c) for c in applier.apply(doc)] == [
+        "~ client finance-system (token_endpoint_auth_method)"]
