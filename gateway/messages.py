@@ -833,4 +833,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.grant_from_application": ("授权 {grant} 是经申请 {application} 审批产生的：请通过审批流程变更（撤销后重新申请）", "grant {grant} was approved on application {application}: change it through the workflow (revoke, apply again)"),
     "cat.not_your_application": ("申请 {id} 既不是本部门的申请，也不是本部门资源收到的申请", "application {id} is neither your department's nor for its resources"),
     "cat.not_your_grant": ("授权 {id} 既不是本部门获得的授权，也不是本部门资源上的授权", "grant {id} is neither your department's nor on its resources"),
+    # -- the identity sources attacked: directory sync and SCIM (h-scim, 2026-12-05) ----
+    "directory.admin_role": ("配置项 'directory_group_roles'：{group!r} 映射到管理员角色 {role}；管理员角色（三员）只能由运维人员授予（govgate user ...），不能来自目录", "setting 'directory_group_roles': {group!r} maps to the admin role {role}; admin roles (三员) are granted by the operator (govgate user ...), never by the directory"),
+    "directory.username_long": ("{dn}：用户名超过 {n} 个字符", "{dn}: the username is longer than {n} characters"),
+    "directory.usernames": ("{dn}：有 {n} 个用户名（{names}）；一个条目只能是一个人、一个用户名", "{dn}: {n} usernames ({names}); one entry is one person with one"),
+    "directory.control": ("{dn}：{what} 含有控制字符 U+{code}", "{dn}: the {what} holds the control character U+{code}"),
 }

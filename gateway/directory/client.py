@@ -55,6 +55,9 @@ class Person:
     username: str
     name: str
     email: str | None
+    # the username attribute's values past the first: one entry under several sign-in
+    # names is no one person (the sync refuses it)
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,15 @@ class DirectoryClient:
         """Every entry under the base DN the filter matches, a page at a time; a
         directory gone in the middle raises DirectoryUnavailable."""
         cookie: Any = None
+        seen = 0
         while True:
-            yield from self.page(conn, search_filter, attributes, cookie)
+            found = self.page(conn, search_filter, attributes, cookie)
+            seen += len(found)
+            if seen > self.config.max_entries:
+                # a directory answering without end is refused before it fills the memory
+                raise self.unavailable(Exception(
+                    f"more than {self.config.max_entries} entries match {search_filter}"))
+            yield from found
             controls = (conn.result or {}).get("controls") or {}
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             if not cookie:
@@ -207,9 +217,12 @@ class DirectoryClient:
         out = []
         for dn, entry in self.search(conn, c.user_filter, attributes):
             username = _first(entry, c.username_attribute)
+            values = entry.get(c.username_attribute)
             out.append(Person(dn=dn, username=username,
                               name=_first(entry, c.name_attribute) or username,
-                              email=_first(entry, c.email_attribute) or None))
+                              email=_first(entry, c.email_attribute) or None,
+                              aliases=tuple(str(v) for v in values[1:])
+                              if isinstance(values, list) else ()))
         return out
 
     def disabled(self, conn: ldap3.Connection) -> set[tuple[tuple[str, str], ...]]:

@@ -7,22 +7,26 @@ The directory's data becomes a state document: its department OUs (the
 ``directory``, no password, ``staff`` and the roles of their mapped groups, disabled
 when the disabled filter matches) and, for the directory's users the database holds
 that the directory no longer has, the same user disabled: a sync never deletes.
-Conflicts (one username in two departments, two admin roles on one person (三员分立),
-a local account of the same name, anything the state file refuses) are listed and
-nothing is applied."""
+Conflicts (one username in two departments, an entry with several usernames, one too
+long or a control character, a local account of the same name, anything the state
+file refuses) are listed and nothing is applied. Admin roles (三员) are never the
+directory's: no group maps to one, and the one a directory user holds stays."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from audit import AuditRecord
 from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
-from gateway.directory.errors import SyncConflict
+from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
-from gateway.org import ADMIN_ROLES, role_problems, sign_in_name
+from gateway.limits import control_character
+from gateway.org import ADMIN_ROLES, sign_in_name
 from gateway.services import Services
 from gateway.statefile import StateApplier
 from gateway.tables import departments, user_roles, users
@@ -32,6 +36,7 @@ from texts import Text
 ACTOR = "directory-sync"
 CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
 DnKey = tuple[tuple[str, str], ...]
+USERNAME_MAX = 64  # the users table's column
 
 
 @dataclass
@@ -83,6 +88,26 @@ def _department_of(dn: DnKey, units: dict[DnKey, Unit]) -> Unit | None:
     return None
 
 
+def _person_problem(person: Person) -> Text | None:
+    """Why one entry cannot be a govgate user as it stands, or None. Refused, not
+    repaired: a username cut to fit would reach another person's account, a control
+    character would rewrite the consoles and terminals that show the name."""
+    spelt = unicodedata.normalize("NFKC", person.username).strip().casefold()
+    if len(spelt) > USERNAME_MAX:
+        return Text("directory.username_long", "{dn}: the username is longer than {n} "
+                    "characters", dn=person.dn, n=USERNAME_MAX)
+    if person.aliases:
+        return Text("directory.usernames", "{dn}: {n} usernames ({names}); one entry is one "
+                    "person with one", dn=person.dn, n=1 + len(person.aliases),
+                    names=", ".join([person.username, *person.aliases])[:200])
+    for what, value in (("username", person.username), ("name", person.name),
+                        ("email", person.email or "")):
+        if (char := control_character(value)) is not None:
+            return Text("directory.control", "{dn}: the {what} holds the control character "
+                        "U+{code}", dn=person.dn, what=what, code=f"{ord(char):04X}")
+    return None
+
+
 def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                 plan: SyncPlan) -> dict[str, Any]:
     """The state document of the directory's data; conflicts go to ``plan``."""
@@ -124,6 +149,9 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
         if unit is None:
             plan.skipped.append(person.dn)
             continue
+        if problem := _person_problem(person):
+            plan.conflicts.append(problem)
+            continue
         if username in seen:
             first_dn, first = seen[username]
             if first["department"] != unit.code:
@@ -137,12 +165,11 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                                            "({dn1}, {dn2})", username=username,
                                            dn1=first_dn, dn2=person.dn))
             continue
-        roles = sorted({"staff"} | roles_of.get(key, set()))
-        if len(set(roles) & ADMIN_ROLES) > 1:
-            plan.conflicts.extend(Text("directory.person", "{username} ({dn}): {problem}",
-                                       username=username, dn=person.dn, problem=p)
-                                  for p in role_problems(roles))
         row = stored.get(username)
+        # an admin role (三员) is the operator's to give and take, never the directory's
+        # (DirectoryConfig maps no group to one): the one it holds stays
+        kept = set(stored_roles.get(row.id, [])) & ADMIN_ROLES if row is not None else set()
+        roles = sorted({"staff"} | roles_of.get(key, set()) | kept)
         if row is not None and row.source != "directory":
             plan.conflicts.append(Text(
                 "directory.local_account", "user {username} ({dn}) is a local account of "
@@ -173,7 +200,22 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
 def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) -> SyncPlan:
     """Plan, and unless ``dry_run`` apply, the directory's state. Raises SyncConflict
     (with the plan as ``plan``) when there are conflicts, DirectoryUnavailable when
-    the directory cannot be read; in both cases nothing is written."""
+    the directory cannot be read; in both cases nothing is written but, unless a dry
+    run, the ``directory_sync_failed`` record."""
+    try:
+        return _sync(services, client, dry_run=dry_run)
+    except (DirectoryUnavailable, SyncConflict) as exc:
+        if not dry_run:  # a refused sync is recorded, by the CLI's as by the schedule's
+            problems = list(getattr(exc, "problems", []))[:50]
+            services.audit.append_sync(AuditRecord(
+                event_type="admin_change", outcome="failure", actor_user=ACTOR,
+                reason="directory_sync_failed",
+                extra={"change": "directory_sync_failed", "url": client.config.url,
+                       "error": str(exc), "conflicts": [str(p) for p in problems]}))
+        raise
+
+
+def _sync(services: Services, client: DirectoryClient, *, dry_run: bool) -> SyncPlan:
     plan = SyncPlan()
     doc = to_document(client, read(client), services.engine, plan)
     if plan.conflicts:

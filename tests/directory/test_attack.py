@@ -1,0 +1,147 @@
+"""The directory sync attacked as a hostile or careless directory (the attack of
+2026-12-05, docs/seams.md), against the module's real slapd: a group that would make
+govgate's administrators, an admin role the operator gave that a sync would take
+away, entries that are no one person (several usernames, one too long to store, a
+control character), a directory answering without end, and the audit of what a
+refused sync and the schedule's ending of sessions did."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from audit.tables import records
+from gateway.directory import DirectoryClient, DirectoryUnavailable, SyncConflict, schedule, sync
+from gateway.errors import SettingsError
+from gateway.root import Gateway
+from gateway.services import Services, open_services
+from gateway.settings import load_settings
+from tests.directory.conftest import config_of
+from tests.directory.slapd import Slapd, ou_dn, person_dn
+from tests.directory.test_sync import changed, directory_users
+from tests.gateway.test_cli import here
+from tests.wiring import gateway_for
+
+TEN = "(&(objectClass=inetOrgPerson)(|(uid=user001*)(uid=odd*)))"
+
+
+def failures(services: Services) -> list[dict[str, Any]]:
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        return [json.loads(r.extra) for r in conn.execute(
+            sa.select(records.c.extra).where(records.c.reason == "directory_sync_failed",
+                                             records.c.outcome == "failure"))]
+
+
+def test_no_directory_group_makes_an_administrator(denv: dict[str, str],
+                                                   services: Services) -> None:
+    """Whoever may edit 系统管理员 in the directory would have made govgate's system
+    administrator (and 审计员 its auditor) at the next sync."""
+    for mapping in ("系统管理员=sysadmin", "数据管理员=data_steward,审计员=auditor",
+                    "安全=secadmin"):
+        env = {**denv, "GOVGATE_DIRECTORY_GROUP_ROLES": mapping}
+        result = here(env, "directory", "sync")
+        assert result.returncode == 1
+        assert "admin role" in result.stderr and "never by the directory" in result.stderr
+        assert result.stderr.strip().count("\n") == 0
+        with pytest.raises(SettingsError):
+            config_of(env)
+    assert directory_users(services) == {}
+
+
+def test_an_admin_role_the_operator_gave_stays_through_a_sync(denv: dict[str, str],
+                                                              services: Services) -> None:
+    client = DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=TEN))
+    sync(services, client)
+    services.org.set_roles("user0012", ["staff", "data_steward", "auditor"])
+    plan = sync(services, client)
+    assert "user0012" not in {c.key for c in plan.changes}
+    assert services.org.get_user("user0012").roles == {"staff", "data_steward", "auditor"}
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ({"uid": "odd." + "x" * 61, "cn": "长名"}, "the username is longer than 64 characters"),
+    ({"uid": ["odd.one", "odd.two"], "cn": "两名"}, "2 usernames (odd.one, odd.two)"),
+    ({"uid": "odd.esc", "cn": "坏\x1b[2J名"}, "the name holds the control character U+001B"),
+    ({"uid": "odd.rtl", "cn": "名\u202etxt.exe"}, "the name holds the control character U+202E"),
+    ({"uid": "odd.tab", "cn": "名", "mail": "a\tb@gxzf.gov.cn"},
+     "the email holds the control character U+0009"),
+])
+def test_an_entry_that_is_no_one_person_stops_the_sync(
+        slapd: Slapd, denv: dict[str, str], services: Services, entry: dict[str, Any],
+        problem: str) -> None:
+    """Before: a 65-character uid was cut to 64 (reaching whoever holds that name),
+    the first of two uids taken, control characters stored and shown."""
+    first = entry["uid"][0] if isinstance(entry["uid"], list) else entry["uid"]
+    dn = f"uid={first},{ou_dn('预算处')}"
+    client = DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=TEN))
+    with (changed(slapd, (dn, {"objectClass": ["inetOrgPerson"], "sn": "某", **entry})),
+          pytest.raises(SyncConflict) as raised):
+        sync(services, client)
+    [found] = [str(p) for p in raised.value.problems]
+    assert found.startswith(f"{dn}: {problem}")
+    assert directory_users(services) == {}
+    [failed] = failures(services)
+    assert failed["conflicts"] == [found] and failed["url"] == slapd.url
+
+
+def test_a_directory_answering_without_end_is_refused(denv: dict[str, str],
+                                                      services: Services) -> None:
+    client = DirectoryClient(dataclasses.replace(
+        config_of(denv, GOVGATE_DIRECTORY_PAGE_SIZE="50"), max_entries=120))
+    with pytest.raises(DirectoryUnavailable, match="more than 120 entries match"):
+        sync(services, client)
+    assert directory_users(services) == {}
+    [failed] = failures(services)
+    assert "more than 120 entries" in failed["error"]
+
+
+def test_a_refused_sync_from_the_cli_is_audited(slapd: Slapd, denv: dict[str, str],
+                                                services: Services) -> None:
+    """The schedule's failures were recorded, the CLI's were only printed."""
+    twin = f"uid=user0003,{ou_dn('办公室')}"
+    with changed(slapd, (twin, {"objectClass": ["inetOrgPerson"], "uid": "user0003",
+                                "cn": "重名", "sn": "重"})):
+        assert here(denv, "directory", "sync", "--dry-run").returncode == 1
+        assert failures(services) == []  # a dry run changes nothing, refuses nothing
+        assert here(denv, "directory", "sync").returncode == 1
+    [failed] = failures(services)
+    assert "user user0003 is in two departments" in failed["conflicts"][0]
+
+
+@pytest.fixture
+def gateway(denv: dict[str, str], home: Path) -> Iterator[Gateway]:
+    env = {**denv, "GOVGATE_DIRECTORY_SYNC_INTERVAL": "1",
+           "GOVGATE_DIRECTORY_USER_FILTER": TEN}
+    opened = open_services(load_settings(env), environ=env)
+    yield gateway_for(opened)
+    opened.close()
+
+
+def test_the_schedule_records_the_sessions_it_ends(slapd: Slapd, gateway: Gateway) -> None:
+    """The CLI's sync recorded ``sessions_revoked``; the schedule's ended them unseen."""
+    services = gateway.services
+    assert schedule.run_round(gateway) is not None
+    _, session = gateway.provider.store.create_session(
+        "user0014", "active", amr="pwd", absolute_seconds=3600)
+    now = services.clock
+    services.clock = lambda: now() + timedelta(seconds=5)  # the next round is due
+    with changed(slapd, modifies=((person_dn(14), {"pwdAccountLockedTime": "000001010000Z"}),)):
+        plan = schedule.run_round(gateway)
+    assert plan is not None and plan.newly_disabled() == ["user0014"]
+    ended = gateway.provider.store.get_session(session.sid)
+    assert ended is not None and ended.revoked_at is not None
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        [(actor, extra)] = conn.execute(sa.select(records.c.actor_user, records.c.extra).where(
+            records.c.reason == "sessions_revoked")).all()
+    assert actor == "directory-sync"
+    assert {k: json.loads(extra)[k] for k in ("user", "sessions")} == {
+        "user": "user0014", "sessions": 1}
