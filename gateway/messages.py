@@ -709,7 +709,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.service_bind": ("目录 {url} 拒绝了服务账号 {dn}", "the directory {url} refused the service account {dn}"),
     "directory.two_departments": ("用户 {username} 同时在两个部门：{first}（{dn1}）和 {second}（{dn2}）", "user {username} is in two departments: {first} ({dn1}) and {second} ({dn2})"),
     "directory.twice": ("用户 {username} 出现了两次（{dn1}、{dn2}）", "user {username} appears twice ({dn1}, {dn2})"),
-    "directory.person": ("{username}（{dn}）：{problem}", "{username} ({dn}): {problem}"),
     "directory.local_account": ("用户 {username}（{dn}）是网关的本地账号；请将其中之一改名", "user {username} ({dn}) is a local account of the gateway; rename one of them"),
     "directory.conflicts": ("目录中有 {n} 处冲突；未应用任何变更", "{n} conflict(s) in the directory; nothing applied"),
     "state.source": ("source 须为 local 或 directory", "source must be local or directory"),

@@ -9,7 +9,8 @@ returned; the person changes it at the first sign-in, as after any reset.
 
 The org's rules apply as at the system administrator's console: the client's
 department scope, and accounts holding an admin role (三员分立) are the operator's,
-readable but never changed over SCIM. DELETE disables the account and records it as
+readable but never changed over SCIM, and so are the directory's (``source``
+``directory``: the directory sync decides them). DELETE disables the account and records it as
 deprovisioned: SCIM then answers 404 for it (RFC 7644 section 3.6), the account and
 its history stay."""
 
@@ -35,7 +36,7 @@ from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEM
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
 from gateway.errors import Conflict, GovgateError, NotFound, ValidationError
 from gateway.idp.sign_out import revoke_everywhere
-from gateway.limits import org_too_long
+from gateway.limits import control_character, org_too_long
 from gateway.org import Org, User, load_user, recent_password_hashes, sign_in_name, users_changed
 from gateway.storage import write_transaction
 from gateway.tables import departments, roles, scim_users, users
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from gateway.admin.scim.model import UserModel
 
 EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
+# two identity sources for one account would undo each other at every sync, and a SCIM
+# token would re-enable whom the directory disabled (gateway.directory)
+DIRECTORY_ACCOUNT = ("the account comes from the directory (LDAP), which decides its name, "
+                     "department, roles and status: change it there, not over SCIM")
 
 
 def version(resource: dict[str, Any]) -> str:
@@ -203,6 +208,8 @@ class ScimUsers:
         check_version(before, if_match)
         if user.is_admin:
             raise self.ctx.refuse(what, str(ADMIN_ACCOUNTS), user=user.username)
+        if user.source == "directory":
+            raise self.ctx.refuse(what, DIRECTORY_ACCOUNT, user=user.username)
         return user, before
 
     def _change(self, user_id: str, want: _Wanted, if_match: str | None, what: str
@@ -330,6 +337,10 @@ class _Wanted:
         )
 
     def check(self) -> None:
+        for what, value in (("displayName", self.name), ("emails", self.email),
+                            ("phoneNumbers", self.phone), ("externalId", self.external_id)):
+            if value and (char := control_character(value)) is not None:
+                raise invalid_value(f"{what} holds the control character U+{ord(char):04X}")
         if self.name and (long := org_too_long("name", self.name)):
             raise invalid_value(str(long))
         if self.email and len(self.email) > EMAIL_MAX:
