@@ -167,8 +167,11 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
             continue
         row = stored.get(username)
         # an admin role (三员) is the operator's to give and take, never the directory's
-        # (DirectoryConfig maps no group to one): the one it holds stays
-        kept = set(stored_roles.get(row.id, [])) & ADMIN_ROLES if row is not None else set()
+        # (DirectoryConfig maps no group to one): the one an active account holds stays.
+        # An account back from disabled (unlocked, or the name given to someone new) comes
+        # back without: the operator grants it again
+        kept = (set(stored_roles.get(row.id, [])) & ADMIN_ROLES
+                if row is not None and row.status == "active" else set())
         roles = sorted({"staff"} | roles_of.get(key, set()) | kept)
         if row is not None and row.source != "directory":
             plan.conflicts.append(Text(

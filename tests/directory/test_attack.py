@@ -56,14 +56,23 @@ def test_no_directory_group_makes_an_administrator(denv: dict[str, str],
     assert directory_users(services) == {}
 
 
-def test_an_admin_role_the_operator_gave_stays_through_a_sync(denv: dict[str, str],
-                                                              services: Services) -> None:
+def test_an_admin_role_the_operator_gave_stays_through_a_sync(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
     client = DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=TEN))
     sync(services, client)
     services.org.set_roles("user0012", ["staff", "data_steward", "auditor"])
     plan = sync(services, client)
     assert "user0012" not in {c.key for c in plan.changes}
     assert services.org.get_user("user0012").roles == {"staff", "data_steward", "auditor"}
+    # gone from the directory: disabled, the role kept (the record of who held it) ...
+    with changed(slapd, deletes=(person_dn(12),)):
+        sync(services, client)
+    assert services.org.get_user("user0012").status == "disabled"
+    assert "auditor" in services.org.get_user("user0012").roles
+    # ... back (or the name given to someone new): active, without it
+    sync(services, client)
+    back = services.org.get_user("user0012")
+    assert (back.status, back.roles) == ("active", {"staff", "data_steward"})
 
 
 @pytest.mark.parametrize(("entry", "problem"), [
