@@ -24,7 +24,7 @@ from gateway.root import Gateway
 from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from tests.directory.conftest import config_of
-from tests.directory.slapd import Slapd, ou_dn, person_dn
+from tests.directory.slapd import USER_PASSWORD, Slapd, ou_dn, person_dn
 from tests.directory.test_sync import changed, directory_users
 from tests.gateway.test_cli import here
 from tests.wiring import gateway_for
@@ -154,3 +154,12 @@ def test_the_schedule_records_the_sessions_it_ends(slapd: Slapd, gateway: Gatewa
     assert actor == "directory-sync"
     assert {k: json.loads(extra)[k] for k in ("user", "sessions")} == {
         "user": "user0014", "sessions": 1}
+
+
+def test_a_sign_in_name_is_no_filter(denv: dict[str, str]) -> None:
+    """The one filter built from what a stranger types (the sign-in's search): its
+    ``*``, parentheses and backslashes are the name's letters (RFC 4515 escapes)."""
+    client = DirectoryClient(config_of(denv))
+    assert client.verify("user0003", USER_PASSWORD)
+    for typed in ("*", "user000*", "user0003)(uid=*", "*)(|(uid=*", "user0003\\", "user0003\x00"):
+        assert not client.verify(typed, USER_PASSWORD), typed
