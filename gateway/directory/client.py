@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -182,7 +183,7 @@ class DirectoryClient:
         """Every entry under the base DN the filter matches, a page at a time; a
         directory gone in the middle raises DirectoryUnavailable."""
         cookie: Any = None
-        seen = 0
+        seen, until = 0, time.monotonic() + self.config.search_seconds
         while True:
             found = self.page(conn, search_filter, attributes, cookie)
             seen += len(found)
@@ -190,6 +191,12 @@ class DirectoryClient:
                 # a directory answering without end is refused before it fills the memory
                 raise self.unavailable(Exception(
                     f"more than {self.config.max_entries} entries match {search_filter}"))
+            if time.monotonic() > until:
+                # each answer within the timeout, but page after page: the maintenance
+                # round that runs the sync would wait for it
+                raise self.unavailable(Exception(
+                    f"the search {search_filter} took longer than "
+                    f"{self.config.search_seconds:g} s"))
             yield from found
             controls = (conn.result or {}).get("controls") or {}
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")

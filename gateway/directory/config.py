@@ -12,6 +12,8 @@ from texts import Text, os_reason
 
 # past any agency's directory; a directory answering more is refused, not read into memory
 MAX_ENTRIES = 200_000
+# a paged search of that many, page after page each within the timeout
+SEARCH_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class DirectoryConfig:
     page_size: int = 500
     timeout: float = 5.0
     max_entries: int = MAX_ENTRIES  # per search: people, OUs or groups
+    search_seconds: float = SEARCH_SECONDS  # per search, checked between its pages
 
     def __post_init__(self) -> None:
         for group, role in self.group_roles:

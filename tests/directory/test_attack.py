@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from tests.directory.conftest import config_of
 from tests.directory.slapd import USER_PASSWORD, Slapd, ou_dn, person_dn
+from tests.directory.slow_relay import slow_relay
 from tests.directory.test_sync import changed, directory_users
 from tests.gateway.test_cli import here
 from tests.wiring import gateway_for
@@ -110,6 +112,21 @@ def test_a_directory_answering_without_end_is_refused(denv: dict[str, str],
     assert directory_users(services) == {}
     [failed] = failures(services)
     assert "more than 120 entries" in failed["error"]
+
+
+def test_a_directory_answering_slowly_is_refused(slapd: Slapd, denv: dict[str, str],
+                                                  services: Services) -> None:
+    """Every page within the timeout, page after page: the sync (and the maintenance
+    round that runs it) waited for as long as the directory liked."""
+    with slow_relay(slapd.port, delay=0.05) as url:
+        client = DirectoryClient(dataclasses.replace(
+            config_of(denv, GOVGATE_DIRECTORY_URL=url, GOVGATE_DIRECTORY_PAGE_SIZE="20"),
+            search_seconds=0.5))
+        started = time.monotonic()
+        with pytest.raises(DirectoryUnavailable, match=r"took longer than 0\.5 s"):
+            sync(services, client)
+    assert time.monotonic() - started < 5
+    assert directory_users(services) == {}
 
 
 def test_a_refused_sync_from_the_cli_is_audited(slapd: Slapd, denv: dict[str, str],
