@@ -79,6 +79,24 @@ def test_a_body_declared_as_anything_but_json_is_415(world: World) -> None:
         assert made.status_code == 201, made.text
 
 
+def test_roles_on_a_user_are_refused_not_dropped(world: World) -> None:
+    """``roles`` and ``entitlements`` of the core schema were dropped with a 200: a
+    careless client took the sysadmin it asked for as given."""
+    li = user_id(world, "li.si")
+    with world.http() as http:
+        for name in ("roles", "entitlements"):
+            body = scim_error(http.patch(f"/Users/{li}", json={"schemas": [PATCH], "Operations": [
+                {"op": "add", "path": name, "value": [{"value": "sysadmin"}]}]}),
+                400, "invalidValue")
+            assert "Groups" in body["detail"]
+            scim_error(http.post("/Users", json={"schemas": [USER], "userName": "role.user",
+                                                 "displayName": "角色", name: [
+                                                     {"value": "auditor"}]}),
+                       400, "invalidValue")
+    assert "role.user" not in {u.username for u in world.services.org.list_users()}
+    assert world.services.org.get_user("li.si").roles == {"staff"}
+
+
 @pytest.fixture(scope="module")
 def from_the_directory(world: World) -> Iterator[str]:
     """An account of the directory sync (source ``directory``, no password)."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from gateway.admin.scim.model import UserModel
 
 EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
+UNKEPT = ("roles", "entitlements")
 # two identity sources for one account would undo each other at every sync, and a SCIM
 # token would re-enable whom the directory disabled (gateway.directory)
 DIRECTORY_ACCOUNT = ("the account comes from the directory (LDAP), which decides its name, "
@@ -317,6 +318,8 @@ class _Wanted:
     email: str | None
     phone: str | None
     password: str | None
+    # privileges in the core schema govgate keeps none of: refused, never dropped unsaid
+    unkept: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, model: UserModel) -> _Wanted:
@@ -334,9 +337,14 @@ class _Wanted:
             email=_first(model.emails),
             phone=_first(model.phone_numbers),
             password=model.password,
+            unkept=tuple(n for n in UNKEPT if getattr(model, n, None)),
         )
 
     def check(self) -> None:
+        if self.unkept:
+            # a careless client would read the 200 as roles given
+            raise invalid_value(f"{', '.join(self.unkept)}: govgate keeps none on a User; "
+                                "its roles are the Groups (PATCH /Groups/{role})")
         for what, value in (("displayName", self.name), ("emails", self.email),
                             ("phoneNumbers", self.phone), ("externalId", self.external_id)):
             if value and (char := control_character(value)) is not None:
