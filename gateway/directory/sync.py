@@ -103,9 +103,13 @@ def _person_problem(person: Person) -> Text | None:
     for what, value in (("username", person.username), ("name", person.name),
                         ("email", person.email or "")):
         if (char := control_character(value)) is not None:
-            return Text("directory.control", "{dn}: the {what} holds the control character "
-                        "U+{code}", dn=person.dn, what=what, code=f"{ord(char):04X}")
+            return _control(person.dn, what, char)
     return None
+
+
+def _control(dn: str, what: str, char: str) -> Text:
+    return Text("directory.control", "{dn}: the {what} holds the control character U+{code}",
+                dn=dn, what=what, code=f"{ord(char):04X}")
 
 
 def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
@@ -126,6 +130,8 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
             stored_roles.setdefault(r.user_id, []).append(r.role_code)
     dept_entries = []
     for key, ou in units.items():
+        if (char := control_character(ou.name)) is not None:
+            plan.conflicts.append(_control(ou.dn, "name", char))
         parent = _department_of(key, units)
         known = stored_depts.get(ou.code)
         # a department the gateway placed itself (region, a parent the directory does

@@ -103,6 +103,19 @@ def test_an_entry_that_is_no_one_person_stops_the_sync(
     assert failed["conflicts"] == [found] and failed["url"] == slapd.url
 
 
+def test_a_department_named_with_a_control_character_stops_the_sync(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    dn = f"ou=坏\\1b[2J处,{ou_dn('财政厅')}"
+    client = DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=TEN))
+    with (changed(slapd, (dn, {"objectClass": ["organizationalUnit"],
+                               "businessCategory": "czt.odd"})),
+          pytest.raises(SyncConflict) as raised):
+        sync(services, client)
+    [found] = [str(p) for p in raised.value.problems]
+    assert found.endswith(": the name holds the control character U+001B"), found
+    assert "czt.odd" not in {d["code"] for d in services.org.list_departments()}
+
+
 def test_a_directory_answering_without_end_is_refused(denv: dict[str, str],
                                                       services: Services) -> None:
     client = DirectoryClient(dataclasses.replace(
