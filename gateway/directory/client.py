@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from gateway.directory.config import DirectoryConfig
 from gateway.directory.errors import DirectoryUnavailable
+from gateway.org import sign_in_name
 from gateway.settings import Settings
 from texts import Text
 
@@ -108,6 +109,14 @@ def _first(entry: dict[str, Any], attribute: str) -> str:
     if isinstance(value, list):
         value = value[0] if value else ""
     return "" if value is None else str(value)
+
+
+def _only(entry: dict[str, Any], attribute: str) -> str | None:
+    """The attribute's one value as a sign-in name (NFKC, case-folded), None when it
+    has none or several."""
+    value = entry.get(attribute)
+    values = value if isinstance(value, list) else [value] if value else []
+    return sign_in_name(str(values[0])) if len(values) == 1 else None
 
 
 class DirectoryClient:
@@ -268,9 +277,12 @@ class DirectoryClient:
                     f"({c.username_attribute}={_escape(username)}))")
         conn = self.service()
         try:
-            conn.search(c.base_dn, look_for, _ldap3().SUBTREE, attributes=[NO_ATTRIBUTES],
-                        size_limit=2)
-            found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
+                        attributes=[c.username_attribute], size_limit=2)
+            # an entry found by a second value of its username attribute is someone
+            # else's (the sync refuses it): signing in as that name would be taking it
+            found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"
+                     and _only(e.get("attributes") or {}, c.username_attribute) == username]
             if (conn.result or {}).get("result", 0) not in (0, 4):
                 raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
         except _ldap_error() as exc:

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from starlette.testclient import TestClient
 
 from audit.tables import records
+from gateway.app import create_app
 from gateway.directory import DirectoryClient, DirectoryUnavailable, SyncConflict, schedule, sync
 from gateway.errors import SettingsError
 from gateway.root import Gateway
@@ -29,7 +31,8 @@ from tests.directory.slapd import USER_PASSWORD, Slapd, ou_dn, person_dn
 from tests.directory.slow_relay import slow_relay
 from tests.directory.test_sync import changed, directory_users
 from tests.gateway.test_cli import here
-from tests.wiring import gateway_for
+from tests.oauth2.helpers import login
+from tests.wiring import gateway_for, parts
 
 TEN = "(&(objectClass=inetOrgPerson)(|(uid=user001*)(uid=odd*)))"
 
@@ -184,6 +187,27 @@ def test_the_schedule_records_the_sessions_it_ends(slapd: Slapd, gateway: Gatewa
     assert actor == "directory-sync"
     assert {k: json.loads(extra)[k] for k in ("user", "sessions")} == {
         "user": "user0014", "sessions": 1}
+
+
+def test_a_second_username_of_an_entry_signs_in_as_no_one(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """user0013's entry gone, another given ``uid: user0013`` beside its own: its
+    password signed in to user0013's account (still active until a sync, and the
+    sync, refusing that entry, applies nothing)."""
+    sync(services, DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=TEN)))
+    alias = f"uid=odd.alias,{ou_dn('预算处')}"
+    with (changed(slapd, (alias, {"objectClass": ["inetOrgPerson"], "cn": "别名", "sn": "别",
+                                  "uid": ["odd.alias", "user0013"],
+                                  "userPassword": "Alias-Passw0rd-2026"}),
+                  deletes=(person_dn(13),)),
+          TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as portal):
+        refused = login(portal, "user0013", "Alias-Passw0rd-2026")
+        assert refused.headers.get("location") != "/portal"
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        assert [r.outcome for r in conn.execute(sa.select(records.c.outcome).where(
+            records.c.event_type == "login", records.c.actor_user == "user0013"))] == [
+            "failure"]
 
 
 def test_a_sign_in_name_is_no_filter(denv: dict[str, str]) -> None:
