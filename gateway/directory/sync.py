@@ -14,6 +14,7 @@ directory's: no group maps to one, and the one a directory user holds stays."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit import AuditRecord
+from audit.tables import records
+from gateway.clock import as_utc
 from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
@@ -37,6 +40,9 @@ ACTOR = "directory-sync"
 CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
 DnKey = tuple[tuple[str, str], ...]
 USERNAME_MAX = 64  # the users table's column
+# the window round an account's updated_at in which the sync's record of disabling it
+# lies: clocks of two hosts apart, a large sync's apply before its records are written
+RECORD_BEFORE_MS, RECORD_AFTER_MS = 30_000, 600_000
 
 
 @dataclass
@@ -48,6 +54,8 @@ class SyncPlan:
     skipped: list[str] = field(default_factory=list)  # people in no department OU
     people: int = 0
     disabled: list[str] = field(default_factory=list)  # usernames this plan disables
+    # active in the directory, disabled in govgate by someone else than the sync: kept
+    held: list[str] = field(default_factory=list)
 
     def newly_disabled(self) -> list[str]:
         """The people this plan disables who existed before it (whose sessions end)."""
@@ -107,6 +115,25 @@ def _person_problem(person: Person) -> Text | None:
     return None
 
 
+def _disabled_by_sync(engine: Engine, row: Any) -> bool:
+    """Whether the sync disabled this account (so the directory re-enables it), read
+    from the sync's own record of that change: written just after the account's
+    ``updated_at``. An administrator's disable (an incident, ``govgate user disable``),
+    or no such record found, keeps it disabled: the operator enables it again."""
+    at = int(as_utc(row.updated_at).timestamp() * 1000)
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(records.c.extra).where(
+            records.c.actor_user == ACTOR, records.c.event_type == "admin_change",
+            records.c.reason == "state_applied",
+            records.c.ts.between(at - RECORD_BEFORE_MS, at + RECORD_AFTER_MS)))
+        for (extra,) in found:
+            change = json.loads(extra)
+            if (change.get("kind"), change.get("key")) == ("user", row.username) and \
+                    "status" in change.get("fields", ()):
+                return True
+    return False
+
+
 def _control(dn: str, what: str, char: str) -> Text:
     return Text("directory.control", "{dn}: the {what} holds the control character U+{code}",
                 dn=dn, what=what, code=f"{ord(char):04X}")
@@ -124,7 +151,8 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
         stored = {r.username: r for r in conn.execute(
             sa.select(users.c.id, users.c.username, users.c.name, users.c.department_code,
                       users.c.status, users.c.source, users.c.email, users.c.email_verified,
-                      users.c.phone_number, users.c.phone_number_verified))}
+                      users.c.phone_number, users.c.phone_number_verified,
+                      users.c.updated_at))}
         stored_roles: dict[int, list[str]] = {}
         for r in conn.execute(sa.select(user_roles)):
             stored_roles.setdefault(r.user_id, []).append(r.role_code)
@@ -183,10 +211,14 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
             plan.conflicts.append(Text(
                 "directory.local_account", "user {username} ({dn}) is a local account of "
                 "the gateway; rename one of them", username=username, dn=person.dn))
+        status = "disabled" if key in data.disabled else "active"
+        if (status == "active" and row is not None and row.source == "directory"
+                and row.status == "disabled" and not _disabled_by_sync(engine, row)):
+            status = "disabled"
+            plan.held.append(username)
         entry: dict[str, Any] = {
             "username": username, "name": person.name, "department": unit.code,
-            "roles": roles, "source": "directory", "must_change": False,
-            "status": "disabled" if key in data.disabled else "active"}
+            "roles": roles, "source": "directory", "must_change": False, "status": status}
         if person.email:
             entry["email"] = person.email
         seen[username] = (person.dn, entry)
@@ -226,7 +258,9 @@ def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) 
 
 def _sync(services: Services, client: DirectoryClient, *, dry_run: bool) -> SyncPlan:
     plan = SyncPlan()
-    doc = to_document(client, read(client), services.engine, plan)
+    data = read(client)
+    services.settle_audit()  # journal mode: the last sync's records, to read who disabled
+    doc = to_document(client, data, services.engine, plan)
     if plan.conflicts:
         raise SyncConflict(Text("directory.conflicts",
                                 "{n} conflict(s) in the directory; nothing applied",
@@ -250,5 +284,6 @@ def _sync(services: Services, client: DirectoryClient, *, dry_run: bool) -> Sync
         services.record_admin_changes([*applied, ("directory_synced", {
             "actor": ACTOR, "url": client.config.url, "people": plan.people,
             "created": plan.count("create"), "updated": plan.count("update"),
-            "disabled": len(plan.disabled), "skipped": len(plan.skipped)})])
+            "disabled": len(plan.disabled), "skipped": len(plan.skipped),
+            "held": plan.held})])
     return plan

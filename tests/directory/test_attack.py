@@ -80,6 +80,29 @@ def test_an_admin_role_the_operator_gave_stays_through_a_sync(
     assert (back.status, back.roles) == ("active", {"staff", "data_steward"})
 
 
+def test_an_administrators_disable_is_not_undone_by_the_directory(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """An account the security admin disabled in govgate (an incident) was active again
+    at the next sync, the directory still having it active; the directory's own lock
+    and unlock still decide the accounts the sync disabled."""
+    env = {**denv, "GOVGATE_DIRECTORY_USER_FILTER": TEN}
+    assert here(env, "directory", "sync").returncode == 0
+    assert here(env, "user", "disable", "user0013").returncode == 0
+    again = here(env, "directory", "sync")
+    assert again.returncode == 0
+    assert "= user user0013 stays disabled" in again.stdout
+    assert services.org.get_user("user0013").status == "disabled"
+    with changed(slapd, modifies=((person_dn(14), {"pwdAccountLockedTime": "000001010000Z"}),)):
+        assert here(env, "directory", "sync").returncode == 0
+    assert services.org.get_user("user0014").status == "disabled"
+    assert here(env, "directory", "sync").returncode == 0  # unlocked: active again
+    assert services.org.get_user("user0014").status == "active"
+    assert services.org.get_user("user0013").status == "disabled"
+    assert here(env, "user", "enable", "user0013").returncode == 0  # the operator's
+    assert here(env, "directory", "sync").returncode == 0
+    assert services.org.get_user("user0013").status == "active"
+
+
 @pytest.mark.parametrize(("entry", "problem"), [
     ({"uid": "odd." + "x" * 61, "cn": "长名"}, "the username is longer than 64 characters"),
     ({"uid": ["odd.one", "odd.two"], "cn": "两名"}, "2 usernames (odd.one, odd.two)"),
