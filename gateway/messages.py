@@ -177,6 +177,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.trust_needs_archive": ("--trust、--key-fingerprint 和 --gateway-keys 只用于 --archive", "--trust, --key-fingerprint and --gateway-keys apply to --archive only"),
     "audit.keys_written": ("已将 {n} 个审计公钥写入 {path}", "wrote {n} audit public keys to {path}"),
     # -- the directory sync attacked (h-scim, 2026-12-05) -------------------------------
+    "directory.returned": ("= 用户 {user} 保持停用：该账号曾从目录中删除，现又出现（可能是同名的另一个人）；核实后执行 govgate user enable", "= user {user} stays disabled: removed from the directory and back (perhaps another person under the name); govgate user enable once checked"),
     "directory.held": ("= 用户 {user} 保持停用：目录中为启用，但该账号是在网关中被他人停用的（govgate user enable 后重新由目录决定）", "= user {user} stays disabled: active in the directory, but disabled in the gateway by someone else (govgate user enable lets the directory decide again)"),
 }
 

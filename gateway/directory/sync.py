@@ -56,6 +56,9 @@ class SyncPlan:
     disabled: list[str] = field(default_factory=list)  # usernames this plan disables
     # active in the directory, disabled in govgate by someone else than the sync: kept
     held: list[str] = field(default_factory=list)
+    # disabled by this plan as no longer in the directory; the ones back: kept disabled
+    gone: list[str] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
 
     def newly_disabled(self) -> list[str]:
         """The people this plan disables who existed before it (whose sessions end)."""
@@ -115,23 +118,27 @@ def _person_problem(person: Person) -> Text | None:
     return None
 
 
-def _disabled_by_sync(engine: Engine, row: Any) -> bool:
-    """Whether the sync disabled this account (so the directory re-enables it), read
-    from the sync's own record of that change: written just after the account's
-    ``updated_at``. An administrator's disable (an incident, ``govgate user disable``),
-    or no such record found, keeps it disabled: the operator enables it again."""
+def _disabled_by_sync(engine: Engine, row: Any) -> str | None:
+    """How the sync disabled this account, read from its own records of that change,
+    written just after the account's ``updated_at``: ``"locked"`` (the directory
+    re-enables it), ``"gone"`` (removed from the directory: back, it may be a new
+    person under the old name), or None: an administrator's disable (an incident,
+    ``govgate user disable``), or no such record found. Both of the latter keep it
+    disabled until the operator enables it."""
     at = int(as_utc(row.updated_at).timestamp() * 1000)
+    disabled = gone = False
     with engine.connect() as conn:
         found = conn.execute(sa.select(records.c.extra).where(
             records.c.actor_user == ACTOR, records.c.event_type == "admin_change",
-            records.c.reason == "state_applied",
+            records.c.reason.in_(("state_applied", "directory_synced")),
             records.c.ts.between(at - RECORD_BEFORE_MS, at + RECORD_AFTER_MS)))
         for (extra,) in found:
             change = json.loads(extra)
             if (change.get("kind"), change.get("key")) == ("user", row.username) and \
                     "status" in change.get("fields", ()):
-                return True
-    return False
+                disabled = True
+            gone = gone or row.username in change.get("gone", ())
+    return None if not disabled else "gone" if gone else "locked"
 
 
 def _control(dn: str, what: str, char: str) -> Text:
@@ -212,10 +219,12 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                 "directory.local_account", "user {username} ({dn}) is a local account of "
                 "the gateway; rename one of them", username=username, dn=person.dn))
         status = "disabled" if key in data.disabled else "active"
-        if (status == "active" and row is not None and row.source == "directory"
-                and row.status == "disabled" and not _disabled_by_sync(engine, row)):
-            status = "disabled"
-            plan.held.append(username)
+        if status == "active" and row is not None and row.source == "directory" \
+                and row.status == "disabled":
+            how = _disabled_by_sync(engine, row)
+            if how != "locked":
+                status = "disabled"
+                (plan.returned if how == "gone" else plan.held).append(username)
         entry: dict[str, Any] = {
             "username": username, "name": person.name, "department": unit.code,
             "roles": roles, "source": "directory", "must_change": False, "status": status}
@@ -226,15 +235,19 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     user_entries = [entry for _, entry in seen.values()]
     for username, row in stored.items():
         if row.source == "directory" and username not in seen:
+            # gone from the directory: its admin role (三员) goes, a name given again
+            # may be another person's
             user_entries.append({
                 "username": username, "name": row.name, "department": row.department_code,
-                "roles": sorted(stored_roles.get(row.id, [])) or ["staff"],
+                "roles": sorted(set(stored_roles.get(row.id, [])) - ADMIN_ROLES) or ["staff"],
                 "source": "directory", "status": "disabled",
                 **{k: getattr(row, k) for k in CONTACT if getattr(row, k)}})
     for entry in user_entries:
         row = stored.get(entry["username"])
         if entry["status"] == "disabled" and (row is None or row.status != "disabled"):
             plan.disabled.append(entry["username"])
+            if entry["username"] not in seen:
+                plan.gone.append(entry["username"])
     return {"departments": dept_entries, "users": user_entries}
 
 
@@ -285,5 +298,5 @@ def _sync(services: Services, client: DirectoryClient, *, dry_run: bool) -> Sync
             "actor": ACTOR, "url": client.config.url, "people": plan.people,
             "created": plan.count("create"), "updated": plan.count("update"),
             "disabled": len(plan.disabled), "skipped": len(plan.skipped),
-            "held": plan.held})])
+            "held": plan.held, "gone": plan.gone, "returned": plan.returned})])
     return plan

@@ -69,12 +69,12 @@ def test_an_admin_role_the_operator_gave_stays_through_a_sync(
     plan = sync(services, client)
     assert "user0012" not in {c.key for c in plan.changes}
     assert services.org.get_user("user0012").roles == {"staff", "data_steward", "auditor"}
-    # gone from the directory: disabled, the role kept (the record of who held it) ...
-    with changed(slapd, deletes=(person_dn(12),)):
+    # locked in the directory: disabled, the role kept (the record of who held it) ...
+    with changed(slapd, modifies=((person_dn(12), {"pwdAccountLockedTime": "000001010000Z"}),)):
         sync(services, client)
     assert services.org.get_user("user0012").status == "disabled"
     assert "auditor" in services.org.get_user("user0012").roles
-    # ... back (or the name given to someone new): active, without it
+    # ... unlocked: active, without it (the operator grants it again)
     sync(services, client)
     back = services.org.get_user("user0012")
     assert (back.status, back.roles) == ("active", {"staff", "data_steward"})
@@ -101,6 +101,26 @@ def test_an_administrators_disable_is_not_undone_by_the_directory(
     assert here(env, "user", "enable", "user0013").returncode == 0  # the operator's
     assert here(env, "directory", "sync").returncode == 0
     assert services.org.get_user("user0013").status == "active"
+
+
+def test_a_name_removed_and_back_is_no_one_until_the_operator_says(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """user0015 removed from the directory, the uid given again (a new person?): the
+    old account, its history and delegations, was active again at the next sync."""
+    env = {**denv, "GOVGATE_DIRECTORY_USER_FILTER": TEN}
+    assert here(env, "directory", "sync").returncode == 0
+    services.org.set_roles("user0015", ["staff", "data_steward", "secadmin"])
+    with changed(slapd, deletes=(person_dn(15),)):
+        assert here(env, "directory", "sync").returncode == 0
+    gone = services.org.get_user("user0015")
+    assert (gone.status, gone.roles) == ("disabled", {"staff", "data_steward"})
+    back = here(env, "directory", "sync")
+    assert "= user user0015 stays disabled: removed from the directory and back" in \
+        back.stdout
+    assert services.org.get_user("user0015").status == "disabled"
+    assert here(env, "user", "enable", "user0015").returncode == 0
+    assert here(env, "directory", "sync").returncode == 0
+    assert services.org.get_user("user0015").status == "active"
 
 
 @pytest.mark.parametrize(("entry", "problem"), [

@@ -118,9 +118,11 @@ def test_removed_or_locked_in_the_directory_is_disabled_never_deleted(
         assert services.org.get_user("user0040").status == "disabled"
         assert services.org.get_user("user0041").status == "disabled"
         assert len(directory_users(services)) == 10
-    sync(services, client)  # back in the directory, unlocked: active again
-    assert services.org.get_user("user0040").status == "active"
+    plan = sync(services, client)  # unlocked: active again
     assert services.org.get_user("user0041").status == "active"
+    # back in the directory (perhaps another person under the name): the operator's
+    assert plan.returned == ["user0040"]
+    assert services.org.get_user("user0040").status == "disabled"
 
 
 def test_conflicts_are_listed_and_nothing_is_applied(
