@@ -839,5 +839,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.admin_role": ("配置项 'directory_group_roles'：{group!r} 映射到管理员角色 {role}；管理员角色（三员）只能由运维人员授予（govgate user ...），不能来自目录", "setting 'directory_group_roles': {group!r} maps to the admin role {role}; admin roles (三员) are granted by the operator (govgate user ...), never by the directory"),
     "directory.username_long": ("{dn}：用户名超过 {n} 个字符", "{dn}: the username is longer than {n} characters"),
     "directory.usernames": ("{dn}：有 {n} 个用户名（{names}）；一个条目只能是一个人、一个用户名", "{dn}: {n} usernames ({names}); one entry is one person with one"),
+    "directory.group_twice": ("有 {n} 个组名为 {cn!r}：{dns}；映射的组只能是一个条目", "{n} groups are named {cn!r}: {dns}; a mapped group is one entry"),
     "directory.control": ("{dn}：{what} 含有控制字符 U+{code}", "{dn}: the {what} holds the control character U+{code}"),
 }

@@ -252,16 +252,16 @@ class DirectoryClient:
                             ["ou", attr])
         return [Unit(dn=dn, name=_first(e, "ou"), code=_first(e, attr)) for dn, e in found]
 
-    def groups(self, conn: ldap3.Connection) -> dict[str, list[str]]:
-        """Each mapped group's cn and its members' DNs."""
+    def groups(self, conn: ldap3.Connection) -> dict[str, dict[str, list[str]]]:
+        """Each mapped group's cn, the DNs of the entries of that cn, their members'."""
         names = [g for g, _ in self.config.group_roles]
         if not names:
             return {}
         wanted = "".join(f"(cn={_escape(n)})" for n in names)
-        out: dict[str, list[str]] = {}
-        for _dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
+        out: dict[str, dict[str, list[str]]] = {}
+        for dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
             members = e.get("member") or []
-            out.setdefault(_first(e, "cn"), []).extend(str(m) for m in members)
+            out.setdefault(_first(e, "cn"), {})[dn] = [str(m) for m in members]
         return out
 
     # -- signing in ----------------------------------------------------------------------

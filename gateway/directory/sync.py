@@ -77,7 +77,7 @@ class DirectoryData:
     units: list[Unit]
     people: list[Person]
     disabled: set[DnKey]
-    groups: dict[str, list[str]]
+    groups: dict[str, dict[str, list[str]]]  # cn: {the group's DN: members' DNs}
 
 
 def read(client: DirectoryClient) -> DirectoryData:
@@ -177,11 +177,20 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                              (known.parent_code if known else None)})
     roles_of: dict[DnKey, set[str]] = {}
     role_by_group = {group.casefold(): role for group, role in config.group_roles}
-    for group, members in data.groups.items():
+    entries_of: dict[str, tuple[str, list[str]]] = {}
+    for group, entries in data.groups.items():
         role = role_by_group.get(group.casefold())
-        for member in members:
+        entries_of.setdefault(group.casefold(), (group, []))[1].extend(entries)
+        for member in (m for members in entries.values() for m in members):
             if role is not None:
                 roles_of.setdefault(dn_key(member), set()).add(role)
+    for cn, dns in entries_of.values():
+        if len(dns) > 1:
+            # whoever may make a group under any OU of the base would otherwise add
+            # members to the mapped one (an OU's delegated administrator, say)
+            plan.conflicts.append(Text("directory.group_twice", "{n} groups are named "
+                                       "{cn!r}: {dns}; a mapped group is one entry",
+                                       n=len(dns), cn=cn, dns="; ".join(dns)))
     seen: dict[str, tuple[str, dict[str, Any]]] = {}
     for person in data.people:
         key = dn_key(person.dn)

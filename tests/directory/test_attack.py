@@ -164,6 +164,21 @@ def test_an_entry_that_is_no_one_person_stops_the_sync(
     assert "czt.odd" not in {d["code"] for d in services.org.list_departments()}
 
 
+def test_a_second_group_of_a_mapped_name_stops_the_sync(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """A group named 数据管理员 made under a department's OU (by whoever administers
+    that OU) added its members to the mapped group: data stewards of their department."""
+    rogue = f"cn=数据管理员,{ou_dn('预算处')}"
+    client = DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=TEN))
+    with (changed(slapd, (rogue, {"objectClass": ["groupOfNames"], "cn": "数据管理员",
+                                  "member": [person_dn(3)]})),
+          pytest.raises(SyncConflict) as raised):
+        sync(services, client)
+    [found] = [str(p) for p in raised.value.problems]
+    assert found.startswith("2 groups are named '数据管理员'") and rogue in found
+    assert directory_users(services) == {}
+
+
 def test_a_directory_answering_without_end_is_refused(denv: dict[str, str],
                                                       services: Services) -> None:
     client = DirectoryClient(dataclasses.replace(
