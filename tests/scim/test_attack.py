@@ -97,6 +97,24 @@ def test_roles_on_a_user_are_refused_not_dropped(world: World) -> None:
     assert world.services.org.get_user("li.si").roles == {"staff"}
 
 
+def test_a_look_alike_name_is_the_same_account_or_none(world: World) -> None:
+    """Guards: case and full-width forms are the account's own name (409 on create, no
+    rename; U+2024 is NFKC's full stop), a Cyrillic letter or a zero-width space is no
+    name at all."""
+    li = user_id(world, "li.si")
+    with world.http() as http:
+        for same in ("Li.Si", "ＬＩ．ＳＩ", " li.si ", "li\u2024si"):
+            scim_error(http.post("/Users", json={"schemas": [USER], "userName": same,
+                                                 "displayName": "李四"}), 409, "uniqueness")
+        for none in ("l\u0456.si", "li.si\u200b"):
+            scim_error(http.post("/Users", json={"schemas": [USER], "userName": none,
+                                                 "displayName": "李四"}), 400, "invalidValue")
+        for other in ("wang.wu", "WANG.WU", "ｗａｎｇ．ｗｕ"):
+            scim_error(http.patch(f"/Users/{li}", json={"schemas": [PATCH], "Operations": [
+                {"op": "replace", "path": "userName", "value": other}]}), 400, "mutability")
+    assert world.services.org.get_user("li.si").name == "李四"
+
+
 @pytest.fixture(scope="module")
 def from_the_directory(world: World) -> Iterator[str]:
     """An account of the directory sync (source ``directory``, no password)."""
