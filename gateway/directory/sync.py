@@ -14,7 +14,6 @@ directory's: no group maps to one, and the one a directory user holds stays."""
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,6 @@ from sqlalchemy.engine import Engine
 
 from audit import AuditRecord
 from audit.tables import records
-from gateway.clock import as_utc
 from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
@@ -32,6 +30,7 @@ from gateway.limits import control_character
 from gateway.org import ADMIN_ROLES, sign_in_name
 from gateway.services import Services
 from gateway.statefile import StateApplier
+from gateway.status_records import changes_near
 from gateway.tables import departments, user_roles, users
 from statedoc import Change
 from texts import Text
@@ -40,9 +39,6 @@ ACTOR = "directory-sync"
 CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
 DnKey = tuple[tuple[str, str], ...]
 USERNAME_MAX = 64  # the users table's column
-# the window round an account's updated_at in which the sync's record of disabling it
-# lies: clocks of two hosts apart, a large sync's apply before its records are written
-RECORD_BEFORE_MS, RECORD_AFTER_MS = 30_000, 600_000
 
 
 @dataclass
@@ -119,25 +115,18 @@ def _person_problem(person: Person) -> Text | None:
 
 
 def _disabled_by_sync(engine: Engine, row: Any) -> str | None:
-    """How the sync disabled this account, read from its own records of that change,
-    written just after the account's ``updated_at``: ``"locked"`` (the directory
-    re-enables it), ``"gone"`` (removed from the directory: back, it may be a new
-    person under the old name), or None: an administrator's disable (an incident,
-    ``govgate user disable``), or no such record found. Both of the latter keep it
+    """How the sync disabled this account (``gateway.status_records``): ``"locked"``
+    (the directory re-enables it), ``"gone"`` (removed from the directory: back, it
+    may be a new person under the old name), or None: an administrator's disable (an
+    incident, ``govgate user disable``), or no record found. Both of the latter keep it
     disabled until the operator enables it."""
-    at = int(as_utc(row.updated_at).timestamp() * 1000)
     disabled = gone = False
-    with engine.connect() as conn:
-        found = conn.execute(sa.select(records.c.extra).where(
-            records.c.actor_user == ACTOR, records.c.event_type == "admin_change",
-            records.c.reason.in_(("state_applied", "directory_synced")),
-            records.c.ts.between(at - RECORD_BEFORE_MS, at + RECORD_AFTER_MS)))
-        for (extra,) in found:
-            change = json.loads(extra)
-            if (change.get("kind"), change.get("key")) == ("user", row.username) and \
-                    "status" in change.get("fields", ()):
-                disabled = True
-            gone = gone or row.username in change.get("gone", ())
+    for change in changes_near(engine, row.updated_at, records.c.actor_user == ACTOR,
+                               records.c.reason.in_(("state_applied", "directory_synced"))):
+        if (change.get("kind"), change.get("key")) == ("user", row.username) and \
+                "status" in change.get("fields", ()):
+            disabled = True
+        gone = gone or row.username in change.get("gone", ())
     return None if not disabled else "gone" if gone else "locked"
 
 

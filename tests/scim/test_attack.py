@@ -115,6 +115,38 @@ def test_a_look_alike_name_is_the_same_account_or_none(world: World) -> None:
     assert world.services.org.get_user("li.si").name == "李四"
 
 
+def test_an_administrators_disable_is_not_undone_by_a_push(world: World) -> None:
+    """An HR system's full push sends ``active: true`` for everyone: the account the
+    security admin disabled (an incident) was active again at the next one. What SCIM
+    disabled, SCIM enables."""
+    active = {"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": True}]}
+    with world.http() as http:
+        made = http.post("/Users", json={"schemas": [USER], "userName": "inc.user",
+                                          "displayName": "事件"})
+        who = made.json()["id"]
+        off = http.patch(f"/Users/{who}", json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "active", "value": False}]})
+        assert off.json()["active"] is False
+        assert http.patch(f"/Users/{who}", json=active).json()["active"] is True
+        # the operator's disable (as `govgate user disable` records it)
+        world.services.org.disable_user("inc.user")
+        world.services.record_admin_change("user_disabled", {"user": "inc.user"})
+        body = scim_error(http.patch(f"/Users/{who}", json=active), 403)
+        assert "disabled by an administrator" in body["detail"]
+        scim_error(http.put(f"/Users/{who}", json={"schemas": [USER], "userName": "inc.user",
+                                                   "displayName": "事件", "active": True}), 403)
+        assert world.services.org.get_user("inc.user").status == "disabled"
+        # other changes go on while it is disabled
+        renamed = http.patch(f"/Users/{who}", json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "事件二"}]})
+        assert renamed.status_code == 200, renamed.text
+    refused = [d for d in denials(world, "admin_change")
+               if d["extra"].get("user") == "inc.user"]
+    assert {d["extra"]["what"] for d in refused} == {
+        f"PATCH /scim/v2/Users/{who}", f"PUT /scim/v2/Users/{who}"}
+
+
 @pytest.fixture(scope="module")
 def from_the_directory(world: World) -> Iterator[str]:
     """An account of the directory sync (source ``directory``, no password)."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from audit.tables import records
 from gateway import passwords
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
@@ -38,6 +39,7 @@ from gateway.errors import Conflict, GovgateError, NotFound, ValidationError
 from gateway.idp.sign_out import revoke_everywhere
 from gateway.limits import control_character, org_too_long
 from gateway.org import Org, User, load_user, recent_password_hashes, sign_in_name, users_changed
+from gateway.status_records import changes_near
 from gateway.storage import write_transaction
 from gateway.tables import departments, roles, scim_users, users
 
@@ -48,6 +50,9 @@ EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
 UNKEPT = ("roles", "entitlements")
 # two identity sources for one account would undo each other at every sync, and a SCIM
 # token would re-enable whom the directory disabled (gateway.directory)
+SCIM_CHANGES = ("scim_user_created", "scim_user_updated", "scim_user_deleted")
+DISABLED_ELSEWHERE = ("the account was disabled by an administrator, not over SCIM: the "
+                      "operator enables it (govgate user enable)")
 DIRECTORY_ACCOUNT = ("the account comes from the directory (LDAP), which decides its name, "
                      "department, roles and status: change it there, not over SCIM")
 
@@ -218,6 +223,10 @@ class ScimUsers:
         user, before = self._current(user_id, if_match, what)
         if want.username is not None and sign_in_name(want.username) != user.username:
             raise mutability("userName cannot change (an account is never renamed)")
+        if want.active and user.status != "active" and not self._disabled_over_scim(user):
+            # an HR system's full push sends active: true for everyone: an administrator's
+            # disable (an incident) would end at the next one
+            raise self.ctx.refuse(what, DISABLED_ELSEWHERE, user=user.username)
         department = want.department or user.department
         self.ctx.within(what, department)
         want.check()
@@ -268,6 +277,19 @@ class ScimUsers:
             self.ctx.trail.changed("scim_user_updated", {"user": user.username},
                                    _view(before), _view(after))
         return after
+
+    def _disabled_over_scim(self, user: User) -> bool:
+        """Whether a SCIM client disabled the account (``gateway.status_records``)."""
+        self.services.settle_audit()  # journal mode: this process's records, now
+        with self.engine.connect() as conn:
+            updated_at = conn.execute(sa.select(users.c.updated_at)
+                                      .where(users.c.id == user.id)).scalar_one()
+        changes = changes_near(self.engine, updated_at, records.c.actor_client.is_not(None),
+                               records.c.reason.in_(SCIM_CHANGES))
+        return any(
+            change.get("user") == user.username
+            and any(e.get("change") == "user_disabled" for e in change.get("effects", ()))
+            for change in changes)
 
     def _disable(self, org: Org, username: str) -> None:
         org.disable_user(username)
