@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit import AuditRecord
-from audit.tables import records
 from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
@@ -30,7 +29,7 @@ from gateway.limits import control_character
 from gateway.org import ADMIN_ROLES, sign_in_name
 from gateway.services import Services
 from gateway.statefile import StateApplier
-from gateway.status_records import changes_near
+from gateway.status_records import gone_at, last_status_change
 from gateway.tables import departments, user_roles, users
 from statedoc import Change
 from texts import Text
@@ -120,14 +119,10 @@ def _disabled_by_sync(engine: Engine, row: Any) -> str | None:
     may be a new person under the old name), or None: an administrator's disable (an
     incident, ``govgate user disable``), or no record found. Both of the latter keep it
     disabled until the operator enables it."""
-    disabled = gone = False
-    for change in changes_near(engine, row.updated_at, records.c.actor_user == ACTOR,
-                               records.c.reason.in_(("state_applied", "directory_synced"))):
-        if (change.get("kind"), change.get("key")) == ("user", row.username) and \
-                "status" in change.get("fields", ()):
-            disabled = True
-        gone = gone or row.username in change.get("gone", ())
-    return None if not disabled else "gone" if gone else "locked"
+    last = last_status_change(engine, row.username)
+    if last is None or last.actor_user != ACTOR:
+        return None
+    return "gone" if gone_at(engine, ACTOR, row.username, last.ts) else "locked"
 
 
 def _control(dn: str, what: str, char: str) -> Text:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from audit.tables import records
 from gateway import passwords
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
@@ -39,7 +38,7 @@ from gateway.errors import Conflict, GovgateError, NotFound, ValidationError
 from gateway.idp.sign_out import revoke_everywhere
 from gateway.limits import control_character, org_too_long
 from gateway.org import Org, User, load_user, recent_password_hashes, sign_in_name, users_changed
-from gateway.status_records import changes_near
+from gateway.status_records import last_status_change
 from gateway.storage import write_transaction
 from gateway.tables import departments, roles, scim_users, users
 
@@ -50,7 +49,6 @@ EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
 UNKEPT = ("roles", "entitlements")
 # two identity sources for one account would undo each other at every sync, and a SCIM
 # token would re-enable whom the directory disabled (gateway.directory)
-SCIM_CHANGES = ("scim_user_created", "scim_user_updated", "scim_user_deleted")
 DISABLED_ELSEWHERE = ("the account was disabled by an administrator, not over SCIM: the "
                       "operator enables it (govgate user enable)")
 DIRECTORY_ACCOUNT = ("the account comes from the directory (LDAP), which decides its name, "
@@ -279,17 +277,12 @@ class ScimUsers:
         return after
 
     def _disabled_over_scim(self, user: User) -> bool:
-        """Whether a SCIM client disabled the account (``gateway.status_records``)."""
+        """Whether a SCIM client made the account's last status change
+        (``gateway.status_records``)."""
         self.services.settle_audit()  # journal mode: this process's records, now
-        with self.engine.connect() as conn:
-            updated_at = conn.execute(sa.select(users.c.updated_at)
-                                      .where(users.c.id == user.id)).scalar_one()
-        changes = changes_near(self.engine, updated_at, records.c.actor_client.is_not(None),
-                               records.c.reason.in_(SCIM_CHANGES))
-        return any(
-            change.get("user") == user.username
-            and any(e.get("change") == "user_disabled" for e in change.get("effects", ()))
-            for change in changes)
+        last = last_status_change(self.engine, user.username)
+        return last is not None and last.actor_client is not None \
+            and last.extra.get("via") == "scim"
 
     def _disable(self, org: Org, username: str) -> None:
         org.disable_user(username)
