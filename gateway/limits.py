@@ -15,6 +15,7 @@ The catalogue's own table is ``catalogue.limits``; both give the one message
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from catalogue.limits import too_long
@@ -54,3 +55,17 @@ def unstorable(value: Any) -> bool:
     if isinstance(value, list):
         return any(unstorable(v) for v in value)
     return False
+
+
+# the bidirectional embeddings, overrides and isolates: text that reads as another name
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def control_character(value: str) -> str | None:
+    """The first control character of ``value`` (C0, DEL, C1, a bidirectional
+    override), or None. A person's name or address with one rewrites a terminal or
+    reverses what a console shows; the identity sources' input is refused with it."""
+    for char in value:
+        if char in _BIDI or unicodedata.category(char) == "Cc":
+            return char
+    return None

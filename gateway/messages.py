@@ -176,6 +176,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.trust_unusable": ("信任锚不可用：{reason}", "trust anchor unusable: {reason}"),
     "audit.trust_needs_archive": ("--trust、--key-fingerprint 和 --gateway-keys 只用于 --archive", "--trust, --key-fingerprint and --gateway-keys apply to --archive only"),
     "audit.keys_written": ("已将 {n} 个审计公钥写入 {path}", "wrote {n} audit public keys to {path}"),
+    # -- the directory sync attacked (h-scim, 2026-12-05) -------------------------------
+    "directory.returned": ("= 用户 {user} 保持停用：该账号曾从目录中删除，现又出现（可能是同名的另一个人）；核实后执行 govgate user enable", "= user {user} stays disabled: removed from the directory and back (perhaps another person under the name); govgate user enable once checked"),
+    "directory.held": ("= 用户 {user} 保持停用：目录中为启用，但该账号是在网关中被他人停用的（govgate user enable 后重新由目录决定）", "= user {user} stays disabled: active in the directory, but disabled in the gateway by someone else (govgate user enable lets the directory decide again)"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -709,7 +712,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.service_bind": ("目录 {url} 拒绝了服务账号 {dn}", "the directory {url} refused the service account {dn}"),
     "directory.two_departments": ("用户 {username} 同时在两个部门：{first}（{dn1}）和 {second}（{dn2}）", "user {username} is in two departments: {first} ({dn1}) and {second} ({dn2})"),
     "directory.twice": ("用户 {username} 出现了两次（{dn1}、{dn2}）", "user {username} appears twice ({dn1}, {dn2})"),
-    "directory.person": ("{username}（{dn}）：{problem}", "{username} ({dn}): {problem}"),
     "directory.local_account": ("用户 {username}（{dn}）是网关的本地账号；请将其中之一改名", "user {username} ({dn}) is a local account of the gateway; rename one of them"),
     "directory.conflicts": ("目录中有 {n} 处冲突；未应用任何变更", "{n} conflict(s) in the directory; nothing applied"),
     "state.source": ("source 须为 local 或 directory", "source must be local or directory"),
@@ -843,4 +845,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- compliance: the audit log verified with its checkpoint interval (lead) --------
     "compliance.audit_unanchored": ("审计日志内容一致但未锚定（没有检查点签名）：{where}：{detail}", "the audit log is consistent but unanchored (no checkpoint signs it): {where}: {detail}"),
     "audit.export_unverified": ("截至 --until 的审计日志校验未通过（{where}：{detail}）；未导出：请运行 `govgate audit verify`", "the log up to --until does not verify ({where}: {detail}); nothing exported: see `govgate audit verify`"),
+    # -- the identity sources attacked: directory sync and SCIM (h-scim, 2026-12-05) ----
+    "directory.admin_role": ("配置项 'directory_group_roles'：{group!r} 映射到管理员角色 {role}；管理员角色（三员）只能由运维人员授予（govgate user ...），不能来自目录", "setting 'directory_group_roles': {group!r} maps to the admin role {role}; admin roles (三员) are granted by the operator (govgate user ...), never by the directory"),
+    "directory.username_long": ("{dn}：用户名超过 {n} 个字符", "{dn}: the username is longer than {n} characters"),
+    "directory.usernames": ("{dn}：有 {n} 个用户名（{names}）；一个条目只能是一个人、一个用户名", "{dn}: {n} usernames ({names}); one entry is one person with one"),
+    "directory.group_twice": ("有 {n} 个组名为 {cn!r}：{dns}；映射的组只能是一个条目", "{n} groups are named {cn!r}: {dns}; a mapped group is one entry"),
+    "directory.control": ("{dn}：{what} 含有控制字符 U+{code}", "{dn}: the {what} holds the control character U+{code}"),
 }

@@ -33,6 +33,10 @@ def sync_cmd(cli_ctx: CliContext, dry_run: bool) -> None:
         raise
     for change in plan.changes:
         click.echo(str(change))
+    for username in plan.held:
+        click.echo(cli_ctx.msg("directory.held", user=username))
+    for username in plan.returned:
+        click.echo(cli_ctx.msg("directory.returned", user=username))
     _summary(cli_ctx, plan, dry_run)
     if not dry_run:
         for username in plan.newly_disabled():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 from gateway.directory.config import DirectoryConfig
 from gateway.directory.errors import DirectoryUnavailable
+from gateway.org import sign_in_name
 from gateway.settings import Settings
 from texts import Text
 
@@ -55,6 +57,9 @@ class Person:
     username: str
     name: str
     email: str | None
+    # the username attribute's values past the first: one entry under several sign-in
+    # names is no one person (the sync refuses it)
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,14 @@ def _first(entry: dict[str, Any], attribute: str) -> str:
     if isinstance(value, list):
         value = value[0] if value else ""
     return "" if value is None else str(value)
+
+
+def _only(entry: dict[str, Any], attribute: str) -> str | None:
+    """The attribute's one value as a sign-in name (NFKC, case-folded), None when it
+    has none or several."""
+    value = entry.get(attribute)
+    values = value if isinstance(value, list) else [value] if value else []
+    return sign_in_name(str(values[0])) if len(values) == 1 else None
 
 
 class DirectoryClient:
@@ -179,8 +192,21 @@ class DirectoryClient:
         """Every entry under the base DN the filter matches, a page at a time; a
         directory gone in the middle raises DirectoryUnavailable."""
         cookie: Any = None
+        seen, until = 0, time.monotonic() + self.config.search_seconds
         while True:
-            yield from self.page(conn, search_filter, attributes, cookie)
+            found = self.page(conn, search_filter, attributes, cookie)
+            seen += len(found)
+            if seen > self.config.max_entries:
+                # a directory answering without end is refused before it fills the memory
+                raise self.unavailable(Exception(
+                    f"more than {self.config.max_entries} entries match {search_filter}"))
+            if time.monotonic() > until:
+                # each answer within the timeout, but page after page: the maintenance
+                # round that runs the sync would wait for it
+                raise self.unavailable(Exception(
+                    f"the search {search_filter} took longer than "
+                    f"{self.config.search_seconds:g} s"))
+            yield from found
             controls = (conn.result or {}).get("controls") or {}
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             if not cookie:
@@ -207,9 +233,12 @@ class DirectoryClient:
         out = []
         for dn, entry in self.search(conn, c.user_filter, attributes):
             username = _first(entry, c.username_attribute)
+            values = entry.get(c.username_attribute)
             out.append(Person(dn=dn, username=username,
                               name=_first(entry, c.name_attribute) or username,
-                              email=_first(entry, c.email_attribute) or None))
+                              email=_first(entry, c.email_attribute) or None,
+                              aliases=tuple(str(v) for v in values[1:])
+                              if isinstance(values, list) else ()))
         return out
 
     def disabled(self, conn: ldap3.Connection) -> set[tuple[tuple[str, str], ...]]:
@@ -223,16 +252,16 @@ class DirectoryClient:
                             ["ou", attr])
         return [Unit(dn=dn, name=_first(e, "ou"), code=_first(e, attr)) for dn, e in found]
 
-    def groups(self, conn: ldap3.Connection) -> dict[str, list[str]]:
-        """Each mapped group's cn and its members' DNs."""
+    def groups(self, conn: ldap3.Connection) -> dict[str, dict[str, list[str]]]:
+        """Each mapped group's cn, the DNs of the entries of that cn, their members'."""
         names = [g for g, _ in self.config.group_roles]
         if not names:
             return {}
         wanted = "".join(f"(cn={_escape(n)})" for n in names)
-        out: dict[str, list[str]] = {}
-        for _dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
+        out: dict[str, dict[str, list[str]]] = {}
+        for dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
             members = e.get("member") or []
-            out.setdefault(_first(e, "cn"), []).extend(str(m) for m in members)
+            out.setdefault(_first(e, "cn"), {})[dn] = [str(m) for m in members]
         return out
 
     # -- signing in ----------------------------------------------------------------------
@@ -248,9 +277,12 @@ class DirectoryClient:
                     f"({c.username_attribute}={_escape(username)}))")
         conn = self.service()
         try:
-            conn.search(c.base_dn, look_for, _ldap3().SUBTREE, attributes=[NO_ATTRIBUTES],
-                        size_limit=2)
-            found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
+                        attributes=[c.username_attribute], size_limit=2)
+            # an entry found by a second value of its username attribute is someone
+            # else's (the sync refuses it): signing in as that name would be taking it
+            found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"
+                     and _only(e.get("attributes") or {}, c.username_attribute) == username]
             if (conn.result or {}).get("result", 0) not in (0, 4):
                 raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
         except _ldap_error() as exc:

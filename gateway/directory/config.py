@@ -6,8 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import SettingsError
+from gateway.org import ADMIN_ROLES
 from gateway.settings import Secret, Settings
 from texts import Text, os_reason
+
+# past any agency's directory; a directory answering more is refused, not read into memory
+MAX_ENTRIES = 200_000
+# a paged search of that many, page after page each within the timeout
+SEARCH_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,18 @@ class DirectoryConfig:
     disabled_filter: str = "(pwdAccountLockedTime=*)"
     page_size: int = 500
     timeout: float = 5.0
+    max_entries: int = MAX_ENTRIES  # per search: people, OUs or groups
+    search_seconds: float = SEARCH_SECONDS  # per search, checked between its pages
+
+    def __post_init__(self) -> None:
+        for group, role in self.group_roles:
+            if role in ADMIN_ROLES:
+                # 三员: the operator grants them (govgate user ...); whoever may edit a
+                # group in the directory would otherwise make govgate's administrators
+                raise SettingsError(Text(
+                    "directory.admin_role", "setting 'directory_group_roles': {group!r} maps "
+                    "to the admin role {role}; admin roles (三员) are granted by the operator "
+                    "(govgate user ...), never by the directory", group=group, role=role))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DirectoryConfig | None:

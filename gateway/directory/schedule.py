@@ -11,7 +11,6 @@ import logging
 
 import sqlalchemy as sa
 
-from audit import AuditRecord
 from audit.tables import records
 from gateway.directory.client import DirectoryClient
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
@@ -55,18 +54,16 @@ def run_round(gateway: Gateway) -> SyncPlan | None:
 def _sync_round(gateway: Gateway, client: DirectoryClient) -> SyncPlan | None:
     services = gateway.services
     try:
-        plan = sync(services, client)
+        plan = sync(services, client)  # a failure is audited there
     except (DirectoryUnavailable, SyncConflict) as exc:
-        problems = list(getattr(exc, "problems", []))[:50]
-        services.audit.append_sync(AuditRecord(
-            event_type="admin_change", outcome="failure", actor_user=ACTOR,
-            reason="directory_sync_failed",
-            extra={"change": "directory_sync_failed", "error": str(exc),
-                   "conflicts": [str(p) for p in problems]}))
         log.warning("directory sync failed: %s", exc)
         return None
     for username in plan.newly_disabled():
         out = revoke_everywhere(gateway.provider, username)
+        # recorded as the CLI's sync records it (gateway.cli.session_cmd.end_sessions)
+        services.record_admin_change("sessions_revoked", {
+            "actor": ACTOR, "user": username, "sessions": len(out.sessions),
+            "families": out.families})
         schedule_notices(gateway.provider, out)
     return plan
 

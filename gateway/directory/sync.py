@@ -7,24 +7,29 @@ The directory's data becomes a state document: its department OUs (the
 ``directory``, no password, ``staff`` and the roles of their mapped groups, disabled
 when the disabled filter matches) and, for the directory's users the database holds
 that the directory no longer has, the same user disabled: a sync never deletes.
-Conflicts (one username in two departments, two admin roles on one person (三员分立),
-a local account of the same name, anything the state file refuses) are listed and
-nothing is applied."""
+Conflicts (one username in two departments, an entry with several usernames, one too
+long or a control character, a local account of the same name, anything the state
+file refuses) are listed and nothing is applied. Admin roles (三员) are never the
+directory's: no group maps to one, and the one a directory user holds stays."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from audit import AuditRecord
 from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
-from gateway.directory.errors import SyncConflict
+from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
-from gateway.org import ADMIN_ROLES, role_problems, sign_in_name
+from gateway.limits import control_character
+from gateway.org import ADMIN_ROLES, sign_in_name
 from gateway.services import Services
 from gateway.statefile import StateApplier
+from gateway.status_records import gone_at, last_status_change
 from gateway.tables import departments, user_roles, users
 from statedoc import Change
 from texts import Text
@@ -32,6 +37,7 @@ from texts import Text
 ACTOR = "directory-sync"
 CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
 DnKey = tuple[tuple[str, str], ...]
+USERNAME_MAX = 64  # the users table's column
 
 
 @dataclass
@@ -43,6 +49,11 @@ class SyncPlan:
     skipped: list[str] = field(default_factory=list)  # people in no department OU
     people: int = 0
     disabled: list[str] = field(default_factory=list)  # usernames this plan disables
+    # active in the directory, disabled in govgate by someone else than the sync: kept
+    held: list[str] = field(default_factory=list)
+    # disabled by this plan as no longer in the directory; the ones back: kept disabled
+    gone: list[str] = field(default_factory=list)
+    returned: list[str] = field(default_factory=list)
 
     def newly_disabled(self) -> list[str]:
         """The people this plan disables who existed before it (whose sessions end)."""
@@ -61,7 +72,7 @@ class DirectoryData:
     units: list[Unit]
     people: list[Person]
     disabled: set[DnKey]
-    groups: dict[str, list[str]]
+    groups: dict[str, dict[str, list[str]]]  # cn: {the group's DN: members' DNs}
 
 
 def read(client: DirectoryClient) -> DirectoryData:
@@ -83,6 +94,42 @@ def _department_of(dn: DnKey, units: dict[DnKey, Unit]) -> Unit | None:
     return None
 
 
+def _person_problem(person: Person) -> Text | None:
+    """Why one entry cannot be a govgate user as it stands, or None. Refused, not
+    repaired: a username cut to fit would reach another person's account, a control
+    character would rewrite the consoles and terminals that show the name."""
+    spelt = unicodedata.normalize("NFKC", person.username).strip().casefold()
+    if len(spelt) > USERNAME_MAX:
+        return Text("directory.username_long", "{dn}: the username is longer than {n} "
+                    "characters", dn=person.dn, n=USERNAME_MAX)
+    if person.aliases:
+        return Text("directory.usernames", "{dn}: {n} usernames ({names}); one entry is one "
+                    "person with one", dn=person.dn, n=1 + len(person.aliases),
+                    names=", ".join([person.username, *person.aliases])[:200])
+    for what, value in (("username", person.username), ("name", person.name),
+                        ("email", person.email or "")):
+        if (char := control_character(value)) is not None:
+            return _control(person.dn, what, char)
+    return None
+
+
+def _disabled_by_sync(engine: Engine, row: Any) -> str | None:
+    """How the sync disabled this account (``gateway.status_records``): ``"locked"``
+    (the directory re-enables it), ``"gone"`` (removed from the directory: back, it
+    may be a new person under the old name), or None: an administrator's disable (an
+    incident, ``govgate user disable``), or no record found. Both of the latter keep it
+    disabled until the operator enables it."""
+    last = last_status_change(engine, row.username)
+    if last is None or last.actor_user != ACTOR:
+        return None
+    return "gone" if gone_at(engine, ACTOR, row.username, last.ts) else "locked"
+
+
+def _control(dn: str, what: str, char: str) -> Text:
+    return Text("directory.control", "{dn}: the {what} holds the control character U+{code}",
+                dn=dn, what=what, code=f"{ord(char):04X}")
+
+
 def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                 plan: SyncPlan) -> dict[str, Any]:
     """The state document of the directory's data; conflicts go to ``plan``."""
@@ -95,12 +142,15 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
         stored = {r.username: r for r in conn.execute(
             sa.select(users.c.id, users.c.username, users.c.name, users.c.department_code,
                       users.c.status, users.c.source, users.c.email, users.c.email_verified,
-                      users.c.phone_number, users.c.phone_number_verified))}
+                      users.c.phone_number, users.c.phone_number_verified,
+                      users.c.updated_at))}
         stored_roles: dict[int, list[str]] = {}
         for r in conn.execute(sa.select(user_roles)):
             stored_roles.setdefault(r.user_id, []).append(r.role_code)
     dept_entries = []
     for key, ou in units.items():
+        if (char := control_character(ou.name)) is not None:
+            plan.conflicts.append(_control(ou.dn, "name", char))
         parent = _department_of(key, units)
         known = stored_depts.get(ou.code)
         # a department the gateway placed itself (region, a parent the directory does
@@ -111,11 +161,20 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                              (known.parent_code if known else None)})
     roles_of: dict[DnKey, set[str]] = {}
     role_by_group = {group.casefold(): role for group, role in config.group_roles}
-    for group, members in data.groups.items():
+    entries_of: dict[str, tuple[str, list[str]]] = {}
+    for group, entries in data.groups.items():
         role = role_by_group.get(group.casefold())
-        for member in members:
+        entries_of.setdefault(group.casefold(), (group, []))[1].extend(entries)
+        for member in (m for members in entries.values() for m in members):
             if role is not None:
                 roles_of.setdefault(dn_key(member), set()).add(role)
+    for cn, dns in entries_of.values():
+        if len(dns) > 1:
+            # whoever may make a group under any OU of the base would otherwise add
+            # members to the mapped one (an OU's delegated administrator, say)
+            plan.conflicts.append(Text("directory.group_twice", "{n} groups are named "
+                                       "{cn!r}: {dns}; a mapped group is one entry",
+                                       n=len(dns), cn=cn, dns="; ".join(dns)))
     seen: dict[str, tuple[str, dict[str, Any]]] = {}
     for person in data.people:
         key = dn_key(person.dn)
@@ -123,6 +182,9 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
         username = sign_in_name(person.username)
         if unit is None:
             plan.skipped.append(person.dn)
+            continue
+        if problem := _person_problem(person):
+            plan.conflicts.append(problem)
             continue
         if username in seen:
             first_dn, first = seen[username]
@@ -137,20 +199,28 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                                            "({dn1}, {dn2})", username=username,
                                            dn1=first_dn, dn2=person.dn))
             continue
-        roles = sorted({"staff"} | roles_of.get(key, set()))
-        if len(set(roles) & ADMIN_ROLES) > 1:
-            plan.conflicts.extend(Text("directory.person", "{username} ({dn}): {problem}",
-                                       username=username, dn=person.dn, problem=p)
-                                  for p in role_problems(roles))
         row = stored.get(username)
+        # an admin role (三员) is the operator's to give and take, never the directory's
+        # (DirectoryConfig maps no group to one): the one an active account holds stays.
+        # An account back from disabled (unlocked, or the name given to someone new) comes
+        # back without: the operator grants it again
+        kept = (set(stored_roles.get(row.id, [])) & ADMIN_ROLES
+                if row is not None and row.status == "active" else set())
+        roles = sorted({"staff"} | roles_of.get(key, set()) | kept)
         if row is not None and row.source != "directory":
             plan.conflicts.append(Text(
                 "directory.local_account", "user {username} ({dn}) is a local account of "
                 "the gateway; rename one of them", username=username, dn=person.dn))
+        status = "disabled" if key in data.disabled else "active"
+        if status == "active" and row is not None and row.source == "directory" \
+                and row.status == "disabled":
+            how = _disabled_by_sync(engine, row)
+            if how != "locked":
+                status = "disabled"
+                (plan.returned if how == "gone" else plan.held).append(username)
         entry: dict[str, Any] = {
             "username": username, "name": person.name, "department": unit.code,
-            "roles": roles, "source": "directory", "must_change": False,
-            "status": "disabled" if key in data.disabled else "active"}
+            "roles": roles, "source": "directory", "must_change": False, "status": status}
         if person.email:
             entry["email"] = person.email
         seen[username] = (person.dn, entry)
@@ -158,24 +228,45 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     user_entries = [entry for _, entry in seen.values()]
     for username, row in stored.items():
         if row.source == "directory" and username not in seen:
+            # gone from the directory: its admin role (三员) goes, a name given again
+            # may be another person's
             user_entries.append({
                 "username": username, "name": row.name, "department": row.department_code,
-                "roles": sorted(stored_roles.get(row.id, [])) or ["staff"],
+                "roles": sorted(set(stored_roles.get(row.id, [])) - ADMIN_ROLES) or ["staff"],
                 "source": "directory", "status": "disabled",
                 **{k: getattr(row, k) for k in CONTACT if getattr(row, k)}})
     for entry in user_entries:
         row = stored.get(entry["username"])
         if entry["status"] == "disabled" and (row is None or row.status != "disabled"):
             plan.disabled.append(entry["username"])
+            if entry["username"] not in seen:
+                plan.gone.append(entry["username"])
     return {"departments": dept_entries, "users": user_entries}
 
 
 def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) -> SyncPlan:
     """Plan, and unless ``dry_run`` apply, the directory's state. Raises SyncConflict
     (with the plan as ``plan``) when there are conflicts, DirectoryUnavailable when
-    the directory cannot be read; in both cases nothing is written."""
+    the directory cannot be read; in both cases nothing is written but, unless a dry
+    run, the ``directory_sync_failed`` record."""
+    try:
+        return _sync(services, client, dry_run=dry_run)
+    except (DirectoryUnavailable, SyncConflict) as exc:
+        if not dry_run:  # a refused sync is recorded, by the CLI's as by the schedule's
+            problems = list(getattr(exc, "problems", []))[:50]
+            services.audit.append_sync(AuditRecord(
+                event_type="admin_change", outcome="failure", actor_user=ACTOR,
+                reason="directory_sync_failed",
+                extra={"change": "directory_sync_failed", "url": client.config.url,
+                       "error": str(exc), "conflicts": [str(p) for p in problems]}))
+        raise
+
+
+def _sync(services: Services, client: DirectoryClient, *, dry_run: bool) -> SyncPlan:
     plan = SyncPlan()
-    doc = to_document(client, read(client), services.engine, plan)
+    data = read(client)
+    services.settle_audit()  # journal mode: the last sync's records, to read who disabled
+    doc = to_document(client, data, services.engine, plan)
     if plan.conflicts:
         raise SyncConflict(Text("directory.conflicts",
                                 "{n} conflict(s) in the directory; nothing applied",
@@ -199,5 +290,6 @@ def sync(services: Services, client: DirectoryClient, *, dry_run: bool = False) 
         services.record_admin_changes([*applied, ("directory_synced", {
             "actor": ACTOR, "url": client.config.url, "people": plan.people,
             "created": plan.count("create"), "updated": plan.count("update"),
-            "disabled": len(plan.disabled), "skipped": len(plan.skipped)})])
+            "disabled": len(plan.disabled), "skipped": len(plan.skipped),
+            "held": plan.held, "gone": plan.gone, "returned": plan.returned})])
     return plan

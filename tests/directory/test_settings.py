@@ -35,13 +35,13 @@ def test_the_service_password_from_a_file_or_the_environment_never_the_toml(
     secret = home / "bind.pw"
     secret.write_text("s3rvice-Pw\n", encoding="utf-8")
     env = {"GOVGATE_HOME": str(home), **GOOD,
-           "GOVGATE_DIRECTORY_GROUP_ROLES": "系统管理员=sysadmin, 审计员=auditor",
+           "GOVGATE_DIRECTORY_GROUP_ROLES": "数据管理员=data_steward, 负责人=dept_head",
            "GOVGATE_DIRECTORY_BIND_PASSWORD_FILE": str(secret)}
     config = DirectoryConfig.from_settings(load_settings(env))
     assert config is not None and config.bind_password is not None
     assert config.bind_password.get() == "s3rvice-Pw"
     assert "s3rvice" not in repr(load_settings({**env, "GOVGATE_DIRECTORY_BIND_PASSWORD": "x"}))
-    assert config.group_roles == (("系统管理员", "sysadmin"), ("审计员", "auditor"))
+    assert config.group_roles == (("数据管理员", "data_steward"), ("负责人", "dept_head"))
     (home / "govgate.toml").write_text('directory_bind_password = "s3rvice-Pw"\n',
                                        encoding="utf-8")
     with pytest.raises(SettingsError, match="environment only"):

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 
 from gateway.admin.scim.context import ScimContext
 from gateway.admin.scim.errors import ScimError, invalid_value, mutability, not_found
-from gateway.admin.scim.filters import GROUP_COLUMNS, condition
+from gateway.admin.scim.filters import condition, group_columns
 from gateway.admin.scim.listing import Query, check_version, user_key
 from gateway.admin.scim.model import REPLACEMENT, patched, read
 from gateway.admin.scim.schema import GROUP_SCHEMA, LIST_SCHEMA
-from gateway.admin.scim.users import _visible, version
+from gateway.admin.scim.users import DIRECTORY_ACCOUNT, _visible, version
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
 from gateway.errors import RoleConflict, ValidationError
 from gateway.org import ADMIN_ROLES, check_roles, replace_roles
@@ -40,13 +40,17 @@ class ScimGroups:
         self.services = ctx.gateway.services
         self.engine = self.services.engine
 
+    def _seen(self) -> Any:
+        """The users this client sees: not deleted over SCIM, of its scope."""
+        if self.ctx.scope.province:
+            return _visible()
+        return sa.and_(_visible(), users.c.department_code.in_(sorted(self.ctx.scope.codes)))
+
     def _members(self, conn: Any, code: str) -> list[Any]:
         """(id, name, department, roles) of the visible users holding ``code``."""
         query = (sa.select(users.c.id, users.c.name, users.c.department_code)
                  .join(user_roles, user_roles.c.user_id == users.c.id)
-                 .where(user_roles.c.role_code == code, _visible()).order_by(users.c.id))
-        if not self.ctx.scope.province:
-            query = query.where(users.c.department_code.in_(sorted(self.ctx.scope.codes)))
+                 .where(user_roles.c.role_code == code, self._seen()).order_by(users.c.id))
         return list(conn.execute(query))
 
     def resource(self, conn: Any, row: Any) -> dict[str, Any]:
@@ -69,7 +73,7 @@ class ScimGroups:
             return self.resource(conn, row)
 
     def search(self, query: Query) -> dict[str, Any]:
-        where = [condition(query.filter, GROUP_COLUMNS)] if query.filter else []
+        where = [condition(query.filter, group_columns(self._seen()))] if query.filter else []
         order: Any = roles.c.code
         if query.sort_by and query.sort_by.lower() == "displayname":
             order = roles.c.name
@@ -108,7 +112,8 @@ class ScimGroups:
             return before
         with self.engine.connect() as conn:
             rows = {str(r.id): r for r in conn.execute(
-                sa.select(users.c.id, users.c.username, users.c.department_code)
+                sa.select(users.c.id, users.c.username, users.c.department_code,
+                          users.c.source)
                 .where(users.c.id.in_(sorted(filter(None, map(user_key, added | removed)))),
                        _visible()))}
             held = {}
@@ -134,6 +139,9 @@ class ScimGroups:
         for key in wanted:
             if code in ADMIN_ROLES or held[key] & ADMIN_ROLES:
                 raise self.ctx.refuse(what, str(ADMIN_ACCOUNTS), user=rows[key].username,
+                                      group=code)
+            if rows[key].source == "directory":
+                raise self.ctx.refuse(what, DIRECTORY_ACCOUNT, user=rows[key].username,
                                       group=code)
         now = self.services.clock()
         with write_transaction(self.engine) as conn:

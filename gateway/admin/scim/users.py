@@ -9,7 +9,8 @@ returned; the person changes it at the first sign-in, as after any reset.
 
 The org's rules apply as at the system administrator's console: the client's
 department scope, and accounts holding an admin role (三员分立) are the operator's,
-readable but never changed over SCIM. DELETE disables the account and records it as
+readable but never changed over SCIM, and so are the directory's (``source``
+``directory``: the directory sync decides them). DELETE disables the account and records it as
 deprovisioned: SCIM then answers 404 for it (RFC 7644 section 3.6), the account and
 its history stay."""
 
@@ -35,8 +36,9 @@ from gateway.admin.scim.schema import ENTERPRISE_SCHEMA, LIST_SCHEMA, USER_SCHEM
 from gateway.admin.sysadmin import ADMIN_ACCOUNTS
 from gateway.errors import Conflict, GovgateError, NotFound, ValidationError
 from gateway.idp.sign_out import revoke_everywhere
-from gateway.limits import org_too_long
+from gateway.limits import control_character, org_too_long
 from gateway.org import Org, User, load_user, recent_password_hashes, sign_in_name, users_changed
+from gateway.status_records import last_status_change
 from gateway.storage import write_transaction
 from gateway.tables import departments, roles, scim_users, users
 
@@ -44,6 +46,13 @@ if TYPE_CHECKING:
     from gateway.admin.scim.model import UserModel
 
 EMAIL_MAX, PHONE_MAX, EXTERNAL_MAX = 254, 32, 255
+UNKEPT = ("roles", "entitlements")
+# two identity sources for one account would undo each other at every sync, and a SCIM
+# token would re-enable whom the directory disabled (gateway.directory)
+DISABLED_ELSEWHERE = ("the account was disabled by an administrator, not over SCIM: the "
+                      "operator enables it (govgate user enable)")
+DIRECTORY_ACCOUNT = ("the account comes from the directory (LDAP), which decides its name, "
+                     "department, roles and status: change it there, not over SCIM")
 
 
 def version(resource: dict[str, Any]) -> str:
@@ -203,6 +212,8 @@ class ScimUsers:
         check_version(before, if_match)
         if user.is_admin:
             raise self.ctx.refuse(what, str(ADMIN_ACCOUNTS), user=user.username)
+        if user.source == "directory":
+            raise self.ctx.refuse(what, DIRECTORY_ACCOUNT, user=user.username)
         return user, before
 
     def _change(self, user_id: str, want: _Wanted, if_match: str | None, what: str
@@ -210,6 +221,10 @@ class ScimUsers:
         user, before = self._current(user_id, if_match, what)
         if want.username is not None and sign_in_name(want.username) != user.username:
             raise mutability("userName cannot change (an account is never renamed)")
+        if want.active and user.status != "active" and not self._disabled_over_scim(user):
+            # an HR system's full push sends active: true for everyone: an administrator's
+            # disable (an incident) would end at the next one
+            raise self.ctx.refuse(what, DISABLED_ELSEWHERE, user=user.username)
         department = want.department or user.department
         self.ctx.within(what, department)
         want.check()
@@ -261,6 +276,14 @@ class ScimUsers:
                                    _view(before), _view(after))
         return after
 
+    def _disabled_over_scim(self, user: User) -> bool:
+        """Whether a SCIM client made the account's last status change
+        (``gateway.status_records``)."""
+        self.services.settle_audit()  # journal mode: this process's records, now
+        last = last_status_change(self.engine, user.username)
+        return last is not None and last.actor_client is not None \
+            and last.extra.get("via") == "scim"
+
     def _disable(self, org: Org, username: str) -> None:
         org.disable_user(username)
         out = revoke_everywhere(self.ctx.gateway.provider, username)
@@ -310,6 +333,8 @@ class _Wanted:
     email: str | None
     phone: str | None
     password: str | None
+    # privileges in the core schema govgate keeps none of: refused, never dropped unsaid
+    unkept: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, model: UserModel) -> _Wanted:
@@ -327,9 +352,18 @@ class _Wanted:
             email=_first(model.emails),
             phone=_first(model.phone_numbers),
             password=model.password,
+            unkept=tuple(n for n in UNKEPT if getattr(model, n, None)),
         )
 
     def check(self) -> None:
+        if self.unkept:
+            # a careless client would read the 200 as roles given
+            raise invalid_value(f"{', '.join(self.unkept)}: govgate keeps none on a User; "
+                                "its roles are the Groups (PATCH /Groups/{role})")
+        for what, value in (("displayName", self.name), ("emails", self.email),
+                            ("phoneNumbers", self.phone), ("externalId", self.external_id)):
+            if value and (char := control_character(value)) is not None:
+                raise invalid_value(f"{what} holds the control character U+{ord(char):04X}")
         if self.name and (long := org_too_long("name", self.name)):
             raise invalid_value(str(long))
         if self.email and len(self.email) > EMAIL_MAX:

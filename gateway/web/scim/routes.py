@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from audit import AuditRecord
+from catalogue.media import media_type
 from gateway.admin.scim.context import ScimContext, scim_context
 from gateway.admin.scim.errors import ScimError, not_found
 from gateway.admin.scim.groups import ScimGroups
@@ -40,6 +41,7 @@ from gateway.root import gateway_of
 
 PREFIX = "/scim/v2"
 SCIM_JSON = "application/scim+json"
+JSON_TYPES = (SCIM_JSON, "application/json")
 MAX_BODY = 1 << 20
 ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -98,7 +100,13 @@ async def _context(request: Request) -> ScimContext | Response:
 
 
 async def body_of(request: Request) -> Any:
-    """The JSON body, read up to ``MAX_BODY`` bytes (413 past that)."""
+    """The JSON body, read up to ``MAX_BODY`` bytes (413 past that). A body declared as
+    anything but JSON is 415 (RFC 7644 section 3.1): a form or text read as JSON would
+    be a body its sender never meant as SCIM."""
+    declared = media_type(request.headers.get("content-type"))[0]
+    if declared and declared not in JSON_TYPES:
+        raise ScimError(415, f"the body must be {SCIM_JSON} (or application/json), "
+                             f"not {declared[:100]}")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
