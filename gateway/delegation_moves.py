@@ -16,6 +16,7 @@ stays empty until then and then names the person who moved.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,6 +24,7 @@ from gateway.delegation_tables import delegations
 from gateway.tables import users
 
 ENDED = "ended"
+ACTIVE = "active"
 #: the states a move ends (an expired one is over already)
 OPEN_STATES = ("requested", "approved")
 
@@ -37,30 +39,41 @@ def mover(note: str | None) -> str:
     return (note or "").partition(":")[0] or "-"
 
 
-def moved_query(now: datetime) -> sa.Select[tuple[int, str, str, str, str | None, str | None]]:
+#: where a disabled party "went" in the ``note`` (no department code has parentheses)
+DISABLED = "(disabled)"
+
+
+def moved_query(now: datetime) -> sa.Select[tuple[Any, ...]]:
     """Open delegations (requested or approved, not past their end) whose delegator or
-    delegate is no longer in the delegation's department."""
+    delegate is no longer in the delegation's department, or no longer active (disabled:
+    gone from the directory, left the agency; enabled again, perhaps as another person
+    reusing the name, they must not find the delegation in force again)."""
     a, b = users.alias("a"), users.alias("b")
     d = delegations.c
     return (
         sa.select(d.id, d.delegator, d.delegate, d.department_code,
-                  a.c.department_code.label("a_in"), b.c.department_code.label("b_in"))
+                  a.c.department_code.label("a_in"), b.c.department_code.label("b_in"),
+                  a.c.status.label("a_status"), b.c.status.label("b_status"))
         .select_from(delegations.outerjoin(a, a.c.username == d.delegator)
                      .outerjoin(b, b.c.username == d.delegate))
         .where(d.state.in_(OPEN_STATES), d.ends_at > now,
                sa.or_(a.c.department_code.is_(None), b.c.department_code.is_(None),
                       a.c.department_code != d.department_code,
-                      b.c.department_code != d.department_code))
+                      b.c.department_code != d.department_code,
+                      a.c.status != ACTIVE, b.c.status != ACTIVE))
     )
 
 
 def end_moved(conn: sa.Connection, now: datetime) -> int:
     """End, in ``conn``'s transaction, every open delegation a party of which has left
-    its department; returns how many."""
+    its department or was disabled; returns how many."""
     ended = 0
     for r in conn.execute(moved_query(now)).all():
-        who, now_in = ((r.delegator, r.a_in) if r.a_in != r.department_code
-                       else (r.delegate, r.b_in))
+        a_gone = r.a_in != r.department_code or r.a_status != ACTIVE
+        who, now_in, status = ((r.delegator, r.a_in, r.a_status) if a_gone
+                               else (r.delegate, r.b_in, r.b_status))
+        if now_in == r.department_code and status != ACTIVE:
+            now_in = DISABLED
         ended += conn.execute(
             delegations.update()
             .where(delegations.c.id == r.id, delegations.c.state.in_(OPEN_STATES))

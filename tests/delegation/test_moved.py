@@ -9,6 +9,8 @@ import asyncio
 import json
 import time
 
+import sqlalchemy as sa
+
 from gateway.tables import users
 from policies.adapter import bump_version
 from tests.delegation.conftest import api, approved, ask, cookies, steps
@@ -63,3 +65,33 @@ async def test_the_proxy_ends_acting_for_someone_moved_away(quick: World) -> Non
     assert r.status == 403
     assert quick.audit.records[-1].reason == (
         f"li.ming is no longer in jgswj, where delegation {number} was approved")
+
+
+async def test_disabling_a_party_ends_the_delegation_for_good(quick: World) -> None:
+    """A delegator (or delegate) disabled (gone from the directory, left the agency) ended
+    nothing: enabled again, perhaps as another person given the same name, the
+    delegation was in force again (attack of 2026-12-05, the directory sync). Now the
+    disable ends it in its own transaction, and enabling does not bring it back."""
+    from gateway.delegation_tables import delegations
+
+    number = await approved(quick)
+    hdr = [cookies(quick, "wang.fang", acting=number)]
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200
+    quick.services.org.disable_user("li.ming")
+    with quick.services.engine.connect() as conn:
+        state, note = conn.execute(sa.select(delegations.c.state, delegations.c.note)
+                                   .where(delegations.c.id == number)).one()
+    assert (state, note) == ("ended", "li.ming: jgswj -> (disabled)")
+    quick.services.org.enable_user("li.ming")
+    deadline = time.monotonic() + 3  # the proxy's caches: a second
+    while (r := await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    assert r.status == 403
+    # the delegate disabled ends another one the same way
+    second = await approved(quick)
+    quick.services.org.disable_user("wang.fang")
+    with quick.services.engine.connect() as conn:
+        assert conn.execute(sa.select(delegations.c.note)
+                            .where(delegations.c.id == second)).scalar_one() == (
+            "wang.fang: jgswj -> (disabled)")
