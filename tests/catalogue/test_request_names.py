@@ -28,6 +28,10 @@ NAMES = NotGranted(ITEMS, ["plate_number", "brand", "driver_name", "driver_phone
     ("brand:driver_id_number", "driver_id_number"),
     ("driver_name_or_name_cont", "name"),  # the granted driver_name out, "name" stays
     ("name", "name"),
+    # letters Java's equalsIgnoreCase reads as i and s (catalogue.routes.fold)
+    ("drıver_id_number", "driver_id_number"), ("DRİVER_ID_NUMBER", "driver_id_number"),
+    ("drıver_ıd_number_start", "driver_id_number"), ("drıverIdNumber", "driver_id_number"),
+    ("driver_id_number_ſtart", "driver_id_number"), ("nAme", "name"), ("namе", None),
     ("driver_name_cont", None), ("driver_phone", None), ("plate_number.desc", None),
     ("driver id number", None),  # free text: the words apart
     ("李建国 桂A·G1024", None), ("", None)])
