@@ -21,8 +21,8 @@ from audit.record import REDACTED
 # cut) that carries a credential
 _SECRET_NAME = re.compile(
     r"token|secret|passw|passcode|pwd|apikey|accesskey|credential|session|sessid|ticket"
-    r"|signature|assertion|samlresponse|samlrequest|samlart|authorization"
-    r"|\A(?:key|sig|code|auth|otp)\Z")
+    r"|signature|assertion|samlresponse|samlrequest|samlart|authorization|privatekey"
+    r"|\A(?:key|sig|code|auth|otp|pin)\Z")
 _FOLD = str.maketrans("", "", "-_. \t")
 
 

@@ -67,7 +67,8 @@ async def test_forward_auth_masks_the_uri_it_was_given(world: World) -> None:
     # PHP's session cookie name, a SAML artifact (resolved to the assertion), a
     # one-time code, and names as lax servers read them (PHP's "code[]", "code ")
     ("PHPSESSID", True), ("SAMLart", True), ("otp", True), ("passcode", True),
-    ("code[]", True), ("code%20", True),
+    ("code[]", True), ("code%20", True), ("pin", True), ("private_key", True),
+    ("spinner", False), ("shipping", False),
     ("plate", False), ("department_code", False), ("state", False), ("keyword", False),
     ("page", False), ("author", False),
 ])
