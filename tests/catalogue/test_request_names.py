@@ -83,5 +83,13 @@ def test_a_query_string_is_read_whole() -> None:
     assert found is not None and found.graphql and found.parameter == "query"
     found = refusal('extensions={"persistedQuery":{"sha256Hash":"ab"}}', None, NAMES)
     assert found is not None and found.graphql
+    # the hash in a name: qs (Express) nests brackets and, with allowDots, dots
+    # (Apollo 2/3 took an object); two bracketed ones are refused as named twice
+    for query in ("extensions.persistedQuery.version=1&extensions.persistedQuery.sha256Hash=ab",
+                  "extensions[persisted_query][sha256Hash]=ab"):
+        found = refusal(query, None, NAMES)
+        assert found is not None and found.graphql, query
+    # search text about persisted queries is not one
+    assert refusal("q=persisted+query+tutorial", None, NAMES) is None
     assert refusal("query=%7B%20v%20%7B%20brand%20%7D%20%7D", ["query"], NAMES) is None
     assert refusal("plate_number=eq.x&query=brand&limit=2", None, NAMES) is None
