@@ -22,6 +22,7 @@ from audit.record import REDACTED
 _SECRET_NAME = re.compile(
     r"token|secret|passw|passcode|pwd|apikey|accesskey|credential|session|sessid|ticket"
     r"|signature|assertion|samlresponse|samlrequest|samlart|authorization|privatekey"
+    r"|codeverifier"
     r"|\A(?:key|sig|code|auth|otp|pin)\Z")
 _FOLD = str.maketrans("", "", "-_. \t")
 

@@ -68,6 +68,7 @@ async def test_forward_auth_masks_the_uri_it_was_given(world: World) -> None:
     # one-time code, and names as lax servers read them (PHP's "code[]", "code ")
     ("PHPSESSID", True), ("SAMLart", True), ("otp", True), ("passcode", True),
     ("code[]", True), ("code%20", True), ("pin", True), ("private_key", True),
+    ("code_verifier", True),
     ("spinner", False), ("shipping", False),
     ("plate", False), ("department_code", False), ("state", False), ("keyword", False),
     ("page", False), ("author", False),
