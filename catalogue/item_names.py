@@ -22,16 +22,21 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from catalogue.routes import fold
+
 _SEPARATORS = re.compile(r"[\W_]+")
 _TOKENS = re.compile(r"[\w-]+")
 # ASCII humps first (``IDNumber`` is ID, Number), then digits, then other scripts' words
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
+# letters Java's equalsIgnoreCase and Unicode case-insensitive matching read as ASCII
+# ones (``catalogue.routes.fold``), mapped before a text is cut into words
+_AS_ASCII = str.maketrans({"\u0131": "i", "\u0130": "I", "\u017f": "s"})
 
 
 def item_key(name: str) -> str:
     """``name`` as a lax reader compares keys: compatibility forms, letter case and
     the separators between words (``_``, ``-``, spaces) aside."""
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name)).casefold()
+    return _SEPARATORS.sub("", fold(name))
 
 
 def words(token: str) -> tuple[str, ...]:
@@ -68,7 +73,7 @@ class NotGranted:
         if self._any.search(item_key(text)) is None:
             return None
         if not text.isascii():
-            text = unicodedata.normalize("NFKC", text)
+            text = unicodedata.normalize("NFKC", text).translate(_AS_ASCII)
         for token in _TOKENS.findall(text):
             found = self._keys.get(item_key(token))
             if found is not None:

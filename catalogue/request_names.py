@@ -70,13 +70,21 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | N
     for raw, name, value in pairs(text):
         key = item_key(name.split("[", 1)[0])
         if not graphql_ok and ((key == "query" and is_graphql(value))
-                               or PERSISTED in item_key(value)):
+                               or _persisted(name, value)):
             return _graphql_refusal(raw or NO_NAME)
         for text_, is_value in ((name, False), (value, True)):
             item = names.named(text_)
             if item is not None:
                 return _named(raw or NO_NAME, item, value=is_value)
     return None
+
+
+def _persisted(name: str, value: str) -> bool:
+    """A persisted query's hash: in a JSON value (``extensions={"persistedQuery":
+    ...}``), or in the name as parsers that nest ``[...]`` and ``.`` read it
+    (``extensions[persistedQuery][sha256Hash]=``); not search text naming one."""
+    return PERSISTED in item_key(name) or (
+        value.lstrip()[:1] in ("{", "[") and PERSISTED in item_key(value))
 
 
 def text_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:

@@ -73,9 +73,10 @@ from catalogue.pagination import count_header
 from catalogue.query import body_refusal, refusal
 from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
+from catalogue.shaping import encryption_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
-from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, withheld_named
+from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.tables import clients
@@ -137,13 +138,18 @@ class CatalogueShaping:
             return conn.execute(sa.select(clients.c.jwks)
                                 .where(clients.c.client_id == client_id)).scalar()
 
+    def withholds_encrypted(self, caller: Caller) -> str | None:
+        """Why the encrypted items are withheld from ``caller`` (no usable key), or None:
+        :func:`catalogue.shape` withholds all of them or none."""
+        if encryption_key(self.client_jwks(caller.client_id)) is not None:
+            return None
+        return _no_key(caller)
+
     def __call__(self, resource: Resource, decision: CatalogueDecision, caller: Caller,
                  body: bytes, content_type: str | None,
                  content_encoding: str | None = None) -> Shaped:
         """The shaped body of a matched, allowed request (ShapeError: 502)."""
-        no_key = ("the consuming client registered no encryption key" if caller.client_id
-                  else "encrypted items go only to a registered client, not to a browser "
-                  "session")
+        no_key = _no_key(caller)
         return shape(
             body, records=resource.route.records, items=resource.items,
             allowed=decision.items, content_type=content_type,
@@ -151,6 +157,11 @@ class CatalogueShaping:
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
             mac=self.mac_for(caller.department), envelope=resource.route.envelope,
         )
+
+
+def _no_key(caller: Caller) -> str:
+    return ("the consuming client registered no encryption key" if caller.client_id
+            else "encrypted items go only to a registered client, not to a browser session")
 
 
 def catalogue_decider(catalogue: Catalogue) -> Decider:
@@ -432,6 +443,16 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
                                  dropped=dropped)
         if dropped:
             _name_bounded(req.audit.extra, "headers_dropped", list(dict.fromkeys(dropped)))
+        named = req.extra.get(NAMED_ENCRYPTED)
+        # before any answer goes: a HEAD's counts and a 404 tell what records would
+        if named is not None and (
+                why := await asyncio.to_thread(shaping.withholds_encrypted, caller)):
+            req.audit.items = ()
+            req.audit.extra["names_item"] = named
+            req.audit.extra["refused"] = (
+                f"the request names item {named!r}, which this answer withholds "
+                f"({why}): its records would tell the item's values")
+            raise ShapingRefused("the response could not be shaped")
         if req.method == "HEAD" or resp.status in _NO_BODY:
             # no body to shape; the head still must not describe the raw one (a HEAD's
             # head is the GET's: JSON)
@@ -452,13 +473,6 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
             raise ShapingRefused("the response could not be shaped") from None
-        if (named := withheld_named(req.extra, shaped)) is not None:
-            req.audit.items = ()
-            req.audit.extra["names_item"] = named
-            req.audit.extra["refused"] = (
-                f"the request names item {named!r}, which this answer withholds "
-                f"({shaped.withheld[named]}): its records would tell the item's values")
-            raise ShapingRefused("the response could not be shaped")
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)

@@ -5,17 +5,17 @@ Not given in the clear: an item cut from the caller's answer, one given only mas
 (querying by the whole value would confirm it), and one given encrypted to a caller
 with no usable key (withheld). The last is known only when the answer is shaped (the
 client's registered keys): a request naming an encrypted item it was granted goes on,
-marked (:func:`checked`), and the shaper refuses the answer when that item is withheld
-from it (:func:`withheld_named`): the records it would count or order are the oracle.
+marked (:func:`checked`), and the shaper refuses any answer (a HEAD's counts and a
+404 too) when the caller has no usable key (``CatalogueShaping.withholds_encrypted``):
+the records it would count or order are the oracle.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
-from catalogue import CatalogueDecision, Resource, Shaped
+from catalogue import CatalogueDecision, Resource
 from catalogue.item_names import NotGranted
 from catalogue.model import Item
 from catalogue.refusal import Refusal
@@ -34,12 +34,6 @@ def checked(resource: Resource, found: CatalogueDecision, check: Check
         return why, None
     # granted encrypted: given if the caller has a key, which only the shaper knows
     return check(_not_granted(resource.items, found.items, keyed=True)), why.item
-
-
-def withheld_named(extra: dict[str, Any], shaped: Shaped) -> str | None:
-    """The encrypted item the request named (``checked``) when the answer withholds it."""
-    item = extra.get(NAMED_ENCRYPTED)
-    return item if item is not None and item in shaped.withheld else None
 
 
 def _encrypted(resource: Resource, found: CatalogueDecision) -> frozenset[str]:

@@ -17,16 +17,20 @@ from urllib.parse import unquote_plus
 
 from audit.record import REDACTED
 
-# a parameter name (lower case, without "-", "_" and ".") that carries a credential
+# a parameter name (lower case, without "-", "_", "." and white space, a PHP "[...]"
+# cut) that carries a credential
 _SECRET_NAME = re.compile(
-    r"token|secret|passw|pwd|apikey|accesskey|credential|session|ticket|signature"
-    r"|assertion|samlresponse|samlrequest|authorization|\A(?:key|sig|code|auth)\Z")
-_FOLD = str.maketrans("", "", "-_.")
+    r"token|secret|passw|passcode|pwd|apikey|accesskey|credential|session|sessid|ticket"
+    r"|signature|assertion|samlresponse|samlrequest|samlart|authorization|privatekey"
+    r"|codeverifier"
+    r"|\A(?:key|sig|code|auth|otp|pin)\Z")
+_FOLD = str.maketrans("", "", "-_. \t")
 
 
 def secret_name(name: str) -> bool:
     """Whether a query or path parameter named ``name`` (as sent) carries a credential."""
-    return _SECRET_NAME.search(unquote_plus(name).lower().translate(_FOLD)) is not None
+    read = unquote_plus(name).split("[", 1)[0].lower().translate(_FOLD)
+    return _SECRET_NAME.search(read) is not None
 
 
 def _masked_pairs(text: str, sep: str) -> str:
@@ -48,5 +52,8 @@ def redact_target(target: str) -> str:
         path = "/".join(_masked_pairs(seg, ";") if ";" in seg else seg
                         for seg in path.split("/"))
     if q:
-        query = _masked_pairs(query, "&")
+        # a value holding ";" masked whole (servers splitting at "&" only), a credential
+        # after a ";" masked too (those splitting there as well: catalogue.query)
+        query = "&".join(_masked_pairs(p, ";") if ";" in p else p
+                         for p in _masked_pairs(query, "&").split("&"))
     return path + q + query

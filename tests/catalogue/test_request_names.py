@@ -28,6 +28,10 @@ NAMES = NotGranted(ITEMS, ["plate_number", "brand", "driver_name", "driver_phone
     ("brand:driver_id_number", "driver_id_number"),
     ("driver_name_or_name_cont", "name"),  # the granted driver_name out, "name" stays
     ("name", "name"),
+    # letters Java's equalsIgnoreCase reads as i and s (catalogue.routes.fold)
+    ("drıver_id_number", "driver_id_number"), ("DRİVER_ID_NUMBER", "driver_id_number"),
+    ("drıver_ıd_number_start", "driver_id_number"), ("drıverIdNumber", "driver_id_number"),
+    ("driver_id_number_ſtart", "driver_id_number"), ("nAme", "name"), ("namе", None),
     ("driver_name_cont", None), ("driver_phone", None), ("plate_number.desc", None),
     ("driver id number", None),  # free text: the words apart
     ("李建国 桂A·G1024", None), ("", None)])
@@ -79,5 +83,13 @@ def test_a_query_string_is_read_whole() -> None:
     assert found is not None and found.graphql and found.parameter == "query"
     found = refusal('extensions={"persistedQuery":{"sha256Hash":"ab"}}', None, NAMES)
     assert found is not None and found.graphql
+    # the hash in a name: qs (Express) nests brackets and, with allowDots, dots
+    # (Apollo 2/3 took an object); two bracketed ones are refused as named twice
+    for query in ("extensions.persistedQuery.version=1&extensions.persistedQuery.sha256Hash=ab",
+                  "extensions[persisted_query][sha256Hash]=ab"):
+        found = refusal(query, None, NAMES)
+        assert found is not None and found.graphql, query
+    # search text about persisted queries is not one
+    assert refusal("q=persisted+query+tutorial", None, NAMES) is None
     assert refusal("query=%7B%20v%20%7B%20brand%20%7D%20%7D", ["query"], NAMES) is None
     assert refusal("plate_number=eq.x&query=brand&limit=2", None, NAMES) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -230,3 +231,17 @@ def test_a_reading_escapes_the_values_and_reads_nested_templates() -> None:
     assert "资" * 120 + "…" in long and "资" * 121 not in long
     assert t.reason("a person's own words", "proxy_request") is None
     assert Translator("en").reason("wrong password", "login") is None
+
+
+def test_a_reading_takes_linear_time_on_a_reason_a_person_typed() -> None:
+    """An application's reason (a person's words, up to 2000 characters) is stored as
+    its record's reason: one written as a grant's description repeated made the
+    template's four open values backtrack for seconds per record on the console."""
+    t = Translator("zh")
+    typed = ("grant 1 (" + "a to b, purpose c) (" * 200)[:4000]
+    started = time.perf_counter()
+    assert t.reason(typed, "application_submitted") is None
+    assert time.perf_counter() - started < 0.5
+    read = str(t.reason("grant 12 (JG-0001 to czt/czt-fin, purpose a (b) to c, purpose d)"))
+    assert "授权 <code>12</code>" in read and "<code>czt/czt-fin</code>" in read, read
+    assert "用途：<code>a (b) to c, purpose d</code>" in read, read

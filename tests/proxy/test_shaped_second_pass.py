@@ -242,6 +242,17 @@ async def test_an_encrypted_item_is_queried_by_only_where_it_is_given(shop: Shop
         r = await send(shop, method, target.partition("?")[0],
                        None if body is None else b"{}", who="portal")
         assert r.status_code == 200 and "driver_phone" not in r.json()["items"][0]
+    # nor does a HEAD's count or a 404 ("no such number") answer it (review of 2026-12-05)
+    assert isinstance(shop.upstream, LaxUpstream)
+    shop.upstream.headers = [("X-Total-Count", "1")]
+    for status, method in [("200 OK", "HEAD"), ("404 Not Found", "GET")]:
+        shop.upstream.status = status
+        r = await send(shop, method, f"{VEHICLES}?driver_phone=eq.{phone}", who="portal")
+        assert r.status_code == 502 and "x-total-count" not in r.headers, (method, r)
+        rec = shop.record(r)
+        assert (rec["extra"]["names_item"], rec["items"]) == ("driver_phone", [])
+        r = await send(shop, method, f"{VEHICLES}?plate_number=eq.x", who="portal")
+        assert r.status_code == int(status[:3])  # not naming it: as the upstream says
 
 
 async def test_graphql_is_refused_unless_the_route_takes_it(shop: Shop) -> None:

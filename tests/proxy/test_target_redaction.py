@@ -64,6 +64,12 @@ async def test_forward_auth_masks_the_uri_it_was_given(world: World) -> None:
     ("access_token", True), ("id_token_hint", True), ("ticket", True), ("code", True),
     ("SAMLResponse", True), ("X-Amz-Signature", True), ("sig", True), ("api-key", True),
     ("password", True), ("jsessionid", True), ("key", True), ("%74oken", True),
+    # PHP's session cookie name, a SAML artifact (resolved to the assertion), a
+    # one-time code, and names as lax servers read them (PHP's "code[]", "code ")
+    ("PHPSESSID", True), ("SAMLart", True), ("otp", True), ("passcode", True),
+    ("code[]", True), ("code%20", True), ("pin", True), ("private_key", True),
+    ("code_verifier", True),
+    ("spinner", False), ("shipping", False),
     ("plate", False), ("department_code", False), ("state", False), ("keyword", False),
     ("page", False), ("author", False),
 ])
@@ -74,3 +80,11 @@ def test_which_names_carry_a_credential(name: str, secret: bool) -> None:
 def test_targets_without_credentials_are_unchanged() -> None:
     for target in ("/s/echo/a", "/s/echo/a?x=1&y", "/s/echo/a;v=1/b?=&code", "/s/e?code="):
         assert redact_target(target) == target
+
+
+def test_a_semicolon_separated_query_is_masked_in_both_readings() -> None:
+    """Perl's CGI and others split a query at ";" as at "&" (catalogue.query reads it
+    so): a credential after a ";" is masked, and one whose value holds a ";" is masked
+    whole, for the servers that split at "&" only."""
+    assert (redact_target("/s/e/cb?state=x;ticket=ST-1-abc;n=2&code=c;d")
+            == "/s/e/cb?state=x;ticket=[redacted];n=2&code=[redacted]")

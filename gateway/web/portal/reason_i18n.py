@@ -193,11 +193,21 @@ _DEPTH = 3
 _LONGEST = 120  # a value typed by a person (a purpose) shown at most this long
 
 
+# what a value may hold, where the gateway writes it as a number or a code: the open
+# ``.+?`` of several values backtracks polynomially on a reason a person typed (an
+# application's, up to 2000 characters) that repeats the template's words
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_CODE = r"\S+?"
+_VALUE = {"id": _NUMBER, "count": _NUMBER, "seconds": _NUMBER, "wait": _NUMBER,
+          "left": _NUMBER, "resource": _CODE, "department": _CODE, "owner": _CODE,
+          "consumer": _CODE, "system": _CODE, "client": _CODE, "date": _CODE}
+
+
 def _compile(template: str) -> re.Pattern[str]:
     out, at = [], 0
     for m in _FIELD.finditer(template):
         out.append(re.escape(template[at:m.start()]))
-        out.append(f"(?P<{m.group(1)}>.+?)")
+        out.append(f"(?P<{m.group(1)}>{_VALUE.get(m.group(1), '.+?')})")
         at = m.end()
     out.append(re.escape(template[at:]))
     return re.compile("".join(out), re.S)
