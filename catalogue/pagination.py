@@ -13,7 +13,7 @@ real list APIs put beside their records is pagination, under a handful of names:
     Rails (kaminari, ...)   total_count, total_pages, current_page, per_page,
                             next_page, prev_page, limit_value, offset_value
     Stripe, Slack, others   has_more, limit, offset, next, prev, skip, top
-    若依 ``TableDataInfo``    total
+    若依 ``TableDataInfo``    total (and ``code``, the wrapper's outcome: STATUS_NAMES)
 
 So without an ``envelope:`` list the envelope keeps a key only when its name is one of
 these (:data:`NAMES`, compared as item names are: ``totalCount`` is ``total_count``)
@@ -42,6 +42,15 @@ NAMES = frozenset(item_key(n) for n in (
     "has_more", "has_next", "has_next_page", "has_prev", "has_previous",
     "has_previous_page", "is_first_page", "is_last_page", "first", "last", "empty",
 ))
+# a wrapper's own outcome beside the records, as a number or a boolean: 若依's
+# ``AjaxResult``/``TableDataInfo`` ``{"code": 200, "msg": ..., "rows": [...], "total": n}``,
+# WeChat-style ``errcode``, ``{"success": true}``; without it a consumer that checks
+# ``code == 200`` reads every shaped answer as a failure. Counts only, as above (an
+# ID number or a mobile number is no status); their text (``msg``) needs ``envelope:``.
+STATUS_NAMES = frozenset(item_key(n) for n in (
+    "code", "status", "status_code", "success", "ok", "errcode", "errno", "error_code",
+    "ret", "result_code",
+))
 # header fields besides the pagination names (above, after ``X-`` or ``X-Pagination-``):
 # rate limits (the IETF draft's RateLimit-*, the X-RateLimit-* before it) and Retry-After
 # in seconds
@@ -59,8 +68,10 @@ def is_count(value: Any) -> bool:
 
 
 def is_pagination(key: str) -> bool:
-    """Whether an envelope key is named as pagination is (module docstring)."""
-    return item_key(key) in NAMES
+    """Whether an envelope key is named as pagination, or a wrapper's outcome, is
+    (module docstring, :data:`STATUS_NAMES`)."""
+    key = item_key(key)
+    return key in NAMES or key in STATUS_NAMES
 
 
 def count_header(name: str, value: bytes) -> bool:

@@ -55,7 +55,10 @@ def test_pagination_counts() -> None:
     for key in ("total", "totalCount", "total-count", "page_size", "pageNum", "has_more",
                 "isLastPage", "next"):
         assert is_pagination(key), key
-    for key in ("code", "first_id_number", "contact", "score", "cursor", "msg"):
+    # a wrapper's outcome as a count (若依's code, success) is kept; its text is not
+    for key in ("code", "errcode", "success"):
+        assert is_pagination(key), key
+    for key in ("first_id_number", "contact", "score", "cursor", "msg", "message"):
         assert not is_pagination(key), key
     assert all(is_count(v) for v in (None, True, False, 0, 2**31 - 1))
     assert not any(is_count(v) for v in (-1, 2**31, 13800138000, 1.5, "2", [1]))

@@ -119,9 +119,16 @@ def test_nested_records_keep_their_envelope_by_dotted_paths() -> None:
         "page": {"next": "p-2", "owner": SECRET}, "note": PHONE}}).encode()
     items, allowed = [Item("brand", "品牌"), Item("driver_phone", "电话")], ["brand"]
     out = shape(body, records="data.rows", items=items, allowed=allowed)
-    # "code" is the wrapper's, not pagination: kept only when the route lists it
-    assert json.loads(out.body) == {"data": {"rows": [{"brand": "红旗 H5"}], "total": 1}}
-    assert out.dropped == ("code", "msg", "data.page", "data.note") and out.outside == ()
+    # "code" is the wrapper's outcome, a count: kept (若依's code == 200 checks); its
+    # text "msg" only when the route lists it
+    assert json.loads(out.body) == {"code": 0, "data": {"rows": [{"brand": "红旗 H5"}],
+                                                        "total": 1}}
+    assert out.dropped == ("msg", "data.page", "data.note") and out.outside == ()
+    # an ID number under a status name is no status
+    leaky = json.loads(body)
+    leaky["code"] = 110101199001011234
+    out = shape(json.dumps(leaky).encode(), records="data.rows", items=items, allowed=allowed)
+    assert "code" not in json.loads(out.body) and out.dropped[0] == "code"
     out = shape(body, records="data.rows", items=items, allowed=allowed,
                 envelope=("msg", "data.page.next", "data.page.owner.x"))
     assert json.loads(out.body) == {"msg": "成功", "data": {"rows": [{"brand": "红旗 H5"}],

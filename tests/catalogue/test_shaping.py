@@ -136,11 +136,14 @@ def test_encrypted_item_withheld_without_a_key() -> None:
 def test_single_record_and_nested_records() -> None:
     one = shape(json.dumps(RECORD).encode(), records="", items=ITEMS, allowed=["brand"])
     assert json.loads(one.body) == {"brand": "红旗 H5"}
-    nested = json.dumps({"data": {"rows": [RECORD], "page": 1}, "ok": True}).encode()
+    nested = json.dumps({"data": {"rows": [RECORD], "page": 1}, "ok": True,
+                         "remark": True}).encode()
     out = shape(nested, records="data.rows", items=ITEMS, allowed=["brand"])
-    # "page" is pagination; "ok" is not (catalogue.pagination): dropped, and said
-    assert json.loads(out.body) == {"data": {"rows": [{"brand": "红旗 H5"}], "page": 1}}
-    assert out.dropped == ("ok",)
+    # "page" is pagination, "ok" a wrapper's outcome; "remark" neither
+    # (catalogue.pagination): dropped, and said
+    assert json.loads(out.body) == {"data": {"rows": [{"brand": "红旗 H5"}], "page": 1},
+                                    "ok": True}
+    assert out.dropped == ("remark",)
 
 
 @pytest.mark.parametrize(
