@@ -44,9 +44,10 @@ T = TypeVar("T")
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 # what an upstream may drop from a segment: everything from a ";" (path parameter), a
-# "?" or "#" that arrived percent-encoded, IIS's "::$DATA" stream name, and trailing
+# "?" or "#" that arrived percent-encoded, an NTFS stream or attribute name that IIS
+# reads as the file itself ("::$DATA", ":$I30:$INDEX_ALLOCATION"), and trailing
 # dots, white space and "+"
-_LOOSE_CUT = re.compile(r"[;?#].*$|::\$data$", re.DOTALL | re.IGNORECASE)
+_LOOSE_CUT = re.compile(r"[;?#].*$|:{1,2}\$.*$", re.DOTALL)
 _LOOSE_TAIL = re.compile(r"[.\s+]+$")
 # a format suffix on the last segment (".json", ".xml", ".do", ...): everything from
 # its first dot after a letter, as Spring MVC's suffix pattern match (on by default

@@ -32,7 +32,8 @@ DENY_OPS = [PolicyLine("role:staff", "*", "/s/echo/ops*", "*", "deny", 2)]
     "/s/echo/admin..", "/s/echo/ADMIN./", "/s/echo/admin;jsessionid=1", "/s/echo/admin ",
     "/s/echo/admin+", "/s/echo/admin.json", "/s/echo/admin?x", "/s/echo/ａdmin",
     "/s/echo/admın", "/s/echo/admin/.json", "/s/echo/admin.a.b", "/s/echo/admin.-",
-    "/s/echo/ADMIN::$DATA",
+    "/s/echo/ADMIN::$DATA", "/s/echo/admin::$INDEX_ALLOCATION",
+    "/s/echo/admin:$i30:$index_allocation",
 ])
 def test_an_exact_deny_line_matches_every_spelling_of_its_path(obj: str) -> None:
     assert not decide(DENY_ADMIN, obj)
