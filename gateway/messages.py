@@ -833,4 +833,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.grant_from_application": ("授权 {grant} 是经申请 {application} 审批产生的：请通过审批流程变更（撤销后重新申请）", "grant {grant} was approved on application {application}: change it through the workflow (revoke, apply again)"),
     "cat.not_your_application": ("申请 {id} 既不是本部门的申请，也不是本部门资源收到的申请", "application {id} is neither your department's nor for its resources"),
     "cat.not_your_grant": ("授权 {id} 既不是本部门获得的授权，也不是本部门资源上的授权", "grant {id} is neither your department's nor on its resources"),
+    # -- the attack of 2026-12-05 on the second factors (h-passkey) -------------------
+    "webauthn.last_factor": ("这是您最后一个第二因素：管理员须以两个因素登录；请先登记另一个密钥（或设置动态口令）再删除", "this is your last second factor: an administrator signs in with two factors; register another key (or set up an authenticator) first"),
 }

@@ -44,7 +44,9 @@ def check(services: Services, idp_store: Store, totp: pyotp.TOTP, code: str, use
     """Constant-time check within one step either side; each step is accepted once
     (``idp_store.remember_assertion``), so a code seen over a shoulder is spent."""
     code = code.strip()
-    if len(code) != 6 or not code.isdigit():
+    # isdigit() also says yes to Arabic-Indic, full-width and superscript digits, on
+    # which compare_digest raises TypeError: only ASCII digits are a code
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return False
     now = services.clock()
     step = totp.timecode(now)

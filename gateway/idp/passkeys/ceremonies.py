@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.settings import Settings, is_ip_address
 
 USER_HANDLE_PURPOSE = "idp.webauthn_user"
 MAX_NAME = 64
+_CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,1400}")
 # what the library raises on a bad answer, beside its own WebAuthnException
 _MALFORMED = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
 
@@ -215,7 +217,8 @@ class Ceremonies:
             parsed = w.parse_authentication_credential_json(_json(credential))
         except w.refused as exc:
             raise CeremonyFailed(f"malformed credential: {exc}") from None
-        found = self.store.find(parsed.id)
+        # base64url letters only: PostgreSQL's text holds no NUL, and no stored id is else
+        found = self.store.find(parsed.id) if _CREDENTIAL_ID.fullmatch(parsed.id) else None
         if found is None:
             raise CeremonyFailed("unknown credential (not registered, or removed)")
         if user is not None and found.user_id != user.id:

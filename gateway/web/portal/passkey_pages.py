@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.errors import AuditUnavailable, NotFound
+from gateway.errors import AuditUnavailable, NotFound, ValidationError
 from gateway.idp.account import Account
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
@@ -237,6 +237,8 @@ async def verify_submit(request: Request) -> Response:
     if isinstance(step, JSONResponse):
         return step
     body, row, user = step
+    if (locked := await _locked(request, row, user)) is not None:
+        return locked
     try:
         found = await run_in_threadpool(
             lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
@@ -254,6 +256,25 @@ async def verify_submit(request: Request) -> Response:
     return _went_on(request, await _advance(request, row, {"change", "webauthn"},
                                             safe_next(str(body.get("next") or "")),
                                             amr=row.amr + " hwk"))
+
+
+async def _locked(request: Request, row: SessionRow, user: User) -> JSONResponse | None:
+    """A locked account's key is not checked (``routes.refused_locked``: the lock ended
+    only the session that caused it); this session ends, the refusal is audited."""
+    services = _services(request)
+    if user.locked_until is None or user.locked_until <= services.clock():
+        return None
+    _provider(request).store.revoke_session(
+        row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    try:
+        await _emit(request, _record(request, "webauthn_verify", "failure",
+                                     actor_user=row.username, department=user.department,
+                                     reason="account locked", extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    response = _error(request, "locked", 403, minutes=_minutes_left(user, request))
+    response.delete_cookie(CEREMONY_COOKIE, path="/portal")
+    return response
 
 
 async def totp_instead(request: Request) -> Response:
@@ -476,6 +497,32 @@ async def register_submit(request: Request) -> Response:
                                               status_code=303))
 
 
+LAST_FACTOR = Text("webauthn.last_factor", "this is your last second factor: an "
+                   "administrator signs in with two factors; register another key (or set "
+                   "up an authenticator) first")
+
+
+def _admin_needs_key(request: Request, user: User) -> bool:
+    """Whether the user is an admin whose second factor must be a key (TOTP does not
+    count for them under ``webauthn_required_for_admins``)."""
+    return bool(_services(request).settings.webauthn_required_for_admins and user.is_admin)
+
+
+async def _last_factor(request: Request, account: Account, user: User, store: PasskeyStore,
+                       key_id: int) -> bool:
+    """Whether removing the user's key ``key_id`` would leave an administrator (等保 L3:
+    two factors) with no second factor, so that the password alone would enrol the next
+    one; the refusal is audited."""
+    keys = await run_in_threadpool(store.of_user, user.id)
+    if not user.is_admin or not any(k.id == key_id for k in keys) or len(keys) > 1 or (
+            user.has_totp and not _admin_needs_key(request, user)):
+        return False
+    await account.emit(account.record(
+        "webauthn_remove", "failure", "refused: the last second factor of an administrator",
+        key=next(k.name for k in keys if k.id == key_id)))
+    return True
+
+
 async def remove_submit(request: Request) -> Response:
     async def act(account: Account, form: Any) -> None:
         await account.prove("key removal", password=_field(form, "password"),
@@ -484,6 +531,8 @@ async def remove_submit(request: Request) -> Response:
         services = _services(request)
         store = PasskeyStore(services.engine, services.keys, services.clock)
         raw = _field(form, "key_id")
+        if raw.isdigit() and await _last_factor(request, account, user, store, int(raw)):
+            raise ValidationError(LAST_FACTOR, problems=[LAST_FACTOR])
         removed = await run_in_threadpool(store.remove, user.id, int(raw)) \
             if raw.isdigit() else None
         if removed is None:

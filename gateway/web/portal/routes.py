@@ -283,7 +283,6 @@ class _Attempt:
             return refused
         if user is None or not ok or user.status != "active":
             return await self.wrong(user, ok)
-        org.record_success(username)
         # a directory's password follows the directory's rule, and is changed there
         weak: list[str] = [] if user.must_change or user.source != "local" else (
             await run_in_threadpool(policy_problems, password, username))
@@ -296,6 +295,10 @@ class _Attempt:
         if old is not None and old.revoked_at is None:
             provider.store.revoke_session(old.sid, ttl_seconds=settings.access_token_lifetime)
         stage = stage_of(request, user, set())
+        if stage == "active":
+            # only a complete sign-in clears the failures: a password signed in again
+            # after each few wrong codes would otherwise try the six digits without end
+            org.record_success(username)
         token, row = provider.store.create_session(
             username, stage, amr="pwd", absolute_seconds=settings.session_absolute_timeout,
             source_ip=_ip(request), user_agent=request.headers.get("user-agent"))
@@ -468,6 +471,28 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     return render(request, template, **(ctx | {"error": t("bad_totp")}))
 
 
+async def refused_locked(request: Request, row: SessionRow, user: User,
+                         event: str) -> Response | None:
+    """A locked account passes no second factor: the lock ended only the session that
+    caused it, and a code checked on another one (and its success lifting the lock)
+    would let parallel sessions outrun the lockout. Refused uncounted, as the password
+    step refuses a locked account; the session ends; audited."""
+    services = _services(request)
+    if user.locked_until is None or user.locked_until <= services.clock():
+        return None
+    _provider(request).store.revoke_session(
+        row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    try:
+        await _emit(request, _record(request, event, "failure", actor_user=row.username,
+                                     department=user.department, reason="account locked",
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    t = Translator(page_lang(request))
+    return render(request, "login.html", error=t("locked", minutes=_minutes_left(
+        user, request)), info=None, username=row.username, next="/portal")
+
+
 async def _totp_unreadable(request: Request, row: SessionRow, user: User,
                            next_url: str) -> Response:
     """A stored TOTP secret that does not open: refused, fails closed, audited, and
@@ -503,6 +528,8 @@ async def totp_submit(request: Request) -> Response:
     user = _user(request, row.username)
     if user is None:
         return _to_login(request)
+    if locked := await refused_locked(request, row, user, "mfa_verify"):
+        return locked
     try:
         totp = _load_totp(request, user)
     except InvalidBlob:  # altered, or sealed under a key this ring does not hold

@@ -1,0 +1,276 @@
+"""The attack of 2026-12-05 on the second factors, as a stranger over the real portal:
+TOTP codes in other digits, the password step wiping the count of wrong codes, a
+locked account's second factor still checked on another session, an administrator
+removing the last second factor, a credential id PostgreSQL cannot hold
+(docs/seams.md, "Attack of 2026-12-05 (second factors)")."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.idp import totp
+from gateway.idp.passkeys.store import PasskeyStore
+from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.services import Services
+from gateway.tables import users
+from tests.conftest import settings_of_its_own
+from tests.oauth2.helpers import (
+    DEMO_PASSWORD,
+    audit_events,
+    close_services,
+    csrf_of,
+    login,
+    make_services,
+)
+from tests.webauthn.soft_key import SoftKey
+from tests.wiring import parts
+
+BASE_URL = "http://localhost:8080"
+RP_ID = "localhost"
+ADDRESSES = itertools.count(1)
+NAMES = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    with settings_of_its_own(tmp_path_factory) as settings:
+        made = make_services(dataclasses.replace(settings, issuer=BASE_URL))
+        yield made
+        close_services(made)
+
+
+@pytest.fixture(scope="module")
+def app(services: Services) -> Iterator[Any]:
+    made = create_app(parts(services))
+    with TestClient(made, base_url=BASE_URL):
+        yield made
+
+
+def browser(app: Any) -> TestClient:
+    """A browser of its own: its cookies and its address."""
+    n = next(ADDRESSES)
+    return TestClient(app, base_url=BASE_URL, client=(f"198.18.{n // 250}.{n % 250 + 1}", 5000))
+
+
+def person(services: Services, *, roles: tuple[str, ...] = ("staff",),
+           secret: str | None = None) -> str:
+    """A user of the test's own (with TOTP when ``secret`` is given)."""
+    username = f"attack.{next(NAMES)}"
+    services.org.add_user(username, username, "jgswj", list(roles), DEMO_PASSWORD,
+                          must_change=False)
+    if secret:
+        totp.store(services, services.org.get_user(username), secret)
+    return username
+
+
+def post_json(client: TestClient, url: str, body: dict[str, Any]) -> Any:
+    body = {"csrf_token": client.cookies.get("gg_csrf"), **body}
+    return client.post(url, content=json.dumps(body),
+                       headers={"content-type": "application/json"})
+
+
+def at_totp_step(client: TestClient, username: str) -> str:
+    """Signed in with the password, at the TOTP step; the step's CSRF token."""
+    r = login(client, username)
+    assert r.headers["location"].startswith("/portal/login/totp"), r.headers
+    return csrf_of(client.get(r.headers["location"]).text)
+
+
+def send_code(client: TestClient, csrf: str, code: str) -> Any:
+    return client.post("/portal/login/totp", data={"csrf_token": csrf, "code": code,
+                                                   "next": "/portal"}, follow_redirects=False)
+
+
+def send_recovery(client: TestClient, csrf: str, code: str) -> Any:
+    return client.post("/portal/login/recovery", data={
+        "csrf_token": csrf, "recovery_code": code, "next": "/portal"}, follow_redirects=False)
+
+
+def inside(client: TestClient) -> bool:
+    return client.get("/portal", follow_redirects=False).status_code == 200
+
+
+def failures(services: Services, username: str) -> int:
+    return services.org.get_user(username).failed_logins
+
+
+def wrong(secret: str) -> str:
+    """A code no window of ``secret`` accepts in the next minute."""
+    now = datetime.now(UTC)
+    good = {pyotp.TOTP(secret).at(now + timedelta(seconds=30 * d)) for d in range(-1, 4)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444", "555555",
+                            "666666") if c not in good)
+
+
+@pytest.mark.parametrize("code", ["١٢٣٤٥٦", "１２３４５６", "²²²²²²"])
+def test_a_code_in_other_digits_is_a_wrong_code_not_a_500(services: Services, app: Any,
+                                                           code: str) -> None:
+    """str.isdigit() says yes to Arabic-Indic, full-width and superscript digits, and
+    hmac.compare_digest raises TypeError on a non-ASCII str: it was a 500."""
+    secret = pyotp.random_base32()
+    username = person(services, secret=secret)
+    client = browser(app)
+    csrf = at_totp_step(client, username)
+    r = send_code(client, csrf, code)
+    assert r.status_code == 200 and 'role="alert"' in r.text
+    assert failures(services, username) == 1
+    assert audit_events(services, "mfa_verify")[-1]["reason"] == "wrong or reused code"
+
+
+def test_the_password_does_not_wipe_the_count_of_wrong_codes(services: Services,
+                                                            app: Any) -> None:
+    """Whoever has the password signed in again after each few wrong codes, and the
+    password's success set the account's failure count back to 0: the six digits could
+    be tried without end. The count now goes back to 0 only when the sign-in is
+    complete."""
+    secret = pyotp.random_base32()
+    username = person(services, secret=secret)
+    threshold = services.settings.lockout_threshold
+    client = browser(app)
+    for _ in range(threshold - 1):
+        csrf = at_totp_step(client, username)
+        assert send_code(client, csrf, wrong(secret)).status_code == 200
+    assert failures(services, username) == threshold - 1
+    csrf = at_totp_step(client, username)  # the password again
+    r = send_code(client, csrf, wrong(secret))
+    assert "账号已锁定" in r.text
+    assert services.org.get_user(username).locked_until is not None
+    assert audit_events(services, "login_lockout")[-1]["actor_user"] == username
+    # a complete sign-in still sets the count back
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == username).values(
+            failed_logins=0, first_failed_at=None, locked_until=None))
+    csrf = at_totp_step(client, username)
+    send_code(client, csrf, wrong(secret))
+    csrf = at_totp_step(client, username)
+    assert send_code(client, csrf, pyotp.TOTP(secret).now()).status_code == 303
+    assert failures(services, username) == 0
+
+
+def test_a_locked_account_passes_no_second_factor_on_another_session(
+        services: Services, app: Any) -> None:
+    """Sessions opened at the TOTP step before the lock kept guessing after it (only the
+    session that locked was ended), and a right code lifted the lock: parallel sessions
+    outran the lockout. A locked account's code, recovery code or key is now refused,
+    its session ended, the refusal audited."""
+    secret = pyotp.random_base32()
+    username = person(services, secret=secret)
+    user = services.org.get_user(username)
+    codes = RecoveryCodes(services.engine, services.keys, services.clock).replace(user.id)
+    key = SoftKey(RP_ID, BASE_URL)
+    waiting = [browser(app) for _ in range(3)]
+    tokens = [at_totp_step(c, username) for c in waiting]
+    locker = browser(app)
+    for _ in range(services.settings.lockout_threshold):
+        csrf = at_totp_step(locker, username)
+        r = send_code(locker, csrf, wrong(secret))
+    assert "账号已锁定" in r.text
+
+    r = send_code(waiting[0], tokens[0], pyotp.TOTP(secret).now())
+    assert r.status_code == 200 and "账号已锁定" in r.text and not inside(waiting[0])
+    r = send_recovery(waiting[1], tokens[1], codes[0])
+    assert r.status_code == 200 and "账号已锁定" in r.text and not inside(waiting[1])
+    assert RecoveryCodes(services.engine, services.keys, services.clock).remaining(
+        user.id) == 10  # the code is not spent on a locked account
+    assert services.org.get_user(username).locked_until is not None  # not lifted
+    refused = [e for e in audit_events(services, "mfa_verify") + audit_events(
+        services, "mfa_recovery") if e["actor_user"] == username][-2:]
+    assert all(e["outcome"] == "failure" and e["reason"] == "account locked"
+               for e in refused)
+
+    # the key step likewise: the key registered, then the account locked while a
+    # session waits at the key step
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == username).values(
+            failed_logins=0, first_failed_at=None, locked_until=None))
+    store = PasskeyStore(services.engine, services.keys, services.clock)
+    assert store.add(user.id, credential_id=key.id, public_key=key._cose(), sign_count=0,
+                     transports=[], name="desk key")
+    client = waiting[2]
+    client.cookies.clear()
+    r = login(client, username)
+    assert r.headers["location"].startswith("/portal/login/webauthn")
+    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
+    for _ in range(services.settings.lockout_threshold):
+        services.org.record_failure(username, threshold=services.settings.lockout_threshold,
+                                    window_seconds=services.settings.lockout_window_seconds)
+    r = post_json(client, "/portal/login/webauthn", {"credential": key.get(options),
+                                                      "next": "/portal"})
+    assert r.status_code == 403 and r.json()["error"].startswith("账号已锁定")
+    assert not inside(client)
+    assert services.org.get_user(username).locked_until is not None
+    last = [e for e in audit_events(services, "webauthn_verify")
+            if e["actor_user"] == username][-1]
+    assert last["outcome"] == "failure" and last["reason"] == "account locked"
+
+
+def _admin_with_key(services: Services, app: Any, *, with_totp: bool) -> tuple[TestClient, str]:
+    """A security administrator signed in with a key (and TOTP enrolled, if asked)."""
+    secret = pyotp.random_base32() if with_totp else None
+    username = person(services, roles=("secadmin",), secret=secret)
+    key = SoftKey(RP_ID, BASE_URL)
+    user = services.org.get_user(username)
+    store = PasskeyStore(services.engine, services.keys, services.clock)
+    assert store.add(user.id, credential_id=key.id, public_key=key._cose(), sign_count=0,
+                     transports=[], name="only key")
+    client = browser(app)
+    r = login(client, username)
+    assert r.headers["location"].startswith("/portal/login/webauthn")
+    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
+    assert post_json(client, "/portal/login/webauthn",
+                     {"credential": key.get(options), "next": "/portal"}).status_code == 200
+    assert inside(client)
+    return client, username
+
+
+def _remove_key(services: Services, client: TestClient, username: str) -> Any:
+    user = services.org.get_user(username)
+    key_id = PasskeyStore(services.engine, services.keys, services.clock).of_user(user.id)[0].id
+    page = client.get("/portal/account")
+    return client.post("/portal/account/passkeys/remove", data={
+        "csrf_token": csrf_of(page.text), "key_id": str(key_id), "password": DEMO_PASSWORD},
+        follow_redirects=False)
+
+
+def test_an_admin_keeps_a_second_factor(services: Services, app: Any) -> None:
+    """An administrator (等保 L3: two factors) removed the one key they sign in with on
+    the account page, and from then on the password alone led to enrolling a new
+    factor. The last second factor of an admin is now kept (400, audited); with TOTP
+    beside it the key goes."""
+    client, username = _admin_with_key(services, app, with_totp=False)
+    r = _remove_key(services, client, username)
+    assert r.status_code == 400 and 'id="passkey-table"' in r.text
+    assert "最后一个" in r.text
+    user = services.org.get_user(username)
+    assert PasskeyStore(services.engine, services.keys, services.clock).count(user.id) == 1
+    refused = [e for e in audit_events(services, "webauthn_remove")
+               if e["actor_user"] == username][-1]
+    assert refused["outcome"] == "failure" and "last second factor" in refused["reason"]
+
+    client, username = _admin_with_key(services, app, with_totp=True)
+    r = _remove_key(services, client, username)
+    assert r.status_code == 303 and "passkey_removed" in r.headers["location"]
+
+
+def test_a_credential_id_with_a_nul_is_refused_not_a_500(services: Services,
+                                                        app: Any) -> None:
+    """PostgreSQL's text holds no NUL: looking such an id up raised a DataError."""
+    client = browser(app)
+    client.get("/portal/login")
+    options = post_json(client, "/portal/login/passkey/options", {}).json()["options"]
+    answer = SoftKey(RP_ID, BASE_URL).get(options)
+    answer["id"] = "AA\x00"
+    r = post_json(client, "/portal/login/passkey", {"credential": answer})
+    assert r.status_code == 400 and r.json()["error"]
+    assert "unknown credential" in audit_events(services, "webauthn_login")[-1]["reason"]
