@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.idp import totp
+from gateway.idp.oauth2.tables import sessions
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.services import Services
@@ -274,3 +275,33 @@ def test_a_credential_id_with_a_nul_is_refused_not_a_500(services: Services,
     r = post_json(client, "/portal/login/passkey", {"credential": answer})
     assert r.status_code == 400 and r.json()["error"]
     assert "unknown credential" in audit_events(services, "webauthn_login")[-1]["reason"]
+
+
+def test_a_first_authenticator_needs_a_fresh_sign_in(services: Services, app: Any) -> None:
+    """The account page's "set up an authenticator" leads to the sign-in's enrolment,
+    which an active session reached with no proof at all: a session cookie taken from
+    an unattended browser added a TOTP (and recovery codes) that outlived it, where a
+    passkey is refused. Now both need a sign-in of the last five minutes."""
+    username = person(services)
+    client = browser(app)
+    r = login(client, username)
+    assert r.headers["location"] == "/portal"
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(sessions).where(sessions.c.username == username).values(
+            authenticated_at=services.clock() - timedelta(seconds=301)))
+    page = client.get("/portal/login/enrol?next=/portal/account")
+    assert page.status_code == 403 and "超过 5 分钟" in page.text
+    assert 'name="code"' not in page.text  # no secret, no QR code
+    r = client.post("/portal/login/enrol", data={"csrf_token": client.cookies.get("gg_csrf"),
+                                                 "code": "123456", "next": "/portal"},
+                    follow_redirects=False)
+    assert r.status_code == 403
+    assert not services.org.get_user(username).has_totp
+    refused = [e for e in audit_events(services, "mfa_enrol") if e["actor_user"] == username]
+    assert refused and all(e["outcome"] == "failure" and "within 300 s" in e["reason"]
+                           for e in refused)
+    # a fresh sign-in sets one up
+    client.cookies.clear()
+    login(client, username)
+    page = client.get("/portal/login/enrol?next=/portal/account")
+    assert page.status_code == 200 and 'name="code"' in page.text

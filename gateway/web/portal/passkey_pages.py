@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.errors import AuditUnavailable, NotFound, ValidationError
 from gateway.idp.account import Account
+from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import (
@@ -70,10 +71,6 @@ from texts import Text
 CEREMONY_COOKIE = "gg_webauthn"
 MAX_KEYS = 20
 ALL_FACTORS = {"change", "mfa", "enrol", "webauthn", "passkey_enrol"}
-# a key is registered only this soon after signing in (Keycloak's default maximum
-# authentication age for a new credential): a session cookie taken from an unattended
-# browser cannot add a passkey that would outlive the session
-REGISTER_MAX_AUTH_AGE = 300
 
 
 def _services(request: Request) -> Services:
@@ -445,17 +442,15 @@ async def register_options(request: Request) -> Response:
     if found is None:
         return _error(request, "pk_expired", 401)
     row, user = found
-    age = (_services(request).clock() - row.authenticated_at).total_seconds()
-    if row.stage == "active" and age > REGISTER_MAX_AUTH_AGE:
+    age = stale_for(row.authenticated_at, _services(request).clock())
+    if row.stage == "active" and age is not None:
         try:
             await _emit(request, _record(
                 request, "webauthn_register", "failure", actor_user=user.username,
-                department=user.department, extra={"sid": row.sid},
-                reason=f"sign-in {int(age)} s old: a key is registered only within "
-                       f"{REGISTER_MAX_AUTH_AGE} s of signing in"))
+                department=user.department, extra={"sid": row.sid}, reason=stale_reason(age)))
         except AuditUnavailable:
             return _error(request, "error", 503)
-        return _error(request, "pk_reauth", 403, minutes=REGISTER_MAX_AUTH_AGE // 60)
+        return _error(request, "pk_reauth", 403, minutes=MAX_AUTH_AGE // 60)
     name = key_name(str(body.get("name") or ""))
     if not name:
         return _error(request, "pk_bad_name")

@@ -34,6 +34,7 @@ from gateway.directory.client import directory_password_ok
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.idp import totp as totp_secret
+from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import passkeys_usable
@@ -569,6 +570,24 @@ def _open_pending(request: Request, sid: str) -> str | None:
         return None
 
 
+async def _stale_enrol(request: Request, row: SessionRow, user: User) -> Response | None:
+    """A signed-in session (the account page's link, not the sign-in's required step)
+    sets up a first authenticator only soon after signing in, as a key is registered
+    (``gateway.idp.fresh_sign_in``); refused and audited else."""
+    age = stale_for(row.authenticated_at, _services(request).clock())
+    if row.stage != "active" or age is None:
+        return None
+    try:
+        await _emit(request, _record(request, "mfa_enrol", "failure", actor_user=row.username,
+                                     department=user.department, reason=stale_reason(age),
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    t = Translator(page_lang(request))
+    return render_message(request, "error", t("pk_totp_reauth", minutes=MAX_AUTH_AGE // 60),
+                          status=403)
+
+
 async def enrol_page(request: Request) -> Response:
     row = _stage_session(request, "enrol", "active")
     if row is None:
@@ -576,6 +595,8 @@ async def enrol_page(request: Request) -> Response:
     user = _user(request, row.username)
     if user is None or user.has_totp:
         return RedirectResponse("/portal", status_code=303)
+    if stale := await _stale_enrol(request, row, user):
+        return stale
     secret = pyotp.random_base32()
     response = render(request, "enrol.html", **_enrol_context(
         request, user, secret, safe_next(request.query_params.get("next")), None))
@@ -593,6 +614,9 @@ async def enrol_submit(request: Request) -> Response:
         return _to_login(request)
     user = _user(request, row.username)
     secret = _open_pending(request, row.sid)
+    if user is not None and not user.has_totp and (
+            stale := await _stale_enrol(request, row, user)):
+        return stale
     if user is None or user.has_totp or secret is None:
         return RedirectResponse("/portal/login/enrol?" + urlencode({"next": next_url}),
                                 status_code=303)
