@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cbor2
 import pyotp
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
@@ -305,3 +307,36 @@ def test_a_first_authenticator_needs_a_fresh_sign_in(services: Services, app: An
     login(client, username)
     page = client.get("/portal/login/enrol?next=/portal/account")
     assert page.status_code == 200 and 'name="code"' in page.text
+
+
+class RsaKey(SoftKey):
+    """A software authenticator with an RSA key (COSE kty 3) of ``bits`` under ``alg``."""
+
+    def __init__(self, bits: int, alg: int) -> None:
+        super().__init__(RP_ID, BASE_URL)
+        self.rsa = rsa.generate_private_key(65537, bits)
+        self.alg = alg
+
+    def _cose(self) -> bytes:
+        n = self.rsa.public_key().public_numbers()
+        return cbor2.dumps({1: 3, 3: self.alg, -1: n.n.to_bytes((n.n.bit_length() + 7) // 8,
+                                                                "big"), -2: n.e.to_bytes(3, "big")})
+
+
+def test_a_weak_or_unlisted_key_is_not_registered(services: Services, app: Any) -> None:
+    """RS256 with a 1024-bit modulus was registered (py_webauthn checks the algorithm,
+    not the key's size; 密评 and NIST SP 800-131A accept RSA from 2048 bits); an
+    algorithm outside the accepted list (RS1, -65535) was and is refused."""
+    username = person(services)
+    client = browser(app)
+    login(client, username)
+    for key, why in ((RsaKey(1024, -257), "1024-bit RSA"), (RsaKey(1024, -65535), "alg")):
+        r = post_json(client, "/portal/account/passkeys/options", {"name": "weak"})
+        r = post_json(client, "/portal/account/passkeys",
+                      {"credential": key.create(r.json()["options"])})
+        assert r.status_code == 400 and r.json()["error"]
+        last = [e for e in audit_events(services, "webauthn_register")
+                if e["actor_user"] == username][-1]
+        assert last["outcome"] == "failure" and why in last["reason"], last["reason"]
+    user = services.org.get_user(username)
+    assert PasskeyStore(services.engine, services.keys, services.clock).count(user.id) == 0
