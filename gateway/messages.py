@@ -835,4 +835,5 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.not_your_grant": ("授权 {id} 既不是本部门获得的授权，也不是本部门资源上的授权", "grant {id} is neither your department's nor on its resources"),
     # -- the attack of 2026-12-05 on the second factors (h-passkey) -------------------
     "webauthn.last_factor": ("这是您最后一个第二因素：管理员须以两个因素登录；请先登记另一个密钥（或设置动态口令）再删除", "this is your last second factor: an administrator signs in with two factors; register another key (or set up an authenticator) first"),
+    "webauthn.remove_reauth": ("登录已超过 {minutes} 分钟：请输入当前动态口令，或退出并重新登录后再删除密钥", "you signed in more than {minutes} minutes ago: give a current code, or sign out and in again, to remove a key"),
 }

@@ -340,3 +340,37 @@ def test_a_weak_or_unlisted_key_is_not_registered(services: Services, app: Any) 
         assert last["outcome"] == "failure" and why in last["reason"], last["reason"]
     user = services.org.get_user(username)
     assert PasskeyStore(services.engine, services.keys, services.clock).count(user.id) == 0
+
+
+def test_removing_a_key_with_the_password_alone_needs_a_fresh_sign_in(
+        services: Services, app: Any) -> None:
+    """Whoever held a session and knew the password removed the key and, from then on,
+    signed in with the password alone: removal asked for no second factor. With the
+    password as the proof, the sign-in must now be of the last five minutes (a current
+    TOTP code proves the second factor itself)."""
+    username = person(services)
+    key = SoftKey(RP_ID, BASE_URL)
+    user = services.org.get_user(username)
+    store = PasskeyStore(services.engine, services.keys, services.clock)
+    assert store.add(user.id, credential_id=key.id, public_key=key._cose(), sign_count=0,
+                     transports=[], name="desk key")
+    client = browser(app)
+    login(client, username)
+    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
+    assert post_json(client, "/portal/login/webauthn",
+                     {"credential": key.get(options), "next": "/portal"}).status_code == 200
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(sessions).where(sessions.c.username == username).values(
+            authenticated_at=services.clock() - timedelta(seconds=301)))
+    r = _remove_key(services, client, username)
+    assert r.status_code == 400 and "超过 5 分钟" in r.text
+    assert store.count(user.id) == 1
+    refused = [e for e in audit_events(services, "webauthn_remove")
+               if e["actor_user"] == username][-1]
+    assert refused["outcome"] == "failure" and "within 300 s" in refused["reason"]
+    client.cookies.clear()
+    login(client, username)
+    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
+    post_json(client, "/portal/login/webauthn", {"credential": key.get(options), "next": "/"})
+    assert _remove_key(services, client, username).status_code == 303
+    assert store.count(user.id) == 0

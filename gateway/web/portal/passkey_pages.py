@@ -518,6 +518,23 @@ async def _last_factor(request: Request, account: Account, user: User, store: Pa
     return True
 
 
+async def _fresh_for_removal(request: Request, account: Account) -> None:
+    """The password proves the first factor only: removing a key with it needs a
+    sign-in of the last five minutes (with its second factor); refused and audited
+    else."""
+    row = _provider(request).valid_session(request.cookies.get(SESSION_COOKIE))
+    now = _services(request).clock()
+    # no session row (ended meanwhile): refused as a stale one
+    age = stale_for(row.authenticated_at, now) if row is not None else MAX_AUTH_AGE + 1
+    if age is None:
+        return
+    await account.emit(account.record("webauthn_remove", "failure", stale_reason(age)))
+    problem = Text("webauthn.remove_reauth", "you signed in more than {minutes} minutes ago: "
+                   "give a current code, or sign out and in again, to remove a key",
+                   minutes=MAX_AUTH_AGE // 60)
+    raise ValidationError(problem, problems=[problem])
+
+
 async def remove_submit(request: Request) -> Response:
     async def act(account: Account, form: Any) -> None:
         await account.prove("key removal", password=_field(form, "password"),
@@ -528,6 +545,8 @@ async def remove_submit(request: Request) -> Response:
         raw = _field(form, "key_id")
         if raw.isdigit() and await _last_factor(request, account, user, store, int(raw)):
             raise ValidationError(LAST_FACTOR, problems=[LAST_FACTOR])
+        if not (user.has_totp and _field(form, "code").strip()):
+            await _fresh_for_removal(request, account)
         removed = await run_in_threadpool(store.remove, user.id, int(raw)) \
             if raw.isdigit() else None
         if removed is None:
