@@ -22,8 +22,11 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.idp import totp
+from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.tables import sessions
+from gateway.idp.passkeys.ceremonies import Ceremonies, RelyingParty
 from gateway.idp.passkeys.store import PasskeyStore
+from gateway.idp.passkeys.tables import webauthn_challenges
 from gateway.idp.recovery_codes import RecoveryCodes
 from gateway.services import Services
 from gateway.tables import users
@@ -374,3 +377,93 @@ def test_removing_a_key_with_the_password_alone_needs_a_fresh_sign_in(
     post_json(client, "/portal/login/webauthn", {"credential": key.get(options), "next": "/"})
     assert _remove_key(services, client, username).status_code == 303
     assert store.count(user.id) == 0
+
+
+def test_the_ceremony_checks_that_held(services: Services, app: Any,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attacked and refused already (each refusal audited): an assertion without user
+    presence; an expired challenge; a sub-domain's origin; the user handle of another
+    real user; another user's credential registered again; a disabled user's passkey."""
+    alice, bob = person(services), person(services)
+    key = SoftKey(RP_ID, BASE_URL)
+    client = browser(app)
+    login(client, alice)
+    r = post_json(client, "/portal/account/passkeys/options", {"name": "alice's"})
+    assert post_json(client, "/portal/account/passkeys",
+                     {"credential": key.create(r.json()["options"])}).status_code == 200
+    thief = browser(app)
+    login(thief, bob)  # the same authenticator's credential for a second user: refused
+    r = post_json(thief, "/portal/account/passkeys/options", {"name": "stolen"})
+    assert post_json(thief, "/portal/account/passkeys",
+                     {"credential": key.create(r.json()["options"])}).status_code == 400
+    assert "registered already" in audit_events(services, "webauthn_register")[-1]["reason"]
+
+    def second_factor(**kw: Any) -> Any:
+        client.cookies.clear()
+        login(client, alice)
+        options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
+        return post_json(client, "/portal/login/webauthn",
+                         {"credential": key.get(options, **kw), "next": "/portal"})
+
+    def refused(why: str) -> None:
+        last = audit_events(services, "webauthn_verify")[-1]
+        assert last["outcome"] == "failure" and why in last["reason"], last["reason"]
+        assert not inside(client)
+
+    with monkeypatch.context() as patch:
+        patch.setattr("tests.webauthn.soft_key.UP", 0)
+        assert second_factor().status_code == 400
+    refused("User was not present")
+    assert second_factor(origin="http://sub.localhost:8080").status_code == 400
+    refused("origin")
+    client.cookies.clear()
+    login(client, alice)
+    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(webauthn_challenges).values(
+            expires_at=services.clock() - timedelta(seconds=1)))
+    r = post_json(client, "/portal/login/webauthn", {"credential": key.get(options)})
+    assert r.status_code == 400
+    refused("expired, used or never made")
+
+    # passwordless: bob's user handle on alice's credential; alice disabled
+    def passwordless() -> Any:
+        stranger = browser(app)
+        stranger.get("/portal/login")
+        options = post_json(stranger, "/portal/login/passkey/options", {}).json()["options"]
+        return post_json(stranger, "/portal/login/passkey", {"credential": key.get(options)})
+
+    ceremonies = Ceremonies(RelyingParty("localhost", BASE_URL), PasskeyStore(
+        services.engine, services.keys, services.clock), services.keys)
+    key.user_handle = ceremonies.user_handle(services.org.get_user(bob))
+    assert passwordless().status_code == 400
+    assert "user handle" in audit_events(services, "webauthn_login")[-1]["reason"]
+    key.user_handle = ceremonies.user_handle(services.org.get_user(alice))
+    services.org.record_success(alice)
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == alice).values(
+            status="disabled"))
+    r = passwordless()
+    assert r.status_code == 400 and SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    last = audit_events(services, "webauthn_login")[-1]
+    assert last["outcome"] == "failure" and last["reason"] == "user disabled"
+
+
+def test_totp_windows_and_replay(services: Services, app: Any) -> None:
+    """Held already: the next window's code signs in once (a replay on another session
+    is refused), a code two windows old is refused, each counted and audited."""
+    secret = pyotp.random_base32()
+    username = person(services, secret=secret)
+    now = datetime.now(UTC)
+    ahead, stale = pyotp.TOTP(secret).at(now + timedelta(seconds=30)), \
+        pyotp.TOTP(secret).at(now - timedelta(seconds=60))
+    first, second = browser(app), browser(app)
+    csrf = at_totp_step(first, username)
+    assert send_code(first, csrf, ahead).status_code == 303 and inside(first)
+    csrf = at_totp_step(second, username)
+    assert send_code(second, csrf, ahead).status_code == 200 and not inside(second)
+    if stale not in (ahead, pyotp.TOTP(secret).at(now)):  # a coincidence of 6 digits
+        assert send_code(second, csrf, stale).status_code == 200 and not inside(second)
+    assert failures(services, username) >= 1
+    mine = [e for e in audit_events(services, "mfa_verify") if e["actor_user"] == username]
+    assert [e["outcome"] for e in mine][:2] == ["success", "failure"]
