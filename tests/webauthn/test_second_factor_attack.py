@@ -467,3 +467,19 @@ def test_totp_windows_and_replay(services: Services, app: Any) -> None:
     assert failures(services, username) >= 1
     mine = [e for e in audit_events(services, "mfa_verify") if e["actor_user"] == username]
     assert [e["outcome"] for e in mine][:2] == ["success", "failure"]
+
+
+def test_a_disabled_user_passes_no_second_factor(services: Services, app: Any) -> None:
+    """Disabled while at the TOTP step: the code was checked, recorded as a success and
+    cleared the failures before the sign-in stopped. Now refused as a lock is."""
+    secret = pyotp.random_base32()
+    username = person(services, secret=secret)
+    client = browser(app)
+    csrf = at_totp_step(client, username)
+    with services.engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.username == username).values(
+            status="disabled"))
+    r = send_code(client, csrf, pyotp.TOTP(secret).now())
+    assert r.status_code in (200, 303) and not inside(client)
+    mine = [e for e in audit_events(services, "mfa_verify") if e["actor_user"] == username]
+    assert [(e["outcome"], e["reason"]) for e in mine] == [("failure", "user disabled")]

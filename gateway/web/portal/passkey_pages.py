@@ -64,6 +64,7 @@ from gateway.web.portal.routes import (
     _stage_session,
     _to_login,
     _user,
+    blocked,
     stage_of,
 )
 from texts import Text
@@ -257,19 +258,22 @@ async def verify_submit(request: Request) -> Response:
 
 async def _locked(request: Request, row: SessionRow, user: User) -> JSONResponse | None:
     """A locked account's key is not checked (``routes.refused_locked``: the lock ended
-    only the session that caused it); this session ends, the refusal is audited."""
+    only the session that caused it), nor a disabled user's; this session ends, the
+    refusal is audited."""
     services = _services(request)
-    if user.locked_until is None or user.locked_until <= services.clock():
+    reason = blocked(user, services.clock())
+    if reason is None:
         return None
     _provider(request).store.revoke_session(
         row.sid, ttl_seconds=services.settings.access_token_lifetime)
     try:
         await _emit(request, _record(request, "webauthn_verify", "failure",
                                      actor_user=row.username, department=user.department,
-                                     reason="account locked", extra={"sid": row.sid}))
+                                     reason=reason, extra={"sid": row.sid}))
     except AuditUnavailable:
         return _error(request, "error", 503)
-    response = _error(request, "locked", 403, minutes=_minutes_left(user, request))
+    response = _error(request, "pk_failed") if user.status != "active" else _error(
+        request, "locked", 403, minutes=_minutes_left(user, request))
     response.delete_cookie(CEREMONY_COOKIE, path="/portal")
     return response
 

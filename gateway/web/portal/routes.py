@@ -472,23 +472,36 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     return render(request, template, **(ctx | {"error": t("bad_totp")}))
 
 
+def blocked(user: User, now: datetime) -> str | None:
+    """Why the user may pass no factor now ("account locked", "user disabled"), or None."""
+    if user.status != "active":
+        return f"user {user.status}"
+    if user.locked_until is not None and user.locked_until > now:
+        return "account locked"
+    return None
+
+
 async def refused_locked(request: Request, row: SessionRow, user: User,
                          event: str) -> Response | None:
     """A locked account passes no second factor: the lock ended only the session that
     caused it, and a code checked on another one (and its success lifting the lock)
     would let parallel sessions outrun the lockout. Refused uncounted, as the password
-    step refuses a locked account; the session ends; audited."""
+    step refuses a locked account; the session ends; audited. A user disabled since
+    the password likewise (to the sign-in page)."""
     services = _services(request)
-    if user.locked_until is None or user.locked_until <= services.clock():
+    reason = blocked(user, services.clock())
+    if reason is None:
         return None
     _provider(request).store.revoke_session(
         row.sid, ttl_seconds=services.settings.access_token_lifetime)
     try:
         await _emit(request, _record(request, event, "failure", actor_user=row.username,
-                                     department=user.department, reason="account locked",
+                                     department=user.department, reason=reason,
                                      extra={"sid": row.sid}))
     except AuditUnavailable:
         return _audit_failed()
+    if user.status != "active":
+        return _to_login(request)
     t = Translator(page_lang(request))
     return render(request, "login.html", error=t("locked", minutes=_minutes_left(
         user, request)), info=None, username=row.username, next="/portal")
