@@ -13,6 +13,7 @@ from gateway.idp.oauth2.store import Store
 from gateway.org import User
 from gateway.services import Services
 from gateway.tables import users
+from keys.errors import InvalidBlob
 
 TOTP_ISSUER = "govgate"
 
@@ -30,6 +31,18 @@ def load(services: Services, user: User) -> pyotp.TOTP | None:
         return None
     secret = services.keys.open(bytes(blob), secret_context(user.id)).decode()
     return pyotp.TOTP(secret)
+
+
+def is_enrolled(services: Services, user: User, secret: str) -> bool:
+    """Whether ``secret`` is the user's enrolled one: a set-up carrying it is spent (its
+    replay would show the active secret again, or issue new recovery codes). A secret
+    that does not open is not this one."""
+    try:
+        current = load(services, user)
+    except InvalidBlob:
+        return False
+    return current is not None and hmac.compare_digest(current.secret.encode(),
+                                                       secret.encode())
 
 
 def store(services: Services, user: User, secret: str) -> None:

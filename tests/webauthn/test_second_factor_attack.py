@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -483,3 +484,52 @@ def test_a_disabled_user_passes_no_second_factor(services: Services, app: Any) -
     assert r.status_code in (200, 303) and not inside(client)
     mine = [e for e in audit_events(services, "mfa_verify") if e["actor_user"] == username]
     assert [(e["outcome"], e["reason"]) for e in mine] == [("failure", "user disabled")]
+
+
+def test_a_confirmed_authenticator_set_up_is_not_replayed(services: Services,
+                                                          app: Any) -> None:
+    """The account page's pending set-up (its sealed cookie, 15 minutes) answered again
+    after its confirmation: with a wrong code it showed the now active secret, with a
+    right one it issued a new set of recovery codes. Once confirmed it is spent."""
+    username = person(services)
+    client = browser(app)
+    login(client, username)
+    csrf = csrf_of(client.get("/portal/account").text)
+    r = client.post("/portal/account/totp", data={"csrf_token": csrf, "password": DEMO_PASSWORD})
+    pending = client.cookies.get("gg_totp_pending") or ""
+    found = re.search(r'<code id="secret">([A-Z2-7]+)</code>', r.text)
+    assert found, r.text
+    secret = pyotp.TOTP(found.group(1))
+    r = client.post("/portal/account/totp/confirm", data={"csrf_token": csrf,
+                                                          "code": secret.now()})
+    assert r.status_code == 200 and services.org.get_user(username).has_totp
+    issued = len(audit_events(services, "recovery_codes_issued"))
+    client.cookies.set("gg_totp_pending", pending, domain="localhost.local",
+                       path="/portal/account")
+    r = client.post("/portal/account/totp/confirm", data={"csrf_token": csrf, "code": "000000"})
+    assert r.status_code == 400 and secret.secret not in r.text
+    client.cookies.set("gg_totp_pending", pending, domain="localhost.local",
+                       path="/portal/account")
+    r = client.post("/portal/account/totp/confirm", data={
+        "csrf_token": csrf, "code": secret.at(datetime.now(UTC) + timedelta(seconds=30))})
+    assert r.status_code == 400 and len(audit_events(services, "recovery_codes_issued")) == issued
+
+
+def test_wrong_codes_confirming_an_authenticator_lock_as_elsewhere(services: Services,
+                                                                   app: Any) -> None:
+    """Wrong codes at the account page's set-up confirmation counted toward the lock but
+    the lock had no ``login_lockout`` record and left the session on: as everywhere
+    else now."""
+    username = person(services)
+    client = browser(app)
+    login(client, username)
+    csrf = csrf_of(client.get("/portal/account").text)
+    client.post("/portal/account/totp", data={"csrf_token": csrf, "password": DEMO_PASSWORD})
+    for _ in range(services.settings.lockout_threshold):
+        r = client.post("/portal/account/totp/confirm", data={
+            "csrf_token": csrf, "code": "000000"}, follow_redirects=False)
+    assert services.org.get_user(username).locked_until is not None
+    assert r.status_code == 303 and r.headers["location"].startswith("/portal/login")
+    lock = [e for e in audit_events(services, "login_lockout") if e["actor_user"] == username]
+    assert len(lock) == 1 and lock[0]["outcome"] == "deny"
+    assert client.get("/portal/account", follow_redirects=False).status_code == 303

@@ -244,6 +244,8 @@ async def totp_confirm(request: Request) -> Response:
     try:
         codes = await account.confirm_totp(token, str(form.get("code") or ""))
     except ValidationError as exc:
+        if await run_in_threadpool(_gone, request):  # the wrong code locked the account
+            return _to_login(request)
         if exc.extra.get("field") == "code":
             try:
                 pending = account.pending(token)
