@@ -175,7 +175,6 @@ def test_a_locked_account_passes_no_second_factor_on_another_session(
     username = person(services, secret=secret)
     user = services.org.get_user(username)
     codes = RecoveryCodes(services.engine, services.keys, services.clock).replace(user.id)
-    key = SoftKey(RP_ID, BASE_URL)
     waiting = [browser(app) for _ in range(3)]
     tokens = [at_totp_step(c, username) for c in waiting]
     locker = browser(app)
@@ -201,9 +200,7 @@ def test_a_locked_account_passes_no_second_factor_on_another_session(
     with services.engine.begin() as conn:
         conn.execute(sa.update(users).where(users.c.username == username).values(
             failed_logins=0, first_failed_at=None, locked_until=None))
-    store = PasskeyStore(services.engine, services.keys, services.clock)
-    assert store.add(user.id, credential_id=key.id, public_key=key._cose(), sign_count=0,
-                     transports=[], name="desk key")
+    key = with_key(services, username)
     client = waiting[2]
     client.cookies.clear()
     r = login(client, username)
@@ -222,22 +219,32 @@ def test_a_locked_account_passes_no_second_factor_on_another_session(
     assert last["outcome"] == "failure" and last["reason"] == "account locked"
 
 
-def _admin_with_key(services: Services, app: Any, *, with_totp: bool) -> tuple[TestClient, str]:
-    """A security administrator signed in with a key (and TOTP enrolled, if asked)."""
-    secret = pyotp.random_base32() if with_totp else None
-    username = person(services, roles=("secadmin",), secret=secret)
+def with_key(services: Services, username: str) -> SoftKey:
+    """A key of the user's, registered as the account page would."""
     key = SoftKey(RP_ID, BASE_URL)
-    user = services.org.get_user(username)
-    store = PasskeyStore(services.engine, services.keys, services.clock)
-    assert store.add(user.id, credential_id=key.id, public_key=key._cose(), sign_count=0,
-                     transports=[], name="only key")
-    client = browser(app)
+    assert PasskeyStore(services.engine, services.keys, services.clock).add(
+        services.org.get_user(username).id, credential_id=key.id, public_key=key._cose(),
+        sign_count=0, transports=[], name="desk key")
+    return key
+
+
+def signed_in_with(client: TestClient, username: str, key: SoftKey) -> None:
+    """The password, then the key."""
+    client.cookies.clear()
     r = login(client, username)
     assert r.headers["location"].startswith("/portal/login/webauthn")
     options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
     assert post_json(client, "/portal/login/webauthn",
                      {"credential": key.get(options), "next": "/portal"}).status_code == 200
     assert inside(client)
+
+
+def _admin_with_key(services: Services, app: Any, *, with_totp: bool) -> tuple[TestClient, str]:
+    """A security administrator signed in with a key (and TOTP enrolled, if asked)."""
+    secret = pyotp.random_base32() if with_totp else None
+    username = person(services, roles=("secadmin",), secret=secret)
+    client = browser(app)
+    signed_in_with(client, username, with_key(services, username))
     return client, username
 
 
@@ -353,16 +360,11 @@ def test_removing_a_key_with_the_password_alone_needs_a_fresh_sign_in(
     password as the proof, the sign-in must now be of the last five minutes (a current
     TOTP code proves the second factor itself)."""
     username = person(services)
-    key = SoftKey(RP_ID, BASE_URL)
+    key = with_key(services, username)
     user = services.org.get_user(username)
     store = PasskeyStore(services.engine, services.keys, services.clock)
-    assert store.add(user.id, credential_id=key.id, public_key=key._cose(), sign_count=0,
-                     transports=[], name="desk key")
     client = browser(app)
-    login(client, username)
-    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
-    assert post_json(client, "/portal/login/webauthn",
-                     {"credential": key.get(options), "next": "/portal"}).status_code == 200
+    signed_in_with(client, username, key)
     with services.engine.begin() as conn:
         conn.execute(sa.update(sessions).where(sessions.c.username == username).values(
             authenticated_at=services.clock() - timedelta(seconds=301)))
@@ -372,10 +374,7 @@ def test_removing_a_key_with_the_password_alone_needs_a_fresh_sign_in(
     refused = [e for e in audit_events(services, "webauthn_remove")
                if e["actor_user"] == username][-1]
     assert refused["outcome"] == "failure" and "within 300 s" in refused["reason"]
-    client.cookies.clear()
-    login(client, username)
-    options = post_json(client, "/portal/login/webauthn/options", {}).json()["options"]
-    post_json(client, "/portal/login/webauthn", {"credential": key.get(options), "next": "/"})
+    signed_in_with(client, username, key)
     assert _remove_key(services, client, username).status_code == 303
     assert store.count(user.id) == 0
 

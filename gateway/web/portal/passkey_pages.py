@@ -64,8 +64,8 @@ from gateway.web.portal.routes import (
     _stage_session,
     _to_login,
     _user,
-    blocked,
     stage_of,
+    stop_blocked,
 )
 from texts import Text
 
@@ -257,19 +257,11 @@ async def verify_submit(request: Request) -> Response:
 
 
 async def _locked(request: Request, row: SessionRow, user: User) -> JSONResponse | None:
-    """A locked account's key is not checked (``routes.refused_locked``: the lock ended
-    only the session that caused it), nor a disabled user's; this session ends, the
-    refusal is audited."""
-    services = _services(request)
-    reason = blocked(user, services.clock())
-    if reason is None:
-        return None
-    _provider(request).store.revoke_session(
-        row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    """A locked account's key is not checked, nor a disabled user's
+    (``routes.stop_blocked``); the answer to the script, or None."""
     try:
-        await _emit(request, _record(request, "webauthn_verify", "failure",
-                                     actor_user=row.username, department=user.department,
-                                     reason=reason, extra={"sid": row.sid}))
+        if await stop_blocked(request, row, user, "webauthn_verify") is None:
+            return None
     except AuditUnavailable:
         return _error(request, "error", 503)
     response = _error(request, "pk_failed") if user.status != "active" else _error(

@@ -481,23 +481,33 @@ def blocked(user: User, now: datetime) -> str | None:
     return None
 
 
-async def refused_locked(request: Request, row: SessionRow, user: User,
-                         event: str) -> Response | None:
+async def stop_blocked(request: Request, row: SessionRow, user: User,
+                       event: str) -> str | None:
     """A locked account passes no second factor: the lock ended only the session that
     caused it, and a code checked on another one (and its success lifting the lock)
-    would let parallel sessions outrun the lockout. Refused uncounted, as the password
-    step refuses a locked account; the session ends; audited. A user disabled since
-    the password likewise (to the sign-in page)."""
+    would let parallel sessions outrun the lockout. A user disabled since the password
+    likewise. Refused uncounted, as the password step refuses a locked account: the
+    session ends, the refusal is audited (``event`` failure); its reason, or None
+    when the user may go on. Raises AuditUnavailable."""
     services = _services(request)
     reason = blocked(user, services.clock())
     if reason is None:
         return None
     _provider(request).store.revoke_session(
         row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    await _emit(request, _record(request, event, "failure", actor_user=row.username,
+                                 department=user.department, reason=reason,
+                                 extra={"sid": row.sid}))
+    return reason
+
+
+async def refused_locked(request: Request, row: SessionRow, user: User,
+                         event: str) -> Response | None:
+    """``stop_blocked`` at a page's step: the sign-in page saying the account is locked
+    (a disabled user: the sign-in page), or None."""
     try:
-        await _emit(request, _record(request, event, "failure", actor_user=row.username,
-                                     department=user.department, reason=reason,
-                                     extra={"sid": row.sid}))
+        if await stop_blocked(request, row, user, event) is None:
+            return None
     except AuditUnavailable:
         return _audit_failed()
     if user.status != "active":
