@@ -532,3 +532,49 @@ def test_wrong_codes_confirming_an_authenticator_lock_as_elsewhere(services: Ser
     lock = [e for e in audit_events(services, "login_lockout") if e["actor_user"] == username]
     assert len(lock) == 1 and lock[0]["outcome"] == "deny"
     assert client.get("/portal/account", follow_redirects=False).status_code == 303
+
+
+def lock(services: Services, username: str) -> None:
+    """The account locked by failures elsewhere."""
+    for _ in range(services.settings.lockout_threshold):
+        services.org.record_failure(username, threshold=services.settings.lockout_threshold,
+                                    window_seconds=services.settings.lockout_window_seconds)
+
+
+def test_a_locked_account_enrols_no_factor_at_the_sign_in(services: Services,
+                                                          app: Any) -> None:
+    """An administrator's required enrolment (TOTP, or a key under
+    webauthn_required_for_admins) reached before the lock went on after it and made
+    the session active. Refused as at the other steps."""
+    username = person(services, roles=("secadmin",))
+    client = browser(app)
+    r = login(client, username)
+    assert r.headers["location"].startswith("/portal/login/enrol")
+    page = client.get(r.headers["location"])
+    secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', page.text)
+    assert secret, page.text
+    lock(services, username)
+    r = client.post("/portal/login/enrol", data={
+        "csrf_token": csrf_of(page.text), "code": pyotp.TOTP(secret.group(1)).now(),
+        "next": "/portal"}, follow_redirects=False)
+    assert "账号已锁定" in r.text and not inside(client)
+    assert not services.org.get_user(username).has_totp
+    last = [e for e in audit_events(services, "mfa_enrol") if e["actor_user"] == username][-1]
+    assert last["outcome"] == "failure" and last["reason"] == "account locked"
+
+    other = person(services, roles=("secadmin",))
+    was = services.settings
+    services.settings = dataclasses.replace(was, webauthn_required_for_admins=True)
+    try:
+        r = login(client, other)
+        assert r.headers["location"].startswith("/portal/login/passkey-enrol")
+        options = post_json(client, "/portal/account/passkeys/options", {"name": "k"})
+        lock(services, other)
+        r = post_json(client, "/portal/account/passkeys", {
+            "credential": SoftKey(RP_ID, BASE_URL).create(options.json()["options"])})
+    finally:
+        services.settings = was
+    assert r.status_code == 403 and r.json()["error"].startswith("账号已锁定")
+    assert not inside(client)
+    user = services.org.get_user(other)
+    assert PasskeyStore(services.engine, services.keys, services.clock).count(user.id) == 0

@@ -256,11 +256,12 @@ async def verify_submit(request: Request) -> Response:
                                             amr=row.amr + " hwk"))
 
 
-async def _locked(request: Request, row: SessionRow, user: User) -> JSONResponse | None:
-    """A locked account's key is not checked, nor a disabled user's
+async def _locked(request: Request, row: SessionRow, user: User,
+                  event: str = "webauthn_verify") -> JSONResponse | None:
+    """A locked account's key is not checked or registered, nor a disabled user's
     (``routes.stop_blocked``); the answer to the script, or None."""
     try:
-        if await stop_blocked(request, row, user, "webauthn_verify") is None:
+        if await stop_blocked(request, row, user, event) is None:
             return None
     except AuditUnavailable:
         return _error(request, "error", 503)
@@ -465,6 +466,8 @@ async def register_submit(request: Request) -> Response:
     if found is None:
         return _error(request, "pk_expired", 401)
     row, user = found
+    if (locked := await _locked(request, row, user, "webauthn_register")) is not None:
+        return locked
     try:
         key = await run_in_threadpool(
             _ceremonies(request).register, user, _ceremony_token(request), row.sid,

@@ -646,6 +646,8 @@ async def enrol_submit(request: Request) -> Response:
     if not csrf_ok(request, form):
         return render(request, "enrol.html", status=400, **_enrol_context(
             request, user, secret, next_url, Translator(page_lang(request))("csrf")))
+    if locked := await refused_locked(request, row, user, "mfa_enrol"):
+        return locked
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
         return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
