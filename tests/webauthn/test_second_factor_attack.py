@@ -578,3 +578,19 @@ def test_a_locked_account_enrols_no_factor_at_the_sign_in(services: Services,
     assert not inside(client)
     user = services.org.get_user(other)
     assert PasskeyStore(services.engine, services.keys, services.clock).count(user.id) == 0
+
+
+def test_transports_that_are_no_list_are_not_kept(services: Services, app: Any) -> None:
+    """``"transports": "usb"`` (a string, not a list) was kept letter by letter:
+    "u,s,b". What is not a list of strings is no transport."""
+    username = person(services)
+    client = browser(app)
+    login(client, username)
+    r = post_json(client, "/portal/account/passkeys/options", {"name": "odd"})
+    answer = SoftKey(RP_ID, BASE_URL).create(r.json()["options"])
+    answer["response"]["transports"] = "usb"
+    assert post_json(client, "/portal/account/passkeys", {"credential": answer}
+                     ).status_code == 200
+    user = services.org.get_user(username)
+    [key] = PasskeyStore(services.engine, services.keys, services.clock).of_user(user.id)
+    assert key.transports == ()

@@ -271,7 +271,9 @@ def _weak_key(cose: bytes) -> str | None:
 def _transports(credential: Any) -> list[str]:
     data = json.loads(credential) if isinstance(credential, str) else credential
     found = (data.get("response") or {}).get("transports") or []
-    return [t for t in found if isinstance(t, str)][:8]
+    if not isinstance(found, list):  # a string would be kept letter by letter
+        return []
+    return [t for t in found if isinstance(t, str) and t.isascii() and "," not in t][:8]
 
 
 def key_name(raw: str) -> str:
