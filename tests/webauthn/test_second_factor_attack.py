@@ -18,10 +18,12 @@ import cbor2
 import pyotp
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.cli.main import cli
 from gateway.idp import totp
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.tables import sessions
@@ -594,3 +596,22 @@ def test_transports_that_are_no_list_are_not_kept(services: Services, app: Any) 
     user = services.org.get_user(username)
     [key] = PasskeyStore(services.engine, services.keys, services.clock).of_user(user.id)
     assert key.transports == ()
+
+
+def test_a_key_id_past_the_column_is_no_such_key(services: Services, app: Any) -> None:
+    """``key_id=99999999999999999999`` on the account page was a 500 (SQLite's
+    OverflowError, PostgreSQL's integer out of range), and a traceback in
+    ``govgate passkey remove --id``; it is no such key."""
+    username = person(services)
+    client = browser(app)
+    login(client, username)
+    page = client.get("/portal/account")
+    r = client.post("/portal/account/passkeys/remove", data={
+        "csrf_token": csrf_of(page.text), "key_id": "9" * 20, "password": DEMO_PASSWORD},
+        follow_redirects=False)
+    assert r.status_code == 404 and "没有这个密钥" in r.text
+    env = {"GOVGATE_HOME": str(services.settings.home),
+           "GOVGATE_DATABASE_URL": services.settings.database_url, "LC_ALL": "C.UTF-8"}
+    done = CliRunner().invoke(cli, ["passkey", "remove", "--user", username, "--id", "9" * 20],
+                              env=env)
+    assert done.exit_code == 1 and "has no key with id" in done.output

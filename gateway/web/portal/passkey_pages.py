@@ -542,12 +542,12 @@ async def remove_submit(request: Request) -> Response:
         services = _services(request)
         store = PasskeyStore(services.engine, services.keys, services.clock)
         raw = _field(form, "key_id")
-        if raw.isdigit() and await _last_factor(request, account, user, store, int(raw)):
+        key_id = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if await _last_factor(request, account, user, store, key_id):
             raise ValidationError(LAST_FACTOR, problems=[LAST_FACTOR])
         if not (user.has_totp and _field(form, "code").strip()):
             await _fresh_for_removal(request, account)
-        removed = await run_in_threadpool(store.remove, user.id, int(raw)) \
-            if raw.isdigit() else None
+        removed = await run_in_threadpool(store.remove, user.id, key_id)
         if removed is None:
             raise NotFound(Text("webauthn.no_key", "no such key"))
         await account.emit(account.record("webauthn_remove", "success", "on the account page",
