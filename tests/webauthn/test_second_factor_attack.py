@@ -165,6 +165,19 @@ def test_the_password_does_not_wipe_the_count_of_wrong_codes(services: Services,
     csrf = at_totp_step(client, username)
     assert send_code(client, csrf, pyotp.TOTP(secret).now()).status_code == 303
     assert failures(services, username) == 0
+    # and a forced password change that completes it
+    changer = person(services)
+    services.org.require_password_change(changer, "test")
+    assert login(client, changer, "wrong password 1").status_code == 200
+    r = login(client, changer)
+    assert r.headers["location"].startswith("/portal/login/change")
+    assert failures(services, changer) == 1
+    page = client.get(r.headers["location"])
+    new = "蓝色 列车 穿过 十二座 桥"
+    r = client.post("/portal/login/change", data={
+        "csrf_token": csrf_of(page.text), "new_password": new, "confirm_password": new,
+        "next": "/portal"}, follow_redirects=False)
+    assert r.headers["location"] == "/portal" and failures(services, changer) == 0
 
 
 def test_a_locked_account_passes_no_second_factor_on_another_session(

@@ -382,6 +382,8 @@ async def _advance(request: Request, row: SessionRow, done: set[str], next_url: 
     if user is None or user.status != "active":
         return _to_login(request)
     stage = stage_of(request, user, done)
+    if stage == "active":  # the sign-in is complete: its failures are forgiven
+        _services(request).org.record_success(row.username)
     token = _provider(request).store.advance_session(row.sid, stage, amr=amr)
     response = RedirectResponse(_go(stage, next_url), status_code=303)
     _set_session_cookie(request, response, token)
