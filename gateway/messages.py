@@ -851,4 +851,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.usernames": ("{dn}：有 {n} 个用户名（{names}）；一个条目只能是一个人、一个用户名", "{dn}: {n} usernames ({names}); one entry is one person with one"),
     "directory.group_twice": ("有 {n} 个组名为 {cn!r}：{dns}；映射的组只能是一个条目", "{n} groups are named {cn!r}: {dns}; a mapped group is one entry"),
     "directory.control": ("{dn}：{what} 含有控制字符 U+{code}", "{dn}: the {what} holds the control character U+{code}"),
+    # -- the attack of 2026-12-05 on the second factors (h-passkey) -------------------
+    "webauthn.last_factor": ("这是您最后一个第二因素：管理员须以两个因素登录；请先登记另一个密钥（或设置动态口令）再删除", "this is your last second factor: an administrator signs in with two factors; register another key (or set up an authenticator) first"),
+    "webauthn.remove_reauth": ("登录已超过 {minutes} 分钟：请输入当前动态口令，或退出并重新登录后再删除密钥", "you signed in more than {minutes} minutes ago: give a current code, or sign out and in again, to remove a key"),
 }

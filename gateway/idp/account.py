@@ -145,11 +145,20 @@ class Account:
         if ok:
             self.services.org.record_success(self.username)
             return
+        await self._failed(self.record("account_reauth", "failure",
+                                       f"{what}: wrong password or code"))
+        if code.strip():
+            raise invalid(Text("account.wrong_proof", "wrong password or code"), field)
+        raise invalid(Text("account.wrong_password", "wrong password"), field)
+
+    async def _failed(self, record: AuditRecord) -> None:
+        """Count a wrong password or code; the one that locks is audited and ends this
+        session, as at the sign-in."""
         settings = self.services.settings
         after = self.services.org.record_failure(
             self.username, threshold=settings.lockout_threshold,
             window_seconds=settings.lockout_window_seconds)
-        records = [self.record("account_reauth", "failure", f"{what}: wrong password or code")]
+        records = [record]
         if after.locked_until is not None and after.locked_until > self.services.clock():
             records.append(self.record("login_lockout", "deny", "too many wrong passwords "
                                        "or codes on the account page"))
@@ -157,9 +166,6 @@ class Account:
                 self.provider.store.revoke_session(
                     self.sid, ttl_seconds=settings.access_token_lifetime)
         await self.emit(*records)
-        if code.strip():
-            raise invalid(Text("account.wrong_proof", "wrong password or code"), field)
-        raise invalid(Text("account.wrong_password", "wrong password"), field)
 
     # -- password ----------------------------------------------------------------------
 
@@ -203,6 +209,8 @@ class Account:
             raise expired from None
         if int(data.get("exp", 0)) < self.services.clock().timestamp():
             raise expired
+        if totp.is_enrolled(self.services, self.user(), str(data["secret"])):
+            raise expired  # confirmed already: spent
         return str(data["secret"])
 
     async def start_totp(self, *, password: str = "", code: str = "") -> Pending:
@@ -227,10 +235,7 @@ class Account:
         ok = await run_in_threadpool(totp.check, self.services, self.provider.store,
                                      pyotp.TOTP(secret), code, self.username)
         if not ok:
-            settings = self.services.settings
-            self.services.org.record_failure(self.username, threshold=settings.lockout_threshold,
-                                             window_seconds=settings.lockout_window_seconds)
-            await self.emit(self.record("mfa_enrol", "failure", "wrong or reused code"))
+            await self._failed(self.record("mfa_enrol", "failure", "wrong or reused code"))
             raise invalid(Text("account.bad_code", "wrong or already used code"), "code")
         await run_in_threadpool(totp.store, self.services, user, secret)
         made = await run_in_threadpool(self.codes.replace, user.id)

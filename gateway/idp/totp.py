@@ -13,6 +13,7 @@ from gateway.idp.oauth2.store import Store
 from gateway.org import User
 from gateway.services import Services
 from gateway.tables import users
+from keys.errors import InvalidBlob
 
 TOTP_ISSUER = "govgate"
 
@@ -32,6 +33,18 @@ def load(services: Services, user: User) -> pyotp.TOTP | None:
     return pyotp.TOTP(secret)
 
 
+def is_enrolled(services: Services, user: User, secret: str) -> bool:
+    """Whether ``secret`` is the user's enrolled one: a set-up carrying it is spent (its
+    replay would show the active secret again, or issue new recovery codes). A secret
+    that does not open is not this one."""
+    try:
+        current = load(services, user)
+    except InvalidBlob:
+        return False
+    return current is not None and hmac.compare_digest(current.secret.encode(),
+                                                       secret.encode())
+
+
 def store(services: Services, user: User, secret: str) -> None:
     """Enrol ``secret`` for the user (replacing any earlier one)."""
     sealed = services.keys.seal(secret.encode(), secret_context(user.id))
@@ -44,7 +57,9 @@ def check(services: Services, idp_store: Store, totp: pyotp.TOTP, code: str, use
     """Constant-time check within one step either side; each step is accepted once
     (``idp_store.remember_assertion``), so a code seen over a shoulder is spent."""
     code = code.strip()
-    if len(code) != 6 or not code.isdigit():
+    # isdigit() also says yes to Arabic-Indic, full-width and superscript digits, on
+    # which compare_digest raises TypeError: only ASCII digits are a code
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return False
     now = services.clock()
     step = totp.timecode(now)

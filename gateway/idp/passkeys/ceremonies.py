@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +26,8 @@ from gateway.settings import Settings, is_ip_address
 
 USER_HANDLE_PURPOSE = "idp.webauthn_user"
 MAX_NAME = 64
+MIN_RSA_BITS = 2048
+_CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,1400}")
 # what the library raises on a bad answer, beside its own WebAuthnException
 _MALFORMED = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
 
@@ -43,8 +46,10 @@ def _lib() -> SimpleNamespace:
     from webauthn.helpers import (
         base64url_to_bytes,
         bytes_to_base64url,
+        decode_credential_public_key,
         parse_authentication_credential_json,
     )
+    from webauthn.helpers.decode_credential_public_key import DecodedRSAPublicKey
     from webauthn.helpers.exceptions import WebAuthnException
     from webauthn.helpers.structs import (
         AuthenticatorSelectionCriteria,
@@ -61,6 +66,8 @@ def _lib() -> SimpleNamespace:
         verify_registration_response=verify_registration_response,
         base64url_to_bytes=base64url_to_bytes, bytes_to_base64url=bytes_to_base64url,
         parse_authentication_credential_json=parse_authentication_credential_json,
+        decode_credential_public_key=decode_credential_public_key,
+        DecodedRSAPublicKey=DecodedRSAPublicKey,
         refused=(WebAuthnException, *_MALFORMED),
         AuthenticatorSelectionCriteria=AuthenticatorSelectionCriteria,
         PublicKeyCredentialDescriptor=PublicKeyCredentialDescriptor,
@@ -169,6 +176,8 @@ class Ceremonies:
             transports = [str(t) for t in (_transports(credential))]
         except w.refused as exc:
             raise CeremonyFailed(f"registration refused: {exc}") from None
+        if (weak := _weak_key(verified.credential_public_key)) is not None:
+            raise CeremonyFailed(f"registration refused: {weak}")
         credential_id = w.bytes_to_base64url(verified.credential_id)
         if not self.store.add(user.id, credential_id=credential_id,
                               public_key=verified.credential_public_key,
@@ -215,7 +224,8 @@ class Ceremonies:
             parsed = w.parse_authentication_credential_json(_json(credential))
         except w.refused as exc:
             raise CeremonyFailed(f"malformed credential: {exc}") from None
-        found = self.store.find(parsed.id)
+        # base64url letters only: PostgreSQL's text holds no NUL, and no stored id is else
+        found = self.store.find(parsed.id) if _CREDENTIAL_ID.fullmatch(parsed.id) else None
         if found is None:
             raise CeremonyFailed("unknown credential (not registered, or removed)")
         if user is not None and found.user_id != user.id:
@@ -246,10 +256,24 @@ class Ceremonies:
         return Assertion(credential=found, user_verified=verified.user_verified)
 
 
+def _weak_key(cose: bytes) -> str | None:
+    """Why a verified credential's public key is too weak to keep, or None: the library
+    checks its algorithm against the accepted list (ES256, EdDSA, RS256), not an RSA
+    modulus's size, and 密评 (as NIST SP 800-131A) accepts RSA from 2048 bits."""
+    decoded = _lib().decode_credential_public_key(cose)
+    if isinstance(decoded, _lib().DecodedRSAPublicKey):
+        bits = int.from_bytes(decoded.n, "big").bit_length()
+        if bits < MIN_RSA_BITS:
+            return f"{bits}-bit RSA key (at least {MIN_RSA_BITS} bits)"
+    return None
+
+
 def _transports(credential: Any) -> list[str]:
     data = json.loads(credential) if isinstance(credential, str) else credential
     found = (data.get("response") or {}).get("transports") or []
-    return [t for t in found if isinstance(t, str)][:8]
+    if not isinstance(found, list):  # a string would be kept letter by letter
+        return []
+    return [t for t in found if isinstance(t, str) and t.isascii() and "," not in t][:8]
 
 
 def key_name(raw: str) -> str:

@@ -29,6 +29,7 @@ from gateway.storage import write_transaction
 CHALLENGE_SECONDS = 120
 CEREMONY_PURPOSE = "idp.webauthn_ceremony"
 PURPOSES = ("register", "verify", "login")
+MAX_ID = 2**31 - 1  # the credentials' id column (INTEGER)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ class PasskeyStore:
 
     def remove(self, user_id: int, key_id: int) -> Credential | None:
         """Remove one of the user's credentials; the removed one, or None."""
+        if not 0 < key_id <= MAX_ID:  # past the column: no such key, not an overflow
+            return None
         with write_transaction(self.engine) as conn:
             row = conn.execute(sa.select(credentials).where(
                 credentials.c.id == key_id, credentials.c.user_id == user_id)).mappings().first()

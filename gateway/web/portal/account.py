@@ -62,6 +62,7 @@ from gateway.web.portal.routes import (
     _to_login,
     _totp_failed,
     _user,
+    refused_locked,
 )
 
 BASE = "/portal/account"
@@ -243,6 +244,8 @@ async def totp_confirm(request: Request) -> Response:
     try:
         codes = await account.confirm_totp(token, str(form.get("code") or ""))
     except ValidationError as exc:
+        if await run_in_threadpool(_gone, request):  # the wrong code locked the account
+            return _to_login(request)
         if exc.extra.get("field") == "code":
             try:
                 pending = account.pending(token)
@@ -325,6 +328,8 @@ async def recovery_submit(request: Request) -> Response:
     user = _user(request, row.username)
     if user is None:
         return _to_login(request)
+    if locked := await refused_locked(request, row, user, "mfa_recovery"):
+        return locked
     services = _services(request)
     codes = RecoveryCodes(services.engine, services.keys, services.clock)
     if not await run_in_threadpool(codes.use, user.id, str(form.get("recovery_code") or "")):

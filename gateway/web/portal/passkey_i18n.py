@@ -48,4 +48,6 @@ PASSKEY_MESSAGES: dict[str, tuple[str, str]] = {
     "acct_done_passkey_removed": ("安全密钥已删除。", "The security key is removed."),
     # -- hardening (h-harden) --------------------------------------------------------
     "pk_reauth": ("登录已超过 {minutes} 分钟：请退出并重新登录后再登记密钥。", "You signed in more than {minutes} minutes ago: sign out and in again to register a key."),
+    # -- the attack of 2026-12-05 on the second factors (h-passkey) -----------------
+    "pk_totp_reauth": ("登录已超过 {minutes} 分钟：请退出并重新登录后再设置动态口令。", "You signed in more than {minutes} minutes ago: sign out and in again to set up an authenticator."),
 }

@@ -31,8 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.errors import AuditUnavailable, NotFound
+from gateway.errors import AuditUnavailable, NotFound, ValidationError
 from gateway.idp.account import Account
+from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import (
@@ -64,16 +65,13 @@ from gateway.web.portal.routes import (
     _to_login,
     _user,
     stage_of,
+    stop_blocked,
 )
 from texts import Text
 
 CEREMONY_COOKIE = "gg_webauthn"
 MAX_KEYS = 20
 ALL_FACTORS = {"change", "mfa", "enrol", "webauthn", "passkey_enrol"}
-# a key is registered only this soon after signing in (Keycloak's default maximum
-# authentication age for a new credential): a session cookie taken from an unattended
-# browser cannot add a passkey that would outlive the session
-REGISTER_MAX_AUTH_AGE = 300
 
 
 def _services(request: Request) -> Services:
@@ -237,6 +235,8 @@ async def verify_submit(request: Request) -> Response:
     if isinstance(step, JSONResponse):
         return step
     body, row, user = step
+    if (locked := await _locked(request, row, user)) is not None:
+        return locked
     try:
         found = await run_in_threadpool(
             lambda: _ceremonies(request).verify(_ceremony_token(request), body.get("credential"),
@@ -254,6 +254,21 @@ async def verify_submit(request: Request) -> Response:
     return _went_on(request, await _advance(request, row, {"change", "webauthn"},
                                             safe_next(str(body.get("next") or "")),
                                             amr=row.amr + " hwk"))
+
+
+async def _locked(request: Request, row: SessionRow, user: User,
+                  event: str = "webauthn_verify") -> JSONResponse | None:
+    """A locked account's key is not checked or registered, nor a disabled user's
+    (``routes.stop_blocked``); the answer to the script, or None."""
+    try:
+        if await stop_blocked(request, row, user, event) is None:
+            return None
+    except AuditUnavailable:
+        return _error(request, "error", 503)
+    response = _error(request, "pk_failed") if user.status != "active" else _error(
+        request, "locked", 403, minutes=_minutes_left(user, request))
+    response.delete_cookie(CEREMONY_COOKIE, path="/portal")
+    return response
 
 
 async def totp_instead(request: Request) -> Response:
@@ -424,17 +439,15 @@ async def register_options(request: Request) -> Response:
     if found is None:
         return _error(request, "pk_expired", 401)
     row, user = found
-    age = (_services(request).clock() - row.authenticated_at).total_seconds()
-    if row.stage == "active" and age > REGISTER_MAX_AUTH_AGE:
+    age = stale_for(row.authenticated_at, _services(request).clock())
+    if row.stage == "active" and age is not None:
         try:
             await _emit(request, _record(
                 request, "webauthn_register", "failure", actor_user=user.username,
-                department=user.department, extra={"sid": row.sid},
-                reason=f"sign-in {int(age)} s old: a key is registered only within "
-                       f"{REGISTER_MAX_AUTH_AGE} s of signing in"))
+                department=user.department, extra={"sid": row.sid}, reason=stale_reason(age)))
         except AuditUnavailable:
             return _error(request, "error", 503)
-        return _error(request, "pk_reauth", 403, minutes=REGISTER_MAX_AUTH_AGE // 60)
+        return _error(request, "pk_reauth", 403, minutes=MAX_AUTH_AGE // 60)
     name = key_name(str(body.get("name") or ""))
     if not name:
         return _error(request, "pk_bad_name")
@@ -453,6 +466,8 @@ async def register_submit(request: Request) -> Response:
     if found is None:
         return _error(request, "pk_expired", 401)
     row, user = found
+    if (locked := await _locked(request, row, user, "webauthn_register")) is not None:
+        return locked
     try:
         key = await run_in_threadpool(
             _ceremonies(request).register, user, _ceremony_token(request), row.sid,
@@ -476,6 +491,49 @@ async def register_submit(request: Request) -> Response:
                                               status_code=303))
 
 
+LAST_FACTOR = Text("webauthn.last_factor", "this is your last second factor: an "
+                   "administrator signs in with two factors; register another key (or set "
+                   "up an authenticator) first")
+
+
+def _admin_needs_key(request: Request, user: User) -> bool:
+    """Whether the user is an admin whose second factor must be a key (TOTP does not
+    count for them under ``webauthn_required_for_admins``)."""
+    return bool(_services(request).settings.webauthn_required_for_admins and user.is_admin)
+
+
+async def _last_factor(request: Request, account: Account, user: User, store: PasskeyStore,
+                       key_id: int) -> bool:
+    """Whether removing the user's key ``key_id`` would leave an administrator (等保 L3:
+    two factors) with no second factor, so that the password alone would enrol the next
+    one; the refusal is audited."""
+    keys = await run_in_threadpool(store.of_user, user.id)
+    if not user.is_admin or not any(k.id == key_id for k in keys) or len(keys) > 1 or (
+            user.has_totp and not _admin_needs_key(request, user)):
+        return False
+    await account.emit(account.record(
+        "webauthn_remove", "failure", "refused: the last second factor of an administrator",
+        key=next(k.name for k in keys if k.id == key_id)))
+    return True
+
+
+async def _fresh_for_removal(request: Request, account: Account) -> None:
+    """The password proves the first factor only: removing a key with it needs a
+    sign-in of the last five minutes (with its second factor); refused and audited
+    else."""
+    row = _provider(request).valid_session(request.cookies.get(SESSION_COOKIE))
+    now = _services(request).clock()
+    # no session row (ended meanwhile): refused as a stale one
+    age = stale_for(row.authenticated_at, now) if row is not None else MAX_AUTH_AGE + 1
+    if age is None:
+        return
+    await account.emit(account.record("webauthn_remove", "failure", stale_reason(age)))
+    problem = Text("webauthn.remove_reauth", "you signed in more than {minutes} minutes ago: "
+                   "give a current code, or sign out and in again, to remove a key",
+                   minutes=MAX_AUTH_AGE // 60)
+    raise ValidationError(problem, problems=[problem])
+
+
 async def remove_submit(request: Request) -> Response:
     async def act(account: Account, form: Any) -> None:
         await account.prove("key removal", password=_field(form, "password"),
@@ -484,8 +542,12 @@ async def remove_submit(request: Request) -> Response:
         services = _services(request)
         store = PasskeyStore(services.engine, services.keys, services.clock)
         raw = _field(form, "key_id")
-        removed = await run_in_threadpool(store.remove, user.id, int(raw)) \
-            if raw.isdigit() else None
+        key_id = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if await _last_factor(request, account, user, store, key_id):
+            raise ValidationError(LAST_FACTOR, problems=[LAST_FACTOR])
+        if not (user.has_totp and _field(form, "code").strip()):
+            await _fresh_for_removal(request, account)
+        removed = await run_in_threadpool(store.remove, user.id, key_id)
         if removed is None:
             raise NotFound(Text("webauthn.no_key", "no such key"))
         await account.emit(account.record("webauthn_remove", "success", "on the account page",

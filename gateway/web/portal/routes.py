@@ -34,6 +34,7 @@ from gateway.directory.client import directory_password_ok
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.idp import totp as totp_secret
+from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import passkeys_usable
@@ -283,7 +284,6 @@ class _Attempt:
             return refused
         if user is None or not ok or user.status != "active":
             return await self.wrong(user, ok)
-        org.record_success(username)
         # a directory's password follows the directory's rule, and is changed there
         weak: list[str] = [] if user.must_change or user.source != "local" else (
             await run_in_threadpool(policy_problems, password, username))
@@ -296,6 +296,10 @@ class _Attempt:
         if old is not None and old.revoked_at is None:
             provider.store.revoke_session(old.sid, ttl_seconds=settings.access_token_lifetime)
         stage = stage_of(request, user, set())
+        if stage == "active":
+            # only a complete sign-in clears the failures: a password signed in again
+            # after each few wrong codes would otherwise try the six digits without end
+            org.record_success(username)
         token, row = provider.store.create_session(
             username, stage, amr="pwd", absolute_seconds=settings.session_absolute_timeout,
             source_ip=_ip(request), user_agent=request.headers.get("user-agent"))
@@ -378,6 +382,8 @@ async def _advance(request: Request, row: SessionRow, done: set[str], next_url: 
     if user is None or user.status != "active":
         return _to_login(request)
     stage = stage_of(request, user, done)
+    if stage == "active":  # the sign-in is complete: its failures are forgiven
+        _services(request).org.record_success(row.username)
     token = _provider(request).store.advance_session(row.sid, stage, amr=amr)
     response = RedirectResponse(_go(stage, next_url), status_code=303)
     _set_session_cookie(request, response, token)
@@ -468,6 +474,51 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     return render(request, template, **(ctx | {"error": t("bad_totp")}))
 
 
+def blocked(user: User, now: datetime) -> str | None:
+    """Why the user may pass no factor now ("account locked", "user disabled"), or None."""
+    if user.status != "active":
+        return f"user {user.status}"
+    if user.locked_until is not None and user.locked_until > now:
+        return "account locked"
+    return None
+
+
+async def stop_blocked(request: Request, row: SessionRow, user: User,
+                       event: str) -> str | None:
+    """A locked account passes no second factor: the lock ended only the session that
+    caused it, and a code checked on another one (and its success lifting the lock)
+    would let parallel sessions outrun the lockout. A user disabled since the password
+    likewise. Refused uncounted, as the password step refuses a locked account: the
+    session ends, the refusal is audited (``event`` failure); its reason, or None
+    when the user may go on. Raises AuditUnavailable."""
+    services = _services(request)
+    reason = blocked(user, services.clock())
+    if reason is None:
+        return None
+    _provider(request).store.revoke_session(
+        row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    await _emit(request, _record(request, event, "failure", actor_user=row.username,
+                                 department=user.department, reason=reason,
+                                 extra={"sid": row.sid}))
+    return reason
+
+
+async def refused_locked(request: Request, row: SessionRow, user: User,
+                         event: str) -> Response | None:
+    """``stop_blocked`` at a page's step: the sign-in page saying the account is locked
+    (a disabled user: the sign-in page), or None."""
+    try:
+        if await stop_blocked(request, row, user, event) is None:
+            return None
+    except AuditUnavailable:
+        return _audit_failed()
+    if user.status != "active":
+        return _to_login(request)
+    t = Translator(page_lang(request))
+    return render(request, "login.html", error=t("locked", minutes=_minutes_left(
+        user, request)), info=None, username=row.username, next="/portal")
+
+
 async def _totp_unreadable(request: Request, row: SessionRow, user: User,
                            next_url: str) -> Response:
     """A stored TOTP secret that does not open: refused, fails closed, audited, and
@@ -503,6 +554,8 @@ async def totp_submit(request: Request) -> Response:
     user = _user(request, row.username)
     if user is None:
         return _to_login(request)
+    if locked := await refused_locked(request, row, user, "mfa_verify"):
+        return locked
     try:
         totp = _load_totp(request, user)
     except InvalidBlob:  # altered, or sealed under a key this ring does not hold
@@ -542,6 +595,24 @@ def _open_pending(request: Request, sid: str) -> str | None:
         return None
 
 
+async def _stale_enrol(request: Request, row: SessionRow, user: User) -> Response | None:
+    """A signed-in session (the account page's link, not the sign-in's required step)
+    sets up a first authenticator only soon after signing in, as a key is registered
+    (``gateway.idp.fresh_sign_in``); refused and audited else."""
+    age = stale_for(row.authenticated_at, _services(request).clock())
+    if row.stage != "active" or age is None:
+        return None
+    try:
+        await _emit(request, _record(request, "mfa_enrol", "failure", actor_user=row.username,
+                                     department=user.department, reason=stale_reason(age),
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    t = Translator(page_lang(request))
+    return render_message(request, "error", t("pk_totp_reauth", minutes=MAX_AUTH_AGE // 60),
+                          status=403)
+
+
 async def enrol_page(request: Request) -> Response:
     row = _stage_session(request, "enrol", "active")
     if row is None:
@@ -549,6 +620,8 @@ async def enrol_page(request: Request) -> Response:
     user = _user(request, row.username)
     if user is None or user.has_totp:
         return RedirectResponse("/portal", status_code=303)
+    if stale := await _stale_enrol(request, row, user):
+        return stale
     secret = pyotp.random_base32()
     response = render(request, "enrol.html", **_enrol_context(
         request, user, secret, safe_next(request.query_params.get("next")), None))
@@ -566,12 +639,17 @@ async def enrol_submit(request: Request) -> Response:
         return _to_login(request)
     user = _user(request, row.username)
     secret = _open_pending(request, row.sid)
+    if user is not None and not user.has_totp and (
+            stale := await _stale_enrol(request, row, user)):
+        return stale
     if user is None or user.has_totp or secret is None:
         return RedirectResponse("/portal/login/enrol?" + urlencode({"next": next_url}),
                                 status_code=303)
     if not csrf_ok(request, form):
         return render(request, "enrol.html", status=400, **_enrol_context(
             request, user, secret, next_url, Translator(page_lang(request))("csrf")))
+    if locked := await refused_locked(request, row, user, "mfa_enrol"):
+        return locked
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
         return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
