@@ -14,6 +14,7 @@ from joserfc import jwe
 from joserfc.jwk import ECKey
 
 from tests.catalogue.conftest import World, finance_private_key
+from tests.catalogue.test_forward_auth import record_of, verify
 from tests.catalogue.test_client_changes import CLIENT, GRANT, VEHICLES, sign_in
 from tests.wiring import apply_state
 
@@ -87,6 +88,13 @@ async def test_a_user_through_another_departments_client_gets_what_both_may(
     wang = world.token("nn-jgsw", "nn-web", sub="wang.wu")
     assert "driver_id_number" in await _first(world, wang)
     assert "client_department" not in world.records("proxy_request")[-1]["extra"]
+    # forward-auth: the provider's user through nn-web would have the raw body pass
+    r = await verify(world, VEHICLES, zhang)
+    assert r.status_code == 403 and r.json()["type"].endswith(":shaping_required")
+    assert "x-govgate-assertion" not in r.headers
+    assert record_of(world, r)["extra"]["client_department"] == "nn-jgsw"
+    own = world.token("jgswj", "office-web", sub="zhang.san")
+    assert (await verify(world, VEHICLES, own)).status_code == 200
 
 
 async def test_clients_of_the_provider_and_client_tokens_decide_as_before(
