@@ -14,8 +14,8 @@ from joserfc import jwe
 from joserfc.jwk import ECKey
 
 from tests.catalogue.conftest import World, finance_private_key
-from tests.catalogue.test_forward_auth import record_of, verify
 from tests.catalogue.test_client_changes import CLIENT, GRANT, VEHICLES, sign_in
+from tests.catalogue.test_forward_auth import record_of, verify
 from tests.wiring import apply_state
 
 ROOMS = "/s/offices/api/rooms"
