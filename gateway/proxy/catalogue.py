@@ -250,7 +250,7 @@ def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: D
     if resource is None:
         if system not in snap.tables:
             return decision  # the system serves no catalogue resource
-        return _off_route(snap, req, decision)
+        return _off_route(snap, req, decision, _receivers(req.principal, through))
     req.audit.resource = resource.code
     if not decision.allowed and decision.line is not None:
         return decision  # an explicit deny line wins over any grant
@@ -324,11 +324,22 @@ def _decide_both(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest,
                            "grants": list(joint.grant_ids), "purpose": joint.purpose})
 
 
-def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decision:
+def _receivers(p: Any, through: bool) -> tuple[str | None, ...]:
+    """The departments whose systems receive the answer: the caller's, and for a user's
+    token through another department's client that client's (None: unregistered)."""
+    caller = Caller(p.department or None, p.client_id, p.username, p.client_department)
+    if through and caller.through_another_department:
+        return caller.department, caller.client_department
+    return (caller.department,)
+
+
+def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision,
+               receivers: tuple[str | None, ...]) -> Decision:
     """A request on a system with catalogue resources whose route governs none of it:
     an ambiguous spelling of one is refused (400), another method on one is refused
-    to other departments, and a policy line opens the system to another department
-    only when it is marked ungoverned."""
+    unless every department receiving the answer (``receivers``, :func:`_receivers`)
+    is its provider, and a policy line opens the system to another department only
+    when it is marked ungoverned."""
     system, path = req.system.code, req.target.path
     exact = req.system.case_sensitive
     near = snap.resembling(system, req.method, path, case_sensitive=exact)
@@ -345,7 +356,7 @@ def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decisio
                         any_method=True)
              or snap.resembling(system, req.method, path, case_sensitive=exact,
                                 any_method=True))
-    if other is not None and req.principal.department != other.provider:
+    if other is not None and any(d != other.provider for d in receivers):
         req.audit.resource = other.code
         return Decision(False, "catalogue", (
             f"{req.method} on the route of {other.code} ({other.route.method} "

@@ -95,7 +95,12 @@ async def test_a_user_through_another_departments_client_gets_what_both_may(
     assert record_of(world, r)["extra"]["client_department"] == "nn-jgsw"
     own = world.token("jgswj", "office-web", sub="zhang.san")
     assert (await verify(world, VEHICLES, own)).status_code == 200
-
+    # another method on the governed route (a lax upstream answers any): the provider's
+    # own department reaches it, through its own client only
+    for token, status in ((zhang, 403), (own, 405)):
+        r = await world.http.post(VEHICLES, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == status, r.text
+    assert "through the catalogue only" in world.records("proxy_request")[-2]["reason"]
 
 async def test_clients_of_the_provider_and_client_tokens_decide_as_before(
         world: World) -> None:
