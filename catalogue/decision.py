@@ -15,6 +15,12 @@ lists or withholds (``shareable: false``) are never released. Several
 matching grants add up (the union of their items; ``until`` is the latest).
 Every decision carries its reason, naming the grant(s) used, or why none
 applied (expired, revoked, another client, not yet valid).
+
+The consumer is the system that receives the data. A user's token through a client
+(a department's system) is decided for the user's department AND, when the client is
+registered to another department (or to none: an unregistered client), for the
+client's (``Caller.client_side``); :func:`both` is the one reading of two such
+decisions (a delegated token's two sides too): the items allowed to both.
 """
 
 from __future__ import annotations
@@ -34,6 +40,18 @@ class Caller:
     # the department the client is registered to now (the gateway's client registry):
     # a grant naming the client holds only while it is the consumer's; None, unknown
     client_department: str | None = None
+
+    @property
+    def through_another_department(self) -> bool:
+        """A user's call through a client not registered to the user's department (or
+        to none known): the data lands in the client's system, which must be allowed
+        it too."""
+        return (self.username is not None and self.client_id is not None
+                and self.client_department != self.department)
+
+    def client_side(self) -> Caller:
+        """The client of a user's call, as its own client-credentials token would be."""
+        return Caller(self.client_department, self.client_id, None, self.client_department)
 
 
 @dataclass(frozen=True)
@@ -124,3 +142,30 @@ def decide(
         until=max(g.ends_at() for g in used),
         purpose="; ".join(purposes),
     )
+
+
+def both(first: CatalogueDecision, second: CatalogueDecision,
+         names: tuple[str, str]) -> CatalogueDecision:
+    """One decision for a request two callers make together (a user through a client of
+    another department, a delegated token's user and acting client; ``names`` say who
+    each is in the reason): allowed when both are, the items allowed to both (in the
+    first's order), shaped unless neither is shaped, until the earlier end."""
+    named = tuple(zip(names, (first, second), strict=True))
+    refused = [(n, d) for n, d in named if not d.allowed]
+    if refused:
+        return CatalogueDecision(False, "; ".join(f"{n}: {d.reason}" for n, d in refused),
+                                 first.resource, refused[0][1].rule)
+    items = tuple(i for i in first.items if i in second.items)
+    if not items:
+        return CatalogueDecision(False, f"{first.resource}: no item is granted to both "
+                                 + " and ".join(f"{n} ({', '.join(d.items)})" for n, d in named),
+                                 first.resource, "no_grant")
+    ends = [d.until for d in (first, second) if d.until is not None]
+    return CatalogueDecision(
+        True, "; ".join(f"{n}: {d.reason}" for n, d in named), first.resource,
+        "grant" if "grant" in (first.rule, second.rule) else first.rule, items,
+        shape=first.shape or second.shape,
+        grant_ids=tuple(dict.fromkeys((*first.grant_ids, *second.grant_ids))),
+        until=min(ends) if ends else None,
+        purpose="; ".join(p for p in dict.fromkeys((first.purpose, second.purpose)) if p)
+        or None)

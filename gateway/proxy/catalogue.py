@@ -67,6 +67,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, ShapeError, shape
+from catalogue.decision import both
 from catalogue.envelope import bounded
 from catalogue.item_names import item_key
 from catalogue.pagination import count_header
@@ -248,22 +249,31 @@ def _has_body(headers: Mapping[str, str]) -> bool:
             or "transfer-encoding" in headers)
 
 
-def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: Decision
-            ) -> Decision:
-    """The catalogue's decision for the one caller of ``req`` (module docstring)."""
+def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: Decision,
+            *, through: bool = True) -> Decision:
+    """The catalogue's decision for the one caller of ``req`` (module docstring): a
+    user's token through another department's client for both departments
+    (``Caller.through_another_department``; ``through``: not for a delegated token's
+    user side, whose client is decided as the other side)."""
     system, path = req.system.code, req.target.path
     exact = req.system.case_sensitive
     resource = snap.match(system, req.method, path, case_sensitive=exact)
     if resource is None:
         if system not in snap.tables:
             return decision  # the system serves no catalogue resource
-        return _off_route(snap, req, decision)
+        return _off_route(snap, req, decision, _receivers(req.principal, through))
     req.audit.resource = resource.code
     if not decision.allowed and decision.line is not None:
         return decision  # an explicit deny line wins over any grant
     p = req.principal
     caller = Caller(p.department or None, p.client_id, p.username, p.client_department)
     found = catalogue.decide(resource, caller, snap=snap)
+    if through and caller.through_another_department:
+        # the data lands in the client's system: its department must be allowed it too
+        found = both(found, catalogue.decide(resource, caller.client_side(), snap=snap), (
+            f"user {p.username} of {caller.department}",
+            f"client {p.client_id} of {caller.client_department or 'no registration'}"))
+        req.audit.extra["client_department"] = caller.client_department
     req.extra[_KEY] = (resource, found, caller)
     # what the catalogue says, whatever the method: a HEAD has no body to shape, but
     # forward-auth must not hand out an assertion a GET could reuse
@@ -295,7 +305,7 @@ def _decide_both(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest,
                                    audit=dataclasses.replace(
                                        req.audit, extra=dict(req.audit.extra)))
         try:
-            found = _decide(catalogue, snap, side, policy)
+            found = _decide(catalogue, snap, side, policy, through=False)
         except AmbiguousPath:
             req.audit.resource, req.audit.reason = side.audit.resource, side.audit.reason
             raise
@@ -308,39 +318,39 @@ def _decide_both(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest,
     if not decision.allowed or user_found is None or client_found is None:
         return decision  # refused, or no catalogue resource (the policy decided)
     resource, fu, caller = user_found
-    fc = client_found[1]
-    items = tuple(i for i in fu.items if i in fc.items)
-    if not items:
-        return Decision(False, "catalogue", (
-            f"{resource.code}: no item is granted to both user {user.username} "
-            f"({', '.join(fu.items)}) and acting client {client.client_id} "
-            f"({', '.join(fc.items)})"), decision.line)
-    ends = [u for u in (fu.until, fc.until) if u is not None]
-    found = dataclasses.replace(
-        fu, items=items, shape=fu.shape or fc.shape,
-        grant_ids=tuple(dict.fromkeys((*fu.grant_ids, *fc.grant_ids))),
-        until=min(ends) if ends else None,
-        purpose="; ".join(p for p in dict.fromkeys((fu.purpose, fc.purpose)) if p) or None,
-        rule="grant" if "grant" in (fu.rule, fc.rule) else fu.rule,
-        reason=decision.reason)
-    req.extra[_KEY] = (resource, found, caller)
-    req.shape = found.shape
-    req.audit.purpose = found.purpose
+    joint = both(fu, client_found[1], (f"user {user.username}",
+                                       f"acting client {client.client_id}"))
+    if not joint.allowed:
+        return Decision(False, "catalogue", joint.reason, decision.line)
+    req.extra[_KEY] = (resource, joint, caller)
+    req.shape = joint.shape
+    req.audit.purpose = joint.purpose
     if req.shape:
         req.audit.extra["shape"] = True
-    if found.grant_ids:
-        req.audit.extra["grants"] = list(found.grant_ids)
-    return Decision(True, "grant" if found.rule == "grant" else "catalogue", found.reason,
+    if joint.grant_ids:
+        req.audit.extra["grants"] = list(joint.grant_ids)
+    return Decision(True, "grant" if joint.rule == "grant" else "catalogue", joint.reason,
                     decision.line,
-                    extra={"resource": resource.code, "items": list(items),
-                           "grants": list(found.grant_ids), "purpose": found.purpose})
+                    extra={"resource": resource.code, "items": list(joint.items),
+                           "grants": list(joint.grant_ids), "purpose": joint.purpose})
 
 
-def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decision:
+def _receivers(p: Any, through: bool) -> tuple[str | None, ...]:
+    """The departments whose systems receive the answer: the caller's, and for a user's
+    token through another department's client that client's (None: unregistered)."""
+    caller = Caller(p.department or None, p.client_id, p.username, p.client_department)
+    if through and caller.through_another_department:
+        return caller.department, caller.client_department
+    return (caller.department,)
+
+
+def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision,
+               receivers: tuple[str | None, ...]) -> Decision:
     """A request on a system with catalogue resources whose route governs none of it:
     an ambiguous spelling of one is refused (400), another method on one is refused
-    to other departments, and a policy line opens the system to another department
-    only when it is marked ungoverned."""
+    unless every department receiving the answer (``receivers``, :func:`_receivers`)
+    is its provider, and a policy line opens the system to another department only
+    when it is marked ungoverned."""
     system, path = req.system.code, req.target.path
     exact = req.system.case_sensitive
     near = snap.resembling(system, req.method, path, case_sensitive=exact)
@@ -357,7 +367,7 @@ def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision) -> Decisio
                         any_method=True)
              or snap.resembling(system, req.method, path, case_sensitive=exact,
                                 any_method=True))
-    if other is not None and req.principal.department != other.provider:
+    if other is not None and any(d != other.provider for d in receivers):
         req.audit.resource = other.code
         return Decision(False, "catalogue", (
             f"{req.method} on the route of {other.code} ({other.route.method} "

@@ -115,14 +115,15 @@ async def test_a_grant_naming_a_client_stops_when_the_client_moves_department(
         assert (await _until(world, wang, 200)).status_code == 200
 
 
-async def _sign_in(world: World, scope: str = "openid profile proxy") -> dict[str, Any]:
-    """wang.wu's tokens from nn-web's authorization-code flow (access and refresh)."""
+async def sign_in(world: World, username: str = "wang.wu",
+                  scope: str = "openid profile proxy") -> dict[str, Any]:
+    """``username``'s tokens from nn-web's authorization-code flow (access and refresh)."""
     async with world.browser() as browser:
         page = await browser.get("/portal/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert csrf is not None
         r = await browser.post("/portal/login", data={
-            "csrf_token": csrf.group(1), "username": "wang.wu", "password": DEMO_PASSWORD,
+            "csrf_token": csrf.group(1), "username": username, "password": DEMO_PASSWORD,
             "next": "/portal"})
         assert r.status_code in (302, 303), r.text
         r = await browser.get("/oauth2/authorize", params={
@@ -144,7 +145,7 @@ async def _refresh(world: World, tokens: dict[str, Any]) -> httpx.Response:
 async def test_tokens_issued_before_a_move_and_refreshed_after_it_are_refused(
         world: World, env: dict[str, str], tmp_path: Path) -> None:
     _setup(world, per_caller=True)
-    tokens = await _sign_in(world)
+    tokens = await sign_in(world)
     assert "refresh_token" in tokens
     assert (await world.get(VEHICLES, tokens["access_token"])).status_code == 200
     _apply(env, tmp_path, process=True, department="czt")
@@ -159,7 +160,7 @@ async def test_tokens_issued_before_a_move_and_refreshed_after_it_are_refused(
 async def test_a_disabled_client_ends_its_users_tokens(
         world: World, env: dict[str, str], tmp_path: Path) -> None:
     _setup(world, per_caller=True)
-    tokens = await _sign_in(world)
+    tokens = await sign_in(world)
     assert (await world.get(VEHICLES, tokens["access_token"])).status_code == 200
     result = CliRunner().invoke(cli, ["client", "disable", "nn-web"], env=env,
                                 catch_exceptions=False)
@@ -180,7 +181,7 @@ async def test_a_disabled_client_ends_its_users_tokens(
 
 async def test_a_narrowed_client_narrows_its_users_tokens(world: World) -> None:
     _setup(world, per_caller=True)
-    tokens = await _sign_in(world)
+    tokens = await sign_in(world)
     assert (await world.get(VEHICLES, tokens["access_token"])).status_code == 200
     # through the system administrator's API: a sign-in client, no longer a proxy's
     admin = world.token("jgswj", sub="sys.admin", roles=("sysadmin",))

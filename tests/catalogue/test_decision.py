@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from catalogue.decision import Caller, decide
+from catalogue.decision import Caller, both, decide
 from catalogue.model import Grant, Item, Resource, Route, day_end
 from catalogue.routes import RouteTable, template_problems
 from catalogue.workflow import add_working_days
@@ -161,3 +161,28 @@ def test_working_days() -> None:
     # a holiday is skipped
     assert add_working_days(NOW, 1, {date(2026, 3, 3)}) == datetime(2026, 3, 4, 1, 0,
                                                                      tzinfo=UTC)
+
+
+def test_a_user_through_another_departments_client_is_decided_for_both() -> None:
+    assert not Caller("czt", "finance-system", "zhao.min", "czt").through_another_department
+    assert not CZT.through_another_department  # a client's own token
+    assert not Caller("czt", None, "zhao.min").through_another_department  # a session
+    zhang = Caller("jgswj", "nn-web", "zhang.san", "nn-jgsw")
+    assert zhang.through_another_department
+    assert zhang.client_side() == Caller("nn-jgsw", "nn-web", None, "nn-jgsw")
+    assert Caller("jgswj", "ghost", "zhang.san").client_side().department is None
+    res = resource()
+    provider = decide(res, Caller("jgswj"), [], NOW)
+    nn = grant(2, consumer="nn-jgsw", items=("brand", "plate_number"), until=date(2026, 6, 30))
+    consumer = decide(res, zhang.client_side(), [nn], NOW)
+    d = both(provider, consumer, ("user zhang.san of jgswj", "client nn-web of nn-jgsw"))
+    assert d.allowed and d.shape and d.items == ("plate_number", "brand")
+    assert d.grant_ids == (2,) and d.until == nn.ends_at() and d.rule == "grant"
+    assert d.reason.startswith("user zhang.san of jgswj: provider department")
+    refused = both(provider, decide(res, Caller(None), [], NOW), ("u", "c"))
+    assert not refused.allowed and refused.reason == "c: caller has no department"
+    common = both(consumer, decide(res, CZT, [grant()], NOW), ("a", "b"))
+    assert common.allowed and common.items == ("plate_number",)
+    apart = both(consumer, decide(res, CZT, [grant(items=("driver_phone",))], NOW), ("a", "b"))
+    assert not apart.allowed and "no item is granted to both a (plate_number, brand)" \
+        " and b (driver_phone)" in apart.reason
