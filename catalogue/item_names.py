@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from catalogue.routes import fold
 
@@ -83,6 +84,7 @@ class NotGranted:
         clear = [n for n in dict.fromkeys(granted)]
         self.items = tuple(n for n in dict.fromkeys(items) if n not in clear)
         self._keys = {item_key(n): n for n in self.items}
+        self._memo: dict[Any, Any] = {}
         self._any = re.compile("|".join(map(re.escape, self._keys)) or r"(?!)")
         self._seqs = [(n, words(n)) for n in self.items if len(words(n)) > 1]
         # a one-word item by its word and plural (``ids``, ``statuses``)
@@ -94,14 +96,21 @@ class NotGranted:
         self._granted = sorted((s for s in (words(n) for n in clear) if s),
                                key=len, reverse=True)
 
+    @property
+    def memo(self) -> dict[Any, Any]:
+        """What ``catalogue.request_names`` remembers of a parameter's reading against
+        these items (bounded there)."""
+        return self._memo
+
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def named(self, text: str) -> str | None:
-        """The first item of these that ``text`` names, or None."""
+    def named(self, text: str, *, key: str | None = None) -> str | None:
+        """The first item of these that ``text`` names, or None; ``key``:
+        ``item_key(text)`` if the caller has it."""
         # every way of naming an item below leaves its key in the text's: most text
         # (values, other names) is done with here, at C speed
-        if self._any.search(item_key(text)) is None:
+        if self._any.search(item_key(text) if key is None else key) is None:
             return None
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text).translate(_AS_ASCII)

@@ -71,13 +71,13 @@ from catalogue.decision import both
 from catalogue.envelope import bounded
 from catalogue.item_names import item_key
 from catalogue.pagination import count_header
-from catalogue.query import body_refusal, refusal
+from catalogue.query import body_refusal
 from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
 from catalogue.shaping import encryption_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
-from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked
+from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, checked_query
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.proxy.shaped_location import REDIRECTS, own_location
@@ -187,8 +187,7 @@ def _check_query(req: ProxyRequest) -> None:
     matched route, before the upstream is called: an upstream that renames or projects
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
     resource, found, _ = req.extra[_KEY]
-    why, named = checked(resource, found, functools.partial(
-        refusal, req.target.query, resource.route.query))
+    why, named = checked_query(resource, found, req.target.query)
     if named is not None:
         req.extra[NAMED_ENCRYPTED] = named
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):

@@ -8,21 +8,36 @@ client's registered keys): a request naming an encrypted item it was granted goe
 marked (:func:`checked`), and the shaper refuses any answer (a HEAD's counts and a
 404 too) when the caller has no usable key (``CatalogueShaping.withholds_encrypted``):
 the records it would count or order are the oracle.
+
+A shaped request's query string is checked once per route, decision and raw query
+(:func:`checked_query`): consumers send the same queries again and again (a list
+polled, the first page), and reading every name and value costs 10 to 20 µs a request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections import OrderedDict
 from collections.abc import Callable
 
 from catalogue import CatalogueDecision, Resource
 from catalogue.item_names import NotGranted
 from catalogue.model import Item
+from catalogue.query import refusal
 from catalogue.refusal import Refusal
 
 NAMED_ENCRYPTED = "catalogue_named_encrypted"  # the ProxyRequest.extra key of the mark
+MAX_REMEMBERED = 2048  # query strings remembered, the oldest forgotten first
+MAX_REMEMBERED_CHARS = 1024  # a longer one is checked every time
 
 Check = Callable[[NotGranted], Refusal | None]
+Checked = tuple[Refusal | None, str | None]
+# (resource code, items decided, raw query) → the resource's items and route it was
+# checked against (the snapshot's own objects, compared by identity: a reload makes
+# new ones) and the outcome
+_queries: OrderedDict[tuple[str, tuple[str, ...], str], tuple[object, object, Checked]] = (
+    OrderedDict())
 
 
 def checked(resource: Resource, found: CatalogueDecision, check: Check
@@ -47,3 +62,22 @@ def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...], *, keyed: bo
     clear = {i.name for i in items if i.name in allowed and i.mask is None
              and (keyed or not i.encrypt)}
     return NotGranted((i.name for i in items), clear)
+
+
+def checked_query(resource: Resource, found: CatalogueDecision, query: str) -> Checked:
+    """:func:`checked` of the raw query string ``query`` (``catalogue.query.refusal``
+    against the route's ``query:``), remembered (module docstring): the outcome depends
+    on nothing but the resource's items and route, the items decided and the query."""
+    key = (resource.code, found.items, query)
+    hit = _queries.get(key)
+    if hit is not None and hit[0] is resource.items and hit[1] is resource.route:
+        return hit[2]
+    outcome = checked(resource, found, functools.partial(
+        refusal, query, resource.route.query))
+    if len(query) <= MAX_REMEMBERED_CHARS:
+        if len(_queries) >= MAX_REMEMBERED:
+            # (another thread's request may have forgotten it first)
+            with contextlib.suppress(KeyError):
+                _queries.popitem(last=False)
+        _queries[key] = (resource.items, resource.route, outcome)
+    return outcome

@@ -60,3 +60,28 @@ async def test_a_one_word_item_is_named_only_as_itself(shop: Shop) -> None:
         rec = await refused(shop, "POST", SEARCH, as_json(doc), parameter)
         assert rec["extra"]["names_item"] == "id"
         assert json.dumps(doc) not in rec["reason"]
+
+
+async def test_a_remembered_query_follows_the_catalogue(shop: Shop) -> None:
+    """The query check is remembered per route, decision and query
+    (``gateway.proxy.catalogue_names.checked_query``): the same query after the grant,
+    the item or the route's ``query:`` changed is decided on the new ones."""
+    target = f"{VEHICLES}?vehicle_type=eq.x&per_page=20"
+    await refused(shop, "GET", target, None, "vehicle_type")
+    wider = {**GRANT, "resource": "JG-0001", "items": [*GRANT["items"], "vehicle_type"]}
+    apply_state(shop.services, {"grants": [wider]})
+    r = await send(shop, "GET", target)
+    assert r.status_code == 200, r.text
+    apply_state(shop.services, {"grants": [{**GRANT, "resource": "JG-0001"}]})
+    await refused(shop, "GET", target, None, "vehicle_type")
+    # the item now masked for everyone: still not given in the clear, still refused
+    apply_state(shop.services, {"grants": [wider]})
+    assert (await send(shop, "GET", target)).status_code == 200
+    entry = jg_0001()
+    entry["items"] = [dict(i, mask="keep_first_char") if i["name"] == "vehicle_type" else i
+                      for i in entry["items"]]
+    apply_state(shop.services, {"catalogue": [entry]})
+    await refused(shop, "GET", target, None, "vehicle_type")
+    apply_state(shop.services, {"catalogue": [jg_0001(query=["vehicle_type"])]})
+    r = await send(shop, "GET", target)  # per_page is no longer listed
+    assert r.status_code == 400 and r.json()["parameter"] == "per_page", r.text
