@@ -11,6 +11,7 @@ import pytest
 
 from catalogue.item_names import NotGranted
 from catalogue.query import refusal
+from catalogue.request_names import MEMO_PARAMETER_CHARS, MEMO_PARAMETERS, query_refusal
 
 ITEMS = ["id", "plate_number", "brand", "name", "driver_name", "driver_id_number"]
 NAMES = NotGranted(ITEMS, ["plate_number", "brand", "driver_name"])
@@ -57,3 +58,20 @@ def test_query_strings_and_bodies() -> None:
                              ("ids[]=1", "ids[]"), ("idList=1,2", "idList")]:
         found = refusal(query, None, NAMES)
         assert found is not None and (found.parameter, found.item) == (parameter, "id"), query
+
+
+def test_a_parameters_reading_is_remembered_within_bounds() -> None:
+    names = NotGranted(ITEMS, ["brand"])
+    for n in range(MEMO_PARAMETERS + 10):
+        assert query_refusal(f"page={n}&per_page=20", names, False) is None
+    assert 0 < len(names.memo) <= MEMO_PARAMETERS
+    long = "q=" + "x" * MEMO_PARAMETER_CHARS
+    assert query_refusal(long, names, False) is None and (long, False) not in names.memo
+    # remembered apart for a route taking GraphQL and one not
+    document = "query=%7B%20v%20%7B%20brand%20%7D%20%7D"
+    for _ in range(2):
+        found = query_refusal(document, names, False)
+        assert found is not None and found.graphql
+        assert query_refusal(document, names, True) is None
+    found = query_refusal("per_page=20&sort=-id", names, False)
+    assert found is not None and (found.parameter, found.item) == ("sort", "id")
