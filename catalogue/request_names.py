@@ -79,8 +79,8 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | N
                 if len(memo) >= MEMO_PARAMETERS:
                     memo.clear()
                 memo[key] = found
-        if found is not None:
-            return found  # type: ignore[return-value]
+        if isinstance(found, Refusal):
+            return found
     return None
 
 

@@ -56,12 +56,26 @@ def _encrypted(resource: Resource, found: CatalogueDecision) -> frozenset[str]:
                      if i.encrypt and i.mask is None and i.name in found.items)
 
 
-@functools.lru_cache(maxsize=256)
+# by the identity of the snapshot's items (hashing them, every field of every item,
+# cost more than the rest of a remembered check); the entry holds them, so no other
+# tuple takes their id while it stands
+_readers: dict[tuple[int, tuple[str, ...], bool], tuple[tuple[Item, ...], NotGranted]] = {}
+MAX_READERS = 256
+
+
 def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...], *, keyed: bool
                  ) -> NotGranted:
+    key = (id(items), allowed, keyed)
+    hit = _readers.get(key)
+    if hit is not None and hit[0] is items:
+        return hit[1]
     clear = {i.name for i in items if i.name in allowed and i.mask is None
              and (keyed or not i.encrypt)}
-    return NotGranted((i.name for i in items), clear)
+    names = NotGranted((i.name for i in items), clear)
+    if len(_readers) >= MAX_READERS:
+        _readers.clear()
+    _readers[key] = (items, names)
+    return names
 
 
 def checked_query(resource: Resource, found: CatalogueDecision, query: str) -> Checked:

@@ -46,10 +46,12 @@ def main() -> None:
     check = getattr(catalogue_names, "checked_query", None) or (
         lambda r, f, q: catalogue_names.checked(r, f, functools.partial(
             refusal, q, r.route.query)))  # a checkout from before checked_query
-    # the same query each time (a list polled), then a new page each time
+    # the same query each time (a list polled), a new page each time, all new
     cases = [(q, [q]) for q in QUERIES] + [
         ("page=<n>&per_page=20&sort=-plate_number (a new page each time)",
-         [f"page={n}&per_page=20&sort=-plate_number" for n in range(args.loops)])]
+         [f"page={n}&per_page=20&sort=-plate_number" for n in range(args.loops)]),
+        ("plate_number=eq.<n>&brand=like.<n> (nothing seen before)",
+         [f"plate_number=eq.G{n}&brand=like.B{n}" for n in range(args.loops)])]
     for shown, queries in cases:
         rounds = []
         for _ in range(args.rounds):
