@@ -9,6 +9,7 @@ the item itself in any spelling of a filter, a lookup or a sort is refused, audi
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,8 @@ def upstream() -> LaxUpstream:
     return LaxUpstream()
 
 
-def with_id(entry: dict[str, object]) -> dict[str, object]:
-    return {**entry, "items": [ID, *entry["items"]]}  # type: ignore[list-item]
+def with_id(entry: dict[str, Any]) -> dict[str, Any]:
+    return {**entry, "items": [ID, *entry["items"]]}
 
 
 async def test_a_one_word_item_is_named_only_as_itself(shop: Shop) -> None:
