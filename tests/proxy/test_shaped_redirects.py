@@ -77,7 +77,7 @@ async def test_a_trailing_slash_redirect_keeps_its_location(shop: Shop) -> None:
     assert shop.record(r)["extra"]["shape"] is True
 
 
-@pytest.mark.parametrize("location", [
+OTHERS = [
     f"{{self}}{{path}}/?driver_id_number={SECRET}",  # a query: data
     f"{{self}}{{path}}/#{SECRET}",  # a fragment
     "{self}{path}/?",
@@ -87,17 +87,21 @@ async def test_a_trailing_slash_redirect_keeps_its_location(shop: Shop) -> None:
     f"http://{SECRET}.example{{path}}/",  # another origin
     "//evil.example/api/vehicles/", "\\\\evil.example/api/vehicles/",
     f"../{SECRET}/", "/s/vehicles/api/vehicles/../../x/",
+    f"/s/vehicles/api/{SECRET}/../vehicles/",  # resolves to the path, carries the value
     "/s/vehicles/api/vehicles/ ", "/s/offices/api/vehicles/",
-    "javascript:alert(1)//vehicles/"])
-async def test_any_other_location_is_dropped(shop: Shop, location: str) -> None:
+    "javascript:alert(1)//vehicles/"]
+
+
+async def test_any_other_location_is_dropped(shop: Shop) -> None:
     assert isinstance(shop.upstream, Slashing)
-    shop.upstream.location = location
-    r = await shop.get(VEHICLES)
-    assert r.status_code == 301, r.text
-    assert "location" not in r.headers, r.headers
-    rec = shop.record(r)
-    assert rec["extra"]["headers_dropped"] == ["location"]
-    assert SECRET not in json.dumps(rec["extra"]) and SECRET not in str(r.headers)
+    for location in OTHERS:
+        shop.upstream.location = location
+        r = await shop.get(VEHICLES)
+        assert r.status_code == 301, r.text
+        assert "location" not in r.headers, (location, r.headers)
+        rec = shop.record(r)
+        assert rec["extra"]["headers_dropped"] == ["location"], location
+        assert SECRET not in json.dumps(rec["extra"]) and SECRET not in str(r.headers)
 
 
 async def test_only_a_redirect_keeps_its_location(shop: Shop) -> None:
