@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from gateway.proxy.catalogue import shaped_headers
+from gateway.proxy.shaped_location import own_location
 from tests.catalogue.conftest import clock, services  # noqa: F401 (fixtures)
 from tests.catalogue.test_route_query import ROWS, SECRET, VEHICLES, Shop, Upstream
 from tests.catalogue.test_route_query import shop as shop  # the fixture
@@ -119,3 +121,18 @@ async def test_the_provider_gets_the_location_as_sent(shop: Shop) -> None:
     r = await shop.get(VEHICLES, who="jgswj")
     assert r.headers["location"] == f"{VEHICLES}/?driver_id_number={SECRET}"
 
+
+
+def test_two_locations_are_both_dropped() -> None:
+    """Which of two a client follows is the client's choice: neither passes."""
+    dropped: list[str] = []
+    out = shaped_headers([(b"Location", b"vehicles/"), (b"location", b"vehicles/")],
+                         body=False, dropped=dropped, location=lambda v: True)
+    assert b"location" not in {k.lower() for k, _ in out}
+    assert dropped == ["location", "location"]
+    assert own_location(b"vehicles/", "vehicles", "/api/vehicles")
+    assert own_location(b"/s/vehicles/api/vehicles", "vehicles", "/api/vehicles/")
+    assert not own_location(b"../vehicles", "vehicles", "/api/vehicles/")  # no dot segment
+    assert own_location(b"/s/vehicles/", "vehicles", "/")
+    assert not own_location("/s/vehicles/api/vehicles/é".encode(), "vehicles",
+                            "/api/vehicles")
