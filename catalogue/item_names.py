@@ -9,11 +9,22 @@ bisects it). :class:`NotGranted` finds such a name in any key or string value.
 
 A text is read token by token (runs of letters, digits, ``_`` and ``-``, after NFKC),
 each split into words at ``_``, ``-``, digits and camelCase humps. A token names an
-item when the item's words stand in it in a row once the granted items' own words are
-taken out (so ``driver_name_cont`` names the granted ``driver_name``, not a cut
-``name``), or when the whole token is the item's name as :func:`item_key` compares
-(``DRIVERIDNUMBER``). Free text naming the words apart (``driver id number``) is not
-a name.
+item when the whole token is the item's name as :func:`item_key` compares
+(``DRIVERIDNUMBER``), or, once the granted items' own words are taken out (so
+``driver_name_cont`` names the granted ``driver_name``, not a cut ``name``):
+
+- an item of several words, when they stand in it in a row (``first_driver_id_number``:
+  the words together are specific enough);
+- an item of one word (``id``, ``name``), when a part of the token between Ransack's
+  ``or`` and ``and`` holds that word (or its plural, ``ids``) beside nothing but the
+  words of a filter, range, lookup or sort (:data:`OPERATORS`: ``id__in``,
+  ``id_not_eq``, ``idList``, ``max_id``, ``id_desc``) and digits (``id2``). A longer
+  name of which the word is only a part names something else (``pageId``,
+  ``order_id``, ``idCard``: in Chinese systems the ID card's number, an item of its own
+  under its own name; ``sortId``: a category's).
+
+Free text naming the words apart (``driver id number``) is not a name; a value that is
+the one word alone (``?q=id``, the words of ``lost id card``) is, as ``?sort=id`` is.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from catalogue.routes import fold
 
@@ -31,6 +43,21 @@ _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
 # letters Java's equalsIgnoreCase and Unicode case-insensitive matching read as ASCII
 # ones (``catalogue.routes.fold``), mapped before a text is cut into words
 _AS_ASCII = str.maketrans({"\u0131": "i", "\u0130": "I", "\u017f": "s"})
+# the words beside a one-word item in a filter, range, lookup or sort parameter: Django's
+# lookups (``__in``, ``__icontains``), Ransack's predicates (``_not_eq``, ``_i_cont``),
+# Sequelize/Mongo/Prisma operators as names (``idNotIn``), ranges (``id_from``,
+# ``max_id``, ``since_id``), lists (MyBatis' ``idList``), sort directions. Not ``order``,
+# ``sort``, ``page``, ``no``: ``order_id``, ``sortId`` (a category), ``pageId``,
+# ``idNo`` (an ID card's number) are other names.
+_OPERATOR_WORDS = """
+    eq ne neq not equal equals exact iexact is in nin any all none lt le lte lteq gt ge
+    gte gteq min max from to since until before after begin start end starts ends
+    startswith istartswith endswith iendswith with contains icontains cont i like ilike
+    match matches regex iregex search range between null isnull notnull present blank
+    empty exists true false asc desc list array arr by filter where
+"""
+OPERATORS = frozenset(_OPERATOR_WORDS.split())
+_JOINS = frozenset({"or", "and"})  # Ransack's ``brand_or_id_eq``: two names, one value
 
 
 def item_key(name: str) -> str:
@@ -57,20 +84,33 @@ class NotGranted:
         clear = [n for n in dict.fromkeys(granted)]
         self.items = tuple(n for n in dict.fromkeys(items) if n not in clear)
         self._keys = {item_key(n): n for n in self.items}
+        self._memo: dict[Any, Any] = {}
         self._any = re.compile("|".join(map(re.escape, self._keys)) or r"(?!)")
-        self._seqs = [(n, words(n)) for n in self.items if words(n)]
+        self._seqs = [(n, words(n)) for n in self.items if len(words(n)) > 1]
+        # a one-word item by its word and plural (``ids``, ``statuses``)
+        self._one = {f: n for n in reversed(self.items) if len(ws := words(n)) == 1
+                     for f in (ws[0], ws[0] + "s", ws[0] + "es")}
+        self._keys.update((item_key(f), n) for f, n in self._one.items()
+                          if item_key(f) not in self._keys)  # ``IDs``
         # longest first: ``driver_phone_number`` is taken out before ``driver_phone``
         self._granted = sorted((s for s in (words(n) for n in clear) if s),
                                key=len, reverse=True)
 
+    @property
+    def memo(self) -> dict[Any, Any]:
+        """What ``catalogue.request_names`` remembers of a parameter's reading against
+        these items (bounded there)."""
+        return self._memo
+
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def named(self, text: str) -> str | None:
-        """The first item of these that ``text`` names, or None."""
+    def named(self, text: str, *, key: str | None = None) -> str | None:
+        """The first item of these that ``text`` names, or None; ``key``:
+        ``item_key(text)`` if the caller has it."""
         # every way of naming an item below leaves its key in the text's: most text
         # (values, other names) is done with here, at C speed
-        if self._any.search(item_key(text)) is None:
+        if self._any.search(item_key(text) if key is None else key) is None:
             return None
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text).translate(_AS_ASCII)
@@ -82,6 +122,23 @@ class NotGranted:
                 for name, seq in self._seqs:
                     if _within(seq, run):
                         return name
+                if self._one and (found := self._alone(run)) is not None:
+                    return found
+        return None
+
+    def _alone(self, run: list[str]) -> str | None:
+        """The one-word item a part of ``run`` (between ``or`` and ``and``) holds beside
+        nothing but :data:`OPERATORS` and digits (module docstring), or None."""
+        found, other = None, False
+        for w in [*run, "or"]:
+            if w in _JOINS:
+                if found is not None and not other:
+                    return found
+                found, other = None, False
+            elif (item := self._one.get(w)) is not None:
+                found = found or item
+            elif w not in OPERATORS and not w.isdigit():
+                other = True
         return None
 
     def _runs(self, ws: tuple[str, ...]) -> list[list[str]]:

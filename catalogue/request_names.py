@@ -66,24 +66,53 @@ def pairs(text: str) -> Iterator[tuple[str, str, str]]:
 
 def query_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
     """The first parameter of a query string (or form body) naming an item of ``names``
-    in its name or value, or carrying GraphQL (module docstring), or None."""
-    for raw, name, value in pairs(text):
-        key = item_key(name.split("[", 1)[0])
-        if not graphql_ok and ((key == "query" and is_graphql(value))
-                               or _persisted(name, value)):
-            return _graphql_refusal(raw or NO_NAME)
-        for text_, is_value in ((name, False), (value, True)):
-            item = names.named(text_)
-            if item is not None:
-                return _named(raw or NO_NAME, item, value=is_value)
+    in its name or value, or carrying GraphQL (module docstring), or None. A parameter's
+    outcome is remembered with ``names`` (:data:`MEMO_PARAMETER_CHARS`): most of a
+    query (``per_page=20``, ``sort=-plate_number``) comes again and again."""
+    memo = names.memo
+    for part in itertools.chain.from_iterable(p.split(";") for p in text.split("&")):
+        key = (part, graphql_ok)
+        found = memo.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = _parameter_refusal(part, names, graphql_ok)
+            if len(part) <= MEMO_PARAMETER_CHARS:
+                if len(memo) >= MEMO_PARAMETERS:
+                    memo.clear()
+                memo[key] = found
+        if isinstance(found, Refusal):
+            return found
     return None
 
 
-def _persisted(name: str, value: str) -> bool:
+MEMO_PARAMETER_CHARS = 128  # a longer parameter is read every time
+MEMO_PARAMETERS = 1024  # remembered per ``NotGranted``, then forgotten all at once
+_UNSEEN = object()
+
+
+def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+    """One ``name=value`` of :func:`query_refusal`."""
+    raw, _, value = part.partition("=")
+    if not raw and not value:
+        return None
+    name, value = unquote_plus(raw), unquote_plus(value)
+    folded = item_key(name)
+    if not graphql_ok and (
+            (item_key(name.split("[", 1)[0]) == "query" and is_graphql(value))
+            or _persisted(folded, value)):
+        return _graphql_refusal(raw or NO_NAME)
+    for text_, is_value in ((name, False), (value, True)):
+        item = names.named(text_, key=folded if not is_value else None)
+        if item is not None:
+            return _named(raw or NO_NAME, item, value=is_value)
+    return None
+
+
+def _persisted(name_key: str, value: str) -> bool:
     """A persisted query's hash: in a JSON value (``extensions={"persistedQuery":
-    ...}``), or in the name as parsers that nest ``[...]`` and ``.`` read it
-    (``extensions[persistedQuery][sha256Hash]=``); not search text naming one."""
-    return PERSISTED in item_key(name) or (
+    ...}``), or in the name (``name_key``: as :func:`item_key` reads it) as parsers that
+    nest ``[...]`` and ``.`` read it (``extensions[persistedQuery][sha256Hash]=``); not
+    search text naming one."""
+    return PERSISTED in name_key or (
         value.lstrip()[:1] in ("{", "[") and PERSISTED in item_key(value))
 
 

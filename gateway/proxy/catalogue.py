@@ -71,15 +71,16 @@ from catalogue.decision import both
 from catalogue.envelope import bounded
 from catalogue.item_names import item_key
 from catalogue.pagination import count_header
-from catalogue.query import body_refusal, refusal
+from catalogue.query import body_refusal
 from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
 from catalogue.shaping import encryption_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
-from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked
+from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, checked_query
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
+from gateway.proxy.shaped_location import REDIRECTS, own_location
 from gateway.tables import clients
 from keys import KeyService
 from policies import Decision
@@ -186,8 +187,7 @@ def _check_query(req: ProxyRequest) -> None:
     matched route, before the upstream is called: an upstream that renames or projects
     on request would put a cut item under a granted item's name (``catalogue.query``)."""
     resource, found, _ = req.extra[_KEY]
-    why, named = checked(resource, found, functools.partial(
-        refusal, req.target.query, resource.route.query))
+    why, named = checked_query(resource, found, req.target.query)
     if named is not None:
         req.extra[NAMED_ENCRYPTED] = named
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
@@ -400,17 +400,24 @@ def _field(headers: list[tuple[bytes, bytes]], name: bytes, *, once: bool = Fals
 
 
 def shaped_headers(headers: list[tuple[bytes, bytes]], *, body: bool,
-                   dropped: list[str] | None = None) -> list[tuple[bytes, bytes]]:
+                   dropped: list[str] | None = None,
+                   location: Callable[[bytes], bool] | None = None
+                   ) -> list[tuple[bytes, bytes]]:
     """The upstream's header fields as they go out with a shaped answer (``body``:
     whether it has one): only counts (pagination, rate limits, ``Retry-After``:
-    ``catalogue.pagination.count_header``). Any other value is the upstream's to fill
-    and passes uncut: ``Location: /vehicles?driver_id_number=...``, a
-    ``Content-Disposition`` file name, a ``Link``'s query, a cookie. ``dropped`` gets the
-    names of those dropped, but for the fields about the raw body the gateway replaces."""
+    ``catalogue.pagination.count_header``), and one ``Location`` that ``location``
+    accepts (a redirect to the request's own path: ``gateway.proxy.shaped_location``).
+    Any other value is the upstream's to fill and passes uncut:
+    ``Location: /vehicles?driver_id_number=...``, a ``Content-Disposition`` file name,
+    a ``Link``'s query, a cookie. ``dropped`` gets the names of those dropped, but for
+    the fields about the raw body the gateway replaces."""
     out = []
+    locations = [v for k, v in headers if k.lower() == b"location"]
     for k, v in headers:
         low = k.lower()
-        if count_header(low.decode("latin-1"), v):
+        if count_header(low.decode("latin-1"), v) or (
+                low == b"location" and location is not None and len(locations) == 1
+                and location(v)):
             out.append((k, v))
         elif dropped is not None and low not in _DROP and not any(
                 part in low for part in _DROP_PARTS):
@@ -449,8 +456,12 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         resource, cd, caller = found
         upstream = without_items(resp.headers, resource, req.audit.extra)
         dropped: list[str] = []
+        # a redirect keeps a Location naming the request's own path up to a slash
+        own = (functools.partial(own_location, system=req.system.code,
+                                 path=req.target.upstream_path)
+               if resp.status in REDIRECTS else None)
         headers = shaped_headers(upstream, body=resp.status not in _NO_BODY,
-                                 dropped=dropped)
+                                 dropped=dropped, location=own)
         if dropped:
             _name_bounded(req.audit.extra, "headers_dropped", list(dict.fromkeys(dropped)))
         named = req.extra.get(NAMED_ENCRYPTED)
