@@ -1,6 +1,6 @@
 """The CPU a shaped request's query check costs in process (not a test: run it).
 
-    PYTHONPATH=$PWD python tests/catalogue/measure_name_scan.py [--rounds 5]
+    PYTHONPATH=$PWD python bench/bench_name_scan.py [--rounds 5]
 
 What ``gateway.proxy.catalogue._check_query`` runs for czt on the demo's JG-0001
 (``catalogue_names.checked`` over ``catalogue.query.refusal``: the route's names, then
