@@ -3,10 +3,12 @@
 Counted from the proxy's own audit records of delivered requests (``proxy_request``
 with outcome ``allow`` and a status below 400: the calls that reached a system and
 came back with its data), never from what was built or registered. A forward-auth
-allow (``forward_auth``) is not counted: the front proxy fetches the answer and the
-gateway never sees it (the usage rollup's ``unconfirmed``, audit/stats.py):
+allow (``forward_auth``) is not counted as delivered: the front proxy (nginx
+``auth_request``) fetches the answer and the gateway never sees it (the usage rollup's
+``unconfirmed``, audit/stats.py). It is shown beside it, never added in:
 
     calls         delivered requests
+    unseen        forward-auth allows: let through, the answer not seen (放行，未见应答)
     departments   distinct consumer departments (the caller's department)
     users         distinct users (a client-credentials call has none)
     items         data items released: over the calls, the number of items each
@@ -34,6 +36,7 @@ from audit.tables import records
 DAY_MS = 86_400_000
 CST_OFFSET_MINUTES = 8 * 60
 DELIVERY_EVENTS = ("proxy_request",)
+UNSEEN_EVENT = "forward_auth"
 KINDS = ("system", "resource")
 
 
@@ -82,6 +85,7 @@ class Figures:
     departments: int = 0
     users: int = 0
     items: int = 0
+    unseen: int = 0  # forward-auth allows: let through, the answer not seen
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,22 @@ def delivered(window: Window | None = None) -> list[Any]:
     return where
 
 
+def _delivered_row() -> Any:
+    return sa.and_(records.c.event_type.in_(DELIVERY_EVENTS), records.c.status < 400)
+
+
+def _unseen_row() -> Any:
+    return records.c.event_type == UNSEEN_EVENT
+
+
+def _counted(window: Window) -> list[Any]:
+    """Delivered calls and forward-auth allows in ``window``: one scan for both figures."""
+    return [records.c.outcome == "allow",
+            records.c.event_type.in_([*DELIVERY_EVENTS, UNSEEN_EVENT]),
+            sa.or_(_delivered_row(), _unseen_row()),
+            records.c.ts >= window.since_ms, records.c.ts < window.until_ms]
+
+
 def _column(kind: str) -> Any:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
@@ -141,12 +161,12 @@ def _column(kind: str) -> Any:
 
 def _figures(row: Any) -> Figures:
     return Figures(int(row.calls or 0), int(row.departments or 0), int(row.users or 0),
-                   int(row.items or 0))
+                   int(row.items or 0), int(row.unseen or 0))
 
 
 def _where(window: Window, target: Any, codes: Sequence[str] | None,
            consumers: Iterable[str] | None) -> list[Any]:
-    where = [*delivered(window), target.is_not(None)]
+    where = [*_counted(window), target.is_not(None)]
     if codes is not None:
         where.append(target.in_(list(codes)) if codes else sa.false())
     if consumers is not None:
@@ -156,11 +176,17 @@ def _where(window: Window, target: Any, codes: Sequence[str] | None,
 
 
 def _aggregates() -> tuple[Any, ...]:
+    # departments, users and items are the delivered calls' only: a forward-auth allow
+    # released nothing the gateway saw
+    hit = _delivered_row()
     return (
-        sa.func.count().label("calls"),
-        sa.func.count(sa.distinct(sa.func.nullif(records.c.department, ""))).label("departments"),
-        sa.func.count(sa.distinct(records.c.actor_user)).label("users"),
-        sa.func.coalesce(sa.func.sum(_items_count()), 0).label("items"),
+        sa.func.sum(sa.case((hit, 1), else_=0)).label("calls"),
+        sa.func.count(sa.distinct(sa.case(
+            (hit, sa.func.nullif(records.c.department, ""))))).label("departments"),
+        sa.func.count(sa.distinct(sa.case((hit, records.c.actor_user)))).label("users"),
+        sa.func.coalesce(sa.func.sum(sa.case((hit, _items_count()), else_=0)), 0
+                         ).label("items"),
+        sa.func.sum(sa.case((_unseen_row(), 1), else_=0)).label("unseen"),
     )
 
 
@@ -229,7 +255,7 @@ def last_unconfirmed(engine: sa.Engine, *, kind: str, codes: Sequence[str] | Non
                      ) -> dict[str, int]:
     """Code → the time (UTC ms) of its last forward-auth allow, ever: let through, the
     answer not seen, so neither a use nor a sign that the target lies idle."""
-    return _last(engine, [records.c.event_type == "forward_auth",
+    return _last(engine, [records.c.event_type == UNSEEN_EVENT,
                           records.c.outcome == "allow"], kind, codes)
 
 
