@@ -1,0 +1,142 @@
+"""``govgate audit stats --rebuild``: the usage rollup recomputed from the records, day by
+day, after it went wrong (rows lost, a count off, a day that had no records); audited as
+an admin change; idempotent; days whose records were purged keep their rows; bad input
+a one-line usage error; an unreadable purge seal refuses (fails closed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from audit import AuditRecord
+from audit.tables import anchors, records, usage
+from gateway.cli.main import cli
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.audit.conftest import rec
+from tests.oauth2.helpers import audit_events, close_services, make_services
+
+DAY_MS = 86_400_000
+
+
+def label(day: int) -> str:
+    """``YYYY-MM-DD`` of a day number (UTC days since 1970-01-01)."""
+    return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[tuple[Services, int]]:
+    services = make_services(settings)
+    today = int(services.clock().timestamp() * 1000) // DAY_MS
+    first = (today - 3) * DAY_MS + 3_600_000  # three days ago, 01:00 UTC
+    services.audit.append_many_sync([
+        rec(1, ts=first, status=200), rec(2, ts=first + 1, status=404),
+        rec(3, ts=first + 2, event_type="forward_auth", status=200),
+        rec(4, ts=first + 3, outcome="deny", status=403, department=None),
+        rec(5, ts=first + DAY_MS, status=200), rec(6, ts=first + DAY_MS + 1, status=500),
+    ])
+    yield services, today
+    close_services(services)
+
+
+def kinds(services: Services) -> list[tuple[Any, ...]]:
+    with services.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(sa.select(usage)))
+
+
+def run(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(cli, ["audit", "stats", *args], env=env)
+
+
+def test_rebuild_recomputes_each_day_from_the_records(
+        world: tuple[Services, int], env: dict[str, str]) -> None:
+    services, today = world
+    right = kinds(services)
+    d0, d1, gap = label(today - 3), label(today - 2), label(today - 1)
+    with services.engine.begin() as conn:  # what a restore or a bug leaves
+        conn.execute(sa.delete(usage).where(usage.c.day == d0))
+        conn.execute(sa.update(usage).where(usage.c.day == d1).values(count=99))
+        conn.execute(sa.insert(usage).values(
+            day=gap, system="vehicles", resource="", department="czt",
+            event_type="proxy_request", outcome="allow", status_class="2xx", count=5))
+    assert kinds(services) != right
+    out = run(env, "--rebuild", "--until", gap)
+    assert out.exit_code == 0, out.output
+    assert f"{d0}: rebuilt from the records (0 before, 4 now)" in out.output
+    assert f"{d1}: rebuilt from the records (198 before, 2 now)" in out.output
+    assert f"{gap}: rebuilt from the records (5 before, 0 now)" in out.output
+    rows = [r for r in kinds(services) if r[0] <= gap]
+    assert rows == [r for r in right if r[0] <= gap]
+    # the figures people read, by kind
+    stats = run(env, "--by", "day,kind", "--since", d0, "--until", d1, "--format", "jsonl")
+    assert [json.loads(line) for line in stats.output.splitlines()] == [
+        {"day": d0, "kind": "delivered", "count": 1},
+        {"day": d0, "kind": "not_delivered", "count": 1},
+        {"day": d0, "kind": "unconfirmed", "count": 1},
+        {"day": d0, "kind": "unauthenticated", "count": 1},
+        {"day": d1, "kind": "delivered", "count": 1},
+        {"day": d1, "kind": "not_delivered", "count": 1}]
+    (change,) = [json.loads(e["extra"]) for e in audit_events(services, "admin_change")
+                 if json.loads(e["extra"]).get("change") == "usage_rebuilt"]
+    assert change["rebuilt"] == [d0, d1, gap] and change["kept"] == []
+    assert (change["before"], change["after"]) == (5 + 198, 6)
+
+    again = run(env, "--rebuild", "--since", d0, "--until", gap)  # idempotent
+    assert again.exit_code == 0, again.output
+    assert "rebuilt from" not in again.output and "0 rebuilt, 3 unchanged" in again.output
+    assert [r for r in kinds(services) if r[0] <= gap] == rows
+    zh = CliRunner().invoke(cli, ["audit", "stats", "--rebuild", "--since", d0, "--until", d0],
+                            env={**env, "LANG": "zh_CN.UTF-8"})
+    assert "重算 0 天，无变化 1 天" in zh.output, zh.output
+
+
+def test_purged_days_keep_their_rows_and_an_unreadable_seal_refuses(
+        world: tuple[Services, int], env: dict[str, str]) -> None:
+    services, today = world
+    d0, d1 = label(today - 3), label(today - 2)
+    until = (today - 2) * DAY_MS + 3_600_000 + 1  # the purge cut into d1
+    # the state a purge leaves: records before --until gone, a signed seal naming it, an
+    # anchor pointing at the seal (audit.archive.purge)
+    seal = services.audit.append_sync(AuditRecord(
+        event_type="audit_purge", outcome="success", reason="purged",
+        extra={"until": until, "anchors": {}}))
+    with services.engine.begin() as conn:
+        conn.execute(sa.delete(records).where(records.c.ts < until))
+        conn.execute(sa.insert(anchors).values(
+            chain_id=seal.chain_id, seq=1, hash="h", seal_chain=seal.chain_id,
+            seal_seq=seal.seq, archive="a" * 64, created_at=0))
+    def rollup() -> list[tuple[Any, ...]]:  # the days before today (the CLI's own
+        return [r for r in kinds(services) if r[0] <= d1]  # audit records count today)
+
+    right = rollup()
+    assert right
+    out = run(env, "--rebuild", "--since", d0, "--until", d1)
+    assert out.exit_code == 0, out.output
+    assert f"{d0}: kept as it was, 4 (its records were purged" in out.output
+    assert f"{d1}: kept as it was, 2" in out.output
+    assert "2 kept (records purged)" in out.output
+    assert rollup() == right  # d1 still counts the purged 200
+
+    with services.engine.begin() as conn:  # the seal unreadable: which days are whole?
+        conn.execute(sa.update(anchors).values(seal_seq=seal.seq + 1000))
+    refused = run(env, "--rebuild")
+    assert refused.exit_code == 1
+    assert "cannot be read" in refused.output and len(refused.output.splitlines()) == 1
+    assert rollup() == right
+
+
+@pytest.mark.parametrize("args", [
+    ("--rebuild", "--since", "2026-02-30"),
+    ("--rebuild", "--since", "2026-12-05", "--until", "2026-12-01"),
+    ("--rebuild", "--system", "vehicles"),
+])
+def test_bad_input_is_one_line(args: tuple[str, ...], env: dict[str, str]) -> None:
+    out = run(env, *args)
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output and "Error" in out.output
