@@ -25,8 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from audit.errors import AuditError, AuditQueryError
-from audit.stats import _is_day
+from audit.errors import AuditError
+from audit.stats import check_days
 from audit.tables import STATUS_CLASS, anchors, records, usage
 from audit.verify import SEAL_EVENT
 from texts import Text
@@ -53,34 +53,27 @@ def day_label(n: int) -> str:
 
 
 def purged_until(engine: sa.Engine) -> int | None:
-    """The ``until`` (UTC ms) of the last purge, or None: none ever. Fails closed: an
+    """The latest ``until`` (UTC ms) of the purges, or None: none ever. Fails closed: an
     anchor whose seal cannot be read raises (every day would otherwise look whole)."""
     with engine.connect() as conn:
         anchor = conn.execute(sa.select(anchors.c.seal_chain, anchors.c.seal_seq)
                               .order_by(anchors.c.created_at.desc()).limit(1)).first()
         if anchor is None:
             return None
-        extra = conn.execute(sa.select(records.c.extra).where(
-            records.c.chain_id == anchor.seal_chain, records.c.seq == anchor.seal_seq,
-            records.c.event_type == SEAL_EVENT)).scalar_one_or_none()
+        seals = {(r.chain_id, r.seq): r.extra for r in conn.execute(
+            sa.select(records.c.chain_id, records.c.seq, records.c.extra)
+            .where(records.c.event_type == SEAL_EVENT))}
     try:
-        return int(json.loads(str(extra))["until"])
-    except (TypeError, ValueError, KeyError):  # no seal (None), not JSON, no until
+        # the anchors' seal and any older one still held: a later purge with an earlier
+        # --until does not make days whole again
+        return max(int(json.loads(str(extra))["until"]) for extra in [
+            seals[(anchor.seal_chain, anchor.seal_seq)], *seals.values()])
+    except (TypeError, ValueError, KeyError):  # no seal, not JSON, no until
         raise AuditError(Text(
             "audit.rebuild_no_seal",
             "the last purge's seal ({chain}/{seq}) cannot be read: which days were purged "
             "is unknown; nothing rebuilt", chain=anchor.seal_chain,
             seq=anchor.seal_seq)) from None
-
-
-def check_days(since: str | None, until: str | None) -> None:
-    """``since`` and ``until`` as days, in order, or AuditQueryError naming the field."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and not _is_day(value):
-            raise AuditQueryError(name, Text("audit.day", "a day as YYYY-MM-DD"))
-    if since and until and until < since:
-        raise AuditQueryError("until", Text("audit.day_order", "{until} is before since ({since})",
-                                            until=until, since=since))
 
 
 def _days(engine: sa.Engine, since: str | None, until: str | None) -> range:

@@ -29,8 +29,8 @@ from audit.export import write_csv, write_jsonl, write_table
 from audit.journal import Journal
 from audit.journal_verify import verify_journal
 from audit.query import EXACT, parse_filters, parse_time, query_records
-from audit.stats import DIMENSIONS, usage_stats
-from audit.usage_rebuild import DayRebuilt, check_days, rebuild_usage
+from audit.stats import DIMENSIONS, check_days, usage_stats
+from audit.usage_rebuild import DayRebuilt, rebuild_usage
 from audit.verify import (
     SigCheck,
     VerifyReport,
