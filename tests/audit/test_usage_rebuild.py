@@ -6,6 +6,8 @@ a one-line usage error; an unreadable purge seal refuses (fails closed)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -16,6 +18,8 @@ from click.testing import CliRunner
 
 from audit import AuditRecord
 from audit.tables import anchors, records, usage
+from audit.usage_rebuild import rebuild_usage
+from audit.writer import usage_statement
 from gateway.cli.main import cli
 from gateway.services import Services
 from gateway.settings import Settings
@@ -131,12 +135,56 @@ def test_purged_days_keep_their_rows_and_an_unreadable_seal_refuses(
     assert rollup() == right
 
 
-@pytest.mark.parametrize("args", [
-    ("--rebuild", "--since", "2026-02-30"),
-    ("--rebuild", "--since", "2026-12-05", "--until", "2026-12-01"),
-    ("--rebuild", "--system", "vehicles"),
-])
-def test_bad_input_is_one_line(args: tuple[str, ...], env: dict[str, str]) -> None:
-    out = run(env, *args)
-    assert out.exit_code == 2, out.output
-    assert "Traceback" not in out.output and "Error" in out.output
+def test_bad_input_is_one_line(env: dict[str, str]) -> None:
+    for args in (("--rebuild", "--since", "2026-02-30"),
+                 ("--rebuild", "--since", "2026-12-05", "--until", "2026-12-01"),
+                 ("--rebuild", "--system", "vehicles")):
+        out = run(env, *args)
+        assert out.exit_code == 2, out.output
+        assert "Traceback" not in out.output and out.output.count("Error") == 1
+
+
+def test_a_writer_committing_meanwhile_is_counted_once(engine: sa.Engine) -> None:
+    """A writer's transaction (a record and its +1 to the rollup) open while a wrong day
+    is rebuilt: the rebuild waits for it and counts its record; without the wait, its
+    +1 would be deleted with the wrong row and its record never counted."""
+    now = int(time.time() * 1000)
+    today = label(now // DAY_MS)
+    up = usage_statement(engine.dialect)
+    key = {"day": today, "system": "vehicles", "resource": "", "department": "czt",
+           "event_type": "proxy_request", "outcome": "allow", "status_class": "2xx"}
+
+    def write(conn: sa.Connection, seq: int) -> None:
+        conn.execute(sa.insert(records).values(
+            chain_id="c1", seq=seq, prev_hash="0", hash=str(seq), ckpt=0, ts=now,
+            event_type="proxy_request", outcome="allow", department="czt",
+            system="vehicles", status=200, items="[]", extra="{}"))
+        conn.exec_driver_sql(up.sql, [up.params({**key, "count": 1})])
+
+    with engine.begin() as conn:
+        write(conn, 1)
+        conn.execute(sa.update(usage).values(count=99))  # what a bug left
+    writer = engine.execution_options(govgate_write=True).connect()
+    tx = writer.begin()
+    write(writer, 2)
+    done: list[Any] = []
+    rebuild = threading.Thread(target=lambda: done.append(
+        rebuild_usage(engine, since=today, until=today)))
+    rebuild.start()
+    deadline = time.monotonic() + 5
+    if engine.dialect.name == "postgresql":  # until the rebuild waits for the writer
+        with engine.connect() as conn:
+            while not conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%audit_usage_daily%'")).scalar_one():
+                assert time.monotonic() < deadline
+                conn.rollback()  # pg_stat_activity is read once per transaction
+                time.sleep(0.01)
+    else:  # SQLite: its writer transaction waits on ours (busy timeout)
+        time.sleep(0.1)
+    tx.commit()
+    writer.close()
+    rebuild.join(5)
+    assert done and [d.state for d in done[0]] == ["rebuilt"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(usage.c["count"])).scalars().all() == [2]
