@@ -114,6 +114,7 @@ class ConsumerDay:
     department: str
     client: str | None
     calls: int
+    unseen: int = 0  # forward-auth allows: let through, the answer not seen
 
 
 def _items_count() -> Any:
@@ -273,19 +274,22 @@ def _last(engine: sa.Engine, where: list[Any], kind: str, codes: Sequence[str] |
 
 def consumer_days(engine: sa.Engine, window: Window, *,
                   resources: Sequence[str] | None = None) -> list[ConsumerDay]:
-    """Delivered calls on catalogue resources by day, resource, department and client."""
-    where = [*delivered(window), records.c.resource.is_not(None)]
+    """Delivered calls on catalogue resources by day, resource, department and client;
+    forward-auth allows beside them (``unseen``)."""
+    where = [*_counted(window), records.c.resource.is_not(None)]
     if resources is not None:
         where.append(records.c.resource.in_(list(resources)) if resources else sa.false())
     day = _day(window)
     stmt = (sa.select(day, records.c.resource, records.c.department, records.c.actor_client,
-                      sa.func.count().label("calls"))
+                      sa.func.sum(sa.case((_delivered_row(), 1), else_=0)).label("calls"),
+                      sa.func.sum(sa.case((_unseen_row(), 1), else_=0)).label("unseen"))
             .where(*where)
             .group_by(day, records.c.resource, records.c.department, records.c.actor_client)
             .order_by(day, records.c.resource, records.c.department, records.c.actor_client))
     with engine.connect() as conn:
         return [ConsumerDay(window.label(int(r.day)), r.resource, r.department or "",
-                            r.actor_client, int(r.calls)) for r in conn.execute(stmt)]
+                            r.actor_client, int(r.calls), int(r.unseen))
+                for r in conn.execute(stmt)]
 
 
 # -- pure conclusions ---------------------------------------------------------------------
@@ -307,8 +311,9 @@ class GrantUse:
     grant: GrantRef
     calls: int  # in the window, since the grant was active
     last_day: str | None  # the last day with a call in the window
-    status: str  # never | rare
-    suggest_revoke: bool  # active for at least min_age_days of the window
+    status: str  # never | rare | unseen (no delivered call, but let through by forward-auth)
+    suggest_revoke: bool  # active for at least min_age_days of the window, none let through
+    unseen: int = 0  # forward-auth allows under it: let through, the answer not seen
 
 
 def grant_use(grants: Iterable[GrantRef], uses: Iterable[ConsumerDay], window: Window, *,
@@ -317,7 +322,8 @@ def grant_use(grants: Iterable[GrantRef], uses: Iterable[ConsumerDay], window: W
     active: ``never`` (no call) or ``rare``. A call counts for a grant when it is its
     consumer's, on its resource, through its client when the grant names one. Revoking
     is suggested once the grant has been active ``min_age_days`` within the window
-    (a grant approved yesterday is not "unused")."""
+    (a grant approved yesterday is not "unused"), and never for one whose consumer was let
+    through by forward-auth under it (its use is not seen, not absent)."""
     by_key: dict[tuple[str, str], list[ConsumerDay]] = {}
     for u in uses:
         by_key.setdefault((u.resource, u.department), []).append(u)
@@ -329,11 +335,13 @@ def grant_use(grants: Iterable[GrantRef], uses: Iterable[ConsumerDay], window: W
         mine = [u for u in by_key.get((g.resource, g.consumer), [])
                 if u.day >= start and (g.client is None or u.client == g.client)]
         calls = sum(u.calls for u in mine)
+        unseen = sum(u.unseen for u in mine)
         if calls >= rare_below:
             continue
-        out.append(GrantUse(g, calls, max((u.day for u in mine), default=None),
-                            "never" if calls == 0 else "rare",
-                            last_day - first + 1 >= min_age_days))
+        status = "rare" if calls else "unseen" if unseen else "never"
+        out.append(GrantUse(g, calls, max((u.day for u in mine if u.calls), default=None),
+                            status, last_day - first + 1 >= min_age_days and not unseen,
+                            unseen))
     return out
 
 

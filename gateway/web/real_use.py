@@ -340,7 +340,8 @@ def _grant_json(g: UnusedGrant) -> dict[str, Any]:
     return {"id": g.grant.id, "resource": g.grant.resource, "provider": g.provider,
             "consumer": g.grant.consumer, "client_id": g.grant.client_id,
             "purpose": g.grant.purpose, "until": g.grant.until.isoformat(),
-            "calls": g.use.calls, "last_day": g.use.last_day, "status": g.use.status,
+            "calls": g.use.calls, "unseen": g.use.unseen, "last_day": g.use.last_day,
+            "status": g.use.status,
             "suggest_revoke": g.use.suggest_revoke}
 
 

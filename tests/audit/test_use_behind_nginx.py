@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from audit.use import DAY_MS, ConsumerDay, GrantRef, Window, grant_use
 from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
@@ -112,3 +113,22 @@ def test_portal_shows_let_through_in_both_languages(world: tuple[Services, TestC
         assert row and f'<td class="unseen">{LET_THROUGH}</td>' in row.group(0)
         assert re.search(r'<table id="not-idle-unseen".*?data-code="offices"', page.text,
                          re.S)
+
+
+def test_a_grant_used_only_behind_a_front_proxy_is_not_suggested_for_revoking() -> None:
+    """Pure (``audit.use.grant_use``): a grant whose consumer was only let through by
+    forward-auth is "unseen", not "never", and no revoke is suggested; one with a few
+    deliveries and some let through keeps "rare" and says how many were let through."""
+    window = Window.ending_at(100 * DAY_MS, 90)
+    long_ago = window.since_ms - 60 * DAY_MS
+    day = window.label(window.first_day + 10)
+    uses = [ConsumerDay(day, "R-1", "czt", None, 0, unseen=7),
+            ConsumerDay(day, "R-2", "czt", None, 2, unseen=1)]
+    found = {g.grant.id: g for g in grant_use(
+        [GrantRef(1, "R-1", "czt", None, long_ago), GrantRef(2, "R-2", "czt", None, long_ago),
+         GrantRef(3, "R-3", "czt", None, long_ago)], uses, window)}
+    assert (found[1].calls, found[1].unseen, found[1].status, found[1].suggest_revoke,
+            found[1].last_day) == (0, 7, "unseen", False, None)
+    assert (found[2].calls, found[2].unseen, found[2].status, found[2].suggest_revoke) == (
+        2, 1, "rare", False)
+    assert (found[3].status, found[3].suggest_revoke) == ("never", True)

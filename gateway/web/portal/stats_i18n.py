@@ -71,4 +71,7 @@ STATS_MESSAGES: dict[str, tuple[str, str]] = {
     "use_not_idle_title": ("并非闲置：近 {n} 天仅经前置代理放行", "Not idle: only let through by a front proxy in the last {n} days"),
     "use_not_idle_hint": ("以下系统或资源近期没有经网关送达的调用，但有经前置代理（反向代理的鉴权子请求）放行的调用；网关未见其应答，无法确认送达，但不视为闲置。", "These had no call delivered through the gateway lately, but calls a front proxy (nginx auth_request) let through: their answers were not seen, so nothing is confirmed delivered, yet they are not idle."),
     "use_last_unseen": ("最近放行", "Last let through"),
+    "use_status_unseen": ("仅经前置代理放行 {n} 次，未见应答", "only let through by a front proxy ({n}), answer not seen"),
+    "use_grant_unseen": ("另放行 {n} 次，未见应答", "{n} more let through, answer not seen"),
+    "use_no_revoke_unseen": ("经前置代理放行过：不建议撤销", "let through by a front proxy: no suggestion to revoke"),
 }
