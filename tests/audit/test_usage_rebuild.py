@@ -10,19 +10,21 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from audit import AuditRecord
+from audit import AuditLog, AuditRecord
 from audit.tables import anchors, records, usage
 from audit.usage_rebuild import rebuild_usage
 from audit.writer import usage_statement
 from gateway.cli.main import cli
-from gateway.services import Services
+from gateway.services import Services, key_service, master_key
 from gateway.settings import Settings
+from keys import FileMasterKey
 from tests.audit.conftest import rec
 from tests.oauth2.helpers import audit_events, close_services, make_services
 
@@ -188,3 +190,40 @@ def test_a_writer_committing_meanwhile_is_counted_once(engine: sa.Engine) -> Non
     assert done and [d.state for d in done[0]] == ["rebuilt"]
     with engine.connect() as conn:
         assert conn.execute(sa.select(usage.c["count"])).scalars().all() == [2]
+
+
+def test_after_a_real_purge_the_days_it_cut_keep_their_rows(
+        settings: Settings, engine: sa.Engine, env: dict[str, str], tmp_path: Path) -> None:
+    """``govgate audit export`` and ``purge`` up to 05:00 of a day 299 days ago: that day
+    and the one before keep their rows (nothing left to recompute them from), the day
+    after is rebuilt from its records."""
+    FileMasterKey.create(settings.master_key_path)
+    ks = key_service(settings, engine, master_key(settings, env))
+    ks.bootstrap()
+    first = (int(time.time() * 1000) // DAY_MS - 300) * DAY_MS + 10 * 3_600_000  # 10:00
+    now = [first / 1000]
+    log = AuditLog(engine, keys=ks, writer_id="gw-1", checkpoint_every=3,
+                   clock=lambda: now[0])
+    for day in range(3):  # three records a day, each day signed by its checkpoint
+        now[0] = (first + day * DAY_MS) / 1000
+        log.append_many_sync([rec(3 * day + i, status=200) for i in range(3)])
+    log.close_sync()
+    days = [label((first + n * DAY_MS) // DAY_MS) for n in range(3)]
+    with engine.begin() as conn:  # a bug: every count doubled
+        conn.execute(sa.update(usage).values(count=usage.c["count"] * 2))
+    until = f"{days[1]}T05:00:00Z"
+    r = CliRunner().invoke(cli, ["audit", "export", "--until", until, "--to",
+                                 str(tmp_path / "arc")], env=env)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["audit", "purge", "--until", until, "--archive",
+                                 str(tmp_path / "arc")], env=env)
+    assert r.exit_code == 0, r.output
+    out = run(env, "--rebuild", "--since", days[0], "--until", days[2])
+    assert out.exit_code == 0, out.output
+    assert f"{days[0]}: kept as it was, 6" in out.output
+    assert f"{days[1]}: kept as it was, 6" in out.output
+    assert f"{days[2]}: rebuilt from the records (6 before, 3 now)" in out.output
+    with engine.connect() as conn:
+        counts = dict(conn.execute(sa.select(usage.c.day, sa.func.sum(usage.c["count"]))
+                                   .where(usage.c.day.in_(days)).group_by(usage.c.day)).all())
+    assert {d: int(n) for d, n in counts.items()} == {days[0]: 6, days[1]: 6, days[2]: 3}
