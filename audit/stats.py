@@ -79,12 +79,7 @@ def usage_stats(
             raise AuditQueryError("group_by", Text("audit.not_one_of",
                                                    "{value!r} is not one of {known}",
                                                        value=dim, known=", ".join(DIMENSIONS)))
-    for name, day in (("since", since_day), ("until", until_day)):
-        if day is not None and not _is_day(day):
-            raise AuditQueryError(name, Text("audit.day", "a day as YYYY-MM-DD"))
-    if since_day and until_day and until_day < since_day:  # ISO days sort as text
-        raise AuditQueryError("until", Text("audit.day_order", "{until} is before since ({since})",
-                                            until=until_day, since=since_day))
+    check_days(since_day, until_day)
     if "kind" in group_by:
         return _by_kind(engine, list(group_by), since_day=since_day, until_day=until_day,
                         system=system, resource=resource, department=department,
@@ -129,6 +124,16 @@ def _by_kind(engine: sa.Engine, group_by: list[str], **filters: Any) -> list[dic
 
     return [{**dict(zip(group_by, key, strict=True)), "count": totals[key]}
             for key in sorted(totals, key=order)]
+
+
+def check_days(since: str | None, until: str | None) -> None:
+    """``since`` and ``until`` as days, in order, or AuditQueryError naming the field."""
+    for name, day in (("since", since), ("until", until)):
+        if day is not None and not _is_day(day):
+            raise AuditQueryError(name, Text("audit.day", "a day as YYYY-MM-DD"))
+    if since and until and until < since:  # ISO days sort as text
+        raise AuditQueryError("until", Text("audit.day_order", "{until} is before since ({since})",
+                                            until=until, since=since))
 
 
 def _is_day(value: str) -> bool:

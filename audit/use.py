@@ -3,10 +3,12 @@
 Counted from the proxy's own audit records of delivered requests (``proxy_request``
 with outcome ``allow`` and a status below 400: the calls that reached a system and
 came back with its data), never from what was built or registered. A forward-auth
-allow (``forward_auth``) is not counted: the front proxy fetches the answer and the
-gateway never sees it (the usage rollup's ``unconfirmed``, audit/stats.py):
+allow (``forward_auth``) is not counted as delivered: the front proxy (nginx
+``auth_request``) fetches the answer and the gateway never sees it (the usage rollup's
+``unconfirmed``, audit/stats.py). It is shown beside it, never added in:
 
     calls         delivered requests
+    unseen        forward-auth allows: let through, the answer not seen (放行，未见应答)
     departments   distinct consumer departments (the caller's department)
     users         distinct users (a client-credentials call has none)
     items         data items released: over the calls, the number of items each
@@ -34,6 +36,7 @@ from audit.tables import records
 DAY_MS = 86_400_000
 CST_OFFSET_MINUTES = 8 * 60
 DELIVERY_EVENTS = ("proxy_request",)
+UNSEEN_EVENT = "forward_auth"
 KINDS = ("system", "resource")
 
 
@@ -82,6 +85,7 @@ class Figures:
     departments: int = 0
     users: int = 0
     items: int = 0
+    unseen: int = 0  # forward-auth allows: let through, the answer not seen
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class ConsumerDay:
     department: str
     client: str | None
     calls: int
+    unseen: int = 0  # forward-auth allows: let through, the answer not seen
 
 
 def _items_count() -> Any:
@@ -133,6 +138,22 @@ def delivered(window: Window | None = None) -> list[Any]:
     return where
 
 
+def _delivered_row() -> Any:
+    return sa.and_(records.c.event_type.in_(DELIVERY_EVENTS), records.c.status < 400)
+
+
+def _unseen_row() -> Any:
+    return records.c.event_type == UNSEEN_EVENT
+
+
+def _counted(window: Window) -> list[Any]:
+    """Delivered calls and forward-auth allows in ``window``: one scan for both figures."""
+    return [records.c.outcome == "allow",
+            records.c.event_type.in_([*DELIVERY_EVENTS, UNSEEN_EVENT]),
+            sa.or_(_delivered_row(), _unseen_row()),
+            records.c.ts >= window.since_ms, records.c.ts < window.until_ms]
+
+
 def _column(kind: str) -> Any:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
@@ -141,12 +162,12 @@ def _column(kind: str) -> Any:
 
 def _figures(row: Any) -> Figures:
     return Figures(int(row.calls or 0), int(row.departments or 0), int(row.users or 0),
-                   int(row.items or 0))
+                   int(row.items or 0), int(row.unseen or 0))
 
 
 def _where(window: Window, target: Any, codes: Sequence[str] | None,
            consumers: Iterable[str] | None) -> list[Any]:
-    where = [*delivered(window), target.is_not(None)]
+    where = [*_counted(window), target.is_not(None)]
     if codes is not None:
         where.append(target.in_(list(codes)) if codes else sa.false())
     if consumers is not None:
@@ -156,11 +177,17 @@ def _where(window: Window, target: Any, codes: Sequence[str] | None,
 
 
 def _aggregates() -> tuple[Any, ...]:
+    # departments, users and items are the delivered calls' only: a forward-auth allow
+    # released nothing the gateway saw
+    hit = _delivered_row()
     return (
-        sa.func.count().label("calls"),
-        sa.func.count(sa.distinct(sa.func.nullif(records.c.department, ""))).label("departments"),
-        sa.func.count(sa.distinct(records.c.actor_user)).label("users"),
-        sa.func.coalesce(sa.func.sum(_items_count()), 0).label("items"),
+        sa.func.sum(sa.case((hit, 1), else_=0)).label("calls"),
+        sa.func.count(sa.distinct(sa.case(
+            (hit, sa.func.nullif(records.c.department, ""))))).label("departments"),
+        sa.func.count(sa.distinct(sa.case((hit, records.c.actor_user)))).label("users"),
+        sa.func.coalesce(sa.func.sum(sa.case((hit, _items_count()), else_=0)), 0
+                         ).label("items"),
+        sa.func.sum(sa.case((_unseen_row(), 1), else_=0)).label("unseen"),
     )
 
 
@@ -229,7 +256,7 @@ def last_unconfirmed(engine: sa.Engine, *, kind: str, codes: Sequence[str] | Non
                      ) -> dict[str, int]:
     """Code → the time (UTC ms) of its last forward-auth allow, ever: let through, the
     answer not seen, so neither a use nor a sign that the target lies idle."""
-    return _last(engine, [records.c.event_type == "forward_auth",
+    return _last(engine, [records.c.event_type == UNSEEN_EVENT,
                           records.c.outcome == "allow"], kind, codes)
 
 
@@ -247,19 +274,22 @@ def _last(engine: sa.Engine, where: list[Any], kind: str, codes: Sequence[str] |
 
 def consumer_days(engine: sa.Engine, window: Window, *,
                   resources: Sequence[str] | None = None) -> list[ConsumerDay]:
-    """Delivered calls on catalogue resources by day, resource, department and client."""
-    where = [*delivered(window), records.c.resource.is_not(None)]
+    """Delivered calls on catalogue resources by day, resource, department and client;
+    forward-auth allows beside them (``unseen``)."""
+    where = [*_counted(window), records.c.resource.is_not(None)]
     if resources is not None:
         where.append(records.c.resource.in_(list(resources)) if resources else sa.false())
     day = _day(window)
     stmt = (sa.select(day, records.c.resource, records.c.department, records.c.actor_client,
-                      sa.func.count().label("calls"))
+                      sa.func.sum(sa.case((_delivered_row(), 1), else_=0)).label("calls"),
+                      sa.func.sum(sa.case((_unseen_row(), 1), else_=0)).label("unseen"))
             .where(*where)
             .group_by(day, records.c.resource, records.c.department, records.c.actor_client)
             .order_by(day, records.c.resource, records.c.department, records.c.actor_client))
     with engine.connect() as conn:
         return [ConsumerDay(window.label(int(r.day)), r.resource, r.department or "",
-                            r.actor_client, int(r.calls)) for r in conn.execute(stmt)]
+                            r.actor_client, int(r.calls), int(r.unseen))
+                for r in conn.execute(stmt)]
 
 
 # -- pure conclusions ---------------------------------------------------------------------
@@ -281,8 +311,9 @@ class GrantUse:
     grant: GrantRef
     calls: int  # in the window, since the grant was active
     last_day: str | None  # the last day with a call in the window
-    status: str  # never | rare
-    suggest_revoke: bool  # active for at least min_age_days of the window
+    status: str  # never | rare | unseen (no delivered call, but let through by forward-auth)
+    suggest_revoke: bool  # active for at least min_age_days of the window, none let through
+    unseen: int = 0  # forward-auth allows under it: let through, the answer not seen
 
 
 def grant_use(grants: Iterable[GrantRef], uses: Iterable[ConsumerDay], window: Window, *,
@@ -291,7 +322,8 @@ def grant_use(grants: Iterable[GrantRef], uses: Iterable[ConsumerDay], window: W
     active: ``never`` (no call) or ``rare``. A call counts for a grant when it is its
     consumer's, on its resource, through its client when the grant names one. Revoking
     is suggested once the grant has been active ``min_age_days`` within the window
-    (a grant approved yesterday is not "unused")."""
+    (a grant approved yesterday is not "unused"), and never for one whose consumer was let
+    through by forward-auth under it (its use is not seen, not absent)."""
     by_key: dict[tuple[str, str], list[ConsumerDay]] = {}
     for u in uses:
         by_key.setdefault((u.resource, u.department), []).append(u)
@@ -303,11 +335,13 @@ def grant_use(grants: Iterable[GrantRef], uses: Iterable[ConsumerDay], window: W
         mine = [u for u in by_key.get((g.resource, g.consumer), [])
                 if u.day >= start and (g.client is None or u.client == g.client)]
         calls = sum(u.calls for u in mine)
+        unseen = sum(u.unseen for u in mine)
         if calls >= rare_below:
             continue
-        out.append(GrantUse(g, calls, max((u.day for u in mine), default=None),
-                            "never" if calls == 0 else "rare",
-                            last_day - first + 1 >= min_age_days))
+        status = "rare" if calls else "unseen" if unseen else "never"
+        out.append(GrantUse(g, calls, max((u.day for u in mine if u.calls), default=None),
+                            status, last_day - first + 1 >= min_age_days and not unseen,
+                            unseen))
     return out
 
 

@@ -179,6 +179,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- the directory sync attacked (h-scim, 2026-12-05) -------------------------------
     "directory.returned": ("= 用户 {user} 保持停用：该账号曾从目录中删除，现又出现（可能是同名的另一个人）；核实后执行 govgate user enable", "= user {user} stays disabled: removed from the directory and back (perhaps another person under the name); govgate user enable once checked"),
     "directory.held": ("= 用户 {user} 保持停用：目录中为启用，但该账号是在网关中被他人停用的（govgate user enable 后重新由目录决定）", "= user {user} stays disabled: active in the directory, but disabled in the gateway by someone else (govgate user enable lets the directory decide again)"),
+    # -- the usage rollup rebuilt (h-usage2, 2026-12-05) --------------------------------
+    "audit.rebuild_alone": ("--rebuild 只与 --since、--until 同用", "--rebuild takes only --since and --until"),
+    "audit.rebuilt_day": ("{day}：已按审计记录重算（原 {before}，现 {after}）", "{day}: rebuilt from the records ({before} before, {after} now)"),
+    "audit.rebuild_kept_day": ("{day}：保留原统计 {count}（该日记录已清理，无法重算）", "{day}: kept as it was, {count} (its records were purged: nothing to recompute from)"),
+    "audit.rebuild_done": ("共 {days} 天：重算 {rebuilt} 天，无变化 {unchanged} 天，因记录已清理而保留 {kept} 天", "{days} days: {rebuilt} rebuilt, {unchanged} unchanged, {kept} kept (records purged)"),
 }
 
 LIBRARY: dict[str, tuple[str, str]] = {
@@ -854,4 +859,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- the attack of 2026-12-05 on the second factors (h-passkey) -------------------
     "webauthn.last_factor": ("这是您最后一个第二因素：管理员须以两个因素登录；请先登记另一个密钥（或设置动态口令）再删除", "this is your last second factor: an administrator signs in with two factors; register another key (or set up an authenticator) first"),
     "webauthn.remove_reauth": ("登录已超过 {minutes} 分钟：请输入当前动态口令，或退出并重新登录后再删除密钥", "you signed in more than {minutes} minutes ago: give a current code, or sign out and in again, to remove a key"),
+    # -- the usage rollup rebuilt (h-usage2, 2026-12-05) --------------------------------
+    "audit.rebuild_no_seal": ("无法读取最近一次清理的封印记录（{chain}/{seq}）：不知道哪些日期的记录已被清理；未重算任何数据", "the last purge's seal ({chain}/{seq}) cannot be read: which days were purged is unknown; nothing rebuilt"),
 }

@@ -29,7 +29,8 @@ from audit.export import write_csv, write_jsonl, write_table
 from audit.journal import Journal
 from audit.journal_verify import verify_journal
 from audit.query import EXACT, parse_filters, parse_time, query_records
-from audit.stats import DIMENSIONS, usage_stats
+from audit.stats import DIMENSIONS, check_days, usage_stats
+from audit.usage_rebuild import DayRebuilt, rebuild_usage
 from audit.verify import (
     SigCheck,
     VerifyReport,
@@ -317,12 +318,21 @@ def purge_cmd(ctx: click.Context, until: str, archive_dir: str) -> None:
               show_default=True)
 @click.option("--shipping", is_flag=True,
               help="Instead: what each shipping target (file, syslog) has not taken yet.")
+@click.option("--rebuild", is_flag=True,
+              help="Instead: recompute the figures of the days --since .. --until (default: "
+              "every day) from the audit records, one transaction per day; days whose "
+              "records were purged keep their figures.")
 @click.pass_context
 def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
           system: str | None, resource: str | None, department: str | None,
-          event_type: str | None, fmt: str, shipping: bool) -> None:
+          event_type: str | None, fmt: str, shipping: bool, rebuild: bool) -> None:
     """Usage figures: counts by day, system, resource, consumer department and kind
     (delivered, not_delivered, unconfirmed, refused, unauthenticated, failed, other)."""
+    if rebuild:
+        if shipping or system or resource or department or event_type:
+            raise click.UsageError(t("audit.rebuild_alone", cli_lang()))
+        _rebuild(ctx, since, until)
+        return
     group_by = [d.strip() for d in by.split(",") if d.strip()]
     try:
         if shipping:
@@ -344,6 +354,40 @@ def stats(ctx: click.Context, by: str, since: str | None, until: str | None,
     else:
         write_jsonl(rows, out)
     click.echo(out.getvalue(), nl=False)
+
+
+def _rebuild(ctx: click.Context, since: str | None, until: str | None) -> None:
+    """``stats --rebuild``: each day changed or kept on a line, then the totals; audited
+    as an admin change, with what was done even when a day fails."""
+    try:
+        check_days(since, until)  # before the services open: bad input is usage
+    except AuditQueryError as exc:
+        raise _bad_filter(exc) from None
+    st = cli_context(ctx)
+    lang = cli_lang()
+    done: list[DayRebuilt] = []
+
+    def shown(d: DayRebuilt) -> None:
+        done.append(d)
+        if d.state == "rebuilt":
+            click.echo(t("audit.rebuilt_day", lang, day=d.day, before=d.before, after=d.after))
+        elif d.state == "kept" and d.before:
+            click.echo(t("audit.rebuild_kept_day", lang, day=d.day, count=d.before))
+
+    try:
+        rebuild_usage(st.services.engine, since=since, until=until, progress=shown)
+    except AuditQueryError as exc:
+        raise _bad_filter(exc) from None
+    finally:
+        if done:
+            changed = [d for d in done if d.state == "rebuilt"]
+            st.record_change("usage_rebuilt", since=done[0].day, until=done[-1].day,
+                             days=len(done), rebuilt=[d.day for d in changed],
+                             kept=[d.day for d in done if d.state == "kept" and d.before],
+                             before=sum(d.before for d in changed),
+                             after=sum(d.after for d in changed))
+    counts = {s: sum(1 for d in done if d.state == s) for s in ("rebuilt", "unchanged", "kept")}
+    click.echo(t("audit.rebuild_done", lang, days=len(done), **counts))
 
 
 __all__ = ["AuditError", "audit"]

@@ -155,6 +155,9 @@ class Overview:
     grants: list[UnusedGrant]  # never or rarely used in the last IDLE_DAYS days
     duplicates: list[Overlap]
     departments: list[Department]  # those whose summary the viewer may open
+    # no delivered call in the last IDLE_DAYS days but let through by forward-auth:
+    # not idle, its answers unseen (a system behind nginx auth_request)
+    unseen_only: list[Target] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class Summary:
     grants: list[UnusedGrant]
     duplicates: list[Overlap]
     children: list[Department] = field(default_factory=list)
+    unseen_only: list[Target] = field(default_factory=list)  # as in Overview
 
 
 def _targets(src: Sources, window: Window, kind: str,
@@ -190,13 +194,14 @@ def _entries(src: Sources, scope: Scope) -> tuple[list[tuple[str, str, str]],
     return systems, resources
 
 
-def _idle(src: Sources, targets: Iterable[Target]) -> list[Target]:
+def _quiet(src: Sources, targets: Iterable[Target]) -> tuple[list[Target], list[Target]]:
     """The targets with no delivered call in the last IDLE_DAYS days (from their last
-    call ever: no second scan of the window); one let through by forward-auth in that
-    time is not known idle (its answers are not seen), so it is not listed."""
+    call ever: no second scan of the window): those idle, and those let through by
+    forward-auth in that time, not idle (used behind nginx; their answers not seen)."""
     since = Window.ending_at(src.now_ms, IDLE_DAYS).since_ms
-    return [t for t in targets if (t.last_ts is None or t.last_ts < since)
-            and (t.unseen_ts is None or t.unseen_ts < since)]
+    quiet = [t for t in targets if t.last_ts is None or t.last_ts < since]
+    unseen = [t for t in quiet if t.unseen_ts is not None and t.unseen_ts >= since]
+    return [t for t in quiet if t.unseen_ts is None or t.unseen_ts < since], unseen
 
 
 def _grants(src: Sources, scope: Scope) -> list[UnusedGrant]:
@@ -226,16 +231,18 @@ def overview(src: Sources, scope: Scope, days: int) -> Overview:
     systems, resources = _entries(src, scope)
     used_systems = _targets(src, window, "system", systems)
     used_resources = _targets(src, window, "resource", resources)
+    idle, unseen_only = _quiet(src, [*used_systems, *used_resources])
     return Overview(
         window=window,
         total=daily_total(src.engine, window, kind="system", codes=[c for c, _, _ in systems]),
         systems=used_systems,
         resources=used_resources,
-        idle=_idle(src, [*used_systems, *used_resources]),
+        idle=idle,
         grants=_grants(src, scope),
         duplicates=_duplicates(src, scope),
         departments=sorted((d for d in src.departments.values() if scope.covers(d.code)),
                            key=lambda d: d.code),
+        unseen_only=unseen_only,
     )
 
 
@@ -252,6 +259,7 @@ def summary(src: Sources, code: str, days: int) -> Summary:
                                               consumers=[code]) if t.use.total.calls]
     own_systems = _targets(src, window, "system", systems)
     own_resources = _targets(src, window, "resource", resources)
+    idle, unseen_only = _quiet(src, [*own_systems, *own_resources])
     return Summary(
         department=dept,
         window=window,
@@ -261,11 +269,12 @@ def summary(src: Sources, code: str, days: int) -> Summary:
         resources=own_resources,
         consumed=daily_total(src.engine, window, kind="system", consumers=[code]),
         consumed_resources=consumed_resources,
-        idle=_idle(src, [*own_systems, *own_resources]),
+        idle=idle,
         grants=_grants(src, own),
         duplicates=_duplicates(src, own),
         children=sorted((d for d in src.departments.values() if d.parent == code),
                         key=lambda d: d.code),
+        unseen_only=unseen_only,
     )
 
 
@@ -317,14 +326,22 @@ def _use_json(u: TargetUse) -> dict[str, Any]:
 
 def _target_json(t: Target) -> dict[str, Any]:
     return {"kind": t.kind, "code": t.code, "name": t.name, "owner": t.owner,
-            "last_used": _iso(t.last_ts), **_use_json(t.use)}
+            "last_used": _iso(t.last_ts), "last_let_through": _iso(t.unseen_ts),
+            **_use_json(t.use)}
+
+
+def _quiet_json(targets: Iterable[Target]) -> list[dict[str, Any]]:
+    return [{"kind": t.kind, "code": t.code, "name": t.name, "owner": t.owner,
+             "last_used": _iso(t.last_ts), "last_let_through": _iso(t.unseen_ts)}
+            for t in targets]
 
 
 def _grant_json(g: UnusedGrant) -> dict[str, Any]:
     return {"id": g.grant.id, "resource": g.grant.resource, "provider": g.provider,
             "consumer": g.grant.consumer, "client_id": g.grant.client_id,
             "purpose": g.grant.purpose, "until": g.grant.until.isoformat(),
-            "calls": g.use.calls, "last_day": g.use.last_day, "status": g.use.status,
+            "calls": g.use.calls, "unseen": g.use.unseen, "last_day": g.use.last_day,
+            "status": g.use.status,
             "suggest_revoke": g.use.suggest_revoke}
 
 
@@ -343,8 +360,7 @@ def overview_json(o: Overview) -> dict[str, Any]:
     return {"window": _window_json(o.window), "total": _use_json(o.total),
             "systems": [_target_json(t) for t in o.systems],
             "resources": [_target_json(t) for t in o.resources],
-            "idle": [{"kind": t.kind, "code": t.code, "name": t.name, "owner": t.owner,
-                      "last_used": _iso(t.last_ts)} for t in o.idle],
+            "idle": _quiet_json(o.idle), "not_idle_unseen": _quiet_json(o.unseen_only),
             "idle_days": IDLE_DAYS,
             "grants": [_grant_json(g) for g in o.grants], "rare_below": RARE_BELOW,
             "duplicates": [o.__dict__ for o in o.duplicates],
@@ -359,8 +375,7 @@ def summary_json(s: Summary) -> dict[str, Any]:
             "resources": [_target_json(t) for t in s.resources],
             "consumed": _use_json(s.consumed),
             "consumed_resources": [_target_json(t) for t in s.consumed_resources],
-            "idle": [{"kind": t.kind, "code": t.code, "name": t.name,
-                      "last_used": _iso(t.last_ts)} for t in s.idle],
+            "idle": _quiet_json(s.idle), "not_idle_unseen": _quiet_json(s.unseen_only),
             "grants": [_grant_json(g) for g in s.grants],
             "duplicates": [o.__dict__ for o in s.duplicates],
             "children": [{"code": d.code, "name": d.name} for d in s.children]}

@@ -91,7 +91,7 @@ def test_systems_day_by_day(used: AuditLog, audit_engine: sa.Engine) -> None:
             yesterday.items) == (YESTERDAY, 1, 1, 0, 1)
     assert all(d.calls == 0 for d in v.days[:-2])
     # over the window: departments and users distinct across days
-    assert v.total == Figures(calls=5, departments=2, users=3, items=7)
+    assert v.total == Figures(calls=5, departments=2, users=3, items=7, unseen=1)
     first = by["offices"].days[0]
     assert (first.day, first.calls, first.items) == ("2026-12-17", 1, 1)
 
@@ -102,7 +102,7 @@ def test_resources_named_listed_in_order_used_or_not(used: AuditLog,
                        codes=["CZ-0001", "JG-0001", "JG-0002"])
     assert [u.code for u in found] == ["CZ-0001", "JG-0001", "JG-0002"]
     assert found[0].total == Figures() and all(d.calls == 0 for d in found[0].days)
-    assert found[1].total == Figures(calls=4, departments=1, users=2, items=7)
+    assert found[1].total == Figures(calls=4, departments=1, users=2, items=7, unseen=1)
     assert target_use(audit_engine, WINDOW, kind="resource", codes=[]) == []
     # one consumer's calls only
     (jg,) = target_use(audit_engine, WINDOW, kind="resource", codes=["JG-0002"],
@@ -114,11 +114,11 @@ def test_resources_named_listed_in_order_used_or_not(used: AuditLog,
 
 def test_total_across_targets(used: AuditLog, audit_engine: sa.Engine) -> None:
     all_systems = daily_total(audit_engine, WINDOW, kind="system")
-    assert all_systems.total == Figures(calls=6, departments=3, users=4, items=8)
+    assert all_systems.total == Figures(calls=6, departments=3, users=4, items=8, unseen=1)
     assert all_systems.days[-1].calls == 4 and all_systems.days[0].calls == 1
     czt = daily_total(audit_engine, WINDOW, kind="system", codes=["vehicles"],
                       consumers=["czt"])
-    assert czt.total == Figures(calls=4, departments=1, users=2, items=7)
+    assert czt.total == Figures(calls=4, departments=1, users=2, items=7, unseen=1)
     nothing = daily_total(audit_engine, WINDOW, kind="system", codes=[])
     assert nothing.total == Figures() and len(nothing.days) == 30
 
@@ -138,7 +138,7 @@ def test_consumers_by_day(used: AuditLog, audit_engine: sa.Engine) -> None:
     rows = consumer_days(audit_engine, WINDOW, resources=["JG-0001"])
     assert rows == [
         ConsumerDay(YESTERDAY, "JG-0001", "czt", "finance-system", 1),
-        ConsumerDay(TODAY, "JG-0001", "czt", None, 3),
+        ConsumerDay(TODAY, "JG-0001", "czt", None, 3, unseen=1),  # the forward-auth allow
     ]
 
 

@@ -63,4 +63,15 @@ STATS_MESSAGES: dict[str, tuple[str, str]] = {
     "use_consumed_title": ("本部门使用的其他部门资源", "Other departments' resources the department used"),
     "use_consumed_none": ("统计区间内未使用其他部门的共享资源。", "No other department's resource used in this period."),
     "use_children": ("下级部门", "Departments under it"),
+    # let through by forward-auth (nginx auth_request): the answer not seen
+    "use_m_unseen": ("放行，未见应答", "Let through, answer not seen"),
+    "use_unseen_hint": ("经前置代理（反向代理的鉴权子请求）放行的调用：网关只作了放行决定，未见系统应答，故不计入送达。", "Calls a front proxy (nginx auth_request) let through on the gateway's word: the gateway never saw the system's answer, so they are not counted as delivered."),
+    "use_figures_unseen": ("另有放行 {n} 次，未见应答", "and {n} let through, answer not seen"),
+    "use_last_let_through": ("最近放行：{day}", "last let through {day}"),
+    "use_not_idle_title": ("并非闲置：近 {n} 天仅经前置代理放行", "Not idle: only let through by a front proxy in the last {n} days"),
+    "use_not_idle_hint": ("以下系统或资源近期没有经网关送达的调用，但有经前置代理（反向代理的鉴权子请求）放行的调用；网关未见其应答，无法确认送达，但不视为闲置。", "These had no call delivered through the gateway lately, but calls a front proxy (nginx auth_request) let through: their answers were not seen, so nothing is confirmed delivered, yet they are not idle."),
+    "use_last_unseen": ("最近放行", "Last let through"),
+    "use_status_unseen": ("仅经前置代理放行 {n} 次，未见应答", "only let through by a front proxy ({n}), answer not seen"),
+    "use_grant_unseen": ("另放行 {n} 次，未见应答", "{n} more let through, answer not seen"),
+    "use_no_revoke_unseen": ("经前置代理放行过：不建议撤销", "let through by a front proxy: no suggestion to revoke"),
 }
