@@ -163,23 +163,24 @@ def roles_only(policies: Any, req: Any) -> Decision:
     (``lent_roles_decide`` for the request's principal)."""
     p = req.principal
     return lent_roles_decide(policies, p.username, p.roles, p.department, p.delegation,
-                             req.target.object, req.method, req.system.department)
+                             req.target.object, req.method, req.system.department,
+                             req.system.case_sensitive)
 
 
 def lent_roles_decide(policies: Any, delegator: str, roles: frozenset[str],
                       department: str, delegation: int | None, obj: str, method: str,
-                      owner: str) -> Decision:
+                      owner: str, case_sensitive: bool = False) -> Decision:
     """Allowed by a policy line of the lent ``roles`` (never by A's own lines, A's
     department's or the default rule, which would open every system of A's
     department), and not refused for A holding only those roles (A's deny lines still
     win)."""
     whole: Decision = policies.decide(Query(
         subjects_for(username=delegator, roles=roles, department=department),
-        department, obj, method, owner))
+        department, obj, method, owner, case_sensitive))
     if not whole.allowed:
         return whole
     decision: Decision = policies.decide(Query(subjects_for(roles=roles), department, obj,
-                                               method, owner))
+                                               method, owner, case_sensitive))
     if decision.allowed and decision.rule != "policy":
         return Decision(False, "delegation",
                         f"delegation {delegation}: no policy line of the delegated roles "

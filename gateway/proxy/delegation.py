@@ -67,7 +67,7 @@ def _query(p: Principal, req: Any, *, with_client: bool) -> Query:
     subjects = subjects_for(username=p.username, roles=p.roles, department=p.department,
                             client_id=p.client_id if with_client else None)
     return Query(subjects, p.department, req.target.object, req.method,
-                 req.system.department)
+                 req.system.department, req.system.case_sensitive)
 
 
 def delegated_policy(policies: Any, req: Any) -> Decision:

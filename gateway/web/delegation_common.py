@@ -40,7 +40,8 @@ def _systems(gateway: Gateway) -> list[Any]:
     with gateway.services.engine.connect() as conn:
         return list(conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
-                      systems.c.department_code, departments.c.name.label("dept_name"))
+                      systems.c.department_code, systems.c.case_sensitive_paths,
+                      departments.c.name.label("dept_name"))
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)))
 
@@ -57,7 +58,7 @@ def held_systems(gateway: Gateway, user: User) -> set[str]:
                             department=user.department)
     return {r.code for r in _systems(gateway) if gateway.policies.decide(Query(
         subjects, user.department, _url(r).split("?", 1)[0], "GET",
-        r.department_code)).allowed}
+        r.department_code, bool(r.case_sensitive_paths))).allowed}
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,14 @@ def acting_entries(gateway: Gateway, delegate: str) -> list[ActingEntry]:
         for r in rows:
             url = _url(r)
             if r.code in d.systems:
-                ok = gateway.policies.decide(Query(full, a.department, url.split("?")[0],
-                                                   "GET", r.department_code)).allowed
+                ok = gateway.policies.decide(Query(
+                    full, a.department, url.split("?")[0], "GET", r.department_code,
+                    bool(r.case_sensitive_paths))).allowed
             else:
                 ok = bool(lent) and lent_roles_decide(
                     gateway.policies, d.delegator, lent, a.department, d.id,
-                    url.split("?")[0], "GET", r.department_code).allowed
+                    url.split("?")[0], "GET", r.department_code,
+                    bool(r.case_sensitive_paths)).allowed
             if ok:
                 found.append({"code": r.code, "name": r.name, "department": r.dept_name,
                               "url": url})

@@ -218,3 +218,26 @@ def _read_object(line: PolicyLine, case_sensitive: bool) -> str:
     head = reading(prefix[:cut] + "_", case_sensitive)[:-1] if cut else ""
     tail = prefix[cut:] if case_sensitive else fold(prefix[cut:])
     return head + tail + "*"
+
+
+def test_lent_roles_read_the_system_case_flag_as_direct_callers_do() -> None:
+    """B acting for A through lent roles (gateway.proxy.acting) was decided without the
+    system's case flag: on a case-sensitive system a deny line for /admin also refused
+    /ADMIN to B, which A's own call passes (stricter, but not the same answer)."""
+    from gateway.proxy.acting import lent_roles_decide
+
+    engine = PolicyEngine([
+        PolicyLine("role:fleet", "*", "/s/echo/*", "GET", "allow", 1),
+        PolicyLine("role:fleet", "*", "/s/echo/admin", "GET", "deny", 2),
+    ])
+
+    def lent(obj: str, case_sensitive: bool) -> bool:
+        return lent_roles_decide(engine, "li.ming", frozenset({"fleet"}), "d1", 7, obj, "GET",
+                                 "d2", case_sensitive).allowed
+
+    assert not lent("/s/echo/ADMIN", False) and not lent("/s/echo/admin", True)
+    assert lent("/s/echo/ADMIN", True)  # as a direct caller's decision on that system
+    own = engine.decide(Query(subjects_for(username="li.ming", roles=["fleet"],
+                                           department="d1"),
+                              "d1", "/s/echo/ADMIN", "GET", "d2", True))
+    assert own.allowed

@@ -38,6 +38,7 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
                       systems.c.department_code, systems.c.cas_services, systems.c.saml_sp,
+                      systems.c.case_sensitive_paths,
                       departments.c.name.label("department_name"))
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)
@@ -50,7 +51,7 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
         url = f"/s/{r.code}{path if path.startswith('/') else '/' + path}"
         decision = policies.decide(
             Query(subjects, principal.department, url.split("?", 1)[0], "GET",
-                  r.department_code))
+                  r.department_code, bool(r.case_sensitive_paths)))
         if decision.allowed or r.code in break_glass:
             service = launch_url(r.cas_services or [])
             if service:  # a CAS system signs the user in itself, with a ticket
