@@ -187,3 +187,14 @@ def test_the_directorys_accounts_are_not_changed_over_scim(world: World,
     assert {d["extra"]["what"] for d in refused} == {
         f"PATCH /scim/v2/Users/{who}", f"PUT /scim/v2/Users/{who}",
         f"DELETE /scim/v2/Users/{who}", "PATCH /scim/v2/Groups/data_steward"}
+
+
+def test_bulk_is_not_implemented_as_the_service_provider_config_says(world: World) -> None:
+    """``/Bulk`` answered 404 (as an unknown path); RFC 7644 3.12 asks 501 for an
+    operation the service provider does not support, which its configuration states."""
+    with world.http() as http:
+        assert http.get("/ServiceProviderConfig").json()["bulk"]["supported"] is False
+        r = http.post("/Bulk", json={"schemas": [
+            "urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []})
+        body = scim_error(r, 501, None)
+        assert "bulk" in body["detail"]

@@ -288,6 +288,13 @@ async def _nothing(request: Request, ctx: ScimContext) -> Response:
     return error(not_found(f"nothing at {request.url.path}"))
 
 
+async def _no_bulk(request: Request, ctx: ScimContext) -> Response:
+    # RFC 7644 3.12: 501 for an operation the service provider does not support;
+    # ServiceProviderConfig says bulk.supported false
+    return error(ScimError(501, "bulk operations are not supported: send each "
+                                "operation on its own"))
+
+
 def scim_routes() -> list[BaseRoute]:
     """One mount: its own routes take every method (405 and 404 are SCIM errors too)."""
     users, users_search, user = _resource_handlers(ScimUsers)
@@ -305,6 +312,7 @@ def scim_routes() -> list[BaseRoute]:
         ("/Groups/.search", groups_search),
         ("/Groups/{id}", {**group, "DELETE": _groups_fixed}),
         ("/.search", {"POST": _root_search}),
+        ("/Bulk", {m: _no_bulk for m in ALL}),
         ("/{path:path}", {m: _nothing for m in ALL}),
     ]
     return [Mount(PREFIX, routes=[Route(path, endpoint(handlers), methods=ALL)
