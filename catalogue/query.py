@@ -44,7 +44,13 @@ from catalogue.graphql import MEDIA_TYPE as GRAPHQL
 from catalogue.item_names import NotGranted
 from catalogue.media import media_type
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
-from catalogue.request_names import Pairs, json_refusal, query_refusal, text_refusal
+from catalogue.request_names import (
+    Pairs,
+    json_refusal,
+    parameters,
+    query_refusal,
+    text_refusal,
+)
 from catalogue.routes import fold
 from texts import Text, where
 
@@ -55,7 +61,6 @@ MAX_NAMES = 50
 # read without a leading "$": OData 4.01 takes its system query options with or without it
 REFUSED_BY_DEFAULT = frozenset({"select", "apply", "expand", "compute", "fields",
                                 "callback", "jsonp"})
-_SPLIT = re.compile(r"[&;]")
 NOTHING = NotGranted((), ())
 
 
@@ -169,7 +174,7 @@ CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 def parameter_names(query: str) -> Iterator[str]:
     """The raw parameter names of a query string (or a form body), as sent."""
-    for part in _SPLIT.split(query):
+    for part in parameters(query):
         raw = part.split("=", 1)[0]
         if raw:  # "&&", "=x": no name, nothing an upstream selects by
             yield raw
