@@ -231,6 +231,8 @@ def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
         req.audit.extra["names_item"] = why.item
     if why.graphql:
         req.audit.extra["graphql"] = True
+    if why.free_text:
+        req.audit.extra["free_text"] = True
     req.audit.reason = (f"{resource.code}: query parameter {why.parameter!r} refused: "
                         f"{why.reason}")
     listed = resource.route.query
@@ -471,7 +473,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             req.audit.items = ()
             req.audit.extra["names_item"] = named
             req.audit.extra["refused"] = (
-                f"the request names item {named!r}, which this answer withholds "
+                f"the request names or searches item {named!r}, which this answer withholds "
                 f"({why}): its records would tell the item's values")
             raise ShapingRefused("the response could not be shaped")
         if req.method == "HEAD" or resp.status in _NO_BODY:
