@@ -17,7 +17,8 @@ nothing after it but such words or digits (DataTables' ``search[value]``,
 ``filter[q]``, Elasticsearch's ``query.query_string.query``). A part after it that names
 something else makes it structured: ``filter[brand]``, Ransack's ``q[brand_cont]``,
 Elasticsearch's ``query.term.brand`` (read for items' names as any other). WordPress's
-``s`` counts only as a whole name (Ransack's ``q[s]`` is a sort).
+``s`` counts only as a whole name (Ransack's ``q[s]`` is a sort); OData's ``$filter`` is
+an expression naming its columns, not a search (its ``$search`` is one).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def is_free_text(name: str) -> bool:
     parts = [p for p in _PARTS.split(name) if p]
     if len(parts) == 1 and item_key(parts[0]) in TOP_ONLY:
         return True
+    if name.strip().lower() == "$filter":
+        return False  # OData's: an expression naming its columns (read for items' names)
     free = False
     for part in parts:
         free = step(free, part)

@@ -36,7 +36,7 @@ def test_free_text_names(name: str) -> None:
     "page", "per_page", "sort", "order", "key", "value", "text", "id", "brand",
     "filter[brand]", "q[brand_cont]", "q[s]", "search[regex]", "searchType",
     "search_field", "filterType", "queryId", "termId", "password", "passwords", "ss",
-    "plate_number", "keyId", "filter[plate_number][eq]"])
+    "plate_number", "keyId", "filter[plate_number][eq]", "$filter"])
 def test_other_names(name: str) -> None:
     assert not is_free_text(name), name
 
