@@ -14,17 +14,22 @@ item when the whole token is the item's name as :func:`item_key` compares
 ``driver_name_cont`` names the granted ``driver_name``, not a cut ``name``):
 
 - an item of several words, when they stand in it in a row (``first_driver_id_number``:
-  the words together are specific enough);
+  the words together are specific enough), the last one plural too
+  (``driver_id_numbers``);
 - an item of one word (``id``, ``name``), when a part of the token between Ransack's
   ``or`` and ``and`` holds that word (or its plural, ``ids``) beside nothing but the
   words of a filter, range, lookup or sort (:data:`OPERATORS`: ``id__in``,
-  ``id_not_eq``, ``idList``, ``max_id``, ``id_desc``) and digits (``id2``). A longer
-  name of which the word is only a part names something else (``pageId``,
-  ``order_id``, ``idCard``: in Chinese systems the ID card's number, an item of its own
-  under its own name; ``sortId``: a category's).
+  ``id_not_eq``, ``idList``, ``max_id``, ``id_desc``), an ordering's ``order``,
+  ``sort`` or ``group`` followed by ``by`` (``orderById``, ``sort_by_id``; run
+  together, ``orderbyid``) and digits (``id2``). A longer name of which the word is
+  only a part names something else (``pageId``, ``order_id``, ``idCard``: in Chinese
+  systems the ID card's number, an item of its own under its own name; ``sortId``: a
+  category's).
 
-Free text naming the words apart (``driver id number``) is not a name; a value that is
-the one word alone (``?q=id``, the words of ``lost id card``) is, as ``?sort=id`` is.
+Free text naming the words apart (``driver id number``) is not a name. A value that is
+the one word alone is (``?sort=id``), but in a free-text search's value
+(``catalogue.free_text``: ``?q=id``, ``?q=lost id card``) the word is a search term,
+and names the item only in a field's syntax (``id:3``, ``id.eq.3``, ``id>3``).
 """
 
 from __future__ import annotations
@@ -57,7 +62,15 @@ _OPERATOR_WORDS = """
     empty exists true false asc desc list array arr by filter where
 """
 OPERATORS = frozenset(_OPERATOR_WORDS.split())
+_PLURALS = ("", "s", "es")  # a name as it is, and its plurals
 _JOINS = frozenset({"or", "and"})  # Ransack's ``brand_or_id_eq``: two names, one value
+# ``order``, ``sort``, ``group`` with ``by`` after them: an ordering (or grouping, whose
+# counts tell as much) by what follows (``orderById``, ``sort_by_id``, ``groupById``)
+_SORTS = frozenset({"order", "sort", "group"})
+_BY_KEYS = tuple(w + "by" for w in sorted(_SORTS))
+# after a one-word item's word in free text: a field's syntax (Lucene's ``id:3``,
+# PostgREST's ``id.eq.3``, ``id=3``, ``id>3``, ``id[gt]``), not a search term
+_FIELD_SYNTAX = re.compile(r"[:=<>\[!~]|\.\w")
 
 
 def item_key(name: str) -> str:
@@ -80,18 +93,28 @@ class NotGranted:
     """The items of a resource a caller is not given in the clear (cut, or masked), and
     where a request's text names one of them (module docstring)."""
 
-    def __init__(self, items: Iterable[str], granted: Iterable[str]) -> None:
+    def __init__(self, items: Iterable[str], granted: Iterable[str], *,
+                 sealed: Iterable[str] = ()) -> None:
         clear = [n for n in dict.fromkeys(granted)]
         self.items = tuple(n for n in dict.fromkeys(items) if n not in clear)
+        # granted, and read here as clear, but given only encrypted: an alias putting one
+        # under a clear item's name would unseal it (``catalogue.request_names``)
+        self.sealed = tuple(dict.fromkeys(sealed))
         self._keys = {item_key(n): n for n in self.items}
         self._memo: dict[Any, Any] = {}
         self._any = re.compile("|".join(map(re.escape, self._keys)) or r"(?!)")
-        self._seqs = [(n, words(n)) for n in self.items if len(words(n)) > 1]
+        # an item of several words, and its plural (``driver_id_numbers``)
+        several = [(n, ws) for n in self.items if len(ws := words(n)) > 1]
+        self._seqs = [(n, (*ws[:-1], ws[-1] + end)) for n, ws in several
+                      for end in _PLURALS]
+        self._keys.update((item_key(n) + end, n) for n, _ in several for end in _PLURALS
+                          if item_key(n) + end not in self._keys)
         # a one-word item by its word and plural (``ids``, ``statuses``)
         self._one = {f: n for n in reversed(self.items) if len(ws := words(n)) == 1
-                     for f in (ws[0], ws[0] + "s", ws[0] + "es")}
+                     for f in (ws[0] + end for end in _PLURALS)}
         self._keys.update((item_key(f), n) for f, n in self._one.items()
                           if item_key(f) not in self._keys)  # ``IDs``
+        self._one_keys = frozenset(item_key(f) for f in self._one)
         # longest first: ``driver_phone_number`` is taken out before ``driver_phone``
         self._granted = sorted((s for s in (words(n) for n in clear) if s),
                                key=len, reverse=True)
@@ -105,19 +128,40 @@ class NotGranted:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def named(self, text: str, *, key: str | None = None) -> str | None:
+    @property
+    def all_clear(self) -> bool:
+        """Whether the caller is given every item in the clear (none withheld, none
+        only encrypted)."""
+        return not self.items and not self.sealed
+
+    def named(self, text: str, *, key: str | None = None, free: bool = False
+              ) -> str | None:
         """The first item of these that ``text`` names, or None; ``key``:
-        ``item_key(text)`` if the caller has it."""
+        ``item_key(text)`` if the caller has it. ``free``: ``text`` is the value of a
+        free-text search (``?q=``), whose words are search terms: a one-word item's
+        word alone (``lost id card``) names it only in a field's syntax (Lucene's
+        ``id:4501``, ``id.eq.3``, ``id=3``)."""
         # every way of naming an item below leaves its key in the text's: most text
         # (values, other names) is done with here, at C speed
         if self._any.search(item_key(text) if key is None else key) is None:
             return None
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text).translate(_AS_ASCII)
-        for token in _TOKENS.findall(text):
-            found = self._keys.get(item_key(token))
-            if found is not None:
+        for match in _TOKENS.finditer(text):
+            token = match[0]
+            token_key = item_key(token)
+            found = self._keys.get(token_key)
+            if found is not None and not (
+                    free and token_key in self._one_keys
+                    and _FIELD_SYNTAX.match(text, match.end()) is None):
                 return found
+            # run together in lower case: ``orderbyid``, ``sortbydriveridnumber``
+            for lead in _BY_KEYS:
+                if token_key.startswith(lead) and (
+                        after := self._keys.get(token_key[len(lead):])) is not None:
+                    return after
+            if found is not None:
+                continue  # the word alone in free text
             for run in self._runs(words(token)):
                 for name, seq in self._seqs:
                     if _within(seq, run):
@@ -130,14 +174,16 @@ class NotGranted:
         """The one-word item a part of ``run`` (between ``or`` and ``and``) holds beside
         nothing but :data:`OPERATORS` and digits (module docstring), or None."""
         found, other = None, False
-        for w in [*run, "or"]:
+        run = [*run, "or"]
+        for k, w in enumerate(run):
             if w in _JOINS:
                 if found is not None and not other:
                     return found
                 found, other = None, False
             elif (item := self._one.get(w)) is not None:
                 found = found or item
-            elif w not in OPERATORS and not w.isdigit():
+            elif w not in OPERATORS and not w.isdigit() and not (
+                    w in _SORTS and run[k + 1] == "by"):  # ``orderById``, ``sort_by_id``
                 other = True
         return None
 

@@ -28,7 +28,9 @@ and Rails merge them); any other body is refused.
 Beyond the names, the query string and the body are read whole
 (``catalogue.request_names``): a name or value naming an item the caller is not given
 in the clear, at any depth (``{"filter": {"driver_id_number": ...}}``), is refused, and
-so is GraphQL unless the route lists ``query``.
+so is GraphQL unless the route lists ``query`` and the caller is given every item in
+the clear, and, for a caller with items withheld, a free-text search (``?q=``,
+``keyword=``: ``catalogue.free_text``) the route's ``query:`` does not list.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def refusal(query: str, allowed: Sequence[str] | None, names: NotGranted = NOTHI
     on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring);
     ``names``: the items it may not name."""
     return (_first_refused(parameter_names(query), allowed)
-            or query_refusal(query, names, takes_graphql(allowed)))
+            or query_refusal(query, names, takes_graphql(allowed),
+                             listed=allowed is not None))
 
 
 def body_refusal(body: bytes, content_type: str | None, content_encoding: str | None,
@@ -154,7 +157,7 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     if media == FORM:
         return (_first_refused(itertools.chain(parameter_names(query),
                                                parameter_names(text)), allowed)
-                or query_refusal(text, names, graphql))
+                or query_refusal(text, names, graphql, listed=allowed is not None))
     try:
         doc = json.loads(text, object_pairs_hook=Pairs)
     except (ValueError, RecursionError):
@@ -164,7 +167,10 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
                                                (key for key, _ in doc)), allowed)
         if found is not None:
             return found
-    return json_refusal(doc, names, graphql)
+    # a free-text member passes where the route lists the top-level key it stands under
+    # (an array's members stand under none)
+    return json_refusal(doc, names, graphql,
+                        listed=allowed is not None and isinstance(doc, Pairs))
 
 
 FORM = "application/x-www-form-urlencoded"

@@ -17,8 +17,19 @@ it gets only masked). A JSON body deeper than :data:`MAX_DEPTH` or with more tha
 GraphQL renames any field to a granted name with an alias, and the gateway does not
 parse it (``catalogue.graphql``): a ``query`` parameter or member holding a GraphQL
 document, a persisted query's hash (``extensions.persistedQuery``) and an
-``application/graphql`` body are refused unless the route's ``query:`` lists ``query``;
-then they are read for items' names as any other text.
+``application/graphql`` body are refused unless the route's ``query:`` lists ``query``
+and the caller is given every item in the clear (then they are read for items' names as
+any other text). A caller with items withheld is refused GraphQL on any route: a
+string's escapes (``orderBy: "driver\\u005fid_number"``) name a field no reading of
+the text sees, and an alias puts an encrypted item under a clear item's name.
+
+A free-text search (``catalogue.free_text``: ``?q=``, ``keyword=``, ``search[value]=``,
+``{"query": {"query_string": {"query": ...}}}``) searches columns no name in the
+request shows: for a caller with items withheld it is refused unless the route's
+``query:`` lists the parameter (``listed``: every parameter that reaches this reading
+passed that list). An empty one passes (nothing searched). A listed one's value is read
+as search terms (``NotGranted.named``'s ``free``: ``?q=lost id card`` does not name
+``id``; ``?q=id:3`` does).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_plus
 
+from catalogue.free_text import is_free_text, step
 from catalogue.graphql import PERSISTED, is_graphql
 from catalogue.item_names import NotGranted, item_key
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
@@ -42,10 +54,20 @@ class Pairs(list[tuple[str, Any]]):
     ``object_pairs_hook``): upstreams differ on which of two equal keys they take."""
 
 
-def _graphql_refusal(where: str) -> Refusal:
+def _graphql_refusal(where: str, listed: bool) -> Refusal:
+    if listed:
+        return Refusal(where[:MAX_SHOWN], "GraphQL goes only to a caller given every item "
+                       "of the route in the clear (a string escape names a field no check "
+                       "reads; an alias puts an item under another's name)", graphql=True)
     return Refusal(where[:MAX_SHOWN], "GraphQL is refused on a route whose answer is cut "
                    "for this caller (an alias can put any field under a granted item's "
                    "name) unless the route lists query", graphql=True)
+
+
+def _free_text_refusal(where: str) -> Refusal:
+    return Refusal(where[:MAX_SHOWN], "a free-text search may read items this caller is not "
+                   "given in the clear (whether records come back tells their values): "
+                   "refused unless the route lists it in query", free_text=True)
 
 
 def _named(where: str, item: str, *, value: bool) -> Refusal:
@@ -61,17 +83,20 @@ def parameters(text: str) -> list[str]:
     return _SPLIT.split(text)
 
 
-def query_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+def query_refusal(text: str, names: NotGranted, graphql_ok: bool, *, listed: bool = False
+                  ) -> Refusal | None:
     """The first parameter of a query string (or form body) naming an item of ``names``
-    in its name or value, or carrying GraphQL (module docstring), or None. A parameter's
-    outcome is remembered with ``names`` (:data:`MEMO_PARAMETER_CHARS`): most of a
-    query (``per_page=20``, ``sort=-plate_number``) comes again and again."""
+    in its name or value, or carrying GraphQL, or a free-text search (module docstring),
+    or None. ``graphql_ok``: the route lists ``query``; ``listed``: it lists its
+    parameters. A parameter's outcome is remembered with ``names``
+    (:data:`MEMO_PARAMETER_CHARS`): most of a query (``per_page=20``,
+    ``sort=-plate_number``) comes again and again."""
     memo = names.memo
     for part in parameters(text):
-        key = (part, graphql_ok)
+        key = (part, graphql_ok, listed)
         found = memo.get(key, _UNSEEN)
         if found is _UNSEEN:
-            found = _parameter_refusal(part, names, graphql_ok)
+            found = _parameter_refusal(part, names, graphql_ok, listed)
             if len(part) <= MEMO_PARAMETER_CHARS:
                 if len(memo) >= MEMO_PARAMETERS:
                     memo.clear()
@@ -86,21 +111,26 @@ MEMO_PARAMETERS = 1024  # remembered per ``NotGranted``, then forgotten all at o
 _UNSEEN = object()
 
 
-def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool, listed: bool
+                       ) -> Refusal | None:
     """One ``name=value`` of :func:`query_refusal`."""
     raw, _, value = part.partition("=")
     if not raw and not value:
         return None
     name, value = unquote_plus(raw), unquote_plus(value)
     folded = item_key(name)
-    if not graphql_ok and (
+    if not (graphql_ok and names.all_clear) and (
             (item_key(name.split("[", 1)[0]) == "query" and is_graphql(value))
             or _persisted(folded, value)):
-        return _graphql_refusal(raw or NO_NAME)
+        return _graphql_refusal(raw or NO_NAME, graphql_ok)
+    free = bool(names) and is_free_text(name)
     for text_, is_value in ((name, False), (value, True)):
-        item = names.named(text_, key=folded if not is_value else None)
+        item = names.named(text_, key=folded if not is_value else None,
+                           free=free and is_value)
         if item is not None:
             return _named(raw or NO_NAME, item, value=is_value)
+    if free and not listed and value.strip():
+        return _free_text_refusal(raw or NO_NAME)
     return None
 
 
@@ -114,21 +144,25 @@ def _persisted(name_key: str, value: str) -> bool:
 
 
 def text_refusal(text: str, names: NotGranted, graphql_ok: bool) -> Refusal | None:
-    """An ``application/graphql`` body: refused unless the route takes GraphQL, then
-    read for items' names."""
-    if not graphql_ok:
-        return _graphql_refusal(BODY)
+    """An ``application/graphql`` body: refused unless the route takes GraphQL and the
+    caller is given every item in the clear, then read for items' names."""
+    if not (graphql_ok and names.all_clear):
+        return _graphql_refusal(BODY, graphql_ok)
     item = names.named(text)
     return None if item is None else _named(BODY, item, value=True)
 
 
-def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool) -> Refusal | None:
+def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool = False
+                 ) -> Refusal | None:
     """The first key or string value of a parsed JSON body (objects as :class:`Pairs`)
-    naming an item of ``names``, or carrying GraphQL, or too big to check; or None."""
-    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    naming an item of ``names``, or carrying GraphQL, or a free-text search, or too big
+    to check; or None (``graphql_ok``, ``listed``: as :func:`query_refusal`'s)."""
+    graphql = graphql_ok and names.all_clear
+    # (node, where, depth, whether a value here is free text: catalogue.free_text)
+    stack: list[tuple[Any, str, int, bool]] = [(doc, "", 0, False)]
     seen = 0
     while stack:
-        node, where, depth = stack.pop()
+        node, where, depth, free = stack.pop()
         if depth > MAX_DEPTH:
             return Refusal(BODY, f"the body is nested deeper than {MAX_DEPTH} levels: it "
                                  "cannot be checked")
@@ -141,19 +175,24 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool) -> Refusal | Non
                 if item is not None:
                     return _named(at, item, value=False)
                 folded = item_key(key)
-                if not graphql_ok and (folded == PERSISTED or (
+                if not graphql and (folded == PERSISTED or (
                         folded == "query" and isinstance(value, str) and is_graphql(value))):
-                    return _graphql_refusal(at)
-                below.append((value, at, depth + 1))
+                    return _graphql_refusal(at, graphql_ok)
+                below.append((value, at, depth + 1, bool(names) and step(free, key)))
             stack.extend(reversed(below))  # in the document's order
         elif isinstance(node, list):
             seen += len(node)
-            stack.extend(reversed([(v, f"{where}[{k}]", depth + 1)
+            stack.extend(reversed([(v, f"{where}[{k}]", depth + 1, free)
                                    for k, v in enumerate(node)]))
         elif isinstance(node, str):
-            item = names.named(node)
+            item = names.named(node, free=free)
             if item is not None:
                 return _named(where or BODY, item, value=True)
+            if free and not listed and node.strip():
+                return _free_text_refusal(where or BODY)
+        elif free and not listed and isinstance(node, int | float) and not isinstance(
+                node, bool):
+            return _free_text_refusal(where or BODY)
         if seen > MAX_NODES:
             return Refusal(BODY, f"the body holds more than {MAX_NODES} keys and values: "
                                  "it cannot be checked")

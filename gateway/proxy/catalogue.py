@@ -31,8 +31,11 @@ query   For a caller whose answer is shaped, the query string is checked before
         a body is refused outright. The query string and the body are also read
         whole (``catalogue.request_names``): a name or value naming an item the
         caller is not given in the clear (``gateway.proxy.catalogue_names``), at any
-        depth, or GraphQL on a route not listing ``query``, is refused the same
-        way (``extra.names_item``, ``extra.graphql``).
+        depth, GraphQL unless the route lists ``query`` and the caller is given
+        every item in the clear, or, for a caller with items withheld, a free-text
+        search the route does not list (``catalogue.free_text``: ``?q=``), is
+        refused the same way (``extra.names_item``, ``extra.graphql``,
+        ``extra.free_text``).
 shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
@@ -231,6 +234,8 @@ def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
         req.audit.extra["names_item"] = why.item
     if why.graphql:
         req.audit.extra["graphql"] = True
+    if why.free_text:
+        req.audit.extra["free_text"] = True
     req.audit.reason = (f"{resource.code}: query parameter {why.parameter!r} refused: "
                         f"{why.reason}")
     listed = resource.route.query
@@ -471,7 +476,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             req.audit.items = ()
             req.audit.extra["names_item"] = named
             req.audit.extra["refused"] = (
-                f"the request names item {named!r}, which this answer withholds "
+                f"the request names or searches item {named!r}, which this answer withholds "
                 f"({why}): its records would tell the item's values")
             raise ShapingRefused("the response could not be shaped")
         if req.method == "HEAD" or resp.status in _NO_BODY:

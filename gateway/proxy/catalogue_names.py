@@ -5,7 +5,8 @@ Not given in the clear: an item cut from the caller's answer, one given only mas
 (querying by the whole value would confirm it), and one given encrypted to a caller
 with no usable key (withheld). The last is known only when the answer is shaped (the
 client's registered keys): a request naming an encrypted item it was granted goes on,
-marked (:func:`checked`), and the shaper refuses any answer (a HEAD's counts and a
+marked (:func:`checked`; so is a free-text search when only such items are
+withheld), and the shaper refuses any answer (a HEAD's counts and a
 404 too) when the caller has no usable key (``CatalogueShaping.withholds_encrypted``):
 the records it would count or order are the oracle.
 
@@ -44,11 +45,21 @@ def checked(resource: Resource, found: CatalogueDecision, check: Check
             ) -> tuple[Refusal | None, str | None]:
     """``check`` run against the items the caller is not given in the clear: its
     refusal, or None and the granted encrypted item the request names (if any)."""
-    why = check(_not_granted(resource.items, found.items, keyed=False))
-    if why is None or why.item is None or why.item not in _encrypted(resource, found):
+    plain = _not_granted(resource.items, found.items, keyed=False)
+    why = check(plain)
+    if why is None:
+        return None, None
+    sealed = _encrypted(resource, found)
+    if why.item is not None and why.item in sealed:
+        named = why.item
+    elif why.free_text and sealed.issuperset(plain.items):
+        # a free-text search where only encrypted items are withheld: it searches what
+        # the caller reads once decrypted (marked with the first of them)
+        named = plain.items[0]
+    else:
         return why, None
     # granted encrypted: given if the caller has a key, which only the shaper knows
-    return check(_not_granted(resource.items, found.items, keyed=True)), why.item
+    return check(_not_granted(resource.items, found.items, keyed=True)), named
 
 
 def _encrypted(resource: Resource, found: CatalogueDecision) -> frozenset[str]:
@@ -71,7 +82,8 @@ def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...], *, keyed: bo
         return hit[1]
     clear = {i.name for i in items if i.name in allowed and i.mask is None
              and (keyed or not i.encrypt)}
-    names = NotGranted((i.name for i in items), clear)
+    names = NotGranted((i.name for i in items), clear,
+                       sealed=(i.name for i in items if i.encrypt and i.name in clear))
     if len(_readers) >= MAX_READERS:
         _readers.clear()
     _readers[key] = (items, names)

@@ -14,9 +14,18 @@ with the upstream ``http://10.0.0.5:8080/legacy/app``, ``http://10.0.0.5:8080/le
 reference (``//127.0.0.1:9101/x``) naming the upstream is rewritten too; browsers
 read ``\\`` as ``/`` and skip tabs and newlines in such URLs, and so does the match.
 
+An absolute-path reference (``/api/vehicles/``, Express's and many frameworks'
+trailing-slash and login redirects) is the upstream's own path too: the client
+resolves it against the gateway's origin, outside ``/s/{system}/`` (the gateway's own
+``/api/...``). It is read as the upstream's origin followed by that path and rewritten
+under the same rules (``/api/vehicles/`` → ``/s/vehicles/api/vehicles/``; under a base
+path only a path below it), as nginx's ``proxy_redirect / /s/{system}/`` does. One
+already under ``/s/{system}/`` is left alone: the upstream knows where the gateway
+serves it.
+
 Everything else passes unchanged, as with nginx: absolute URLs of other origins
 (another scheme, host or port, or a path outside the base path), and relative
-references (``/x``, ``x``, ``?q``), which the client resolves against the gateway
+references (``x``, ``../x``, ``?q``), which the client resolves against the gateway
 URL it asked.
 """
 
@@ -45,6 +54,12 @@ def _endpoint(url: str) -> tuple[str, str, int, str] | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], rest[cut:]
 
 
+def _origin(upstream: str) -> str:
+    """``scheme://host[:port]`` of the upstream address ``scheme://host[:port][/base]``."""
+    scheme, _, rest = upstream.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
+
+
 def rewrite_url(value: str, system: str, upstream: str) -> str:
     """``value`` on the gateway (``/s/{system}/...``) if it points at ``upstream``
     (``scheme://host[:port][/base]``), else ``value`` unchanged."""
@@ -52,6 +67,12 @@ def rewrite_url(value: str, system: str, upstream: str) -> str:
     probe = probe.replace("\t", "").replace("\n", "").replace("\r", "")
     if probe.startswith("//"):
         probe = upstream.split(":", 1)[0] + ":" + probe
+    elif probe.startswith("/"):
+        if probe == f"/s/{system}" or probe.startswith(f"/s/{system}/"):
+            return value  # an upstream that knows the gateway's path for it
+        # absolute-path: the upstream's own path, which the client would resolve
+        # against the gateway's origin, outside /s/{system}/
+        probe = _origin(upstream) + probe
     if "//" not in probe:
         return value  # relative: the client resolves it against the gateway URL
     target = _endpoint(probe)

@@ -79,7 +79,7 @@ def test_a_query_string_is_read_whole() -> None:
             ("filter%5Bdriver_id_number%5D=1", "filter%5Bdriver_id_number%5D",
              "driver_id_number"),
             ("limit=1;order=driverIdNumber.desc", "order", "driver_id_number"),
-            ("q=x&=driver_id_number", "(no name)", "driver_id_number")]:  # no name
+            ("page=x&=driver_id_number", "(no name)", "driver_id_number")]:  # no name
         found = refusal(query, None, NAMES)
         assert found is not None and (found.parameter, found.item) == (parameter, item), query
     found = refusal("query=%7B%20v%20%7B%20brand%20%7D%20%7D", None, NAMES)
@@ -93,6 +93,13 @@ def test_a_query_string_is_read_whole() -> None:
         found = refusal(query, None, NAMES)
         assert found is not None and found.graphql, query
     # search text about persisted queries is not one
-    assert refusal("q=persisted+query+tutorial", None, NAMES) is None
-    assert refusal("query=%7B%20v%20%7B%20brand%20%7D%20%7D", ["query"], NAMES) is None
-    assert refusal("plate_number=eq.x&query=brand&limit=2", None, NAMES) is None
+    # (a free-text search the route lists: catalogue.free_text)
+    assert refusal("q=persisted+query+tutorial", ["q"], NAMES) is None
+    # GraphQL on a route listing query goes only to a caller given every item in the
+    # clear (the third pass)
+    found = refusal("query=%7B%20v%20%7B%20brand%20%7D%20%7D", ["query"], NAMES)
+    assert found is not None and found.graphql
+    assert refusal("query=%7B%20v%20%7B%20brand%20%7D%20%7D", ["query"],
+                   NotGranted(NAMES.items, NAMES.items)) is None
+    assert refusal("plate_number=eq.x&query=brand&limit=2",
+                   ["plate_number", "query", "limit"], NAMES) is None

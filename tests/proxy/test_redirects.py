@@ -39,8 +39,9 @@ UP = "http://127.0.0.1:9101"
     ("https://sso.example/login?next=http://127.0.0.1:9101/a", UP,
      "https://sso.example/login?next=http://127.0.0.1:9101/a"),
     ("http://127.0.0.1:bad/a", UP, "http://127.0.0.1:bad/a"),
+    # an absolute path is the upstream's own (shaped routes, third pass): on the gateway
+    ("/api/vehicles", UP, "/s/v/api/vehicles"),
     # relative references: unchanged, as nginx leaves them
-    ("/api/vehicles", UP, "/api/vehicles"),
     ("vehicles/1", UP, "vehicles/1"),
     ("?page=2", UP, "?page=2"),
     ("mailto:a@b", UP, "mailto:a@b"),
@@ -68,7 +69,7 @@ async def test_an_upstream_redirect_to_itself_comes_back_through_the_gateway(
     assert r.headers["content-location"] == "/s/echo/api/vehicles?p=1"
     assert r.headers["refresh"] == "0; url=/s/echo/api/vehicles?p=1"
     # elsewhere, or relative: as the upstream said
-    for to in ("https://sso.example/login", "/api/vehicles", "next"):
+    for to in ("https://sso.example/login", "next"):
         r = await world.request("GET", "/s/echo/x/redirect?to=" + quote(to), token=token)
         assert r.status == 307 and r.headers["location"] == to
 

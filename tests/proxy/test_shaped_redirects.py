@@ -64,6 +64,7 @@ async def test_a_trailing_slash_redirect_keeps_its_location(shop: Shop) -> None:
                    "308 Permanent Redirect"):
         shop.upstream.status = status
         for location in ("{self}{path}/",  # Django, Starlette: absolute, the upstream's
+                         "{path}/",  # Express: an absolute path, the upstream's own
                          "vehicles/"):  # relative to the path asked
             shop.upstream.location = location
             r = await shop.get(VEHICLES)
@@ -85,7 +86,7 @@ OTHERS = [
     "{self}{path}/?",
     f"{{self}}{{path}}/{SECRET}",  # another path of the system
     f"{{self}}{{path}};jsessionid={SECRET}",  # Tomcat's session in the path
-    "{path}/",  # an absolute path outside the gateway's /s/vehicles/
+    f"{{path}}/?driver_id_number={SECRET}",  # an absolute path with a query
     f"http://{SECRET}.example{{path}}/",  # another origin
     "//evil.example/api/vehicles/", "\\\\evil.example/api/vehicles/",
     f"../{SECRET}/", "/s/vehicles/api/vehicles/../../x/",

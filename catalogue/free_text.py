@@ -1,0 +1,91 @@
+"""Free-text search parameters: ``?q=``, ``keyword=``, ``search[value]=``.
+
+An upstream's free-text search reads every column it has (a SQL ``LIKE`` over each, a
+search index of the whole record): ``?q=450102198305120031`` on a list whose answer is
+cut to ``plate_number`` and ``brand`` tells the caller whether some vehicle's driver
+has that ID number (a record comes back, or a count of one). No item's name stands in
+the request, so ``catalogue.item_names`` cannot see it. So on a route whose answer
+withholds items from the caller, a free-text parameter is refused unless the route's
+``query:`` lists it (the steward saying the upstream's search reads only what the
+caller may see; ``catalogue.request_names``).
+
+A name (a query parameter's, its ``[...]`` and ``.`` parts, or a JSON body's keys from
+the top) is a free-text search when one of its parts is a search word, alone or with
+words that say which kind of search (:data:`SEARCH`, :data:`MODIFIERS`:
+``searchText``, ``keyWord``, ``globalFilter``, ``fulltext``, OData's ``$search``), and
+nothing after it but such words or digits (DataTables' ``search[value]``,
+``filter[q]``, Elasticsearch's ``query.query_string.query``). A part after it that names
+something else makes it structured: ``filter[brand]``, Ransack's ``q[brand_cont]``,
+Elasticsearch's ``query.term.brand`` (read for items' names as any other). WordPress's
+``s`` counts only as a whole name (Ransack's ``q[s]`` is a sort); OData's ``$filter`` is
+an expression naming its columns, not a search (its ``$search`` is one).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+from catalogue.item_names import item_key, words
+
+# a search: Baidu's ``wd``, jQuery UI autocomplete's ``term``, Chinese systems' 关键字
+SEARCH = frozenset({
+    "q", "query", "search", "keyword", "keywords", "kw", "kwd", "wd", "word", "words",
+    "term", "terms", "fulltext", "filter", "filters", "关键字", "关键词", "搜索", "检索",
+    "查询", "模糊查询"})
+# words that say which kind of search, or where its text stands
+MODIFIERS = frozenset({
+    "key", "keys", "text", "texts", "value", "values", "str", "string", "input",
+    "content", "all", "any", "global", "quick", "full", "fuzzy", "simple", "like",
+    "match", "multi", "phrase", "plain", "web", "general"})
+TOP_ONLY = frozenset({"s"})  # WordPress's ``?s=``
+_PARTS = re.compile(r"[\[\].]+")
+# the run-together spellings words() cannot split (``searchtext``, ``fulltextsearch``)
+_JOINED = frozenset({*SEARCH, *(a + b for a in SEARCH for b in MODIFIERS | SEARCH),
+                     *(b + a for a in SEARCH for b in MODIFIERS)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(part: str) -> int:
+    """2: a search word (with modifiers); 1: only modifiers or digits; 0: other."""
+    key = item_key(part)
+    if key in _JOINED:
+        return 2
+    ws = words(part)
+    if not ws:
+        return 1 if key.isdigit() or not key else 0
+    if all(w in MODIFIERS or w.isdigit() for w in ws):
+        return 1
+    if all(w in SEARCH or w in MODIFIERS or w.isdigit() for w in ws) and any(
+            w in SEARCH for w in ws):
+        return 2
+    return 0
+
+
+def step(free: bool, key: str) -> bool:
+    """Whether a value under ``key``, itself under a free-text name (``free``) or not,
+    is free text (module docstring)."""
+    kind = _kind(key)
+    return kind == 2 or (free and kind == 1)
+
+
+def is_free_text(name: str) -> bool:
+    """Whether the parameter ``name`` (decoded, ``[...]`` kept) is a free-text search."""
+    parts = [p for p in _PARTS.split(name) if p]
+    if len(parts) == 1 and item_key(parts[0]) in TOP_ONLY:
+        return True
+    if name.strip().lower() == "$filter":
+        return False  # OData's: an expression naming its columns (read for items' names)
+    free = False
+    for part in parts:
+        free = step(free, part)
+    return free
+
+
+def free_text_path(keys: Iterable[str]) -> bool:
+    """:func:`is_free_text` of a JSON value's keys from the top."""
+    free = False
+    for key in keys:
+        free = step(free, key)
+    return free
