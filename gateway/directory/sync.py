@@ -119,10 +119,16 @@ def _disabled_by_sync(engine: Engine, row: Any) -> str | None:
     """How the sync disabled this account (``gateway.status_records``): ``"locked"``
     (the directory re-enables it), ``"gone"`` (removed from the directory: back, it
     may be a new person under the old name), or None: an administrator's disable (an
-    incident, ``govgate user disable``), or no record found. Both of the latter keep it
-    disabled until the operator enables it."""
+    incident, ``govgate user disable``), or no record found, or the account changed
+    after the newest record naming it (the log behind). These keep it disabled until
+    the operator enables it; the last, until the log has caught up."""
     last = last_status_change(engine, row.username)
     if last is None or last.actor_user != ACTOR:
+        return None
+    if not last.accounts_for(row.updated_at):
+        # changed since, by someone whose record is not loaded yet (an administrator's
+        # disable in the served gateway's journal, say): held this time, decided by
+        # the next sync
         return None
     return "gone" if gone_at(engine, ACTOR, row.username, last.ts) else "locked"
 
