@@ -65,7 +65,7 @@ def test_pages_of_the_directorys_size_go_through_the_whole_directory(
 def test_a_page_answered_byte_by_byte_is_cut_at_the_search_bound(
         slapd: Slapd, denv: dict[str, str], services: Services) -> None:
     """Each read within the timeout, the 500 people's page trickling at 2 KiB/s: the
-    bound was checked between pages only, the sync waited the page out (some 40 s,
+    bound was checked between pages only, the sync waited the page out (tens of seconds,
     the maintenance round with it)."""
     with slow_relay(slapd.port, delay=0.03, chunk=64) as url:
         client = DirectoryClient(dataclasses.replace(
