@@ -72,8 +72,8 @@ def test_pages_of_the_directorys_size_go_through_the_whole_directory(
 def test_a_page_answered_byte_by_byte_is_cut_at_the_search_bound(
         slapd: Slapd, denv: dict[str, str], services: Services) -> None:
     """Each read within the timeout, the 500 people's page trickling at 2 KiB/s: the
-    bound was checked between pages only, the sync waited the page out (38 s on the base,
-    the maintenance round with it)."""
+    bound was checked between pages only, the sync waited the page out (38 s on the
+    base, the maintenance round with it)."""
     with slow_relay(slapd.port, delay=0.03, chunk=64) as url:
         client = DirectoryClient(dataclasses.replace(
             config_of(denv, GOVGATE_DIRECTORY_URL=url), search_seconds=1.5))
@@ -89,9 +89,9 @@ def test_a_page_answered_byte_by_byte_is_cut_at_the_search_bound(
 def test_a_sign_in_answered_byte_by_byte_fails_closed_in_the_timeout(
         slapd: Slapd, denv: dict[str, str], services: Services) -> None:
     """The directory's answers to a sign-in one byte at a time, each within the receive
-    timeout: the portal's sign-in waited for as long as the directory liked (some 55
-    s on the base, a request held, then signed in). Now: 503 within the timeout, audited as a login
-    failure that counts against no one, as a directory that is down."""
+    timeout: the portal's sign-in waited for as long as the directory liked (some 55 s
+    on the base, a request held, then signed in). Now: 503 within the timeout, audited
+    as a login failure that counts against no one, as a directory that is down."""
     ten = "(&(objectClass=inetOrgPerson)(uid=user000*))"
     sync(services, DirectoryClient(config_of(denv, GOVGATE_DIRECTORY_USER_FILTER=ten)))
     with slow_relay(slapd.port, delay=0.4, chunk=1) as url:
