@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit.tables import records
+from gateway.clock import as_utc
 
 STATUS = ("user_disabled", "user_enabled")
 SCANNED = 500  # the newest records naming the account that are read
@@ -31,6 +33,18 @@ class StatusChange:
     actor_user: str | None
     actor_client: str | None
     extra: dict[str, Any]
+    # the newest record naming the account, whatever it changed (UTC milliseconds)
+    newest: int = 0
+
+    def accounts_for(self, updated_at: datetime | None) -> bool:
+        """Whether the records read account for the account's row as it is: none of
+        them older than its last change. A change recorded in another process's audit
+        journal and not yet loaded (within its indexer's interval; longer under load)
+        leaves the row newer than every record seen, and may be an administrator's
+        disable: the caller decides nothing on a log that is behind."""
+        if updated_at is None:
+            return True
+        return self.newest >= int(as_utc(updated_at).timestamp() * 1000) - 1
 
 
 def _changes_status(extra: dict[str, Any], username: str) -> bool:
@@ -53,10 +67,12 @@ def last_status_change(engine: Engine, username: str) -> StatusChange | None:
             .where(records.c.event_type == "admin_change", records.c.outcome == "success",
                    records.c.extra.contains(f'"{username}"', autoescape=True))
             .order_by(records.c.ts.desc(), records.c.id.desc()).limit(SCANNED))
+        newest = 0
         for row in found:
+            newest = newest or row.ts
             extra = json.loads(row.extra)
             if _changes_status(extra, username):
-                return StatusChange(row.ts, row.actor_user, row.actor_client, extra)
+                return StatusChange(row.ts, row.actor_user, row.actor_client, extra, newest)
     return None
 
 

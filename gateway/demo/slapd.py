@@ -51,6 +51,7 @@ class SlapdProcess:
     urls: Sequence[str]
     ports: Sequence[int]
     extra_conf: Sequence[str] = ()
+    database_conf: Sequence[str] = ()  # the database's own (limits ...)
     die_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -63,6 +64,7 @@ class SlapdProcess:
             f"pidfile {self.root / 'slapd.pid'}", *self.extra_conf,
             "database mdb", f'suffix "{self.base}"', f'rootdn "{self.admin_dn}"',
             f"rootpw {self.admin_password}", f"directory {self.root / 'data'}",
+            *self.database_conf,
             "maxsize 104857600", "index uid,member eq", "overlay ppolicy", ""])
         (self.root / "slapd.conf").write_text(conf, encoding="utf-8")
         (self.root / "tree.ldif").write_text(ldif, encoding="utf-8")

@@ -1,12 +1,19 @@
 """Reading the directory with ldap3: the people (a paged search), the department OUs,
-the mapped groups, which accounts are disabled; and a person's password checked by a
-bind as that person. LDAPS or StartTLS verify the server against ``ca_file``."""
+the mapped groups (their members read in full through Active Directory's ranges, and
+through the groups nested in them), which accounts are disabled; and a person's
+password checked by a bind as that person. LDAPS or StartTLS verify the server against
+``ca_file``. Every operation has a deadline: a server answering byte by byte is cut,
+not waited for."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import re
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +33,18 @@ if TYPE_CHECKING:
 # ask the server for no attributes, only the entries' DNs (RFC 4511 4.5.1.8)
 NO_ATTRIBUTES = "1.1"
 GROUP_CLASSES = "(|(objectClass=groupOfNames)(objectClass=group))"
+PAGED = "1.2.840.113556.1.4.319"  # RFC 2696
+# an attribute's values a range at a time (MS-ADTS 3.1.1.3.1.3.3): member;range=0-1499
+RANGE = re.compile(r"^(?P<type>[^;]+);range=(?P<low>\d+)-(?P<high>\d+|\*)$", re.IGNORECASE)
+SIZE_LIMIT, ADMIN_LIMIT, NO_SUCH_OBJECT = 4, 11, 32
+DnKey = tuple[tuple[str, str], ...]
+# ldap3's connection options. Ranges are read by ``DirectoryClient.values``: ldap3's own
+# reading (auto_range) keeps what it has when a next range fails, a group silently cut
+# short; without it, ldap3's empty attributes drop an attribute not in the answer, and
+# fail (KeyError) on the answer to ``member;range=1500-*``
+CONNECTION: dict[str, Any] = {"read_only": True, "raise_exceptions": False,
+                              "auto_referrals": False, "auto_range": False,
+                              "return_empty_attributes": False}
 
 
 def _ldap3() -> ModuleType:
@@ -40,7 +59,7 @@ def _ldap3() -> ModuleType:
     return ldap3
 
 
-def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
+def dn_key(dn: str) -> DnKey:
     """A DN as the directory compares it: attribute types and values case-folded, space
     round the separators ignored (a member's DN may be spelt unlike the entry's)."""
     ldap = _ldap3()
@@ -60,6 +79,17 @@ class Person:
     # the username attribute's values past the first: one entry under several sign-in
     # names is no one person (the sync refuses it)
     aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Groups:
+    """The mapped groups: each cn, the DNs of the entries of that cn, and their members'
+    DNs, direct and through nested groups; ``too_deep``: the groups found nested deeper
+    than ``DirectoryConfig.max_nesting`` below a mapped one (their members are not
+    read: the sync stops on them)."""
+
+    members: dict[str, dict[str, list[str]]]
+    too_deep: list[tuple[str, str]]  # (the mapped group's DN, the deep group's DN)
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,27 @@ def _first(entry: dict[str, Any], attribute: str) -> str:
     return "" if value is None else str(value)
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _plain(entry: dict[str, Any], attribute: str) -> list[Any]:
+    for name, value in entry.items():
+        if name.casefold() == attribute.casefold():
+            return _as_list(value)
+    return []
+
+
+def _ranged(entry: dict[str, Any], attribute: str) -> tuple[str, int, str] | None:
+    """The key of ``attribute``'s range in ``entry`` (``member;range=0-1499``), its
+    low end and its high end (a number, or ``*`` for the last)."""
+    for name in entry:
+        match = RANGE.match(name)
+        if match and match["type"].casefold() == attribute.casefold():
+            return name, int(match["low"]), match["high"]
+    return None
+
+
 def _only(entry: dict[str, Any], attribute: str) -> str | None:
     """The attribute's one value as a sign-in name (NFKC, case-folded), None when it
     has none or several."""
@@ -156,13 +207,16 @@ class DirectoryClient:
         conn = _ldap3().Connection(
             self.server(), user=dn or None, password=password or None,
             receive_timeout=max(1, math.ceil(self.config.timeout)),
-            read_only=True, raise_exceptions=False, auto_referrals=False)
+            **CONNECTION)
         try:
             conn.open()
-            if self.config.start_tls and not self.ldaps and not conn.start_tls():
-                raise DirectoryUnavailable(Text("directory.start_tls",
-                                                "the directory {url} refused StartTLS",
-                                                url=self.config.url))
+            if self.config.start_tls and not self.ldaps:
+                with self.answer(conn, Text("directory.op_start_tls", "StartTLS")):
+                    started = conn.start_tls()
+                if not started:
+                    raise DirectoryUnavailable(Text("directory.start_tls",
+                                                    "the directory {url} refused StartTLS",
+                                                    url=self.config.url))
         except BaseException:
             conn.unbind()
             if conn.socket is not None:  # ldap3 keeps a socket that failed to connect
@@ -175,7 +229,7 @@ class DirectoryClient:
         password = self.config.bind_password.get() if self.config.bind_password else ""
         try:
             conn = self._connect(self.config.bind_dn, password)
-            if self.config.bind_dn and not conn.bind():
+            if self.config.bind_dn and not self.bind(conn, self.config.bind_dn):
                 conn.unbind()
                 raise DirectoryUnavailable(Text(
                     "directory.service_bind",
@@ -185,47 +239,166 @@ class DirectoryClient:
             raise self.unavailable(exc) from None
         return conn
 
+    def bind(self, conn: ldap3.Connection, dn: str) -> bool:
+        try:
+            with self.answer(conn, Text("directory.op_bind", "the bind as {dn}", dn=dn)):
+                return bool(conn.bind())
+        except DirectoryUnavailable:
+            conn.unbind()
+            raise
+
+    def answer(self, conn: ldap3.Connection, what: Text) -> contextlib.AbstractContextManager[None]:
+        """One exchange (a bind, a sign-in's search): ``timeout`` for all of it."""
+        seconds = self.config.timeout
+        return self.deadline(conn, time.monotonic() + seconds, what, seconds)
+
     # -- reading -----------------------------------------------------------------------
+
+    def refused(self, detail: Text) -> DirectoryUnavailable:
+        return DirectoryUnavailable(Text(
+            "directory.unavailable", "the directory {url} is unavailable: {detail}",
+            url=self.config.url, detail=detail))
+
+    @contextlib.contextmanager
+    def deadline(self, conn: ldap3.Connection, until: float, what: Text,
+                 seconds: float) -> Iterator[None]:
+        """Everything done on ``conn`` inside ends by ``until`` (``time.monotonic``), the
+        end of ``seconds`` given to ``what``: past it the socket is shut, the read
+        waiting on it ends, and DirectoryUnavailable says why. The
+        receive timeout bounds each read only: a server sending a byte every few
+        seconds would hold the sync, and the maintenance round running it, for ever."""
+        left = until - time.monotonic()
+        if left <= 0:
+            raise self.too_slow(what, seconds)
+        fired = threading.Event()
+
+        def cut() -> None:
+            fired.set()
+            with contextlib.suppress(OSError, AttributeError, TypeError):
+                # the plain socket's shutdown, under TLS too: the read waiting on it sees
+                # the end (an SSLSocket's own would drop its state under that read)
+                socket.socket.shutdown(conn.socket, socket.SHUT_RDWR)
+
+        timer = threading.Timer(left, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except (DirectoryUnavailable, _ldap_error()) as exc:
+            if fired.is_set():
+                raise self.too_slow(what, seconds) from None
+            if isinstance(exc, DirectoryUnavailable):
+                raise
+            raise self.unavailable(exc) from None
+        finally:
+            timer.cancel()
+        if fired.is_set():  # the last answer came as the time ran out
+            raise self.too_slow(what, seconds)
+
+    def too_slow(self, what: Text, seconds: float) -> DirectoryUnavailable:
+        return self.refused(Text("directory.too_slow", "{what} took longer than {seconds} s",
+                                 what=what, seconds=f"{seconds:g}"))
 
     def search(self, conn: ldap3.Connection, search_filter: str,
                attributes: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every entry under the base DN the filter matches, a page at a time; a
-        directory gone in the middle raises DirectoryUnavailable."""
+        directory gone in the middle raises DirectoryUnavailable, and so does one that
+        stops the search at its size limit (entries would be missed: a sync would take
+        the people not read for gone) or takes longer than ``search_seconds``."""
         cookie: Any = None
-        seen, until = 0, time.monotonic() + self.config.search_seconds
+        seen, seconds = 0, self.config.search_seconds
+        until = time.monotonic() + seconds
         while True:
-            found = self.page(conn, search_filter, attributes, cookie)
+            with self.deadline(conn, until, Text("directory.op_search", "the search "
+                                                 "{filter}", filter=search_filter), seconds):
+                found = self.page(conn, search_filter, attributes, cookie)
             seen += len(found)
+            if (conn.result or {}).get("result") == SIZE_LIMIT:
+                # OpenLDAP's sizelimit counts a paged search's pages together (its
+                # size.prtotal): the search ends there, the entries past it unread.
+                # Taken for the end, they were people gone from the directory, disabled
+                raise self.refused(Text(
+                    "directory.size_limit", "its size limit ended the search {filter} "
+                    "after {n} entries; lift the service account's limit on paged "
+                    "searches (OpenLDAP: limits ... size.prtotal=unlimited)",
+                    filter=search_filter, n=seen))
             if seen > self.config.max_entries:
                 # a directory answering without end is refused before it fills the memory
                 raise self.unavailable(Exception(
                     f"more than {self.config.max_entries} entries match {search_filter}"))
-            if time.monotonic() > until:
-                # each answer within the timeout, but page after page: the maintenance
-                # round that runs the sync would wait for it
-                raise self.unavailable(Exception(
-                    f"the search {search_filter} took longer than "
-                    f"{self.config.search_seconds:g} s"))
             yield from found
             controls = (conn.result or {}).get("controls") or {}
-            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            cookie = controls.get(PAGED, {}).get("value", {}).get("cookie")
             if not cookie:
                 return
 
     def page(self, conn: ldap3.Connection, search_filter: str, attributes: list[str],
              cookie: Any) -> list[tuple[str, dict[str, Any]]]:
-        try:
-            conn.search(self.config.base_dn, search_filter, _ldap3().SUBTREE,
-                        attributes=attributes, paged_size=self.config.page_size,
-                        paged_cookie=cookie)
-        except _ldap_error() as exc:
-            raise self.unavailable(exc) from None
+        """One page; a size limit reached is left to ``search`` (``conn.result``)."""
+        conn.search(self.config.base_dn, search_filter, _ldap3().SUBTREE,
+                    attributes=attributes, paged_size=self.config.page_size,
+                    paged_cookie=cookie)
         result = conn.result or {}
-        if result.get("result", 0) not in (0, 4):  # 4: size limit, a page's end
+        code = result.get("result", 0)
+        if code == ADMIN_LIMIT:
+            raise self.refused(Text(
+                "directory.page_limit", "it refuses pages of {size} entries "
+                "(adminLimitExceeded); set directory_page_size to its page limit or below",
+                size=self.config.page_size))
+        if code not in (0, SIZE_LIMIT):
             raise self.unavailable(Exception(
                 f"{result.get('description', 'error')} {result.get('message', '')}".strip()))
         return [(e["dn"], dict(e.get("attributes") or {})) for e in conn.response or []
                 if e.get("type") == "searchResEntry"]
+
+    def entry(self, conn: ldap3.Connection, dn: str, search_filter: str,
+              attributes: list[str]) -> dict[str, Any] | None:
+        """The entry at ``dn`` if the filter matches it, else None (none there)."""
+        conn.search(dn, search_filter, _ldap3().BASE, attributes=attributes)
+        result = conn.result or {}
+        code = result.get("result", 0)
+        if code == NO_SUCH_OBJECT:
+            return None
+        if code != 0:
+            raise self.unavailable(Exception(
+                f"{result.get('description', 'error')} {result.get('message', '')}".strip()))
+        found = [dict(e.get("attributes") or {}) for e in conn.response or []
+                 if e.get("type") == "searchResEntry"]
+        return found[0] if found else None
+
+    def values(self, conn: ldap3.Connection, dn: str, entry: dict[str, Any],
+               attribute: str) -> list[str]:
+        """Every value of ``attribute`` of the entry ``dn`` read as ``entry``. Active
+        Directory sends at most MaxValRange (1500) values of one attribute per entry,
+        as ``member;range=0-1499``; the rest are asked for range after range
+        (``member;range=1500-*``) until a range ends in ``*``. A range that does not go
+        on from where the last ended, or an entry that stops answering ranges, is the
+        directory unavailable: a group read in part would take roles from its members."""
+        got = [str(v) for v in _plain(entry, attribute)]
+        ranged = _ranged(entry, attribute)
+        while ranged is not None:
+            key, low, high = ranged
+            chunk = [str(v) for v in _as_list(entry[key])]
+            if low != len(got) or (high != "*" and (not chunk or int(high) < low)):
+                raise self.refused(Text(
+                    "directory.bad_range", "{dn}: the range {range} does not follow the "
+                    "{n} values read", dn=dn, range=key, n=len(got)))
+            got.extend(chunk)
+            if high == "*":
+                break
+            if len(got) > self.config.max_entries:
+                raise self.unavailable(Exception(
+                    f"more than {self.config.max_entries} values of {attribute} in {dn}"))
+            asked = f"{attribute};range={len(got)}-*"
+            follow = self.entry(conn, dn, "(objectClass=*)", [asked])
+            ranged = _ranged(follow, attribute) if follow is not None else None
+            if follow is None or ranged is None:
+                raise self.refused(Text(
+                    "directory.range_stopped", "{dn}: no {attribute} after the {n} values "
+                    "read, the last range not ending in *", dn=dn, attribute=attribute,
+                    n=len(got)))
+            entry = follow
+        return got
 
     def people(self, conn: ldap3.Connection) -> list[Person]:
         c = self.config
@@ -252,16 +425,62 @@ class DirectoryClient:
                             ["ou", attr])
         return [Unit(dn=dn, name=_first(e, "ou"), code=_first(e, attr)) for dn, e in found]
 
-    def groups(self, conn: ldap3.Connection) -> dict[str, dict[str, list[str]]]:
-        """Each mapped group's cn, the DNs of the entries of that cn, their members'."""
+    def groups(self, conn: ldap3.Connection) -> Groups:
+        """Each mapped group's cn, the DNs of the entries of that cn and their members:
+        read in full (``values``), and through the groups nested in them, as Active
+        Directory's LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941) would give
+        them; OpenLDAP has no such rule, so the nesting is followed here, for both. A
+        member that is one of the groups under the base DN (one search of their DNs)
+        is read in turn, each group once (a cycle ends), down to ``max_nesting`` groups
+        below the mapped one; a group outside the base DN is not read, as its people
+        are not."""
         names = [g for g, _ in self.config.group_roles]
+        out = Groups({}, [])
         if not names:
-            return {}
+            return out
         wanted = "".join(f"(cn={_escape(n)})" for n in names)
-        out: dict[str, dict[str, list[str]]] = {}
-        for dn, e in self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]):
-            members = e.get("member") or []
-            out.setdefault(_first(e, "cn"), {})[dn] = [str(m) for m in members]
+        seconds = self.config.search_seconds
+        until = time.monotonic() + seconds
+        mapped = list(self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]))
+        nested = {dn_key(dn) for dn, _ in self.search(conn, GROUP_CLASSES, [NO_ATTRIBUTES])}
+        # the groups read: their direct members, the mapped ones' first
+        read: dict[DnKey, list[str]] = {}
+        with self.deadline(conn, until, Text("directory.op_groups",
+                                             "reading the groups' members"), seconds):
+            for dn, e in mapped:
+                read[dn_key(dn)] = self.values(conn, dn, e, "member")
+            for dn, e in mapped:
+                members = self._nested(conn, dn, read, nested, out.too_deep)
+                out.members.setdefault(_first(e, "cn"), {})[dn] = members
+        return out
+
+    def _nested(self, conn: ldap3.Connection, top: str, read: dict[DnKey, list[str]],
+                groups: set[DnKey], too_deep: list[tuple[str, str]]) -> list[str]:
+        """The members of the group ``top`` and of the ``groups`` nested in it, level
+        by level; ``read`` keeps the groups read for the next mapped group."""
+        out: list[str] = []
+        seen = {dn_key(top)}
+        level = [top]
+        for depth in range(self.config.max_nesting + 2):
+            below: list[str] = []
+            for dn in level:
+                if depth > self.config.max_nesting:
+                    too_deep.append((top, dn))
+                    continue
+                for member in read.get(dn_key(dn), []):
+                    key = dn_key(member)
+                    if key not in groups:
+                        out.append(member)
+                    elif key not in seen:  # one seen is not read again: a cycle ends
+                        seen.add(key)
+                        if key not in read:
+                            found = self.entry(conn, member, GROUP_CLASSES, ["member"])
+                            read[key] = (self.values(conn, member, found, "member")
+                                         if found is not None else [])
+                        below.append(member)
+            if not below:
+                break
+            level = below
         return out
 
     # -- signing in ----------------------------------------------------------------------
@@ -277,8 +496,10 @@ class DirectoryClient:
                     f"({c.username_attribute}={_escape(username)}))")
         conn = self.service()
         try:
-            conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
-                        attributes=[c.username_attribute], size_limit=2)
+            with self.answer(conn, Text("directory.op_sign_in",
+                                        "the search for the sign-in name")):
+                conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
+                            attributes=[c.username_attribute], size_limit=2)
             # an entry found by a second value of its username attribute is someone
             # else's (the sync refuses it): signing in as that name would be taking it
             found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"
@@ -294,7 +515,7 @@ class DirectoryClient:
         try:
             person = self._connect(found[0], password)
             try:
-                ok = bool(person.bind())
+                ok = self.bind(person, found[0])
                 code = (person.result or {}).get("result", 49)
             finally:
                 person.unbind()

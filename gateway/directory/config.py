@@ -14,6 +14,9 @@ from texts import Text, os_reason
 MAX_ENTRIES = 200_000
 # a paged search of that many, page after page each within the timeout
 SEARCH_SECONDS = 600.0
+# groups below a mapped group whose members are read (AD's own nesting has no bound;
+# an agency's is a handful: a bound far past it ends a chain grown without end)
+MAX_NESTING = 16
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,10 @@ class DirectoryConfig:
     page_size: int = 500
     timeout: float = 5.0
     max_entries: int = MAX_ENTRIES  # per search: people, OUs or groups
-    search_seconds: float = SEARCH_SECONDS  # per search, checked between its pages
+    # per search, and for reading the mapped groups' members: the socket is shut when
+    # it is past (gateway.directory.client.DirectoryClient.deadline)
+    search_seconds: float = SEARCH_SECONDS
+    max_nesting: int = MAX_NESTING
 
     def __post_init__(self) -> None:
         for group, role in self.group_roles:

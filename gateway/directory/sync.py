@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit import AuditRecord
-from gateway.directory.client import DirectoryClient, Person, Unit, dn_key
+from gateway.directory.client import DirectoryClient, Groups, Person, Unit, dn_key
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
 from gateway.limits import control_character
@@ -72,7 +72,7 @@ class DirectoryData:
     units: list[Unit]
     people: list[Person]
     disabled: set[DnKey]
-    groups: dict[str, dict[str, list[str]]]  # cn: {the group's DN: members' DNs}
+    groups: Groups  # cn: {the group's DN: members' DNs, nested groups' included}
 
 
 def read(client: DirectoryClient) -> DirectoryData:
@@ -80,8 +80,10 @@ def read(client: DirectoryClient) -> DirectoryData:
     a directory gone in the middle raises DirectoryUnavailable and nothing is applied."""
     conn = client.service()
     try:
-        return DirectoryData(units=client.units(conn), people=client.people(conn),
-                             disabled=client.disabled(conn), groups=client.groups(conn))
+        units, people = client.units(conn), client.people(conn)
+        disabled = client.disabled(conn)
+        groups = client.groups(conn)
+        return DirectoryData(units=units, people=people, disabled=disabled, groups=groups)
     finally:
         conn.unbind()
 
@@ -117,10 +119,16 @@ def _disabled_by_sync(engine: Engine, row: Any) -> str | None:
     """How the sync disabled this account (``gateway.status_records``): ``"locked"``
     (the directory re-enables it), ``"gone"`` (removed from the directory: back, it
     may be a new person under the old name), or None: an administrator's disable (an
-    incident, ``govgate user disable``), or no record found. Both of the latter keep it
-    disabled until the operator enables it."""
+    incident, ``govgate user disable``), or no record found, or the account changed
+    after the newest record naming it (the log behind). These keep it disabled until
+    the operator enables it; the last, until the log has caught up."""
     last = last_status_change(engine, row.username)
     if last is None or last.actor_user != ACTOR:
+        return None
+    if not last.accounts_for(row.updated_at):
+        # changed since, by someone whose record is not loaded yet (an administrator's
+        # disable in the served gateway's journal, say): held this time, decided by
+        # the next sync
         return None
     return "gone" if gone_at(engine, ACTOR, row.username, last.ts) else "locked"
 
@@ -162,7 +170,7 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     roles_of: dict[DnKey, set[str]] = {}
     role_by_group = {group.casefold(): role for group, role in config.group_roles}
     entries_of: dict[str, tuple[str, list[str]]] = {}
-    for group, entries in data.groups.items():
+    for group, entries in data.groups.members.items():
         role = role_by_group.get(group.casefold())
         entries_of.setdefault(group.casefold(), (group, []))[1].extend(entries)
         for member in (m for members in entries.values() for m in members):
@@ -175,6 +183,11 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
             plan.conflicts.append(Text("directory.group_twice", "{n} groups are named "
                                        "{cn!r}: {dns}; a mapped group is one entry",
                                        n=len(dns), cn=cn, dns="; ".join(dns)))
+    for top, deep in data.groups.too_deep:
+        # its members would hold the role, or not, by where the reading stopped
+        plan.conflicts.append(Text("directory.nesting", "{deep} is nested more than {n} "
+                                   "groups below {top}", deep=deep, top=top,
+                                   n=config.max_nesting))
     seen: dict[str, tuple[str, dict[str, Any]]] = {}
     for person in data.people:
         key = dn_key(person.dn)

@@ -67,6 +67,8 @@ class Slapd:
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
     server: SlapdProcess | None = None
+    extra_conf: tuple[str, ...] = ()  # global (sizelimit ...)
+    database_conf: tuple[str, ...] = ()  # the database's (limits ...)
 
     @property
     def url(self) -> str:
@@ -96,7 +98,8 @@ class Slapd:
             ports=(self.port, self.tls_port), extra_conf=(
                 f"TLSCACertificateFile {self.ca_file}",
                 f"TLSCertificateFile {self.root / 'cert.pem'}",
-                f"TLSCertificateKeyFile {self.root / 'key.pem'}"))
+                f"TLSCertificateKeyFile {self.root / 'key.pem'}", *self.extra_conf),
+            database_conf=self.database_conf)
         self.server.prepare(ldif)
 
     def start(self) -> None:

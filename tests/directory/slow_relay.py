@@ -1,6 +1,6 @@
-"""A TCP relay in front of the real slapd that holds back each chunk the directory
-sends by ``delay`` seconds: a directory that answers every read within the timeout,
-slowly."""
+"""A TCP relay in front of the real slapd that holds back each chunk (of at most
+``chunk`` bytes) the directory sends by ``delay`` seconds: a directory that answers
+every read within the timeout, slowly; with small chunks, byte by byte."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def _pump(source: socket.socket, target: socket.socket, delay: float) -> None:
+def _pump(source: socket.socket, target: socket.socket, delay: float,
+          size: int = 65536) -> None:
     try:
-        while chunk := source.recv(65536):
+        while chunk := source.recv(size):
             time.sleep(delay)
             target.sendall(chunk)
     except OSError:
@@ -23,7 +24,7 @@ def _pump(source: socket.socket, target: socket.socket, delay: float) -> None:
 
 
 @contextmanager
-def slow_relay(port: int, delay: float) -> Iterator[str]:
+def slow_relay(port: int, delay: float, chunk: int = 65536) -> Iterator[str]:
     """``ldap://127.0.0.1:<its port>``, relaying to 127.0.0.1:``port``."""
     listener = socket.create_server(("127.0.0.1", 0))
     stopped = threading.Event()
@@ -36,7 +37,8 @@ def slow_relay(port: int, delay: float) -> Iterator[str]:
                 return
             server = socket.create_connection(("127.0.0.1", port))
             threading.Thread(target=_pump, args=(client, server, 0.0), daemon=True).start()
-            threading.Thread(target=_pump, args=(server, client, delay), daemon=True).start()
+            threading.Thread(target=_pump, args=(server, client, delay, chunk),
+                             daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     try:
