@@ -41,7 +41,6 @@ from gateway.idp.cas.protocol import (
 )
 from gateway.idp.cas.server import CasServer
 from gateway.idp.oauth2.acting import NotInForce
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.web.oauth2 import REAUTH_PARAM, _reauth_since, _to_sign_in
 from gateway.web.oauth2_acting import ActingRefused, acting_audit, acting_subject, refused_page
@@ -86,7 +85,7 @@ async def login(request: Request) -> Response:
     service = q.get("service")
     renew = _flag(q.get("renew"))
     gateway = _flag(q.get("gateway")) and not renew  # section 2.1.1: renew wins
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    session = p.valid_session(p.session_token(request.cookies))
     if not service:
         if session is None:
             return RedirectResponse("/portal/login?next=/portal", status_code=303)
@@ -152,7 +151,7 @@ async def logout(request: Request) -> Response:
     cas = _cas(request)
     p = cas.provider
     target = request.query_params.get("service") or request.query_params.get("url")
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    session = p.valid_session(p.session_token(request.cookies), stage=None)
     if session is not None:
         try:
             await p.end_session(session, reason="cas logout", source_ip=_ip(request))
@@ -173,7 +172,7 @@ async def logout(request: Request) -> Response:
                 return failed
         response = render_message(request, "signed_out", status=200,
                                   detail_key="signed_out_detail")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    p.clear_session_cookie(response)
     return response
 
 
