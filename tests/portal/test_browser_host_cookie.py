@@ -68,7 +68,7 @@ def _go_callback(page: Any, url: str) -> None:
     """Follow ``url`` to the client's callback, where nothing listens."""
     try:
         page.goto(url)
-    except Exception as exc:  # noqa: BLE001 - playwright's Error: connection refused
+    except Exception as exc:  # playwright's Error: connection refused
         assert "ERR_CONNECTION_REFUSED" in str(exc)
 
 
