@@ -130,3 +130,20 @@ def idp_client_cache_cleared(client: TestClient) -> None:
     """A client's registration reaches the token endpoint within a second; the test
     does not wait for it."""
     client.app.state.gateway.provider.server.clients.invalidate()  # type: ignore[attr-defined]
+
+
+def test_a_scope_taken_from_the_client_stops_its_claims_at_userinfo(
+        client: TestClient, idp: Services) -> None:
+    """office-web's registration loses ``roles``: its token issued before gets no
+    ``roles`` at userinfo from then on (the token's scope is read as the client may
+    hold it now)."""
+    tokens = code_flow(client, scope="openid roles department")
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert "roles" in client.get("/oauth2/userinfo", headers=bearer).json()
+    apply_state(idp, {"clients": [{
+        "client_id": "office-web", "name": "办公用房管理系统", "department": "jgswj",
+        "grant_types": ["authorization_code", "refresh_token"], "secret": OFFICE[1],
+        "redirect_uris": [OFFICE_CB], "scope": "department"}]})
+    idp_client_cache_cleared(client)
+    info = client.get("/oauth2/userinfo", headers=bearer).json()
+    assert "roles" not in info and info["department"] == "jgswj"

@@ -123,8 +123,9 @@ def test_https_session_is_a_host_cookie_and_a_plain_one_is_no_session(
 
 def test_https_cas_and_oidc_read_the_host_cookie_only(
         browser: Any, https_gateway: tuple[str, Services]) -> None:
-    """CAS and the authorization endpoint go by the same name: a browser signed in has
-    its session there, a plain gg_session holding a live session token does not."""
+    """CAS, the authorization endpoint, the API and forward-auth go by the same name: a
+    browser signed in has its session there, a plain gg_session holding a live session
+    token does not."""
     issuer, _ = https_gateway
     context = browser.new_context(ignore_https_errors=True, locale="zh-CN")
     try:
@@ -139,11 +140,17 @@ def test_https_cas_and_oidc_read_the_host_cookie_only(
         page.on("request", lambda r: seen.append(r.url) if ":9102/" in r.url else None)
         _go_callback(page, authorize)  # nobody listens at the client's callback
         assert seen and "code=" in seen[-1]
+        verify = {"X-Original-URI": "/s/offices/api/rooms", "X-Original-Method": "GET"}
+        assert context.request.get(f"{issuer}/api/v1/account").status == 200
+        assert context.request.get(f"{issuer}/auth/verify", headers=verify).status != 401
         context.clear_cookies()
         context.add_cookies([{"name": "gg_session", "value": token, "domain": "127.0.0.1",
                               "path": "/", "httpOnly": True, "sameSite": "Lax"}])
         _go_callback(page, authorize)
         assert "error=login_required" in seen[-1]
+        # the API and forward-auth (nginx auth_request) read the same name
+        assert context.request.get(f"{issuer}/api/v1/account").status == 401
+        assert context.request.get(f"{issuer}/auth/verify", headers=verify).status == 401
         page = context.new_page()
         page.goto(f"{issuer}/cas/login?service=http%3A%2F%2F127.0.0.1%3A9103%2Fcas%2Fcallback")
         assert "/portal/login" in page.url  # no ticket: signed out
