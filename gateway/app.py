@@ -225,10 +225,11 @@ class GatewayApp(Starlette):
         body_timeout = gateway.services.settings.body_timeout_seconds
         proxy = gateway.proxy
         token = TokenEndpoint(gateway.provider, functools.partial(Starlette.__call__, self))
+        session_name = gateway.provider.session_cookie
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
-                drop_ambiguous_session(scope)
+                drop_ambiguous_session(scope, session_name)
                 path = scope["path"]
                 if path.startswith("/s/"):
                     scope["app"] = self

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from gateway.errors import NotFound, Unauthorized
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import token_id
-from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
+from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.rfc8693 import TOKEN_EXCHANGE, acting_subject
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
 from gateway.idp.scopes import covers
@@ -189,7 +189,7 @@ class Authenticator:
             if principal.delegate is not None:  # 委托: its client's sign-in, userinfo only
                 raise _unauthorized("a token acted for by a delegate serves only userinfo")
             return principal
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = self.provider.session_token(request.cookies)
         if cookie:
             return self.from_session(cookie)
         raise _unauthorized("no credential")

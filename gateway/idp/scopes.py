@@ -23,6 +23,17 @@ resource URIs), beside the issuer (userinfo, introspection):
                       client acting as itself within its
                       department; docs/scim.md)
 
+Two scopes open nothing and release claims about the user (Keycloak's client scopes
+``roles`` and a group/organisation one), to a client registered for them that asked:
+
+    roles             the ``roles`` claim (ID token, userinfo, access token, introspection)
+    department        the ``department`` and ``region`` claims
+
+A relying party that asked for ``openid`` alone learns who signed in (``sub``) and
+nothing of the person's roles or department; ``profile`` adds the name
+(``gateway.idp.oauth2.oidc.user_claims``). The gateway's own decisions never read
+these claims: they read the user as stored now (``gateway.idp.authenticator``).
+
 A client registered for ``proxy`` may ask for any ``proxy:{system}``. A bearer
 token without the scope a surface needs is refused with 403 and
 ``WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`` (RFC 6750
@@ -48,6 +59,10 @@ ADMIN = "admin"
 SCIM = "scim"
 API_SCOPES = frozenset({CATALOGUE_READ, CATALOGUE_WRITE, AUDIT_READ, ACCOUNT, STATS_READ, ADMIN,
                         SCIM})
+ROLES = "roles"
+DEPARTMENT = "department"
+#: scopes that release claims (of a client registered for them) and open nothing
+CLAIM_SCOPES = frozenset({ROLES, DEPARTMENT})
 
 
 
@@ -56,7 +71,10 @@ def proxy_scope(system: str) -> str:
 
 
 def is_gateway_scope(scope: str) -> bool:
-    return scope == PROXY or scope.startswith(PROXY + ":") or scope in API_SCOPES
+    """A scope the gateway defines that a client must be registered for (asked for
+    without the registration: ``invalid_scope``)."""
+    return (scope == PROXY or scope.startswith(PROXY + ":") or scope in API_SCOPES
+            or scope in CLAIM_SCOPES)
 
 
 def covers(registered: Iterable[str], wanted: str) -> bool:

@@ -2,7 +2,8 @@
 https://apereo.github.io/cas/development/protocol/CAS-Protocol-Specification.html).
 
     GET /cas/login                 section 2.1: service ticket for a live portal session
-    GET /cas/logout                section 2.3: ends the portal session (single logout)
+    GET /cas/logout                section 2.3: asks to confirm; the confirmation (POST, CSRF
+                                   token, same origin) ends the portal session (single logout)
     GET /cas/validate              section 2.4: CAS 1.0, ``yes\\n<user>\\n`` / ``no\\n``
     GET /cas/serviceValidate       section 2.5: CAS 2.0 XML (with the 3.0 attributes)
     GET /cas/p3/serviceValidate    section 2.6: CAS 3.0 XML with attributes
@@ -41,11 +42,10 @@ from gateway.idp.cas.protocol import (
 )
 from gateway.idp.cas.server import CasServer
 from gateway.idp.oauth2.acting import NotInForce
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.web.oauth2 import REAUTH_PARAM, _reauth_since, _to_sign_in
 from gateway.web.oauth2_acting import ActingRefused, acting_audit, acting_subject, refused_page
-from gateway.web.portal.pages import render_message
+from gateway.web.portal.pages import csrf_ok, render, render_message
 
 XML = "application/xml; charset=utf-8"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -86,7 +86,7 @@ async def login(request: Request) -> Response:
     service = q.get("service")
     renew = _flag(q.get("renew"))
     gateway = _flag(q.get("gateway")) and not renew  # section 2.1.1: renew wins
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    session = p.valid_session(p.session_token(request.cookies))
     if not service:
         if session is None:
             return RedirectResponse("/portal/login?next=/portal", status_code=303)
@@ -145,14 +145,36 @@ async def login(request: Request) -> Response:
 
 # -- /cas/logout ------------------------------------------------------------------------
 
+#: what the sign-out confirmation form carries back (section 2.3.1 ``service``, 1.0/2.0 ``url``)
+LOGOUT_PARAMS = ("service", "url")
+
+
 async def logout(request: Request) -> Response:
     """Section 2.3: end the portal session (which sends single logout to the services
     that validated its tickets); then back to ``service`` (3.0) or ``url`` (1.0, 2.0
-    clients) only when a system registered it, else the signed-out page."""
+    clients) only when a system registered it, else the signed-out page.
+
+    The specification's plain GET would let any page sign a user out of everything
+    (an ``<img>``, a top-level link: the Lax cookie goes along), and every service
+    with them. As Apereo CAS does, a live session is ended only by the confirmation:
+    a GET (or a POST without the form's CSRF token from the gateway's own origin)
+    gets the page asking "sign out?", whose POST ends it. Without a session there is
+    nothing to end, and the redirect rules are the same either way."""
     cas = _cas(request)
     p = cas.provider
-    target = request.query_params.get("service") or request.query_params.get("url")
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    params = {k: v for k in LOGOUT_PARAMS if (v := request.query_params.get(k))}
+    form = None
+    if request.method == "POST":
+        form = await request.form()
+        for k in LOGOUT_PARAMS:
+            sent = form.get(k)
+            if isinstance(sent, str) and sent:
+                params[k] = sent
+    target = params.get("service") or params.get("url")
+    session = p.valid_session(p.session_token(request.cookies), stage=None)
+    if session is not None and not (form is not None and csrf_ok(request, form)):
+        return render(request, "logout_confirm.html", action="/cas/logout",
+                      hidden=list(params.items()))
     if session is not None:
         try:
             await p.end_session(session, reason="cas logout", source_ip=_ip(request))
@@ -173,7 +195,7 @@ async def logout(request: Request) -> Response:
                 return failed
         response = render_message(request, "signed_out", status=200,
                                   detail_key="signed_out_detail")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    p.clear_session_cookie(response)
     return response
 
 
@@ -278,7 +300,7 @@ async def proxy(request: Request) -> Response:
 def cas_routes() -> list[BaseRoute]:
     return [
         Route("/cas/login", login, methods=["GET"]),
-        Route("/cas/logout", logout, methods=["GET"]),
+        Route("/cas/logout", logout, methods=["GET", "POST"]),
         Route("/cas/validate", validate, methods=["GET"]),
         Route("/cas/serviceValidate", service_validate, methods=["GET"]),
         Route("/cas/p3/serviceValidate", service_validate, methods=["GET"]),

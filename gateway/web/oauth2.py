@@ -33,7 +33,7 @@ from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.oidc import id_token_claims, metadata, user_claims
-from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
+from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.server import (
     Result,
     StarletteOAuth2Request,
@@ -464,7 +464,7 @@ async def authorize(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
     server = p.server
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    session = p.valid_session(p.session_token(request.cookies))
     subject = None if session is None else server.subject(
         session.username, sid=session.sid, auth_time=session.auth_time, amr=session.amr)
     try:
@@ -574,7 +574,7 @@ async def end_session(request: Request) -> Response:
             return audit_unavailable()
         return _error_page(request, "logout_error", "", status=400,
                            detail_key="logout_client_mismatch")
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    session = p.valid_session(p.session_token(request.cookies), stage=None)
     if session is not None and hint.get("sid") != session.sid and not (
             form is not None and csrf_ok(request, form)):
         # no id_token_hint of this session: any site can send the browser here (the
@@ -602,7 +602,7 @@ async def end_session(request: Request) -> Response:
         response = RedirectResponse(target, status_code=303)
     else:
         response = _error_page(request, "signed_out", "", status=200)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    p.clear_session_cookie(response)
     return response
 
 

@@ -32,7 +32,6 @@ from starlette.routing import BaseRoute, Route
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.saml import release
 from gateway.idp.saml.bindings import MAX_ENCODED, MAX_RELAY_STATE
@@ -168,7 +167,7 @@ async def sso_continue(request: Request) -> Response:
     p = idp.provider
     handle = request.query_params.get("request", "")
     pending = await run_in_threadpool(idp.store.pending, handle)
-    session = p.valid_session(request.cookies.get(SESSION_COOKIE))
+    session = p.valid_session(p.session_token(request.cookies))
     if pending is None:
         return await _refuse(request, idp, "saml_login", Expired(
             "no waiting request under this handle (unknown, answered or expired)"),
@@ -323,9 +322,9 @@ async def slo(request: Request) -> Response:
         response = RedirectResponse(out.location, status_code=303, headers=NO_STORE)
     else:
         response = render(request, "saml_post.html", url=out.url, fields=list(out.fields))
-    mine = p.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
-    if mine is None and request.cookies.get(SESSION_COOKIE):
-        response.delete_cookie(SESSION_COOKIE, path="/")
+    mine = p.valid_session(p.session_token(request.cookies), stage=None)
+    if mine is None and p.session_token(request.cookies):
+        p.clear_session_cookie(response)
     return response
 
 

@@ -220,15 +220,21 @@ def test_ended_session_tickets_fail(client: TestClient, idp: Services) -> None:
     assert "session ended" in audit_events(idp, "cas_validate")[0]["reason"]
 
 
+def cas_logout(client: TestClient, **params: str) -> Any:
+    """Sign out by CAS as a browser does: the confirmation page, then its form."""
+    page = client.get("/cas/logout", params=params)
+    return client.post("/cas/logout", data={"csrf_token": csrf_of(page.text), **params},
+                       follow_redirects=False)
+
+
 def test_logout_redirects_only_to_registered_services(client: TestClient,
                                                       idp: Services) -> None:
     login(client)
-    r = client.get("/cas/logout", params={"service": "https://evil.example/"},
-                   follow_redirects=False)
+    r = cas_logout(client, service="https://evil.example/")
     assert r.status_code == 200 and "location" not in r.headers
     assert cas_login(client).headers["location"].startswith("/portal/login")  # ended
     login(client)
-    r = client.get("/cas/logout", params={"service": EXACT}, follow_redirects=False)
+    r = cas_logout(client, service=EXACT)
     assert r.status_code == 303 and r.headers["location"] == EXACT
     r = client.get("/cas/logout", params={"url": SERVICE + "bye"}, follow_redirects=False)
     assert r.headers["location"] == SERVICE + "bye"  # CAS 1.0/2.0 clients say url=

@@ -109,8 +109,13 @@ def test_python_cas_refusals(gateway: tuple[str, Services]) -> None:
     r = browser.get(evil.get_login_url(), allow_redirects=False)
     assert r.status_code == 400 and "location" not in r.headers
 
-    # logout: the library's URL, back to a registered service only
-    r = browser.get(v3.get_logout_url(SERVICE), allow_redirects=False)
+    # logout: the library's URL asks first (docs/sso.md); the confirmation, posted
+    # from the page, goes back to a registered service only
+    page = browser.get(v3.get_logout_url(SERVICE), allow_redirects=False)
+    assert page.status_code == 200 and 'action="/cas/logout"' in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = browser.post(issuer + "/cas/logout", data={"csrf_token": csrf, "service": SERVICE},
+                     allow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == SERVICE
     r = browser.get(v3.get_login_url(), allow_redirects=False)
     assert r.headers["location"].startswith("/portal/login")  # signed out

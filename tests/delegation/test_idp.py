@@ -28,6 +28,8 @@ from tests.proxy.conftest import World
 from tests.schema import assert_mirrors
 
 SECRET = "rp-secret-0123456789abcdef"
+#: the person's sign-in with the claim scopes (roles, department) and the proxy
+RP_SCOPE = "openid profile offline_access proxy roles department"
 REDIRECT = "http://127.0.0.1:9301/cb"
 CAS_SERVICE = "http://127.0.0.1:9302/cas-app/"
 
@@ -38,7 +40,7 @@ def clients_doc() -> dict[str, Any]:
     return {"clients": [
         {"client_id": f"{system}-web", "name": f"{system} 网站", "department": "jgswj",
          "grant_types": ["authorization_code", "refresh_token"], "secret": SECRET,
-         "redirect_uris": [REDIRECT], "scope": "openid profile offline_access proxy",
+         "redirect_uris": [REDIRECT], "scope": RP_SCOPE,
          "system": system}
         for system in ("echo", "down")]}
 
@@ -55,7 +57,7 @@ async def code_flow(world: World, client_id: str, cookie: tuple[str, str]
     endpoint: (the client, its token, the authorization endpoint's answer)."""
     assert world.gateway is not None
     base = f"http://127.0.0.1:{world.gateway.port}"
-    client = AsyncOAuth2Client(client_id, SECRET, scope="openid profile offline_access proxy",
+    client = AsyncOAuth2Client(client_id, SECRET, scope=RP_SCOPE,
                                redirect_uri=REDIRECT, code_challenge_method="S256")
     verifier = generate_token(48)
     url, _state = client.create_authorization_url(base + "/oauth2/authorize",

@@ -114,12 +114,13 @@ def code_from(response: Any) -> str:
 
 
 def code_flow(client: TestClient, *, verifier: str | None = None,
-              challenge: str | None = None, username: str = "zhang.san") -> dict[str, Any]:
+              challenge: str | None = None, username: str = "zhang.san",
+              scope: str = "openid profile") -> dict[str, Any]:
     """Log in as ``username``, get a code for office-web and exchange it."""
     if verifier is None:
         verifier, challenge = pkce()
     login(client, username=username)
-    code = code_from(authorize(client, challenge=challenge))
+    code = code_from(authorize(client, challenge=challenge, scope=scope))
     r = client.post("/oauth2/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": OFFICE_CB,
         "code_verifier": verifier}, auth=OFFICE)

@@ -22,7 +22,8 @@ def test_discovery_lists_the_endpoints(client: TestClient) -> None:
 
 
 def test_code_flow_issues_id_and_access_tokens(client: TestClient, idp: Services) -> None:
-    tokens = code_flow(client)
+    # office-web is registered for the claim scopes roles and department (demo.yaml)
+    tokens = code_flow(client, scope="openid profile roles department")
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 600
     at = idp.keys.verify_jwt("token", tokens["access_token"])
     for claim in ("iss", "aud", "exp", "iat", "nbf", "sub", "department", "roles", "region",

@@ -100,7 +100,7 @@ def _sign_in(rp: OIDCClient, issuer: str, scope: list[str]) -> tuple[str, str, A
 def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
     issuer, services = gateway
     rp = _relying_party(issuer)
-    state, nonce, tresp = _sign_in(rp, issuer, ["openid", "profile"])
+    state, nonce, tresp = _sign_in(rp, issuer, ["openid", "profile", "department"])
     id_token = tresp["id_token"]  # verified by pyoidc: signature (JWKS), iss, aud, exp
     assert id_token["iss"] == issuer and id_token["sub"] == "zhang.san"
     assert id_token["aud"] == [OFFICE[0]] and id_token["nonce"] == nonce

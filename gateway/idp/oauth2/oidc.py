@@ -16,30 +16,33 @@ from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 
 from gateway.idp.oauth2.rfc9068 import Subject
-from gateway.idp.scopes import API_SCOPES, PROXY
+from gateway.idp.scopes import API_SCOPES, CLAIM_SCOPES, DEPARTMENT, PROXY, ROLES
 from keys import GM, InvalidSignature
 
 # every client may ask for these without registering them (Core section 5.4, 11); a
 # scope with no data for the user is granted and yields no claim
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
-SCOPES = [*STANDARD_SCOPES, PROXY, *sorted(API_SCOPES)]
+SCOPES = [*STANDARD_SCOPES, *sorted(CLAIM_SCOPES), PROXY, *sorted(API_SCOPES)]
 CLAIMS = ["sub", "name", "preferred_username", "department", "roles", "region", "sid",
           "auth_time", "amr", "nonce", "at_hash", "email", "email_verified", "phone_number",
           "phone_number_verified", "act", "delegation"]
 
 
 def user_claims(user: Subject, scope: str = "") -> dict[str, Any]:
-    """UserInfo / ID token claims of ``user`` (Core section 5.1 plus the gateway's own);
-    ``email`` and ``phone`` claims only under those scopes (section 5.4)."""
+    """UserInfo / ID token claims of ``user`` under the granted ``scope`` (Core
+    section 5.4: a scope requests a set of claims): ``sub`` always; ``profile`` the
+    name and username, ``email``/``phone`` those claims when the user has them,
+    ``roles`` the roles, ``department`` the department and region; ``act`` and
+    ``delegation`` always (whoever signs in acting for another must be seen so). A
+    scope reaches here only granted, so only for a client registered for it."""
     scopes = set(scope.split())
-    claims: dict[str, Any] = {
-        "sub": user.username,
-        "name": user.name,
-        "preferred_username": user.username,
-        "department": user.department,
-        "region": user.region,
-        "roles": sorted(user.roles),
-    }
+    claims: dict[str, Any] = {"sub": user.username}
+    if "profile" in scopes:
+        claims.update(name=user.name, preferred_username=user.username)
+    if DEPARTMENT in scopes:
+        claims.update(department=user.department, region=user.region)
+    if ROLES in scopes:
+        claims["roles"] = sorted(user.roles)
     if "email" in scopes and user.email:
         claims.update(email=user.email, email_verified=user.email_verified)
     if "phone" in scopes and user.phone_number:

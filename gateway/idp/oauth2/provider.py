@@ -4,7 +4,7 @@ back-channel notifier, sessions, and the audit helper they share."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -22,7 +22,22 @@ log = logging.getLogger("govgate.idp")
 # what an administrative change is reported to (default: the services' audit hook)
 ChangeHook = Callable[[str, dict[str, Any]], None]
 
+#: the portal session's and the CSRF token's cookies by their plain names: what an
+#: http:// gateway (the demo on 127.0.0.1) sets; over https they carry ``HOST_PREFIX``
 SESSION_COOKIE = "gg_session"
+CSRF_COOKIE = "gg_csrf"
+HOST_PREFIX = "__Host-"
+
+
+def cookie_name(name: str, issuer: str) -> str:
+    """The name the gateway's cookie ``name`` goes by: ``__Host-{name}`` when the
+    gateway is served over https (its issuer says so). A browser keeps a ``__Host-``
+    cookie only if it came Secure, ``Path=/`` and without ``Domain`` from this very
+    host (RFC 6265bis section 4.1.3.2), so a sibling subdomain or a plain-http answer
+    forged on the way can no longer set or overwrite it (cookie tossing, session
+    fixation). Browsers refuse Secure cookies from http:// (Chromium accepts them
+    from http://localhost only), so a plain-http gateway keeps the plain name."""
+    return HOST_PREFIX + name if issuer.startswith("https://") else name
 
 
 class Provider:
@@ -48,6 +63,39 @@ class Provider:
     @property
     def secure_cookies(self) -> bool:
         return self.settings.issuer.startswith("https://")
+
+    # -- the session cookie: its name decided here, for every reader and writer ----------
+
+    @property
+    def session_cookie(self) -> str:
+        return cookie_name(SESSION_COOKIE, self.settings.issuer)
+
+    @property
+    def csrf_cookie(self) -> str:
+        return cookie_name(CSRF_COOKIE, self.settings.issuer)
+
+    def session_token(self, cookies: Mapping[str, str]) -> str | None:
+        """The portal session a request's cookies carry, under this gateway's name only:
+        a plain ``gg_session`` left from before https (or tossed by a sibling) is no
+        session (its holder signs in again)."""
+        return cookies.get(self.session_cookie)
+
+    def set_session_cookie(self, response: Any, token: str) -> None:
+        """Set the session cookie on a Starlette ``response`` (host-only, ``Path=/``,
+        HttpOnly, Lax; Secure over https), and, under the ``__Host-`` name, delete the
+        plain one a browser may still hold."""
+        response.set_cookie(self.session_cookie, token, httponly=True, samesite="lax",
+                            secure=self.secure_cookies, path="/")
+        if self.session_cookie != SESSION_COOKIE:
+            response.delete_cookie(SESSION_COOKIE, path="/")
+
+    def clear_session_cookie(self, response: Any) -> None:
+        """Delete the session cookie (a ``__Host-`` cookie is deleted only by a Set-Cookie
+        that is itself Secure, ``Path=/``), and the plain one left from before."""
+        response.delete_cookie(self.session_cookie, path="/", secure=self.secure_cookies,
+                               httponly=True, samesite="lax")
+        if self.session_cookie != SESSION_COOKIE:
+            response.delete_cookie(SESSION_COOKIE, path="/")
 
     async def emit(self, records: list[AuditRecord]) -> None:
         """Append ``records`` durably; AuditUnavailable when the log fails."""

@@ -3,9 +3,13 @@ https://www.rfc-editor.org/rfc/rfc9068).
 
 Section 2.1: the header carries ``typ: at+jwt``; section 2.2: the claims are
 ``iss``, ``aud``, ``exp``, ``iat``, ``sub``, ``client_id``, ``jti`` and ``scope``,
-plus the gateway's own ``department``, ``roles`` and ``region`` (section 2.2.3
-allows further claims) and ``nbf``. Signed by the active ``token`` key of the
-key ring; verification is :func:`verify_access_token` (section 4).
+plus the gateway's own ``department`` and ``region`` (a user's under the
+``department`` scope; a client-credentials token's always, its client's own) and
+``roles`` (under the ``roles`` scope; section 2.2.3.1 allows them) and ``nbf``. The
+relying party that holds a user's token can read it, so it carries no more of the
+person than the ID token; the gateway decides on the user as stored now. Signed by
+the active ``token`` key of the key ring; verification is :func:`verify_access_token`
+(section 4).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749.util import scope_to_list
 
-from gateway.idp.scopes import audiences
+from gateway.idp.scopes import DEPARTMENT, ROLES, audiences
 
 AT_TYP = "at+jwt"
 #: granted scope strings whose ``scope`` and ``aud`` claims are kept (a scope string is
@@ -27,7 +31,7 @@ SCOPE_CACHE = 1024
 #: what a token acted for by a delegate (委托) may hold: the person's own sign-in, never
 #: the proxy or the API (the delegation names a system, whose client this is)
 ACTING_SCOPES = frozenset({"openid", "profile", "email", "phone", "address",
-                           "offline_access"})
+                           "offline_access", ROLES, DEPARTMENT})
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,12 @@ class AccessTokenGenerator:
             claims.update(sub=client.client_id, department=client.department,
                           region=client.region, roles=[], gty="client_credentials")
         else:
-            claims.update(sub=user.username, department=user.department, region=user.region,
-                          roles=sorted(user.roles), auth_time=user.auth_time)
+            claims.update(sub=user.username, auth_time=user.auth_time)
+            held = granted.split()
+            if DEPARTMENT in held:
+                claims.update(department=user.department, region=user.region)
+            if ROLES in held:
+                claims["roles"] = sorted(user.roles)
             if user.sid:
                 claims["sid"] = user.sid
             # a break-glass is the person's own: never on a token B holds acting for A

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.idp.oauth2.provider import SESSION_COOKIE, cookie_name
 from gateway.idp.scopes import (
     ACCOUNT,
     ADMIN,
@@ -116,7 +116,7 @@ def document(routes: Iterable[BaseRoute], issuer: str) -> JSON:
                 },
             },
             SESSION: {
-                "type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                "type": "apiKey", "in": "cookie", "name": cookie_name(SESSION_COOKIE, issuer),
                 "description": "The portal's session (after signing in at /portal/login); "
                                "not scoped. A call that changes state must send "
                                "Content-Type: application/json.",

@@ -36,7 +36,6 @@ from gateway.directory.client import password_checker
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.i18n import render as render_text
 from gateway.idp.account import Account, Pending
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
@@ -51,6 +50,7 @@ from gateway.web.portal.pages import (
     render,
     render_message,
     safe_next,
+    session_cookie,
 )
 from gateway.web.portal.routes import (
     _advance,
@@ -82,7 +82,7 @@ def _ip(request: Request) -> str | None:
 def _account(request: Request) -> Account | None:
     """The signed-in user's account (None: no fully signed-in session)."""
     try:
-        principal = authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
+        principal = authenticator(request).from_session(session_cookie(request) or "")
     except Unauthorized:
         return None
     if principal.username is None:  # a session is always a person's
@@ -205,7 +205,7 @@ async def password_submit(request: Request) -> Response:
 
 def _gone(request: Request) -> bool:
     """The session ended under the request (a lock after too many wrong passwords)."""
-    return _provider(request).valid_session(request.cookies.get(SESSION_COOKIE)) is None
+    return _provider(request).valid_session(session_cookie(request)) is None
 
 
 async def _refused(request: Request, account: Account, exc: ValidationError,
@@ -303,7 +303,7 @@ def _signed_out(request: Request) -> Response:
     t = Translator(page_lang(request))
     response = render_message(request, "acct_signed_out_everywhere",
                               t("acct_signed_out_everywhere_detail"))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    gateway_of(request).provider.clear_session_cookie(response)
     return response
 
 

@@ -62,6 +62,7 @@ from gateway.web.portal.i18n import Translator
 from gateway.web.portal.pages import (
     SECURITY_HEADERS,
     TEMPLATES,
+    csrf_cookie_name,
     csrf_ok,
     page_lang,
     render,
@@ -305,7 +306,7 @@ async def verify_run(request: Request) -> Response:
     services = page.services
     total = await run_in_threadpool(count_in_range, services.engine, since, until)
     lang = page_lang(request)
-    context = {"t": t, "lang": lang, "csrf": request.cookies.get("gg_csrf", ""),
+    context = {"t": t, "lang": lang, "csrf": request.cookies.get(csrf_cookie_name(request), ""),
                "lang_query": urlencode({"lang": "en" if lang == "zh" else "zh"}),
                "form": form, "total": total, "since": shown_time(since),
                "until": shown_time(until), **_common(page)}

@@ -17,13 +17,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.errors import Unauthorized
 from gateway.idp.authenticator import Authenticator, Principal
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.root import gateway_of
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
 
 HERE = Path(__file__).parent
-CSRF_COOKIE = "gg_csrf"
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -59,12 +57,24 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def session_cookie(request: Request) -> str | None:
+    """The portal session cookie's value, under the name the provider decides
+    (``__Host-gg_session`` over https, ``gg_session`` on a plain-http demo)."""
+    return gateway_of(request).provider.session_token(request.cookies)
+
+
+def csrf_cookie_name(request: Request) -> str:
+    """``__Host-gg_csrf`` over https, ``gg_csrf`` on http (provider.cookie_name)."""
+    return gateway_of(request).provider.csrf_cookie
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = page_lang(request)
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    csrf_name = csrf_cookie_name(request)
+    csrf = request.cookies.get(csrf_name) or secrets.token_urlsafe(32)
     query = dict(request.query_params)
     query["lang"] = "en" if lang == "zh" else "zh"
-    session = gateway_of(request).provider.valid_session(request.cookies.get(SESSION_COOKIE))
+    session = gateway_of(request).provider.valid_session(session_cookie(request))
     context.setdefault("signed_in", session is not None)
     # the red banner on every page while the person's break-glass is active
     context.setdefault("break_glass_active", gateway_of(request).break_glass.active.of(
@@ -73,8 +83,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         t=Translator(lang), lang=lang, csrf=csrf, lang_query=urlencode(query), **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     secure = gateway_of(request).provider.secure_cookies
-    if request.cookies.get(CSRF_COOKIE) != csrf:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+    if request.cookies.get(csrf_name) != csrf:
+        response.set_cookie(csrf_name, csrf, httponly=True, samesite="strict",
                             secure=secure, path="/")
     if request.query_params.get("lang") in ("zh", "en"):
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
@@ -101,8 +111,9 @@ def csrf_ok(request: Request, form: Any) -> bool:
     """The form's token matches the CSRF cookie, and the browser says the post comes
     from the gateway's own origin. The second check is what stops a sibling
     subdomain: it is same-site (the Lax session cookie goes along) and can toss its
-    own ``gg_csrf`` cookie for the parent domain, then post the value it chose."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
+    own ``gg_csrf`` cookie for the parent domain (over https the cookie is
+    ``__Host-gg_csrf``, which it cannot set), then post the value it chose."""
+    cookie = request.cookies.get(csrf_cookie_name(request), "")
     sent = form.get("csrf_token", "")
     if not (bool(cookie) and isinstance(sent, str) and hmac.compare_digest(
             cookie.encode(), sent.encode())):
@@ -117,7 +128,7 @@ def csrf_ok(request: Request, form: Any) -> bool:
 def session_principal(request: Request) -> Principal | None:
     """The person of the portal session, or None."""
     try:
-        return authenticator(request).from_session(request.cookies.get(SESSION_COOKIE) or "")
+        return authenticator(request).from_session(session_cookie(request) or "")
     except Unauthorized:
         return None
 

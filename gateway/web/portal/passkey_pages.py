@@ -34,7 +34,6 @@ from starlette.routing import BaseRoute, Route
 from gateway.errors import AuditUnavailable, NotFound, ValidationError
 from gateway.idp.account import Account
 from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import (
     Ceremonies,
@@ -49,7 +48,14 @@ from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.web.portal.account import BASE, _act, _field
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.pages import SECURITY_HEADERS, csrf_ok, page_lang, render, safe_next
+from gateway.web.portal.pages import (
+    SECURITY_HEADERS,
+    csrf_ok,
+    page_lang,
+    render,
+    safe_next,
+    session_cookie,
+)
 from gateway.web.portal.routes import (
     _admit,
     _advance,
@@ -388,7 +394,7 @@ async def _passwordless(request: Request, body: dict[str, Any]
         return _error(request, "pk_locked" if reason == "account locked" else "pk_failed"), False
     services.org.record_success(user.username)
     provider = _provider(request)
-    old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
+    old = provider.store.find_session(session_cookie(request) or "")
     if old is not None and old.revoked_at is None:
         provider.store.revoke_session(old.sid, ttl_seconds=services.settings.access_token_lifetime)
     # the key proved possession and its user verification the person: both factors
@@ -521,7 +527,7 @@ async def _fresh_for_removal(request: Request, account: Account) -> None:
     """The password proves the first factor only: removing a key with it needs a
     sign-in of the last five minutes (with its second factor); refused and audited
     else."""
-    row = _provider(request).valid_session(request.cookies.get(SESSION_COOKIE))
+    row = _provider(request).valid_session(session_cookie(request))
     now = _services(request).clock()
     # no session row (ended meanwhile): refused as a stale one
     age = stale_for(row.authenticated_at, now) if row is not None else MAX_AUTH_AGE + 1

@@ -35,7 +35,7 @@ from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.idp import totp as totp_secret
 from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
-from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
+from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
@@ -65,6 +65,7 @@ from gateway.web.portal.pages import (
     render,
     render_message,
     safe_next,
+    session_cookie,
 )
 from gateway.web.portal.stats_pages import routes as stats_routes
 from gateway.web.portal.steward_pages import routes as steward_routes
@@ -92,8 +93,7 @@ def _ip(request: Request) -> str | None:
 
 
 def _set_session_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
-                        secure=_provider(request).secure_cookies, path="/")
+    _provider(request).set_session_cookie(response, token)
 
 
 SECOND_FACTORS = frozenset({"mfa", "enrol", "webauthn"})
@@ -292,7 +292,7 @@ class _Attempt:
             org.require_password_change(username, "password does not meet the rule")
             user = dataclasses.replace(user, must_change=True)
         provider = _provider(request)
-        old = provider.store.find_session(request.cookies.get(SESSION_COOKIE, ""))
+        old = provider.store.find_session(session_cookie(request) or "")
         if old is not None and old.revoked_at is None:
             provider.store.revoke_session(old.sid, ttl_seconds=settings.access_token_lifetime)
         stage = stage_of(request, user, set())
@@ -364,7 +364,7 @@ class _Attempt:
 
 def _stage_session(request: Request, *stages: str) -> SessionRow | None:
     provider = _provider(request)
-    row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    row = provider.valid_session(session_cookie(request), stage=None)
     if row is None or row.stage not in stages:
         return None
     return row
@@ -400,7 +400,7 @@ def _password_problem(t: Translator, problem: str) -> str:
 def _signed_in_change(request: Request) -> Response | None:
     """A signed-in user changes the password on the account page (the current one is
     asked there); this page is the sign-in's forced step."""
-    if _provider(request).valid_session(request.cookies.get(SESSION_COOKIE)) is None:
+    if _provider(request).valid_session(session_cookie(request)) is None:
         return None
     return RedirectResponse("/portal/account#password", status_code=303)
 
@@ -684,7 +684,7 @@ async def enrol_submit(request: Request) -> Response:
 
 async def home(request: Request) -> Response:
 
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request)
     try:
         principal = authenticator(request).from_session(cookie or "")
     except Unauthorized:
@@ -729,7 +729,7 @@ async def logout(request: Request) -> Response:
     if not csrf_ok(request, form):
         return render_message(request, "error", Translator(page_lang(request))("csrf"), status=400)
     provider = _provider(request)
-    row = provider.valid_session(request.cookies.get(SESSION_COOKIE), stage=None)
+    row = provider.valid_session(session_cookie(request), stage=None)
     if row is not None:
         try:
             await provider.end_session(row, reason="portal sign-out", source_ip=_ip(request))
@@ -737,7 +737,7 @@ async def logout(request: Request) -> Response:
             return _audit_failed()
     response = render_message(request, "signed_out",
                               Translator(page_lang(request))("signed_out_detail"))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    gateway_of(request).provider.clear_session_cookie(response)
     return response
 
 
