@@ -402,6 +402,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
                                 "cas_services {pattern!r} is registered by system {other!r} too"),
     "settings.cas_ticket_lifetime": ("配置项 cas_ticket_lifetime：须为 1 到 300 秒",
                                      "setting 'cas_ticket_lifetime': 1 to 300 seconds"),
+    "settings.mfa_failure_limit": ("配置项 mfa_failure_limit：须为 1 到 100 次错误验证码",
+                                   "setting 'mfa_failure_limit': 1 to 100 wrong codes"),
     "state.identity_headers": ("identity_headers 必须是以下之一：{modes}",
                                "identity_headers must be one of {modes}"),
     "settings.tls_pair": ("配置项 tls_cert 与 tls_key 须同时给出或都不给",
@@ -526,6 +528,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     # -- the account page and API (one's own account) ----------------------------------
     "account.wrong_proof": ("密码或动态口令错误", "wrong password or code"),
     "account.wrong_password": ("密码错误", "wrong password"),
+    "account.codes_locked": ("连续输错动态口令的次数过多，验证码已被锁定，需系统管理员解锁账号；请改用当前密码", "too many wrong codes in a row: codes are locked until a system administrator unlocks your account; give your password instead"),
     "account.proof_needed": ("请输入当前密码，或身份验证器显示的动态口令", "give your current password or a code from your authenticator"),
     "account.current_needed": ("请输入当前密码", "give your current password"),
     "account.locked": ("账号已锁定，请在 {minutes} 分钟后重试", "the account is locked; try again in {minutes} minutes"),

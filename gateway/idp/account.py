@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from audit import AuditRecord
 from audit.query import QueryFilter, query_records
 from gateway.errors import NotFound, ValidationError
+from gateway.factor_failures import FactorFailures
 from gateway.idp import totp
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
@@ -126,7 +127,16 @@ class Account:
             raise invalid(Text("account.locked", "the account is locked; try again in "
                                "{minutes} minutes", minutes=minutes), field)
         ok = False
-        if code.strip() and user.has_totp:
+        failures = FactorFailures(self.services.engine, clock=self.services.clock,
+                                  limit=self.services.settings.mfa_failure_limit)
+        guess = bool(code.strip() and user.has_totp)
+        if guess and await run_in_threadpool(failures.locked, user.id):
+            await self.emit(self.record("account_reauth", "failure", f"{what}: codes locked "
+                                        f"({failures.limit} wrong codes in a row)"))
+            raise invalid(Text("account.codes_locked", "too many wrong codes in a row: codes "
+                               "are locked until a system administrator unlocks your "
+                               "account; give your password instead"), field)
+        if guess:
             try:
                 found = await run_in_threadpool(totp.load, self.services, user)
             except InvalidBlob:  # altered, or sealed under another key: fails closed
@@ -144,21 +154,30 @@ class Account:
             ok = await run_in_threadpool(verify_password, stored, password)
         if ok:
             self.services.org.record_success(self.username)
+            if guess:
+                await run_in_threadpool(failures.passed, user.id)
             return
+        extra: list[AuditRecord] = []
+        if guess:
+            count = await run_in_threadpool(failures.failed, user.id)
+            if count.just_locked:
+                extra.append(self.record("mfa_lockout", "deny", f"codes locked: {count.failures} "
+                                         "wrong codes in a row; an administrator's unlock "
+                                         "lifts it", failures=count.failures))
         await self._failed(self.record("account_reauth", "failure",
-                                       f"{what}: wrong password or code"))
+                                       f"{what}: wrong password or code"), *extra)
         if code.strip():
             raise invalid(Text("account.wrong_proof", "wrong password or code"), field)
         raise invalid(Text("account.wrong_password", "wrong password"), field)
 
-    async def _failed(self, record: AuditRecord) -> None:
+    async def _failed(self, record: AuditRecord, *more: AuditRecord) -> None:
         """Count a wrong password or code; the one that locks is audited and ends this
         session, as at the sign-in."""
         settings = self.services.settings
         after = self.services.org.record_failure(
             self.username, threshold=settings.lockout_threshold,
             window_seconds=settings.lockout_window_seconds)
-        records = [record]
+        records = [record, *more]
         if after.locked_until is not None and after.locked_until > self.services.clock():
             records.append(self.record("login_lockout", "deny", "too many wrong passwords "
                                        "or codes on the account page"))

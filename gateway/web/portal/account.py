@@ -62,6 +62,8 @@ from gateway.web.portal.routes import (
     _to_login,
     _totp_failed,
     _user,
+    factor_failures,
+    refused_codes_locked,
     refused_locked,
 )
 
@@ -330,12 +332,15 @@ async def recovery_submit(request: Request) -> Response:
         return _to_login(request)
     if locked := await refused_locked(request, row, user, "mfa_recovery"):
         return locked
+    if locked := await refused_codes_locked(request, row, user, "mfa_recovery"):
+        return locked
     services = _services(request)
     codes = RecoveryCodes(services.engine, services.keys, services.clock)
     if not await run_in_threadpool(codes.use, user.id, str(form.get("recovery_code") or "")):
         return await _totp_failed(request, row, user, "mfa_recovery", "totp.html",
                                   next=next_url, recovery=True)
     services.org.record_success(row.username)
+    await run_in_threadpool(factor_failures(services).passed, user.id)
     left = await run_in_threadpool(codes.remaining, user.id)
     try:
         await _provider(request).emit([_record(

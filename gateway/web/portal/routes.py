@@ -33,6 +33,7 @@ from audit import AuditRecord
 from gateway.directory.client import directory_password_ok
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
+from gateway.factor_failures import FactorFailures
 from gateway.idp import totp as totp_secret
 from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
@@ -448,8 +449,45 @@ def _check_code(request: Request, totp: pyotp.TOTP, code: str, username: str) ->
     return totp_secret.check(_services(request), _provider(request).store, totp, code, username)
 
 
+def factor_failures(services: Services) -> FactorFailures:
+    """The account's wrong codes in a row (``mfa_failure_limit``; gateway.factor_failures)."""
+    return FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
+                          clock=services.clock)
+
+
+def codes_locked_reason(limit: int) -> str:
+    return (f"codes locked: {limit} wrong codes in a row; an administrator's unlock "
+            "lifts it")
+
+
+async def refused_codes_locked(request: Request, row: SessionRow, user: User,
+                               event: str) -> Response | None:
+    """An account whose codes are locked (``mfa_failure_limit`` wrong ones in a row,
+    until an administrator unlocks) has no TOTP or recovery code checked, on any
+    session: refused uncounted, the session ends, audited; the sign-in page says so."""
+    services = _services(request)
+    failures = factor_failures(services)
+    if not await run_in_threadpool(failures.locked, user.id):
+        return None
+    _provider(request).store.revoke_session(
+        row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    try:
+        await _emit(request, _record(request, event, "failure", actor_user=row.username,
+                                     department=user.department,
+                                     reason=codes_locked_reason(failures.limit),
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    t = Translator(page_lang(request))
+    return render(request, "login.html", status=403, error=t("mfa_locked"), info=None,
+                  username=row.username, next="/portal")
+
+
 async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
-                       template: str, **ctx: Any) -> Response:
+                       template: str, *, guess: bool = True, **ctx: Any) -> Response:
+    """A wrong code: counted toward the account lock and, when it was a guess at the
+    enrolled TOTP or a recovery code (``guess``; not a new authenticator's first code),
+    toward the codes' own limit."""
     services = _services(request)
     settings = services.settings
     t = Translator(page_lang(request))
@@ -458,16 +496,30 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     records = [_record(request, event, "failure", actor_user=row.username,
                        department=user.department, reason="wrong or reused code",
                        extra={"sid": row.sid})]
+    codes_locked = False
+    if guess:
+        count = await run_in_threadpool(factor_failures(services).failed, user.id)
+        codes_locked = count.locked
+        if count.just_locked:
+            records.append(_record(
+                request, "mfa_lockout", "deny", actor_user=row.username,
+                department=user.department,
+                reason=codes_locked_reason(settings.mfa_failure_limit),
+                extra={"failures": count.failures}))
     locked = after.locked_until is not None and after.locked_until > services.clock()
     if locked:
         records.append(_record(request, "login_lockout", "deny", actor_user=row.username,
                                department=user.department, reason="too many wrong codes"))
+    if locked or codes_locked:
         _provider(request).store.revoke_session(row.sid,
                                                 ttl_seconds=settings.access_token_lifetime)
     try:
         await _emit(request, *records)
     except AuditUnavailable:
         return _audit_failed()
+    if codes_locked:
+        return render(request, "login.html", status=403, error=t("mfa_locked"), info=None,
+                      username=row.username, next="/portal")
     if locked:
         return render(request, "login.html", error=t("locked", minutes=_minutes_left(
             after, request)), info=None, username=row.username, next="/portal")
@@ -536,10 +588,15 @@ async def _totp_unreadable(request: Request, row: SessionRow, user: User,
 
 
 async def totp_page(request: Request) -> Response:
-    if _stage_session(request, "mfa") is None:
+    row = _stage_session(request, "mfa")
+    if row is None:
         return _to_login(request)
-    return render(request, "totp.html", error=None,
-                  next=safe_next(request.query_params.get("next")))
+    user = _user(request, row.username)
+    # said before a code is typed: a locked account's codes are refused unchecked
+    locked = user is not None and await run_in_threadpool(
+        factor_failures(_services(request)).locked, user.id)
+    return render(request, "totp.html", error=Translator(page_lang(request))("mfa_locked")
+                  if locked else None, next=safe_next(request.query_params.get("next")))
 
 
 async def totp_submit(request: Request) -> Response:
@@ -556,6 +613,8 @@ async def totp_submit(request: Request) -> Response:
         return _to_login(request)
     if locked := await refused_locked(request, row, user, "mfa_verify"):
         return locked
+    if locked := await refused_codes_locked(request, row, user, "mfa_verify"):
+        return locked
     try:
         totp = _load_totp(request, user)
     except InvalidBlob:  # altered, or sealed under a key this ring does not hold
@@ -564,6 +623,7 @@ async def totp_submit(request: Request) -> Response:
                                        row.username):
         return await _totp_failed(request, row, user, "mfa_verify", "totp.html", next=next_url)
     _services(request).org.record_success(row.username)
+    await run_in_threadpool(factor_failures(_services(request)).passed, user.id)
     try:
         await _emit(request, _record(request, "mfa_verify", "success", actor_user=row.username,
                                      department=user.department, extra={"sid": row.sid}))
@@ -652,7 +712,7 @@ async def enrol_submit(request: Request) -> Response:
         return locked
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
-        return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
+        return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html", guess=False,
                                   **_enrol_context(request, user, secret, next_url, None))
     services = _services(request)
     totp_secret.store(services, user, secret)
