@@ -26,6 +26,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -36,10 +37,12 @@ from audit import AuditRecord
 from audit.query import QueryFilter, query_records
 from gateway.errors import NotFound, ValidationError
 from gateway.factor_failures import FactorFailures
+from gateway.idp import security_events as sec
 from gateway.idp import totp
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.idp.security_events import SecurityEvent
 from gateway.idp.sign_out import SignedOut, revoke_everywhere, schedule_notices
 from gateway.org import User
 from gateway.passwords import verify_password
@@ -337,6 +340,31 @@ class Account:
                                     "account page", sessions=len(out.sessions),
                                     families=out.families))
         return out
+
+    # -- security events -------------------------------------------------------------
+
+    def security_events(self, limit: int = 20) -> list[SecurityEvent]:
+        """Changes to how the person signs in, the last ``LISTED_DAYS`` days, newest
+        first (gateway.idp.security_events)."""
+        self.services.settle_audit()  # journal mode: this process's records, now
+        since = self.services.clock() - timedelta(days=sec.LISTED_DAYS)
+        return sec.events(self.services.engine, self.username, since=since,
+                                      limit=limit)
+
+    def unseen_security_events(self) -> list[SecurityEvent]:
+        """Those the person has not acknowledged, but this session's own."""
+        self.services.settle_audit()
+        return sec.unseen(self.services.engine, self.username, self.user().id,
+                                      now=self.services.clock(), sid=self.sid)
+
+    def security_events_seen(self, upto_ms: int | None) -> None:
+        """The person has seen the events up to ``upto_ms`` (the newest one shown;
+        never past now, so what happens meanwhile is shown next time)."""
+        now = self.services.clock()
+        at = now
+        if upto_ms is not None:
+            at = min(now, datetime.fromtimestamp(upto_ms / 1000, UTC))
+        sec.mark_seen(self.services.engine, self.user().id, at)
 
     # -- recent sign-ins ---------------------------------------------------------------
 

@@ -11,6 +11,7 @@ at the sign-in's TOTP step.
     POST /portal/account/sessions/end            sign out one session
     POST /portal/account/grants/revoke           revoke one OAuth grant
     POST /portal/account/sign-out-everywhere     every session and grant ends
+    POST /portal/account/security-events/seen    the home page's notice acknowledged
     POST /portal/login/recovery                  a recovery code instead of a TOTP code
 
 The rules are :class:`gateway.idp.account.Account`'s, which ``/api/v1/account``
@@ -127,12 +128,13 @@ async def _page(request: Request, account: Account, *, status: int = 200,
     sessions = await run_in_threadpool(account.sessions)
     grants = await run_in_threadpool(account.grants)
     sign_ins = await run_in_threadpool(account.sign_ins, 20)
+    security = await run_in_threadpool(account.security_events, 20)
     services = _services(request)
     passkeys = await run_in_threadpool(
         PasskeyStore(services.engine, services.keys, services.clock).of_user, user.id)
     next_url = safe_next(request.query_params.get("next"))
     return render(request, "account.html", status=status, user=user, summary=summary,
-                  sessions=sessions, grants=grants, sign_ins=sign_ins,
+                  sessions=sessions, grants=grants, sign_ins=sign_ins, security=security,
                   errors=errors or {}, info=info, when=_when(t), passkeys=passkeys,
                   passkeys_usable=passkeys_usable(services.settings),
                   continue_url=next_url if next_url not in ("/portal", BASE) else None)
@@ -357,8 +359,22 @@ async def recovery_submit(request: Request) -> Response:
     return response
 
 
+async def security_seen_submit(request: Request) -> Response:
+    """"I know about these": the home page's notice of security events goes, until the
+    next one."""
+    account, form, refused = await _form(request)
+    if refused is not None or account is None:
+        return refused or _sign_in_first(request)
+    upto = _field(form, "upto")
+    await run_in_threadpool(account.security_events_seen,
+                            int(upto) if upto.isascii() and upto.isdigit() and len(upto) < 16
+                            else None)
+    return RedirectResponse("/portal", status_code=303)
+
+
 def routes() -> list[BaseRoute]:
     return [
+        Route(f"{BASE}/security-events/seen", security_seen_submit, methods=["POST"]),
         Route(BASE, account_page, methods=["GET"]),
         Route(f"{BASE}/password", password_submit, methods=["POST"]),
         Route(f"{BASE}/totp", totp_submit, methods=["POST"]),

@@ -30,11 +30,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit import AuditRecord
+from catalogue.model import CST
 from gateway.directory.client import directory_password_ok
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.factor_failures import FactorFailures
 from gateway.idp import totp as totp_secret
+from gateway.idp.account import Account
 from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import SESSION_COOKIE, Provider
 from gateway.idp.oauth2.store import SessionRow
@@ -761,11 +763,19 @@ async def home(request: Request) -> Response:
                                      Translator(page_lang(request)))
     # 委托: the colleagues this user may act for, their systems marked 代理 A
     delegated = await run_in_threadpool(acting_entries, gateway_of(request), user.username)
+    # changes to how the person signs in, not yet acknowledged (the owner's notice)
+    security = await run_in_threadpool(Account(
+        _provider(request), user.username, sid=principal.session_id).unseen_security_events)
     return render(request, "home.html", user=user, systems=systems, info=None,
-                  is_admin=user.is_admin, delegated=delegated,
+                  is_admin=user.is_admin, delegated=delegated, security=security,
+                  when=_when_cst,
                   acting=chosen_id(_services(request).keys, principal.session_id,
                                    chosen({"cookie": request.headers.get("cookie", "")})),
                   **labels)
+
+
+def _when_cst(value: datetime) -> str:
+    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
 
 def _labels(services: Services, user: User, t: Translator) -> dict[str, Any]:

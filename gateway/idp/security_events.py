@@ -1,0 +1,148 @@
+"""A person's security events: what changed about how they sign in, read from the audit
+log (the records are already there; nothing else is kept but when the person last said
+"that was me").
+
+Keycloak and GitHub mail the owner when a second factor is added or removed; govgate's
+channel to a person is the portal. Each of these, by the person's own session or by an
+administrator, is listed on the account page, and the ones newer than the person's last
+acknowledgement (``user_security_seen``) are shown on the home page at the next sign-in,
+until the person acknowledges them: someone who took a password and a session and
+changed the factors cannot hide it by signing in again, and an administrator's reset is
+seen by the one it was done to.
+
+    the person's own records (``actor_user``)          an administrator's (``admin_change``
+                                                        naming the person in ``extra.user``)
+    mfa_enrol success        authenticator set up       user_totp_reset / user_reset_totp
+    recovery_codes_issued    new recovery codes         user_webauthn_removed
+    webauthn_register        key added                  user_password_reset / ..._reset_password
+    webauthn_remove          key removed                user_unlocked / user_unlock
+    password_changed         password changed
+    mfa_lockout, login_lockout (deny)   codes / account locked by wrong guesses
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from audit.tables import records
+from gateway.clock import as_utc
+from gateway.tables import user_security_seen
+
+#: (event, outcome) of the person's own records → the kind shown
+OWN = {("mfa_enrol", "success"): "totp_set",
+       ("recovery_codes_issued", "success"): "codes_new",
+       ("webauthn_register", "success"): "key_added",
+       ("webauthn_remove", "success"): "key_removed",
+       ("password_changed", "success"): "password_changed",
+       ("mfa_lockout", "deny"): "codes_locked",
+       ("login_lockout", "deny"): "account_locked"}
+#: an administrator's change (``extra.change``; the console's and the CLI's spellings) → kind
+BY_ADMIN = {"user_totp_reset": "totp_reset", "user_reset_totp": "totp_reset",
+            "user_webauthn_removed": "keys_removed",
+            "user_password_reset": "password_reset", "user_reset_password": "password_reset",
+            "user_unlocked": "unlocked", "user_unlock": "unlocked"}
+KINDS = tuple(sorted(set(OWN.values()) | set(BY_ADMIN.values())))
+#: how far back the account page lists, and the home page shows what was never seen
+LISTED_DAYS = 90
+UNSEEN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SecurityEvent:
+    id: int
+    ts: int  # UTC milliseconds
+    kind: str
+    by: str | None  # the administrator (or operator) who did it; None: the person's session
+    source_ip: str | None
+    sid: str | None  # the session it was done in (the person's own records)
+
+    @property
+    def time(self) -> datetime:
+        from datetime import UTC
+
+        return datetime.fromtimestamp(self.ts / 1000, UTC)
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def events(engine: Engine, username: str, *, since: datetime, limit: int = 20
+           ) -> list[SecurityEvent]:
+    """The person's security events since ``since``, newest first."""
+    own_events = sorted({e for e, _ in OWN})
+    name = json.dumps(username, ensure_ascii=False)
+    pattern = ('%"user":' + name.replace("\\", "\\\\").replace("%", "\\%")
+               .replace("_", "\\_") + "%")
+    cols = (records.c.id, records.c.ts, records.c.event_type, records.c.outcome,
+            records.c.actor_user, records.c.actor_client, records.c.source_ip,
+            records.c.extra)
+    start = _ms(since)
+    own = (sa.select(*cols).where(records.c.event_type.in_(own_events),
+                                  records.c.actor_user == username, records.c.ts >= start)
+           .order_by(records.c.ts.desc(), records.c.id.desc()).limit(limit * 4))
+    admin = (sa.select(*cols).where(records.c.event_type == "admin_change",
+                                    records.c.outcome == "success", records.c.ts >= start,
+                                    records.c.extra.like(pattern, escape="\\"))
+             .order_by(records.c.ts.desc(), records.c.id.desc()).limit(limit * 4))
+    found: list[SecurityEvent] = []
+    with engine.connect() as conn:
+        for row in conn.execute(own):
+            kind = OWN.get((row.event_type, row.outcome))
+            if kind is not None:
+                extra = _extra(row.extra)
+                found.append(SecurityEvent(row.id, row.ts, kind, None, row.source_ip,
+                                           str(extra["sid"]) if extra.get("sid") else None))
+        for row in conn.execute(admin):
+            extra = _extra(row.extra)
+            kind = BY_ADMIN.get(str(extra.get("change")))
+            if kind is None or extra.get("user") != username:
+                continue  # another user whose name holds this one, or another change
+            by = row.actor_user or row.actor_client or str(extra.get("actor") or "") or None
+            found.append(SecurityEvent(row.id, row.ts, kind, by, row.source_ip, None))
+    found.sort(key=lambda e: (e.ts, e.id), reverse=True)
+    return found[:limit]
+
+
+def _extra(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def seen_at(engine: Engine, user_id: int) -> datetime | None:
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(user_security_seen.c.seen_at)
+                             .where(user_security_seen.c.user_id == user_id)).scalar()
+    return as_utc(value)
+
+
+def unseen(engine: Engine, username: str, user_id: int, *, now: datetime,
+           sid: str | None) -> list[SecurityEvent]:
+    """What the home page shows: events after the person's last acknowledgement (at
+    most ``UNSEEN_DAYS`` old), except those of the session reading them (the person
+    knows what they just did)."""
+    since = now - timedelta(days=UNSEEN_DAYS)
+    seen = seen_at(engine, user_id)
+    if seen is not None and seen > since:
+        since = seen + timedelta(milliseconds=1)
+    return [e for e in events(engine, username, since=since)
+            if e.sid is None or e.sid != sid]
+
+
+def mark_seen(engine: Engine, user_id: int, at: datetime) -> None:
+    """The person has seen their events up to ``at``."""
+    with engine.begin() as conn:
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(user_security_seen).values(user_id=user_id, seen_at=at)
+        conn.execute(insert.on_conflict_do_update(index_elements=["user_id"],
+                                                  set_={"seen_at": at}))
