@@ -95,6 +95,9 @@ class Settings:
     # that lock the codes until an administrator unlocks (gateway.factor_failures);
     # NIST SP 800-63B 5.2.2 asks for at most 100
     mfa_failure_limit: int = 100
+    # mail each person their security events (a factor added, removed or reset, ...;
+    # gateway.referrals.security_mail) at their users.email, through smtp_host
+    security_notice_mail: bool = False
     # sign-in delay per source address after failures: base * 2**(k-1) s, at most max
     # (gateway.login_throttle); base 0 turns it off
     login_delay_base_seconds: float = 1.0
@@ -395,6 +398,9 @@ def _validate_mail(values: dict[str, Any]) -> None:
         raise SettingsError(Text("settings.smtp_from",
                                  "setting 'smtp_from': an e-mail address is needed with "
                                  "'smtp_host'"))
+    if values.get("security_notice_mail") and not values.get("smtp_host"):
+        raise SettingsError(Text("settings.security_notice_mail",
+                                 "setting 'security_notice_mail': needs 'smtp_host'"))
     if bool(values.get("smtp_user")) != bool(values.get("smtp_password")):
         raise SettingsError(Text("settings.smtp_login",
                                  "settings 'smtp_user' and 'smtp_password': give both or "

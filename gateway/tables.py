@@ -220,6 +220,17 @@ user_security_seen = sa.Table(
     sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The security events already mailed to their person (``security_notice_mail``;
+# gateway.referrals.security_mail), by audit record: each is mailed once.
+security_mail_sent = sa.Table(
+    "security_mail_sent",
+    metadata,
+    sa.Column("record_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # -- SCIM: what SCIM clients keep about an account ---------------------------------------
 # ``external_id``: the provisioning client's own identifier (RFC 7643 section 3.1).
 # ``deleted_at``/``deleted_by``: govgate never deletes a person: SCIM's DELETE disables

@@ -81,9 +81,7 @@ def events(engine: Engine, username: str, *, since: datetime, limit: int = 20
     name = json.dumps(username, ensure_ascii=False)
     pattern = ('%"user":' + name.replace("\\", "\\\\").replace("%", "\\%")
                .replace("_", "\\_") + "%")
-    cols = (records.c.id, records.c.ts, records.c.event_type, records.c.outcome,
-            records.c.actor_user, records.c.actor_client, records.c.source_ip,
-            records.c.extra)
+    cols = _COLUMNS
     start = _ms(since)
     own = (sa.select(*cols).where(records.c.event_type.in_(own_events),
                                   records.c.actor_user == username, records.c.ts >= start)
@@ -94,21 +92,47 @@ def events(engine: Engine, username: str, *, since: datetime, limit: int = 20
              .order_by(records.c.ts.desc(), records.c.id.desc()).limit(limit * 4))
     found: list[SecurityEvent] = []
     with engine.connect() as conn:
-        for row in conn.execute(own):
-            kind = OWN.get((row.event_type, row.outcome))
-            if kind is not None:
-                extra = _extra(row.extra)
-                found.append(SecurityEvent(row.id, row.ts, kind, None, row.source_ip,
-                                           str(extra["sid"]) if extra.get("sid") else None))
-        for row in conn.execute(admin):
-            extra = _extra(row.extra)
-            kind = BY_ADMIN.get(str(extra.get("change")))
-            if kind is None or extra.get("user") != username:
-                continue  # another user whose name holds this one, or another change
-            by = row.actor_user or row.actor_client or str(extra.get("actor") or "") or None
-            found.append(SecurityEvent(row.id, row.ts, kind, by, row.source_ip, None))
+        for row in [*conn.execute(own), *conn.execute(admin)]:
+            made = classify(row)
+            # an administrator's change of another user whose name holds this one
+            if made is not None and made[0] == username:
+                found.append(made[1])
     found.sort(key=lambda e: (e.ts, e.id), reverse=True)
     return found[:limit]
+
+
+_COLUMNS = (records.c.id, records.c.ts, records.c.event_type, records.c.outcome,
+            records.c.actor_user, records.c.actor_client, records.c.source_ip,
+            records.c.extra)
+
+
+def classify(row: Any) -> tuple[str, SecurityEvent] | None:
+    """Whose security event an audit record is, and which; None: not one."""
+    extra = _extra(row.extra)
+    if row.event_type == "admin_change":
+        kind = BY_ADMIN.get(str(extra.get("change")))
+        user = extra.get("user")
+        if row.outcome != "success" or kind is None or not isinstance(user, str):
+            return None
+        by = row.actor_user or row.actor_client or str(extra.get("actor") or "") or None
+        return user, SecurityEvent(row.id, row.ts, kind, by, row.source_ip, None)
+    kind = OWN.get((row.event_type, row.outcome))
+    if kind is None or not row.actor_user:
+        return None
+    sid = str(extra["sid"]) if extra.get("sid") else None
+    return row.actor_user, SecurityEvent(row.id, row.ts, kind, None, row.source_ip, sid)
+
+
+def since_for_all(engine: Engine, *, since: datetime, limit: int = 1000
+                  ) -> list[tuple[str, SecurityEvent]]:
+    """Everyone's security events since ``since``, oldest first (the mail round's
+    candidates; it leaves out those it has sent)."""
+    events_of = sorted({e for e, _ in OWN} | {"admin_change"})
+    stmt = (sa.select(*_COLUMNS).where(records.c.event_type.in_(events_of),
+                                       records.c.ts >= _ms(since))
+            .order_by(records.c.ts, records.c.id).limit(limit))
+    with engine.connect() as conn:
+        return [made for row in conn.execute(stmt) if (made := classify(row)) is not None]
 
 
 def _extra(text: str | None) -> dict[str, Any]:

@@ -113,6 +113,8 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_mfa_verify": ("动态口令验证", "one-time code"),
     "aud_ev_mfa_enrol": ("绑定身份验证器", "authenticator set up"),
     "aud_ev_mfa_recovery": ("使用恢复码登录", "recovery code used"),
+    "aud_ev_security_notice_sent": ("已发送安全提醒邮件", "security notice mailed"),
+    "aud_ev_security_notice_failed": ("安全提醒邮件发送失败", "security notice not sent"),
     "aud_ev_mfa_lockout": ("验证码锁定（连续输错）", "codes locked (wrong ones in a row)"),
     "aud_ev_recovery_codes_issued": ("生成恢复码", "recovery codes issued"),
     "aud_ev_account_reauth": ("账号页身份确认", "account re-authentication"),
