@@ -197,7 +197,7 @@ user_recovery_codes = sa.Table(
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
 
-# -- account: the second factor's failure limit, the security notices seen ---------------
+# -- account: the second factor's failure limit, the security notices mailed -------------
 # Wrong TOTP and recovery codes in a row, per account, whatever the account lock's window
 # did meanwhile; at ``mfa_failure_limit`` the codes are locked until an administrator
 # unlocks the account or resets its authenticator (gateway.factor_failures).
@@ -210,16 +210,6 @@ user_factor_failures = sa.Table(
     sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
 )
-# Until when the person has acknowledged their account's security events (a factor
-# added, removed or reset...; gateway.idp.security_events): newer ones are shown at sign-in.
-user_security_seen = sa.Table(
-    "user_security_seen",
-    metadata,
-    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 # The security events already mailed to their person (``security_notice_mail``;
 # gateway.referrals.security_mail), by audit record: each is mailed once.
 security_mail_sent = sa.Table(

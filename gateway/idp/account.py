@@ -26,7 +26,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -351,20 +351,21 @@ class Account:
         return sec.events(self.services.engine, self.username, since=since,
                                       limit=limit)
 
-    def unseen_security_events(self) -> list[SecurityEvent]:
-        """Those the person has not acknowledged, but this session's own."""
+    def unseen_security_events(self, seen_cookie: str | None) -> list[SecurityEvent]:
+        """Those this browser has not acknowledged (``seen_cookie``), but this session's
+        own."""
         self.services.settle_audit()
-        return sec.unseen(self.services.engine, self.username, self.user().id,
-                                      now=self.services.clock(), sid=self.sid)
+        seen = sec.seen_in_cookie(self.services.keys, self.user().id, seen_cookie)
+        return sec.unseen(self.services.engine, self.username, now=self.services.clock(),
+                          seen_ms=seen, sid=self.sid)
 
-    def security_events_seen(self, upto_ms: int | None) -> None:
-        """The person has seen the events up to ``upto_ms`` (the newest one shown;
-        never past now, so what happens meanwhile is shown next time)."""
-        now = self.services.clock()
-        at = now
-        if upto_ms is not None:
-            at = min(now, datetime.fromtimestamp(upto_ms / 1000, UTC))
-        sec.mark_seen(self.services.engine, self.user().id, at)
+    def security_events_seen(self, upto_ms: int | None) -> str:
+        """The cookie value saying this browser has seen the events up to ``upto_ms``
+        (the newest one shown; never past now, so what happens meanwhile is shown next
+        time)."""
+        now_ms = int(self.services.clock().timestamp() * 1000)
+        upto = now_ms if upto_ms is None else min(now_ms, upto_ms)
+        return sec.seen_cookie(self.services.keys, self.user().id, upto)
 
     # -- recent sign-ins ---------------------------------------------------------------
 

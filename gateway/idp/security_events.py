@@ -1,14 +1,16 @@
 """A person's security events: what changed about how they sign in, read from the audit
-log (the records are already there; nothing else is kept but when the person last said
-"that was me").
+log (the records are already there; nothing is kept but, in each browser, a cookie
+saying up to when the person there said "I know about these").
 
 Keycloak and GitHub mail the owner when a second factor is added or removed; govgate's
-channel to a person is the portal. Each of these, by the person's own session or by an
-administrator, is listed on the account page, and the ones newer than the person's last
-acknowledgement (``user_security_seen``) are shown on the home page at the next sign-in,
-until the person acknowledges them: someone who took a password and a session and
-changed the factors cannot hide it by signing in again, and an administrator's reset is
-seen by the one it was done to.
+channel to a person is the portal (and, if set, the mail of
+gateway.referrals.security_mail). Each of these, by the person's own session or by an
+administrator, is listed on the account page, and the ones newer than this browser's
+acknowledgement are shown on the home page at the next sign-in, until acknowledged
+there. The acknowledgement is per browser, not per account: someone who took a
+password and a code changes the factors, signs in again and acknowledges, and the
+owner's own browser is still told; an administrator's reset is seen by the one it was
+done to.
 
     the person's own records (``actor_user``)          an administrator's (``admin_change``
                                                         naming the person in ``extra.user``)
@@ -24,16 +26,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy.engine import Engine
 
 from audit.tables import records
-from gateway.clock import as_utc
-from gateway.tables import user_security_seen
 
 #: (event, outcome) of the person's own records → the kind shown
 OWN = {("mfa_enrol", "success"): "totp_set",
@@ -65,8 +65,6 @@ class SecurityEvent:
 
     @property
     def time(self) -> datetime:
-        from datetime import UTC
-
         return datetime.fromtimestamp(self.ts / 1000, UTC)
 
 
@@ -143,30 +141,37 @@ def _extra(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def seen_at(engine: Engine, user_id: int) -> datetime | None:
-    with engine.connect() as conn:
-        value = conn.execute(sa.select(user_security_seen.c.seen_at)
-                             .where(user_security_seen.c.user_id == user_id)).scalar()
-    return as_utc(value)
+SEEN_PURPOSE = "idp.security_events_seen"
+#: the cookie that carries a browser's acknowledgement (path /portal)
+SEEN_COOKIE = "gg_security_seen"
 
 
-def unseen(engine: Engine, username: str, user_id: int, *, now: datetime,
+def seen_cookie(keys: Any, user_id: int, upto_ms: int) -> str:
+    """The browser's acknowledgement: the person, up to when, under a MAC (another
+    person's, or an edited one, counts as none)."""
+    body = f"{user_id}.{upto_ms}"
+    return f"{body}.{keys.mac(SEEN_PURPOSE, body.encode()).hex()}"
+
+
+def seen_in_cookie(keys: Any, user_id: int, value: str | None) -> int | None:
+    """Up to when (UTC ms) this browser acknowledged ``user_id``'s events, or None."""
+    parts = (value or "").split(".")
+    if len(parts) != 3 or parts[0] != str(user_id) or not parts[1].isdigit():
+        return None
+    try:
+        keys.check_mac(SEEN_PURPOSE, f"{parts[0]}.{parts[1]}".encode(), bytes.fromhex(parts[2]))
+    except (InvalidSignature, ValueError):
+        return None
+    return int(parts[1])
+
+
+def unseen(engine: Engine, username: str, *, now: datetime, seen_ms: int | None,
            sid: str | None) -> list[SecurityEvent]:
-    """What the home page shows: events after the person's last acknowledgement (at
-    most ``UNSEEN_DAYS`` old), except those of the session reading them (the person
-    knows what they just did)."""
+    """What the home page shows: events after this browser's acknowledgement (at most
+    ``UNSEEN_DAYS`` old), except those of the session reading them (the person knows
+    what they just did)."""
     since = now - timedelta(days=UNSEEN_DAYS)
-    seen = seen_at(engine, user_id)
-    if seen is not None and seen > since:
-        since = seen + timedelta(milliseconds=1)
+    if seen_ms is not None and seen_ms + 1 > _ms(since):
+        since = datetime.fromtimestamp((seen_ms + 1) / 1000, UTC)
     return [e for e in events(engine, username, since=since)
             if e.sid is None or e.sid != sid]
-
-
-def mark_seen(engine: Engine, user_id: int, at: datetime) -> None:
-    """The person has seen their events up to ``at``."""
-    with engine.begin() as conn:
-        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        insert = dialect.insert(user_security_seen).values(user_id=user_id, seen_at=at)
-        conn.execute(insert.on_conflict_do_update(index_elements=["user_id"],
-                                                  set_={"seen_at": at}))

@@ -133,8 +133,12 @@ def test_an_administrators_reset_is_shown_to_the_owner_at_the_next_sign_in(
     r = acknowledge(client)
     assert r.status_code == 303 and r.headers["location"] == "/portal"
     assert kinds_on_home(client) == []
-    assert kinds_on_home(signed_in(app, username, None)) == []  # gone for good
+    client.post("/portal/logout", data={"csrf_token": csrf_of(client.get("/portal").text)})
+    assert login(client, username).headers["location"] == "/portal"  # the same browser
+    assert kinds_on_home(client) == []  # acknowledged here, for good
     assert kinds_on_account(client) == ["totp_reset"]  # still listed
+    # another browser of the person's is told until acknowledged there (per browser)
+    assert kinds_on_home(signed_in(app, username, None)) == ["totp_reset"]
 
 
 def test_a_change_from_another_session_is_shown_not_ones_own(services: Services,
@@ -192,3 +196,25 @@ def test_a_forged_acknowledgement_is_refused(services: Services, app: Any,
     assert kinds_on_home(client) == []
     assert here(env, "user", "unlock", username).returncode == 0  # after it: shown
     assert kinds_on_home(client) == ["unlocked"]
+
+
+def test_an_intruders_acknowledgement_does_not_hide_the_notice_from_the_owner(
+        services: Services, app: Any) -> None:
+    """Someone with the password and a code changes the factors in one session, signs in
+    again in a second one (which is shown the first one's change) and presses "I know
+    about these": the owner's own browser must still be shown it at the next sign-in.
+    With the acknowledgement kept per account, it was hidden from the owner."""
+    username, secret = person(services)
+    owner = signed_in(app, username, secret)  # the owner's browser, signed in before
+    intruder = signed_in(app, username, secret)
+    page = intruder.get("/portal/account").text
+    assert intruder.post("/portal/account/recovery-codes", data={
+        "csrf_token": csrf_of(page), "password": DEMO_PASSWORD}).status_code == 200
+    second = browser(app)  # the intruder again, another session (the password alone:
+    services.org.reset_totp(username)  # the owner's TOTP gone since, as an attacker's
+    r = login(second, username)         # removal would have it)
+    assert r.headers["location"] == "/portal"
+    assert "codes_new" in kinds_on_home(second)
+    assert acknowledge(second).status_code == 303
+    assert "codes_new" not in kinds_on_home(second)
+    assert "codes_new" in kinds_on_home(owner)  # the owner's browser is still told

@@ -1,6 +1,5 @@
 """Account: the second factor's own failure limit (wrong TOTP and recovery codes in a
-row, gateway.factor_failures) and the security events a person has acknowledged
-(gateway.idp.security_events), and those mailed to their person
+row, gateway.factor_failures) and the security events mailed to their person
 (gateway.referrals.security_mail); mirrors gateway/tables.py
 
 Revision ID: 0026_user_factor_failures
@@ -28,14 +27,6 @@ def upgrade() -> None:
                                 name="fk_user_factor_failures_user_id_users"),
     )
     op.create_table(
-        "user_security_seen",
-        sa.Column("user_id", sa.Integer, nullable=False),
-        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", name="pk_user_security_seen"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE",
-                                name="fk_user_security_seen_user_id_users"),
-    )
-    op.create_table(
         "security_mail_sent",
         sa.Column("record_id", sa.BigInteger, autoincrement=False, nullable=False),
         sa.Column("user_id", sa.Integer, nullable=False),
@@ -50,5 +41,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_security_mail_sent_user_id", table_name="security_mail_sent")
     op.drop_table("security_mail_sent")
-    op.drop_table("user_security_seen")
     op.drop_table("user_factor_failures")

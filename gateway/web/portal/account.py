@@ -41,6 +41,7 @@ from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.idp.security_events import SEEN_COOKIE, UNSEEN_DAYS
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.web.portal.i18n import Translator
@@ -360,16 +361,20 @@ async def recovery_submit(request: Request) -> Response:
 
 
 async def security_seen_submit(request: Request) -> Response:
-    """"I know about these": the home page's notice of security events goes, until the
-    next one."""
+    """"I know about these": the home page's notice goes in this browser, until the next
+    event (a cookie under a MAC: another browser, the owner's, is still told)."""
     account, form, refused = await _form(request)
     if refused is not None or account is None:
         return refused or _sign_in_first(request)
     upto = _field(form, "upto")
-    await run_in_threadpool(account.security_events_seen,
-                            int(upto) if upto.isascii() and upto.isdigit() and len(upto) < 16
-                            else None)
-    return RedirectResponse("/portal", status_code=303)
+    value = await run_in_threadpool(
+        account.security_events_seen,
+        int(upto) if upto.isascii() and upto.isdigit() and len(upto) < 16 else None)
+    response = RedirectResponse("/portal", status_code=303)
+    response.set_cookie(SEEN_COOKIE, value, max_age=UNSEEN_DAYS * 86400, path="/portal",
+                        httponly=True, samesite="strict",
+                        secure=gateway_of(request).provider.secure_cookies)
+    return response
 
 
 def routes() -> list[BaseRoute]:

@@ -43,6 +43,7 @@ from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.idp.security_events import SEEN_COOKIE
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
@@ -765,7 +766,8 @@ async def home(request: Request) -> Response:
     delegated = await run_in_threadpool(acting_entries, gateway_of(request), user.username)
     # changes to how the person signs in, not yet acknowledged (the owner's notice)
     security = await run_in_threadpool(Account(
-        _provider(request), user.username, sid=principal.session_id).unseen_security_events)
+        _provider(request), user.username, sid=principal.session_id).unseen_security_events,
+        request.cookies.get(SEEN_COOKIE))
     return render(request, "home.html", user=user, systems=systems, info=None,
                   is_admin=user.is_admin, delegated=delegated, security=security,
                   when=_when_cst,
