@@ -33,8 +33,9 @@ from gateway.tables import user_factor_failures as failures_table
 
 @dataclass(frozen=True)
 class FactorCount:
-    """The account's wrong codes in a row after one more, and whether that one
-    locked the codes (``just_locked``: audit it and tell the owner once)."""
+    """The account's codes counted in a row, ``locked``: refused before this attempt
+    (nothing is checked), ``just_locked``: this attempt is the limit-th (audit the lock
+    once if it is wrong)."""
 
     failures: int
     locked: bool
@@ -54,19 +55,26 @@ class FactorFailures:
                                .where(failures_table.c.user_id == user_id)).first()
         return row is not None and (row.locked_at is not None or row.failures >= self.limit)
 
-    def failed(self, user_id: int) -> FactorCount:
-        """Count one wrong code; the limit's one locks."""
+    def attempt(self, user_id: int) -> FactorCount:
+        """Count a code about to be checked, before it is checked, as a wrong one: None
+        of several sent at once is checked past the limit (each waits for the row, and
+        those after the limit-th are refused); a right one then clears the count
+        (:meth:`passed`). ``locked`` with ``failures`` unchanged: refused, check
+        nothing; ``just_locked``: this is the limit-th, checked, and the codes are
+        locked unless it is right."""
         now = self.clock()
         with write_transaction(self.engine) as conn:
             row = _row_for_update(conn, user_id, now)
+            if row.locked_at is not None or row.failures >= self.limit:
+                return FactorCount(int(row.failures), True)
             count = int(row.failures) + 1
             values: dict[str, Any] = {"failures": count, "last_failed_at": now}
-            just = row.locked_at is None and count >= self.limit
+            just = count >= self.limit
             if just:
                 values["locked_at"] = now
             conn.execute(failures_table.update().where(failures_table.c.user_id == user_id)
                          .values(**values))
-        return FactorCount(count, count >= self.limit or row.locked_at is not None, just)
+        return FactorCount(count, False, just)
 
     def passed(self, user_id: int) -> None:
         """A second factor passed: the count starts again."""

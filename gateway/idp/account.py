@@ -133,12 +133,7 @@ class Account:
         failures = FactorFailures(self.services.engine, clock=self.services.clock,
                                   limit=self.services.settings.mfa_failure_limit)
         guess = bool(code.strip() and user.has_totp)
-        if guess and await run_in_threadpool(failures.locked, user.id):
-            await self.emit(self.record("account_reauth", "failure", f"{what}: codes locked "
-                                        f"({failures.limit} wrong codes in a row)"))
-            raise invalid(Text("account.codes_locked", "too many wrong codes in a row: codes "
-                               "are locked until a system administrator unlocks your "
-                               "account; give your password instead"), field)
+        count = None
         if guess:
             try:
                 found = await run_in_threadpool(totp.load, self.services, user)
@@ -147,6 +142,14 @@ class Account:
                     "account.totp_unreadable", "your authenticator cannot be checked (its "
                     "stored secret is damaged or was altered); ask the system administrator "
                     "to reset it"), field) from None
+            # counted before the check, as at the sign-in (gateway.factor_failures)
+            count = await run_in_threadpool(failures.attempt, user.id)
+            if count.locked:
+                await self.emit(self.record("account_reauth", "failure", f"{what}: codes "
+                                            f"locked ({failures.limit} wrong codes in a row)"))
+                raise invalid(Text("account.codes_locked", "too many wrong codes in a row: "
+                                   "codes are locked until a system administrator unlocks "
+                                   "your account; give your password instead"), field)
             ok = found is not None and await run_in_threadpool(
                 totp.check, self.services, self.provider.store, found, code, self.username)
         elif password and user.source == "directory":
@@ -161,12 +164,10 @@ class Account:
                 await run_in_threadpool(failures.passed, user.id)
             return
         extra: list[AuditRecord] = []
-        if guess:
-            count = await run_in_threadpool(failures.failed, user.id)
-            if count.just_locked:
-                extra.append(self.record("mfa_lockout", "deny", f"codes locked: {count.failures} "
-                                         "wrong codes in a row; an administrator's unlock "
-                                         "lifts it", failures=count.failures))
+        if count is not None and count.just_locked:
+            extra.append(self.record("mfa_lockout", "deny", f"codes locked: {count.failures} "
+                                     "wrong codes in a row; an administrator's unlock "
+                                     "lifts it", failures=count.failures))
         await self._failed(self.record("account_reauth", "failure",
                                        f"{what}: wrong password or code"), *extra)
         if code.strip():

@@ -281,3 +281,30 @@ def test_the_account_page_counts_wrong_codes_as_proof(world: World) -> None:
     assert r.status_code in (200, 400)
     locks = [e for e in audit_events(world.a, "mfa_lockout") if e["actor_user"] == username]
     assert len(locks) == 1
+
+
+def test_codes_sent_at_once_on_many_sessions_meet_the_limit(world: World) -> None:
+    """Sessions prepared at the code step, then a code on each at the same moment: each
+    attempt is counted before its code is checked, so only the ones the limit leaves
+    are checked (the rest are refused unchecked: "codes locked"), whatever the order.
+    Counted after the check, every attempt read the count before the others' failures
+    were written and was checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    username, secret = person(world)
+    guess(world, username, secret, LIMIT - 3)  # three left
+    wait_out_the_lock(world)
+    prepared = []
+    for _ in range(8):
+        client = browser(world.app_a if len(prepared) % 2 else world.app_b)
+        csrf, _ = at_totp_step(client, username)
+        prepared.append((client, csrf))
+    code = wrong(world, secret)
+    with ThreadPoolExecutor(len(prepared)) as pool:
+        answers = list(pool.map(lambda p: send_code(p[0], p[1], code), prepared))
+    checked = [e for e in audit_events(world.a, "mfa_verify")
+               if e["actor_user"] == username and e["reason"] == "wrong or reused code"]
+    refused = [e for e in audit_events(world.a, "mfa_verify")
+               if e["actor_user"] == username and e["reason"].startswith("codes locked")]
+    assert len(checked) == LIMIT and len(refused) == 8 - 3
+    assert sorted(a.status_code for a in answers) == [200, 200] + [403] * 6

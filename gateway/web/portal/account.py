@@ -64,8 +64,8 @@ from gateway.web.portal.routes import (
     _to_login,
     _totp_failed,
     _user,
+    code_attempt,
     factor_failures,
-    refused_codes_locked,
     refused_locked,
 )
 
@@ -335,13 +335,14 @@ async def recovery_submit(request: Request) -> Response:
         return _to_login(request)
     if locked := await refused_locked(request, row, user, "mfa_recovery"):
         return locked
-    if locked := await refused_codes_locked(request, row, user, "mfa_recovery"):
-        return locked
+    count = await code_attempt(request, row, user, "mfa_recovery")
+    if isinstance(count, Response):
+        return count
     services = _services(request)
     codes = RecoveryCodes(services.engine, services.keys, services.clock)
     if not await run_in_threadpool(codes.use, user.id, str(form.get("recovery_code") or "")):
         return await _totp_failed(request, row, user, "mfa_recovery", "totp.html",
-                                  next=next_url, recovery=True)
+                                  guess=count, next=next_url, recovery=True)
     services.org.record_success(row.username)
     await run_in_threadpool(factor_failures(services).passed, user.id)
     left = await run_in_threadpool(codes.remaining, user.id)

@@ -34,7 +34,7 @@ from catalogue.model import CST
 from gateway.directory.client import directory_password_ok
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
-from gateway.factor_failures import FactorFailures
+from gateway.factor_failures import FactorCount, FactorFailures
 from gateway.idp import totp as totp_secret
 from gateway.idp.account import Account
 from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
@@ -463,15 +463,18 @@ def codes_locked_reason(limit: int) -> str:
             "lifts it")
 
 
-async def refused_codes_locked(request: Request, row: SessionRow, user: User,
-                               event: str) -> Response | None:
-    """An account whose codes are locked (``mfa_failure_limit`` wrong ones in a row,
-    until an administrator unlocks) has no TOTP or recovery code checked, on any
-    session: refused uncounted, the session ends, audited; the sign-in page says so."""
+async def code_attempt(request: Request, row: SessionRow, user: User,
+                       event: str) -> FactorCount | Response:
+    """Count the code about to be checked (gateway.factor_failures: counted first, so
+    codes sent at once on many sessions meet the limit too); an account whose codes
+    are locked (``mfa_failure_limit`` wrong ones in a row, until an administrator
+    unlocks) has no TOTP or recovery code checked, on any session: refused, the
+    session ends, audited; the sign-in page says so."""
     services = _services(request)
     failures = factor_failures(services)
-    if not await run_in_threadpool(failures.locked, user.id):
-        return None
+    count = await run_in_threadpool(failures.attempt, user.id)
+    if not count.locked:
+        return count
     _provider(request).store.revoke_session(
         row.sid, ttl_seconds=services.settings.access_token_lifetime)
     try:
@@ -487,10 +490,11 @@ async def refused_codes_locked(request: Request, row: SessionRow, user: User,
 
 
 async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
-                       template: str, *, guess: bool = True, **ctx: Any) -> Response:
-    """A wrong code: counted toward the account lock and, when it was a guess at the
-    enrolled TOTP or a recovery code (``guess``; not a new authenticator's first code),
-    toward the codes' own limit."""
+                       template: str, *, guess: FactorCount | None = None,
+                       **ctx: Any) -> Response:
+    """A wrong code: counted toward the account lock; when it was a guess at the
+    enrolled TOTP or a recovery code, ``guess`` is its count toward the codes' own limit
+    (made before the check; not for a new authenticator's first code)."""
     services = _services(request)
     settings = services.settings
     t = Translator(page_lang(request))
@@ -499,16 +503,13 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     records = [_record(request, event, "failure", actor_user=row.username,
                        department=user.department, reason="wrong or reused code",
                        extra={"sid": row.sid})]
-    codes_locked = False
-    if guess:
-        count = await run_in_threadpool(factor_failures(services).failed, user.id)
-        codes_locked = count.locked
-        if count.just_locked:
-            records.append(_record(
-                request, "mfa_lockout", "deny", actor_user=row.username,
-                department=user.department,
-                reason=codes_locked_reason(settings.mfa_failure_limit),
-                extra={"failures": count.failures}))
+    codes_locked = guess is not None and guess.just_locked
+    if guess is not None and guess.just_locked:
+        records.append(_record(
+            request, "mfa_lockout", "deny", actor_user=row.username,
+            department=user.department,
+            reason=codes_locked_reason(settings.mfa_failure_limit),
+            extra={"failures": guess.failures}))
     locked = after.locked_until is not None and after.locked_until > services.clock()
     if locked:
         records.append(_record(request, "login_lockout", "deny", actor_user=row.username,
@@ -616,15 +617,17 @@ async def totp_submit(request: Request) -> Response:
         return _to_login(request)
     if locked := await refused_locked(request, row, user, "mfa_verify"):
         return locked
-    if locked := await refused_codes_locked(request, row, user, "mfa_verify"):
-        return locked
     try:
         totp = _load_totp(request, user)
     except InvalidBlob:  # altered, or sealed under a key this ring does not hold
         return await _totp_unreadable(request, row, user, next_url)
+    count = await code_attempt(request, row, user, "mfa_verify")
+    if isinstance(count, Response):
+        return count
     if totp is None or not _check_code(request, totp, str(form.get("code") or ""),
                                        row.username):
-        return await _totp_failed(request, row, user, "mfa_verify", "totp.html", next=next_url)
+        return await _totp_failed(request, row, user, "mfa_verify", "totp.html", guess=count,
+                                  next=next_url)
     _services(request).org.record_success(row.username)
     await run_in_threadpool(factor_failures(_services(request)).passed, user.id)
     try:
@@ -715,7 +718,7 @@ async def enrol_submit(request: Request) -> Response:
         return locked
     if not _check_code(request, pyotp.TOTP(secret), str(form.get("code") or ""),
                        row.username):
-        return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html", guess=False,
+        return await _totp_failed(request, row, user, "mfa_enrol", "enrol.html",
                                   **_enrol_context(request, user, secret, next_url, None))
     services = _services(request)
     totp_secret.store(services, user, secret)
