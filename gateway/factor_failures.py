@@ -76,6 +76,16 @@ class FactorFailures:
                          .values(**values))
         return FactorCount(count, False, just)
 
+    def locked_users(self, user_ids: list[int]) -> set[int]:
+        """Which of ``user_ids`` have their codes locked (the administrator's list)."""
+        if not user_ids:
+            return set()
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(failures_table.c.user_id).where(
+                failures_table.c.user_id.in_(user_ids),
+                sa.or_(failures_table.c.locked_at.is_not(None),
+                       failures_table.c.failures >= self.limit))).scalars())
+
     def passed(self, user_id: int) -> None:
         """A second factor passed: the count starts again."""
         clear(self.engine, user_id)

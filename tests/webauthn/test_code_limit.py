@@ -308,3 +308,31 @@ def test_codes_sent_at_once_on_many_sessions_meet_the_limit(world: World) -> Non
                if e["actor_user"] == username and e["reason"].startswith("codes locked")]
     assert len(checked) == LIMIT and len(refused) == 8 - 3
     assert sorted(a.status_code for a in answers) == [200, 200] + [403] * 6
+
+
+def test_the_administrators_console_shows_the_codes_lock_and_unlocks_it(world: World) -> None:
+    """The system administrator's user list offered 解锁 only to an account whose lock
+    was on: one whose codes were locked showed 正常 and no way to lift it there."""
+    from gateway.idp.oauth2.provider import SESSION_COOKIE
+
+    username, secret = person(world)
+    guess(world, username, secret, LIMIT)
+    wait_out_the_lock(world)
+    if world.a.org.get_user("sysadmin").must_change:  # the first password, changed
+        world.a.org.change_password("sysadmin", "Quiet-River-Lantern-2026")
+    token, _ = parts(world.a).provider.store.create_session(
+        "sysadmin", "active", amr="pwd otp", absolute_seconds=3600)
+    admin = browser(world.app_a)
+    admin.cookies.set(SESSION_COOKIE, token)
+    page = admin.get("/portal/admin/users", params={"q": username})
+    assert page.status_code == 200, page.text[:300]
+    row = re.search(rf'<tr data-user="{re.escape(username)}">(.*?)</tr>', page.text, re.S)
+    assert row and "验证码已锁定" in row.group(1) and 'data-action="unlock"' in row.group(1)
+    r = admin.post(f"/portal/admin/users/{username}/unlock",
+                   data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert r.status_code in (200, 303), r.text[:300]
+    client = browser(world.app_a)
+    csrf, page_text = at_totp_step(client, username)
+    assert not error_of(page_text)
+    assert send_code(client, csrf, code_now(world, secret)).status_code == 303
+    assert inside(client)
