@@ -30,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidSignature
 from sqlalchemy.engine import Engine
 
 from audit.tables import records
+from keys.errors import InvalidSignature
 
 #: (event, outcome) of the person's own records → the kind shown
 OWN = {("mfa_enrol", "success"): "totp_set",

@@ -218,3 +218,27 @@ def test_an_intruders_acknowledgement_does_not_hide_the_notice_from_the_owner(
     assert acknowledge(second).status_code == 303
     assert "codes_new" not in kinds_on_home(second)
     assert "codes_new" in kinds_on_home(owner)  # the owner's browser is still told
+
+
+def test_an_acknowledgement_is_the_persons_own_and_cannot_be_edited(
+        services: Services, app: Any, env: dict[str, str]) -> None:
+    """The cookie names the person under a MAC: another person's acknowledgement, or
+    one whose time was pushed forward by hand, counts as none."""
+    first, _ = person(services)
+    second, _ = person(services)
+    for name in (first, second):
+        assert here(env, "user", "reset-totp", name).returncode == 0
+    mine = signed_in(app, first, None)
+    assert acknowledge(mine).status_code == 303 and kinds_on_home(mine) == []
+    value = mine.cookies.get("gg_security_seen")
+    assert value and value.split(".")[0].isdigit()
+    theirs = signed_in(app, second, None)
+    theirs.cookies.set("gg_security_seen", value, path="/portal")
+    assert kinds_on_home(theirs) == ["totp_reset"]  # not the first person's
+    user_id, upto, tag = value.split(".")
+    edited = browser(app)
+    edited.cookies.set("gg_security_seen", f"{user_id}.{int(upto) + 10**9}.{tag}",
+                       path="/portal")
+    assert login(edited, first).headers["location"] == "/portal"
+    assert here(env, "user", "unlock", first).returncode == 0
+    assert kinds_on_home(edited) == ["unlocked", "totp_reset"]
