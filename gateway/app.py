@@ -33,6 +33,7 @@ from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
 from gateway.proxy.endpoint import ProxyEndpoint
 from gateway.proxy.forward_auth import verify_asgi
+from gateway.referrals import security_mail
 from gateway.request_id import new_request_id
 from gateway.root import Gateway, Seams, build_gateway, gateway_of
 from gateway.services import Services, open_services
@@ -186,6 +187,7 @@ async def _maintain(gateway: Gateway) -> None:
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
         await referrals.maintain(gateway)  # overdue applications; logs its own failures
+        await security_mail.maintain(gateway)  # the owners' security notices, if set
         await directory_schedule.maintain(gateway)  # the scheduled directory sync, if due
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gateway import passwords
+from gateway import factor_failures, passwords
 from gateway.clock import Clock, as_utc, utcnow
 from gateway.delegation_moves import end_moved
 from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
@@ -328,14 +328,24 @@ class Org:
         self.on_change("user_enabled", {"user": username})
 
     def unlock_user(self, username: str) -> None:
+        """Lift the account's lock and the lock of its codes (gateway.factor_failures)."""
         self._update(username, failed_logins=0, first_failed_at=None, locked_until=None)
+        self._clear_factor_failures(username)
         self.on_change("user_unlocked", {"user": username})
 
     def reset_totp(self, username: str) -> None:
         """Forget the user's TOTP seed: the next sign-in asks for none (an admin account
-        enrols again before it may go on)."""
+        enrols again before it may go on). The wrong codes of the old one are forgotten."""
         self._update(username, totp_secret=None)
+        self._clear_factor_failures(username)
         self.on_change("user_totp_reset", {"user": username})
+
+    def _clear_factor_failures(self, username: str) -> None:
+        with self.engine.begin() as conn:
+            user_id = conn.execute(sa.select(users.c.id)
+                                   .where(users.c.username == username)).scalar()
+            if user_id is not None:
+                factor_failures.clear(conn, int(user_id))
 
     def require_password_change(self, username: str, reason: str) -> None:
         """The user must choose a new password at the next sign-in step."""

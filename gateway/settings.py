@@ -91,6 +91,13 @@ class Settings:
     session_absolute_timeout: int = 12 * 3600
     lockout_threshold: int = 5
     lockout_window_seconds: int = 900
+    # wrong TOTP or recovery codes in a row (whatever the lock's window did meanwhile)
+    # that lock the codes until an administrator unlocks (gateway.factor_failures);
+    # NIST SP 800-63B 5.2.2 asks for at most 100
+    mfa_failure_limit: int = 100
+    # mail each person their security events (a factor added, removed or reset, ...;
+    # gateway.referrals.security_mail) at their users.email, through smtp_host
+    security_notice_mail: bool = False
     # sign-in delay per source address after failures: base * 2**(k-1) s, at most max
     # (gateway.login_throttle); base 0 turns it off
     login_delay_base_seconds: float = 1.0
@@ -328,6 +335,9 @@ def _validate(values: dict[str, Any]) -> None:
     if not 1 <= values.get("break_glass_max_hours", 4) <= 24:
         raise SettingsError(Text("settings.break_glass_max_hours",
                                  "setting 'break_glass_max_hours': 1 to 24 hours"))
+    if not 1 <= values.get("mfa_failure_limit", 100) <= 100:
+        raise SettingsError(Text("settings.mfa_failure_limit",
+                                 "setting 'mfa_failure_limit': 1 to 100 wrong codes"))
     if not 1 <= values.get("cas_ticket_lifetime", 10) <= 300:
         raise SettingsError(Text("settings.cas_ticket_lifetime",
                                  "setting 'cas_ticket_lifetime': 1 to 300 seconds"))
@@ -388,6 +398,9 @@ def _validate_mail(values: dict[str, Any]) -> None:
         raise SettingsError(Text("settings.smtp_from",
                                  "setting 'smtp_from': an e-mail address is needed with "
                                  "'smtp_host'"))
+    if values.get("security_notice_mail") and not values.get("smtp_host"):
+        raise SettingsError(Text("settings.security_notice_mail",
+                                 "setting 'security_notice_mail': needs 'smtp_host'"))
     if bool(values.get("smtp_user")) != bool(values.get("smtp_password")):
         raise SettingsError(Text("settings.smtp_login",
                                  "settings 'smtp_user' and 'smtp_password': give both or "

@@ -197,6 +197,30 @@ user_recovery_codes = sa.Table(
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# -- account: the second factor's failure limit, the security notices mailed -------------
+# Wrong TOTP and recovery codes in a row, per account, whatever the account lock's window
+# did meanwhile; at ``mfa_failure_limit`` the codes are locked until an administrator
+# unlocks the account or resets its authenticator (gateway.factor_failures).
+user_factor_failures = sa.Table(
+    "user_factor_failures",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
+)
+# The security events already mailed to their person (``security_notice_mail``;
+# gateway.referrals.security_mail), by audit record: each is mailed once.
+security_mail_sent = sa.Table(
+    "security_mail_sent",
+    metadata,
+    sa.Column("record_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # -- SCIM: what SCIM clients keep about an account ---------------------------------------
 # ``external_id``: the provisioning client's own identifier (RFC 7643 section 3.1).
 # ``deleted_at``/``deleted_by``: govgate never deletes a person: SCIM's DELETE disables

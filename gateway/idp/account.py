@@ -26,6 +26,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -35,10 +36,13 @@ from starlette.concurrency import run_in_threadpool
 from audit import AuditRecord
 from audit.query import QueryFilter, query_records
 from gateway.errors import NotFound, ValidationError
+from gateway.factor_failures import FactorFailures
+from gateway.idp import security_events as sec
 from gateway.idp import totp
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.idp.security_events import SecurityEvent
 from gateway.idp.sign_out import SignedOut, revoke_everywhere, schedule_notices
 from gateway.org import User
 from gateway.passwords import verify_password
@@ -126,7 +130,11 @@ class Account:
             raise invalid(Text("account.locked", "the account is locked; try again in "
                                "{minutes} minutes", minutes=minutes), field)
         ok = False
-        if code.strip() and user.has_totp:
+        failures = FactorFailures(self.services.engine, clock=self.services.clock,
+                                  limit=self.services.settings.mfa_failure_limit)
+        guess = bool(code.strip() and user.has_totp)
+        count = None
+        if guess:
             try:
                 found = await run_in_threadpool(totp.load, self.services, user)
             except InvalidBlob:  # altered, or sealed under another key: fails closed
@@ -134,6 +142,14 @@ class Account:
                     "account.totp_unreadable", "your authenticator cannot be checked (its "
                     "stored secret is damaged or was altered); ask the system administrator "
                     "to reset it"), field) from None
+            # counted before the check, as at the sign-in (gateway.factor_failures)
+            count = await run_in_threadpool(failures.attempt, user.id)
+            if count.locked:
+                await self.emit(self.record("account_reauth", "failure", f"{what}: codes "
+                                            f"locked ({failures.limit} wrong codes in a row)"))
+                raise invalid(Text("account.codes_locked", "too many wrong codes in a row: "
+                                   "codes are locked until a system administrator unlocks "
+                                   "your account; give your password instead"), field)
             ok = found is not None and await run_in_threadpool(
                 totp.check, self.services, self.provider.store, found, code, self.username)
         elif password and user.source == "directory":
@@ -144,21 +160,28 @@ class Account:
             ok = await run_in_threadpool(verify_password, stored, password)
         if ok:
             self.services.org.record_success(self.username)
+            if guess:
+                await run_in_threadpool(failures.passed, user.id)
             return
+        extra: list[AuditRecord] = []
+        if count is not None and count.just_locked:
+            extra.append(self.record("mfa_lockout", "deny", f"codes locked: {count.failures} "
+                                     "wrong codes in a row; an administrator's unlock "
+                                     "lifts it", failures=count.failures))
         await self._failed(self.record("account_reauth", "failure",
-                                       f"{what}: wrong password or code"))
+                                       f"{what}: wrong password or code"), *extra)
         if code.strip():
             raise invalid(Text("account.wrong_proof", "wrong password or code"), field)
         raise invalid(Text("account.wrong_password", "wrong password"), field)
 
-    async def _failed(self, record: AuditRecord) -> None:
+    async def _failed(self, record: AuditRecord, *more: AuditRecord) -> None:
         """Count a wrong password or code; the one that locks is audited and ends this
         session, as at the sign-in."""
         settings = self.services.settings
         after = self.services.org.record_failure(
             self.username, threshold=settings.lockout_threshold,
             window_seconds=settings.lockout_window_seconds)
-        records = [record]
+        records = [record, *more]
         if after.locked_until is not None and after.locked_until > self.services.clock():
             records.append(self.record("login_lockout", "deny", "too many wrong passwords "
                                        "or codes on the account page"))
@@ -318,6 +341,32 @@ class Account:
                                     "account page", sessions=len(out.sessions),
                                     families=out.families))
         return out
+
+    # -- security events -------------------------------------------------------------
+
+    def security_events(self, limit: int = 20) -> list[SecurityEvent]:
+        """Changes to how the person signs in, the last ``LISTED_DAYS`` days, newest
+        first (gateway.idp.security_events)."""
+        self.services.settle_audit()  # journal mode: this process's records, now
+        since = self.services.clock() - timedelta(days=sec.LISTED_DAYS)
+        return sec.events(self.services.engine, self.username, since=since,
+                                      limit=limit)
+
+    def unseen_security_events(self, seen_cookie: str | None) -> list[SecurityEvent]:
+        """Those this browser has not acknowledged (``seen_cookie``), but this session's
+        own."""
+        self.services.settle_audit()
+        seen = sec.seen_in_cookie(self.services.keys, self.user().id, seen_cookie)
+        return sec.unseen(self.services.engine, self.username, now=self.services.clock(),
+                          seen_ms=seen, sid=self.sid)
+
+    def security_events_seen(self, upto_ms: int | None) -> str:
+        """The cookie value saying this browser has seen the events up to ``upto_ms``
+        (the newest one shown; never past now, so what happens meanwhile is shown next
+        time)."""
+        now_ms = int(self.services.clock().timestamp() * 1000)
+        upto = now_ms if upto_ms is None else min(now_ms, upto_ms)
+        return sec.seen_cookie(self.services.keys, self.user().id, upto)
 
     # -- recent sign-ins ---------------------------------------------------------------
 

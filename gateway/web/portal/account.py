@@ -11,6 +11,7 @@ at the sign-in's TOTP step.
     POST /portal/account/sessions/end            sign out one session
     POST /portal/account/grants/revoke           revoke one OAuth grant
     POST /portal/account/sign-out-everywhere     every session and grant ends
+    POST /portal/account/security-events/seen    the home page's notice acknowledged
     POST /portal/login/recovery                  a recovery code instead of a TOTP code
 
 The rules are :class:`gateway.idp.account.Account`'s, which ``/api/v1/account``
@@ -39,6 +40,7 @@ from gateway.idp.account import Account, Pending
 from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.idp.security_events import SEEN_COOKIE, UNSEEN_DAYS
 from gateway.root import gateway_of
 from gateway.services import Services
 from gateway.web.portal.i18n import Translator
@@ -62,6 +64,8 @@ from gateway.web.portal.routes import (
     _to_login,
     _totp_failed,
     _user,
+    code_attempt,
+    factor_failures,
     refused_locked,
 )
 
@@ -125,12 +129,13 @@ async def _page(request: Request, account: Account, *, status: int = 200,
     sessions = await run_in_threadpool(account.sessions)
     grants = await run_in_threadpool(account.grants)
     sign_ins = await run_in_threadpool(account.sign_ins, 20)
+    security = await run_in_threadpool(account.security_events, 20)
     services = _services(request)
     passkeys = await run_in_threadpool(
         PasskeyStore(services.engine, services.keys, services.clock).of_user, user.id)
     next_url = safe_next(request.query_params.get("next"))
     return render(request, "account.html", status=status, user=user, summary=summary,
-                  sessions=sessions, grants=grants, sign_ins=sign_ins,
+                  sessions=sessions, grants=grants, sign_ins=sign_ins, security=security,
                   errors=errors or {}, info=info, when=_when(t), passkeys=passkeys,
                   passkeys_usable=passkeys_usable(services.settings),
                   continue_url=next_url if next_url not in ("/portal", BASE) else None)
@@ -330,12 +335,16 @@ async def recovery_submit(request: Request) -> Response:
         return _to_login(request)
     if locked := await refused_locked(request, row, user, "mfa_recovery"):
         return locked
+    count = await code_attempt(request, row, user, "mfa_recovery")
+    if isinstance(count, Response):
+        return count
     services = _services(request)
     codes = RecoveryCodes(services.engine, services.keys, services.clock)
     if not await run_in_threadpool(codes.use, user.id, str(form.get("recovery_code") or "")):
         return await _totp_failed(request, row, user, "mfa_recovery", "totp.html",
-                                  next=next_url, recovery=True)
+                                  guess=count, next=next_url, recovery=True)
     services.org.record_success(row.username)
+    await run_in_threadpool(factor_failures(services).passed, user.id)
     left = await run_in_threadpool(codes.remaining, user.id)
     try:
         await _provider(request).emit([_record(
@@ -352,8 +361,26 @@ async def recovery_submit(request: Request) -> Response:
     return response
 
 
+async def security_seen_submit(request: Request) -> Response:
+    """"I know about these": the home page's notice goes in this browser, until the next
+    event (a cookie under a MAC: another browser, the owner's, is still told)."""
+    account, form, refused = await _form(request)
+    if refused is not None or account is None:
+        return refused or _sign_in_first(request)
+    upto = _field(form, "upto")
+    value = await run_in_threadpool(
+        account.security_events_seen,
+        int(upto) if upto.isascii() and upto.isdigit() and len(upto) < 16 else None)
+    response = RedirectResponse("/portal", status_code=303)
+    response.set_cookie(SEEN_COOKIE, value, max_age=UNSEEN_DAYS * 86400, path="/portal",
+                        httponly=True, samesite="strict",
+                        secure=gateway_of(request).provider.secure_cookies)
+    return response
+
+
 def routes() -> list[BaseRoute]:
     return [
+        Route(f"{BASE}/security-events/seen", security_seen_submit, methods=["POST"]),
         Route(BASE, account_page, methods=["GET"]),
         Route(f"{BASE}/password", password_submit, methods=["POST"]),
         Route(f"{BASE}/totp", totp_submit, methods=["POST"]),

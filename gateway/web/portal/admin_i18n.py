@@ -36,6 +36,7 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_state_active": ("正常", "active"),
     "adm_state_locked": ("已锁定", "locked"),
     "adm_state_disabled": ("已停用", "disabled"),
+    "adm_codes_locked": ("验证码已锁定（连续输错）", "codes locked (wrong ones in a row)"),
     "adm_until": ("至 {time}", "until {time}"),
     "adm_must_change_short": ("待修改密码", "must change password"),
     "adm_totp": ("双因素认证", "Two-factor"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,9 +37,11 @@ from gateway.admin.sysadmin import (
     SysAdmin,
 )
 from gateway.errors import NotFound, ValidationError
+from gateway.factor_failures import FactorFailures
 from gateway.proxy.identity_headers import MODES
+from gateway.services import Services
 from gateway.statefile import AUTH_METHODS, GRANT_TYPES
-from gateway.tables import regions
+from gateway.tables import regions, users
 from gateway.web.portal.admin_pages import (
     Form,
     done,
@@ -67,6 +70,17 @@ def _no_page(request: Request) -> NotFound:
 
 # -- users ------------------------------------------------------------------------------
 
+def _codes_locked(services: Services, usernames: list[str]) -> set[str]:
+    """Those whose codes are locked (gateway.factor_failures): the console offers them
+    the unlock, as to an account that is locked."""
+    with services.engine.connect() as conn:
+        ids = dict(conn.execute(sa.select(users.c.id, users.c.username)
+                                .where(users.c.username.in_(usernames))).all())
+    failures = FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
+                              clock=services.clock)
+    return {ids[i] for i in failures.locked_users(list(ids))}
+
+
 async def users_page(request: Request, console: SysAdmin, form: Form = None, *,
                      status: int = 200, errors: list[str] | None = None,
                      typed: dict[str, Any] | None = None) -> Response:
@@ -74,7 +88,10 @@ async def users_page(request: Request, console: SysAdmin, form: Form = None, *,
     filters = {k: q.get(k, "").strip()[:100] for k in ("q", "department", "state", "role")}
     found = await run_in_threadpool(lambda: console.users(**filters))
     departments = await run_in_threadpool(console.departments)
+    codes_locked = await run_in_threadpool(_codes_locked, console.services,
+                                           [u["username"] for u in found])
     return show(request, console, "admin_users.html", status=status, users=found,
+                codes_locked=codes_locked,
                 filters=filters, departments=departments, states=USER_STATES,
                 roles=GRANTABLE_ROLES, errors=errors or [],
                 typed=typed or {"username": "", "name": "", "department": "",

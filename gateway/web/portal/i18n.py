@@ -55,6 +55,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "totp_intro": ("请输入身份验证器应用中显示的 6 位动态口令。", "Enter the 6-digit code your authenticator app shows."),
     "totp_code": ("动态口令", "Code"),
     "bad_totp": ("动态口令错误或已使用。", "Wrong or already used code."),
+    "mfa_locked": ("连续输错动态口令或恢复码的次数过多，验证码已被锁定，不再接受。请联系系统管理员解锁账号；已登记安全密钥的，仍可用安全密钥登录。", "Too many wrong codes in a row: codes and recovery codes are locked and no longer accepted. Ask a system administrator to unlock your account; a registered security key still signs you in."),
     "totp_unreadable": ("您绑定的身份验证器无法校验（保存的密钥已损坏或被更改），请联系系统管理员重新绑定。",
                         "Your authenticator cannot be checked (its stored secret is damaged or was "
                         "altered); ask the system administrator to reset it."),

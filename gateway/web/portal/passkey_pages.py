@@ -70,6 +70,7 @@ from gateway.web.portal.routes import (
     _stage_session,
     _to_login,
     _user,
+    factor_failures,
     stage_of,
     stop_blocked,
 )
@@ -251,6 +252,8 @@ async def verify_submit(request: Request) -> Response:
         return await _failed(request, "webauthn_verify", exc, user=user, sid=row.sid,
                              counts=True)
     _services(request).org.record_success(row.username)
+    # a key proves the second factor: the codes' count of wrong ones starts again
+    await run_in_threadpool(factor_failures(_services(request)).passed, user.id)
     try:
         await _emit(request, _record(request, "webauthn_verify", "success",
                                      actor_user=row.username, department=user.department,
@@ -393,6 +396,7 @@ async def _passwordless(request: Request, body: dict[str, Any]
             return _error(request, "error", 503), False
         return _error(request, "pk_locked" if reason == "account locked" else "pk_failed"), False
     services.org.record_success(user.username)
+    await run_in_threadpool(factor_failures(services).passed, user.id)
     provider = _provider(request)
     old = provider.store.find_session(session_cookie(request) or "")
     if old is not None and old.revoked_at is None:

@@ -30,16 +30,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audit import AuditRecord
+from catalogue.model import CST
 from gateway.directory.client import directory_password_ok
 from gateway.directory.errors import DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
+from gateway.factor_failures import FactorCount, FactorFailures
 from gateway.idp import totp as totp_secret
+from gateway.idp.account import Account
 from gateway.idp.fresh_sign_in import MAX_AUTH_AGE, stale_for, stale_reason
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
 from gateway.idp.passkeys.ceremonies import passkeys_usable
 from gateway.idp.passkeys.store import PasskeyStore
 from gateway.idp.recovery_codes import RecoveryCodes
+from gateway.idp.security_events import SEEN_COOKIE
 from gateway.login_throttle import IN_FLIGHT_SECONDS, Admission, LoginThrottle
 from gateway.org import User, sign_in_name
 from gateway.passwords import policy_problems, verify_password
@@ -448,8 +452,49 @@ def _check_code(request: Request, totp: pyotp.TOTP, code: str, username: str) ->
     return totp_secret.check(_services(request), _provider(request).store, totp, code, username)
 
 
+def factor_failures(services: Services) -> FactorFailures:
+    """The account's wrong codes in a row (``mfa_failure_limit``; gateway.factor_failures)."""
+    return FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
+                          clock=services.clock)
+
+
+def codes_locked_reason(limit: int) -> str:
+    return (f"codes locked: {limit} wrong codes in a row; an administrator's unlock "
+            "lifts it")
+
+
+async def code_attempt(request: Request, row: SessionRow, user: User,
+                       event: str) -> FactorCount | Response:
+    """Count the code about to be checked (gateway.factor_failures: counted first, so
+    codes sent at once on many sessions meet the limit too); an account whose codes
+    are locked (``mfa_failure_limit`` wrong ones in a row, until an administrator
+    unlocks) has no TOTP or recovery code checked, on any session: refused, the
+    session ends, audited; the sign-in page says so."""
+    services = _services(request)
+    failures = factor_failures(services)
+    count = await run_in_threadpool(failures.attempt, user.id)
+    if not count.locked:
+        return count
+    _provider(request).store.revoke_session(
+        row.sid, ttl_seconds=services.settings.access_token_lifetime)
+    try:
+        await _emit(request, _record(request, event, "failure", actor_user=row.username,
+                                     department=user.department,
+                                     reason=codes_locked_reason(failures.limit),
+                                     extra={"sid": row.sid}))
+    except AuditUnavailable:
+        return _audit_failed()
+    t = Translator(page_lang(request))
+    return render(request, "login.html", status=403, error=t("mfa_locked"), info=None,
+                  username=row.username, next="/portal")
+
+
 async def _totp_failed(request: Request, row: SessionRow, user: User, event: str,
-                       template: str, **ctx: Any) -> Response:
+                       template: str, *, guess: FactorCount | None = None,
+                       **ctx: Any) -> Response:
+    """A wrong code: counted toward the account lock; when it was a guess at the
+    enrolled TOTP or a recovery code, ``guess`` is its count toward the codes' own limit
+    (made before the check; not for a new authenticator's first code)."""
     services = _services(request)
     settings = services.settings
     t = Translator(page_lang(request))
@@ -458,16 +503,27 @@ async def _totp_failed(request: Request, row: SessionRow, user: User, event: str
     records = [_record(request, event, "failure", actor_user=row.username,
                        department=user.department, reason="wrong or reused code",
                        extra={"sid": row.sid})]
+    codes_locked = guess is not None and guess.just_locked
+    if guess is not None and guess.just_locked:
+        records.append(_record(
+            request, "mfa_lockout", "deny", actor_user=row.username,
+            department=user.department,
+            reason=codes_locked_reason(settings.mfa_failure_limit),
+            extra={"failures": guess.failures}))
     locked = after.locked_until is not None and after.locked_until > services.clock()
     if locked:
         records.append(_record(request, "login_lockout", "deny", actor_user=row.username,
                                department=user.department, reason="too many wrong codes"))
+    if locked or codes_locked:
         _provider(request).store.revoke_session(row.sid,
                                                 ttl_seconds=settings.access_token_lifetime)
     try:
         await _emit(request, *records)
     except AuditUnavailable:
         return _audit_failed()
+    if codes_locked:
+        return render(request, "login.html", status=403, error=t("mfa_locked"), info=None,
+                      username=row.username, next="/portal")
     if locked:
         return render(request, "login.html", error=t("locked", minutes=_minutes_left(
             after, request)), info=None, username=row.username, next="/portal")
@@ -536,10 +592,15 @@ async def _totp_unreadable(request: Request, row: SessionRow, user: User,
 
 
 async def totp_page(request: Request) -> Response:
-    if _stage_session(request, "mfa") is None:
+    row = _stage_session(request, "mfa")
+    if row is None:
         return _to_login(request)
-    return render(request, "totp.html", error=None,
-                  next=safe_next(request.query_params.get("next")))
+    user = _user(request, row.username)
+    # said before a code is typed: a locked account's codes are refused unchecked
+    locked = user is not None and await run_in_threadpool(
+        factor_failures(_services(request)).locked, user.id)
+    return render(request, "totp.html", error=Translator(page_lang(request))("mfa_locked")
+                  if locked else None, next=safe_next(request.query_params.get("next")))
 
 
 async def totp_submit(request: Request) -> Response:
@@ -560,10 +621,15 @@ async def totp_submit(request: Request) -> Response:
         totp = _load_totp(request, user)
     except InvalidBlob:  # altered, or sealed under a key this ring does not hold
         return await _totp_unreadable(request, row, user, next_url)
+    count = await code_attempt(request, row, user, "mfa_verify")
+    if isinstance(count, Response):
+        return count
     if totp is None or not _check_code(request, totp, str(form.get("code") or ""),
                                        row.username):
-        return await _totp_failed(request, row, user, "mfa_verify", "totp.html", next=next_url)
+        return await _totp_failed(request, row, user, "mfa_verify", "totp.html", guess=count,
+                                  next=next_url)
     _services(request).org.record_success(row.username)
+    await run_in_threadpool(factor_failures(_services(request)).passed, user.id)
     try:
         await _emit(request, _record(request, "mfa_verify", "success", actor_user=row.username,
                                      department=user.department, extra={"sid": row.sid}))
@@ -701,11 +767,20 @@ async def home(request: Request) -> Response:
                                      Translator(page_lang(request)))
     # 委托: the colleagues this user may act for, their systems marked 代理 A
     delegated = await run_in_threadpool(acting_entries, gateway_of(request), user.username)
+    # changes to how the person signs in, not yet acknowledged (the owner's notice)
+    security = await run_in_threadpool(Account(
+        _provider(request), user.username, sid=principal.session_id).unseen_security_events,
+        request.cookies.get(SEEN_COOKIE))
     return render(request, "home.html", user=user, systems=systems, info=None,
-                  is_admin=user.is_admin, delegated=delegated,
+                  is_admin=user.is_admin, delegated=delegated, security=security,
+                  when=_when_cst,
                   acting=chosen_id(_services(request).keys, principal.session_id,
                                    chosen({"cookie": request.headers.get("cookie", "")})),
                   **labels)
+
+
+def _when_cst(value: datetime) -> str:
+    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
 
 def _labels(services: Services, user: User, t: Translator) -> dict[str, Any]:
