@@ -251,7 +251,9 @@ class ChainWriter:
         us)."""
         data = b"".join([frame(p) for p in payloads])
         if self._fd is None or self._size >= self.journal.segment_bytes:
-            self._close_segment()  # cut to its frames before the next segment exists
+            # full: the zeros never reach past ``segment_bytes``, so a rotated segment
+            # ends with its last frame and only the newest one may end in zeros
+            self._close_segment()
             path = self.folder / _NAME.format(first_seq)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
             os.close(fd)

@@ -418,6 +418,28 @@ async def test_a_killed_writers_preallocated_tail_is_loaded_and_verified(
     verify_ok(audit_engine, keys)
 
 
+def test_only_the_newest_segment_ends_in_zeros(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    """The zeros are written ahead up to the segment's size at most, so a segment is
+    full, and rotated, only past its last zero: the chain's older segments end with
+    their last frame; the newest has zeros ahead of its frames until it is closed."""
+    log, indexer = make()
+    seqs = [log.append_sync(rec(i)).seq for i in range(60)]
+    chain = log.chain_id or ""
+    paths = journal.segments(chain)
+    assert len(paths) > 2
+    for path in paths[:-1]:
+        assert list(read_frames(path))[-1][0] == path.stat().st_size
+    newest = paths[-1]
+    assert newest.stat().st_size > list(read_frames(newest))[-1][0]
+    indexer.run_once()
+    assert [s[1] for s in stored(audit_engine)] == seqs
+    journal_ok(audit_engine, journal)
+    log.close_sync()
+    assert list(read_frames(newest))[-1][0] == newest.stat().st_size  # closed: cut
+    verify_ok(audit_engine, keys)
+
+
 def _die(log: AuditLog, engine: sa.Engine) -> None:
     """What kill -9 leaves: no indexing, the journal's lock gone with the process, the
     lease (here at once) run out."""
