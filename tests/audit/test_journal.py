@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from audit import AuditLog, AuditWriteError
-from audit.chain import RECORD_COLUMNS
+from audit.chain import I_CHAIN, I_HASH, I_SEQ, RECORD_COLUMNS
 from audit.indexer import Indexer
 from audit.journal import FRAME, Journal, read_frames
 from audit.journal_tables import metadata as journal_metadata
@@ -209,18 +210,21 @@ async def test_a_full_disk_fails_the_batch_and_leaves_no_gap(
     await log.start()
     try:
         await log.append(rec(1))
-        real = os.write
+        real, real_pwrite = os.write, os.pwrite
 
-        def full(fd: int, data: Any) -> int:
-            real(fd, bytes(data[:7]))  # part of a frame reaches the file, then no space
+        def full(fd: int, data: Any, *at: int) -> int:
+            # part of a frame reaches the file, then no space
+            real_pwrite(fd, bytes(data[:7]), *at) if at else real(fd, bytes(data[:7]))
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr("audit.journal.os.write", full)
+        monkeypatch.setattr("audit.journal.os.pwrite", full)
         with pytest.raises(AuditWriteError, match="No space left"):
             await log.append(rec(2))
         with pytest.raises(AuditWriteError):
             await asyncio.to_thread(log.probe)
         monkeypatch.setattr("audit.journal.os.write", real)
+        monkeypatch.setattr("audit.journal.os.pwrite", real_pwrite)
         await asyncio.to_thread(log.probe)
         assert (await log.append(rec(3))).seq == 2
         await asyncio.to_thread(indexer.run_once)
@@ -321,6 +325,118 @@ async def test_database_mode_loads_what_a_dead_journal_process_left_first(
     direct.writer_id = "test-writer"  # the dead process's: it resumes the chain
     assert (direct.append_sync(rec(3)).chain_id, direct.head[0]) == (chain, 3)
     direct.close_sync()
+    verify_ok(audit_engine, keys)
+
+
+_KILLED_WRITER = """
+import json, sys
+from audit.chain import I_CHAIN, I_HASH, I_SEQ, RECORD_COLUMNS
+from audit.journal import Journal
+jw = Journal(sys.argv[1], segment_bytes=1 << 30).open_writer("c1")
+seq = 1
+while True:
+    row = ["x" * 20] * len(RECORD_COLUMNS)
+    row[I_CHAIN], row[I_SEQ], row[I_HASH] = "c1", seq, "h%d" % seq
+    jw.append([json.dumps(row).encode()], first_seq=seq)
+    print(seq, flush=True)  # acknowledged: durable
+    seq += 1
+"""
+
+
+def _row(seq: int) -> bytes:
+    row: list[Any] = ["y"] * len(RECORD_COLUMNS)
+    row[I_CHAIN], row[I_SEQ], row[I_HASH] = "c1", seq, f"h{seq}"
+    return json.dumps(row).encode()
+
+
+def test_a_kill_9_leaves_the_preallocated_zeros_and_every_acknowledged_frame(
+        tmp_path: Path) -> None:
+    """The segment being written is preallocated (zeros fsynced ahead of the frames,
+    which are then made durable with fdatasync): a real process appending is killed
+    with SIGKILL; every frame it acknowledged is read back, the reader stops at the
+    zeros, and the writer resuming the chain cuts them and continues after the last."""
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "journal"
+    with subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(root)],
+                          stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+                          ) as child:
+        assert child.stdout is not None
+        acknowledged = [int(child.stdout.readline()) for _ in range(200)]
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        acknowledged += [int(line) for line in child.stdout.read().split()]
+    journal = Journal(root)
+    (segment,) = journal.segments("c1")
+    frames = list(read_frames(segment))
+    assert [row[I_SEQ] for _, row in frames][:len(acknowledged)] == acknowledged
+    end = frames[-1][0]
+    data = segment.read_bytes()
+    assert len(data) > end and not data[end:].strip(b"\0")  # the zeros ahead stay
+    jw = journal.open_writer("c1")
+    assert jw is not None
+    tail = jw.tail()
+    assert tail is not None and tail.seq == len(frames)
+    assert segment.stat().st_size == end  # the zeros cut, nothing of a frame
+    jw.append([_row(tail.seq + 1)], first_seq=tail.seq + 1)
+    jw.close()
+    assert [row[I_SEQ] for _, row in read_frames(segment)] == list(range(1, tail.seq + 2))
+    assert not segment.read_bytes().endswith(b"\0")  # closed: cut to its frames
+
+
+async def test_a_killed_writers_preallocated_tail_is_loaded_and_verified(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    """What kill -9 leaves in journal mode since segments are preallocated: the newest
+    segment's frames, then zeros (and perhaps a frame torn inside them). The indexer
+    of the next process loads every acknowledged record and cuts the rest; verify
+    passes before and after; the chain resumes after its last record."""
+    log, _ = make()
+    acknowledged = [log.append_sync(rec(i)).seq for i in range(5)]
+    chain = log.chain_id
+    assert log._jw is not None and log._jw._fd is not None
+    segment, end = log._jw.durable or (None, 0)
+    assert segment is not None and segment.stat().st_size > end  # zeros ahead
+    os.pwrite(log._jw._fd, FRAME.pack(500, 0) + b'["' + (chain or "").encode(), end)
+    os.close(log._jw._fd)  # the process is gone: no clean close cut the zeros
+    os.close(log._jw._lock_fd)
+    log._jw = None
+    log.closed = True
+    with audit_engine.begin() as conn:
+        conn.execute(sa.update(chains).values(lease_until=0))
+    journal_ok(audit_engine, journal)
+    _, indexer = make()
+    assert indexer.run_once() == 5
+    assert segment.stat().st_size == end  # the torn frame and the zeros cut
+    assert [s[1] for s in stored(audit_engine)] == acknowledged
+    journal_ok(audit_engine, journal)
+    again, _ = make()
+    assert again.append_sync(rec(9)).seq == 6 and again.chain_id == chain
+    again.close_sync()
+    verify_ok(audit_engine, keys)
+
+
+def test_only_the_newest_segment_ends_in_zeros(
+        make: Make, audit_engine: sa.Engine, journal: Journal, keys: Any) -> None:
+    """The zeros are written ahead up to the segment's size at most, so a segment is
+    full, and rotated, only past its last zero: the chain's older segments end with
+    their last frame; the newest has zeros ahead of its frames until it is closed."""
+    log, indexer = make()
+    seqs = [log.append_sync(rec(i)).seq for i in range(60)]
+    chain = log.chain_id or ""
+    paths = journal.segments(chain)
+    assert len(paths) > 2
+    for path in paths[:-1]:
+        assert list(read_frames(path))[-1][0] == path.stat().st_size
+    newest = paths[-1]
+    assert newest.stat().st_size > list(read_frames(newest))[-1][0]
+    indexer.run_once()
+    assert [s[1] for s in stored(audit_engine)] == seqs
+    journal_ok(audit_engine, journal)
+    log.close_sync()
+    assert list(read_frames(newest))[-1][0] == newest.stat().st_size  # closed: cut
     verify_ok(audit_engine, keys)
 
 

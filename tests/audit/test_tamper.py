@@ -306,6 +306,27 @@ def test_a_damaged_frame_with_records_after_it_is_not_a_torn_tail(
     assert newest.stat().st_size == size
 
 
+def test_zeros_over_a_frames_head_with_records_after_it_are_damage_not_a_tail(
+        unloaded: str, journal: Journal, audit_engine: sa.Engine) -> None:
+    """Finding: eight zero bytes over a frame's length and checksum read as a whole
+    empty frame (length 0, crc32 of nothing 0), so the newest segment's records after
+    it passed for a torn tail: verify said intact and the indexer cut them off. Since
+    segments are preallocated with zeros, zeros end the frames only when nothing but
+    zeros follows."""
+    newest = journal.segments(unloaded)[-1]
+    frames = list(read_frames(newest))
+    assert len(frames) >= 4
+    size = newest.stat().st_size
+    data = bytearray(newest.read_bytes())
+    data[frames[0][0]:frames[0][0] + FRAME.size] = bytes(FRAME.size)
+    newest.write_bytes(bytes(data))
+    rep = verify_journal(audit_engine, journal)
+    assert [(p.kind, p.where) for p in rep.problems] == [
+        ("changed", f"record chain={unloaded} seq={frames[1][1][1]}")]
+    Indexer(audit_engine, journal).run_once()
+    assert newest.stat().st_size == size  # the evidence stays
+
+
 def test_an_unreadable_segment_is_reported_not_a_crash(
         unloaded: str, journal: Journal, audit_engine: sa.Engine) -> None:
     """Finding: a directory in the place of a segment file made verify raise
