@@ -101,6 +101,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
+    # the issuer defaults to http://127.0.0.1:8080 whatever --port says: a gateway on
+    # another port or behind a proxy names that address in discovery, tokens and metadata
+    "serve.issuer": ("令牌、发现文档和元数据中网关的地址（设置 issuer）：{issuer}",
+                     "the gateway's address in tokens, discovery and metadata (setting issuer): {issuer}"),
     "serve.sqlite_workers": ("--workers 大于 1 需要 PostgreSQL：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长。请去掉 --workers，或将 database_url 设为 PostgreSQL。", "--workers above 1 needs PostgreSQL: SQLite allows one writer at a time, so the workers' audit commits would wait for each other, adding no throughput and lengthening tail latency. Drop --workers, or set database_url to PostgreSQL."),
     # -- the demo's traffic ---------------------------------------------------------------
     "demo.traffic": ("已通过网关产生 {calls} 次真实调用（其中 {refused} 次被拒绝），实绩见 {url}/portal/stats", "made {calls} real calls through the gateway ({refused} refused): see the real use at {url}/portal/stats"),

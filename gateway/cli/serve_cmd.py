@@ -154,7 +154,9 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
     # one line before any worker is forked
     services = open_services(settings, writer="gateway")
     cli_ctx._services = services
-    listening = cli_ctx.msg("serve.listening", host=settings.host, port=settings.port)
+    listening = "\n".join((
+        cli_ctx.msg("serve.listening", host=settings.host, port=settings.port),
+        cli_ctx.msg("serve.issuer", issuer=settings.issuer)))
     if workers == 1:
         app = create_app(services, freeze_heap=True)
         server = _Server(_uvicorn_config(app, settings.host, settings.port,
