@@ -44,6 +44,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "cas_refused": ("登录失败：网关未确认该票据。", "Sign-in failed: the gateway did not confirm the ticket."),
     "cas_signed_in": ("已通过 CAS 统一身份认证登录：{who}", "Signed in through govgate by CAS: {who}"),
     "not_found": ("未找到该记录", "No such record"),
+    "yes": ("是", "Yes"),
+    "no": ("否", "No"),
 }
 
 # the records' fields as the table's header names them (the records stay as the
@@ -80,6 +82,14 @@ def say(key: str, lang: str, **values: object) -> str:
 def field(key: str, lang: str) -> str:
     zh, en = FIELDS.get(key, (key, key))
     return en if lang == "en" else zh
+
+
+def cell(value: object, lang: str) -> str:
+    """A record's value as the table shows it: a yes-or-no in the page's words (Python
+    wrote ``False`` on the Chinese page and the English one alike)."""
+    if isinstance(value, bool):
+        return say("yes" if value else "no", lang)
+    return "" if value is None else str(value)
 
 
 def person(lang: str, name: str, *details: str) -> str:
