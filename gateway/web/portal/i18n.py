@@ -92,6 +92,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err_detail_404": ("没有找到该地址对应的页面或系统。", "No page or system answers at this address."),
     "err_governed": ("该数据属于共享目录中的资源 {resource}，可以为本部门申请使用。", "This data is the catalogue resource {resource}; your department may apply for it."),
     "err_apply": ("申请使用", "Apply for access"),
+    "err_not_delegated": ("您正在代理同事办理（委托），这项委托不允许在这个系统代理（不包括这个系统，或已撤销、已到期），因此拒绝了访问。停止代理后，即以您本人的身份打开。", "You are acting for a colleague (a delegation), and the delegation does not let you act on this system (it does not cover it, or was revoked or has ended), so it refused. Stop acting to open it as yourself."),
+    "err_stop_acting": ("查看委托或停止代理", "See the delegation, or stop acting"),
     "err_request_id": ("请求编号（联系管理员时请提供）：", "Request id (quote it when you contact an administrator):"),
     "err_home": ("返回首页", "Home"),
     "role_staff": ("工作人员", "staff"),
