@@ -100,3 +100,18 @@ def test_the_auditor_reads_cas_saml_and_delegation_refusals_in_chinese(
         assert page.locator("#records tbody tr td.reason code").first.inner_text() == stored
         check(page.content(), "en", f"audit search ({event_type}, en)")
     page.context.close()
+
+
+def test_every_chinese_template_names_the_same_values_and_keeps_english_as_code() -> None:
+    """A Chinese reading shows only the English template's values (it may leave one
+    out: a policy line's text), and a protocol's own word only as code (`IsPassive`),
+    so that the Chinese page holds no English of ours."""
+    import re
+
+    from gateway.web.portal.reason_i18n import REASONS
+
+    field = re.compile(r"\{([a-z_]+)\}")
+    for en, zh in REASONS:
+        assert set(field.findall(zh)) <= set(field.findall(en)), en
+        prose = re.sub(r"`[^`]*`|\{[a-z_]+\}", " ", zh)
+        assert not re.search(r"[A-Za-z]", prose), (en, zh)
