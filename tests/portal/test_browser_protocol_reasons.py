@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,8 +107,6 @@ def test_every_chinese_template_names_the_same_values_and_keeps_english_as_code(
     """A Chinese reading shows only the English template's values (it may leave one
     out: a policy line's text), and a protocol's own word only as code (`IsPassive`),
     so that the Chinese page holds no English of ours."""
-    import re
-
     from gateway.web.portal.reason_i18n import REASONS
 
     field = re.compile(r"\{([a-z_]+)\}")
@@ -115,3 +114,17 @@ def test_every_chinese_template_names_the_same_values_and_keeps_english_as_code(
         assert set(field.findall(zh)) <= set(field.findall(en)), en
         prose = re.sub(r"`[^`]*`|\{[a-z_]+\}", " ", zh)
         assert not re.search(r"[A-Za-z]", prose), (en, zh)
+
+
+def test_the_cas_refusal_of_an_unknown_service_speaks_chinese(
+        gateway: tuple[str, Services], browser: Any) -> None:
+    """The page said "该 service 地址未在任何系统登记": the parameter's English name in
+    the Chinese sentence."""
+    issuer, _ = gateway
+    page = browser.new_context(locale="zh-CN").new_page()
+    response = page.goto(f"{issuer}/cas/login?service=http://unknown.example/&lang=zh")
+    assert response is not None and response.status == 400
+    detail = page.locator("#detail").inner_text()
+    assert detail.startswith("该服务地址未在任何系统登记")
+    assert not set(re.findall(r"[A-Za-z]+", detail)) - {"CAS"}
+    page.context.close()

@@ -81,7 +81,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "logout_error": ("无法完成退出请求", "The sign-out request cannot be completed"),
     "logout_client_mismatch": ("请求中的 client_id 与 id_token_hint 所签发给的客户端不一致，未退出登录，也不会跳转。", "The client_id is not the client the id_token_hint was issued to: you are still signed in, and not redirected."),
     "cas_error": ("无法完成 CAS 登录请求", "The CAS sign-in request cannot be completed"),
-    "cas_unknown_service": ("该 service 地址未在任何系统登记，不会跳转。请联系该系统的管理员登记其 CAS 服务地址。", "This service URL is registered for no system: you are not redirected. Ask the system's administrator to register its CAS service URL."),
+    "cas_unknown_service": ("该服务地址未在任何系统登记，不会跳转。请联系该系统的管理员登记其 CAS 服务地址。", "This service URL is registered for no system: you are not redirected. Ask the system's administrator to register its CAS service URL."),
     "error": ("出错了", "Something went wrong"),
     "back_to_login": ("返回登录", "Back to sign-in"),
     "lang_switch": ("English", "中文"),
