@@ -97,6 +97,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.try_sso": ("单点登录到 {name}：打开 {url}/login", "single sign-on into {name}: open {url}/login"),
     "demo.try_api": ("财务系统通过网关读取数据（README“Try the data-sharing flow”）", "the finance system reads data through the gateway (README, \"Try the data-sharing flow\")"),
     "demo.try_audit": ("查看审计记录：{command}", "read the audit log: {command}"),
+    "demo.ports_taken": ("端口 {ports} 已被占用（另一个程序，或仍在运行的演示）：请先停止它，或用 make demo ARGS=--free-ports（govgate demo --free-ports）改用空闲端口；{home} 未改动",
+                         "port {ports} in use (another program, or a demo still running): stop it, or pick free ports with make demo ARGS=--free-ports (govgate demo --free-ports); {home} left as it was"),
     "demo.not_a_demo_home": ("{home} 已存在且不是演示目录；请换一个 --home", "{home} exists and is not a demo directory; choose another --home"),
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
