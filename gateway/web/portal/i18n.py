@@ -67,6 +67,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "home_title": ("我的应用", "My systems"),
     "welcome": ("{name}，您好", "Hello, {name}"),
     "department": ("所属部门", "Department"),
+    # a label's colon and a list's semicolon, as each language writes them
+    "colon": ("：", ": "),
+    "semicolon": ("；", "; "),
     "roles": ("角色", "Roles"),
     "no_systems": ("暂无可用的系统。", "No systems available."),
     "admin_no_systems": ("管理员账号不使用业务系统（三员分立）；请在管理控制台中工作。", "Admin accounts do not use business systems (separation of duties); work in the admin console."),
