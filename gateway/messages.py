@@ -97,10 +97,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "demo.try_sso": ("单点登录到 {name}：打开 {url}/login", "single sign-on into {name}: open {url}/login"),
     "demo.try_api": ("财务系统通过网关读取数据（README“Try the data-sharing flow”）", "the finance system reads data through the gateway (README, \"Try the data-sharing flow\")"),
     "demo.try_audit": ("查看审计记录：{command}", "read the audit log: {command}"),
+    "demo.ports_taken": ("端口 {ports} 已被占用（另一个程序，或仍在运行的演示）：请先停止它，或用 make demo ARGS=--free-ports（govgate demo --free-ports）改用空闲端口；{home} 未改动",
+                         "port {ports} in use (another program, or a demo still running): stop it, or pick free ports with make demo ARGS=--free-ports (govgate demo --free-ports); {home} left as it was"),
     "demo.not_a_demo_home": ("{home} 已存在且不是演示目录；请换一个 --home", "{home} exists and is not a demo directory; choose another --home"),
     "demo.stop": ("按 Ctrl-C 停止。", "press Ctrl-C to stop."),
     "demo.stopped": ("演示环境已停止。", "demo stopped."),
     "serve.listening": ("正在监听 http://{host}:{port}", "listening on http://{host}:{port}"),
+    # the issuer defaults to http://127.0.0.1:8080 whatever --port says: a gateway on
+    # another port or behind a proxy names that address in discovery, tokens and metadata
+    "serve.issuer": ("令牌、发现文档和元数据中网关的地址（设置 issuer）：{issuer}",
+                     "the gateway's address in tokens, discovery and metadata (setting issuer): {issuer}"),
     "serve.sqlite_workers": ("--workers 大于 1 需要 PostgreSQL：SQLite 同一时刻只允许一个写入者，多个工作进程的审计写入会相互等待，吞吐不会增加、尾延迟会变长。请去掉 --workers，或将 database_url 设为 PostgreSQL。", "--workers above 1 needs PostgreSQL: SQLite allows one writer at a time, so the workers' audit commits would wait for each other, adding no throughput and lengthening tail latency. Drop --workers, or set database_url to PostgreSQL."),
     # -- the demo's traffic ---------------------------------------------------------------
     "demo.traffic": ("已通过网关产生 {calls} 次真实调用（其中 {refused} 次被拒绝），实绩见 {url}/portal/stats", "made {calls} real calls through the gateway ({refused} refused): see the real use at {url}/portal/stats"),

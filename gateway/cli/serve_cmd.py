@@ -121,6 +121,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _taken(ports: list[int]) -> list[int]:
+    """The ports of ``ports`` that 127.0.0.1 cannot listen on now (as uvicorn binds:
+    SO_REUSEADDR, so a port in TIME_WAIT is free)."""
+    out = []
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen()
+            except OSError:
+                out.append(port)
+    return out
+
+
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=PORT, default=None, help="Port, 1-65535 (default 8080).")
@@ -154,7 +169,9 @@ def serve(cli_ctx: CliContext, host: str | None, port: int | None, workers: int,
     # one line before any worker is forked
     services = open_services(settings, writer="gateway")
     cli_ctx._services = services
-    listening = cli_ctx.msg("serve.listening", host=settings.host, port=settings.port)
+    listening = "\n".join((
+        cli_ctx.msg("serve.listening", host=settings.host, port=settings.port),
+        cli_ctx.msg("serve.issuer", issuer=settings.issuer)))
     if workers == 1:
         app = create_app(services, freeze_heap=True)
         server = _Server(_uvicorn_config(app, settings.host, settings.port,
@@ -254,9 +271,17 @@ def demo(cli_ctx: CliContext, demo_home: str, port: int, free_ports: bool) -> No
 
 
     home = Path(demo_home)
+    if home.exists() and not (home / DEMO_MARKER).exists():
+        raise CommandError(cli_ctx.msg("demo.not_a_demo_home", home=home))
+    if not free_ports:
+        # before the wipe: a second `make demo` beside a running one deleted its home
+        # under it, then failed in a page of tracebacks from the servers' bind
+        fixed = [int(s["upstream"].rsplit(":", 1)[1])
+                 for s in load_file(DEMO_STATE).get("systems", [])]
+        if taken := _taken([port, *fixed]):
+            raise CommandError(cli_ctx.msg("demo.ports_taken", home=home,
+                                           ports=", ".join(map(str, taken))))
     if home.exists():
-        if not (home / DEMO_MARKER).exists():
-            raise CommandError(cli_ctx.msg("demo.not_a_demo_home", home=home))
         shutil.rmtree(home)
     home.mkdir(parents=True)
     (home / DEMO_MARKER).write_text("govgate demo state; wiped by the next `govgate demo`\n")

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from gateway.demo.cas import CasClient, cas_routes
 from gateway.demo.data import ASSETS, ROOMS, VEHICLES
-from gateway.demo.language import ICON, field, html_lang, lang_of, say
+from gateway.demo.language import ICON, cell, field, html_lang, lang_of, say
 from gateway.demo.sso import SsoClient, sso_routes
 
 SYSTEMS: dict[str, dict[str, Any]] = {
@@ -64,7 +64,7 @@ def create_upstream(code: str, sso: SsoClient | None = None, cas: CasClient | No
         head = "".join(f"<th scope='col'>{html.escape(field(k, lang))}</th>"
                        for k in (records[0] if records else {}))
         rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
+            "<tr>" + "".join(f"<td>{html.escape(cell(v, lang))}</td>" for v in r.values()) + "</tr>"
             for r in records
         )
         return HTMLResponse(

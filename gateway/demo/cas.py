@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.demo.language import LANGS, lang_of, page, person, say
+from gateway.demo.language import LANGS, lang_of, onward, page, person, say
 
 NS = "{http://www.yale.edu/tp/cas}"
 
@@ -77,7 +77,8 @@ def cas_routes(client: CasClient, code: str) -> list[BaseRoute]:
         department = success.findtext(f"{NS}attributes/{NS}department") or ""
         who = person(lang, name, user, department)
         return page(code, lang, "<span id='signed-in'>"
-                     + say("cas_signed_in", lang, who=html.escape(who)) + "</span>")
+                     + say("cas_signed_in", lang, who=html.escape(who)) + "</span>"
+                     + onward(client.gateway, lang))
 
     async def logout_notice(request: Request) -> Response:
         return Response("ok", media_type="text/plain")

@@ -44,6 +44,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "cas_refused": ("登录失败：网关未确认该票据。", "Sign-in failed: the gateway did not confirm the ticket."),
     "cas_signed_in": ("已通过 CAS 统一身份认证登录：{who}", "Signed in through govgate by CAS: {who}"),
     "not_found": ("未找到该记录", "No such record"),
+    "yes": ("是", "Yes"),
+    "records_link": ("查看本系统的数据", "See this system's records"),
+    "portal_link": ("返回统一身份认证门户", "Back to the govgate portal"),
+    "no": ("否", "No"),
 }
 
 # the records' fields as the table's header names them (the records stay as the
@@ -80,6 +84,23 @@ def say(key: str, lang: str, **values: object) -> str:
 def field(key: str, lang: str) -> str:
     zh, en = FIELDS.get(key, (key, key))
     return en if lang == "en" else zh
+
+
+def cell(value: object, lang: str) -> str:
+    """A record's value as the table shows it: a yes-or-no in the page's words (Python
+    wrote ``False`` on the Chinese page and the English one alike)."""
+    if isinstance(value, bool):
+        return say("yes" if value else "no", lang)
+    return "" if value is None else str(value)
+
+
+def onward(gateway: str, lang: str) -> str:
+    """The ways on from a system's signed-in page (HTML): its own records, and the
+    portal it came from (the page was a dead end)."""
+    suffix = "?lang=en" if lang == "en" else ""
+    return (f"</p><p><a href='/{suffix}' id='records'>{say('records_link', lang)}</a>"
+            f" · <a href='{html.escape(gateway)}/portal{suffix}' id='portal'>"
+            f"{say('portal_link', lang)}</a>")
 
 
 def person(lang: str, name: str, *details: str) -> str:

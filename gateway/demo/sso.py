@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.demo.language import LANGS, lang_of, page, person, say
+from gateway.demo.language import LANGS, lang_of, onward, page, person, say
 
 STATE_COOKIE = "demo_sso"
 UI_LOCALES = {"zh": "zh-CN", "en": "en"}
@@ -82,7 +82,8 @@ def sso_routes(client: SsoClient, code: str) -> list[BaseRoute]:
         user = info.json()
         who = person(lang, user.get("name") or "", user.get("preferred_username") or user["sub"])
         response = page(code, lang, "<span id='signed-in'>"
-                         + say("sso_signed_in", lang, who=html.escape(who)) + "</span>")
+                         + say("sso_signed_in", lang, who=html.escape(who)) + "</span>"
+                         + onward(client.gateway, lang))
         response.delete_cookie(STATE_COOKIE, path="/callback")
         return response
 

@@ -700,7 +700,7 @@ class Proxy:
             return
         page = None if self.browser_page is None else self.browser_page(
             scope, status, request_id=audit.request_id, resource=audit.resource,
-            default_lang=self.services.settings.lang)
+            default_lang=self.services.settings.lang, code=getattr(exc, "code", None))
         if page is not None:
             status, headers, payload = page
         else:

@@ -49,14 +49,17 @@ def login_location(target: str) -> str:
 
 
 def render_error(status: int, *, lang: str, request_id: str, resource: str | None = None,
-                 query: str = "") -> bytes:
-    """The page of a 403 or 404 (``PAGE_STATUSES``), as UTF-8."""
+                 query: str = "", code: str | None = None) -> bytes:
+    """The page of a 403 or 404 (``PAGE_STATUSES``), as UTF-8; ``code``, the problem's,
+    explains a refusal the person can act on (acting under a delegation that does not
+    cover the system: stop acting)."""
     other = "en" if lang == "zh" else "zh"
     kept = [p for p in query.split("&") if p and not p.startswith("lang=")]
     html = TEMPLATES.get_template("error.html").render(
         t=Translator(lang), lang=lang, status=status, request_id=request_id,
-        resource=resource, apply_url=f"/portal/catalogue/{quote(resource, safe='')}"
-        if resource else None, lang_query="&".join([*kept, f"lang={other}"]))
+        resource=resource, not_delegated=code == "not_delegated",
+        apply_url=f"/portal/catalogue/{quote(resource, safe='')}" if resource else None,
+        lang_query="&".join([*kept, f"lang={other}"]))
     return html.encode("utf-8")
 
 
@@ -69,7 +72,7 @@ def page_headers(body: bytes, request_id: str) -> list[tuple[bytes, bytes]]:
 
 
 def browser_answer(scope: Scope, status: int, *, request_id: str,
-                   resource: str | None, default_lang: str
+                   resource: str | None, default_lang: str, code: str | None = None
                    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """What a browser navigating to the ASGI ``scope`` gets instead of the problem
     with ``status``: (status, headers, body), or None (not a navigation, or a
@@ -91,5 +94,5 @@ def browser_answer(scope: Scope, status: int, *, request_id: str,
                      (b"cache-control", b"no-store"),
                      (b"x-request-id", request_id.encode())], b""
     body = render_error(status, lang=page_lang(headers, query, default_lang),
-                        request_id=request_id, resource=resource, query=query)
+                        request_id=request_id, resource=resource, query=query, code=code)
     return status, page_headers(body, request_id), body
