@@ -1,7 +1,8 @@
 """What every state document (``govgate apply``, ``govgate catalogue import``)
 shares, below the packages that own its sections: YAML read safely with the line
 each mapping starts on (for error places, duplicate keys refused, every key read as
-the text written), and a planned change (``+ user li.si``, ``~ resource JG-0001 (items)``).
+the text written), a planned change (``+ user li.si``, ``~ resource JG-0001 (items)``),
+and the bounded read of an input file whatever it is (a pipe or a device has no size).
 
 Imports nothing of govgate; PyYAML only.
 """
