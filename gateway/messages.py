@@ -705,6 +705,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "request.body_too_large": ("请求体大于 {n} 字节", "the body is larger than {n} bytes"),
     "state.nul": ("含有 NUL 字符", "a NUL character"),
     "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
+    "request.body_cut_short": ("请求体未传完，客户端已断开", "the client went away before the end of the body"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
