@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,7 +50,7 @@ from gateway.web.api.openapi import routes as openapi_routes
 from gateway.web.api.problems import PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
-from gateway.web.body_limits import declared_too_large, limit_body
+from gateway.web.body_limits import BodyCutShort, declared_too_large, limit_body
 from gateway.web.cas import cas_routes
 from gateway.web.jwks import jwks_routes
 from gateway.web.methods import allowed_methods
@@ -69,6 +69,7 @@ from gateway.web.scim.routes import scim_routes
 from gateway.web.session_cookie import drop_ambiguous_session
 from gateway.web.unavailable import HANDLED, readyz, storage_unavailable
 from keys import KeyStateError
+from texts import Text
 
 log = logging.getLogger("govgate")
 
@@ -135,6 +136,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _our_error(request: Request, exc: Exception) -> Response:
     return problem_json(exc)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that went away before its body's end (Starlette's ClientDisconnect, from
+    any handler that reads a body): nothing was acted on and nobody reads the answer;
+    without this it reached the server's error middleware, a 500 and a traceback."""
+    return problem_json(BodyCutShort(Text(
+        "request.body_cut_short", "the client went away before the end of the body")))
 
 
 def routes() -> list[BaseRoute]:
@@ -336,6 +345,7 @@ def create_app(over: Services | Gateway, *, seams: Seams | None = None,
         # KeyStateError: no key may sign (none active, or an SM2 key under the standard
         # profile): a problem naming the fix, not a 500
         exception_handlers={HTTPException: _http_error, GovgateError: _our_error,
+                            ClientDisconnect: _client_gone,
                             KeyStateError: _our_error,
                             **dict.fromkeys(HANDLED, storage_unavailable)},
     )

@@ -174,7 +174,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "compliance.not_applicable": ("不适用", "n/a"),
     "compliance.summary": ("{passed} 项通过，{failed} 项不通过，{na} 项不适用", "{passed} passed, {failed} failed, {na} not applicable"),
     # -- hostile input (issue 16) ---------------------------------------------------------
-    "catalogue.too_large": ("{file}：大于 {n} 字节", "{file}: larger than {n} bytes"),
     # -- token exchange (RFC 8693; govgate client token-exchange) ----------------------
     "client.exchange_allowed": ("客户端 {cid} 现在可以代表其用户调用其他系统（令牌交换）。", "Client {cid} may now call other systems acting for its users (token exchange)."),
     "client.exchange_forbidden": ("客户端 {cid} 不再可以代表其用户调用其他系统；已交换的令牌在一秒内失效。", "Client {cid} may no longer call other systems acting for its users; its exchanged tokens stop working within a second."),
@@ -447,6 +446,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.redirect_http": ("回调地址 {url!r} 无效（http 只能用于本机回环地址；请使用 https）", "bad redirect URI {url!r} (http only for loopback; use https)"),
     "state.field_list": ("{field} 必须是列表", "{field} must be a list"),
     "state.too_large": ("{path}：超过 {n} 字节", "{path}: larger than {n} bytes"),
+    "file.too_large": ("{path}：超过 {n} 字节", "{path}: larger than {n} bytes"),
     "state.top_level": ("顶层必须是由各部分组成的映射", "the top level must be a mapping of sections"),
     "state.unknown_section": ("未知的部分 {section!r}；可用的部分：{known}", "unknown section {section!r}; known: {known}"),
     "state.unknown_section_line": ("未知的部分 {section!r}（第 {line} 行）；可用的部分：{known}", "unknown section {section!r} (line {line}); known: {known}"),
@@ -737,6 +737,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "request.body_too_large": ("请求体大于 {n} 字节", "the body is larger than {n} bytes"),
     "state.nul": ("含有 NUL 字符", "a NUL character"),
     "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
+    "request.body_cut_short": ("请求体未传完，客户端已断开", "the client went away before the end of the body"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -273,7 +274,9 @@ def _coerce(name: str, raw: Any) -> Any:
                 return raw.strip().lower() in _TRUE
             raise ValueError
         if kind == "int":
-            if isinstance(raw, bool):
+            # TOML's 5.7, inf and nan are floats: int() would cut the first and raise
+            # OverflowError on the second
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
             value: Any = int(raw)
             if value < 0:
@@ -281,7 +284,9 @@ def _coerce(name: str, raw: Any) -> Any:
             return value
         if kind == "float":
             value = float(raw)
-            if value < 0:
+            # "nan" and "inf" read as floats; no duration, rate or delay is either (a NaN
+            # compares false with every bound a later check or a sleep would apply)
+            if not math.isfinite(value) or value < 0:
                 raise ValueError
             return value
         if kind == "tuple[str, ...]":

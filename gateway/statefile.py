@@ -47,7 +47,7 @@ from gateway.proxy.identity_headers import ASSERTION
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 from gateway.storage import write_transaction
 from gateway.tables import clients, departments, regions, systems, user_roles, users
-from statedoc import Change, load_yaml
+from statedoc import Change, load_yaml, read_bounded
 from texts import Text, os_reason
 from texts import where as placed
 
@@ -142,16 +142,15 @@ def load_text(text: str, source: str = "<state>") -> dict[str, Any]:
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
     try:
-        size = p.stat().st_size
-    except OSError as exc:
+        data = read_bounded(path, MAX_BYTES)
+    except OSError as exc:  # missing, a directory, unreadable, a name too long
         raise StateFileError(placed(str(path), os_reason(exc))) from None
-    if size > MAX_BYTES:
+    if data is None:
         raise StateFileError(Text("state.too_large", "{path}: larger than {n} bytes",
                                   path=path, n=MAX_BYTES))
     try:
-        text = p.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise StateFileError(Text("field.not_utf8", "{path}: not UTF-8 text", path=path)) from None
     return load_text(text, str(path))

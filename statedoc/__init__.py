@@ -1,19 +1,21 @@
 """What every state document (``govgate apply``, ``govgate catalogue import``)
 shares, below the packages that own its sections: YAML read safely with the line
 each mapping starts on (for error places, duplicate keys refused, every key read as
-the text written), and a planned change (``+ user li.si``, ``~ resource JG-0001 (items)``).
+the text written), a planned change (``+ user li.si``, ``~ resource JG-0001 (items)``),
+and the bounded read of an input file whatever it is (a pipe or a device has no size).
 
 Imports nothing of govgate; PyYAML only.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-__all__ = ["Change", "LineMapping", "load_yaml"]
+__all__ = ["Change", "LineMapping", "load_yaml", "read_bounded"]
 
 
 class LineMapping(dict[str, Any]):
@@ -117,6 +119,18 @@ def load_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:  # the parser recurses once per level: "[[[[...]]]]"
         raise yaml.YAMLError("nested too deeply") from None
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes | None:
+    """The bytes of the file at ``path``, or None when it holds more than ``limit``.
+
+    Reads at most ``limit + 1`` bytes whatever the file is: its size as ``stat`` gives
+    it says nothing for a pipe (``apply -f <(...)``), a device (``/dev/zero`` never
+    ends) or ``/proc``. What the system refuses (no such file, a directory, a name
+    too long, an I/O error) is raised as the OSError it is, for the caller to word."""
+    with open(path, "rb") as fh:  # a directory: IsADirectoryError; "": FileNotFoundError
+        data = fh.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import click
 from catalogue import Actor, InvalidInput
 from catalogue.io import MAX_IMPORT_BYTES, dump_yaml, load_yaml
 from catalogue.model import Application, Grant, Resource
-from gateway.cli.context import CliContext, CommandError, pass_cli, write_output
+from gateway.cli.context import CliContext, CommandError, pass_cli, read_input, write_output
 from gateway.errors import ValidationError
 from gateway.i18n import render
 
@@ -156,10 +156,9 @@ def retire(cli_ctx: CliContext, code: str, as_user: str | None) -> None:
 def import_(cli_ctx: CliContext, file: Path, dry_run: bool) -> None:
     """Import resources (and grants) from state-file YAML, or resources from CSV."""
     cat = cli_ctx.gateway.catalogue
-    if file.stat().st_size > MAX_IMPORT_BYTES:  # read whole below: never a file of any size
-        raise CommandError(cli_ctx.msg("catalogue.too_large", file=file, n=MAX_IMPORT_BYTES))
+    data = read_input(file, MAX_IMPORT_BYTES)  # never a file of any size, nor a stream
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError:
         raise CommandError(cli_ctx.msg("catalogue.not_utf8", file=file)) from None
     with _problems():

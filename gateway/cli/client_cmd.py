@@ -11,8 +11,11 @@ import json
 import click
 
 from gateway.admin import clients as ops
-from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.context import CliContext, pass_cli, read_input
 from gateway.errors import ValidationError
+
+#: a client's public keys: a few JWKs, far below this
+MAX_JWKS_BYTES = 1024 * 1024
 
 
 @click.group()
@@ -62,10 +65,10 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
     if post_logout_uris:
         entry["post_logout_redirect_uris"] = list(post_logout_uris)
     if jwks_file:
+        data = read_input(jwks_file, MAX_JWKS_BYTES)  # unreadable, a directory, endless
         try:
-            with open(jwks_file, encoding="utf-8") as fh:
-                entry["jwks"] = json.load(fh)
-        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+            entry["jwks"] = json.loads(data.decode("utf-8"))
+        except ValueError as exc:  # not UTF-8, not JSON
             raise ValidationError(cli_ctx.msg("client.jwks_not_json", file=jwks_file,
                                      detail=str(exc))) from None
     if backchannel_logout_uri:

@@ -16,7 +16,8 @@ from gateway.i18n import cli_lang, display_width, ljust, message_of, render, t
 from gateway.root import Gateway, Seams, build_gateway
 from gateway.services import Services, open_services, os_actor
 from gateway.settings import Settings, load_settings
-from texts import os_reason, where
+from statedoc import read_bounded
+from texts import Text, os_reason, where
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,6 +139,20 @@ def write_output(path: str | os.PathLike[str], text: str) -> None:
             fh.write(text)
     except OSError as exc:
         raise ValidationError(where(str(path), os_reason(exc))) from None
+
+
+def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Read a command's input file, at most ``limit`` bytes whatever it is (a pipe or
+    a device has no size to check first); a missing or unreadable file, a directory,
+    a name too long or a file larger than ``limit`` is one line, not a traceback."""
+    try:
+        data = read_bounded(path, limit)
+    except OSError as exc:
+        raise ValidationError(where(str(path), os_reason(exc))) from None
+    if data is None:
+        raise ValidationError(Text("file.too_large", "{path}: larger than {n} bytes",
+                                   path=str(path), n=limit))
+    return data
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:

@@ -12,7 +12,8 @@ import click
 
 from gateway.admin.keys import rotate_keys
 from gateway.cli.audit_key_keep import refuse_signing_audit_key
-from gateway.cli.context import GovgateGroup, cli_context, input_error, table
+from gateway.cli.context import GovgateGroup, InputError, cli_context, input_error, table
+from gateway.i18n import cli_lang, render
 from gateway.settings import Settings
 from keys import (
     ALGORITHMS,
@@ -23,7 +24,7 @@ from keys import (
     Pkcs11MasterKey,
 )
 from keys.master import EnvMasterKey, provider_label
-from texts import Text
+from texts import Text, os_reason, where
 
 
 def _fmt(value: datetime | None) -> str:
@@ -142,15 +143,18 @@ def _new_master_file(path: str, settings: Settings) -> Path:
     directory is not created: the new key would then hold every data key in a place
     nobody meant to keep."""
     new = Path(path).absolute()
-    if settings.master_key_provider == "file":
-        current = settings.master_key_path
-        if new.resolve() == current.resolve() or (
-                new.exists() and current.exists() and os.path.samefile(new, current)):
-            raise input_error("keys.new_file_is_current", path=path)
-    if os.path.lexists(new):
-        raise input_error("keys.new_file_exists", path=path)
-    if not new.parent.is_dir():
-        raise input_error("keys.new_file_no_dir", dir=new.parent)
+    try:
+        if settings.master_key_provider == "file":
+            current = settings.master_key_path
+            if new.resolve() == current.resolve() or (
+                    new.exists() and current.exists() and os.path.samefile(new, current)):
+                raise input_error("keys.new_file_is_current", path=path)
+        if os.path.lexists(new):
+            raise input_error("keys.new_file_exists", path=path)
+        if not new.parent.is_dir():
+            raise input_error("keys.new_file_no_dir", dir=new.parent)
+    except OSError as exc:  # a name longer than the file system takes, a loop of links
+        raise InputError(render(where(path, os_reason(exc)), cli_lang())) from None
     return new
 
 

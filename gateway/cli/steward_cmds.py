@@ -42,7 +42,11 @@ def calendar() -> None:
 def import_(cli_ctx: CliContext, file: Path, dry_run: bool) -> None:
     """Import the years of FILE (YAML with a `calendar:` section, as
     examples/calendar-2026.yaml); each year replaces that year as stored."""
-    if not file.is_file():
+    try:
+        regular = file.is_file()
+    except OSError:  # a name longer than the file system takes: no such file either
+        regular = False
+    if not regular:
         raise input_error("calendar.no_file", path=file)
     doc = load_file(file)
     others = sorted(k for k in doc if k != "calendar")

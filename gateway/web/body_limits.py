@@ -37,6 +37,12 @@ class BodyTooSlow(GovgateError):
     title = "Request body too slow"
 
 
+class BodyCutShort(GovgateError):
+    code = "body_cut_short"
+    status = 400
+    title = "Request body cut short"
+
+
 def _too_large() -> ContentTooLarge:
     return ContentTooLarge(Text("request.body_too_large", "the body is larger than {n} bytes",
                                 n=MAX_BODY_BYTES))

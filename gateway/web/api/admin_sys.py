@@ -125,7 +125,9 @@ def _user_action(action: str) -> tuple[Operation, Any]:
     op = sys_op("POST", f"/users/{{username}}/{action}", f"{action} a user",
                 Answer("The user (reset-password: and the temporary password, shown once)",
                        s.obj({"user": USER, "temporary_password": s.TEXT}, ["user"])),
-                path_params=(Param("username", USERNAME),), refusals=(409,))
+                path_params=(Param("username", USERNAME),), refusals=(409,),
+                rules=("the user's password is kept by the directory (a directory user)"
+                       if action == "reset-password" else ""))
 
     async def act(request: Request, admin: SysAdmin) -> Any:
         user, password = await run_in_threadpool(admin.user_action,

@@ -176,8 +176,8 @@ class Operation:
             implied |= {401, 403}
         if self.path_params:
             implied.add(404)
-        if self.query or self.body is not None:
-            implied.add(400)
+        if self.query or self.body is not None or self.rules:
+            implied.add(400)  # rules: what breaks one is a 400, body or not
         if self.method == "POST":
             implied |= {413, 415} if self.body is not None else {415}
         return sorted(implied | set(self.refusals))
