@@ -16,7 +16,11 @@ authenticate, cross-site, rate limit, policy and catalogue decision.
 The answer: 200 with ``X-Govgate-Assertion`` (audience = the system),
 ``X-Govgate-User``, ``X-Govgate-Department``, ``X-Govgate-Roles``,
 ``X-Govgate-Client`` (and ``X-Govgate-Acting-User`` under a delegation) and
-``X-Request-ID`` for the front proxy to pass on;
+``X-Request-ID`` for the front proxy to pass on, and ``X-Govgate-Cookie``: the
+request's cookies without the gateway's own (the portal session that may have signed
+this request in, the CSRF token, ...), for the front proxy to send as the ``Cookie``
+the system receives, as ``/s/{system}/`` does (``strip_gateway_cookies``); absent when
+nothing is left;
 401 (with ``WWW-Authenticate``) when there is no valid credential; 403 for
 everything else that is not allowed, ambiguous paths and rate limits included
 (nginx turns any other status into a 500), with an RFC 9457 problem body naming
@@ -52,6 +56,7 @@ from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.assertion import PER_CALLER
 from gateway.proxy.endpoint import Proxy, new_request_id
+from gateway.proxy.headers import strip_gateway_cookies
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
@@ -106,6 +111,17 @@ def scan(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[object]]:
             found = front[which]
             front[which] = value if found is None or found == value else _AMBIGUOUS
     return sent, front
+
+
+def _upstream_cookies(raw: list[tuple[bytes, bytes]]) -> bytes:
+    """Every ``Cookie`` field of the request (HTTP/2 sends one per cookie) joined,
+    without the gateway's own: what the system behind the front proxy may receive.
+    The session cookie would sign its holder in at the portal, ``/oauth2/authorize`` and
+    the API; a system is never shown it (``gateway.proxy.headers``)."""
+    fields = [v.decode("latin-1") for k, v in raw if k.lower() == b"cookie"]
+    if not fields:
+        return b""
+    return strip_gateway_cookies("; ".join(fields)).encode("latin-1")
 
 
 def _one(front: list[object], which: int) -> str | None:
@@ -215,6 +231,8 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             (b"x-govgate-roles", ",".join(sorted(principal.roles)).encode("latin-1")),
             (b"x-govgate-client", (principal.client_id or "").encode("latin-1")),
         ]
+        if kept := _upstream_cookies(scope["headers"]):
+            headers.append((b"x-govgate-cookie", kept))
         delegate = getattr(principal, "delegate", None)
         if delegate:  # a delegation (委托): the colleague acting for the user
             headers.append((b"x-govgate-acting-user", delegate.encode("latin-1")))
