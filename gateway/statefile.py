@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import passwords
 from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
+from gateway.idp import attribute_release
 from gateway.idp.cas import services as cas_services
 from gateway.idp.oauth2.rfc8693 import exchange_problems, exported_grant_types, stored_grant_types
 from gateway.idp.saml import sps as saml_sps
@@ -68,7 +69,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "systems": ({"code", "name", "department", "upstream"},
                 {"portal_path", "forward_headers", "case_sensitive_paths",
-                 "identity_headers", "remote_user", "tls", "cas_services", "saml_sp",
+                 "identity_headers", "remote_user", "tls", "cas_services", "cas_attributes",
+                 "saml_sp",
                  "identity_over_tls_only", "assertion"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
@@ -457,6 +459,11 @@ def validate(
         if e.get("cas_services") is not None:
             problems.extend(placed(where, p) for p in cas_services.list_problems(
                 e["cas_services"]))
+        if e.get("cas_attributes") is not None:
+            problems.extend(placed(where, p) for p in attribute_release.problems(
+                e["cas_attributes"], "cas_attributes"))
+            if not e.get("cas_services") and e["cas_attributes"]:
+                problems.append(placed(where, "cas_attributes: only with cas_services"))
         if e.get("saml_sp") is not None:
             problems.extend(placed(where, p) for p in saml_sps.problems(e["saml_sp"]))
 
@@ -730,6 +737,9 @@ class StateApplier:
                 "identity_headers": e.get("identity_headers", ASSERTION),
                 "remote_user": bool(e.get("remote_user", False)),
                 "cas_services": list(e["cas_services"]) if e.get("cas_services") else None,
+                # absent: the username only, so removing the key stops the release
+                "cas_attributes": attribute_release.normalised(e.get("cas_attributes"))
+                or None,
                 "saml_sp": saml_sps.stored(e["saml_sp"]) if e.get("saml_sp") else None,
                 "identity_tls_only": bool(e.get("identity_over_tls_only", False)),
                 "assertion": e.get("assertion", PER_REQUEST),
@@ -1044,6 +1054,7 @@ def system_entry(r: Any) -> dict[str, Any]:
         "remote_user": r.remote_user or None,
         "tls": upstream_tls.exported(r.tls),
         "cas_services": list(r.cas_services) if r.cas_services else None,
+        "cas_attributes": attribute_release.normalised(r.cas_attributes) or None,
         "saml_sp": saml_sps.exported(r.saml_sp),
         "identity_over_tls_only": r.identity_tls_only or None,
         "assertion": None if r.assertion == PER_REQUEST else r.assertion,

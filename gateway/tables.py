@@ -148,6 +148,9 @@ systems = sa.Table(
     # the CAS service URLs the system may receive tickets for: exact URLs, or prefixes
     # ending in "/*" (gateway.idp.cas.services); NULL: the system speaks no CAS
     sa.Column("cas_services", sa.JSON, nullable=True),
+    # the attributes its CAS services receive (gateway.idp.attribute_release): a list
+    # of name/department/region/roles; NULL or []: the username only
+    sa.Column("cas_attributes", sa.JSON, nullable=True),
     # the system's SAML 2.0 service provider: its metadata (entity ID, assertion
     # consumer services, logout endpoints, certificates) and release settings
     # (gateway.idp.saml.sps); NULL: the system speaks no SAML

@@ -26,16 +26,19 @@ def saml_metadata(cli_ctx: CliContext) -> None:
 @saml.command("list")
 @pass_cli
 def saml_list(cli_ctx: CliContext) -> None:
-    """List the registered service providers: system, entity ID, NameID, whether it
-    signs its requests, its assertion consumer services, its SOAP logout endpoint."""
+    """List the registered service providers: system, entity ID, NameID, the
+    attributes it receives (``uid`` for the username), whether it signs its requests,
+    its assertion consumer services, its SOAP logout endpoint."""
 
     registered = cli_ctx.gateway.saml.registered()
     if not registered:
         click.echo(cli_ctx.msg("saml.no_sps"))
         return
-    click.echo("system\tentity_id\tname_id\tsigns_requests\tacs\tsoap_logout")
+    click.echo("system\tentity_id\tname_id\treleased\tsigns_requests\tacs\tsoap_logout")
     for entity_id, sp in sorted(registered.items(), key=lambda item: item[1].system):
         soap = sp.meta.slo_for(names.BINDING_SOAP)
-        click.echo(f"{sp.system}\t{entity_id}\t{sp.name_id}\t{str(sp.meta.signs_requests).lower()}"
+        released = " ".join([*(["uid"] if sp.release_username else []), *sp.attributes])
+        click.echo(f"{sp.system}\t{entity_id}\t{sp.name_id}\t{released or '-'}"
+                   f"\t{str(sp.meta.signs_requests).lower()}"
                    f"\t{' '.join(e.location for e in sp.meta.acs)}\t"
                    f"{soap.location if soap else '-'}")

@@ -30,11 +30,12 @@ from starlette.routing import BaseRoute, Route
 
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable
+from gateway.idp import attribute_release
 from gateway.idp.cas.errors import CasError, InvalidRequest, InvalidTicket, UnauthorizedServiceProxy
 from gateway.idp.cas.protocol import (
     NS,
     Success,
-    roles_of,
+    attributes_of,
     service_response_failure,
     service_response_success,
     validate_v1,
@@ -225,9 +226,9 @@ async def _validate(request: Request, endpoint: str) -> Success | CasError | Res
             request, "cas_validate", "failure", reason=f"{exc.code}: {exc.reason}",
             extra=where))
         return failed or exc
-    success = Success(user=subject.username, name=subject.name,
-                      department=subject.department, region=subject.region,
-                      roles=roles_of(subject.roles),
+    listed = await run_in_threadpool(cas.released_to, row.system)
+    success = Success(user=subject.username,
+                      attributes=attributes_of(attribute_release.values(subject, listed)),
                       authenticated_at=session.authenticated_at,
                       new_login=row.primary_auth, acting=acting_attributes(subject))
     failed = await _emit(cas, _record(

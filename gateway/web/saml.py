@@ -233,7 +233,7 @@ async def _assert(request: Request, idp: SamlIdp, pending: Pending, sp: ServiceP
     encoded, session_index = await run_in_threadpool(idp.run, lambda e: e.authn_response(
         sp=sp, request_id=pending.request_id, acs_url=pending.acs_url, name_id=name_id,
         name_id_format=fmt, identity=release.identity(
-            subject, release_username=sp.release_username,
+            subject, release_username=sp.release_username, attributes=sp.attributes,
             pseudonym=lambda user: release.persistent_id(idp.keys, sp.meta.entity_id, user)),
         authenticated_at=session.authenticated_at, session_expires_at=session.expires_at))
     await run_in_threadpool(

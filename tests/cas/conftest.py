@@ -19,7 +19,8 @@ SERVICE = "http://127.0.0.1:9102/cas/app/"
 EXACT = "http://127.0.0.1:9102/exact"
 CAS_SYSTEM = {"code": "offices", "name": "办公用房管理系统", "department": "jgswj",
               "upstream": "http://127.0.0.1:9102",
-              "cas_services": ["http://127.0.0.1:9102/cas/*", EXACT]}
+              "cas_services": ["http://127.0.0.1:9102/cas/*", EXACT],
+              "cas_attributes": ["name", "department", "region", "roles"]}
 
 
 def register_cas(services: Services, system: dict[str, Any] | None = None) -> None:

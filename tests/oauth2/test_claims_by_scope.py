@@ -147,3 +147,39 @@ def test_a_scope_taken_from_the_client_stops_its_claims_at_userinfo(
     idp_client_cache_cleared(client)
     info = client.get("/oauth2/userinfo", headers=bearer).json()
     assert "roles" not in info and info["department"] == "jgswj"
+
+
+def test_a_scope_taken_from_the_client_stops_its_claims_at_introspection(
+        client: TestClient, idp: Services) -> None:
+    """The same token at introspection (finance-system, a resource server): its
+    ``scope`` and the claims of a scope the client lost are narrowed as userinfo's,
+    before the token expires; the refresh token's scope too."""
+    tokens = code_flow(client, scope="openid roles department")
+
+    def introspected(token: str, by: tuple[str, str] = FINANCE) -> dict[str, Any]:
+        seen = client.post("/oauth2/introspect", data={"token": token}, auth=by)
+        assert seen.status_code == 200 and seen.json()["active"] is True, seen.text
+        return dict(seen.json())
+
+    before = introspected(tokens["access_token"])
+    assert before["roles"] == ["data_steward", "staff"] and before["region"] == "gx"
+    assert set(before["scope"].split()) == {"openid", "roles", "department"}
+    apply_state(idp, {"clients": [{
+        "client_id": "office-web", "name": "办公用房管理系统", "department": "jgswj",
+        "grant_types": ["authorization_code", "refresh_token"], "secret": OFFICE[1],
+        "redirect_uris": [OFFICE_CB], "scope": "department"}]})
+    idp_client_cache_cleared(client)
+    after = introspected(tokens["access_token"])
+    assert "roles" not in after and set(after["scope"].split()) == {"openid", "department"}
+    assert (after["department"], after["region"]) == ("jgswj", "gx")
+    assert after["exp"] == before["exp"]  # the same token, not expired
+    # a refresh token only to its own client
+    assert "roles" not in introspected(tokens["refresh_token"], OFFICE)["scope"].split()
+    apply_state(idp, {"clients": [{
+        "client_id": "office-web", "name": "办公用房管理系统", "department": "jgswj",
+        "grant_types": ["authorization_code", "refresh_token"], "secret": OFFICE[1],
+        "redirect_uris": [OFFICE_CB], "scope": ""}]})
+    idp_client_cache_cleared(client)
+    bare = introspected(tokens["access_token"])
+    assert not {"roles", "department", "region"} & set(bare)
+    assert bare["scope"] == "openid"

@@ -23,6 +23,8 @@ from tests.oauth2.live import live_gateway
 from tests.saml.sp import TestSp, serving
 from tests.wiring import apply_state
 
+ALL_ATTRIBUTES = ["name", "department", "region", "roles"]
+
 
 @dataclass
 class World:
@@ -49,7 +51,7 @@ def world(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     with live_gateway(module_settings) as (gateway, services):
         idp_metadata = httpx.get(f"{gateway}/saml/metadata", timeout=10).text
         with serving(TestSp(tmp_path_factory.mktemp("sp"), idp_metadata=idp_metadata)) as sp:
-            register(services, sp, launch_url=f"{sp.base}/login")
+            register(services, sp, launch_url=f"{sp.base}/login", attributes=ALL_ATTRIBUTES)
             yield World(gateway, services, sp)
 
 

@@ -64,9 +64,11 @@ def test_assertion_names_a_acted_for_by_b(world: World) -> None:
 def test_act_is_the_username_only_for_an_sp_that_gets_usernames() -> None:
     acting = SimpleNamespace(name="张三", department="jgswj", region="gx", roles={"staff"},
                              username="zhang.san", act="li.si", delegation=7)
-    given = identity(acting, release_username=True, pseudonym=lambda u: f"p-{len(u)}")
+    given = identity(acting, release_username=True, attributes=["name"],
+                     pseudonym=lambda u: f"p-{len(u)}")
     assert (given["uid"], given["act"], given["delegation"]) == (["zhang.san"], ["li.si"],
                                                                  ["7"])
-    kept = identity(acting, release_username=False, pseudonym=lambda u: f"p-{len(u)}")
+    kept = identity(acting, release_username=False, attributes=[],
+                    pseudonym=lambda u: f"p-{len(u)}")
     assert "uid" not in kept and kept["act"] == ["p-5"]
     assert "li.si" not in json.dumps(kept) and "zhang.san" not in json.dumps(kept)

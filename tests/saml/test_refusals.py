@@ -254,7 +254,8 @@ def test_logout_requests_must_be_signed(client: TestClient, idp: Services,
 def test_transient_name_ids_and_the_username_released(client: TestClient, idp: Services,
                                                       sps: dict[str, TestSp]) -> None:
     plain = sps["plain"]
-    register(idp, plain, code="archives2", name_id="transient", release_username=True)
+    register(idp, plain, code="archives2", name_id="transient", release_username=True,
+             attributes=["name"])
     try:
         login(client)
         seen = []

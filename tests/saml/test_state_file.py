@@ -93,6 +93,7 @@ def test_apply_list_export_reapply(services: Services, tmp_path: Path) -> None:
                         "upstream": "https://archives.example",
                         "saml_sp": {"metadata_file": str(tmp_path / "sp.xml"),
                                     "name_id": "transient", "release_username": True,
+                                    "attributes": ["roles", "name"],
                                     "launch_url": "https://archives.example/Shibboleth.sso/Login"}}]}
     (tmp_path / "state.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
     code, out = _cli(services, "apply", "-f", str(tmp_path / "state.yaml"))
@@ -101,7 +102,8 @@ def test_apply_list_export_reapply(services: Services, tmp_path: Path) -> None:
     code, out = _cli(services, "saml", "list")
     assert code == 0
     assert out.splitlines()[1] == ("archives\thttps://archives.example/shibboleth\ttransient\t"
-                                   "true\thttps://archives.example/acs\thttps://archives.example/slo")
+                                   "uid name roles\ttrue\thttps://archives.example/acs\t"
+                                   "https://archives.example/slo")
     code, out = _cli(services, "saml", "metadata")
     assert code == 0 and 'entityID="http://127.0.0.1:8080/saml/metadata"' in out
     assert "http://127.0.0.1:8080/saml/sso" in out and "X509Certificate" in out
@@ -111,6 +113,7 @@ def test_apply_list_export_reapply(services: Services, tmp_path: Path) -> None:
     archives = next(s for s in exported["systems"] if s["code"] == "archives")
     assert archives["saml_sp"] == {
         "metadata": metadata(signs=True), "name_id": "transient", "release_username": True,
+        "attributes": ["name", "roles"],
         "launch_url": "https://archives.example/Shibboleth.sso/Login"}
     (tmp_path / "export.yaml").write_text(out)
     assert _cli(services, "apply", "-f", str(tmp_path / "export.yaml")) == (

@@ -6,12 +6,16 @@ directory's accounts (the directory sync decides them) changed over SCIM."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from gateway.services import open_services
+from gateway.status_records import last_status_change
 from gateway.tables import users
 from tests.scim.conftest import World
 from tests.scim.test_refusals import PATCH, add_member, denials, scim_error, user_id
@@ -145,6 +149,36 @@ def test_an_administrators_disable_is_not_undone_by_a_push(world: World) -> None
                if d["extra"].get("user") == "inc.user"]
     assert {d["extra"]["what"] for d in refused} == {
         f"PATCH /scim/v2/Users/{who}", f"PUT /scim/v2/Users/{who}"}
+
+
+def test_an_administrators_disable_not_yet_loaded_is_not_undone_by_a_push(
+        world: World, tmp_path: Path) -> None:
+    """Journal mode: an account SCIM disabled, disabled again by the operator in another
+    process (``govgate user disable``) whose record is in that process's journal, not
+    yet loaded. The newest status record seen was SCIM's own, so ``active: true``
+    re-enabled it; now the account changed after every record seen holds it
+    (``StatusChange.accounts_for``) until the log has caught up."""
+    active = {"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": True}]}
+    with world.http() as http:
+        who = http.post("/Users", json={"schemas": [USER], "userName": "lag.user",
+                                        "displayName": "滞后"}).json()["id"]
+        off = http.patch(f"/Users/{who}", json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "active", "value": False}]})
+        assert off.json()["active"] is False
+        settings = dataclasses.replace(world.services.settings, audit_path="journal",
+                                       audit_journal_dir=str(tmp_path / "journal"))
+        cli = open_services(settings, writer="cli-elsewhere", actor="ops")
+        try:
+            cli.org.disable_user("lag.user")
+            cli.record_admin_change("user_disabled", {"user": "lag.user"})
+            last = last_status_change(world.services.engine, "lag.user")
+            assert last is not None and last.extra.get("via") == "scim"  # not loaded yet
+            body = scim_error(http.patch(f"/Users/{who}", json=active), 403)
+            assert "disabled by an administrator" in body["detail"]
+            assert world.services.org.get_user("lag.user").status == "disabled"
+        finally:
+            cli.close()
 
 
 @pytest.fixture(scope="module")

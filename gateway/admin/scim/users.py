@@ -278,11 +278,17 @@ class ScimUsers:
 
     def _disabled_over_scim(self, user: User) -> bool:
         """Whether a SCIM client made the account's last status change
-        (``gateway.status_records``)."""
+        (``gateway.status_records``), on a log that accounts for the account's row:
+        changed after every record naming it, the change may be an administrator's
+        disable still in another process's audit journal, so it holds."""
         self.services.settle_audit()  # journal mode: this process's records, now
         last = last_status_change(self.engine, user.username)
-        return last is not None and last.actor_client is not None \
-            and last.extra.get("via") == "scim"
+        if last is None or last.actor_client is None or last.extra.get("via") != "scim":
+            return False
+        with self.engine.connect() as conn:
+            updated_at = conn.execute(sa.select(users.c.updated_at)
+                                      .where(users.c.id == user.id)).scalar()
+        return last.accounts_for(updated_at)
 
     def _disable(self, org: Org, username: str) -> None:
         org.disable_user(username)

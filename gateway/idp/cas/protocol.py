@@ -5,10 +5,12 @@ pure functions, bytes out.
 - section 2.4.2: the CAS 1.0 ``/validate`` answer, ``yes\\n<user>\\n`` or ``no\\n``;
 - sections 2.5.2 and 2.6.2: the ``/serviceValidate`` and ``/p3/serviceValidate`` XML,
   ``cas:authenticationSuccess`` with ``cas:user`` and, in ``cas:attributes`` (3.0,
-  section 2.5.2's example and appendix), ``name``, ``department``, ``region`` and
-  one ``roles`` element per role, beside ``authenticationDate``, ``isFromNewLogin``
-  and ``longTermAuthenticationRequestTokenUsed``; or ``cas:authenticationFailure``
-  with its code;
+  section 2.5.2's example and appendix), the attributes the service's system is
+  registered for (``cas_attributes``: ``name``, ``department``, ``region``, one
+  ``roles`` element per role; gateway.idp.attribute_release), beside
+  ``authenticationDate``, ``isFromNewLogin`` and
+  ``longTermAuthenticationRequestTokenUsed``; or ``cas:authenticationFailure`` with
+  its code;
 - section 2.3.3 and appendix C: the SAML 2.0 ``LogoutRequest`` of single logout,
   its ``SessionIndex`` the service ticket.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
@@ -38,10 +40,8 @@ class Success:
     """What a validation releases about the user."""
 
     user: str
-    name: str
-    department: str
-    region: str
-    roles: tuple[str, ...]
+    #: the released attributes, in order (a role per ``roles`` element)
+    attributes: tuple[tuple[str, str], ...]
     authenticated_at: datetime
     new_login: bool
     #: a ticket acted for by a delegate (委托): ``actingUser`` and ``delegation``
@@ -64,10 +64,7 @@ def service_response_success(success: Success) -> bytes:
         ("authenticationDate", _iso(success.authenticated_at)),
         ("longTermAuthenticationRequestTokenUsed", "false"),
         ("isFromNewLogin", "true" if success.new_login else "false"),
-        ("name", success.name),
-        ("department", success.department),
-        ("region", success.region),
-        *(("roles", role) for role in success.roles),
+        *success.attributes,
         *success.acting,
     ]
     body = "".join(f"<cas:{k}>{_text(v)}</cas:{k}>" for k, v in attrs)
@@ -99,5 +96,6 @@ def with_ticket(service: str, ticket: str) -> str:
     return f"{service}{'&' if '?' in service else '?'}ticket={ticket}"
 
 
-def roles_of(roles: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(roles))
+def attributes_of(released: Mapping[str, Iterable[str]]) -> tuple[tuple[str, str], ...]:
+    """``cas:attributes`` pairs of released attributes: one element per value."""
+    return tuple((name, value) for name, values in released.items() for value in values)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
+from gateway.idp import attribute_release
 from gateway.idp.cas import services as cas_services
 from gateway.idp.cas.slo import SingleLogout
 from gateway.idp.cas.store import TicketStore
@@ -38,6 +39,14 @@ class CasServer:
 
     def system_for(self, service: str) -> str | None:
         return cas_services.match(self.registered(), service)
+
+    def released_to(self, system: str) -> list[str]:
+        """The attributes ``system`` is registered for now (``cas_attributes``): a
+        validation releases what the registration says at that moment."""
+        with self.engine.connect() as conn:
+            listed = conn.execute(sa.select(systems.c.cas_attributes)
+                                  .where(systems.c.code == system)).scalar()
+        return attribute_release.normalised(listed)
 
     def session_ended(self, row: SessionRow) -> None:
         self.slo.schedule(self.store.validated_in(row.sid), row.username, row.sid)

@@ -5,7 +5,9 @@ token (department systems act as resource servers); a refresh token only by the
 client it was issued to. Section 2.2: an invalid, expired or revoked token, or
 one of a client disabled since it was issued, or of a user no longer active
 (disabled or gone: the token would be refused everywhere else), is
-``{"active": false}`` and nothing else. Every call is audited.
+``{"active": false}`` and nothing else. An active token's ``scope``, and the claims
+a claim scope released (``roles``; ``department``, ``region``), are narrowed to what
+its client is registered for now. Every call is audited.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.deny_list import token_id
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken
+from gateway.idp.scopes import DEPARTMENT, ROLES
+
+#: the claims a claim scope releases (gateway.idp.scopes); introspection shows them
+#: only while the token's client may still hold the scope
+CLAIMS_OF = {ROLES: ("roles",), DEPARTMENT: ("department", "region")}
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
@@ -145,16 +152,30 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def introspect_token(self, token: FoundToken) -> dict[str, Any]:
         c = token.claims
-        out: dict[str, Any] = {"active": True, "scope": c.get("scope", ""),
+        scope = self._narrowed(c.get("client_id"), str(c.get("scope", "")))
+        out: dict[str, Any] = {"active": True, "scope": scope,
                                "client_id": c.get("client_id"), "sub": c.get("sub"),
                                "exp": c.get("exp"), "token_type": "Bearer"
                                if token.kind == "access_token" else "refresh_token"}
         if token.kind == "access_token":
             out["username"] = None if c.get("gty") == "client_credentials" else c.get("sub")
-            for name in ("iat", "nbf", "aud", "iss", "jti", "department", "roles", "region",
+            granted = set(scope.split())
+            released = {name for claim_scope, names in CLAIMS_OF.items()
+                        if claim_scope in granted for name in names}
+            for name in ("iat", "nbf", "aud", "iss", "jti", *sorted(released),
                          "sid", "act", "delegation"):
                 if name in c:
                     out[name] = c[name]
         else:
             out["username"] = c.get("sub")
         return {k: v for k, v in out.items() if v is not None}
+
+    def _narrowed(self, client_id: object, scope: str) -> str:
+        """The token's scope without what its client is no longer registered for (as
+        userinfo and bearer authentication read it): a token issued with ``roles``
+        before its client lost that scope no longer shows the roles. No registration
+        found: nothing the client may hold is known, so no scope."""
+        client = self.server.clients.get(client_id, include_disabled=True)
+        if client is None:
+            return ""
+        return " ".join(w for w in scope.split() if client.may_have(w))

@@ -5,9 +5,10 @@
   base64url. Two SPs cannot join their users on it; the SP keeps it for good. It
   changes only if the key ring's keyed-hash secret does (a crypto profile switch).
 - transient NameID: random, new in every assertion.
-- attributes (NameFormat basic, the names CAS releases too): ``name``,
-  ``department``, ``region``, ``roles`` (one value per role); ``uid`` (the
-  username) only for an SP registered with ``release_username: true``; ``act`` (the
+- attributes (NameFormat basic, the names CAS releases too): those the SP is
+  registered for (``saml_sp.attributes``: ``name``, ``department``, ``region``,
+  ``roles`` with one value per role; none by default, gateway.idp.attribute_release);
+  ``uid`` (the username) only for an SP registered with ``release_username: true``; ``act`` (the
   delegate: their username to such an SP, their persistent NameID at the SP to any
   other) and ``delegation`` (its id) when B signed in acting for A.
 """
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from gateway.idp import attribute_release
 from gateway.idp.saml import names
 
 
@@ -37,12 +39,11 @@ def name_id(keys: Any, fmt: str, sp_entity_id: str, username: str) -> str:
     return transient_id()
 
 
-def identity(subject: Any, *, release_username: bool,
+def identity(subject: Any, *, release_username: bool, attributes: Iterable[str],
              pseudonym: Callable[[str], str]) -> dict[str, list[str]]:
-    """The attributes; ``pseudonym`` names a user to an SP that does not receive
-    usernames (its persistent NameID of them)."""
-    out = {"name": [subject.name], "department": [subject.department],
-           "region": [subject.region], "roles": sorted(subject.roles)}
+    """The attributes the SP is registered for; ``pseudonym`` names a user to an SP
+    that does not receive usernames (its persistent NameID of them)."""
+    out = attribute_release.values(subject, list(attributes))
     if release_username:
         out["uid"] = [subject.username]
     if getattr(subject, "act", None):  # 委托: A, acted for by B (docs/delegation.md)

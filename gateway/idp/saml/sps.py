@@ -8,6 +8,7 @@ by metadata in the state file.
           metadata_file: /etc/govgate/archives-sp.xml   # or metadata: "<EntityDescriptor ...>"
           name_id: persistent         # (default) or transient
           release_username: false     # true: also the uid attribute (the username)
+          attributes: [name, department]   # what else it gets (absent: nothing else)
           launch_url: https://archives.example/Shibboleth.sso/Login   # the launcher opens it
 
 The metadata is the SP's own (``Shibboleth.sso/Metadata``, pysaml2's
@@ -29,10 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.idp import attribute_release
 from gateway.idp.cas.services import url_problem
 from gateway.idp.saml import names
 
-KEYS = frozenset({"metadata", "metadata_file", "name_id", "release_username", "launch_url"})
+KEYS = frozenset({"metadata", "metadata_file", "name_id", "release_username", "attributes",
+                  "launch_url"})
 NAME_IDS = {"persistent": names.NAMEID_FORMAT_PERSISTENT,
             "transient": names.NAMEID_FORMAT_TRANSIENT}
 MAX_METADATA = 256 * 1024
@@ -82,6 +85,8 @@ class ServiceProvider:
     name_id: str  # persistent | transient
     release_username: bool
     launch_url: str | None
+    #: the attributes it receives (gateway.idp.attribute_release); none by default
+    attributes: tuple[str, ...] = ()
 
     def may_have(self, name_id_format: str) -> bool:
         """Whether a request of this SP may ask for ``name_id_format``: its registered
@@ -190,7 +195,7 @@ def problems(entry: Any) -> list[str]:
     """What is wrong with a system's ``saml_sp`` entry (the file is read)."""
     if not isinstance(entry, Mapping):
         return ["saml_sp must be a mapping (metadata_file, name_id, release_username, "
-                "launch_url)"]
+                "attributes, launch_url)"]
     out = [f"saml_sp: unknown key {k!r}" for k in sorted(set(entry) - KEYS)]
     if ("metadata" in entry) == ("metadata_file" in entry):
         out.append("saml_sp: metadata_file or metadata, exactly one")
@@ -198,6 +203,8 @@ def problems(entry: Any) -> list[str]:
         out.append("saml_sp: name_id must be persistent or transient")
     if not isinstance(entry.get("release_username", False), bool):
         out.append("saml_sp: release_username must be true or false")
+    if entry.get("attributes") is not None:
+        out.extend(attribute_release.problems(entry["attributes"], "saml_sp: attributes"))
     if entry.get("launch_url") is not None and (problem := url_problem(entry["launch_url"])):
         out.append(f"saml_sp: launch_url: {problem}")
     if out:
@@ -227,6 +234,8 @@ def stored(entry: Mapping[str, Any]) -> dict[str, Any]:
         "name_id": str(entry.get("name_id", "persistent")),
         "release_username": bool(entry.get("release_username", False)),
     }
+    if listed := attribute_release.normalised(entry.get("attributes")):
+        out["attributes"] = listed
     if entry.get("launch_url"):
         out["launch_url"] = str(entry["launch_url"])
     return out
@@ -241,6 +250,8 @@ def exported(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
         out["name_id"] = value["name_id"]
     if value.get("release_username"):
         out["release_username"] = True
+    if listed := attribute_release.normalised(value.get("attributes")):
+        out["attributes"] = listed
     if value.get("launch_url"):
         out["launch_url"] = value["launch_url"]
     return out
@@ -255,4 +266,6 @@ def from_column(system: str, value: Mapping[str, Any]) -> ServiceProvider | None
     return ServiceProvider(system=system, metadata_xml=str(value["metadata"]), meta=meta,
                            name_id=str(value.get("name_id", "persistent")),
                            release_username=bool(value.get("release_username", False)),
-                           launch_url=value.get("launch_url"))
+                           launch_url=value.get("launch_url"),
+                           attributes=tuple(attribute_release.normalised(
+                               value.get("attributes"))))
