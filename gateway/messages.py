@@ -60,6 +60,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "policy.bad_line": ("策略行无效", "bad policy line"),
     "policy.remove_usage": ("请指定策略行编号，或 SUBJECT DEPARTMENT OBJECT ACTION", "give a line id, or SUBJECT DEPARTMENT OBJECT ACTION"),
     "policy.no_such_line": ("没有这条策略行", "no such policy line"),
+    "policy.client_needs_user": ("--client 只用于 user:NAME 主体（该用户经此客户端签发的令牌）", "--client goes with a user:NAME subject (that user's token issued to the client)"),
     "client.added": ("已添加客户端 {cid}。", "Added client {cid}."),
     "client.secret": ("客户端密钥（只显示这一次，请妥善保存）：{secret}", "Client secret (shown once; store it safely): {secret}"),
     "client.rotated": ("已为 {cid} 生成新密钥；旧密钥立即失效。", "New secret for {cid}; the old one no longer works."),
