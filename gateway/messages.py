@@ -561,6 +561,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.bad_line": ("策略行有误", "bad policy line"),
     "admin.unknown_line": ("策略行 {id} 不存在", "no policy line {id}"),
     "admin.bad_method": ("未知的方法 {method!r}", "unknown method {method!r}"),
+    "admin.client_needs_user": ("客户端只用于 user:NAME 主体", "a client goes with a user:NAME subject"),
     "admin.bad_use": ("未知的密钥用途 {use!r}（应为 {known} 之一）", "unknown key use {use!r} (one of {known})"),
     "admin.field_missing": ("缺少 {field}", "{field} is required"),
     "admin.field_text": ("{field} 必须是文本", "{field} must be text"),

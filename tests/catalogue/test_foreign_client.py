@@ -259,3 +259,43 @@ async def test_pseudonyms_are_those_of_the_receiving_systems_department(
     # czt's user through jgswj's office-web: jgswj's system receives jgswj's
     office = await pseudonym(world.token("czt", "office-web", sub="zhao.min"))
     assert office not in (czt, nn_web)
+
+
+async def test_the_security_consoles_decision_test_reads_the_client_too(
+        sockets: Sockets) -> None:
+    world = sockets
+
+    def admin(username: str, department: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + access_token(
+            world.services, sub=username, department=department, roles=("secadmin",),
+            scope="openid admin")}
+
+    async def decided(who: dict[str, str], **more: str) -> httpx.Response:
+        return await world.http.get("/api/v1/admin/policies/test", headers=who, params={
+            "subject": "user:zhang.san", "system": "vehicles", "method": "GET", **more})
+
+    province = admin("sec.gx", "platform")
+    r = await decided(province, path="/api/export")
+    assert r.json()["decision"]["allowed"] is True
+    r = await decided(province, path="/api/export", client="nn-web")
+    assert r.status_code == 200, r.text
+    decision = r.json()["decision"]
+    assert decision["allowed"] is False and decision["reason"].startswith(
+        "client nn-web of nn-jgsw: deny by default rule")
+    # a governed route: the catalogue for both departments, as the proxy
+    decision = (await decided(province, path="/api/vehicles", client="nn-web")
+                ).json()["decision"]
+    assert decision["allowed"] is False and decision["resource"] == "JG-0001"
+    assert "client nn-web of nn-jgsw: JG-0001 is conditional" in decision["reason"]
+    assert (await decided(province, path="/api/vehicles", client="office-web")
+            ).json()["decision"]["allowed"] is True
+    # a client with a subject that is no user; a department's admin and another's client
+    r = await world.http.get("/api/v1/admin/policies/test", headers=province, params={
+        "subject": "role:staff", "department": "jgswj", "system": "vehicles",
+        "path": "/api/export", "method": "GET", "client": "nn-web"})
+    assert r.status_code == 400 and "user:NAME" in r.text
+    city = admin("sec.nn", "nn-jgsw")  # a city department's: its own clients only
+    wang = {"subject": "user:wang.wu", "path": "/api/export"}
+    assert (await decided(city, **wang, client="nn-web")).status_code == 200
+    r = await decided(city, **wang, client="office-web")
+    assert r.status_code == 403 and "jgswj" not in r.text
