@@ -49,9 +49,25 @@ class Caller:
         return (self.username is not None and self.client_id is not None
                 and self.client_department != self.department)
 
+    @property
+    def receiver(self) -> str | None:
+        """The department whose system receives the answer, whose pseudonyms it gets:
+        the client's as registered (a user's token through it, or its own token), the
+        caller's for a browser session (no client) or a client of no registration
+        (which receives nothing governed)."""
+        if self.client_id is not None and self.client_department is not None:
+            return self.client_department
+        return self.department
+
     def client_side(self) -> Caller:
         """The client of a user's call, as its own client-credentials token would be."""
         return Caller(self.client_department, self.client_id, None, self.client_department)
+
+    def sides(self) -> tuple[str, str]:
+        """Who the two sides of a call through another department's client are, as
+        reasons name them."""
+        return (f"user {self.username} of {self.department}",
+                f"client {self.client_id} of {self.client_department or 'no registration'}")
 
 
 @dataclass(frozen=True)

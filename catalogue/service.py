@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from catalogue import io as cio
 from catalogue import store
-from catalogue.decision import Caller, CatalogueDecision, decide
+from catalogue.decision import Caller, CatalogueDecision, both, decide
 from catalogue.duplicates import Overlap, all_overlaps, duplicate_warnings
 from catalogue.errors import InvalidInput, NotAllowed, UnknownObject, WorkflowConflict
 from catalogue.model import DRAFT, PUBLISHED, RETIRED, Grant, Resource, resource_from_entry
@@ -326,13 +326,29 @@ class Catalogue:
         return decide(resource, caller, snap.grants_for(resource.code, caller.department),
                       now or self.clock())
 
+    def decide_through(self, resource: Resource, caller: Caller,
+                       now: datetime | None = None, *, snap: Snapshot | None = None
+                       ) -> CatalogueDecision:
+        """:meth:`decide`, and for a user's token through another department's client
+        (``Caller.through_another_department``) the items both departments may receive
+        (``both``): what the proxy releases into the client's system."""
+        snap = snap or self.snapshot()
+        at = now or self.clock()
+        found = self.decide(resource, caller, at, snap=snap)
+        if not caller.through_another_department:
+            return found
+        return both(found, self.decide(resource, caller.client_side(), at, snap=snap),
+                    caller.sides())
+
     def allowed(self, caller: Caller, now: datetime | None = None) -> list[dict[str, Any]]:
-        """What ``caller`` may call right now: resource, route, items and until when."""
+        """What ``caller`` may call right now: resource, route, items and until when;
+        for a user through another department's client what both may
+        (:meth:`decide_through`), as the proxy releases."""
         snap = self.snapshot()
         at = now or self.clock()
         out = []
         for r in sorted(snap.resources.values(), key=lambda r: r.code):
-            d = decide(r, caller, snap.grants_for(r.code, caller.department), at)
+            d = self.decide_through(r, caller, at, snap=snap)
             if not d.allowed:
                 continue
             out.append({

@@ -63,6 +63,12 @@ def ensure_client(services: Services, client_id: str, department: str, scope: st
     apply_state(services, {"clients": [entry]})
 
 
+def _registered(services: Services, client_id: str) -> bool:
+    with services.engine.connect() as conn:
+        return conn.execute(sa.select(clients.c.client_id)
+                            .where(clients.c.client_id == client_id)).first() is not None
+
+
 def covered_by_client(services: Services, client_id: str, scope: str) -> None:
     """A registered ``client_id`` is registered for the gateway scopes of ``scope`` at
     least (a user's token holds only what its client may have now); one not registered
@@ -81,10 +87,22 @@ def covered_by_client(services: Services, client_id: str, scope: str) -> None:
     apply_state(services, {"clients": [entry]})
 
 
+def own_client(department: str) -> str:
+    """A client of ``department`` for a user's token that means "through their own
+    department's system": jgswj's ``office-web`` (the demo's), ``web-<code>`` for the
+    others (registered to that department when first used, :func:`access_token`)."""
+    return "office-web" if department == "jgswj" else f"web-{department}"
+
+
 def access_token(services: Services, *, sub: str | None, department: str,
                  roles: Sequence[str] = ("staff",), client_id: str | None = None,
-                 scope: str | None = None, typ: str = "at+jwt", **claims: Any) -> str:
-    """A signed access token; ``sub=None`` is a client-credentials token of ``client_id``."""
+                 scope: str | None = None, typ: str = "at+jwt", registered: bool = True,
+                 **claims: Any) -> str:
+    """A signed access token; ``sub=None`` is a client-credentials token of ``client_id``.
+    A user's token names a registered client, as the identity provider issues them: one
+    nobody registered is registered to the user's department (a user through their
+    own department's system), unless ``registered`` is False (a minted token naming a
+    client of no registration, which the proxy refuses)."""
     # a user's token holds only what its client is registered for now: a test that
     # leaves the client or the scope to this helper gets a registered client widened to
     # the scope (one that names both is about them)
@@ -103,7 +121,10 @@ def access_token(services: Services, *, sub: str | None, department: str,
     body.update(claims)
     if body.get("gty") != "client_credentials":
         ensure_user(services, str(body["sub"]), str(body["department"]), body["roles"])
-        if widen:
+        if registered and not _registered(services, str(body["client_id"])):
+            ensure_client(services, str(body["client_id"]), str(body["department"]),
+                          str(body["scope"]))
+        elif widen:
             covered_by_client(services, str(body["client_id"]), scope)
     else:
         ensure_client(services, str(body["client_id"]), str(body["department"]),

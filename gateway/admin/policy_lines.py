@@ -80,6 +80,13 @@ def test_subject(conn: Connection, subject: str, department: str) -> dict[str, A
                                      department=department)}
 
 
+def client_department(conn: Connection, client_id: str) -> str | None:
+    """The department ``client_id`` is registered to, None if nobody registered it."""
+    found = conn.execute(sa.select(clients.c.department_code)
+                         .where(clients.c.client_id == client_id)).scalar()
+    return str(found) if found else None
+
+
 def system_owner(conn: Connection, obj: str) -> str | None:
     """The department of the system an object ``/s/{system}/...`` names."""
     found = obj.split("/")

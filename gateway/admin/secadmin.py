@@ -20,6 +20,7 @@ from gateway.admin.console import SECADMIN, Console
 from gateway.admin.keys import rotate_keys
 from gateway.admin.policy_lines import (
     as_entry,
+    client_department,
     line_problems,
     new_line,
     test_subject,
@@ -110,10 +111,12 @@ class SecAdmin(Console):
         return before
 
     async def test_decision(self, subject: str, department: str, system: str, path: str,
-                            method: str) -> dict[str, Any]:
+                            method: str, client: str | None = None) -> dict[str, Any]:
         """What the proxy would decide for ``subject`` calling ``method`` on
         ``/s/{system}{path}``: the same admission step's ``decide`` (policy lines, then
-        the catalogue), with the rule and the reason."""
+        the catalogue), with the rule and the reason. ``client``: a user subject's token
+        issued to that client (of another department: decided for both,
+        ``gateway.proxy.through``); the client's department must be the admin's too."""
         import asyncio
         from types import SimpleNamespace
 
@@ -131,18 +134,28 @@ class SecAdmin(Console):
             raise NotFound(Text("admin.unknown_system", "unknown system {code!r}",
                                 code=target.system))
 
-        def who() -> dict[str, Any]:
-            with self.services.engine.connect() as conn:
-                return test_subject(conn, subject.strip(), department.strip())
+        client = client.strip() if client else None
+        if client is not None and not subject.strip().startswith("user:"):
+            raise ValidationError(Text("admin.client_needs_user",
+                                       "a client goes with a user:NAME subject"))
 
-        caller = await asyncio.to_thread(who)
+        def who() -> tuple[dict[str, Any], str | None]:
+            with self.services.engine.connect() as conn:
+                return (test_subject(conn, subject.strip(), department.strip()),
+                        client_department(conn, client) if client else None)
+
+        caller, home = await asyncio.to_thread(who)
         await asyncio.to_thread(functools.partial(self.within, caller["department"],
                                                   target=subject.strip()))
+        if client is not None:  # whose system it is, only to an admin of it
+            await asyncio.to_thread(functools.partial(self.within, home, target=client))
         principal = SimpleNamespace(
-            subject=subject, username=caller["username"], client_id=caller["client_id"],
+            subject=subject, username=caller["username"],
+            client_id=client or caller["client_id"],
             roles=frozenset(caller["roles"]), department=caller["department"], region="",
-            scope=frozenset(), via="test", name=None,
-            client_department=caller["department"] if caller["client_id"] else None)
+            scope=frozenset(), via="test", name=None, actor=None,
+            client_department=home if client else (
+                caller["department"] if caller["client_id"] else None))
         req = ProxyRequest("", method, target, found, principal, None, {},
                            audit=AuditDraft("", None))
         out: dict[str, Any] = {"subjects": list(caller["subjects"]),

@@ -7,19 +7,22 @@ every running gateway process within one second.
 from __future__ import annotations
 
 import getpass
+from types import SimpleNamespace
 
 import click
 
 from gateway.admin.policy_lines import (
     case_sensitive_paths,
+    client_department,
     line_problems,
     new_line,
     system_owner,
     test_subject,
 )
-from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.context import CliContext, input_error, pass_cli
 from gateway.errors import NotFound, ValidationError
-from policies import Policies, PolicyLine, Query
+from gateway.proxy.through import decide_for
+from policies import Policies, PolicyLine
 
 
 def _policies(cli_ctx: CliContext) -> Policies:
@@ -115,15 +118,24 @@ def policy_list(cli_ctx: CliContext, department: str | None, subject: str | None
 
 @policy.command("test")
 @_with_args
+@click.option("--client", "client_id", default=None, metavar="CLIENT_ID",
+              help="A user:NAME subject's token issued to this client: a client of "
+                   "another department (or of none) is decided for both, as the proxy "
+                   "does.")
 @pass_cli
 def policy_test(cli_ctx: CliContext, subject: str, department: str, object: str,
-                action: str) -> None:
+                action: str, client_id: str | None) -> None:
     """Print allow or deny and what decided it. A user:NAME subject is expanded to the
     user's roles and department, as the proxy does."""
+    if client_id is not None and not subject.startswith("user:"):
+        raise input_error("policy.client_needs_user")
     with cli_ctx.services.engine.connect() as conn:
         who = test_subject(conn, subject, department)
         owner = system_owner(conn, object)
         exact = case_sensitive_paths(conn, object)
-    decision = _policies(cli_ctx).decide(
-        Query(who["subjects"], who["department"], object, action.upper(), owner, exact))
+        home = client_department(conn, client_id) if client_id is not None else None
+    caller = SimpleNamespace(username=who["username"], client_id=client_id or who["client_id"],
+                             roles=frozenset(who["roles"]), department=who["department"],
+                             client_department=home if client_id else who["department"])
+    decision, _ = decide_for(_policies(cli_ctx), caller, object, action.upper(), owner, exact)
     click.echo(f"{decision.outcome}\t{decision.reason}")

@@ -13,7 +13,9 @@ request may reach a department system.
                    now: strangers and callers scoped to other systems get the
                    same answer for every code, and probing codes spends the
                    caller's own bucket
-    decide         policy, then each decider (the catalogue's: ``gateway.proxy.catalogue``)
+    decide         policy (a user's token through another department's client for
+                   both sides: ``gateway.proxy.through``), then each decider (the
+                   catalogue's: ``gateway.proxy.catalogue``)
                    → 403; a spelling of a governed route that only a lax upstream
                    reads as the route → 400
 
@@ -48,6 +50,8 @@ from gateway.proxy.delegation import check_audience, delegated_policy
 from gateway.proxy.path import BadPath, Target, parse
 from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.proxy.target_redaction import redact_target
+from gateway.proxy.through import SIDES as THROUGH
+from gateway.proxy.through import decide_for, through_another_department
 from gateway.proxy.upstream_tls import UpstreamTLS, from_column
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import systems
@@ -313,12 +317,21 @@ class Admitter:
         return decision
 
     def policy(self, req: ProxyRequest) -> Decision:
-        """The policy's decision alone (``decide``'s first step)."""
+        """The policy's decision alone (``decide``'s first step): a delegated token's
+        two sides, a user's token through another department's client for both
+        (``gateway.proxy.through``), else the caller's."""
         p = req.principal
         if getattr(p, "actor", None) is not None:
             return delegated_policy(self.policies, req)
         if req.audit.extra.get(DELEGATED_AS) == "roles":
             return roles_only(self.policies, req)
+        if through_another_department(p):
+            # a request by another department's system for the user: both decide
+            decision, two = decide_for(self.policies, p, req.target.object, req.method,
+                                       req.system.department, req.system.case_sensitive)
+            req.extra[THROUGH] = two
+            req.audit.extra["client_department"] = p.client_department
+            return decision
         if self._decide_caller is not None:
             return self._decide_caller(p.username, p.client_id, p.roles, p.department,
                                        req.target.object, req.method, req.system.department,

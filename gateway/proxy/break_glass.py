@@ -4,7 +4,9 @@ While a person's break-glass (``gateway.break_glass``) is active, their requests
 its system (or, for a resource one, to the routes of that catalogue resource) are
 admitted even without a policy line or a grant: the decision becomes an explicit
 allow with ``rule`` ``break_glass``. It widens nothing else: another person, another
-system, a delegated token (a system acting for the person), a colleague acting for
+system, a delegated token (a system acting for the person), the person's token
+through another department's client (that department's system acting for them,
+``gateway.proxy.through``), a colleague acting for
 the person under a delegation (委托), a catalogue resource a
 system-wide one does not name, and an explicit deny line all stay as they were.
 
@@ -20,6 +22,7 @@ import asyncio
 
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.proxy.admission import Decider, ProxyRequest
+from gateway.proxy.through import through_another_department
 from policies import Decision
 
 KEY = "break_glass"
@@ -29,10 +32,12 @@ HEADER = b"x-govgate-break-glass"
 def break_glass_decider(active: ActiveBreakGlass) -> Decider:
     async def decide(req: ProxyRequest, decision: Decision) -> Decision:
         p = req.principal
-        # one person's: never a system acting for them (RFC 8693) nor a colleague
+        # one person's: never a system acting for them (RFC 8693, or their token
+        # through another department's client: gateway.proxy.through) nor a colleague
         # acting for them (委托), whose call is decided as theirs
         if p.username is None or getattr(p, "actor", None) is not None \
-                or getattr(p, "delegate", None) is not None:
+                or getattr(p, "delegate", None) is not None \
+                or through_another_department(p):
             return decision
         found = active.find(p.username, req.system.code, req.audit.resource)
         if found is None:

@@ -84,6 +84,7 @@ from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, checked_quer
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.proxy.shaped_location import REDIRECTS, own_location
+from gateway.proxy.through import SIDES as THROUGH
 from gateway.tables import clients
 from keys import KeyService
 from policies import Decision
@@ -127,8 +128,11 @@ class CatalogueShaping:
         self.keys = keys
 
     def mac_for(self, department: str | None) -> Callable[[bytes], bytes]:
-        """The keyed hash for pseudonyms, per consumer department: two departments get
-        different pseudonyms for the same value and cannot join their extracts."""
+        """The keyed hash for pseudonyms, per receiving department (``Caller.receiver``:
+        the department of the system the answer lands in): two departments get
+        different pseudonyms for the same value and cannot join their extracts, and
+        one department's system gets one pseudonym of a value, whichever department's
+        user it served."""
         prefix = (department or "").encode("utf-8") + b"\x00"
 
         def mac(data: bytes) -> bytes:
@@ -160,7 +164,7 @@ class CatalogueShaping:
             allowed=decision.items, content_type=content_type,
             content_encoding=content_encoding, max_bytes=SHAPE_LIMIT_BYTES,
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
-            mac=self.mac_for(caller.department), envelope=resource.route.envelope,
+            mac=self.mac_for(caller.receiver), envelope=resource.route.envelope,
         )
 
 
@@ -272,13 +276,12 @@ def _decide(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest, decision: D
         return decision  # an explicit deny line wins over any grant
     p = req.principal
     caller = Caller(p.department or None, p.client_id, p.username, p.client_department)
-    found = catalogue.decide(resource, caller, snap=snap)
     if through and caller.through_another_department:
         # the data lands in the client's system: its department must be allowed it too
-        found = both(found, catalogue.decide(resource, caller.client_side(), snap=snap), (
-            f"user {p.username} of {caller.department}",
-            f"client {p.client_id} of {caller.client_department or 'no registration'}"))
+        found = catalogue.decide_through(resource, caller, snap=snap)
         req.audit.extra["client_department"] = caller.client_department
+    else:
+        found = catalogue.decide(resource, caller, snap=snap)
     req.extra[_KEY] = (resource, found, caller)
     # what the catalogue says, whatever the method: a HEAD has no body to shape, but
     # forward-auth must not hand out an assertion a GET could reuse
@@ -382,14 +385,20 @@ def _off_route(snap: Snapshot, req: ProxyRequest, decision: Decision,
                            case_sensitive=exact)
     if near is not None:
         req.audit.extra["resembles"] = near.code
-    line = decision.line
-    if (decision.allowed and line is not None and line.ungoverned is None
-            and req.principal.department != req.system.department
-            and system in snap.publishing):
-        return Decision(False, "catalogue", (
-            f"{system} publishes catalogue resources: another department reaches "
-            f"it through the catalogue only, and {line.describe()} is not marked "
-            "ungoverned"), line)
+    if not decision.allowed or system not in snap.publishing:
+        return decision
+    # each side's own line (a user through another department's client: both sides,
+    # gateway.proxy.through), each against its own department
+    two = req.extra.get(THROUGH)
+    sides = two if two is not None else ((req.principal.department, decision),)
+    for department, side in sides:
+        line = side.line
+        if line is not None and line.ungoverned is None \
+                and department != req.system.department:
+            return Decision(False, "catalogue", (
+                f"{system} publishes catalogue resources: another department reaches "
+                f"it through the catalogue only, and {line.describe()} is not marked "
+                "ungoverned"), line)
     return decision
 
 

@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey
 from tests.catalogue.conftest import World, finance_private_key
 from tests.catalogue.test_client_changes import CLIENT, GRANT, VEHICLES, sign_in
 from tests.catalogue.test_forward_auth import record_of, verify
+from tests.tokens import access_token
 from tests.wiring import apply_state
 
 ROOMS = "/s/offices/api/rooms"
@@ -127,7 +128,8 @@ async def test_clients_of_the_provider_and_client_tokens_decide_as_before(
 async def test_a_token_naming_an_unregistered_client_gets_nothing_governed(
         world: World) -> None:
     for department, user in (("jgswj", "zhang.san"), ("czt", "zhao.min")):
-        token = world.token(department, "ghost-system", sub=user)
+        token = access_token(world.services, sub=user, department=department,
+                             client_id="ghost-system", registered=False)
         for path in (VEHICLES, ROOMS):
             r = await world.get(path, token)
             assert r.status_code == 403, r.text

@@ -29,7 +29,7 @@ from gateway.setup import initialise
 from gateway.web.http_server import HeadLimits, ServerConfig
 from tests.in_process import AsgiUpstreams, Resp, call
 from tests.served import QuickServer
-from tests.tokens import access_token
+from tests.tokens import access_token, own_client
 from tests.wiring import apply_state, gateway_for
 
 
@@ -201,9 +201,13 @@ class World:
 
     def token(self, **claims: Any) -> str:
         """An access token of ``zhang.san`` (jgswj, staff) through ``office-web``, with
-        ``claims`` changed (``_typ``: the JOSE ``typ``)."""
-        given = {"sub": "zhang.san", "department": "jgswj", "roles": ["staff"],
-                 "client_id": "office-web", **claims}
+        ``claims`` changed (``_typ``: the JOSE ``typ``); a user of another department
+        through a client of theirs (:func:`own_client`) unless ``client_id`` is given."""
+        given = {"sub": "zhang.san", "department": "jgswj", "roles": ["staff"], **claims}
+        # through a system of the user's own department (a client of another one makes
+        # a request by that department's system: decided for both, gateway.proxy.through)
+        given.setdefault("client_id", own_client(str(given["department"]))
+                         if given["sub"] is not None else "office-web")
         return access_token(self.services, typ=given.pop("_typ", "at+jwt"), **given)
 
     async def request(self, method: str, target: str, *, token: str | None = None,

@@ -113,7 +113,11 @@ TEST_DECISION = sec_op(
                  required=True),
            Param("path", {"type": "string", "minLength": 1, "maxLength": 1000}, required=True),
            Param("method", {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                     "OPTIONS"]}, required=True)),
+                                     "OPTIONS"]}, required=True),
+           Param("client", {"type": "string", "minLength": 1, "maxLength": 128,
+                            "pattern": s.NOT_BLANK},
+                 "a user subject's token issued to this client: one of another "
+                 "department (or of none) is decided for both, as the proxy does")),
     refusals=(404,),
     rules="the path cannot be read as a request target, or the subject is unknown")
 
@@ -121,7 +125,8 @@ TEST_DECISION = sec_op(
 async def test_decision(request: Request, admin: SecAdmin) -> Any:
     q = TEST_DECISION.params(request)
     return {"decision": await admin.test_decision(
-        q["subject"], q.get("department", ""), q["system"], q["path"], q["method"])}
+        q["subject"], q.get("department", ""), q["system"], q["path"], q["method"],
+        client=q.get("client"))}
 
 
 GRANT = {**s.GRANT_NOW, "properties": {**s.GRANT_NOW["properties"],

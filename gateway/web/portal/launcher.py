@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 from gateway.idp.authenticator import Principal
 from gateway.idp.cas.services import launch_url, matches
 from gateway.org import ADMIN_ROLES
+from gateway.proxy.through import decide_for
 from gateway.tables import departments, systems
-from policies import Policies, Query, subjects_for
+from policies import Policies
 
 
 def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
@@ -43,15 +44,14 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)
         ).all()
-    subjects = subjects_for(username=principal.username, client_id=principal.client_id,
-                            roles=principal.roles, department=principal.department)
     out = []
     for r in rows:
         path = r.portal_path or "/"
         url = f"/s/{r.code}{path if path.startswith('/') else '/' + path}"
-        decision = policies.decide(
-            Query(subjects, principal.department, url.split("?", 1)[0], "GET",
-                  r.department_code, bool(r.case_sensitive_paths)))
+        # the proxy's reading of the caller (gateway.proxy.through): a portal session
+        # is the user's; a token through another department's client both sides'
+        decision, _ = decide_for(policies, principal, url.split("?", 1)[0], "GET",
+                                 r.department_code, bool(r.case_sensitive_paths))
         if decision.allowed or r.code in break_glass:
             service = launch_url(r.cas_services or [])
             if service:  # a CAS system signs the user in itself, with a ticket
