@@ -1,0 +1,97 @@
+"""jQuery DataTables' server-side parameters, read as one table.
+
+With ``serverSide: true`` DataTables (1.10 and 2.x, by default) sends, as a query
+string or a form body::
+
+    draw=1&columns[0][data]=plate_number&columns[0][name]=&columns[0][searchable]=true
+    &columns[0][orderable]=true&columns[0][search][value]=&columns[0][search][regex]=false
+    ...&order[0][column]=0&order[0][dir]=asc&order[0][name]=&start=0&length=10
+    &search[value]=&search[regex]=false&_=1733400000000
+
+Every ``columns[i][data]`` is a column of the consumer's table and is read for items'
+names as any value (``catalogue.request_names``): a table configured with a column for
+a cut item is refused. Two parameters point at a column by its position instead:
+
+- ``columns[i][search][value]``, the column's own filter: a free-text search by its
+  name (``catalogue.free_text``), but it filters by one column, the request's
+  ``columns[i]``. When that column is named by a word (its ``data``, and its ``name``
+  when sent), the filter is structured, by a name that was read for items, and passes
+  (:attr:`Table.filters`); otherwise it stays a free-text search.
+- ``order[j][column]=i`` orders by ``columns[i]``. When the request names no such
+  column by a word (not sent, an empty ``data`` as for a ``data: null`` column, a bare
+  number as for array rows), the servers fall back to a column list of their own
+  (DataTables' ``ssp.class.php`` reads a missing ``data`` as its column 0; hand-written
+  servers index their own array): an ordering by a column no name in the request
+  shows, refused (:attr:`Table.refusal`).
+
+The global ``search[value]`` stays a free-text search (refused unless the route lists
+``search`` for a caller with items withheld): whether an upstream's global search
+keeps to the request's searchable columns is the upstream's own reading.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from catalogue.param_path import name_path
+from catalogue.refusal import MAX_SHOWN, Refusal
+from catalogue.routes import fold
+from texts import Text
+
+_MARK = re.compile(r"columns|order", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
+_SPLIT = re.compile(r"[&;]")
+FUNCTION = "function"  # DataTables' ``data`` of a column rendered by a function
+
+
+@dataclass(frozen=True)
+class Table:
+    """What a request's DataTables parameters say beyond their names and values."""
+
+    filters: frozenset[str]  # raw ``columns[i][search][value]=…`` of named columns
+    refusal: Refusal | None  # an ordering by a column the request does not name
+
+
+def _named(value: str | None) -> bool:
+    return value is not None and bool(_LETTER.search(value)) and (
+        fold(value).strip() != FUNCTION)
+
+
+def read(text: str) -> Table | None:
+    """The table of a query string or form body ``text``, or None when it has no
+    DataTables column or ordering parameter."""
+    if _MARK.search(text if text.isascii() else fold(unquote_plus(text))) is None:
+        return None
+    data: dict[str, str] = {}
+    names: dict[str, str] = {}
+    searches: list[tuple[str, str]] = []
+    orders: list[tuple[str, str]] = []
+    for part in _SPLIT.split(text):
+        raw, _, value = part.partition("=")
+        path = name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip())
+        if len(path) < 3 or not path[1].isdigit():
+            continue
+        value = unquote_plus(value)
+        if path[0] == "columns" and len(path) == 3 and path[2] == "data":
+            data[path[1]] = value
+        elif path[0] == "columns" and len(path) == 3 and path[2] == "name":
+            names[path[1]] = value
+        elif path[0] == "columns" and path[2:] == ("search", "value"):
+            searches.append((path[1], part))
+        elif path[0] == "order" and path[2:] == ("column",):
+            orders.append((raw, value.strip()))
+    if not (data or names or searches or orders):
+        return None
+
+    def named(index: str) -> bool:
+        name = names.get(index, "")
+        return _named(data.get(index)) and (not name.strip() or _named(name))
+
+    refusal = next((Refusal(raw[:MAX_SHOWN], Text(
+        "qr.dt_order", "it orders by the table's column {column}, which the request names "
+        "by no word (an upstream then orders by a column of its own list)", column=column))
+                    for raw, column in orders
+                    if column.isdigit() and not named(str(int(column)))), None)
+    return Table(frozenset(part for index, part in searches if named(index)), refusal)
