@@ -52,6 +52,9 @@ class Table:
 
     filters: frozenset[str]  # raw ``columns[i][search][value]=…`` of named columns
     refusal: Refusal | None  # an ordering by a column the request does not name
+    # raw ``columns[i][data]=…`` and ``columns[i][name]=…`` of columns nothing orders or
+    # filters by: shown only (a masked item's column may stand there)
+    shown: frozenset[str] = frozenset()
 
 
 def _named(value: str | None) -> bool:
@@ -68,20 +71,34 @@ def read(text: str) -> Table | None:
     names: dict[str, str] = {}
     searches: list[tuple[str, str]] = []
     orders: list[tuple[str, str]] = []
+    used: set[str] = set()  # columns ordered or filtered by (their own or the global search)
+    own: dict[str, list[str]] = {}  # a column's data and name parameters, raw
+    searchable: set[str] = set()
+    everywhere = False  # a global search
     for part in _SPLIT.split(text):
         raw, _, value = part.partition("=")
         path = name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip())
         if len(path) < 3 or not path[1].isdigit():
             continue
         value = unquote_plus(value)
-        if path[0] == "columns" and len(path) == 3 and path[2] == "data":
-            data[path[1]] = value
-        elif path[0] == "columns" and len(path) == 3 and path[2] == "name":
-            names[path[1]] = value
+        if path[0] == "columns" and len(path) == 3 and path[2] in ("data", "name"):
+            (data if path[2] == "data" else names)[path[1]] = value
+            own.setdefault(path[1], []).append(part)
         elif path[0] == "columns" and path[2:] == ("search", "value"):
             searches.append((path[1], part))
+            if value.strip():
+                used.add(path[1])
+        elif path[0] == "columns" and path[2:] == ("searchable",):
+            if value.strip().lower() != "false":
+                searchable.add(path[1])
         elif path[0] == "order" and path[2:] == ("column",):
             orders.append((raw, value.strip()))
+            if value.strip().isdigit():
+                used.add(str(int(value.strip())))
+    if text and _GLOBAL.search(text):
+        everywhere = any(value.strip() for value in _global_searches(text))
+    if everywhere:
+        used |= searchable
     if not (data or names or searches or orders):
         return None
 
@@ -94,4 +111,20 @@ def read(text: str) -> Table | None:
         "by no word (an upstream then orders by a column of its own list)", column=column))
                     for raw, column in orders
                     if column.isdigit() and not named(str(int(column)))), None)
-    return Table(frozenset(part for index, part in searches if named(index)), refusal)
+    return Table(frozenset(part for index, part in searches if named(index)), refusal,
+                 frozenset(p for index, parts in own.items() if index not in used
+                           for p in parts))
+
+
+_GLOBAL = re.compile(r"search", re.IGNORECASE)
+
+
+def _global_searches(text: str) -> list[str]:
+    """The values of ``search[value]`` (any spelling a path reads as it)."""
+    found = []
+    for part in _SPLIT.split(text):
+        raw, _, value = part.partition("=")
+        if name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip()) == (
+                "search", "value"):
+            found.append(unquote_plus(value))
+    return found

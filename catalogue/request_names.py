@@ -115,10 +115,18 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool, *, listed: boo
                 if len(memo) >= MEMO_PARAMETERS:
                     memo.clear()
                 memo[key] = found
-        if isinstance(found, Refusal) and not (
-                found.free_text and table is not None and part in table.filters):
+        if isinstance(found, Refusal) and not (table is not None and (
+                (found.free_text and part in table.filters)
+                or (found.item in names.masked and part in table.shown
+                    and _is_item(part, found.item)))):
             return found
     return None if table is None else table.refusal
+
+
+def _is_item(part: str, item: str) -> bool:
+    """Whether the value of ``part`` is ``item``'s name and nothing else (a column
+    ``driver_name``, not ``driver_name,driver_id_number``)."""
+    return item_key(unquote_plus(part.partition("=")[2])) == item_key(item)
 
 
 MEMO_PARAMETER_CHARS = 128  # a longer parameter is read every time
