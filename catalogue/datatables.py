@@ -70,17 +70,20 @@ def read(text: str) -> Table | None:
     data: dict[str, str] = {}
     names: dict[str, str] = {}
     searches: list[tuple[str, str]] = []
-    orders: list[tuple[str, str]] = []
+    orders: list[tuple[str, int]] = []
     used: set[str] = set()  # columns ordered or filtered by (their own or the global search)
     own: dict[str, list[str]] = {}  # a column's data and name parameters, raw
-    searchable: set[str] = set()
+    unsearchable: set[str] = set()  # ``searchable=false``: a global search leaves them
     everywhere = False  # a global search
     for part in _SPLIT.split(text):
         raw, _, value = part.partition("=")
         path = name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip())
+        value = unquote_plus(value)
+        if path[0] == "search" and path[1:] != ("regex",):
+            everywhere = everywhere or bool(value.strip())  # ``search[value]``, any spelling
+            continue
         if len(path) < 3 or not path[1].isdigit():
             continue
-        value = unquote_plus(value)
         if path[0] == "columns" and len(path) == 3 and path[2] in ("data", "name"):
             (data if path[2] == "data" else names)[path[1]] = value
             own.setdefault(path[1], []).append(part)
@@ -89,16 +92,14 @@ def read(text: str) -> Table | None:
             if value.strip():
                 used.add(path[1])
         elif path[0] == "columns" and path[2:] == ("searchable",):
-            if value.strip().lower() != "false":
-                searchable.add(path[1])
+            if value.strip().lower() == "false":
+                unsearchable.add(path[1])
         elif path[0] == "order" and path[2:] == ("column",):
-            orders.append((raw, value.strip()))
-            if value.strip().isdigit():
-                used.add(str(int(value.strip())))
-    if text and _GLOBAL.search(text):
-        everywhere = any(value.strip() for value in _global_searches(text))
+            index = _intval(value)
+            orders.append((raw, index))
+            used.add(str(index))
     if everywhere:
-        used |= searchable
+        used |= set(own) - unsearchable
     if not (data or names or searches or orders):
         return None
 
@@ -106,25 +107,21 @@ def read(text: str) -> Table | None:
         name = names.get(index, "")
         return _named(data.get(index)) and (not name.strip() or _named(name))
 
+    # (the value is not shown: it may be anything the caller typed)
     refusal = next((Refusal(raw[:MAX_SHOWN], Text(
-        "qr.dt_order", "it orders by the table's column {column}, which the request names "
-        "by no word (an upstream then orders by a column of its own list)", column=column))
-                    for raw, column in orders
-                    if column.isdigit() and not named(str(int(column)))), None)
+        "qr.dt_order", "it orders by a column of the table that the request names by no "
+        "word (an upstream then orders by a column of its own list)"))
+                    for raw, index in orders if index < 0 or not named(str(index))), None)
     return Table(frozenset(part for index, part in searches if named(index)), refusal,
                  frozenset(p for index, parts in own.items() if index not in used
                            for p in parts))
 
 
-_GLOBAL = re.compile(r"search", re.IGNORECASE)
+_LEADING_INT = re.compile(r"\s*([+-]?[0-9]+)")
 
 
-def _global_searches(text: str) -> list[str]:
-    """The values of ``search[value]`` (any spelling a path reads as it)."""
-    found = []
-    for part in _SPLIT.split(text):
-        raw, _, value = part.partition("=")
-        if name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip()) == (
-                "search", "value"):
-            found.append(unquote_plus(value))
-    return found
+def _intval(value: str) -> int:
+    """The column an ordering's value points at, as PHP's ``intval`` reads it (the
+    laxest: ``1.0`` is 1, ``abc`` is 0)."""
+    m = _LEADING_INT.match(value)
+    return int(m[1]) if m else 0

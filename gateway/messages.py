@@ -854,7 +854,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "qr.names": ("参数名指向信息项 {item!r}，该调用方不能以明文获得它：请求不得按它选取、筛选或排序", "it names item {item!r}, which this caller is not given in the clear: a request may not select, filter or sort by it"),
     "qr.deep": ("请求体嵌套超过 {n} 层，无法检查", "the body is nested deeper than {n} levels: it cannot be checked"),
     "qr.nodes": ("请求体的键和值超过 {n} 个，无法检查", "the body holds more than {n} keys and values: it cannot be checked"),
-    "qr.dt_order": ("按表格第 {column} 列排序，而请求没有用名称指明这一列（上游会按它自己的列顺序排序）", "it orders by the table's column {column}, which the request names by no word (an upstream then orders by a column of its own list)"),
+    "qr.dt_order": ("按表格的某一列排序，而请求没有用名称指明这一列（上游会按它自己的列顺序排序）", "it orders by a column of the table that the request names by no word (an upstream then orders by a column of its own list)"),
     "qr.body_method": ("在对该调用方会裁剪应答的路由上，{method} 请求不得携带请求体", "a {method} request carries no body on a route whose answer is cut for this caller"),
     # -- the envelope keys kept beside a governed answer's records (h-envelope; catalogue.envelope)
     "cat.envelope_list": ("envelope 必须是键名的列表", "envelope must be a list of key names"),

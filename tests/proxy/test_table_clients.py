@@ -67,6 +67,8 @@ def nested(query: str) -> dict[str, Any]:
 def positional(table: dict[str, Any], index: str) -> str:
     """ssp.class.php: the column ``columns[index][data]`` names, or (none, a number)
     the server's own column at that position."""
+    m = re.match(r"\s*([+-]?[0-9]+)", index)  # PHP's intval
+    index = str(int(m[1])) if m else "0"
     data = table.get("columns", {}).get(index, {}).get("data", "")
     return data if re.search(r"[a-z]", data) else OWN_COLUMNS[int(data or index)]
 
@@ -316,6 +318,15 @@ async def test_datatables_is_refused_where_it_names_or_points_at_a_withheld_item
     await refused(shop, "DT", datatables([None, "plate_number"]), "order%5B0%5D%5Bcolumn%5D")
     await refused(shop, "DT", datatables(["plate_number"], order=[(4, "asc")]),
                   "order%5B0%5D%5Bcolumn%5D")
+    # as PHP's intval reads the position: 5.0 is 5, "abc" and "-1" fall to column 0
+    for value in ("5.0", "abc", "-1", "+5"):
+        query = datatables([None, "plate_number"], order=[(1, "asc")]).replace(
+            "order%5B0%5D%5Bcolumn%5D=1", f"order%5B0%5D%5Bcolumn%5D={quote(value)}")
+        problem = await refused(shop, "DT", query, "order%5B0%5D%5Bcolumn%5D")
+        assert value not in problem["detail"].replace("JG-0100", "")  # no value shown
+    query = datatables([None, "plate_number"], order=[(1, "asc")]).replace(
+        "order%5B0%5D%5Bcolumn%5D=1", "order%5B0%5D%5Bcolumn%5D=1.0")
+    assert plates((await listed(shop, "DT", query))["data"])[0] == "桂A·G1024"
     # the global search box searches columns the catalogue cannot see (unless listed)
     await refused(shop, "DT", datatables(["plate_number", "brand"], search=SECRET),
                   "search%5Bvalue%5D")
