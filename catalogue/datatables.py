@@ -22,7 +22,14 @@ a cut item is refused. Two parameters point at a column by its position instead:
   number as for array rows), the servers fall back to a column list of their own
   (DataTables' ``ssp.class.php`` reads a missing ``data`` as its column 0; hand-written
   servers index their own array): an ordering by a column no name in the request
-  shows, refused (:attr:`Table.refusal`).
+  shows, refused (:attr:`Table.refusal`). The position is read as PHP's ``intval``
+  reads it (``5.0`` is 5; ``abc`` and ``-1`` fall to column 0).
+
+A column for an item the caller is given only masked (``driver_name``, shown ``李**``)
+may stand in the table: DataTables sends every column, and showing it queries nothing.
+Its ``columns[i][data]`` and ``columns[i][name]`` pass (:attr:`Table.shown`) when
+nothing orders or filters by it: no ordering points at it, its own filter is empty, and
+the search box (in any spelling) is empty or the column says ``searchable=false``.
 
 The global ``search[value]`` stays a free-text search (refused unless the route lists
 ``search`` for a caller with items withheld): whether an upstream's global search
