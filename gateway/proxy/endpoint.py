@@ -683,7 +683,7 @@ class Proxy:
             if isinstance(exc, RateLimited):
                 headers.append((b"retry-after", exc.retry_after.encode()))
             if isinstance(exc, GovgateError) and exc.localised:
-                lang = accept_lang(_header(scope, b"accept-language"),
+                lang = accept_lang(request_header(scope, b"accept-language"),
                                    self.services.settings.lang)
                 body["detail"] = render(exc.description, lang)
                 headers.append((b"content-language", LANGUAGE_TAGS[lang]))
@@ -724,7 +724,7 @@ class Proxy:
 LANGUAGE_TAGS = {"zh": b"zh-CN", "en": b"en"}
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def request_header(scope: Scope, name: bytes) -> str | None:
     """The first ``name`` field of the request (lower case), as Latin-1 text."""
     return next((v.decode("latin-1") for k, v in scope.get("headers", ())
                  if k.lower() == name), None)

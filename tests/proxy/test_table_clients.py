@@ -420,6 +420,16 @@ async def test_the_refusal_speaks_the_callers_language(shop: Shop) -> None:
     problem = await refused(shop, "DT", datatables(["plate_number"], search="x"),
                             "search%5Bvalue%5D", "zh")
     assert "全文检索" in problem["detail"]
+    # forward-auth answers the same refusal in the same language
+    for accept, start in ((None, "查询参数 "), ("en", "query parameter ")):
+        headers = {"Authorization": f"Bearer {shop.tokens['czt']}",
+                   "X-Original-URI": f"/s/vehicles{ROUTES['DT'][0]}?{query}",
+                   "X-Original-Method": "GET"}
+        if accept is not None:
+            headers["Accept-Language"] = accept
+        r = await shop.http.get(f"http://127.0.0.1:{shop.port}/auth/verify", headers=headers)
+        assert r.status_code == 403 and r.json()["type"].endswith("query_refused"), r.text
+        assert r.json()["detail"].startswith(start), r.text
     # the audit record keeps the English reason
     r = await get(shop, "DT", query)
     assert "its value names item 'driver_id_number'" in shop.record(r)["reason"]
