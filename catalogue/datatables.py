@@ -125,6 +125,29 @@ def read(text: str) -> Table | None:
 
 
 _LEADING_INT = re.compile(r"\s*([+-]?[0-9]+)")
+# DataTables' parameters by their path: the last words are the protocol's
+_COLUMN_KEYS = frozenset({("data",), ("name",), ("searchable",), ("orderable",),
+                          ("search", "value"), ("search", "regex")})
+_ORDER_KEYS = frozenset({("column",), ("dir",), ("name",)})
+_SEARCH_KEYS = frozenset({("search", "value"), ("search", "regex")})
+
+
+def protocol(name: str) -> bool:
+    """Whether the decoded parameter name ``name`` is one of DataTables' own
+    (``columns[i][name]``, ``order[j][dir]``, ``search[value]``), whose words say what
+    its value is rather than name a column."""
+    if not _MARK_NAMES.search(name):
+        return False
+    path = name_path(fold(name).split("\x00", 1)[0].strip())
+    if path in _SEARCH_KEYS:
+        return True
+    if len(path) < 3 or not path[1].isdigit():
+        return False
+    keys = _COLUMN_KEYS if path[0] == "columns" else _ORDER_KEYS if path[0] == "order" else ()
+    return path[2:] in keys
+
+
+_MARK_NAMES = re.compile(r"columns|order|search", re.IGNORECASE)
 
 
 def _intval(value: str) -> int:

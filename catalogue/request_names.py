@@ -147,7 +147,10 @@ def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool, listed: b
             or _persisted(folded, value)):
         return _graphql_refusal(raw or NO_NAME, graphql_ok)
     free = bool(names) and is_free_text(name)
-    for text_, is_value in ((name, False), (value, True)):
+    # DataTables' own names (``columns[0][name]``) are its protocol's words, not
+    # columns: a table of a resource with an item ``name`` is read by its values
+    texts = ((value, True),) if datatables.protocol(name) else ((name, False), (value, True))
+    for text_, is_value in texts:
         item = names.named(text_, key=folded if not is_value else None,
                            free=free and is_value)
         if item is not None:

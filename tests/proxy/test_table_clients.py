@@ -433,3 +433,23 @@ async def test_the_refusal_speaks_the_callers_language(shop: Shop) -> None:
     # the audit record keeps the English reason
     r = await get(shop, "DT", query)
     assert "its value names item 'driver_id_number'" in shop.record(r)["reason"]
+
+
+async def test_datatables_own_words_are_not_items(shop: Shop) -> None:
+    """A resource with an item called ``name`` (or ``column``) cut from czt: DataTables
+    sends ``columns[i][name]`` and ``order[j][name]`` with every request; those are the
+    protocol's words, not the item, and the table passes. The item as a column's data
+    is refused."""
+    catalogued(shop)
+    extra = [{"name": "name", "title": "使用人", "level": 2},
+             {"name": "column", "title": "栏位", "level": 1}]
+    apply_state(shop.services, {"catalogue": [
+        {**jg_0001(path=ROUTES["DT"][0], records="data"), "code": "JG-0100",
+         "items": [*jg_0001()["items"], *extra]}]})
+    answer = await listed(shop, "DT", datatables(["plate_number", "brand"],
+                                                 order=[(1, "desc")]))
+    assert plates(answer["data"]) == ["桂A·G1024", "桂A·G4096", "桂A·G2048"]
+    await refused(shop, "DT", datatables(["plate_number", "name"]), "columns%5B1%5D%5Bdata%5D")
+    await refused(shop, "DT", datatables(["plate_number"]) + "&name=x", "name")
+    await refused(shop, "DT", datatables(["plate_number"]) + "&params%5Bname%5D=x",
+                  "params%5Bname%5D")
