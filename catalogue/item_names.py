@@ -94,9 +94,12 @@ class NotGranted:
     where a request's text names one of them (module docstring)."""
 
     def __init__(self, items: Iterable[str], granted: Iterable[str], *,
-                 sealed: Iterable[str] = ()) -> None:
+                 sealed: Iterable[str] = (), masked: Iterable[str] = ()) -> None:
         clear = [n for n in dict.fromkeys(granted)]
         self.items = tuple(n for n in dict.fromkeys(items) if n not in clear)
+        # of those, the ones the caller is given masked: it may show them (a table's
+        # column, ``catalogue.datatables``), not query by them
+        self.masked = frozenset(masked) & frozenset(self.items)
         # granted, and read here as clear, but given only encrypted: an alias putting one
         # under a clear item's name would unseal it (``catalogue.request_names``)
         self.sealed = tuple(dict.fromkeys(sealed))

@@ -14,6 +14,8 @@ real list APIs put beside their records is pagination, under a handful of names:
                             next_page, prev_page, limit_value, offset_value
     Stripe, Slack, others   has_more, limit, offset, next, prev, skip, top
     若依 ``TableDataInfo``    total (and ``code``, the wrapper's outcome: STATUS_NAMES)
+    jQuery DataTables       draw (the request's counter, echoed), recordsTotal,
+                            recordsFiltered
 
 So without an ``envelope:`` list the envelope keeps a key only when its name is one of
 these (:data:`NAMES`, compared as item names are: ``totalCount`` is ``total_count``)
@@ -41,6 +43,7 @@ NAMES = frozenset(item_key(n) for n in (
     "prev", "previous", "next_page", "prev_page", "previous_page", "pre_page",
     "has_more", "has_next", "has_next_page", "has_prev", "has_previous",
     "has_previous_page", "is_first_page", "is_last_page", "first", "last", "empty",
+    "draw", "records_total", "records_filtered",
 ))
 # a wrapper's own outcome beside the records, as a number or a boolean: 若依's
 # ``AjaxResult``/``TableDataInfo`` ``{"code": 200, "msg": ..., "rows": [...], "total": n}``,

@@ -45,6 +45,7 @@ from urllib.parse import unquote_to_bytes
 from catalogue.graphql import MEDIA_TYPE as GRAPHQL
 from catalogue.item_names import NotGranted
 from catalogue.media import media_type
+from catalogue.param_path import Paths, name_path
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
 from catalogue.request_names import (
     Pairs,
@@ -96,11 +97,17 @@ def names_problems(value: Any) -> list[str]:
 def read_name(raw: str) -> str | None:
     """The parameter name ``raw`` (as sent, before ``=``) as the laxest upstream reads
     it, for comparison; None when it is still percent-encoded after one decoding."""
+    whole = _read_whole(raw)
+    return None if whole is None else whole.split("[", 1)[0].strip()
+
+
+def _read_whole(raw: str) -> str | None:
+    """:func:`read_name` with its ``[...]`` suffix (``catalogue.param_path``)."""
     text = unquote_to_bytes(raw.replace("+", " ")).decode("utf-8", "replace")
     if "%" in text:
         return None
     # a C upstream ends the name at a NUL
-    return fold(text.split("\x00", 1)[0]).strip().split("[", 1)[0].strip()
+    return fold(text.split("\x00", 1)[0]).strip()
 
 
 def takes_graphql(allowed: Sequence[str] | None) -> bool:
@@ -134,23 +141,23 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     if not body:
         return None
     if content_encoding is not None and content_encoding.strip().lower() not in IDENTITY:
-        return Refusal(BODY, f"a body in the {content_encoding[:MAX_SHOWN]!r} coding cannot "
-                             "be checked")
+        return Refusal(BODY, Text("qr.coding", "a body in the {coding!r} coding cannot be "
+                                  "checked", coding=content_encoding[:MAX_SHOWN]))
     media, charset = media_type(content_type)
     if charset is not None and charset not in CHARSETS:
-        return Refusal(BODY, f"a body in the {charset[:MAX_SHOWN]!r} charset cannot be "
-                             "checked")
+        return Refusal(BODY, Text("qr.charset", "a body in the {charset!r} charset cannot "
+                                  "be checked", charset=charset[:MAX_SHOWN]))
     is_json = media == "application/json" or (media.startswith("application/")
                                               and media.endswith("+json"))
     if media != FORM and not is_json and media != GRAPHQL:
-        return Refusal(BODY, f"a {media[:MAX_SHOWN] or 'untyped'} body cannot be checked "
-                             "(only a form or a JSON body)")
+        return Refusal(BODY, Text("qr.media", "a {media} body cannot be checked (only a "
+                                  "form or a JSON body)", media=media[:MAX_SHOWN] or "untyped"))
     try:
         # UTF-8 only (RFC 8259 8.1; a form's names are percent-encoded ASCII): another
         # reading of the bytes could find a name this one does not
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return Refusal(BODY, "the body is not UTF-8")
+        return Refusal(BODY, Text("qr.not_utf8", "the body is not UTF-8"))
     graphql = takes_graphql(allowed)
     if media == GRAPHQL:
         return text_refusal(text, names, graphql)
@@ -161,7 +168,7 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     try:
         doc = json.loads(text, object_pairs_hook=Pairs)
     except (ValueError, RecursionError):
-        return Refusal(BODY, "the body is not valid JSON")
+        return Refusal(BODY, Text("qr.not_json", "the body is not valid JSON"))
     if isinstance(doc, Pairs):  # an array or a scalar has no parameter names
         found = _first_refused(itertools.chain(parameter_names(query),
                                                (key for key, _ in doc)), allowed)
@@ -188,21 +195,27 @@ def parameter_names(query: str) -> Iterator[str]:
 
 def _first_refused(raws: Iterable[str], allowed: Sequence[str] | None) -> Refusal | None:
     permitted = None if allowed is None else {fold(n) for n in allowed}
-    seen: dict[str, str] = {}
+    seen = Paths()
     for raw in raws:
         shown = raw[:MAX_SHOWN]
-        name = read_name(raw)
-        if name is None:
-            return Refusal(shown, "its name holds a % once decoded (double or bad "
-                                  "percent-encoding)")
-        if name in seen:
-            return Refusal(shown, f"named twice ({seen[name]!r} and {shown!r}): upstreams "
-                                  "differ on which one they take")
-        seen[name] = shown
+        whole = _read_whole(raw)
+        if whole is None:
+            return Refusal(shown, Text("qr.percent", "its name holds a % once decoded "
+                                       "(double or bad percent-encoding)"))
+        name = whole.split("[", 1)[0].strip()
+        # by the whole path: ``columns[0][data]`` and ``columns[1][data]`` are two
+        # parameters, ``limit`` and ``limit[x]`` collide (``catalogue.param_path``)
+        first = seen.clash(name_path(whole), shown)
+        if first is not None:
+            return Refusal(shown, Text("qr.twice", "named twice ({first!r} and {shown!r}): "
+                                       "upstreams differ on which one they take",
+                                       first=first, shown=shown))
         if permitted is not None:
             if name not in permitted:
-                return Refusal(shown, "not among the route's query parameters")
+                return Refusal(shown, Text("qr.unlisted",
+                                           "not among the route's query parameters"))
         elif name.lstrip("$") in REFUSED_BY_DEFAULT:
-            return Refusal(shown, "a projection, renaming or wrapping parameter, refused "
-                                  "unless the route lists it in query")
+            return Refusal(shown, Text("qr.projection", "a projection, renaming or wrapping "
+                                       "parameter, refused unless the route lists it in "
+                                       "query"))
     return None

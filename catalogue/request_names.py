@@ -29,7 +29,10 @@ request shows: for a caller with items withheld it is refused unless the route's
 ``query:`` lists the parameter (``listed``: every parameter that reaches this reading
 passed that list). An empty one passes (nothing searched). A listed one's value is read
 as search terms (``NotGranted.named``'s ``free``: ``?q=lost id card`` does not name
-``id``; ``?q=id:3`` does).
+``id``; ``?q=id:3`` does). jQuery DataTables' filter of one column
+(``columns[i][search][value]``) is a filter by that column when the request names it by
+a word, and an ordering by a column's position must point at a named one
+(``catalogue.datatables``).
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ import re
 from typing import Any
 from urllib.parse import unquote_plus
 
+from catalogue import datatables
 from catalogue.free_text import is_free_text, step
 from catalogue.graphql import PERSISTED, is_graphql
 from catalogue.item_names import NotGranted, item_key
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
+from texts import Text
 
 MAX_DEPTH = 32  # Elasticsearch's bool queries nest about ten deep
 MAX_NODES = 100_000  # keys and values of one JSON body
@@ -56,25 +61,32 @@ class Pairs(list[tuple[str, Any]]):
 
 def _graphql_refusal(where: str, listed: bool) -> Refusal:
     if listed:
-        return Refusal(where[:MAX_SHOWN], "GraphQL goes only to a caller given every item "
-                       "of the route in the clear (a string escape names a field no check "
-                       "reads; an alias puts an item under another's name)", graphql=True)
-    return Refusal(where[:MAX_SHOWN], "GraphQL is refused on a route whose answer is cut "
-                   "for this caller (an alias can put any field under a granted item's "
-                   "name) unless the route lists query", graphql=True)
+        return Refusal(where[:MAX_SHOWN], Text(
+            "qr.graphql_clear", "GraphQL goes only to a caller given every item of the "
+            "route in the clear (a string escape names a field no check reads; an alias "
+            "puts an item under another's name)"), graphql=True)
+    return Refusal(where[:MAX_SHOWN], Text(
+        "qr.graphql", "GraphQL is refused on a route whose answer is cut for this caller "
+        "(an alias can put any field under a granted item's name) unless the route lists "
+        "query"), graphql=True)
 
 
 def _free_text_refusal(where: str) -> Refusal:
-    return Refusal(where[:MAX_SHOWN], "a free-text search may read items this caller is not "
-                   "given in the clear (whether records come back tells their values): "
-                   "refused unless the route lists it in query", free_text=True)
+    return Refusal(where[:MAX_SHOWN], Text(
+        "qr.free_text", "a free-text search may read items this caller is not given in "
+        "the clear (whether records come back tells their values): refused unless the "
+        "route lists it in query"), free_text=True)
 
 
 def _named(where: str, item: str, *, value: bool) -> Refusal:
-    what = "its value names" if value else "it names"
-    return Refusal(where[:MAX_SHOWN], f"{what} item {item!r}, which this caller is not "
-                   "given in the clear: a request may not select, filter or sort by it",
+    if value:
+        why = Text("qr.value_names", "its value names item {item!r}, which this caller is "
+                   "not given in the clear: a request may not select, filter or sort by it",
                    item=item)
+    else:
+        why = Text("qr.names", "it names item {item!r}, which this caller is not given in "
+                   "the clear: a request may not select, filter or sort by it", item=item)
+    return Refusal(where[:MAX_SHOWN], why, item=item)
 
 
 def parameters(text: str) -> list[str]:
@@ -92,6 +104,8 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool, *, listed: boo
     (:data:`MEMO_PARAMETER_CHARS`): most of a query (``per_page=20``,
     ``sort=-plate_number``) comes again and again."""
     memo = names.memo
+    # jQuery DataTables' column filters and orderings point at its columns by position
+    table = datatables.read(text) if names else None
     for part in parameters(text):
         key = (part, graphql_ok, listed)
         found = memo.get(key, _UNSEEN)
@@ -101,9 +115,18 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool, *, listed: boo
                 if len(memo) >= MEMO_PARAMETERS:
                     memo.clear()
                 memo[key] = found
-        if isinstance(found, Refusal):
+        if isinstance(found, Refusal) and not (table is not None and (
+                (found.free_text and part in table.filters)
+                or (found.item in names.masked and part in table.shown
+                    and _is_item(part, found.item)))):
             return found
-    return None
+    return None if table is None else table.refusal
+
+
+def _is_item(part: str, item: str) -> bool:
+    """Whether the value of ``part`` is ``item``'s name and nothing else (a column
+    ``driver_name``, not ``driver_name,driver_id_number``)."""
+    return item_key(unquote_plus(part.partition("=")[2])) == item_key(item)
 
 
 MEMO_PARAMETER_CHARS = 128  # a longer parameter is read every time
@@ -124,7 +147,10 @@ def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool, listed: b
             or _persisted(folded, value)):
         return _graphql_refusal(raw or NO_NAME, graphql_ok)
     free = bool(names) and is_free_text(name)
-    for text_, is_value in ((name, False), (value, True)):
+    # DataTables' own names (``columns[0][name]``) are its protocol's words, not
+    # columns: a table of a resource with an item ``name`` is read by its values
+    texts = ((value, True),) if datatables.protocol(name) else ((name, False), (value, True))
+    for text_, is_value in texts:
         item = names.named(text_, key=folded if not is_value else None,
                            free=free and is_value)
         if item is not None:
@@ -164,8 +190,8 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool 
     while stack:
         node, where, depth, free = stack.pop()
         if depth > MAX_DEPTH:
-            return Refusal(BODY, f"the body is nested deeper than {MAX_DEPTH} levels: it "
-                                 "cannot be checked")
+            return Refusal(BODY, Text("qr.deep", "the body is nested deeper than {n} "
+                                      "levels: it cannot be checked", n=MAX_DEPTH))
         if isinstance(node, Pairs):
             seen += len(node)
             below = []
@@ -194,6 +220,6 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool 
                 node, bool):
             return _free_text_refusal(where or BODY)
         if seen > MAX_NODES:
-            return Refusal(BODY, f"the body holds more than {MAX_NODES} keys and values: "
-                                 "it cannot be checked")
+            return Refusal(BODY, Text("qr.nodes", "the body holds more than {n} keys and "
+                                      "values: it cannot be checked", n=MAX_NODES))
     return None

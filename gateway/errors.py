@@ -44,6 +44,9 @@ class GovgateError(Exception):
     code = "error"
     status = 500
     title = "Internal error"
+    # the proxy answers its detail in the caller's language (Accept-Language; the
+    # ``lang`` setting by default) when it is a ``texts.Text``
+    localised = False
 
     def __init__(self, description: str = "", **extra: Any) -> None:
         super().__init__(description or self.title)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from gateway.messages import LIBRARY, MESSAGES
 from texts import Text, message_of
 
-__all__ = ["cli_lang", "display_width", "ljust", "message_of", "render", "t"]
+__all__ = ["accept_lang", "cli_lang", "display_width", "ljust", "message_of", "render", "t"]
 
 
 def cli_lang(environ: Mapping[str, str] | None = None) -> str:
@@ -63,6 +63,28 @@ def _param(value: object, lang: str) -> object:
     if isinstance(value, tuple):  # a list of problems
         return "；".join(render(v, lang) if isinstance(v, str) else str(v) for v in value)
     return value
+
+
+def accept_lang(header: str | None, default: str) -> str:
+    """zh or en, whichever of the two an ``Accept-Language`` header ranks higher (the
+    first of equals); ``default`` when it names neither (``*``, another language, no
+    header)."""
+    best, rank = default, 0.0
+    for entry in (header or "").split(",")[:32]:
+        tag, _, params = entry.partition(";")
+        lang = tag.strip().lower()[:2]
+        if lang not in ("zh", "en"):
+            continue
+        q = 1.0
+        name, _, value = params.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                continue
+        if q > rank and q <= 1:
+            best, rank = lang, q
+    return best
 
 
 def display_width(text: str) -> int:

@@ -88,6 +88,7 @@ from gateway.proxy.through import SIDES as THROUGH
 from gateway.tables import clients
 from keys import KeyService
 from policies import Decision
+from texts import Text
 
 _KEY = "catalogue"
 PSEUDONYM_PURPOSE = "catalogue_pseudonym"
@@ -101,6 +102,7 @@ class AmbiguousPath(BadPath):
 class QueryRefused(BadPath):
     code = "query_refused"
     title = "Query parameter not allowed on this governed route"
+    localised = True  # a consumer's developer reads it: its detail in their language
 
 
 # upstream fields about the raw representation (its length, type, coding, range,
@@ -200,8 +202,9 @@ def _check_query(req: ProxyRequest) -> None:
     if why is None and req.method in NO_BODY_METHODS and _has_body(req.headers):
         # Rack, Express's body parsers and others read a form body's parameters on any
         # method, beside the query string's: a projection there would never be checked
-        why = Refusal(BODY, f"a {req.method} request carries no body on a route "
-                                "whose answer is cut for this caller")
+        why = Refusal(BODY, Text("qr.body_method", "a {method} request carries no body on "
+                                 "a route whose answer is cut for this caller",
+                                 method=req.method))
     if why is not None:
         _refuse(req, resource, why)
 
@@ -244,7 +247,8 @@ def _refuse(req: ProxyRequest, resource: Resource, why: Refusal) -> NoReturn:
                         f"{why.reason}")
     listed = resource.route.query
     raise QueryRefused(
-        f"query parameter {why.parameter!r} is not allowed on {resource.code}: {why.reason}",
+        Text("qr.refused", "query parameter {parameter!r} is not allowed on {code}: "
+             "{reason}", parameter=why.parameter, code=resource.code, reason=why.reason),
         parameter=why.parameter,
         allowed=None if listed is None else list(listed))
 

@@ -83,7 +83,9 @@ def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...], *, keyed: bo
     clear = {i.name for i in items if i.name in allowed and i.mask is None
              and (keyed or not i.encrypt)}
     names = NotGranted((i.name for i in items), clear,
-                       sealed=(i.name for i in items if i.encrypt and i.name in clear))
+                       sealed=(i.name for i in items if i.encrypt and i.name in clear),
+                       masked=(i.name for i in items
+                               if i.name in allowed and i.mask is not None))
     if len(_readers) >= MAX_READERS:
         _readers.clear()
     _readers[key] = (items, names)

@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
+from gateway.i18n import accept_lang, render
 from gateway.idp.scopes import InsufficientScope
 from gateway.metrics import Metrics
 from gateway.proxy.acting import ActingFor, acting_cache
@@ -681,6 +682,11 @@ class Proxy:
                 headers.append((b"www-authenticate", exc.www_authenticate.encode()))
             if isinstance(exc, RateLimited):
                 headers.append((b"retry-after", exc.retry_after.encode()))
+            if isinstance(exc, GovgateError) and exc.localised:
+                lang = accept_lang(request_header(scope, b"accept-language"),
+                                   self.services.settings.lang)
+                body["detail"] = render(exc.description, lang)
+                headers.append((b"content-language", LANGUAGE_TAGS[lang]))
             if status >= 500 and not isinstance(exc, GovgateError):
                 audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]
             elif audit.reason is None:
@@ -713,6 +719,15 @@ class Proxy:
             await send({"type": "http.response.body", "body": payload})
         except Exception:  # noqa: S110 - the response had already started; nothing to tell
             pass
+
+
+LANGUAGE_TAGS = {"zh": b"zh-CN", "en": b"en"}
+
+
+def request_header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` field of the request (lower case), as Latin-1 text."""
+    return next((v.decode("latin-1") for k, v in scope.get("headers", ())
+                 if k.lower() == name), None)
 
 
 def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -52,10 +52,11 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthorized, problem_body
+from gateway.i18n import accept_lang, render
 from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.assertion import PER_CALLER
-from gateway.proxy.endpoint import Proxy, new_request_id
+from gateway.proxy.endpoint import LANGUAGE_TAGS, Proxy, new_request_id, request_header
 from gateway.proxy.headers import strip_gateway_cookies
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
@@ -268,6 +269,11 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
     if refusal is None:
         return status, headers, b""
     _, problem = problem_body(refusal)
+    if refusal.localised:  # as the proxy answers it (``Proxy._fail``)
+        lang = accept_lang(request_header(scope, b"accept-language"),
+                           proxy.services.settings.lang)
+        problem["detail"] = render(refusal.description, lang)
+        headers.append((b"content-language", LANGUAGE_TAGS[lang]))
     problem.update(status=status, request_id=audit.request_id)
     headers.append((b"content-type", b"application/problem+json"))
     return status, headers, json.dumps(problem, ensure_ascii=False).encode("utf-8")
