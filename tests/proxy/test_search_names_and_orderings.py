@@ -198,3 +198,21 @@ async def test_spring_datas_several_orderings(shop: Shop) -> None:
         content=b"sort=plate_number")
     assert r.status_code == 200, r.text
     assert plates(r.json()["content"]) == ["桂A·G1024", "桂A·G4096", "桂A·G2048"]
+
+
+async def test_forward_auth_reads_several_orderings_and_search_names_alike(shop: Shop) -> None:
+    """``/auth/verify`` answers what the proxy does: a shaped route's query passes its
+    check (then the caller is sent to the proxy: ``shaping_required``) or is refused
+    (failed on the base: ``query_refused`` for the several orderings, ``shaping_required``
+    for ``fuzzy=``)."""
+    catalogued(shop)
+    for query, kind in [("sort=brand,desc&sort=plate_number,asc", "shaping_required"),
+                        ("sort=brand&sort=driver_id_number,desc", "query_refused"),
+                        (f"fuzzy={SECRET}", "query_refused"),
+                        (f"query.match._all={SECRET}", "query_refused"),
+                        ("sort=brand&sort[x]=plate_number", "query_refused")]:
+        r = await shop.http.get(f"http://127.0.0.1:{shop.port}/auth/verify", headers={
+            "Authorization": f"Bearer {shop.tokens['czt']}", "X-Original-Method": "GET",
+            "X-Original-URI": f"/s/vehicles{SPRING}?{query}"})
+        assert (r.status_code, r.json()["type"]) == (403, f"urn:govgate:error:{kind}"), (
+            query, r.text)
