@@ -19,6 +19,14 @@ something else makes it structured: ``filter[brand]``, Ransack's ``q[brand_cont]
 Elasticsearch's ``query.term.brand`` (read for items' names as any other). WordPress's
 ``s`` counts only as a whole name (Ransack's ``q[s]`` is a sort); OData's ``$filter`` is
 an expression naming its columns, not a search (its ``$search`` is one).
+
+The names Chinese systems' search boxes send count too: ``qs``, ``where``,
+``criteria`` and Elasticsearch's ``match`` (``multi_match``) as search words;
+``searchName``, ``queryParam`` run together (``search[name]`` is a filter by ``name``);
+and, as a whole name (a query parameter's, a JSON body's top-level key), a kind of
+search alone: ``fuzzy``, ``like``, ``likeValue``, ``content``. Elasticsearch's ``_all``
+and ``*`` name every field: a value under one is searched text
+(``query.bool.must.match._all``).
 """
 
 from __future__ import annotations
@@ -32,25 +40,35 @@ from catalogue.item_names import item_key, words
 # a search: Baidu's ``wd``, jQuery UI autocomplete's ``term``, Chinese systems' 关键字
 SEARCH = frozenset({
     "q", "query", "search", "keyword", "keywords", "kw", "kwd", "wd", "word", "words",
-    "term", "terms", "fulltext", "filter", "filters", "关键字", "关键词", "搜索", "检索",
-    "查询", "模糊查询"})
+    "term", "terms", "fulltext", "filter", "filters", "qs", "where", "criteria", "match",
+    "关键字", "关键词", "搜索", "检索", "查询", "模糊查询"})
 # words that say which kind of search, or where its text stands
 MODIFIERS = frozenset({
     "key", "keys", "text", "texts", "value", "values", "str", "string", "input",
     "content", "all", "any", "global", "quick", "full", "fuzzy", "simple", "like",
-    "match", "multi", "phrase", "plain", "web", "general"})
+    "multi", "phrase", "plain", "web", "general"})
 TOP_ONLY = frozenset({"s"})  # WordPress's ``?s=``
+# run together after a search word only: ``search[name]`` filters by ``name``
+TRAILING = frozenset({"name", "names", "param", "params", "condition", "conditions"})
+# a kind of search, as a whole name by itself (``?fuzzy=``, ``likeValue=``)
+KINDS = frozenset({"fuzzy", "like", "content"})
 _PARTS = re.compile(r"[\[\].]+")
 # the run-together spellings words() cannot split (``searchtext``, ``fulltextsearch``)
-_JOINED = frozenset({*SEARCH, *(a + b for a in SEARCH for b in MODIFIERS | SEARCH),
+_JOINED = frozenset({*SEARCH, *(a + b for a in SEARCH for b in MODIFIERS | SEARCH | TRAILING),
                      *(b + a for a in SEARCH for b in MODIFIERS)})
+_WHOLE = frozenset({*KINDS, *(a + b for a in KINDS for b in MODIFIERS),
+                    *(b + a for a in KINDS for b in MODIFIERS)})
+_TOP = TOP_ONLY | _WHOLE  # what a whole name alone may be besides a search word
+# Elasticsearch's every field (``{"match": {"_all": ...}}``, ``"fields": ["*"]``)
+_EVERY_FIELD = frozenset({"_all", "*"})
 
 
 @functools.lru_cache(maxsize=4096)
 def _kind(part: str) -> int:
-    """2: a search word (with modifiers); 1: only modifiers or digits; 0: other."""
+    """2: a search word (with modifiers), or every field; 1: only modifiers or digits;
+    0: other."""
     key = item_key(part)
-    if key in _JOINED:
+    if key in _JOINED or part.strip() in _EVERY_FIELD:
         return 2
     ws = words(part)
     if not ws:
@@ -70,10 +88,16 @@ def step(free: bool, key: str) -> bool:
     return kind == 2 or (free and kind == 1)
 
 
+def first(key: str) -> bool:
+    """:func:`step` for a JSON body's top-level key, where a kind of search alone is one
+    (module docstring)."""
+    return step(False, key) or item_key(key) in _WHOLE
+
+
 def is_free_text(name: str) -> bool:
     """Whether the parameter ``name`` (decoded, ``[...]`` kept) is a free-text search."""
     parts = [p for p in _PARTS.split(name) if p]
-    if len(parts) == 1 and item_key(parts[0]) in TOP_ONLY:
+    if len(parts) == 1 and item_key(parts[0]) in _TOP:
         return True
     if name.strip().lower() == "$filter":
         return False  # OData's: an expression naming its columns (read for items' names)
@@ -85,7 +109,7 @@ def is_free_text(name: str) -> bool:
 
 def free_text_path(keys: Iterable[str]) -> bool:
     """:func:`is_free_text` of a JSON value's keys from the top."""
-    free = False
+    free = None
     for key in keys:
-        free = step(free, key)
-    return free
+        free = first(key) if free is None else step(free, key)
+    return bool(free)

@@ -43,9 +43,13 @@ class Paths:
         self._whole: dict[tuple[str, ...], str] = {}
         self._within: dict[tuple[str, ...], str] = {}  # proper prefixes of those
 
-    def clash(self, path: tuple[str, ...], shown: str) -> str | None:
+    def clash(self, path: tuple[str, ...], shown: str, *, repeatable: bool = False
+              ) -> str | None:
         """The name (as shown) of a path seen before that ``path`` collides with, or
-        None, then remembering ``path`` as ``shown``."""
+        None, then remembering ``path`` as ``shown``. ``repeatable``: ``path`` may
+        repeat itself (not a path below it: ``sort=a&sort[x]=b`` still collides)."""
+        if repeatable and path in self._whole and path not in self._within:
+            return None
         found = self._whole.get(path) or self._within.get(path)
         if found is None:
             found = next((self._whole[path[:k]] for k in range(1, len(path))

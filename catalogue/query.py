@@ -12,7 +12,9 @@ shaped:
     query unset     any parameter but the well-known projection, renaming and
                     wrapping ones (:data:`REFUSED_BY_DEFAULT`)
     either way      a parameter named twice (in one spelling or two) is ambiguous:
-                    upstreams differ on which one they take
+                    upstreams differ on which one they take; but for Spring Data's
+                    ``sort`` (:data:`REPEATABLE`), which it reads all of
+                    (``sort=plate_number,desc&sort=brand,asc``), each value checked
 
 A parameter's name is compared as the laxest upstream reads it (:func:`read_name`):
 split at ``&`` and ``;``, ``+`` a space, percent-decoded (``%73elect`` is
@@ -65,6 +67,12 @@ MAX_NAMES = 50
 REFUSED_BY_DEFAULT = frozenset({"select", "apply", "expand", "compute", "fields",
                                 "callback", "jsonp"})
 NOTHING = NotGranted((), ())
+# names a query string may repeat: the framework takes every value (Spring Data's
+# ``Pageable``: one ordering each), each is read for items' names
+# (``catalogue.request_names``), so whichever an upstream takes is one the gateway checked.
+# Not a JSON key (a JSON reader keeps one of two), nor a path below the name
+# (``sort[x]``), nor DataTables' ``columns[0][data]``, which the gateway reads by position
+REPEATABLE = frozenset({("sort",)})
 
 
 def names_problems(value: Any) -> list[str]:
@@ -170,8 +178,8 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
     except (ValueError, RecursionError):
         return Refusal(BODY, Text("qr.not_json", "the body is not valid JSON"))
     if isinstance(doc, Pairs):  # an array or a scalar has no parameter names
-        found = _first_refused(itertools.chain(parameter_names(query),
-                                               (key for key, _ in doc)), allowed)
+        found = _first_refused(parameter_names(query), allowed,
+                               keys=[key for key, _ in doc])
         if found is not None:
             return found
     # a free-text member passes where the route lists the top-level key it stands under
@@ -193,10 +201,20 @@ def parameter_names(query: str) -> Iterator[str]:
             yield raw
 
 
-def _first_refused(raws: Iterable[str], allowed: Sequence[str] | None) -> Refusal | None:
+_KEYS = "(keys)"  # where a JSON body's keys start, by identity
+
+
+def _first_refused(raws: Iterable[str], allowed: Sequence[str] | None,
+                   keys: Sequence[str] = ()) -> Refusal | None:
+    """The first of the parameter names ``raws`` (then a JSON body's top-level ``keys``,
+    which repeat nothing) that is refused, or None."""
     permitted = None if allowed is None else {fold(n) for n in allowed}
     seen = Paths()
-    for raw in raws:
+    repeats = True  # until the keys
+    for raw in itertools.chain(raws, (_KEYS,), keys):
+        if raw is _KEYS:
+            repeats = False
+            continue
         shown = raw[:MAX_SHOWN]
         whole = _read_whole(raw)
         if whole is None:
@@ -205,7 +223,8 @@ def _first_refused(raws: Iterable[str], allowed: Sequence[str] | None) -> Refusa
         name = whole.split("[", 1)[0].strip()
         # by the whole path: ``columns[0][data]`` and ``columns[1][data]`` are two
         # parameters, ``limit`` and ``limit[x]`` collide (``catalogue.param_path``)
-        first = seen.clash(name_path(whole), shown)
+        path = name_path(whole)
+        first = seen.clash(path, shown, repeatable=repeats and path in REPEATABLE)
         if first is not None:
             return Refusal(shown, Text("qr.twice", "named twice ({first!r} and {shown!r}): "
                                        "upstreams differ on which one they take",

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from catalogue import datatables
-from catalogue.free_text import is_free_text, step
+from catalogue.free_text import first, is_free_text, step
 from catalogue.graphql import PERSISTED, is_graphql
 from catalogue.item_names import NotGranted, item_key
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
@@ -204,7 +204,8 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool 
                 if not graphql and (folded == PERSISTED or (
                         folded == "query" and isinstance(value, str) and is_graphql(value))):
                     return _graphql_refusal(at, graphql_ok)
-                below.append((value, at, depth + 1, bool(names) and step(free, key)))
+                below.append((value, at, depth + 1, bool(names) and (
+                    step(free, key) if where else first(key))))
             stack.extend(reversed(below))  # in the document's order
         elif isinstance(node, list):
             seen += len(node)

@@ -27,7 +27,9 @@ SEALED = NotGranted(ITEMS, ITEMS, sealed=["driver_phone"])  # given only encrypt
     "searchValue", "searchKey", "searchkeyword", "fulltext", "fullText", "globalFilter",
     "quickFilter", "fuzzyQuery", "queryString", "q1", "search[value]", "filter[q]",
     "filter[search]", "filter.keyword", "columns[0][search][value]", "ｑ", "关键字",
-    "关键词"])
+    "关键词", "qs", "where", "criteria", "queryParam", "searchName", "search_name",
+    "queryParams", "searchCondition", "fuzzy", "likeValue", "content", "match", "_all",
+    "query.bool.must.match._all", "query[bool][must][multi_match]", "query.match.*"])
 def test_free_text_names(name: str) -> None:
     assert is_free_text(name), name
 
@@ -36,7 +38,9 @@ def test_free_text_names(name: str) -> None:
     "page", "per_page", "sort", "order", "key", "value", "text", "id", "brand",
     "filter[brand]", "q[brand_cont]", "q[s]", "search[regex]", "searchType",
     "search_field", "filterType", "queryId", "termId", "password", "passwords", "ss",
-    "plate_number", "keyId", "filter[plate_number][eq]", "$filter"])
+    "plate_number", "keyId", "filter[plate_number][eq]", "$filter", "all", "search[name]",
+    "where[brand]", "queryParams[beginTime]", "match[brand]", "query.match.brand",
+    "params[beginTime]", "condition", "post[content]"])
 def test_other_names(name: str) -> None:
     assert not is_free_text(name), name
 
@@ -48,6 +52,9 @@ def test_json_paths() -> None:
     assert not free_text_path(["query", "term", "brand"])
     assert not free_text_path(["query", "bool", "must", "term", "brand"])
     assert not free_text_path(["filter", "brand"]) and not free_text_path(["s"])
+    assert free_text_path(["query", "bool", "must", "match", "_all"])
+    assert free_text_path(["fuzzy"]) and free_text_path(["likeValue"])
+    assert not free_text_path(["a", "fuzzy"]) and not free_text_path(["a", "content"])
 
 
 @pytest.mark.parametrize(("text", "item"), [

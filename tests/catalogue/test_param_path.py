@@ -30,6 +30,8 @@ def test_a_name_is_read_as_its_path(name: str, path: tuple[str, ...]) -> None:
     "params%5BbeginTime%5D=2026-01-01&params%5BendTime%5D=2026-12-31",
     "orders[0].column=a&orders[0].asc=true&orders[1].column=b",
     "search%5Bvalue%5D=&search%5Bregex%5D=false",
+    # Spring Data reads every sort (catalogue.query.REPEATABLE)
+    "sort=plate_number,desc&sort=brand,asc", "sort=a&SORT=b&%73ort=c",
 ])
 def test_different_paths_are_different_parameters(query: str) -> None:
     assert refusal(query, None) is None
@@ -42,6 +44,8 @@ def test_different_paths_are_different_parameters(query: str) -> None:
     ("orders[0].column=a&orders[0][column]=b", "orders[0][column]"),
     ("columns[0][data]=a&columns[00][data]=b", "columns[00][data]"),
     ("x[]=1&x[]=2", "x[]"),
+    ("sort=a&sort[x]=b", "sort[x]"), ("sort[x]=b&sort=a", "sort"),
+    ("sort[0]=a&sort[0]=b", "sort[0]"), ("order=a&order=b", "order"),
 ])
 def test_the_same_path_or_one_holding_another_is_named_twice(query: str, second: str
                                                              ) -> None:
