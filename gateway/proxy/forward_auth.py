@@ -98,6 +98,7 @@ def peer_networks(entries: tuple[str, ...]) -> tuple[_Network, ...]:
     return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
 
+@functools.lru_cache(maxsize=256)  # the front proxy's few addresses, on every request
 def peer_allowed(peer: str | None, entries: tuple[str, ...]) -> bool:
     """Whether the connection's peer address is one ``entries`` names. Anything that is
     not an IP address (a Unix socket, a test client's name) is not: fail closed."""

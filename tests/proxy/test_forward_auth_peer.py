@@ -16,7 +16,14 @@ import pytest
 from gateway.app import create_app
 from gateway.services import Services
 from tests.in_process import AsgiUpstreams, Resp, call
-from tests.proxy.conftest import IN_PROCESS_ECHO, Echo, World, echo_app, world_systems
+from tests.proxy.conftest import (
+    IN_PROCESS_ECHO,
+    WORLD_PROXY,
+    Echo,
+    World,
+    echo_app,
+    world_systems,
+)
 from tests.proxy.test_forward_auth import verify_headers
 from tests.tokens import access_token, own_client
 from tests.wiring import gateway_for
@@ -119,3 +126,17 @@ async def test_the_peer_decides_not_x_forwarded_for(
     assert r.status == 200 and r.headers["x-govgate-user"] == "zhang.san"
     # set, it names exactly the peers: loopback is no longer among them
     _refused(await _ask(app, token, "127.0.0.1"))
+
+
+async def test_a_real_server_hands_the_peer_over(world: World) -> None:
+    """Over a real socket from 127.0.0.1: answered by default; refused by a gateway
+    whose ``forward_auth_from`` names only another address (the server's peer is what
+    decides, the same request otherwise)."""
+    headers = [("Cookie", COOKIE), *verify_headers("/s/echo/api/x")]
+    r = await world.request("GET", "/auth/verify", token=world.token(), headers=headers)
+    assert r.status == 200 and r.headers["x-govgate-cookie"] == COOKIE
+    async with world.rebuilt(proxy_config=dataclasses.replace(
+            WORLD_PROXY, forward_auth_from=("192.0.2.1",))):
+        r = await world.request("GET", "/auth/verify", token=world.token(), headers=headers)
+        _refused(r)
+        assert world.audit.records[-1].extra["peer"] == "127.0.0.1"
