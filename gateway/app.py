@@ -32,7 +32,7 @@ from gateway.memory import return_large_blocks
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
 from gateway.proxy.endpoint import ProxyEndpoint
-from gateway.proxy.forward_auth import verify_asgi
+from gateway.proxy.forward_auth import PEER_KEY, verify_asgi
 from gateway.referrals import security_mail
 from gateway.request_id import new_request_id
 from gateway.root import Gateway, Seams, build_gateway, gateway_of
@@ -271,8 +271,16 @@ class GatewayApp(Starlette):
 
         if not trusted:
             return dispatch
-        return cast(ASGIApp, ProxyHeadersMiddleware(
+        behind = cast(ASGIApp, ProxyHeadersMiddleware(
             dispatch, trusted_hosts=trusted))  # type: ignore[arg-type]
+
+        async def keep_peer(scope: Scope, receive: Receive, send: Send) -> None:
+            # forward-auth decides by the connection's peer, which the middleware is
+            # about to replace with X-Forwarded-For's address (a client could name any)
+            scope[PEER_KEY] = scope.get("client")
+            await behind(scope, receive, send)
+
+        return keep_peer
 
 
 class LiteralRouter(Router):

@@ -152,6 +152,10 @@ class Settings:
     # load balancers in front of the gateway (addresses or CIDR networks): from these
     # peers only, X-Forwarded-For / X-Forwarded-Proto name the real client
     trusted_proxies: tuple[str, ...] = ()
+    # the peers that may call /auth/verify (addresses or CIDR networks): its answer
+    # (identity headers, the assertion, the request's cookies) is for the front proxy
+    # only. Empty: loopback and the trusted_proxies; set: exactly these
+    forward_auth_from: tuple[str, ...] = ()
     # data stewards (docs/catalogue.md, "Time limits and referrals"): the working days an
     # application may wait, and where the referral of an overdue one to the department
     # head is announced: a webhook (POST, JSON, signed) and e-mail to the head
@@ -372,6 +376,14 @@ def _validate(values: dict[str, Any]) -> None:
             raise SettingsError(Text(
                 "settings.trusted_proxies",
                 "setting 'trusted_proxies': {entry!r} is not an IP address or network",
+                entry=entry)) from None
+    for entry in values.get("forward_auth_from", ()):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(Text(
+                "settings.forward_auth_from",
+                "setting 'forward_auth_from': {entry!r} is not an IP address or network",
                 entry=entry)) from None
     _validate_mail(values)
     _validate_directory(values)

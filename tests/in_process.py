@@ -86,8 +86,10 @@ async def _run(app: ASGIApp, scope: dict[str, Any],
 
 
 async def call(app: ASGIApp, method: str, target: str, headers: list[tuple[str, str]],
-               body: bytes | None = None, *, host: str = "127.0.0.1:8080") -> Resp:
-    """``method target`` to ``app`` as a server would hand it over from 127.0.0.1."""
+               body: bytes | None = None, *, host: str = "127.0.0.1:8080",
+               client: tuple[str, int] = ("127.0.0.1", 50000)) -> Resp:
+    """``method target`` to ``app`` as a server would hand it over from ``client`` (the
+    connection's peer; 127.0.0.1 unless given)."""
     hdrs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     if not any(k == b"host" for k, _ in hdrs):
         hdrs.insert(0, (b"host", host.encode()))
@@ -95,7 +97,7 @@ async def call(app: ASGIApp, method: str, target: str, headers: list[tuple[str, 
         hdrs.append((b"content-length", str(len(body)).encode()))
     port = int(host.rpartition(":")[2] or 80)
     status, out_headers, out = await _run(
-        app, _scope(method, target.encode("latin-1"), hdrs, client=("127.0.0.1", 50000),
+        app, _scope(method, target.encode("latin-1"), hdrs, client=client,
                     server=("127.0.0.1", port)), body)
     seen: dict[str, str] = {}
     for k, v in out_headers:

@@ -163,6 +163,9 @@ class ShapingRefused(ProxyError):
 # configuration and the objects the seams see
 
 
+LOOPBACK = ("127.0.0.0/8", "::1")
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
     max_body_bytes: int = 10 * 1024 * 1024
@@ -180,6 +183,8 @@ class ProxyConfig:
     # the longest wait for the next piece of a request body: a client sending it
     # slowly would otherwise hold one of the upstream's connection slots for ever
     body_timeout: float = 30.0
+    # the peers /auth/verify answers (gateway.proxy.forward_auth): addresses or networks
+    forward_auth_from: tuple[str, ...] = LOOPBACK
 
     @classmethod
     def from_settings(cls, s: Settings) -> ProxyConfig:
@@ -195,6 +200,9 @@ class ProxyConfig:
             extra_strip_headers=tuple(s.proxy_strip_headers),
             max_connections=s.upstream_max_connections,
             body_timeout=s.body_timeout_seconds,
+            # unset: the gateway's own host and the load balancers named as trusted
+            forward_auth_from=(tuple(s.forward_auth_from)
+                               or LOOPBACK + tuple(s.trusted_proxies)),
         )
 
 

@@ -38,6 +38,14 @@ bytes, as the upstream behind nginx receives them); bytes that are not UTF-8, a
 raw query, a method that is not an ASCII token, a system code or forwarded host
 outside ASCII are refused (``bad_path``, answered 403, audited), never guessed at.
 
+The answer is for the front proxy only: a peer not named by ``forward_auth_from``
+(loopback and ``trusted_proxies`` when unset) is refused 403 ``forward_auth_peer``
+before anything is read, audited, with no identity header, no assertion and no
+cookie. Else anyone holding a user's token could call it directly and read the
+user's roles and department, or have the request's cookies (HttpOnly ones of other
+applications on the host) reflected back. The PEER decides (``govgate.peer`` in the
+scope, kept by ``gateway.app`` before ``X-Forwarded-For`` rewrites the client).
+
 The front proxy must itself drop client-supplied identity headers and set
 the ones above: see docs/nginx-forward-auth.conf. It should pass the host the
 client addressed as ``X-Forwarded-Host`` (for the cross-site rule).
@@ -45,6 +53,8 @@ client addressed as ``X-Forwarded-Host`` (for the cross-site rule).
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import re
 import time
@@ -61,11 +71,46 @@ from gateway.proxy.headers import strip_gateway_cookies
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
+from texts import Text
 
 
 class ShapingRequired(Forbidden):
     code = "shaping_required"
     title = "Call this resource through the gateway's proxy"
+
+
+class PeerRefused(Forbidden):
+    code = "forward_auth_peer"
+    title = "Only the front proxy may ask forward-auth"
+    localised = True
+
+
+# the scope key ``gateway.app`` keeps the connection's peer under before uvicorn's
+# ProxyHeadersMiddleware replaces ``client`` with X-Forwarded-For's address
+PEER_KEY = "govgate.peer"
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=16)
+def peer_networks(entries: tuple[str, ...]) -> tuple[_Network, ...]:
+    """The networks of ``forward_auth_from`` (validated by the settings)."""
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+@functools.lru_cache(maxsize=256)  # the front proxy's few addresses, on every request
+def peer_allowed(peer: str | None, entries: tuple[str, ...]) -> bool:
+    """Whether the connection's peer address is one ``entries`` names. Anything that is
+    not an IP address (a Unix socket, a test client's name) is not: fail closed."""
+    if not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer.partition("%")[0])  # no IPv6 zone
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's ::ffff:10.0.0.5
+    return any(address in network for network in peer_networks(entries))
 
 
 
@@ -167,6 +212,16 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
     headers = [request_id, _NO_STORE]
     refusal: GovgateError | None = None
     try:
+        peer = scope.get(PEER_KEY, client)
+        peer_host = peer[0] if peer else None
+        if not peer_allowed(peer_host, proxy.config.forward_auth_from):
+            # nothing of the request is read: no credential checked, no identity, no
+            # cookie, no rate limit spent for the user the token names
+            audit.extra["peer"] = peer_host
+            audit.reason = f"peer {peer_host} is not in forward_auth_from"
+            raise PeerRefused(Text(
+                "forward_auth.peer", "/auth/verify answers the front proxy only; this "
+                "peer is not in forward_auth_from"))
         sent, front = scan(scope["headers"])
         uri = _one(front, _URI) or ""
         # the bytes as the front proxy passed them (nginx: the client's, raw): header

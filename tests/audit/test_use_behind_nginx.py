@@ -42,7 +42,9 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
         delivered("zhao.min", "czt", "vehicles", "JG-0001", ("plate_number",)),
         delivered("zhao.min", "czt", "vehicles", "JG-0001", ("plate_number",)),
     ])
-    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
+    # from loopback, as nginx on the gateway's host: forward-auth answers no other peer
+    with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080",
+                    client=("127.0.0.1", 50000)) as client:
         # the offices system sits behind nginx: only auth_request reaches the gateway
         for _ in range(LET_THROUGH):
             r = client.get("/auth/verify", headers={

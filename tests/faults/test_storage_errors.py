@@ -47,7 +47,9 @@ def world(settings: Settings, upstream: Upstream) -> Iterator[World]:
     services = open_services(settings)
     apply_state(services, state(upstream.url, user_count=1))
     built = parts(services)
-    with TestClient(create_app(built), base_url="http://127.0.0.1:8080") as http:
+    # from loopback, as nginx on the gateway's host: forward-auth answers no other peer
+    with TestClient(create_app(built), base_url="http://127.0.0.1:8080",
+                    client=("127.0.0.1", 50000)) as http:
         r = http.post("/oauth2/token", auth=LOADER, data={"grant_type": "client_credentials",
                                                           "scope": "proxy"})
         yield World(services, built, http, r.json()["access_token"])

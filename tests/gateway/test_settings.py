@@ -94,11 +94,18 @@ def test_proxy_settings_from_toml_and_environment(tmp_path: Path) -> None:
                        "GOVGATE_TRUSTED_PROXIES": "127.0.0.1, ::1",
                        "GOVGATE_PROXY_BURST": "7"})
     assert s.trusted_proxies == ("127.0.0.1", "::1") and s.proxy_burst == 7.0
+    (tmp_path / "govgate.toml").write_text('forward_auth_from = ["10.1.2.3", "fd00::/64"]\n')
+    assert load_settings({"GOVGATE_HOME": str(tmp_path)}).forward_auth_from == (
+        "10.1.2.3", "fd00::/64")
+    assert load_settings({"GOVGATE_HOME": str(tmp_path), "GOVGATE_FORWARD_AUTH_FROM":
+                          "192.0.2.8"}).forward_auth_from == ("192.0.2.8",)
 
 
 @pytest.mark.parametrize(("key", "value", "needle"), [
     ("GOVGATE_TRUSTED_PROXIES", "10.0.0.0/8, *", "'trusted_proxies'"),
     ("GOVGATE_TRUSTED_PROXIES", "proxy.example", "'trusted_proxies'"),
+    ("GOVGATE_FORWARD_AUTH_FROM", "10.0.0.0/33", "'forward_auth_from'"),
+    ("GOVGATE_FORWARD_AUTH_FROM", "nginx.local", "'forward_auth_from'"),
     ("GOVGATE_PROXY_RATE", "0", "'proxy_rate'"),
     ("GOVGATE_MAX_HEADERS", "0", "'max_headers'"),
     ("GOVGATE_MAX_HEADER_BYTES", "-1", "'max_header_bytes'"),
