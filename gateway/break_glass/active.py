@@ -47,7 +47,7 @@ class Active:
 
 
 class ActiveBreakGlass:
-    def __init__(self, engine: sa.Engine, clock: Clock, ttl: float = 0.5) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock, ttl: float = 1.0) -> None:
         self.engine = engine
         self.clock = clock
         self.ttl = ttl
