@@ -279,6 +279,11 @@ def setup_govgate(home: Path, upstream: int) -> str:
                      "upstream": f"http://127.0.0.1:{upstream}"},
                     {"code": "bench-pc", "name": "bench per caller", "department": "jgswj",
                      "upstream": f"http://127.0.0.1:{upstream}", "assertion": "per_caller"}],
+        # the token's client, registered to the user's department (a user's token naming
+        # a client nobody registered is refused: gateway.proxy.through)
+        "clients": [{"client_id": "finance-system", "name": "财务核算系统", "department": "czt",
+                     "grant_types": ["client_credentials"], "scope": "proxy",
+                     "secret": secrets.token_urlsafe(24)}],
         "users": [{"username": "li.si", "name": "李四", "department": "czt",
                    "roles": ["staff", "data_steward"]}],
         "policies": [{"subject": "role:data_steward", "department": "czt",
