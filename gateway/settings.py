@@ -369,22 +369,15 @@ def _validate(values: dict[str, Any]) -> None:
         if values.get(name) and not Path(str(values[name])).is_file():
             raise SettingsError(Text("settings.no_file", "setting {name!r}: no such file {path!r}",
                                      name=name, path=values[name]))
-    for entry in values.get("trusted_proxies", ()):
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise SettingsError(Text(
-                "settings.trusted_proxies",
-                "setting 'trusted_proxies': {entry!r} is not an IP address or network",
-                entry=entry)) from None
-    for entry in values.get("forward_auth_from", ()):
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise SettingsError(Text(
-                "settings.forward_auth_from",
-                "setting 'forward_auth_from': {entry!r} is not an IP address or network",
-                entry=entry)) from None
+    for name in ("trusted_proxies", "forward_auth_from"):
+        for entry in values.get(name, ()):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(Text(
+                    "settings.network",
+                    "setting {name!r}: {entry!r} is not an IP address or network",
+                    name=name, entry=entry)) from None
     _validate_mail(values)
     _validate_directory(values)
     _validate_syslog(values)
