@@ -53,7 +53,7 @@ async def test_the_session_cookie_does_not_reach_the_system_behind_nginx(
 async def test_verify_names_the_cookies_the_system_may_have(world: World) -> None:
     """``/auth/verify`` itself: ``X-Govgate-Cookie`` is the request's cookies without
     the gateway's, for the front proxy to pass on (all Cookie fields, as HTTP/2 splits
-    them); none when nothing is left."""
+    them); empty when nothing is left."""
     session = session_cookie(world)
     r = await world.request("GET", "/auth/verify", headers=[
         ("Cookie", f"a=1; {session}"), ("Cookie", "__Host-gg_csrf=x; b=2"),
@@ -61,7 +61,9 @@ async def test_verify_names_the_cookies_the_system_may_have(world: World) -> Non
     assert r.status == 200 and r.headers["x-govgate-cookie"] == "a=1; b=2"
     r = await world.request("GET", "/auth/verify", headers=[
         ("Cookie", session), *verify_headers("/s/echo/api/x")])
-    assert r.status == 200 and "x-govgate-cookie" not in r.headers
+    # there but empty: a front proxy copying it never meets it missing (Caddy 2.6
+    # copied the placeholder's own text into the system's Cookie)
+    assert r.status == 200 and r.headers["x-govgate-cookie"] == ""
     # refused: nothing but the refusal
     r = await world.request("GET", "/auth/verify", headers=[
         ("Cookie", "a=1"), *verify_headers("/s/echo/api/x")])
