@@ -78,3 +78,30 @@ async def test_a_large_cookie_still_passes(world: World, nginx: int) -> None:
     r = await raw_request(nginx, "GET", "/api/items",
                           [("Cookie", f"{big}; {session_cookie(world)}")])
     assert r.status == 200 and _cookies(world.echo.seen[-1]) == [big]
+
+
+async def test_the_answer_carries_cookie_itself_when_asked_for_traefik(world: World) -> None:
+    """Traefik's ``authResponseHeaders`` deletes each listed field from the request and
+    sets the answer's (pkg/middlewares/auth/forward.go): it cannot rename
+    ``X-Govgate-Cookie``. Asked as ``/auth/verify?cookie=1``, the 200 carries the kept
+    cookies as ``Cookie`` itself; absent when nothing is left, so Traefik sends none."""
+    session = session_cookie(world)
+    r = await world.request("GET", "/auth/verify?cookie=1", headers=[
+        ("Cookie", f"a=1; {session}; gg_csrf=x"), ("Cookie", "b=2"),
+        *verify_headers("/s/echo/api/x")])
+    assert r.status == 200 and r.headers["cookie"] == "a=1; b=2"
+    assert r.headers["x-govgate-cookie"] == "a=1; b=2"
+    # only the gateway's cookies: no Cookie field (Traefik then deletes the request's)
+    r = await world.request("GET", "/auth/verify?cookie=1", headers=[
+        ("Cookie", f"{session}; gg_csrf=x"), *verify_headers("/s/echo/api/x")])
+    assert r.status == 200 and "cookie" not in r.headers
+    # not asked: no Cookie field (nginx and Caddy read X-Govgate-Cookie)
+    r = await world.request("GET", "/auth/verify?cookie=0", headers=[
+        ("Cookie", f"a=1; {session}"), *verify_headers("/s/echo/api/x")])
+    assert r.status == 200 and "cookie" not in r.headers
+    # refused: Traefik hands the answer's fields to the client; no cookie among them
+    for headers in ([("Cookie", "a=1")], [("Cookie", "a=1"), ("Authorization", "Bearer x")]):
+        r = await world.request("GET", "/auth/verify?cookie=1",
+                                headers=[*headers, *verify_headers("/s/echo/api/x")])
+        assert r.status == 401 and "cookie" not in r.headers
+        assert "x-govgate-cookie" not in r.headers
