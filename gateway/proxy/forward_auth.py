@@ -29,11 +29,12 @@ none is left;
 everything else that is not allowed, ambiguous paths and rate limits included
 (nginx turns any other status into a 500), with an RFC 9457 problem body naming
 the real refusal for callers that read it, and ``X-Refusal-Code`` naming it for a
-front proxy that reads no body (nginx's ``error_page`` hands it to ``/portal/refused``). Forward-auth cannot change the
-response body: where the catalogue says the response must be cut, masked or
-encrypted for this caller, the answer is 403 ``shaping_required`` (call the
-resource through ``/s/{system}/``). Every answer is audited first; if the
-audit append fails the answer is 503, which nginx turns into 500: fail closed.
+front proxy that reads no body (nginx's ``error_page`` hands it to
+``/portal/refused``). Forward-auth cannot change the response body: where the
+catalogue says the response must be cut, masked or encrypted for this caller, the
+answer is 403 ``shaping_required`` (call the resource through ``/s/{system}/``).
+Every answer is audited first; if the audit append fails the answer is 503, which
+nginx turns into 500: fail closed.
 
 Header values arrive as bytes (nginx passes ``$request_uri`` and ``$host`` as the
 client sent them, UTF-8 or not); each byte is kept as it came. A raw UTF-8 path is
