@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import sqlalchemy as sa
 
 from gateway.compliance.model import Check, State, names, verdict
 from gateway.org import ADMIN_ROLES
+from gateway.proxy.endpoint import ProxyConfig
 from gateway.tables import user_roles, users
 from policies.tables import policy_lines
 from texts import Text
@@ -83,6 +86,36 @@ def least_privilege(state: State) -> tuple[str, list[str]]:
     ])
 
 
+# a forward-auth peer network wider than these holds hosts that are no front proxy
+# (ours: one subnet of front proxies at most)
+FORWARD_AUTH_MIN_PREFIX = {4: 24, 6: 64}
+
+
+def forward_auth_peers(state: State) -> tuple[str, list[str]]:
+    """Who may ask ``/auth/verify``: its answer carries the user's roles, department,
+    the signed assertion and the request's cookies, for the front proxy alone."""
+    s = state.settings
+    peers = ProxyConfig.from_settings(s).forward_auth_from  # as the server reads them
+    wide = []
+    for entry in peers:
+        net = ipaddress.ip_network(entry, strict=False)
+        if not net.is_loopback and net.prefixlen < FORWARD_AUTH_MIN_PREFIX[net.version]:
+            wide.append(entry)
+    problems = [Text(
+        "compliance.forward_auth_too_wide",
+        "/auth/verify answers {entries}{unset}: any host there may read a user's roles, "
+        "department, signed assertion and cookies with the user's token (name the front "
+        "proxies in forward_auth_from, at most a /24 or a /64)",
+        entries=", ".join(wide),
+        unset="" if s.forward_auth_from else Text(
+            "compliance.forward_auth_unset",
+            " (forward_auth_from unset: loopback and trusted_proxies)"))] if wide else []
+    return verdict(problems, [Text(
+        "compliance.forward_auth_peers",
+        "/auth/verify answers {peers} only; any other peer is refused 403 "
+        "forward_auth_peer, audited, before a credential is read", peers=", ".join(peers))])
+
+
 CHECKS = (
     Check("ac.least_privilege", Text(
         "compliance.title.least_privilege",
@@ -91,4 +124,8 @@ CHECKS = (
         "compliance.title.separation_of_duties",
         "Separation of the three administrators, 三员分立 (GB/T 22239-2019 8.1.4.2 d, "
         "8.1.5)"), separation_of_duties),
+    Check("ac.forward_auth_peers", Text(
+        "compliance.title.forward_auth_peers",
+        "Who may ask forward-auth, boundary access control (GB/T 22239-2019 8.1.3.2 a)"),
+        forward_auth_peers),
 )

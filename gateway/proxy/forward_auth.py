@@ -19,16 +19,22 @@ The answer: 200 with ``X-Govgate-Assertion`` (audience = the system),
 ``X-Request-ID`` for the front proxy to pass on, and ``X-Govgate-Cookie``: the
 request's cookies without the gateway's own (the portal session that may have signed
 this request in, the CSRF token, ...), for the front proxy to send as the ``Cookie``
-the system receives, as ``/s/{system}/`` does (``strip_gateway_cookies``); absent when
-nothing is left;
+the system receives, as ``/s/{system}/`` does (``strip_gateway_cookies``); empty when
+nothing is left (never missing: Caddy's ``copy_headers`` fills a missing field with
+its placeholder's text, or the client's value). Asked as ``/auth/verify?cookie=1``
+(Traefik, whose ``authResponseHeaders`` replaces a request field but cannot rename
+one), the 200 also carries the kept cookies as its own ``Cookie`` field, absent when
+none is left;
 401 (with ``WWW-Authenticate``) when there is no valid credential; 403 for
 everything else that is not allowed, ambiguous paths and rate limits included
 (nginx turns any other status into a 500), with an RFC 9457 problem body naming
-the real refusal for callers that read it. Forward-auth cannot change the
-response body: where the catalogue says the response must be cut, masked or
-encrypted for this caller, the answer is 403 ``shaping_required`` (call the
-resource through ``/s/{system}/``). Every answer is audited first; if the
-audit append fails the answer is 503, which nginx turns into 500: fail closed.
+the real refusal for callers that read it, and ``X-Refusal-Code`` naming it for a
+front proxy that reads no body (nginx's ``error_page`` hands it to
+``/portal/refused``). Forward-auth cannot change the response body: where the
+catalogue says the response must be cut, masked or encrypted for this caller, the
+answer is 403 ``shaping_required`` (call the resource through ``/s/{system}/``).
+Every answer is audited first; if the audit append fails the answer is 503, which
+nginx turns into 500: fail closed.
 
 Header values arrive as bytes (nginx passes ``$request_uri`` and ``$host`` as the
 client sent them, UTF-8 or not); each byte is kept as it came. A raw UTF-8 path is
@@ -170,6 +176,12 @@ def _upstream_cookies(raw: list[tuple[bytes, bytes]]) -> bytes:
     return strip_gateway_cookies("; ".join(fields)).encode("latin-1")
 
 
+def _cookie_field(scope: Scope) -> bool:
+    """Whether the front proxy asked (``/auth/verify?cookie=1``, in the address its
+    operator configured) for the kept cookies as the answer's own ``Cookie`` field."""
+    return b"cookie=1" in (scope.get("query_string") or b"").split(b"&")
+
+
 def _one(front: list[object], which: int) -> str | None:
     """The one value the front proxy gave for ``which``, or None.
 
@@ -287,8 +299,15 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
             (b"x-govgate-roles", ",".join(sorted(principal.roles)).encode("latin-1")),
             (b"x-govgate-client", (principal.client_id or "").encode("latin-1")),
         ]
-        if kept := _upstream_cookies(scope["headers"]):
-            headers.append((b"x-govgate-cookie", kept))
+        # always there on a 200, empty when nothing is left: a front proxy copying it
+        # (Caddy's ``copy_headers``) then never meets it missing, which Caddy 2.6-2.9
+        # fill with the placeholder's own text and 2.10+ leave the client's value for
+        kept = _upstream_cookies(scope["headers"])
+        headers.append((b"x-govgate-cookie", kept))
+        if kept and _cookie_field(scope):
+            # Traefik: ``authResponseHeaders: [Cookie]`` deletes the request's Cookie
+            # and sets the answer's; absent (nothing left), the system gets none
+            headers.append((b"cookie", kept))
         delegate = getattr(principal, "delegate", None)
         if delegate:  # a delegation (委托): the colleague acting for the user
             headers.append((b"x-govgate-acting-user", delegate.encode("latin-1")))
@@ -324,6 +343,9 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
     if refusal is None:
         return status, headers, b""
     _, problem = problem_body(refusal)
+    # the refusal's code for a front proxy that cannot read the body: nginx's
+    # ``auth_request_set`` hands it to the page the browser gets (``/portal/refused``)
+    headers.append((b"x-refusal-code", refusal.code.encode("ascii")))
     if refusal.localised:  # as the proxy answers it (``Proxy._fail``)
         lang = accept_lang(request_header(scope, b"accept-language"),
                            proxy.services.settings.lang)

@@ -38,7 +38,8 @@ from tests.wiring import parts
 
 IDS = [
     "ia.unique_identity", "ia.password_complexity", "ia.login_failure", "ia.session_timeout",
-    "ia.admin_two_factor", "ac.least_privilege", "ac.separation_of_duties", "au.coverage",
+    "ia.admin_two_factor", "ac.least_privilege", "ac.separation_of_duties",
+    "ac.forward_auth_peers", "au.coverage",
     "au.record_content", "au.protection", "au.retention", "au.central_collection",
     "tc.transport_tls", "tc.upstream_tls", "st.encryption_at_rest", "crypto.gm_profile",
 ]
@@ -112,12 +113,12 @@ def test_text_in_chinese_and_in_english(demo: Demo, monkeypatch: pytest.MonkeyPa
     assert "[通过] ia.unique_identity  身份标识唯一性（GB/T 22239-2019 8.1.4.1 a）" in zh.output
     assert "[不适用] tc.transport_tls  传输保密性和完整性：客户端" in zh.output
     assert "    - 审计哈希链：SM3" in zh.output
-    assert zh.output.rstrip().endswith("14 项通过，0 项不通过，2 项不适用")
+    assert zh.output.rstrip().endswith("15 项通过，0 项不通过，2 项不适用")
     en = run(demo, monkeypatch)
     assert "[pass] ia.unique_identity  Unique user identification (GB/T 22239-2019 8.1.4.1 a)" \
         in en.output
     assert "[n/a] tc.transport_tls" in en.output and "身份标识" not in en.output
-    assert en.output.rstrip().endswith("14 passed, 0 failed, 2 not applicable")
+    assert en.output.rstrip().endswith("15 passed, 0 failed, 2 not applicable")
 
 
 # -- one weakening per item ----------------------------------------------------------------
@@ -247,7 +248,10 @@ FLIPS: dict[str, Flip] = {
     "ac.least_privilege": admin_with_business_role,
     "ac.separation_of_duties": two_admin_roles,
     "au.coverage": plain_identity_headers,
-    "au.record_content": setting(GOVGATE_TRUSTED_PROXIES="0.0.0.0/0"),
+    # forward-auth's peers named: else they are the trusted_proxies, as wide
+    "au.record_content": setting(GOVGATE_TRUSTED_PROXIES="0.0.0.0/0",
+                                 GOVGATE_FORWARD_AUTH_FROM="127.0.0.1"),
+    "ac.forward_auth_peers": setting(GOVGATE_FORWARD_AUTH_FROM="10.1.0.0/16"),
     "au.protection": tampered_record,
     "au.central_collection": setting(GOVGATE_AUDIT_SHIP_FILE=""),
     "tc.transport_tls": setting(GOVGATE_HOST="0.0.0.0"),
@@ -264,6 +268,7 @@ FAILS_WITH = {
     "ia.admin_two_factor": "sets up an authenticator with the password alone: secadmin",
     "ac.least_privilege": "admins who also hold business roles: secadmin (staff)",
     "ac.separation_of_duties": "sysadmin holds secadmin + sysadmin",
+    "ac.forward_auth_peers": "/auth/verify answers 10.1.0.0/16: any host there may read",
     "au.coverage": "are not recorded: vehicles",
     "au.record_content": "trusted_proxies 0.0.0.0/0: peers in so wide a network",
     "au.protection": "the audit log does not verify: record chain=",
@@ -299,7 +304,7 @@ def test_a_failure_in_text_and_a_retention_below_the_law(
     assert result.exit_code == 1
     assert "[不通过] au.central_collection  审计数据集中收集" in result.output
     assert "    - 未配置审计输送（audit_ship_file）" in result.output
-    assert "15 项" not in result.output and "13 项通过，1 项不通过，2 项不适用" in result.output
+    assert "16 项" not in result.output and "14 项通过，1 项不通过，2 项不适用" in result.output
 
     refused = run(demo, monkeypatch, GOVGATE_AUDIT_RETENTION_DAYS="90")
     assert refused.exit_code == 1
@@ -440,3 +445,22 @@ def test_under_gm_a_key_that_does_not_sign_with_sm2_fails_the_profile(
         ring.rotate("assertion", alg="SM2SM3")
         ring.promote_now("assertion")
     assert statuses(run(demo, monkeypatch, "--format", "json"))["crypto.gm_profile"] == "pass"
+
+
+def test_forward_auth_open_to_a_wide_network_fails(
+        demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/auth/verify`` tells its caller the user's roles, department, assertion and
+    cookies: a load balancer's /16 in ``trusted_proxies`` (wide enough for
+    ``au.record_content``) is who may ask while ``forward_auth_from`` is unset."""
+    result = run(demo, monkeypatch, "--format", "json", GOVGATE_TRUSTED_PROXIES="10.0.0.0/16")
+    assert result.exit_code == 1 and statuses(result)["ac.forward_auth_peers"] == FAIL
+    assert statuses(result)["au.record_content"] == PASS
+    zh = run(demo, monkeypatch, lang="zh_CN.UTF-8", GOVGATE_TRUSTED_PROXIES="10.0.0.0/16")
+    assert "[不通过] ac.forward_auth_peers  前置认证的调用方限制" in zh.output
+    assert "（未设置 forward_auth_from：本机回环地址和 trusted_proxies）" in zh.output
+    for entries, status in [("0.0.0.0/0", FAIL), ("2001:db8::/48", FAIL),
+                            ("10.1.0.0/24", PASS), ("10.1.0.7,2001:db8::/64", PASS)]:
+        got, evidence = _item(demo, "ac.forward_auth_peers", settings=dataclasses.replace(
+            demo.settings, forward_auth_from=tuple(entries.split(","))))
+        assert got == status, (entries, evidence)
+    assert "answers 10.1.0.7, 2001:db8::/64 only" in evidence

@@ -53,7 +53,7 @@ async def test_the_session_cookie_does_not_reach_the_system_behind_nginx(
 async def test_verify_names_the_cookies_the_system_may_have(world: World) -> None:
     """``/auth/verify`` itself: ``X-Govgate-Cookie`` is the request's cookies without
     the gateway's, for the front proxy to pass on (all Cookie fields, as HTTP/2 splits
-    them); none when nothing is left."""
+    them); empty when nothing is left."""
     session = session_cookie(world)
     r = await world.request("GET", "/auth/verify", headers=[
         ("Cookie", f"a=1; {session}"), ("Cookie", "__Host-gg_csrf=x; b=2"),
@@ -61,7 +61,9 @@ async def test_verify_names_the_cookies_the_system_may_have(world: World) -> Non
     assert r.status == 200 and r.headers["x-govgate-cookie"] == "a=1; b=2"
     r = await world.request("GET", "/auth/verify", headers=[
         ("Cookie", session), *verify_headers("/s/echo/api/x")])
-    assert r.status == 200 and "x-govgate-cookie" not in r.headers
+    # there but empty: a front proxy copying it never meets it missing (Caddy 2.6
+    # copied the placeholder's own text into the system's Cookie)
+    assert r.status == 200 and r.headers["x-govgate-cookie"] == ""
     # refused: nothing but the refusal
     r = await world.request("GET", "/auth/verify", headers=[
         ("Cookie", "a=1"), *verify_headers("/s/echo/api/x")])
@@ -76,3 +78,30 @@ async def test_a_large_cookie_still_passes(world: World, nginx: int) -> None:
     r = await raw_request(nginx, "GET", "/api/items",
                           [("Cookie", f"{big}; {session_cookie(world)}")])
     assert r.status == 200 and _cookies(world.echo.seen[-1]) == [big]
+
+
+async def test_the_answer_carries_cookie_itself_when_asked_for_traefik(world: World) -> None:
+    """Traefik's ``authResponseHeaders`` deletes each listed field from the request and
+    sets the answer's (pkg/middlewares/auth/forward.go): it cannot rename
+    ``X-Govgate-Cookie``. Asked as ``/auth/verify?cookie=1``, the 200 carries the kept
+    cookies as ``Cookie`` itself; absent when nothing is left, so Traefik sends none."""
+    session = session_cookie(world)
+    r = await world.request("GET", "/auth/verify?cookie=1", headers=[
+        ("Cookie", f"a=1; {session}; gg_csrf=x"), ("Cookie", "b=2"),
+        *verify_headers("/s/echo/api/x")])
+    assert r.status == 200 and r.headers["cookie"] == "a=1; b=2"
+    assert r.headers["x-govgate-cookie"] == "a=1; b=2"
+    # only the gateway's cookies: no Cookie field (Traefik then deletes the request's)
+    r = await world.request("GET", "/auth/verify?cookie=1", headers=[
+        ("Cookie", f"{session}; gg_csrf=x"), *verify_headers("/s/echo/api/x")])
+    assert r.status == 200 and "cookie" not in r.headers
+    # not asked: no Cookie field (nginx and Caddy read X-Govgate-Cookie)
+    r = await world.request("GET", "/auth/verify?cookie=0", headers=[
+        ("Cookie", f"a=1; {session}"), *verify_headers("/s/echo/api/x")])
+    assert r.status == 200 and "cookie" not in r.headers
+    # refused: Traefik hands the answer's fields to the client; no cookie among them
+    for headers in ([("Cookie", "a=1")], [("Cookie", "a=1"), ("Authorization", "Bearer x")]):
+        r = await world.request("GET", "/auth/verify?cookie=1",
+                                headers=[*headers, *verify_headers("/s/echo/api/x")])
+        assert r.status == 401 and "cookie" not in r.headers
+        assert "x-govgate-cookie" not in r.headers

@@ -20,6 +20,7 @@ from gateway.web.portal.audit_i18n import AUDIT_MESSAGES
 from gateway.web.portal.break_glass_i18n import BREAK_GLASS_MESSAGES
 from gateway.web.portal.catalogue_i18n import CATALOGUE_MESSAGES
 from gateway.web.portal.delegation_i18n import DELEGATION_MESSAGES
+from gateway.web.portal.front_refused_i18n import FRONT_REFUSED_MESSAGES
 from gateway.web.portal.names_i18n import NAMES_MESSAGES, code_name, scope_names, subject_name
 from gateway.web.portal.passkey_i18n import PASSKEY_MESSAGES
 from gateway.web.portal.reason_i18n import REASON_MESSAGES, reading
@@ -119,7 +120,8 @@ TABLE: dict[str, tuple[str, str]] = {**MESSAGES, **CATALOGUE_MESSAGES, **STEWARD
                                      **ACCOUNT_MESSAGES, **AUDIT_MESSAGES, **STATS_MESSAGES,
                                      **ADMIN_MESSAGES, **SAML_MESSAGES,
                                      **BREAK_GLASS_MESSAGES, **DELEGATION_MESSAGES,
-                                     **PASSKEY_MESSAGES, **REASON_MESSAGES, **NAMES_MESSAGES}
+                                     **PASSKEY_MESSAGES, **REASON_MESSAGES, **NAMES_MESSAGES,
+                                     **FRONT_REFUSED_MESSAGES}
 
 
 def pick_lang(query_lang: str | None, cookie_lang: str | None, default: str = "zh") -> str:

@@ -58,6 +58,7 @@ from gateway.web.portal.break_glass_pages import routes as break_glass_routes
 from gateway.web.portal.catalogue_pages import routes as catalogue_routes
 from gateway.web.portal.delegation_pages import routes as delegation_routes
 from gateway.web.portal.favicon import favicon
+from gateway.web.portal.front_refused import front_refused
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.launcher import launcher_systems
 from gateway.web.portal.pages import (
@@ -859,6 +860,8 @@ def _portal_routes(pages: list[BaseRoute]) -> list[BaseRoute]:
         Route("/portal", home),
         Route("/favicon.ico", favicon),
         Route("/portal/login", login_page, methods=["GET"]),
+        # what a front proxy shows a browser forward-auth refused (nginx error_page)
+        Route("/portal/refused", front_refused, methods=["GET"]),
         Route("/portal/login", login_submit, methods=["POST"]),
         Route("/portal/login/change", change_page, methods=["GET"]),
         Route("/portal/login/change", change_submit, methods=["POST"]),

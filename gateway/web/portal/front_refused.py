@@ -1,0 +1,112 @@
+"""``GET /portal/refused``: the page a front proxy shows a browser that forward-auth
+refused (nginx's ``error_page 401 403``, docs/nginx-forward-auth.conf), instead of
+the proxy's bare "403 Forbidden".
+
+nginx passes the browser's own header fields (its cookies, ``Accept-Language``) and
+sets these from the refusal:
+
+    X-Govgate-Status   401 or 403 (any other value is read as 403)
+    X-Refusal-Code     forward-auth's refusal code (its answer's ``X-Refusal-Code``)
+    X-Original-URI     the address the browser asked for (``$request_uri``)
+    X-Forwarded-Host   the host it asked (``$host``)
+    X-Request-ID       forward-auth's request id, the id of its audit record
+
+Anyone may ask for the page directly, so it shows only what the caller has already:
+who the caller's own portal session is, one fixed sentence per refusal code (never
+the audit record's reason, a resource or a policy line), and the id. 401 links to the
+portal's sign-in at the issuer, coming back to the address only when the address is
+on the gateway's own host (``safe_next``: a local path, never another site); on
+another host the address is shown as text, not as a link. A program (not a browser
+navigating) gets the refusal as problem JSON, 401 with ``WWW-Authenticate``.
+
+The language: ``?lang=``, the portal's language cookie, then ``Accept-Language``
+(unlike the portal's pages: this one answers on the system's host, where the
+portal's cookie is seldom set), then the ``lang`` setting (Chinese).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.i18n import accept_lang
+from gateway.root import gateway_of
+from gateway.web.portal.error_page import wants_page
+from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
+from gateway.web.portal.pages import SECURITY_HEADERS, TEMPLATES, safe_next, session_principal
+
+# the refusal codes the page explains; any other is "access was refused"
+EXPLAINED = frozenset({"access_denied", "shaping_required", "rate_limited", "bad_path",
+                       "not_delegated", "insufficient_scope"})
+_CODE = re.compile(r"[a-z_]{1,40}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_BEARER = 'Bearer realm="govgate"'
+
+
+def _lang(request: Request) -> str:
+    default = gateway_of(request).services.settings.lang
+    # the switch's ``?lang=`` lands on the address the browser asked for
+    original = urlsplit(request.headers.get("x-original-uri", "")).query
+    asked = (request.query_params.get("lang") or parse_qs(original).get("lang", [None])[0]
+             or request.cookies.get(LANG_COOKIE))
+    if asked in ("zh", "en"):
+        return pick_lang(asked, None, default)
+    return accept_lang(request.headers.get("accept-language"), default)
+
+
+def _sign_in(issuer: str, host: str | None, uri: str | None) -> tuple[str, str | None]:
+    """The sign-in link, and the address to show as text when the link cannot come
+    back to it (another host than the gateway's, or a target that is no local path)."""
+    login = issuer.rstrip("/") + "/portal/login"
+    own = urlsplit(issuer)
+    if not uri:
+        return login, None
+    if host is not None and host.lower() == own.netloc.lower():
+        back = safe_next(uri)
+        if back == uri:
+            return login + "?" + urlencode({"next": back}), None
+        return login, None  # not a local path: neither a link nor shown
+    shown = f"{own.scheme}://{host}{uri}" if host and uri.startswith("/") else None
+    return login, shown
+
+
+async def front_refused(request: Request) -> Response:
+    h = request.headers
+    status = 401 if h.get("x-govgate-status") == "401" else 403
+    code = h.get("x-refusal-code", "")
+    if not _CODE.fullmatch(code):
+        code = "unauthorized" if status == 401 else "forbidden"
+    request_id = h.get("x-request-id", "")
+    if not _REQUEST_ID.fullmatch(request_id):
+        request_id = ""
+    extra = {"WWW-Authenticate": _BEARER} if status == 401 else {}
+    headers = {**SECURITY_HEADERS, **extra}
+    lang = _lang(request)
+    if not wants_page({k.lower(): v for k, v in h.items()}):
+        problem = {"type": f"urn:govgate:error:{code}", "status": status,
+                   "title": Translator(lang)(f"fr_title_{status}")}
+        if request_id:
+            problem["request_id"] = request_id
+        return Response(json.dumps(problem, ensure_ascii=False), status_code=status,
+                        media_type="application/problem+json", headers=headers)
+    t = Translator(lang)
+    other = "en" if lang == "zh" else "zh"
+    context: dict[str, object] = {"t": t, "lang": lang, "status": status,
+                                  "request_id": request_id, "lang_query": f"lang={other}"}
+    if status == 401:
+        issuer = gateway_of(request).services.settings.issuer
+        context["sign_in"], context["return_to"] = _sign_in(
+            issuer, h.get("x-forwarded-host"), h.get("x-original-uri"))
+    else:
+        principal = session_principal(request)
+        context["who"] = ((principal.name or principal.username or "",
+                           principal.username or "", principal.department)
+                          if principal is not None else None)
+        context["why"] = f"fr_why_{code}" if code in EXPLAINED else "fr_why_other"
+    html = TEMPLATES.get_template("front_refused.html").render(**context)
+    return Response(html, status_code=status, media_type="text/html; charset=utf-8",
+                    headers={**headers, "Content-Language": "zh-CN" if lang == "zh" else "en"})

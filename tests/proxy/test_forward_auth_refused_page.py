@@ -1,0 +1,82 @@
+"""The page a browser refused behind nginx's ``auth_request`` gets (attack of
+2026-12-05, fifth session): a real nginx running docs/nginx-forward-auth.conf
+(``error_page 401 403`` to the gateway's ``/portal/refused``) in front of a real
+upstream, plain HTTP. It got nginx's bare "403 Forbidden" / "401 Authorization
+Required" page, in English, saying nothing."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from policies import make_line
+from tests.proxy.conftest import World, raw_request
+from tests.proxy.test_cross_site import session_cookie
+from tests.proxy.test_forward_auth import nginx as nginx  # the fixture
+
+BROWSER = [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+           ("Sec-Fetch-Mode", "navigate")]
+
+
+async def test_a_browser_without_a_session_gets_a_sign_in_page(world: World, nginx: int) -> None:
+    r = await raw_request(nginx, "GET", "/api/x?y=1", BROWSER)
+    assert r.status == 401 and r.headers["content-type"] == "text/html; charset=utf-8"
+    page = r.body.decode()
+    assert "需要登录" in page and "nginx" not in page
+    issuer = world.services.settings.issuer.rstrip("/")
+    # another host than the gateway's: the sign-in cannot come back there by itself
+    assert f'href="{issuer}/portal/login"' in page
+    assert f"登录后请重新打开：http://127.0.0.1:{nginx}/api/x?y=1" in page
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    english = await raw_request(nginx, "GET", "/api/x", [
+        *BROWSER, ("Accept-Language", "en-US,en;q=0.9,zh;q=0.5")])
+    assert english.status == 401 and "Sign-in needed" in english.body.decode()
+    assert english.headers["content-language"] == "en"
+    # on the gateway's own host the link comes back to the address, a local path only
+    own = [*BROWSER, ("Host", urlsplit(issuer).netloc)]
+    back = await raw_request(nginx, "GET", "/api/x?y=1", own)
+    assert f'href="{issuer}/portal/login?next={quote("/api/x?y=1", safe="")}"' in \
+        back.body.decode()
+    for target in ("//evil.example/x", "/\\evil.example/x"):
+        tricked = await raw_request(nginx, "GET", target, own)
+        assert tricked.status in (401, 403), target  # forward-auth may refuse the path
+        assert "evil.example" not in tricked.body.decode(), target
+        # the page itself, told such an address: no way back, no link elsewhere
+        direct = await world.request("GET", "/portal/refused", headers=[
+            *own, ("X-Govgate-Status", "401"), ("X-Original-URI", target),
+            ("X-Forwarded-Host", urlsplit(issuer).netloc)])
+        assert direct.status == 401 and "evil.example" not in direct.body.decode(), target
+        assert f'href="{issuer}/portal/login"' in direct.body.decode()
+    # a program gets the problem JSON, as before the page
+    api = await raw_request(nginx, "GET", "/api/x", [("Accept", "application/json")])
+    assert api.status == 401 and api.headers["content-type"] == "application/problem+json"
+    assert api.headers["www-authenticate"].startswith("Bearer")
+    assert world.echo.seen == []
+
+
+async def test_a_refused_browser_is_told_who_it_is_and_why(world: World, nginx: int) -> None:
+    world.built.policies.add(make_line("role:staff", "jgswj", "/s/echo/secret/*", "GET",
+                                       effect="deny"))
+    cookie = ("Cookie", session_cookie(world))  # zhang.san's portal session
+    r = await raw_request(nginx, "GET", "/secret/report", [*BROWSER, cookie])
+    assert r.status == 403 and r.headers["content-type"] == "text/html; charset=utf-8"
+    page = r.body.decode()
+    record = world.audit.records[-1]
+    assert record.event_type == "forward_auth" and record.outcome == "deny"
+    assert "无权访问" in page and "zhang.san" in page and "jgswj" in page
+    assert "访问策略不允许您以当前身份打开该地址。" in page
+    assert record.request_id in page
+    # the record's reason (the policy line) stays in the audit log
+    assert record.reason and record.reason not in page and "/s/echo/secret" not in page
+    english = await raw_request(nginx, "GET", "/secret/report", [
+        *BROWSER, cookie, ("Accept-Language", "en")])
+    assert "No access policy lets you open this address as you are." in english.body.decode()
+    # a path the gateway refuses to read: said so, in the page's words
+    odd = await raw_request(nginx, "GET", "/api/..%2Fadmin", [*BROWSER, cookie])
+    assert odd.status == 403 and "该地址的写法不被接受" in odd.body.decode()
+    assert world.echo.seen == []
+    # the page asked directly says nothing it was not told: a code it does not know is
+    # "refused", a request id that is no id is left out
+    direct = await world.request("GET", "/portal/refused", headers=[
+        *BROWSER, ("X-Refusal-Code", "<b>x</b>"), ("X-Request-ID", "<script>")])
+    assert direct.status == 403 and "访问被拒绝。" in direct.body.decode()
+    assert "<script>" not in direct.body.decode() and "<b>" not in direct.body.decode()
