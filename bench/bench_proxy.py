@@ -291,6 +291,10 @@ def setup_govgate(home: Path, upstream: int) -> str:
                      {"subject": "role:data_steward", "department": "czt",
                       "object": "/s/bench-pc/api/*", "action": "GET"}],
     })
+    alg = os.environ.get("GOVGATE_BENCH_ASSERTION_ALG")
+    if alg:  # the assertion key of another algorithm (bench_wire_cpu.py --assertion-alg)
+        services.keys.rotate("assertion", alg)
+        services.keys.promote_now("assertion")
     now = int(time.time())
     token = services.keys.sign_jwt("token", {
         "iss": settings.issuer, "aud": settings.issuer, "iat": now, "nbf": now,

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_wire_cpu.py [--seconds 3] [--connections 8] [--rounds 1]
                                              [--case c2|d|d3|e|e3 ...]
+                                           [--assertion-alg EdDSA]
 
 The servers of ``bench_proxy.py`` (same nginx upstream and configuration, same roles),
 but what is measured is not requests per second (printed beside, for reference): it is
@@ -119,7 +120,12 @@ def main() -> None:
     parser.add_argument("--unpin-children", action="store_true",
                         help="the server's children (the audit indexer's process) on any "
                              "core, not pinned to the server's")
+    parser.add_argument("--assertion-alg", choices=("ES256", "EdDSA", "RS256"),
+                        help="the gateway's assertion key of this algorithm (default: the "
+                             "ring's, ES256)")
     args = parser.parse_args()
+    if args.assertion_alg:
+        os.environ["GOVGATE_BENCH_ASSERTION_ALG"] = args.assertion_alg
     if not Path(bench_proxy.NGINX).exists() or bench_proxy.WRK is None:
         sys.exit("nginx and wrk are required")
     seconds = max(1, min(args.seconds, 10))

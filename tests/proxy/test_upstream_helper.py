@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ WHO = Principal("zhang.san", "zhang.san", "jgswj", "gx", frozenset({"staff"}), "
 
 
 async def test_asgi_upstream_accepts_only_the_gateways_assertion(world: World) -> None:
+    """Only the gateway's assertion opens the upstream, ES256 (the default) or EdDSA."""
     async def whoami(request: Request) -> JSONResponse:
         return JSONResponse(request.scope["govgate"])
 
@@ -51,6 +55,38 @@ async def test_asgi_upstream_accepts_only_the_gateways_assertion(world: World) -
                                system="echo", request_id="r1", now=world.services.clock())
         r = await raw_request(upstream.port, "GET", "/api/me", [("X-Govgate-Assertion", other)])
         assert r.status == 401
+
+    # the ring's assertion key switched to Ed25519 (``govgate keys rotate --use assertion
+    # --alg EdDSA --now``, weighed against ES256 in docs/BENCHMARKS.md): the proxy signs
+    # with it at once, and an upstream verifying through the published key set (an OKP
+    # key now) admits the call; in this test, not one of its own: a world costs seconds
+    keys = world.services.keys
+    keys.rotate("assertion", "EdDSA")
+    keys.promote_now("assertion")
+    assert any(k["kty"] == "OKP" and k["alg"] == "EdDSA"
+               for k in keys.jwks("assertion")["keys"])
+
+    async def with_assertion(request: Request) -> JSONResponse:
+        return JSONResponse({"assertion": request.headers["x-govgate-assertion"],
+                             **request.scope["govgate"]})
+
+    eddsa = AssertionMiddleware(  # a new one: the first keeps the key set it fetched
+        Starlette(routes=[Route("/{p:path}", with_assertion)]),
+        gateway=f"http://127.0.0.1:{world.gateway.port}", issuer=settings.issuer,
+        audience="helped")
+    async with Served(eddsa) as upstream:
+        world.built.state_applier().apply({"systems": [
+            {"code": "helped", "name": "helped", "department": "jgswj",
+             "upstream": f"http://127.0.0.1:{upstream.port}"}]})
+        world.built.proxy.systems.invalidate()
+        with warnings.catch_warnings():  # joserfc calls EdDSA deprecated (RFC 9864)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            r = await world.request("GET", "/s/helped/api/me", token=world.token())
+        assert r.status == 200, r.body
+        seen = r.json()
+        assert seen["username"] == "zhang.san" and seen["htu"] == "/api/me"
+        head = json.loads(base64.urlsafe_b64decode(seen["assertion"].split(".")[0] + "=="))
+        assert head["alg"] == "EdDSA"
 
 
 def _verifier(world: World, **kw: Any) -> AssertionVerifier:
@@ -171,3 +207,4 @@ def test_wsgi_middleware_checks_the_binding(world: World) -> None:
     mw({"REQUEST_METHOD": "GET", "PATH_INFO": "/other", "HTTP_X_GOVGATE_ASSERTION": bound},
        lambda st, h: statuses.append(st))
     assert statuses == ["200 OK", "401 Unauthorized", "401 Unauthorized"]
+
