@@ -4,7 +4,9 @@
     POST /users            {username, name, department, roles?}
                            → 201 {user, initial_password} (shown once; changed at first sign-in)
     POST /users/{username}/disable | enable | unlock | reset-password | reset-totp
-                           → {user} (reset-password: and temporary_password, shown once)
+                           → {user} (reset-password: and temporary_password, shown once;
+                           unlock lifts the account lock and the codes' lock,
+                           ``factor_locked``)
     GET  /departments
     POST /departments      {code, name, parent?, region?} → 201
     POST /departments/{code}/rename    {name}
@@ -80,7 +82,11 @@ def sys_op(method: str, path: str, summary: str, answer: Answer, **more: Any) ->
 USER = s.obj({"username": s.TEXT, "name": s.TEXT, "department": s.TEXT,
               "roles": s.array(s.TEXT), "status": s.TEXT, "state": {"enum": list(USER_STATES)},
               "locked_until": s.NULLABLE_TIME, "has_totp": s.BOOL, "must_change": s.BOOL,
-              "admin": s.BOOL}, ["username", "name", "department", "roles", "state"])
+              "admin": s.BOOL,
+              # the second factor's codes locked after mfa_failure_limit wrong ones in a
+              # row (lifted by unlock or reset-totp), and the count in a row
+              "factor_locked": s.BOOL, "factor_failures": s.INT},
+             ["username", "name", "department", "roles", "state"])
 
 LIST_USERS = sys_op(
     "GET", "/users", "Accounts of the admin's departments",

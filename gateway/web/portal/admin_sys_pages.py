@@ -37,11 +37,9 @@ from gateway.admin.sysadmin import (
     SysAdmin,
 )
 from gateway.errors import NotFound, ValidationError
-from gateway.factor_failures import FactorFailures
 from gateway.proxy.identity_headers import MODES
-from gateway.services import Services
 from gateway.statefile import AUTH_METHODS, GRANT_TYPES
-from gateway.tables import regions, users
+from gateway.tables import regions
 from gateway.web.portal.admin_pages import (
     Form,
     done,
@@ -70,17 +68,6 @@ def _no_page(request: Request) -> NotFound:
 
 # -- users ------------------------------------------------------------------------------
 
-def _codes_locked(services: Services, usernames: list[str]) -> set[str]:
-    """Those whose codes are locked (gateway.factor_failures): the console offers them
-    the unlock, as to an account that is locked."""
-    with services.engine.connect() as conn:
-        ids = dict(conn.execute(sa.select(users.c.id, users.c.username)
-                                .where(users.c.username.in_(usernames))).all())
-    failures = FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
-                              clock=services.clock)
-    return {ids[i] for i in failures.locked_users(list(ids))}
-
-
 async def users_page(request: Request, console: SysAdmin, form: Form = None, *,
                      status: int = 200, errors: list[str] | None = None,
                      typed: dict[str, Any] | None = None) -> Response:
@@ -88,10 +75,7 @@ async def users_page(request: Request, console: SysAdmin, form: Form = None, *,
     filters = {k: q.get(k, "").strip()[:100] for k in ("q", "department", "state", "role")}
     found = await run_in_threadpool(lambda: console.users(**filters))
     departments = await run_in_threadpool(console.departments)
-    codes_locked = await run_in_threadpool(_codes_locked, console.services,
-                                           [u["username"] for u in found])
     return show(request, console, "admin_users.html", status=status, users=found,
-                codes_locked=codes_locked,
                 filters=filters, departments=departments, states=USER_STATES,
                 roles=GRANTABLE_ROLES, errors=errors or [],
                 typed=typed or {"username": "", "name": "", "department": "",
@@ -133,8 +117,6 @@ async def user_action(request: Request, console: SysAdmin, form: Form) -> Respon
 async def departments_page(request: Request, console: SysAdmin, form: Form = None) -> Response:
 
     def region_rows() -> list[tuple[str, str]]:
-        import sqlalchemy as sa
-
         with console.services.engine.connect() as conn:
             return [(r.code, r.name) for r in conn.execute(
                 sa.select(regions.c.code, regions.c.name).order_by(regions.c.code))]
