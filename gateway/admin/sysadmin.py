@@ -259,6 +259,21 @@ class SysAdmin(Console):
         self.trail.changed("system_changed", {"system": code}, before, after)
         return after
 
+    def release(self, code: str) -> dict[str, Any]:
+        """What the system's CAS services and SAML SP receive (``cas``/``saml``: None
+        where it speaks neither)."""
+        entry = system_ops.get_system(self.services.engine, code)
+        self.within(entry["department"], target=code)
+        return system_ops.release_of(entry)
+
+    def set_release(self, code: str, lists: dict[str, Any]) -> dict[str, Any]:
+        before = self.release(code)
+        after = system_ops.set_release(self.gateway, code, lists, self.trail.collect)
+        self.trail.changed("system_release_changed", {"system": code},
+                           {k: before[k] for k in system_ops.PROTOCOLS},
+                           {k: after[k] for k in system_ops.PROTOCOLS})
+        return after
+
     # -- clients --------------------------------------------------------------------
 
     def clients(self) -> list[dict[str, Any]]:
