@@ -86,6 +86,20 @@ class FactorFailures:
                 sa.or_(failures_table.c.locked_at.is_not(None),
                        failures_table.c.failures >= self.limit))).scalars())
 
+    def counts(self, user_ids: list[int]) -> dict[int, FactorCount]:
+        """The wrong codes in a row of those of ``user_ids`` that have any, and whether
+        their codes are locked (what the administrators' lists show beside the account
+        lock; none listed: no wrong code since the last passed factor)."""
+        if not user_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(failures_table.c.user_id, failures_table.c.failures,
+                                          failures_table.c.locked_at)
+                                .where(failures_table.c.user_id.in_(user_ids))).all()
+        return {int(r.user_id): FactorCount(int(r.failures), r.locked_at is not None
+                                            or r.failures >= self.limit)
+                for r in rows if r.failures or r.locked_at is not None}
+
     def passed(self, user_id: int) -> None:
         """A second factor passed: the count starts again."""
         clear(self.engine, user_id)

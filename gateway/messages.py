@@ -199,6 +199,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- govgate system (issue 17; gateway.cli.system_cmd) ----------------------------
     "system.added": ("已添加系统 {code}。", "Added system {code}."),
     "system.updated": ("已更新系统 {code}。", "System {code} updated."),
+    "system.release_set": ("已更新系统 {code} 的属性发布。", "System {code}: release lists set."),
     # -- audit archives verified against a trust anchor (h-archive)
     "audit.trust_unusable": ("信任锚不可用：{reason}", "trust anchor unusable: {reason}"),
     "audit.trust_needs_archive": ("--trust、--key-fingerprint 和 --gateway-keys 只用于 --archive", "--trust, --key-fingerprint and --gateway-keys apply to --archive only"),
@@ -582,6 +583,13 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.client_exists": ("客户端 {client!r} 已存在", "client {client!r} exists"),
     "admin.unknown_system": ("系统 {code!r} 不存在", "unknown system {code!r}"),
     "admin.system_exists": ("系统 {code!r} 已存在", "system {code!r} exists"),
+    "admin.release_list": ("{protocol}：应为属性名列表（{known}）", "{protocol}: a list of attribute names ({known})"),
+    "admin.release_unknown": ("{protocol}：未知的属性 {name!r}（可用：{known}）", "{protocol}: unknown attribute {name!r} (one of {known})"),
+    "admin.release_twice": ("{protocol}：同一属性列出了两次", "{protocol}: an attribute listed twice"),
+    "admin.release_no_cas": ("系统 {code!r} 没有登记 CAS 服务地址（cas_services，在状态文件中设置），无处发布属性", "system {code!r} has no CAS services (cas_services, set in the state file): nothing to release to"),
+    "admin.release_no_saml": ("系统 {code!r} 没有登记 SAML 服务提供方（saml_sp，在状态文件中设置），无处发布属性", "system {code!r} registers no SAML service provider (saml_sp, set in the state file): nothing to release to"),
+    "admin.release_empty": ("请给出 cas 或 saml 的属性列表（或两者）", "name the list of cas or saml (or both)"),
+    "admin.release_protocol": ("未知的协议 {name!r}（cas 或 saml）", "unknown protocol {name!r} (cas or saml)"),
     "admin.sysadmin_only": ("这是系统管理员的工作（三员分立）", "this is the system administrator's work (三员分立)"),
     "admin.secadmin_only": ("这是安全管理员的工作（三员分立）", "this is the security administrator's work (三员分立)"),
     "admin.auditor_only": ("这是审计管理员的工作（三员分立）", "this is the audit administrator's work (三员分立)"),

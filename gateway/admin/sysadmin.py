@@ -16,6 +16,7 @@ from gateway.admin import systems as system_ops
 from gateway.admin.console import SYSADMIN, Console
 from gateway.admin.trail import Admin
 from gateway.errors import ValidationError
+from gateway.factor_failures import FactorCount, FactorFailures
 from gateway.idp.sign_out import SignedOut, revoke_everywhere
 from gateway.org import ADMIN_ROLES, BUILTIN_ROLES, User
 from gateway.passwords import generate_password
@@ -41,14 +42,21 @@ def user_state(user: User, now: datetime) -> str:
     return "active"
 
 
-def user_view(user: User, now: datetime) -> dict[str, Any]:
+def user_view(user: User, now: datetime, factors: FactorCount | None = None
+              ) -> dict[str, Any]:
+    """``factors``: the account's wrong second-factor codes in a row
+    (``gateway.factor_failures``; None: none since the last passed factor)."""
     state = user_state(user, now)
     return {"username": user.username, "name": user.name, "department": user.department,
             "roles": sorted(user.roles), "status": user.status, "state": state,
             "locked_until": user.locked_until.isoformat() if state == "locked"
             and user.locked_until else None,
             "has_totp": user.has_totp, "must_change": user.must_change,
-            "admin": user.is_admin}
+            "admin": user.is_admin,
+            # the codes' lock outlives the account lock: only an unlock or a TOTP reset
+            # lifts it, so the list must show it (and how near the limit a count is)
+            "factor_locked": bool(factors and factors.locked),
+            "factor_failures": factors.failures if factors else 0}
 
 
 def system_view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -79,14 +87,24 @@ class SysAdmin(Console):
     def _now(self) -> datetime:
         return self.services.clock()
 
+    def _factors(self, found: list[User]) -> dict[int, FactorCount]:
+        services = self.services
+        return FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
+                              clock=services.clock).counts([u.id for u in found])
+
+    def _view(self, user: User) -> dict[str, Any]:
+        return user_view(user, self._now(), self._factors([user]).get(user.id))
+
     # -- users ----------------------------------------------------------------------
 
     def users(self, *, department: str = "", state: str = "", role: str = "",
               q: str = "") -> list[dict[str, Any]]:
         now = self._now()
         q = q.strip().casefold()
+        listed = self.org().list_users()
+        factors = self._factors(listed)
         out = []
-        for user in self.org().list_users():
+        for user in listed:
             if not self.scope.covers(user.department):
                 continue
             if department and user.department != department:
@@ -97,7 +115,7 @@ class SysAdmin(Console):
                 continue
             if q and q not in f"{user.username} {user.name}".casefold():
                 continue
-            out.append(user_view(user, now))
+            out.append(user_view(user, now, factors.get(user.id)))
         return out
 
     def _user(self, username: str, *, admin_ok: bool = False) -> User:
@@ -117,7 +135,7 @@ class SysAdmin(Console):
         password = generate_password()
         org = self.org()
         org.add_user(username, name, department, roles, password, must_change=True)
-        after = user_view(org.get_user(username), self._now())
+        after = self._view(org.get_user(username))
         self.trail.changed("user_created", {"user": username}, None, after)
         return after, password
 
@@ -126,7 +144,7 @@ class SysAdmin(Console):
         password of a reset (shown once)."""
         user = self._user(username, admin_ok=action == "unlock")
         org = self.org()
-        before = user_view(user, self._now())
+        before = self._view(user)
         password = None
         if action == "disable":
             org.disable_user(username)
@@ -145,7 +163,7 @@ class SysAdmin(Console):
             org.reset_totp(username)
         else:
             raise ValueError(action)
-        after = user_view(org.get_user(username), self._now())
+        after = self._view(org.get_user(username))
         self.trail.changed(f"user_{action.replace('-', '_')}", {"user": username}, before,
                            after)
         return after, password
@@ -239,6 +257,21 @@ class SysAdmin(Console):
         after = system_view(system_ops.update_system(self.gateway, code, changes,
                                                      self.trail.collect))
         self.trail.changed("system_changed", {"system": code}, before, after)
+        return after
+
+    def release(self, code: str) -> dict[str, Any]:
+        """What the system's CAS services and SAML SP receive (``cas``/``saml``: None
+        where it speaks neither)."""
+        entry = system_ops.get_system(self.services.engine, code)
+        self.within(entry["department"], target=code)
+        return system_ops.release_of(entry)
+
+    def set_release(self, code: str, lists: dict[str, Any]) -> dict[str, Any]:
+        before = self.release(code)
+        after = system_ops.set_release(self.gateway, code, lists, self.trail.collect)
+        self.trail.changed("system_release_changed", {"system": code},
+                           {k: before[k] for k in system_ops.PROTOCOLS},
+                           {k: after[k] for k in system_ops.PROTOCOLS})
         return after
 
     # -- clients --------------------------------------------------------------------

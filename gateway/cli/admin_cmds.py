@@ -7,6 +7,7 @@ import click
 from gateway.cli.context import CliContext, pass_cli
 from gateway.cli.session_cmd import end_sessions
 from gateway.errors import ValidationError
+from gateway.factor_failures import FactorFailures
 from gateway.login_throttle import LoginThrottle, address_key
 from gateway.passwords import generate_password
 from gateway.statefile import contact_problems
@@ -70,12 +71,20 @@ def user_add(
 @pass_cli
 def user_list(cli_ctx: CliContext, department: str | None) -> None:
     """List users."""
-    rows = cli_ctx.services.org.list_users(department)
-    click.echo("username\tname\tdepartment\troles\tstatus\tlocked_until")
+    services = cli_ctx.services
+    rows = services.org.list_users(department)
+    # the codes' lock (gateway.factor_failures) outlives the account lock: shown beside
+    # it with the wrong codes in a row, lifted by `govgate user unlock`
+    factors = FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
+                             clock=services.clock).counts([u.id for u in rows])
+    click.echo("username\tname\tdepartment\troles\tstatus\tlocked_until\tfactor_locked\t"
+               "factor_failures")
     for u in rows:
+        count = factors.get(u.id)
         click.echo(
             f"{u.username}\t{u.name}\t{u.department}\t{','.join(sorted(u.roles))}\t"
-            f"{u.status}\t{u.locked_until.isoformat() if u.locked_until else '-'}"
+            f"{u.status}\t{u.locked_until.isoformat() if u.locked_until else '-'}\t"
+            f"{'yes' if count and count.locked else 'no'}\t{count.failures if count else 0}"
         )
 
 
@@ -112,7 +121,8 @@ def user_reset_totp(cli_ctx: CliContext, username: str) -> None:
 @click.argument("username")
 @pass_cli
 def user_unlock(cli_ctx: CliContext, username: str) -> None:
-    """Clear a lockout after failed logins."""
+    """Clear a lockout after failed sign-ins and the lock of the second factor's codes
+    after `mfa_failure_limit` wrong ones in a row (`user list`: factor_locked)."""
     cli_ctx.services.org.unlock_user(username)
     click.echo(cli_ctx.msg("user.unlocked", username=username))
 

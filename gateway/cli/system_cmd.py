@@ -10,6 +10,7 @@ import click
 
 from gateway.admin import systems as ops
 from gateway.cli.context import CliContext, pass_cli
+from gateway.idp.attribute_release import ATTRIBUTES
 from gateway.proxy.assertion import REUSE_MODES
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 
@@ -63,3 +64,37 @@ def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: st
                                  ("assertion", assertion)) if v is not None}
     ops.update_system(cli_ctx.gateway, code, changes)
     click.echo(cli_ctx.msg("system.updated", code=code))
+
+
+def _names(value: str | None) -> list[str] | None:
+    """``--cas name,department`` as a list; "" (or "-") the identifier alone."""
+    if value is None:
+        return None
+    return [n.strip() for n in value.replace("，", ",").split(",")
+            if n.strip() and n.strip() != "-"]
+
+
+@system.command("release")
+@click.argument("code")
+@click.option("--cas", default=None, metavar="NAMES",
+              help="What its CAS services receive, comma-separated "
+                   f"({', '.join(ATTRIBUTES)}); \"\" for the username alone.")
+@click.option("--saml", default=None, metavar="NAMES",
+              help="What its SAML service provider receives, the same names; \"\" for the "
+                   "NameID alone.")
+@pass_cli
+def system_release(cli_ctx: CliContext, code: str, cas: str | None,
+                   saml: str | None) -> None:
+    """Show or set the attributes a system's CAS services and SAML SP receive besides
+    the user's identifier (the state file's cas_attributes and saml_sp.attributes)."""
+    lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)))
+             if v is not None}
+    if lists:
+        ops.set_release(cli_ctx.gateway, code, lists)
+        click.echo(cli_ctx.msg("system.release_set", code=code))
+    release = ops.release_of(ops.get_system(cli_ctx.gateway.services.engine, code))
+    click.echo("protocol\treleased")
+    for protocol in ops.PROTOCOLS:
+        listed = release[protocol]
+        shown = "(not registered)" if listed is None else ",".join(listed) or "-"
+        click.echo(f"{protocol}\t{shown}")

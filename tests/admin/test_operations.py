@@ -51,7 +51,8 @@ def test_sysadmin_users_through_the_api(world: tuple[Services, TestClient]) -> N
     assert r.json()["user"] == {
         "username": "chen.liu", "name": "陈六", "department": "czt",
         "roles": ["data_steward", "staff"], "status": "active", "state": "active",
-        "locked_until": None, "has_totp": False, "must_change": True, "admin": False}
+        "locked_until": None, "has_totp": False, "must_change": True, "admin": False,
+        "factor_locked": False, "factor_failures": 0}
     signed_in = login(client, "chen.liu", first)  # the first password: change it now
     assert signed_in.status_code == 303
     assert signed_in.headers["location"].startswith("/portal/login/change")

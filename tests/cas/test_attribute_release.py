@@ -5,16 +5,27 @@ the registration through the state file as ``govgate state apply`` reads it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+import yaml
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from audit.tables import records
+from gateway.cli.main import cli
 from gateway.errors import StateFileError
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.org import Org
 from gateway.services import Services
 from tests.cas.conftest import CAS_SYSTEM, register_cas
 from tests.cas.test_flows import NS, cas_login, p3, sign_in_from, ticket_of
-from tests.wiring import apply_state
+from tests.oauth2.helpers import csrf_of
+from tests.tokens import access_token
+from tests.wiring import apply_state, parts
 
 FIXED = ("authenticationDate", "longTermAuthenticationRequestTokenUsed", "isFromNewLogin")
 
@@ -83,3 +94,91 @@ def test_the_list_is_exported_and_applies_back(client: TestClient, idp: Services
     registered(idp, cas_attributes=None)
     entry = next(s for s in export_state(idp.engine)["systems"] if s["code"] == "offices")
     assert "cas_attributes" not in entry
+
+
+def test_the_release_is_set_by_the_api_the_cli_and_the_console(
+        client: TestClient, idp: Services, tmp_path: Path) -> None:
+    """The list was the state file's only (the fourth session's "Found and left"): now
+    the system administrator sets it through ``PUT /api/v1/admin/systems/{code}/release``,
+    ``govgate system release`` and the system's console page; the next validation
+    releases exactly it, ``govgate export`` writes it and applies back unchanged."""
+    api = "/api/v1/admin/systems/offices/release"
+    admin = {"Authorization": "Bearer " + access_token(
+        idp, sub="sysadmin", department="platform", roles=["sysadmin"],
+        scope="openid admin")}
+    registered(idp, cas_attributes=["name"])
+    assert client.get(api, headers=admin).json()["release"] == {
+        "cas": ["name"], "saml": None, "attributes": ["name", "department", "region", "roles"]}
+
+    r = client.put(api, headers=admin, json={"cas": ["roles", "region"]})
+    assert r.status_code == 200 and r.json()["release"]["cas"] == ["region", "roles"]
+    assert released(client, ticket_of(sign_in_from(client, cas_login(client)))) == {
+        "user": ["zhang.san"], "region": ["gx"], "roles": ["data_steward", "staff"]}
+    record = changes_of(idp, "system_release_changed")[-1]
+    assert record["before"] == {"cas": ["name"], "saml": None}
+    assert record["after"] == {"cas": ["region", "roles"], "saml": None}
+    # unknown names: a problem naming the known ones; none is stored
+    r = client.put(api, headers=admin, json={"cas": ["name", "email"]})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert "name, department, region, roles" in json.dumps(r.json())
+    assert client.put(api, headers=admin, json={}).status_code == 400  # names nothing
+    r = client.put(api, headers=admin, json={"saml": ["name"]})
+    assert r.status_code == 400 and "no SAML service provider" in r.json()["detail"]
+    # an empty list: the username alone
+    assert client.put(api, headers=admin, json={"cas": []}).json()["release"]["cas"] == []
+    assert released(client, ticket_of(cas_login(client))) == {"user": ["zhang.san"]}
+
+    # the CLI, as the operator
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url, "LANG": "C.UTF-8"}
+
+    def run(*args: str, lang: str = "C.UTF-8") -> tuple[int, str]:
+        done = CliRunner().invoke(cli, list(args), env={**env, "LANG": lang},
+                                  catch_exceptions=False)
+        return done.exit_code, done.output
+
+    code, out = run("system", "release", "offices", "--cas", "department,name")
+    assert code == 0 and "cas\tname,department\n" in out and "saml\t(not registered)" in out
+    assert released(client, ticket_of(cas_login(client))) == {
+        "user": ["zhang.san"], "name": ["张三"], "department": ["jgswj"]}
+    code, out = run("system", "release", "offices", "--cas", "name,mail")
+    assert code != 0 and "unknown attribute 'mail' (one of name, department, region, roles)" \
+        in out
+    code, out = run("system", "release", "offices", "--saml", "name", lang="zh_CN.UTF-8")
+    assert code != 0 and "没有登记 SAML 服务提供方" in out
+    code, out = run("export", "-o", str(tmp_path / "state.yaml"))
+    assert code == 0
+    exported = yaml.safe_load((tmp_path / "state.yaml").read_text(encoding="utf-8"))
+    entry = next(s for s in exported["systems"] if s["code"] == "offices")
+    assert entry["cas_attributes"] == ["name", "department"]
+    code, out = run("apply", "-f", str(tmp_path / "state.yaml"), "--dry-run")
+    assert code == 0 and "offices" not in out  # the export applies back unchanged
+
+    # the console's system page: the ticked boxes (in Chinese by default)
+    console = TestClient(client.app, base_url="http://127.0.0.1:8080")
+    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
+    token, _ = parts(idp).provider.store.create_session(
+        "sysadmin", "active", amr="pwd otp", absolute_seconds=3600)
+    console.cookies.set(SESSION_COOKIE, token)
+    page = console.get("/portal/admin/systems/offices")
+    assert page.status_code == 200 and "属性发布" in page.text
+    assert 'id="r-cas-name" checked' in page.text and 'id="release-saml"' not in page.text
+    r = console.post("/portal/admin/systems/offices/release", follow_redirects=False, data={
+        "csrf_token": csrf_of(page.text), "protocol": "cas", "cas": ["roles"]})
+    assert r.status_code == 303
+    assert "已保存系统 offices 的属性发布" in console.get(r.headers["location"]).text
+    assert released(client, ticket_of(cas_login(client))) == {
+        "user": ["zhang.san"], "roles": ["data_steward", "staff"]}
+    r = console.post("/portal/admin/systems/offices/release?lang=en", data={
+        "csrf_token": csrf_of(page.text), "protocol": "cas", "cas": ["roles", "phone"]})
+    assert r.status_code == 400 and "unknown attribute &#39;phone&#39;" in r.text
+    assert changes_of(idp, "system_release_changed")[-1]["after"]["cas"] == ["roles"]
+
+
+def changes_of(services: Services, change: str) -> list[dict[str, Any]]:
+    """The ``extra`` of the successful admin_change records of ``change``, oldest first."""
+    with services.engine.connect() as conn:
+        rows = conn.execute(sa.select(records.c.extra).where(
+            records.c.event_type == "admin_change", records.c.outcome == "success",
+            records.c.reason == change).order_by(records.c.id)).scalars().all()
+    return [json.loads(r) for r in rows]

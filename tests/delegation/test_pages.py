@@ -5,12 +5,21 @@ reaches the system as A, A revokes; refusals are readable pages in both language
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from starlette.testclient import TestClient
 
 from gateway.idp.oauth2.provider import SESSION_COOKIE
-from tests.delegation.conftest import claims_of, header, session, steps
+from tests.delegation.conftest import (
+    api,
+    approved,
+    claims_of,
+    cookies,
+    header,
+    session,
+    steps,
+)
 from tests.oauth2.helpers import csrf_of
 from tests.proxy.conftest import World
 
@@ -96,3 +105,39 @@ def test_request_approve_act_revoke_in_the_portal(quick: World) -> None:
     r = TestClient(quick.app, base_url="http://127.0.0.1:8080").get(
         "/portal/delegations", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/portal/login")
+
+
+def launcher_links(page: str) -> list[str]:
+    """The systems the home page's launcher (``#launcher``) links, in order."""
+    found = re.search(r'<ul class="launcher" id="launcher"[^>]*>(.*?)</ul>', page, re.S)
+    return re.findall(r'data-system="([^"]+)"', found.group(1)) if found else []
+
+
+async def test_while_acting_the_launcher_lists_what_the_acting_identity_may_use(
+        quick: World) -> None:
+    """B acting for A: every /s/ request of B's session is decided as A (here A's
+    data_steward role only, which a policy line opens ledger to), so B's own echo is
+    refused; the launcher listed B's own systems all the same (the fourth walk's
+    "Found and left")."""
+    number = await approved(quick, systems=[], roles=["data_steward"])
+    own = await quick.request("GET", "/portal", headers=[cookies(quick, "wang.fang")])
+    assert launcher_links(own.body.decode()) == ["down", "echo"]
+
+    acting = cookies(quick, "wang.fang", acting=number)
+    page = (await quick.request("GET", "/portal", headers=[acting])).body.decode()
+    assert launcher_links(page) == ["ledger"]
+    assert "代理 李明可用的系统" not in page and "代理 李明 可用的系统" in page
+    assert 'class="acting-mark">代理 李明<' in page
+    # the proxy agrees with each link, and refuses what is no longer listed
+    assert (await quick.request("GET", "/s/ledger/", headers=[acting])).status == 200
+    assert (await quick.request("GET", "/s/echo/", headers=[acting])).status == 403
+    english = (await quick.request("GET", "/portal?lang=en", headers=[acting])).body.decode()
+    assert "Systems you may use for 李明" in english
+    assert 'href="/s/ledger/?lang=en"' in english
+
+    # revoked: nothing opens while the choice stays; the page says so and how to stop
+    assert (await api(quick, "li.ming", "POST", f"/{number}/revoke")).status == 200
+    page = (await quick.request("GET", "/portal", headers=[acting])).body.decode()
+    assert launcher_links(page) == [] and 'id="launcher-acting-none"' in page
+    assert "停止代理" in page
+    assert (await quick.request("GET", "/s/ledger/", headers=[acting])).status == 403

@@ -4,7 +4,9 @@
     POST /users            {username, name, department, roles?}
                            → 201 {user, initial_password} (shown once; changed at first sign-in)
     POST /users/{username}/disable | enable | unlock | reset-password | reset-totp
-                           → {user} (reset-password: and temporary_password, shown once)
+                           → {user} (reset-password: and temporary_password, shown once;
+                           unlock lifts the account lock and the codes' lock,
+                           ``factor_locked``)
     GET  /departments
     POST /departments      {code, name, parent?, region?} → 201
     POST /departments/{code}/rename    {name}
@@ -15,6 +17,9 @@
     GET  /systems/{code}
     POST /systems/{code}   any of name, department, upstream, portal_path,
                            identity_headers, remote_user
+    GET  /systems/{code}/release       what its CAS services and SAML SP receive
+    PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...]} ([]: the
+                                       identifier alone; a list not named stays)
     GET  /clients
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
                             post_logout_redirect_uris?, scope?, token_endpoint_auth_method?,
@@ -43,6 +48,8 @@ from gateway.admin.sysadmin import (
     USER_STATES,
     SysAdmin,
 )
+from gateway.errors import ValidationError
+from gateway.idp.attribute_release import ATTRIBUTES
 from gateway.limits import MAX_LENGTH
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 from gateway.statefile import AUTH_METHODS, GRANT_TYPES
@@ -51,6 +58,7 @@ from gateway.web.api.admin_common import declare, picked, route, text, text_list
 from gateway.web.api.body import read_object
 from gateway.web.api.operation import Answer, ApiRoute, Operation, Param
 from gateway.web.api.schema_check import JSON
+from texts import Text
 
 SYSTEM_FIELDS = {"code": "text", "name": "text", "department": "text", "upstream": "text",
                  "portal_path": "text", "identity_headers": "text", "remote_user": "bool"}
@@ -80,7 +88,11 @@ def sys_op(method: str, path: str, summary: str, answer: Answer, **more: Any) ->
 USER = s.obj({"username": s.TEXT, "name": s.TEXT, "department": s.TEXT,
               "roles": s.array(s.TEXT), "status": s.TEXT, "state": {"enum": list(USER_STATES)},
               "locked_until": s.NULLABLE_TIME, "has_totp": s.BOOL, "must_change": s.BOOL,
-              "admin": s.BOOL}, ["username", "name", "department", "roles", "state"])
+              "admin": s.BOOL,
+              # the second factor's codes locked after mfa_failure_limit wrong ones in a
+              # row (lifted by unlock or reset-totp), and the count in a row
+              "factor_locked": s.BOOL, "factor_failures": s.INT},
+             ["username", "name", "department", "roles", "state"])
 
 LIST_USERS = sys_op(
     "GET", "/users", "Accounts of the admin's departments",
@@ -248,6 +260,44 @@ async def update_system(request: Request, admin: SysAdmin) -> Any:
                                               request.path_params["code"], fields)}
 
 
+RELEASE_NAMES = {"type": "array", "items": {"enum": list(ATTRIBUTES)},
+                 "maxItems": len(ATTRIBUTES), "uniqueItems": True}
+RELEASE = s.obj({"cas": {**RELEASE_NAMES, "type": ["array", "null"]},
+                 "saml": {**RELEASE_NAMES, "type": ["array", "null"]},
+                 "attributes": s.array(s.TEXT)}, ["cas", "saml", "attributes"])
+ONE_RELEASE = Answer("What its CAS services (cas) and its SAML service provider (saml) "
+                     "receive besides the user's identifier; null where the system speaks "
+                     "neither; attributes: the names one may list",
+                     s.wrapped("release", RELEASE))
+
+GET_RELEASE = sys_op("GET", "/systems/{code}/release",
+                     "What a system's CAS services and SAML SP receive", ONE_RELEASE,
+                     path_params=SYSTEM_CODE)
+
+
+async def get_release(request: Request, admin: SysAdmin) -> Any:
+    return {"release": await run_in_threadpool(admin.release, request.path_params["code"])}
+
+
+SET_RELEASE = sys_op(
+    "PUT", "/systems/{code}/release", "Set what a system's CAS services and SAML SP receive",
+    ONE_RELEASE, path_params=SYSTEM_CODE, body_required=True,
+    body=s.obj({"cas": RELEASE_NAMES, "saml": RELEASE_NAMES}, closed=True),
+    rules="neither list is named, or one is named for a protocol the system does not "
+          "speak (no cas_services, no saml_sp: the state file registers them); each list "
+          "named replaces that protocol's, [] releases the identifier alone, one not named "
+          "stays")
+
+
+async def set_release(request: Request, admin: SysAdmin) -> Any:
+    body = await read_object(request)
+    if not body:  # a PUT that names nothing would answer as if it had set something
+        raise ValidationError(Text("admin.release_empty",
+                                   "name the list of cas or saml (or both)"))
+    return {"release": await run_in_threadpool(admin.set_release,
+                                               request.path_params["code"], dict(body))}
+
+
 # -- clients ---------------------------------------------------------------------------
 
 CLIENT = s.obj({"client_id": s.TEXT, "name": s.TEXT, "department": s.TEXT,
@@ -347,6 +397,8 @@ def routes() -> list[ApiRoute]:
         (CREATE_SYSTEM, create_system),
         (GET_SYSTEM, get_system),
         (UPDATE_SYSTEM, update_system),
+        (GET_RELEASE, get_release),
+        (SET_RELEASE, set_release),
         (LIST_CLIENTS, list_clients),
         (CREATE_CLIENT, create_client),
         (GET_CLIENT, get_client),

@@ -1,7 +1,8 @@
 """The security administrator's pages (安全管理员):
 
     GET  /portal/admin/policies                  the lines, the new-line form, and the
-                                                 decision test (its answer with ?subject=...)
+                                                 decision test (its answer with ?subject=...;
+                                                 &client=: through that client's token)
     POST /portal/admin/policies                  add a line
     POST /portal/admin/policies/{id}/remove
     GET  /portal/admin/grants                    catalogue grants (active only by default)
@@ -32,7 +33,7 @@ from keys import USES
 from policies.engine import METHODS
 from texts import Text
 
-TEST_FIELDS = ("subject", "department", "system", "path", "method")
+TEST_FIELDS = ("subject", "department", "system", "path", "method", "client")
 
 
 def _field(form: Form, key: str, limit: int = 1000) -> str:
@@ -57,7 +58,7 @@ async def policies_page(request: Request, console: SecAdmin, form: Form = None, 
         try:
             decision = await console.test_decision(
                 test["subject"], test["department"], test["system"], test["path"] or "/",
-                test["method"] or "GET")
+                test["method"] or "GET", client=test["client"] or None)
         except ValidationError as exc:
             t = t_of(request)
             test_errors = [say(t, p) for p in exc.problems or [exc.description]]

@@ -12,6 +12,7 @@
     POST /portal/admin/systems                   create
     GET  /portal/admin/systems/{code}            the edit form
     POST /portal/admin/systems/{code}            save
+    POST /portal/admin/systems/{code}/release    what its CAS services and SAML SP receive
     GET  /portal/admin/clients                   the clients, the new-client form
     POST /portal/admin/clients                   create → the secret, shown once
     GET  /portal/admin/clients/{client_id}       the edit form, disable / enable / new secret
@@ -22,6 +23,7 @@ The operations and their rules: ``gateway.admin.sysadmin``."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
@@ -36,12 +38,11 @@ from gateway.admin.sysadmin import (
     USER_STATES,
     SysAdmin,
 )
+from gateway.admin.systems import PROTOCOLS
 from gateway.errors import NotFound, ValidationError
-from gateway.factor_failures import FactorFailures
 from gateway.proxy.identity_headers import MODES
-from gateway.services import Services
 from gateway.statefile import AUTH_METHODS, GRANT_TYPES
-from gateway.tables import regions, users
+from gateway.tables import regions
 from gateway.web.portal.admin_pages import (
     Form,
     done,
@@ -70,17 +71,6 @@ def _no_page(request: Request) -> NotFound:
 
 # -- users ------------------------------------------------------------------------------
 
-def _codes_locked(services: Services, usernames: list[str]) -> set[str]:
-    """Those whose codes are locked (gateway.factor_failures): the console offers them
-    the unlock, as to an account that is locked."""
-    with services.engine.connect() as conn:
-        ids = dict(conn.execute(sa.select(users.c.id, users.c.username)
-                                .where(users.c.username.in_(usernames))).all())
-    failures = FactorFailures(services.engine, limit=services.settings.mfa_failure_limit,
-                              clock=services.clock)
-    return {ids[i] for i in failures.locked_users(list(ids))}
-
-
 async def users_page(request: Request, console: SysAdmin, form: Form = None, *,
                      status: int = 200, errors: list[str] | None = None,
                      typed: dict[str, Any] | None = None) -> Response:
@@ -88,10 +78,7 @@ async def users_page(request: Request, console: SysAdmin, form: Form = None, *,
     filters = {k: q.get(k, "").strip()[:100] for k in ("q", "department", "state", "role")}
     found = await run_in_threadpool(lambda: console.users(**filters))
     departments = await run_in_threadpool(console.departments)
-    codes_locked = await run_in_threadpool(_codes_locked, console.services,
-                                           [u["username"] for u in found])
     return show(request, console, "admin_users.html", status=status, users=found,
-                codes_locked=codes_locked,
                 filters=filters, departments=departments, states=USER_STATES,
                 roles=GRANTABLE_ROLES, errors=errors or [],
                 typed=typed or {"username": "", "name": "", "department": "",
@@ -133,8 +120,6 @@ async def user_action(request: Request, console: SysAdmin, form: Form) -> Respon
 async def departments_page(request: Request, console: SysAdmin, form: Form = None) -> Response:
 
     def region_rows() -> list[tuple[str, str]]:
-        import sqlalchemy as sa
-
         with console.services.engine.connect() as conn:
             return [(r.code, r.name) for r in conn.execute(
                 sa.select(regions.c.code, regions.c.name).order_by(regions.c.code))]
@@ -187,11 +172,30 @@ async def create_system(request: Request, console: SysAdmin, form: Form) -> Resp
     return done("systems", "system_created", fields["code"])
 
 
-async def system_page(request: Request, console: SysAdmin, form: Form = None) -> Response:
+async def system_page(request: Request, console: SysAdmin, form: Form = None, *,
+                      status: int = 200, release_errors: list[str] | None = None
+                      ) -> Response:
     found = await run_in_threadpool(console.system, request.path_params["code"])
     departments = await run_in_threadpool(console.departments)
-    return show(request, console, "admin_system.html", system=found,
-                departments=departments, modes=MODES)
+    release = await run_in_threadpool(console.release, request.path_params["code"])
+    return show(request, console, "admin_system.html", status=status, system=found,
+                departments=departments, modes=MODES, release=release,
+                release_errors=release_errors or [])
+
+
+async def update_release(request: Request, console: SysAdmin, form: Form) -> Response:
+    """The ticked attributes of each protocol the form showed (none ticked: the
+    identifier alone)."""
+    code = request.path_params["code"]
+    shown = [str(p) for p in form.getlist("protocol") if p in PROTOCOLS] if form else []
+    lists = {p: [str(a)[:40] for a in form.getlist(p)][:10] for p in shown} if form else {}
+    try:
+        await run_in_threadpool(console.set_release, code, lists)
+    except ValidationError as exc:
+        t = t_of(request)
+        return await system_page(request, console, status=400, release_errors=[
+            say(t, p) for p in exc.problems or [exc.description]])
+    return done(f"systems/{quote(code, safe='')}", "system_release_changed", code)
 
 
 async def update_system(request: Request, console: SysAdmin, form: Form) -> Response:
@@ -264,6 +268,7 @@ def routes() -> list[BaseRoute]:
         post(SysAdmin, "/systems", create_system),
         get(SysAdmin, "/systems/{code}", system_page),
         post(SysAdmin, "/systems/{code}", update_system),
+        post(SysAdmin, "/systems/{code}/release", update_release),
         get(SysAdmin, "/clients", clients_page),
         post(SysAdmin, "/clients", create_client),
         get(SysAdmin, "/clients/{client_id}", client_page),

@@ -16,6 +16,8 @@ DELEGATION_MESSAGES: dict[str, tuple[str, str]] = {
     "dlg_act_for": ("可以代理的人", "People you may act for"),
     "dlg_act_none": ("目前没有生效的委托给您。", "No delegation to you is in force now."),
     "dlg_act": ("代理 {name}", "Act for {name}"),
+    "dlg_acting_systems": ("代理 {name} 可用的系统", "Systems you may use for {name}"),
+    "dlg_acting_no_systems": ("您选择的委托当前不能打开任何系统（已撤销、到期或委托人已不能使用）；停止代理后可使用自己的系统。", "The delegation you chose opens no system now (revoked, ended, or no longer the delegator's); stop acting to use your own systems."),
     "dlg_marked": ("代理 {name}", "for {name}"),
     "dlg_no_systems": ("（委托的系统当前都无法打开）", "(none of the delegated systems can be opened now)"),
     "dlg_request": ("申请委托", "Delegate to a colleague"),

@@ -60,7 +60,7 @@ from gateway.web.portal.delegation_pages import routes as delegation_routes
 from gateway.web.portal.favicon import favicon
 from gateway.web.portal.front_refused import front_refused
 from gateway.web.portal.i18n import Translator
-from gateway.web.portal.launcher import launcher_systems
+from gateway.web.portal.launcher import launcher_systems, with_lang
 from gateway.web.portal.pages import (
     SECURITY_HEADERS,
     authenticator,
@@ -760,24 +760,33 @@ async def home(request: Request) -> Response:
     user = _user(request, principal.username or "")
     if user is None:
         return _to_login(request)
-    systems = await run_in_threadpool(
-        launcher_systems, _services(request).engine, gateway_of(request).policies, principal,
-        {a.system for a in gateway_of(request).break_glass.active.of(principal.username)
-         if a.resource is None}, page_lang(request))
     labels = await run_in_threadpool(_labels, _services(request), user,
                                      Translator(page_lang(request)))
     # 委托: the colleagues this user may act for, their systems marked 代理 A
     delegated = await run_in_threadpool(acting_entries, gateway_of(request), user.username)
+    acting = chosen_id(_services(request).keys, principal.session_id,
+                       chosen({"cookie": request.headers.get("cookie", "")}))
+    acting_for = None
+    if acting is None:
+        systems = await run_in_threadpool(
+            launcher_systems, _services(request).engine, gateway_of(request).policies,
+            principal, {a.system for a in gateway_of(request).break_glass.active.of(
+                principal.username) if a.resource is None}, page_lang(request))
+    else:
+        # while acting, the proxy decides every /s/ request of this session as A
+        # (gateway.proxy.acting) and refuses B's own systems: the launcher lists what
+        # the delegation opens now, none when it is no longer in force
+        entry = next((e for e in delegated if e.delegation.id == acting), None)
+        acting_for = entry.delegator_name if entry else None
+        systems = [{**found, "url": with_lang(found["url"], page_lang(request)),
+                    "break_glass": ""} for found in (entry.systems if entry else [])]
     # changes to how the person signs in, not yet acknowledged (the owner's notice)
     security = await run_in_threadpool(Account(
         _provider(request), user.username, sid=principal.session_id).unseen_security_events,
         request.cookies.get(SEEN_COOKIE))
     return render(request, "home.html", user=user, systems=systems, info=None,
                   is_admin=user.is_admin, delegated=delegated, security=security,
-                  when=_when_cst,
-                  acting=chosen_id(_services(request).keys, principal.session_id,
-                                   chosen({"cookie": request.headers.get("cookie", "")})),
-                  **labels)
+                  when=_when_cst, acting=acting, acting_for=acting_for, **labels)
 
 
 def _when_cst(value: datetime) -> str:
