@@ -43,8 +43,10 @@ from catalogue.routes import fold
 
 _SEPARATORS = re.compile(r"[\W_]+")
 _TOKENS = re.compile(r"[\w-]+")
-# a ``.``-joined path (Spring Data's and JPA's ``driver.idNumber``, a JSON body's keys)
-_PATHS = re.compile(r"[\w-]+(?:\.[\w-]+)+")
+# a path of parts joined by ``.`` or nested in ``[...]`` (Spring Data's and JPA's
+# ``driver.idNumber``, Rails' ``filter[driver][id_number]``, a JSON body's keys), as
+# ``catalogue.param_path`` reads ``[x]`` and ``.x`` alike
+_PATHS = re.compile(r"[\w-]+(?:(?:\.|\]?\[|\]\.)[\w-]+)+")
 # ASCII humps first (``IDNumber`` is ID, Number), then digits, then other scripts' words
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
 # letters Java's equalsIgnoreCase and Unicode case-insensitive matching read as ASCII
@@ -115,6 +117,7 @@ class NotGranted:
         self._keys.update((item_key(n) + end, n) for n, _ in several for end in _PLURALS
                           if item_key(n) + end not in self._keys)
         self._several = frozenset(n for n, _ in several)
+        self._span = max((len(ws) for _, ws in several), default=1)
         # a one-word item by its word and plural (``ids``, ``statuses``)
         self._one = {f: n for n in reversed(self.items) if len(ws := words(n)) == 1
                      for f in (ws[0] + end for end in _PLURALS)}
@@ -133,6 +136,12 @@ class NotGranted:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+    @property
+    def span(self) -> int:
+        """The most words an item of these has (1 when none has several): how many of
+        a path's parts one item can stand across (:meth:`path_named`)."""
+        return self._span
 
     @property
     def numbered(self) -> bool:
@@ -180,7 +189,7 @@ class NotGranted:
                         return name
                 if self._one and (found := self._alone(run)) is not None:
                     return found
-        return self._across(text) if "." in text and self._seqs else None
+        return self._across(text) if self._seqs and ("." in text or "[" in text) else None
 
     def path_named(self, path: str) -> str | None:
         """The item of several words that the ``.``-joined ``path`` (a JSON body's keys

@@ -164,13 +164,27 @@ def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool, listed: b
     if free and not listed and value.strip():
         return _free_text_refusal(raw or NO_NAME)
     if old == datatables.ORDER and not listed:
-        # 1.9's server script indexes its own column list (``$aColumns``) whatever
-        # ``mDataProp_i`` names: the position is the upstream's alone
-        return Refusal((raw or NO_NAME)[:MAX_SHOWN], Text(
-            "qr.dt_legacy", "DataTables 1.9 orders by a column's position in the "
-            "upstream's own column list, which the request does not show: refused unless "
-            "the route lists it in query"))
+        return _legacy_order_refusal(raw or NO_NAME)
     return None
+
+
+def _legacy_order_refusal(where: str) -> Refusal:
+    # 1.9's server script indexes its own column list (``$aColumns``) whatever
+    # ``mDataProp_i`` names: the position is the upstream's alone
+    return Refusal(where[:MAX_SHOWN], Text(
+        "qr.dt_legacy", "DataTables 1.9 orders by a column's position in the upstream's "
+        "own column list, which the request does not show: refused unless the route "
+        "lists it in query"))
+
+
+def _pair_name(node: Pairs) -> str | None:
+    """The parameter name of a ``{"name": ..., "value": ...}`` object (nothing else in
+    it), or None."""
+    if len(node) != 2:
+        return None
+    keys = {item_key(k): v for k, v in node}
+    name = keys.get("name")
+    return name if "value" in keys and isinstance(name, str) else None
 
 
 def _persisted(name_key: str, value: str) -> bool:
@@ -199,10 +213,12 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool 
     graphql = graphql_ok and names.all_clear
     # DataTables sent as JSON: its column filters and orderings by position
     table = datatables.read_json(doc) if names else None
-    # (node, where, keys from the top, depth, whether a value here is free text:
-    # catalogue.free_text); an object in a top-level array stands at the top
+    # (node, where, the last keys from the top, as many as an item has words (JPA's
+    # ``driver.idNumber`` reads no further back), depth, whether a value here is free
+    # text: catalogue.free_text); an object in a top-level array stands at the top
     # (``[{"fuzzy": ...}]``, a batch of searches)
-    stack: list[tuple[Any, str, str, int, bool]] = [(doc, "", "", 0, False)]
+    span = names.span
+    stack: list[tuple[Any, str, tuple[str, ...], int, bool]] = [(doc, "", (), 0, False)]
     seen = 0
     while stack:
         node, where, keys, depth, free = stack.pop()
@@ -212,23 +228,33 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool 
         if isinstance(node, Pairs):
             seen += len(node)
             below = []
+            # jQuery's ``serializeArray()`` and DataTables 1.9's ``aoData`` sent as JSON:
+            # ``{"name": "sSearch_0", "value": ...}`` is the parameter its name says
+            named_as = _pair_name(node) if names else None
+            if named_as is not None:
+                if datatables.legacy(named_as) == datatables.ORDER and not listed:
+                    return _legacy_order_refusal(where or BODY)
+                if is_free_text(named_as) or datatables.legacy(named_as) in (
+                        datatables.FILTER, datatables.SEARCH):
+                    free = True  # the value is the search's text
             for key, value in node:
                 at = f"{where}.{key}" if where else key
-                path = f"{keys}.{key}" if keys else key
+                path = (*keys[1 - span:], key) if span > 1 else ()
                 item = names.named(key)
                 if item is not None and table is not None and datatables.protocol(at):
                     item = None  # ``columns[0].name``: the protocol's word
-                if item is None and keys:
+                if item is None and len(path) > 1:
                     # JPA's ``{"driver": {"idNumber": ...}}``, as ``driver.idNumber``
-                    item = names.path_named(path)
+                    item = names.path_named(".".join(path))
                 if item is not None:
                     return _named(at, item, value=False)
                 folded = item_key(key)
                 if not graphql and (folded == PERSISTED or (
                         folded == "query" and isinstance(value, str) and is_graphql(value))):
                     return _graphql_refusal(at, graphql_ok)
-                below.append((value, at, path, depth + 1, bool(names) and (
-                    step(free, key) if keys else first(key))))
+                below.append((value, at, path or (key,), depth + 1, bool(names) and (
+                    (free and named_as is not None and folded == "value")
+                    or (step(free, key) if keys else first(key)))))
             stack.extend(reversed(below))  # in the document's order
         elif isinstance(node, list):
             seen += len(node)

@@ -96,8 +96,9 @@ class Lax(Tables):
             if path == TABLE:
                 answer = self.dt(stringify(doc) if doc is not None else nested(
                     "&".join(p for p in (query, form) if p)))
-            elif path == LEGACY:
-                answer = self.legacy(dict(parse_qsl(query, keep_blank_values=True)))
+            elif path == LEGACY:  # aoData as a query, or as JSON name/value pairs
+                answer = self.legacy({p["name"]: str(p["value"]) for p in doc} if doc
+                                     else dict(parse_qsl(query, keep_blank_values=True)))
             else:
                 answer = self.spring(parse_qsl("&".join(p for p in (query, form) if p),
                                                keep_blank_values=True), doc)
@@ -162,7 +163,8 @@ def more_routes(shop: Shop, **legacy_route: Any) -> None:
     entries = [
         {**jg_0001(path=SPRING, records="content", method="POST"), "code": "JG-0120"},
         {**jg_0001(path=TABLE, records="data", method="POST"), "code": "JG-0121"},
-        {**jg_0001(path=LEGACY, records="aaData", **legacy_route), "code": "JG-0122"}]
+        {**jg_0001(path=LEGACY, records="aaData", **legacy_route), "code": "JG-0122"},
+        {**jg_0001(path=LEGACY, records="aaData", method="POST"), "code": "JG-0123"}]
     apply_state(shop.services, {"catalogue": entries, "grants": [
         {"resource": e["code"], "consumer": "czt", "purpose": "费用核算",
          "items": ["plate_number", "brand", "driver_name", "driver_phone"],
@@ -205,6 +207,7 @@ async def test_spring_datas_nested_property_paths(shop: Shop) -> None:
             (f"driver.idNumber={SECRET}", "driver.idNumber"),
             (f"driver.id.number={SECRET[:6]}", "driver.id.number"),
             (f"driver%2EidNumber={SECRET}", "driver%2EidNumber"),
+            (f"filter[driver][idNumber]={SECRET}", "filter[driver][idNumber]"),
             ("sort=driver.name,asc", "sort")]:  # the masked driver_name
         await refused(shop, "SD", query, parameter)
     await refused_post(shop, SPRING, {"driver": {"idNumber": SECRET}}, "driver.idNumber")
@@ -315,7 +318,8 @@ def legacy(columns: list[str], *, sort: int = 0, search: str = "",
 
 async def test_datatables_legacy_parameters(shop: Shop) -> None:
     """Failed on the base: ``sSearch_0=``, ``sSearch=`` and ``iSortCol_0=`` reached the
-    upstream for czt, which filtered and ordered by its own column 0 (the ID number)."""
+    upstream for czt, which filtered and ordered by its own column 0 (the ID number), as
+    a query and as JSON name/value pairs."""
     catalogued(shop)
     more_routes(shop)
     target = f"/s/vehicles{LEGACY}?"
@@ -331,6 +335,19 @@ async def test_datatables_legacy_parameters(shop: Shop) -> None:
         r = await shop.get(target + query)
         assert r.status_code == 400 and r.json()["parameter"] == parameter, r.text
         assert len(shop.upstream.seen) == before
+    # aoData posted as JSON (a custom fnServerData), or jQuery's serializeArray(): each
+    # {"name": ..., "value": ...} is the parameter its name says
+    pairs = [{"name": k, "value": v} for k, _, v in (
+        p.partition("=") for p in legacy(["plate_number", "brand"], column_search={
+            0: SECRET}).split("&"))]
+    own = await post(shop, LEGACY, pairs, who="jgswj")
+    assert own.json()["iTotalDisplayRecords"] == 1, own.text
+    k = next(k for k, p in enumerate(pairs) if p["name"] == "sSearch_0")
+    await refused_post(shop, LEGACY, pairs, f"[{k}].value")
+    pairs[k]["value"] = ""
+    k = next(k for k, p in enumerate(pairs) if p["name"] == "iSortCol_0")
+    await refused_post(shop, LEGACY, pairs, f"[{k}]")
+    await refused_post(shop, LEGACY, [{"name": "keyword", "value": SECRET}], "[0].value")
     # the ordering: the server's list, not the request's columns, decides what it is
     r = await shop.get(target + legacy(["plate_number", "brand"]))
     assert r.status_code == 400 and r.json()["parameter"] == "iSortCol_0", r.text
