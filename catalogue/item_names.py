@@ -45,8 +45,10 @@ _SEPARATORS = re.compile(r"[\W_]+")
 _TOKENS = re.compile(r"[\w-]+")
 # a path of parts joined by ``.`` or nested in ``[...]`` (Spring Data's and JPA's
 # ``driver.idNumber``, Rails' ``filter[driver][id_number]``, a JSON body's keys), as
-# ``catalogue.param_path`` reads ``[x]`` and ``.x`` alike
-_PATHS = re.compile(r"[\w-]+(?:(?:\.|\]?\[|\]\.)[\w-]+)+")
+# ``catalogue.param_path`` reads ``[x]`` and ``.x`` alike. From a token's start only,
+# its runs taken whole (possessive): otherwise a long token with a dot after it is
+# tried again from every one of its characters (quadratic: 75 s for 32 000)
+_PATHS = re.compile(r"(?<![\w-])[\w-]++(?:(?:\.|\]?\[|\]\.)[\w-]++)+")
 # ASCII humps first (``IDNumber`` is ID, Number), then digits, then other scripts' words
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
 # letters Java's equalsIgnoreCase and Unicode case-insensitive matching read as ASCII
