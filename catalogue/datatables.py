@@ -39,9 +39,12 @@ keeps to the request's searchable columns is the upstream's own reading.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
+from catalogue.pairs import Pairs
 from catalogue.param_path import name_path
 from catalogue.refusal import MAX_SHOWN, Refusal
 from catalogue.routes import fold
@@ -74,6 +77,45 @@ def read(text: str) -> Table | None:
     DataTables column or ordering parameter."""
     if _MARK.search(text if text.isascii() else fold(unquote_plus(text))) is None:
         return None
+    entries = []
+    for part in _SPLIT.split(text):
+        raw, _, value = part.partition("=")
+        entries.append((name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip()),
+                        unquote_plus(value), part, raw))
+    return _table(entries)
+
+
+def read_json(doc: Any) -> Table | None:
+    """The table of a JSON body (``ajax.submitAs: 'json'`` in 2.x, ``JSON.stringify(d)``
+    in ``ajax.data``): the same parameters as members (``{"columns": [{"data": ...,
+    "search": {"value": ...}}], "order": [{"column": 0}], "search": {...}}``), each
+    known by where ``catalogue.request_names.json_refusal`` says it stands
+    (``columns[0].search.value``); or None when the body has no ``columns`` or
+    ``order`` member."""
+    if not isinstance(doc, Pairs) or not any(
+            fold(key).strip() in ("columns", "order") for key, _ in doc):
+        return None
+    entries: list[tuple[tuple[str, ...], str, str, str]] = []
+
+    def walk(node: Any, path: tuple[str, ...], where: str) -> None:
+        if len(path) > 4:
+            return  # deeper than any DataTables parameter (``columns[0].search.value``)
+        if isinstance(node, Pairs):
+            for key, value in node:
+                walk(value, (*path, fold(key).strip()), f"{where}.{key}" if where else key)
+        elif isinstance(node, list):
+            for k, value in enumerate(node):
+                walk(value, (*path, str(k)), f"{where}[{k}]")
+        else:
+            entries.append((path, _json_text(node), where, where))
+
+    walk(doc, (), "")
+    return _table(entries)
+
+
+def _table(entries: Iterable[tuple[tuple[str, ...], str, str, str]]) -> Table | None:
+    """The table of ``entries``: each parameter's path, value, the parameter as
+    :attr:`Table.filters` and :attr:`Table.shown` hold it, and its name as shown."""
     data: dict[str, str] = {}
     names: dict[str, str] = {}
     searches: list[tuple[str, str]] = []
@@ -82,10 +124,7 @@ def read(text: str) -> Table | None:
     own: dict[str, list[str]] = {}  # a column's data and name parameters, raw
     unsearchable: set[str] = set()  # ``searchable=false``: a global search leaves them
     everywhere = False  # a global search
-    for part in _SPLIT.split(text):
-        raw, _, value = part.partition("=")
-        path = name_path(fold(unquote_plus(raw)).split("\x00", 1)[0].strip())
-        value = unquote_plus(value)
+    for path, value, part, raw in entries:
         if path[0] == "search" and path[1:] != ("regex",):
             everywhere = everywhere or bool(value.strip())  # ``search[value]``, any spelling
             continue
@@ -124,6 +163,15 @@ def read(text: str) -> Table | None:
                            for p in parts))
 
 
+def _json_text(value: Any) -> str:
+    """A JSON scalar as a query string would carry it (``null`` empty, ``false``)."""
+    if value is None or isinstance(value, list):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 _LEADING_INT = re.compile(r"\s*([+-]?[0-9]+)")
 # DataTables' parameters by their path: the last words are the protocol's
 _COLUMN_KEYS = frozenset({("data",), ("name",), ("searchable",), ("orderable",),
@@ -134,10 +182,12 @@ _SEARCH_KEYS = frozenset({("search", "value"), ("search", "regex")})
 
 def protocol(name: str) -> bool:
     """Whether the decoded parameter name ``name`` is one of DataTables' own
-    (``columns[i][name]``, ``order[j][dir]``, ``search[value]``), whose words say what
-    its value is rather than name a column."""
+    (``columns[i][name]``, ``order[j][dir]``, ``search[value]``, 1.9's
+    ``mDataProp_0``), whose words say what its value is rather than name a column."""
     if not _MARK_NAMES.search(name):
         return False
+    if legacy(name) is not None:
+        return True
     path = name_path(fold(name).split("\x00", 1)[0].strip())
     if path in _SEARCH_KEYS:
         return True
@@ -147,7 +197,23 @@ def protocol(name: str) -> bool:
     return path[2:] in keys
 
 
-_MARK_NAMES = re.compile(r"columns|order|search", re.IGNORECASE)
+_MARK_NAMES = re.compile(r"columns|order|search|sort|prop|regex|echo|display",
+                         re.IGNORECASE)
+# DataTables 1.9's parameters (``fnServerParams``' ``aoData``): ``iSortCol_0``,
+# ``sSearch_0`` point at a column by its position, ``sSearch`` is the search box
+_LEGACY = re.compile(
+    r"(?P<order>isortcol_\d+)|(?P<filter>ssearch_\d+)|(?P<search>ssearch)|(?P<own>"
+    r"(?:mdataprop|bsearchable|bsortable|bregex|ssortdir)_\d+|bregex|scolumns|icolumns"
+    r"|secho|idisplaystart|idisplaylength|isortingcols)")
+ORDER, FILTER, SEARCH = "order", "filter", "search"
+
+
+def legacy(name: str) -> str | None:
+    """What DataTables 1.9's parameter ``name`` (decoded) is: :data:`ORDER` (an
+    ordering by a position), :data:`FILTER` (a column's filter by its position),
+    :data:`SEARCH` (the search box), ``"own"`` (another of its words), or None."""
+    m = _LEGACY.fullmatch(fold(name).split("\x00", 1)[0].strip())
+    return None if m is None else m.lastgroup
 
 
 def _intval(value: str) -> int:

@@ -24,7 +24,13 @@ The names Chinese systems' search boxes send count too: ``qs``, ``where``,
 ``criteria`` and Elasticsearch's ``match`` (``multi_match``) as search words;
 ``searchName``, ``queryParam`` run together (``search[name]`` is a filter by ``name``);
 and, as a whole name (a query parameter's, a JSON body's top-level key), a kind of
-search alone: ``fuzzy``, ``like``, ``likeValue``, ``content``. Elasticsearch's ``_all``
+search alone: ``fuzzy``, ``like``, ``likeValue``, ``content``, ``condition`` (查询条件:
+``?condition=张``, ``conditionValue``; ``condition[brand]`` stays a filter), and the
+pinyin initials ``gjz`` (关键字), ``mhcx`` (模糊查询), ``cxtj`` (查询条件). 若依's
+``searchValue`` (its ``BaseEntity``'s search box) is a search word with a modifier.
+``text``, ``value``, ``key``, ``input`` alone are not: a form's field, a setting's
+value, an API key far more often than a search box (a system searching by one lists
+it in the route's ``query:``). Elasticsearch's ``_all``
 and ``*`` name every field: a value under one is searched text
 (``query.bool.must.match._all``).
 """
@@ -41,17 +47,18 @@ from catalogue.item_names import item_key, words
 SEARCH = frozenset({
     "q", "query", "search", "keyword", "keywords", "kw", "kwd", "wd", "word", "words",
     "term", "terms", "fulltext", "filter", "filters", "qs", "where", "criteria", "match",
-    "关键字", "关键词", "搜索", "检索", "查询", "模糊查询"})
+    "关键字", "关键词", "搜索", "检索", "查询", "模糊查询", "查询条件", "搜索条件"})
 # words that say which kind of search, or where its text stands
 MODIFIERS = frozenset({
-    "key", "keys", "text", "texts", "value", "values", "str", "string", "input",
+    "key", "keys", "text", "texts", "value", "values", "val", "str", "string", "input",
     "content", "all", "any", "global", "quick", "full", "fuzzy", "simple", "like",
     "multi", "phrase", "plain", "web", "general"})
-TOP_ONLY = frozenset({"s"})  # WordPress's ``?s=``
+# WordPress's ``?s=``; the pinyin initials of 关键字, 模糊查询, 查询条件
+TOP_ONLY = frozenset({"s", "gjz", "mhcx", "cxtj"})
 # run together after a search word only: ``search[name]`` filters by ``name``
 TRAILING = frozenset({"name", "names", "param", "params", "condition", "conditions"})
 # a kind of search, as a whole name by itself (``?fuzzy=``, ``likeValue=``)
-KINDS = frozenset({"fuzzy", "like", "content"})
+KINDS = frozenset({"fuzzy", "like", "content", "condition", "conditions"})
 _PARTS = re.compile(r"[\[\].]+")
 # the run-together spellings words() cannot split (``searchtext``, ``fulltextsearch``)
 _JOINED = frozenset({*SEARCH, *(a + b for a in SEARCH for b in MODIFIERS | SEARCH | TRAILING),

@@ -43,6 +43,12 @@ from catalogue.routes import fold
 
 _SEPARATORS = re.compile(r"[\W_]+")
 _TOKENS = re.compile(r"[\w-]+")
+# a path of parts joined by ``.`` or nested in ``[...]`` (Spring Data's and JPA's
+# ``driver.idNumber``, Rails' ``filter[driver][id_number]``, a JSON body's keys), as
+# ``catalogue.param_path`` reads ``[x]`` and ``.x`` alike. From a token's start only,
+# its runs taken whole (possessive): otherwise a long token with a dot after it is
+# tried again from every one of its characters (quadratic: 75 s for 32 000)
+_PATHS = re.compile(r"(?<![\w-])[\w-]++(?:(?:\.|\]?\[|\]\.)[\w-]++)+")
 # ASCII humps first (``IDNumber`` is ID, Number), then digits, then other scripts' words
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
 # letters Java's equalsIgnoreCase and Unicode case-insensitive matching read as ASCII
@@ -112,6 +118,8 @@ class NotGranted:
                       for end in _PLURALS]
         self._keys.update((item_key(n) + end, n) for n, _ in several for end in _PLURALS
                           if item_key(n) + end not in self._keys)
+        self._several = frozenset(n for n, _ in several)
+        self._span = max((len(ws) for _, ws in several), default=1)
         # a one-word item by its word and plural (``ids``, ``statuses``)
         self._one = {f: n for n in reversed(self.items) if len(ws := words(n)) == 1
                      for f in (ws[0] + end for end in _PLURALS)}
@@ -130,6 +138,18 @@ class NotGranted:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+    @property
+    def span(self) -> int:
+        """The most words an item of these has (1 when none has several): how many of
+        a path's parts one item can stand across (:meth:`path_named`)."""
+        return self._span
+
+    @property
+    def numbered(self) -> bool:
+        """Whether an item's name is a bare number once its ``_`` are aside (``_110``):
+        a value that is that number names it."""
+        return any(key.isdigit() for key in self._keys)
 
     @property
     def all_clear(self) -> bool:
@@ -171,6 +191,30 @@ class NotGranted:
                         return name
                 if self._one and (found := self._alone(run)) is not None:
                     return found
+        return self._across(text) if self._seqs and ("." in text or "[" in text) else None
+
+    def path_named(self, path: str) -> str | None:
+        """The item of several words that the ``.``-joined ``path`` (a JSON body's keys
+        from the top: ``driver.idNumber``) names across its parts, or None."""
+        if self._any.search(item_key(path)) is None:
+            return None
+        if not path.isascii():
+            path = unicodedata.normalize("NFKC", path).translate(_AS_ASCII)
+        return self._across(path)
+
+    def _across(self, text: str) -> str | None:
+        """An item of several words whose words stand in a row across the parts of a
+        ``.``-joined path in ``text`` (a JPA relation's property, ``driver.idNumber``,
+        ``driver.id_number``; module docstring). Each part was read as a token already,
+        so ``id.eq.3`` keeps its reading; only words across the dots are added."""
+        for match in _PATHS.finditer(text):
+            path = match[0]
+            if self._keys.get(item_key(path)) in self._several:
+                return self._keys[item_key(path)]
+            for run in self._runs(words(path)):
+                for name, seq in self._seqs:
+                    if _within(seq, run):
+                        return name
         return None
 
     def _alone(self, run: list[str]) -> str | None:

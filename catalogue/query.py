@@ -14,7 +14,8 @@ shaped:
     either way      a parameter named twice (in one spelling or two) is ambiguous:
                     upstreams differ on which one they take; but for Spring Data's
                     ``sort`` (:data:`REPEATABLE`), which it reads all of
-                    (``sort=plate_number,desc&sort=brand,asc``), each value checked
+                    (``sort=plate_number,desc&sort=brand,asc``), and PHP's and Rack's
+                    list ``x[]=1&x[]=2`` (:data:`APPENDED`), each value checked
 
 A parameter's name is compared as the laxest upstream reads it (:func:`read_name`):
 split at ``&`` and ``;``, ``+`` a space, percent-decoded (``%73elect`` is
@@ -73,6 +74,10 @@ NOTHING = NotGranted((), ())
 # Not a JSON key (a JSON reader keeps one of two), nor a path below the name
 # (``sort[x]``), nor DataTables' ``columns[0][data]``, which the gateway reads by position
 REPEATABLE = frozenset({("sort",)})
+# PHP's and Rack's ``x[]=1&x[]=2`` (and ``qs``' ``arrayFormat: 'brackets'``): a list
+# of every value, each read for items' names; an exact repeat of a path ending in
+# ``[]`` passes (``x[]`` beside ``x`` or ``x[a]`` is still named twice)
+APPENDED = ""
 
 
 def names_problems(value: Any) -> list[str]:
@@ -224,7 +229,8 @@ def _first_refused(raws: Iterable[str], allowed: Sequence[str] | None,
         # by the whole path: ``columns[0][data]`` and ``columns[1][data]`` are two
         # parameters, ``limit`` and ``limit[x]`` collide (``catalogue.param_path``)
         path = name_path(whole)
-        first = seen.clash(path, shown, repeatable=repeats and path in REPEATABLE)
+        first = seen.clash(path, shown, repeatable=repeats and (
+            path in REPEATABLE or path[-1] == APPENDED))
         if first is not None:
             return Refusal(shown, Text("qr.twice", "named twice ({first!r} and {shown!r}): "
                                        "upstreams differ on which one they take",

@@ -45,6 +45,7 @@ from catalogue import datatables
 from catalogue.free_text import first, is_free_text, step
 from catalogue.graphql import PERSISTED, is_graphql
 from catalogue.item_names import NotGranted, item_key
+from catalogue.pairs import Pairs
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
 from texts import Text
 
@@ -52,11 +53,6 @@ MAX_DEPTH = 32  # Elasticsearch's bool queries nest about ten deep
 MAX_NODES = 100_000  # keys and values of one JSON body
 NO_NAME = "(no name)"  # the parameter of a value sent without one ("=x")
 _SPLIT = re.compile(r"[&;]")
-
-
-class Pairs(list[tuple[str, Any]]):
-    """A JSON object's members in order, duplicates kept (``json``'s
-    ``object_pairs_hook``): upstreams differ on which of two equal keys they take."""
 
 
 def _graphql_refusal(where: str, listed: bool) -> Refusal:
@@ -111,7 +107,8 @@ def query_refusal(text: str, names: NotGranted, graphql_ok: bool, *, listed: boo
         found = memo.get(key, _UNSEEN)
         if found is _UNSEEN:
             found = _parameter_refusal(part, names, graphql_ok, listed)
-            if len(part) <= MEMO_PARAMETER_CHARS:
+            # jQuery's cache-buster is new each time: remembered, it would push out the rest
+            if len(part) <= MEMO_PARAMETER_CHARS and not is_cache_buster(part):
                 if len(memo) >= MEMO_PARAMETERS:
                     memo.clear()
                 memo[key] = found
@@ -127,6 +124,13 @@ def _is_item(part: str, item: str) -> bool:
     """Whether the value of ``part`` is ``item``'s name and nothing else (a column
     ``driver_name``, not ``driver_name,driver_id_number``)."""
     return item_key(unquote_plus(part.partition("=")[2])) == item_key(item)
+
+
+def is_cache_buster(part: str) -> bool:
+    """Whether the raw parameter ``part`` is jQuery's ``cache: false`` one (``_=``
+    and the time in milliseconds, what DataTables sends by default): a bare number
+    under ``_`` names no item and searches nothing."""
+    return part[:2] == "_=" and part[2:].isdigit() and part[2:].isascii()
 
 
 MEMO_PARAMETER_CHARS = 128  # a longer parameter is read every time
@@ -146,7 +150,9 @@ def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool, listed: b
             (item_key(name.split("[", 1)[0]) == "query" and is_graphql(value))
             or _persisted(folded, value)):
         return _graphql_refusal(raw or NO_NAME, graphql_ok)
-    free = bool(names) and is_free_text(name)
+    old = datatables.legacy(name) if names else None
+    free = bool(names) and (is_free_text(name) or old in (datatables.FILTER,
+                                                          datatables.SEARCH))
     # DataTables' own names (``columns[0][name]``) are its protocol's words, not
     # columns: a table of a resource with an item ``name`` is read by its values
     texts = ((value, True),) if datatables.protocol(name) else ((name, False), (value, True))
@@ -157,7 +163,28 @@ def _parameter_refusal(part: str, names: NotGranted, graphql_ok: bool, listed: b
             return _named(raw or NO_NAME, item, value=is_value)
     if free and not listed and value.strip():
         return _free_text_refusal(raw or NO_NAME)
+    if old == datatables.ORDER and not listed:
+        return _legacy_order_refusal(raw or NO_NAME)
     return None
+
+
+def _legacy_order_refusal(where: str) -> Refusal:
+    # 1.9's server script indexes its own column list (``$aColumns``) whatever
+    # ``mDataProp_i`` names: the position is the upstream's alone
+    return Refusal(where[:MAX_SHOWN], Text(
+        "qr.dt_legacy", "DataTables 1.9 orders by a column's position in the upstream's "
+        "own column list, which the request does not show: refused unless the route "
+        "lists it in query"))
+
+
+def _pair_name(node: Pairs) -> str | None:
+    """The parameter name of a ``{"name": ..., "value": ...}`` object (nothing else in
+    it), or None."""
+    if len(node) != 2:
+        return None
+    keys = {item_key(k): v for k, v in node}
+    name = keys.get("name")
+    return name if "value" in keys and isinstance(name, str) else None
 
 
 def _persisted(name_key: str, value: str) -> bool:
@@ -184,43 +211,68 @@ def json_refusal(doc: Any, names: NotGranted, graphql_ok: bool, *, listed: bool 
     naming an item of ``names``, or carrying GraphQL, or a free-text search, or too big
     to check; or None (``graphql_ok``, ``listed``: as :func:`query_refusal`'s)."""
     graphql = graphql_ok and names.all_clear
-    # (node, where, depth, whether a value here is free text: catalogue.free_text)
-    stack: list[tuple[Any, str, int, bool]] = [(doc, "", 0, False)]
+    # DataTables sent as JSON: its column filters and orderings by position
+    table = datatables.read_json(doc) if names else None
+    # (node, where, the last keys from the top, as many as an item has words (JPA's
+    # ``driver.idNumber`` reads no further back), depth, whether a value here is free
+    # text: catalogue.free_text); an object in a top-level array stands at the top
+    # (``[{"fuzzy": ...}]``, a batch of searches)
+    span = names.span
+    stack: list[tuple[Any, str, tuple[str, ...], int, bool]] = [(doc, "", (), 0, False)]
     seen = 0
     while stack:
-        node, where, depth, free = stack.pop()
+        node, where, keys, depth, free = stack.pop()
         if depth > MAX_DEPTH:
             return Refusal(BODY, Text("qr.deep", "the body is nested deeper than {n} "
                                       "levels: it cannot be checked", n=MAX_DEPTH))
         if isinstance(node, Pairs):
             seen += len(node)
             below = []
+            # jQuery's ``serializeArray()`` and DataTables 1.9's ``aoData`` sent as JSON:
+            # ``{"name": "sSearch_0", "value": ...}`` is the parameter its name says
+            named_as = _pair_name(node) if names else None
+            if named_as is not None:
+                if datatables.legacy(named_as) == datatables.ORDER and not listed:
+                    return _legacy_order_refusal(where or BODY)
+                if is_free_text(named_as) or datatables.legacy(named_as) in (
+                        datatables.FILTER, datatables.SEARCH):
+                    free = True  # the value is the search's text
             for key, value in node:
                 at = f"{where}.{key}" if where else key
+                path = (*keys[1 - span:], key) if span > 1 else ()
                 item = names.named(key)
+                if item is not None and table is not None and datatables.protocol(at):
+                    item = None  # ``columns[0].name``: the protocol's word
+                if item is None and len(path) > 1:
+                    # JPA's ``{"driver": {"idNumber": ...}}``, as ``driver.idNumber``
+                    item = names.path_named(".".join(path))
                 if item is not None:
                     return _named(at, item, value=False)
                 folded = item_key(key)
                 if not graphql and (folded == PERSISTED or (
                         folded == "query" and isinstance(value, str) and is_graphql(value))):
                     return _graphql_refusal(at, graphql_ok)
-                below.append((value, at, depth + 1, bool(names) and (
-                    step(free, key) if where else first(key))))
+                below.append((value, at, path or (key,), depth + 1, bool(names) and (
+                    (free and named_as is not None and folded == "value")
+                    or (step(free, key) if keys else first(key)))))
             stack.extend(reversed(below))  # in the document's order
         elif isinstance(node, list):
             seen += len(node)
-            stack.extend(reversed([(v, f"{where}[{k}]", depth + 1, free)
+            stack.extend(reversed([(v, f"{where}[{k}]", keys, depth + 1, free)
                                    for k, v in enumerate(node)]))
         elif isinstance(node, str):
             item = names.named(node, free=free)
-            if item is not None:
+            if item is not None and not (
+                    table is not None and item in names.masked and where in table.shown
+                    and item_key(node) == item_key(item)):
                 return _named(where or BODY, item, value=True)
-            if free and not listed and node.strip():
+            if (item is None and free and not listed and node.strip()
+                    and not (table is not None and where in table.filters)):
                 return _free_text_refusal(where or BODY)
         elif free and not listed and isinstance(node, int | float) and not isinstance(
-                node, bool):
+                node, bool) and not (table is not None and where in table.filters):
             return _free_text_refusal(where or BODY)
         if seen > MAX_NODES:
             return Refusal(BODY, Text("qr.nodes", "the body holds more than {n} keys and "
                                       "values: it cannot be checked", n=MAX_NODES))
-    return None
+    return None if table is None else table.refusal

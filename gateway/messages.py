@@ -877,6 +877,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "qr.deep": ("请求体嵌套超过 {n} 层，无法检查", "the body is nested deeper than {n} levels: it cannot be checked"),
     "qr.nodes": ("请求体的键和值超过 {n} 个，无法检查", "the body holds more than {n} keys and values: it cannot be checked"),
     "qr.dt_order": ("按表格的某一列排序，而请求没有用名称指明这一列（上游会按它自己的列顺序排序）", "it orders by a column of the table that the request names by no word (an upstream then orders by a column of its own list)"),
+    "qr.dt_legacy": ("DataTables 1.9 按列的位置排序，这个位置指向上游自己的列顺序，请求中看不出是哪一列：除非路由在 query 中列出，否则拒绝", "DataTables 1.9 orders by a column's position in the upstream's own column list, which the request does not show: refused unless the route lists it in query"),
     "qr.body_method": ("在对该调用方会裁剪应答的路由上，{method} 请求不得携带请求体", "a {method} request carries no body on a route whose answer is cut for this caller"),
     # -- the envelope keys kept beside a governed answer's records (h-envelope; catalogue.envelope)
     "cat.envelope_list": ("envelope 必须是键名的列表", "envelope must be a list of key names"),

@@ -92,11 +92,29 @@ def _not_granted(items: tuple[Item, ...], allowed: tuple[str, ...], *, keyed: bo
     return names
 
 
+def _memo_key(resource: Resource, found: CatalogueDecision, query: str) -> str:
+    """``query`` as remembered: jQuery's cache-buster (``_=1733400000000``, which
+    ``$.ajax``'s ``cache: false`` appends last, anew with every DataTables request) as
+    ``_=``, since a bare number under ``_`` changes no outcome
+    (``catalogue.request_names.is_cache_buster``), unless an item's name is a bare
+    number once its ``_`` are aside (``_110``), which such a value names."""
+    # (from the end: ``"_=" in query`` costs microseconds on a DataTables query,
+    # every other character of which is ``=`` or ``_``)
+    head, _, stamp = query.rpartition("=")
+    if not (stamp.isdigit() and stamp.isascii()) or not (
+            head == "_" or head.endswith(("&_", ";_"))) or _not_granted(
+            resource.items, found.items, keyed=False).numbered:
+        return query
+    return head + "="
+
+
 def checked_query(resource: Resource, found: CatalogueDecision, query: str) -> Checked:
     """:func:`checked` of the raw query string ``query`` (``catalogue.query.refusal``
     against the route's ``query:``), remembered (module docstring): the outcome depends
     on nothing but the resource's items and route, the items decided and the query."""
-    key = (resource.code, found.items, query)
+    # (jQuery's stamp is 13 digits; a longer number is only remembered as it is)
+    key = (resource.code, found.items, _memo_key(resource, found, query)
+           if "_=" in query[-24:] else query)
     hit = _queries.get(key)
     if hit is not None and hit[0] is resource.items and hit[1] is resource.route:
         return hit[2]

@@ -29,7 +29,9 @@ SEALED = NotGranted(ITEMS, ITEMS, sealed=["driver_phone"])  # given only encrypt
     "filter[search]", "filter.keyword", "columns[0][search][value]", "ｑ", "关键字",
     "关键词", "qs", "where", "criteria", "queryParam", "searchName", "search_name",
     "queryParams", "searchCondition", "fuzzy", "likeValue", "content", "match", "_all",
-    "query.bool.must.match._all", "query[bool][must][multi_match]", "query.match.*"])
+    "query.bool.must.match._all", "query[bool][must][multi_match]", "query.match.*",
+    "condition", "conditions", "conditionValue", "searchVal", "gjz", "mhcx", "cxtj",
+    "查询条件"])
 def test_free_text_names(name: str) -> None:
     assert is_free_text(name), name
 
@@ -40,7 +42,7 @@ def test_free_text_names(name: str) -> None:
     "search_field", "filterType", "queryId", "termId", "password", "passwords", "ss",
     "plate_number", "keyId", "filter[plate_number][eq]", "$filter", "all", "search[name]",
     "where[brand]", "queryParams[beginTime]", "match[brand]", "query.match.brand",
-    "params[beginTime]", "condition", "post[content]"])
+    "params[beginTime]", "condition[brand]", "post[content]", "input", "params[dataScope]"])
 def test_other_names(name: str) -> None:
     assert not is_free_text(name), name
 
@@ -87,6 +89,23 @@ def test_free_text_values(text: str, item: str | None) -> None:
     ("group_id", None), ("orderbyplate", None)])
 def test_orderings_and_plurals(text: str, item: str | None) -> None:
     assert NAMES.named(text) == item, text
+
+
+@pytest.mark.parametrize(("text", "item"), [
+    # JPA's nested property paths: the words across the dots (fifth session)
+    ("driver.idNumber", "driver_id_number"), ("driver.idNumber,desc", "driver_id_number"),
+    ("Driver.Id_Number", "driver_id_number"), ("driver.id.number", "id"),
+    ("filter.driver.idNumbers", "driver_id_number"), ("driver.phone", "driver_phone"),
+    # PostgREST's dots keep their reading: a filter by the cut id, not by a granted column
+    ("id.eq.3", "id"), ("id.desc", "id"), ("or=(brand.eq.x,id.eq.3)", "id"),
+    ("plate_number.eq.x", None), ("brand.desc", None), ("or=(brand.eq.x,plate_number.eq.y)",
+                                                        None),
+    ("plate_number.asc,brand.desc", None), ("driver.name.eq.x", "name"),
+    ("driver_name.number", None), ("vehicle.brand", None), ("driver.id", "id"),
+    ("driver.plate_number", None)])
+def test_dotted_paths(text: str, item: str | None) -> None:
+    assert NAMES.named(text) == item, text
+    assert EVERYTHING.named(text) is None
 
 
 def test_free_text_parameters_are_refused_unless_listed() -> None:

@@ -32,6 +32,8 @@ def test_a_name_is_read_as_its_path(name: str, path: tuple[str, ...]) -> None:
     "search%5Bvalue%5D=&search%5Bregex%5D=false",
     # Spring Data reads every sort (catalogue.query.REPEATABLE)
     "sort=plate_number,desc&sort=brand,asc", "sort=a&SORT=b&%73ort=c",
+    # PHP's and Rack's list (catalogue.query.APPENDED)
+    "x[]=1&x[]=2", "x%5B%5D=1&x%5B%5D=2&x%5B%5D=3",
 ])
 def test_different_paths_are_different_parameters(query: str) -> None:
     assert refusal(query, None) is None
@@ -43,7 +45,8 @@ def test_different_paths_are_different_parameters(query: str) -> None:
     ("limit%5Bx%5D=2&limit=1", "limit"),
     ("orders[0].column=a&orders[0][column]=b", "orders[0][column]"),
     ("columns[0][data]=a&columns[00][data]=b", "columns[00][data]"),
-    ("x[]=1&x[]=2", "x[]"),
+    ("x[]=1&x=2", "x"), ("x=1&x[]=2", "x[]"), ("x[]=1&x[][a]=2", "x[][a]"),
+    ("x[a]=1&x[a]=2", "x[a]"),
     ("sort=a&sort[x]=b", "sort[x]"), ("sort[x]=b&sort=a", "sort"),
     ("sort[0]=a&sort[0]=b", "sort[0]"), ("order=a&order=b", "order"),
 ])
