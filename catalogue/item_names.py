@@ -30,13 +30,20 @@ Free text naming the words apart (``driver id number``) is not a name. A value t
 the one word alone is (``?sort=id``), but in a free-text search's value
 (``catalogue.free_text``: ``?q=id``, ``?q=lost id card``) the word is a search term,
 and names the item only in a field's syntax (``id:3``, ``id.eq.3``, ``id>3``).
+
+The reading of one request is bounded (:func:`words_budget`): the word by word reading
+above runs on the event loop, and a value of a million dotted parts (2 MB, well under
+the body limit) held it some 20 s; past :data:`MAX_WORDS` the reading stops with
+:class:`TooManyWords` and the request is refused, never passed half read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from catalogue.routes import fold
@@ -77,6 +84,35 @@ _BY_KEYS = tuple(w + "by" for w in sorted(_SORTS))
 # after a one-word item's word in free text: a field's syntax (Lucene's ``id:3``,
 # PostgREST's ``id.eq.3``, ``id=3``, ``id>3``, ``id[gt]``), not a search term
 _FIELD_SYNTAX = re.compile(r"[:=<>\[!~]|\.\w")
+
+
+# words read word by word for one request: a query or a JSON body of an agency's table
+# client reads a few hundred; this many take ~0.1-0.3 s of the event loop here
+MAX_WORDS = 20_000
+_words_left: ContextVar[list[int] | None] = ContextVar("words_left", default=None)
+
+
+class TooManyWords(Exception):
+    """A request's text holds more words to read than :data:`MAX_WORDS`."""
+
+
+@contextlib.contextmanager
+def words_budget(limit: int = MAX_WORDS) -> Iterator[None]:
+    """Bound the words :class:`NotGranted` reads word by word inside the block (one
+    request's check): past ``limit`` it raises :class:`TooManyWords`."""
+    token = _words_left.set([limit])
+    try:
+        yield
+    finally:
+        _words_left.reset(token)
+
+
+def _spend(n: int) -> None:
+    left = _words_left.get()
+    if left is not None:
+        left[0] -= n
+        if left[0] < 0:
+            raise TooManyWords
 
 
 def item_key(name: str) -> str:
@@ -171,6 +207,7 @@ class NotGranted:
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text).translate(_AS_ASCII)
         for match in _TOKENS.finditer(text):
+            _spend(1)
             token = match[0]
             token_key = item_key(token)
             found = self._keys.get(token_key)
@@ -208,6 +245,7 @@ class NotGranted:
         ``driver.id_number``; module docstring). Each part was read as a token already,
         so ``id.eq.3`` keeps its reading; only words across the dots are added."""
         for match in _PATHS.finditer(text):
+            _spend(1)
             path = match[0]
             if self._keys.get(item_key(path)) in self._several:
                 return self._keys[item_key(path)]
@@ -236,6 +274,7 @@ class NotGranted:
 
     def _runs(self, ws: tuple[str, ...]) -> list[list[str]]:
         """``ws`` split where a granted item's words stand in a row (those taken out)."""
+        _spend(len(ws))
         runs: list[list[str]] = [[]]
         k = 0
         while k < len(ws):

@@ -41,12 +41,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from catalogue.graphql import MEDIA_TYPE as GRAPHQL
-from catalogue.item_names import NotGranted
+from catalogue.item_names import MAX_WORDS, NotGranted, TooManyWords, words_budget
 from catalogue.media import media_type
 from catalogue.param_path import Paths, name_path
 from catalogue.refusal import BODY, MAX_SHOWN, Refusal
@@ -135,8 +135,20 @@ def refusal(query: str, allowed: Sequence[str] | None, names: NotGranted = NOTHI
     on a route whose ``query:`` is ``allowed`` (None: unset), or None (module docstring);
     ``names``: the items it may not name."""
     return (_first_refused(parameter_names(query), allowed)
-            or query_refusal(query, names, takes_graphql(allowed),
-                             listed=allowed is not None))
+            or _bounded(lambda: query_refusal(query, names, takes_graphql(allowed),
+                                              listed=allowed is not None), QUERY))
+
+
+def _bounded(check: Callable[[], Refusal | None], where_: str) -> Refusal | None:
+    """``check`` within the words one request may make the gateway read
+    (``catalogue.item_names.words_budget``); past them the request is refused."""
+    try:
+        with words_budget():
+            return check()
+    except TooManyWords:
+        return Refusal(where_, Text("qr.words", "the request holds more than {n} words to "
+                                    "check for items: send less in one request",
+                                    n=MAX_WORDS))
 
 
 def body_refusal(body: bytes, content_type: str | None, content_encoding: str | None,
@@ -173,11 +185,12 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
         return Refusal(BODY, Text("qr.not_utf8", "the body is not UTF-8"))
     graphql = takes_graphql(allowed)
     if media == GRAPHQL:
-        return text_refusal(text, names, graphql)
+        return _bounded(lambda: text_refusal(text, names, graphql), BODY)
     if media == FORM:
         return (_first_refused(itertools.chain(parameter_names(query),
                                                parameter_names(text)), allowed)
-                or query_refusal(text, names, graphql, listed=allowed is not None))
+                or _bounded(lambda: query_refusal(text, names, graphql,
+                                                  listed=allowed is not None), BODY))
     try:
         doc = json.loads(text, object_pairs_hook=Pairs)
     except (ValueError, RecursionError):
@@ -189,11 +202,13 @@ def body_refusal(body: bytes, content_type: str | None, content_encoding: str | 
             return found
     # a free-text member passes where the route lists the top-level key it stands under
     # (an array's members stand under none)
-    return json_refusal(doc, names, graphql,
-                        listed=allowed is not None and isinstance(doc, Pairs))
+    return _bounded(lambda: json_refusal(doc, names, graphql,
+                                         listed=allowed is not None and isinstance(doc, Pairs)),
+                    BODY)
 
 
 FORM = "application/x-www-form-urlencoded"
+QUERY = "(query)"  # the parameter a refusal of a query string as a whole names
 IDENTITY = frozenset({"", "identity"})
 CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 

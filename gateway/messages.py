@@ -875,6 +875,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "qr.value_names": ("参数值指向信息项 {item!r}，该调用方不能以明文获得它：请求不得按它选取、筛选或排序", "its value names item {item!r}, which this caller is not given in the clear: a request may not select, filter or sort by it"),
     "qr.names": ("参数名指向信息项 {item!r}，该调用方不能以明文获得它：请求不得按它选取、筛选或排序", "it names item {item!r}, which this caller is not given in the clear: a request may not select, filter or sort by it"),
     "qr.deep": ("请求体嵌套超过 {n} 层，无法检查", "the body is nested deeper than {n} levels: it cannot be checked"),
+    "qr.words": ("请求中需要检查的词超过 {n} 个：请分几次发送", "the request holds more than {n} words to check for items: send less in one request"),
     "qr.nodes": ("请求体的键和值超过 {n} 个，无法检查", "the body holds more than {n} keys and values: it cannot be checked"),
     "qr.dt_order": ("按表格的某一列排序，而请求没有用名称指明这一列（上游会按它自己的列顺序排序）", "it orders by a column of the table that the request names by no word (an upstream then orders by a column of its own list)"),
     "qr.dt_legacy": ("DataTables 1.9 按列的位置排序，这个位置指向上游自己的列顺序，请求中看不出是哪一列：除非路由在 query 中列出，否则拒绝", "DataTables 1.9 orders by a column's position in the upstream's own column list, which the request does not show: refused unless the route lists it in query"),
