@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from audit import AuditRecord
 from audit.query import QueryFilter, query_records
+from catalogue.model import NONE
 from catalogue.tables import resources
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.break_glass.tables import approvals, break_glass
@@ -259,8 +260,13 @@ class BreakGlassDesk:
         with write_transaction(self.engine) as conn:
             known = conn.execute(sa.select(systems.c.code)
                                  .where(systems.c.code == system)).scalar()
-            owner = None if resource is None else conn.execute(
-                sa.select(resources.c.system).where(resources.c.code == resource)).scalar()
+            found = None if resource is None else conn.execute(
+                sa.select(resources.c.system, resources.c.share_type, resources.c.provider)
+                .where(resources.c.code == resource)).first()
+            owner = None if found is None else found.system
+            # 不予共享: its provider department only (DESIGN.md), an emergency included
+            not_shared = found is not None and found.share_type == NONE \
+                and found.provider != actor.department
             b = break_glass
             open_already = conn.execute(sa.select(b.c.id, b.c.requested_at, b.c.ends_at,
                                                   b.c.activated_at, b.c.ended_at)
@@ -271,7 +277,8 @@ class BreakGlassDesk:
                                                b.c.ended_at.is_(None))).all()
             twin = next((r.id for r in open_already
                          if state_of(r, now) in ("pending", "active")), None)
-            if known is not None and (resource is None or owner == system) and twin is None:
+            if known is not None and (resource is None or owner == system) and twin is None \
+                    and not not_shared:
                 conn.execute(break_glass.insert().values(
                     id=bg_id, username=actor.username, department=actor.department,
                     system=system, resource=resource, reason=reason,
@@ -283,6 +290,11 @@ class BreakGlassDesk:
             self._refuse(actor, step, None, NotFound(Text(
                 "bg.no_resource", "no catalogue resource {resource!r} on system {system!r}",
                 resource=resource, system=system)))
+        if not_shared:
+            self._refuse(actor, step, None, ValidationError(Text(
+                "bg.not_shared", "catalogue resource {resource!r} is not shared (不予共享): "
+                "only its provider department reads it, in an emergency too",
+                resource=resource)))
         if twin is not None:
             # one open request per person and target: the approvers see one thing to
             # decide, and a person cannot bury the list under copies

@@ -1,0 +1,93 @@
+"""A resource break-glass attacked for more than it names (docs/break-glass.md, "What it
+opens, and what not"): another method on the resource's route, a resource not shared
+(不予共享: its provider department only, DESIGN.md), an item withheld from every
+consumer (``shareable: false``). The department systems are real servers on sockets;
+one world for the three (a world costs more than the cases)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.break_glass.conftest import World
+from tests.wiring import apply_state
+
+ID_NUMBER = "450102198305120031"  # the driver's of 桂A·G1024 in the vehicles upstream
+ITEMS = [{"name": "plate_number", "title": "车牌号"},
+         {"name": "driver_name", "title": "驾驶员", "level": 2, "mask": "keep_first_char"},
+         {"name": "driver_phone", "title": "手机号", "level": 3, "encrypt": True},
+         {"name": "driver_id_number", "title": "身份证号", "level": 3, "shareable": False}]
+
+
+def _resource(code: str, system: str, path: str, share_type: str = "conditional",
+              items: list[dict[str, Any]] | None = None, provider: str = "jgswj"
+              ) -> dict[str, Any]:
+    return {"code": code, "name": code, "provider": provider, "system": system,
+            "share_type": share_type, "basis": "应急管理办法", "status": "published",
+            "route": {"method": "GET", "path": path},
+            "items": items or [{"name": "method", "title": "方法"}]}
+
+
+async def test_a_resource_break_glass_opens_its_route_its_method_its_shared_items(
+        world: World) -> None:
+    await _another_method_on_the_route_is_not_opened(world)
+    await _items_withheld_from_everyone_stay_withheld_and_not_shared_is_closed(world)
+
+
+async def _another_method_on_the_route_is_not_opened(world: World) -> None:
+    """A break-glass for CZ-0009 (GET /api/items on czt's echo) opened POST and DELETE
+    on that route to wang.wu: a write the emergency was not granted (failed on the
+    base: the echo received the POST, 200)."""
+    apply_state(world.services, {"catalogue": [
+        _resource("CZ-0009", "echo", "/api/items", provider="czt")]})
+    await world.active(system="echo", resource="CZ-0009")
+    for method in ("POST", "DELETE"):
+        r = await world.call(method, "/s/echo/api/items", "wang.wu", json={"x": 1})
+        assert r.status_code == 403, (method, r.text)
+        record = world.records("proxy_request")[-1]
+        assert record["outcome"] == "deny" and "break_glass" not in record["extra"]
+        assert "route and method" in record["extra"]["break_glass_not_opened"]
+    assert world.echo.seen == []
+    # the resource's own route and method: opened, marked
+    r = await world.call("GET", "/s/echo/api/items", "wang.wu")
+    assert r.status_code == 200, r.text
+    assert [s["method"] for s in world.echo.seen] == ["GET"]
+    assert world.records("proxy_request")[-1]["extra"]["break_glass_needed"] is True
+
+
+async def _items_withheld_from_everyone_stay_withheld_and_not_shared_is_closed(
+        world: World) -> None:
+    """不予共享 is its provider department's only: a break-glass for it is refused
+    (failed on the base: 201), and one activated while it was conditional does not open
+    it once it is not shared. While shared, the resource's shareable items go in the
+    clear (masks and encryption lifted: the emergency), never one withheld from every
+    consumer nor a key the catalogue does not list (failed on the base: the raw
+    record, ``driver_id_number`` and ``fuel`` included)."""
+    path = "/s/vehicles/api/vehicles/桂A·G1024"
+    none = _resource("JG-0009", "vehicles", "/api/vehicles/{plate}", "none", ITEMS)
+    apply_state(world.services, {"catalogue": [none]})
+    r = await world.call("POST", "/api/v1/break-glass", "wang.wu", json={
+        "system": "vehicles", "resource": "JG-0009", "reason": "紧急", "minutes": 30})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert "不予共享" in r.json()["detail"]
+    refused = [x for x in world.records("break_glass") if x["outcome"] == "deny"]
+    assert refused[-1]["reason"] == "break_glass_requested" and refused[-1]["status"] == 400
+
+    apply_state(world.services, {"catalogue": [{**none, "share_type": "conditional"}]})
+    await world.active(system="vehicles", resource="JG-0009")
+    r = await world.call("GET", path, "wang.wu")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"plate_number": "桂A·G1024", "driver_name": "李建国",
+                        "driver_phone": "13907710021"}
+    record = world.records("proxy_request")[-1]
+    assert record["extra"]["break_glass_needed"] is True
+    assert sorted(record["items"]) == ["driver_name", "driver_phone", "plate_number"]
+    # a renaming parameter cannot put the withheld item under a released name
+    r = await world.call("GET", path + "?select=plate_number:driver_id_number", "wang.wu")
+    assert r.status_code == 400 and ID_NUMBER not in r.text
+
+    apply_state(world.services, {"catalogue": [none]})
+    r = await world.call("GET", path, "wang.wu")
+    assert r.status_code == 403 and ID_NUMBER not in r.text
+    record = world.records("proxy_request")[-1]
+    assert "不予共享" in record["extra"]["break_glass_not_opened"]
+    assert "break_glass" not in record["extra"]
