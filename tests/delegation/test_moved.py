@@ -95,3 +95,37 @@ async def test_disabling_a_party_ends_the_delegation_for_good(quick: World) -> N
         assert conn.execute(sa.select(delegations.c.note)
                             .where(delegations.c.id == second)).scalar_one() == (
             "wang.fang: jgswj -> (disabled)")
+
+
+async def test_an_admin_role_given_to_a_party_ends_the_delegation(quick: World) -> None:
+    """The 三员 neither give nor receive delegations (docs/delegation.md): li.ming made a
+    security administrator after the approval still gave one (wang.fang's call as
+    li.ming answered 200, and the identity provider signs li.ming's roles, secadmin
+    among them, into what wang.fang's sign-in to a system receives). The role change
+    now ends it in its own transaction, as a move does (failed on the base: 200)."""
+    from gateway import delegation_moves
+    from gateway.delegation_tables import delegations
+    from gateway.org import ADMIN_ROLES
+
+    assert set(delegation_moves.ADMIN_ROLES) == ADMIN_ROLES  # one list, two modules
+    number = await approved(quick)
+    hdr = [cookies(quick, "wang.fang", acting=number)]
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200
+    quick.services.org.add_role("li.ming", "secadmin")
+    with quick.services.engine.connect() as conn:
+        state, note = conn.execute(sa.select(delegations.c.state, delegations.c.note)
+                                   .where(delegations.c.id == number)).one()
+    assert (state, note) == ("ended", "li.ming: jgswj -> (secadmin)")
+    r = await quick.request("GET", "/s/echo/x", headers=hdr)
+    assert r.status == 403
+    assert quick.audit.records[-1].reason == f"delegation {number} is ended"
+    # the role taken away again does not bring it back; the delegate made one ends
+    # another the same way
+    quick.services.org.set_roles("li.ming", ["staff", "data_steward"])
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 403
+    second = await approved(quick)
+    quick.services.org.add_role("wang.fang", "auditor")
+    with quick.services.engine.connect() as conn:
+        assert conn.execute(sa.select(delegations.c.note)
+                            .where(delegations.c.id == second)).scalar_one() == (
+            "wang.fang: jgswj -> (auditor)")
