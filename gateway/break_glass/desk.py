@@ -337,9 +337,12 @@ class BreakGlassDesk:
                 count = conn.execute(_standing_approvals(bg_id)).scalar()
                 if count is not None and count >= APPROVALS_NEEDED:
                     activated = True
+                    # the limit in force now: lowered since the request (a pending one
+                    # waits up to a day), the longer duration asked for is not granted
+                    lasts = min(row.duration_seconds, self.max_seconds)
                     conn.execute(break_glass.update().where(break_glass.c.id == bg_id)
-                                 .values(activated_at=now, ends_at=now + timedelta(
-                                     seconds=row.duration_seconds)))
+                                 .values(activated_at=now, duration_seconds=lasts,
+                                         ends_at=now + timedelta(seconds=lasts)))
         if problem is not None:
             self._refuse(actor, step, bg_id, problem)
         self.active.invalidate()
@@ -347,7 +350,8 @@ class BreakGlassDesk:
         self._audit(actor, step if not activated else "break_glass_activated", bg_id,
                     system=view["system"], holder=view["username"],
                     approvals=[a["approver"] for a in view["approvals"]],
-                    ends_at=view["ends_at"])
+                    ends_at=view["ends_at"],
+                    **({"duration_seconds": view["duration_seconds"]} if activated else {}))
         return view
 
     def end(self, actor: Actor, bg_id: str, reason: str) -> dict[str, Any]:

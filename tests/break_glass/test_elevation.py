@@ -6,6 +6,7 @@ one world for the three (a world costs more than the cases)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tests.break_glass.conftest import World
@@ -91,3 +92,37 @@ async def _items_withheld_from_everyone_stay_withheld_and_not_shared_is_closed(
     record = world.records("proxy_request")[-1]
     assert "不予共享" in record["extra"]["break_glass_not_opened"]
     assert "break_glass" not in record["extra"]
+
+
+async def test_the_limit_in_force_at_the_approval_bounds_it(world: World) -> None:
+    """A request for the longest duration of yesterday's limit (4 h), approved after the
+    operator lowered ``break_glass_max_hours`` to 1 and restarted, was active for 4 h,
+    three hours past the limit (failed on the base: ``ends_at`` 4 h after the second
+    approval). The approval answers and records the end the limit allows."""
+    from datetime import datetime, timedelta
+
+    import httpx
+
+    from gateway.app import create_app
+    from tests.break_glass.conftest import ISSUER
+    from tests.in_process import AsgiTransport
+    from tests.wiring import gateway_for
+
+    bg = await world.request(minutes=4 * 60)
+    assert (await world.approve(bg["id"], "sec.a")).status_code == 200
+    lowered = dataclasses.replace(world.services, settings=dataclasses.replace(
+        world.services.settings, break_glass_max_hours=1))
+    restarted = create_app(gateway_for(lowered))
+    async with httpx.AsyncClient(transport=AsgiTransport(restarted), base_url=ISSUER) as http:
+        r = await http.post(f"/api/v1/break-glass/{bg['id']}/approve",
+                            headers={"Authorization": f"Bearer {world.token('sec.b')}"})
+    assert r.status_code == 200, r.text
+    active = r.json()["break_glass"]
+    assert active["state"] == "active"
+    lasts = datetime.fromisoformat(active["ends_at"]) - datetime.fromisoformat(
+        active["activated_at"])
+    assert lasts == timedelta(hours=1)
+    record = [x for x in world.records("break_glass")
+              if x["reason"] == "break_glass_activated"][-1]
+    assert record["extra"]["ends_at"] == active["ends_at"]
+    assert record["extra"]["duration_seconds"] == 3600
