@@ -345,14 +345,33 @@ class BreakGlassDesk:
                                          ends_at=now + timedelta(seconds=lasts)))
         if problem is not None:
             self._refuse(actor, step, bg_id, problem)
-        self.active.invalidate()
         view = self.get(bg_id)
-        self._audit(actor, step if not activated else "break_glass_activated", bg_id,
-                    system=view["system"], holder=view["username"],
-                    approvals=[a["approver"] for a in view["approvals"]],
-                    ends_at=view["ends_at"],
-                    **({"duration_seconds": view["duration_seconds"]} if activated else {}))
+        try:
+            self._audit(actor, step if not activated else "break_glass_activated", bg_id,
+                        system=view["system"], holder=view["username"],
+                        approvals=[a["approver"] for a in view["approvals"]],
+                        ends_at=view["ends_at"],
+                        **({"duration_seconds": view["duration_seconds"]} if activated
+                           else {}))
+        except Exception:
+            # no record, no approval: an emergency access active without the record the
+            # auditors review it by would answer 503 and still open the system
+            self._unapprove(bg_id, actor.username, row.duration_seconds if activated
+                            else None)
+            raise
+        finally:
+            self.active.invalidate()
         return view
+
+    def _unapprove(self, bg_id: str, approver: str, duration: int | None) -> None:
+        """Take back an approval whose record could not be written (``duration``: the
+        one requested, when it had activated the break-glass)."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(approvals.delete().where(approvals.c.break_glass_id == bg_id,
+                                                  approvals.c.approver == approver))
+            if duration is not None:
+                conn.execute(break_glass.update().where(break_glass.c.id == bg_id).values(
+                    activated_at=None, ends_at=None, duration_seconds=duration))
 
     def end(self, actor: Actor, bg_id: str, reason: str) -> dict[str, Any]:
         """End an active one early, or refuse a pending one."""

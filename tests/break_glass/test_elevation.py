@@ -1,14 +1,18 @@
 """A resource break-glass attacked for more than it names (docs/break-glass.md, "What it
 opens, and what not"): another method on the resource's route, a resource not shared
 (不予共享: its provider department only, DESIGN.md), an item withheld from every
-consumer (``shareable: false``). The department systems are real servers on sockets;
-one world for the three (a world costs more than the cases)."""
+consumer (``shareable: false``); and a break-glass longer than the limit in force when
+it is activated, or active without the record of its activation. The department
+systems are real servers on sockets."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+import pytest
+
+from audit.errors import AuditWriteError
 from tests.break_glass.conftest import World
 from tests.wiring import apply_state
 
@@ -126,3 +130,36 @@ async def test_the_limit_in_force_at_the_approval_bounds_it(world: World) -> Non
               if x["reason"] == "break_glass_activated"][-1]
     assert record["extra"]["ends_at"] == active["ends_at"]
     assert record["extra"]["duration_seconds"] == 3600
+
+
+async def test_no_activation_record_no_access(world: World,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second approval's record (``break_glass_activated``) could not be written:
+    the API answered 503, yet the break-glass was active and opened czt's echo to
+    wang.wu, and the only record of the step said the approval was refused (failed on
+    the base: the call 200). Now the approval is taken back: still pending, the call
+    refused; approved again once the log is back."""
+    audit: Any = world.services.audit
+    append_sync = audit.append_sync
+    down = [True]
+
+    def activation_unrecorded(record: Any) -> Any:
+        if record.reason == "break_glass_activated" and down[0]:
+            raise AuditWriteError("audit log unavailable")
+        return append_sync(record)
+
+    monkeypatch.setattr(audit, "append_sync", activation_unrecorded)
+    bg = await world.request()
+    assert (await world.approve(bg["id"], "sec.a")).status_code == 200
+    r = await world.approve(bg["id"], "sec.b")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    got = await world.call("GET", f"/api/v1/break-glass/{bg['id']}", "wang.wu")
+    assert got.json()["break_glass"]["state"] == "pending"
+    assert [a["approver"] for a in got.json()["break_glass"]["approvals"]] == ["sec.a"]
+    assert (await world.call("GET", "/s/echo/x", "wang.wu")).status_code == 403
+    assert world.echo.seen == []
+    down[0] = False
+    assert (await world.approve(bg["id"], "sec.b")).status_code == 200
+    assert (await world.call("GET", "/s/echo/x", "wang.wu")).status_code == 200
+    steps = [(x["reason"], x["outcome"]) for x in world.records("break_glass")]
+    assert steps[-2:] == [("break_glass_approved", "deny"), ("break_glass_activated", "success")]
