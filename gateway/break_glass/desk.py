@@ -462,6 +462,12 @@ class BreakGlassDesk:
             elif view["reviewed_at"] is not None:
                 problem = Conflict(Text("bg.reviewed", "break-glass {id} was reviewed "
                                         "already", id=bg_id))
+            elif view["state"] == "active":
+                # a closed review leaves the queue for good: the uses still to come
+                # would never be reviewed
+                problem = Conflict(Text("bg.still_active", "break-glass {id} is still "
+                                        "active (until {ends}): its review closes once it "
+                                        "is over", id=bg_id, ends=view["ends_at"]))
             elif not view["in_review"]:
                 problem = Conflict(Text("bg.not_in_review",
                                         "break-glass {id} is {state} and unused: nothing "
