@@ -443,7 +443,10 @@ class Delegations:
         after = self._change(
             d, (REQUESTED,), state=state, decided_by=approver.username, decided_at=now, note=note
         )
-        self._record(f"delegation_{state}", approver.username, after, via, note=note)
+        # no record, no approval: B would act for A with nothing saying who let B
+        with self._unclaimed_unless_recorded(d.id, state=REQUESTED, decided_by=None,
+                                             decided_at=None, note=None):
+            self._record(f"delegation_{state}", approver.username, after, via, note=note)
         return after
 
     def revoke(self, by: User, delegation_id: int, via: str = "portal") -> Delegation:
@@ -551,14 +554,15 @@ class Delegations:
 
     @contextmanager
     def _unclaimed_unless_recorded(self, delegation_id: int, **before: Any) -> Iterator[None]:
-        """Undo a claim whose record could not be written: the next round tries again
-        (an end is never left unrecorded)."""
+        """Undo a claim (or a decision) whose record could not be written: the next round
+        tries again (an end is never left unrecorded), the head decides again."""
         try:
             yield
         except Exception:
             with self.engine.begin() as conn:
                 conn.execute(delegations.update().where(delegations.c.id == delegation_id)
                              .values(**before))
+            self.services.changed_here()  # this process's caches saw the decision
             raise
 
     def _claim(self, delegation_id: int, states: tuple[str, ...],

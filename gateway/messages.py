@@ -786,6 +786,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "bg.reason_long": ("事由超过 {max} 个字符", "the reason is longer than {max} characters"),
     "bg.duration": ("时长须为 1 到 {max} 分钟", "the duration must be 1 to {max} minutes"),
     "bg.no_system": ("没有系统 {system!r}", "no system {system!r}"),
+    "bg.still_active": ("紧急授权 {id} 仍在生效（至 {ends}）：结束后方可完成审查", "break-glass {id} is still active (until {ends}): its review closes once it is over"),
+    "bg.not_shared": ("目录资源 {resource!r} 不予共享：仅其提供部门可读取，紧急情况亦然", "catalogue resource {resource!r} is not shared (不予共享): only its provider department reads it, in an emergency too"),
     "bg.no_resource": ("系统 {system!r} 上没有目录资源 {resource!r}", "no catalogue resource {resource!r} on system {system!r}"),
     "bg.secadmin_only": ("只有安全管理员能批准或结束紧急授权（双人控制）", "only a security administrator approves or ends a break-glass (dual control)"),
     "bg.own_request": ("申请人本人的批准不算数", "the requester's own approval does not count"),

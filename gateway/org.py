@@ -498,7 +498,9 @@ def replace_roles(conn: Connection, user_id: int, roles: Iterable[str], now: dat
     conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
     if roles:
         conn.execute(user_roles.insert(), [{"user_id": user_id, "role_code": r} for r in roles])
-    bump_version(conn, now)  # roles only: nobody moved
+    bump_version(conn, now)
+    if ADMIN_ROLES & set(roles):
+        end_moved(conn, now)  # the 三员 neither give nor receive delegations
 
 
 def users_changed(conn: Connection, now: datetime) -> None:

@@ -8,7 +8,12 @@ system, a delegated token (a system acting for the person), the person's token
 through another department's client (that department's system acting for them,
 ``gateway.proxy.through``), a colleague acting for
 the person under a delegation (委托), a catalogue resource a
-system-wide one does not name, and an explicit deny line all stay as they were.
+system-wide one does not name, and an explicit deny line all stay as they were. A
+resource one opens the request the catalogue matched to that resource (its route
+and method: not another method on the route), never a resource not shared (不予共享:
+the provider department only), and releases its shareable items in the clear, never
+an item withheld from every consumer (``shareable: false``) nor a key the catalogue
+does not list (``gateway.proxy.catalogue.open_in_emergency``).
 
 Every request it covers is marked, whether or not it was needed: the audit record's
 ``extra.break_glass`` (its id) and ``extra.break_glass_needed``, the assertion's
@@ -22,6 +27,7 @@ import asyncio
 
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.proxy.admission import Decider, ProxyRequest
+from gateway.proxy.catalogue import emergency_closed, open_in_emergency
 from gateway.proxy.through import through_another_department
 from policies import Decision
 
@@ -44,6 +50,11 @@ def break_glass_decider(active: ActiveBreakGlass) -> Decider:
             return decision
         explicit_deny = not decision.allowed and decision.line is not None \
             and decision.line.effect == "deny"
+        if not decision.allowed and not explicit_deny and found.resource is not None \
+                and (closed := emergency_closed(req, found.resource)) is not None:
+            # it does not cover this call, which is decided (and unmarked) as without it
+            req.audit.extra["break_glass_not_opened"] = f"{found.id}: {closed}"
+            return decision
         req.extra[KEY] = found
         req.audit.extra["break_glass"] = found.id
         req.audit.extra["break_glass_needed"] = not decision.allowed and not explicit_deny
@@ -53,6 +64,8 @@ def break_glass_decider(active: ActiveBreakGlass) -> Decider:
             await asyncio.to_thread(active.mark_used, found.id)
         if decision.allowed or explicit_deny:
             return decision
+        if found.resource is not None:
+            open_in_emergency(req, found.id)
         return Decision(True, "break_glass",
                         f"break-glass {found.id} (dual-approved emergency access until "
                         f"{found.ends_at.isoformat()}); without it: {decision.reason}")

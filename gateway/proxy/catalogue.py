@@ -73,6 +73,7 @@ from catalogue import Caller, Catalogue, CatalogueDecision, Resource, Shaped, Sh
 from catalogue.decision import both
 from catalogue.envelope import bounded
 from catalogue.item_names import item_key
+from catalogue.model import NONE
 from catalogue.pagination import count_header
 from catalogue.query import body_refusal
 from catalogue.refusal import BODY, Refusal
@@ -345,6 +346,41 @@ def _decide_both(catalogue: Catalogue, snap: Snapshot, req: ProxyRequest,
                     decision.line,
                     extra={"resource": resource.code, "items": list(joint.items),
                            "grants": list(joint.grant_ids), "purpose": joint.purpose})
+
+
+def emergency_closed(req: ProxyRequest, code: str) -> str | None:
+    """Why a resource break-glass for ``code`` (``gateway.proxy.break_glass``) does not
+    open ``req``, or None: it opens the request the catalogue matched to that
+    resource's own route and method only (another method on the route is a write the
+    emergency was not granted), and never a resource not shared (不予共享: its provider
+    department only, DESIGN.md)."""
+    found = req.extra.get(_KEY)
+    if found is None or found[0].code != code:
+        return f"the request is not {code}'s route and method"
+    resource = found[0]
+    if resource.share_type == NONE and found[2].department != resource.provider:
+        return (f"{code} is not shared (不予共享): provider department "
+                f"{resource.provider} only")
+    return None
+
+
+def open_in_emergency(req: ProxyRequest, bg_id: str) -> None:
+    """Release the matched resource to a break-glass (``emergency_closed`` said yes):
+    every shareable item in the clear (no mask, no encryption: that is the
+    emergency), never an item withheld from every consumer (``shareable: false``)
+    nor a key the catalogue does not list; the query and body checks of a shaped
+    caller apply (a renaming parameter would put a withheld item under a released
+    name)."""
+    resource, _, caller = req.extra[_KEY]
+    clear = dataclasses.replace(resource, items=tuple(
+        dataclasses.replace(i, mask=None, encrypt=False) for i in resource.items))
+    found = CatalogueDecision(
+        True, f"break-glass {bg_id}: the shareable items of {resource.code}, in the clear",
+        resource.code, "break_glass", resource.shareable_items)
+    req.extra[_KEY] = (clear, found, caller)
+    req.shape = True
+    req.audit.extra["shape"] = True
+    _check_query(req)
 
 
 def _receivers(p: Any, through: bool) -> tuple[str | None, ...]:

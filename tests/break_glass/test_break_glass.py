@@ -170,6 +170,13 @@ async def test_the_review_queue_lists_every_use_and_needs_a_finding(world: World
     assert (await world.call("POST", path, "aud.a", json={"finding": "  "})).status_code == 400
     assert (await world.call("POST", path, "aud.a", json={})).status_code == 400
     assert (await world.call("POST", path, "sec.a", json={"finding": "ok"})).status_code == 403
+    # in the queue once used, closed once over: a use after a closed review would never
+    # be reviewed (failed before: 200 while it was active)
+    early = await world.call("POST", path, "aud.a", json={"finding": "应急处置合规"})
+    assert early.status_code == 409 and "still active" in early.json()["detail"]
+    r = await world.call("POST", f"/api/v1/break-glass/{bg['id']}/end", "sec.a",
+                         json={"reason": "处置完毕"})
+    assert r.status_code == 200, r.text
     done = await world.call("POST", path, "aud.a", json={"finding": "应急处置合规"})
     assert done.status_code == 200
     assert done.json()["break_glass"]["finding"] == "应急处置合规"
@@ -182,8 +189,10 @@ async def test_the_review_queue_lists_every_use_and_needs_a_finding(world: World
     assert [q["reviewed_by"] for q in closed] == ["aud.a"]
     reviewed = [x for x in world.records("break_glass")
                 if x["reason"] == "break_glass_reviewed"]
-    # the schema's refusals (blank, missing) too, then sec.a's, the finding, the repeat
-    assert [x["outcome"] for x in reviewed] == ["deny", "deny", "deny", "success", "deny"]
+    # the schema's refusals (blank, missing) too, then sec.a's, the early one, the
+    # finding, the repeat
+    assert [x["outcome"] for x in reviewed] == ["deny", "deny", "deny", "deny", "success",
+                                                "deny"]
     reviewed = [x for x in reviewed if x["outcome"] == "success"]
     assert reviewed[-1]["extra"]["finding"] == "应急处置合规"
     assert reviewed[-1]["actor_user"] == "aud.a"

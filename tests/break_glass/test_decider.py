@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from catalogue import Caller, CatalogueDecision
+from catalogue.model import Item, Resource, Route
 from gateway.break_glass.active import Active
 from gateway.proxy.admission import AuditDraft, ProxyRequest, System
 from gateway.proxy.break_glass import break_glass_decider
@@ -76,8 +78,30 @@ async def test_a_delegated_token_and_an_explicit_deny_line_stay_refused() -> Non
     assert req.audit.extra == {"break_glass": "bg_2", "break_glass_needed": False}
 
 
+def matched(req: ProxyRequest, share_type: str = "conditional") -> ProxyRequest:
+    """``req`` as the catalogue's decider leaves a request it matched to JG-0001's route
+    and refused (no grant)."""
+    resource = Resource("JG-0001", "公务用车", "jgswj", "vehicles", share_type,
+                        Route("GET", "/x"), (Item("plate_number", "车牌号"),
+                                             Item("driver_id_number", "身份证号",
+                                                  shareable=False)))
+    refused = CatalogueDecision(False, "no grant", "JG-0001", "no_grant")
+    req.extra["catalogue"] = (resource, refused, Caller("nn-jgsw", None, "wang.wu"))
+    return req
+
+
 async def test_a_resource_one_opens_that_resource_only() -> None:
     found = Found(Active("bg_3", "wang.wu", "vehicles", "JG-0001", NOW + timedelta(hours=1)))
-    assert (await decide(found, request("wang.wu", "vehicles", "JG-0001"))).allowed
+    req = matched(request("wang.wu", "vehicles", "JG-0001"))
+    assert (await decide(found, req)).allowed
+    # released cut to its shareable items, in the clear
+    assert req.shape and req.extra["catalogue"][1].items == ("plate_number",)
     assert not (await decide(found, request("wang.wu", "vehicles"))).allowed
     assert not (await decide(found, request("wang.wu", "vehicles", "JG-0002"))).allowed
+    # named by the catalogue but not matched (another method on its route), or not
+    # shared (不予共享): not opened, not marked
+    for other in (request("wang.wu", "vehicles", "JG-0001"),
+                  matched(request("wang.wu", "vehicles", "JG-0001"), "none")):
+        assert await decide(found, other) is DENIED
+        assert "break_glass" not in other.audit.extra
+        assert other.audit.extra["break_glass_not_opened"].startswith("bg_3: ")

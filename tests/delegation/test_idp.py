@@ -35,14 +35,17 @@ CAS_SERVICE = "http://127.0.0.1:9302/cas-app/"
 
 
 def clients_doc() -> dict[str, Any]:
-    """Two relying parties: ``echo-web`` signs users in to the delegated system,
-    ``down-web`` to a system the delegation does not name."""
+    """Three relying parties: ``echo-web`` signs users in to the delegated system,
+    ``down-web`` to a system the delegation does not name, ``czt-web`` is czt's and
+    says it signs users in to jgswj's echo."""
     return {"clients": [
-        {"client_id": f"{system}-web", "name": f"{system} 网站", "department": "jgswj",
+        {"client_id": f"{name}-web", "name": f"{name} 网站", "department": department,
          "grant_types": ["authorization_code", "refresh_token"], "secret": SECRET,
          "redirect_uris": [REDIRECT], "scope": RP_SCOPE,
          "system": system}
-        for system in ("echo", "down")]}
+        for name, system, department in (("echo", "echo", "jgswj"),
+                                         ("down", "down", "jgswj"),
+                                         ("czt", "echo", "czt"))]}
 
 
 @pytest.fixture
@@ -161,6 +164,14 @@ async def test_a_system_not_delegated_gets_b_and_a_stale_choice_is_refused(rp: W
     assert claims["sub"] == "wang.fang" and "act" not in claims and "delegation" not in claims
     status, info = await userinfo(world, token["access_token"])
     assert status == 200 and info["sub"] == "wang.fang" and "act" not in info
+    # another department's client naming the delegated system is not that system (the
+    # both-sides rule of a user's token through another department's client): B's own
+    # sign-in, never A's identity handed to czt's system (failed on the base: li.ming
+    # acted for by wang.fang, li.ming's roles and department in czt-web's ID token)
+    client, token, _ = await code_flow(world, "czt-web", acting)
+    await client.aclose()
+    claims = verified(world, token["id_token"])
+    assert claims["sub"] == "wang.fang" and "act" not in claims and "delegation" not in claims
 
     # a code issued while acting, exchanged after the revocation: invalid_grant
     assert world.gateway is not None

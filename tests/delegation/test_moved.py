@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from gateway.tables import users
@@ -95,3 +97,69 @@ async def test_disabling_a_party_ends_the_delegation_for_good(quick: World) -> N
         assert conn.execute(sa.select(delegations.c.note)
                             .where(delegations.c.id == second)).scalar_one() == (
             "wang.fang: jgswj -> (disabled)")
+
+
+async def test_an_admin_role_given_to_a_party_ends_the_delegation(quick: World) -> None:
+    """The 三员 neither give nor receive delegations (docs/delegation.md): li.ming made a
+    security administrator after the approval still gave one (wang.fang's call as
+    li.ming answered 200, and the identity provider signs li.ming's roles, secadmin
+    among them, into what wang.fang's sign-in to a system receives). The role change
+    now ends it in its own transaction, as a move does (failed on the base: 200)."""
+    from gateway import delegation_moves
+    from gateway.delegation_tables import delegations
+    from gateway.org import ADMIN_ROLES
+
+    assert set(delegation_moves.ADMIN_ROLES) == ADMIN_ROLES  # one list, two modules
+    number = await approved(quick)
+    hdr = [cookies(quick, "wang.fang", acting=number)]
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200
+    quick.services.org.add_role("li.ming", "secadmin")
+    with quick.services.engine.connect() as conn:
+        state, note = conn.execute(sa.select(delegations.c.state, delegations.c.note)
+                                   .where(delegations.c.id == number)).one()
+    assert (state, note) == ("ended", "li.ming: jgswj -> (secadmin)")
+    r = await quick.request("GET", "/s/echo/x", headers=hdr)
+    assert r.status == 403
+    assert quick.audit.records[-1].reason == f"delegation {number} is ended"
+    # the role taken away again does not bring it back; the delegate made one ends
+    # another the same way
+    quick.services.org.set_roles("li.ming", ["staff", "data_steward"])
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 403
+    second = await approved(quick)
+    quick.services.org.add_role("wang.fang", "auditor")
+    with quick.services.engine.connect() as conn:
+        assert conn.execute(sa.select(delegations.c.note)
+                            .where(delegations.c.id == second)).scalar_one() == (
+            "wang.fang: jgswj -> (auditor)")
+
+
+async def test_no_approval_record_no_delegation(quick: World,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The head's approval could not be recorded (``delegation_approved``): the API
+    answered 503, yet the delegation was approved and wang.fang acted as li.ming with
+    no record of who let her (failed on the base: state approved, the call 200). Now
+    the approval is taken back; approved again once the log is back."""
+    from audit.errors import AuditWriteError
+    from gateway.delegation_tables import delegations
+
+    append_sync = quick.services.audit.append_sync
+    down = [True]
+
+    def approval_unrecorded(record: Any) -> Any:
+        if (record.extra or {}).get("change") == "delegation_approved" and down[0]:
+            raise AuditWriteError("audit log unavailable")
+        return append_sync(record)
+
+    monkeypatch.setattr(quick.services.audit, "append_sync", approval_unrecorded)
+    r = await api(quick, "li.ming", "POST", "", ask(quick))
+    number = json.loads(r.body)["delegation"]["id"]
+    r = await api(quick, "zhao.head", "POST", f"/{number}/approve")
+    assert r.status == 503, r.body
+    with quick.services.engine.connect() as conn:
+        assert conn.execute(sa.select(delegations.c.state, delegations.c.decided_by)
+                            .where(delegations.c.id == number)).one() == ("requested", None)
+    hdr = [cookies(quick, "wang.fang", acting=number)]
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 403
+    down[0] = False
+    assert (await api(quick, "zhao.head", "POST", f"/{number}/approve")).status == 200
+    assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.idp.oauth2.oidc import STANDARD_SCOPES
 from gateway.idp.scopes import covers, is_gateway_scope
-from gateway.tables import clients, departments
+from gateway.tables import clients, departments, systems
 
 CACHE_SECONDS = 1.0
 
@@ -35,7 +35,10 @@ class Client:
     status: str
     post_logout_redirect_uris: tuple[str, ...] = ()
     verify_secret: Any = None  # services.verify_client_secret
-    system: str | None = None  # the system it signs users in to (delegations name it)
+    # the system it signs users in to (delegations name it): only one of the client's own
+    # department (``_load``); a client of another department naming it is not that
+    # system, as the proxy decides a user's token through it for both departments
+    system: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -144,12 +147,17 @@ class ClientRegistry:
     def _load(self, client_id: str) -> Client | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(clients, departments.c.region_code)
+                sa.select(clients, departments.c.region_code,
+                          systems.c.department_code.label("system_department"))
                 .join(departments, departments.c.code == clients.c.department_code)
+                .outerjoin(systems, systems.c.code == clients.c.system)
                 .where(clients.c.client_id == client_id)
             ).first()
         if row is None:
             return None
+        # B acting for A signs in as A only to a system the delegation names: a client
+        # of czt saying it is jgswj's vehicles would get A's identity into czt's system
+        own_system = row.system if row.system_department == row.department_code else None
         return Client(
             client_id=row.client_id, name=row.name, department=row.department_code,
             region=row.region_code, grant_types=tuple(row.grant_types or ()),
@@ -158,5 +166,5 @@ class ClientRegistry:
             secret_hash=row.secret_hash, jwks=row.jwks,
             backchannel_logout_uri=row.backchannel_logout_uri, status=row.status,
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
-            verify_secret=self.verify_secret, system=row.system,
+            verify_secret=self.verify_secret, system=own_system,
         )
