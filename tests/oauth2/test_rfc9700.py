@@ -9,6 +9,12 @@ fifth session (RFC 9700)"):
 
 - no authorization response named its issuer (RFC 9207; RFC 9700 section 4.4.2, the
   mix-up defence), and discovery did not say it would;
+- a refresh asking for a narrower scope narrowed the rotated refresh token too, where
+  RFC 6749 section 6 keeps its scope identical: the relying party had lost the rest
+  of its grant for good;
+- a refresh token used already, presented again asking for a wider scope, got
+  ``invalid_scope`` and left its family alive: a replay escaped reuse detection
+  (RFC 9700 section 4.14.2);
 - an authorization request POSTed (OpenID Connect Core 3.1.2.1) without a session
   lost its parameters through the sign-in and ended on an error page;
 - a ``nonce`` longer than its column (255) was a 500 on PostgreSQL.
@@ -28,7 +34,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from gateway.services import Services
 from tests.conftest import settings_of_its_own
-from tests.oauth2.helpers import DEMO_PASSWORD, OFFICE, OFFICE_CB
+from tests.oauth2.helpers import DEMO_PASSWORD, OFFICE, OFFICE_CB, audit_events
 from tests.oauth2.live import live_gateway
 
 TIMEOUT = 10
@@ -95,6 +101,24 @@ def authorize(world: World, browser: requests.Session, rp: OAuth2Session,
     return state, browser.get(url, allow_redirects=False, timeout=TIMEOUT)
 
 
+def tokens(world: World, browser: requests.Session) -> dict[str, Any]:
+    rp = relying_party(world)
+    verifier = "v" * 64
+    _, response = authorize(world, browser, rp, verifier)
+    return dict(rp.fetch_token(world.discovery["token_endpoint"],
+                               authorization_response=response.headers["location"],
+                               code_verifier=verifier))
+
+
+def refresh(world: World, refresh_token: str, scope: str | None = None
+            ) -> requests.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if scope is not None:
+        data["scope"] = scope
+    return requests.post(world.discovery["token_endpoint"], data=data, auth=OFFICE,
+                         timeout=TIMEOUT)
+
+
 # -- mix-up: the issuer in every authorization response (RFC 9207) -------------------
 
 def test_every_authorization_response_names_the_issuer(world: World,
@@ -131,6 +155,52 @@ def test_every_authorization_response_names_the_issuer(world: World,
                                          redirect_uri=OFFICE_CB + "/")
     response = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
     assert response.status_code == 400 and "location" not in response.headers
+
+
+# -- refresh tokens: the grant's scope kept, a replay detected whatever it asks -------
+
+def test_a_narrower_refresh_keeps_the_grants_scope_for_the_next(
+        world: World, browser: requests.Session) -> None:
+    """RFC 6749 section 6: the new refresh token's scope MUST be identical to that of
+    the one presented; only the access token is narrower."""
+    first = tokens(world, browser)
+    assert first["scope"] == "openid profile"
+    narrow = refresh(world, first["refresh_token"], "openid")
+    assert narrow.status_code == 200, narrow.text
+    assert narrow.json()["scope"] == "openid"
+    access = world.services.keys.verify_jwt("token", narrow.json()["access_token"])
+    assert access["scope"] == "openid"
+    again = refresh(world, narrow.json()["refresh_token"])  # the grant's scope again
+    assert again.status_code == 200, again.text
+    assert again.json()["scope"] == "openid profile"
+    wide = refresh(world, again.json()["refresh_token"], "openid profile")
+    assert wide.status_code == 200, wide.text
+    # never more than the grant
+    wider = refresh(world, wide.json()["refresh_token"], "openid profile roles")
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    assert refresh(world, wide.json()["refresh_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("scope", ["openid profile roles", "openid admin"])
+def test_a_used_refresh_token_asking_for_more_is_a_replay(
+        world: World, browser: requests.Session, scope: str) -> None:
+    """RFC 9700 section 4.14.2: a refresh token presented after its rotation revokes
+    its family, whether or not it asks for a wider scope or one the client may not
+    have (it used to get invalid_scope, and the thief's or the client's next token
+    went on working)."""
+    first = tokens(world, browser)
+    rotated = refresh(world, first["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    before = len(audit_events(world.services, "token_refresh_token_reuse"))
+    replay = refresh(world, first["refresh_token"], scope)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert len(audit_events(world.services, "token_refresh_token_reuse")) == before + 1
+    # the family is revoked: the token the rotation issued, and its access token
+    assert refresh(world, rotated.json()["refresh_token"]).json()["error"] == "invalid_grant"
+    userinfo = requests.get(world.discovery["userinfo_endpoint"], timeout=TIMEOUT,
+                            headers={"Authorization": "Bearer "
+                                     + rotated.json()["access_token"]})
+    assert userinfo.status_code == 401
 
 
 # -- the authorization request by POST (OpenID Connect Core 3.1.2.1) -------------------

@@ -262,10 +262,15 @@ class IdentityServer(AuthorizationServer):
         user: Subject | None = request.user
         grant_type = request.payload.grant_type
         if "refresh_token" in token and user is not None:
+            # RFC 6749 section 6: a rotated refresh token has the scope of the one it
+            # replaces, however narrow the access token the client asked for this time
+            rotated = getattr(request, "refresh_token", None) \
+                if grant_type == "refresh_token" else None
             self.store.save_refresh(
                 token["refresh_token"], family_id=request.family_id or new_secret()[:22],
                 client_id=client.client_id, username=user.username, sid=user.sid,
-                scope=token.get("scope", ""), auth_time=user.auth_time,
+                scope=rotated.scope if rotated is not None else token.get("scope", ""),
+                auth_time=user.auth_time,
                 lifetime=self.settings.refresh_token_lifetime, access_jti=claims.get("jti"),
                 access_expires_at=datetime.fromtimestamp(claims["exp"], UTC)
                 if "exp" in claims else None,
