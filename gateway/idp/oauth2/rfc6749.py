@@ -236,6 +236,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         ``invalid_request``."""
         if refresh_token.sid and self.server.store.is_denied("sid", refresh_token.sid):
             raise InvalidGrantError("the refresh token's sign-in session has ended")
+        # bound to the session: not past its timeouts either, which end no session row
+        # (a rotation's new expiry would otherwise carry the grant on without end)
+        if refresh_token.sid and (ended := self.server.session_ended(refresh_token.sid)):
+            raise InvalidGrantError(f"refresh token: {ended}")
         user = self.server.subject(refresh_token.username, sid=refresh_token.sid,
                                    auth_time=refresh_token.auth_time)
         if user is None:

@@ -87,6 +87,9 @@ def find_token(server: Any, token: str, hint: str | None, *, check_user: bool = 
         claims["sid"] = row.sid
     if usable and check_user and (gone := _user_gone(server, claims)):
         return FoundToken("refresh_token", row.client_id, claims, False, gone)
+    if usable and check_user and row.sid and (
+            ended := server.session_ended(row.sid, touch=False)):
+        return FoundToken("refresh_token", row.client_id, claims, False, ended)
     return FoundToken("refresh_token", row.client_id, claims, usable,
                       "" if usable else "used, revoked or expired")
 

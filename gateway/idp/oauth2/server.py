@@ -312,6 +312,28 @@ class IdentityServer(AuthorizationServer):
 
     # -- helpers the grants and routes use -------------------------------------------
 
+    def session_ended(self, sid: str, *, touch: bool = True) -> str:
+        """Why the portal session ``sid`` no longer carries the refresh tokens bound to
+        it (ended, past its absolute or its idle timeout, not signed in), or "" while it
+        is live (docs/sso.md: a refresh token ends with its session). ``touch``: a live
+        one counts the refresh as the person's activity, as a page of the portal does
+        (Keycloak's SSO Session Idle counts refreshes alike), never past its absolute
+        timeout."""
+        row = self.store.get_session(sid)
+        now = self.clock()
+        if row is None or row.revoked_at is not None:
+            return "the sign-in session has ended"
+        if now >= row.expires_at:
+            return "the sign-in session is past its absolute timeout"
+        idle = (now - row.last_seen_at).total_seconds()
+        if idle > self.settings.session_idle_timeout:
+            return "the sign-in session is past its idle timeout"
+        if row.stage != "active":
+            return "the sign-in session is not signed in"
+        if touch and idle > 60:  # as Provider.valid_session: one write a minute at most
+            self.store.touch_session(sid)
+        return ""
+
     def subject(self, username: str, *, sid: str | None = None, auth_time: int = 0,
                 amr: str = "pwd") -> Subject | None:
         """The user as a token subject; None if unknown or not active."""
