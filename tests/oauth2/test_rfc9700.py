@@ -242,3 +242,31 @@ def test_a_nonce_longer_than_the_code_keeps_is_refused_at_the_client(
     url, _ = rp.create_authorization_url(world.discovery["authorization_endpoint"],
                                          code_verifier="x" * 64, nonce="n" * 255)
     assert "code" in answer(browser.get(url, allow_redirects=False, timeout=TIMEOUT))
+
+
+# -- revocation and introspection: the token_type_hint is a hint (RFC 7009, RFC 7662) --
+
+def test_a_wrong_token_type_hint_still_finds_the_token(world: World,
+                                                       browser: requests.Session) -> None:
+    """An access token revoked with ``token_type_hint=refresh_token`` was answered 200
+    and went on working (the client believed it revoked); RFC 7009 section 2.1: a
+    server that does not find the token under the hint MUST search the other types."""
+    issued = tokens(world, browser)
+    bearer = {"Authorization": "Bearer " + issued["access_token"]}
+    look = requests.post(world.discovery["introspection_endpoint"], auth=OFFICE,
+                         timeout=TIMEOUT, data={"token": issued["access_token"],
+                                                "token_type_hint": "refresh_token"})
+    assert look.json()["active"] is True, look.text
+    revoked = requests.post(world.discovery["revocation_endpoint"], auth=OFFICE,
+                            timeout=TIMEOUT, data={"token": issued["access_token"],
+                                                   "token_type_hint": "refresh_token"})
+    assert revoked.status_code == 200
+    userinfo = requests.get(world.discovery["userinfo_endpoint"], headers=bearer,
+                            timeout=TIMEOUT)
+    assert userinfo.status_code == 401
+    # a refresh token under the access token's hint: found, revoked, its family with it
+    revoked = requests.post(world.discovery["revocation_endpoint"], auth=OFFICE,
+                            timeout=TIMEOUT, data={"token": issued["refresh_token"],
+                                                   "token_type_hint": "access_token"})
+    assert revoked.status_code == 200
+    assert refresh(world, issued["refresh_token"]).json()["error"] == "invalid_grant"
