@@ -34,6 +34,7 @@ from starlette.types import Receive
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.acting import NotInForce
+from gateway.idp.oauth2.descriptions import quoted
 from gateway.idp.oauth2.oidc import id_token_claims, metadata, user_claims
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.server import (
@@ -476,6 +477,17 @@ def with_issuer(result: Result, issuer: str) -> Result:
         for k, v in result.headers])
 
 
+def _check_once(oreq: StarletteOAuth2Request) -> None:
+    """RFC 6749 section 3.1: a parameter MUST NOT be given more than once. The request
+    was read with the last of each (a second ``client_id``, ``redirect_uri``, ``state``
+    or ``code_challenge`` overrode the first), which a layer in front may read as the
+    first: invalid_request on the error page, as the token endpoint refuses it (which
+    redirect URI and state would be the client's is what is in doubt)."""
+    if oreq.repeated is not None:
+        raise InvalidRequestError(f"the parameter {quoted(oreq.repeated)} is given more "
+                                  "than once")
+
+
 def _check_quotable(oreq: StarletteOAuth2Request) -> None:
     """A redirect URI or response type holding '"', '\\', a control character or
     non-ASCII is no registered URI (RFC 3986 has none of them) and no response type:
@@ -494,6 +506,7 @@ async def authorize(request: Request) -> Response:
     subject = None if session is None else server.subject(
         session.username, sid=session.sid, auth_time=session.auth_time, amr=session.amr)
     try:
+        _check_once(oreq)
         _check_quotable(oreq)
         try:
             # authlib's OIDC extension checks prompt against this end user (prompt=none)

@@ -270,3 +270,26 @@ def test_a_wrong_token_type_hint_still_finds_the_token(world: World,
                                                    "token_type_hint": "access_token"})
     assert revoked.status_code == 200
     assert refresh(world, issued["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+# -- each parameter once (RFC 6749 section 3.1) -----------------------------------------
+
+@pytest.mark.parametrize("repeated", [("state", "other"), ("code_challenge", "x" * 43),
+                                      ("scope", "openid profile roles")])
+def test_a_repeated_authorization_parameter_is_refused_on_the_error_page(
+        world: World, browser: requests.Session, repeated: tuple[str, str]) -> None:
+    """A second ``state`` used to come back instead of the first, a second
+    ``code_challenge`` (one an attacker chose) bound the code, a second ``scope``
+    widened it: the last of each was read, where a layer in front may read the
+    first. Refused as the token endpoint refuses it, with no redirect."""
+    rp = relying_party(world)
+    url, _ = rp.create_authorization_url(world.discovery["authorization_endpoint"],
+                                         code_verifier="r" * 64, nonce="n")
+    response = browser.get(url + "&" + "=".join(repeated), allow_redirects=False,
+                           timeout=TIMEOUT)
+    assert response.status_code == 400 and "location" not in response.headers
+    assert f"&#39;{repeated[0]}&#39; is given more than once" in response.text, \
+        response.text[-400:]
+    refusals = [r for r in audit_events(world.services, "authorize")
+                if "more than once" in (r["reason"] or "")]
+    assert refusals and repeated[0] in refusals[-1]["reason"]
