@@ -17,9 +17,11 @@ import dataclasses
 import functools
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +34,7 @@ from starlette.types import Receive
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.acting import NotInForce
+from gateway.idp.oauth2.descriptions import quoted
 from gateway.idp.oauth2.oidc import id_token_claims, metadata, user_claims
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.server import (
@@ -316,6 +319,9 @@ def _error_page(request: Request, title_key: str, detail: str, status: int = 400
     return render_message(request, title_key, detail, status=status, detail_key=detail_key)
 
 
+#: the longest ``nonce`` an authorization code can keep (``idp_authorization_codes.nonce``)
+MAX_NONCE = 255
+
 #: the query parameter that carries "a sign-in was demanded at t" through the login
 #: page back to /oauth2/authorize (prompt=login, select_account, max_age)
 REAUTH_PARAM = "gg_reauth"
@@ -370,6 +376,9 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
         # a client asking form_post or fragment keeps the code out of the URL's query
         # (logs, Referer): answering by query anyway would put it there
         raise InvalidRequestError("response_mode: only query is supported", **where)
+    if len(data.get("nonce") or "") > MAX_NONCE:
+        # the code keeps it for the ID token; refused here, not a 500 when it is saved
+        raise InvalidRequestError(f"nonce longer than {MAX_NONCE} characters", **where)
     prompts = set((data.get("prompt") or "").split())
     if "none" in prompts and len(prompts) > 1:
         raise InvalidRequestError("prompt=none cannot be combined with other values",
@@ -425,16 +434,20 @@ def _hinted_user(p: Provider, oreq: StarletteOAuth2Request, where: dict[str, Any
                              and isinstance(act.get("sub"), str) else []))
 
 
-def _to_sign_in(request: Request, p: Provider) -> Response:
-    """The portal's sign-in form, then back here with proof that it was asked for."""
-    query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+def _to_sign_in(request: Request, p: Provider,
+                form: Iterable[tuple[str, str]] = ()) -> Response:
+    """The portal's sign-in form, then back here with proof that it was asked for. A
+    request POSTed here (OpenID Connect Core 3.1.2.1: GET and POST alike) comes back as
+    a GET carrying its ``form``'s parameters, which the sign-in would otherwise lose."""
+    query = [(k, v) for k, v in [*parse_qsl(request.url.query, keep_blank_values=True),
+                                 *form]
              if k != REAUTH_PARAM]
     query.append((REAUTH_PARAM, _reauth_marker(p, p.clock().timestamp())))
     next_url = request.url.path + "?" + urlencode(query)
     asked = {"next": next_url}
     # the relying party's ui_locales (OpenID Connect Core 3.1.2.1, advertised in the
     # discovery document): the first we speak chooses the sign-in page's language
-    for tag in str(request.query_params.get("ui_locales") or "").split()[:10]:
+    for tag in str(dict(query).get("ui_locales") or "").split()[:10]:
         if (primary := tag.split("-", 1)[0].lower()) in ("zh", "en"):
             asked["lang"] = primary
             break
@@ -448,6 +461,31 @@ _DESCRIBABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _QUOTED = ("redirect_uri", "response_type")
 #: how much of a refused parameter the audit record keeps
 _AUDITED_CHARS = 512
+
+
+def with_issuer(result: Result, issuer: str) -> Result:
+    """``result`` with ``iss`` added to the redirect URI it sends the browser to (RFC
+    9207 section 2): every authorization response, code or error, names the issuer, so
+    a client that signs in at several authorization servers can tell which one answered
+    (mix-up, RFC 9700 section 4.4.2); discovery says so
+    (``authorization_response_iss_parameter_supported``). An answer with no redirect
+    (an error page, JSON) is left as it is."""
+    if result.location is None:
+        return result
+    return Result(result.status, result.body, [
+        (k, add_params_to_uri(v, [("iss", issuer)]) if k.lower() == "location" else v)
+        for k, v in result.headers])
+
+
+def _check_once(oreq: StarletteOAuth2Request) -> None:
+    """RFC 6749 section 3.1: a parameter MUST NOT be given more than once. The request
+    was read with the last of each (a second ``client_id``, ``redirect_uri``, ``state``
+    or ``code_challenge`` overrode the first), which a layer in front may read as the
+    first: invalid_request on the error page, as the token endpoint refuses it (which
+    redirect URI and state would be the client's is what is in doubt)."""
+    if oreq.repeated is not None:
+        raise InvalidRequestError(f"the parameter {quoted(oreq.repeated)} is given more "
+                                  "than once")
 
 
 def _check_quotable(oreq: StarletteOAuth2Request) -> None:
@@ -468,6 +506,7 @@ async def authorize(request: Request) -> Response:
     subject = None if session is None else server.subject(
         session.username, sid=session.sid, auth_time=session.auth_time, amr=session.amr)
     try:
+        _check_once(oreq)
         _check_quotable(oreq)
         try:
             # authlib's OIDC extension checks prompt against this end user (prompt=none)
@@ -491,11 +530,12 @@ async def authorize(request: Request) -> Response:
             return audit_unavailable()
         if uri:  # the redirect URI was validated against the client: tell the client
             error.state = oreq.payload.state
-            return to_response(server.handle_error_response(oreq, error))
+            return to_response(with_issuer(server.handle_error_response(oreq, error),
+                                           server.issuer))
         return _error_page(request, "authorize_error",
                            f"{error.error}: {error.description or ''}")
     if sign_in:
-        return _to_sign_in(request, p)
+        return _to_sign_in(request, p, oreq.form.items())
     assert session is not None
     if subject is None:
         return _error_page(request, "authorize_error", "account disabled", status=403)
@@ -515,8 +555,8 @@ async def authorize(request: Request) -> Response:
         except AuditUnavailable:
             return audit_unavailable()
         return refused_page(request)
-    result = await run_in_threadpool(
-        server.create_authorization_response, oreq, subject, grant)
+    result = with_issuer(await run_in_threadpool(
+        server.create_authorization_response, oreq, subject, grant), server.issuer)
     oreq.events.append(AuditRecord(
         event_type="authorize", outcome="success" if result.status == 302 else "failure",
         source_ip=oreq.source_ip, actor_user=subject.username,

@@ -102,6 +102,43 @@ def test_expired_access_token_is_refused(frozen: tuple[Services, FrozenClock, Te
     assert any("expired" in (e["reason"] or "") for e in audit_events(idp, "userinfo"))
 
 
+def test_a_refresh_token_ends_with_its_sessions_timeouts(
+        frozen: tuple[Services, FrozenClock, TestClient]) -> None:
+    """A refresh token is bound to its portal session and ends with it (docs/sso.md),
+    its idle and absolute timeouts too: each rotation gave 8 hours more, so a relying
+    party refreshing now and then kept a grant of a session that had timed out, for
+    ever (RFC 9700 section 4.14.2). A refresh counts as the person's activity, as
+    Keycloak counts it, up to the absolute timeout."""
+    idp, clock, client = frozen
+    settings = idp.settings
+    tokens = code_flow(client)
+    clock.advance(settings.session_idle_timeout + 1)  # nothing done for 30 minutes
+    r = client.post("/oauth2/token", auth=OFFICE, data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "idle timeout" in r.json()["error_description"]
+    _no_token(r)
+
+    client.cookies.clear()
+    tokens = code_flow(client)  # a new sign-in, then a refresh within each idle timeout
+    refresh_token, started = tokens["refresh_token"], idp.clock()
+    while True:
+        clock.advance(settings.session_idle_timeout - 60)
+        if (idp.clock() - started).total_seconds() >= settings.session_absolute_timeout:
+            break
+        r = client.post("/oauth2/token", auth=OFFICE, data={
+            "grant_type": "refresh_token", "refresh_token": refresh_token})
+        assert r.status_code == 200, (idp.clock() - started, r.text)
+        refresh_token = r.json()["refresh_token"]
+    # past the absolute timeout: inactive at introspection, refused at the token endpoint
+    intro = client.post("/oauth2/introspect", data={"token": refresh_token}, auth=FINANCE)
+    assert intro.json() == {"active": False}
+    r = client.post("/oauth2/token", auth=OFFICE, data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "absolute timeout" in r.json()["error_description"]
+
+
 def test_pkce_mismatch(client: TestClient, idp: Services) -> None:
     _, challenge = pkce()
     other, _ = pkce()

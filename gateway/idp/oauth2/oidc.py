@@ -136,6 +136,8 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict[str, Any]:
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
+        # RFC 9207: every authorization response carries iss (gateway.web.oauth2)
+        "authorization_response_iss_parameter_supported": True,
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   # rfc8693.TOKEN_EXCHANGE (that module needs this one's)
                                   "urn:ietf:params:oauth:grant-type:token-exchange"],

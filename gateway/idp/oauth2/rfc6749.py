@@ -206,11 +206,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshRow | None:
         client = self.request.client
         wanted = scope_to_list(self.request.payload.scope) or []
-        if wanted:
-            # RFC 6749 section 6: no scope beyond the original grant. Checked before the
-            # token is used up, so that asking too much is an error, not a replay
-            granted = self.server.store.refresh_scope(refresh_token, client.client_id)
-            if granted is not None and not set(wanted) <= set(granted.split()):
+        granted = self.server.store.refresh_scope(refresh_token, client.client_id) \
+            if wanted else None
+        if granted is not None:
+            # RFC 6749 section 6: no scope beyond the original grant. Checked before a
+            # usable token is used up, so that asking too much is an error, not a
+            # replay; a token used already is a replay whatever it asks (RFC 9700
+            # section 4.14.2: its family is revoked), authlib checks the scope after
+            if not set(wanted) <= set(granted.split()):
                 wider = [s for s in wanted if s not in granted.split()]
                 raise InvalidScopeError(f"beyond the original grant: {scope_names(wider)}")
             check_scope(client, self.request.payload.scope)
@@ -233,6 +236,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         ``invalid_request``."""
         if refresh_token.sid and self.server.store.is_denied("sid", refresh_token.sid):
             raise InvalidGrantError("the refresh token's sign-in session has ended")
+        # bound to the session: not past its timeouts either, which end no session row
+        # (a rotation's new expiry would otherwise carry the grant on without end)
+        if refresh_token.sid and (ended := self.server.session_ended(refresh_token.sid)):
+            raise InvalidGrantError(f"refresh token: {ended}")
         user = self.server.subject(refresh_token.username, sid=refresh_token.sid,
                                    auth_time=refresh_token.auth_time)
         if user is None:

@@ -58,7 +58,10 @@ def find_token(server: Any, token: str, hint: str | None, *, check_user: bool = 
     back)."""
     if not isinstance(token, str) or not token or len(token) > 8192:
         return None
-    if token.count(".") == 2 and hint != "refresh_token":
+    # the hint does not decide (RFC 7009 section 2.1, RFC 7662 section 2.1: a server
+    # that does not find the token under it MUST search the other types): an access
+    # token is a JWT, a refresh token has no dot (``new_secret``), so the shape tells
+    if token.count(".") == 2:
         try:
             claims = server.verify_access_token(token)
         except InvalidAccessToken as exc:
@@ -87,6 +90,9 @@ def find_token(server: Any, token: str, hint: str | None, *, check_user: bool = 
         claims["sid"] = row.sid
     if usable and check_user and (gone := _user_gone(server, claims)):
         return FoundToken("refresh_token", row.client_id, claims, False, gone)
+    if usable and check_user and row.sid and (
+            ended := server.session_ended(row.sid, touch=False)):
+        return FoundToken("refresh_token", row.client_id, claims, False, ended)
     return FoundToken("refresh_token", row.client_id, claims, usable,
                       "" if usable else "used, revoked or expired")
 

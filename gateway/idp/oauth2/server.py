@@ -262,10 +262,15 @@ class IdentityServer(AuthorizationServer):
         user: Subject | None = request.user
         grant_type = request.payload.grant_type
         if "refresh_token" in token and user is not None:
+            # RFC 6749 section 6: a rotated refresh token has the scope of the one it
+            # replaces, however narrow the access token the client asked for this time
+            rotated = getattr(request, "refresh_token", None) \
+                if grant_type == "refresh_token" else None
             self.store.save_refresh(
                 token["refresh_token"], family_id=request.family_id or new_secret()[:22],
                 client_id=client.client_id, username=user.username, sid=user.sid,
-                scope=token.get("scope", ""), auth_time=user.auth_time,
+                scope=rotated.scope if rotated is not None else token.get("scope", ""),
+                auth_time=user.auth_time,
                 lifetime=self.settings.refresh_token_lifetime, access_jti=claims.get("jti"),
                 access_expires_at=datetime.fromtimestamp(claims["exp"], UTC)
                 if "exp" in claims else None,
@@ -306,6 +311,28 @@ class IdentityServer(AuthorizationServer):
         """No signals: audit records are collected on the request instead."""
 
     # -- helpers the grants and routes use -------------------------------------------
+
+    def session_ended(self, sid: str, *, touch: bool = True) -> str:
+        """Why the portal session ``sid`` no longer carries the refresh tokens bound to
+        it (ended, past its absolute or its idle timeout, not signed in), or "" while it
+        is live (docs/sso.md: a refresh token ends with its session). ``touch``: a live
+        one counts the refresh as the person's activity, as a page of the portal does
+        (Keycloak's SSO Session Idle counts refreshes alike), never past its absolute
+        timeout."""
+        row = self.store.get_session(sid)
+        now = self.clock()
+        if row is None or row.revoked_at is not None:
+            return "the sign-in session has ended"
+        if now >= row.expires_at:
+            return "the sign-in session is past its absolute timeout"
+        idle = (now - row.last_seen_at).total_seconds()
+        if idle > self.settings.session_idle_timeout:
+            return "the sign-in session is past its idle timeout"
+        if row.stage != "active":
+            return "the sign-in session is not signed in"
+        if touch and idle > 60:  # as Provider.valid_session: one write a minute at most
+            self.store.touch_session(sid)
+        return ""
 
     def subject(self, username: str, *, sid: str | None = None, auth_time: int = 0,
                 amr: str = "pwd") -> Subject | None:

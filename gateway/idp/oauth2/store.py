@@ -388,13 +388,18 @@ class Store:
         return _refresh(row), usable
 
     def refresh_scope(self, token: str, client_id: str) -> str | None:
-        """The scope a refresh token of ``client_id`` was granted, without using it up
-        (None: unknown or another client's)."""
+        """The scope a usable refresh token of ``client_id`` was granted, without using
+        it up (None: unknown, another client's, or no longer usable: used, revoked or
+        expired, whose presentation ``consume_refresh`` judges whatever scope it asks,
+        so that a replay revokes the family)."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(refresh_tokens.c.scope).where(
                     refresh_tokens.c.token_hash == self.hash("refresh", token),
-                    refresh_tokens.c.client_id == client_id)
+                    refresh_tokens.c.client_id == client_id,
+                    refresh_tokens.c.used_at.is_(None),
+                    refresh_tokens.c.revoked_at.is_(None),
+                    refresh_tokens.c.expires_at > self.clock())
             ).first()
         return None if row is None else str(row.scope or "")
 
