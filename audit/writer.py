@@ -165,9 +165,6 @@ class _Batch:
         self.future: asyncio.Future[Any] = _BatchFuture(loop=loop)
 
 
-def _settle(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.done():
-        fut.set_result(result)
 
 
 # logs whose writer thread runs: a child forked from this process starts its own
@@ -240,7 +237,8 @@ class AuditLog:
         self._wake = threading.Condition(self._mu)
         self._filling: dict[asyncio.AbstractEventLoop, _Batch] = {}
         self._full: list[_Batch] = []  # batches that reached max_batch, in order
-        self._idle = False  # the thread waits on _wake (under _mu)
+        self._idle = False  # the thread waits on _wake for an append (under _mu)
+        self._settling = False  # it waits for an event loop to settle its last batch
         self._thread: threading.Thread | None = None
         self.commits = 0  # batches made durable, and their records: records per sync
         self.committed = 0
@@ -481,12 +479,20 @@ class AuditLog:
         return min(waits)
 
     def _serve(self) -> None:
-        """The writer's thread: commits every batch waiting each time its previous
-        commit ends, settles each batch with one call into its event loop, and writes
-        the checkpoints and lease renewals due in between."""
+        """The writer's thread: commits every batch waiting once an event loop has
+        settled its previous one, settles each batch with one call into its event
+        loop, and writes the checkpoints and lease renewals due in between."""
         mu, wake = self._mu, self._wake
         while True:
             with mu:
+                if self._settling and not self._closing:
+                    # the next batch is what the loop appended up to the moment it
+                    # settled this one (as the loop's own committer took it before),
+                    # not what came in the sync's last microseconds: taken at once,
+                    # a batch of one or two followed each sync when the loop was slower
+                    # than the sync, and a sync per request or two costs its kernel time
+                    wake.wait(self._tick())
+                self._settling = False
                 if not self._filling and not self._full:
                     if self._closing:
                         return
@@ -541,10 +547,27 @@ class AuditLog:
             for b in group:
                 outcome.append(stored[at:at + len(b.records)] if len(group) > 1 else stored)
                 at += len(b.records)
+        with self._mu:
+            self._settling = True  # before the calls: a loop may settle at once
+        posted = False
         for b, result in zip(group, outcome, strict=True):
             # a loop closed meanwhile (a test client's) has nobody left to answer
             with contextlib.suppress(RuntimeError):
-                b.loop.call_soon_threadsafe(_settle, b.future, result)
+                b.loop.call_soon_threadsafe(self._settle, b.future, result)
+                posted = True
+        if not posted:
+            with self._mu:
+                self._settling = False
+
+    def _settle(self, fut: asyncio.Future[Any], result: Any) -> None:
+        """On the batch's event loop: answer its appenders, then let the writer's thread
+        take what the loop appended meanwhile."""
+        if not fut.done():
+            fut.set_result(result)
+        with self._mu:
+            if self._settling:
+                self._settling = False
+                self._wake.notify()
 
     # -- storage ---------------------------------------------------------------------
 

@@ -182,10 +182,6 @@ def role_govgate(home: str, port: int) -> None:
         app, limits=HeadLimits.from_settings(settings), host="127.0.0.1", port=port,
         loop="uvloop", lifespan="on", access_log=False, log_level="warning",
         proxy_headers=False, ws="none")).run()
-    audit = services.audit
-    if getattr(audit, "commits", 0):  # the writer's group commit: records per sync
-        print(f"govgate audit: {audit.committed} records in {audit.commits} syncs "
-              f"({audit.committed / audit.commits:.1f} a sync)", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------
