@@ -492,6 +492,7 @@ class AuditLog:
                     # a batch of one or two followed each sync when the loop was slower
                     # than the sync, and a sync per request or two costs its kernel time
                     wake.wait(self._tick())
+                    self._idle = False
                 self._settling = False
                 if not self._filling and not self._full:
                     if self._closing:
@@ -567,7 +568,10 @@ class AuditLog:
         with self._mu:
             if self._settling:
                 self._settling = False
-                self._wake.notify()
+                if self._filling or self._full:
+                    self._wake.notify()
+                else:  # nothing yet: the next append wakes it (one wake, not two)
+                    self._idle = True
 
     # -- storage ---------------------------------------------------------------------
 
