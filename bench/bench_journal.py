@@ -6,12 +6,7 @@ runs it: paced rounds every 0.5 s), the whole process's CPU per record (writer, 
 and what their sharing of the GIL costs). SQLite, sha256.
 
     .venv/bin/python bench/bench_journal.py [--records 4000] [--concurrency 32 1] [--alongside]
-                                            [--mode journal] [--busy 150]
-
-With ``--busy US`` each appender first spins US µs of Python on the event loop, as a
-request's own work keeps a server's loop busy: the writer's thread then competes with
-the loop for the GIL as it does over the wire; that spin's CPU (measured alone before)
-is taken off the figure, so it stays the audit's CPU per record.
+                                            [--mode journal]
 
 CPU is this process's (all threads, the kernel's work for its fsyncs included).
 """
@@ -35,23 +30,8 @@ from audit.journal import Journal  # noqa: E402
 from bench.bench_audit import open_db, sample  # noqa: E402
 
 
-def calibrate(busy_us: float) -> int:
-    """Iterations of ``spin`` that take ``busy_us`` µs of CPU here."""
-    n = 200_000
-    cpu = time.process_time()
-    spin(n)
-    return max(1, int(n * busy_us / ((time.process_time() - cpu) * 1e6)))
-
-
-def spin(n: int) -> int:
-    x = 0
-    for i in range(n):
-        x ^= i
-    return x
-
-
-async def measure(folder: Path, mode: str, records: int, concurrency: int,
-                  busy: int = 0) -> tuple[float, float, float]:
+async def measure(folder: Path, mode: str, records: int, concurrency: int
+                  ) -> tuple[float, float, float]:
     """(hot CPU µs/record, wall µs/record, indexer CPU µs/record)."""
     engine, ks = open_db(folder)
     journal = Journal(folder / "journal") if mode != "database" else None
@@ -69,8 +49,6 @@ async def measure(folder: Path, mode: str, records: int, concurrency: int,
     async def run(each: int) -> None:
         async def one(w: int) -> None:
             for i in range(each):
-                if busy:
-                    spin(busy)
                 await log.append(sample(w * each + i, int(time.time() * 1000)))
         await asyncio.gather(*(one(w) for w in range(concurrency)))
 
@@ -101,31 +79,20 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[32, 1])
     ap.add_argument("--mode", choices=("database", "journal", "alongside"), action="append",
                     help="only these modes (default: database and journal)")
-    ap.add_argument("--busy", type=float, default=0.0, metavar="US",
-                    help="µs of Python on the loop before each append (a request's work)")
     ap.add_argument("--alongside", action="store_true",
                     help="also the journal with its indexer loading during the appends")
     args = ap.parse_args()
     modes = ("database", "journal", "alongside") if args.alongside else ("database", "journal")
     if args.mode:
         modes = tuple(args.mode)
-    busy = calibrate(args.busy) if args.busy else 0
-    busy_cpu = 0.0
-    if busy:  # the spin alone, per record, taken off the figures below
-        cpu = time.process_time()
-        for _ in range(2000):
-            spin(busy)
-        busy_cpu = (time.process_time() - cpu) / 2000 * 1e6
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    print(f"audit appends, {when} UTC, {args.records} records, SQLite"
-          + (f", {busy_cpu:.0f} us of Python before each (taken off)" if busy else ""))
+    print(f"audit appends, {when} UTC, {args.records} records, SQLite")
     for concurrency in args.concurrency:
         for mode in modes:
             folder = Path(tempfile.mkdtemp(prefix="govgate-journal-bench-"))
             try:
                 hot, took, indexed = asyncio.run(measure(folder, mode, args.records,
-                                                         concurrency, busy))
-                hot -= busy_cpu
+                                                         concurrency))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             extra = (f", indexer {indexed:4.0f} us CPU/record after" if mode == "journal" else
