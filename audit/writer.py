@@ -165,8 +165,6 @@ class _Batch:
         self.future: asyncio.Future[Any] = _BatchFuture(loop=loop)
 
 
-
-
 # logs whose writer thread runs: a child forked from this process starts its own
 _LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 
@@ -231,8 +229,8 @@ class AuditLog:
         self._written: deque[tuple[int, int]] = deque()
         # the writer's thread: appends of each event loop (a test client may run its
         # own loop in a thread) gather in that loop's batch while a commit runs; the
-        # thread takes every batch waiting when its commit ends (group commit). The
-        # chain itself is guarded by self._lock.
+        # thread takes every batch waiting once a loop has settled its last one (group
+        # commit). The chain itself is guarded by self._lock.
         self._mu = threading.Lock()
         self._wake = threading.Condition(self._mu)
         self._filling: dict[asyncio.AbstractEventLoop, _Batch] = {}
@@ -240,8 +238,6 @@ class AuditLog:
         self._idle = False  # the thread waits on _wake for an append (under _mu)
         self._settling = False  # it waits for an event loop to settle its last batch
         self._thread: threading.Thread | None = None
-        self.commits = 0  # batches made durable, and their records: records per sync
-        self.committed = 0
         self._closing = False
         self.closed = False
 
@@ -295,7 +291,7 @@ class AuditLog:
             return self._chain
 
     async def start(self) -> None:
-        """Claim the chain and start the background committer (and the indexer)."""
+        """Claim the chain and start the writer's thread (and the indexer)."""
         await asyncio.to_thread(self.open)
         self._ensure_thread()
         if self._indexer is not None:
@@ -441,7 +437,7 @@ class AuditLog:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # -- the background committer ----------------------------------------------------
+    # -- the writer's thread ---------------------------------------------------------
 
     def _ensure_thread(self) -> None:
         with self._mu:
@@ -459,7 +455,7 @@ class AuditLog:
         self._wake = threading.Condition(self._mu)
         self._filling.clear()
         self._full = []
-        self._idle = False
+        self._idle = self._settling = False
         self._thread = None
 
     def _stop_thread(self) -> None:
@@ -542,8 +538,6 @@ class AuditLog:
                 err = AuditWriteError(f"audit write failed: {type(exc).__name__}")
             outcome = [err] * len(group)
         else:
-            self.commits += 1
-            self.committed += len(records)
             outcome, at = [], 0
             for b in group:
                 outcome.append(stored[at:at + len(b.records)] if len(group) > 1 else stored)
