@@ -26,6 +26,7 @@ to it: only the newest segment of a chain whose process died keeps a zero tail.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -52,6 +53,9 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
 _COLUMNS = len(RECORD_COLUMNS)
 
+
+# pwritev2's per-write O_DSYNC (Linux 4.7+); None where missing or refused once
+_DSYNC: int | None = getattr(os, "RWF_DSYNC", None)
 
 def encode_frame(row: dict[str, Any]) -> bytes:
     """The frame of a stored row (the definition; the writer frames
@@ -267,12 +271,13 @@ class ChainWriter:
         try:
             if end > self._allocated:
                 self._preallocate(end)
-            view, at = memoryview(data), before
-            while view:
-                n = os.pwrite(self._fd, view, at)
-                view, at = view[n:], at + n
             # inside the file's size, on blocks already written: the data alone
-            os.fdatasync(self._fd)
+            if not self._write_dsync(data, before):
+                view, at = memoryview(data), before
+                while view:
+                    n = os.pwrite(self._fd, view, at)
+                    view, at = view[n:], at + n
+                os.fdatasync(self._fd)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, before)
@@ -280,6 +285,28 @@ class ChainWriter:
             raise
         self._size = end
         self.durable = (self._path, self._size)
+
+    def _write_dsync(self, data: bytes, at: int) -> bool:
+        """Write ``data`` at ``at`` durable in one system call a batch (``pwritev2`` with
+        ``RWF_DSYNC``: the write and the data's sync, as ``pwrite`` + ``fdatasync`` make
+        it, but the writer's thread gives the GIL up and takes it back once instead of
+        twice: on a busy event loop's core each take waits for the loop). False where the
+        kernel or file system does not take the flag: the caller writes and syncs."""
+        global _DSYNC
+        if _DSYNC is None:
+            return False
+        assert self._fd is not None
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.pwritev(self._fd, [view], at, _DSYNC)
+                view, at = view[n:], at + n
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL) and len(view) == len(data):
+                _DSYNC = None  # nothing written: the two calls from now on
+                return False
+            raise
+        return True
 
     def _preallocate(self, end: int) -> None:
         """Zeros from the file's end to past ``end``, fsynced (the size and the blocks

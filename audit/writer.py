@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import operator
+import os
 import secrets
 import socket
 import threading
@@ -142,13 +143,39 @@ NEW_CHAIN_TRIES = 20
 WRITTEN_KEPT = 100_000
 
 
-class _Committer:
-    """The queue and background task of one event loop."""
+class _BatchFuture(asyncio.Future):  # type: ignore[type-arg]
+    """The future a batch's appenders share. It refuses to be cancelled: a task
+    cancelled while it waits would otherwise cancel its neighbours' answer too; the
+    task's cancellation is delivered once the batch is settled (one commit later)."""
 
-    def __init__(self) -> None:
-        self.pending: list[tuple[AuditRecord, asyncio.Future[StoredRecord]]] = []
-        self.wake = asyncio.Event()
-        self.task: asyncio.Task[None]
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
+class _Batch:
+    """Appends of one event loop that one commit makes durable. Its appenders await one
+    future, settled by one ``call_soon_threadsafe`` from the writer's thread: a list of
+    the stored records in append order, or the AuditWriteError of the commit."""
+
+    __slots__ = ("future", "loop", "records")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.records: list[AuditRecord] = []
+        self.future: asyncio.Future[Any] = _BatchFuture(loop=loop)
+
+
+# logs whose writer thread runs: a child forked from this process starts its own
+_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for audit_log in list(_LOGS):
+        audit_log._forget_thread()
+    _LOGS.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class AuditLog:
@@ -200,11 +227,17 @@ class AuditLog:
         self._indexer: Any = None
         # journal mode: (last seq, first ts) of each batch written, until it is indexed
         self._written: deque[tuple[int, int]] = deque()
-        # asyncio side
-        # one committer per event loop (a test client may run its own loop in a thread);
-        # the chain itself is guarded by self._lock
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = (
-            weakref.WeakKeyDictionary())
+        # the writer's thread: appends of each event loop (a test client may run its
+        # own loop in a thread) gather in that loop's batch while a commit runs; the
+        # thread takes every batch waiting once a loop has settled its last one (group
+        # commit). The chain itself is guarded by self._lock.
+        self._mu = threading.Lock()
+        self._wake = threading.Condition(self._mu)
+        self._filling: dict[asyncio.AbstractEventLoop, _Batch] = {}
+        self._full: list[_Batch] = []  # batches that reached max_batch, in order
+        self._idle = False  # the thread waits on _wake for an append (under _mu)
+        self._settling = False  # it waits for an event loop to settle its last batch
+        self._thread: threading.Thread | None = None
         self._closing = False
         self.closed = False
 
@@ -217,7 +250,9 @@ class AuditLog:
     @property
     def queue_depth(self) -> int:
         """Appends waiting for the next commit (all event loops)."""
-        return sum(len(c.pending) for c in list(self._loops.values()))
+        with self._mu:
+            return (sum(len(b.records) for b in self._filling.values())
+                    + sum(len(b.records) for b in self._full))
 
     def journal_lag(self) -> int:
         """Journal mode: this writer's records durable in its journal and not yet in the
@@ -256,9 +291,9 @@ class AuditLog:
             return self._chain
 
     async def start(self) -> None:
-        """Claim the chain and start the background committer (and the indexer)."""
+        """Claim the chain and start the writer's thread (and the indexer)."""
         await asyncio.to_thread(self.open)
-        self._ensure_task()
+        self._ensure_thread()
         if self._indexer is not None:
             self._indexer.start()
 
@@ -294,11 +329,26 @@ class AuditLog:
             raise AuditWriteError(Text("audit.closed", "audit log is closed"))
         if not isinstance(record, AuditRecord):
             raise TypeError("append() takes an AuditRecord")
-        c = self._ensure_task()
-        fut: asyncio.Future[StoredRecord] = asyncio.get_running_loop().create_future()
-        c.pending.append((record, fut))
-        c.wake.set()
-        return await fut
+        if self._thread is None:
+            self._ensure_thread()
+        loop = asyncio.get_running_loop()
+        with self._mu:
+            if self._closing:
+                raise AuditWriteError(Text("audit.closed", "audit log is closed"))
+            b = self._filling.get(loop)
+            if b is None:
+                b = self._filling[loop] = _Batch(loop)
+            i = len(b.records)
+            b.records.append(record)
+            if i + 1 >= self.max_batch:
+                self._full.append(self._filling.pop(loop))
+            if self._idle:
+                self._idle = False
+                self._wake.notify()
+        result = await b.future
+        if type(result) is list:
+            return result[i]  # type: ignore[no-any-return]
+        raise type(result)(result.description)  # a fresh one per waiter
 
     def append_sync(self, record: AuditRecord) -> StoredRecord:
         """Append ``record`` in its own transaction (for the CLI); durable on return."""
@@ -347,18 +397,12 @@ class AuditLog:
         """Flush pending appends, write a final checkpoint, release the lease."""
         if self.closed:
             return
-        self._closing = True
-        c = self._loops.get(asyncio.get_running_loop())
-        if c is not None:
-            c.wake.set()
-            with contextlib.suppress(Exception):
-                await c.task
         await asyncio.to_thread(self.close_sync)
 
     def close_sync(self) -> None:
         if self.closed:
             return
-        self._closing = True
+        self._stop_thread()  # the appends already made are committed first
         if self._indexer is not None:
             self._indexer.stop()  # loads what is in the journal, so the checkpoint covers it
         with self._lock:
@@ -393,16 +437,34 @@ class AuditLog:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # -- the background committer ----------------------------------------------------
+    # -- the writer's thread ---------------------------------------------------------
 
-    def _ensure_task(self) -> _Committer:
-        loop = asyncio.get_running_loop()
-        c = self._loops.get(loop)
-        if c is None or c.task.done():
-            c = _Committer()
-            c.task = loop.create_task(self._run(c), name="audit-writer")
-            self._loops[loop] = c
-        return c
+    def _ensure_thread(self) -> None:
+        with self._mu:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._serve, name="audit-writer",
+                                            daemon=True)
+            self._thread.start()
+        _LOGS.add(self)
+
+    def _forget_thread(self) -> None:
+        """In a child just forked: the parent's writer thread is not here, nor the
+        batches it had taken (their appenders are the parent's)."""
+        self._mu = threading.Lock()
+        self._wake = threading.Condition(self._mu)
+        self._filling.clear()
+        self._full = []
+        self._idle = self._settling = False
+        self._thread = None
+
+    def _stop_thread(self) -> None:
+        with self._mu:
+            self._closing = True
+            t = self._thread
+            self._wake.notify()
+        if t is not None and t is not threading.current_thread():
+            t.join()
 
     def _tick(self) -> float:
         # wake at least every 250 ms: checkpoint deadlines follow the (injectable) clock
@@ -412,49 +474,98 @@ class AuditLog:
             waits.append(max(due, 0.01))
         return min(waits)
 
-    async def _run(self, c: _Committer) -> None:
-        wake = c.wake
+    def _serve(self) -> None:
+        """The writer's thread: commits every batch waiting once an event loop has
+        settled its previous one, settles each batch with one call into its event
+        loop, and writes the checkpoints and lease renewals due in between."""
+        mu, wake = self._mu, self._wake
         while True:
-            if not c.pending:
-                if self._closing:
-                    return
-                # asyncio.timeout, not wait_for: no task of its own per idle wait
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._tick()):
-                        await wake.wait()
-            wake.clear()
-            if c.pending:
-                batch = c.pending[: self.max_batch]
-                del c.pending[: self.max_batch]
-                live = [(r, f) for r, f in batch if not f.cancelled()]
-                if live:
-                    await self._commit_async(live)
+            with mu:
+                if self._settling and not self._closing:
+                    # the next batch is what the loop appended up to the moment it
+                    # settled this one (as the loop's own committer took it before),
+                    # not what came in the sync's last microseconds: taken at once,
+                    # a batch of one or two followed each sync when the loop was slower
+                    # than the sync, and a sync per request or two costs its kernel time
+                    wake.wait(self._tick())
+                    self._idle = False
+                self._settling = False
+                if not self._filling and not self._full:
+                    if self._closing:
+                        return
+                    self._idle = True
+                    wake.wait(self._tick())
+                    self._idle = False
+                batches = self._full
+                batches.extend(self._filling.values())
+                self._full = []
+                self._filling.clear()
+            if batches:
+                self._commit_batches(batches)
             try:
                 if self._checkpoint_due():
-                    await asyncio.to_thread(self._checkpoint_if_due)
+                    self._checkpoint_if_due()
                 elif self._lease_due():
-                    await asyncio.to_thread(self._renew_lease)
-            except Exception as exc:  # never kill the committer over a checkpoint
+                    self._renew_lease()
+            except Exception as exc:  # never kill the writer over a checkpoint
                 log.warning("audit checkpoint/lease renewal failed: %s", exc)
 
-    async def _commit_async(self, batch: list[tuple[AuditRecord, asyncio.Future[StoredRecord]]]
-                            ) -> None:
+    def _commit_batches(self, batches: list[_Batch]) -> None:
+        """Commit ``batches`` in groups of at most ``max_batch`` records (a batch is
+        never split), settling each batch once its group is durable or failed."""
+        group: list[_Batch] = []
+        size = 0
+        for b in batches:
+            if group and size + len(b.records) > self.max_batch:
+                self._commit_group(group)
+                group, size = [], 0
+            group.append(b)
+            size += len(b.records)
+        if group:
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[_Batch]) -> None:
+        records = group[0].records if len(group) == 1 else [
+            r for b in group for r in b.records]
+        outcome: list[Any]
         try:
-            stored = await asyncio.to_thread(self._commit, [r for r, _ in batch])
+            stored = self._commit(records)
         except Exception as exc:
             if isinstance(exc, AuditWriteError):
-                desc = exc.description
+                err: AuditWriteError = exc
             else:
-                desc = f"audit write failed: {type(exc).__name__}"
                 log.exception("audit write failed")
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(type(exc)(desc) if isinstance(exc, AuditWriteError)
-                                      else AuditWriteError(desc))
-            return
-        for (_, fut), s in zip(batch, stored, strict=True):
-            if not fut.done():
-                fut.set_result(s)
+                err = AuditWriteError(f"audit write failed: {type(exc).__name__}")
+            outcome = [err] * len(group)
+        else:
+            outcome, at = [], 0
+            for b in group:
+                outcome.append(stored[at:at + len(b.records)] if len(group) > 1 else stored)
+                at += len(b.records)
+        with self._mu:
+            self._settling = True  # before the calls: a loop may settle at once
+        posted = False
+        for b, result in zip(group, outcome, strict=True):
+            # a loop closed meanwhile (a test client's) has nobody left to answer
+            with contextlib.suppress(RuntimeError):
+                b.loop.call_soon_threadsafe(self._settle, b.future, result)
+                posted = True
+        if not posted:
+            with self._mu:
+                self._settling = False
+
+    def _settle(self, fut: asyncio.Future[Any], result: Any) -> None:
+        """On the batch's event loop: answer its appenders, then let the writer's thread
+        take what the loop appended meanwhile."""
+        if not fut.done():
+            fut.set_result(result)
+        with self._mu:
+            if self._settling:
+                self._settling = False
+                if self._filling or self._full:
+                    self._wake.notify()
+                else:  # nothing yet: the next append wakes it (one wake, not two)
+                    self._idle = True
 
     # -- storage ---------------------------------------------------------------------
 

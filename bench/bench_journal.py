@@ -6,6 +6,7 @@ runs it: paced rounds every 0.5 s), the whole process's CPU per record (writer, 
 and what their sharing of the GIL costs). SQLite, sha256.
 
     .venv/bin/python bench/bench_journal.py [--records 4000] [--concurrency 32 1] [--alongside]
+                                            [--mode journal]
 
 CPU is this process's (all threads, the kernel's work for its fsyncs included).
 """
@@ -76,10 +77,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=4000)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[32, 1])
+    ap.add_argument("--mode", choices=("database", "journal", "alongside"), action="append",
+                    help="only these modes (default: database and journal)")
     ap.add_argument("--alongside", action="store_true",
                     help="also the journal with its indexer loading during the appends")
     args = ap.parse_args()
     modes = ("database", "journal", "alongside") if args.alongside else ("database", "journal")
+    if args.mode:
+        modes = tuple(args.mode)
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     print(f"audit appends, {when} UTC, {args.records} records, SQLite")
     for concurrency in args.concurrency:

@@ -69,6 +69,18 @@ def children_cpu(pid: int) -> float:
     return total
 
 
+def switches(pid: int) -> int:
+    """Context switches of process ``pid`` so far (its live threads, voluntary and not):
+    each thread wake-up and GIL hand-over between its threads is one or more."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread ended meanwhile
+            for line in (task / "status").read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    total += int(line.split()[1])
+    return total
+
+
 def unpin_children(pid: int) -> list[int]:
     """Let the live children of ``pid`` run on every core; returns their pids."""
     kids = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
@@ -175,19 +187,21 @@ def main() -> None:
                        if args.profile and i == rounds - 1 else None)
                 user, system = cpu_split(pid)
                 kids = children_cpu(pid)
+                sw = switches(pid)
                 n = wrk(url, seconds, args.connections, headers)
+                sw = switches(pid) - sw
                 if spy is not None:
                     spy.wait(seconds + 30)
                 user2, system2 = cpu_split(pid)
                 figures.append(((user2 + system2 - user - system) / n * 1e6,
                                 (system2 - system) / n * 1e6,
-                                (children_cpu(pid) - kids) / n * 1e6, n / seconds))
+                                (children_cpu(pid) - kids) / n * 1e6, n / seconds, sw / n))
             figures.sort()
             mid = figures[len(figures) // 2]
             apart = f", {mid[2]:.0f} in its children" if mid[2] else ""
             print(f"  {name:36s} {mid[0]:6.0f} us CPU/request ({mid[1]:.0f} in the kernel"
                   f"{apart})  ({', '.join(f'{f[0]:.0f}' for f in figures)}; "
-                  f"{mid[3]:,.0f} req/s)")
+                  f"{mid[3]:,.0f} req/s, {mid[4]:.2f} context switches a request)")
     finally:
         bench_proxy.stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)

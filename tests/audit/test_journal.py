@@ -217,14 +217,19 @@ async def test_a_full_disk_fails_the_batch_and_leaves_no_gap(
             real_pwrite(fd, bytes(data[:7]), *at) if at else real(fd, bytes(data[:7]))
             raise OSError(errno.ENOSPC, "No space left on device")
 
+        def full_v(fd: int, buffers: list[Any], at: int, *flags: int) -> int:
+            return full(fd, buffers[0], at)  # the batch's write with RWF_DSYNC
+
         monkeypatch.setattr("audit.journal.os.write", full)
         monkeypatch.setattr("audit.journal.os.pwrite", full)
+        monkeypatch.setattr("audit.journal.os.pwritev", full_v)
         with pytest.raises(AuditWriteError, match="No space left"):
             await log.append(rec(2))
         with pytest.raises(AuditWriteError):
             await asyncio.to_thread(log.probe)
         monkeypatch.setattr("audit.journal.os.write", real)
         monkeypatch.setattr("audit.journal.os.pwrite", real_pwrite)
+        monkeypatch.undo()
         await asyncio.to_thread(log.probe)
         assert (await log.append(rec(3))).seq == 2
         await asyncio.to_thread(indexer.run_once)

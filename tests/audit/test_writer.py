@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,44 @@ async def test_concurrent_appends_are_batched(make_log: Callable[..., AuditLog],
     await log.close()
     rep = verify_ok(audit_engine, keys)
     assert rep.records == 400 and rep.checkpoints >= 1
+
+
+async def test_the_next_commit_takes_every_append_waiting_and_a_cancelled_one_too(
+        make_log: Callable[..., AuditLog], audit_engine: sa.Engine, keys: Any) -> None:
+    """Group commit: the appends made while a commit runs all go into the next one,
+    however many (below max_batch). Their waiters share one future: one of them
+    cancelled leaves the others' answers alone, and its record is written with them."""
+    log = make_log()
+    await log.append(rec(0))
+    entered, gate = threading.Event(), threading.Event()
+    inserts: list[int] = []
+
+    def hold(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if statement.startswith("INSERT INTO audit_records"):
+            inserts.append(len(params) if isinstance(params, list) else 1)
+            if not gate.is_set():
+                entered.set()
+                gate.wait(10)
+
+    event.listen(audit_engine, "before_cursor_execute", hold)
+    try:
+        first = asyncio.ensure_future(log.append(rec(1)))
+        assert await asyncio.to_thread(entered.wait, 10)
+        waiting = [asyncio.ensure_future(log.append(rec(i))) for i in range(2, 42)]
+        await asyncio.sleep(0)  # every one of them has appended
+        waiting[5].cancel()
+        gate.set()
+        results = await asyncio.gather(first, *waiting, return_exceptions=True)
+    finally:
+        gate.set()
+        event.remove(audit_engine, "before_cursor_execute", hold)
+    assert isinstance(results[6], asyncio.CancelledError)
+    answered = [r for i, r in enumerate(results) if i != 6]
+    assert [s.seq for s in answered] == [2, *range(3, 8), *range(9, 43)]
+    assert inserts == [1, 40]  # the first one's commit, then all forty at once
+    await log.close()
+    rep = verify_ok(audit_engine, keys)
+    assert rep.records == 42  # the cancelled waiter's record too
 
 
 async def test_failed_commit_fails_every_waiter_and_leaves_no_gap(

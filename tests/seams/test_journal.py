@@ -132,14 +132,16 @@ async def test_each_answer_is_journaled_first_and_seen_by_the_auditor(
             await asyncio.sleep(0.05)
         assert [(x["outcome"], x["status"]) for x in rows] == [(outcome, status)], case
 
-    # the journal's disk refuses (ENOSPC at fsync, and at fdatasync, which makes a
-    # batch durable inside the preallocated segment): no answer goes out unrecorded, on
-    # either path; once it takes writes again, the next answer is journaled
-    def no_space(fd: int) -> None:
+    # the journal's disk refuses (ENOSPC at fsync, at fdatasync, and at the batch's
+    # write with RWF_DSYNC, which makes it durable inside the preallocated segment): no
+    # answer goes out unrecorded, on either path; once it takes writes again, the next
+    # answer is journaled
+    def no_space(fd: int, *args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(journal_module.os, "fsync", no_space)
     monkeypatch.setattr(journal_module.os, "fdatasync", no_space)
+    monkeypatch.setattr(journal_module.os, "pwritev", no_space)
     for case in ("proxy_allowed", "verify_per_caller", "verify_unauthenticated"):
         r = await CASES[case][0](world)
         assert r.status == 503, (case, r.status, r.body)
