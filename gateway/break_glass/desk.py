@@ -301,8 +301,16 @@ class BreakGlassDesk:
             self._refuse(actor, step, twin, Conflict(Text(
                 "bg.open_already", "break-glass {id} for this is pending or active already",
                 id=twin)))
-        self._audit(actor, step, bg_id, system=system, resource=resource, why=reason,
-                    duration_seconds=duration_seconds)
+        try:
+            self._audit(actor, step, bg_id, system=system, resource=resource, why=reason,
+                        duration_seconds=duration_seconds)
+        except Exception:
+            # no record, no request: the approvers would decide, and the auditors
+            # review, an emergency access nothing says who asked for or why
+            with write_transaction(self.engine) as conn:
+                conn.execute(approvals.delete().where(approvals.c.break_glass_id == bg_id))
+                conn.execute(break_glass.delete().where(break_glass.c.id == bg_id))
+            raise
         return self.get(bg_id)
 
     def approve(self, actor: Actor, bg_id: str) -> dict[str, Any]:
@@ -478,6 +486,14 @@ class BreakGlassDesk:
         if problem is not None:
             self._refuse(actor, step, bg_id, problem)
         done = self.get(bg_id)
-        self._audit(actor, step, bg_id, system=done["system"], holder=done["username"],
-                    finding=finding)
+        try:
+            self._audit(actor, step, bg_id, system=done["system"], holder=done["username"],
+                        finding=finding)
+        except Exception:
+            # no record, no review: a closed review leaves the queue for good, and its
+            # finding would be nowhere in the log the auditors answer for
+            with write_transaction(self.engine) as conn:
+                conn.execute(break_glass.update().where(break_glass.c.id == bg_id).values(
+                    reviewed_at=None, reviewed_by=None, finding=None))
+            raise
         return done
