@@ -27,6 +27,7 @@ from audit.query import QueryFilter, query_records
 from catalogue.model import NONE
 from catalogue.tables import resources
 from gateway.break_glass.active import ActiveBreakGlass
+from gateway.break_glass.notice import notify
 from gateway.break_glass.tables import approvals, break_glass
 from gateway.clock import as_utc
 from gateway.department_scope import reach
@@ -369,7 +370,13 @@ class BreakGlassDesk:
             raise
         finally:
             self.active.invalidate()
+        if activated:
+            self._notify(actor, "break_glass_activated", view)
         return view
+
+    def _notify(self, actor: Actor, step: str, view: dict[str, Any]) -> None:
+        notify(self.services, step, view, by=actor.username, source_ip=actor.source_ip,
+               request_id=actor.request_id)
 
     def _unapprove(self, bg_id: str, approver: str, duration: int | None) -> None:
         """Take back an approval whose record could not be written (``duration``: the
@@ -410,6 +417,8 @@ class BreakGlassDesk:
         view = self.get(bg_id)
         self._audit(actor, step, bg_id, system=view["system"], holder=view["username"],
                     was=state, why=reason)
+        if state == "active":  # a refused request was never an access to be told of
+            self._notify(actor, step, view)
         return view
 
     # -- the review --------------------------------------------------------------------
