@@ -66,6 +66,8 @@ async def test_auditors_are_told_of_an_activation_and_an_early_end(
     as_session(world, "aud.nn")
     city = (await world.http.get("/portal")).text
     assert bg["id"] in city and other["id"] not in city
+    listed_there = (await world.http.get("/portal/account")).text.split('id="security-table"')
+    assert len(listed_there) == 2 and "bg_ended" in listed_there[1]
 
     notices = world.records("auditor_notice")
     assert sorted((x["reason"], x["extra"]["user"], x["extra"]["break_glass"])
