@@ -389,7 +389,15 @@ class Delegations:
             assert inserted is not None
             made = read(conn, int(inserted[0]))
         assert made is not None
-        self._record("delegation_requested", delegator.username, made, via, reason=reason)
+        try:
+            self._record("delegation_requested", delegator.username, made, via, reason=reason)
+        except Exception:
+            # no record, no request: the head would approve a delegation whose asking
+            # nothing records (who asked, for which roles and systems, why)
+            with self.engine.begin() as conn:
+                conn.execute(delegations.delete().where(delegations.c.id == made.id))
+            self.services.changed_here()
+            raise
         return made
 
     def approve(self, approver: User, delegation_id: int, via: str = "portal") -> Delegation:

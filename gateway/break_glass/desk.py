@@ -27,6 +27,7 @@ from audit.query import QueryFilter, query_records
 from catalogue.model import NONE
 from catalogue.tables import resources
 from gateway.break_glass.active import ActiveBreakGlass
+from gateway.break_glass.notice import notify
 from gateway.break_glass.tables import approvals, break_glass
 from gateway.clock import as_utc
 from gateway.department_scope import reach
@@ -301,8 +302,16 @@ class BreakGlassDesk:
             self._refuse(actor, step, twin, Conflict(Text(
                 "bg.open_already", "break-glass {id} for this is pending or active already",
                 id=twin)))
-        self._audit(actor, step, bg_id, system=system, resource=resource, why=reason,
-                    duration_seconds=duration_seconds)
+        try:
+            self._audit(actor, step, bg_id, system=system, resource=resource, why=reason,
+                        duration_seconds=duration_seconds)
+        except Exception:
+            # no record, no request: the approvers would decide, and the auditors
+            # review, an emergency access nothing says who asked for or why
+            with write_transaction(self.engine) as conn:
+                conn.execute(approvals.delete().where(approvals.c.break_glass_id == bg_id))
+                conn.execute(break_glass.delete().where(break_glass.c.id == bg_id))
+            raise
         return self.get(bg_id)
 
     def approve(self, actor: Actor, bg_id: str) -> dict[str, Any]:
@@ -361,7 +370,13 @@ class BreakGlassDesk:
             raise
         finally:
             self.active.invalidate()
+        if activated:
+            self._notify(actor, "break_glass_activated", view)
         return view
+
+    def _notify(self, actor: Actor, step: str, view: dict[str, Any]) -> None:
+        notify(self.services, step, view, by=actor.username, source_ip=actor.source_ip,
+               request_id=actor.request_id)
 
     def _unapprove(self, bg_id: str, approver: str, duration: int | None) -> None:
         """Take back an approval whose record could not be written (``duration``: the
@@ -402,6 +417,8 @@ class BreakGlassDesk:
         view = self.get(bg_id)
         self._audit(actor, step, bg_id, system=view["system"], holder=view["username"],
                     was=state, why=reason)
+        if state == "active":  # a refused request was never an access to be told of
+            self._notify(actor, step, view)
         return view
 
     # -- the review --------------------------------------------------------------------
@@ -478,6 +495,14 @@ class BreakGlassDesk:
         if problem is not None:
             self._refuse(actor, step, bg_id, problem)
         done = self.get(bg_id)
-        self._audit(actor, step, bg_id, system=done["system"], holder=done["username"],
-                    finding=finding)
+        try:
+            self._audit(actor, step, bg_id, system=done["system"], holder=done["username"],
+                        finding=finding)
+        except Exception:
+            # no record, no review: a closed review leaves the queue for good, and its
+            # finding would be nowhere in the log the auditors answer for
+            with write_transaction(self.engine) as conn:
+                conn.execute(break_glass.update().where(break_glass.c.id == bg_id).values(
+                    reviewed_at=None, reviewed_by=None, finding=None))
+            raise
         return done

@@ -20,12 +20,17 @@ done to.
     webauthn_remove          key removed                user_unlocked / user_unlock
     password_changed         password changed
     mfa_lockout, login_lockout (deny)   codes / account locked by wrong guesses
+
+An audit administrator's are also the break-glass notices (等保2.0: emergency access
+alerted): on a break-glass's activation and early end the desk writes one
+``auditor_notice`` record per audit administrator whose departments cover it,
+naming them in ``extra.user`` (gateway.break_glass.notice), shown and mailed as theirs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit.tables import records
+from catalogue.model import CST
 from keys.errors import InvalidSignature
 
 #: (event, outcome) of the person's own records → the kind shown
@@ -48,7 +54,10 @@ BY_ADMIN = {"user_totp_reset": "totp_reset", "user_reset_totp": "totp_reset",
             "user_webauthn_removed": "keys_removed",
             "user_password_reset": "password_reset", "user_reset_password": "password_reset",
             "user_unlocked": "unlocked", "user_unlock": "unlocked"}
-KINDS = tuple(sorted(set(OWN.values()) | set(BY_ADMIN.values())))
+#: the break-glass notice's ``reason`` → kind (``event_type`` NOTICE_EVENT)
+NOTICE_EVENT = "auditor_notice"
+NOTICES = {"break_glass_activated": "bg_activated", "break_glass_ended": "bg_ended"}
+KINDS = tuple(sorted(set(OWN.values()) | set(BY_ADMIN.values()) | set(NOTICES.values())))
 #: how far back the account page lists, and the home page shows what was never seen
 LISTED_DAYS = 90
 UNSEEN_DAYS = 30
@@ -62,6 +71,8 @@ class SecurityEvent:
     by: str | None  # the administrator (or operator) who did it; None: the person's session
     source_ip: str | None
     sid: str | None  # the session it was done in (the person's own records)
+    #: what a break-glass notice names (id, holder, system, ends_at); empty otherwise
+    about: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def time(self) -> datetime:
@@ -88,9 +99,13 @@ def events(engine: Engine, username: str, *, since: datetime, limit: int = 20
                                     records.c.outcome == "success", records.c.ts >= start,
                                     records.c.extra.like(pattern, escape="\\"))
              .order_by(records.c.ts.desc(), records.c.id.desc()).limit(limit * 4))
+    notices = (sa.select(*cols).where(records.c.event_type == NOTICE_EVENT,
+                                      records.c.ts >= start,
+                                      records.c.extra.like(pattern, escape="\\"))
+               .order_by(records.c.ts.desc(), records.c.id.desc()).limit(limit * 4))
     found: list[SecurityEvent] = []
     with engine.connect() as conn:
-        for row in [*conn.execute(own), *conn.execute(admin)]:
+        for row in [*conn.execute(own), *conn.execute(admin), *conn.execute(notices)]:
             made = classify(row)
             # an administrator's change of another user whose name holds this one
             if made is not None and made[0] == username:
@@ -101,12 +116,25 @@ def events(engine: Engine, username: str, *, since: datetime, limit: int = 20
 
 _COLUMNS = (records.c.id, records.c.ts, records.c.event_type, records.c.outcome,
             records.c.actor_user, records.c.actor_client, records.c.source_ip,
-            records.c.extra)
+            records.c.reason, records.c.extra)
 
 
 def classify(row: Any) -> tuple[str, SecurityEvent] | None:
     """Whose security event an audit record is, and which; None: not one."""
     extra = _extra(row.extra)
+    if row.event_type == NOTICE_EVENT:
+        kind = NOTICES.get(str(row.reason))
+        user = extra.get("user")
+        if row.outcome != "success" or kind is None or not isinstance(user, str):
+            return None
+        about = {k: str(extra.get(k) or "") for k in ("break_glass", "holder", "system")}
+        try:  # China Standard Time, as the pages and mails show every time
+            about["ends_at"] = (datetime.fromisoformat(str(extra.get("ends_at")))
+                                .astimezone(CST).strftime("%Y-%m-%d %H:%M"))
+        except (TypeError, ValueError):
+            about["ends_at"] = "-"
+        return user, SecurityEvent(row.id, row.ts, kind, row.actor_user, row.source_ip,
+                                   None, about)
     if row.event_type == "admin_change":
         kind = BY_ADMIN.get(str(extra.get("change")))
         user = extra.get("user")
@@ -125,7 +153,7 @@ def since_for_all(engine: Engine, *, since: datetime, limit: int = 1000
                   ) -> list[tuple[str, SecurityEvent]]:
     """Everyone's security events since ``since``, oldest first (the mail round's
     candidates; it leaves out those it has sent)."""
-    events_of = sorted({e for e, _ in OWN} | {"admin_change"})
+    events_of = sorted({e for e, _ in OWN} | {"admin_change", NOTICE_EVENT})
     stmt = (sa.select(*_COLUMNS).where(records.c.event_type.in_(events_of),
                                        records.c.ts >= _ms(since))
             .order_by(records.c.ts, records.c.id).limit(limit))

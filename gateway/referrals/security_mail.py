@@ -53,20 +53,27 @@ KIND_KEYS = {
     "keys_removed": "mail.security_kind_keys_removed",
     "password_reset": "mail.security_kind_password_reset",
     "unlocked": "mail.security_kind_unlocked",
+    "bg_activated": "mail.security_kind_bg_activated",
+    "bg_ended": "mail.security_kind_bg_ended",
 }
+#: an audit administrator's break-glass notices (gateway.break_glass.notice)
+NOTICE_KINDS = ("bg_activated", "bg_ended")
 LOCKS = ("codes_locked", "account_locked")
 
 
 def compose(user: User, found: list[SecurityEvent], *, sender: str, url: str, lang: str,
             now: datetime) -> EmailMessage:
+    # notices alone (an audit administrator's): not a change of their sign-in
+    notices = all(e.kind in NOTICE_KINDS for e in found)
     message = EmailMessage()
-    message["Subject"] = t("mail.security_subject", lang, username=user.username)
+    message["Subject"] = (t("mail.bg_notice_subject", lang) if notices else
+                          t("mail.security_subject", lang, username=user.username))
     message["From"] = sender
     message["To"] = [Address(display_name=user.name, addr_spec=user.email or "")]
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     lines = [t("mail.security_greeting", lang, name=user.name), "",
-             t("mail.security_lead", lang), ""]
+             t("mail.bg_notice_lead" if notices else "mail.security_lead", lang), ""]
     for e in found:
         by = (t("mail.security_by_admin", lang, admin=e.by) if e.by else
               t("mail.security_by_wrong", lang) if e.kind in LOCKS else
@@ -74,8 +81,11 @@ def compose(user: User, found: list[SecurityEvent], *, sender: str, url: str, la
         source = t("mail.security_source", lang, ip=e.source_ip) if e.source_ip else ""
         lines.append(t("mail.security_line", lang,
                        when=e.time.astimezone(CST).strftime("%Y-%m-%d %H:%M"),
-                       what=t(KIND_KEYS[e.kind], lang), by=by, source=source))
-    lines += ["", t("mail.security_hint", lang, url=url), "", t("mail.security_footer", lang)]
+                       what=t(KIND_KEYS[e.kind], lang, **e.about), by=by, source=source))
+    hint = (t("mail.bg_notice_hint", lang, url=url.replace("/portal/account#security",
+                                                         "/portal/break-glass/review"))
+            if notices else t("mail.security_hint", lang, url=url))
+    lines += ["", hint, "", t("mail.security_footer", lang)]
     message.set_content("\n".join(lines), charset="utf-8")
     return message
 

@@ -164,7 +164,9 @@ async def test_the_review_queue_lists_every_use_and_needs_a_finding(world: World
     ids = {r["id"] for r in uses}
     assert ids == {x["id"] for x in world.records("proxy_request")
                    if x["extra"].get("break_glass") == bg["id"]}
-    assert {r["event_type"] for r in queue[0]["records"]} == {"proxy_request", "break_glass"}
+    # and the notices of its activation to the audit administrators
+    assert {r["event_type"] for r in queue[0]["records"]} == {"proxy_request", "break_glass",
+                                                               "auditor_notice"}
 
     path = f"/api/v1/break-glass/{bg['id']}/review"
     assert (await world.call("POST", path, "aud.a", json={"finding": "  "})).status_code == 400

@@ -163,3 +163,47 @@ async def test_no_activation_record_no_access(world: World,
     assert (await world.call("GET", "/s/echo/x", "wang.wu")).status_code == 200
     steps = [(x["reason"], x["outcome"]) for x in world.records("break_glass")]
     assert steps[-2:] == [("break_glass_approved", "deny"), ("break_glass_activated", "success")]
+
+
+async def test_no_request_or_review_record_no_step(world: World,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request whose record (``break_glass_requested``) could not be written stood
+    pending (503 answered; sec.a and sec.b approved it and it opened czt's echo), and a
+    review whose record (``break_glass_reviewed``) failed stood closed, out of the queue
+    for good with its finding nowhere in the log (failed on the base: the request
+    listed pending after its 503). Now neither
+    stands: the request is gone, the review still open; both done again once the log
+    is back."""
+    audit: Any = world.services.audit
+    append_sync = audit.append_sync
+    down = {"break_glass_requested", "break_glass_reviewed"}
+
+    def unrecorded(record: Any) -> Any:
+        if record.reason in down and record.outcome == "success":
+            raise AuditWriteError("audit log unavailable")
+        return append_sync(record)
+
+    monkeypatch.setattr(audit, "append_sync", unrecorded)
+    r = await world.call("POST", "/api/v1/break-glass", "wang.wu", json={
+        "system": "echo", "reason": "机房故障，需紧急处理", "minutes": 60})
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    listed = await world.call("GET", "/api/v1/break-glass", "sec.a")
+    assert listed.json()["break_glass"] == []
+    down.discard("break_glass_requested")
+    bg = await world.active()  # asked again: not "pending already"
+    assert (await world.call("GET", "/s/echo/x", "wang.wu")).status_code == 200
+    r = await world.call("POST", f"/api/v1/break-glass/{bg['id']}/end", "sec.a",
+                         json={"reason": "处置完毕"})
+    assert r.status_code == 200, r.text
+    path = f"/api/v1/break-glass/{bg['id']}/review"
+    r = await world.call("POST", path, "aud.a", json={"finding": "应急处置合规"})
+    assert r.status_code == 503
+    queue = (await world.call("GET", "/api/v1/break-glass/review", "aud.a")).json()["queue"]
+    assert [(q["id"], q["reviewed_at"], q["finding"]) for q in queue] == [
+        (bg["id"], None, None)]
+    down.clear()
+    assert (await world.call("POST", path, "aud.a", json={"finding": "应急处置合规"})
+            ).status_code == 200
+    steps = [(x["reason"], x["outcome"]) for x in world.records("break_glass")]
+    assert ("break_glass_requested", "success") in steps
+    assert steps[-1] == ("break_glass_reviewed", "success")

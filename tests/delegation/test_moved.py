@@ -163,3 +163,35 @@ async def test_no_approval_record_no_delegation(quick: World,
     down[0] = False
     assert (await api(quick, "zhao.head", "POST", f"/{number}/approve")).status == 200
     assert (await quick.request("GET", "/s/echo/x", headers=hdr)).status == 200
+
+
+async def test_no_request_record_no_delegation_request(
+        quick: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """li.ming's request could not be recorded (``delegation_requested``): the API
+    answered 503, yet the request stood for the head to approve: a delegation whose
+    asking nothing records (failed on the base: its row kept). Now the request is
+    gone; asked again once the log is back."""
+    from audit.errors import AuditWriteError
+    from gateway.delegation_tables import delegations
+
+    append_sync = quick.services.audit.append_sync
+    down = [True]
+
+    def request_unrecorded(record: Any) -> Any:
+        if (record.extra or {}).get("change") == "delegation_requested" and down[0]:
+            raise AuditWriteError("audit log unavailable")
+        return append_sync(record)
+
+    monkeypatch.setattr(quick.services.audit, "append_sync", request_unrecorded)
+    r = await api(quick, "li.ming", "POST", "", ask(quick))
+    assert r.status == 503, r.body
+    with quick.services.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(delegations)
+                            ).scalar_one() == 0
+    down[0] = False
+    r = await api(quick, "li.ming", "POST", "", ask(quick))
+    assert r.status == 201, r.body
+    number = json.loads(r.body)["delegation"]["id"]
+    assert (await api(quick, "zhao.head", "POST", f"/{number}/approve")).status == 200
+    assert [s.change for s in steps(quick)][-2:] == ["delegation_requested",
+                                                     "delegation_approved"]
