@@ -22,7 +22,9 @@ fifth session (RFC 9700)"):
 and what that attack left ("what RFC 9700 left"):
 
 - a client could be registered under a username, a user created under a client's id
-  (a client-credentials token's ``sub`` is its ``client_id``; RFC 9700 section 4.15).
+  (a client-credentials token's ``sub`` is its ``client_id``; RFC 9700 section 4.15);
+- an OpenID Connect request without ``redirect_uri`` was answered at the client's one
+  registered URI (Core 3.1.2.1: REQUIRED).
 """
 
 from __future__ import annotations
@@ -367,4 +369,25 @@ def test_a_client_and_a_user_never_share_a_name(world: World, tmp_path: Path) ->
     code, out = _cli(world, "client", "add", "twin-sync", "--name", "同步", "--department",
                      department, "--grant-type", "client_credentials")
     assert code == 0, out
+
+
+# -- redirect_uri is required in an OpenID Connect request (Core 3.1.2.1) -----------------
+
+def test_an_openid_request_without_redirect_uri_is_refused_on_the_error_page(
+        world: World, browser: requests.Session) -> None:
+    """It used to be answered at office-web's one registered URI; plain OAuth keeps
+    RFC 6749's default for a client of one redirect URI."""
+    params = {"response_type": "code", "client_id": OFFICE[0], "state": "s-1",
+              "nonce": "n-1", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+              "code_challenge_method": "S256"}
+    endpoint = world.discovery["authorization_endpoint"]
+    refused = browser.get(endpoint, params={**params, "scope": "openid profile"},
+                          allow_redirects=False, timeout=TIMEOUT)
+    assert refused.status_code == 400 and "location" not in refused.headers, \
+        refused.headers.get("location")
+    assert "redirect_uri is required" in refused.text
+    plain = browser.get(endpoint, params={**params, "scope": "profile"},
+                        allow_redirects=False, timeout=TIMEOUT)
+    got = answer(plain)
+    assert "code" in got and got["state"] == "s-1", got
 
