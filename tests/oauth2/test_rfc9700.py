@@ -24,7 +24,8 @@ and what that attack left ("what RFC 9700 left"):
 - a client could be registered under a username, a user created under a client's id
   (a client-credentials token's ``sub`` is its ``client_id``; RFC 9700 section 4.15);
 - an OpenID Connect request without ``redirect_uri`` was answered at the client's one
-  registered URI (Core 3.1.2.1: REQUIRED).
+  registered URI (Core 3.1.2.1: REQUIRED);
+- an unknown ``token_type_hint`` was a 401 at revocation and introspection.
 """
 
 from __future__ import annotations
@@ -391,3 +392,24 @@ def test_an_openid_request_without_redirect_uri_is_refused_on_the_error_page(
     got = answer(plain)
     assert "code" in got and got["state"] == "s-1", got
 
+
+# -- token_type_hint of no known type (RFC 7009 section 2.2.1, RFC 7662 section 2.1) -----
+
+def test_an_unknown_token_type_hint(world: World, browser: requests.Session) -> None:
+    """Revocation answers ``unsupported_token_type`` with 400, not authlib's 401 that
+    told the client its credentials had failed; introspection ignores the hint."""
+    issued = tokens(world, browser)
+    revoked = requests.post(world.discovery["revocation_endpoint"], auth=OFFICE,
+                            timeout=TIMEOUT, data={"token": issued["access_token"],
+                                                   "token_type_hint": "bogus"})
+    assert revoked.status_code == 400, revoked.text
+    assert revoked.json()["error"] == "unsupported_token_type"
+    assert "www-authenticate" not in revoked.headers
+    look = requests.post(world.discovery["introspection_endpoint"], auth=OFFICE,
+                         timeout=TIMEOUT, data={"token": issued["access_token"],
+                                                "token_type_hint": "bogus"})
+    assert look.status_code == 200 and look.json()["active"] is True, look.text
+    # not revoked by the refused request
+    userinfo = requests.get(world.discovery["userinfo_endpoint"], timeout=TIMEOUT,
+                            headers={"Authorization": "Bearer " + issued["access_token"]})
+    assert userinfo.status_code == 200
