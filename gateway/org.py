@@ -24,7 +24,7 @@ from gateway.errors import Conflict, NotFound, RoleConflict, ValidationError
 from gateway.limits import org_too_long
 from gateway.login_throttle import count_failure
 from gateway.storage import write_transaction
-from gateway.tables import departments, password_history, regions, user_roles, users
+from gateway.tables import clients, departments, password_history, regions, user_roles, users
 from policies.adapter import bump_version
 from texts import Text, joined
 
@@ -267,6 +267,15 @@ class Org:
             if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
                 raise Conflict(Text("org.user_exists",
                                     "user {username!r} exists", username=username))
+            # a client's token has its client_id as ``sub`` (RFC 9700 section 4.15): a
+            # user of that name would be the client to whoever reads ``sub`` alone
+            client = conn.scalar(sa.select(clients.c.client_id).where(
+                sa.func.lower(clients.c.client_id) == username.lower()))
+            if client is not None:
+                raise Conflict(Text(
+                    "org.user_is_client", "username {username!r} is the client_id of client "
+                    "{client!r}: a client's token names its client_id as its subject",
+                    username=username, client=client))
             if not conn.execute(
                 sa.select(departments.c.code).where(departments.c.code == department)
             ).first():

@@ -633,6 +633,58 @@ def _cycles(section: str, entries: Mapping[str, Mapping[str, Any]]) -> list[str]
 # plan and apply
 
 
+def _named(doc: Mapping[str, Any], section: str, key: str
+           ) -> dict[str, tuple[int, Any, str]]:
+    """The entries of ``section`` by their ``key`` in lower case: (index, entry, key)."""
+    raw = doc.get(section)
+    return {str(e[key]).lower(): (i, e, str(e[key]))
+            for i, e in enumerate(raw if isinstance(raw, list) else [])
+            if isinstance(e, dict) and key in e}
+
+
+def name_problems(conn: Connection, doc: Mapping[str, Any]) -> list[str]:
+    """A user and a client of one name, compared without case, where either is new.
+
+    A client-credentials token's ``sub`` is its ``client_id`` (RFC 9700 section 4.15):
+    a resource server outside the gateway that reads ``sub`` alone, without ``gty``,
+    would take the client for the person of that username. A pair that exists already
+    (made before this check) is left to its operator, so that their state file still
+    applies."""
+    file_users = _named(doc, "users", "username")
+    file_clients = _named(doc, "clients", "client_id")
+    stored_clients = {c.lower(): c for c in
+                      conn.scalars(sa.select(clients.c.client_id))}
+    # users read by name only: a directory's tens of thousands are not all read again
+    asked = (set(file_users) & (set(stored_clients) | set(file_clients))) | set(file_clients)
+    stored_users: dict[str, str] = {}
+    for chunk in _chunks(sorted(asked), 500):
+        stored_users.update((u.lower(), u) for u in conn.scalars(
+            sa.select(users.c.username).where(sa.func.lower(users.c.username).in_(chunk))))
+    problems: list[str] = []
+    for name, (i, e, username) in file_users.items():
+        client = stored_clients.get(name) or (file_clients[name][2]
+                                              if name in file_clients else None)
+        if client is not None and (name not in stored_users or name not in stored_clients):
+            problems.append(placed(_where("users", i, e), Text(
+                "state.user_is_client", "username {username!r} is the client_id of client "
+                "{client!r} (compared without case): a client's token names its client_id "
+                "as its subject, and would be taken for this user", username=username,
+                client=client)))
+    for name, (i, e, cid) in file_clients.items():
+        if name in stored_users and name not in file_users and name not in stored_clients:
+            problems.append(placed(_where("clients", i, e), Text(
+                "state.client_is_user", "client_id {client!r} is the username of user "
+                "{username!r} (compared without case): the client's token names its "
+                "client_id as its subject, and would be taken for that user",
+                client=cid, username=stored_users[name])))
+    return problems
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def read_known(conn: Connection) -> Known:
     return Known(
         regions={r.code for r in conn.execute(sa.select(regions.c.code))},
@@ -683,6 +735,7 @@ class StateApplier:
         with write_transaction(self.engine) as conn:
             problems = validate(doc, read_known(conn), [h.name for h in self.sections])
             problems += nul_problems(doc)
+            problems += name_problems(conn, doc)
             for handler in self.sections:
                 entries = doc.get(handler.name)
                 if entries is None:

@@ -498,6 +498,18 @@ def _check_quotable(oreq: StarletteOAuth2Request) -> None:
             raise InvalidRequestError(f"{name} holds characters no {name} may hold")
 
 
+def _check_redirect_uri_given(oreq: StarletteOAuth2Request) -> None:
+    """OpenID Connect Core 3.1.2.1: ``redirect_uri`` is REQUIRED in an authentication
+    request (its scope holds ``openid``); one without it was answered at the client's
+    single registered URI. Refused on the error page, as Keycloak refuses it: no
+    redirect URI was given to validate. Plain OAuth keeps RFC 6749 section 3.1.2.3's
+    default for a client with one registered URI."""
+    scope = oreq.payload.data.get("scope") or ""
+    if "openid" in scope.split(" ") and not oreq.payload.data.get("redirect_uri"):
+        raise InvalidRequestError("redirect_uri is required in an OpenID Connect "
+                                  "request (scope openid)")
+
+
 async def authorize(request: Request) -> Response:
     p = _provider(request)
     oreq = await oauth_request(request, p)
@@ -508,6 +520,7 @@ async def authorize(request: Request) -> Response:
     try:
         _check_once(oreq)
         _check_quotable(oreq)
+        _check_redirect_uri_given(oreq)
         try:
             # authlib's OIDC extension checks prompt against this end user (prompt=none)
             grant = await run_in_threadpool(server.get_consent_grant, oreq, subject)

@@ -17,7 +17,15 @@ fifth session (RFC 9700)"):
   (RFC 9700 section 4.14.2);
 - an authorization request POSTed (OpenID Connect Core 3.1.2.1) without a session
   lost its parameters through the sign-in and ended on an error page;
-- a ``nonce`` longer than its column (255) was a 500 on PostgreSQL.
+- a ``nonce`` longer than its column (255) was a 500 on PostgreSQL;
+
+and what that attack left ("what RFC 9700 left"):
+
+- a client could be registered under a username, a user created under a client's id
+  (a client-credentials token's ``sub`` is its ``client_id``; RFC 9700 section 4.15);
+- an OpenID Connect request without ``redirect_uri`` was answered at the client's one
+  registered URI (Core 3.1.2.1: REQUIRED);
+- an unknown ``token_type_hint`` was a 401 at revocation and introspection.
 """
 
 from __future__ import annotations
@@ -25,17 +33,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+from click.testing import CliRunner
 
+from gateway.cli.main import cli
+from gateway.errors import NotFound
 from gateway.services import Services
 from tests.conftest import settings_of_its_own
 from tests.oauth2.helpers import DEMO_PASSWORD, OFFICE, OFFICE_CB, audit_events
 from tests.oauth2.live import live_gateway
+from tests.tokens import access_token, ensure_user
 
 TIMEOUT = 10
 
@@ -293,3 +306,110 @@ def test_a_repeated_authorization_parameter_is_refused_on_the_error_page(
     refusals = [r for r in audit_events(world.services, "authorize")
                 if "more than once" in (r["reason"] or "")]
     assert refusals and repeated[0] in refusals[-1]["reason"]
+
+
+# -- a client is never named as a person (RFC 9700 section 4.15) -------------------------
+
+def _cli(world: World, *args: str) -> tuple[int, str]:
+    settings = world.services.settings
+    env = {"GOVGATE_HOME": str(settings.home), "GOVGATE_DATABASE_URL": settings.database_url,
+           "LANG": "C.UTF-8"}
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_a_client_and_a_user_never_share_a_name(world: World, tmp_path: Path) -> None:
+    """A client-credentials token's ``sub`` is its ``client_id``: a client registered
+    under a username (or a user created under a client's id) would be that person to a
+    resource server reading ``sub`` alone. Each creation point used to accept it."""
+    services = world.services
+    department = services.org.get_user("zhang.san").department
+    ensure_user(services, "sysadmin", "platform", ["sysadmin"])
+    admin = {"Authorization": "Bearer " + access_token(
+        services, sub="sysadmin", department="platform", roles=["sysadmin"],
+        scope="openid admin")}
+    api = f"{world.issuer}/api/v1/admin"
+    # the admin API: a client under a username, a user under a client's id
+    made = requests.post(f"{api}/clients", headers=admin, timeout=TIMEOUT, json={
+        "client_id": "zhang.san", "name": "冒名", "department": department,
+        "grant_types": ["client_credentials"], "scope": "proxy"})
+    assert made.status_code == 400, made.text
+    assert "'zhang.san'" in made.text and "username" in made.text
+    made = requests.post(f"{api}/users", headers=admin, timeout=TIMEOUT, json={
+        "username": "office-web", "name": "冒名", "department": department})
+    assert made.status_code == 409, made.text
+    assert "client_id of client 'office-web'" in made.json()["detail"]
+    # the CLI
+    code, out = _cli(world, "client", "add", "li.si", "--name", "冒名", "--department",
+                     department, "--grant-type", "client_credentials")
+    assert code != 0 and "li.si" in out, out
+    code, out = _cli(world, "user", "add", "office-web", "--name", "冒名", "--department",
+                     department)
+    assert code != 0 and "office-web" in out, out
+    # a state file making both at once: one clear message naming both
+    state = tmp_path / "state.yaml"
+    state.write_text(
+        "users:\n"
+        f"  - {{username: twin.name, name: 孪生, department: {department}}}\n"
+        "clients:\n"
+        f"  - {{client_id: twin.name, name: 孪生, department: {department},\n"
+        "     grant_types: [client_credentials], secret: " + "s" * 40 + "}\n",
+        encoding="utf-8")
+    code, out = _cli(world, "apply", "-f", str(state))
+    assert code != 0 and "username 'twin.name' is the client_id of client 'twin.name'" \
+        in out, out
+    for name in ("zhang.san", "li.si", "twin.name"):  # nothing was made
+        assert requests.post(world.discovery["token_endpoint"], timeout=TIMEOUT,
+                             data={"grant_type": "client_credentials"},
+                             auth=(name, "s" * 40)).status_code == 401
+    with pytest.raises(NotFound):
+        services.org.get_user("twin.name")
+    with pytest.raises(NotFound):
+        services.org.get_user("office-web")
+    # a name of its own is still registered
+    code, out = _cli(world, "client", "add", "twin-sync", "--name", "同步", "--department",
+                     department, "--grant-type", "client_credentials")
+    assert code == 0, out
+
+
+# -- redirect_uri is required in an OpenID Connect request (Core 3.1.2.1) -----------------
+
+def test_an_openid_request_without_redirect_uri_is_refused_on_the_error_page(
+        world: World, browser: requests.Session) -> None:
+    """It used to be answered at office-web's one registered URI; plain OAuth keeps
+    RFC 6749's default for a client of one redirect URI."""
+    params = {"response_type": "code", "client_id": OFFICE[0], "state": "s-1",
+              "nonce": "n-1", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+              "code_challenge_method": "S256"}
+    endpoint = world.discovery["authorization_endpoint"]
+    refused = browser.get(endpoint, params={**params, "scope": "openid profile"},
+                          allow_redirects=False, timeout=TIMEOUT)
+    assert refused.status_code == 400 and "location" not in refused.headers, \
+        refused.headers.get("location")
+    assert "redirect_uri is required" in refused.text
+    plain = browser.get(endpoint, params={**params, "scope": "profile"},
+                        allow_redirects=False, timeout=TIMEOUT)
+    got = answer(plain)
+    assert "code" in got and got["state"] == "s-1", got
+
+
+# -- token_type_hint of no known type (RFC 7009 section 2.2.1, RFC 7662 section 2.1) -----
+
+def test_an_unknown_token_type_hint(world: World, browser: requests.Session) -> None:
+    """Revocation answers ``unsupported_token_type`` with 400, not authlib's 401 that
+    told the client its credentials had failed; introspection ignores the hint."""
+    issued = tokens(world, browser)
+    revoked = requests.post(world.discovery["revocation_endpoint"], auth=OFFICE,
+                            timeout=TIMEOUT, data={"token": issued["access_token"],
+                                                   "token_type_hint": "bogus"})
+    assert revoked.status_code == 400, revoked.text
+    assert revoked.json()["error"] == "unsupported_token_type"
+    assert "www-authenticate" not in revoked.headers
+    look = requests.post(world.discovery["introspection_endpoint"], auth=OFFICE,
+                         timeout=TIMEOUT, data={"token": issued["access_token"],
+                                                "token_type_hint": "bogus"})
+    assert look.status_code == 200 and look.json()["active"] is True, look.text
+    # not revoked by the refused request
+    userinfo = requests.get(world.discovery["userinfo_endpoint"], timeout=TIMEOUT,
+                            headers={"Authorization": "Bearer " + issued["access_token"]})
+    assert userinfo.status_code == 200

@@ -119,6 +119,17 @@ def test_a_look_alike_name_is_the_same_account_or_none(world: World) -> None:
     assert world.services.org.get_user("li.si").name == "李四"
 
 
+def test_a_client_id_is_no_user_name(world: World) -> None:
+    """A client-credentials token's ``sub`` is its ``client_id`` (RFC 9700 section
+    4.15): a user pushed under a client's id, in any case, would be that client to a
+    resource server reading ``sub`` alone. It used to be created (201)."""
+    with world.http() as http:  # SCIM reads the name as scim-platform
+        body = scim_error(http.post("/Users", json={
+            "schemas": [USER], "userName": "SCIM-Platform", "displayName": "冒名"}),
+            409, "uniqueness")
+    assert "client_id of client 'scim-platform'" in body["detail"]
+
+
 def test_an_administrators_disable_is_not_undone_by_a_push(world: World) -> None:
     """An HR system's full push sends ``active: true`` for everyone: the account the
     security admin disabled (an incident) was active again at the next one. What SCIM

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
 from gateway.idp.oauth2.acting import NotInForce
@@ -132,6 +133,14 @@ def _delegation_ended(server: Any, claims: dict[str, Any]) -> str:
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def check_params(self, request: Any, client: Any) -> None:
+        """An unknown ``token_type_hint`` is ignored (RFC 7662 section 2.1: the hint is
+        OPTIONAL and the server MAY ignore it; ``find_token`` never reads it): authlib
+        answered it ``unsupported_token_type`` with 401, as if the resource server's
+        credentials had failed."""
+        if "token" not in request.form:
+            raise InvalidRequestError("token is required")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(self.server, token_string, token_type_hint)
