@@ -168,6 +168,10 @@ def upgrade(engine: Engine) -> None:
             "storage.newer_upgrade", "database schema {rev} is newer than this govgate (knows "
             "up to {head}); upgrade govgate instead", rev="+".join(sorted(current)),
             head=head_revision()))
+    if current == head_revisions():
+        # nothing to do: alembic would execute every script to find that out (0.1 s
+        # and more at each `govgate init`, `govgate serve` and test world's start)
+        return
     from alembic import command
 
     # alembic reads the current revision, then changes the schema
