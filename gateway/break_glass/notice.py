@@ -19,12 +19,13 @@ import sqlalchemy as sa
 
 from audit import AuditRecord
 from gateway.department_scope import reach
-from gateway.idp.security_events import NOTICE_EVENT
 from gateway.services import Services
 from gateway.tables import systems, user_roles, users
 
 log = logging.getLogger(__name__)
 AUDITOR = "auditor"
+#: the records an auditor is told by (gateway.idp.security_events reads them)
+NOTICE_EVENT = "auditor_notice"
 
 
 def auditors_covering(services: Services, system: str, holder_department: str | None

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 
 from audit.tables import records
 from catalogue.model import CST
+from gateway.break_glass.notice import NOTICE_EVENT
 from keys.errors import InvalidSignature
 
 #: (event, outcome) of the person's own records → the kind shown
@@ -55,7 +56,6 @@ BY_ADMIN = {"user_totp_reset": "totp_reset", "user_reset_totp": "totp_reset",
             "user_password_reset": "password_reset", "user_reset_password": "password_reset",
             "user_unlocked": "unlocked", "user_unlock": "unlocked"}
 #: the break-glass notice's ``reason`` → kind (``event_type`` NOTICE_EVENT)
-NOTICE_EVENT = "auditor_notice"
 NOTICES = {"break_glass_activated": "bg_activated", "break_glass_ended": "bg_ended"}
 KINDS = tuple(sorted(set(OWN.values()) | set(BY_ADMIN.values()) | set(NOTICES.values())))
 #: how far back the account page lists, and the home page shows what was never seen
