@@ -635,11 +635,13 @@ def _cycles(section: str, entries: Mapping[str, Mapping[str, Any]]) -> list[str]
 
 def _named(doc: Mapping[str, Any], section: str, key: str
            ) -> dict[str, tuple[int, Any, str]]:
-    """The entries of ``section`` by their ``key`` in lower case: (index, entry, key)."""
+    """The entries of ``section`` by their ``key`` in lower case: (index, entry, key);
+    a key holding NUL is left out (``nul_problems`` refuses it, and PostgreSQL refuses
+    to compare it: a crash, not a problem)."""
     raw = doc.get(section)
     return {str(e[key]).lower(): (i, e, str(e[key]))
             for i, e in enumerate(raw if isinstance(raw, list) else [])
-            if isinstance(e, dict) and key in e}
+            if isinstance(e, dict) and key in e and "\x00" not in str(e[key])}
 
 
 def name_problems(conn: Connection, doc: Mapping[str, Any]) -> list[str]:
