@@ -16,6 +16,8 @@ unshapeable answers (tests/catalogue/test_shaping.py, test_proxy.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -158,10 +160,19 @@ async def _round(served: Served, paths: list[tuple[str, str]]) -> list[int]:
 def _own_descriptors(gateway: GatewayProcess, db_url: str) -> int:
     """The gateway's open descriptors but its database connections: the audit records
     of two dozen faults at once may grow the database pool by one (its size is
-    bounded by the pool's settings), which is not a connection the faults left."""
-    port = sa.engine.make_url(db_url).port
-    database = sum(gateway.sockets_to(port).values()) if port else 0
-    return gateway.fd_count() - database
+    bounded by the pool's settings), which is not a connection the faults left. On
+    PostgreSQL a connection is a socket to its port; on SQLite the database file and
+    its ``-wal``/``-shm``/``-journal`` files, opened again by each pooled connection."""
+    url = sa.engine.make_url(db_url)
+    if url.port:
+        return gateway.fd_count() - sum(gateway.sockets_to(url.port).values())
+    files = {os.path.realpath(str(url.database)) + end
+             for end in ("", "-wal", "-shm", "-journal")}
+    count = 0
+    for fd in os.listdir(f"/proc/{gateway.pid}/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/{gateway.pid}/fd/{fd}") not in files
+    return count
 
 
 def _settled_descriptors(gateway: GatewayProcess, db_url: str) -> int:
