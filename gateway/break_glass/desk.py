@@ -375,8 +375,21 @@ class BreakGlassDesk:
         return view
 
     def _notify(self, actor: Actor, step: str, view: dict[str, Any]) -> None:
-        notify(self.services, step, view, by=actor.username, source_ip=actor.source_ip,
-               request_id=actor.request_id)
+        notify(self.services, step, view, self._auditors_covering(view),
+               by=actor.username, source_ip=actor.source_ip, request_id=actor.request_id)
+
+    def _auditors_covering(self, view: dict[str, Any]) -> list[tuple[str, str | None]]:
+        """(username, department) of every active audit administrator whose departments
+        cover ``view``, as for the review (:meth:`_covers`)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(users.c.username, users.c.department_code)
+                .join(user_roles, user_roles.c.user_id == users.c.id)
+                .where(user_roles.c.role_code == AUDITOR, users.c.status == "active")
+                .order_by(users.c.username)).all()
+        owners = self._owners()
+        return [(username, department) for username, department in found
+                if self._covers(reach(self.engine, department), view, owners)]
 
     def _unapprove(self, bg_id: str, approver: str, duration: int | None) -> None:
         """Take back an approval whose record could not be written (``duration``: the
