@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import secrets
 import socket
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,33 @@ def free_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+@contextlib.asynccontextmanager
+async def front_proxy(argv: list[str], port: int, *, env: dict[str, str] | None = None,
+                      tries: int = 200) -> AsyncIterator[int]:
+    """A front proxy (nginx, Caddy) run as ``argv``, once it accepts on ``port`` (tried
+    every 20 ms, ``tries`` times); stopped after. One that exits first fails the test
+    with its error output."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        for _ in range(tries):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"{argv[0]} exited: {err}")
+            try:
+                _r, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                await w.wait_closed()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
 
 
 class Served:

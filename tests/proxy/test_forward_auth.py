@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from policies import make_line
-from tests.proxy.conftest import World, free_socket, raw_request
+from tests.proxy.conftest import World, free_socket, front_proxy, raw_request
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
@@ -107,26 +105,8 @@ async def nginx(world: World, tmp_path: Path) -> AsyncIterator[int]:
     sock.close()
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginx_conf(tmp_path, port, world.gateway.port, world.upstream.port))
-    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(200):
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"nginx exited: {err}")
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                await w.wait_closed()
-                break
-            except OSError:
-                await asyncio.sleep(0.02)
+    async with front_proxy([NGINX, "-p", str(tmp_path), "-c", str(conf)], port):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 async def test_real_nginx_auth_request_in_front_of_a_real_upstream(

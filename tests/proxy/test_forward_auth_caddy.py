@@ -8,10 +8,8 @@ builds the system's ``Cookie`` from ``X-Govgate-Cookie`` after the check."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 
 from gateway.demo import DEMO_STATE
-from tests.proxy.conftest import World, free_socket, raw_request
+from tests.proxy.conftest import World, free_socket, front_proxy, raw_request
 from tests.proxy.test_cross_site import session_cookie
 from tests.proxy.test_forward_auth_cookies import GATEWAY_COOKIES
 
@@ -53,26 +51,9 @@ async def caddy(world: World, tmp_path: Path) -> AsyncIterator[int]:
     # its own home: no autosave or certificate storage under the user's
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.Popen([CADDY, "run", "--config", str(conf), "--adapter", "caddyfile"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    try:
-        for _ in range(500):
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"caddy exited: {err}")
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                await w.wait_closed()
-                break
-            except OSError:
-                await asyncio.sleep(0.02)
+    async with front_proxy([CADDY, "run", "--config", str(conf), "--adapter", "caddyfile"],
+                           port, env=env, tries=500):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def _got(seen: dict[str, Any]) -> dict[str, list[str]]:
