@@ -36,7 +36,7 @@ def jwt_client(settings: Settings) -> Iterator[tuple[Services, TestClient]]:
 def _assertion(key: ECKey = KEY, **over: object) -> str:
     now = int(time.time())
     claims = {"iss": "vehicles-sync", "sub": "vehicles-sync",
-              "aud": "http://127.0.0.1:8080/oauth2/token", "iat": now, "exp": now + 60,
+              "aud": "http://127.0.0.1:8080", "iat": now, "exp": now + 60,
               "jti": str(uuid.uuid4())}
     claims.update(over)
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
