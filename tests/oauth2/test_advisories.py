@@ -134,9 +134,19 @@ def test_a_client_assertion_names_the_issuer_alone(world: World) -> None:
                 "error": "invalid_client",
                 "error_description": f"Invalid claim: 'aud' must be the issuer {issuer} "
                                      "alone"}, (endpoint, aud)
-    denied = audit_events(world.services, "token_denied")
-    assert denied[-1]["actor_client"] == "vehicles-sync"
-    assert "'aud' must be the issuer" in denied[-1]["reason"]
+    # token exchange authenticates its client by the same rule, before its own checks
+    exchange = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": "x", "client_assertion_type": ASSERTION}
+    refused = requests.post(token_endpoint, timeout=TIMEOUT, data={
+        **exchange, "client_assertion": _assertion(token_endpoint)})
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    passed = requests.post(token_endpoint, timeout=TIMEOUT, data={
+        **exchange, "client_assertion": _assertion(issuer)})
+    assert passed.json()["error"] == "unauthorized_client", passed.text
+    for event in ("token_denied", "token_introspection_denied", "token_revocation_denied"):
+        denied = [r for r in audit_events(world.services, event)
+                  if "'aud' must be the issuer" in (r["reason"] or "")]
+        assert len(denied) >= 6 and {r["actor_client"] for r in denied} == {"vehicles-sync"}
     # client_secret_jwt (HMAC over a shared secret) is not offered: refused
     hmac_key = OctKey.import_key("k" * 32)
     answer = _post(world, "token_endpoint", _assertion(issuer, hmac_key, "HS256"))
