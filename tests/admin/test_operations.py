@@ -326,7 +326,7 @@ def test_the_pages_do_the_same_work(world: tuple[Services, TestClient]) -> None:
     page = client.get("/portal/admin/clients/cw-web").text
     assert "https://cw.example/cb\nhttp://127.0.0.1:9502/cb" in page
     # PKCE (RFC 9700 section 2.1.1): the form's box, ticked for a new client, untickable
-    assert 'id="c-require-pkce" checked' in page and "授权请求必须带 PKCE" in page
+    assert 'id="c-require-pkce" checked' in page and "授权请求必须带授权码证明密钥" in page
     assert _form(client, "/portal/admin/clients/cw-web/save", name="财务门户",
                  redirect_uris="https://cw.example/cb",
                  scope="openid profile").status_code == 303
