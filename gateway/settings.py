@@ -27,6 +27,8 @@ CRYPTO_PROFILES = ("standard", "gm")
 MASTER_KEY_PROVIDERS = ("file", "env", "pkcs11")
 LANGS = ("zh", "en")
 AUDIT_PATHS = ("database", "journal")
+#: client_assertion_audience: the strict rule, and the rule before it
+ASSERTION_AUDIENCES = ("issuer", "issuer_or_token_endpoint")
 AUDIT_INDEXERS = ("thread", "process")
 
 
@@ -84,6 +86,11 @@ class Settings:
     id_token_lifetime: int = 600
     refresh_token_lifetime: int = 8 * 3600
     assertion_lifetime: int = 60
+    # what a client assertion (private_key_jwt) may name as its audience: "issuer", the
+    # issuer alone (RFC 10070, the OpenID Foundation's advisory of January 2025), or
+    # "issuer_or_token_endpoint", the rule before it (any value naming the issuer or the
+    # token endpoint), for clients not yet changed; govgate compliance reports it
+    client_assertion_audience: str = "issuer"
     # CAS service tickets: single use, and unused ones lapse after this (1-300 s)
     cas_ticket_lifetime: int = 10
     # the longest break-glass (紧急授权) a person may request (gateway.break_glass), 1-24
@@ -317,6 +324,7 @@ def _validate(values: dict[str, Any]) -> None:
         "lang": LANGS,
         "audit_path": AUDIT_PATHS,
         "audit_indexer": AUDIT_INDEXERS,
+        "client_assertion_audience": ASSERTION_AUDIENCES,
     }
     for name, allowed in checks.items():
         if name in values and values[name] not in allowed:

@@ -178,6 +178,11 @@ clients = sa.Table(
     # the system the client signs users in to: a delegation (委托) naming it turns the
     # sign-in into "A, acted for by B" (gateway.idp.oauth2.acting; migration 0022)
     sa.Column("system", sa.String(64), nullable=True),
+    # PKCE (RFC 7636, S256) required of this client's authorization requests as of a
+    # public client's (RFC 9700 section 2.1.1; migration 0028): true for a client the
+    # CLI, the admin API or the console registers, a state file says so explicitly
+    sa.Column("require_pkce", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

@@ -25,7 +25,7 @@ ChangeHook = Callable[[str, dict[str, Any]], None]
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # what a change may set (the rest of the entry is kept as stored)
 EDITABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
-            "backchannel_logout_uri")
+            "backchannel_logout_uri", "require_pkce")
 
 
 def new_client_secret() -> str:
@@ -73,6 +73,9 @@ def add_client(gateway: Gateway, entry: Mapping[str, Any], record: ChangeHook | 
     method = full.get("token_endpoint_auth_method") or (
         "private_key_jwt" if full.get("jwks") else "client_secret_basic")
     full["token_endpoint_auth_method"] = method
+    # a new client sends PKCE unless told otherwise, as Keycloak 26's new clients do
+    # (RFC 9700 section 2.1.1); the state file keeps what it says
+    full.setdefault("require_pkce", True)
     secret = None
     if method in SECRET_METHODS:
         secret = full["secret"] = new_client_secret()
@@ -90,7 +93,9 @@ def update_client(gateway: Gateway, client_id: str, changes: Mapping[str, Any],
     entry = get_client(gateway.services.engine, client_id)
     for key in EDITABLE:
         if key in changes:
-            if changes[key] in (None, [], ""):
+            if isinstance(changes[key], bool):
+                entry[key] = changes[key]
+            elif changes[key] in (None, [], ""):
                 entry.pop(key, None)
             else:
                 entry[key] = changes[key]

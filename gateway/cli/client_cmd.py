@@ -48,19 +48,23 @@ def client() -> None:
 @click.option("--system", default=None,
               help="The system the client signs users in to: a delegation naming it "
                    "makes a sign-in while acting A's, acted for by B (docs/delegation.md).")
+@click.option("--require-pkce/--no-require-pkce", default=True, show_default=True,
+              help="Its authorization requests must carry a PKCE challenge (S256; RFC "
+                   "9700 section 2.1.1). A public client's always must.")
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
                post_logout_uris: tuple[str, ...], scope: str,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None, token_exchange: bool,
-               system: str | None) -> None:
+               system: str | None, require_pkce: bool) -> None:
     """Register a client; a generated secret is printed once."""
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
         "client_id": client_id, "name": name, "department": department,
         "grant_types": list(grant_types), "redirect_uris": list(redirect_uris),
         "scope": scope, "token_endpoint_auth_method": method,
+        "require_pkce": require_pkce,
     }
     if post_logout_uris:
         entry["post_logout_redirect_uris"] = list(post_logout_uris)
@@ -136,4 +140,17 @@ def client_token_exchange(cli_ctx: CliContext, client_id: str, allow: bool) -> N
     (docs/delegation.md); forbidding ends its delegated tokens within a second."""
     ops.set_token_exchange(cli_ctx.gateway, client_id, allow)
     click.echo(cli_ctx.msg("client.exchange_allowed" if allow else "client.exchange_forbidden",
+                           cid=client_id))
+
+
+@client.command("pkce")
+@click.argument("client_id")
+@click.option("--require/--optional", required=True,
+              help="Require a PKCE challenge (S256) of its authorization requests, or let "
+                   "a confidential client leave it out (govgate compliance names it).")
+@pass_cli
+def client_pkce(cli_ctx: CliContext, client_id: str, require: bool) -> None:
+    """Require PKCE of a client, or no longer (RFC 9700 section 2.1.1)."""
+    ops.update_client(cli_ctx.gateway, client_id, {"require_pkce": require})
+    click.echo(cli_ctx.msg("client.pkce_required" if require else "client.pkce_optional",
                            cid=client_id))

@@ -8,7 +8,7 @@ from gateway import passwords
 from gateway.compliance.model import Check, State, names, verdict
 from gateway.idp.passkeys.tables import webauthn_credentials
 from gateway.org import ADMIN_ROLES, USERNAME_RE, sign_in_name
-from gateway.tables import user_roles, users
+from gateway.tables import clients, user_roles, users
 from texts import Text
 
 # our thresholds (docs/compliance.md): GB/T 22239 names the measures, not the numbers
@@ -54,10 +54,66 @@ def unique_identity(state: State) -> tuple[str, list[str]]:
         problems.append(Text("compliance.shared_sign_in",
                              "sign-in names that reach more than one account: {names}",
                              names=names(shared)))
+    # a client-credentials token's sub is its client_id (RFC 9700 section 4.15): a pair
+    # made before registration refused it (gateway.statefile.name_problems) is still here
+    twins = client_user_twins(state.engine)
+    if twins:
+        problems.append(Text("compliance.client_user_twins",
+                             "clients whose client_id is also a username (a resource server "
+                             "reading sub alone takes the client for the person; rename the "
+                             "client): {names}", names=names(twins)))
     return verdict(problems, [Text(
         "compliance.accounts_unique",
         "{n} accounts, each with its own username (unique in the database; what people type "
         "is folded to it: full-width forms, case, spaces)", n=len(usernames))])
+
+
+def client_user_twins(engine: sa.Engine) -> list[str]:
+    """The client ids that are also a username, compared without case, as
+    ``gateway.statefile.name_problems`` and ``gateway.org.add_user`` compare them."""
+    with engine.connect() as conn:
+        return sorted(conn.execute(
+            sa.select(clients.c.client_id).where(sa.func.lower(clients.c.client_id).in_(
+                sa.select(sa.func.lower(users.c.username))))).scalars())
+
+
+def client_authentication(state: State) -> tuple[str, list[str]]:
+    """The department systems' own authentication at the identity provider: PKCE on
+    every authorization code (RFC 9700 section 2.1.1), client assertions naming the
+    issuer alone (RFC 10070; the OpenID Foundation's advisory of January 2025)."""
+    with state.engine.connect() as conn:
+        rows = conn.execute(sa.select(
+            clients.c.client_id, clients.c.grant_types, clients.c.require_pkce,
+            clients.c.token_endpoint_auth_method).where(clients.c.status == "active")
+            .order_by(clients.c.client_id)).fetchall()
+    coded = [r for r in rows if "authorization_code" in (r.grant_types or [])]
+    without = [r.client_id for r in coded
+               if not r.require_pkce and r.token_endpoint_auth_method != "none"]  # noqa: S105
+    asserting = [r.client_id for r in rows
+                 if r.token_endpoint_auth_method == "private_key_jwt"]  # noqa: S105
+    lenient = state.settings.client_assertion_audience != "issuer"
+    problems: list[str] = []
+    if without:
+        problems.append(Text("compliance.pkce_optional",
+                             "clients whose authorization requests may leave PKCE out "
+                             "(govgate client pkce CLIENT --require): {names}",
+                             names=names(without)))
+    if lenient and asserting:
+        problems.append(Text("compliance.assertion_audience_lenient",
+                             "client assertions may name the token endpoint or several "
+                             "audiences (client_assertion_audience = {value}): {names}",
+                             value=state.settings.client_assertion_audience,
+                             names=names(asserting)))
+    return verdict(problems, [
+        Text("compliance.pkce", "{n} of {total} clients with authorization codes send PKCE "
+             "(S256; plain refused)", n=len(coded) - len(without), total=len(coded)),
+        Text("compliance.assertion_audience",
+             "{n} clients authenticate by private_key_jwt; an assertion must name the issuer "
+             "alone", n=len(asserting)) if not lenient else
+        Text("compliance.assertion_audience_any",
+             "{n} clients authenticate by private_key_jwt; an assertion may name the issuer "
+             "or the token endpoint", n=len(asserting)),
+    ])
 
 
 def password_complexity(state: State) -> tuple[str, list[str]]:
@@ -176,4 +232,8 @@ CHECKS = (
     Check("ia.admin_two_factor", Text(
         "compliance.title.admin_two_factor",
         "Two factors for administrators (GB/T 22239-2019 8.1.4.1 d)"), admin_two_factor),
+    Check("ia.client_authentication", Text(
+        "compliance.title.client_authentication",
+        "Authentication of department systems (GB/T 22239-2019 8.1.4.1 a)"),
+        client_authentication),
 )

@@ -35,7 +35,7 @@ from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.descriptions import quoted
-from gateway.idp.oauth2.oidc import id_token_claims, metadata, user_claims
+from gateway.idp.oauth2.oidc import PROMPT_VALUES, id_token_claims, metadata, user_claims
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.server import (
     Result,
@@ -360,7 +360,11 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
 
     ``consent`` is accepted and does nothing (registered clients are first-party
     systems: no consent screen); ``select_account`` shows the sign-in form, where
-    the user may sign in with another account; unknown values are ignored."""
+    the user may sign in with another account. A value not in ``PROMPT_VALUES``
+    (discovery's ``prompt_values_supported``) is ``invalid_request`` naming it
+    (Initiating User Registration via OpenID Connect 1.0 section 4.1: ``create`` and
+    whatever comes next; ignoring it would sign in where the client asked for
+    something else), as is ``none`` beside another value (Core 3.1.2.1)."""
     from authlib.oauth2.rfc6749 import InvalidRequestError
     from authlib.oidc.core.errors import LoginRequiredError
 
@@ -379,7 +383,10 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
     if len(data.get("nonce") or "") > MAX_NONCE:
         # the code keeps it for the ID token; refused here, not a 500 when it is saved
         raise InvalidRequestError(f"nonce longer than {MAX_NONCE} characters", **where)
-    prompts = set((data.get("prompt") or "").split())
+    prompts = set((data.get("prompt") or "").split(" ")) - {""}
+    if unknown := sorted(prompts - set(PROMPT_VALUES)):
+        raise InvalidRequestError("prompt: unsupported value(s) "
+                                  + ", ".join(quoted(v) for v in unknown[:4]), **where)
     if "none" in prompts and len(prompts) > 1:
         raise InvalidRequestError("prompt=none cannot be combined with other values",
                                   **where)

@@ -320,10 +320,17 @@ def test_the_pages_do_the_same_work(world: tuple[Services, TestClient]) -> None:
     r = _form(client, "/portal/admin/clients", client_id="cw-web", name="财务门户",
               department="jgswj-cw", grant_types=["authorization_code", "refresh_token"],
               redirect_uris="https://cw.example/cb\nhttp://127.0.0.1:9502/cb",
-              token_endpoint_auth_method="client_secret_basic", scope="openid profile")
+              token_endpoint_auth_method="client_secret_basic", scope="openid profile",
+              require_pkce="1")
     assert r.status_code == 200 and "应用密钥" in r.text
     page = client.get("/portal/admin/clients/cw-web").text
     assert "https://cw.example/cb\nhttp://127.0.0.1:9502/cb" in page
+    # PKCE (RFC 9700 section 2.1.1): the form's box, ticked for a new client, untickable
+    assert 'id="c-require-pkce" checked' in page and "授权请求必须带授权码证明密钥" in page
+    assert _form(client, "/portal/admin/clients/cw-web/save", name="财务门户",
+                 redirect_uris="https://cw.example/cb",
+                 scope="openid profile").status_code == 303
+    assert 'id="c-require-pkce" checked' not in client.get("/portal/admin/clients/cw-web").text
     assert _form(client, "/portal/admin/clients/cw-web/disable").status_code == 303
     assert "已停用" in client.get("/portal/admin/clients/cw-web").text
 

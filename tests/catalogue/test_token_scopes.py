@@ -16,7 +16,7 @@ import httpx
 
 from gateway.statefile import export_state
 from tests.catalogue.conftest import World
-from tests.oauth2.helpers import DEMO_PASSWORD, FINANCE, OFFICE, OFFICE_CB
+from tests.oauth2.helpers import DEMO_PASSWORD, FINANCE, OFFICE, OFFICE_CB, pkce
 from tests.wiring import apply_state
 
 WANG_APPLIES = {"resource": "JG-0001", "items": ["plate_number"], "purpose": "车辆统计",
@@ -39,15 +39,17 @@ async def sign_in_token(world: World, scope: str, username: str = "zhang.san",
             "csrf_token": csrf.group(1), "username": username, "password": DEMO_PASSWORD,
             "next": "/portal"})
         assert r.status_code in (302, 303), r.text
+        verifier, challenge = pkce()  # office-web requires PKCE (the demo's state)
         r = await browser.get("/oauth2/authorize", params={
             "response_type": "code", "client_id": OFFICE[0], "redirect_uri": OFFICE_CB,
-            "scope": scope, "state": "s", "nonce": "n"})
+            "scope": scope, "state": "s", "nonce": "n", "code_challenge": challenge,
+            "code_challenge_method": "S256"})
         assert r.status_code == 302, r.text
         query = parse_qs(urlparse(r.headers["location"]).query)
         assert "code" in query, r.headers["location"]
         r = await browser.post("/oauth2/token", auth=OFFICE, data={
             "grant_type": "authorization_code", "code": query["code"][0],
-            "redirect_uri": OFFICE_CB})
+            "redirect_uri": OFFICE_CB, "code_verifier": verifier})
         assert r.status_code == 200, r.text
         assert r.json()["scope"] == (scope if granted is None else granted)
         return str(r.json()["access_token"])
@@ -200,13 +202,15 @@ async def test_asking_a_refresh_for_more_scope_does_not_burn_the_token(world: Wo
         await browser.post("/portal/login", data={
             "csrf_token": csrf.group(1), "username": "zhang.san", "password": DEMO_PASSWORD,
             "next": "/portal"})
+        verifier, challenge = pkce()
         r = await browser.get("/oauth2/authorize", params={
             "response_type": "code", "client_id": OFFICE[0], "redirect_uri": OFFICE_CB,
-            "scope": "openid profile", "state": "s"})
+            "scope": "openid profile", "state": "s", "code_challenge": challenge,
+            "code_challenge_method": "S256"})
         code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
         issued = (await browser.post("/oauth2/token", auth=OFFICE, data={
             "grant_type": "authorization_code", "code": code,
-            "redirect_uri": OFFICE_CB})).json()
+            "redirect_uri": OFFICE_CB, "code_verifier": verifier})).json()
     more = await world.http.post("/oauth2/token", auth=OFFICE, data={
         "grant_type": "refresh_token", "refresh_token": issued["refresh_token"],
         "scope": "openid profile proxy"})

@@ -38,8 +38,8 @@ from tests.wiring import parts
 
 IDS = [
     "ia.unique_identity", "ia.password_complexity", "ia.login_failure", "ia.session_timeout",
-    "ia.admin_two_factor", "ac.least_privilege", "ac.separation_of_duties",
-    "ac.forward_auth_peers", "au.coverage",
+    "ia.admin_two_factor", "ia.client_authentication", "ac.least_privilege",
+    "ac.separation_of_duties", "ac.forward_auth_peers", "au.coverage",
     "au.record_content", "au.protection", "au.retention", "au.central_collection",
     "tc.transport_tls", "tc.upstream_tls", "st.encryption_at_rest", "crypto.gm_profile",
 ]
@@ -113,12 +113,12 @@ def test_text_in_chinese_and_in_english(demo: Demo, monkeypatch: pytest.MonkeyPa
     assert "[通过] ia.unique_identity  身份标识唯一性（GB/T 22239-2019 8.1.4.1 a）" in zh.output
     assert "[不适用] tc.transport_tls  传输保密性和完整性：客户端" in zh.output
     assert "    - 审计哈希链：SM3" in zh.output
-    assert zh.output.rstrip().endswith("15 项通过，0 项不通过，2 项不适用")
+    assert zh.output.rstrip().endswith("16 项通过，0 项不通过，2 项不适用")
     en = run(demo, monkeypatch)
     assert "[pass] ia.unique_identity  Unique user identification (GB/T 22239-2019 8.1.4.1 a)" \
         in en.output
     assert "[n/a] tc.transport_tls" in en.output and "身份标识" not in en.output
-    assert en.output.rstrip().endswith("15 passed, 0 failed, 2 not applicable")
+    assert en.output.rstrip().endswith("16 passed, 0 failed, 2 not applicable")
 
 
 # -- one weakening per item ----------------------------------------------------------------
@@ -167,6 +167,11 @@ def odd_username(demo: Demo, _mp: pytest.MonkeyPatch) -> Iterator[dict[str, str]
     finally:
         with demo.engine.begin() as conn:
             conn.execute(users.delete().where(users.c.username == "Zhang.San"))
+
+
+def office_web_without_pkce(demo: Demo, _mp: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    return _update(demo, clients, clients.c.client_id == "office-web",
+                   {"require_pkce": True}, {"require_pkce": False})
 
 
 def weak_rule(_demo: Demo, mp: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
@@ -245,6 +250,7 @@ FLIPS: dict[str, Flip] = {
     "ia.login_failure": setting(GOVGATE_LOCKOUT_THRESHOLD="50"),
     "ia.session_timeout": setting(GOVGATE_SESSION_IDLE_TIMEOUT="7200"),
     "ia.admin_two_factor": admin_without_one_time_password,
+    "ia.client_authentication": office_web_without_pkce,
     "ac.least_privilege": admin_with_business_role,
     "ac.separation_of_duties": two_admin_roles,
     "au.coverage": plain_identity_headers,
@@ -266,6 +272,8 @@ FAILS_WITH = {
     "ia.login_failure": "an account locks only after 50 failures (at most 10)",
     "ia.session_timeout": "an idle session ends after 7200 s (at most 1800 s)",
     "ia.admin_two_factor": "sets up an authenticator with the password alone: secadmin",
+    "ia.client_authentication": "clients whose authorization requests may leave PKCE out "
+                                "(govgate client pkce CLIENT --require): office-web",
     "ac.least_privilege": "admins who also hold business roles: secadmin (staff)",
     "ac.separation_of_duties": "sysadmin holds secadmin + sysadmin",
     "ac.forward_auth_peers": "/auth/verify answers 10.1.0.0/16: any host there may read",
@@ -304,7 +312,7 @@ def test_a_failure_in_text_and_a_retention_below_the_law(
     assert result.exit_code == 1
     assert "[不通过] au.central_collection  审计数据集中收集" in result.output
     assert "    - 未配置审计输送（audit_ship_file）" in result.output
-    assert "16 项" not in result.output and "14 项通过，1 项不通过，2 项不适用" in result.output
+    assert "17 项" not in result.output and "15 项通过，1 项不通过，2 项不适用" in result.output
 
     refused = run(demo, monkeypatch, GOVGATE_AUDIT_RETENTION_DAYS="90")
     assert refused.exit_code == 1
@@ -464,3 +472,41 @@ def test_forward_auth_open_to_a_wide_network_fails(
             demo.settings, forward_auth_from=tuple(entries.split(","))))
         assert got == status, (entries, evidence)
     assert "answers 10.1.0.7, 2001:db8::/64 only" in evidence
+
+
+def test_a_client_and_a_user_of_one_name_and_a_lenient_assertion_audience(
+        demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client and a user sharing a name, made before registration refused it (docs/
+    seams.md, "what RFC 9700 left"), were reported nowhere; nor a gateway letting client
+    assertions name the token endpoint (RFC 10070). Rows written past the checks, as
+    those pairs were."""
+    now = dt.datetime.now(dt.UTC)
+    made = [{"client_id": "Zhang.San", "name": "冒名", "department_code": "jgswj",
+             "grant_types": ["client_credentials"], "redirect_uris": [],
+             "token_endpoint_auth_method": "private_key_jwt",
+             "jwks": {"keys": [{"kty": "EC"}]}, "status": "active", "created_at": now}]
+    with demo.engine.begin() as conn:
+        conn.execute(clients.insert(), made)
+    try:
+        result = run(demo, monkeypatch, "--format", "json")
+        lenient = run(demo, monkeypatch, "--format", "json",
+                      GOVGATE_CLIENT_ASSERTION_AUDIENCE="issuer_or_token_endpoint")
+    finally:
+        with demo.engine.begin() as conn:
+            conn.execute(clients.delete().where(clients.c.client_id == "Zhang.San"))
+    assert result.exit_code == 1, result.output
+    failed = {i["id"]: i["evidence"] for i in json.loads(result.output)["items"]
+              if i["status"] == FAIL}
+    assert list(failed) == ["ia.unique_identity"]
+    assert "clients whose client_id is also a username (a resource server reading sub " \
+        "alone takes the client for the person; rename the client): Zhang.San" \
+        in failed["ia.unique_identity"]
+    evidence = {i["id"]: i["evidence"] for i in json.loads(result.output)["items"]}
+    assert "1 clients authenticate by private_key_jwt; an assertion must name the issuer " \
+        "alone" in evidence["ia.client_authentication"]
+    failed = {i["id"]: i["evidence"] for i in json.loads(lenient.output)["items"]
+              if i["status"] == FAIL}
+    assert list(failed) == ["ia.unique_identity", "ia.client_authentication"]
+    assert "client assertions may name the token endpoint or several audiences " \
+        "(client_assertion_audience = issuer_or_token_endpoint): Zhang.San" \
+        in failed["ia.client_authentication"]

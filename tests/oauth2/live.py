@@ -47,13 +47,16 @@ def serving(app: Any, port: int, *, lifespan: str = "on") -> Iterator[None]:
 
 
 @contextmanager
-def live_gateway(settings: Settings, host: str = "127.0.0.1"
+def live_gateway(settings: Settings, host: str = "127.0.0.1", *,
+                 extra_clients: list[dict[str, Any]] | None = None
                  ) -> Iterator[tuple[str, Services]]:
     """A gateway served on 127.0.0.1, its issuer named by ``host`` (``localhost``
-    where WebAuthn needs a host name)."""
+    where WebAuthn needs a host name); ``extra_clients`` instead of
+    ``helpers.EXTRA_CLIENTS`` beside the demo's."""
     port = free_port()
     issuer = f"http://{host}:{port}"
-    services = make_services(dataclasses.replace(settings, issuer=issuer, port=port))
+    services = make_services(dataclasses.replace(settings, issuer=issuer, port=port),
+                             extra_clients=extra_clients)
     try:
         with serving(create_app(parts(services)), port):
             yield issuer, services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 @pytest.fixture
 def jwt_client(settings: Settings) -> Iterator[tuple[Services, TestClient]]:
+    yield from _served(settings)
+
+
+def _served(settings: Settings) -> Iterator[tuple[Services, TestClient]]:
     entry = {"client_id": "vehicles-sync", "name": "车辆同步", "department": "jgswj",
              "grant_types": ["client_credentials"], "token_endpoint_auth_method":
              "private_key_jwt", "jwks": {"keys": [KEY.as_dict(private=False)]}}
@@ -36,7 +41,7 @@ def jwt_client(settings: Settings) -> Iterator[tuple[Services, TestClient]]:
 def _assertion(key: ECKey = KEY, **over: object) -> str:
     now = int(time.time())
     claims = {"iss": "vehicles-sync", "sub": "vehicles-sync",
-              "aud": "http://127.0.0.1:8080/oauth2/token", "iat": now, "exp": now + 60,
+              "aud": "http://127.0.0.1:8080", "iat": now, "exp": now + 60,
               "jti": str(uuid.uuid4())}
     claims.update(over)
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
@@ -132,3 +137,16 @@ def test_every_assertion_failure_is_401(jwt_client: tuple[Services, TestClient])
         assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
         assert r.headers["www-authenticate"].startswith("Basic ")
     assert len(audit_events(idp, "token_denied")) == 5
+
+
+def test_the_rule_before_for_clients_not_yet_changed(settings: Settings) -> None:
+    """``client_assertion_audience = "issuer_or_token_endpoint"``: the token endpoint,
+    or the issuer among other values, authenticates as before RFC 10070; a stranger's
+    audience still does not (tests/oauth2/test_advisories.py: the strict default)."""
+    lenient = dataclasses.replace(settings, client_assertion_audience="issuer_or_token_endpoint")
+    for _idp, client in _served(lenient):
+        for aud in ("http://127.0.0.1:8080/oauth2/token", "http://127.0.0.1:8080",
+                    ["http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth2/token"]):
+            assert _token_with(client, _assertion(aud=aud)).status_code == 200, aud
+        r = _token_with(client, _assertion(aud="https://x"))
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"

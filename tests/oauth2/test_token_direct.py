@@ -116,7 +116,7 @@ def _form(**fields: str) -> bytes:
 
 def _assertion(issuer: str, key: ECKey = KEY, **over: object) -> str:
     now = int(time.time())
-    claims = {"iss": "vehicles-sync", "sub": "vehicles-sync", "aud": f"{issuer}/oauth2/token",
+    claims = {"iss": "vehicles-sync", "sub": "vehicles-sync", "aud": issuer,
               "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
     claims.update(over)
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)

@@ -39,6 +39,8 @@ class Client:
     # department (``_load``); a client of another department naming it is not that
     # system, as the proxy decides a user's token through it for both departments
     system: str | None = None
+    # PKCE required of its authorization requests (a public client's always are)
+    require_pkce: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -167,4 +169,5 @@ class ClientRegistry:
             backchannel_logout_uri=row.backchannel_logout_uri, status=row.status,
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
             verify_secret=self.verify_secret, system=own_system,
+            require_pkce=bool(row.require_pkce),
         )

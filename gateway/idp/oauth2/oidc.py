@@ -23,6 +23,9 @@ from keys import GM, InvalidSignature
 # scope with no data for the user is granted and yields no claim
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
 SCOPES = [*STANDARD_SCOPES, *sorted(CLAIM_SCOPES), PROXY, *sorted(API_SCOPES)]
+#: the ``prompt`` values the authorization endpoint knows (Core 3.1.2.1); any other is
+#: ``invalid_request`` (gateway.web.oauth2._must_sign_in)
+PROMPT_VALUES = ("none", "login", "consent", "select_account")
 CLAIMS = ["sub", "name", "preferred_username", "department", "roles", "region", "sid",
           "auth_time", "amr", "nonce", "at_hash", "email", "email_verified", "phone_number",
           "phone_number_verified", "act", "delegation"]
@@ -153,7 +156,11 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict[str, Any]:
             "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS,
+        # the ``claims`` parameter is not read: RFC 6749 section 3.1 has the server ignore
+        # a parameter it does not recognise; the scopes decide the claims
         "claims_parameter_supported": False,
+        # Initiating User Registration via OpenID Connect 1.0 section 4.2
+        "prompt_values_supported": list(PROMPT_VALUES),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "backchannel_logout_supported": True,

@@ -4,9 +4,19 @@ section 2.2 and 3: ``private_key_jwt`` client authentication (the name comes
 from OpenID Connect Core section 9).
 
 A department system registers a JWKS instead of holding a shared secret and
-signs a short assertion (``iss`` = ``sub`` = client_id, ``aud`` = the token
-endpoint or the issuer, ``exp``, ``jti``) with its private key. Only asymmetric
-algorithms are accepted; a ``jti`` is accepted once per client.
+signs a short assertion (``iss`` = ``sub`` = client_id, ``aud`` = the issuer,
+``exp``, ``jti``) with its private key. Only asymmetric algorithms are accepted; a
+``jti`` is accepted once per client.
+
+The audience is the issuer identifier alone: a string, or an array whose only value
+it is (RFC 10070 section 4, after the OpenID Foundation's advisory of January 2025 on
+audience injection: an assertion a client made for another server, or for one of
+this server's endpoints with extra audiences, must not authenticate it here). The
+setting ``client_assertion_audience = "issuer_or_token_endpoint"`` restores the rule
+before it (any value naming the issuer or the token endpoint) for clients not yet
+changed, and ``govgate compliance`` reports each client it lets off. The same
+instance authenticates the client at the token endpoint (every grant, token exchange
+included), introspection and revocation: one rule everywhere.
 
 ``exp``, ``iat`` and ``nbf`` must be NumericDates, and ``exp`` at most
 ``MAX_LIFETIME`` (one hour, plus the clock-skew leeway) ahead: RFC 7523 section 3
@@ -37,13 +47,25 @@ def _numeric_date(value: object) -> TypeGuard[int | float]:
         isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)))
 
 
+def sole_audience(aud: object, issuer: str) -> bool:
+    """Whether ``aud`` names ``issuer`` and nothing else: the string, or an array of
+    that one string (RFC 10070 section 4; compared as strings, RFC 3986 section
+    6.2.1)."""
+    if isinstance(aud, list) and len(aud) == 1:
+        aud = aud[0]
+    return isinstance(aud, str) and aud == issuer
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
-    def __init__(self, store: Any, audiences: list[str], leeway: int = 60) -> None:
+    def __init__(self, store: Any, issuer: str, token_endpoint: str, *,
+                 lenient_audience: bool = False, leeway: int = 60) -> None:
         super().__init__(validate_jti=True, leeway=leeway)
         self.store = store
-        self.audiences = audiences
+        self.issuer = issuer
+        self.lenient_audience = lenient_audience
+        self.audiences = [issuer, token_endpoint] if lenient_audience else [issuer]
         self._client_id: str | None = None
 
     def __call__(self, query_client: Any, request: Any) -> Any:
@@ -86,6 +108,9 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if exp is not None and exp > time.time() + MAX_LIFETIME + self.leeway:
             raise InvalidClientError(
                 description=f"Invalid claim: 'exp' is more than {MAX_LIFETIME} s ahead")
+        if not self.lenient_audience and not sole_audience(claims.get("aud"), self.issuer):
+            raise InvalidClientError(
+                description=f"Invalid claim: 'aud' must be the issuer {self.issuer} alone")
         super().verify_claims(claims)
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:

@@ -3,7 +3,9 @@ https://www.rfc-editor.org/rfc/rfc7636).
 
 Section 4.2: only ``S256`` is accepted (``plain`` is refused, as OAuth 2.1 and
 RFC 9700 section 2.1.1 advise); a public client (``token_endpoint_auth_method:
-none``) must send a challenge, a confidential client may. Section 4.6: the
+none``) and a client registered with ``require_pkce`` must send a challenge, another
+confidential client may. RFC 9700 section 4.8.2: a verifier for a code issued without a
+challenge is refused (a PKCE downgrade), here as well as in authlib. Section 4.6: the
 verifier is compared in constant time.
 """
 
@@ -33,11 +35,19 @@ class S256CodeChallenge(CodeChallenge):
         client = grant.request.client
         if not challenge and client is not None and client.is_public:
             raise InvalidRequestError("public clients must send code_challenge (S256)")
+        if not challenge and client is not None and client.require_pkce:
+            raise InvalidRequestError("this client must send code_challenge (S256)")
         if challenge and method != "S256":
             raise InvalidRequestError("code_challenge_method must be S256")
         super().validate_code_challenge(grant, redirect_uri)
 
     def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        code = grant.request.authorization_code
+        if code is not None and not code.code_challenge \
+                and grant.request.form.get("code_verifier"):
+            # RFC 9700 section 4.8.2: the AS MUST refuse it; not left to authlib's version
+            raise InvalidRequestError("the authorization request had no code_challenge, "
+                                      "but a code_verifier was given")
         try:
             super().validate_code_verifier(grant, result)
         except InvalidRequestError as exc:

@@ -240,7 +240,8 @@ class IdentityServer(AuthorizationServer):
         self.register_client_auth_method("client_secret_basic",
                                          authenticate_client_secret_basic)
         self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(
-            self.store, [f"{self.issuer}/oauth2/token", self.issuer],
+            self.store, self.issuer, f"{self.issuer}/oauth2/token",
+            lenient_audience=self.settings.client_assertion_audience != "issuer",
             leeway=self.settings.clock_skew_seconds,
         ))
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True),

@@ -105,6 +105,7 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_done_system_release_changed": ("已保存系统 {target} 的属性发布。", "Saved the attribute release of system {target}."),
     "adm_done_system_changed": ("已保存系统 {target}。", "Saved system {target}."),
     "adm_client_name": ("应用名称", "Client"),
+    "adm_require_pkce": ("授权请求必须带授权码证明密钥", "Authorization requests must send a proof key"),
     "adm_client_id": ("应用标识", "Client id"),
     "adm_grant_types": ("授权方式", "Grant types"),
     "adm_grant_authorization_code": ("授权码（用户登录）", "authorization code (users sign in)"),
