@@ -80,7 +80,7 @@ def client_user_twins(engine: sa.Engine) -> list[str]:
 def client_authentication(state: State) -> tuple[str, list[str]]:
     """The department systems' own authentication at the identity provider: PKCE on
     every authorization code (RFC 9700 section 2.1.1), client assertions naming the
-    issuer alone (RFC 10070; the OpenID Foundation's advisory of January 2025)."""
+    issuer alone (draft-ietf-oauth-rfc7523bis; the OpenID Foundation's advisory of January 2025)."""
     with state.engine.connect() as conn:
         rows = conn.execute(sa.select(
             clients.c.client_id, clients.c.grant_types, clients.c.require_pkce,

@@ -7,7 +7,7 @@ What broke (each test failed before its fix; docs/seams.md, "Attack of 2026-12-0
 session (the identity provider against the 2025 advisories)"):
 
 - a client assertion naming the token endpoint, or the issuer beside other audiences,
-  authenticated its client (RFC 10070 section 4, the OpenID Foundation's advisory of
+  authenticated its client (draft-ietf-oauth-rfc7523bis, the OpenID Foundation's advisory of
   January 2025 on audience injection): at the token endpoint, introspection and
   revocation alike;
 - no client but a public one could be made to send PKCE (RFC 9700 section 2.1.1), and
@@ -97,7 +97,7 @@ def _cli(world: World, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-# -- client assertions name the issuer alone (RFC 10070; the 2025 advisory) -------------
+# -- client assertions name the issuer alone (draft-ietf-oauth-rfc7523bis; the 2025 advisory) -------------
 
 def _assertion(aud: object, key: Any = KEY, alg: str = "ES256") -> str:
     now = int(time.time())

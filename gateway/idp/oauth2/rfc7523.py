@@ -9,7 +9,7 @@ signs a short assertion (``iss`` = ``sub`` = client_id, ``aud`` = the issuer,
 ``jti`` is accepted once per client.
 
 The audience is the issuer identifier alone: a string, or an array whose only value
-it is (RFC 10070 section 4, after the OpenID Foundation's advisory of January 2025 on
+it is (draft-ietf-oauth-rfc7523bis, after the OpenID Foundation's advisory of January 2025 on
 audience injection: an assertion a client made for another server, or for one of
 this server's endpoints with extra audiences, must not authenticate it here). The
 setting ``client_assertion_audience = "issuer_or_token_endpoint"`` restores the rule
@@ -49,7 +49,7 @@ def _numeric_date(value: object) -> TypeGuard[int | float]:
 
 def sole_audience(aud: object, issuer: str) -> bool:
     """Whether ``aud`` names ``issuer`` and nothing else: the string, or an array of
-    that one string (RFC 10070 section 4; compared as strings, RFC 3986 section
+    that one string (draft-ietf-oauth-rfc7523bis; compared as strings, RFC 3986 section
     6.2.1)."""
     if isinstance(aud, list) and len(aud) == 1:
         aud = aud[0]
