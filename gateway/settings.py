@@ -87,7 +87,8 @@ class Settings:
     refresh_token_lifetime: int = 8 * 3600
     assertion_lifetime: int = 60
     # what a client assertion (private_key_jwt) may name as its audience: "issuer", the
-    # issuer alone (draft-ietf-oauth-rfc7523bis, the OpenID Foundation's advisory of January 2025), or
+    # issuer alone (draft-ietf-oauth-rfc7523bis, after the OpenID Foundation's advisory
+    # of January 2025), or
     # "issuer_or_token_endpoint", the rule before it (any value naming the issuer or the
     # token endpoint), for clients not yet changed; govgate compliance reports it
     client_assertion_audience: str = "issuer"

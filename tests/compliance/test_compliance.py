@@ -478,8 +478,8 @@ def test_a_client_and_a_user_of_one_name_and_a_lenient_assertion_audience(
         demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     """A client and a user sharing a name, made before registration refused it (docs/
     seams.md, "what RFC 9700 left"), were reported nowhere; nor a gateway letting client
-    assertions name the token endpoint (draft-ietf-oauth-rfc7523bis). Rows written past the checks, as
-    those pairs were."""
+    assertions name the token endpoint (draft-ietf-oauth-rfc7523bis). Rows written past
+    the checks, as those pairs were."""
     now = dt.datetime.now(dt.UTC)
     made = [{"client_id": "Zhang.San", "name": "冒名", "department_code": "jgswj",
              "grant_types": ["client_credentials"], "redirect_uris": [],

@@ -97,7 +97,7 @@ def _cli(world: World, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-# -- client assertions name the issuer alone (draft-ietf-oauth-rfc7523bis; the 2025 advisory) -------------
+# -- client assertions name the issuer alone (draft-ietf-oauth-rfc7523bis) ----------------
 
 def _assertion(aud: object, key: Any = KEY, alg: str = "ES256") -> str:
     now = int(time.time())

@@ -141,8 +141,8 @@ def test_every_assertion_failure_is_401(jwt_client: tuple[Services, TestClient])
 
 def test_the_rule_before_for_clients_not_yet_changed(settings: Settings) -> None:
     """``client_assertion_audience = "issuer_or_token_endpoint"``: the token endpoint,
-    or the issuer among other values, authenticates as before draft-ietf-oauth-rfc7523bis; a stranger's
-    audience still does not (tests/oauth2/test_advisories.py: the strict default)."""
+    or the issuer among other values, authenticates as before draft-ietf-oauth-rfc7523bis;
+    a stranger's audience still does not (tests/oauth2/test_advisories.py: the strict default)."""
     lenient = dataclasses.replace(settings, client_assertion_audience="issuer_or_token_endpoint")
     for _idp, client in _served(lenient):
         for aud in ("http://127.0.0.1:8080/oauth2/token", "http://127.0.0.1:8080",
