@@ -40,6 +40,8 @@ from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from gateway.web.api.account import routes as account_routes
 from gateway.web.api.admin import routes as admin_routes
+from gateway.web.api.admin_common import PREFIX as ADMIN_PREFIX
+from gateway.web.api.admin_common import api_lang, scope_lang
 from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.break_glass import break_glass_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
@@ -47,7 +49,7 @@ from gateway.web.api.delegations import routes as delegation_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
 from gateway.web.api.openapi import routes as openapi_routes
-from gateway.web.api.problems import PROBLEM_JSON, problem_json
+from gateway.web.api.problems import LANGUAGE_TAGS, PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
 from gateway.web.body_limits import BodyCutShort, declared_too_large, limit_body
@@ -107,6 +109,11 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+#: the Chinese of the routing's own refusals under the admin API (an address or a
+#: method it does not have); their English is Starlette's phrase
+ROUTING_TITLES_ZH = {404: "未找到", 405: "不允许的请求方法"}
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith(("/portal/", "/s/")):
@@ -124,6 +131,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "status": exc.status_code,
     }
     extra: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+    if request.url.path.startswith(ADMIN_PREFIX + "/"):  # its problems speak both
+        lang = api_lang(request)
+        if lang == "zh":
+            body["title"] = ROUTING_TITLES_ZH.get(exc.status_code, body["title"])
+        extra["Content-Language"] = LANGUAGE_TAGS[lang]
     if exc.status_code == 405:  # the path's methods, not only those of its first route
         extra["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
     return JSONResponse(
@@ -135,6 +147,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _our_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith(ADMIN_PREFIX + "/"):
+        return problem_json(exc, api_lang(request))
     return problem_json(exc)
 
 
@@ -258,7 +272,9 @@ class GatewayApp(Starlette):
                     refusal = await _audited_refusal(gateway.services, scope, refused)
                     # SCIM clients read SCIM's error body (RFC 7644 3.12), not RFC 9457's
                     answer = (scim_error(ScimError(refusal.status, refusal.description))
-                              if path.startswith(SCIM_PREFIX) else problem_json(refusal))
+                              if path.startswith(SCIM_PREFIX) else problem_json(
+                                  refusal, scope_lang(scope, gateway.services.settings.lang)
+                                  if path.startswith(ADMIN_PREFIX + "/") else None))
                     await answer(scope, receive, send)
                     return
                 receive = _audited_body(gateway.services, scope, guard_form_body(

@@ -763,6 +763,15 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.nul": ("含有 NUL 字符", "a NUL character"),
     "request.body_too_slow": ("请求体在 {seconds} 秒内没有新的内容到达", "no part of the body came within {seconds} s"),
     "request.body_cut_short": ("请求体未传完，客户端已断开", "the client went away before the end of the body"),
+    # -- the admin API's problems in both languages (gateway.web.api.problems) ---------
+    "api.body_not_utf8": ("请求体不是 UTF-8 文本", "the body is not UTF-8 text"),
+    "api.body_too_deep": ("请求体嵌套超过 {n} 层", "the body nests deeper than {n} levels"),
+    "api.body_not_json": ("请求体不是 JSON", "the body is not JSON"),
+    "api.body_not_object": ("请求体须为 JSON 对象", "the body must be a JSON object"),
+    "api.body_unstorable": ("请求体含有 NUL 字符或不成对的代理项", "the body holds a NUL character or an unpaired surrogate"),
+    "api.not_json": ("更改状态的请求须以 application/json 发送请求体（Content-Type: application/json）；依靠会话 Cookie 的无请求体请求也须如此", "a request that changes state must send its body as application/json (Content-Type: application/json), and so must a bodyless one that relies on the session cookie"),
+    "auth.invalid_credentials": ("凭据无效或缺失", "invalid or missing credentials"),
+    "auth.needs_scope": ("需要带有授权范围 {scope} 的令牌", "this needs a token with the scope {scope}"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
