@@ -32,7 +32,7 @@ from gateway.memory import return_large_blocks
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
 from gateway.proxy.endpoint import ProxyEndpoint
-from gateway.proxy.forward_auth import PEER_KEY, verify_asgi
+from gateway.proxy.forward_auth import PEER_KEY, VerifyEndpoint
 from gateway.referrals import security_mail
 from gateway.request_id import new_request_id
 from gateway.root import Gateway, Seams, build_gateway, gateway_of
@@ -62,6 +62,7 @@ from gateway.web.oauth2_token import PATH as TOKEN_PATH
 from gateway.web.oauth2_token import TokenEndpoint
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
+from gateway.web.portal.front_refused import front_answer
 from gateway.web.portal.passkey_pages import routes as passkey_routes
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
@@ -74,6 +75,9 @@ from keys import KeyStateError
 from texts import Text
 
 log = logging.getLogger("govgate")
+# forward-auth, a refused browser answered with the portal's page or sign-in where the
+# front proxy hands the answer on (gateway.web.portal.front_refused.front_answer)
+VERIFY = VerifyEndpoint(page=front_answer)
 
 
 async def _audited_refusal(services: Services, scope: Scope, refused: GovgateError
@@ -166,7 +170,7 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz),
         *jwks_routes(),
         Route("/s/{system}/{path:path}", ProxyEndpoint()),
-        Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
+        Route("/auth/verify", VERIFY, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         *oauth2_routes(),
         *portal_routes([*portal_account_routes(), *passkey_routes()]),
@@ -262,7 +266,7 @@ class GatewayApp(Starlette):
                     return
                 if path == "/auth/verify" and scope["method"] in ("GET", "HEAD"):
                     scope["app"] = self
-                    await verify_asgi(scope, receive, send)
+                    await VERIFY(scope, receive, send)
                     return
                 refused: GovgateError | None = NulRefused() if nul_in_target(scope) else None
                 if refused is None and path.startswith(API_PREFIX):
