@@ -32,7 +32,7 @@ from gateway.memory import return_large_blocks
 from gateway.metrics import metrics_endpoint
 from gateway.proxy.admission import audit_target
 from gateway.proxy.endpoint import ProxyEndpoint
-from gateway.proxy.forward_auth import PEER_KEY, verify_asgi
+from gateway.proxy.forward_auth import PEER_KEY, VerifyEndpoint
 from gateway.referrals import security_mail
 from gateway.request_id import new_request_id
 from gateway.root import Gateway, Seams, build_gateway, gateway_of
@@ -40,6 +40,8 @@ from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from gateway.web.api.account import routes as account_routes
 from gateway.web.api.admin import routes as admin_routes
+from gateway.web.api.admin_common import PREFIX as ADMIN_PREFIX
+from gateway.web.api.admin_common import api_lang, scope_lang
 from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.break_glass import break_glass_routes
 from gateway.web.api.catalogue import routes as catalogue_routes
@@ -47,7 +49,7 @@ from gateway.web.api.delegations import routes as delegation_routes
 from gateway.web.api.media import PREFIX as API_PREFIX
 from gateway.web.api.media import refuse_non_json
 from gateway.web.api.openapi import routes as openapi_routes
-from gateway.web.api.problems import PROBLEM_JSON, problem_json
+from gateway.web.api.problems import LANGUAGE_TAGS, PROBLEM_JSON, problem_json
 from gateway.web.api.stats import routes as stats_routes
 from gateway.web.api.steward import routes as steward_routes
 from gateway.web.body_limits import BodyCutShort, declared_too_large, limit_body
@@ -60,6 +62,7 @@ from gateway.web.oauth2_token import PATH as TOKEN_PATH
 from gateway.web.oauth2_token import TokenEndpoint
 from gateway.web.portal.account import routes as portal_account_routes
 from gateway.web.portal.error_page import browser_answer
+from gateway.web.portal.front_refused import front_answer
 from gateway.web.portal.passkey_pages import routes as passkey_routes
 from gateway.web.portal.routes import portal_routes
 from gateway.web.saml import saml_routes
@@ -72,6 +75,9 @@ from keys import KeyStateError
 from texts import Text
 
 log = logging.getLogger("govgate")
+# forward-auth, a refused browser answered with the portal's page or sign-in where the
+# front proxy hands the answer on (gateway.web.portal.front_refused.front_answer)
+VERIFY = VerifyEndpoint(page=front_answer)
 
 
 async def _audited_refusal(services: Services, scope: Scope, refused: GovgateError
@@ -107,6 +113,11 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+#: the Chinese of the routing's own refusals under the admin API (an address or a
+#: method it does not have); their English is Starlette's phrase
+ROUTING_TITLES_ZH = {404: "未找到", 405: "不允许的请求方法"}
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith(("/portal/", "/s/")):
@@ -124,6 +135,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "status": exc.status_code,
     }
     extra: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+    if request.url.path.startswith(ADMIN_PREFIX + "/"):  # its problems speak both
+        lang = api_lang(request)
+        if lang == "zh":
+            body["title"] = ROUTING_TITLES_ZH.get(exc.status_code, body["title"])
+        extra["Content-Language"] = LANGUAGE_TAGS[lang]
     if exc.status_code == 405:  # the path's methods, not only those of its first route
         extra["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
     return JSONResponse(
@@ -135,6 +151,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _our_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith(ADMIN_PREFIX + "/"):
+        return problem_json(exc, api_lang(request))
     return problem_json(exc)
 
 
@@ -152,7 +170,7 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz),
         *jwks_routes(),
         Route("/s/{system}/{path:path}", ProxyEndpoint()),
-        Route("/auth/verify", verify_asgi, methods=["GET", "HEAD"]),
+        Route("/auth/verify", VERIFY, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint),
         *oauth2_routes(),
         *portal_routes([*portal_account_routes(), *passkey_routes()]),
@@ -248,7 +266,7 @@ class GatewayApp(Starlette):
                     return
                 if path == "/auth/verify" and scope["method"] in ("GET", "HEAD"):
                     scope["app"] = self
-                    await verify_asgi(scope, receive, send)
+                    await VERIFY(scope, receive, send)
                     return
                 refused: GovgateError | None = NulRefused() if nul_in_target(scope) else None
                 if refused is None and path.startswith(API_PREFIX):
@@ -258,7 +276,9 @@ class GatewayApp(Starlette):
                     refusal = await _audited_refusal(gateway.services, scope, refused)
                     # SCIM clients read SCIM's error body (RFC 7644 3.12), not RFC 9457's
                     answer = (scim_error(ScimError(refusal.status, refusal.description))
-                              if path.startswith(SCIM_PREFIX) else problem_json(refusal))
+                              if path.startswith(SCIM_PREFIX) else problem_json(
+                                  refusal, scope_lang(scope, gateway.services.settings.lang)
+                                  if path.startswith(ADMIN_PREFIX + "/") else None))
                     await answer(scope, receive, send)
                     return
                 receive = _audited_body(gateway.services, scope, guard_form_body(

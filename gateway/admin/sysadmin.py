@@ -8,6 +8,7 @@ in as and undo 三员分立. Unlocking one (after failed sign-ins) is allowed.""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,15 @@ def system_view(entry: dict[str, Any]) -> dict[str, Any]:
             "identity_headers": entry.get("identity_headers", "assertion"),
             "remote_user": bool(entry.get("remote_user")), "tls": "tls" in entry,
             "cas": bool(entry.get("cas_services"))}
+
+
+def _sign_on_record(view: dict[str, Any]) -> dict[str, Any]:
+    """A sign-on as its audit record keeps it: the metadata by its SHA-256 (the XML is
+    the SP's public document, but tens of kilobytes in every record)."""
+    saml = view["saml"]
+    return {"cas_services": view["cas_services"], "saml": None if saml is None else {
+        "entity_id": saml["entity_id"], "name_id": saml["name_id"],
+        "metadata_sha256": hashlib.sha256(saml["metadata"].encode()).hexdigest()}}
 
 
 def client_view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -273,6 +283,20 @@ class SysAdmin(Console):
         self.trail.changed("system_release_changed", {"system": code},
                            {k: before[k] for k in system_ops.PROTOCOLS},
                            {k: after[k] for k in system_ops.PROTOCOLS})
+        return after
+
+    def sign_on(self, code: str) -> dict[str, Any]:
+        """The system's CAS service addresses and SAML SP (entity ID, NameID format,
+        metadata)."""
+        entry = system_ops.get_system(self.services.engine, code)
+        self.within(entry["department"], target=code)
+        return system_ops.sign_on_of(entry)
+
+    def set_sign_on(self, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+        before = self.sign_on(code)
+        after = system_ops.set_sign_on(self.gateway, code, changes, self.trail.collect)
+        self.trail.changed("system_sign_on_changed", {"system": code},
+                           _sign_on_record(before), _sign_on_record(after))
         return after
 
     # -- clients --------------------------------------------------------------------

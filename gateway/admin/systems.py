@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from gateway.errors import Conflict, NotFound, ValidationError
 from gateway.idp import attribute_release
+from gateway.idp.cas import services as cas_services
+from gateway.idp.saml import sps as saml_sps
 from gateway.root import Gateway
 from gateway.statefile import system_entry
 from gateway.tables import systems
@@ -135,3 +137,89 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
                             "attributes": attribute_release.normalised(lists["saml"])}
     _apply(gateway, entry, record)
     return release_of(get_system(gateway.services.engine, code))
+
+
+# -- how a system's users sign on to it: its CAS service addresses, its SAML SP -------
+
+SIGN_ON_FIELDS = ("cas_services", "saml_metadata", "saml_name_id")
+
+
+def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A system's CAS service addresses ([]: it speaks no CAS) and its SAML SP (None:
+    it registers none): the entity ID its metadata names, the NameID format and the
+    metadata itself."""
+    sp = entry.get("saml_sp")
+    saml = None
+    if isinstance(sp, Mapping) and isinstance(sp.get("metadata"), str):
+        saml = {"entity_id": saml_sps.entity_id_of({"metadata": sp["metadata"]}),
+                "name_id": str(sp.get("name_id", "persistent")),
+                "metadata": sp["metadata"]}
+    return {"cas_services": list(entry.get("cas_services") or []), "saml": saml,
+            "name_ids": list(saml_sps.NAME_IDS)}
+
+
+def sign_on_problems(code: str, entry: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> list[str]:
+    """What is wrong with ``changes`` to the system ``entry``'s sign-on (each a Text:
+    the CLI, the API and the console say it in the reader's language)."""
+    out: list[str] = []
+    unknown = sorted(set(changes) - set(SIGN_ON_FIELDS))
+    if unknown:
+        out.append(Text("admin.sign_on_field", "unknown field {name!r} (one of {known})",
+                        name=unknown[0][:40], known=", ".join(SIGN_ON_FIELDS)))
+    services = changes.get("cas_services")
+    if "cas_services" in changes and services != []:
+        out.extend(cas_services.list_problems(services))
+    metadata = changes.get("saml_metadata")
+    if metadata is not None and not isinstance(metadata, str):
+        out.append(Text("admin.saml_metadata_text", "saml_metadata: the metadata's XML text"))
+    elif metadata:
+        try:
+            saml_sps.parse_metadata(metadata)
+        except ValueError as exc:
+            out.append(Text("admin.saml_metadata_bad",
+                            "the SAML metadata cannot be used: {reason}",
+                            reason=str(exc)[:300]))
+    name_id = changes.get("saml_name_id")
+    if "saml_name_id" in changes and name_id not in saml_sps.NAME_IDS:
+        out.append(Text("admin.saml_name_id", "saml_name_id must be persistent or transient"))
+    elif name_id is not None and (metadata == "" or (
+            metadata is None and not entry.get("saml_sp"))):
+        out.append(Text("admin.saml_name_id_alone", "system {code!r} registers no SAML "
+                        "service provider: give its metadata with the NameID format",
+                        code=code))
+    return out
+
+
+def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
+                record: ChangeHook | None = None) -> dict[str, Any]:
+    """Set what ``changes`` names: ``cas_services`` (the addresses that may receive a
+    CAS ticket; [] removes CAS, and with it the CAS release list), ``saml_metadata``
+    (the SP's metadata XML; "" removes the SP), ``saml_name_id`` (persistent or
+    transient). Applied as the system's state-file entry, so the state file's own
+    checks (an address or an entity ID another system registers) hold too."""
+    entry = get_system(gateway.services.engine, code)
+    if not changes:
+        raise ValidationError(Text("admin.sign_on_empty", "name cas_services, "
+                                   "saml_metadata or saml_name_id"))
+    problems = sign_on_problems(code, entry, changes)
+    if problems:
+        raise ValidationError(problems[0], problems=problems)
+    if "cas_services" in changes:
+        if changes["cas_services"]:
+            entry["cas_services"] = list(changes["cas_services"])
+        else:
+            entry.pop("cas_services", None)
+            entry.pop("cas_attributes", None)
+    if changes.get("saml_metadata") == "":
+        entry.pop("saml_sp", None)
+    elif "saml_metadata" in changes or "saml_name_id" in changes:
+        sp = {k: v for k, v in dict(entry.get("saml_sp") or {}).items()
+              if k != "metadata_file"}
+        if changes.get("saml_metadata"):
+            sp["metadata"] = changes["saml_metadata"]
+        if changes.get("saml_name_id"):
+            sp["name_id"] = changes["saml_name_id"]
+        entry["saml_sp"] = sp
+    _apply(gateway, entry, record)
+    return sign_on_of(get_system(gateway.services.engine, code))

@@ -1,4 +1,4 @@
-"""``govgate system add|update``: the systems behind the proxy, through the same
+"""``govgate system add|update|release|sign-on``: the systems behind the proxy, through the same
 operations as the console and the API (``gateway.admin.systems``, which apply a
 state-file entry: validated and audited as ``govgate apply`` is)."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gateway.admin import systems as ops
-from gateway.cli.context import CliContext, pass_cli
+from gateway.cli.context import CliContext, input_error, pass_cli
 from gateway.idp.attribute_release import ATTRIBUTES
 from gateway.proxy.assertion import REUSE_MODES
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
@@ -98,3 +98,55 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
         listed = release[protocol]
         shown = "(not registered)" if listed is None else ",".join(listed) or "-"
         click.echo(f"{protocol}\t{shown}")
+
+
+@system.command("sign-on")
+@click.argument("code")
+@click.option("--cas-service", "cas_service", multiple=True, metavar="URL",
+              help="An address that may receive a CAS ticket (https; http only on a "
+                   "loopback host; a * only at the end after a /). Repeat it for more; "
+                   "the list given replaces the system's.")
+@click.option("--no-cas", is_flag=True, help="Remove the CAS service addresses (and the "
+                                              "CAS release list).")
+@click.option("--saml-metadata", "metadata_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="The SAML service provider's metadata (its XML file); registers the "
+                   "SP or replaces its metadata.")
+@click.option("--no-saml", is_flag=True, help="Remove the SAML service provider.")
+@click.option("--name-id", "name_id", default=None,
+              type=click.Choice(["persistent", "transient"]),
+              help="The NameID format its assertions carry.")
+@pass_cli
+def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
+                   no_cas: bool, metadata_file: str | None, no_saml: bool,
+                   name_id: str | None) -> None:
+    """Show or set how a system's users sign on to it: its CAS service addresses and its
+    SAML service provider (metadata, NameID format). Without options it shows them."""
+    changes: dict[str, Any] = {}
+    if cas_service and no_cas:
+        raise input_error("system.cas_both")
+    if metadata_file is not None and no_saml:
+        raise input_error("system.saml_both")
+    if cas_service or no_cas:
+        changes["cas_services"] = list(cas_service)
+    if no_saml:
+        changes["saml_metadata"] = ""
+    elif metadata_file is not None:
+        try:
+            with open(metadata_file, "rb") as fh:
+                changes["saml_metadata"] = fh.read(256 * 1024 + 1).decode("utf-8")
+        except OSError as exc:
+            raise input_error("system.metadata_unreadable", file=metadata_file,
+                              reason=exc.strerror or exc) from None
+        except UnicodeDecodeError:
+            raise input_error("catalogue.not_utf8", file=metadata_file) from None
+    if name_id is not None:
+        changes["saml_name_id"] = name_id
+    if changes:
+        ops.set_sign_on(cli_ctx.gateway, code, changes)
+        click.echo(cli_ctx.msg("system.sign_on_set", code=code))
+    shown = ops.sign_on_of(ops.get_system(cli_ctx.gateway.services.engine, code))
+    click.echo("cas_services\t" + (" ".join(shown["cas_services"]) or "-"))
+    saml = shown["saml"]
+    click.echo("saml\t" + ("-" if saml is None else
+                           f"{saml['entity_id']} (name_id {saml['name_id']})"))

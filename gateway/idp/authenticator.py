@@ -33,6 +33,7 @@ from gateway.idp.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
 from gateway.idp.scopes import covers
 from gateway.live_users import LiveUsers
 from gateway.services import Services
+from texts import Text
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ NARROWED_ENTRIES = 4096  # (registered, held) scope pairs: clients × the scopes
 
 
 def _unauthorized(reason: str) -> Unauthorized:
-    return Unauthorized("invalid or missing credentials", reason=reason)
+    return Unauthorized(Text("auth.invalid_credentials", "invalid or missing credentials"),
+                        reason=reason)
 
 
 class Authenticator:

@@ -48,6 +48,7 @@ from typing import Any
 
 from gateway.errors import Forbidden
 from gateway.tables import SYSTEM_RE
+from texts import Text
 
 PROXY = "proxy"
 CATALOGUE_READ = "catalogue:read"
@@ -117,7 +118,8 @@ class InsufficientScope(Forbidden):
     title = "The token was not issued for this"
 
     def __init__(self, scope: str) -> None:
-        super().__init__(f"this needs a token with the scope {scope}")
+        super().__init__(Text("auth.needs_scope", "this needs a token with the scope {scope}",
+                              scope=scope))
         self.scope = scope
 
     @property

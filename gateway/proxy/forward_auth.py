@@ -30,7 +30,11 @@ everything else that is not allowed, ambiguous paths and rate limits included
 (nginx turns any other status into a 500), with an RFC 9457 problem body naming
 the real refusal for callers that read it, and ``X-Refusal-Code`` naming it for a
 front proxy that reads no body (nginx's ``error_page`` hands it to
-``/portal/refused``). Forward-auth cannot change the response body: where the
+``/portal/refused``). A browser navigating behind a front proxy that hands the answer
+on as it is (Caddy, Traefik; not nginx, whose ``X-Original-*`` fields mark it) gets,
+instead of the problem, a 302 to the portal's sign-in or the refusal page with the
+403 (``VerifyEndpoint``'s ``page``: ``gateway.web.portal.front_refused.front_answer``).
+Forward-auth cannot change the response body: where the
 catalogue says the response must be cut, masked or encrypted for this caller, the
 answer is 403 ``shaping_required`` (call the resource through ``/s/{system}/``).
 Every answer is audited first; if the audit append fails the answer is 503, which
@@ -64,6 +68,7 @@ import ipaddress
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.types import Receive, Scope, Send
 
@@ -194,22 +199,37 @@ def _one(front: list[object], which: int) -> str | None:
     return found  # type: ignore[return-value]
 
 
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+#: (scope, status, refusal code, request id) → what a browser gets instead of the
+#: refusal, or None (``gateway.web.portal.front_refused.front_answer``)
+FrontPage = Callable[[Scope, int, str, str], Awaitable[Answer | None]]
+
+
 class VerifyEndpoint:
     """``GET|HEAD /auth/verify`` as a bare ASGI app: the router's route for it (which
     answers other methods 405), and what the app dispatches to before Starlette's
-    middleware and router, since every request behind nginx comes through here."""
+    middleware and router, since every request behind nginx comes through here.
+    ``page``: the portal's answer to a refused browser behind a front proxy that hands
+    the answer on (Caddy, Traefik); the audit record is written before it."""
+
+    def __init__(self, page: FrontPage | None = None) -> None:
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         proxy = scope["app"].state.gateway.proxy
         status, headers, body = await verify(proxy, scope, receive)
+        if self.page is not None and status in (401, 403):
+            fields = dict(headers)
+            page = await self.page(scope, status,
+                                   fields.get(b"x-refusal-code", b"").decode("latin-1"),
+                                   fields.get(b"x-request-id", b"").decode("latin-1"))
+            if page is not None:
+                status, headers, body = page
         # always a length: else the server frames an empty body as chunked
         headers.append((b"content-length", b"%d" % len(body)))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body",
                     "body": body if scope["method"] != "HEAD" else b""})
-
-
-verify_asgi = VerifyEndpoint()
 
 
 async def verify(proxy: Proxy, scope: Scope, receive: Receive

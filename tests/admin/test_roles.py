@@ -137,7 +137,8 @@ def test_who_is_refused_before_any_console(world: tuple[Services, TestClient]) -
     assert r.status_code == 303 and r.headers["location"].startswith("/portal/login?next=")
     system = access_token(services, sub=None, department="czt", client_id="finance-system",
                           scope="proxy admin")
-    r = client.get("/api/v1/admin/users", headers={"Authorization": f"Bearer {system}"})
+    r = client.get("/api/v1/admin/users", headers={"Authorization": f"Bearer {system}",
+                                                   "Accept-Language": "en"})
     assert r.status_code == 403 and "person" in r.json()["detail"]
     r = client.get("/api/v1/admin/users", headers=bearer(services, "sysadmin", "openid proxy"))
     assert r.status_code == 403 and r.json()["type"] == "urn:govgate:error:insufficient_scope"

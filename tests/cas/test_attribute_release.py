@@ -122,7 +122,7 @@ def test_the_release_is_set_by_the_api_the_cli_and_the_console(
     assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
     assert "name, department, region, roles" in json.dumps(r.json())
     assert client.put(api, headers=admin, json={}).status_code == 400  # names nothing
-    r = client.put(api, headers=admin, json={"saml": ["name"]})
+    r = client.put(api, headers={**admin, "Accept-Language": "en"}, json={"saml": ["name"]})
     assert r.status_code == 400 and "no SAML service provider" in r.json()["detail"]
     # an empty list: the username alone
     assert client.put(api, headers=admin, json={"cas": []}).json()["release"]["cas"] == []

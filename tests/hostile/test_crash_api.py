@@ -26,7 +26,8 @@ def test_reset_password_of_a_directory_user_is_a_documented_400(
                                       "department": "jgswj", "roles": ["staff"],
                                       "source": "directory"}]})
     before = services.org.get_user("dir.user")
-    r = client.post(RESET.format(username="dir.user"), headers=bearer(services, "sysadmin"))
+    r = client.post(RESET.format(username="dir.user"),
+                    headers={**bearer(services, "sysadmin"), "Accept-Language": "en"})
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "directory" in r.json()["detail"]

@@ -330,12 +330,14 @@ def test_a_client_and_a_user_never_share_a_name(world: World, tmp_path: Path) ->
         scope="openid admin")}
     api = f"{world.issuer}/api/v1/admin"
     # the admin API: a client under a username, a user under a client's id
-    made = requests.post(f"{api}/clients", headers=admin, timeout=TIMEOUT, json={
+    made = requests.post(f"{api}/clients", headers={**admin, "Accept-Language": "en"},
+                         timeout=TIMEOUT, json={
         "client_id": "zhang.san", "name": "冒名", "department": department,
         "grant_types": ["client_credentials"], "scope": "proxy"})
     assert made.status_code == 400, made.text
     assert "'zhang.san'" in made.text and "username" in made.text
-    made = requests.post(f"{api}/users", headers=admin, timeout=TIMEOUT, json={
+    made = requests.post(f"{api}/users", headers={**admin, "Accept-Language": "en"},
+                         timeout=TIMEOUT, json={
         "username": "office-web", "name": "冒名", "department": department})
     assert made.status_code == 409, made.text
     assert "client_id of client 'office-web'" in made.json()["detail"]

@@ -111,6 +111,26 @@ async def test_real_caddy_forward_auth_in_front_of_a_real_upstream(
         assert r.status == 403, trick
     assert len(world.echo.seen) == before
 
+    # a browser navigating (Caddy hands govgate's answer on as it is): not signed in,
+    # the portal's sign-in (as oauth2-proxy answers); refused, the refusal page; the
+    # system still not called, and a program above still got the problem JSON
+    browser = [("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
+               ("Sec-Fetch-Mode", "navigate"), ("Accept-Language", "zh-CN,zh;q=0.9")]
+    r = await raw_request(caddy, "GET", "/api/x", browser)
+    issuer = world.services.settings.issuer.rstrip("/")
+    assert r.status == 302 and r.headers["location"] == issuer + "/portal/login", r.headers
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-refusal-code"] == \
+        "unauthorized"
+    r = await raw_request(caddy, "GET", "/api/items",
+                          [*browser, ("Authorization", f"Bearer {li}")])
+    page = r.body.decode("utf-8")
+    assert r.status == 403 and r.headers["content-type"].startswith("text/html"), r.body
+    assert "无权访问" in page and "访问策略不允许您以当前身份打开该地址" in page
+    assert world.audit.records[-1].request_id in page
+    assert r.headers["x-request-id"] == world.audit.records[-1].request_id
+    assert "x-govgate-user" not in r.headers and "zhang.san" not in page
+    assert len(world.echo.seen) == before
+
 
 async def test_gateway_cookies_stay_and_shaped_routes_are_refused_behind_caddy(
         world: World, caddy: int) -> None:

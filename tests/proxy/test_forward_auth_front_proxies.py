@@ -123,3 +123,37 @@ async def test_a_cache_on_the_auth_location_serves_no_one_elses_answer(
         ("zhang.san", "allow"), (None, "deny"), ("li.si", "deny"), ("zhang.san", "allow")]
     first, second = (dict(seen["headers"]) for seen in world.echo.seen)
     assert first["x-request-id"] != second["x-request-id"]
+
+
+async def test_a_browser_refused_behind_a_proxy_that_hands_the_answer_on(
+        world: World) -> None:
+    """Caddy and Traefik hand forward-auth's non-2xx answer to the client as it is (the
+    real Caddy: tests/proxy/test_forward_auth_caddy.py); Traefik, not installable here,
+    sends the request as its ``forwardAuth`` does (``X-Forwarded-Uri``/``-Method``/
+    ``-Host``, the client's own fields beside them). A browser navigating gets the
+    sign-in (an absolute address: Traefik resolves a relative ``Location`` against the
+    auth address) or the refusal page; a program, and anything behind nginx
+    (``X-Original-URI``: nginx would turn a 302 into its 500), the problem JSON."""
+    host = world.services.settings.issuer.split("://", 1)[1].rstrip("/")
+    traefik = [("X-Forwarded-Uri", "/s/echo/api/x?y=1"), ("X-Forwarded-Method", "GET"),
+               ("X-Forwarded-Proto", "http"), ("X-Forwarded-Host", host)]
+    browser = [("Accept", "text/html,*/*;q=0.8"), ("Sec-Fetch-Mode", "navigate"),
+               ("Accept-Language", "en")]
+    r = await world.request("GET", "/auth/verify", headers=[*traefik, *browser])
+    assert r.status == 302 and r.body == b""
+    # the gateway's own host: back to the address after the sign-in
+    assert r.headers["location"] == (world.services.settings.issuer.rstrip("/")
+                                     + "/portal/login?next=%2Fs%2Fecho%2Fapi%2Fx%3Fy%3D1")
+    program = await world.request("GET", "/auth/verify", headers=traefik)
+    assert program.status == 401 and program.headers["content-type"] == \
+        "application/problem+json"
+    behind_nginx = await world.request("GET", "/auth/verify",
+                                       headers=[*verify_headers("/s/echo/api/x"), *browser])
+    assert behind_nginx.status == 401 and b"urn:govgate:error:unauthorized" in behind_nginx.body
+    li = world.token(sub="li.si", department="czt", roles=["data_steward"])
+    refused = await world.request("GET", "/auth/verify", token=li,
+                                  headers=[*traefik, *browser])
+    assert refused.status == 403 and refused.headers["content-type"].startswith("text/html")
+    assert b"Access denied" in refused.body and refused.headers["x-refusal-code"] == \
+        "access_denied"
+    assert [r.outcome for r in world.audit.records[-4:]] == ["deny"] * 4

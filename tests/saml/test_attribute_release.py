@@ -79,7 +79,8 @@ def test_the_release_set_through_the_admin_api_is_what_the_sp_receives(world: Wo
     # [] is the NameID alone (what an SP of nothing listed gets: the first test)
     r = httpx.put(api, headers=admin, json={"saml": []}, timeout=10)
     assert r.status_code == 200 and r.json()["release"]["saml"] == []
-    r = httpx.put(api, headers=admin, json={"cas": ["name"]}, timeout=10)
+    r = httpx.put(api, headers={**admin, "Accept-Language": "en"}, json={"cas": ["name"]},
+                  timeout=10)
     assert r.status_code == 400 and "no CAS services" in r.json()["detail"]
     r = httpx.put(api, headers=admin, json={"saml": ["mail"]}, timeout=10)
     assert r.status_code == 400 and "name, department, region, roles" in r.text

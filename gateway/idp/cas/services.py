@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
+from texts import Text
+
 MAX_SERVICE_LENGTH = 2048
 MAX_SERVICES = 50
 _PLAIN = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space
@@ -43,27 +45,27 @@ def _loopback(host: str) -> bool:
 def url_problem(url: object) -> str | None:
     """Why ``url`` cannot be a CAS service URL, or None."""
     if not isinstance(url, str) or not url:
-        return "must be a non-empty URL"
+        return Text("cas.url_empty", "must be a non-empty URL")
     if len(url) > MAX_SERVICE_LENGTH:
-        return f"longer than {MAX_SERVICE_LENGTH} characters"
+        return Text("cas.url_long", "longer than {n} characters", n=MAX_SERVICE_LENGTH)
     if not _PLAIN.fullmatch(url) or "\\" in url:
-        return "holds spaces, control characters, backslashes or non-ASCII"
+        return Text("cas.url_chars", "holds spaces, control characters, backslashes or non-ASCII")
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        return "is not a URL"
+        return Text("cas.url_bad", "is not a URL")
     if parts.scheme not in ("https", "http") or not host:
-        return "must be an absolute http(s) URL"
+        return Text("cas.url_absolute", "must be an absolute http(s) URL")
     if parts.scheme == "http" and not _loopback(host):
-        return "must be https (http only on a loopback host)"
+        return Text("cas.url_https", "must be https (http only on a loopback host)")
     if "@" in parts.netloc:
-        return "must not hold user information"
+        return Text("cas.url_userinfo", "must not hold user information")
     if parts.fragment or "#" in url:
-        return "must not hold a fragment"
+        return Text("cas.url_fragment", "must not hold a fragment")
     if any(unquote(seg) in (".", "..") for seg in parts.path.split("/")):
-        return "must not hold . or .. path segments"
+        return Text("cas.url_dots", "must not hold . or .. path segments")
     return None
 
 
@@ -72,27 +74,28 @@ def pattern_problem(pattern: object) -> str | None:
     if isinstance(pattern, str) and pattern.endswith("*"):
         prefix = pattern[:-1]
         if "*" in prefix:
-            return "a * only at the end"
+            return Text("cas.star_end", "a * only at the end")
         if not prefix.endswith("/") or not urlsplit(prefix).path.startswith("/"):
-            return "a * only right after a / of the path (https://host/path/*)"
+            return Text("cas.star_slash", "a * only right after a / of the path (https://host/path/*)")
         if urlsplit(prefix).query:
-            return "a * only in the path, not in the query"
+            return Text("cas.star_query", "a * only in the path, not in the query")
         return url_problem(prefix)
     if isinstance(pattern, str) and "*" in pattern:
-        return "a * only at the end"
+        return Text("cas.star_end", "a * only at the end")
     return url_problem(pattern)
 
 
 def list_problems(value: object) -> list[str]:
     """The state file's ``cas_services``: a list of registrable patterns."""
     if not isinstance(value, list) or not value:
-        return ["cas_services must be a non-empty list of service URLs"]
+        return [Text("cas.services_list", "cas_services must be a non-empty list of service URLs")]
     if len(value) > MAX_SERVICES:
-        return [f"cas_services: at most {MAX_SERVICES} entries"]
-    out = []
+        return [Text("cas.services_many", "cas_services: at most {n} entries", n=MAX_SERVICES)]
+    out: list[str] = []
     for i, pattern in enumerate(value):
         if problem := pattern_problem(pattern):
-            out.append(f"cas_services[{i}] {str(pattern)[:100]!r}: {problem}")
+            out.append(Text("cas.service_bad", "cas_services[{i}] {pattern!r}: {problem}", i=i,
+                            pattern=str(pattern)[:100], problem=problem))
     return out
 
 

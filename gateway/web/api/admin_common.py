@@ -15,11 +15,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from gateway.admin.console import Console
 from gateway.errors import ValidationError, is_problem
+from gateway.i18n import accept_lang
 from gateway.idp.scopes import ADMIN
 from gateway.root import gateway_of
 from gateway.web.admin_access import admin_of, send_logouts
@@ -43,7 +46,7 @@ def endpoint(console: type[Console], op: Operation, handler: Handler
              ) -> Callable[[Request], Awaitable[Response]]:
     """``handler(request, console)`` behind authentication, the ``admin`` scope,
     ``console``'s role and the check of ``op``'s parameters and body; its answer as JSON,
-    any error as problem details."""
+    any error as problem details in the caller's language (``api_lang``)."""
     status = next(iter(op.answers))
 
     async def run(request: Request) -> Response:
@@ -58,11 +61,23 @@ def endpoint(console: type[Console], op: Operation, handler: Handler
             send_logouts(request, it)
         except Exception as exc:
             if is_problem(exc):
-                return problem(exc)
+                return problem(exc, api_lang(request))
             raise
         return JSONResponse(result, status_code=status)
 
     return run
+
+
+def api_lang(request: Request) -> str:
+    """The language of the admin API's problem details: ``Accept-Language``'s choice
+    of zh and en, else the ``lang`` setting (why: ``gateway.web.api.problems``)."""
+    return accept_lang(request.headers.get("accept-language"),
+                       gateway_of(request).services.settings.lang)
+
+
+def scope_lang(scope: Scope, default: str) -> str:
+    """``api_lang`` of a request not yet a Starlette request (the front's refusals)."""
+    return accept_lang(Headers(scope=scope).get("accept-language"), default)
 
 
 def text(body: dict[str, Any], key: str, *, required: bool = False) -> str:

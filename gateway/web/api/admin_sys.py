@@ -20,6 +20,10 @@
     GET  /systems/{code}/release       what its CAS services and SAML SP receive
     PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...]} ([]: the
                                        identifier alone; a list not named stays)
+    GET  /systems/{code}/sign-on       its CAS service addresses and SAML SP
+    PUT  /systems/{code}/sign-on       {cas_services?: [url...], saml_metadata?: xml,
+                                       saml_name_id?: persistent|transient} ([] / "":
+                                       removed; a field not named stays)
     GET  /clients
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
                             post_logout_redirect_uris?, scope?, token_endpoint_auth_method?,
@@ -51,6 +55,7 @@ from gateway.admin.sysadmin import (
 )
 from gateway.errors import ValidationError
 from gateway.idp.attribute_release import ATTRIBUTES
+from gateway.idp.saml.sps import NAME_IDS
 from gateway.limits import MAX_LENGTH
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 from gateway.statefile import AUTH_METHODS, GRANT_TYPES
@@ -388,6 +393,47 @@ USER_ACTION_OPS = [_user_action(a) for a in USER_ACTIONS]
 CLIENT_ACTION_OPS = [_client_action(a) for a in CLIENT_ACTIONS]
 
 
+SIGN_ON = s.obj({
+    "cas_services": s.array(s.TEXT),
+    "saml": {"type": ["object", "null"], "properties": {
+        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)}, "metadata": s.TEXT},
+        "required": ["entity_id", "name_id", "metadata"]},
+    "name_ids": s.array(s.TEXT)}, ["cas_services", "saml", "name_ids"])
+ONE_SIGN_ON = Answer("The addresses that may receive a CAS ticket ([]: no CAS) and the "
+                     "SAML service provider (null: none): the entity ID its metadata "
+                     "names, the NameID format, the metadata",
+                     s.wrapped("sign_on", SIGN_ON))
+
+GET_SIGN_ON = sys_op("GET", "/systems/{code}/sign-on",
+                     "A system's CAS service addresses and SAML service provider",
+                     ONE_SIGN_ON, path_params=SYSTEM_CODE)
+
+
+async def get_sign_on(request: Request, admin: SysAdmin) -> Any:
+    return {"sign_on": await run_in_threadpool(admin.sign_on, request.path_params["code"])}
+
+
+SET_SIGN_ON = sys_op(
+    "PUT", "/systems/{code}/sign-on",
+    "Set a system's CAS service addresses, SAML metadata or NameID format",
+    ONE_SIGN_ON, path_params=SYSTEM_CODE, body_required=True,
+    body=s.obj({"cas_services": {"type": "array", "items": s.TEXT, "maxItems": 50},
+                "saml_metadata": {"type": "string", "maxLength": 256 * 1024},
+                "saml_name_id": {"enum": list(NAME_IDS)}}, closed=True),
+    rules="nothing is named; a service address that is not https (http only on a "
+          "loopback host), holds a fragment, user information or a * elsewhere than "
+          "after a / at the end; metadata that is not one SP's SAML 2.0 metadata or "
+          "names a plain-http endpoint; an address or entity ID another system "
+          "registers; a NameID format for a system without an SP. [] removes CAS (and "
+          "its release list), \"\" the SP; a field not named stays")
+
+
+async def set_sign_on(request: Request, admin: SysAdmin) -> Any:
+    body = await read_object(request)
+    return {"sign_on": await run_in_threadpool(admin.set_sign_on,
+                                               request.path_params["code"], dict(body))}
+
+
 def routes() -> list[ApiRoute]:
     return [route(SysAdmin, op, handler) for op, handler in (
         (LIST_USERS, list_users),
@@ -403,6 +449,8 @@ def routes() -> list[ApiRoute]:
         (UPDATE_SYSTEM, update_system),
         (GET_RELEASE, get_release),
         (SET_RELEASE, set_release),
+        (GET_SIGN_ON, get_sign_on),
+        (SET_SIGN_ON, set_sign_on),
         (LIST_CLIENTS, list_clients),
         (CREATE_CLIENT, create_client),
         (GET_CLIENT, get_client),

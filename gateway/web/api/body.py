@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from gateway.errors import ContentTooLarge, ValidationError
 from gateway.limits import unstorable
+from texts import Text
 
 #: the largest body any API call takes (a catalogue resource with hundreds of items
 #: is a few tens of KiB; the state file itself is capped at 1 MiB)
@@ -68,27 +69,32 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+TOO_LARGE = Text("request.body_too_large", "the body is larger than {n} bytes", n=MAX_BODY_BYTES)
+
+
 def parse_object(raw: bytes) -> dict[str, Any]:
     """The JSON object ``raw`` holds; ValidationError (400) or ContentTooLarge (413)
     saying why not."""
     if len(raw) > MAX_BODY_BYTES:
-        raise ContentTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        raise ContentTooLarge(TOO_LARGE)
     if not raw.strip():
         return {}
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValidationError("the body is not UTF-8 text") from None
+        raise ValidationError(Text("api.body_not_utf8", "the body is not UTF-8 text")) from None
     if nests_deeper_than(raw, MAX_DEPTH):
-        raise ValidationError(f"the body nests deeper than {MAX_DEPTH} levels")
+        raise ValidationError(Text("api.body_too_deep", "the body nests deeper than {n} levels",
+                                   n=MAX_DEPTH))
     try:
         data = json.loads(text, parse_constant=_constant)
     except (ValueError, RecursionError):
-        raise ValidationError("the body is not JSON") from None
+        raise ValidationError(Text("api.body_not_json", "the body is not JSON")) from None
     if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object")
+        raise ValidationError(Text("api.body_not_object", "the body must be a JSON object"))
     if unstorable(data):
-        raise ValidationError("the body holds a NUL character or an unpaired surrogate")
+        raise ValidationError(Text("api.body_unstorable",
+                                   "the body holds a NUL character or an unpaired surrogate"))
     return data
 
 
@@ -104,13 +110,13 @@ async def read_object(request: Request) -> dict[str, Any]:
         return request.scope[_READ]  # type: ignore[no-any-return]
     declared = request.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ContentTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        raise ContentTooLarge(TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ContentTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+            raise ContentTooLarge(TOO_LARGE)
         chunks.append(chunk)
     raw = b"".join(chunks)
     if len(raw) > _INLINE_BYTES:

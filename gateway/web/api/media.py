@@ -25,6 +25,7 @@ from __future__ import annotations
 from starlette.types import Scope
 
 from gateway.errors import UnsupportedMediaType
+from texts import Text
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PREFIX = "/api/"
@@ -75,7 +76,8 @@ def refuse_non_json(scope: Scope) -> UnsupportedMediaType | None:
         return None
     if len(types) == 1 and is_json(types[0].decode("latin-1")):
         return None
-    return UnsupportedMediaType(
+    return UnsupportedMediaType(Text(
+        "api.not_json",
         "a request that changes state must send its body as application/json "
         "(Content-Type: application/json), and so must a bodyless one that relies on "
-        "the session cookie")
+        "the session cookie"))

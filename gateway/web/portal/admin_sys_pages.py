@@ -13,6 +13,7 @@
     GET  /portal/admin/systems/{code}            the edit form
     POST /portal/admin/systems/{code}            save
     POST /portal/admin/systems/{code}/release    what its CAS services and SAML SP receive
+    POST /portal/admin/systems/{code}/sign-on    its CAS service addresses, its SAML SP
     GET  /portal/admin/clients                   the clients, the new-client form
     POST /portal/admin/clients                   create → the secret, shown once
     GET  /portal/admin/clients/{client_id}       the edit form, disable / enable / new secret
@@ -173,14 +174,40 @@ async def create_system(request: Request, console: SysAdmin, form: Form) -> Resp
 
 
 async def system_page(request: Request, console: SysAdmin, form: Form = None, *,
-                      status: int = 200, release_errors: list[str] | None = None
-                      ) -> Response:
+                      status: int = 200, release_errors: list[str] | None = None,
+                      sign_on_errors: list[str] | None = None) -> Response:
     found = await run_in_threadpool(console.system, request.path_params["code"])
     departments = await run_in_threadpool(console.departments)
     release = await run_in_threadpool(console.release, request.path_params["code"])
+    sign_on = await run_in_threadpool(console.sign_on, request.path_params["code"])
     return show(request, console, "admin_system.html", status=status, system=found,
                 departments=departments, modes=MODES, release=release,
-                release_errors=release_errors or [])
+                release_errors=release_errors or [], sign_on=sign_on,
+                sign_on_errors=sign_on_errors or [])
+
+
+async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Response:
+    """The service addresses as the box holds them (empty: no CAS), new metadata only
+    when pasted, the NameID format when there is (or will be) an SP."""
+    code = request.path_params["code"]
+    current = await run_in_threadpool(console.sign_on, code)
+    lines = _field(form, "cas_services", 50 * 2100).splitlines()
+    changes: dict[str, Any] = {"cas_services": [x.strip() for x in lines if x.strip()]}
+    metadata = _field(form, "saml_metadata", 256 * 1024).strip()
+    if form is not None and form.get("remove_saml"):
+        changes["saml_metadata"] = ""
+    else:
+        if metadata:
+            changes["saml_metadata"] = metadata
+        if metadata or current["saml"] is not None:
+            changes["saml_name_id"] = _field(form, "saml_name_id", 20)
+    try:
+        await run_in_threadpool(console.set_sign_on, code, changes)
+    except ValidationError as exc:
+        t = t_of(request)
+        return await system_page(request, console, status=400, sign_on_errors=[
+            say(t, p) for p in exc.problems or [exc.description]])
+    return done(f"systems/{quote(code, safe='')}", "system_sign_on_changed", code)
 
 
 async def update_release(request: Request, console: SysAdmin, form: Form) -> Response:
@@ -270,6 +297,7 @@ def routes() -> list[BaseRoute]:
         get(SysAdmin, "/systems/{code}", system_page),
         post(SysAdmin, "/systems/{code}", update_system),
         post(SysAdmin, "/systems/{code}/release", update_release),
+        post(SysAdmin, "/systems/{code}/sign-on", update_sign_on),
         get(SysAdmin, "/clients", clients_page),
         post(SysAdmin, "/clients", create_client),
         get(SysAdmin, "/clients/{client_id}", client_page),

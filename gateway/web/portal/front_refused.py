@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from gateway.i18n import accept_lang
 from gateway.root import gateway_of
@@ -110,3 +111,46 @@ async def front_refused(request: Request) -> Response:
     html = TEMPLATES.get_template("front_refused.html").render(**context)
     return Response(html, status_code=status, media_type="text/html; charset=utf-8",
                     headers={**headers, "Content-Language": "zh-CN" if lang == "zh" else "en"})
+
+
+# the fields nginx's forward-auth sets (docs/nginx-forward-auth.conf): behind nginx the
+# answer's body is never shown (its ``error_page`` asks for the page above), and any
+# status but 2xx, 401 and 403 is its 500, so a redirect must never go there
+_NGINX_MARKS = frozenset({"x-original-uri", "x-original-url", "x-original-method"})
+_FORWARDED = ("x-forwarded-uri", "x-forwarded-host")
+
+
+async def front_answer(scope: Scope, status: int, code: str, request_id: str
+                       ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """What a browser refused at ``/auth/verify`` gets when its front proxy hands the
+    answer on as it is (Caddy's ``forward_auth``, Traefik's ``forwardAuth``): not
+    signed in, a redirect to the portal's sign-in (as oauth2-proxy answers); refused,
+    this page. None (the problem JSON stays) for a program, a request behind nginx
+    (``_NGINX_MARKS``) and a peer forward-auth does not answer. The browser's own
+    fields (``Accept``, ``Cookie``, ``Accept-Language``) reach forward-auth because
+    these proxies pass the client's header fields on to it."""
+    if status not in (401, 403) or code == "forward_auth_peer":
+        return None
+    sent: dict[str, str] = {}
+    for k, v in scope.get("headers") or ():
+        sent.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+    if _NGINX_MARKS & sent.keys() or not wants_page(sent):
+        return None
+    uri, host = (sent.get(name) for name in _FORWARDED)
+    common = [(b"x-request-id", request_id.encode("latin-1")), (b"cache-control", b"no-store"),
+              (b"x-refusal-code", code.encode("latin-1"))]
+    if status == 401:
+        issuer = scope["app"].state.gateway.services.settings.issuer
+        location, _ = _sign_in(issuer, host, uri)
+        return 302, [(b"location", location.encode("latin-1")), *common], b""
+    fields = [(k, v) for k, v in scope["headers"] if k.lower() not in (
+        b"x-govgate-status", b"x-refusal-code", b"x-request-id")]
+    fields += [(b"x-govgate-status", b"403"), (b"x-refusal-code", code.encode("latin-1")),
+               (b"x-request-id", request_id.encode("latin-1"))]
+    if uri is not None:  # the page reads the address as nginx names it
+        fields.append((b"x-original-uri", uri.encode("latin-1")))
+    page = await front_refused(Request({
+        "type": "http", "method": "GET", "path": "/portal/refused", "query_string": b"",
+        "headers": fields, "app": scope["app"]}))
+    kept = [(k, v) for k, v in page.raw_headers if k not in (b"content-length",)]
+    return page.status_code, [*kept, *common], bytes(page.body)

@@ -263,6 +263,7 @@ CHANGE_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ch_system_created": ("创建系统", "system created"),
     "aud_ch_system_changed": ("修改系统", "system changed"),
     "aud_ch_system_release_changed": ("修改系统的属性发布", "system's attribute release changed"),
+    "aud_ch_system_sign_on_changed": ("修改系统的登录方式", "system's sign-on changed"),
     "aud_ch_client_created": ("创建接入应用", "client created"),
     "aud_ch_client_changed": ("修改接入应用", "client changed"),
     "aud_ch_client_disabled": ("停用接入应用", "client disabled"),

@@ -1,0 +1,117 @@
+"""A system's sign-on set where operators work (the fifth session's "Found and left":
+the state file's only): its CAS service addresses, its SAML SP's metadata and NameID
+format, through ``PUT /api/v1/admin/systems/{code}/sign-on``, ``govgate system
+sign-on`` and the system's console page; validated (an address without https, metadata
+that is no SP's) in both languages, audited, and what the real ``/cas/login`` and
+``/saml/metadata``-registered SP then meet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from gateway.cli.main import cli
+from gateway.idp.oauth2.provider import SESSION_COOKIE
+from gateway.org import Org
+from gateway.services import Services
+from tests.cas.conftest import CAS_SYSTEM, register_cas
+from tests.cas.test_attribute_release import changes_of
+from tests.cas.test_flows import cas_login, sign_in_from, ticket_of
+from tests.oauth2.helpers import csrf_of
+from tests.saml.test_state_file import metadata
+from tests.tokens import access_token
+from tests.wiring import parts
+
+API = "/api/v1/admin/systems/offices/sign-on"
+NEW = "http://127.0.0.1:9102/new/"
+ZH, EN = {"Accept-Language": "zh-CN"}, {"Accept-Language": "en"}
+
+
+def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
+        client: TestClient, idp: Services, tmp_path: Path) -> None:
+    register_cas(idp)
+    admin = {"Authorization": "Bearer " + access_token(
+        idp, sub="sysadmin", department="platform", roles=["sysadmin"],
+        scope="openid admin")}
+    shown = client.get(API, headers=admin).json()["sign_on"]
+    assert shown["cas_services"] == CAS_SYSTEM["cas_services"] and shown["saml"] is None
+
+    # an address without https on a host that is not loopback: refused, both languages
+    bad = {"cas_services": ["http://oa.example/cas/"]}
+    zh = client.put(API, headers={**admin, **ZH}, json=bad)
+    en = client.put(API, headers={**admin, **EN}, json=bad)
+    assert zh.status_code == en.status_code == 400
+    assert "须为 https" in zh.json()["detail"]
+    assert "must be https (http only on a loopback host)" in en.json()["detail"]
+    assert client.put(API, headers=admin, json={}).status_code == 400  # names nothing
+    # the new address: /cas/login hands it a ticket; the old one is refused
+    r = client.put(API, headers=admin, json={"cas_services": [NEW + "*"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["sign_on"]["cas_services"] == [NEW + "*"]
+    ticket_of(sign_in_from(client, cas_login(client, NEW + "app")), NEW + "app")
+    assert cas_login(client).status_code != 303
+    record = changes_of(idp, "system_sign_on_changed")[-1]
+    assert record["before"]["cas_services"] == CAS_SYSTEM["cas_services"]
+    assert record["after"]["cas_services"] == [NEW + "*"]
+
+    # SAML: metadata that is no SP's, then an SP's with its NameID format
+    r = client.put(API, headers={**admin, **ZH}, json={"saml_metadata": "<md:Entity"})
+    assert r.status_code == 400 and "无法使用该 SAML 元数据" in r.json()["detail"]
+    r = client.put(API, headers={**admin, **EN}, json={"saml_name_id": "transient"})
+    assert r.status_code == 400 and "registers no SAML service provider" in r.json()["detail"]
+    plain = metadata(acs=(("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+                           "http://archives.example/acs"),))
+    r = client.put(API, headers={**admin, **EN}, json={"saml_metadata": plain})
+    assert r.status_code == 400 and "https" in r.json()["detail"]
+    r = client.put(API, headers=admin, json={"saml_metadata": metadata(),
+                                             "saml_name_id": "transient"})
+    assert r.status_code == 200, r.text
+    assert {k: v for k, v in r.json()["sign_on"]["saml"].items() if k != "metadata"} == {
+        "entity_id": "https://archives.example/shibboleth", "name_id": "transient"}
+    after = changes_of(idp, "system_sign_on_changed")[-1]["after"]["saml"]
+    assert after["name_id"] == "transient" and len(after["metadata_sha256"]) == 64
+
+    # the CLI, as the operator
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url}
+
+    def run(*args: str, lang: str = "C.UTF-8") -> tuple[int, str]:
+        done = CliRunner().invoke(cli, list(args), env={**env, "LANG": lang},
+                                  catch_exceptions=False)
+        return done.exit_code, done.output
+
+    code, out = run("system", "sign-on", "offices", "--cas-service", "http://oa.example/x",
+                    lang="zh_CN.UTF-8")
+    assert code != 0 and "须为 https" in out
+    code, out = run("system", "sign-on", "offices", "--name-id", "persistent",
+                    "--cas-service", NEW + "*", "--cas-service", CAS_SYSTEM["cas_services"][1])
+    assert code == 0, out
+    assert f"cas_services\t{NEW}* {CAS_SYSTEM['cas_services'][1]}\n" in out
+    assert "saml\thttps://archives.example/shibboleth (name_id persistent)" in out
+    (tmp_path / "sp.xml").write_bytes(b"\xff<md")
+    code, out = run("system", "sign-on", "offices", "--saml-metadata",
+                    str(tmp_path / "sp.xml"))
+    assert code != 0 and "not UTF-8" in out
+
+    # the console's system page
+    console = TestClient(client.app, base_url="http://127.0.0.1:8080")
+    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
+    token, _ = parts(idp).provider.store.create_session(
+        "sysadmin", "active", amr="pwd otp", absolute_seconds=3600)
+    console.cookies.set(SESSION_COOKIE, token)
+    page = console.get("/portal/admin/systems/offices")
+    assert page.status_code == 200 and "登录方式" in page.text
+    assert "https://archives.example/shibboleth" in page.text
+    form = {"csrf_token": csrf_of(page.text), "cas_services": "https://oa.example/a#b",
+            "saml_metadata": "", "saml_name_id": "persistent"}
+    r = console.post("/portal/admin/systems/offices/sign-on", data=form)
+    assert r.status_code == 400 and "不得含片段" in r.text
+    r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
+                     data={**form, "cas_services": f"{NEW}*\n", "remove_saml": "1"})
+    assert r.status_code == 303
+    assert "已保存系统 offices 的登录方式" in console.get(r.headers["location"]).text
+    shown = client.get(API, headers=admin).json()["sign_on"]
+    assert shown == {"cas_services": [NEW + "*"], "saml": None,
+                     "name_ids": ["persistent", "transient"]}
