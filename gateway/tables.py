@@ -178,6 +178,10 @@ clients = sa.Table(
     # the system the client signs users in to: a delegation (委托) naming it turns the
     # sign-in into "A, acted for by B" (gateway.idp.oauth2.acting; migration 0022)
     sa.Column("system", sa.String(64), nullable=True),
+    # RFC 9449: its token requests must carry a DPoP proof (gateway.idp.dpop; migration
+    # 0028_dpop)
+    sa.Column("dpop_bound", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

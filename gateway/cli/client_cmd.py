@@ -48,13 +48,16 @@ def client() -> None:
 @click.option("--system", default=None,
               help="The system the client signs users in to: a delegation naming it "
                    "makes a sign-in while acting A's, acted for by B (docs/delegation.md).")
+@click.option("--dpop-bound", is_flag=True, default=False,
+              help="Its token requests must carry a DPoP proof; its access tokens are "
+                   "bound to its key (RFC 9449; docs/sso.md).")
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
                post_logout_uris: tuple[str, ...], scope: str,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None, token_exchange: bool,
-               system: str | None) -> None:
+               system: str | None, dpop_bound: bool) -> None:
     """Register a client; a generated secret is printed once."""
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
@@ -77,6 +80,8 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
         entry["token_exchange"] = True
     if system:
         entry["system"] = system
+    if dpop_bound:
+        entry["dpop_bound"] = True
     secret = ops.add_client(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:
@@ -136,4 +141,18 @@ def client_token_exchange(cli_ctx: CliContext, client_id: str, allow: bool) -> N
     (docs/delegation.md); forbidding ends its delegated tokens within a second."""
     ops.set_token_exchange(cli_ctx.gateway, client_id, allow)
     click.echo(cli_ctx.msg("client.exchange_allowed" if allow else "client.exchange_forbidden",
+                           cid=client_id))
+
+
+@client.command("dpop")
+@click.argument("client_id")
+@click.option("--require/--optional", required=True,
+              help="Require a DPoP proof on its token requests (RFC 9449), or not.")
+@pass_cli
+def client_dpop(cli_ctx: CliContext, client_id: str, require: bool) -> None:
+    """Require DPoP-bound tokens for a client (Keycloak's "Require DPoP bound tokens"):
+    a token request without a proof is refused, and its tokens work only with proofs
+    of its key."""
+    ops.set_dpop_bound(cli_ctx.gateway, client_id, require)
+    click.echo(cli_ctx.msg("client.dpop_required" if require else "client.dpop_optional",
                            cid=client_id))

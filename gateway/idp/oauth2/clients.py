@@ -39,6 +39,8 @@ class Client:
     # department (``_load``); a client of another department naming it is not that
     # system, as the proxy decides a user's token through it for both departments
     system: str | None = None
+    # RFC 9449: its token requests must carry a DPoP proof (gateway.idp.dpop)
+    dpop_bound: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -167,4 +169,5 @@ class ClientRegistry:
             backchannel_logout_uri=row.backchannel_logout_uri, status=row.status,
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
             verify_secret=self.verify_secret, system=own_system,
+            dpop_bound=bool(row.dpop_bound),
         )

@@ -45,6 +45,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from gateway.idp import dpop
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import SUBJECT_JTI, token_id
 from gateway.idp.oauth2.descriptions import quoted
@@ -183,10 +184,11 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         # a break-glass is the person's own: the proxy never lets a system acting for
         # them use it, and their token for that system does not claim one
         new.pop("break_glass", None)
+        bound = dpop.token_claims(new)  # RFC 9449: to the acting client's proof key
         token = {
             "access_token": server.keys.sign_jwt("token", new, headers={"typ": AT_TYP}),
             "issued_token_type": ACCESS_TOKEN_TYPE,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
             "expires_in": expires_in,
             "scope": ex["scope"],
         }
