@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
-import warnings
 from typing import Any
 
 import sqlalchemy as sa
 from click.testing import CliRunner
-from joserfc import jwk, jws
 from starlette.testclient import TestClient
 
 from gateway.cli.main import cli
-from gateway.idp.dpop import DPoP, ath_of, verify_proof
+from gateway.idp.dpop import DPoP, verify_proof
 from gateway.services import Services
+from tests.dpop_proofs import Holder
 from tests.idp_world import client, idp  # noqa: F401 - the identity provider's fixtures
 from tests.oauth2.helpers import authorize, code_from, login, pkce
 from tests.proxy import conftest as proxy
@@ -35,29 +33,6 @@ ISSUER = "http://127.0.0.1:8080"  # the tests' settings: what clients are told
 BOUND = ("dpop-sync", "dpop-sync-secret-0123456789abcdef")
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 ALGS = 'algs="ES256 EdDSA RS256 PS256"'
-
-
-class Holder:
-    """A client's DPoP key and the proofs it signs."""
-
-    def __init__(self, alg: str = "ES256") -> None:
-        self.alg = alg
-        self.key: Any = {"ES256": lambda: jwk.ECKey.generate_key("P-256"),
-                         "EdDSA": lambda: jwk.OKPKey.generate_key("Ed25519"),
-                         "PS256": lambda: jwk.RSAKey.generate_key(2048)}[alg]()
-        self.jkt = self.key.thumbprint()
-
-    def proof(self, method: str, url: str, *, token: str | None = None,
-              iat: int | None = None, **claims: Any) -> str:
-        body = {"jti": secrets.token_urlsafe(12), "htm": method, "htu": url,
-                "iat": int(time.time()) if iat is None else iat, **claims}
-        if token is not None:
-            body["ath"] = ath_of(token)
-        header = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.key.as_dict(private=False)}
-        with warnings.catch_warnings():  # joserfc: "EdDSA" is deprecated by RFC 9864
-            warnings.simplefilter("ignore")
-            return jws.serialize_compact(header, json.dumps(body).encode(), self.key,
-                                         algorithms=[self.alg])
 
 
 def claims_of(token: str) -> dict[str, Any]:

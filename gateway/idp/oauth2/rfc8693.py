@@ -140,6 +140,12 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidGrantError("subject_token is not a user's token")
         if claims["client_id"] != client_id:
             raise InvalidGrantError("subject_token was issued to another client")
+        cnf = claims.get("cnf")
+        if cnf is not None and (not isinstance(cnf, dict) or cnf.get("jkt") is None
+                                or cnf.get("jkt") != dpop.bound_key()):
+            # RFC 9449: a bound token is used only with a proof of its key, here too
+            raise InvalidGrantError("subject_token is DPoP-bound to a key this request "
+                                    "does not prove")
         if server.deny.denied("jti", token_id(claims)) or server.deny.denied(
                 "sid", claims.get("sid")):
             raise InvalidGrantError("subject_token was revoked")
