@@ -104,7 +104,14 @@ async def test_a_bound_token_opens_the_proxy_only_with_a_fresh_proof_of_its_key(
     seen = len(world.echo.seen)
 
     other = Holder()
+    mine = holder.proof("GET", url, token=token)
+    unsigned = base64.urlsafe_b64encode(json.dumps({
+        "typ": "dpop+jwt", "alg": "none", "jwk": holder.key.as_dict(private=False)}
+    ).encode()).rstrip(b"=").decode() + "." + mine.split(".")[1] + "."
     refused = {
+        "a forged signature": await call(world, "/s/echo/api/items", token, mine.rsplit(
+            ".", 1)[0] + "." + other.proof("GET", url, token=token).rsplit(".", 1)[1]),
+        "alg none": await call(world, "/s/echo/api/items", token, unsigned),
         "replayed": await call(world, "/s/echo/api/items", token, proof),
         "no proof": await call(world, "/s/echo/api/items", token, None),
         "another URL": await call(world, "/s/echo/api/items", token, holder.proof(
@@ -137,7 +144,8 @@ async def test_a_bound_token_opens_the_proxy_only_with_a_fresh_proof_of_its_key(
     denied = [rec for rec in world.audit.records if rec.status == 401]
     reasons = [rec.reason for rec in denied]
     for part in ("used before", "no DPoP proof", "htu", "htm", "another key", "older than",
-                 "ath", "more than one", "presented as Bearer"):
+                 "ath", "more than one", "presented as Bearer", "signature is bad",
+                 "alg is not one of"):
         assert any(part in (reason or "") for reason in reasons), (part, reasons)
     for rec in world.audit.records:
         text = json.dumps({"reason": rec.reason, "extra": rec.extra}, default=str)
