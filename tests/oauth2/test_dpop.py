@@ -18,12 +18,16 @@ from starlette.testclient import TestClient
 
 from gateway.cli.main import cli
 from gateway.idp.dpop import DPoP, verify_proof
+from gateway.idp.oauth2.tables import dpop_jtis, dpop_refresh
 from gateway.services import Services
+from gateway.storage import head_revisions
+from gateway.tables import clients
 from tests.dpop_proofs import Holder
 from tests.idp_world import client, idp  # noqa: F401 - the identity provider's fixtures
 from tests.oauth2.helpers import authorize, code_from, login, pkce
 from tests.proxy import conftest as proxy
 from tests.proxy.conftest import World, raw_request
+from tests.schema import assert_mirrors
 from tests.wiring import apply_state, parts
 
 base_services = proxy.base_services
@@ -282,3 +286,13 @@ def test_a_public_clients_refresh_token_is_bound_to_its_key(
     r = client.get("/oauth2/userinfo", headers={
         "Authorization": f"DPoP {token}", "DPoP": holder.proof("GET", userinfo)})
     assert r.status_code == 401 and r.json()["error"] == "invalid_dpop_proof"
+
+
+def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
+    only = sa.MetaData()
+    for table in (dpop_jtis, dpop_refresh):
+        table.to_metadata(only)
+    assert_mirrors(engine, only)
+    column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["dpop_bound"]
+    assert not column["nullable"] and not clients.c.dpop_bound.nullable
+    assert "0028_dpop" in head_revisions() and "0022_idp_acting" not in head_revisions()
