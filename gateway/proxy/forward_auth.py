@@ -169,7 +169,9 @@ def original_url(sent: dict[str, str], host: str | None, uri: str, issuer: str) 
     """The URL the client sent the front proxy (what its DPoP proof's ``htu`` names):
     ``X-Forwarded-Proto`` (else the issuer's scheme), the host it addressed, and the
     path as the front proxy passed it."""
-    scheme = sent.get("x-forwarded-proto", "").strip().lower() or issuer.partition(":")[0]
+    # a chain of proxies lists one scheme each: the first is the client's
+    scheme = sent.get("x-forwarded-proto", "").partition(",")[0].strip().lower() \
+        or issuer.partition(":")[0]
     origin = f"{scheme}://{host}" if host else issuer.partition("://")[0] + "://" + \
         issuer.partition("://")[2].partition("/")[0]
     return origin + uri.partition("?")[0]

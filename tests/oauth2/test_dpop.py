@@ -186,7 +186,8 @@ async def test_forward_auth_checks_the_proof_against_the_front_proxys_request(
     holder = Holder("EdDSA")
     token = await bound_token(world, holder)
     front = [("X-Original-URI", "/s/echo/api/x?y=1"), ("X-Original-Method", "GET"),
-             ("X-Forwarded-Host", "apps.example.gov"), ("X-Forwarded-Proto", "https")]
+             # a load balancer before the front proxy: its scheme first
+             ("X-Forwarded-Host", "apps.example.gov"), ("X-Forwarded-Proto", "https, http")]
     original = "https://apps.example.gov/s/echo/api/x"
     r = await call(world, "/auth/verify", token, holder.proof("GET", original, token=token),
                    headers=front)
