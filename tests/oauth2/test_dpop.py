@@ -27,6 +27,7 @@ from tests.idp_world import client, idp  # noqa: F401 - the identity provider's 
 from tests.oauth2.helpers import authorize, code_from, login, pkce
 from tests.proxy import conftest as proxy
 from tests.proxy.conftest import World, raw_request
+from tests.proxy.test_forward_auth import nginx  # noqa: F401 - the fixture
 from tests.schema import assert_mirrors
 from tests.wiring import apply_state, parts
 
@@ -297,3 +298,32 @@ def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["dpop_bound"]
     assert not column["nullable"] and not clients.c.dpop_bound.nullable
     assert "0028_dpop" in head_revisions() and "0022_idp_acting" not in head_revisions()
+
+
+async def test_behind_a_real_nginx_the_proof_names_the_url_the_client_called(
+        world: World, nginx: int) -> None:  # noqa: F811 - the fixture
+    """docs/nginx-forward-auth.conf as shipped: nginx passes the client's DPoP field to
+    /auth/verify with the request line and the host it addressed (with its port)."""
+    register(world)
+    holder = Holder()
+    token = await bound_token(world, holder)
+    url = f"http://127.0.0.1:{nginx}/api/items"
+
+    async def get(proof: str | None, scheme: str = "DPoP") -> Any:
+        headers = [("Authorization", f"{scheme} {token}")]
+        if proof is not None:
+            headers.append(("DPoP", proof))
+        return await raw_request(nginx, "GET", "/api/items?a=1", headers)
+
+    r = await get(holder.proof("GET", url, token=token))
+    assert r.status == 200, r.body
+    seen = world.echo.seen[-1]
+    assert seen["raw_path"] == "/api/items"
+    names = [k.lower() for k, _ in seen["headers"]]
+    assert "authorization" not in names
+    before = len(world.echo.seen)
+    assert (await get(holder.proof("GET", url, token=token), "Bearer")).status == 401
+    assert (await get(None)).status == 401
+    assert (await get(holder.proof("GET", f"http://127.0.0.1:{nginx}/api/other",
+                                   token=token))).status == 401
+    assert len(world.echo.seen) == before
