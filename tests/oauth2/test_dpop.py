@@ -288,6 +288,15 @@ def test_a_public_clients_refresh_token_is_bound_to_its_key(
     r = client.get("/oauth2/userinfo", headers={
         "Authorization": f"DPoP {token}", "DPoP": holder.proof("GET", userinfo)})
     assert r.status_code == 401 and r.json()["error"] == "invalid_dpop_proof"
+    # the API: past authentication with the proof (the token has no account scope: 403),
+    # refused as Bearer with the DPoP challenge
+    account = f"{ISSUER}/api/v1/account"
+    r = client.get("/api/v1/account", headers={
+        "Authorization": f"DPoP {token}", "DPoP": holder.proof("GET", account, token=token)})
+    assert r.status_code == 403, r.text
+    r = client.get("/api/v1/account", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('DPoP realm="govgate", error="invalid_token"')
 
 
 def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
