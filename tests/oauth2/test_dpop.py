@@ -12,14 +12,17 @@ import json
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from gateway.admin.clients import client_entries
 from gateway.cli.main import cli
 from gateway.idp.dpop import DPoP, verify_proof
 from gateway.idp.oauth2.tables import dpop_jtis, dpop_refresh
 from gateway.services import Services
+from gateway.statefile import StateFileError
 from gateway.storage import head_revisions
 from gateway.tables import clients
 from tests.dpop_proofs import Holder
@@ -223,6 +226,13 @@ async def test_forward_auth_checks_the_proof_against_the_front_proxys_request(
     r = await call(world, "/auth/verify", plain, holder.proof("GET", original, token=plain),
                    headers=front)
     assert r.status == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
+    # the state file: exported as written, anything but true or false refused
+    exported = {e["client_id"]: e for e in client_entries(world.services.engine)}
+    assert exported[BOUND[0]]["dpop_bound"] is True and "dpop_bound" not in exported[sync[0]]
+    with pytest.raises(StateFileError) as info:
+        apply_state(world.services, {"clients": [{**exported[sync[0]], "dpop_bound": "yes"}]})
+    assert [str(p) for p in info.value.problems] == [
+        "clients[0]: dpop_bound must be true or false"], info.value.problems
 
 
 MOBILE = ("mobile-app", "http://127.0.0.1:9200/cb")
