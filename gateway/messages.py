@@ -185,6 +185,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "client.exchange_forbidden": ("客户端 {cid} 不再可以代表其用户调用其他系统；已交换的令牌在一秒内失效。", "Client {cid} may no longer call other systems acting for its users; its exchanged tokens stop working within a second."),
     "client.pkce_required": ("客户端 {cid} 的授权请求现在必须带 PKCE（S256）。", "Client {cid} must now send PKCE (S256) with its authorization requests."),
     "client.pkce_optional": ("客户端 {cid} 的授权请求可以不带 PKCE（合规检查会列出它）。", "Client {cid} may now leave PKCE out of its authorization requests (the compliance check names it)."),
+    # -- DPoP (RFC 9449; govgate client dpop, gateway.idp.dpop) -------------------------
+    "client.dpop_required": ("客户端 {cid} 现在必须以 DPoP 证明申请令牌；其访问令牌绑定到它的密钥。", "Client {cid} must now present a DPoP proof for its tokens; its access tokens are bound to its key."),
+    "client.dpop_optional": ("客户端 {cid} 不再必须出示 DPoP 证明（出示时令牌仍绑定其密钥）。", "Client {cid} no longer has to present a DPoP proof (a proof still binds its tokens)."),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
@@ -436,6 +439,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.private_jwk": ("jwks.keys[{n}] 含有私钥内容", "jwks.keys[{n}] holds private key material"),
     "state.code_needs_redirect": ("authorization_code 需要 redirect_uris", "authorization_code needs redirect_uris"),
     "state.credentials_need_auth": ("client_credentials 需要能认证身份的客户端", "client_credentials needs an authenticated client"),
+    "state.dpop_bound": ("dpop_bound 必须是 true 或 false", "dpop_bound must be true or false"),
     "state.scope": ("scope 必须是文本（以空格分隔的权限范围）", "scope must be text (space-separated scopes)"),
     "state.status": ("status 必须是 active 或 disabled", "status must be active or disabled"),
     "state.require_pkce": ("require_pkce 必须是 true 或 false", "require_pkce must be true or false"),

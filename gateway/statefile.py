@@ -86,6 +86,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "token_exchange",
             "system",
             "require_pkce",
+            "dpop_bound",
         },
     ),
 }
@@ -586,6 +587,9 @@ def _client_problems(
         problems.append(placed(where, Text(
             "state.credentials_need_auth", "client_credentials needs an authenticated client")))
     problems.extend(placed(where, p) for p in exchange_problems(e, method))
+    if not isinstance(e.get("dpop_bound", False), bool):
+        problems.append(placed(where, Text("state.dpop_bound",
+                                           "dpop_bound must be true or false")))
     if "scope" in e and not isinstance(e["scope"], str):
         problems.append(placed(where, Text("state.scope",
                                                 "scope must be text (space-separated scopes)")))
@@ -953,6 +957,7 @@ class StateApplier:
                 "backchannel_logout_uri": e.get("backchannel_logout_uri"),
                 "status": e.get("status", "active"),
                 "system": e.get("system"),
+                "dpop_bound": bool(e.get("dpop_bound", False)),
             }
             row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
             secret = e.get("secret")
@@ -1143,6 +1148,7 @@ def client_entry(r: Any) -> dict[str, Any]:
         "status": r.status,
         "system": r.system,
         "require_pkce": True if r.require_pkce else None,
+        "dpop_bound": True if r.dpop_bound else None,
     })
 
 

@@ -183,6 +183,10 @@ clients = sa.Table(
     # CLI, the admin API or the console registers, a state file says so explicitly
     sa.Column("require_pkce", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # RFC 9449: its token requests must carry a DPoP proof (gateway.idp.dpop; migration
+    # 0029_dpop)
+    sa.Column("dpop_bound", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

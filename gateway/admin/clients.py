@@ -25,7 +25,7 @@ ChangeHook = Callable[[str, dict[str, Any]], None]
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # what a change may set (the rest of the entry is kept as stored)
 EDITABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
-            "backchannel_logout_uri", "require_pkce")
+            "backchannel_logout_uri", "require_pkce", "dpop_bound")
 
 
 def new_client_secret() -> str:
@@ -148,3 +148,15 @@ def set_token_exchange(gateway: Gateway, client_id: str, allowed: bool,
     _applier(gateway, record).apply({"clients": [entry]})
     _record(gateway, record)("client_token_exchange",
                              {"client": client_id, "allowed": allowed})
+
+
+def set_dpop_bound(gateway: Gateway, client_id: str, required: bool,
+                   record: ChangeHook | None = None) -> None:
+    """Require (or no longer require) a DPoP proof on ``client_id``'s token requests
+    (RFC 9449, gateway.idp.dpop); takes effect within the client registry's second."""
+    entry = get_client(gateway.services.engine, client_id)
+    entry.pop("dpop_bound", None)
+    if required:
+        entry["dpop_bound"] = True
+    _applier(gateway, record).apply({"clients": [entry]})
+    _record(gateway, record)("client_dpop_bound", {"client": client_id, "required": required})

@@ -51,13 +51,16 @@ def client() -> None:
 @click.option("--require-pkce/--no-require-pkce", default=True, show_default=True,
               help="Its authorization requests must carry a PKCE challenge (S256; RFC "
                    "9700 section 2.1.1). A public client's always must.")
+@click.option("--dpop-bound", is_flag=True, default=False,
+              help="Its token requests must carry a DPoP proof; its access tokens are "
+                   "bound to its key (RFC 9449; docs/sso.md).")
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
                post_logout_uris: tuple[str, ...], scope: str,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None, token_exchange: bool,
-               system: str | None, require_pkce: bool) -> None:
+               system: str | None, require_pkce: bool, dpop_bound: bool) -> None:
     """Register a client; a generated secret is printed once."""
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
     entry: dict[str, object] = {
@@ -81,6 +84,8 @@ def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
         entry["token_exchange"] = True
     if system:
         entry["system"] = system
+    if dpop_bound:
+        entry["dpop_bound"] = True
     secret = ops.add_client(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("client.added", cid=client_id))
     if secret:
@@ -153,4 +158,18 @@ def client_pkce(cli_ctx: CliContext, client_id: str, require: bool) -> None:
     """Require PKCE of a client, or no longer (RFC 9700 section 2.1.1)."""
     ops.update_client(cli_ctx.gateway, client_id, {"require_pkce": require})
     click.echo(cli_ctx.msg("client.pkce_required" if require else "client.pkce_optional",
+                           cid=client_id))
+
+
+@client.command("dpop")
+@click.argument("client_id")
+@click.option("--require/--optional", required=True,
+              help="Require a DPoP proof on its token requests (RFC 9449), or not.")
+@pass_cli
+def client_dpop(cli_ctx: CliContext, client_id: str, require: bool) -> None:
+    """Require DPoP-bound tokens for a client (Keycloak's "Require DPoP bound tokens"):
+    a token request without a proof is refused, and its tokens work only with proofs
+    of its key."""
+    ops.set_dpop_bound(cli_ctx.gateway, client_id, require)
+    click.echo(cli_ctx.msg("client.dpop_required" if require else "client.dpop_optional",
                            cid=client_id))

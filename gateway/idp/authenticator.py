@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749.util import scope_to_list
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from gateway.errors import NotFound, Unauthorized
+from gateway.idp import dpop
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import token_id
 from gateway.idp.oauth2.provider import Provider
@@ -73,6 +75,9 @@ class Principal:
     # the department the token's client is registered to now (a catalogue grant naming
     # the client holds only while it is the consumer's); None: not known
     client_department: str | None = None
+    # RFC 9449: the thumbprint of the key the token is bound to (``cnf.jkt``); None for
+    # a bearer token (gateway.idp.dpop)
+    jkt: str | None = None
 
 
 NARROWED_ENTRIES = 4096  # (registered, held) scope pairs: clients × the scopes asked
@@ -185,9 +190,15 @@ class Authenticator:
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            scheme, token = scheme.lower(), token.strip()
+            if scheme not in ("bearer", "dpop") or not token:
                 raise _unauthorized("not a bearer credential")
-            principal = self.from_token(token.strip(), audience=audience)
+            principal = self.from_token(token, audience=audience)
+            dpop.presented(scheme, principal.jkt)
+            if principal.jkt is not None:  # RFC 9449 section 7: the proof of its key
+                server = self.provider.server
+                await run_in_threadpool(dpop.proven, server.dpop, request.headers,
+                                        request.scope, server.issuer, token, principal.jkt)
             if principal.delegate is not None:  # 委托: its client's sign-in, userinfo only
                 raise _unauthorized("a token acted for by a delegate serves only userinfo")
             return principal
@@ -205,6 +216,10 @@ class Authenticator:
                 self.services.keys, token, issuer=self.provider.server.issuer,
                 now=self.services.clock(), skew=self.settings.clock_skew_seconds)
         except InvalidAccessToken as exc:
+            raise _unauthorized(exc.reason) from None
+        try:
+            jkt = dpop.jkt_of(claims)
+        except dpop.InvalidProof as exc:
             raise _unauthorized(exc.reason) from None
         aud = claims.get("aud")
         audiences = frozenset(str(a) for a in (aud if isinstance(aud, list) else [aud]))
@@ -242,6 +257,7 @@ class Authenticator:
             else None,
             delegate=delegate,
             delegation=delegation,
+            jkt=jkt,
         ))
 
     def _delegate(self, claims: dict[str, Any], audience: str | None) -> tuple[str, int]:

@@ -51,6 +51,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
 from gateway.i18n import accept_lang, render
+from gateway.idp.dpop import www_authenticate
 from gateway.idp.scopes import InsufficientScope
 from gateway.metrics import Metrics
 from gateway.proxy.acting import ActingFor, acting_cache
@@ -684,7 +685,7 @@ class Proxy:
             body["request_id"] = audit.request_id
             headers = []
             if isinstance(exc, Unauthorized):
-                headers.append((b"www-authenticate", b'Bearer realm="govgate"'))
+                headers.append((b"www-authenticate", www_authenticate(exc)))
                 audit.reason = exc.reason or exc.description
             if isinstance(exc, InsufficientScope):
                 headers.append((b"www-authenticate", exc.www_authenticate.encode()))

@@ -74,6 +74,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthorized, problem_body
 from gateway.i18n import accept_lang, render
+from gateway.idp.dpop import TARGET_KEY, www_authenticate
 from gateway.idp.scopes import InsufficientScope
 from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.assertion import PER_CALLER
@@ -143,7 +144,6 @@ _FRONT: dict[str, int] = {
 # RFC 9110 section 5.6.2: what a method name may be made of (ASCII only)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _NO_STORE = (b"cache-control", b"no-store")
-_BEARER_CHALLENGE = (b"www-authenticate", b'Bearer realm="govgate"')
 _AMBIGUOUS = object()  # two different values for one of them
 
 
@@ -168,6 +168,18 @@ def scan(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[object]]:
             found = front[which]
             front[which] = value if found is None or found == value else _AMBIGUOUS
     return sent, front
+
+
+def original_url(sent: dict[str, str], host: str | None, uri: str, issuer: str) -> str:
+    """The URL the client sent the front proxy (what its DPoP proof's ``htu`` names):
+    ``X-Forwarded-Proto`` (else the issuer's scheme), the host it addressed, and the
+    path as the front proxy passed it."""
+    # a chain of proxies lists one scheme each: the first is the client's
+    scheme = sent.get("x-forwarded-proto", "").partition(",")[0].strip().lower() \
+        or issuer.partition(":")[0]
+    origin = f"{scheme}://{host}" if host else issuer.partition("://")[0] + "://" + \
+        issuer.partition("://")[2].partition("/")[0]
+    return origin + uri.partition("?")[0]
 
 
 def _upstream_cookies(raw: list[tuple[bytes, bytes]]) -> bytes:
@@ -286,6 +298,9 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
                 # another system's rules decide this one's request
                 raise BadPath("X-Govgate-System beside a /s/{system}/ URI")
             raw_path = b"/s/" + system_hint.encode() + raw_path
+        # RFC 9449: a proof names the request the client sent the front proxy
+        scope[TARGET_KEY] = (method, original_url(sent, host, uri,
+                                                  proxy.services.settings.issuer))
         admission = await proxy.admitter.admit(
             scope, receive, method=method, raw_path=raw_path, query=query, headers=sent,
             host=host, audit=audit)
@@ -339,7 +354,7 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
         outcome, status = "allow", 200
     except Unauthorized as exc:
         status, refusal = 401, exc
-        headers.append(_BEARER_CHALLENGE)
+        headers.append((b"www-authenticate", www_authenticate(exc)))
         audit.reason = exc.reason or exc.description
     except GovgateError as exc:
         refusal = exc

@@ -15,9 +15,10 @@ answer leaves: no audit, no access).
 
 Everything else goes, unchanged, to the application behind (``fallback``): another
 method (405 there), another content type, a repeated parameter, a query string,
-another grant type, too many fields; a body already read is handed on as one
-message. An error the application's handlers would answer (a body too large or too
-slow, a NUL in it, the database gone, no signing key) gets their answer here.
+another grant type, too many fields, a DPoP proof (RFC 9449, checked there); a body
+already read is handed on as one message. An error the application's handlers would
+answer (a body too large or too slow, a NUL in it, the database gone, no signing key)
+gets their answer here.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class TokenEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
         if not self.direct or scope["method"] != "POST" or scope.get("query_string") \
-                or scope.get("root_path") \
+                or scope.get("root_path") or _first(headers, b"dpop") is not None \
                 or (_first(headers, b"content-type") or "").partition(";")[0].strip() \
                 .lower() != FORM_TYPE:
             await self.fallback(scope, receive, send)

@@ -163,6 +163,14 @@ def test_sysadmin_departments_systems_clients_through_the_api(
     r = client.post(f"{API}/clients/fleet-sync", headers=h,
                     json={"scope": "proxy catalogue:read"})
     assert r.json()["client"]["scope"] == "proxy catalogue:read"
+    # RFC 9449: a client set dpop_bound gets no token without a proof of its key
+    r = client.post(f"{API}/clients/fleet-sync", headers=h, json={"dpop_bound": True})
+    assert r.status_code == 200 and r.json()["client"]["dpop_bound"] is True, r.text
+    refused = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                          auth=("fleet-sync", secret))
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_dpop_proof"
+    r = client.post(f"{API}/clients/fleet-sync", headers=h, json={"dpop_bound": False})
+    assert "dpop_bound" not in r.json()["client"]
     r = client.post(f"{API}/clients/fleet-sync/rotate-secret", headers=h)
     new = r.json()["client_secret"]
     assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},

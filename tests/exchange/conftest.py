@@ -88,12 +88,15 @@ class World:
                             client_id=client_id, scope=scope, **claims)
 
     async def exchange(self, subject_token: str, *, client: str = "fin-portal",
-                       audience: str | None = "vehicles", **extra: str) -> httpx.Response:
+                       audience: str | None = "vehicles", headers_dpop: str | None = None,
+                       **extra: str) -> httpx.Response:
         form = {"grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
                 "subject_token_type": ACCESS_TOKEN_TYPE, **extra}
         if audience is not None:
             form["audience"] = audience
-        return await self.http.post("/oauth2/token", data=form, auth=(client, SECRET))
+        headers = {"DPoP": headers_dpop} if headers_dpop is not None else {}
+        return await self.http.post("/oauth2/token", data=form, auth=(client, SECRET),
+                                    headers=headers)
 
     async def delegated(self, sub: str, department: str, *, client: str = "fin-portal",
                         audience: str = "vehicles") -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.idp.oauth2.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from tests.dpop_proofs import Holder
 from tests.exchange.conftest import ISSUER, SECRET, World, claims_of
 from tests.tokens import access_token
 from tests.wiring import apply_state
@@ -141,3 +142,19 @@ async def _client_registration_limits_the_scope(world: World) -> None:
     assert (r.status_code, r.json()["error"]) == (400, "invalid_scope"), r.text
     assert r.json()["error_description"] == \
         "the client is not registered for proxy:payroll"
+
+
+async def test_a_dpop_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key(
+        world: World) -> None:
+    """RFC 9449: the subject token bound to the client's key is worth nothing without a
+    proof of it (refused, audited); with one, the delegated token is bound to it too."""
+    holder = Holder()
+    subject = world.user_token("wang.wu", "nn-jgsw", cnf={"jkt": holder.jkt})
+    r = await world.exchange(subject)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "DPoP-bound" in world.records("token_denied")[-1]["reason"]
+    r = await world.exchange(subject, headers_dpop=holder.proof(
+        "POST", f"{ISSUER}/oauth2/token", iat=int(world.services.clock().timestamp())))
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "DPoP"
+    assert claims_of(r.json()["access_token"])["cnf"] == {"jkt": holder.jkt}

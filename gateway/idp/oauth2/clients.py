@@ -41,6 +41,8 @@ class Client:
     system: str | None = None
     # PKCE required of its authorization requests (a public client's always are)
     require_pkce: bool = False
+    # RFC 9449: its token requests must carry a DPoP proof (gateway.idp.dpop)
+    dpop_bound: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -170,4 +172,5 @@ class ClientRegistry:
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
             verify_secret=self.verify_secret, system=own_system,
             require_pkce=bool(row.require_pkce),
+            dpop_bound=bool(row.dpop_bound),
         )

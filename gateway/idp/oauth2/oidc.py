@@ -155,6 +155,8 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 section 5.1 (gateway.idp.dpop.ALGS)
+        "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "RS256", "PS256"],
         "claims_supported": CLAIMS,
         # the ``claims`` parameter is not read: RFC 6749 section 3.1 has the server ignore
         # a parameter it does not recognise; the scopes decide the claims

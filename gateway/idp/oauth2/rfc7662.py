@@ -170,7 +170,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         scope = self._narrowed(c.get("client_id"), str(c.get("scope", "")))
         out: dict[str, Any] = {"active": True, "scope": scope,
                                "client_id": c.get("client_id"), "sub": c.get("sub"),
-                               "exp": c.get("exp"), "token_type": "Bearer"
+                               "exp": c.get("exp"), "token_type": (
+                                   "DPoP" if "cnf" in c else "Bearer")
                                if token.kind == "access_token" else "refresh_token"}
         if token.kind == "access_token":
             out["username"] = None if c.get("gty") == "client_credentials" else c.get("sub")
@@ -178,7 +179,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             released = {name for claim_scope, names in CLAIMS_OF.items()
                         if claim_scope in granted for name in names}
             for name in ("iat", "nbf", "aud", "iss", "jti", *sorted(released),
-                         "sid", "act", "delegation"):
+                         "sid", "act", "delegation", "cnf"):
                 if name in c:
                     out[name] = c[name]
         else:

@@ -45,6 +45,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from gateway.idp import dpop
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import SUBJECT_JTI, token_id
 from gateway.idp.oauth2.descriptions import quoted
@@ -139,6 +140,12 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidGrantError("subject_token is not a user's token")
         if claims["client_id"] != client_id:
             raise InvalidGrantError("subject_token was issued to another client")
+        cnf = claims.get("cnf")
+        if cnf is not None and (not isinstance(cnf, dict) or cnf.get("jkt") is None
+                                or cnf.get("jkt") != dpop.bound_key()):
+            # RFC 9449: a bound token is used only with a proof of its key, here too
+            raise InvalidGrantError("subject_token is DPoP-bound to a key this request "
+                                    "does not prove")
         if server.deny.denied("jti", token_id(claims)) or server.deny.denied(
                 "sid", claims.get("sid")):
             raise InvalidGrantError("subject_token was revoked")
@@ -183,10 +190,11 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         # a break-glass is the person's own: the proxy never lets a system acting for
         # them use it, and their token for that system does not claim one
         new.pop("break_glass", None)
+        bound = dpop.token_claims(new)  # RFC 9449: to the acting client's proof key
         token = {
             "access_token": server.keys.sign_jwt("token", new, headers={"typ": AT_TYP}),
             "issued_token_type": ACCESS_TOKEN_TYPE,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
             "expires_in": expires_in,
             "scope": ex["scope"],
         }

@@ -22,6 +22,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from gateway.idp import dpop
 from gateway.idp.scopes import DEPARTMENT, ROLES, audiences
 
 AT_TYP = "at+jwt"
@@ -136,7 +137,8 @@ class AccessTokenGenerator:
             scope = " ".join(s for s in (scope or "").split() if s in ACTING_SCOPES)
         claims = self.claims(client, user, scope, grant_type, expires_in)
         token: dict[str, Any] = {
-            "token_type": "Bearer",
+            # RFC 9449 section 5: bound to the request's DPoP key, when it has a proof
+            "token_type": "DPoP" if dpop.token_claims(claims) else "Bearer",
             "access_token": self.keys.sign_jwt("token", claims, headers={"typ": AT_TYP}),
             "expires_in": expires_in,
             "scope": claims["scope"],

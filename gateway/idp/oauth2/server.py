@@ -29,6 +29,7 @@ from authlib.oauth2.rfc6749 import (
 from audit import AuditRecord
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.errors import NotFound
+from gateway.idp import dpop
 from gateway.idp.oauth2.acting import ActingGrants
 from gateway.idp.oauth2.clients import Client, ClientRegistry
 from gateway.idp.oauth2.deny_list import DenyList
@@ -225,6 +226,10 @@ class IdentityServer(AuthorizationServer):
         self.store = store
         self.clients = ClientRegistry(services.engine, services.verify_client_secret)
         self.acting = ActingGrants(services)  # 委托: tokens of A acted for by B
+        # RFC 9449: proofs (their replay table) and public clients' bound refresh tokens
+        self.dpop = dpop.DPoP(services.engine, self.clock,
+                              skew=self.settings.clock_skew_seconds,
+                              mac=lambda value: store.hash("refresh", value))
         # the process's mirror of the revocations (refreshed from the database every
         # 0.5 s), told at once of those this process makes
         self.deny = DenyList(store, grace=self.settings.clock_skew_seconds)
@@ -257,6 +262,15 @@ class IdentityServer(AuthorizationServer):
     def query_client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
 
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token"
+                            ) -> Any:
+        """authlib's, and then at the token endpoint a client registered ``dpop_bound``
+        without a proof is refused, before its grant uses a code or refresh token up."""
+        client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token":
+            dpop.require_bound(client)
+        return client
+
     def save_token(self, token: dict[str, Any], request: StarletteOAuth2Request) -> None:
         claims = token.pop("_claims", {})
         client: Client = request.client
@@ -276,6 +290,9 @@ class IdentityServer(AuthorizationServer):
                 access_expires_at=datetime.fromtimestamp(claims["exp"], UTC)
                 if "exp" in claims else None,
             )
+            if client.is_public and (jkt := dpop.bound_key()):  # RFC 9449 section 5
+                self.dpop.bind_refresh(token["refresh_token"], jkt,
+                                       self.settings.refresh_token_lifetime)
         elif user is not None and request.family_id and "jti" in claims:
             # no refresh token: the code's family still records the access token, so
             # a replayed code revokes it (RFC 6749 section 4.1.2)
@@ -294,7 +311,7 @@ class IdentityServer(AuthorizationServer):
             department=user.department if user else client.department,
             extra={"grant_type": grant_type, "jti": claims.get("jti"),
                    "scope": token.get("scope", ""), "sid": user.sid if user else None,
-                   **acting_extra(user)},
+                   "jkt": (claims.get("cnf") or {}).get("jkt"), **acting_extra(user)},
         )
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:

@@ -115,3 +115,23 @@ acting = sa.Table(
     sa.Column("delegate", sa.String(64), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+#: DPoP proofs already seen (RFC 9449 section 11.1, replay): a key's ``jti``, kept while
+#: a proof of that ``iat`` could still be accepted (gateway.idp.dpop; migration 0029_dpop)
+dpop_jtis = sa.Table(
+    "idp_dpop_jtis",
+    metadata,
+    sa.Column("jkt", sa.String(64), primary_key=True),
+    sa.Column("jti", sa.String(128), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: a public client's refresh token bound to the DPoP key of the request that got it
+#: (RFC 9449 section 5): ``token_hash`` is the refresh table's own keyed hash
+dpop_refresh = sa.Table(
+    "idp_dpop_refresh",
+    metadata,
+    sa.Column("token_hash", sa.String(128), primary_key=True),
+    sa.Column("jkt", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)

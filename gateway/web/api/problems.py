@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 
 from gateway.errors import GovgateError, problem_body
 from gateway.i18n import render
+from gateway.idp.dpop import DPoPRefused
 from gateway.idp.scopes import InsufficientScope
 from texts import Text, message_of
 
@@ -122,6 +123,8 @@ def problem_json(exc: Exception, lang: str | None = None) -> JSONResponse:
     """``exc`` as problem details; with ``lang``, its words in that language."""
     status, body = problem_body(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
+    if isinstance(exc, DPoPRefused):  # RFC 9449 section 7.1: the DPoP scheme's challenge
+        headers["WWW-Authenticate"] = exc.www_authenticate
     if isinstance(exc, InsufficientScope):
         headers["WWW-Authenticate"] = exc.www_authenticate
     if lang is not None:
