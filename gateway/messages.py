@@ -851,6 +851,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.assertion_reuse": ("assertion 必须是以下之一：{modes}", "assertion must be one of {modes}"),
     # -- 委托 in the identity provider's answers (gateway.idp.oauth2.acting) -------------
     "state.client_system": ("客户端的 system 须为系统代码，而非 {value!r}", "a client's system is a system code, not {value!r}"),
+    "state.client_foreign_system": ("客户端 {client!r}（部门 {department!r}）指定的系统 {system!r} 属于部门 {owner!r}：客户端只能登录本部门的系统", "client {client!r} of department {department!r} names system {system!r}, which is department {owner!r}'s: a client signs people in to its own department's systems only"),
     # -- hardening: break-glass and WebAuthn (h-harden) ------------------------------
     "bg.csrf": ("表单的 CSRF 令牌缺失或有误", "the form's CSRF token is missing or wrong"),
     "bg.own_review": ("本人的紧急授权须由另一位审计管理员复核", "one's own break-glass is reviewed by another audit administrator"),
