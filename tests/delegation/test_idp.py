@@ -37,28 +37,24 @@ CAS_SERVICE = "http://127.0.0.1:9302/cas-app/"
 
 def clients_doc() -> dict[str, Any]:
     """Three relying parties: ``echo-web`` signs users in to the delegated system,
-    ``down-web`` to a system the delegation does not name, ``czt-web`` is czt's and
-    says it signs users in to jgswj's echo."""
+    ``down-web`` to a system the delegation does not name, ``czt-web`` is czt's (the
+    ``rp`` fixture stores it as saying it signs users in to jgswj's echo)."""
     return {"clients": [
         {"client_id": f"{name}-web", "name": f"{name} 网站", "department": department,
          "grant_types": ["authorization_code", "refresh_token"], "secret": SECRET,
          "redirect_uris": [REDIRECT], "scope": RP_SCOPE,
-         "system": system}
+         **({"system": system} if system else {})}
         for name, system, department in (("echo", "echo", "jgswj"),
                                          ("down", "down", "jgswj"),
-                                         ("czt", "echo", "czt"))]}
+                                         ("czt", None, "czt"))]}
 
 
 @pytest.fixture
 async def rp(sockets: World) -> World:
-    doc = clients_doc()
-    # czt-web naming jgswj's echo is refused by the state file now; stored as a row
-    # from before that check (or left when echo moved to another department) is, for
-    # the identity provider at run time, a client of czt without a system
-    czt_web = next(c for c in doc["clients"] if c["client_id"] == "czt-web")
-    sockets.built.state_applier().apply(
-        {"clients": [*(c for c in doc["clients"] if c is not czt_web),
-                     {**czt_web, "system": None}]})
+    sockets.built.state_applier().apply(clients_doc())
+    # czt-web naming jgswj's echo: the state file refuses it now; a row stored before
+    # that check (or left when echo moved to another department) is, for the identity
+    # provider at run time, a client of czt signing people in to no system of its own
     with sockets.services.engine.begin() as conn:
         conn.execute(sa.update(clients).where(clients.c.client_id == "czt-web")
                      .values(system="echo"))
