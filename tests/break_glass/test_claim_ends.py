@@ -26,7 +26,8 @@ def _register(world: World) -> None:
     apply_state(world.services, {"clients": [{
         "client_id": CLIENT[0], "name": "南宁办公", "department": "nn-jgsw",
         "grant_types": ["authorization_code", "refresh_token"], "secret": CLIENT[1],
-        "redirect_uris": [CALLBACK], "scope": "openid profile proxy offline_access"}]})
+        "redirect_uris": [CALLBACK], "scope": "openid profile proxy offline_access",
+        "token_exchange": True}]})
 
 
 async def _signed_in(world: World) -> dict[str, Any]:
@@ -59,6 +60,22 @@ async def _introspected(world: World, token: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+async def _exchanged(world: World, token: str) -> httpx.Response:
+    """RFC 8693: nn-web's system acting for wang.wu at echo."""
+    return await world.http.post("/oauth2/token", auth=CLIENT, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "audience": "echo"})
+
+
+async def _verified(world: World, token: str) -> httpx.Response:
+    """Forward-auth, as nginx's ``auth_request`` asks it."""
+    return await world.http.get("/auth/verify", headers={
+        "Authorization": f"Bearer {token}", "X-Original-URI": "/s/echo/x",
+        "X-Original-Method": "GET"})
+
+
 async def _proxied(world: World, token: str) -> httpx.Response:
     return await world.http.get("/s/echo/x", headers={"Authorization": f"Bearer {token}"})
 
@@ -74,7 +91,9 @@ async def test_an_ended_break_glass_is_in_no_token_honoured(world: World) -> Non
     token = first["access_token"]
     assert [m["id"] for m in claims_of(token)["break_glass"]] == [bg["id"]]
     assert (await _proxied(world, token)).status_code == 200
+    assert (await _verified(world, token)).status_code == 200
     assert (await _introspected(world, token))["active"] is True
+    assert (await _exchanged(world, token)).status_code == 200
 
     r = await world.call("POST", f"/api/v1/break-glass/{bg['id']}/end", "sec.c",
                          json={"reason": "处置完毕"})
@@ -84,9 +103,12 @@ async def test_an_ended_break_glass_is_in_no_token_honoured(world: World) -> Non
     assert refused.status_code == 401, refused.text
     assert world.records("proxy_request")[-1]["reason"] == \
         f"break-glass {bg['id']} in the token is over"
+    assert (await _verified(world, token)).status_code == 401  # forward-auth
     assert await _introspected(world, token) == {"active": False}
     assert (await world.http.get("/oauth2/userinfo", headers={
         "Authorization": f"Bearer {token}"})).status_code == 401
+    exchanged = await _exchanged(world, token)
+    assert exchanged.status_code == 400 and "is over" in exchanged.text, exchanged.text
     # its refresh gives a token without the claim: honoured, and the proxy decides
     # without the break-glass
     again = (await _refreshed(world, first))["access_token"]
