@@ -45,9 +45,11 @@ def upgrade() -> None:
                     ["written_at"])
     # what happened before this migration was told then (activation, early end) or is
     # in the review queue: not announced again. One still active is told of its end.
-    bg = sa.table("break_glass", sa.column("id", sa.String), sa.column("activated_at"),
-                  sa.column("ends_at"), sa.column("ended_at"),
-                  sa.column("activation_noticed_at"), sa.column("end_noticed_at"))
+    when = sa.DateTime(timezone=True)
+    bg = sa.table("break_glass", sa.column("id", sa.String),
+                  sa.column("activated_at", when), sa.column("ends_at", when),
+                  sa.column("ended_at", when), sa.column("activation_noticed_at", when),
+                  sa.column("end_noticed_at", when))
     conn = op.get_bind()
     now = datetime.now(UTC)
     for row in conn.execute(sa.select(bg.c.id, bg.c.ends_at, bg.c.ended_at)
