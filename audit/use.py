@@ -10,7 +10,11 @@ allow (``forward_auth``) is not counted as delivered: the front proxy (nginx
     calls         delivered requests
     unseen        forward-auth allows: let through, the answer not seen (放行，未见应答)
     departments   distinct consumer departments (the caller's department)
-    users         distinct users (a client-credentials call has none)
+    users         distinct people who saw the data (a client-credentials call has
+                  none): under a delegation (委托) the delegate B acting for A, named in
+                  the record's ``extra.act`` (``actor_user`` is A), not A
+    acting        of the calls, those a delegate made acting for a colleague (B for A:
+                  the record names both), so a report shows that the data went to B
     items         data items released: over the calls, the number of items each
                   record names (the catalogue's shaping writes the items it let
                   through; a call outside the catalogue names none)
@@ -30,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from audit.tables import records
 
@@ -86,6 +92,7 @@ class Figures:
     users: int = 0
     items: int = 0
     unseen: int = 0  # forward-auth allows: let through, the answer not seen
+    acting: int = 0  # calls a delegate made acting for a colleague (委托: B for A)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,41 @@ def _column(kind: str) -> Any:
 
 def _figures(row: Any) -> Figures:
     return Figures(int(row.calls or 0), int(row.departments or 0), int(row.users or 0),
-                   int(row.items or 0), int(row.unseen or 0))
+                   int(row.items or 0), int(row.unseen or 0), int(row.acting or 0))
+
+
+class _act_sub(FunctionElement[str]):
+    """``extra.act.sub`` of a record (its JSON text), in the database's own JSON
+    function: the one acting for the record's user."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "act_sub"
+
+
+@compiles(_act_sub)
+def _act_sub_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.act.sub')"
+
+
+@compiles(_act_sub, "postgresql")
+def _act_sub_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS jsonb) #>> '{{act,sub}}')"
+
+
+def _acting() -> Any:
+    """A call made by a delegate (委托) acting for the record's user: ``extra.act`` names
+    a person. A system acting for the user (RFC 8693) is ``client:...``: the data went
+    to the user's own system, counted for the user. The text test first: only such
+    records pay for reading the JSON."""
+    sub = _act_sub(records.c.extra)
+    return sa.and_(records.c.extra.like('%"act":{"sub":"%'), sub.is_not(None),
+                   sa.not_(sub.like("client:%")))
+
+
+def _seen_by() -> Any:
+    """The person who saw the data: the delegate acting for the user, or the user."""
+    return sa.case((_acting(), _act_sub(records.c.extra)), else_=records.c.actor_user)
 
 
 def _where(window: Window, target: Any, codes: Sequence[str] | None,
@@ -184,10 +225,11 @@ def _aggregates() -> tuple[Any, ...]:
         sa.func.sum(sa.case((hit, 1), else_=0)).label("calls"),
         sa.func.count(sa.distinct(sa.case(
             (hit, sa.func.nullif(records.c.department, ""))))).label("departments"),
-        sa.func.count(sa.distinct(sa.case((hit, records.c.actor_user)))).label("users"),
+        sa.func.count(sa.distinct(sa.case((hit, _seen_by())))).label("users"),
         sa.func.coalesce(sa.func.sum(sa.case((hit, _items_count()), else_=0)), 0
                          ).label("items"),
         sa.func.sum(sa.case((_unseen_row(), 1), else_=0)).label("unseen"),
+        sa.func.sum(sa.case((sa.and_(hit, _acting()), 1), else_=0)).label("acting"),
     )
 
 

@@ -214,6 +214,10 @@ async def _maintain(gateway: Gateway) -> None:
         except Exception:  # a failed round is retried next round; requests go on
             log.exception("maintenance round failed")
         await referrals.maintain(gateway)  # overdue applications; logs its own failures
+        try:  # break-glass notices: an expiry's, and any whose write failed
+            await asyncio.to_thread(gateway.break_glass.settle_notices)
+        except Exception:
+            log.exception("break-glass notice round failed")
         await security_mail.maintain(gateway)  # the owners' security notices, if set
         await directory_schedule.maintain(gateway)  # the scheduled directory sync, if due
 

@@ -158,8 +158,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mail.security_kind_unlocked": ("解锁了账号", "account unlocked"),
     "mail.security_kind_bg_activated": ("紧急授权 {break_glass} 已启用：{holder} 可访问系统 {system}，至 {ends_at}", "break-glass {break_glass} activated: {holder} may reach system {system} until {ends_at}"),
     "mail.security_kind_bg_ended": ("紧急授权 {break_glass} 已提前终止：{holder} 对系统 {system} 的访问于 {ends_at} 结束", "break-glass {break_glass} ended early: {holder}'s access to system {system} ended at {ends_at}"),
+    "mail.security_kind_bg_expired": ("紧急授权 {break_glass} 已到期：{holder} 对系统 {system} 的访问于 {ends_at} 结束", "break-glass {break_glass} expired: {holder}'s access to system {system} ended at {ends_at}"),
+    "mail.security_by_expiry": ("到期自动结束", "its end as granted"),
     "mail.bg_notice_subject": ("【安全提醒】紧急授权启用或终止，请审计复核", "[Security] A break-glass was activated or ended: for your review"),
-    "mail.bg_notice_lead": ("以下紧急授权（双人批准的应急访问）已启用或提前终止，请在复核队列中审查：", "These break-glass accesses (emergency access, dual-approved) were activated or ended early; review them in the queue:"),
+    "mail.bg_notice_lead": ("以下紧急授权（双人批准的应急访问）已启用、提前终止或到期，请在复核队列中审查：", "These break-glass accesses (emergency access, dual-approved) were activated, ended early or expired; review them in the queue:"),
     "mail.bg_notice_hint": ("复核队列：{url}", "The review queue: {url}"),
     "mail.referral_subject": ("【数据共享】申请 #{id} 已提请部门负责人决定", "[Data sharing] Application #{id} is referred to the department head"),
     "mail.referral_greeting": ("{names}：", "To {names}:"),
@@ -901,6 +903,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.assertion_reuse": ("assertion 必须是以下之一：{modes}", "assertion must be one of {modes}"),
     # -- 委托 in the identity provider's answers (gateway.idp.oauth2.acting) -------------
     "state.client_system": ("客户端的 system 须为系统代码，而非 {value!r}", "a client's system is a system code, not {value!r}"),
+    "state.client_foreign_system": ("客户端 {client!r}（部门 {department!r}）指定的系统 {system!r} 属于部门 {owner!r}：客户端只能登录本部门的系统", "client {client!r} of department {department!r} names system {system!r}, which is department {owner!r}'s: a client signs people in to its own department's systems only"),
     # -- hardening: break-glass and WebAuthn (h-harden) ------------------------------
     "bg.csrf": ("表单的 CSRF 令牌缺失或有误", "the form's CSRF token is missing or wrong"),
     "bg.own_review": ("本人的紧急授权须由另一位审计管理员复核", "one's own break-glass is reviewed by another audit administrator"),

@@ -187,6 +187,7 @@ class Known:
     departments: dict[str, str] = field(default_factory=dict)  # code -> region
     clients: set[str] = field(default_factory=set)
     saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
+    systems: dict[str, str] = field(default_factory=dict)  # code -> department
 
 
 def _where(section: str, index: int, entry: Any) -> str:
@@ -481,13 +482,32 @@ def validate(
                     pattern=str(pattern)[:100], other=other)))
     problems.extend(_saml_entity_twice(entries["systems"], known.saml_entities))
 
+    # the systems as they will be: the file's over the stored ones
+    owners = {**known.systems, **{str(e["code"]): str(e["department"])
+                                  for _, e in entries["systems"]}}
     for i, e in entries["clients"]:
+        where = _where("clients", i, e)
         problems.extend(
-            _client_problems(
-                _where("clients", i, e), e, dept_region, str(e["client_id"]) in known.clients
-            )
+            _client_problems(where, e, dept_region, str(e["client_id"]) in known.clients)
         )
+        problems.extend(placed(where, p) for p in _foreign_system(e, owners))
     return problems
+
+
+def _foreign_system(e: Mapping[str, Any], owners: Mapping[str, str]) -> list[str]:
+    """A client's ``system`` must be its own department's: a system is the department's
+    that runs it, and 委托 names a client's system as where A is acted for (the
+    identity provider ignores another department's at run time,
+    gateway.idp.oauth2.clients; a file saying so is a mistake to be told of)."""
+    system, department = e.get("system"), str(e["department"])
+    owner = owners.get(system) if isinstance(system, str) else None
+    if owner is None or owner == department:
+        return []
+    return [Text("state.client_foreign_system",
+                 "client {client!r} of department {department!r} names system {system!r}, "
+                 "which is department {owner!r}'s: a client signs people in to its own "
+                 "department's systems only", client=str(e["client_id"]),
+                 department=department, system=system, owner=owner)]
 
 
 def _source_problems(e: Mapping[str, Any]) -> list[str]:
@@ -703,6 +723,8 @@ def read_known(conn: Connection) -> Known:
             for r in conn.execute(sa.select(departments.c.code, departments.c.region_code))
         },
         clients={r.client_id for r in conn.execute(sa.select(clients.c.client_id))},
+        systems={r.code: r.department_code for r in conn.execute(
+            sa.select(systems.c.code, systems.c.department_code))},
         saml_entities={
             str(r.saml_sp["entity_id"]): r.code
             for r in conn.execute(sa.select(systems.c.code, systems.c.saml_sp)

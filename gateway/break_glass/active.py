@@ -10,8 +10,10 @@ see it within ``ttl``.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,6 +46,17 @@ class Active:
         """The mark in tokens and assertions."""
         return {"id": self.id, "system": self.system, "resource": self.resource,
                 "exp": int(self.ends_at.timestamp())}
+
+
+def claimed_ids(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """The break-glass ids a token's ``break_glass`` claim names (``token_claim``'s
+    list); a claim of another shape names one that never was (fails closed)."""
+    mark = claims.get("break_glass")
+    if mark is None:
+        return ()
+    if not isinstance(mark, list):
+        return ("(malformed)",)
+    return tuple(str(m.get("id")) if isinstance(m, dict) else "(malformed)" for m in mark)
 
 
 class ActiveBreakGlass:
@@ -88,6 +101,15 @@ class ActiveBreakGlass:
     def find(self, username: str | None, system: str, resource: str | None) -> Active | None:
         """The active break-glass of ``username`` that opens ``system`` / ``resource``."""
         return next((a for a in self.of(username) if a.covers(system, resource)), None)
+
+    def over(self, username: str | None, claimed: tuple[str, ...]) -> str | None:
+        """Why a token's ``break_glass`` claim (the ids ``claimed``) no longer holds
+        (one of them ended early, expired or is not ``username``'s), or None while each
+        is active. A token announcing an emergency that is over is refused wherever
+        the gateway reads it (gateway.idp.authenticator, introspection, exchange)."""
+        live = {a.id for a in self.of(username)}
+        gone = [i for i in claimed if i not in live]
+        return f"break-glass {gone[0][:40]} in the token is over" if gone else None
 
     def token_claim(self, username: str | None) -> list[dict[str, object]] | None:
         """The ``break_glass`` claim of a token issued now to ``username``, if any."""

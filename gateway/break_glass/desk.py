@@ -15,6 +15,7 @@ step, ``extra.break_glass`` the id), refusals included, before it answers.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,8 +27,8 @@ from audit import AuditRecord
 from audit.query import QueryFilter, query_records
 from catalogue.model import NONE
 from catalogue.tables import resources
+from gateway.break_glass import notice
 from gateway.break_glass.active import ActiveBreakGlass
-from gateway.break_glass.notice import notify
 from gateway.break_glass.tables import approvals, break_glass
 from gateway.clock import as_utc
 from gateway.department_scope import reach
@@ -36,6 +37,8 @@ from gateway.services import Services
 from gateway.storage import write_transaction
 from gateway.tables import systems, user_roles, users
 from texts import Text
+
+log = logging.getLogger(__name__)
 
 SECADMIN, AUDITOR = "secadmin", "auditor"
 APPROVALS_NEEDED = 2
@@ -375,8 +378,26 @@ class BreakGlassDesk:
         return view
 
     def _notify(self, actor: Actor, step: str, view: dict[str, Any]) -> None:
-        notify(self.services, step, view, self._auditors_covering(view),
-               by=actor.username, source_ip=actor.source_ip, request_id=actor.request_id)
+        """Plan ``step``'s notices and write them now; what cannot be written now is
+        written by the maintenance round (:meth:`settle_notices`): the step is recorded
+        already (its own record), so this never raises."""
+        try:
+            notice.plan(self.services, view["id"], notice.Step(
+                step, actor.username, actor.source_ip, actor.request_id),
+                self._auditors_covering(view))
+            notice.write_due(self.services, view["id"])
+        except Exception:
+            log.exception("break-glass notices of %s %s: left to the maintenance round",
+                          step, view["id"])
+
+    def settle_notices(self) -> tuple[int, int]:
+        """The maintenance round's part (``gateway.app._maintain``): plan the notices no
+        step planned (an expiry, a process that died), then write every one still
+        unwritten, this process's failures and any other's; (written, failed)."""
+        for bg_id, step in notice.unplanned(self.services):
+            notice.plan(self.services, bg_id, notice.Step(step),
+                        self._auditors_covering(self.get(bg_id)))
+        return notice.write_due(self.services)
 
     def _auditors_covering(self, view: dict[str, Any]) -> list[tuple[str, str | None]]:
         """(username, department) of every active audit administrator whose departments

@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from gateway.break_glass.active import claimed_ids
 from gateway.errors import NotFound, Unauthorized
 from gateway.idp import dpop
 from gateway.idp.oauth2.clients import Client
@@ -72,6 +73,8 @@ class Principal:
     # the bearer token's exp (epoch seconds): what is derived from it (a reused
     # assertion, gateway.proxy.caller_assertion) must not outlive it
     expires_at: float | None = None
+    # the break-glass ids the token claims (``break_glass``): refused once one is over
+    break_glass: tuple[str, ...] = ()
     # the department the token's client is registered to now (a catalogue grant naming
     # the client holds only while it is the consumer's); None: not known
     client_department: str | None = None
@@ -117,6 +120,12 @@ class Authenticator:
         user = self.users.get(username)
         if user is None or not user.active:
             raise _unauthorized("user disabled or gone")
+        # on every use, a cached token's too (gateway.proxy.credentials): the claim
+        # announces an emergency to whoever reads the token, so once it is over the
+        # token is not honoured anywhere (its next token, refreshed, has no claim)
+        if principal.break_glass and (
+                why := self.provider.server.break_glass.over(username, principal.break_glass)):
+            raise _unauthorized(why)
         if (user.roles == principal.roles and user.department == principal.department
                 and user.region == principal.region and user.name == principal.name):
             return principal
@@ -258,6 +267,7 @@ class Authenticator:
             delegate=delegate,
             delegation=delegation,
             jkt=jkt,
+            break_glass=claimed_ids(claims),
         ))
 
     def _delegate(self, claims: dict[str, Any], audience: str | None) -> tuple[str, int]:

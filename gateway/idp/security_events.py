@@ -56,7 +56,8 @@ BY_ADMIN = {"user_totp_reset": "totp_reset", "user_reset_totp": "totp_reset",
             "user_password_reset": "password_reset", "user_reset_password": "password_reset",
             "user_unlocked": "unlocked", "user_unlock": "unlocked"}
 #: the break-glass notice's ``reason`` → kind (``event_type`` NOTICE_EVENT)
-NOTICES = {"break_glass_activated": "bg_activated", "break_glass_ended": "bg_ended"}
+NOTICES = {"break_glass_activated": "bg_activated", "break_glass_ended": "bg_ended",
+           "break_glass_expired": "bg_expired"}
 KINDS = tuple(sorted(set(OWN.values()) | set(BY_ADMIN.values()) | set(NOTICES.values())))
 #: how far back the account page lists, and the home page shows what was never seen
 LISTED_DAYS = 90

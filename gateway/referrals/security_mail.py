@@ -55,9 +55,10 @@ KIND_KEYS = {
     "unlocked": "mail.security_kind_unlocked",
     "bg_activated": "mail.security_kind_bg_activated",
     "bg_ended": "mail.security_kind_bg_ended",
+    "bg_expired": "mail.security_kind_bg_expired",
 }
 #: an audit administrator's break-glass notices (gateway.break_glass.notice)
-NOTICE_KINDS = ("bg_activated", "bg_ended")
+NOTICE_KINDS = ("bg_activated", "bg_ended", "bg_expired")
 LOCKS = ("codes_locked", "account_locked")
 
 
@@ -77,6 +78,7 @@ def compose(user: User, found: list[SecurityEvent], *, sender: str, url: str, la
     for e in found:
         by = (t("mail.security_by_admin", lang, admin=e.by) if e.by else
               t("mail.security_by_wrong", lang) if e.kind in LOCKS else
+              t("mail.security_by_expiry", lang) if e.kind == "bg_expired" else
               t("mail.security_by_you", lang))
         source = t("mail.security_source", lang, ip=e.source_ip) if e.source_ip else ""
         lines.append(t("mail.security_line", lang,

@@ -64,7 +64,7 @@ def test_api_shows_let_through_beside_delivered_and_not_idle(
     body = r.json()
     systems = {s["code"]: s for s in body["systems"]}
     assert systems["offices"]["total"] == {"calls": 0, "departments": 0, "users": 0,
-                                           "items": 0, "unseen": LET_THROUGH}
+                                           "items": 0, "unseen": LET_THROUGH, "acting": 0}
     assert sum(d["unseen"] for d in systems["offices"]["days"]) == LET_THROUGH
     assert systems["offices"]["last_used"] is None
     assert systems["offices"]["last_let_through"] is not None

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from audit.errors import AuditWriteError
+from gateway.break_glass.active import ActiveBreakGlass
+from gateway.break_glass.desk import BreakGlassDesk
 from gateway.referrals.security_mail import run_round
 from gateway.tables import users
 from tests.break_glass.conftest import World
@@ -103,3 +108,73 @@ async def test_auditors_are_told_of_an_activation_and_an_early_end(
     with world.services.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from security_mail_sent")
                             ).scalar_one() == 8
+
+
+def _desk(world: World) -> BreakGlassDesk:
+    """A desk of its own over the world's database: another gateway process's."""
+    return BreakGlassDesk(world.services, ActiveBreakGlass(world.services.engine,
+                                                           world.clock))
+
+
+def _told(world: World, step: str, bg_id: str) -> list[str]:
+    return sorted(x["extra"]["user"] for x in world.records("auditor_notice")
+                  if x["reason"] == step and x["extra"]["break_glass"] == bg_id)
+
+
+async def test_a_notice_whose_write_fails_is_written_by_the_round(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activation's notices failing to write (the audit log down a moment) were
+    logged and lost: the audit administrators never learnt of the activation. Now the
+    notice stays due and the maintenance round writes it, once (failed on the base:
+    no ``settle_notices``, and no notice ever written)."""
+    audit: Any = world.services.audit
+    append_sync = audit.append_sync
+    down = [True]
+
+    def notices_down(record: Any) -> Any:
+        if record.event_type == "auditor_notice" and down[0]:
+            raise AuditWriteError("audit log unavailable")
+        return append_sync(record)
+
+    monkeypatch.setattr(audit, "append_sync", notices_down)
+    bg = await world.active()  # the activation stands: its own record is written
+    assert _told(world, "break_glass_activated", bg["id"]) == []
+    one, two = _desk(world), _desk(world)
+    assert one.settle_notices() == (0, 2)  # still down: still due
+    down[0] = False
+    assert one.settle_notices() == (2, 0)
+    assert two.settle_notices() == (0, 0) and one.settle_notices() == (0, 0)
+    assert _told(world, "break_glass_activated", bg["id"]) == ["aud.a", "auditor"]
+    as_session(world, "aud.a")
+    assert f"紧急授权 {bg['id']} 已启用" in (await world.http.get("/portal")).text
+
+
+async def test_an_expiry_is_told_once_by_the_round(world: World) -> None:
+    """A break-glass that expires by itself told nobody (only an activation and an early
+    end did). Now the maintenance round tells the audit administrators covering it,
+    exactly once of any number of rounds and processes (the step claimed in the
+    database); an early end is not told again as an expiry (failed on the base)."""
+    expiring = await world.active(minutes=30)
+    ended = await world.active(system="vehicles")
+    r = await world.call("POST", f"/api/v1/break-glass/{ended['id']}/end", "sec.c",
+                         json={"reason": "处置完毕"})
+    assert r.status_code == 200
+    one, two = _desk(world), _desk(world)
+    assert one.settle_notices() == (0, 0)  # nothing over yet
+    world.clock.advance(31 * 60)
+    with ThreadPoolExecutor(2) as pool:  # two processes' rounds at once
+        done = list(pool.map(lambda d: d.settle_notices(), (one, two)))
+    assert sum(written for written, _ in done) == 2, done
+    assert one.settle_notices() == (0, 0) and two.settle_notices() == (0, 0)
+    assert _told(world, "break_glass_expired", expiring["id"]) == ["aud.a", "auditor"]
+    assert _told(world, "break_glass_expired", ended["id"]) == []
+    assert _told(world, "break_glass_ended", ended["id"]) == ["aud.a", "auditor"]
+    notice = next(x for x in world.records("auditor_notice")
+                  if x["reason"] == "break_glass_expired")
+    assert notice["actor_user"] is None  # nobody took the step
+    as_session(world, "aud.a")
+    assert f"紧急授权 {expiring['id']} 已到期：wang.wu 对系统 echo 的访问" in (
+        await world.http.get("/portal")).text
+    account = (await world.http.get("/portal/account?lang=en")).text
+    assert f"break-glass {expiring['id']} expired" in account
+    assert "its end as granted" in account

@@ -23,6 +23,7 @@ from gateway.idp.oauth2.tables import acting
 from gateway.services import Services
 from gateway.statefile import validate
 from gateway.storage import head_revisions
+from gateway.tables import clients
 from tests.delegation.conftest import api, approved, cookies
 from tests.proxy.conftest import World
 from tests.schema import assert_mirrors
@@ -36,21 +37,27 @@ CAS_SERVICE = "http://127.0.0.1:9302/cas-app/"
 
 def clients_doc() -> dict[str, Any]:
     """Three relying parties: ``echo-web`` signs users in to the delegated system,
-    ``down-web`` to a system the delegation does not name, ``czt-web`` is czt's and
-    says it signs users in to jgswj's echo."""
+    ``down-web`` to a system the delegation does not name, ``czt-web`` is czt's (the
+    ``rp`` fixture stores it as saying it signs users in to jgswj's echo)."""
     return {"clients": [
         {"client_id": f"{name}-web", "name": f"{name} 网站", "department": department,
          "grant_types": ["authorization_code", "refresh_token"], "secret": SECRET,
          "redirect_uris": [REDIRECT], "scope": RP_SCOPE,
-         "system": system}
+         **({"system": system} if system else {})}
         for name, system, department in (("echo", "echo", "jgswj"),
                                          ("down", "down", "jgswj"),
-                                         ("czt", "echo", "czt"))]}
+                                         ("czt", None, "czt"))]}
 
 
 @pytest.fixture
 async def rp(sockets: World) -> World:
     sockets.built.state_applier().apply(clients_doc())
+    # czt-web naming jgswj's echo: the state file refuses it now; a row stored before
+    # that check (or left when echo moved to another department) is, for the identity
+    # provider at run time, a client of czt signing people in to no system of its own
+    with sockets.services.engine.begin() as conn:
+        conn.execute(sa.update(clients).where(clients.c.client_id == "czt-web")
+                     .values(system="echo"))
     return sockets
 
 
@@ -255,6 +262,46 @@ def test_a_clients_system_is_a_code_in_the_state_file() -> None:
     assert validate({**org, "clients": [good]}) == []
     problems = validate({**org, "clients": [{**good, "system": ["echo"]}]})
     assert len(problems) == 1 and "a client's system is a system code" in problems[0]
+
+
+def test_another_departments_system_is_refused_at_apply(base_services: Services,
+                                                         tmp_path: Any) -> None:
+    """A client of czt naming jgswj's echo: refused by ``govgate apply`` (and its dry
+    run), naming the client, the system and both departments; nothing written. Before,
+    the file applied and the client's system was only ignored at run time."""
+    env = {"GOVGATE_HOME": str(base_services.settings.home),
+           "GOVGATE_DATABASE_URL": base_services.settings.database_url, "LANG": "C.UTF-8"}
+    client = {"client_id": "czt-web", "name": "财政网站", "department": "czt",
+              "grant_types": ["authorization_code"], "secret": SECRET,
+              "redirect_uris": [REDIRECT], "system": "echo"}
+    echo = {"code": "echo", "name": "回显", "department": "jgswj",
+            "upstream": "http://127.0.0.1:9"}
+
+    def apply(doc: dict[str, Any], *more: str) -> Any:
+        path = tmp_path / "state.yaml"
+        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        return CliRunner().invoke(cli, ["apply", "-f", str(path), *more], env=env)
+
+    def stored() -> Any:
+        with base_services.engine.connect() as conn:
+            return conn.execute(sa.select(clients.c.system)
+                                .where(clients.c.client_id == "czt-web")).first()
+
+    for more in (("--dry-run",), ()):
+        # the system in the same file
+        refused = apply({"systems": [echo], "clients": [client]}, *more)
+        assert refused.exit_code != 0, refused.output
+        assert "client 'czt-web' of department 'czt' names system 'echo', which is " \
+               "department 'jgswj'" in refused.output, refused.output
+    assert stored() is None
+    # the system stored already
+    assert apply({"systems": [echo]}).exit_code == 0
+    refused = apply({"clients": [client]})
+    assert refused.exit_code != 0 and "which is department 'jgswj'" in refused.output
+    assert stored() is None
+    # its own department's system: applied
+    assert apply({"clients": [{**client, "department": "jgswj"}]}).exit_code == 0
+    assert stored().system == "echo"
 
 
 def test_a_clients_system_through_the_cli(base_services: Services) -> None:

@@ -195,3 +195,41 @@ async def test_no_request_record_no_delegation_request(
     assert (await api(quick, "zhao.head", "POST", f"/{number}/approve")).status == 200
     assert [s.change for s in steps(quick)][-2:] == ["delegation_requested",
                                                      "delegation_approved"]
+
+
+async def test_the_portal_says_what_ended_each_delegation(quick: World) -> None:
+    """The delegations page labelled every ended delegation "已终止（人员调动）" / "ended
+    (a move)", a disable and a 三员 role too, and a revocation by its delegator like
+    anyone's. Now each says what ended it, in Chinese and English (failed on the
+    base: the moved label on the disabled and the admin-role ones)."""
+    by_a = await approved(quick)
+    assert (await api(quick, "li.ming", "POST", f"/{by_a}/revoke")).status == 200
+    by_head = await approved(quick)
+    assert (await api(quick, "zhao.head", "POST", f"/{by_head}/revoke")).status == 200
+    role = await approved(quick)
+    quick.services.org.add_role("li.ming", "secadmin")
+    quick.services.org.set_roles("li.ming", ["staff", "data_steward"])
+    disabled = await approved(quick)
+    quick.services.org.disable_user("wang.fang")
+    quick.services.org.enable_user("wang.fang")
+    head = signed_in(quick, "zhao.head")
+
+    def shown(lang: str) -> dict[int, str]:
+        page = head.get("/portal/delegations", params={"lang": lang})
+        assert page.status_code == 200
+        cells = {}
+        for number in (by_a, by_head, role, disabled):
+            row = page.text.split(f'id="delegation-{number}"', 1)[1].split("</tr>", 1)[0]
+            cells[number] = " ".join(row.split("<td")[-2].split())
+        return cells
+
+    zh, en = shown("zh"), shown("en")
+    assert "委托人 li.ming 撤销" in zh[by_a] and "revoked by the delegator, li.ming" in en[by_a]
+    assert "zhao.head 撤销" in zh[by_head] and "委托人" not in zh[by_head]
+    assert "revoked by zhao.head" in en[by_head]
+    assert "已终止" in zh[role] and "li.ming 被授予三员角色（secadmin）" in zh[role]
+    assert "li.ming was given a 三员 role (secadmin)" in en[role]
+    assert "wang.fang 的账号已停用" in zh[disabled]
+    assert "wang.fang&#39;s account was disabled" in en[disabled]
+    for cell in (*zh.values(), *en.values()):
+        assert "人员调动" not in cell and "a move" not in cell and "调离" not in cell

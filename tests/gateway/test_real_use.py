@@ -139,7 +139,7 @@ def test_stats_api_role_boundaries(services: Services) -> None:
         assert body["window"]["days"] == 90 and len(body["systems"]) == 3
         vehicles = next(s for s in body["systems"] if s["code"] == "vehicles")
         assert vehicles["total"] == {"calls": 5, "departments": 2, "users": 2, "items": 8,
-                                     "unseen": 0}
+                                     "unseen": 0, "acting": 0}
         assert sum(d["calls"] for d in vehicles["days"]) == 5
         assert {i["code"] for i in body["idle"]} == {"assets", "CZ-0001"}
         r = client.get("/api/v1/stats/departments/czt", headers=auditor)

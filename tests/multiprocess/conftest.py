@@ -31,12 +31,12 @@ RATE, BURST = 2.0, 12.0
 
 @contextlib.contextmanager
 def shared_world(directory: Path, *, ports: int, workers: int = 1, rate: float = RATE,
-                 burst: float = BURST
+                 burst: float = BURST, settings: dict[str, str] | None = None
                  ) -> Iterator[tuple[Services, list[GatewayProcess], Upstream]]:
     """A fresh database with ``bench.gateway_world.state``, ``ports`` gateways on it
     (``workers`` each, each client limited to ``rate`` requests a second after a
-    ``burst``) under one issuer, and this process's own services on it (to mint
-    tokens and look at the records)."""
+    ``burst``) under one issuer, ``settings`` more environment of theirs, and this
+    process's own services on it (to mint tokens and look at the records)."""
     upstream = Upstream()
     try:
         with fresh_database(directory) as db_url:
@@ -48,7 +48,7 @@ def shared_world(directory: Path, *, ports: int, workers: int = 1, rate: float =
                 prepare(env, upstream.url, user_count=2)
             services = open_services(load_settings(env), writer="test", actor="os:test")
             extra = {"GOVGATE_ISSUER": issuer, "GOVGATE_PROXY_RATE": str(rate),
-                     "GOVGATE_PROXY_BURST": str(burst)}
+                     "GOVGATE_PROXY_BURST": str(burst), **(settings or {})}
             gateways = [GatewayProcess(env, extra=extra, workers=workers)
                         for _ in range(ports)]
             try:

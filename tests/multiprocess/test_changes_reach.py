@@ -18,9 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from audit.tables import records
 from bench.gateway_world import LOADER, SYSTEM, WEB, GatewayProcess, audit_records, free_port, state
 from bench.load import _CSRF, Client
+from gateway.break_glass.tables import break_glass
 from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from tests.multiprocess.conftest import ONLY_POSTGRES, shared_world
@@ -32,6 +35,7 @@ pytestmark = ONLY_POSTGRES
 WITHIN = 1.0  # seconds: docs/workers.md, "at most" (the largest figure but restart)
 ADMIN_API = "/api/v1/admin"
 UPSTREAM: dict[str, str] = {}  # the real upstream's address, for the state file
+ROUND = 1.0  # seconds between the processes' maintenance rounds
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,9 @@ def world(tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Services, GatewayProcess, GatewayProcess]]:
     # polls every 20 ms would meet the conftest's small rate limit (a 429 hides the
     # decision): none here
-    with shared_world(tmp_path_factory.mktemp("reach"), ports=2, rate=1e6, burst=1e6) as (
+    # the maintenance round every ROUND seconds (60 by default): the break-glass notices
+    with shared_world(tmp_path_factory.mktemp("reach"), ports=2, rate=1e6, burst=1e6,
+                      settings={"GOVGATE_MAINTENANCE_INTERVAL_SECONDS": str(ROUND)}) as (
             services, gateways, upstream):
         UPSTREAM["url"] = upstream.url
         one, two = gateways
@@ -352,6 +358,43 @@ def test_a_break_glass_ended_early_through_one_closes_the_other(
                    json={"reason": "抢修完毕"})
     assert r.status_code == 200, r.text
     _until(lambda: _proxied(two, person) == 403, "break-glass ended early: shut in the other")
+
+
+def test_a_break_glass_that_expires_is_told_once_by_the_two(
+        world: tuple[Services, GatewayProcess, GatewayProcess]) -> None:
+    """A break-glass that expires by itself told no audit administrator. Now the
+    maintenance round of whichever process claims it first tells each covering one
+    (here the platform's ``auditor``) exactly once, however many rounds of both
+    processes run after (failed on the base: no notice)."""
+    services, one, _ = world
+    ensure_user(services, "bg.exp", "czt", ["staff"])
+    person = access_token(services, sub="bg.exp", department="czt",
+                          client_id=own_client("czt"), scope="openid proxy account")
+    admins = [_admin(services, name, "secadmin") for name in ("sec.a", "sec.b")]
+    r = httpx.post(f"{one.url}/api/v1/break-glass", headers=_bearer(person), timeout=10,
+                   json={"system": SYSTEM, "reason": "抢修", "minutes": 30})
+    assert r.status_code == 201, r.text
+    bg = r.json()["break_glass"]["id"]
+    for admin in admins:
+        r = httpx.post(f"{one.url}/api/v1/break-glass/{bg}/approve", headers=admin,
+                       timeout=10)
+        assert r.status_code == 200, r.text
+
+    def told() -> list[tuple[str, str]]:
+        with services.engine.connect() as conn:
+            rows = conn.execute(sa.select(records.c.reason, records.c.extra).where(
+                records.c.event_type == "auditor_notice")).all()
+        return sorted((r.reason, json.loads(r.extra)["user"]) for r in rows
+                      if json.loads(r.extra)["break_glass"] == bg)
+
+    assert told() == [("break_glass_activated", "auditor")]
+    # its end reached (the processes run on the real clock: the row's end moved back)
+    with services.engine.begin() as conn:
+        conn.execute(break_glass.update().where(break_glass.c.id == bg)
+                     .values(ends_at=services.clock() - timedelta(seconds=1)))
+    _until(lambda: len(told()) == 2, "expired: the auditor told", within=4 * ROUND + 2)
+    time.sleep(3 * ROUND)  # more rounds of both processes: none tells it again
+    assert told() == [("break_glass_activated", "auditor"), ("break_glass_expired", "auditor")]
 
 
 def test_per_caller_assertions_turned_off_in_the_state_file_stop_in_the_other(

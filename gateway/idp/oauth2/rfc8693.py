@@ -190,6 +190,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         # a break-glass is the person's own: the proxy never lets a system acting for
         # them use it, and their token for that system does not claim one
         new.pop("break_glass", None)
+        new["exp"] = now + expires_in  # the claim's end no longer bounds it (rfc9068)
         bound = dpop.token_claims(new)  # RFC 9449: to the acting client's proof key
         token = {
             "access_token": server.keys.sign_jwt("token", new, headers={"typ": AT_TYP}),

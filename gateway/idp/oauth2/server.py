@@ -27,7 +27,7 @@ from authlib.oauth2.rfc6749 import (
 )
 
 from audit import AuditRecord
-from gateway.break_glass.active import ActiveBreakGlass
+from gateway.break_glass.active import ActiveBreakGlass, claimed_ids
 from gateway.errors import NotFound
 from gateway.idp import dpop
 from gateway.idp.oauth2.acting import ActingGrants
@@ -46,7 +46,12 @@ from gateway.idp.oauth2.rfc7523 import PrivateKeyJWT
 from gateway.idp.oauth2.rfc7636 import S256CodeChallenge
 from gateway.idp.oauth2.rfc7662 import IntrospectionEndpoint
 from gateway.idp.oauth2.rfc8693 import TokenExchangeGrant
-from gateway.idp.oauth2.rfc9068 import AccessTokenGenerator, Subject, verify_access_token
+from gateway.idp.oauth2.rfc9068 import (
+    AccessTokenGenerator,
+    InvalidAccessToken,
+    Subject,
+    verify_access_token,
+)
 from gateway.idp.oauth2.store import Store, new_secret
 from gateway.services import Services
 
@@ -234,12 +239,14 @@ class IdentityServer(AuthorizationServer):
         # 0.5 s), told at once of those this process makes
         self.deny = DenyList(store, grace=self.settings.clock_skew_seconds)
         store.on_deny.append(self.deny.invalidate)
+        # the gateway's one view of the active break-glass (at most 1 s old, told at
+        # once of this process's changes): a token issued without one costs no query,
+        # and one whose claim is over is refused (``verify_access_token``)
+        self.break_glass = break_glass or ActiveBreakGlass(services.engine, self.clock)
         self.token_generator = AccessTokenGenerator(
             self.keys, issuer=self.issuer, lifetime=self.settings.access_token_lifetime,
             clock=self.clock, new_refresh_token=new_secret,
-            # the gateway's one view of the active break-glass (at most 1 s old, told at
-            # once of this process's changes): a token issued without one costs no query
-            marks=(break_glass or ActiveBreakGlass(services.engine, self.clock)).token_claim,
+            marks=self.break_glass.token_claim,
         )
         self.register_token_generator("default", self.token_generator)
         self.register_client_auth_method("client_secret_basic",
@@ -368,8 +375,15 @@ class IdentityServer(AuthorizationServer):
                        phone_number_verified=user.phone_number_verified)
 
     def verify_access_token(self, token: str, audience: str | None = None) -> dict[str, Any]:
-        return verify_access_token(self.keys, token, issuer=self.issuer, now=self.clock(),
-                                   skew=self.settings.clock_skew_seconds, audience=audience)
+        """A token of ours, valid now (introspection, token exchange); one whose
+        ``break_glass`` claim is over is not (InvalidAccessToken)."""
+        claims = verify_access_token(self.keys, token, issuer=self.issuer, now=self.clock(),
+                                     skew=self.settings.clock_skew_seconds,
+                                     audience=audience)
+        if (held := claimed_ids(claims)) and (
+                why := self.break_glass.over(str(claims.get("sub")), held)):
+            raise InvalidAccessToken(why)
+        return claims
 
     def event(self, request: Any, event_type: str, outcome: str, **fields: Any) -> None:
         """Collect an audit record on ``request`` (appended by the route)."""

@@ -102,6 +102,8 @@ ACCOUNT_MESSAGES: dict[str, tuple[str, str]] = {
     "acct_sec_kind_unlocked": ("解锁了账号", "account unlocked"),
     "acct_sec_kind_bg_activated": ("紧急授权 {break_glass} 已启用：{holder} 可访问系统 {system}，至 {ends_at}（请审计复核）", "break-glass {break_glass} activated: {holder} may reach system {system} until {ends_at} (for your review)"),
     "acct_sec_kind_bg_ended": ("紧急授权 {break_glass} 已提前终止：{holder} 对系统 {system} 的访问于 {ends_at} 结束（请审计复核）", "break-glass {break_glass} ended early: {holder}'s access to system {system} ended at {ends_at} (for your review)"),
+    "acct_sec_kind_bg_expired": ("紧急授权 {break_glass} 已到期：{holder} 对系统 {system} 的访问于 {ends_at} 结束（请审计复核）", "break-glass {break_glass} expired: {holder}'s access to system {system} ended at {ends_at} (for your review)"),
+    "acct_sec_by_expiry": ("到期自动结束", "its end as granted"),
     "acct_sec_banner": ("自您上次确认以来，您的账号有以下安全变更：", "Since you last confirmed, these security changes were made to your account:"),
     "acct_sec_banner_hint": ("如有不是您本人所为的，请立即修改密码，并告知安全管理员。", "If one was not you, change your password at once and tell the security administrator."),
     "acct_sec_seen": ("这些我都知道", "I know about these"),

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.delegation_moves import DISABLED
 from gateway.delegations import APPROVED, REQUESTED, Delegation, Delegations
 from gateway.errors import GovgateError, NotFound
 from gateway.i18n import render as say
@@ -45,6 +46,28 @@ from texts import message_of
 
 BASE = "/portal/delegations"
 ACTIONS = ("approve", "reject", "revoke", "act")
+
+
+def ended_why(d: Delegation) -> tuple[str, dict[str, str]] | None:
+    """Why a revoked or ended delegation is over, as a message key and its values: who
+    revoked it (the delegator or another), or what ended it (``note``, written by
+    ``gateway.delegation_moves``: a move, a disable, a 三员 role, the account gone);
+    None for the others (their state says it all: an expiry is ``expired``)."""
+    if d.state == "revoked" and d.revoked_by:
+        if d.revoked_by == d.delegator:
+            return "dlg_revoked_by_delegator", {"name": d.revoked_by}
+        return "dlg_revoked_by", {"name": d.revoked_by}
+    if d.state != "ended":
+        return None
+    who, _, move = (d.note or "").partition(": ")
+    _was, _, now_in = move.partition(" -> ")
+    if now_in == DISABLED:
+        return "dlg_ended_disabled", {"who": who}
+    if now_in.startswith("(") and now_in.endswith(")"):
+        return "dlg_ended_admin_role", {"who": who, "role": now_in[1:-1]}
+    if now_in in ("", "-"):
+        return "dlg_ended_gone", {"who": who}
+    return "dlg_ended_moved", {"who": who, "move": move}
 
 
 def _page_data(request: Request, me: User, session_id: str | None) -> dict[str, Any]:
@@ -73,6 +96,7 @@ def _page_data(request: Request, me: User, session_id: str | None) -> dict[str, 
         "entries": acting_entries(gw, me.username),
         "queue": [d for d in visible if d.state_at(now) == REQUESTED and book.may_decide(me, d)],
         "rows": [(d, d.state_at(now)) for d in visible],
+        "ended_why": {d.id: why for d in visible if (why := ended_why(d)) is not None},
         "may_revoke": {d.id for d in visible
                        if d.state_at(now) in (REQUESTED, APPROVED) and book.may_revoke(me, d)},
         "my_roles": sorted(me.roles - ADMIN_ROLES),

@@ -22,6 +22,8 @@ STATS_MESSAGES: dict[str, tuple[str, str]] = {
     "use_m_calls": ("调用次数", "Calls"),
     "use_m_departments": ("使用部门数", "Consumer departments"),
     "use_m_users": ("用户数", "Users"),
+    "use_figures_acting": ("其中 {n} 次由被委托人代委托人调用", "{n} of them by a delegate acting for a colleague"),
+    "use_acting_hint": ("委托：数据由被委托人看到，用户数计被委托人；审计记录同时载明委托人与被委托人。", "委托 (delegation): the delegate saw the data, so the users count the delegate; the audit records name both the delegator and the delegate."),
     "use_m_items": ("释放信息项", "Items released"),
     "use_idle_title": ("闲置：近 {n} 天无实际使用", "Idle: no real use in the last {n} days"),
     "use_kind": ("类别", "Kind"),
