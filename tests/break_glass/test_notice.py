@@ -7,6 +7,7 @@ departments cover it (the system's or the holder's, as for the review)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -173,8 +174,10 @@ async def test_an_expiry_is_told_once_by_the_round(world: World) -> None:
                   if x["reason"] == "break_glass_expired")
     assert notice["actor_user"] is None  # nobody took the step
     as_session(world, "aud.a")
-    assert f"紧急授权 {expiring['id']} 已到期：wang.wu 对系统 echo 的访问" in (
-        await world.http.get("/portal")).text
+    home = (await world.http.get("/portal")).text
+    assert f"紧急授权 {expiring['id']} 已到期：wang.wu 对系统 echo 的访问" in home
+    item = re.search(r'<li data-kind="bg_expired">(.*?)</li>', home, re.S)
+    assert item and "到期自动结束" in item.group(1) and "您本人" not in item.group(1)
     account = (await world.http.get("/portal/account?lang=en")).text
     assert f"break-glass {expiring['id']} expired" in account
     assert "its end as granted" in account
