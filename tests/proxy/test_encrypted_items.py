@@ -1,0 +1,192 @@
+"""Items the catalogue encrypts for the consumer (the demo's JG-0001: ``driver_phone``
+encrypted, ``driver_name`` masked, granted to czt) through the gateway on a real socket
+from an upstream on a real socket: the JWE names the item, the resource and the client
+it is for in its protected header, which the key derivation binds, and
+``govgate_upstream.open_item`` refuses one moved to another item or consumer; a client
+key not meant for key agreement is never encrypted to; the audit record says which items
+went encrypted (to which key) and masked (with which mask), never a value."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwe
+from joserfc.jwk import ECKey, OKPKey
+
+import govgate_upstream
+from audit import AuditLog
+from gateway.app import create_app
+from gateway.clock import FrozenClock
+from gateway.proxy.endpoint import ProxyConfig
+from gateway.services import Services
+from gateway.web.http_server import HeadLimits
+from tests.catalogue.conftest import (  # noqa: F401 (fixtures)
+    audit_rows,
+    clock,
+    finance_private_key,
+    services,
+)
+from tests.proxy.conftest import Served, free_socket
+from tests.tokens import access_token
+from tests.wiring import apply_state, parts
+
+PHONE, SECRET = "13907710021", "450102198305120031"
+ROWS = [{"plate_number": "桂A·G1024", "brand": "红旗 H5", "driver_name": "李建国",
+         "driver_id_number": SECRET, "driver_phone": PHONE},
+        {"plate_number": "桂A·G2048", "brand": "比亚迪 汉", "driver_name": "王五",
+         "driver_id_number": "450102199001010012", "driver_phone": "13800138000"}]
+BODY = json.dumps({"items": ROWS, "total": 2}, ensure_ascii=False).encode()
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(BODY)).encode() + b"\r\n"
+                     b"Connection: close\r\n\r\n" + BODY)
+        await writer.drain()
+    finally:
+        writer.close()
+
+
+def _public(key: Any) -> dict[str, Any]:
+    return dict(key.as_dict(private=False))
+
+
+# czt's clients beside finance-system, each registering one key that is not for key
+# agreement (or cannot agree one): a signing key as JOSE, Web Crypto and a private_key_jwt
+# client mark it, and an X25519 point of order one (every shared secret zero)
+ZERO_X25519 = {"kty": "OKP", "crv": "X25519",
+               "x": base64.urlsafe_b64encode(bytes(32)).rstrip(b"=").decode()}
+ODD_KEYS = {
+    "czt-es256": _public(ECKey.generate_key("P-256", parameters={"alg": "ES256",
+                                                                   "kid": "sig-1"})),
+    "czt-verify": _public(ECKey.generate_key("P-256", parameters={"key_ops": ["verify"],
+                                                                    "kid": "sig-2"})),
+    "czt-sig": _public(ECKey.generate_key("P-256", parameters={"use": "sig",
+                                                                 "kid": "sig-3"})),
+    "czt-zero": ZERO_X25519,
+}
+X25519 = OKPKey.generate_key("X25519", parameters={"kid": "x-1"})
+
+
+@dataclass
+class Gate:
+    services: Services
+    port: int
+    http: httpx.AsyncClient
+
+    async def get(self, client_id: str, department: str = "czt") -> httpx.Response:
+        token = access_token(self.services, sub=None, department=department,
+                             roles=("staff",), client_id=client_id)
+        return await self.http.get(f"http://127.0.0.1:{self.port}/s/vehicles/api/vehicles",
+                                   headers={"Authorization": f"Bearer {token}"})
+
+    def record(self, r: httpx.Response) -> dict[str, Any]:
+        found = [rec for rec in audit_rows(self.services, "proxy_request")
+                 if rec["request_id"] == r.headers["x-request-id"]]
+        assert len(found) == 1
+        return found[0]
+
+
+@pytest.fixture
+async def gate(services: Services, clock: FrozenClock) -> AsyncIterator[Gate]:  # noqa: F811
+    sync_log = services.audit
+    log = AuditLog(services.engine, keys=services.keys, writer_id="encrypted-items",
+                   clock=lambda: clock().timestamp())
+    services.audit = log
+    sock = free_socket()
+    server = await asyncio.start_server(_answer, sock=sock)
+    apply_state(services, {
+        "systems": [{"code": "vehicles", "name": "公务用车", "department": "jgswj",
+                     "upstream": f"http://127.0.0.1:{sock.getsockname()[1]}"}],
+        "clients": [{"client_id": cid, "name": cid, "department": "czt",
+                     "grant_types": ["client_credentials"], "scope": "proxy",
+                     "jwks": {"keys": [jwk]}}
+                    for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519)}.items()]})
+    built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=2,
+                                                     connect_timeout=2))
+    async with Served(create_app(built), limits=HeadLimits.from_settings(services.settings)
+                      ) as gw, httpx.AsyncClient(timeout=10) as http:
+        yield Gate(services, gw.port, http)
+    await built.proxy.aclose()
+    server.close()
+    await log.close()
+    services.audit = sync_log
+
+
+async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate) -> None:
+    """The JWE's protected header (the AAD, and ``apu``/``apv`` enter the ECDH-ES key
+    derivation) says what it holds and for whom: moved to another item, record's item
+    or consumer, ``open_item`` refuses it; in place it opens to the value. Before, the
+    header named only the recipient key, and a ciphertext moved from ``driver_phone`` to
+    any other field opened as that field's value."""
+    r = await gate.get("finance-system")
+    assert r.status_code == 200, r.text
+    key = ECKey.import_key(finance_private_key())
+    first, second = (rec["driver_phone"] for rec in r.json()["items"])
+    header = jwe.decrypt_compact(first, key).protected
+    assert header["typ"] == govgate_upstream.ITEM_TYP
+    assert json.loads(base64.urlsafe_b64decode(header["apu"] + "==")) == {
+        "iss": gate.services.settings.issuer, "resource": "JG-0001", "item": "driver_phone"}
+    assert base64.urlsafe_b64decode(header["apv"] + "==") == b"finance-system"
+    where = {"resource": "JG-0001", "client_id": "finance-system",
+             "issuer": gate.services.settings.issuer}
+    assert govgate_upstream.open_item(first, key, item="driver_phone", **where) == PHONE
+    assert govgate_upstream.open_item(second, key, item="driver_phone",
+                                      **where) == "13800138000"
+    for moved in ({"item": "driver_name"}, {"item": "driver_phone", "resource": "JG-0002"},
+                  {"item": "driver_phone", "client_id": "czt-x25519"},
+                  {"item": "driver_phone", "issuer": "https://other.example"}):
+        with pytest.raises(govgate_upstream.InvalidItem):
+            govgate_upstream.open_item(first, key, **{**where, **moved})
+    # the X25519 key of another czt client: its own JWE, which finance-system's key
+    # cannot open, nor its own open as finance-system's
+    other = (await gate.get("czt-x25519")).json()["items"][0]["driver_phone"]
+    assert govgate_upstream.open_item(other, X25519, item="driver_phone", **{
+        **where, "client_id": "czt-x25519"}) == PHONE
+    with pytest.raises(govgate_upstream.InvalidItem):
+        govgate_upstream.open_item(other, key, item="driver_phone", **where)
+
+
+async def test_a_key_not_for_key_agreement_is_never_encrypted_to(gate: Gate) -> None:
+    """A client key marked for signatures (``alg`` ES256, ``key_ops`` verify, ``use``
+    sig) is not used for ECDH-ES, and a key no secret can be agreed with is no key: the
+    phone is withheld and the record says why, the rest of the grant is answered. Before,
+    the ES256 key was encrypted to (one key both signing and agreeing keys), the
+    ``verify`` key and the zero point answered 502 with no reason in the record."""
+    for client_id in ODD_KEYS:
+        r = await gate.get(client_id)
+        assert r.status_code == 200, (client_id, r.text)
+        records = r.json()["items"]
+        assert [set(rec) for rec in records] == [
+            {"plate_number", "brand", "driver_name"}] * 2, client_id
+        assert PHONE not in r.text and SECRET not in r.text
+        record = gate.record(r)
+        assert "no encryption key" in record["extra"]["withheld"]["driver_phone"], client_id
+        assert "driver_phone" not in record["items"]
+
+
+async def test_the_record_says_what_went_encrypted_to_which_key_and_masked(
+        gate: Gate) -> None:
+    """The record of a shaped answer names the items encrypted and the key they went to
+    (its ``kid``, or its thumbprint when it has none) and the items masked with their
+    masks; no value of any item, clear, masked or encrypted, is in it."""
+    r = await gate.get("finance-system")
+    record = gate.record(r)
+    assert record["extra"]["encrypted"] == {"items": ["driver_phone"],
+                                            "key": "finance-system-enc-1"}
+    assert record["extra"]["masked"] == {"driver_name": "keep_first_char"}
+    r = await gate.get("czt-x25519")
+    assert gate.record(r)["extra"]["encrypted"] == {
+        "items": ["driver_phone"], "key": "x-1"}
+    text = json.dumps(gate.record(r), ensure_ascii=False)
+    for value in (PHONE, SECRET, "李建国", "李**", r.json()["items"][0]["driver_phone"]):
+        assert value not in text
