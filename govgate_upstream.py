@@ -32,6 +32,13 @@ WSGI (Flask, Django)::
     from govgate_upstream import WSGIAssertionMiddleware
     app.wsgi_app = WSGIAssertionMiddleware(app.wsgi_app, gateway=..., audience="vehicles")
     # environ["govgate"] -> claims
+
+The same system as a consumer of another department's data opens the items the
+catalogue encrypted for it with :func:`open_item`, which also checks that the JWE
+is that item's, of that resource, for this client, from this gateway::
+
+    phone = open_item(record["driver_phone"], private_key, item="driver_phone",
+                      resource="JG-0001", client_id="finance-system", issuer=gateway)
 """
 
 from __future__ import annotations
