@@ -19,7 +19,7 @@ are handed in, so nothing here touches a database or a key store.
                 item's name, ``dropped`` for the rest)
     masks       keep_last_4       450102198305120031 → **************0031
                 keep_first_char   李建国 → 李**
-                phone_middle      13907710021 → 139****0021
+                phone_middle      13907710021 → 139****0021 (the digits of any spelling)
                 pseudonym         keyed HMAC (profile's hash) → ``p:`` + 32 hex digits;
                                   the same value gives the same pseudonym, so joins still work
                 redact            → ``***``
@@ -98,11 +98,23 @@ def keep_first_char(value: str) -> str:
 
 
 def phone_middle(value: str) -> str:
-    """Hide the middle four: 139****0021 for an 11-digit mobile number."""
-    if len(value) <= 4:
+    """Hide the middle four digits: 139****0021 for an 11-digit mobile number, in any
+    spelling (``+86 139 **** 0021``, ``0086 139****0021``, ``139-****-0021``).
+
+    The digits (any numeral, full-width and 一二三 too; a ``*`` counts as a digit
+    already hidden, so masking twice changes nothing) are what is hidden: of eleven or
+    more, the 4th to 7th of the last eleven (a country code in front, as the national
+    number's own); of seven to ten, the middle four. Counting characters instead showed
+    more of the number the more separators or prefix it carried (``+86 139 0771 0021``
+    hid three digits, ``1 3 9 0 7 7 1 0 0 2 1`` two). A value with fewer than seven
+    digits is no number the rule can keep part of: every character is hidden."""
+    slots = [i for i, ch in enumerate(value) if ch.isnumeric() or ch == "*"]
+    n = len(slots)
+    if n < 7:
         return "*" * len(value)
-    start = 3 if len(value) == 11 else (len(value) - 4) // 2
-    return value[:start] + "****" + value[start + 4:]
+    start = n - 8 if n >= 11 else (n - 4) // 2
+    hidden = set(slots[start:start + 4])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(value))
 
 
 def pseudonym(value: str, mac: Mac, item: str = "") -> str:

@@ -1,10 +1,12 @@
-"""Items the catalogue encrypts for the consumer (the demo's JG-0001: ``driver_phone``
-encrypted, ``driver_name`` masked, granted to czt) through the gateway on a real socket
-from an upstream on a real socket: the JWE names the item, the resource and the client
-it is for in its protected header, which the key derivation binds, and
-``govgate_upstream.open_item`` refuses one moved to another item or consumer; a client
-key not meant for key agreement is never encrypted to; the audit record says which items
-went encrypted (to which key) and masked (with which mask), never a value."""
+"""Items the catalogue encrypts or masks for the consumer (the demo's JG-0001:
+``driver_phone`` encrypted, ``driver_name`` masked, granted to czt; JG-T001: a phone
+masked) through the gateway on a real socket from an upstream on a real socket: the
+JWE names the item, the resource and the client it is for in its protected header,
+which the key derivation binds, and ``govgate_upstream.open_item`` refuses one moved
+to another item or consumer; a client key not meant for key agreement is never
+encrypted to; a masked phone hides the same digits in any spelling; the audit record
+says which items went encrypted (to which key) and masked (with which mask), never a
+value."""
 
 from __future__ import annotations
 
@@ -43,14 +45,31 @@ ROWS = [{"plate_number": "桂A·G1024", "brand": "红旗 H5", "driver_name": "�
         {"plate_number": "桂A·G2048", "brand": "比亚迪 汉", "driver_name": "王五",
          "driver_id_number": "450102199001010012", "driver_phone": "13800138000"}]
 BODY = json.dumps({"items": ROWS, "total": 2}, ensure_ascii=False).encode()
+# one number as department systems spell it, under a phone_middle item
+SPELLINGS = {"13907710021": "139****0021", "139-0771-0021": "139-****-0021",
+             "+86 139 0771 0021": "+86 139 **** 0021", "0086 13907710021": "0086 139****0021",
+             "+8613907710021": "+86139****0021", "1 3 9 0 7 7 1 0 0 2 1": "1 3 9 * * * * 0 0 2 1",
+             "１３９０７７１００２１": "１３９****００２１",
+             "一三九〇七七一〇〇二一": "一三九****〇〇二一",
+             "见备注": "***"}
+DRIVERS = json.dumps({"items": [{"name": "李建国", "phone": p} for p in SPELLINGS]},
+                     ensure_ascii=False).encode()
+# a resource of the same system whose phone is masked, not encrypted, open to everyone
+DRIVERS_RESOURCE = {
+    "code": "JG-T001", "name": "驾驶员联系方式", "provider": "jgswj", "system": "vehicles",
+    "share_type": "unconditional", "update_cycle": "daily",
+    "route": {"method": "GET", "path": "/api/drivers", "records": "items"},
+    "items": [{"name": "name", "title": "姓名", "level": 2, "mask": "keep_first_char"},
+              {"name": "phone", "title": "手机号", "level": 3, "mask": "phone_middle"}]}
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
-        await reader.readuntil(b"\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        body = DRIVERS if head.startswith(b"GET /api/drivers ") else BODY
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: " + str(len(BODY)).encode() + b"\r\n"
-                     b"Connection: close\r\n\r\n" + BODY)
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+                     b"Connection: close\r\n\r\n" + body)
         await writer.drain()
     finally:
         writer.close()
@@ -83,10 +102,11 @@ class Gate:
     port: int
     http: httpx.AsyncClient
 
-    async def get(self, client_id: str, department: str = "czt") -> httpx.Response:
+    async def get(self, client_id: str, department: str = "czt",
+                  path: str = "/api/vehicles") -> httpx.Response:
         token = access_token(self.services, sub=None, department=department,
                              roles=("staff",), client_id=client_id)
-        return await self.http.get(f"http://127.0.0.1:{self.port}/s/vehicles/api/vehicles",
+        return await self.http.get(f"http://127.0.0.1:{self.port}/s/vehicles{path}",
                                    headers={"Authorization": f"Bearer {token}"})
 
     def record(self, r: httpx.Response) -> dict[str, Any]:
@@ -110,7 +130,8 @@ async def gate(services: Services, clock: FrozenClock) -> AsyncIterator[Gate]:  
         "clients": [{"client_id": cid, "name": cid, "department": "czt",
                      "grant_types": ["client_credentials"], "scope": "proxy",
                      "jwks": {"keys": [jwk]}}
-                    for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519)}.items()]})
+                    for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519)}.items()],
+        "catalogue": [DRIVERS_RESOURCE]})
     built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=2,
                                                      connect_timeout=2))
     async with Served(create_app(built), limits=HeadLimits.from_settings(services.settings)
@@ -190,3 +211,19 @@ async def test_the_record_says_what_went_encrypted_to_which_key_and_masked(
     text = json.dumps(gate.record(r), ensure_ascii=False)
     for value in (PHONE, SECRET, "李建国", "李**", r.json()["items"][0]["driver_phone"]):
         assert value not in text
+
+
+async def test_a_masked_phone_hides_the_same_four_digits_in_any_spelling(gate: Gate) -> None:
+    """``phone_middle`` hides the 4th to 7th digit of the national number whatever the
+    upstream puts around it. Before, it hid four characters: ``+86 139 0771 0021`` went
+    out as ``+86 13****71 0021`` (three digits hidden), ``0086 13907710021`` as ``0086
+    1****710021`` (with ``139****0021`` of another record, all but two digits),
+    ``1 3 9 0 7 7 1 0 0 2 1`` with two hidden; a text with no number kept all but four
+    characters."""
+    r = await gate.get("finance-system", path="/api/drivers")
+    assert r.status_code == 200, r.text
+    assert [rec["phone"] for rec in r.json()["items"]] == list(SPELLINGS.values())
+    assert "0771" not in r.text and "０７７１" not in r.text and "〇七七一" not in r.text
+    record = gate.record(r)
+    assert record["extra"]["masked"] == {"name": "keep_first_char", "phone": "phone_middle"}
+    assert "0771" not in json.dumps(record, ensure_ascii=False)
