@@ -209,6 +209,8 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
             sa.select(sa.func.count(), sa.func.count(sa.distinct(cat_items.c.resource_id)))
             .select_from(cat_items.join(resources, resources.c.id == cat_items.c.resource_id))
             .where(cat_items.c.encrypt.is_(True), resources.c.status == PUBLISHED)).one()
+        saml_rsa = conn.execute(sa.select(sa.func.count()).select_from(saml_keys).where(
+            saml_keys.c.status == "active")).scalar()
     algs = sorted({k.alg for k in state.keys.list_keys() if k.state == "active"})
     facts = [
         Text("compliance.profile",
@@ -228,6 +230,10 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
              "JOSE registers no 国密 algorithm), inside the transport's TLS",
              items=encrypted[0], resources=encrypted[1]),
     ]
+    if saml_rsa:
+        facts.append(Text(
+            "compliance.saml_rsa", "SAML assertions and metadata: RSA-SHA256 (XML signatures "
+            "have no SM2 identifier service providers know)"))
     problems = [] if profile.name == "gm" else [Text(
         "compliance.not_gm",
         "密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is "
