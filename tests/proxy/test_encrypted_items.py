@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from joserfc import jwe
 from joserfc.jwk import ECKey, OKPKey
 
@@ -27,14 +28,12 @@ from audit import AuditLog
 from gateway.app import create_app
 from gateway.clock import FrozenClock
 from gateway.proxy.endpoint import ProxyConfig
-from gateway.services import Services
+from gateway.services import Services, open_services
+from gateway.settings import Settings
 from gateway.web.http_server import HeadLimits
-from tests.catalogue.conftest import (  # noqa: F401 (fixtures)
-    audit_rows,
-    clock,
-    finance_private_key,
-    services,
-)
+from tests.catalogue.conftest import MONDAY, _demo_state, audit_rows, finance_private_key
+from tests.conftest import seeded
+from tests.hostile.conftest import cheap_hashes, module_settings  # noqa: F401 (fixtures)
 from tests.proxy.conftest import Served, free_socket
 from tests.tokens import access_token
 from tests.wiring import apply_state, parts
@@ -95,6 +94,8 @@ ODD_KEYS = {
 }
 X25519 = OKPKey.generate_key("X25519", parameters={"kid": "x-1"})
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 @dataclass
 class Gate:
@@ -116,12 +117,16 @@ class Gate:
         return found[0]
 
 
-@pytest.fixture
-async def gate(services: Services, clock: FrozenClock) -> AsyncIterator[Gate]:  # noqa: F811
-    sync_log = services.audit
-    log = AuditLog(services.engine, keys=services.keys, writer_id="encrypted-items",
-                   clock=lambda: clock().timestamp())
-    services.audit = log
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gate(module_settings: Settings,  # noqa: F811
+               cheap_hashes: None) -> AsyncIterator[Gate]:  # noqa: F811
+    """The demo's organisation and catalogue (tests/catalogue/conftest.py's seed), the
+    clients above, JG-T001, the upstream and the gateway: once for the module."""
+    seeded(module_settings, "catalogue-demo", _demo_state)
+    clock = FrozenClock(MONDAY)
+    services = open_services(module_settings, clock=clock)
+    services.audit = AuditLog(services.engine, keys=services.keys,
+                              writer_id="encrypted-items", clock=lambda: clock().timestamp())
     sock = free_socket()
     server = await asyncio.start_server(_answer, sock=sock)
     apply_state(services, {
@@ -132,15 +137,15 @@ async def gate(services: Services, clock: FrozenClock) -> AsyncIterator[Gate]:  
                      "jwks": {"keys": [jwk]}}
                     for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519)}.items()],
         "catalogue": [DRIVERS_RESOURCE]})
-    built = parts(services, proxy_config=ProxyConfig(rate=1000, burst=1000, read_timeout=2,
-                                                     connect_timeout=2))
+    built = parts(services, proxy_config=ProxyConfig(rate=10_000, burst=10_000,
+                                                     read_timeout=2, connect_timeout=2))
     async with Served(create_app(built), limits=HeadLimits.from_settings(services.settings)
                       ) as gw, httpx.AsyncClient(timeout=10) as http:
         yield Gate(services, gw.port, http)
-    await built.proxy.aclose()
+    await built.aclose()
     server.close()
-    await log.close()
-    services.audit = sync_log
+    await services.audit.close()
+    services.close()
 
 
 async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate) -> None:
