@@ -23,6 +23,8 @@ are handed in, so nothing here touches a database or a key store.
                 pseudonym         keyed HMAC (profile's hash) → ``p:`` + 32 hex digits;
                                   the same value gives the same pseudonym, so joins still work
                 redact            → ``***``
+                an array under one of the first three: each element masked; an
+                object under one of them: ``***``
     types       an item the catalogue types as a scalar (string, number, date, ...)
                 holding a JSON object or array: ShapeError
     encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
@@ -132,15 +134,24 @@ TEXT_MASKS: dict[str, Callable[[str], str]] = {
 
 
 def apply_mask(mask: str | None, value: Any, *, item: str = "", mac: Mac | None = None) -> Any:
-    """``value`` under ``mask``; None stays None; non-strings are masked as text."""
+    """``value`` under ``mask``; None stays None; a number or boolean is masked as its
+    text. Under a mask that keeps part of a text (``TEXT_MASKS``) an array is masked
+    element by element and an object is hidden whole: masked as one JSON text, an array
+    of phone numbers showed all but four of its characters (every number but one in
+    the clear), and an object's keys are the upstream's to fill. ``redact`` and
+    ``pseudonym`` take any value whole."""
     if mask is None or value is None:
         return value
     if mask == "redact":
         return REDACTED
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     keep = TEXT_MASKS.get(mask)
     if keep is not None:
-        return keep(text)
+        if isinstance(value, list):
+            return [apply_mask(mask, v, item=item, mac=mac) for v in value]
+        if isinstance(value, dict):
+            return REDACTED
+        return keep(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     if mask == "pseudonym":
         if mac is None:
             raise ShapeError(f"item {item}: pseudonym mask needs a keyed hash")
@@ -406,7 +417,11 @@ def shape(
                 raise ShapeError(
                     f"item {n} is a {rule.type} in the catalogue; record {where} holds a "
                     f"JSON {'object' if isinstance(value, dict) else 'array'}")
-            value = apply_mask(rule.mask, value, item=n, mac=mac)
+            try:
+                value = apply_mask(rule.mask, value, item=n, mac=mac)
+            except RecursionError:
+                raise ShapeError(f"item {n} of record {where} is nested too deeply to "
+                                 "mask") from None
             if rule.encrypt:
                 value = encrypt_value(value, key, bound.get(n))
             out[n] = value

@@ -387,8 +387,9 @@ def test_a_mask_shows_its_kept_part_only_and_is_idempotent(mask: str, value: str
        mask=st.sampled_from(["keep_last_4", "keep_first_char", "phone_middle", "redact",
                              "pseudonym"]))
 def test_a_value_of_any_type_is_masked_as_its_text(value: Any, mask: str) -> None:
-    """A number, list or object is masked as its JSON text (whose properties are the
-    ones above); ``redact`` and ``pseudonym`` keep nothing of it."""
+    """A number is masked as its JSON text (whose properties are the ones above), a list
+    element by element, an object hidden whole; ``redact`` and ``pseudonym`` keep
+    nothing of any value."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     masked = apply_mask(mask, value, item="x", mac=lambda d: hmac.new(
         b"k", d, hashlib.sha256).digest())
@@ -396,6 +397,10 @@ def test_a_value_of_any_type_is_masked_as_its_text(value: Any, mask: str) -> Non
         assert masked == "***"
     elif mask == "pseudonym":
         assert re.fullmatch(r"p:[0-9a-f]{32}", masked)
+    elif isinstance(value, list):
+        assert masked == [MASKS[mask](json.dumps(v)) for v in value]
+    elif isinstance(value, dict):
+        assert masked == "***"
     else:
         assert masked == MASKS[mask](text)
 

@@ -51,7 +51,11 @@ SPELLINGS = {"13907710021": "139****0021", "139-0771-0021": "139-****-0021",
              "１３９０７７１００２１": "１３９****００２１",
              "一三九〇七七一〇〇二一": "一三九****〇〇二一",
              "见备注": "***"}
-DRIVERS = json.dumps({"items": [{"name": "李建国", "phone": p} for p in SPELLINGS]},
+# the first driver's numbers as a list and as an object (keys the upstream's to fill)
+PHONES = {"phones": ["13907710021", "13800138000", 13912345678],
+          "contacts": {"13907710021": "家", "work": "13800138000"}}
+DRIVERS = json.dumps({"items": [{"name": "李建国", "phone": p, **(PHONES if k == 0 else {})}
+                                for k, p in enumerate(SPELLINGS)]},
                      ensure_ascii=False).encode()
 # a resource of the same system whose phone is masked, not encrypted, open to everyone
 DRIVERS_RESOURCE = {
@@ -59,7 +63,11 @@ DRIVERS_RESOURCE = {
     "share_type": "unconditional", "update_cycle": "daily",
     "route": {"method": "GET", "path": "/api/drivers", "records": "items"},
     "items": [{"name": "name", "title": "姓名", "level": 2, "mask": "keep_first_char"},
-              {"name": "phone", "title": "手机号", "level": 3, "mask": "phone_middle"}]}
+              {"name": "phone", "title": "手机号", "level": 3, "mask": "phone_middle"},
+              {"name": "phones", "title": "其他号码", "type": "array", "level": 3,
+               "mask": "phone_middle"},
+              {"name": "contacts", "title": "联系方式", "type": "object", "level": 3,
+               "mask": "keep_last_4"}]}
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -230,5 +238,20 @@ async def test_a_masked_phone_hides_the_same_four_digits_in_any_spelling(gate: G
     assert [rec["phone"] for rec in r.json()["items"]] == list(SPELLINGS.values())
     assert "0771" not in r.text and "０７７１" not in r.text and "〇七七一" not in r.text
     record = gate.record(r)
-    assert record["extra"]["masked"] == {"name": "keep_first_char", "phone": "phone_middle"}
+    assert record["extra"]["masked"] == {"name": "keep_first_char", "phone": "phone_middle",
+                                         "phones": "phone_middle", "contacts": "keep_last_4"}
     assert "0771" not in json.dumps(record, ensure_ascii=False)
+
+
+async def test_an_array_under_a_mask_is_masked_element_by_element(gate: Gate) -> None:
+    """An array item under ``phone_middle`` has each number masked; an object item under
+    a mask that keeps part of a text is hidden whole. Before, each was masked as one
+    JSON text: ``["13907710021","13800138000",13912345678]`` went out with four of its
+    characters hidden, the first and the third number whole; the object as
+    ``*****…00"}``, its keys (the upstream's to fill: a number here) no safer."""
+    r = await gate.get("finance-system", path="/api/drivers")
+    first = r.json()["items"][0]
+    assert first["phones"] == ["139****0021", "138****8000", "139****5678"]
+    assert first["contacts"] == "***"
+    for number in ("0771", "0013", "1234"):
+        assert number not in r.text
