@@ -255,3 +255,23 @@ async def test_an_array_under_a_mask_is_masked_element_by_element(gate: Gate) ->
     assert first["contacts"] == "***"
     for number in ("0771", "0013", "1234"):
         assert number not in r.text
+
+
+async def test_allowed_says_which_encrypted_items_the_proxy_would_withhold(gate: Gate) -> None:
+    """``GET /api/v1/catalogue/allowed`` marks an encrypted item the proxy leaves out for
+    this client (no usable key), with the reason its records give; a client with a key
+    gets no mark. Before, it promised the phone to a client that would never get it."""
+    async def phone(client_id: str) -> dict[str, Any]:
+        token = access_token(gate.services, sub=None, department="czt", roles=("staff",),
+                             client_id=client_id)
+        r = await gate.http.get(f"http://127.0.0.1:{gate.port}/api/v1/catalogue/allowed",
+                                headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        entry = {a["resource"]: a for a in r.json()["allowed"]}["JG-0001"]
+        return {i["name"]: i for i in entry["items"]}["driver_phone"]
+
+    assert await phone("finance-system") == {"name": "driver_phone", "title": "驾驶员手机号",
+                                             "mask": None, "encrypt": True}
+    marked = await phone("czt-verify")
+    assert marked["encrypt"] is True
+    assert "no encryption key" in marked["withheld"]
