@@ -353,6 +353,9 @@ class WSGIAssertionMiddleware:
 #: the ``typ`` of an encrypted item's JWE
 ITEM_TYP = "govgate-item"
 _ITEM_ALG, _ITEM_ENC = "ECDH-ES+A256KW", "A256GCM"
+# what the gateway's header holds; anything else (``zip``: 500 bytes inflating to
+# megabytes, ``crit``, ``jku``) is not the gateway's and is refused unread
+_ITEM_HEADER = frozenset({"alg", "enc", "cty", "typ", "apu", "apv", "kid", "epk"})
 
 
 class InvalidItem(Exception):
@@ -383,6 +386,8 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
     if not isinstance(header, dict) or header.get("typ") != ITEM_TYP \
             or header.get("alg") != _ITEM_ALG or header.get("enc") != _ITEM_ENC:
         raise InvalidItem("not a govgate item JWE (typ, alg, enc)")
+    if extra := sorted(set(header) - _ITEM_HEADER):
+        raise InvalidItem(f"header parameters the gateway never sets: {', '.join(extra)}")
     try:
         producer = _b64json(str(header.get("apu", "")))
         consumer = _unb64(str(header.get("apv", ""))).decode("utf-8")

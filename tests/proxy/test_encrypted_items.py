@@ -181,6 +181,15 @@ async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate
                   {"item": "driver_phone", "issuer": "https://other.example"}):
         with pytest.raises(govgate_upstream.InvalidItem):
             govgate_upstream.open_item(first, key, **{**where, **moved})
+    # ECDH-ES has no sender: anyone with the public key makes a JWE naming any item (TLS
+    # says who sent the answer); one that asks to be inflated is refused unread
+    header = {k: v for k, v in jwe.decrypt_compact(first, key).protected.items()
+              if k != "epk"}
+    forged = jwe.encrypt_compact({**header, "zip": "DEF"}, b'"' + b"1" * 100_000 + b'"',
+                                 ECKey.import_key(_public(key)))
+    with pytest.raises(govgate_upstream.InvalidItem) as refused:
+        govgate_upstream.open_item(forged, key, item="driver_phone", **where)
+    assert refused.value.reason == "header parameters the gateway never sets: zip"
     # the X25519 key of another czt client: its own JWE, which finance-system's key
     # cannot open, nor its own open as finance-system's
     other = (await gate.get("czt-x25519")).json()["items"][0]["driver_phone"]
