@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from joserfc import jwe
 from joserfc.jwk import ECKey, OKPKey
 
@@ -31,6 +32,7 @@ from gateway.proxy.endpoint import ProxyConfig
 from gateway.services import Services, open_services
 from gateway.settings import Settings
 from gateway.web.http_server import HeadLimits
+from keys.tables import sealed_secrets
 from tests.catalogue.conftest import MONDAY, _demo_state, audit_rows, finance_private_key
 from tests.conftest import seeded
 from tests.hostile.conftest import cheap_hashes, module_settings  # noqa: F401 (fixtures)
@@ -69,11 +71,21 @@ DRIVERS_RESOURCE = {
               {"name": "contacts", "title": "联系方式", "type": "object", "level": 3,
                "mask": "keep_last_4"}]}
 
+# a pseudonymised reference, used by one test only (the first pseudonym reads the key
+# ring's MAC root, which that test makes unreadable)
+REFS_RESOURCE = {
+    "code": "JG-T002", "name": "驾驶员编号", "provider": "jgswj", "system": "vehicles",
+    "share_type": "unconditional", "update_cycle": "daily",
+    "route": {"method": "GET", "path": "/api/refs", "records": "items"},
+    "items": [{"name": "ref", "title": "编号", "level": 3, "mask": "pseudonym"}]}
+
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
-        body = DRIVERS if head.startswith(b"GET /api/drivers ") else BODY
+        body = (DRIVERS if head.startswith(b"GET /api/drivers ")
+                else b'{"items":[{"ref":"450102198305120031"}]}'
+                if head.startswith(b"GET /api/refs ") else BODY)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n"
                      b"Connection: close\r\n\r\n" + body)
@@ -144,7 +156,7 @@ async def gate(module_settings: Settings,  # noqa: F811
                      "grant_types": ["client_credentials"], "scope": "proxy",
                      "jwks": {"keys": [jwk]}}
                     for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519)}.items()],
-        "catalogue": [DRIVERS_RESOURCE]})
+        "catalogue": [DRIVERS_RESOURCE, REFS_RESOURCE]})
     built = parts(services, proxy_config=ProxyConfig(rate=10_000, burst=10_000,
                                                      read_timeout=2, connect_timeout=2))
     async with Served(create_app(built), limits=HeadLimits.from_settings(services.settings)
@@ -284,3 +296,27 @@ async def test_allowed_says_which_encrypted_items_the_proxy_would_withhold(gate:
     marked = await phone("czt-verify")
     assert marked["encrypt"] is True
     assert "no encryption key" in marked["withheld"]
+
+
+async def test_a_shaper_that_fails_otherwise_is_refused_with_its_reason_recorded(
+        gate: Gate) -> None:
+    """The key ring's MAC root no longer opens (a database restored beside another
+    master key): a pseudonym cannot be made, the answer is 502 ``shaping_refused`` as
+    before, and now its record says why (the exception's class, never its message) and
+    releases no item. Before, the record had no reason at all."""
+    with gate.services.engine.begin() as conn:
+        stored = conn.execute(sa.select(sealed_secrets.c.blob).where(
+            sealed_secrets.c.name == "mac-root")).scalar_one()
+        conn.execute(sealed_secrets.update().where(sealed_secrets.c.name == "mac-root")
+                     .values(blob=bytes(stored)[:-1] + bytes([stored[-1] ^ 1])))
+    try:
+        r = await gate.get("finance-system", path="/api/refs")
+        assert r.status_code == 502, r.text
+        assert r.json()["type"] == "urn:govgate:error:shaping_refused"
+        record = gate.record(r)
+        assert record["extra"]["refused"] == "the shaper failed: MasterKeyError"
+        assert record["items"] == [] and "450102198305120031" not in json.dumps(record)
+    finally:
+        with gate.services.engine.begin() as conn:
+            conn.execute(sealed_secrets.update().where(sealed_secrets.c.name == "mac-root")
+                         .values(blob=bytes(stored)))
