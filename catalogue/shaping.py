@@ -172,7 +172,9 @@ def _for_agreement(jwk: Mapping[str, Any]) -> bool:
     if "alg" in jwk and jwk["alg"] not in _AGREEMENT_ALGS:
         return False
     ops = jwk.get("key_ops")
-    return ops is None or (isinstance(ops, list) and any(o in ops for o in _AGREEMENT_OPS))
+    # [] is how Web Crypto exports an ECDH public key (the operation is the private key's)
+    return ops is None or ops == [] or (
+        isinstance(ops, list) and any(o in ops for o in _AGREEMENT_OPS))
 
 
 @functools.lru_cache(maxsize=256)
@@ -206,7 +208,8 @@ def encryption_key(jwks: Mapping[str, Any] | None) -> Any | None:
         kty, crv = jwk.get("kty"), jwk.get("crv")
         if not ((kty == "EC" and crv in _EC_CURVES) or (kty == "OKP" and crv in _OKP_CURVES)):
             continue
-        public = {k: v for k, v in jwk.items() if k != "d"}
+        public = {k: v for k, v in jwk.items()
+                  if k != "d" and not (k == "key_ops" and v == [])}
         try:
             key = import_key(public)
         except (JoseError, ValueError, TypeError):

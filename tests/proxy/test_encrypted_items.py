@@ -113,6 +113,8 @@ ODD_KEYS = {
     "czt-zero": ZERO_X25519,
 }
 X25519 = OKPKey.generate_key("X25519", parameters={"kid": "x-1"})
+# an ECDH public key as Web Crypto (browsers, Node's crypto.subtle) exports it
+WEB_CRYPTO = ECKey.generate_key("P-256")
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -155,7 +157,9 @@ async def gate(module_settings: Settings,  # noqa: F811
         "clients": [{"client_id": cid, "name": cid, "department": "czt",
                      "grant_types": ["client_credentials"], "scope": "proxy",
                      "jwks": {"keys": [jwk]}}
-                    for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519)}.items()],
+                    for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519),
+                                     "czt-webcrypto": {**_public(WEB_CRYPTO), "key_ops": [],
+                                                       "ext": True}}.items()],
         "catalogue": [DRIVERS_RESOURCE, REFS_RESOURCE]})
     built = parts(services, proxy_config=ProxyConfig(rate=10_000, burst=10_000,
                                                      read_timeout=2, connect_timeout=2))
@@ -209,6 +213,12 @@ async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate
         **where, "client_id": "czt-x25519"}) == PHONE
     with pytest.raises(govgate_upstream.InvalidItem):
         govgate_upstream.open_item(other, key, item="driver_phone", **where)
+    # a key exported by Web Crypto says key_ops [] (the operation is the private key's):
+    # encrypted to, where joserfc alone refused it (502 before)
+    r = await gate.get("czt-webcrypto")
+    assert r.status_code == 200, r.text
+    assert govgate_upstream.open_item(r.json()["items"][0]["driver_phone"], WEB_CRYPTO, **{
+        **where, "item": "driver_phone", "client_id": "czt-webcrypto"}) == PHONE
 
 
 async def test_a_key_not_for_key_agreement_is_never_encrypted_to(gate: Gate) -> None:
