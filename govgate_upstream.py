@@ -32,6 +32,13 @@ WSGI (Flask, Django)::
     from govgate_upstream import WSGIAssertionMiddleware
     app.wsgi_app = WSGIAssertionMiddleware(app.wsgi_app, gateway=..., audience="vehicles")
     # environ["govgate"] -> claims
+
+The same system as a consumer of another department's data opens the items the
+catalogue encrypted for it with :func:`open_item`, which also checks that the JWE
+is that item's, of that resource, for this client, from this gateway::
+
+    phone = open_item(record["driver_phone"], private_key, item="driver_phone",
+                      resource="JG-0001", client_id="finance-system", issuer=gateway)
 """
 
 from __future__ import annotations
@@ -337,3 +344,67 @@ class WSGIAssertionMiddleware:
                                                 ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)
+
+
+# ---------------------------------------------------------------------------
+# items the gateway encrypted for this system as a consumer (the catalogue's
+# ``encrypt: true``, docs/catalogue.md "Encrypted items")
+
+#: the ``typ`` of an encrypted item's JWE
+ITEM_TYP = "govgate-item"
+_ITEM_ALG, _ITEM_ENC = "ECDH-ES+A256KW", "A256GCM"
+# what the gateway's header holds; anything else (``zip``: 500 bytes inflating to
+# megabytes, ``crit``, ``jku``) is not the gateway's and is refused unread
+_ITEM_HEADER = frozenset({"alg", "enc", "cty", "typ", "apu", "apv", "kid", "epk"})
+
+
+class InvalidItem(Exception):
+    """The value is not an item the gateway encrypted for this place and this client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("not an encrypted item for this place")
+        self.reason = reason
+
+
+def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
+              issuer: str) -> Any:
+    """The clear value of the encrypted item ``item`` of catalogue resource ``resource``
+    that the gateway ``issuer`` sent to client ``client_id``, opened with that client's
+    private ``key`` (a joserfc key). The JWE's header names all four (``apu``, ``apv``,
+    which enter the key derivation, and the header is authenticated): a ciphertext
+    moved from another item, resource, record's other field, or another consumer's
+    answer raises :class:`InvalidItem`, as does anything not a JWE to ``key``."""
+    from joserfc import jwe
+    from joserfc.errors import JoseError
+
+    if not isinstance(value, str) or value.count(".") != 4:
+        raise InvalidItem("not a compact JWE")
+    try:
+        header = _b64json(value.split(".", 1)[0])
+    except ValueError:
+        raise InvalidItem("header is not base64url JSON") from None
+    if not isinstance(header, dict) or header.get("typ") != ITEM_TYP \
+            or header.get("alg") != _ITEM_ALG or header.get("enc") != _ITEM_ENC:
+        raise InvalidItem("not a govgate item JWE (typ, alg, enc)")
+    if extra := sorted(set(header) - _ITEM_HEADER):
+        raise InvalidItem(f"header parameters the gateway never sets: {', '.join(extra)}")
+    try:
+        producer = _b64json(str(header.get("apu", "")))
+        consumer = _unb64(str(header.get("apv", ""))).decode("utf-8")
+    except ValueError:
+        raise InvalidItem("apu or apv unreadable") from None
+    if producer != {"iss": issuer, "resource": resource, "item": item}:
+        raise InvalidItem("the JWE is for another gateway, resource or item")
+    if consumer != client_id:
+        raise InvalidItem("the JWE is for another client")
+    try:
+        opened = jwe.decrypt_compact(value, key, algorithms=[_ITEM_ALG, _ITEM_ENC])
+        return json.loads(opened.plaintext or b"")
+    except (JoseError, ValueError) as exc:
+        raise InvalidItem(f"does not open with this key: {type(exc).__name__}") from None
+
+
+def _unb64(part: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

@@ -19,15 +19,21 @@ are handed in, so nothing here touches a database or a key store.
                 item's name, ``dropped`` for the rest)
     masks       keep_last_4       450102198305120031 → **************0031
                 keep_first_char   李建国 → 李**
-                phone_middle      13907710021 → 139****0021
+                phone_middle      13907710021 → 139****0021 (the digits of any spelling)
                 pseudonym         keyed HMAC (profile's hash) → ``p:`` + 32 hex digits;
                                   the same value gives the same pseudonym, so joins still work
                 redact            → ``***``
+                an array under one of the first three: each element masked; an
+                object under one of them: ``***``
     types       an item the catalogue types as a scalar (string, number, date, ...)
                 holding a JSON object or array: ShapeError
     encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
-                to the consumer's registered public key; without a usable key the item
-                is withheld and ``withheld`` says why
+                to the consumer's registered public key, its protected header naming what
+                it holds and for whom (:class:`Binding`: ``typ``, ``apu``, ``apv``); a
+                key marked for anything but key agreement (``use`` sig, an ``alg`` of
+                another family, ``key_ops`` without deriveKey) or one no secret can be
+                agreed with is no key; without a usable key the item is withheld and
+                ``withheld`` says why
 
 The body is read as its header fields say: a ``gzip`` or ``deflate`` content coding
 is undone (stacked ones too, up to ``max_bytes`` decoded), a ``charset`` of UTF-8,
@@ -41,6 +47,8 @@ detail): fail closed.
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
 import zlib
@@ -48,6 +56,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x448 import X448PrivateKey, X448PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, import_key
@@ -60,6 +70,10 @@ from catalogue.pagination import is_count, is_pagination
 
 JWE_ALG = "ECDH-ES+A256KW"
 JWE_ENC = "A256GCM"
+ITEM_TYP = "govgate-item"  # the JWE's typ (govgate_upstream.ITEM_TYP checks it)
+# what a recipient key may say of itself and still be one to agree a key with
+_AGREEMENT_ALGS = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW")
+_AGREEMENT_OPS = ("deriveKey", "deriveBits")
 REDACTED = "***"
 PSEUDONYM_PREFIX = "p:"
 _CONTAINERS = ("object", "array")  # the item types whose value may hold nested JSON
@@ -86,11 +100,23 @@ def keep_first_char(value: str) -> str:
 
 
 def phone_middle(value: str) -> str:
-    """Hide the middle four: 139****0021 for an 11-digit mobile number."""
-    if len(value) <= 4:
+    """Hide the middle four digits: 139****0021 for an 11-digit mobile number, in any
+    spelling (``+86 139 **** 0021``, ``0086 139****0021``, ``139-****-0021``).
+
+    The digits (any numeral, full-width and 一二三 too; a ``*`` counts as a digit
+    already hidden, so masking twice changes nothing) are what is hidden: of eleven or
+    more, the 4th to 7th of the last eleven (a country code in front, as the national
+    number's own); of seven to ten, the middle four. Counting characters instead showed
+    more of the number the more separators or prefix it carried (``+86 139 0771 0021``
+    hid three digits, ``1 3 9 0 7 7 1 0 0 2 1`` two). A value with fewer than seven
+    digits is no number the rule can keep part of: every character is hidden."""
+    slots = [i for i, ch in enumerate(value) if ch.isnumeric() or ch == "*"]
+    n = len(slots)
+    if n < 7:
         return "*" * len(value)
-    start = 3 if len(value) == 11 else (len(value) - 4) // 2
-    return value[:start] + "****" + value[start + 4:]
+    start = n - 8 if n >= 11 else (n - 4) // 2
+    hidden = set(slots[start:start + 4])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(value))
 
 
 def pseudonym(value: str, mac: Mac, item: str = "") -> str:
@@ -108,15 +134,24 @@ TEXT_MASKS: dict[str, Callable[[str], str]] = {
 
 
 def apply_mask(mask: str | None, value: Any, *, item: str = "", mac: Mac | None = None) -> Any:
-    """``value`` under ``mask``; None stays None; non-strings are masked as text."""
+    """``value`` under ``mask``; None stays None; a number or boolean is masked as its
+    text. Under a mask that keeps part of a text (``TEXT_MASKS``) an array is masked
+    element by element and an object is hidden whole: masked as one JSON text, an array
+    of phone numbers showed all but four of its characters (every number but one in
+    the clear), and an object's keys are the upstream's to fill. ``redact`` and
+    ``pseudonym`` take any value whole."""
     if mask is None or value is None:
         return value
     if mask == "redact":
         return REDACTED
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     keep = TEXT_MASKS.get(mask)
     if keep is not None:
-        return keep(text)
+        if isinstance(value, list):
+            return [apply_mask(mask, v, item=item, mac=mac) for v in value]
+        if isinstance(value, dict):
+            return REDACTED
+        return keep(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     if mask == "pseudonym":
         if mac is None:
             raise ShapeError(f"item {item}: pseudonym mask needs a keyed hash")
@@ -128,35 +163,110 @@ def apply_mask(mask: str | None, value: Any, *, item: str = "", mac: Mac | None 
 # encryption
 
 
+def _for_agreement(jwk: Mapping[str, Any]) -> bool:
+    """Whether ``jwk`` says nothing against ECDH-ES: a key marked for signatures
+    (``use`` sig, ``alg`` ES256, Web Crypto's ``key_ops`` verify) is the client's
+    signing key (private_key_jwt), which must not also agree keys (key separation)."""
+    if jwk.get("use", "enc") != "enc":
+        return False
+    if "alg" in jwk and jwk["alg"] not in _AGREEMENT_ALGS:
+        return False
+    ops = jwk.get("key_ops")
+    # [] is how Web Crypto exports an ECDH public key (the operation is the private key's)
+    return ops is None or ops == [] or (
+        isinstance(ops, list) and any(o in ops for o in _AGREEMENT_OPS))
+
+
+@functools.lru_cache(maxsize=256)
+def _agrees(crv: str, x: str) -> bool:
+    """Whether an X25519/X448 point agrees a secret at all: a point of small order (the
+    zero point among them) makes every shared secret zero, which ``cryptography``
+    refuses; known once per point."""
+    try:
+        if crv == "X25519":
+            X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(_b64(x)))
+        else:
+            X448PrivateKey.generate().exchange(X448PublicKey.from_public_bytes(_b64(x)))
+    except ValueError:
+        return False
+    return True
+
+
+def _b64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def encryption_key(jwks: Mapping[str, Any] | None) -> Any | None:
     """The first public key in ``jwks`` usable for ECDH-ES (EC P-256/384/521 or X25519/X448,
-    ``use`` enc or unset); None when there is none."""
+    ``use`` enc or unset, no ``alg`` or ``key_ops`` of another purpose, a point a secret
+    can be agreed with); None when there is none."""
     if not jwks or not isinstance(jwks.get("keys"), list):
         return None
     for jwk in jwks["keys"]:
-        if not isinstance(jwk, Mapping) or jwk.get("use", "enc") != "enc":
+        if not isinstance(jwk, Mapping) or not _for_agreement(jwk):
             continue
         kty, crv = jwk.get("kty"), jwk.get("crv")
         if not ((kty == "EC" and crv in _EC_CURVES) or (kty == "OKP" and crv in _OKP_CURVES)):
             continue
-        public = {k: v for k, v in jwk.items() if k != "d"}
+        public = {k: v for k, v in jwk.items()
+                  if k != "d" and not (k == "key_ops" and v == [])}
         try:
             key = import_key(public)
         except (JoseError, ValueError, TypeError):
+            continue
+        if isinstance(key, OKPKey) and not _agrees(str(crv), str(jwk.get("x"))):
             continue
         if isinstance(key, ECKey | OKPKey):
             return key
     return None
 
 
-def encrypt_value(value: Any, key: Any) -> str:
-    """A compact JWE of ``value`` (as JSON) to ``key``."""
-    header: dict[str, Any] = {"alg": JWE_ALG, "enc": JWE_ENC, "cty": "json"}
+def key_name(key: Any) -> str:
+    """How the audit record names a recipient key: its ``kid``, else its RFC 7638
+    thumbprint (public: the record never holds a value, nor anything secret)."""
+    kid = getattr(key, "kid", None)
+    return str(kid) if kid else f"thumbprint:{key.thumbprint()}"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What an encrypted item is and whom it is for, in its JWE's protected header: the
+    gateway (``iss``), the resource and the item in ``apu`` (base64url of their JSON),
+    the consuming client in ``apv``. Both enter ECDH-ES's key derivation (RFC 7518
+    4.6.2) and the header is the AAD, so neither can be changed without the JWE failing
+    to open; the consumer checks them against where it found the value
+    (``govgate_upstream.open_item``): a ciphertext moved to another item, resource or
+    consumer is refused there."""
+
+    issuer: str
+    resource: str
+    client_id: str
+
+    def header(self, item: str) -> dict[str, str]:
+        producer = json.dumps({"iss": self.issuer, "resource": self.resource, "item": item},
+                              ensure_ascii=False, separators=(",", ":"))
+        return {"typ": ITEM_TYP, "apu": _b64url(producer.encode("utf-8")),
+                "apv": _b64url(self.client_id.encode("utf-8"))}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def encrypt_value(value: Any, key: Any, bound: Mapping[str, str] | None = None) -> str:
+    """A compact JWE of ``value`` (as JSON) to ``key``, ``bound`` (:meth:`Binding.header`)
+    in its protected header. ShapeError when the key cannot be encrypted to."""
+    header: dict[str, Any] = {"alg": JWE_ALG, "enc": JWE_ENC, "cty": "json", **(bound or {})}
     kid = key.kid if hasattr(key, "kid") else None
     if kid:
         header["kid"] = kid
     plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return jwe.encrypt_compact(header, plaintext, key)
+    try:
+        return jwe.encrypt_compact(header, plaintext, key)
+    except (JoseError, ValueError) as exc:
+        # encryption_key admits only keys that agree: never met, and never sent raw
+        raise ShapeError(f"the consumer's key {key_name(key)} cannot be encrypted to: "
+                         f"{type(exc).__name__}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -171,6 +281,9 @@ class Shaped:
     records: int = 0
     outside: tuple[str, ...] = ()  # envelope keys dropped as naming an item
     dropped: tuple[str, ...] = ()  # other envelope keys dropped (dotted paths)
+    encrypted: tuple[str, ...] = ()  # released items that went encrypted ...
+    key: str | None = None  # ... to this key (key_name)
+    masked: dict[str, str] = field(default_factory=dict)  # released item -> its mask
 
 
 # the charsets a department system's JSON comes in; GBK and GB2312 read as their
@@ -267,12 +380,14 @@ def shape(
     no_key_reason: str = "the consuming client registered no encryption key",
     mac: Mac | None = None,
     envelope: Iterable[str] | None = None,
+    binding: Binding | None = None,
 ) -> Shaped:
     """Cut, mask and encrypt the records of ``body``.
 
     ``items`` are the resource's item rules; ``allowed`` the item names the decision
-    allows; ``envelope`` the route's envelope keys (None: not listed). Raises
-    ShapeError when the body or its records cannot be checked.
+    allows; ``envelope`` the route's envelope keys (None: not listed); ``binding`` what
+    each encrypted item's header names. Raises ShapeError when the body or its records
+    cannot be checked.
     """
     doc = parse_json(decode_content(body, content_encoding, max_bytes), content_type)
     rules = {i.name: i for i in items}
@@ -286,6 +401,8 @@ def shape(
                 if rules[n].encrypt:
                     withheld[n] = no_key_reason
     out_items = [n for n in allowed_set if n not in withheld]
+    bound = {n: binding.header(n) for n in out_items
+             if rules[n].encrypt and binding is not None}
     seen: set[str] = set()
 
     def one(record: Any, where: str) -> dict[str, Any]:
@@ -303,9 +420,13 @@ def shape(
                 raise ShapeError(
                     f"item {n} is a {rule.type} in the catalogue; record {where} holds a "
                     f"JSON {'object' if isinstance(value, dict) else 'array'}")
-            value = apply_mask(rule.mask, value, item=n, mac=mac)
+            try:
+                value = apply_mask(rule.mask, value, item=n, mac=mac)
+            except RecursionError:
+                raise ShapeError(f"item {n} of record {where} is nested too deeply to "
+                                 "mask") from None
             if rule.encrypt:
-                value = encrypt_value(value, key)
+                value = encrypt_value(value, key, bound.get(n))
             out[n] = value
             seen.add(n)
         return out
@@ -328,7 +449,10 @@ def shape(
         # JSON's \ud800 escape parses to a lone surrogate, which UTF-8 cannot carry
         raise ShapeError("a released value holds a lone surrogate (not Unicode text)") from None
     released = tuple(n for n in out_items if n in seen)
-    return Shaped(data, released, withheld, count, tuple(keep.outside), tuple(keep.dropped))
+    encrypted = tuple(n for n in released if rules[n].encrypt)
+    return Shaped(data, released, withheld, count, tuple(keep.outside), tuple(keep.dropped),
+                  encrypted, key_name(key) if encrypted else None,
+                  {n: str(rules[n].mask) for n in released if rules[n].mask})
 
 
 class _Keep:

@@ -756,6 +756,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.master_key": ("主密钥保存在数据库之外：{provider}（{where}）", "master key outside the database: {provider} ({where})"),
     "compliance.profile": ("密码配置 {profile}：存储数据用 {cipher}，摘要、消息鉴别码和审计哈希链用 {hash}", "crypto profile {profile}: {cipher} for data at rest, {hash} for digests, MACs and the audit chain"),
     "compliance.profile_counts": ("审计哈希链：SM3 {sm3} 条，SHA-256 {sha} 条；在用数据密钥：SM4 {gm} 个，AES {std} 个", "audit chains: {sm3} SM3, {sha} SHA-256; active data keys: {gm} SM4, {std} AES"),
+    "compliance.consumer_jwe": ("为使用方加密的数据项：{resources} 个已发布资源中共 {items} 项，以 JWE 发送（ECDH-ES+A256KW 与 A256GCM：P-256 或 X25519 及 AES，非 SM2/SM4：JOSE 未登记国密算法），外层另有传输 TLS", "items encrypted for consumers: {items} in {resources} published resources, as JWE ECDH-ES+A256KW with A256GCM (P-256 or X25519 and AES, not SM2/SM4: JOSE registers no 国密 algorithm), inside the transport's TLS"),
+    "compliance.saml_rsa": ("SAML 断言与元数据：RSA-SHA256（XML 签名没有服务提供方认得的 SM2 标识）", "SAML assertions and metadata: RSA-SHA256 (XML signatures have no SM2 identifier service providers know)"),
     "compliance.signatures": ("签名（令牌、断言、检查点）：{algs}；主密钥：{provider}", "signatures (tokens, assertions, checkpoints): {algs}; master key: {provider}"),
     'compliance.not_gm': ('密评第三级要求使用 SM4 和 SM3（GB/T 39786-2021 8.3、8.4）；当前密码配置为 {profile}：请设置 crypto_profile = "gm"', '密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is {profile}: set crypto_profile = "gm"'),
     # -- the API's declarations (gateway.web.api.operation, schema_check) ---------------

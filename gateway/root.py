@@ -156,7 +156,8 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     shapers: list[Shaper] = []
     if seams.catalogue_steps:
         deciders.append(catalogue_decider(catalogue))
-        shapers.append(catalogue_shaper(CatalogueShaping(services.engine, services.keys)))
+        shapers.append(catalogue_shaper(CatalogueShaping(
+            services.engine, services.keys, services.settings.issuer)))
     # after the catalogue's: it knows the resource a request matched
     deciders.append(break_glass_decider(active))
     proxy = Proxy(

@@ -15,6 +15,9 @@ import sqlalchemy as sa
 from cryptography import x509
 
 from audit.tables import chains
+from catalogue.model import PUBLISHED
+from catalogue.tables import items as cat_items
+from catalogue.tables import resources
 from gateway.compliance.model import FAIL, NOT_APPLICABLE, Check, State, names, verdict
 from gateway.idp import totp
 from gateway.idp.saml import signing as saml_signing
@@ -200,6 +203,14 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
         by_profile: dict[str, int] = {r[0]: r[1] for r in conn.execute(
             sa.select(data_keys.c.profile, sa.func.count())
             .where(data_keys.c.state == "active").group_by(data_keys.c.profile))}
+        # the items the proxy encrypts for a consumer (catalogue.shaping): JOSE, whose
+        # algorithms are NIST's whatever the profile; an assessor must see it
+        encrypted = conn.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(cat_items.c.resource_id)))
+            .select_from(cat_items.join(resources, resources.c.id == cat_items.c.resource_id))
+            .where(cat_items.c.encrypt.is_(True), resources.c.status == PUBLISHED)).one()
+        saml_rsa = conn.execute(sa.select(sa.func.count()).select_from(saml_keys).where(
+            saml_keys.c.status == "active")).scalar()
     algs = sorted({k.alg for k in state.keys.list_keys() if k.state == "active"})
     facts = [
         Text("compliance.profile",
@@ -213,7 +224,16 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
         Text("compliance.signatures", "signatures (tokens, assertions, checkpoints): {algs}; "
              "master key: {provider}", algs=", ".join(algs) or "-",
              provider=state.keys.master.name),
+        Text("compliance.consumer_jwe",
+             "items encrypted for consumers: {items} in {resources} published resources, "
+             "as JWE ECDH-ES+A256KW with A256GCM (P-256 or X25519 and AES, not SM2/SM4: "
+             "JOSE registers no 国密 algorithm), inside the transport's TLS",
+             items=encrypted[0], resources=encrypted[1]),
     ]
+    if saml_rsa:
+        facts.append(Text(
+            "compliance.saml_rsa", "SAML assertions and metadata: RSA-SHA256 (XML signatures "
+            "have no SM2 identifier service providers know)"))
     problems = [] if profile.name == "gm" else [Text(
         "compliance.not_gm",
         "密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is "

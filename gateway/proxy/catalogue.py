@@ -78,7 +78,7 @@ from catalogue.pagination import count_header
 from catalogue.query import body_refusal
 from catalogue.refusal import BODY, Refusal
 from catalogue.service import Snapshot
-from catalogue.shaping import encryption_key
+from catalogue.shaping import Binding, encryption_key
 from gateway.proxy import delegation
 from gateway.proxy.admission import Decider, ProxyRequest
 from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, checked_query
@@ -124,11 +124,14 @@ _NO_BODY = frozenset({204, 205, 304})  # RFC 9110 15.3.5, 15.3.6, 15.4.5
 
 class CatalogueShaping:
     """Cuts, masks and encrypts one response for its consumer: the consumer's
-    registered keys for encrypted items, a keyed hash per department for pseudonyms."""
+    registered keys for encrypted items (each JWE naming this gateway, the resource,
+    the item and the client: ``catalogue.shaping.Binding``), a keyed hash per department
+    for pseudonyms."""
 
-    def __init__(self, engine: Engine, keys: KeyService) -> None:
+    def __init__(self, engine: Engine, keys: KeyService, issuer: str = "") -> None:
         self.engine = engine
         self.keys = keys
+        self.issuer = issuer
 
     def mac_for(self, department: str | None) -> Callable[[bytes], bytes]:
         """The keyed hash for pseudonyms, per receiving department (``Caller.receiver``:
@@ -168,6 +171,8 @@ class CatalogueShaping:
             content_encoding=content_encoding, max_bytes=SHAPE_LIMIT_BYTES,
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
             mac=self.mac_for(caller.receiver), envelope=resource.route.envelope,
+            binding=(Binding(self.issuer, resource.code, caller.client_id)
+                     if caller.client_id else None),
         )
 
 
@@ -551,6 +556,13 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         req.audit.items = tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
+        # how each released item went, and to which key (the client is the record's
+        # actor_client): the auditor's answer to "what did they get in the clear"
+        if shaped.encrypted:
+            req.audit.extra["encrypted"] = {"items": list(shaped.encrypted),
+                                            "key": shaped.key}
+        if shaped.masked:
+            req.audit.extra["masked"] = shaped.masked
         # beside the records: an item's name, or a key the route's envelope does not
         # keep (catalogue.envelope); dropped, and said (bounded: the upstream's keys)
         for name, keys in (("outside_records", shaped.outside),

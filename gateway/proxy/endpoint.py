@@ -374,6 +374,10 @@ class Proxy:
             except GovgateError:
                 raise
             except Exception as exc:
+                # the record says why (the class only: a message may quote the body)
+                req.audit.items = ()
+                req.audit.extra.setdefault(
+                    "refused", f"the shaper failed: {type(exc).__name__}")
                 raise ShapingRefused("the response could not be shaped") from exc
         return response
 

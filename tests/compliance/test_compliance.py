@@ -25,6 +25,7 @@ from gateway.cli.demo_settings import write_demo_settings
 from gateway.cli.main import cli
 from gateway.compliance import FAIL, NOT_APPLICABLE, PASS, State, run_checks
 from gateway.demo import DEMO_STATE
+from gateway.idp.saml import signing as saml_signing
 from gateway.root import state_applier
 from gateway.services import Services, open_services
 from gateway.settings import Settings, load_settings
@@ -100,6 +101,10 @@ def test_the_demo_passes_and_the_run_is_audited(demo: Demo,
     assert "0 of 3 active admins have an authenticator; 3 have not signed in yet" in \
         evidence["ia.admin_two_factor"]
     assert "crypto profile gm: SM4-GCM for data at rest, SM3" in evidence["crypto.gm_profile"]
+    # the demo's driver_phone: what goes to the consumer is not 国密, and the item says so
+    assert ("items encrypted for consumers: 1 in 1 published resources, as JWE "
+            "ECDH-ES+A256KW with A256GCM (P-256 or X25519 and AES, not SM2/SM4"
+            in evidence["crypto.gm_profile"])
     assert "listens on 127.0.0.1:8080 only" in evidence["tc.transport_tls"]
     with demo.engine.connect() as conn:
         extra = conn.execute(sa.select(records.c.extra).where(
@@ -108,8 +113,13 @@ def test_the_demo_passes_and_the_run_is_audited(demo: Demo,
 
 
 def test_text_in_chinese_and_in_english(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the SAML identity provider's key, as its first sign-in or metadata makes it: under
+    # gm the item names its RSA-SHA256 signatures (before, it said SM2 signatures only)
+    saml_signing.active_key(demo.engine, demo.services.keys, demo.services.clock,
+                            demo.settings.issuer)
     zh = run(demo, monkeypatch, lang="zh_CN.UTF-8")
     assert zh.exit_code == 0, zh.output
+    assert "SAML 断言与元数据：RSA-SHA256" in zh.output
     assert "[通过] ia.unique_identity  身份标识唯一性（GB/T 22239-2019 8.1.4.1 a）" in zh.output
     assert "[不适用] tc.transport_tls  传输保密性和完整性：客户端" in zh.output
     assert "    - 审计哈希链：SM3" in zh.output
@@ -118,6 +128,7 @@ def test_text_in_chinese_and_in_english(demo: Demo, monkeypatch: pytest.MonkeyPa
     assert "[pass] ia.unique_identity  Unique user identification (GB/T 22239-2019 8.1.4.1 a)" \
         in en.output
     assert "[n/a] tc.transport_tls" in en.output and "身份标识" not in en.output
+    assert "SAML assertions and metadata: RSA-SHA256" in en.output
     assert en.output.rstrip().endswith("16 passed, 0 failed, 2 not applicable")
 
 

@@ -339,31 +339,42 @@ def test_any_change_to_any_field_of_any_record_is_found(chain: tuple[Services, i
 ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
 
 
-def shown(mask: str, n: int) -> set[int]:
-    """The positions of a text of length ``n`` that ``mask`` documents as kept
-    (catalogue.shaping, docs/catalogue.md): the last four, the first character, all but
-    the middle four (a mobile number's 4th to 7th digits); none of a text that short."""
+def shown(mask: str, value: str) -> set[int]:
+    """The positions of ``value`` that ``mask`` documents as kept (catalogue.shaping,
+    docs/catalogue.md): the last four, the first character, all but the middle four
+    digits (a mobile number's 4th to 7th of its last eleven, whatever else the text
+    holds; a ``*`` counts as a digit; none of a text with fewer than seven); none of a
+    text that short."""
+    n = len(value)
+    if mask == "phone_middle":
+        digits = [i for i, ch in enumerate(value) if ch.isnumeric() or ch == "*"]
+        if len(digits) < 7:
+            return set()
+        start = len(digits) - 8 if len(digits) >= 11 else (len(digits) - 4) // 2
+        return set(range(n)) - set(digits[start:start + 4])
     if n <= (1 if mask == "keep_first_char" else 4):
         return set()
     if mask == "keep_last_4":
         return set(range(n - 4, n))
-    if mask == "keep_first_char":
-        return {0}
-    start = 3 if n == 11 else (n - 4) // 2
-    return set(range(n)) - set(range(start, start + 4))
+    return {0}
 
 
 MASKS = {"keep_last_4": keep_last_4, "keep_first_char": keep_first_char,
          "phone_middle": phone_middle}
 
 
+# numbers as department systems spell them: a country code, spaces, dashes, brackets,
+# full-width and Chinese numerals, a mask already applied
+PHONE_LIKE = st.text(alphabet="0123456789 +-()*０９一〇", max_size=24)
+
+
 @pytest.mark.parametrize("mask", sorted(MASKS))
 @BOUNDED
-@given(value=ANY_TEXT)
+@given(value=st.one_of(ANY_TEXT, PHONE_LIKE))
 def test_a_mask_shows_its_kept_part_only_and_is_idempotent(mask: str, value: str) -> None:
     masked = MASKS[mask](value)
     assert len(masked) == len(value)
-    kept = shown(mask, len(value))
+    kept = shown(mask, value)
     for i, ch in enumerate(value):
         assert masked[i] == (ch if i in kept else "*"), (i, value, masked)
     assert MASKS[mask](masked) == masked
@@ -376,8 +387,9 @@ def test_a_mask_shows_its_kept_part_only_and_is_idempotent(mask: str, value: str
        mask=st.sampled_from(["keep_last_4", "keep_first_char", "phone_middle", "redact",
                              "pseudonym"]))
 def test_a_value_of_any_type_is_masked_as_its_text(value: Any, mask: str) -> None:
-    """A number, list or object is masked as its JSON text (whose properties are the
-    ones above); ``redact`` and ``pseudonym`` keep nothing of it."""
+    """A number is masked as its JSON text (whose properties are the ones above), a list
+    element by element, an object hidden whole; ``redact`` and ``pseudonym`` keep
+    nothing of any value."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     masked = apply_mask(mask, value, item="x", mac=lambda d: hmac.new(
         b"k", d, hashlib.sha256).digest())
@@ -385,6 +397,10 @@ def test_a_value_of_any_type_is_masked_as_its_text(value: Any, mask: str) -> Non
         assert masked == "***"
     elif mask == "pseudonym":
         assert re.fullmatch(r"p:[0-9a-f]{32}", masked)
+    elif isinstance(value, list):
+        assert masked == [MASKS[mask](json.dumps(v)) for v in value]
+    elif isinstance(value, dict):
+        assert masked == "***"
     else:
         assert masked == MASKS[mask](text)
 

@@ -41,6 +41,7 @@ from catalogue import Actor, Caller, CatalogueError, InvalidInput, NotAllowed
 from catalogue.model import APPLICATION_STATES, LEVELS, SHARE_TYPES, STATUSES
 from gateway.errors import Forbidden, ValidationError, is_problem
 from gateway.idp.scopes import CATALOGUE_READ, CATALOGUE_WRITE, require
+from gateway.proxy.catalogue import CatalogueShaping
 from gateway.root import gateway_of
 from gateway.web.api import shapes as s
 from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
@@ -403,8 +404,11 @@ async def revoke(request: Request, principal: Any) -> Any:
 ALLOWED_ENTRY = s.obj({
     "resource": s.TEXT, "name": s.TEXT, "provider": s.TEXT, "system": s.TEXT,
     "method": s.TEXT, "path": s.TEXT, "share_type": s.TEXT,
+    # withheld: why the proxy leaves out this encrypted item (no usable key), as its
+    # proxy_request record says
     "items": s.array(s.obj({"name": s.TEXT, "title": s.TEXT, "mask": s.NULLABLE_TEXT,
-                            "encrypt": s.BOOL}, ["name", "title", "mask", "encrypt"])),
+                            "encrypt": s.BOOL, "withheld": s.TEXT},
+                           ["name", "title", "mask", "encrypt"])),
     # the end of the grant's last day (China time), as an instant
     "until": s.NULLABLE_TIME, "grants": s.array(s.INT), "purpose": s.NULLABLE_TEXT,
     "reason": s.NULLABLE_TEXT}, ["resource", "system", "method", "path", "items"])
@@ -423,6 +427,16 @@ async def allowed(request: Request, principal: Any) -> Any:
                     principal.client_department)
     now = services.clock()
     found = await run_in_threadpool(gateway_of(request).catalogue.allowed, caller, now)
+    if any(i["encrypt"] for entry in found for i in entry["items"]):
+        # the proxy's own reading of the client's keys: an encrypted item it would leave
+        # out is said to be, not promised
+        shaping = CatalogueShaping(services.engine, services.keys)
+        why = await run_in_threadpool(shaping.withholds_encrypted, caller)
+        if why is not None:
+            for entry in found:
+                for i in entry["items"]:
+                    if i["encrypt"]:
+                        i["withheld"] = why
     return {"department": caller.department, "client": caller.client_id,
             "at": now.isoformat(), "allowed": found}
 
