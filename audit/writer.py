@@ -342,6 +342,28 @@ class AuditLog:
 
         Raises :class:`AuditWriteError` if it could not be committed.
         """
+        b, i = self._enqueue(record)
+        result = await b.future
+        if type(result) is tuple:
+            # the stored record is made here, by its own appender, off the writer's thread
+            rows, chain_id, ckpt = result
+            row = rows[i]
+            return StoredRecord.of_row(record if record.ts is not None else
+                                       record.with_ts(row[I_TS]), chain_id, row, ckpt)
+        raise type(result)(result.description)  # a fresh one per waiter
+
+    async def append_durable(self, record: AuditRecord) -> None:
+        """:meth:`append` for a caller that needs no :class:`StoredRecord` (the proxy's
+        and forward-auth's record of each request): returns, or raises, exactly when
+        ``append`` would, without building the stored record (~1.7 µs of the event
+        loop's a request: the record stamped anew and the StoredRecord)."""
+        b, _ = self._enqueue(record)
+        result = await b.future
+        if type(result) is not tuple:
+            raise type(result)(result.description)
+
+    def _enqueue(self, record: AuditRecord) -> tuple[_Batch, int]:
+        """Put ``record`` in this event loop's batch; its place in it."""
         if self._closing or self.closed:
             raise AuditWriteError(Text("audit.closed", "audit log is closed"))
         if not isinstance(record, AuditRecord):
@@ -373,14 +395,7 @@ class AuditLog:
             # committer task took them before); woken at once, the thread took a batch
             # of one, and forward-auth's faster loop paid a sync and two switches for it
             loop.call_soon(self._kick)
-        result = await b.future
-        if type(result) is tuple:
-            # the stored record is made here, by its own appender, off the writer's thread
-            rows, chain_id, ckpt = result
-            row = rows[i]
-            return StoredRecord.of_row(record if record.ts is not None else
-                                       record.with_ts(row[I_TS]), chain_id, row, ckpt)
-        raise type(result)(result.description)  # a fresh one per waiter
+        return b, i
 
     def append_sync(self, record: AuditRecord) -> StoredRecord:
         """Append ``record`` in its own transaction (for the CLI); durable on return."""
