@@ -115,75 +115,38 @@ def _compile_payload() -> Callable[[Sequence[Any]], bytes]:
 payload_of = _compile_payload()
 
 
-# the columns a record's place in its chain fills (the writer's, at commit); the rest of
-# a record is encoded once, where it is appended (``encode_record``: on the event loop)
-PLACE_COLUMNS = ("chain_id", "seq", "prev_hash", "hash", "ckpt", "ts")
-assert RECORD_COLUMNS[:len(PLACE_COLUMNS)] == PLACE_COLUMNS  # the frame's array: place first
-_TAIL_COLUMNS = RECORD_COLUMNS[len(PLACE_COLUMNS):]
+def _compile_texts() -> Callable[[Sequence[Any]], list[str]]:
+    """A function from a stored row (RECORD_COLUMNS order) to each column's JSON text,
+    as :func:`payload_of` encodes it (TypeError for a value of the wrong type)."""
+    parts = []
+    for i, col in enumerate(RECORD_COLUMNS):
+        conv = f"_int(t[{i}])" if col in _INT_COLUMNS else f"_enc(t[{i}])"
+        if col not in _NOT_NULL:
+            conv = f"(\"null\" if t[{i}] is None else {conv})"
+        parts.append(conv)
+    src = "def texts(t):\n    return [" + ", ".join(parts) + "]\n"
+    scope: dict[str, Any] = {"_enc": _c_encode, "_int": int.__repr__}
+    exec(compile(src, "<audit-texts>", "exec"), scope)  # noqa: S102 - built from constants
+    return scope["texts"]  # type: ignore[no-any-return]
 
 
-def _text_expr(col: str, v: str) -> str:
-    conv = f"_int({v})" if col in _INT_COLUMNS else f"_enc({v})"
-    return conv if col in _NOT_NULL else f"(\"null\" if {v} is None else {conv})"
-
-
-def _compile_encoder() -> tuple[Callable[[AuditRecord], Encoded],
-                                Callable[..., tuple[str, bytes]]]:
-    """Two functions that together write :func:`payload_of`'s bytes (and the frame's
-    array) for a record placed in a chain:
-
-    ``encode(record)`` (where the record is appended) encodes every value that does
-    not depend on the record's place: the stored values of those columns (``items`` and
-    ``extra`` as their canonical text), the canonical document's stretches between the
-    place keys (``chain``, ``ckpt``, ``prev``, ``seq``, ``ts``), and the array's tail;
-    ``place(encoded, chain, seq, prev, ckpt, ts, hasher)`` (the writer's, under its lock)
-    joins them with the place's values: the payload's hash and the frame's array."""
-    place_keys = {"chain_id": "chain", "seq": "seq", "prev_hash": "prev", "ckpt": "ckpt",
-                  "ts": "ts"}
-    by_key = {k: c for k, c in _JSON_KEYS.items()}
-    # the canonical document in key order, cut at each place key
-    segments: list[list[str]] = [[]]
-    places: list[tuple[str, str]] = []  # (the literal before the value, the column)
+def _compile_joined() -> Callable[[Sequence[str]], bytes]:
+    """A function from the column texts of :func:`_texts_of` to the canonical payload:
+    the same bytes :func:`payload_of` writes, each value encoded once for both the hash
+    and the journal's frame."""
+    parts = []
     for n, key in enumerate(sorted(_JSON_KEYS)):
-        col = by_key[key]
-        literal = ("{" if n == 0 else ",") + json.dumps(key) + ":"
-        if col in place_keys:
-            places.append((literal, col))
-            segments.append([])
-        else:
-            segments[-1].append(json.dumps(literal))
-            segments[-1].append(f"x_{col}")
-    lines = ["def encode(r):",
-             "    items = _items(r.items)",
-             "    extra = _extra(r.extra)"]
-    for col in _TAIL_COLUMNS:
-        v = col if col in ("items", "extra") else f"r.{col}"
-        if v != col:
-            lines.append(f"    {col} = {v}")
-        lines.append(f"    x_{col} = {_text_expr(col, col)}")
-    tail = ", ".join(_TAIL_COLUMNS)
-    segs = ", ".join(("_join((" + ", ".join(parts) + ",))") if parts else '""'
-                     for parts in segments)
-    rest = ", ".join(f"x_{c}" for c in _TAIL_COLUMNS)
-    lines.append(f"    return (({tail},), ({segs},), _join2(({rest},)))")
-    # place: the segments and the place values alternate; the hash is not in the payload
-    texts = {"chain_id": "c", "seq": "_int(seq)", "prev_hash": "p", "ckpt": "_int(ckpt)",
-             "ts": "_int(ts)"}
-    parts = ["s[0]"]
-    for i, (literal, col) in enumerate(places, start=1):
-        parts += [json.dumps(literal), texts[col], f"s[{i}]"]
+        parts.append(json.dumps(("{" if n == 0 else ",") + json.dumps(key) + ":"))
+        parts.append(f"x[{IDX[_JSON_KEYS[key]]}]")
     parts.append('"}"')
-    lines += ["def place(e, c, seq, prev, ckpt, ts, hasher):",
-              "    s = e[1]",
-              "    p = _enc(prev)",
-              "    h = hasher(_join((" + ", ".join(parts) + ",)).encode(\"utf-8\")).hex()",
-              "    return h, _join(('[', c, ',', _int(seq), ',', p, ',\"', h, '\",', "
-              "_int(ckpt), ',', _int(ts), ',', e[2], ']')).encode(\"utf-8\")"]
-    scope: dict[str, Any] = {"_enc": _c_encode, "_int": int.__repr__, "_join": "".join,
-                             "_join2": ",".join, "_items": _canonical_items,
-                             "_extra": _canonical_extra}
-    exec(compile("\n".join(lines) + "\n", "<audit-encoder>", "exec"), scope)  # noqa: S102
-    return scope["encode"], scope["place"]
+    src = "def joined(x):\n    return _join((" + ", ".join(parts) + ")).encode(\"utf-8\")\n"
+    scope: dict[str, Any] = {"_join": "".join}
+    exec(compile(src, "<audit-joined>", "exec"), scope)  # noqa: S102 - built from constants
+    return scope["joined"]  # type: ignore[no-any-return]
+
+
+_texts_of = _compile_texts()
+_joined = _compile_joined()
 
 
 def row_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -204,34 +167,38 @@ def reference_payload(row: dict[str, Any]) -> bytes:
 def chain_records(
     records: Sequence[AuditRecord], *, chain_id: str, seq: int, prev_hash: str, ckpt: int,
     hasher: Callable[[bytes], bytes], arrays: list[bytes] | None = None,
-    encoded: Sequence[Encoded] | None = None, now: int | None = None,
+    now: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """The stored rows (tuples in RECORD_COLUMNS order, hashes filled in) of ``records``
-    appended to ``chain_id`` after record ``seq`` whose hash is ``prev_hash``.
+    appended to ``chain_id`` after record ``seq`` whose hash is ``prev_hash``; a record
+    without a timestamp takes ``now`` (ValueError without it), so the writer need not
+    copy each record to stamp it.
 
-    ``encoded`` holds each record's :func:`encode_record`, made where it was appended
-    (the event loop's ``AuditLog.append``), so that only the place in the chain and the
-    hash are done here; without it they are encoded now. A record without a timestamp
-    takes ``now`` (ValueError without it). With ``arrays`` each row's JSON array (the
-    journal's frame payload, as ``json.dumps(list(row), separators=(",", ":"),
-    ensure_ascii=False)``) is appended to it, from the texts the hash was computed from."""
-    if encoded is None:
-        encoded = [encode_record(r) for r in records]
-    chain_text = _c_encode(chain_id)
-    place = _place
+    With ``arrays`` each row's JSON array (the journal's frame payload, as
+    ``json.dumps(list(row), separators=(",", ":"), ensure_ascii=False)``) is appended to
+    it, from the texts the hash was computed from."""
     rows = []
-    for record, enc in zip(records, encoded, strict=True):
+    for record in records:
         ts = record.ts
         if ts is None:
             if now is None:
                 raise ValueError("record has no timestamp")
             ts = now
         seq += 1
-        digest, array = place(enc, chain_text, seq, prev_hash, ckpt, ts, hasher)
+        values = [
+            chain_id, seq, prev_hash, "", ckpt, ts, record.event_type, record.outcome,
+            record.actor_user, record.actor_client, record.department, record.source_ip,
+            record.system, record.resource, _canonical_items(record.items), record.purpose,
+            record.reason, record.status, record.latency_ms, record.request_id,
+            record.req_hash, record.resp_hash, _canonical_extra(record.extra),
+        ]
+        texts = _texts_of(values)
+        prev_hash = hasher(_joined(texts)).hex()  # "hash" is not in the payload
         if arrays is not None:
-            arrays.append(array)
-        rows.append((chain_id, seq, prev_hash, digest, ckpt, ts, *enc[0]))
-        prev_hash = digest
+            texts[I_HASH] = _c_encode(prev_hash)
+            arrays.append(("[" + ",".join(texts) + "]").encode("utf-8"))
+        values[I_HASH] = prev_hash
+        rows.append(tuple(values))
     return rows
 
 
@@ -278,11 +245,6 @@ def _canonical(value: Any) -> str:
         return _dumps(value)
     except (TypeError, ValueError):
         return canonical_json(value)  # raises its AuditRecordError
-
-
-# (tail values, canonical stretches, array tail): see _compile_encoder
-Encoded = tuple[tuple[Any, ...], tuple[str, ...], str]
-encode_record, _place = _compile_encoder()
 
 
 @dataclass(frozen=True)

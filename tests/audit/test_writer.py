@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from audit import AuditLog, AuditWriteError
-from audit.errors import AuditRecordError
 from audit.tables import chains, checkpoints, records
 from audit.verify import keyservice_sigcheck, verify_database
 from keys import GM
@@ -122,29 +121,6 @@ async def test_failed_commit_fails_every_waiter_and_leaves_no_gap(
     assert log.head[0] == head[0] + 2
     await log.close()
     assert count(audit_engine, records) == 3
-    verify_ok(audit_engine, keys)
-
-
-async def test_a_record_that_cannot_be_encoded_fails_its_own_append_alone(
-        make_log: Callable[..., AuditLog], audit_engine: sa.Engine, keys: Any) -> None:
-    """A record is encoded by its append, on the event loop: one whose extra was given a
-    value JSON cannot hold after it was built is refused there (AuditRecordError), and
-    the records appended beside it are written. (Before, it was encoded on the writer's
-    thread with its batch, and every append of that batch got AuditWriteError.)"""
-    log = make_log()
-    await log.append(rec(0))
-    bad = rec(1)
-    bad.extra["bad"] = {1, 2}  # type: ignore[index]
-    results = await asyncio.gather(*[log.append(rec(i)) for i in range(2, 12)],
-                                   log.append(bad),
-                                   *[log.append(rec(i)) for i in range(12, 22)],
-                                   return_exceptions=True)
-    assert isinstance(results[10], AuditRecordError)
-    good = [r for n, r in enumerate(results) if n != 10]
-    assert not [r for r in good if isinstance(r, BaseException)]
-    assert sorted(s.seq for s in good) == list(range(2, 22))
-    await log.close()
-    assert count(audit_engine, records) == 21
     verify_ok(audit_engine, keys)
 
 
