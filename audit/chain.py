@@ -167,20 +167,26 @@ def reference_payload(row: dict[str, Any]) -> bytes:
 def chain_records(
     records: Sequence[AuditRecord], *, chain_id: str, seq: int, prev_hash: str, ckpt: int,
     hasher: Callable[[bytes], bytes], arrays: list[bytes] | None = None,
+    now: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """The stored rows (tuples in RECORD_COLUMNS order, hashes filled in) of ``records``
-    appended to ``chain_id`` after record ``seq`` whose hash is ``prev_hash``.
+    appended to ``chain_id`` after record ``seq`` whose hash is ``prev_hash``; a record
+    without a timestamp takes ``now`` (ValueError without it), so the writer need not
+    copy each record to stamp it.
 
     With ``arrays`` each row's JSON array (the journal's frame payload, as
     ``json.dumps(list(row), separators=(",", ":"), ensure_ascii=False)``) is appended to
     it, from the texts the hash was computed from."""
     rows = []
     for record in records:
-        if record.ts is None:
-            raise ValueError("record has no timestamp")
+        ts = record.ts
+        if ts is None:
+            if now is None:
+                raise ValueError("record has no timestamp")
+            ts = now
         seq += 1
         values = [
-            chain_id, seq, prev_hash, "", ckpt, record.ts, record.event_type, record.outcome,
+            chain_id, seq, prev_hash, "", ckpt, ts, record.event_type, record.outcome,
             record.actor_user, record.actor_client, record.department, record.source_ip,
             record.system, record.resource, _canonical_items(record.items), record.purpose,
             record.reason, record.status, record.latency_ms, record.request_id,

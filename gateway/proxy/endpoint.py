@@ -640,7 +640,7 @@ class Proxy:
         if log is None:
             raise AuditUnavailable("audit log not configured")
         try:
-            await log.append(audit.record(event_type, outcome, status, started))
+            await log.append_durable(audit.record(event_type, outcome, status, started))
         except Exception as exc:
             raise AuditUnavailable("the request could not be audited") from exc
 

@@ -75,6 +75,27 @@ def test_chained_rows_and_frames_match_the_definitions(seed: int, alg: str) -> N
                          ckpt=3, hasher=h) == rows
 
 
+@pytest.mark.parametrize(("seed", "alg"), [(4, "sha256"), (5, "sm3")])
+def test_records_without_a_time_take_the_writers_clock(seed: int, alg: str) -> None:
+    """The writer's path: the records without a timestamp are chained with its clock's
+    ``now`` (no stamped copy of each): the same rows and frames as the records stamped
+    first; without ``now`` such a record is refused."""
+    h = hash_function(alg)
+    unstamped = [AuditRecord(**{**r.to_dict(), "ts": None}) if n % 2 else r
+                 for n, r in enumerate(_records(seed, 40))]
+    stamped = [r if r.ts is not None else r.with_ts(1_764_950_000_123) for r in unstamped]
+    arrays: list[bytes] = []
+    rows = chain_records(unstamped, chain_id="c-1", seq=7, prev_hash="", ckpt=9, hasher=h,
+                         arrays=arrays, now=1_764_950_000_123)
+    expected: list[bytes] = []
+    assert rows == chain_records(stamped, chain_id="c-1", seq=7, prev_hash="", ckpt=9,
+                                 hasher=h, arrays=expected)
+    assert arrays == expected
+    assert [row[5] for row in rows] == [r.ts for r in stamped]
+    with pytest.raises(ValueError, match="no timestamp"):
+        chain_records(unstamped[1:2], chain_id="c", seq=0, prev_hash="", ckpt=0, hasher=h)
+
+
 def test_extra_changed_after_construction_is_still_checked() -> None:
     """The record's extra is a plain dict: a value put there later that JSON cannot hold
     is refused as before (AuditRecordError), never written."""

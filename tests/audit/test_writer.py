@@ -107,17 +107,20 @@ async def test_failed_commit_fails_every_waiter_and_leaves_no_gap(
 
     event.listen(audit_engine, "before_cursor_execute", boom)
     try:
+        # append_durable (the proxy's: no StoredRecord) fails with its batch as append does
         results = await asyncio.gather(*[log.append(rec(i)) for i in range(20)],
-                                       return_exceptions=True)
+                                       log.append_durable(rec(20)), return_exceptions=True)
     finally:
         fail["on"] = False
         event.remove(audit_engine, "before_cursor_execute", boom)
-    assert all(isinstance(r, AuditWriteError) for r in results)
+    assert len(results) == 21 and all(isinstance(r, AuditWriteError) for r in results)
     assert log.head == head
     after = await log.append(rec(99))
     assert after.seq == head[0] + 1 and after.prev_hash == head[1]
+    assert await log.append_durable(rec(100)) is None
+    assert log.head[0] == head[0] + 2
     await log.close()
-    assert count(audit_engine, records) == 2
+    assert count(audit_engine, records) == 3
     verify_ok(audit_engine, keys)
 
 

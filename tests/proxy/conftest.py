@@ -173,6 +173,9 @@ class RecordingAudit:
         self.records.append(record)
         return stored
 
+    async def append_durable(self, record: AuditRecord) -> None:
+        await self.append(record)
+
 
 ORG: dict[str, Any] = {
     "regions": [{"code": "gx", "name": "某省"}],
