@@ -594,6 +594,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.client_exists": ("客户端 {client!r} 已存在", "client {client!r} exists"),
     "admin.unknown_system": ("系统 {code!r} 不存在", "unknown system {code!r}"),
     "admin.system_exists": ("系统 {code!r} 已存在", "system {code!r} exists"),
+    "system.not_added": ("未登记系统 {code}", "system {code} not registered"),
+    "system.not_updated": ("未修改系统 {code}", "system {code} not changed"),
     "admin.release_list": ("{protocol}：应为属性名列表（{known}）", "{protocol}: a list of attribute names ({known})"),
     "admin.release_unknown": ("{protocol}：未知的属性 {name!r}（可用：{known}）", "{protocol}: unknown attribute {name!r} (one of {known})"),
     "admin.release_twice": ("{protocol}：同一属性列出了两次", "{protocol}: an attribute listed twice"),

@@ -4,19 +4,48 @@ state-file entry: validated and audited as ``govgate apply`` is)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from gateway.admin import systems as ops
 from gateway.cli.context import CliContext, pass_cli
+from gateway.errors import StateFileError, ValidationError
 from gateway.idp.attribute_release import ATTRIBUTES
 from gateway.proxy.assertion import REUSE_MODES
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
+from texts import Text
 
 ASSERTION_HELP = ("per_request (default): an assertion signed for every request; "
                   "per_caller: one reused for the same caller and system up to 30 s "
                   "(docs/proxy.md).")
+
+
+PLACE = "systems[0]"  # the one entry the operations apply (gateway.admin.systems)
+
+
+def _unplaced(problem: Any) -> Any:
+    """A problem of the entry without its place in a state file: the operator typed
+    options, not a file, so ``systems[0]: unknown department`` says where nothing is."""
+    if isinstance(problem, Text) and problem.key == "where" \
+            and str(problem.params.get("where", "")).startswith(PLACE):
+        return problem.params["problem"]
+    if isinstance(problem, str) and problem.startswith(PLACE + ": "):
+        return problem[len(PLACE) + 2:]
+    return problem
+
+
+@contextmanager
+def _as_options(message: Callable[[], Text]) -> Iterator[None]:
+    """The operations validate the options as a state-file entry; their refusal is
+    told as this command's (``message``), each problem without the file's place."""
+    try:
+        yield
+    except StateFileError as exc:
+        raise ValidationError(message(), problems=[_unplaced(p) for p in exc.problems]
+                              ) from None
 
 
 @click.group()
@@ -44,7 +73,9 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
                        ("assertion", assertion)):
         if value is not None:
             entry[key] = value
-    ops.add_system(cli_ctx.gateway, entry)
+    with _as_options(lambda: Text("system.not_added", "system {code} not registered",
+                                  code=code)):
+        ops.add_system(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("system.added", code=code))
 
 
@@ -62,7 +93,9 @@ def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: st
     changes = {k: v for k, v in (("name", name), ("upstream", upstream),
                                  ("identity_headers", identity_headers),
                                  ("assertion", assertion)) if v is not None}
-    ops.update_system(cli_ctx.gateway, code, changes)
+    with _as_options(lambda: Text("system.not_updated", "system {code} not changed",
+                                  code=code)):
+        ops.update_system(cli_ctx.gateway, code, changes)
     click.echo(cli_ctx.msg("system.updated", code=code))
 
 
@@ -90,7 +123,9 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
     lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)))
              if v is not None}
     if lists:
-        ops.set_release(cli_ctx.gateway, code, lists)
+        with _as_options(lambda: Text("system.not_updated", "system {code} not changed",
+                                      code=code)):
+            ops.set_release(cli_ctx.gateway, code, lists)
         click.echo(cli_ctx.msg("system.release_set", code=code))
     release = ops.release_of(ops.get_system(cli_ctx.gateway.services.engine, code))
     click.echo("protocol\treleased")
