@@ -64,6 +64,7 @@ from catalogue.model import (
     Notice,
     cst_date,
     parse_date,
+    requested_item_problems,
 )
 from texts import Text
 
@@ -216,10 +217,7 @@ class Workflow:
                                             code=resource))
             if not item_list:
                 problems.append(Text("cat.one_item", "name at least one item"))
-            unknown = [i for i in item_list if i not in res.shareable_items]
-            if unknown:
-                problems.append(Text("cat.not_shareable", "items not shareable in {code}: {names}",
-                                     code=resource, names=", ".join(unknown)))
+            problems += requested_item_problems(res, item_list)
             if not isinstance(purpose, str) or not purpose.strip():
                 problems.append(Text("cat.purpose", "purpose (用途) is required"))
             elif long := too_long("purpose", purpose):
