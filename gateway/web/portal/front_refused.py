@@ -74,6 +74,24 @@ def _sign_in(issuer: str, host: str | None, uri: str | None) -> tuple[str, str |
     return login, shown
 
 
+def _assets(issuer: str, host: str | None) -> str | None:
+    """Where the page's stylesheet and icon come from when it answers on the system's
+    host: the front proxy sends every other path there to the system, behind
+    forward-auth, so ``/portal/static/portal.css`` on that host is refused (401) and
+    the page came unstyled. ``None`` on the gateway's own host (or none told)."""
+    own = urlsplit(issuer)
+    if not host or host.lower() == own.netloc.lower():
+        return None
+    return f"{own.scheme}://{own.netloc}"
+
+
+def _policy_with(origin: str) -> str:
+    """The portal's Content-Security-Policy, also allowing the gateway's own origin for
+    the stylesheet and the icon, and nothing else of it."""
+    return (f"default-src 'self'; style-src 'self' {origin}; img-src 'self' data: {origin}; "
+            "frame-ancestors 'none'; base-uri 'none'")
+
+
 async def front_refused(request: Request) -> Response:
     h = request.headers
     status = 401 if h.get("x-govgate-status") == "401" else 403
@@ -97,6 +115,10 @@ async def front_refused(request: Request) -> Response:
     other = "en" if lang == "zh" else "zh"
     context: dict[str, object] = {"t": t, "lang": lang, "status": status,
                                   "request_id": request_id, "lang_query": f"lang={other}"}
+    assets = _assets(gateway_of(request).services.settings.issuer, h.get("x-forwarded-host"))
+    if assets:
+        context["assets"] = assets
+        headers["Content-Security-Policy"] = _policy_with(assets)
     if status == 401:
         issuer = gateway_of(request).services.settings.issuer
         context["sign_in"], context["return_to"] = _sign_in(
