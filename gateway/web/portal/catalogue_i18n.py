@@ -68,6 +68,7 @@ CATALOGUE_MESSAGES: dict[str, tuple[str, str]] = {
     "cat_apply_least": ("请只勾选本次用途确实需要的信息项（最小必要）。标有“敏感”的信息项须有明确依据。", "Tick only the items this purpose needs (least necessary). Items marked sensitive need a clear basis."),
     "cat_sensitive_mark": ("敏感", "sensitive"),
     "cat_our_grants": ("本部门的授权", "Your department's grants"),
+    "cat_grant_client": ("仅限本部门的系统 {client}", "only for your system {client}"),
     "cat_grant_state_active": ("有效", "active"),
     "cat_grant_state_expired": ("已到期", "expired"),
     "cat_grant_state_revoked": ("已撤销", "revoked"),
