@@ -525,6 +525,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.provider_needs_no_grant": ("{department} 是 {code} 的提供方，无需授权", "{department} provides {code} and needs no grant"),
     "cat.item_names": ("items 必须是非空的信息项名称列表", "items must be a non-empty list of item names"),
     "cat.not_shareable": ("{code} 中以下信息项不可共享：{names}", "items not shareable in {code}: {names}"),
+    "cat.no_head": ("{department} 没有部门负责人（dept_head 角色），无从提请：请自行审核，或请系统管理员为负责人授予该角色", "{department} has no department head (role dept_head) to refer it to: decide it yourself, or have a person given the role"),
     "cat.no_such_items": ("{code} 没有信息项 {names}（可共享的信息项：{shared}）", "{code} has no item {names} (its shared items: {shared})"),
     "cat.unknown_client": ("未知的客户端 {client!r}", "unknown client {client!r}"),
     "cat.client_owner": ("客户端 {client!r} 属于 {owner}，不属于 {department}", "client {client!r} belongs to {owner}, not to {department}"),

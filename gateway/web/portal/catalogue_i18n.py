@@ -137,6 +137,7 @@ CATALOGUE_MESSAGES: dict[str, tuple[str, str]] = {
     "cat_err_unconditional": ("资源 {code} 无条件共享，无需申请。", "{code} is shared unconditionally: no application needed."),
     "cat_err_no_items": ("请至少选择一个信息项。", "Choose at least one item."),
     "cat_err_not_shareable": ("以下信息项不可共享：{names}。", "These items are not shared: {names}."),
+    "cat_err_no_such_items": ("本资源没有信息项 {names}；可共享的信息项：{shared}。", "This resource has no item {names}; it shares: {shared}."),
     "cat_err_purpose_required": ("请填写用途。", "State the purpose."),
     "cat_err_bad_date": ("{field}须是日期（年-月-日）。", "{field} must be a date (year-month-day)."),
     "cat_err_until_past": ("使用期限不能早于今天。", "Until is in the past."),
