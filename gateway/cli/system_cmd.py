@@ -21,6 +21,10 @@ from texts import Text
 ASSERTION_HELP = ("per_request (default): an assertion signed for every request; "
                   "per_caller: one reused for the same caller and system up to 30 s "
                   "(docs/proxy.md).")
+IDENTITY_HELP = ("How the system learns who calls: assertion (default, a signed JWT), plain "
+                 "(X-Govgate-User and the other plain headers; only for a system nobody but "
+                 "the gateway reaches) or both (docs/integration.md).")
+REMOTE_USER_HELP = "With plain headers, also send Remote-User (the username)."
 
 
 PLACE = "systems[0]"  # the one entry the operations apply (gateway.admin.systems)
@@ -59,18 +63,20 @@ def system() -> None:
 @click.option("--department", "-d", required=True, help="Owning department code.")
 @click.option("--upstream", required=True, help="The system's address (http/https URL).")
 @click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
-@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None)
+@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
+              help=IDENTITY_HELP)
+@click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
 @click.option("--assertion", type=click.Choice(REUSE_MODES), default=None,
               help=ASSERTION_HELP)
 @pass_cli
 def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstream: str,
                portal_path: str | None, identity_headers: str | None,
-               assertion: str | None) -> None:
+               remote_user: bool | None, assertion: str | None) -> None:
     """Register a system."""
     entry: dict[str, Any] = {"code": code, "name": name, "department": department,
                              "upstream": upstream}
     for key, value in (("portal_path", portal_path), ("identity_headers", identity_headers),
-                       ("assertion", assertion)):
+                       ("remote_user", remote_user), ("assertion", assertion)):
         if value is not None:
             entry[key] = value
     with _as_options(lambda: Text("system.not_added", "system {code} not registered",
@@ -83,15 +89,21 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
 @click.argument("code")
 @click.option("--name", default=None)
 @click.option("--upstream", default=None)
-@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None)
+@click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
+              help=IDENTITY_HELP)
+@click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
 @click.option("--assertion", type=click.Choice(REUSE_MODES), default=None,
               help=ASSERTION_HELP)
 @pass_cli
 def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: str | None,
-                  identity_headers: str | None, assertion: str | None) -> None:
+                  portal_path: str | None, identity_headers: str | None,
+                  remote_user: bool | None, assertion: str | None) -> None:
     """Change a system; what is not named stays as it is."""
     changes = {k: v for k, v in (("name", name), ("upstream", upstream),
+                                 ("portal_path", portal_path),
                                  ("identity_headers", identity_headers),
+                                 ("remote_user", remote_user),
                                  ("assertion", assertion)) if v is not None}
     with _as_options(lambda: Text("system.not_updated", "system {code} not changed",
                                   code=code)):

@@ -559,6 +559,21 @@ def test_user_dept_and_system_commands_in_both_languages(initialised: dict[str, 
                          "（须以 http:// 或 https:// 开头，并含主机名）\n")
     assert en.stderr.startswith("error: system vehicles not changed\n  - upstream: bad URL")
     assert "state file" not in en.stderr + zh.stderr and "状态文件" not in zh.stderr
+    # a header-trusting system from the CLI alone (docs/integration.md): the options
+    # the state file and the console have (--remote-user was missing)
+    zh, en = both("system", "add", "fleet", "--name", "公务用车", "-d", "jgswj",
+                  "--upstream", "http://10.0.0.9:8080", "--identity-headers", "plain",
+                  "--remote-user")
+    assert zh.returncode == 0 and zh.stdout == "已添加系统 fleet。\n"
+    assert en.returncode == 1 and en.stderr == "error: system 'fleet' exists\n"
+    exported = here(initialised, "export").stdout
+    assert "remote_user: true" in exported[exported.index("code: fleet"):].split("\n- ")[0]
+    assert here(initialised, "system", "update", "fleet", "--portal-path", "/index.do",
+                "--no-remote-user").returncode == 0
+    exported = here(initialised, "export").stdout
+    fleet = exported[exported.index("code: fleet"):].split("\n- ")[0]
+    assert "identity_headers: plain" in fleet and "portal_path: /index.do" in fleet
+    assert "remote_user" not in fleet  # false, the default
     zh, en = both("dept", "list")
     assert zh.stdout == en.stdout and zh.stdout.startswith("code\tname\tregion\tparent\n")
 
