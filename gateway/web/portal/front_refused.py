@@ -30,11 +30,13 @@ import json
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.i18n import accept_lang
 from gateway.root import gateway_of
+from gateway.tables import departments
 from gateway.web.portal.error_page import wants_page
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.web.portal.pages import SECURITY_HEADERS, TEMPLATES, safe_next, session_principal
@@ -72,6 +74,14 @@ def _sign_in(issuer: str, host: str | None, uri: str | None) -> tuple[str, str |
         return login, None  # not a local path: neither a link nor shown
     shown = f"{own.scheme}://{host}{uri}" if host and uri.startswith("/") else None
     return login, shown
+
+
+def _department_name(request: Request, code: str) -> str:
+    """The department as people know it (财政厅), its code when it has no row."""
+    with gateway_of(request).services.engine.connect() as conn:
+        name = conn.execute(sa.select(departments.c.name)
+                            .where(departments.c.code == code)).scalar()
+    return str(name or code)
 
 
 def _assets(issuer: str, host: str | None) -> str | None:
@@ -126,7 +136,8 @@ async def front_refused(request: Request) -> Response:
     else:
         principal = session_principal(request)
         context["who"] = ((principal.name or principal.username or "",
-                           principal.username or "", principal.department)
+                           principal.username or "",
+                           _department_name(request, principal.department))
                           if principal is not None else None)
         context["why"] = f"fr_why_{code}" if code in EXPLAINED else "fr_why_other"
     html = TEMPLATES.get_template("front_refused.html").render(**context)
