@@ -392,8 +392,8 @@ def chinese_reading(reason: str, depth: int = _DEPTH) -> Markup | None:
         return None
     grants = _GRANTS_APART.split(reason)
     if len(grants) > 1:
-        read = [chinese_reading(g, depth - 1) for g in grants]
-        if all(read):
+        read = [r for r in (chinese_reading(g, depth - 1) for g in grants) if r]
+        if len(read) == len(grants):
             return Markup("；").join(read)
     for pattern, zh, bare in _PATTERNS:
         m = pattern.fullmatch(reason)
