@@ -573,3 +573,23 @@ def resource_from_entry(entry: Mapping[str, Any], *, status: str | None = None) 
         status=status or str(entry.get("status", PUBLISHED)),
         version=int(entry.get("version", 1)),
     )
+
+
+def requested_item_problems(resource: Resource, names: list[str]) -> list[str]:
+    """What is wrong with the items an application or a grant names: a name the
+    resource does not have is told apart from an item it withholds (``shareable:
+    false``), and the names it shares are listed, so the applicant sees what to ask
+    for instead of reading a typo as a refusal."""
+    problems: list[str] = []
+    unknown = [n for n in names if n not in resource.item_names]
+    if unknown:
+        problems.append(Text("cat.no_such_items",
+                             "{code} has no item {names} (its shared items: {shared})",
+                             code=resource.code, names=", ".join(unknown),
+                             shared=", ".join(resource.shareable_items) or "-"))
+    withheld = [n for n in names if n in resource.item_names
+                and n not in resource.shareable_items]
+    if withheld:
+        problems.append(Text("cat.not_shareable", "items not shareable in {code}: {names}",
+                             code=resource.code, names=", ".join(withheld)))
+    return problems

@@ -52,6 +52,7 @@ from catalogue.model import (
     Grant,
     Resource,
     parse_date,
+    requested_item_problems,
     resource_from_entry,
     resource_problems,
     route_problems,
@@ -333,11 +334,7 @@ class GrantsSection:
                 problems.append(placed(at, Text("cat.item_names",
                                              "items must be a non-empty list of item names")))
             elif res is not None:
-                bad = [x for x in items if x not in res.shareable_items]
-                if bad:
-                    problems.append(placed(at, Text(
-                        "cat.not_shareable", "items not shareable in {code}: {names}",
-                        code=res.code, names=", ".join(bad))))
+                problems += [placed(at, p) for p in requested_item_problems(res, items)]
             if not isinstance(e["purpose"], str) or not e["purpose"].strip():
                 problems.append(placed(at, Text("field.non_empty",
                                              "{field} must be a non-empty string",

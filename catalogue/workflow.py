@@ -64,6 +64,7 @@ from catalogue.model import (
     Notice,
     cst_date,
     parse_date,
+    requested_item_problems,
 )
 from texts import Text
 
@@ -142,12 +143,16 @@ class Workflow:
         holidays: Collection[date] = (),
         calendar: WorkCalendar | Callable[[], WorkCalendar] | None = None,
         client_department: Callable[[str], str | None] | None = None,
+        has_head: Callable[[Any, str], bool] | None = None,
     ) -> None:
         """``calendar``: the working days, or how to read the current ones (the operator
         may import a year's holidays while the gateway runs); without it, Monday to
         Friday minus ``holidays``."""
         self.engine = engine
         self.record = record
+        # whether a department has an active head (dept_head) to refer to, read on the
+        # referral's own connection; unset: not asked (the catalogue knows no users)
+        self.has_head = has_head
         self.clock = clock
         self.due_working_days = due_working_days
         self._calendar: Callable[[], WorkCalendar]
@@ -216,10 +221,7 @@ class Workflow:
                                             code=resource))
             if not item_list:
                 problems.append(Text("cat.one_item", "name at least one item"))
-            unknown = [i for i in item_list if i not in res.shareable_items]
-            if unknown:
-                problems.append(Text("cat.not_shareable", "items not shareable in {code}: {names}",
-                                     code=resource, names=", ".join(unknown)))
+            problems += requested_item_problems(res, item_list)
             if not isinstance(purpose, str) or not purpose.strip():
                 problems.append(Text("cat.purpose", "purpose (用途) is required"))
             elif long := too_long("purpose", purpose):
@@ -407,6 +409,12 @@ class Workflow:
             if app.status != SUBMITTED:
                 raise WorkflowConflict(Text("cat.application_state", "application {id} is {status}",
                                             id=app_id, status=app.status))
+            if self.has_head is not None and not self.has_head(conn, provider):
+                # referred to nobody, it would wait as "with the head" while no one is
+                raise WorkflowConflict(Text(
+                    "cat.no_head", "{department} has no department head (role dept_head) to "
+                    "refer it to: decide it yourself, or have a person given the role",
+                    department=provider))
             if not store.claim_referral(conn, app_id, now):
                 raise WorkflowConflict(Text("cat.referred_already",
                                             "application {id} is already with the department "

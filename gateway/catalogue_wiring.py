@@ -20,9 +20,10 @@ from audit import AuditRecord
 from catalogue import Catalogue, Workflow
 from catalogue import store as catalogue_store
 from catalogue.calendar import WorkCalendar
+from catalogue.model import DEPT_HEAD
 from catalogue.statefile import CalendarSection, CatalogueSection, GrantsSection, Lookups
 from gateway.services import Services
-from gateway.tables import clients, departments, systems
+from gateway.tables import clients, departments, systems, user_roles, users
 
 
 def _departments(conn: Connection) -> set[str]:
@@ -113,7 +114,14 @@ def open_workflow(services: Services, catalogue: Catalogue) -> Workflow:
         catalogue.invalidate()  # this process sees its own change at once
         audit(event, detail)
 
+    def has_head(conn: Connection, department: str) -> bool:
+        return conn.execute(
+            sa.select(users.c.id)
+            .join(user_roles, user_roles.c.user_id == users.c.id)
+            .where(users.c.department_code == department, users.c.status == "active",
+                   user_roles.c.role_code == DEPT_HEAD).limit(1)).first() is not None
+
     return Workflow(services.engine, record=record, clock=services.clock,
-                    client_department=client_department(services),
+                    client_department=client_department(services), has_head=has_head,
                     due_working_days=services.settings.catalogue_due_working_days,
                     calendar=stored_calendar(services))

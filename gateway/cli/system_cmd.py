@@ -4,19 +4,52 @@ state-file entry: validated and audited as ``govgate apply`` is)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from gateway.admin import systems as ops
 from gateway.cli.context import CliContext, input_error, pass_cli
+from gateway.errors import StateFileError, ValidationError
 from gateway.idp.attribute_release import ATTRIBUTES
 from gateway.proxy.assertion import REUSE_MODES
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
+from texts import Text
 
 ASSERTION_HELP = ("per_request (default): an assertion signed for every request; "
                   "per_caller: one reused for the same caller and system up to 30 s "
                   "(docs/proxy.md).")
+IDENTITY_HELP = ("How the system learns who calls: assertion (default, a signed JWT), plain "
+                 "(X-Govgate-User and the other plain headers; only for a system nobody but "
+                 "the gateway reaches) or both (docs/integration.md).")
+REMOTE_USER_HELP = "With plain headers, also send Remote-User (the username)."
+
+
+PLACE = "systems[0]"  # the one entry the operations apply (gateway.admin.systems)
+
+
+def _unplaced(problem: Any) -> Any:
+    """A problem of the entry without its place in a state file: the operator typed
+    options, not a file, so ``systems[0]: unknown department`` says where nothing is."""
+    if isinstance(problem, Text) and problem.key == "where" \
+            and str(problem.params.get("where", "")).startswith(PLACE):
+        return problem.params["problem"]
+    if isinstance(problem, str) and problem.startswith(PLACE + ": "):
+        return problem[len(PLACE) + 2:]
+    return problem
+
+
+@contextmanager
+def _as_options(message: Callable[[], Text]) -> Iterator[None]:
+    """The operations validate the options as a state-file entry; their refusal is
+    told as this command's (``message``), each problem without the file's place."""
+    try:
+        yield
+    except StateFileError as exc:
+        raise ValidationError(message(), problems=[_unplaced(p) for p in exc.problems]
+                              ) from None
 
 
 @click.group()
@@ -30,21 +63,25 @@ def system() -> None:
 @click.option("--department", "-d", required=True, help="Owning department code.")
 @click.option("--upstream", required=True, help="The system's address (http/https URL).")
 @click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
-@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None)
+@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
+              help=IDENTITY_HELP)
+@click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
 @click.option("--assertion", type=click.Choice(REUSE_MODES), default=None,
               help=ASSERTION_HELP)
 @pass_cli
 def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstream: str,
                portal_path: str | None, identity_headers: str | None,
-               assertion: str | None) -> None:
+               remote_user: bool | None, assertion: str | None) -> None:
     """Register a system."""
     entry: dict[str, Any] = {"code": code, "name": name, "department": department,
                              "upstream": upstream}
     for key, value in (("portal_path", portal_path), ("identity_headers", identity_headers),
-                       ("assertion", assertion)):
+                       ("remote_user", remote_user), ("assertion", assertion)):
         if value is not None:
             entry[key] = value
-    ops.add_system(cli_ctx.gateway, entry)
+    with _as_options(lambda: Text("system.not_added", "system {code} not registered",
+                                  code=code)):
+        ops.add_system(cli_ctx.gateway, entry)
     click.echo(cli_ctx.msg("system.added", code=code))
 
 
@@ -52,17 +89,25 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
 @click.argument("code")
 @click.option("--name", default=None)
 @click.option("--upstream", default=None)
-@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None)
+@click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
+              help=IDENTITY_HELP)
+@click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
 @click.option("--assertion", type=click.Choice(REUSE_MODES), default=None,
               help=ASSERTION_HELP)
 @pass_cli
 def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: str | None,
-                  identity_headers: str | None, assertion: str | None) -> None:
+                  portal_path: str | None, identity_headers: str | None,
+                  remote_user: bool | None, assertion: str | None) -> None:
     """Change a system; what is not named stays as it is."""
     changes = {k: v for k, v in (("name", name), ("upstream", upstream),
+                                 ("portal_path", portal_path),
                                  ("identity_headers", identity_headers),
+                                 ("remote_user", remote_user),
                                  ("assertion", assertion)) if v is not None}
-    ops.update_system(cli_ctx.gateway, code, changes)
+    with _as_options(lambda: Text("system.not_updated", "system {code} not changed",
+                                  code=code)):
+        ops.update_system(cli_ctx.gateway, code, changes)
     click.echo(cli_ctx.msg("system.updated", code=code))
 
 
@@ -90,7 +135,9 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
     lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)))
              if v is not None}
     if lists:
-        ops.set_release(cli_ctx.gateway, code, lists)
+        with _as_options(lambda: Text("system.not_updated", "system {code} not changed",
+                                      code=code)):
+            ops.set_release(cli_ctx.gateway, code, lists)
         click.echo(cli_ctx.msg("system.release_set", code=code))
     release = ops.release_of(ops.get_system(cli_ctx.gateway.services.engine, code))
     click.echo("protocol\treleased")

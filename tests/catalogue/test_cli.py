@@ -71,7 +71,9 @@ def test_workflow_through_the_cli(invoke, services: Services) -> None:  # type: 
     assert invoke("overdue") == "no overdue applications\n"
     bad = invoke("apply-for", "JG-0001", "--department", "nn-jgsw", "--items", "ghost",
                  "--purpose", "x", "--until", "2001-01-01", code=1)
-    assert "  - items not shareable in JG-0001: ghost" in bad
+    # a name the resource does not have is no refusal to share: it says so and what it
+    # shares (it said "items not shareable in JG-0001: ghost" before)
+    assert f"  - JG-0001 has no item ghost (its shared items: {SHARED})" in bad
     events = [r["event_type"] for r in audit_rows(services, ("application_", "grant_"))]
     assert events == [
         "application_submitted", "application_approved",
@@ -118,6 +120,8 @@ def test_export_import_publish_duplicates(invoke, tmp_path: Path) -> None:  # ty
 
 
 ZH = {"LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"}
+SHARED = ("plate_number, brand, vehicle_type, mileage_km, driver_name, driver_id_number, "
+          "driver_phone")  # JG-0001's items, each shared
 C = {"LANG": "C", "LC_ALL": "C"}
 
 
@@ -180,12 +184,12 @@ def test_catalogue_speaks_chinese_under_a_chinese_locale(invoke_in, tmp_path: Pa
     refused = invoke_in(ZH, "apply-for", "JG-0001", "--department", "nn-jgsw", "--items",
                         "ghost", "--purpose", "x", "--until", "2001-01-01", code=1)
     assert refused == ("错误：申请未通过校验\n"
-                       "  - JG-0001 中以下信息项不可共享：ghost\n"
+                       f"  - JG-0001 没有信息项 ghost（可共享的信息项：{SHARED}）\n"
                        "  - until 是已经过去的日期\n")
     assert invoke_in(C, "apply-for", "JG-0001", "--department", "nn-jgsw", "--items",
                      "ghost", "--purpose", "x", "--until", "2001-01-01", code=1) == (
         "error: application rejected\n"
-        "  - items not shareable in JG-0001: ghost\n"
+        f"  - JG-0001 has no item ghost (its shared items: {SHARED})\n"
         "  - until is in the past\n")
     app_id = invoke_in(ZH, "apply-for", "JG-0001", "--as", "wang.wu", "--items", "brand",
                        "--purpose", "车辆统计", "--until", "2099-12-31").split("\t")[0]

@@ -95,13 +95,32 @@ def test_every_problem_with_its_place(services: Services) -> None:
         "catalogue[1] (line 11): a conditional resource needs its conditions",
         "catalogue[1] (line 11): route GET /api/vehicles is already the route of JG-0001",
         "grants[0] (line 19): JG-0002 is unconditional",
-        "grants[1] (line 20): items not shareable in JG-0001: nope",
+        "grants[1] (line 20): JG-0001 has no item nope (its shared items: ",
         "grants[1] (line 20): until must be a date",
         "grants[1] (line 20): client 'office-web' belongs to jgswj, not to czt",
         "grants[2] (line 22): jgswj provides JG-0001 and needs no grant",
     ]
     for e in expected:
         assert any(p.startswith(e) for p in problems), (e, problems)
+
+
+def test_a_grant_tells_a_withheld_item_from_one_the_resource_lacks(services: Services
+                                                                   ) -> None:
+    """An item the resource withholds (shareable: false) is "not shareable"; a name it
+    does not have is said to be missing, with what it shares, not called unshareable
+    (the walk of 2026-12-05: a typo read as a refusal)."""
+    doc = load_file(DEMO)
+    doc["catalogue"][0]["items"] = [{**i, "shareable": False}
+                                    if i["name"] == "driver_id_number" else i
+                                    for i in doc["catalogue"][0]["items"]]
+    doc["grants"][0]["items"] = ["plate_number", "driver_id_number", "plate"]
+    with pytest.raises(StateFileError) as info:
+        apply_state(services, doc)
+    assert [p.split(": ", 1)[1] for p in info.value.problems
+            if p.startswith("grants[0]")] == [
+        "JG-0001 has no item plate (its shared items: plate_number, brand, vehicle_type, "
+        "mileage_km, driver_name, driver_phone)",
+        "items not shareable in JG-0001: driver_id_number"]
 
 
 def test_duplicate_collection_warning_on_apply(services: Services,

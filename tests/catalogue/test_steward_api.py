@@ -92,6 +92,16 @@ def test_the_inbox_puts_overdue_first_with_working_days(api: Api, clock: FrozenC
     refer = f"{P}/applications/{new}/refer"
     assert c.post(refer, headers=api.token(*STEWARD_JG), json={}).status_code == 400
     assert c.post(refer, headers=api.token(*HEAD_JG), json={"reason": "x"}).status_code == 403
+    # a department without a head: nobody to refer to (it was referred, then waited
+    # "with the department head" for no one); the steward is told to decide it
+    api.services.org.set_roles("zhou.ling", ["staff"])
+    r = c.post(refer, headers=api.token(*STEWARD_JG), json={"reason": "请负责人定"})
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("jgswj has no department head (role dept_head) to refer it "
+                                  "to: decide it yourself, or have a person given the role")
+    assert c.get(f"{P}/applications/{new}", headers=api.token(*STEWARD_JG)).json()[
+        "application"]["head_escalated_at"] is None
+    api.services.org.set_roles("zhou.ling", ["staff", "dept_head"])
     r = c.post(refer, headers=api.token(*STEWARD_JG), json={"reason": "请负责人定"})
     assert r.status_code == 200 and r.json()["application"]["head_escalated_at"]
     assert c.post(refer, headers=api.token(*STEWARD_JG),

@@ -500,7 +500,7 @@ def test_a_storage_error_in_both_languages(env: dict[str, str], empty_db_url: st
     assert zh.stderr == "错误：数据库中没有 govgate 的表结构：请先运行 `govgate init`\n"
 
 
-def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -> None:
+def test_user_dept_and_system_commands_in_both_languages(initialised: dict[str, str]) -> None:
     """Sentences and errors in Chinese under zh_CN, as before under C; the
     tab-separated listings are the same in both."""
     assert here(initialised, "apply", "-f", str(DEMO_STATE)).returncode == 0
@@ -542,6 +542,38 @@ def test_user_and_dept_commands_in_both_languages(initialised: dict[str, str]) -
     assert en.stderr == "error: unknown region 'nowhere'\n"
     zh, en = both("user", "list", "-d", "czt")
     assert zh.stdout == en.stdout and zh.stdout.startswith("username\tname\tdepartment\t")
+    # system add|update validate the options as a state-file entry; the refusal names
+    # the command's system, not a file (it was "1 problem(s) in the state file" and
+    # "systems[0]: ..." before)
+    zh, en = both("system", "add", "fleet", "--name", "公务用车", "-d", "nowhere",
+                  "--upstream", "ftp://10.0.0.9")
+    assert zh.returncode == en.returncode == 1
+    assert zh.stderr == ("错误：未登记系统 fleet\n  - 部门 'nowhere' 不存在\n"
+                         "  - upstream：URL 'ftp://10.0.0.9' 无效（须以 http:// 或 https:// "
+                         "开头，并含主机名）\n")
+    assert en.stderr == ("error: system fleet not registered\n  - unknown department 'nowhere'\n"
+                         "  - upstream: bad URL 'ftp://10.0.0.9' (needs http:// or https:// "
+                         "and a host)\n")
+    zh, en = both("system", "update", "vehicles", "--upstream", "gopher://x")
+    assert zh.stderr == ("错误：未修改系统 vehicles\n  - upstream：URL 'gopher://x' 无效"
+                         "（须以 http:// 或 https:// 开头，并含主机名）\n")
+    assert en.stderr.startswith("error: system vehicles not changed\n  - upstream: bad URL")
+    assert "state file" not in en.stderr + zh.stderr and "状态文件" not in zh.stderr
+    # a header-trusting system from the CLI alone (docs/integration.md): the options
+    # the state file and the console have (--remote-user was missing)
+    zh, en = both("system", "add", "fleet", "--name", "公务用车", "-d", "jgswj",
+                  "--upstream", "http://10.0.0.9:8080", "--identity-headers", "plain",
+                  "--remote-user")
+    assert zh.returncode == 0 and zh.stdout == "已添加系统 fleet。\n"
+    assert en.returncode == 1 and en.stderr == "error: system 'fleet' exists\n"
+    exported = here(initialised, "export").stdout
+    assert "remote_user: true" in exported[exported.index("code: fleet"):].split("\n- ")[0]
+    assert here(initialised, "system", "update", "fleet", "--portal-path", "/index.do",
+                "--no-remote-user").returncode == 0
+    exported = here(initialised, "export").stdout
+    fleet = exported[exported.index("code: fleet"):].split("\n- ")[0]
+    assert "identity_headers: plain" in fleet and "portal_path: /index.do" in fleet
+    assert "remote_user" not in fleet  # false, the default
     zh, en = both("dept", "list")
     assert zh.stdout == en.stdout and zh.stdout.startswith("code\tname\tregion\tparent\n")
 

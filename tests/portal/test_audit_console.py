@@ -159,6 +159,35 @@ def test_filters_pages_and_a_record_in_its_chain(portal: tuple[Services, TestCli
     assert client.get("/api/v1/audit/records/99999999").status_code == 404
 
 
+def test_the_chinese_reading_of_two_grants_a_value_refusal_and_a_key_export(
+        portal: tuple[Services, TestClient]) -> None:
+    """The walk of 2026-12-05: a delivery by two grants was read as one whose purpose ran
+    on into the second in English, a refusal by a parameter's value stayed English
+    after its first clause, and the filter listed audit_keys_exported by its code."""
+    services, client = portal
+    services.audit.append_many_sync([
+        AuditRecord(event_type="proxy_request", outcome="allow", actor_client="finance-system",
+                    department="czt", system="vehicles", resource="JG-0001", status=200,
+                    request_id="req-two-grants",
+                    reason="grant 1 (JG-0001 to czt/finance-system, purpose 费用核算), "
+                           "grant 2 (JG-0001 to czt, purpose 油耗统计)"),
+        AuditRecord(event_type="proxy_request", outcome="error", actor_client="finance-system",
+                    department="czt", system="vehicles", resource="JG-0001", status=400,
+                    request_id="req-by-value",
+                    reason="JG-0001: query parameter 'sort' refused: its value names item "
+                           "'driver_id_number', which this caller is not given in the clear: "
+                           "a request may not select, filter or sort by it"),
+        AuditRecord(event_type="audit_keys_exported", outcome="success", actor_user="root",
+                    reason="audit trust keys exported (cli)")])
+    as_admin(services, client, "auditor")
+    page = client.get("/portal/audit", params={"system": "vehicles"}).text
+    assert ("授权 <code>1</code>（<code>JG-0001</code> 授予 <code>czt/finance-system</code>，"
+            "用途：<code>费用核算</code>）；授权 <code>2</code>（<code>JG-0001</code> 授予 "
+            "<code>czt</code>，用途：<code>油耗统计</code>）") in page
+    assert "：参数值指向调用方不能明文获得的信息项 <code>&#39;driver_id_number&#39;</code>" in page
+    assert '<option value="audit_keys_exported">审计公钥导出</option>' in page
+
+
 def test_exports_whole_filter_formula_safe_and_audited(portal: tuple[Services, TestClient],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     services, client = portal

@@ -16,7 +16,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import DEMO_PASSWORD, close_services, csrf_of, login, make_services
-from tests.wiring import parts
+from tests.wiring import apply_state, parts
 
 CHROMIUM = "/usr/bin/chromium"
 UNTIL = (date.today() + timedelta(days=365)).isoformat()
@@ -145,6 +145,19 @@ def test_apply_approve_narrowed_and_grant(portal: tuple[Services, TestClient]) -
     sign_in(client, "wang.wu")
     r = client.get("/portal/catalogue/JG-0001")
     assert 'id="grants"' in r.text and "plate_number, mileage_km" in r.text
+    assert "仅限" not in r.text  # the department's: any of its systems
+
+    # a grant to one client says so: the department's other systems receive nothing
+    # by it (the line read as the whole department's before)
+    apply_state(services, {"grants": [{
+        "resource": "JG-0001", "consumer": "czt", "client": "finance-system",
+        "items": ["plate_number"], "purpose": "对账", "until": "2027-12-31"}]})
+    sign_in(client, "zhao.min")
+    r = client.get("/portal/catalogue/JG-0001")
+    assert ('plate_number · <span class="grant-client">仅限本部门的系统 finance-system</span>'
+            ' · 用途：对账') in r.text
+    assert "only for your system finance-system" in \
+        client.get("/portal/catalogue/JG-0001?lang=en").text
 
 
 def test_apply_errors_are_readable(portal: tuple[Services, TestClient]) -> None:

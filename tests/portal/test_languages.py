@@ -140,6 +140,11 @@ def test_every_catalogue_page_and_error_in_one_language(portal: tuple[Services, 
     page(post(f"{base}/reject", {"csrf_token": csrf, "reason": " "}), 400,
          "reject: no reason")
     page(post(f"{base}/refer", {"csrf_token": csrf, "reason": " "}), 400, "refer: no reason")
+    services.org.set_roles("zhou.ling", ["staff"])  # jgswj without a head
+    told = page(post(f"{base}/refer", {"csrf_token": csrf, "reason": "请负责人定"}), 409,
+                "refer: no head")
+    assert ("没有部门负责人" if lang == "zh" else "has no department head") in told
+    services.org.set_roles("zhou.ling", ["staff", "dept_head"])
     page(post(f"{base}/reject", {"csrf_token": csrf, "reason": "不同意"}), 200, "rejected")
     page(post(f"{base}/close", {"csrf_token": csrf, "reason": "不同意"}), 409,
          "close: wrong state")
@@ -165,7 +170,7 @@ def test_every_catalogue_page_and_error_in_one_language(portal: tuple[Services, 
     page(post("/portal/catalogue/JG-0001/apply", {
         "csrf_token": client.cookies["gg_csrf"], "items": ["plate_number"],
         "purpose": "核算", "until": UNTIL}), 403, "apply as an admin")
-    assert len(seen) == 30
+    assert len(seen) == 31
 
 
 def test_an_unknown_portal_address_is_a_page_for_browsers(portal: tuple[Services, TestClient]

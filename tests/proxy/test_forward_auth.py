@@ -129,7 +129,8 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
              ("X-Original-URL", "/admin"), ("X-Rewrite-URL", "/admin"),
              ("X-Forwarded-Server", "evil.example"), ("X-Forwarded-Port", "4443"),
              ("X-Forwarded-Prefix", "/evil"), ("X-Original-Host", "evil.example"),
-             ("X-Host", "evil.example"), ("Forwarded", "host=evil.example")]
+             ("X-Host", "evil.example"), ("Forwarded", "host=evil.example"),
+             ("X-Govgate-Name", "UTF-8''%E7%AE%A1%E7%90%86%E5%91%98")]
     assert await get("/api/items?a=1", world.token(), spoof) == 200
     seen = world.echo.seen[-1]
     got = {k.lower(): v for k, v in seen["headers"]}
@@ -140,7 +141,7 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
     for name in ("x-forwarded-user", "x-auth-request-user", "x-remote-user", "remote-user",
                  "authorization", "x-govgate-system", "x-original-url", "x-rewrite-url",
                  "x-forwarded-server", "x-forwarded-port", "x-forwarded-prefix",
-                 "x-original-host", "x-host", "forwarded"):
+                 "x-original-host", "x-host", "forwarded", "x-govgate-name"):
         assert name not in names, name
     assert names.count("x-govgate-assertion") == 1
     other = world.token(sub="li.si", department="czt", roles=["data_steward"])

@@ -27,6 +27,16 @@ async def test_a_browser_without_a_session_gets_a_sign_in_page(world: World, ngi
     assert f'href="{issuer}/portal/login"' in page
     assert f"登录后请重新打开：http://127.0.0.1:{nginx}/api/x?y=1" in page
     assert r.headers["www-authenticate"].startswith("Bearer")
+    # its stylesheet and icon come from the gateway: on the system's host nginx sends
+    # /portal/static/ to the system behind forward-auth, refused (the page came bare)
+    assert f'<link rel="stylesheet" href="{issuer}/portal/static/portal.css">' in page
+    assert f'href="{issuer}/portal/static/favicon.svg"' in page
+    policy = r.headers["content-security-policy"]
+    assert f"style-src 'self' {issuer};" in policy and "default-src 'self';" in policy
+    assert (await raw_request(nginx, "GET", "/portal/static/portal.css", BROWSER)).status \
+        == 401  # what the page linked to before
+    css = await world.request("GET", "/portal/static/portal.css")
+    assert css.status == 200 and css.headers["content-type"].startswith("text/css")
     english = await raw_request(nginx, "GET", "/api/x", [
         *BROWSER, ("Accept-Language", "en-US,en;q=0.9,zh;q=0.5")])
     assert english.status == 401 and "Sign-in needed" in english.body.decode()
@@ -36,6 +46,8 @@ async def test_a_browser_without_a_session_gets_a_sign_in_page(world: World, ngi
     back = await raw_request(nginx, "GET", "/api/x?y=1", own)
     assert f'href="{issuer}/portal/login?next={quote("/api/x?y=1", safe="")}"' in \
         back.body.decode()
+    assert 'href="/portal/static/portal.css"' in back.body.decode()  # its own host
+    assert back.headers["content-security-policy"].startswith("default-src 'self'; img-src")
     for target in ("//evil.example/x", "/\\evil.example/x"):
         tricked = await raw_request(nginx, "GET", target, own)
         assert tricked.status in (401, 403), target  # forward-auth may refuse the path
@@ -62,7 +74,8 @@ async def test_a_refused_browser_is_told_who_it_is_and_why(world: World, nginx: 
     page = r.body.decode()
     record = world.audit.records[-1]
     assert record.event_type == "forward_auth" and record.outcome == "deny"
-    assert "无权访问" in page and "zhang.san" in page and "jgswj" in page
+    # the department by its name, as people know it (the code before)
+    assert "无权访问" in page and "您当前的身份：张三（zhang.san，机关事务管理局）" in page
     assert "访问策略不允许您以当前身份打开该地址。" in page
     assert record.request_id in page
     # the record's reason (the policy line) stays in the audit log

@@ -122,6 +122,7 @@ AUDIT_MESSAGES: dict[str, tuple[str, str]] = {
     "aud_ev_api_request": ("接口请求", "API request"),
     "aud_ev_audit_query": ("审计查询", "audit query"),
     "aud_ev_audit_export": ("审计导出", "audit export"),
+    "aud_ev_audit_keys_exported": ("审计公钥导出", "audit keys exported"),
     "aud_ev_audit_verify": ("审计校验", "audit verification"),
     "aud_ev_audit_purge": ("审计清除", "audit purge"),
     "aud_ev_cas_logout_slo": ("中央认证服务单点退出", "CAS single logout"),

@@ -119,6 +119,8 @@ PORTAL_WORDING: dict[str, str] = {
     "cat.reason_to_revoke": "cat_err_reason_required",
     "cat.steward_refers": "stw_err_steward_refers",
     "cat.referred_already": "stw_err_referred_already",
+    "cat.no_head": "stw_err_no_head",
+    "cat.no_such_items": "cat_err_no_such_items",
     "cat.revokes": "stw_err_revokes",
     "cat.revoked": "stw_err_revoked",
     "cat.no_grant": "stw_err_no_grant",

@@ -30,12 +30,14 @@ import json
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
 from gateway.i18n import accept_lang
 from gateway.root import gateway_of
+from gateway.tables import departments
 from gateway.web.portal.error_page import wants_page
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.web.portal.pages import SECURITY_HEADERS, TEMPLATES, safe_next, session_principal
@@ -75,6 +77,32 @@ def _sign_in(issuer: str, host: str | None, uri: str | None) -> tuple[str, str |
     return login, shown
 
 
+def _department_name(request: Request, code: str) -> str:
+    """The department as people know it (财政厅), its code when it has no row."""
+    with gateway_of(request).services.engine.connect() as conn:
+        name = conn.execute(sa.select(departments.c.name)
+                            .where(departments.c.code == code)).scalar()
+    return str(name or code)
+
+
+def _assets(issuer: str, host: str | None) -> str | None:
+    """Where the page's stylesheet and icon come from when it answers on the system's
+    host: the front proxy sends every other path there to the system, behind
+    forward-auth, so ``/portal/static/portal.css`` on that host is refused (401) and
+    the page came unstyled. ``None`` on the gateway's own host (or none told)."""
+    own = urlsplit(issuer)
+    if not host or host.lower() == own.netloc.lower():
+        return None
+    return f"{own.scheme}://{own.netloc}"
+
+
+def _policy_with(origin: str) -> str:
+    """The portal's Content-Security-Policy, also allowing the gateway's own origin for
+    the stylesheet and the icon, and nothing else of it."""
+    return (f"default-src 'self'; style-src 'self' {origin}; img-src 'self' data: {origin}; "
+            "frame-ancestors 'none'; base-uri 'none'")
+
+
 async def front_refused(request: Request) -> Response:
     h = request.headers
     status = 401 if h.get("x-govgate-status") == "401" else 403
@@ -98,6 +126,10 @@ async def front_refused(request: Request) -> Response:
     other = "en" if lang == "zh" else "zh"
     context: dict[str, object] = {"t": t, "lang": lang, "status": status,
                                   "request_id": request_id, "lang_query": f"lang={other}"}
+    assets = _assets(gateway_of(request).services.settings.issuer, h.get("x-forwarded-host"))
+    if assets:
+        context["assets"] = assets
+        headers["Content-Security-Policy"] = _policy_with(assets)
     if status == 401:
         issuer = gateway_of(request).services.settings.issuer
         context["sign_in"], context["return_to"] = _sign_in(
@@ -105,7 +137,8 @@ async def front_refused(request: Request) -> Response:
     else:
         principal = session_principal(request)
         context["who"] = ((principal.name or principal.username or "",
-                           principal.username or "", principal.department)
+                           principal.username or "",
+                           _department_name(request, principal.department))
                           if principal is not None else None)
         context["why"] = f"fr_why_{code}" if code in EXPLAINED else "fr_why_other"
     html = TEMPLATES.get_template("front_refused.html").render(**context)

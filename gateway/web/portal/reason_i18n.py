@@ -94,6 +94,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("no system {system}", "没有系统 {system}"),
     ("{resource}: query parameter {parameter} refused: {why}", "{resource}：查询参数 {parameter} 被拒绝：{why}"),
     ("it names item {item}, which this caller is not given in the clear: a request may not select, filter or sort by it", "它指向调用方不能明文获得的信息项 {item}：请求不得按该项选择、筛选或排序"),
+    ("its value names item {item}, which this caller is not given in the clear: a request may not select, filter or sort by it", "参数值指向调用方不能明文获得的信息项 {item}：请求不得按该项选择、筛选或排序"),
     ("{method} is never forwarded", "{method} 请求从不转发"),
     # why a credential was not accepted (gateway/idp/authenticator.py, rfc9068.py)
     ("no credential", "没有凭据"),
@@ -380,11 +381,21 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
     (_compile(en), zh, en in _BARE) for en, zh in REASONS)
 
 
+# the grants one catalogue decision used, ", "-joined (catalogue.decision): read one by
+# one, else the first grant's purpose would swallow the rest, left in English
+_GRANTS_APART = re.compile(r"(?<=\)), (?=grant \d+ \()")
+
+
 def chinese_reading(reason: str, depth: int = _DEPTH) -> Markup | None:
     """The reason in Chinese when it is one of the gateway's templates, else None;
     HTML, each value as ``<code>`` (codes and people's words keep their letters)."""
     if depth <= 0 or not reason:
         return None
+    grants = _GRANTS_APART.split(reason)
+    if len(grants) > 1:
+        read = [r for r in (chinese_reading(g, depth - 1) for g in grants) if r]
+        if len(read) == len(grants):
+            return Markup("；").join(read)
     for pattern, zh, bare in _PATTERNS:
         m = pattern.fullmatch(reason)
         if m is None:

@@ -55,6 +55,7 @@ STEWARD_MESSAGES: dict[str, tuple[str, str]] = {
     "stw_system": ("平台", "the platform"),
     "stw_cst": ("北京时间", "China Standard Time"),
     "stw_err_steward_refers": ("只有提供方（{department}）的数据管理员可以提请部门负责人。", "Only a data steward of the provider ({department}) refers this application."),
+    "stw_err_no_head": ("{department}没有部门负责人，无从提请：请自行审核，或请系统管理员为负责人添加“部门负责人”角色。", "{department} has no department head to refer this application to: decide it yourself, or ask the system administrator to give the head the role of department head."),
     "stw_err_referred_already": ("申请 {id} 已提请部门负责人。", "Application {id} is already with the department head."),
     "stw_err_revokes": ("只有提供方（{department}）的数据管理员、部门负责人或安全管理员可以撤销此授权。", "Only a data steward or the head of the provider ({department}), or the security admin, revokes this grant."),
     "stw_err_revoked": ("授权 {id} 已经撤销。", "Grant {id} is already revoked."),
