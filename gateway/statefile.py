@@ -979,7 +979,6 @@ class StateApplier:
                 "backchannel_logout_uri": e.get("backchannel_logout_uri"),
                 "status": e.get("status", "active"),
                 "system": e.get("system"),
-                "dpop_bound": bool(e.get("dpop_bound", False)),
             }
             row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
             secret = e.get("secret")
@@ -990,6 +989,13 @@ class StateApplier:
                 # client never silently becomes a public one, nor a client with an
                 # encryption key in `jwks` a private_key_jwt one
                 desired["token_endpoint_auth_method"] = row.token_endpoint_auth_method
+            # not said: unchanged for an existing client, as require_pkce; an export
+            # from before DPoP (or a file written by hand without the key) must not
+            # silently unbind a client's tokens from its key
+            if "dpop_bound" in e:
+                desired["dpop_bound"] = bool(e["dpop_bound"])
+            elif row is None:
+                desired["dpop_bound"] = False
             if "require_pkce" in e:
                 desired["require_pkce"] = bool(e["require_pkce"])
             elif row is None:
