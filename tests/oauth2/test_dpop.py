@@ -307,6 +307,13 @@ def test_a_public_clients_refresh_token_is_bound_to_its_key(
     r = client.get("/api/v1/account", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith('DPoP realm="govgate", error="invalid_token"')
+    # the admin API answers in the caller's language (Chinese by default): the DPoP
+    # refusal's words as every other 401's, not English under a Chinese title
+    for lang, detail in (("zh-CN", "凭据无效或缺失"), ("en", "invalid or missing credentials")):
+        r = client.get("/api/v1/admin/clients", headers={
+            "Authorization": f"Bearer {token}", "Accept-Language": lang})
+        assert r.status_code == 401 and r.json()["detail"] == detail, r.text
+        assert r.headers["www-authenticate"].startswith('DPoP realm="govgate"')
 
 
 def test_an_export_from_before_dpop_applied_again_keeps_the_binding(
