@@ -186,6 +186,8 @@ class Known:
     regions: set[str] = field(default_factory=set)
     departments: dict[str, str] = field(default_factory=dict)  # code -> region
     clients: set[str] = field(default_factory=set)
+    # client id -> (system, department) as stored: a pairing the file leaves as it is
+    client_systems: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
     systems: dict[str, str] = field(default_factory=dict)  # code -> department
 
@@ -490,8 +492,20 @@ def validate(
         problems.extend(
             _client_problems(where, e, dept_region, str(e["client_id"]) in known.clients)
         )
-        problems.extend(placed(where, p) for p in _foreign_system(e, owners))
+        if not _as_stored(e, known, owners):
+            problems.extend(placed(where, p) for p in _foreign_system(e, owners))
     return problems
+
+
+def _as_stored(e: Mapping[str, Any], known: Known, owners: Mapping[str, str]) -> bool:
+    """The client's system, department and the system's owner all as stored: a pairing
+    from before the check (or left by a system moved since), ignored at run time, that
+    this file does not make. Refusing it would refuse the export applied again and
+    every change of the client through the CLI, console or API (they apply its entry)."""
+    system = e.get("system")
+    stored = known.client_systems.get(str(e["client_id"]))
+    return (isinstance(system, str) and stored == (system, str(e["department"]))
+            and owners.get(system) == known.systems.get(system))
 
 
 def _foreign_system(e: Mapping[str, Any], owners: Mapping[str, str]) -> list[str]:
@@ -723,6 +737,8 @@ def read_known(conn: Connection) -> Known:
             for r in conn.execute(sa.select(departments.c.code, departments.c.region_code))
         },
         clients={r.client_id for r in conn.execute(sa.select(clients.c.client_id))},
+        client_systems={r.client_id: (r.system, r.department_code) for r in conn.execute(
+            sa.select(clients.c.client_id, clients.c.system, clients.c.department_code))},
         systems={r.code: r.department_code for r in conn.execute(
             sa.select(systems.c.code, systems.c.department_code))},
         saml_entities={
@@ -979,7 +995,6 @@ class StateApplier:
                 "backchannel_logout_uri": e.get("backchannel_logout_uri"),
                 "status": e.get("status", "active"),
                 "system": e.get("system"),
-                "dpop_bound": bool(e.get("dpop_bound", False)),
             }
             row = conn.execute(sa.select(clients).where(clients.c.client_id == cid)).first()
             secret = e.get("secret")
@@ -990,6 +1005,13 @@ class StateApplier:
                 # client never silently becomes a public one, nor a client with an
                 # encryption key in `jwks` a private_key_jwt one
                 desired["token_endpoint_auth_method"] = row.token_endpoint_auth_method
+            # not said: unchanged for an existing client, as require_pkce; an export
+            # from before DPoP (or a file written by hand without the key) must not
+            # silently unbind a client's tokens from its key
+            if "dpop_bound" in e:
+                desired["dpop_bound"] = bool(e["dpop_bound"])
+            elif row is None:
+                desired["dpop_bound"] = False
             if "require_pkce" in e:
                 desired["require_pkce"] = bool(e["require_pkce"])
             elif row is None:

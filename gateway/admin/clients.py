@@ -155,8 +155,6 @@ def set_dpop_bound(gateway: Gateway, client_id: str, required: bool,
     """Require (or no longer require) a DPoP proof on ``client_id``'s token requests
     (RFC 9449, gateway.idp.dpop); takes effect within the client registry's second."""
     entry = get_client(gateway.services.engine, client_id)
-    entry.pop("dpop_bound", None)
-    if required:
-        entry["dpop_bound"] = True
+    entry["dpop_bound"] = required  # said either way: left out, the stored value stays
     _applier(gateway, record).apply({"clients": [entry]})
     _record(gateway, record)("client_dpop_bound", {"client": client_id, "required": required})

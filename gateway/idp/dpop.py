@@ -52,6 +52,7 @@ from joserfc.jws import JWSRegistry
 
 from gateway.errors import Unauthorized
 from gateway.idp.oauth2.tables import dpop_jtis, dpop_refresh
+from texts import Text
 
 PROOF_TYP = "dpop+jwt"
 #: the proof algorithms taken (RFC 9449 section 5.1 ``dpop_signing_alg_values_supported``)
@@ -114,7 +115,9 @@ class DPoPRefused(Unauthorized):
     (``www_authenticate``) where a bearer refusal has the Bearer one."""
 
     def __init__(self, reason: str, *, error: str = "invalid_dpop_proof") -> None:
-        super().__init__("invalid or missing credentials", reason=reason)
+        # the words every other 401 has, so the admin API says them in the caller's language
+        super().__init__(Text("auth.invalid_credentials", "invalid or missing credentials"),
+                         reason=reason)
         self.www_authenticate = challenge(error)
 
 

@@ -43,6 +43,11 @@ def _answers(client: TestClient, services: Services, accept: str | None
         "media_type": client.post(f"{API}/users", headers={
             **sys_h, "Content-Type": "text/plain"}, content=b"x"),
         "no_route": client.get(f"{API}/no-such-thing", headers=sys_h),
+        # the clients' new switches (RFC 9449, RFC 7636) given a string: a type refusal
+        "not_type": client.post(f"{API}/clients", headers=sys_h, json={
+            "client_id": "typed-app", "name": "类型", "department": "czt",
+            "grant_types": ["authorization_code"], "require_pkce": "yes",
+            "dpop_bound": ["true"]}),
     }
 
 
@@ -53,7 +58,7 @@ def test_admin_problems_speak_the_operators_language(
                        for accept in (LANGS["zh"], LANGS["en"], None))
     statuses = {"validation": 400, "not_json": 400, "not_found": 404, "conflict": 409,
                 "forbidden": 403, "scope": 403, "unauthorized": 401, "media_type": 415,
-                "no_route": 404}
+                "no_route": 404, "not_type": 400}
     for kind, status in statuses.items():
         a, b, c = zh[kind], en[kind], default[kind]
         assert a.status_code == b.status_code == c.status_code == status, (kind, a.text)
@@ -88,6 +93,11 @@ def test_admin_problems_speak_the_operators_language(
     assert "三员分立" in zh["forbidden"].json()["detail"]
     assert zh["conflict"].json()["type"] == "urn:govgate:error:conflict"
     assert zh["validation"].json()["field"] == en["validation"].json()["field"]
+    # the type's name too ("须为 true or false" before)
+    assert sorted(zh["not_type"].json()["errors"]) == [
+        "dpop_bound：须为 true 或 false", "require_pkce：须为 true 或 false"]
+    assert sorted(en["not_type"].json()["errors"]) == [
+        "dpop_bound: must be true or false", "require_pkce: must be true or false"]
 
 
 def _codes(kind: type[GovgateError]) -> set[str]:

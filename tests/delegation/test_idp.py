@@ -302,6 +302,24 @@ def test_another_departments_system_is_refused_at_apply(base_services: Services,
     # its own department's system: applied
     assert apply({"clients": [{**client, "department": "jgswj"}]}).exit_code == 0
     assert stored().system == "echo"
+    # the system moved to another department since: the client's pairing is ignored
+    # at run time and stays as stored; the export applies again and the client's other
+    # settings still change (both refused on merge33), a file moving the system under
+    # a client it names is refused
+    assert apply({"systems": [{**echo, "department": "czt"}]}).exit_code == 0
+    exported = CliRunner().invoke(cli, ["export"], env=env, catch_exceptions=False)
+    assert exported.exit_code == 0 and "system: echo" in exported.output
+    path = tmp_path / "export.yaml"
+    path.write_text(exported.output, encoding="utf-8")
+    again = CliRunner().invoke(cli, ["apply", "-f", str(path)], env=env)
+    assert again.exit_code == 0 and "nothing to change" in again.output, again.output
+    pkce = CliRunner().invoke(cli, ["client", "pkce", "czt-web", "--require"], env=env)
+    assert pkce.exit_code == 0, pkce.output
+    moved = apply({"systems": [echo], "clients": [{**client, "department": "jgswj"}]})
+    assert moved.exit_code == 0  # back to the client's department: its own again
+    refused = apply({"systems": [{**echo, "department": "czt"}],
+                     "clients": [{**client, "department": "jgswj"}]})
+    assert refused.exit_code != 0 and "which is department 'czt'" in refused.output
 
 
 def test_a_clients_system_through_the_cli(base_services: Services) -> None:

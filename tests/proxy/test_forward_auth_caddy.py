@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from gateway.demo import DEMO_STATE
+from tests.dpop_proofs import Holder
 from tests.proxy.conftest import World, free_socket, front_proxy, raw_request
 from tests.proxy.test_cross_site import session_cookie
 from tests.proxy.test_forward_auth_cookies import GATEWAY_COOKIES
@@ -130,6 +131,20 @@ async def test_real_caddy_forward_auth_in_front_of_a_real_upstream(
     assert r.headers["x-request-id"] == world.audit.records[-1].request_id
     assert "x-govgate-user" not in r.headers and "zhang.san" not in page
     assert len(world.echo.seen) == before
+
+    # a DPoP-bound token (RFC 9449) through Caddy: the proof names the URL the client
+    # called (Caddy's X-Forwarded-Host keeps the port); a stale one is refused with the
+    # DPoP challenge, a program's answer even with a browser's Accept
+    holder = Holder()
+    bound = world.token(cnf={"jkt": holder.jkt})
+    url = f"http://127.0.0.1:{caddy}/api/items"
+    r = await raw_request(caddy, "GET", "/api/items?a=1", [
+        ("Authorization", f"DPoP {bound}"), ("DPoP", holder.proof("GET", url, token=bound))])
+    assert r.status == 200, r.body
+    r = await raw_request(caddy, "GET", "/api/items", [
+        *browser, ("Authorization", f"DPoP {bound}"),
+        ("DPoP", holder.proof("GET", url + "/other", token=bound))])
+    assert r.status == 401 and r.headers["www-authenticate"].startswith("DPoP"), r.headers
 
 
 async def test_gateway_cookies_stay_and_shaped_routes_are_refused_behind_caddy(

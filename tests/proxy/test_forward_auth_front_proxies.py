@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from policies import make_line
+from tests.dpop_proofs import Holder
 from tests.proxy import test_forward_auth
 from tests.proxy.conftest import World, raw_request
 from tests.proxy.test_forward_auth import nginx, verify_headers
@@ -157,3 +158,18 @@ async def test_a_browser_refused_behind_a_proxy_that_hands_the_answer_on(
     assert b"Access denied" in refused.body and refused.headers["x-refusal-code"] == \
         "access_denied"
     assert [r.outcome for r in world.audit.records[-4:]] == ["deny"] * 4
+    # a program with a credential is no browser, whatever its Accept says (Java's
+    # HttpURLConnection sends text/html by default and follows a 302 to a 200 sign-in
+    # page): a DPoP client refused keeps its 401 and the DPoP challenge, a bearer
+    # client its 401 with the Bearer one
+    holder = Holder()
+    bound = world.token(cnf={"jkt": holder.jkt})
+    java = [("Accept", "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2")]
+    stale = holder.proof("GET", "http://elsewhere.example/s/echo/api/x", token=bound)
+    r = await world.request("GET", "/auth/verify", headers=[
+        *traefik, *java, ("Authorization", f"DPoP {bound}"), ("DPoP", stale)])
+    assert r.status == 401 and r.headers["content-type"] == "application/problem+json"
+    assert r.headers["www-authenticate"].startswith('DPoP realm="govgate"')
+    expired = world.token(exp=1)
+    r = await world.request("GET", "/auth/verify", token=expired, headers=[*traefik, *java])
+    assert r.status == 401 and r.headers["www-authenticate"].startswith('Bearer realm=')

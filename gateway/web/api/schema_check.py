@@ -38,9 +38,22 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
                         r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
-_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
-               "boolean": "true or false", "array": "an array", "object": "an object",
-               "null": "null"}
+# Texts, so a Chinese refusal does not say "须为 true or false" (messages.py ``api.type_*``)
+_TYPE_NAMES = {"string": Text("api.type_string", "a string"),
+               "integer": Text("api.type_integer", "an integer"),
+               "number": Text("api.type_number", "a number"),
+               "boolean": Text("api.type_boolean", "true or false"),
+               "array": Text("api.type_array", "an array"),
+               "object": Text("api.type_object", "an object"),
+               "null": Text("api.type_null", "null")}
+
+
+def _kinds(wanted: list[str]) -> Text:
+    """``wanted``'s type names, "a or b or c" in the message's language."""
+    found = _TYPE_NAMES[wanted[0]]
+    for k in wanted[1:]:
+        found = Text("api.type_either", "{a} or {b}", a=found, b=_TYPE_NAMES[k])
+    return found
 
 
 def _is(kind: str, value: Any) -> bool:
@@ -99,7 +112,7 @@ def problems(schema: JSON, value: Any, at: str = "") -> list[Text]:
         wanted = [kinds] if isinstance(kinds, str) else list(kinds)
         if not any(_is(k, value) for k in wanted):
             return [Text("api.not_type", "{at}: must be {kind}", at=at or "body",
-                         kind=" or ".join(_TYPE_NAMES[k] for k in wanted))]
+                         kind=_kinds(wanted))]
     out: list[Text] = []
     if "enum" in schema and not any(_equal(value, v) for v in schema["enum"]):
         out.append(Text("api.not_one_of", "{at}: must be one of {known}", at=at,

@@ -169,6 +169,11 @@ async def front_answer(scope: Scope, status: int, code: str, request_id: str
         sent.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
     if _NGINX_MARKS & sent.keys() or not wants_page(sent):
         return None
+    if "dpop" in sent or (status == 401 and "authorization" in sent):
+        # a program that sent a credential (a browser navigating sends none): it needs
+        # the 401 and its challenge (DPoP's, RFC 9449 section 7.1), not a sign-in page
+        # its HTTP library follows to a 200 (Java's sends Accept: text/html by default)
+        return None
     uri, host = (sent.get(name) for name in _FORWARDED)
     common = [(b"x-request-id", request_id.encode("latin-1")), (b"cache-control", b"no-store"),
               (b"x-refusal-code", code.encode("latin-1"))]
