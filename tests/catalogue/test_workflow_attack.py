@@ -280,6 +280,6 @@ async def test_real_use_counts_only_what_a_grant_delivered(world: World) -> None
     used = next(x for x in r.json()["resources"] if x["code"] == "JG-0009")
     # the forward-auth figure (unseen) beside, none here
     assert used["total"] == {"calls": 1, "departments": 1, "users": 0, "items": 1,
-                             "unseen": 0}
+                             "unseen": 0, "acting": 0}
     (rare,) = [g for g in r.json()["grants"] if g["resource"] == "JG-0009"]
     assert (rare["calls"], rare["status"]) == (1, "rare")  # the 404s were no use
