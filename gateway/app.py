@@ -40,7 +40,6 @@ from gateway.services import Services, open_services
 from gateway.settings import load_settings
 from gateway.web.api.account import routes as account_routes
 from gateway.web.api.admin import routes as admin_routes
-from gateway.web.api.admin_common import PREFIX as ADMIN_PREFIX
 from gateway.web.api.admin_common import api_lang, scope_lang
 from gateway.web.api.audit import routes as audit_routes
 from gateway.web.api.break_glass import break_glass_routes
@@ -113,7 +112,7 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-#: the Chinese of the routing's own refusals under the admin API (an address or a
+#: the Chinese of the routing's own refusals under /api (an address or a
 #: method it does not have); their English is Starlette's phrase
 ROUTING_TITLES_ZH = {404: "未找到", 405: "不允许的请求方法"}
 
@@ -135,7 +134,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         "status": exc.status_code,
     }
     extra: dict[str, str] = dict(getattr(exc, "headers", None) or {})
-    if request.url.path.startswith(ADMIN_PREFIX + "/"):  # its problems speak both
+    if request.url.path.startswith(API_PREFIX):  # its problems speak both
         lang = api_lang(request)
         if lang == "zh":
             body["title"] = ROUTING_TITLES_ZH.get(exc.status_code, body["title"])
@@ -151,7 +150,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _our_error(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith(ADMIN_PREFIX + "/"):
+    if request.url.path.startswith(API_PREFIX):
         return problem_json(exc, api_lang(request))
     return problem_json(exc)
 
@@ -282,7 +281,7 @@ class GatewayApp(Starlette):
                     answer = (scim_error(ScimError(refusal.status, refusal.description))
                               if path.startswith(SCIM_PREFIX) else problem_json(
                                   refusal, scope_lang(scope, gateway.services.settings.lang)
-                                  if path.startswith(ADMIN_PREFIX + "/") else None))
+                                  if path.startswith(API_PREFIX) else None))
                     await answer(scope, receive, send)
                     return
                 receive = _audited_body(gateway.services, scope, guard_form_body(

@@ -1020,5 +1020,13 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "webauthn.last_factor": ("这是您最后一个第二因素：管理员须以两个因素登录；请先登记另一个密钥（或设置动态口令）再删除", "this is your last second factor: an administrator signs in with two factors; register another key (or set up an authenticator) first"),
     "webauthn.remove_reauth": ("登录已超过 {minutes} 分钟：请输入当前动态口令，或退出并重新登录后再删除密钥", "you signed in more than {minutes} minutes ago: give a current code, or sign out and in again, to remove a key"),
     # -- the usage rollup rebuilt (h-usage2, 2026-12-05) --------------------------------
+    # -- every /api/v1 group in the caller's language (h-i18napi, 2026-12-05) -----------
+    "audit.auditor_only": ("须为审计管理员", "the auditor role is required"),
+    "audit.invalid_filter": ("筛选条件 {field!r} 无效：{problem}", "invalid filter {field!r}: {problem}"),
+    "catalogue.person_only": ("此操作须由本人登录办理，不接受系统令牌", "this needs a person's login, not a system's token"),
+    "catalogue.field_text": ("{field} 须为文本", "{field} must be a string"),
+    "catalogue.field_number": ("{field} 须为数字", "{field} must be a number"),
+    "stats.who_reads": ("实际使用统计仅供审计管理员、管理员和数据管理员查看", "real-use figures are for auditors, admins and data stewards"),
+    "stats.out_of_sight": ("该部门不在调用者可查看的范围内", "this department is outside what the caller may see"),
     "audit.rebuild_no_seal": ("无法读取最近一次清理的封印记录（{chain}/{seq}）：不知道哪些日期的记录已被清理；未重算任何数据", "the last purge's seal ({chain}/{seq}) cannot be read: which days were purged is unknown; nothing rebuilt"),
 }

@@ -92,6 +92,7 @@ from gateway.request_id import new_request_id
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.storage import STORAGE_FAILURES, unavailable
+from gateway.web.api.problems import title_in
 from policies import Decision, Policies
 
 __all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "System",
@@ -695,10 +696,12 @@ class Proxy:
                 headers.append((b"www-authenticate", exc.www_authenticate.encode()))
             if isinstance(exc, RateLimited):
                 headers.append((b"retry-after", exc.retry_after.encode()))
-            if isinstance(exc, GovgateError) and exc.localised:
+            if isinstance(exc, GovgateError):  # its title in the caller's language
                 lang = accept_lang(request_header(scope, b"accept-language"),
                                    self.services.settings.lang)
-                body["detail"] = render(exc.description, lang)
+                body["title"] = title_in(exc.code, exc.title, lang)
+                if exc.localised:
+                    body["detail"] = render(exc.description, lang)
                 headers.append((b"content-language", LANGUAGE_TAGS[lang]))
             if status >= 500 and not isinstance(exc, GovgateError):
                 audit.extra["error"] = f"{type(exc).__name__}: {exc}"[:300]

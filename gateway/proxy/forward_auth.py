@@ -83,6 +83,7 @@ from gateway.proxy.headers import strip_gateway_cookies
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
+from gateway.web.api.problems import title_in
 from texts import Text
 
 
@@ -381,11 +382,13 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
     # the refusal's code for a front proxy that cannot read the body: nginx's
     # ``auth_request_set`` hands it to the page the browser gets (``/portal/refused``)
     headers.append((b"x-refusal-code", refusal.code.encode("ascii")))
-    if refusal.localised:  # as the proxy answers it (``Proxy._fail``)
-        lang = accept_lang(request_header(scope, b"accept-language"),
-                           proxy.services.settings.lang)
+    # as the proxy answers it (``Proxy._fail``): the title in the caller's language
+    lang = accept_lang(request_header(scope, b"accept-language"),
+                       proxy.services.settings.lang)
+    problem["title"] = title_in(refusal.code, refusal.title, lang)
+    if refusal.localised:
         problem["detail"] = render(refusal.description, lang)
-        headers.append((b"content-language", LANGUAGE_TAGS[lang]))
+    headers.append((b"content-language", LANGUAGE_TAGS[lang]))
     problem.update(status=status, request_id=audit.request_id)
     headers.append((b"content-type", b"application/problem+json"))
     return status, headers, json.dumps(problem, ensure_ascii=False).encode("utf-8")

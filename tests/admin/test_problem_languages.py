@@ -113,3 +113,70 @@ def test_every_problem_code_has_its_chinese_title() -> None:
     import gateway.app  # noqa: F401 - every error class the gateway raises, defined
     missing = sorted(c for c in _codes(GovgateError) if c not in TITLES_ZH)
     assert not missing, f"problem codes without a Chinese title: {missing}"
+
+
+#: one refusal of each /api/v1 group besides the admin API's: group → (method, path,
+#: caller, token scope, JSON body, status, problem code); caller None: no credentials
+GROUPS: dict[str, tuple[str, str, str | None, str, Any, int, str]] = {
+    "catalogue": ("GET", "/api/v1/catalogue/resources/nosuch", "li.si",
+                  "openid catalogue:read", None, 404, "not_found"),
+    "steward": ("GET", "/api/v1/catalogue/inbox", "li.si", "openid catalogue:read", None,
+                403, "forbidden"),
+    "audit": ("GET", "/api/v1/audit/records", "li.si", "openid audit:read", None, 403,
+              "forbidden"),
+    "audit_filter": ("GET", "/api/v1/audit/records?since=yesterday", "auditor",
+                     "openid audit:read", None, 400, "validation"),
+    "account": ("POST", "/api/v1/account/password", "li.si", "openid account", {}, 400,
+                "validation"),
+    "account_scope": ("GET", "/api/v1/account", "li.si", "openid", None, 403,
+                      "insufficient_scope"),
+    "stats": ("GET", "/api/v1/stats/overview", "li.si", "openid stats:read", None, 403,
+              "forbidden"),
+    "break_glass": ("GET", "/api/v1/break-glass/999", "li.si", "openid account", None,
+                    404, "not_found"),
+    "delegations": ("POST", "/api/v1/delegations/999/approve", "li.si", "openid account",
+                    {}, 404, "not_found"),
+    "unauthenticated": ("GET", "/api/v1/catalogue/resources", None, "", None, 401,
+                        "unauthorized"),
+}
+
+
+def test_every_api_group_and_the_proxy_speak_the_callers_language(
+        world: tuple[Services, TestClient]) -> None:
+    """Every /api/v1 group answers as the admin API does (zh, en, the ``lang`` setting
+    when the request names neither); the proxy's and forward-auth's titles too."""
+    services, client = world
+    answers: dict[str | None, dict[str, Any]] = {}
+    for lang in ("zh", "en", None):
+        said = {} if lang is None else {"Accept-Language": LANGS[lang]}
+        answers[lang] = {}
+        for group, (method, path, who, scope, body, _, _) in GROUPS.items():
+            auth = {} if who is None else bearer(services, who, scope=scope)
+            answers[lang][group] = client.request(method, path, json=body,
+                                                  headers={**auth, **said})
+        ask = {"Accept": "application/json", **said}
+        answers[lang]["proxy"] = client.get("/s/echo/api/x", headers=ask)
+        # the test client is no front proxy: refused 403 forward_auth_peer
+        answers[lang]["forward_auth"] = client.get("/auth/verify", headers=ask)
+    expected = {g: (status, code) for g, (*_, status, code) in GROUPS.items()}
+    expected |= {"proxy": (401, "unauthorized"), "forward_auth": (403, "forward_auth_peer")}
+    for group, (status, code) in expected.items():
+        zh, en, default = (answers[lang][group] for lang in ("zh", "en", None))
+        for r, tag in ((zh, "zh-CN"), (en, "en"), (default, "zh-CN")):
+            assert r.status_code == status, (group, r.text)
+            assert r.json()["type"] == f"urn:govgate:error:{code}", (group, r.text)
+            assert r.json()["status"] == status
+            assert r.headers["content-language"] == tag, group
+        za, eb = zh.json(), en.json()
+        assert HAN.search(za["title"]) and not HAN.search(eb["title"]), (group, za, eb)
+        assert default.json()["title"] == za["title"], group
+        if group == "proxy":  # its detail is the proxy's English (docs/api.md)
+            continue
+        assert HAN.search(za["detail"]) and not HAN.search(eb["detail"]), (group, za, eb)
+        assert default.json()["detail"] == za["detail"], group
+    # the English is what it was (existing clients, logs)
+    assert answers["en"]["audit"].json()["detail"] == "the auditor role is required"
+    assert answers["en"]["delegations"].json()["title"] == "Not found"
+    assert answers["zh"]["proxy"].json()["title"] == "需要身份认证"
+    assert answers["en"]["proxy"].json()["title"] == "Authentication required"
+    assert answers["zh"]["forward_auth"].headers["x-refusal-code"] == "forward_auth_peer"

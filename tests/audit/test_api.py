@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -48,6 +49,8 @@ class Parts:
     def __init__(self, engine: sa.Engine, log: AuditLog) -> None:
         self.engine, self.audit = engine, log
         self.services = self.authenticator = self
+        # the ``lang`` setting: an operator's who wants the API's refusals in English
+        self.settings = SimpleNamespace(lang="en")
 
     def settle_audit(self) -> None:  # as Services.settle_audit
         if self.audit.indexer is not None:

@@ -382,7 +382,7 @@ async def test_the_api_checks_the_journal_as_the_cli_does(
     province_auditors(audit_engine)
     parts: Any = Parts(audit_engine, log)
     parts.keys, parts.settings = keys, SimpleNamespace(audit_journal_path=journal.root,
-                                                    audit_checkpoint_seconds=5.0)
+                                                    audit_checkpoint_seconds=5.0, lang="en")
     app = Starlette(routes=routes())
     app.state.gateway = parts
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -71,7 +71,8 @@ def _url(path: str) -> str:
 def api(services: Services) -> Iterator[Api]:
     from gateway.app import create_app
 
-    with TestClient(create_app(parts(services)), raise_server_exceptions=False) as client:
+    with TestClient(create_app(parts(services)), raise_server_exceptions=False,
+                    headers={"Accept-Language": "en"}) as client:  # the refusals' English
         yield Api(services, client)
 
 

@@ -58,7 +58,8 @@ RESOURCE_FIELDS = ("name", "summary", "conditions", "basis", "update_cycle", "op
 def api(services: Services) -> Iterator[Api]:
     from gateway.app import create_app
 
-    with TestClient(create_app(parts(services))) as client:
+    # the tests read the English of the refusals
+    with TestClient(create_app(parts(services)), headers={"Accept-Language": "en"}) as client:
         yield Api(services, client)
 
 

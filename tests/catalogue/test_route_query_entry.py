@@ -36,7 +36,7 @@ def client(services: Services) -> Iterator[TestClient]:
     token = access_token(services, sub="zhao.min", department="czt",
                          roles=("staff", "data_steward"), client_id="office-web")
     with TestClient(create_app(parts(services)),
-                    headers={"Authorization": f"Bearer {token}"}) as c:
+                    headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}) as c:
         yield c
 
 

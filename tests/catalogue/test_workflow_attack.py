@@ -41,7 +41,9 @@ def bearer(token: str) -> dict[str, str]:
 
 async def post(world: World, path: str, token: str, body: dict[str, Any] | None = None
                ) -> httpx.Response:
-    return await world.http.post(P + path, json=body or {}, headers=bearer(token))
+    # the tests read the English of the refusals
+    return await world.http.post(P + path, json=body or {},
+                                 headers={**bearer(token), "Accept-Language": "en"})
 
 
 async def apply(world: World) -> tuple[int, str]:
@@ -166,7 +168,8 @@ def test_two_decisions_at_once_one_wins(services: Services) -> None:
     revoker's name over the first's."""
     from gateway.app import create_app
 
-    with TestClient(create_app(parts(services))) as c:
+    # the test reads the English of the refusals
+    with TestClient(create_app(parts(services)), headers={"Accept-Language": "en"}) as c:
         wang = access_token(services, sub="wang.wu", department="nn-jgsw")
         zhang = access_token(services, sub="zhang.san", department="jgswj", roles=STEWARD)
         zhou = access_token(services, sub="zhou.ling", department="jgswj",

@@ -139,7 +139,9 @@ def cookies(world: World, username: str, acting: int | str | None = None) -> tup
 async def api(world: World, username: str, method: str, path: str,
               body: dict[str, Any] | None = None) -> Any:
     """A call of /api/v1/delegations as ``username``'s portal session."""
-    headers = [cookies(world, username), ("Accept", "application/json")]
+    # the tests read the English of the API's refusals
+    headers = [cookies(world, username), ("Accept", "application/json"),
+               ("Accept-Language", "en")]
     data = None
     if method != "GET":
         headers.append(("Content-Type", "application/json"))

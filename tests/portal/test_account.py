@@ -430,5 +430,6 @@ def test_a_proof_by_an_authenticator_that_does_not_open_is_refused(
         blob = conn.execute(sa.select(users.c.totp_secret).where(users.c.id == li.id)).scalar()
         conn.execute(users.update().where(users.c.username == "zhang.san")
                      .values(totp_secret=blob))
-    r = client.post("/api/v1/account/recovery-codes", json={"code": "123456"})
+    r = client.post("/api/v1/account/recovery-codes", json={"code": "123456"},
+                    headers={"Accept-Language": "en"})
     assert r.status_code == 400 and "system administrator" in r.text, r.text

@@ -89,7 +89,8 @@ RECORD = s.obj({"id": s.INT, "chain_id": s.TEXT, "seq": s.INT, "ts": s.INT, "tim
 
 
 def _invalid(exc: AuditQueryError) -> ValidationError:
-    return ValidationError(f"invalid filter {exc.field!r}: {exc.description}",
+    return ValidationError(Text("audit.invalid_filter", "invalid filter {field!r}: {problem}",
+                                field=exc.field, problem=exc.description),
                            problems=[exc.description], field=exc.field)
 
 
@@ -134,7 +135,8 @@ async def _begin(request: Request, what: str, *, whole: bool = False
         return None, await _refuse(call, request, exc,
                                    f"{what}: the token lacks the scope {exc.scope}")
     if not is_auditor(principal):
-        return None, await _refuse(call, request, Forbidden("the auditor role is required"),
+        return None, await _refuse(call, request, Forbidden(Text(
+            "audit.auditor_only", "the auditor role is required")),
                                    f"{what}: the auditor role is required")
     call.reach = await asyncio.to_thread(log_reach, call.services.engine, principal)
     if whole and not call.reach.everything:

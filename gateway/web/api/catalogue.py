@@ -47,6 +47,7 @@ from gateway.web.api import shapes as s
 from gateway.web.api.operation import Access, Answer, ApiRoute, Operation, Param
 from gateway.web.api.problems import problem_json
 from gateway.web.catalogue_sight import actor_of, audit_refusal, sees_all, sight
+from texts import Text
 
 PREFIX = "/api/v1/catalogue"
 
@@ -61,7 +62,8 @@ def _problem(exc: Exception) -> JSONResponse:
 
 def _person(request: Request, principal: Any) -> Actor:
     if not principal.username:
-        raise Forbidden("this needs a person's login, not a system's token")
+        raise Forbidden(Text("catalogue.person_only",
+                             "this needs a person's login, not a system's token"))
     return actor_of(request, principal)
 
 
@@ -110,7 +112,8 @@ def _text(body: dict[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValidationError(f"{key} must be a string")
+        raise ValidationError(Text("catalogue.field_text", "{field} must be a string",
+                                   field=key))
     return value
 
 
@@ -118,7 +121,8 @@ def _int(value: str, name: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValidationError(f"{name} must be a number") from None
+        raise ValidationError(Text("catalogue.field_number", "{field} must be a number",
+                                   field=name)) from None
 
 
 # -- resources -----------------------------------------------------------------------

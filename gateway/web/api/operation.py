@@ -25,12 +25,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection, Request
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.errors import NotFound, ValidationError
+from gateway.i18n import accept_lang
+from gateway.root import gateway_of
 from gateway.web.api.body import read_object
-from gateway.web.api.problems import PROBLEM_JSON
+from gateway.web.api.problems import ANSWER_LANG, PROBLEM_JSON
 from gateway.web.api.schema_check import JSON, field_of, problems
 from texts import Text, joined
 
@@ -233,6 +237,17 @@ class ApiRoute(Route):
     def __init__(self, operation: Operation, endpoint: Callable[..., Any]) -> None:
         super().__init__(operation.path, endpoint, methods=[operation.method])
         self.operation = operation
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route's answer, its refusals in the caller's language (``ANSWER_LANG``,
+        why: ``gateway.web.api.problems``)."""
+        default = gateway_of(HTTPConnection(scope)).services.settings.lang
+        token = ANSWER_LANG.set(accept_lang(Headers(scope=scope).get("accept-language"),
+                                            default))
+        try:
+            await super().handle(scope, receive, send)
+        finally:
+            ANSWER_LANG.reset(token)
 
 
 def refusal(found: list[Text]) -> ValidationError:

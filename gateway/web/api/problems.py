@@ -2,7 +2,8 @@
 ``WWW-Authenticate`` challenge RFC 6750 asks for on 401 and on a token that lacks a
 scope (section 3.1).
 
-The admin API (``/api/v1/admin``) answers ``title`` and ``detail`` (and each of
+Every ``/api/v1`` group (admin, catalogue, account, audit, break-glass, stats,
+delegations, steward) answers ``title`` and ``detail`` (and each of
 ``errors``) in the caller's language, Chinese or English by ``Accept-Language``,
 with ``Content-Language`` saying which. A request that names neither gets the
 gateway's ``lang`` setting (Chinese by default), as the proxy's and forward-auth's
@@ -14,10 +15,19 @@ languages, as do the other members (``field``, ``request_id``). Keycloak's admin
 API does the opposite (its ``errorMessage`` is English, or a message key its own
 console translates); govgate's console renders its own messages, so a key alone
 would serve no client we know of, and the ``lang`` setting is what an operator who
-wants English everywhere already sets."""
+wants English everywhere already sets.
+
+The groups' handlers answer a refusal with ``problem_json(exc)`` at some fifty places,
+many in helpers that never see the request; rather than thread the request through
+each, the declared route (``ApiRoute.handle``) sets the caller's language for the
+request (``ANSWER_LANG``) and ``problem_json`` without a ``lang`` takes it. Outside an
+``/api/v1`` route (the token endpoint, the unavailable answer) it stays unset and the
+answer is as before, English without ``Content-Language``. The proxy and forward-auth
+answer their titles in the caller's language with ``title_in``."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -30,6 +40,9 @@ from texts import Text, message_of
 
 PROBLEM_JSON = "application/problem+json"
 LANGUAGE_TAGS = {"zh": "zh-CN", "en": "en"}
+
+#: the caller's language while an ``/api/v1`` route answers (set by ``ApiRoute``)
+ANSWER_LANG: ContextVar[str | None] = ContextVar("govgate_answer_lang", default=None)
 
 #: the Chinese title of each problem ``code`` (its English is the error class's own
 #: ``title``, which the English answer keeps word for word); a code missing here is
@@ -76,7 +89,7 @@ TITLES_ZH: dict[str, str] = {
     "audit_ship": "审计外送错误",
     "catalogue": "共享目录错误",
     "unshapeable_response": "无法裁剪响应",
-    # the proxy's and forward-auth's (their titles stay English there for now)
+    # the proxy's and forward-auth's
     "access_denied": "拒绝访问",
     "ambiguous_path": "受管路由的写法有歧义",
     "bad_gateway": "上游系统不可用",
@@ -120,7 +133,10 @@ def localise(body: dict[str, Any], exc: Exception, lang: str) -> None:
 
 
 def problem_json(exc: Exception, lang: str | None = None) -> JSONResponse:
-    """``exc`` as problem details; with ``lang``, its words in that language."""
+    """``exc`` as problem details; with ``lang`` (or the ``/api/v1`` route's
+    ``ANSWER_LANG``), its words in that language."""
+    if lang is None:
+        lang = ANSWER_LANG.get()
     status, body = problem_body(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
     if isinstance(exc, DPoPRefused):  # RFC 9449 section 7.1: the DPoP scheme's challenge

@@ -93,7 +93,8 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
         departments = await asyncio.to_thread(read_departments, services.engine)
         scope = viewer_scope(principal.roles or (), principal.department, departments)
         if scope is None:
-            refusal = Forbidden("real-use figures are for auditors, admins and data stewards")
+            refusal = Forbidden(Text("stats.who_reads", "real-use figures are for "
+                                     "auditors, admins and data stewards"))
     if refusal is not None:
         try:
             await audit_stats_read(services, principal, request, "deny", 403, str(refusal))
@@ -173,7 +174,9 @@ async def department_api(request: Request) -> Response:
     now = services.clock()
     src = await asyncio.to_thread(read_sources, gateway_of(request), now)
     if code not in src.departments or not scope.covers(code):
-        refusal: Exception = (Forbidden("this department is outside what the caller may see")
+        refusal: Exception = (Forbidden(Text(
+                                  "stats.out_of_sight",
+                                  "this department is outside what the caller may see"))
                               if code in src.departments else
                               NotFound(Text("stats.no_department", "no department {code!r}",
                                             code=code[:64])))

@@ -39,6 +39,7 @@ from gateway.web.api.catalogue import (
 )
 from gateway.web.api.operation import Access, Answer, ApiRoute, Param
 from gateway.web.catalogue_sight import deciding, sight
+from texts import Text
 
 
 def _workflow(request: Request) -> Workflow:
@@ -54,7 +55,8 @@ def _provided(request: Request, principal: Any) -> set[str] | None:
 
 def _deciding(principal: Any) -> None:
     if not decides(principal):
-        raise Forbidden("for data stewards, department heads and the security admin")
+        raise Forbidden(Text("portal.not_deciding", "for data stewards, department heads "
+                             "and the security admin"))
 
 
 DECIDERS = Access(READ.scopes, roles="data stewards, department heads, the security admin")
