@@ -11,6 +11,7 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,15 +44,18 @@ def free_socket() -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def front_proxy(argv: list[str], port: int, *, env: dict[str, str] | None = None,
-                      tries: int = 200) -> AsyncIterator[int]:
+                      tries: int = 200, log: Path | None = None) -> AsyncIterator[int]:
     """A front proxy (nginx, Caddy) run as ``argv``, once it accepts on ``port`` (tried
     every 20 ms, ``tries`` times); stopped after. One that exits first fails the test
-    with its error output."""
+    with its error output, and ``log``'s content when given (an nginx whose
+    configuration names an ``error_log`` writes its errors there once it has read it)."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         for _ in range(tries):
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
+                if log is not None and log.exists():
+                    err += log.read_text(errors="replace")
                 raise AssertionError(f"{argv[0]} exited: {err}")
             try:
                 _r, w = await asyncio.open_connection("127.0.0.1", port)
