@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import secrets
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -27,8 +26,8 @@ from gateway.proxy.endpoint import ProxyConfig
 from gateway.root import Gateway
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from gateway.setup import initialise
 from gateway.web.http_server import HeadLimits, ServerConfig
+from tests.conftest import UNKNOWN_PASSWORD, initialised
 from tests.in_process import AsgiUpstreams, Resp, call
 from tests.served import QuickServer
 from tests.tokens import access_token, own_client
@@ -189,7 +188,7 @@ ORG: dict[str, Any] = {
 
 @pytest.fixture
 def base_services(settings: Settings) -> Iterator[Services]:
-    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
+    initialised(settings, UNKNOWN_PASSWORD)
     svc = open_services(settings)
     apply_state(svc, ORG)
     yield svc
