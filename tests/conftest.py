@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import hashlib
 import os
 import secrets
 import shutil
@@ -19,7 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.settings import Settings, load_settings
+from gateway.setup import initialise
 from gateway.storage import create_engine, upgrade
+from gateway.tables import users
 from tests.wiring import close_gateways
 
 PG_URL = os.environ.get("GOVGATE_TEST_DATABASE_URL", "")
@@ -228,10 +231,13 @@ def seeded(settings: Settings, name: str, seed: Callable[[Settings], None]) -> N
     """Give ``settings``' database and master key the state ``seed(settings)`` makes
     on a fresh migrated database: made once per session under ``name``, then copied
     (applying the demo's state file takes longer than most tests that read it). The
-    copy is the test's own: nothing it does reaches the next test."""
+    copy is the test's own: nothing it does reaches the next test. On PostgreSQL the
+    copies are made ahead by a ``_PgPool`` of the snapshot's, and one takes the test
+    database's name (two renames; the database it replaces is dropped in the
+    background), as ``fresh_database`` takes its own."""
     made = _SNAPSHOTS.get(name)
     if made is None:
-        folder = Path(tempfile.mkdtemp(prefix=f"govgate-seed-{name}-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"govgate-seed-{name[:40]}-"))
         atexit.register(shutil.rmtree, folder, True)
         if PG_URL:
             database = "govgate_seed_" + secrets.token_hex(6)
@@ -254,12 +260,79 @@ def seeded(settings: Settings, name: str, seed: Callable[[Settings], None]) -> N
     shutil.copyfile(key, settings.master_key_path)
     settings.master_key_path.chmod(0o600)
     if PG_URL:
-        target = sa.make_url(settings.db_url).database
-        with _pg_admin().connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE {target} WITH (FORCE)"))
-            conn.execute(sa.text(f"CREATE DATABASE {target} TEMPLATE {database}"))
+        _pg_swap_in(sa.make_url(settings.db_url).database or "", database)
     else:
         shutil.copyfile(database, sa.make_url(settings.db_url).database or "")
+
+
+def _pg_swap_in(target: str, snapshot: str) -> None:
+    """Make ``target`` a copy of ``snapshot``: a ready copy renamed to ``target``, the
+    database that held the name renamed away and dropped in the background. When
+    something is connected to ``target`` it cannot be renamed: dropped with its
+    connections and copied in the foreground instead."""
+    pool = _SEED_POOLS.get(snapshot)
+    if pool is None:
+        pool = _SEED_POOLS[snapshot] = _PgPool(snapshot)
+        atexit.register(pool.close)  # before the snapshot's drop: atexit is LIFO
+    copy = pool.take()
+    spare = "t_" + secrets.token_hex(6)
+    with _pg_admin().connect() as conn:
+        try:
+            conn.execute(sa.text(f"ALTER DATABASE {target} RENAME TO {spare}"))
+        except sa.exc.DBAPIError:  # in use
+            pool.give_back(copy)
+            conn.execute(sa.text(f"DROP DATABASE {target} WITH (FORCE)"))
+            conn.execute(sa.text(f"CREATE DATABASE {target} TEMPLATE {snapshot}"))
+            return
+        conn.execute(sa.text(f"ALTER DATABASE {copy} RENAME TO {target}"))
+    pool.give_back(spare)  # its thread drops one for each copy it makes
+
+
+_SEED_POOLS: dict[str, _PgPool] = {}
+
+
+ADMIN_PASSWORD = "Admin-Passw0rd-2026!"  # the three admin accounts' first password
+UNKNOWN_PASSWORD = secrets.token_urlsafe(16)  # theirs where no test signs in as them
+
+
+def initialised(settings: Settings, password: str = ADMIN_PASSWORD) -> None:
+    """``gateway.setup.initialise(settings)`` with ``password`` for the three admin
+    accounts, on a test's fresh database and home: made once per session for each
+    value of the settings it reads (``INITIALISE_READS``) and copied (``seeded``),
+    where it cost 0.2-0.8 s a test. A home that has a master key already, a database
+    with users in it or without the schema, or a master key from elsewhere than a
+    file is initialised in place, as ``initialise`` does."""
+    def made(at: Settings) -> None:
+        initialise(at, password_factory=lambda: password)
+
+    if settings.master_key_provider != "file" or settings.master_key_path.exists() or \
+            not _without_users(settings.db_url):
+        made(settings)
+        return
+    read = repr([getattr(settings, name) for name in INITIALISE_READS])
+    digest = hashlib.sha256(read.encode() + b"\0" + password.encode())
+    seeded(settings, "initialised-" + digest.hexdigest()[:16], made)
+
+
+# What gateway.setup.initialise reads of the settings besides the home, the database
+# and the master key's place (through key_service and master_key): one snapshot per
+# distinct value of these, not per test (a live gateway's issuer names its own port).
+# tests/gateway/test_initialised.py fails when initialise comes to read another.
+INITIALISE_READS = ("crypto_profile", "signing_alg", "key_prepublish_seconds",
+                    "access_token_lifetime", "id_token_lifetime", "assertion_lifetime",
+                    "clock_skew_seconds", "master_key_provider")
+
+
+def _without_users(url: str) -> bool:
+    """Whether the database at ``url`` has the schema and no user: nothing of a test."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(users.c.username).limit(1)).first() is None
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 _SNAPSHOTS: dict[str, tuple[Path, str]] = {}

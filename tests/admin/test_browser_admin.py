@@ -18,6 +18,7 @@ import pytest
 
 from gateway.settings import Settings
 from tests.admin.conftest import NEW_PASSWORD, WORLD
+from tests.browser import sign_in
 from tests.oauth2.live import live_gateway
 from tests.portal.test_browser_account import enrol
 from tests.portal.test_browser_newcomer import DESKTOP, Shots
@@ -45,12 +46,11 @@ class Watched:
                      if "Content Security Policy" in m.text else None)
 
 
-def sign_in(w: Watched, issuer: str, username: str, password: str, next_url: str) -> None:
+def admin_signs_in(w: Watched, issuer: str, username: str, password: str, next_url: str
+                   ) -> None:
     page = w.page
     page.goto(f"{issuer}/portal/login?next={next_url}")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#submit")
+    sign_in(page, username, password)
     page.wait_for_load_state()
     if "/portal/login/enrol" in page.url:  # every admin account sets up TOTP first
         enrol(page)  # the first code, then the recovery codes kept
@@ -77,7 +77,7 @@ def test_three_admins_at_their_consoles(settings: Settings, fast_hashes: None,  
         # -- the system administrator ---------------------------------------------------
         sys_ = Watched(browser)
         page = sys_.page
-        sign_in(sys_, issuer, "sysadmin", NEW_PASSWORD, "/portal/admin/users")
+        admin_signs_in(sys_, issuer, "sysadmin", NEW_PASSWORD, "/portal/admin/users")
         assert page.locator("#admin-nav a[aria-current=page]").inner_text() == "用户"
         page.fill("#n-username", "chen.liu")
         page.fill("#n-name", "陈六")
@@ -108,9 +108,7 @@ def test_three_admins_at_their_consoles(settings: Settings, fast_hashes: None,  
         # the new user signs in with the first password and must change it
         newcomer = Watched(browser)
         newcomer.page.goto(f"{issuer}/portal/login")
-        newcomer.page.fill("#username", "chen.liu")
-        newcomer.page.fill("#password", first)
-        newcomer.page.click("#submit")
+        sign_in(newcomer.page, "chen.liu", first)
         newcomer.page.wait_for_url(re.compile(r".*/portal/login/change.*"))
         newcomer.page.fill("#new_password", "Chen-Liu-Own-Passw0rd-9")
         newcomer.page.fill("#confirm_password", "Chen-Liu-Own-Passw0rd-9")
@@ -122,7 +120,7 @@ def test_three_admins_at_their_consoles(settings: Settings, fast_hashes: None,  
         # -- the security administrator -------------------------------------------------
         sec = Watched(browser)
         page = sec.page
-        sign_in(sec, issuer, "secadmin", NEW_PASSWORD, "/portal/admin/policies")
+        admin_signs_in(sec, issuer, "secadmin", NEW_PASSWORD, "/portal/admin/policies")
         page.fill("#p-subject", "role:staff")
         page.fill("#p-department", "czt")
         page.fill("#p-object", "/s/assets/api/reports/*")
@@ -145,7 +143,7 @@ def test_three_admins_at_their_consoles(settings: Settings, fast_hashes: None,  
         # -- the audit administrator ----------------------------------------------------
         aud = Watched(browser)
         page = aud.page
-        sign_in(aud, issuer, "auditor", NEW_PASSWORD, "/portal/admin/activity")
+        admin_signs_in(aud, issuer, "auditor", NEW_PASSWORD, "/portal/admin/activity")
         actors = set(page.locator("#activity td:nth-child(2)").all_inner_texts())
         assert actors == {"sysadmin", "secadmin"}
         page.select_option("#a-outcome", "deny")

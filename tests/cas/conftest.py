@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +17,19 @@ from gateway.settings import Settings
 from tests.oauth2.helpers import close_services, frozen_now, make_services
 from tests.wiring import apply_state, parts
 
-SERVICE = "http://127.0.0.1:9102/cas/app/"
-EXACT = "http://127.0.0.1:9102/exact"
+# The CAS services' address: a port of 127.0.0.1 bound for the session and never
+# listened on, so the single logout's posts to it are refused at once and no other
+# program can take it meanwhile. It was 9102, the port of the demo's 办公用房管理系统:
+# with `govgate demo` running on the machine, the gateway's posts reached the demo.
+_HELD = socket.socket()
+_HELD.bind(("127.0.0.1", 0))
+atexit.register(_HELD.close)
+ORIGIN = f"http://127.0.0.1:{_HELD.getsockname()[1]}"
+SERVICE = ORIGIN + "/cas/app/"
+EXACT = ORIGIN + "/exact"
 CAS_SYSTEM = {"code": "offices", "name": "办公用房管理系统", "department": "jgswj",
-              "upstream": "http://127.0.0.1:9102",
-              "cas_services": ["http://127.0.0.1:9102/cas/*", EXACT],
+              "upstream": ORIGIN,
+              "cas_services": [ORIGIN + "/cas/*", EXACT],
               "cas_attributes": ["name", "department", "region", "roles"]}
 
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from gateway.clock import FrozenClock
 from gateway.services import Services
-from tests.cas.conftest import EXACT, SERVICE
+from tests.cas.conftest import EXACT, ORIGIN, SERVICE
 from tests.oauth2.helpers import audit_events, csrf_of, login
 from tests.wiring import parts
 
@@ -164,10 +164,10 @@ def test_proxy_not_supported(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("service", [
-    "https://evil.example/steal", "http://127.0.0.1:9102/other",
-    "http://127.0.0.1:9102/cas/../admin", "http://127.0.0.1:9102/exact?x=1",
-    "http://127.0.0.1:9102/cas", "javascript:alert(1)//http://127.0.0.1:9102/cas/",
-])
+    "https://evil.example/steal", ORIGIN + "/other",
+    ORIGIN + "/cas/../admin", ORIGIN + "/exact?x=1",
+    ORIGIN + "/cas", f"javascript:alert(1)//{ORIGIN}/cas/",
+], ids=["other-site", "other-path", "dot-dot", "exact-with-query", "no-slash", "javascript"])
 def test_unregistered_service_gets_the_error_page(client: TestClient, idp: Services,
                                                   service: str) -> None:
     for signed_in in (False, True):
@@ -292,7 +292,7 @@ def test_launcher_opens_a_cas_system_in_one_click(client: TestClient) -> None:
     by_system = {code: html.unescape(href) for href, code in links.items()}
     assert by_system["vehicles"] == "/s/vehicles/"  # not CAS: through the proxy
     href = by_system["offices"]
-    first = "http://127.0.0.1:9102/cas/"  # the first pattern, its * dropped
+    first = ORIGIN + "/cas/"  # the first pattern, its * dropped
     assert href == "/cas/login?service=" + first.replace(":", "%3A").replace("/", "%2F")
     ticket_of(client.get(href, follow_redirects=False), first)  # no second sign-in
 

@@ -6,7 +6,6 @@ from the gateway's origin, ends the session (and single logout), then keeps the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +17,14 @@ from starlette.testclient import TestClient
 
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import browser  # noqa: F401 - one Chromium per module
+from tests.browser import (  # noqa: F401 - browser: one Chromium per module
+    browser,
+    browser_gateway,
+    sign_in,
+)
 from tests.cas.conftest import EXACT, SERVICE, register_cas
 from tests.oauth2.helpers import audit_events, csrf_of, login
-from tests.oauth2.live import free_port, live_gateway, serving
+from tests.oauth2.live import free_port, serving
 
 
 def _signed_in(client: TestClient) -> bool:
@@ -93,14 +96,9 @@ def test_the_confirmation_ends_the_session_and_keeps_the_redirect_rules(
 
 # -- Chromium: another site sends the browser to the sign-out endpoints ------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.fixture
 def gateway(settings: Settings) -> Iterator[tuple[str, Services]]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    with live_gateway(settings) as (issuer, services):
+    with browser_gateway(settings) as (issuer, services):
         register_cas(services)
         yield issuer, services
 
@@ -120,9 +118,7 @@ def test_another_site_cannot_sign_the_browser_out(
         with serving(Starlette(routes=[Route("/", lure)]), port, lifespan="off"):
             page = context.new_page()
             page.goto(f"{issuer}/portal/login")
-            page.fill("#username", "li.si")
-            page.fill("#password", "Demo-Passw0rd-2026")
-            page.click("#submit")
+            sign_in(page, "li.si")
             page.wait_for_url(f"{issuer}/portal")
             for endpoint in ("/cas/logout", "/oauth2/logout"):
                 page.goto(f"http://localhost:{port}/?to={issuer}{endpoint}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.proxy.acting import choice
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from gateway.setup import initialise
+from tests.conftest import UNKNOWN_PASSWORD, initialised
 from tests.in_process import AsgiUpstreams
 from tests.proxy.conftest import (
     IN_PROCESS_ECHO,
@@ -70,7 +69,7 @@ def clock() -> ShiftClock:
 
 @pytest.fixture
 def base_services(settings: Settings, clock: ShiftClock) -> Iterator[Services]:
-    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
+    initialised(settings, UNKNOWN_PASSWORD)
     svc = open_services(settings, clock=clock)
     apply_state(svc, ORG)
     for username, (name, dept, roles) in PEOPLE.items():

@@ -14,10 +14,9 @@ import sqlalchemy as sa
 
 from audit.tables import records
 from gateway.services import Services
-from tests.browser import browser  # noqa: F401 - one Chromium per module
+from tests.browser import browser, sign_in  # noqa: F401 - browser: one Chromium per module
 from tests.portal.test_browser_newcomer import (  # noqa: F401 - world: a fixture
     new_page,
-    sign_in,
     world,
 )
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture

@@ -20,8 +20,8 @@ from gateway.clock import FrozenClock
 from gateway.demo import DEMO_STATE
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from gateway.setup import initialise
 from gateway.statefile import load_file
+from tests.conftest import initialised
 from tests.wiring import apply_state, parts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ EXTRA_CLIENTS = [
 
 def make_services(settings: Settings, *, clock: Any = None, bcl_uri: str | None = None,
                   extra_clients: list[dict[str, Any]] | None = None) -> Services:
-    initialise(settings, password_factory=lambda: "Admin-Passw0rd-2026!")
+    initialised(settings)  # the admins' first password: ADMIN_PASSWORD
     kw = {"clock": clock} if clock is not None else {}
     services = open_services(settings, **kw)
     doc = load_file(DEMO_STATE)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from gateway.setup import initialise
+from tests.conftest import UNKNOWN_PASSWORD, initialised
 from tests.wiring import apply_state, parts
 
 ORG = {
@@ -25,7 +24,7 @@ ORG = {
 
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
-    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
+    initialised(settings, UNKNOWN_PASSWORD)
     svc = open_services(settings)
     apply_state(svc, ORG)
     yield svc

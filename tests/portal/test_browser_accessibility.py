@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from gateway.services import Services
+from tests.browser import sign_in
 from tests.conftest import PG_URL
 from tests.oauth2.helpers import DEMO_PASSWORD
-from tests.portal.test_browser_account import enrol, gateway, sign_in  # noqa: F401 - a fixture
+from tests.portal.test_browser_account import enrol, gateway  # noqa: F401 - a fixture
 from tests.portal.test_browser_newcomer import DESKTOP, Shots, shots  # noqa: F401
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 

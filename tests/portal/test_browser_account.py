@@ -21,6 +21,7 @@ import pytest
 
 from gateway.services import Services
 from gateway.settings import Settings
+from tests.browser import sign_in
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.oauth2.live import live_gateway
 from tests.portal.test_browser_newcomer import (  # noqa: F401 - fixtures
@@ -50,12 +51,6 @@ def new_page(browser: Any, address: str | None = None) -> Any:
     headers = {"X-Forwarded-For": address} if address else {}
     context = browser.new_context(locale="zh-CN", viewport=DESKTOP, extra_http_headers=headers)
     return context.new_page()
-
-
-def sign_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#submit")
 
 
 def enrol(page: Any, shoot: Callable[[], None] = lambda: None,

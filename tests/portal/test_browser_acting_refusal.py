@@ -8,26 +8,17 @@ button; after stopping, the system opens, from its real upstream."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway.cli.delegation_cmd import demo_delegations
-from gateway.demo.apps import create_upstream
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.live import free_port, live_gateway
+from tests.browser import browser_gateway, demo_system, session_page
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
-from tests.served import QuickServer
 from tests.wiring import apply_state, parts
 
 pytestmark = pytest.mark.slow
@@ -38,27 +29,14 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
           ) -> Iterator[tuple[str, Services]]:
     """The gateway, the demo's offices system behind it on a free port, and the demo's
     delegation: li.si may act for zhang.san on vehicles."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    port = free_port()
-    server = QuickServer(uvicorn.Config(create_upstream("offices"), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-            apply_state(services, {"systems": [{
-                "code": "offices", "name": "办公用房管理系统", "department": "jgswj",
-                "upstream": f"http://127.0.0.1:{port}"}]})
-            demo_delegations(parts(services), [{
-                "from": "zhang.san", "to": "li.si", "systems": ["vehicles"], "days": 14,
-                "approver": "zhou.ling", "reason": "出差两周"}])
-            yield issuer, services
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with browser_gateway(settings) as (issuer, services), demo_system("offices") as offices:
+        apply_state(services, {"systems": [{
+            "code": "offices", "name": "办公用房管理系统", "department": "jgswj",
+            "upstream": offices}]})
+        demo_delegations(parts(services), [{
+            "from": "zhang.san", "to": "li.si", "systems": ["vehicles"], "days": 14,
+            "approver": "zhou.ling", "reason": "出差两周"}])
+        yield issuer, services
 
 
 @pytest.mark.parametrize(("lang", "says", "stop"), [
@@ -68,11 +46,8 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
 def test_a_system_the_delegation_does_not_cover_says_so_and_the_way_on(
         world: tuple[str, Services], browser: Any, lang: str, says: str, stop: str) -> None:
     issuer, services = world
-    token, _ = parts(services).provider.store.create_session(
-        "li.si", "active", amr="pwd", absolute_seconds=3600)
-    context = browser.new_context(locale="zh-CN" if lang == "zh" else "en-US")
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    page = context.new_page()
+    page = session_page(browser, issuer, services, "li.si",
+                        locale="zh-CN" if lang == "zh" else "en-US")
     page.goto(f"{issuer}/portal/delegations?lang={lang}")
     page.locator("#acting-for form button").first.click()  # act for zhang.san
     page.wait_for_url(f"{issuer}/portal*")
@@ -98,7 +73,7 @@ def test_a_system_the_delegation_does_not_cover_says_so_and_the_way_on(
     response = nav.value
     assert response is not None and response.status == 200
     assert page.locator("table").count() == 1  # the system's own page, through the gateway
-    context.close()
+    page.context.close()
 
 
 def test_other_refusals_say_nothing_of_delegations(world: tuple[str, Services],
@@ -106,13 +81,9 @@ def test_other_refusals_say_nothing_of_delegations(world: tuple[str, Services],
     """wang.wu (another department, acting for nobody) refused at 公务用车管理平台: the
     plain refusal, without the delegation's sentence."""
     issuer, services = world
-    token, _ = parts(services).provider.store.create_session(
-        "wang.wu", "active", amr="pwd", absolute_seconds=3600)
-    context = browser.new_context(locale="zh-CN")
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    page = context.new_page()
+    page = session_page(browser, issuer, services, "wang.wu", locale="zh-CN")
     response = page.goto(f"{issuer}/s/offices/")
     assert response is not None and response.status == 403
     assert page.locator("#detail").inner_text() == "您没有访问该地址的权限。"
     assert page.locator("#not-delegated").count() == 0
-    context.close()
+    page.context.close()

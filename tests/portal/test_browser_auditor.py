@@ -14,31 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import io
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway.demo import DEMO_STATE
-from gateway.demo.apps import create_upstream
 from gateway.demo.traffic import Traffic, make_traffic
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.statefile import load_file
-from tests.oauth2.helpers import DEMO_PASSWORD
-from tests.oauth2.live import free_port, live_gateway
+from tests.browser import browser_gateway, demo_system, sign_in
 from tests.portal.test_browser_account import enrol
-from tests.portal.test_browser_newcomer import CHROMIUM, DESKTOP, Shots, shots  # noqa: F401
+from tests.portal.test_browser_newcomer import DESKTOP, Shots, shots  # noqa: F401
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
-from tests.served import QuickServer
 from tests.wiring import apply_state
 
 pytestmark = pytest.mark.slow
@@ -50,32 +45,19 @@ ADMIN_PASSWORD = "Audit-Desk-Lamp-Window-2026"
 def world(settings: Settings, fast_hashes: None  # noqa: F811
           ) -> Iterator[tuple[str, Services, Traffic]]:
     """The gateway, the demo's systems behind it, and the traffic already made."""
-    servers = []
-    upstreams = {}
-    for code in ("vehicles", "offices", "assets"):
-        port = free_port()
-        server = QuickServer(uvicorn.Config(create_upstream(code), host="127.0.0.1",
-                                               port=port, log_level="warning", lifespan="off"))
-        threading.Thread(target=server.run, daemon=True).start()
-        servers.append(server)
-        upstreams[code] = f"http://127.0.0.1:{port}"
-    while not all(s.started for s in servers):
-        time.sleep(0.02)
-    try:
-        with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-            doc = load_file(DEMO_STATE)
-            apply_state(services, {"systems": [
-                {**s, "upstream": upstreams[s["code"]]} for s in doc["systems"]]})
-            made: list[Traffic] = []  # in a thread: Playwright's loop stays this thread's
-            worker = threading.Thread(target=lambda: made.append(
-                asyncio.run(make_traffic(issuer, doc))))
-            worker.start()
-            worker.join(60)
-            assert made, "the traffic did not finish"
-            yield issuer, services, made[0]
-    finally:
-        for s in servers:
-            s.should_exit = True
+    with browser_gateway(settings) as (issuer, services), ExitStack() as systems:
+        upstreams = {code: systems.enter_context(demo_system(code))
+                     for code in ("vehicles", "offices", "assets")}
+        doc = load_file(DEMO_STATE)
+        apply_state(services, {"systems": [
+            {**s, "upstream": upstreams[s["code"]]} for s in doc["systems"]]})
+        made: list[Traffic] = []  # in a thread: Playwright's loop stays this thread's
+        worker = threading.Thread(target=lambda: made.append(
+            asyncio.run(make_traffic(issuer, doc))))
+        worker.start()
+        worker.join(60)
+        assert made, "the traffic did not finish"
+        yield issuer, services, made[0]
 
 
 def new_page(browser: Any) -> Any:
@@ -87,9 +69,7 @@ def sign_in_auditor(page: Any, issuer: str) -> None:
     """The first sign-in of the auditor account: password, a new one, an authenticator."""
     page.goto(f"{issuer}/portal/audit")
     assert "/portal/login?next=" in page.url
-    page.fill("#username", "auditor")
-    page.fill("#password", ADMIN_FIRST_PASSWORD)
-    page.click("#submit")
+    sign_in(page, "auditor", ADMIN_FIRST_PASSWORD)
     page.wait_for_url(re.compile(r".*/portal/login/change.*"))
     page.fill("#new_password", ADMIN_PASSWORD)
     page.fill("#confirm_password", ADMIN_PASSWORD)
@@ -103,9 +83,7 @@ def signed_in(browser: Any, issuer: str, username: str, path: str) -> Any:
     """A new browser of ``username`` (staff), who asked for ``path`` and signed in."""
     page = new_page(browser)
     page.goto(f"{issuer}{path}")
-    page.fill("#username", username)
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
+    sign_in(page, username)
     page.wait_for_url(f"{issuer}{path}")
     return page
 

@@ -18,6 +18,7 @@ import pytest
 from gateway.idp import totp
 from gateway.services import Services
 from gateway.settings import Settings
+from tests.browser import sign_in
 from tests.gateway.test_cli import here
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.oauth2.live import live_gateway
@@ -36,9 +37,7 @@ def gateway(settings: Settings, fast_hashes: None  # noqa: F811
 
 def to_code_step(page: Any, issuer: str, username: str) -> None:
     page.goto(f"{issuer}/portal")
-    page.fill("#username", username)
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
+    sign_in(page, username)
     page.wait_for_url(re.compile(r".*/portal/login/totp.*"))
 
 

@@ -6,21 +6,16 @@ stored text alone."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.live import live_gateway
+from tests.browser import browser_gateway, session_page, sign_in
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
-from tests.wiring import parts
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +23,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def gateway(settings: Settings, fast_hashes: None  # noqa: F811
             ) -> Iterator[tuple[str, Services]]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-        yield issuer, services
+    with browser_gateway(settings) as world:
+        yield world
 
 
 def test_the_auditor_reads_a_sign_in_failure_in_chinese_and_its_stored_text(
@@ -39,18 +32,12 @@ def test_the_auditor_reads_a_sign_in_failure_in_chinese_and_its_stored_text(
     issuer, services = gateway
     staff = browser.new_context(locale="zh-CN").new_page()
     staff.goto(f"{issuer}/portal/login")
-    staff.fill("#username", "li.si")
-    staff.fill("#password", "not-the-password-2026")
-    staff.click("#submit")
+    sign_in(staff, "li.si", "not-the-password-2026")
     assert "用户名或密码错误" in staff.locator("body").inner_text()
     staff.context.close()
 
     services.org.change_password("auditor", "Audit-Desk-Lamp-Window-2026")
-    token, _ = parts(services).provider.store.create_session(
-        "auditor", "active", amr="pwd otp", absolute_seconds=3600)
-    context = browser.new_context(locale="zh-CN")
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    page = context.new_page()
+    page = session_page(browser, issuer, services, "auditor", amr="pwd otp", locale="zh-CN")
     page.goto(f"{issuer}/portal/audit?event_type=login&outcome=failure&lang=zh")
     reading = page.locator("#records tbody tr td.reason span.reading").first
     assert reading.inner_text() == "口令错误"
@@ -67,4 +54,4 @@ def test_the_auditor_reads_a_sign_in_failure_in_chinese_and_its_stored_text(
     assert page.locator("#r-reason-reading").count() == 0
     assert page.locator("#r-reason code").inner_text() == "wrong password"
     check(page.content(), "en", "audit record (en)")
-    context.close()
+    page.context.close()

@@ -7,8 +7,6 @@ error on any page (the favicon) and no 404 of the browser's own asking."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +17,8 @@ from gateway.demo.cas import CasClient
 from gateway.demo.sso import SsoClient
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.helpers import DEMO_PASSWORD
-from tests.oauth2.live import free_port, live_gateway, serving
+from tests.browser import browser_gateway, sign_in
+from tests.oauth2.live import free_port, serving
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
 from tests.wiring import apply_state
@@ -35,11 +32,9 @@ def world(settings: Settings, fast_hashes: None  # noqa: F811
           ) -> Iterator[tuple[str, dict[str, str], Services]]:
     """The gateway and three demo systems of 财政厅 (zhao.min's department) on free
     ports: vehicles (proxied), offices (OpenID Connect), assets (CAS)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
     ports = {code: free_port() for code in ("vehicles", "offices", "assets")}
     up = {code: f"http://127.0.0.1:{port}" for code, port in ports.items()}
-    with live_gateway(dataclasses.replace(settings)) as (issuer, services):
+    with browser_gateway(settings) as (issuer, services):
         apply_state(services, {
             "systems": [
                 {"code": "vehicles", "name": "公务用车管理平台", "department": "czt",
@@ -77,9 +72,7 @@ def test_the_portal_opens_each_demo_system_in_its_language(
     page.on("response", lambda r: r.status >= 400 and troubles.append(f"{r.status} {r.url}"))
 
     page.goto(f"{issuer}/portal/login?lang=en")
-    page.fill("#username", "zhao.min")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
+    sign_in(page, "zhao.min")
     page.wait_for_url(f"{issuer}/portal")
     assert page.locator("h2").first.inner_text() == "My systems"
 

@@ -6,26 +6,19 @@ and the demo's assets system on its own socket, in both languages."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway.demo.apps import create_upstream
 from gateway.demo.cas import CasClient
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.live import free_port, live_gateway
+from tests.browser import browser_gateway, session_page
+from tests.oauth2.live import free_port, serving
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
-from tests.served import QuickServer
-from tests.wiring import apply_state, parts
+from tests.wiring import apply_state
 
 pytestmark = pytest.mark.slow
 
@@ -34,27 +27,15 @@ pytestmark = pytest.mark.slow
 def world(settings: Settings, fast_hashes: None  # noqa: F811
           ) -> Iterator[tuple[str, str, Services]]:
     """The gateway, and the demo's assets system signing in by CAS on a free port."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    port = free_port()
+    port = free_port()  # the system's own address goes into its CAS client
     system = f"http://127.0.0.1:{port}"
-    with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-        app = create_upstream("assets", cas=CasClient(issuer, f"{system}/cas/callback"))
-        server = QuickServer(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        try:
-            apply_state(services, {"systems": [{
-                "code": "assets", "name": "资产管理系统", "department": "czt",
-                "upstream": system,
-                "cas_services": [f"{system}/cas/callback", f"{system}/cas/*"]}]})
-            yield issuer, system, services
-        finally:
-            server.should_exit = True
-            thread.join(10)
+    with browser_gateway(settings) as (issuer, services), serving(create_upstream(
+            "assets", cas=CasClient(issuer, f"{system}/cas/callback")), port, lifespan="off"):
+        apply_state(services, {"systems": [{
+            "code": "assets", "name": "资产管理系统", "department": "czt",
+            "upstream": system,
+            "cas_services": [f"{system}/cas/callback", f"{system}/cas/*"]}]})
+        yield issuer, system, services
 
 
 @pytest.mark.parametrize(("lang", "records", "portal"), [
@@ -65,11 +46,7 @@ def test_the_cas_signed_in_page_leads_to_the_records_and_back_to_the_portal(
         world: tuple[str, str, Services], browser: Any, lang: str, records: str,
         portal: str) -> None:
     issuer, system, services = world
-    token, _ = parts(services).provider.store.create_session(
-        "zhao.min", "active", amr="pwd", absolute_seconds=3600)
-    context = browser.new_context()
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    page = context.new_page()
+    page = session_page(browser, issuer, services, "zhao.min")
     page.goto(f"{issuer}/portal?lang={lang}")
     page.locator("a[href^='/cas/login']").first.click()  # the launcher: one click
     page.wait_for_url(f"{system}/cas/callback*")
@@ -86,4 +63,4 @@ def test_the_cas_signed_in_page_leads_to_the_records_and_back_to_the_portal(
     page.goto(str(back))  # the callback's ticket is spent: its link, not the history
     page.wait_for_url(f"{issuer}/portal*")
     assert page.locator("html").get_attribute("lang") == ("en" if lang == "en" else "zh-CN")
-    context.close()
+    page.context.close()

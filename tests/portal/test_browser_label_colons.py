@@ -5,20 +5,15 @@ pages wrote an ASCII colon after a translated label (所属部门: 财政厅 on 
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.live import live_gateway
+from tests.browser import browser_gateway, session_page
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
-from tests.wiring import parts
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +21,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def gateway(settings: Settings, fast_hashes: None  # noqa: F811
             ) -> Iterator[tuple[str, Services]]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-        yield issuer, services
-
-
-def _page(browser: Any, issuer: str, services: Services, user: str) -> Any:
-    token, _ = parts(services).provider.store.create_session(
-        user, "active", amr="pwd otp", absolute_seconds=3600)
-    context = browser.new_context()
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    return context.new_page()
+    with browser_gateway(settings) as world:
+        yield world
 
 
 @pytest.mark.parametrize(("lang", "home_line", "exports"), [
@@ -47,13 +32,13 @@ def _page(browser: Any, issuer: str, services: Services, user: str) -> Any:
 def test_labels_take_the_languages_colon(gateway: tuple[str, Services], browser: Any,
                                          lang: str, home_line: str, exports: str) -> None:
     issuer, services = gateway
-    page = _page(browser, issuer, services, "zhao.min")
+    page = session_page(browser, issuer, services, "zhao.min", amr="pwd otp")
     page.goto(f"{issuer}/portal?lang={lang}")
     assert page.locator("main p.meta").first.inner_text().startswith(home_line)
     page.context.close()
 
     services.org.change_password("auditor", "Audit-Desk-Lamp-Window-2026")
-    page = _page(browser, issuer, services, "auditor")
+    page = session_page(browser, issuer, services, "auditor", amr="pwd otp")
     page.goto(f"{issuer}/portal/audit?lang={lang}")
     assert page.locator("#exports").inner_text().startswith(exports)
     page.context.close()

@@ -8,27 +8,18 @@ test's own output folder (``tmp_path/screenshots``)."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from gateway.demo.apps import create_upstream
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.helpers import DEMO_PASSWORD
-from tests.oauth2.live import free_port, live_gateway
+from tests.browser import browser_gateway, demo_system, session_page, sign_in
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
-from tests.served import QuickServer
-from tests.wiring import apply_state, parts
+from tests.wiring import apply_state
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -39,24 +30,11 @@ pytestmark = pytest.mark.slow
 def world(settings: Settings, fast_hashes: None  # noqa: F811
           ) -> Iterator[tuple[str, Services]]:
     """The gateway, and the demo's vehicles system behind it on a free port."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    port = free_port()
-    server = QuickServer(uvicorn.Config(create_upstream("vehicles"), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-            apply_state(services, {"systems": [{
-                "code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
-                "upstream": f"http://127.0.0.1:{port}"}]})
-            yield issuer, services
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with browser_gateway(settings) as (issuer, services), demo_system("vehicles") as vehicles:
+        apply_state(services, {"systems": [{
+            "code": "vehicles", "name": "公务用车管理平台", "department": "jgswj",
+            "upstream": vehicles}]})
+        yield issuer, services
 
 
 class Shots:
@@ -75,12 +53,6 @@ class Shots:
 @pytest.fixture
 def shots(tmp_path: Path) -> Shots:
     return Shots(tmp_path / "screenshots")
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.fill("#username", username)
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
 
 
 def new_page(browser: Any) -> Any:
@@ -188,15 +160,10 @@ def test_browser_catalogue_in_both_languages_and_the_apply_form(
 def test_browser_admin_sees_no_business_systems_and_cannot_apply(
         world: tuple[str, Services], browser: Any, shots: Shots) -> None:
     """Item 7: the auditor (三员) sees no launcher entries and no apply form."""
-    from gateway.idp.oauth2.provider import SESSION_COOKIE
-
     issuer, services = world
     services.org.change_password("auditor", "Brand-New-Passw0rd-2026!")
-    token, _ = parts(services).provider.store.create_session(
-        "auditor", "active", amr="pwd otp", absolute_seconds=3600)
-    context = browser.new_context(locale="zh-CN", viewport=DESKTOP)
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    page = context.new_page()
+    page = session_page(browser, issuer, services, "auditor", amr="pwd otp",
+                        locale="zh-CN", viewport=DESKTOP)
     page.goto(f"{issuer}/portal")
     assert page.locator("#launcher").count() == 0
     assert "管理员账号不使用业务系统" in page.locator("#launcher-admin").inner_text()

@@ -9,8 +9,6 @@ page."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -22,8 +20,7 @@ from gateway.idp.oauth2.provider import SESSION_COOKIE
 from gateway.proxy.acting import ACT_COOKIE, choice
 from gateway.services import Services
 from gateway.settings import Settings
-from tests.browser import CHROMIUM
-from tests.oauth2.live import live_gateway
+from tests.browser import browser_gateway, session_page
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture
 from tests.portal.test_languages import check
 from tests.wiring import parts
@@ -36,10 +33,8 @@ NOT_A_DELEGATION = 999
 @pytest.fixture
 def gateway(settings: Settings, fast_hashes: None  # noqa: F811
             ) -> Iterator[tuple[str, Services]]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    with live_gateway(dataclasses.replace(settings)) as (issuer, services):
-        yield issuer, services
+    with browser_gateway(settings) as world:
+        yield world
 
 
 def _refusals(issuer: str, services: Services) -> None:
@@ -61,11 +56,7 @@ def _refusals(issuer: str, services: Services) -> None:
 
 def _auditor(issuer: str, services: Services, browser: Any) -> Any:
     services.org.change_password("auditor", "Audit-Desk-Lamp-Window-2026")
-    token, _ = parts(services).provider.store.create_session(
-        "auditor", "active", amr="pwd otp", absolute_seconds=3600)
-    context = browser.new_context(locale="zh-CN")
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": issuer}])
-    return context.new_page()
+    return session_page(browser, issuer, services, "auditor", amr="pwd otp", locale="zh-CN")
 
 
 EXPECTED = [  # event type, outcome, the Chinese reading, the stored text

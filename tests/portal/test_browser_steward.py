@@ -27,12 +27,11 @@ import pytest
 from catalogue import Actor
 from catalogue.tables import applications
 from gateway.services import Services
+from tests.browser import sign_in
 from tests.portal.test_browser_newcomer import (  # noqa: F401 - world: a fixture
-    CHROMIUM,
     DESKTOP,
     PHONE,
     Shots,
-    sign_in,
     world,
 )
 from tests.portal.test_catalogue_pages import fast_hashes  # noqa: F401 - a fixture

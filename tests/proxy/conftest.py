@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import secrets
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +26,8 @@ from gateway.proxy.endpoint import ProxyConfig
 from gateway.root import Gateway
 from gateway.services import Services, open_services
 from gateway.settings import Settings
-from gateway.setup import initialise
 from gateway.web.http_server import HeadLimits, ServerConfig
+from tests.conftest import UNKNOWN_PASSWORD, initialised
 from tests.in_process import AsgiUpstreams, Resp, call
 from tests.served import QuickServer
 from tests.tokens import access_token, own_client
@@ -43,15 +43,18 @@ def free_socket() -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def front_proxy(argv: list[str], port: int, *, env: dict[str, str] | None = None,
-                      tries: int = 200) -> AsyncIterator[int]:
+                      tries: int = 200, log: Path | None = None) -> AsyncIterator[int]:
     """A front proxy (nginx, Caddy) run as ``argv``, once it accepts on ``port`` (tried
     every 20 ms, ``tries`` times); stopped after. One that exits first fails the test
-    with its error output."""
+    with its error output, and ``log``'s content when given (an nginx whose
+    configuration names an ``error_log`` writes its errors there once it has read it)."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         for _ in range(tries):
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
+                if log is not None and log.exists():
+                    err += log.read_text(errors="replace")
                 raise AssertionError(f"{argv[0]} exited: {err}")
             try:
                 _r, w = await asyncio.open_connection("127.0.0.1", port)
@@ -188,7 +191,7 @@ ORG: dict[str, Any] = {
 
 @pytest.fixture
 def base_services(settings: Settings) -> Iterator[Services]:
-    initialise(settings, password_factory=lambda: secrets.token_urlsafe(16))
+    initialised(settings, UNKNOWN_PASSWORD)
     svc = open_services(settings)
     apply_state(svc, ORG)
     yield svc

@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import json
 import os
-import subprocess
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from gateway.proxy.endpoint import ProxyConfig
 from gateway.services import Services
 from gateway.web.http_server import HeadLimits
 from tests.catalogue.conftest import audit_rows, clock, services  # noqa: F401 (fixtures)
-from tests.proxy.conftest import Served, exchange, free_socket, status_of
+from tests.proxy.conftest import Served, exchange, free_socket, front_proxy, status_of
 from tests.proxy.test_forward_auth import NGINX
 from tests.tokens import access_token
 from tests.wiring import apply_state, parts
@@ -479,21 +478,9 @@ async def caching_nginx(tmp: Path, gateway: int) -> AsyncIterator[int]:
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf.write_text(NGINX_CACHE.format(user=user, tmp=tmp, port=port, gateway=gateway))
     assert NGINX is not None
-    proc = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(250):
-            assert proc.poll() is None, (tmp / "error.log").read_text()
-            with contextlib.suppress(OSError):
-                _r, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                await w.wait_closed()
-                break
-            await asyncio.sleep(0.02)
+    async with front_proxy([NGINX, "-p", str(tmp), "-c", str(conf)], port, tries=250,
+                           log=tmp / "error.log"):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def test_a_shared_cache_in_front_never_serves_one_callers_shaped_answer_to_another(

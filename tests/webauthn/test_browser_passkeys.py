@@ -16,8 +16,9 @@ import pytest
 
 from gateway.services import Services
 from gateway.settings import Settings
+from tests.browser import sign_in
 from tests.conftest import PG_URL
-from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
+from tests.oauth2.helpers import audit_events
 from tests.oauth2.live import live_gateway
 from tests.portal.test_browser_accessibility import Axe
 
@@ -53,9 +54,7 @@ def test_register_then_sign_in_with_key_and_passkey(gateway: tuple[str, Services
         "automaticPresenceSimulation": True}})
 
     page.goto(f"{issuer}/portal")
-    page.fill("#username", "zhang.san")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
+    sign_in(page, "zhang.san")
     page.wait_for_url(f"{issuer}/portal")
     page.goto(f"{issuer}/portal/account")
     page.fill("#passkey-name", "laptop")
@@ -68,9 +67,7 @@ def test_register_then_sign_in_with_key_and_passkey(gateway: tuple[str, Services
 
     sign_out(page)
     page.goto(f"{issuer}/portal")
-    page.fill("#username", "zhang.san")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("#submit")
+    sign_in(page, "zhang.san")
     page.wait_for_url(re.compile(r".*/portal/login/webauthn.*"))
     axe(page, "the key step")
     page.click("#webauthn-verify")
