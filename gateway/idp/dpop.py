@@ -159,8 +159,15 @@ def normal_htu(url: str) -> str | None:
     return f"{scheme}://{netloc}{parts.path or '/'}"
 
 
-def _segment(part: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+def _segment(part: str) -> dict[str, Any]:
+    """A proof's header or claims: a JSON object, or InvalidProof."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidProof(f"the DPoP proof is malformed ({type(exc).__name__})") from None
+    if not isinstance(value, dict):
+        raise InvalidProof("the DPoP proof is malformed (not JSON objects)")
+    return value
 
 
 def _header_key(head: str) -> tuple[str, Any, str]:
@@ -171,12 +178,7 @@ def _header_key(head: str) -> tuple[str, Any, str]:
     found = _KEYS.get(head)
     if found is not None:
         return found
-    try:
-        header = _segment(head)
-    except (ValueError, UnicodeError) as exc:
-        raise InvalidProof(f"the DPoP proof is malformed ({type(exc).__name__})") from None
-    if not isinstance(header, dict):
-        raise InvalidProof("the DPoP proof is malformed (not JSON objects)")
+    header = _segment(head)
     if header.get("typ") != PROOF_TYP:
         raise InvalidProof("the DPoP proof's typ is not dpop+jwt")
     alg = header.get("alg")
@@ -211,12 +213,7 @@ def verify_proof(proof: str, *, method: str, url: str, now: float, skew: int,
         raise InvalidProof("the DPoP proof is not a compact JWS")
     head, body, _sig = proof.split(".")
     alg, key, jkt = _header_key(head)
-    try:
-        claims = _segment(body)
-    except (ValueError, UnicodeError) as exc:
-        raise InvalidProof(f"the DPoP proof is malformed ({type(exc).__name__})") from None
-    if not isinstance(claims, dict):
-        raise InvalidProof("the DPoP proof is malformed (not JSON objects)")
+    claims = _segment(body)
     try:
         jws.deserialize_compact(proof, key, algorithms=[alg], registry=_REGISTRIES[alg])
     except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
