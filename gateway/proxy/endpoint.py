@@ -54,6 +54,7 @@ from gateway.i18n import accept_lang, render
 from gateway.idp.dpop import www_authenticate
 from gateway.idp.scopes import InsufficientScope
 from gateway.metrics import Metrics
+from gateway.problem_titles import title_in
 from gateway.proxy.acting import ActingFor, acting_cache
 from gateway.proxy.admission import (
     AccessDenied,
@@ -92,7 +93,6 @@ from gateway.request_id import new_request_id
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.storage import STORAGE_FAILURES, unavailable
-from gateway.web.api.problems import title_in
 from policies import Decision, Policies
 
 __all__ = ["AccessDenied", "Decider", "Proxy", "ProxyRequest", "RateLimited", "System",

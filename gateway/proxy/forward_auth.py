@@ -76,6 +76,7 @@ from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthoriz
 from gateway.i18n import accept_lang, render
 from gateway.idp.dpop import TARGET_KEY, www_authenticate
 from gateway.idp.scopes import InsufficientScope
+from gateway.problem_titles import title_in
 from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.assertion import PER_CALLER
 from gateway.proxy.endpoint import LANGUAGE_TAGS, Proxy, new_request_id, request_header
@@ -83,7 +84,6 @@ from gateway.proxy.headers import strip_gateway_cookies
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
-from gateway.web.api.problems import title_in
 from texts import Text
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from gateway.errors import GovgateError
+from gateway.problem_titles import TITLES_ZH
 from gateway.services import Services
-from gateway.web.api.problems import TITLES_ZH
 from tests.admin.conftest import bearer
 
 API = "/api/v1/admin"
