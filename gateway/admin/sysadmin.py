@@ -83,6 +83,7 @@ def client_view(entry: dict[str, Any]) -> dict[str, Any]:
     view.setdefault("post_logout_redirect_uris", [])
     view["has_jwks"] = "jwks" in entry
     view["require_pkce"] = bool(entry.get("require_pkce"))
+    view["dpop_bound"] = bool(entry.get("dpop_bound"))
     return view
 
 

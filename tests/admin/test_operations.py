@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from audit.tables import records
 from gateway.cli.main import cli
 from gateway.services import Services
-from gateway.tables import systems, users
+from gateway.tables import clients, systems, users
 from tests.admin.conftest import as_session, bearer, csrf
 from tests.oauth2.helpers import DEMO_PASSWORD, login
 from tests.wiring import parts
@@ -170,7 +170,7 @@ def test_sysadmin_departments_systems_clients_through_the_api(
                           auth=("fleet-sync", secret))
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_dpop_proof"
     r = client.post(f"{API}/clients/fleet-sync", headers=h, json={"dpop_bound": False})
-    assert "dpop_bound" not in r.json()["client"]
+    assert r.json()["client"]["dpop_bound"] is False
     r = client.post(f"{API}/clients/fleet-sync/rotate-secret", headers=h)
     new = r.json()["client_secret"]
     assert client.post("/oauth2/token", data={"grant_type": "client_credentials"},
@@ -339,6 +339,17 @@ def test_the_pages_do_the_same_work(world: tuple[Services, TestClient]) -> None:
                  redirect_uris="https://cw.example/cb",
                  scope="openid profile").status_code == 303
     assert 'id="c-require-pkce" checked' not in client.get("/portal/admin/clients/cw-web").text
+    # DPoP (RFC 9449): the box unticked for a new client; ticked, the token endpoint
+    # holds the client to a proof; a save that leaves it ticked keeps it
+    assert 'id="c-dpop-bound" checked' not in page and "令牌绑定应用的密钥" in page
+    for _ in range(2):
+        assert _form(client, "/portal/admin/clients/cw-web/save", name="财务门户",
+                     redirect_uris="https://cw.example/cb", scope="openid profile",
+                     dpop_bound="1").status_code == 303
+        assert 'id="c-dpop-bound" checked' in client.get("/portal/admin/clients/cw-web").text
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(clients.c.dpop_bound)
+                            .where(clients.c.client_id == "cw-web")).scalar_one() is True
     assert _form(client, "/portal/admin/clients/cw-web/disable").status_code == 303
     assert "已停用" in client.get("/portal/admin/clients/cw-web").text
 

@@ -121,6 +121,8 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_done_system_changed": ("已保存系统 {target}。", "Saved system {target}."),
     "adm_client_name": ("应用名称", "Client"),
     "adm_require_pkce": ("授权请求必须带授权码证明密钥", "Authorization requests must send a proof key"),
+    "adm_dpop_bound": ("令牌绑定应用的密钥（每次请求须附持有证明）",
+                       "Tokens bound to the client's key (a proof of possession with every request)"),
     "adm_client_id": ("应用标识", "Client id"),
     "adm_grant_types": ("授权方式", "Grant types"),
     "adm_grant_authorization_code": ("授权码（用户登录）", "authorization code (users sign in)"),

@@ -250,7 +250,8 @@ async def create_client(request: Request, console: SysAdmin, form: Form) -> Resp
         "post_logout_redirect_uris": _lines(form, "post_logout_redirect_uris"),
         "scope": _field(form, "scope", 500) or "openid profile",
         "token_endpoint_auth_method": _field(form, "token_endpoint_auth_method", 64)
-        or "client_secret_basic", "require_pkce": "require_pkce" in form}
+        or "client_secret_basic", "require_pkce": "require_pkce" in form,
+        "dpop_bound": "dpop_bound" in form}
     client, secret = await run_in_threadpool(console.create_client, entry)
     if secret:
         return show(request, console, "admin_once.html", title_key="adm_client_created",
@@ -271,7 +272,8 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
                    "redirect_uris": _lines(form, "redirect_uris"),
                    "post_logout_redirect_uris": _lines(form, "post_logout_redirect_uris"),
                    "scope": _field(form, "scope", 500),
-                   "require_pkce": "require_pkce" in form}
+                   "require_pkce": "require_pkce" in form,
+                   "dpop_bound": "dpop_bound" in form}
         await run_in_threadpool(console.update_client, client_id, changes)
         return done("clients", "client_changed", client_id)
     if action not in CLIENT_ACTIONS:
