@@ -380,7 +380,12 @@ def test_a_kill_9_leaves_the_preallocated_zeros_and_every_acknowledged_frame(
     assert [row[I_SEQ] for _, row in frames][:len(acknowledged)] == acknowledged
     end = frames[-1][0]
     data = segment.read_bytes()
-    assert len(data) > end and not data[end:].strip(b"\0")  # the zeros ahead stay
+    assert len(data) > end and data.endswith(b"\0" * 64)  # the zeros ahead stay
+    # between them and the last frame read, at most the frame the kill tore: a fatal
+    # signal ends a write() between pages, so one unacknowledged frame may be part-written
+    # (it failed once in CI on PostgreSQL's run: a frame's head and part of its row)
+    torn = data[end:].rstrip(b"\0")
+    assert len(torn) < 2 * end // len(frames), len(torn)
     jw = journal.open_writer("c1")
     assert jw is not None
     tail = jw.tail()
