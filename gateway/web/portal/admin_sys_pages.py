@@ -201,13 +201,8 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
             changes["saml_metadata"] = metadata
         if metadata or current["saml"] is not None:
             changes["saml_name_id"] = _field(form, "saml_name_id", 20)
-    try:
-        await run_in_threadpool(console.set_sign_on, code, changes)
-    except ValidationError as exc:
-        t = t_of(request)
-        return await system_page(request, console, status=400, sign_on_errors=[
-            say(t, p) for p in exc.problems or [exc.description]])
-    return done(f"systems/{quote(code, safe='')}", "system_sign_on_changed", code)
+    return await _system_change(request, console, console.set_sign_on, code, changes,
+                                "sign_on_errors", "system_sign_on_changed")
 
 
 async def update_release(request: Request, console: SysAdmin, form: Form) -> Response:
@@ -216,13 +211,21 @@ async def update_release(request: Request, console: SysAdmin, form: Form) -> Res
     code = request.path_params["code"]
     shown = [str(p) for p in form.getlist("protocol") if p in PROTOCOLS] if form else []
     lists = {p: [str(a)[:40] for a in form.getlist(p)][:10] for p in shown} if form else {}
+    return await _system_change(request, console, console.set_release, code, lists,
+                                "release_errors", "system_release_changed")
+
+
+async def _system_change(request: Request, console: SysAdmin, change: Any, code: str,
+                         value: Any, errors: str, changed: str) -> Response:
+    """One of a system's settings changed through ``change``: back to its page, or the
+    page again with the refusal's problems under ``errors`` (400)."""
     try:
-        await run_in_threadpool(console.set_release, code, lists)
+        await run_in_threadpool(change, code, value)
     except ValidationError as exc:
         t = t_of(request)
-        return await system_page(request, console, status=400, release_errors=[
-            say(t, p) for p in exc.problems or [exc.description]])
-    return done(f"systems/{quote(code, safe='')}", "system_release_changed", code)
+        return await system_page(request, console, status=400, **{errors: [
+            say(t, p) for p in exc.problems or [exc.description]]})
+    return done(f"systems/{quote(code, safe='')}", changed, code)
 
 
 async def update_system(request: Request, console: SysAdmin, form: Form) -> Response:
