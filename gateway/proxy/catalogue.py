@@ -63,7 +63,7 @@ import asyncio
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
@@ -125,13 +125,23 @@ _NO_BODY = frozenset({204, 205, 304})  # RFC 9110 15.3.5, 15.3.6, 15.4.5
 class CatalogueShaping:
     """Cuts, masks and encrypts one response for its consumer: the consumer's
     registered keys for encrypted items (each JWE naming this gateway, the resource,
-    the item and the client: ``catalogue.shaping.Binding``), a keyed hash per department
-    for pseudonyms."""
+    the item and the client, and holding the value signed by the gateway's assertion
+    key with its place in the answer: ``catalogue.shaping.Binding``; unsigned for the
+    ``unsigned_clients`` still on the old helper), a keyed hash per department for
+    pseudonyms."""
 
-    def __init__(self, engine: Engine, keys: KeyService, issuer: str = "") -> None:
+    def __init__(self, engine: Engine, keys: KeyService, issuer: str = "",
+                 unsigned_clients: Iterable[str] = ()) -> None:
         self.engine = engine
         self.keys = keys
         self.issuer = issuer
+        self.unsigned_clients = frozenset(unsigned_clients)
+
+    def sign_item(self, claims: dict[str, Any], header: dict[str, Any]) -> str:
+        """A value's JWS by the active assertion key: the key set a consumer's
+        ``govgate_upstream`` already fetches (``/.well-known/govgate-assertion-jwks.json``);
+        its ``typ`` (``govgate-item+jwt``) keeps it from passing for an assertion."""
+        return str(self.keys.sign_jwt("assertion", claims, headers=header))
 
     def mac_for(self, department: str | None) -> Callable[[bytes], bytes]:
         """The keyed hash for pseudonyms, per receiving department (``Caller.receiver``:
@@ -162,16 +172,18 @@ class CatalogueShaping:
 
     def __call__(self, resource: Resource, decision: CatalogueDecision, caller: Caller,
                  body: bytes, content_type: str | None,
-                 content_encoding: str | None = None) -> Shaped:
-        """The shaped body of a matched, allowed request (ShapeError: 502)."""
+                 content_encoding: str | None = None, request_id: str = "") -> Shaped:
+        """The shaped body of a matched, allowed request (ShapeError: 502); each
+        encrypted value bound to ``request_id`` (the answer's ``X-Request-ID``)."""
         no_key = _no_key(caller)
+        sign = None if caller.client_id in self.unsigned_clients else self.sign_item
         return shape(
             body, records=resource.route.records, items=resource.items,
             allowed=decision.items, content_type=content_type,
             content_encoding=content_encoding, max_bytes=SHAPE_LIMIT_BYTES,
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
             mac=self.mac_for(caller.receiver), envelope=resource.route.envelope,
-            binding=(Binding(self.issuer, resource.code, caller.client_id)
+            binding=(Binding(self.issuer, resource.code, caller.client_id, request_id, sign)
                      if caller.client_id else None),
         )
 
@@ -548,7 +560,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             shaped = await asyncio.to_thread(
                 shaping, resource, cd, caller, resp.body,
                 _field(resp.headers, b"content-type", once=True),
-                _field(resp.headers, b"content-encoding"))
+                _field(resp.headers, b"content-encoding"), req.audit.request_id)
         except ShapeError as exc:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
@@ -560,7 +572,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         # actor_client): the auditor's answer to "what did they get in the clear"
         if shaped.encrypted:
             req.audit.extra["encrypted"] = {"items": list(shaped.encrypted),
-                                            "key": shaped.key}
+                                            "key": shaped.key, "signed": shaped.signed}
         if shaped.masked:
             req.audit.extra["masked"] = shaped.masked
         # beside the records: an item's name, or a key the route's envelope does not
