@@ -63,8 +63,10 @@ import asyncio
 import dataclasses
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
+from urllib.parse import unquote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -74,6 +76,7 @@ from catalogue.decision import both
 from catalogue.envelope import bounded
 from catalogue.item_names import item_key
 from catalogue.model import NONE
+from catalogue.pagination import NAMES as PAGINATION_NAMES
 from catalogue.pagination import count_header
 from catalogue.query import body_refusal
 from catalogue.refusal import BODY, Refusal
@@ -85,6 +88,7 @@ from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, checked_quer
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.proxy.shaped_location import REDIRECTS, own_location
+from gateway.proxy.target_redaction import redact_query_values
 from gateway.proxy.through import SIDES as THROUGH
 from gateway.tables import clients
 from keys import KeyService
@@ -198,15 +202,55 @@ def catalogue_decider(catalogue: Catalogue) -> Decider:
         # one consistent view for the lookups below; a reload runs off the event loop
         snap = await catalogue.current()
         two = delegation.sides(req)
-        if two is None:
-            found = _decide(catalogue, snap, req, decision)
-        else:
-            found = _decide_both(catalogue, snap, req, two)
+        try:
+            if two is None:
+                found = _decide(catalogue, snap, req, decision)
+            else:
+                found = _decide_both(catalogue, snap, req, two)
+        finally:
+            _redact_query_values(req)  # refused (an ambiguous spelling) or not
         if found.allowed and req.shape:
             _check_query(req)
         return found
 
     return decide
+
+
+# query parameters whose values order the records by field names (``sort=brand,desc``)
+_ORDER_NAMES = frozenset(item_key(n) for n in (
+    "sort", "order", "order_by", "sort_by", "dir", "direction"))
+_ORDERING = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}(?:[: +](?:asc|desc))?", re.IGNORECASE)
+
+
+def _redact_query_values(req: ProxyRequest) -> None:
+    """The record's ``extra.path`` of a request on a catalogue resource's route keeps a
+    query value only where it is no item's value the caller may not see: a parameter
+    named after an item the decision gives this caller in the clear (no mask, no
+    encryption), a count under a pagination name, an ordering by field names. Every
+    other value (a masked, encrypted or withheld item's, a search box's, a name the
+    catalogue does not know) is ``[redacted]``: a guessed phone number in
+    ``?phone=13800001234`` stayed in the audit log."""
+    path = req.audit.extra.get("path")
+    if not req.audit.resource or not isinstance(path, str) or "?" not in path:
+        return
+    kept = req.extra.get(_KEY)
+    clear: frozenset[str] = frozenset()
+    if kept is not None and kept[0].code == req.audit.resource and kept[1].allowed:
+        given = frozenset(kept[1].items)
+        clear = frozenset(item_key(i.name) for i in kept[0].items
+                          if i.name in given and not i.mask and not i.encrypt)
+
+    def keep(name: str, value: str) -> bool:
+        read = item_key(unquote_plus(name).split("[", 1)[0])
+        text = unquote_plus(value)
+        if read in clear:
+            return True
+        if read in PAGINATION_NAMES:
+            return text.isascii() and text.isdigit() and len(text) <= 10
+        return read in _ORDER_NAMES and all(
+            _ORDERING.fullmatch(p.strip()) for p in text.split(","))
+
+    req.audit.extra["path"] = redact_query_values(path, keep)
 
 
 def _check_query(req: ProxyRequest) -> None:

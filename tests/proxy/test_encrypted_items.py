@@ -453,3 +453,40 @@ async def test_a_shaper_that_fails_otherwise_is_refused_with_its_reason_recorded
         with gate.services.engine.begin() as conn:
             conn.execute(sealed_secrets.update().where(sealed_secrets.c.name == "mac-root")
                          .values(blob=bytes(stored)))
+
+
+async def test_query_values_of_governed_items_stay_out_of_the_record(gate: Gate) -> None:
+    """A request on a catalogue resource's route keeps in its record's ``extra.path``
+    the names of its query parameters and only the values that are no item's the caller
+    may not see: a granted clear item's (``plate_number``), a page count, an ordering
+    by names. A guessed phone (encrypted ``driver_phone``, as a search box's word, or
+    bare), a withheld ID number and an unknown name's value are ``[redacted]``, whether
+    the answer went (200), was refused for the query (400), to another department (403)
+    or to the provider's own user. Before, the record kept every value as sent."""
+    query = ("driver_phone=13800001234&plate_number=%E6%A1%82A1024&page=2&sort=brand,desc"
+             "&driver_id_number=450102199001010012&mobile=13800001234&13800001234")
+    redacted = ("driver_phone=[redacted]&plate_number=%E6%A1%82A1024&page=2&sort=brand,desc"
+                "&driver_id_number=[redacted]&mobile=[redacted]&[redacted]")
+    path = f"/api/vehicles?{query}"
+    answers = [await gate.get("finance-system", path="/api/vehicles?driver_phone=13800001234"
+                              "&plate_number=%E6%A1%82A1024&page=2"),
+               await gate.get("finance-system", path=path),
+               await gate.get("finance-system", path="/api/vehicles?q=13800001234&page=1"),
+               await gate.get("nn-app", department="nn-jgsw", path=path)]
+    provider = access_token(gate.services, sub="zhangsan", department="jgswj")
+    answers.append(await gate.http.get(f"http://127.0.0.1:{gate.port}/s/vehicles{path}",
+                                       headers={"Authorization": f"Bearer {provider}"}))
+    records = [gate.record(r) for r in answers]
+    assert [r.status_code for r in answers] == [200, 400, 400, 403, 200]
+    assert {rec["resource"] for rec in records} == {"JG-0001"}
+    at = "/s/vehicles/api/vehicles?"
+    assert [rec["extra"]["path"].removeprefix(at) for rec in records] == [
+        "driver_phone=[redacted]&plate_number=%E6%A1%82A1024&page=2",
+        redacted, "q=[redacted]&page=1",
+        # another department is given no item: its plate number too
+        redacted.replace("%E6%A1%82A1024", "[redacted]"),
+        # the provider's own user: the phone is governed (encrypted for consumers)
+        redacted]
+    for rec in records:
+        text = json.dumps(rec, ensure_ascii=False)
+        assert "13800001234" not in text and "450102199001010012" not in text
