@@ -35,10 +35,17 @@ WSGI (Flask, Django)::
 
 The same system as a consumer of another department's data opens the items the
 catalogue encrypted for it with :func:`open_item`, which also checks that the JWE
-is that item's, of that resource, for this client, from this gateway::
+is that item's, of that resource, for this client, from this gateway, and that the
+value inside is signed by the gateway (its assertion key set, fetched from
+``{issuer}/.well-known/govgate-assertion-jwks.json`` and cached; give ``verifier=``
+an :class:`AssertionVerifier` of your own to choose where, and call it off the event
+loop in async code, as its first fetch blocks). Give the value's place to have it
+checked too: the answer's ``X-Request-ID``, the record's index, the record::
 
-    phone = open_item(record["driver_phone"], private_key, item="driver_phone",
-                      resource="JG-0001", client_id="finance-system", issuer=gateway)
+    for k, record in enumerate(answer.json()["items"]):
+        phone = open_item(record["driver_phone"], private_key, item="driver_phone",
+                          resource="JG-0001", client_id="finance-system", issuer=gateway,
+                          request_id=answer.headers["x-request-id"], index=k, record=record)
 """
 
 from __future__ import annotations

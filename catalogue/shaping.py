@@ -27,7 +27,8 @@ are handed in, so nothing here touches a database or a key store.
                 object under one of them: ``***``
     types       an item the catalogue types as a scalar (string, number, date, ...)
                 holding a JSON object or array: ShapeError
-    encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
+    encrypt     the (masked) value, signed by the gateway with its place in the answer
+                (a JWS, :class:`Binding`), in a compact JWE (ECDH-ES+A256KW, A256GCM)
                 to the consumer's registered public key, its protected header naming what
                 it holds and for whom (:class:`Binding`: ``typ``, ``apu``, ``apv``); a
                 key marked for anything but key agreement (``use`` sig, an ``alg`` of
