@@ -420,8 +420,8 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
     ``{issuer}/.well-known/govgate-assertion-jwks.json``) with the same four and its
     place: the answer's ``request_id`` (its ``X-Request-ID``), the record's ``index`` in
     the answer's records (0 for an answer of one record), and the ``record`` as received
-    (its other values, the ``encrypted`` items of the record aside, default ``item``
-    alone); each checked when given. A ciphertext moved from another item, resource,
+    (its other values, the ``encrypted`` items of the record aside: by default those
+    holding an item JWE); each checked when given. A ciphertext moved from another item, resource,
     record or answer, another consumer's answer, a value the gateway did not sign, or
     anything not a JWE to ``key`` raises :class:`InvalidItem`. ``allow_unsigned``
     opens a value of before the signature (``cty`` json; the gateway sends them to the
@@ -476,9 +476,25 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
     if index is not None and claims.get("rec") != index:
         raise InvalidItem("the value is of another record of the answer (index)")
     if record is not None and claims.get("row") != record_digest(
-            record, [item] if encrypted is None else encrypted):
+            record, _sealed(record) if encrypted is None else encrypted):
         raise InvalidItem("the value is of another record (its other values differ)")
     return claims["v"]
+
+
+def _sealed(record: Any) -> list[str]:
+    """The keys of ``record`` holding a govgate item JWE: the values the gateway's
+    ``row`` digest leaves out. A clear value made to look like one, or an encrypted one
+    replaced, changes the set of keys digested, so the digest no longer matches."""
+    found = []
+    for k, v in record.items():
+        if isinstance(v, str) and v.count(".") == 4:
+            try:
+                header = _b64json(v.split(".", 1)[0])
+            except ValueError:
+                continue
+            if isinstance(header, dict) and header.get("typ") == ITEM_TYP:
+                found.append(k)
+    return found
 
 
 def _unb64(part: str) -> bytes:

@@ -337,6 +337,10 @@ async def test_values_swapped_within_an_answer_are_refused_at_their_place(gate: 
     moved = {**two, "driver_phone": one["driver_phone"]}
     with pytest.raises(govgate_upstream.InvalidItem):
         govgate_upstream.open_item(moved["driver_phone"], key, **where, index=0, record=moved)
+    # a clear value replaced by a JWE (left out of the digest as an encrypted one)
+    disguised = {**one, "plate_number": two["driver_phone"]}
+    with pytest.raises(govgate_upstream.InvalidItem):
+        govgate_upstream.open_item(one["driver_phone"], key, **where, record=disguised)
     # the first record's phone of another answer
     later = (await gate.get("finance-system")).json()["items"][0]["driver_phone"]
     with pytest.raises(govgate_upstream.InvalidItem) as refused:
