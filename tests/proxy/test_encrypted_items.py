@@ -466,7 +466,8 @@ async def test_query_values_of_governed_items_stay_out_of_the_record(gate: Gate)
     by names. A guessed phone (encrypted ``driver_phone``, as a search box's word, or
     bare), a withheld ID number and an unknown name's value are ``[redacted]``, whether
     the answer went (200), was refused for the query (400), to another department (403)
-    or to the provider's own user. Before, the record kept every value as sent."""
+    or to the provider's own user, and in forward-auth's record. Before, the record
+    kept every value as sent."""
     query = ("driver_phone=13800001234&plate_number=%E6%A1%82A1024&page=2&sort=brand,desc"
              "&driver_id_number=450102199001010012&mobile=13800001234&13800001234")
     redacted = ("driver_phone=[redacted]&plate_number=%E6%A1%82A1024&page=2&sort=brand,desc"
@@ -480,6 +481,16 @@ async def test_query_values_of_governed_items_stay_out_of_the_record(gate: Gate)
     provider = access_token(gate.services, sub="zhangsan", department="jgswj")
     answers.append(await gate.http.get(f"http://127.0.0.1:{gate.port}/s/vehicles{path}",
                                        headers={"Authorization": f"Bearer {provider}"}))
+    # nginx's forward-auth for the same request (refused: the answer must be shaped)
+    token = access_token(gate.services, sub=None, department="czt", roles=("staff",),
+                         client_id="finance-system")
+    nginx = await gate.http.get(f"http://127.0.0.1:{gate.port}/auth/verify", headers={
+        "X-Original-URI": f"/s/vehicles{path}", "X-Original-Method": "GET",
+        "Authorization": f"Bearer {token}"})
+    assert nginx.status_code == 403, nginx.text
+    found = [rec for rec in audit_rows(gate.services, "forward_auth")
+             if rec["request_id"] == nginx.headers["x-request-id"]]
+    assert [rec["extra"]["path"] for rec in found] == [f"/s/vehicles/api/vehicles?{redacted}"]
     records = [gate.record(r) for r in answers]
     assert [r.status_code for r in answers] == [200, 400, 400, 403, 200]
     assert {rec["resource"] for rec in records} == {"JG-0001"}
