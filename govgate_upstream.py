@@ -35,10 +35,17 @@ WSGI (Flask, Django)::
 
 The same system as a consumer of another department's data opens the items the
 catalogue encrypted for it with :func:`open_item`, which also checks that the JWE
-is that item's, of that resource, for this client, from this gateway::
+is that item's, of that resource, for this client, from this gateway, and that the
+value inside is signed by the gateway (its assertion key set, fetched from
+``{issuer}/.well-known/govgate-assertion-jwks.json`` and cached; give ``verifier=``
+an :class:`AssertionVerifier` of your own to choose where, and call it off the event
+loop in async code, as its first fetch blocks). Give the value's place to have it
+checked too: the answer's ``X-Request-ID``, the record's index, the record::
 
-    phone = open_item(record["driver_phone"], private_key, item="driver_phone",
-                      resource="JG-0001", client_id="finance-system", issuer=gateway)
+    for k, record in enumerate(answer.json()["items"]):
+        phone = open_item(record["driver_phone"], private_key, item="driver_phone",
+                          resource="JG-0001", client_id="finance-system", issuer=gateway,
+                          request_id=answer.headers["x-request-id"], index=k, record=record)
 """
 
 from __future__ import annotations
@@ -215,19 +222,20 @@ class AssertionVerifier:
             return False
         return kid not in self._keys or time.monotonic() - self._fetched_at > self.ttl
 
-    def verify(self, token: str | None, *, method: str | None = None,
-               path: str | None = None) -> dict[str, Any]:
-        """The assertion's claims, or InvalidAssertion. ``method`` and ``path`` (the raw
-        path, still percent-encoded) are the request's: a bound assertion must be for
-        it."""
-        if not token or len(token) > 16384 or token.count(".") != 2:
+    def signed_claims(self, token: str | None, typ: str, *,
+                      limit: int | None = 16384) -> dict[str, Any]:
+        """The claims of a compact JWS of header ``typ`` signed by one of the gateway's
+        assertion keys (an assertion, or an encrypted item's inner JWS: ``limit`` None,
+        as long as the value), or InvalidAssertion; nothing but the signature is
+        checked here."""
+        if not token or (limit is not None and len(token) > limit) or token.count(".") != 2:
             raise InvalidAssertion("missing or not a compact JWS")
         try:
             header = _b64json(token.split(".", 1)[0])
         except (ValueError, UnicodeError):
             raise InvalidAssertion("bad header") from None
-        if not isinstance(header, dict) or header.get("typ") != TYP:
-            raise InvalidAssertion("not a govgate assertion (typ)")
+        if not isinstance(header, dict) or header.get("typ") != typ:
+            raise InvalidAssertion(f"not a {typ} (typ)")
         kid, alg = header.get("kid"), header.get("alg")
         if alg not in ALGORITHMS:
             raise InvalidAssertion(f"algorithm {alg!r} not accepted")
@@ -246,13 +254,19 @@ class AssertionVerifier:
         if key_alg != alg:
             raise InvalidAssertion("algorithm does not match the key")
         if alg == SM2:
-            claims = _sm2_claims(token, key)
-        else:
-            try:
-                claims = dict(jwt.decode(token, key, algorithms=[alg],
-                                         registry=_REGISTRIES[alg]).claims)
-            except Exception as exc:
-                raise InvalidAssertion(f"signature: {type(exc).__name__}") from None
+            return _sm2_claims(token, key)
+        try:
+            return dict(jwt.decode(token, key, algorithms=[alg],
+                                   registry=_REGISTRIES[alg]).claims)
+        except Exception as exc:
+            raise InvalidAssertion(f"signature: {type(exc).__name__}") from None
+
+    def verify(self, token: str | None, *, method: str | None = None,
+               path: str | None = None) -> dict[str, Any]:
+        """The assertion's claims, or InvalidAssertion. ``method`` and ``path`` (the raw
+        path, still percent-encoded) are the request's: a bound assertion must be for
+        it."""
+        claims = self.signed_claims(token, TYP)
         now = self.clock()
         if claims.get("iss") != self.issuer:
             raise InvalidAssertion("issuer")
@@ -352,10 +366,14 @@ class WSGIAssertionMiddleware:
 
 #: the ``typ`` of an encrypted item's JWE
 ITEM_TYP = "govgate-item"
+#: the ``typ`` of the signed value inside it (a nested JWT, the JWE's ``cty`` JWT)
+ITEM_JWT_TYP = "govgate-item+jwt"
 _ITEM_ALG, _ITEM_ENC = "ECDH-ES+A256KW", "A256GCM"
 # what the gateway's header holds; anything else (``zip``: 500 bytes inflating to
 # megabytes, ``crit``, ``jku``) is not the gateway's and is refused unread
 _ITEM_HEADER = frozenset({"alg", "enc", "cty", "typ", "apu", "apv", "kid", "epk"})
+_ITEM_VERIFIERS: dict[tuple[str, str], AssertionVerifier] = {}
+_ITEM_VERIFIERS_LOCK = threading.Lock()
 
 
 class InvalidItem(Exception):
@@ -366,14 +384,49 @@ class InvalidItem(Exception):
         self.reason = reason
 
 
+def record_digest(record: Any, encrypted: Iterable[str]) -> str:
+    """base64url SHA-256 of ``record``'s values other than the ``encrypted`` items, as
+    received (JSON, keys sorted, no spaces, UTF-8): what the gateway signed beside each
+    encrypted value of the record (``row``)."""
+    import base64
+    import hashlib
+
+    skip = frozenset(encrypted)
+    clear = {k: v for k, v in record.items() if k not in skip}
+    text = json.dumps(clear, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _item_verifier(issuer: str, client_id: str) -> AssertionVerifier:
+    with _ITEM_VERIFIERS_LOCK:
+        found = _ITEM_VERIFIERS.get((issuer, client_id))
+        if found is None:
+            found = _ITEM_VERIFIERS[(issuer, client_id)] = AssertionVerifier(
+                gateway=issuer, audience=client_id)
+        return found
+
+
 def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
-              issuer: str) -> Any:
+              issuer: str, verifier: AssertionVerifier | None = None,
+              request_id: str | None = None, index: int | None = None,
+              record: Any = None, encrypted: Iterable[str] | None = None,
+              allow_unsigned: bool = False) -> Any:
     """The clear value of the encrypted item ``item`` of catalogue resource ``resource``
     that the gateway ``issuer`` sent to client ``client_id``, opened with that client's
     private ``key`` (a joserfc key). The JWE's header names all four (``apu``, ``apv``,
-    which enter the key derivation, and the header is authenticated): a ciphertext
-    moved from another item, resource, record's other field, or another consumer's
-    answer raises :class:`InvalidItem`, as does anything not a JWE to ``key``."""
+    which enter the key derivation, and the header is authenticated); inside it the
+    gateway signed the value (by an assertion key: ``verifier``, by default one fetching
+    ``{issuer}/.well-known/govgate-assertion-jwks.json``) with the same four and its
+    place: the answer's ``request_id`` (its ``X-Request-ID``), the record's ``index`` in
+    the answer's records (0 for an answer of one record), and the ``record`` as received
+    (its other values, the ``encrypted`` items of the record aside: by default those
+    holding an item JWE); each checked when given. A ciphertext moved from another item, resource,
+    record or answer, another consumer's answer, a value the gateway did not sign, or
+    anything not a JWE to ``key`` raises :class:`InvalidItem`. ``allow_unsigned``
+    opens a value of before the signature (``cty`` json; the gateway sends them to the
+    clients its ``catalogue_unsigned_item_clients`` lists), checked as before: its
+    origin is then only TLS's word."""
     from joserfc import jwe
     from joserfc.errors import JoseError
 
@@ -388,6 +441,9 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
         raise InvalidItem("not a govgate item JWE (typ, alg, enc)")
     if extra := sorted(set(header) - _ITEM_HEADER):
         raise InvalidItem(f"header parameters the gateway never sets: {', '.join(extra)}")
+    signed = header.get("cty") == "JWT"
+    if not signed and not (allow_unsigned and header.get("cty") == "json"):
+        raise InvalidItem("the value is not signed by the gateway (cty is not JWT)")
     try:
         producer = _b64json(str(header.get("apu", "")))
         consumer = _unb64(str(header.get("apv", ""))).decode("utf-8")
@@ -399,9 +455,46 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
         raise InvalidItem("the JWE is for another client")
     try:
         opened = jwe.decrypt_compact(value, key, algorithms=[_ITEM_ALG, _ITEM_ENC])
-        return json.loads(opened.plaintext or b"")
+        plaintext = opened.plaintext or b""
+        if not signed:
+            return json.loads(plaintext)
+        inner = plaintext.decode("ascii")
     except (JoseError, ValueError) as exc:
         raise InvalidItem(f"does not open with this key: {type(exc).__name__}") from None
+    check = verifier or _item_verifier(issuer, client_id)
+    try:
+        claims = check.signed_claims(inner, ITEM_JWT_TYP, limit=None)
+    except InvalidAssertion as exc:
+        raise InvalidItem(f"not signed by the gateway: {exc.reason}") from None
+    if {k: claims.get(k) for k in ("iss", "aud", "resource", "item")} != {
+            "iss": issuer, "aud": client_id, "resource": resource, "item": item}:
+        raise InvalidItem("signed for another gateway, client, resource or item")
+    if "v" not in claims:
+        raise InvalidItem("the signed value is missing")
+    if request_id is not None and claims.get("rid") != request_id:
+        raise InvalidItem("the value is of another answer (request id)")
+    if index is not None and claims.get("rec") != index:
+        raise InvalidItem("the value is of another record of the answer (index)")
+    if record is not None and claims.get("row") != record_digest(
+            record, _sealed(record) if encrypted is None else encrypted):
+        raise InvalidItem("the value is of another record (its other values differ)")
+    return claims["v"]
+
+
+def _sealed(record: Any) -> list[str]:
+    """The keys of ``record`` holding a govgate item JWE: the values the gateway's
+    ``row`` digest leaves out. A clear value made to look like one, or an encrypted one
+    replaced, changes the set of keys digested, so the digest no longer matches."""
+    found = []
+    for k, v in record.items():
+        if isinstance(v, str) and v.count(".") == 4:
+            try:
+                header = _b64json(v.split(".", 1)[0])
+            except ValueError:
+                continue
+            if isinstance(header, dict) and header.get("typ") == ITEM_TYP:
+                found.append(k)
+    return found
 
 
 def _unb64(part: str) -> bytes:

@@ -27,7 +27,8 @@ are handed in, so nothing here touches a database or a key store.
                 object under one of them: ``***``
     types       an item the catalogue types as a scalar (string, number, date, ...)
                 holding a JSON object or array: ShapeError
-    encrypt     the (masked) value, as JSON, in a compact JWE (ECDH-ES+A256KW, A256GCM)
+    encrypt     the (masked) value, signed by the gateway with its place in the answer
+                (a JWS, :class:`Binding`), in a compact JWE (ECDH-ES+A256KW, A256GCM)
                 to the consumer's registered public key, its protected header naming what
                 it holds and for whom (:class:`Binding`: ``typ``, ``apu``, ``apv``); a
                 key marked for anything but key agreement (``use`` sig, an ``alg`` of
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import math
 import zlib
@@ -71,6 +73,9 @@ from catalogue.pagination import is_count, is_pagination
 JWE_ALG = "ECDH-ES+A256KW"
 JWE_ENC = "A256GCM"
 ITEM_TYP = "govgate-item"  # the JWE's typ (govgate_upstream.ITEM_TYP checks it)
+# the signed value inside the JWE (RFC 7519 5.2 nested JWT: the JWE's ``cty`` is JWT);
+# its own typ, so neither it nor an assertion by the same key passes for the other
+ITEM_JWT_TYP = "govgate-item+jwt"
 # what a recipient key may say of itself and still be one to agree a key with
 _AGREEMENT_ALGS = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW")
 _AGREEMENT_OPS = ("deriveKey", "deriveBits")
@@ -228,19 +233,30 @@ def key_name(key: Any) -> str:
     return str(kid) if kid else f"thumbprint:{key.thumbprint()}"
 
 
+#: signs an item's claims with the gateway's key: (claims, header) -> compact JWS
+Signer = Callable[[dict[str, Any], dict[str, Any]], str]
+
+
 @dataclass(frozen=True)
 class Binding:
-    """What an encrypted item is and whom it is for, in its JWE's protected header: the
-    gateway (``iss``), the resource and the item in ``apu`` (base64url of their JSON),
-    the consuming client in ``apv``. Both enter ECDH-ES's key derivation (RFC 7518
-    4.6.2) and the header is the AAD, so neither can be changed without the JWE failing
-    to open; the consumer checks them against where it found the value
-    (``govgate_upstream.open_item``): a ciphertext moved to another item, resource or
-    consumer is refused there."""
+    """What an encrypted item is, whom it is for and where it sits. In its JWE's
+    protected header: the gateway (``iss``), the resource and the item in ``apu``
+    (base64url of their JSON), the consuming client in ``apv``. Both enter ECDH-ES's
+    key derivation (RFC 7518 4.6.2) and the header is the AAD. ECDH-ES has no sender,
+    so with ``sign`` the plaintext is a JWS by the gateway's key (a nested JWT, ``cty``
+    JWT) whose claims say the same and the place: the answer's request id (``rid``),
+    the record's index (``rec``), and a digest of the record's other values as sent
+    (``row``, :func:`record_digest`). The consumer checks them against where it found
+    the value (``govgate_upstream.open_item``): a ciphertext moved to another item,
+    resource, consumer, record or answer, or one not made by the gateway, is refused
+    there. Without ``sign`` (a client listed in ``catalogue_unsigned_item_clients``,
+    still on the old helper) the plaintext is the bare value, ``cty`` json."""
 
     issuer: str
     resource: str
     client_id: str
+    request_id: str = ""
+    sign: Signer | None = field(default=None, compare=False, repr=False)
 
     def header(self, item: str) -> dict[str, str]:
         producer = json.dumps({"iss": self.issuer, "resource": self.resource, "item": item},
@@ -248,19 +264,43 @@ class Binding:
         return {"typ": ITEM_TYP, "apu": _b64url(producer.encode("utf-8")),
                 "apv": _b64url(self.client_id.encode("utf-8"))}
 
+    def signed(self, item: str, index: int, row: str, value: Any) -> str | None:
+        """The JWS of ``value`` at its place, or None when values go unsigned."""
+        if self.sign is None:
+            return None
+        claims = {"iss": self.issuer, "aud": self.client_id, "resource": self.resource,
+                  "item": item, "rid": self.request_id, "rec": index, "row": row,
+                  "v": value}
+        return self.sign(claims, {"typ": ITEM_JWT_TYP})
+
+
+def record_digest(record: Mapping[str, Any], encrypted: Iterable[str]) -> str:
+    """base64url SHA-256 of the record's values other than the ``encrypted`` items, as
+    the consumer receives them (JSON, keys sorted, no spaces, UTF-8):
+    ``govgate_upstream.record_digest`` computes the same from the parsed record."""
+    skip = frozenset(encrypted)
+    clear = {k: v for k, v in record.items() if k not in skip}
+    text = json.dumps(clear, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _b64url(hashlib.sha256(text.encode("utf-8")).digest())
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def encrypt_value(value: Any, key: Any, bound: Mapping[str, str] | None = None) -> str:
+def encrypt_value(value: Any, key: Any, bound: Mapping[str, str] | None = None,
+                  signed: str | None = None) -> str:
     """A compact JWE of ``value`` (as JSON) to ``key``, ``bound`` (:meth:`Binding.header`)
-    in its protected header. ShapeError when the key cannot be encrypted to."""
-    header: dict[str, Any] = {"alg": JWE_ALG, "enc": JWE_ENC, "cty": "json", **(bound or {})}
+    in its protected header; of ``signed`` instead (the value's JWS,
+    :meth:`Binding.signed`) when given, ``cty`` JWT. ShapeError when the key cannot be
+    encrypted to."""
+    header: dict[str, Any] = {"alg": JWE_ALG, "enc": JWE_ENC,
+                              "cty": "json" if signed is None else "JWT", **(bound or {})}
     kid = key.kid if hasattr(key, "kid") else None
     if kid:
         header["kid"] = kid
-    plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    plaintext = (json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                 if signed is None else signed.encode("ascii"))
     try:
         return jwe.encrypt_compact(header, plaintext, key)
     except (JoseError, ValueError) as exc:
@@ -284,6 +324,7 @@ class Shaped:
     encrypted: tuple[str, ...] = ()  # released items that went encrypted ...
     key: str | None = None  # ... to this key (key_name)
     masked: dict[str, str] = field(default_factory=dict)  # released item -> its mask
+    signed: bool = False  # the encrypted values are JWS by the gateway (Binding.sign)
 
 
 # the charsets a department system's JSON comes in; GBK and GB2312 read as their
@@ -404,8 +445,10 @@ def shape(
     bound = {n: binding.header(n) for n in out_items
              if rules[n].encrypt and binding is not None}
     seen: set[str] = set()
+    signing = binding is not None and binding.sign is not None
 
-    def one(record: Any, where: str) -> dict[str, Any]:
+    def one(record: Any, index: int) -> dict[str, Any]:
+        where = f"#{index}"
         if not isinstance(record, dict):
             raise ShapeError(f"record {where} is not a JSON object")
         out: dict[str, Any] = {}
@@ -425,19 +468,23 @@ def shape(
             except RecursionError:
                 raise ShapeError(f"item {n} of record {where} is nested too deeply to "
                                  "mask") from None
-            if rule.encrypt:
-                value = encrypt_value(value, key, bound.get(n))
             out[n] = value
             seen.add(n)
+        # encrypted last: each signed value names the record's other values as sent
+        sealed = [n for n in out if rules[n].encrypt]
+        row = record_digest(out, sealed) if sealed and signing else ""
+        for n in sealed:
+            out[n] = encrypt_value(out[n], key, bound.get(n), None if binding is None
+                                   else binding.signed(n, index, row, out[n]))
         return out
 
     target, path = _locate(doc, records)
     try:
         if isinstance(target, list):
-            shaped_records: Any = [one(r, f"#{k}") for k, r in enumerate(target)]
+            shaped_records: Any = [one(r, k) for k, r in enumerate(target)]
             count = len(target)
         elif isinstance(target, dict):
-            shaped_records = one(target, "#0")
+            shaped_records = one(target, 0)
             count = 1
         else:
             raise ShapeError(
@@ -452,7 +499,8 @@ def shape(
     encrypted = tuple(n for n in released if rules[n].encrypt)
     return Shaped(data, released, withheld, count, tuple(keep.outside), tuple(keep.dropped),
                   encrypted, key_name(key) if encrypted else None,
-                  {n: str(rules[n].mask) for n in released if rules[n].mask})
+                  {n: str(rules[n].mask) for n in released if rules[n].mask},
+                  bool(encrypted) and signing)
 
 
 class _Keep:

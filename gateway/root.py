@@ -157,7 +157,8 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
     if seams.catalogue_steps:
         deciders.append(catalogue_decider(catalogue))
         shapers.append(catalogue_shaper(CatalogueShaping(
-            services.engine, services.keys, services.settings.issuer)))
+            services.engine, services.keys, services.settings.issuer,
+            unsigned_clients=services.settings.catalogue_unsigned_item_clients)))
     # after the catalogue's: it knows the resource a request matched
     deciders.append(break_glass_decider(active))
     proxy = Proxy(

@@ -204,11 +204,11 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
             sa.select(data_keys.c.profile, sa.func.count())
             .where(data_keys.c.state == "active").group_by(data_keys.c.profile))}
         # the items the proxy encrypts for a consumer (catalogue.shaping): JOSE, whose
-        # algorithms are NIST's whatever the profile; an assessor must see it
-        encrypted = conn.execute(
-            sa.select(sa.func.count(), sa.func.count(sa.distinct(cat_items.c.resource_id)))
+        # algorithms are NIST's whatever the profile; an assessor must see which
+        encrypted = sorted(f"{r[0]}.{r[1]}" for r in conn.execute(
+            sa.select(resources.c.code, cat_items.c.name)
             .select_from(cat_items.join(resources, resources.c.id == cat_items.c.resource_id))
-            .where(cat_items.c.encrypt.is_(True), resources.c.status == PUBLISHED)).one()
+            .where(cat_items.c.encrypt.is_(True), resources.c.status == PUBLISHED)))
         saml_rsa = conn.execute(sa.select(sa.func.count()).select_from(saml_keys).where(
             saml_keys.c.status == "active")).scalar()
     algs = sorted({k.alg for k in state.keys.list_keys() if k.state == "active"})
@@ -224,12 +224,19 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
         Text("compliance.signatures", "signatures (tokens, assertions, checkpoints): {algs}; "
              "master key: {provider}", algs=", ".join(algs) or "-",
              provider=state.keys.master.name),
-        Text("compliance.consumer_jwe",
-             "items encrypted for consumers: {items} in {resources} published resources, "
-             "as JWE ECDH-ES+A256KW with A256GCM (P-256 or X25519 and AES, not SM2/SM4: "
-             "JOSE registers no 国密 algorithm), inside the transport's TLS",
-             items=encrypted[0], resources=encrypted[1]),
     ]
+    if encrypted:
+        assertion = [k.alg for k in state.keys.list_keys()
+                     if k.use == "assertion" and k.state == "active"]
+        facts.append(Text(
+            "compliance.consumer_jwe",
+            "values that leave under NIST algorithms whatever the profile: the items "
+            "encrypted for consumers ({items}: {names}), each value a JWE ECDH-ES+A256KW with "
+            "A256GCM (P-256 or X25519 and AES, not SM2/SM4: JOSE registers no 国密 "
+            "algorithm) around the value signed by the assertion key ({alg}), inside the "
+            "transport's TLS; to send none, give these items a mask instead of encrypt: "
+            "true, or make them not shareable",
+            items=len(encrypted), names=names(encrypted), alg=", ".join(assertion) or "-"))
     if saml_rsa:
         facts.append(Text(
             "compliance.saml_rsa", "SAML assertions and metadata: RSA-SHA256 (XML signatures "

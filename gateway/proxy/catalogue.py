@@ -63,8 +63,10 @@ import asyncio
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
+from urllib.parse import unquote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -74,6 +76,7 @@ from catalogue.decision import both
 from catalogue.envelope import bounded
 from catalogue.item_names import item_key
 from catalogue.model import NONE
+from catalogue.pagination import NAMES as PAGINATION_NAMES
 from catalogue.pagination import count_header
 from catalogue.query import body_refusal
 from catalogue.refusal import BODY, Refusal
@@ -85,6 +88,7 @@ from gateway.proxy.catalogue_names import NAMED_ENCRYPTED, checked, checked_quer
 from gateway.proxy.endpoint import SHAPE_LIMIT_BYTES, Shaper, ShapingRefused, UpstreamResponse
 from gateway.proxy.path import BadPath
 from gateway.proxy.shaped_location import REDIRECTS, own_location
+from gateway.proxy.target_redaction import redact_query_values
 from gateway.proxy.through import SIDES as THROUGH
 from gateway.tables import clients
 from keys import KeyService
@@ -125,13 +129,23 @@ _NO_BODY = frozenset({204, 205, 304})  # RFC 9110 15.3.5, 15.3.6, 15.4.5
 class CatalogueShaping:
     """Cuts, masks and encrypts one response for its consumer: the consumer's
     registered keys for encrypted items (each JWE naming this gateway, the resource,
-    the item and the client: ``catalogue.shaping.Binding``), a keyed hash per department
-    for pseudonyms."""
+    the item and the client, and holding the value signed by the gateway's assertion
+    key with its place in the answer: ``catalogue.shaping.Binding``; unsigned for the
+    ``unsigned_clients`` still on the old helper), a keyed hash per department for
+    pseudonyms."""
 
-    def __init__(self, engine: Engine, keys: KeyService, issuer: str = "") -> None:
+    def __init__(self, engine: Engine, keys: KeyService, issuer: str = "",
+                 unsigned_clients: Iterable[str] = ()) -> None:
         self.engine = engine
         self.keys = keys
         self.issuer = issuer
+        self.unsigned_clients = frozenset(unsigned_clients)
+
+    def sign_item(self, claims: dict[str, Any], header: dict[str, Any]) -> str:
+        """A value's JWS by the active assertion key: the key set a consumer's
+        ``govgate_upstream`` already fetches (``/.well-known/govgate-assertion-jwks.json``);
+        its ``typ`` (``govgate-item+jwt``) keeps it from passing for an assertion."""
+        return str(self.keys.sign_jwt("assertion", claims, headers=header))
 
     def mac_for(self, department: str | None) -> Callable[[bytes], bytes]:
         """The keyed hash for pseudonyms, per receiving department (``Caller.receiver``:
@@ -162,16 +176,18 @@ class CatalogueShaping:
 
     def __call__(self, resource: Resource, decision: CatalogueDecision, caller: Caller,
                  body: bytes, content_type: str | None,
-                 content_encoding: str | None = None) -> Shaped:
-        """The shaped body of a matched, allowed request (ShapeError: 502)."""
+                 content_encoding: str | None = None, request_id: str = "") -> Shaped:
+        """The shaped body of a matched, allowed request (ShapeError: 502); each
+        encrypted value bound to ``request_id`` (the answer's ``X-Request-ID``)."""
         no_key = _no_key(caller)
+        sign = None if caller.client_id in self.unsigned_clients else self.sign_item
         return shape(
             body, records=resource.route.records, items=resource.items,
             allowed=decision.items, content_type=content_type,
             content_encoding=content_encoding, max_bytes=SHAPE_LIMIT_BYTES,
             recipient_jwks=self.client_jwks(caller.client_id), no_key_reason=no_key,
             mac=self.mac_for(caller.receiver), envelope=resource.route.envelope,
-            binding=(Binding(self.issuer, resource.code, caller.client_id)
+            binding=(Binding(self.issuer, resource.code, caller.client_id, request_id, sign)
                      if caller.client_id else None),
         )
 
@@ -186,15 +202,55 @@ def catalogue_decider(catalogue: Catalogue) -> Decider:
         # one consistent view for the lookups below; a reload runs off the event loop
         snap = await catalogue.current()
         two = delegation.sides(req)
-        if two is None:
-            found = _decide(catalogue, snap, req, decision)
-        else:
-            found = _decide_both(catalogue, snap, req, two)
+        try:
+            if two is None:
+                found = _decide(catalogue, snap, req, decision)
+            else:
+                found = _decide_both(catalogue, snap, req, two)
+        finally:
+            _redact_query_values(req)  # refused (an ambiguous spelling) or not
         if found.allowed and req.shape:
             _check_query(req)
         return found
 
     return decide
+
+
+# query parameters whose values order the records by field names (``sort=brand,desc``)
+_ORDER_NAMES = frozenset(item_key(n) for n in (
+    "sort", "order", "order_by", "sort_by", "dir", "direction"))
+_ORDERING = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}(?:[: +](?:asc|desc))?", re.IGNORECASE)
+
+
+def _redact_query_values(req: ProxyRequest) -> None:
+    """The record's ``extra.path`` of a request on a catalogue resource's route keeps a
+    query value only where it is no item's value the caller may not see: a parameter
+    named after an item the decision gives this caller in the clear (no mask, no
+    encryption), a count under a pagination name, an ordering by field names. Every
+    other value (a masked, encrypted or withheld item's, a search box's, a name the
+    catalogue does not know) is ``[redacted]``: a guessed phone number in
+    ``?phone=13800001234`` stayed in the audit log."""
+    path = req.audit.extra.get("path")
+    if not req.audit.resource or not isinstance(path, str) or "?" not in path:
+        return
+    kept = req.extra.get(_KEY)
+    clear: frozenset[str] = frozenset()
+    if kept is not None and kept[0].code == req.audit.resource and kept[1].allowed:
+        given = frozenset(kept[1].items)
+        clear = frozenset(item_key(i.name) for i in kept[0].items
+                          if i.name in given and not i.mask and not i.encrypt)
+
+    def keep(name: str, value: str) -> bool:
+        read = item_key(unquote_plus(name).split("[", 1)[0])
+        text = unquote_plus(value)
+        if read in clear:
+            return True
+        if read in PAGINATION_NAMES:
+            return text.isascii() and text.isdigit() and len(text) <= 10
+        return read in _ORDER_NAMES and all(
+            _ORDERING.fullmatch(p.strip()) for p in text.split(","))
+
+    req.audit.extra["path"] = redact_query_values(path, keep)
 
 
 def _check_query(req: ProxyRequest) -> None:
@@ -548,7 +604,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             shaped = await asyncio.to_thread(
                 shaping, resource, cd, caller, resp.body,
                 _field(resp.headers, b"content-type", once=True),
-                _field(resp.headers, b"content-encoding"))
+                _field(resp.headers, b"content-encoding"), req.audit.request_id)
         except ShapeError as exc:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
@@ -560,7 +616,7 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
         # actor_client): the auditor's answer to "what did they get in the clear"
         if shaped.encrypted:
             req.audit.extra["encrypted"] = {"items": list(shaped.encrypted),
-                                            "key": shaped.key}
+                                            "key": shaped.key, "signed": shaped.signed}
         if shaped.masked:
             req.audit.extra["masked"] = shaped.masked
         # beside the records: an item's name, or a key the route's envelope does not

@@ -8,11 +8,19 @@ the proxy, an API key, a servlet session id as a path parameter (``;jsessionid=`
 "No secret in audit records": their values are replaced by ``[redacted]``, as the
 record's own scrubbing (``audit.record``) replaces JWTs and keys naming secrets; the
 names stay, so the record still says that one was sent.
+
+On a catalogue resource's route the values of the query's other parameters are
+personal data as often: ``/s/hr/people?phone=13800001234`` is a guessed phone number,
+kept for as long as the audit log is. ``redact_query_values`` masks every value the
+catalogue does not say is safe (``gateway.proxy.catalogue``: an item the caller is
+given in the clear, a count under a pagination name, an ordering by field names); the
+names stay, so the auditor still sees which parameter was used.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import unquote_plus
 
 from audit.record import REDACTED
@@ -57,3 +65,29 @@ def redact_target(target: str) -> str:
         query = "&".join(_masked_pairs(p, ";") if ";" in p else p
                          for p in _masked_pairs(query, "&").split("&"))
     return path + q + query
+
+
+# a part of a query without "=" that reads as a name (``?driver_phone``), not a value
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}")
+_PARTS = re.compile(r"([&;])")
+
+
+def redact_query_values(target: str, keep: Callable[[str, str], bool]) -> str:
+    """``target`` (as :func:`redact_target` left it) with the value of every query
+    parameter masked unless ``keep(name, value)`` (both as sent); a part without ``=``
+    that is no plain name (``?13800001234``) is masked whole. Split at ``&`` and ``;``
+    (servers split at either: ``catalogue.query``)."""
+    path, q, query = target.partition("?")
+    if not q or not query:
+        return target
+    out = []
+    for part in _PARTS.split(query):
+        name, eq, value = part.partition("=")
+        if part in ("&", ";", "") or (eq and (not value or value == REDACTED
+                                             or keep(name, value))):
+            out.append(part)
+        elif eq:
+            out.append(f"{name}={REDACTED}")
+        else:
+            out.append(part if _BARE_NAME.fullmatch(unquote_plus(part)) else REDACTED)
+    return path + q + "".join(out)

@@ -184,3 +184,15 @@ def audit_rows(services: Services, prefix: str | tuple[str, ...] = "") -> list[d
 
 def finance_private_key() -> dict[str, Any]:
     return json.loads(FINANCE_KEY.read_text())
+
+
+def opened_value(token: str, key: Any) -> Any:
+    """The value inside an encrypted item's JWE opened with ``key``: the ``v`` of the
+    gateway's JWS it holds (the signature is checked by ``govgate_upstream.open_item``,
+    tests/proxy/test_encrypted_items.py), or the bare JSON of an unsigned one."""
+    from joserfc import jwe, jws
+
+    opened = jwe.decrypt_compact(token, key)
+    if opened.protected.get("cty") != "JWT":
+        return json.loads(opened.plaintext or b"")
+    return json.loads(jws.extract_compact(opened.plaintext or b"").payload)["v"]

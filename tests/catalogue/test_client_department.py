@@ -7,13 +7,11 @@ minted ones."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from tests.catalogue.conftest import World, finance_private_key
+from tests.catalogue.conftest import World, finance_private_key, opened_value
 from tests.catalogue.test_client_changes import CLIENT, GRANT, VEHICLES, sign_in
 from tests.catalogue.test_forward_auth import record_of, verify
 from tests.tokens import access_token
@@ -24,7 +22,7 @@ ID_NUMBER = "450102198305120031"  # the first driver's, in full
 
 
 def _opens(token: str, key: ECKey) -> Any:
-    return json.loads(jwe.decrypt_compact(token, key).plaintext)
+    return opened_value(token, key)
 
 
 async def _first(world: World, token: str, status: int = 200) -> dict[str, Any]:

@@ -7,7 +7,6 @@ records that say which items went to whom and why."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ from joserfc import jwe
 from joserfc.jwk import ECKey
 
 from catalogue import Actor
-from tests.catalogue.conftest import World, finance_private_key
+from tests.catalogue.conftest import World, finance_private_key, opened_value
 from tests.wiring import apply_state, parts
 
 ZHANG = Actor("zhang.san", "jgswj", frozenset({"staff", "data_steward"}))
@@ -25,8 +24,7 @@ WANG = Actor("wang.wu", "nn-jgsw", frozenset({"staff"}))
 
 
 def _open(token: str) -> Any:
-    return json.loads(jwe.decrypt_compact(token, ECKey.import_key(finance_private_key()))
-                      .plaintext)
+    return opened_value(token, ECKey.import_key(finance_private_key()))
 
 
 async def _conditional_grant_cut_masked_encrypted_and_audited(world: World) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
 from joserfc import jwe
@@ -14,6 +15,7 @@ from joserfc.jwk import ECKey, OKPKey
 from catalogue.errors import ShapeError
 from catalogue.model import Item
 from catalogue.shaping import (
+    Binding,
     apply_mask,
     encryption_key,
     keep_first_char,
@@ -112,6 +114,41 @@ def test_encrypted_item_opens_only_with_the_consumers_private_key() -> None:
     with pytest.raises(JoseError):
         jwe.decrypt_compact(token, ECKey.generate_key("P-256"))
     assert out.released == ("plate_number", "driver_phone") and out.withheld == {}
+
+
+def test_a_value_signed_under_gm_opens_with_the_helper_at_its_place_only() -> None:
+    """Under the 国密 profile the assertion key signs with SM2SM3: each value's JWS
+    (inside the NIST JWE) is checked by ``govgate_upstream`` with tongsuopy, and names
+    its record: the second record's phone at the first's place is refused."""
+    import govgate_upstream
+    from keys import _primitives
+
+    signing = _primitives.generate_private_key("SM2SM3")
+    jwk = {**_primitives.public_jwk(signing), "kid": "assertion-x", "alg": "SM2SM3",
+           "use": "sig"}
+
+    def sign(claims: dict[str, Any], header: dict[str, Any]) -> str:
+        return _primitives.jwt_encode("SM2SM3", signing,
+                                      {**header, "alg": "SM2SM3", "kid": "assertion-x"}, claims)
+
+    key = OKPKey.generate_key("X25519")
+    body = json.dumps({"items": [{"plate_number": "桂A·G1024", "driver_phone": "13907710021"},
+                                 {"plate_number": "桂A·G2048", "driver_phone": "13800138000"}]},
+                      ensure_ascii=False).encode()
+    out = shape(body, records="items", items=ITEMS, allowed=["plate_number", "driver_phone"],
+                recipient_jwks={"keys": [key.as_dict(private=False)]},
+                binding=Binding("https://gw.example", "JG-0001", "fin", "rid-1", sign))
+    assert out.signed
+    records = json.loads(out.body)["items"]
+    where = {"item": "driver_phone", "resource": "JG-0001", "client_id": "fin",
+             "issuer": "https://gw.example", "request_id": "rid-1",
+             "verifier": govgate_upstream.AssertionVerifier(
+                 issuer="https://gw.example", audience="fin", jwks={"keys": [jwk]})}
+    assert [govgate_upstream.open_item(r["driver_phone"], key, **where, index=k, record=r)
+            for k, r in enumerate(records)] == ["13907710021", "13800138000"]
+    with pytest.raises(govgate_upstream.InvalidItem):
+        govgate_upstream.open_item(records[1]["driver_phone"], key, **where, index=0,
+                                   record=records[0])
 
 
 def test_encrypt_to_x25519_and_masked_then_encrypted() -> None:

@@ -101,10 +101,15 @@ def test_the_demo_passes_and_the_run_is_audited(demo: Demo,
     assert "0 of 3 active admins have an authenticator; 3 have not signed in yet" in \
         evidence["ia.admin_two_factor"]
     assert "crypto profile gm: SM4-GCM for data at rest, SM3" in evidence["crypto.gm_profile"]
-    # the demo's driver_phone: what goes to the consumer is not 国密, and the item says so
-    assert ("items encrypted for consumers: 1 in 1 published resources, as JWE "
-            "ECDH-ES+A256KW with A256GCM (P-256 or X25519 and AES, not SM2/SM4"
+    # the demo's driver_phone: what goes to the consumer is not 国密, and the item says
+    # which values, and how an agency sends none
+    assert ("values that leave under NIST algorithms whatever the profile: the items "
+            "encrypted for consumers (1: JG-0001.driver_phone), each value a JWE ECDH-ES+A256KW "
+            "with A256GCM (P-256 or X25519 and AES, not SM2/SM4: JOSE registers no 国密 "
+            "algorithm) around the value signed by the assertion key (SM2SM3)"
             in evidence["crypto.gm_profile"])
+    assert ("to send none, give these items a mask instead of encrypt: true, or make them "
+            "not shareable" in evidence["crypto.gm_profile"])
     assert "listens on 127.0.0.1:8080 only" in evidence["tc.transport_tls"]
     with demo.engine.connect() as conn:
         extra = conn.execute(sa.select(records.c.extra).where(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from joserfc import jwe
+from joserfc import jwe, jws
 from joserfc.jwk import ECKey, OKPKey
 
 import govgate_upstream
@@ -113,6 +114,8 @@ ODD_KEYS = {
     "czt-zero": ZERO_X25519,
 }
 X25519 = OKPKey.generate_key("X25519", parameters={"kid": "x-1"})
+# a client still on the helper of before the signature (``catalogue_unsigned_item_clients``)
+OLD_HELPER = OKPKey.generate_key("X25519", parameters={"kid": "old-1"})
 # an ECDH public key as Web Crypto (browsers, Node's crypto.subtle) exports it
 WEB_CRYPTO = ECKey.generate_key("P-256")
 
@@ -132,6 +135,17 @@ class Gate:
         return await self.http.get(f"http://127.0.0.1:{self.port}/s/vehicles{path}",
                                    headers={"Authorization": f"Bearer {token}"})
 
+    async def verifier(self, client_id: str = "finance-system"
+                       ) -> govgate_upstream.AssertionVerifier:
+        """The consumer's check of the gateway's signature: the assertion key set
+        fetched from the gateway's socket (as ``open_item`` fetches it by default; off
+        this loop, which serves the gateway)."""
+        found = govgate_upstream.AssertionVerifier(
+            issuer=self.services.settings.issuer, audience=client_id,
+            jwks_url=f"http://127.0.0.1:{self.port}{govgate_upstream.ASSERTION_JWKS_PATH}")
+        await asyncio.to_thread(found.refresh)
+        return found
+
     def record(self, r: httpx.Response) -> dict[str, Any]:
         found = [rec for rec in audit_rows(self.services, "proxy_request")
                  if rec["request_id"] == r.headers["x-request-id"]]
@@ -146,7 +160,8 @@ async def gate(module_settings: Settings,  # noqa: F811
     clients above, JG-T001, the upstream and the gateway: once for the module."""
     seeded(module_settings, "catalogue-demo", _demo_state)
     clock = FrozenClock(MONDAY)
-    services = open_services(module_settings, clock=clock)
+    services = open_services(dataclasses.replace(
+        module_settings, catalogue_unsigned_item_clients=("czt-old",)), clock=clock)
     services.audit = AuditLog(services.engine, keys=services.keys,
                               writer_id="encrypted-items", clock=lambda: clock().timestamp())
     sock = free_socket()
@@ -158,6 +173,7 @@ async def gate(module_settings: Settings,  # noqa: F811
                      "grant_types": ["client_credentials"], "scope": "proxy",
                      "jwks": {"keys": [jwk]}}
                     for cid, jwk in {**ODD_KEYS, "czt-x25519": _public(X25519),
+                                     "czt-old": _public(OLD_HELPER),
                                      "czt-webcrypto": {**_public(WEB_CRYPTO), "key_ops": [],
                                                        "ext": True}}.items()],
         "catalogue": [DRIVERS_RESOURCE, REFS_RESOURCE]})
@@ -188,7 +204,7 @@ async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate
         "iss": gate.services.settings.issuer, "resource": "JG-0001", "item": "driver_phone"}
     assert base64.urlsafe_b64decode(header["apv"] + "==") == b"finance-system"
     where = {"resource": "JG-0001", "client_id": "finance-system",
-             "issuer": gate.services.settings.issuer}
+             "issuer": gate.services.settings.issuer, "verifier": await gate.verifier()}
     assert govgate_upstream.open_item(first, key, item="driver_phone", **where) == PHONE
     assert govgate_upstream.open_item(second, key, item="driver_phone",
                                       **where) == "13800138000"
@@ -210,7 +226,8 @@ async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate
     # cannot open, nor its own open as finance-system's
     other = (await gate.get("czt-x25519")).json()["items"][0]["driver_phone"]
     assert govgate_upstream.open_item(other, X25519, item="driver_phone", **{
-        **where, "client_id": "czt-x25519"}) == PHONE
+        **where, "client_id": "czt-x25519",
+        "verifier": await gate.verifier("czt-x25519")}) == PHONE
     with pytest.raises(govgate_upstream.InvalidItem):
         govgate_upstream.open_item(other, key, item="driver_phone", **where)
     # a key exported by Web Crypto says key_ops [] (the operation is the private key's):
@@ -218,7 +235,117 @@ async def test_an_encrypted_item_names_its_item_resource_and_consumer(gate: Gate
     r = await gate.get("czt-webcrypto")
     assert r.status_code == 200, r.text
     assert govgate_upstream.open_item(r.json()["items"][0]["driver_phone"], WEB_CRYPTO, **{
-        **where, "item": "driver_phone", "client_id": "czt-webcrypto"}) == PHONE
+        **where, "item": "driver_phone", "client_id": "czt-webcrypto",
+        "verifier": await gate.verifier("czt-webcrypto")}) == PHONE
+
+
+def _reseal(value: str, to: Any, plaintext: bytes, **header: Any) -> str:
+    """``value``'s JWE made again by someone holding only the consumer's public key:
+    the same protected header (``epk`` aside, ``header`` over it), ``plaintext`` in."""
+    opened = {k: v for k, v in jwe.decrypt_compact(value, to).protected.items() if k != "epk"}
+    return jwe.encrypt_compact({**opened, **header}, plaintext, ECKey.import_key(_public(to)))
+
+
+async def test_a_value_is_signed_by_the_gateway_and_an_unsigned_one_is_refused(
+        gate: Gate) -> None:
+    """Inside the JWE the value is a JWS (``typ`` govgate-item+jwt, the JWE's ``cty``
+    JWT) by the gateway's assertion key, which ``open_item`` checks against the key set
+    the gateway publishes: a JWE made by anyone else holding the consumer's public key,
+    unsigned as every value was before or signed by another key under the gateway's
+    ``kid``, is refused. Before, the JWE carried the bare value, and a forged one naming
+    the item opened as the gateway's. A client the gateway lists as still on the old
+    helper gets the bare value (``cty`` json), which the new helper opens only when told
+    to, and the record says so."""
+    r = await gate.get("finance-system")
+    assert r.status_code == 200, r.text
+    key = ECKey.import_key(finance_private_key())
+    first = r.json()["items"][0]["driver_phone"]
+    opened = jwe.decrypt_compact(first, key)
+    assert opened.protected["cty"] == "JWT"
+    inner = (opened.plaintext or b"").decode()
+    jwks = (await gate.http.get(f"http://127.0.0.1:{gate.port}"
+                                f"{govgate_upstream.ASSERTION_JWKS_PATH}")).json()
+    signer = jws.extract_compact(inner.encode()).protected
+    assert signer["typ"] == govgate_upstream.ITEM_JWT_TYP
+    assert signer["kid"] in {k["kid"] for k in jwks["keys"]}
+    claims = json.loads(jws.extract_compact(inner.encode()).payload)
+    assert claims == {"iss": gate.services.settings.issuer, "aud": "finance-system",
+                      "resource": "JG-0001", "item": "driver_phone",
+                      "rid": r.headers["x-request-id"], "rec": 0, "row": claims["row"],
+                      "v": PHONE}
+    where = {"item": "driver_phone", "resource": "JG-0001", "client_id": "finance-system",
+             "issuer": gate.services.settings.issuer, "verifier": await gate.verifier()}
+    assert govgate_upstream.open_item(first, key, **where) == PHONE
+    # made by whoever holds the public key: the bare value, as before; the gateway's
+    # claims signed by a key of their own under the gateway's kid; the gateway's JWS
+    # with another value put in its payload
+    bare = _reseal(first, key, b'"13800000000"', cty="json")
+    mallory = ECKey.generate_key("P-256")
+    other_key = jws.serialize_compact(
+        dict(signer), json.dumps({**claims, "v": "13800000000"}).encode(), mallory)
+    head, _, sig = inner.split(".")
+    swapped = ".".join([head, base64.urlsafe_b64encode(json.dumps(
+        {**claims, "v": "13800000000"}).encode()).rstrip(b"=").decode(), sig])
+    for forged, why in ((bare, "not signed by the gateway"),
+                        (_reseal(first, key, other_key.encode()), "signature"),
+                        (_reseal(first, key, swapped.encode()), "signature")):
+        with pytest.raises(govgate_upstream.InvalidItem) as refused:
+            govgate_upstream.open_item(forged, key, **where)
+        assert why in refused.value.reason
+    # an assertion by the same key is no item, nor an item an assertion
+    with pytest.raises(govgate_upstream.InvalidAssertion):
+        where["verifier"].verify(inner)
+    # the old helper's client: the bare value, opened by the new helper only when asked
+    r = await gate.get("czt-old")
+    old = r.json()["items"][0]["driver_phone"]
+    assert jwe.decrypt_compact(old, OLD_HELPER).protected["cty"] == "json"
+    assert gate.record(r)["extra"]["encrypted"] == {"items": ["driver_phone"],
+                                                    "key": "old-1", "signed": False}
+    mine = {**where, "client_id": "czt-old", "verifier": await gate.verifier("czt-old")}
+    with pytest.raises(govgate_upstream.InvalidItem):
+        govgate_upstream.open_item(old, OLD_HELPER, **mine)
+    assert govgate_upstream.open_item(old, OLD_HELPER, **mine, allow_unsigned=True) == PHONE
+
+
+async def test_values_swapped_within_an_answer_are_refused_at_their_place(gate: Gate) -> None:
+    """Each signed value names its answer (the request id), its record's index and the
+    record's other values as sent: two records' phones exchanged, a record's clear
+    values exchanged with another's, or a phone carried over from another answer are
+    refused where the consumer says where it found them; in place each opens. Before,
+    swapped values opened, each as the other's."""
+    r = await gate.get("finance-system")
+    assert r.status_code == 200, r.text
+    key = ECKey.import_key(finance_private_key())
+    records = r.json()["items"]
+    rid = r.headers["x-request-id"]
+    where = {"item": "driver_phone", "resource": "JG-0001", "client_id": "finance-system",
+             "issuer": gate.services.settings.issuer, "verifier": await gate.verifier()}
+    for k, (rec, phone) in enumerate(zip(records, (PHONE, "13800138000"), strict=True)):
+        assert govgate_upstream.open_item(rec["driver_phone"], key, **where, request_id=rid,
+                                          index=k, record=rec) == phone
+    one, two = records
+    exchanged = [{**one, "driver_phone": two["driver_phone"]},
+                 {**two, "driver_phone": one["driver_phone"]}]
+    for k, rec in enumerate(exchanged):
+        with pytest.raises(govgate_upstream.InvalidItem) as refused:
+            govgate_upstream.open_item(rec["driver_phone"], key, **where, index=k)
+        assert "another record of the answer" in refused.value.reason
+        with pytest.raises(govgate_upstream.InvalidItem) as refused:
+            govgate_upstream.open_item(rec["driver_phone"], key, **where, record=rec)
+        assert "another record" in refused.value.reason
+    # the clear values moved instead (the phone stays at index 0, beside B's plate)
+    moved = {**two, "driver_phone": one["driver_phone"]}
+    with pytest.raises(govgate_upstream.InvalidItem):
+        govgate_upstream.open_item(moved["driver_phone"], key, **where, index=0, record=moved)
+    # a clear value replaced by a JWE (left out of the digest as an encrypted one)
+    disguised = {**one, "plate_number": two["driver_phone"]}
+    with pytest.raises(govgate_upstream.InvalidItem):
+        govgate_upstream.open_item(one["driver_phone"], key, **where, record=disguised)
+    # the first record's phone of another answer
+    later = (await gate.get("finance-system")).json()["items"][0]["driver_phone"]
+    with pytest.raises(govgate_upstream.InvalidItem) as refused:
+        govgate_upstream.open_item(later, key, **where, request_id=rid, index=0, record=one)
+    assert "another answer" in refused.value.reason
 
 
 async def test_a_key_not_for_key_agreement_is_never_encrypted_to(gate: Gate) -> None:
@@ -247,11 +374,11 @@ async def test_the_record_says_what_went_encrypted_to_which_key_and_masked(
     r = await gate.get("finance-system")
     record = gate.record(r)
     assert record["extra"]["encrypted"] == {"items": ["driver_phone"],
-                                            "key": "finance-system-enc-1"}
+                                            "key": "finance-system-enc-1", "signed": True}
     assert record["extra"]["masked"] == {"driver_name": "keep_first_char"}
     r = await gate.get("czt-x25519")
     assert gate.record(r)["extra"]["encrypted"] == {
-        "items": ["driver_phone"], "key": "x-1"}
+        "items": ["driver_phone"], "key": "x-1", "signed": True}
     text = json.dumps(gate.record(r), ensure_ascii=False)
     for value in (PHONE, SECRET, "李建国", "李**", r.json()["items"][0]["driver_phone"]):
         assert value not in text
@@ -330,3 +457,51 @@ async def test_a_shaper_that_fails_otherwise_is_refused_with_its_reason_recorded
         with gate.services.engine.begin() as conn:
             conn.execute(sealed_secrets.update().where(sealed_secrets.c.name == "mac-root")
                          .values(blob=bytes(stored)))
+
+
+async def test_query_values_of_governed_items_stay_out_of_the_record(gate: Gate) -> None:
+    """A request on a catalogue resource's route keeps in its record's ``extra.path``
+    the names of its query parameters and only the values that are no item's the caller
+    may not see: a granted clear item's (``plate_number``), a page count, an ordering
+    by names. A guessed phone (encrypted ``driver_phone``, as a search box's word, or
+    bare), a withheld ID number and an unknown name's value are ``[redacted]``, whether
+    the answer went (200), was refused for the query (400), to another department (403)
+    or to the provider's own user, and in forward-auth's record. Before, the record
+    kept every value as sent."""
+    query = ("driver_phone=13800001234&plate_number=%E6%A1%82A1024&page=2&sort=brand,desc"
+             "&driver_id_number=450102199001010012&mobile=13800001234&13800001234")
+    redacted = ("driver_phone=[redacted]&plate_number=%E6%A1%82A1024&page=2&sort=brand,desc"
+                "&driver_id_number=[redacted]&mobile=[redacted]&[redacted]")
+    path = f"/api/vehicles?{query}"
+    answers = [await gate.get("finance-system", path="/api/vehicles?driver_phone=13800001234"
+                              "&plate_number=%E6%A1%82A1024&page=2"),
+               await gate.get("finance-system", path=path),
+               await gate.get("finance-system", path="/api/vehicles?q=13800001234&page=1"),
+               await gate.get("nn-app", department="nn-jgsw", path=path)]
+    provider = access_token(gate.services, sub="zhangsan", department="jgswj")
+    answers.append(await gate.http.get(f"http://127.0.0.1:{gate.port}/s/vehicles{path}",
+                                       headers={"Authorization": f"Bearer {provider}"}))
+    # nginx's forward-auth for the same request (refused: the answer must be shaped)
+    token = access_token(gate.services, sub=None, department="czt", roles=("staff",),
+                         client_id="finance-system")
+    nginx = await gate.http.get(f"http://127.0.0.1:{gate.port}/auth/verify", headers={
+        "X-Original-URI": f"/s/vehicles{path}", "X-Original-Method": "GET",
+        "Authorization": f"Bearer {token}"})
+    assert nginx.status_code == 403, nginx.text
+    found = [rec for rec in audit_rows(gate.services, "forward_auth")
+             if rec["request_id"] == nginx.headers["x-request-id"]]
+    assert [rec["extra"]["path"] for rec in found] == [f"/s/vehicles/api/vehicles?{redacted}"]
+    records = [gate.record(r) for r in answers]
+    assert [r.status_code for r in answers] == [200, 400, 400, 403, 200]
+    assert {rec["resource"] for rec in records} == {"JG-0001"}
+    at = "/s/vehicles/api/vehicles?"
+    assert [rec["extra"]["path"].removeprefix(at) for rec in records] == [
+        "driver_phone=[redacted]&plate_number=%E6%A1%82A1024&page=2",
+        redacted, "q=[redacted]&page=1",
+        # another department is given no item: its plate number too
+        redacted.replace("%E6%A1%82A1024", "[redacted]"),
+        # the provider's own user: the phone is governed (encrypted for consumers)
+        redacted]
+    for rec in records:
+        text = json.dumps(rec, ensure_ascii=False)
+        assert "13800001234" not in text and "450102199001010012" not in text
