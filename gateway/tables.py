@@ -155,6 +155,11 @@ systems = sa.Table(
     # consumer services, logout endpoints, certificates) and release settings
     # (gateway.idp.saml.sps); NULL: the system speaks no SAML
     sa.Column("saml_sp", sa.JSON, nullable=True),
+    # where the portal's launcher opens the system when it is reached at an address of
+    # its own (the agency's nginx with forward-auth): https, or http on a loopback host
+    # (gateway.idp.cas.services.url_problem); NULL: the launcher's own rule
+    # (gateway.web.portal.launcher); migration 0031_console7_launch_url
+    sa.Column("launch_url", sa.String(2048), nullable=True),
 )
 
 clients = sa.Table(

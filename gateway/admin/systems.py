@@ -22,9 +22,15 @@ from texts import Text
 ChangeHook = Callable[[str, dict[str, Any]], None]
 # what the console and the API set; the rest (tls, cas_services, forward_headers, ...)
 # only the state file does (a TLS key file is read from the gateway's disk), but for
-# the release lists (``set_release``)
+# the release lists (``set_release``) and the sign-on (``set_sign_on``). ``launch_url``
+# "" removes it (the launcher's own rule again)
 EDITABLE = ("name", "department", "upstream", "portal_path", "identity_headers",
-            "remote_user", "assertion")
+            "remote_user", "assertion", "launch_url")
+
+
+def _editable(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` without an empty ``launch_url`` (the state file's "absent")."""
+    return {k: v for k, v in entry.items() if not (k == "launch_url" and v == "")}
 
 
 def system_entries(engine: sa.Engine) -> list[dict[str, Any]]:
@@ -54,8 +60,8 @@ def add_system(gateway: Gateway, entry: Mapping[str, Any], record: ChangeHook | 
     with gateway.services.engine.connect() as conn:
         if conn.execute(sa.select(systems.c.code).where(systems.c.code == code)).first():
             raise Conflict(Text("admin.system_exists", "system {code!r} exists", code=code))
-    _apply(gateway, {k: v for k, v in entry.items() if k == "code" or k in EDITABLE},
-           record)
+    _apply(gateway, _editable({k: v for k, v in entry.items()
+                               if k == "code" or k in EDITABLE}), record)
     return get_system(gateway.services.engine, code)
 
 
@@ -65,7 +71,7 @@ def update_system(gateway: Gateway, code: str, changes: Mapping[str, Any],
     for key in EDITABLE:
         if key in changes:
             entry[key] = changes[key]
-    _apply(gateway, entry, record)
+    _apply(gateway, _editable(entry), record)
     return get_system(gateway.services.engine, code)
 
 
@@ -141,7 +147,7 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
 
 # -- how a system's users sign on to it: its CAS service addresses, its SAML SP -------
 
-SIGN_ON_FIELDS = ("cas_services", "saml_metadata", "saml_name_id")
+SIGN_ON_FIELDS = ("cas_services", "saml_metadata", "saml_name_id", "saml_release_username")
 
 
 def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,6 +159,7 @@ def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(sp, Mapping) and isinstance(sp.get("metadata"), str):
         saml = {"entity_id": saml_sps.entity_id_of({"metadata": sp["metadata"]}),
                 "name_id": str(sp.get("name_id", "persistent")),
+                "release_username": bool(sp.get("release_username", False)),
                 "metadata": sp["metadata"]}
     return {"cas_services": list(entry.get("cas_services") or []), "saml": saml,
             "name_ids": list(saml_sps.NAME_IDS)}
@@ -188,6 +195,15 @@ def sign_on_problems(code: str, entry: Mapping[str, Any],
         out.append(Text("admin.saml_name_id_alone", "system {code!r} registers no SAML "
                         "service provider: give its metadata with the NameID format",
                         code=code))
+    username = changes.get("saml_release_username")
+    if "saml_release_username" in changes and not isinstance(username, bool):
+        out.append(Text("field.bool", "{field} must be true or false",
+                        field="saml_release_username"))
+    elif username is not None and (metadata == "" or (
+            metadata is None and not entry.get("saml_sp"))):
+        out.append(Text("admin.saml_username_alone", "system {code!r} registers no SAML "
+                        "service provider: give its metadata with the username's release",
+                        code=code))
     return out
 
 
@@ -196,12 +212,14 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
     """Set what ``changes`` names: ``cas_services`` (the addresses that may receive a
     CAS ticket; [] removes CAS, and with it the CAS release list), ``saml_metadata``
     (the SP's metadata XML; "" removes the SP), ``saml_name_id`` (persistent or
-    transient). Applied as the system's state-file entry, so the state file's own
-    checks (an address or an entity ID another system registers) hold too."""
+    transient), ``saml_release_username`` (true: its assertions also carry ``uid``, the
+    username; the state file's ``saml_sp.release_username``). Applied as the system's
+    state-file entry, so the state file's own checks (an address or an entity ID another
+    system registers) hold too."""
     entry = get_system(gateway.services.engine, code)
     if not changes:
         raise ValidationError(Text("admin.sign_on_empty", "name cas_services, "
-                                   "saml_metadata or saml_name_id"))
+                                   "saml_metadata, saml_name_id or saml_release_username"))
     problems = sign_on_problems(code, entry, changes)
     if problems:
         raise ValidationError(problems[0], problems=problems)
@@ -213,13 +231,15 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
             entry.pop("cas_attributes", None)
     if changes.get("saml_metadata") == "":
         entry.pop("saml_sp", None)
-    elif "saml_metadata" in changes or "saml_name_id" in changes:
+    elif {"saml_metadata", "saml_name_id", "saml_release_username"} & set(changes):
         sp = {k: v for k, v in dict(entry.get("saml_sp") or {}).items()
               if k != "metadata_file"}
         if changes.get("saml_metadata"):
             sp["metadata"] = changes["saml_metadata"]
         if changes.get("saml_name_id"):
             sp["name_id"] = changes["saml_name_id"]
+        if "saml_release_username" in changes:
+            sp["release_username"] = changes["saml_release_username"]
         entry["saml_sp"] = sp
     _apply(gateway, entry, record)
     return sign_on_of(get_system(gateway.services.engine, code))

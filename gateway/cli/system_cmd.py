@@ -25,6 +25,9 @@ IDENTITY_HELP = ("How the system learns who calls: assertion (default, a signed 
                  "(X-Govgate-User and the other plain headers; only for a system nobody but "
                  "the gateway reaches) or both (docs/integration.md).")
 REMOTE_USER_HELP = "With plain headers, also send Remote-User (the username)."
+LAUNCH_URL_HELP = ("Where the portal's launcher opens the system when it is reached at an "
+                   "address of its own (the agency's nginx with forward-auth): https, http "
+                   "only on a loopback host; \"\" removes it (the launcher path again).")
 
 
 PLACE = "systems[0]"  # the one entry the operations apply (gateway.admin.systems)
@@ -63,6 +66,7 @@ def system() -> None:
 @click.option("--department", "-d", required=True, help="Owning department code.")
 @click.option("--upstream", required=True, help="The system's address (http/https URL).")
 @click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--launch-url", default=None, metavar="URL", help=LAUNCH_URL_HELP)
 @click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
               help=IDENTITY_HELP)
 @click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
@@ -70,13 +74,14 @@ def system() -> None:
               help=ASSERTION_HELP)
 @pass_cli
 def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstream: str,
-               portal_path: str | None, identity_headers: str | None,
+               portal_path: str | None, launch_url: str | None, identity_headers: str | None,
                remote_user: bool | None, assertion: str | None) -> None:
     """Register a system."""
     entry: dict[str, Any] = {"code": code, "name": name, "department": department,
                              "upstream": upstream}
     for key, value in (("portal_path", portal_path), ("identity_headers", identity_headers),
-                       ("remote_user", remote_user), ("assertion", assertion)):
+                       ("remote_user", remote_user), ("assertion", assertion),
+                       ("launch_url", launch_url)):
         if value is not None:
             entry[key] = value
     with _as_options(lambda: Text("system.not_added", "system {code} not registered",
@@ -90,6 +95,7 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
 @click.option("--name", default=None)
 @click.option("--upstream", default=None)
 @click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--launch-url", default=None, metavar="URL", help=LAUNCH_URL_HELP)
 @click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
               help=IDENTITY_HELP)
 @click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
@@ -97,11 +103,12 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
               help=ASSERTION_HELP)
 @pass_cli
 def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: str | None,
-                  portal_path: str | None, identity_headers: str | None,
-                  remote_user: bool | None, assertion: str | None) -> None:
+                  portal_path: str | None, launch_url: str | None,
+                  identity_headers: str | None, remote_user: bool | None,
+                  assertion: str | None) -> None:
     """Change a system; what is not named stays as it is."""
     changes = {k: v for k, v in (("name", name), ("upstream", upstream),
-                                 ("portal_path", portal_path),
+                                 ("portal_path", portal_path), ("launch_url", launch_url),
                                  ("identity_headers", identity_headers),
                                  ("remote_user", remote_user),
                                  ("assertion", assertion)) if v is not None}
@@ -163,10 +170,13 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
 @click.option("--name-id", "name_id", default=None,
               type=click.Choice(["persistent", "transient"]),
               help="The NameID format its assertions carry.")
+@click.option("--release-username/--no-release-username", "release_username", default=None,
+              help="Whether its assertions also carry the username (the uid attribute; "
+                   "saml_sp.release_username).")
 @pass_cli
 def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
                    no_cas: bool, metadata_file: str | None, no_saml: bool,
-                   name_id: str | None) -> None:
+                   name_id: str | None, release_username: bool | None) -> None:
     """Show or set how a system's users sign on to it: its CAS service addresses and its
     SAML service provider (metadata, NameID format). Without options it shows them."""
     changes: dict[str, Any] = {}
@@ -189,6 +199,8 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
             raise input_error("catalogue.not_utf8", file=metadata_file) from None
     if name_id is not None:
         changes["saml_name_id"] = name_id
+    if release_username is not None:
+        changes["saml_release_username"] = release_username
     if changes:
         ops.set_sign_on(cli_ctx.gateway, code, changes)
         click.echo(cli_ctx.msg("system.sign_on_set", code=code))
@@ -196,4 +208,6 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
     click.echo("cas_services\t" + (" ".join(shown["cas_services"]) or "-"))
     saml = shown["saml"]
     click.echo("saml\t" + ("-" if saml is None else
-                           f"{saml['entity_id']} (name_id {saml['name_id']})"))
+                           f"{saml['entity_id']} (name_id {saml['name_id']}"
+                           + (", release_username" if saml["release_username"] else "")
+                           + ")"))

@@ -69,7 +69,8 @@ def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
                                              "saml_name_id": "transient"})
     assert r.status_code == 200, r.text
     assert {k: v for k, v in r.json()["sign_on"]["saml"].items() if k != "metadata"} == {
-        "entity_id": "https://archives.example/shibboleth", "name_id": "transient"}
+        "entity_id": "https://archives.example/shibboleth", "name_id": "transient",
+        "release_username": False}
     after = changes_of(idp, "system_sign_on_changed")[-1]["after"]["saml"]
     assert after["name_id"] == "transient" and len(after["metadata_sha256"]) == 64
 

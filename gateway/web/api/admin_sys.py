@@ -13,16 +13,17 @@
     POST /departments/{code}/move      {parent?}  ("" or null: the top of its region)
     GET  /systems
     POST /systems          {code, name, department, upstream, portal_path?,
-                            identity_headers?, remote_user?} → 201
+                            identity_headers?, remote_user?, launch_url?} → 201
     GET  /systems/{code}
     POST /systems/{code}   any of name, department, upstream, portal_path,
-                           identity_headers, remote_user
+                           identity_headers, remote_user, launch_url ("": removed)
     GET  /systems/{code}/release       what its CAS services and SAML SP receive
     PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...]} ([]: the
                                        identifier alone; a list not named stays)
     GET  /systems/{code}/sign-on       its CAS service addresses and SAML SP
     PUT  /systems/{code}/sign-on       {cas_services?: [url...], saml_metadata?: xml,
-                                       saml_name_id?: persistent|transient} ([] / "":
+                                       saml_name_id?: persistent|transient,
+                                       saml_release_username?: bool} ([] / "":
                                        removed; a field not named stays)
     GET  /clients
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
@@ -68,7 +69,8 @@ from gateway.web.api.schema_check import JSON
 from texts import Text
 
 SYSTEM_FIELDS = {"code": "text", "name": "text", "department": "text", "upstream": "text",
-                 "portal_path": "text", "identity_headers": "text", "remote_user": "bool"}
+                 "portal_path": "text", "identity_headers": "text", "remote_user": "bool",
+                 "launch_url": "text"}
 CLIENT_FIELDS = {"client_id": "text", "name": "text", "department": "text",
                  "grant_types": "list", "redirect_uris": "list",
                  "post_logout_redirect_uris": "list", "scope": "text",
@@ -220,13 +222,20 @@ async def move_department(request: Request, admin: SysAdmin) -> Any:
 
 SYSTEM = s.obj({"code": s.TEXT, "name": s.TEXT, "department": s.TEXT, "upstream": s.TEXT,
                 "portal_path": s.TEXT, "identity_headers": s.TEXT, "remote_user": s.BOOL,
-                "tls": s.BOOL, "cas": s.BOOL}, ["code", "name", "department", "upstream"])
+                "tls": s.BOOL, "cas": s.BOOL,
+                # where the portal's launcher opens it (null: its own rule)
+                "launch_url": s.NULLABLE_TEXT},
+               ["code", "name", "department", "upstream"])
 ONE_SYSTEM = Answer("The system", s.wrapped("system", SYSTEM))
 SYSTEM_CODE = (Param("code", CODE, "the system's code"),)
 SYSTEM_PROPS = {"name": NAME, "department": CODE, "upstream": URL,
                 "portal_path": {"type": "string", "maxLength": 500, "pattern": "^/"},
-                "identity_headers": {"enum": sorted(IDENTITY_MODES)}, "remote_user": s.BOOL}
-SYSTEM_RULES = "the upstream is not a usable http(s) origin, or the department is not the admin's"
+                "identity_headers": {"enum": sorted(IDENTITY_MODES)}, "remote_user": s.BOOL,
+                # no pattern: the refusal says why (https, loopback http, no javascript:)
+                "launch_url": {"type": "string", "maxLength": 2048}}
+SYSTEM_RULES = ("the upstream is not a usable http(s) origin, the department is not the "
+                "admin's, or the launch_url is not https (http only on a loopback host; "
+                "\"\" removes it)")
 
 LIST_SYSTEMS = sys_op("GET", "/systems", "The systems of the admin's departments",
                       Answer("The systems", s.wrapped("systems", s.array(SYSTEM))))
@@ -399,8 +408,10 @@ CLIENT_ACTION_OPS = [_client_action(a) for a in CLIENT_ACTIONS]
 SIGN_ON = s.obj({
     "cas_services": s.array(s.TEXT),
     "saml": {"type": ["object", "null"], "properties": {
-        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)}, "metadata": s.TEXT},
-        "required": ["entity_id", "name_id", "metadata"]},
+        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)},
+        # its assertions also carry uid, the username (saml_sp.release_username)
+        "release_username": s.BOOL, "metadata": s.TEXT},
+        "required": ["entity_id", "name_id", "release_username", "metadata"]},
     "name_ids": s.array(s.TEXT)}, ["cas_services", "saml", "name_ids"])
 ONE_SIGN_ON = Answer("The addresses that may receive a CAS ticket ([]: no CAS) and the "
                      "SAML service provider (null: none): the entity ID its metadata "
@@ -422,12 +433,14 @@ SET_SIGN_ON = sys_op(
     ONE_SIGN_ON, path_params=SYSTEM_CODE, body_required=True,
     body=s.obj({"cas_services": {"type": "array", "items": s.TEXT, "maxItems": 50},
                 "saml_metadata": {"type": "string", "maxLength": 256 * 1024},
-                "saml_name_id": {"enum": list(NAME_IDS)}}, closed=True),
+                "saml_name_id": {"enum": list(NAME_IDS)},
+                "saml_release_username": s.BOOL}, closed=True),
     rules="nothing is named; a service address that is not https (http only on a "
           "loopback host), holds a fragment, user information or a * elsewhere than "
           "after a / at the end; metadata that is not one SP's SAML 2.0 metadata or "
           "names a plain-http endpoint; an address or entity ID another system "
-          "registers; a NameID format for a system without an SP. [] removes CAS (and "
+          "registers; a NameID format or the username's release for a system without an "
+          "SP. [] removes CAS (and "
           "its release list), \"\" the SP; a field not named stays")
 
 

@@ -156,6 +156,7 @@ def _system_fields(form: Form) -> dict[str, Any]:
     return {"name": _field(form, "name", 200), "department": _field(form, "department", 64),
             "upstream": _field(form, "upstream", 500),
             "portal_path": _field(form, "portal_path", 500) or "/",
+            "launch_url": _field(form, "launch_url", 2049).strip(),
             "identity_headers": _field(form, "identity_headers", 16) or "assertion",
             "remote_user": form.get("remote_user") == "on"}
 
@@ -201,6 +202,8 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
             changes["saml_metadata"] = metadata
         if metadata or current["saml"] is not None:
             changes["saml_name_id"] = _field(form, "saml_name_id", 20)
+            changes["saml_release_username"] = (form is not None and
+                                                form.get("saml_release_username") == "1")
     return await _system_change(request, console, console.set_sign_on, code, changes,
                                 "sign_on_errors", "system_sign_on_changed")
 
