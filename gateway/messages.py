@@ -48,6 +48,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.verifying": ("正在校验", "verifying"),
     "audit.next_page": ("下一页：--cursor {cursor}", "next page: --cursor {cursor}"),
     "audit.exported": ("已将 {chains} 条哈希链的 {records} 条记录和 {checkpoints} 个检查点导出到 {directory}（归档 {archive}）", "exported {records} records of {chains} chains and {checkpoints} checkpoints to {directory} (archive {archive})"),
+    "audit.export_until_now": ("未指定 --until：导出截至现在（{until}）的记录", "no --until: exporting the records up to now ({until})"),
     "audit.nothing_to_purge": ("没有需要清理的记录。", "nothing to purge"),
     "audit.purged_sealed": ("已从 {chains} 条哈希链清理 {records} 条记录；封存记录 {seal}", "purged {records} records from {chains} chains; sealing record {seal}"),
     "audit.purged": ("已清理 {records} 条记录", "purged {records} records"),
