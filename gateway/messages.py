@@ -215,6 +215,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "system.release_set": ("已更新系统 {code} 的属性发布。", "System {code}: release lists set."),
     "system.sign_on_set": ("已更新系统 {code} 的登录方式。", "System {code}: sign-on set."),
     "system.cas_both": ("--cas-service 与 --no-cas 不能同时使用", "give --cas-service or --no-cas, not both"),
+    "system.cas_whole_or_one": ("--add-cas-service、--remove-cas-service 不能与 --cas-service 或 --no-cas 同时使用", "give --add-cas-service/--remove-cas-service or --cas-service/--no-cas, not both"),
     "system.saml_both": ("--saml-metadata 与 --no-saml 不能同时使用", "give --saml-metadata or --no-saml, not both"),
     "system.metadata_unreadable": ("无法读取 {file}：{reason}", "{file}: cannot read it: {reason}"),
     # -- audit archives verified against a trust anchor (h-archive)
@@ -830,6 +831,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.saml_name_id": ("saml_name_id 须为 persistent 或 transient", "saml_name_id must be persistent or transient"),
     "admin.saml_name_id_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同 NameID 格式提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with the NameID format"),
     "admin.sign_on_empty": ("请指定 cas_services、saml_metadata、saml_name_id 或 saml_release_username", "name cas_services, saml_metadata, saml_name_id or saml_release_username"),
+    "admin.cas_whole_or_one": ("cas_services（整个列表）与 cas_services_add/cas_services_remove 只能二选一", "cas_services (the whole list) or cas_services_add/cas_services_remove, not both"),
+    "admin.cas_not_registered": ("{address!r} 不是系统 {code!r} 的 CAS 服务地址", "{address!r} is not one of system {code!r}'s CAS service addresses"),
+    "admin.cas_registered": ("{address!r} 已是系统 {code!r} 的 CAS 服务地址", "{address!r} is already one of system {code!r}'s CAS service addresses"),
     "admin.saml_username_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同是否发布用户名提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with the username's release"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),

@@ -147,7 +147,46 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
 
 # -- how a system's users sign on to it: its CAS service addresses, its SAML SP -------
 
-SIGN_ON_FIELDS = ("cas_services", "saml_metadata", "saml_name_id", "saml_release_username")
+SIGN_ON_FIELDS = ("cas_services", "cas_services_add", "cas_services_remove", "saml_metadata",
+                  "saml_name_id", "saml_release_username")
+ONE_BY_ONE = ("cas_services_add", "cas_services_remove")
+
+
+def _one_by_one(code: str, entry: Mapping[str, Any], changes: Mapping[str, Any]
+                ) -> tuple[dict[str, Any], list[str]]:
+    """``changes`` with ``cas_services_add``/``cas_services_remove`` turned into the
+    whole list (``cas_services``) they make of the stored one, so an operator adds or
+    removes one address without sending the others (and without undoing another's
+    change made meanwhile to the rest); the problems of those two fields."""
+    if not set(ONE_BY_ONE) & set(changes):
+        return dict(changes), []
+    out: list[str] = []
+    if "cas_services" in changes:
+        out.append(Text("admin.cas_whole_or_one", "cas_services (the whole list) or "
+                        "cas_services_add/cas_services_remove, not both"))
+    lists: dict[str, list[str]] = {}
+    for key in ONE_BY_ONE:
+        value = changes.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            out.append(Text("admin.field_list", "{field} must be a list of texts",
+                            field=key))
+            value = []
+        lists[key] = [v.strip() for v in value if v.strip()]
+    current = list(entry.get("cas_services") or [])
+    for address in lists["cas_services_remove"]:
+        if address not in current:
+            out.append(Text("admin.cas_not_registered", "{address!r} is not one of system "
+                            "{code!r}'s CAS service addresses", address=address[:100],
+                            code=code))
+    for address in lists["cas_services_add"]:
+        if address in current:
+            out.append(Text("admin.cas_registered", "{address!r} is already one of system "
+                            "{code!r}'s CAS service addresses", address=address[:100],
+                            code=code))
+    kept = [a for a in current if a not in lists["cas_services_remove"]]
+    added = [a for a in dict.fromkeys(lists["cas_services_add"]) if a not in current]
+    rest = {k: v for k, v in changes.items() if k not in ONE_BY_ONE}
+    return {**rest, "cas_services": kept + added}, out
 
 
 def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,7 +249,9 @@ def sign_on_problems(code: str, entry: Mapping[str, Any],
 def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
                 record: ChangeHook | None = None) -> dict[str, Any]:
     """Set what ``changes`` names: ``cas_services`` (the addresses that may receive a
-    CAS ticket; [] removes CAS, and with it the CAS release list), ``saml_metadata``
+    CAS ticket; [] removes CAS, and with it the CAS release list), or instead
+    ``cas_services_add``/``cas_services_remove`` (addresses added to or removed from
+    the stored list; removing the last removes CAS), ``saml_metadata``
     (the SP's metadata XML; "" removes the SP), ``saml_name_id`` (persistent or
     transient), ``saml_release_username`` (true: its assertions also carry ``uid``, the
     username; the state file's ``saml_sp.release_username``). Applied as the system's
@@ -220,7 +261,8 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
     if not changes:
         raise ValidationError(Text("admin.sign_on_empty", "name cas_services, "
                                    "saml_metadata, saml_name_id or saml_release_username"))
-    problems = sign_on_problems(code, entry, changes)
+    changes, problems = _one_by_one(code, entry, changes)
+    problems = problems or sign_on_problems(code, entry, changes)
     if problems:
         raise ValidationError(problems[0], problems=problems)
     if "cas_services" in changes:

@@ -162,6 +162,12 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
                    "the list given replaces the system's.")
 @click.option("--no-cas", is_flag=True, help="Remove the CAS service addresses (and the "
                                               "CAS release list).")
+@click.option("--add-cas-service", "add_cas", multiple=True, metavar="URL",
+              help="Add this address to the system's CAS service addresses, the others "
+                   "kept. Repeat it for more.")
+@click.option("--remove-cas-service", "remove_cas", multiple=True, metavar="URL",
+              help="Remove this address, the others kept (removing the last removes CAS). "
+                   "Repeat it for more.")
 @click.option("--saml-metadata", "metadata_file", default=None, metavar="FILE",
               type=click.Path(dir_okay=False),
               help="The SAML service provider's metadata (its XML file); registers the "
@@ -175,17 +181,24 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
                    "saml_sp.release_username).")
 @pass_cli
 def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
-                   no_cas: bool, metadata_file: str | None, no_saml: bool,
-                   name_id: str | None, release_username: bool | None) -> None:
+                   no_cas: bool, add_cas: tuple[str, ...], remove_cas: tuple[str, ...],
+                   metadata_file: str | None, no_saml: bool, name_id: str | None,
+                   release_username: bool | None) -> None:
     """Show or set how a system's users sign on to it: its CAS service addresses and its
     SAML service provider (metadata, NameID format). Without options it shows them."""
     changes: dict[str, Any] = {}
     if cas_service and no_cas:
         raise input_error("system.cas_both")
+    if (add_cas or remove_cas) and (cas_service or no_cas):
+        raise input_error("system.cas_whole_or_one")
     if metadata_file is not None and no_saml:
         raise input_error("system.saml_both")
     if cas_service or no_cas:
         changes["cas_services"] = list(cas_service)
+    if add_cas:
+        changes["cas_services_add"] = list(add_cas)
+    if remove_cas:
+        changes["cas_services_remove"] = list(remove_cas)
     if no_saml:
         changes["saml_metadata"] = ""
     elif metadata_file is not None:

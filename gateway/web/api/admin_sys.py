@@ -21,7 +21,8 @@
     PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...]} ([]: the
                                        identifier alone; a list not named stays)
     GET  /systems/{code}/sign-on       its CAS service addresses and SAML SP
-    PUT  /systems/{code}/sign-on       {cas_services?: [url...], saml_metadata?: xml,
+    PUT  /systems/{code}/sign-on       {cas_services?: [url...] | cas_services_add?: [url...],
+                                       cas_services_remove?: [url...], saml_metadata?: xml,
                                        saml_name_id?: persistent|transient,
                                        saml_release_username?: bool} ([] / "":
                                        removed; a field not named stays)
@@ -432,6 +433,9 @@ SET_SIGN_ON = sys_op(
     "Set a system's CAS service addresses, SAML metadata or NameID format",
     ONE_SIGN_ON, path_params=SYSTEM_CODE, body_required=True,
     body=s.obj({"cas_services": {"type": "array", "items": s.TEXT, "maxItems": 50},
+                # one address added or removed, the others as stored (not with cas_services)
+                "cas_services_add": {"type": "array", "items": s.TEXT, "maxItems": 50},
+                "cas_services_remove": {"type": "array", "items": s.TEXT, "maxItems": 50},
                 "saml_metadata": {"type": "string", "maxLength": 256 * 1024},
                 "saml_name_id": {"enum": list(NAME_IDS)},
                 "saml_release_username": s.BOOL}, closed=True),
@@ -440,8 +444,9 @@ SET_SIGN_ON = sys_op(
           "after a / at the end; metadata that is not one SP's SAML 2.0 metadata or "
           "names a plain-http endpoint; an address or entity ID another system "
           "registers; a NameID format or the username's release for a system without an "
-          "SP. [] removes CAS (and "
-          "its release list), \"\" the SP; a field not named stays")
+          "SP; an address removed that is not registered or added that is; cas_services "
+          "with cas_services_add or _remove. [] (or removing the last address) removes "
+          "CAS (and its release list), \"\" the SP; a field not named stays")
 
 
 async def set_sign_on(request: Request, admin: SysAdmin) -> Any:

@@ -191,6 +191,12 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
     """The service addresses as the box holds them (empty: no CAS), new metadata only
     when pasted, the NameID format when there is (or will be) an SP."""
     code = request.path_params["code"]
+    one = {key: [_field(form, name, 2100)] for key, name in (
+        ("cas_services_add", "cas_add"), ("cas_services_remove", "cas_remove"))
+        if form is not None and name in form}
+    if one:  # one address added or removed (its own small form), the others as stored
+        return await _system_change(request, console, console.set_sign_on, code, one,
+                                    "sign_on_errors", "system_sign_on_changed")
     current = await run_in_threadpool(console.sign_on, code)
     lines = _field(form, "cas_services", 50 * 2100).splitlines()
     changes: dict[str, Any] = {"cas_services": [x.strip() for x in lines if x.strip()]}
