@@ -555,6 +555,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "cat.purpose": ("必须填写用途", "purpose (用途) is required"),
     "cat.purpose_long": ("用途超过 {n} 个字符", "purpose longer than {n} characters"),
     "cat.until_past": ("until 是已经过去的日期", "until is in the past"),
+    "cat.client_not_offered": ("{client!r} 不是本部门的系统", "{client!r} is not one of your department's systems"),
     "cat.not_a_client_of": ("客户端 {client!r} 不属于 {department}", "client {client!r} is not a client of {department}"),
     "cat.application_rejected": ("申请未通过校验", "application rejected"),
     "cat.no_application": ("申请 {id} 不存在", "no application {id}"),
