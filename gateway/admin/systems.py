@@ -77,33 +77,44 @@ def update_system(gateway: Gateway, code: str, changes: Mapping[str, Any],
 
 # -- what a system's CAS services and SAML SP receive (gateway.idp.attribute_release) --
 
-PROTOCOLS = ("cas", "saml")
+PROTOCOLS = ("cas", "saml", "forward_auth")
+# the names each list may hold: forward-auth's answer carries department and roles always
+ALLOWED = {"cas": attribute_release.ATTRIBUTES, "saml": attribute_release.ATTRIBUTES,
+           "forward_auth": attribute_release.FORWARD_AUTH}
 
 
 def release_of(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A system's release lists: ``cas`` (None: it has no CAS services), ``saml``
-    (None: it registers no SAML SP), each [] for the identifier alone; and the names
-    one may list."""
+    (None: it registers no SAML SP), each [] for the identifier alone; ``forward_auth``
+    (what forward-auth's 200 adds to the identity it always carries: any system may sit
+    behind a front proxy, so never None); and the names one may list."""
     sp = entry.get("saml_sp")
     return {"cas": list(entry.get("cas_attributes") or []) if entry.get("cas_services")
             else None,
             "saml": list(sp.get("attributes") or []) if isinstance(sp, Mapping) else None,
-            "attributes": list(attribute_release.ATTRIBUTES)}
+            "forward_auth": list(entry.get("forward_auth_attributes") or []),
+            "attributes": list(attribute_release.ATTRIBUTES),
+            "forward_auth_attributes": list(attribute_release.FORWARD_AUTH)}
 
 
 def release_problems(code: str, entry: Mapping[str, Any],
                      lists: Mapping[str, Any]) -> list[str]:
     """What is wrong with new release lists for the system ``entry`` (both languages:
     the CLI, the API and the console say it to a person)."""
-    known = ", ".join(attribute_release.ATTRIBUTES)
     out: list[str] = []  # each a Text (its key for the other language)
     for protocol, value in lists.items():
+        known = ", ".join(ALLOWED.get(protocol, attribute_release.ATTRIBUTES))
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             out.append(Text("admin.release_list", "{protocol}: a list of attribute names "
                             "({known})", protocol=protocol, known=known))
             continue
         for name in value:
-            if name not in attribute_release.ATTRIBUTES:
+            if protocol == "forward_auth" and name in attribute_release.ATTRIBUTES \
+                    and name not in attribute_release.FORWARD_AUTH:
+                out.append(Text("admin.release_always", "{protocol}: {name!r} is in every "
+                                "forward-auth answer already (one of {known})",
+                                protocol=protocol, name=name, known=known))
+            elif name not in ALLOWED.get(protocol, attribute_release.ATTRIBUTES):
                 out.append(Text("admin.release_unknown", "{protocol}: unknown attribute "
                                 "{name!r} (one of {known})", protocol=protocol,
                                 name=name[:40], known=known))
@@ -132,7 +143,7 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
     unknown = sorted(set(lists) - set(PROTOCOLS))
     if unknown:
         raise ValidationError(Text("admin.release_protocol", "unknown protocol {name!r} "
-                                   "(cas or saml)", name=unknown[0][:40]))
+                                   "(cas, saml or forward_auth)", name=unknown[0][:40]))
     problems = release_problems(code, entry, lists)
     if problems:
         raise ValidationError(problems[0], problems=problems)
@@ -141,6 +152,9 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
     if "saml" in lists:
         entry["saml_sp"] = {**entry["saml_sp"],
                             "attributes": attribute_release.normalised(lists["saml"])}
+    if "forward_auth" in lists:
+        entry["forward_auth_attributes"] = attribute_release.normalised(
+            lists["forward_auth"])
     _apply(gateway, entry, record)
     return release_of(get_system(gateway.services.engine, code))
 

@@ -13,7 +13,7 @@ import click
 from gateway.admin import systems as ops
 from gateway.cli.context import CliContext, input_error, pass_cli
 from gateway.errors import StateFileError, ValidationError
-from gateway.idp.attribute_release import ATTRIBUTES
+from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
 from gateway.proxy.assertion import REUSE_MODES
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 from texts import Text
@@ -134,12 +134,18 @@ def _names(value: str | None) -> list[str] | None:
 @click.option("--saml", default=None, metavar="NAMES",
               help="What its SAML service provider receives, the same names; \"\" for the "
                    "NameID alone.")
+@click.option("--forward-auth", "forward_auth", default=None, metavar="NAMES",
+              help="What forward-auth's answer adds to the user, department and roles it "
+                   f"always carries ({', '.join(FORWARD_AUTH)}: X-Govgate-Name, "
+                   "X-Govgate-Region); \"\" for neither.")
 @pass_cli
 def system_release(cli_ctx: CliContext, code: str, cas: str | None,
-                   saml: str | None) -> None:
-    """Show or set the attributes a system's CAS services and SAML SP receive besides
-    the user's identifier (the state file's cas_attributes and saml_sp.attributes)."""
-    lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)))
+                   saml: str | None, forward_auth: str | None) -> None:
+    """Show or set the attributes a system's CAS services, SAML SP and forward-auth
+    answer receive besides the user's identifier (the state file's cas_attributes,
+    saml_sp.attributes and forward_auth_attributes)."""
+    lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)),
+                               ("forward_auth", _names(forward_auth)))
              if v is not None}
     if lists:
         with _as_options(lambda: Text("system.not_updated", "system {code} not changed",

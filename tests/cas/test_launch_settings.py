@@ -134,3 +134,50 @@ def test_the_launch_url_and_username_release_are_set_by_the_api_the_cli_and_the_
         "saml_metadata": "", "saml_name_id": "persistent", "saml_release_username": "1"})
     assert r.status_code == 303, r.text
     assert client.get(sign_on, headers=admin).json()["sign_on"]["saml"]["release_username"]
+
+
+def test_what_forward_auth_releases_is_set_by_the_api_the_cli_and_the_console(
+        client: TestClient, idp: Services, tmp_path: Path) -> None:
+    """Forward-auth's 200 carried no display name (the sixth session's "Found and
+    left"); a system's ``forward_auth_attributes`` now says whether it adds name and
+    region (department and roles it always carries: listing them is refused)."""
+    admin = {"Authorization": "Bearer " + access_token(
+        idp, sub="sysadmin", department="platform", roles=["sysadmin"],
+        scope="openid admin")}
+    release = SYSTEM + "/release"
+    shown = client.get(release, headers=admin).json()["release"]
+    assert shown["forward_auth"] == [] and shown["forward_auth_attributes"] == [
+        "name", "region"]
+    r = client.put(release, headers={**admin, **ZH}, json={"forward_auth": ["roles"]})
+    assert r.status_code == 400 and "须为 name, region 之一" in r.text, r.text
+    r = client.put(release, headers=admin, json={"forward_auth": ["region", "name"]})
+    assert r.status_code == 200 and r.json()["release"]["forward_auth"] == ["name", "region"]
+    after = changes_of(idp, "system_release_changed")[-1]
+    assert after["before"]["forward_auth"] == [] and after["after"]["forward_auth"] == [
+        "name", "region"]
+
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url}
+    done = CliRunner().invoke(cli, ["system", "release", "offices", "--forward-auth", "name"],
+                              env={**env, "LANG": "C.UTF-8"}, catch_exceptions=False)
+    assert done.exit_code == 0 and "forward_auth\tname\n" in done.output, done.output
+    done = CliRunner().invoke(cli, ["system", "release", "offices", "--forward-auth", "roles"],
+                              env={**env, "LANG": "zh_CN.UTF-8"})
+    assert done.exit_code != 0 and "每个前置认证应答都已包含 'roles'" in done.output
+    done = CliRunner().invoke(cli, ["export", "-o", str(tmp_path / "s.yaml")], env=env)
+    assert done.exit_code == 0, done.output
+    exported = yaml.safe_load((tmp_path / "s.yaml").read_text(encoding="utf-8"))
+    entry = next(s for s in exported["systems"] if s["code"] == "offices")
+    assert entry["forward_auth_attributes"] == ["name"]
+
+    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
+    console = _session(client, idp, "sysadmin")
+    page = console.get("/portal/admin/systems/offices")
+    assert 'id="release-forward_auth"' in page.text and "前置认证" in page.text
+    assert 'id="r-forward_auth-name" checked' in page.text
+    assert 'id="r-forward_auth-roles"' not in page.text
+    r = console.post("/portal/admin/systems/offices/release", follow_redirects=False, data={
+        "csrf_token": csrf_of(page.text), "protocol": ["cas", "forward_auth"],
+        "cas": ["name"], "forward_auth": ["region"]})
+    assert r.status_code == 303, r.text
+    assert client.get(release, headers=admin).json()["release"]["forward_auth"] == ["region"]

@@ -17,8 +17,10 @@
     GET  /systems/{code}
     POST /systems/{code}   any of name, department, upstream, portal_path,
                            identity_headers, remote_user, launch_url ("": removed)
-    GET  /systems/{code}/release       what its CAS services and SAML SP receive
-    PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...]} ([]: the
+    GET  /systems/{code}/release       what its CAS services, SAML SP and forward-auth's
+                                       answer receive
+    PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...],
+                                       forward_auth?: [name|region...]} ([]: the
                                        identifier alone; a list not named stays)
     GET  /systems/{code}/sign-on       its CAS service addresses and SAML SP
     PUT  /systems/{code}/sign-on       {cas_services?: [url...] | cas_services_add?: [url...],
@@ -57,7 +59,7 @@ from gateway.admin.sysadmin import (
     SysAdmin,
 )
 from gateway.errors import ValidationError
-from gateway.idp.attribute_release import ATTRIBUTES
+from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
 from gateway.idp.saml.sps import NAME_IDS
 from gateway.limits import MAX_LENGTH
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
@@ -280,16 +282,24 @@ async def update_system(request: Request, admin: SysAdmin) -> Any:
 
 RELEASE_NAMES = {"type": "array", "items": {"enum": list(ATTRIBUTES)},
                  "maxItems": len(ATTRIBUTES), "uniqueItems": True}
+FORWARD_NAMES = {"type": "array", "items": {"enum": list(FORWARD_AUTH)},
+                 "maxItems": len(FORWARD_AUTH), "uniqueItems": True}
 RELEASE = s.obj({"cas": {**RELEASE_NAMES, "type": ["array", "null"]},
                  "saml": {**RELEASE_NAMES, "type": ["array", "null"]},
-                 "attributes": s.array(s.TEXT)}, ["cas", "saml", "attributes"])
+                 "forward_auth": FORWARD_NAMES,
+                 "attributes": s.array(s.TEXT), "forward_auth_attributes": s.array(s.TEXT)},
+                ["cas", "saml", "forward_auth", "attributes", "forward_auth_attributes"])
 ONE_RELEASE = Answer("What its CAS services (cas) and its SAML service provider (saml) "
-                     "receive besides the user's identifier; null where the system speaks "
-                     "neither; attributes: the names one may list",
+                     "receive besides the user's identifier, null where the system speaks "
+                     "neither; what forward-auth's 200 adds to the user, department and "
+                     "roles it always carries (forward_auth: name as X-Govgate-Name, "
+                     "region as X-Govgate-Region); attributes, forward_auth_attributes: "
+                     "the names each may list",
                      s.wrapped("release", RELEASE))
 
 GET_RELEASE = sys_op("GET", "/systems/{code}/release",
-                     "What a system's CAS services and SAML SP receive", ONE_RELEASE,
+                     "What a system's CAS services, SAML SP and forward-auth answer "
+                     "release", ONE_RELEASE,
                      path_params=SYSTEM_CODE)
 
 
@@ -298,10 +308,12 @@ async def get_release(request: Request, admin: SysAdmin) -> Any:
 
 
 SET_RELEASE = sys_op(
-    "PUT", "/systems/{code}/release", "Set what a system's CAS services and SAML SP receive",
+    "PUT", "/systems/{code}/release",
+    "Set what a system's CAS services, SAML SP and forward-auth answer release",
     ONE_RELEASE, path_params=SYSTEM_CODE, body_required=True,
-    body=s.obj({"cas": RELEASE_NAMES, "saml": RELEASE_NAMES}, closed=True),
-    rules="neither list is named, or one is named for a protocol the system does not "
+    body=s.obj({"cas": RELEASE_NAMES, "saml": RELEASE_NAMES,
+                "forward_auth": FORWARD_NAMES}, closed=True),
+    rules="no list is named, or one is named for a protocol the system does not "
           "speak (no cas_services, no saml_sp: the state file registers them); each list "
           "named replaces that protocol's, [] releases the identifier alone, one not named "
           "stays")
@@ -311,7 +323,7 @@ async def set_release(request: Request, admin: SysAdmin) -> Any:
     body = await read_object(request)
     if not body:  # a PUT that names nothing would answer as if it had set something
         raise ValidationError(Text("admin.release_empty",
-                                   "name the list of cas or saml (or both)"))
+                                   "name the list of cas, saml or forward_auth (or more)"))
     return {"release": await run_in_threadpool(admin.set_release,
                                                request.path_params["code"], dict(body))}
 
