@@ -34,9 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
+from audit.act_sub import HAS_ACT
+from audit.act_sub import act_sub as _act_sub
 from audit.tables import records
 
 DAY_MS = 86_400_000
@@ -172,32 +172,13 @@ def _figures(row: Any) -> Figures:
                    int(row.items or 0), int(row.unseen or 0), int(row.acting or 0))
 
 
-class _act_sub(FunctionElement[str]):
-    """``extra.act.sub`` of a record (its JSON text), in the database's own JSON
-    function: the one acting for the record's user."""
-
-    type = sa.String()
-    inherit_cache = True
-    name = "act_sub"
-
-
-@compiles(_act_sub)
-def _act_sub_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.act.sub')"
-
-
-@compiles(_act_sub, "postgresql")
-def _act_sub_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"(CAST({compiler.process(element.clauses, **kw)} AS jsonb) #>> '{{act,sub}}')"
-
-
 def _acting() -> Any:
     """A call made by a delegate (委托) acting for the record's user: ``extra.act`` names
     a person. A system acting for the user (RFC 8693) is ``client:...``: the data went
     to the user's own system, counted for the user. The text test first: only such
     records pay for reading the JSON."""
     sub = _act_sub(records.c.extra)
-    return sa.and_(records.c.extra.like('%"act":{"sub":"%'), sub.is_not(None),
+    return sa.and_(records.c.extra.like(HAS_ACT), sub.is_not(None),
                    sa.not_(sub.like("client:%")))
 
 

@@ -71,7 +71,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
                 {"portal_path", "forward_headers", "case_sensitive_paths",
                  "identity_headers", "remote_user", "tls", "cas_services", "cas_attributes",
                  "saml_sp",
-                 "identity_over_tls_only", "assertion"}),
+                 "identity_over_tls_only", "assertion", "launch_url",
+                 "forward_auth_attributes"}),
     "clients": (
         {"client_id", "name", "department", "grant_types"},
         {
@@ -471,6 +472,15 @@ def validate(
                 problems.append(placed(where, "cas_attributes: only with cas_services"))
         if e.get("saml_sp") is not None:
             problems.extend(placed(where, p) for p in saml_sps.problems(e["saml_sp"]))
+        if e.get("forward_auth_attributes") is not None:
+            problems.extend(placed(where, p) for p in attribute_release.problems(
+                e["forward_auth_attributes"], "forward_auth_attributes",
+                attribute_release.FORWARD_AUTH))
+        if e.get("launch_url") is not None \
+                and (bad := cas_services.url_problem(e["launch_url"])):
+            # the rule of a CAS service address: https, http only on a loopback host,
+            # no javascript: or data: (the launcher's link is a plain <a href>)
+            problems.append(placed(where, placed("launch_url", bad)))
 
     registered_by: dict[str, str] = {}
     for i, e in entries["systems"]:
@@ -844,6 +854,10 @@ class StateApplier:
                 "saml_sp": saml_sps.stored(e["saml_sp"]) if e.get("saml_sp") else None,
                 "identity_tls_only": bool(e.get("identity_over_tls_only", False)),
                 "assertion": e.get("assertion", PER_REQUEST),
+                # absent: the launcher's own rule, so removing the key ends it
+                "launch_url": e.get("launch_url") or None,
+                "forward_auth_attributes": attribute_release.normalised(
+                    e.get("forward_auth_attributes")) or None,
             },
             write,
         )
@@ -1172,6 +1186,9 @@ def system_entry(r: Any) -> dict[str, Any]:
         "saml_sp": saml_sps.exported(r.saml_sp),
         "identity_over_tls_only": r.identity_tls_only or None,
         "assertion": None if r.assertion == PER_REQUEST else r.assertion,
+        "launch_url": r.launch_url,
+        "forward_auth_attributes": attribute_release.normalised(
+            r.forward_auth_attributes) or None,
     })
 
 

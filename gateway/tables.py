@@ -155,6 +155,15 @@ systems = sa.Table(
     # consumer services, logout endpoints, certificates) and release settings
     # (gateway.idp.saml.sps); NULL: the system speaks no SAML
     sa.Column("saml_sp", sa.JSON, nullable=True),
+    # where the portal's launcher opens the system when it is reached at an address of
+    # its own (the agency's nginx with forward-auth): https, or http on a loopback host
+    # (gateway.idp.cas.services.url_problem); NULL: the launcher's own rule
+    # (gateway.web.portal.launcher); migration 0031_console7_launch_forward
+    sa.Column("launch_url", sa.String(2048), nullable=True),
+    # what forward-auth's 200 releases besides the identity it always carries
+    # (gateway.proxy.forward_auth, FORWARD_AUTH_ATTRIBUTES): name, region; NULL or []:
+    # neither
+    sa.Column("forward_auth_attributes", sa.JSON, nullable=True),
 )
 
 clients = sa.Table(

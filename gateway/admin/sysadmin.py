@@ -65,7 +65,8 @@ def system_view(entry: dict[str, Any]) -> dict[str, Any]:
             "upstream": entry["upstream"], "portal_path": entry.get("portal_path", "/"),
             "identity_headers": entry.get("identity_headers", "assertion"),
             "remote_user": bool(entry.get("remote_user")), "tls": "tls" in entry,
-            "cas": bool(entry.get("cas_services"))}
+            "cas": bool(entry.get("cas_services")),
+            "launch_url": entry.get("launch_url")}
 
 
 def _sign_on_record(view: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +75,7 @@ def _sign_on_record(view: dict[str, Any]) -> dict[str, Any]:
     saml = view["saml"]
     return {"cas_services": view["cas_services"], "saml": None if saml is None else {
         "entity_id": saml["entity_id"], "name_id": saml["name_id"],
+        "release_username": saml["release_username"],
         "metadata_sha256": hashlib.sha256(saml["metadata"].encode()).hexdigest()}}
 
 

@@ -22,9 +22,15 @@ from texts import Text
 ChangeHook = Callable[[str, dict[str, Any]], None]
 # what the console and the API set; the rest (tls, cas_services, forward_headers, ...)
 # only the state file does (a TLS key file is read from the gateway's disk), but for
-# the release lists (``set_release``)
+# the release lists (``set_release``) and the sign-on (``set_sign_on``). ``launch_url``
+# "" removes it (the launcher's own rule again)
 EDITABLE = ("name", "department", "upstream", "portal_path", "identity_headers",
-            "remote_user", "assertion")
+            "remote_user", "assertion", "launch_url")
+
+
+def _editable(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` without an empty ``launch_url`` (the state file's "absent")."""
+    return {k: v for k, v in entry.items() if not (k == "launch_url" and v == "")}
 
 
 def system_entries(engine: sa.Engine) -> list[dict[str, Any]]:
@@ -54,8 +60,8 @@ def add_system(gateway: Gateway, entry: Mapping[str, Any], record: ChangeHook | 
     with gateway.services.engine.connect() as conn:
         if conn.execute(sa.select(systems.c.code).where(systems.c.code == code)).first():
             raise Conflict(Text("admin.system_exists", "system {code!r} exists", code=code))
-    _apply(gateway, {k: v for k, v in entry.items() if k == "code" or k in EDITABLE},
-           record)
+    _apply(gateway, _editable({k: v for k, v in entry.items()
+                               if k == "code" or k in EDITABLE}), record)
     return get_system(gateway.services.engine, code)
 
 
@@ -65,39 +71,50 @@ def update_system(gateway: Gateway, code: str, changes: Mapping[str, Any],
     for key in EDITABLE:
         if key in changes:
             entry[key] = changes[key]
-    _apply(gateway, entry, record)
+    _apply(gateway, _editable(entry), record)
     return get_system(gateway.services.engine, code)
 
 
 # -- what a system's CAS services and SAML SP receive (gateway.idp.attribute_release) --
 
-PROTOCOLS = ("cas", "saml")
+PROTOCOLS = ("cas", "saml", "forward_auth")
+# the names each list may hold: forward-auth's answer carries department and roles always
+ALLOWED = {"cas": attribute_release.ATTRIBUTES, "saml": attribute_release.ATTRIBUTES,
+           "forward_auth": attribute_release.FORWARD_AUTH}
 
 
 def release_of(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A system's release lists: ``cas`` (None: it has no CAS services), ``saml``
-    (None: it registers no SAML SP), each [] for the identifier alone; and the names
-    one may list."""
+    (None: it registers no SAML SP), each [] for the identifier alone; ``forward_auth``
+    (what forward-auth's 200 adds to the identity it always carries: any system may sit
+    behind a front proxy, so never None); and the names one may list."""
     sp = entry.get("saml_sp")
     return {"cas": list(entry.get("cas_attributes") or []) if entry.get("cas_services")
             else None,
             "saml": list(sp.get("attributes") or []) if isinstance(sp, Mapping) else None,
-            "attributes": list(attribute_release.ATTRIBUTES)}
+            "forward_auth": list(entry.get("forward_auth_attributes") or []),
+            "attributes": list(attribute_release.ATTRIBUTES),
+            "forward_auth_attributes": list(attribute_release.FORWARD_AUTH)}
 
 
 def release_problems(code: str, entry: Mapping[str, Any],
                      lists: Mapping[str, Any]) -> list[str]:
     """What is wrong with new release lists for the system ``entry`` (both languages:
     the CLI, the API and the console say it to a person)."""
-    known = ", ".join(attribute_release.ATTRIBUTES)
     out: list[str] = []  # each a Text (its key for the other language)
     for protocol, value in lists.items():
+        known = ", ".join(ALLOWED.get(protocol, attribute_release.ATTRIBUTES))
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             out.append(Text("admin.release_list", "{protocol}: a list of attribute names "
                             "({known})", protocol=protocol, known=known))
             continue
         for name in value:
-            if name not in attribute_release.ATTRIBUTES:
+            if protocol == "forward_auth" and name in attribute_release.ATTRIBUTES \
+                    and name not in attribute_release.FORWARD_AUTH:
+                out.append(Text("admin.release_always", "{protocol}: {name!r} is in every "
+                                "forward-auth answer already (one of {known})",
+                                protocol=protocol, name=name, known=known))
+            elif name not in ALLOWED.get(protocol, attribute_release.ATTRIBUTES):
                 out.append(Text("admin.release_unknown", "{protocol}: unknown attribute "
                                 "{name!r} (one of {known})", protocol=protocol,
                                 name=name[:40], known=known))
@@ -126,7 +143,7 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
     unknown = sorted(set(lists) - set(PROTOCOLS))
     if unknown:
         raise ValidationError(Text("admin.release_protocol", "unknown protocol {name!r} "
-                                   "(cas or saml)", name=unknown[0][:40]))
+                                   "(cas, saml or forward_auth)", name=unknown[0][:40]))
     problems = release_problems(code, entry, lists)
     if problems:
         raise ValidationError(problems[0], problems=problems)
@@ -135,13 +152,55 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
     if "saml" in lists:
         entry["saml_sp"] = {**entry["saml_sp"],
                             "attributes": attribute_release.normalised(lists["saml"])}
+    if "forward_auth" in lists:
+        entry["forward_auth_attributes"] = attribute_release.normalised(
+            lists["forward_auth"])
     _apply(gateway, entry, record)
     return release_of(get_system(gateway.services.engine, code))
 
 
 # -- how a system's users sign on to it: its CAS service addresses, its SAML SP -------
 
-SIGN_ON_FIELDS = ("cas_services", "saml_metadata", "saml_name_id")
+SIGN_ON_FIELDS = ("cas_services", "cas_services_add", "cas_services_remove", "saml_metadata",
+                  "saml_name_id", "saml_release_username")
+ONE_BY_ONE = ("cas_services_add", "cas_services_remove")
+
+
+def _one_by_one(code: str, entry: Mapping[str, Any], changes: Mapping[str, Any]
+                ) -> tuple[dict[str, Any], list[str]]:
+    """``changes`` with ``cas_services_add``/``cas_services_remove`` turned into the
+    whole list (``cas_services``) they make of the stored one, so an operator adds or
+    removes one address without sending the others (and without undoing another's
+    change made meanwhile to the rest); the problems of those two fields."""
+    if not set(ONE_BY_ONE) & set(changes):
+        return dict(changes), []
+    out: list[str] = []
+    if "cas_services" in changes:
+        out.append(Text("admin.cas_whole_or_one", "cas_services (the whole list) or "
+                        "cas_services_add/cas_services_remove, not both"))
+    lists: dict[str, list[str]] = {}
+    for key in ONE_BY_ONE:
+        value = changes.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            out.append(Text("admin.field_list", "{field} must be a list of texts",
+                            field=key))
+            value = []
+        lists[key] = [v.strip() for v in value if v.strip()]
+    current = list(entry.get("cas_services") or [])
+    for address in lists["cas_services_remove"]:
+        if address not in current:
+            out.append(Text("admin.cas_not_registered", "{address!r} is not one of system "
+                            "{code!r}'s CAS service addresses", address=address[:100],
+                            code=code))
+    for address in lists["cas_services_add"]:
+        if address in current:
+            out.append(Text("admin.cas_registered", "{address!r} is already one of system "
+                            "{code!r}'s CAS service addresses", address=address[:100],
+                            code=code))
+    kept = [a for a in current if a not in lists["cas_services_remove"]]
+    added = [a for a in dict.fromkeys(lists["cas_services_add"]) if a not in current]
+    rest = {k: v for k, v in changes.items() if k not in ONE_BY_ONE}
+    return {**rest, "cas_services": kept + added}, out
 
 
 def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,6 +212,7 @@ def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(sp, Mapping) and isinstance(sp.get("metadata"), str):
         saml = {"entity_id": saml_sps.entity_id_of({"metadata": sp["metadata"]}),
                 "name_id": str(sp.get("name_id", "persistent")),
+                "release_username": bool(sp.get("release_username", False)),
                 "metadata": sp["metadata"]}
     return {"cas_services": list(entry.get("cas_services") or []), "saml": saml,
             "name_ids": list(saml_sps.NAME_IDS)}
@@ -188,21 +248,35 @@ def sign_on_problems(code: str, entry: Mapping[str, Any],
         out.append(Text("admin.saml_name_id_alone", "system {code!r} registers no SAML "
                         "service provider: give its metadata with the NameID format",
                         code=code))
+    username = changes.get("saml_release_username")
+    if "saml_release_username" in changes and not isinstance(username, bool):
+        out.append(Text("field.bool", "{field} must be true or false",
+                        field="saml_release_username"))
+    elif username is not None and (metadata == "" or (
+            metadata is None and not entry.get("saml_sp"))):
+        out.append(Text("admin.saml_username_alone", "system {code!r} registers no SAML "
+                        "service provider: give its metadata with the username's release",
+                        code=code))
     return out
 
 
 def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
                 record: ChangeHook | None = None) -> dict[str, Any]:
     """Set what ``changes`` names: ``cas_services`` (the addresses that may receive a
-    CAS ticket; [] removes CAS, and with it the CAS release list), ``saml_metadata``
+    CAS ticket; [] removes CAS, and with it the CAS release list), or instead
+    ``cas_services_add``/``cas_services_remove`` (addresses added to or removed from
+    the stored list; removing the last removes CAS), ``saml_metadata``
     (the SP's metadata XML; "" removes the SP), ``saml_name_id`` (persistent or
-    transient). Applied as the system's state-file entry, so the state file's own
-    checks (an address or an entity ID another system registers) hold too."""
+    transient), ``saml_release_username`` (true: its assertions also carry ``uid``, the
+    username; the state file's ``saml_sp.release_username``). Applied as the system's
+    state-file entry, so the state file's own checks (an address or an entity ID another
+    system registers) hold too."""
     entry = get_system(gateway.services.engine, code)
     if not changes:
         raise ValidationError(Text("admin.sign_on_empty", "name cas_services, "
-                                   "saml_metadata or saml_name_id"))
-    problems = sign_on_problems(code, entry, changes)
+                                   "saml_metadata, saml_name_id or saml_release_username"))
+    changes, problems = _one_by_one(code, entry, changes)
+    problems = problems or sign_on_problems(code, entry, changes)
     if problems:
         raise ValidationError(problems[0], problems=problems)
     if "cas_services" in changes:
@@ -213,13 +287,15 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
             entry.pop("cas_attributes", None)
     if changes.get("saml_metadata") == "":
         entry.pop("saml_sp", None)
-    elif "saml_metadata" in changes or "saml_name_id" in changes:
+    elif {"saml_metadata", "saml_name_id", "saml_release_username"} & set(changes):
         sp = {k: v for k, v in dict(entry.get("saml_sp") or {}).items()
               if k != "metadata_file"}
         if changes.get("saml_metadata"):
             sp["metadata"] = changes["saml_metadata"]
         if changes.get("saml_name_id"):
             sp["name_id"] = changes["saml_name_id"]
+        if "saml_release_username" in changes:
+            sp["release_username"] = changes["saml_release_username"]
         entry["saml_sp"] = sp
     _apply(gateway, entry, record)
     return sign_on_of(get_system(gateway.services.engine, code))

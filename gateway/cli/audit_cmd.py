@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,15 +240,26 @@ def query(ctx: click.Context, fmt: str, all_pages: bool, **params: Any) -> None:
 
 
 @audit.command()
-@click.option("--until", required=True, help="Export records older than this time.")
+@click.option("--until", default=None,
+              help="Export records older than this time (ISO 8601 or epoch ms; default: "
+                   "now, every record written so far).")
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False),
               help="An empty or new directory.")
 @click.pass_context
-def export(ctx: click.Context, until: str, to: str) -> None:
-    """Write records, checkpoints and public keys to a directory that verifies offline."""
+def export(ctx: click.Context, until: str | None, to: str) -> None:
+    """Write records, checkpoints and public keys to a directory that verifies offline.
+
+    The archive starts at each chain's oldest record still in the database (its first,
+    or the first after the last purge): a chain is exported as one unbroken run so
+    that it verifies on its own, hence no --since. It ends before --until, by default
+    now."""
     t_until = _time("until", until)
-    assert t_until is not None
     st = cli_context(ctx)
+    if t_until is None:  # now, by the gateway's clock (a test's may be frozen)
+        t_until = int(st.services.clock().timestamp() * 1000)
+        click.echo(t("audit.export_until_now", cli_lang(),
+                     until=datetime.fromtimestamp(t_until / 1000, UTC).isoformat(
+                         timespec="seconds")), err=True)
     # the archive's signature would vouch for whatever the database holds: a log whose
     # checkpoints were deleted (audit.coverage) is not exported under the live key
     rep = verify_database(st.services.engine, keyservice_sigcheck(st.services.keys),

@@ -13,7 +13,7 @@ import click
 from gateway.admin import systems as ops
 from gateway.cli.context import CliContext, input_error, pass_cli
 from gateway.errors import StateFileError, ValidationError
-from gateway.idp.attribute_release import ATTRIBUTES
+from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
 from gateway.proxy.assertion import REUSE_MODES
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
 from texts import Text
@@ -25,6 +25,9 @@ IDENTITY_HELP = ("How the system learns who calls: assertion (default, a signed 
                  "(X-Govgate-User and the other plain headers; only for a system nobody but "
                  "the gateway reaches) or both (docs/integration.md).")
 REMOTE_USER_HELP = "With plain headers, also send Remote-User (the username)."
+LAUNCH_URL_HELP = ("Where the portal's launcher opens the system when it is reached at an "
+                   "address of its own (the agency's nginx with forward-auth): https, http "
+                   "only on a loopback host; \"\" removes it (the launcher path again).")
 
 
 PLACE = "systems[0]"  # the one entry the operations apply (gateway.admin.systems)
@@ -63,6 +66,7 @@ def system() -> None:
 @click.option("--department", "-d", required=True, help="Owning department code.")
 @click.option("--upstream", required=True, help="The system's address (http/https URL).")
 @click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--launch-url", default=None, metavar="URL", help=LAUNCH_URL_HELP)
 @click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
               help=IDENTITY_HELP)
 @click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
@@ -70,13 +74,14 @@ def system() -> None:
               help=ASSERTION_HELP)
 @pass_cli
 def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstream: str,
-               portal_path: str | None, identity_headers: str | None,
+               portal_path: str | None, launch_url: str | None, identity_headers: str | None,
                remote_user: bool | None, assertion: str | None) -> None:
     """Register a system."""
     entry: dict[str, Any] = {"code": code, "name": name, "department": department,
                              "upstream": upstream}
     for key, value in (("portal_path", portal_path), ("identity_headers", identity_headers),
-                       ("remote_user", remote_user), ("assertion", assertion)):
+                       ("remote_user", remote_user), ("assertion", assertion),
+                       ("launch_url", launch_url)):
         if value is not None:
             entry[key] = value
     with _as_options(lambda: Text("system.not_added", "system {code} not registered",
@@ -90,6 +95,7 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
 @click.option("--name", default=None)
 @click.option("--upstream", default=None)
 @click.option("--portal-path", default=None, help="Where the portal's launcher opens it.")
+@click.option("--launch-url", default=None, metavar="URL", help=LAUNCH_URL_HELP)
 @click.option("--identity-headers", type=click.Choice(IDENTITY_MODES), default=None,
               help=IDENTITY_HELP)
 @click.option("--remote-user/--no-remote-user", default=None, help=REMOTE_USER_HELP)
@@ -97,11 +103,12 @@ def system_add(cli_ctx: CliContext, code: str, name: str, department: str, upstr
               help=ASSERTION_HELP)
 @pass_cli
 def system_update(cli_ctx: CliContext, code: str, name: str | None, upstream: str | None,
-                  portal_path: str | None, identity_headers: str | None,
-                  remote_user: bool | None, assertion: str | None) -> None:
+                  portal_path: str | None, launch_url: str | None,
+                  identity_headers: str | None, remote_user: bool | None,
+                  assertion: str | None) -> None:
     """Change a system; what is not named stays as it is."""
     changes = {k: v for k, v in (("name", name), ("upstream", upstream),
-                                 ("portal_path", portal_path),
+                                 ("portal_path", portal_path), ("launch_url", launch_url),
                                  ("identity_headers", identity_headers),
                                  ("remote_user", remote_user),
                                  ("assertion", assertion)) if v is not None}
@@ -127,12 +134,18 @@ def _names(value: str | None) -> list[str] | None:
 @click.option("--saml", default=None, metavar="NAMES",
               help="What its SAML service provider receives, the same names; \"\" for the "
                    "NameID alone.")
+@click.option("--forward-auth", "forward_auth", default=None, metavar="NAMES",
+              help="What forward-auth's answer adds to the user, department and roles it "
+                   f"always carries ({', '.join(FORWARD_AUTH)}: X-Govgate-Name, "
+                   "X-Govgate-Region); \"\" for neither.")
 @pass_cli
 def system_release(cli_ctx: CliContext, code: str, cas: str | None,
-                   saml: str | None) -> None:
-    """Show or set the attributes a system's CAS services and SAML SP receive besides
-    the user's identifier (the state file's cas_attributes and saml_sp.attributes)."""
-    lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)))
+                   saml: str | None, forward_auth: str | None) -> None:
+    """Show or set the attributes a system's CAS services, SAML SP and forward-auth
+    answer receive besides the user's identifier (the state file's cas_attributes,
+    saml_sp.attributes and forward_auth_attributes)."""
+    lists = {k: v for k, v in (("cas", _names(cas)), ("saml", _names(saml)),
+                               ("forward_auth", _names(forward_auth)))
              if v is not None}
     if lists:
         with _as_options(lambda: Text("system.not_updated", "system {code} not changed",
@@ -155,6 +168,12 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
                    "the list given replaces the system's.")
 @click.option("--no-cas", is_flag=True, help="Remove the CAS service addresses (and the "
                                               "CAS release list).")
+@click.option("--add-cas-service", "add_cas", multiple=True, metavar="URL",
+              help="Add this address to the system's CAS service addresses, the others "
+                   "kept. Repeat it for more.")
+@click.option("--remove-cas-service", "remove_cas", multiple=True, metavar="URL",
+              help="Remove this address, the others kept (removing the last removes CAS). "
+                   "Repeat it for more.")
 @click.option("--saml-metadata", "metadata_file", default=None, metavar="FILE",
               type=click.Path(dir_okay=False),
               help="The SAML service provider's metadata (its XML file); registers the "
@@ -163,19 +182,29 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
 @click.option("--name-id", "name_id", default=None,
               type=click.Choice(["persistent", "transient"]),
               help="The NameID format its assertions carry.")
+@click.option("--release-username/--no-release-username", "release_username", default=None,
+              help="Whether its assertions also carry the username (the uid attribute; "
+                   "saml_sp.release_username).")
 @pass_cli
 def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
-                   no_cas: bool, metadata_file: str | None, no_saml: bool,
-                   name_id: str | None) -> None:
+                   no_cas: bool, add_cas: tuple[str, ...], remove_cas: tuple[str, ...],
+                   metadata_file: str | None, no_saml: bool, name_id: str | None,
+                   release_username: bool | None) -> None:
     """Show or set how a system's users sign on to it: its CAS service addresses and its
     SAML service provider (metadata, NameID format). Without options it shows them."""
     changes: dict[str, Any] = {}
     if cas_service and no_cas:
         raise input_error("system.cas_both")
+    if (add_cas or remove_cas) and (cas_service or no_cas):
+        raise input_error("system.cas_whole_or_one")
     if metadata_file is not None and no_saml:
         raise input_error("system.saml_both")
     if cas_service or no_cas:
         changes["cas_services"] = list(cas_service)
+    if add_cas:
+        changes["cas_services_add"] = list(add_cas)
+    if remove_cas:
+        changes["cas_services_remove"] = list(remove_cas)
     if no_saml:
         changes["saml_metadata"] = ""
     elif metadata_file is not None:
@@ -189,6 +218,8 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
             raise input_error("catalogue.not_utf8", file=metadata_file) from None
     if name_id is not None:
         changes["saml_name_id"] = name_id
+    if release_username is not None:
+        changes["saml_release_username"] = release_username
     if changes:
         ops.set_sign_on(cli_ctx.gateway, code, changes)
         click.echo(cli_ctx.msg("system.sign_on_set", code=code))
@@ -196,4 +227,6 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
     click.echo("cas_services\t" + (" ".join(shown["cas_services"]) or "-"))
     saml = shown["saml"]
     click.echo("saml\t" + ("-" if saml is None else
-                           f"{saml['entity_id']} (name_id {saml['name_id']})"))
+                           f"{saml['entity_id']} (name_id {saml['name_id']}"
+                           + (", release_username" if saml["release_username"] else "")
+                           + ")"))

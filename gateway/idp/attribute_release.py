@@ -25,17 +25,22 @@ from typing import Any
 
 ATTRIBUTES = ("name", "department", "region", "roles")
 MAX_LISTED = len(ATTRIBUTES)
+#: what forward-auth's answer may add (``forward_auth_attributes``): its 200 carries the
+#: department and the roles always (``X-Govgate-Department``, ``X-Govgate-Roles``, the
+#: front proxies' contract), so only these two are the list's to decide
+FORWARD_AUTH = ("name", "region")
 
 
-def problems(value: object, field: str) -> list[str]:
+def problems(value: object, field: str, allowed: tuple[str, ...] = ATTRIBUTES
+             ) -> list[str]:
     """What is wrong with a release list (``field`` names it in the message)."""
     if not isinstance(value, list):
-        return [f"{field} must be a list of attribute names ({', '.join(ATTRIBUTES)})"]
+        return [f"{field} must be a list of attribute names ({', '.join(allowed)})"]
     out = []
     for name in value:
-        if name not in ATTRIBUTES:
+        if name not in allowed:
             out.append(f"{field}: unknown attribute {str(name)[:40]!r} "
-                       f"(one of {', '.join(ATTRIBUTES)})")
+                       f"(one of {', '.join(allowed)})")
     if len(set(map(str, value))) != len(value):
         out.append(f"{field}: an attribute listed twice")
     return out

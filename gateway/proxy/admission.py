@@ -43,6 +43,7 @@ from audit.record import AuditRecord
 from catalogue.media import media_type
 from catalogue.query import parameter_names, read_name
 from gateway.errors import Forbidden, GovgateError, NotFound
+from gateway.idp import attribute_release
 from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.proxy.acting import DELEGATED_AS, ActingFor, roles_only
 from gateway.proxy.credentials import AuthenticatorLike
@@ -182,6 +183,8 @@ class System:
     # per_request: an assertion signed for each request; per_caller: one reused per
     # caller up to 30 s (gateway.proxy.caller_assertion)
     assertion: str = "per_request"
+    # what forward-auth's 200 adds of the user (gateway.proxy.forward_auth): name, region
+    forward_auth_attributes: frozenset[str] = frozenset()
 
 
 class SystemDirectory:
@@ -207,7 +210,7 @@ class SystemDirectory:
                               systems.c.forward_headers, systems.c.case_sensitive_paths,
                               systems.c.identity_headers, systems.c.remote_user,
                               systems.c.tls, systems.c.identity_tls_only,
-                              systems.c.assertion)
+                              systems.c.assertion, systems.c.forward_auth_attributes)
                 ).all()
             self._by_code = {r.code: System(
                 r.code, r.department_code, r.upstream.rstrip("/"),
@@ -216,7 +219,8 @@ class SystemDirectory:
                 bool(r.case_sensitive_paths), r.identity_headers or "assertion",
                 bool(r.remote_user),
                 from_column(r.tls, r.code, self.open) if r.tls and self.open else None,
-                bool(r.identity_tls_only), r.assertion or "per_request")
+                bool(r.identity_tls_only), r.assertion or "per_request",
+                frozenset(attribute_release.normalised(r.forward_auth_attributes)))
                 for r in rows}
             self._at = now
         return self._by_code.get(code)

@@ -69,6 +69,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -81,6 +82,7 @@ from gateway.proxy.admission import AuditDraft, audit_target
 from gateway.proxy.assertion import PER_CALLER
 from gateway.proxy.endpoint import LANGUAGE_TAGS, Proxy, new_request_id, request_header
 from gateway.proxy.headers import strip_gateway_cookies
+from gateway.proxy.identity_headers import header_value
 from gateway.proxy.path import BadPath
 from gateway.storage import STORAGE_FAILURES, unavailable
 from gateway.tables import SYSTEM_RE
@@ -103,6 +105,30 @@ class PeerRefused(Forbidden):
 PEER_KEY = "govgate.peer"
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+#: the user's attributes a system's ``forward_auth_attributes`` may add to the 200, by
+#: the header field each goes in (the department and roles are in every 200)
+RELEASED_FIELDS = {"name": b"x-govgate-name", "region": b"x-govgate-region"}
+
+
+def released(principal: Any, listed: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The fields of the attributes ``listed`` for this system, the user's as they are
+    now (a bearer principal is refreshed from the user), none for a client acting for
+    itself. A value outside printable ASCII (a Chinese name) goes as an RFC 8187
+    ext-value, ``UTF-8''`` and the percent-encoded UTF-8 bytes, as the plain identity
+    headers through ``/s/`` do: one reading for a system that meets both, ASCII a front
+    proxy passes on untouched (nginx copies the bytes; a raw UTF-8 value would reach the
+    system as whatever its framework decodes Latin-1 to), and an ASCII name readable
+    as it is, which base64 would not be."""
+    if not principal.username:
+        return []
+    out = []
+    for attribute, field_name in RELEASED_FIELDS.items():
+        value = getattr(principal, attribute, None)
+        if attribute in listed and isinstance(value, str) and value:
+            out.append((field_name, header_value(value)))
+    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -347,6 +373,7 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
         delegate = getattr(principal, "delegate", None)
         if delegate:  # a delegation (委托): the colleague acting for the user
             headers.append((b"x-govgate-acting-user", delegate.encode("latin-1")))
+        headers += released(principal, admission.system.forward_auth_attributes)
         for name, value in admission.request.extra.get("identity_headers", ()):
             # a decider's mark (break-glass) takes the place of a field of its name
             name = name.lower()

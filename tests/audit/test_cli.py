@@ -329,3 +329,18 @@ def test_a_command_writes_to_the_database_in_journal_mode(
     assert logged == 1
     folder = settings.home / settings.audit_journal_dir
     assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_export_without_until_takes_every_record_up_to_now(setup: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    """``--until`` was required; without it the archive ends now (said on stderr), and
+    ``--help`` says so and why there is no ``--since``."""
+    help_text = run(setup, "export", "--help").output
+    assert "default: now" in help_text and "no --since" in help_text
+    arc = tmp_path / "arc"
+    r = run(setup, "export", "--to", str(arc))
+    assert r.exit_code == 0, r.output
+    assert "no --until: exporting the records up to now (" in r.output
+    assert "exported 12 records" in r.output
+    r = run(setup, "verify", "--archive", str(arc), "--gateway-keys")
+    assert r.exit_code == 0 and "intact: 12 records" in r.output

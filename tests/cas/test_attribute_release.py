@@ -108,15 +108,17 @@ def test_the_release_is_set_by_the_api_the_cli_and_the_console(
         scope="openid admin")}
     registered(idp, cas_attributes=["name"])
     assert client.get(api, headers=admin).json()["release"] == {
-        "cas": ["name"], "saml": None, "attributes": ["name", "department", "region", "roles"]}
+        "cas": ["name"], "saml": None, "forward_auth": [],
+        "attributes": ["name", "department", "region", "roles"],
+        "forward_auth_attributes": ["name", "region"]}
 
     r = client.put(api, headers=admin, json={"cas": ["roles", "region"]})
     assert r.status_code == 200 and r.json()["release"]["cas"] == ["region", "roles"]
     assert released(client, ticket_of(sign_in_from(client, cas_login(client)))) == {
         "user": ["zhang.san"], "region": ["gx"], "roles": ["data_steward", "staff"]}
     record = changes_of(idp, "system_release_changed")[-1]
-    assert record["before"] == {"cas": ["name"], "saml": None}
-    assert record["after"] == {"cas": ["region", "roles"], "saml": None}
+    assert record["before"] == {"cas": ["name"], "saml": None, "forward_auth": []}
+    assert record["after"] == {"cas": ["region", "roles"], "saml": None, "forward_auth": []}
     # unknown names: a problem naming the known ones; none is stored
     r = client.put(api, headers=admin, json={"cas": ["name", "email"]})
     assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"

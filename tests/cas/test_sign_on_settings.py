@@ -69,7 +69,8 @@ def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
                                              "saml_name_id": "transient"})
     assert r.status_code == 200, r.text
     assert {k: v for k, v in r.json()["sign_on"]["saml"].items() if k != "metadata"} == {
-        "entity_id": "https://archives.example/shibboleth", "name_id": "transient"}
+        "entity_id": "https://archives.example/shibboleth", "name_id": "transient",
+        "release_username": False}
     after = changes_of(idp, "system_sign_on_changed")[-1]["after"]["saml"]
     assert after["name_id"] == "transient" and len(after["metadata_sha256"]) == 64
 
@@ -115,3 +116,60 @@ def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
     shown = client.get(API, headers=admin).json()["sign_on"]
     assert shown == {"cas_services": [NEW + "*"], "saml": None,
                      "name_ids": ["persistent", "transient"]}
+
+
+def test_one_cas_address_is_added_or_removed_without_the_others(
+        client: TestClient, idp: Services) -> None:
+    """The sign-on replaced the whole address list (the sixth session's "Found and
+    left"): the API's cas_services_add/_remove, the CLI's --add-cas-service and
+    --remove-cas-service, and the console's add field and remove buttons change one
+    address and keep the rest as stored."""
+    admin = {"Authorization": "Bearer " + access_token(
+        idp, sub="sysadmin", department="platform", roles=["sysadmin"],
+        scope="openid admin")}
+    first, second = CAS_SYSTEM["cas_services"]
+    r = client.put(API, headers=admin, json={"cas_services_add": [NEW + "*"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["sign_on"]["cas_services"] == [first, second, NEW + "*"]
+    ticket_of(sign_in_from(client, cas_login(client, NEW + "app")), NEW + "app")
+    record = changes_of(idp, "system_sign_on_changed")[-1]
+    assert record["after"]["cas_services"] == [first, second, NEW + "*"]
+    for body, zh_says in (({"cas_services_remove": ["https://nowhere.example/"]}, "不是系统"),
+                          ({"cas_services_add": [second]}, "已是系统"),
+                          ({"cas_services_add": ["http://oa.example/"]}, "须为 https"),
+                          ({"cas_services": [first], "cas_services_add": [NEW]}, "二选一")):
+        r = client.put(API, headers={**admin, **ZH}, json=body)
+        assert r.status_code == 400 and zh_says in str(r.json()), (body, r.text)
+    r = client.put(API, headers={**admin, **EN},
+                   json={"cas_services_remove": ["https://nowhere.example/"]})
+    assert "is not one of system 'offices'" in r.json()["detail"]
+
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url}
+    done = CliRunner().invoke(cli, ["system", "sign-on", "offices", "--remove-cas-service",
+                                    second], env={**env, "LANG": "C.UTF-8"})
+    assert done.exit_code == 0, done.output
+    assert f"cas_services\t{first} {NEW}*\n" in done.output
+    done = CliRunner().invoke(cli, ["system", "sign-on", "offices", "--no-cas",
+                                    "--add-cas-service", second], env=env)
+    assert done.exit_code != 0 and "not both" in done.output
+
+    console = TestClient(client.app, base_url="http://127.0.0.1:8080")
+    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
+    token, _ = parts(idp).provider.store.create_session(
+        "sysadmin", "active", amr="pwd otp", absolute_seconds=3600)
+    console.cookies.set(SESSION_COOKIE, token)
+    page = console.get("/portal/admin/systems/offices")
+    assert page.text.count('name="cas_remove"') == 2 and 'id="cas_add"' in page.text
+    csrf = csrf_of(page.text)
+    r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
+                     data={"csrf_token": csrf, "cas_add": second})
+    assert r.status_code == 303, r.text
+    r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
+                     data={"csrf_token": csrf, "cas_remove": first})
+    assert r.status_code == 303, r.text
+    r = console.post("/portal/admin/systems/offices/sign-on",
+                     data={"csrf_token": csrf, "cas_remove": first})
+    assert r.status_code == 400 and "不是系统" in r.text
+    assert client.get(API, headers=admin).json()["sign_on"]["cas_services"] == [
+        NEW + "*", second]

@@ -326,3 +326,40 @@ def test_verify_in_the_portal_reads_the_journal_too(portal: tuple[Services, Test
     r = client.post("/portal/audit/verify", data={"csrf_token": csrf_of(page.text)})
     assert 'data-intact="no"' in r.text and f"chain={log.chain_id} seq=4" in r.text
     log.close_sync()
+
+
+def test_the_user_filter_finds_the_delegate_too_and_says_which(
+        portal: tuple[Services, TestClient]) -> None:
+    """委托: B (li.si) acting for A (zhang.san) is recorded as A's with ``extra.act``
+    B; the user filter found such a record by A only. Now by either, each row saying
+    which of its people matched (page and API; the CLI's query is the same filter)."""
+    services, client = portal
+    services.audit.append_many_sync([
+        AuditRecord(event_type="proxy_request", outcome="allow", actor_user="zhang.san",
+                    department="jgswj", system="offices", status=200, request_id="req-acted",
+                    extra={"act": {"sub": "li.si"}, "delegation": "dlg-1",
+                           "acting_department": "jgswj"}),
+        AuditRecord(event_type="login", outcome="success", actor_user="li.si",
+                    request_id="req-own"),
+        # a system acting for the user (RFC 8693) is not a person filtered for
+        AuditRecord(event_type="proxy_request", outcome="allow", actor_user="wang.wu",
+                    system="offices", status=200, request_id="req-system",
+                    extra={"act": {"sub": "client:li.si"}})])
+    as_admin(services, client, "auditor")
+    acted = record_id(services, "req-acted")
+    r = client.get("/portal/audit", params={"user": "li.si"})
+    assert r.status_code == 200 and r.text.count('class="record-link"') == 2, r.text
+    row = r.text[r.text.index(f'data-id="{acted}"'):]
+    row = row[:row.index("</tr>")]
+    assert 'data-matched="delegate"' in row and "匹配：代理人" in row
+    assert "由 li.si 代为操作" in row
+    assert r.text.count('data-matched="user"') == 1
+    check(r.text, "zh", "audit search by a delegate")
+    r = client.get("/portal/audit", params={"user": "zhang.san", "lang": "en"})
+    assert r.text.count('class="record-link"') == 1 and "matched: the user" in r.text
+    assert "acted for by li.si" in r.text
+    api = client.get("/api/v1/audit/records", params={"user": "li.si"}).json()["records"]
+    assert {(x["request_id"], x["matched_as"]) for x in api} == {
+        ("req-acted", "delegate"), ("req-own", "user")}
+    api = client.get("/api/v1/audit/records", params={"user": "client:li.si"}).json()
+    assert [x["request_id"] for x in api["records"]] == ["req-system"]

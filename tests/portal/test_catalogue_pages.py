@@ -354,3 +354,39 @@ def test_admins_see_no_business_systems_and_cannot_apply(
         "until": UNTIL})
     assert r.status_code == 403
     assert not parts(services).workflow.applications()
+
+
+def test_an_application_names_one_of_the_departments_systems_and_its_grant_binds_it(
+        portal: tuple[Services, TestClient]) -> None:
+    """The form had no client field: a department could not say which of its systems
+    would use the data, though a grant binds to one. Only the applying department's
+    systems are offered; the choice goes to the steward's page and to the grant."""
+    services, client = portal
+    sign_in(client, "zhao.min")  # 财政厅 (czt): its system finance-system
+    page = client.get("/portal/catalogue/JG-0001")
+    field = page.text[page.text.index('id="client"'):]
+    field = field[:field.index("</select>")]
+    assert 'value="finance-system"' in field and "财务核算系统" in field
+    assert "office-web" not in field  # 机关事务局's system: not offered
+    form = {"csrf_token": csrf_of(page.text), "items": ["plate_number"],
+            "purpose": "车辆费用核算", "until": UNTIL}
+    r = client.post("/portal/catalogue/JG-0001/apply", data={**form, "client": "office-web"})
+    assert r.status_code == 400 and "不是本部门的系统" in r.text
+    assert 'value="office-web"' not in r.text
+    r = client.post("/portal/catalogue/JG-0001/apply",
+                    data={**form, "client": "finance-system"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    wf = parts(services).workflow
+    (app,) = wf.applications(consumer="czt")
+    assert app.client_id == "finance-system"
+
+    sign_in(client, "zhang.san")
+    page = client.get(f"/portal/catalogue/applications/{app.id}")
+    assert '<dd id="applied-client"><code>finance-system</code></dd>' in page.text
+    r = client.post(f"/portal/catalogue/applications/{app.id}/approve", data={
+        "csrf_token": csrf_of(page.text), "items": ["plate_number"],
+        "until": app.until.isoformat()})
+    assert r.status_code == 200, r.text
+    (grant,) = [g for g in wf.grants(resource="JG-0001", consumer="czt")
+                if g.application_id == app.id]
+    assert grant.client_id == "finance-system"

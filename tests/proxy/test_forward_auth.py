@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.admin.systems import set_release
 from policies import make_line
 from tests.proxy.conftest import World, free_socket, front_proxy, raw_request
+from tests.wiring import apply_state
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
@@ -30,6 +32,8 @@ async def test_verify_allows_with_identity_headers(world: World) -> None:
     assert claims["aud"] == "echo" and claims["request_id"] == r.headers["x-request-id"]
     assert r.headers["x-govgate-user"] == "zhang.san"
     assert r.headers["x-govgate-department"] == "jgswj"
+    # the display name and region only where the system's release list names them
+    assert "x-govgate-name" not in r.headers and "x-govgate-region" not in r.headers
     rec = world.audit.records[-1]
     assert rec.event_type == "forward_auth" and rec.outcome == "allow"
     assert rec.reason.startswith("allow by default rule")
@@ -144,6 +148,23 @@ async def test_real_nginx_auth_request_in_front_of_a_real_upstream(
                  "x-original-host", "x-host", "forwarded", "x-govgate-name"):
         assert name not in names, name
     assert names.count("x-govgate-assertion") == 1
+    # released for this system: govgate's name (RFC 8187 for 张三) and region reach it
+    # through nginx in place of the client's copy; another system's list is its own
+    apply_state(world.services, {"users": [{"username": "zhang.san", "name": "张三",
+                                            "department": "jgswj", "roles": ["staff"]}]})
+    world.services.live_users.invalidate()
+    set_release(world.built, "echo", {"forward_auth": ["name", "region"]})
+    world.built.proxy.systems.invalidate()
+    assert await get("/api/items", world.token(), spoof) == 200
+    headers = world.echo.seen[-1]["headers"]
+    assert [v for k, v in headers if k.lower() == "x-govgate-name"] == [
+        "UTF-8''%E5%BC%A0%E4%B8%89"]
+    assert [v for k, v in headers if k.lower() == "x-govgate-region"] == ["gx"]
+    set_release(world.built, "echo", {"forward_auth": ["region"]})
+    world.built.proxy.systems.invalidate()
+    assert await get("/api/items", world.token(), spoof) == 200
+    names = [k.lower() for k, _ in world.echo.seen[-1]["headers"]]
+    assert "x-govgate-name" not in names and "x-govgate-region" in names
     other = world.token(sub="li.si", department="czt", roles=["data_steward"])
     assert await get("/api/items", other) == 403
     world.built.policies.add(make_line("role:data_steward", "czt", "/s/echo/api/*", "GET"))

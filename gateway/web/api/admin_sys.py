@@ -13,16 +13,20 @@
     POST /departments/{code}/move      {parent?}  ("" or null: the top of its region)
     GET  /systems
     POST /systems          {code, name, department, upstream, portal_path?,
-                            identity_headers?, remote_user?} → 201
+                            identity_headers?, remote_user?, launch_url?} → 201
     GET  /systems/{code}
     POST /systems/{code}   any of name, department, upstream, portal_path,
-                           identity_headers, remote_user
-    GET  /systems/{code}/release       what its CAS services and SAML SP receive
-    PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...]} ([]: the
+                           identity_headers, remote_user, launch_url ("": removed)
+    GET  /systems/{code}/release       what its CAS services, SAML SP and forward-auth's
+                                       answer receive
+    PUT  /systems/{code}/release       {cas?: [name...], saml?: [name...],
+                                       forward_auth?: [name|region...]} ([]: the
                                        identifier alone; a list not named stays)
     GET  /systems/{code}/sign-on       its CAS service addresses and SAML SP
-    PUT  /systems/{code}/sign-on       {cas_services?: [url...], saml_metadata?: xml,
-                                       saml_name_id?: persistent|transient} ([] / "":
+    PUT  /systems/{code}/sign-on       {cas_services?: [url...] | cas_services_add?: [url...],
+                                       cas_services_remove?: [url...], saml_metadata?: xml,
+                                       saml_name_id?: persistent|transient,
+                                       saml_release_username?: bool} ([] / "":
                                        removed; a field not named stays)
     GET  /clients
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
@@ -55,7 +59,7 @@ from gateway.admin.sysadmin import (
     SysAdmin,
 )
 from gateway.errors import ValidationError
-from gateway.idp.attribute_release import ATTRIBUTES
+from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
 from gateway.idp.saml.sps import NAME_IDS
 from gateway.limits import MAX_LENGTH
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
@@ -68,7 +72,8 @@ from gateway.web.api.schema_check import JSON
 from texts import Text
 
 SYSTEM_FIELDS = {"code": "text", "name": "text", "department": "text", "upstream": "text",
-                 "portal_path": "text", "identity_headers": "text", "remote_user": "bool"}
+                 "portal_path": "text", "identity_headers": "text", "remote_user": "bool",
+                 "launch_url": "text"}
 CLIENT_FIELDS = {"client_id": "text", "name": "text", "department": "text",
                  "grant_types": "list", "redirect_uris": "list",
                  "post_logout_redirect_uris": "list", "scope": "text",
@@ -220,13 +225,20 @@ async def move_department(request: Request, admin: SysAdmin) -> Any:
 
 SYSTEM = s.obj({"code": s.TEXT, "name": s.TEXT, "department": s.TEXT, "upstream": s.TEXT,
                 "portal_path": s.TEXT, "identity_headers": s.TEXT, "remote_user": s.BOOL,
-                "tls": s.BOOL, "cas": s.BOOL}, ["code", "name", "department", "upstream"])
+                "tls": s.BOOL, "cas": s.BOOL,
+                # where the portal's launcher opens it (null: its own rule)
+                "launch_url": s.NULLABLE_TEXT},
+               ["code", "name", "department", "upstream"])
 ONE_SYSTEM = Answer("The system", s.wrapped("system", SYSTEM))
 SYSTEM_CODE = (Param("code", CODE, "the system's code"),)
 SYSTEM_PROPS = {"name": NAME, "department": CODE, "upstream": URL,
                 "portal_path": {"type": "string", "maxLength": 500, "pattern": "^/"},
-                "identity_headers": {"enum": sorted(IDENTITY_MODES)}, "remote_user": s.BOOL}
-SYSTEM_RULES = "the upstream is not a usable http(s) origin, or the department is not the admin's"
+                "identity_headers": {"enum": sorted(IDENTITY_MODES)}, "remote_user": s.BOOL,
+                # no pattern: the refusal says why (https, loopback http, no javascript:)
+                "launch_url": {"type": "string", "maxLength": 2048}}
+SYSTEM_RULES = ("the upstream is not a usable http(s) origin, the department is not the "
+                "admin's, or the launch_url is not https (http only on a loopback host; "
+                "\"\" removes it)")
 
 LIST_SYSTEMS = sys_op("GET", "/systems", "The systems of the admin's departments",
                       Answer("The systems", s.wrapped("systems", s.array(SYSTEM))))
@@ -270,16 +282,24 @@ async def update_system(request: Request, admin: SysAdmin) -> Any:
 
 RELEASE_NAMES = {"type": "array", "items": {"enum": list(ATTRIBUTES)},
                  "maxItems": len(ATTRIBUTES), "uniqueItems": True}
+FORWARD_NAMES = {"type": "array", "items": {"enum": list(FORWARD_AUTH)},
+                 "maxItems": len(FORWARD_AUTH), "uniqueItems": True}
 RELEASE = s.obj({"cas": {**RELEASE_NAMES, "type": ["array", "null"]},
                  "saml": {**RELEASE_NAMES, "type": ["array", "null"]},
-                 "attributes": s.array(s.TEXT)}, ["cas", "saml", "attributes"])
+                 "forward_auth": FORWARD_NAMES,
+                 "attributes": s.array(s.TEXT), "forward_auth_attributes": s.array(s.TEXT)},
+                ["cas", "saml", "forward_auth", "attributes", "forward_auth_attributes"])
 ONE_RELEASE = Answer("What its CAS services (cas) and its SAML service provider (saml) "
-                     "receive besides the user's identifier; null where the system speaks "
-                     "neither; attributes: the names one may list",
+                     "receive besides the user's identifier, null where the system speaks "
+                     "neither; what forward-auth's 200 adds to the user, department and "
+                     "roles it always carries (forward_auth: name as X-Govgate-Name, "
+                     "region as X-Govgate-Region); attributes, forward_auth_attributes: "
+                     "the names each may list",
                      s.wrapped("release", RELEASE))
 
 GET_RELEASE = sys_op("GET", "/systems/{code}/release",
-                     "What a system's CAS services and SAML SP receive", ONE_RELEASE,
+                     "What a system's CAS services, SAML SP and forward-auth answer "
+                     "release", ONE_RELEASE,
                      path_params=SYSTEM_CODE)
 
 
@@ -288,10 +308,12 @@ async def get_release(request: Request, admin: SysAdmin) -> Any:
 
 
 SET_RELEASE = sys_op(
-    "PUT", "/systems/{code}/release", "Set what a system's CAS services and SAML SP receive",
+    "PUT", "/systems/{code}/release",
+    "Set what a system's CAS services, SAML SP and forward-auth answer release",
     ONE_RELEASE, path_params=SYSTEM_CODE, body_required=True,
-    body=s.obj({"cas": RELEASE_NAMES, "saml": RELEASE_NAMES}, closed=True),
-    rules="neither list is named, or one is named for a protocol the system does not "
+    body=s.obj({"cas": RELEASE_NAMES, "saml": RELEASE_NAMES,
+                "forward_auth": FORWARD_NAMES}, closed=True),
+    rules="no list is named, or one is named for a protocol the system does not "
           "speak (no cas_services, no saml_sp: the state file registers them); each list "
           "named replaces that protocol's, [] releases the identifier alone, one not named "
           "stays")
@@ -301,7 +323,7 @@ async def set_release(request: Request, admin: SysAdmin) -> Any:
     body = await read_object(request)
     if not body:  # a PUT that names nothing would answer as if it had set something
         raise ValidationError(Text("admin.release_empty",
-                                   "name the list of cas or saml (or both)"))
+                                   "name the list of cas, saml or forward_auth (or more)"))
     return {"release": await run_in_threadpool(admin.set_release,
                                                request.path_params["code"], dict(body))}
 
@@ -399,8 +421,10 @@ CLIENT_ACTION_OPS = [_client_action(a) for a in CLIENT_ACTIONS]
 SIGN_ON = s.obj({
     "cas_services": s.array(s.TEXT),
     "saml": {"type": ["object", "null"], "properties": {
-        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)}, "metadata": s.TEXT},
-        "required": ["entity_id", "name_id", "metadata"]},
+        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)},
+        # its assertions also carry uid, the username (saml_sp.release_username)
+        "release_username": s.BOOL, "metadata": s.TEXT},
+        "required": ["entity_id", "name_id", "release_username", "metadata"]},
     "name_ids": s.array(s.TEXT)}, ["cas_services", "saml", "name_ids"])
 ONE_SIGN_ON = Answer("The addresses that may receive a CAS ticket ([]: no CAS) and the "
                      "SAML service provider (null: none): the entity ID its metadata "
@@ -421,14 +445,20 @@ SET_SIGN_ON = sys_op(
     "Set a system's CAS service addresses, SAML metadata or NameID format",
     ONE_SIGN_ON, path_params=SYSTEM_CODE, body_required=True,
     body=s.obj({"cas_services": {"type": "array", "items": s.TEXT, "maxItems": 50},
+                # one address added or removed, the others as stored (not with cas_services)
+                "cas_services_add": {"type": "array", "items": s.TEXT, "maxItems": 50},
+                "cas_services_remove": {"type": "array", "items": s.TEXT, "maxItems": 50},
                 "saml_metadata": {"type": "string", "maxLength": 256 * 1024},
-                "saml_name_id": {"enum": list(NAME_IDS)}}, closed=True),
+                "saml_name_id": {"enum": list(NAME_IDS)},
+                "saml_release_username": s.BOOL}, closed=True),
     rules="nothing is named; a service address that is not https (http only on a "
           "loopback host), holds a fragment, user information or a * elsewhere than "
           "after a / at the end; metadata that is not one SP's SAML 2.0 metadata or "
           "names a plain-http endpoint; an address or entity ID another system "
-          "registers; a NameID format for a system without an SP. [] removes CAS (and "
-          "its release list), \"\" the SP; a field not named stays")
+          "registers; a NameID format or the username's release for a system without an "
+          "SP; an address removed that is not registered or added that is; cas_services "
+          "with cas_services_add or _remove. [] (or removing the last address) removes "
+          "CAS (and its release list), \"\" the SP; a field not named stays")
 
 
 async def set_sign_on(request: Request, admin: SysAdmin) -> Any:

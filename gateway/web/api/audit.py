@@ -76,13 +76,18 @@ TIME_PARAMS = (Param("since", {"type": "string", "maxLength": 64},
                      "from this time (ISO 8601, naive is UTC; or epoch ms), inclusive"),
                Param("until", {"type": "string", "maxLength": 64}, "before this time"))
 FILTERS = (*TIME_PARAMS,
-           *(Param(k, {"type": "string", "enum": sorted(OUTCOMES)} if k == "outcome" else NAME)
+           *(Param(k, {"type": "string", "enum": sorted(OUTCOMES)} if k == "outcome" else NAME,
+                   "the record's user, or the delegate who acted for them (委托; each "
+                   "record's matched_as says which)" if k == "user" else "")
              for k in EXACT),
            Param("text", {"type": "string", "maxLength": 200},
                  "a substring of the reason, purpose or extra fields, without case"))
 RECORD = s.obj({"id": s.INT, "chain_id": s.TEXT, "seq": s.INT, "ts": s.INT, "time": s.TIME,
                 "event_type": s.TEXT, "outcome": s.TEXT, "items": s.array(s.TEXT),
-                "extra": s.FREE, "hash": s.TEXT, "prev_hash": s.TEXT},
+                "extra": s.FREE, "hash": s.TEXT, "prev_hash": s.TEXT,
+                # with the user filter: the user is the record's (user) or acted for
+                # its user as a delegate (delegate: extra.act.sub, 委托)
+                "matched_as": {"enum": ["user", "delegate"]}},
                ["id", "chain_id", "seq", "ts", "time", "event_type", "outcome"])
 
 

@@ -156,6 +156,7 @@ def _system_fields(form: Form) -> dict[str, Any]:
     return {"name": _field(form, "name", 200), "department": _field(form, "department", 64),
             "upstream": _field(form, "upstream", 500),
             "portal_path": _field(form, "portal_path", 500) or "/",
+            "launch_url": _field(form, "launch_url", 2049).strip(),
             "identity_headers": _field(form, "identity_headers", 16) or "assertion",
             "remote_user": form.get("remote_user") == "on"}
 
@@ -190,6 +191,12 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
     """The service addresses as the box holds them (empty: no CAS), new metadata only
     when pasted, the NameID format when there is (or will be) an SP."""
     code = request.path_params["code"]
+    one = {key: [_field(form, name, 2100)] for key, name in (
+        ("cas_services_add", "cas_add"), ("cas_services_remove", "cas_remove"))
+        if form is not None and name in form}
+    if one:  # one address added or removed (its own small form), the others as stored
+        return await _system_change(request, console, console.set_sign_on, code, one,
+                                    "sign_on_errors", "system_sign_on_changed")
     current = await run_in_threadpool(console.sign_on, code)
     lines = _field(form, "cas_services", 50 * 2100).splitlines()
     changes: dict[str, Any] = {"cas_services": [x.strip() for x in lines if x.strip()]}
@@ -201,6 +208,8 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
             changes["saml_metadata"] = metadata
         if metadata or current["saml"] is not None:
             changes["saml_name_id"] = _field(form, "saml_name_id", 20)
+            changes["saml_release_username"] = (form is not None and
+                                                form.get("saml_release_username") == "1")
     return await _system_change(request, console, console.set_sign_on, code, changes,
                                 "sign_on_errors", "system_sign_on_changed")
 

@@ -41,7 +41,7 @@ from gateway.i18n import render as render_text
 from gateway.request_id import new_request_id
 from gateway.root import Gateway, gateway_of
 from gateway.services import Services
-from gateway.tables import departments
+from gateway.tables import clients, departments
 from gateway.web.catalogue_sight import actor_of
 from gateway.web.portal.i18n import Translator
 from gateway.web.portal.pages import (
@@ -73,6 +73,18 @@ def _department_names(services: Services) -> dict[str, str]:
 
     with services.engine.connect() as conn:
         return dict(conn.execute(sa.select(departments.c.code, departments.c.name)).all())
+
+
+def _department_clients(services: Services, department: str | None) -> list[dict[str, str]]:
+    """The applying department's active clients (its systems): the only ones an
+    application may bind its grant to (the workflow refuses another department's)."""
+    if not department:
+        return []
+    with services.engine.connect() as conn:
+        rows = conn.execute(sa.select(clients.c.client_id, clients.c.name).where(
+            clients.c.department_code == department, clients.c.status == "active"
+        ).order_by(clients.c.name, clients.c.client_id)).all()
+    return [{"client_id": r.client_id, "name": r.name} for r in rows]
 
 
 # the catalogue messages the portal words its own way (shorter, addressed to the
@@ -240,10 +252,11 @@ async def _render_resource(request: Request, principal: Any, code: str, *, statu
     except CatalogueError as exc:
         return _error_page(request, exc)
     names = await run_in_threadpool(_department_names, services)
+    offered = await run_in_threadpool(_department_clients, services, principal.department)
     # nothing ticked: the applicant chooses what the purpose needs (最小必要)
-    form = form or {"items": [], "purpose": "", "basis": "", "until": ""}
+    form = form or {"items": [], "purpose": "", "basis": "", "until": "", "client": ""}
     return render(request, "catalogue_resource.html", status=status, errors=errors or [],
-                  form=form, sensitive=SENSITIVE_LEVEL, **ctx,
+                  form=form, sensitive=SENSITIVE_LEVEL, clients=offered, **ctx,
                   **_common(request, principal, names))
 
 
@@ -263,13 +276,23 @@ async def apply_submit(request: Request) -> Response:
     if not csrf_ok(request, form):
         return _csrf_failed(request)
     items = [str(i) for i in form.getlist("items")]
-    text = {k: str(form.get(k) or "").strip() for k in ("purpose", "basis", "until")}
+    text = {k: str(form.get(k) or "").strip()
+            for k in ("purpose", "basis", "until", "client")}
     wf = gateway_of(request).workflow
+    offered = await run_in_threadpool(_department_clients, _services(request),
+                                      principal.department)
+    if text["client"] and text["client"] not in {c["client_id"] for c in offered}:
+        # not one the form offered: another department's (the workflow says so too),
+        # a disabled one, or one that is no client at all
+        t = _t(request)
+        return await _render_resource(request, principal, code, status=400, errors=[say(
+            t, Text("cat.client_not_offered", "{client!r} is not one of your department's "
+                    "systems", client=text["client"][:128]))], form={"items": items, **text})
     try:
         app = await run_in_threadpool(
             lambda: wf.apply(actor_of(request, principal), code, items=items,
                              purpose=text["purpose"], until=text["until"],
-                             basis=text["basis"]))
+                             basis=text["basis"], client_id=text["client"] or None))
     except InvalidInput as exc:
         t = _t(request)
         return await _render_resource(request, principal, code, status=400,

@@ -29,7 +29,10 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
     ``/cas/login?service=`` its first registered service (a ``/*`` prefix without
     its ``*``), which redirects there with a ticket: no second sign-in. A system that
     speaks SAML opens at its SP's ``launch_url`` (``saml_sp``), where the SP sends its
-    AuthnRequest, which the portal session answers at once. The three admin roles get
+    AuthnRequest, which the portal session answers at once. A system with a
+    ``launch_url`` of its own (reached at the agency's nginx with forward-auth, not
+    through ``/s/``) opens there, whatever it speaks: the operator named the address
+    (the policy decision above still decides whether it is listed). The three admin roles get
     none: they are not business users. ``break_glass``: the systems an active
     break-glass opens to the person (listed, marked ``break_glass``). ``lang``: the
     portal page's language, which the address tells the system (``with_lang``)."""
@@ -39,7 +42,7 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
         rows = conn.execute(
             sa.select(systems.c.code, systems.c.name, systems.c.portal_path,
                       systems.c.department_code, systems.c.cas_services, systems.c.saml_sp,
-                      systems.c.case_sensitive_paths,
+                      systems.c.case_sensitive_paths, systems.c.launch_url,
                       departments.c.name.label("department_name"))
             .join(departments, departments.c.code == systems.c.department_code)
             .order_by(systems.c.code)
@@ -54,7 +57,9 @@ def launcher_systems(engine: Engine, policies: Policies, principal: Principal,
                                  r.department_code, bool(r.case_sensitive_paths))
         if decision.allowed or r.code in break_glass:
             service = launch_url(r.cas_services or [])
-            if service:  # a CAS system signs the user in itself, with a ticket
+            if r.launch_url:  # the system's own address, as registered
+                url = str(r.launch_url)
+            elif service:  # a CAS system signs the user in itself, with a ticket
                 told = with_lang(service, lang)
                 if any(matches(p, told) for p in r.cas_services or []):
                     service = told  # else the registered URL as it is: no refusal
