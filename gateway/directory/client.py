@@ -37,6 +37,7 @@ NO_ATTRIBUTES = "1.1"
 # the group's ``member`` nor the user's ``memberOf``
 OBJECT_SID = "objectSid"
 PRIMARY_GROUP = "primaryGroupID"
+UPN = "userPrincipalName"
 # where AD keeps the members of its groups that are another domain's or forest's
 # (``foreignSecurityPrincipal``, MS-ADTS 6.1.1.4.13): their people are not this directory's
 FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
@@ -365,7 +366,11 @@ class DirectoryClient:
         while True:
             with self.deadline(conn, until, Text("directory.op_search", "the search "
                                                  "{filter}", filter=search_filter), seconds):
-                found = self.page(conn, search_filter, attributes, cookie, references)
+                found = self.page(conn, search_filter, attributes, cookie)
+            for e in conn.response or []:
+                if references is not None and e.get("type") == "searchResRef":
+                    references.extend(u for u in map(str, e.get("uri") or [])
+                                      if u not in references)
             seen += len(found)
             if (conn.result or {}).get("result") == SIZE_LIMIT:
                 # OpenLDAP's sizelimit counts a paged search's pages together (its
@@ -387,8 +392,7 @@ class DirectoryClient:
                 return
 
     def page(self, conn: ldap3.Connection, search_filter: str, attributes: list[str],
-             cookie: Any, references: list[str] | None = None
-             ) -> list[tuple[str, dict[str, Any]]]:
+             cookie: Any) -> list[tuple[str, dict[str, Any]]]:
         """One page; a size limit reached is left to ``search`` (``conn.result``)."""
         conn.search(self.config.base_dn, search_filter, _ldap3().SUBTREE,
                     attributes=attributes, paged_size=self.config.page_size,
@@ -403,11 +407,6 @@ class DirectoryClient:
         if code not in (0, SIZE_LIMIT):
             raise self.unavailable(Exception(
                 f"{result.get('description', 'error')} {result.get('message', '')}".strip()))
-        for e in conn.response or []:
-            if references is not None and e.get("type") == "searchResRef":
-                for uri in map(str, e.get("uri") or []):
-                    if uri not in references:
-                        references.append(uri)
         return [(e["dn"], _attributes(e)) for e in conn.response or []
                 if e.get("type") == "searchResEntry"]
 
@@ -582,6 +581,31 @@ class DirectoryClient:
         return out
 
     # -- signing in ----------------------------------------------------------------------
+
+    def principal_username(self, principal: str) -> str | None:
+        """The username of the one person whose ``userPrincipalName`` is ``principal``
+        (Active Directory's sign-in name, ``zhang.san@gov.cn``, which staff type at
+        Windows; its first part need not be the ``sAMAccountName``), None when no one's
+        or several's. DirectoryUnavailable when the directory cannot answer."""
+        c = self.config
+        if not principal or c.username_attribute.casefold() == UPN.casefold():
+            return None
+        look_for = f"(&{c.user_filter}({UPN}={_escape(principal)}))"
+        conn = self.service()
+        try:
+            with self.answer(conn, Text("directory.op_sign_in",
+                                        "the search for the sign-in name")):
+                conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
+                            attributes=[c.username_attribute], size_limit=2)
+            found = [_only(e.get("attributes") or {}, c.username_attribute)
+                     for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            if (conn.result or {}).get("result", 0) not in (0, SIZE_LIMIT):
+                raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
+        except _ldap_error() as exc:
+            raise self.unavailable(exc) from None
+        finally:
+            conn.unbind()
+        return found[0] if len(found) == 1 else None
 
     def verify(self, username: str, password: str) -> bool:
         """Whether ``password`` is ``username``'s: found with the service account, then

@@ -135,3 +135,17 @@ def test_what_the_sync_does_not_read_is_in_its_output_and_record(
             records.c.reason == "directory_synced")).scalar_one())
     assert (extra["references"], extra["foreign"], extra["foreign_members"], extra["outside"],
             extra["outside_members"]) == ([f"{CHILD_REF}??sub"], 2, list(FOREIGN), 1, [OUTSIDE])
+
+
+def test_staff_sign_in_with_their_user_principal_name(
+        denv: dict[str, str], services: Services, portal: TestClient) -> None:
+    """What staff type at Windows, ``user0001@gov.cn`` (any case): on the base no
+    account, "wrong username or password"; now the person's, whose lock it counts to."""
+    sync(services, DirectoryClient(config_of(denv)))
+    assert login(portal, "User0001@Gov.CN", USER_PASSWORD).status_code == 303
+    assert portal.get("/api/v1/account").json()["username"] == "user0001"
+    r = login(portal, "user0002@gov.cn", "Not-the-password-1")
+    assert r.status_code == 200 and "用户名或密码错误" in r.text
+    assert services.org.get_user("user0002").failed_logins == 1
+    r = login(portal, "user0002@other.gov.cn", USER_PASSWORD)  # no one's principal name
+    assert r.status_code == 200 and "用户名或密码错误" in r.text

@@ -274,6 +274,15 @@ class _Attempt:
         services = self.services
         settings = services.settings
         org = services.org
+        if "@" in username and (directory := gateway_of(request).directory) is not None:
+            # an Active Directory sign-in name (userPrincipalName) is no username ('@' is
+            # in none): the person's, as the directory says, with its lock and failures
+            try:
+                found = await run_in_threadpool(directory.principal_username, username)
+            except DirectoryUnavailable as exc:
+                return await self.directory_down(None, exc)
+            if found:
+                self.username = username = found
         user = _user(request, username) if username else None
         if refused := await self.refuse_if_locked(user):
             return refused
