@@ -226,6 +226,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "directory.reference": ("? 未跟随目录引用 {uri}：其下的人员未读取（另一台服务器或子域的目录树；未用服务账号的口令去绑定它所指的主机）", "? reference {uri} not followed: the people under it are not read (another server's or a child domain's part of the tree; the service account's password is not sent to the host it names)"),
     "directory.foreign": ("? 组 {group} 的成员 {member} 属于其他域或林（外部安全主体）：未读取，不获得该组的角色", "? member {member} of {group} is another domain's or forest's (a foreign security principal): not read, no role from the group"),
     "directory.outside": ("? 组 {group} 的成员 {member} 在 base DN 之外：未读取，不获得该组的角色", "? member {member} of {group} is outside the base DN: not read, no role from the group"),
+    "directory.referred": ("? 组 {group} 的成员 {member} 在未跟随的目录引用之下：未读取，不获得该组的角色", "? member {member} of {group} is under a reference not followed: not read, no role from the group"),
     "directory.not_listed": ("? 另有 {n} 个未列出", "? and {n} more not listed"),
     # -- the usage rollup rebuilt (h-usage2, 2026-12-05) --------------------------------
     "audit.rebuild_alone": ("--rebuild 只与 --since、--until 同用", "--rebuild takes only --since and --until"),

@@ -48,13 +48,16 @@ def sync_cmd(cli_ctx: CliContext, dry_run: bool) -> None:
 def _not_read(cli_ctx: CliContext, plan: SyncPlan) -> None:
     """What the sync did not read, so the operator knows whose roles it does not
     decide: the references not followed, the mapped groups' members in other domains
-    or forests and outside the base DN (the first NOT_READ_LISTED of each)."""
+    or forests, outside the base DN and under a reference (the first NOT_READ_LISTED
+    of each)."""
     for uri in plan.references[:NOT_READ_LISTED]:
         click.echo(cli_ctx.msg("directory.reference", uri=uri))
-    for key, pairs in (("directory.foreign", plan.foreign), ("directory.outside", plan.outside)):
+    for key, pairs in (("directory.foreign", plan.foreign), ("directory.outside", plan.outside),
+                       ("directory.referred", plan.referred)):
         for group, member in pairs[:NOT_READ_LISTED]:
             click.echo(cli_ctx.msg(key, group=group, member=member))
-    for more in (len(plan.references), len(plan.foreign), len(plan.outside)):
+    for more in (len(plan.references), len(plan.foreign), len(plan.outside),
+                 len(plan.referred)):
         if more > NOT_READ_LISTED:
             click.echo(cli_ctx.msg("directory.not_listed", n=more - NOT_READ_LISTED))
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from gateway.directory.config import DirectoryConfig
 from gateway.directory.errors import DirectoryUnavailable
@@ -99,12 +99,15 @@ class Groups:
     groups found nested deeper than ``DirectoryConfig.max_nesting`` below a mapped one
     (their members are not read: the sync stops on them). ``foreign`` and ``outside``:
     the members not read, as (the group's DN, the member's DN): another domain's or
-    forest's (AD's ``foreignSecurityPrincipal``), or outside the base DN."""
+    forest's (AD's ``foreignSecurityPrincipal``), outside the base DN, or under a
+    continuation reference (``referred``)."""
 
     members: dict[str, dict[str, list[str]]]
     too_deep: list[tuple[str, str]]  # (the mapped group's DN, the deep group's DN)
     foreign: list[tuple[str, str]] = field(default_factory=list)
     outside: list[tuple[str, str]] = field(default_factory=list)
+    # under a continuation reference not followed (a child domain's people)
+    referred: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,16 @@ def _sid(entry: dict[str, Any]) -> tuple[bytes, int] | None:
 def filetime(unix_seconds: float) -> int:
     """``unix_seconds`` as Active Directory's ``accountExpires`` counts."""
     return int((unix_seconds + FILETIME_EPOCH) * 10_000_000)
+
+
+def _under(key: DnKey, top: DnKey) -> bool:
+    """Whether the DN ``key`` is ``top`` or below it."""
+    return bool(top) and key[-len(top):] == top
+
+
+def _referred_dn(uri: str) -> DnKey:
+    """The DN a continuation reference names (RFC 4516: ``ldap://host/dn??sub``)."""
+    return dn_key(unquote(urlsplit(uri).path.lstrip("/")))
 
 
 def _note(found: list[tuple[str, str]], pair: tuple[str, str]) -> None:
@@ -492,7 +505,7 @@ class DirectoryClient:
                             ["ou", attr])
         return [Unit(dn=dn, name=_first(e, "ou"), code=_first(e, attr)) for dn, e in found]
 
-    def groups(self, conn: ldap3.Connection) -> Groups:
+    def groups(self, conn: ldap3.Connection, references: list[str] | None = None) -> Groups:
         """Each mapped group's cn, the DNs of the entries of that cn and their members:
         read in full (``values``), and through the groups nested in them, as Active
         Directory's LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941) would give
@@ -501,8 +514,9 @@ class DirectoryClient:
         is read in turn, each group once (a cycle ends), down to ``max_nesting`` groups
         below the mapped one; a group outside the base DN is not read, as its people
         are not. Its members in other domains or forests (AD's foreign security
-        principals) and outside the base DN are not read either: ``Groups.foreign``
-        and ``outside`` name them. A group with an ``objectSid`` (AD's) also holds the
+        principals), outside the base DN and under the ``references`` the people's
+        search met are not read either: ``Groups.foreign``, ``outside`` and
+        ``referred`` name them. A group with an ``objectSid`` (AD's) also holds the
         people whose ``primaryGroupID`` is its RID in its domain (``primary``)."""
         names = [g for g, _ in self.config.group_roles]
         out = Groups({}, [])
@@ -521,7 +535,8 @@ class DirectoryClient:
             for dn, e in mapped:
                 read[dn_key(dn)] = self.values(conn, dn, e, "member") + self.primary(conn, e)
             for dn, e in mapped:
-                members = self._nested(conn, dn, read, nested, out)
+                members = self._nested(conn, dn, read, nested, out,
+                                       [_referred_dn(r) for r in references or []])
                 out.members.setdefault(_first(e, "cn"), {})[dn] = members
         return out
 
@@ -540,7 +555,8 @@ class DirectoryClient:
         return [dn for dn, e in found if (own := _sid(e)) is not None and own[0] == domain]
 
     def _nested(self, conn: ldap3.Connection, top: str, read: dict[DnKey, list[str]],
-                groups: set[DnKey], found: Groups) -> list[str]:
+                groups: set[DnKey], found: Groups,
+                referred: list[DnKey] | None = None) -> list[str]:
         """The members of the group ``top`` and of the ``groups`` nested in it, level
         by level; ``read`` keeps the groups read for the next mapped group. The groups
         nested too deep, the foreign members and those outside the base DN go to
@@ -562,7 +578,9 @@ class DirectoryClient:
                         # its people are not synced; named so the operator knows
                         if len(key) > 1 and key[1] == FOREIGN_PRINCIPALS:
                             _note(found.foreign, (dn, member))
-                        elif key[-len(base):] != base or len(key) <= len(base):
+                        elif any(_under(key, r) for r in referred or []):
+                            _note(found.referred, (dn, member))
+                        elif not _under(key, base) or key == base:
                             _note(found.outside, (dn, member))
                         else:
                             out.append(member)

@@ -57,11 +57,12 @@ class SyncPlan:
     returned: list[str] = field(default_factory=list)
     # not read, and named so the operator knows: the continuation references the
     # search met (another server's part of the tree, AD's child domains), and the
-    # mapped groups' members in other domains or forests or outside the base DN, as
-    # (the group's DN, the member's DN)
+    # mapped groups' members in other domains or forests, outside the base DN or
+    # under a reference, as (the group's DN, the member's DN)
     references: list[str] = field(default_factory=list)
     foreign: list[tuple[str, str]] = field(default_factory=list)
     outside: list[tuple[str, str]] = field(default_factory=list)
+    referred: list[tuple[str, str]] = field(default_factory=list)
 
     def newly_disabled(self) -> list[str]:
         """The people this plan disables who existed before it (whose sessions end)."""
@@ -75,7 +76,9 @@ class SyncPlan:
                 "foreign": len(self.foreign),
                 "foreign_members": [m for _, m in self.foreign[:NOT_READ_LISTED]],
                 "outside": len(self.outside),
-                "outside_members": [m for _, m in self.outside[:NOT_READ_LISTED]]}
+                "outside_members": [m for _, m in self.outside[:NOT_READ_LISTED]],
+                "referred": len(self.referred),
+                "referred_members": [m for _, m in self.referred[:NOT_READ_LISTED]]}
 
     def count(self, action: str) -> int:
         if action == "disable":
@@ -104,7 +107,7 @@ def read(client: DirectoryClient) -> DirectoryData:
         references: list[str] = []
         units, people = client.units(conn), client.people(conn, references)
         disabled = client.disabled(conn)
-        groups = client.groups(conn)
+        groups = client.groups(conn, references)
         return DirectoryData(units=units, people=people, disabled=disabled, groups=groups,
                              references=references)
     finally:
@@ -167,6 +170,7 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     config = client.config
     plan.references = list(data.references)
     plan.foreign, plan.outside = list(data.groups.foreign), list(data.groups.outside)
+    plan.referred = list(data.groups.referred)
     units = {dn_key(u.dn): u for u in data.units}
     with engine.connect() as conn:
         stored_depts = {r.code: r for r in conn.execute(

@@ -54,6 +54,7 @@ FSP_OU = f"cn=ForeignSecurityPrincipals,{BASE}"
 FOREIGN = (f"cn=S-1-5-11,{FSP_OU}", f"cn=S-1-5-21-1-2-3-1108,{FSP_OU}")
 OUTSIDE = "cn=外部组,ou=组,dc=other,dc=cn"
 CHILD_REF = "ldap://child.gov.cn/dc=child,dc=gov,dc=cn"
+CHILD_PERSON = "uid=child.user,ou=人员,dc=child,dc=gov,dc=cn"  # beyond the reference
 NEVER = 0x7FFF_FFFF_FFFF_FFFF
 # accountExpires: 2012-12-15, 2100-01-01 (100 ns since 1601)
 EXPIRED, EXPIRES_2100 = 130_000_000_000_000_000, 157_468_184_000_000_000
@@ -129,7 +130,7 @@ def domain_ldif() -> str:
     blocks = [tree,
               _ad_group("数据处", 1105, [person_dn(9)]),
               _ad_group("域用户", 513, [person_dn(499)]),
-              _ad_group("全体", 1200, [group_dn("域用户"), OUTSIDE]),
+              _ad_group("全体", 1200, [group_dn("域用户"), OUTSIDE, CHILD_PERSON]),
               f"dn: {FSP_OU}\nobjectClass: organizationalRole\ncn: ForeignSecurityPrincipals\n",
               *(f"dn: {dn}\nobjectClass: foreignSecurityPrincipal\n"
                 f"cn: {dn.split(',')[0][3:]}\n" for dn in FOREIGN),

@@ -20,6 +20,7 @@ from gateway.app import create_app
 from gateway.directory import DirectoryClient, sync
 from gateway.services import Services
 from tests.directory.ad_slapd import (
+    CHILD_PERSON,
     CHILD_REF,
     DOMAIN_USERS,
     FOREIGN,
@@ -115,8 +116,8 @@ def test_accounts_disabled_or_expired_in_ad_are_disabled_until_ad_says_otherwise
 def test_what_the_sync_does_not_read_is_in_its_output_and_record(
         denv: dict[str, str], services: Services) -> None:
     """A child domain answered as a continuation reference, members in other domains
-    or forests (foreign security principals), a member outside the base DN: on the
-    base all three were dropped without a word."""
+    or forests (foreign security principals), a member outside the base DN, one in
+    the child domain: on the base all were dropped without a word."""
     result = here(denv, "directory", "sync", lang="en_US.UTF-8")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("?")]
@@ -128,13 +129,17 @@ def test_what_the_sync_does_not_read_is_in_its_output_and_record(
         *(f"? member {m} of {stewards} is another domain's or forest's (a foreign security "
           "principal): not read, no role from the group" for m in FOREIGN),
         f"? member {OUTSIDE} of {everyone} is outside the base DN: not read, no role from "
-        "the group"]
+        "the group",
+        f"? member {CHILD_PERSON} of {everyone} is under a reference not followed: not "
+        "read, no role from the group"]
     services.settle_audit()
     with services.engine.connect() as conn:
         extra = json.loads(conn.execute(sa.select(records.c.extra).where(
             records.c.reason == "directory_synced")).scalar_one())
-    assert (extra["references"], extra["foreign"], extra["foreign_members"], extra["outside"],
-            extra["outside_members"]) == ([f"{CHILD_REF}??sub"], 2, list(FOREIGN), 1, [OUTSIDE])
+    assert extra["references"] == [f"{CHILD_REF}??sub"]
+    assert (extra["foreign"], extra["foreign_members"]) == (2, list(FOREIGN))
+    assert (extra["outside"], extra["outside_members"]) == (1, [OUTSIDE])
+    assert (extra["referred"], extra["referred_members"]) == (1, [CHILD_PERSON])
 
 
 def test_staff_sign_in_with_their_user_principal_name(
