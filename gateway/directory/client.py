@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from gateway.directory.config import DirectoryConfig
-from gateway.directory.errors import DirectoryUnavailable
+from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
 from gateway.org import sign_in_name
 from gateway.settings import Settings
 from texts import Text
@@ -41,6 +41,14 @@ UPN = "userPrincipalName"
 # where AD keeps the members of its groups that are another domain's or forest's
 # (``foreignSecurityPrincipal``, MS-ADTS 6.1.1.4.13): their people are not this directory's
 FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
+# Active Directory's reason for refusing a bind (invalidCredentials), in its diagnostic
+# message: "80090308: LdapErr: ..., comment: AcceptSecurityContext error, data 773, ..."
+# 773: the user must change the password at next logon, 532: the password expired. AD
+# answers these only to the right password (a wrong one is data 52e)
+AD_BIND_DATA = re.compile(r"AcceptSecurityContext error, data (?P<data>[0-9a-f]+)\b",
+                          re.IGNORECASE)
+MUST_CHANGE = {"773": ("directory.must_change", "the password must be changed at next logon"),
+               "532": ("directory.password_expired", "the password expired")}
 # accountExpires (MS-ADA1): 100 ns since 1601 (FILETIME); 0 or the largest value: never
 FILETIME_EPOCH = 11_644_473_600
 GROUP_CLASSES = "(|(objectClass=groupOfNames)(objectClass=group))"
@@ -663,6 +671,13 @@ class DirectoryClient:
             raise self.unavailable(exc) from None
         if not ok and code != 49:  # 49: invalidCredentials; anything else is not an answer
             raise self.unavailable(Exception(str((person.result or {}).get("description"))))
+        found_data = AD_BIND_DATA.search(str((person.result or {}).get("message") or ""))
+        if not ok and found_data and found_data["data"].lower() in MUST_CHANGE:
+            raise DirectoryPasswordChange(Text(
+                "directory.password_change", "the directory {url} requires a new password "
+                "for {username}: {why} (AD: data {data})", url=self.config.url,
+                username=username, why=Text(*MUST_CHANGE[found_data["data"].lower()]),
+                data=found_data["data"]))
         return ok
 
 

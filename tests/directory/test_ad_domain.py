@@ -18,7 +18,9 @@ from starlette.testclient import TestClient
 from audit.tables import records
 from gateway.app import create_app
 from gateway.directory import DirectoryClient, sync
-from gateway.services import Services
+from gateway.services import Services, open_services
+from gateway.settings import load_settings
+from tests.directory.ad_binds import ad_binds
 from tests.directory.ad_slapd import (
     CHILD_PERSON,
     CHILD_REF,
@@ -154,3 +156,34 @@ def test_staff_sign_in_with_their_user_principal_name(
     assert services.org.get_user("user0002").failed_logins == 1
     r = login(portal, "user0002@other.gov.cn", USER_PASSWORD)  # no one's principal name
     assert r.status_code == 200 and "用户名或密码错误" in r.text
+
+
+def test_a_password_ad_wants_changed_is_said_so_and_not_counted_as_wrong(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """AD answers the right password of an account that must change it at next logon
+    (the default for an account an administrator has just made) with 49 and "data
+    773"; an expired one with "data 532". On the base both were "wrong username or
+    password", counted: its owner locked the account by typing the right password."""
+    sync(services, DirectoryClient(config_of(denv)))
+    with ad_binds(slapd.port, {person_dn(2): "773", person_dn(3): "532"}) as url:
+        env = {**denv, "GOVGATE_DIRECTORY_URL": url}
+        served = open_services(load_settings(env), environ=env)
+        try:
+            with TestClient(create_app(parts(served)),
+                            base_url="http://127.0.0.1:8080") as portal:
+                must, expired = (login(portal, u, USER_PASSWORD) for u in ("user0002",
+                                                                           "user0003"))
+                wrong = login(portal, "user0002", "Not-the-password-1")
+        finally:
+            served.close()
+    for r in (must, expired):
+        assert r.status_code == 403 and "请先在 Windows 上更改" in r.text
+    assert wrong.status_code == 200 and "用户名或密码错误" in wrong.text
+    assert services.org.get_user("user0002").failed_logins == 1  # the wrong one only
+    assert services.org.get_user("user0003").failed_logins == 0
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        reasons = conn.execute(sa.select(records.c.reason).where(
+            records.c.event_type == "login", records.c.actor_user == "user0003")).scalars()
+        assert list(reasons) == [f"the directory {url} requires a new password for user0003: "
+                                 "the password expired (AD: data 532)"]
