@@ -49,6 +49,8 @@ AD_BIND_DATA = re.compile(r"AcceptSecurityContext error, data (?P<data>[0-9a-f]+
                           re.IGNORECASE)
 MUST_CHANGE = {"773": ("directory.must_change", "the password must be changed at next logon"),
                "532": ("directory.password_expired", "the password expired")}
+# userAccountControl's ACCOUNTDISABLE bit (MS-ADTS 2.2.16), by AD's bitwise-and rule
+AD_DISABLED = "(userAccountControl:1.2.840.113556.1.4.803:=2)"
 # accountExpires (MS-ADA1): 100 ns since 1601 (FILETIME); 0 or the largest value: never
 FILETIME_EPOCH = 11_644_473_600
 GROUP_CLASSES = "(|(objectClass=groupOfNames)(objectClass=group))"
@@ -499,12 +501,15 @@ class DirectoryClient:
 
     def disabled(self, conn: ldap3.Connection) -> set[tuple[tuple[str, str], ...]]:
         """The DNs (as ``dn_key``) of the people the disabled filter matches, and of
-        the Active Directory accounts past their ``accountExpires`` (AD refuses their
-        bind, but a session or refresh token made before would go on in govgate). A
-        directory without the attribute matches none by it (RFC 4511 4.5.1.7:
-        Undefined)."""
+        the Active Directory accounts disabled (``userAccountControl``'s ACCOUNTDISABLE,
+        whatever the filter: the default is OpenLDAP's, and an AD left with it kept
+        its disabled people active) or past their ``accountExpires`` (AD refuses
+        their bind, but a session or refresh token made before would go on in
+        govgate). A directory without these attributes matches none by them (RFC 4511
+        4.5.1.7: Undefined)."""
         expired = f"(&(accountExpires>=1)(accountExpires<={filetime(time.time())}))"
-        both = f"(&{self.config.user_filter}(|{self.config.disabled_filter}{expired}))"
+        both = (f"(&{self.config.user_filter}"
+                f"(|{self.config.disabled_filter}{AD_DISABLED}{expired}))")
         return {dn_key(dn) for dn, _ in self.search(conn, both, [NO_ATTRIBUTES])}
 
     def units(self, conn: ldap3.Connection) -> list[Unit]:

@@ -38,15 +38,12 @@ from tests.oauth2.helpers import login
 from tests.wiring import parts
 
 __all__ = ["slapd"]
-# AD's own test for the ACCOUNTDISABLE bit (integerBitAndMatch), beside slapd's lock
-AD_DISABLED = "(|(pwdAccountLockedTime=*)(userAccountControl:1.2.840.113556.1.4.803:=2))"
 
 
 @pytest.fixture
 def denv(denv: dict[str, str]) -> dict[str, str]:
     return {**denv, "GOVGATE_LOGIN_DELAY_BASE_SECONDS": "0",
             "GOVGATE_DIRECTORY_USER_FILTER": DOMAIN_USERS,
-            "GOVGATE_DIRECTORY_DISABLED_FILTER": AD_DISABLED,
             "GOVGATE_DIRECTORY_GROUP_ROLES":
                 "数据管理员=data_steward,数据处=data_steward,全体=dept_head"}
 
@@ -96,8 +93,9 @@ def test_a_mapped_primary_group_gives_its_people_the_role_on_sync_and_at_sign_in
 def test_accounts_disabled_or_expired_in_ad_are_disabled_until_ad_says_otherwise(
         slapd: Slapd, denv: dict[str, str], services: Services, portal: TestClient) -> None:
     """user0005's userAccountControl has ACCOUNTDISABLE (514), user0006 expired in
-    2012 (``accountExpires``), user0007 is locked. On the base user0006 stayed active
-    and signed in (AD refuses an expired account's bind, but what it holds in govgate
+    2012 (``accountExpires``), user0007 is locked; the disabled filter is the default
+    (OpenLDAP's lock). On the base user0005 and user0006 stayed active, user0006 signed
+    in (AD refuses an expired account's bind, but what it holds in govgate
     went on: sessions, refresh tokens); and user0005, disabled by the sync that made
     it, stayed disabled once AD enabled it (the sync's create was taken for no one's
     disable: held until the operator enabled it)."""
