@@ -38,6 +38,7 @@ NO_ATTRIBUTES = "1.1"
 OBJECT_SID = "objectSid"
 PRIMARY_GROUP = "primaryGroupID"
 UPN = "userPrincipalName"
+SAM_ACCOUNT = "sAMAccountName"
 # where AD keeps the members of its groups that are another domain's or forest's
 # (``foreignSecurityPrincipal``, MS-ADTS 6.1.1.4.13): their people are not this directory's
 FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
@@ -614,14 +615,24 @@ class DirectoryClient:
     # -- signing in ----------------------------------------------------------------------
 
     def principal_username(self, principal: str) -> str | None:
-        """The username of the one person whose ``userPrincipalName`` is ``principal``
-        (Active Directory's sign-in name, ``zhang.san@gov.cn``, which staff type at
-        Windows; its first part need not be the ``sAMAccountName``), None when no one's
-        or several's. DirectoryUnavailable when the directory cannot answer."""
+        """The username of the one person ``principal`` names, as staff sign in at
+        Windows: a ``userPrincipalName`` (``zhang.san@gov.cn``; its first part need
+        not be the ``sAMAccountName``), or the down-level ``GOV\\zhang.san`` of the
+        configured NetBIOS domain (``netbios_domain``; any other domain names no one
+        here). None when no one's or several's; DirectoryUnavailable when the
+        directory cannot answer."""
         c = self.config
-        if not principal or c.username_attribute.casefold() == UPN.casefold():
-            return None
-        look_for = f"(&{c.user_filter}({UPN}={_escape(principal)}))"
+        domain, slash, account = principal.partition("\\")
+        if slash:
+            if not c.netbios_domain or domain.casefold() != c.netbios_domain.casefold() \
+                    or not account:
+                return None
+            attribute, value = SAM_ACCOUNT, account
+        else:
+            attribute, value = UPN, principal
+        if not value or (not slash and c.username_attribute.casefold() == UPN.casefold()):
+            return None  # the username itself: nothing to look up
+        look_for = f"(&{c.user_filter}({attribute}={_escape(value)}))"
         conn = self.service()
         try:
             with self.answer(conn, Text("directory.op_sign_in",

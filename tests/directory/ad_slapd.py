@@ -118,7 +118,7 @@ def domain_ldif() -> str:
     expires = {3: EXPIRES_2100, 6: EXPIRED, 8: 0, 9: NEVER}
     for n in range(10):
         uid = f"uid: user{n:04d}\n"
-        extra = [f"userPrincipalName: user{n:04d}@gov.cn",
+        extra = [f"userPrincipalName: user{n:04d}@gov.cn", f"sAMAccountName: user{n:04d}",
                  f"primaryGroupID: {1105 if n < 5 else 513}",
                  f"userAccountControl: {514 if n == 5 else 512}"]
         if n in expires:

@@ -44,6 +44,7 @@ __all__ = ["slapd"]
 def denv(denv: dict[str, str]) -> dict[str, str]:
     return {**denv, "GOVGATE_LOGIN_DELAY_BASE_SECONDS": "0",
             "GOVGATE_DIRECTORY_USER_FILTER": DOMAIN_USERS,
+            "GOVGATE_DIRECTORY_NETBIOS_DOMAIN": "GOV",
             "GOVGATE_DIRECTORY_GROUP_ROLES":
                 "数据管理员=data_steward,数据处=data_steward,全体=dept_head"}
 
@@ -144,8 +145,9 @@ def test_what_the_sync_does_not_read_is_in_its_output_and_record(
 
 def test_staff_sign_in_with_their_user_principal_name(
         denv: dict[str, str], services: Services, portal: TestClient) -> None:
-    """What staff type at Windows, ``user0001@gov.cn`` (any case): on the base no
-    account, "wrong username or password"; now the person's, whose lock it counts to."""
+    """What staff type at Windows, ``user0001@gov.cn`` (any case) or ``GOV\\user0004``:
+    on the base no account, "wrong username or password"; now the person's, whose lock
+    it counts to."""
     sync(services, DirectoryClient(config_of(denv)))
     assert login(portal, "User0001@Gov.CN", USER_PASSWORD).status_code == 303
     assert portal.get("/api/v1/account").json()["username"] == "user0001"
@@ -153,6 +155,12 @@ def test_staff_sign_in_with_their_user_principal_name(
     assert r.status_code == 200 and "用户名或密码错误" in r.text
     assert services.org.get_user("user0002").failed_logins == 1
     r = login(portal, "user0002@other.gov.cn", USER_PASSWORD)  # no one's principal name
+    assert r.status_code == 200 and "用户名或密码错误" in r.text
+    # the down-level logon name, of the configured NetBIOS domain only
+    portal.cookies.clear()
+    assert login(portal, "gov\\User0004", USER_PASSWORD).status_code == 303
+    assert portal.get("/api/v1/account").json()["username"] == "user0004"
+    r = login(portal, "OTHER\\user0001", USER_PASSWORD)
     assert r.status_code == 200 and "用户名或密码错误" in r.text
 
 

@@ -274,9 +274,11 @@ class _Attempt:
         services = self.services
         settings = services.settings
         org = services.org
-        if "@" in username and (directory := gateway_of(request).directory) is not None:
-            # an Active Directory sign-in name (userPrincipalName) is no username ('@' is
-            # in none): the person's, as the directory says, with its lock and failures
+        if ("@" in username or "\\" in username) \
+                and (directory := gateway_of(request).directory) is not None:
+            # an Active Directory sign-in name (userPrincipalName, DOMAIN\user) is no
+            # username ('@' and '\' are in none): the person's, as the directory says,
+            # with its lock and failures
             try:
                 found = await run_in_threadpool(directory.principal_username, username)
             except DirectoryUnavailable as exc:
