@@ -48,8 +48,8 @@ FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
 # answers these only to the right password (a wrong one is data 52e)
 AD_BIND_DATA = re.compile(r"AcceptSecurityContext error, data (?P<data>[0-9a-f]+)\b",
                           re.IGNORECASE)
-MUST_CHANGE = {"773": ("directory.must_change", "the password must be changed at next logon"),
-               "532": ("directory.password_expired", "the password expired")}
+MUST_CHANGE = {"773": Text("directory.must_change", "the password must be changed at next logon"),
+               "532": Text("directory.password_expired", "the password expired")}
 # userAccountControl's ACCOUNTDISABLE bit (MS-ADTS 2.2.16), by AD's bitwise-and rule
 AD_DISABLED = "(userAccountControl:1.2.840.113556.1.4.803:=2)"
 # accountExpires (MS-ADA1): 100 ns since 1601 (FILETIME); 0 or the largest value: never
@@ -692,7 +692,7 @@ class DirectoryClient:
             raise DirectoryPasswordChange(Text(
                 "directory.password_change", "the directory {url} requires a new password "
                 "for {username}: {why} (AD: data {data})", url=self.config.url,
-                username=username, why=Text(*MUST_CHANGE[found_data["data"].lower()]),
+                username=username, why=MUST_CHANGE[found_data["data"].lower()],
                 data=found_data["data"]))
         return ok
 
