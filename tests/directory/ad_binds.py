@@ -56,8 +56,8 @@ def _frames(source: socket.socket, target: socket.socket,
 @contextmanager
 def ad_binds(port: int, answers: dict[str, str]) -> Iterator[str]:
     """``ldap://127.0.0.1:<its port>``, relaying to 127.0.0.1:``port``; a successful
-    bind as a DN of ``answers`` is answered 49 with ``ad_diagnostic(answers[dn])``."""
-    wanted = {dn_key(dn): data for dn, data in answers.items()}
+    bind as a DN of ``answers`` is answered 49 with ``ad_diagnostic(answers[dn])``
+    (``answers`` as it is at the bind: a test may change it)."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def connection(client: socket.socket) -> None:
@@ -70,7 +70,9 @@ def ad_binds(port: int, answers: dict[str, str]) -> Iterator[str]:
             message, _ = decoder.decode(frame, asn1Spec=LDAPMessage())
             op = message["protocolOp"]
             if op.getName() == "bindRequest":
-                data = wanted.get(dn_key(str(op["bindRequest"]["name"])))
+                asked_dn = dn_key(str(op["bindRequest"]["name"]))
+                data = next((d for dn, d in list(answers.items()) if dn_key(dn) == asked_dn),
+                            None)
                 if data is not None:
                     pending[int(message["messageID"])] = data
             return frame

@@ -34,10 +34,11 @@ from tests.directory.ad_slapd import ad_domain as slapd  # the module's director
 from tests.directory.conftest import config_of
 from tests.directory.slapd import ADMIN_DN, ADMIN_PASSWORD, USER_PASSWORD, Slapd, person_dn
 from tests.gateway.test_cli import here
-from tests.oauth2.helpers import login
+from tests.oauth2.helpers import csrf_of, login
 from tests.wiring import parts
 
 __all__ = ["slapd"]
+OWN = {"Origin": "http://127.0.0.1:8080"}
 
 
 @pytest.fixture
@@ -171,7 +172,8 @@ def test_a_password_ad_wants_changed_is_said_so_and_not_counted_as_wrong(
     773"; an expired one with "data 532". On the base both were "wrong username or
     password", counted: its owner locked the account by typing the right password."""
     sync(services, DirectoryClient(config_of(denv)))
-    with ad_binds(slapd.port, {person_dn(2): "773", person_dn(3): "532"}) as url:
+    answers = {person_dn(2): "773", person_dn(3): "532"}
+    with ad_binds(slapd.port, answers) as url:
         env = {**denv, "GOVGATE_DIRECTORY_URL": url}
         served = open_services(load_settings(env), environ=env)
         try:
@@ -180,13 +182,21 @@ def test_a_password_ad_wants_changed_is_said_so_and_not_counted_as_wrong(
                 must, expired = (login(portal, u, USER_PASSWORD) for u in ("user0002",
                                                                            "user0003"))
                 wrong = login(portal, "user0002", "Not-the-password-1")
+                # signed in, then AD wants it changed: the account page's proof says so
+                # (on the base: "the directory is unavailable", 503)
+                assert login(portal, "user0001", USER_PASSWORD).status_code == 303
+                csrf = csrf_of(portal.get("/portal/account").text)
+                answers[person_dn(1)] = "773"
+                proof = portal.post("/portal/account/totp", headers=OWN, data={
+                    "csrf_token": csrf, "password": USER_PASSWORD})
         finally:
             served.close()
-    for r in (must, expired):
+    for r in (must, expired, proof):
         assert r.status_code == 403 and "请先在 Windows 上更改" in r.text
     assert wrong.status_code == 200 and "用户名或密码错误" in wrong.text
     assert services.org.get_user("user0002").failed_logins == 1  # the wrong one only
     assert services.org.get_user("user0003").failed_logins == 0
+    assert services.org.get_user("user0001").failed_logins == 0
     services.settle_audit()
     with services.engine.connect() as conn:
         reasons = conn.execute(sa.select(records.c.reason).where(
