@@ -225,6 +225,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- the directory sync attacked (h-scim, 2026-12-05) -------------------------------
     "directory.returned": ("= 用户 {user} 保持停用：该账号曾从目录中删除，现又出现（可能是同名的另一个人）；核实后执行 govgate user enable", "= user {user} stays disabled: removed from the directory and back (perhaps another person under the name); govgate user enable once checked"),
     "directory.held": ("= 用户 {user} 保持停用：目录中为启用，但该账号是在网关中被他人停用的（govgate user enable 后重新由目录决定）", "= user {user} stays disabled: active in the directory, but disabled in the gateway by someone else (govgate user enable lets the directory decide again)"),
+    "directory.reference": ("? 未跟随目录引用 {uri}：其下的人员未读取（另一台服务器或子域的目录树；未用服务账号的口令去绑定它所指的主机）", "? reference {uri} not followed: the people under it are not read (another server's or a child domain's part of the tree; the service account's password is not sent to the host it names)"),
+    "directory.foreign": ("? 组 {group} 的成员 {member} 属于其他域或林（外部安全主体）：未读取，不获得该组的角色", "? member {member} of {group} is another domain's or forest's (a foreign security principal): not read, no role from the group"),
+    "directory.outside": ("? 组 {group} 的成员 {member} 在 base DN 之外：未读取，不获得该组的角色", "? member {member} of {group} is outside the base DN: not read, no role from the group"),
+    "directory.referred": ("? 组 {group} 的成员 {member} 在未跟随的目录引用之下：未读取，不获得该组的角色", "? member {member} of {group} is under a reference not followed: not read, no role from the group"),
+    "directory.not_listed": ("? 另有 {n} 个未列出", "? and {n} more not listed"),
     # -- the usage rollup rebuilt (h-usage2, 2026-12-05) --------------------------------
     "audit.rebuild_alone": ("--rebuild 只与 --since、--until 同用", "--rebuild takes only --since and --until"),
     "audit.rebuilt_day": ("{day}：已按审计记录重算（原 {before}，现 {after}）", "{day}: rebuilt from the records ({before} before, {after} now)"),
@@ -852,6 +857,9 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.local_account": ("用户 {username}（{dn}）是网关的本地账号；请将其中之一改名", "user {username} ({dn}) is a local account of the gateway; rename one of them"),
     "directory.conflicts": ("目录中有 {n} 处冲突；未应用任何变更", "{n} conflict(s) in the directory; nothing applied"),
     "state.source": ("source 须为 local 或 directory", "source must be local or directory"),
+    "directory.password_change": ("目录 {url} 要求为 {username} 设置新口令：{why}（AD：data {data}）", "the directory {url} requires a new password for {username}: {why} (AD: data {data})"),
+    "directory.must_change": ("须在下次登录时更改口令", "the password must be changed at next logon"),
+    "directory.password_expired": ("口令已过期", "the password expired"),
     "directory.none": ("没有为目录用户配置目录", "no directory is configured for the directory's users"),
     "org.directory_password": ("{username!r} 的口令由目录保管；请在目录中修改", "the password of {username!r} is kept by the directory; change it there"),
     "state.directory_password": ("目录用户在网关中没有口令", "a directory user has no password in the gateway"),

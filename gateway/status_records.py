@@ -6,9 +6,10 @@ administrator's disable (an incident) is not undone by the next sync or push.
 A status change is recorded in one of three shapes: the CLI's ``user_disabled`` /
 ``user_enabled`` (``extra.user``); a console's, an API's or SCIM's action with the
 change among its ``effects``; a state document applied (``govgate apply``, the
-directory sync: ``state_applied`` naming ``status`` among the user's fields). The
-newest of the records that name the account decides; none found (or only past
-``SCANNED`` of them) is no one's, and the caller keeps the account disabled."""
+directory sync: ``state_applied`` naming ``status`` among the user's fields, or
+creating the user). The newest of the records that name the account decides; none
+found (or only past ``SCANNED`` of them) is no one's, and the caller keeps the account
+disabled."""
 
 from __future__ import annotations
 
@@ -51,8 +52,10 @@ def _changes_status(extra: dict[str, Any], username: str) -> bool:
     if extra.get("change") in STATUS and extra.get("user") == username:
         return True
     if extra.get("change") == "state_applied":
+        # a create set the account's first status: disabled, it is the disable (an
+        # account the directory sync made already locked, or expired, is the sync's)
         return (extra.get("kind"), extra.get("key")) == ("user", username) and \
-            "status" in extra.get("fields", ())
+            ("status" in extra.get("fields", ()) or extra.get("action") == "create")
     return any(e.get("change") in STATUS and e.get("user") == username
                for e in extra.get("effects", ()) if isinstance(e, dict))
 

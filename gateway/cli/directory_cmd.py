@@ -8,6 +8,7 @@ import click
 from gateway.cli.context import CliContext, CommandError, pass_cli
 from gateway.cli.session_cmd import end_sessions
 from gateway.directory import DirectoryClient, DirectoryConfig, SyncConflict, SyncPlan, sync
+from gateway.directory.sync import NOT_READ_LISTED
 from gateway.i18n import render
 
 
@@ -37,10 +38,28 @@ def sync_cmd(cli_ctx: CliContext, dry_run: bool) -> None:
         click.echo(cli_ctx.msg("directory.held", user=username))
     for username in plan.returned:
         click.echo(cli_ctx.msg("directory.returned", user=username))
+    _not_read(cli_ctx, plan)
     _summary(cli_ctx, plan, dry_run)
     if not dry_run:
         for username in plan.newly_disabled():
             end_sessions(cli_ctx, username)
+
+
+def _not_read(cli_ctx: CliContext, plan: SyncPlan) -> None:
+    """What the sync did not read, so the operator knows whose roles it does not
+    decide: the references not followed, the mapped groups' members in other domains
+    or forests, outside the base DN and under a reference (the first NOT_READ_LISTED
+    of each)."""
+    for uri in plan.references[:NOT_READ_LISTED]:
+        click.echo(cli_ctx.msg("directory.reference", uri=uri))
+    for key, pairs in (("directory.foreign", plan.foreign), ("directory.outside", plan.outside),
+                       ("directory.referred", plan.referred)):
+        for group, member in pairs[:NOT_READ_LISTED]:
+            click.echo(cli_ctx.msg(key, group=group, member=member))
+    for more in (len(plan.references), len(plan.foreign), len(plan.outside),
+                 len(plan.referred)):
+        if more > NOT_READ_LISTED:
+            click.echo(cli_ctx.msg("directory.not_listed", n=more - NOT_READ_LISTED))
 
 
 def _summary(cli_ctx: CliContext, plan: SyncPlan, dry_run: bool) -> None:

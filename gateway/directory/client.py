@@ -16,13 +16,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from gateway.directory.config import DirectoryConfig
-from gateway.directory.errors import DirectoryUnavailable
+from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
 from gateway.org import sign_in_name
 from gateway.settings import Settings
 from texts import Text
@@ -32,6 +32,28 @@ if TYPE_CHECKING:
 
 # ask the server for no attributes, only the entries' DNs (RFC 4511 4.5.1.8)
 NO_ATTRIBUTES = "1.1"
+# Active Directory's: a security identifier (binary), read raw (ldap3 would decode
+# some as text), and the RID of the user's primary group, which AD lists in neither
+# the group's ``member`` nor the user's ``memberOf``
+OBJECT_SID = "objectSid"
+PRIMARY_GROUP = "primaryGroupID"
+UPN = "userPrincipalName"
+SAM_ACCOUNT = "sAMAccountName"
+# where AD keeps the members of its groups that are another domain's or forest's
+# (``foreignSecurityPrincipal``, MS-ADTS 6.1.1.4.13): their people are not this directory's
+FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
+# Active Directory's reason for refusing a bind (invalidCredentials), in its diagnostic
+# message: "80090308: LdapErr: ..., comment: AcceptSecurityContext error, data 773, ..."
+# 773: the user must change the password at next logon, 532: the password expired. AD
+# answers these only to the right password (a wrong one is data 52e)
+AD_BIND_DATA = re.compile(r"AcceptSecurityContext error, data (?P<data>[0-9a-f]+)\b",
+                          re.IGNORECASE)
+MUST_CHANGE = {"773": Text("directory.must_change", "the password must be changed at next logon"),
+               "532": Text("directory.password_expired", "the password expired")}
+# userAccountControl's ACCOUNTDISABLE bit (MS-ADTS 2.2.16), by AD's bitwise-and rule
+AD_DISABLED = "(userAccountControl:1.2.840.113556.1.4.803:=2)"
+# accountExpires (MS-ADA1): 100 ns since 1601 (FILETIME); 0 or the largest value: never
+FILETIME_EPOCH = 11_644_473_600
 GROUP_CLASSES = "(|(objectClass=groupOfNames)(objectClass=group))"
 PAGED = "1.2.840.113556.1.4.319"  # RFC 2696
 # an attribute's values a range at a time (MS-ADTS 3.1.1.3.1.3.3): member;range=0-1499
@@ -84,12 +106,19 @@ class Person:
 @dataclass
 class Groups:
     """The mapped groups: each cn, the DNs of the entries of that cn, and their members'
-    DNs, direct and through nested groups; ``too_deep``: the groups found nested deeper
-    than ``DirectoryConfig.max_nesting`` below a mapped one (their members are not
-    read: the sync stops on them)."""
+    DNs, direct, through nested groups and by their primary group; ``too_deep``: the
+    groups found nested deeper than ``DirectoryConfig.max_nesting`` below a mapped one
+    (their members are not read: the sync stops on them). ``foreign`` and ``outside``:
+    the members not read, as (the group's DN, the member's DN): another domain's or
+    forest's (AD's ``foreignSecurityPrincipal``), outside the base DN, or under a
+    continuation reference (``referred``)."""
 
     members: dict[str, dict[str, list[str]]]
     too_deep: list[tuple[str, str]]  # (the mapped group's DN, the deep group's DN)
+    foreign: list[tuple[str, str]] = field(default_factory=list)
+    outside: list[tuple[str, str]] = field(default_factory=list)
+    # under a continuation reference not followed (a child domain's people)
+    referred: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -160,6 +189,54 @@ def _ranged(entry: dict[str, Any], attribute: str) -> tuple[str, int, str] | Non
         if match and match["type"].casefold() == attribute.casefold():
             return name, int(match["low"]), match["high"]
     return None
+
+
+def _attributes(entry: dict[str, Any]) -> dict[str, Any]:
+    """An answer's attributes, ``objectSid`` as the bytes sent."""
+    out = dict(entry.get("attributes") or {})
+    for name, raw in (entry.get("raw_attributes") or {}).items():
+        if name.casefold() == OBJECT_SID.casefold():
+            out[name] = [bytes(v) for v in _as_list(raw)]
+    return out
+
+
+def sid_parts(value: Any) -> tuple[bytes, int] | None:
+    """A binary SID (MS-DTYP 2.4.2.2: revision 1, the count of sub-authorities, a 48-bit
+    authority, then the sub-authorities, little-endian) as its domain's SID and its
+    RID, the last sub-authority; None for anything else. The domain's SID is given as
+    a binary SID of one sub-authority fewer, to compare with another's."""
+    if not isinstance(value, bytes) or len(value) < 12 or value[0] != 1:
+        return None
+    count = value[1]
+    if count < 1 or len(value) != 8 + 4 * count:
+        return None
+    domain = bytes([1, count - 1]) + value[2:-4]
+    return domain, int.from_bytes(value[-4:], "little")
+
+
+def _sid(entry: dict[str, Any]) -> tuple[bytes, int] | None:
+    values = _plain(entry, OBJECT_SID)
+    return sid_parts(values[0]) if len(values) == 1 else None
+
+
+def filetime(unix_seconds: float) -> int:
+    """``unix_seconds`` as Active Directory's ``accountExpires`` counts."""
+    return int((unix_seconds + FILETIME_EPOCH) * 10_000_000)
+
+
+def _under(key: DnKey, top: DnKey) -> bool:
+    """Whether the DN ``key`` is ``top`` or below it."""
+    return bool(top) and key[-len(top):] == top
+
+
+def _referred_dn(uri: str) -> DnKey:
+    """The DN a continuation reference names (RFC 4516: ``ldap://host/dn??sub``)."""
+    return dn_key(unquote(urlsplit(uri).path.lstrip("/")))
+
+
+def _note(found: list[tuple[str, str]], pair: tuple[str, str]) -> None:
+    if pair not in found:  # a group nested in two mapped ones is read for both
+        found.append(pair)
 
 
 def _only(entry: dict[str, Any], attribute: str) -> str | None:
@@ -299,12 +376,14 @@ class DirectoryClient:
         return self.refused(Text("directory.too_slow", "{what} took longer than {seconds} s",
                                  what=what, seconds=f"{seconds:g}"))
 
-    def search(self, conn: ldap3.Connection, search_filter: str,
-               attributes: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def search(self, conn: ldap3.Connection, search_filter: str, attributes: list[str],
+               references: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every entry under the base DN the filter matches, a page at a time; a
         directory gone in the middle raises DirectoryUnavailable, and so does one that
         stops the search at its size limit (entries would be missed: a sync would take
-        the people not read for gone) or takes longer than ``search_seconds``."""
+        the people not read for gone) or takes longer than ``search_seconds``. The
+        continuation references answered (RFC 4511 4.5.3: a part of the tree another
+        server holds, AD's child domains) go to ``references``: they are not followed."""
         cookie: Any = None
         seen, seconds = 0, self.config.search_seconds
         until = time.monotonic() + seconds
@@ -312,6 +391,10 @@ class DirectoryClient:
             with self.deadline(conn, until, Text("directory.op_search", "the search "
                                                  "{filter}", filter=search_filter), seconds):
                 found = self.page(conn, search_filter, attributes, cookie)
+            for e in conn.response or []:
+                if references is not None and e.get("type") == "searchResRef":
+                    references.extend(u for u in map(str, e.get("uri") or [])
+                                      if u not in references)
             seen += len(found)
             if (conn.result or {}).get("result") == SIZE_LIMIT:
                 # OpenLDAP's sizelimit counts a paged search's pages together (its
@@ -348,7 +431,7 @@ class DirectoryClient:
         if code not in (0, SIZE_LIMIT):
             raise self.unavailable(Exception(
                 f"{result.get('description', 'error')} {result.get('message', '')}".strip()))
-        return [(e["dn"], dict(e.get("attributes") or {})) for e in conn.response or []
+        return [(e["dn"], _attributes(e)) for e in conn.response or []
                 if e.get("type") == "searchResEntry"]
 
     def entry(self, conn: ldap3.Connection, dn: str, search_filter: str,
@@ -362,7 +445,7 @@ class DirectoryClient:
         if code != 0:
             raise self.unavailable(Exception(
                 f"{result.get('description', 'error')} {result.get('message', '')}".strip()))
-        found = [dict(e.get("attributes") or {}) for e in conn.response or []
+        found = [_attributes(e) for e in conn.response or []
                  if e.get("type") == "searchResEntry"]
         return found[0] if found else None
 
@@ -400,11 +483,14 @@ class DirectoryClient:
             entry = follow
         return got
 
-    def people(self, conn: ldap3.Connection) -> list[Person]:
+    def people(self, conn: ldap3.Connection,
+               references: list[str] | None = None) -> list[Person]:
+        """The people the user filter matches; the continuation references the search
+        met (people not read) to ``references``."""
         c = self.config
         attributes = [c.username_attribute, c.name_attribute, c.email_attribute]
         out = []
-        for dn, entry in self.search(conn, c.user_filter, attributes):
+        for dn, entry in self.search(conn, c.user_filter, attributes, references):
             username = _first(entry, c.username_attribute)
             values = entry.get(c.username_attribute)
             out.append(Person(dn=dn, username=username,
@@ -415,8 +501,16 @@ class DirectoryClient:
         return out
 
     def disabled(self, conn: ldap3.Connection) -> set[tuple[tuple[str, str], ...]]:
-        """The DNs (as ``dn_key``) of the people the disabled filter matches."""
-        both = f"(&{self.config.user_filter}{self.config.disabled_filter})"
+        """The DNs (as ``dn_key``) of the people the disabled filter matches, and of
+        the Active Directory accounts disabled (``userAccountControl``'s ACCOUNTDISABLE,
+        whatever the filter: the default is OpenLDAP's, and an AD left with it kept
+        its disabled people active) or past their ``accountExpires`` (AD refuses
+        their bind, but a session or refresh token made before would go on in
+        govgate). A directory without these attributes matches none by them (RFC 4511
+        4.5.1.7: Undefined)."""
+        expired = f"(&(accountExpires>=1)(accountExpires<={filetime(time.time())}))"
+        both = (f"(&{self.config.user_filter}"
+                f"(|{self.config.disabled_filter}{AD_DISABLED}{expired}))")
         return {dn_key(dn) for dn, _ in self.search(conn, both, [NO_ATTRIBUTES])}
 
     def units(self, conn: ldap3.Connection) -> list[Unit]:
@@ -425,7 +519,7 @@ class DirectoryClient:
                             ["ou", attr])
         return [Unit(dn=dn, name=_first(e, "ou"), code=_first(e, attr)) for dn, e in found]
 
-    def groups(self, conn: ldap3.Connection) -> Groups:
+    def groups(self, conn: ldap3.Connection, references: list[str] | None = None) -> Groups:
         """Each mapped group's cn, the DNs of the entries of that cn and their members:
         read in full (``values``), and through the groups nested in them, as Active
         Directory's LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941) would give
@@ -433,7 +527,11 @@ class DirectoryClient:
         member that is one of the groups under the base DN (one search of their DNs)
         is read in turn, each group once (a cycle ends), down to ``max_nesting`` groups
         below the mapped one; a group outside the base DN is not read, as its people
-        are not."""
+        are not. Its members in other domains or forests (AD's foreign security
+        principals), outside the base DN and under the ``references`` the people's
+        search met are not read either: ``Groups.foreign``, ``outside`` and
+        ``referred`` name them. A group with an ``objectSid`` (AD's) also holds the
+        people whose ``primaryGroupID`` is its RID in its domain (``primary``)."""
         names = [g for g, _ in self.config.group_roles]
         out = Groups({}, [])
         if not names:
@@ -441,23 +539,43 @@ class DirectoryClient:
         wanted = "".join(f"(cn={_escape(n)})" for n in names)
         seconds = self.config.search_seconds
         until = time.monotonic() + seconds
-        mapped = list(self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))", ["cn", "member"]))
+        mapped = list(self.search(conn, f"(&{GROUP_CLASSES}(|{wanted}))",
+                                  ["cn", "member", OBJECT_SID]))
         nested = {dn_key(dn) for dn, _ in self.search(conn, GROUP_CLASSES, [NO_ATTRIBUTES])}
         # the groups read: their direct members, the mapped ones' first
         read: dict[DnKey, list[str]] = {}
         with self.deadline(conn, until, Text("directory.op_groups",
                                              "reading the groups' members"), seconds):
             for dn, e in mapped:
-                read[dn_key(dn)] = self.values(conn, dn, e, "member")
+                read[dn_key(dn)] = self.values(conn, dn, e, "member") + self.primary(conn, e)
             for dn, e in mapped:
-                members = self._nested(conn, dn, read, nested, out.too_deep)
+                members = self._nested(conn, dn, read, nested, out,
+                                       [_referred_dn(r) for r in references or []])
                 out.members.setdefault(_first(e, "cn"), {})[dn] = members
         return out
 
+    def primary(self, conn: ldap3.Connection, group: dict[str, Any]) -> list[str]:
+        """The people whose primary group ``group`` is: Active Directory lists them in
+        neither its ``member`` nor their ``memberOf`` ("Domain Users", as a rule).
+        As AD's clients do: a user whose ``primaryGroupID`` is the group's RID (the
+        last part of its ``objectSid``) and whose own ``objectSid`` is of the group's
+        domain (a RID is one domain's number). None for a group without a SID."""
+        sid = _sid(group)
+        if sid is None:
+            return []
+        domain, rid = sid
+        found = self.search(conn, f"(&{self.config.user_filter}({PRIMARY_GROUP}={rid}))",
+                            [OBJECT_SID])
+        return [dn for dn, e in found if (own := _sid(e)) is not None and own[0] == domain]
+
     def _nested(self, conn: ldap3.Connection, top: str, read: dict[DnKey, list[str]],
-                groups: set[DnKey], too_deep: list[tuple[str, str]]) -> list[str]:
+                groups: set[DnKey], found: Groups,
+                referred: list[DnKey] | None = None) -> list[str]:
         """The members of the group ``top`` and of the ``groups`` nested in it, level
-        by level; ``read`` keeps the groups read for the next mapped group."""
+        by level; ``read`` keeps the groups read for the next mapped group. The groups
+        nested too deep, the foreign members and those outside the base DN go to
+        ``found``."""
+        base = dn_key(self.config.base_dn)
         out: list[str] = []
         seen = {dn_key(top)}
         level = [top]
@@ -465,18 +583,29 @@ class DirectoryClient:
             below: list[str] = []
             for dn in level:
                 if depth > self.config.max_nesting:
-                    too_deep.append((top, dn))
+                    found.too_deep.append((top, dn))
                     continue
                 for member in read.get(dn_key(dn), []):
                     key = dn_key(member)
                     if key not in groups:
-                        out.append(member)
+                        # another domain's or forest's, or outside the base: not read,
+                        # its people are not synced; named so the operator knows
+                        if len(key) > 1 and key[1] == FOREIGN_PRINCIPALS:
+                            _note(found.foreign, (dn, member))
+                        elif any(_under(key, r) for r in referred or []):
+                            _note(found.referred, (dn, member))
+                        elif not _under(key, base) or key == base:
+                            _note(found.outside, (dn, member))
+                        else:
+                            out.append(member)
                     elif key not in seen:  # one seen is not read again: a cycle ends
                         seen.add(key)
                         if key not in read:
-                            found = self.entry(conn, member, GROUP_CLASSES, ["member"])
-                            read[key] = (self.values(conn, member, found, "member")
-                                         if found is not None else [])
+                            group = self.entry(conn, member, GROUP_CLASSES,
+                                               ["member", OBJECT_SID])
+                            read[key] = (self.values(conn, member, group, "member")
+                                         + self.primary(conn, group)
+                                         if group is not None else [])
                         below.append(member)
             if not below:
                 break
@@ -484,6 +613,41 @@ class DirectoryClient:
         return out
 
     # -- signing in ----------------------------------------------------------------------
+
+    def principal_username(self, principal: str) -> str | None:
+        """The username of the one person ``principal`` names, as staff sign in at
+        Windows: a ``userPrincipalName`` (``zhang.san@gov.cn``; its first part need
+        not be the ``sAMAccountName``), or the down-level ``GOV\\zhang.san`` of the
+        configured NetBIOS domain (``netbios_domain``; any other domain names no one
+        here). None when no one's or several's; DirectoryUnavailable when the
+        directory cannot answer."""
+        c = self.config
+        domain, slash, account = principal.partition("\\")
+        if slash:
+            if not c.netbios_domain or domain.casefold() != c.netbios_domain.casefold() \
+                    or not account:
+                return None
+            attribute, value = SAM_ACCOUNT, account
+        else:
+            attribute, value = UPN, principal
+        if not value or (not slash and c.username_attribute.casefold() == UPN.casefold()):
+            return None  # the username itself: nothing to look up
+        look_for = f"(&{c.user_filter}({attribute}={_escape(value)}))"
+        conn = self.service()
+        try:
+            with self.answer(conn, Text("directory.op_sign_in",
+                                        "the search for the sign-in name")):
+                conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
+                            attributes=[c.username_attribute], size_limit=2)
+            found = [_only(e.get("attributes") or {}, c.username_attribute)
+                     for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            if (conn.result or {}).get("result", 0) not in (0, SIZE_LIMIT):
+                raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
+        except _ldap_error() as exc:
+            raise self.unavailable(exc) from None
+        finally:
+            conn.unbind()
+        return found[0] if len(found) == 1 else None
 
     def verify(self, username: str, password: str) -> bool:
         """Whether ``password`` is ``username``'s: found with the service account, then
@@ -523,6 +687,13 @@ class DirectoryClient:
             raise self.unavailable(exc) from None
         if not ok and code != 49:  # 49: invalidCredentials; anything else is not an answer
             raise self.unavailable(Exception(str((person.result or {}).get("description"))))
+        found_data = AD_BIND_DATA.search(str((person.result or {}).get("message") or ""))
+        if not ok and found_data and found_data["data"].lower() in MUST_CHANGE:
+            raise DirectoryPasswordChange(Text(
+                "directory.password_change", "the directory {url} requires a new password "
+                "for {username}: {why} (AD: data {data})", url=self.config.url,
+                username=username, why=MUST_CHANGE[found_data["data"].lower()],
+                data=found_data["data"]))
         return ok
 
 

@@ -42,6 +42,7 @@ class DirectoryConfig:
     # it is past (gateway.directory.client.DirectoryClient.deadline)
     search_seconds: float = SEARCH_SECONDS
     max_nesting: int = MAX_NESTING
+    netbios_domain: str = ""  # AD's, for the down-level logon name DOMAIN\user
 
     def __post_init__(self) -> None:
         for group, role in self.group_roles:
@@ -80,4 +81,5 @@ class DirectoryConfig:
                    email_attribute=s.directory_email_attribute,
                    department_attribute=s.directory_department_attribute,
                    group_roles=roles, disabled_filter=s.directory_disabled_filter,
-                   page_size=s.directory_page_size, timeout=s.directory_timeout_seconds)
+                   page_size=s.directory_page_size, timeout=s.directory_timeout_seconds,
+                   netbios_domain=s.directory_netbios_domain.strip())

@@ -14,6 +14,17 @@ class DirectoryUnavailable(GovgateError):
     title = "Directory unavailable"
 
 
+class DirectoryPasswordChange(DirectoryUnavailable):
+    """The password is right, but the directory will not have it used before it is
+    changed (Active Directory's "user must change password at next logon", "password
+    expired"): no sign-in, and not a wrong password (not counted towards the lockout).
+    A DirectoryUnavailable, so that every caller not made for it fails closed."""
+
+    code = "directory_password_change"
+    status = 403
+    title = "Directory password must be changed"
+
+
 class SyncConflict(Conflict):
     """The directory's data cannot be applied as it is; ``problems`` lists each, and
     ``plan`` is what the sync read."""

@@ -38,6 +38,7 @@ ACTOR = "directory-sync"
 CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
 DnKey = tuple[tuple[str, str], ...]
 USERNAME_MAX = 64  # the users table's column
+NOT_READ_LISTED = 50  # of each kind, in the directory_synced record and the CLI's output
 
 
 @dataclass
@@ -54,11 +55,30 @@ class SyncPlan:
     # disabled by this plan as no longer in the directory; the ones back: kept disabled
     gone: list[str] = field(default_factory=list)
     returned: list[str] = field(default_factory=list)
+    # not read, and named so the operator knows: the continuation references the
+    # search met (another server's part of the tree, AD's child domains), and the
+    # mapped groups' members in other domains or forests, outside the base DN or
+    # under a reference, as (the group's DN, the member's DN)
+    references: list[str] = field(default_factory=list)
+    foreign: list[tuple[str, str]] = field(default_factory=list)
+    outside: list[tuple[str, str]] = field(default_factory=list)
+    referred: list[tuple[str, str]] = field(default_factory=list)
 
     def newly_disabled(self) -> list[str]:
         """The people this plan disables who existed before it (whose sessions end)."""
         updated = {c.key for c in self.changes if c.kind == "user" and c.action == "update"}
         return [u for u in self.disabled if u in updated]
+
+    def not_read(self) -> dict[str, Any]:
+        """What the sync did not read, for its record: counts, and the first
+        ``NOT_READ_LISTED`` of each."""
+        return {"references": self.references[:NOT_READ_LISTED],
+                "foreign": len(self.foreign),
+                "foreign_members": [m for _, m in self.foreign[:NOT_READ_LISTED]],
+                "outside": len(self.outside),
+                "outside_members": [m for _, m in self.outside[:NOT_READ_LISTED]],
+                "referred": len(self.referred),
+                "referred_members": [m for _, m in self.referred[:NOT_READ_LISTED]]}
 
     def count(self, action: str) -> int:
         if action == "disable":
@@ -73,6 +93,7 @@ class DirectoryData:
     people: list[Person]
     disabled: set[DnKey]
     groups: Groups  # cn: {the group's DN: members' DNs, nested groups' included}
+    references: list[str] = field(default_factory=list)  # not followed
 
 
 def read(client: DirectoryClient) -> DirectoryData:
@@ -80,10 +101,15 @@ def read(client: DirectoryClient) -> DirectoryData:
     a directory gone in the middle raises DirectoryUnavailable and nothing is applied."""
     conn = client.service()
     try:
-        units, people = client.units(conn), client.people(conn)
+        # a reference is not followed: ldap3's auto_referrals would bind to the host it
+        # names with the service account's password, a host whoever may write a
+        # referral object (or a child domain's administrator) chooses
+        references: list[str] = []
+        units, people = client.units(conn), client.people(conn, references)
         disabled = client.disabled(conn)
-        groups = client.groups(conn)
-        return DirectoryData(units=units, people=people, disabled=disabled, groups=groups)
+        groups = client.groups(conn, references)
+        return DirectoryData(units=units, people=people, disabled=disabled, groups=groups,
+                             references=references)
     finally:
         conn.unbind()
 
@@ -142,6 +168,9 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
                 plan: SyncPlan) -> dict[str, Any]:
     """The state document of the directory's data; conflicts go to ``plan``."""
     config = client.config
+    plan.references = list(data.references)
+    plan.foreign, plan.outside = list(data.groups.foreign), list(data.groups.outside)
+    plan.referred = list(data.groups.referred)
     units = {dn_key(u.dn): u for u in data.units}
     with engine.connect() as conn:
         stored_depts = {r.code: r for r in conn.execute(
@@ -304,5 +333,6 @@ def _sync(services: Services, client: DirectoryClient, *, dry_run: bool) -> Sync
             "actor": ACTOR, "url": client.config.url, "people": plan.people,
             "created": plan.count("create"), "updated": plan.count("update"),
             "disabled": len(plan.disabled), "skipped": len(plan.skipped),
-            "held": plan.held, "gone": plan.gone, "returned": plan.returned})])
+            "held": plan.held, "gone": plan.gone, "returned": plan.returned,
+            **plan.not_read()})])
     return plan

@@ -10,11 +10,27 @@ tests' 500 people (tests.directory.slapd), and
 - nested groups: 数据管理员 holds 数据小组, which holds 数据分组 and 数据管理员 again
   (a cycle), 数据分组 holds 数据小组; and a chain 链0 → 链1 → ... → 链5.
 
-The administrator (``ADMIN_DN``, the rootdn) has no limits."""
+The administrator (``ADMIN_DN``, the rootdn) has no limits.
+
+``ad_domain`` is another: the tests' people with Active Directory's own attributes
+(tests/directory/ad.schema): security identifiers (``objectSid``, binary), primary
+groups (``primaryGroupID``), ``userAccountControl``, ``accountExpires``; members in
+other domains (``foreignSecurityPrincipal``) and outside the base DN; and a child
+domain answered as a continuation reference (an ``objectClass: referral`` entry).
+The people of ``DOMAIN_USERS`` (uid=user000*):
+
+- user0000–user0004 have 数据处 (RID 1105) for primary group, user0005–user0009
+  域用户 (513, "Domain Users"), nested in 全体; user0004's SID is another domain's;
+  user0009 is also a direct member of 数据处;
+- user0005 is disabled (``userAccountControl`` 514), user0006 expired in 2012,
+  user0007 locked (tests.directory.slapd), user0003 expires in 2100, user0008 (0)
+  and user0009 (the largest value) never."""
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +46,18 @@ SYNC_PAGED = f"cn=sync-paged,{BASE}"
 LIMIT = 100
 BIG_MEMBERS = 2000
 CHAIN = 6  # 链0 ... 链5
+AD_SCHEMA = Path(__file__).with_name("ad.schema")
+DOMAIN = (21, 1004336348, 1177238915, 682003330)  # S-1-5-21-1004336348-...
+OTHER_DOMAIN = (21, 1, 2, 3)
+DOMAIN_USERS = "(&(objectClass=inetOrgPerson)(uid=user000*))"
+FSP_OU = f"cn=ForeignSecurityPrincipals,{BASE}"
+FOREIGN = (f"cn=S-1-5-11,{FSP_OU}", f"cn=S-1-5-21-1-2-3-1108,{FSP_OU}")
+OUTSIDE = "cn=外部组,ou=组,dc=other,dc=cn"
+CHILD_REF = "ldap://child.gov.cn/dc=child,dc=gov,dc=cn"
+CHILD_PERSON = "uid=child.user,ou=人员,dc=child,dc=gov,dc=cn"  # beyond the reference
+NEVER = 0x7FFF_FFFF_FFFF_FFFF
+# accountExpires: 2012-12-15, 2100-01-01 (100 ns since 1601)
+EXPIRED, EXPIRES_2100 = 130_000_000_000_000_000, 157_468_184_000_000_000
 
 
 def group_dn(cn: str) -> str:
@@ -64,6 +92,65 @@ def ad_ldif() -> str:
         blocks.append(_group(f"链{n}", [person_dn(40 + n)]
                              + ([] if last else [group_dn(f"链{n + 1}")])))
     return "\n".join(blocks)
+
+
+def sid(domain: tuple[int, ...], rid: int) -> bytes:
+    """A binary SID (MS-DTYP 2.4.2.2) of ``domain``'s sub-authorities and ``rid``, in
+    the NT authority (5)."""
+    parts = (*domain, rid)
+    return (bytes([1, len(parts)]) + (5).to_bytes(6, "big")
+            + b"".join(struct.pack("<I", p) for p in parts))
+
+
+def _sid_line(domain: tuple[int, ...], rid: int) -> str:
+    return f"objectSid:: {base64.b64encode(sid(domain, rid)).decode()}\n"
+
+
+def _ad_group(cn: str, rid: int, members: list[str]) -> str:
+    return _group(cn, members).replace("objectClass: groupOfNames\n",
+                                       "objectClass: groupOfNames\nobjectClass: adPrincipal\n"
+                                       + _sid_line(DOMAIN, rid))
+
+
+def domain_ldif() -> str:
+    tree = tree_ldif().replace("cn: 数据管理员\n", "cn: 数据管理员\n"
+                               + "".join(f"member: {m}\n" for m in FOREIGN))
+    expires = {3: EXPIRES_2100, 6: EXPIRED, 8: 0, 9: NEVER}
+    for n in range(10):
+        uid = f"uid: user{n:04d}\n"
+        extra = [f"userPrincipalName: user{n:04d}@gov.cn", f"sAMAccountName: user{n:04d}",
+                 f"primaryGroupID: {1105 if n < 5 else 513}",
+                 f"userAccountControl: {514 if n == 5 else 512}"]
+        if n in expires:
+            extra.append(f"accountExpires: {expires[n]}")
+        assert tree.count(uid) == 1
+        # the classes together: slapadd -q takes the last run of objectClass lines
+        tree = tree.replace(uid, "objectClass: adPrincipal\n" + uid + "\n".join(extra) + "\n"
+                            + _sid_line(OTHER_DOMAIN if n == 4 else DOMAIN, 1100 + n))
+    blocks = [tree,
+              _ad_group("数据处", 1105, [person_dn(9)]),
+              _ad_group("域用户", 513, [person_dn(499)]),
+              _ad_group("全体", 1200, [group_dn("域用户"), OUTSIDE, CHILD_PERSON]),
+              f"dn: {FSP_OU}\nobjectClass: organizationalRole\ncn: ForeignSecurityPrincipals\n",
+              *(f"dn: {dn}\nobjectClass: foreignSecurityPrincipal\n"
+                f"cn: {dn.split(',')[0][3:]}\n" for dn in FOREIGN),
+              f"dn: dc=child,{BASE}\nobjectClass: referral\nobjectClass: extensibleObject\n"
+              f"dc: child\nref: {CHILD_REF}\n"]
+    return "\n".join(blocks)
+
+
+@pytest.fixture(scope="module")
+def ad_domain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """The module's directory (import it as ``slapd``: it replaces
+    tests.directory.conftest's)."""
+    if not os.path.exists(SLAPD):
+        pytest.skip("slapd is not installed (apt-get install slapd ldap-utils)")
+    server = Slapd(Path(tmp_path_factory.mktemp("ad-domain")), trustme.CA(),
+                   extra_conf=(f"include {AD_SCHEMA}",))
+    server.prepare(domain_ldif())
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "role_secadmin": ("安全管理员", "security administrator"),
     "role_auditor": ("审计管理员", "auditor"),
     # -- directory sign-in (gateway.directory) --
+    "directory_password_change": ("目录（Active Directory）要求先更改您的口令（已过期，或须在下次登录时更改）：请先在 Windows 上更改（Ctrl+Alt+Del → 更改密码），再登录。", "The directory (Active Directory) requires you to change your password first (it expired, or must be changed at next sign-in): change it at Windows (Ctrl+Alt+Del, Change a password), then sign in."),
     "directory_down": ("目录服务暂不可用，无法验证口令；请稍后重试。", "The directory is unavailable, so the password cannot be checked; please try again later."),
 }
 

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from audit import AuditRecord
 from catalogue.model import CST
 from gateway.directory.client import directory_password_ok
-from gateway.directory.errors import DirectoryUnavailable
+from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.factor_failures import FactorCount, FactorFailures
 from gateway.idp import totp as totp_secret
@@ -274,11 +274,26 @@ class _Attempt:
         services = self.services
         settings = services.settings
         org = services.org
+        if ("@" in username or "\\" in username) \
+                and (directory := gateway_of(request).directory) is not None:
+            # an Active Directory sign-in name (userPrincipalName, DOMAIN\user) is no
+            # username ('@' and '\' are in none): the person's, as the directory says,
+            # with its lock and failures
+            try:
+                found = await run_in_threadpool(directory.principal_username, username)
+            except DirectoryUnavailable as exc:
+                return await self.directory_down(None, exc)
+            if found:
+                self.username = username = found
         user = _user(request, username) if username else None
         if refused := await self.refuse_if_locked(user):
             return refused
         try:
             ok = await self.check(user, password)
+        except DirectoryPasswordChange as exc:
+            if user is None or user.status != "active":
+                return await self.wrong(user, False)
+            return await self.password_change(user, exc)
         except DirectoryUnavailable as exc:
             return await self.directory_down(user, exc)
         # guesses sent together all passed the check above before the first was hashed:
@@ -326,6 +341,15 @@ class _Attempt:
                                            user.username, password)
         stored = self.services.org.password_hash(self.username) if user is not None else None
         return await run_in_threadpool(verify_password, stored, password)
+
+    async def password_change(self, user: User, exc: DirectoryPasswordChange) -> Response:
+        """The right password, which the directory will not have used before it is
+        changed (AD: must change at next logon, expired): said so, not counted as a
+        wrong one (its owner would lock the account by typing it again)."""
+        await _emit(self.request, _record(self.request, "login", "failure",
+                                          actor_user=self.username,
+                                          department=user.department, reason=str(exc)))
+        return self.again(self.t("directory_password_change"), 403)
 
     async def directory_down(self, user: User | None, exc: DirectoryUnavailable) -> Response:
         """Fail closed: no sign-in without the directory's answer, and no failure
