@@ -23,6 +23,7 @@ from tests.dpop_proofs import Holder, NonceClient
 from tests.oauth2.test_dpop import ALGS, BOUND, FORM, ISSUER, call, register
 from tests.proxy import conftest as proxy
 from tests.proxy.conftest import WORLD_PROXY, World, raw_request
+from tests.proxy.test_forward_auth import nginx  # noqa: F401 - the fixture
 
 base_services = proxy.base_services
 world = proxy.world
@@ -177,3 +178,25 @@ async def test_the_rate_limit_comes_before_a_proofs_write(
     assert rows == 3
     limited = [rec for rec in world.audit.records if rec.status == 429]
     assert len(limited) == 3 and {rec.actor_client for rec in limited} == {BOUND[0]}
+
+
+async def test_behind_the_shipped_nginx_conf_the_client_gets_the_nonce(
+        world: World, nginx: int) -> None:  # noqa: F811 - the fixture
+    """docs/nginx-forward-auth.conf hands forward-auth's 401 challenge and DPoP-Nonce to
+    the client (the refusal page's Bearer challenge and no nonce on the base: a DPoP
+    client behind nginx could never learn the nonce)."""
+    register(world)
+    holder = Holder()
+    client = NonceClient(holder)
+    r = await client.call(_token_sender(world), "POST", f"{ISSUER}/oauth2/token")
+    token = str(r.json()["access_token"])
+    fresh = NonceClient(holder)
+
+    async def send(headers: list[tuple[str, str]]) -> Any:
+        return await raw_request(nginx, "GET", "/api/items",
+                                 [("Authorization", f"DPoP {token}"), *headers])
+
+    url = f"http://127.0.0.1:{nginx}/api/items"
+    r = await fresh.call(send, "GET", url, token=token)
+    assert (r.status, fresh.retried) == (200, 1), r.body
+    assert world.echo.seen[-1]["raw_path"] == "/api/items"
