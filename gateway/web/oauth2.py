@@ -307,9 +307,11 @@ async def userinfo(request: Request) -> Response:
     if principal.username is None or "openid" not in principal.scope:
         if not await audited("deny", 403, "insufficient_scope: no openid scope"):
             return audit_unavailable()
-        return JSONResponse({"error": "insufficient_scope"}, status_code=403,
-                            headers={"WWW-Authenticate": challenge.replace(
-                                "invalid_token", "insufficient_scope")})
+        # RFC 9449 section 7.1: a DPoP-bound token's challenge in the DPoP scheme
+        return JSONResponse({"error": "insufficient_scope"}, status_code=403, headers={
+            "WWW-Authenticate": dpop.challenge("insufficient_scope")
+            if principal.jkt is not None
+            else challenge.replace("invalid_token", "insufficient_scope")})
     server = p.server
     subject = server.subject(principal.username)
     if subject is not None and principal.delegate and principal.delegation is not None:

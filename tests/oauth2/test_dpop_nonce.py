@@ -129,6 +129,9 @@ async def test_a_client_retries_with_the_servers_nonce_at_every_endpoint(
         r = await fresh.call(_sender(world, target, token), "GET", url, token=token,
                              headers=headers)
         assert (r.status, fresh.retried) == (status, 1), (target, r.status, r.body)
+        if status == 403:  # in the token's scheme (Bearer on the base)
+            assert r.headers["www-authenticate"].startswith(
+                'DPoP realm="govgate", error="insufficient_scope"'), (target, r.headers)
     asked = [rec.event_type for rec in world.audit.records if rec.status == 401
              and rec.reason == "the DPoP proof has no current server nonce"]
     assert asked == ["proxy_request", "proxy_request", "forward_auth", "userinfo"], asked
