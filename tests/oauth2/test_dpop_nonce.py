@@ -182,6 +182,15 @@ async def test_the_rate_limit_comes_before_a_proofs_write(
     limited = [rec for rec in world.audit.records if rec.status == 429]
     assert len(limited) == 3 and {rec.actor_client for rec in limited} == {BOUND[0]}
 
+    # dpop_nonce = "token": the token endpoint asks for one, the resources do not
+    world.services.settings = dataclasses.replace(world.services.settings, dpop_nonce="token")
+    async with world.rebuilt():
+        r = await call(world, "/s/echo/api/items", token, holder.proof("GET", ITEMS, token=token))
+        assert r.status == 200, r.body
+        r = await _token_sender(world)([("DPoP", holder.proof("POST", f"{ISSUER}/oauth2/token"))])
+        assert r.status == 400 and r.json()["error"] == "use_dpop_nonce", r.body
+        assert r.headers["dpop-nonce"]
+
 
 async def test_behind_the_shipped_nginx_conf_the_client_gets_the_nonce(
         world: World, nginx: int) -> None:  # noqa: F811 - the fixture
