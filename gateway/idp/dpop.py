@@ -239,8 +239,10 @@ class Proof:
     nonce: object = None  # the proof's ``nonce`` claim, as sent
 
 
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
-                   r"(?::[0-9]{1,5})?")
+# a host name (with "_", which internal names carry and Go's servers accept), an IPv4
+# address or an IPv6 literal, and an optional port: nothing that ends the authority
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}"
+                   r"[A-Za-z0-9_])?)(?::[0-9]{1,5})?")
 
 
 def origin_url(scheme: str, host: str | None) -> str | None:
