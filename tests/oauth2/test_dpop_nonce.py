@@ -124,7 +124,8 @@ async def test_a_client_retries_with_the_servers_nonce_at_every_endpoint(
             ("/auth/verify", "https://apps.example.gov/s/echo/api/x", front, 200),
             # a client's token: past authentication, then refused for what it is
             ("/oauth2/userinfo", f"{ISSUER}/oauth2/userinfo", [], 403),
-            ("/api/v1/account", f"{ISSUER}/api/v1/account", [], 403)):
+            ("/api/v1/account", f"{ISSUER}/api/v1/account", [], 403),
+            ("/scim/v2/Users", f"{ISSUER}/scim/v2/Users", [], 403)):
         fresh = NonceClient(holder)
         r = await fresh.call(_sender(world, target, token), "GET", url, token=token,
                              headers=headers)
@@ -134,7 +135,8 @@ async def test_a_client_retries_with_the_servers_nonce_at_every_endpoint(
                 'DPoP realm="govgate", error="insufficient_scope"'), (target, r.headers)
     asked = [rec.event_type for rec in world.audit.records if rec.status == 401
              and rec.reason == "the DPoP proof has no current server nonce"]
-    assert asked == ["proxy_request", "proxy_request", "forward_auth", "userinfo"], asked
+    assert asked == ["proxy_request", "proxy_request", "forward_auth", "userinfo",
+                     "api_request"], asked  # SCIM's
     assert [rec.reason for rec in world.audit.records if rec.status == 401].count(
         "the DPoP proof's nonce is not a current one") == 3
 
