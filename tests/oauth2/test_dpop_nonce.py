@@ -24,6 +24,7 @@ from tests.oauth2.test_dpop import ALGS, BOUND, FORM, ISSUER, call, register
 from tests.proxy import conftest as proxy
 from tests.proxy.conftest import WORLD_PROXY, World, raw_request
 from tests.proxy.test_forward_auth import nginx  # noqa: F401 - the fixture
+from tests.proxy.test_forward_auth_caddy import caddy  # noqa: F401 - the fixture
 
 base_services = proxy.base_services
 world = proxy.world
@@ -199,6 +200,16 @@ async def test_behind_the_shipped_nginx_conf_the_client_gets_the_nonce(
     """docs/nginx-forward-auth.conf hands forward-auth's 401 challenge and DPoP-Nonce to
     the client (the refusal page's Bearer challenge and no nonce on the base: a DPoP
     client behind nginx could never learn the nonce)."""
+    await _retried_through(world, nginx)
+
+
+async def test_behind_the_shipped_caddyfile_the_client_gets_the_nonce(
+        world: World, caddy: int) -> None:  # noqa: F811 - the fixture
+    """Caddy's forward_auth hands forward-auth's 401 on as it is, DPoP-Nonce included."""
+    await _retried_through(world, caddy)
+
+
+async def _retried_through(world: World, port: int) -> None:
     register(world)
     holder = Holder()
     client = NonceClient(holder)
@@ -207,10 +218,10 @@ async def test_behind_the_shipped_nginx_conf_the_client_gets_the_nonce(
     fresh = NonceClient(holder)
 
     async def send(headers: list[tuple[str, str]]) -> Any:
-        return await raw_request(nginx, "GET", "/api/items",
+        return await raw_request(port, "GET", "/api/items",
                                  [("Authorization", f"DPoP {token}"), *headers])
 
-    url = f"http://127.0.0.1:{nginx}/api/items"
+    url = f"http://127.0.0.1:{port}/api/items"
     r = await fresh.call(send, "GET", url, token=token)
     assert (r.status, fresh.retried) == (200, 1), r.body
     assert world.echo.seen[-1]["raw_path"] == "/api/items"
