@@ -27,6 +27,7 @@ from gateway.admin.scim.errors import ScimError
 from gateway.audit_shipping import last_round, ship_forever
 from gateway.directory import schedule as directory_schedule
 from gateway.errors import AuditUnavailable, GovgateError
+from gateway.idp.dpop import FORWARDED_HOST_KEY
 from gateway.idp.oauth2.acting_ends import watch as watch_delegation_ends
 from gateway.memory import return_large_blocks
 from gateway.metrics import metrics_endpoint
@@ -294,13 +295,23 @@ class GatewayApp(Starlette):
 
         if not trusted:
             return dispatch
-        behind = cast(ASGIApp, ProxyHeadersMiddleware(
-            dispatch, trusted_hosts=trusted))  # type: ignore[arg-type]
+        middleware = ProxyHeadersMiddleware(dispatch, trusted_hosts=trusted)  # type: ignore[arg-type]
+        behind = cast(ASGIApp, middleware)
 
         async def keep_peer(scope: Scope, receive: Receive, send: Send) -> None:
             # forward-auth decides by the connection's peer, which the middleware is
             # about to replace with X-Forwarded-For's address (a client could name any)
-            scope[PEER_KEY] = scope.get("client")
+            peer = scope.get("client")
+            scope[PEER_KEY] = peer
+            if peer and peer[0] in middleware.trusted_hosts:
+                # the host the client addressed, as the front proxy says (a DPoP
+                # proof's htu names it: gateway.idp.dpop.request_target); the first of
+                # a chain's list is the client's
+                forwarded = next((v for k, v in scope.get("headers") or ()
+                                  if k == b"x-forwarded-host"), None)
+                if forwarded is not None:
+                    scope[FORWARDED_HOST_KEY] = \
+                        forwarded.decode("latin-1").partition(",")[0].strip()
             await behind(scope, receive, send)
 
         return keep_peer

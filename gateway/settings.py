@@ -30,6 +30,7 @@ AUDIT_PATHS = ("database", "journal")
 #: client_assertion_audience: the strict rule, and the rule before it
 ASSERTION_AUDIENCES = ("issuer", "issuer_or_token_endpoint")
 AUDIT_INDEXERS = ("thread", "process")
+DPOP_NONCES = ("off", "token", "all")  # gateway.idp.dpop.NONCE_MODES
 
 
 class Secret:
@@ -81,6 +82,10 @@ class Settings:
     key_prepublish_seconds: int = 3600
     key_rotate_days: int = 90
     clock_skew_seconds: int = 60
+    # DPoP server nonces (RFC 9449 sections 8, 9; gateway.idp.dpop): "off", "token" (the
+    # token endpoint asks proofs for one) or "all" (the proxy, forward-auth, userinfo and
+    # the API too)
+    dpop_nonce: str = "off"
     # tokens and sessions
     access_token_lifetime: int = 600
     id_token_lifetime: int = 600
@@ -333,6 +338,7 @@ def _validate(values: dict[str, Any]) -> None:
         "audit_path": AUDIT_PATHS,
         "audit_indexer": AUDIT_INDEXERS,
         "client_assertion_audience": ASSERTION_AUDIENCES,
+        "dpop_nonce": DPOP_NONCES,
     }
     for name, allowed in checks.items():
         if name in values and values[name] not in allowed:

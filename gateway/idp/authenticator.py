@@ -18,6 +18,7 @@ a dict lookup; no request queries the database.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +196,12 @@ class Authenticator:
         return dataclasses.replace(principal, actor=ActingClient(
             client.client_id, client.department, client.region))
 
-    async def authenticate(self, request: Request, *, audience: str | None = None) -> Principal:
+    async def authenticate(self, request: Request, *, audience: str | None = None,
+                           before_proof_use: Callable[[Principal], None] | None = None
+                           ) -> Principal:
+        """The principal of ``request``'s credential, or Unauthorized. A DPoP-bound
+        token's proof is checked, then ``before_proof_use`` (the proxy's rate limit,
+        which may refuse) runs, then the proof's ``jti`` is used up (a write)."""
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.partition(" ")
@@ -206,8 +212,11 @@ class Authenticator:
             dpop.presented(scheme, principal.jkt)
             if principal.jkt is not None:  # RFC 9449 section 7: the proof of its key
                 server = self.provider.server
-                await run_in_threadpool(dpop.proven, server.dpop, request.headers,
-                                        request.scope, server.issuer, token, principal.jkt)
+                proof = dpop.verified_proof(server.dpop, request.headers, request.scope,
+                                            server.issuer, token, principal.jkt)
+                if before_proof_use is not None:
+                    before_proof_use(principal)
+                await run_in_threadpool(dpop.use_proof, server.dpop, proof)
             if principal.delegate is not None:  # 委托: its client's sign-in, userinfo only
                 raise _unauthorized("a token acted for by a delegate serves only userinfo")
             return principal

@@ -47,6 +47,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.errors import Forbidden
+from gateway.idp.dpop import ALGS
 from gateway.tables import SYSTEM_RE
 from texts import Text
 
@@ -117,16 +118,19 @@ class InsufficientScope(Forbidden):
     code = "insufficient_scope"
     title = "The token was not issued for this"
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, *, dpop: bool = False) -> None:
         super().__init__(Text("auth.needs_scope", "this needs a token with the scope {scope}",
                               scope=scope))
         self.scope = scope
+        self.dpop = dpop  # a DPoP-bound token's: the challenge in its scheme
 
     @property
     def www_authenticate(self) -> str:
-        return (f'Bearer realm="govgate", error="insufficient_scope", '
+        # RFC 9449 section 7.1: a DPoP-bound token is answered in the DPoP scheme
+        said = (f'realm="govgate", error="insufficient_scope", '
                 f'error_description="the token lacks the scope {self.scope}", '
                 f'scope="{self.scope}"')
+        return f'DPoP {said}, algs="{" ".join(ALGS)}"' if self.dpop else f"Bearer {said}"
 
 
 def require(principal: Any, *accepted: str) -> None:
@@ -138,4 +142,4 @@ def require(principal: Any, *accepted: str) -> None:
     for scope in accepted:
         if scope in held:
             return
-    raise InsufficientScope(accepted[-1])
+    raise InsufficientScope(accepted[-1], dpop=getattr(principal, "jkt", None) is not None)

@@ -4,7 +4,9 @@ request may reach a department system.
     route          ``gateway.proxy.path.parse``: one canonical path or 400 (BadPath);
                    the system looked up (in memory) but not yet refused
     authenticate   bearer access token (verified before: a dict lookup) or the
-                   portal session → 401 (Unauthorized); a token without the scope
+                   portal session → 401 (Unauthorized); a DPoP-bound token's proof
+                   checked, the rate limit taken (429), then its jti written as used;
+                   a token without the scope
                    ``proxy`` or ``proxy:{system}`` → 403 (``gateway.idp.scopes``)
     cross-site     a state-changing request riding on the session cookie from
                    another site → 403 (``gateway.same_origin``)
@@ -300,16 +302,27 @@ class Admitter:
         self._decide_caller = getattr(policies, "decide_caller", None)
 
     async def principal(self, scope: Scope, receive: Receive,
-                        headers: Mapping[str, str]) -> Any:
+                        headers: Mapping[str, str],
+                        before_proof_use: Callable[[Any], None] | None = None) -> Any:
         """Who sends the request in ``scope`` (``headers``: its first values), or
         Unauthorized. A bearer token verified before costs a dict lookup; anything
-        else goes through the full authenticator."""
+        else goes through the full authenticator (``before_proof_use``: run between a
+        DPoP proof's checks and the write that uses it up)."""
         found = (self._cached(headers.get("authorization"), self.audience)
                  if self._cached else None)
         if found is None:
+            kw = {} if before_proof_use is None else {"before_proof_use": before_proof_use}
             found = await self.authenticator.authenticate(Request(scope, receive),
-                                                          audience=self.audience)
+                                                          audience=self.audience, **kw)
         return found
+
+    def spend(self, principal: Any) -> None:
+        """The caller's rate limit: one from its bucket, or RateLimited."""
+        # the one calling spends: a colleague acting for the user (委托) their own budget
+        caller = getattr(principal, "delegate", None) or principal.subject
+        wait = self.limiter.take(principal.client_id or f"sub:{caller}")
+        if wait > 0:
+            raise RateLimited(TokenBucketLimiter.retry_after(wait))
 
     async def decide(self, req: ProxyRequest) -> Decision:
         """Policy, then every decider in turn (the catalogue's hook). For a delegated
@@ -369,8 +382,19 @@ class Admitter:
         # a bearer token verified before: the lookup inline, without a coroutine
         principal = (self._cached(headers.get("authorization"), self.audience)
                      if self._cached else None)
+        spent = False
         if principal is None:
-            principal = await self.principal(scope, receive, headers)
+            def spend_first(caller: Any) -> None:
+                # a DPoP proof's jti is a write: the limit comes before it, so a flood
+                # of proofs is refused before it writes (RFC 9449 section 11.1)
+                nonlocal spent
+                spent = True
+                audit.actor_user = caller.username  # a 429 here says whose it was
+                audit.actor_client = caller.client_id
+                audit.department = caller.department
+                self.spend(caller)
+
+            principal = await self.principal(scope, receive, headers, spend_first)
         audit.actor_user = principal.username
         audit.actor_client = principal.client_id
         audit.department = principal.department
@@ -392,11 +416,8 @@ class Admitter:
             if why is not None:
                 audit.reason = why
                 raise AccessDenied("cross-site request refused")
-        # the one calling spends: a colleague acting for the user (委托) their own budget
-        caller = getattr(principal, "delegate", None) or principal.subject
-        wait = self.limiter.take(principal.client_id or f"sub:{caller}")
-        if wait > 0:
-            raise RateLimited(TokenBucketLimiter.retry_after(wait))
+        if not spent:
+            self.spend(principal)
         if system is None:  # after the caller's own bucket: probing codes spends it
             audit.reason = f"no system {code}"
             raise UnknownSystem("no such system")

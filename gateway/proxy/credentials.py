@@ -4,6 +4,7 @@ list, and portal sessions) behind a short cache of verified bearer tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -12,7 +13,9 @@ from gateway.errors import Unauthorized
 
 
 class AuthenticatorLike(Protocol):
-    async def authenticate(self, request: Request, *, audience: str | None = None) -> Any: ...
+    async def authenticate(self, request: Request, *, audience: str | None = None,
+                           before_proof_use: Callable[[Any], None] | None = None
+                           ) -> Any: ...
 
 
 SWEEP_FROM = 1024  # entries before the first sweep of expired ones
@@ -79,12 +82,14 @@ class CachingAuthenticator:
         self._cache.pop(key, None)
         return None
 
-    async def authenticate(self, request: Request, *, audience: str | None = None) -> Any:
+    async def authenticate(self, request: Request, *, audience: str | None = None,
+                           before_proof_use: Callable[[Any], None] | None = None) -> Any:
         header = request.headers.get("authorization")
         principal = self.cached(header, audience)
         if principal is not None:
             return principal
-        principal = await self.inner.authenticate(request, audience=audience)
+        kw = {} if before_proof_use is None else {"before_proof_use": before_proof_use}
+        principal = await self.inner.authenticate(request, audience=audience, **kw)
         if self.deny is None or self.keys is None or not header or \
                 header[:7].lower() != "bearer ":
             return principal

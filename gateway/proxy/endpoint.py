@@ -51,7 +51,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, GovgateError, Unauthorized, problem_body
 from gateway.i18n import accept_lang, render
-from gateway.idp.dpop import www_authenticate
+from gateway.idp.dpop import refusal_fields
 from gateway.idp.scopes import InsufficientScope
 from gateway.metrics import Metrics
 from gateway.problem_titles import title_in
@@ -690,7 +690,7 @@ class Proxy:
             body["request_id"] = audit.request_id
             headers = []
             if isinstance(exc, Unauthorized):
-                headers.append((b"www-authenticate", www_authenticate(exc)))
+                headers += refusal_fields(exc)  # a DPoP refusal's nonce too
                 audit.reason = exc.reason or exc.description
             if isinstance(exc, InsufficientScope):
                 headers.append((b"www-authenticate", exc.www_authenticate.encode()))

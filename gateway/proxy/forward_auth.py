@@ -75,7 +75,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import AuditUnavailable, Forbidden, GovgateError, Unauthorized, problem_body
 from gateway.i18n import accept_lang, render
-from gateway.idp.dpop import TARGET_KEY, www_authenticate
+from gateway.idp.dpop import TARGET_KEY, origin_url, refusal_fields
 from gateway.idp.scopes import InsufficientScope
 from gateway.problem_titles import title_in
 from gateway.proxy.admission import AuditDraft, audit_target
@@ -197,16 +197,19 @@ def scan(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[object]]:
     return sent, front
 
 
-def original_url(sent: dict[str, str], host: str | None, uri: str, issuer: str) -> str:
+def original_url(sent: dict[str, str], host: str | None, uri: str, issuer: str
+                 ) -> str | None:
     """The URL the client sent the front proxy (what its DPoP proof's ``htu`` names):
     ``X-Forwarded-Proto`` (else the issuer's scheme), the host it addressed, and the
-    path as the front proxy passed it."""
+    path as the front proxy passed it; None when the host is no host name or address
+    (``dpop.origin_url``: a ``#`` or ``?`` in it would have the comparison cut the
+    path off, so that a proof for ``/`` opened every path)."""
     # a chain of proxies lists one scheme each: the first is the client's
     scheme = sent.get("x-forwarded-proto", "").partition(",")[0].strip().lower() \
         or issuer.partition(":")[0]
-    origin = f"{scheme}://{host}" if host else issuer.partition("://")[0] + "://" + \
+    origin = origin_url(scheme, host) if host else issuer.partition("://")[0] + "://" + \
         issuer.partition("://")[2].partition("/")[0]
-    return origin + uri.partition("?")[0]
+    return None if origin is None else origin + uri.partition("?")[0]
 
 
 def _upstream_cookies(raw: list[tuple[bytes, bytes]]) -> bytes:
@@ -382,7 +385,7 @@ async def verify(proxy: Proxy, scope: Scope, receive: Receive
         outcome, status = "allow", 200
     except Unauthorized as exc:
         status, refusal = 401, exc
-        headers.append((b"www-authenticate", www_authenticate(exc)))
+        headers += refusal_fields(exc)  # a DPoP refusal's nonce too
         audit.reason = exc.reason or exc.description
     except GovgateError as exc:
         refusal = exc

@@ -34,7 +34,7 @@ from starlette.types import Receive
 from audit import AuditRecord
 from gateway.errors import AuditUnavailable, Unauthorized
 from gateway.idp import dpop
-from gateway.idp.dpop import InvalidDPoPProofError, bound_call, www_authenticate
+from gateway.idp.dpop import InvalidDPoPProofError, bound_call, refusal_headers, request_target
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.descriptions import quoted
 from gateway.idp.oauth2.oidc import PROMPT_VALUES, id_token_claims, metadata, user_claims
@@ -218,7 +218,7 @@ async def token(request: Request) -> Response:
     if proofs or oreq.form.get("grant_type") == "refresh_token":
         try:
             jkt = await run_in_threadpool(p.server.dpop.token_request, proofs, oreq.form,
-                                          p.server.issuer + request.scope["path"])
+                                          request_target(request.scope, p.server.issuer)[1])
         except InvalidDPoPProofError as error:
             return await _finish(p, oreq, p.server.handle_error_response(oreq, error),
                                  "token_denied")
@@ -232,6 +232,9 @@ async def token(request: Request) -> Response:
     else:
         result = await run_in_threadpool(bound_call, jkt, p.server.create_token_response,
                                          oreq)
+    if jkt is not None and (nonce := p.server.dpop.current_nonce()) is not None:
+        # RFC 9449 section 8.2: the nonce for the client's next proofs, with the answer
+        result.headers.append(("DPoP-Nonce", nonce))
     return await _finish(p, oreq, result, "token_denied")
 
 
@@ -282,11 +285,11 @@ async def userinfo(request: Request) -> Response:
                 status=401, reason=exc.reason or "invalid token")])
         except AuditUnavailable:
             return audit_unavailable()
-        error = "invalid_dpop_proof" if "invalid_dpop_proof" in getattr(
-            exc, "www_authenticate", "") else "invalid_token"
-        return JSONResponse({"error": error}, status_code=401, headers={
-            "WWW-Authenticate": www_authenticate(exc).decode("latin-1")
-            if isinstance(exc, dpop.DPoPRefused) else challenge})
+        if isinstance(exc, dpop.DPoPRefused):  # its challenge, and a nonce asked for
+            return JSONResponse({"error": exc.error}, status_code=401,
+                                headers=refusal_headers(exc))
+        return JSONResponse({"error": "invalid_token"}, status_code=401,
+                            headers={"WWW-Authenticate": challenge})
     p = _provider(request)
 
     async def audited(outcome: str, status: int, reason: str, **extra: Any) -> bool:
@@ -304,9 +307,11 @@ async def userinfo(request: Request) -> Response:
     if principal.username is None or "openid" not in principal.scope:
         if not await audited("deny", 403, "insufficient_scope: no openid scope"):
             return audit_unavailable()
-        return JSONResponse({"error": "insufficient_scope"}, status_code=403,
-                            headers={"WWW-Authenticate": challenge.replace(
-                                "invalid_token", "insufficient_scope")})
+        # RFC 9449 section 7.1: a DPoP-bound token's challenge in the DPoP scheme
+        return JSONResponse({"error": "insufficient_scope"}, status_code=403, headers={
+            "WWW-Authenticate": dpop.challenge("insufficient_scope")
+            if principal.jkt is not None
+            else challenge.replace("invalid_token", "insufficient_scope")})
     server = p.server
     subject = server.subject(principal.username)
     if subject is not None and principal.delegate and principal.delegation is not None:

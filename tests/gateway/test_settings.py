@@ -57,6 +57,7 @@ def test_unknown_env_key_is_named(tmp_path: Path) -> None:
         ("GOVGATE_ACCESS_TOKEN_LIFETIME", "-5", "access_token_lifetime"),
         ("GOVGATE_AUDIT_PATH", "disk", "audit_path"),
         ("GOVGATE_AUDIT_INDEX_SECONDS", "0", "audit_index_seconds"),
+        ("GOVGATE_DPOP_NONCE", "sometimes", "dpop_nonce"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, key: str, value: str, name: str) -> None:

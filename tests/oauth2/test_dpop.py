@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from gateway.admin.clients import client_entries
 from gateway.cli.main import cli
 from gateway.idp.dpop import DPoP, verify_proof
-from gateway.idp.oauth2.tables import dpop_jtis, dpop_refresh
+from gateway.idp.oauth2.tables import authorization_codes, dpop_jtis, dpop_refresh
 from gateway.services import Services
 from gateway.statefile import StateFileError
 from gateway.storage import head_revisions
@@ -109,7 +109,23 @@ async def test_a_bound_token_opens_the_proxy_only_with_a_fresh_proof_of_its_key(
     r = await call(world, "/s/echo/api/items?page=2", token, proof)
     assert r.status == 200, r.body
     assert world.echo.seen[-1]["raw_path"] == "/api/items"
+    # the URL the request came in on names it too: /s/ under another public name than
+    # the issuer's (its Host; 401 on the base, which took the issuer's origin only)
+    there = "http://apps.example.gov/s/echo/api/items"
+    r = await call(world, "/s/echo/api/items", token, holder.proof("GET", there, token=token),
+                   headers=[("Host", "apps.example.gov")])
+    assert r.status == 200, r.body
     seen = len(world.echo.seen)
+    # ... but not the X-Forwarded-Host of a peer that is no trusted proxy (none is here),
+    # nor a Host that would move the path out of the comparison (a proof for "/")
+    r = await call(world, "/s/echo/api/items", token, holder.proof(
+        "GET", "http://evil.example/s/echo/api/items", token=token),
+        headers=[("X-Forwarded-Host", "evil.example")])
+    assert r.status == 401, r.body
+    for host in ("apps.example.gov#", "apps.example.gov?", "apps.example.gov/x"):
+        r = await call(world, "/s/echo/api/items", token, holder.proof(
+            "GET", "http://apps.example.gov/", token=token), headers=[("Host", host)])
+        assert r.status in (400, 401), (host, r.status, r.body)
 
     other = Holder()
     mine = holder.proof("GET", url, token=token)
@@ -197,6 +213,13 @@ async def test_forward_auth_checks_the_proof_against_the_front_proxys_request(
                    headers=front)
     assert r.status == 200, r.body
     assert r.headers["x-govgate-client"] == BOUND[0]
+    # a forwarded host with "#" (nginx lets it through in $http_host) cut the request's
+    # path off the comparison: a proof for "/" opened every path (200 on the base)
+    cut = [("X-Original-URI", "/s/echo/api/x"), ("X-Original-Method", "GET"),
+           ("X-Forwarded-Host", "apps.example.gov#"), ("X-Forwarded-Proto", "https")]
+    r = await call(world, "/auth/verify", token, holder.proof(
+        "GET", "https://apps.example.gov/", token=token), headers=cut)
+    assert r.status == 401 and 'error="invalid_dpop_proof"' in r.headers["www-authenticate"]
     # a proof for the request the front proxy makes, not the client's, is refused
     r = await call(world, "/auth/verify", token, holder.proof(
         "GET", f"{ISSUER}/auth/verify", token=token), headers=front)
@@ -207,6 +230,7 @@ async def test_forward_auth_checks_the_proof_against_the_front_proxys_request(
         r.headers["www-authenticate"]
     assert [rec.reason for rec in world.audit.records if rec.event_type == "forward_auth"
             and rec.status == 401] == ["the DPoP proof's htu is not the request's URL",
+                                       "the DPoP proof's htu is not the request's URL",
                                        "a DPoP-bound token presented as Bearer"]
     # a bearer client is as before: its token needs no proof
     sync = ("bearer-sync", "bearer-sync-secret-0123456789abcdef")
@@ -307,6 +331,10 @@ def test_a_public_clients_refresh_token_is_bound_to_its_key(
     r = client.get("/api/v1/account", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith('DPoP realm="govgate", error="invalid_token"')
+    # SCIM's 401 too (it sent the Bearer challenge on the base)
+    r = client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('DPoP realm="govgate", error="invalid_token"')
     # the admin API answers in the caller's language (Chinese by default): the DPoP
     # refusal's words as every other 401's, not English under a Chinese title
     for lang, detail in (("zh-CN", "凭据无效或缺失"), ("en", "invalid or missing credentials")):
@@ -351,14 +379,41 @@ def test_an_export_from_before_dpop_applied_again_keeps_the_binding(
     assert r.status_code == 200 and r.json()["token_type"] == "Bearer", r.text
 
 
+def test_a_code_bound_to_a_key_by_dpop_jkt_is_exchanged_only_with_a_proof_of_it(
+        client: TestClient, idp: Services) -> None:  # noqa: F811 - the fixtures
+    """RFC 9449 section 10: the authorization request names the key (``dpop_jkt``); a
+    stolen code with its PKCE verifier gets no tokens bound to the thief's key (it did on
+    the base), nor unbound ones, and the code is not used up by the attempt."""
+    holder, thief = Holder(), Holder()
+    verifier, challenge = pkce()
+    login(client)
+    r = authorize(client, client_id=MOBILE[0], redirect_uri=MOBILE[1], challenge=challenge,
+                  scope="openid", dpop_jkt="not-a-thumbprint")
+    assert r.status_code == 302 and "error=invalid_request" in r.headers["location"], r.text
+    code = code_from(authorize(client, client_id=MOBILE[0], redirect_uri=MOBILE[1],
+                               challenge=challenge, scope="openid", dpop_jkt=holder.jkt))
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": MOBILE[1],
+            "code_verifier": verifier, "client_id": MOBILE[0]}
+    url = f"{ISSUER}/oauth2/token"
+    for headers in ({"DPoP": thief.proof("POST", url)}, {}):
+        r = client.post("/oauth2/token", data=form, headers=headers)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+        assert "dpop_jkt" in r.json()["error_description"]
+    r = client.post("/oauth2/token", data=form, headers={"DPoP": holder.proof("POST", url)})
+    assert r.status_code == 200, r.text
+    assert claims_of(r.json()["access_token"])["cnf"] == {"jkt": holder.jkt}
+    r = client.post("/oauth2/token", data=form, headers={"DPoP": holder.proof("POST", url)})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text  # used
+
+
 def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     only = sa.MetaData()
-    for table in (dpop_jtis, dpop_refresh):
+    for table in (dpop_jtis, dpop_refresh, authorization_codes):
         table.to_metadata(only)
     assert_mirrors(engine, only)
     column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["dpop_bound"]
     assert not column["nullable"] and not clients.c.dpop_bound.nullable
-    assert "0029_dpop" in head_revisions() and "0028_client_require_pkce" not in head_revisions()
+    assert "0031_dpop2_code_jkt" in head_revisions() and "0029_dpop" not in head_revisions()
 
 
 async def test_behind_a_real_nginx_the_proof_names_the_url_the_client_called(
@@ -384,7 +439,12 @@ async def test_behind_a_real_nginx_the_proof_names_the_url_the_client_called(
     assert "authorization" not in names
     before = len(world.echo.seen)
     assert (await get(holder.proof("GET", url, token=token), "Bearer")).status == 401
-    assert (await get(None)).status == 401
+    r = await get(None)
+    # forward-auth's DPoP challenge, not the refusal page's Bearer one (on the base)
+    assert r.status == 401
+    assert r.headers["www-authenticate"] == \
+        f'DPoP realm="govgate", error="invalid_dpop_proof", {ALGS}'
+    assert "dpop-nonce" not in r.headers  # nonces off: nginx adds no empty field
     assert (await get(holder.proof("GET", f"http://127.0.0.1:{nginx}/api/other",
                                    token=token))).status == 401
     assert len(world.echo.seen) == before

@@ -5,7 +5,9 @@ With and without ``trusted_proxies`` (uvicorn's ProxyHeadersMiddleware believes 
 X-Forwarded-For and X-Forwarded-Proto, and only from a trusted peer).
 
 Nothing in the gateway itself read those headers; the proxy passed the less common
-ones through to the upstream."""
+ones through to the upstream. (Since then one thing reads X-Forwarded-Host, from a
+trusted peer only: the URL a DPoP proof's htu may name, gateway.idp.dpop.request_target,
+tests/oauth2/test_dpop_nonce.py; it lets nothing else through.)"""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 from authlib.oauth2.rfc6749 import (
     InvalidClientError,
     InvalidGrantError,
+    InvalidRequestError,
     InvalidScopeError,
     UnauthorizedClientError,
     grants,
@@ -33,15 +34,18 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from audit import AuditRecord
+from gateway.idp.dpop import bound_key
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.rfc9068 import Subject
-from gateway.idp.oauth2.store import CodeRow, Expired, RefreshRow, Replay
+from gateway.idp.oauth2.store import CodeRow, Expired, KeyMismatch, RefreshRow, Replay
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 #: longest Basic credential read (base64 of an id of 128 and a long secret, encoded)
 MAX_BASIC = 4096
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+#: a JWK SHA-256 thumbprint (RFC 7638) as base64url: the authorization request's dpop_jkt
+JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class MalformedBasic(ValueError):
@@ -154,6 +158,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         sends the error to that redirect URI (RFC 6749 section 4.1.2.1)."""
         super().validate_requested_scope()
         check_scope(self.request.client, self.request.payload.scope)
+        # RFC 9449 section 10: the key the code is bound to, a JWK SHA-256 thumbprint
+        jkt = self.request.payload.data.get("dpop_jkt")
+        if jkt is not None and not JKT.fullmatch(jkt):
+            raise InvalidRequestError("dpop_jkt is not a JWK SHA-256 thumbprint "
+                                      "(43 base64url characters)")
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         user: Subject = request.user
@@ -164,7 +173,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             scope=request.scope or "", nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
-            auth_time=user.auth_time, amr=user.amr,
+            auth_time=user.auth_time, amr=user.amr, dpop_jkt=data.get("dpop_jkt"),
         )
         if user.act and user.delegation is not None:  # 委托 (gateway.idp.oauth2.acting)
             self.server.acting.remember("code:" + self.server.store.hash("code", code),
@@ -172,7 +181,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code: str, client: Any) -> CodeRow | None:
         try:
-            row = self.server.store.consume_code(code, client.client_id)
+            row = self.server.store.consume_code(code, client.client_id, bound_key())
+        except KeyMismatch:
+            # RFC 9449 section 10: the code is bound to the key its request named
+            raise InvalidGrantError("the authorization code is bound to a DPoP key this "
+                                    "request does not prove (dpop_jkt)") from None
         except Replay as exc:
             _replayed(self, exc)
             raise InvalidGrantError("authorization code was already used") from None

@@ -234,7 +234,11 @@ class IdentityServer(AuthorizationServer):
         # RFC 9449: proofs (their replay table) and public clients' bound refresh tokens
         self.dpop = dpop.DPoP(services.engine, self.clock,
                               skew=self.settings.clock_skew_seconds,
-                              mac=lambda value: store.hash("refresh", value))
+                              mac=lambda value: store.hash("refresh", value),
+                              nonces=dpop.Nonces(
+                                  lambda data: self.keys.mac(dpop.NONCE_PURPOSE, data),
+                                  lambda: self.clock().timestamp()),
+                              nonce_mode=self.settings.dpop_nonce)
         # the process's mirror of the revocations (refreshed from the database every
         # 0.5 s), told at once of those this process makes
         self.deny = DenyList(store, grace=self.settings.clock_skew_seconds)

@@ -73,6 +73,7 @@ class CodeRow:
     auth_time: int
     amr: str | None
     family_id: str
+    dpop_jkt: str | None = None  # RFC 9449 section 10
 
     # authlib AuthorizationCodeMixin / OIDC AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -128,6 +129,10 @@ class Replay(Exception):
 
 class Expired(Exception):
     """A code or refresh token past its lifetime."""
+
+
+class KeyMismatch(Exception):
+    """A code bound to a DPoP key (``dpop_jkt``) presented without a proof of it."""
 
 
 class Store:
@@ -288,21 +293,25 @@ class Store:
     def save_code(self, code: str, *, client_id: str, username: str, sid: str,
                   redirect_uri: str, scope: str, nonce: str | None,
                   code_challenge: str | None, code_challenge_method: str | None,
-                  auth_time: int, amr: str | None) -> None:
+                  auth_time: int, amr: str | None, dpop_jkt: str | None = None) -> None:
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(authorization_codes.insert().values(
                 code_hash=self.hash("code", code), client_id=client_id, username=username,
                 sid=sid, redirect_uri=redirect_uri, scope=scope, nonce=nonce,
                 code_challenge=code_challenge, code_challenge_method=code_challenge_method,
-                auth_time=auth_time, amr=amr, created_at=now,
+                auth_time=auth_time, amr=amr, dpop_jkt=dpop_jkt, created_at=now,
                 expires_at=now + timedelta(seconds=CODE_LIFETIME),
             ))
 
-    def consume_code(self, code: str, client_id: str) -> CodeRow | None:
-        """The code's data, once; None if unknown or another client's.
+    def consume_code(self, code: str, client_id: str, jkt: str | None = None
+                     ) -> CodeRow | None:
+        """The code's data, once; None if unknown or another client's. A code bound to
+        a DPoP key (``dpop_jkt``) is used only by a request proving that key (``jkt``):
+        else KeyMismatch, and the code is left for the request that does.
 
-        Raises Expired, or Replay (after revoking what the first use issued)."""
+        Raises Expired, KeyMismatch, or Replay (after revoking what the first use
+        issued)."""
         h, now = self.hash("code", code), self.clock()
         family = secrets.token_urlsafe(16)
         with self.engine.begin() as conn:
@@ -314,7 +323,9 @@ class Store:
                 .where(authorization_codes.c.code_hash == h,
                        authorization_codes.c.client_id == client_id,
                        authorization_codes.c.used_at.is_(None),
-                       authorization_codes.c.expires_at > now)
+                       authorization_codes.c.expires_at > now,
+                       sa.or_(authorization_codes.c.dpop_jkt.is_(None),
+                              authorization_codes.c.dpop_jkt == (jkt or "")))
                 .values(used_at=now, family_id=family)
             ).rowcount == 1
             row = conn.execute(
@@ -322,15 +333,20 @@ class Store:
             ).first()
             if row is None or row.client_id != client_id:
                 return None
-            replay = expired = False
+            replay = expired = mismatch = False
             if claimed:
                 pass
             elif row.used_at is not None:
                 replay = True
                 if row.family_id:  # committed with this transaction, before raising
                     self._revoke_family(conn, row.family_id)
+            elif row.dpop_jkt is not None and row.dpop_jkt != jkt \
+                    and _aware(row.expires_at) > now:
+                mismatch = True  # a thief's key: the code stays the client's
             else:
                 expired = True
+        if mismatch:
+            raise KeyMismatch("code")
         if replay:
             self._denied_changed()
             raise Replay("code", row.family_id, row.username, row.client_id)
@@ -342,6 +358,7 @@ class Store:
             redirect_uri=m["redirect_uri"], scope=m["scope"], nonce=m["nonce"],
             code_challenge=m["code_challenge"], code_challenge_method=m["code_challenge_method"],
             auth_time=int(m["auth_time"]), amr=m["amr"], family_id=family,
+            dpop_jkt=m["dpop_jkt"],
         )
 
     # -- refresh tokens --------------------------------------------------------------

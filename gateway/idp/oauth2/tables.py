@@ -62,6 +62,9 @@ authorization_codes = sa.Table(
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     # the refresh-token family issued from this code: revoked if the code is replayed
     sa.Column("family_id", sa.String(64), nullable=True),
+    # RFC 9449 section 10: the authorization request's dpop_jkt, the key the token
+    # request's proof must be by (migration 0031_dpop2_code_jkt)
+    sa.Column("dpop_jkt", sa.String(64), nullable=True),
 )
 
 refresh_tokens = sa.Table(

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse
 
 from gateway.errors import GovgateError, problem_body
 from gateway.i18n import render
-from gateway.idp.dpop import DPoPRefused
+from gateway.idp.dpop import DPoPRefused, refusal_headers
 from gateway.idp.scopes import InsufficientScope
 from gateway.problem_titles import title_in
 from texts import Text, message_of
@@ -71,7 +71,7 @@ def problem_json(exc: Exception, lang: str | None = None) -> JSONResponse:
     status, body = problem_body(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="govgate"'} if status == 401 else {}
     if isinstance(exc, DPoPRefused):  # RFC 9449 section 7.1: the DPoP scheme's challenge
-        headers["WWW-Authenticate"] = exc.www_authenticate
+        headers.update(refusal_headers(exc))  # and section 9: a nonce asked for
     if isinstance(exc, InsufficientScope):
         headers["WWW-Authenticate"] = exc.www_authenticate
     if lang is not None:

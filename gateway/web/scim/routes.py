@@ -33,6 +33,7 @@ from gateway.admin.scim.schema import (
 )
 from gateway.admin.scim.users import ScimUsers
 from gateway.errors import AuditUnavailable, Unauthorized, is_problem, problem_body
+from gateway.idp.dpop import refusal_headers
 from gateway.idp.scopes import SCIM, InsufficientScope, require
 from gateway.idp.sign_out import schedule_notices
 from gateway.limits import unstorable
@@ -81,8 +82,8 @@ async def _context(request: Request) -> ScimContext | Response:
         require(principal, SCIM)
     except Unauthorized as exc:
         await _refused(request, 401, exc.reason or "invalid credentials", None)
-        return error(ScimError(401, "invalid or missing bearer token"),
-                     {"WWW-Authenticate": 'Bearer realm="govgate"'})
+        # a DPoP-bound token's refusal carries the DPoP challenge (RFC 9449 section 7.1)
+        return error(ScimError(401, "invalid or missing bearer token"), refusal_headers(exc))
     except InsufficientScope as exc:
         await _refused(request, 403, str(exc), principal.client_id)
         return error(ScimError(403, str(exc)), {"WWW-Authenticate": exc.www_authenticate})
