@@ -230,12 +230,17 @@ async def _assert(request: Request, idp: SamlIdp, pending: Pending, sp: ServiceP
     if refused := await _claim(request, idp, pending, subject.username):
         return refused
     name_id = release.name_id(idp.keys, fmt, sp.meta.entity_id, subject.username)
-    encoded, session_index = await run_in_threadpool(idp.run, lambda e: e.authn_response(
-        sp=sp, request_id=pending.request_id, acs_url=pending.acs_url, name_id=name_id,
-        name_id_format=fmt, identity=release.identity(
-            subject, release_username=sp.release_username, attributes=sp.attributes,
-            pseudonym=lambda user: release.persistent_id(idp.keys, sp.meta.entity_id, user)),
-        authenticated_at=session.authenticated_at, session_expires_at=session.expires_at))
+    try:
+        encoded, session_index = await run_in_threadpool(idp.run, lambda e: e.authn_response(
+            sp=sp, request_id=pending.request_id, acs_url=pending.acs_url, name_id=name_id,
+            name_id_format=fmt, identity=release.identity(
+                subject, release_username=sp.release_username, attributes=sp.attributes,
+                pseudonym=lambda user: release.persistent_id(idp.keys, sp.meta.entity_id,
+                                                             user)),
+            authenticated_at=session.authenticated_at, session_expires_at=session.expires_at,
+            now=idp.clock()))
+    except Refused as exc:  # an encryption key that became unusable while the user signed in
+        return await _refuse(request, idp, "saml_login", exc, actor=subject.username)
     await run_in_threadpool(
         idp.store.released, sid=session.sid, sp_entity_id=sp.meta.entity_id, system=sp.system,
         username=subject.username, name_id=name_id, name_id_format=fmt,

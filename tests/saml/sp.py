@@ -87,12 +87,18 @@ class TestSp:
     __test__ = False  # not a test class
 
     def __init__(self, directory: Path, *, idp_metadata: str, signs: bool = True,
-                 name: str = "sp") -> None:
+                 name: str = "sp", encrypts: bool = False) -> None:
+        """``encrypts``: a key pair of its own for encryption, in its metadata as a
+        ``KeyDescriptor use="encryption"`` (as Shibboleth SP's), which it decrypts with."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.entity_id = f"{self.base}/metadata"
         cert, key = make_cert(directory, name)
+        encryption = ({"encryption_keypairs": [dict(zip(
+            ("cert_file", "key_file"), make_cert(directory, f"{name}-enc"), strict=True))]}
+            if encrypts else {})
         self.config = SPConfig().load({
+            **encryption,
             "entityid": self.entity_id,
             "key_file": key, "cert_file": cert,
             "xmlsec_binary": "/usr/bin/xmlsec1",
@@ -173,6 +179,9 @@ class TestSp:
                 return JSONResponse({"error": "no response"}, 403)
             self.outstanding.pop(response.in_response_to, None)
             info = {"name_id": response.name_id.text, "format": response.name_id.format,
+                    "encrypted": "EncryptedAssertion" in response.xmlstr.decode()
+                    if isinstance(response.xmlstr, bytes) else "EncryptedAssertion" in str(
+                        response.xmlstr),
                     "attributes": response.ava, "relay_state": form.get("RelayState"),
                     "session_index": response.session_info()["session_index"]}
             self.logins.append(info)
