@@ -182,11 +182,18 @@ def test_signatures(client: TestClient, idp: Services, sps: dict[str, TestSp], s
     r = client.post("/saml/sso", data={"SAMLRequest": base64.b64encode(spoiled.encode()).decode()},
                     follow_redirects=False)
     refused(r, "签名缺失或无法验证")
+    # HTTP-POST binding: an unsigned request from an SP whose metadata says it signs
+    _, info = signing.authn_request("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+                                    sign=False)
+    bare = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', info["data"]))["SAMLRequest"]
+    assert "Signature" not in base64.b64decode(bare).decode()
+    refused(client.post("/saml/sso", data={"SAMLRequest": bare}, follow_redirects=False),
+            "签名缺失或无法验证")
     r = client.post("/saml/sso", data={"SAMLRequest": fields["SAMLRequest"]},
                     follow_redirects=False)
     assert r.status_code == 303  # the same request unspoiled is accepted
     found = reasons(idp, seen)
-    assert sum(r.startswith("BadSignature") for r in found) == 5
+    assert sum(r.startswith("BadSignature") for r in found) == 6
     assert any("rsa-sha1" in r for r in found)
 
 
