@@ -828,7 +828,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.saml_metadata_bad": ("无法使用该 SAML 元数据：{reason}", "the SAML metadata cannot be used: {reason}"),
     "admin.saml_name_id": ("saml_name_id 须为 persistent 或 transient", "saml_name_id must be persistent or transient"),
     "admin.saml_name_id_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同 NameID 格式提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with the NameID format"),
-    "admin.sign_on_empty": ("请指定 cas_services、saml_metadata 或 saml_name_id", "name cas_services, saml_metadata or saml_name_id"),
+    "admin.sign_on_empty": ("请指定 cas_services、saml_metadata、saml_name_id 或 saml_encryption", "name cas_services, saml_metadata, saml_name_id or saml_encryption"),
+    "admin.saml_encryption": ("saml_encryption 须为 metadata、always 或 never", "saml_encryption must be metadata, always or never"),
+    "admin.saml_encryption_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同 saml_encryption 提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with saml_encryption"),
+    "admin.saml_encryption_bad": ("无法为该服务提供者加密断言：{reason}", "the SP's assertions cannot be encrypted: {reason}"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------

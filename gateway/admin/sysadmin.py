@@ -74,6 +74,7 @@ def _sign_on_record(view: dict[str, Any]) -> dict[str, Any]:
     saml = view["saml"]
     return {"cas_services": view["cas_services"], "saml": None if saml is None else {
         "entity_id": saml["entity_id"], "name_id": saml["name_id"],
+        "encryption": saml["encryption"],
         "metadata_sha256": hashlib.sha256(saml["metadata"].encode()).hexdigest()}}
 
 

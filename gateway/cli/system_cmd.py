@@ -163,12 +163,17 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
 @click.option("--name-id", "name_id", default=None,
               type=click.Choice(["persistent", "transient"]),
               help="The NameID format its assertions carry.")
+@click.option("--encrypt-assertions", "encryption", default=None,
+              type=click.Choice(["metadata", "always", "never"]),
+              help="Whether its assertions are encrypted: as its metadata says (a "
+                   "KeyDescriptor use=\"encryption\"; the default), always, or never.")
 @pass_cli
 def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
                    no_cas: bool, metadata_file: str | None, no_saml: bool,
-                   name_id: str | None) -> None:
+                   name_id: str | None, encryption: str | None) -> None:
     """Show or set how a system's users sign on to it: its CAS service addresses and its
-    SAML service provider (metadata, NameID format). Without options it shows them."""
+    SAML service provider (metadata, NameID format, encrypted assertions). Without
+    options it shows them."""
     changes: dict[str, Any] = {}
     if cas_service and no_cas:
         raise input_error("system.cas_both")
@@ -189,6 +194,8 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
             raise input_error("catalogue.not_utf8", file=metadata_file) from None
     if name_id is not None:
         changes["saml_name_id"] = name_id
+    if encryption is not None:
+        changes["saml_encryption"] = encryption
     if changes:
         ops.set_sign_on(cli_ctx.gateway, code, changes)
         click.echo(cli_ctx.msg("system.sign_on_set", code=code))
@@ -196,4 +203,6 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
     click.echo("cas_services\t" + (" ".join(shown["cas_services"]) or "-"))
     saml = shown["saml"]
     click.echo("saml\t" + ("-" if saml is None else
-                           f"{saml['entity_id']} (name_id {saml['name_id']})"))
+                           f"{saml['entity_id']} (name_id {saml['name_id']}, "
+                           f"encrypt_assertions {saml['encryption']}: "
+                           f"{'encrypted' if saml['encrypted'] else 'signed only'})"))

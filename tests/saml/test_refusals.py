@@ -498,7 +498,6 @@ def test_an_sp_whose_encryption_key_is_unusable_gets_nothing(
     bad while registered (its certificate expired) is refused when the SP's request
     arrives, and when the response would leave after the user signed in: the error
     page, audited, no assertion in the clear instead and no 500."""
-    import sqlalchemy as sa
 
     from gateway.tables import systems
     from tests.saml.test_state_file import encryption_cert

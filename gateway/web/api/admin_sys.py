@@ -22,7 +22,8 @@
                                        identifier alone; a list not named stays)
     GET  /systems/{code}/sign-on       its CAS service addresses and SAML SP
     PUT  /systems/{code}/sign-on       {cas_services?: [url...], saml_metadata?: xml,
-                                       saml_name_id?: persistent|transient} ([] / "":
+                                       saml_name_id?: persistent|transient,
+                                       saml_encryption?: metadata|always|never} ([] / "":
                                        removed; a field not named stays)
     GET  /clients
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
@@ -54,6 +55,7 @@ from gateway.admin.sysadmin import (
     USER_STATES,
     SysAdmin,
 )
+from gateway.admin.systems import ENCRYPTIONS
 from gateway.errors import ValidationError
 from gateway.idp.attribute_release import ATTRIBUTES
 from gateway.idp.saml.sps import NAME_IDS
@@ -399,12 +401,16 @@ CLIENT_ACTION_OPS = [_client_action(a) for a in CLIENT_ACTIONS]
 SIGN_ON = s.obj({
     "cas_services": s.array(s.TEXT),
     "saml": {"type": ["object", "null"], "properties": {
-        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)}, "metadata": s.TEXT},
-        "required": ["entity_id", "name_id", "metadata"]},
-    "name_ids": s.array(s.TEXT)}, ["cas_services", "saml", "name_ids"])
+        "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)},
+        "encryption": {"enum": list(ENCRYPTIONS)}, "encrypted": {"type": "boolean"},
+        "metadata": s.TEXT},
+        "required": ["entity_id", "name_id", "encryption", "encrypted", "metadata"]},
+    "name_ids": s.array(s.TEXT), "encryptions": s.array(s.TEXT)},
+    ["cas_services", "saml", "name_ids", "encryptions"])
 ONE_SIGN_ON = Answer("The addresses that may receive a CAS ticket ([]: no CAS) and the "
                      "SAML service provider (null: none): the entity ID its metadata "
-                     "names, the NameID format, the metadata",
+                     "names, the NameID format, whether its assertions are encrypted "
+                     "(the setting, and what it comes to with the metadata), the metadata",
                      s.wrapped("sign_on", SIGN_ON))
 
 GET_SIGN_ON = sys_op("GET", "/systems/{code}/sign-on",
@@ -418,16 +424,20 @@ async def get_sign_on(request: Request, admin: SysAdmin) -> Any:
 
 SET_SIGN_ON = sys_op(
     "PUT", "/systems/{code}/sign-on",
-    "Set a system's CAS service addresses, SAML metadata or NameID format",
+    "Set a system's CAS service addresses, SAML metadata, NameID format or assertion "
+    "encryption",
     ONE_SIGN_ON, path_params=SYSTEM_CODE, body_required=True,
     body=s.obj({"cas_services": {"type": "array", "items": s.TEXT, "maxItems": 50},
                 "saml_metadata": {"type": "string", "maxLength": 256 * 1024},
-                "saml_name_id": {"enum": list(NAME_IDS)}}, closed=True),
+                "saml_name_id": {"enum": list(NAME_IDS)},
+                "saml_encryption": {"enum": list(ENCRYPTIONS)}}, closed=True),
     rules="nothing is named; a service address that is not https (http only on a "
           "loopback host), holds a fragment, user information or a * elsewhere than "
           "after a / at the end; metadata that is not one SP's SAML 2.0 metadata or "
           "names a plain-http endpoint; an address or entity ID another system "
-          "registers; a NameID format for a system without an SP. [] removes CAS (and "
+          "registers; a NameID format or encryption setting for a system without an SP; "
+          "assertions to be encrypted (always, or metadata with an encryption key) "
+          "and no usable key (expired, RSA under 2048 bits, not RSA). [] removes CAS (and "
           "its release list), \"\" the SP; a field not named stays")
 
 

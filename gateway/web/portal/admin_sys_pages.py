@@ -188,7 +188,8 @@ async def system_page(request: Request, console: SysAdmin, form: Form = None, *,
 
 async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Response:
     """The service addresses as the box holds them (empty: no CAS), new metadata only
-    when pasted, the NameID format when there is (or will be) an SP."""
+    when pasted, the NameID format and the assertions' encryption when there is (or
+    will be) an SP."""
     code = request.path_params["code"]
     current = await run_in_threadpool(console.sign_on, code)
     lines = _field(form, "cas_services", 50 * 2100).splitlines()
@@ -201,6 +202,7 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
             changes["saml_metadata"] = metadata
         if metadata or current["saml"] is not None:
             changes["saml_name_id"] = _field(form, "saml_name_id", 20)
+            changes["saml_encryption"] = _field(form, "saml_encryption", 20) or "metadata"
     return await _system_change(request, console, console.set_sign_on, code, changes,
                                 "sign_on_errors", "system_sign_on_changed")
 
