@@ -22,6 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.idp.saml.store import SamlStore
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import audit_events, close_services, login, make_services
@@ -480,6 +481,10 @@ def test_an_sp_with_an_encryption_key_gets_its_assertion_encrypted(
         assert parsed.ava == {"name": ["张三"], "department": ["jgswj"]}
         assert parsed.name_id.format.endswith(":persistent")
         assert parsed.assertion.signature is not None  # signed inside the encryption
+        # the SessionIndex kept for single logout is the one inside the ciphertext
+        index = parsed.session_info()["session_index"]
+        assert SamlStore(idp.engine, idp.keys, idp.clock).sessions_of(
+            sealed.entity_id, parsed.name_id.text, (index,))
     # exempted by the system's setting (as Keycloak's "Encrypt assertions" off)
     _register_metadata(idp, sealed, sealed.metadata(), encrypt_assertions=False)
     page = answer(client, redirect_url(sealed))
