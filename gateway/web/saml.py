@@ -284,7 +284,10 @@ async def slo(request: Request) -> Response:
     try:
         binding, params, raw = await _message(request)
         if "SAMLResponse" in params:
-            raise Refused("a LogoutResponse: govgate sends no front-channel LogoutRequest")
+            if binding != REDIRECT:
+                raise Refused("a LogoutResponse by HTTP-POST: govgate's front-channel "
+                              "LogoutRequests go by HTTP-Redirect, answered the same way")
+            return await _front_logout_answered(request, idp, params, raw)
         encoded = params.get("SAMLRequest")
         if not encoded:
             raise Refused("no SAMLRequest")
@@ -331,6 +334,39 @@ async def slo(request: Request) -> Response:
     if mine is None and p.session_token(request.cookies):
         p.clear_session_cookie(response)
     return response
+
+
+async def _front_logout_answered(request: Request, idp: SamlIdp, params: dict[str, str],
+                                 raw: str) -> Response:
+    """An SP's LogoutResponse to the front-channel LogoutRequest of a portal sign-out:
+    audited, then the next SP of the chain, or the signed-out page."""
+    sid = idp.sid_of_relay(params.get("RelayState"))
+    if sid is None:
+        raise Refused("a LogoutResponse to no front-channel logout of this IdP")
+    sp, ok = await run_in_threadpool(idp.run, lambda e: e.front_logout_response(
+        params["SAMLResponse"], raw_query=raw, now=idp.clock()))
+    failed = await _emit(idp, _record(
+        request, "saml_logout_slo", "success" if ok else "failure", system=sp.system,
+        reason=None if ok else "the SP's LogoutResponse is not Success",
+        extra={"sid": sid, "sp": sp.meta.entity_id[:_AUDITED_CHARS], "binding": "redirect"}))
+    return failed or await front_channel(request, sid)
+
+
+async def front_channel(request: Request, sid: str) -> Response:
+    """After the portal's sign-out of session ``sid``: a redirect to the next SP to be
+    told through the browser (front-channel single logout, SAML Profiles 4.4), or the
+    signed-out page when none is left."""
+    idp = _idp(request)
+    try:
+        nxt = await run_in_threadpool(idp.front_channel_next, sid)
+    except Exception as exc:  # best effort, as the back channel: audited, then onwards
+        await _emit(idp, _record(request, "saml_logout_slo", "failure",
+                                 reason=f"front channel: {type(exc).__name__}"[:200],
+                                 extra={"sid": sid}))
+        nxt = None
+    if nxt is not None:
+        return RedirectResponse(nxt[1], status_code=303, headers=NO_STORE)
+    return render_message(request, "signed_out", status=200, detail_key="signed_out_detail")
 
 
 def saml_routes() -> list[BaseRoute]:

@@ -381,6 +381,45 @@ class SamlEngine:
         return (f'<?xml version="1.0" encoding="UTF-8"?><soap-env:Envelope xmlns:soap-env='
                 f'"{SOAP_ENV}"><soap-env:Body>{body}</soap-env:Body></soap-env:Envelope>')
 
+    def front_logout_request(self, *, sp: ServiceProvider, destination: str, name_id: str,
+                             name_id_format: str, session_index: str, relay_state: str
+                             ) -> str:
+        """The URL of a signed LogoutRequest to the SP's HTTP-Redirect
+        SingleLogoutService (front-channel single logout: the browser carries it)."""
+        subject = lib.NameID(format=name_id_format, sp_name_qualifier=sp.meta.entity_id,
+                             name_qualifier=self.entity_id, text=name_id)
+        _, request = self.server.create_logout_request(
+            destination, sp.meta.entity_id, name_id=subject, session_indexes=[session_index],
+            sign=False, reason="urn:oasis:names:tc:SAML:2.0:logout:user")
+        info = self.server.apply_binding(lib.BINDING_HTTP_REDIRECT, str(request), destination,
+                                         relay_state, sign=True,
+                                         sigalg=lib.SIG_RSA_SHA256)
+        return str(dict(info["headers"])["Location"])
+
+    def front_logout_response(self, encoded: str, *, raw_query: str, now: datetime
+                              ) -> tuple[ServiceProvider, bool]:
+        """An SP's LogoutResponse (HTTP-Redirect) to a front-channel LogoutRequest: the
+        SP and whether it says Success. It must be signed (SAML Profiles 4.4.4.2)."""
+        xml = bindings.decode_redirect(encoded)
+        try:
+            message = lib.samlp.logout_response_from_string(xml)
+        except Exception:
+            message = None
+        if message is None:
+            raise Refused("not a LogoutResponse")
+        sp = self._sp(message)
+        where = {"sp": sp.meta.entity_id, "system": sp.system}
+        try:
+            bindings.verify_redirect(raw_query, "SAMLResponse", sp.meta.signing_certs)
+        except BadSignature as exc:
+            raise BadSignature(exc.reason, **where) from None
+        if (message.destination or self.slo_url) != self.slo_url:
+            raise Refused(f"Destination {str(message.destination)[:200]!r} is not this IdP's",
+                          **where)
+        _fresh(message, now, self.skew, sp)
+        status = getattr(getattr(message, "status", None), "status_code", None)
+        return sp, getattr(status, "value", None) == lib.STATUS_SUCCESS
+
     def soap_logout_succeeded(self, body: str) -> bool:
         """The SP's SOAP LogoutResponse says Success."""
         try:
