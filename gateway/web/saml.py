@@ -9,7 +9,10 @@ section 4.1; single logout, section 4.4), over the portal's sign-in as CAS is.
                                   and back): the signed Response, posted to the SP's ACS
     GET|POST /saml/slo            an SP's LogoutRequest: the sessions that released its
                                   NameID end (the other SPs, CAS services and relying
-                                  parties are told), then the signed LogoutResponse
+                                  parties are told), then the signed LogoutResponse;
+                                  or (GET) an SP's LogoutResponse to the front-channel
+                                  LogoutRequest of a portal sign-out: the next SP of
+                                  the chain, or the signed-out page (``front_channel``)
 
 Why the detour through ``/saml/sso/continue``: an HTTP-POST AuthnRequest arrives as a
 cross-site POST, which carries no ``SameSite=Lax`` session cookie; the 303 that
