@@ -159,8 +159,10 @@ def test_an_sp_without_a_back_channel_is_told_through_the_browser(
             assert answer.status_code == 302, answer.text
             assert answer.headers["location"].startswith(f"{world.gateway}/saml/slo?SAMLResponse=")
             # a RelayState not of this IdP's making continues nothing
-            forged = re.sub(r"RelayState=[^&]+", "RelayState=abc.def", answer.headers["location"])
-            assert browser.get(forged).status_code == 400
+            for relay in ("abc.def", "%E4%B8%AD.x"):
+                forged = re.sub(r"RelayState=[^&]+", f"RelayState={relay}",
+                                answer.headers["location"])
+                assert browser.get(forged).status_code == 400
             done = browser.get(answer.headers["location"])
             assert done.status_code == 200 and "您已安全退出" in done.text
             assert browser.get(f"{world.gateway}/portal").headers["location"].startswith(

@@ -90,9 +90,10 @@ class SamlIdp:
     def sid_of_relay(self, relay_state: str | None) -> str | None:
         """The signed-out session a front-channel chain's RelayState names (None: not
         one this IdP made)."""
-        sid, _, _ = (relay_state or "").partition(".")
-        ok = bool(sid) and len(relay_state or "") <= 80 and hmac.compare_digest(
-            self._relay(sid), relay_state or "")
+        relay = relay_state or ""
+        sid = relay.partition(".")[0]
+        ok = bool(sid) and len(relay) <= 80 and hmac.compare_digest(
+            self._relay(sid).encode(), relay.encode("utf-8", "replace"))
         return sid if ok else None
 
     def front_channel_next(self, sid: str) -> tuple[Released, str] | None:
