@@ -1,4 +1,4 @@
-"""pysaml2, imported in one place, with the two things govgate changes about it.
+"""pysaml2, imported in one place, with what govgate changes about it.
 
 - Import: pysaml2 still names ``cryptography``'s CFB mode where ``cryptography`` has
   deprecated it; the warning is silenced for the import only (pysaml2 never uses
@@ -14,6 +14,8 @@
   open descriptor until then, and a ResourceWarning). ``make_temp`` is replaced by
   one that writes the file (mode 0600), closes it, and removes it when the object
   pysaml2 holds goes away; pysaml2 only ever reads ``.name``.
+- Encryption: ``IdpServer`` encrypts an assertion as ``gateway.idp.saml.encryption``
+  chose (AES-GCM or AES-CBC, RSA-OAEP), where pysaml2 would use 3DES-CBC.
 - ``IdpServer`` keeps no copy of the assertions it issues (pysaml2 would keep every
   one in memory to answer AssertionIDRequest and AuthnQuery, which govgate does
   not offer).
