@@ -105,7 +105,7 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_saml_name_id": ("名称标识格式", "NameID format"),
     "adm_name_id_persistent": ("持久标识（每个用户固定不变）", "persistent (the same for a user every time)"),
     "adm_saml_encryption": ("加密断言", "Encrypt assertions"),
-    "adm_encryption_metadata": ("按元数据（有 use=\"encryption\" 的密钥即加密）", "as the metadata says (encrypted when it has a use=\"encryption\" key)"),
+    "adm_encryption_metadata": ("按元数据（其中有加密密钥即加密）", "as the metadata says (encrypted when it has an encryption key)"),
     "adm_encryption_always": ("始终加密", "always"),
     "adm_encryption_never": ("不加密（仅签名）", "never (signed only)"),
     "adm_saml_encrypted": ("该系统收到的断言已加密（以其元数据中的加密证书）。", "This system's assertions are encrypted (to the encryption certificate in its metadata)."),
