@@ -16,10 +16,11 @@ How (XML Encryption 1.1, W3C Recommendation 2013, section 5):
   that). CBC only because an SP that does not say it reads GCM may not: XML
   Encryption's CBC mode is open to the padding-oracle attack of Jager and
   Somorovsky ("How to Break XML Encryption", CCS 2011), which is why XML Encryption
-  1.1 added GCM and the SAML V2.0 Metadata Profile for Algorithm Support (section
-  2.5) lets the SP say in its metadata what it decrypts. The assertion is signed
-  inside the encryption and the Response outside it, so a changed ciphertext fails
-  the Response's signature before the SP decrypts (the oracle needs it to decrypt).
+  1.1 added GCM and the SAML V2.0 Metadata Profile for Algorithm Support (OASIS
+  2011) lets the SP say in its metadata what it decrypts (``md:EncryptionMethod``).
+  The assertion is signed inside the encryption and the Response outside it, so a
+  changed ciphertext fails the Response's signature before the SP decrypts (the
+  oracle needs it to decrypt).
 - the key transport: RSA-OAEP (``xmlenc#rsa-oaep-mgf1p``, SHA-1 in OAEP and MGF1,
   the one xmlsec1 1.2 offers; OAEP's security does not rest on SHA-1's collision
   resistance). Never RSA PKCS#1 v1.5 (``xmlenc#rsa-1_5``: Bleichenbacher's attack;
