@@ -127,6 +127,12 @@ def test_usable_encryption_keys() -> None:
     both = metadata().replace('<md:KeyDescriptor use="signing">', "<md:KeyDescriptor>")
     assert sps.problems({"metadata": both, "encrypt_assertions": True}) == []
     assert sps.parse_metadata(both).encryption_keys[0].explicit is False
+    # the setting is stored, exported and read back as given (absent: the metadata's say)
+    for given in (True, False):
+        column = sps.stored({"metadata": both, "encrypt_assertions": given})
+        assert sps.exported(column)["encrypt_assertions"] is given
+        assert sps.from_column("s", column).encrypt_assertions is given
+    assert "encrypt_assertions" not in sps.exported(sps.stored({"metadata": both}))
 
 
 @pytest.fixture
