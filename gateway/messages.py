@@ -770,7 +770,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.profile": ("密码配置 {profile}：存储数据用 {cipher}，摘要、消息鉴别码和审计哈希链用 {hash}", "crypto profile {profile}: {cipher} for data at rest, {hash} for digests, MACs and the audit chain"),
     "compliance.profile_counts": ("审计哈希链：SM3 {sm3} 条，SHA-256 {sha} 条；在用数据密钥：SM4 {gm} 个，AES {std} 个", "audit chains: {sm3} SM3, {sha} SHA-256; active data keys: {gm} SM4, {std} AES"),
     "compliance.consumer_jwe": ("不论密码配置，以下数据项的值以 NIST 算法离开网关：为使用方加密的数据项（{items} 个：{names}），每个值为 JWE ECDH-ES+A256KW 与 A256GCM（P-256 或 X25519 及 AES，非 SM2/SM4：JOSE 未登记国密算法），其中为断言密钥（{alg}）签名的值，外层另有传输 TLS；如不发送此类值，请将这些数据项改为脱敏（mask）而非加密（encrypt: true），或设为不予共享", "values that leave under NIST algorithms whatever the profile: the items encrypted for consumers ({items}: {names}), each value a JWE ECDH-ES+A256KW with A256GCM (P-256 or X25519 and AES, not SM2/SM4: JOSE registers no 国密 algorithm) around the value signed by the assertion key ({alg}), inside the transport's TLS; to send none, give these items a mask instead of encrypt: true, or make them not shareable"),
-    "compliance.saml_rsa": ("SAML 断言与元数据：RSA-SHA256（XML 签名没有服务提供方认得的 SM2 标识）", "SAML assertions and metadata: RSA-SHA256 (XML signatures have no SM2 identifier service providers know)"),
+    "compliance.saml_rsa": ("SAML 断言与元数据：RSA-SHA256 签名；为要求加密的服务提供方加密断言：AES-GCM 或 AES-CBC，密钥以 RSA-OAEP 传输（XML 签名与 XML 加密没有服务提供方认得的 SM2、SM3、SM4 标识，xmlsec1 也不实现）", "SAML assertions and metadata: RSA-SHA256; assertions encrypted for an SP that asks: AES-GCM or AES-CBC with RSA-OAEP (XML Signature and XML Encryption have no SM2, SM3 or SM4 identifier service providers know, and xmlsec1 implements none)"),
     "compliance.signatures": ("签名（令牌、断言、检查点）：{algs}；主密钥：{provider}", "signatures (tokens, assertions, checkpoints): {algs}; master key: {provider}"),
     'compliance.not_gm': ('密评第三级要求使用 SM4 和 SM3（GB/T 39786-2021 8.3、8.4）；当前密码配置为 {profile}：请设置 crypto_profile = "gm"', '密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is {profile}: set crypto_profile = "gm"'),
     # -- the API's declarations (gateway.web.api.operation, schema_check) ---------------
@@ -837,11 +837,14 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.saml_metadata_bad": ("无法使用该 SAML 元数据：{reason}", "the SAML metadata cannot be used: {reason}"),
     "admin.saml_name_id": ("saml_name_id 须为 persistent 或 transient", "saml_name_id must be persistent or transient"),
     "admin.saml_name_id_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同 NameID 格式提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with the NameID format"),
-    "admin.sign_on_empty": ("请指定 cas_services、saml_metadata、saml_name_id 或 saml_release_username", "name cas_services, saml_metadata, saml_name_id or saml_release_username"),
+    "admin.sign_on_empty": ("请指定 cas_services、saml_metadata、saml_name_id、saml_release_username 或 saml_encryption", "name cas_services, saml_metadata, saml_name_id, saml_release_username or saml_encryption"),
     "admin.cas_whole_or_one": ("cas_services（整个列表）与 cas_services_add/cas_services_remove 只能二选一", "cas_services (the whole list) or cas_services_add/cas_services_remove, not both"),
     "admin.cas_not_registered": ("{address!r} 不是系统 {code!r} 的 CAS 服务地址", "{address!r} is not one of system {code!r}'s CAS service addresses"),
     "admin.cas_registered": ("{address!r} 已是系统 {code!r} 的 CAS 服务地址", "{address!r} is already one of system {code!r}'s CAS service addresses"),
     "admin.saml_username_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同是否发布用户名提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with the username's release"),
+    "admin.saml_encryption": ("saml_encryption 须为 metadata、always 或 never", "saml_encryption must be metadata, always or never"),
+    "admin.saml_encryption_alone": ("系统 {code!r} 未登记 SAML 服务提供者：请连同 saml_encryption 提供其元数据", "system {code!r} registers no SAML service provider: give its metadata with saml_encryption"),
+    "admin.saml_encryption_bad": ("无法为该服务提供者加密断言：{reason}", "the SP's assertions cannot be encrypted: {reason}"),
     # -- token exchange (RFC 8693; gateway.idp.oauth2.rfc8693) ------------------------
     "state.exchange_needs_auth": ("token_exchange 需要能认证身份的客户端", "token_exchange needs an authenticated client"),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------

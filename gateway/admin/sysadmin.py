@@ -76,6 +76,7 @@ def _sign_on_record(view: dict[str, Any]) -> dict[str, Any]:
     return {"cas_services": view["cas_services"], "saml": None if saml is None else {
         "entity_id": saml["entity_id"], "name_id": saml["name_id"],
         "release_username": saml["release_username"],
+        "encryption": saml["encryption"],
         "metadata_sha256": hashlib.sha256(saml["metadata"].encode()).hexdigest()}}
 
 

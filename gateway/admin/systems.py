@@ -10,9 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gateway.clock import utcnow
 from gateway.errors import Conflict, NotFound, ValidationError
 from gateway.idp import attribute_release
 from gateway.idp.cas import services as cas_services
+from gateway.idp.saml import encryption
 from gateway.idp.saml import sps as saml_sps
 from gateway.root import Gateway
 from gateway.statefile import system_entry
@@ -162,8 +164,16 @@ def set_release(gateway: Gateway, code: str, lists: Mapping[str, Any],
 # -- how a system's users sign on to it: its CAS service addresses, its SAML SP -------
 
 SIGN_ON_FIELDS = ("cas_services", "cas_services_add", "cas_services_remove", "saml_metadata",
-                  "saml_name_id", "saml_release_username")
+                  "saml_name_id", "saml_release_username", "saml_encryption")
 ONE_BY_ONE = ("cas_services_add", "cas_services_remove")
+#: saml_encryption as the sign-on API, the CLI and the console say it: as the SP's
+#: metadata says, or saml_sp.encrypt_assertions true or false
+ENCRYPTIONS = {"metadata": None, "always": True, "never": False}
+
+
+def _encryption_name(setting: Any) -> str:
+    return next(k for k, v in ENCRYPTIONS.items() if v is (
+        setting if isinstance(setting, bool) else None))
 
 
 def _one_by_one(code: str, entry: Mapping[str, Any], changes: Mapping[str, Any]
@@ -205,17 +215,26 @@ def _one_by_one(code: str, entry: Mapping[str, Any], changes: Mapping[str, Any]
 
 def sign_on_of(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A system's CAS service addresses ([]: it speaks no CAS) and its SAML SP (None:
-    it registers none): the entity ID its metadata names, the NameID format and the
-    metadata itself."""
+    it registers none): the entity ID its metadata names, the NameID format, whether
+    its assertions are encrypted (``encryption`` the setting, ``encrypted`` what it
+    comes to with the metadata) and the metadata itself."""
     sp = entry.get("saml_sp")
     saml = None
     if isinstance(sp, Mapping) and isinstance(sp.get("metadata"), str):
+        setting = sp.get("encrypt_assertions")
+        try:
+            keys = saml_sps.parse_metadata(sp["metadata"]).encryption_keys
+        except ValueError:
+            keys = ()
         saml = {"entity_id": saml_sps.entity_id_of({"metadata": sp["metadata"]}),
                 "name_id": str(sp.get("name_id", "persistent")),
                 "release_username": bool(sp.get("release_username", False)),
+                "encryption": _encryption_name(setting),
+                "encrypted": encryption.wanted(
+                    keys, setting if isinstance(setting, bool) else None),
                 "metadata": sp["metadata"]}
     return {"cas_services": list(entry.get("cas_services") or []), "saml": saml,
-            "name_ids": list(saml_sps.NAME_IDS)}
+            "name_ids": list(saml_sps.NAME_IDS), "encryptions": list(ENCRYPTIONS)}
 
 
 def sign_on_problems(code: str, entry: Mapping[str, Any],
@@ -241,10 +260,10 @@ def sign_on_problems(code: str, entry: Mapping[str, Any],
                             "the SAML metadata cannot be used: {reason}",
                             reason=str(exc)[:300]))
     name_id = changes.get("saml_name_id")
+    no_sp = metadata == "" or (metadata is None and not entry.get("saml_sp"))
     if "saml_name_id" in changes and name_id not in saml_sps.NAME_IDS:
         out.append(Text("admin.saml_name_id", "saml_name_id must be persistent or transient"))
-    elif name_id is not None and (metadata == "" or (
-            metadata is None and not entry.get("saml_sp"))):
+    elif name_id is not None and no_sp:
         out.append(Text("admin.saml_name_id_alone", "system {code!r} registers no SAML "
                         "service provider: give its metadata with the NameID format",
                         code=code))
@@ -252,12 +271,39 @@ def sign_on_problems(code: str, entry: Mapping[str, Any],
     if "saml_release_username" in changes and not isinstance(username, bool):
         out.append(Text("field.bool", "{field} must be true or false",
                         field="saml_release_username"))
-    elif username is not None and (metadata == "" or (
-            metadata is None and not entry.get("saml_sp"))):
+    elif username is not None and no_sp:
         out.append(Text("admin.saml_username_alone", "system {code!r} registers no SAML "
                         "service provider: give its metadata with the username's release",
                         code=code))
+    wanted = changes.get("saml_encryption")
+    if "saml_encryption" in changes and wanted not in ENCRYPTIONS:
+        out.append(Text("admin.saml_encryption", "saml_encryption must be metadata, always "
+                        "or never"))
+    elif wanted is not None and no_sp:
+        out.append(Text("admin.saml_encryption_alone", "system {code!r} registers no SAML "
+                        "service provider: give its metadata with saml_encryption",
+                        code=code))
+    elif not out and not no_sp:
+        out.extend(_encryption_problems(entry, changes))
     return out
+
+
+def _encryption_problems(entry: Mapping[str, Any], changes: Mapping[str, Any]) -> list[str]:
+    """Whether the SP's assertions can be encrypted as the changed sign-on asks."""
+    sp = entry.get("saml_sp") or {}
+    xml = changes.get("saml_metadata") or sp.get("metadata")
+    setting = (ENCRYPTIONS[changes["saml_encryption"]] if "saml_encryption" in changes
+               else sp.get("encrypt_assertions"))
+    if not isinstance(xml, str):
+        return []
+    try:
+        meta = saml_sps.parse_metadata(xml)
+    except ValueError:
+        return []
+    problem = saml_sps.encryption_problem(
+        meta, setting if isinstance(setting, bool) else None, utcnow())
+    return [Text("admin.saml_encryption_bad", "the SP's assertions cannot be encrypted: "
+                 "{reason}", reason=problem[:300])] if problem else []
 
 
 def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
@@ -268,13 +314,15 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
     the stored list; removing the last removes CAS), ``saml_metadata``
     (the SP's metadata XML; "" removes the SP), ``saml_name_id`` (persistent or
     transient), ``saml_release_username`` (true: its assertions also carry ``uid``, the
-    username; the state file's ``saml_sp.release_username``). Applied as the system's
-    state-file entry, so the state file's own checks (an address or an entity ID another
-    system registers) hold too."""
+    username; the state file's ``saml_sp.release_username``), ``saml_encryption``
+    (metadata, always or never: see ``ENCRYPTIONS``). Applied as the system's state-file
+    entry, so the state file's own checks (an address or an entity ID another system
+    registers) hold too."""
     entry = get_system(gateway.services.engine, code)
     if not changes:
         raise ValidationError(Text("admin.sign_on_empty", "name cas_services, "
-                                   "saml_metadata, saml_name_id or saml_release_username"))
+                                   "saml_metadata, saml_name_id, saml_release_username "
+                                   "or saml_encryption"))
     changes, problems = _one_by_one(code, entry, changes)
     problems = problems or sign_on_problems(code, entry, changes)
     if problems:
@@ -287,7 +335,8 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
             entry.pop("cas_attributes", None)
     if changes.get("saml_metadata") == "":
         entry.pop("saml_sp", None)
-    elif {"saml_metadata", "saml_name_id", "saml_release_username"} & set(changes):
+    elif {"saml_metadata", "saml_name_id", "saml_release_username",
+          "saml_encryption"} & set(changes):
         sp = {k: v for k, v in dict(entry.get("saml_sp") or {}).items()
               if k != "metadata_file"}
         if changes.get("saml_metadata"):
@@ -296,6 +345,10 @@ def set_sign_on(gateway: Gateway, code: str, changes: Mapping[str, Any],
             sp["name_id"] = changes["saml_name_id"]
         if "saml_release_username" in changes:
             sp["release_username"] = changes["saml_release_username"]
+        if changes.get("saml_encryption"):
+            sp.pop("encrypt_assertions", None)
+            if (setting := ENCRYPTIONS[changes["saml_encryption"]]) is not None:
+                sp["encrypt_assertions"] = setting
         entry["saml_sp"] = sp
     _apply(gateway, entry, record)
     return sign_on_of(get_system(gateway.services.engine, code))

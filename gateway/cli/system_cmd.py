@@ -185,13 +185,18 @@ def system_release(cli_ctx: CliContext, code: str, cas: str | None,
 @click.option("--release-username/--no-release-username", "release_username", default=None,
               help="Whether its assertions also carry the username (the uid attribute; "
                    "saml_sp.release_username).")
+@click.option("--encrypt-assertions", "encryption", default=None,
+              type=click.Choice(["metadata", "always", "never"]),
+              help="Whether its assertions are encrypted: as its metadata says (a "
+                   "KeyDescriptor use=\"encryption\"; the default), always, or never.")
 @pass_cli
 def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
                    no_cas: bool, add_cas: tuple[str, ...], remove_cas: tuple[str, ...],
                    metadata_file: str | None, no_saml: bool, name_id: str | None,
-                   release_username: bool | None) -> None:
+                   release_username: bool | None, encryption: str | None) -> None:
     """Show or set how a system's users sign on to it: its CAS service addresses and its
-    SAML service provider (metadata, NameID format). Without options it shows them."""
+    SAML service provider (metadata, NameID format, encrypted assertions). Without
+    options it shows them."""
     changes: dict[str, Any] = {}
     if cas_service and no_cas:
         raise input_error("system.cas_both")
@@ -220,6 +225,8 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
         changes["saml_name_id"] = name_id
     if release_username is not None:
         changes["saml_release_username"] = release_username
+    if encryption is not None:
+        changes["saml_encryption"] = encryption
     if changes:
         ops.set_sign_on(cli_ctx.gateway, code, changes)
         click.echo(cli_ctx.msg("system.sign_on_set", code=code))
@@ -229,4 +236,5 @@ def system_sign_on(cli_ctx: CliContext, code: str, cas_service: tuple[str, ...],
     click.echo("saml\t" + ("-" if saml is None else
                            f"{saml['entity_id']} (name_id {saml['name_id']}"
                            + (", release_username" if saml["release_username"] else "")
-                           + ")"))
+                           + f", encrypt_assertions {saml['encryption']}: "
+                           f"{'encrypted' if saml['encrypted'] else 'signed only'})"))

@@ -239,8 +239,10 @@ def gm_profile(state: State) -> tuple[str, list[str]]:
             items=len(encrypted), names=names(encrypted), alg=", ".join(assertion) or "-"))
     if saml_rsa:
         facts.append(Text(
-            "compliance.saml_rsa", "SAML assertions and metadata: RSA-SHA256 (XML signatures "
-            "have no SM2 identifier service providers know)"))
+            "compliance.saml_rsa", "SAML assertions and metadata: RSA-SHA256; assertions "
+            "encrypted for an SP that asks: AES-GCM or AES-CBC with RSA-OAEP (XML "
+            "Signature and XML Encryption have no SM2, SM3 or SM4 identifier service "
+            "providers know, and xmlsec1 implements none)"))
     problems = [] if profile.name == "gm" else [Text(
         "compliance.not_gm",
         "密评 level 3 asks for SM4 and SM3 (GB/T 39786-2021 8.3, 8.4); this profile is "

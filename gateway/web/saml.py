@@ -9,7 +9,10 @@ section 4.1; single logout, section 4.4), over the portal's sign-in as CAS is.
                                   and back): the signed Response, posted to the SP's ACS
     GET|POST /saml/slo            an SP's LogoutRequest: the sessions that released its
                                   NameID end (the other SPs, CAS services and relying
-                                  parties are told), then the signed LogoutResponse
+                                  parties are told), then the signed LogoutResponse;
+                                  or (GET) an SP's LogoutResponse to the front-channel
+                                  LogoutRequest of a portal sign-out: the next SP of
+                                  the chain, or the signed-out page (``front_channel``)
 
 Why the detour through ``/saml/sso/continue``: an HTTP-POST AuthnRequest arrives as a
 cross-site POST, which carries no ``SameSite=Lax`` session cookie; the 303 that
@@ -230,12 +233,17 @@ async def _assert(request: Request, idp: SamlIdp, pending: Pending, sp: ServiceP
     if refused := await _claim(request, idp, pending, subject.username):
         return refused
     name_id = release.name_id(idp.keys, fmt, sp.meta.entity_id, subject.username)
-    encoded, session_index = await run_in_threadpool(idp.run, lambda e: e.authn_response(
-        sp=sp, request_id=pending.request_id, acs_url=pending.acs_url, name_id=name_id,
-        name_id_format=fmt, identity=release.identity(
-            subject, release_username=sp.release_username, attributes=sp.attributes,
-            pseudonym=lambda user: release.persistent_id(idp.keys, sp.meta.entity_id, user)),
-        authenticated_at=session.authenticated_at, session_expires_at=session.expires_at))
+    try:
+        encoded, session_index = await run_in_threadpool(idp.run, lambda e: e.authn_response(
+            sp=sp, request_id=pending.request_id, acs_url=pending.acs_url, name_id=name_id,
+            name_id_format=fmt, identity=release.identity(
+                subject, release_username=sp.release_username, attributes=sp.attributes,
+                pseudonym=lambda user: release.persistent_id(idp.keys, sp.meta.entity_id,
+                                                             user)),
+            authenticated_at=session.authenticated_at, session_expires_at=session.expires_at,
+            now=idp.clock()))
+    except Refused as exc:  # an encryption key that became unusable while the user signed in
+        return await _refuse(request, idp, "saml_login", exc, actor=subject.username)
     await run_in_threadpool(
         idp.store.released, sid=session.sid, sp_entity_id=sp.meta.entity_id, system=sp.system,
         username=subject.username, name_id=name_id, name_id_format=fmt,
@@ -279,7 +287,10 @@ async def slo(request: Request) -> Response:
     try:
         binding, params, raw = await _message(request)
         if "SAMLResponse" in params:
-            raise Refused("a LogoutResponse: govgate sends no front-channel LogoutRequest")
+            if binding != REDIRECT:
+                raise Refused("a LogoutResponse by HTTP-POST: govgate's front-channel "
+                              "LogoutRequests go by HTTP-Redirect, answered the same way")
+            return await _front_logout_answered(request, idp, params, raw)
         encoded = params.get("SAMLRequest")
         if not encoded:
             raise Refused("no SAMLRequest")
@@ -326,6 +337,39 @@ async def slo(request: Request) -> Response:
     if mine is None and p.session_token(request.cookies):
         p.clear_session_cookie(response)
     return response
+
+
+async def _front_logout_answered(request: Request, idp: SamlIdp, params: dict[str, str],
+                                 raw: str) -> Response:
+    """An SP's LogoutResponse to the front-channel LogoutRequest of a portal sign-out:
+    audited, then the next SP of the chain, or the signed-out page."""
+    sid = idp.sid_of_relay(params.get("RelayState"))
+    if sid is None:
+        raise Refused("a LogoutResponse to no front-channel logout of this IdP")
+    sp, ok = await run_in_threadpool(idp.run, lambda e: e.front_logout_response(
+        params["SAMLResponse"], raw_query=raw, now=idp.clock()))
+    failed = await _emit(idp, _record(
+        request, "saml_logout_slo", "success" if ok else "failure", system=sp.system,
+        reason=None if ok else "the SP's LogoutResponse is not Success",
+        extra={"sid": sid, "sp": sp.meta.entity_id[:_AUDITED_CHARS], "binding": "redirect"}))
+    return failed or await front_channel(request, sid)
+
+
+async def front_channel(request: Request, sid: str) -> Response:
+    """After the portal's sign-out of session ``sid``: a redirect to the next SP to be
+    told through the browser (front-channel single logout, SAML Profiles 4.4), or the
+    signed-out page when none is left."""
+    idp = _idp(request)
+    try:
+        nxt = await run_in_threadpool(idp.front_channel_next, sid)
+    except Exception as exc:  # best effort, as the back channel: audited, then onwards
+        await _emit(idp, _record(request, "saml_logout_slo", "failure",
+                                 reason=f"front channel: {type(exc).__name__}"[:200],
+                                 extra={"sid": sid}))
+        nxt = None
+    if nxt is not None:
+        return RedirectResponse(nxt[1], status_code=303, headers=NO_STORE)
+    return render_message(request, "signed_out", status=200, detail_key="signed_out_detail")
 
 
 def saml_routes() -> list[BaseRoute]:

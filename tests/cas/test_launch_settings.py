@@ -123,7 +123,7 @@ def test_the_launch_url_and_username_release_are_set_by_the_api_the_cli_and_the_
     after = changes_of(idp, "system_sign_on_changed")[-1]
     assert after["before"]["saml"] is None and after["after"]["saml"]["release_username"]
     code, out = run("system", "sign-on", "offices", "--no-release-username")
-    assert code == 0 and "(name_id persistent)" in out, out
+    assert code == 0 and "(name_id persistent, encrypt_assertions" in out, out
     code, out = run("saml", "list")
     assert "uid" not in next(x for x in out.splitlines() if "offices" in x)
     page = console.get("/portal/admin/systems/offices")

@@ -1,6 +1,7 @@
 """A system's sign-on set where operators work (the fifth session's "Found and left":
 the state file's only): its CAS service addresses, its SAML SP's metadata and NameID
-format, through ``PUT /api/v1/admin/systems/{code}/sign-on``, ``govgate system
+format and whether its assertions are encrypted, through
+``PUT /api/v1/admin/systems/{code}/sign-on``, ``govgate system
 sign-on`` and the system's console page; validated (an address without https, metadata
 that is no SP's) in both languages, audited, and what the real ``/cas/login`` and
 ``/saml/metadata``-registered SP then meet."""
@@ -20,7 +21,7 @@ from tests.cas.conftest import CAS_SYSTEM, register_cas
 from tests.cas.test_attribute_release import changes_of
 from tests.cas.test_flows import cas_login, sign_in_from, ticket_of
 from tests.oauth2.helpers import csrf_of
-from tests.saml.test_state_file import metadata
+from tests.saml.test_state_file import encryption_cert, metadata
 from tests.tokens import access_token
 from tests.wiring import parts
 
@@ -70,9 +71,29 @@ def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
     assert r.status_code == 200, r.text
     assert {k: v for k, v in r.json()["sign_on"]["saml"].items() if k != "metadata"} == {
         "entity_id": "https://archives.example/shibboleth", "name_id": "transient",
-        "release_username": False}
+        "release_username": False, "encryption": "metadata", "encrypted": False}
     after = changes_of(idp, "system_sign_on_changed")[-1]["after"]["saml"]
     assert after["name_id"] == "transient" and len(after["metadata_sha256"]) == 64
+
+    # encrypted assertions: asked of an SP with no encryption key, or to an expired one
+    r = client.put(API, headers={**admin, **ZH}, json={"saml_encryption": "always"})
+    assert r.status_code == 400 and "无法为该服务提供者加密断言" in r.json()["detail"]
+    expired = metadata(encryption=encryption_cert("expired"))
+    r = client.put(API, headers={**admin, **EN}, json={"saml_metadata": expired})
+    assert r.status_code == 400
+    assert "cannot be encrypted: the encryption certificate expired" in r.json()["detail"]
+    r = client.put(API, headers=admin, json={"saml_metadata": expired,
+                                             "saml_encryption": "never"})
+    assert r.status_code == 200 and r.json()["sign_on"]["saml"]["encrypted"] is False
+    r = client.put(API, headers=admin, json={"saml_encryption": "sometimes"})
+    assert r.status_code == 400
+    good = metadata(encryption=encryption_cert("good"))
+    r = client.put(API, headers=admin, json={"saml_metadata": good,
+                                             "saml_encryption": "metadata"})
+    assert r.status_code == 200, r.text
+    assert r.json()["sign_on"]["saml"]["encrypted"] is True
+    assert changes_of(idp, "system_sign_on_changed")[-2]["after"]["saml"]["encryption"] == (
+        "never")
 
     # the CLI, as the operator
     env = {"GOVGATE_HOME": str(idp.settings.home),
@@ -90,7 +111,10 @@ def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
                     "--cas-service", NEW + "*", "--cas-service", CAS_SYSTEM["cas_services"][1])
     assert code == 0, out
     assert f"cas_services\t{NEW}* {CAS_SYSTEM['cas_services'][1]}\n" in out
-    assert "saml\thttps://archives.example/shibboleth (name_id persistent)" in out
+    assert ("saml\thttps://archives.example/shibboleth (name_id persistent, "
+            "encrypt_assertions metadata: encrypted)") in out
+    code, out = run("system", "sign-on", "offices", "--encrypt-assertions", "never")
+    assert code == 0 and "encrypt_assertions never: signed only" in out, out
     (tmp_path / "sp.xml").write_bytes(b"\xff<md")
     code, out = run("system", "sign-on", "offices", "--saml-metadata",
                     str(tmp_path / "sp.xml"))
@@ -105,17 +129,24 @@ def test_the_sign_on_is_set_by_the_api_the_cli_and_the_console(
     page = console.get("/portal/admin/systems/offices")
     assert page.status_code == 200 and "登录方式" in page.text
     assert "https://archives.example/shibboleth" in page.text
+    assert '<option value="never" selected>' in page.text and "仅签名、未加密" in page.text
     form = {"csrf_token": csrf_of(page.text), "cas_services": "https://oa.example/a#b",
-            "saml_metadata": "", "saml_name_id": "persistent"}
+            "saml_metadata": "", "saml_name_id": "persistent", "saml_encryption": "always"}
     r = console.post("/portal/admin/systems/offices/sign-on", data=form)
     assert r.status_code == 400 and "不得含片段" in r.text
+    r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
+                     data={**form, "cas_services": f"{NEW}*\n"})
+    assert r.status_code == 303
+    saml = client.get(API, headers=admin).json()["sign_on"]["saml"]
+    assert (saml["encryption"], saml["encrypted"]) == ("always", True)
     r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
                      data={**form, "cas_services": f"{NEW}*\n", "remove_saml": "1"})
     assert r.status_code == 303
     assert "已保存系统 offices 的登录方式" in console.get(r.headers["location"]).text
     shown = client.get(API, headers=admin).json()["sign_on"]
     assert shown == {"cas_services": [NEW + "*"], "saml": None,
-                     "name_ids": ["persistent", "transient"]}
+                     "name_ids": ["persistent", "transient"],
+                     "encryptions": ["metadata", "always", "never"]}
 
 
 def test_one_cas_address_is_added_or_removed_without_the_others(

@@ -9,12 +9,14 @@ would run it:
                                         requests, audience, times); the user as JSON
     POST /slo                           back-channel LogoutRequest (SOAP): verified, the
                                         local session ended, a SOAP LogoutResponse
-    GET  /slo                           the IdP's LogoutResponse (HTTP-Redirect binding)
+    GET  /slo                           the IdP's LogoutResponse (HTTP-Redirect binding), or
+                                        its front-channel LogoutRequest: verified, a
+                                        signed LogoutResponse back by redirect
     GET  /logout?name_id=...            an SP-initiated LogoutRequest (HTTP-Redirect)
     POST /cas/                          a CAS single-logout notice (recorded only)
 
 It records what it received (``logins``, ``soap_logouts``, ``logout_responses``,
-``cas_logouts``) for the tests to read.
+``cas_logouts``, ``front_logouts``) for the tests to read.
 """
 
 from __future__ import annotations
@@ -87,20 +89,27 @@ class TestSp:
     __test__ = False  # not a test class
 
     def __init__(self, directory: Path, *, idp_metadata: str, signs: bool = True,
-                 name: str = "sp") -> None:
+                 name: str = "sp", encrypts: bool = False, soap: bool = True) -> None:
+        """``encrypts``: a key pair of its own for encryption, in its metadata as a
+        ``KeyDescriptor use="encryption"`` (as Shibboleth SP's), which it decrypts with;
+        ``soap``: False, single logout by HTTP-Redirect only (the front channel)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.entity_id = f"{self.base}/metadata"
         cert, key = make_cert(directory, name)
+        encryption = ({"encryption_keypairs": [dict(zip(
+            ("cert_file", "key_file"), make_cert(directory, f"{name}-enc"), strict=True))]}
+            if encrypts else {})
         self.config = SPConfig().load({
+            **encryption,
             "entityid": self.entity_id,
             "key_file": key, "cert_file": cert,
             "xmlsec_binary": "/usr/bin/xmlsec1",
             "service": {"sp": {
                 "endpoints": {
                     "assertion_consumer_service": [(f"{self.base}/acs", BINDING_HTTP_POST)],
-                    "single_logout_service": [(f"{self.base}/slo", BINDING_SOAP),
-                                              (f"{self.base}/slo", BINDING_HTTP_REDIRECT)],
+                    "single_logout_service": [(f"{self.base}/slo", BINDING_SOAP)] * soap
+                    + [(f"{self.base}/slo", BINDING_HTTP_REDIRECT)],
                 },
                 "authn_requests_signed": signs,
                 "logout_requests_signed": True,
@@ -122,6 +131,7 @@ class TestSp:
         self.soap_logouts: list[str] = []
         self.logout_responses: list[bool] = []
         self.cas_logouts: list[str] = []
+        self.front_logouts: list[str] = []
 
     def metadata(self) -> str:
         return str(create_metadata_string(None, self.config, valid=None, sign=False).decode())
@@ -173,6 +183,9 @@ class TestSp:
                 return JSONResponse({"error": "no response"}, 403)
             self.outstanding.pop(response.in_response_to, None)
             info = {"name_id": response.name_id.text, "format": response.name_id.format,
+                    "encrypted": "EncryptedAssertion" in response.xmlstr.decode()
+                    if isinstance(response.xmlstr, bytes) else "EncryptedAssertion" in str(
+                        response.xmlstr),
                     "attributes": response.ava, "relay_state": form.get("RelayState"),
                     "session_index": response.session_info()["session_index"]}
             self.logins.append(info)
@@ -196,6 +209,8 @@ class TestSp:
 
         async def slo_redirect(request: Request) -> Response:
             query = {k: v[0] for k, v in parse_qs(request.url.query).items()}
+            if "SAMLRequest" in query:
+                return front_logout(query)
             try:
                 response = self.client.parse_logout_request_response(
                     query["SAMLResponse"], BINDING_HTTP_REDIRECT)
@@ -204,6 +219,24 @@ class TestSp:
                 ok = False
             self.logout_responses.append(ok)
             return HTMLResponse(f"<p id='logged-out'>{html.escape(str(ok))}</p>")
+
+        def front_logout(query: dict[str, str]) -> Response:
+            try:
+                parsed = self.client.parse_logout_request(
+                    query["SAMLRequest"], BINDING_HTTP_REDIRECT,
+                    relay_state=query.get("RelayState"), sigalg=query.get("SigAlg"),
+                    signature=query.get("Signature"))
+                response = self.client.create_logout_response(
+                    parsed.message, [BINDING_HTTP_REDIRECT], sign=False)
+                where = self.client.response_args(parsed.message, [BINDING_HTTP_REDIRECT])
+                info = self.client.apply_binding(
+                    BINDING_HTTP_REDIRECT, str(response), where["destination"],
+                    query.get("RelayState", ""), response=True, sign=True,
+                    sigalg=SIG_RSA_SHA256)
+            except Exception as exc:
+                return Response(f"{type(exc).__name__}: {exc}"[:300], 400)
+            self.front_logouts.append(parsed.message.name_id.text)
+            return RedirectResponse(dict(info["headers"])["Location"], 302)
 
         async def logout(request: Request) -> Response:
             return RedirectResponse(self.logout_request(request.query_params["name_id"]), 302)

@@ -5,8 +5,10 @@ attributes; single logout both ways."""
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -14,8 +16,8 @@ import httpx
 import pytest
 
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
-from tests.saml.conftest import World
-from tests.saml.sp import wait_for
+from tests.saml.conftest import World, register
+from tests.saml.sp import TestSp, serving, wait_for
 
 pytestmark = [pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -127,6 +129,52 @@ def test_single_logout_from_the_portal_and_from_the_sp(world: World) -> None:
     assert world.sp.soap_logouts[soap:] == [login["name_id"]]
     kinds = [(e["event_type"], e["outcome"]) for e in audit_events(world.services)]
     assert ("saml_logout", "success") in kinds
+
+
+def test_an_sp_without_a_back_channel_is_told_through_the_browser(
+        world: World, tmp_path: Path) -> None:
+    """Front-channel single logout: at the portal's sign-out, an SP whose metadata has
+    only an HTTP-Redirect SingleLogoutService gets a signed LogoutRequest through the
+    browser, answers with its signed LogoutResponse, and the browser lands on the
+    signed-out page; the SP with a SOAP endpoint hears of it on the back channel."""
+    metadata = httpx.get(f"{world.gateway}/saml/metadata", timeout=10).text
+    with serving(TestSp(tmp_path, idp_metadata=metadata, name="front", soap=False)) as front:
+        register(world.services, front, code="frontdesk")
+        soap = len(world.sp.soap_logouts)
+        with httpx.Client(timeout=10) as browser:
+            r = browser.get(f"{world.sp.base}/login")
+            back = to_sp(browser, world, browser.get(r.headers["location"]))
+            r = browser.get(f"{front.base}/login")
+            told = to_sp(browser, World(world.gateway, world.services, front),
+                         browser.get(r.headers["location"]))
+            page = browser.get(f"{world.gateway}/portal")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf, page.text
+            out = browser.post(f"{world.gateway}/portal/logout",
+                               data={"csrf_token": csrf.group(1)})
+            assert out.status_code == 303 and out.headers["location"].startswith(
+                f"{front.base}/slo?SAMLRequest="), out.text[:300]
+            assert "Signature=" in out.headers["location"]
+            answer = browser.get(out.headers["location"])  # the SP verifies, answers
+            assert answer.status_code == 302, answer.text
+            assert answer.headers["location"].startswith(f"{world.gateway}/saml/slo?SAMLResponse=")
+            # a RelayState not of this IdP's making continues nothing
+            for relay in ("abc.def", "%E4%B8%AD.x"):
+                forged = re.sub(r"RelayState=[^&]+", f"RelayState={relay}",
+                                answer.headers["location"])
+                assert browser.get(forged).status_code == 400
+            done = browser.get(answer.headers["location"])
+            assert done.status_code == 200 and "您已安全退出" in done.text
+            assert browser.get(f"{world.gateway}/portal").headers["location"].startswith(
+                "/portal/login")
+        assert front.front_logouts == [told["name_id"]]
+        assert wait_for(lambda: world.sp.soap_logouts[soap:] == [back["name_id"]])
+        records = [e for e in audit_events(world.services, "saml_logout_slo")
+                   if e["system"] == "frontdesk" and e["outcome"] == "success"]
+        extra = records[0]["extra"] if records else {}
+        extra = json.loads(extra) if isinstance(extra, str) else extra
+        assert len(records) == 1 and extra["binding"] == "redirect", records
+        assert extra["sp"] == front.entity_id
 
 
 def test_the_portal_launcher_opens_the_sp_with_one_click(world: World) -> None:

@@ -2,8 +2,10 @@
 then spoiled): an unknown SP, an ACS the metadata lacks, a request answered twice, a
 broken or missing signature, SHA-1, a stale request, malformed base64, DEFLATE and
 XML. Each gets the error page (400) with no redirect and no form, and an audit
-record; none a 500. Also: IsPassive and ForceAuthn, a logout request unsigned, and
-an SP registered for transient NameIDs and the username."""
+record; none a 500. Also: IsPassive and ForceAuthn, a logout request unsigned, an
+SP registered for transient NameIDs and the username, and encrypted assertions (an
+SP with an encryption key gets no assertion in the clear; one whose key is unusable
+gets none at all)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.idp.saml.store import SamlStore
 from gateway.services import Services
 from gateway.settings import Settings
 from tests.oauth2.helpers import audit_events, close_services, login, make_services
@@ -55,14 +58,17 @@ def client(app_client: TestClient) -> TestClient:
 def sps(idp: Services, app_client: TestClient, tmp_path_factory: pytest.TempPathFactory
         ) -> dict[str, TestSp]:
     """``signing``: registered, signs its requests; ``plain``: registered, signs
-    nothing; ``stranger``: registered nowhere."""
+    nothing; ``stranger``: registered nowhere; ``sealed``: registered, its metadata
+    with a key for encryption."""
     metadata = app_client.get("/saml/metadata").text
     where = tmp_path_factory.mktemp("sps")
     out = {"signing": TestSp(where, idp_metadata=metadata, name="signing"),
            "plain": TestSp(where, idp_metadata=metadata, signs=False, name="plain"),
-           "stranger": TestSp(where, idp_metadata=metadata, name="stranger")}
+           "stranger": TestSp(where, idp_metadata=metadata, name="stranger"),
+           "sealed": TestSp(where, idp_metadata=metadata, name="sealed", encrypts=True)}
     register(idp, out["signing"])
     register(idp, out["plain"], code="archives2")
+    register(idp, out["sealed"], code="sealed", attributes=["name", "department"])
     return out
 
 
@@ -177,11 +183,18 @@ def test_signatures(client: TestClient, idp: Services, sps: dict[str, TestSp], s
     r = client.post("/saml/sso", data={"SAMLRequest": base64.b64encode(spoiled.encode()).decode()},
                     follow_redirects=False)
     refused(r, "签名缺失或无法验证")
+    # HTTP-POST binding: an unsigned request from an SP whose metadata says it signs
+    _, info = signing.authn_request("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+                                    sign=False)
+    bare = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', info["data"]))["SAMLRequest"]
+    assert "Signature" not in base64.b64decode(bare).decode()
+    refused(client.post("/saml/sso", data={"SAMLRequest": bare}, follow_redirects=False),
+            "签名缺失或无法验证")
     r = client.post("/saml/sso", data={"SAMLRequest": fields["SAMLRequest"]},
                     follow_redirects=False)
     assert r.status_code == 303  # the same request unspoiled is accepted
     found = reasons(idp, seen)
-    assert sum(r.startswith("BadSignature") for r in found) == 5
+    assert sum(r.startswith("BadSignature") for r in found) == 6
     assert any("rsa-sha1" in r for r in found)
 
 
@@ -415,3 +428,111 @@ def test_an_acs_dropped_while_the_user_signs_in_gets_nothing(
         assert any(r.startswith("BadAcs") for r in reasons(idp, seen))
     finally:
         register(idp, plain, code="archives2")
+
+
+XMLENC = "http://www.w3.org/2001/04/xmlenc#"
+XMLENC11 = "http://www.w3.org/2009/xmlenc11#"
+
+
+def _posted_xml(page: Any) -> str:
+    assert page.status_code == 200 and 'id="saml-post"' in page.text, page.text[:300]
+    response = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+    return base64.b64decode(response).decode()
+
+
+def _listing(metadata: str, *algorithms: str) -> str:
+    """``metadata`` with ``EncryptionMethod`` elements in its encryption KeyDescriptor."""
+    found = re.search(r'<(\w+:)?KeyDescriptor use="encryption">.*?(</(\w+:)?KeyDescriptor>)',
+                      metadata, re.S)
+    assert found is not None
+    prefix = found.group(1) or ""
+    methods = "".join(f'<{prefix}EncryptionMethod Algorithm="{a}"/>' for a in algorithms)
+    return metadata[:found.start(2)] + methods + metadata[found.start(2):]
+
+
+def _register_metadata(idp: Services, sp: TestSp, metadata: str, **saml: Any) -> None:
+    from tests.wiring import apply_state
+
+    apply_state(idp, {"systems": [{
+        "code": "sealed", "name": "档案管理系统", "department": "jgswj", "upstream": sp.base,
+        "saml_sp": {"metadata": metadata, "attributes": ["name", "department"], **saml}}]})
+
+
+def test_an_sp_with_an_encryption_key_gets_its_assertion_encrypted(
+        client: TestClient, idp: Services, sps: dict[str, TestSp]) -> None:
+    """The pysaml2 SP decrypts with its own key; nothing of the assertion (NameID,
+    attributes) is in the clear. AES-256-CBC with RSA-OAEP for an SP that names no
+    algorithm, AES-256-GCM for one that lists it; an SP whose metadata has no
+    encryption key, or that the system's setting exempts, gets it signed only."""
+    sealed = sps["sealed"]
+    login(client)
+    for listed, algorithm in (((), XMLENC + "aes256-cbc"),
+                              ((XMLENC11 + "aes256-gcm", XMLENC + "aes256-cbc"),
+                               XMLENC11 + "aes256-gcm")):
+        _register_metadata(idp, sealed, _listing(sealed.metadata(), *listed))
+        page = answer(client, redirect_url(sealed))
+        xml = _posted_xml(page)
+        assert "EncryptedAssertion" in xml and not re.search(r"<(\w+:)?Assertion[\s>]", xml)
+        assert "jgswj" not in xml and "AttributeStatement" not in xml
+        methods = re.findall(r'EncryptionMethod Algorithm="([^"]+)"', xml)
+        assert methods == [algorithm, XMLENC + "rsa-oaep-mgf1p"], methods
+        parsed = _assertion(sealed, page)
+        assert parsed.name_id.text not in xml
+        assert parsed.ava == {"name": ["张三"], "department": ["jgswj"]}
+        assert parsed.name_id.format.endswith(":persistent")
+        assert parsed.assertion.signature is not None  # signed inside the encryption
+        # the SessionIndex kept for single logout is the one inside the ciphertext
+        index = parsed.session_info()["session_index"]
+        assert SamlStore(idp.engine, idp.keys, idp.clock).sessions_of(
+            sealed.entity_id, parsed.name_id.text, (index,))
+    # exempted by the system's setting (as Keycloak's "Encrypt assertions" off)
+    _register_metadata(idp, sealed, sealed.metadata(), encrypt_assertions=False)
+    page = answer(client, redirect_url(sealed))
+    xml = _posted_xml(page)
+    assert "EncryptedAssertion" not in xml and "jgswj" in xml
+    assert _assertion(sealed, page).ava["name"] == ["张三"]
+    # no encryption key in the metadata: signed, not encrypted
+    xml = _posted_xml(answer(client, redirect_url(sps["signing"])))
+    assert "EncryptedAssertion" not in xml and re.search(r"<\w+:Assertion[\s>]", xml)
+    register(idp, sealed, code="sealed", attributes=["name", "department"])
+
+
+def test_an_sp_whose_encryption_key_is_unusable_gets_nothing(
+        client: TestClient, idp: Services, sps: dict[str, TestSp], seen: int) -> None:
+    """Registration refuses such a key (tests/saml/test_state_file.py); one that went
+    bad while registered (its certificate expired) is refused when the SP's request
+    arrives, and when the response would leave after the user signed in: the error
+    page, audited, no assertion in the clear instead and no 500."""
+
+    from gateway.tables import systems
+    from tests.saml.test_state_file import encryption_cert
+
+    sealed = sps["sealed"]
+    enc = re.search(r'KeyDescriptor use="encryption">.*?X509Certificate>([^<]+)<',
+                    sealed.metadata(), re.S)
+    assert enc is not None
+    expired = sealed.metadata().replace(enc.group(1), encryption_cert("expired"))
+
+    def stored(metadata: str) -> None:  # as it stands after the certificate expired
+        with idp.engine.begin() as conn:
+            conn.execute(systems.update().where(systems.c.code == "sealed").values(
+                saml_sp={"entity_id": sealed.entity_id, "metadata": metadata,
+                         "name_id": "persistent", "release_username": False}))
+
+    try:
+        login(client)
+        stored(expired)
+        refused(client.get(redirect_url(sealed), follow_redirects=False), "加密证书不可用")
+        client.cookies.clear()
+        stored(sealed.metadata())
+        r = client.get(redirect_url(sealed), follow_redirects=False)  # accepted, no session
+        assert r.status_code == 303
+        stored(expired)
+        login(client)
+        refused(client.get(r.headers["location"], follow_redirects=False), "加密证书不可用")
+        found = [r for r in reasons(idp, seen) if r.startswith("BadEncryptionKey")]
+        assert len(found) == 2 and all("encryption certificate expired" in r for r in found)
+        assert not any(e["event_type"] == "saml_login" and e["outcome"] == "success"
+                       for e in audit_events(idp)[seen:])
+    finally:
+        register(idp, sealed, code="sealed", attributes=["name", "department"])

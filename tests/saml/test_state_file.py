@@ -6,12 +6,18 @@ metadata`` as at /saml/metadata."""
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from gateway.cli.main import cli
 from gateway.idp.saml import sps
@@ -28,14 +34,19 @@ SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
 def metadata(entity: str = "https://archives.example/shibboleth",
              acs: tuple[tuple[str, str], ...] = ((POST, "https://archives.example/acs"),),
              signs: bool = False, cert: bool = True,
-             slo: tuple[tuple[str, str], ...] = ((SOAP, "https://archives.example/slo"),)
-             ) -> str:
-    """SP metadata as Shibboleth's and Spring's look: one SPSSODescriptor."""
+             slo: tuple[tuple[str, str], ...] = ((SOAP, "https://archives.example/slo"),),
+             encryption: str | tuple[str, ...] = ()) -> str:
+    """SP metadata as Shibboleth's and Spring's look: one SPSSODescriptor;
+    ``encryption``: certificates (base64 DER), each in a KeyDescriptor use="encryption"."""
     der = base64.b64encode(base64.b64decode(
         b"".join(_pems("state")[0].splitlines()[1:-1]))).decode()
     key = ('<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>'
            f"{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
            if cert else "")
+    for enc in (encryption,) if isinstance(encryption, str) else encryption:
+        key += ('<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data>'
+                f"<ds:X509Certificate>{enc}</ds:X509Certificate></ds:X509Data>"
+                "</ds:KeyInfo></md:KeyDescriptor>")
     services = "".join(f'<md:SingleLogoutService Binding="{b}" Location="{u}"/>' for b, u in slo)
     services += "".join(f'<md:AssertionConsumerService Binding="{b}" Location="{u}" index="{i}"/>'
                         for i, (b, u) in enumerate(acs, 1))
@@ -47,7 +58,40 @@ def metadata(entity: str = "https://archives.example/shibboleth",
             f"{key}{services}</md:SPSSODescriptor></md:EntityDescriptor>")
 
 
+@functools.cache
+def encryption_cert(kind: str) -> str:
+    """A certificate (base64 DER) an SP might list for encryption: ``expired``,
+    ``rsa1024``, ``ec`` (P-256), ``good``."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if kind == "rsa1024":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    elif kind == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        loaded = serialization.load_pem_private_key(_pems("state")[1], password=None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        key = loaded
+    now = datetime.now(UTC)
+    start, end = ((now - timedelta(days=400), now - timedelta(days=35)) if kind == "expired"
+                  else (now - timedelta(days=1), now + timedelta(days=365)))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sp-{kind}")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end).sign(key, hashes.SHA256()))
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
 @pytest.mark.parametrize(("entry", "why"), [
+    ({"metadata": metadata(encryption=encryption_cert("expired"))},
+     "the encryption certificate expired"),
+    ({"metadata": metadata(encryption=encryption_cert("rsa1024"))},
+     "the encryption key is RSA 1024, under 2048 bits"),
+    ({"metadata": metadata(encryption=encryption_cert("ec"))}, "the encryption key is not RSA"),
+    ({"metadata": metadata(encryption="AAAA")}, "not an X.509 certificate"),
+    ({"metadata": metadata(cert=False), "encrypt_assertions": True},
+     "encrypt_assertions is true but the metadata has no KeyDescriptor for encryption"),
+    ({"metadata": metadata(), "encrypt_assertions": "yes"},
+     "encrypt_assertions must be true or false"),
     ("nope", "must be a mapping"),
     ({"metadata": metadata(), "colour": "red"}, "unknown key 'colour'"),
     ({}, "metadata_file or metadata, exactly one"),
@@ -69,6 +113,26 @@ def metadata(entity: str = "https://archives.example/shibboleth",
 def test_refused_entries(entry: object, why: str) -> None:
     problems = sps.problems(entry)
     assert problems and why in problems[0], problems
+
+
+def test_usable_encryption_keys() -> None:
+    """An SP whose encryption key is unusable is accepted when encryption is turned
+    off for it, and so is one that lists a good key after an expired one (a rollover);
+    a KeyDescriptor with no ``use`` serves encryption when the setting asks for it."""
+    expired = metadata(encryption=encryption_cert("expired"))
+    assert sps.problems({"metadata": expired, "encrypt_assertions": False}) == []
+    rollover = metadata(encryption=(encryption_cert("expired"), encryption_cert("good")))
+    assert sps.problems({"metadata": rollover}) == []
+    assert len(sps.parse_metadata(rollover).encryption_keys) == 2
+    both = metadata().replace('<md:KeyDescriptor use="signing">', "<md:KeyDescriptor>")
+    assert sps.problems({"metadata": both, "encrypt_assertions": True}) == []
+    assert sps.parse_metadata(both).encryption_keys[0].explicit is False
+    # the setting is stored, exported and read back as given (absent: the metadata's say)
+    for given in (True, False):
+        column = sps.stored({"metadata": both, "encrypt_assertions": given})
+        assert sps.exported(column)["encrypt_assertions"] is given
+        assert sps.from_column("s", column).encrypt_assertions is given
+    assert "encrypt_assertions" not in sps.exported(sps.stored({"metadata": both}))
 
 
 @pytest.fixture

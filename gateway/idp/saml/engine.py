@@ -14,6 +14,9 @@ What pysaml2 does not do the way govgate needs, done here:
   pysaml2 allows a day;
 - the assertion consumer service: the URL or index the request names must be one of
   the SP's HTTP-POST ACS in its metadata (a request naming none gets the default);
+- encryption: an SP whose assertions are to be encrypted (``gateway.idp.saml.encryption``)
+  and none of whose keys is usable is refused when its request arrives, before the
+  user signs in, and again when the assertion is made;
 - what the request asks that the IdP does not give (SAML Core 3.4.1): a
   ``RequestedAuthnContext`` the password sign-in the assertion states does not
   satisfy (``NoAuthnContext``), a ``Subject`` naming whom to sign in
@@ -33,7 +36,15 @@ from typing import Any
 
 from gateway.idp.saml import bindings
 from gateway.idp.saml import library as lib
-from gateway.idp.saml.errors import BadAcs, BadSignature, Refused, Stale, UnknownSp
+from gateway.idp.saml.encryption import Encryption, choose
+from gateway.idp.saml.errors import (
+    BadAcs,
+    BadEncryptionKey,
+    BadSignature,
+    Refused,
+    Stale,
+    UnknownSp,
+)
 from gateway.idp.saml.names import (
     POST,
     REDIRECT,
@@ -133,6 +144,14 @@ def _fresh(message: Any, now: datetime, skew: int, sp: ServiceProvider) -> None:
             seconds=REQUEST_MAX_AGE + skew):
         raise Stale(f"IssueInstant {_iso(at)} outside {REQUEST_MAX_AGE} s of {_iso(now)}",
                     sp=sp.meta.entity_id, system=sp.system)
+
+
+def encryption_for(sp: ServiceProvider, now: datetime) -> Encryption | None:
+    """How the SP's assertions are encrypted (None: they are not), or BadEncryptionKey."""
+    try:
+        return choose(sp.meta.encryption_keys, sp.encrypt_assertions, now)
+    except ValueError as exc:
+        raise BadEncryptionKey(str(exc), sp=sp.meta.entity_id, system=sp.system) from None
 
 
 class SamlEngine:
@@ -251,6 +270,7 @@ class SamlEngine:
         if acs is None or (index is not None and not str(index).isdigit()):
             raise BadAcs(f"ACS {str(msg.assertion_consumer_service_url or index)[:300]!r} "
                          "is not in the SP's metadata", **where)
+        encryption_for(sp, now)
         policy = msg.name_id_policy
         fmt = getattr(policy, "format", None) if policy is not None else None
         return Incoming(sp=sp, request_id=str(msg.id), acs_url=acs.location,
@@ -279,23 +299,40 @@ class SamlEngine:
 
     def authn_response(self, *, sp: ServiceProvider, request_id: str | None, acs_url: str,
                        name_id: str, name_id_format: str, identity: dict[str, list[str]],
-                       authenticated_at: datetime, session_expires_at: datetime
-                       ) -> tuple[str, str]:
-        """The signed Response (assertion signed too), base64 for the HTTP-POST
-        binding, and the assertion's SessionIndex."""
+                       authenticated_at: datetime, session_expires_at: datetime,
+                       now: datetime) -> tuple[str, str]:
+        """The signed Response (assertion signed too, and then encrypted for an SP
+        that is to have it encrypted), base64 for the HTTP-POST binding, and the
+        assertion's SessionIndex. BadEncryptionKey when it must be encrypted and
+        cannot be."""
+        encryption = encryption_for(sp, now)
         subject = lib.NameID(format=name_id_format, sp_name_qualifier=sp.meta.entity_id,
                              name_qualifier=self.entity_id, text=name_id)
-        xml = str(self.server.create_authn_response(
-            identity, in_response_to=request_id, destination=acs_url,
-            sp_entity_id=sp.meta.entity_id, name_id=subject,
-            authn={"class_ref": AUTHN_CONTEXT_CLASS, "authn_auth": self.entity_id,
-                   "authn_instant": authenticated_at.timestamp()},
-            sign_response=True, sign_assertion=True,
-            session_not_on_or_after=_iso(session_expires_at)))
-        found = _SESSION_INDEX.search(xml)
-        if found is None:
+        self.server.encryption, self.server.encrypted_session_index = encryption, None
+        try:
+            xml = str(self.server.create_authn_response(
+                identity, in_response_to=request_id, destination=acs_url,
+                sp_entity_id=sp.meta.entity_id, name_id=subject,
+                authn={"class_ref": AUTHN_CONTEXT_CLASS, "authn_auth": self.entity_id,
+                       "authn_instant": authenticated_at.timestamp()},
+                sign_response=True, sign_assertion=True,
+                encrypt_assertion=encryption is not None,
+                encrypt_cert_assertion=encryption.cert_pem if encryption else None,
+                session_not_on_or_after=_iso(session_expires_at)))
+            encrypted_index = self.server.encrypted_session_index
+        finally:
+            self.server.encryption = self.server.encrypted_session_index = None
+        if encryption is not None:
+            # fail closed: what leaves must hold no assertion in the clear
+            if "EncryptedAssertion" not in xml or re.search(r"<(\w+:)?Assertion[\s>]", xml):
+                raise RuntimeError("an assertion to encrypt left unencrypted")
+            index = encrypted_index
+        else:
+            found = _SESSION_INDEX.search(xml)
+            index = found.group(1) if found else None
+        if index is None:
             raise RuntimeError("pysaml2 wrote an assertion without a SessionIndex")
-        return base64.b64encode(xml.encode("utf-8")).decode("ascii"), found.group(1)
+        return base64.b64encode(xml.encode("utf-8")).decode("ascii"), index
 
     def error_response(self, *, request_id: str, acs_url: str, status: str, message: str
                        ) -> str:
@@ -343,6 +380,45 @@ class SamlEngine:
         body = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", str(signed))
         return (f'<?xml version="1.0" encoding="UTF-8"?><soap-env:Envelope xmlns:soap-env='
                 f'"{SOAP_ENV}"><soap-env:Body>{body}</soap-env:Body></soap-env:Envelope>')
+
+    def front_logout_request(self, *, sp: ServiceProvider, destination: str, name_id: str,
+                             name_id_format: str, session_index: str, relay_state: str
+                             ) -> str:
+        """The URL of a signed LogoutRequest to the SP's HTTP-Redirect
+        SingleLogoutService (front-channel single logout: the browser carries it)."""
+        subject = lib.NameID(format=name_id_format, sp_name_qualifier=sp.meta.entity_id,
+                             name_qualifier=self.entity_id, text=name_id)
+        _, request = self.server.create_logout_request(
+            destination, sp.meta.entity_id, name_id=subject, session_indexes=[session_index],
+            sign=False, reason="urn:oasis:names:tc:SAML:2.0:logout:user")
+        info = self.server.apply_binding(lib.BINDING_HTTP_REDIRECT, str(request), destination,
+                                         relay_state, sign=True,
+                                         sigalg=lib.SIG_RSA_SHA256)
+        return str(dict(info["headers"])["Location"])
+
+    def front_logout_response(self, encoded: str, *, raw_query: str, now: datetime
+                              ) -> tuple[ServiceProvider, bool]:
+        """An SP's LogoutResponse (HTTP-Redirect) to a front-channel LogoutRequest: the
+        SP and whether it says Success. It must be signed (SAML Profiles 4.4.4.2)."""
+        xml = bindings.decode_redirect(encoded)
+        try:
+            message = lib.samlp.logout_response_from_string(xml)
+        except Exception:
+            message = None
+        if message is None:
+            raise Refused("not a LogoutResponse")
+        sp = self._sp(message)
+        where = {"sp": sp.meta.entity_id, "system": sp.system}
+        try:
+            bindings.verify_redirect(raw_query, "SAMLResponse", sp.meta.signing_certs)
+        except BadSignature as exc:
+            raise BadSignature(exc.reason, **where) from None
+        if (message.destination or self.slo_url) != self.slo_url:
+            raise Refused(f"Destination {str(message.destination)[:200]!r} is not this IdP's",
+                          **where)
+        _fresh(message, now, self.skew, sp)
+        status = getattr(getattr(message, "status", None), "status_code", None)
+        return sp, getattr(status, "value", None) == lib.STATUS_SUCCESS
 
     def soap_logout_succeeded(self, body: str) -> bool:
         """The SP's SOAP LogoutResponse says Success."""

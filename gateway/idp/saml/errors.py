@@ -10,7 +10,9 @@ assertion consumer service are verified there is nowhere safe to send anything.
     ├── BadSignature           saml_bad_signature missing where required, or not verifying
     ├── Stale                  saml_stale         IssueInstant too old or in the future
     ├── Replayed               saml_replayed      the request was answered already
-    └── Expired                saml_expired       the sign-in took longer than the request lives
+    ├── Expired                saml_expired       the sign-in took longer than the request lives
+    └── BadEncryptionKey       saml_bad_encryption_key  the SP's assertions must be
+                                                  encrypted and none of its keys is usable
 
 ``SamlUnavailable`` (503, problem+json) is not about a message: the IdP cannot work
 on this host (xmlsec1, Debian's package ``xmlsec1``, is not installed).
@@ -60,3 +62,7 @@ class Replayed(Refused):
 
 class Expired(Refused):
     page = "saml_expired"
+
+
+class BadEncryptionKey(Refused):
+    page = "saml_bad_encryption_key"

@@ -1,4 +1,4 @@
-"""pysaml2, imported in one place, with the two things govgate changes about it.
+"""pysaml2, imported in one place, with what govgate changes about it.
 
 - Import: pysaml2 still names ``cryptography``'s CFB mode where ``cryptography`` has
   deprecated it; the warning is silenced for the import only (pysaml2 never uses
@@ -14,6 +14,8 @@
   open descriptor until then, and a ResourceWarning). ``make_temp`` is replaced by
   one that writes the file (mode 0600), closes it, and removes it when the object
   pysaml2 holds goes away; pysaml2 only ever reads ``.name``.
+- Encryption: ``IdpServer`` encrypts an assertion as ``gateway.idp.saml.encryption``
+  chose (AES-GCM or AES-CBC, RSA-OAEP), where pysaml2 would use 3DES-CBC.
 - ``IdpServer`` keeps no copy of the assertions it issues (pysaml2 would keep every
   one in memory to answer AssertionIDRequest and AuthnQuery, which govgate does
   not offer).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import tempfile
 import warnings
 import weakref
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.idp.saml import names
+from gateway.idp.saml.encryption import Encryption
 from gateway.idp.saml.errors import SamlUnavailable
 
 with warnings.catch_warnings():
@@ -100,6 +104,9 @@ class TempPath:
         weakref.finalize(self, _remove, self.name)
 
 
+_SESSION_INDEX = re.compile(r'SessionIndex="([^"]+)"')
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -154,6 +161,29 @@ class KeyInMemoryXmlSec1(saml2.sigver.CryptoBackendXmlSec1):  # type: ignore[mis
 
 
 class IdpServer(saml2.server.Server):  # type: ignore[misc]
+    """pysaml2's IdP, with the assertion encrypted as ``encryption`` says: pysaml2
+    would use 3DES-CBC (``pre_encryption_part``'s default) with a ``des-192`` key.
+    The engine sets ``encryption`` for the one response it makes (its calls are one
+    at a time); an encryption asked for with none set fails rather than fall back."""
+
+    encryption: Encryption | None = None
+    #: the SessionIndex of the assertion last encrypted (not to be read from the
+    #: ciphertext afterwards)
+    encrypted_session_index: str | None = None
+
+    def _encrypt_assertion(self, encrypt_cert: Any, sp_entity_id: Any, response: Any,
+                           node_xpath: Any = None) -> Any:
+        plan = self.encryption
+        if plan is None:
+            raise RuntimeError("an assertion to encrypt with no encryption chosen")
+        found = _SESSION_INDEX.search(str(response))
+        self.encrypted_session_index = found.group(1) if found else None
+        template = saml2.sigver.pre_encryption_part(
+            msg_enc=plan.algorithm, key_enc=plan.key_transport, encrypt_cert=plan.cert)
+        cert = make_temp(plan.cert_pem.encode("ascii"), decode=False)
+        return self.sec.encrypt_assertion(response, cert.name, template,
+                                          key_type=plan.session_key, node_xpath=node_xpath)
+
     def support_AssertionIDRequest(self) -> bool:
         return False
 

@@ -4,6 +4,8 @@ provider's session end (the endpoints are ``gateway.web.saml``)."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -13,10 +15,11 @@ import sqlalchemy as sa
 
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.store import SessionRow
+from gateway.idp.saml import names
 from gateway.idp.saml.signing import SigningKey, active_key
 from gateway.idp.saml.slo import SamlSingleLogout
 from gateway.idp.saml.sps import ServiceProvider, from_column
-from gateway.idp.saml.store import SamlStore
+from gateway.idp.saml.store import Released, SamlStore
 from gateway.tables import systems
 
 if TYPE_CHECKING:
@@ -77,6 +80,50 @@ class SamlIdp:
                     entity_id=self.entity_id, base_url=self.base_url, signing=self._signing,
                     sps=sps, skew=self.settings.clock_skew_seconds))
             return work(self._engine[1])
+
+    # -- front-channel single logout, from the portal's sign-out -------------------------
+
+    def _relay(self, sid: str) -> str:
+        tag = base64.urlsafe_b64encode(self.keys.mac("saml-front-logout", sid.encode()))
+        return f"{sid}.{tag[:22].decode()}"
+
+    def sid_of_relay(self, relay_state: str | None) -> str | None:
+        """The signed-out session a front-channel chain's RelayState names (None: not
+        one this IdP made)."""
+        relay = relay_state or ""
+        sid = relay.partition(".")[0]
+        ok = bool(sid) and len(relay) <= 80 and hmac.compare_digest(
+            self._relay(sid).encode(), relay.encode("utf-8", "replace"))
+        return sid if ok else None
+
+    def front_channel_next(self, sid: str) -> tuple[Released, str] | None:
+        """The next SP of the ended session ``sid`` to tell through the browser (one
+        with an HTTP-Redirect SingleLogoutService and no SOAP one, which the back
+        channel tells) and the URL of its signed LogoutRequest; None when none is left.
+        The SP is marked told before the browser goes, so a chain that breaks at one
+        SP (it never answers) is not sent there again."""
+        registered = self.registered()
+        found = None
+        for r in self.store.released_in(sid):
+            sp = registered.get(r.sp_entity_id)
+            if sp is None or sp.meta.slo_for(names.BINDING_SOAP) is not None:
+                continue
+            endpoint = sp.meta.slo_for(names.BINDING_HTTP_REDIRECT)
+            if endpoint is not None:
+                found = (r, sp, endpoint.location)
+                break
+        if found is None:
+            return None
+        told, sp, at = found
+        self.store.logged_out(sid, told.sp_entity_id)
+        relay = self._relay(sid)
+
+        def request(e: SamlEngine) -> str:
+            return e.front_logout_request(
+                sp=sp, destination=at, name_id=told.name_id, name_id_format=told.name_id_format,
+                session_index=told.session_index, relay_state=relay)
+
+        return told, self.run(request)
 
     def session_ended(self, row: SessionRow) -> None:
         self.slo.schedule(self.store.released_in(row.sid), row.sid)

@@ -60,7 +60,9 @@ class SamlSingleLogout:
             if sp is None:
                 why = "the SP is no longer registered"
             elif endpoint is None:
-                why = "no SOAP SingleLogoutService in the SP's metadata"
+                why = ("no SOAP SingleLogoutService in the SP's metadata" + (
+                    " (told through the browser only at a portal sign-out)"
+                    if sp.meta.slo_for(names.BINDING_HTTP_REDIRECT) else ""))
             else:
                 envelope = await asyncio.to_thread(self.idp.run, lambda e: e.soap_logout_request(
                     sp=sp, destination=endpoint.location, name_id=r.name_id,

@@ -10,6 +10,7 @@ by metadata in the state file.
           release_username: false     # true: also the uid attribute (the username)
           attributes: [name, department]   # what else it gets (absent: nothing else)
           launch_url: https://archives.example/Shibboleth.sso/Login   # the launcher opens it
+          encrypt_assertions: true    # absent: as the metadata says (gateway.idp.saml.encryption)
 
 The metadata is the SP's own (``Shibboleth.sso/Metadata``, pysaml2's
 ``make_metadata``, Spring's ``/saml2/service-provider-metadata/{id}``): one
@@ -27,15 +28,18 @@ import base64
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.clock import utcnow
 from gateway.idp import attribute_release
 from gateway.idp.cas.services import url_problem
 from gateway.idp.saml import names
+from gateway.idp.saml.encryption import EncryptionKey, choose
 
 KEYS = frozenset({"metadata", "metadata_file", "name_id", "release_username", "attributes",
-                  "launch_url"})
+                  "launch_url", "encrypt_assertions"})
 NAME_IDS = {"persistent": names.NAMEID_FORMAT_PERSISTENT,
             "transient": names.NAMEID_FORMAT_TRANSIENT}
 MAX_METADATA = 256 * 1024
@@ -61,6 +65,8 @@ class SpMetadata:
     slo: tuple[Endpoint, ...]
     signing_certs: tuple[str, ...]  # base64 DER, as in the metadata
     signs_requests: bool  # AuthnRequestsSigned="true": unsigned requests are refused
+    #: the keys good for encryption: use="encryption", or no use (good for both)
+    encryption_keys: tuple[EncryptionKey, ...] = ()
 
     def acs_for(self, url: str | None, index: int | None) -> Endpoint | None:
         """The ACS a request names (by URL or index), the default one when it names
@@ -87,6 +93,8 @@ class ServiceProvider:
     launch_url: str | None
     #: the attributes it receives (gateway.idp.attribute_release); none by default
     attributes: tuple[str, ...] = ()
+    #: saml_sp.encrypt_assertions: None as the metadata says (gateway.idp.saml.encryption)
+    encrypt_assertions: bool | None = None
 
     def may_have(self, name_id_format: str) -> bool:
         """Whether a request of this SP may ask for ``name_id_format``: its registered
@@ -141,17 +149,24 @@ def parse_metadata(xml: str) -> SpMetadata:
     if not acs:
         raise ValueError("has no AssertionConsumerService with the HTTP-POST binding")
     slo = _endpoints(sp.get("single_logout_service") or [])
-    certs = []
+    certs, encryption = [], []
     for kd in sp.get("key_descriptor") or []:
-        if kd.get("use", "signing") != "signing":
-            continue
+        use = kd.get("use")
         for data in (kd.get("key_info") or {}).get("x509_data") or []:
             text = "".join(str((data.get("x509_certificate") or {}).get("text") or "").split())
-            if text:
+            if not text:
+                continue
+            if use in (None, "signing"):
                 certs.append(text)
+            if use in (None, "encryption"):
+                methods = tuple(str(m.get("algorithm") or "")
+                                for m in kd.get("encryption_method") or [])
+                encryption.append(EncryptionKey(cert=text, methods=methods,
+                                                explicit=use == "encryption"))
     signs = str(sp.get("authn_requests_signed", "false")).lower() == "true"
     meta = SpMetadata(entity_id=str(entity_id), acs=tuple(acs), slo=tuple(slo),
-                      signing_certs=tuple(certs), signs_requests=signs)
+                      signing_certs=tuple(certs), signs_requests=signs,
+                      encryption_keys=tuple(encryption))
     if problem := metadata_problem(meta):
         raise ValueError(problem)
     return meta
@@ -168,11 +183,20 @@ def metadata_problem(meta: SpMetadata) -> str | None:
                     return f"{kind} {url[:100]!r}: {problem}"
     if meta.signs_requests and not meta.signing_certs:
         return "AuthnRequestsSigned is true but no signing certificate is given"
-    for cert in meta.signing_certs:
+    for cert in meta.signing_certs + tuple(k.cert for k in meta.encryption_keys):
         try:
             base64.b64decode(cert, validate=True)
         except ValueError:
-            return "a signing certificate is not base64"
+            return "a certificate is not base64"
+    return None
+
+
+def encryption_problem(meta: SpMetadata, setting: bool | None, now: datetime) -> str | None:
+    """Why assertions for this SP cannot be encrypted as they must be, or None."""
+    try:
+        choose(meta.encryption_keys, setting, now)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -207,14 +231,18 @@ def problems(entry: Any) -> list[str]:
         out.extend(attribute_release.problems(entry["attributes"], "saml_sp: attributes"))
     if entry.get("launch_url") is not None and (problem := url_problem(entry["launch_url"])):
         out.append(f"saml_sp: launch_url: {problem}")
+    if not isinstance(entry.get("encrypt_assertions", False), bool):
+        out.append("saml_sp: encrypt_assertions must be true or false")
     if out:
         return out
     try:
-        parse_metadata(_metadata_of(entry))
+        meta = parse_metadata(_metadata_of(entry))
     except (OSError, UnicodeError) as exc:
         return [f"saml_sp: metadata_file: {exc}"]
     except ValueError as exc:
         return [f"saml_sp: metadata: {exc}"]
+    if problem := encryption_problem(meta, entry.get("encrypt_assertions"), utcnow()):
+        return [f"saml_sp: {problem}"]
     return []
 
 
@@ -238,6 +266,8 @@ def stored(entry: Mapping[str, Any]) -> dict[str, Any]:
         out["attributes"] = listed
     if entry.get("launch_url"):
         out["launch_url"] = str(entry["launch_url"])
+    if isinstance(entry.get("encrypt_assertions"), bool):
+        out["encrypt_assertions"] = entry["encrypt_assertions"]
     return out
 
 
@@ -254,6 +284,8 @@ def exported(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
         out["attributes"] = listed
     if value.get("launch_url"):
         out["launch_url"] = value["launch_url"]
+    if isinstance(value.get("encrypt_assertions"), bool):
+        out["encrypt_assertions"] = value["encrypt_assertions"]
     return out
 
 
@@ -268,4 +300,6 @@ def from_column(system: str, value: Mapping[str, Any]) -> ServiceProvider | None
                            release_username=bool(value.get("release_username", False)),
                            launch_url=value.get("launch_url"),
                            attributes=tuple(attribute_release.normalised(
-                               value.get("attributes"))))
+                               value.get("attributes"))),
+                           encrypt_assertions=value.get("encrypt_assertions")
+                           if isinstance(value.get("encrypt_assertions"), bool) else None)

@@ -26,7 +26,8 @@
     PUT  /systems/{code}/sign-on       {cas_services?: [url...] | cas_services_add?: [url...],
                                        cas_services_remove?: [url...], saml_metadata?: xml,
                                        saml_name_id?: persistent|transient,
-                                       saml_release_username?: bool} ([] / "":
+                                       saml_release_username?: bool,
+                                       saml_encryption?: metadata|always|never} ([] / "":
                                        removed; a field not named stays)
     GET  /clients
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
@@ -58,6 +59,7 @@ from gateway.admin.sysadmin import (
     USER_STATES,
     SysAdmin,
 )
+from gateway.admin.systems import ENCRYPTIONS
 from gateway.errors import ValidationError
 from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
 from gateway.idp.saml.sps import NAME_IDS
@@ -423,12 +425,17 @@ SIGN_ON = s.obj({
     "saml": {"type": ["object", "null"], "properties": {
         "entity_id": s.TEXT, "name_id": {"enum": list(NAME_IDS)},
         # its assertions also carry uid, the username (saml_sp.release_username)
-        "release_username": s.BOOL, "metadata": s.TEXT},
-        "required": ["entity_id", "name_id", "release_username", "metadata"]},
-    "name_ids": s.array(s.TEXT)}, ["cas_services", "saml", "name_ids"])
+        "release_username": s.BOOL,
+        "encryption": {"enum": list(ENCRYPTIONS)}, "encrypted": {"type": "boolean"},
+        "metadata": s.TEXT},
+        "required": ["entity_id", "name_id", "release_username", "encryption", "encrypted",
+                     "metadata"]},
+    "name_ids": s.array(s.TEXT), "encryptions": s.array(s.TEXT)},
+    ["cas_services", "saml", "name_ids", "encryptions"])
 ONE_SIGN_ON = Answer("The addresses that may receive a CAS ticket ([]: no CAS) and the "
                      "SAML service provider (null: none): the entity ID its metadata "
-                     "names, the NameID format, the metadata",
+                     "names, the NameID format, whether its assertions are encrypted "
+                     "(the setting, and what it comes to with the metadata), the metadata",
                      s.wrapped("sign_on", SIGN_ON))
 
 GET_SIGN_ON = sys_op("GET", "/systems/{code}/sign-on",
@@ -442,7 +449,8 @@ async def get_sign_on(request: Request, admin: SysAdmin) -> Any:
 
 SET_SIGN_ON = sys_op(
     "PUT", "/systems/{code}/sign-on",
-    "Set a system's CAS service addresses, SAML metadata or NameID format",
+    "Set a system's CAS service addresses, SAML metadata, NameID format or assertion "
+    "encryption",
     ONE_SIGN_ON, path_params=SYSTEM_CODE, body_required=True,
     body=s.obj({"cas_services": {"type": "array", "items": s.TEXT, "maxItems": 50},
                 # one address added or removed, the others as stored (not with cas_services)
@@ -450,13 +458,16 @@ SET_SIGN_ON = sys_op(
                 "cas_services_remove": {"type": "array", "items": s.TEXT, "maxItems": 50},
                 "saml_metadata": {"type": "string", "maxLength": 256 * 1024},
                 "saml_name_id": {"enum": list(NAME_IDS)},
-                "saml_release_username": s.BOOL}, closed=True),
+                "saml_release_username": s.BOOL,
+                "saml_encryption": {"enum": list(ENCRYPTIONS)}}, closed=True),
     rules="nothing is named; a service address that is not https (http only on a "
           "loopback host), holds a fragment, user information or a * elsewhere than "
           "after a / at the end; metadata that is not one SP's SAML 2.0 metadata or "
           "names a plain-http endpoint; an address or entity ID another system "
-          "registers; a NameID format or the username's release for a system without an "
-          "SP; an address removed that is not registered or added that is; cas_services "
+          "registers; a NameID format, the username's release or an encryption setting "
+          "for a system without an SP; assertions to be encrypted (always, or metadata "
+          "with an encryption key) and no usable key (expired, RSA under 2048 bits, not "
+          "RSA); an address removed that is not registered or added that is; cas_services "
           "with cas_services_add or _remove. [] (or removing the last address) removes "
           "CAS (and its release list), \"\" the SP; a field not named stays")
 

@@ -189,7 +189,8 @@ async def system_page(request: Request, console: SysAdmin, form: Form = None, *,
 
 async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Response:
     """The service addresses as the box holds them (empty: no CAS), new metadata only
-    when pasted, the NameID format when there is (or will be) an SP."""
+    when pasted, the NameID format and the assertions' encryption when there is (or
+    will be) an SP."""
     code = request.path_params["code"]
     one = {key: [_field(form, name, 2100)] for key, name in (
         ("cas_services_add", "cas_add"), ("cas_services_remove", "cas_remove"))
@@ -210,6 +211,7 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
             changes["saml_name_id"] = _field(form, "saml_name_id", 20)
             changes["saml_release_username"] = (form is not None and
                                                 form.get("saml_release_username") == "1")
+            changes["saml_encryption"] = _field(form, "saml_encryption", 20) or "metadata"
     return await _system_change(request, console, console.set_sign_on, code, changes,
                                 "sign_on_errors", "system_sign_on_changed")
 

@@ -74,6 +74,7 @@ from gateway.web.portal.pages import (
 )
 from gateway.web.portal.stats_pages import routes as stats_routes
 from gateway.web.portal.steward_pages import routes as steward_routes
+from gateway.web.saml import front_channel
 from keys.errors import InvalidBlob
 from texts import Text
 
@@ -839,13 +840,17 @@ async def logout(request: Request) -> Response:
         return render_message(request, "error", Translator(page_lang(request))("csrf"), status=400)
     provider = _provider(request)
     row = provider.valid_session(session_cookie(request), stage=None)
+    response: Response
     if row is not None:
         try:
             await provider.end_session(row, reason="portal sign-out", source_ip=_ip(request))
         except AuditUnavailable:
             return _audit_failed()
-    response = render_message(request, "signed_out",
-                              Translator(page_lang(request))("signed_out_detail"))
+        # SAML SPs the back channel cannot reach hear of it through the browser
+        response = await front_channel(request, row.sid)
+    else:
+        response = render_message(request, "signed_out",
+                                  Translator(page_lang(request))("signed_out_detail"))
     gateway_of(request).provider.clear_session_cookie(response)
     return response
 

@@ -15,6 +15,7 @@ SAML_MESSAGES: dict[str, tuple[str, str]] = {
     "saml_stale": ("请求已过期或时间不正确，请回到原系统重新登录。", "The request is too old or its time is wrong: go back to the system and sign in again."),
     "saml_replayed": ("该请求已经处理过，不能重复使用。请回到原系统重新登录。", "This request was answered already and cannot be used again: go back to the system and sign in again."),
     "saml_expired": ("登录请求已失效（超时或已完成），请回到原系统重新登录。", "The sign-in request is no longer valid (it timed out or was completed): go back to the system and sign in again."),
+    "saml_bad_encryption_key": ("该系统要求加密断言，但其元数据中的加密证书不可用（已过期、密钥过弱或不是 RSA），不会跳转。请联系该系统的管理员更新其 SAML 元数据。", "The system wants its assertions encrypted but the encryption certificate in its metadata is unusable (expired, a weak key, or not RSA): you are not redirected. Ask the system's administrator to update its SAML metadata."),
     "saml_account_inactive": ("账号已停用，无法登录该系统。", "The account is disabled: it cannot sign in to this system."),
     "saml_post_title": ("正在返回业务系统", "Returning to the system"),
     "saml_post_continue": ("继续", "Continue"),
