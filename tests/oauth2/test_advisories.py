@@ -21,10 +21,12 @@ What held: a verifier for a code issued without a challenge (RFC 9700 section 4.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +36,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 from joserfc import jws, jwt
-from joserfc.jwk import ECKey, OctKey
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from gateway.cli.main import cli
 from gateway.services import Services
@@ -46,6 +49,11 @@ from tests.tokens import access_token, ensure_user
 TIMEOUT = 10
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 KEY = ECKey.generate_key("P-256", parameters={"kid": "sync-1"})
+#: a key for each algorithm family a client assertion may be signed with
+KEYS = {"RS": RSAKey.generate_key(2048, parameters={"kid": "sync-rsa"}),
+        "ES256": KEY, "ES384": ECKey.generate_key("P-384", parameters={"kid": "sync-384"}),
+        "ES512": ECKey.generate_key("P-521", parameters={"kid": "sync-521"}),
+        "EdDSA": OKPKey.generate_key("Ed25519", parameters={"kid": "sync-ed"})}
 OLD_KEY = ECKey.generate_key("P-256", parameters={"kid": "old-1"})
 LEGACY = ("legacy-web", "l" * 40)
 LEGACY_CB = "http://127.0.0.1:9300/cb"
@@ -53,7 +61,7 @@ LEGACY_ARGS = (LEGACY[0], LEGACY_CB)
 CLIENTS = [
     {"client_id": "vehicles-sync", "name": "车辆同步", "department": "jgswj",
      "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-     "jwks": {"keys": [KEY.as_dict(private=False)]}},
+     "jwks": {"keys": [k.as_dict(private=False) for k in KEYS.values()]}},
     # a client not yet changed, let off the issuer-alone rule by itself
     {"client_id": "vehicles-old", "name": "旧车辆同步", "department": "jgswj",
      "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
@@ -110,9 +118,12 @@ def _assertion(aud: object, key: Any = KEY, alg: str = "ES256", *,
     claims = {"iss": client, "sub": client, "aud": aud, "iat": now, "exp": now + 60,
               "jti": str(uuid.uuid4())}
     header = {"alg": alg, "kid": key.kid or "sync-1", **({} if typ is None else {"typ": typ})}
-    if typ is None:  # joserfc's jwt.encode would add typ JWT
-        return jws.serialize_compact(header, json.dumps(claims).encode(), key)
-    return jwt.encode(header, claims, key)
+    with warnings.catch_warnings():  # "EdDSA": deprecated by RFC 9864, still sent
+        warnings.simplefilter("ignore", SecurityWarning)
+        if typ is None:  # joserfc's jwt.encode would add typ JWT
+            return jws.serialize_compact(header, json.dumps(claims).encode(), key,
+                                         algorithms=[alg])
+        return jwt.encode(header, claims, key, algorithms=[alg])
 
 
 def _post(world: World, endpoint: str, assertion: str) -> requests.Response:
@@ -185,6 +196,32 @@ def test_a_client_assertion_of_another_kind_is_refused(world: World) -> None:
     denied = [r for r in audit_events(world.services, "token_denied")
               if "'typ' must be" in (r["reason"] or "")]
     assert len(denied) == 9 and {r["actor_client"] for r in denied} == {"vehicles-sync"}
+
+
+def test_discovery_names_the_assertion_algorithms_taken(world: World) -> None:
+    """RFC 8414 section 2: where ``private_key_jwt`` is offered, the endpoint's
+    ``..._auth_signing_alg_values_supported`` MUST be present. Introspection and
+    revocation offered it without the list, and the token endpoint's named 4 of the 10
+    algorithms the check takes (an ES384 client read it and thought itself refused).
+    Now each list is what the check takes, and every algorithm on it works: "EdDSA"
+    was a 500 where warnings are errors (joserfc warns of it on every use, RFC 9864),
+    and "Ed25519", RFC 9864's name for it, was refused."""
+    taken = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+             "ES512", "EdDSA", "Ed25519"]
+    for endpoint in ("token", "introspection", "revocation"):
+        assert world.discovery[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] \
+            == taken, endpoint
+    for alg in taken:
+        key = KEYS.get(alg) or KEYS["EdDSA" if alg == "Ed25519" else "RS"]
+        answer = _post(world, "token_endpoint", _assertion(world.issuer, key, alg))
+        assert answer.status_code == 200, (alg, answer.text)
+    # an unsigned one (alg none) is not among them
+    now = int(time.time())
+    unsigned = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=")
+                        .decode() for part in ({"alg": "none"}, {
+                            "iss": "vehicles-sync", "sub": "vehicles-sync",
+                            "aud": world.issuer, "exp": now + 60, "jti": str(uuid.uuid4())})) + "."
+    assert _post(world, "token_endpoint", unsigned).status_code == 401
 
 
 def _secadmin(world: World) -> dict[str, str]:

@@ -226,9 +226,10 @@ async def test_forward_auth_checks_the_proof_against_the_front_proxys_request(
     r = await call(world, "/auth/verify", plain, holder.proof("GET", original, token=plain),
                    headers=front)
     assert r.status == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
-    # the state file: exported as written, anything but true or false refused
+    # the state file: exported either way (applied back, false switches it off),
+    # anything but true or false refused
     exported = {e["client_id"]: e for e in client_entries(world.services.engine)}
-    assert exported[BOUND[0]]["dpop_bound"] is True and "dpop_bound" not in exported[sync[0]]
+    assert exported[BOUND[0]]["dpop_bound"] is True and exported[sync[0]]["dpop_bound"] is False
     with pytest.raises(StateFileError) as info:
         apply_state(world.services, {"clients": [{**exported[sync[0]], "dpop_bound": "yes"}]})
     assert [str(p) for p in info.value.problems] == [

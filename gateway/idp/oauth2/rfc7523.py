@@ -34,6 +34,7 @@ as a failed client secret is, so the token endpoint audits it (``token_denied``)
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from contextvars import ContextVar
@@ -43,15 +44,29 @@ from typing import Any, TypeGuard
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwk
+from joserfc.jws import JWSRegistry
 
 ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-              "EdDSA"]
+              "EdDSA", "Ed25519"]
 #: the longest an assertion may be valid from now (seconds), before the leeway
 MAX_LIFETIME = 3600
 #: the ``typ`` values of a client assertion, lower-cased (media types are compared
 #: without case, and RFC 7515 section 4.1.9 lets ``application/`` be left out)
 ASSERTION_TYPES = frozenset({"jwt", "client-authentication+jwt",
                              "application/jwt", "application/client-authentication+jwt"})
+# joserfc warns on every "EdDSA" (RFC 9864 names it "Ed25519", also taken); clients
+# still sign with it (RFC 8037): a registry whose copy does not warn, as
+# keys._primitives and gateway.idp.dpop keep one. A warning on each assertion filled
+# the log, and where warnings are errors (the test suite) made it a 500
+_quiet_eddsa = copy.copy(JWSRegistry.algorithms["EdDSA"])
+_quiet_eddsa.security_warning = None
+
+
+class _Registry(JWSRegistry):
+    algorithms = {**JWSRegistry.algorithms, "EdDSA": _quiet_eddsa}  # noqa: RUF012
+
+
+_REGISTRY = _Registry(algorithms=ASYMMETRIC)
 # the client whose assertion is being verified: authlib resolves its key and then
 # checks the claims in one call, on one thread or task (the instance is shared)
 _asserting: ContextVar[Any] = ContextVar("asserting_client", default=None)
@@ -117,7 +132,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         from joserfc.errors import JoseError
 
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=ASYMMETRIC)
+            token = jwt.decode(assertion, resolve_key, registry=_REGISTRY)
         except (JoseError, ValueError) as exc:
             raise InvalidClientError(description="client assertion does not verify") from exc
         if refused := assertion_type_refused(token.header):
