@@ -361,7 +361,7 @@ def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     assert not column["nullable"] and not clients.c.dpop_bound.nullable
     # the clients table's branch goes on after it (0031: clients.lenient_assertion_audience)
     assert "0029_dpop" not in head_revisions() and \
-        "0031_idp7_client_lenient_audience" in head_revisions()
+        "0031_idp7_lenient_audience" in head_revisions()
 
 
 async def test_behind_a_real_nginx_the_proof_names_the_url_the_client_called(

@@ -4,14 +4,14 @@ or several audiences (the rule before draft-ietf-oauth-rfc7523bis), one client a
 time instead of the gateway-wide ``client_assertion_audience`` setting. False for
 every existing client: the setting keeps doing what it did.
 
-Revision ID: 0031_idp7_client_lenient_audience
+Revision ID: 0031_idp7_lenient_audience
 Revises: 0029_dpop
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031_idp7_client_lenient_audience"
+revision = "0031_idp7_lenient_audience"
 down_revision = "0029_dpop"  # the clients table's branch
 branch_labels = None
 depends_on = None
