@@ -17,6 +17,17 @@ session (the identity provider against the 2025 advisories)"):
 
 What held: a verifier for a code issued without a challenge (RFC 9700 section 4.8.2),
 ``plain``, ``prompt=none`` beside another value, ``client_secret_jwt`` (not offered).
+
+What the seventh session's attack broke (docs/seams.md, "Attack of 2026-12-05, seventh
+session (the identity provider's loose ends after the 2025 advisories)"):
+
+- a client assertion typed as another kind of JWT (``at+jwt``, ``dpop+jwt``, ...)
+  authenticated its client (draft-ietf-oauth-rfc7523bis section 4);
+- the lenient assertion audience could only be the whole gateway's;
+- an export left ``require_pkce: false`` and ``dpop_bound: false`` out, so applying it
+  never switched either off, and a new state-file client could skip PKCE unsaid;
+- discovery left out the introspection and revocation assertion algorithms (RFC 8414)
+  and named 4 of the 10 taken; ``EdDSA`` warned on every use, ``Ed25519`` was refused.
 """
 
 from __future__ import annotations
