@@ -189,6 +189,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "client.pkce_required": ("客户端 {cid} 的授权请求现在必须带 PKCE（S256）。", "Client {cid} must now send PKCE (S256) with its authorization requests."),
     "client.pkce_optional": ("客户端 {cid} 的授权请求可以不带 PKCE（合规检查会列出它）。", "Client {cid} may now leave PKCE out of its authorization requests (the compliance check names it)."),
     # -- DPoP (RFC 9449; govgate client dpop, gateway.idp.dpop) -------------------------
+    "client.audience_lenient": ("客户端 {cid} 的客户端断言仍可以令牌端点或多个值为受众（合规检查会列出它）。", "Client {cid}'s client assertions may still name the token endpoint or several audiences (the compliance check names it)."),
+    "client.audience_strict": ("客户端 {cid} 的客户端断言现在只能以签发者为受众。", "Client {cid}'s client assertions must now name the issuer alone."),
     "client.dpop_required": ("客户端 {cid} 现在必须以 DPoP 证明申请令牌；其访问令牌绑定到它的密钥。", "Client {cid} must now present a DPoP proof for its tokens; its access tokens are bound to its key."),
     "client.dpop_optional": ("客户端 {cid} 不再必须出示 DPoP 证明（出示时令牌仍绑定其密钥）。", "Client {cid} no longer has to present a DPoP proof (a proof still binds its tokens)."),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
@@ -452,6 +454,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "state.scope": ("scope 必须是文本（以空格分隔的权限范围）", "scope must be text (space-separated scopes)"),
     "state.status": ("status 必须是 active 或 disabled", "status must be active or disabled"),
     "state.require_pkce": ("require_pkce 必须是 true 或 false", "require_pkce must be true or false"),
+    "state.lenient_audience": ("lenient_assertion_audience 必须是 true 或 false", "lenient_assertion_audience must be true or false"),
+    "state.lenient_audience_method": ("lenient_assertion_audience 只用于 private_key_jwt 客户端", "lenient_assertion_audience is for private_key_jwt clients only"),
     "state.tls_https": ("tls 只用于 https 的上游地址", "tls needs an https upstream"),
     "state.user_is_client": ("用户名 {username!r} 是客户端 {client!r} 的 client_id（不区分大小写）：客户端令牌以 client_id 为主体（sub），会被当作该用户",
                              "username {username!r} is the client_id of client {client!r} (compared without case): a client's token names its client_id as its subject, and would be taken for this user"),
@@ -699,6 +703,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.pkce_optional": ("授权请求可以不带 PKCE 的客户端（govgate client pkce CLIENT --require）：{names}", "clients whose authorization requests may leave PKCE out (govgate client pkce CLIENT --require): {names}"),
     "compliance.assertion_audience_lenient": ("客户端断言可以以令牌端点或多个值为受众（client_assertion_audience = {value}）：{names}", "client assertions may name the token endpoint or several audiences (client_assertion_audience = {value}): {names}"),
     "compliance.pkce": ("使用授权码的 {total} 个客户端中有 {n} 个发送 PKCE（S256；拒绝 plain）", "{n} of {total} clients with authorization codes send PKCE (S256; plain refused)"),
+    "compliance.assertion_audience_clients": ("客户端断言可以以令牌端点或多个值为受众的客户端（govgate client assertion-audience CLIENT --strict）：{names}", "clients whose assertions may name the token endpoint or several audiences (govgate client assertion-audience CLIENT --strict): {names}"),
     "compliance.assertion_audience": ("{n} 个客户端以 private_key_jwt 鉴别；断言的受众只能是签发者", "{n} clients authenticate by private_key_jwt; an assertion must name the issuer alone"),
     "compliance.assertion_audience_any": ("{n} 个客户端以 private_key_jwt 鉴别；断言的受众可以是签发者或令牌端点", "{n} clients authenticate by private_key_jwt; an assertion may name the issuer or the token endpoint"),
     "compliance.accounts_unique": ("共 {n} 个账号，各有唯一的用户名（数据库保证唯一；输入的登录名统一折算为它：全角、大小写、空格）", "{n} accounts, each with its own username (unique in the database; what people type is folded to it: full-width forms, case, spaces)"),

@@ -88,6 +88,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "system",
             "require_pkce",
             "dpop_bound",
+            "lenient_assertion_audience",
         },
     ),
 }
@@ -651,6 +652,16 @@ def _client_problems(
     if "require_pkce" in e and not isinstance(e["require_pkce"], bool):
         problems.append(placed(where, Text("state.require_pkce",
                                            "require_pkce must be true or false")))
+    lenient = e.get("lenient_assertion_audience", False)
+    if not isinstance(lenient, bool):
+        problems.append(placed(where, Text("state.lenient_audience",
+                                           "lenient_assertion_audience must be true or false")))
+    elif lenient and method != "private_key_jwt":
+        # a loosening that means nothing here would wait, unseen, for a later change
+        # of method; said only where it acts
+        problems.append(placed(where, Text(
+            "state.lenient_audience_method",
+            "lenient_assertion_audience is for private_key_jwt clients only")))
     return problems
 
 
@@ -1026,12 +1037,21 @@ class StateApplier:
                 desired["dpop_bound"] = bool(e["dpop_bound"])
             elif row is None:
                 desired["dpop_bound"] = False
+            if desired["token_endpoint_auth_method"] != "private_key_jwt":  # noqa: S105
+                # a client that no longer asserts keeps no loosening for a later day
+                desired["lenient_assertion_audience"] = False
+            elif "lenient_assertion_audience" in e:
+                desired["lenient_assertion_audience"] = bool(e["lenient_assertion_audience"])
+            elif row is None:
+                desired["lenient_assertion_audience"] = False
             if "require_pkce" in e:
                 desired["require_pkce"] = bool(e["require_pkce"])
             elif row is None:
-                # not said: as a realm import without the attribute in Keycloak, the rule
-                # before require_pkce; govgate compliance names the client
-                desired["require_pkce"] = False
+                # not said, a new client: PKCE required, as the CLI, the admin API and
+                # the console register one (RFC 9700 section 2.1.1; Keycloak 26's new
+                # clients); a client that must leave it out says require_pkce: false,
+                # and govgate compliance names it. An existing client keeps what it has
+                desired["require_pkce"] = True
             if row is None:
                 changes.append(Change("create", "client", cid))
                 if write:
@@ -1208,8 +1228,12 @@ def client_entry(r: Any) -> dict[str, Any]:
         "backchannel_logout_uri": r.backchannel_logout_uri,
         "status": r.status,
         "system": r.system,
-        "require_pkce": True if r.require_pkce else None,
-        "dpop_bound": True if r.dpop_bound else None,
+        # said either way: an entry without them keeps what the client has, so an
+        # export that left out false could never switch them back off
+        "require_pkce": bool(r.require_pkce),
+        "dpop_bound": bool(r.dpop_bound),
+        "lenient_assertion_audience": bool(r.lenient_assertion_audience)
+        if r.token_endpoint_auth_method == "private_key_jwt" else None,  # noqa: S105
     })
 
 

@@ -196,6 +196,12 @@ clients = sa.Table(
     # 0029_dpop)
     sa.Column("dpop_bound", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # its client assertions may still name the token endpoint or several audiences, the
+    # rule before draft-ietf-oauth-rfc7523bis (gateway.idp.oauth2.rfc7523; migration
+    # 0031_idp7_lenient_audience): one client not yet changed, where the
+    # client_assertion_audience setting lets off every client
+    sa.Column("lenient_assertion_audience", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

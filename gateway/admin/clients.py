@@ -25,7 +25,8 @@ ChangeHook = Callable[[str, dict[str, Any]], None]
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # what a change may set (the rest of the entry is kept as stored)
 EDITABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
-            "backchannel_logout_uri", "require_pkce", "dpop_bound")
+            "backchannel_logout_uri", "require_pkce", "dpop_bound",
+            "lenient_assertion_audience")
 
 
 def new_client_secret() -> str:

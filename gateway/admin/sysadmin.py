@@ -87,6 +87,7 @@ def client_view(entry: dict[str, Any]) -> dict[str, Any]:
     view["has_jwks"] = "jwks" in entry
     view["require_pkce"] = bool(entry.get("require_pkce"))
     view["dpop_bound"] = bool(entry.get("dpop_bound"))
+    view["lenient_assertion_audience"] = bool(entry.get("lenient_assertion_audience"))
     return view
 
 

@@ -161,6 +161,21 @@ def client_pkce(cli_ctx: CliContext, client_id: str, require: bool) -> None:
                            cid=client_id))
 
 
+@client.command("assertion-audience")
+@click.argument("client_id")
+@click.option("--lenient/--strict", required=True,
+              help="Let its client assertions name the token endpoint or several audiences "
+                   "(the rule before draft-ietf-oauth-rfc7523bis), or hold them to the "
+                   "issuer alone.")
+@pass_cli
+def client_assertion_audience(cli_ctx: CliContext, client_id: str, lenient: bool) -> None:
+    """Let one private_key_jwt client not yet changed keep sending the token endpoint as
+    its assertions' audience (govgate compliance names it), or end that."""
+    ops.update_client(cli_ctx.gateway, client_id, {"lenient_assertion_audience": lenient})
+    click.echo(cli_ctx.msg("client.audience_lenient" if lenient else "client.audience_strict",
+                           cid=client_id))
+
+
 @client.command("dpop")
 @click.argument("client_id")
 @click.option("--require/--optional", required=True,

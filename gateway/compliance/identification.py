@@ -84,7 +84,8 @@ def client_authentication(state: State) -> tuple[str, list[str]]:
     with state.engine.connect() as conn:
         rows = conn.execute(sa.select(
             clients.c.client_id, clients.c.grant_types, clients.c.require_pkce,
-            clients.c.token_endpoint_auth_method).where(clients.c.status == "active")
+            clients.c.token_endpoint_auth_method, clients.c.lenient_assertion_audience)
+            .where(clients.c.status == "active")
             .order_by(clients.c.client_id)).fetchall()
     coded = [r for r in rows if "authorization_code" in (r.grant_types or [])]
     without = [r.client_id for r in coded
@@ -92,6 +93,9 @@ def client_authentication(state: State) -> tuple[str, list[str]]:
     asserting = [r.client_id for r in rows
                  if r.token_endpoint_auth_method == "private_key_jwt"]  # noqa: S105
     lenient = state.settings.client_assertion_audience != "issuer"
+    # let off one by one (govgate client assertion-audience), when not all together
+    let_off = [r.client_id for r in rows if r.lenient_assertion_audience
+               and r.token_endpoint_auth_method == "private_key_jwt"]  # noqa: S105
     problems: list[str] = []
     if without:
         problems.append(Text("compliance.pkce_optional",
@@ -104,6 +108,11 @@ def client_authentication(state: State) -> tuple[str, list[str]]:
                              "audiences (client_assertion_audience = {value}): {names}",
                              value=state.settings.client_assertion_audience,
                              names=names(asserting)))
+    elif let_off:
+        problems.append(Text("compliance.assertion_audience_clients",
+                             "clients whose assertions may name the token endpoint or several "
+                             "audiences (govgate client assertion-audience CLIENT --strict): "
+                             "{names}", names=names(let_off)))
     return verdict(problems, [
         Text("compliance.pkce", "{n} of {total} clients with authorization codes send PKCE "
              "(S256; plain refused)", n=len(coded) - len(without), total=len(coded)),

@@ -13,6 +13,7 @@ from typing import Any
 import pyotp
 import sqlalchemy as sa
 from click.testing import CliRunner
+from joserfc.jwk import ECKey
 from starlette.testclient import TestClient
 
 from audit.tables import records
@@ -350,6 +351,25 @@ def test_the_pages_do_the_same_work(world: tuple[Services, TestClient]) -> None:
     with services.engine.connect() as conn:
         assert conn.execute(sa.select(clients.c.dpop_bound)
                             .where(clients.c.client_id == "cw-web")).scalar_one() is True
+    # PKCE is for authorization codes: a client-credentials client's page has no box, and
+    # its save keeps what is stored (a box the page did not show is not an unticked one);
+    # a private_key_jwt client's page has the lenient audience's box instead
+    key = ECKey.generate_key("P-256", parameters={"kid": "cw-1"}).as_dict(private=False)
+    made = client.post(f"{API}/clients", headers=bearer(services, "sysadmin"), json={
+        "client_id": "cw-sync", "name": "财务同步", "department": "jgswj-cw",
+        "grant_types": ["client_credentials"], "scope": "proxy",
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key]},
+        "lenient_assertion_audience": True})
+    assert made.status_code == 201 and made.json()["client"]["require_pkce"] is True, made.text
+    page = client.get("/portal/admin/clients/cw-sync").text
+    assert 'id="c-require-pkce"' not in page and "授权码证明密钥" not in page
+    assert 'id="c-lenient-audience" checked' in page and "令牌端点" in page
+    assert 'id="c-lenient-audience"' not in client.get("/portal/admin/clients/cw-web").text
+    assert _form(client, "/portal/admin/clients/cw-sync/save", name="财务同步",
+                 scope="proxy").status_code == 303
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(clients.c.require_pkce, clients.c.lenient_assertion_audience)
+                            .where(clients.c.client_id == "cw-sync")).one() == (True, False)
     assert _form(client, "/portal/admin/clients/cw-web/disable").status_code == 303
     assert "已停用" in client.get("/portal/admin/clients/cw-web").text
 

@@ -25,7 +25,7 @@ from joserfc.jwk import ECKey
 
 from gateway.cli.main import cli
 from tests.catalogue.conftest import UPSTREAMS, World
-from tests.oauth2.helpers import DEMO_PASSWORD
+from tests.oauth2.helpers import DEMO_PASSWORD, pkce
 from tests.wiring import apply_state, parts
 
 VEHICLES = "/s/vehicles/api/vehicles"
@@ -126,12 +126,15 @@ async def sign_in(world: World, username: str = "wang.wu",
             "csrf_token": csrf.group(1), "username": username, "password": DEMO_PASSWORD,
             "next": "/portal"})
         assert r.status_code in (302, 303), r.text
+        # a state-file client that says nothing of require_pkce must send it
+        verifier, challenge = pkce()
         r = await browser.get("/oauth2/authorize", params={
             "response_type": "code", "client_id": "nn-web", "scope": scope, "state": "s",
-            "redirect_uri": CLIENT["redirect_uris"][0], "nonce": "n"})
+            "redirect_uri": CLIENT["redirect_uris"][0], "nonce": "n",
+            "code_challenge": challenge, "code_challenge_method": "S256"})
         code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
         r = await browser.post("/oauth2/token", auth=NN_WEB, data={
-            "grant_type": "authorization_code", "code": code,
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
             "redirect_uri": CLIENT["redirect_uris"][0]})
         assert r.status_code == 200, r.text
         return dict(r.json())

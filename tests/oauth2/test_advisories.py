@@ -17,14 +17,27 @@ session (the identity provider against the 2025 advisories)"):
 
 What held: a verifier for a code issued without a challenge (RFC 9700 section 4.8.2),
 ``plain``, ``prompt=none`` beside another value, ``client_secret_jwt`` (not offered).
+
+What the seventh session's attack broke (docs/seams.md, "Attack of 2026-12-05, seventh
+session (the identity provider's loose ends after the 2025 advisories)"):
+
+- a client assertion typed as another kind of JWT (``at+jwt``, ``dpop+jwt``, ...)
+  authenticated its client (draft-ietf-oauth-rfc7523bis section 4);
+- the lenient assertion audience could only be the whole gateway's;
+- an export left ``require_pkce: false`` and ``dpop_bound: false`` out, so applying it
+  never switched either off, and a new state-file client could skip PKCE unsaid;
+- discovery left out the introspection and revocation assertion algorithms (RFC 8414)
+  and named 4 of the 10 taken; ``EdDSA`` warned on every use, ``Ed25519`` was refused.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +46,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 from click.testing import CliRunner
-from joserfc import jwt
-from joserfc.jwk import ECKey, OctKey
+from joserfc import jws, jwt
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from gateway.cli.main import cli
 from gateway.services import Services
@@ -46,17 +60,27 @@ from tests.tokens import access_token, ensure_user
 TIMEOUT = 10
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 KEY = ECKey.generate_key("P-256", parameters={"kid": "sync-1"})
+#: a key for each algorithm family a client assertion may be signed with
+KEYS = {"RS": RSAKey.generate_key(2048, parameters={"kid": "sync-rsa"}),
+        "ES256": KEY, "ES384": ECKey.generate_key("P-384", parameters={"kid": "sync-384"}),
+        "ES512": ECKey.generate_key("P-521", parameters={"kid": "sync-521"}),
+        "EdDSA": OKPKey.generate_key("Ed25519", parameters={"kid": "sync-ed"})}
+OLD_KEY = ECKey.generate_key("P-256", parameters={"kid": "old-1"})
 LEGACY = ("legacy-web", "l" * 40)
 LEGACY_CB = "http://127.0.0.1:9300/cb"
 LEGACY_ARGS = (LEGACY[0], LEGACY_CB)
 CLIENTS = [
     {"client_id": "vehicles-sync", "name": "车辆同步", "department": "jgswj",
      "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-     "jwks": {"keys": [KEY.as_dict(private=False)]}},
-    # a state file that says nothing of require_pkce: the rule before it
+     "jwks": {"keys": [k.as_dict(private=False) for k in KEYS.values()]}},
+    # a client not yet changed, let off the issuer-alone rule by itself
+    {"client_id": "vehicles-old", "name": "旧车辆同步", "department": "jgswj",
+     "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+     "jwks": {"keys": [OLD_KEY.as_dict(private=False)]}, "lenient_assertion_audience": True},
+    # a state file that lets it leave PKCE out: the rule before require_pkce
     {"client_id": LEGACY[0], "name": "旧系统", "department": "jgswj",
      "grant_types": ["authorization_code"], "secret": LEGACY[1],
-     "redirect_uris": [LEGACY_CB]},
+     "redirect_uris": [LEGACY_CB], "require_pkce": False},
 ]
 
 
@@ -99,11 +123,18 @@ def _cli(world: World, *args: str) -> tuple[int, str]:
 
 # -- client assertions name the issuer alone (draft-ietf-oauth-rfc7523bis) ----------------
 
-def _assertion(aud: object, key: Any = KEY, alg: str = "ES256") -> str:
+def _assertion(aud: object, key: Any = KEY, alg: str = "ES256", *,
+               client: str = "vehicles-sync", typ: str | None = "JWT") -> str:
     now = int(time.time())
-    return jwt.encode({"alg": alg, "kid": "sync-1"}, {
-        "iss": "vehicles-sync", "sub": "vehicles-sync", "aud": aud, "iat": now,
-        "exp": now + 60, "jti": str(uuid.uuid4())}, key)
+    claims = {"iss": client, "sub": client, "aud": aud, "iat": now, "exp": now + 60,
+              "jti": str(uuid.uuid4())}
+    header = {"alg": alg, "kid": key.kid or "sync-1", **({} if typ is None else {"typ": typ})}
+    with warnings.catch_warnings():  # "EdDSA": deprecated by RFC 9864, still sent
+        warnings.simplefilter("ignore", SecurityWarning)
+        if typ is None:  # joserfc's jwt.encode would add typ JWT
+            return jws.serialize_compact(header, json.dumps(claims).encode(), key,
+                                         algorithms=[alg])
+        return jwt.encode(header, claims, key, algorithms=[alg])
 
 
 def _post(world: World, endpoint: str, assertion: str) -> requests.Response:
@@ -152,6 +183,120 @@ def test_a_client_assertion_names_the_issuer_alone(world: World) -> None:
     answer = _post(world, "token_endpoint", _assertion(issuer, hmac_key, "HS256"))
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
     assert "client_secret_jwt" not in world.discovery["token_endpoint_auth_methods_supported"]
+
+
+def test_a_client_assertion_of_another_kind_is_refused(world: World) -> None:
+    """draft-ietf-oauth-rfc7523bis section 4 types a client assertion
+    ``client-authentication+jwt`` (RFC 8725 section 3.11). A JWT that says it is another
+    kind (an access token, a DPoP proof, a logout token, a security event, a request
+    object signed with the client's key) authenticated the client: now refused, at
+    every endpoint; the type, the legacy ``JWT`` and none still work."""
+    issuer = world.issuer
+    for typ in ("client-authentication+jwt", "application/client-authentication+jwt",
+                "Client-Authentication+JWT", "JWT", "jwt", None):
+        answer = _post(world, "token_endpoint", _assertion(issuer, typ=typ))
+        assert answer.status_code == 200, (typ, answer.text)
+    for typ in ("at+jwt", "application/at+jwt", "dpop+jwt", "logout+jwt", "secevent+jwt",
+                "oauth-authz-req+jwt", "token-introspection+jwt", "JOSE", ""):
+        for endpoint in ("token_endpoint", "introspection_endpoint"):
+            answer = _post(world, endpoint, _assertion(issuer, typ=typ))
+            assert answer.status_code == 401, (typ, endpoint, answer.text)
+            assert answer.json() == {
+                "error": "invalid_client", "error_description":
+                "Invalid header: 'typ' must be client-authentication+jwt (or JWT)"}, typ
+    denied = [r for r in audit_events(world.services, "token_denied")
+              if "'typ' must be" in (r["reason"] or "")]
+    assert len(denied) == 9 and {r["actor_client"] for r in denied} == {"vehicles-sync"}
+
+
+def test_discovery_names_the_assertion_algorithms_taken(world: World) -> None:
+    """RFC 8414 section 2: where ``private_key_jwt`` is offered, the endpoint's
+    ``..._auth_signing_alg_values_supported`` MUST be present. Introspection and
+    revocation offered it without the list, and the token endpoint's named 4 of the 10
+    algorithms the check takes (an ES384 client read it and thought itself refused).
+    Now each list is what the check takes, and every algorithm on it works: "EdDSA"
+    was a 500 where warnings are errors (joserfc warns of it on every use, RFC 9864),
+    and "Ed25519", RFC 9864's name for it, was refused."""
+    taken = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+             "ES512", "EdDSA", "Ed25519"]
+    for endpoint in ("token", "introspection", "revocation"):
+        assert world.discovery[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] \
+            == taken, endpoint
+    for alg in taken:
+        key = KEYS.get(alg) or KEYS["EdDSA" if alg == "Ed25519" else "RS"]
+        answer = _post(world, "token_endpoint", _assertion(world.issuer, key, alg))
+        assert answer.status_code == 200, (alg, answer.text)
+    # an unsigned one (alg none) is not among them
+    now = int(time.time())
+    unsigned = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=")
+                        .decode() for part in ({"alg": "none"}, {
+                            "iss": "vehicles-sync", "sub": "vehicles-sync",
+                            "aud": world.issuer, "exp": now + 60, "jti": str(uuid.uuid4())})) + "."
+    assert _post(world, "token_endpoint", unsigned).status_code == 401
+
+
+def _secadmin(world: World) -> dict[str, str]:
+    ensure_user(world.services, "secadmin", "platform", ["secadmin"])
+    return {"Accept-Language": "en", "Authorization": "Bearer " + access_token(
+        world.services, sub="secadmin", department="platform", roles=["secadmin"],
+        scope="openid admin")}
+
+
+def _sysadmin(world: World) -> dict[str, str]:
+    ensure_user(world.services, "sysadmin", "platform", ["sysadmin"])
+    return {"Accept-Language": "en", "Authorization": "Bearer " + access_token(
+        world.services, sub="sysadmin", department="platform", roles=["sysadmin"],
+        scope="openid admin")}
+
+
+def _client_authentication(world: World) -> dict[str, str]:
+    found = requests.get(f"{world.issuer}/api/v1/admin/compliance?lang=en",
+                         headers=_secadmin(world), timeout=TIMEOUT)
+    assert found.status_code == 200, found.text
+    return next(i for i in found.json()["items"] if i["id"] == "ia.client_authentication")
+
+
+def test_the_lenient_audience_is_one_clients(world: World) -> None:
+    """``client_assertion_audience`` let every client off the issuer-alone rule; now
+    one client not yet changed is (state file, CLI, admin API, console), the others
+    are held to it, and compliance names that client."""
+    token_endpoint = world.discovery["token_endpoint"]
+
+    def old(aud: object) -> requests.Response:
+        return _post(world, "token_endpoint",
+                     _assertion(aud, OLD_KEY, client="vehicles-old"))
+
+    for aud in (token_endpoint, [world.issuer, token_endpoint], world.issuer):
+        assert old(aud).status_code == 200, aud
+    assert _post(world, "token_endpoint", _assertion(token_endpoint)).status_code == 401
+    item = _client_authentication(world)
+    assert item["status"] == "fail" and (
+        "clients whose assertions may name the token endpoint or several audiences "
+        "(govgate client assertion-audience CLIENT --strict): vehicles-old") in item["evidence"]
+    assert "vehicles-sync" not in item["evidence"]
+    # the admin API shows it and ends it; the client is held to the rule within a second
+    api = f"{world.issuer}/api/v1/admin/clients"
+    shown = requests.get(f"{api}/vehicles-old", headers=_sysadmin(world), timeout=TIMEOUT)
+    assert shown.json()["client"]["lenient_assertion_audience"] is True, shown.text
+    changed = requests.post(f"{api}/vehicles-old", headers=_sysadmin(world), timeout=TIMEOUT,
+                            json={"lenient_assertion_audience": False})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["client"]["lenient_assertion_audience"] is False
+    assert _wait_for(lambda: old(token_endpoint).status_code == 401)
+    assert old(world.issuer).status_code == 200
+    assert "vehicles-old" not in _client_authentication(world)["evidence"]
+    # meaningless on a client that does not assert: refused, the client unchanged
+    refused = requests.post(f"{api}/{OFFICE[0]}", headers=_sysadmin(world), timeout=TIMEOUT,
+                            json={"lenient_assertion_audience": True})
+    assert refused.status_code == 400, refused.text
+    assert "lenient_assertion_audience is for private_key_jwt clients only" in refused.text
+    # the CLI sets it again, and the export says it
+    status, out = _cli(world, "client", "assertion-audience", "vehicles-old", "--lenient")
+    assert status == 0 and "may still name the token endpoint" in out, out
+    status, out = _cli(world, "export")
+    assert "lenient_assertion_audience: true" in out.split("client_id: vehicles-old")[1] \
+        .split("client_id:")[0]
+    assert _wait_for(lambda: old(token_endpoint).status_code == 200)
 
 
 # -- PKCE: the downgrade, and clients that must send it (RFC 9700 sections 2.1.1, 4.8) ---
@@ -211,7 +356,7 @@ def test_a_client_that_must_send_pkce(world: World, browser: requests.Session) -
     code = _answer(_authorize(world, browser, OFFICE[0], OFFICE_CB, code_challenge=challenge,
                               code_challenge_method="S256"), OFFICE_CB)["code"]
     assert _redeem(world, code, OFFICE, OFFICE_CB, code_verifier=verifier).status_code == 200
-    # legacy-web's state file said nothing: the rule before, until the CLI says otherwise
+    # legacy-web's state file let it leave PKCE out, until the CLI says otherwise
     assert "code" in _answer(_authorize(world, browser, *LEGACY_ARGS), LEGACY_CB)
     status, out = _cli(world, "client", "pkce", LEGACY[0], "--require")
     assert status == 0 and "must now send PKCE" in out, out
@@ -306,3 +451,46 @@ def test_the_claims_parameter_is_ignored(world: World, browser: requests.Session
     id_token = world.services.keys.verify_jwt("token", issued.json()["id_token"])
     assert "roles" not in id_token and "email" not in id_token
     assert id_token["sub"] == "zhang.san"
+
+
+# -- the state file says false too ------------------------------------------------------
+
+def test_an_export_applied_back_is_what_was_exported(world: World, browser: requests.Session,
+                                                     tmp_path: Any) -> None:
+    """``govgate export`` left ``require_pkce: false`` and ``dpop_bound: false`` out, and
+    an entry without them keeps what the client has: applying an export never switched
+    either back off. Now it says each flag either way, and applying it back gives what
+    was exported. A new client whose entry does not name ``require_pkce`` must send
+    PKCE, as one the CLI, the admin API or the console registers."""
+    status, before = _cli(world, "export")
+    assert status == 0, before
+    changes = (("pkce", LEGACY[0], "--require"), ("pkce", OFFICE[0], "--optional"),
+               ("dpop", "vehicles-sync", "--require"),
+               ("assertion-audience", "vehicles-old", "--strict"))
+    for change in changes:
+        status, out = _cli(world, "client", *change)
+        assert status == 0, (change, out)
+    status, changed = _cli(world, "export")
+    assert changed != before
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(before, encoding="utf-8")
+    status, out = _cli(world, "apply", "-f", str(exported))
+    assert status == 0 and out.splitlines()[:4] == [
+        "~ client legacy-web (require_pkce)", "~ client office-web (require_pkce)",
+        "~ client vehicles-old (lenient_assertion_audience)",
+        "~ client vehicles-sync (dpop_bound)"], out
+    status, after = _cli(world, "export")
+    assert after == before
+    # a new client that says nothing of PKCE must send it; one that says false need not
+    added = tmp_path / "added.yaml"
+    added.write_text(json.dumps({"clients": [
+        {"client_id": "plain-web", "name": "新门户", "department": "jgswj",
+         "grant_types": ["authorization_code"], "secret": "p" * 40,
+         "redirect_uris": ["http://127.0.0.1:9304/cb"]}]}), encoding="utf-8")
+    status, out = _cli(world, "apply", "-f", str(added))
+    assert status == 0, out
+    got = _answer(_authorize(world, browser, "plain-web", "http://127.0.0.1:9304/cb"),
+                  "http://127.0.0.1:9304/cb")
+    assert got["error"] == "invalid_request" and "code_challenge" in got["error_description"]
+    status, out = _cli(world, "export")
+    assert "require_pkce: true" in out.split("client_id: plain-web")[1].split("client_id:")[0]

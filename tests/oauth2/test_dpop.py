@@ -250,9 +250,10 @@ async def test_forward_auth_checks_the_proof_against_the_front_proxys_request(
     r = await call(world, "/auth/verify", plain, holder.proof("GET", original, token=plain),
                    headers=front)
     assert r.status == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
-    # the state file: exported as written, anything but true or false refused
+    # the state file: exported either way (applied back, false switches it off),
+    # anything but true or false refused
     exported = {e["client_id"]: e for e in client_entries(world.services.engine)}
-    assert exported[BOUND[0]]["dpop_bound"] is True and "dpop_bound" not in exported[sync[0]]
+    assert exported[BOUND[0]]["dpop_bound"] is True and exported[sync[0]]["dpop_bound"] is False
     with pytest.raises(StateFileError) as info:
         apply_state(world.services, {"clients": [{**exported[sync[0]], "dpop_bound": "yes"}]})
     assert [str(p) for p in info.value.problems] == [
@@ -413,7 +414,11 @@ def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     assert_mirrors(engine, only)
     column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["dpop_bound"]
     assert not column["nullable"] and not clients.c.dpop_bound.nullable
-    assert "0031_dpop2_code_jkt" in head_revisions() and "0029_dpop" not in head_revisions()
+    # the clients table's branch goes on after it (0031: the codes' dpop_jkt, then
+    # clients.lenient_assertion_audience)
+    assert "0029_dpop" not in head_revisions() and \
+        "0031_dpop2_code_jkt" not in head_revisions() and \
+        "0031_idp7_lenient_audience" in head_revisions()
 
 
 async def test_behind_a_real_nginx_the_proof_names_the_url_the_client_called(

@@ -43,6 +43,8 @@ class Client:
     require_pkce: bool = False
     # RFC 9449: its token requests must carry a DPoP proof (gateway.idp.dpop)
     dpop_bound: bool = False
+    # its assertions may name the token endpoint or several audiences (rfc7523.py)
+    lenient_assertion_audience: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -173,4 +175,5 @@ class ClientRegistry:
             verify_secret=self.verify_secret, system=own_system,
             require_pkce=bool(row.require_pkce),
             dpop_bound=bool(row.dpop_bound),
+            lenient_assertion_audience=bool(row.lenient_assertion_audience),
         )

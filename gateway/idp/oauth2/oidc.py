@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 
+from gateway.idp.oauth2.rfc7523 import ASYMMETRIC
 from gateway.idp.oauth2.rfc9068 import Subject
 from gateway.idp.scopes import API_SCOPES, CLAIM_SCOPES, DEPARTMENT, PROXY, ROLES
 from keys import GM, InvalidSignature
@@ -149,11 +150,16 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict[str, Any]:
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256", "EdDSA"],
+        # RFC 8414 section 2: present wherever private_key_jwt is offered, and what the
+        # assertion's check accepts (gateway.idp.oauth2.rfc7523), no more and no fewer:
+        # one PrivateKeyJWT authenticates at all three endpoints
+        "token_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC),
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC),
         "revocation_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC),
         "code_challenge_methods_supported": ["S256"],
         # RFC 9449 section 5.1 (gateway.idp.dpop.ALGS)
         "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "RS256", "PS256"],

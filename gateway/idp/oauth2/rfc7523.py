@@ -12,11 +12,18 @@ The audience is the issuer identifier alone: a string, or an array whose only va
 it is (draft-ietf-oauth-rfc7523bis, after the OpenID Foundation's advisory of January 2025 on
 audience injection: an assertion a client made for another server, or for one of
 this server's endpoints with extra audiences, must not authenticate it here). The
-setting ``client_assertion_audience = "issuer_or_token_endpoint"`` restores the rule
-before it (any value naming the issuer or the token endpoint) for clients not yet
-changed, and ``govgate compliance`` reports each client it lets off. The same
+client flag ``lenient_assertion_audience`` (a client not yet changed) restores the rule
+before it (any value naming the issuer or the token endpoint) for that client alone;
+the setting ``client_assertion_audience = "issuer_or_token_endpoint"`` does it for
+every client, and ``govgate compliance`` reports each client either lets off. The same
 instance authenticates the client at the token endpoint (every grant, token exchange
 included), introspection and revocation: one rule everywhere.
+
+The assertion's ``typ`` (draft-ietf-oauth-rfc7523bis section 4; RFC 8725 section
+3.11): ``client-authentication+jwt`` (with or without ``application/``), the legacy
+``JWT`` or none are taken; any other value names another kind of JWT (an access
+token ``at+jwt``, a DPoP proof, a logout token, a security event) signed by the
+client's key, and is refused, so no such token is ever taken for a client assertion.
 
 ``exp``, ``iat`` and ``nbf`` must be NumericDates, and ``exp`` at most
 ``MAX_LIFETIME`` (one hour, plus the clock-skew leeway) ahead: RFC 7523 section 3
@@ -27,24 +34,56 @@ as a failed client secret is, so the token endpoint audits it (``token_denied``)
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwk
+from joserfc.jws import JWSRegistry
 
 ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-              "EdDSA"]
+              "EdDSA", "Ed25519"]
 #: the longest an assertion may be valid from now (seconds), before the leeway
 MAX_LIFETIME = 3600
+#: the ``typ`` values of a client assertion, lower-cased (media types are compared
+#: without case, and RFC 7515 section 4.1.9 lets ``application/`` be left out)
+ASSERTION_TYPES = frozenset({"jwt", "client-authentication+jwt",
+                             "application/jwt", "application/client-authentication+jwt"})
+# joserfc warns on every "EdDSA" (RFC 9864 names it "Ed25519", also taken); clients
+# still sign with it (RFC 8037): a registry whose copy does not warn, as
+# keys._primitives and gateway.idp.dpop keep one. A warning on each assertion filled
+# the log, and where warnings are errors (the test suite) made it a 500
+_quiet_eddsa = copy.copy(JWSRegistry.algorithms["EdDSA"])
+_quiet_eddsa.security_warning = None
+
+
+class _Registry(JWSRegistry):
+    algorithms = {**JWSRegistry.algorithms, "EdDSA": _quiet_eddsa}  # noqa: RUF012
+
+
+_REGISTRY = _Registry(algorithms=ASYMMETRIC)
+# the client whose assertion is being verified: authlib resolves its key and then
+# checks the claims in one call, on one thread or task (the instance is shared)
+_asserting: ContextVar[Any] = ContextVar("asserting_client", default=None)
 
 
 def _numeric_date(value: object) -> TypeGuard[int | float]:
     return not isinstance(value, bool) and (
         isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)))
+
+
+def assertion_type_refused(header: Any) -> str | None:
+    """Why the JOSE ``header`` is not a client assertion's, or None: a ``typ`` that
+    names another kind of JWT."""
+    typ = header.get("typ") if isinstance(header, dict) else None
+    if typ is None or (isinstance(typ, str) and typ.lower() in ASSERTION_TYPES):
+        return None
+    return "Invalid header: 'typ' must be client-authentication+jwt (or JWT)"
 
 
 def sole_audience(aud: object, issuer: str) -> bool:
@@ -65,22 +104,25 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         self.store = store
         self.issuer = issuer
         self.lenient_audience = lenient_audience
-        self.audiences = [issuer, token_endpoint] if lenient_audience else [issuer]
-        self._client_id: str | None = None
+        # authlib's check: an overlap with these; the strict rule is ours (verify_claims)
+        self.audiences = [issuer, token_endpoint]
 
     def __call__(self, query_client: Any, request: Any) -> Any:
+        started = _asserting.set(None)
         try:
             return super().__call__(query_client, request)
         except InvalidClientError as exc:
             # authlib answers a failed secret 401 but its own assertion errors 400
             exc.status_code = 401
             raise
+        finally:
+            _asserting.reset(started)
 
     def get_audiences(self) -> list[str]:
         return self.audiences
 
     def resolve_client_public_key(self, client: Any) -> jwk.KeySet:
-        self._client_id = client.client_id
+        _asserting.set(client)
         if not client.jwks:
             raise InvalidClientError(description="client has no registered keys")
         return jwk.KeySet.import_key_set(client.jwks)
@@ -90,9 +132,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         from joserfc.errors import JoseError
 
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=ASYMMETRIC)
+            token = jwt.decode(assertion, resolve_key, registry=_REGISTRY)
         except (JoseError, ValueError) as exc:
             raise InvalidClientError(description="client assertion does not verify") from exc
+        if refused := assertion_type_refused(token.header):
+            raise InvalidClientError(description=refused)
         self.verify_claims(token.claims)
         return token.claims
 
@@ -108,10 +152,17 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if exp is not None and exp > time.time() + MAX_LIFETIME + self.leeway:
             raise InvalidClientError(
                 description=f"Invalid claim: 'exp' is more than {MAX_LIFETIME} s ahead")
-        if not self.lenient_audience and not sole_audience(claims.get("aud"), self.issuer):
+        if not self.lenient_for(_asserting.get()) and \
+                not sole_audience(claims.get("aud"), self.issuer):
             raise InvalidClientError(
                 description=f"Invalid claim: 'aud' must be the issuer {self.issuer} alone")
         super().verify_claims(claims)
+
+    def lenient_for(self, client: Any) -> bool:
+        """Whether ``client`` may still name the token endpoint or several audiences:
+        the gateway's setting, or the client's own flag."""
+        return self.lenient_audience or bool(getattr(client, "lenient_assertion_audience",
+                                                     False))
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         exp = claims.get("exp")

@@ -33,12 +33,13 @@
     POST /clients          {client_id, name, department, grant_types, redirect_uris?,
                             post_logout_redirect_uris?, scope?, token_endpoint_auth_method?,
                             jwks?, backchannel_logout_uri?, require_pkce? (default true),
-                            dpop_bound?}
+                            dpop_bound?, lenient_assertion_audience? (private_key_jwt)}
                            → 201 {client, client_secret} (shown once)
     GET  /clients/{client_id}
     POST /clients/{client_id}          any of name, redirect_uris,
                                        post_logout_redirect_uris, scope, backchannel_logout_uri,
-                                       require_pkce, dpop_bound
+                                       require_pkce, dpop_bound,
+                                       lenient_assertion_audience
     POST /clients/{client_id}/disable | enable | rotate-secret
                                        (rotate-secret: and client_secret, shown once)
 
@@ -80,9 +81,11 @@ CLIENT_FIELDS = {"client_id": "text", "name": "text", "department": "text",
                  "grant_types": "list", "redirect_uris": "list",
                  "post_logout_redirect_uris": "list", "scope": "text",
                  "token_endpoint_auth_method": "text", "backchannel_logout_uri": "text",
-                 "require_pkce": "bool", "dpop_bound": "bool"}
+                 "require_pkce": "bool", "dpop_bound": "bool",
+                 "lenient_assertion_audience": "bool"}
 CLIENT_CHANGES = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
-                  "backchannel_logout_uri", "require_pkce", "dpop_bound")
+                  "backchannel_logout_uri", "require_pkce", "dpop_bound",
+                  "lenient_assertion_audience")
 WHO = "the system administrator (系统管理员), within their departments"
 TAG = "admin-sys"
 
@@ -338,7 +341,9 @@ CLIENT = s.obj({"client_id": s.TEXT, "name": s.TEXT, "department": s.TEXT,
                 # RFC 8693, set by the CLI and the state file (docs/delegation.md)
                 "token_exchange": s.BOOL, "require_pkce": s.BOOL,
                 # RFC 9449: its token requests must carry a DPoP proof (docs/sso.md)
-                "dpop_bound": s.BOOL},
+                "dpop_bound": s.BOOL,
+                # its assertions may name the token endpoint (docs/sso.md)
+                "lenient_assertion_audience": s.BOOL},
                ["client_id", "redirect_uris", "post_logout_redirect_uris", "has_jwks"])
 WITH_SECRET = Answer("The client (and its secret, shown once, when it has one)",
                      s.obj({"client": CLIENT, "client_secret": s.TEXT}, ["client"]))
@@ -349,7 +354,10 @@ CLIENT_CHANGE_PROPS: dict[str, JSON] = {
     "scope": {"type": "string", "maxLength": MAX_LENGTH["scope"]},
     "backchannel_logout_uri": URL,
     # PKCE (S256) required of its authorization requests; true for a new client
-    "require_pkce": s.BOOL, "dpop_bound": s.BOOL}
+    "require_pkce": s.BOOL, "dpop_bound": s.BOOL,
+    # a private_key_jwt client's assertions may still name the token endpoint or several
+    # audiences (the rule before draft-ietf-oauth-rfc7523bis; govgate compliance names it)
+    "lenient_assertion_audience": s.BOOL}
 CLIENT_RULES = ("the grant types, redirect URIs, scope and authentication method do not go "
                 "together, or the department is not the admin's")
 

@@ -138,6 +138,9 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_done_system_changed": ("已保存系统 {target}。", "Saved system {target}."),
     "adm_client_name": ("应用名称", "Client"),
     "adm_require_pkce": ("授权请求必须带授权码证明密钥", "Authorization requests must send a proof key"),
+    "adm_lenient_audience": ("客户端断言的受众仍可为令牌端点或多个值（旧规则，合规检查会列出）",
+                             "Client assertions may still name the token endpoint or several "
+                             "audiences (the rule before; the compliance check names it)"),
     "adm_dpop_bound": ("令牌绑定应用的密钥（每次请求须附持有证明）",
                        "Tokens bound to the client's key (a proof of possession with every request)"),
     "adm_client_id": ("应用标识", "Client id"),

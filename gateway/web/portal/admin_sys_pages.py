@@ -286,8 +286,14 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
                    "redirect_uris": _lines(form, "redirect_uris"),
                    "post_logout_redirect_uris": _lines(form, "post_logout_redirect_uris"),
                    "scope": _field(form, "scope", 500),
-                   "require_pkce": "require_pkce" in form,
                    "dpop_bound": "dpop_bound" in form}
+        # a box the page did not show (admin_client_uris.html) is not an unticked one:
+        # the stored value stays
+        shown = await run_in_threadpool(console.client, client_id)
+        if "authorization_code" in shown["grant_types"]:
+            changes["require_pkce"] = "require_pkce" in form
+        if shown["token_endpoint_auth_method"] == "private_key_jwt":  # noqa: S105
+            changes["lenient_assertion_audience"] = "lenient_assertion_audience" in form
         await run_in_threadpool(console.update_client, client_id, changes)
         return done("clients", "client_changed", client_id)
     if action not in CLIENT_ACTIONS:
