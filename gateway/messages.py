@@ -452,6 +452,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
                              "client_id {client!r} is the username of user {username!r} (compared without case): the client's token names its client_id as its subject, and would be taken for that user"),
     "state.cas_service_twice": ("cas_services {pattern!r} 也被系统 {other!r} 登记",
                                 "cas_services {pattern!r} is registered by system {other!r} too"),
+    "state.cas_service_overlap": ("cas_services {pattern!r} 与另一部门的系统 {other!r} 登记的 {theirs!r} 重叠：票据归于最长的匹配模式所属的系统",
+                                  "cas_services {pattern!r} overlaps {theirs!r} of system {other!r} of another department: the longest pattern's system gets the tickets"),
     "settings.cas_ticket_lifetime": ("配置项 cas_ticket_lifetime：须为 1 到 300 秒",
                                      "setting 'cas_ticket_lifetime': 1 to 300 seconds"),
     "settings.security_notice_mail": ("配置项 security_notice_mail：需要先设置 smtp_host",

@@ -189,6 +189,8 @@ class Known:
     # client id -> (system, department) as stored: a pairing the file leaves as it is
     client_systems: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
+    # system -> (department, its CAS service patterns)
+    cas_services: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     systems: dict[str, str] = field(default_factory=dict)  # code -> department
 
 
@@ -472,16 +474,7 @@ def validate(
         if e.get("saml_sp") is not None:
             problems.extend(placed(where, p) for p in saml_sps.problems(e["saml_sp"]))
 
-    registered_by: dict[str, str] = {}
-    for i, e in entries["systems"]:
-        patterns = e.get("cas_services")
-        for pattern in patterns if isinstance(patterns, list) else []:
-            other = registered_by.setdefault(str(pattern), str(e["code"]))
-            if other != str(e["code"]):
-                problems.append(placed(_where("systems", i, e), Text(
-                    "state.cas_service_twice",
-                    "cas_services {pattern!r} is registered by system {other!r} too",
-                    pattern=str(pattern)[:100], other=other)))
+    problems.extend(_cas_services_taken(entries["systems"], known))
     problems.extend(_saml_entity_twice(entries["systems"], known.saml_entities))
 
     # the systems as they will be: the file's over the stored ones
@@ -533,6 +526,43 @@ def _source_problems(e: Mapping[str, Any]) -> list[str]:
         return [Text("state.directory_password",
                      "a directory user has no password in the gateway")]
     return []
+
+
+def _cas_services_taken(entries: list[tuple[int, Mapping[str, Any]]],
+                        known: Known) -> list[str]:
+    """One CAS address, one system: in the file, and against the systems stored (the
+    admin API and ``govgate system sign-on`` apply one system at a time). And none
+    inside or around an address of another department's system: ``/cas/login`` gives
+    the ticket to the longest pattern's system, whose release list and name then go
+    with it, so a longer pattern under another department's took its sign-ins."""
+    in_file = {str(e["code"]) for _, e in entries}
+    taken = [(code, dept, str(p)) for code, (dept, patterns) in known.cas_services.items()
+             if code not in in_file for p in patterns]
+    problems: list[str] = []
+    for i, e in entries:
+        code = str(e["code"])
+        dept = str(e.get("department") or known.systems.get(code, ""))
+        listed = e.get("cas_services")
+        mine = [str(p) for p in listed] if isinstance(listed, list) else []
+        for pattern in mine:
+            for other, their_dept, theirs in taken:
+                if other == code:
+                    continue
+                if theirs == pattern:
+                    problems.append(placed(_where("systems", i, e), Text(
+                        "state.cas_service_twice",
+                        "cas_services {pattern!r} is registered by system {other!r} too",
+                        pattern=pattern[:100], other=other)))
+                    break
+                if their_dept != dept and cas_services.overlap(pattern, theirs):
+                    problems.append(placed(_where("systems", i, e), Text(
+                        "state.cas_service_overlap",
+                        "cas_services {pattern!r} overlaps {theirs!r} of system {other!r} "
+                        "of another department: the longest pattern's system gets the "
+                        "tickets", pattern=pattern[:100], theirs=theirs[:100], other=other)))
+                    break
+        taken.extend((code, dept, p) for p in mine)
+    return problems
 
 
 def _saml_entity_twice(entries: list[tuple[int, Mapping[str, Any]]],
@@ -741,6 +771,13 @@ def read_known(conn: Connection) -> Known:
             sa.select(clients.c.client_id, clients.c.system, clients.c.department_code))},
         systems={r.code: r.department_code for r in conn.execute(
             sa.select(systems.c.code, systems.c.department_code))},
+        cas_services={
+            r.code: (r.department_code, list(r.cas_services))
+            for r in conn.execute(sa.select(systems.c.code, systems.c.department_code,
+                                            systems.c.cas_services)
+                                  .where(systems.c.cas_services.is_not(None)))
+            if isinstance(r.cas_services, list)
+        },
         saml_entities={
             str(r.saml_sp["entity_id"]): r.code
             for r in conn.execute(sa.select(systems.c.code, systems.c.saml_sp)
