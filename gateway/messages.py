@@ -610,6 +610,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.unknown_client": ("客户端 {client!r} 不存在", "unknown client {client!r}"),
     "admin.client_exists": ("客户端 {client!r} 已存在", "client {client!r} exists"),
     "admin.unknown_system": ("系统 {code!r} 不存在", "unknown system {code!r}"),
+    "admin.upstream_elsewhere": ("上游地址 {upstream!r} 与另一部门的系统连接到同一处：系统的地址只属于本部门",
+                                 "upstream {upstream!r} connects where a system of another department connects: a system's address is its own department's"),
     "admin.system_exists": ("系统 {code!r} 已存在", "system {code!r} exists"),
     "system.not_added": ("未登记系统 {code}", "system {code} not registered"),
     "system.not_updated": ("未修改系统 {code}", "system {code} not changed"),

@@ -78,6 +78,20 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
                                     "upstream": "http://127.0.0.1:9301"}, 201),
     ("sys.nn", "POST", "/systems/assets", {"upstream": "http://127.0.0.1:9999"}, 403),
     ("sys.nn", "POST", "/systems/nn-cars", {"department": "czt"}, 403),
+    # another department's upstream (vehicles': jgswj's, http://127.0.0.1:9101), under
+    # any spelling that connects there: the gateway would carry nn-jgsw's callers to
+    # it past jgswj's policy lines and catalogue (a system trusting the gateway's plain
+    # headers, or only its network, answers them)
+    *(("sys.nn", "POST", "/systems", {"code": f"nn-copy{i}", "name": "复制",
+                                      "department": "nn-jgsw", "upstream": up}, 403)
+      for i, up in enumerate(("http://127.0.0.1:9101", "http://localhost:9101/api",
+                              "http://2130706433:9101", "http://127.0.0.2:9101",
+                              "http://[::ffff:127.0.0.1]:9101", "http://0.0.0.0:9101"))),
+    ("sys.nn", "POST", "/systems/nn-cars", {"upstream": "http://127.0.0.1:9103/x"}, 403),
+    ("sys.nn", "POST", "/systems/nn-cars", {"upstream": "http://127.0.0.1:9302"}, 200),
+    ("sys.nn", "POST", "/systems", {"code": "nn-cars2", "name": "市公车系统二",
+                                    "department": "nn-fleet",  # its own department's
+                                    "upstream": "http://localhost:9302"}, 201),
     ("sys.nn", "POST", "/clients", {"client_id": "nn-app", "name": "市应用",
                                     "department": "nn-jgsw",
                                     "grant_types": ["client_credentials"]}, 201),
