@@ -189,8 +189,7 @@ class Known:
     # client id -> (system, department) as stored: a pairing the file leaves as it is
     client_systems: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
-    # system -> (department, its CAS service patterns)
-    cas_services: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    cas_services: dict[str, list[str]] = field(default_factory=dict)  # system -> patterns
     systems: dict[str, str] = field(default_factory=dict)  # code -> department
 
 
@@ -531,37 +530,24 @@ def _source_problems(e: Mapping[str, Any]) -> list[str]:
 def _cas_services_taken(entries: list[tuple[int, Mapping[str, Any]]],
                         known: Known) -> list[str]:
     """One CAS address, one system: in the file, and against the systems stored (the
-    admin API and ``govgate system sign-on`` apply one system at a time). And none
-    inside or around an address of another department's system: ``/cas/login`` gives
-    the ticket to the longest pattern's system, whose release list and name then go
-    with it, so a longer pattern under another department's took its sign-ins."""
+    admin API and ``govgate system sign-on`` apply one system at a time). Which of two
+    systems a pattern inside another's belongs to is the longest's (docs/sso.md); a
+    department's admin may not nest one in another department's
+    (``SysAdmin.set_sign_on``)."""
     in_file = {str(e["code"]) for _, e in entries}
-    taken = [(code, dept, str(p)) for code, (dept, patterns) in known.cas_services.items()
-             if code not in in_file for p in patterns]
+    registered_by = {str(p): code for code, patterns in known.cas_services.items()
+                     if code not in in_file for p in patterns}
     problems: list[str] = []
     for i, e in entries:
         code = str(e["code"])
-        dept = str(e.get("department") or known.systems.get(code, ""))
         listed = e.get("cas_services")
-        mine = [str(p) for p in listed] if isinstance(listed, list) else []
-        for pattern in mine:
-            for other, their_dept, theirs in taken:
-                if other == code:
-                    continue
-                if theirs == pattern:
-                    problems.append(placed(_where("systems", i, e), Text(
-                        "state.cas_service_twice",
-                        "cas_services {pattern!r} is registered by system {other!r} too",
-                        pattern=pattern[:100], other=other)))
-                    break
-                if their_dept != dept and cas_services.overlap(pattern, theirs):
-                    problems.append(placed(_where("systems", i, e), Text(
-                        "state.cas_service_overlap",
-                        "cas_services {pattern!r} overlaps {theirs!r} of system {other!r} "
-                        "of another department: the longest pattern's system gets the "
-                        "tickets", pattern=pattern[:100], theirs=theirs[:100], other=other)))
-                    break
-        taken.extend((code, dept, p) for p in mine)
+        for pattern in listed if isinstance(listed, list) else []:
+            other = registered_by.setdefault(str(pattern), code)
+            if other != code:
+                problems.append(placed(_where("systems", i, e), Text(
+                    "state.cas_service_twice",
+                    "cas_services {pattern!r} is registered by system {other!r} too",
+                    pattern=str(pattern)[:100], other=other)))
     return problems
 
 
@@ -772,9 +758,8 @@ def read_known(conn: Connection) -> Known:
         systems={r.code: r.department_code for r in conn.execute(
             sa.select(systems.c.code, systems.c.department_code))},
         cas_services={
-            r.code: (r.department_code, list(r.cas_services))
-            for r in conn.execute(sa.select(systems.c.code, systems.c.department_code,
-                                            systems.c.cas_services)
+            r.code: list(r.cas_services)
+            for r in conn.execute(sa.select(systems.c.code, systems.c.cas_services)
                                   .where(systems.c.cas_services.is_not(None)))
             if isinstance(r.cas_services, list)
         },

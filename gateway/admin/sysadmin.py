@@ -19,6 +19,7 @@ from gateway.admin.console import SYSADMIN, Console
 from gateway.admin.trail import Admin
 from gateway.errors import ValidationError
 from gateway.factor_failures import FactorCount, FactorFailures
+from gateway.idp.cas import services as cas_services
 from gateway.idp.sign_out import SignedOut, revoke_everywhere
 from gateway.org import ADMIN_ROLES, BUILTIN_ROLES, User
 from gateway.passwords import generate_password
@@ -293,6 +294,23 @@ class SysAdmin(Console):
                 "connects: a system's address is its own department's",
                 upstream=upstream[:200]), system=code)
 
+    def _cas_services_of_own(self, code: str, patterns: list[str]) -> None:
+        """Refuse a CAS service address that overlaps one of a system of a department
+        outside the admin's scope: ``/cas/login`` gives the ticket to the longest
+        pattern's system, whose release list and name go with it, so a longer pattern
+        under another department's took its sign-ins. Naming neither."""
+        theirs = [p for e in system_ops.system_entries(self.services.engine)
+                  if e["code"] != code and not self.scope.covers(e["department"])
+                  for p in e.get("cas_services") or []]
+        for pattern in patterns:
+            if any(cas_services.overlap(pattern, str(p)) for p in theirs):
+                self.refuse(Text(
+                    "admin.cas_service_elsewhere",
+                    "CAS service address {pattern!r} overlaps one of a system of another "
+                    "department (the same, or one inside the other): the longest "
+                    "pattern's system gets the tickets", pattern=pattern[:200]),
+                    system=code)
+
     def release(self, code: str) -> dict[str, Any]:
         """What the system's CAS services and SAML SP receive (``cas``/``saml``: None
         where it speaks neither)."""
@@ -317,6 +335,10 @@ class SysAdmin(Console):
 
     def set_sign_on(self, code: str, changes: dict[str, Any]) -> dict[str, Any]:
         before = self.sign_on(code)
+        listed = changes.get("cas_services")
+        if isinstance(listed, list):
+            self._cas_services_of_own(code, [p for p in listed if isinstance(p, str)
+                                             and p not in before["cas_services"]])
         after = system_ops.set_sign_on(self.gateway, code, changes, self.trail.collect)
         self.trail.changed("system_sign_on_changed", {"system": code},
                            _sign_on_record(before), _sign_on_record(after))
