@@ -610,6 +610,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "admin.unknown_system": ("系统 {code!r} 不存在", "unknown system {code!r}"),
     "admin.cas_service_elsewhere": ("CAS 服务地址 {pattern!r} 与另一部门系统的服务地址重叠（相同，或一个包含另一个）：票据归于最长的匹配模式所属的系统",
                                     "CAS service address {pattern!r} overlaps one of a system of another department (the same, or one inside the other): the longest pattern's system gets the tickets"),
+    "catalogue.beyond_client_reach": ("签发给不能管辖本部门的其他部门客户端的令牌，不能读取本部门的申请和授权",
+                                      "a token issued to a client of a department that does not reach yours does not read your department's applications and grants"),
     "admin.upstream_elsewhere": ("上游地址 {upstream!r} 与另一部门的系统连接到同一处：系统的地址只属于本部门",
                                  "upstream {upstream!r} connects where a system of another department connects: a system's address is its own department's"),
     "admin.system_exists": ("系统 {code!r} 已存在", "system {code!r} exists"),

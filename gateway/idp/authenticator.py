@@ -38,6 +38,7 @@ from gateway.idp.scopes import (
     ACCOUNT,
     ADMIN,
     AUDIT_READ,
+    CATALOGUE_READ,
     CATALOGUE_WRITE,
     STATS_READ,
     covers,
@@ -89,11 +90,15 @@ class Principal:
     # RFC 9449: the thumbprint of the key the token is bound to (``cnf.jkt``); None for
     # a bearer token (gateway.idp.dpop)
     jkt: str | None = None
+    # a person's token through a client whose department does not reach theirs
+    # (``Authenticator._within_client_reach``): the API does not act as the person
+    beyond_client_reach: bool = False
 
 
 # the scopes by which the gateway's own API acts as the token's person (catalogue:read
 # stays: ``/catalogue/allowed`` answers such a token with the proxy's reading of both
-# departments, docs/catalogue.md)
+# departments, docs/catalogue.md; the reads of the person's department's applications
+# and grants refuse it by ``beyond_client_reach``, gateway.web.api.catalogue)
 PERSON_APIS = frozenset({ADMIN, AUDIT_READ, ACCOUNT, CATALOGUE_WRITE, STATS_READ})
 NARROWED_ENTRIES = 4096  # (registered, held) scope pairs: clients × the scopes asked
 
@@ -154,14 +159,16 @@ class Authenticator:
         sets, and no consent screen stands between: a city's client asking ``admin``
         of the province's administrator would act as them. The proxy decides such a
         token for both sides instead (``gateway.proxy.through``)."""
-        if principal.client_department == department or not principal.scope & PERSON_APIS:
+        if principal.client_department == department or not principal.scope & (
+                PERSON_APIS | {CATALOGUE_READ}):
             return principal
         client_department = principal.client_department
         reached = reach(self.services.engine, client_department) \
             if client_department else frozenset()
         if reached is None or department in reached:
             return principal
-        return dataclasses.replace(principal, scope=principal.scope - PERSON_APIS)
+        return dataclasses.replace(principal, scope=principal.scope - PERSON_APIS,
+                                   beyond_client_reach=True)
 
     def _live_client(self, principal: Principal) -> Principal:
         client = self.provider.server.clients.get(principal.client_id)  # cached 1 s

@@ -176,7 +176,7 @@ def test_a_department_admins_client_does_not_act_for_people_beyond_its_departmen
     department reaches; the proxy's own rule for a user through another department's
     client is unchanged (docs/proxy.md)."""
     services, client = world
-    apis = "admin audit:read account catalogue:write stats:read"
+    apis = "admin audit:read account catalogue:read catalogue:write stats:read"
     r = client.post("/api/v1/admin/clients", headers=bearer(services, "sys.nn"), json={
         "client_id": "nn-app2", "name": "市应用二", "department": "nn-jgsw",
         "grant_types": ["authorization_code", "refresh_token"],
@@ -212,6 +212,19 @@ def test_a_department_admins_client_does_not_act_for_people_beyond_its_departmen
     auditor = signed_in_through("auditor")  # the province's audit administrator
     assert client.get("/api/v1/audit/records", headers=auditor).status_code == 403
     assert client.get("/api/v1/stats/overview", headers=auditor).status_code == 403
+    # jgswj's data steward: the published catalogue and what the proxy would release
+    # to nn-jgsw's system for them, never jgswj's applications and grants
+    steward = signed_in_through("zhang.san")
+    for path in ("/catalogue/inbox", "/catalogue/applications", "/catalogue/applications/1",
+                 "/catalogue/applications/overdue", "/catalogue/grants",
+                 "/catalogue/grants/provided"):
+        r = client.get("/api/v1" + path, headers={**steward, "Accept-Language": "en"})
+        assert r.status_code == 403, (path, r.text)
+        assert "does not read your department's applications" in r.json()["detail"]
+    assert client.get("/api/v1/catalogue/allowed", headers=steward).status_code == 200
+    assert client.get("/api/v1/catalogue/resources", headers=steward).status_code == 200
+    assert client.get("/api/v1/catalogue/inbox", headers=bearer(  # through its own
+        services, "zhang.san", scope="openid catalogue:read")).status_code == 200
     # the department's own people, as before
     own = signed_in_through("sys.nn")
     r = client.post("/api/v1/admin/users/nn.driver/disable", headers=own, json={})
