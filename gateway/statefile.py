@@ -191,6 +191,7 @@ class Known:
     # client id -> (system, department) as stored: a pairing the file leaves as it is
     client_systems: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
+    cas_services: dict[str, list[str]] = field(default_factory=dict)  # system -> patterns
     systems: dict[str, str] = field(default_factory=dict)  # code -> department
 
 
@@ -483,16 +484,7 @@ def validate(
             # no javascript: or data: (the launcher's link is a plain <a href>)
             problems.append(placed(where, placed("launch_url", bad)))
 
-    registered_by: dict[str, str] = {}
-    for i, e in entries["systems"]:
-        patterns = e.get("cas_services")
-        for pattern in patterns if isinstance(patterns, list) else []:
-            other = registered_by.setdefault(str(pattern), str(e["code"]))
-            if other != str(e["code"]):
-                problems.append(placed(_where("systems", i, e), Text(
-                    "state.cas_service_twice",
-                    "cas_services {pattern!r} is registered by system {other!r} too",
-                    pattern=str(pattern)[:100], other=other)))
+    problems.extend(_cas_services_taken(entries["systems"], known))
     problems.extend(_saml_entity_twice(entries["systems"], known.saml_entities))
 
     # the systems as they will be: the file's over the stored ones
@@ -544,6 +536,30 @@ def _source_problems(e: Mapping[str, Any]) -> list[str]:
         return [Text("state.directory_password",
                      "a directory user has no password in the gateway")]
     return []
+
+
+def _cas_services_taken(entries: list[tuple[int, Mapping[str, Any]]],
+                        known: Known) -> list[str]:
+    """One CAS address, one system: in the file, and against the systems stored (the
+    admin API and ``govgate system sign-on`` apply one system at a time). Which of two
+    systems a pattern inside another's belongs to is the longest's (docs/sso.md); a
+    department's admin may not nest one in another department's
+    (``SysAdmin.set_sign_on``)."""
+    in_file = {str(e["code"]) for _, e in entries}
+    registered_by = {str(p): code for code, patterns in known.cas_services.items()
+                     if code not in in_file for p in patterns}
+    problems: list[str] = []
+    for i, e in entries:
+        code = str(e["code"])
+        listed = e.get("cas_services")
+        for pattern in listed if isinstance(listed, list) else []:
+            other = registered_by.setdefault(str(pattern), code)
+            if other != code:
+                problems.append(placed(_where("systems", i, e), Text(
+                    "state.cas_service_twice",
+                    "cas_services {pattern!r} is registered by system {other!r} too",
+                    pattern=str(pattern)[:100], other=other)))
+    return problems
 
 
 def _saml_entity_twice(entries: list[tuple[int, Mapping[str, Any]]],
@@ -762,6 +778,12 @@ def read_known(conn: Connection) -> Known:
             sa.select(clients.c.client_id, clients.c.system, clients.c.department_code))},
         systems={r.code: r.department_code for r in conn.execute(
             sa.select(systems.c.code, systems.c.department_code))},
+        cas_services={
+            r.code: list(r.cas_services)
+            for r in conn.execute(sa.select(systems.c.code, systems.c.cas_services)
+                                  .where(systems.c.cas_services.is_not(None)))
+            if isinstance(r.cas_services, list)
+        },
         saml_entities={
             str(r.saml_sp["entity_id"]): r.code
             for r in conn.execute(sa.select(systems.c.code, systems.c.saml_sp)

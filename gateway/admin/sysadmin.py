@@ -14,10 +14,12 @@ from typing import Any
 
 from gateway.admin import clients as client_ops
 from gateway.admin import systems as system_ops
+from gateway.admin import upstream_endpoints
 from gateway.admin.console import SYSADMIN, Console
 from gateway.admin.trail import Admin
 from gateway.errors import ValidationError
 from gateway.factor_failures import FactorCount, FactorFailures
+from gateway.idp.cas import services as cas_services
 from gateway.idp.sign_out import SignedOut, revoke_everywhere
 from gateway.org import ADMIN_ROLES, BUILTIN_ROLES, User
 from gateway.passwords import generate_password
@@ -261,6 +263,7 @@ class SysAdmin(Console):
 
     def create_system(self, fields: dict[str, Any]) -> dict[str, Any]:
         self.within(fields.get("department"))
+        self._upstream_of_own(str(fields.get("code", "")), fields.get("upstream"))
         after = system_view(system_ops.add_system(self.gateway, fields,
                                                   self.trail.collect))
         self.trail.changed("system_created", {"system": after["code"]}, None, after)
@@ -270,10 +273,47 @@ class SysAdmin(Console):
         before = self.system(code)
         if "department" in changes:
             self.within(changes["department"])
+        if changes.get("upstream", before["upstream"]) != before["upstream"]:
+            # the console's form sends it unchanged: the operator's own setting stays
+            self._upstream_of_own(code, changes["upstream"])
         after = system_view(system_ops.update_system(self.gateway, code, changes,
                                                      self.trail.collect))
         self.trail.changed("system_changed", {"system": code}, before, after)
         return after
+
+    def _upstream_of_own(self, code: str, upstream: object) -> None:
+        """Refuse an upstream that connects where a system of a department outside the
+        admin's scope connects (``gateway.admin.upstream_endpoints``): the proxy would
+        carry this department's callers there under this department's policy lines.
+        The refusal names neither that system nor its department."""
+        if not isinstance(upstream, str):
+            return  # the state file's checks say what is wrong with it
+        theirs = [e["upstream"] for e in system_ops.system_entries(self.services.engine)
+                  if e["code"] != code and not self.scope.covers(e["department"])
+                  and isinstance(e.get("upstream"), str)]
+        if theirs and upstream_endpoints.shared(upstream, theirs) is not None:
+            self.refuse(Text(
+                "admin.upstream_elsewhere",
+                "upstream {upstream!r} connects where a system of another department "
+                "connects: a system's address is its own department's",
+                upstream=upstream[:200]), system=code)
+
+    def _cas_services_of_own(self, code: str, patterns: list[str]) -> None:
+        """Refuse a CAS service address that overlaps one of a system of a department
+        outside the admin's scope: ``/cas/login`` gives the ticket to the longest
+        pattern's system, whose release list and name go with it, so a longer pattern
+        under another department's took its sign-ins. Naming neither."""
+        theirs = [p for e in system_ops.system_entries(self.services.engine)
+                  if e["code"] != code and not self.scope.covers(e["department"])
+                  for p in e.get("cas_services") or []]
+        for pattern in patterns:
+            if any(cas_services.overlap(pattern, str(p)) for p in theirs):
+                self.refuse(Text(
+                    "admin.cas_service_elsewhere",
+                    "CAS service address {pattern!r} overlaps one of a system of another "
+                    "department (the same, or one inside the other): the longest "
+                    "pattern's system gets the tickets", pattern=pattern[:200]),
+                    system=code)
 
     def release(self, code: str) -> dict[str, Any]:
         """What the system's CAS services and SAML SP receive (``cas``/``saml``: None
@@ -299,6 +339,10 @@ class SysAdmin(Console):
 
     def set_sign_on(self, code: str, changes: dict[str, Any]) -> dict[str, Any]:
         before = self.sign_on(code)
+        listed = changes.get("cas_services")
+        if isinstance(listed, list):
+            self._cas_services_of_own(code, [p for p in listed if isinstance(p, str)
+                                             and p not in before["cas_services"]])
         after = system_ops.set_sign_on(self.gateway, code, changes, self.trail.collect)
         self.trail.changed("system_sign_on_changed", {"system": code},
                            _sign_on_record(before), _sign_on_record(after))

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from gateway.break_glass.active import claimed_ids
+from gateway.department_scope import reach
 from gateway.errors import NotFound, Unauthorized
 from gateway.idp import dpop
 from gateway.idp.oauth2.clients import Client
@@ -34,7 +35,15 @@ from gateway.idp.oauth2.deny_list import token_id
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.rfc8693 import TOKEN_EXCHANGE, acting_subject
 from gateway.idp.oauth2.rfc9068 import InvalidAccessToken, verify_access_token
-from gateway.idp.scopes import covers
+from gateway.idp.scopes import (
+    ACCOUNT,
+    ADMIN,
+    AUDIT_READ,
+    CATALOGUE_READ,
+    CATALOGUE_WRITE,
+    STATS_READ,
+    covers,
+)
 from gateway.live_users import LiveUsers
 from gateway.services import Services
 from texts import Text
@@ -82,8 +91,16 @@ class Principal:
     # RFC 9449: the thumbprint of the key the token is bound to (``cnf.jkt``); None for
     # a bearer token (gateway.idp.dpop)
     jkt: str | None = None
+    # a person's token through a client whose department does not reach theirs
+    # (``Authenticator._within_client_reach``): the API does not act as the person
+    beyond_client_reach: bool = False
 
 
+# the scopes by which the gateway's own API acts as the token's person (catalogue:read
+# stays: ``/catalogue/allowed`` answers such a token with the proxy's reading of both
+# departments, docs/catalogue.md; the reads of the person's department's applications
+# and grants refuse it by ``beyond_client_reach``, gateway.web.api.catalogue)
+PERSON_APIS = frozenset({ADMIN, AUDIT_READ, ACCOUNT, CATALOGUE_WRITE, STATS_READ})
 NARROWED_ENTRIES = 4096  # (registered, held) scope pairs: clients × the scopes asked
 
 
@@ -127,11 +144,32 @@ class Authenticator:
         if principal.break_glass and (
                 why := self.provider.server.break_glass.over(username, principal.break_glass)):
             raise _unauthorized(why)
+        principal = self._within_client_reach(principal, user.department)
         if (user.roles == principal.roles and user.department == principal.department
                 and user.region == principal.region and user.name == principal.name):
             return principal
         return dataclasses.replace(principal, department=user.department, region=user.region,
                                    roles=user.roles, name=user.name)
+
+    def _within_client_reach(self, principal: Principal, department: str) -> Principal:
+        """``principal`` without the gateway's API scopes (the API acting as the
+        person: admin, audit, account, catalogue:write, stats) when the department of the
+        client the token was issued to does not reach the person's (itself and those
+        below it; every one from province level: ``gateway.department_scope``). A
+        client's scope is its registration, which a department's system administrator
+        sets, and no consent screen stands between: a city's client asking ``admin``
+        of the province's administrator would act as them. The proxy decides such a
+        token for both sides instead (``gateway.proxy.through``)."""
+        if principal.client_department == department or not principal.scope & (
+                PERSON_APIS | {CATALOGUE_READ}):
+            return principal
+        client_department = principal.client_department
+        reached = reach(self.services.engine, client_department) \
+            if client_department else frozenset()
+        if reached is None or department in reached:
+            return principal
+        return dataclasses.replace(principal, scope=principal.scope - PERSON_APIS,
+                                   beyond_client_reach=True)
 
     def _live_client(self, principal: Principal) -> Principal:
         client = self.provider.server.clients.get(principal.client_id)  # cached 1 s

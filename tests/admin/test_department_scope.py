@@ -5,13 +5,19 @@ end)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from gateway.department_scope import department_scope
 from gateway.services import Services
+from gateway.tables import users
 from tests.admin.conftest import as_session, bearer
 
 ALL_DEPARTMENTS = {"platform", "jgswj", "jgswj-it", "czt", "nn-jgsw", "nn-fleet"}
@@ -78,6 +84,20 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
                                     "upstream": "http://127.0.0.1:9301"}, 201),
     ("sys.nn", "POST", "/systems/assets", {"upstream": "http://127.0.0.1:9999"}, 403),
     ("sys.nn", "POST", "/systems/nn-cars", {"department": "czt"}, 403),
+    # another department's upstream (vehicles': jgswj's, http://127.0.0.1:9101), under
+    # any spelling that connects there: the gateway would carry nn-jgsw's callers to
+    # it past jgswj's policy lines and catalogue (a system trusting the gateway's plain
+    # headers, or only its network, answers them)
+    *(("sys.nn", "POST", "/systems", {"code": f"nn-copy{i}", "name": "复制",
+                                      "department": "nn-jgsw", "upstream": up}, 403)
+      for i, up in enumerate(("http://127.0.0.1:9101", "http://localhost:9101/api",
+                              "http://2130706433:9101", "http://127.0.0.2:9101",
+                              "http://[::ffff:127.0.0.1]:9101", "http://0.0.0.0:9101"))),
+    ("sys.nn", "POST", "/systems/nn-cars", {"upstream": "http://127.0.0.1:9103/x"}, 403),
+    ("sys.nn", "POST", "/systems/nn-cars", {"upstream": "http://127.0.0.1:9302"}, 200),
+    ("sys.nn", "POST", "/systems", {"code": "nn-cars2", "name": "市公车系统二",
+                                    "department": "nn-fleet",  # its own department's
+                                    "upstream": "http://localhost:9302"}, 201),
     ("sys.nn", "POST", "/clients", {"client_id": "nn-app", "name": "市应用",
                                     "department": "nn-jgsw",
                                     "grant_types": ["client_credentials"]}, 201),
@@ -142,3 +162,71 @@ def test_pages_follow_the_same_scope(world: tuple[Services, TestClient]) -> None
     assert 'data-department="nn-fleet"' in page and 'data-department="czt"' not in page
     r = client.get("/portal/admin/systems/assets")
     assert r.status_code == 403 and "部门管理员只能管理本部门" in r.text
+
+
+def test_a_department_admins_client_does_not_act_for_people_beyond_its_department(
+        world: tuple[Services, TestClient]) -> None:
+    """There is no consent screen (clients are first-party systems) and the scope is
+    the client's registration, which a department's system administrator sets. sys.nn
+    registered nn-jgsw's client for ``admin audit:read ...``; the province system
+    administrator, signed in to the portal, opened one link to its authorization
+    request, and nn-jgsw's system had a token acting for them at the admin API: it
+    disabled li.si of jgswj (200), outside nn-jgsw's reach. The API scopes (the gateway
+    acting as the person) now hold only for people of the departments the client's
+    department reaches; the proxy's own rule for a user through another department's
+    client is unchanged (docs/proxy.md)."""
+    services, client = world
+    apis = "admin audit:read account catalogue:read catalogue:write stats:read"
+    r = client.post("/api/v1/admin/clients", headers=bearer(services, "sys.nn"), json={
+        "client_id": "nn-app2", "name": "市应用二", "department": "nn-jgsw",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": ["https://app.nn.example/cb"], "scope": "openid " + apis})
+    assert r.status_code == 201, r.text
+    secret = r.json()["client_secret"]
+
+    def signed_in_through(username: str) -> dict[str, str]:
+        as_session(services, client, username)
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(
+            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        r = client.get("/oauth2/authorize", follow_redirects=False, params={
+            "client_id": "nn-app2", "response_type": "code", "state": "s",
+            "redirect_uri": "https://app.nn.example/cb", "scope": "openid " + apis,
+            "code_challenge": challenge, "code_challenge_method": "S256"})
+        code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
+        client.cookies.clear()
+        r = client.post("/oauth2/token", auth=("nn-app2", secret), data={
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": "https://app.nn.example/cb", "code_verifier": verifier})
+        assert r.status_code == 200, r.text
+        return {"Authorization": "Bearer " + r.json()["access_token"]}
+
+    province = signed_in_through("sysadmin")
+    r = client.post("/api/v1/admin/users/li.si/disable", headers=province, json={})
+    assert r.status_code == 403, r.text
+    assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
+    assert client.get("/api/v1/admin/users", headers=province).status_code == 403
+    assert client.get("/api/v1/account", headers=province).status_code == 403
+    assert services.engine.connect().execute(sa.select(users.c.status).where(
+        users.c.username == "li.si")).scalar() == "active"
+    auditor = signed_in_through("auditor")  # the province's audit administrator
+    assert client.get("/api/v1/audit/records", headers=auditor).status_code == 403
+    assert client.get("/api/v1/stats/overview", headers=auditor).status_code == 403
+    # jgswj's data steward: the published catalogue and what the proxy would release
+    # to nn-jgsw's system for them, never jgswj's applications and grants
+    steward = signed_in_through("zhang.san")
+    for path in ("/catalogue/inbox", "/catalogue/applications", "/catalogue/applications/1",
+                 "/catalogue/applications/overdue", "/catalogue/grants",
+                 "/catalogue/grants/provided"):
+        r = client.get("/api/v1" + path, headers={**steward, "Accept-Language": "en"})
+        assert r.status_code == 403, (path, r.text)
+        assert "does not read your department's applications" in r.json()["detail"]
+    assert client.get("/api/v1/catalogue/allowed", headers=steward).status_code == 200
+    assert client.get("/api/v1/catalogue/resources", headers=steward).status_code == 200
+    assert client.get("/api/v1/catalogue/inbox", headers=bearer(  # through its own
+        services, "zhang.san", scope="openid catalogue:read")).status_code == 200
+    # the department's own people, as before
+    own = signed_in_through("sys.nn")
+    r = client.post("/api/v1/admin/users/nn.driver/disable", headers=own, json={})
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/account", headers=own).status_code == 200

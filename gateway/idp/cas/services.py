@@ -118,6 +118,19 @@ def match(registered: Mapping[str, Iterable[str]], service: str) -> str | None:
     return best[1] if best else None
 
 
+def overlap(a: str, b: str) -> bool:
+    """Whether some service URL matches both registered patterns ``a`` and ``b``:
+    one of them is the other, or a prefix (``.../*``) the other lies in."""
+    pa, pb = (p[:-1] if p.endswith("*") else None for p in (a, b))
+    if pa is not None and pb is not None:
+        return pa.startswith(pb) or pb.startswith(pa)
+    if pa is not None:
+        return b.startswith(pa)
+    if pb is not None:
+        return a.startswith(pb)
+    return a == b
+
+
 def launch_url(patterns: Iterable[str]) -> str | None:
     """The service the portal launcher opens: the first registered pattern, its
     ``*`` dropped (a prefix ``https://x/app/*`` opens ``https://x/app/``)."""

@@ -71,6 +71,16 @@ READ = Access((CATALOGUE_WRITE, CATALOGUE_READ), roles="every authenticated call
 WRITE = Access((CATALOGUE_WRITE,), person=True)
 
 
+# reads of the caller's department's own work (applications, grants, a steward's
+# inbox): never for a person's token through a client whose department does not reach
+# theirs (gateway.idp.authenticator), which keeps catalogue:read for /allowed and the
+# published catalogue only
+OWN_READS: set[str] = set()
+BEYOND_REACH = Text("catalogue.beyond_client_reach",
+                    "a token issued to a client of a department that does not reach yours "
+                    "does not read your department's applications and grants")
+
+
 def declare(method: str, path: str, summary: str, answer: Answer, *, status: int = 200,
             access: Access = READ, tag: str = "catalogue", **more: Any) -> Operation:
     """An operation under ``/api/v1/catalogue`` (``path`` after it)."""
@@ -88,6 +98,8 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
         try:
             principal = await gateway.authenticator.authenticate(request)
             require(principal, *accepted)
+            if op.path in OWN_READS and getattr(principal, "beyond_client_reach", False):
+                raise NotAllowed(BEYOND_REACH)
             await op.check(request)
             result = await handler(request, principal)
         except Exception as exc:
@@ -443,6 +455,9 @@ async def allowed(request: Request, principal: Any) -> Any:
                         i["withheld"] = why
     return {"department": caller.department, "client": caller.client_id,
             "at": now.isoformat(), "allowed": found}
+
+
+OWN_READS.update(op.path for op in (LIST_APPLICATIONS, OVERDUE, GET_APPLICATION, LIST_GRANTS))
 
 
 def routes() -> list[ApiRoute]:

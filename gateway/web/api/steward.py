@@ -29,6 +29,7 @@ from gateway.steward_views import decides, inbox, provided_grants, usage
 from gateway.web.api import shapes as s
 from gateway.web.api.catalogue import (
     ID_PARAM,
+    OWN_READS,
     READ,
     WRITE,
     _int,
@@ -143,6 +144,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+OWN_READS.update(op.path for op in (INBOX, PROVIDED))
 
 
 def routes() -> list[ApiRoute]:
