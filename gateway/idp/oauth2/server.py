@@ -34,7 +34,7 @@ from gateway.idp.oauth2.acting import ActingGrants
 from gateway.idp.oauth2.clients import Client, ClientRegistry
 from gateway.idp.oauth2.deny_list import DenyList
 from gateway.idp.oauth2.descriptions import quoted
-from gateway.idp.oauth2.oidc import OpenIDCode
+from gateway.idp.oauth2.oidc import OpenIDCode, OpenIDRefresh
 from gateway.idp.oauth2.rfc6749 import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -258,7 +258,7 @@ class IdentityServer(AuthorizationServer):
         ))
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True),
                                                      OpenIDCode(self)])
-        self.register_grant(RefreshTokenGrant)
+        self.register_grant(RefreshTokenGrant, [OpenIDRefresh(self)])
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(TokenExchangeGrant)
         self.register_endpoint(IntrospectionEndpoint)
