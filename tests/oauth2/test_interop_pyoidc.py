@@ -110,6 +110,12 @@ def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
     assert isinstance(info, OpenIDSchema)
     assert info["sub"] == "zhang.san" and info["department"] == "jgswj"
 
+    # pyoidc's refresh at its defaults sends no client credential: refused, with what is
+    # missing said (authlib's words listed every method, 'none' among them)
+    refused = rp.do_access_token_refresh(state=state)
+    assert refused["error"] == "invalid_client", refused
+    assert refused["error_description"].startswith("no client authentication")
+    assert "client_secret_basic: Authorization: Basic" in refused["error_description"]
     refreshed = rp.do_access_token_refresh(state=state, authn_method="client_secret_basic")
     assert isinstance(refreshed, AccessTokenResponse), refreshed
     assert refreshed["refresh_token"] != tresp["refresh_token"]
