@@ -455,3 +455,7 @@ async def test_http_basic_is_told_where_a_token_comes_from(world: World) -> None
     # a Chinese title)
     r = await world.request("GET", "/s/echo/api/x", headers=[("Accept-Language", "zh-CN")])
     assert r.status == 401 and r.json()["detail"] == "凭据无效或缺失", r.body
+    # and a token without the proxy scope (a client registered "openid profile"): 403
+    # in the caller's language too
+    r = await world.request("GET", "/s/echo/api/x", token=world.token(scope="openid profile"))
+    assert r.status == 403 and r.json()["detail"] == "需要带有授权范围 proxy:echo 的令牌", r.body
