@@ -132,6 +132,8 @@ class Unauthorized(GovgateError):
     code = "unauthorized"
     status = 401
     title = "Authentication required"
+    # the proxy and forward-auth answer it in the caller's language, as the API does
+    localised = True
 
     def __init__(self, description: str = "", *, reason: str | None = None, **extra: Any):
         super().__init__(description, **extra)

@@ -33,7 +33,10 @@ def client() -> None:
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Redirect URI (repeatable).")
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
               help="Where a logout may send the browser back (repeatable; exact match).")
-@click.option("--scope", default="openid profile", show_default=True)
+@click.option("--scope", default=None,
+              help="The scopes it may be granted. Default: proxy for a client with "
+                   "client_credentials only (a system calling systems through /s/), "
+                   "else openid profile (one that signs people in).")
 @click.option("--auth-method", default=None,
               type=click.Choice(["client_secret_basic", "client_secret_post",
                                  "private_key_jwt", "none"]),
@@ -57,12 +60,16 @@ def client() -> None:
 @pass_cli
 def client_add(cli_ctx: CliContext, client_id: str, name: str, department: str,
                grant_types: tuple[str, ...], redirect_uris: tuple[str, ...],
-               post_logout_uris: tuple[str, ...], scope: str,
+               post_logout_uris: tuple[str, ...], scope: str | None,
                auth_method: str | None, jwks_file: str | None,
                backchannel_logout_uri: str | None, token_exchange: bool,
                system: str | None, require_pkce: bool, dpop_bound: bool) -> None:
     """Register a client; a generated secret is printed once."""
     method = auth_method or ("private_key_jwt" if jwks_file else "client_secret_basic")
+    if scope is None:
+        # "openid profile" for a system's own client got tokens the proxy refuses
+        # (insufficient_scope: proxy:CODE): a client_credentials client calls systems
+        scope = "proxy" if set(grant_types) == {"client_credentials"} else "openid profile"
     entry: dict[str, object] = {
         "client_id": client_id, "name": name, "department": department,
         "grant_types": list(grant_types), "redirect_uris": list(redirect_uris),

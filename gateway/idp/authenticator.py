@@ -244,8 +244,20 @@ class Authenticator:
         if header:
             scheme, _, token = header.partition(" ")
             scheme, token = scheme.lower(), token.strip()
+            if scheme == "basic":
+                # an old system that knows only HTTP Basic sends its client id and
+                # secret here; the secret is never checked on this path (no oracle
+                # for guessing it), the caller is told where a token comes from
+                raise Unauthorized(Text(
+                    "auth.basic_not_accepted",
+                    "HTTP Basic is not accepted here: exchange the client id and secret "
+                    "for an access token at {token_endpoint} (grant_type="
+                    "client_credentials) and send it as Authorization: Bearer",
+                    token_endpoint=f"{self.provider.server.issuer}/oauth2/token"),
+                    reason="not a bearer token: the Authorization scheme is Basic")
             if scheme not in ("bearer", "dpop") or not token:
-                raise _unauthorized("not a bearer credential")
+                # not "bearer credential": the audit reads "bearer" and a word as a secret
+                raise _unauthorized("not a bearer token")
             principal = self.from_token(token, audience=audience)
             dpop.presented(scheme, principal.jkt)
             if principal.jkt is not None:  # RFC 9449 section 7: the proof of its key

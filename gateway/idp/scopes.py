@@ -117,6 +117,8 @@ class InsufficientScope(Forbidden):
 
     code = "insufficient_scope"
     title = "The token was not issued for this"
+    # the proxy and forward-auth answer it in the caller's language, as the API does
+    localised = True
 
     def __init__(self, scope: str, *, dpop: bool = False) -> None:
         super().__init__(Text("auth.needs_scope", "this needs a token with the scope {scope}",

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from starlette.requests import Request
 
 from gateway.errors import Unauthorized
+from texts import Text
 
 
 class AuthenticatorLike(Protocol):
@@ -77,7 +78,9 @@ class CachingAuthenticator:
             if self.deny.denied("jti", principal.token_id) or self.deny.denied(
                     "sid", principal.session_id):
                 self._cache.pop(key, None)
-                raise Unauthorized("invalid or missing credentials", reason="token revoked")
+                raise Unauthorized(Text("auth.invalid_credentials",
+                                        "invalid or missing credentials"),
+                                   reason="token revoked")
             return principal if self.live is None else self.live(principal)
         self._cache.pop(key, None)
         return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.testclient import TestClient
 
@@ -207,3 +207,31 @@ def test_the_sign_in_comes_back_only_to_the_gateway(idp_world: IdpWorld) -> None
         assert r.status_code == 303
         (back,) = _location_query(r)["next"]
         assert stays_here(back), back
+
+
+def test_the_way_back_to_a_front_proxy_stays_on_the_gateways_host(
+        idp_world: IdpWorld) -> None:
+    """``/portal/return?to=`` (after the sign-in, back to nginx on the gateway's host
+    name at another port): the hostile list, and addresses that name the gateway's host
+    only in passing (user information, a longer host name, another scheme), with and
+    without a session, never leave the gateway's host name."""
+    host = urlsplit(idp_world.services.settings.issuer).hostname
+    around = [f"http://{host}:9@{EVIL}/", f"http://{host}.{EVIL}/", f"http://{EVIL}/",
+              f"https://{host}:9443/", f"http://{host}:9/\t/{EVIL}", f"http://{host}:x/",
+              f"http://{EVIL}\\@{host}:9/", f"http://{host}:9//{EVIL}/", f"ftp://{host}/"]
+    for signed_in in (False, True):
+        client = idp_world.fresh()
+        if signed_in:
+            login(client)
+        for target in [*HOSTILE, *around]:
+            r = client.get("/portal/return", params={"to": target}, follow_redirects=False)
+            if "\x00" in target:
+                assert r.status_code == 400
+                continue
+            assert r.status_code == 303, target
+            assert r.headers["location"] == "/portal", (target, r.headers["location"])
+        # the address it is for: the gateway's host name at another port
+        mine = f"http://{host}:9181/app/index.jsp?x=1"
+        r = client.get("/portal/return", params={"to": mine}, follow_redirects=False)
+        assert r.headers["location"] == (mine if signed_in else "/portal/login?" + urlencode(
+            {"next": "/portal/return?" + urlencode({"to": mine})}))

@@ -45,10 +45,14 @@ async def test_bearer_and_session_principals(client: TestClient, idp: Services) 
         await auth.authenticate(_request(f"Bearer {cc['access_token']}"), audience="other")
     assert (await auth.authenticate(_request(f"Bearer {cc['access_token']}"),
                                     audience=idp.settings.issuer)).client_id == "finance-system"
-    for bad in (None, "Basic abc", "Bearer ", "Bearer x.y.z"):
+    for bad in (None, "Bearer ", "Bearer x.y.z", "ApiKey abc"):
         with pytest.raises(Unauthorized) as exc:
             await auth.authenticate(_request(bad))
         assert exc.value.description == "invalid or missing credentials"
+    # HTTP Basic (an old system's client id and secret) is told where a token comes from
+    with pytest.raises(Unauthorized) as exc:
+        await auth.authenticate(_request("Basic abc"))
+    assert exc.value.description.startswith("HTTP Basic is not accepted here")
 
 
 async def test_revocation_reaches_another_process_within_a_second(

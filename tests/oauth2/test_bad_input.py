@@ -31,7 +31,7 @@ from tests.oauth2.helpers import (
     make_services,
     pkce,
 )
-from tests.wiring import parts
+from tests.wiring import apply_state, parts
 
 
 def _exchange(client: TestClient, code: str, verifier: str, auth: Any = OFFICE) -> Any:
@@ -441,12 +441,33 @@ def test_basic_credentials_are_form_decoded(settings: Settings) -> None:
                             headers={"Authorization": "Basic " + base64.b64encode(
                                 raw.encode()).decode()})
             assert r.status_code == 200, r.text
-            # the unencoded secret holds '+', which form-decodes to a space: refused
+            # the unencoded secret holds '+', which form-decodes to a space: refused,
+            # and told so (curl -u sends it as it is), audited with that reason
             raw = f"odd.client:{odd['secret']}"
             r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                             headers={"Authorization": "Basic " + base64.b64encode(
                                 raw.encode()).decode()})
             assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+            assert "sent without form-encoding" in r.json()["error_description"]
+            assert "%2B" in r.json()["error_description"]
+            denied = audit_events(services, "client_authentication")[-1]
+            assert denied["reason"] == (
+                "client_secret_basic: the secret was sent without form-encoding")
+            # a wrong secret that holds '+' is only wrong
+            raw = f"odd.client:{odd['secret'][:-1]}+"
+            r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                            headers={"Authorization": "Basic " + base64.b64encode(
+                                raw.encode()).decode()})
+            assert r.json()["error_description"] == "client authentication failed"
+            # a secret with a '%' that is no escape, sent as it is: malformed when
+            # decoded, and told so as well
+            apply_state(services, {"clients": [{**odd, "secret": odd["secret"] + "%zz"}]})
+            raw = f"odd.client:{odd['secret']}%zz"
+            r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                            headers={"Authorization": "Basic " + base64.b64encode(
+                                raw.encode()).decode()})
+            assert r.status_code == 401
+            assert "sent without form-encoding" in r.json()["error_description"]
     finally:
         close_services(services)
 

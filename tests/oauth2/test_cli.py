@@ -30,6 +30,18 @@ def test_client_add_rotate_disable(client: TestClient, idp: Services) -> None:
     r = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                     auth=("assets-sync", secret))
     assert r.status_code == 200, r.text
+    # a client of client_credentials alone may call systems by default: its token holds
+    # proxy (it held "openid profile", which the proxy refuses: insufficient_scope)
+    assert r.json()["scope"] == "proxy"
+    bearer = {"Authorization": "Bearer " + r.json()["access_token"], "Accept-Language": "zh"}
+    refused = client.get("/s/no-such-system/x", headers=bearer)
+    assert refused.status_code == 404, refused.text  # past the scope check
+    code, out = _run(idp, "client", "add", "web-x", "--name", "网页", "--department", "czt",
+                     "--grant-type", "authorization_code", "--redirect-uri",
+                     "https://web-x.example/cb")
+    assert code == 0, out
+    code, out = _run(idp, "export")
+    assert re.search(r"client_id: web-x\n(.*\n)*?\s+scope: openid profile", out), out
     code, out = _run(idp, "client", "list")
     assert "assets-sync" in out and secret not in out
     code, out = _run(idp, "client", "rotate-secret", "assets-sync")

@@ -110,10 +110,26 @@ def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
     assert isinstance(info, OpenIDSchema)
     assert info["sub"] == "zhang.san" and info["department"] == "jgswj"
 
+    # pyoidc's refresh at its defaults sends no client credential: refused, with what is
+    # missing said (authlib's words listed every method, 'none' among them)
+    refused = rp.do_access_token_refresh(state=state)
+    assert refused["error"] == "invalid_client", refused
+    assert refused["error_description"].startswith("no client authentication")
+    assert "client_secret_basic: Authorization: Basic" in refused["error_description"]
     refreshed = rp.do_access_token_refresh(state=state, authn_method="client_secret_basic")
     assert isinstance(refreshed, AccessTokenResponse), refreshed
     assert refreshed["refresh_token"] != tresp["refresh_token"]
     access_token = refreshed["access_token"]
+    # a new ID token with the refresh (Core section 12.2): the same sign-in, no nonce;
+    # pyoidc keeps only the newest token response and builds its logout from it, which
+    # raised MissingParameter("No valid id token available") without one
+    again = refreshed["id_token"]  # verified by pyoidc as the first
+    assert again["sub"] == "zhang.san" and again["aud"] == [OFFICE[0]]
+    assert again["auth_time"] == id_token["auth_time"] and again["sid"] == id_token["sid"]
+    assert "nonce" not in again and "amr" not in again
+    logout = rp.construct_EndSessionRequest(state=state, request_args={
+        "post_logout_redirect_uri": "http://127.0.0.1:9102/"}).request(rp.end_session_endpoint)
+    assert f"id_token_hint={refreshed['id_token_jwt']}" in logout
 
     ext = OAuthExtClient(client_authn_method=CLIENT_AUTHN_METHOD, verify_ssl=False)
     ext.provider_config(issuer)

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -119,7 +120,10 @@ async def test_real_caddy_forward_auth_in_front_of_a_real_upstream(
                ("Sec-Fetch-Mode", "navigate"), ("Accept-Language", "zh-CN,zh;q=0.9")]
     r = await raw_request(caddy, "GET", "/api/x", browser)
     issuer = world.services.settings.issuer.rstrip("/")
-    assert r.status == 302 and r.headers["location"] == issuer + "/portal/login", r.headers
+    # Caddy on the gateway's host name at another port: the sign-in comes back there
+    back = "/portal/return?" + urlencode({"to": f"http://127.0.0.1:{caddy}/api/x"})
+    assert r.status == 302, r.headers
+    assert r.headers["location"] == issuer + "/portal/login?" + urlencode({"next": back})
     assert r.headers["cache-control"] == "no-store" and r.headers["x-refusal-code"] == \
         "unauthorized"
     r = await raw_request(caddy, "GET", "/api/items",

@@ -6,7 +6,8 @@ Required" page, in English, saying nothing."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+import html
+from urllib.parse import quote, urlencode, urlsplit
 
 from policies import make_line
 from tests.proxy.conftest import World, raw_request
@@ -23,10 +24,36 @@ async def test_a_browser_without_a_session_gets_a_sign_in_page(world: World, ngi
     page = r.body.decode()
     assert "需要登录" in page and "nginx" not in page
     issuer = world.services.settings.issuer.rstrip("/")
-    # another host than the gateway's: the sign-in cannot come back there by itself
-    assert f'href="{issuer}/portal/login"' in page
-    assert f"登录后请重新打开：http://127.0.0.1:{nginx}/api/x?y=1" in page
+    # nginx on the gateway's host name at another port (as docs/integration.md advises):
+    # the sign-in comes back to the address through /portal/return (the page said
+    # "reopen it after signing in", and the sign-in ended at the portal's home page)
+    target = f"http://127.0.0.1:{nginx}/api/x?y=1"
+    back_path = "/portal/return?" + urlencode({"to": target})
+    assert f'href="{issuer}/portal/login?{html.escape(urlencode({"next": back_path}))}"' \
+        in page, page
+    assert "登录后请重新打开" not in page
     assert r.headers["www-authenticate"].startswith("Bearer")
+    signed_in = ("Cookie", session_cookie(world))
+    came = await world.request("GET", back_path, headers=[signed_in])
+    assert came.status == 303 and came.headers["location"] == target
+    # not signed in: the sign-in first, coming back here
+    first = await world.request("GET", back_path)
+    assert first.status == 303
+    assert first.headers["location"] == "/portal/login?" + urlencode({"next": back_path})
+    # only the issuer's scheme and host name: anything else goes to the portal's home
+    for hostile in ("http://evil.example/x", f"http://127.0.0.1:{nginx}@evil.example/x",
+                    f"https://127.0.0.1:{nginx}/x", "//evil.example/x",
+                    "javascript:alert(1)", "http://127.0.0.1:99999/x",
+                    f"http://127.0.0.1:{nginx}//evil.example/x", f"http://127.0.0.1:{nginx}",
+                    "http://127.0.0.1.evil.example/x", f"http://127.0.0.1:{nginx}/\\x"):
+        away = await world.request("GET", "/portal/return?" + urlencode({"to": hostile}),
+                                   headers=[signed_in])
+        assert away.status == 303 and away.headers["location"] == "/portal", hostile
+    # another host name: the sign-in cannot come back there by itself (the portal's
+    # session cookie never reaches it)
+    other = await raw_request(nginx, "GET", "/api/x?y=1", [*BROWSER, ("Host", "oa.example")])
+    assert f'href="{issuer}/portal/login"' in other.body.decode()
+    assert "登录后请重新打开：http://oa.example/api/x?y=1" in other.body.decode()
     # its stylesheet and icon come from the gateway: on the system's host nginx sends
     # /portal/static/ to the system behind forward-auth, refused (the page came bare)
     assert f'<link rel="stylesheet" href="{issuer}/portal/static/portal.css">' in page

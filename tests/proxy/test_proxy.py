@@ -425,3 +425,37 @@ async def _slow_body_cut_off(world: World, built: Gateway) -> None:
     assert "/api/slow-body" not in world.echo.paths()  # the upstream never got it whole
     assert built.proxy.in_flight == 0
     assert (await world.request("GET", "/s/echo/api/x", token=world.token())).status == 200
+
+
+async def test_http_basic_is_told_where_a_token_comes_from(world: World) -> None:
+    # an old system that knows only HTTP Basic (curl -u id:secret, a cron job) sends its
+    # client credentials to /s/: refused, in the caller's language, with the token
+    # endpoint named; the secret is never checked here and never recorded
+    import base64
+
+    basic = "Basic " + base64.b64encode(b"energy-system:the-secret-0123456789").decode()
+    token_endpoint = f"{world.services.settings.issuer}/oauth2/token"
+    for lang, words in (("zh-CN", "此处不接受 HTTP Basic 认证"),
+                        ("en", "HTTP Basic is not accepted here")):
+        r = await world.request("GET", "/s/echo/api/x", headers=[
+            ("Authorization", basic), ("Accept-Language", lang)])
+        assert r.status == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        detail = r.json()["detail"]
+        assert words in detail and token_endpoint in detail, detail
+    assert world.echo.seen == []
+    record = world.audit.records[-1]
+    assert record.status == 401
+    assert record.reason == "not a bearer token: the Authorization scheme is Basic"
+    assert "the-secret" not in repr(record)
+    # a static API key in Authorization: the reason is kept whole, not read as a secret
+    r = await world.request("GET", "/s/echo/api/x", headers=[
+        ("Authorization", "ApiKey 0123456789abcdef")])
+    assert r.status == 401 and world.audit.records[-1].reason == "not a bearer token"
+    # every other 401 of the proxy in the caller's language too (it was English under
+    # a Chinese title)
+    r = await world.request("GET", "/s/echo/api/x", headers=[("Accept-Language", "zh-CN")])
+    assert r.status == 401 and r.json()["detail"] == "凭据无效或缺失", r.body
+    # and a token without the proxy scope (a client registered "openid profile"): 403
+    # in the caller's language too
+    r = await world.request("GET", "/s/echo/api/x", token=world.token(scope="openid profile"))
+    assert r.status == 403 and r.json()["detail"] == "需要带有授权范围 proxy:echo 的令牌", r.body

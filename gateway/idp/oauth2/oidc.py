@@ -13,6 +13,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
+from authlib.oidc.core.grants import OpenIDToken as _OpenIDToken
 from authlib.oidc.core.util import create_half_hash
 
 from gateway.idp.oauth2.rfc7523 import ASYMMETRIC
@@ -71,29 +72,57 @@ class OpenIDCode(_OpenIDCode):
         return user_claims(user, scope)
 
     def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
-        server = self.server
-        user: Subject = request.user
         code = request.authorization_code
-        now = int(server.clock().timestamp())
-        claims: dict[str, Any] = {
-            "iss": server.issuer,
-            "aud": request.client.client_id,
-            "azp": request.client.client_id,
-            "iat": now,
-            "exp": now + server.settings.id_token_lifetime,
-            "jti": secrets.token_urlsafe(12),
-            "auth_time": user.auth_time,
-            "amr": (user.amr or "pwd").split(),
-        }
-        if code is not None and code.nonce:
-            claims["nonce"] = code.nonce
-        if user.sid:
-            claims["sid"] = user.sid
-        at_hash = half_hash(token["access_token"], server.keys.signing_alg("token"))
-        if at_hash is not None:
-            claims["at_hash"] = at_hash
-        claims.update(user_claims(user, str(token.get("scope", ""))))
-        return str(server.keys.sign_jwt("token", claims))
+        return signed_id_token(self.server, token, request,
+                               nonce=code.nonce if code is not None else None)
+
+
+class OpenIDRefresh(_OpenIDToken):
+    """A refresh of a grant that holds ``openid`` answers a new ID token (Core section
+    12.2): the same ``iss``, ``sub``, ``aud``, ``azp`` and ``auth_time``, no ``nonce``
+    and no ``amr``.
+    Relying-party libraries keep the newest token response and build the logout
+    (``id_token_hint``) from it: pyoidc's ``construct_EndSessionRequest`` found no ID
+    token after a refresh and raised."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    def generate_user_info(self, user: Subject, scope: str) -> dict[str, Any]:
+        return user_claims(user, scope)
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        # the refresh token keeps no record of how the person signed in (a second
+        # factor or not): no ``amr`` rather than a guess
+        return signed_id_token(self.server, token, request, nonce=None, amr=False)
+
+
+def signed_id_token(server: Any, token: dict[str, Any], request: OAuth2Request, *,
+                    nonce: str | None, amr: bool = True) -> str:
+    """The ID token for ``token`` issued to ``request``'s client and user, signed with the
+    ring's ``token`` key (Core section 2)."""
+    user: Subject = request.user
+    now = int(server.clock().timestamp())
+    claims: dict[str, Any] = {
+        "iss": server.issuer,
+        "aud": request.client.client_id,
+        "azp": request.client.client_id,
+        "iat": now,
+        "exp": now + server.settings.id_token_lifetime,
+        "jti": secrets.token_urlsafe(12),
+        "auth_time": user.auth_time,
+    }
+    if amr:
+        claims["amr"] = (user.amr or "pwd").split()
+    if nonce:
+        claims["nonce"] = nonce
+    if user.sid:
+        claims["sid"] = user.sid
+    at_hash = half_hash(token["access_token"], server.keys.signing_alg("token"))
+    if at_hash is not None:
+        claims["at_hash"] = at_hash
+    claims.update(user_claims(user, str(token.get("scope", ""))))
+    return str(server.keys.sign_jwt("token", claims))
 
 
 def id_token_claims(keys: Any, issuer: str, token: str | None) -> dict[str, Any] | None:

@@ -109,16 +109,23 @@ def authenticate_client_secret_basic(query_client: Callable[[str], Any], request
     if value is None:
         return None
     client_id: str | None = None
+    description = "client authentication failed"
     try:
         client_id, secret = parse_basic(value)
     except MalformedBasic as exc:
         reason = f"client_secret_basic: malformed credential ({exc})"
+        secret = None
     else:
         client = query_client(client_id)
         if client is not None and client.check_client_secret(secret):
             return client
         reason = "client_secret_basic: " + (
             "unknown client" if client is None else "wrong client secret")
+    if _sent_unencoded(query_client, value, secret):
+        # still refused (section 2.3.1 is the rule), but told why: whoever sent it
+        # holds the right secret already, so saying so reveals nothing
+        reason = "client_secret_basic: the secret was sent without form-encoding"
+        description = NOT_FORM_ENCODED
     events = getattr(request, "events", None)
     if events is not None:
         events.append(AuditRecord(
@@ -126,7 +133,35 @@ def authenticate_client_secret_basic(query_client: Callable[[str], Any], request
             actor_client=client_id if client_id and len(client_id) <= 128 else None,
             source_ip=getattr(request, "source_ip", None), reason=reason,
             extra={"method": "client_secret_basic"}))
-    raise InvalidClientError(status_code=401, description="client authentication failed")
+    raise InvalidClientError(status_code=401, description=description)
+
+
+#: ``invalid_client`` for a secret that holds '+' or '%' sent as it is (``curl -u``)
+NOT_FORM_ENCODED = (
+    "client authentication failed: the secret was sent without form-encoding (RFC 6749 "
+    "section 2.3.1: a + reads as a space, a % starts an escape); send + as %2B and % as "
+    "%25, or send client_id and client_secret in the body (client_secret_post)")
+
+
+def _sent_unencoded(query_client: Callable[[str], Any], value: str,
+                    decoded: str | None) -> bool:
+    """Whether the Basic credential ``value``'s secret, taken as sent rather than
+    form-decoded (``decoded``; None when it did not decode), is its client's: an HTTP
+    client that does not encode it (curl's ``-u``, most libraries) with a secret holding
+    '+' or '%'."""
+    if len(value) > MAX_BASIC:
+        return False
+    try:
+        raw = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        client_id, colon, secret = raw.partition(":")
+        client_id = _form_decode(client_id)
+    except (binascii.Error, ValueError):  # MalformedBasic is a ValueError
+        return False
+    if not colon or not client_id or not secret or secret == decoded or (
+            "+" not in secret and "%" not in secret):
+        return False
+    client = query_client(client_id)
+    return client is not None and bool(client.check_client_secret(secret))
 
 
 def _replayed(grant: Any, exc: Replay) -> None:

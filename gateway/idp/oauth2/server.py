@@ -21,6 +21,7 @@ from typing import Any
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
     InsecureTransportError,
+    InvalidClientError,
     InvalidRequestError,
     OAuth2Payload,
     OAuth2Request,
@@ -34,7 +35,7 @@ from gateway.idp.oauth2.acting import ActingGrants
 from gateway.idp.oauth2.clients import Client, ClientRegistry
 from gateway.idp.oauth2.deny_list import DenyList
 from gateway.idp.oauth2.descriptions import quoted
-from gateway.idp.oauth2.oidc import OpenIDCode
+from gateway.idp.oauth2.oidc import OpenIDCode, OpenIDRefresh
 from gateway.idp.oauth2.rfc6749 import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -54,6 +55,13 @@ from gateway.idp.oauth2.rfc9068 import (
 )
 from gateway.idp.oauth2.store import Store, new_secret
 from gateway.services import Services
+
+#: ``invalid_client`` when a request carries no client authentication the client may use
+NO_CLIENT_AUTHENTICATION = (
+    "no client authentication: a confidential client sends its credentials by the "
+    "method it is registered with (client_secret_basic: Authorization: Basic with its "
+    "id and secret; client_secret_post: client_id and client_secret in the body; "
+    "private_key_jwt: client_assertion); only a public client sends client_id alone")
 
 
 class StarletteOAuth2Payload(OAuth2Payload):
@@ -262,7 +270,7 @@ class IdentityServer(AuthorizationServer):
         ))
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True),
                                                      OpenIDCode(self)])
-        self.register_grant(RefreshTokenGrant)
+        self.register_grant(RefreshTokenGrant, [OpenIDRefresh(self)])
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(TokenExchangeGrant)
         self.register_endpoint(IntrospectionEndpoint)
@@ -277,7 +285,16 @@ class IdentityServer(AuthorizationServer):
                             ) -> Any:
         """authlib's, and then at the token endpoint a client registered ``dpop_bound``
         without a proof is refused, before its grant uses a code or refresh token up."""
-        client = super().authenticate_client(request, methods, endpoint)
+        try:
+            client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as exc:
+            # authlib's words list every method the endpoint knows ("The client cannot
+            # authenticate with methods: [...]", 'none' among them) and read as if the
+            # client's own method were refused; pyoidc's refresh sends no credential at
+            # its defaults. Say what is missing, not which client is registered how.
+            if str(exc.description or "").startswith("The client cannot authenticate"):
+                exc.description = NO_CLIENT_AUTHENTICATION
+            raise
         if endpoint == "token":
             dpop.require_bound(client)
         return client

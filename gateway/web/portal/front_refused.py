@@ -15,8 +15,9 @@ Anyone may ask for the page directly, so it shows only what the caller has alrea
 who the caller's own portal session is, one fixed sentence per refusal code (never
 the audit record's reason, a resource or a policy line), and the id. 401 links to the
 portal's sign-in at the issuer, coming back to the address only when the address is
-on the gateway's own host (``safe_next``: a local path, never another site); on
-another host the address is shown as text, not as a link. A program (not a browser
+on the gateway's own host (``safe_next``: a local path, never another site) or on its
+host name at another port (through ``/portal/return``, ``return_to``); on another
+host the address is shown as text, not as a link. A program (not a browser
 navigating) gets the refusal as problem JSON, 401 with ``WWW-Authenticate``.
 
 The language: ``?lang=``, the portal's language cookie, then ``Accept-Language``
@@ -41,6 +42,7 @@ from gateway.tables import departments
 from gateway.web.portal.error_page import wants_page
 from gateway.web.portal.i18n import LANG_COOKIE, Translator, pick_lang
 from gateway.web.portal.pages import SECURITY_HEADERS, TEMPLATES, safe_next, session_principal
+from gateway.web.portal.return_to import return_target, sign_in_back_to
 
 # the refusal codes the page explains; any other is "access was refused"
 EXPLAINED = frozenset({"access_denied", "shaping_required", "rate_limited", "bad_path",
@@ -74,6 +76,10 @@ def _sign_in(issuer: str, host: str | None, uri: str | None) -> tuple[str, str |
             return login + "?" + urlencode({"next": back}), None
         return login, None  # not a local path: neither a link nor shown
     shown = f"{own.scheme}://{host}{uri}" if host and uri.startswith("/") else None
+    if shown is not None and return_target(shown, issuer) == shown:
+        # the gateway's host name at another port (nginx's, as docs/integration.md
+        # advises): the portal's cookie reaches it, so the sign-in comes back there
+        return login + "?" + urlencode({"next": sign_in_back_to(shown)}), None
     return login, shown
 
 

@@ -72,6 +72,8 @@ from gateway.web.portal.pages import (
     safe_next,
     session_cookie,
 )
+from gateway.web.portal.return_to import PATH as RETURN_PATH
+from gateway.web.portal.return_to import return_to
 from gateway.web.portal.stats_pages import routes as stats_routes
 from gateway.web.portal.steward_pages import routes as steward_routes
 from gateway.web.saml import front_channel
@@ -900,6 +902,7 @@ def _portal_routes(pages: list[BaseRoute]) -> list[BaseRoute]:
         Route("/portal/login", login_page, methods=["GET"]),
         # what a front proxy shows a browser forward-auth refused (nginx error_page)
         Route("/portal/refused", front_refused, methods=["GET"]),
+        Route(RETURN_PATH, return_to, methods=["GET"]),
         Route("/portal/login", login_submit, methods=["POST"]),
         Route("/portal/login/change", change_page, methods=["GET"]),
         Route("/portal/login/change", change_submit, methods=["POST"]),
