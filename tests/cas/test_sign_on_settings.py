@@ -230,9 +230,15 @@ def test_another_departments_admin_cannot_take_a_systems_cas_addresses(
         assert r.status_code == 403, (services, r.text)
         assert "overlaps one of a system of another department" in r.json()["detail"]
         assert "offices" not in r.text and "jgswj" not in r.text  # whose: not told
+    # nor one address at a time (the check read cas_services alone, and the API's
+    # cas_services_add, like the console's add field, went round it)
+    for services in ([taken[0]], [" " + SERVICE + "deep "]):
+        r = client.put(mine, headers=nn, json={"cas_services_add": services})
+        assert r.status_code == 403, (services, r.text)
+        assert "overlaps one of a system of another department" in r.json()["detail"]
     assert client.get(mine, headers=nn).json()["sign_on"]["cas_services"] == []
     refused = [r for r in audit_events(idp, "admin_change") if r["outcome"] == "deny"]
-    assert len(refused) == 5
+    assert len(refused) == 7
     # its own host is its own
     r = client.put(mine, headers=nn, json={"cas_services": ["https://oa.nn.example/cas/*"]})
     assert r.status_code == 200, r.text
