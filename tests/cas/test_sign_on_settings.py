@@ -8,6 +8,8 @@ that is no SP's) in both languages, audited, and what the real ``/cas/login`` an
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -204,6 +206,29 @@ def test_one_cas_address_is_added_or_removed_without_the_others(
     assert r.status_code == 400 and "不是系统" in r.text
     assert client.get(API, headers=admin).json()["sign_on"]["cas_services"] == [
         NEW + "*", second]
+
+    # the page's whole form saved as the browser sends it, its box untouched: an
+    # address another operator added meanwhile stays (the box was the page's copy)
+    page = console.get("/portal/admin/systems/offices")
+    form = re.search(r'<form[^>]*id="sign-on".*?</form>', page.text, re.S)
+    assert form is not None
+    fields = {m[0]: html.unescape(m[1]) for m in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form[0])}
+    box = re.search(r'<textarea id="cas_services"[^>]*>(.*?)</textarea>', form[0], re.S)
+    assert box is not None
+    assert client.put(API, headers=admin, json={"cas_services_add": [first]}).status_code == 200
+    r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
+                     data={**fields, "cas_services": html.unescape(box[1]),
+                           "saml_metadata": "", "saml_name_id": "persistent",
+                           "saml_encryption": "metadata"})
+    assert r.status_code == 303, r.text
+    assert client.get(API, headers=admin).json()["sign_on"]["cas_services"] == [
+        NEW + "*", second, first]
+    # the box changed: it is the list
+    r = console.post("/portal/admin/systems/offices/sign-on", follow_redirects=False,
+                     data={**fields, "cas_services": second, "saml_metadata": ""})
+    assert r.status_code == 303, r.text
+    assert client.get(API, headers=admin).json()["sign_on"]["cas_services"] == [second]
 
 
 def test_another_departments_admin_cannot_take_a_systems_cas_addresses(
