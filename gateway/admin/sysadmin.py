@@ -339,10 +339,14 @@ class SysAdmin(Console):
 
     def set_sign_on(self, code: str, changes: dict[str, Any]) -> dict[str, Any]:
         before = self.sign_on(code)
-        listed = changes.get("cas_services")
-        if isinstance(listed, list):
-            self._cas_services_of_own(code, [p for p in listed if isinstance(p, str)
-                                             and p not in before["cas_services"]])
+        # the whole list and the addresses added one by one alike (the latter stripped,
+        # as ``system_ops.set_sign_on`` stores them)
+        for key in ("cas_services", "cas_services_add"):
+            listed = changes.get(key)
+            if isinstance(listed, list):
+                self._cas_services_of_own(code, [
+                    p.strip() for p in listed if isinstance(p, str)
+                    and p.strip() not in before["cas_services"]])
         after = system_ops.set_sign_on(self.gateway, code, changes, self.trail.collect)
         self.trail.changed("system_sign_on_changed", {"system": code},
                            _sign_on_record(before), _sign_on_record(after))

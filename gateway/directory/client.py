@@ -632,22 +632,28 @@ class DirectoryClient:
             attribute, value = UPN, principal
         if not value or (not slash and c.username_attribute.casefold() == UPN.casefold()):
             return None  # the username itself: nothing to look up
-        look_for = f"(&{c.user_filter}({attribute}={_escape(value)}))"
+        found = [_only(e.get("attributes") or {}, c.username_attribute) for e in
+                 self._sign_in_search(f"(&{c.user_filter}({attribute}={_escape(value)}))")]
+        return found[0] if len(found) == 1 else None
+
+    def _sign_in_search(self, look_for: str) -> list[dict[str, Any]]:
+        """The entries (at most two: one is the answer, two are too many) the service
+        account finds under ``look_for``, with their username attribute;
+        DirectoryUnavailable when the directory cannot answer."""
+        c = self.config
         conn = self.service()
         try:
             with self.answer(conn, Text("directory.op_sign_in",
                                         "the search for the sign-in name")):
                 conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
                             attributes=[c.username_attribute], size_limit=2)
-            found = [_only(e.get("attributes") or {}, c.username_attribute)
-                     for e in conn.response or [] if e.get("type") == "searchResEntry"]
             if (conn.result or {}).get("result", 0) not in (0, SIZE_LIMIT):
                 raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
+            return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
         except _ldap_error() as exc:
             raise self.unavailable(exc) from None
         finally:
             conn.unbind()
-        return found[0] if len(found) == 1 else None
 
     def verify(self, username: str, password: str) -> bool:
         """Whether ``password`` is ``username``'s: found with the service account, then
@@ -656,24 +662,11 @@ class DirectoryClient:
         if not password or not username:
             return False
         c = self.config
-        look_for = (f"(&{c.user_filter}"
-                    f"({c.username_attribute}={_escape(username)}))")
-        conn = self.service()
-        try:
-            with self.answer(conn, Text("directory.op_sign_in",
-                                        "the search for the sign-in name")):
-                conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
-                            attributes=[c.username_attribute], size_limit=2)
-            # an entry found by a second value of its username attribute is someone
-            # else's (the sync refuses it): signing in as that name would be taking it
-            found = [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"
-                     and _only(e.get("attributes") or {}, c.username_attribute) == username]
-            if (conn.result or {}).get("result", 0) not in (0, 4):
-                raise self.unavailable(Exception(str((conn.result or {}).get("description"))))
-        except _ldap_error() as exc:
-            raise self.unavailable(exc) from None
-        finally:
-            conn.unbind()
+        # an entry found by a second value of its username attribute is someone
+        # else's (the sync refuses it): signing in as that name would be taking it
+        found = [e["dn"] for e in self._sign_in_search(
+                     f"(&{c.user_filter}({c.username_attribute}={_escape(username)}))")
+                 if _only(e.get("attributes") or {}, c.username_attribute) == username]
         if len(found) != 1:
             return False
         try:

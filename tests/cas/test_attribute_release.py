@@ -12,20 +12,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from audit.tables import records
-from gateway.cli.main import cli
 from gateway.errors import StateFileError
-from gateway.idp.oauth2.provider import SESSION_COOKIE
-from gateway.org import Org
 from gateway.services import Services
-from tests.cas.conftest import CAS_SYSTEM, register_cas
+from tests.cas.conftest import CAS_SYSTEM, govgate_cli, register_cas, sysadmin_console
 from tests.cas.test_flows import NS, cas_login, p3, sign_in_from, ticket_of
 from tests.oauth2.helpers import csrf_of
 from tests.tokens import access_token
-from tests.wiring import apply_state, parts
+from tests.wiring import apply_state
 
 FIXED = ("authenticationDate", "longTermAuthenticationRequestTokenUsed", "isFromNewLogin")
 
@@ -131,14 +127,7 @@ def test_the_release_is_set_by_the_api_the_cli_and_the_console(
     assert released(client, ticket_of(cas_login(client))) == {"user": ["zhang.san"]}
 
     # the CLI, as the operator
-    env = {"GOVGATE_HOME": str(idp.settings.home),
-           "GOVGATE_DATABASE_URL": idp.settings.database_url, "LANG": "C.UTF-8"}
-
-    def run(*args: str, lang: str = "C.UTF-8") -> tuple[int, str]:
-        done = CliRunner().invoke(cli, list(args), env={**env, "LANG": lang},
-                                  catch_exceptions=False)
-        return done.exit_code, done.output
-
+    run = govgate_cli(idp)
     code, out = run("system", "release", "offices", "--cas", "department,name")
     assert code == 0 and "cas\tname,department\n" in out and "saml\t(not registered)" in out
     assert released(client, ticket_of(cas_login(client))) == {
@@ -157,11 +146,7 @@ def test_the_release_is_set_by_the_api_the_cli_and_the_console(
     assert code == 0 and "offices" not in out  # the export applies back unchanged
 
     # the console's system page: the ticked boxes (in Chinese by default)
-    console = TestClient(client.app, base_url="http://127.0.0.1:8080")
-    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
-    token, _ = parts(idp).provider.store.create_session(
-        "sysadmin", "active", amr="pwd otp", absolute_seconds=3600)
-    console.cookies.set(SESSION_COOKIE, token)
+    console = sysadmin_console(client, idp)
     page = console.get("/portal/admin/systems/offices")
     assert page.status_code == 200 and "属性发布" in page.text
     assert 'id="r-cas-name" checked' in page.text and 'id="release-saml"' not in page.text

@@ -13,30 +13,18 @@ import html
 from pathlib import Path
 
 import yaml
-from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from gateway.cli.main import cli
-from gateway.idp.oauth2.provider import SESSION_COOKIE
-from gateway.org import Org
 from gateway.services import Services
+from tests.cas.conftest import govgate_cli, signed_in, sysadmin_console
 from tests.cas.test_attribute_release import changes_of
 from tests.oauth2.helpers import csrf_of
 from tests.saml.test_state_file import metadata
 from tests.tokens import access_token
-from tests.wiring import parts
 
 SYSTEM = "/api/v1/admin/systems/offices"
 OWN = "https://oa.agency.example/home"
 ZH, EN = {"Accept-Language": "zh-CN"}, {"Accept-Language": "en"}
-
-
-def _session(client: TestClient, idp: Services, username: str) -> TestClient:
-    browser = TestClient(client.app, base_url="http://127.0.0.1:8080")
-    token, _ = parts(idp).provider.store.create_session(
-        username, "active", amr="pwd otp", absolute_seconds=3600)
-    browser.cookies.set(SESSION_COOKIE, token)
-    return browser
 
 
 def _launcher_href(browser: TestClient) -> str:
@@ -52,7 +40,7 @@ def test_the_launch_url_and_username_release_are_set_by_the_api_the_cli_and_the_
     admin = {"Authorization": "Bearer " + access_token(
         idp, sub="sysadmin", department="platform", roles=["sysadmin"],
         scope="openid admin")}
-    staff = _session(client, idp, "zhang.san")
+    staff = signed_in(client, idp, "zhang.san")
     assert _launcher_href(staff).startswith("/cas/login?service=")  # the CAS rule
     assert client.get(SYSTEM, headers=admin).json()["system"]["launch_url"] is None
 
@@ -73,14 +61,7 @@ def test_the_launch_url_and_username_release_are_set_by_the_api_the_cli_and_the_
     assert record["before"]["launch_url"] is None and record["after"]["launch_url"] == OWN
 
     # the CLI: export carries it, "" removes it, a bad one is refused in Chinese
-    env = {"GOVGATE_HOME": str(idp.settings.home),
-           "GOVGATE_DATABASE_URL": idp.settings.database_url}
-
-    def run(*args: str, lang: str = "C.UTF-8") -> tuple[int, str]:
-        done = CliRunner().invoke(cli, list(args), env={**env, "LANG": lang},
-                                  catch_exceptions=False)
-        return done.exit_code, done.output
-
+    run = govgate_cli(idp)
     code, _ = run("export", "-o", str(tmp_path / "state.yaml"))
     assert code == 0
     exported = yaml.safe_load((tmp_path / "state.yaml").read_text(encoding="utf-8"))
@@ -93,8 +74,7 @@ def test_the_launch_url_and_username_release_are_set_by_the_api_the_cli_and_the_
     assert _launcher_href(staff).startswith("/cas/login?service=")
 
     # the console's system page: the field, its refusal, its change
-    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
-    console = _session(client, idp, "sysadmin")
+    console = sysadmin_console(client, idp)
     page = console.get("/portal/admin/systems/offices")
     assert page.status_code == 200 and "门户入口地址" in page.text
     fields = {"csrf_token": csrf_of(page.text), "name": "办公用房管理系统",
@@ -156,22 +136,19 @@ def test_what_forward_auth_releases_is_set_by_the_api_the_cli_and_the_console(
     assert after["before"]["forward_auth"] == [] and after["after"]["forward_auth"] == [
         "name", "region"]
 
-    env = {"GOVGATE_HOME": str(idp.settings.home),
-           "GOVGATE_DATABASE_URL": idp.settings.database_url}
-    done = CliRunner().invoke(cli, ["system", "release", "offices", "--forward-auth", "name"],
-                              env={**env, "LANG": "C.UTF-8"}, catch_exceptions=False)
-    assert done.exit_code == 0 and "forward_auth\tname\n" in done.output, done.output
-    done = CliRunner().invoke(cli, ["system", "release", "offices", "--forward-auth", "roles"],
-                              env={**env, "LANG": "zh_CN.UTF-8"})
-    assert done.exit_code != 0 and "每个前置认证应答都已包含 'roles'" in done.output
-    done = CliRunner().invoke(cli, ["export", "-o", str(tmp_path / "s.yaml")], env=env)
-    assert done.exit_code == 0, done.output
+    run = govgate_cli(idp)
+    code, out = run("system", "release", "offices", "--forward-auth", "name")
+    assert code == 0 and "forward_auth\tname\n" in out, out
+    code, out = run("system", "release", "offices", "--forward-auth", "roles",
+                    lang="zh_CN.UTF-8")
+    assert code != 0 and "每个前置认证应答都已包含 'roles'" in out
+    code, out = run("export", "-o", str(tmp_path / "s.yaml"))
+    assert code == 0, out
     exported = yaml.safe_load((tmp_path / "s.yaml").read_text(encoding="utf-8"))
     entry = next(s for s in exported["systems"] if s["code"] == "offices")
     assert entry["forward_auth_attributes"] == ["name"]
 
-    Org(idp.engine, clock=idp.clock).change_password("sysadmin", "Brand-New-Passw0rd-2026!")
-    console = _session(client, idp, "sysadmin")
+    console = sysadmin_console(client, idp)
     page = console.get("/portal/admin/systems/offices")
     assert 'id="release-forward_auth"' in page.text and "前置认证" in page.text
     assert 'id="r-forward_auth-name" checked' in page.text

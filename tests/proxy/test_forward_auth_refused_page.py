@@ -45,7 +45,8 @@ async def test_a_browser_without_a_session_gets_a_sign_in_page(world: World, ngi
                     f"https://127.0.0.1:{nginx}/x", "//evil.example/x",
                     "javascript:alert(1)", "http://127.0.0.1:99999/x",
                     f"http://127.0.0.1:{nginx}//evil.example/x", f"http://127.0.0.1:{nginx}",
-                    "http://127.0.0.1.evil.example/x", f"http://127.0.0.1:{nginx}/\\x"):
+                    "http://127.0.0.1.evil.example/x", f"http://127.0.0.1:{nginx}/\\x",
+                    "http://[127.0.0.1/x"):  # no URL at all (urlsplit refuses it): 500
         away = await world.request("GET", "/portal/return?" + urlencode({"to": hostile}),
                                    headers=[signed_in])
         assert away.status == 303 and away.headers["location"] == "/portal", hostile
@@ -85,6 +86,11 @@ async def test_a_browser_without_a_session_gets_a_sign_in_page(world: World, ngi
             ("X-Forwarded-Host", urlsplit(issuer).netloc)])
         assert direct.status == 401 and "evil.example" not in direct.body.decode(), target
         assert f'href="{issuer}/portal/login"' in direct.body.decode()
+    # a host that makes no URL with the issuer's scheme: shown as text, no 500
+    broken = await world.request("GET", "/portal/refused", headers=[
+        ("Accept", "text/html"), ("X-Govgate-Status", "401"), ("X-Original-URI", "/x"),
+        ("X-Forwarded-Host", "[127.0.0.1")])
+    assert broken.status == 401 and f'href="{issuer}/portal/login"' in broken.body.decode()
     # a program gets the problem JSON, as before the page
     api = await raw_request(nginx, "GET", "/api/x", [("Accept", "application/json")])
     assert api.status == 401 and api.headers["content-type"] == "application/problem+json"

@@ -219,22 +219,25 @@ class SamlEngine:
             raise UnknownSp(f"issuer {issuer[:200]!r} is no registered SP", sp=issuer[:1024])
         return sp
 
-    def _read(self, request_cls: Any, parse: Any, xml: str, encoded: str, binding: str,
-              raw_query: str, must_sign: Any, now: datetime) -> tuple[ServiceProvider, Any]:
-        """The SP and pysaml2's verified request, or Refused."""
+    def _sp_message(self, parse: Any, xml: str, unparsed: str
+                    ) -> tuple[Any, ServiceProvider, dict[str, Any]]:
+        """``xml`` as ``parse`` reads it, the registered SP its Issuer names, and what a
+        refusal about it names (``where``); Refused(``unparsed``) when it does not parse."""
         try:
             message = parse(xml)
         except Exception:
             message = None
         if message is None:
-            raise Refused("not the SAML message expected here")
+            raise Refused(unparsed)
         sp = self._sp(message)
-        where = {"sp": sp.meta.entity_id, "system": sp.system}
+        return message, sp, {"sp": sp.meta.entity_id, "system": sp.system}
+
+    def _read(self, request_cls: Any, parse: Any, xml: str, encoded: str, binding: str,
+              raw_query: str, must_sign: Any, now: datetime) -> tuple[ServiceProvider, Any]:
+        """The SP and pysaml2's verified request, or Refused."""
+        _message, sp, where = self._sp_message(parse, xml, "not the SAML message expected here")
         if binding == REDIRECT and ("Signature=" in raw_query or must_sign(sp)):
-            try:
-                bindings.verify_redirect(raw_query, "SAMLRequest", sp.meta.signing_certs)
-            except BadSignature as exc:
-                raise BadSignature(exc.reason, **where) from None
+            _redirect_signed(raw_query, "SAMLRequest", sp, where)
         receivers = [self.sso_url if request_cls is lib.AuthnRequest else self.slo_url]
         reader = request_cls(self.server.sec, receivers, self.server.config.attribute_converters,
                              timeslack=self.skew)
@@ -400,19 +403,10 @@ class SamlEngine:
                               ) -> tuple[ServiceProvider, bool]:
         """An SP's LogoutResponse (HTTP-Redirect) to a front-channel LogoutRequest: the
         SP and whether it says Success. It must be signed (SAML Profiles 4.4.4.2)."""
-        xml = bindings.decode_redirect(encoded)
-        try:
-            message = lib.samlp.logout_response_from_string(xml)
-        except Exception:
-            message = None
-        if message is None:
-            raise Refused("not a LogoutResponse")
-        sp = self._sp(message)
-        where = {"sp": sp.meta.entity_id, "system": sp.system}
-        try:
-            bindings.verify_redirect(raw_query, "SAMLResponse", sp.meta.signing_certs)
-        except BadSignature as exc:
-            raise BadSignature(exc.reason, **where) from None
+        message, sp, where = self._sp_message(lib.samlp.logout_response_from_string,
+                                              bindings.decode_redirect(encoded),
+                                              "not a LogoutResponse")
+        _redirect_signed(raw_query, "SAMLResponse", sp, where)
         if (message.destination or self.slo_url) != self.slo_url:
             raise Refused(f"Destination {str(message.destination)[:200]!r} is not this IdP's",
                           **where)
@@ -429,3 +423,13 @@ class SamlEngine:
         status = getattr(getattr(getattr(response, "response", None), "status", None),
                          "status_code", None)
         return getattr(status, "value", None) == lib.STATUS_SUCCESS
+
+
+def _redirect_signed(raw_query: str, param: str, sp: ServiceProvider,
+                     where: dict[str, Any]) -> None:
+    """The HTTP-Redirect signature over ``raw_query`` by one of ``sp``'s signing keys,
+    or BadSignature naming the SP (``where``)."""
+    try:
+        bindings.verify_redirect(raw_query, param, sp.meta.signing_certs)
+    except BadSignature as exc:
+        raise BadSignature(exc.reason, **where) from None

@@ -187,6 +187,10 @@ async def system_page(request: Request, console: SysAdmin, form: Form = None, *,
                 sign_on_errors=sign_on_errors or [])
 
 
+def _addresses(form: Form, key: str) -> list[str]:
+    return [x.strip() for x in _field(form, key, 50 * 2100).splitlines() if x.strip()]
+
+
 async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Response:
     """The service addresses as the box holds them (empty: no CAS), new metadata only
     when pasted, the NameID format and the assertions' encryption when there is (or
@@ -199,8 +203,13 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
         return await _system_change(request, console, console.set_sign_on, code, one,
                                     "sign_on_errors", "system_sign_on_changed")
     current = await run_in_threadpool(console.sign_on, code)
-    lines = _field(form, "cas_services", 50 * 2100).splitlines()
-    changes: dict[str, Any] = {"cas_services": [x.strip() for x in lines if x.strip()]}
+    listed = _addresses(form, "cas_services")
+    changes: dict[str, Any] = {}
+    if form is None or "cas_services_shown" not in form \
+            or listed != _field(form, "cas_services_shown", 50 * 2100).split():
+        # the box is the page's copy: sent back untouched it would undo an address
+        # added or removed meanwhile (the one-by-one forms', another operator's)
+        changes["cas_services"] = listed
     metadata = _field(form, "saml_metadata", 256 * 1024).strip()
     if form is not None and form.get("remove_saml"):
         changes["saml_metadata"] = ""
@@ -212,6 +221,8 @@ async def update_sign_on(request: Request, console: SysAdmin, form: Form) -> Res
             changes["saml_release_username"] = (form is not None and
                                                 form.get("saml_release_username") == "1")
             changes["saml_encryption"] = _field(form, "saml_encryption", 20) or "metadata"
+    if not changes:  # the box untouched and no SP: nothing to set
+        return done(f"systems/{quote(code, safe='')}", "system_sign_on_changed", code)
     return await _system_change(request, console, console.set_sign_on, code, changes,
                                 "sign_on_errors", "system_sign_on_changed")
 

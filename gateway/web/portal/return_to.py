@@ -31,9 +31,12 @@ def return_target(url: str | None, issuer: str) -> str | None:
     if (not url or len(url) > _LONGEST or "\\" in url
             or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url)):
         return None
-    parts, own = urlsplit(url), urlsplit(issuer)
+    own = urlsplit(issuer)
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is no port
+        # urlsplit raises ValueError for an unclosed "[" (no IPv6 literal), .port for a
+        # port that is no port: no address either way
+        parts = urlsplit(url)
+        parts.port  # noqa: B018
     except ValueError:
         return None
     if (parts.scheme != own.scheme or "@" in parts.netloc or not parts.hostname
