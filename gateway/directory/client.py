@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from gateway.directory.config import DirectoryConfig
-from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
+from gateway.directory.errors import (
+    DirectoryPasswordChange,
+    DirectoryRefusal,
+    DirectoryUnavailable,
+)
 from gateway.org import sign_in_name
 from gateway.settings import Settings
 from texts import Text
@@ -44,12 +48,21 @@ SAM_ACCOUNT = "sAMAccountName"
 FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
 # Active Directory's reason for refusing a bind (invalidCredentials), in its diagnostic
 # message: "80090308: LdapErr: ..., comment: AcceptSecurityContext error, data 773, ..."
-# 773: the user must change the password at next logon, 532: the password expired. AD
-# answers these only to the right password (a wrong one is data 52e)
+# 773: the user must change the password at next logon, 532: the password expired,
+# 533: the account is disabled, 701: it expired. AD answers these only to the right
+# password (a wrong one is data 52e); 775, locked out, it answers to any password, and
+# checks none while the lockout lasts
 AD_BIND_DATA = re.compile(r"AcceptSecurityContext error, data (?P<data>[0-9a-f]+)\b",
                           re.IGNORECASE)
 MUST_CHANGE = {"773": Text("directory.must_change", "the password must be changed at next logon"),
                "532": Text("directory.password_expired", "the password expired")}
+# the refusals of the account itself: (why, for the record; the portal's message key)
+AD_REFUSALS = {"533": (Text("directory.ad_disabled", "the account is disabled"),
+                       "directory_ad_disabled"),
+               "701": (Text("directory.ad_expired", "the account expired"),
+                       "directory_ad_expired"),
+               "775": (Text("directory.ad_locked", "the account is locked out"),
+                       "directory_ad_locked")}
 # userAccountControl's ACCOUNTDISABLE bit (MS-ADTS 2.2.16), by AD's bitwise-and rule
 AD_DISABLED = "(userAccountControl:1.2.840.113556.1.4.803:=2)"
 # accountExpires (MS-ADA1): 100 ns since 1601 (FILETIME); 0 or the largest value: never
@@ -688,12 +701,18 @@ class DirectoryClient:
         if not ok and code != 49:  # 49: invalidCredentials; anything else is not an answer
             raise self.unavailable(Exception(str((person.result or {}).get("description"))))
         found_data = AD_BIND_DATA.search(str((person.result or {}).get("message") or ""))
-        if not ok and found_data and found_data["data"].lower() in MUST_CHANGE:
+        data = found_data["data"].lower() if found_data and not ok else ""
+        if data in MUST_CHANGE:
             raise DirectoryPasswordChange(Text(
                 "directory.password_change", "the directory {url} requires a new password "
                 "for {username}: {why} (AD: data {data})", url=self.config.url,
-                username=username, why=MUST_CHANGE[found_data["data"].lower()],
-                data=found_data["data"]))
+                username=username, why=MUST_CHANGE[data], data=data))
+        if data in AD_REFUSALS:
+            why, message = AD_REFUSALS[data]
+            raise DirectoryRefusal(Text(
+                "directory.refused", "the directory {url} refused {username}: {why} "
+                "(AD: data {data})", url=self.config.url, username=username, why=why,
+                data=data), message=message)
         return ok
 
 

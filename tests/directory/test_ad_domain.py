@@ -203,3 +203,40 @@ def test_a_password_ad_wants_changed_is_said_so_and_not_counted_as_wrong(
             records.c.event_type == "login", records.c.actor_user == "user0003")).scalars()
         assert list(reasons) == [f"the directory {url} requires a new password for user0003: "
                                  "the password expired (AD: data 532)"]
+
+
+def test_ad_refusing_the_account_itself_is_said_so_and_not_counted(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """Between two syncs AD disables an account (``data 533``), it expires (701) or AD
+    locks it out (775, to any password). On the base each was "wrong username or
+    password" and counted: govgate locked its owner out for AD's reason."""
+    sync(services, DirectoryClient(config_of(denv)))
+    answers = {person_dn(0): "533", person_dn(1): "701", person_dn(2): "775"}
+    with ad_binds(slapd.port, answers) as url:
+        env = {**denv, "GOVGATE_DIRECTORY_URL": url}
+        served = open_services(load_settings(env), environ=env)
+        try:
+            with TestClient(create_app(parts(served)),
+                            base_url="http://127.0.0.1:8080") as portal:
+                disabled, expired, locked = (login(portal, f"user000{n}", USER_PASSWORD)
+                                             for n in range(3))
+                guessed = login(portal, "user0002", "Not-the-password-1")
+                wrong = login(portal, "user0000", "Not-the-password-1")  # AD: 52e
+                portal.cookies.set("gg_lang", "en")
+                english = login(portal, "user0001@gov.cn", USER_PASSWORD)
+        finally:
+            served.close()
+    assert disabled.status_code == 403 and "账号已停用" in disabled.text
+    assert expired.status_code == 403 and "账号已过期" in expired.text
+    for r in (locked, guessed):
+        assert r.status_code == 403 and "账号已被锁定" in r.text
+    assert english.status_code == 403 and "Your account has expired in the directory" \
+        in english.text
+    assert wrong.status_code == 200 and "用户名或密码错误" in wrong.text
+    assert [services.org.get_user(f"user000{n}").failed_logins for n in range(3)] == [1, 0, 0]
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        reasons = conn.execute(sa.select(records.c.reason).where(
+            records.c.event_type == "login", records.c.actor_user == "user0002")).scalars()
+        assert list(reasons) == [f"the directory {url} refused user0002: the account is "
+                                 "locked out (AD: data 775)"] * 2
