@@ -27,7 +27,7 @@ from gateway.directory.errors import (
     DirectoryRefusal,
     DirectoryUnavailable,
 )
-from gateway.org import sign_in_name
+from gateway.org import USERNAME_RE
 from gateway.settings import Settings
 from texts import Text
 
@@ -252,12 +252,22 @@ def _note(found: list[tuple[str, str]], pair: tuple[str, str]) -> None:
         found.append(pair)
 
 
+def usable_username(value: str) -> str | None:
+    """The directory's value as a govgate username, or None when it is none as spelt
+    (Chinese characters, a space, full-width letters, longer than 64: AD allows them
+    all in a ``sAMAccountName``). Only the case may differ: the directory matches the
+    value so (caseIgnoreMatch) when the person signs in, so the username found at sign-in
+    is the entry synced, and no normalising (NFKC's full-width to ASCII, casefold's
+    ß to ss) makes one person's name another's."""
+    return value.lower() if value.isascii() and USERNAME_RE.match(value.lower()) else None
+
+
 def _only(entry: dict[str, Any], attribute: str) -> str | None:
-    """The attribute's one value as a sign-in name (NFKC, case-folded), None when it
-    has none or several."""
+    """The attribute's one value as a govgate username, None when it has none, several
+    or one that is no govgate username (the sync skips that person)."""
     value = entry.get(attribute)
     values = value if isinstance(value, list) else [value] if value else []
-    return sign_in_name(str(values[0])) if len(values) == 1 else None
+    return usable_username(str(values[0])) if len(values) == 1 else None
 
 
 class DirectoryClient:

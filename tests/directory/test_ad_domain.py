@@ -240,3 +240,46 @@ def test_ad_refusing_the_account_itself_is_said_so_and_not_counted(
             records.c.event_type == "login", records.c.actor_user == "user0002")).scalars()
         assert list(reasons) == [f"the directory {url} refused user0002: the account is "
                                  "locked out (AD: data 775)"] * 2
+
+
+def test_a_name_that_is_no_username_is_skipped_and_named_the_rest_synced(
+        slapd: Slapd, denv: dict[str, str], services: Services, portal: TestClient) -> None:
+    """AD allows Chinese characters and spaces in a ``sAMAccountName`` (and agencies use
+    them); govgate's usernames are lower-case ASCII. On the base the one person was a
+    conflict that stopped the whole sync: nobody's update, nobody's disable. Now they
+    are skipped and named, the rest applied; they have no account, so no name of
+    theirs signs in (what they type is any unknown name's "wrong username or
+    password")."""
+    env = {**denv, "GOVGATE_DIRECTORY_USERNAME_ATTRIBUTE": "sAMAccountName"}
+    sync(services, DirectoryClient(config_of(env)))
+    services.settle_audit()  # its records, for the CLI's sync to read who disabled user0005
+    assert services.org.get_user("user0008").status == "active"
+    # user0008 renamed 张三 in AD, user0007's gets a space, user0003's is 65 long; and
+    # AD enables user0005 meanwhile: that update must not wait for them
+    skipped = {person_dn(3): "u" * 65, person_dn(7): "li si", person_dn(8): "张三"}
+    with replaced(slapd, person_dn(8), "sAMAccountName", "张三"), \
+            replaced(slapd, person_dn(7), "sAMAccountName", "li si"), \
+            replaced(slapd, person_dn(3), "sAMAccountName", "u" * 65), \
+            replaced(slapd, person_dn(5), "userAccountControl", "512"):
+        result = here(env, "directory", "sync", lang="en_US.UTF-8")
+        assert result.returncode == 0, result.stdout + result.stderr
+        for dn, name in skipped.items():
+            assert f"? {dn}: the username {name!r} cannot be a gateway username " \
+                   "(lower-case letters, digits and . _ - only, at most 64): skipped" \
+                   in result.stdout
+        assert "3 people skipped: their username cannot be a gateway username" \
+            in result.stdout
+        for typed in ("张三", "user0008@gov.cn", "GOV\\张三", "GOV\\li si"):
+            r = login(portal, typed, USER_PASSWORD)
+            assert r.status_code == 200 and "用户名或密码错误" in r.text, typed
+        assert login(portal, "user0001", USER_PASSWORD).status_code == 303
+    assert services.org.get_user("user0005").status == "active"
+    # the old name is no longer the directory's: disabled as gone, as any removal
+    assert services.org.get_user("user0008").status == "disabled"
+    assert "张三" not in {u.username for u in services.org.list_users()}
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        extra = json.loads(conn.execute(sa.select(records.c.extra).where(
+            records.c.reason == "directory_synced")).all()[-1][0])
+    assert (extra["unusable"], extra["unusable_people"]) == (3, sorted(skipped, key=[
+        person_dn(n) for n in range(10)].index))
