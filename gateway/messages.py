@@ -1046,6 +1046,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.op_groups": ("读取组成员", "reading the groups' members"),
     "directory.op_bind": ("以 {dn} 绑定", "the bind as {dn}"),
     "directory.op_start_tls": ("StartTLS ", "StartTLS"),
+    "directory.op_netbios": ("读取 NetBIOS 域名", "reading the NetBIOS domain"),
     "directory.op_sign_in": ("查找登录名", "the search for the sign-in name"),
     "directory.size_limit": ("查询 {filter} 在 {n} 个条目后被目录的条目数上限截断；请取消服务账号在分页查询上的上限（OpenLDAP：limits ... size.prtotal=unlimited）", "its size limit ended the search {filter} after {n} entries; lift the service account's limit on paged searches (OpenLDAP: limits ... size.prtotal=unlimited)"),
     "directory.page_limit": ("目录拒绝每页 {size} 个条目（adminLimitExceeded）；请将 directory_page_size 设为不超过其每页上限", "it refuses pages of {size} entries (adminLimitExceeded); set directory_page_size to its page limit or below"),

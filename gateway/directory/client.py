@@ -43,6 +43,10 @@ OBJECT_SID = "objectSid"
 PRIMARY_GROUP = "primaryGroupID"
 UPN = "userPrincipalName"
 SAM_ACCOUNT = "sAMAccountName"
+# where AD names a domain's NetBIOS name: the root DSE's configuration partition, whose
+# CN=Partitions holds a crossRef per domain of the forest (MS-ADTS 3.1.1.3.2, 6.1.1.2.1.1)
+CONFIGURATION_NC = "configurationNamingContext"
+NETBIOS_NAME = "nETBIOSName"
 # where AD keeps the members of its groups that are another domain's or forest's
 # (``foreignSecurityPrincipal``, MS-ADTS 6.1.1.4.13): their people are not this directory's
 FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
@@ -283,6 +287,7 @@ class DirectoryClient:
         # wrapper round it on the first connection
         self._context = ssl.create_default_context(cafile=config.ca_file or None)
         self._context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._netbios: str | None = None  # read_netbios_domain's answer
 
     @functools.cached_property
     def tls(self) -> ldap3.Tls:
@@ -641,23 +646,27 @@ class DirectoryClient:
         """The username of the one person ``principal`` names, as staff sign in at
         Windows: a ``userPrincipalName`` (``zhang.san@gov.cn``; its first part need
         not be the ``sAMAccountName``), or the down-level ``GOV\\zhang.san`` of the
-        configured NetBIOS domain (``netbios_domain``; any other domain names no one
-        here). None when no one's or several's; DirectoryUnavailable when the
-        directory cannot answer."""
+        configured NetBIOS domain (``netbios_domain``; when empty, the one AD names,
+        ``read_netbios_domain``; any other domain names no one here). None when no
+        one's or several's; DirectoryUnavailable when the directory cannot answer."""
         c = self.config
         domain, slash, account = principal.partition("\\")
         if slash:
-            if not c.netbios_domain or domain.casefold() != c.netbios_domain.casefold() \
-                    or not account:
-                return None
             attribute, value = SAM_ACCOUNT, account
         else:
             attribute, value = UPN, principal
         if not value or (not slash and c.username_attribute.casefold() == UPN.casefold()):
             return None  # the username itself: nothing to look up
+        if slash and (c.netbios_domain or self._netbios is not None) and \
+                domain.casefold() != (c.netbios_domain or self._netbios or "").casefold():
+            return None  # another domain's: no one here (without asking the directory)
         look_for = f"(&{c.user_filter}({attribute}={_escape(value)}))"
         conn = self.service()
         try:
+            if slash:
+                netbios = c.netbios_domain or self.read_netbios_domain(conn)
+                if not netbios or domain.casefold() != netbios.casefold():
+                    return None
             with self.answer(conn, Text("directory.op_sign_in",
                                         "the search for the sign-in name")):
                 conn.search(c.base_dn, look_for, _ldap3().SUBTREE,
@@ -671,6 +680,43 @@ class DirectoryClient:
         finally:
             conn.unbind()
         return found[0] if len(found) == 1 else None
+
+    def read_netbios_domain(self, conn: ldap3.Connection) -> str:
+        """The NetBIOS name of the base DN's domain as Active Directory keeps it: the
+        ``nETBIOSName`` of the domain's ``crossRef`` (its ``nCName`` the domain's DN, the
+        ``dc=`` part of the base DN) under ``CN=Partitions`` of the configuration
+        partition the root DSE names (``configurationNamingContext``). Read once, when
+        ``directory_netbios_domain`` is empty; "" for a directory without them (not
+        AD: down-level names name no one), remembered as well. A failure to answer is
+        DirectoryUnavailable, and read again next time."""
+        if self._netbios is not None:
+            return self._netbios
+        ldap = _ldap3()
+        # parse_dn keeps a value as written, escapes included
+        domain = ",".join(f"{t}={v}" for t, v, _ in
+                          ldap.utils.dn.parse_dn(self.config.base_dn, strip=True)
+                          if t.casefold() == "dc")
+        found = ""
+        with self.answer(conn, Text("directory.op_netbios", "reading the NetBIOS domain")):
+            conn.search("", "(objectClass=*)", ldap.BASE,
+                        attributes=[CONFIGURATION_NC])
+            roots = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            partitions = _first(roots[0].get("attributes") or {}, CONFIGURATION_NC) \
+                if roots else ""
+            if partitions and domain:
+                conn.search(f"CN=Partitions,{partitions}",
+                            f"(&(objectClass=crossRef)(nCName={_escape(domain)})"
+                            f"(nETBIOSName=*))", ldap.LEVEL, attributes=[NETBIOS_NAME],
+                            size_limit=2)
+                code = (conn.result or {}).get("result", 0)
+                if code not in (0, SIZE_LIMIT, NO_SUCH_OBJECT):
+                    raise self.unavailable(Exception(str((conn.result or {}).get(
+                        "description"))))
+                names = [_first(e.get("attributes") or {}, NETBIOS_NAME)
+                         for e in conn.response or [] if e.get("type") == "searchResEntry"]
+                found = names[0] if len(names) == 1 else ""
+        self._netbios = found
+        return found
 
     def verify(self, username: str, password: str) -> bool:
         """Whether ``password`` is ``username``'s: found with the service account, then

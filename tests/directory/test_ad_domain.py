@@ -26,6 +26,7 @@ from tests.directory.ad_slapd import (
     CHILD_REF,
     DOMAIN_USERS,
     FOREIGN,
+    NETBIOS,
     NEVER,
     OUTSIDE,
     group_dn,
@@ -283,3 +284,24 @@ def test_a_name_that_is_no_username_is_skipped_and_named_the_rest_synced(
             records.c.reason == "directory_synced")).all()[-1][0])
     assert (extra["unusable"], extra["unusable_people"]) == (3, sorted(skipped, key=[
         person_dn(n) for n in range(10)].index))
+
+
+def test_the_netbios_domain_is_read_from_ad_when_not_set(
+        denv: dict[str, str], services: Services) -> None:
+    """``directory_netbios_domain`` empty: the domain's NetBIOS name is its crossRef's
+    ``nETBIOSName`` in the configuration partition the root DSE names. On the base,
+    with the setting empty, ``GOVCN\\user0004`` named no one."""
+    sync(services, DirectoryClient(config_of(denv)))
+    env = {**denv, "GOVGATE_DIRECTORY_NETBIOS_DOMAIN": ""}
+    served = open_services(load_settings(env), environ=env)
+    try:
+        with TestClient(create_app(parts(served)), base_url="http://127.0.0.1:8080") as portal:
+            assert login(portal, f"{NETBIOS.lower()}\\User0004", USER_PASSWORD).status_code \
+                == 303
+            assert portal.get("/api/v1/account").json()["username"] == "user0004"
+            portal.cookies.clear()
+            for other in ("GOV\\user0001", "CHILD\\user0001"):  # the child domain's: no
+                r = login(portal, other, USER_PASSWORD)
+                assert r.status_code == 200 and "用户名或密码错误" in r.text, other
+    finally:
+        served.close()
