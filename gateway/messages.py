@@ -196,6 +196,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
+    "directory.unusable_count": ("跳过 {n} 人：用户名不能作为网关用户名", "{n} people skipped: their username cannot be a gateway username"),
     # -- audit to a syslog receiver (issue 17; audit.syslog_ship) -------------------------
     "audit.syslog_no_target": ("未配置 syslog 接收端：请设置配置项 audit_syslog_target", "no syslog receiver: set audit_syslog_target"),
     "audit.ship_none": ("未配置审计输送：请设置 audit_ship_file 或 audit_syslog_target", "no audit shipping configured: set audit_ship_file or audit_syslog_target"),
@@ -231,6 +232,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "directory.foreign": ("? 组 {group} 的成员 {member} 属于其他域或林（外部安全主体）：未读取，不获得该组的角色", "? member {member} of {group} is another domain's or forest's (a foreign security principal): not read, no role from the group"),
     "directory.outside": ("? 组 {group} 的成员 {member} 在 base DN 之外：未读取，不获得该组的角色", "? member {member} of {group} is outside the base DN: not read, no role from the group"),
     "directory.referred": ("? 组 {group} 的成员 {member} 在未跟随的目录引用之下：未读取，不获得该组的角色", "? member {member} of {group} is under a reference not followed: not read, no role from the group"),
+    "directory.unusable": ("? {dn}：用户名 {name} 不能作为网关用户名（只能是小写字母、数字和 . _ -，至多 64 个字符）：跳过，此人无法登录；可用 directory_username_attribute 改用其他属性（如 employeeID）", "? {dn}: the username {name} cannot be a gateway username (lower-case letters, digits and . _ - only, at most 64): skipped, this person cannot sign in; directory_username_attribute can name another attribute (employeeID, say)"),
     "directory.not_listed": ("? 另有 {n} 个未列出", "? and {n} more not listed"),
     # -- the usage rollup rebuilt (h-usage2, 2026-12-05) --------------------------------
     "audit.rebuild_alone": ("--rebuild 只与 --since、--until 同用", "--rebuild takes only --since and --until"),
@@ -875,6 +877,10 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.password_change": ("目录 {url} 要求为 {username} 设置新口令：{why}（AD：data {data}）", "the directory {url} requires a new password for {username}: {why} (AD: data {data})"),
     "directory.must_change": ("须在下次登录时更改口令", "the password must be changed at next logon"),
     "directory.password_expired": ("口令已过期", "the password expired"),
+    "directory.refused": ("目录 {url} 拒绝了 {username}：{why}（AD：data {data}）", "the directory {url} refused {username}: {why} (AD: data {data})"),
+    "directory.ad_disabled": ("账号已停用", "the account is disabled"),
+    "directory.ad_expired": ("账号已过期", "the account expired"),
+    "directory.ad_locked": ("账号已锁定", "the account is locked out"),
     "directory.none": ("没有为目录用户配置目录", "no directory is configured for the directory's users"),
     "org.directory_password": ("{username!r} 的口令由目录保管；请在目录中修改", "the password of {username!r} is kept by the directory; change it there"),
     "state.directory_password": ("目录用户在网关中没有口令", "a directory user has no password in the gateway"),
@@ -1032,7 +1038,6 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "audit.export_unverified": ("截至 --until 的审计日志校验未通过（{where}：{detail}）；未导出：请运行 `govgate audit verify`", "the log up to --until does not verify ({where}: {detail}); nothing exported: see `govgate audit verify`"),
     # -- the identity sources attacked: directory sync and SCIM (h-scim, 2026-12-05) ----
     "directory.admin_role": ("配置项 'directory_group_roles'：{group!r} 映射到管理员角色 {role}；管理员角色（三员）只能由运维人员授予（govgate user ...），不能来自目录", "setting 'directory_group_roles': {group!r} maps to the admin role {role}; admin roles (三员) are granted by the operator (govgate user ...), never by the directory"),
-    "directory.username_long": ("{dn}：用户名超过 {n} 个字符", "{dn}: the username is longer than {n} characters"),
     "directory.usernames": ("{dn}：有 {n} 个用户名（{names}）；一个条目只能是一个人、一个用户名", "{dn}: {n} usernames ({names}); one entry is one person with one"),
     "directory.group_twice": ("有 {n} 个组名为 {cn!r}：{dns}；映射的组只能是一个条目", "{n} groups are named {cn!r}: {dns}; a mapped group is one entry"),
     "directory.control": ("{dn}：{what} 含有控制字符 U+{code}", "{dn}: the {what} holds the control character U+{code}"),
@@ -1041,6 +1046,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "directory.op_groups": ("读取组成员", "reading the groups' members"),
     "directory.op_bind": ("以 {dn} 绑定", "the bind as {dn}"),
     "directory.op_start_tls": ("StartTLS ", "StartTLS"),
+    "directory.op_netbios": ("读取 NetBIOS 域名", "reading the NetBIOS domain"),
     "directory.op_sign_in": ("查找登录名", "the search for the sign-in name"),
     "directory.size_limit": ("查询 {filter} 在 {n} 个条目后被目录的条目数上限截断；请取消服务账号在分页查询上的上限（OpenLDAP：limits ... size.prtotal=unlimited）", "its size limit ended the search {filter} after {n} entries; lift the service account's limit on paged searches (OpenLDAP: limits ... size.prtotal=unlimited)"),
     "directory.page_limit": ("目录拒绝每页 {size} 个条目（adminLimitExceeded）；请将 directory_page_size 设为不超过其每页上限", "it refuses pages of {size} entries (adminLimitExceeded); set directory_page_size to its page limit or below"),

@@ -30,6 +30,7 @@ TITLES_ZH: dict[str, str] = {
     "directory_unavailable": "目录服务不可用",
     "directory_conflict": "目录同步冲突",
     "directory_password_change": "须先在目录中更改口令",
+    "directory_refused": "目录拒绝了该账号",
     "saml_unavailable": "SAML 身份提供者不可用",
     "keys_error": "密钥管理错误",
     "invalid_blob": "无法解开加密数据",

@@ -211,7 +211,8 @@ class Settings:
     directory_page_size: int = 500
     directory_timeout_seconds: float = 5.0
     directory_sync_interval: float = 0.0  # seconds between scheduled syncs; 0: none
-    # AD's NetBIOS domain name: "GOV\zhang.san" signs in as the sAMAccountName's person
+    # AD's NetBIOS domain name: "GOV\zhang.san" signs in as the sAMAccountName's person;
+    # empty: the one AD names (the domain's crossRef), read once
     directory_netbios_domain: str = ""
     # WebAuthn (docs/webauthn.md): the RP ID (a host name, never an IP address) and the
     # origin browsers report; empty: the issuer's host and origin

@@ -39,6 +39,7 @@ def sync_cmd(cli_ctx: CliContext, dry_run: bool) -> None:
     for username in plan.returned:
         click.echo(cli_ctx.msg("directory.returned", user=username))
     _not_read(cli_ctx, plan)
+    _unusable(cli_ctx, plan)
     _summary(cli_ctx, plan, dry_run)
     if not dry_run:
         for username in plan.newly_disabled():
@@ -62,10 +63,21 @@ def _not_read(cli_ctx: CliContext, plan: SyncPlan) -> None:
             click.echo(cli_ctx.msg("directory.not_listed", n=more - NOT_READ_LISTED))
 
 
+def _unusable(cli_ctx: CliContext, plan: SyncPlan) -> None:
+    """The people skipped for a username that is none of govgate's (the first
+    NOT_READ_LISTED; the value shown as a literal, any control character escaped)."""
+    for dn, name in plan.unusable[:NOT_READ_LISTED]:
+        click.echo(cli_ctx.msg("directory.unusable", dn=dn, name=repr(name)))
+    if len(plan.unusable) > NOT_READ_LISTED:
+        click.echo(cli_ctx.msg("directory.not_listed", n=len(plan.unusable) - NOT_READ_LISTED))
+
+
 def _summary(cli_ctx: CliContext, plan: SyncPlan, dry_run: bool) -> None:
     click.echo(cli_ctx.msg("directory.summary", people=plan.people,
                            created=plan.count("create"), updated=plan.count("update"),
                            disabled=len(plan.disabled), skipped=len(plan.skipped)))
+    if plan.unusable:
+        click.echo(cli_ctx.msg("directory.unusable_count", n=len(plan.unusable)))
     if not plan.changes:
         click.echo(cli_ctx.msg("apply.nothing"))
     elif dry_run:

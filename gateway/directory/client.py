@@ -22,8 +22,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from gateway.directory.config import DirectoryConfig
-from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
-from gateway.org import sign_in_name
+from gateway.directory.errors import (
+    DirectoryPasswordChange,
+    DirectoryRefusal,
+    DirectoryUnavailable,
+)
+from gateway.org import USERNAME_RE
 from gateway.settings import Settings
 from texts import Text
 
@@ -39,17 +43,30 @@ OBJECT_SID = "objectSid"
 PRIMARY_GROUP = "primaryGroupID"
 UPN = "userPrincipalName"
 SAM_ACCOUNT = "sAMAccountName"
+# where AD names a domain's NetBIOS name: the root DSE's configuration partition, whose
+# CN=Partitions holds a crossRef per domain of the forest (MS-ADTS 3.1.1.3.2, 6.1.1.2.1.1)
+CONFIGURATION_NC = "configurationNamingContext"
+NETBIOS_NAME = "nETBIOSName"
 # where AD keeps the members of its groups that are another domain's or forest's
 # (``foreignSecurityPrincipal``, MS-ADTS 6.1.1.4.13): their people are not this directory's
 FOREIGN_PRINCIPALS = ("cn", "foreignsecurityprincipals")
 # Active Directory's reason for refusing a bind (invalidCredentials), in its diagnostic
 # message: "80090308: LdapErr: ..., comment: AcceptSecurityContext error, data 773, ..."
-# 773: the user must change the password at next logon, 532: the password expired. AD
-# answers these only to the right password (a wrong one is data 52e)
+# 773: the user must change the password at next logon, 532: the password expired,
+# 533: the account is disabled, 701: it expired. AD answers these only to the right
+# password (a wrong one is data 52e); 775, locked out, it answers to any password, and
+# checks none while the lockout lasts
 AD_BIND_DATA = re.compile(r"AcceptSecurityContext error, data (?P<data>[0-9a-f]+)\b",
                           re.IGNORECASE)
 MUST_CHANGE = {"773": Text("directory.must_change", "the password must be changed at next logon"),
                "532": Text("directory.password_expired", "the password expired")}
+# the refusals of the account itself: (why, for the record; the portal's message key)
+AD_REFUSALS = {"533": (Text("directory.ad_disabled", "the account is disabled"),
+                       "directory_ad_disabled"),
+               "701": (Text("directory.ad_expired", "the account expired"),
+                       "directory_ad_expired"),
+               "775": (Text("directory.ad_locked", "the account is locked out"),
+                       "directory_ad_locked")}
 # userAccountControl's ACCOUNTDISABLE bit (MS-ADTS 2.2.16), by AD's bitwise-and rule
 AD_DISABLED = "(userAccountControl:1.2.840.113556.1.4.803:=2)"
 # accountExpires (MS-ADA1): 100 ns since 1601 (FILETIME); 0 or the largest value: never
@@ -239,12 +256,22 @@ def _note(found: list[tuple[str, str]], pair: tuple[str, str]) -> None:
         found.append(pair)
 
 
+def usable_username(value: str) -> str | None:
+    """The directory's value as a govgate username, or None when it is none as spelt
+    (Chinese characters, a space, full-width letters, longer than 64: AD allows them
+    all in a ``sAMAccountName``). Only the case may differ: the directory matches the
+    value so (caseIgnoreMatch) when the person signs in, so the username found at sign-in
+    is the entry synced, and no normalising (NFKC's full-width to ASCII, casefold's
+    ß to ss) makes one person's name another's."""
+    return value.lower() if value.isascii() and USERNAME_RE.match(value.lower()) else None
+
+
 def _only(entry: dict[str, Any], attribute: str) -> str | None:
-    """The attribute's one value as a sign-in name (NFKC, case-folded), None when it
-    has none or several."""
+    """The attribute's one value as a govgate username, None when it has none, several
+    or one that is no govgate username (the sync skips that person)."""
     value = entry.get(attribute)
     values = value if isinstance(value, list) else [value] if value else []
-    return sign_in_name(str(values[0])) if len(values) == 1 else None
+    return usable_username(str(values[0])) if len(values) == 1 else None
 
 
 class DirectoryClient:
@@ -260,6 +287,7 @@ class DirectoryClient:
         # wrapper round it on the first connection
         self._context = ssl.create_default_context(cafile=config.ca_file or None)
         self._context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._netbios: str | None = None  # read_netbios_domain's answer
 
     @functools.cached_property
     def tls(self) -> ldap3.Tls:
@@ -618,20 +646,30 @@ class DirectoryClient:
         """The username of the one person ``principal`` names, as staff sign in at
         Windows: a ``userPrincipalName`` (``zhang.san@gov.cn``; its first part need
         not be the ``sAMAccountName``), or the down-level ``GOV\\zhang.san`` of the
-        configured NetBIOS domain (``netbios_domain``; any other domain names no one
-        here). None when no one's or several's; DirectoryUnavailable when the
-        directory cannot answer."""
+        configured NetBIOS domain (``netbios_domain``; when empty, the one AD names,
+        ``read_netbios_domain``; any other domain names no one here). None when no
+        one's or several's; DirectoryUnavailable when the directory cannot answer."""
         c = self.config
         domain, slash, account = principal.partition("\\")
         if slash:
-            if not c.netbios_domain or domain.casefold() != c.netbios_domain.casefold() \
-                    or not account:
-                return None
             attribute, value = SAM_ACCOUNT, account
         else:
             attribute, value = UPN, principal
         if not value or (not slash and c.username_attribute.casefold() == UPN.casefold()):
             return None  # the username itself: nothing to look up
+        if slash and (c.netbios_domain or self._netbios is not None) and \
+                domain.casefold() != (c.netbios_domain or self._netbios or "").casefold():
+            return None  # another domain's: no one here (without asking the directory)
+        if slash and not c.netbios_domain and self._netbios is None:
+            conn = self.service()
+            try:
+                netbios = self.read_netbios_domain(conn)
+            except _ldap_error() as exc:
+                raise self.unavailable(exc) from None
+            finally:
+                conn.unbind()
+            if not netbios or domain.casefold() != netbios.casefold():
+                return None
         found = [_only(e.get("attributes") or {}, c.username_attribute) for e in
                  self._sign_in_search(f"(&{c.user_filter}({attribute}={_escape(value)}))")]
         return found[0] if len(found) == 1 else None
@@ -654,6 +692,43 @@ class DirectoryClient:
             raise self.unavailable(exc) from None
         finally:
             conn.unbind()
+
+    def read_netbios_domain(self, conn: ldap3.Connection) -> str:
+        """The NetBIOS name of the base DN's domain as Active Directory keeps it: the
+        ``nETBIOSName`` of the domain's ``crossRef`` (its ``nCName`` the domain's DN, the
+        ``dc=`` part of the base DN) under ``CN=Partitions`` of the configuration
+        partition the root DSE names (``configurationNamingContext``). Read once, when
+        ``directory_netbios_domain`` is empty; "" for a directory without them (not
+        AD: down-level names name no one), remembered as well. A failure to answer is
+        DirectoryUnavailable, and read again next time."""
+        if self._netbios is not None:
+            return self._netbios
+        ldap = _ldap3()
+        # parse_dn keeps a value as written, escapes included
+        domain = ",".join(f"{t}={v}" for t, v, _ in
+                          ldap.utils.dn.parse_dn(self.config.base_dn, strip=True)
+                          if t.casefold() == "dc")
+        found = ""
+        with self.answer(conn, Text("directory.op_netbios", "reading the NetBIOS domain")):
+            conn.search("", "(objectClass=*)", ldap.BASE,
+                        attributes=[CONFIGURATION_NC])
+            roots = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            partitions = _first(roots[0].get("attributes") or {}, CONFIGURATION_NC) \
+                if roots else ""
+            if partitions and domain:
+                conn.search(f"CN=Partitions,{partitions}",
+                            f"(&(objectClass=crossRef)(nCName={_escape(domain)})"
+                            f"(nETBIOSName=*))", ldap.LEVEL, attributes=[NETBIOS_NAME],
+                            size_limit=2)
+                code = (conn.result or {}).get("result", 0)
+                if code not in (0, SIZE_LIMIT, NO_SUCH_OBJECT):
+                    raise self.unavailable(Exception(str((conn.result or {}).get(
+                        "description"))))
+                names = [_first(e.get("attributes") or {}, NETBIOS_NAME)
+                         for e in conn.response or [] if e.get("type") == "searchResEntry"]
+                found = names[0] if len(names) == 1 else ""
+        self._netbios = found
+        return found
 
     def verify(self, username: str, password: str) -> bool:
         """Whether ``password`` is ``username``'s: found with the service account, then
@@ -681,12 +756,18 @@ class DirectoryClient:
         if not ok and code != 49:  # 49: invalidCredentials; anything else is not an answer
             raise self.unavailable(Exception(str((person.result or {}).get("description"))))
         found_data = AD_BIND_DATA.search(str((person.result or {}).get("message") or ""))
-        if not ok and found_data and found_data["data"].lower() in MUST_CHANGE:
+        data = found_data["data"].lower() if found_data and not ok else ""
+        if data in MUST_CHANGE:
             raise DirectoryPasswordChange(Text(
                 "directory.password_change", "the directory {url} requires a new password "
                 "for {username}: {why} (AD: data {data})", url=self.config.url,
-                username=username, why=MUST_CHANGE[found_data["data"].lower()],
-                data=found_data["data"]))
+                username=username, why=MUST_CHANGE[data], data=data))
+        if data in AD_REFUSALS:
+            why, message = AD_REFUSALS[data]
+            raise DirectoryRefusal(Text(
+                "directory.refused", "the directory {url} refused {username}: {why} "
+                "(AD: data {data})", url=self.config.url, username=username, why=why,
+                data=data), message=message)
         return ok
 
 

@@ -14,15 +14,33 @@ class DirectoryUnavailable(GovgateError):
     title = "Directory unavailable"
 
 
-class DirectoryPasswordChange(DirectoryUnavailable):
+class DirectoryRefusal(DirectoryUnavailable):
+    """The directory refused the person for a reason of its own, not the password
+    (Active Directory: the account disabled, expired or locked out): no sign-in, and
+    not a wrong password (not counted towards govgate's lockout: the directory keeps
+    its own). ``message`` is the portal's key for what the person is told. A
+    DirectoryUnavailable, so that every caller not made for it fails closed."""
+
+    code = "directory_refused"
+    status = 403
+    title = "Directory refused the account"
+
+    def __init__(self, description: Any = "", message: str = "directory_refused",
+                 **extra: Any) -> None:
+        super().__init__(description, **extra)
+        self.message = message
+
+
+class DirectoryPasswordChange(DirectoryRefusal):
     """The password is right, but the directory will not have it used before it is
     changed (Active Directory's "user must change password at next logon", "password
-    expired"): no sign-in, and not a wrong password (not counted towards the lockout).
-    A DirectoryUnavailable, so that every caller not made for it fails closed."""
+    expired")."""
 
     code = "directory_password_change"
-    status = 403
     title = "Directory password must be changed"
+
+    def __init__(self, description: Any = "", **extra: Any) -> None:
+        super().__init__(description, message="directory_password_change", **extra)
 
 
 class SyncConflict(Conflict):

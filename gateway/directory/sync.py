@@ -7,14 +7,15 @@ The directory's data becomes a state document: its department OUs (the
 ``directory``, no password, ``staff`` and the roles of their mapped groups, disabled
 when the disabled filter matches) and, for the directory's users the database holds
 that the directory no longer has, the same user disabled: a sync never deletes.
-Conflicts (one username in two departments, an entry with several usernames, one too
-long or a control character, a local account of the same name, anything the state
-file refuses) are listed and nothing is applied. Admin roles (三员) are never the
-directory's: no group maps to one, and the one a directory user holds stays."""
+Conflicts (one username in two departments, an entry with several usernames, a
+control character, a local account of the same name, anything the state file refuses)
+are listed and nothing is applied; a person whose username is no govgate username
+(Chinese characters, a space) is skipped and named, the rest applied. Admin roles
+(三员) are never the directory's: no group maps to one, and the one a directory user
+holds stays."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +23,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit import AuditRecord
-from gateway.directory.client import DirectoryClient, Groups, Person, Unit, dn_key
+from gateway.directory.client import (
+    DirectoryClient,
+    Groups,
+    Person,
+    Unit,
+    dn_key,
+    usable_username,
+)
 from gateway.directory.errors import DirectoryUnavailable, SyncConflict
 from gateway.errors import StateFileError
 from gateway.limits import control_character
-from gateway.org import ADMIN_ROLES, sign_in_name
+from gateway.org import ADMIN_ROLES
 from gateway.services import Services
 from gateway.statefile import StateApplier
 from gateway.status_records import gone_at, last_status_change
@@ -37,7 +45,6 @@ from texts import Text
 ACTOR = "directory-sync"
 CONTACT = ("email", "email_verified", "phone_number", "phone_number_verified")
 DnKey = tuple[tuple[str, str], ...]
-USERNAME_MAX = 64  # the users table's column
 NOT_READ_LISTED = 50  # of each kind, in the directory_synced record and the CLI's output
 
 
@@ -48,6 +55,9 @@ class SyncPlan:
     changes: list[Change] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # people in no department OU
+    # people whose username attribute is no govgate username (Chinese characters, a
+    # space: AD allows both): skipped, never blocking the rest; as (DN, the value)
+    unusable: list[tuple[str, str]] = field(default_factory=list)
     people: int = 0
     disabled: list[str] = field(default_factory=list)  # usernames this plan disables
     # active in the directory, disabled in govgate by someone else than the sync: kept
@@ -78,7 +88,9 @@ class SyncPlan:
                 "outside": len(self.outside),
                 "outside_members": [m for _, m in self.outside[:NOT_READ_LISTED]],
                 "referred": len(self.referred),
-                "referred_members": [m for _, m in self.referred[:NOT_READ_LISTED]]}
+                "referred_members": [m for _, m in self.referred[:NOT_READ_LISTED]],
+                "unusable": len(self.unusable),
+                "unusable_people": [dn for dn, _ in self.unusable[:NOT_READ_LISTED]]}
 
     def count(self, action: str) -> int:
         if action == "disable":
@@ -122,20 +134,18 @@ def _department_of(dn: DnKey, units: dict[DnKey, Unit]) -> Unit | None:
     return None
 
 
+def _several(person: Person) -> Text:
+    return Text("directory.usernames", "{dn}: {n} usernames ({names}); one entry is one "
+                "person with one", dn=person.dn, n=1 + len(person.aliases),
+                names=", ".join([person.username, *person.aliases])[:200])
+
+
 def _person_problem(person: Person) -> Text | None:
-    """Why one entry cannot be a govgate user as it stands, or None. Refused, not
-    repaired: a username cut to fit would reach another person's account, a control
-    character would rewrite the consoles and terminals that show the name."""
-    spelt = unicodedata.normalize("NFKC", person.username).strip().casefold()
-    if len(spelt) > USERNAME_MAX:
-        return Text("directory.username_long", "{dn}: the username is longer than {n} "
-                    "characters", dn=person.dn, n=USERNAME_MAX)
-    if person.aliases:
-        return Text("directory.usernames", "{dn}: {n} usernames ({names}); one entry is one "
-                    "person with one", dn=person.dn, n=1 + len(person.aliases),
-                    names=", ".join([person.username, *person.aliases])[:200])
-    for what, value in (("username", person.username), ("name", person.name),
-                        ("email", person.email or "")):
+    """Why one entry with a username cannot be a govgate user as it stands, or None.
+    Refused, not repaired: a control character would rewrite the consoles and
+    terminals that show the name. (A username that is none of govgate's is skipped
+    before: cut to fit or transliterated, it would reach another person's account.)"""
+    for what, value in (("name", person.name), ("email", person.email or "")):
         if (char := control_character(value)) is not None:
             return _control(person.dn, what, char)
     return None
@@ -221,9 +231,18 @@ def to_document(client: DirectoryClient, data: DirectoryData, engine: Engine,
     for person in data.people:
         key = dn_key(person.dn)
         unit = _department_of(key, units)
-        username = sign_in_name(person.username)
         if unit is None:
             plan.skipped.append(person.dn)
+            continue
+        username = usable_username(person.username)
+        if person.aliases:
+            plan.conflicts.append(_several(person))
+            continue
+        if username is None:
+            # one person whose name cannot be a username is no reason to hold up
+            # everyone else's updates and disables: skipped, named in the output and
+            # the record (no account, so no sign-in under any of their names)
+            plan.unusable.append((person.dn, person.username))
             continue
         if problem := _person_problem(person):
             plan.conflicts.append(problem)

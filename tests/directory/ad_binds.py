@@ -1,9 +1,11 @@
 """A TCP relay in front of the real slapd that answers some people's binds as Active
 Directory does when the password is right but may not be used as it is: result 49
 (invalidCredentials) with AD's diagnostic, ``... AcceptSecurityContext error, data
-773, ...`` (the user must change the password at next logon) or ``data 532`` (the
-password expired). slapd checks the password; only its success is rewritten, so a
-wrong password stays a wrong password."""
+773, ...`` (the user must change the password at next logon), ``data 532`` (the
+password expired), ``533`` (the account disabled) or ``701`` (it expired). slapd checks
+the password; only its success is rewritten, so a wrong password stays a wrong
+password; but ``775`` (locked out) answers every bind, as AD checks no password while
+an account is locked."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def ad_diagnostic(data: str) -> str:
 
 
 BIND_REQUEST, BIND_RESPONSE = 0x60, 0x61  # [APPLICATION 0], [APPLICATION 1]
+# AD's answers to any password, the wrong ones too: locked out (775) checks none
+ANY_PASSWORD = {"775"}
 
 
 def _operation(frame: bytes) -> int:
@@ -85,7 +89,7 @@ def ad_binds(port: int, answers: dict[str, str]) -> Iterator[str]:
             if op.getName() != "bindResponse" or number not in pending:
                 return frame
             data = pending.pop(number)
-            if int(op["bindResponse"]["resultCode"]) != 0:
+            if int(op["bindResponse"]["resultCode"]) != 0 and data not in ANY_PASSWORD:
                 return frame
             out = LDAPMessage()
             out["messageID"] = MessageID(number)

@@ -16,8 +16,9 @@ The administrator (``ADMIN_DN``, the rootdn) has no limits.
 (tests/directory/ad.schema): security identifiers (``objectSid``, binary), primary
 groups (``primaryGroupID``), ``userAccountControl``, ``accountExpires``; members in
 other domains (``foreignSecurityPrincipal``) and outside the base DN; and a child
-domain answered as a continuation reference (an ``objectClass: referral`` entry).
-The people of ``DOMAIN_USERS`` (uid=user000*):
+domain answered as a continuation reference (an ``objectClass: referral`` entry);
+the configuration partition's crossRefs (the domain's NetBIOS name ``NETBIOS``), which
+the root DSE's ``configurationNamingContext`` names. The people of ``DOMAIN_USERS`` (uid=user000*):
 
 - user0000–user0004 have 数据处 (RID 1105) for primary group, user0005–user0009
   域用户 (513, "Domain Users"), nested in 全体; user0004's SID is another domain's;
@@ -56,6 +57,9 @@ OUTSIDE = "cn=外部组,ou=组,dc=other,dc=cn"
 CHILD_REF = "ldap://child.gov.cn/dc=child,dc=gov,dc=cn"
 CHILD_PERSON = "uid=child.user,ou=人员,dc=child,dc=gov,dc=cn"  # beyond the reference
 NEVER = 0x7FFF_FFFF_FFFF_FFFF
+CONFIGURATION = f"cn=Configuration,{BASE}"
+PARTITIONS = f"cn=Partitions,{CONFIGURATION}"
+NETBIOS = "GOVCN"  # the domain's NetBIOS name, in its crossRef
 # accountExpires: 2012-12-15, 2100-01-01 (100 ns since 1601)
 EXPIRED, EXPIRES_2100 = 130_000_000_000_000_000, 157_468_184_000_000_000
 
@@ -135,7 +139,15 @@ def domain_ldif() -> str:
               *(f"dn: {dn}\nobjectClass: foreignSecurityPrincipal\n"
                 f"cn: {dn.split(',')[0][3:]}\n" for dn in FOREIGN),
               f"dn: dc=child,{BASE}\nobjectClass: referral\nobjectClass: extensibleObject\n"
-              f"dc: child\nref: {CHILD_REF}\n"]
+              f"dc: child\nref: {CHILD_REF}\n",
+              # the configuration partition (a forest root domain's place for it): the
+              # domain's crossRef, and another domain's of the forest
+              f"dn: {CONFIGURATION}\nobjectClass: organizationalRole\ncn: Configuration\n",
+              f"dn: {PARTITIONS}\nobjectClass: organizationalRole\ncn: Partitions\n",
+              f"dn: cn=GOV,{PARTITIONS}\nobjectClass: crossRef\ncn: GOV\nnCName: {BASE}\n"
+              f"nETBIOSName: {NETBIOS}\n",
+              f"dn: cn=CHILD,{PARTITIONS}\nobjectClass: crossRef\ncn: CHILD\n"
+              f"nCName: dc=child,{BASE}\nnETBIOSName: CHILD\n"]
     return "\n".join(blocks)
 
 
@@ -145,8 +157,12 @@ def ad_domain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     tests.directory.conftest's)."""
     if not os.path.exists(SLAPD):
         pytest.skip("slapd is not installed (apt-get install slapd ldap-utils)")
-    server = Slapd(Path(tmp_path_factory.mktemp("ad-domain")), trustme.CA(),
-                   extra_conf=(f"include {AD_SCHEMA}",))
+    root = Path(tmp_path_factory.mktemp("ad-domain"))
+    root_dse = root / "root-dse.ldif"
+    root_dse.write_text(f"dn:\nconfigurationNamingContext: {CONFIGURATION}\n",
+                        encoding="utf-8")
+    server = Slapd(root, trustme.CA(), extra_conf=(f"include {AD_SCHEMA}",
+                                                   f"rootDSE {root_dse}"))
     server.prepare(domain_ldif())
     server.start()
     yield server

@@ -26,6 +26,7 @@ from tests.directory.ad_slapd import (
     CHILD_REF,
     DOMAIN_USERS,
     FOREIGN,
+    NETBIOS,
     NEVER,
     OUTSIDE,
     group_dn,
@@ -203,3 +204,104 @@ def test_a_password_ad_wants_changed_is_said_so_and_not_counted_as_wrong(
             records.c.event_type == "login", records.c.actor_user == "user0003")).scalars()
         assert list(reasons) == [f"the directory {url} requires a new password for user0003: "
                                  "the password expired (AD: data 532)"]
+
+
+def test_ad_refusing_the_account_itself_is_said_so_and_not_counted(
+        slapd: Slapd, denv: dict[str, str], services: Services) -> None:
+    """Between two syncs AD disables an account (``data 533``), it expires (701) or AD
+    locks it out (775, to any password). On the base each was "wrong username or
+    password" and counted: govgate locked its owner out for AD's reason."""
+    sync(services, DirectoryClient(config_of(denv)))
+    answers = {person_dn(0): "533", person_dn(1): "701", person_dn(2): "775"}
+    with ad_binds(slapd.port, answers) as url:
+        env = {**denv, "GOVGATE_DIRECTORY_URL": url}
+        served = open_services(load_settings(env), environ=env)
+        try:
+            with TestClient(create_app(parts(served)),
+                            base_url="http://127.0.0.1:8080") as portal:
+                disabled, expired, locked = (login(portal, f"user000{n}", USER_PASSWORD)
+                                             for n in range(3))
+                guessed = login(portal, "user0002", "Not-the-password-1")
+                wrong = login(portal, "user0000", "Not-the-password-1")  # AD: 52e
+                portal.cookies.set("gg_lang", "en")
+                english = login(portal, "user0001@gov.cn", USER_PASSWORD)
+        finally:
+            served.close()
+    assert disabled.status_code == 403 and "账号已停用" in disabled.text
+    assert expired.status_code == 403 and "账号已过期" in expired.text
+    for r in (locked, guessed):
+        assert r.status_code == 403 and "账号已被锁定" in r.text
+    assert english.status_code == 403 and "Your account has expired in the directory" \
+        in english.text
+    assert wrong.status_code == 200 and "用户名或密码错误" in wrong.text
+    assert [services.org.get_user(f"user000{n}").failed_logins for n in range(3)] == [1, 0, 0]
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        reasons = conn.execute(sa.select(records.c.reason).where(
+            records.c.event_type == "login", records.c.actor_user == "user0002")).scalars()
+        assert list(reasons) == [f"the directory {url} refused user0002: the account is "
+                                 "locked out (AD: data 775)"] * 2
+
+
+def test_a_name_that_is_no_username_is_skipped_and_named_the_rest_synced(
+        slapd: Slapd, denv: dict[str, str], services: Services, portal: TestClient) -> None:
+    """AD allows Chinese characters and spaces in a ``sAMAccountName`` (and agencies use
+    them); govgate's usernames are lower-case ASCII. On the base the one person was a
+    conflict that stopped the whole sync: nobody's update, nobody's disable. Now they
+    are skipped and named, the rest applied; they have no account, so no name of
+    theirs signs in (what they type is any unknown name's "wrong username or
+    password")."""
+    env = {**denv, "GOVGATE_DIRECTORY_USERNAME_ATTRIBUTE": "sAMAccountName"}
+    sync(services, DirectoryClient(config_of(env)))
+    services.settle_audit()  # its records, for the CLI's sync to read who disabled user0005
+    assert services.org.get_user("user0008").status == "active"
+    # user0008 renamed 张三 in AD, user0007's gets a space, user0003's is 65 long; and
+    # AD enables user0005 meanwhile: that update must not wait for them
+    skipped = {person_dn(3): "u" * 65, person_dn(7): "li si", person_dn(8): "张三"}
+    with replaced(slapd, person_dn(8), "sAMAccountName", "张三"), \
+            replaced(slapd, person_dn(7), "sAMAccountName", "li si"), \
+            replaced(slapd, person_dn(3), "sAMAccountName", "u" * 65), \
+            replaced(slapd, person_dn(5), "userAccountControl", "512"):
+        result = here(env, "directory", "sync", lang="en_US.UTF-8")
+        assert result.returncode == 0, result.stdout + result.stderr
+        for dn, name in skipped.items():
+            assert f"? {dn}: the username {name!r} cannot be a gateway username " \
+                   "(lower-case letters, digits and . _ - only, at most 64): skipped" \
+                   in result.stdout
+        assert "3 people skipped: their username cannot be a gateway username" \
+            in result.stdout
+        for typed in ("张三", "user0008@gov.cn", "GOV\\张三", "GOV\\li si"):
+            r = login(portal, typed, USER_PASSWORD)
+            assert r.status_code == 200 and "用户名或密码错误" in r.text, typed
+        assert login(portal, "user0001", USER_PASSWORD).status_code == 303
+    assert services.org.get_user("user0005").status == "active"
+    # the old name is no longer the directory's: disabled as gone, as any removal
+    assert services.org.get_user("user0008").status == "disabled"
+    assert "张三" not in {u.username for u in services.org.list_users()}
+    services.settle_audit()
+    with services.engine.connect() as conn:
+        extra = json.loads(conn.execute(sa.select(records.c.extra).where(
+            records.c.reason == "directory_synced")).all()[-1][0])
+    assert (extra["unusable"], extra["unusable_people"]) == (3, sorted(skipped, key=[
+        person_dn(n) for n in range(10)].index))
+
+
+def test_the_netbios_domain_is_read_from_ad_when_not_set(
+        denv: dict[str, str], services: Services) -> None:
+    """``directory_netbios_domain`` empty: the domain's NetBIOS name is its crossRef's
+    ``nETBIOSName`` in the configuration partition the root DSE names. On the base,
+    with the setting empty, ``GOVCN\\user0004`` named no one."""
+    sync(services, DirectoryClient(config_of(denv)))
+    env = {**denv, "GOVGATE_DIRECTORY_NETBIOS_DOMAIN": ""}
+    served = open_services(load_settings(env), environ=env)
+    try:
+        with TestClient(create_app(parts(served)), base_url="http://127.0.0.1:8080") as portal:
+            assert login(portal, f"{NETBIOS.lower()}\\User0004", USER_PASSWORD).status_code \
+                == 303
+            assert portal.get("/api/v1/account").json()["username"] == "user0004"
+            portal.cookies.clear()
+            for other in ("GOV\\user0001", "CHILD\\user0001"):  # the child domain's: no
+                r = login(portal, other, USER_PASSWORD)
+                assert r.status_code == 200 and "用户名或密码错误" in r.text, other
+    finally:
+        served.close()

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from catalogue.model import CST
 from gateway.directory.client import password_checker
-from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
+from gateway.directory.errors import DirectoryRefusal, DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.i18n import render as render_text
 from gateway.idp.account import Account, Pending
@@ -188,12 +188,12 @@ async def _act(request: Request, section: str,
     except NotFound as exc:  # not one of the user's live sessions or grants
         return await _page(request, account, status=404, errors={
             section: [render_text(exc.description, page_lang(request))]})
-    except DirectoryPasswordChange as exc:
-        # the right password, which AD will not have used before it is changed: said as
-        # the sign-in says it, not counted
+    except DirectoryRefusal as exc:
+        # the directory's own refusal (AD: the password to change first, the account
+        # disabled, expired or locked out): said as the sign-in says it, not counted
         await account.emit(account.record("account_reauth", "failure", str(exc)[:300]))
         return await _page(request, account, status=403, errors={
-            section: [Translator(page_lang(request))("directory_password_change")]})
+            section: [Translator(page_lang(request))(exc.message)]})
     except DirectoryUnavailable as exc:
         # a directory user's password proof without the directory's answer (down, or
         # past its deadline): refused, not counted, said on the page in its language as

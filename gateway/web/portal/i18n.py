@@ -108,6 +108,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "role_auditor": ("审计管理员", "auditor"),
     # -- directory sign-in (gateway.directory) --
     "directory_password_change": ("目录（Active Directory）要求先更改您的口令（已过期，或须在下次登录时更改）：请先在 Windows 上更改（Ctrl+Alt+Del → 更改密码），再登录。", "The directory (Active Directory) requires you to change your password first (it expired, or must be changed at next sign-in): change it at Windows (Ctrl+Alt+Del, Change a password), then sign in."),
+    "directory_ad_disabled": ("您在目录（Active Directory）中的账号已停用，无法登录；请联系本单位的 Windows 账号管理员。", "Your account is disabled in the directory (Active Directory), so you cannot sign in; contact your agency's Windows account administrator."),
+    "directory_ad_expired": ("您在目录（Active Directory）中的账号已过期，无法登录；请联系本单位的 Windows 账号管理员延长有效期。", "Your account has expired in the directory (Active Directory), so you cannot sign in; ask your agency's Windows account administrator to extend it."),
+    "directory_ad_locked": ("您在目录（Active Directory）中的账号已被锁定（多次输错口令）；请等待锁定结束或联系本单位的 Windows 账号管理员解锁，再登录。", "Your account is locked out in the directory (Active Directory: too many wrong passwords); wait for the lockout to end or ask your agency's Windows account administrator to unlock it, then sign in."),
+    "directory_refused": ("目录（Active Directory）拒绝了您的账号；请联系本单位的 Windows 账号管理员。", "The directory (Active Directory) refused your account; contact your agency's Windows account administrator."),
     "directory_down": ("目录服务暂不可用，无法验证口令；请稍后重试。", "The directory is unavailable, so the password cannot be checked; please try again later."),
 }
 

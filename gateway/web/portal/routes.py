@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from audit import AuditRecord
 from catalogue.model import CST
 from gateway.directory.client import directory_password_ok
-from gateway.directory.errors import DirectoryPasswordChange, DirectoryUnavailable
+from gateway.directory.errors import DirectoryRefusal, DirectoryUnavailable
 from gateway.errors import AuditUnavailable, NotFound, Unauthorized, ValidationError
 from gateway.factor_failures import FactorCount, FactorFailures
 from gateway.idp import totp as totp_secret
@@ -293,10 +293,10 @@ class _Attempt:
             return refused
         try:
             ok = await self.check(user, password)
-        except DirectoryPasswordChange as exc:
+        except DirectoryRefusal as exc:
             if user is None or user.status != "active":
                 return await self.wrong(user, False)
-            return await self.password_change(user, exc)
+            return await self.directory_refused(user, exc)
         except DirectoryUnavailable as exc:
             return await self.directory_down(user, exc)
         # guesses sent together all passed the check above before the first was hashed:
@@ -345,14 +345,16 @@ class _Attempt:
         stored = self.services.org.password_hash(self.username) if user is not None else None
         return await run_in_threadpool(verify_password, stored, password)
 
-    async def password_change(self, user: User, exc: DirectoryPasswordChange) -> Response:
-        """The right password, which the directory will not have used before it is
-        changed (AD: must change at next logon, expired): said so, not counted as a
-        wrong one (its owner would lock the account by typing it again)."""
+    async def directory_refused(self, user: User, exc: DirectoryRefusal) -> Response:
+        """The directory's own refusal of the account (AD: the password must be
+        changed at next logon or expired; the account disabled, expired or locked out
+        since the last sync): said so, each in its words, not counted as a wrong
+        password (its owner would lock the account here for the directory's reason,
+        by typing the right password)."""
         await _emit(self.request, _record(self.request, "login", "failure",
                                           actor_user=self.username,
                                           department=user.department, reason=str(exc)))
-        return self.again(self.t("directory_password_change"), 403)
+        return self.again(self.t(exc.message), 403)
 
     async def directory_down(self, user: User | None, exc: DirectoryUnavailable) -> Response:
         """Fail closed: no sign-in without the directory's answer, and no failure
