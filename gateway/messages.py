@@ -774,6 +774,8 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.no_systems": ("尚未登记任何系统", "no system is registered"),
     "compliance.upstreams": ("{secure} 个系统经校验证书和主机名的 TLS（1.2 及以上；已配置的使用双向 TLS）连接，{local} 个在本机，{held} 个在具备 TLS 之前一律拒绝（identity_over_tls_only）", "{secure} systems over TLS that verifies the certificate and host name (1.2 or later; mTLS where configured), {local} on this host, {held} refused until they have TLS (identity_over_tls_only)"),
     "compliance.upstream_plain": ("经网络以明文 HTTP 连接的系统：{systems}", "systems reached over plain HTTP across the network: {systems}"),
+    "compliance.saml_key_unusable": ("须加密断言而没有可用加密密钥的 SAML 服务提供者（在登记其新元数据之前，其登录一律拒绝）：{sps}", "SAML service providers whose assertions are to be encrypted and none of whose encryption keys is usable (their sign-ins are refused until their new metadata is registered): {sps}"),
+    "compliance.saml_key_expiring": ("最后一个可用加密密钥将在 {days} 天内过期的 SAML 服务提供者（请在此之前登记其新元数据）：{sps}", "SAML service providers whose last usable encryption key expires within {days} days (register their new metadata before): {sps}"),
     "compliance.upstreams_local": ("所有系统都在本机（{systems}）：没有流量经过网络", "every system is on this host ({systems}): nothing crosses a network"),
     "compliance.not_sealed": ("未加密或无法解密的存储秘密：{what}", "stored secrets that are not sealed or do not open: {what}"),
     "compliance.password_hashes": ("未以 argon2id 散列保存的口令：{names}", "passwords not stored as argon2id hashes: {names}"),

@@ -191,6 +191,9 @@ class Known:
     # client id -> (system, department) as stored: a pairing the file leaves as it is
     client_systems: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     saml_entities: dict[str, str] = field(default_factory=dict)  # SP entity ID -> system
+    # system -> its stored saml_sp: an entry the file leaves as it is keeps what was
+    # accepted when it was registered
+    saml_sps: dict[str, dict[str, Any]] = field(default_factory=dict)
     cas_services: dict[str, list[str]] = field(default_factory=dict)  # system -> patterns
     systems: dict[str, str] = field(default_factory=dict)  # code -> department
 
@@ -473,7 +476,8 @@ def validate(
             if not e.get("cas_services") and e["cas_attributes"]:
                 problems.append(placed(where, "cas_attributes: only with cas_services"))
         if e.get("saml_sp") is not None:
-            problems.extend(placed(where, p) for p in saml_sps.problems(e["saml_sp"]))
+            problems.extend(placed(where, p) for p in saml_sps.problems(
+                e["saml_sp"], registered=known.saml_sps.get(str(e["code"]))))
         if e.get("forward_auth_attributes") is not None:
             problems.extend(placed(where, p) for p in attribute_release.problems(
                 e["forward_auth_attributes"], "forward_auth_attributes",
@@ -789,6 +793,12 @@ def read_known(conn: Connection) -> Known:
             for r in conn.execute(sa.select(systems.c.code, systems.c.saml_sp)
                                   .where(systems.c.saml_sp.is_not(None)))
             if isinstance(r.saml_sp, dict) and r.saml_sp.get("entity_id")
+        },
+        saml_sps={
+            r.code: dict(r.saml_sp)
+            for r in conn.execute(sa.select(systems.c.code, systems.c.saml_sp)
+                                  .where(systems.c.saml_sp.is_not(None)))
+            if isinstance(r.saml_sp, dict)
         },
     )
 

@@ -283,7 +283,10 @@ def sign_on_problems(code: str, entry: Mapping[str, Any],
         out.append(Text("admin.saml_encryption_alone", "system {code!r} registers no SAML "
                         "service provider: give its metadata with saml_encryption",
                         code=code))
-    elif not out and not no_sp:
+    elif not out and not no_sp and (
+            "saml_metadata" in changes or "saml_encryption" in changes):
+        # a change that leaves the SP's metadata and setting as registered is not
+        # refused for a key that expired since (as the state file's unchanged entry)
         out.extend(_encryption_problems(entry, changes))
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from catalogue.tables import resources
 from gateway.compliance.model import FAIL, NOT_APPLICABLE, Check, State, names, verdict
 from gateway.idp import totp
 from gateway.idp.saml import signing as saml_signing
+from gateway.idp.saml import sps as saml_sps
 from gateway.idp.saml.tables import signing_keys as saml_keys
 from gateway.proxy import upstream_tls
 from gateway.tables import clients, systems, users
@@ -85,13 +87,34 @@ def transport_tls(state: State) -> tuple[str, list[str]]:
 
 
 def upstream_transport(state: State) -> tuple[str, list[str]]:
-    """What leaves the gateway for the department systems."""
+    """What leaves the gateway for the department systems: over the proxy, and the SAML
+    assertions encrypted for an SP, whose key may expire while it is registered."""
     with state.engine.connect() as conn:
         rows = conn.execute(sa.select(systems.c.code, systems.c.upstream, systems.c.tls,
-                                      systems.c.identity_tls_only)
+                                      systems.c.identity_tls_only, systems.c.saml_sp)
                             .order_by(systems.c.code)).fetchall()
     if not rows:
         return NOT_APPLICABLE, [Text("compliance.no_systems", "no system is registered")]
+    status, said = _upstream_transport(rows)
+    sps = [sp for r in rows if isinstance(r.saml_sp, dict)
+           and (sp := saml_sps.from_column(r.code, r.saml_sp)) is not None]
+    unusable, soon = saml_sps.expiring_keys(sps, state.now.astimezone(UTC))
+    problems: list[str] = [Text(
+        "compliance.saml_key_unusable", "SAML service providers whose assertions are to be "
+        "encrypted and none of whose encryption keys is usable (their sign-ins are refused "
+        "until their new metadata is registered): {sps}", sps=names(unusable))] if unusable \
+        else []
+    if soon:
+        said.append(Text(
+            "compliance.saml_key_expiring", "SAML service providers whose last usable "
+            "encryption key expires within {days} days (register their new metadata "
+            "before): {sps}", days=saml_sps.EXPIRY_NOTICE.days, sps=names(soon)))
+    if problems:
+        return FAIL, [*problems, *said]
+    return status, said
+
+
+def _upstream_transport(rows: Sequence[Any]) -> tuple[str, list[str]]:
     secure, local, held, plain = [], [], [], []
     for r in rows:
         url = urlsplit(r.upstream)

@@ -44,9 +44,12 @@ from gateway.idp.cas.protocol import (
 from gateway.idp.cas.server import CasServer
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.rfc9068 import Subject
+from gateway.idp.saml.store import ChainEnd
+from gateway.root import gateway_of
 from gateway.web.oauth2 import REAUTH_PARAM, _reauth_since, _to_sign_in
 from gateway.web.oauth2_acting import ActingRefused, acting_audit, acting_subject, refused_page
 from gateway.web.portal.pages import csrf_ok, render, render_message
+from gateway.web.saml import front_channel
 
 XML = "application/xml; charset=utf-8"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -176,15 +179,19 @@ async def logout(request: Request) -> Response:
     if session is not None and not (form is not None and csrf_ok(request, form)):
         return render(request, "logout_confirm.html", action="/cas/logout",
                       hidden=list(params.items()))
+    saml = gateway_of(request).saml
     if session is not None:
         try:
-            await p.end_session(session, reason="cas logout", source_ip=_ip(request))
+            with saml.browser_tells(session.sid):
+                await p.end_session(session, reason="cas logout", source_ip=_ip(request))
         except AuditUnavailable:
             return Response("audit log unavailable", status_code=503, media_type="text/plain")
     system = await run_in_threadpool(cas.system_for, target) if target else None
     response: Response
     if target and system is not None:
-        response = RedirectResponse(target, status_code=303)
+        # SAML SPs the back channel cannot reach hear of it through the browser first
+        response = (await front_channel(request, session.sid, ChainEnd(then=target))
+                    if session is not None else RedirectResponse(target, status_code=303))
     else:
         if target:
             failed = await _emit(cas, _record(
@@ -194,8 +201,9 @@ async def logout(request: Request) -> Response:
                 extra={"service": target[:_AUDITED_CHARS]}))
             if failed:
                 return failed
-        response = render_message(request, "signed_out", status=200,
-                                  detail_key="signed_out_detail")
+        response = (await front_channel(request, session.sid) if session is not None
+                    else render_message(request, "signed_out", status=200,
+                                        detail_key="signed_out_detail"))
     p.clear_session_cookie(response)
     return response
 

@@ -45,6 +45,7 @@ from gateway.idp.oauth2.server import (
     refusal_record,
     request_refusal,
 )
+from gateway.idp.saml.store import ChainEnd
 from gateway.root import gateway_of
 from gateway.web.oauth2_acting import (
     ActingRefused,
@@ -53,6 +54,7 @@ from gateway.web.oauth2_acting import (
     refused_page,
 )
 from gateway.web.portal.pages import authenticator, csrf_ok, render, render_message
+from gateway.web.saml import front_channel
 from texts import Text
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -674,10 +676,12 @@ async def end_session(request: Request) -> Response:
         row = p.store.get_session(str(hint["sid"]))
         if row is not None and row.revoked_at is None and row.username == hint.get("sub"):
             session = row
+    saml = gateway_of(request).saml
     if session is not None:
         try:
-            await p.end_session(session, reason="rp-initiated logout",
-                                source_ip=_client_ip(request))
+            with saml.browser_tells(session.sid):
+                await p.end_session(session, reason="rp-initiated logout",
+                                    source_ip=_client_ip(request))
         except AuditUnavailable:
             return audit_unavailable()
     client_id = named or (audiences[0] if len(audiences) == 1 else None)
@@ -687,7 +691,11 @@ async def end_session(request: Request) -> Response:
     if target and client is not None and client.check_post_logout_redirect_uri(target):
         if params.get("state"):
             target += ("&" if "?" in target else "?") + urlencode({"state": params["state"]})
-        response = RedirectResponse(target, status_code=303)
+        # SAML SPs the back channel cannot reach hear of it through the browser first
+        response = (await front_channel(request, session.sid, ChainEnd(then=target))
+                    if session is not None else RedirectResponse(target, status_code=303))
+    elif session is not None:
+        response = await front_channel(request, session.sid)
     else:
         response = _error_page(request, "signed_out", "", status=200)
     p.clear_session_cookie(response)

@@ -25,6 +25,7 @@ audited before it leaves (``saml_login``, ``saml_logout``; no audit, no access: 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -47,7 +48,7 @@ from gateway.idp.saml.names import (
 )
 from gateway.idp.saml.server import SamlIdp
 from gateway.idp.saml.sps import NAME_IDS, ServiceProvider
-from gateway.idp.saml.store import Pending
+from gateway.idp.saml.store import MAX_THEN, ChainEnd, Pending
 from gateway.root import gateway_of
 from gateway.web.oauth2_acting import ActingRefused, acting_audit, acting_subject, refused_page
 from gateway.web.portal.pages import render, render_message
@@ -286,11 +287,8 @@ async def slo(request: Request) -> Response:
     p = idp.provider
     try:
         binding, params, raw = await _message(request)
-        if "SAMLResponse" in params:
-            if binding != REDIRECT:
-                raise Refused("a LogoutResponse by HTTP-POST: govgate's front-channel "
-                              "LogoutRequests go by HTTP-Redirect, answered the same way")
-            return await _front_logout_answered(request, idp, params, raw)
+        if "SAMLResponse" in params:  # by either binding (SAML Profiles 4.4.4.2)
+            return await _front_logout_answered(request, idp, binding, params, raw)
         encoded = params.get("SAMLRequest")
         if not encoded:
             raise Refused("no SAMLRequest")
@@ -305,6 +303,11 @@ async def slo(request: Request) -> Response:
     sp = incoming.sp
     sids = await run_in_threadpool(idp.store.sessions_of, sp.meta.entity_id, incoming.name_id,
                                    incoming.session_indexes)
+    mine = p.valid_session(p.session_token(request.cookies), stage=None)
+    # the session whose other front-channel SPs this browser tells: its own (a Redirect
+    # request carries the Lax cookie), else the one session the request names
+    chain = mine.sid if mine is not None and mine.sid in sids else (
+        sids[0] if len(sids) == 1 else None)
     ended, user = [], None
     try:
         for sid in sids:
@@ -312,7 +315,8 @@ async def slo(request: Request) -> Response:
             row = p.store.get_session(sid)
             if row is not None and row.revoked_at is None:
                 user = row.username
-                await p.end_session(row, reason="saml logout", source_ip=_ip(request))
+                with idp.browser_tells(sid) if sid == chain else nullcontext():
+                    await p.end_session(row, reason="saml logout", source_ip=_ip(request))
                 ended.append(sid)
     except AuditUnavailable:
         return Response("audit log unavailable", status_code=503, media_type="text/plain")
@@ -323,53 +327,78 @@ async def slo(request: Request) -> Response:
                "binding": binding}))
     if failed:
         return failed
-    out = await run_in_threadpool(idp.run, lambda e: e.logout_response(
-        incoming, params.get("RelayState")))
-    response: Response
-    if out is None:
-        response = render_message(request, "signed_out", status=200,
-                                  detail_key="signed_out_detail")
-    elif out.location is not None:
-        response = RedirectResponse(out.location, status_code=303, headers=NO_STORE)
-    else:
-        response = render(request, "saml_post.html", url=out.url, fields=list(out.fields))
+    end = ChainEnd(sp_entity_id=sp.meta.entity_id, request_id=incoming.request_id,
+                   binding=binding, relay_state=params.get("RelayState"))
+    response = (await front_channel(request, chain, end) if chain in ended
+                else await _chain_end(request, idp, end))
     mine = p.valid_session(p.session_token(request.cookies), stage=None)
     if mine is None and p.session_token(request.cookies):
         p.clear_session_cookie(response)
     return response
 
 
-async def _front_logout_answered(request: Request, idp: SamlIdp, params: dict[str, str],
-                                 raw: str) -> Response:
-    """An SP's LogoutResponse to the front-channel LogoutRequest of a portal sign-out:
-    audited, then the next SP of the chain, or the signed-out page."""
+async def _chain_end(request: Request, idp: SamlIdp, end: ChainEnd | None) -> Response:
+    """Where a sign-out goes once the front-channel SPs were told: the URL it
+    checked, the signed LogoutResponse to the SP whose request ended the session, or
+    the signed-out page."""
+    if end is not None and end.then:
+        return RedirectResponse(end.then, status_code=303, headers=NO_STORE)
+    sp = (await run_in_threadpool(idp.registered)).get(end.sp_entity_id) if end else None
+    out = None
+    if end is not None and sp is not None:
+        out = await run_in_threadpool(idp.run, lambda e: e.logout_response_to(
+            sp, request_id=end.request_id, binding=end.binding, relay_state=end.relay_state))
+    if out is None:
+        return render_message(request, "signed_out", status=200, detail_key="signed_out_detail")
+    if out.location is not None:
+        return RedirectResponse(out.location, status_code=303, headers=NO_STORE)
+    return render(request, "saml_post.html", url=out.url, fields=list(out.fields))
+
+
+async def _front_logout_answered(request: Request, idp: SamlIdp, binding: str,
+                                 params: dict[str, str], raw: str) -> Response:
+    """An SP's LogoutResponse (HTTP-Redirect or HTTP-POST) to a front-channel
+    LogoutRequest: audited, then the next SP of the chain, or where the chain ends."""
     sid = idp.sid_of_relay(params.get("RelayState"))
     if sid is None:
         raise Refused("a LogoutResponse to no front-channel logout of this IdP")
     sp, ok = await run_in_threadpool(idp.run, lambda e: e.front_logout_response(
-        params["SAMLResponse"], raw_query=raw, now=idp.clock()))
+        params["SAMLResponse"], binding, raw_query=raw, now=idp.clock()))
     failed = await _emit(idp, _record(
         request, "saml_logout_slo", "success" if ok else "failure", system=sp.system,
         reason=None if ok else "the SP's LogoutResponse is not Success",
-        extra={"sid": sid, "sp": sp.meta.entity_id[:_AUDITED_CHARS], "binding": "redirect"}))
+        extra={"sid": sid, "sp": sp.meta.entity_id[:_AUDITED_CHARS], "binding": binding}))
     return failed or await front_channel(request, sid)
 
 
-async def front_channel(request: Request, sid: str) -> Response:
-    """After the portal's sign-out of session ``sid``: a redirect to the next SP to be
-    told through the browser (front-channel single logout, SAML Profiles 4.4), or the
-    signed-out page when none is left."""
+async def front_channel(request: Request, sid: str, end: ChainEnd | None = None) -> Response:
+    """After a sign-out with a browser ended session ``sid`` (the portal's, RP-initiated
+    ``/oauth2/logout``, ``/cas/logout``, an SP's LogoutRequest; each ends the session
+    inside ``SamlIdp.browser_tells``): a redirect to the next SP to be told through the
+    browser (front-channel single logout, SAML Profiles 4.4), or, none left, where the
+    sign-out goes: ``end`` (kept while the browser goes round: given by the sign-out,
+    taken when the chain comes back), else the signed-out page."""
     idp = _idp(request)
-    try:
-        nxt = await run_in_threadpool(idp.front_channel_next, sid)
-    except Exception as exc:  # best effort, as the back channel: audited, then onwards
-        await _emit(idp, _record(request, "saml_logout_slo", "failure",
-                                 reason=f"front channel: {type(exc).__name__}"[:200],
-                                 extra={"sid": sid}))
-        nxt = None
+    nxt = None
+    if end is not None and end.then and len(end.then) > MAX_THEN:
+        await _emit(idp, _record(request, "saml_logout_slo", "failure", extra={"sid": sid},
+                                 reason="front channel: the sign-out's destination is over "
+                                        f"{MAX_THEN} characters; SPs not told"))
+    else:
+        try:
+            nxt = await run_in_threadpool(idp.front_channel_next, sid)
+            if nxt is not None and end is not None:
+                await run_in_threadpool(idp.store.keep_chain_end, sid, end)
+        except Exception as exc:  # best effort, as the back channel: audited, then onwards
+            await _emit(idp, _record(request, "saml_logout_slo", "failure",
+                                     reason=f"front channel: {type(exc).__name__}"[:200],
+                                     extra={"sid": sid}))
+            nxt = None
     if nxt is not None:
         return RedirectResponse(nxt[1], status_code=303, headers=NO_STORE)
-    return render_message(request, "signed_out", status=200, detail_key="signed_out_detail")
+    if end is None:
+        end = await run_in_threadpool(idp.store.take_chain_end, sid)
+    return await _chain_end(request, idp, end)
 
 
 def saml_routes() -> list[BaseRoute]:

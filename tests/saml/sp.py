@@ -11,7 +11,8 @@ would run it:
                                         local session ended, a SOAP LogoutResponse
     GET  /slo                           the IdP's LogoutResponse (HTTP-Redirect binding), or
                                         its front-channel LogoutRequest: verified, a
-                                        signed LogoutResponse back by redirect
+                                        signed LogoutResponse back by redirect (or by a
+                                        form to post: ``answers_by_post``)
     GET  /logout?name_id=...            an SP-initiated LogoutRequest (HTTP-Redirect)
     POST /cas/                          a CAS single-logout notice (recorded only)
 
@@ -89,10 +90,14 @@ class TestSp:
     __test__ = False  # not a test class
 
     def __init__(self, directory: Path, *, idp_metadata: str, signs: bool = True,
-                 name: str = "sp", encrypts: bool = False, soap: bool = True) -> None:
+                 name: str = "sp", encrypts: bool = False, soap: bool = True,
+                 answers_by_post: bool = False) -> None:
         """``encrypts``: a key pair of its own for encryption, in its metadata as a
         ``KeyDescriptor use="encryption"`` (as Shibboleth SP's), which it decrypts with;
-        ``soap``: False, single logout by HTTP-Redirect only (the front channel)."""
+        ``soap``: False, single logout by HTTP-Redirect only (the front channel);
+        ``answers_by_post``: its LogoutResponse to a front-channel LogoutRequest goes
+        back by HTTP-POST (an enveloped signature), as some SPs answer."""
+        self.answers_by_post = answers_by_post
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.entity_id = f"{self.base}/metadata"
@@ -226,16 +231,19 @@ class TestSp:
                     query["SAMLRequest"], BINDING_HTTP_REDIRECT,
                     relay_state=query.get("RelayState"), sigalg=query.get("SigAlg"),
                     signature=query.get("Signature"))
+                binding = BINDING_HTTP_POST if self.answers_by_post else BINDING_HTTP_REDIRECT
                 response = self.client.create_logout_response(
-                    parsed.message, [BINDING_HTTP_REDIRECT], sign=False)
-                where = self.client.response_args(parsed.message, [BINDING_HTTP_REDIRECT])
+                    parsed.message, [binding], sign=self.answers_by_post)
+                where = self.client.response_args(parsed.message, [binding])
                 info = self.client.apply_binding(
-                    BINDING_HTTP_REDIRECT, str(response), where["destination"],
+                    binding, str(response), where["destination"],
                     query.get("RelayState", ""), response=True, sign=True,
                     sigalg=SIG_RSA_SHA256)
             except Exception as exc:
                 return Response(f"{type(exc).__name__}: {exc}"[:300], 400)
             self.front_logouts.append(parsed.message.name_id.text)
+            if self.answers_by_post:  # a page whose form posts it
+                return HTMLResponse(info["data"])
             return RedirectResponse(dict(info["headers"])["Location"], 302)
 
         async def logout(request: Request) -> Response:

@@ -5,6 +5,7 @@ attributes; single logout both ways."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from html import unescape
@@ -18,6 +19,7 @@ import pytest
 from tests.oauth2.helpers import DEMO_PASSWORD, audit_events
 from tests.saml.conftest import World, register
 from tests.saml.sp import TestSp, serving, wait_for
+from tests.wiring import apply_state
 
 pytestmark = [pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -175,6 +177,10 @@ def test_an_sp_without_a_back_channel_is_told_through_the_browser(
         extra = json.loads(extra) if isinstance(extra, str) else extra
         assert len(records) == 1 and extra["binding"] == "redirect", records
         assert extra["sp"] == front.entity_id
+        # told through the browser, so no back-channel failure beside the success
+        # (failed before: "no SOAP SingleLogoutService in the SP's metadata")
+        assert not [e for e in audit_events(world.services, "saml_logout_slo")
+                    if e["system"] == "frontdesk" and e["outcome"] != "success"]
 
 
 def test_the_portal_launcher_opens_the_sp_with_one_click(world: World) -> None:
@@ -220,3 +226,98 @@ def test_a_real_browser_signs_in_through_the_post_binding(world: World) -> None:
             assert '"李四"' in answer or "李四" in answer, answer
         finally:
             browser.close()
+
+
+def _posted_form(page: str) -> tuple[str, dict[str, str]]:
+    """pysaml2's HTTP-POST binding page: its form's action and fields."""
+    action = re.search(r'<form[^>]*action="([^"]+)"', page)
+    assert action, page
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    return unescape(action.group(1)), {k: unescape(v) for k, v in fields.items()}
+
+
+def _confirmed(browser: httpx.Client, gateway: str, path: str, params: dict[str, str]
+               ) -> httpx.Response:
+    """A sign-out that asks "sign out?" first (``/cas/logout``, ``/oauth2/logout``
+    without an ID token): the page's form, submitted."""
+    page = browser.get(f"{gateway}{path}", params=params)
+    assert page.status_code == 200 and 'id="logout"' in page.text, page.text[:300]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    return browser.post(f"{gateway}{path}", data={k: unescape(v) for k, v in fields.items()})
+
+
+def test_every_sign_out_with_a_browser_tells_the_front_channel_sps(
+        world: World, tmp_path: Path) -> None:
+    """``/cas/logout``, ``/oauth2/logout`` and another SP's LogoutRequest end the portal
+    session too: the SP with only an HTTP-Redirect SingleLogoutService is told through
+    the browser before the sign-out's own destination (the CAS service, the
+    post-logout URI, the asking SP's LogoutResponse), and answers by HTTP-POST (failed
+    before: straight to the destination, the SP audited "no SOAP SingleLogoutService";
+    a posted LogoutResponse got the error page)."""
+    metadata = httpx.get(f"{world.gateway}/saml/metadata", timeout=10).text
+    sp = TestSp(tmp_path, idp_metadata=metadata, name="front-post", soap=False,
+                answers_by_post=True)
+    with serving(sp) as front:
+        apply_state(world.services, {"systems": [{
+            "code": "frontpost", "name": "前台登记系统", "department": "jgswj",
+            "upstream": front.base, "cas_services": [f"{front.base}/cas/*"],
+            "saml_sp": {"metadata": front.metadata()}}]})
+        front_world = World(world.gateway, world.services, front)
+        soap = len(world.sp.soap_logouts)
+
+        def both(browser: httpx.Client) -> str:
+            r = browser.get(f"{world.sp.base}/login")
+            name_id = to_sp(browser, world, browser.get(r.headers["location"]))["name_id"]
+            r = browser.get(f"{front.base}/login")
+            to_sp(browser, front_world, browser.get(r.headers["location"]))
+            return str(name_id)
+
+        def round_front(browser: httpx.Client, out: httpx.Response) -> httpx.Response:
+            assert out.status_code == 303 and out.headers["location"].startswith(
+                f"{front.base}/slo?SAMLRequest="), out.text[:300]
+            page = browser.get(out.headers["location"])
+            assert page.status_code == 200, page.text
+            action, fields = _posted_form(page.text)
+            assert action == f"{world.gateway}/saml/slo" and "SAMLResponse" in fields
+            return browser.post(action, data=fields)
+
+        with httpx.Client(timeout=10) as browser:
+            # CAS: the front-channel SP, then the service
+            back = both(browser)
+            done = round_front(browser, _confirmed(browser, world.gateway, "/cas/logout", {
+                "service": f"{front.base}/cas/bye"}))
+            assert done.status_code == 303, done.text[:300]
+            assert done.headers["location"] == f"{front.base}/cas/bye"
+            assert browser.get(f"{world.gateway}/portal").status_code == 303
+            assert wait_for(lambda: world.sp.soap_logouts[soap:] == [back])
+
+            # RP-initiated: the front-channel SP, then the post-logout URI with its state
+            both(browser)
+            out = _confirmed(browser, world.gateway, "/oauth2/logout", {
+                "client_id": "office-web", "post_logout_redirect_uri": "http://127.0.0.1:9102/",
+                "state": "s1"})
+            # a posted LogoutResponse altered after its signing continues nothing
+            page = browser.get(out.headers["location"])
+            action, fields = _posted_form(page.text)
+            xml = base64.b64decode(fields["SAMLResponse"]).decode()
+            forged = {**fields, "SAMLResponse": base64.b64encode(xml.replace(
+                "Success", "Requester", 1).encode()).decode()}
+            assert browser.post(action, data=forged).status_code == 400
+            done = browser.post(action, data=fields)
+            assert done.status_code == 303
+            assert done.headers["location"] == "http://127.0.0.1:9102/?state=s1"
+
+            # another SP's LogoutRequest: the front-channel SP, then its LogoutResponse
+            name_id = both(browser)
+            responses = len(world.sp.logout_responses)
+            r = browser.get(f"{world.sp.base}/logout", params={"name_id": name_id})
+            done = round_front(browser, browser.get(r.headers["location"]))
+            assert done.status_code == 303 and done.headers["location"].startswith(
+                f"{world.sp.base}/slo?SAMLResponse="), done.text[:300]
+            assert browser.get(done.headers["location"]).status_code == 200
+            assert world.sp.logout_responses[responses:] == [True]
+        assert len(front.front_logouts) == 3  # told once in each chain
+        outcomes = [(e["outcome"], e["reason"]) for e in audit_events(
+            world.services, "saml_logout_slo") if e["system"] == "frontpost"]
+        assert [o for o, _ in outcomes].count("success") == 3, outcomes
+        assert all(o == "success" for o, _ in outcomes), outcomes

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 from cryptography import x509
@@ -23,6 +25,7 @@ from gateway.cli.main import cli
 from gateway.idp.saml import sps
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.tables import systems
 from tests.oauth2.helpers import close_services, make_services
 from tests.saml.conftest import seed_signing_key
 from tests.saml.sp import _pems
@@ -61,7 +64,7 @@ def metadata(entity: str = "https://archives.example/shibboleth",
 @functools.cache
 def encryption_cert(kind: str) -> str:
     """A certificate (base64 DER) an SP might list for encryption: ``expired``,
-    ``rsa1024``, ``ec`` (P-256), ``good``."""
+    ``rsa1024``, ``ec`` (P-256), ``soon`` (expires in ten days), ``good``."""
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if kind == "rsa1024":
         key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
@@ -73,6 +76,7 @@ def encryption_cert(kind: str) -> str:
         key = loaded
     now = datetime.now(UTC)
     start, end = ((now - timedelta(days=400), now - timedelta(days=35)) if kind == "expired"
+                  else (now - timedelta(days=1), now + timedelta(days=10)) if kind == "soon"
                   else (now - timedelta(days=1), now + timedelta(days=365)))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sp-{kind}")])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
@@ -189,3 +193,50 @@ def test_apply_list_export_reapply(services: Services, tmp_path: Path) -> None:
     (tmp_path / "twice.yaml").write_text(yaml.safe_dump({"systems": [other]}))
     code, out = _cli(services, "apply", "-f", str(tmp_path / "twice.yaml"))
     assert code == 1 and "is registered by system 'archives' too" in out, out
+
+
+def test_a_key_that_expired_while_registered_holds_up_no_apply(
+        services: Services, tmp_path: Path) -> None:
+    """An SP's encryption certificate that expired while it was registered: the state
+    file that registers it unchanged applies (failed on the base: the whole file
+    refused, "the encryption certificate expired"); new metadata with the expired key
+    is refused as at registration; compliance names it, and the SP whose last key
+    expires within 30 days."""
+    good = metadata(entity="https://vault.example/sp", encryption=encryption_cert("good"))
+    soon = metadata(entity="https://hall.example/sp", encryption=encryption_cert("soon"))
+    doc = {"systems": [
+        {"code": "vault", "name": "保密室", "department": "jgswj",
+         "upstream": "https://vault.example", "saml_sp": {"metadata": good}},
+        {"code": "hall", "name": "会议室", "department": "jgswj",
+         "upstream": "https://hall.example", "saml_sp": {"metadata": soon}}]}
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    code, out = _cli(services, "apply", "-f", str(tmp_path / "state.yaml"))
+    assert code == 0, out
+    # time passes: vault's certificate expires (its stored metadata, as registered then)
+    expired = good.replace(encryption_cert("good"), encryption_cert("expired"))
+    with services.engine.begin() as conn:
+        column = conn.execute(sa.select(systems.c.saml_sp).where(
+            systems.c.code == "vault")).scalar_one()
+        conn.execute(systems.update().where(systems.c.code == "vault").values(
+            saml_sp={**column, "metadata": expired}))
+
+    # the file as exported, with an unrelated change: applied
+    code, out = _cli(services, "export")
+    exported = yaml.safe_load(out)
+    next(s for s in exported["systems"] if s["code"] == "hall")["name"] = "大会议室"
+    (tmp_path / "export.yaml").write_text(yaml.safe_dump(exported, allow_unicode=True))
+    code, out = _cli(services, "apply", "-f", str(tmp_path / "export.yaml"))
+    assert code == 0 and "system hall" in out, out
+    # a changed entry whose key is expired is refused, as a new registration is
+    vault = next(s for s in exported["systems"] if s["code"] == "vault")
+    vault["saml_sp"]["name_id"] = "transient"
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(exported, allow_unicode=True))
+    code, out = _cli(services, "apply", "-f", str(tmp_path / "changed.yaml"))
+    assert code == 1 and "the encryption certificate expired" in out, out
+
+    code, out = _cli(services, "compliance", "--format", "json")
+    item = next(i for i in json.loads(out)["items"] if i["id"] == "tc.upstream_tls")
+    evidence = str(item["evidence"])
+    assert code == 1 and item["status"] == "fail", out
+    assert "vault (https://vault.example/sp): the encryption certificate expired" in evidence
+    assert "hall (https://hall.example/sp): the encryption certificate expires" in evidence

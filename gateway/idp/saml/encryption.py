@@ -141,3 +141,13 @@ def choose(keys: tuple[EncryptionKey, ...], setting: bool | None, now: datetime
             continue
         return Encryption(cert=key.cert, algorithm=algorithm(key.methods))
     raise ValueError(problems[0])
+
+
+def usable_until(keys: tuple[EncryptionKey, ...], setting: bool | None, now: datetime
+                 ) -> datetime | None:
+    """When the last of the SP's encryption keys usable now expires (None: its
+    assertions are not encrypted, or no key is usable now)."""
+    ends = [x509.load_der_x509_certificate(base64.b64decode(k.cert)).not_valid_after_utc
+            for k in candidates(keys, setting) if wanted(keys, setting)
+            and key_problem(k.cert, now) is None]
+    return max(ends, default=None)

@@ -368,6 +368,17 @@ class SamlEngine:
             return Outgoing(location=dict(info["headers"])["Location"])
         return None
 
+    def logout_response_to(self, sp: ServiceProvider, *, request_id: str, binding: str,
+                           relay_state: str | None) -> Outgoing | None:
+        """``logout_response`` to a LogoutRequest answered later (after a front-channel
+        chain): its ID and binding, kept by ``store.keep_chain_end``, are all the
+        response needs of it."""
+        message = lib.samlp.LogoutRequest(id=request_id, issuer=lib.saml2.saml.Issuer(
+            text=sp.meta.entity_id))
+        return self.logout_response(IncomingLogout(
+            sp=sp, message=message, request_id=request_id, name_id="", session_indexes=(),
+            binding=binding), relay_state)
+
     def soap_logout_request(self, *, sp: ServiceProvider, destination: str, name_id: str,
                             name_id_format: str, session_index: str) -> str:
         """The signed LogoutRequest of back-channel single logout, in its SOAP envelope."""
@@ -399,14 +410,26 @@ class SamlEngine:
                                          sigalg=lib.SIG_RSA_SHA256)
         return str(dict(info["headers"])["Location"])
 
-    def front_logout_response(self, encoded: str, *, raw_query: str, now: datetime
-                              ) -> tuple[ServiceProvider, bool]:
-        """An SP's LogoutResponse (HTTP-Redirect) to a front-channel LogoutRequest: the
-        SP and whether it says Success. It must be signed (SAML Profiles 4.4.4.2)."""
-        message, sp, where = self._sp_message(lib.samlp.logout_response_from_string,
-                                              bindings.decode_redirect(encoded),
+    def front_logout_response(self, encoded: str, binding: str, *, raw_query: str,
+                              now: datetime) -> tuple[ServiceProvider, bool]:
+        """An SP's LogoutResponse to a front-channel LogoutRequest, by HTTP-Redirect (the
+        query signature) or HTTP-POST (an enveloped signature): the SP and whether it
+        says Success. It must be signed (SAML Profiles 4.4.4.2)."""
+        xml = (bindings.decode_redirect if binding == REDIRECT else bindings.decode_post)(encoded)
+        message, sp, where = self._sp_message(lib.samlp.logout_response_from_string, xml,
                                               "not a LogoutResponse")
-        _redirect_signed(raw_query, "SAMLResponse", sp, where)
+        if binding == REDIRECT:
+            _redirect_signed(raw_query, "SAMLResponse", sp, where)
+        else:
+            try:  # against the issuer's metadata certificates only (only_use_keys_in_metadata)
+                verified = self.server.sec.correctly_signed_logout_response(
+                    xml, must=True, origdoc=xml)
+            except Exception as exc:
+                raise BadSignature(f"enveloped signature: {type(exc).__name__}",
+                                   **where) from None
+            if verified is None or self._sp(verified) is not sp:
+                raise BadSignature("enveloped signature: not the SP's", **where)
+            message = verified
         if (message.destination or self.slo_url) != self.slo_url:
             raise Refused(f"Destination {str(message.destination)[:200]!r} is not this IdP's",
                           **where)

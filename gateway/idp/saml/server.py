@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import hmac
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -26,6 +28,19 @@ if TYPE_CHECKING:
     from gateway.idp.saml.engine import SamlEngine
 
 T = TypeVar("T")
+
+#: the sessions whose front-channel SPs the browser at hand tells next (a sign-out with
+#: a browser sets it around ending the session): the back channel leaves those SPs to
+#: it, rather than auditing a failure ("no SOAP SingleLogoutService") for SPs told
+_BROWSER_TELLS: ContextVar[frozenset[str]] = ContextVar("govgate_saml_browser_tells",
+                                                        default=frozenset())
+
+
+def front_only(sp: ServiceProvider) -> bool:
+    """The SP is told through the browser: an HTTP-Redirect SingleLogoutService and no
+    SOAP one (which the back channel uses)."""
+    return (sp.meta.slo_for(names.BINDING_SOAP) is None
+            and sp.meta.slo_for(names.BINDING_HTTP_REDIRECT) is not None)
 
 
 class SamlIdp:
@@ -106,10 +121,8 @@ class SamlIdp:
         found = None
         for r in self.store.released_in(sid):
             sp = registered.get(r.sp_entity_id)
-            if sp is None or sp.meta.slo_for(names.BINDING_SOAP) is not None:
-                continue
-            endpoint = sp.meta.slo_for(names.BINDING_HTTP_REDIRECT)
-            if endpoint is not None:
+            endpoint = sp.meta.slo_for(names.BINDING_HTTP_REDIRECT) if sp else None
+            if sp is not None and endpoint is not None and front_only(sp):
                 found = (r, sp, endpoint.location)
                 break
         if found is None:
@@ -125,8 +138,23 @@ class SamlIdp:
 
         return told, self.run(request)
 
+    @contextmanager
+    def browser_tells(self, sid: str) -> Iterator[None]:
+        """Around ending session ``sid`` in a request whose browser runs the
+        front-channel chain (``gateway.web.saml.front_channel``) next."""
+        token = _BROWSER_TELLS.set(_BROWSER_TELLS.get() | {sid})
+        try:
+            yield
+        finally:
+            _BROWSER_TELLS.reset(token)
+
     def session_ended(self, row: SessionRow) -> None:
-        self.slo.schedule(self.store.released_in(row.sid), row.sid)
+        released = self.store.released_in(row.sid)
+        if released and row.sid in _BROWSER_TELLS.get():
+            registered = self.registered()
+            released = [r for r in released if not (
+                (sp := registered.get(r.sp_entity_id)) is not None and front_only(sp))]
+        self.slo.schedule(released, row.sid)
 
     async def notify_ended(self, sid: str) -> None:
         """Single logout for a session ended elsewhere (``govgate session revoke``)."""

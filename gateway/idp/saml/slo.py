@@ -61,7 +61,7 @@ class SamlSingleLogout:
                 why = "the SP is no longer registered"
             elif endpoint is None:
                 why = ("no SOAP SingleLogoutService in the SP's metadata" + (
-                    " (told through the browser only at a portal sign-out)"
+                    " (told through the browser only at a sign-out with one)"
                     if sp.meta.slo_for(names.BINDING_HTTP_REDIRECT) else ""))
             else:
                 envelope = await asyncio.to_thread(self.idp.run, lambda e: e.soap_logout_request(

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from gateway.clock import utcnow
 from gateway.idp import attribute_release
 from gateway.idp.cas.services import url_problem
 from gateway.idp.saml import names
-from gateway.idp.saml.encryption import EncryptionKey, choose
+from gateway.idp.saml.encryption import EncryptionKey, choose, usable_until
 
 KEYS = frozenset({"metadata", "metadata_file", "name_id", "release_username", "attributes",
                   "launch_url", "encrypt_assertions"})
@@ -215,8 +215,13 @@ def _metadata_of(entry: Mapping[str, Any]) -> str:
     return data.decode("utf-8")
 
 
-def problems(entry: Any) -> list[str]:
-    """What is wrong with a system's ``saml_sp`` entry (the file is read)."""
+def problems(entry: Any, registered: Mapping[str, Any] | None = None) -> list[str]:
+    """What is wrong with a system's ``saml_sp`` entry (the file is read).
+    ``registered``: the system's stored ``saml_sp``. An entry that registers exactly
+    that again is not refused for its encryption key: a certificate that expired
+    while registered would otherwise hold up every other change of the state file
+    until the SP's new metadata comes; its sign-ins fail closed meanwhile
+    (``errors.BadEncryptionKey``) and compliance names it (``expiring_keys``)."""
     if not isinstance(entry, Mapping):
         return ["saml_sp must be a mapping (metadata_file, name_id, release_username, "
                 "attributes, launch_url)"]
@@ -242,8 +247,31 @@ def problems(entry: Any) -> list[str]:
     except ValueError as exc:
         return [f"saml_sp: metadata: {exc}"]
     if problem := encryption_problem(meta, entry.get("encrypt_assertions"), utcnow()):
+        if registered is not None and stored(entry) == dict(registered):
+            return []
         return [f"saml_sp: {problem}"]
     return []
+
+
+#: an SP whose every usable encryption key expires within this is named ahead
+EXPIRY_NOTICE = timedelta(days=30)
+
+
+def expiring_keys(sps: Iterable[ServiceProvider], now: datetime
+                  ) -> tuple[list[str], list[str]]:
+    """(systems whose SP gets encrypted assertions and has no usable encryption key
+    now, systems whose SP has one now but none left in ``EXPIRY_NOTICE``), each named
+    ``code (entity ID): why``."""
+    unusable, soon = [], []
+    for sp in sps:
+        named = f"{sp.system} ({sp.meta.entity_id})"
+        if problem := encryption_problem(sp.meta, sp.encrypt_assertions, now):
+            unusable.append(f"{named}: {problem}")
+        elif (until := usable_until(sp.meta.encryption_keys, sp.encrypt_assertions, now)
+              ) is not None and until < now + EXPIRY_NOTICE:
+            soon.append(f"{named}: the encryption certificate expires "
+                        f"{until:%Y-%m-%d %H:%M} UTC")
+    return unusable, soon
 
 
 def entity_id_of(entry: Any) -> str | None:

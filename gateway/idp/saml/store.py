@@ -42,6 +42,27 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class ChainEnd:
+    """Where a front-channel logout chain ends once each SP was told through the
+    browser: ``then`` (a URL the sign-out checked already: a relying party's
+    ``post_logout_redirect_uri``, a CAS ``service``), or the LogoutResponse to the SP
+    whose LogoutRequest ended the session (its ``sp_entity_id``, ``request_id``, the
+    ``binding`` it came by, its ``relay_state``); neither: the signed-out page."""
+
+    then: str | None = None
+    sp_entity_id: str = ""
+    request_id: str = ""
+    binding: str = ""
+    relay_state: str | None = None
+
+
+#: a chain's end is kept while the browser goes round the SPs (each answers at once,
+#: or never)
+CHAIN_LIFETIME = 900
+MAX_THEN = 2048  # the column that holds it (``saml_requests.acs_url``)
+
+
+@dataclass(frozen=True)
 class Released:
     """An assertion a session released to an SP: where single logout goes."""
 
@@ -137,6 +158,42 @@ class SamlStore:
         except sa.exc.IntegrityError:
             raise Replayed(f"logout request {request_id[:100]!r} of {sp_entity_id[:200]!r} "
                            "was answered already", sp=sp_entity_id, system=system) from None
+
+    # -- where a front-channel chain ends ---------------------------------------------------
+
+    def _chain_key(self, sid: str) -> str:
+        return self._hash("request", f"front-logout\n{sid}")
+
+    def keep_chain_end(self, sid: str, end: ChainEnd) -> None:
+        """Keep where the front-channel chain of session ``sid`` ends (a later sign-out
+        of the same session replaces it). In the requests' table under a key of its
+        own kind, as ``logout_once``: ``acs_url`` holds ``then``, the other columns
+        the SP's LogoutRequest to answer."""
+        key, now = self._chain_key(sid), self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(requests.delete().where(requests.c.request_hash == key))
+            conn.execute(requests.insert().values(
+                request_hash=key, handle_hash=self._hash("handle", secrets.token_urlsafe(32)),
+                sp_entity_id=end.sp_entity_id, system_code="", request_id=end.request_id,
+                acs_url=end.then or "", relay_state=end.relay_state,
+                binding=end.binding or "then", created_at=now,
+                expires_at=now + timedelta(seconds=CHAIN_LIFETIME)))
+
+    def take_chain_end(self, sid: str) -> ChainEnd | None:
+        """Where the chain of ``sid`` ends, once (None: nothing kept, or expired)."""
+        key = self._chain_key(sid)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(requests).where(
+                requests.c.request_hash == key, requests.c.answered_at.is_(None),
+                requests.c.expires_at > self.clock())).first()
+            if row is None or conn.execute(requests.update().where(
+                    requests.c.request_hash == key, requests.c.answered_at.is_(None)
+            ).values(answered_at=self.clock())).rowcount != 1:
+                return None
+        return ChainEnd(then=row.acs_url or None, sp_entity_id=row.sp_entity_id,
+                        request_id=row.request_id,
+                        binding="" if row.binding == "then" else row.binding,
+                        relay_state=row.relay_state)
 
     # -- what sessions released ----------------------------------------------------------
 

@@ -847,7 +847,9 @@ async def logout(request: Request) -> Response:
     response: Response
     if row is not None:
         try:
-            await provider.end_session(row, reason="portal sign-out", source_ip=_ip(request))
+            with gateway_of(request).saml.browser_tells(row.sid):
+                await provider.end_session(row, reason="portal sign-out",
+                                           source_ip=_ip(request))
         except AuditUnavailable:
             return _audit_failed()
         # SAML SPs the back channel cannot reach hear of it through the browser
