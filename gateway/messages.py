@@ -193,6 +193,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "client.audience_strict": ("客户端 {cid} 的客户端断言现在只能以签发者为受众。", "Client {cid}'s client assertions must now name the issuer alone."),
     "client.dpop_required": ("客户端 {cid} 现在必须以 DPoP 证明申请令牌；其访问令牌绑定到它的密钥。", "Client {cid} must now present a DPoP proof for its tokens; its access tokens are bound to its key."),
     "client.dpop_optional": ("客户端 {cid} 不再必须出示 DPoP 证明（出示时令牌仍绑定其密钥）。", "Client {cid} no longer has to present a DPoP proof (a proof still binds its tokens)."),
+    "client.static_basic": ("客户端 {cid} 现在可用 HTTP Basic（客户端 ID 与密钥）直接调用 /s/（弱于令牌：合规检查会列出它）。", "Client {cid} may now call /s/ with HTTP Basic (its client id and secret) (weaker than a token: the compliance check names it)."),
+    "client.static_api_key": ("客户端 {cid} 现在可用 X-Api-Key 直接调用 /s/（弱于令牌：合规检查会列出它）；之前的 API 密钥已失效。", "Client {cid} may now call /s/ with X-Api-Key (weaker than a token: the compliance check names it); any key before no longer works."),
+    "client.static_off": ("客户端 {cid} 调用 /s/ 只能使用访问令牌。", "Client {cid} calls /s/ with access tokens only."),
+    "client.api_key": ("API 密钥（仅显示这一次）：{api_key}", "API key (shown only this once): {api_key}"),
     # -- directory (LDAP / Active Directory; gateway.directory) -----------------------
     "directory.not_configured": ("未配置目录：请设置 directory_url、directory_base_dn 和 directory_region", "no directory configured: set directory_url, directory_base_dn and directory_region"),
     "directory.summary": ("目录中 {people} 人：新增 {created}，更新 {updated}，停用 {disabled}，不在任何部门 OU 下而跳过 {skipped}", "{people} people in the directory: {created} to create, {updated} to update, {disabled} to disable, {skipped} skipped (in no department OU)"),
@@ -712,6 +716,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "compliance.pkce_optional": ("授权请求可以不带 PKCE 的客户端（govgate client pkce CLIENT --require）：{names}", "clients whose authorization requests may leave PKCE out (govgate client pkce CLIENT --require): {names}"),
     "compliance.assertion_audience_lenient": ("客户端断言可以以令牌端点或多个值为受众（client_assertion_audience = {value}）：{names}", "client assertions may name the token endpoint or several audiences (client_assertion_audience = {value}): {names}"),
     "compliance.pkce": ("使用授权码的 {total} 个客户端中有 {n} 个发送 PKCE（S256；拒绝 plain）", "{n} of {total} clients with authorization codes send PKCE (S256; plain refused)"),
+    "compliance.static_credentials": ("以固定凭据调用 /s/ 的客户端，弱于令牌（govgate client static-credential CLIENT off）：{names}", "clients that call /s/ with a fixed credential, weaker than a token (govgate client static-credential CLIENT off): {names}"),
     "compliance.assertion_audience_clients": ("客户端断言可以以令牌端点或多个值为受众的客户端（govgate client assertion-audience CLIENT --strict）：{names}", "clients whose assertions may name the token endpoint or several audiences (govgate client assertion-audience CLIENT --strict): {names}"),
     "compliance.assertion_audience": ("{n} 个客户端以 private_key_jwt 鉴别；断言的受众只能是签发者", "{n} clients authenticate by private_key_jwt; an assertion must name the issuer alone"),
     "compliance.assertion_audience_any": ("{n} 个客户端以 private_key_jwt 鉴别；断言的受众可以是签发者或令牌端点", "{n} clients authenticate by private_key_jwt; an assertion may name the issuer or the token endpoint"),
