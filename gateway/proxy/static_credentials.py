@@ -27,6 +27,8 @@ The audit record says ``authenticated_by: basic|api_key``, never the secret.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -80,6 +82,16 @@ def secure(scope: Scope) -> bool:
         return False
 
 
+def _as_sent(credentials: str) -> str | None:
+    """The secret of a Basic ``credentials`` part as sent, without form-decoding."""
+    try:
+        text = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    _, colon, secret = text.partition(":")
+    return secret if colon and ("%" in secret or "+" in secret) else None
+
+
 def _unauthorized(reason: str) -> Unauthorized:
     return Unauthorized(Text("auth.invalid_credentials", "invalid or missing credentials"),
                         reason=reason)
@@ -104,11 +116,13 @@ class StaticCredentials:
         """The principal of an opted-in client's credential of ``kind``; None when the
         request is not such a client's (the authenticator decides it as before);
         Unauthorized (wrong secret, plain HTTP) or :class:`TooManyFailures`."""
+        unencoded = None
         if kind == BASIC:
             try:
                 client_id, secret = parse_basic(headers["authorization"][6:])
             except MalformedBasic:
                 return None
+            unencoded = _as_sent(headers["authorization"][6:])
         else:
             value = headers.get(HEADER, "").strip()
             client_id, dot, rest = value.rpartition(".")
@@ -131,7 +145,7 @@ class StaticCredentials:
         digest = hashlib.sha256(secret.encode("utf-8")).digest()
         known = self._verified.get((client_id, kind))
         if known is None or known[0] != stored or not hmac.compare_digest(known[1], digest):
-            self._check(client_id, stored, secret, kind)
+            self._check(client_id, stored, secret, kind, unencoded)
             self._verified[(client_id, kind)] = (stored, digest)
         return Principal(
             subject=f"client:{client.client_id}", username=None,
@@ -141,7 +155,8 @@ class StaticCredentials:
             session_id=None, token_id=None, via="bearer",
             client_department=client.department)
 
-    def _check(self, client_id: str, stored: str, secret: str, kind: str) -> None:
+    def _check(self, client_id: str, stored: str, secret: str, kind: str,
+               unencoded: str | None) -> None:
         now = self.clock()
         start, count = self._failures.get(client_id, (now, 0))
         if now - start >= FAILURE_WINDOW:
@@ -150,6 +165,12 @@ class StaticCredentials:
             raise TooManyFailures(start + FAILURE_WINDOW - now)
         if self.verify[kind](secret, stored):
             return
+        if unencoded is not None and unencoded != secret and self.verify[kind](unencoded, stored):
+            # curl -u sends a "+" or "%" as it is; read form-encoded (as the token endpoint
+            # reads it) it is another secret. Whoever sent it holds the right one: not a
+            # failed guess
+            raise _unauthorized("static credential (basic): the secret was sent without "
+                                "form-encoding (send + as %2B and % as %25)")
         if len(self._failures) > 10_000:
             self._failures.clear()
         self._failures[client_id] = (start, count + 1)

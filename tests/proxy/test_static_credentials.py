@@ -115,6 +115,20 @@ async def test_failed_attempts_are_limited_and_plain_http_off_loopback_refused(
     # the system holding the right secret goes on meanwhile
     assert (await world.request("GET", "/s/echo/api/m", headers=[good])).status == 200
 
+    # a secret of the operator's choosing with "+" and "%", sent by curl -u as it is:
+    # refused, the audit saying how to send it, not counted as a guess
+    chosen = "Energy+Secret%41-0123456789abcdef"
+    built.state_applier().apply({"clients": [{**ENERGY, "client_id": "meter-box",
+                                              "secret": chosen, "static_credential": "basic"}]})
+    as_is = "Basic " + base64.b64encode(f"meter-box:{chosen}".encode()).decode()
+    for _ in range(11):
+        r = await world.request("GET", "/s/echo/api/m", headers=[("Authorization", as_is)])
+        assert r.status == 401
+    assert world.audit.records[-1].reason == "static credential (basic): the secret was " \
+        "sent without form-encoding (send + as %2B and % as %25)"
+    assert (await world.request("GET", "/s/echo/api/m", headers=[
+        basic("meter-box", chosen)])).status == 200
+
     # behind a trusted front proxy: refused over plain HTTP from off the loopback (the
     # secret crossed the network), taken where the front proxy ended TLS
     s = world.services
