@@ -87,6 +87,12 @@ async def test_an_opted_in_clients_basic_and_api_key_call_as_its_token(
     r = await world.request("GET", "/s/echo/api/meters", headers=[
         basic("energy-system", new)])
     assert r.status == 401
+    # beside a token the key is the upstream's business: forwarded as before
+    r = await world.request("GET", "/s/echo/api/meters", token=world.token(),
+                            headers=[("X-Api-Key", "the-upstreams-own")])
+    assert r.status == 200, r.body
+    assert ("x-api-key", "the-upstreams-own") in [(k.lower(), v) for k, v in
+                                                  r.json()["headers"]]
     # a new key ends the one before
     again = ops.set_static_credential(built, "energy-system", "api_key")
     assert again and again != key
