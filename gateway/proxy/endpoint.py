@@ -362,7 +362,7 @@ class Proxy:
                              services.keys),
             static=None if static_clients is None else StaticCredentials(
                 static_clients, verify_secret=services.verify_client_secret,
-                verify_api_key=services.verify_api_key),
+                verify_api_key=services.verify_api_key, engine=services.engine),
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self._forward_auth_children: dict[str, Any] = {}

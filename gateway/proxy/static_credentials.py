@@ -13,6 +13,9 @@ Fail closed, and cheap on the hot path:
 - Over plain HTTP from off the loopback (``scope["scheme"]``, which is ``https`` when
   TLS ends here or at one of the ``trusted_proxies`` that says so) it is refused before
   the secret is looked at: the secret would cross the network on every call.
+- A credential naming a client not opted in costs no database read: the ids of the
+  opted-in clients are re-read at most every second (a flood of Basic headers with
+  random ids reads nothing).
 - A secret verified once is remembered per process as its SHA-256 beside the stored
   hash it verified against (a constant-time compare, no HMAC key derivation); a
   rotated secret or key (another stored hash) or a disabled client (the registry
@@ -36,11 +39,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.types import Scope
 
 from gateway.errors import Unauthorized
 from gateway.idp.authenticator import Principal
 from gateway.idp.oauth2.rfc6749 import MalformedBasic, parse_basic
+from gateway.tables import clients
 from texts import Text
 
 BASIC, API_KEY = "basic", "api_key"
@@ -48,6 +53,7 @@ HEADER = "x-api-key"
 FAILURES = 10  # failed attempts per client ...
 FAILURE_WINDOW = 60.0  # ... in this many seconds, then 429 until the window ends
 MAX_KEY = 512
+OPTED_SECONDS = 1.0  # as the client registry's cache
 
 
 class TooManyFailures(Exception):
@@ -100,10 +106,16 @@ def _unauthorized(reason: str) -> Unauthorized:
 class StaticCredentials:
     """The clients' fixed credentials, verified and remembered (module docstring)."""
 
-    def __init__(self, clients: Any, *, verify_secret: Callable[[str, str], bool],
+    def __init__(self, clients_: Any, *, verify_secret: Callable[[str, str], bool],
                  verify_api_key: Callable[[str, str], bool],
+                 engine: sa.Engine,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.clients = clients  # gateway.idp.oauth2.clients.ClientRegistry (cached 1 s)
+        self.clients = clients_  # gateway.idp.oauth2.clients.ClientRegistry (cached 1 s)
+        self.engine = engine
+        # the ids of the clients opted in, re-read at most every OPTED_SECONDS: a Basic
+        # header naming any other id (random ones, a flood) costs no database read
+        self._opted: frozenset[str] = frozenset()
+        self._opted_at = -1e9
         self.verify = {BASIC: verify_secret, API_KEY: verify_api_key}
         self.clock = clock
         # (client_id, kind) → (the stored hash verified against, SHA-256 of the secret)
@@ -129,6 +141,9 @@ class StaticCredentials:
             if not dot or not client_id or not rest or len(value) > MAX_KEY:
                 return None
             secret = value  # the whole key is what was hashed
+        if client_id not in self._opted_now():
+            self._verified.pop((client_id, kind), None)
+            return None
         client = self.clients.get(client_id)  # active only: a disabled one is None
         if client is None or client.static_credential != kind:
             self._verified.pop((client_id, kind), None)
@@ -154,6 +169,17 @@ class StaticCredentials:
             scope=frozenset(client.default_scope("client_credentials").split()),
             session_id=None, token_id=None, via="bearer",
             client_department=client.department)
+
+    def _opted_now(self) -> frozenset[str]:
+        now = self.clock()
+        if now - self._opted_at > OPTED_SECONDS:
+            with self.engine.connect() as conn:
+                self._opted = frozenset(conn.execute(
+                    sa.select(clients.c.client_id).where(
+                        clients.c.static_credential != "off",
+                        clients.c.status == "active")).scalars())
+            self._opted_at = now
+        return self._opted
 
     def _check(self, client_id: str, stored: str, secret: str, kind: str,
                unencoded: str | None) -> None:

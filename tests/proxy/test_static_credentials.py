@@ -127,6 +127,7 @@ async def test_failed_attempts_are_limited_and_plain_http_off_loopback_refused(
     built.state_applier().apply({"clients": [{**ENERGY, "client_id": "meter-box",
                                               "secret": chosen, "static_credential": "basic"}]})
     as_is = "Basic " + base64.b64encode(f"meter-box:{chosen}".encode()).decode()
+    assert await until(world, [basic("meter-box", chosen)], 200) == 200
     for _ in range(11):
         r = await world.request("GET", "/s/echo/api/m", headers=[("Authorization", as_is)])
         assert r.status == 401
