@@ -145,7 +145,10 @@ class StaticCredentials:
             self._verified.pop((client_id, kind), None)
             return None
         client = self.clients.get(client_id)  # active only: a disabled one is None
-        if client is None or client.static_credential != kind:
+        # the grant checked here too: a row written past the state file's check never
+        # lets a client that signs people in be called with a fixed credential
+        if client is None or client.static_credential != kind or \
+                client.grant_types != ("client_credentials",):
             self._verified.pop((client_id, kind), None)
             return None
         audit.actor_client = client.client_id
