@@ -175,6 +175,8 @@ def build_gateway(services: Services, seams: Seams | None = None) -> Gateway:
         client=seams.upstream_client,
         rate_clock=seams.rate_clock,
         browser_page=seams.browser_page,
+        # the clients an old system's Basic or API key names (cached 1 s)
+        static_clients=provider.server.clients,
     )
     return Gateway(services=services, policies=policies, catalogue=catalogue,
                    workflow=workflow, metrics=metrics, provider=provider,

@@ -204,6 +204,20 @@ class Services:
             return False
         return True
 
+    def hash_api_key(self, key: str) -> str:
+        """A client's API key (gateway.proxy.static_credentials) as its keyed hash."""
+        return "mac1$" + self.keys.mac("client_api_key", key.encode("utf-8")).hex()
+
+    def verify_api_key(self, key: str, stored: str) -> bool:
+        prefix, _, tag = stored.partition("$")
+        if prefix != "mac1":
+            return False
+        try:
+            self.keys.check_mac("client_api_key", key.encode("utf-8"), bytes.fromhex(tag))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
     def on_close(self, closer: Callable[[], None]) -> None:
         """Call ``closer`` first when these services close (a thread that would go on
         using the database: the policies' watcher)."""

@@ -56,6 +56,8 @@ MAX_BYTES = 1024 * 1024
 MIN_CLIENT_SECRET = 24
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
 USER_SOURCES = ("local", "directory")
+# a fixed credential at /s/ (gateway.proxy.static_credentials)
+STATIC_CREDENTIALS = ("off", "basic", "api_key")
 AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "private_key_jwt", "none"})
 
 SECTIONS: dict[str, tuple[set[str], set[str]]] = {
@@ -89,6 +91,7 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "require_pkce",
             "dpop_bound",
             "lenient_assertion_audience",
+            "static_credential",
         },
     ),
 }
@@ -682,6 +685,20 @@ def _client_problems(
         problems.append(placed(where, Text(
             "state.lenient_audience_method",
             "lenient_assertion_audience is for private_key_jwt clients only")))
+    static = e.get("static_credential", "off")
+    if static not in STATIC_CREDENTIALS:
+        problems.append(placed(where, Text(
+            "state.static_credential", "static_credential must be off, basic or api_key")))
+    elif static != "off" and grants != ["client_credentials"]:
+        # a fixed credential stands for the client alone: never for a user's sign-in
+        problems.append(placed(where, Text(
+            "state.static_credential_grant",
+            "static_credential is for clients of the client_credentials grant alone")))
+    elif static == "basic" and method not in ("client_secret_basic", "client_secret_post"):
+        problems.append(placed(where, Text(
+            "state.static_credential_secret",
+            "static_credential basic needs a client with a secret (client_secret_basic "
+            "or client_secret_post)")))
     return problems
 
 
@@ -1076,6 +1093,14 @@ class StateApplier:
                 desired["lenient_assertion_audience"] = bool(e["lenient_assertion_audience"])
             elif row is None:
                 desired["lenient_assertion_audience"] = False
+            if "static_credential" in e:
+                desired["static_credential"] = str(e["static_credential"])
+            elif row is None:
+                desired["static_credential"] = "off"
+            if desired.get("static_credential", row.static_credential if row else "off") \
+                    != "api_key" and (row is None or row.api_key_hash is not None):
+                # a key switched off is gone: switching back on makes a new one
+                desired["api_key_hash"] = None
             if "require_pkce" in e:
                 desired["require_pkce"] = bool(e["require_pkce"])
             elif row is None:
@@ -1266,6 +1291,10 @@ def client_entry(r: Any) -> dict[str, Any]:
         "dpop_bound": bool(r.dpop_bound),
         "lenient_assertion_audience": bool(r.lenient_assertion_audience)
         if r.token_endpoint_auth_method == "private_key_jwt" else None,  # noqa: S105
+        # said either way where it may be on: an entry without it keeps what the client
+        # has, so an export could otherwise never switch it back off
+        "static_credential": (r.static_credential or "off")
+        if list(r.grant_types or ()) == ["client_credentials"] else None,
     })
 
 

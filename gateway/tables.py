@@ -202,6 +202,13 @@ clients = sa.Table(
     # client_assertion_audience setting lets off every client
     sa.Column("lenient_assertion_audience", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # a fixed credential an old system sends to /s/ on every call instead of a token
+    # (gateway.proxy.static_credentials; migration 0032_legacy_static_credential):
+    # "off", "basic" (its client id and secret) or "api_key" (X-Api-Key, its own key,
+    # kept as the keyed hash ``api_key_hash``); client_credentials clients only
+    sa.Column("static_credential", sa.String(16), nullable=False, default="off",
+              server_default="off"),
+    sa.Column("api_key_hash", sa.String(255), nullable=True),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

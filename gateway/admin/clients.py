@@ -26,7 +26,7 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # what a change may set (the rest of the entry is kept as stored)
 EDITABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
             "backchannel_logout_uri", "require_pkce", "dpop_bound",
-            "lenient_assertion_audience")
+            "lenient_assertion_audience", "static_credential")
 
 
 def new_client_secret() -> str:
@@ -159,3 +159,28 @@ def set_dpop_bound(gateway: Gateway, client_id: str, required: bool,
     entry["dpop_bound"] = required  # said either way: left out, the stored value stays
     _applier(gateway, record).apply({"clients": [entry]})
     _record(gateway, record)("client_dpop_bound", {"client": client_id, "required": required})
+
+
+def new_api_key(client_id: str) -> str:
+    """``<client_id>.<256 random bits>``: the key names its client, so it is checked
+    against that one client's hash (gateway.proxy.static_credentials)."""
+    return f"{client_id}.{secrets.token_urlsafe(32)}"
+
+
+def set_static_credential(gateway: Gateway, client_id: str, kind: str,
+                          record: ChangeHook | None = None) -> str | None:
+    """Let ``client_id`` call ``/s/`` with a fixed credential: ``basic`` (its client id
+    and secret), ``api_key`` (a new key each time, returned to be shown once; the one
+    before stops working) or ``off``. Validated as the state file's ``clients``
+    section; takes effect within the client registry's second."""
+    entry = get_client(gateway.services.engine, client_id)
+    entry["static_credential"] = kind
+    _applier(gateway, record).apply({"clients": [entry]})
+    key = None
+    if kind == "api_key":
+        key = new_api_key(client_id)
+        _set(gateway.services, client_id, api_key_hash=gateway.services.hash_api_key(key))
+    # the kind only: never the key (nor "key" in a name, which the audit log redacts)
+    _record(gateway, record)("client_static_credential", {"client": client_id,
+                                                          "kind": kind})
+    return key

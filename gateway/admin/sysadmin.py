@@ -90,6 +90,7 @@ def client_view(entry: dict[str, Any]) -> dict[str, Any]:
     view["require_pkce"] = bool(entry.get("require_pkce"))
     view["dpop_bound"] = bool(entry.get("dpop_bound"))
     view["lenient_assertion_audience"] = bool(entry.get("lenient_assertion_audience"))
+    view["static_credential"] = entry.get("static_credential") or "off"
     return view
 
 
@@ -379,6 +380,18 @@ class SysAdmin(Console):
                                                      self.trail.collect))
         self.trail.changed("client_changed", {"client": client_id}, before, after)
         return after
+
+    def new_api_key(self, client_id: str) -> tuple[dict[str, Any], str]:
+        """A new API key for ``client_id`` at /s/ (``X-Api-Key``; static_credential
+        becomes api_key, the key before stops working): the client after it and the
+        key, shown once."""
+        before = self.client(client_id)
+        key = client_ops.set_static_credential(self.gateway, client_id, "api_key",
+                                               self.trail.collect)
+        assert key is not None
+        after = self.client(client_id)
+        self.trail.changed("client_api_key", {"client": client_id}, before, after)
+        return after, key
 
     def client_action(self, client_id: str, action: str
                       ) -> tuple[dict[str, Any], str | None]:

@@ -1,4 +1,5 @@
-"""``govgate client add|list|rotate-secret|disable|enable``: OAuth clients of department systems.
+"""``govgate client add|list|rotate-secret|disable|enable|static-credential|...``: OAuth
+clients of department systems.
 
 The operations are ``gateway.admin.clients`` (the system administrator's console
 calls the same ones): a secret is generated there, shown here once and stored only
@@ -195,3 +196,22 @@ def client_dpop(cli_ctx: CliContext, client_id: str, require: bool) -> None:
     ops.set_dpop_bound(cli_ctx.gateway, client_id, require)
     click.echo(cli_ctx.msg("client.dpop_required" if require else "client.dpop_optional",
                            cid=client_id))
+
+
+@client.command("static-credential")
+@click.argument("client_id")
+@click.argument("kind", type=click.Choice(["basic", "api_key", "off"]))
+@pass_cli
+def client_static_credential(cli_ctx: CliContext, client_id: str, kind: str) -> None:
+    """Let an old system that cannot fetch a token call /s/ as this client (of the
+    client_credentials grant alone) with a fixed credential: basic (curl -u
+    CLIENT_ID:SECRET, its existing secret) or api_key (X-Api-Key: a key of its own,
+    made anew each time and printed once; the one before stops working); off ends it.
+    Weaker than a token: the secret crosses on every call (https only, off the
+    loopback), and govgate compliance names the client."""
+    key = ops.set_static_credential(cli_ctx.gateway, client_id, kind)
+    said = {"basic": "client.static_basic", "api_key": "client.static_api_key",
+            "off": "client.static_off"}[kind]
+    click.echo(cli_ctx.msg(said, cid=client_id))
+    if key is not None:
+        click.echo(cli_ctx.msg("client.api_key", api_key=key))

@@ -80,11 +80,13 @@ def client_user_twins(engine: sa.Engine) -> list[str]:
 def client_authentication(state: State) -> tuple[str, list[str]]:
     """The department systems' own authentication at the identity provider: PKCE on
     every authorization code (RFC 9700 section 2.1.1), client assertions naming the
-    issuer alone (draft-ietf-oauth-rfc7523bis; the OpenID Foundation's advisory of January 2025)."""
+    issuer alone (draft-ietf-oauth-rfc7523bis; the OpenID Foundation's advisory of January 2025),
+    and no fixed credential (HTTP Basic or an API key) taken at /s/ instead of a token."""
     with state.engine.connect() as conn:
         rows = conn.execute(sa.select(
             clients.c.client_id, clients.c.grant_types, clients.c.require_pkce,
-            clients.c.token_endpoint_auth_method, clients.c.lenient_assertion_audience)
+            clients.c.token_endpoint_auth_method, clients.c.lenient_assertion_audience,
+            clients.c.static_credential)
             .where(clients.c.status == "active")
             .order_by(clients.c.client_id)).fetchall()
     coded = [r for r in rows if "authorization_code" in (r.grant_types or [])]
@@ -96,7 +98,16 @@ def client_authentication(state: State) -> tuple[str, list[str]]:
     # let off one by one (govgate client assertion-audience), when not all together
     let_off = [r.client_id for r in rows if r.lenient_assertion_audience
                and r.token_endpoint_auth_method == "private_key_jwt"]  # noqa: S105
+    # a fixed credential at /s/ (gateway.proxy.static_credentials): sent on every call,
+    # never expiring, where a token lives minutes and its secret crosses once
+    fixed = [f"{r.client_id} ({r.static_credential})" for r in rows
+             if (r.static_credential or "off") != "off"]
     problems: list[str] = []
+    if fixed:
+        problems.append(Text("compliance.static_credentials",
+                             "clients that call /s/ with a fixed credential, weaker than a "
+                             "token (govgate client static-credential CLIENT off): {names}",
+                             names=names(fixed)))
     if without:
         problems.append(Text("compliance.pkce_optional",
                              "clients whose authorization requests may leave PKCE out "

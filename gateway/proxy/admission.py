@@ -52,6 +52,7 @@ from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.delegation import check_audience, delegated_policy
 from gateway.proxy.path import BadPath, Target, parse
 from gateway.proxy.rate_limits import TokenBucketLimiter
+from gateway.proxy.static_credentials import StaticCredentials, TooManyFailures, presented
 from gateway.proxy.target_redaction import redact_target
 from gateway.proxy.through import SIDES as THROUGH
 from gateway.proxy.through import decide_for, through_another_department
@@ -287,6 +288,7 @@ class Admitter:
         deciders: Sequence[Decider] = (),
         observe_decision: Callable[[float], None] = lambda _seconds: None,
         acting: ActingFor | None = None,
+        static: StaticCredentials | None = None,
     ) -> None:
         self.systems = systems
         self.authenticator = authenticator
@@ -297,6 +299,8 @@ class Admitter:
         self.deciders = list(deciders)
         self.observe_decision = observe_decision
         self.acting = acting  # a portal user acting for a colleague (gateway.proxy.acting)
+        # an old system's fixed credential (gateway.proxy.static_credentials), /s/ only
+        self.static = static
         self._cached = getattr(authenticator, "cached", None)
         # the policies' cache by the caller's fields (policies.Policies.decide_caller)
         self._decide_caller = getattr(policies, "decide_caller", None)
@@ -364,9 +368,13 @@ class Admitter:
     async def admit(
         self, scope: Scope, receive: Receive, *, method: str, raw_path: bytes,
         query: bytes, headers: Mapping[str, str], host: str | None, audit: AuditDraft,
+        fixed_credentials: bool = False,
     ) -> Admission:
         """Admit the request for ``method`` ``raw_path``?``query`` or raise its refusal
-        (a GovgateError); ``host`` is the host the client addressed."""
+        (a GovgateError); ``host`` is the host the client addressed.
+        ``fixed_credentials``: an opted-in client's Basic or API key is taken (``/s/``;
+        forward-auth's front proxy would hide whether it crossed the network in the
+        clear)."""
         target = parse(raw_path, query)
         if target.upstream_path != target.path or len(raw_path) != len(target.object):
             # decoded and re-encoded on the way: record what the upstream is sent
@@ -379,9 +387,17 @@ class Admitter:
         system = self.systems.get(code)
         if system is not None:  # the record never names a system that does not exist
             audit.system = system.code
+        principal = None
+        if fixed_credentials and self.static is not None and \
+                (kind := presented(headers)) is not None:
+            try:
+                principal = self.static.principal(kind, headers, scope, audit)
+            except TooManyFailures as exc:
+                audit.reason = f"static credential ({kind}): too many failed attempts"
+                raise RateLimited(TokenBucketLimiter.retry_after(exc.retry_after)) from None
         # a bearer token verified before: the lookup inline, without a coroutine
-        principal = (self._cached(headers.get("authorization"), self.audience)
-                     if self._cached else None)
+        if principal is None and self._cached:
+            principal = self._cached(headers.get("authorization"), self.audience)
         spent = False
         if principal is None:
             def spend_first(caller: Any) -> None:

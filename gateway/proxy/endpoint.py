@@ -78,6 +78,7 @@ from gateway.proxy.headers import HeaderPolicy
 from gateway.proxy.identity_headers import ASSERTION, PLAIN, plain_headers
 from gateway.proxy.path import BadPath
 from gateway.proxy.rate_limits import TokenBucketLimiter
+from gateway.proxy.static_credentials import API_KEY, StaticCredentials
 from gateway.proxy.upstream_http import (
     Origin,
     UpstreamBodyTooLarge,
@@ -331,6 +332,7 @@ class Proxy:
         client: UpstreamTransport | None = None,
         rate_clock: Callable[[], float] = time.monotonic,
         browser_page: BrowserPage | None = None,
+        static_clients: Any = None,
     ) -> None:
         self.services = services
         self.config = config or ProxyConfig.from_settings(services.settings)
@@ -358,6 +360,9 @@ class Proxy:
             observe_decision=self.metrics.decision_seconds.observe,
             acting=ActingFor(acting_cache(services), services.live_users, services.clock,
                              services.keys),
+            static=None if static_clients is None else StaticCredentials(
+                static_clients, verify_secret=services.verify_client_secret,
+                verify_api_key=services.verify_api_key, engine=services.engine),
         )
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         self._forward_auth_children: dict[str, Any] = {}
@@ -403,7 +408,8 @@ class Proxy:
                 raise PayloadTooLarge(f"request body over {self.config.max_body_bytes} bytes")
             admission = await self.admitter.admit(
                 scope, receive, method=method, raw_path=raw_path, query=query,
-                headers=header_map, host=header_map.get("host"), audit=audit)
+                headers=header_map, host=header_map.get("host"), audit=audit,
+                fixed_credentials=True)
             await self._forward(admission.request, admission.decision, scope, receive, send,
                                 raw_headers, length, chunked, started)
         except Exception as exc:
@@ -468,6 +474,8 @@ class Proxy:
             raise InsecureUpstream("the system takes identity only over verified TLS")
         headers, host = self.headers.request_headers(
             raw_headers, allow=req.system.forward_headers, shaped=req.shape)
+        if audit.extra.get("authenticated_by") == API_KEY:  # the gateway's, never the upstream's
+            headers = [(k, v) for k, v in headers if k.lower() != b"x-api-key"]
         request_id = (b"x-request-id", req.request_id.encode("latin-1"))
         scheme = scope.get("scheme", "http")
         headers += [(b"x-forwarded-for", (req.client_ip or "").encode("latin-1")),

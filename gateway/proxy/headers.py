@@ -36,6 +36,11 @@ GATEWAY_SET = frozenset({
     "authorization",  # the client's credential for the gateway, never the upstream's
     "content-length",  # re-set from what is actually forwarded
 })
+# met by the gateway's own server (it answers 100 Continue as the proxy starts reading
+# the body) and never the upstream's to meet: the body is sent at once, often already
+# read whole (a shaped or form POST), and an upstream refusing the expectation (417)
+# would refuse a request whose body it was about to get
+ANSWERED_HERE = frozenset({"expect"})
 IDENTITY_EXACT = frozenset({
     "x-forwarded-user", "x-forwarded-email", "x-forwarded-preferred-username",
     "x-forwarded-groups", "x-forwarded-access-token", "x-remote-user", "remote-user",
@@ -183,7 +188,7 @@ class HeaderPolicy:
         if n == "host":
             return _HOST
         if (n in HOP_BY_HOP or n in GATEWAY_SET or n in METHOD_OVERRIDE or n in PATH_OVERRIDE
-                or n in FORWARDING_EXTRA or n.startswith(FORWARDING_PREFIX)
+                or n in ANSWERED_HERE or n in FORWARDING_EXTRA or n.startswith(FORWARDING_PREFIX)
                 or self.is_identity(name) or "_" in name):
             return _DROP
         return _COOKIE if n == "cookie" else _KEEP

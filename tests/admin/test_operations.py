@@ -370,6 +370,41 @@ def test_the_pages_do_the_same_work(world: tuple[Services, TestClient]) -> None:
     with services.engine.connect() as conn:
         assert conn.execute(sa.select(clients.c.require_pkce, clients.c.lenient_assertion_audience)
                             .where(clients.c.client_id == "cw-sync")).one() == (True, False)
+    # an old system's fixed credential at /s/ (client_credentials alone): the page's
+    # choice (no Basic for a client without a secret); switching to a key shows it once
+    page = client.get("/portal/admin/clients/cw-sync").text
+    assert 'id="c-static-credential"' in page and "固定凭据" in page
+    assert 'value="basic"' not in page and 'id="c-static-credential"' not in \
+        client.get("/portal/admin/clients/cw-web").text
+    r = _form(client, "/portal/admin/clients/cw-sync/save", name="财务同步", scope="proxy",
+              static_credential="api_key")
+    assert r.status_code == 200 and "API 密钥（仅显示一次" in r.text, r.text
+    key = re.search(r'id="secret"><code>([^<]+)</code>', r.text).group(1)
+    assert key.startswith("cw-sync.") and key not in audit_text(services)
+    with services.engine.connect() as conn:
+        stored = conn.execute(sa.select(clients.c.static_credential, clients.c.api_key_hash)
+                              .where(clients.c.client_id == "cw-sync")).one()
+    assert stored[0] == "api_key" and stored[1] and key not in stored[1]
+    # saved again, the key stays; "New API key" (the API's too) replaces it
+    assert _form(client, "/portal/admin/clients/cw-sync/save", name="财务同步", scope="proxy",
+                 static_credential="api_key").status_code == 303
+    assert 'data-action="api-key"' in client.get("/portal/admin/clients/cw-sync").text
+    r = client.post(f"{API}/clients/cw-sync/api-key", headers=bearer(services, "sysadmin"))
+    assert r.status_code == 200 and r.json()["api_key"] != key, r.text
+    assert r.json()["client"]["static_credential"] == "api_key"
+    assert r.json()["api_key"] not in audit_text(services)
+    r = client.post(f"{API}/clients/cw-sync", headers=bearer(services, "sysadmin"),
+                    json={"static_credential": "off"})
+    assert r.status_code == 200 and r.json()["client"]["static_credential"] == "off"
+    with services.engine.connect() as conn:
+        assert conn.execute(sa.select(clients.c.api_key_hash)
+                            .where(clients.c.client_id == "cw-sync")).scalar_one() is None
+    # a client that signs people in never takes one: a readable 400
+    r = client.post(f"{API}/clients/cw-web", headers=bearer(services, "sysadmin"),
+                    json={"static_credential": "basic"})
+    assert r.status_code == 400 and "client_credentials" in r.text, r.text
+    r = client.post(f"{API}/clients/cw-web/api-key", headers=bearer(services, "sysadmin"))
+    assert r.status_code == 400, r.text
     assert _form(client, "/portal/admin/clients/cw-web/disable").status_code == 303
     assert "已停用" in client.get("/portal/admin/clients/cw-web").text
 

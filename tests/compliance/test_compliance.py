@@ -526,3 +526,27 @@ def test_a_client_and_a_user_of_one_name_and_a_lenient_assertion_audience(
     assert "client assertions may name the token endpoint or several audiences " \
         "(client_assertion_audience = issuer_or_token_endpoint): Zhang.San" \
         in failed["ia.client_authentication"]
+
+
+def test_a_client_with_a_fixed_credential_at_the_proxy_is_named(
+        demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old system's Basic or API key at /s/ (gateway.proxy.static_credentials) is sent
+    on every call and never expires: weaker than a token, each such client named."""
+    now = dt.datetime.now(dt.UTC)
+    with demo.engine.begin() as conn:
+        conn.execute(clients.insert(), [{
+            "client_id": "energy-system", "name": "能耗", "department_code": "jgswj",
+            "grant_types": ["client_credentials"], "redirect_uris": [], "scope": "proxy",
+            "token_endpoint_auth_method": "client_secret_basic", "secret_hash": "mac1$00",
+            "static_credential": "basic", "status": "active", "created_at": now}])
+    try:
+        result = run(demo, monkeypatch, "--format", "json")
+    finally:
+        with demo.engine.begin() as conn:
+            conn.execute(clients.delete().where(clients.c.client_id == "energy-system"))
+    failed = {i["id"]: i["evidence"] for i in json.loads(result.output)["items"]
+              if i["status"] == FAIL}
+    assert list(failed) == ["ia.client_authentication"], result.output
+    assert "clients that call /s/ with a fixed credential, weaker than a token (govgate " \
+        "client static-credential CLIENT off): energy-system (basic)" \
+        in failed["ia.client_authentication"]

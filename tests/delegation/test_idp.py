@@ -252,8 +252,8 @@ def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["system"]
     # the clients table's branch goes on after it (0028: clients.require_pkce; 0029:
     # clients.dpop_bound, RFC 9449; 0031: the codes' dpop_jkt, then
-    # clients.lenient_assertion_audience)
-    assert column["nullable"] and "0031_idp7_lenient_audience" in head_revisions()
+    # clients.lenient_assertion_audience; 0032: clients.static_credential)
+    assert column["nullable"] and "0032_legacy_static_credential" in head_revisions()
 
 
 def test_a_clients_system_is_a_code_in_the_state_file() -> None:

@@ -36,12 +36,32 @@ def test_client_add_rotate_disable(client: TestClient, idp: Services) -> None:
     bearer = {"Authorization": "Bearer " + r.json()["access_token"], "Accept-Language": "zh"}
     refused = client.get("/s/no-such-system/x", headers=bearer)
     assert refused.status_code == 404, refused.text  # past the scope check
+    # an old system that knows only Basic or a fixed key: opted in, it calls /s/ as its
+    # token would, over https (plain HTTP from off the loopback is refused: the test
+    # client's peer is "testclient")
+    code, out = _run(idp, "client", "static-credential", "assets-sync", "basic")
+    assert code == 0 and "HTTP Basic" in out, out
+    parts(idp).provider.server.clients.invalidate()  # another process's change
+    over_https = "https://testserver/s/no-such-system/x"
+    assert client.get(over_https, auth=("assets-sync", secret)).status_code == 404
+    assert client.get("/s/no-such-system/x", auth=("assets-sync", secret)).status_code == 401
+    code, out = _run(idp, "client", "static-credential", "assets-sync", "api_key")
+    key = re.search(r"(assets-sync\.\S+)", out).group(1)
+    parts(idp).provider.server.clients.invalidate()
+    assert client.get(over_https, headers={"X-Api-Key": key}).status_code == 404
+    assert client.get(over_https, auth=("assets-sync", secret)).status_code == 401
+    code, out = _run(idp, "export")
+    assert re.search(r"client_id: assets-sync\n(.*\n)*?\s+static_credential: api_key", out)
+    code, out = _run(idp, "client", "static-credential", "assets-sync", "off")
+    assert code == 0
     code, out = _run(idp, "client", "add", "web-x", "--name", "网页", "--department", "czt",
                      "--grant-type", "authorization_code", "--redirect-uri",
                      "https://web-x.example/cb")
     assert code == 0, out
     code, out = _run(idp, "export")
     assert re.search(r"client_id: web-x\n(.*\n)*?\s+scope: openid profile", out), out
+    code, out = _run(idp, "client", "static-credential", "web-x", "basic")
+    assert code == 1 and "client_credentials" in out, out
     code, out = _run(idp, "client", "list")
     assert "assets-sync" in out and secret not in out
     code, out = _run(idp, "client", "rotate-secret", "assets-sync")

@@ -45,6 +45,10 @@ class Client:
     dpop_bound: bool = False
     # its assertions may name the token endpoint or several audiences (rfc7523.py)
     lenient_assertion_audience: bool = False
+    # a fixed credential at /s/ instead of a token: "off", "basic", "api_key", and the
+    # keyed hash of its API key (gateway.proxy.static_credentials)
+    static_credential: str = "off"
+    api_key_hash: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -176,4 +180,6 @@ class ClientRegistry:
             require_pkce=bool(row.require_pkce),
             dpop_bound=bool(row.dpop_bound),
             lenient_assertion_audience=bool(row.lenient_assertion_audience),
+            static_credential=row.static_credential or "off",
+            api_key_hash=row.api_key_hash,
         )

@@ -39,9 +39,12 @@
     POST /clients/{client_id}          any of name, redirect_uris,
                                        post_logout_redirect_uris, scope, backchannel_logout_uri,
                                        require_pkce, dpop_bound,
-                                       lenient_assertion_audience
+                                       lenient_assertion_audience,
+                                       static_credential (off|basic|api_key)
     POST /clients/{client_id}/disable | enable | rotate-secret
                                        (rotate-secret: and client_secret, shown once)
+    POST /clients/{client_id}/api-key  → {client, api_key} (shown once): a new key for
+                                       X-Api-Key at /s/, static_credential api_key
 
 Rules and audit: ``gateway.admin.sysadmin``; plumbing: ``gateway.web.api.admin_common``.
 """
@@ -66,7 +69,7 @@ from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
 from gateway.idp.saml.sps import NAME_IDS
 from gateway.limits import MAX_LENGTH
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
-from gateway.statefile import AUTH_METHODS, GRANT_TYPES
+from gateway.statefile import AUTH_METHODS, GRANT_TYPES, STATIC_CREDENTIALS
 from gateway.web.api import shapes as s
 from gateway.web.api.admin_common import declare, picked, route, text, text_list
 from gateway.web.api.body import read_object
@@ -82,10 +85,10 @@ CLIENT_FIELDS = {"client_id": "text", "name": "text", "department": "text",
                  "post_logout_redirect_uris": "list", "scope": "text",
                  "token_endpoint_auth_method": "text", "backchannel_logout_uri": "text",
                  "require_pkce": "bool", "dpop_bound": "bool",
-                 "lenient_assertion_audience": "bool"}
+                 "lenient_assertion_audience": "bool", "static_credential": "text"}
 CLIENT_CHANGES = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
                   "backchannel_logout_uri", "require_pkce", "dpop_bound",
-                  "lenient_assertion_audience")
+                  "lenient_assertion_audience", "static_credential")
 WHO = "the system administrator (系统管理员), within their departments"
 TAG = "admin-sys"
 
@@ -343,7 +346,9 @@ CLIENT = s.obj({"client_id": s.TEXT, "name": s.TEXT, "department": s.TEXT,
                 # RFC 9449: its token requests must carry a DPoP proof (docs/sso.md)
                 "dpop_bound": s.BOOL,
                 # its assertions may name the token endpoint (docs/sso.md)
-                "lenient_assertion_audience": s.BOOL},
+                "lenient_assertion_audience": s.BOOL,
+                # an old system's fixed credential at /s/ (docs/proxy.md)
+                "static_credential": {"enum": list(STATIC_CREDENTIALS)}},
                ["client_id", "redirect_uris", "post_logout_redirect_uris", "has_jwks"])
 WITH_SECRET = Answer("The client (and its secret, shown once, when it has one)",
                      s.obj({"client": CLIENT, "client_secret": s.TEXT}, ["client"]))
@@ -357,7 +362,11 @@ CLIENT_CHANGE_PROPS: dict[str, JSON] = {
     "require_pkce": s.BOOL, "dpop_bound": s.BOOL,
     # a private_key_jwt client's assertions may still name the token endpoint or several
     # audiences (the rule before draft-ietf-oauth-rfc7523bis; govgate compliance names it)
-    "lenient_assertion_audience": s.BOOL}
+    "lenient_assertion_audience": s.BOOL,
+    # a client of client_credentials alone may call /s/ with HTTP Basic or X-Api-Key
+    # (docs/proxy.md; govgate compliance names it); api_key works once a key is made
+    # (POST /clients/{client_id}/api-key)
+    "static_credential": {"enum": list(STATIC_CREDENTIALS)}}
 CLIENT_RULES = ("the grant types, redirect URIs, scope and authentication method do not go "
                 "together, or the department is not the admin's")
 
@@ -422,6 +431,21 @@ def _client_action(action: str) -> tuple[Operation, Any]:
         return {"client": client, **({"client_secret": secret} if secret else {})}
 
     return op, act
+
+
+NEW_API_KEY = sys_op(
+    "POST", "/clients/{client_id}/api-key",
+    "Make a client's API key for X-Api-Key at /s/ (shown once; the one before stops)",
+    Answer("The client and its new API key, shown once",
+           s.obj({"client": CLIENT, "api_key": s.TEXT}, ["client", "api_key"])),
+    path_params=CLIENT_PARAM,
+    rules="the client is not of the client_credentials grant alone")
+
+
+async def new_api_key(request: Request, admin: SysAdmin) -> Any:
+    client, key = await run_in_threadpool(admin.new_api_key,
+                                          request.path_params["client_id"])
+    return {"client": client, "api_key": key}
 
 
 USER_ACTION_OPS = [_user_action(a) for a in USER_ACTIONS]
@@ -508,4 +532,5 @@ def routes() -> list[ApiRoute]:
         (GET_CLIENT, get_client),
         (UPDATE_CLIENT, update_client),
         *CLIENT_ACTION_OPS,
+        (NEW_API_KEY, new_api_key),
     )]

@@ -305,8 +305,19 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
             changes["require_pkce"] = "require_pkce" in form
         if shown["token_endpoint_auth_method"] == "private_key_jwt":  # noqa: S105
             changes["lenient_assertion_audience"] = "lenient_assertion_audience" in form
+        kind = None
+        if shown["grant_types"] == ["client_credentials"]:
+            kind = _field(form, "static_credential", 16) or "off"
+            if kind != "api_key" or shown["static_credential"] != "api_key":
+                changes["static_credential"] = kind
         await run_in_threadpool(console.update_client, client_id, changes)
+        if kind == "api_key" and shown["static_credential"] != "api_key":
+            # switched to a key: one is made now and shown once (a save that keeps
+            # api_key keeps the key; "New API key" replaces it)
+            return await _new_api_key(request, console, client_id)
         return done("clients", "client_changed", client_id)
+    if action == "api-key":
+        return await _new_api_key(request, console, client_id)
     if action not in CLIENT_ACTIONS:
         return error_page(request, _no_page(request))
     _, secret = await run_in_threadpool(console.client_action, client_id, action)
@@ -315,6 +326,13 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
                     subject=client_id, secret=secret, shown_key="adm_client_secret",
                     note_key="adm_secret_note", back="clients")
     return done("clients", "client_" + action.replace("-", "_"), client_id)
+
+
+async def _new_api_key(request: Request, console: SysAdmin, client_id: str) -> Response:
+    _, key = await run_in_threadpool(console.new_api_key, client_id)
+    return show(request, console, "admin_once.html", title_key="adm_api_key_made",
+                subject=client_id, secret=key, shown_key="adm_api_key",
+                note_key="adm_secret_note", back="clients")
 
 
 def routes() -> list[BaseRoute]:
