@@ -352,10 +352,28 @@ async def test_the_head_of_a_shaped_answer_describes_it_and_no_cache_keeps_it(
             assert r.content == b"" and shop.record(r)["items"] == []
         else:
             assert_shaped(r)
+            shaped_length = r.headers["content-length"]
+    assert r.headers["content-length"] == shaped_length  # the HEAD's: the GET's, shaped
     r = await shop.get("trailers")
     assert_shaped(r)
     assert "x-driver" not in r.headers and "set-cookie" not in r.headers
     assert SECRET not in str(r.headers)
+
+
+async def test_a_head_is_the_shaped_gets_head_and_refused_where_the_get_is(
+        shop: Shop) -> None:
+    """A HEAD answered 200 with no length where the GET was 502 (a body the proxy
+    cannot shape): the upstream is asked the GET, and the HEAD gets the GET's status
+    and head, the shaped length (never the raw body's), no body."""
+    for case in ("honest", "bigint", "nested", "text"):
+        get, head = await shop.get(case), await shop.get(case, "HEAD")
+        assert shop.upstream.seen[-1].startswith(b"GET "), case
+        assert head.status_code == get.status_code, (case, get.status_code, head.status_code)
+        assert head.content == b"" and int(head.headers["content-length"]) == len(
+            get.content) != len(BODY), case
+        assert head.headers["content-type"] == get.headers["content-type"], case
+    assert get.status_code == 502
+    assert shop.record(head)["extra"]["refused"] == shop.record(get)["extra"]["refused"]
 
 
 async def test_a_private_naming_fields_still_keeps_the_answer_from_shared_caches(
