@@ -167,6 +167,12 @@ CASES: dict[str, Case] = {
         "items": ROWS, "total": 1, "driver_name": "李建国", "Driver-ID-Number": SECRET,
         "driverPhone": "13907710021", "ＤＲＩＶＥＲ_ＩＤ_ＮＵＭＢＥＲ": SECRET,
         "meta": {"driver_id_number": SECRET}}, ensure_ascii=False).encode()),
+    # numbers past a double's precision, as a registry or a ledger writes them
+    "numbers": json_answer(b'{"items":[{"plate_number":12345678901234567890,'
+                           b'"brand":0.1000000000000000055511151231257827},'
+                           b'{"plate_number":-9007199254740993,"brand":1E2},'
+                           b'{"plate_number":1e-400,"brand":123456789.123456789012},'
+                           b'{"plate_number":0.10,"brand":-0.0}],"total":4}'),
     "204": lambda head: answer("204 No Content", [("Content-Type", "application/json")],
                                b"", length=False),
     "304": lambda head: answer("304 Not Modified", [("ETag", etag_of(BODY))], b"",
@@ -374,6 +380,22 @@ async def test_a_head_is_the_shaped_gets_head_and_refused_where_the_get_is(
         assert head.headers["content-type"] == get.headers["content-type"], case
     assert get.status_code == 502
     assert shop.record(head)["extra"]["refused"] == shop.record(get)["extra"]["refused"]
+
+
+async def test_numbers_leave_as_the_upstream_wrote_them(shop: Shop) -> None:
+    """Re-serialising a shaped body made each number with a fraction or exponent its
+    nearest double's text (``0.1000000000000000055511151231257827`` became ``0.1``,
+    ``1E2`` ``100.0``, ``123456789.123456789012`` lost six digits): the upstream's text
+    now passes exactly, integers past 2^53 too; one beyond a double is still refused
+    (the ``overflow`` case)."""
+    r = await shop.get("numbers")
+    assert r.status_code == 200, r.text
+    assert r.content == (b'{"items":[{"plate_number":12345678901234567890,'
+                         b'"brand":0.1000000000000000055511151231257827},'
+                         b'{"plate_number":-9007199254740993,"brand":1E2},'
+                         b'{"plate_number":1e-400,"brand":123456789.123456789012},'
+                         b'{"plate_number":0.10,"brand":-0.0}],"total":4}')
+    assert shop.record(r)["extra"]["records"] == 4
 
 
 async def test_a_private_naming_fields_still_keeps_the_answer_from_shared_caches(
