@@ -327,12 +327,14 @@ class Binding:
     key derivation (RFC 7518 4.6.2) and the header is the AAD. ECDH-ES has no sender,
     so with ``sign`` the plaintext is a JWS by the gateway's key (a nested JWT, ``cty``
     JWT) whose claims say the same and the place: the answer's request id (``rid``),
-    the record's index (``rec``), and a digest of the record's other values as sent
-    (``row``, :func:`record_digest`). The consumer checks them against where it found
-    the value (``govgate_upstream.open_item``): a ciphertext moved to another item,
-    resource, consumer, record or answer, or one not made by the gateway, is refused
-    there. Without ``sign`` (a client listed in ``catalogue_unsigned_item_clients``,
-    still on the old helper) the plaintext is the bare value, ``cty`` json."""
+    the record's index (``rec``), a digest of the record's other values as sent
+    (``row``, :func:`record_digest`) and how many records the answer has (``n``: 1 for
+    an answer of one record). The consumer checks them against where it found the
+    value (``govgate_upstream.open_item``): a ciphertext moved to another item,
+    resource, consumer, record or answer, one of an answer cut short (records dropped
+    from its end), or one not made by the gateway, is refused there. Without ``sign``
+    (a client listed in ``catalogue_unsigned_item_clients``, still on the old helper)
+    the plaintext is the bare value, ``cty`` json."""
 
     issuer: str
     resource: str
@@ -346,13 +348,15 @@ class Binding:
         return {"typ": ITEM_TYP, "apu": _b64url(producer.encode("utf-8")),
                 "apv": _b64url(self.client_id.encode("utf-8"))}
 
-    def signed(self, item: str, index: int, row: str, value: Any) -> str | None:
-        """The JWS of ``value`` at its place, or None when values go unsigned."""
+    def signed(self, item: str, index: int, row: str, value: Any,
+               count: int = 1) -> str | None:
+        """The JWS of ``value`` at its place (record ``index`` of ``count``), or None
+        when values go unsigned."""
         if self.sign is None:
             return None
         claims = {"iss": self.issuer, "aud": self.client_id, "resource": self.resource,
-                  "item": item, "rid": self.request_id, "rec": index, "row": row,
-                  "v": plain(value)}
+                  "item": item, "rid": self.request_id, "rec": index, "n": count,
+                  "row": row, "v": plain(value)}
         return self.sign(claims, {"typ": ITEM_JWT_TYP})
 
 
@@ -558,17 +562,16 @@ def shape(
         row = record_digest(out, sealed) if sealed and signing else ""
         for n in sealed:
             out[n] = encrypt_value(out[n], key, bound.get(n), None if binding is None
-                                   else binding.signed(n, index, row, out[n]))
+                                   else binding.signed(n, index, row, out[n], count))
         return out
 
     target, path = _locate(doc, records)
+    count = len(target) if isinstance(target, list) else 1
     try:
         if isinstance(target, list):
             shaped_records: Any = [one(r, k) for k, r in enumerate(target)]
-            count = len(target)
         elif isinstance(target, dict):
             shaped_records = one(target, 0)
-            count = 1
         else:
             raise ShapeError(
                 f"records at {records or 'the body'!r} are neither a list nor an object")
