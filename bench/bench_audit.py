@@ -11,8 +11,9 @@ migrated to the monthly partitions of 0021_audit_partitions and measured again).
 
 ``--delegate-filter``: only the user filter's pages (the record's user or the delegate
 acting for them, ``extra.act.sub``) at head (on PostgreSQL its monthly partitions),
-with the delegate's index (0032_edges_act_sub_index), with it and the JSON expression
-alone (no ``LIKE`` on ``extra`` in front), and with it dropped (the base).
+with the delegate's index (0032_edges_act_sub_index) by the page of now (the user's
+half and the delegate's each in order, merged: ``audit.query.page_query``) and by the
+one before (one ``OR``), then without the index by the one before (the base).
 """
 
 from __future__ import annotations
@@ -340,8 +341,8 @@ def delegate_filter(url: str | None, n: int, workdir: str | None) -> None:
         return sa.and_(records.c.extra.like(act_sub_module.HAS_ACT),
                        act_sub_module.act_sub(records.c.extra) == name)
 
-    def bare_acted_by(name: str) -> Any:  # the JSON alone, no LIKE in front
-        return act_sub_module.act_sub(records.c.extra) == name
+    def one_or(f: Any) -> Any:  # the page before: one OR of the two halves
+        return query_module.build_query(f).limit(f.limit + 1)
 
     def pages(engine: sa.Engine, label: str) -> None:
         for user in USER_PAGES:
@@ -352,13 +353,15 @@ def delegate_filter(url: str | None, n: int, workdir: str | None) -> None:
         t = time.perf_counter()
         generate(engine, ks, n, step_ms=step_ms)
         print(f"generated {n} chained records in {time.perf_counter() - t:.1f} s")
-        pages(engine, "with the index")
-        query_module.acted_by = bare_acted_by  # type: ignore[attr-defined]
-        pages(engine, "with it, the JSON alone")
-        query_module.acted_by = old_acted_by  # type: ignore[attr-defined]
+        pages(engine, "with the index, two halves")
+        now = query_module.page_query
+        query_module.page_query = one_or  # type: ignore[attr-defined]
+        pages(engine, "with the index, one OR")
         with write_transaction(engine) as conn:
             conn.exec_driver_sql("DROP INDEX ix_audit_records_act_sub")
-        pages(engine, "without it (the base)")
+        query_module.acted_by = old_acted_by  # type: ignore[attr-defined]
+        pages(engine, "without it, one OR (the base)")
+        query_module.page_query = now  # type: ignore[attr-defined]
         with write_transaction(engine) as conn:  # built again on the whole log, timed
             conn.exec_driver_sql("ANALYZE audit_records")
             t = time.perf_counter()
