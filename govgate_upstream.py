@@ -411,7 +411,7 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
               issuer: str, verifier: AssertionVerifier | None = None,
               request_id: str | None = None, index: int | None = None,
               record: Any = None, encrypted: Iterable[str] | None = None,
-              allow_unsigned: bool = False) -> Any:
+              count: int | None = None, allow_unsigned: bool = False) -> Any:
     """The clear value of the encrypted item ``item`` of catalogue resource ``resource``
     that the gateway ``issuer`` sent to client ``client_id``, opened with that client's
     private ``key`` (a joserfc key). The JWE's header names all four (``apu``, ``apv``,
@@ -421,9 +421,14 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
     place: the answer's ``request_id`` (its ``X-Request-ID``), the record's ``index`` in
     the answer's records (0 for an answer of one record), and the ``record`` as received
     (its other values, the ``encrypted`` items of the record aside: by default those
-    holding an item JWE); each checked when given. A ciphertext moved from another item, resource,
-    record or answer, another consumer's answer, a value the gateway did not sign, or
-    anything not a JWE to ``key`` raises :class:`InvalidItem`. ``allow_unsigned``
+    holding an item JWE), and ``count``, how many records the answer has as received
+    (records dropped from its end leave every remaining value in place; the count the
+    gateway signed tells); each checked when given. A value signed before the gateway
+    signed the count (no ``n`` claim) opens without that check: the signature shows it
+    was made so, and no one can take ``n`` out of a newer one. A ciphertext moved from
+    another item, resource, record or answer, another consumer's answer, one of an
+    answer cut short, a value the gateway did not sign, or anything not a JWE to
+    ``key`` raises :class:`InvalidItem`. ``allow_unsigned``
     opens a value of before the signature (``cty`` json; the gateway sends them to the
     clients its ``catalogue_unsigned_item_clients`` lists), checked as before: its
     origin is then only TLS's word."""
@@ -475,6 +480,9 @@ def open_item(value: str, key: Any, *, item: str, resource: str, client_id: str,
         raise InvalidItem("the value is of another answer (request id)")
     if index is not None and claims.get("rec") != index:
         raise InvalidItem("the value is of another record of the answer (index)")
+    if count is not None and "n" in claims and claims["n"] != count:
+        raise InvalidItem(f"the answer had {claims['n']} records, not {count}: "
+                          "cut short or added to")
     if record is not None and claims.get("row") != record_digest(
             record, _sealed(record) if encrypted is None else encrypted):
         raise InvalidItem("the value is of another record (its other values differ)")

@@ -37,5 +37,10 @@ def _act_sub_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
 
 
 def acted_by(name: str) -> Any:
-    """The records ``name`` made acting for their user (``extra.act.sub`` is ``name``)."""
+    """The records ``name`` made acting for their user (``extra.act.sub`` is ``name``).
+    The expression is the one the index ``ix_audit_records_act_sub`` (migration
+    ``0032_edges_act_sub_index``: partial, where it is not NULL) is made on, so SQLite
+    reads that index; the ``LIKE`` in front stays for a plan that reads the records
+    along ``ts`` instead (PostgreSQL's, which expects the page's rows early): only
+    records naming an ``act`` pay for their JSON there."""
     return sa.and_(records.c.extra.like(HAS_ACT), act_sub(records.c.extra) == name)

@@ -31,6 +31,9 @@ chains = sa.Table(
 # a third without the secondary indexes), and ``col = :value`` lets both SQLite and
 # PostgreSQL use a partial index ``WHERE col IS NOT NULL``.
 PARTIAL_INDEXED = ("actor_user", "actor_client", "system", "resource")
+# and, in the migration only (its expression is each database's own JSON function):
+# ``ix_audit_records_act_sub`` on the delegate ``extra.act.sub`` where there is one
+# (0032_edges_act_sub_index, audit/act_sub.py)
 
 
 def _partial(column: str) -> sa.Index:

@@ -7,6 +7,13 @@ migrated to the monthly partitions of 0021_audit_partitions and measured again).
     .venv/bin/python bench/bench_audit.py [--records 1000000] [--appends 2000]
     .venv/bin/python bench/bench_audit.py [--skip-appends] \
         --database-url postgresql+psycopg://postgres@127.0.0.1:55432/postgres
+    .venv/bin/python bench/bench_audit.py --delegate-filter [--database-url ...]
+
+``--delegate-filter``: only the user filter's pages (the record's user or the delegate
+acting for them, ``extra.act.sub``) at head (on PostgreSQL its monthly partitions),
+with the delegate's index (0032_edges_act_sub_index) by the page of now (the user's
+half and the delegate's each in order, merged: ``audit.query.page_query``) and by the
+one before (one ``OR``), then without the index by the one before (the base).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from keys import FileMasterKey, KeyService, get_profile  # noqa: E402
 
 WRITERS = 64
 USERS = [f"user{i:03d}" for i in range(200)]
+DELEGATES = [f"delegate{i:02d}" for i in range(20)]  # each acting for others only
 DEPTS = ["czt", "jgswj", "fgw", "gxt", "sjj", "zjt", "rst", "jtt"]
 SYSTEMS = ["vehicles", "assets", "office", "finance", "energy", "procurement"]
 EVENTS = ["proxy_request"] * 8 + ["login", "token_issued"]
@@ -60,7 +68,11 @@ def sample(i: int, ts: int) -> AuditRecord:
         department=DEPTS[i % len(DEPTS)], source_ip="10.0.0.7", system=SYSTEMS[i % len(SYSTEMS)],
         resource=f"JG-{i % 50:04d}", items=("plate_number", "driver_phone"), purpose="费用核算",
         reason=f"grant {i % 97}", status=200, latency_ms=12, request_id=f"req-{i}",
-        req_hash="ab" * 32, resp_hash="cd" * 32, extra={"path": "/api/vehicles", "n": i})
+        req_hash="ab" * 32, resp_hash="cd" * 32, extra={
+            "path": "/api/vehicles", "n": i,
+            # one call in 50 a delegate's (委托), acting for the record's user
+            **({"act": {"sub": DELEGATES[(i // 50) % len(DELEGATES)]}} if i % 50 == 0
+               else {})})
 
 
 def open_db(path: Path) -> tuple[sa.Engine, KeyService]:
@@ -173,7 +185,7 @@ def page_latency(engine: sa.Engine, params: dict[str, str], runs: int = 30) -> t
         t = time.perf_counter()
         page = query_records(engine, f)
         times.append((time.perf_counter() - t) * 1000)
-    assert page.records
+    assert page.records or params.get("user") == "nobody"
     nxt = parse_filters({**params, "cursor": page.next_cursor or ""})
     t = time.perf_counter()
     query_records(engine, nxt)
@@ -189,10 +201,14 @@ def main() -> None:
     ap.add_argument("--skip-appends", action="store_true")
     ap.add_argument("--database-url", default=None,
                     help="a PostgreSQL server (its database is only used to create one)")
+    ap.add_argument("--delegate-filter", action="store_true")
     args = ap.parse_args()
     print(f"# audit benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"python {platform.python_version()}  sqlite {sqlite3.sqlite_version}  "
           f"{platform.machine()}")
+    if args.delegate_filter:
+        delegate_filter(args.database_url, args.records, args.workdir)
+        return
     if args.database_url:
         on_postgresql(args.database_url, args.records,
                       None if args.skip_appends else args.appends)
@@ -294,6 +310,10 @@ def verify_and_query(engine: sa.Engine, ks: KeyService, n: int, step_ms: int = 1
           f"({rep.records} records, {rep.checkpoints} checkpoints, {el:.1f} s wall, "
           f"{cpu:.1f} s CPU = {rep.records / cpu:.0f} records per CPU second)")
     for params in ({"user": "user042", "limit": "100"},
+                   # the user filter's delegate half (extra.act.sub): a user who is only
+                   # a delegate, and a name in no record (every record looked at)
+                   {"user": "delegate07", "limit": "100"},
+                   {"user": "nobody", "limit": "100"},
                    {"department": "czt", "event_type": "proxy_request", "limit": "100"},
                    {"system": "vehicles", "outcome": "deny", "limit": "100"},
                    {"since": str(int(time.time() * 1000) - n * step_ms // 2),
@@ -305,6 +325,69 @@ def verify_and_query(engine: sa.Engine, ks: KeyService, n: int, step_ms: int = 1
         label = ",".join(f"{k}={v}" for k, v in params.items() if k != "limit")
         print(f"query page of 100 [{label[:34]:34}]: {first:6.1f} ms (next page "
               f"{second:.1f} ms)")
+
+
+USER_PAGES = ("user042", "delegate07", "nobody")  # a user, a delegate only, no one
+
+
+def delegate_filter(url: str | None, n: int, workdir: str | None) -> None:
+    """The user filter's pages at head, then without the delegate's index, by the query
+    of now and by the one before (``LIKE`` first)."""
+    import audit.act_sub as act_sub_module
+    import audit.query as query_module
+    from audit.tables import records
+
+    def old_acted_by(name: str) -> Any:
+        return sa.and_(records.c.extra.like(act_sub_module.HAS_ACT),
+                       act_sub_module.act_sub(records.c.extra) == name)
+
+    def one_or(f: Any) -> Any:  # the page before: one OR of the two halves
+        return query_module.build_query(f).limit(f.limit + 1)
+
+    def pages(engine: sa.Engine, label: str) -> None:
+        for user in USER_PAGES:
+            first, second = page_latency(engine, {"user": user, "limit": "100"}, runs=5)
+            print(f"{label:34} user={user:10}: {first:7.1f} ms (next page {second:.1f} ms)")
+
+    def measure(engine: sa.Engine, ks: KeyService, step_ms: int) -> None:
+        t = time.perf_counter()
+        generate(engine, ks, n, step_ms=step_ms)
+        print(f"generated {n} chained records in {time.perf_counter() - t:.1f} s")
+        pages(engine, "with the index, two halves")
+        now = query_module.page_query
+        query_module.page_query = one_or  # type: ignore[attr-defined]
+        pages(engine, "with the index, one OR")
+        with write_transaction(engine) as conn:
+            conn.exec_driver_sql("DROP INDEX ix_audit_records_act_sub")
+        query_module.acted_by = old_acted_by  # type: ignore[attr-defined]
+        pages(engine, "without it, one OR (the base)")
+        query_module.page_query = now  # type: ignore[attr-defined]
+        with write_transaction(engine) as conn:  # built again on the whole log, timed
+            conn.exec_driver_sql("ANALYZE audit_records")
+            t = time.perf_counter()
+            conn.exec_driver_sql(
+                "CREATE INDEX ix_audit_records_act_sub ON audit_records ("
+                + ACT_SUB_SQL[engine.dialect.name] + ", ts, id) WHERE "
+                + ACT_SUB_SQL[engine.dialect.name] + " IS NOT NULL")
+            print(f"the index built on {n} records in {time.perf_counter() - t:.1f} s")
+
+    if url:
+        with sa.create_engine(url, poolclass=sa.pool.NullPool).connect() as conn:
+            print(f"postgresql {conn.exec_driver_sql('SHOW server_version').scalar_one()}, "
+                  "monthly partitions")
+        with pg_database(url, partitioned=True) as (engine, ks):
+            measure(engine, ks, YEAR_MS // n)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        engine, ks = open_db(work)
+        measure(engine, ks, 10)
+        engine.dispose()
+
+
+ACT_SUB_SQL = {"sqlite": "json_extract(extra, '$.act.sub')",
+               "postgresql": "(CAST(extra AS jsonb) #>> '{act,sub}')"}
 
 
 def _month(offset_ms: int, later: int = 0) -> int:

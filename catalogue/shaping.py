@@ -44,6 +44,15 @@ number beyond a double, nesting deeper than the parser's stack, a lone surrogate
 a released value), another content coding or charset, or records that are not where
 the route says, raise :class:`ShapeError` (the proxy answers 502 and audits the
 detail): fail closed.
+
+Numbers leave as the upstream wrote them: an integer is Python's exact int
+(``12345678901234567890`` stays so), and a number with a fraction or exponent is a
+:class:`Number` keeping its text (``0.10``, ``1E2``, a decimal of 30 digits), written
+back unchanged (:func:`dumps_exact`) where a float would have become its nearest
+double's shortest text. A consumer's parser is its own: a JavaScript one still rounds
+what it reads past 2^53. Two places take the double instead, as before: the ``row``
+digest (the consumer's ``govgate_upstream`` computes it from the number it parsed) and
+a pseudonym's input (the same number, the same pseudonym, however it was written).
 """
 
 from __future__ import annotations
@@ -53,6 +62,8 @@ import functools
 import hashlib
 import json
 import math
+import re
+import secrets
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -155,13 +166,84 @@ def apply_mask(mask: str | None, value: Any, *, item: str = "", mac: Mac | None 
             return [apply_mask(mask, v, item=item, mac=mac) for v in value]
         if isinstance(value, dict):
             return REDACTED
-        return keep(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return keep(value if isinstance(value, str) else value.text
+                    if isinstance(value, Number) else dumps_exact(value, ensure_ascii=False))
+    text = value if isinstance(value, str) else dumps_plain(value, ensure_ascii=False)
     if mask == "pseudonym":
         if mac is None:
             raise ShapeError(f"item {item}: pseudonym mask needs a keyed hash")
         return pseudonym(text, mac, item)
     raise ShapeError(f"item {item}: unknown mask {mask!r}")
+
+
+# ---------------------------------------------------------------------------
+# numbers as written
+
+
+class Number:
+    """A JSON number with a fraction or exponent, as the upstream wrote it (``text``,
+    strict JSON's grammar: the parser read it) and as a double (``value``, finite)."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, text: str, value: float) -> None:
+        self.text = text
+        self.value = value
+
+    def __float__(self) -> float:
+        return self.value
+
+    def __eq__(self, other: object) -> bool:
+        return self.value == (other.value if isinstance(other, Number) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"Number({self.text!r})"
+
+
+def _double(value: Any) -> float:
+    if isinstance(value, Number):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dumps_plain(value: Any, **kw: Any) -> str:
+    """``json.dumps`` with each :class:`Number` as its double (what a parser of the
+    shaped body holds: the ``row`` digest's and a pseudonym's input)."""
+    return json.dumps(value, default=_double, **kw)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with each :class:`Number` its double (a signed item's ``v``)."""
+    if isinstance(value, Number):
+        return value.value
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def dumps_exact(value: Any, **kw: Any) -> str:
+    """``json.dumps`` with each :class:`Number` in the text it came in. The encoder
+    writes a float subclass by ``float.__repr__`` whatever it is, so each Number goes in
+    as a string naming its place under a fresh random prefix, and that string (quotes
+    and all) is replaced by the text: no upstream string can hold the prefix."""
+    texts: list[str] = []
+    tag = "n" + secrets.token_hex(12) + "_"
+
+    def stand_in(value: Any) -> str:
+        if isinstance(value, Number):
+            texts.append(value.text)
+            return f"{tag}{len(texts) - 1}"
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    out = json.dumps(value, default=stand_in, **kw)
+    if not texts:
+        return out
+    return re.sub(f'"{tag}([0-9]+)"', lambda m: texts[int(m.group(1))], out)
 
 
 # ---------------------------------------------------------------------------
@@ -245,12 +327,14 @@ class Binding:
     key derivation (RFC 7518 4.6.2) and the header is the AAD. ECDH-ES has no sender,
     so with ``sign`` the plaintext is a JWS by the gateway's key (a nested JWT, ``cty``
     JWT) whose claims say the same and the place: the answer's request id (``rid``),
-    the record's index (``rec``), and a digest of the record's other values as sent
-    (``row``, :func:`record_digest`). The consumer checks them against where it found
-    the value (``govgate_upstream.open_item``): a ciphertext moved to another item,
-    resource, consumer, record or answer, or one not made by the gateway, is refused
-    there. Without ``sign`` (a client listed in ``catalogue_unsigned_item_clients``,
-    still on the old helper) the plaintext is the bare value, ``cty`` json."""
+    the record's index (``rec``), a digest of the record's other values as sent
+    (``row``, :func:`record_digest`) and how many records the answer has (``n``: 1 for
+    an answer of one record). The consumer checks them against where it found the
+    value (``govgate_upstream.open_item``): a ciphertext moved to another item,
+    resource, consumer, record or answer, one of an answer cut short (records dropped
+    from its end), or one not made by the gateway, is refused there. Without ``sign``
+    (a client listed in ``catalogue_unsigned_item_clients``, still on the old helper)
+    the plaintext is the bare value, ``cty`` json."""
 
     issuer: str
     resource: str
@@ -264,13 +348,15 @@ class Binding:
         return {"typ": ITEM_TYP, "apu": _b64url(producer.encode("utf-8")),
                 "apv": _b64url(self.client_id.encode("utf-8"))}
 
-    def signed(self, item: str, index: int, row: str, value: Any) -> str | None:
-        """The JWS of ``value`` at its place, or None when values go unsigned."""
+    def signed(self, item: str, index: int, row: str, value: Any,
+               count: int = 1) -> str | None:
+        """The JWS of ``value`` at its place (record ``index`` of ``count``), or None
+        when values go unsigned."""
         if self.sign is None:
             return None
         claims = {"iss": self.issuer, "aud": self.client_id, "resource": self.resource,
-                  "item": item, "rid": self.request_id, "rec": index, "row": row,
-                  "v": value}
+                  "item": item, "rid": self.request_id, "rec": index, "n": count,
+                  "row": row, "v": plain(value)}
         return self.sign(claims, {"typ": ITEM_JWT_TYP})
 
 
@@ -280,7 +366,7 @@ def record_digest(record: Mapping[str, Any], encrypted: Iterable[str]) -> str:
     ``govgate_upstream.record_digest`` computes the same from the parsed record."""
     skip = frozenset(encrypted)
     clear = {k: v for k, v in record.items() if k not in skip}
-    text = json.dumps(clear, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = dumps_plain(clear, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return _b64url(hashlib.sha256(text.encode("utf-8")).digest())
 
 
@@ -299,7 +385,7 @@ def encrypt_value(value: Any, key: Any, bound: Mapping[str, str] | None = None,
     kid = key.kid if hasattr(key, "kid") else None
     if kid:
         header["kid"] = kid
-    plaintext = (json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    plaintext = (dumps_exact(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
                  if signed is None else signed.encode("ascii"))
     try:
         return jwe.encrypt_compact(header, plaintext, key)
@@ -367,11 +453,12 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _finite(text: str) -> float:
+def _finite(text: str) -> Number:
     value = float(text)
     if math.isinf(value):
+        # as written it would pass, but a consumer's parser makes it Infinity or fails
         raise ValueError(f"{text[:20]} is beyond a double")
-    return value
+    return Number(text, value)
 
 
 def parse_json(body: bytes, content_type: str | None = None) -> Any:
@@ -475,23 +562,22 @@ def shape(
         row = record_digest(out, sealed) if sealed and signing else ""
         for n in sealed:
             out[n] = encrypt_value(out[n], key, bound.get(n), None if binding is None
-                                   else binding.signed(n, index, row, out[n]))
+                                   else binding.signed(n, index, row, out[n], count))
         return out
 
     target, path = _locate(doc, records)
+    count = len(target) if isinstance(target, list) else 1
     try:
         if isinstance(target, list):
             shaped_records: Any = [one(r, k) for k, r in enumerate(target)]
-            count = len(target)
         elif isinstance(target, dict):
             shaped_records = one(target, 0)
-            count = 1
         else:
             raise ShapeError(
                 f"records at {records or 'the body'!r} are neither a list nor an object")
         keep = _Keep(frozenset(item_key(n) for n in rules), envelope)
         result = shaped_records if not path else _envelope(doc, path, shaped_records, keep)
-        data = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        data = dumps_exact(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:
         # JSON's \ud800 escape parses to a lone surrogate, which UTF-8 cannot carry
         raise ShapeError("a released value holds a lone surrogate (not Unicode text)") from None
@@ -520,7 +606,7 @@ class _Keep:
         if self.listed is None:
             return is_pagination(key) and is_count(value)
         return full in self.listed and (value is None or isinstance(
-            value, str | bool | int | float))
+            value, str | bool | int | float | Number))
 
 
 def _envelope(doc: dict[str, Any], path: list[str], records: Any, keep: _Keep,

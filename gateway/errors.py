@@ -125,6 +125,21 @@ class AuditUnavailable(GovgateError):
     title = "Audit log unavailable"
 
 
+class TooManyRequests(GovgateError):
+    """A caller past its rate limit; ``retry_after`` is the ``Retry-After`` value
+    (RFC 9110 section 10.2.3: whole seconds)."""
+
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: str, description: Any = "", *,
+                 client_id: str | None = None) -> None:
+        super().__init__(description or "rate limit exceeded; retry later")
+        self.retry_after = retry_after
+        self.client_id = client_id  # whose limit: the audit record's, never the body's
+
+
 class Unauthorized(GovgateError):
     """No valid credential. ``reason`` (why, precisely) goes to the audit record only;
     the client reads the opaque description."""

@@ -838,6 +838,7 @@ LIBRARY: dict[str, tuple[str, str]] = {
     "api.not_json": ("更改状态的请求须以 application/json 发送请求体（Content-Type: application/json）；依靠会话 Cookie 的无请求体请求也须如此", "a request that changes state must send its body as application/json (Content-Type: application/json), and so must a bodyless one that relies on the session cookie"),
     "auth.invalid_credentials": ("凭据无效或缺失", "invalid or missing credentials"),
     "auth.basic_not_accepted": ("此处不接受 HTTP Basic 认证：请用客户端标识和密钥在 {token_endpoint} 换取访问令牌（grant_type=client_credentials），再以 Authorization: Bearer 发送", "HTTP Basic is not accepted here: exchange the client id and secret for an access token at {token_endpoint} (grant_type=client_credentials) and send it as Authorization: Bearer"),
+    "auth.dpop_rate_limited": ("此客户端携带 DPoP 证明的请求过多，请 {seconds} 秒后重试", "too many requests with DPoP proofs from this client; retry after {seconds} s"),
     "auth.needs_scope": ("需要带有授权范围 {scope} 的令牌", "this needs a token with the scope {scope}"),
     # -- CAS service addresses (gateway.idp.cas.services), set in the console too -------
     "cas.url_empty": ("须为非空的网址", "must be a non-empty URL"),

@@ -28,7 +28,7 @@ from starlette.requests import Request
 
 from gateway.break_glass.active import claimed_ids
 from gateway.department_scope import reach
-from gateway.errors import NotFound, Unauthorized
+from gateway.errors import NotFound, TooManyRequests, Unauthorized
 from gateway.idp import dpop
 from gateway.idp.oauth2.clients import Client
 from gateway.idp.oauth2.deny_list import token_id
@@ -45,6 +45,7 @@ from gateway.idp.scopes import (
     covers,
 )
 from gateway.live_users import LiveUsers
+from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.services import Services
 from texts import Text
 
@@ -120,6 +121,11 @@ class Authenticator:
         self.deny = provider.server.deny
         self.users: LiveUsers = services.live_users
         self._scopes: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+        # the proxy's per-client limit (proxy_rate, proxy_burst) for the DPoP proofs
+        # met here, where nothing else limits them (userinfo, the API, SCIM): each
+        # fresh proof is a row written (RFC 9449 section 11.1)
+        self.proof_limits = TokenBucketLimiter(self.settings.proxy_rate,
+                                               self.settings.proxy_burst)
 
     def live(self, principal: Principal) -> Principal:
         """``principal`` (of a bearer token) with its user's current department, region
@@ -239,7 +245,8 @@ class Authenticator:
                            ) -> Principal:
         """The principal of ``request``'s credential, or Unauthorized. A DPoP-bound
         token's proof is checked, then ``before_proof_use`` (the proxy's rate limit,
-        which may refuse) runs, then the proof's ``jti`` is used up (a write)."""
+        which may refuse) runs, by default :meth:`spend_proof`, then the proof's ``jti``
+        is used up (a write)."""
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.partition(" ")
@@ -264,8 +271,7 @@ class Authenticator:
                 server = self.provider.server
                 proof = dpop.verified_proof(server.dpop, request.headers, request.scope,
                                             server.issuer, token, principal.jkt)
-                if before_proof_use is not None:
-                    before_proof_use(principal)
+                (before_proof_use or self.spend_proof)(principal)
                 await run_in_threadpool(dpop.use_proof, server.dpop, proof)
             if principal.delegate is not None:  # 委托: its client's sign-in, userinfo only
                 raise _unauthorized("a token acted for by a delegate serves only userinfo")
@@ -274,6 +280,17 @@ class Authenticator:
         if cookie:
             return self.from_session(cookie)
         raise _unauthorized("no credential")
+
+    def spend_proof(self, principal: Principal) -> None:
+        """One from the bucket of the client whose DPoP proof is about to be written
+        (``proof_limits``), or TooManyRequests: a flood of fresh proofs stops before
+        its rows do."""
+        wait = self.proof_limits.take(principal.client_id or f"sub:{principal.subject}")
+        if wait > 0:
+            raise TooManyRequests(TokenBucketLimiter.retry_after(wait), Text(
+                "auth.dpop_rate_limited", "too many requests with DPoP proofs from this "
+                "client; retry after {seconds} s",
+                seconds=TokenBucketLimiter.retry_after(wait)), client_id=principal.client_id)
 
     def from_token(self, token: str, *, audience: str | None = None) -> Principal:
         """Principal of a bearer access token, or Unauthorized. A delegated token (it

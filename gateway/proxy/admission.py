@@ -44,7 +44,7 @@ from starlette.types import Receive, Scope
 from audit.record import AuditRecord
 from catalogue.media import media_type
 from catalogue.query import parameter_names, read_name
-from gateway.errors import Forbidden, GovgateError, NotFound
+from gateway.errors import Forbidden, NotFound, TooManyRequests
 from gateway.idp import attribute_release
 from gateway.idp.scopes import PROXY, InsufficientScope, proxy_scope, require
 from gateway.proxy.acting import DELEGATED_AS, ActingFor, roles_only
@@ -114,14 +114,11 @@ class AccessDenied(Forbidden):
     title = "Access denied"
 
 
-class RateLimited(GovgateError):
-    code = "rate_limited"
-    status = 429
-    title = "Too many requests"
+class RateLimited(TooManyRequests):
+    """The proxy's and forward-auth's per-client limit (gateway.errors.TooManyRequests)."""
 
     def __init__(self, retry_after: str) -> None:
-        super().__init__("rate limit exceeded; retry later")
-        self.retry_after = retry_after
+        super().__init__(retry_after)
 
 
 @dataclass(slots=True)

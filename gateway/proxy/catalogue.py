@@ -40,7 +40,9 @@ shape   The response of an allowed request for a consumer is cut to the allowed
         items, masked and encrypted (``catalogue.shape``); the provider's own
         requests pass unshaped. A body that cannot be checked is refused (502).
         A non-2xx upstream answer loses its body (it could carry records the
-        catalogue never checked); a HEAD and a 204/205/304 go without one. The
+        catalogue never checked); a 204/205/304 goes without one. A HEAD is asked
+        upstream as its GET and shaped as the GET, its head the GET's (502 where
+        the GET's is, Content-Length the shaped size), sent without the body. The
         head keeps no validator or checksum of the raw body and says
         ``Cache-Control: private, no-store`` (:func:`shaped_headers`); the
         upstream was asked for the whole body, unencoded, unconditionally
@@ -589,9 +591,8 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
                 f"the request names or searches item {named!r}, which this answer withholds "
                 f"({why}): its records would tell the item's values")
             raise ShapingRefused("the response could not be shaped")
-        if req.method == "HEAD" or resp.status in _NO_BODY:
-            # no body to shape; the head still must not describe the raw one (a HEAD's
-            # head is the GET's: JSON)
+        if resp.status in _NO_BODY:
+            # no body to shape; the head still must not describe the raw one
             req.audit.items = ()
             return UpstreamResponse(resp.status, headers, b"")
         if not 200 <= resp.status < 300:
@@ -609,7 +610,9 @@ def catalogue_shaper(shaping: CatalogueShaping) -> Shaper:
             req.audit.items = ()
             req.audit.extra["refused"] = exc.description
             raise ShapingRefused("the response could not be shaped") from None
-        req.audit.items = tuple(shaped.released)
+        # a HEAD (asked upstream as its GET, endpoint.upstream_method) releases
+        # nothing: its head is the shaped GET's, Content-Length the shaped size
+        req.audit.items = () if req.method == "HEAD" else tuple(shaped.released)
         req.audit.extra.update(withheld=shaped.withheld, records=shaped.records,
                                   rule=cd.rule)
         # how each released item went, and to which key (the client is the record's

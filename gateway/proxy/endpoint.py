@@ -496,7 +496,7 @@ class Proxy:
             headers.append((ASSERTION_HEADER_B, self.signer.mint(
                 req.principal, issuer=services.settings.issuer, system=req.system.code,
                 request_id=req.request_id, now=services.clock(),
-                lifetime=self.config.assertion_lifetime, method=req.method,
+                lifetime=self.config.assertion_lifetime, method=upstream_method(req),
                 path=base + req.target.upstream_path,
                 marks=req.extra.get("assertion_claims"),
             ).encode("ascii")))
@@ -539,7 +539,8 @@ class Proxy:
         try:
             try:
                 resp = await self.client.request(
-                    req.method, origin, target, headers, sent, content_length=sent_length)
+                    upstream_method(req), origin, target, headers, sent,
+                    content_length=sent_length)
             except Exception as exc:
                 raise body.failure(exc) or self._upstream_failed(req, audit, exc) from None
             try:
@@ -613,6 +614,7 @@ class Proxy:
                                       UpstreamResponse(resp.status, headers, content))
             out_headers = [(k, v) for k, v in shaped.headers if k != b"content-length"]
             if shaped.status not in _BODILESS:  # RFC 9110 8.6: none on a 204 (or a 304)
+                # a HEAD's too: the GET's shaped length (the server sends no body)
                 out_headers.append((b"content-length", b"%d" % len(shaped.body)))
             out_headers.append(request_id)
             audit.resp_hash = hashlib.sha256(shaped.body).hexdigest()
@@ -620,7 +622,8 @@ class Proxy:
             self._count(req.system.code, shaped.status, "allow", started)
             await send({"type": "http.response.start", "status": shaped.status,
                         "headers": out_headers})
-            await send({"type": "http.response.body", "body": shaped.body})
+            await send({"type": "http.response.body",
+                        "body": b"" if req.method == "HEAD" else shaped.body})
             return
         # large or unknown length: audited before the first byte, body streamed
         audit.extra["resp_streamed"] = True
@@ -746,6 +749,13 @@ class Proxy:
 
 
 LANGUAGE_TAGS = {"zh": b"zh-CN", "en": b"en"}
+
+
+def upstream_method(req: ProxyRequest) -> str:
+    """The method the upstream is asked with: a HEAD on a shaped route goes as the GET
+    it stands for, so that its answer is shaped, refused or sized as the GET's would be
+    (a HEAD's head from the upstream describes the raw body, which nothing can shape)."""
+    return "GET" if req.method == "HEAD" and req.shape else req.method
 
 
 def request_header(scope: Scope, name: bytes) -> str | None:

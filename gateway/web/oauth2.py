@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive
 
 from audit import AuditRecord
-from gateway.errors import AuditUnavailable, Unauthorized
+from gateway.errors import AuditUnavailable, TooManyRequests, Unauthorized
 from gateway.idp import dpop
 from gateway.idp.dpop import InvalidDPoPProofError, bound_call, refusal_headers, request_target
 from gateway.idp.oauth2.acting import NotInForce
@@ -278,8 +278,21 @@ async def userinfo(request: Request) -> Response:
         dpop.presented(scheme or "bearer", principal.jkt)  # a form's token is a bearer one
         if principal.jkt is not None:
             server = _provider(request).server
-            await run_in_threadpool(dpop.proven, server.dpop, request.headers,
-                                    request.scope, server.issuer, token, principal.jkt)
+            proof = dpop.verified_proof(server.dpop, request.headers, request.scope,
+                                        server.issuer, token, principal.jkt)
+            # the limit before the proof's write, as at the proxy (RFC 9449 section 11.1)
+            authenticator(request).spend_proof(principal)
+            await run_in_threadpool(dpop.use_proof, server.dpop, proof)
+    except TooManyRequests as exc:
+        try:
+            await _provider(request).emit([AuditRecord(
+                event_type="userinfo", outcome="deny", source_ip=_client_ip(request),
+                status=429, reason="rate limit: DPoP proofs",
+                actor_client=principal.client_id)])
+        except AuditUnavailable:
+            return audit_unavailable()
+        return JSONResponse({"error": "rate_limited", "error_description": str(exc)},
+                            status_code=429, headers={"Retry-After": exc.retry_after})
     except Unauthorized as exc:
         try:
             await _provider(request).emit([AuditRecord(

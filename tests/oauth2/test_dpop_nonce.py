@@ -195,6 +195,41 @@ async def test_the_rate_limit_comes_before_a_proofs_write(
         assert r.headers["dpop-nonce"]
 
 
+async def test_userinfo_the_api_and_scim_limit_fresh_proofs_before_their_write(
+        world: World, jti_inserts: list[str]) -> None:
+    """The proxy's per-client limit (``proxy_rate``, ``proxy_burst``) before a proof's
+    write at userinfo, the API and SCIM too, one bucket for the three: past the burst
+    429 with ``Retry-After`` and no row. On the base each fresh proof wrote one."""
+    register(world)
+    holder = Holder()
+    client = NonceClient(holder)
+    r = await client.call(_token_sender(world), "POST", f"{ISSUER}/oauth2/token")
+    token = str(r.json()["access_token"])
+    world.services.settings = dataclasses.replace(world.services.settings, proxy_rate=0.01,
+                                                  proxy_burst=2)
+    async with world.rebuilt():
+        before = len(jti_inserts)
+        answers = []
+        for target in ("/oauth2/userinfo", "/oauth2/userinfo", "/oauth2/userinfo",
+                       "/api/v1/account", "/scim/v2/Users"):
+            answers.append(await client.call(_sender(world, target, token), "GET",
+                                             f"{ISSUER}{target}", token=token))
+        # a client's token: past authentication (its proof written), refused for what it is
+        assert [a.status for a in answers] == [403, 403, 429, 429, 429], [
+            (a.status, a.body) for a in answers]
+        assert len(jti_inserts) - before == 2
+        for a in answers[2:]:
+            assert int(a.headers["retry-after"]) >= 1
+        assert answers[2].json()["error"] == "rate_limited"
+        problem = answers[3].json()
+        assert problem["type"] == "urn:govgate:error:rate_limited", problem
+        assert "DPoP" in problem["detail"] and "秒后重试" in problem["detail"]
+        assert answers[4].json()["status"] == "429"
+    limited = [(rec.event_type, rec.actor_client) for rec in world.audit.records
+               if rec.status == 429]
+    assert limited == [("userinfo", BOUND[0]), ("api_request", BOUND[0])], limited
+
+
 async def test_behind_the_shipped_nginx_conf_the_client_gets_the_nonce(
         world: World, nginx: int) -> None:  # noqa: F811 - the fixture
     """docs/nginx-forward-auth.conf hands forward-auth's 401 challenge and DPoP-Nonce to

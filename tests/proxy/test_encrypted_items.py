@@ -271,8 +271,8 @@ async def test_a_value_is_signed_by_the_gateway_and_an_unsigned_one_is_refused(
     claims = json.loads(jws.extract_compact(inner.encode()).payload)
     assert claims == {"iss": gate.services.settings.issuer, "aud": "finance-system",
                       "resource": "JG-0001", "item": "driver_phone",
-                      "rid": r.headers["x-request-id"], "rec": 0, "row": claims["row"],
-                      "v": PHONE}
+                      "rid": r.headers["x-request-id"], "rec": 0, "n": 2,
+                      "row": claims["row"], "v": PHONE}
     where = {"item": "driver_phone", "resource": "JG-0001", "client_id": "finance-system",
              "issuer": gate.services.settings.issuer, "verifier": await gate.verifier()}
     assert govgate_upstream.open_item(first, key, **where) == PHONE
@@ -346,6 +346,34 @@ async def test_values_swapped_within_an_answer_are_refused_at_their_place(gate: 
     with pytest.raises(govgate_upstream.InvalidItem) as refused:
         govgate_upstream.open_item(later, key, **where, request_id=rid, index=0, record=one)
     assert "another answer" in refused.value.reason
+
+
+async def test_an_answer_cut_short_is_refused_by_its_signed_count(gate: Gate) -> None:
+    """Each signed value names how many records its answer has (``n``): the last record
+    dropped, the first one's phone is refused where the consumer gives the count it
+    received. Before, every remaining value opened in place. A value signed before the
+    count was (no ``n``, by the same key) still opens with a count given."""
+    r = await gate.get("finance-system")
+    key = ECKey.import_key(finance_private_key())
+    records = r.json()["items"]
+    assert len(records) == 2
+    where = {"item": "driver_phone", "resource": "JG-0001", "client_id": "finance-system",
+             "issuer": gate.services.settings.issuer, "verifier": await gate.verifier(),
+             "request_id": r.headers["x-request-id"], "index": 0, "record": records[0]}
+    assert govgate_upstream.open_item(records[0]["driver_phone"], key, **where,
+                                      count=len(records)) == PHONE
+    for received in (records[:1], [*records, records[1]]):
+        with pytest.raises(govgate_upstream.InvalidItem) as refused:
+            govgate_upstream.open_item(records[0]["driver_phone"], key, **where,
+                                       count=len(received))
+        assert "the answer had 2 records" in refused.value.reason
+    # an older gateway's value: the same claims without n, signed by the same key
+    inner = (jwe.decrypt_compact(records[0]["driver_phone"], key).plaintext or b"")
+    claims = json.loads(jws.extract_compact(inner).payload)
+    del claims["n"]
+    older = _reseal(records[0]["driver_phone"], key, gate.services.keys.sign_jwt(
+        "assertion", claims, headers={"typ": govgate_upstream.ITEM_JWT_TYP}).encode())
+    assert govgate_upstream.open_item(older, key, **where, count=1) == PHONE
 
 
 async def test_a_key_not_for_key_agreement_is_never_encrypted_to(gate: Gate) -> None:

@@ -167,6 +167,12 @@ CASES: dict[str, Case] = {
         "items": ROWS, "total": 1, "driver_name": "李建国", "Driver-ID-Number": SECRET,
         "driverPhone": "13907710021", "ＤＲＩＶＥＲ_ＩＤ_ＮＵＭＢＥＲ": SECRET,
         "meta": {"driver_id_number": SECRET}}, ensure_ascii=False).encode()),
+    # numbers past a double's precision, as a registry or a ledger writes them
+    "numbers": json_answer(b'{"items":[{"plate_number":12345678901234567890,'
+                           b'"brand":0.1000000000000000055511151231257827},'
+                           b'{"plate_number":-9007199254740993,"brand":1E2},'
+                           b'{"plate_number":1e-400,"brand":123456789.123456789012},'
+                           b'{"plate_number":0.10,"brand":-0.0}],"total":4}'),
     "204": lambda head: answer("204 No Content", [("Content-Type", "application/json")],
                                b"", length=False),
     "304": lambda head: answer("304 Not Modified", [("ETag", etag_of(BODY))], b"",
@@ -309,6 +315,18 @@ async def test_conditional_range_and_encoding_requests_never_reach_the_upstream(
 
 async def test_encodings_charsets_and_framings_are_shaped_or_refused_with_a_reason(
         shop: Shop) -> None:
+    # numbers leave as the upstream wrote them: re-serialising made each number with a
+    # fraction or exponent its nearest double's text (0.1000000000000000055511151231257827
+    # became 0.1, 1E2 100.0, 123456789.123456789012 lost six digits); integers past 2^53
+    # were exact already; one beyond a double is still refused (the overflow case)
+    r = await shop.get("numbers")
+    assert r.status_code == 200, r.text
+    assert r.content == (b'{"items":[{"plate_number":12345678901234567890,'
+                         b'"brand":0.1000000000000000055511151231257827},'
+                         b'{"plate_number":-9007199254740993,"brand":1E2},'
+                         b'{"plate_number":1e-400,"brand":123456789.123456789012},'
+                         b'{"plate_number":0.10,"brand":-0.0}],"total":4}')
+    assert shop.record(r)["extra"]["records"] == 4
     for case in ("gzip", "deflate", "stacked", "gb18030", "gbk", "bom", "untyped", "vnd",
                  "type-twice", "dup-keys"):
         r = await shop.get(case)
@@ -335,7 +353,7 @@ async def test_the_head_of_a_shaped_answer_describes_it_and_no_cache_keeps_it(
         shop: Shop) -> None:
     """No validator or checksum of the raw body, no upstream cache directive: the
     answer is the caller's own. HEAD gives the same head (its audit record releases
-    nothing); a trailer never becomes a header field."""
+    nothing), asked upstream as the GET; a trailer never becomes a header field."""
     raw = ("etag", "content-md5", "content-digest", "repr-digest", "x-amz-checksum-sha256",
            "last-modified", "expires", "accept-ranges")
     for method in ("GET", "HEAD"):
@@ -352,6 +370,20 @@ async def test_the_head_of_a_shaped_answer_describes_it_and_no_cache_keeps_it(
             assert r.content == b"" and shop.record(r)["items"] == []
         else:
             assert_shaped(r)
+            shaped_length = r.headers["content-length"]
+    assert r.headers["content-length"] == shaped_length  # the HEAD's: the GET's, shaped
+    # a HEAD answered 200 with no length where the GET was 502 (a body the proxy cannot
+    # shape): the upstream is asked the GET, the HEAD gets the GET's status and head,
+    # the shaped length (never the raw body's), no body
+    for case in ("honest", "bigint", "text"):
+        get, head = await shop.get(case), await shop.get(case, "HEAD")
+        assert shop.upstream.seen[-1].startswith(b"GET "), case
+        assert head.status_code == get.status_code, (case, get.status_code, head.status_code)
+        assert head.content == b"" and int(head.headers["content-length"]) == len(
+            get.content) != len(BODY), case
+        assert head.headers["content-type"] == get.headers["content-type"], case
+    assert get.status_code == 502
+    assert shop.record(head)["extra"]["refused"] == shop.record(get)["extra"]["refused"]
     r = await shop.get("trailers")
     assert_shaped(r)
     assert "x-driver" not in r.headers and "set-cookie" not in r.headers

@@ -33,6 +33,7 @@ from gateway.errors import (
     AuditUnavailable,
     Forbidden,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     ValidationError,
 )
@@ -131,7 +132,7 @@ async def _begin(request: Request, what: str, *, whole: bool = False
     what covers every record (verify, checkpoints, figures), a province-level auditor's."""
     try:
         principal = await gateway_of(request).authenticator.authenticate(request)
-    except Unauthorized as exc:
+    except (Unauthorized, TooManyRequests) as exc:
         return None, problem_json(exc)
     call = _Call(request, principal)
     try:

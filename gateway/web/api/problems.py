@@ -32,7 +32,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from gateway.errors import GovgateError, problem_body
+from gateway.errors import GovgateError, TooManyRequests, problem_body
 from gateway.i18n import render
 from gateway.idp.dpop import DPoPRefused, refusal_headers
 from gateway.idp.scopes import InsufficientScope
@@ -74,6 +74,8 @@ def problem_json(exc: Exception, lang: str | None = None) -> JSONResponse:
         headers.update(refusal_headers(exc))  # and section 9: a nonce asked for
     if isinstance(exc, InsufficientScope):
         headers["WWW-Authenticate"] = exc.www_authenticate
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = exc.retry_after
     if lang is not None:
         localise(body, exc, lang)
         headers["Content-Language"] = LANGUAGE_TAGS[lang]

@@ -24,6 +24,7 @@ from gateway.errors import (
     AuditUnavailable,
     Forbidden,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     ValidationError,
 )
@@ -81,7 +82,7 @@ async def _begin(request: Request) -> tuple[Any, Scope | None, Response | None]:
     services = gateway_of(request).services
     try:
         principal = await gateway_of(request).authenticator.authenticate(request)
-    except Unauthorized as exc:
+    except (Unauthorized, TooManyRequests) as exc:
         return None, None, problem_json(exc)
     refusal: Exception | None = None
     scope: Scope | None = None

@@ -32,7 +32,13 @@ from gateway.admin.scim.schema import (
     service_provider_config,
 )
 from gateway.admin.scim.users import ScimUsers
-from gateway.errors import AuditUnavailable, Unauthorized, is_problem, problem_body
+from gateway.errors import (
+    AuditUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    is_problem,
+    problem_body,
+)
 from gateway.idp.dpop import refusal_headers
 from gateway.idp.scopes import SCIM, InsufficientScope, require
 from gateway.idp.sign_out import schedule_notices
@@ -84,6 +90,9 @@ async def _context(request: Request) -> ScimContext | Response:
         await _refused(request, 401, exc.reason or "invalid credentials", None)
         # a DPoP-bound token's refusal carries the DPoP challenge (RFC 9449 section 7.1)
         return error(ScimError(401, "invalid or missing bearer token"), refusal_headers(exc))
+    except TooManyRequests as exc:  # a DPoP proof's write refused (Authenticator.spend_proof)
+        await _refused(request, 429, "rate limit: DPoP proofs", exc.client_id)
+        return error(ScimError(429, str(exc)), {"Retry-After": exc.retry_after})
     except InsufficientScope as exc:
         await _refused(request, 403, str(exc), principal.client_id)
         return error(ScimError(403, str(exc)), {"WWW-Authenticate": exc.www_authenticate})
