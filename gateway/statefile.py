@@ -30,6 +30,7 @@ from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.idp import attribute_release
 from gateway.idp.cas import services as cas_services
+from gateway.idp.oauth2.oidc import ID_TOKEN_ALGS
 from gateway.idp.oauth2.rfc8693 import exchange_problems, exported_grant_types, stored_grant_types
 from gateway.idp.saml import sps as saml_sps
 from gateway.limits import org_too_long
@@ -89,6 +90,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "require_pkce",
             "dpop_bound",
             "lenient_assertion_audience",
+            "id_token_signed_response_alg",
+            "consent_required",
         },
     ),
 }
@@ -678,6 +681,14 @@ def _client_problems(
         problems.append(placed(where, Text(
             "state.lenient_audience_method",
             "lenient_assertion_audience is for private_key_jwt clients only")))
+    if not isinstance(e.get("consent_required", False), bool | None):
+        problems.append(placed(where, Text("state.consent_required",
+                                           "consent_required must be true, false or null")))
+    alg = e.get("id_token_signed_response_alg")
+    if alg is not None and alg not in ID_TOKEN_ALGS:
+        problems.append(placed(where, Text(
+            "state.id_token_alg", "id_token_signed_response_alg must be one of {known}",
+            known=", ".join(ID_TOKEN_ALGS))))
     return problems
 
 
@@ -1066,6 +1077,12 @@ class StateApplier:
                 desired["lenient_assertion_audience"] = bool(e["lenient_assertion_audience"])
             elif row is None:
                 desired["lenient_assertion_audience"] = False
+            # not said: the token key's algorithm, as backchannel_logout_uri not said
+            # is none (an export leaves the default out)
+            desired["id_token_signed_response_alg"] = e.get("id_token_signed_response_alg")
+            # not said: the rule (a person of another department is asked), as Keycloak's
+            # realm import without consentRequired (gateway.idp.oauth2.consent)
+            desired["consent_required"] = e.get("consent_required")
             if "require_pkce" in e:
                 desired["require_pkce"] = bool(e["require_pkce"])
             elif row is None:
@@ -1256,6 +1273,8 @@ def client_entry(r: Any) -> dict[str, Any]:
         "dpop_bound": bool(r.dpop_bound),
         "lenient_assertion_audience": bool(r.lenient_assertion_audience)
         if r.token_endpoint_auth_method == "private_key_jwt" else None,  # noqa: S105
+        "id_token_signed_response_alg": r.id_token_signed_response_alg,
+        "consent_required": r.consent_required,
     })
 
 

@@ -202,6 +202,14 @@ clients = sa.Table(
     # client_assertion_audience setting lets off every client
     sa.Column("lenient_assertion_audience", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # the algorithm its ID tokens are signed with (OpenID Connect Dynamic Client
+    # Registration section 2): NULL the ``token`` key's, RS256 the ``token_rs256`` key's
+    # (gateway.idp.oauth2.oidc.id_token_key; migration 0032_oidc8_rs256_consent)
+    sa.Column("id_token_signed_response_alg", sa.String(16), nullable=True),
+    # Keycloak's "Consent required": true asks every person, false none (a first-party
+    # system), NULL the rule: a person of another department than the client's is
+    # asked (gateway.idp.oauth2.consent; migration 0032_oidc8_rs256_consent)
+    sa.Column("consent_required", sa.Boolean, nullable=True),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

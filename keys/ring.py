@@ -1,8 +1,8 @@
 """The signing key ring: keys, states and rotation.
 
 Each key has a ``kid`` (``<use>-<yyyymmdd>-<RFC 7638 thumbprint>``), a use
-(``token``, ``assertion``, ``audit``), an algorithm (ES256, RS256, EdDSA; SM2SM3 under
-the ``gm`` profile only) and a state::
+(``token``, ``token_rs256``, ``assertion``, ``audit``), an algorithm (ES256, RS256,
+EdDSA; SM2SM3 under the ``gm`` profile only) and a state::
 
     pending --(prepublication delay passed: promote_due)--> active
     active  --(the next key is promoted)-----------------> retired
@@ -44,7 +44,14 @@ from keys.errors import (
 from keys.tables import signing_keys
 from texts import Text
 
-USES = ("token", "assertion", "audit")
+USES = ("token", "token_rs256", "assertion", "audit")
+#: uses whose keys are of one algorithm whatever the profile's default: ``token_rs256``
+#: signs the ID tokens of relying parties that verify RS256 only (OpenID Connect Core
+#: section 15.1 has every OP support it; client metadata id_token_signed_response_alg),
+#: beside the ``token`` key of the default algorithm. A use of its own, not a second
+#: active ``token`` key, so that "one active and one pending key per use" and rotation
+#: hold as they are, and an access token signed by it is refused (it signs none)
+FIXED_ALGS = {"token_rs256": "RS256"}
 ALGORITHMS = _primitives.ALGORITHMS
 STATES = ("pending", "active", "retired", "destroyed")
 MAX_JWT_LENGTH = 16 * 1024
@@ -233,7 +240,7 @@ class KeyRing:
                 continue
             try:
                 with self.engine.begin() as conn:
-                    self._create(conn, use, self.default_alg, "active")
+                    self._create(conn, use, FIXED_ALGS.get(use, self.default_alg), "active")
             except sa.exc.IntegrityError:
                 pass  # another process bootstrapped concurrently
         self.invalidate()
@@ -250,7 +257,8 @@ class KeyRing:
     def rotate(self, use: str, alg: str | None = None) -> KeyInfo:
         """Create the next key of ``use`` as pending (active at once if the use has none)."""
         check_use(use)
-        alg = check_alg(alg or self.default_alg, self.offered)
+        alg = check_alg(alg or FIXED_ALGS.get(use, self.default_alg),
+                        (FIXED_ALGS[use],) if use in FIXED_ALGS else self.offered)
         # sealing the new key may have to create the profile's data key: not while this
         # transaction holds the write lock
         self.envelope.ensure_data_key()

@@ -90,6 +90,8 @@ def client_view(entry: dict[str, Any]) -> dict[str, Any]:
     view["require_pkce"] = bool(entry.get("require_pkce"))
     view["dpop_bound"] = bool(entry.get("dpop_bound"))
     view["lenient_assertion_audience"] = bool(entry.get("lenient_assertion_audience"))
+    view["id_token_signed_response_alg"] = entry.get("id_token_signed_response_alg")
+    view["consent_required"] = entry.get("consent_required")
     return view
 
 

@@ -45,6 +45,10 @@ class Client:
     dpop_bound: bool = False
     # its assertions may name the token endpoint or several audiences (rfc7523.py)
     lenient_assertion_audience: bool = False
+    # the algorithm of its ID tokens; None the token key's (oidc.id_token_key)
+    id_token_signed_response_alg: str | None = None
+    # Keycloak's "Consent required"; None the rule (consent.needed)
+    consent_required: bool | None = None
 
     @property
     def is_public(self) -> bool:
@@ -176,4 +180,6 @@ class ClientRegistry:
             require_pkce=bool(row.require_pkce),
             dpop_bound=bool(row.dpop_bound),
             lenient_assertion_audience=bool(row.lenient_assertion_audience),
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
+            consent_required=row.consent_required,
         )

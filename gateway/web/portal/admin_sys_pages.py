@@ -294,6 +294,12 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
             changes["require_pkce"] = "require_pkce" in form
         if shown["token_endpoint_auth_method"] == "private_key_jwt":  # noqa: S105
             changes["lenient_assertion_audience"] = "lenient_assertion_audience" in form
+        if "consent_required" in form:
+            changes["consent_required"] = {"1": True, "0": False}.get(
+                _field(form, "consent_required", 1))
+        if "id_token_signed_response_alg" in form:
+            changes["id_token_signed_response_alg"] = \
+                _field(form, "id_token_signed_response_alg", 16) or None
         await run_in_threadpool(console.update_client, client_id, changes)
         return done("clients", "client_changed", client_id)
     if action not in CLIENT_ACTIONS:
