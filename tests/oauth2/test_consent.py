@@ -11,11 +11,14 @@ import html
 import re
 from urllib.parse import parse_qs, urlparse
 
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from gateway.admin.clients import get_client
+from gateway.cli.main import cli
 from gateway.services import Services
 from tests.oauth2.helpers import audit_events, authorize, code_from, csrf_of, login, pkce
-from tests.wiring import apply_state
+from tests.wiring import apply_state, parts
 
 
 def _consent_page(r: object) -> tuple[str, str]:
@@ -92,8 +95,15 @@ def test_first_party_and_the_clients_flag(client: TestClient, idp: Services) -> 
     entry = {"client_id": "office-web", "consent_required": True}
     apply_state(idp, {"clients": [_office_entry(idp) | entry]})
     assert _error(authorize(client, challenge=challenge, prompt="none")) == "consent_required"
-    # false: a first-party system for everyone, the other department included
-    apply_state(idp, {"clients": [_office_entry(idp) | {"consent_required": False}]})
+    # false (govgate client consent): a first-party system for everyone, the other
+    # department included
+    env = {"GOVGATE_HOME": str(idp.settings.home),
+           "GOVGATE_DATABASE_URL": idp.settings.database_url, "LANG": "C.UTF-8"}
+    done = CliRunner().invoke(cli, ["client", "consent", "office-web", "not-required"],
+                              env=env)
+    assert done.exit_code == 0 and "office-web" in done.output, done.output
+    assert get_client(idp.engine, "office-web")["consent_required"] is False
+    parts(idp).provider.server.clients.invalidate()
     client.cookies.clear()
     login(client, username="zhao.min")
     code_from(authorize(client, challenge=challenge, prompt="none"))
@@ -106,8 +116,6 @@ def test_first_party_and_the_clients_flag(client: TestClient, idp: Services) -> 
 
 
 def _office_entry(idp: Services) -> dict[str, object]:
-    from gateway.admin.clients import get_client
-
     entry = get_client(idp.engine, "office-web")
     entry.pop("consent_required", None)
     return entry
