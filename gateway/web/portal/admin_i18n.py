@@ -145,11 +145,11 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_consent_rule": ("按规则：其他部门的人须同意", "By the rule: a person of another department consents"),
     "adm_consent_required": ("每个人都须同意", "Everyone consents"),
     "adm_consent_not_required": ("不询问（第一方系统）", "Nobody is asked (a first-party system)"),
-    "adm_id_token_alg": ("ID 令牌签名算法", "ID token signing algorithm"),
+    "adm_id_token_alg": ("身份令牌的签名算法", "ID token signing algorithm"),
     "adm_id_token_alg_default": ("令牌密钥的默认算法", "The token key's algorithm"),
-    "adm_id_token_alg_hint": ("只能验证 RS256 的应用（多数 Java、.NET 库）选 RS256",
-                              "RS256 for a relying party that verifies nothing else (many "
-                              "Java and .NET libraries)"),
+    "adm_id_token_alg_hint": ("依赖方的库只能验证某一种算法时，在此选择该算法",
+                              "For a relying party whose library verifies one algorithm "
+                              "only (RS256: many Java and .NET libraries)"),
     "adm_dpop_bound": ("令牌绑定应用的密钥（每次请求须附持有证明）",
                        "Tokens bound to the client's key (a proof of possession with every request)"),
     "adm_client_id": ("应用标识", "Client id"),
