@@ -818,8 +818,13 @@ class StateApplier:
         sections: Iterable[SectionHandler] = (),
         seal: Callable[[bytes, str], bytes] | None = None,
         open_: Callable[[bytes, str], bytes] | None = None,
+        id_token_algs: Callable[[set[str]], None] | None = None,
     ) -> None:
         self.engine = engine
+        # told the ID-token algorithms the applied clients ask for, after the commit:
+        # the key ring makes an RS256 key on this first need (keys.ring.ON_DEMAND), so
+        # that the JWKS publishes it before the client's first sign-in
+        self.id_token_algs = id_token_algs
         self.sections = sorted(sections, key=lambda h: h.order)
         self.hash_secret = hash_secret
         self.verify_secret = verify_secret
@@ -854,6 +859,12 @@ class StateApplier:
             changes = self._apply(conn, doc, write=True)
             if dry_run:
                 conn.rollback()
+        if not dry_run and self.id_token_algs is not None:
+            asked = {str(e.get("id_token_signed_response_alg"))
+                     for e in doc.get("clients") or [] if isinstance(e, Mapping)
+                     and e.get("id_token_signed_response_alg")}
+            if asked:
+                self.id_token_algs(asked)
         if not dry_run:
             for change in changes:
                 self.on_change(

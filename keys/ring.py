@@ -52,6 +52,9 @@ USES = ("token", "token_rs256", "assertion", "audit")
 #: active ``token`` key, so that "one active and one pending key per use" and rotation
 #: hold as they are, and an access token signed by it is refused (it signs none)
 FIXED_ALGS = {"token_rs256": "RS256"}
+#: uses ``bootstrap`` leaves alone: made on first need (``KeyService.ensure_active``), as
+#: an RSA-3072 key costs a third of a second to make and most gateways never need one
+ON_DEMAND = ("token_rs256",)
 ALGORITHMS = _primitives.ALGORITHMS
 STATES = ("pending", "active", "retired", "destroyed")
 MAX_JWT_LENGTH = 16 * 1024
@@ -230,6 +233,8 @@ class KeyRing:
     def bootstrap(self) -> None:
         """One active key per use (idempotent)."""
         for use in USES:
+            if use in ON_DEMAND:
+                continue
             with self.engine.connect() as conn:
                 states = set(
                     conn.execute(

@@ -34,11 +34,10 @@ def test_list(ready: dict[str, str]) -> None:
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].split()[:4] == ["KID", "USE", "ALG", "STATE"]
-    assert sorted(line.split()[1] for line in lines[1:]) == ["assertion", "audit", "token",
-                                                             "token_rs256"]
+    assert sorted(line.split()[1] for line in lines[1:]) == ["assertion", "audit", "token"]
     code, out, _ = run(ready, "list", "--json")
     data = json.loads(out)
-    assert {d["state"] for d in data} == {"active"} and len(data) == 4
+    assert {d["state"] for d in data} == {"active"} and len(data) == 3
 
 
 def test_rotate_promote_destroy(ready: dict[str, str]) -> None:
@@ -73,9 +72,9 @@ def test_maintain(ready: dict[str, str]) -> None:
 
 def test_rotate_now_and_all_uses(ready: dict[str, str]) -> None:
     code, out, _ = run(ready, "rotate", "--now")
-    assert code == 0 and out.count("active") == 4
+    assert code == 0 and out.count("active") == 3
     infos = json.loads(run(ready, "list", "--json")[1])
-    assert sorted(i["state"] for i in infos) == ["active"] * 4 + ["retired"] * 4
+    assert sorted(i["state"] for i in infos) == ["active"] * 3 + ["retired"] * 3
 
 
 def test_usage_errors_exit_2(ready: dict[str, str]) -> None:

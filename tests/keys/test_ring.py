@@ -38,14 +38,16 @@ def _active(svc: KeyService, use: str) -> str:
 def test_bootstrap_is_idempotent(service: KeyService) -> None:
     service.bootstrap()
     infos = service.list_keys()
-    assert sorted(i.use for i in infos) == ["assertion", "audit", "token", "token_rs256"]
+    # the RS256 ID-token key is made on its first need, not here (an RSA key's cost)
+    assert sorted(i.use for i in infos) == ["assertion", "audit", "token"]
     assert {i.state for i in infos} == {"active"}
-    # the RS256 ID-token key beside the token key of the default algorithm
-    assert {(i.use, i.alg) for i in infos if i.use.startswith("token")} == {
-        ("token", "ES256"), ("token_rs256", "RS256")}
+    assert {i.alg for i in infos} == {"ES256"}
     with pytest.raises(UnknownAlgorithm):
         service.rotate("token_rs256", "ES256")  # one algorithm, whatever is asked
-    assert {i.alg for i in infos if i.use != "token_rs256"} == {"ES256"}
+    service.ensure_active("token_rs256")
+    service.ensure_active("token_rs256")  # once
+    made = [(i.alg, i.state) for i in service.list_keys() if i.use == "token_rs256"]
+    assert made == [("RS256", "active")]
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "EdDSA"])
@@ -252,20 +254,19 @@ def test_scheduled_rotation(service: KeyService, clock: FrozenClock) -> None:
     clock.advance(90 * 86400)
     created = service.maintain(90 * 86400)
     assert sorted((i.use, i.state) for i in created) == [
-        ("assertion", "pending"), ("audit", "pending"), ("token", "pending"),
-        ("token_rs256", "pending")
+        ("assertion", "pending"), ("audit", "pending"), ("token", "pending")
     ]
     assert service.maintain(90 * 86400) == []  # pending already; not due yet
     clock.advance(3600)
     promoted = service.maintain(90 * 86400)
-    assert sorted(i.state for i in promoted) == ["active"] * 4 + ["retired"] * 4
+    assert sorted(i.state for i in promoted) == ["active"] * 3 + ["retired"] * 3
 
 
 def test_jwks_public_parts_and_headers(make_service) -> None:
     svc: KeyService = make_service(default_alg="RS256", prepublish_seconds=3600)
     svc.bootstrap()
     doc = svc.jwks()
-    assert len(doc["keys"]) == 4
+    assert len(doc["keys"]) == 3
     for k in doc["keys"]:
         assert set(k) == {"kty", "n", "e", "kid", "alg", "use"}
     assert svc.jwks_response_headers()["Cache-Control"] == "public, max-age=300"

@@ -54,6 +54,7 @@ def test_a_person_of_another_department_is_asked(client: TestClient, idp: Servic
                   headers={"Accept-Language": "zh-CN"})
     assert "授权确认" in r.text and "办公用房管理系统" in r.text and "赵敏" in r.text
     assert "姓名等基本资料" in r.text  # profile, in words
+    assert r.headers["x-frame-options"] == "DENY"  # no page of another site frames a yes
     assert _error(_answer(client, r, "no")) == "access_denied"
     r = authorize(client, challenge=challenge, lang="en")
     assert "asks to sign you" in r.text and "name and profile" in r.text

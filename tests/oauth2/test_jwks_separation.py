@@ -61,6 +61,7 @@ async def _get(world: World, path: str) -> Resp:
 async def test_each_key_set_holds_only_its_own_keys(quick_world: World) -> None:  # noqa: F811
     world = quick_world
     keys = world.services.keys
+    keys.ensure_active("token_rs256")  # as when a client asks for RS256 ID tokens
     for use in ("token", "assertion", "audit"):  # a rotation under way publishes its next key
         keys.rotate(use)
     discovery = (await _get(world, "/.well-known/openid-configuration")).json()
@@ -157,6 +158,7 @@ def test_the_guomi_profile_publishes_the_same_split(
         gm: tuple[Services, TestClient]) -> None:
     services, client = gm
     services.keys.rotate("assertion")
+    services.keys.ensure_active("token_rs256")
     op = client.get("/.well-known/jwks.json").json()["keys"]
     assertion = client.get(ASSERTION_JWKS).json()["keys"]
     rsa = kids_of(services, "token_rs256")

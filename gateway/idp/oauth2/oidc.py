@@ -141,7 +141,8 @@ RS256_USE = "token_rs256"
 def id_token_algs(keys: Any) -> list[str]:
     """The algorithms an ID token of this provider may be signed with (discovery's
     ``id_token_signing_alg_values_supported``): the ``token`` key's (active first, then
-    a pending one of another algorithm), and RS256."""
+    a pending one of another algorithm), and RS256 (its key is made when a client is
+    registered for it, or at its first ID token)."""
     return list(dict.fromkeys([*keys.published_algs("token"), "RS256"]))
 
 
@@ -155,6 +156,7 @@ def id_token_key(keys: Any, wanted: str | None) -> tuple[str, str]:
     if wanted is None or wanted == alg:
         return "token", alg
     if wanted == "RS256":
+        keys.ensure_active(RS256_USE)  # made on first need (keys.ring.ON_DEMAND)
         return RS256_USE, "RS256"
     raise OAuth2Error(error="server_error", status_code=500, description=(
         f"the client asks for ID tokens signed with {wanted}, which this provider no "
