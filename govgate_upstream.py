@@ -94,7 +94,7 @@ class InvalidAssertion(Exception):
 
 #: key ids of the gateway's other keys (``<use>-<date>-<thumbprint>``), which never sign
 #: an assertion (and are not in the assertion key set; skipped should one appear there)
-OTHER_USES = ("token-", "audit-")
+OTHER_USES = ("token-", "token_rs256-", "audit-")
 #: where the gateway publishes the assertion keys, below its base URL
 ASSERTION_JWKS_PATH = "/.well-known/govgate-assertion-jwks.json"
 #: the OpenID Provider's key set: token keys only, never an assertion key

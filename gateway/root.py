@@ -36,6 +36,7 @@ from gateway.catalogue_wiring import (
 from gateway.directory.client import DirectoryClient, directory_client
 from gateway.idp.authenticator import Authenticator
 from gateway.idp.cas.server import CasServer
+from gateway.idp.oauth2.oidc import RS256_USE
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.saml.server import SamlIdp
 from gateway.login_throttle import LoginThrottle
@@ -131,6 +132,8 @@ def state_applier(services: Services, catalogue: Catalogue | None = None) -> Sta
         sections=state_sections(s, catalogue or open_catalogue(s)),
         seal=s.keys.seal,
         open_=s.keys.open,
+        id_token_algs=lambda algs: s.keys.ensure_active(RS256_USE) if "RS256" in algs
+        else None,
     )
 
 

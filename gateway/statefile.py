@@ -30,6 +30,7 @@ from gateway.clock import Clock, utcnow
 from gateway.errors import StateFileError
 from gateway.idp import attribute_release
 from gateway.idp.cas import services as cas_services
+from gateway.idp.oauth2.oidc import ID_TOKEN_ALGS
 from gateway.idp.oauth2.rfc8693 import exchange_problems, exported_grant_types, stored_grant_types
 from gateway.idp.saml import sps as saml_sps
 from gateway.limits import org_too_long
@@ -92,6 +93,8 @@ SECTIONS: dict[str, tuple[set[str], set[str]]] = {
             "dpop_bound",
             "lenient_assertion_audience",
             "static_credential",
+            "id_token_signed_response_alg",
+            "consent_required",
         },
     ),
 }
@@ -699,6 +702,14 @@ def _client_problems(
             "state.static_credential_secret",
             "static_credential basic needs a client with a secret (client_secret_basic "
             "or client_secret_post)")))
+    if not isinstance(e.get("consent_required", False), bool | None):
+        problems.append(placed(where, Text("state.consent_required",
+                                           "consent_required must be true, false or null")))
+    alg = e.get("id_token_signed_response_alg")
+    if alg is not None and alg not in ID_TOKEN_ALGS:
+        problems.append(placed(where, Text(
+            "state.id_token_alg", "id_token_signed_response_alg must be one of {known}",
+            known=", ".join(ID_TOKEN_ALGS))))
     return problems
 
 
@@ -834,8 +845,13 @@ class StateApplier:
         sections: Iterable[SectionHandler] = (),
         seal: Callable[[bytes, str], bytes] | None = None,
         open_: Callable[[bytes, str], bytes] | None = None,
+        id_token_algs: Callable[[set[str]], None] | None = None,
     ) -> None:
         self.engine = engine
+        # told the ID-token algorithms the applied clients ask for, after the commit:
+        # the key ring makes an RS256 key on this first need (keys.ring.ON_DEMAND), so
+        # that the JWKS publishes it before the client's first sign-in
+        self.id_token_algs = id_token_algs
         self.sections = sorted(sections, key=lambda h: h.order)
         self.hash_secret = hash_secret
         self.verify_secret = verify_secret
@@ -870,6 +886,12 @@ class StateApplier:
             changes = self._apply(conn, doc, write=True)
             if dry_run:
                 conn.rollback()
+        if not dry_run and self.id_token_algs is not None:
+            asked = {str(e.get("id_token_signed_response_alg"))
+                     for e in doc.get("clients") or [] if isinstance(e, Mapping)
+                     and e.get("id_token_signed_response_alg")}
+            if asked:
+                self.id_token_algs(asked)
         if not dry_run:
             for change in changes:
                 self.on_change(
@@ -1101,6 +1123,12 @@ class StateApplier:
                     != "api_key" and (row is None or row.api_key_hash is not None):
                 # a key switched off is gone: switching back on makes a new one
                 desired["api_key_hash"] = None
+            # not said: the token key's algorithm, as backchannel_logout_uri not said
+            # is none (an export leaves the default out)
+            desired["id_token_signed_response_alg"] = e.get("id_token_signed_response_alg")
+            # not said: the rule (a person of another department is asked), as Keycloak's
+            # realm import without consentRequired (gateway.idp.oauth2.consent)
+            desired["consent_required"] = e.get("consent_required")
             if "require_pkce" in e:
                 desired["require_pkce"] = bool(e["require_pkce"])
             elif row is None:
@@ -1295,6 +1323,8 @@ def client_entry(r: Any) -> dict[str, Any]:
         # has, so an export could otherwise never switch it back off
         "static_credential": (r.static_credential or "off")
         if list(r.grant_types or ()) == ["client_credentials"] else None,
+        "id_token_signed_response_alg": r.id_token_signed_response_alg,
+        "consent_required": r.consent_required,
     })
 
 

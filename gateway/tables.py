@@ -209,6 +209,14 @@ clients = sa.Table(
     sa.Column("static_credential", sa.String(16), nullable=False, default="off",
               server_default="off"),
     sa.Column("api_key_hash", sa.String(255), nullable=True),
+    # the algorithm its ID tokens are signed with (OpenID Connect Dynamic Client
+    # Registration section 2): NULL the ``token`` key's, RS256 the ``token_rs256`` key's
+    # (gateway.idp.oauth2.oidc.id_token_key; migration 0032_oidc8_rs256_consent)
+    sa.Column("id_token_signed_response_alg", sa.String(16), nullable=True),
+    # Keycloak's "Consent required": true asks every person, false none (a first-party
+    # system), NULL the rule: a person of another department than the client's is
+    # asked (gateway.idp.oauth2.consent; migration 0032_oidc8_rs256_consent)
+    sa.Column("consent_required", sa.Boolean, nullable=True),
 )
 
 # -- account: recovery codes ------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The signing key ring: keys, states and rotation.
 
 Each key has a ``kid`` (``<use>-<yyyymmdd>-<RFC 7638 thumbprint>``), a use
-(``token``, ``assertion``, ``audit``), an algorithm (ES256, RS256, EdDSA; SM2SM3 under
-the ``gm`` profile only) and a state::
+(``token``, ``token_rs256``, ``assertion``, ``audit``), an algorithm (ES256, RS256,
+EdDSA; SM2SM3 under the ``gm`` profile only) and a state::
 
     pending --(prepublication delay passed: promote_due)--> active
     active  --(the next key is promoted)-----------------> retired
@@ -44,7 +44,17 @@ from keys.errors import (
 from keys.tables import signing_keys
 from texts import Text
 
-USES = ("token", "assertion", "audit")
+USES = ("token", "token_rs256", "assertion", "audit")
+#: uses whose keys are of one algorithm whatever the profile's default: ``token_rs256``
+#: signs the ID tokens of relying parties that verify RS256 only (OpenID Connect Core
+#: section 15.1 has every OP support it; client metadata id_token_signed_response_alg),
+#: beside the ``token`` key of the default algorithm. A use of its own, not a second
+#: active ``token`` key, so that "one active and one pending key per use" and rotation
+#: hold as they are, and an access token signed by it is refused (it signs none)
+FIXED_ALGS = {"token_rs256": "RS256"}
+#: uses ``bootstrap`` leaves alone: made on first need (``KeyService.ensure_active``), as
+#: an RSA-3072 key costs a third of a second to make and most gateways never need one
+ON_DEMAND = ("token_rs256",)
 ALGORITHMS = _primitives.ALGORITHMS
 STATES = ("pending", "active", "retired", "destroyed")
 MAX_JWT_LENGTH = 16 * 1024
@@ -223,6 +233,8 @@ class KeyRing:
     def bootstrap(self) -> None:
         """One active key per use (idempotent)."""
         for use in USES:
+            if use in ON_DEMAND:
+                continue
             with self.engine.connect() as conn:
                 states = set(
                     conn.execute(
@@ -233,7 +245,7 @@ class KeyRing:
                 continue
             try:
                 with self.engine.begin() as conn:
-                    self._create(conn, use, self.default_alg, "active")
+                    self._create(conn, use, FIXED_ALGS.get(use, self.default_alg), "active")
             except sa.exc.IntegrityError:
                 pass  # another process bootstrapped concurrently
         self.invalidate()
@@ -250,7 +262,8 @@ class KeyRing:
     def rotate(self, use: str, alg: str | None = None) -> KeyInfo:
         """Create the next key of ``use`` as pending (active at once if the use has none)."""
         check_use(use)
-        alg = check_alg(alg or self.default_alg, self.offered)
+        alg = check_alg(alg or FIXED_ALGS.get(use, self.default_alg),
+                        (FIXED_ALGS[use],) if use in FIXED_ALGS else self.offered)
         # sealing the new key may have to create the profile's data key: not while this
         # transaction holds the write lock
         self.envelope.ensure_data_key()

@@ -7,6 +7,7 @@ Take an engine, a master-key provider and a profile; nothing here reads settings
 
 from __future__ import annotations
 
+import contextlib
 import hmac as _hmac
 import secrets
 import threading
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from keys.envelope import Envelope
-from keys.errors import InvalidBlob, InvalidSignature, MasterKeyError
+from keys.errors import InvalidBlob, InvalidSignature, KeyStateError, MasterKeyError
 from keys.master import MasterKeyProvider
 from keys.profiles import PROFILES, Profile
 from keys.ring import KeyInfo, KeyRing
@@ -183,6 +184,16 @@ class KeyService:
     def jwks(self, use: str | None = None, *, at: datetime | None = None) -> dict[str, Any]:
         """{"keys": [...]}: public parts of pending, active and in-window retired keys."""
         return self.ring.jwks(use, at)
+
+    def ensure_active(self, use: str) -> None:
+        """An active key of ``use``, made now (active at once: nothing it signs exists
+        yet) if the ring has none: the uses ``bootstrap`` leaves to their first need."""
+        try:
+            self.ring.active(use)
+        except KeyStateError:
+            with contextlib.suppress(KeyStateError):  # made concurrently
+                self.ring.rotate(use)
+            self.ring.active(use)
 
     def signing_alg(self, use: str) -> str:
         """The algorithm the active key of ``use`` signs with now (an ID token's

@@ -26,7 +26,8 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # what a change may set (the rest of the entry is kept as stored)
 EDITABLE = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
             "backchannel_logout_uri", "require_pkce", "dpop_bound",
-            "lenient_assertion_audience", "static_credential")
+            "lenient_assertion_audience", "static_credential", "id_token_signed_response_alg",
+            "consent_required")
 
 
 def new_client_secret() -> str:

@@ -91,6 +91,8 @@ def client_view(entry: dict[str, Any]) -> dict[str, Any]:
     view["dpop_bound"] = bool(entry.get("dpop_bound"))
     view["lenient_assertion_audience"] = bool(entry.get("lenient_assertion_audience"))
     view["static_credential"] = entry.get("static_credential") or "off"
+    view["id_token_signed_response_alg"] = entry.get("id_token_signed_response_alg")
+    view["consent_required"] = entry.get("consent_required")
     return view
 
 

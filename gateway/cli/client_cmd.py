@@ -14,6 +14,7 @@ import click
 from gateway.admin import clients as ops
 from gateway.cli.context import CliContext, pass_cli, read_input
 from gateway.errors import ValidationError
+from gateway.idp.oauth2.oidc import ID_TOKEN_ALGS
 
 #: a client's public keys: a few JWKs, far below this
 MAX_JWKS_BYTES = 1024 * 1024
@@ -182,6 +183,34 @@ def client_assertion_audience(cli_ctx: CliContext, client_id: str, lenient: bool
     ops.update_client(cli_ctx.gateway, client_id, {"lenient_assertion_audience": lenient})
     click.echo(cli_ctx.msg("client.audience_lenient" if lenient else "client.audience_strict",
                            cid=client_id))
+
+
+@client.command("consent")
+@click.argument("client_id")
+@click.argument("when", type=click.Choice(["required", "not-required", "rule"]))
+@pass_cli
+def client_consent(cli_ctx: CliContext, client_id: str, when: str) -> None:
+    """Ask every person's consent before the client signs them in (Keycloak's "Consent
+    required"), nobody's (a first-party system), or by the rule: a person not of the
+    client's department or one below it is asked."""
+    value = {"required": True, "not-required": False, "rule": None}[when]
+    ops.update_client(cli_ctx.gateway, client_id, {"consent_required": value})
+    click.echo(cli_ctx.msg({"required": "client.consent_required",
+                            "not-required": "client.consent_not_required",
+                            "rule": "client.consent_by_rule"}[when], cid=client_id))
+
+
+@client.command("id-token-alg")
+@click.argument("client_id")
+@click.argument("alg", type=click.Choice([*ID_TOKEN_ALGS, "default"]))
+@pass_cli
+def client_id_token_alg(cli_ctx: CliContext, client_id: str, alg: str) -> None:
+    """Sign the client's ID tokens with ALG (id_token_signed_response_alg: RS256 for a
+    relying party that verifies nothing else), or with the token key's, ``default``."""
+    ops.update_client(cli_ctx.gateway, client_id,
+                      {"id_token_signed_response_alg": None if alg == "default" else alg})
+    click.echo(cli_ctx.msg("client.id_token_alg_default" if alg == "default"
+                           else "client.id_token_alg", cid=client_id, alg=alg))
 
 
 @client.command("dpop")

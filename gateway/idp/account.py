@@ -333,6 +333,27 @@ class Account:
             source_ip=self.source_ip, reason="grant revoked from the account page",
             extra={"family": found[0].family_id}))
 
+    def consents(self) -> list[dict[str, Any]]:
+        """What the user consented to each client (gateway.idp.oauth2.consent)."""
+        out = []
+        for c in self.provider.consents.of_user(self.username):
+            client = self.provider.server.clients.get(c.client_id, include_disabled=True)
+            out.append({"client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at,
+                        "client_name": client.name if client is not None else c.client_id})
+        return out
+
+    async def revoke_consent(self, client_id: str) -> None:
+        """Withdraw a consent (NotFound for a client the user consented nothing to): the
+        next sign-in there asks again. Tokens already issued are the grants' to revoke."""
+        if not await run_in_threadpool(self.provider.consents.revoke, self.username,
+                                       client_id):
+            raise NotFound(Text("account.no_consent", "you gave no such consent"))
+        await self.emit(AuditRecord(
+            event_type="consent_revoked", outcome="success", actor_user=self.username,
+            actor_client=client_id, department=self.user().department,
+            source_ip=self.source_ip, reason="consent withdrawn on the account page",
+            extra={}))
+
     async def sign_out_everywhere(self) -> SignedOut:
         """Every session (this one too) and every grant of the user ends."""
         out = await run_in_threadpool(revoke_everywhere, self.provider, self.username)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.idp.oauth2.oidc import RS256_USE
 from gateway.root import gateway_of
 from gateway.web.api.operation import Access, Answer, Operation
 
@@ -45,7 +46,9 @@ ASSERTION_KEYS = Operation(
 
 async def op_keys(request: Request) -> Response:
     keys = gateway_of(request).services.keys
-    return JSONResponse(keys.jwks("token"), headers=keys.jwks_response_headers())
+    # the RS256 ID-token key beside the token key (gateway.idp.oauth2.oidc.id_token_key)
+    published = keys.jwks("token")["keys"] + keys.jwks(RS256_USE)["keys"]
+    return JSONResponse({"keys": published}, headers=keys.jwks_response_headers())
 
 
 async def assertion_keys(request: Request) -> Response:

@@ -37,7 +37,13 @@ from gateway.idp import dpop
 from gateway.idp.dpop import InvalidDPoPProofError, bound_call, refusal_headers, request_target
 from gateway.idp.oauth2.acting import NotInForce
 from gateway.idp.oauth2.descriptions import quoted
-from gateway.idp.oauth2.oidc import PROMPT_VALUES, id_token_claims, metadata, user_claims
+from gateway.idp.oauth2.oidc import (
+    PROMPT_VALUES,
+    id_token_algs,
+    id_token_claims,
+    metadata,
+    user_claims,
+)
 from gateway.idp.oauth2.provider import Provider
 from gateway.idp.oauth2.server import (
     Result,
@@ -53,6 +59,7 @@ from gateway.web.oauth2_acting import (
     acting_subject,
     refused_page,
 )
+from gateway.web.oauth2_consent import CONSENT_PATH, consent_due, consent_page, consent_submit
 from gateway.web.portal.pages import authenticator, csrf_ok, render, render_message
 from gateway.web.saml import front_channel
 from texts import Text
@@ -196,7 +203,7 @@ async def _finish(provider: Provider, oreq: StarletteOAuth2Request, result: Resu
 
 async def openid_configuration(request: Request) -> Response:
     p = _provider(request)
-    return JSONResponse(metadata(p.server.issuer, p.server.keys.published_algs("token")),
+    return JSONResponse(metadata(p.server.issuer, id_token_algs(p.server.keys)),
                         headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -401,8 +408,8 @@ def _must_sign_in(p: Provider, oreq: StarletteOAuth2Request, grant: Any,
     to (re-)authenticate before a code is issued; OAuth2Error (with the validated
     redirect URI) for a bad request or when prompt=none forbids asking.
 
-    ``consent`` is accepted and does nothing (registered clients are first-party
-    systems: no consent screen); ``select_account`` shows the sign-in form, where
+    ``consent`` asks the person again where consent is asked at all
+    (gateway.web.oauth2_consent); ``select_account`` shows the sign-in form, where
     the user may sign in with another account. A value not in ``PROMPT_VALUES``
     (discovery's ``prompt_values_supported``) is ``invalid_request`` naming it
     (Initiating User Registration via OpenID Connect 1.0 section 4.1: ``create`` and
@@ -580,6 +587,9 @@ async def authorize(request: Request) -> Response:
             raise InvalidRequestError("a parameter holds characters an error cannot "
                                       "quote") from None
         sign_in = _must_sign_in(p, oreq, grant, session)
+        # the person in the browser consents (``subject``, not whom they act for)
+        ask_consent = not sign_in and subject is not None and await run_in_threadpool(
+            consent_due, p, oreq, grant, session, subject)
     except OAuth2Error as error:
         uri = getattr(error, "redirect_uri", None)
         sent = {k: v[:_AUDITED_CHARS] for k in _QUOTED if (v := oreq.payload.data.get(k))}
@@ -602,6 +612,8 @@ async def authorize(request: Request) -> Response:
     assert session is not None
     if subject is None:
         return _error_page(request, "authorize_error", "account disabled", status=403)
+    if ask_consent:
+        return consent_page(request, p, oreq, subject)
     own = subject
     client = getattr(oreq, "client", None)
     try:  # 委托: A acted for by B, on a system the delegation names
@@ -725,4 +737,5 @@ def oauth2_routes() -> list[BaseRoute]:
         Route("/oauth2/introspect", introspect, methods=["POST"]),
         Route("/oauth2/revoke", revoke, methods=["POST"]),
         Route("/oauth2/logout", end_session, methods=["GET", "POST"]),
+        Route(CONSENT_PATH, consent_submit, methods=["POST"]),
     ]

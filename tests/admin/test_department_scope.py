@@ -19,6 +19,7 @@ from gateway.department_scope import department_scope
 from gateway.services import Services
 from gateway.tables import users
 from tests.admin.conftest import as_session, bearer
+from tests.oauth2.helpers import consented
 
 ALL_DEPARTMENTS = {"platform", "jgswj", "jgswj-it", "czt", "nn-jgsw", "nn-fleet"}
 
@@ -185,6 +186,9 @@ def test_a_department_admins_client_does_not_act_for_people_beyond_its_departmen
     secret = r.json()["client_secret"]
 
     def signed_in_through(username: str) -> dict[str, str]:
+        # the person says yes on the consent page (or was led to): the scopes that act
+        # as them are stripped whatever they answer
+        consented(services, username, "nn-app2")
         as_session(services, client, username)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(

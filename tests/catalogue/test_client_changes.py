@@ -25,7 +25,7 @@ from joserfc.jwk import ECKey
 
 from gateway.cli.main import cli
 from tests.catalogue.conftest import UPSTREAMS, World
-from tests.oauth2.helpers import DEMO_PASSWORD, pkce
+from tests.oauth2.helpers import DEMO_PASSWORD, consented, pkce
 from tests.wiring import apply_state, parts
 
 VEHICLES = "/s/vehicles/api/vehicles"
@@ -117,7 +117,10 @@ async def test_a_grant_naming_a_client_stops_when_the_client_moves_department(
 
 async def sign_in(world: World, username: str = "wang.wu",
                   scope: str = "openid profile proxy") -> dict[str, Any]:
-    """``username``'s tokens from nn-web's authorization-code flow (access and refresh)."""
+    """``username``'s tokens from nn-web's authorization-code flow (access and refresh),
+    the person having consented to nn-web before (a person of another department is
+    asked: tests/oauth2/test_consent.py)."""
+    consented(world.services, username, "nn-web", scope)
     async with world.browser() as browser:
         page = await browser.get("/portal/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)

@@ -43,6 +43,9 @@ def clients_doc() -> dict[str, Any]:
         {"client_id": f"{name}-web", "name": f"{name} 网站", "department": department,
          "grant_types": ["authorization_code", "refresh_token"], "secret": SECRET,
          "redirect_uris": [REDIRECT], "scope": RP_SCOPE,
+         # no consent page for jgswj's people at czt-web: what is asked here is whose
+         # identity the token carries (consent: tests/oauth2/test_consent.py)
+         "consent_required": False,
          **({"system": system} if system else {})}
         for name, system, department in (("echo", "echo", "jgswj"),
                                          ("down", "down", "jgswj"),
@@ -252,8 +255,9 @@ def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["system"]
     # the clients table's branch goes on after it (0028: clients.require_pkce; 0029:
     # clients.dpop_bound, RFC 9449; 0031: the codes' dpop_jkt, then
-    # clients.lenient_assertion_audience; 0032: clients.static_credential)
-    assert column["nullable"] and "0032_legacy_static_credential" in head_revisions()
+    # clients.lenient_assertion_audience; 0032: clients.static_credential, then
+    # clients.id_token_signed_response_alg and consent_required)
+    assert column["nullable"] and "0032_oidc8_rs256_consent" in head_revisions()
 
 
 def test_a_clients_system_is_a_code_in_the_state_file() -> None:

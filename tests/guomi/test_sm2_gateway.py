@@ -44,7 +44,8 @@ def _header(token: str) -> dict:
 async def test_gm_gateway_issues_and_checks_sm2_tokens_and_assertions(
         world: World, openssl: str, tmp_path: Path) -> None:
     discovery = (await world.request("GET", "/.well-known/openid-configuration")).json()
-    assert discovery["id_token_signing_alg_values_supported"] == ["SM2SM3"]
+    # and RS256, whose key a client asking for it makes (OpenID Connect Core 15.1)
+    assert discovery["id_token_signing_alg_values_supported"] == ["SM2SM3", "RS256"]
     jwks = (await world.request("GET", "/.well-known/jwks.json")).json()
     assert {(k["kty"], k["crv"], k["alg"]) for k in jwks["keys"]} == {("EC", "SM2", "SM2SM3")}
     by_kid = {k["kid"]: k for k in jwks["keys"]}
@@ -127,6 +128,6 @@ def test_back_to_the_standard_profile_refuses_sm2_until_rotated(
             assert r.status_code == 200 and _header(r.json()["access_token"])["alg"] == "ES256"
             algs = std.get("/.well-known/openid-configuration").json()[
                 "id_token_signing_alg_values_supported"]
-            assert algs == ["ES256"]
+            assert algs == ["ES256", "RS256"]
     finally:
         close_services(standard)

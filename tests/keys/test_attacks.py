@@ -138,11 +138,12 @@ def test_es256_signatures_in_der_are_refused(service: KeyService, token_kid: str
 
 
 def test_the_jwks_holds_no_private_member(service: KeyService) -> None:
-    for use in ("token", "assertion", "audit"):
+    for use in ("token", "token_rs256", "assertion", "audit"):
         service.rotate(use)  # a pending key too
     keys = service.jwks()["keys"]
-    assert len(keys) == 6
-    assert {(k["kty"], k["use"]) for k in keys} == {("EC", "sig")}
+    assert len(keys) == 7  # token_rs256's first key is active at once: nothing pending
+    # the RS256 ID-token key is RSA whatever the default
+    assert {(k["kty"], k["use"]) for k in keys} == {("EC", "sig"), ("RSA", "sig")}
     for jwk in keys:
         assert not PRIVATE_MEMBERS & set(jwk), jwk
 

@@ -38,9 +38,16 @@ def _active(svc: KeyService, use: str) -> str:
 def test_bootstrap_is_idempotent(service: KeyService) -> None:
     service.bootstrap()
     infos = service.list_keys()
+    # the RS256 ID-token key is made on its first need, not here (an RSA key's cost)
     assert sorted(i.use for i in infos) == ["assertion", "audit", "token"]
     assert {i.state for i in infos} == {"active"}
     assert {i.alg for i in infos} == {"ES256"}
+    with pytest.raises(UnknownAlgorithm):
+        service.rotate("token_rs256", "ES256")  # one algorithm, whatever is asked
+    service.ensure_active("token_rs256")
+    service.ensure_active("token_rs256")  # once
+    made = [(i.alg, i.state) for i in service.list_keys() if i.use == "token_rs256"]
+    assert made == [("RS256", "active")]
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256", "EdDSA"])

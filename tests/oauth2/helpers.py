@@ -75,6 +75,18 @@ def audit_events(services: Services, event_type: str | None = None) -> list[dict
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
+def consented(services: Services, username: str, client_id: str = "office-web",
+              scope: str = "openid profile email phone roles department offline_access "
+                           "proxy admin audit:read account catalogue:read catalogue:write "
+                           "stats:read") -> None:
+    """``username`` consented to ``client_id`` before (gateway.idp.oauth2.consent): a
+    test of something else signs a person of another department in without the page
+    (the page itself: tests/oauth2/test_consent.py)."""
+    from gateway.idp.oauth2.consent import Consents
+
+    Consents(services.engine, services.clock).grant(username, client_id, set(scope.split()))
+
+
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()) \

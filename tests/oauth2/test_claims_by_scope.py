@@ -15,7 +15,16 @@ from urllib.parse import parse_qs, urlparse
 from starlette.testclient import TestClient
 
 from gateway.services import Services
-from tests.oauth2.helpers import FINANCE, OFFICE, OFFICE_CB, authorize, code_flow, login, pkce
+from tests.oauth2.helpers import (
+    FINANCE,
+    OFFICE,
+    OFFICE_CB,
+    authorize,
+    code_flow,
+    consented,
+    login,
+    pkce,
+)
 from tests.tokens import access_token
 from tests.wiring import apply_state
 
@@ -115,6 +124,7 @@ def test_decisions_read_the_roles_as_stored_not_from_the_token(
                     headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert r.status_code == 201, r.text
     # the same token of wang.wu (no steward of jgswj) is refused: the roles decide
+    consented(idp, "wang.wu")  # nn-jgsw's wang.wu at jgswj's office-web
     wang_tokens = code_flow(client, scope="openid catalogue:write", username="wang.wu")
     again = client.post("/api/v1/catalogue/applications", json={
         "resource": "JG-0001", "items": ["brand"], "purpose": "车辆统计",

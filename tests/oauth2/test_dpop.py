@@ -415,10 +415,11 @@ def test_the_migration_mirrors_the_tables(engine: sa.Engine) -> None:
     column = {c["name"]: c for c in sa.inspect(engine).get_columns("clients")}["dpop_bound"]
     assert not column["nullable"] and not clients.c.dpop_bound.nullable
     # the clients table's branch goes on after it (0031: the codes' dpop_jkt, then
-    # clients.lenient_assertion_audience, 0032: clients.static_credential)
+    # clients.lenient_assertion_audience, 0032: clients.static_credential, then
+    # clients.id_token_signed_response_alg and consent_required)
     assert "0029_dpop" not in head_revisions() and \
-        "0031_dpop2_code_jkt" not in head_revisions() and \
-        "0032_legacy_static_credential" in head_revisions()
+        "0032_legacy_static_credential" not in head_revisions() and \
+        "0032_oidc8_rs256_consent" in head_revisions()
 
 
 async def test_behind_a_real_nginx_the_proof_names_the_url_the_client_called(

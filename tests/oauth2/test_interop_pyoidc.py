@@ -58,7 +58,8 @@ def _relying_party(issuer: str) -> OIDCClient:
     return rp
 
 
-def _sign_in(rp: OIDCClient, issuer: str, scope: list[str]) -> tuple[str, str, Any]:
+def _sign_in(rp: OIDCClient, issuer: str, scope: list[str], **token_args: Any
+             ) -> tuple[str, str, Any]:
     """Code + PKCE as zhang.san, the browser part over HTTP; (state, nonce, token response)."""
     import requests
 
@@ -92,7 +93,7 @@ def _sign_in(rp: OIDCClient, issuer: str, scope: list[str]) -> tuple[str, str, A
     tresp = rp.do_access_token_request(
         state=state, request_args={"code": aresp["code"], "code_verifier": verifier,
                                    "redirect_uri": OFFICE_CB},
-        authn_method="client_secret_basic")
+        authn_method="client_secret_basic", **token_args)
     assert isinstance(tresp, AccessTokenResponse), tresp
     return state, nonce, tresp
 
@@ -126,7 +127,8 @@ def test_pyoidc_relying_party(gateway: tuple[str, Services]) -> None:
     again = refreshed["id_token"]  # verified by pyoidc as the first
     assert again["sub"] == "zhang.san" and again["aud"] == [OFFICE[0]]
     assert again["auth_time"] == id_token["auth_time"] and again["sid"] == id_token["sid"]
-    assert "nonce" not in again and "amr" not in again
+    # how the person signed in, kept on the refresh token's row (it had no amr)
+    assert "nonce" not in again and again["amr"] == id_token["amr"] == ["pwd"]
     logout = rp.construct_EndSessionRequest(state=state, request_args={
         "post_logout_redirect_uri": "http://127.0.0.1:9102/"}).request(rp.end_session_endpoint)
     assert f"id_token_hint={refreshed['id_token_jwt']}" in logout
@@ -170,3 +172,83 @@ def test_the_scopes_libraries_ask_for_by_default(gateway: tuple[str, Services]) 
     assert info["email"] == "zhang.san@jgswj.gov.example"
     assert "phone_number" not in info  # phone was not asked for
     assert tresp.get("refresh_token")
+
+
+def test_an_rs256_relying_party(gateway: tuple[str, Services]) -> None:
+    """OpenID Connect Core section 15.1: an OP supports RS256 ID tokens. A client
+    registered for them (id_token_signed_response_alg, set by ``govgate client
+    id-token-alg``) gets them signed by the ring's RS256 key, published in the JWKS and
+    named by discovery; pyoidc told to accept RS256 alone verifies them. A client that
+    asks nothing keeps ES256."""
+    from click.testing import CliRunner
+    from oic.oauth2.message import WrongSigningAlgorithm
+
+    from gateway.cli.main import cli
+    from tests.wiring import parts
+
+    issuer, services = gateway
+    rp = _relying_party(issuer)
+    assert rp.provider_info["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    # the RSA key is made when a client first asks for it (an RSA key's cost at start-up)
+    jwks = requests_get(f"{issuer}/.well-known/jwks.json")["keys"]
+    assert [k["alg"] for k in jwks] == ["ES256"]
+
+    # not asked: ES256, which pyoidc holding out for RS256 refuses
+    state, _, tresp = _sign_in(rp, issuer, ["openid"])
+    assert tresp["id_token"].jws_header["alg"] == "ES256"
+    with pytest.raises(WrongSigningAlgorithm):
+        AccessTokenResponse(id_token=tresp["id_token_jwt"], token_type="Bearer",
+                            access_token=tresp["access_token"]).verify(
+            keyjar=rp.keyjar, algs={"sign": "RS256"})
+
+    env = {"GOVGATE_HOME": str(services.settings.home),
+           "GOVGATE_DATABASE_URL": services.settings.database_url, "LANG": "C.UTF-8"}
+    done = CliRunner().invoke(cli, ["client", "id-token-alg", "office-web", "SM3"], env=env)
+    assert done.exit_code == 2 and "SM3" in done.output  # not an algorithm it offers
+    done = CliRunner().invoke(cli, ["client", "id-token-alg", "office-web", "RS256"], env=env)
+    assert done.exit_code == 0 and "RS256" in done.output, done.output
+    parts(services).provider.server.clients.invalidate()
+    services.keys.ring.invalidate()  # (the gateway's one-second cache of the ring)
+    # made by that registration, published before the client's first sign-in
+    jwks = {k["kid"]: k for k in requests_get(f"{issuer}/.well-known/jwks.json")["keys"]}
+    rsa = [k for k in jwks.values() if k["alg"] == "RS256"]
+    assert len(rsa) == 1 and rsa[0]["kty"] == "RSA" and rsa[0]["kid"].startswith("token_rs256-")
+
+    rp = _relying_party(issuer)
+    rp.store_registration_info(RegistrationResponse(
+        **_registration().to_dict(), id_token_signed_response_alg="RS256"))
+    algs = rp.sign_enc_algs("id_token")
+    assert algs == {"sign": "RS256"}
+    state, nonce, tresp = _sign_in(rp, issuer, ["openid", "profile"], algs=algs)
+    id_token = tresp["id_token"]  # verified by pyoidc: RS256 only, the JWKS's RSA key
+    assert id_token.jws_header["alg"] == "RS256"
+    assert id_token.jws_header["kid"] == rsa[0]["kid"]
+    assert id_token["sub"] == "zhang.san" and id_token["nonce"] == nonce
+    refreshed = rp.do_access_token_refresh(state=state, authn_method="client_secret_basic",
+                                           algs=algs)
+    assert isinstance(refreshed, AccessTokenResponse), refreshed
+    assert refreshed["id_token"].jws_header["alg"] == "RS256"
+    # the RS256 ID token is this provider's as a logout hint (RP-Initiated Logout
+    # section 2): naming another client is refused, and without a cookie it ends the
+    # sign-in it names, so the refresh token stops
+    import requests
+
+    hint = refreshed["id_token_jwt"]
+    r = requests.get(f"{issuer}/oauth2/logout", timeout=10,
+                     params={"id_token_hint": hint, "client_id": "vehicles-sync"})
+    assert r.status_code == 400, r.status_code
+    assert requests.get(f"{issuer}/oauth2/logout", timeout=10,
+                        params={"id_token_hint": hint}).status_code == 200
+    ended = rp.do_access_token_refresh(state=state, authn_method="client_secret_basic")
+    assert ended["error"] == "invalid_grant", ended
+    # an access token is still ES256 by the token key: the RS256 key signs ID tokens only
+    claims = services.keys.verify_jwt("token", refreshed["access_token"])
+    assert claims["client_id"] == OFFICE[0]
+
+
+def requests_get(url: str) -> Any:
+    import requests
+
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()

@@ -61,12 +61,15 @@ async def _get(world: World, path: str) -> Resp:
 async def test_each_key_set_holds_only_its_own_keys(quick_world: World) -> None:  # noqa: F811
     world = quick_world
     keys = world.services.keys
+    keys.ensure_active("token_rs256")  # as when a client asks for RS256 ID tokens
     for use in ("token", "assertion", "audit"):  # a rotation under way publishes its next key
         keys.rotate(use)
     discovery = (await _get(world, "/.well-known/openid-configuration")).json()
     op = await _get(world, urlparse(discovery["jwks_uri"]).path)
     op_kids = {k["kid"] for k in op.json()["keys"]}
-    assert op_kids == kids_of(world.services, "token") and len(op_kids) == 2
+    # and the RS256 ID-token key (OpenID Connect Core section 15.1), of its own use
+    assert op_kids == kids_of(world.services, "token") | kids_of(
+        world.services, "token_rs256") and len(op_kids) == 3
     assertion = await _get(world, ASSERTION_JWKS)
     assertion_kids = {k["kid"] for k in assertion.json()["keys"]}
     assert assertion_kids == kids_of(world.services, "assertion") and len(assertion_kids) == 2
@@ -155,10 +158,15 @@ def test_the_guomi_profile_publishes_the_same_split(
         gm: tuple[Services, TestClient]) -> None:
     services, client = gm
     services.keys.rotate("assertion")
+    services.keys.ensure_active("token_rs256")
     op = client.get("/.well-known/jwks.json").json()["keys"]
     assertion = client.get(ASSERTION_JWKS).json()["keys"]
-    assert {k["kid"] for k in op} == kids_of(services, "token")
+    rsa = kids_of(services, "token_rs256")
+    assert {k["kid"] for k in op} == kids_of(services, "token") | rsa and len(rsa) == 1
     assert {k["kid"] for k in assertion} == kids_of(services, "assertion")
     assert len(assertion) == 2
     for jwk in (*op, *assertion):
+        if jwk["kid"] in rsa:  # RS256 ID tokens for the clients that ask for them
+            assert (jwk["kty"], jwk["alg"]) == ("RSA", "RS256")
+            continue
         assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("EC", "SM2", "SM2SM3")

@@ -28,6 +28,7 @@ from tests.oauth2.helpers import (
     close_services,
     code_flow,
     code_from,
+    consented,
     login,
     make_services,
     pkce,
@@ -55,8 +56,9 @@ def client(idp: Services) -> Iterator[TestClient]:
         yield c
 
 
-def _czt_id_token(client: TestClient) -> str:
+def _czt_id_token(client: TestClient, idp: Services) -> str:
     verifier, challenge = pkce()
+    consented(idp, "zhang.san", "czt-web")  # jgswj's zhang.san at czt's client
     login(client)
     code = code_from(authorize(client, client_id="czt-web", redirect_uri=CZT_CB,
                                challenge=challenge))
@@ -72,7 +74,7 @@ def _logout(client: TestClient, **params: str) -> Any:
 
 
 def test_client_id_must_match_the_hints_audience(client: TestClient, idp: Services) -> None:
-    hint = _czt_id_token(client)
+    hint = _czt_id_token(client, idp)
     r = _logout(client, id_token_hint=hint, client_id="office-web",
                 post_logout_redirect_uri=OFFICE_OUT, state="s")
     assert r.status_code == 400 and "location" not in r.headers
@@ -90,8 +92,9 @@ def test_client_id_must_match_the_hints_audience(client: TestClient, idp: Servic
     assert client.get("/portal", follow_redirects=False).status_code == 303
 
 
-def test_without_client_id_the_hints_audience_decides(client: TestClient) -> None:
-    hint = _czt_id_token(client)
+def test_without_client_id_the_hints_audience_decides(client: TestClient, idp: Services
+                                                     ) -> None:
+    hint = _czt_id_token(client, idp)
     r = _logout(client, id_token_hint=hint, post_logout_redirect_uri=OFFICE_OUT)
     assert r.status_code == 200 and "location" not in r.headers  # signed out, no redirect
     assert client.get("/portal", follow_redirects=False).status_code == 303
@@ -153,6 +156,7 @@ def test_cli_client_add_registers_post_logout_uris(client: TestClient, idp: Serv
     secret = re.search(r"\): (\S+)", result.output)
     assert secret
     verifier, challenge = pkce()
+    consented(idp, "zhang.san", "assets-web")  # czt's client, jgswj's person
     login(client)
     code = code_from(authorize(client, client_id="assets-web",
                                redirect_uri="http://127.0.0.1:9400/cb", challenge=challenge))

@@ -280,6 +280,11 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
 
     services = make_services(settings, bcl_uri="http://127.0.0.1:9102/backchannel")
     parts(services, backchannel_transport=httpx.MockTransport(rp))
+    # a relying party that verifies RS256 alone (id_token_signed_response_alg) gets its
+    # logout token signed as its ID tokens are (Back-Channel Logout 1.0 section 2.4)
+    from gateway.admin import clients as client_ops
+    client_ops.update_client(parts(services), "office-web",
+                             {"id_token_signed_response_alg": "RS256"})
     try:
         with TestClient(create_app(parts(services)), base_url="http://127.0.0.1:8080") as client:
             tokens = code_flow(client)
@@ -301,7 +306,7 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
             assert r.json()["error"] == "invalid_grant"
         assert len(received) == 1
         logout_token = received[0]["logout_token"][0]
-        claims = services.keys.verify_jwt("token", logout_token)
+        claims = services.keys.verify_jwt("token_rs256", logout_token)
         assert claims["aud"] == "office-web" and claims["sid"]
         assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
         # Back-Channel Logout 1.0 section 2.4: no nonce (it must not pass for an ID
@@ -311,7 +316,7 @@ def test_logout_ends_session_everywhere(settings: Settings) -> None:
         import base64
         import json
         header = json.loads(base64.urlsafe_b64decode(logout_token.split(".")[0] + "=="))
-        assert header["typ"] == "logout+jwt"
+        assert header["typ"] == "logout+jwt" and header["alg"] == "RS256"
         kinds = {(e["event_type"], e["outcome"]) for e in audit_events(services)}
         assert ("logout", "success") in kinds and ("logout_backchannel", "success") in kinds
     finally:

@@ -35,6 +35,7 @@ from tests.oauth2.helpers import (
     close_services,
     code_flow,
     code_from,
+    consented,
     csrf_of,
     login,
     make_services,
@@ -122,6 +123,7 @@ def test_logout_takes_no_access_token_for_an_id_token_hint(client: TestClient) -
 
 
 def test_authorize_checks_the_id_token_hint(client: TestClient, idp: Services) -> None:
+    consented(idp, "zhao.min")  # czt's zhao.min at jgswj's office-web
     other = tokens(client, "zhao.min")["id_token"]
     own = tokens(client, "zhou.ling")["id_token"]
     _, challenge = pkce()

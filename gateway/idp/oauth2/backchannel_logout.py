@@ -18,9 +18,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from authlib.oauth2.rfc6749 import OAuth2Error
 
 from audit import AuditRecord
 from gateway.background import BackgroundTasks
+from gateway.idp.oauth2.oidc import id_token_key
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TYP = "logout+jwt"
@@ -31,8 +33,13 @@ class BackchannelNotifier:
     def __init__(self, *, keys: Any, issuer: str, clock: Callable[[], Any],
                  emit: Callable[[list[AuditRecord]], Awaitable[None]],
                  transport: httpx.AsyncBaseTransport | None = None,
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS, timeout: float = 5.0) -> None:
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS, timeout: float = 5.0,
+                 alg_of: Callable[[str], str | None] = lambda _cid: None) -> None:
         self.keys = keys
+        # the client's id_token_signed_response_alg: Back-Channel Logout 1.0 section
+        # 2.4 signs the logout token with the keys of its ID tokens, and an RP that
+        # verifies RS256 alone could not verify an ES256 one
+        self.alg_of = alg_of
         self.issuer = issuer
         self.clock = clock
         self.emit = emit
@@ -46,7 +53,11 @@ class BackchannelNotifier:
         claims = {"iss": self.issuer, "aud": client_id, "iat": now, "exp": now + 120,
                   "jti": secrets.token_urlsafe(16), "sub": username, "sid": sid,
                   "events": {EVENT: {}}}
-        return str(self.keys.sign_jwt("token", claims, headers={"typ": LOGOUT_TYP}))
+        try:
+            use, _alg = id_token_key(self.keys, self.alg_of(client_id))
+        except OAuth2Error:  # an algorithm the ring no longer signs with: the token key
+            use = "token"
+        return str(self.keys.sign_jwt(use, claims, headers={"typ": LOGOUT_TYP}))
 
     def schedule(self, targets: list[tuple[str, str]], username: str, sid: str) -> None:
         """Notify ``targets`` ((client_id, uri) pairs) in the background."""

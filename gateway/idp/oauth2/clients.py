@@ -49,6 +49,10 @@ class Client:
     # keyed hash of its API key (gateway.proxy.static_credentials)
     static_credential: str = "off"
     api_key_hash: str | None = None
+    # the algorithm of its ID tokens; None the token key's (oidc.id_token_key)
+    id_token_signed_response_alg: str | None = None
+    # Keycloak's "Consent required"; None the rule (consent.needed)
+    consent_required: bool | None = None
 
     @property
     def is_public(self) -> bool:
@@ -182,4 +186,6 @@ class ClientRegistry:
             lenient_assertion_audience=bool(row.lenient_assertion_audience),
             static_credential=row.static_credential or "off",
             api_key_hash=row.api_key_hash,
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
+            consent_required=row.consent_required,
         )

@@ -11,7 +11,7 @@ import base64
 import secrets
 from typing import Any
 
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from authlib.oidc.core.grants import OpenIDToken as _OpenIDToken
 from authlib.oidc.core.util import create_half_hash
@@ -79,8 +79,8 @@ class OpenIDCode(_OpenIDCode):
 
 class OpenIDRefresh(_OpenIDToken):
     """A refresh of a grant that holds ``openid`` answers a new ID token (Core section
-    12.2): the same ``iss``, ``sub``, ``aud``, ``azp`` and ``auth_time``, no ``nonce``
-    and no ``amr``.
+    12.2): the same ``iss``, ``sub``, ``aud``, ``azp``, ``auth_time`` and ``amr`` (kept
+    on the refresh token's row), no ``nonce``.
     Relying-party libraries keep the newest token response and build the logout
     (``id_token_hint``) from it: pyoidc's ``construct_EndSessionRequest`` found no ID
     token after a refresh and raised."""
@@ -92,9 +92,11 @@ class OpenIDRefresh(_OpenIDToken):
         return user_claims(user, scope)
 
     def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
-        # the refresh token keeps no record of how the person signed in (a second
-        # factor or not): no ``amr`` rather than a guess
-        return signed_id_token(self.server, token, request, nonce=None, amr=False)
+        # the refresh token's row keeps how the person signed in (the code's amr); a
+        # row from before it did says nothing: no ``amr`` rather than a guess
+        row = getattr(request, "refresh_token", None)
+        return signed_id_token(self.server, token, request, nonce=None,
+                               amr=bool(getattr(row, "amr", None)))
 
 
 def signed_id_token(server: Any, token: dict[str, Any], request: OAuth2Request, *,
@@ -118,11 +120,47 @@ def signed_id_token(server: Any, token: dict[str, Any], request: OAuth2Request, 
         claims["nonce"] = nonce
     if user.sid:
         claims["sid"] = user.sid
-    at_hash = half_hash(token["access_token"], server.keys.signing_alg("token"))
+    use, alg = id_token_key(server.keys, getattr(request.client,
+                                                 "id_token_signed_response_alg", None))
+    at_hash = half_hash(token["access_token"], alg)
     if at_hash is not None:
         claims["at_hash"] = at_hash
     claims.update(user_claims(user, str(token.get("scope", ""))))
-    return str(server.keys.sign_jwt("token", claims))
+    return str(server.keys.sign_jwt(use, claims))
+
+
+#: what a client may register as id_token_signed_response_alg (OpenID Connect Dynamic
+#: Client Registration section 2), those the profile offers of them: RS256 always (Core
+#: section 15.1), ES256 under the standard profile, SM2SM3 under gm (each the ``token``
+#: key's default); None, the default, is the ``token`` key's algorithm
+ID_TOKEN_ALGS = ("RS256", "ES256", "SM2SM3")
+#: the key use that signs RS256 ID tokens when the ``token`` key is of another algorithm
+RS256_USE = "token_rs256"
+
+
+def id_token_algs(keys: Any) -> list[str]:
+    """The algorithms an ID token of this provider may be signed with (discovery's
+    ``id_token_signing_alg_values_supported``): the ``token`` key's (active first, then
+    a pending one of another algorithm), and RS256 (its key is made when a client is
+    registered for it, or at its first ID token)."""
+    return list(dict.fromkeys([*keys.published_algs("token"), "RS256"]))
+
+
+def id_token_key(keys: Any, wanted: str | None) -> tuple[str, str]:
+    """(key use, algorithm) that sign an ID token for a client asking ``wanted`` (None:
+    the ``token`` key's). A client registered for an algorithm the ring no longer signs
+    with (the ``token`` key rotated to another) gets no ID token rather than one its
+    library cannot verify: ``server_error`` at the token endpoint (a configuration to
+    mend, which govgate client id-token-alg or the client's page does)."""
+    alg = keys.signing_alg("token")
+    if wanted is None or wanted == alg:
+        return "token", alg
+    if wanted == "RS256":
+        keys.ensure_active(RS256_USE)  # made on first need (keys.ring.ON_DEMAND)
+        return RS256_USE, "RS256"
+    raise OAuth2Error(error="server_error", status_code=500, description=(
+        f"the client asks for ID tokens signed with {wanted}, which this provider no "
+        f"longer signs with (its token key is {alg})"))
 
 
 def id_token_claims(keys: Any, issuer: str, token: str | None) -> dict[str, Any] | None:
@@ -136,7 +174,10 @@ def id_token_claims(keys: Any, issuer: str, token: str | None) -> dict[str, Any]
     try:
         claims = keys.verify_jwt("token", token)
     except (InvalidSignature, ValueError):
-        return None
+        try:  # an RS256 ID token of a client that asked for one
+            claims = keys.verify_jwt(RS256_USE, token)
+        except (InvalidSignature, ValueError):
+            return None
     aud = claims.get("aud")
     if (claims.get("iss") != issuer or not isinstance(aud, str) or claims.get("azp") != aud
             or "client_id" in claims or "events" in claims

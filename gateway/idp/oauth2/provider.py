@@ -13,6 +13,7 @@ from audit import AuditRecord
 from gateway.break_glass.active import ActiveBreakGlass
 from gateway.errors import AuditUnavailable
 from gateway.idp.oauth2.backchannel_logout import BackchannelNotifier
+from gateway.idp.oauth2.consent import Consents
 from gateway.idp.oauth2.server import IdentityServer
 from gateway.idp.oauth2.store import SessionRow, Store
 from gateway.services import Services
@@ -52,13 +53,18 @@ class Provider:
         self.server = IdentityServer(services, self.store, break_glass)
         # a client disabled or changed here is seen by this process's cache at once
         services.on_admin_change(self.server.clients.invalidate)
+        self.consents = Consents(services.engine, services.clock)
         self.notifier = BackchannelNotifier(
             keys=services.keys, issuer=self.server.issuer, clock=services.clock,
-            emit=self.emit, transport=backchannel_transport,
+            emit=self.emit, transport=backchannel_transport, alg_of=self._id_token_alg,
         )
         #: called with each session ``end_session`` ends, after the back-channel
         #: notices are scheduled (CAS single logout, gateway.idp.cas)
         self.on_session_end: list[Callable[[SessionRow], None]] = []
+
+    def _id_token_alg(self, client_id: str) -> str | None:
+        client = self.server.clients.get(client_id, include_disabled=True)
+        return client.id_token_signed_response_alg if client is not None else None
 
     @property
     def secure_cookies(self) -> bool:

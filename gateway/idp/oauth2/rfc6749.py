@@ -289,7 +289,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if refresh_token.sid and (ended := self.server.session_ended(refresh_token.sid)):
             raise InvalidGrantError(f"refresh token: {ended}")
         user = self.server.subject(refresh_token.username, sid=refresh_token.sid,
-                                   auth_time=refresh_token.auth_time)
+                                   auth_time=refresh_token.auth_time,
+                                   amr=refresh_token.amr or "pwd")
         if user is None:
             raise InvalidGrantError("the refresh token's user is no longer active")
         return acted_for(self, user, "family:" + refresh_token.family_id)

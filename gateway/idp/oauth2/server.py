@@ -313,7 +313,7 @@ class IdentityServer(AuthorizationServer):
                 token["refresh_token"], family_id=request.family_id or new_secret()[:22],
                 client_id=client.client_id, username=user.username, sid=user.sid,
                 scope=rotated.scope if rotated is not None else token.get("scope", ""),
-                auth_time=user.auth_time,
+                auth_time=user.auth_time, amr=user.amr,
                 lifetime=self.settings.refresh_token_lifetime, access_jti=claims.get("jti"),
                 access_expires_at=datetime.fromtimestamp(claims["exp"], UTC)
                 if "exp" in claims else None,

@@ -106,6 +106,8 @@ class RefreshRow:
     expires_at: datetime
     #: when this token of the family was issued (the family's last refresh)
     created_at: datetime | None = None
+    #: how the person signed in (None in rows from before it was kept)
+    amr: str | None = None
 
     # authlib TokenMixin
     def check_client(self, client: Any) -> bool:
@@ -365,13 +367,14 @@ class Store:
 
     def save_refresh(self, token: str, *, family_id: str, client_id: str, username: str,
                      sid: str | None, scope: str, auth_time: int, lifetime: int,
-                     access_jti: str | None, access_expires_at: datetime | None) -> None:
+                     access_jti: str | None, access_expires_at: datetime | None,
+                     amr: str | None = None) -> None:
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(refresh_tokens.insert().values(
                 token_hash=self.hash("refresh", token), family_id=family_id,
                 client_id=client_id, username=username, sid=sid, scope=scope,
-                auth_time=auth_time, access_jti=access_jti,
+                auth_time=auth_time, access_jti=access_jti, amr=amr,
                 access_expires_at=access_expires_at, created_at=now,
                 expires_at=now + timedelta(seconds=lifetime),
             ))
@@ -574,5 +577,5 @@ def _refresh(row: Any) -> RefreshRow:
     return RefreshRow(
         family_id=row.family_id, client_id=row.client_id, username=row.username, sid=row.sid,
         scope=row.scope, auth_time=int(row.auth_time), expires_at=_aware(row.expires_at),
-        created_at=_aware(row.created_at),
+        created_at=_aware(row.created_at), amr=row.amr,
     )

@@ -83,6 +83,20 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # how the person signed in (the code's amr), for a refreshed ID token; NULL in rows
+    # older than migration 0032_oidc8_rs256_consent, whose refreshes say no amr
+    sa.Column("amr", sa.String(64), nullable=True),
+)
+
+#: what a person consented to a client's asking (gateway.idp.oauth2.consent): the
+#: scopes, space-separated and sorted; a request within them is not asked again
+consents = sa.Table(
+    "idp_consents",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(128), primary_key=True),
+    sa.Column("scope", sa.String(500), nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 #: the deny list every process mirrors in memory: ``kind`` is "jti" (one access

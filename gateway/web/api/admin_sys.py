@@ -40,7 +40,8 @@
                                        post_logout_redirect_uris, scope, backchannel_logout_uri,
                                        require_pkce, dpop_bound,
                                        lenient_assertion_audience,
-                                       static_credential (off|basic|api_key)
+                                       static_credential (off|basic|api_key),
+                                       id_token_signed_response_alg, consent_required
     POST /clients/{client_id}/disable | enable | rotate-secret
                                        (rotate-secret: and client_secret, shown once)
     POST /clients/{client_id}/api-key  → {client, api_key} (shown once): a new key for
@@ -66,6 +67,7 @@ from gateway.admin.sysadmin import (
 from gateway.admin.systems import ENCRYPTIONS
 from gateway.errors import ValidationError
 from gateway.idp.attribute_release import ATTRIBUTES, FORWARD_AUTH
+from gateway.idp.oauth2.oidc import ID_TOKEN_ALGS
 from gateway.idp.saml.sps import NAME_IDS
 from gateway.limits import MAX_LENGTH
 from gateway.proxy.identity_headers import MODES as IDENTITY_MODES
@@ -85,10 +87,12 @@ CLIENT_FIELDS = {"client_id": "text", "name": "text", "department": "text",
                  "post_logout_redirect_uris": "list", "scope": "text",
                  "token_endpoint_auth_method": "text", "backchannel_logout_uri": "text",
                  "require_pkce": "bool", "dpop_bound": "bool",
-                 "lenient_assertion_audience": "bool", "static_credential": "text"}
+                 "lenient_assertion_audience": "bool", "static_credential": "text",
+                 "id_token_signed_response_alg": "text", "consent_required": "bool"}
 CLIENT_CHANGES = ("name", "redirect_uris", "post_logout_redirect_uris", "scope",
                   "backchannel_logout_uri", "require_pkce", "dpop_bound",
-                  "lenient_assertion_audience", "static_credential")
+                  "lenient_assertion_audience", "static_credential",
+                  "id_token_signed_response_alg", "consent_required")
 WHO = "the system administrator (系统管理员), within their departments"
 TAG = "admin-sys"
 
@@ -348,7 +352,12 @@ CLIENT = s.obj({"client_id": s.TEXT, "name": s.TEXT, "department": s.TEXT,
                 # its assertions may name the token endpoint (docs/sso.md)
                 "lenient_assertion_audience": s.BOOL,
                 # an old system's fixed credential at /s/ (docs/proxy.md)
-                "static_credential": {"enum": list(STATIC_CREDENTIALS)}},
+                "static_credential": {"enum": list(STATIC_CREDENTIALS)},
+                # its ID tokens' algorithm; null the token key's (docs/sso.md)
+                "id_token_signed_response_alg": {"enum": [*ID_TOKEN_ALGS, None]},
+                # true: every person consents first; false: none; null: by the rule, a
+                # person of another department (docs/sso.md, "Consent")
+                "consent_required": {"type": ["boolean", "null"]}},
                ["client_id", "redirect_uris", "post_logout_redirect_uris", "has_jwks"])
 WITH_SECRET = Answer("The client (and its secret, shown once, when it has one)",
                      s.obj({"client": CLIENT, "client_secret": s.TEXT}, ["client"]))
@@ -366,7 +375,12 @@ CLIENT_CHANGE_PROPS: dict[str, JSON] = {
     # a client of client_credentials alone may call /s/ with HTTP Basic or X-Api-Key
     # (docs/proxy.md; govgate compliance names it); api_key works once a key is made
     # (POST /clients/{client_id}/api-key)
-    "static_credential": {"enum": list(STATIC_CREDENTIALS)}}
+    "static_credential": {"enum": list(STATIC_CREDENTIALS)},
+    # its ID tokens' algorithm (RS256 for a relying party that verifies nothing else);
+    # null or "" the token key's
+    "id_token_signed_response_alg": {"enum": [*ID_TOKEN_ALGS, "", None]},
+    # Keycloak's "Consent required": true every person, false none (docs/sso.md)
+    "consent_required": s.BOOL}
 CLIENT_RULES = ("the grant types, redirect URIs, scope and authentication method do not go "
                 "together, or the department is not the admin's")
 

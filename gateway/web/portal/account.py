@@ -72,8 +72,8 @@ from gateway.web.portal.routes import (
 
 BASE = "/portal/account"
 PENDING_COOKIE = "gg_totp_pending"
-DONE = ("password", "session_ended", "grant_revoked", "codes_saved", "totp", "recovery_used",
-        "passkey_added", "passkey_removed")
+DONE = ("password", "session_ended", "grant_revoked", "consent_revoked", "codes_saved", "totp",
+        "recovery_used", "passkey_added", "passkey_removed")
 
 
 def _services(request: Request) -> Services:
@@ -129,6 +129,7 @@ async def _page(request: Request, account: Account, *, status: int = 200,
     summary = await run_in_threadpool(account.summary)
     sessions = await run_in_threadpool(account.sessions)
     grants = await run_in_threadpool(account.grants)
+    consents = await run_in_threadpool(account.consents)
     sign_ins = await run_in_threadpool(account.sign_ins, 20)
     security = await run_in_threadpool(account.security_events, 20)
     services = _services(request)
@@ -136,7 +137,8 @@ async def _page(request: Request, account: Account, *, status: int = 200,
         PasskeyStore(services.engine, services.keys, services.clock).of_user, user.id)
     next_url = safe_next(request.query_params.get("next"))
     return render(request, "account.html", status=status, user=user, summary=summary,
-                  sessions=sessions, grants=grants, sign_ins=sign_ins, security=security,
+                  sessions=sessions, grants=grants, consents=consents, sign_ins=sign_ins,
+                  security=security,
                   errors=errors or {}, info=info, when=_when(t), passkeys=passkeys,
                   passkeys_usable=passkeys_usable(services.settings),
                   continue_url=next_url if next_url not in ("/portal", BASE) else None)
@@ -318,6 +320,14 @@ async def revoke_grant_submit(request: Request) -> Response:
     return await _act(request, "sessions", act, lambda _, __: _back("grant_revoked", "sessions"))
 
 
+async def revoke_consent_submit(request: Request) -> Response:
+    async def act(account: Account, form: Any) -> None:
+        await account.revoke_consent(_field(form, "client_id"))
+
+    return await _act(request, "sessions", act,
+                      lambda _, __: _back("consent_revoked", "sessions"))
+
+
 def _signed_out(request: Request) -> Response:
     t = Translator(page_lang(request))
     response = render_message(request, "acct_signed_out_everywhere",
@@ -403,6 +413,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{BASE}/recovery-codes/saved", codes_saved, methods=["POST"]),
         Route(f"{BASE}/sessions/end", end_session_submit, methods=["POST"]),
         Route(f"{BASE}/grants/revoke", revoke_grant_submit, methods=["POST"]),
+        Route(f"{BASE}/consents/revoke", revoke_consent_submit, methods=["POST"]),
         Route(f"{BASE}/sign-out-everywhere", everywhere_submit, methods=["POST"]),
         Route("/portal/login/recovery", recovery_submit, methods=["POST"]),
     ]

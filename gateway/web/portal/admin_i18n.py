@@ -141,6 +141,15 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_lenient_audience": ("客户端断言的受众仍可为令牌端点或多个值（旧规则，合规检查会列出）",
                              "Client assertions may still name the token endpoint or several "
                              "audiences (the rule before; the compliance check names it)"),
+    "adm_consent": ("登录前询问同意", "Consent before sign-in"),
+    "adm_consent_rule": ("按规则：其他部门的人须同意", "By the rule: a person of another department consents"),
+    "adm_consent_required": ("每个人都须同意", "Everyone consents"),
+    "adm_consent_not_required": ("不询问（第一方系统）", "Nobody is asked (a first-party system)"),
+    "adm_id_token_alg": ("身份令牌的签名算法", "ID token signing algorithm"),
+    "adm_id_token_alg_default": ("令牌密钥的默认算法", "The token key's algorithm"),
+    "adm_id_token_alg_hint": ("依赖方的库只能验证某一种算法时，在此选择该算法",
+                              "For a relying party whose library verifies one algorithm "
+                              "only (RS256: many Java and .NET libraries)"),
     "adm_dpop_bound": ("令牌绑定应用的密钥（每次请求须附持有证明）",
                        "Tokens bound to the client's key (a proof of possession with every request)"),
     "adm_client_id": ("应用标识", "Client id"),

@@ -310,6 +310,12 @@ async def client_action(request: Request, console: SysAdmin, form: Form) -> Resp
             kind = _field(form, "static_credential", 16) or "off"
             if kind != "api_key" or shown["static_credential"] != "api_key":
                 changes["static_credential"] = kind
+        if "consent_required" in form:
+            changes["consent_required"] = {"1": True, "0": False}.get(
+                _field(form, "consent_required", 1))
+        if "id_token_signed_response_alg" in form:
+            changes["id_token_signed_response_alg"] = \
+                _field(form, "id_token_signed_response_alg", 16) or None
         await run_in_threadpool(console.update_client, client_id, changes)
         if kind == "api_key" and shown["static_credential"] != "api_key":
             # switched to a key: one is made now and shown once (a save that keeps
