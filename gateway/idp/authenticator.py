@@ -45,7 +45,7 @@ from gateway.idp.scopes import (
     covers,
 )
 from gateway.live_users import LiveUsers
-from gateway.proxy.rate_limits import TokenBucketLimiter
+from gateway.rate_limits import TokenBucketLimiter
 from gateway.services import Services
 from texts import Text
 

@@ -51,12 +51,12 @@ from gateway.proxy.acting import DELEGATED_AS, ActingFor, roles_only
 from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.delegation import check_audience, delegated_policy
 from gateway.proxy.path import BadPath, Target, parse
-from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.proxy.static_credentials import StaticCredentials, TooManyFailures, presented
 from gateway.proxy.target_redaction import redact_target
 from gateway.proxy.through import SIDES as THROUGH
 from gateway.proxy.through import decide_for, through_another_department
 from gateway.proxy.upstream_tls import UpstreamTLS, from_column
+from gateway.rate_limits import TokenBucketLimiter
 from gateway.same_origin import cross_site_reason, own_origins
 from gateway.tables import systems
 from policies import Decision, Query, subjects_for

@@ -77,7 +77,6 @@ from gateway.proxy.credentials import AuthenticatorLike
 from gateway.proxy.headers import HeaderPolicy
 from gateway.proxy.identity_headers import ASSERTION, PLAIN, plain_headers
 from gateway.proxy.path import BadPath
-from gateway.proxy.rate_limits import TokenBucketLimiter
 from gateway.proxy.static_credentials import API_KEY, StaticCredentials
 from gateway.proxy.upstream_http import (
     Origin,
@@ -90,6 +89,7 @@ from gateway.proxy.upstream_http import (
     UpstreamReply,
     UpstreamTransport,
 )
+from gateway.rate_limits import TokenBucketLimiter
 from gateway.request_id import new_request_id
 from gateway.services import Services
 from gateway.settings import Settings
