@@ -323,8 +323,14 @@ def test_any_change_to_any_field_of_any_record_is_found(chain: tuple[Services, i
     if rehash:
         changed["hash"] = hashlib.sha256(record_payload({**stored, **changed})).hexdigest()
     try:
-        with engine.begin() as conn:
-            conn.execute(records.update().where(records.c.id == record_id).values(changed))
+        try:
+            with engine.begin() as conn:
+                conn.execute(records.update().where(records.c.id == record_id).values(changed))
+        except (sa.exc.OperationalError, sa.exc.DataError):
+            # the database itself refuses the forgery: an ``extra`` that is no JSON
+            # breaks the delegate's expression index (0032_edges_act_sub_index)
+            assert column == "extra", (column, after)
+            return
         report = verify_database(engine, keyservice_sigcheck(services.keys))
         assert not report.ok, (record_id, column, before, after, rehash)
     finally:
