@@ -1014,7 +1014,10 @@ class StateApplier:
             roles = sorted(set(e.get("roles", ["staff"])))
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
             if row is None:
-                changes.append(Change("create", "user", username))
+                # a user made disabled says so: the disable is then the creator's
+                # (gateway.status_records), not an administrator's
+                changes.append(Change("create", "user", username,
+                                      ("status",) if e.get("status") == "disabled" else ()))
                 if write:
                     pw = e.get("password")
                     insert_user(

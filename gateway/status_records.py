@@ -52,10 +52,13 @@ def _changes_status(extra: dict[str, Any], username: str) -> bool:
     if extra.get("change") in STATUS and extra.get("user") == username:
         return True
     if extra.get("change") == "state_applied":
-        # a create set the account's first status: disabled, it is the disable (an
-        # account the directory sync made already locked, or expired, is the sync's)
+        # a create names status when it made the account disabled: that is the
+        # disable (an account the directory sync made already locked, or expired, is
+        # the sync's); a create of an active account changed no status, and counting
+        # it handed an administrator's later disable to the sync whenever that record
+        # was not the newest read (tests/directory/test_disabled_by.py)
         return (extra.get("kind"), extra.get("key")) == ("user", username) and \
-            ("status" in extra.get("fields", ()) or extra.get("action") == "create")
+            "status" in extra.get("fields", ())
     return any(e.get("change") in STATUS and e.get("user") == username
                for e in extra.get("effects", ()) if isinstance(e, dict))
 

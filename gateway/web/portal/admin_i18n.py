@@ -242,6 +242,7 @@ ADMIN_MESSAGES: dict[str, tuple[str, str]] = {
     "adm_kid": ("密钥标识", "Key id"),
     "adm_use": ("用途", "Use"),
     "adm_use_token": ("访问令牌", "tokens"),
+    "adm_use_token_rs256": ("另一种算法签名的身份令牌（按客户端要求）", "RS256 ID tokens (for the clients that ask)"),
     "adm_use_assertion": ("身份断言", "assertions"),
     "adm_use_audit": ("审计检查点", "audit checkpoints"),
     "adm_every_use": ("全部用途", "every use"),
